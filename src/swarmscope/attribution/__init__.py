@@ -1,0 +1,1 @@
+"""IP attribution to ASN/ISP/region (issue 5)."""

@@ -1,0 +1,1 @@
+"""The legal workflow on top of evidence (issue 5)."""

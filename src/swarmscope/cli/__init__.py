@@ -1,0 +1,24 @@
+"""Command-line entry point (composition root): builds settings, store and clock and passes them down."""
+
+from __future__ import annotations
+
+import importlib
+
+from swarmscope.cli.app import app
+
+_COMMAND_MODULES = ("inspect", "monitor", "report", "demo")
+
+
+def _register() -> None:
+    for name in _COMMAND_MODULES:
+        try:
+            importlib.import_module(f"swarmscope.cli.{name}")
+        except ModuleNotFoundError as exc:  # a command module not written yet
+            if exc.name != f"swarmscope.cli.{name}":
+                raise
+
+
+def main() -> None:
+    """Console-script entry point (``swarmscope``)."""
+    _register()
+    app()

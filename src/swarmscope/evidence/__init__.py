@@ -1,0 +1,1 @@
+"""Pure evidence model: records, tiers, observation building, piece verification."""

@@ -1,0 +1,170 @@
+"""Evidence records: what we saw of a peer, and how far we got with it.
+
+Timestamps are integers: microseconds since the Unix epoch, UTC (``*_us`` fields). The clock that
+produces them lives in ``net/``; this module never reads a clock.
+
+Motivation for the fields: a peer that a tracker merely *lists* is no evidence (the 2008 University of
+Washington study had printers "accused" on tracker listings alone), and a single instant with no data
+transferred was rejected by German courts; so every record carries the tier reached, the interval and the
+bytes actually received and hash-checked from that peer.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+
+class Tier(enum.IntEnum):
+    """How far a probe of one peer address got. Ordered: a higher tier implies every lower one.
+
+    - ``LISTED``: named by a discovery source (tracker, DHT, PEX) only; nobody connected.
+    - ``CONNECTED``: our own TCP connection completed a BEP 3 handshake echoing *our* infohash.
+    - ``HAS_PIECES``: its bitfield / have / have_all showed at least one piece.
+    - ``VERIFIED``: at least one piece received from this peer whose hash matched the metainfo.
+    """
+
+    LISTED = 0
+    CONNECTED = 1
+    HAS_PIECES = 2
+    VERIFIED = 3
+
+    @property
+    def label(self) -> str:
+        """Lower-case name used in reports and the database (``"has_pieces"``)."""
+        return self.name.lower()
+
+    @classmethod
+    def from_label(cls, label: str) -> Tier:
+        """Inverse of :attr:`label`. Raises ``KeyError`` on an unknown label."""
+        return cls[label.upper()]
+
+
+class Source(enum.StrEnum):
+    """Where a peer address came from."""
+
+    TRACKER = "tracker"  # BEP 3 / BEP 15 announce reply
+    DHT = "dht"  # BEP 5 get_peers values
+    PEX = "pex"  # BEP 11 ut_pex added
+    INBOUND = "inbound"  # the peer connected to us
+    MANUAL = "manual"  # given by the user
+
+
+class Failure(enum.StrEnum):
+    """Why a probe stopped short of ``VERIFIED``. Stored as the value string."""
+
+    CONNECT_REFUSED = "connect_refused"
+    CONNECT_TIMEOUT = "connect_timeout"
+    CONNECT_ERROR = "connect_error"
+    HANDSHAKE_TIMEOUT = "handshake_timeout"
+    HANDSHAKE_INVALID = "handshake_invalid"  # not a BitTorrent handshake
+    INFOHASH_MISMATCH = "infohash_mismatch"  # answered with another infohash (kept in remote_infohash)
+    CLOSED_BY_PEER = "closed_by_peer"
+    PROTOCOL_ERROR = "protocol_error"  # peer sent bytes we could not decode (detail says which)
+    NO_PIECES = "no_pieces"  # connected, peer claims nothing
+    CHOKED = "choked"  # peer never unchoked us (and no allowed-fast piece)
+    REJECTED = "rejected"  # peer rejected our requests (BEP 6)
+    PIECE_TIMEOUT = "piece_timeout"  # unchoked but the piece did not arrive in time
+    HASH_MISMATCH = "hash_mismatch"  # data received did not match the piece hash
+    DEADLINE = "deadline"  # the monitor's run ended during the probe
+
+
+@dataclass(frozen=True, slots=True)
+class Sighting:
+    """A discovery source named a peer address for a swarm (evidence of nothing by itself).
+
+    Args:
+        infohash: hex swarm id (v1 hex, or v2 hex for v2-only torrents).
+        ip: normalised IP literal. port: 1..65535.
+        source: a :class:`Source` value. detail: e.g. the tracker URL.
+        seen_at_us: UTC microseconds when the list arrived.
+        peer_id: the peer id the source gave, if any (non-compact tracker replies), raw bytes.
+    """
+
+    infohash: str
+    ip: str
+    port: int
+    source: str
+    detail: str
+    seen_at_us: int
+    peer_id: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ExtensionInfo:
+    """Fields of the peer's BEP 10 extension handshake, raw where the spec says "string".
+
+    ``v`` keeps the raw bytes (interop PW-10); ``client_repaired`` is a printable rendering.
+    ``yourip`` is the address the peer says it sees us as (normalised IP literal), or None.
+    """
+
+    m: dict[str, int] = field(default_factory=dict)
+    v: bytes | None = None
+    p: int | None = None
+    yourip: str | None = None
+    reqq: int | None = None
+    metadata_size: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """The outcome of one probe of one peer address for one swarm (one row, never updated).
+
+    Args:
+        infohash: hex swarm id. ip, port: the address we dialled (or that dialled us).
+        source: how we came to probe it (:class:`Source` value).
+        started_us, ended_us: UTC microseconds of connect start and of disconnect.
+        tier: highest :class:`Tier` reached in this probe.
+        failure: a :class:`Failure` value when ``tier`` < VERIFIED, else None; ``failure_detail`` text.
+        remote_infohash: hex infohash the peer answered with when it differs from ours.
+        peer_id: raw 20-byte peer id from the handshake. reserved: the 8 reserved bytes.
+        client, client_version: identified from the peer id and the ``v`` field (BEP 20, BEP 10).
+        extension: the BEP 10 handshake fields, or None when none arrived.
+        num_pieces: pieces in the torrent. pieces_have: how many the peer claims (final snapshot).
+        bitfield: the final claimed-pieces snapshot (BEP 3 bit order), or None if the peer sent none.
+        completion: pieces_have / num_pieces, 0.0..1.0; None if unknown (no handshake).
+        bytes_received: piece payload bytes received from the peer (bytes).
+        wire_bytes_in, wire_bytes_out: every byte on the connection, both directions (bytes).
+        payload_bytes_sent: piece payload we sent; always 0 by construction (we never upload).
+        verified_pieces: indices whose hash matched. failed_pieces: indices whose hash did not.
+        encrypted: whether MSE/PE was in use. quirks: names of protocol deviations seen (interop ids).
+    """
+
+    infohash: str
+    ip: str
+    port: int
+    source: str
+    started_us: int
+    ended_us: int
+    tier: Tier
+    failure: str | None = None
+    failure_detail: str | None = None
+    remote_infohash: str | None = None
+    peer_id: bytes | None = None
+    reserved: bytes | None = None
+    client: str | None = None
+    client_version: str | None = None
+    extension: ExtensionInfo | None = None
+    num_pieces: int = 0
+    pieces_have: int = 0
+    bitfield: bytes | None = None
+    completion: float | None = None
+    bytes_received: int = 0
+    wire_bytes_in: int = 0
+    wire_bytes_out: int = 0
+    payload_bytes_sent: int = 0
+    verified_pieces: tuple[int, ...] = ()
+    failed_pieces: tuple[int, ...] = ()
+    encrypted: bool = False
+    quirks: tuple[str, ...] = ()
+
+
+def us_to_datetime(us: int) -> datetime:
+    """UTC microseconds since the epoch → aware ``datetime`` (UTC)."""
+    return datetime.fromtimestamp(us / 1_000_000, tz=UTC).replace(microsecond=us % 1_000_000)
+
+
+def us_to_iso(us: int) -> str:
+    """UTC microseconds → ISO 8601 with microseconds and ``Z`` (e.g. ``2026-11-29T14:00:00.000001Z``)."""
+    return us_to_datetime(us).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

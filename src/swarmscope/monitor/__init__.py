@@ -1,0 +1,1 @@
+"""Orchestration: discover peers, probe them, store what was observed."""

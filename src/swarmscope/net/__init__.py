@@ -1,0 +1,1 @@
+"""asyncio shells that move bytes: tracker clients, peer connections."""

@@ -1,0 +1,1 @@
+"""The database adapter: SQLAlchemy Core schema, Alembic migrations, append-only evidence tables."""

@@ -1,0 +1,103 @@
+"""Value types of the BitTorrent protocol shared by every wire module.
+
+Sources: BEP 3 (infohash, peer id), BEP 52 (v2 infohash, SHA-256), BEP 7 (IPv6 endpoints).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+from swarmscope.errors import DecodeError
+
+INFOHASH_V1_LEN = 20  # BEP 3: SHA-1 of the bencoded info dict
+INFOHASH_V2_LEN = 32  # BEP 52: SHA-256 of the bencoded info dict
+PEER_ID_LEN = 20  # BEP 3
+BLOCK_SIZE = 16 * 1024  # BEP 3 / BEP 52: request granularity, bytes
+
+
+@dataclass(frozen=True, slots=True)
+class InfoHash:
+    """A swarm identifier: 20 bytes (v1, SHA-1) or 32 bytes (v2, SHA-256).
+
+    On the peer wire a v2 infohash is truncated to its first 20 bytes (BEP 52, "Upgrade path").
+
+    Raises:
+        DecodeError: when ``raw`` is neither 20 nor 32 bytes long.
+    """
+
+    raw: bytes
+
+    def __post_init__(self) -> None:
+        if len(self.raw) not in (INFOHASH_V1_LEN, INFOHASH_V2_LEN):
+            raise DecodeError(f"infohash: expected 20 or 32 bytes, got {len(self.raw)}")
+
+    @property
+    def version(self) -> int:
+        """1 for SHA-1 infohashes, 2 for SHA-256."""
+        return 1 if len(self.raw) == INFOHASH_V1_LEN else 2
+
+    @property
+    def wire(self) -> bytes:
+        """The 20 bytes sent in the peer-wire handshake and to trackers (BEP 52 truncation)."""
+        return self.raw[:INFOHASH_V1_LEN]
+
+    @property
+    def hex(self) -> str:
+        """Lower-case hex of the full hash."""
+        return self.raw.hex()
+
+    @classmethod
+    def from_hex(cls, text: str) -> InfoHash:
+        """Parse 40 or 64 hex characters.
+
+        Raises:
+            DecodeError: not hex, or the wrong length.
+        """
+        try:
+            raw = bytes.fromhex(text)
+        except ValueError as exc:
+            raise DecodeError(f"infohash: not hex: {text[:80]!r}") from exc
+        return cls(raw)
+
+    def __str__(self) -> str:
+        return self.hex
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """A peer or tracker transport address. ``host`` is a normalised IP literal (IPv4-mapped → IPv4).
+
+    Raises:
+        DecodeError: port outside 0..65535 or host not an IP literal.
+    """
+
+    host: str
+    port: int
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.port <= 65535:
+            raise DecodeError(f"port: {self.port} outside 0..65535")
+
+    @classmethod
+    def parse(cls, host: str, port: int) -> Endpoint:
+        """Normalise an IP literal (``::ffff:a.b.c.d`` becomes ``a.b.c.d``; see interop TRK-01).
+
+        Raises:
+            DecodeError: ``host`` is not an IP literal or ``port`` is out of range.
+        """
+        try:
+            addr = ipaddress.ip_address(host.strip("[]"))
+        except ValueError as exc:
+            raise DecodeError(f"ip: not an IP literal: {host[:80]!r}") from exc
+        if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+            addr = addr.ipv4_mapped
+        return cls(str(addr), port)
+
+    @property
+    def is_v6(self) -> bool:
+        """True for IPv6 addresses."""
+        return ":" in self.host
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if self.is_v6 else f"{self.host}:{self.port}"

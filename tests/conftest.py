@@ -1,0 +1,39 @@
+"""Test session setup: every test runs inside a private network namespace when we are root.
+
+The namespace is entered once, before any thread or subprocess starts, so every real client a test
+launches inherits it and no packet can leave the machine (brief: "Network rule"). Set
+SWARMSCOPE_TEST_NETNS=0 to run on the host loopback instead.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from swarmscope.netns import enter_private_netns, in_private_netns
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+FIXTURES = SHARED / "fixtures" / "torrents"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if os.environ.get("SWARMSCOPE_TEST_NETNS", "1") != "0":
+        enter_private_netns()
+
+
+@pytest.fixture(scope="session")
+def fixtures_dir() -> Path:
+    """../shared/fixtures/torrents, or skip when the shared folder is absent (a clone elsewhere)."""
+    if not FIXTURES.is_dir():
+        pytest.skip(f"shared fixtures not found at {FIXTURES} (clone lives outside the workplace)")
+    return FIXTURES
+
+
+@pytest.fixture(scope="session")
+def netns() -> bool:
+    """Skip unless the session runs in a private network namespace (needed by real-client tests)."""
+    if not in_private_netns():
+        pytest.skip("needs a private network namespace: run as root with unshare available")
+    return True
