@@ -1,0 +1,382 @@
+"""HTTP tracker protocol: announce URL building and announce/scrape response parsing (sans-IO).
+
+Liberal in what it parses (interop TRK-01/03/06/07), strict in what it sends (TRK-09/11), and every
+deviation it tolerated is named in ``quirks`` so the evidence keeps it.
+
+Sources: BEP 3 "Trackers", BEP 23 (compact), BEP 7 (``peers6``), BEP 24 (``external ip``), BEP 48 (scrape).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote_from_bytes, urlsplit, urlunsplit
+
+from swarmscope.errors import DecodeError
+from swarmscope.wire.bencode import decode_prefix
+from swarmscope.wire.compact import PEER_V4_LEN, PEER_V6_LEN, decode_peers_v4, decode_peers_v6
+from swarmscope.wire.types import PEER_ID_LEN, Endpoint
+
+EVENTS = ("started", "stopped", "completed")  # BEP 3 announce `event`
+LEFT_UNKNOWN = 2**63 - 1  # TRK-11: an unknown `left` is sent as a large non-negative number
+INTERVAL_DEFAULT = 1800  # TRK-07: libtorrent's value when `interval` is missing, seconds
+INTERVAL_FLOOR = 300  # TRK-07: libtorrent `min_announce_interval`, seconds
+INTERVAL_CEILING = 3 * 3600  # TRK-07: newTrackon calls > 3 h suspicious, seconds
+BODY_PREVIEW = 64  # bytes of an undecodable body kept in the error (TRK-05)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AnnounceRequest:
+    """What we tell a tracker in one announce (HTTP query or BEP 15 packet).
+
+    Args:
+        infohash: 20 raw bytes (BEP 52 v2 hashes truncated by the caller). peer_id: 20 raw bytes.
+        port: TCP port we listen on. uploaded, downloaded: bytes so far (≥ 0).
+        left: bytes still missing; negative means unknown and is sent as ``LEFT_UNKNOWN`` (TRK-11).
+        event: "started", "stopped", "completed" or None (a regular re-announce).
+        numwant: peers wanted. key: 0..2**32-1, stable per client (BEP 7). compact, no_peer_id: BEP 23 flags.
+        tracker_id: the ``tracker id`` a previous reply gave, echoed as ``trackerid`` (BEP 3).
+
+    Raises:
+        ValueError: a field is out of range (our misuse, not remote input).
+    """
+
+    infohash: bytes
+    peer_id: bytes
+    port: int
+    left: int
+    key: int
+    uploaded: int = 0
+    downloaded: int = 0
+    event: str | None = None
+    numwant: int = 200
+    compact: bool = True
+    no_peer_id: bool = True
+    tracker_id: bytes | None = None
+
+    def __post_init__(self) -> None:
+        if len(self.infohash) != 20 or len(self.peer_id) != PEER_ID_LEN:
+            raise ValueError("announce: infohash and peer id must be 20 bytes each")
+        if not 0 <= self.port <= 65535 or not 0 <= self.key < 2**32:
+            raise ValueError(f"announce: port {self.port} or key {self.key} out of range")
+        if self.uploaded < 0 or self.downloaded < 0 or self.numwant < 0:
+            raise ValueError("announce: uploaded, downloaded and numwant must be non-negative")
+        if self.event is not None and self.event not in EVENTS:
+            raise ValueError(f"announce: unknown event {self.event!r}")
+
+    @property
+    def left_on_wire(self) -> int:
+        """``left`` as sent: never negative (TRK-11)."""
+        return self.left if 0 <= self.left <= LEFT_UNKNOWN else LEFT_UNKNOWN
+
+
+@dataclass(frozen=True, slots=True)
+class TrackerPeer:
+    """One peer a tracker listed: its endpoint and, in the dict model only, its peer id (BEP 3)."""
+
+    endpoint: Endpoint
+    peer_id: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AnnounceResponse:
+    """A decoded announce reply. ``failure_reason`` set means the tracker refused (then no peers).
+
+    ``interval`` is the effective re-announce delay in seconds (clamped, TRK-07); ``interval_raw`` what the
+    tracker sent. Counters are None when absent. ``quirks`` names tolerated deviations (interop ids).
+    """
+
+    peers: tuple[TrackerPeer, ...] = ()
+    interval: int = INTERVAL_DEFAULT
+    interval_raw: int | None = None
+    min_interval: int | None = None
+    complete: int | None = None
+    incomplete: int | None = None
+    downloaded: int | None = None
+    failure_reason: str | None = None
+    warning_message: str | None = None
+    tracker_id: bytes | None = None
+    external_ip: str | None = None
+    quirks: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ScrapeCounts:
+    """Swarm counters for one infohash (None when the tracker left a field out; TRK-13)."""
+
+    infohash: bytes
+    complete: int | None
+    incomplete: int | None
+    downloaded: int | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ScrapeResult:
+    """A decoded scrape reply: ``files`` keyed by raw 20-byte infohash (BEP 48, TRK-13)."""
+
+    files: dict[bytes, ScrapeCounts]
+    failure_reason: str | None = None
+    min_request_interval: int | None = None
+    quirks: tuple[str, ...] = ()
+
+
+def build_announce_url(announce_url: str, req: AnnounceRequest) -> str:
+    """Append the announce parameters to a tracker URL, keeping its own query string first.
+
+    Args:
+        announce_url: the tracker's announce URL, possibly with a query (``?passkey=…``).
+        req: the announce.
+
+    Returns:
+        The GET URL. Binary fields are percent-encoded; every counter is always present (TRK-11).
+
+    Source: BEP 3 "Trackers"; interop TRK-09 (existing query, ``&``), TRK-11 (always send the fields).
+    """
+    params = [
+        ("info_hash", quote_from_bytes(req.infohash, safe="")),
+        ("peer_id", quote_from_bytes(req.peer_id, safe="")),
+        ("port", str(req.port)),
+        ("uploaded", str(req.uploaded)),
+        ("downloaded", str(req.downloaded)),
+        ("left", str(req.left_on_wire)),
+    ]
+    if req.event is not None:
+        params.append(("event", req.event))
+    params += [
+        ("key", f"{req.key:08X}"),
+        ("numwant", str(req.numwant)),
+        ("compact", "1" if req.compact else "0"),
+    ]
+    if req.no_peer_id:
+        params.append(("no_peer_id", "1"))
+    if req.tracker_id is not None:
+        params.append(("trackerid", quote_from_bytes(req.tracker_id, safe="")))
+    return _append_query(announce_url, "&".join(f"{k}={v}" for k, v in params))
+
+
+def _append_query(url: str, query: str) -> str:
+    """Add ``query`` after any existing query string (TRK-09); a fragment is dropped."""
+    base = url.split("#", 1)[0]
+    if "?" not in base:
+        return f"{base}?{query}"
+    if base.endswith(("?", "&")):
+        return base + query
+    return f"{base}&{query}"
+
+
+def scrape_url(announce_url: str) -> str | None:
+    """Derive the scrape URL from an announce URL, or None when the tracker cannot be scraped.
+
+    Args:
+        announce_url: ``http``/``https`` announce URL; a ``udp`` URL is returned unchanged (BEP 15 scrapes
+            at the announce address).
+
+    Returns:
+        The URL with ``announce`` at the start of the last path segment replaced by ``scrape`` (query kept),
+        or None when the last segment does not start with ``announce`` or the scheme is unknown.
+
+    Source: BEP 48 "Scrape Request"; interop TRK-13.
+    """
+    parts = urlsplit(announce_url)
+    if parts.scheme == "udp":
+        return announce_url
+    if parts.scheme not in ("http", "https"):
+        return None
+    head, _, last = parts.path.rpartition("/")
+    if not last.startswith("announce"):
+        return None
+    path = f"{head}/scrape{last[len('announce') :]}"
+    return urlunsplit((parts.scheme, parts.netloc, path, parts.query, ""))
+
+
+def build_scrape_url(scrape: str, infohashes: Sequence[bytes]) -> str:
+    """Append one ``info_hash`` parameter per infohash to a scrape URL.
+
+    Args:
+        scrape: a URL from :func:`scrape_url`. infohashes: raw 20-byte infohashes.
+
+    Returns:
+        The GET URL (existing query kept first, TRK-09).
+
+    Source: BEP 48 "Scrape Request".
+    """
+    return _append_query(scrape, "&".join(f"info_hash={quote_from_bytes(h, safe='')}" for h in infohashes))
+
+
+def _decode_body(body: bytes, what: str) -> tuple[dict[bytes, Any], list[str]]:
+    """Decode the first bencoded value of a body; trailing bytes become a quirk (TRK-03, TRK-05)."""
+    try:
+        value, end = decode_prefix(body)
+    except DecodeError as exc:
+        raise DecodeError(
+            f"{what}: not bencoded: {body[:BODY_PREVIEW]!r} ({exc.reason})", exc.offset
+        ) from exc
+    if not isinstance(value, dict):
+        raise DecodeError(f"{what}: not a dictionary: {body[:BODY_PREVIEW]!r}")
+    quirks = [] if end == len(body) else [f"TRK-03 trailing bytes ({len(body) - end})"]
+    return value, quirks
+
+
+def _int(d: dict[bytes, Any], key: bytes, quirks: list[str]) -> int | None:
+    value = d.get(key)
+    if value is None or isinstance(value, int):
+        return value
+    quirks.append(f"{key.decode()} is not an integer")
+    return None
+
+
+def _text(d: dict[bytes, Any], key: bytes) -> str | None:
+    value = d.get(key)
+    if value is None:
+        return None
+    raw = value if isinstance(value, bytes) else repr(value).encode()
+    return raw.decode("utf-8", errors="replace")
+
+
+def effective_interval(raw: int | None, quirks: list[str]) -> int:
+    """Clamp a tracker's re-announce interval into [``INTERVAL_FLOOR``, ``INTERVAL_CEILING``] seconds.
+
+    Args:
+        raw: ``interval`` as sent (seconds) or None when missing. quirks: appended to when clamping.
+
+    Returns:
+        The interval to honour, seconds; ``INTERVAL_DEFAULT`` when missing.
+
+    Source: interop TRK-07 (libtorrent defaults and ``min_announce_interval``).
+    """
+    if raw is None:
+        quirks.append("TRK-07 interval missing")
+        return INTERVAL_DEFAULT
+    clamped = min(max(raw, INTERVAL_FLOOR), INTERVAL_CEILING)
+    if clamped != raw:
+        quirks.append(f"TRK-07 interval {raw} clamped to {clamped}")
+    return clamped
+
+
+def _external_ip(value: object) -> str | None:
+    if isinstance(value, bytes) and len(value) in (4, 16):
+        addr = decode_peers_v4(value + b"\0\0") if len(value) == 4 else decode_peers_v6(value + b"\0\0")
+        return addr[0].host
+    return None
+
+
+def parse_announce_response(body: bytes) -> AnnounceResponse:
+    """Decode an HTTP announce reply body.
+
+    Args:
+        body: the HTTP body, already un-gzipped.
+
+    Returns:
+        The reply; a ``failure reason`` is a value (``failure_reason`` set, no peers) whose ``interval`` and
+        ``min_interval`` are still read (TRK-06).
+
+    Raises:
+        DecodeError: the body is not bencoded (HTML, TRK-05; the message carries the first bytes), not a
+            dictionary, ``peers`` has an unusable type, or every peer entry is invalid (TRK-01).
+
+    Source: BEP 3 "Trackers", BEP 23, BEP 7, BEP 24; interop TRK-01, TRK-03, TRK-05, TRK-06, TRK-07.
+    """
+    d, quirks = _decode_body(body, "announce reply")
+    interval_raw = _int(d, b"interval", quirks)
+    common: dict[str, Any] = {
+        "interval_raw": interval_raw,
+        "min_interval": _int(d, b"min interval", quirks),
+        "complete": _int(d, b"complete", quirks),
+        "incomplete": _int(d, b"incomplete", quirks),
+        "downloaded": _int(d, b"downloaded", quirks),
+        "warning_message": _text(d, b"warning message"),
+        "external_ip": _external_ip(d.get(b"external ip")),
+    }
+    tracker_id = d.get(b"tracker id")
+    common["tracker_id"] = tracker_id if isinstance(tracker_id, bytes) else None
+    interval = effective_interval(interval_raw, quirks)
+    failure = _text(d, b"failure reason")
+    if failure is not None:
+        return AnnounceResponse(failure_reason=failure, interval=interval, quirks=tuple(quirks), **common)
+    peers = _peers(d, quirks)
+    return AnnounceResponse(peers=peers, interval=interval, quirks=tuple(quirks), **common)
+
+
+def _peers(d: dict[bytes, Any], quirks: list[str]) -> tuple[TrackerPeer, ...]:
+    """Collect ``peers`` and ``peers6`` in either model; fail only if every entry is bad (TRK-01)."""
+    out: list[TrackerPeer] = []
+    bad = total = 0
+    for key, stride in ((b"peers", PEER_V4_LEN), (b"peers6", PEER_V6_LEN)):
+        value = d.get(key)
+        if value is None:
+            continue
+        if isinstance(value, bytes):
+            whole = len(value) - len(value) % stride
+            if whole != len(value):
+                quirks.append(f"{key.decode()} length {len(value)} not a multiple of {stride}")
+                bad += 1
+            decode = decode_peers_v4 if stride == PEER_V4_LEN else decode_peers_v6
+            found = [TrackerPeer(e) for e in decode(value[:whole])]
+            total += len(found) + (whole != len(value))
+        elif isinstance(value, list):
+            quirks.append(f"TRK-01 dict-model {key.decode()}")
+            found = [p for p in (_dict_peer(entry) for entry in value) if p is not None]
+            bad, total = bad + len(value) - len(found), total + len(value)
+        else:
+            raise DecodeError(
+                f"announce reply: {key.decode()} is a {type(value).__name__}, not a string or list"
+            )
+        out += found
+    if total and bad == total:
+        raise DecodeError(f"announce reply: all {total} peer entries are invalid")
+    if bad:
+        quirks.append(f"TRK-01 {bad} bad peer entries skipped")
+    return tuple(out)
+
+
+def _dict_peer(entry: object) -> TrackerPeer | None:
+    """One dict-model peer (``ip``, ``port``, optional ``peer id``), or None when unusable (TRK-01)."""
+    if not isinstance(entry, dict):
+        return None
+    ip, port = entry.get(b"ip"), entry.get(b"port")
+    if not isinstance(ip, bytes) or not isinstance(port, int) or not 0 <= port <= 65535:
+        return None
+    try:
+        endpoint = Endpoint.parse(ip.decode("ascii"), port)
+    except (UnicodeDecodeError, DecodeError):
+        return None  # a hostname or garbage: dropped like Transmission and anacrolix do
+    peer_id = entry.get(b"peer id")
+    return TrackerPeer(endpoint, peer_id if isinstance(peer_id, bytes) and len(peer_id) == 20 else None)
+
+
+def parse_scrape_response(body: bytes, infohashes: Sequence[bytes]) -> ScrapeResult:
+    """Decode an HTTP scrape reply body.
+
+    Args:
+        body: the HTTP body. infohashes: the raw 20-byte infohashes asked for; empty keeps every entry.
+
+    Returns:
+        Counters for each asked infohash the reply listed under its raw 20-byte key; a ``failure reason``
+        is a value with empty ``files``.
+
+    Raises:
+        DecodeError: not bencoded (TRK-05), not a dictionary, or ``files`` is not a dictionary.
+
+    Source: BEP 48 "Scrape Response"; interop TRK-03, TRK-13 (raw keys, ``flags.min_request_interval``).
+    """
+    d, quirks = _decode_body(body, "scrape reply")
+    flags = d.get(b"flags")
+    min_request = _int(flags, b"min_request_interval", quirks) if isinstance(flags, dict) else None
+    failure = _text(d, b"failure reason")
+    if failure is not None:
+        return ScrapeResult(
+            files={}, failure_reason=failure, min_request_interval=min_request, quirks=tuple(quirks)
+        )
+    files = d.get(b"files", {})
+    if not isinstance(files, dict):
+        raise DecodeError(f"scrape reply: files is a {type(files).__name__}, not a dictionary")
+    wanted = set(infohashes)
+    out: dict[bytes, ScrapeCounts] = {}
+    for key, stats in files.items():
+        if len(key) != 20 or (wanted and key not in wanted) or not isinstance(stats, dict):
+            quirks.append(f"TRK-13 scrape entry {key[:40]!r} skipped")
+            continue
+        counts = (_int(stats, k, quirks) for k in (b"complete", b"incomplete", b"downloaded"))
+        out[key] = ScrapeCounts(key, *counts)
+    return ScrapeResult(files=out, min_request_interval=min_request, quirks=tuple(quirks))
