@@ -1,0 +1,145 @@
+"""``swarmscope monitor``: watch swarms live, record evidence, print a summary at the end."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from swarmscope import __version__
+from swarmscope.cli.app import app
+from swarmscope.errors import InputError, SwarmscopeError
+from swarmscope.monitor.crawler import Monitor, MonitorConfig
+from swarmscope.monitor.targets import Target, load_target
+from swarmscope.net.clock import Clock
+from swarmscope.store.database import DEFAULT_DB, open_store
+
+PEER_ID_PREFIX = b"-SS" + b"".join(p.zfill(1).encode() for p in __version__.split(".")[:3]).ljust(4, b"0")[:4] + b"-"
+err = Console(stderr=True)
+
+
+def make_peer_id() -> bytes:
+    """Azureus-style peer id (BEP 20): ``-SSvvvv-`` + 12 random printable bytes."""
+    alphabet = b"0123456789abcdefghijklmnopqrstuvwxyz"
+    return PEER_ID_PREFIX + bytes(alphabet[b % len(alphabet)] for b in os.urandom(12))
+
+
+def live_table(monitor: Monitor, elapsed: float) -> Table:
+    """The live view: one row per swarm."""
+    table = Table(title=f"swarmscope monitor — {elapsed:5.1f} s — probes in flight: {len(monitor._runs)}")
+    for col in ("swarm", "listed", "connected", "has pieces", "verified", "seeds/leechers", "bytes in",
+                "hash fails", "top clients", "trackers ok/err"):
+        table.add_column(col, justify="right" if col not in ("swarm", "top clients") else "left")
+    for s in monitor.stats.values():
+        c = s.counts()
+        clients = ", ".join(f"{name} ×{n}" for name, n in s.top_clients())
+        table.add_row(
+            f"{s.name[:28]}\n[dim]{s.swarm[:16]}…[/dim]", str(c["listed"]), str(c["connected"]),
+            str(c["has_pieces"]), f"[bold green]{c['verified']}[/]", f"{c['seeds']}/{c['leechers']}",
+            f"{s.bytes_in:,}", str(c["hash_failures"]), clients or "-", f"{s.trackers_ok}/{s.tracker_errors}",
+        )
+    return table
+
+
+def run_monitor_command(
+    *,
+    targets: list[str],
+    db: str = DEFAULT_DB,
+    duration: float | None = None,
+    max_peers: int = 200,
+    bind: str | None = None,
+    live: bool = True,
+    listen_port: int = 6881,
+    connect_timeout: float = 5.0,
+    console: Console | None = None,
+) -> Monitor:
+    """Load the targets, run the monitor until ``duration`` passes or Ctrl-C, print a summary.
+
+    Raises:
+        InputError: a target cannot be loaded (the message names it and the problem).
+    """
+    console = console or Console()
+    loaded: list[Target] = [load_target(t) for t in targets]
+    for t in loaded:
+        if t.meta is None:
+            raise InputError(
+                f"{t.origin[:60]}: a magnet without metadata cannot be verified yet; give the .torrent file"
+            )
+    config = MonitorConfig(
+        peer_id=make_peer_id(), duration=duration, max_peers=max_peers, bind_ip=bind,
+        listen_port=listen_port, connect_timeout=connect_timeout,
+    )
+    Path(db).parent.mkdir(parents=True, exist_ok=True) if "://" not in db else None
+    store = open_store(db)
+    warnings: list[str] = []
+
+    def warn(msg: str) -> None:
+        if msg not in warnings:
+            warnings.append(msg)
+            err.print(f"[yellow]warning:[/] {msg}")
+
+    monitor = Monitor(loaded, store, config, Clock(), on_warning=warn)
+    try:
+        asyncio.run(_run(monitor, live, console))
+    finally:
+        store.close()
+    console.print(live_table(monitor, duration or 0.0))
+    console.print(f"evidence committed to {db} (run {monitor.run_id}); `swarmscope report --db {db}` shows it")
+    return monitor
+
+
+async def _run(monitor: Monitor, live: bool, console: Console) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    start = loop.time()
+    runner = asyncio.create_task(monitor.run(stop))
+    if live and console.is_terminal:
+        with Live(live_table(monitor, 0.0), console=console, refresh_per_second=4, transient=True) as view:
+            while not runner.done():
+                await asyncio.wait({runner}, timeout=0.5)
+                view.update(live_table(monitor, loop.time() - start))
+    else:
+        last = -10.0
+        while not runner.done():
+            await asyncio.wait({runner}, timeout=1.0)
+            now = loop.time() - start
+            if now - last >= 5.0:
+                last = now
+                for s in monitor.stats.values():
+                    c = s.counts()
+                    console.print(f"[{now:6.1f}s] {s.name}: listed {c['listed']} connected {c['connected']} "
+                                  f"has_pieces {c['has_pieces']} verified {c['verified']} bytes {s.bytes_in}")
+    await runner
+
+
+@app.command()
+def monitor(
+    targets: list[str] = typer.Argument(..., metavar="TORRENT_OR_MAGNET...", help=".torrent files or magnet URIs"),
+    db: str = typer.Option(DEFAULT_DB, "--db", help="SQLite file (or SQLAlchemy URL) for the evidence"),
+    duration: float = typer.Option(None, "--duration", help="seconds to run (default: until Ctrl-C)"),
+    max_peers: int = typer.Option(200, "--max-peers", min=1, help="probes in flight at once"),
+    bind: str = typer.Option(None, "--bind", help="source IP for our connections and announces"),
+    listen_port: int = typer.Option(6881, "--listen-port", min=1, max=65535, help="port announced to trackers"),
+    connect_timeout: float = typer.Option(5.0, "--connect-timeout", help="TCP connect timeout, seconds"),
+    live: bool = typer.Option(True, "--live/--no-live", help="live table (default on a terminal)"),
+) -> None:
+    """Monitor swarms: discover peers via trackers, probe and verify each, record evidence."""
+    try:
+        run_monitor_command(targets=targets, db=db, duration=duration, max_peers=max_peers, bind=bind,
+                            live=live, listen_port=listen_port, connect_timeout=connect_timeout)
+    except SwarmscopeError as exc:
+        err.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,60 @@
+"""Running per-swarm counters for the live view (updated as sightings and observations arrive)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from swarmscope.evidence.records import Observation, Tier
+
+
+@dataclass(slots=True)
+class SwarmStats:
+    """Counters of one swarm: best tier per peer address, seeds vs leechers, bytes in, clients."""
+
+    swarm: str
+    name: str
+    best: dict[tuple[str, int], Tier] = field(default_factory=dict)
+    completion: dict[tuple[str, int], float] = field(default_factory=dict)
+    client: dict[tuple[str, int], str] = field(default_factory=dict)
+    failed_hash: set[tuple[str, int]] = field(default_factory=set)
+    bytes_in: int = 0
+    probes: int = 0
+    trackers_ok: int = 0
+    tracker_errors: int = 0
+    last_tracker_error: str | None = None
+
+    def sighted(self, ip: str, port: int) -> None:
+        """A discovery source named the address."""
+        self.best.setdefault((ip, port), Tier.LISTED)
+
+    def observed(self, obs: Observation) -> None:
+        """Fold one probe result in."""
+        key = (obs.ip, obs.port)
+        self.probes += 1
+        self.bytes_in += obs.bytes_received
+        if obs.tier > self.best.get(key, Tier.LISTED):
+            self.best[key] = obs.tier
+        else:
+            self.best.setdefault(key, obs.tier)
+        if obs.completion is not None:
+            self.completion[key] = obs.completion
+        if obs.client:
+            self.client[key] = f"{obs.client} {obs.client_version or ''}".strip()
+        if obs.failed_pieces:
+            self.failed_hash.add(key)
+
+    def counts(self) -> dict[str, int]:
+        """Peers per tier, cumulative (``connected`` counts every peer that reached at least connected)."""
+        tiers = Counter(self.best.values())
+        out = {"listed": len(self.best)}
+        for tier in (Tier.CONNECTED, Tier.HAS_PIECES, Tier.VERIFIED):
+            out[tier.label] = sum(n for t, n in tiers.items() if t >= tier)
+        out["seeds"] = sum(1 for c in self.completion.values() if c >= 1.0)
+        out["leechers"] = sum(1 for c in self.completion.values() if c < 1.0)
+        out["hash_failures"] = len(self.failed_hash)
+        return out
+
+    def top_clients(self, n: int = 3) -> list[tuple[str, int]]:
+        """The ``n`` most frequent client names with their peer counts."""
+        return Counter(self.client.values()).most_common(n)
