@@ -155,7 +155,10 @@ class ProbeRun:
         self.wire_in += len(data)
         try:
             events, reply = self.session.receive(data)
-        except DecodeError as exc:
+        except DecodeError as exc:  # events of this chunk are lost; keep what the session state proves
+            remote = self.session.remote
+            if remote is not None and remote.infohash == self.session.infohash:
+                self.tier = max(self.tier, Tier.HAS_PIECES if self.session.have_count else Tier.CONNECTED)
             self._finish(now_us, self._decode_failure(), str(exc))
             return b""
         out = bytearray(reply)
