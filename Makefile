@@ -1,0 +1,40 @@
+# swarmscope — the two commands of the README's Quick start, each installing what it needs.
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+APT_PKGS := opentracker aria2 iproute2
+
+.PHONY: demo test check sysdeps venv bench clean
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -e '.[test,demo,speed]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+# Debian packages for the real-software tests and the demo (root installs them; others are told how).
+sysdeps:
+	@if command -v opentracker >/dev/null && command -v aria2c >/dev/null && command -v ip >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ]; then \
+	  DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(APT_PKGS) >/dev/null; \
+	else echo "note: run 'sudo apt-get install $(APT_PKGS)' for the real-tracker tests and demo"; fi
+
+demo: sysdeps $(STAMP)
+	$(BIN)/swarmscope demo
+
+check: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy src/swarmscope
+
+test: sysdeps $(STAMP)
+	$(MAKE) --no-print-directory check
+	$(BIN)/pytest -q -p no:cacheprovider
+
+bench: sysdeps $(STAMP)
+	$(BIN)/python bench/probe.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
