@@ -159,13 +159,13 @@ class Monitor:
     def _add_swarm(self, t: Target) -> None:
         meta = t.meta
         self.store.add_swarm(
-            swarm=t.swarm,
+            infohash=t.swarm,
             v1=meta.v1.hex if meta and meta.v1 else (t.magnet.v1.hex if t.magnet and t.magnet.v1 else None),
             v2=meta.v2.hex if meta and meta.v2 else (t.magnet.v2.hex if t.magnet and t.magnet.v2 else None),
             name=t.name,
-            num_pieces=meta.num_pieces if meta else None,
-            piece_length=meta.piece_length if meta else None,
-            total_size=meta.total_size if meta else None,
+            num_pieces=meta.num_pieces if meta else 0,
+            piece_length=meta.piece_length if meta else 0,
+            total_size=meta.total_size if meta else 0,
             metainfo=meta.raw if meta else None,
             magnet=t.origin if t.magnet else None,
             added_us=self.clock.now_us(),

@@ -229,7 +229,8 @@ class PeerSession:
         if msg_id == pw.CHOKE or msg_id == pw.UNCHOKE:
             choked = msg_id == pw.CHOKE
             if choked == self.choked:
-                self._quirk("PW-15 redundant choke/unchoke")
+                if not choked:  # a leading `choke` is normal (everyone starts choked); a repeat unchoke is not
+                    self._quirk("PW-15 redundant unchoke")
                 return
             self.choked = choked
             if choked and not self.fast:
