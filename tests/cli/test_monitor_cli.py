@@ -1,0 +1,61 @@
+"""`swarmscope monitor`: bad input is a clear message (never a traceback); a dead tracker is a warning."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+import swarmscope.cli.monitor  # noqa: F401  (registers the command)
+import swarmscope.cli.report  # noqa: F401
+from swarmscope.cli.app import app
+from swarmscope.wire import bencode
+
+runner = CliRunner()
+
+
+def tiny_torrent(path: Path, announce: str) -> Path:
+    data = b"x" * 40000
+    pieces = b"".join(hashlib.sha1(data[i : i + 16384]).digest() for i in range(0, len(data), 16384))
+    info = {b"name": b"tiny.bin", b"piece length": 16384, b"length": len(data), b"pieces": pieces}
+    path.write_bytes(bencode.encode({b"announce": announce.encode(), b"info": info}))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda d: str(d / "missing.torrent"), "cannot read"),
+        (lambda d: (d / "bad.torrent").write_bytes(b"d4:infoi3ee") or str(d / "bad.torrent"), "invalid torrent"),
+        (lambda d: "ftp://example.invalid/x.torrent", "unknown scheme"),
+        (lambda d: "magnet:?xt=urn:btih:nothex", "invalid magnet"),
+    ],
+    ids=["missing", "malformed", "scheme", "magnet"],
+)
+def test_bad_input_is_one_clear_line(tmp_path: Path, make, message: str) -> None:  # type: ignore[no-untyped-def]
+    target = make(tmp_path)
+    result = runner.invoke(app, ["monitor", target, "--db", str(tmp_path / "e.db"), "--duration", "1"])
+    assert result.exit_code == 1
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_unreachable_tracker_is_a_warning_and_the_run_completes(tmp_path: Path, netns: bool) -> None:
+    torrent = tiny_torrent(tmp_path / "t.torrent", "http://127.0.0.1:9/announce")
+    db = tmp_path / "e.db"
+    proc = subprocess.run(
+        [sys.executable, "-m", "swarmscope.cli", "monitor", str(torrent), "--db", str(db), "--duration", "2",
+         "--no-live"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "tracker unreachable or failing" in proc.stderr and "127.0.0.1:9" in proc.stderr
+    report = subprocess.run([sys.executable, "-m", "swarmscope.cli", "report", "--db", str(db), "--format", "json"],
+                            capture_output=True, text=True, timeout=60)
+    assert report.returncode == 0, report.stderr
+    assert json.loads(report.stdout) == []
