@@ -23,92 +23,74 @@ from bencode2 import BencodeDecodeError, BencodeEncodeError, bdecode, bencode
 from swarmscope.errors import DecodeError
 
 MAX_DEPTH = 100  # libtorrent load_torrent_limits.max_decode_depth
-_INT = re.compile(rb"i(0|-?[1-9][0-9]*)e")
-_LEN = re.compile(rb"(0|[1-9][0-9]{0,18}):")
-_LIST, _KEY, _VALUE = 0, 1, 2
+_TOKEN = re.compile(rb"i(0|-?[1-9][0-9]*)e|(0|[1-9][0-9]{0,18}):|([lde])")
+_INT_PREFIX = re.compile(rb"i([^e]{0,64})e")
+_LIST, _KEY, _VALUE = 0, 1, 2  # container states; _KEY and _VALUE alternate (3 - state)
 
 
-def _int_error(data: bytes, pos: int) -> DecodeError:
-    end = data.find(b"e", pos + 1, pos + 64)
-    if end < 0:
-        return DecodeError("bencode: truncated or unterminated integer", pos)
-    body = data[pos + 1 : end]
-    if not body:
-        return DecodeError("bencode: empty integer 'ie'", pos)
-    if body.startswith(b"+"):
-        return DecodeError("bencode: integer with a leading '+'", pos)
-    if body in (b"-0", b"-") or body.startswith(b"-0"):
-        return DecodeError("bencode: negative zero or '-' without digits", pos)
-    if body.startswith(b"0"):
-        return DecodeError("bencode: integer with a leading zero", pos)
-    return DecodeError(f"bencode: invalid integer {body[:20]!r}", pos)
+def _token_error(data: bytes, pos: int) -> DecodeError:
+    """Explain why no token starts at ``pos`` (META-09 cases get their own message)."""
+    if pos >= len(data):
+        return DecodeError("bencode: truncated input", pos)
+    c = data[pos : pos + 1]
+    if c == b"i":
+        match = _INT_PREFIX.match(data, pos)
+        if match is None:
+            return DecodeError("bencode: truncated or unterminated integer", pos)
+        body = match.group(1)
+        if not body:
+            return DecodeError("bencode: empty integer 'ie'", pos)
+        if body.startswith(b"+"):
+            return DecodeError("bencode: integer with a leading '+'", pos)
+        if body == b"-" or body.startswith(b"-0"):
+            return DecodeError("bencode: negative zero or '-' without digits", pos)
+        if body.startswith(b"0") and body.isdigit():
+            return DecodeError("bencode: integer with a leading zero", pos)
+        return DecodeError(f"bencode: invalid integer {body[:20]!r}", pos)
+    if c.isdigit():
+        if c == b"0" and data[pos + 1 : pos + 2].isdigit():
+            return DecodeError("bencode: string length with a leading zero", pos)
+        return DecodeError("bencode: truncated or invalid string length", pos)
+    if c == b"-":
+        return DecodeError("bencode: negative string length", pos)
+    return DecodeError(f"bencode: invalid type byte {c!r}", pos)
 
 
-def _string_end(data: bytes, pos: int) -> int:
-    match = _LEN.match(data, pos)
-    if match is None:
-        if data.startswith(b"0", pos) and pos + 1 < len(data) and data[pos + 1] != 0x3A:
-            raise DecodeError("bencode: string length with a leading zero", pos)
-        raise DecodeError("bencode: truncated or invalid string length", pos)
-    end = match.end() + int(match.group(1))
-    if end > len(data):
-        raise DecodeError("bencode: string longer than the remaining input", pos)
-    return end
-
-
-def _scan(data: bytes, pos: int) -> tuple[int, bool]:
-    """Find the end of the value starting at ``pos``; also report unsorted/duplicate dict keys."""
+def _scan(data: bytes, pos: int) -> int:
+    """Validate the value starting at ``pos`` and return the offset just after it."""
     stack: list[int] = []
-    last_keys: list[bytes | None] = []
-    unsorted = False
+    match = _TOKEN.match
     n = len(data)
     while True:
-        if pos >= n:
-            raise DecodeError("bencode: truncated input", pos)
-        c = data[pos]
+        token = match(data, pos)
+        if token is None:
+            raise _token_error(data, pos)
+        kind = token.lastindex
         state = stack[-1] if stack else _LIST
-        if c == 0x65 and stack and state != _VALUE:  # 'e'
+        if kind == 2:
+            pos = token.end() + int(token.group(2))
+            if pos > n:
+                raise DecodeError("bencode: string longer than the remaining input", token.start())
+        elif data[pos] == 0x65:  # 'e'
+            if not stack or state == _VALUE:
+                message = "dict key without a value" if stack else "invalid type byte b'e'"
+                raise DecodeError(f"bencode: {message}", pos)
             stack.pop()
-            if state == _KEY:
-                last_keys.pop()
             pos += 1
         elif state == _KEY:
-            if not 0x30 <= c <= 0x39:
-                raise DecodeError("bencode: dict key is not a byte string", pos)
-            end = _string_end(data, pos)
-            key = data[data.index(b":", pos) + 1 : end]
-            prev = last_keys[-1]
-            if prev is not None and key <= prev:
-                unsorted = True
-            last_keys[-1] = key
-            stack[-1] = _VALUE
-            pos = end
-            continue
-        elif c == 0x69:  # 'i'
-            match = _INT.match(data, pos)
-            if match is None:
-                raise _int_error(data, pos)
-            pos = match.end()
-        elif 0x30 <= c <= 0x39:
-            pos = _string_end(data, pos)
-        elif c in (0x6C, 0x64):  # 'l', 'd'
+            raise DecodeError("bencode: dict key is not a byte string", pos)
+        elif kind == 1:
+            pos = token.end()
+        else:  # 'l' or 'd'
             if len(stack) >= MAX_DEPTH:
                 raise DecodeError(f"bencode: nesting deeper than {MAX_DEPTH}", pos)
-            stack.append(_LIST if c == 0x6C else _KEY)
-            if c == 0x64:
-                last_keys.append(None)
+            stack.append(_LIST if data[pos] == 0x6C else _KEY)
             pos += 1
             continue
-        elif c == 0x65 and state == _VALUE:
-            raise DecodeError("bencode: dict key without a value", pos)
-        elif c == 0x2D:  # '-'
-            raise DecodeError("bencode: negative string length", pos)
-        else:
-            raise DecodeError(f"bencode: invalid type byte {bytes([c])!r}", pos)
         if not stack:
-            return pos, unsorted
-        if stack[-1] == _VALUE:
-            stack[-1] = _KEY
+            return pos
+        if stack[-1]:
+            stack[-1] = 3 - stack[-1]
 
 
 def _build(data: bytes, pos: int) -> tuple[Any, int]:
@@ -134,13 +116,22 @@ def _build(data: bytes, pos: int) -> tuple[Any, int]:
     return data[colon + 1 : end], end
 
 
-def _materialise(data: bytes, start: int, end: int, unsorted: bool) -> Any:
-    if not unsorted:
-        try:
-            return bdecode(data[start:end])
-        except BencodeDecodeError:
-            pass  # checked by _scan already; fall through to the lenient builder
-    return _build(data, start)[0]
+def _materialise(chunk: bytes) -> Any:
+    """Decode a validated value: bencode2 when canonical, else the lenient builder (META-01)."""
+    try:
+        return bdecode(chunk)
+    except BencodeDecodeError:  # only unsorted or repeated keys get here: _scan validated the rest
+        return _build(chunk, 0)[0]
+
+
+def _fast(chunk: bytes) -> Any:
+    """bencode2 on the whole chunk when it cannot nest deeper than MAX_DEPTH; None when not usable."""
+    if chunk.count(b"l") + chunk.count(b"d") > MAX_DEPTH:
+        return None
+    try:
+        return bdecode(chunk)
+    except BencodeDecodeError:
+        return None
 
 
 def decode(data: bytes) -> Any:
@@ -157,10 +148,13 @@ def decode(data: bytes) -> Any:
 
     Source: BEP 3 ("bencoding"); interop-quirks META-01, META-09.
     """
-    end, unsorted = _scan(data, 0)
+    value = _fast(data)
+    if value is not None:
+        return value
+    end = _scan(data, 0)
     if end != len(data):
         raise DecodeError(f"bencode: {len(data) - end} trailing bytes after the value", end)
-    return _materialise(data, 0, end, unsorted)
+    return _materialise(data)
 
 
 def decode_prefix(data: bytes, start: int = 0) -> tuple[Any, int]:
@@ -180,8 +174,12 @@ def decode_prefix(data: bytes, start: int = 0) -> tuple[Any, int]:
     """
     if not 0 <= start < len(data):
         raise DecodeError("bencode: truncated input (no value at offset)", start)
-    end, unsorted = _scan(data, start)
-    return _materialise(data, start, end, unsorted), end
+    if data.endswith(b"e"):  # a message that is one dict/list: try bencode2 on all of it
+        value = _fast(data[start:] if start else data)
+        if value is not None:
+            return value, len(data)
+    end = _scan(data, start)
+    return _materialise(data[start:end]), end
 
 
 def value_span(data: bytes, *key_path: bytes, start: int = 0) -> tuple[int, int] | None:
@@ -201,16 +199,17 @@ def value_span(data: bytes, *key_path: bytes, start: int = 0) -> tuple[int, int]
     Source: interop-quirks META-01 (the infohash is the hash of the raw info bytes, never re-encoded).
     """
     begin = start
-    end = _scan(data, begin)[0]
+    end = _scan(data, begin)
     for key in key_path:
         if data[begin] != 0x64:
             return None
         pos = begin + 1
         found = None
         while data[pos] != 0x65:
-            key_end = _string_end(data, pos)
-            this_key = data[data.index(b":", pos) + 1 : key_end]
-            value_end = _scan(data, key_end)[0]
+            colon = data.index(b":", pos)
+            key_end = colon + 1 + int(data[pos:colon])
+            this_key = data[colon + 1 : key_end]
+            value_end = _scan(data, key_end)
             if this_key == key:
                 found = (key_end, value_end)
                 break
@@ -229,7 +228,12 @@ def has_unsorted_keys(data: bytes, start: int = 0) -> bool:
 
     Source: BEP 3 (keys must be sorted); libtorrent rejects this only inside v2 info dicts (BEP 52).
     """
-    return _scan(data, start)[1]
+    end = _scan(data, start)
+    try:
+        bdecode(data[start:end])
+    except BencodeDecodeError:  # _scan validated everything else bencode2 checks
+        return True
+    return False
 
 
 def encode(value: Any) -> bytes:
