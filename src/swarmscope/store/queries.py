@@ -1,0 +1,148 @@
+"""Reading rows back: exact round trips of the evidence dataclasses, and swarm/run listings.
+
+Rows come back in insertion order (row id), so "latest" in :mod:`swarmscope.evidence.summary` ties break
+the way the monitor wrote them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from swarmscope.evidence.records import ExtensionInfo, Observation, Sighting, Tier
+from swarmscope.store.database import Store
+from swarmscope.store.schema import monitor_run, observation, sighting, swarm
+
+
+@dataclass(frozen=True, slots=True)
+class SwarmRow:
+    """One stored swarm (fields as in :class:`swarmscope.store.writer.SwarmInfo`, plus the row id)."""
+
+    id: int
+    infohash: str
+    v1: str | None
+    v2: str | None
+    name: str
+    num_pieces: int
+    piece_length: int
+    total_size: int
+    metainfo: bytes | None
+    magnet: str | None
+    added_us: int
+
+
+@dataclass(frozen=True, slots=True)
+class RunRow:
+    """One monitor run: UTC microseconds (``ended_us`` None while running), settings, software version."""
+
+    id: int
+    started_us: int
+    ended_us: int | None
+    settings: dict[str, Any]
+    software_version: str
+
+
+def _filtered(query: sa.Select[Any], table: sa.Table, infohash: str | None) -> sa.Select[Any]:
+    if infohash is not None:
+        query = query.where(table.c.infohash == infohash.lower())
+    return query.order_by(table.c.id)
+
+
+def load_sightings(store: Store, *, infohash: str | None = None, run_id: int | None = None) -> list[Sighting]:
+    """Every stored sighting (optionally of one swarm / one run), in insertion order.
+
+    Args:
+        store: an open store. infohash: swarm id hex to filter on. run_id: monitor run to filter on.
+
+    Returns:
+        :class:`Sighting` values equal to those written.
+    """
+    query = _filtered(sa.select(sighting), sighting, infohash)
+    if run_id is not None:
+        query = query.where(sighting.c.run_id == run_id)
+    with store.engine.connect() as conn:
+        return [
+            Sighting(r.infohash, r.ip, r.port, r.source, r.detail, r.seen_at_us, r.peer_id)
+            for r in conn.execute(query)
+        ]
+
+
+def _extension(row: sa.Row[Any]) -> ExtensionInfo | None:
+    if row.extension is None:
+        return None
+    ext = row.extension
+    return ExtensionInfo(
+        m=dict(ext["m"]),
+        v=row.ext_v,
+        p=ext["p"],
+        yourip=row.ext_yourip,
+        reqq=ext["reqq"],
+        metadata_size=ext["metadata_size"],
+    )
+
+
+def observation_from_row(row: sa.Row[Any]) -> Observation:
+    """Rebuild the :class:`Observation` that :func:`writer.observation_row` stored."""
+    return Observation(
+        infohash=row.infohash,
+        ip=row.ip,
+        port=row.port,
+        source=row.source,
+        started_us=row.started_us,
+        ended_us=row.ended_us,
+        tier=Tier.from_label(row.tier),
+        failure=row.failure,
+        failure_detail=row.failure_detail,
+        remote_infohash=row.remote_infohash,
+        peer_id=row.peer_id,
+        reserved=row.reserved,
+        client=row.client,
+        client_version=row.client_version,
+        extension=_extension(row),
+        num_pieces=row.num_pieces,
+        pieces_have=row.pieces_have,
+        bitfield=row.bitfield,
+        completion=row.completion,
+        bytes_received=row.bytes_received,
+        wire_bytes_in=row.wire_bytes_in,
+        wire_bytes_out=row.wire_bytes_out,
+        payload_bytes_sent=row.payload_bytes_sent,
+        verified_pieces=tuple(row.verified_pieces),
+        failed_pieces=tuple(row.failed_pieces),
+        encrypted=bool(row.encrypted),
+        quirks=tuple(row.quirks),
+    )
+
+
+def load_observations(
+    store: Store, *, infohash: str | None = None, run_id: int | None = None
+) -> list[Observation]:
+    """Every stored observation (optionally of one swarm / one run), in insertion order.
+
+    Args:
+        store: an open store. infohash: swarm id hex to filter on. run_id: monitor run to filter on.
+
+    Returns:
+        :class:`Observation` values equal to those written (every field, incl. extension and lists).
+    """
+    query = _filtered(sa.select(observation), observation, infohash)
+    if run_id is not None:
+        query = query.where(observation.c.run_id == run_id)
+    with store.engine.connect() as conn:
+        return [observation_from_row(r) for r in conn.execute(query)]
+
+
+def swarm_rows(store: Store) -> list[SwarmRow]:
+    """Every stored swarm, in the order they were added."""
+    with store.engine.connect() as conn:
+        rows = conn.execute(sa.select(swarm).order_by(swarm.c.id))
+        return [SwarmRow(**r._asdict()) for r in rows]
+
+
+def run_rows(store: Store) -> list[RunRow]:
+    """Every monitor run, oldest first."""
+    with store.engine.connect() as conn:
+        rows = conn.execute(sa.select(monitor_run).order_by(monitor_run.c.id))
+        return [RunRow(**r._asdict()) for r in rows]

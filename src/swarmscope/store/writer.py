@@ -1,0 +1,187 @@
+"""Writing rows: swarms, monitor runs, and the append-only sightings and observations.
+
+Evidence rows are only ever INSERTed here, in batches: one ``executemany`` per call inside the caller's
+transaction, so a batch is committed whole or not at all. Nothing in this package updates or deletes a
+sighting or an observation (and migration 0001's triggers refuse it at the database).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from swarmscope.evidence.records import ExtensionInfo, Observation, Sighting
+from swarmscope.store.schema import monitor_run, observation, sighting, swarm
+
+
+@dataclass(frozen=True, slots=True)
+class SwarmInfo:
+    """A swarm as the monitor knows it.
+
+    Args:
+        infohash: the swarm id, lower-case hex (v1, or v2 for v2-only torrents; BEP 3 / BEP 52).
+        v1, v2: the v1 (SHA-1) and v2 (SHA-256) infohash hex, when the torrent has them.
+        name: the torrent's name. num_pieces: piece count. piece_length, total_size: bytes.
+        metainfo: the exact .torrent bytes, or None (magnet-only, metadata not fetched yet).
+        magnet: the magnet URI it came from, if any. added_us: UTC microseconds.
+    """
+
+    infohash: str
+    v1: str | None
+    v2: str | None
+    name: str
+    num_pieces: int
+    piece_length: int
+    total_size: int
+    metainfo: bytes | None
+    magnet: str | None
+    added_us: int
+
+
+def _new_id(result: sa.CursorResult[Any]) -> int:
+    key = result.inserted_primary_key
+    assert key is not None  # a single-row INSERT always has one
+    return int(key[0])
+
+
+def add_swarm(conn: sa.Connection, info: SwarmInfo) -> int:
+    """Insert the swarm unless its infohash is known; returns the swarm row id.
+
+    A swarm first added from a magnet (no metainfo) gets its metainfo fields filled in when it is added
+    again with metainfo; otherwise an existing row is left as it is.
+    """
+    values = {
+        "infohash": info.infohash.lower(),
+        "v1": info.v1.lower() if info.v1 else None,
+        "v2": info.v2.lower() if info.v2 else None,
+        "name": info.name,
+        "num_pieces": info.num_pieces,
+        "piece_length": info.piece_length,
+        "total_size": info.total_size,
+        "metainfo": info.metainfo,
+        "magnet": info.magnet,
+        "added_us": info.added_us,
+    }
+    existing = conn.execute(
+        sa.select(swarm.c.id, swarm.c.metainfo).where(swarm.c.infohash == values["infohash"])
+    ).first()
+    if existing is None:
+        return _new_id(conn.execute(sa.insert(swarm).values(values)))
+    if existing.metainfo is None and info.metainfo is not None:
+        fill = {k: v for k, v in values.items() if k not in ("infohash", "added_us", "magnet")}
+        conn.execute(sa.update(swarm).where(swarm.c.id == existing.id).values(fill))
+    return int(existing.id)
+
+
+def start_run(conn: sa.Connection, settings: dict[str, Any], version: str, started_us: int | None) -> int:
+    """Insert a monitor run; returns its id. ``started_us`` defaults to the system UTC clock."""
+    if started_us is None:
+        started_us = time.time_ns() // 1000
+    row = {"started_us": started_us, "settings": settings, "software_version": version}
+    return _new_id(conn.execute(sa.insert(monitor_run).values(row)))
+
+
+def end_run(conn: sa.Connection, run_id: int, ended_us: int) -> None:
+    """Set the end time (UTC microseconds) of a run (the only UPDATE this package issues)."""
+    result = conn.execute(sa.update(monitor_run).where(monitor_run.c.id == run_id).values(ended_us=ended_us))
+    if result.rowcount != 1:
+        raise sa.exc.NoResultFound(f"no monitor run with id {run_id}")
+
+
+def _json_ints(values: Sequence[int]) -> str:
+    """JSON array of piece indices, built directly (json.dumps per row dominated batch time)."""
+    return "[" + ",".join(map(str, values)) + "]" if values else "[]"
+
+
+_JSON = json.JSONEncoder(separators=(",", ":"), check_circular=False)
+_PLAIN_QUIRKS = re.compile(r"[A-Za-z0-9_.:/ -]*")  # quirk ids (interop rows) need no JSON escaping
+_M_CACHE_MAX = 4096
+_m_cache: dict[tuple[tuple[str, int], ...], str] = {}
+
+
+def _json_quirks(quirks: tuple[str, ...]) -> str:
+    if not quirks:
+        return "[]"
+    if _PLAIN_QUIRKS.fullmatch("".join(quirks)):
+        return '["' + '","'.join(quirks) + '"]'
+    return _JSON.encode(quirks)
+
+
+def _json_int(value: int | None) -> str:
+    return "null" if value is None else int.__repr__(value)
+
+
+def _json_m(m: dict[str, int]) -> str:
+    """The BEP 10 ``m`` dictionary as JSON; peers of one client send the same few, so keep them."""
+    key = tuple(m.items())
+    text = _m_cache.get(key)
+    if text is None:
+        if len(_m_cache) >= _M_CACHE_MAX:
+            _m_cache.clear()
+        text = _m_cache[key] = _JSON.encode(m)
+    return text
+
+
+def sighting_row(run_id: int, s: Sighting) -> tuple[Any, ...]:
+    """The ``sighting`` row for one :class:`Sighting`, in table column order (without ``id``)."""
+    return (run_id, s.infohash, s.ip, s.port, s.source, s.detail, s.seen_at_us, s.peer_id)
+
+
+def _extension_values(ext: ExtensionInfo | None) -> tuple[Any, ...]:
+    """The ``extension`` JSON text (keys m, p, reqq, metadata_size), ``ext_v`` and ``ext_yourip``."""
+    if ext is None:
+        return (None, None, None)
+    text = (
+        f'{{"m":{_json_m(ext.m)},"p":{_json_int(ext.p)},"reqq":{_json_int(ext.reqq)},'
+        f'"metadata_size":{_json_int(ext.metadata_size)}}}'
+    )
+    return (text, ext.v, ext.yourip)
+
+
+def observation_row(run_id: int, o: Observation) -> tuple[Any, ...]:
+    """The ``observation`` row for one :class:`Observation`, in table column order (without ``id``).
+
+    Every field is kept: lists as JSON arrays, the BEP 10 handshake as JSON plus raw ``v`` bytes.
+    """
+    return (
+        run_id, o.infohash, o.ip, o.port, o.source, o.started_us, o.ended_us, o.tier.label,
+        o.failure, o.failure_detail, o.remote_infohash, o.peer_id, o.reserved, o.client,
+        o.client_version, *_extension_values(o.extension), o.num_pieces, o.pieces_have, o.bitfield,
+        o.completion, o.bytes_received, o.wire_bytes_in, o.wire_bytes_out, o.payload_bytes_sent,
+        _json_ints(o.verified_pieces), _json_ints(o.failed_pieces), o.encrypted,
+        _json_quirks(o.quirks),
+    )  # fmt: skip
+
+
+def _insert_many(conn: sa.Connection, table: sa.Table, rows: list[tuple[Any, ...]]) -> None:
+    """One ``executemany`` of pre-serialised rows (table column order, ``id`` omitted).
+
+    The Core INSERT is compiled once for the connection's dialect and run with
+    ``exec_driver_sql``: SQLAlchemy's per-row parameter processing cost more than SQLite itself
+    (50,000 observations with every field set: ~2.2 s through ``Connection.execute``, ~0.7 s this way,
+    of which ~0.5 s is SQLite's own ``executemany``).
+    """
+    columns = [c.name for c in table.columns if c.name != "id"]
+    compiled = sa.insert(table).compile(dialect=conn.dialect, column_keys=columns)
+    if compiled.positional:
+        if list(compiled.positiontup or ()) != columns:
+            raise RuntimeError(f"{table.name}: compiled parameter order differs from column order")
+        conn.exec_driver_sql(compiled.string, rows)
+    else:
+        conn.exec_driver_sql(compiled.string, [dict(zip(columns, row, strict=True)) for row in rows])
+
+
+def insert_sightings(conn: sa.Connection, run_id: int, sightings: Sequence[Sighting]) -> None:
+    """Append sightings in one ``executemany`` (the caller's transaction commits them together)."""
+    _insert_many(conn, sighting, [sighting_row(run_id, s) for s in sightings])
+
+
+def insert_observations(conn: sa.Connection, run_id: int, observations: Sequence[Observation]) -> None:
+    """Append observations in one ``executemany`` (the caller's transaction commits them together)."""
+    _insert_many(conn, observation, [observation_row(run_id, o) for o in observations])

@@ -1,0 +1,90 @@
+"""Evidence records for store, summary and report tests (every field set, so round trips mean something)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING, Any
+
+from swarmscope.evidence.records import ExtensionInfo, Failure, Observation, Sighting, Source, Tier
+
+if TYPE_CHECKING:
+    from swarmscope.store.database import Store
+
+SWARM_A = "aa" * 20
+SWARM_B = "bb" * 32  # a v2-only swarm id (64 hex digits)
+T0 = 1_796_000_000_000_000  # 2026-11-30T00:53:20Z in UTC microseconds
+
+
+def sighting(ip: str = "127.0.0.2", port: int = 6881, **kw: Any) -> Sighting:
+    fields: dict[str, Any] = {
+        "infohash": SWARM_A,
+        "ip": ip,
+        "port": port,
+        "source": Source.TRACKER.value,
+        "detail": "http://127.0.0.1:6969/announce",
+        "seen_at_us": T0,
+        "peer_id": None,
+    }
+    fields.update(kw)
+    return Sighting(**fields)
+
+
+def observation(ip: str = "127.0.0.2", port: int = 6881, **kw: Any) -> Observation:
+    fields: dict[str, Any] = {
+        "infohash": SWARM_A,
+        "ip": ip,
+        "port": port,
+        "source": Source.TRACKER.value,
+        "started_us": T0 + 1_000,
+        "ended_us": T0 + 2_000,
+        "tier": Tier.CONNECTED,
+        "failure": Failure.CHOKED.value,
+    }
+    fields.update(kw)
+    return Observation(**fields)
+
+
+def full_observation(**kw: Any) -> Observation:
+    """An observation with every field set to a non-default value (incl. awkward bytes and big ints)."""
+    base = Observation(
+        infohash=SWARM_A,
+        ip="::1",
+        port=51413,
+        source=Source.DHT.value,
+        started_us=T0 + 7,
+        ended_us=T0 + 9_000_001,
+        tier=Tier.HAS_PIECES,
+        failure=Failure.HASH_MISMATCH.value,
+        failure_detail="piece 3: sha1 mismatch",
+        remote_infohash="cc" * 20,
+        peer_id=b"-TR3000-\x00\xff" + bytes(range(10)),
+        reserved=b"\x00\x00\x00\x00\x00\x10\x00\x05",
+        client="Transmission",
+        client_version="3.00",
+        extension=ExtensionInfo(
+            m={"ut_metadata": 3, "ut_pex": 1, "lt_donthave": 7},
+            v=b"Transmission 3.00\xff\xfe",
+            p=51413,
+            yourip="127.0.0.1",
+            reqq=2**70,  # hostile peers send anything; must survive storage
+            metadata_size=31_337,
+        ),
+        num_pieces=12,
+        pieces_have=11,
+        bitfield=b"\xff\xe0",
+        completion=11 / 12,
+        bytes_received=3 * 16384 + 1,
+        wire_bytes_in=70_000,
+        wire_bytes_out=400,
+        payload_bytes_sent=0,
+        verified_pieces=(5, 0, 2),
+        failed_pieces=(3,),
+        encrypted=True,
+        quirks=("PW-10", "TRK-03"),
+    )
+    return dataclasses.replace(base, **kw)
+
+
+def add_swarms(store: Store) -> None:
+    store.add_swarm(SWARM_A, SWARM_A, None, "alpha.iso", 12, 32768, 12 * 32768 - 5, b"d4:infod", None, T0)
+    store.add_swarm(SWARM_B, None, SWARM_B, "beta.bin", 4, 16384, 65536, None, "magnet:?xt=x", T0)

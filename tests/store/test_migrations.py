@@ -1,0 +1,70 @@
+"""Alembic migrations: fresh file to head, downgrade/upgrade round trip, no drift from schema.py."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from swarmscope.store.database import alembic_config, create_engine, database_url, open_store
+from swarmscope.store.schema import APPEND_ONLY_TABLES, metadata
+
+EXPECTED_TABLES = {"alembic_version", "swarm", "monitor_run", "sighting", "observation"}
+
+
+def _tables(engine: sa.Engine) -> set[str]:
+    return set(sa.inspect(engine).get_table_names())
+
+
+def _triggers(engine: sa.Engine) -> set[str]:
+    with engine.connect() as conn:
+        return set(conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type='trigger'").scalars())
+
+
+def test_fresh_file_migrates_to_head(db_path: Path) -> None:
+    store = open_store(str(db_path))
+    try:
+        assert _tables(store.engine) == EXPECTED_TABLES
+        with store.engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "0001"
+        assert _triggers(store.engine) == {
+            f"{t}_append_only_{a}" for t in APPEND_ONLY_TABLES for a in ("update", "delete")
+        }
+    finally:
+        store.close()
+
+
+def test_migrated_schema_matches_schema_module(db_path: Path) -> None:
+    open_store(str(db_path)).close()
+    engine = create_engine(database_url(str(db_path)))
+    try:
+        with engine.connect() as conn:
+            context = MigrationContext.configure(conn, opts={"compare_type": True})
+            assert compare_metadata(context, metadata) == []
+    finally:
+        engine.dispose()
+
+
+def test_downgrade_to_base_and_upgrade_again(db_path: Path) -> None:
+    open_store(str(db_path)).close()
+    engine = create_engine(database_url(str(db_path)))
+    try:
+        with engine.begin() as conn:
+            command.downgrade(alembic_config(conn), "base")
+        assert _tables(engine) == {"alembic_version"}
+        assert _triggers(engine) == set()
+        with engine.begin() as conn:
+            command.upgrade(alembic_config(conn), "head")
+        assert _tables(engine) == EXPECTED_TABLES
+        assert len(_triggers(engine)) == 4
+    finally:
+        engine.dispose()
+
+
+def test_open_twice_is_idempotent(db_path: Path) -> None:
+    open_store(str(db_path)).close()
+    open_store(str(db_path)).close()
+    open_store(str(db_path), create=False).close()
