@@ -1,0 +1,236 @@
+"""Aggregating sightings and observations into one summary per (swarm, peer address). Pure.
+
+The rules, and why:
+
+- ``tier`` is the highest tier any observation reached (``LISTED`` when the address was only sighted),
+  except that ``VERIFIED`` needs at least one piece that verified *and never failed* from that address:
+  data from a peer that once failed the hash check for piece *i* is never counted as verified for *i*
+  (it may still be verified for other pieces). Without such a piece the tier is capped at
+  ``HAS_PIECES`` and ``failure`` is ``hash_mismatch`` (interop rows on bad data; BEP 3 "pieces").
+- ``first_seen_us`` / ``last_seen_us``: earliest sighting or probe start / latest sighting or probe end.
+- "Latest" means the observation with the greatest ``ended_us``; ties go to the later one in input
+  order (the store returns rows in insertion order).
+- ``peer_id``: from the latest observation that has one (our own handshake); failing that, from the
+  latest sighting that has one (a non-compact tracker reply, BEP 3) — the handshake is the stronger record.
+- ``encrypted``: True when any observation of the address used MSE/PE.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+from swarmscope.evidence.records import Failure, Observation, Sighting, Tier
+
+TOP_CLIENTS = 5  # how many client names swarm_totals keeps
+
+_T = TypeVar("_T")
+PeerKey = tuple[str, str, int]  # (infohash hex, ip literal, port)
+
+
+@dataclass(frozen=True, slots=True)
+class PeerSummary:
+    """Everything known about one peer address in one swarm, aggregated over all records.
+
+    Args:
+        infohash: swarm id hex. ip: normalised IP literal. port: TCP port.
+        tier: see the module rules. first_seen_us, last_seen_us: UTC microseconds.
+        sources: sorted distinct :class:`Source` values. peer_id: raw 20 bytes or None.
+        client, client_version: from the latest observation that identified the client (BEP 20/10).
+        completion: 0.0..1.0 from the latest observation that knew it, else None.
+        verified_pieces: sorted piece indices verified and never failed. failed_pieces: sorted indices
+            whose data from this address failed the hash check.
+        bytes_received: piece payload bytes received, summed over observations (bytes).
+        observations: number of observations. failure: why not ``VERIFIED`` (a :class:`Failure` value)
+            or None. encrypted: any MSE/PE connection. yourip: latest BEP 10 ``yourip`` reported.
+        quirks: sorted union of protocol deviations seen (interop ids).
+    """
+
+    infohash: str
+    ip: str
+    port: int
+    tier: Tier
+    first_seen_us: int
+    last_seen_us: int
+    sources: tuple[str, ...]
+    peer_id: bytes | None
+    client: str | None
+    client_version: str | None
+    completion: float | None
+    verified_pieces: tuple[int, ...]
+    failed_pieces: tuple[int, ...]
+    bytes_received: int
+    observations: int
+    failure: str | None
+    encrypted: bool
+    yourip: str | None
+    quirks: tuple[str, ...]
+
+    @property
+    def client_label(self) -> str | None:
+        """``"name version"``, just the name, or None when the client is unknown."""
+        if self.client is None:
+            return None
+        return f"{self.client} {self.client_version}" if self.client_version else self.client
+
+
+@dataclass(frozen=True, slots=True)
+class SwarmTotals:
+    """Counts over the peer summaries of one swarm.
+
+    Args:
+        infohash: swarm id hex. peers: distinct addresses. listed, connected, has_pieces, verified:
+            addresses whose summary tier is exactly that tier. seeds: completion 1.0. leechers:
+            completion known and below 1.0. bytes_received: sum over addresses (bytes).
+        top_clients: up to :data:`TOP_CLIENTS` ``(client label, addresses)`` pairs, most common first.
+    """
+
+    infohash: str
+    peers: int
+    listed: int
+    connected: int
+    has_pieces: int
+    verified: int
+    seeds: int
+    leechers: int
+    bytes_received: int
+    top_clients: tuple[tuple[str, int], ...]
+
+    def at_least(self, tier: Tier) -> int:
+        """Addresses that reached ``tier`` or higher."""
+        counts = (self.listed, self.connected, self.has_pieces, self.verified)
+        return sum(counts[tier:])
+
+
+def _latest(observations: Sequence[Observation]) -> list[Observation]:
+    """Observations oldest → newest by ``ended_us`` (stable: input order breaks ties)."""
+    return sorted(observations, key=lambda o: o.ended_us)
+
+
+def _pieces(observations: Iterable[Observation]) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """(verified minus ever-failed, failed) piece indices, both sorted."""
+    verified: set[int] = set()
+    failed: set[int] = set()
+    for o in observations:
+        verified.update(o.verified_pieces)
+        failed.update(o.failed_pieces)
+    return tuple(sorted(verified - failed)), tuple(sorted(failed))
+
+
+def _tier_and_failure(by_time: list[Observation], verified: tuple[int, ...]) -> tuple[Tier, str | None]:
+    if not by_time:
+        return Tier.LISTED, None
+    tier = max(o.tier for o in by_time)
+    if tier == Tier.VERIFIED and verified:
+        return tier, None
+    if tier == Tier.VERIFIED:
+        return Tier.HAS_PIECES, Failure.HASH_MISMATCH.value
+    return tier, by_time[-1].failure
+
+
+def _last_known(values: Iterable[_T | None]) -> _T | None:
+    found: _T | None = None
+    for value in values:
+        if value is not None:
+            found = value
+    return found
+
+
+def _summarize_one(key: PeerKey, sightings: list[Sighting], observations: list[Observation]) -> PeerSummary:
+    by_time = _latest(observations)
+    verified, failed = _pieces(by_time)
+    tier, failure = _tier_and_failure(by_time, verified)
+    client_obs = _last_known(o if o.client is not None else None for o in by_time)
+    seen = [s.seen_at_us for s in sightings]
+    peer_id = _last_known(o.peer_id for o in by_time)
+    if peer_id is None:
+        peer_id = _last_known(s.peer_id for s in sorted(sightings, key=lambda s: s.seen_at_us))
+    return PeerSummary(
+        infohash=key[0],
+        ip=key[1],
+        port=key[2],
+        tier=tier,
+        first_seen_us=min(seen + [o.started_us for o in by_time]),
+        last_seen_us=max(seen + [o.ended_us for o in by_time]),
+        sources=tuple(sorted({s.source for s in sightings} | {o.source for o in by_time})),
+        peer_id=peer_id,
+        client=client_obs.client if client_obs else None,
+        client_version=client_obs.client_version if client_obs else None,
+        completion=_last_known(o.completion for o in by_time),
+        verified_pieces=verified,
+        failed_pieces=failed,
+        bytes_received=sum(o.bytes_received for o in by_time),
+        observations=len(by_time),
+        failure=failure,
+        encrypted=any(o.encrypted for o in by_time),
+        yourip=_last_known(o.extension.yourip if o.extension else None for o in by_time),
+        quirks=tuple(sorted({q for o in by_time for q in o.quirks})),
+    )
+
+
+def _address_order(summary: PeerSummary) -> tuple[str, int, int, bytes, str, int]:
+    """Sort key: swarm, highest tier first, then IPv4 before IPv6 in numeric order, then port."""
+    version, packed = 9, b""
+    try:
+        address = ipaddress.ip_address(summary.ip)
+        version, packed = int(address.version), address.packed
+    except ValueError:
+        pass
+    return (summary.infohash, -summary.tier, version, packed, summary.ip, summary.port)
+
+
+def summarize(sightings: Iterable[Sighting], observations: Iterable[Observation]) -> list[PeerSummary]:
+    """One :class:`PeerSummary` per (infohash, ip, port) seen in either input.
+
+    Args:
+        sightings: discovery records (any order). observations: probe records (any order; equal
+            ``ended_us`` values keep input order when picking the latest).
+
+    Returns:
+        Summaries sorted by infohash, then tier (highest first), then address (IPv4 numeric, IPv6, port).
+    """
+    seen: dict[PeerKey, list[Sighting]] = {}
+    probed: dict[PeerKey, list[Observation]] = {}
+    for s in sightings:
+        seen.setdefault((s.infohash, s.ip, s.port), []).append(s)
+    for o in observations:
+        probed.setdefault((o.infohash, o.ip, o.port), []).append(o)
+    keys = seen.keys() | probed.keys()
+    summaries = [_summarize_one(k, seen.get(k, []), probed.get(k, [])) for k in keys]
+    return sorted(summaries, key=_address_order)
+
+
+def _swarm_totals(infohash: str, peers: list[PeerSummary]) -> SwarmTotals:
+    tiers = Counter(p.tier for p in peers)
+    clients = Counter(p.client_label for p in peers if p.client_label is not None)
+    top = sorted(clients.items(), key=lambda item: (-item[1], item[0]))[:TOP_CLIENTS]
+    return SwarmTotals(
+        infohash=infohash,
+        peers=len(peers),
+        listed=tiers[Tier.LISTED],
+        connected=tiers[Tier.CONNECTED],
+        has_pieces=tiers[Tier.HAS_PIECES],
+        verified=tiers[Tier.VERIFIED],
+        seeds=sum(1 for p in peers if p.completion is not None and p.completion >= 1.0),
+        leechers=sum(1 for p in peers if p.completion is not None and p.completion < 1.0),
+        bytes_received=sum(p.bytes_received for p in peers),
+        top_clients=tuple(top),
+    )
+
+
+def swarm_totals(summaries: Iterable[PeerSummary]) -> dict[str, SwarmTotals]:
+    """Per-swarm counts over peer summaries, keyed by infohash (sorted).
+
+    Args:
+        summaries: output of :func:`summarize` (any order; may span several swarms).
+
+    Returns:
+        ``{infohash: SwarmTotals}`` in infohash order.
+    """
+    by_swarm: dict[str, list[PeerSummary]] = {}
+    for summary in summaries:
+        by_swarm.setdefault(summary.infohash, []).append(summary)
+    return {h: _swarm_totals(h, by_swarm[h]) for h in sorted(by_swarm)}
