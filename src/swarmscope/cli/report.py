@@ -1,0 +1,195 @@
+"""``swarmscope report``: one row per (swarm, peer address) from the evidence store, as table, CSV or JSON."""
+
+from __future__ import annotations
+
+import csv
+import enum
+import json
+import sys
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from swarmscope.cli.app import app
+from swarmscope.errors import InputError, SwarmscopeError
+from swarmscope.evidence.records import us_to_iso
+from swarmscope.evidence.summary import PeerSummary, SwarmTotals, summarize, swarm_totals
+from swarmscope.store import queries
+from swarmscope.store.database import DEFAULT_DB, open_store
+
+COLUMNS = (
+    "infohash",
+    "ip",
+    "port",
+    "tier",
+    "client",
+    "peer_id",
+    "completion",
+    "first_seen",
+    "last_seen",
+    "verified_pieces",
+    "failed_pieces",
+    "bytes_received",
+    "observations",
+    "sources",
+    "failure",
+    "yourip",
+    "encrypted",
+    "quirks",
+)
+
+
+class ReportFormat(enum.StrEnum):
+    """Output formats of ``swarmscope report``."""
+
+    TABLE = "table"
+    CSV = "csv"
+    JSON = "json"
+
+
+def peer_record(p: PeerSummary) -> dict[str, Any]:
+    """The JSON object of one peer summary (keys in :data:`COLUMNS` order; times ISO 8601 UTC)."""
+    return {
+        "infohash": p.infohash,
+        "ip": p.ip,
+        "port": p.port,
+        "tier": p.tier.label,
+        "client": p.client_label,
+        "peer_id": p.peer_id.hex() if p.peer_id is not None else None,
+        "completion": p.completion,
+        "first_seen": us_to_iso(p.first_seen_us),
+        "last_seen": us_to_iso(p.last_seen_us),
+        "verified_pieces": list(p.verified_pieces),
+        "failed_pieces": list(p.failed_pieces),
+        "bytes_received": p.bytes_received,
+        "observations": p.observations,
+        "sources": list(p.sources),
+        "failure": p.failure,
+        "yourip": p.yourip,
+        "encrypted": p.encrypted,
+        "quirks": list(p.quirks),
+    }
+
+
+def _csv_cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return " ".join(str(v) for v in value)
+    return str(value)
+
+
+def _write_csv(records: list[dict[str, Any]]) -> None:
+    out = csv.writer(sys.stdout, lineterminator="\n")
+    out.writerow(COLUMNS)
+    for record in records:
+        out.writerow([_csv_cell(record[c]) for c in COLUMNS])
+
+
+def _pieces_cell(pieces: tuple[int, ...], limit: int = 4) -> str:
+    shown = " ".join(str(i) for i in pieces[:limit])
+    return shown + (f" +{len(pieces) - limit}" if len(pieces) > limit else "")
+
+
+def _short_time(us: int) -> str:
+    """``YYYY-MM-DD HH:MM:SS`` (UTC) for the table; JSON and CSV keep full microseconds."""
+    return us_to_iso(us)[:19].replace("T", " ")
+
+
+WIDE_TABLE = 150  # console columns from which the table also shows sources and first-seen time
+
+
+def _swarm_table(title: str, peers: list[PeerSummary], totals: SwarmTotals, wide: bool) -> Table:
+    table = Table(title=title, title_justify="left", caption_justify="left")
+    names = ["address", "tier", "client", "done", "verified", "failed", "bytes"]
+    names += ["sources", "first seen (UTC)"] if wide else []
+    for name in [*names, "last seen (UTC)", "failure"]:
+        table.add_column(name, no_wrap=name in ("address", "tier"), overflow="fold")
+    for p in peers:
+        address = f"[{p.ip}]:{p.port}" if ":" in p.ip else f"{p.ip}:{p.port}"
+        done = "" if p.completion is None else f"{p.completion:.0%}"
+        row = [address, p.tier.label, p.client_label or "", done, _pieces_cell(p.verified_pieces)]
+        row += [_pieces_cell(p.failed_pieces), str(p.bytes_received)]
+        row += [" ".join(p.sources), _short_time(p.first_seen_us)] if wide else []
+        table.add_row(*row, _short_time(p.last_seen_us), p.failure or "")
+    clients = ", ".join(f"{name} ×{n}" for name, n in totals.top_clients) or "none identified"
+    table.caption = (
+        f"{totals.peers} addresses: {totals.verified} verified, {totals.has_pieces} has_pieces, "
+        f"{totals.connected} connected, {totals.listed} listed; {totals.seeds} seeds, "
+        f"{totals.leechers} leechers; {totals.bytes_received} bytes received; clients: {clients}"
+    )
+    return table
+
+
+def _print_table(summaries: list[PeerSummary], names: dict[str, str]) -> None:
+    console = Console()
+    totals = swarm_totals(summaries)
+    if not totals:
+        console.print("no peers recorded")
+    for infohash, swarm_total in totals.items():
+        peers = [p for p in summaries if p.infohash == infohash]
+        title = f"{names.get(infohash, '(unknown swarm)')}  {infohash}"
+        console.print(_swarm_table(title, peers, swarm_total, console.width >= WIDE_TABLE))
+
+
+def load_summaries(db: str, infohash: str | None = None) -> tuple[list[PeerSummary], dict[str, str]]:
+    """Read the store at ``db`` and summarise it: (peer summaries, {infohash: swarm name}).
+
+    Raises:
+        StoreError: the database is missing, unreadable or not a swarmscope store.
+    """
+    store = open_store(db, create=False)
+    try:
+        sightings = queries.load_sightings(store, infohash=infohash)
+        observations = queries.load_observations(store, infohash=infohash)
+        names = {s.infohash: s.name for s in queries.swarm_rows(store)}
+    finally:
+        store.close()
+    return summarize(sightings, observations), names
+
+
+def print_report(db: str, fmt: str, infohash: str | None = None) -> None:
+    """Print the per-(swarm, peer address) report of the store at ``db`` to standard output.
+
+    Args:
+        db: database path or SQLAlchemy URL. fmt: ``"table"``, ``"csv"`` or ``"json"``.
+        infohash: only this swarm (hex, any case), or every swarm when None.
+
+    Raises:
+        InputError: unknown ``fmt``. StoreError: database missing, unreadable or foreign.
+    """
+    try:
+        output = ReportFormat(fmt)
+    except ValueError as exc:
+        raise InputError(f"unknown report format {fmt!r} (use table, csv or json)") from exc
+    summaries, names = load_summaries(db, infohash.lower() if infohash else None)
+    if output is ReportFormat.TABLE:
+        _print_table(summaries, names)
+        return
+    records = [peer_record(p) for p in summaries]
+    if output is ReportFormat.JSON:
+        sys.stdout.write(json.dumps(records, indent=2) + "\n")
+    else:
+        _write_csv(records)
+
+
+@app.command()
+def report(
+    db: Annotated[
+        str, typer.Option("--db", help="Evidence database: SQLite path or SQLAlchemy URL.")
+    ] = DEFAULT_DB,
+    fmt: Annotated[ReportFormat, typer.Option("--format", help="Output format.")] = ReportFormat.TABLE,
+    infohash: Annotated[
+        str | None, typer.Option("--infohash", help="Only this swarm (infohash hex).")
+    ] = None,
+) -> None:
+    """Print one row per (swarm, peer address): evidence tier, client, pieces verified, times seen."""
+    try:
+        print_report(db, fmt.value, infohash)
+    except SwarmscopeError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
