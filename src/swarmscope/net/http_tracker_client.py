@@ -1,0 +1,182 @@
+"""HTTP(S) tracker client: one GET per announce or scrape on ``httpx.AsyncClient``; outcomes are values.
+
+Redirects are followed (bounded), gzip bodies are decoded by httpx, the body size is capped, proxies from
+the environment are ignored (``trust_env=False``), and an optional source address is bound.
+
+Sources: BEP 3 "Trackers", BEP 48 (scrape); interop TRK-05 (HTML body), TRK-06 (failure reason with 200).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import httpx
+
+from swarmscope.errors import DecodeError
+from swarmscope.wire.http_tracker import (
+    AnnounceRequest,
+    AnnounceResponse,
+    ScrapeResult,
+    build_announce_url,
+    build_scrape_url,
+    parse_announce_response,
+    parse_scrape_response,
+    scrape_url,
+)
+
+MAX_BODY = 4 * 1024 * 1024  # bytes; a tracker reply is a few KiB, anything larger is not a tracker
+MAX_REDIRECTS = 5
+USER_AGENT = "swarmscope/0.1"
+
+
+@dataclass(frozen=True, slots=True)
+class TrackerFault:
+    """Why a tracker exchange produced no reply value: a precise, human-readable reason.
+
+    Examples: ``"connection refused"``, ``"HTTP 502"``, ``"timeout after 3 tries"``, ``"not bencoded: …"``.
+    """
+
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
+class HttpReply:
+    """Status, body (decompressed, ≤ ``MAX_BODY`` bytes) and final URL of one GET after redirects."""
+
+    status: int
+    body: bytes
+    url: str
+
+
+class HttpTrackerClient:
+    """Announce and scrape over HTTP(S); never raises for network outcomes.
+
+    Args:
+        bind_ip: source IP literal to bind (e.g. ``"127.0.0.2"``), or None for the default route.
+        timeout: seconds for each of connect, read, write and pool acquisition.
+        max_body: body size cap in bytes.
+    """
+
+    def __init__(
+        self, *, bind_ip: str | None = None, timeout: float = 30.0, max_body: int = MAX_BODY
+    ) -> None:
+        transport = httpx.AsyncHTTPTransport(local_address=bind_ip, retries=0)
+        self._timeout = timeout
+        self._max_body = max_body
+        self._client = httpx.AsyncClient(
+            transport=transport,
+            follow_redirects=True,
+            max_redirects=MAX_REDIRECTS,
+            timeout=httpx.Timeout(timeout),
+            trust_env=False,
+            headers={"User-Agent": USER_AGENT, "Accept-Encoding": "gzip"},
+        )
+
+    async def aclose(self) -> None:
+        """Close pooled connections."""
+        await self._client.aclose()
+
+    async def announce(self, url: str, req: AnnounceRequest) -> AnnounceResponse | TrackerFault:
+        """Announce to an HTTP tracker.
+
+        Args:
+            url: the tracker's announce URL (query string kept first, TRK-09). req: the announce.
+
+        Returns:
+            The decoded reply (a ``failure reason`` is a reply with ``failure_reason`` set), or a fault.
+        """
+        reply = await self.get(build_announce_url(url, req))
+        if isinstance(reply, TrackerFault):
+            return reply
+        if reply.status != 200:
+            return _status_fault(reply)
+        try:
+            return parse_announce_response(reply.body)
+        except DecodeError as exc:
+            return TrackerFault(_strip_context(str(exc)))
+
+    async def scrape(self, url: str, infohashes: Sequence[bytes]) -> ScrapeResult | TrackerFault:
+        """Scrape an HTTP tracker for some infohashes.
+
+        Args:
+            url: the announce URL (the scrape URL is derived, BEP 48). infohashes: raw 20-byte infohashes.
+
+        Returns:
+            The decoded reply, or a fault (``"scrape not available"`` when the URL has no ``announce``).
+        """
+        target = scrape_url(url)
+        if target is None:
+            return TrackerFault("scrape not available: the announce URL has no 'announce' path segment")
+        reply = await self.get(build_scrape_url(target, infohashes))
+        if isinstance(reply, TrackerFault):
+            return reply
+        if reply.status != 200:
+            return _status_fault(reply)
+        try:
+            return parse_scrape_response(reply.body, infohashes)
+        except DecodeError as exc:
+            return TrackerFault(_strip_context(str(exc)))
+
+    async def get(self, url: str) -> HttpReply | TrackerFault:
+        """GET a URL, following redirects, reading at most ``max_body`` bytes of the decoded body."""
+        try:
+            async with self._client.stream("GET", url) as response:
+                body = bytearray()
+                async for chunk in response.aiter_bytes():
+                    body += chunk
+                    if len(body) > self._max_body:
+                        return TrackerFault(f"body larger than {self._max_body} bytes")
+                return HttpReply(response.status_code, bytes(body), str(response.url))
+        except httpx.HTTPError as exc:
+            return TrackerFault(_describe(exc, self._timeout))
+        except OSError as exc:
+            return TrackerFault(f"socket error: {exc.strerror or exc}")
+
+
+def _status_fault(reply: HttpReply) -> TrackerFault:
+    """``HTTP 502``, plus the tracker's ``failure reason`` when the body carries one."""
+    try:
+        failure = parse_announce_response(reply.body).failure_reason
+    except DecodeError:
+        failure = None
+    return TrackerFault(f"HTTP {reply.status}" + (f": failure reason: {failure}" if failure else ""))
+
+
+def _strip_context(message: str) -> str:
+    """``"announce reply: not bencoded: …"`` → ``"not bencoded: …"`` (the outcome already names the call)."""
+    for prefix in ("announce reply: ", "scrape reply: "):
+        if message.startswith(prefix):
+            return message[len(prefix) :]
+    return message
+
+
+def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
+    """True when ``kind`` appears in the exception's cause/context chain (bounded walk)."""
+    seen: BaseException | None = exc
+    for _ in range(10):
+        if seen is None:
+            return False
+        if isinstance(seen, kind):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _describe(exc: httpx.HTTPError, timeout: float) -> str:
+    """A precise text for an httpx failure (connection refused, timeouts, redirects, encodings)."""
+    if isinstance(exc, httpx.ConnectError):
+        if _caused_by(exc, ConnectionRefusedError) or "refused" in str(exc).lower():
+            return "connection refused"
+        return f"connect error: {exc or type(exc).__name__}"
+    if isinstance(exc, httpx.ConnectTimeout):
+        return f"connect timeout after {timeout:g} s"
+    if isinstance(exc, httpx.TimeoutException):
+        return f"{type(exc).__name__.removesuffix('Timeout').lower()} timeout after {timeout:g} s"
+    if isinstance(exc, httpx.TooManyRedirects):
+        return f"more than {MAX_REDIRECTS} redirects"
+    if isinstance(exc, httpx.DecodingError):
+        return f"bad content encoding: {exc}"
+    if isinstance(exc, httpx.UnsupportedProtocol):
+        return f"unsupported URL: {exc}"
+    return f"{type(exc).__name__}: {exc}"
