@@ -309,3 +309,26 @@ def test_mutated_torrent_parses_or_raises_decode_error(pos: int, noise: bytes) -
 def test_trailing_bytes_after_the_torrent_are_ignored() -> None:
     data = torrent()
     assert parse_metainfo(data + b"\n").v1 == parse_metainfo(data).v1
+
+
+# ---------------------------------------------------------------- META-09 inside a torrent
+
+META09_TORRENTS = [
+    (b"6:lengthi5e", b"6:lengthi05e", "leading zero"),
+    (b"6:lengthi5e", b"6:lengthi+5e", "leading '+'"),
+    (b"6:lengthi5e", b"6:lengthie", "empty integer"),
+    (b"4:name1:x", b"4:name-1:x", "negative string length"),
+    (b"4:name1:x", b"4:name01:x", "leading zero"),
+    (b"4:name1:x", b"4:name999:x", "string longer than the remaining input"),
+    (b"4:name1:x", b"4:nameX1:x", "invalid type byte"),
+]
+
+
+@pytest.mark.parametrize(("good", "bad", "reason"), META09_TORRENTS)
+def test_meta09_bencode_edge_cases_are_rejected_in_metainfo(good: bytes, bad: bytes, reason: str) -> None:
+    """Stricter than libtorrent for v1 (it tolerates i05e as a soft error); META-09 says reject."""
+    data = torrent()
+    assert good in data
+    with pytest.raises(DecodeError, match="bencode") as info:
+        parse_metainfo(data.replace(good, bad, 1))
+    assert reason in str(info.value)
