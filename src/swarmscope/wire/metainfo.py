@@ -68,7 +68,7 @@ class Metainfo:
     files: tuple[FileEntry, ...] = field(repr=False)
     trackers: tuple[tuple[str, ...], ...]
     private: bool
-    private_raw: Any = field(repr=False)
+    private_raw: Any = field(repr=False, compare=False, hash=False)
     pieces: bytes = field(repr=False)
     piece_layers: Mapping[bytes, bytes] = field(repr=False, compare=False, hash=False)
 
