@@ -117,17 +117,41 @@ async def test_unreachable_tracker_is_connection_refused(scheme: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "url", ["ws://127.0.0.1:1/announce", "dht://x", "*http://127.0.0.1/announce", " udp://x:1"]
+    ("url", "error"),
+    [
+        ("ws://127.0.0.1:1/announce", "unsupported tracker scheme: 'ws'"),
+        ("dht://x", "unsupported tracker scheme: 'dht'"),
+        ("*http://127.0.0.1/announce", "unusable tracker url"),  # TRK-18 uTorrent "disabled"
+        (" udp://x:1", "unusable tracker url"),
+        ("http://[bad/announce", "unusable tracker url"),
+        ("http://", "tracker url needs a host"),
+        ("http://127.0.0.1:99999/announce", "bad port in tracker url"),
+        ("udp://127.0.0.1/announce", "tracker url needs a host and a port"),
+        ("udp://127.0.0.1:0/announce", "port 0 in tracker url"),
+    ],
 )
-async def test_unusable_url_is_error_value(url: str) -> None:
+async def test_unusable_url_is_error_value(url: str, error: str) -> None:
     c = client(12)
     try:
         out = await c.announce(url, c.make_request(IH_HTTP, port=1, left=0))
         scraped = await c.scrape(url, [IH_HTTP])
     finally:
         await c.aclose()
-    assert not out.ok and out.error is not None and ("scheme" in out.error or "unusable" in out.error)
+    assert not out.ok and out.error is not None and out.error.startswith(error)
     assert not scraped.ok and scraped.error == out.error
+
+
+@pytest.mark.parametrize("scheme", ["http", "udp"])
+async def test_unresolvable_host_is_error_value(netns: bool, scheme: str) -> None:
+    """Only inside the private netns: the resolver finds no route, so no DNS query leaves the machine."""
+    c = client(13)
+    try:
+        out = await c.announce(
+            f"{scheme}://no-such-host.invalid:80/announce", c.make_request(IH_HTTP, port=1, left=0)
+        )
+    finally:
+        await c.aclose()
+    assert not out.ok and out.error is not None and out.error.startswith("cannot resolve")
 
 
 # --- a tiny real HTTP tracker on loopback (stdlib http.server in a thread) ---

@@ -238,6 +238,7 @@ def test_announce_url_round_trip(infohash: bytes, peer_id: bytes, key: int) -> N
         ("http://example.com/", None),
         ("udp://tracker.example:1337/announce", "udp://tracker.example:1337/announce"),
         ("ws://example.com/announce", None),
+        ("http://[bad/announce", None),
     ],
 )
 def test_trk13_scrape_url(announce: str, expected: str | None) -> None:

@@ -8,6 +8,7 @@ Sources: BEP 3 "Trackers", BEP 48 (scrape); interop TRK-05 (HTML body), TRK-06 (
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -130,6 +131,8 @@ class HttpTrackerClient:
                 return HttpReply(response.status_code, bytes(body), str(response.url))
         except httpx.HTTPError as exc:
             return TrackerFault(_describe(exc, self._timeout))
+        except (httpx.InvalidURL, ValueError, OverflowError) as exc:
+            return TrackerFault(f"bad URL: {exc}")
         except OSError as exc:
             return TrackerFault(f"socket error: {exc.strerror or exc}")
 
@@ -168,6 +171,8 @@ def _describe(exc: httpx.HTTPError, timeout: float) -> str:
     if isinstance(exc, httpx.ConnectError):
         if _caused_by(exc, ConnectionRefusedError) or "refused" in str(exc).lower():
             return "connection refused"
+        if _caused_by(exc, socket.gaierror):
+            return f"cannot resolve host: {exc}"
         return f"connect error: {exc or type(exc).__name__}"
     if isinstance(exc, httpx.ConnectTimeout):
         return f"connect timeout after {timeout:g} s"

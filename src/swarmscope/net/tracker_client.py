@@ -59,9 +59,23 @@ def _scheme(url: str) -> str | TrackerFault:
     """The scheme of a usable tracker URL, or a fault for TRK-18 garbage (controls, spaces, ``*``)."""
     if not url or any(ord(c) <= 0x20 or ord(c) == 0x7F for c in url) or url.startswith("*"):
         return TrackerFault(f"unusable tracker url: {url[:80]!r}")
-    scheme = urlsplit(url).scheme.lower()
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return TrackerFault(f"unusable tracker url: {url[:80]!r}")
+    scheme = parts.scheme.lower()
     if scheme not in ("http", "https", "udp"):
         return TrackerFault(f"unsupported tracker scheme: {scheme or url[:40]!r}")
+    try:
+        port = parts.port
+    except ValueError:
+        return TrackerFault(f"bad port in tracker url: {url[:80]!r}")
+    if port == 0:
+        return TrackerFault(f"port 0 in tracker url: {url[:80]!r}")
+    if not parts.hostname or (scheme == "udp" and port is None):
+        return TrackerFault(
+            f"tracker url needs a host{' and a port' if scheme == 'udp' else ''}: {url[:80]!r}"
+        )
     return scheme
 
 

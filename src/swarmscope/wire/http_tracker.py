@@ -178,7 +178,10 @@ def scrape_url(announce_url: str) -> str | None:
 
     Source: BEP 48 "Scrape Request"; interop TRK-13.
     """
-    parts = urlsplit(announce_url)
+    try:
+        parts = urlsplit(announce_url)
+    except ValueError:  # e.g. an unbalanced "[" in the host
+        return None
     if parts.scheme == "udp":
         return announce_url
     if parts.scheme not in ("http", "https"):
