@@ -23,6 +23,12 @@ from tests.wire.test_extension import Frames, libtorrent_seed
 # Captured 2026-11-29: the first ut_pex payload a libtorrent 2.1.1 seed sent on loopback. It always
 # carries all six keys, empty ones included.
 REAL_LIBTORRENT_PEX = b"d5:added0:7:added.f0:6:added60:8:added6.f0:7:dropped0:8:dropped60:e"
+# Same seed with a leecher 127.0.0.2:39695 and us (we announced p=6881) connected: flags 0x0d for the
+# leecher (prefers encryption, uTP, ut_holepunch), 0 for us.
+REAL_LIBTORRENT_PEX_ADDED = (
+    b"d5:added12:\x7f\x00\x00\x02\x9b\x0f\x7f\x00\x00\x01\x1a\xe17:added.f2:\r\x00"
+    b"6:added60:8:added6.f0:7:dropped0:8:dropped60:e"
+)
 
 A = Endpoint("10.0.0.1", 6881)
 B = Endpoint("192.168.1.20", 51413)
@@ -39,6 +45,9 @@ def _pex(value: dict[bytes, Any]) -> PexMessage:
 
 def test_real_libtorrent_pex() -> None:
     assert decode_pex(REAL_LIBTORRENT_PEX) == PexMessage()
+    assert decode_pex(REAL_LIBTORRENT_PEX_ADDED) == PexMessage(
+        added=(Endpoint("127.0.0.2", 39695), Endpoint("127.0.0.1", 6881)), added_flags=(0x0D, 0)
+    )
 
 
 PEX_ROWS: list[tuple[dict[bytes, Any], dict[str, Any], list[str]]] = [
@@ -102,6 +111,7 @@ def test_pex_errors_name_the_field(payload: bytes, field: str) -> None:
 
 THREE_WAY = [
     REAL_LIBTORRENT_PEX,
+    REAL_LIBTORRENT_PEX_ADDED,
     encode_pex([A, B], [0x12, 0x01], [C6], [0x04], [Endpoint("1.2.3.4", 1)], [Endpoint("::2", 2)]),
 ]
 
@@ -181,8 +191,8 @@ def test_pex_random_dicts_decode_or_raise_decode_error(value: dict[bytes, Any]) 
 
 
 @contextmanager
-def libtorrent_leecher(tmp_path: Path, info_bytes: bytes, seed_port: int) -> Iterator[None]:
-    """A rate-limited libtorrent leecher on 127.0.0.2 connected to the seed (gives the seed a peer)."""
+def libtorrent_leecher(tmp_path: Path, info_bytes: bytes, seed_port: int) -> Iterator[int]:
+    """A rate-limited libtorrent leecher on 127.0.0.2 connected to the seed; yields its listen port."""
     import libtorrent as lt
 
     params = lt.add_torrent_params()
@@ -201,8 +211,15 @@ def libtorrent_leecher(tmp_path: Path, info_bytes: bytes, seed_port: int) -> Ite
         }
     )
     try:
-        session.add_torrent(params).connect_peer(("127.0.0.1", seed_port))
-        yield
+        handle = session.add_torrent(params)
+        handle.connect_peer(("127.0.0.1", seed_port))
+        deadline = time.monotonic() + 20
+        # wait until the seed's bitfield arrived: both sides are then past the handshakes
+        while time.monotonic() < deadline:
+            if any(peer.flags & lt.peer_info.seed for peer in handle.get_peer_info()):
+                break
+            time.sleep(0.05)
+        yield session.listen_port()
     finally:
         session.pause()
         del session
@@ -214,7 +231,7 @@ def test_real_libtorrent_sends_a_decodable_pex(netns: bool, tmp_path: Path) -> N
     """libtorrent 2.1.1 sends ut_pex within a second of the extension handshake once it has another peer."""
     with (
         libtorrent_seed(tmp_path, 8 * 16384) as (port, infohash, info_bytes),
-        libtorrent_leecher(tmp_path, info_bytes, port),
+        libtorrent_leecher(tmp_path, info_bytes, port) as leecher_port,
         socket.create_connection(("127.0.0.1", port), 10) as sock,
     ):
         reserved = bytes([0, 0, 0, 0, 0, 0x10, 0, 0x04])
@@ -222,8 +239,9 @@ def test_real_libtorrent_sends_a_decodable_pex(netns: bool, tmp_path: Path) -> N
         frames = Frames(sock)
         deadline = time.monotonic() + 20
         frames.read(68, deadline)
-        frames.send_extended(HANDSHAKE_EXT_ID, encode_handshake({"ut_pex": 5}))
+        frames.send_extended(HANDSHAKE_EXT_ID, encode_handshake({"ut_pex": 5}, p=6881))
         assert "ut_pex" in decode_handshake(frames.extended(HANDSHAKE_EXT_ID, deadline)).m
         message = decode_pex(frames.extended(5, deadline))
         assert message.quirks == ()
+        assert Endpoint("127.0.0.2", leecher_port) in message.added
         assert len(message.added_flags) == len(message.added)
