@@ -85,3 +85,24 @@ def test_store_is_a_context_manager(db_path: Path) -> None:
         run = store.start_run({}, "0.1.0", 1)
         store.end_run(run, 2)
     assert db_path.exists()
+
+
+def test_wal_reader_sees_last_commit_while_writer_holds_a_transaction(db_path: Path) -> None:
+    writer = open_store(str(db_path))
+    try:
+        writer.add_swarm("ab" * 20, None, None, "x", 1, 16384, 10, None, None, 5)
+        with writer.engine.begin() as conn:  # an open write transaction, not yet committed
+            conn.execute(
+                sa.text(
+                    "INSERT INTO monitor_run (started_us, settings, software_version) VALUES (1, '{}', 'v')"
+                )
+            )
+            reader = open_store(str(db_path), create=False)  # neither blocks nor waits for the writer
+            try:
+                with reader.engine.connect() as rconn:
+                    assert rconn.execute(sa.text("SELECT count(*) FROM swarm")).scalar() == 1
+                    assert rconn.execute(sa.text("SELECT count(*) FROM monitor_run")).scalar() == 0
+            finally:
+                reader.close()
+    finally:
+        writer.close()
