@@ -19,6 +19,11 @@ from swarmscope.wire import bencode
 runner = CliRunner()
 
 
+def _write(path: Path, data: bytes) -> str:
+    path.write_bytes(data)
+    return str(path)
+
+
 def tiny_torrent(path: Path, announce: str) -> Path:
     data = b"x" * 40000
     pieces = b"".join(hashlib.sha1(data[i : i + 16384]).digest() for i in range(0, len(data), 16384))
@@ -31,7 +36,7 @@ def tiny_torrent(path: Path, announce: str) -> Path:
     ("make", "message"),
     [
         (lambda d: str(d / "missing.torrent"), "cannot read"),
-        (lambda d: (d / "bad.torrent").write_bytes(b"d4:infoi3ee") or str(d / "bad.torrent"), "invalid torrent"),
+        (lambda d: _write(d / "bad.torrent", b"d4:infoi3ee"), "info: missing or not a dictionary"),
         (lambda d: "ftp://example.invalid/x.torrent", "unknown scheme"),
         (lambda d: "magnet:?xt=urn:btih:nothex", "invalid magnet"),
     ],
