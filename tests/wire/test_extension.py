@@ -48,6 +48,7 @@ REAL_LIBTORRENT_REJECT = b"d8:msg_typei2e5:piecei99e10:total_sizei314ee"
 
 def test_constants() -> None:
     assert (EXTENDED_ID, HANDSHAKE_EXT_ID, METADATA_PIECE_LEN) == (20, 0, 16384)
+    assert [metadata_piece_count(n) for n in (1, 16384, 16385, 32768)] == [1, 1, 2, 2]
 
 
 def test_real_libtorrent_handshake() -> None:
@@ -314,10 +315,6 @@ def test_metadata_request_reject_round_trip(piece: int) -> None:
     assert decode_metadata_message(encode_metadata_reject(piece)) == MetadataMessage(2, piece)
 
 
-def test_metadata_piece_count() -> None:
-    assert [metadata_piece_count(n) for n in (1, 16384, 16385, 32768)] == [1, 1, 2, 2]
-
-
 # ---- real libtorrent 2.1.1 on loopback --------------------------------------------------------------
 
 
@@ -399,12 +396,7 @@ def test_real_libtorrent_extension_handshake_and_metadata(netns: bool, tmp_path:
         assert identify(handshake[48:68], info.v) == ClientInfo("libtorrent", "2.1.1.0", "azureus")
         frames.send_extended(info.m["ut_metadata"], encode_metadata_request(0))
         reply = decode_metadata_message(frames.extended(3, deadline))
-        assert (reply.msg_type, reply.piece, reply.total_size, reply.data) == (
-            1,
-            0,
-            len(info_bytes),
-            info_bytes,
-        )
+        assert reply == MetadataMessage(1, 0, len(info_bytes), info_bytes)
         assert hashlib.sha1(reply.data).digest() == infohash
         frames.send_extended(info.m["ut_metadata"], encode_metadata_request(5))  # beyond the metadata
         reject = decode_metadata_message(frames.extended(3, deadline))
