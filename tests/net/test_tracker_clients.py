@@ -202,11 +202,16 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
 
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # the slow-tracker test hangs up on purpose: a broken pipe there is expected
+
+
 @pytest.fixture
 def http_server() -> Iterator[tuple[str, list[tuple[str, str]]]]:
     seen: list[tuple[str, str]] = []
     handler = type("_RecordingHandler", (_Handler,), {"seen": seen})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server = _QuietServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
@@ -297,6 +302,7 @@ class _UdpTracker(asyncio.DatagramProtocol):
     ) -> None:
         self.connects = self.announces = 0
         self.errors, self.silent, self.peers = errors, silent, peers
+        self.late_connect: float | None = None  # answer only the first connect, this many seconds late
         self.transport: asyncio.DatagramTransport | None = None
         self.connection_ids_used: list[int] = []
 
@@ -310,7 +316,11 @@ class _UdpTracker(asyncio.DatagramProtocol):
         cid, action, tid = struct.unpack_from(">QII", data)
         if action == 0:
             self.connects += 1
-            self.transport.sendto(struct.pack(">IIQ", 0, tid, self.connects), addr)
+            reply = struct.pack(">IIQ", 0, tid, self.connects)
+            if self.late_connect is None:
+                self.transport.sendto(reply, addr)
+            elif self.connects == 1:
+                asyncio.get_running_loop().call_later(self.late_connect, self.transport.sendto, reply, addr)
         elif action == 1:
             self.announces += 1
             self.connection_ids_used.append(cid)
@@ -365,6 +375,20 @@ async def test_trk14_error_reply_resets_connection_id() -> None:
         transport.close()
     assert isinstance(failed, AnnounceResponse) and failed.failure_reason == "Connection ID missmatch."
     assert proto.connection_ids_used == [1, 1, 2, 2, 3]
+
+
+async def test_udp_late_reply_to_an_earlier_retransmission_is_accepted() -> None:
+    """BEP 15 retransmission: the reply to try 1 arriving during try 2's wait still counts."""
+    proto = _UdpTracker()
+    proto.late_connect = 0.6  # first wait 0.4 s, second 0.8 s: the reply lands in the second
+    transport, url = await start_udp_tracker(proto)
+    udp = UdpTrackerClient(bind_ip="127.0.0.35", base_timeout=0.4, max_tries=3)
+    try:
+        resp = await udp.announce(url, REQ)
+    finally:
+        transport.close()
+    assert isinstance(resp, AnnounceResponse) and endpoints(resp) == {Endpoint("127.0.0.9", 6881)}
+    assert proto.connects == 2 and proto.connection_ids_used == [1]
 
 
 async def test_udp_silent_tracker_times_out_after_bounded_tries() -> None:

@@ -63,8 +63,11 @@ class _Exchange:
         self.transport, self.protocol, self.ipv6 = transport, protocol, ipv6
         self.tries = 0
 
-    async def send_wait(self, packet: bytes, tid: int, wait: float) -> UdpResponse | TrackerFault | None:
-        """None on timeout; stale datagrams (another transaction id) are skipped."""
+    async def send_wait(
+        self, packet: bytes, tids: set[int], wait: float
+    ) -> UdpResponse | TrackerFault | None:
+        """None on timeout. A reply to any of ``tids`` (this request and its earlier retransmissions) is
+        accepted; other datagrams are skipped."""
         self.tries += 1
         self.transport.sendto(packet)
         loop = asyncio.get_running_loop()
@@ -76,7 +79,7 @@ class _Exchange:
                 return None
             if isinstance(item, OSError):
                 return TrackerFault(_os_error_text(item))
-            if len(item) >= 8 and int.from_bytes(item[4:8], "big") != tid:
+            if len(item) >= 8 and int.from_bytes(item[4:8], "big") not in tids:
                 continue
             try:
                 return parse_response(item, ipv6=self.ipv6)
@@ -180,12 +183,15 @@ class UdpTrackerClient:
     ) -> UdpResponse | TrackerFault:
         """BEP 15 loop: reconnect when the id is missing or stale, retransmit after base·2^n seconds."""
         timeouts = 0
+        connect_tids: set[int] = set()
+        request_tids: set[int] = set()
         while timeouts < self.max_tries:
             wait = self.base_timeout * 2**timeouts
             cid, fresh = self._connection_id(key), False
             if cid is None:
                 tid = self._rng.getrandbits(32)
-                got = await exchange.send_wait(connect_request(tid), tid, wait)
+                connect_tids.add(tid)
+                got = await exchange.send_wait(connect_request(tid), connect_tids, wait)
                 if got is None:
                     timeouts += 1
                     continue
@@ -193,9 +199,11 @@ class UdpTrackerClient:
                     self._connection_ids.pop(key, None)
                     return got
                 cid, fresh = got.connection_id, True
+                request_tids.clear()  # replies to a request sent with an older connection id are stale
                 self._connection_ids[key] = (cid, self._clock())
             tid = self._rng.getrandbits(32)
-            got = await exchange.send_wait(build(cid, tid), tid, wait)
+            request_tids.add(tid)
+            got = await exchange.send_wait(build(cid, tid), request_tids, wait)
             if got is None:
                 timeouts += 1
             elif isinstance(got, ErrorResponse):
