@@ -64,8 +64,12 @@ def test_refuses_foreign_sqlite_database(tmp_path: Path) -> None:
     with sqlite3.connect(other) as raw:
         raw.execute("CREATE TABLE t (x)")
     raw.close()
-    with pytest.raises(StoreError, match="other tables"):
-        open_store(str(other), create=False)
+    for create in (False, True):
+        with pytest.raises(StoreError, match="other tables"):
+            open_store(str(other), create=create)
+    with sqlite3.connect(other) as raw:
+        assert [r[0] for r in raw.execute("SELECT name FROM sqlite_master")] == ["t"]
+    raw.close()
 
 
 def test_reopen_existing_store_keeps_rows(db_path: Path) -> None:

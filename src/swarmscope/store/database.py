@@ -110,12 +110,12 @@ def alembic_config(connection: sa.Connection) -> Config:
     return config
 
 
-def _check_existing(engine: Engine, where: str) -> None:
-    """Refuse a database that has tables but is not (yet) a swarmscope store."""
+def _check_existing(engine: Engine, where: str, create: bool) -> None:
+    """Refuse a database with other tables (never migrate into it), or an empty one unless creating."""
     tables = set(sa.inspect(engine).get_table_names())
     if tables and "alembic_version" not in tables:
         raise StoreError(f"{where} is not a swarmscope database (it has other tables)")
-    if not tables:
+    if not tables and not create:
         raise StoreError(f"{where} is not a swarmscope database (it is empty)")
 
 
@@ -131,7 +131,8 @@ def open_store(url_or_path: str, *, create: bool = True) -> Store:
         An open :class:`Store`; call :meth:`Store.close` when done.
 
     Raises:
-        StoreError: missing file (``create=False``), unreadable file, foreign schema, failed migration.
+        StoreError: missing file (``create=False``), unreadable file, a database holding other tables
+            (never migrated into), failed migration.
     """
     url = database_url(url_or_path)
     path = _sqlite_file(url)
@@ -139,8 +140,7 @@ def open_store(url_or_path: str, *, create: bool = True) -> Store:
         raise StoreError(f"database not found: {path}")
     engine = create_engine(url)
     try:
-        if not create:
-            _check_existing(engine, path or url.render_as_string(hide_password=True))
+        _check_existing(engine, path or url.render_as_string(hide_password=True), create)
         with engine.begin() as connection:
             command.upgrade(alembic_config(connection), "head")
     except sa.exc.SQLAlchemyError as exc:
