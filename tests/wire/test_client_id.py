@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import hashlib
+import shutil
+import socket
+import subprocess
+import time
+from contextlib import suppress
+from pathlib import Path
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from swarmscope.wire import bencode
 from swarmscope.wire.client_id import ClientInfo, identify, repair_text
+from swarmscope.wire.extension import HANDSHAKE_EXT_ID, decode_handshake, encode_handshake
+from tests.wire.test_extension import Frames
 
 # Real peer ids captured on loopback (2026-11-29): libtorrent 2.1.1 (PyPI wheel) and aria2 1.36.0 (Debian),
 # both from their 68-byte handshakes. The others are the documented prefixes of the packaged clients
@@ -202,3 +213,54 @@ def test_identify_never_raises(peer_id: bytes | None, v: bytes | str | None) -> 
 def test_random_suffix_does_not_change_identification(peer_id: bytes, suffix: bytes) -> None:
     prefix = peer_id[:10]
     assert identify(prefix + suffix[:10]).name == identify(peer_id).name
+
+
+@pytest.mark.netns
+@pytest.mark.realclients
+def test_real_aria2_peer_id_and_v(netns: bool, tmp_path: Path) -> None:
+    """aria2 1.36.0 seeding on 127.0.0.8: its handshake peer id and BEP 10 ``v`` identify it, no mismatch."""
+    if shutil.which("aria2c") is None:
+        pytest.skip("aria2c not installed")
+    data = bytes(range(256)) * 128
+    (tmp_path / "f.bin").write_bytes(data)
+    info = {b"name": b"f.bin", b"piece length": 16384, b"length": len(data)}
+    info[b"pieces"] = b"".join(hashlib.sha1(data[i : i + 16384]).digest() for i in range(0, len(data), 16384))
+    (tmp_path / "f.torrent").write_bytes(bencode.encode({b"info": info}))
+    infohash = hashlib.sha1(bencode.encode(info)).digest()
+    args = ["aria2c", "--no-conf", "--interface=127.0.0.8", "--listen-port=6881", "--enable-dht=false"]
+    args += ["--bt-enable-lpd=false", "--seed-ratio=0.0", "--seed-time=1", "--bt-seed-unverified=true"]
+    proc = subprocess.Popen(
+        [*args, f"--dir={tmp_path}", str(tmp_path / "f.torrent")], stdout=subprocess.DEVNULL
+    )
+    try:
+        peer_id, ext = _handshake_with(("127.0.0.8", 6881), infohash)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+    assert peer_id[:10] == b"A2-1-36-0-"
+    handshake = decode_handshake(ext)
+    assert handshake.v == b"aria2/1.36.0"
+    assert identify(peer_id, handshake.v) == ClientInfo("aria2", "1.36.0", "custom")
+
+
+def _handshake_with(address: tuple[str, int], infohash: bytes) -> tuple[bytes, bytes]:
+    """Connect (retrying while the client starts), send BT + LTEP handshakes; return (peer id, ext)."""
+    deadline = time.monotonic() + 20
+    for _ in range(200):
+        with suppress(OSError):
+            sock = socket.create_connection(address, timeout=10)
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError(f"nothing listens on {address}")
+    with sock:
+        reserved = bytes([0, 0, 0, 0, 0, 0x10, 0, 0x04])
+        sock.sendall(b"\x13BitTorrent protocol" + reserved + infohash + b"-SS0001-testtesttest")
+        frames = Frames(sock)
+        peer_id = frames.read(68, deadline)[48:]
+        frames.send_extended(HANDSHAKE_EXT_ID, encode_handshake({"ut_metadata": 3}))
+        return peer_id, frames.extended(HANDSHAKE_EXT_ID, deadline)
