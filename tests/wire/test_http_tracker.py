@@ -262,7 +262,7 @@ SCRAPE_VECTORS: list[tuple[str, bytes, dict[bytes, tuple[Any, ...]], dict[str, A
         b"d5:filesd40:" + IH.hex().encode() + b"d8:completei9ee20:" + IH + b"d10:incompletei4eee"
         b"5:flagsd20:min_request_intervali900eee",
         {IH: (None, 4, None)},
-        {"min_request_interval": 900},
+        {"min_request_interval": 900, "quirks": ("TRK-13 1 scrape entries skipped",)},
     ),
     ("failure", b"d14:failure reason6:no waye", {}, {"failure_reason": "no way"}),
 ]

@@ -376,10 +376,13 @@ def parse_scrape_response(body: bytes, infohashes: Sequence[bytes]) -> ScrapeRes
         raise DecodeError(f"scrape reply: files is a {type(files).__name__}, not a dictionary")
     wanted = set(infohashes)
     out: dict[bytes, ScrapeCounts] = {}
+    skipped = 0
     for key, stats in files.items():
         if len(key) != 20 or (wanted and key not in wanted) or not isinstance(stats, dict):
-            quirks.append(f"TRK-13 scrape entry {key[:40]!r} skipped")
+            skipped += 1  # a 40-hex key, an unasked hash or a non-dict entry
             continue
         counts = (_int(stats, k, quirks) for k in (b"complete", b"incomplete", b"downloaded"))
         out[key] = ScrapeCounts(key, *counts)
+    if skipped:
+        quirks.append(f"TRK-13 {skipped} scrape entries skipped")
     return ScrapeResult(files=out, min_request_interval=min_request, quirks=tuple(quirks))
