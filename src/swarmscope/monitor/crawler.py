@@ -204,6 +204,8 @@ class Monitor:
                 stats.tracker_errors += 1
                 stats.last_tracker_error = f"{url}: {outcome.error}"
                 self.on_warning(f"tracker unreachable or failing, monitoring goes on: {url}: {outcome.error}")
+                if outcome.response is not None:  # a failure reason still carries the retry interval (TRK-06)
+                    delay = max(outcome.response.interval, self.config.announce_floor)
             await asyncio.sleep(min(delay, self.config.announce_ceiling))
 
     async def _announce_stopped(self) -> None:
