@@ -105,6 +105,8 @@ def test_runner_stats_report_true_state_and_what_we_took(swarm: Swarm) -> None:
             assert set(stats[peer.name]["pieces"]) == set(peer.pieces), peer.name
     ours = [r for r in stats["seed2"]["peers"] if r["ip"] == PROBE_SOURCE]
     assert ours and max(r["total_upload"] for r in ours) >= length  # seed2 saw its upload to us
+    assert stats["seed2"]["blocks_to"][PROBE_SOURCE] >= length
+    assert swarm.payload_sent_to(PROBE_SOURCE, stats) >= length
     assert swarm.payload_received_from(PROBE_SOURCE, stats) == 0  # we never sent payload
 
 

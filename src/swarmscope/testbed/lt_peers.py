@@ -20,7 +20,9 @@ Protocol with the parent (all files named in the config):
 * ``stats_path`` — a JSON stats dump (``seq`` increases), written every ``stats_interval`` seconds, on
   SIGUSR1 and at exit (SIGTERM/SIGINT or ``max_lifetime``). Per peer: its true pieces and, for every remote
   peer ever seen connected, ip, port, client, total_download, total_upload (payload bytes; maxima over
-  the connection's life, polled), plus ``blocks_from``: payload bytes of completed blocks per source ip.
+  the connection's life, polled every 0.1 s, so a very short connection can be missed), plus exact
+  alert-based counters per remote ip: ``blocks_from`` (payload bytes of blocks received and accepted),
+  ``unwanted_from`` (bytes of unrequested blocks received) and ``blocks_to`` (payload bytes uploaded).
 """
 
 from __future__ import annotations
@@ -50,6 +52,8 @@ class PeerRuntime:
     tracker_errors: list[str] = field(default_factory=list)
     remotes: dict[str, dict[str, Any]] = field(default_factory=dict)
     blocks_from: dict[str, int] = field(default_factory=dict)
+    blocks_to: dict[str, int] = field(default_factory=dict)
+    unwanted_from: dict[str, int] = field(default_factory=dict)
 
 
 def session_settings(spec: dict[str, Any]) -> dict[str, Any]:
@@ -72,6 +76,8 @@ def session_settings(spec: dict[str, Any]) -> dict[str, Any]:
             | lt.alert_category.tracker
             | lt.alert_category.status
             | lt.alert_category.block_progress
+            | lt.alert_category.upload
+            | lt.alert_category.peer
         ),
         "alert_queue_size": 10000,
     }
@@ -100,17 +106,26 @@ def start_peer(spec: dict[str, Any], torrent_path: str) -> PeerRuntime:
 
 
 def handle_alerts(peer: PeerRuntime) -> None:
-    """Drain ``peer``'s alerts: note tracker replies/errors and count completed blocks per source ip."""
+    """Drain ``peer``'s alerts: note tracker replies/errors and count blocks per remote ip."""
     for alert in peer.session.pop_alerts():
         if isinstance(alert, lt.tracker_reply_alert):
             peer.announced = True
         elif isinstance(alert, lt.tracker_error_alert):
             peer.tracker_errors.append(alert.message())
         elif isinstance(alert, lt.block_finished_alert):
-            ip = str(alert.ip[0]) if isinstance(alert.ip, tuple) else str(alert.ip)
-            length = peer.handle.torrent_file().piece_size(alert.piece_index)
-            block = min(16384, length - alert.block_index * 16384)
-            peer.blocks_from[ip] = peer.blocks_from.get(ip, 0) + block
+            _count_block(peer.blocks_from, peer, alert)
+        elif isinstance(alert, lt.block_uploaded_alert):
+            _count_block(peer.blocks_to, peer, alert)
+        elif isinstance(alert, lt.unwanted_block_alert):
+            _count_block(peer.unwanted_from, peer, alert)
+
+
+def _count_block(counter: dict[str, int], peer: PeerRuntime, alert: Any) -> None:
+    """Add the payload bytes of the block named by ``alert`` to ``counter[remote ip]``."""
+    ip = str(alert.ip[0]) if isinstance(alert.ip, tuple) else str(alert.ip)
+    length = peer.handle.torrent_file().piece_size(alert.piece_index)
+    block = max(0, min(16384, length - alert.block_index * 16384))
+    counter[ip] = counter.get(ip, 0) + block
 
 
 def poll_peer_info(peer: PeerRuntime, now: float) -> None:
@@ -165,6 +180,8 @@ def peer_dump(peer: PeerRuntime) -> dict[str, Any]:
         "total_failed_bytes": int(status.total_failed_bytes),
         "peers": remotes,
         "blocks_from": dict(peer.blocks_from),
+        "blocks_to": dict(peer.blocks_to),
+        "unwanted_from": dict(peer.unwanted_from),
     }
 
 

@@ -161,13 +161,21 @@ class Swarm:
         raise TimeoutError(f"libtorrent runner gave no stats dump within {timeout} s")
 
     def payload_received_from(self, ip: str, stats: dict[str, dict[str, Any]] | None = None) -> int:
-        """Payload bytes the hosted libtorrent peers received from ``ip`` (per-peer stats + block alerts)."""
+        """Payload bytes the hosted libtorrent peers received from ``ip`` (per-peer stats + block alerts).
+
+        Unrequested blocks count too; the sum is 0 only if no hosted peer got any piece data from ``ip``.
+        """
         stats = stats if stats is not None else self.peer_stats()
         total = 0
         for dump in stats.values():
             total += sum(r["total_download"] for r in dump["peers"] if r["ip"] == ip)
-            total += int(dump["blocks_from"].get(ip, 0))
+            total += int(dump["blocks_from"].get(ip, 0)) + int(dump["unwanted_from"].get(ip, 0))
         return total
+
+    def payload_sent_to(self, ip: str, stats: dict[str, dict[str, Any]] | None = None) -> int:
+        """Payload bytes the hosted libtorrent peers uploaded to ``ip`` (block_uploaded alerts)."""
+        stats = stats if stats is not None else self.peer_stats()
+        return sum(int(dump["blocks_to"].get(ip, 0)) for dump in stats.values())
 
 
 def _expectations(content: TorrentContent, lt_version: str, ports: dict[str, int]) -> list[PeerExpectation]:
