@@ -34,13 +34,37 @@ LAYERS = {
 PURE_PACKAGES = {"wire", "evidence"}
 PURE_MODULES = {"monitor/plan.py", "cases/workflow.py"}
 IMPURE_IMPORTS = {
-    "asyncio", "socket", "ssl", "sqlite3", "threading", "subprocess", "logging", "random", "secrets",
-    "select", "selectors", "multiprocessing", "concurrent", "time", "httpx", "sqlalchemy", "alembic",
-    "urllib.request", "http.client", "uvloop",
+    "asyncio",
+    "socket",
+    "ssl",
+    "sqlite3",
+    "threading",
+    "subprocess",
+    "logging",
+    "random",
+    "secrets",
+    "select",
+    "selectors",
+    "multiprocessing",
+    "concurrent",
+    "time",
+    "httpx",
+    "sqlalchemy",
+    "alembic",
+    "urllib.request",
+    "http.client",
+    "uvloop",
 }
 CLOCK_OR_RANDOM_CALLS = {
-    ("time", "time"), ("time", "monotonic"), ("time", "perf_counter"), ("time", "time_ns"),
-    ("datetime", "now"), ("datetime", "utcnow"), ("date", "today"), ("os", "urandom"), ("os", "getrandom"),
+    ("time", "time"),
+    ("time", "monotonic"),
+    ("time", "perf_counter"),
+    ("time", "time_ns"),
+    ("datetime", "now"),
+    ("datetime", "utcnow"),
+    ("date", "today"),
+    ("os", "urandom"),
+    ("os", "getrandom"),
 }
 OWNED_IMPORTS = {  # third-party or stdlib module -> the only top-level packages allowed to import it
     "socket": {"net", "testbed"},
@@ -142,7 +166,11 @@ def purity_problems(path: Path, root: Path = SRC) -> list[str]:
             owner_name = owner.id if isinstance(owner, ast.Name) else getattr(owner, "attr", None)
             if (owner_name, node.func.attr) in CLOCK_OR_RANDOM_CALLS:
                 problems.append(f"line {node.lineno}: calls {owner_name}.{node.func.attr}()")
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in {"open", "print"}:
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id in {"open", "print"}
+        ):
             problems.append(f"line {node.lineno}: calls {node.func.id}()")
     return problems
 
@@ -173,7 +201,9 @@ def test_the_rules_catch_a_violation(tmp_path: Path) -> None:
     bad = root / "wire" / "bad.py"
     bad.write_text("import asyncio\nfrom swarmscope.net import clock\nimport time\nx = time.time()\n")
     layers = layer_problems(bad, root)
-    assert layers == ["line 2: wire (layer 1) imports swarmscope.net (layer 3)",
-                      "line 2: wire (layer 1) imports swarmscope.net.clock (layer 3)"]
+    assert layers == [
+        "line 2: wire (layer 1) imports swarmscope.net (layer 3)",
+        "line 2: wire (layer 1) imports swarmscope.net.clock (layer 3)",
+    ]
     pure = purity_problems(bad, root)
     assert "line 1: imports asyncio" in pure and "line 4: calls time.time()" in pure

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-import swarmscope.cli.monitor  # noqa: F401  (registers the command)
+import swarmscope.cli.monitor
 import swarmscope.cli.report  # noqa: F401
 from swarmscope.cli.app import app
 from swarmscope.wire import bencode
@@ -54,13 +54,29 @@ def test_unreachable_tracker_is_a_warning_and_the_run_completes(tmp_path: Path, 
     torrent = tiny_torrent(tmp_path / "t.torrent", "http://127.0.0.1:9/announce")
     db = tmp_path / "e.db"
     proc = subprocess.run(
-        [sys.executable, "-m", "swarmscope.cli", "monitor", str(torrent), "--db", str(db), "--duration", "2",
-         "--no-live"],
-        capture_output=True, text=True, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "swarmscope.cli",
+            "monitor",
+            str(torrent),
+            "--db",
+            str(db),
+            "--duration",
+            "2",
+            "--no-live",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert proc.returncode == 0, proc.stderr
     assert "tracker unreachable or failing" in proc.stderr and "127.0.0.1:9" in proc.stderr
-    report = subprocess.run([sys.executable, "-m", "swarmscope.cli", "report", "--db", str(db), "--format", "json"],
-                            capture_output=True, text=True, timeout=60)
+    report = subprocess.run(
+        [sys.executable, "-m", "swarmscope.cli", "report", "--db", str(db), "--format", "json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert report.returncode == 0, report.stderr
     assert json.loads(report.stdout) == []

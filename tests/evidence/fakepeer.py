@@ -23,7 +23,9 @@ class Pieces:
     """An in-memory torrent: ``n`` pieces of PIECE_LEN bytes (the last one shorter), SHA-1 hashed."""
 
     def __init__(self, n: int = 10, last: int = 5000) -> None:
-        self.data = [bytes([(i * 7 + j) % 251 for j in range(PIECE_LEN if i < n - 1 else last)]) for i in range(n)]
+        self.data = [
+            bytes([(i * 7 + j) % 251 for j in range(PIECE_LEN if i < n - 1 else last)]) for i in range(n)
+        ]
         self.hashes = [hashlib.sha1(d).digest() for d in self.data]
         self.num_pieces = n
 
@@ -93,20 +95,37 @@ def bitfield(n: int, have: set[int], spare: bool = False) -> bytes:
 
 
 def ext_handshake(v: bytes = b"libtorrent/2.1.1.0") -> bytes:
-    payload = bencode.encode({b"m": {b"ut_metadata": 2, b"ut_pex": 1}, b"v": v, b"reqq": 500,
-                              b"yourip": bytes([127, 0, 0, 1]), b"metadata_size": 1234})
+    payload = bencode.encode(
+        {
+            b"m": {b"ut_metadata": 2, b"ut_pex": 1},
+            b"v": v,
+            b"reqq": 500,
+            b"yourip": bytes([127, 0, 0, 1]),
+            b"metadata_size": 1234,
+        }
+    )
     return pw.encode_message(pw.Extended(0, payload))
 
 
 def make_run(pieces: Pieces, policy: ProbePolicy | None = None, seed: int = 0) -> ProbeRun:
     return ProbeRun(
-        swarm=IH.hex(), wire_infohash=IH, peer_id=OUR_ID, pieces=pieces, ip="127.0.0.2", port=6881,
-        source="tracker", started_us=1_000_000, policy=policy or ProbePolicy(), piece_seed=seed,
+        swarm=IH.hex(),
+        wire_infohash=IH,
+        peer_id=OUR_ID,
+        pieces=pieces,
+        ip="127.0.0.2",
+        port=6881,
+        source="tracker",
+        started_us=1_000_000,
+        policy=policy or ProbePolicy(),
+        piece_seed=seed,
         extension_handshake=bencode.encode({b"m": {}, b"v": b"swarmscope/0.1.0"}),
     )
 
 
-def converse(run: ProbeRun, peer: FakePeer, *, chunk: int | None = None, max_rounds: int = 200) -> list[bytes]:
+def converse(
+    run: ProbeRun, peer: FakePeer, *, chunk: int | None = None, max_rounds: int = 200
+) -> list[bytes]:
     """Run the exchange until the probe is done or nothing more moves; returns every chunk we sent."""
     now = 2_000_000
     sent = [run.connected(now)]
@@ -120,7 +139,9 @@ def converse(run: ProbeRun, peer: FakePeer, *, chunk: int | None = None, max_rou
         if not to_probe:
             break
         now += 1000
-        pieces = [to_probe] if chunk is None else [to_probe[i : i + chunk] for i in range(0, len(to_probe), chunk)]
+        pieces = (
+            [to_probe] if chunk is None else [to_probe[i : i + chunk] for i in range(0, len(to_probe), chunk)]
+        )
         to_probe = b""
         for part in pieces:
             out = run.received(part, now)

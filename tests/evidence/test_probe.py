@@ -170,7 +170,12 @@ def test_any_segmentation_gives_the_same_observation(chunk: int) -> None:
     converse(split, FakePeer(pieces, opening=bitfield(N, ALL) + ext_handshake()), chunk=chunk)
     a, b = whole.observation(), split.observation()
     assert (a.tier, a.verified_pieces, a.completion, a.client, a.wire_bytes_in) == (
-        b.tier, b.verified_pieces, b.completion, b.client, b.wire_bytes_in)
+        b.tier,
+        b.verified_pieces,
+        b.completion,
+        b.client,
+        b.wire_bytes_in,
+    )
 
 
 def test_spare_bits_are_masked() -> None:

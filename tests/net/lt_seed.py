@@ -18,7 +18,9 @@ PIECE_LEN = 32 * 1024
 
 def make_torrent(workdir: Path, *, pieces: int = 12, tail: int = 1000, name: str = "content.bin") -> Path:
     """Write deterministic content and a v1 .torrent for it (libtorrent.create_torrent); returns the path."""
-    data = b"".join(hashlib.sha256(i.to_bytes(4, "big")).digest() for i in range((pieces - 1) * PIECE_LEN // 32))
+    data = b"".join(
+        hashlib.sha256(i.to_bytes(4, "big")).digest() for i in range((pieces - 1) * PIECE_LEN // 32)
+    )
     data += b"t" * tail
     (workdir / name).write_bytes(data)
     fs = lt.file_storage()

@@ -31,9 +31,16 @@ class Pieces:
 
 def new_run(meta: Metainfo, ip: str, port: int, depth: Depth = Depth.VERIFIED, seed_: int = 0) -> ProbeRun:
     return ProbeRun(
-        swarm=meta.swarm_id.hex, wire_infohash=meta.wire_infohash, peer_id=b"-SS0100-testtesttest",
-        pieces=Pieces(meta), ip=ip, port=port, source="manual", started_us=Clock().now_us(),
-        policy=ProbePolicy(depth=depth, claims_wait=1.0, unchoke_timeout=5.0), piece_seed=seed_,
+        swarm=meta.swarm_id.hex,
+        wire_infohash=meta.wire_infohash,
+        peer_id=b"-SS0100-testtesttest",
+        pieces=Pieces(meta),
+        ip=ip,
+        port=port,
+        source="manual",
+        started_us=Clock().now_us(),
+        policy=ProbePolicy(depth=depth, claims_wait=1.0, unchoke_timeout=5.0),
+        piece_seed=seed_,
     )
 
 
@@ -41,8 +48,13 @@ def test_probe_verifies_a_real_libtorrent_seed(tmp_path: Path, netns: bool) -> N
     torrent = make_torrent(tmp_path)
     meta = parse_metainfo(torrent.read_bytes())
     with seed(torrent, tmp_path, "127.0.3.1", 6881) as handle:
-        obs = asyncio.run(probe(new_run(meta, "127.0.3.1", 6881, seed_=meta.num_pieces - 1), clock=Clock(),
-                                bind_ip="127.0.0.1"))
+        obs = asyncio.run(
+            probe(
+                new_run(meta, "127.0.3.1", 6881, seed_=meta.num_pieces - 1),
+                clock=Clock(),
+                bind_ip="127.0.0.1",
+            )
+        )
         peers = handle.get_peer_info()
     assert obs.tier is Tier.VERIFIED, obs
     assert obs.verified_pieces == (meta.num_pieces - 1,)

@@ -22,7 +22,9 @@ from swarmscope.monitor.targets import Target, load_target
 from swarmscope.net.clock import Clock
 from swarmscope.store.database import DEFAULT_DB, open_store
 
-PEER_ID_PREFIX = b"-SS" + b"".join(p.zfill(1).encode() for p in __version__.split(".")[:3]).ljust(4, b"0")[:4] + b"-"
+PEER_ID_PREFIX = (
+    b"-SS" + b"".join(p.zfill(1).encode() for p in __version__.split(".")[:3]).ljust(4, b"0")[:4] + b"-"
+)
 err = Console(stderr=True)
 
 
@@ -35,16 +37,33 @@ def make_peer_id() -> bytes:
 def live_table(monitor: Monitor, elapsed: float) -> Table:
     """The live view: one row per swarm."""
     table = Table(title=f"swarmscope monitor — {elapsed:5.1f} s — probes in flight: {len(monitor._runs)}")
-    for col in ("swarm", "listed", "connected", "has pieces", "verified", "seeds/leechers", "bytes in",
-                "hash fails", "top clients", "trackers ok/err"):
+    for col in (
+        "swarm",
+        "listed",
+        "connected",
+        "has pieces",
+        "verified",
+        "seeds/leechers",
+        "bytes in",
+        "hash fails",
+        "top clients",
+        "trackers ok/err",
+    ):
         table.add_column(col, justify="right" if col not in ("swarm", "top clients") else "left")
     for s in monitor.stats.values():
         c = s.counts()
         clients = ", ".join(f"{name} ×{n}" for name, n in s.top_clients())
         table.add_row(
-            f"{s.name[:28]}\n[dim]{s.swarm[:16]}…[/dim]", str(c["listed"]), str(c["connected"]),
-            str(c["has_pieces"]), f"[bold green]{c['verified']}[/]", f"{c['seeds']}/{c['leechers']}",
-            f"{s.bytes_in:,}", str(c["hash_failures"]), clients or "-", f"{s.trackers_ok}/{s.tracker_errors}",
+            f"{s.name[:28]}\n[dim]{s.swarm[:16]}…[/dim]",
+            str(c["listed"]),
+            str(c["connected"]),
+            str(c["has_pieces"]),
+            f"[bold green]{c['verified']}[/]",
+            f"{c['seeds']}/{c['leechers']}",
+            f"{s.bytes_in:,}",
+            str(c["hash_failures"]),
+            clients or "-",
+            f"{s.trackers_ok}/{s.tracker_errors}",
         )
     return table
 
@@ -74,8 +93,12 @@ def run_monitor_command(
                 f"{t.origin[:60]}: a magnet without metadata cannot be verified yet; give the .torrent file"
             )
     config = MonitorConfig(
-        peer_id=make_peer_id(), duration=duration, max_peers=max_peers, bind_ip=bind,
-        listen_port=listen_port, connect_timeout=connect_timeout,
+        peer_id=make_peer_id(),
+        duration=duration,
+        max_peers=max_peers,
+        bind_ip=bind,
+        listen_port=listen_port,
+        connect_timeout=connect_timeout,
     )
     Path(db).parent.mkdir(parents=True, exist_ok=True) if "://" not in db else None
     store = open_store(db)
@@ -92,7 +115,9 @@ def run_monitor_command(
     finally:
         store.close()
     console.print(live_table(monitor, duration or 0.0))
-    console.print(f"evidence committed to {db} (run {monitor.run_id}); `swarmscope report --db {db}` shows it")
+    console.print(
+        f"evidence committed to {db} (run {monitor.run_id}); `swarmscope report --db {db}` shows it"
+    )
     return monitor
 
 
@@ -118,26 +143,40 @@ async def _run(monitor: Monitor, live: bool, console: Console) -> None:
                 last = now
                 for s in monitor.stats.values():
                     c = s.counts()
-                    console.print(f"[{now:6.1f}s] {s.name}: listed {c['listed']} connected {c['connected']} "
-                                  f"has_pieces {c['has_pieces']} verified {c['verified']} bytes {s.bytes_in}")
+                    console.print(
+                        f"[{now:6.1f}s] {s.name}: listed {c['listed']} connected {c['connected']} "
+                        f"has_pieces {c['has_pieces']} verified {c['verified']} bytes {s.bytes_in}"
+                    )
     await runner
 
 
 @app.command()
 def monitor(
-    targets: list[str] = typer.Argument(..., metavar="TORRENT_OR_MAGNET...", help=".torrent files or magnet URIs"),
+    targets: list[str] = typer.Argument(
+        ..., metavar="TORRENT_OR_MAGNET...", help=".torrent files or magnet URIs"
+    ),
     db: str = typer.Option(DEFAULT_DB, "--db", help="SQLite file (or SQLAlchemy URL) for the evidence"),
     duration: float = typer.Option(None, "--duration", help="seconds to run (default: until Ctrl-C)"),
     max_peers: int = typer.Option(200, "--max-peers", min=1, help="probes in flight at once"),
     bind: str = typer.Option(None, "--bind", help="source IP for our connections and announces"),
-    listen_port: int = typer.Option(6881, "--listen-port", min=1, max=65535, help="port announced to trackers"),
+    listen_port: int = typer.Option(
+        6881, "--listen-port", min=1, max=65535, help="port announced to trackers"
+    ),
     connect_timeout: float = typer.Option(5.0, "--connect-timeout", help="TCP connect timeout, seconds"),
     live: bool = typer.Option(True, "--live/--no-live", help="live table (default on a terminal)"),
 ) -> None:
     """Monitor swarms: discover peers via trackers, probe and verify each, record evidence."""
     try:
-        run_monitor_command(targets=targets, db=db, duration=duration, max_peers=max_peers, bind=bind,
-                            live=live, listen_port=listen_port, connect_timeout=connect_timeout)
+        run_monitor_command(
+            targets=targets,
+            db=db,
+            duration=duration,
+            max_peers=max_peers,
+            bind=bind,
+            live=live,
+            listen_port=listen_port,
+            connect_timeout=connect_timeout,
+        )
     except SwarmscopeError as exc:
         err.print(f"[red]error:[/] {exc}")
         raise typer.Exit(1) from None

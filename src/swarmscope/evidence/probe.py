@@ -106,7 +106,7 @@ class ProbeRun:
         port: int,
         source: str,
         started_us: int,
-        policy: ProbePolicy = ProbePolicy(),  # noqa: B008 - frozen value object
+        policy: ProbePolicy = ProbePolicy(),
         piece_seed: int = 0,
         extension_handshake: bytes | None = None,
     ) -> None:
@@ -164,7 +164,7 @@ class ProbeRun:
         out = bytearray(reply)
         for event in events:
             out += self._on_event(event, now_us)
-            if self.phase is _Phase.DONE:
+            if self.done:  # the property re-reads the phase that _on_event may have changed
                 break
         return self._out(bytes(out))
 
@@ -324,7 +324,10 @@ class ProbeRun:
                 return b""
         else:
             self.failed.append(event.index)
-            self.failure, self.failure_detail = Failure.HASH_MISMATCH, f"piece {event.index} failed its hash check"
+            self.failure, self.failure_detail = (
+                Failure.HASH_MISMATCH,
+                f"piece {event.index} failed its hash check",
+            )
             if len(self.failed) >= self.policy.max_hash_failures:
                 self._finish(now_us, Failure.HASH_MISMATCH, f"pieces {self.failed} failed their hash check")
                 return b""

@@ -138,7 +138,10 @@ class Monitor:
             await self._shutdown(background, announcers, writer)
 
     async def _shutdown(
-        self, background: list[asyncio.Task[None]], announcers: list[asyncio.Task[None]], writer: asyncio.Task[None]
+        self,
+        background: list[asyncio.Task[None]],
+        announcers: list[asyncio.Task[None]],
+        writer: asyncio.Task[None],
     ) -> None:
         self._stopping = True
         for task in (*background, *announcers, *self._tasks):
@@ -197,8 +200,12 @@ class Monitor:
                 resp = outcome.response
                 if resp.warning_message:
                     self.on_warning(f"{url}: tracker warning: {resp.warning_message}")
-                self.discovered(t.swarm, [(p.endpoint.host, p.endpoint.port, p.peer_id) for p in resp.peers],
-                                Source.TRACKER, url)
+                self.discovered(
+                    t.swarm,
+                    [(p.endpoint.host, p.endpoint.port, p.peer_id) for p in resp.peers],
+                    Source.TRACKER,
+                    url,
+                )
                 delay = max(resp.interval, resp.min_interval or 0, self.config.announce_floor)
             else:
                 stats.tracker_errors += 1
@@ -216,7 +223,9 @@ class Monitor:
         ]
         await asyncio.gather(*calls, return_exceptions=True)
 
-    def discovered(self, swarm: str, peers: list[tuple[str, int, bytes | None]], source: Source, detail: str) -> None:
+    def discovered(
+        self, swarm: str, peers: list[tuple[str, int, bytes | None]], source: Source, detail: str
+    ) -> None:
         """Peers named by a discovery source: record sightings and plan probes (own address filtered)."""
         now = self.clock.now_us()
         stats = self.stats[swarm]
@@ -271,8 +280,9 @@ class Monitor:
         task.add_done_callback(self._tasks.discard)
 
     async def _probe(self, key: PeerKey, run: ProbeRun) -> None:
-        obs = await probe(run, clock=self.clock, connect_timeout=self.config.connect_timeout,
-                          bind_ip=self.config.bind_ip)
+        obs = await probe(
+            run, clock=self.clock, connect_timeout=self.config.connect_timeout, bind_ip=self.config.bind_ip
+        )
         self._runs.pop(key, None)
         self._record(key, obs)
         self.plan.finished(key, obs, self.clock.now_us())

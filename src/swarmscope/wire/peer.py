@@ -68,7 +68,11 @@ _3U32 = struct.Struct(">3I")
 def reserved_bytes(*, extension: bool = True, fast: bool = True, dht: bool = False) -> bytes:
     """Build the 8 reserved handshake bytes advertising the given extensions (BEP 3/5/6/10)."""
     out = bytearray(8)
-    for enabled, (index, mask) in ((extension, RESERVED_EXTENSION), (fast, RESERVED_FAST), (dht, RESERVED_DHT)):
+    for enabled, (index, mask) in (
+        (extension, RESERVED_EXTENSION),
+        (fast, RESERVED_FAST),
+        (dht, RESERVED_DHT),
+    ):
         if enabled:
             out[index] |= mask
     return bytes(out)
@@ -248,8 +252,10 @@ def encode_message(message: Message) -> bytes:
     if isinstance(message, Bitfield):
         return _LEN_ID.pack(1 + len(message.bits), BITFIELD) + message.bits
     if isinstance(message, Piece):
-        return _LEN_ID.pack(9 + len(message.block), PIECE) + struct.pack(">II", message.index, message.begin) + (
-            message.block
+        return (
+            _LEN_ID.pack(9 + len(message.block), PIECE)
+            + struct.pack(">II", message.index, message.begin)
+            + (message.block)
         )
     if isinstance(message, Port):
         return _LEN_ID.pack(3, PORT) + struct.pack(">H", message.port)

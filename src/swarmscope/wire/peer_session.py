@@ -180,7 +180,9 @@ class PeerSession:
             self._hs_buf += data
             if len(self._hs_buf) < pw.HANDSHAKE_LEN:
                 if self._hs_buf[:20] != pw.PROTOCOL_STRING[: len(self._hs_buf)]:
-                    raise DecodeError(f"handshake: not the BitTorrent protocol: {bytes(self._hs_buf[:20])!r}", 0)
+                    raise DecodeError(
+                        f"handshake: not the BitTorrent protocol: {bytes(self._hs_buf[:20])!r}", 0
+                    )
                 return events, b""
             hs = pw.decode_handshake(bytes(self._hs_buf[: pw.HANDSHAKE_LEN]))
             data = bytes(self._hs_buf[pw.HANDSHAKE_LEN :])  # PW-07: messages in the same segment
@@ -229,7 +231,9 @@ class PeerSession:
         if msg_id == pw.CHOKE or msg_id == pw.UNCHOKE:
             choked = msg_id == pw.CHOKE
             if choked == self.choked:
-                if not choked:  # a leading `choke` is normal (everyone starts choked); a repeat unchoke is not
+                if (
+                    not choked
+                ):  # a leading `choke` is normal (everyone starts choked); a repeat unchoke is not
                     self._quirk("PW-15 redundant unchoke")
                 return
             self.choked = choked
@@ -313,4 +317,8 @@ class PeerSession:
     def has_piece(self, index: int) -> bool:
         """True when the peer's latest snapshot + deltas claim piece ``index``."""
         have = self.have
-        return have is not None and 0 <= index < self.num_pieces and bool(have[index >> 3] & (0x80 >> (index & 7)))
+        return (
+            have is not None
+            and 0 <= index < self.num_pieces
+            and bool(have[index >> 3] & (0x80 >> (index & 7)))
+        )
