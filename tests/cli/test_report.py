@@ -11,14 +11,14 @@ import pytest
 from typer.testing import CliRunner
 
 import swarmscope.cli.report as report_module
-from swarmscope.cli import _register
+from swarmscope.cli import register_commands
 from swarmscope.cli.app import app
 from swarmscope.evidence.records import ExtensionInfo, Failure, Source, Tier
 from swarmscope.store.database import open_store
 from tests.store.factories import SWARM_A, SWARM_B, T0, add_swarms, full_observation, observation, sighting
 
 # Register every command as the console script does (a one-command Typer app would drop the name).
-_register()
+register_commands()
 
 
 @pytest.fixture

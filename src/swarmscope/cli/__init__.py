@@ -9,7 +9,8 @@ from swarmscope.cli.app import app
 _COMMAND_MODULES = ("inspect", "monitor", "report", "demo")
 
 
-def _register() -> None:
+def register_commands() -> None:
+    """Import every command module so each registers itself on the Typer app."""
     for name in _COMMAND_MODULES:
         try:
             importlib.import_module(f"swarmscope.cli.{name}")
@@ -20,5 +21,5 @@ def _register() -> None:
 
 def main() -> None:
     """Console-script entry point (``swarmscope``)."""
-    _register()
+    register_commands()
     app()
