@@ -20,6 +20,7 @@ from swarmscope.net.clock import Clock
 from swarmscope.net.mse_conn import (
     EncryptedProbeRun,
     EncryptionPolicy,
+    attempts,
     mse_accept,
     mse_initiate,
     probe_with_encryption,
@@ -30,7 +31,7 @@ from swarmscope.net.peer_conn import probe
 from swarmscope.wire import piece_hash
 from swarmscope.wire.metainfo import Metainfo, parse_metainfo
 from swarmscope.wire.mse import IncomingKind, classify_incoming
-from swarmscope.wire.mse_cipher import CRYPTO_RC4
+from swarmscope.wire.mse_cipher import CRYPTO_METHODS, CRYPTO_RC4
 from swarmscope.wire.peer import decode_handshake, reserved_bytes
 from tests.net.lt_seed import lt, make_torrent, seed, session
 
@@ -218,3 +219,19 @@ def test_session_helper_accepts_forced_settings() -> None:
         assert pack["allowed_enc_level"] == FORCED["allowed_enc_level"]
     finally:
         del ses
+
+
+def test_encrypted_run_records_a_bad_mse_answer_and_the_policy_table(tmp_path: Path) -> None:
+    """No network: a peer answering Ya with bytes that never contain ENCRYPT(VC) is handshake_invalid."""
+    meta = parse_metainfo(make_torrent(tmp_path, pieces=2).read_bytes())
+    wrapped = EncryptedProbeRun(new_run(meta, "127.0.5.40", 6881), private_key=bytes(range(1, 21)), pad_a=b"")
+    first = wrapped.connected(1_000_000)
+    assert len(first) == 96 and not wrapped.done
+    assert len(wrapped.received(bytes(range(2, 98)), 1_000_001)) == 40 + 16 + 68  # Yb: step 3 with our IA
+    assert wrapped.received(bytes(600), 1_000_002) == b"" and wrapped.done
+    obs = wrapped.observation()
+    assert obs.tier is Tier.LISTED and obs.failure == Failure.HANDSHAKE_INVALID.value and not obs.encrypted
+    assert obs.wire_bytes_in == 96 + 600 and obs.wire_bytes_out == 96 + 40 + 16 + 68
+    assert attempts(EncryptionPolicy.PREFER) == (CRYPTO_METHODS, None)
+    assert attempts(EncryptionPolicy.REQUIRE) == (CRYPTO_RC4,)
+    assert attempts(EncryptionPolicy.DISABLE) == (None,)

@@ -403,3 +403,19 @@ def test_one_flipped_bit_decodes_or_raises_decode_error(
         else:
             step4 = b.receive(step3)
             feed_splits(a, bytes(msg) if step == 4 else step4, sizes)
+
+
+def test_shared_skey_index_add_and_discard() -> None:
+    index = mc.SkeyIndex([OTHER])
+    assert len(index) == 1 and index.find(mc.req2_hash(OTHER)) == OTHER
+    a = initiator()
+    step3 = a.receive(responder(skeys=index).receive(a.start()))
+    with pytest.raises(DecodeError, match="req2"):
+        responder(skeys=index).receive(YA + step3)  # a fresh responder: SKEY not served yet
+    index.add(SKEY)
+    b = responder(skeys=index)
+    b.receive(YA + step3)
+    assert b.established is not None and b.established.skey == SKEY
+    index.discard(SKEY)
+    index.discard(SKEY)  # absent: no error
+    assert len(index) == 1 and index.find(mc.req2_hash(SKEY)) is None

@@ -28,7 +28,7 @@ from swarmscope.evidence.records import Failure, Observation, Tier
 from swarmscope.net.clock import Clock
 from swarmscope.net.peer_conn import probe
 from swarmscope.wire.mse import MseEstablished, MseInitiator, MseResponder
-from swarmscope.wire.mse_cipher import CRYPTO_METHODS, CRYPTO_RC4, MAX_PAD, MseStream
+from swarmscope.wire.mse_cipher import CRYPTO_METHODS, CRYPTO_RC4, MAX_PAD, MseStream, SkeyIndex
 
 PRIVATE_KEY_BYTES = 20  # 160-bit DH exponent (MSE: "anything beyond 180 bit" adds nothing)
 READ_CHUNK = 4096  # bytes per read while handshaking
@@ -103,7 +103,7 @@ async def mse_accept(
     reader: asyncio.StreamReader,
     writer: asyncio.StreamWriter,
     *,
-    skeys: Iterable[bytes],
+    skeys: Iterable[bytes] | SkeyIndex,
     prefix: bytes = b"",
     crypto_allowed: int = CRYPTO_METHODS,
     prefer: int = CRYPTO_RC4,
@@ -112,7 +112,8 @@ async def mse_accept(
     """Run the responder (incoming) MSE handshake; find which of ``skeys`` the initiator wants.
 
     Args:
-        reader, writer: an accepted TCP stream. skeys: 20-byte wire infohashes we serve.
+        reader, writer: an accepted TCP stream. skeys: 20-byte wire infohashes we serve (or a shared
+            SkeyIndex).
         prefix: bytes already read from ``reader`` (e.g. to classify the connection). crypto_allowed /
         prefer: methods we accept and the one chosen when both are offered. timeout: seconds in all.
 
@@ -163,10 +164,25 @@ class EncryptedProbeRun:
         self.stream: MseStream | None = None
         self.wire_in = self.wire_out = 0
 
-    ip = property(lambda self: self.run.ip)
-    port = property(lambda self: self.run.port)
-    done = property(lambda self: self.run.done)
-    deadline_us = property(lambda self: self.run.deadline_us)
+    @property
+    def ip(self) -> str:
+        """The peer's address (from the run)."""
+        return self.run.ip
+
+    @property
+    def port(self) -> int:
+        """The peer's port (from the run)."""
+        return self.run.port
+
+    @property
+    def done(self) -> bool:
+        """True once the probe finished."""
+        return self.run.done
+
+    @property
+    def deadline_us(self) -> int | None:
+        """The run's deadline (UTC µs); it also bounds the MSE handshake."""
+        return self.run.deadline_us
 
     def connected(self, now_us: int) -> bytes:
         """TCP is up: returns Ya + PadA (our BEP 3 handshake waits inside the initiator as IA)."""

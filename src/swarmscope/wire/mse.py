@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from swarmscope.errors import DecodeError, ProtocolStateError
 from swarmscope.wire import mse_cipher as mc
-from swarmscope.wire.mse_cipher import CRYPTO_METHODS, CRYPTO_PLAINTEXT, CRYPTO_RC4, MAX_PAD, VC, MseStream
+from swarmscope.wire.mse_cipher import CRYPTO_METHODS, CRYPTO_PLAINTEXT, CRYPTO_RC4, MAX_PAD, VC
 from swarmscope.wire.rc4 import Rc4
 
 PLAIN_HANDSHAKE_PREFIX = b"\x13BitTorrent protocol"  # BEP 3: how an unencrypted connection starts
@@ -75,7 +75,7 @@ class MseEstablished:
     method: int
     initial_payload: bytes
     received: bytes
-    stream: MseStream
+    stream: mc.MseStream
 
     @property
     def encrypted(self) -> bool:
@@ -140,7 +140,7 @@ class _Machine:
         del self._buf[: idx + len(marker)]
         return True
 
-    def _finish(self, skey: bytes, method: int, ia: bytes, stream: MseStream) -> None:
+    def _finish(self, skey: bytes, method: int, ia: bytes, stream: mc.MseStream) -> None:
         rest = bytes(self._buf)
         self._buf.clear()
         self.established = MseEstablished(skey, method, ia, stream.decrypt(rest), stream)
@@ -251,7 +251,7 @@ class MseInitiator(_Machine):
         if pad is None or self._recv is None or self._send is None:
             return False
         self._recv.process(pad)
-        self._finish(self.skey, self._select, b"", MseStream(self._select, self._send, self._recv))
+        self._finish(self.skey, self._select, b"", mc.MseStream(self._select, self._send, self._recv))
         return True
 
 
@@ -268,7 +268,8 @@ class MseResponder(_Machine):
     """Incoming MSE handshake (side B): feed :meth:`receive` from the first byte until :attr:`done`.
 
     Args:
-        skeys: infohashes (20 wire bytes each) of the swarms we accept; the initiator's choice is found by
+        skeys: infohashes (20 wire bytes each) of the swarms we accept, or a shared
+            :class:`~swarmscope.wire.mse_cipher.SkeyIndex` of them; the initiator's choice is found by
             HASH('req2', SKEY) xor HASH('req3', S). private_key: Xb, 16-96 random bytes. pad_b: PadB,
             0-512 random bytes sent after Yb. crypto_allowed: methods we accept. prefer: the method chosen
             when the initiator offers both. pad_d_len: length of PadD (zero bytes, sent encrypted).
@@ -282,7 +283,7 @@ class MseResponder(_Machine):
     def __init__(
         self,
         *,
-        skeys: Iterable[bytes],
+        skeys: Iterable[bytes] | mc.SkeyIndex,
         private_key: bytes,
         pad_b: bytes = b"",
         crypto_allowed: int = CRYPTO_METHODS,
@@ -291,7 +292,7 @@ class MseResponder(_Machine):
     ) -> None:
         super().__init__()
         _check_config(pad_b, pad_d_len, crypto_allowed)
-        self._req2 = {mc.req2_hash(skey): skey for skey in skeys}
+        self._index = skeys if isinstance(skeys, mc.SkeyIndex) else mc.SkeyIndex(skeys)
         self.allowed, self.prefer = crypto_allowed, prefer
         self._x, self._pad_b, self._pad_d_len = private_key, pad_b, pad_d_len
         self._yb = mc.public_key(private_key)
@@ -331,7 +332,7 @@ class MseResponder(_Machine):
         hidden = self._take(mc.HASH_LEN)
         if hidden is None:
             return False
-        skey = self._req2.get(mc.xor_bytes(hidden, mc.req3_hash(self._secret)))
+        skey = self._index.find(mc.xor_bytes(hidden, mc.req3_hash(self._secret)))
         if skey is None:
             raise DecodeError("MSE HASH('req2', SKEY): the initiator wants an infohash we do not serve")
         key_a, key_b = mc.stream_keys(self._secret, skey)
@@ -369,7 +370,7 @@ class MseResponder(_Machine):
         select = self._choose()
         tail = VC + select.to_bytes(4, "big") + self._pad_d_len.to_bytes(2, "big") + bytes(self._pad_d_len)
         out = self._send.process(tail)
-        self._finish(self.skey, select, ia, MseStream(select, self._send, self._recv))
+        self._finish(self.skey, select, ia, mc.MseStream(select, self._send, self._recv))
         return True, out
 
     def _choose(self) -> int:

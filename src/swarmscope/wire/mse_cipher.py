@@ -10,6 +10,7 @@ Source: Vuze (Azureus) wiki "Message Stream Encryption" ("DH exchange", "ENCRYPT
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 
 from swarmscope.errors import DecodeError, ProtocolStateError
 from swarmscope.wire.rc4 import Rc4
@@ -149,3 +150,33 @@ class MseStream:
     def decrypt(self, data: bytes) -> bytes:
         """Bytes read from the wire, as the peer meant them."""
         return self._receive.process(data) if self.encrypted else data
+
+
+class SkeyIndex:
+    """The infohashes (SKEYs) a responder serves, indexed by HASH('req2', SKEY); build once, share, update.
+
+    Args:
+        skeys: 20-byte wire infohashes.
+
+    Source: Vuze wiki "Message Stream Encryption", step 3 (B finds SKEY from HASH('req2', SKEY)).
+    """
+
+    __slots__ = ("_by_req2",)
+
+    def __init__(self, skeys: Iterable[bytes] = ()) -> None:
+        self._by_req2 = {req2_hash(skey): skey for skey in skeys}
+
+    def __len__(self) -> int:
+        return len(self._by_req2)
+
+    def add(self, skey: bytes) -> None:
+        """Start accepting connections for ``skey``."""
+        self._by_req2[req2_hash(skey)] = skey
+
+    def discard(self, skey: bytes) -> None:
+        """Stop accepting connections for ``skey`` (no error when absent)."""
+        self._by_req2.pop(req2_hash(skey), None)
+
+    def find(self, req2: bytes) -> bytes | None:
+        """The SKEY whose HASH('req2', SKEY) is ``req2``, or None."""
+        return self._by_req2.get(req2)
