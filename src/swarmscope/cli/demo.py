@@ -8,7 +8,6 @@ nothing it or the clients send can leave the machine; otherwise it runs on the h
 from __future__ import annotations
 
 import importlib
-import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -25,7 +24,6 @@ from swarmscope.netns import enter_private_netns, in_private_netns
 
 MONITOR_IP = "127.0.0.1"
 LIBTORRENT_MISSING = "libtorrent is not installed: pip install 'swarmscope[demo]' (or pip install libtorrent)"
-OPENTRACKER_MISSING = "opentracker is not installed: apt-get install -y opentracker"
 MONITOR_MISSING = "the monitor command is not available in this build (swarmscope.cli.monitor)"
 
 
@@ -49,8 +47,6 @@ def _check_prerequisites() -> tuple[Any, Any]:
         importlib.import_module("libtorrent")
     except ImportError:
         raise DemoError(LIBTORRENT_MISSING) from None
-    if shutil.which("opentracker") is None:
-        raise DemoError(OPENTRACKER_MISSING)
     try:
         monitor = importlib.import_module("swarmscope.cli.monitor")
         report = importlib.import_module("swarmscope.cli.report")
@@ -89,7 +85,7 @@ def run_demo(duration: float, db: str | None, workdir: str | None, console: Cons
 
     db_path = db or str(Path(tempfile.mkdtemp(prefix="swarmscope-demo-")) / "evidence.db")
     started = time.monotonic()
-    with start_swarm(workdir, monitor_ip=MONITOR_IP) as swarm:
+    with start_swarm(workdir, monitor_ip=MONITOR_IP, tracker_kind="auto") as swarm:
         for note in swarm.notes:
             console.print(f"[yellow]note:[/] {note}")
         console.print(

@@ -42,8 +42,16 @@ from swarmscope.testbed.content import (
     write_corrupt_copy,
     write_partial_copy,
 )
+from swarmscope.testbed.mini_tracker import MiniTracker, start_mini_tracker
 from swarmscope.testbed.process import free_port, stop_process
-from swarmscope.testbed.tracker import Opentracker, announce_from, list_peers, start_opentracker
+from swarmscope.testbed.tracker import (
+    OPENTRACKER_MISSING,
+    Opentracker,
+    TrackerUnavailableError,
+    announce_from,
+    list_peers,
+    start_opentracker,
+)
 
 TRACKER_IP = "127.0.0.2"
 PROBE_IP = "127.0.0.99"  # source address of our own tracker probes
@@ -95,7 +103,7 @@ class Swarm:
 
     workdir: Path
     content: TorrentContent
-    tracker: Opentracker
+    tracker: Opentracker | MiniTracker
     monitor_ip: str
     peers: list[PeerExpectation] = field(default_factory=list)
     runner: subprocess.Popen[bytes] | None = None
@@ -115,12 +123,12 @@ class Swarm:
 
     @property
     def tracker_url(self) -> str:
-        """HTTP announce URL of the opentracker."""
+        """HTTP announce URL of the tracker."""
         return self.tracker.http_url
 
     @property
-    def tracker_udp_url(self) -> str:
-        """UDP announce URL of the same opentracker (BEP 15)."""
+    def tracker_udp_url(self) -> str | None:
+        """UDP announce URL of the same opentracker (BEP 15); None with the built-in fallback tracker."""
         return self.tracker.udp_url
 
     @property
@@ -315,6 +323,7 @@ def start_swarm(
     size: int = DEFAULT_SIZE,
     piece_length: int = DEFAULT_PIECE_LENGTH,
     ready_timeout: float = READY_TIMEOUT,
+    tracker_kind: str = "opentracker",
 ) -> Iterator[Swarm]:
     """Start the scenario and yield the running Swarm; stop everything and remove its files on exit.
 
@@ -325,6 +334,8 @@ def start_swarm(
         size: payload bytes.
         piece_length: bytes per piece.
         ready_timeout: seconds to wait for each component and for the tracker to list every peer.
+        tracker_kind: "opentracker" (required), "builtin" (the in-process ``mini_tracker``) or "auto"
+            (opentracker when installed, else the built-in one, with a note in ``Swarm.notes``).
 
     Raises:
         SwarmStartError, TrackerUnavailableError, Aria2UnavailableError: a component did not start.
@@ -339,17 +350,17 @@ def start_swarm(
     if base is not None:
         base.mkdir(parents=True, exist_ok=True)
     root = Path(tempfile.mkdtemp(prefix="swarmscope-swarm-", dir=base))
-    tracker: Opentracker | None = None
+    tracker: Opentracker | MiniTracker | None = None
     swarm: Swarm | None = None
+    notes: list[str] = []
     try:
         tracker_port = free_port(TRACKER_IP, udp_too=True)
         url = f"http://{TRACKER_IP}:{tracker_port}/announce"
         content = build_content(root, announce=[url], size=size, piece_length=piece_length)
-        tracker = start_opentracker(
-            TRACKER_IP, [content.infohash_hex], port=tracker_port, timeout=ready_timeout
-        )
+        tracker = _start_tracker(tracker_kind, content.infohash_hex, tracker_port, ready_timeout, notes)
         ports = {name: free_port(ip) for name, _, ip in LT_PEERS}
         swarm = Swarm(root, content, tracker, monitor_ip, _expectations(content, lt.__version__, ports))
+        swarm.notes.extend(notes)
         _start_runner(swarm, ports, ready_timeout)
         _start_aria2(swarm, with_aria2)
         _announce_dead(swarm)
@@ -359,7 +370,21 @@ def start_swarm(
         _stop(swarm, tracker, root)
 
 
-def _stop(swarm: Swarm | None, tracker: Opentracker | None, root: Path) -> None:
+def _start_tracker(
+    kind: str, infohash_hex: str, port: int, timeout: float, notes: list[str]
+) -> Opentracker | MiniTracker:
+    if kind not in ("opentracker", "builtin", "auto"):
+        raise ValueError(f"unknown tracker kind {kind!r}")
+    if kind == "builtin" or (kind == "auto" and shutil.which("opentracker") is None):
+        if kind == "auto":
+            notes.append(f"{OPENTRACKER_MISSING}; using the built-in minimal HTTP tracker instead")
+        return start_mini_tracker(TRACKER_IP, [infohash_hex], port=port)
+    if shutil.which("opentracker") is None:
+        raise TrackerUnavailableError(OPENTRACKER_MISSING)
+    return start_opentracker(TRACKER_IP, [infohash_hex], port=port, timeout=timeout)
+
+
+def _stop(swarm: Swarm | None, tracker: Opentracker | MiniTracker | None, root: Path) -> None:
     if swarm is not None:
         if swarm.aria2 is not None:
             swarm.aria2.stop()
