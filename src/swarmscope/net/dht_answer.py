@@ -1,0 +1,86 @@
+"""Answers our DHT node gives to incoming queries (ping, find_node, get_peers, announce_peer, BEP 51).
+
+Sources: BEP 5 "DHT Queries"; BEP 32 ``want``; BEP 33 (``scrape``, ``noseed``); BEP 42 (``ip`` in
+replies); BEP 51 (``sample_infohashes``); interop-quirks DHT-07 (answer read-only nodes),
+DHT-08 (tokens bound to the requester IP; wrong or empty tokens refused).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from swarmscope.wire import krpc
+from swarmscope.wire.krpc import KrpcError, Query, Response
+from swarmscope.wire.types import Endpoint
+
+if TYPE_CHECKING:
+    from swarmscope.net.dht_node import DhtNode
+
+SAMPLE_INTERVAL = 300  # BEP 51 "interval", seconds
+MAX_SAMPLES = 20  # BEP 51: what fits in a packet next to nodes
+MAX_VALUES = 50  # keep replies under ~1200 bytes with BEP 33 filters
+
+
+def _nodes(node: DhtNode, query: Query, target: bytes, now: float) -> dict[str, object]:
+    """``nodes``/``nodes6`` of the closest good nodes, per ``want`` (BEP 32) or our socket family."""
+    want = set(query.want) or ({b"n6"} if node.v6 else {b"n4"})
+    closest = [(e.node_id, Endpoint(e.host, e.port)) for e in node.routing.closest(target, node.k, now)]
+    out: dict[str, object] = {}
+    if b"n4" in want:
+        out["nodes"] = tuple(n for n in closest if not n[1].is_v6)
+    if b"n6" in want:
+        out["nodes6"] = tuple(n for n in closest if n[1].is_v6)
+    return out
+
+
+def answer(node: DhtNode, query: Query, address: tuple[str, int], now: float) -> krpc.Message:
+    """Build the reply to one query from ``address``.
+
+    Args:
+        node: our node (routing table, peer store, tokens).
+        query: the decoded query.
+        address: ``(host, port)`` it came from.
+        now: monotonic seconds.
+
+    Returns:
+        A :class:`Response` (with BEP 42 ``ip``) or a :class:`KrpcError` (203 bad token, 204 unknown).
+    """
+    tid, host = query.transaction_id, address[0]
+    base = Response(tid, node.node_id, external_ip=Endpoint.parse(host, address[1]), version=b"SW\x00\x01")
+    if query.method == krpc.PING:
+        return base
+    if query.method == krpc.GET_PEERS and query.info_hash is not None:
+        return _get_peers(node, query, base, host, now)
+    if query.method == krpc.ANNOUNCE_PEER and query.info_hash is not None:
+        if query.token is None or not node.verify_token(query.token, host, query.info_hash):
+            return KrpcError(tid, krpc.ERROR_PROTOCOL, b"bad token")  # DHT-08
+        port = address[1] if query.implied_port or query.port is None else query.port
+        if node.store.add(query.info_hash, Endpoint.parse(host, port), query.seed, now):
+            node.stats["announces_stored"] += 1
+        return base
+    if query.method == krpc.SAMPLE_INFOHASHES and query.target is not None:
+        samples = node.store.infohashes()
+        return Response(
+            tid, node.node_id, samples=tuple(samples[:MAX_SAMPLES]), num=len(samples),
+            interval=SAMPLE_INTERVAL, external_ip=base.external_ip, version=base.version,
+            **_nodes(node, query, query.target, now),  # type: ignore[arg-type]
+        )  # fmt: skip
+    target = query.target or query.info_hash
+    if target is not None:  # find_node, and unknown methods with a target (forward compatibility)
+        return Response(
+            tid, node.node_id, external_ip=base.external_ip, version=base.version,
+            **_nodes(node, query, target, now),  # type: ignore[arg-type]
+        )  # fmt: skip
+    return KrpcError(tid, krpc.ERROR_METHOD, b"method unknown")
+
+
+def _get_peers(node: DhtNode, query: Query, base: Response, host: str, now: float) -> Response:
+    info_hash = query.info_hash or b""
+    values = tuple(node.store.peers(info_hash, MAX_VALUES, query.noseed))
+    blooms = node.store.blooms(info_hash) if query.scrape else None
+    return Response(
+        base.transaction_id, node.node_id, values=values, token=node.issue_token(host, info_hash),
+        bloom_seeds=blooms[0] if blooms else None, bloom_peers=blooms[1] if blooms else None,
+        external_ip=base.external_ip, version=base.version,
+        **_nodes(node, query, info_hash, now),  # type: ignore[arg-type]
+    )  # fmt: skip

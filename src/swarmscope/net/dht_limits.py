@@ -1,0 +1,97 @@
+"""Rate limits and write tokens of our DHT node: per-address limits, a global query budget, HMAC tokens.
+
+Sources: BEP 5 "announce_peer" (tokens bound to the requester's IP, valid for a while after rotation);
+interop-quirks DHT-08 (libtorrent keeps the previous secret; tokens are opaque bytes).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+from collections import OrderedDict
+
+TOKEN_LEN = 8  # bytes of HMAC-SHA1 sent as our token
+TOKEN_ROTATE = 300.0  # seconds; BEP 5 suggests 5 minutes, tokens valid up to 10 minutes
+
+
+class TokenBucket:
+    """A token bucket: ``rate`` tokens per second up to ``burst``; ``take`` spends one."""
+
+    def __init__(self, rate: float, burst: float, now: float) -> None:
+        self.rate, self.burst = rate, burst
+        self.tokens, self.stamp = burst, now
+
+    def _fill(self, now: float) -> None:
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+
+    def take(self, now: float) -> bool:
+        """Spend one token if available."""
+        self._fill(now)
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return True
+        return False
+
+    def wait_time(self, now: float) -> float:
+        """Seconds until one token is available (0 when one is)."""
+        self._fill(now)
+        return 0.0 if self.tokens >= 1.0 else (1.0 - self.tokens) / self.rate
+
+
+class AddressLimiter:
+    """Per-IP token buckets, at most ``max_addresses`` remembered (oldest forgotten first)."""
+
+    def __init__(self, rate: float, burst: float, max_addresses: int = 10_000) -> None:
+        self.rate, self.burst, self.max_addresses = rate, burst, max_addresses
+        self._buckets: OrderedDict[str, TokenBucket] = OrderedDict()
+
+    def allow(self, host: str, now: float) -> bool:
+        """True when ``host`` may be answered now."""
+        bucket = self._buckets.get(host)
+        if bucket is None:
+            bucket = self._buckets[host] = TokenBucket(self.rate, self.burst, now)
+            while len(self._buckets) > self.max_addresses:
+                self._buckets.popitem(last=False)
+        else:
+            self._buckets.move_to_end(host)
+        return bucket.take(now)
+
+
+class TokenIssuer:
+    """Write tokens: HMAC-SHA1(secret, requester IP ‖ infohash), truncated, with a rotating secret.
+
+    Args:
+        secret: initial secret bytes (from the caller's randomness).
+        now: seconds, monotonic.
+    """
+
+    def __init__(self, secret: bytes, now: float) -> None:
+        self._current, self._previous = secret, secret
+        self._rotated = now
+
+    def rotate_if_due(self, new_secret: bytes, now: float) -> bool:
+        """Replace the secret when :data:`TOKEN_ROTATE` has passed; the previous one stays valid."""
+        if now - self._rotated < TOKEN_ROTATE:
+            return False
+        self._previous, self._current, self._rotated = self._current, new_secret, now
+        return True
+
+    @staticmethod
+    def _mac(secret: bytes, host: str, info_hash: bytes) -> bytes:
+        packed = ipaddress.ip_address(host).packed
+        return hmac.new(secret, packed + info_hash, hashlib.sha1).digest()[:TOKEN_LEN]
+
+    def issue(self, host: str, info_hash: bytes) -> bytes:
+        """The token to hand to ``host`` for ``info_hash``."""
+        return self._mac(self._current, host, info_hash)
+
+    def verify(self, token: bytes, host: str, info_hash: bytes) -> bool:
+        """True when ``token`` was issued to ``host`` for ``info_hash`` (current or previous secret)."""
+        if len(token) != TOKEN_LEN:
+            return False  # DHT-08: wrong length (including empty) is rejected
+        return any(
+            hmac.compare_digest(token, self._mac(secret, host, info_hash))
+            for secret in (self._current, self._previous)
+        )

@@ -1,0 +1,385 @@
+"""Our Mainline DHT node: one UDP socket, iterative lookups, answers to other nodes, bounded loops.
+
+Pure parts live in wire/ (:mod:`krpc`, :mod:`routing`, :mod:`dht_lookup`); this module moves datagrams,
+runs timers and enforces limits: a per-address limit on the queries we answer and a global budget of
+queries we send, so we are never a flood source. Peers found here are DHT listings (source ``dht``) and
+must still be probed: a listing is never evidence by itself.
+
+Sources: BEP 5 (KRPC, routing table, get_peers/announce_peer, tokens), BEP 32 (IPv6, ``want``),
+BEP 33 (scrape), BEP 42 (``ip`` in replies), BEP 43 (read-only), BEP 51 (sample_infohashes);
+interop-quirks DHT-04 (silently drop bad datagrams), DHT-07, DHT-08, DHT-09 (always send ``want``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
+from dataclasses import replace
+
+from swarmscope.errors import DecodeError
+from swarmscope.net.clock import Clock
+from swarmscope.net.dht_answer import answer
+from swarmscope.net.dht_limits import AddressLimiter, TokenBucket, TokenIssuer
+from swarmscope.net.dht_store import PeerStore
+from swarmscope.wire import krpc
+from swarmscope.wire.dht_lookup import Lookup as LookupState
+from swarmscope.wire.dht_lookup import LookupResult
+from swarmscope.wire.krpc import KrpcError, Query, Response
+from swarmscope.wire.routing import RoutingTable, random_id_in
+from swarmscope.wire.types import Endpoint
+
+VERSION = b"SW\x00\x01"  # BEP 5 "v": 2-byte client code + 2-byte version
+Address = tuple[str, int]
+
+
+class _Protocol(asyncio.DatagramProtocol):
+    def __init__(self, node: DhtNode) -> None:
+        self.node = node
+
+    def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
+        self.node._datagram(data, (str(addr[0]), int(addr[1])))
+
+    def error_received(self, exc: Exception) -> None:
+        self.node.stats["socket_errors"] += 1
+
+
+class DhtNode:
+    """A Mainline DHT node bound to one UDP address (IPv4 or IPv6).
+
+    Args:
+        bind: ``(host, port)`` to bind; port 0 picks one.
+        bootstrap: ``(host, port)`` nodes to join through (tests: a local node; production: routers).
+        node_id: our 20-byte id; random when None.
+        read_only: BEP 43: send ``ro=1`` and answer no queries.
+        alpha, k: lookup parallelism and width (BEP 5).
+        query_timeout: seconds to wait for one reply.
+        lookup_timeout: wall-clock bound of one lookup, seconds.
+        max_queries_per_lookup: query budget of one lookup.
+        queries_per_second: global budget of queries we send (token bucket rate; burst = 2 s of it).
+        answer_rate, answer_burst: per-IP limit on queries we answer (per second, burst).
+        relookup_interval: seconds between lookups of each monitored infohash.
+        token_secret: initial write-token secret; random when None.
+        clock: monotonic seconds; random_bytes: randomness source (tests may pass deterministic ones).
+    """
+
+    def __init__(
+        self,
+        bind: Address = ("127.0.0.1", 0),
+        bootstrap: Iterable[Address] = (),
+        node_id: bytes | None = None,
+        read_only: bool = False,
+        *,
+        alpha: int = 3,
+        k: int = 8,
+        query_timeout: float = 2.0,
+        lookup_timeout: float = 30.0,
+        max_queries_per_lookup: int = 256,
+        queries_per_second: float = 200.0,
+        answer_rate: float = 20.0,
+        answer_burst: float = 50.0,
+        relookup_interval: float = 300.0,
+        token_secret: bytes | None = None,
+        clock: Callable[[], float] = Clock.monotonic,
+        random_bytes: Callable[[int], bytes] = os.urandom,
+    ) -> None:
+        self.bind, self.bootstrap, self.read_only = bind, list(bootstrap), read_only
+        self.node_id = node_id or random_bytes(20)
+        self.alpha, self.k, self.query_timeout, self.lookup_timeout = alpha, k, query_timeout, lookup_timeout
+        self.max_queries_per_lookup, self.relookup_interval = max_queries_per_lookup, relookup_interval
+        self._clock, self._random = clock, random_bytes
+        now = clock()
+        self.routing = RoutingTable(self.node_id, k, now)
+        self.store = PeerStore()
+        self._budget = TokenBucket(queries_per_second, max(1.0, 2 * queries_per_second), now)
+        self._answer_limit = AddressLimiter(answer_rate, answer_burst)
+        self._tokens = TokenIssuer(token_secret or random_bytes(20), now)
+        self._pending: dict[tuple[bytes, Address], asyncio.Future[Response | KrpcError]] = {}
+        self._tid = int.from_bytes(random_bytes(2), "big")
+        self._transport: asyncio.DatagramTransport | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._verifying: set[Address] = set()
+        self.monitored: dict[bytes, float] = {}
+        self.results: dict[bytes, LookupResult] = {}
+        self.stats = dict.fromkeys(
+            ("received", "dropped_decode", "dropped_rate", "answered", "sent_queries", "timeouts",
+             "errors_received", "socket_errors", "announces_stored"), 0
+        )  # fmt: skip
+
+    @property
+    def v6(self) -> bool:
+        """True when bound to an IPv6 address (BEP 32: then we follow ``nodes6``)."""
+        return ":" in self.bind[0]
+
+    @property
+    def address(self) -> Address:
+        """The bound ``(host, port)`` (after :meth:`start`)."""
+        if self._transport is None:
+            return self.bind
+        host, port = self._transport.get_extra_info("sockname")[:2]
+        return (str(host), int(port))
+
+    async def start(self) -> None:
+        """Bind the socket, join through the bootstrap nodes and start the maintenance loop."""
+        loop = asyncio.get_running_loop()
+        family = socket.AF_INET6 if self.v6 else socket.AF_INET
+        transport, _ = await loop.create_datagram_endpoint(
+            lambda: _Protocol(self), local_addr=self.bind, family=family
+        )
+        self._transport = transport
+        await self.find_node(self.node_id)
+        self._spawn(self._maintain())
+
+    def stop(self) -> None:
+        """Cancel every task and close the socket (idempotent)."""
+        for task in list(self._tasks):
+            task.cancel()
+        for future in self._pending.values():
+            future.cancel()
+        self._pending.clear()
+        if self._transport is not None:
+            self._transport.close()
+            self._transport = None
+
+    def _spawn(self, coro: Coroutine[object, object, None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # ---- outgoing queries -------------------------------------------------------------------------
+
+    def _next_tid(self) -> bytes:
+        self._tid = (self._tid + 1) & 0xFFFF
+        return self._tid.to_bytes(2, "big")  # DHT-04: 2-byte tids, as libtorrent issues
+
+    def _send(self, message: krpc.Message, address: Address) -> None:
+        if self._transport is not None:
+            self._transport.sendto(krpc.encode_message(message), address)
+
+    async def query(self, address: Address, query: Query) -> Response | KrpcError | None:
+        """Send one query (its transaction id is replaced) and wait for the answer.
+
+        Args:
+            address: ``(host, port)`` of the node.
+            query: the query; ``ro`` is set in read-only mode.
+
+        Returns:
+            The response or KRPC error, or None on timeout or when stopped.
+        """
+        for _ in range(100):  # global budget: bounded wait
+            wait = self._budget.wait_time(self._clock())
+            if wait <= 0:
+                break
+            await asyncio.sleep(wait)
+        self._budget.take(self._clock())
+        tid = self._next_tid()
+        key = (tid, address)
+        future: asyncio.Future[Response | KrpcError] = asyncio.get_running_loop().create_future()
+        self._pending[key] = future
+        self._send(replace(query, transaction_id=tid, read_only=self.read_only, version=VERSION), address)
+        self.stats["sent_queries"] += 1
+        try:
+            return await asyncio.wait_for(future, self.query_timeout)
+        except (TimeoutError, asyncio.CancelledError):
+            self.stats["timeouts"] += 1
+            self.routing.observe_failure(address)
+            return None
+        finally:
+            self._pending.pop(key, None)
+
+    def _query_for(self, method: bytes, target: bytes, scrape: bool = False) -> Query:
+        want = (b"n6",) if self.v6 else (b"n4",)  # DHT-09: always send want
+        if method == krpc.GET_PEERS:
+            return Query(b"", method, self.node_id, info_hash=target, want=want, scrape=scrape)
+        return Query(b"", method, self.node_id, target=target, want=want)
+
+    async def _drive(self, state: LookupState, query: Query) -> AsyncIterator[list[Endpoint]]:
+        """Run a lookup state machine to its end or deadline, yielding new peers as they arrive."""
+        deadline = self._clock() + self.lookup_timeout
+        running: dict[asyncio.Task[Response | KrpcError | None], Address] = {}
+        try:
+            while not state.done:
+                for address in state.next_queries():
+                    running[asyncio.ensure_future(self.query(address, query))] = address
+                remaining = deadline - self._clock()
+                if not running or remaining <= 0:
+                    break
+                done, _ = await asyncio.wait(running, timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    address, reply = running.pop(task), task.result()
+                    if isinstance(reply, Response):
+                        new = state.on_response(address, reply)
+                        if new:
+                            yield new
+                    else:
+                        state.on_failure(address)
+        finally:
+            for task in running:
+                task.cancel()
+
+    def _seeds(self, target: bytes) -> list[tuple[bytes | None, Address]]:
+        seeds: list[tuple[bytes | None, Address]] = [
+            (e.node_id, e.address) for e in self.routing.closest(target, self.k, self._clock())
+        ]
+        if len(seeds) < self.k:
+            seeds += [(None, address) for address in self.bootstrap]
+        return seeds
+
+    def _new_state(self, target: bytes) -> LookupState:
+        return LookupState(
+            target, self._seeds(target), alpha=self.alpha, k=self.k,
+            max_queries=self.max_queries_per_lookup, exclude=[self.address], use_v6=self.v6,
+        )  # fmt: skip
+
+    async def get_peers(self, info_hash: bytes, *, scrape: bool = False) -> AsyncIterator[list[Endpoint]]:
+        """Iterative get_peers lookup, yielding each batch of newly found peers.
+
+        Args:
+            info_hash: 20-byte infohash (v2 swarms: the truncated SHA-256, BEP 52).
+            scrape: ask for BEP 33 bloom filters.
+
+        Source: BEP 5 "get_peers".
+        """
+        state = self._new_state(info_hash)
+        async for peers in self._drive(state, self._query_for(krpc.GET_PEERS, info_hash, scrape)):
+            yield peers
+        self.results[info_hash] = state.result()
+
+    async def lookup(
+        self, info_hash: bytes, *, scrape: bool = False, announce_port: int | None = None, seed: bool = False
+    ) -> LookupResult:
+        """Run a whole get_peers lookup; optionally announce to the closest nodes that gave tokens.
+
+        Args:
+            info_hash: 20-byte infohash.
+            scrape: request BEP 33 bloom filters (estimates land in the result).
+            announce_port: when set, announce_peer this TCP port to the ``k`` closest (BEP 5).
+            seed: BEP 33 ``seed=1`` on the announce.
+
+        Returns:
+            The :class:`LookupResult` (peers are listings with source ``dht``).
+        """
+        state = self._new_state(info_hash)
+        async for _ in self._drive(state, self._query_for(krpc.GET_PEERS, info_hash, scrape)):
+            pass
+        result = self.results[info_hash] = state.result()
+        if announce_port is not None:
+            await self.announce(result, announce_port, seed=seed)
+        return result
+
+    async def find_node(self, target: bytes) -> LookupResult:
+        """Iterative find_node lookup (bootstrap and bucket refresh); fills the routing table."""
+        state = self._new_state(target)
+        async for _ in self._drive(state, self._query_for(krpc.FIND_NODE, target)):
+            pass
+        return state.result()
+
+    async def announce(self, result: LookupResult, port: int, *, seed: bool = False) -> int:
+        """Send announce_peer to the closest nodes of a lookup with their tokens; returns acknowledgements.
+
+        Source: BEP 5 "announce_peer"; interop-quirks DHT-08 (echo the token exactly, same IP).
+        """
+        queries = [
+            Query(b"", krpc.ANNOUNCE_PEER, self.node_id, info_hash=result.target, token=token,
+                  port=port, seed=seed)
+            for token in result.tokens.values()
+        ]  # fmt: skip
+        replies = await asyncio.gather(
+            *(self.query((ep.host, ep.port), q) for ep, q in zip(result.tokens, queries, strict=True))
+        )
+        return sum(isinstance(reply, Response) for reply in replies)
+
+    async def ping(self, address: Address) -> bytes | None:
+        """Ping a node; returns its node id, or None when it did not answer."""
+        reply = await self.query(address, Query(b"", krpc.PING, self.node_id))
+        return reply.node_id if isinstance(reply, Response) else None
+
+    async def sample_infohashes(self, address: Address, target: bytes) -> Response | None:
+        """BEP 51 sample_infohashes to one node (an option: indexing, not needed for monitoring)."""
+        reply = await self.query(address, self._query_for(krpc.SAMPLE_INFOHASHES, target))
+        return reply if isinstance(reply, Response) else None
+
+    def monitor(self, info_hash: bytes) -> None:
+        """Re-run a get_peers lookup for ``info_hash`` every ``relookup_interval`` seconds."""
+        self.monitored.setdefault(info_hash, float("-inf"))
+
+    def unmonitor(self, info_hash: bytes) -> None:
+        """Stop periodic lookups of ``info_hash``."""
+        self.monitored.pop(info_hash, None)
+
+    async def _maintain(self) -> None:
+        """Periodic work: token rotation, re-lookups, bucket refresh, re-bootstrap (one step a second)."""
+        while self._transport is not None:
+            await asyncio.sleep(1.0)
+            now = self._clock()
+            self._tokens.rotate_if_due(self._random(20), now)
+            self.store.expire(now)
+            due = [ih for ih, last in self.monitored.items() if now - last >= self.relookup_interval]
+            for info_hash in due[:4]:
+                self.monitored[info_hash] = now
+                await self.lookup(info_hash)
+            if not len(self.routing) and self.bootstrap:
+                await self.find_node(self.node_id)
+            for bucket in self.routing.stale_buckets(now)[:2]:
+                bucket.changed = now
+                await self.find_node(random_id_in(bucket, self._random(20)))
+
+    # ---- incoming datagrams -----------------------------------------------------------------------
+
+    def _datagram(self, data: bytes, address: Address) -> None:
+        self.stats["received"] += 1
+        try:
+            message = krpc.decode_message(data, from_v6=self.v6)
+        except DecodeError:
+            self.stats["dropped_decode"] += 1  # DHT-04: drop silently, never amplify
+            return
+        if isinstance(message, Query):
+            self._incoming_query(message, address)
+            return
+        future = self._pending.get((message.transaction_id, address))
+        if future is None or future.done():
+            return  # unknown or late tid (DHT-04)
+        if isinstance(message, Response):
+            self.routing.observe_response(message.node_id, address, self._clock())
+        else:
+            self.stats["errors_received"] += 1
+        future.set_result(message)
+
+    def _incoming_query(self, query: Query, address: Address) -> None:
+        now = self._clock()
+        if self.read_only:
+            return  # BEP 43: read-only nodes answer no queries
+        if not self._answer_limit.allow(address[0], now):
+            self.stats["dropped_rate"] += 1
+            return
+        self.routing.observe_query(query.node_id, now)
+        self._send(self._answer(query, address, now), address)
+        self.stats["answered"] += 1
+        if not query.read_only and self.routing.get(query.node_id) is None:  # DHT-07: never add ro nodes
+            self._verify(address)
+
+    def _verify(self, address: Address) -> None:
+        """Ping a node that queried us so a reply can enter it into the routing table (bounded)."""
+        if len(self._verifying) >= 16 or address in self._verifying:
+            return
+        self._verifying.add(address)
+
+        async def run() -> None:
+            try:
+                await self.ping(address)
+            finally:
+                self._verifying.discard(address)
+
+        self._spawn(run())
+
+    def _answer(self, query: Query, address: Address, now: float) -> krpc.Message:
+        return answer(self, query, address, now)
+
+    def issue_token(self, host: str, info_hash: bytes) -> bytes:
+        """Our write token for ``host`` and ``info_hash`` (BEP 5; DHT-08)."""
+        return self._tokens.issue(host, info_hash)
+
+    def verify_token(self, token: bytes, host: str, info_hash: bytes) -> bool:
+        """Check a token we issued (current or previous secret)."""
+        return self._tokens.verify(token, host, info_hash)
