@@ -25,9 +25,13 @@ PROBE_SOURCE = "127.0.0.50"  # our test client's address, distinct from every sc
 OUR_PEER_ID = b"-ZZ0000-testbedprobe"
 
 
-@pytest.fixture(scope="module")
-def swarm(netns: bool, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Swarm]:
-    with start_swarm(tmp_path_factory.mktemp("swarm"), monitor_ip="127.0.0.1") as running:
+@pytest.fixture(scope="module", params=["v1", "hybrid"])
+def swarm(
+    request: pytest.FixtureRequest, netns: bool, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Swarm]:
+    hybrid = request.param == "hybrid"
+    with start_swarm(tmp_path_factory.mktemp("swarm"), monitor_ip="127.0.0.1", hybrid=hybrid) as running:
+        assert (running.content.infohash_v2_hex is not None) == hybrid
         yield running
 
 
@@ -46,7 +50,7 @@ def test_tracker_lists_every_peer_including_the_dead_address(swarm: Swarm) -> No
 @pytest.mark.parametrize("name", ["seed1", "seed2", "partial", "corrupt", "aria2"])
 def test_peer_advertises_its_true_pieces(swarm: Swarm, name: str) -> None:
     if name == "aria2" and not any(p.name == "aria2" for p in swarm.peers):
-        pytest.skip("aria2c not installed")
+        pytest.skip(f"aria2 not in this scenario: {swarm.notes}")
     expected = swarm.peer(name)
     with _probe(swarm, name) as probe:
         hs = probe.handshake(bytes.fromhex(swarm.infohash_hex), OUR_PEER_ID)
@@ -68,7 +72,7 @@ def test_empty_leecher_advertises_nothing_and_holds_nothing(swarm: Swarm) -> Non
 @pytest.mark.parametrize("name", ["seed1", "seed2", "partial", "aria2"])
 def test_good_peer_serves_a_piece_that_hashes(swarm: Swarm, name: str) -> None:
     if name == "aria2" and not any(p.name == "aria2" for p in swarm.peers):
-        pytest.skip("aria2c not installed")
+        pytest.skip(f"aria2 not in this scenario: {swarm.notes}")
     index = max(swarm.peer(name).pieces)
     _offset, length = swarm.content.piece_span(index)
     with _probe(swarm, name) as probe:

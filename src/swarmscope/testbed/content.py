@@ -25,7 +25,7 @@ class TorrentContent:
     """A generated work: its payload file, its .torrent and the facts tests compare against.
 
     Attributes:
-        torrent_path: the .torrent file (bencoded, v1, announce = the HTTP tracker if given).
+        torrent_path: the .torrent file (bencoded, v1 or hybrid, announce = the HTTP tracker if given).
         data_dir: directory holding the good payload file (the ``save_path`` for seeds).
         name: file name inside ``data_dir`` (the info dict ``name``).
         infohash_hex: SHA-1 of the bencoded info dict, 40 lower-case hex digits (BEP 3).
@@ -33,6 +33,7 @@ class TorrentContent:
         piece_length: bytes per piece.
         num_pieces: number of pieces.
         piece_hashes: SHA-1 digest of each piece, in order.
+        infohash_v2_hex: for a hybrid torrent, SHA-256 of the info dict (64 hex digits, BEP 52), else None.
     """
 
     torrent_path: Path
@@ -43,6 +44,7 @@ class TorrentContent:
     piece_length: int
     num_pieces: int
     piece_hashes: tuple[bytes, ...]
+    infohash_v2_hex: str | None = None
 
     def piece_span(self, index: int) -> tuple[int, int]:
         """Return (offset, length) in bytes of piece ``index`` in the payload (the last one may be short)."""
@@ -69,8 +71,9 @@ def build_content(
     size: int = DEFAULT_SIZE,
     piece_length: int = DEFAULT_PIECE_LENGTH,
     seed: bytes = DEFAULT_SEED,
+    hybrid: bool = False,
 ) -> TorrentContent:
-    """Write the payload under ``workdir/good`` and a v1 .torrent for it made with libtorrent.
+    """Write the payload under ``workdir/good`` and a v1 (or hybrid v1+v2) .torrent made with libtorrent.
 
     Args:
         workdir: an existing directory; ``good/`` and ``testbed.torrent`` are created inside.
@@ -78,6 +81,7 @@ def build_content(
         size: payload length in bytes (> 0).
         piece_length: bytes per piece, a power of two >= 16 KiB (BEP 3).
         seed: bytes the pseudo-random payload is derived from.
+        hybrid: make a BEP 52 hybrid torrent (v1 and v2 metadata in one info dict) instead of v1 only.
 
     Returns:
         The generated TorrentContent. The info dict is deterministic in (size, piece_length, seed).
@@ -94,7 +98,8 @@ def build_content(
     payload = pseudo_random_bytes(seed, size)
     (data_dir / CONTENT_NAME).write_bytes(payload)
     entries = [lt.create_file_entry(CONTENT_NAME, size)]
-    creator = lt.create_torrent(entries, piece_length, flags=lt.create_torrent.v1_only)
+    flags = 0 if hybrid else lt.create_torrent.v1_only
+    creator = lt.create_torrent(entries, piece_length, flags=flags)
     for tier, url in enumerate(announce):
         creator.add_tracker(url, tier)
     lt.set_piece_hashes(creator, str(data_dir))
@@ -104,9 +109,18 @@ def build_content(
     torrent_path = workdir / "testbed.torrent"
     torrent_path.write_bytes(lt.bencode(meta))
     hashes = tuple(hashlib.sha1(payload[i : i + piece_length]).digest() for i in range(0, size, piece_length))
-    info_hash = hashlib.sha1(lt.bencode(meta[b"info"])).hexdigest()
+    info = lt.bencode(meta[b"info"])
+    v2 = hashlib.sha256(info).hexdigest() if hybrid else None
     return TorrentContent(
-        torrent_path, data_dir, CONTENT_NAME, info_hash, size, piece_length, len(hashes), hashes
+        torrent_path,
+        data_dir,
+        CONTENT_NAME,
+        hashlib.sha1(info).hexdigest(),
+        size,
+        piece_length,
+        len(hashes),
+        hashes,
+        v2,
     )
 
 

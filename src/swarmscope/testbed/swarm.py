@@ -7,7 +7,7 @@ name       client           true state
 ========== ================ ===================================================================
 seed1/2    libtorrent       complete, serves good data
 partial    libtorrent       every third piece; downloads nothing (all priorities 0)
-leecher    libtorrent       no piece; download rate limited far below one piece per run
+leecher    libtorrent       no piece; download rate limited to 200 B/s, i.e. minutes per piece
 corrupt    libtorrent       claims every piece (seed mode, hash checks off), serves wrong bytes
 aria2      aria2            complete (second real client); only when aria2c is installed
 dead       —                announced to the tracker from 127.0.0.66 on a port nothing listens on
@@ -64,7 +64,7 @@ LT_PEERS = (
     ("corrupt", "corrupt", "127.0.1.15"),
 )
 ARIA2_IP = "127.0.1.16"
-LEECHER_RATE_LIMIT = 500  # bytes/s: one 64 KiB piece would take > 2 minutes
+LEECHER_RATE_LIMIT = 200  # bytes/s: measured ~390 B/s real at a 500 limit, so > 5 minutes per 64 KiB piece
 READY_TIMEOUT = 60.0  # seconds
 
 
@@ -276,6 +276,12 @@ def _start_aria2(swarm: Swarm, want: bool | None) -> None:
         return
     if want is False:
         return
+    if swarm.content.infohash_v2_hex is not None:
+        # measured: aria2 1.36.0 announces another infohash for a hybrid torrent, so it is not in this swarm
+        if want:
+            raise SwarmStartError("aria2 1.36 cannot join a hybrid (v1+v2) torrent's swarm")
+        swarm.notes.append("aria2 left out: it computes another infohash for a hybrid torrent")
+        return
     port = free_port(ARIA2_IP)
     copy_good(swarm.content, swarm.workdir / "aria2")
     swarm.aria2 = aria2_mod.start_aria2_seed(
@@ -324,6 +330,7 @@ def start_swarm(
     piece_length: int = DEFAULT_PIECE_LENGTH,
     ready_timeout: float = READY_TIMEOUT,
     tracker_kind: str = "opentracker",
+    hybrid: bool = False,
 ) -> Iterator[Swarm]:
     """Start the scenario and yield the running Swarm; stop everything and remove its files on exit.
 
@@ -336,6 +343,8 @@ def start_swarm(
         ready_timeout: seconds to wait for each component and for the tracker to list every peer.
         tracker_kind: "opentracker" (required), "builtin" (the in-process ``mini_tracker``) or "auto"
             (opentracker when installed, else the built-in one, with a note in ``Swarm.notes``).
+        hybrid: use a BEP 52 hybrid torrent (libtorrent peers then also announce the truncated v2
+            infohash, which the tracker whitelists too); the default is v1 only.
 
     Raises:
         SwarmStartError, TrackerUnavailableError, Aria2UnavailableError: a component did not start.
@@ -356,8 +365,9 @@ def start_swarm(
     try:
         tracker_port = free_port(TRACKER_IP, udp_too=True)
         url = f"http://{TRACKER_IP}:{tracker_port}/announce"
-        content = build_content(root, announce=[url], size=size, piece_length=piece_length)
-        tracker = _start_tracker(tracker_kind, content.infohash_hex, tracker_port, ready_timeout, notes)
+        content = build_content(root, announce=[url], size=size, piece_length=piece_length, hybrid=hybrid)
+        hashes = [content.infohash_hex, *([content.infohash_v2_hex[:40]] if content.infohash_v2_hex else [])]
+        tracker = _start_tracker(tracker_kind, hashes, tracker_port, ready_timeout, notes)
         ports = {name: free_port(ip) for name, _, ip in LT_PEERS}
         swarm = Swarm(root, content, tracker, monitor_ip, _expectations(content, lt.__version__, ports))
         swarm.notes.extend(notes)
@@ -371,17 +381,17 @@ def start_swarm(
 
 
 def _start_tracker(
-    kind: str, infohash_hex: str, port: int, timeout: float, notes: list[str]
+    kind: str, infohashes: list[str], port: int, timeout: float, notes: list[str]
 ) -> Opentracker | MiniTracker:
     if kind not in ("opentracker", "builtin", "auto"):
         raise ValueError(f"unknown tracker kind {kind!r}")
     if kind == "builtin" or (kind == "auto" and shutil.which("opentracker") is None):
         if kind == "auto":
             notes.append(f"{OPENTRACKER_MISSING}; using the built-in minimal HTTP tracker instead")
-        return start_mini_tracker(TRACKER_IP, [infohash_hex], port=port)
+        return start_mini_tracker(TRACKER_IP, infohashes, port=port)
     if shutil.which("opentracker") is None:
         raise TrackerUnavailableError(OPENTRACKER_MISSING)
-    return start_opentracker(TRACKER_IP, [infohash_hex], port=port, timeout=timeout)
+    return start_opentracker(TRACKER_IP, infohashes, port=port, timeout=timeout)
 
 
 def _stop(swarm: Swarm | None, tracker: Opentracker | MiniTracker | None, root: Path) -> None:
