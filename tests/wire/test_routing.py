@@ -112,8 +112,9 @@ def test_stale_buckets_and_random_id_in_range() -> None:
     own=st.binary(min_size=20, max_size=20),
     ids=st.lists(st.binary(min_size=20, max_size=20), max_size=200),
     target=st.binary(min_size=20, max_size=20),
+    n=st.integers(1, 40),
 )
-def test_properties_capacity_ranges_and_closest(own: bytes, ids: list[bytes], target: bytes) -> None:
+def test_properties_capacity_ranges_and_closest(own: bytes, ids: list[bytes], target: bytes, n: int) -> None:
     table = RoutingTable(own, k=8)
     for i, node_id in enumerate(ids):
         table.observe_response(node_id, addr(i), float(i))
@@ -123,9 +124,9 @@ def test_properties_capacity_ranges_and_closest(own: bytes, ids: list[bytes], ta
     assert all(len(b.entries) <= 8 for b in buckets)
     for b in buckets:
         assert all(b.covers(int.from_bytes(i, "big")) for i in b.entries)
-    closest = table.closest(target, 8)
+    closest = table.closest(target, n)
     everything = sorted(table.entries(), key=lambda e: distance(e.node_id, target))
-    assert [e.node_id for e in closest] == [e.node_id for e in everything[:8]]
+    assert [e.node_id for e in closest] == [e.node_id for e in everything[:n]]
     assert own not in {e.node_id for e in table.entries()}
 
 

@@ -7,6 +7,7 @@ DHT-08 (tokens bound to the requester IP; wrong or empty tokens refused).
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from swarmscope.wire import krpc
@@ -19,6 +20,12 @@ if TYPE_CHECKING:
 SAMPLE_INTERVAL = 300  # BEP 51 "interval", seconds
 MAX_SAMPLES = 20  # BEP 51: what fits in a packet next to nodes
 MAX_VALUES = 50  # keep replies under ~1200 bytes with BEP 33 filters
+
+
+@lru_cache(maxsize=16384)
+def _endpoint(host: str, port: int) -> Endpoint:
+    """Normalised endpoint of a socket address (cached: the same contacts recur in every answer)."""
+    return Endpoint.parse(host, port)
 
 
 def _nodes(node: DhtNode, query: Query, target: bytes, now: float) -> dict[str, object]:
@@ -46,7 +53,7 @@ def answer(node: DhtNode, query: Query, address: tuple[str, int], now: float) ->
         A :class:`Response` (with BEP 42 ``ip``) or a :class:`KrpcError` (203 bad token, 204 unknown).
     """
     tid, host = query.transaction_id, address[0]
-    base = Response(tid, node.node_id, external_ip=Endpoint.parse(host, address[1]), version=b"SW\x00\x01")
+    base = Response(tid, node.node_id, external_ip=_endpoint(host, address[1]), version=b"SW\x00\x01")
     if query.method == krpc.PING:
         return base
     if query.method == krpc.GET_PEERS and query.info_hash is not None:

@@ -16,6 +16,7 @@ Sources: BEP 5 "KRPC Protocol" and "DHT Queries"; BEP 32 (``nodes6``, ``want``);
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from swarmscope.errors import DecodeError
@@ -335,16 +336,26 @@ def _query_args(query: Query) -> dict[bytes, Any]:
     return args
 
 
+@lru_cache(maxsize=16384)
+def _compact(endpoint: Endpoint, v6: bool) -> bytes:
+    """Compact bytes of one endpoint, cached: answers repeat the same routing-table contacts."""
+    return encode_peers_v6([endpoint]) if v6 else encode_peers_v4([endpoint])
+
+
+def _encode_nodes(nodes: tuple[Node, ...], v6: bool) -> bytes:
+    if any(len(node_id) != NODE_ID_LEN for node_id, _ in nodes):
+        return (encode_nodes_v6 if v6 else encode_nodes_v4)(nodes)  # raises ValueError (our misuse)
+    return b"".join(node_id + _compact(endpoint, v6) for node_id, endpoint in nodes)
+
+
 def _response_body(response: Response) -> dict[bytes, Any]:
     r: dict[bytes, Any] = {b"id": response.node_id}
     if response.nodes:
-        r[b"nodes"] = encode_nodes_v4(response.nodes)
+        r[b"nodes"] = _encode_nodes(response.nodes, False)
     if response.nodes6:
-        r[b"nodes6"] = encode_nodes_v6(response.nodes6)
+        r[b"nodes6"] = _encode_nodes(response.nodes6, True)
     if response.values:
-        r[b"values"] = [
-            encode_peers_v6([peer]) if peer.is_v6 else encode_peers_v4([peer]) for peer in response.values
-        ]
+        r[b"values"] = [_compact(peer, peer.is_v6) for peer in response.values]
     optional: list[tuple[bytes, Any]] = [
         (b"token", response.token),
         (b"BFsd", response.bloom_seeds),
@@ -379,8 +390,7 @@ def encode_message(message: Message) -> bytes:
     elif isinstance(message, Response):
         top.update({b"y": b"r", b"r": _response_body(message)})
         if message.external_ip is not None:
-            ip = message.external_ip
-            top[b"ip"] = encode_peers_v6([ip]) if ip.is_v6 else encode_peers_v4([ip])
+            top[b"ip"] = _compact(message.external_ip, message.external_ip.is_v6)
     else:
         top.update({b"y": b"e", b"e": [message.code, message.message]})
     if not isinstance(message, KrpcError) and message.version is not None:

@@ -13,7 +13,8 @@ id on the same endpoint replace their old entry (interop-quirks DHT-07).
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+import heapq
+from dataclasses import dataclass, field
 
 ID_BITS = 160  # BEP 5: node ids and infohashes are 160-bit
 ID_LEN = 20
@@ -52,6 +53,10 @@ class NodeEntry:
     last_response: float
     last_query: float = float("-inf")
     failures: int = 0
+    key: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self.key = int.from_bytes(self.node_id, "big")
 
     @property
     def address(self) -> tuple[str, int]:
@@ -242,14 +247,17 @@ class RoutingTable:
             Entries sorted by increasing distance.
         """
         goal = int.from_bytes(target, "big")
-        entries = [
-            e
-            for b in self.buckets
-            for e in b.entries.values()
-            if now is None or node_state(e, now) is not NodeState.BAD
-        ]
-        entries.sort(key=lambda e: int.from_bytes(e.node_id, "big") ^ goal)
-        return entries[:n]
+        limit = BAD_AFTER_FAILURES if now is not None else 1 << 30  # BAD depends on failures only
+        # Buckets are disjoint aligned ranges, so their XOR-distance ranges are disjoint and ordered:
+        # visit buckets by their smallest distance and stop once n entries are collected.
+        order = sorted(self.buckets, key=lambda b: (b.low ^ goal) & ~(b.high - b.low - 1))
+        found: list[NodeEntry] = []
+        for bucket in order:
+            if len(found) >= n:
+                break
+            live = [e for e in bucket.entries.values() if e.failures < limit]
+            found += heapq.nsmallest(n - len(found), live, key=lambda e: e.key ^ goal)
+        return found
 
     def questionable_in(self, bucket: Bucket, now: float) -> list[NodeEntry]:
         """Questionable nodes of a bucket, least recently seen first (candidates to ping)."""
