@@ -125,6 +125,25 @@ def test_clients_are_named_with_versions(run: dict[str, Any]) -> None:
         assert expected_version.rsplit(".0", 1)[0] in client, (name, client)
 
 
+def test_peer_ids_are_the_clients_own(run: dict[str, Any]) -> None:
+    for name in _names(run, {"seed", "partial", "leecher", "corrupt", "aria2"}):
+        version = run["swarm"].peer(name).client.split(" ")[1]  # "1.36.0" / "2.1.1.0"
+        prefix = (
+            "A2-" + version.replace(".", "-") + "-"
+            if name == "aria2"
+            else "-LT" + version.replace(".", "")[:4] + "-"
+        ).encode()
+        peer_id = bytes.fromhex(_row(run, name)["peer_id"] or "")
+        assert len(peer_id) == 20 and peer_id.startswith(prefix), (name, peer_id)
+
+
+def test_verified_peers_sent_the_monitor_at_least_one_piece(run: dict[str, Any]) -> None:
+    piece_length = run["swarm"].content.piece_length
+    for name in _names(run, {"seed", "partial", "aria2"}):
+        assert _row(run, name)["bytes_received"] >= piece_length, name
+    assert _row(run, "dead")["bytes_received"] == 0
+
+
 def test_corrupt_peer_is_a_hash_mismatch_and_not_verified(run: dict[str, Any]) -> None:
     row = _row(run, "corrupt")
     assert row["failure"] == "hash_mismatch", row

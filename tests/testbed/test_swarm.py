@@ -56,7 +56,12 @@ def test_peer_advertises_its_true_pieces(swarm: Swarm, name: str) -> None:
         hs = probe.handshake(bytes.fromhex(swarm.infohash_hex), OUR_PEER_ID)
         advertised = probe.collect_advertised(swarm.content.num_pieces, 10.0)
     assert hs.infohash.hex() == swarm.infohash_hex
-    prefix = b"A2-" if name == "aria2" else b"-LT2110-"
+    version = expected.client.split(" ")[1]  # "1.36.0" / "2.1.1.0" (BEP 20 peer id prefixes)
+    prefix = (
+        "A2-" + version.replace(".", "-") + "-"
+        if name == "aria2"
+        else "-LT" + version.replace(".", "")[:4] + "-"
+    ).encode()
     assert hs.peer_id.startswith(prefix)
     assert advertised == set(expected.pieces)
 
