@@ -107,7 +107,9 @@ def start_aria2_seed(
     ]
     log_path = log_dir / "aria2.log"
     with log_path.open("wb") as log:
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+        proc = subprocess.Popen(
+            cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
+        )  # own session: a terminal's Ctrl-C reaches us; it dies with us via --stop-with-process
     seed = Aria2Seed(ip, port, version, proc, log_path)
     try:
         wait_tcp_listening(ip, port, timeout, proc)

@@ -18,11 +18,12 @@ Protocol with the parent (all files named in the config):
 
 * ``ready_path`` — written once every peer has finished checking and got a tracker reply.
 * ``stats_path`` — a JSON stats dump (``seq`` increases), written every ``stats_interval`` seconds, on
-  SIGUSR1 and at exit (SIGTERM/SIGINT or ``max_lifetime``). Per peer: its true pieces and, for every remote
-  peer ever seen connected, ip, port, client, total_download, total_upload (payload bytes; maxima over
-  the connection's life, polled every 0.1 s, so a very short connection can be missed), plus exact
-  alert-based counters per remote ip: ``blocks_from`` (payload bytes of blocks received and accepted),
-  ``unwanted_from`` (bytes of unrequested blocks received) and ``blocks_to`` (payload bytes uploaded).
+  SIGUSR1 and at exit (SIGTERM/SIGINT, ``max_lifetime`` or the parent's death). Per peer: its true
+  pieces and, for every remote peer ever seen connected, ip, port, client, total_download, total_upload
+  (payload bytes; maxima over the connection's life, polled every 0.1 s, so a very short connection
+  can be missed), plus exact alert-based counters per remote ip: ``blocks_from`` (payload bytes of
+  blocks received and accepted), ``unwanted_from`` (bytes of unrequested blocks received) and
+  ``blocks_to`` (payload bytes uploaded).
 """
 
 from __future__ import annotations
@@ -238,7 +239,10 @@ class Runner:
         self.peers = [start_peer(spec, self.config["torrent"]) for spec in self.config["peers"]]
         ready = False
         last_dump = time.monotonic()
+        parent = os.getppid()
         while not self.stop_requested and time.monotonic() - started < max_lifetime:
+            if os.getppid() != parent:  # our parent died without stopping us: do not outlive it
+                break
             now = time.time()
             for peer in self.peers:
                 handle_alerts(peer)

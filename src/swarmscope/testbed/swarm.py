@@ -257,6 +257,7 @@ def _start_runner(swarm: Swarm, ports: dict[str, int], timeout: float) -> None:
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=log,
+            start_new_session=True,  # a terminal's Ctrl-C reaches us, and we stop it by PID afterwards
         )
     ready = swarm.workdir / "ready.json"
     deadline = time.monotonic() + timeout

@@ -15,7 +15,6 @@ import subprocess
 import tempfile
 import time
 import urllib.parse
-import urllib.request
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -97,7 +96,6 @@ def start_opentracker(
     port = port or free_port(ip, udp_too=True)
     tracker = Opentracker(ip, port, None, root)
     cmd = [binary, "-i", ip, "-p", str(port), "-P", str(port), "-d", str(root), "-w", "whitelist.txt"]
-    cmd += ["-A", ip]
     with tracker.log_path.open("wb") as log:
         tracker.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
     try:
@@ -231,11 +229,3 @@ def list_peers(
         ip = ".".join(str(b) for b in compact[i : i + 4])
         found.add((ip, int.from_bytes(compact[i + 4 : i + 6], "big")))
     return {(ip, port) for ip, port in found if ip != source_ip}
-
-
-def scrape_stats(tracker: Opentracker, timeout: float = 5.0) -> str:
-    """Return opentracker's ``/stats`` text (mode=everything) for diagnostics; the admin IP is its own IP."""
-    with urllib.request.urlopen(
-        f"http://{tracker.ip}:{tracker.port}/stats?mode=everything", timeout=timeout
-    ) as r:
-        return bytes(r.read()).decode("utf-8", "replace")
