@@ -19,7 +19,7 @@ from swarmscope.wire import krpc
 from swarmscope.wire.krpc import KrpcError, Query, Response
 from swarmscope.wire.types import Endpoint
 
-from .lt_dht import Mesh, dht_mesh, live_nodes, lt
+from .lt_dht import Mesh, dht_mesh, dht_settings, live_nodes, lt, stop_sessions
 
 IH = hashlib.sha1(b"swarmscope dht test swarm").digest()
 ANNOUNCERS = 6
@@ -245,3 +245,60 @@ async def test_our_sample_infohashes_query_to_libtorrent(mesh: Mesh) -> None:
         assert IH in samples
     finally:
         node.stop()
+
+
+async def test_ipv6_nodes6_and_values_on_loopback(netns: bool) -> None:
+    """BEP 32: two of our nodes on ::1 join through nodes6, announce and find an IPv6 peer."""
+    first = DhtNode(bind=("::1", 0), query_timeout=1.0)
+    await first.start()
+    second = DhtNode(bind=("::1", 0), bootstrap=[first.address], query_timeout=1.0)
+    third = DhtNode(bind=("::1", 0), bootstrap=[first.address], query_timeout=1.0)
+    try:
+        await second.start()
+        await third.start()
+        await second.lookup(IH, announce_port=6886)
+        result = await third.lookup(IH)
+        assert Endpoint("::1", 6886) in result.peers
+        reply = await third.query(first.address, Query(b"", krpc.FIND_NODE, third.node_id, target=IH))
+        assert (
+            isinstance(reply, Response) and reply.nodes6 and not reply.nodes
+        )  # no want: family of the socket
+        assert all(endpoint.is_v6 for _, endpoint in reply.nodes6)
+    finally:
+        for node in (first, second, third):
+            node.stop()
+
+
+async def test_libtorrent_on_ipv6_accepts_our_nodes6_and_announces_to_us(netns: bool) -> None:
+    """A libtorrent node on [::1] bootstrapped only from our IPv6 node learns our other nodes (nodes6)
+    and its announce_peer (with our tokens) is accepted and served back by a lookup."""
+    ours = [DhtNode(bind=("::1", 0), query_timeout=1.0)]
+    await ours[0].start()
+    ses = None
+    try:
+        for _ in range(2):
+            ours.append(DhtNode(bind=("::1", 0), bootstrap=[ours[0].address], query_timeout=1.0))
+            await ours[-1].start()
+        settings = dht_settings("::1", 6990, f"[::1]:{ours[0].address[1]}")
+        settings.update(listen_interfaces="[::1]:6990", outgoing_interfaces="")
+        ses = lt.session(settings)
+        count = 0
+        for _ in range(40):
+            await asyncio.sleep(0.25)
+            count = await asyncio.to_thread(live_nodes, ses, 1.0)
+            if count >= 2:
+                break
+        assert count >= 2
+        ih6 = hashlib.sha1(b"ipv6 swarm").digest()
+        ses.dht_announce(lt.sha1_hash(ih6), 7777, 0)
+        for _ in range(40):
+            await asyncio.sleep(0.25)
+            if sum(node.stats["announces_stored"] for node in ours):
+                break
+        result = await ours[-1].lookup(ih6)
+        assert Endpoint("::1", 7777) in result.peers
+    finally:
+        if ses is not None:
+            stop_sessions([ses])
+        for node in ours:
+            node.stop()

@@ -59,7 +59,7 @@ def answer(node: DhtNode, query: Query, address: tuple[str, int], now: float) ->
     if query.method == krpc.GET_PEERS and query.info_hash is not None:
         return _get_peers(node, query, base, host, now)
     if query.method == krpc.ANNOUNCE_PEER and query.info_hash is not None:
-        if query.token is None or not node.verify_token(query.token, host, query.info_hash):
+        if query.token is None or not node.tokens.verify(query.token, host, query.info_hash):
             return KrpcError(tid, krpc.ERROR_PROTOCOL, b"bad token")  # DHT-08
         port = address[1] if query.implied_port or query.port is None else query.port
         if node.store.add(query.info_hash, Endpoint.parse(host, port), query.seed, now):
@@ -86,7 +86,7 @@ def _get_peers(node: DhtNode, query: Query, base: Response, host: str, now: floa
     values = tuple(node.store.peers(info_hash, MAX_VALUES, query.noseed))
     blooms = node.store.blooms(info_hash) if query.scrape else None
     return Response(
-        base.transaction_id, node.node_id, values=values, token=node.issue_token(host, info_hash),
+        base.transaction_id, node.node_id, values=values, token=node.tokens.issue(host, info_hash),
         bloom_seeds=blooms[0] if blooms else None, bloom_peers=blooms[1] if blooms else None,
         external_ip=base.external_ip, version=base.version,
         **_nodes(node, query, info_hash, now),  # type: ignore[arg-type]

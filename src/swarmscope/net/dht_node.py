@@ -94,7 +94,7 @@ class DhtNode:
         self.store = PeerStore()
         self._budget = TokenBucket(queries_per_second, max(1.0, 2 * queries_per_second), now)
         self._answer_limit = AddressLimiter(answer_rate, answer_burst)
-        self._tokens = TokenIssuer(token_secret or random_bytes(20), now)
+        self.tokens = TokenIssuer(token_secret or random_bytes(20), now)
         self._pending: dict[tuple[bytes, Address], asyncio.Future[Response | KrpcError]] = {}
         self._tid = int.from_bytes(random_bytes(2), "big")
         self._transport: asyncio.DatagramTransport | None = None
@@ -104,7 +104,7 @@ class DhtNode:
         self.results: dict[bytes, LookupResult] = {}
         self.stats = dict.fromkeys(
             ("received", "dropped_decode", "dropped_rate", "answered", "sent_queries", "timeouts",
-             "errors_received", "socket_errors", "announces_stored"), 0
+             "errors_received", "socket_errors", "announces_stored", "budget_exhausted"), 0
         )  # fmt: skip
 
     @property
@@ -128,8 +128,21 @@ class DhtNode:
             lambda: _Protocol(self), local_addr=self.bind, family=family
         )
         self._transport = transport
+        self.bootstrap = await self._resolve(self.bootstrap)
         await self.find_node(self.node_id)
         self._spawn(self._maintain())
+
+    async def _resolve(self, nodes: list[Address]) -> list[Address]:
+        """Resolve bootstrap host names to addresses of our family (replies come from IPs)."""
+        loop, family = asyncio.get_running_loop(), socket.AF_INET6 if self.v6 else socket.AF_INET
+        out: list[Address] = []
+        for host, port in nodes[:32]:
+            try:
+                infos = await loop.getaddrinfo(host, port, family=family, type=socket.SOCK_DGRAM)
+            except OSError:
+                continue  # an unresolvable router is skipped, not fatal
+            out += [(str(info[4][0]), int(info[4][1])) for info in infos[:4]]
+        return list(dict.fromkeys(out))
 
     def stop(self) -> None:
         """Cancel every task and close the socket (idempotent)."""
@@ -167,12 +180,8 @@ class DhtNode:
         Returns:
             The response or KRPC error, or None on timeout or when stopped.
         """
-        for _ in range(100):  # global budget: bounded wait
-            wait = self._budget.wait_time(self._clock())
-            if wait <= 0:
-                break
-            await asyncio.sleep(wait)
-        self._budget.take(self._clock())
+        if self._transport is None or not await self._spend_budget():
+            return None
         tid = self._next_tid()
         key = (tid, address)
         future: asyncio.Future[Response | KrpcError] = asyncio.get_running_loop().create_future()
@@ -181,12 +190,27 @@ class DhtNode:
         self.stats["sent_queries"] += 1
         try:
             return await asyncio.wait_for(future, self.query_timeout)
-        except (TimeoutError, asyncio.CancelledError):
+        except TimeoutError:
             self.stats["timeouts"] += 1
             self.routing.observe_failure(address)
             return None
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # our caller was cancelled
+            return None  # the node was stopped: the pending future was cancelled
         finally:
             self._pending.pop(key, None)
+
+    async def _spend_budget(self) -> bool:
+        """Take one token of the global query budget, waiting (bounded) until one is free."""
+        for _ in range(100):
+            wait = self._budget.wait_time(self._clock())
+            if wait <= 0:
+                return self._budget.take(self._clock())
+            await asyncio.sleep(wait)
+        self.stats["budget_exhausted"] += 1
+        return False
 
     def _query_for(self, method: bytes, target: bytes, scrape: bool = False) -> Query:
         want = (b"n6",) if self.v6 else (b"n4",)  # DHT-09: always send want
@@ -244,7 +268,15 @@ class DhtNode:
         state = self._new_state(info_hash)
         async for peers in self._drive(state, self._query_for(krpc.GET_PEERS, info_hash, scrape)):
             yield peers
-        self.results[info_hash] = state.result()
+        self._remember(state.result())
+
+    def _remember(self, result: LookupResult) -> LookupResult:
+        """Keep the latest result per infohash (bounded: the oldest is forgotten past 10,000)."""
+        self.results.pop(result.target, None)
+        self.results[result.target] = result
+        while len(self.results) > 10_000:
+            del self.results[next(iter(self.results))]
+        return result
 
     async def lookup(
         self, info_hash: bytes, *, scrape: bool = False, announce_port: int | None = None, seed: bool = False
@@ -263,7 +295,7 @@ class DhtNode:
         state = self._new_state(info_hash)
         async for _ in self._drive(state, self._query_for(krpc.GET_PEERS, info_hash, scrape)):
             pass
-        result = self.results[info_hash] = state.result()
+        result = self._remember(state.result())
         if announce_port is not None:
             await self.announce(result, announce_port, seed=seed)
         return result
@@ -313,7 +345,7 @@ class DhtNode:
         while self._transport is not None:
             await asyncio.sleep(1.0)
             now = self._clock()
-            self._tokens.rotate_if_due(self._random(20), now)
+            self.tokens.rotate_if_due(self._random(20), now)
             self.store.expire(now)
             due = [ih for ih, last in self.monitored.items() if now - last >= self.relookup_interval]
             for info_hash in due[:4]:
@@ -354,7 +386,7 @@ class DhtNode:
             self.stats["dropped_rate"] += 1
             return
         self.routing.observe_query(query.node_id, now)
-        self._send(self._answer(query, address, now), address)
+        self._send(answer(self, query, address, now), address)
         self.stats["answered"] += 1
         if not query.read_only and self.routing.get(query.node_id) is None:  # DHT-07: never add ro nodes
             self._verify(address)
@@ -372,14 +404,3 @@ class DhtNode:
                 self._verifying.discard(address)
 
         self._spawn(run())
-
-    def _answer(self, query: Query, address: Address, now: float) -> krpc.Message:
-        return answer(self, query, address, now)
-
-    def issue_token(self, host: str, info_hash: bytes) -> bytes:
-        """Our write token for ``host`` and ``info_hash`` (BEP 5; DHT-08)."""
-        return self._tokens.issue(host, info_hash)
-
-    def verify_token(self, token: bytes, host: str, info_hash: bytes) -> bool:
-        """Check a token we issued (current or previous secret)."""
-        return self._tokens.verify(token, host, info_hash)
