@@ -85,7 +85,10 @@ def run_monitor_command(
     Raises:
         InputError: a target cannot be loaded (the message names it and the problem).
     """
-    console = console or Console()
+    if console is None:
+        console = Console()
+        if not console.is_terminal:
+            console = Console(width=max(console.width, 150))
     loaded: list[Target] = [load_target(t) for t in targets]
     for t in loaded:
         if t.meta is None:

@@ -127,6 +127,8 @@ def _swarm_table(title: str, peers: list[PeerSummary], totals: SwarmTotals, wide
 
 def _print_table(summaries: list[PeerSummary], names: dict[str, str]) -> None:
     console = Console()
+    if not console.is_terminal:  # a pipe or a log file: no terminal width to respect, keep rows on one line
+        console = Console(width=max(console.width, WIDE_TABLE))
     totals = swarm_totals(summaries)
     if not totals:
         console.print("no peers recorded")
