@@ -302,3 +302,43 @@ async def test_libtorrent_on_ipv6_accepts_our_nodes6_and_announces_to_us(netns: 
             stop_sessions([ses])
         for node in ours:
             node.stop()
+
+
+async def test_maintenance_refreshes_stale_buckets_and_rotates_tokens() -> None:
+    """BEP 5: a bucket unchanged for 15 minutes is refreshed with a find_node; tokens rotate (DHT-08)."""
+    now = [1000.0]
+    first = DhtNode(bind=("127.0.0.1", 0), query_timeout=1.0)
+    await first.start()
+    second = DhtNode(bind=("127.0.0.1", 0), bootstrap=[first.address], clock=lambda: now[0])
+    try:
+        await second.start()
+        token = second.tokens.issue("127.0.0.1", IH)
+        sent = second.stats["sent_queries"]
+        now[0] += 15 * 60 + 1
+        for _ in range(40):  # the maintenance loop ticks once a second
+            await asyncio.sleep(0.1)
+            if second.stats["sent_queries"] > sent and not second.routing.stale_buckets(now[0]):
+                break
+        assert second.stats["sent_queries"] > sent  # the refresh lookup went out
+        assert second.routing.stale_buckets(now[0]) == []
+        assert second.tokens.issue("127.0.0.1", IH) != token  # rotated …
+        assert second.tokens.verify(token, "127.0.0.1", IH)  # … and the previous one still accepted
+    finally:
+        first.stop()
+        second.stop()
+
+
+async def test_monitored_infohash_is_looked_up_periodically(mesh: Mesh) -> None:
+    node = DhtNode(bind=("127.0.0.7", 0), bootstrap=[mesh.bootstrap_address], relookup_interval=1.0)
+    await node.start()
+    try:
+        node.monitor(IH)
+        for _ in range(60):
+            await asyncio.sleep(0.25)
+            if IH in node.results and set(node.results[IH].peers) >= _announced():
+                break
+        assert set(node.results[IH].peers) >= _announced()
+        node.unmonitor(IH)
+        assert IH not in node.monitored
+    finally:
+        node.stop()
