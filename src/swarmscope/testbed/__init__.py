@@ -6,6 +6,7 @@ Nothing here is imported by the monitor itself.
 
 from __future__ import annotations
 
-from swarmscope.testbed.swarm import PeerExpectation, Swarm, SwarmStartError, start_swarm
+from swarmscope.testbed.scenario import PeerExpectation
+from swarmscope.testbed.swarm import Swarm, SwarmStartError, start_swarm
 
 __all__ = ["PeerExpectation", "Swarm", "SwarmStartError", "start_swarm"]

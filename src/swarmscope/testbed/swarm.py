@@ -1,17 +1,8 @@
 """The real-swarm scenario: opentracker, libtorrent peers in a runner process, aria2, and a dead listing.
 
-``start_swarm`` builds one deterministic torrent and starts, each on its own 127.x address:
-
-========== ================ ===================================================================
-name       client           true state
-========== ================ ===================================================================
-seed1/2    libtorrent       complete, serves good data
-partial    libtorrent       every third piece; downloads nothing (all priorities 0)
-leecher    libtorrent       no piece; download rate limited to 200 B/s, i.e. minutes per piece
-corrupt    libtorrent       claims every piece (seed mode, hash checks off), serves wrong bytes
-aria2      aria2            complete (second real client); only when aria2c is installed
-dead       —                announced to the tracker from 127.0.0.66 on a port nothing listens on
-========== ================ ===================================================================
+``start_swarm`` builds one deterministic torrent and starts the cast listed in
+``swarmscope.testbed.scenario`` (two seeds, a partial seed, an empty leecher, a corrupt-data peer, an
+aria2 seed and a dead listed address), each on its own 127.x address, behind a real opentracker.
 
 Everything it starts is stopped by PID and its directory removed when the ``with`` block ends; every
 wait is bounded (testbed NOTES; brief "Network rule").
@@ -44,6 +35,16 @@ from swarmscope.testbed.content import (
 )
 from swarmscope.testbed.mini_tracker import MiniTracker, start_mini_tracker
 from swarmscope.testbed.process import free_port, stop_process
+from swarmscope.testbed.scenario import (
+    ARIA2_IP,
+    DEAD_IP,
+    LEECHER_RATE_LIMIT,
+    LT_PEERS,
+    PROBE_IP,
+    TRACKER_IP,
+    PeerExpectation,
+    libtorrent_expectations,
+)
 from swarmscope.testbed.tracker import (
     OPENTRACKER_MISSING,
     Opentracker,
@@ -53,48 +54,11 @@ from swarmscope.testbed.tracker import (
     start_opentracker,
 )
 
-TRACKER_IP = "127.0.0.2"
-PROBE_IP = "127.0.0.99"  # source address of our own tracker probes
-DEAD_IP = "127.0.0.66"
-LT_PEERS = (
-    ("seed1", "seed", "127.0.1.11"),
-    ("seed2", "seed", "127.0.1.12"),
-    ("partial", "partial", "127.0.1.13"),
-    ("leecher", "leecher", "127.0.1.14"),
-    ("corrupt", "corrupt", "127.0.1.15"),
-)
-ARIA2_IP = "127.0.1.16"
-LEECHER_RATE_LIMIT = 200  # bytes/s: measured ~390 B/s real at a 500 limit, so > 5 minutes per 64 KiB piece
 READY_TIMEOUT = 60.0  # seconds
 
 
 class SwarmStartError(RuntimeError):
     """A component of the scenario did not start (message names the component)."""
-
-
-@dataclass(frozen=True)
-class PeerExpectation:
-    """One address of the scenario and the truth a monitor should find about it.
-
-    Attributes:
-        name: scenario name ("seed1", "partial", "aria2", "dead", ...).
-        role: "seed", "partial", "leecher", "corrupt", "aria2" or "dead".
-        ip: IPv4 address.
-        port: TCP listen port (for "dead": the port announced, where nothing listens).
-        client: expected client name with version ("libtorrent 2.1.1.0", "aria2 1.36.0"), "" for dead.
-        pieces: indices of the pieces the peer truly holds (for "corrupt": what it claims).
-        completion: expected advertised completion 0.0..1.0, None for dead.
-        serves_good_data: True when downloaded pieces from it pass the SHA-1 check.
-    """
-
-    name: str
-    role: str
-    ip: str
-    port: int
-    client: str
-    pieces: frozenset[int]
-    completion: float | None
-    serves_good_data: bool
 
 
 @dataclass
@@ -184,33 +148,6 @@ class Swarm:
         """Payload bytes the hosted libtorrent peers uploaded to ``ip`` (block_uploaded alerts)."""
         stats = stats if stats is not None else self.peer_stats()
         return sum(int(dump["blocks_to"].get(ip, 0)) for dump in stats.values())
-
-
-def _expectations(content: TorrentContent, lt_version: str, ports: dict[str, int]) -> list[PeerExpectation]:
-    everything = frozenset(range(content.num_pieces))
-    partial = frozenset(i for i in range(content.num_pieces) if i % 3 == 0)
-    truth = {
-        "seed": (everything, True),
-        "partial": (partial, True),
-        "leecher": (frozenset(), True),
-        "corrupt": (everything, False),
-    }
-    out = []
-    for name, role, ip in LT_PEERS:
-        pieces, good = truth[role]
-        out.append(
-            PeerExpectation(
-                name,
-                role,
-                ip,
-                ports[name],
-                f"libtorrent {lt_version}",
-                pieces,
-                len(pieces) / content.num_pieces,
-                good,
-            )
-        )
-    return out
 
 
 def _runner_config(swarm: Swarm, ports: dict[str, int]) -> Path:
@@ -370,7 +307,9 @@ def start_swarm(
         hashes = [content.infohash_hex, *([content.infohash_v2_hex[:40]] if content.infohash_v2_hex else [])]
         tracker = _start_tracker(tracker_kind, hashes, tracker_port, ready_timeout, notes)
         ports = {name: free_port(ip) for name, _, ip in LT_PEERS}
-        swarm = Swarm(root, content, tracker, monitor_ip, _expectations(content, lt.__version__, ports))
+        swarm = Swarm(
+            root, content, tracker, monitor_ip, libtorrent_expectations(content, lt.__version__, ports)
+        )
         swarm.notes.extend(notes)
         _start_runner(swarm, ports, ready_timeout)
         _start_aria2(swarm, with_aria2)
