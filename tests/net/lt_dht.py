@@ -91,7 +91,7 @@ def stop_sessions(sessions: list[Any]) -> None:
 def dht_mesh(size: int, *, introductions: int = 6, seed: int = 7) -> Iterator[Mesh]:
     """Start a bootstrap node on 127.0.0.2 and ``size`` nodes on 127.0.1.1…; wait until tables fill.
 
-    Every session is stopped on exit. Waits are bounded (30 s for the tables).
+    Every session is stopped on exit. Waits are bounded (40 s for the tables).
     """
     rng = random.Random(seed)
     boot_addr = ("127.0.0.2", DHT_PORT)
@@ -105,11 +105,11 @@ def dht_mesh(size: int, *, introductions: int = 6, seed: int = 7) -> Iterator[Me
                 if j != i:
                     ses.add_dht_node(addresses[j])
             ses.add_dht_node(boot_addr)
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 40
         while time.monotonic() < deadline:
             time.sleep(1.0)
             counts = sorted(live_nodes(s) for s in sessions)
-            if counts[len(counts) // 4] >= 6:
+            if counts[0] >= 6 and counts[len(counts) // 4] >= 8:
                 break
         yield mesh
     finally:

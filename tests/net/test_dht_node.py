@@ -128,23 +128,30 @@ async def test_read_only_node_sends_ro_and_answers_nothing(pair: tuple[DhtNode, 
 
 
 @pytest.fixture(scope="module")
-def mesh(netns: bool) -> Iterator[Mesh]:
-    """≥ 20 libtorrent DHT nodes; the first ANNOUNCERS announce IH (no tracker) on ports 7000+i."""
+def mesh(netns: bool, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
+    """≥ 20 libtorrent DHT nodes; the first ANNOUNCERS hold a torrent for IH with no tracker at all,
+    so the DHT is the only way to find them (libtorrent announces its listen port, 6881)."""
     with dht_mesh(MESH_SIZE) as built:
-        for i, ses in enumerate(built.sessions[:ANNOUNCERS]):
-            ses.dht_announce(lt.sha1_hash(IH), 7000 + i, 0)
-        deadline = time.monotonic() + 20
-        replies = 0
-        while replies < ANNOUNCERS and time.monotonic() < deadline:
+        handles = []
+        for ses in built.sessions[:ANNOUNCERS]:
+            params = lt.add_torrent_params()
+            params.info_hashes = lt.info_hash_t(lt.sha1_hash(IH))
+            params.save_path = str(tmp_path_factory.mktemp("dht-torrent"))
+            handles.append(ses.add_torrent(params))
+        for handle in handles:
+            handle.force_dht_announce()
+        heard: set[str] = set()  # announcer IPs some mesh node stored (incoming dht_announce_alert)
+        deadline = time.monotonic() + 30
+        while len(heard) < ANNOUNCERS and time.monotonic() < deadline:
             time.sleep(0.2)
-            for ses in built.sessions[:ANNOUNCERS]:
-                replies += sum(isinstance(a, lt.dht_reply_alert) for a in ses.pop_alerts())
-        time.sleep(1.0)  # let the announce_peer messages land
+            for ses in [built.bootstrap, *built.sessions]:
+                heard |= {str(a.ip) for a in ses.pop_alerts() if isinstance(a, lt.dht_announce_alert)}
+        time.sleep(1.0)  # let the remaining announce_peer messages land
         yield built
 
 
 def _announced() -> set[Endpoint]:
-    return {Endpoint(f"127.0.1.{i + 1}", 7000 + i) for i in range(ANNOUNCERS)}
+    return {Endpoint(f"127.0.1.{i + 1}", 6881) for i in range(ANNOUNCERS)}
 
 
 async def _ours(mesh: Mesh, ip: str = "127.0.0.1") -> DhtNode:

@@ -53,7 +53,9 @@ class DhtNode:
         bootstrap: ``(host, port)`` nodes to join through (tests: a local node; production: routers).
         node_id: our 20-byte id; random when None.
         read_only: BEP 43: send ``ro=1`` and answer no queries.
-        alpha, k: lookup parallelism and width (BEP 5).
+        alpha, k: lookup parallelism and bucket size (BEP 5); announces go to the ``k`` closest.
+        lookup_width: how many closest nodes must answer before a lookup ends (≥ k; wider than BEP 5's
+            8 because announcers with poor tables store their peers on nodes slightly off the true k).
         query_timeout: seconds to wait for one reply.
         lookup_timeout: wall-clock bound of one lookup, seconds.
         max_queries_per_lookup: query budget of one lookup.
@@ -73,6 +75,7 @@ class DhtNode:
         *,
         alpha: int = 3,
         k: int = 8,
+        lookup_width: int = 16,
         query_timeout: float = 2.0,
         lookup_timeout: float = 30.0,
         max_queries_per_lookup: int = 256,
@@ -87,6 +90,7 @@ class DhtNode:
         self.bind, self.bootstrap, self.read_only = bind, list(bootstrap), read_only
         self.node_id = node_id or random_bytes(20)
         self.alpha, self.k, self.query_timeout, self.lookup_timeout = alpha, k, query_timeout, lookup_timeout
+        self.lookup_width = max(k, lookup_width)
         self.max_queries_per_lookup, self.relookup_interval = max_queries_per_lookup, relookup_interval
         self._clock, self._random = clock, random_bytes
         now = clock()
@@ -244,7 +248,7 @@ class DhtNode:
 
     def _seeds(self, target: bytes) -> list[tuple[bytes | None, Address]]:
         seeds: list[tuple[bytes | None, Address]] = [
-            (e.node_id, e.address) for e in self.routing.closest(target, self.k, self._clock())
+            (e.node_id, e.address) for e in self.routing.closest(target, self.lookup_width, self._clock())
         ]
         if len(seeds) < self.k:
             seeds += [(None, address) for address in self.bootstrap]
@@ -252,7 +256,7 @@ class DhtNode:
 
     def _new_state(self, target: bytes) -> LookupState:
         return LookupState(
-            target, self._seeds(target), alpha=self.alpha, k=self.k,
+            target, self._seeds(target), alpha=self.alpha, k=self.lookup_width,
             max_queries=self.max_queries_per_lookup, exclude=[self.address], use_v6=self.v6,
         )  # fmt: skip
 
@@ -312,13 +316,14 @@ class DhtNode:
 
         Source: BEP 5 "announce_peer"; interop-quirks DHT-08 (echo the token exactly, same IP).
         """
+        targets = [ep for _, ep in result.closest if ep in result.tokens][: self.k]
         queries = [
-            Query(b"", krpc.ANNOUNCE_PEER, self.node_id, info_hash=result.target, token=token,
+            Query(b"", krpc.ANNOUNCE_PEER, self.node_id, info_hash=result.target, token=result.tokens[ep],
                   port=port, seed=seed)
-            for token in result.tokens.values()
+            for ep in targets
         ]  # fmt: skip
         replies = await asyncio.gather(
-            *(self.query((ep.host, ep.port), q) for ep, q in zip(result.tokens, queries, strict=True))
+            *(self.query((ep.host, ep.port), q) for ep, q in zip(targets, queries, strict=True))
         )
         return sum(isinstance(reply, Response) for reply in replies)
 
