@@ -22,8 +22,8 @@ from swarmscope.wire.types import Endpoint
 from .lt_dht import Mesh, dht_mesh, dht_settings, live_nodes, lt, stop_sessions
 
 IH = hashlib.sha1(b"swarmscope dht test swarm").digest()
-ANNOUNCERS = 6
-MESH_SIZE = 24
+ANNOUNCERS = 10
+MESH_SIZE = 50
 
 
 @pytest.fixture
@@ -129,7 +129,7 @@ async def test_read_only_node_sends_ro_and_answers_nothing(pair: tuple[DhtNode, 
 
 @pytest.fixture(scope="module")
 def mesh(netns: bool, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
-    """≥ 20 libtorrent DHT nodes; the first ANNOUNCERS hold a torrent for IH with no tracker at all,
+    """50 libtorrent DHT nodes; the first ANNOUNCERS hold a torrent for IH with no tracker at all,
     so the DHT is the only way to find them (libtorrent announces its listen port, 6881)."""
     with dht_mesh(MESH_SIZE) as built:
         handles = []
