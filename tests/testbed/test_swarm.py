@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from swarmscope.testbed import Swarm, start_swarm
+from swarmscope.testbed.tracker import announce_from
 from tests.testbed.peer_probe import PeerProbe, sha1
 
 pytest.importorskip("libtorrent")
@@ -115,6 +116,9 @@ def test_runner_stats_report_true_state_and_what_we_took(swarm: Swarm) -> None:
     ours = [r for r in stats["seed2"]["peers"] if r["ip"] == PROBE_SOURCE]
     assert ours and max(r["total_upload"] for r in ours) >= length  # seed2 saw its upload to us
     assert stats["seed2"]["blocks_to"][PROBE_SOURCE] >= length
+    assert any(r["established"] for r in ours)
+    dead_ip = swarm.dead_address[0]
+    assert not any(r["established"] for d in stats.values() for r in d["peers"] if r["ip"] == dead_ip)
     assert swarm.payload_sent_to(PROBE_SOURCE, stats) >= length
     assert swarm.payload_received_from(PROBE_SOURCE, stats) == 0  # we never sent payload
 
@@ -132,3 +136,44 @@ def test_stop_removes_everything(netns: bool, tmp_path: Path) -> None:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
     assert running.final_stats is not None and running.final_stats["reason"] == "exit"
+
+
+def test_peers_reannounce_and_connect_to_a_newcomer(swarm: Swarm) -> None:
+    """NOTES: announcing puts the monitor into the swarm; with forced re-announces peers find it fast."""
+    newcomer = "127.0.0.51"
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:
+        listener.bind((newcomer, 0))
+        listener.listen(16)
+        listener.settimeout(30)
+        port = listener.getsockname()[1]
+        infohash = bytes.fromhex(swarm.infohash_hex)
+        announce_from(
+            swarm.tracker_url,
+            source_ip=newcomer,
+            infohash=infohash,
+            peer_id=b"-ZZ0000-newcomer0000",
+            port=port,
+            left=swarm.content.size,
+        )
+        try:
+            conn, (ip, _) = listener.accept()  # bounded by the 30 s timeout
+            with conn:
+                conn.settimeout(10)
+                handshake = b""
+                while len(handshake) < 68:
+                    chunk = conn.recv(68 - len(handshake))
+                    if not chunk:
+                        break
+                    handshake += chunk
+        finally:
+            announce_from(
+                swarm.tracker_url,
+                source_ip=newcomer,
+                infohash=infohash,
+                peer_id=b"-ZZ0000-newcomer0000",
+                port=port,
+                left=0,
+                event="stopped",
+            )
+    assert ip in {p.ip for p in swarm.peers}
+    assert handshake[28:48] == infohash

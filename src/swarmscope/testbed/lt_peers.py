@@ -16,10 +16,13 @@ Roles:
 
 Protocol with the parent (all files named in the config):
 
+* ``reannounce_interval`` — when set, every peer re-announces this often (seconds), so peers learn
+  about newcomers (such as a monitor) from the tracker during a test.
 * ``ready_path`` — written once every peer has finished checking and got a tracker reply.
 * ``stats_path`` — a JSON stats dump (``seq`` increases), written every ``stats_interval`` seconds, on
   SIGUSR1 and at exit (SIGTERM/SIGINT, ``max_lifetime`` or the parent's death). Per peer: its true
-  pieces and, for every remote peer ever seen connected, ip, port, client, total_download, total_upload
+  pieces and, for every remote peer ever listed by ``get_peer_info`` (``established`` false for attempts
+  that never completed the handshake), ip, port, client, total_download, total_upload
   (payload bytes; maxima over the connection's life, polled every 0.1 s, so a very short connection
   can be missed), plus exact alert-based counters per remote ip: ``blocks_from`` (payload bytes of
   blocks received and accepted), ``unwanted_from`` (bytes of unrequested blocks received) and
@@ -153,7 +156,9 @@ def poll_peer_info(peer: PeerRuntime, now: float) -> None:
         rec["total_download"] = max(rec["total_download"], int(info.total_download))
         rec["total_upload"] = max(rec["total_upload"], int(info.total_upload))
         rec["last_seen"] = now
-        rec["connected_now"] = True
+        # libtorrent also lists half-open connections; "established" = handshake seen at least once
+        established = not info.flags & (lt.peer_info.connecting | lt.peer_info.handshake)
+        rec["established"] = bool(rec.get("established")) or bool(established)
 
 
 def peer_dump(peer: PeerRuntime) -> dict[str, Any]:
@@ -229,6 +234,11 @@ class Runner:
         }
         write_json_atomic(self.stats_path, payload)
 
+    def reannounce(self) -> None:
+        """Announce every peer again now (opentracker's own interval is ~30 min; tests need less)."""
+        for peer in self.peers:
+            peer.handle.force_reannounce(0, -1, lt.reannounce_flags_t.ignore_min_interval)
+
     def run(self) -> int:
         signal.signal(signal.SIGUSR1, self.request_dump)
         signal.signal(signal.SIGTERM, self.request_stop)
@@ -236,6 +246,8 @@ class Runner:
         started = time.monotonic()
         max_lifetime = float(self.config.get("max_lifetime", 900))
         stats_interval = float(self.config.get("stats_interval", 2.0))
+        reannounce = self.config.get("reannounce_interval")
+        last_reannounce = time.monotonic()
         self.peers = [start_peer(spec, self.config["torrent"]) for spec in self.config["peers"]]
         ready = False
         last_dump = time.monotonic()
@@ -251,6 +263,9 @@ class Runner:
                 ready = True
                 self.dump("ready")
                 write_json_atomic(self.ready_path, {"ready": True, "pid": os.getpid(), "time": now})
+            if reannounce and time.monotonic() - last_reannounce >= float(reannounce):
+                self.reannounce()
+                last_reannounce = time.monotonic()
             if self.dump_requested or time.monotonic() - last_dump >= stats_interval:
                 self.dump("requested" if self.dump_requested else "periodic")
                 self.dump_requested = False

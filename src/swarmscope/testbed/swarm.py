@@ -55,6 +55,7 @@ from swarmscope.testbed.tracker import (
 )
 
 READY_TIMEOUT = 60.0  # seconds
+REANNOUNCE_INTERVAL = 10.0  # seconds; NOTES: "Announcing puts the monitor into the swarm"
 
 
 class SwarmStartError(RuntimeError):
@@ -150,7 +151,7 @@ class Swarm:
         return sum(int(dump["blocks_to"].get(ip, 0)) for dump in stats.values())
 
 
-def _runner_config(swarm: Swarm, ports: dict[str, int]) -> Path:
+def _runner_config(swarm: Swarm, ports: dict[str, int], reannounce: float | None) -> Path:
     peers = []
     for peer in swarm.peers:
         save = swarm.workdir / peer.name
@@ -177,6 +178,7 @@ def _runner_config(swarm: Swarm, ports: dict[str, int]) -> Path:
         "torrent": str(swarm.torrent_path),
         "peers": peers,
         "max_lifetime": 1800,
+        "reannounce_interval": reannounce,
         "ready_path": str(swarm.workdir / "ready.json"),
         "stats_path": str(swarm.workdir / "stats.json"),
     }
@@ -185,8 +187,8 @@ def _runner_config(swarm: Swarm, ports: dict[str, int]) -> Path:
     return path
 
 
-def _start_runner(swarm: Swarm, ports: dict[str, int], timeout: float) -> None:
-    config = _runner_config(swarm, ports)
+def _start_runner(swarm: Swarm, ports: dict[str, int], timeout: float, reannounce: float | None) -> None:
+    config = _runner_config(swarm, ports, reannounce)
     log = (swarm.workdir / "lt_peers.log").open("wb")
     with log:
         swarm.runner = subprocess.Popen(
@@ -269,6 +271,7 @@ def start_swarm(
     ready_timeout: float = READY_TIMEOUT,
     tracker_kind: str = "opentracker",
     hybrid: bool = False,
+    reannounce_interval: float | None = REANNOUNCE_INTERVAL,
 ) -> Iterator[Swarm]:
     """Start the scenario and yield the running Swarm; stop everything and remove its files on exit.
 
@@ -283,6 +286,8 @@ def start_swarm(
             (opentracker when installed, else the built-in one, with a note in ``Swarm.notes``).
         hybrid: use a BEP 52 hybrid torrent (libtorrent peers then also announce the truncated v2
             infohash, which the tracker whitelists too); the default is v1 only.
+        reannounce_interval: seconds between forced re-announces of the libtorrent peers (None: only
+            when the tracker's interval says), so they learn about the monitor and connect to it.
 
     Raises:
         SwarmStartError, TrackerUnavailableError, Aria2UnavailableError: a component did not start.
@@ -311,7 +316,7 @@ def start_swarm(
             root, content, tracker, monitor_ip, libtorrent_expectations(content, lt.__version__, ports)
         )
         swarm.notes.extend(notes)
-        _start_runner(swarm, ports, ready_timeout)
+        _start_runner(swarm, ports, ready_timeout, reannounce_interval)
         _start_aria2(swarm, with_aria2)
         _announce_dead(swarm)
         _wait_all_listed(swarm, ready_timeout)
