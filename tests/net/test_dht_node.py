@@ -349,3 +349,17 @@ async def test_monitored_infohash_is_looked_up_periodically(mesh: Mesh) -> None:
         assert IH not in node.monitored
     finally:
         node.stop()
+
+
+async def test_global_query_budget_paces_outgoing_queries(pair: tuple[DhtNode, DhtNode]) -> None:
+    """A budget of 5 queries/s (burst 10) cannot send 20 pings in less than 2 s (a lower bound, not speed)."""
+    first, _ = pair
+    slow = DhtNode(bind=("127.0.0.1", 0), queries_per_second=5.0, query_timeout=1.0)
+    await slow.start()  # no bootstrap: no query sent yet
+    try:
+        started = time.monotonic()
+        ids = await asyncio.gather(*(slow.ping(first.address) for _ in range(20)))
+        assert ids == [first.node_id] * 20
+        assert time.monotonic() - started >= 1.9
+    finally:
+        slow.stop()

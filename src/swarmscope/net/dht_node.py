@@ -391,7 +391,12 @@ class DhtNode:
             self.stats["dropped_rate"] += 1
             return
         self.routing.observe_query(query.node_id, now)
-        self._send(answer(self, query, address, now), address)
+        try:
+            reply = answer(self, query, address, now)
+        except DecodeError:  # e.g. a scoped IPv6 source address we cannot write back compactly
+            self.stats["dropped_decode"] += 1
+            return
+        self._send(reply, address)
         self.stats["answered"] += 1
         if not query.read_only and self.routing.get(query.node_id) is None:  # DHT-07: never add ro nodes
             self._verify(address)
