@@ -6,10 +6,12 @@ interop-quirks DHT-08 (libtorrent keeps the previous secret; tokens are opaque b
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import ipaddress
 from collections import OrderedDict
+from collections.abc import Callable
 
 TOKEN_LEN = 8  # bytes of HMAC-SHA1 sent as our token
 TOKEN_ROTATE = 300.0  # seconds; BEP 5 suggests 5 minutes, tokens valid up to 10 minutes
@@ -38,6 +40,15 @@ class TokenBucket:
         """Seconds until one token is available (0 when one is)."""
         self._fill(now)
         return 0.0 if self.tokens >= 1.0 else (1.0 - self.tokens) / self.rate
+
+    async def acquire(self, clock: Callable[[], float], max_waits: int = 100) -> bool:
+        """Spend one token, sleeping until one is free; False after ``max_waits`` sleeps (bounded)."""
+        for _ in range(max_waits):
+            wait = self.wait_time(clock())
+            if wait <= 0:
+                return self.take(clock())
+            await asyncio.sleep(wait)
+        return False
 
 
 class AddressLimiter:

@@ -184,7 +184,10 @@ class DhtNode:
         Returns:
             The response or KRPC error, or None on timeout or when stopped.
         """
-        if self._transport is None or not await self._spend_budget():
+        if self._transport is None:
+            return None
+        if not await self._budget.acquire(self._clock):
+            self.stats["budget_exhausted"] += 1
             return None
         tid = self._next_tid()
         key = (tid, address)
@@ -205,16 +208,6 @@ class DhtNode:
             return None  # the node was stopped: the pending future was cancelled
         finally:
             self._pending.pop(key, None)
-
-    async def _spend_budget(self) -> bool:
-        """Take one token of the global query budget, waiting (bounded) until one is free."""
-        for _ in range(100):
-            wait = self._budget.wait_time(self._clock())
-            if wait <= 0:
-                return self._budget.take(self._clock())
-            await asyncio.sleep(wait)
-        self.stats["budget_exhausted"] += 1
-        return False
 
     def _query_for(self, method: bytes, target: bytes, scrape: bool = False) -> Query:
         want = (b"n6",) if self.v6 else (b"n4",)  # DHT-09: always send want
