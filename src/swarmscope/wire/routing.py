@@ -16,6 +16,8 @@ import enum
 import heapq
 from dataclasses import dataclass, field
 
+from swarmscope.wire.types import Endpoint
+
 ID_BITS = 160  # BEP 5: node ids and infohashes are 160-bit
 ID_LEN = 20
 K = 8  # BEP 5: bucket capacity
@@ -54,9 +56,11 @@ class NodeEntry:
     last_query: float = float("-inf")
     failures: int = 0
     key: int = field(init=False, repr=False, compare=False)
+    endpoint: Endpoint = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.key = int.from_bytes(self.node_id, "big")
+        self.endpoint = Endpoint(self.host, self.port)
 
     @property
     def address(self) -> tuple[str, int]:
