@@ -363,3 +363,35 @@ async def test_global_query_budget_paces_outgoing_queries(pair: tuple[DhtNode, D
         assert time.monotonic() - started >= 1.9
     finally:
         slow.stop()
+
+
+def _scripted_responder(sock: socket.socket, liar: socket.socket) -> bytes:
+    """Answer one query three ways: from another port (spoofed), with a wrong tid, then correctly."""
+    data, address = sock.recvfrom(2048)
+    query = krpc.decode_message(data)
+    assert isinstance(query, Query) and len(query.transaction_id) == 2  # DHT-04: we issue 2-byte tids
+    liar.sendto(krpc.encode_message(Response(query.transaction_id, b"L" * 20)), address)
+    sock.sendto(krpc.encode_message(Response(b"zz", b"W" * 20)), address)
+    sock.sendto(b"d1:y1:r1:t2:" + query.transaction_id + b"e", address)  # no r: dropped, never raised
+    sock.sendto(krpc.encode_message(Response(query.transaction_id, b"R" * 20)), address)
+    return query.transaction_id
+
+
+async def test_dht04_replies_matched_by_tid_and_source_address() -> None:
+    node = DhtNode(bind=("127.0.0.1", 0), query_timeout=3.0)
+    await node.start()
+    with (
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock,
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as liar,
+    ):
+        sock.bind(("127.0.0.1", 0))
+        liar.bind(("127.0.0.1", 0))
+        sock.settimeout(3.0)
+        try:
+            responder = asyncio.create_task(asyncio.to_thread(_scripted_responder, sock, liar))
+            node_id = await node.ping(sock.getsockname())
+            await responder
+            assert node_id == b"R" * 20
+            assert node.stats["dropped_decode"] == 1
+        finally:
+            node.stop()
