@@ -32,6 +32,14 @@ from swarmscope.wire.types import Endpoint
 
 VERSION = b"SW\x00\x01"  # BEP 5 "v": 2-byte client code + 2-byte version
 Address = tuple[str, int]
+# Production default for ``--dht-bootstrap`` (the well-known public routers). Tests never use it: they
+# always pass a local node, and run in a private network namespace where these names cannot resolve.
+PUBLIC_ROUTERS: tuple[Address, ...] = (
+    ("router.bittorrent.com", 6881),
+    ("router.utorrent.com", 6881),
+    ("dht.transmissionbt.com", 6881),
+    ("dht.libtorrent.org", 25401),
+)
 
 
 class _Protocol(asyncio.DatagramProtocol):
