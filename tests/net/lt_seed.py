@@ -23,9 +23,7 @@ def make_torrent(workdir: Path, *, pieces: int = 12, tail: int = 1000, name: str
     )
     data += b"t" * tail
     (workdir / name).write_bytes(data)
-    fs = lt.file_storage()
-    lt.add_files(fs, str(workdir / name))
-    ct = lt.create_torrent(fs, PIECE_LEN, flags=lt.create_torrent.v1_only)
+    ct = lt.create_torrent(lt.list_files(str(workdir / name)), PIECE_LEN, flags=lt.create_torrent.v1_only)
     lt.set_piece_hashes(ct, str(workdir))
     path = workdir / "content.torrent"
     path.write_bytes(lt.bencode(ct.generate()))
