@@ -171,3 +171,42 @@ def test_monitor_uploaded_zero_bytes_by_the_peers_own_counters(run: dict[str, An
     assert swarm.payload_received_from(MONITOR_IP, stats) == 0
     for name in _names(run, {"seed", "partial", "corrupt"}):  # they download nothing from anyone
         assert stats[name]["total_payload_download"] == 0, name
+
+
+def test_monitor_finds_and_verifies_the_swarm_over_the_udp_tracker(netns: bool, tmp_path: Path) -> None:
+    """The same swarm discovered through opentracker's UDP side only (BEP 15)."""
+    db = tmp_path / "udp.db"
+    with start_swarm(tmp_path, monitor_ip=MONITOR_IP) as swarm:
+        assert swarm.udp_torrent_path is not None
+        cmd = [
+            *CLI,
+            "monitor",
+            str(swarm.udp_torrent_path),
+            "--db",
+            str(db),
+            "--duration",
+            "15",
+            "--max-peers",
+            "20",
+            "--bind",
+            MONITOR_IP,
+            "--no-live",
+        ]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        report = subprocess.run(
+            [*CLI, "report", "--db", str(db), "--format", "json"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )
+        rows = {
+            (r["ip"], r["port"]): r for r in json.loads(report.stdout) if r["infohash"] == swarm.infohash_hex
+        }
+        for peer in swarm.peers:
+            assert (peer.ip, peer.port) in rows, (peer.name, sorted(rows))
+        for peer in swarm.peers:
+            if peer.role in {"seed", "partial", "aria2"}:
+                assert rows[(peer.ip, peer.port)]["tier"] == "verified", peer.name
+        assert swarm.payload_received_from(MONITOR_IP) == 0

@@ -9,6 +9,7 @@ import pytest
 from swarmscope.testbed.content import (
     build_content,
     pseudo_random_bytes,
+    write_announce_variant,
     write_corrupt_copy,
     write_partial_copy,
 )
@@ -68,3 +69,14 @@ def test_partial_and_corrupt_copies(tmp_path: Path) -> None:
 def test_bad_parameters_rejected(tmp_path: Path, size: int, piece: int) -> None:
     with pytest.raises(ValueError):
         build_content(tmp_path, size=size, piece_length=piece)
+
+
+def test_announce_variant_keeps_the_infohash(tmp_path: Path) -> None:
+    import libtorrent as lt
+
+    content = build_content(tmp_path, announce=["http://127.0.0.2:1/announce"], size=SIZE, piece_length=PIECE)
+    variant = write_announce_variant(content, tmp_path / "udp.torrent", ["udp://127.0.0.2:1/announce"])
+    info = lt.torrent_info(str(variant))
+    assert str(info.info_hashes().v1) == content.infohash_hex
+    meta = lt.bdecode(variant.read_bytes())
+    assert meta[b"announce-list"] == [[b"udp://127.0.0.2:1/announce"]]

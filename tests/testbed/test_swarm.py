@@ -177,3 +177,13 @@ def test_peers_reannounce_and_connect_to_a_newcomer(swarm: Swarm) -> None:
             )
     assert ip in {p.ip for p in swarm.peers}
     assert handshake[28:48] == infohash
+
+
+def test_udp_variant_torrent_names_only_the_udp_tracker(swarm: Swarm) -> None:
+    import libtorrent as lt
+
+    assert swarm.udp_torrent_path is not None and swarm.tracker_udp_url is not None
+    info = lt.torrent_info(str(swarm.udp_torrent_path))
+    assert str(info.info_hashes().v1) == swarm.infohash_hex
+    meta = lt.bdecode(swarm.udp_torrent_path.read_bytes())
+    assert meta[b"announce"] == swarm.tracker_udp_url.encode() and len(meta[b"announce-list"]) == 1

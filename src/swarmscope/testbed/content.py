@@ -13,6 +13,7 @@ import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
 
 DEFAULT_SIZE = 3 * 1024 * 1024  # bytes
 DEFAULT_PIECE_LENGTH = 64 * 1024  # bytes; BEP 3 "piece length"
@@ -173,3 +174,27 @@ def copy_good(content: TorrentContent, target_dir: Path) -> Path:
     path = target_dir / content.name
     shutil.copyfile(content.data_dir / content.name, path)
     return path
+
+
+def write_announce_variant(content: TorrentContent, target: Path, announce: Iterable[str]) -> Path:
+    """Write a copy of the .torrent whose trackers are ``announce`` (one tier each); same info dict.
+
+    The info dict is decoded and re-encoded; it was written canonically (sorted keys), so its bytes and
+    therefore the infohash are unchanged (the caller's test checks this).
+
+    Args:
+        content: the generated work.
+        target: path of the new .torrent.
+        announce: tracker URLs in tier order (BEP 12).
+
+    Returns:
+        ``target``.
+    """
+    import libtorrent as lt
+
+    urls = list(announce)
+    meta = cast(dict[bytes, Any], lt.bdecode(content.torrent_path.read_bytes()))
+    meta[b"announce"] = urls[0].encode() if urls else b""
+    meta[b"announce-list"] = [[u.encode()] for u in urls]
+    target.write_bytes(lt.bencode(meta))
+    return target

@@ -30,6 +30,7 @@ from swarmscope.testbed.content import (
     TorrentContent,
     build_content,
     copy_good,
+    write_announce_variant,
     write_corrupt_copy,
     write_partial_copy,
 )
@@ -80,6 +81,20 @@ class Swarm:
     def torrent_path(self) -> Path:
         """The .torrent (announce = the HTTP tracker)."""
         return self.content.torrent_path
+
+    @property
+    def udp_torrent_path(self) -> Path | None:
+        """The same torrent announcing only to the UDP tracker (BEP 15); None without opentracker.
+
+        The scenario's peers announce over HTTP (NOTES: UDP re-announces from several libtorrent
+        sessions in one process fail), but opentracker hands the same peers out over UDP.
+        """
+        if self.tracker_udp_url is None:
+            return None
+        target = self.workdir / "testbed-udp.torrent"
+        if not target.exists():
+            write_announce_variant(self.content, target, [self.tracker_udp_url])
+        return target
 
     @property
     def infohash_hex(self) -> str:
