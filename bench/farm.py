@@ -196,6 +196,7 @@ def ceiling_result(raw: dict[str, Any]) -> dict[str, Any]:
         "completed": completed,
         "elapsed_s": raw.get("elapsed_s"),
         "cpu_s": round(raw.get("cpu_user_s", 0) + raw.get("cpu_sys_s", 0), 3),
+        "cpu_user_s": raw.get("cpu_user_s"),
         "vmhwm_kb": raw.get("vmhwm_kb"),
         "rss_growth_kb": None,
         "outcomes": {

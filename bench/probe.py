@@ -4,7 +4,8 @@ Every figure that matters is a ratio of two measurements taken in the same run o
 same stub farm (see bench/README.md). Usage (the repo's venv python, root for ``unshare -n``)::
 
     python bench/probe.py [--M 5000] [--K 100] [--runs 3] [--modes hs,block]
-                          [--tools c,raw,swarmscope,monitor] [--loops asyncio,uvloop] [--claims-wait 0.2]
+                          [--tools c,raw,swarmscope,monitor] [--loops asyncio,uvloop] [--claims-wait 0.2,0]
+                          [--profile]
 
 Each measurement runs in a fresh private network namespace (``unshare -n``), with a fresh farm pinned to one
 CPU and the client pinned to another, and the client in its own process (so peak RSS is per tool). One JSON
@@ -21,6 +22,7 @@ import json
 import os
 import pstats
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -50,8 +52,14 @@ def vm_kb(field: str) -> int | None:
 
 
 def cpu_s() -> float:
-    r = resource.getrusage(resource.RUSAGE_SELF)  # all threads (the monitor's writer thread included)
+    """User + system CPU seconds of this process, all threads (the monitor's writer thread included)."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
     return r.ru_utime + r.ru_stime
+
+
+def user_s() -> float:
+    """User CPU seconds of this process (the Python side; system time is the kernel's socket work)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_utime
 
 
 # --- swarmscope's engine: ProbeRun + net.peer_conn.probe, K workers ------------------------------------
@@ -156,14 +164,17 @@ async def monitor(
         peers: list[tuple[str, int, bytes | None]] = [
             (farm.peer_address(i), farm.PORT, None) for i in range(cfg["M"])
         ]
-        timing["t0"], timing["cpu0"], timing["rss0"] = time.monotonic(), cpu_s(), vm_kb("VmRSS") or 0
+        timing["t0"], timing["cpu0"], timing["user0"] = time.monotonic(), cpu_s(), user_s()
+        timing["rss0"] = vm_kb("VmRSS") or 0
         mon.discovered(parts["target"].swarm, peers, Source.TRACKER, "bench")
         await done.wait()
-        timing["t1"], timing["cpu1"], timing["rss1"] = time.monotonic(), cpu_s(), vm_kb("VmRSS") or 0
+        timing["t1"], timing["cpu1"], timing["user1"] = time.monotonic(), cpu_s(), user_s()
+        timing["rss1"] = vm_kb("VmRSS") or 0
     finally:
         stop.set()
         await asyncio.wait_for(runner, 60)
         store.close()
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 # --- one measurement in this process ----------------------------------------------------------------------
@@ -190,12 +201,13 @@ async def watched(work: Any, tally: Counter[str], deadline: float) -> None:
 
 
 def write_profile(profiler: cProfile.Profile, cfg: dict[str, Any]) -> None:
-    """Top functions by own time and by cumulative time, to bench/.work/profile-TOOL-LOOP-MODE.txt."""
+    """Top functions by own and by cumulative time, to bench/.work/profile-TOOL[-cwWAIT]-LOOP-MODE.txt."""
     out = io.StringIO()
     stats = pstats.Stats(profiler, stream=out)
     stats.sort_stats("tottime").print_stats(30)
     stats.sort_stats("cumulative").print_stats(40)
-    path = farm.WORK / f"profile-{cfg['tool']}-{cfg['loop']}-{cfg['mode']}.txt"
+    wait = "" if cfg.get("claims_wait") is None else f"-cw{cfg['claims_wait']:g}"
+    path = farm.WORK / f"profile-{cfg['tool']}{wait}-{cfg['loop']}-{cfg['mode']}.txt"
     path.write_text(out.getvalue())
 
 
@@ -215,7 +227,7 @@ def measure(cfg: dict[str, Any]) -> dict[str, Any]:
     timing["rss0"] = vm_kb("VmRSS") or 0
     aborted = False
     with runner:
-        t0, c0 = time.monotonic(), cpu_s()
+        t0, c0, u0 = time.monotonic(), cpu_s(), user_s()
         if cfg["tool"] == "raw":
             work = farm.raw_ceiling(cfg, meta, tally)
         elif cfg["tool"] == "swarmscope":
@@ -233,8 +245,12 @@ def measure(cfg: dict[str, Any]) -> dict[str, Any]:
             if profiler is not None:
                 profiler.disable()
                 write_profile(profiler, cfg)
-        t1, c1 = timing.get("t1", time.monotonic()), timing.get("cpu1", cpu_s())
-        t0, c0 = timing.get("t0", t0), timing.get("cpu0", c0)
+        t1, c1, u1 = (
+            timing.get("t1", time.monotonic()),
+            timing.get("cpu1", cpu_s()),
+            timing.get("user1", user_s()),
+        )
+        t0, c0, u0 = timing.get("t0", t0), timing.get("cpu0", c0), timing.get("user0", u0)
         rss1 = timing.get("rss1", vm_kb("VmRSS") or 0)
     completed = sum(tally[k] for k in REACHED)
     return {
@@ -242,6 +258,7 @@ def measure(cfg: dict[str, Any]) -> dict[str, Any]:
         "completed": completed,
         "elapsed_s": round(t1 - t0, 4),
         "cpu_s": round(c1 - c0, 3),
+        "cpu_user_s": round(u1 - u0, 3),
         "vmhwm_kb": vm_kb("VmHWM"),
         "rss_growth_kb": rss1 - timing["rss0"],
         "outcomes": dict(sorted(tally.items())),
@@ -312,9 +329,11 @@ def run_all(a: argparse.Namespace) -> list[dict[str, Any]]:
         for cfg in cfgs:
             cfg = {**cfg, "run": run}
             cmd = ["unshare", "-n", "--", sys.executable, __file__, "_one", json.dumps(cfg)]
-            p = subprocess.run(cmd, capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT + 60)
             try:
+                p = subprocess.run(cmd, capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT + 60)
                 res = json.loads(p.stdout.strip().splitlines()[-1])
+            except subprocess.TimeoutExpired:
+                res = {"error": "namespace run timed out"}
             except (IndexError, ValueError):
                 res = {"error": f"namespace run exited {p.returncode}", "stderr": p.stderr[-1500:]}
             row = {k: cfg[k] for k in ("tool", "loop", "mode", "M", "K", "claims_wait", "run")} | res
@@ -334,6 +353,7 @@ def _medians(rs: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "rate": statistics.median(r["probes_per_s"] for r in rs),
         "cpu_us": statistics.median(r["cpu_s"] / r["completed"] * 1e6 for r in ok) if ok else None,
+        "user_us": statistics.median(r["cpu_user_s"] / r["completed"] * 1e6 for r in ok) if ok else None,
         "per_peer": statistics.median(growth) if growth else None,
         "hwm_mib": (_med(rs, "vmhwm_kb") or 0) / 1024,
     }
@@ -359,15 +379,15 @@ def table(rows: list[dict[str, Any]]) -> str:
             groups.setdefault((r["tool"], wait, r["loop"], r["mode"]), []).append(r)
     med: dict[Key, dict[str, Any]] = {}
     lines = [
-        "| tool | loop | mode | runs | probes/s median (min–max) | completed | CPU µs/probe | peak RSS MiB "
-        "| RSS growth B/peer | outcomes (last run) |",
+        "| tool | loop | mode | runs | probes/s median (min–max) | completed | CPU µs/probe (user) "
+        "| peak RSS MiB | RSS growth B/peer | outcomes (last run) |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for key in sorted(groups, key=lambda k: (TOOLS.index(k[0]), -k[1], k[2], MODES.index(k[3]))):
         rs = groups[key]
         m = med[key] = _medians(rs)
         rates = [r["probes_per_s"] for r in rs]
-        cpu = "-" if m["cpu_us"] is None else f"{m['cpu_us']:.0f}"
+        cpu = "-" if m["cpu_us"] is None else f"{m['cpu_us']:.0f} ({m['user_us']:.0f})"
         per_peer = "-" if m["per_peer"] is None else f"{m['per_peer']:,.0f}"
         aborted = " ABORTED" if any(r.get("aborted") for r in rs) else ""
         lines.append(
@@ -378,8 +398,8 @@ def table(rows: list[dict[str, Any]]) -> str:
     lines += [
         "",
         "| measured | loop | mode | probes/s ÷ raw (same loop) | ÷ raw uvloop | ÷ C "
-        "| CPU/probe × raw (same loop) | × raw uvloop | × C |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| CPU/probe × raw (same loop) | × raw uvloop | × C | user CPU/probe × raw (same loop) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for key, m in med.items():
         tool, _wait, loop, mode = key
@@ -392,7 +412,8 @@ def table(rows: list[dict[str, Any]]) -> str:
         ]
         rate_ratios = " | ".join(_ratio(m["rate"], x["rate"] if x else None) for x in refs)
         cpu_ratios = " | ".join(_ratio(m["cpu_us"], x["cpu_us"] if x else None) for x in refs)
-        lines.append(f"| {_label(key)} | {loop} | {mode} | {rate_ratios} | {cpu_ratios} |")
+        user_ratio = _ratio(m["user_us"], refs[0]["user_us"] if refs[0] else None)
+        lines.append(f"| {_label(key)} | {loop} | {mode} | {rate_ratios} | {cpu_ratios} | {user_ratio} |")
     return "\n".join(lines)
 
 
