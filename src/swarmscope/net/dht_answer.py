@@ -62,8 +62,10 @@ def answer(node: DhtNode, query: Query, address: tuple[str, int], now: float) ->
         if query.token is None or not node.tokens.verify(query.token, host, query.info_hash):
             return KrpcError(tid, krpc.ERROR_PROTOCOL, b"bad token")  # DHT-08
         port = address[1] if query.implied_port or query.port is None else query.port
-        if node.store.add(query.info_hash, Endpoint.parse(host, port), query.seed, now):
+        peer = Endpoint.parse(host, port)
+        if node.store.add(query.info_hash, peer, query.seed, now):
             node.stats["announces_stored"] += 1
+            node._discovered(query.info_hash, [peer])  # a peer announcing to us is a DHT listing too
         return base
     if query.method == krpc.SAMPLE_INFOHASHES and query.target is not None:
         samples = node.store.infohashes()

@@ -72,6 +72,8 @@ class DhtNode:
         relookup_interval: seconds between lookups of each monitored infohash.
         token_secret: initial write-token secret; random when None.
         clock: monotonic seconds; random_bytes: randomness source (tests may pass deterministic ones).
+        on_peers: called with ``(infohash, new peers)`` for monitored infohashes, from periodic lookups
+            and from peers announcing to us; must not block.
     """
 
     def __init__(
@@ -94,13 +96,14 @@ class DhtNode:
         token_secret: bytes | None = None,
         clock: Callable[[], float] = Clock.monotonic,
         random_bytes: Callable[[int], bytes] = os.urandom,
+        on_peers: Callable[[bytes, list[Endpoint]], None] | None = None,
     ) -> None:
         self.bind, self.bootstrap, self.read_only = bind, list(bootstrap), read_only
         self.node_id = node_id or random_bytes(20)
         self.alpha, self.k, self.query_timeout, self.lookup_timeout = alpha, k, query_timeout, lookup_timeout
         self.lookup_width = max(k, lookup_width)
         self.max_queries_per_lookup, self.relookup_interval = max_queries_per_lookup, relookup_interval
-        self._clock, self._random = clock, random_bytes
+        self._clock, self._random, self.on_peers = clock, random_bytes, on_peers
         now = clock()
         self.routing = RoutingTable(self.node_id, k, now)
         self.store = PeerStore()
@@ -342,6 +345,11 @@ class DhtNode:
         """Re-run a get_peers lookup for ``info_hash`` every ``relookup_interval`` seconds."""
         self.monitored.setdefault(info_hash, float("-inf"))
 
+    def _discovered(self, info_hash: bytes, peers: list[Endpoint]) -> None:
+        """Hand new peers of a monitored infohash to ``on_peers`` (DHT listings: source ``dht``)."""
+        if self.on_peers is not None and info_hash in self.monitored and peers:
+            self.on_peers(info_hash, peers)
+
     def unmonitor(self, info_hash: bytes) -> None:
         """Stop periodic lookups of ``info_hash``."""
         self.monitored.pop(info_hash, None)
@@ -356,7 +364,8 @@ class DhtNode:
             due = [ih for ih, last in self.monitored.items() if now - last >= self.relookup_interval]
             for info_hash in due[:4]:
                 self.monitored[info_hash] = now
-                await self.lookup(info_hash)
+                async for peers in self.get_peers(info_hash):
+                    self._discovered(info_hash, peers)
             if not len(self.routing) and self.bootstrap:
                 await self.find_node(self.node_id)
             for bucket in self.routing.stale_buckets(now)[:2]:
