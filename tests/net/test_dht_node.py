@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from swarmscope.net.dht_bootstrap import PUBLIC_ROUTERS, resolve_bootstrap
 from swarmscope.net.dht_node import DhtNode
 from swarmscope.wire import krpc
 from swarmscope.wire.krpc import KrpcError, Query, Response
@@ -406,3 +407,11 @@ async def test_dht04_replies_matched_by_tid_and_source_address() -> None:
             assert node.stats["dropped_decode"] == 1
         finally:
             node.stop()
+
+
+async def test_bootstrap_names_resolved_and_unresolvable_skipped(netns: bool) -> None:
+    """Inside the private namespace no resolver is reachable: a public router name just drops out."""
+    resolved = await resolve_bootstrap(
+        [("localhost", 6881), ("127.0.0.2", 6881), ("127.0.0.2", 6881), PUBLIC_ROUTERS[0]], v6=False
+    )
+    assert resolved == [("127.0.0.1", 6881), ("127.0.0.2", 6881)]

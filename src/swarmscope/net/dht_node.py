@@ -21,6 +21,7 @@ from dataclasses import replace
 from swarmscope.errors import DecodeError
 from swarmscope.net.clock import Clock
 from swarmscope.net.dht_answer import answer
+from swarmscope.net.dht_bootstrap import PUBLIC_ROUTERS, resolve_bootstrap
 from swarmscope.net.dht_limits import AddressLimiter, TokenBucket, TokenIssuer
 from swarmscope.net.dht_store import PeerStore
 from swarmscope.wire import krpc
@@ -32,14 +33,7 @@ from swarmscope.wire.types import Endpoint
 
 VERSION = b"SW\x00\x01"  # BEP 5 "v": 2-byte client code + 2-byte version
 Address = tuple[str, int]
-# Production default for ``--dht-bootstrap`` (the well-known public routers). Tests never use it: they
-# always pass a local node, and run in a private network namespace where these names cannot resolve.
-PUBLIC_ROUTERS: tuple[Address, ...] = (
-    ("router.bittorrent.com", 6881),
-    ("router.utorrent.com", 6881),
-    ("dht.transmissionbt.com", 6881),
-    ("dht.libtorrent.org", 25401),
-)
+__all__ = ["PUBLIC_ROUTERS", "DhtNode"]
 
 
 class _Protocol(asyncio.DatagramProtocol):
@@ -143,21 +137,9 @@ class DhtNode:
             lambda: _Protocol(self), local_addr=self.bind, family=family
         )
         self._transport = transport
-        self.bootstrap = await self._resolve(self.bootstrap)
+        self.bootstrap = await resolve_bootstrap(self.bootstrap, self.v6)
         await self.find_node(self.node_id)
         self._spawn(self._maintain())
-
-    async def _resolve(self, nodes: list[Address]) -> list[Address]:
-        """Resolve bootstrap host names to addresses of our family (replies come from IPs)."""
-        loop, family = asyncio.get_running_loop(), socket.AF_INET6 if self.v6 else socket.AF_INET
-        out: list[Address] = []
-        for host, port in nodes[:32]:
-            try:
-                infos = await loop.getaddrinfo(host, port, family=family, type=socket.SOCK_DGRAM)
-            except OSError:
-                continue  # an unresolvable router is skipped, not fatal
-            out += [(str(info[4][0]), int(info[4][1])) for info in infos[:4]]
-        return list(dict.fromkeys(out))
 
     def stop(self) -> None:
         """Cancel every task and close the socket (idempotent)."""
