@@ -293,3 +293,27 @@ def test_peer_closing_and_monitor_stop() -> None:
     run.stop(5)
     assert run.observation().failure == Failure.DEADLINE.value
     assert IH.hex() == run.observation().infohash
+
+
+def test_explicit_empty_claim_ends_the_probe_without_waiting() -> None:
+    """have_none / an all-zero bitfield is a definite answer: no claims_wait (it would cap the probe rate)."""
+    pieces = Pieces(N)
+    run = make_run(pieces)
+    converse(run, FakePeer(pieces, opening=ext_handshake() + bitfield(N, set())))
+    obs = run.observation()
+    assert run.done and obs.tier is Tier.CONNECTED and obs.failure == Failure.NO_PIECES.value
+    assert obs.completion == 0.0 and obs.client == "libtorrent" and obs.ended_us < 3_000_000
+    run = make_run(pieces)
+    converse(run, FakePeer(pieces, reserved=bytes(8), opening=bitfield(N, set())))
+    assert run.done and run.observation().failure == Failure.NO_PIECES.value
+
+
+def test_empty_claim_waits_briefly_for_the_extension_handshake() -> None:
+    pieces = Pieces(N)
+    run = make_run(pieces, ProbePolicy(ext_grace=0.5, claims_wait=3.0))
+    run.connected(0)
+    run.received(FakePeer(pieces).handshake() + pw.encode_message(pw.Simple(pw.HAVE_NONE)), 1_000)
+    assert not run.done and run.deadline_us == 1_000 + 500_000
+    run.received(ext_handshake(), 2_000)
+    obs = run.observation()
+    assert run.done and obs.client == "libtorrent" and obs.ended_us == 2_000

@@ -57,7 +57,10 @@ class ProbePolicy:
         max_hash_failures: pieces that may fail the hash check before we give up on the peer.
         pipeline_blocks: requests in flight (each 16 KiB; BEP 3 "request").
         handshake_timeout: from TCP connect to the peer's handshake.
-        claims_wait: how long after the handshake to wait for piece claims when none (or have_none) came.
+        claims_wait: how long after the handshake to wait for piece claims when none came (BEP 3 lets a peer
+            with no piece send no bitfield at all).
+        ext_grace: after an explicit empty claim (have_none, all-zero bitfield), how long to wait for the
+            BEP 10 handshake before concluding ``no_pieces``.
         unchoke_timeout: how long to wait for unchoke (or an allowed-fast piece) after ``interested``.
         piece_timeout: longest gap between blocks while downloading.
         max_rejected_pieces: pieces whose requests the peer rejected (BEP 6) before giving up.
@@ -69,6 +72,7 @@ class ProbePolicy:
     pipeline_blocks: int = 16
     handshake_timeout: float = 10.0
     claims_wait: float = 3.0
+    ext_grace: float = 0.5
     unchoke_timeout: float = 15.0
     piece_timeout: float = 20.0
     max_rejected_pieces: int = 3
@@ -130,6 +134,8 @@ class ProbeRun:
         self._rejected_pieces = 0
         self._piece: int | None = None
         self._blocks: dict[int, bytes] = {}
+        self._empty_claimed = False
+        self._requested: set[int] = set()  # begin offsets of the current piece asked for, not yet answered
 
     # --- inputs from the driver ---------------------------------------------------------------------
 
@@ -213,7 +219,11 @@ class ProbeRun:
             return self._on_handshake(event, now_us)
         if isinstance(event, ps.PiecesClaimed):
             return self._on_claims(now_us)
-        if isinstance(event, ps.ChokeChanged | ps.AllowedFastReceived):
+        if isinstance(event, ps.ChokeChanged):
+            if event.choked and not self.session.fast:
+                self._requested.clear()  # BEP 3: a choke discards our requests; BEP 6 peers reject them
+            return self._advance(now_us)
+        if isinstance(event, ps.AllowedFastReceived):
             return self._advance(now_us)
         if isinstance(event, ps.RequestRejected):
             return self._on_reject(event, now_us)
@@ -222,6 +232,8 @@ class ProbeRun:
                 self.ext = extension.decode_handshake(event.payload)
             except DecodeError as exc:
                 self.session.quirks.append(f"extension handshake undecodable: {exc.reason}")
+            if self._empty_claimed and self.phase is _Phase.CLAIMS and self.session.have_count == 0:
+                self._no_claims(now_us)
         return b""
 
     def _on_handshake(self, event: ps.HandshakeReceived, now_us: int) -> bytes:
@@ -239,7 +251,7 @@ class ProbeRun:
 
     def _on_claims(self, now_us: int) -> bytes:
         if self.session.have_count == 0:
-            return b""
+            return self._on_empty_claim(now_us)
         self.tier = max(self.tier, Tier.HAS_PIECES)
         if self.policy.depth is Depth.HAS_PIECES:
             self._finish(now_us, None, None)
@@ -248,6 +260,21 @@ class ProbeRun:
             self.phase = _Phase.UNCHOKE
             self.deadline_us = now_us + int(self.policy.unchoke_timeout * _US)
         return self._advance(now_us)
+
+    def _on_empty_claim(self, now_us: int) -> bytes:
+        """An explicit empty claim (have_none, all-zero bitfield) concludes the probe.
+
+        At once, or when the BEP 10 handshake (client name, yourip) arrives, at most ``ext_grace`` later.
+        A ``have`` sent later is caught by the next re-probe.
+        """
+        if self.phase is not _Phase.CLAIMS:
+            return b""
+        if not self.session.extension or self.ext is not None:
+            self._no_claims(now_us)
+        else:
+            self._empty_claimed = True
+            self.deadline_us = min(self.deadline_us or now_us, now_us + int(self.policy.ext_grace * _US))
+        return b""
 
     def _no_claims(self, now_us: int, detail: str | None = None) -> None:
         if self.session.have is None:
@@ -264,7 +291,7 @@ class ProbeRun:
                 if not self.session.choked and not self._candidates():
                     self._finish(now_us, self.failure or Failure.NO_PIECES, self.failure_detail)
                 return b""
-            self._piece, self._blocks = piece, {}
+            self._piece, self._blocks, self._requested = piece, {}, set()
             self._tried.add(piece)
             self.phase = _Phase.DOWNLOAD
             self.deadline_us = now_us + int(self.policy.piece_timeout * _US)
@@ -298,9 +325,12 @@ class ProbeRun:
         size = self.pieces.piece_size(piece)
         out = bytearray()
         begin = 0
-        while len(s.outstanding) < self.policy.pipeline_blocks and begin < size:
+        # self._requested, not the session's set: events of one segment are handled after the session
+        # parsed all of it, so the session may already know of blocks this loop has not seen yet.
+        while len(self._requested) < self.policy.pipeline_blocks and begin < size:
             length = min(BLOCK_SIZE, size - begin)
-            if begin not in self._blocks and (piece, begin, length) not in s.outstanding:
+            if begin not in self._blocks and begin not in self._requested:
+                self._requested.add(begin)
                 out += s.request(piece, begin, length)
             begin += BLOCK_SIZE
         return bytes(out)
@@ -309,13 +339,14 @@ class ProbeRun:
         if event.index != self._piece:
             return b""
         self._blocks[event.begin] = event.block
+        self._requested.discard(event.begin)
         self.payload_in += len(event.block)
         self.deadline_us = now_us + int(self.policy.piece_timeout * _US)
         size = self.pieces.piece_size(event.index)
         if sum(len(b) for b in self._blocks.values()) < size:
             return self._request_more()
         data = b"".join(self._blocks[b] for b in sorted(self._blocks))
-        self._piece, self._blocks = None, {}
+        self._piece, self._blocks, self._requested = None, {}, set()
         if self.pieces.check_piece(event.index, data):
             self.verified.append(event.index)
             self.tier = Tier.VERIFIED
@@ -341,7 +372,7 @@ class ProbeRun:
         if self._rejected_pieces >= self.policy.max_rejected_pieces:
             self._finish(now_us, Failure.REJECTED, f"{self._rejected_pieces} pieces rejected")
             return b""
-        self._piece, self._blocks = None, {}
+        self._piece, self._blocks, self._requested = None, {}, set()
         self.session.outstanding = {k for k in self.session.outstanding if k[0] != event.index}
         return self._advance(now_us)
 

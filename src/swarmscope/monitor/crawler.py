@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import logging
 import zlib
 from collections.abc import Callable
@@ -42,7 +41,8 @@ class MonitorConfig:
         max_peers: probes in flight at once (global bound). bind_ip: source address of every connection
         and announce. listen_port: the port we announce (BEP 3 ``port``). connect_timeout: TCP connect.
         announce_floor / announce_ceiling: clamp of the tracker's interval (interop TRK-07).
-        numwant: peers asked of each tracker. flush_interval: how often the writer commits.
+        numwant: peers asked of each tracker. flush_interval: how often the writer commits (seconds);
+        flush_rows: pending observations that trigger an early commit.
     """
 
     peer_id: bytes
@@ -56,6 +56,7 @@ class MonitorConfig:
     announce_ceiling: float = 3600.0
     numwant: int = 200
     flush_interval: float = 0.5
+    flush_rows: int = 5000
     probe: ProbePolicy = field(default_factory=ProbePolicy)
     plan: PlanPolicy = field(default_factory=PlanPolicy)
 
@@ -106,6 +107,7 @@ class Monitor:
         self._pending_sightings: list[Sighting] = []
         self._wake = asyncio.Event()
         self._writer_stop = asyncio.Event()
+        self._flush_now = asyncio.Event()  # set on stop, or when flush_rows rows are pending
         self._stopping = False
         self._ext = extension.encode_handshake(
             {}, v=CLIENT_VERSION.encode(), p=None, reqq=None, yourip=None, metadata_size=None
@@ -155,6 +157,7 @@ class Monitor:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self._announce_stopped(), 5.0)
         self._writer_stop.set()
+        self._flush_now.set()
         await writer  # commits what is pending, then returns
         await asyncio.to_thread(self.store.end_run, self.run_id, self.clock.now_us())
         await self._trackers.aclose()
@@ -291,6 +294,8 @@ class Monitor:
     def _record(self, key: PeerKey, obs: Observation) -> None:
         self._pending_obs.append(obs)
         self.stats[key[0]].observed(obs)
+        if len(self._pending_obs) >= self.config.flush_rows:
+            self._flush_now.set()
 
     # --- storage --------------------------------------------------------------------------------------
 
@@ -298,7 +303,9 @@ class Monitor:
         """The single writer: commits pending rows every ``flush_interval``; never cancelled mid-commit."""
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._writer_stop.wait(), self.config.flush_interval)
+                async with asyncio.timeout(self.config.flush_interval):
+                    await self._flush_now.wait()
+            self._flush_now.clear()
             await self._flush()
             if self._writer_stop.is_set():
                 return
@@ -313,8 +320,8 @@ class Monitor:
 
 
 def _unusable(ip: str) -> bool:
-    try:
-        addr = ipaddress.ip_address(ip)
-    except ValueError:
-        return True
-    return addr.is_unspecified or addr.is_multicast
+    """Unspecified or multicast addresses are never peers (sources give normalised IP literals)."""
+    if ":" in ip:
+        return ip == "::" or ip[:2].lower() == "ff"
+    first = ip.split(".", 1)[0]
+    return ip == "0.0.0.0" or (first.isdigit() and 224 <= int(first) <= 239)

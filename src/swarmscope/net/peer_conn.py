@@ -1,8 +1,8 @@
 """asyncio driver for one outgoing probe: connect, move bytes, arm timers, close.
 
-All protocol decisions are in the pure :class:`swarmscope.evidence.probe.ProbeRun`; this module only turns
-socket callbacks into calls on it. Network outcomes (refused, timeout, reset) become values on the
-Observation, never exceptions.
+All protocol decisions are in a pure run object (:class:`swarmscope.evidence.probe.ProbeRun`, or a wrapper
+with the same interface such as the MSE one); this module only turns socket callbacks into calls on it.
+Network outcomes (refused, timeout, reset) become values on the Observation, never exceptions.
 """
 
 from __future__ import annotations
@@ -10,30 +10,49 @@ from __future__ import annotations
 import asyncio
 import errno
 import socket
+from typing import Protocol, cast
 
-from swarmscope.evidence.probe import ProbeRun
 from swarmscope.evidence.records import Failure, Observation
 from swarmscope.net.clock import Clock
 
 _REFUSED = {errno.ECONNREFUSED}
-READ_LIMIT = 1 << 20  # bytes buffered from one peer before we stop reading (the framer caps messages)
+
+
+class ProbeDriven(Protocol):
+    """What the driver needs of a run: the pure probe interface (see ``evidence.probe.ProbeRun``)."""
+
+    ip: str
+    port: int
+
+    @property
+    def done(self) -> bool: ...
+    @property
+    def deadline_us(self) -> int | None: ...
+    def connected(self, now_us: int) -> bytes: ...
+    def received(self, data: bytes, now_us: int) -> bytes: ...
+    def timer(self, now_us: int) -> bytes: ...
+    def closed(self, now_us: int, detail: str = ...) -> None: ...
+    def connect_failed(self, now_us: int, failure: Failure, detail: str) -> None: ...
+    def stop(self, now_us: int) -> None: ...
+    def observation(self) -> Observation: ...
 
 
 class _ProbeProtocol(asyncio.Protocol):
-    """Feeds socket events to a ProbeRun; resolves ``finished`` when the connection is gone."""
+    """Feeds socket events to a run; resolves ``finished`` when the connection is gone."""
 
-    __slots__ = ("clock", "finished", "loop", "run", "timer", "transport")
+    __slots__ = ("armed_us", "clock", "finished", "loop", "run", "timer", "transport")
 
-    def __init__(self, run: ProbeRun, clock: Clock, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, run: ProbeDriven, clock: Clock, loop: asyncio.AbstractEventLoop) -> None:
         self.run, self.clock, self.loop = run, clock, loop
         self.transport: asyncio.Transport | None = None
         self.timer: asyncio.TimerHandle | None = None
+        self.armed_us: int | None = None
         self.finished: asyncio.Future[None] = loop.create_future()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        transport.write(self.run.connected(self.clock.now_us()))
+        # uvloop's TCPTransport does not subclass asyncio.Transport, hence a cast and no isinstance check
+        self.transport = cast(asyncio.Transport, transport)
+        self.transport.write(self.run.connected(self.clock.now_us()))
         self._arm()
 
     def data_received(self, data: bytes) -> None:
@@ -43,7 +62,7 @@ class _ProbeProtocol(asyncio.Protocol):
             self.transport.write(out)
         if run.done:
             self._close()
-        else:
+        elif run.deadline_us != self.armed_us:
             self._arm()
 
     def eof_received(self) -> bool:
@@ -58,16 +77,18 @@ class _ProbeProtocol(asyncio.Protocol):
             self.finished.set_result(None)
 
     def _arm(self) -> None:
+        """(Re)arm the single timer at the run's deadline; only called when the deadline changed."""
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
-        deadline = self.run.deadline_us
+        deadline = self.armed_us = self.run.deadline_us
         if deadline is not None:
             delay = max(0.0, (deadline - self.clock.now_us()) / 1e6)
             self.timer = self.loop.call_later(delay, self._on_timer)
 
     def _on_timer(self) -> None:
         self.timer = None
+        self.armed_us = None
         out = self.run.timer(self.clock.now_us())
         if out and self.transport is not None:
             self.transport.write(out)
@@ -77,12 +98,15 @@ class _ProbeProtocol(asyncio.Protocol):
             self._arm()
 
     def _close(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
         if self.transport is not None:
             self.transport.abort()  # RST, no TIME_WAIT on our side; nothing more to say to this peer
 
 
 async def probe(
-    run: ProbeRun,
+    run: ProbeDriven,
     *,
     clock: Clock,
     connect_timeout: float = 5.0,
@@ -91,21 +115,20 @@ async def probe(
     """Connect to ``run.ip:run.port``, drive the probe to its end and return the Observation.
 
     Args:
-        run: a fresh ProbeRun. clock: evidence clock. connect_timeout: seconds for the TCP connect.
-        bind_ip: local source address (None: the kernel picks).
+        run: a fresh ProbeRun (or wrapper). clock: evidence clock. connect_timeout: seconds for the TCP
+        connect. bind_ip: local source address (None: the kernel picks).
 
     Returns:
-        The observation; connection failures are recorded as ``Failure`` values, never raised.
+        The observation; connection failures are recorded as ``Failure`` values, never raised. If the task
+        is cancelled (the monitor is stopping) the run is stopped and the cancellation propagates.
     """
     loop = asyncio.get_running_loop()
     proto = _ProbeProtocol(run, clock, loop)
     local = (bind_ip, 0) if bind_ip else None
     family = socket.AF_INET6 if ":" in run.ip else socket.AF_INET
     try:
-        await asyncio.wait_for(
-            loop.create_connection(lambda: proto, run.ip, run.port, local_addr=local, family=family),
-            connect_timeout,
-        )
+        async with asyncio.timeout(connect_timeout):
+            await loop.create_connection(lambda: proto, run.ip, run.port, local_addr=local, family=family)
     except TimeoutError:
         run.connect_failed(clock.now_us(), Failure.CONNECT_TIMEOUT, f"no answer within {connect_timeout:g} s")
         return run.observation()
