@@ -210,3 +210,14 @@ def test_monitor_finds_and_verifies_the_swarm_over_the_udp_tracker(netns: bool, 
             if peer.role in {"seed", "partial", "aria2"}:
                 assert rows[(peer.ip, peer.port)]["tier"] == "verified", peer.name
         assert swarm.payload_received_from(MONITOR_IP) == 0
+
+
+def test_every_byte_a_peer_sent_the_monitor_is_in_the_evidence(run: dict[str, Any]) -> None:
+    """No over-requesting: what each libtorrent peer uploaded to us equals what the monitor recorded.
+
+    The peer's side comes from its block_uploaded alerts; nothing was fetched that the evidence omits.
+    """
+    stats = run["stats"]
+    for name in _names(run, {"seed", "partial", "corrupt"}):
+        sent = int(stats[name]["blocks_to"].get(MONITOR_IP, 0))
+        assert sent == _row(run, name)["bytes_received"], (name, sent, _row(run, name))
