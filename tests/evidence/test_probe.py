@@ -317,3 +317,47 @@ def test_empty_claim_waits_briefly_for_the_extension_handshake() -> None:
     run.received(ext_handshake(), 2_000)
     obs = run.observation()
     assert run.done and obs.client == "libtorrent" and obs.ended_us == 2_000
+
+
+def test_inbound_probe_answers_the_peers_handshake() -> None:
+    """A peer that dialled us sends its handshake first; we answer with ours, then probe as usual."""
+    pieces = Pieces(N)
+    run = make_run(pieces)
+    assert run.accepted(0) == b"" and not run.done
+    peer = FakePeer(pieces, opening=bitfield(N, ALL))
+    out = run.received(peer.handshake(), 1_000)
+    assert out[:20] == pw.PROTOCOL_STRING and out[28:48] == IH
+    reply = peer.feed(out)  # the peer reads our handshake, then interested → unchoke
+    for _ in range(10):
+        if run.done or not reply:
+            break
+        out = run.received(reply, 2_000)
+        reply = peer.feed(out)
+    obs = run.observation()
+    assert obs.tier is Tier.VERIFIED and obs.verified_pieces
+
+
+def test_pex_is_collected_while_lingering_after_the_outcome() -> None:
+    """BEP 11: with pex_wait, the probe stays until the peer's first ut_pex message (PW-13 tolerant)."""
+    from swarmscope.wire import bencode
+    from swarmscope.wire.pex import encode_pex
+    from swarmscope.wire.types import Endpoint
+
+    pieces = Pieces(N)
+    run = make_run(pieces, ProbePolicy(pex_wait=1.0))
+    run.pex_id = 1
+    converse(run, FakePeer(pieces, opening=ext_handshake() + bitfield(N, ALL)))
+    assert run.observation().tier is Tier.VERIFIED
+    assert not run.done and run.deadline_us is not None  # lingering for PEX
+    payload = encode_pex(added=[Endpoint("127.0.9.1", 6881), Endpoint("127.0.9.2", 51413)])
+    run.received(pw.encode_message(pw.Extended(1, payload)), 3_000_000)
+    assert run.done and run.observation().failure is None
+    assert [e.host for m in run.pex for e in m.added] == ["127.0.9.1", "127.0.9.2"]
+    assert bencode.decode(payload)  # a real bencoded dict went over the wire
+    # without PEX arriving the linger ends at its deadline with the same outcome
+    run2 = make_run(pieces, ProbePolicy(pex_wait=1.0))
+    run2.pex_id = 1
+    converse(run2, FakePeer(pieces, opening=ext_handshake() + bitfield(N, ALL)))
+    assert run2.deadline_us is not None
+    run2.timer(run2.deadline_us)
+    assert run2.done and run2.observation().tier is Tier.VERIFIED and run2.pex == []

@@ -17,7 +17,7 @@ from typing import Protocol
 
 from swarmscope.errors import DecodeError
 from swarmscope.evidence.records import ExtensionInfo, Failure, Observation, Tier
-from swarmscope.wire import client_id, extension
+from swarmscope.wire import client_id, extension, pex
 from swarmscope.wire import peer_session as ps
 from swarmscope.wire.peer import reserved_bytes
 from swarmscope.wire.types import BLOCK_SIZE
@@ -64,6 +64,9 @@ class ProbePolicy:
         unchoke_timeout: how long to wait for unchoke (or an allowed-fast piece) after ``interested``.
         piece_timeout: longest gap between blocks while downloading.
         max_rejected_pieces: pieces whose requests the peer rejected (BEP 6) before giving up.
+        pex_wait: when > 0 and the peer offers ``ut_pex`` (BEP 11), stay connected after the outcome is
+            known until its first PEX message arrives or this many seconds pass (the peers it names are
+            discovery leads, never evidence).
     """
 
     depth: Depth = Depth.VERIFIED
@@ -76,6 +79,7 @@ class ProbePolicy:
     unchoke_timeout: float = 15.0
     piece_timeout: float = 20.0
     max_rejected_pieces: int = 3
+    pex_wait: float = 0.0
 
 
 class _Phase(enum.Enum):
@@ -84,7 +88,8 @@ class _Phase(enum.Enum):
     CLAIMS = 2
     UNCHOKE = 3
     DOWNLOAD = 4
-    DONE = 5
+    PEX = 5
+    DONE = 6
 
 
 class ProbeRun:
@@ -97,6 +102,8 @@ class ProbeRun:
         started_us: UTC microseconds when the connection attempt began.
         policy: limits. piece_seed: spreads piece choice across peers (any int; passed in, not random).
         extension_handshake: our BEP 10 handshake payload (None to send none).
+        inbound: the peer connected to us: we answer its handshake instead of sending ours first (BEP 3).
+        pex_id: the id under which our extension handshake offered ``ut_pex`` (BEP 11), 0 when not offered.
     """
 
     def __init__(
@@ -113,6 +120,8 @@ class ProbeRun:
         policy: ProbePolicy = ProbePolicy(),
         piece_seed: int = 0,
         extension_handshake: bytes | None = None,
+        inbound: bool = False,
+        pex_id: int = 0,
     ) -> None:
         self.swarm, self.ip, self.port, self.source = swarm, ip, port, source
         self.pieces, self.policy, self.piece_seed = pieces, policy, piece_seed
@@ -135,6 +144,10 @@ class ProbeRun:
         self._piece: int | None = None
         self._blocks: dict[int, bytes] = {}
         self._empty_claimed = False
+        self.inbound = inbound
+        self.pex_id = pex_id  # our local BEP 10 id for ut_pex (0: we did not offer it)
+        self.pex: list[pex.PexMessage] = []
+        self._pending: tuple[Failure | None, str | None] | None = None
         self._requested: set[int] = set()  # begin offsets of the current piece asked for, not yet answered
 
     # --- inputs from the driver ---------------------------------------------------------------------
@@ -149,6 +162,13 @@ class ProbeRun:
         self.phase = _Phase.HANDSHAKE
         self.deadline_us = now_us + int(self.policy.handshake_timeout * _US)
         return self._out(self.session.handshake_bytes())
+
+    def accepted(self, now_us: int) -> bytes:
+        """An inbound connection was accepted: wait for the peer's handshake, answer it (BEP 3)."""
+        self.inbound = True
+        self.phase = _Phase.HANDSHAKE
+        self.deadline_us = now_us + int(self.policy.handshake_timeout * _US)
+        return b""
 
     def connect_failed(self, now_us: int, failure: Failure, detail: str) -> None:
         """The TCP connection could not be made (refused, timeout, unreachable)."""
@@ -188,19 +208,25 @@ class ProbeRun:
         elif phase is _Phase.DOWNLOAD:
             got = sum(len(b) for b in self._blocks.values())
             self._finish(now_us, Failure.PIECE_TIMEOUT, f"piece {self._piece}: {got} bytes then silence")
+        elif phase is _Phase.PEX:
+            self._finish(now_us, *(self._pending or (None, None)))
         return b""
 
     def closed(self, now_us: int, detail: str = "connection closed") -> None:
         """The peer (or the network) closed the connection."""
         if self.phase is not _Phase.DONE:
-            if self.phase is _Phase.CLAIMS and self.session.have_count == 0:
+            if self.phase is _Phase.PEX:
+                self._finish(now_us, *(self._pending or (None, None)))
+            elif self.phase is _Phase.CLAIMS and self.session.have_count == 0:
                 self._no_claims(now_us, detail)
             else:
                 self._finish(now_us, Failure.CLOSED_BY_PEER, detail)
 
     def stop(self, now_us: int) -> None:
         """The monitor is ending; record how far we got."""
-        if self.phase is not _Phase.DONE:
+        if self.phase is _Phase.PEX:
+            self._finish(now_us, *(self._pending or (None, None)))
+        elif self.phase is not _Phase.DONE:
             self._finish(now_us, Failure.DEADLINE, f"monitor stopped during {self.phase.name.lower()}")
 
     # --- event handling -----------------------------------------------------------------------------
@@ -227,6 +253,9 @@ class ProbeRun:
             return self._advance(now_us)
         if isinstance(event, ps.RequestRejected):
             return self._on_reject(event, now_us)
+        if isinstance(event, ps.ExtendedMessageReceived):
+            self._on_extended(event, now_us)
+            return b""
         if isinstance(event, ps.ExtensionHandshakeReceived):
             try:
                 self.ext = extension.decode_handshake(event.payload)
@@ -235,6 +264,16 @@ class ProbeRun:
             if self._empty_claimed and self.phase is _Phase.CLAIMS and self.session.have_count == 0:
                 self._no_claims(now_us)
         return b""
+
+    def _on_extended(self, event: ps.ExtendedMessageReceived, now_us: int) -> None:
+        if not self.pex_id or event.ext_id != self.pex_id:
+            return
+        try:
+            self.pex.append(pex.decode_pex(event.payload))
+        except DecodeError as exc:
+            self.session.quirks.append(f"ut_pex undecodable: {exc.reason}")
+        if self.phase is _Phase.PEX:
+            self._finish(now_us, *(self._pending or (None, None)))
 
     def _on_handshake(self, event: ps.HandshakeReceived, now_us: int) -> bytes:
         if not event.infohash_matches:
@@ -247,7 +286,8 @@ class ProbeRun:
             return b""
         self.phase = _Phase.CLAIMS
         self.deadline_us = now_us + int(self.policy.claims_wait * _US)
-        return self.session.opening_messages(self._ext_out)
+        opening = self.session.opening_messages(self._ext_out)
+        return self.session.handshake_bytes() + opening if self.inbound else opening
 
     def _on_claims(self, now_us: int) -> bytes:
         if self.session.have_count == 0:
@@ -377,12 +417,30 @@ class ProbeRun:
         return self._advance(now_us)
 
     def _finish(self, now_us: int, failure: Failure | None, detail: str | None) -> None:
+        if self._wants_pex(failure):
+            self._pending = (failure, detail)
+            self.phase = _Phase.PEX
+            self.deadline_us = now_us + int(self.policy.pex_wait * _US)
+            return
         if self.tier is Tier.VERIFIED and failure is not Failure.INFOHASH_MISMATCH:
             failure, detail = None, None
         self.failure, self.failure_detail = failure, detail
         self.ended_us = now_us
         self.deadline_us = None
         self.phase = _Phase.DONE
+
+    def _wants_pex(self, failure: Failure | None) -> bool:
+        """Linger for a PEX message only after a clean outcome with a peer that offers ut_pex."""
+        if (
+            self.phase in (_Phase.PEX, _Phase.DONE)
+            or self.pex
+            or not self.pex_id
+            or self.policy.pex_wait <= 0
+        ):
+            return False
+        if failure not in (None, Failure.NO_PIECES, Failure.HASH_MISMATCH):
+            return False
+        return self.ext is not None and "ut_pex" in self.ext.m
 
     # --- result -----------------------------------------------------------------------------------------
 
