@@ -233,5 +233,20 @@ def test_encrypted_run_records_a_bad_mse_answer_and_the_policy_table(tmp_path: P
     assert obs.tier is Tier.LISTED and obs.failure == Failure.HANDSHAKE_INVALID.value and not obs.encrypted
     assert obs.wire_bytes_in == 96 + 600 and obs.wire_bytes_out == 96 + 40 + 16 + 68
     assert attempts(EncryptionPolicy.PREFER) == (CRYPTO_METHODS, None)
+    assert attempts(EncryptionPolicy.ALLOW) == (None, CRYPTO_METHODS)
     assert attempts(EncryptionPolicy.REQUIRE) == (CRYPTO_RC4,)
     assert attempts(EncryptionPolicy.DISABLE) == (None,)
+
+
+def test_policy_allow_tries_plaintext_then_encrypts_for_a_forced_peer(tmp_path: Path, netns: bool) -> None:
+    """ALLOW (the monitor's default) costs no Diffie-Hellman for plaintext peers, and still reaches peers that
+    require encryption through the retry."""
+    torrent = make_torrent(tmp_path)
+    meta = parse_metainfo(torrent.read_bytes())
+    ip = "127.0.5.4"
+    with seed(torrent, tmp_path, ip, 6881, **FORCED):
+        allow = asyncio.run(
+            probe_with_encryption(lambda: new_run(meta, ip, 6881), EncryptionPolicy.ALLOW, clock=Clock())
+        )
+    assert [o.tier for o in allow] == [Tier.LISTED, Tier.VERIFIED], allow
+    assert not allow[0].encrypted and allow[1].encrypted

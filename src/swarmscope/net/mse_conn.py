@@ -246,6 +246,7 @@ class EncryptedProbeRun:
 class EncryptionPolicy(enum.Enum):
     """How outgoing probes use MSE (CLI ``--encryption``)."""
 
+    ALLOW = "allow"  # plaintext BEP 3 first; on a handshake failure retry with MSE (cheap for most peers)
     PREFER = "prefer"  # MSE offering RC4 and plaintext; on a handshake failure retry in plaintext
     REQUIRE = "require"  # MSE with RC4 only; no plaintext attempt
     DISABLE = "disable"  # plaintext BEP 3 only
@@ -262,6 +263,8 @@ def attempts(policy: EncryptionPolicy) -> tuple[int | None, ...]:
     """The attempts a policy makes, in order: crypto_provide for an MSE attempt, None for plaintext."""
     if policy is EncryptionPolicy.PREFER:
         return (CRYPTO_METHODS, None)
+    if policy is EncryptionPolicy.ALLOW:
+        return (None, CRYPTO_METHODS)
     return (CRYPTO_RC4,) if policy is EncryptionPolicy.REQUIRE else (None,)
 
 

@@ -1,0 +1,83 @@
+"""Peer discovery through the Mainline DHT for the monitored swarms (BEP 5, BEP 32).
+
+Runs an iterative ``get_peers`` lookup per swarm at start and then every ``interval`` seconds, announcing our
+listen port to the closest nodes when we accept inbound connections. A DHT listing is never evidence: the
+peers it names are handed to the monitor with source ``dht`` and probed like any other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+
+from swarmscope.net.dht_node import DhtNode
+from swarmscope.wire.dht_lookup import LookupResult
+from swarmscope.wire.types import Endpoint
+
+log = logging.getLogger("swarmscope.monitor.dht")
+Address = tuple[str, int]
+
+
+class DhtDiscovery:
+    """One DHT node shared by every monitored swarm.
+
+    Args:
+        bind: UDP address of our node (same port number as the TCP listener, as clients do).
+        bootstrap: nodes to join through (production: the public routers; tests: a local node).
+        infohashes: wire infohashes (20 bytes) to look up.
+        on_peers: called with ``(wire infohash, peers)`` for each lookup result; must not block.
+        announce_port: TCP port announced to the closest nodes (None: do not announce, BEP 5).
+        interval: seconds between lookups of one infohash. read_only: BEP 43.
+    """
+
+    def __init__(
+        self,
+        *,
+        bind: Address,
+        bootstrap: list[Address],
+        infohashes: list[bytes],
+        on_peers: Callable[[bytes, list[Endpoint]], None],
+        announce_port: int | None,
+        interval: float = 300.0,
+        read_only: bool = False,
+    ) -> None:
+        self.node = DhtNode(bind=bind, bootstrap=bootstrap, read_only=read_only)
+        self.infohashes = infohashes
+        self.on_peers = on_peers
+        self.announce_port = announce_port
+        self.interval = interval
+        self.lookups = 0
+        self.last_error: str | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        """Bind and bootstrap the node, then start one lookup loop per infohash.
+
+        Raises:
+            OSError: the UDP port cannot be bound (the caller reports it and goes on without the DHT).
+        """
+        await self.node.start()
+        self._tasks = [asyncio.create_task(self._loop(ih)) for ih in self.infohashes]
+
+    async def _loop(self, infohash: bytes) -> None:
+        while True:
+            try:
+                result: LookupResult = await self.node.lookup(infohash, announce_port=self.announce_port)
+                self.lookups += 1
+                if result.peers:
+                    self.on_peers(infohash, list(result.peers))
+            except (OSError, TimeoutError) as exc:
+                self.last_error = f"DHT lookup failed: {exc}"
+                log.warning("%s", self.last_error)
+            await asyncio.sleep(self.interval)
+
+    async def stop(self) -> None:
+        """Cancel the lookup loops and close the node."""
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self.node.stop()
