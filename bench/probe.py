@@ -144,7 +144,8 @@ async def monitor(
     cfg: dict[str, Any], meta: dict[str, Any], tally: Counter[str], timing: dict[str, float]
 ) -> None:
     from swarmscope.evidence.records import Source
-    from swarmscope.monitor.crawler import Monitor, MonitorConfig
+    from swarmscope.monitor.config import MonitorConfig
+    from swarmscope.monitor.crawler import Monitor
     from swarmscope.store.database import open_store
 
     parts = _engine_parts(cfg, meta)

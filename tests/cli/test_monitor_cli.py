@@ -44,7 +44,8 @@ def tiny_torrent(path: Path, announce: str) -> Path:
 )
 def test_bad_input_is_one_clear_line(tmp_path: Path, make, message: str) -> None:  # type: ignore[no-untyped-def]
     target = make(tmp_path)
-    result = runner.invoke(app, ["monitor", target, "--db", str(tmp_path / "e.db"), "--duration", "1"])
+    args = ["monitor", target, "--db", str(tmp_path / "e.db"), "--duration", "1", "--no-dht"]
+    result = runner.invoke(app, args)
     assert result.exit_code == 1
     assert message in result.output
     assert "Traceback" not in result.output
@@ -65,6 +66,7 @@ def test_unreachable_tracker_is_a_warning_and_the_run_completes(tmp_path: Path, 
             "--duration",
             "2",
             "--no-live",
+            "--no-dht",
         ],
         capture_output=True,
         text=True,

@@ -71,6 +71,7 @@ def _monitor(swarm: Swarm, db: Path) -> subprocess.CompletedProcess[str]:
         "--bind",
         MONITOR_IP,
         "--no-live",
+        "--no-dht",  # this swarm is tracker-only; never let a run reach for public DHT routers
     ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=DURATION + 90, check=False)
     assert proc.returncode == 0, (
@@ -191,6 +192,7 @@ def test_monitor_finds_and_verifies_the_swarm_over_the_udp_tracker(netns: bool, 
             "--bind",
             MONITOR_IP,
             "--no-live",
+            "--no-dht",
         ]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]

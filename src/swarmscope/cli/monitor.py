@@ -17,9 +17,11 @@ from rich.table import Table
 from swarmscope import __version__
 from swarmscope.cli.app import app
 from swarmscope.errors import InputError, SwarmscopeError
-from swarmscope.monitor.crawler import Monitor, MonitorConfig
+from swarmscope.monitor.config import MonitorConfig
+from swarmscope.monitor.crawler import Monitor
 from swarmscope.monitor.targets import Target, load_target
 from swarmscope.net.clock import Clock
+from swarmscope.net.mse_conn import EncryptionPolicy
 from swarmscope.store.database import DEFAULT_DB, open_store
 
 PEER_ID_PREFIX = (
@@ -79,11 +81,18 @@ def run_monitor_command(
     listen_port: int = 6881,
     connect_timeout: float = 5.0,
     console: Console | None = None,
+    dht: bool = False,
+    dht_bootstrap: list[str] | None = None,
+    pex: bool = True,
+    encryption: str = "allow",
 ) -> Monitor:
     """Load the targets, run the monitor until ``duration`` passes or Ctrl-C, print a summary.
 
+    The Python defaults keep the DHT off (no public router is ever contacted unless asked); the CLI turns
+    it on by default, as a production monitor wants. ``listen_port`` 0 means no inbound listener.
+
     Raises:
-        InputError: a target cannot be loaded (the message names it and the problem).
+        InputError: a target cannot be loaded, or an option value is malformed (the message names it).
     """
     if console is None:
         console = Console()
@@ -95,14 +104,24 @@ def run_monitor_command(
             raise InputError(
                 f"{t.origin[:60]}: a magnet without metadata cannot be verified yet; give the .torrent file"
             )
+    try:
+        policy = EncryptionPolicy(encryption)
+    except ValueError:
+        raise InputError(f"--encryption {encryption!r}: use allow, prefer, require or disable") from None
     config = MonitorConfig(
         peer_id=make_peer_id(),
         duration=duration,
         max_peers=max_peers,
         bind_ip=bind,
-        listen_port=listen_port,
+        listen_port=listen_port or 6881,
+        listen=listen_port > 0,
         connect_timeout=connect_timeout,
+        dht=dht,
+        pex=pex,
+        encryption=policy,
     )
+    if dht_bootstrap:
+        config.dht_bootstrap = [parse_host_port(text, "--dht-bootstrap") for text in dht_bootstrap]
     Path(db).parent.mkdir(parents=True, exist_ok=True) if "://" not in db else None
     store = open_store(db)
     warnings: list[str] = []
@@ -153,6 +172,19 @@ async def _run(monitor: Monitor, live: bool, console: Console) -> None:
     await runner
 
 
+def parse_host_port(text: str, option: str) -> tuple[str, int]:
+    """``HOST:PORT`` or ``[V6]:PORT`` → (host, port).
+
+    Raises:
+        InputError: not of that form, or the port is outside 1..65535.
+    """
+    host, sep, port = text.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise InputError(f"{option} {text!r}: expected HOST:PORT")
+    return host, int(port)
+
+
 @app.command()
 def monitor(
     targets: list[str] = typer.Argument(
@@ -163,7 +195,21 @@ def monitor(
     max_peers: int = typer.Option(200, "--max-peers", min=1, help="probes in flight at once"),
     bind: str = typer.Option(None, "--bind", help="source IP for our connections and announces"),
     listen_port: int = typer.Option(
-        6881, "--listen-port", min=1, max=65535, help="port announced to trackers"
+        6881,
+        "--listen-port",
+        min=0,
+        max=65535,
+        help="TCP port for inbound peers, announced to trackers and the DHT (0: no listener)",
+    ),
+    dht: bool = typer.Option(True, "--dht/--no-dht", help="discover peers through the Mainline DHT"),
+    dht_bootstrap: list[str] = typer.Option(
+        None, "--dht-bootstrap", metavar="HOST:PORT", help="DHT node to join through (repeatable)"
+    ),
+    pex: bool = typer.Option(True, "--pex/--no-pex", help="read peer lists peers send (BEP 11 ut_pex)"),
+    encryption: str = typer.Option(
+        "allow",
+        "--encryption",
+        help="MSE/PE of outgoing probes: allow (plaintext first), prefer (encrypted first), require, disable",
     ),
     connect_timeout: float = typer.Option(5.0, "--connect-timeout", help="TCP connect timeout, seconds"),
     live: bool = typer.Option(True, "--live/--no-live", help="live table (default on a terminal)"),
@@ -179,6 +225,10 @@ def monitor(
             live=live,
             listen_port=listen_port,
             connect_timeout=connect_timeout,
+            dht=dht,
+            dht_bootstrap=dht_bootstrap,
+            pex=pex,
+            encryption=encryption,
         )
     except SwarmscopeError as exc:
         err.print(f"[red]error:[/] {exc}")

@@ -12,68 +12,28 @@ import asyncio
 import contextlib
 import logging
 import zlib
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from swarmscope import __version__
-from swarmscope.evidence.probe import ProbePolicy, ProbeRun
+from swarmscope.evidence.probe import ProbeRun
 from swarmscope.evidence.records import Observation, Sighting, Source
-from swarmscope.monitor.plan import PeerKey, PlanPolicy, ProbePlan
+from swarmscope.monitor.config import MonitorConfig
+from swarmscope.monitor.dht_discovery import DhtDiscovery
+from swarmscope.monitor.plan import PeerKey, ProbePlan
 from swarmscope.monitor.stats import SwarmStats
 from swarmscope.monitor.targets import Target
 from swarmscope.net.clock import Clock
-from swarmscope.net.peer_conn import probe
+from swarmscope.net.mse_conn import probe_with_encryption
 from swarmscope.net.tracker_client import TrackerClient
 from swarmscope.wire import extension
 from swarmscope.wire.http_tracker import AnnounceRequest
+from swarmscope.wire.types import Endpoint
 
 log = logging.getLogger("swarmscope.monitor")
 CLIENT_VERSION = f"swarmscope/{__version__}"
-
-
-@dataclass(slots=True)
-class MonitorConfig:
-    """Settings of one monitoring run. Times in seconds.
-
-    Args:
-        peer_id: our 20-byte peer id. duration: run length (None: until stopped).
-        max_peers: probes in flight at once (global bound). bind_ip: source address of every connection
-        and announce. listen_port: the port we announce (BEP 3 ``port``). connect_timeout: TCP connect.
-        announce_floor / announce_ceiling: clamp of the tracker's interval (interop TRK-07).
-        numwant: peers asked of each tracker. flush_interval: how often the writer commits (seconds);
-        flush_rows: pending observations that trigger an early commit.
-    """
-
-    peer_id: bytes
-    duration: float | None = None
-    max_peers: int = 200
-    bind_ip: str | None = None
-    listen_port: int = 6881
-    connect_timeout: float = 5.0
-    tracker_timeout: float = 10.0
-    announce_floor: float = 30.0
-    announce_ceiling: float = 3600.0
-    numwant: int = 200
-    flush_interval: float = 0.5
-    flush_rows: int = 5000
-    probe: ProbePolicy = field(default_factory=ProbePolicy)
-    plan: PlanPolicy = field(default_factory=PlanPolicy)
-
-    def as_settings(self) -> dict[str, Any]:
-        """JSON-able settings stored with the run (methodology record)."""
-        return {
-            "peer_id": self.peer_id.hex(),
-            "duration": self.duration,
-            "max_peers": self.max_peers,
-            "bind_ip": self.bind_ip,
-            "listen_port": self.listen_port,
-            "connect_timeout": self.connect_timeout,
-            "announce_floor": self.announce_floor,
-            "probe": {k: getattr(self.probe, k) for k in self.probe.__slots__ if k != "depth"}
-            | {"depth": self.probe.depth.value},
-            "plan": {k: getattr(self.plan, k) for k in self.plan.__slots__},
-        }
+PEX_ID = 1  # our local BEP 10 message id for ut_pex (the peer sends its lists under this id)
 
 
 class Monitor:
@@ -101,7 +61,8 @@ class Monitor:
         self.stats = {t.swarm: SwarmStats(t.swarm, t.name) for t in targets}
         self.sources: dict[PeerKey, str] = {}
         self.run_id: int | None = None
-        self._runs: dict[PeerKey, ProbeRun] = {}
+        self._runs: dict[PeerKey, ProbeRun | None] = {}  # probes in flight (None: between attempts)
+        self._dht: DhtDiscovery | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._pending_obs: list[Observation] = []
         self._pending_sightings: list[Sighting] = []
@@ -109,11 +70,17 @@ class Monitor:
         self._writer_stop = asyncio.Event()
         self._flush_now = asyncio.Event()  # set on stop, or when flush_rows rows are pending
         self._stopping = False
-        self._ext = extension.encode_handshake(
-            {}, v=CLIENT_VERSION.encode(), p=None, reqq=None, yourip=None, metadata_size=None
+        self._ext = extension.encode_handshake(  # BEP 10: we offer ut_pex (to read lists), never ut_metadata
+            {"ut_pex": PEX_ID} if config.pex else {},
+            v=CLIENT_VERSION.encode(),
+            p=config.listen_port if config.listen else None,
+            reqq=None,
+            yourip=None,
+            metadata_size=None,
         )
         self._trackers = TrackerClient(config.peer_id, bind_ip=config.bind_ip, timeout=config.tracker_timeout)
         self._own = {(config.bind_ip or "127.0.0.1", config.listen_port)}
+        self._by_wire: dict[bytes, str] = {}
 
     # --- lifecycle ------------------------------------------------------------------------------------
 
@@ -129,9 +96,11 @@ class Monitor:
         announcers = [
             asyncio.create_task(self._announcer(t, url)) for t in self.targets.values() for url in t.trackers
         ]
+        if cfg.dht:
+            await self._start_dht()
         for t in self.targets.values():
-            if not t.trackers:
-                self.on_warning(f"{t.name}: the torrent lists no tracker; no peer can be discovered yet")
+            if not t.trackers and not cfg.dht:
+                self.on_warning(f"{t.name}: no tracker and the DHT is off; no peer can be found")
         try:
             await asyncio.wait_for(stop.wait(), cfg.duration)
         except TimeoutError:
@@ -151,9 +120,12 @@ class Monitor:
         await asyncio.gather(*background, *announcers, *self._tasks, return_exceptions=True)
         now = self.clock.now_us()
         for key, run in list(self._runs.items()):
-            run.stop(now)
-            self._record(key, run.observation())
+            if run is not None:
+                run.stop(now)
+                self._record(key, run.observation())
         self._runs.clear()
+        if self._dht is not None:
+            await self._dht.stop()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self._announce_stopped(), 5.0)
         self._writer_stop.set()
@@ -161,6 +133,29 @@ class Monitor:
         await writer  # commits what is pending, then returns
         await asyncio.to_thread(self.store.end_run, self.run_id, self.clock.now_us())
         await self._trackers.aclose()
+
+    async def _start_dht(self) -> None:
+        cfg = self.config
+        host = cfg.bind_ip or "0.0.0.0"
+        self._by_wire = {t.wire_infohash: t.swarm for t in self.targets.values()}
+        self._dht = DhtDiscovery(
+            bind=(host, cfg.listen_port if cfg.listen else 0),
+            bootstrap=cfg.dht_bootstrap,
+            infohashes=list(self._by_wire),
+            on_peers=self._on_dht_peers,
+            announce_port=cfg.listen_port if cfg.listen else None,
+            interval=cfg.dht_interval,
+        )
+        try:
+            await self._dht.start()
+        except OSError as exc:
+            self.on_warning(f"DHT unavailable, monitoring goes on without it: {exc}")
+            self._dht = None
+
+    def _on_dht_peers(self, wire_infohash: bytes, peers: list[Endpoint]) -> None:
+        swarm = self._by_wire.get(wire_infohash)
+        if swarm is not None:
+            self.discovered(swarm, [(e.host, e.port, None) for e in peers], Source.DHT, "dht")
 
     def _add_swarm(self, t: Target) -> None:
         meta = t.meta
@@ -227,7 +222,7 @@ class Monitor:
         await asyncio.gather(*calls, return_exceptions=True)
 
     def discovered(
-        self, swarm: str, peers: list[tuple[str, int, bytes | None]], source: Source, detail: str
+        self, swarm: str, peers: Sequence[tuple[str, int, bytes | None]], source: Source, detail: str
     ) -> None:
         """Peers named by a discovery source: record sightings and plan probes (own address filtered)."""
         now = self.clock.now_us()
@@ -258,38 +253,74 @@ class Monitor:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout if free > 0 else 1.0)
 
-    def _start_probe(self, key: PeerKey, now: int) -> None:
+    def _new_run(self, key: PeerKey, now: int, *, source: str, inbound: bool = False) -> ProbeRun | None:
+        """A fresh pure probe of ``key`` (None for a magnet whose metadata is not known yet)."""
         swarm, ip, port = key
         target = self.targets[swarm]
         pieces = target.pieces
         if pieces is None:
-            return  # a magnet without metadata: nothing to verify against (BEP 9 fetch: issue 3)
-        run = ProbeRun(
+            return None
+        first = self.plan.peers[key].probes == 0 if key in self.plan.peers else True
+        policy = self.config.probe
+        if self.config.pex and first:  # collect PEX once per peer; later probes do not linger
+            policy = replace(policy, pex_wait=self.config.pex_wait)
+        return ProbeRun(
             swarm=swarm,
             wire_infohash=target.wire_infohash,
             peer_id=self.config.peer_id,
             pieces=pieces,
             ip=ip,
             port=port,
-            source=self.sources.get(key, Source.TRACKER.value),
+            source=source,
             started_us=now,
-            policy=self.config.probe,
+            policy=policy,
             piece_seed=zlib.crc32(f"{ip}:{port}".encode()),
             extension_handshake=self._ext,
+            inbound=inbound,
+            pex_id=PEX_ID if self.config.pex else 0,
         )
-        self._runs[key] = run
-        task = asyncio.create_task(self._probe(key, run))
+
+    def _start_probe(self, key: PeerKey, now: int) -> None:
+        if self.targets[key[0]].pieces is None:
+            return  # a magnet without metadata: nothing to verify against yet
+        task = asyncio.create_task(self._probe(key))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _probe(self, key: PeerKey, run: ProbeRun) -> None:
-        obs = await probe(
-            run, clock=self.clock, connect_timeout=self.config.connect_timeout, bind_ip=self.config.bind_ip
+    async def _probe(self, key: PeerKey) -> None:
+        """Probe one peer under the encryption policy; every attempt is an observation (issue 3 item 5)."""
+        runs: list[ProbeRun] = []
+        source = self.sources.get(key, Source.TRACKER.value)
+
+        def make() -> ProbeRun:
+            run = self._new_run(key, self.clock.now_us(), source=source)
+            assert run is not None  # _start_probe checked the metainfo
+            runs.append(run)
+            self._runs[key] = run
+            return run
+
+        self._runs[key] = None
+        observations = await probe_with_encryption(
+            make,
+            self.config.encryption,
+            clock=self.clock,
+            connect_timeout=self.config.connect_timeout,
+            bind_ip=self.config.bind_ip,
         )
         self._runs.pop(key, None)
-        self._record(key, obs)
-        self.plan.finished(key, obs, self.clock.now_us())
+        for obs in observations:
+            self._record(key, obs)
+        for run in runs:
+            self._collect_pex(key, run)
+        self.plan.finished(key, observations[-1], self.clock.now_us())
         self._wake.set()
+
+    def _collect_pex(self, key: PeerKey, run: ProbeRun) -> None:
+        """Peers named in the peer's ut_pex messages become discovery leads (BEP 11; never evidence)."""
+        if not run.pex:
+            return
+        peers = [(e.host, e.port, None) for m in run.pex for e in (*m.added, *m.added6)]
+        self.discovered(key[0], peers, Source.PEX, f"{key[1]}:{key[2]}")
 
     def _record(self, key: PeerKey, obs: Observation) -> None:
         self._pending_obs.append(obs)

@@ -1,0 +1,74 @@
+"""Settings of one monitoring run (built by the CLI, stored with the run as its methodology record)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from swarmscope.evidence.probe import ProbePolicy
+from swarmscope.monitor.plan import PlanPolicy
+from swarmscope.net.dht_bootstrap import PUBLIC_ROUTERS
+from swarmscope.net.mse_conn import EncryptionPolicy
+
+Address = tuple[str, int]
+
+
+@dataclass(slots=True)
+class MonitorConfig:
+    """Settings of one monitoring run. Times in seconds.
+
+    Args:
+        peer_id: our 20-byte peer id. duration: run length (None: until stopped).
+        max_peers: probes in flight at once (global bound). bind_ip: source address of every connection
+        and announce. listen_port: the port we announce (BEP 3 ``port``). connect_timeout: TCP connect.
+        announce_floor / announce_ceiling: clamp of the tracker's interval (interop TRK-07).
+        numwant: peers asked of each tracker. flush_interval: how often the writer commits (seconds);
+        flush_rows: pending observations that trigger an early commit.
+        listen: accept inbound connections on ``listen_port`` (TCP, every monitored swarm).
+        dht: discover peers through the Mainline DHT (BEP 5); dht_bootstrap: nodes to join through (the
+        public routers by default; tests always pass a local node); dht_interval: seconds between lookups.
+        pex: collect BEP 11 ``ut_pex`` lists from the peers we probe; pex_wait: seconds a first probe may
+        linger for the peer's first PEX message. encryption: MSE/PE policy of outgoing probes.
+    """
+
+    peer_id: bytes
+    duration: float | None = None
+    max_peers: int = 200
+    bind_ip: str | None = None
+    listen_port: int = 6881
+    connect_timeout: float = 5.0
+    tracker_timeout: float = 10.0
+    announce_floor: float = 30.0
+    announce_ceiling: float = 3600.0
+    numwant: int = 200
+    flush_interval: float = 0.5
+    flush_rows: int = 5000
+    listen: bool = False
+    dht: bool = False
+    dht_bootstrap: list[Address] = field(default_factory=lambda: list(PUBLIC_ROUTERS))
+    dht_interval: float = 300.0
+    pex: bool = True
+    pex_wait: float = 1.0
+    encryption: EncryptionPolicy = EncryptionPolicy.ALLOW
+    probe: ProbePolicy = field(default_factory=ProbePolicy)
+    plan: PlanPolicy = field(default_factory=PlanPolicy)
+
+    def as_settings(self) -> dict[str, Any]:
+        """JSON-able settings stored with the run (methodology record)."""
+        return {
+            "peer_id": self.peer_id.hex(),
+            "duration": self.duration,
+            "max_peers": self.max_peers,
+            "bind_ip": self.bind_ip,
+            "listen_port": self.listen_port,
+            "connect_timeout": self.connect_timeout,
+            "announce_floor": self.announce_floor,
+            "listen": self.listen,
+            "dht": self.dht,
+            "dht_bootstrap": [f"{h}:{p}" for h, p in self.dht_bootstrap] if self.dht else [],
+            "pex": self.pex,
+            "encryption": self.encryption.value,
+            "probe": {k: getattr(self.probe, k) for k in self.probe.__slots__ if k != "depth"}
+            | {"depth": self.probe.depth.value},
+            "plan": {k: getattr(self.plan, k) for k in self.plan.__slots__},
+        }
