@@ -63,3 +63,15 @@ def test_unreachable_peers_can_be_dropped() -> None:
         assert plan.due(t * 10 * S, 10) == [key]
         plan.finished(key, obs("127.0.0.4", Tier.LISTED, Failure.CONNECT_TIMEOUT), t * 10 * S)
     assert plan.due(10_000 * S, 10) == []
+
+
+def test_live_stats_count_peers_by_source() -> None:
+    from swarmscope.monitor.stats import SwarmStats
+
+    stats = SwarmStats(SW, "x")
+    stats.sighted("127.0.0.2", 1, "tracker")
+    stats.sighted("127.0.0.2", 1, "dht")
+    stats.sighted("127.0.0.3", 1, "pex")
+    stats.observed(Observation(SW, "127.0.0.4", 1, "inbound", 0, 1, Tier.CONNECTED))
+    assert stats.by_source() == {"tracker": 1, "dht": 1, "pex": 1, "inbound": 1}
+    assert stats.counts()["listed"] == 3 and stats.counts()["connected"] == 1

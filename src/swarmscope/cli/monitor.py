@@ -49,9 +49,11 @@ def live_table(monitor: Monitor, elapsed: float) -> Table:
         "bytes in",
         "hash fails",
         "top clients",
+        "by source",
         "trackers ok/err",
     ):
-        table.add_column(col, justify="right" if col not in ("swarm", "top clients") else "left")
+        left = col in ("swarm", "top clients", "by source")
+        table.add_column(col, justify="left" if left else "right")
     for s in monitor.stats.values():
         c = s.counts()
         clients = ", ".join(f"{name} ×{n}" for name, n in s.top_clients())
@@ -65,6 +67,7 @@ def live_table(monitor: Monitor, elapsed: float) -> Table:
             f"{s.bytes_in:,}",
             str(c["hash_failures"]),
             clients or "-",
+            " ".join(f"{src} {n}" for src, n in sorted(s.by_source().items())) or "-",
             f"{s.trackers_ok}/{s.tracker_errors}",
         )
     return table
@@ -165,9 +168,11 @@ async def _run(monitor: Monitor, live: bool, console: Console) -> None:
                 last = now
                 for s in monitor.stats.values():
                     c = s.counts()
+                    sources = " ".join(f"{src} {n}" for src, n in sorted(s.by_source().items()))
                     console.print(
                         f"[{now:6.1f}s] {s.name}: listed {c['listed']} connected {c['connected']} "
-                        f"has_pieces {c['has_pieces']} verified {c['verified']} bytes {s.bytes_in}"
+                        f"has_pieces {c['has_pieces']} verified {c['verified']} bytes {s.bytes_in} "
+                        f"sources: {sources or '-'}"
                     )
     await runner
 

@@ -6,6 +6,7 @@ import csv
 import enum
 import json
 import sys
+from collections import Counter
 from typing import Annotated, Any
 
 import typer
@@ -117,10 +118,13 @@ def _swarm_table(title: str, peers: list[PeerSummary], totals: SwarmTotals, wide
         row += [" ".join(p.sources), _short_time(p.first_seen_us)] if wide else []
         table.add_row(*row, _short_time(p.last_seen_us), p.failure or "")
     clients = ", ".join(f"{name} ×{n}" for name, n in totals.top_clients) or "none identified"
+    by_source = Counter(source for p in peers for source in p.sources)
+    sources = ", ".join(f"{name} {n}" for name, n in sorted(by_source.items())) or "none"
     table.caption = (
         f"{totals.peers} addresses: {totals.verified} verified, {totals.has_pieces} has_pieces, "
         f"{totals.connected} connected, {totals.listed} listed; {totals.seeds} seeds, "
-        f"{totals.leechers} leechers; {totals.bytes_received} bytes received; clients: {clients}"
+        f"{totals.leechers} leechers; {totals.bytes_received} bytes received; clients: {clients}; "
+        f"found by: {sources}"
     )
     return table
 

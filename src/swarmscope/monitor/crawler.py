@@ -231,7 +231,7 @@ class Monitor:
             if (ip, port) in self._own or port == 0 or _unusable(ip):
                 continue
             self._pending_sightings.append(Sighting(swarm, ip, port, source.value, detail, now, peer_id))
-            stats.sighted(ip, port)
+            stats.sighted(ip, port, source.value)
             key = (swarm, ip, port)
             self.sources.setdefault(key, source.value)
             if self.plan.add(key, source.value, now):

@@ -18,19 +18,22 @@ class SwarmStats:
     completion: dict[tuple[str, int], float] = field(default_factory=dict)
     client: dict[tuple[str, int], str] = field(default_factory=dict)
     failed_hash: set[tuple[str, int]] = field(default_factory=set)
+    sources: dict[tuple[str, int], set[str]] = field(default_factory=dict)
     bytes_in: int = 0
     probes: int = 0
     trackers_ok: int = 0
     tracker_errors: int = 0
     last_tracker_error: str | None = None
 
-    def sighted(self, ip: str, port: int) -> None:
+    def sighted(self, ip: str, port: int, source: str = "tracker") -> None:
         """A discovery source named the address."""
         self.best.setdefault((ip, port), Tier.LISTED)
+        self.sources.setdefault((ip, port), set()).add(source)
 
     def observed(self, obs: Observation) -> None:
         """Fold one probe result in."""
         key = (obs.ip, obs.port)
+        self.sources.setdefault(key, set()).add(obs.source)
         self.probes += 1
         self.bytes_in += obs.bytes_received
         if obs.tier > self.best.get(key, Tier.LISTED):
@@ -54,6 +57,13 @@ class SwarmStats:
         out["leechers"] = sum(1 for c in self.completion.values() if c < 1.0)
         out["hash_failures"] = len(self.failed_hash)
         return out
+
+    def by_source(self) -> dict[str, int]:
+        """Peer addresses per discovery source (a peer named by two sources counts for both)."""
+        out: Counter[str] = Counter()
+        for names in self.sources.values():
+            out.update(names)
+        return dict(out)
 
     def top_clients(self, n: int = 3) -> list[tuple[str, int]]:
         """The ``n`` most frequent client names with their peer counts."""
