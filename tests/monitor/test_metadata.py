@@ -9,19 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from swarmscope.evidence.metadata_fetch import MISMATCH_DETAIL
+from swarmscope.evidence.metadata_fetch import MISMATCH_DETAIL, MetadataPolicy
 from swarmscope.evidence.records import Failure, Tier
 from swarmscope.monitor.metadata import fetch_metadata, metainfo_from_info
 from swarmscope.net.clock import Clock
 from swarmscope.wire.magnet import parse_magnet
 from tests.evidence.test_metadata_fetch import INFO, V1, MetadataPeer
-from tests.net.lt_seed import lt, seed
+from tests.net.lt_seed import lt, seed, session
 
 pytestmark = pytest.mark.realclients
 
@@ -156,6 +157,47 @@ def test_liar_refused_and_wrong_swarm_are_recorded_and_the_real_seed_wins(
     assert by_ip["127.0.4.6"].failure == Failure.CONNECT_REFUSED.value
     assert by_ip["127.0.4.5"].failure == Failure.INFOHASH_MISMATCH.value
     assert by_ip["127.0.4.3"].failure is None
+
+
+def test_real_peer_without_metadata_rejects_then_the_seed_serves(tmp_path: Path, netns: bool) -> None:
+    """PW-12 with real software: a libtorrent peer added by magnet has no metadata yet; it offers
+    ut_metadata without metadata_size and rejects our requests. Rejects are retried, then it is given up."""
+    torrent = make_torrent(tmp_path, pieces=30, hybrid=False)
+    with seed(torrent, tmp_path, "127.0.4.10", 6881) as handle:
+        v1, _ = hashes(handle)
+        assert v1 is not None
+        uri = f"magnet:?xt=urn:btih:{v1.hex()}"
+        empty = session("127.0.4.11", 6881)
+        try:
+            params = lt.parse_magnet_uri(uri)
+            params.save_path = str(tmp_path / "empty")
+            # not paused, not auto-managed: else it refuses peers ("no active torrents") until a queue tick
+            params.flags &= ~(lt.torrent_flags.paused | lt.torrent_flags.auto_managed)
+            handle_empty = empty.add_torrent(params)
+            deadline = time.monotonic() + 15
+            while str(handle_empty.status().state) != "downloading_metadata" and time.monotonic() < deadline:
+                time.sleep(0.05)
+            policy = MetadataPolicy(reject_backoff=0.2, max_rejects=3)
+            cands = [("127.0.4.11", 6881), ("127.0.4.10", 6881)]
+            out = fetch(uri, cands, parallel=1, policy=policy, timeout=60)
+        finally:
+            del empty
+    first, second = out.observations
+    assert first.ip == "127.0.4.11" and first.failure == Failure.REJECTED.value, first
+    assert first.tier is Tier.CONNECTED and first.extension is not None
+    assert "ut_metadata" in first.extension.m and first.extension.metadata_size is None
+    assert any("PW-12" in q for q in first.quirks)
+    assert second.failure is None and out.served_by == ("127.0.4.10", 6881)
+    assert out.meta is not None and out.meta.v1 is not None and out.meta.v1.raw == v1
+
+
+def test_a_failing_candidate_source_ends_the_leads_then_propagates(netns: bool) -> None:
+    async def leads() -> AsyncIterator[tuple[str, int]]:
+        yield ("127.0.4.12", 6881)
+        raise RuntimeError("DHT lookup broke")
+
+    with pytest.raises(RuntimeError, match="DHT lookup broke"):
+        fetch(f"magnet:?xt=urn:btih:{V1.hex()}", leads(), timeout=20)
 
 
 def test_no_peer_serves_the_metadata(tmp_path: Path, netns: bool) -> None:

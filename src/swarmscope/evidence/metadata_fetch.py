@@ -198,6 +198,10 @@ class MetadataFetch:
 
     # --- event handling -----------------------------------------------------------------------------
 
+    def _quirk(self, name: str) -> None:
+        if name not in self.quirks:
+            self.quirks.append(name)
+
     def _out(self, data: bytes) -> bytes:
         self.wire_out += len(data)
         return data
@@ -228,7 +232,7 @@ class MetadataFetch:
 
     def _on_extension_handshake(self, payload: bytes, now_us: int) -> bytes:
         if self.phase is not _Phase.EXTENSION:
-            self.quirks.append("repeated BEP 10 handshake ignored")
+            self._quirk("repeated BEP 10 handshake ignored")
             return b""
         try:
             self.ext = extension.decode_handshake(payload)
@@ -270,15 +274,15 @@ class MetadataFetch:
 
     def _on_metadata(self, payload: bytes, now_us: int) -> bytes:
         if self.phase not in (_Phase.REQUESTING, _Phase.BACKOFF):
-            if self.phase is _Phase.EXTENSION:  # asked before its handshake: say no, still wait for it
-                return self._reject_request(payload)
+            self._quirk("ut_metadata message before the peer's BEP 10 handshake ignored")
             return b""
         try:
             msg = extension.decode_metadata_message(payload)
         except DecodeError as exc:
             self._finish(now_us, MetadataOutcome.FAILED, Failure.PROTOCOL_ERROR, str(exc))
             return b""
-        self.quirks.extend(q for q in msg.quirks if q not in self.quirks)
+        for quirk in msg.quirks:
+            self._quirk(quirk)
         if msg.msg_type == extension.METADATA_REQUEST:
             return self.session.extended(self._peer_ext_id, extension.encode_metadata_reject(msg.piece))
         if msg.msg_type == extension.METADATA_REJECT:
@@ -287,15 +291,6 @@ class MetadataFetch:
             return self._on_data(msg, now_us)
         return b""
 
-    def _reject_request(self, payload: bytes) -> bytes:
-        try:
-            msg = extension.decode_metadata_message(payload)
-        except DecodeError:
-            return b""
-        if msg.msg_type != extension.METADATA_REQUEST or not self.ext or not self._peer_ext_id:
-            return b""
-        return self.session.extended(self._peer_ext_id, extension.encode_metadata_reject(msg.piece))
-
     def _on_reject(self, msg: extension.MetadataMessage, now_us: int) -> bytes:
         self._open.discard(msg.piece)
         self.rejects += 1
@@ -303,8 +298,7 @@ class MetadataFetch:
             detail = f"ut_metadata rejected {self.rejects} times (last: piece {msg.piece})"
             self._finish(now_us, MetadataOutcome.REJECTED, Failure.REJECTED, detail)
             return b""
-        if "PW-12 ut_metadata reject" not in self.quirks:
-            self.quirks.append("PW-12 ut_metadata reject")
+        self._quirk("PW-12 ut_metadata reject")
         if not self._open:  # back off only when nothing else is in flight
             self.phase = _Phase.BACKOFF
             self.deadline_us = now_us + int(self.policy.reject_backoff * _US)
@@ -317,7 +311,7 @@ class MetadataFetch:
             return b""
         try:
             if msg.piece not in self._open:
-                self.quirks.append(f"unrequested metadata piece {msg.piece}")
+                self._quirk(f"unrequested metadata piece {msg.piece}")
             self.assembler.add(msg)
         except DecodeError as exc:
             self._finish(now_us, MetadataOutcome.FAILED, Failure.PROTOCOL_ERROR, exc.reason)
