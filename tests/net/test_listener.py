@@ -1,0 +1,382 @@
+"""Inbound connections: real libtorrent 2.1.1 peers dial our PeerListener on loopback (private netns).
+
+The libtorrent seeds are told to connect to us (``torrent_handle.connect_peer``); their own listen port is
+made unreachable for a dialer with an ``ip_filter`` that admits only the listener's address, so the
+verification comes through the inbound connection alone. Raw asyncio clients play the garbage client and
+the slowloris. Loopback settings follow ../shared/testbed/NOTES.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from swarmscope.evidence.probe import ProbePolicy, ProbeRun
+from swarmscope.evidence.records import Failure, Observation, Source, Tier
+from swarmscope.net.clock import Clock
+from swarmscope.net.listener import MAX_PREFIX, PeerListener, peer_address
+from swarmscope.net.peer_conn import probe
+from swarmscope.wire import piece_hash
+from swarmscope.wire.metainfo import Metainfo, parse_metainfo
+from swarmscope.wire.mse_cipher import SkeyIndex
+from tests.net.lt_seed import lt, make_torrent, seed, session
+
+pytestmark = pytest.mark.realclients
+
+PEER_ID = b"-SS0100-inbdinbdinbd"
+PROTOCOL = b"\x13BitTorrent protocol"
+PLAIN: dict[str, Any] = {"out_enc_policy": int(lt.enc_policy.pe_disabled)}
+FORCED: dict[str, Any] = {
+    "out_enc_policy": int(lt.enc_policy.pe_forced),
+    "in_enc_policy": int(lt.enc_policy.pe_forced),
+    "allowed_enc_level": int(lt.enc_level.pe_rc4),
+}
+
+
+class Pieces:
+    def __init__(self, meta: Metainfo) -> None:
+        self.meta, self.num_pieces = meta, meta.num_pieces
+
+    def piece_size(self, index: int) -> int:
+        return self.meta.piece_size(index)
+
+    def check_piece(self, index: int, data: bytes) -> bool:
+        return piece_hash.check_piece(self.meta, index, data)
+
+
+def new_run(meta: Metainfo, ip: str, port: int, policy: ProbePolicy | None = None) -> ProbeRun:
+    return ProbeRun(
+        swarm=meta.swarm_id.hex,
+        wire_infohash=meta.wire_infohash,
+        peer_id=PEER_ID,
+        pieces=Pieces(meta),
+        ip=ip,
+        port=port,
+        source=Source.INBOUND.value,
+        started_us=Clock().now_us(),
+        policy=policy or ProbePolicy(claims_wait=1.0, unchoke_timeout=5.0, handshake_timeout=10.0),
+    )
+
+
+class Harness:
+    """A PeerListener for one torrent that records every run it reports."""
+
+    def __init__(self, meta: Metainfo, host: str = "127.0.0.1", **kwargs: Any) -> None:
+        self.meta = meta
+        self.done: list[tuple[ProbeRun, Observation]] = []
+        self.asked: list[tuple[bytes, str, int]] = []
+        self.policy: ProbePolicy | None = kwargs.pop("policy", None)
+        kwargs.setdefault("skeys", SkeyIndex([meta.wire_infohash]))
+        self.listener = PeerListener(
+            host=host, port=0, clock=Clock(), make_run=self.make_run, on_done=self.on_done, **kwargs
+        )
+
+    def make_run(self, infohash: bytes, ip: str, port: int) -> ProbeRun | None:
+        self.asked.append((infohash, ip, port))
+        if infohash != self.meta.wire_infohash:
+            return None
+        return new_run(self.meta, ip, port, self.policy)
+
+    def on_done(self, run: ProbeRun, obs: Observation) -> None:
+        self.done.append((run, obs))
+
+    async def until(self, cond: Callable[[], bool], timeout: float = 30.0) -> None:
+        """Wait (bounded) until ``cond()`` holds."""
+        async with asyncio.timeout(timeout):
+            while not cond():
+                await asyncio.sleep(0.05)
+
+
+def serve(harness: Harness, body: Callable[[PeerListener], Awaitable[None]]) -> None:
+    """Start the listener, run ``body``, always stop the listener."""
+
+    async def main() -> None:
+        await harness.listener.start()
+        try:
+            await body(harness.listener)
+        finally:
+            await harness.listener.stop()
+
+    asyncio.run(main())
+
+
+@contextmanager
+def dialling_seed(torrent: Path, content_dir: Path, ip: str, port: int, **extra: Any) -> Iterator[Any]:
+    """A libtorrent seed that admits only 127.0.0.1 (our listener): a dialler elsewhere is turned away.
+
+    libtorrent makes outgoing connections only from a listen socket, so the socket stays open; its
+    ``ip_filter`` blocks every other IPv4 address in both directions. Yields the torrent handle.
+    """
+    ses = session(ip, port, **extra)
+    try:
+        filt = lt.ip_filter()
+        filt.add_rule("0.0.0.0", "255.255.255.255", 1)
+        filt.add_rule("127.0.0.1", "127.0.0.1", 0)
+        ses.set_ip_filter(filt)
+        params = lt.add_torrent_params()
+        params.ti = lt.torrent_info(str(torrent))
+        params.save_path = str(content_dir)
+        handle = ses.add_torrent(params)
+        deadline = time.monotonic() + 30
+        while not handle.status().is_seeding and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert handle.status().is_seeding, "libtorrent seed did not finish checking"
+        yield handle
+    finally:
+        del ses  # the session object's destructor stops libtorrent's threads
+
+
+def test_libtorrent_dials_us_in_plaintext_and_is_verified(tmp_path: Path, netns: bool) -> None:
+    torrent = make_torrent(tmp_path)
+    meta = parse_metainfo(torrent.read_bytes())
+    h = Harness(meta)
+    seed_ip, seed_port = "127.0.8.1", 6881
+    dialled: list[Observation] = []
+    with dialling_seed(torrent, tmp_path, seed_ip, seed_port, **PLAIN) as handle:
+
+        async def body(lst: PeerListener) -> None:
+            # an outgoing probe (from 127.0.0.9) cannot get this peer: only the inbound path can
+            dialled.append(await probe(new_run(meta, seed_ip, seed_port), clock=Clock(), bind_ip="127.0.0.9"))
+            handle.connect_peer(lst.address)
+            await h.until(lambda: bool(h.done))
+
+        serve(h, body)
+    assert dialled[0].tier is Tier.LISTED, dialled
+    ((_run, obs),) = h.done
+    assert obs.tier is Tier.VERIFIED and obs.failure is None, obs
+    assert not obs.encrypted and obs.ip == seed_ip and obs.port != seed_port  # TCP source port
+    assert obs.peer_id is not None and obs.peer_id.startswith(b"-LT2110-")
+    assert obs.payload_bytes_sent == 0 and obs.verified_pieces
+    assert h.asked == [(meta.wire_infohash, seed_ip, obs.port)]
+    stats = h.listener.stats
+    assert stats.accepted == 1 and stats.runs == 1 and stats.encrypted == 0
+
+
+def test_peer_address_unmaps_ipv4_mapped_ipv6() -> None:
+    assert peer_address(("::ffff:127.0.0.5", 7000, 0, 0)) == ("127.0.0.5", 7000)
+    assert peer_address(("::1", 7001, 0, 0)) == ("::1", 7001)
+    assert peer_address(("127.0.0.6", 7002)) == ("127.0.0.6", 7002)
+
+
+def test_forced_encryption_libtorrent_is_verified_and_marked_encrypted(tmp_path: Path, netns: bool) -> None:
+    torrent = make_torrent(tmp_path)
+    meta = parse_metainfo(torrent.read_bytes())
+    h = Harness(meta, encryption="require")
+    with seed(torrent, tmp_path, "127.0.8.2", 6881, **FORCED) as handle:
+
+        async def body(lst: PeerListener) -> None:
+            handle.connect_peer(lst.address)
+            await h.until(lambda: bool(h.done))
+
+        serve(h, body)
+    ((_run, obs),) = h.done
+    assert obs.tier is Tier.VERIFIED and obs.failure is None, obs
+    assert obs.encrypted
+    assert obs.wire_bytes_in > obs.bytes_received  # MSE handshake + framing counted on the wire
+    assert obs.wire_bytes_out >= 96  # at least Yb
+    assert h.listener.stats.encrypted == 1 and h.listener.stats.runs == 1
+
+
+def test_require_closes_a_plaintext_libtorrent(tmp_path: Path, netns: bool) -> None:
+    torrent = make_torrent(tmp_path)
+    meta = parse_metainfo(torrent.read_bytes())
+    h = Harness(meta, encryption="require")
+    with seed(torrent, tmp_path, "127.0.8.3", 6881, **PLAIN) as handle:
+
+        async def body(lst: PeerListener) -> None:
+            handle.connect_peer(lst.address)
+            await h.until(lambda: lst.stats.refused_by_policy >= 1)
+
+        serve(h, body)
+    assert h.done == [] and h.asked == []
+
+
+def test_disable_closes_an_encrypting_libtorrent(tmp_path: Path, netns: bool) -> None:
+    torrent = make_torrent(tmp_path)
+    meta = parse_metainfo(torrent.read_bytes())
+    h = Harness(meta, encryption="disable")
+    with seed(torrent, tmp_path, "127.0.8.4", 6881, **FORCED) as handle:
+
+        async def body(lst: PeerListener) -> None:
+            handle.connect_peer(lst.address)
+            await h.until(lambda: lst.stats.refused_by_policy >= 1)
+
+        serve(h, body)
+    assert h.done == [] and h.listener.stats.encrypted == 0
+
+
+@pytest.mark.parametrize("settings", [PLAIN, FORCED], ids=["plaintext", "encrypted"])
+def test_unknown_infohash_is_closed_and_counted(
+    tmp_path: Path, netns: bool, settings: dict[str, Any]
+) -> None:
+    torrent = make_torrent(tmp_path)
+    other_dir = tmp_path / "other"
+    other_dir.mkdir()
+    other = parse_metainfo(make_torrent(other_dir, pieces=3).read_bytes())
+    h = Harness(other)  # monitors another swarm only
+    with seed(torrent, tmp_path, "127.0.8.5", 6881, **settings) as handle:
+
+        async def body(lst: PeerListener) -> None:
+            handle.connect_peer(lst.address)
+            await h.until(lambda: lst.stats.unknown_infohash >= 1)
+
+        serve(h, body)
+    assert h.done == [] and h.listener.stats.runs == 0
+
+
+async def read_until_closed(reader: asyncio.StreamReader, timeout: float) -> bytes:
+    """Everything the listener sends until it closes (bounded by ``timeout``)."""
+    got = bytearray()
+    async with asyncio.timeout(timeout):
+        while True:
+            try:
+                data = await reader.read(4096)
+            except ConnectionResetError:
+                break
+            if not data:
+                break
+            got += data
+    return bytes(got)
+
+
+def test_garbage_clients_are_closed(tmp_path: Path, netns: bool) -> None:
+    meta = parse_metainfo(make_torrent(tmp_path, pieces=3).read_bytes())
+    h = Harness(meta)
+
+    async def body(lst: PeerListener) -> None:
+        host, port = lst.address
+        # an HTTP request: not plaintext BitTorrent, so it is read as MSE Ya; the req1 sync fails
+        reader, writer = await asyncio.open_connection(host, port)
+        writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n" + bytes(range(256)) * 8)
+        await read_until_closed(reader, 10)
+        writer.close()
+        # a plaintext handshake for a swarm we do not monitor
+        reader, writer = await asyncio.open_connection(host, port)
+        writer.write(PROTOCOL + bytes(8) + b"\xee" * 20 + PEER_ID)
+        assert await read_until_closed(reader, 10) == b""
+        writer.close()
+        # a flood before any handshake completes is cut at MAX_PREFIX bytes
+        reader, writer = await asyncio.open_connection(host, port)
+        try:
+            for _ in range(MAX_PREFIX // 65536 + 4):
+                writer.write(b"\x00" * 65536)
+                await writer.drain()
+        except ConnectionError:
+            pass
+        await read_until_closed(reader, 10)
+        writer.close()
+        # our handshake answer, then garbage messages: the run ends with a protocol error
+        reader, writer = await asyncio.open_connection(host, port)
+        writer.write(PROTOCOL + bytes(8) + meta.wire_infohash + PEER_ID)
+        answer = await reader.readexactly(68)
+        assert answer[:20] == PROTOCOL and answer[28:48] == meta.wire_infohash
+        writer.write(b"\xff\xff\xff\xff" + b"x" * 64)  # a 4 GiB message length
+        await read_until_closed(reader, 10)
+        writer.close()
+        await h.until(lambda: len(h.done) == 1)
+
+    serve(h, body)
+    stats = h.listener.stats
+    assert stats.bad_handshake == 2 and stats.unknown_infohash == 1 and stats.accepted == 4
+    ((_run, obs),) = h.done
+    assert obs.tier is Tier.CONNECTED and obs.failure == Failure.PROTOCOL_ERROR.value, obs
+
+
+def test_slowloris_is_bounded_before_and_after_the_infohash(tmp_path: Path, netns: bool) -> None:
+    meta = parse_metainfo(make_torrent(tmp_path, pieces=3).read_bytes())
+    policy = ProbePolicy(handshake_timeout=2.0, claims_wait=1.0)
+    h = Harness(meta, handshake_timeout=2.0, policy=policy)
+    handshake = PROTOCOL + bytes(8) + meta.wire_infohash + PEER_ID
+
+    async def dribble(host: str, port: int, burst: bytes, data: bytes) -> float:
+        """Send ``burst``, then one byte of ``data`` per second; returns seconds until we were closed."""
+        loop = asyncio.get_running_loop()
+        reader, writer = await asyncio.open_connection(host, port)
+        start = loop.time()
+        closed = asyncio.ensure_future(read_until_closed(reader, 20))
+        try:
+            writer.write(burst)
+            for b in data:
+                if closed.done():
+                    break
+                writer.write(bytes([b]))
+                await asyncio.sleep(1.0)
+            await closed
+        finally:
+            writer.close()
+        return loop.time() - start
+
+    async def body(lst: PeerListener) -> None:
+        host, port = lst.address
+        # the swarm is never known (48 bytes would take 48 s): the listener's handshake_timeout ends it
+        assert await dribble(host, port, b"", handshake) < 6.0
+        # the swarm is known at once, the rest of the handshake dribbles: the run's handshake timeout
+        assert await dribble(host, port, handshake[:48], handshake[48:]) < 6.0
+        await h.until(lambda: len(h.done) == 1)
+
+    serve(h, body)
+    stats = h.listener.stats
+    assert stats.timed_out == 1 and stats.runs == 1
+    ((_run, obs),) = h.done
+    assert obs.failure == Failure.HANDSHAKE_TIMEOUT.value and obs.tier is Tier.LISTED
+
+
+def test_max_connections_and_stop_reports_runs_in_flight(tmp_path: Path, netns: bool) -> None:
+    meta = parse_metainfo(make_torrent(tmp_path, pieces=3).read_bytes())
+    h = Harness(meta, max_connections=2, policy=ProbePolicy(claims_wait=60.0, handshake_timeout=60.0))
+
+    async def body(lst: PeerListener) -> None:
+        host, port = lst.address
+        r1, w1 = await asyncio.open_connection(host, port)
+        w1.write(PROTOCOL + bytes(8) + meta.wire_infohash + PEER_ID)  # a run, waiting for claims
+        assert (await r1.readexactly(68))[28:48] == meta.wire_infohash
+        r2, w2 = await asyncio.open_connection(host, port)  # silent, counted against the limit
+        await h.until(lambda: len(lst.active) == 2)
+        r3, w3 = await asyncio.open_connection(host, port)
+        assert await read_until_closed(r3, 10) == b""
+        assert lst.stats.refused_over_limit == 1 and h.done == []
+        await lst.stop()  # the run in flight is stopped and reported; the silent one is closed
+        await read_until_closed(r1, 10)  # (our opening messages, then the close)
+        assert await read_until_closed(r2, 10) == b""
+        for w in (w1, w2, w3):
+            w.close()
+
+    serve(h, body)
+    ((_run, obs),) = h.done
+    assert obs.tier is Tier.CONNECTED and obs.failure == Failure.DEADLINE.value, obs
+    assert h.listener.stats.accepted == 2 and not h.listener.active
+
+
+def ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+def test_libtorrent_on_ipv6_loopback_is_verified(tmp_path: Path, netns: bool) -> None:
+    if not ipv6_loopback():
+        pytest.skip("::1 is not available in this network namespace")
+    torrent = make_torrent(tmp_path)
+    meta = parse_metainfo(torrent.read_bytes())
+    h = Harness(meta, host="::1")
+    extra = dict(PLAIN, listen_interfaces="[::1]:6991", outgoing_interfaces="")
+    with seed(torrent, tmp_path, "::1", 6991, **extra) as handle:
+
+        async def body(lst: PeerListener) -> None:
+            assert lst.address[0] == "::1"
+            handle.connect_peer(lst.address)
+            await h.until(lambda: bool(h.done))
+
+        serve(h, body)
+    ((_run, obs),) = h.done
+    assert obs.tier is Tier.VERIFIED and obs.ip == "::1" and obs.failure is None, obs
