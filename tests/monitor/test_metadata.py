@@ -18,11 +18,19 @@ import pytest
 
 from swarmscope.evidence.metadata_fetch import MISMATCH_DETAIL, MetadataPolicy
 from swarmscope.evidence.records import Failure, Tier
-from swarmscope.monitor.metadata import fetch_metadata, metainfo_from_info
+from swarmscope.monitor.metadata import (
+    dht_candidates,
+    fetch_metadata,
+    metainfo_from_info,
+    tracker_candidates,
+)
 from swarmscope.net.clock import Clock
+from swarmscope.net.dht_node import DhtNode
+from swarmscope.net.tracker_client import TrackerClient
 from swarmscope.wire.magnet import parse_magnet
 from tests.evidence.test_metadata_fetch import INFO, V1, MetadataPeer
 from tests.net.lt_seed import lt, seed, session
+from tests.net.opentracker import free_port, start_opentracker
 
 pytestmark = pytest.mark.realclients
 
@@ -198,6 +206,90 @@ def test_a_failing_candidate_source_ends_the_leads_then_propagates(netns: bool) 
 
     with pytest.raises(RuntimeError, match="DHT lookup broke"):
         fetch(f"magnet:?xt=urn:btih:{V1.hex()}", leads(), timeout=20)
+
+
+DHT_SETTINGS = {
+    "enable_dht": True,
+    "dht_bootstrap_nodes": "127.0.4.20:6881",  # our own node: the only DHT node the seed knows
+    "dht_restrict_routing_ips": False,
+    "dht_restrict_search_ips": False,
+    "dht_enforce_node_id": False,
+    "dht_prefer_verified_node_ids": False,
+    "dht_ignore_dark_internet": False,
+    "dht_announce_interval": 5,
+}
+
+
+def test_v2_magnet_with_no_tracker_found_through_the_dht(tmp_path: Path, netns: bool) -> None:
+    """No tracker, no x.pe: the seed announces to the DHT; our node's get_peers leads to it (BEP 5, 52)."""
+    torrent = make_torrent(tmp_path, pieces=40, hybrid=True)
+
+    async def scenario() -> tuple[Any, bytes, bytes]:
+        stack = contextlib.ExitStack()
+        first = DhtNode(bind=("127.0.4.20", 6881), query_timeout=1.0)
+        await first.start()
+        ours: DhtNode | None = None
+        try:
+            handle = await asyncio.to_thread(
+                stack.enter_context, seed(torrent, tmp_path, "127.0.4.21", 6881, **DHT_SETTINGS)
+            )
+            v1, v2 = hashes(handle)
+            assert v1 is not None and v2 is not None
+            for _ in range(600):  # ≤ 60 s for libtorrent's announce_peer to land on our node
+                if first.stats["announces_stored"]:
+                    break
+                await asyncio.sleep(0.1)
+            ours = DhtNode(bind=("127.0.4.22", 0), bootstrap=[first.address], query_timeout=1.0)
+            await ours.start()
+            magnet = parse_magnet(f"magnet:?xt=urn:btmh:1220{v2.hex()}")
+            out = await fetch_metadata(
+                magnet, dht_candidates(ours, magnet, lookups=3, interval=2.0),
+                clock=Clock(), peer_id=OUR_ID, timeout=60,
+            )  # fmt: skip
+            return out, v1, v2
+        finally:
+            if ours is not None:
+                ours.stop()
+            first.stop()
+            await asyncio.to_thread(stack.close)
+
+    out, v1, v2 = asyncio.run(scenario())
+    assert out.served_by == ("127.0.4.21", 6881), out.observations
+    assert out.meta is not None and out.meta.v2 is not None and out.meta.v2.raw == v2
+    assert out.meta.v1 is not None and out.meta.v1.raw == v1
+    assert out.observations[-1].infohash == v2.hex()
+
+
+def test_magnet_trackers_lead_to_the_seed(tmp_path: Path, netns: bool) -> None:
+    """tracker_candidates: one announce to each ``tr`` of the magnet (real opentracker), peers → fetch."""
+    torrent = make_torrent(tmp_path, pieces=30, hybrid=False)
+    v1 = lt.torrent_info(str(torrent)).info_hashes().v1.to_bytes()
+    (tmp_path / "ot").mkdir()
+    tracker = start_opentracker(tmp_path / "ot", [v1.hex()], free_port())
+    try:
+        with seed(torrent, tmp_path, "127.0.4.31", 6881) as handle:
+            handle.add_tracker({"url": tracker.http_url})
+            handle.force_reannounce()
+            magnet = parse_magnet(f"magnet:?xt=urn:btih:{v1.hex()}&tr={tracker.http_url}")
+
+            async def scenario() -> Any:
+                client = TrackerClient(OUR_ID, bind_ip="127.0.4.30", timeout=10)
+                try:
+                    for _ in range(100):  # ≤ ~10 s until the seed's own announce is in
+                        if [c async for c in tracker_candidates(client, magnet, port=6881)]:
+                            break
+                        await asyncio.sleep(0.1)
+                    leads = tracker_candidates(client, magnet, port=6881)
+                    return await fetch_metadata(magnet, leads, clock=Clock(), peer_id=OUR_ID, timeout=60)
+                finally:
+                    await client.aclose()
+
+            out = asyncio.run(scenario())
+    finally:
+        tracker.stop()
+    assert out.served_by == ("127.0.4.31", 6881), out.observations
+    assert out.meta is not None and out.meta.v1 is not None and out.meta.v1.raw == v1
+    assert out.meta.trackers == ((tracker.http_url,),)
 
 
 def test_no_peer_serves_the_metadata(tmp_path: Path, netns: bool) -> None:

@@ -21,7 +21,9 @@ from swarmscope.errors import DecodeError
 from swarmscope.evidence.metadata_fetch import MetadataFetch, MetadataPolicy
 from swarmscope.evidence.records import Observation, Source
 from swarmscope.net.clock import Clock
+from swarmscope.net.dht_node import DhtNode
 from swarmscope.net.peer_conn import probe
+from swarmscope.net.tracker_client import TrackerClient
 from swarmscope.wire import bencode
 from swarmscope.wire.magnet import Magnet
 from swarmscope.wire.metainfo import Metainfo, parse_metainfo
@@ -69,6 +71,54 @@ def metainfo_from_info(info: bytes, trackers: Iterable[str] = ()) -> Metainfo:
         head = b"8:announce" + bencode.encode(urls[0].encode())
         head += b"13:announce-list" + bencode.encode([[u.encode()] for u in urls])
     return parse_metainfo(b"d" + head + b"4:info" + info + b"e")
+
+
+async def dht_candidates(
+    node: DhtNode, magnet: Magnet, *, lookups: int = 3, interval: float = 10.0
+) -> AsyncIterator[Candidate]:
+    """Peers for a magnet from iterative DHT ``get_peers`` lookups, each address once.
+
+    Args:
+        node: a started :class:`DhtNode`. magnet: the magnet (looked up by its 20-byte wire infohash).
+        lookups: how many lookups at most (bounds the iterator). interval: seconds between lookups.
+
+    Yields:
+        (ip, port) of every new peer, as soon as a lookup batch names it.
+
+    Source: BEP 5 "get_peers"; BEP 52 (truncated v2 infohash on the DHT).
+    """
+    seen: set[Candidate] = set()
+    for round_ in range(max(1, lookups)):
+        if round_:
+            await asyncio.sleep(interval)
+        async for batch in node.get_peers(magnet.wire_infohash):
+            for ep in batch:
+                if (ep.host, ep.port) not in seen and ep.port:
+                    seen.add((ep.host, ep.port))
+                    yield ep.host, ep.port
+
+
+async def tracker_candidates(client: TrackerClient, magnet: Magnet, *, port: int) -> AsyncIterator[Candidate]:
+    """Peers for a magnet from one announce to each of its ``tr`` trackers (size unknown: ``left`` = -1).
+
+    Args:
+        client: the tracker client (carries our peer id). magnet: its trackers and wire infohash.
+        port: the TCP port we announce (where we accept inbound peers).
+
+    Yields:
+        (ip, port) of every listed peer, each address once; tracker faults yield nothing.
+
+    Source: BEP 3 "announce", BEP 15, BEP 9 ("tr").
+    """
+    seen: set[Candidate] = set()
+    request = client.make_request(magnet.wire_infohash, port=port, left=-1)
+    for url in magnet.trackers:
+        outcome = await client.announce(url, request)
+        for peer in outcome.response.peers if outcome.ok and outcome.response else ():
+            key = (peer.endpoint.host, peer.endpoint.port)
+            if key not in seen and key[1]:
+                seen.add(key)
+                yield key
 
 
 async def _candidates(
