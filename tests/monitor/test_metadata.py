@@ -26,6 +26,7 @@ from swarmscope.monitor.metadata import (
 )
 from swarmscope.net.clock import Clock
 from swarmscope.net.dht_node import DhtNode
+from swarmscope.net.mse_conn import EncryptionPolicy
 from swarmscope.net.tracker_client import TrackerClient
 from swarmscope.wire.magnet import parse_magnet
 from tests.evidence.test_metadata_fetch import INFO, V1, MetadataPeer
@@ -290,6 +291,32 @@ def test_magnet_trackers_lead_to_the_seed(tmp_path: Path, netns: bool) -> None:
     assert out.served_by == ("127.0.4.31", 6881), out.observations
     assert out.meta is not None and out.meta.v1 is not None and out.meta.v1.raw == v1
     assert out.meta.trackers == ((tracker.http_url,),)
+
+
+FORCED_ENCRYPTION = {
+    "out_enc_policy": int(lt.enc_policy.pe_forced),
+    "in_enc_policy": int(lt.enc_policy.pe_forced),
+    "allowed_enc_level": int(lt.enc_level.pe_rc4),
+}
+
+
+def test_encryption_only_seed_serves_metadata_over_mse(tmp_path: Path, netns: bool) -> None:
+    """A libtorrent seed that accepts only MSE/PE: plaintext fails, PREFER/REQUIRE fetch over RC4."""
+    torrent = make_torrent(tmp_path, pieces=30, hybrid=True)
+    with seed(torrent, tmp_path, "127.0.4.40", 6881, **FORCED_ENCRYPTION) as handle:
+        v1, v2 = hashes(handle)
+        assert v1 is not None and v2 is not None
+        uri = f"magnet:?xt=urn:btih:{v1.hex()}&xt=urn:btmh:1220{v2.hex()}"
+        cands = [("127.0.4.40", 6881)]
+        plain = fetch(uri, cands, encryption=EncryptionPolicy.DISABLE, timeout=30)
+        prefer = fetch(uri, cands, encryption=EncryptionPolicy.PREFER, timeout=30)
+        allow = fetch(uri, cands, encryption=EncryptionPolicy.ALLOW, timeout=30)
+    assert plain.info is None and plain.observations[0].tier is Tier.LISTED
+    for out in (prefer, allow):
+        assert out.meta is not None and out.meta.v1 is not None and out.meta.v1.raw == v1
+        assert out.meta.v2 is not None and out.meta.v2.raw == v2
+        assert out.observations[-1].encrypted and out.observations[-1].failure is None
+    assert len(allow.observations) == 2 and not allow.observations[0].encrypted  # plaintext tried first
 
 
 def test_no_peer_serves_the_metadata(tmp_path: Path, netns: bool) -> None:

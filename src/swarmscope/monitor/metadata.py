@@ -12,17 +12,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from swarmscope import __version__
 from swarmscope.errors import DecodeError
 from swarmscope.evidence.metadata_fetch import MetadataFetch, MetadataPolicy
+from swarmscope.evidence.probe import ProbeRun
 from swarmscope.evidence.records import Observation, Source
 from swarmscope.net.clock import Clock
 from swarmscope.net.dht_node import DhtNode
-from swarmscope.net.peer_conn import probe
+from swarmscope.net.mse_conn import EncryptionPolicy, probe_with_encryption
 from swarmscope.net.tracker_client import TrackerClient
 from swarmscope.wire import bencode
 from swarmscope.wire.magnet import Magnet
@@ -163,18 +164,29 @@ async def _pump(source: AsyncIterator[Candidate], queue: asyncio.Queue[Candidate
 
 
 class _Search:
-    """The fetches of one magnet: at most ``parallel`` running, first verified copy wins."""
+    """The fetches of one magnet: at most ``parallel`` peers at once, first verified copy wins.
+
+    Each peer may take several attempts (plaintext and MSE, per the encryption policy); every attempt is
+    a fresh :class:`MetadataFetch` and leaves one observation.
+    """
 
     def __init__(
-        self, magnet: Magnet, clock: Clock, peer_id: bytes, bind_ip: str | None, source: str
+        self,
+        magnet: Magnet,
+        clock: Clock,
+        peer_id: bytes,
+        *,
+        bind_ip: str | None,
+        source: str,
+        policy: MetadataPolicy,
+        encryption: EncryptionPolicy,
     ) -> None:
         self.magnet, self.clock, self.peer_id = magnet, clock, peer_id
-        self.bind_ip, self.source = bind_ip, source
-        self.running: dict[asyncio.Task[Observation], MetadataFetch] = {}
+        self.bind_ip, self.source, self.policy, self.encryption = bind_ip, source, policy, encryption
+        self.running: dict[asyncio.Task[list[Observation]], list[MetadataFetch]] = {}
         self.observations: list[Observation] = []
 
-    def start(self, cand: Candidate, policy: MetadataPolicy) -> None:
-        """Begin one fetch from ``cand``."""
+    def _new_fetch(self, cand: Candidate, made: list[MetadataFetch]) -> MetadataFetch:
         magnet = self.magnet
         fetch = MetadataFetch(
             swarm=magnet.swarm_id.hex,
@@ -185,16 +197,23 @@ class _Search:
             port=cand[1],
             source=self.source,
             started_us=self.clock.now_us(),
-            policy=policy,
+            policy=self.policy,
             client=f"swarmscope/{__version__}".encode(),
         )
-        task = asyncio.create_task(probe(fetch, clock=self.clock, bind_ip=self.bind_ip))
-        self.running[task] = fetch
+        made.append(fetch)
+        return fetch
 
-    async def run(
-        self, queue: asyncio.Queue[Candidate | None], parallel: int, policy: MetadataPolicy
-    ) -> MetadataFetch | None:
-        """Keep ``parallel`` fetches running until one verifies or the candidates run out."""
+    def start(self, cand: Candidate) -> None:
+        """Begin fetching from ``cand`` (one or two attempts, see :func:`probe_with_encryption`)."""
+        made: list[MetadataFetch] = []
+        # probe_with_encryption is annotated for ProbeRun; it only uses the driver interface (ProbeDriven)
+        # and ``session.infohash``, both of which MetadataFetch has.
+        factory = cast(Callable[[], ProbeRun], lambda: self._new_fetch(cand, made))
+        coro = probe_with_encryption(factory, self.encryption, clock=self.clock, bind_ip=self.bind_ip)
+        self.running[asyncio.create_task(coro)] = made
+
+    async def run(self, queue: asyncio.Queue[Candidate | None], parallel: int) -> MetadataFetch | None:
+        """Keep ``parallel`` peers busy until one serves verified metadata or the candidates run out."""
         getter: asyncio.Task[Candidate | None] | None = None
         exhausted = False
         try:
@@ -212,24 +231,25 @@ class _Search:
                     if cand is None:
                         exhausted = True
                     else:
-                        self.start(cand, policy)
+                        self.start(cand)
                 for task in [t for t in self.running if t in done]:
-                    fetch = self.running.pop(task)
-                    self.observations.append(task.result())
-                    if fetch.result is not None:
-                        return fetch
+                    made = self.running.pop(task)
+                    self.observations.extend(task.result())
+                    winner = next((f for f in made if f.result is not None), None)
+                    if winner is not None:
+                        return winner
         finally:
             if getter is not None:
                 getter.cancel()
 
     async def stop(self) -> None:
-        """Stop the fetches still running and record how far each got."""
+        """Stop the fetches still running and record how far each attempt got."""
         for task in self.running:
             task.cancel()
-        for task, fetch in self.running.items():
+        for task, made in self.running.items():
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-            self.observations.append(fetch.observation())
+            self.observations.extend(f.observation() for f in made)
         self.running.clear()
 
 
@@ -244,6 +264,7 @@ async def fetch_metadata(
     timeout: float = 60.0,
     source: str = Source.MANUAL.value,
     policy: MetadataPolicy = DEFAULT_POLICY,
+    encryption: EncryptionPolicy = EncryptionPolicy.DISABLE,
 ) -> MetadataOutcome:
     """Fetch the info dict of ``magnet`` from candidate peers and verify it against its infohash(es).
 
@@ -253,6 +274,7 @@ async def fetch_metadata(
             ``x.pe`` peers are tried first. clock: evidence clock. peer_id: our 20-byte peer id.
         bind_ip: local source address. parallel: fetches at once. timeout: seconds for the whole fetch.
         source: the Source value recorded on the observations. policy: per-peer limits.
+        encryption: MSE/PE use per peer (``net.mse_conn.EncryptionPolicy``; each attempt is observed).
 
     Returns:
         :class:`MetadataOutcome`; no verified copy within ``timeout`` (or candidates exhausted) gives
@@ -265,11 +287,13 @@ async def fetch_metadata(
     """
     queue: asyncio.Queue[Candidate | None] = asyncio.Queue(maxsize=max(1, parallel))
     pump = asyncio.create_task(_pump(_candidates(magnet, candidates), queue))
-    search = _Search(magnet, clock, peer_id, bind_ip, source)
+    search = _Search(
+        magnet, clock, peer_id, bind_ip=bind_ip, source=source, policy=policy, encryption=encryption
+    )
     winner: MetadataFetch | None = None
     try:
         async with asyncio.timeout(timeout):
-            winner = await search.run(queue, max(1, parallel), policy)
+            winner = await search.run(queue, max(1, parallel))
     except TimeoutError:
         pass
     finally:
