@@ -87,6 +87,9 @@ class MetadataFetch:
         started_us: UTC microseconds when the connection attempt began. policy: limits.
         client: our BEP 10 ``v`` (client name and version bytes), or None.
 
+    Attributes readable by the caller: ``result`` (the verified raw info-dict bytes, else None),
+    ``outcome`` (:class:`MetadataOutcome`), ``rejects`` (count), ``ext`` (the peer's BEP 10 handshake).
+
     Raises:
         ValueError: neither v1 nor v2 given.
     """
