@@ -76,3 +76,30 @@ def test_dht_only_peers_are_found_and_verified(swarm: tuple[Mesh, Path], tmp_pat
 def test_without_the_dht_nobody_is_found(swarm: tuple[Mesh, Path], tmp_path: Path) -> None:
     mesh, torrent = swarm
     assert _monitor(tmp_path, torrent, mesh, dht=False) == []
+
+
+def test_a_magnet_with_no_tracker_is_monitored_to_verified(swarm: tuple[Mesh, Path], tmp_path: Path) -> None:
+    """BEP 9 through DHT leads only: metadata fetched, checked against the infohash, then probes verify."""
+    mesh, torrent = swarm
+    infohash = str(lt.torrent_info(str(torrent)).info_hashes().v1)
+    store = open_store(str(tmp_path / "magnet.db"))
+    config = MonitorConfig(
+        peer_id=b"-SS0100-magnetmagnet",
+        duration=20.0,
+        bind_ip="127.0.0.1",
+        listen_port=0,
+        dht=True,
+        dht_bootstrap=[mesh.bootstrap_address],
+    )
+    target = load_target(f"magnet:?xt=urn:btih:{infohash}&dn=dht-only")
+    assert target.meta is None
+    monitor = Monitor([target], store, config, Clock())
+    asyncio.run(monitor.run())
+    observations = queries.load_observations(store)
+    swarms = {row.infohash: row for row in queries.swarm_rows(store)}
+    store.close()
+    assert target.meta is not None and target.meta.v1 is not None and target.meta.v1.hex == infohash
+    seeds = {f"127.0.1.{i + 1}" for i in range(SEEDS)}
+    verified = {o.ip for o in observations if o.tier is Tier.VERIFIED}
+    assert seeds & verified, sorted((o.ip, o.tier, o.failure) for o in observations)
+    assert infohash in swarms

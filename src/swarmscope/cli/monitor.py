@@ -102,11 +102,6 @@ def run_monitor_command(
         if not console.is_terminal:
             console = Console(width=max(console.width, 150))
     loaded: list[Target] = [load_target(t) for t in targets]
-    for t in loaded:
-        if t.meta is None:
-            raise InputError(
-                f"{t.origin[:60]}: a magnet without metadata cannot be verified yet; give the .torrent file"
-            )
     try:
         policy = EncryptionPolicy(encryption)
     except ValueError:

@@ -29,6 +29,7 @@ class MonitorConfig:
         public routers by default; tests always pass a local node); dht_interval: seconds between lookups.
         pex: collect BEP 11 ``ut_pex`` lists from the peers we probe; pex_wait: seconds a first probe may
         linger for the peer's first PEX message. encryption: MSE/PE policy of outgoing probes.
+        metadata_timeout: seconds one BEP 9 metadata search for a magnet may take before it is retried.
     """
 
     peer_id: bytes
@@ -50,6 +51,7 @@ class MonitorConfig:
     pex: bool = True
     pex_wait: float = 1.0
     encryption: EncryptionPolicy = EncryptionPolicy.ALLOW
+    metadata_timeout: float = 60.0
     probe: ProbePolicy = field(default_factory=ProbePolicy)
     plan: PlanPolicy = field(default_factory=PlanPolicy)
 

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -21,6 +21,7 @@ from swarmscope.evidence.probe import ProbeRun
 from swarmscope.evidence.records import Observation, Sighting, Source
 from swarmscope.monitor.config import MonitorConfig
 from swarmscope.monitor.dht_discovery import DhtDiscovery
+from swarmscope.monitor.metadata import fetch_metadata
 from swarmscope.monitor.plan import PeerKey, ProbePlan
 from swarmscope.monitor.stats import SwarmStats
 from swarmscope.monitor.targets import Target
@@ -81,6 +82,10 @@ class Monitor:
         self._trackers = TrackerClient(config.peer_id, bind_ip=config.bind_ip, timeout=config.tracker_timeout)
         self._own = {(config.bind_ip or "127.0.0.1", config.listen_port)}
         self._by_wire: dict[bytes, str] = {}
+        self._metadata_leads: dict[str, asyncio.Queue[tuple[str, int]]] = {
+            t.swarm: asyncio.Queue() for t in targets if t.meta is None
+        }
+        self._held: dict[str, list[tuple[PeerKey, str]]] = {}
 
     # --- lifecycle ------------------------------------------------------------------------------------
 
@@ -98,6 +103,9 @@ class Monitor:
         ]
         if cfg.dht:
             await self._start_dht()
+        background += [
+            asyncio.create_task(self._fetch_metadata(t)) for t in self.targets.values() if t.meta is None
+        ]
         for t in self.targets.values():
             if not t.trackers and not cfg.dht:
                 self.on_warning(f"{t.name}: no tracker and the DHT is off; no peer can be found")
@@ -133,6 +141,39 @@ class Monitor:
         await writer  # commits what is pending, then returns
         await asyncio.to_thread(self.store.end_run, self.run_id, self.clock.now_us())
         await self._trackers.aclose()
+
+    async def _fetch_metadata(self, t: Target) -> None:
+        """BEP 9: get a magnet's info dict from the peers found for it, then monitor it like a .torrent."""
+        assert t.magnet is not None
+        leads = self._metadata_leads[t.swarm]
+
+        async def candidates() -> AsyncIterator[tuple[str, int]]:
+            while True:
+                yield await leads.get()
+
+        while t.meta is None and not self._stopping:
+            outcome = await fetch_metadata(
+                t.magnet,
+                candidates(),
+                clock=self.clock,
+                peer_id=self.config.peer_id,
+                bind_ip=self.config.bind_ip,
+                timeout=self.config.metadata_timeout,
+                encryption=self.config.encryption,
+            )
+            for obs in outcome.observations:
+                key = (t.swarm, obs.ip, obs.port)
+                self._record(key, replace(obs, source=self.sources.get(key, obs.source)))
+            if outcome.meta is None:
+                self.on_warning(f"{t.name}: no peer served verified metadata yet (BEP 9); still trying")
+                continue
+            t.meta = outcome.meta
+            await asyncio.to_thread(self._add_swarm, t)
+            del self._metadata_leads[t.swarm]
+            now = self.clock.now_us()
+            for key, source in self._held.pop(t.swarm, []):
+                self.plan.add(key, source, now)
+            self._wake.set()
 
     async def _start_dht(self) -> None:
         cfg = self.config
@@ -234,7 +275,11 @@ class Monitor:
             stats.sighted(ip, port, source.value)
             key = (swarm, ip, port)
             self.sources.setdefault(key, source.value)
-            if self.plan.add(key, source.value, now):
+            leads = self._metadata_leads.get(swarm)
+            if leads is not None:  # a magnet still without metadata: the peer is a lead for BEP 9 first
+                leads.put_nowait((ip, port))
+                self._held.setdefault(swarm, []).append((key, source.value))
+            elif self.plan.add(key, source.value, now):
                 self._wake.set()
 
     # --- probing --------------------------------------------------------------------------------------
