@@ -195,7 +195,7 @@ def test_lying_peer_is_never_accepted(chunk: int | None) -> None:
     converse(fetch, MetadataPeer(info=lie), chunk)
     obs = fetch.observation()
     assert fetch.result is None and fetch.outcome is MetadataOutcome.MISMATCH
-    assert obs.failure == Failure.PROTOCOL_ERROR.value and obs.tier is Tier.CONNECTED
+    assert obs.failure == Failure.METADATA_MISMATCH.value and obs.tier is Tier.CONNECTED
     assert obs.failure_detail is not None and obs.failure_detail.startswith(MISMATCH_DETAIL)
     assert hashlib.sha1(lie).hexdigest() in obs.failure_detail
 

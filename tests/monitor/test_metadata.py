@@ -160,7 +160,7 @@ def test_liar_refused_and_wrong_swarm_are_recorded_and_the_real_seed_wins(
     assert out.meta is not None and out.meta.v1 is not None and out.meta.v1.raw == v1
     assert out.served_by == ("127.0.4.3", 6881)
     by_ip = {o.ip: o for o in out.observations}
-    assert by_ip["127.0.4.4"].failure == Failure.PROTOCOL_ERROR.value
+    assert by_ip["127.0.4.4"].failure == Failure.METADATA_MISMATCH.value
     assert (by_ip["127.0.4.4"].failure_detail or "").startswith(MISMATCH_DETAIL)
     assert by_ip["127.0.4.4"].tier is Tier.CONNECTED
     assert by_ip["127.0.4.6"].failure == Failure.CONNECT_REFUSED.value

@@ -26,9 +26,7 @@ from swarmscope.wire.peer import reserved_bytes
 _US = 1_000_000
 UT_METADATA_ID = 3  # BEP 10: our local id for ut_metadata (any 1..255; libtorrent uses 2, we avoid clashes)
 MISMATCH_DETAIL = "metadata does not hash to the infohash"
-# Until evidence.records gains the proposed Failure.NO_METADATA, a peer that cannot give metadata is
-# recorded with the nearest existing value; the precise term is on MetadataFetch.outcome.
-NO_METADATA_FAILURE = Failure.NO_PIECES
+NO_METADATA_FAILURE = Failure.NO_METADATA  # the peer offers no ut_metadata; MetadataFetch.outcome says more
 # PeerSession quirks that only say we did not know the piece count (metadata not fetched yet).
 _PIECE_COUNT_QUIRKS = ("bitfield of ", "PW-04 ", "PW-01 ")
 
@@ -336,7 +334,7 @@ class MetadataFetch:
             self._finish(now_us, MetadataOutcome.VERIFIED, None, None)
             return
         served = f"served {digest.size} bytes with sha1 {digest.sha1.hex()} sha256 {digest.sha256.hex()}"
-        self._finish(now_us, MetadataOutcome.MISMATCH, Failure.PROTOCOL_ERROR, f"{MISMATCH_DETAIL}: {served}")
+        self._finish(now_us, MetadataOutcome.MISMATCH, Failure.METADATA_MISMATCH, f"{MISMATCH_DETAIL}: {served}")
 
     def _finish(
         self, now_us: int, outcome: MetadataOutcome, failure: Failure | None, detail: str | None

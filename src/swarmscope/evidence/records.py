@@ -68,6 +68,8 @@ class Failure(enum.StrEnum):
     PIECE_TIMEOUT = "piece_timeout"  # unchoked but the piece did not arrive in time
     HASH_MISMATCH = "hash_mismatch"  # data received did not match the piece hash
     DEADLINE = "deadline"  # the monitor's run ended during the probe
+    NO_METADATA = "no_metadata"  # BEP 9: the peer offers no ut_metadata (or no BEP 10 at all)
+    METADATA_MISMATCH = "metadata_mismatch"  # BEP 9: the info dict it served does not hash to the infohash
 
 
 @dataclass(frozen=True, slots=True)
