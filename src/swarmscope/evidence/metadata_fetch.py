@@ -334,7 +334,9 @@ class MetadataFetch:
             self._finish(now_us, MetadataOutcome.VERIFIED, None, None)
             return
         served = f"served {digest.size} bytes with sha1 {digest.sha1.hex()} sha256 {digest.sha256.hex()}"
-        self._finish(now_us, MetadataOutcome.MISMATCH, Failure.METADATA_MISMATCH, f"{MISMATCH_DETAIL}: {served}")
+        self._finish(
+            now_us, MetadataOutcome.MISMATCH, Failure.METADATA_MISMATCH, f"{MISMATCH_DETAIL}: {served}"
+        )
 
     def _finish(
         self, now_us: int, outcome: MetadataOutcome, failure: Failure | None, detail: str | None
