@@ -12,28 +12,33 @@ import asyncio
 import socket
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from swarmscope.errors import DecodeError
 from swarmscope.evidence.probe import ProbePolicy, ProbeRun
 from swarmscope.evidence.records import Failure, Observation, Source, Tier
 from swarmscope.net.clock import Clock
 from swarmscope.net.listener import MAX_PREFIX, PeerListener, peer_address
+from swarmscope.net.mse_conn import mse_initiate
 from swarmscope.net.peer_conn import probe
 from swarmscope.wire import piece_hash
 from swarmscope.wire.metainfo import Metainfo, parse_metainfo
-from swarmscope.wire.mse_cipher import SkeyIndex
+from swarmscope.wire.mse_cipher import CRYPTO_METHODS, CRYPTO_PLAINTEXT, SkeyIndex
 from tests.net.lt_seed import lt, make_torrent, seed, session
 
 pytestmark = pytest.mark.realclients
 
 PEER_ID = b"-SS0100-inbdinbdinbd"
 PROTOCOL = b"\x13BitTorrent protocol"
-PLAIN: dict[str, Any] = {"out_enc_policy": int(lt.enc_policy.pe_disabled)}
+# libtorrent dials uTP first and falls back to TCP after peer_connect_timeout (~5 s); we listen on TCP only
+TCP_FIRST: dict[str, Any] = {"enable_outgoing_utp": False}
+PLAIN: dict[str, Any] = {**TCP_FIRST, "out_enc_policy": int(lt.enc_policy.pe_disabled)}
 FORCED: dict[str, Any] = {
+    **TCP_FIRST,
     "out_enc_policy": int(lt.enc_policy.pe_forced),
     "in_enc_policy": int(lt.enc_policy.pe_forced),
     "allowed_enc_level": int(lt.enc_level.pe_rc4),
@@ -70,6 +75,7 @@ class Harness:
 
     def __init__(self, meta: Metainfo, host: str = "127.0.0.1", **kwargs: Any) -> None:
         self.meta = meta
+        self.swarms = {meta.wire_infohash: meta}  # more may be added before start()
         self.done: list[tuple[ProbeRun, Observation]] = []
         self.asked: list[tuple[bytes, str, int]] = []
         self.policy: ProbePolicy | None = kwargs.pop("policy", None)
@@ -80,9 +86,8 @@ class Harness:
 
     def make_run(self, infohash: bytes, ip: str, port: int) -> ProbeRun | None:
         self.asked.append((infohash, ip, port))
-        if infohash != self.meta.wire_infohash:
-            return None
-        return new_run(self.meta, ip, port, self.policy)
+        meta = self.swarms.get(infohash)
+        return None if meta is None else new_run(meta, ip, port, self.policy)
 
     def on_done(self, run: ProbeRun, obs: Observation) -> None:
         self.done.append((run, obs))
@@ -94,8 +99,12 @@ class Harness:
                 await asyncio.sleep(0.05)
 
 
-def serve(harness: Harness, body: Callable[[PeerListener], Awaitable[None]]) -> None:
-    """Start the listener, run ``body``, always stop the listener."""
+def serve(
+    harness: Harness,
+    body: Callable[[PeerListener], Awaitable[None]],
+    loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None,
+) -> None:
+    """Start the listener, run ``body``, always stop the listener (on ``loop_factory``'s loop if given)."""
 
     async def main() -> None:
         await harness.listener.start()
@@ -104,7 +113,8 @@ def serve(harness: Harness, body: Callable[[PeerListener], Awaitable[None]]) -> 
         finally:
             await harness.listener.stop()
 
-    asyncio.run(main())
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        runner.run(main())
 
 
 @contextmanager
@@ -139,7 +149,8 @@ def test_libtorrent_dials_us_in_plaintext_and_is_verified(tmp_path: Path, netns:
     h = Harness(meta)
     seed_ip, seed_port = "127.0.8.1", 6881
     dialled: list[Observation] = []
-    with dialling_seed(torrent, tmp_path, seed_ip, seed_port, **PLAIN) as handle:
+    utp_first = dict(PLAIN, enable_outgoing_utp=True)  # libtorrent's default: our TCP port still gets it
+    with dialling_seed(torrent, tmp_path, seed_ip, seed_port, **utp_first) as handle:
 
         async def body(lst: PeerListener) -> None:
             # an outgoing probe (from 127.0.0.9) cannot get this peer: only the inbound path can
@@ -262,7 +273,7 @@ def test_garbage_clients_are_closed(tmp_path: Path, netns: bool) -> None:
         writer.write(PROTOCOL + bytes(8) + b"\xee" * 20 + PEER_ID)
         assert await read_until_closed(reader, 10) == b""
         writer.close()
-        # a flood before any handshake completes is cut at MAX_PREFIX bytes
+        # a flood of zero bytes (longer than any MSE handshake, MAX_PREFIX) is closed as an invalid MSE Ya
         reader, writer = await asyncio.open_connection(host, port)
         try:
             for _ in range(MAX_PREFIX // 65536 + 4):
@@ -380,3 +391,116 @@ def test_libtorrent_on_ipv6_loopback_is_verified(tmp_path: Path, netns: bool) ->
         serve(h, body)
     ((_run, obs),) = h.done
     assert obs.tier is Tier.VERIFIED and obs.ip == "::1" and obs.failure is None, obs
+
+
+def loop_factories() -> list[Any]:
+    out: list[Any] = [pytest.param(None, id="asyncio")]
+    try:
+        import uvloop
+
+        out.append(pytest.param(uvloop.new_event_loop, id="uvloop"))
+    except ImportError:
+        out.append(pytest.param(None, id="uvloop", marks=pytest.mark.skip(reason="uvloop not installed")))
+    return out
+
+
+@pytest.mark.parametrize("loop_factory", loop_factories())
+def test_one_port_serves_several_swarms_at_once(tmp_path: Path, netns: bool, loop_factory: Any) -> None:
+    """Two monitored swarms, a plaintext and a forced-RC4 libtorrent seed of each, all dialling one port."""
+    metas: list[Metainfo] = []
+    torrents: list[tuple[Path, Path]] = []
+    for name in ("a", "b"):
+        d = tmp_path / name
+        d.mkdir()
+        torrents.append((make_torrent(d, pieces=4 + len(metas)), d))
+        metas.append(parse_metainfo(torrents[-1][0].read_bytes()))
+    skeys = SkeyIndex()
+    h = Harness(metas[0], skeys=skeys)
+    for meta in metas:
+        h.swarms[meta.wire_infohash] = meta
+        skeys.add(meta.wire_infohash)  # the index is shared: swarms can be added while listening
+    with ExitStack() as stack:
+        handles = [
+            stack.enter_context(seed(t, d, f"127.0.9.{10 * i + j}", 6881, **mode))
+            for i, (t, d) in enumerate(torrents)
+            for j, mode in enumerate((PLAIN, FORCED))
+        ]
+
+        async def body(lst: PeerListener) -> None:
+            for handle in handles:
+                handle.connect_peer(lst.address)
+            await h.until(lambda: len(h.done) == 4)
+
+        serve(h, body, loop_factory)
+    by_ip = {obs.ip: obs for _run, obs in h.done}
+    assert sorted(by_ip) == ["127.0.9.0", "127.0.9.1", "127.0.9.10", "127.0.9.11"]
+    for ip, obs in by_ip.items():
+        assert obs.tier is Tier.VERIFIED and obs.failure is None, obs
+        assert obs.encrypted is ip.endswith("1")  # j == 1: forced RC4
+        assert obs.infohash == metas[0 if ip in ("127.0.9.0", "127.0.9.1") else 1].swarm_id.hex
+    assert h.listener.stats.encrypted == 2 and h.listener.stats.runs == 4
+
+
+def test_handshake_split_at_every_byte_and_our_own_mse_initiator(tmp_path: Path, netns: bool) -> None:
+    """Plaintext handshakes arriving in two segments split anywhere, and MSE from our own initiator."""
+    meta = parse_metainfo(make_torrent(tmp_path, pieces=3).read_bytes())
+    h = Harness(meta)
+    handshake = PROTOCOL + bytes(8) + meta.wire_infohash + PEER_ID
+
+    async def body(lst: PeerListener) -> None:
+        host, port = lst.address
+        for cut in range(1, len(handshake)):
+            reader, writer = await asyncio.open_connection(host, port)
+            writer.write(handshake[:cut])
+            await writer.drain()
+            await asyncio.sleep(0.002)
+            writer.write(handshake[cut:])
+            async with asyncio.timeout(10):
+                answer = await reader.readexactly(68)
+            assert answer[:20] == PROTOCOL and answer[28:48] == meta.wire_infohash, cut
+            writer.close()  # the run ends as "no pieces" (closed in the claims phase)
+        for provide, encrypted in ((CRYPTO_METHODS, True), (CRYPTO_PLAINTEXT, False)):
+            reader, writer = await asyncio.open_connection(host, port)
+            est = await mse_initiate(
+                reader, writer, skey=meta.wire_infohash, initial_payload=handshake, crypto_provide=provide
+            )
+            assert est.encrypted is encrypted
+            answer = est.received
+            async with asyncio.timeout(10):
+                while len(answer) < 68:
+                    answer += est.stream.decrypt(await reader.read(4096))
+            assert answer[:20] == PROTOCOL and answer[28:48] == meta.wire_infohash
+            writer.close()
+        await h.until(lambda: len(h.done) == len(handshake) + 1)
+
+    serve(h, body)
+    assert all(obs.tier is Tier.CONNECTED and obs.failure == Failure.NO_PIECES.value for _run, obs in h.done)
+    assert [obs.encrypted for _run, obs in h.done[-2:]] == [True, False]
+    assert h.listener.stats.encrypted == 1
+
+
+def test_mse_is_refused_without_skeys_and_plaintext_only_mse_under_require(
+    tmp_path: Path, netns: bool
+) -> None:
+    meta = parse_metainfo(make_torrent(tmp_path, pieces=3).read_bytes())
+    no_skeys = Harness(meta, skeys=None)
+    require = Harness(meta, encryption="require")
+
+    async def attempt(lst: PeerListener, provide: int) -> None:
+        host, port = lst.address
+        reader, writer = await asyncio.open_connection(host, port)
+        with pytest.raises((ConnectionError, asyncio.IncompleteReadError, DecodeError)):
+            await mse_initiate(reader, writer, skey=meta.wire_infohash, crypto_provide=provide, timeout=10)
+        writer.close()
+
+    async def without_skeys(lst: PeerListener) -> None:
+        await attempt(lst, CRYPTO_METHODS)
+        await no_skeys.until(lambda: lst.stats.refused_by_policy == 1)
+
+    async def plaintext_offer(lst: PeerListener) -> None:
+        await attempt(lst, CRYPTO_PLAINTEXT)  # "require" allows RC4 only: crypto_provide has no match
+        await require.until(lambda: lst.stats.bad_handshake == 1)
+
+    serve(no_skeys, without_skeys)
+    serve(require, plaintext_offer)
+    assert no_skeys.done == [] and require.done == []
