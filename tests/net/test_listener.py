@@ -504,3 +504,26 @@ def test_mse_is_refused_without_skeys_and_plaintext_only_mse_under_require(
     serve(no_skeys, without_skeys)
     serve(require, plaintext_offer)
     assert no_skeys.done == [] and require.done == []
+
+
+def test_mse_with_an_empty_ia_is_driven_and_bounded(tmp_path: Path, netns: bool) -> None:
+    """MSE lets IA be empty: the handshake then follows encrypted, or never comes (the run times out)."""
+    meta = parse_metainfo(make_torrent(tmp_path, pieces=3).read_bytes())
+    h = Harness(meta, policy=ProbePolicy(handshake_timeout=1.0, claims_wait=1.0))
+    handshake = PROTOCOL + bytes(8) + meta.wire_infohash + PEER_ID
+
+    async def body(lst: PeerListener) -> None:
+        host, port = lst.address
+        for late in (handshake, b""):
+            reader, writer = await asyncio.open_connection(host, port)
+            est = await mse_initiate(reader, writer, skey=meta.wire_infohash, timeout=10)
+            writer.write(est.stream.encrypt(late))
+            await read_until_closed(reader, 10)
+            writer.close()
+        await h.until(lambda: len(h.done) == 2)
+
+    serve(h, body)
+    (_r1, with_late), (_r2, silent) = h.done
+    assert with_late.tier is Tier.CONNECTED and with_late.encrypted, with_late
+    assert silent.tier is Tier.LISTED and silent.failure == Failure.HANDSHAKE_TIMEOUT.value, silent
+    assert silent.encrypted

@@ -294,10 +294,12 @@ class _InboundConnection(asyncio.Protocol):
     # --- a run owns the connection (same semantics as net.peer_conn._ProbeProtocol) -----------------
 
     def _feed_run(self, data: bytes) -> None:
+        """Plaintext bytes for the run (may be empty: then only the timer is re-armed)."""
         run = self.run
-        if run is None or not data:
+        if run is None:
             return
-        self._send(run.received(data, self.listener.clock.now_us()))
+        if data:
+            self._send(run.received(data, self.listener.clock.now_us()))
         self._after_run_step()
 
     def _after_run_step(self) -> None:
