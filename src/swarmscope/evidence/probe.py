@@ -283,7 +283,7 @@ class ProbeRun:
         self.tier = Tier.CONNECTED
         if self.policy.depth is Depth.CONNECTED:
             self._finish(now_us, None, None)
-            return b""
+            return self.session.handshake_bytes() if self.inbound else b""
         self.phase = _Phase.CLAIMS
         self.deadline_us = now_us + int(self.policy.claims_wait * _US)
         opening = self.session.opening_messages(self._ext_out)

@@ -26,10 +26,12 @@ from swarmscope.monitor.plan import PeerKey, ProbePlan
 from swarmscope.monitor.stats import SwarmStats
 from swarmscope.monitor.targets import Target
 from swarmscope.net.clock import Clock
+from swarmscope.net.listener import PeerListener
 from swarmscope.net.mse_conn import probe_with_encryption
 from swarmscope.net.tracker_client import TrackerClient
 from swarmscope.wire import extension
 from swarmscope.wire.http_tracker import AnnounceRequest
+from swarmscope.wire.mse_cipher import SkeyIndex
 from swarmscope.wire.types import Endpoint
 
 log = logging.getLogger("swarmscope.monitor")
@@ -81,7 +83,8 @@ class Monitor:
         )
         self._trackers = TrackerClient(config.peer_id, bind_ip=config.bind_ip, timeout=config.tracker_timeout)
         self._own = {(config.bind_ip or "127.0.0.1", config.listen_port)}
-        self._by_wire: dict[bytes, str] = {}
+        self._by_wire: dict[bytes, str] = {t.wire_infohash: t.swarm for t in targets}
+        self._listener: PeerListener | None = None
         self._metadata_leads: dict[str, asyncio.Queue[tuple[str, int]]] = {
             t.swarm: asyncio.Queue() for t in targets if t.meta is None
         }
@@ -101,6 +104,8 @@ class Monitor:
         announcers = [
             asyncio.create_task(self._announcer(t, url)) for t in self.targets.values() for url in t.trackers
         ]
+        if cfg.listen:
+            await self._start_listener()
         if cfg.dht:
             await self._start_dht()
         background += [
@@ -126,6 +131,8 @@ class Monitor:
         for task in (*background, *announcers, *self._tasks):
             task.cancel()
         await asyncio.gather(*background, *announcers, *self._tasks, return_exceptions=True)
+        if self._listener is not None:
+            await self._listener.stop()  # its runs in flight come back through _inbound_done
         now = self.clock.now_us()
         for key, run in list(self._runs.items()):
             if run is not None:
@@ -175,10 +182,48 @@ class Monitor:
                 self.plan.add(key, source, now)
             self._wake.set()
 
+    async def _start_listener(self) -> None:
+        """Accept peers that dial us (issue 3 item 3): same port for every swarm, MSE recognised."""
+        cfg = self.config
+        modes = {"allow": "prefer", "prefer": "prefer", "require": "require", "disable": "disable"}
+        self._listener = PeerListener(
+            host=cfg.bind_ip or "0.0.0.0",
+            port=cfg.listen_port,
+            clock=self.clock,
+            make_run=self._inbound_run,
+            on_done=self._inbound_done,
+            skeys=SkeyIndex(self._by_wire),
+            encryption=modes[cfg.encryption.value],
+            max_connections=cfg.max_peers,
+            handshake_timeout=cfg.probe.handshake_timeout,
+        )
+        try:
+            await self._listener.start()
+        except OSError as exc:
+            self.on_warning(f"cannot listen on port {cfg.listen_port} ({exc}); inbound peers will be missed")
+            self._listener = None
+
+    def _inbound_run(self, wire_infohash: bytes, ip: str, port: int) -> ProbeRun | None:
+        swarm = self._by_wire.get(wire_infohash)
+        if swarm is None or self._stopping:
+            return None
+        return self._new_run(
+            (swarm, ip, port), self.clock.now_us(), source=Source.INBOUND.value, inbound=True
+        )
+
+    def _inbound_done(self, run: ProbeRun, obs: Observation) -> None:
+        """Record an inbound probe under the peer's listen port when its BEP 10 ``p`` names one."""
+        listen_port = obs.extension.p if obs.extension is not None else None
+        if listen_port:
+            obs = replace(obs, port=listen_port)
+        key = (obs.infohash, obs.ip, obs.port)
+        self.stats[obs.infohash].sighted(obs.ip, obs.port, Source.INBOUND.value)
+        self._record(key, obs)
+        self._collect_pex(key, run)
+
     async def _start_dht(self) -> None:
         cfg = self.config
         host = cfg.bind_ip or "0.0.0.0"
-        self._by_wire = {t.wire_infohash: t.swarm for t in self.targets.values()}
         self._dht = DhtDiscovery(
             bind=(host, cfg.listen_port if cfg.listen else 0),
             bootstrap=cfg.dht_bootstrap,
