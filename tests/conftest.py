@@ -14,7 +14,8 @@ import pytest
 
 from swarmscope.netns import enter_private_netns, in_private_netns
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+# ../shared beside the project (as in CI); SWARMSCOPE_SHARED points elsewhere (e.g. from a clone in /tmp)
+SHARED = Path(os.environ.get("SWARMSCOPE_SHARED", Path(__file__).resolve().parents[1].parent / "shared"))
 FIXTURES = SHARED / "fixtures" / "torrents"
 
 
@@ -27,7 +28,7 @@ def pytest_configure(config: pytest.Config) -> None:
 def fixtures_dir() -> Path:
     """../shared/fixtures/torrents, or skip when the shared folder is absent (a clone elsewhere)."""
     if not FIXTURES.is_dir():
-        pytest.skip(f"shared fixtures not found at {FIXTURES} (clone lives outside the workplace)")
+        pytest.skip(f"shared fixtures not found at {FIXTURES}: set SWARMSCOPE_SHARED to the shared folder")
     return FIXTURES
 
 

@@ -82,3 +82,44 @@ def test_unreachable_tracker_is_a_warning_and_the_run_completes(tmp_path: Path, 
     )
     assert report.returncode == 0, report.stderr
     assert json.loads(report.stdout) == []
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--duration", "-5"], "--duration -5: must be more than 0"),
+        (["--connect-timeout", "0"], "--connect-timeout 0: must be more than 0"),
+        (["--bind", "notanip"], "--bind 'notanip': not an IP address"),
+        (["--encryption", "maybe"], "--encryption 'maybe'"),
+        (["--dht-bootstrap", "nohostport"], "--dht-bootstrap 'nohostport': expected HOST:PORT"),
+        (["--db", "/proc/nope/x.db"], "cannot create its folder"),
+    ],
+)
+def test_bad_options_are_one_clear_line(tmp_path: Path, args: list[str], message: str) -> None:
+    torrent = tiny_torrent(tmp_path / "t.torrent", "http://127.0.0.1:9/announce")
+    base = ["monitor", str(torrent), "--db", str(tmp_path / "e.db"), "--duration", "1", "--no-dht"]
+    result = runner.invoke(app, [*base, *args])
+    assert result.exit_code == 1, result.output
+    assert message in result.output and "Traceback" not in result.output
+
+
+def test_hostile_text_is_shown_not_interpreted(tmp_path: Path) -> None:
+    """Review finding: a peer `v` of "[/] ..." crashed the table (Rich markup); ESC must not reach the tty."""
+    from swarmscope.evidence.records import Observation, Tier
+    from swarmscope.store.database import open_store
+
+    db = tmp_path / "e.db"
+    store = open_store(str(db))
+    sw = "ab" * 20
+    store.add_swarm(sw, sw, None, "[bold]name[/]\x1b]0;pwned\x07", 1, 16384, 16384, None, None, 1)
+    run_id = store.start_run({}, "test", 1)
+    hostile = "[/] [bold red]EVIL\x1b[2J"
+    obs = Observation(
+        sw, "127.0.0.2", 6881, "tracker", 1, 2, Tier.CONNECTED, client=hostile, client_version="1"
+    )
+    store.add_observations(run_id, [obs])
+    store.close()
+    result = runner.invoke(app, ["report", "--db", str(db)])
+    assert result.exit_code == 0, result.output
+    assert "[/] [bold red]EVIL" in result.output and "\x1b[2J" not in result.output
+    assert "\x1b]0;pwned" not in result.output and "[bold]name[/]" in result.output

@@ -361,3 +361,25 @@ def test_pex_is_collected_while_lingering_after_the_outcome() -> None:
     assert run2.deadline_us is not None
     run2.timer(run2.deadline_us)
     assert run2.done and run2.observation().tier is Tier.VERIFIED and run2.pex == []
+
+
+def test_peer_closing_right_after_the_handshake_is_not_called_empty() -> None:
+    """Review finding: only an explicit empty claim is `no_pieces`; a close before any claim is a close."""
+    pieces = Pieces(N)
+    run = make_run(pieces)
+    run.connected(0)
+    run.received(FakePeer(pieces).handshake(), 1)
+    run.closed(2, "closed by peer")
+    obs = run.observation()
+    assert obs.failure == Failure.CLOSED_BY_PEER.value and obs.tier is Tier.CONNECTED
+
+
+def test_have_none_precedes_rejects_of_requests_in_the_same_segment() -> None:
+    """BEP 6: have_all/have_none/bitfield comes right after the handshake, before anything else we send."""
+    pieces = Pieces(N)
+    run = make_run(pieces)
+    run.connected(0)
+    out = run.received(FakePeer(pieces).handshake() + pw.encode_request(0, 0, 16384) * 3, 1)
+    msgs = [pw.decode_message(b) for b in pw.MessageFramer().feed(out)]
+    assert msgs[0] == pw.Simple(pw.HAVE_NONE)
+    assert msgs[-3:] == [pw.BlockRef(pw.REJECT, 0, 0, 16384)] * 3

@@ -175,3 +175,14 @@ def test_mutated_encodings_decode_or_raise_decode_error(value: Any, noise: bytes
             decode(mutated)
         except DecodeError:
             pass
+
+
+@pytest.mark.parametrize("digits", [4301, 5000, 100_000])
+def test_huge_integers_are_a_decode_error_not_a_value_error(digits: int) -> None:
+    """CPython refuses int() of more than 4,300 digits with ValueError; a hostile torrent or tracker reply
+    must still get our DecodeError (found by review: `inspect` and the announce task crashed)."""
+    for data in (b"i" + b"9" * digits + b"e", b"d8:intervali" + b"9" * digits + b"e5:peers0:e"):
+        with pytest.raises(DecodeError, match="longer than"):
+            decode(data)
+        with pytest.raises(DecodeError, match="longer than"):
+            decode_prefix(data)

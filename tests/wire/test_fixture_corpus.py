@@ -17,8 +17,9 @@ import pytest
 
 from swarmscope.errors import DecodeError
 from swarmscope.wire.metainfo import parse_metainfo
+from tests.conftest import FIXTURES
 
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "torrents"
+CORPUS = FIXTURES  # ../shared/fixtures/torrents, or $SWARMSCOPE_SHARED/fixtures/torrents
 EXPECTED: dict[str, Any] = (
     json.loads((CORPUS / "expected.json").read_text()) if (CORPUS / "expected.json").is_file() else {}
 )

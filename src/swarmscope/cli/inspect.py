@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from swarmscope.cli.app import app
+from swarmscope.cli.text import escaped, plain
 from swarmscope.errors import DecodeError
 from swarmscope.wire.magnet import parse_magnet
 from swarmscope.wire.metainfo import parse_metainfo
@@ -78,11 +79,12 @@ def _human(console: Console, info: dict[str, Any]) -> None:
         rows.append(("peers (x.pe)", ", ".join(info["peers"]) or "-"))
     rows.append(("trackers", "\n".join(info["trackers"]) or "-"))
     for key, value in rows:
-        table.add_row(f"[bold]{key}[/bold]", value, style=None)
+        table.add_row(f"[bold]{key}[/bold]", plain(value), style=None)
     console.print(table)
     for entry in info.get("files", [])[:50]:
         pad = " [dim](pad)[/dim]" if entry["pad"] else ""
-        console.print(f"  {entry['length']:>14}  {entry['path'] or info['name']}{pad}", highlight=False)
+        path = escaped(entry["path"] or info["name"])
+        console.print(f"  {entry['length']:>14}  {path}{pad}", highlight=False)
     if len(info.get("files", [])) > 50:
         console.print(f"  … {len(info['files']) - 50} more files")
 

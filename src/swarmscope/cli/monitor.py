@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import os
+import resource
 import signal
 import sys
+import time
 from pathlib import Path
 
 import typer
@@ -16,6 +19,7 @@ from rich.table import Table
 
 from swarmscope import __version__
 from swarmscope.cli.app import app
+from swarmscope.cli.text import escaped, plain
 from swarmscope.errors import InputError, SwarmscopeError
 from swarmscope.monitor.config import MonitorConfig
 from swarmscope.monitor.crawler import Monitor
@@ -28,6 +32,7 @@ PEER_ID_PREFIX = (
     b"-SS" + b"".join(p.zfill(1).encode() for p in __version__.split(".")[:3]).ljust(4, b"0")[:4] + b"-"
 )
 err = Console(stderr=True)
+OPEN_FILES_RESERVE = 128  # descriptors kept for the database, trackers, the DHT, the listener and imports
 
 
 def make_peer_id() -> bytes:
@@ -58,7 +63,7 @@ def live_table(monitor: Monitor, elapsed: float) -> Table:
         c = s.counts()
         clients = ", ".join(f"{name} ×{n}" for name, n in s.top_clients())
         table.add_row(
-            f"{s.name[:28]}\n[dim]{s.swarm[:16]}…[/dim]",
+            f"{escaped(s.name[:28])}\n[dim]{s.swarm[:16]}…[/dim]",
             str(c["listed"]),
             str(c["connected"]),
             str(c["has_pieces"]),
@@ -66,7 +71,7 @@ def live_table(monitor: Monitor, elapsed: float) -> Table:
             f"{c['seeds']}/{c['leechers']}",
             f"{s.bytes_in:,}",
             str(c["hash_failures"]),
-            clients or "-",
+            plain(clients or "-"),
             " ".join(f"{src} {n}" for src, n in sorted(s.by_source().items())) or "-",
             f"{s.trackers_ok}/{s.tracker_errors}",
         )
@@ -101,6 +106,8 @@ def run_monitor_command(
         console = Console()
         if not console.is_terminal:
             console = Console(width=max(console.width, 150))
+    _check_options(duration=duration, connect_timeout=connect_timeout, bind=bind)
+    max_peers = _fit_open_files(max_peers, err)
     loaded: list[Target] = [load_target(t) for t in targets]
     try:
         policy = EncryptionPolicy(encryption)
@@ -120,21 +127,26 @@ def run_monitor_command(
     )
     if dht_bootstrap:
         config.dht_bootstrap = [parse_host_port(text, "--dht-bootstrap") for text in dht_bootstrap]
-    Path(db).parent.mkdir(parents=True, exist_ok=True) if "://" not in db else None
+    if "://" not in db:
+        try:
+            Path(db).parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InputError(f"--db {db}: cannot create its folder: {exc.strerror or exc}") from None
     store = open_store(db)
     warnings: list[str] = []
 
     def warn(msg: str) -> None:
         if msg not in warnings:
             warnings.append(msg)
-            err.print(f"[yellow]warning:[/] {msg}")
+            err.print(f"[yellow]warning:[/] {escaped(msg)}")
 
     monitor = Monitor(loaded, store, config, Clock(), on_warning=warn)
+    started = time.monotonic()
     try:
         asyncio.run(_run(monitor, live, console))
     finally:
         store.close()
-    console.print(live_table(monitor, duration or 0.0))
+    console.print(live_table(monitor, time.monotonic() - started))
     console.print(
         f"evidence committed to {db} (run {monitor.run_id}); `swarmscope report --db {db}` shows it"
     )
@@ -165,11 +177,47 @@ async def _run(monitor: Monitor, live: bool, console: Console) -> None:
                     c = s.counts()
                     sources = " ".join(f"{src} {n}" for src, n in sorted(s.by_source().items()))
                     console.print(
-                        f"[{now:6.1f}s] {s.name}: listed {c['listed']} connected {c['connected']} "
+                        f"[{now:6.1f}s] {escaped(s.name)}: listed {c['listed']} connected {c['connected']} "
                         f"has_pieces {c['has_pieces']} verified {c['verified']} bytes {s.bytes_in} "
                         f"sources: {sources or '-'}"
                     )
     await runner
+
+
+def _check_options(*, duration: float | None, connect_timeout: float, bind: str | None) -> None:
+    """Refuse option values that would make a run silently useless.
+
+    Raises:
+        InputError: naming the option and the problem.
+    """
+    if duration is not None and duration <= 0:
+        raise InputError(f"--duration {duration:g}: must be more than 0 seconds")
+    if connect_timeout <= 0:
+        raise InputError(f"--connect-timeout {connect_timeout:g}: must be more than 0 seconds")
+    if bind is not None:
+        try:
+            ipaddress.ip_address(bind)
+        except ValueError:
+            raise InputError(f"--bind {bind!r}: not an IP address of this machine") from None
+
+
+def _fit_open_files(max_peers: int, console: Console) -> int:
+    """Raise the open-file soft limit as far as allowed and keep ``max_peers`` below it.
+
+    Every probe in flight holds one socket; past RLIMIT_NOFILE the process cannot even import a module.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    with contextlib.suppress(ValueError, OSError):
+        if hard == resource.RLIM_INFINITY or hard > soft:
+            soft = hard if hard != resource.RLIM_INFINITY else max(soft, 65536)
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    room = max(1, soft - OPEN_FILES_RESERVE)
+    if max_peers > room:
+        console.print(
+            f"[yellow]warning:[/] --max-peers {max_peers} exceeds the open-file limit ({soft}); using {room}"
+        )
+        return room
+    return max_peers
 
 
 def parse_host_port(text: str, option: str) -> tuple[str, int]:
@@ -231,7 +279,7 @@ def monitor(
             encryption=encryption,
         )
     except SwarmscopeError as exc:
-        err.print(f"[red]error:[/] {exc}")
+        err.print(f"[red]error:[/] {escaped(exc)}")
         raise typer.Exit(1) from None
     except KeyboardInterrupt:
         sys.exit(130)

@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from swarmscope.cli.app import app
+from swarmscope.cli.text import plain
 from swarmscope.errors import InputError, SwarmscopeError
 from swarmscope.evidence.records import us_to_iso
 from swarmscope.evidence.summary import PeerSummary, SwarmTotals, summarize, swarm_totals
@@ -105,7 +106,7 @@ WIDE_TABLE = 150  # console columns from which the table also shows sources and 
 
 
 def _swarm_table(title: str, peers: list[PeerSummary], totals: SwarmTotals, wide: bool) -> Table:
-    table = Table(title=title, title_justify="left", caption_justify="left")
+    table = Table(title=plain(title), title_justify="left", caption_justify="left")
     names = ["address", "tier", "client", "done", "verified", "failed", "bytes"]
     names += ["sources", "first seen (UTC)"] if wide else []
     for name in [*names, "last seen (UTC)", "failure"]:
@@ -116,11 +117,11 @@ def _swarm_table(title: str, peers: list[PeerSummary], totals: SwarmTotals, wide
         row = [address, p.tier.label, p.client_label or "", done, _pieces_cell(p.verified_pieces)]
         row += [_pieces_cell(p.failed_pieces), str(p.bytes_received)]
         row += [" ".join(p.sources), _short_time(p.first_seen_us)] if wide else []
-        table.add_row(*row, _short_time(p.last_seen_us), p.failure or "")
+        table.add_row(*(plain(cell) for cell in (*row, _short_time(p.last_seen_us), p.failure or "")))
     clients = ", ".join(f"{name} ×{n}" for name, n in totals.top_clients) or "none identified"
     by_source = Counter(source for p in peers for source in p.sources)
     sources = ", ".join(f"{name} {n}" for name, n in sorted(by_source.items())) or "none"
-    table.caption = (
+    table.caption = plain(
         f"{totals.peers} addresses: {totals.verified} verified, {totals.has_pieces} has_pieces, "
         f"{totals.connected} connected, {totals.listed} listed; {totals.seeds} seeds, "
         f"{totals.leechers} leechers; {totals.bytes_received} bytes received; clients: {clients}; "

@@ -187,11 +187,12 @@ class ProbeRun:
                 self.tier = max(self.tier, Tier.HAS_PIECES if self.session.have_count else Tier.CONNECTED)
             self._finish(now_us, self._decode_failure(), str(exc))
             return b""
-        out = bytearray(reply)
+        out = bytearray()
         for event in events:
             out += self._on_event(event, now_us)
             if self.done:  # the property re-reads the phase that _on_event may have changed
                 break
+        out += reply  # rejects after our handshake answer and have_none (BEP 6: have_* comes first)
         return self._out(bytes(out))
 
     def timer(self, now_us: int) -> bytes:
@@ -217,7 +218,7 @@ class ProbeRun:
         if self.phase is not _Phase.DONE:
             if self.phase is _Phase.PEX:
                 self._finish(now_us, *(self._pending or (None, None)))
-            elif self.phase is _Phase.CLAIMS and self.session.have_count == 0:
+            elif self.phase is _Phase.CLAIMS and self._empty_claimed:
                 self._no_claims(now_us, detail)
             else:
                 self._finish(now_us, Failure.CLOSED_BY_PEER, detail)
@@ -309,10 +310,10 @@ class ProbeRun:
         """
         if self.phase is not _Phase.CLAIMS:
             return b""
+        self._empty_claimed = True
         if not self.session.extension or self.ext is not None:
             self._no_claims(now_us)
         else:
-            self._empty_claimed = True
             self.deadline_us = min(self.deadline_us or now_us, now_us + int(self.policy.ext_grace * _US))
         return b""
 

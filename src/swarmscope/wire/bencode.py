@@ -23,8 +23,10 @@ from bencode2 import BencodeDecodeError, BencodeEncodeError, bdecode, bencode
 from swarmscope.errors import DecodeError
 
 MAX_DEPTH = 100  # libtorrent load_torrent_limits.max_decode_depth
-_TOKEN = re.compile(rb"i(0|-?[1-9][0-9]*)e|(0|[1-9][0-9]{0,18}):|([lde])")
+MAX_INT_DIGITS = 1000  # longer integers are refused (CPython's int() stops at 4,300 digits with ValueError)
+_TOKEN = re.compile(rb"i(0|-?[1-9][0-9]{0,%d})e|(0|[1-9][0-9]{0,18}):|([lde])" % (MAX_INT_DIGITS - 1))
 _INT_PREFIX = re.compile(rb"i([^e]{0,64})e")
+_LONG_INT = re.compile(rb"i-?[0-9]{%d}" % (MAX_INT_DIGITS + 1))
 _LIST, _KEY, _VALUE = 0, 1, 2  # container states; _KEY and _VALUE alternate (3 - state)
 
 
@@ -34,6 +36,8 @@ def _token_error(data: bytes, pos: int) -> DecodeError:
         return DecodeError("bencode: truncated input", pos)
     c = data[pos : pos + 1]
     if c == b"i":
+        if _LONG_INT.match(data, pos):
+            return DecodeError(f"bencode: integer longer than {MAX_INT_DIGITS} digits", pos)
         match = _INT_PREFIX.match(data, pos)
         if match is None:
             return DecodeError("bencode: truncated or unterminated integer", pos)
@@ -130,7 +134,7 @@ def _fast(chunk: bytes) -> Any:
         return None
     try:
         return bdecode(chunk)
-    except BencodeDecodeError:
+    except (BencodeDecodeError, ValueError):  # ValueError: an integer beyond CPython's digit limit
         return None
 
 

@@ -1,0 +1,30 @@
+"""Showing text that came from the network or a file: no Rich markup, no terminal control sequences.
+
+Client names, tracker messages, torrent names and file paths are chosen by whoever made them; a ``[/]`` in a
+peer's BEP 10 ``v`` once crashed the live view (Rich markup error), and an ESC sequence in a tracker's failure
+reason could rewrite the operator's terminal.
+"""
+
+from __future__ import annotations
+
+import re
+
+from rich.markup import escape
+from rich.text import Text
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # C0 (but tab, newline), DEL and C1
+
+
+def clean(text: object) -> str:
+    """``str(text)`` with control characters replaced by U+FFFD."""
+    return _CONTROL.sub("\ufffd", str(text))
+
+
+def plain(text: object) -> Text:
+    """A Rich ``Text`` that is never parsed as markup (for table cells and titles)."""
+    return Text(clean(text))
+
+
+def escaped(text: object) -> str:
+    """Clean text escaped for use inside a Rich markup string."""
+    return escape(clean(text))
