@@ -125,6 +125,8 @@ def demo(
 ) -> None:
     """Run a real swarm on loopback (libtorrent, aria2, opentracker), monitor it, print the evidence."""
     console = Console()
+    if not console.is_terminal:  # piped or logged: keep the tables' rows on one line
+        console = Console(width=max(console.width, 150))
     _isolate(console)  # first: before libtorrent (or anything else) starts a thread
     try:
         run_demo(duration, db, workdir, console)

@@ -28,7 +28,7 @@ from swarmscope.monitor.targets import Target
 from swarmscope.net.clock import Clock
 from swarmscope.net.listener import PeerListener
 from swarmscope.net.mse_conn import probe_with_encryption
-from swarmscope.net.tracker_client import TrackerClient
+from swarmscope.net.tracker_client import AnnounceOutcome, TrackerClient
 from swarmscope.wire import extension
 from swarmscope.wire.http_tracker import AnnounceRequest
 from swarmscope.wire.mse_cipher import SkeyIndex
@@ -276,7 +276,11 @@ class Monitor:
         event: str | None = "started"
         stats = self.stats[t.swarm]
         while not self._stopping:
-            outcome = await self._trackers.announce(url, self._request(t, event))
+            try:
+                outcome = await self._trackers.announce(url, self._request(t, event))
+            except Exception as exc:  # a parser bug must not silently end this tracker's announces
+                log.exception("announce to %s failed unexpectedly", url)
+                outcome = AnnounceOutcome(url, False, None, f"unexpected error: {exc!r}", 0.0)
             delay = self.config.announce_floor
             if outcome.ok and outcome.response is not None:
                 stats.trackers_ok += 1
