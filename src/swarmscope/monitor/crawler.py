@@ -19,6 +19,7 @@ from typing import Any
 from swarmscope import __version__
 from swarmscope.evidence.probe import ProbeRun
 from swarmscope.evidence.records import Observation, Sighting, Source
+from swarmscope.monitor.announce import announce_loop, announce_request
 from swarmscope.monitor.config import MonitorConfig
 from swarmscope.monitor.dht_discovery import DhtDiscovery
 from swarmscope.monitor.metadata import fetch_metadata
@@ -28,9 +29,8 @@ from swarmscope.monitor.targets import Target
 from swarmscope.net.clock import Clock
 from swarmscope.net.listener import PeerListener
 from swarmscope.net.mse_conn import probe_with_encryption
-from swarmscope.net.tracker_client import AnnounceOutcome, TrackerClient
+from swarmscope.net.tracker_client import TrackerClient
 from swarmscope.wire import extension
-from swarmscope.wire.http_tracker import AnnounceRequest
 from swarmscope.wire.mse_cipher import SkeyIndex
 from swarmscope.wire.types import Endpoint
 
@@ -260,52 +260,23 @@ class Monitor:
 
     # --- discovery ------------------------------------------------------------------------------------
 
-    def _request(self, t: Target, event: str | None) -> AnnounceRequest:
-        left = t.meta.total_size if t.meta else (1 << 62)  # TRK-11: never negative
-        return AnnounceRequest(
-            infohash=t.wire_infohash,
-            peer_id=self.config.peer_id,
-            port=self.config.listen_port,
-            left=left,
-            event=event,
-            numwant=self.config.numwant,
-            key=int.from_bytes(self.config.peer_id[-4:], "big"),
-        )
-
     async def _announcer(self, t: Target, url: str) -> None:
-        event: str | None = "started"
         stats = self.stats[t.swarm]
-        while not self._stopping:
-            try:
-                outcome = await self._trackers.announce(url, self._request(t, event))
-            except Exception as exc:  # a parser bug must not silently end this tracker's announces
-                log.exception("announce to %s failed unexpectedly", url)
-                outcome = AnnounceOutcome(url, False, None, f"unexpected error: {exc!r}", 0.0)
-            delay = self.config.announce_floor
-            if outcome.ok and outcome.response is not None:
-                stats.trackers_ok += 1
-                event = None
-                resp = outcome.response
-                if resp.warning_message:
-                    self.on_warning(f"{url}: tracker warning: {resp.warning_message}")
-                self.discovered(
-                    t.swarm,
-                    [(p.endpoint.host, p.endpoint.port, p.peer_id) for p in resp.peers],
-                    Source.TRACKER,
-                    url,
-                )
-                delay = max(resp.interval, resp.min_interval or 0, self.config.announce_floor)
-            else:
-                stats.tracker_errors += 1
-                stats.last_tracker_error = f"{url}: {outcome.error}"
-                self.on_warning(f"tracker unreachable or failing, monitoring goes on: {url}: {outcome.error}")
-                if outcome.response is not None:  # a failure reason still carries the retry interval (TRK-06)
-                    delay = max(outcome.response.interval, self.config.announce_floor)
-            await asyncio.sleep(min(delay, self.config.announce_ceiling))
+
+        def on_peers(peers: list[tuple[str, int, bytes | None]]) -> None:
+            stats.trackers_ok += 1
+            self.discovered(t.swarm, peers, Source.TRACKER, url)
+
+        def on_error(error: str) -> None:
+            stats.tracker_errors += 1
+            stats.last_tracker_error = f"{url}: {error}"
+            self.on_warning(f"tracker unreachable or failing, monitoring goes on: {url}: {error}")
+
+        await announce_loop(self._trackers, self.config, t, url, on_peers, on_error, self.on_warning)
 
     async def _announce_stopped(self) -> None:
         calls = [
-            self._trackers.announce(url, self._request(t, "stopped"))
+            self._trackers.announce(url, announce_request(self.config, t, "stopped"))
             for t in self.targets.values()
             for url in t.trackers
         ]

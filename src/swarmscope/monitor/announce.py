@@ -1,0 +1,69 @@
+"""Tracker announces for one (swarm, tracker URL): the loop, its interval policy and the request we send."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from swarmscope.monitor.config import MonitorConfig
+from swarmscope.monitor.targets import Target
+from swarmscope.net.tracker_client import AnnounceOutcome, TrackerClient
+from swarmscope.wire.http_tracker import AnnounceRequest
+
+log = logging.getLogger("swarmscope.monitor.announce")
+Peers = list[tuple[str, int, bytes | None]]
+
+
+def announce_request(config: MonitorConfig, t: Target, event: str | None) -> AnnounceRequest:
+    """What we tell a tracker: our listen port, nothing uploaded or downloaded, everything left.
+
+    ``left`` is the torrent size (we hold no piece), or a large non-negative value for a magnet whose size
+    is unknown (interop TRK-11: never negative).
+    """
+    return AnnounceRequest(
+        infohash=t.wire_infohash,
+        peer_id=config.peer_id,
+        port=config.listen_port,
+        left=t.meta.total_size if t.meta else (1 << 62),
+        event=event,
+        numwant=config.numwant,
+        key=int.from_bytes(config.peer_id[-4:], "big"),
+    )
+
+
+async def announce_loop(
+    client: TrackerClient,
+    config: MonitorConfig,
+    t: Target,
+    url: str,
+    on_peers: Callable[[Peers], None],
+    on_error: Callable[[str], None],
+    on_warning: Callable[[str], None],
+) -> None:
+    """Announce ``event=started`` and then re-announce at the tracker's interval, until cancelled.
+
+    The interval is the tracker's (``interval``, ``min interval``) clamped to the configured floor and
+    ceiling (interop TRK-07); a failure reason still carries the interval to retry after (TRK-06). An
+    unexpected error in one announce is logged and counted; the loop goes on.
+    """
+    event: str | None = "started"
+    while True:
+        try:
+            outcome = await client.announce(url, announce_request(config, t, event))
+        except Exception as exc:  # a parser bug must not silently end this tracker's announces
+            log.exception("announce to %s failed unexpectedly", url)
+            outcome = AnnounceOutcome(url, False, None, f"unexpected error: {exc!r}", 0.0)
+        delay = config.announce_floor
+        if outcome.ok and outcome.response is not None:
+            event = None
+            resp = outcome.response
+            if resp.warning_message:
+                on_warning(f"{url}: tracker warning: {resp.warning_message}")
+            on_peers([(p.endpoint.host, p.endpoint.port, p.peer_id) for p in resp.peers])
+            delay = max(resp.interval, resp.min_interval or 0, config.announce_floor)
+        else:
+            on_error(outcome.error or "unknown error")
+            if outcome.response is not None:
+                delay = max(outcome.response.interval, config.announce_floor)
+        await asyncio.sleep(min(delay, config.announce_ceiling))
