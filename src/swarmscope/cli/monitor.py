@@ -10,6 +10,7 @@ import resource
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import typer
@@ -93,6 +94,7 @@ def run_monitor_command(
     dht_bootstrap: list[str] | None = None,
     pex: bool = True,
     encryption: str = "allow",
+    loop: str = "auto",
 ) -> Monitor:
     """Load the targets, run the monitor until ``duration`` passes or Ctrl-C, print a summary.
 
@@ -143,7 +145,8 @@ def run_monitor_command(
     monitor = Monitor(loaded, store, config, Clock(), on_warning=warn)
     started = time.monotonic()
     try:
-        asyncio.run(_run(monitor, live, console))
+        with asyncio.Runner(loop_factory=_loop_factory(loop)) as runner:
+            runner.run(_run(monitor, live, console))
     finally:
         store.close()
     console.print(live_table(monitor, time.monotonic() - started))
@@ -182,6 +185,27 @@ async def _run(monitor: Monitor, live: bool, console: Console) -> None:
                         f"sources: {sources or '-'}"
                     )
     await runner
+
+
+def _loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """The event loop: uvloop when installed (``auto``; about twice the probe rate), else asyncio's.
+
+    Raises:
+        InputError: ``uvloop`` asked for but not installed, or an unknown name.
+    """
+    if name not in ("auto", "uvloop", "asyncio"):
+        raise InputError(f"--loop {name!r}: use auto, uvloop or asyncio")
+    if name == "asyncio":
+        return None
+    try:
+        import uvloop
+    except ImportError:
+        if name == "uvloop":
+            raise InputError(
+                "--loop uvloop: uvloop is not installed (pip install 'swarmscope[speed]')"
+            ) from None
+        return None
+    return uvloop.new_event_loop
 
 
 def _check_options(*, duration: float | None, connect_timeout: float, bind: str | None) -> None:
@@ -254,6 +278,9 @@ def monitor(
         None, "--dht-bootstrap", metavar="HOST:PORT", help="DHT node to join through (repeatable)"
     ),
     pex: bool = typer.Option(True, "--pex/--no-pex", help="read peer lists peers send (BEP 11 ut_pex)"),
+    loop: str = typer.Option(
+        "auto", "--loop", help="event loop: auto (uvloop if installed), uvloop, asyncio"
+    ),
     encryption: str = typer.Option(
         "allow",
         "--encryption",
@@ -277,6 +304,7 @@ def monitor(
             dht_bootstrap=dht_bootstrap,
             pex=pex,
             encryption=encryption,
+            loop=loop,
         )
     except SwarmscopeError as exc:
         err.print(f"[red]error:[/] {escaped(exc)}")
