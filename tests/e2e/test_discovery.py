@@ -31,7 +31,8 @@ try:
 except ImportError as exc:  # pragma: no cover - the monitor is written in parallel
     pytest.skip(f"swarmscope.cli.monitor cannot be imported: {exc}", allow_module_level=True)
 
-from swarmscope.testbed.discovery import DiscoveryPeer, DiscoveryScenario, start_discovery
+from swarmscope.testbed.discovery import DiscoveryScenario, start_discovery
+from swarmscope.testbed.discovery_cast import DiscoveryPeer
 from swarmscope.testbed.process import free_port
 
 pytestmark = [pytest.mark.netns, pytest.mark.realclients]

@@ -199,9 +199,12 @@ class ExtensionProbe(PeerProbe):
 
 def test_hub_pex_names_the_pex_only_group(scenario: DiscoveryScenario) -> None:
     hub = scenario.peer("tracker-hub")
-    with ExtensionProbe(hub.ip, hub.port, source_ip=PROBE_SOURCE) as probe:
+    probe = ExtensionProbe(hub.ip, hub.port, source_ip=PROBE_SOURCE)
+    try:
         probe.extended_handshake(bytes.fromhex(scenario.infohash_hex))
         added = probe.pex_added(10.0)
+    finally:
+        probe.close()
     assert _addresses(scenario, "pex") <= added
     assert not added & _addresses(scenario, "dht", "inbound")
 
