@@ -15,6 +15,7 @@ import zlib
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import replace
 from typing import Any
+from urllib.parse import urlsplit
 
 from swarmscope import __version__
 from swarmscope.evidence.probe import ProbeRun
@@ -82,6 +83,8 @@ class Monitor:
             metadata_size=None,
         )
         self._trackers = TrackerClient(config.peer_id, bind_ip=config.bind_ip, timeout=config.tracker_timeout)
+        # --bind names one address family; trackers of the other family are reached unbound
+        self._trackers_other = TrackerClient(config.peer_id, bind_ip=None, timeout=config.tracker_timeout)
         self._own = {(config.bind_ip or "127.0.0.1", config.listen_port)}
         self._by_wire: dict[bytes, str] = {t.wire_infohash: t.swarm for t in targets}
         self._listener: PeerListener | None = None
@@ -148,6 +151,7 @@ class Monitor:
         await writer  # commits what is pending, then returns
         await asyncio.to_thread(self.store.end_run, self.run_id, self.clock.now_us())
         await self._trackers.aclose()
+        await self._trackers_other.aclose()
 
     async def _fetch_metadata(self, t: Target) -> None:
         """BEP 9: get a magnet's info dict from the peers found for it, then monitor it like a .torrent."""
@@ -272,11 +276,20 @@ class Monitor:
             stats.last_tracker_error = f"{url}: {error}"
             self.on_warning(f"tracker unreachable or failing, monitoring goes on: {url}: {error}")
 
-        await announce_loop(self._trackers, self.config, t, url, on_peers, on_error, self.on_warning)
+        client = self._tracker_client(url)
+        await announce_loop(client, self.config, t, url, on_peers, on_error, self.on_warning)
+
+    def _tracker_client(self, url: str) -> TrackerClient:
+        """The client bound to ``--bind`` when the tracker has its address family (IPv6 literal check)."""
+        bind = self.config.bind_ip
+        if bind is None:
+            return self._trackers
+        host = urlsplit(url).hostname or ""
+        return self._trackers if (":" in host) == (":" in bind) else self._trackers_other
 
     async def _announce_stopped(self) -> None:
         calls = [
-            self._trackers.announce(url, announce_request(self.config, t, "stopped"))
+            self._tracker_client(url).announce(url, announce_request(self.config, t, "stopped"))
             for t in self.targets.values()
             for url in t.trackers
         ]

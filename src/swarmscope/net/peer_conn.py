@@ -124,7 +124,7 @@ async def probe(
     """
     loop = asyncio.get_running_loop()
     proto = _ProbeProtocol(run, clock, loop)
-    local = (bind_ip, 0) if bind_ip else None
+    local = (bind_ip, 0) if bind_ip and (":" in bind_ip) == (":" in run.ip) else None  # same family only
     family = socket.AF_INET6 if ":" in run.ip else socket.AF_INET
     try:
         async with asyncio.timeout(connect_timeout):
