@@ -61,6 +61,9 @@ def _monitor(tmp_path: Path, torrent: Path, mesh: Mesh, *, dht: bool) -> list[An
     asyncio.run(monitor.run())
     observations = queries.load_observations(store)
     store.close()
+    if dht:  # BEP 33: the lookups scraped the swarm size from the mesh's bloom filters
+        (stats,) = monitor.stats.values()
+        assert stats.dht_estimate is not None and (stats.dht_estimate[0] or 0) >= 1, stats.dht_estimate
     return observations
 
 

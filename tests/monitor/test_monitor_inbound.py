@@ -78,3 +78,42 @@ def test_without_a_listener_nobody_dials_in(tmp_path: Path, netns: bool) -> None
     with seed(torrent, tmp_path, "127.0.6.3", 6881, enable_outgoing_utp=False) as plain:
         observations = _run_with_dialler(tmp_path, torrent, [plain], listen=False)
     assert observations == []
+
+
+def test_dual_stack_listener_takes_an_ipv6_peer_on_loopback(tmp_path: Path, netns: bool) -> None:
+    """Without --bind the listener is on `::`: a libtorrent peer on ::1 dials in and is verified."""
+    torrent = make_torrent(tmp_path)
+    try:
+        ctx = seed(
+            torrent,
+            tmp_path,
+            "::1",
+            6890,
+            listen_interfaces="[::1]:6890",
+            outgoing_interfaces="",
+            enable_outgoing_utp=False,
+            out_enc_policy=int(lt.enc_policy.disabled),
+        )
+        handle = ctx.__enter__()
+    except Exception as exc:  # pragma: no cover - hosts without IPv6 on lo
+        pytest.skip(f"no IPv6 loopback for libtorrent: {exc}")
+    try:
+        store = open_store(str(tmp_path / "v6.db"))
+        config = MonitorConfig(
+            peer_id=b"-SS0100-ipv6ipv6ipv6", duration=10.0, listen_port=LISTEN, listen=True
+        )
+        monitor = Monitor([load_target(str(torrent))], store, config, Clock())
+
+        async def main() -> None:
+            task = asyncio.create_task(monitor.run())
+            await asyncio.sleep(1.0)
+            handle.connect_peer(("::1", LISTEN))
+            await task
+
+        asyncio.run(main())
+        observations = queries.load_observations(store)
+        store.close()
+    finally:
+        ctx.__exit__(None, None, None)
+    v6 = [o for o in observations if o.ip == "::1"]
+    assert v6 and v6[0].tier is Tier.VERIFIED and v6[0].source == "inbound", observations

@@ -42,6 +42,13 @@ def make_peer_id() -> bytes:
     return PEER_ID_PREFIX + bytes(alphabet[b % len(alphabet)] for b in os.urandom(12))
 
 
+def _estimate(value: tuple[float | None, float | None] | None) -> str:
+    """BEP 33 bloom-filter estimates as ``seeds/peers`` (rounded), or ``-``."""
+    if value is None:
+        return "-"
+    return "/".join("?" if v is None else f"{v:.0f}" for v in value)
+
+
 def live_table(monitor: Monitor, elapsed: float) -> Table:
     """The live view: one row per swarm."""
     table = Table(title=f"swarmscope monitor — {elapsed:5.1f} s — probes in flight: {len(monitor._runs)}")
@@ -56,6 +63,7 @@ def live_table(monitor: Monitor, elapsed: float) -> Table:
         "hash fails",
         "top clients",
         "by source",
+        "DHT size (BEP 33)",
         "trackers ok/err",
     ):
         left = col in ("swarm", "top clients", "by source")
@@ -74,6 +82,7 @@ def live_table(monitor: Monitor, elapsed: float) -> Table:
             str(c["hash_failures"]),
             plain(clients or "-"),
             " ".join(f"{src} {n}" for src, n in sorted(s.by_source().items())) or "-",
+            _estimate(s.dht_estimate),
             f"{s.trackers_ok}/{s.tracker_errors}",
         )
     return table
@@ -95,6 +104,7 @@ def run_monitor_command(
     pex: bool = True,
     encryption: str = "allow",
     loop: str = "auto",
+    dht_read_only: bool = False,
 ) -> Monitor:
     """Load the targets, run the monitor until ``duration`` passes or Ctrl-C, print a summary.
 
@@ -124,6 +134,7 @@ def run_monitor_command(
         listen=listen_port > 0,
         connect_timeout=connect_timeout,
         dht=dht,
+        dht_read_only=dht_read_only,
         pex=pex,
         encryption=policy,
     )
@@ -277,6 +288,11 @@ def monitor(
     dht_bootstrap: list[str] = typer.Option(
         None, "--dht-bootstrap", metavar="HOST:PORT", help="DHT node to join through (repeatable)"
     ),
+    dht_read_only: bool = typer.Option(
+        False,
+        "--dht-read-only",
+        help="BEP 43: query the DHT but answer nobody (others keep us out of tables)",
+    ),
     pex: bool = typer.Option(True, "--pex/--no-pex", help="read peer lists peers send (BEP 11 ut_pex)"),
     loop: str = typer.Option(
         "auto", "--loop", help="event loop: auto (uvloop if installed), uvloop, asyncio"
@@ -305,6 +321,7 @@ def monitor(
             pex=pex,
             encryption=encryption,
             loop=loop,
+            dht_read_only=dht_read_only,
         )
     except SwarmscopeError as exc:
         err.print(f"[red]error:[/] {escaped(exc)}")

@@ -26,7 +26,8 @@ class MonitorConfig:
         flush_rows: pending observations that trigger an early commit.
         listen: accept inbound connections on ``listen_port`` (TCP, every monitored swarm).
         dht: discover peers through the Mainline DHT (BEP 5); dht_bootstrap: nodes to join through (the
-        public routers by default; tests always pass a local node); dht_interval: seconds between lookups.
+        public routers by default; tests always pass a local node); dht_interval: seconds between lookups;
+        dht_read_only: BEP 43 (we query, answer nobody, and others keep us out of their tables).
         pex: collect BEP 11 ``ut_pex`` lists from the peers we probe; pex_wait: seconds a first probe may
         linger for the peer's first PEX message. encryption: MSE/PE policy of outgoing probes.
         metadata_timeout: seconds one BEP 9 metadata search for a magnet may take before it is retried.
@@ -48,6 +49,7 @@ class MonitorConfig:
     dht: bool = False
     dht_bootstrap: list[Address] = field(default_factory=lambda: list(PUBLIC_ROUTERS))
     dht_interval: float = 300.0
+    dht_read_only: bool = False
     pex: bool = True
     pex_wait: float = 1.0
     encryption: EncryptionPolicy = EncryptionPolicy.ALLOW

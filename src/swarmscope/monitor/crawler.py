@@ -187,11 +187,30 @@ class Monitor:
             self._wake.set()
 
     async def _start_listener(self) -> None:
-        """Accept peers that dial us (issue 3 item 3): same port for every swarm, MSE recognised."""
+        """Accept peers that dial us (issue 3 item 3): same port for every swarm, MSE recognised.
+
+        Without ``--bind`` we listen on ``::`` (dual-stack on Linux: IPv4 peers arrive as mapped addresses),
+        falling back to ``0.0.0.0`` on hosts without IPv6.
+        """
+        cfg = self.config
+        hosts = [cfg.bind_ip] if cfg.bind_ip else ["::", "0.0.0.0"]
+        problem = ""
+        for host in hosts:
+            listener = self._make_listener(host)
+            try:
+                await listener.start()
+            except OSError as exc:
+                problem = str(exc)
+                continue
+            self._listener = listener
+            return
+        self.on_warning(f"cannot listen on port {cfg.listen_port} ({problem}); inbound peers will be missed")
+
+    def _make_listener(self, host: str) -> PeerListener:
         cfg = self.config
         modes = {"allow": "prefer", "prefer": "prefer", "require": "require", "disable": "disable"}
-        self._listener = PeerListener(
-            host=cfg.bind_ip or "0.0.0.0",
+        return PeerListener(
+            host=host,
             port=cfg.listen_port,
             clock=self.clock,
             make_run=self._inbound_run,
@@ -201,11 +220,6 @@ class Monitor:
             max_connections=cfg.max_peers,
             handshake_timeout=cfg.probe.handshake_timeout,
         )
-        try:
-            await self._listener.start()
-        except OSError as exc:
-            self.on_warning(f"cannot listen on port {cfg.listen_port} ({exc}); inbound peers will be missed")
-            self._listener = None
 
     def _inbound_run(self, wire_infohash: bytes, ip: str, port: int) -> ProbeRun | None:
         swarm = self._by_wire.get(wire_infohash)
@@ -235,12 +249,19 @@ class Monitor:
             on_peers=self._on_dht_peers,
             announce_port=cfg.listen_port if cfg.listen else None,
             interval=cfg.dht_interval,
+            read_only=cfg.dht_read_only,
+            on_estimate=self._on_dht_estimate,
         )
         try:
             await self._dht.start()
         except OSError as exc:
             self.on_warning(f"DHT unavailable, monitoring goes on without it: {exc}")
             self._dht = None
+
+    def _on_dht_estimate(self, wire_infohash: bytes, seeds: float | None, peers: float | None) -> None:
+        swarm = self._by_wire.get(wire_infohash)
+        if swarm is not None:
+            self.stats[swarm].dht_estimate = (seeds, peers)
 
     def _on_dht_peers(self, wire_infohash: bytes, peers: list[Endpoint]) -> None:
         swarm = self._by_wire.get(wire_infohash)

@@ -28,6 +28,7 @@ class DhtDiscovery:
         bootstrap: nodes to join through (production: the public routers; tests: a local node).
         infohashes: wire infohashes (20 bytes) to look up.
         on_peers: called with ``(wire infohash, peers)`` for each lookup result; must not block.
+        on_estimate: called with ``(wire infohash, seeds, peers)`` BEP 33 swarm-size estimates.
         announce_port: TCP port announced to the closest nodes (None: do not announce, BEP 5).
         interval: seconds between lookups of one infohash. read_only: BEP 43.
     """
@@ -40,12 +41,14 @@ class DhtDiscovery:
         infohashes: list[bytes],
         on_peers: Callable[[bytes, list[Endpoint]], None],
         announce_port: int | None,
+        on_estimate: Callable[[bytes, float | None, float | None], None] | None = None,
         interval: float = 300.0,
         read_only: bool = False,
     ) -> None:
         self.node = DhtNode(bind=bind, bootstrap=bootstrap, read_only=read_only)
         self.infohashes = infohashes
         self.on_peers = on_peers
+        self.on_estimate = on_estimate
         self.announce_port = announce_port
         self.interval = interval
         self.lookups = 0
@@ -68,6 +71,10 @@ class DhtDiscovery:
                 self.lookups += 1
                 if result.peers:
                     self.on_peers(infohash, list(result.peers))
+                if self.on_estimate is not None:  # separate: libtorrent answers a scrape with blooms only
+                    sized = await self.node.lookup(infohash, scrape=True)
+                    if sized.seeds_estimate is not None or sized.peers_estimate is not None:
+                        self.on_estimate(infohash, sized.seeds_estimate, sized.peers_estimate)
             except (OSError, TimeoutError) as exc:
                 self.last_error = f"DHT lookup failed: {exc}"
                 log.warning("%s", self.last_error)

@@ -24,6 +24,7 @@ class SwarmStats:
     trackers_ok: int = 0
     tracker_errors: int = 0
     last_tracker_error: str | None = None
+    dht_estimate: tuple[float | None, float | None] | None = None  # BEP 33 (seeds, peers)
 
     def sighted(self, ip: str, port: int, source: str = "tracker") -> None:
         """A discovery source named the address."""
