@@ -1,0 +1,348 @@
+"""Canonical bytes of evidence records: one exact, versioned, self-describing encoding per record.
+
+These bytes are what the ledger hashes and signs (see :mod:`swarmscope.evidence.chain` and
+:mod:`swarmscope.evidence.seal`), so an opposing expert must be able to re-derive them from a record
+without our code. The format, version 1:
+
+**Envelope.** A bencoded dictionary (BEP 3: keys are byte strings sorted by raw bytes, integers in
+decimal without leading zeros, no whitespace) with exactly four keys::
+
+    d 6:fields d ... e   6:format 19:swarmscope-evidence   4:type <type>   7:version i1e e
+
+``type`` is ``observation`` (:class:`~swarmscope.evidence.records.Observation`) or ``sighting``
+(:class:`~swarmscope.evidence.records.Sighting`). ``fields`` maps every field name of the record (the
+Python attribute name in UTF-8, e.g. ``started_us``) to a *tagged value*; every field is present, even
+when it holds its default.
+
+**Tagged values.** A bencoded list whose first element is a one-byte tag:
+
+====================  =========================================================================
+``[n]``               None (absent). Distinct from every empty value below.
+``[o, 0|1]``          bool (False / True).
+``[i, N]``            integer, any sign, at most 1000 decimal digits.
+``[f, S]``            float: ``S`` is ASCII, the shortest decimal string that reads back to the same
+                      IEEE 754 double (Python ``repr``, e.g. ``0.3333333333333333``, ``1e-07``,
+                      ``-0.0``), or ``inf``, ``-inf``, ``nan``. Integral values keep ``.0``.
+``[b, B]``            byte string, raw (e.g. a peer id; may be empty: ``[b, ""]`` is not ``[n]``).
+``[s, B]``            text: ``B`` is its strict UTF-8 encoding.
+``[l, [V, ...]]``     tuple: a list of tagged values, in order.
+``[d, {K: V, ...}]``  dict with text keys: ``K`` the UTF-8 key, ``V`` a tagged value.
+``[r, NAME, {..}]``   nested record: ``NAME`` ``extension_info`` with its ``fields`` dict as above.
+====================  =========================================================================
+
+**Schema (version 1).** Which tags each field may carry; a decoder must reject anything else.
+Observation: ``infohash ip source`` s; ``port started_us ended_us num_pieces pieces_have
+bytes_received wire_bytes_in wire_bytes_out payload_bytes_sent`` i; ``tier`` i (0 listed, 1 connected,
+2 has_pieces, 3 verified); ``failure failure_detail remote_infohash client client_version`` n or s;
+``peer_id reserved bitfield`` n or b; ``extension`` n or r; ``completion`` n or f; ``verified_pieces
+failed_pieces`` l of i; ``quirks`` l of s; ``encrypted`` o. Sighting: ``infohash ip source detail`` s;
+``port seen_at_us`` i; ``peer_id`` n or b. extension_info: ``m`` d of i; ``v`` n or b; ``p reqq
+metadata_size`` n or i; ``yourip`` n or s.
+
+**Canonicity.** Exactly one byte string encodes a record: a decoder re-encodes what it decoded and
+rejects the input unless the bytes are identical (this rejects unsorted keys, float spellings other
+than the shortest, extra keys and trailing bytes). Example (a sighting)::
+
+    d6:fieldsd6:detaill1:s17:udp://t.example/ae8:infohashl1:s40:<hex>e2:ipl1:s9:192.0.2.7e
+    7:peer_idl1:ne4:portl1:ii6881ee10:seen_at_usl1:ii1700000000000000ee6:sourcel1:s7:trackeree
+    6:format19:swarmscope-evidence4:type8:sighting7:versioni1ee
+
+Source: BEP 3 ("bencoding"); issue 4 item 3 (sealed ledger).
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from typing import Any
+
+from swarmscope.errors import DecodeError
+from swarmscope.evidence.records import ExtensionInfo, Observation, Sighting, Tier
+from swarmscope.wire.bencode import MAX_INT_DIGITS, decode, encode
+
+FORMAT = b"swarmscope-evidence"
+VERSION = 1
+_INT_LIMIT = 10**MAX_INT_DIGITS
+_RECORDS: dict[bytes, type[Any]] = {
+    b"observation": Observation,
+    b"sighting": Sighting,
+    b"extension_info": ExtensionInfo,
+}
+_NAMES = {cls: name for name, cls in _RECORDS.items()}
+
+# field → allowed tags; "l:x" / "d:x" name the element tag of a tuple / dict.
+_SCHEMA: dict[type[Any], dict[str, tuple[str, ...]]] = {
+    Observation: {
+        **dict.fromkeys(("infohash", "ip", "source"), ("s",)),
+        **dict.fromkeys(
+            ("port", "started_us", "ended_us", "tier", "num_pieces", "pieces_have", "bytes_received"),
+            ("i",),
+        ),
+        **dict.fromkeys(("wire_bytes_in", "wire_bytes_out", "payload_bytes_sent"), ("i",)),
+        **dict.fromkeys(
+            ("failure", "failure_detail", "remote_infohash", "client", "client_version"), ("n", "s")
+        ),
+        **dict.fromkeys(("peer_id", "reserved", "bitfield"), ("n", "b")),
+        "extension": ("n", "r:extension_info"),
+        "completion": ("n", "f"),
+        "verified_pieces": ("l:i",),
+        "failed_pieces": ("l:i",),
+        "quirks": ("l:s",),
+        "encrypted": ("o",),
+    },
+    Sighting: {
+        **dict.fromkeys(("infohash", "ip", "source", "detail"), ("s",)),
+        "port": ("i",),
+        "seen_at_us": ("i",),
+        "peer_id": ("n", "b"),
+    },
+    ExtensionInfo: {
+        "m": ("d:i",),
+        "v": ("n", "b"),
+        "p": ("n", "i"),
+        "yourip": ("n", "s"),
+        "reqq": ("n", "i"),
+        "metadata_size": ("n", "i"),
+    },
+}
+
+
+def _float_text(value: float) -> bytes:
+    """The shortest round-tripping decimal of a double (``repr``), ``inf``/``-inf``/``nan`` included."""
+    return repr(float(value)).encode("ascii")
+
+
+def value_to_bencode(value: Any) -> list[Any]:
+    """Encode one Python value as a *tagged value* (see the module docstring for the tags).
+
+    Args:
+        value: None, bool, int, float, str, bytes, a tuple of those, a dict with str keys, or an
+            :class:`ExtensionInfo`.
+
+    Returns:
+        A list ready for :func:`swarmscope.wire.bencode.encode`.
+
+    Raises:
+        TypeError: an unsupported type (our own misuse). ValueError: an integer above 1000 digits or
+            text that is not encodable as UTF-8 (lone surrogates).
+
+    Source: issue 4 item 3; BEP 3 ("bencoding").
+    """
+    if value is None:
+        return [b"n"]
+    if isinstance(value, bool):
+        return [b"o", int(value)]
+    if isinstance(value, int):
+        if not -_INT_LIMIT < value < _INT_LIMIT:
+            raise ValueError(f"canonical: integer longer than {MAX_INT_DIGITS} digits")
+        return [b"i", int(value)]
+    if isinstance(value, float):
+        return [b"f", _float_text(value)]
+    if isinstance(value, bytes):
+        return [b"b", value]
+    if isinstance(value, str):
+        return [b"s", value.encode("utf-8")]
+    if isinstance(value, tuple):
+        return [b"l", [value_to_bencode(item) for item in value]]
+    if isinstance(value, dict):
+        return [b"d", {_key(key): value_to_bencode(item) for key, item in value.items()}]
+    if type(value) in _NAMES:
+        return [b"r", _NAMES[type(value)], _record_fields(value)]
+    raise TypeError(f"canonical: cannot encode a {type(value).__name__}")
+
+
+def _key(key: Any) -> bytes:
+    """A dict key as UTF-8 bytes; only text keys are allowed."""
+    if not isinstance(key, str):
+        raise TypeError(f"canonical: dict key must be str, not {type(key).__name__}")
+    return key.encode("utf-8")
+
+
+def _record_fields(record: Any) -> dict[bytes, Any]:
+    """Every field of a record as ``{name: tagged value}``, coerced to the schema's type."""
+    schema = _SCHEMA[type(record)]
+    out: dict[bytes, Any] = {}
+    for f in fields(record):
+        value = getattr(record, f.name)
+        if schema[f.name] == ("n", "f") and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)  # a float field given an int (``completion=1``)
+        elif f.name == "tier" and isinstance(value, Tier):
+            value = int(value)
+        out[f.name.encode("ascii")] = value_to_bencode(value)
+    return out
+
+
+def canonical_bytes(record: Observation | Sighting) -> bytes:
+    """The canonical bytes of an evidence record (format version 1, described in the module docstring).
+
+    Args:
+        record: an :class:`Observation` or :class:`Sighting`.
+
+    Returns:
+        The bencoded envelope; equal records give equal bytes.
+
+    Raises:
+        TypeError: not a record, or a field holds an unsupported type. ValueError: see
+            :func:`value_to_bencode`.
+
+    Source: issue 4 item 3 (canonical bytes for every evidence record); BEP 3 ("bencoding").
+    """
+    if type(record) not in (Observation, Sighting):
+        raise TypeError(f"canonical: not an evidence record: {type(record).__name__}")
+    envelope = {
+        b"format": FORMAT,
+        b"version": VERSION,
+        b"type": _NAMES[type(record)],
+        b"fields": _record_fields(record),
+    }
+    return encode(envelope)
+
+
+def _untag(obj: Any, where: str) -> tuple[bytes, list[Any]]:
+    """Split a tagged value into its tag and its payload list, checking the shape."""
+    if not isinstance(obj, list) or not obj or not isinstance(obj[0], bytes):
+        raise DecodeError(f"canonical: {where}: not a tagged value")
+    return obj[0], obj[1:]
+
+
+def _payload(rest: list[Any], kind: type[Any], where: str) -> Any:
+    """The single payload element of a tagged value, of type ``kind``."""
+    if len(rest) != 1 or not isinstance(rest[0], kind):
+        raise DecodeError(f"canonical: {where}: malformed payload")
+    return rest[0]
+
+
+def _text(raw: bytes, where: str) -> str:
+    """Strict UTF-8 decoding of a text payload."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DecodeError(f"canonical: {where}: text is not valid UTF-8") from exc
+
+
+def _float(raw: bytes, where: str) -> float:
+    """A float from its shortest decimal spelling; any other spelling is rejected."""
+    try:
+        value = float(raw.decode("ascii"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise DecodeError(f"canonical: {where}: not a float") from exc
+    if _float_text(value) != raw:
+        raise DecodeError(f"canonical: {where}: float is not in shortest form")
+    return value
+
+
+def _scalar(tag: bytes, rest: list[Any], where: str) -> Any:
+    """Decode a tagged scalar (n, o, i, f, b, s)."""
+    if tag == b"n":
+        if rest:
+            raise DecodeError(f"canonical: {where}: None carries a payload")
+        return None
+    if tag == b"o":
+        flag = _payload(rest, int, where)
+        if flag not in (0, 1):
+            raise DecodeError(f"canonical: {where}: bool must be 0 or 1")
+        return bool(flag)
+    if tag == b"i":
+        return _payload(rest, int, where)
+    if tag == b"f":
+        return _float(_payload(rest, bytes, where), where)
+    if tag == b"b":
+        return _payload(rest, bytes, where)
+    return _text(_payload(rest, bytes, where), where)
+
+
+def value_from_bencode(obj: Any, allowed: tuple[str, ...], where: str) -> Any:
+    """Decode a tagged value whose tag must be one of ``allowed`` (schema notation of this module).
+
+    Args:
+        obj: the decoded bencode list. allowed: e.g. ``("n", "s")``, ``("l:i",)``, ``("r:extension_info",)``.
+        where: the field path, for error messages.
+
+    Returns:
+        The Python value.
+
+    Raises:
+        DecodeError: wrong tag for the field, or a malformed payload.
+
+    Source: issue 4 item 3.
+    """
+    tag, rest = _untag(obj, where)
+    spec = next((a for a in allowed if a.split(":")[0].encode("ascii") == tag), None)
+    if spec is None:
+        raise DecodeError(f"canonical: {where}: tag {tag[:8]!r} not allowed (expected {'/'.join(allowed)})")
+    kind, _, inner = spec.partition(":")
+    if kind == "l":
+        items = _payload(rest, list, where)
+        return tuple(value_from_bencode(item, (inner,), f"{where}[{n}]") for n, item in enumerate(items))
+    if kind == "d":
+        mapping = _payload(rest, dict, where)
+        return {
+            _text(key, f"{where} key"): value_from_bencode(item, (inner,), f"{where}.{key[:40]!r}")
+            for key, item in mapping.items()
+        }
+    if kind == "r":
+        if len(rest) != 2 or rest[0] != inner.encode("ascii"):
+            raise DecodeError(f"canonical: {where}: expected a {inner} record")
+        return _record(_RECORDS[rest[0]], rest[1], where)
+    return _scalar(tag, rest, where)
+
+
+def _record(cls: type[Any], raw_fields: Any, where: str) -> Any:
+    """Build a record of class ``cls`` from its ``fields`` dict, checking every field against the schema."""
+    if not isinstance(raw_fields, dict):
+        raise DecodeError(f"canonical: {where}: fields is not a dict")
+    schema = _SCHEMA[cls]
+    expected = {name.encode("ascii") for name in schema}
+    if set(raw_fields) != expected:
+        missing = sorted(expected - set(raw_fields))
+        extra = sorted(set(raw_fields) - expected)
+        raise DecodeError(f"canonical: {where}: missing fields {missing[:5]}, unknown fields {extra[:5]}")
+    values = {
+        name: value_from_bencode(raw_fields[name.encode("ascii")], allowed, f"{where}.{name}")
+        for name, allowed in schema.items()
+    }
+    if cls is Observation:
+        if values["tier"] not in set(Tier):
+            raise DecodeError(f"canonical: {where}.tier: unknown tier {values['tier']}")
+        values["tier"] = Tier(values["tier"])
+    return cls(**values)
+
+
+def record_from_canonical(data: bytes) -> Observation | Sighting:
+    """Decode canonical bytes back into the record (the exact inverse of :func:`canonical_bytes`).
+
+    Args:
+        data: canonical bytes, version 1.
+
+    Returns:
+        The :class:`Observation` or :class:`Sighting`.
+
+    Raises:
+        DecodeError: malformed bencode, an unknown format/version/type, a field missing, unknown or
+            of the wrong tag, or bytes that are not the canonical encoding of what they decode to.
+
+    Source: issue 4 item 3; BEP 3 ("bencoding").
+    """
+    envelope = decode(data)
+    if not isinstance(envelope, dict) or set(envelope) != {b"format", b"version", b"type", b"fields"}:
+        raise DecodeError("canonical: envelope must be a dict with format, version, type, fields")
+    if envelope[b"format"] != FORMAT:
+        raise DecodeError("canonical: format is not swarmscope-evidence")
+    if envelope[b"version"] != VERSION or isinstance(envelope[b"version"], bool):
+        raise DecodeError(f"canonical: unsupported version {str(envelope[b'version'])[:20]}")
+    kind = envelope[b"type"]
+    if kind not in (b"observation", b"sighting"):
+        raise DecodeError(f"canonical: unknown record type {str(kind)[:40]}")
+    record: Observation | Sighting = _record(_RECORDS[kind], envelope[b"fields"], kind.decode("ascii"))
+    if canonical_bytes(record) != data:
+        raise DecodeError("canonical: bytes are not in canonical form (key order, float spelling)")
+    return record
+
+
+__all__ = [
+    "FORMAT",
+    "VERSION",
+    "canonical_bytes",
+    "record_from_canonical",
+    "value_from_bencode",
+    "value_to_bencode",
+]
