@@ -254,7 +254,8 @@ def value_from_bencode(obj: Any, allowed: tuple[str, ...], where: str) -> Any:
     """Decode a tagged value whose tag must be one of ``allowed`` (schema notation of this module).
 
     Args:
-        obj: the decoded bencode list. allowed: e.g. ``("n", "s")``, ``("l:i",)``, ``("r:extension_info",)``.
+        obj: the decoded bencode list. allowed: the accepted tags, e.g. ``("n", "s")``; ``"l:i"`` a tuple of
+            ints, ``"d:i|s"`` a dict of ints or texts, ``"r:extension_info"`` that nested record.
         where: the field path, for error messages.
 
     Returns:
@@ -270,13 +271,14 @@ def value_from_bencode(obj: Any, allowed: tuple[str, ...], where: str) -> Any:
     if spec is None:
         raise DecodeError(f"canonical: {where}: tag {tag[:8]!r} not allowed (expected {'/'.join(allowed)})")
     kind, _, inner = spec.partition(":")
+    inner_allowed = tuple(inner.split("|"))
     if kind == "l":
         items = _payload(rest, list, where)
-        return tuple(value_from_bencode(item, (inner,), f"{where}[{n}]") for n, item in enumerate(items))
+        return tuple(value_from_bencode(item, inner_allowed, f"{where}[{n}]") for n, item in enumerate(items))
     if kind == "d":
         mapping = _payload(rest, dict, where)
         return {
-            _text(key, f"{where} key"): value_from_bencode(item, (inner,), f"{where}.{key[:40]!r}")
+            _text(key, f"{where} key"): value_from_bencode(item, inner_allowed, f"{where}.{key[:40]!r}")
             for key, item in mapping.items()
         }
     if kind == "r":
