@@ -14,21 +14,28 @@ decimal without leading zeros, no whitespace) with exactly four keys::
 Python attribute name in UTF-8, e.g. ``started_us``) to a *tagged value*; every field is present, even
 when it holds its default.
 
-**Tagged values.** A bencoded list whose first element is a one-byte tag:
+**Tagged values.** A bencoded list whose first element is a one-byte byte-string tag; ``[n]`` is
+``l1:ne``, ``[i, 5]`` is ``l1:ii5ee``, ``[s, "ab"]`` is ``l1:s2:abe``. In the schema below, "l of i"
+means ``[l, [[i, N], ...]]`` and "d of i" means ``[d, {K: [i, N], ...}]``.
 
 ====================  =========================================================================
 ``[n]``               None (absent). Distinct from every empty value below.
 ``[o, 0|1]``          bool (False / True).
 ``[i, N]``            integer, any sign, at most 1000 decimal digits.
-``[f, S]``            float: ``S`` is ASCII, the shortest decimal string that reads back to the same
-                      IEEE 754 double (Python ``repr``, e.g. ``0.3333333333333333``, ``1e-07``,
-                      ``-0.0``), or ``inf``, ``-inf``, ``nan``. Integral values keep ``.0``.
+``[f, S]``            float (IEEE 754 double): ``S`` is ASCII, Python's ``repr``: see below.
 ``[b, B]``            byte string, raw (e.g. a peer id; may be empty: ``[b, ""]`` is not ``[n]``).
 ``[s, B]``            text: ``B`` is its strict UTF-8 encoding.
 ``[l, [V, ...]]``     tuple: a list of tagged values, in order.
 ``[d, {K: V, ...}]``  dict with text keys: ``K`` the UTF-8 key, ``V`` a tagged value.
 ``[r, NAME, {..}]``   nested record: ``NAME`` ``extension_info`` with its ``fields`` dict as above.
 ====================  =========================================================================
+
+**Float spelling.** Take the shortest digit string ``D = d1 d2 ... dn`` (no trailing zeros) that reads
+back to the same double, and its exponent ``x`` such that the value is ``d1.d2...dn × 10^x``. When
+``-4 <= x <= 15``, write it positionally with at least one digit on each side of the point (``1.0``,
+``0.0001``, ``123.5``, ``1000000000000000.0``); otherwise write ``d1[.d2...dn]e`` then the sign and at
+least two exponent digits (``1e-05``, ``1e+16``, ``5e-324``, ``1.5e+300``). A leading ``-`` for
+negative values including ``-0.0``; ``inf``, ``-inf``, ``nan`` for the non-finite ones (any NaN).
 
 **Schema (version 1).** Which tags each field may carry; a decoder must reject anything else.
 Observation: ``infohash ip source`` s; ``port started_us ended_us num_pieces pieces_have
