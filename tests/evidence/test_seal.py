@@ -70,7 +70,9 @@ def test_key_helpers_match_rfc_8032() -> None:
 
 def test_private_key_pem_round_trip() -> None:
     assert public_key_raw(load_private_key(private_key_pem(KEY))) == RFC_PUBLIC
-    locked = private_key_pem(KEY, password=b"hunter2")
+    assert private_key_pem(KEY) == private_key_pem(KEY)
+    encryption = serialization.BestAvailableEncryption(b"hunter2")  # what the key-file writer may do
+    locked = KEY.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
     assert b"ENCRYPTED" in locked
     assert public_key_raw(load_private_key(locked, password=b"hunter2")) == RFC_PUBLIC
     with pytest.raises(DecodeError):

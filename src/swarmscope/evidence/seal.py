@@ -151,13 +151,14 @@ def public_key_pem(private_key: Ed25519PrivateKey) -> bytes:
     )
 
 
-def private_key_pem(private_key: Ed25519PrivateKey, password: bytes | None = None) -> bytes:
-    """The private key as PKCS#8 PEM, encrypted with ``password`` when given (for the key file)."""
-    encryption: serialization.KeySerializationEncryption = (
-        serialization.NoEncryption() if password is None else serialization.BestAvailableEncryption(password)
-    )
+def private_key_pem(private_key: Ed25519PrivateKey) -> bytes:
+    """The private key as unencrypted PKCS#8 PEM (RFC 5958, RFC 8410), deterministic.
+
+    Encrypting the key file needs a random salt and IV, so it belongs to the caller that writes the file
+    (``store/`` or the CLI), which may use ``serialization.BestAvailableEncryption``.
+    """
     return private_key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
 
 
