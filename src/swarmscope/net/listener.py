@@ -15,6 +15,7 @@ deadlines bound the connection.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import ipaddress
 import secrets
@@ -126,8 +127,10 @@ class PeerListener:
             conn.stop(now)
         if conns:
             await asyncio.wait([asyncio.ensure_future(c.finished) for c in conns], timeout=STOP_TIMEOUT)
-        if self._server is not None:
-            await self._server.wait_closed()
+        if self._server is not None:  # wait_closed waits for every accepted connection: bound it
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(STOP_TIMEOUT):
+                    await self._server.wait_closed()
 
     def crypto_allowed(self) -> int:
         """The MSE crypto methods we accept from an initiator under the encryption policy."""
