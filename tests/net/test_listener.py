@@ -458,7 +458,7 @@ def test_handshake_split_at_every_byte_and_our_own_mse_initiator(tmp_path: Path,
             async with asyncio.timeout(10):
                 answer = await reader.readexactly(68)
             assert answer[:20] == PROTOCOL and answer[28:48] == meta.wire_infohash, cut
-            writer.close()  # the run ends as "no pieces" (closed in the claims phase)
+            writer.close()  # the run ends as "closed by peer" (closed before any piece claim)
         for provide, encrypted in ((CRYPTO_METHODS, True), (CRYPTO_PLAINTEXT, False)):
             reader, writer = await asyncio.open_connection(host, port)
             est = await mse_initiate(
@@ -474,7 +474,8 @@ def test_handshake_split_at_every_byte_and_our_own_mse_initiator(tmp_path: Path,
         await h.until(lambda: len(h.done) == len(handshake) + 1)
 
     serve(h, body)
-    assert all(obs.tier is Tier.CONNECTED and obs.failure == Failure.NO_PIECES.value for _run, obs in h.done)
+    closed = Failure.CLOSED_BY_PEER.value
+    assert all(obs.tier is Tier.CONNECTED and obs.failure == closed for _run, obs in h.done)
     assert [obs.encrypted for _run, obs in h.done[-2:]] == [True, False]
     assert h.listener.stats.encrypted == 1
 
