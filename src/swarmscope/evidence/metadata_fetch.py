@@ -17,8 +17,9 @@ import enum
 from dataclasses import dataclass
 
 from swarmscope.errors import DecodeError
-from swarmscope.evidence.records import ExtensionInfo, Failure, Observation, Tier
-from swarmscope.wire import client_id, extension
+from swarmscope.evidence.peer_identity import identity_fields
+from swarmscope.evidence.records import Failure, Observation, Tier
+from swarmscope.wire import extension
 from swarmscope.wire import peer_session as ps
 from swarmscope.wire.metadata import MAX_METADATA_SIZE, MetadataAssembler, digest_metadata
 from swarmscope.wire.peer import reserved_bytes
@@ -353,7 +354,6 @@ class MetadataFetch:
         """The record of this fetch (call once :attr:`done`). ``bytes_received`` counts metadata bytes."""
         s, ext = self.session, self.ext
         remote = s.remote
-        info = client_id.identify(remote.peer_id if remote else None, ext.v if ext else None)
         session_quirks = [q for q in s.quirks if not q.startswith(_PIECE_COUNT_QUIRKS)]
         return Observation(
             infohash=self.swarm,
@@ -366,22 +366,10 @@ class MetadataFetch:
             failure=self.failure.value if self.failure else None,
             failure_detail=self.failure_detail,
             remote_infohash=self.remote_infohash,
-            peer_id=remote.peer_id if remote else None,
-            reserved=remote.reserved if remote else None,
-            client=info.name,
-            client_version=info.version,
-            extension=_extension_info(ext),
+            **identity_fields(remote, ext),
             bytes_received=self.metadata_in,
             wire_bytes_in=self.wire_in,
             wire_bytes_out=self.wire_out,
             payload_bytes_sent=0,
             quirks=tuple(session_quirks + self.quirks) + (ext.quirks if ext else ()),
         )
-
-
-def _extension_info(ext: extension.ExtensionHandshake | None) -> ExtensionInfo | None:
-    if ext is None:
-        return None
-    return ExtensionInfo(
-        m=dict(ext.m), v=ext.v, p=ext.p, yourip=ext.yourip, reqq=ext.reqq, metadata_size=ext.metadata_size
-    )

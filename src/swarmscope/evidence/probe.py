@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from swarmscope.errors import DecodeError
-from swarmscope.evidence.records import ExtensionInfo, Failure, Observation, Tier
-from swarmscope.wire import client_id, extension, pex
+from swarmscope.evidence.peer_identity import identity_fields
+from swarmscope.evidence.records import Failure, Observation, Tier
+from swarmscope.wire import extension, pex
 from swarmscope.wire import peer_session as ps
 from swarmscope.wire.peer import reserved_bytes
 from swarmscope.wire.types import BLOCK_SIZE
@@ -450,7 +451,6 @@ class ProbeRun:
         s = self.session
         remote = s.remote
         ext = self.ext
-        info = client_id.identify(remote.peer_id if remote else None, ext.v if ext else None)
         completion = None
         if remote is not None and self.remote_infohash is None and s.num_pieces:
             completion = s.have_count / s.num_pieces
@@ -465,11 +465,7 @@ class ProbeRun:
             failure=self.failure.value if self.failure else None,
             failure_detail=self.failure_detail,
             remote_infohash=self.remote_infohash,
-            peer_id=remote.peer_id if remote else None,
-            reserved=remote.reserved if remote else None,
-            client=info.name,
-            client_version=info.version,
-            extension=_extension_info(ext),
+            **identity_fields(remote, ext),
             num_pieces=s.num_pieces,
             pieces_have=s.have_count,
             bitfield=bytes(s.have) if s.have is not None else None,
@@ -483,11 +479,3 @@ class ProbeRun:
             encrypted=False,
             quirks=tuple(s.quirks) + (ext.quirks if ext else ()),
         )
-
-
-def _extension_info(ext: extension.ExtensionHandshake | None) -> ExtensionInfo | None:
-    if ext is None:
-        return None
-    return ExtensionInfo(
-        m=dict(ext.m), v=ext.v, p=ext.p, yourip=ext.yourip, reqq=ext.reqq, metadata_size=ext.metadata_size
-    )
