@@ -21,11 +21,11 @@ import pytest
 from swarmscope.errors import DecodeError
 from swarmscope.evidence.probe import ProbePolicy, ProbeRun
 from swarmscope.evidence.records import Failure, Observation, Source, Tier
+from swarmscope.monitor.targets import MetainfoPieces
 from swarmscope.net.clock import Clock
 from swarmscope.net.listener import MAX_PREFIX, PeerListener, peer_address
 from swarmscope.net.mse_conn import mse_initiate
 from swarmscope.net.peer_conn import probe
-from swarmscope.wire import piece_hash
 from swarmscope.wire.metainfo import Metainfo, parse_metainfo
 from swarmscope.wire.mse_cipher import CRYPTO_METHODS, CRYPTO_PLAINTEXT, SkeyIndex
 from tests.net.lt_seed import lt, make_torrent, seed, session
@@ -45,23 +45,12 @@ FORCED: dict[str, Any] = {
 }
 
 
-class Pieces:
-    def __init__(self, meta: Metainfo) -> None:
-        self.meta, self.num_pieces = meta, meta.num_pieces
-
-    def piece_size(self, index: int) -> int:
-        return self.meta.piece_size(index)
-
-    def check_piece(self, index: int, data: bytes) -> bool:
-        return piece_hash.check_piece(self.meta, index, data)
-
-
 def new_run(meta: Metainfo, ip: str, port: int, policy: ProbePolicy | None = None) -> ProbeRun:
     return ProbeRun(
         swarm=meta.swarm_id.hex,
         wire_infohash=meta.wire_infohash,
         peer_id=PEER_ID,
-        pieces=Pieces(meta),
+        pieces=MetainfoPieces(meta),
         ip=ip,
         port=port,
         source=Source.INBOUND.value,

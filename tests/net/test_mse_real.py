@@ -16,6 +16,7 @@ import pytest
 
 from swarmscope.evidence.probe import ProbePolicy, ProbeRun
 from swarmscope.evidence.records import Failure, Tier
+from swarmscope.monitor.targets import MetainfoPieces
 from swarmscope.net.clock import Clock
 from swarmscope.net.mse_conn import (
     EncryptedProbeRun,
@@ -28,7 +29,6 @@ from swarmscope.net.mse_conn import (
     random_private_key,
 )
 from swarmscope.net.peer_conn import probe
-from swarmscope.wire import piece_hash
 from swarmscope.wire.metainfo import Metainfo, parse_metainfo
 from swarmscope.wire.mse import IncomingKind, classify_incoming
 from swarmscope.wire.mse_cipher import CRYPTO_METHODS, CRYPTO_RC4
@@ -48,17 +48,6 @@ PLAIN_ONLY: dict[str, Any] = {
 }
 PEER_ID = b"-SS0100-msemsemsemse"
 PROTOCOL = b"\x13BitTorrent protocol"
-
-
-class Pieces:
-    def __init__(self, meta: Metainfo) -> None:
-        self.meta, self.num_pieces = meta, meta.num_pieces
-
-    def piece_size(self, index: int) -> int:
-        return self.meta.piece_size(index)
-
-    def check_piece(self, index: int, data: bytes) -> bool:
-        return piece_hash.check_piece(self.meta, index, data)
 
 
 def our_handshake(infohash: bytes) -> bytes:
@@ -84,7 +73,7 @@ def new_run(meta: Metainfo, ip: str, port: int) -> ProbeRun:
         swarm=meta.swarm_id.hex,
         wire_infohash=meta.wire_infohash,
         peer_id=PEER_ID,
-        pieces=Pieces(meta),
+        pieces=MetainfoPieces(meta),
         ip=ip,
         port=port,
         source="manual",

@@ -9,24 +9,13 @@ import pytest
 
 from swarmscope.evidence.probe import Depth, ProbePolicy, ProbeRun
 from swarmscope.evidence.records import Failure, Tier
+from swarmscope.monitor.targets import MetainfoPieces
 from swarmscope.net.clock import Clock
 from swarmscope.net.peer_conn import probe
-from swarmscope.wire import piece_hash
 from swarmscope.wire.metainfo import Metainfo, parse_metainfo
 from tests.net.lt_seed import make_torrent, seed
 
 pytestmark = pytest.mark.realclients
-
-
-class Pieces:
-    def __init__(self, meta: Metainfo) -> None:
-        self.meta, self.num_pieces = meta, meta.num_pieces
-
-    def piece_size(self, index: int) -> int:
-        return self.meta.piece_size(index)
-
-    def check_piece(self, index: int, data: bytes) -> bool:
-        return piece_hash.check_piece(self.meta, index, data)
 
 
 def new_run(meta: Metainfo, ip: str, port: int, depth: Depth = Depth.VERIFIED, seed_: int = 0) -> ProbeRun:
@@ -34,7 +23,7 @@ def new_run(meta: Metainfo, ip: str, port: int, depth: Depth = Depth.VERIFIED, s
         swarm=meta.swarm_id.hex,
         wire_infohash=meta.wire_infohash,
         peer_id=b"-SS0100-testtesttest",
-        pieces=Pieces(meta),
+        pieces=MetainfoPieces(meta),
         ip=ip,
         port=port,
         source="manual",
