@@ -17,31 +17,17 @@ from typing import Any
 
 import pytest
 
+from swarmscope.testbed.discovery_runner import dht_settings as loopback_dht_settings
+
 lt = pytest.importorskip("libtorrent", reason="libtorrent (PyPI) is needed for real DHT tests")
 
 DHT_PORT = 6881
 
 
 def dht_settings(ip: str, port: int, bootstrap: str) -> dict[str, Any]:
-    """settings_pack for one DHT-only session on ``ip:port`` (NOTES: loopback DHT settings)."""
+    """settings_pack for one DHT-only session on ``ip:port``: the testbed loopback settings + DHT alerts."""
     mask = lt.alert.category_t.dht_notification | lt.alert.category_t.dht_operation_notification
-    return {
-        "listen_interfaces": f"{ip}:{port}",
-        "outgoing_interfaces": ip,
-        "enable_dht": True,
-        "enable_lsd": False,
-        "enable_upnp": False,
-        "enable_natpmp": False,
-        "dht_bootstrap_nodes": bootstrap,
-        "dht_restrict_routing_ips": False,
-        "dht_restrict_search_ips": False,
-        "dht_enforce_node_id": False,
-        "dht_prefer_verified_node_ids": False,
-        "dht_ignore_dark_internet": False,
-        "dht_block_ratelimit": 100_000,
-        "dht_upload_rate_limit": 1_000_000,
-        "alert_mask": mask,
-    }
+    return {**loopback_dht_settings(ip, port, bootstrap), "alert_mask": mask}
 
 
 @dataclass

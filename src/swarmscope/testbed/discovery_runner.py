@@ -47,7 +47,7 @@ INTRODUCTIONS = 6  # mesh contacts each DHT session is given with add_dht_node
 
 
 def dht_settings(ip: str, port: int, bootstrap: str) -> dict[str, Any]:
-    """settings_pack entries for a DHT session on loopback (testbed NOTES; tests/net/lt_dht.py)."""
+    """settings_pack entries for a DHT session on loopback (testbed NOTES); the DHT tests reuse it."""
     return {
         "listen_interfaces": f"{ip}:{port}",
         "outgoing_interfaces": ip,
