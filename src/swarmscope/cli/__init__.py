@@ -12,11 +12,7 @@ _COMMAND_MODULES = ("inspect", "monitor", "report", "demo")
 def register_commands() -> None:
     """Import every command module so each registers itself on the Typer app."""
     for name in _COMMAND_MODULES:
-        try:
-            importlib.import_module(f"swarmscope.cli.{name}")
-        except ModuleNotFoundError as exc:  # a command module not written yet
-            if exc.name != f"swarmscope.cli.{name}":
-                raise
+        importlib.import_module(f"swarmscope.cli.{name}")
 
 
 def main() -> None:
