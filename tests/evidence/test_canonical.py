@@ -13,7 +13,17 @@ from hypothesis import strategies as st
 
 from swarmscope.errors import DecodeError
 from swarmscope.evidence.canonical import canonical_bytes, record_from_canonical
-from swarmscope.evidence.records import ExtensionInfo, Failure, Observation, Sighting, Source, Tier
+from swarmscope.evidence.records import (
+    BlockProof,
+    ClockSample,
+    ExtensionInfo,
+    Failure,
+    Observation,
+    RunStarted,
+    Sighting,
+    Source,
+    Tier,
+)
 
 SIGHTING = Sighting(
     infohash="ab" * 20,
@@ -64,6 +74,9 @@ FULL = Observation(
     failed_pieces=(1,),
     encrypted=True,
     quirks=("PW-10", "TRK-03"),
+    verified_blocks=(BlockProof(piece=2, begin=16384, length=16384, sha256=bytes(range(32))),),
+    failed_blocks=(BlockProof(piece=1, begin=0, length=1000, sha256=b"\xff" * 32),),
+    capture_sha256=b"\xab" * 32,
 )
 
 
@@ -78,10 +91,46 @@ def test_full_observation_golden_hash() -> None:
     assert b"10:completionl1:f18:0.3333333333333333e" in data
     assert b"10:num_piecesl1:ii1099511627776ee" in data
     assert b"9:extensionl1:r14:extension_infod1:ml1:dd11:ut_metadatal1:ii2ee6:ut_pexl1:ii1eeee" in data
+    assert b"15:verified_blocksl1:lll1:r11:block_proofd5:beginl1:ii16384ee6:lengthl1:ii16384ee" in data
+    assert b"14:capture_sha256l1:b32:" + b"\xab" * 32 + b"e" in data
     assert record_from_canonical(data) == FULL
 
 
-FULL_GOLDEN_SHA256 = "d02fec0ac5b17165df828c4f457c6f76f3a70c2779d34a73f0f2419b5f037bcf"
+CLOCK = ClockSample(
+    server="127.0.0.1:11123",
+    measured_at_us=1_796_000_000_000_000,
+    offset_us=-1234,
+    delay_us=250,
+    stratum=8,
+    leap=0,
+)
+CLOCK_FAILED = ClockSample(server="[::1]:123", measured_at_us=1, error="timeout after 2 s")
+RUN = RunStarted(
+    run_id=7,
+    started_us=1_796_000_000_000_000,
+    software_version="0.1.0",
+    software_commit=None,
+    settings_json='{"dht":false}',
+)
+
+
+@pytest.mark.parametrize("record", [CLOCK, CLOCK_FAILED, RUN], ids=["clock", "clock-failed", "run"])
+def test_ledger_record_types_round_trip(record: object) -> None:
+    data = canonical_bytes(record)  # type: ignore[arg-type]
+    assert record_from_canonical(data) == record
+    kind = {ClockSample: b"12:clock_sample", RunStarted: b"11:run_started"}[type(record)]
+    assert b"4:type" + kind in data
+
+
+def test_nested_record_is_not_a_top_level_record() -> None:
+    with pytest.raises(TypeError):
+        canonical_bytes(FULL.verified_blocks[0])  # type: ignore[arg-type]
+    forged = canonical_bytes(SIGHTING).replace(b"4:type8:sighting", b"4:type11:block_proof")
+    with pytest.raises(DecodeError, match="unknown record type"):
+        record_from_canonical(forged)
+
+
+FULL_GOLDEN_SHA256 = "77ee140c6f93abbfca916b7b108adb023c8c939f0a0df37384695aa52468f241"
 
 
 @pytest.mark.parametrize(

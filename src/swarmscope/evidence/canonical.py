@@ -9,8 +9,10 @@ decimal without leading zeros, no whitespace) with exactly four keys::
 
     d 6:fields d ... e   6:format 19:swarmscope-evidence   4:type <type>   7:version i1e e
 
-``type`` is ``observation`` (:class:`~swarmscope.evidence.records.Observation`) or ``sighting``
-(:class:`~swarmscope.evidence.records.Sighting`). ``fields`` maps every field name of the record (the
+``type`` is ``observation`` (:class:`~swarmscope.evidence.records.Observation`), ``sighting``
+(:class:`~swarmscope.evidence.records.Sighting`), ``clock_sample``
+(:class:`~swarmscope.evidence.records.ClockSample`) or ``run_started``
+(:class:`~swarmscope.evidence.records.RunStarted`). ``fields`` maps every field name of the record (the
 Python attribute name in UTF-8, e.g. ``started_us``) to a *tagged value*; every field is present, even
 when it holds its default.
 
@@ -27,7 +29,7 @@ means ``[l, [[i, N], ...]]`` and "d of i" means ``[d, {K: [i, N], ...}]``.
 ``[s, B]``            text: ``B`` is its strict UTF-8 encoding.
 ``[l, [V, ...]]``     tuple: a list of tagged values, in order.
 ``[d, {K: V, ...}]``  dict with text keys: ``K`` the UTF-8 key, ``V`` a tagged value.
-``[r, NAME, {..}]``   nested record: ``NAME`` ``extension_info`` with its ``fields`` dict as above.
+``[r, NAME, {..}]``   nested record: ``NAME`` ``extension_info`` or ``block_proof``, its ``fields`` dict.
 ====================  =========================================================================
 
 **Float spelling.** Take the shortest digit string ``D = d1 d2 ... dn`` (no trailing zeros) that reads
@@ -42,9 +44,13 @@ Observation: ``infohash ip source`` s; ``port started_us ended_us num_pieces pie
 bytes_received wire_bytes_in wire_bytes_out payload_bytes_sent`` i; ``tier`` i (0 listed, 1 connected,
 2 has_pieces, 3 verified); ``failure failure_detail remote_infohash client client_version`` n or s;
 ``peer_id reserved bitfield`` n or b; ``extension`` n or r; ``completion`` n or f; ``verified_pieces
-failed_pieces`` l of i; ``quirks`` l of s; ``encrypted`` o. Sighting: ``infohash ip source detail`` s;
-``port seen_at_us`` i; ``peer_id`` n or b. extension_info: ``m`` d of i; ``v`` n or b; ``p reqq
-metadata_size`` n or i; ``yourip`` n or s.
+failed_pieces`` l of i; ``quirks`` l of s; ``encrypted`` o; ``verified_blocks failed_blocks`` l of r
+(block_proof); ``capture_sha256`` n or b. Sighting: ``infohash ip source detail`` s; ``port
+seen_at_us`` i; ``peer_id`` n or b. clock_sample: ``server`` s; ``measured_at_us`` i; ``offset_us
+delay_us stratum leap`` n or i; ``error`` n or s. run_started: ``run_id started_us`` i;
+``software_version settings_json`` s; ``software_commit`` n or s. extension_info: ``m`` d of i; ``v``
+n or b; ``p reqq metadata_size`` n or i; ``yourip`` n or s. block_proof: ``piece begin length`` i;
+``sha256`` b.
 
 **Canonicity.** Exactly one byte string encodes a record: a decoder re-encodes what it decoded and
 rejects the input unless the bytes are identical (this rejects unsorted keys, float spellings other
@@ -63,7 +69,15 @@ from dataclasses import fields
 from typing import Any
 
 from swarmscope.errors import DecodeError
-from swarmscope.evidence.records import ExtensionInfo, Observation, Sighting, Tier
+from swarmscope.evidence.records import (
+    BlockProof,
+    ClockSample,
+    ExtensionInfo,
+    Observation,
+    RunStarted,
+    Sighting,
+    Tier,
+)
 from swarmscope.wire.bencode import MAX_INT_DIGITS, decode, encode
 
 FORMAT = b"swarmscope-evidence"
@@ -72,8 +86,14 @@ _INT_LIMIT = 10**MAX_INT_DIGITS
 _RECORDS: dict[bytes, type[Any]] = {
     b"observation": Observation,
     b"sighting": Sighting,
+    b"clock_sample": ClockSample,
+    b"run_started": RunStarted,
     b"extension_info": ExtensionInfo,
+    b"block_proof": BlockProof,
 }
+# Top-level evidence records (the rest only appear nested inside them).
+EVIDENCE_TYPES: tuple[type[Any], ...] = (Observation, Sighting, ClockSample, RunStarted)
+EvidenceRecord = Observation | Sighting | ClockSample | RunStarted
 _NAMES = {cls: name for name, cls in _RECORDS.items()}
 
 # field → allowed tags; "l:x" / "d:x" name the element tag of a tuple / dict.
@@ -95,6 +115,9 @@ _SCHEMA: dict[type[Any], dict[str, tuple[str, ...]]] = {
         "failed_pieces": ("l:i",),
         "quirks": ("l:s",),
         "encrypted": ("o",),
+        "verified_blocks": ("l:r:block_proof",),
+        "failed_blocks": ("l:r:block_proof",),
+        "capture_sha256": ("n", "b"),
     },
     Sighting: {
         **dict.fromkeys(("infohash", "ip", "source", "detail"), ("s",)),
@@ -102,6 +125,18 @@ _SCHEMA: dict[type[Any], dict[str, tuple[str, ...]]] = {
         "seen_at_us": ("i",),
         "peer_id": ("n", "b"),
     },
+    ClockSample: {
+        "server": ("s",),
+        "measured_at_us": ("i",),
+        **dict.fromkeys(("offset_us", "delay_us", "stratum", "leap"), ("n", "i")),
+        "error": ("n", "s"),
+    },
+    RunStarted: {
+        **dict.fromkeys(("run_id", "started_us"), ("i",)),
+        **dict.fromkeys(("software_version", "settings_json"), ("s",)),
+        "software_commit": ("n", "s"),
+    },
+    BlockProof: {**dict.fromkeys(("piece", "begin", "length"), ("i",)), "sha256": ("b",)},
     ExtensionInfo: {
         "m": ("d:i",),
         "v": ("n", "b"),
@@ -178,11 +213,11 @@ def _record_fields(record: Any) -> dict[bytes, Any]:
     return out
 
 
-def canonical_bytes(record: Observation | Sighting) -> bytes:
+def canonical_bytes(record: EvidenceRecord) -> bytes:
     """The canonical bytes of an evidence record (format version 1, described in the module docstring).
 
     Args:
-        record: an :class:`Observation` or :class:`Sighting`.
+        record: an :class:`Observation`, :class:`Sighting`, :class:`ClockSample` or :class:`RunStarted`.
 
     Returns:
         The bencoded envelope; equal records give equal bytes.
@@ -193,7 +228,7 @@ def canonical_bytes(record: Observation | Sighting) -> bytes:
 
     Source: issue 4 item 3 (canonical bytes for every evidence record); BEP 3 ("bencoding").
     """
-    if type(record) not in (Observation, Sighting):
+    if type(record) not in EVIDENCE_TYPES:
         raise TypeError(f"canonical: not an evidence record: {type(record).__name__}")
     envelope = {
         b"format": FORMAT,
@@ -316,14 +351,14 @@ def _record(cls: type[Any], raw_fields: Any, where: str) -> Any:
     return cls(**values)
 
 
-def record_from_canonical(data: bytes) -> Observation | Sighting:
+def record_from_canonical(data: bytes) -> EvidenceRecord:
     """Decode canonical bytes back into the record (the exact inverse of :func:`canonical_bytes`).
 
     Args:
         data: canonical bytes, version 1.
 
     Returns:
-        The :class:`Observation` or :class:`Sighting`.
+        The :class:`Observation`, :class:`Sighting`, :class:`ClockSample` or :class:`RunStarted`.
 
     Raises:
         DecodeError: malformed bencode, an unknown format/version/type, a field missing, unknown or
@@ -339,17 +374,19 @@ def record_from_canonical(data: bytes) -> Observation | Sighting:
     if envelope[b"version"] != VERSION or isinstance(envelope[b"version"], bool):
         raise DecodeError(f"canonical: unsupported version {str(envelope[b'version'])[:20]}")
     kind = envelope[b"type"]
-    if kind not in (b"observation", b"sighting"):
+    if kind not in (b"observation", b"sighting", b"clock_sample", b"run_started"):
         raise DecodeError(f"canonical: unknown record type {str(kind)[:40]}")
-    record: Observation | Sighting = _record(_RECORDS[kind], envelope[b"fields"], kind.decode("ascii"))
+    record: EvidenceRecord = _record(_RECORDS[kind], envelope[b"fields"], kind.decode("ascii"))
     if canonical_bytes(record) != data:
         raise DecodeError("canonical: bytes are not in canonical form (key order, float spelling)")
     return record
 
 
 __all__ = [
+    "EVIDENCE_TYPES",
     "FORMAT",
     "VERSION",
+    "EvidenceRecord",
     "canonical_bytes",
     "record_from_canonical",
     "value_from_bencode",

@@ -22,7 +22,9 @@ class Tier(enum.IntEnum):
     - ``LISTED``: named by a discovery source (tracker, DHT, PEX) only; nobody connected.
     - ``CONNECTED``: our own TCP connection completed a BEP 3 handshake echoing *our* infohash.
     - ``HAS_PIECES``: its bitfield / have / have_all showed at least one piece.
-    - ``VERIFIED``: at least one piece received from this peer whose hash matched the metainfo.
+    - ``VERIFIED``: at least one piece received from this peer whose hash matched the metainfo, or one
+      16 KiB block whose SHA-256 matched the block hash table built from content already verified
+      against the metainfo (:class:`BlockProof`; issue 4 item 2).
     """
 
     LISTED = 0
@@ -110,6 +112,71 @@ class ExtensionInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class BlockProof:
+    """One block of a piece whose SHA-256 is known from content already verified against the metainfo.
+
+    The block hash table is built from a reference copy of the work or from pieces verified earlier in
+    full; a block received from a peer that hashes to ``sha256`` proves the peer distributes that part of
+    the work (issue 4 item 2). A third party re-checks it by hashing the stored block and re-assembling
+    the verified piece it came from (whose hash is in the metainfo).
+
+    Args:
+        piece: piece index. begin: byte offset in the piece (a multiple of 16 KiB, BEP 3 "request").
+        length: block length in bytes (16 KiB, less for the last block of the last piece).
+        sha256: SHA-256 of the block bytes (32 bytes).
+    """
+
+    piece: int
+    begin: int
+    length: int
+    sha256: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ClockSample:
+    """One measurement of the local clock against a time server (SNTP, RFC 4330 / RFC 5905).
+
+    Motivation: evidence timestamps must be honest; a commercial monitoring anchor discards everything
+    since the last good synchronisation once the offset exceeds 40 ms (issue 4 item 4).
+
+    Args:
+        server: the server asked, ``host:port``. measured_at_us: local UTC microseconds (the evidence
+            clock, uncorrected) when the reply was processed.
+        offset_us: server time minus local time, microseconds (None when no usable reply).
+        delay_us: round-trip delay, microseconds (None when no usable reply).
+        stratum: the server's stratum (1..15; None when no reply). leap: leap indicator (0..3) or None.
+        error: why the sample has no usable reply (timeout, kiss-o'-death, unsynchronised server), else None.
+    """
+
+    server: str
+    measured_at_us: int
+    offset_us: int | None = None
+    delay_us: int | None = None
+    stratum: int | None = None
+    leap: int | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RunStarted:
+    """A monitor run began: the configuration behind every record that follows it in the ledger.
+
+    Sealed in the ledger so the methodology statement of an export bundle is tamper-evident.
+
+    Args:
+        run_id: the store's run id. started_us: UTC microseconds. software_version: package version.
+        software_commit: git commit of the running code, or None when unknown.
+        settings_json: the run's settings as JSON text (keys sorted, no whitespace).
+    """
+
+    run_id: int
+    started_us: int
+    software_version: str
+    software_commit: str | None
+    settings_json: str
+
+
+@dataclass(frozen=True, slots=True)
 class Observation:
     """The outcome of one probe of one peer address for one swarm (one row, never updated).
 
@@ -131,6 +198,10 @@ class Observation:
         payload_bytes_sent: piece payload we sent; always 0 by construction (we never upload).
         verified_pieces: indices whose hash matched. failed_pieces: indices whose hash did not.
         encrypted: whether MSE/PE was in use. quirks: names of protocol deviations seen (interop ids).
+        verified_blocks: blocks received that matched the block hash table (:class:`BlockProof`).
+        failed_blocks: blocks asked for as proof whose bytes did not match (the expected proof is kept).
+        capture_sha256: SHA-256 of this probe's wire capture (:mod:`swarmscope.evidence.capture`), or
+            None when no capture was taken (issue 4 item 1).
     """
 
     infohash: str
@@ -160,6 +231,9 @@ class Observation:
     failed_pieces: tuple[int, ...] = ()
     encrypted: bool = False
     quirks: tuple[str, ...] = ()
+    verified_blocks: tuple[BlockProof, ...] = ()
+    failed_blocks: tuple[BlockProof, ...] = ()
+    capture_sha256: bytes | None = None
 
 
 def us_to_datetime(us: int) -> datetime:
