@@ -3,7 +3,7 @@ PY      ?= python3
 VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
-APT_PKGS := opentracker aria2 iproute2
+APT_PKGS := opentracker aria2 iproute2 chrony faketime openssl
 
 .PHONY: demo test check sysdeps venv bench clean
 
@@ -16,7 +16,8 @@ venv: $(STAMP)
 
 # Debian packages for the real-software tests and the demo (root installs them; others are told how).
 sysdeps:
-	@if command -v opentracker >/dev/null && command -v aria2c >/dev/null && command -v ip >/dev/null; then :; \
+	@if command -v opentracker >/dev/null && command -v aria2c >/dev/null && command -v ip >/dev/null \
+	  && command -v chronyd >/dev/null && command -v faketime >/dev/null && command -v openssl >/dev/null; then :; \
 	elif [ "$$(id -u)" = 0 ]; then \
 	  DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(APT_PKGS) >/dev/null; \

@@ -77,6 +77,7 @@ OWNED_IMPORTS = {  # third-party or stdlib module -> the only top-level packages
     "psycopg": {"store"},
     "maxminddb": {"attribution"},
     "geoip2": {"attribution"},
+    "ntplib": {"net"},
 }
 
 
