@@ -10,6 +10,7 @@ import hashlib
 from dataclasses import dataclass, field
 
 from swarmscope.evidence.probe import ProbePolicy, ProbeRun
+from swarmscope.evidence.records import BlockProof
 from swarmscope.wire import bencode
 from swarmscope.wire import peer as pw
 
@@ -47,6 +48,7 @@ class FakePeer:
     opening: bytes = b""  # sent with the handshake (bitfield, ext handshake...)
     unchoke_on_interested: bool = True
     corrupt: bool = False
+    corrupt_pieces: set[int] = field(default_factory=set)  # serve wrong bytes for these pieces only
     reject_requests: bool = False
     requests_seen: list[tuple[int, int, int]] = field(default_factory=list)
     received: list[pw.Message] = field(default_factory=list)
@@ -55,6 +57,7 @@ class FakePeer:
         self._framer = pw.MessageFramer()
         self._hs = bytearray()
         self._handshake_done = False
+        self.uploaded = 0  # payload bytes served, the peer's own upload counter
 
     def handshake(self) -> bytes:
         return pw.Handshake(self.reserved, self.infohash, self.peer_id).encode() + self.opening
@@ -79,8 +82,9 @@ class FakePeer:
                     out += pw.encode_reject(msg.index, msg.begin, msg.length)
                     continue
                 block = self.pieces.data[msg.index][msg.begin : msg.begin + msg.length]
-                if self.corrupt:
+                if self.corrupt or msg.index in self.corrupt_pieces:
                     block = bytes(b ^ 0x55 for b in block)
+                self.uploaded += len(block)
                 out += pw.encode_message(pw.Piece(msg.index, msg.begin, block))
         return bytes(out)
 
@@ -107,7 +111,12 @@ def ext_handshake(v: bytes = b"libtorrent/2.1.1.0") -> bytes:
     return pw.encode_message(pw.Extended(0, payload))
 
 
-def make_run(pieces: Pieces, policy: ProbePolicy | None = None, seed: int = 0) -> ProbeRun:
+def make_run(
+    pieces: Pieces,
+    policy: ProbePolicy | None = None,
+    seed: int = 0,
+    block_candidates: tuple[BlockProof, ...] = (),
+) -> ProbeRun:
     return ProbeRun(
         swarm=IH.hex(),
         wire_infohash=IH,
@@ -120,6 +129,7 @@ def make_run(pieces: Pieces, policy: ProbePolicy | None = None, seed: int = 0) -
         policy=policy or ProbePolicy(),
         piece_seed=seed,
         extension_handshake=bencode.encode({b"m": {}, b"v": b"swarmscope/0.1.0"}),
+        block_candidates=block_candidates,
     )
 
 

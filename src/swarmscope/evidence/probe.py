@@ -5,82 +5,30 @@ Because every input (received chunks, clock readings) is passed in, replaying a 
 ``ProbeRun`` re-derives the same :class:`~swarmscope.evidence.records.Observation` (issue 4, capture replay).
 
 Steps (issue 2, "The probe"): handshake with our infohash → extension handshake → bitfield / have /
-have_all / have_none (a peer may send none) → interested → request the blocks of one piece the peer claims →
-check the piece hash (v1 SHA-1, v2 merkle; BEP 3 / BEP 52) → disconnect. We never send piece data.
+have_all / have_none (a peer may send none) → interested → request one 16 KiB block proof the peer claims
+(issue 4, block mode) or the blocks of one piece it claims → check the block's SHA-256 against the block hash
+table, or the piece hash (v1 SHA-1, v2 merkle; BEP 3 / BEP 52) → disconnect. We never send piece data.
+What to download and how to judge it lives in :mod:`swarmscope.evidence.piece_download`.
 """
 
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
-from typing import Protocol
 
 from swarmscope.errors import DecodeError
 from swarmscope.evidence.peer_identity import identity_fields
-from swarmscope.evidence.records import Failure, Observation, Tier
+from swarmscope.evidence.piece_download import PieceDownload, PieceSpec
+from swarmscope.evidence.probe_policy import Depth, ProbePolicy
+from swarmscope.evidence.records import BlockProof, Failure, Observation, Tier
 from swarmscope.wire import extension, pex
 from swarmscope.wire import peer_session as ps
 from swarmscope.wire.peer import reserved_bytes
-from swarmscope.wire.types import BLOCK_SIZE
 
 _US = 1_000_000
 
+__all__ = ["Depth", "PieceSpec", "ProbePolicy", "ProbeRun"]
 
-class PieceSpec(Protocol):
-    """What the probe needs to know about the torrent's pieces."""
-
-    @property
-    def num_pieces(self) -> int: ...
-
-    def piece_size(self, index: int) -> int:
-        """Length of piece ``index`` in bytes."""
-        ...
-
-    def check_piece(self, index: int, data: bytes) -> bool:
-        """True when ``data`` hashes to piece ``index``'s hash(es) (BEP 3 SHA-1 / BEP 52 merkle)."""
-        ...
-
-
-class Depth(enum.Enum):
-    """How far a probe goes before disconnecting (benchmarks use the shallower depths)."""
-
-    CONNECTED = "connected"
-    HAS_PIECES = "has_pieces"
-    VERIFIED = "verified"
-
-
-@dataclass(frozen=True, slots=True)
-class ProbePolicy:
-    """Limits of one probe. Times in seconds.
-
-    Args:
-        depth: stop after this tier is reached. pieces_to_verify: verified pieces wanted (≥ 1).
-        max_hash_failures: pieces that may fail the hash check before we give up on the peer.
-        pipeline_blocks: requests in flight (each 16 KiB; BEP 3 "request").
-        handshake_timeout: from TCP connect to the peer's handshake.
-        claims_wait: how long after the handshake to wait for piece claims when none came (BEP 3 lets a peer
-            with no piece send no bitfield at all).
-        ext_grace: after an explicit empty claim (have_none, all-zero bitfield), how long to wait for the
-            BEP 10 handshake before concluding ``no_pieces``.
-        unchoke_timeout: how long to wait for unchoke (or an allowed-fast piece) after ``interested``.
-        piece_timeout: longest gap between blocks while downloading.
-        max_rejected_pieces: pieces whose requests the peer rejected (BEP 6) before giving up.
-        pex_wait: when > 0 and the peer offers ``ut_pex`` (BEP 11), stay connected after the outcome is
-            known until its first PEX message arrives or this many seconds pass (the peers it names are
-            discovery leads, never evidence).
-    """
-
-    depth: Depth = Depth.VERIFIED
-    pieces_to_verify: int = 1
-    max_hash_failures: int = 2
-    pipeline_blocks: int = 16
-    handshake_timeout: float = 10.0
-    claims_wait: float = 3.0
-    ext_grace: float = 0.5
-    unchoke_timeout: float = 15.0
-    piece_timeout: float = 20.0
-    max_rejected_pieces: int = 3
-    pex_wait: float = 0.0
+_DEFAULT_POLICY = ProbePolicy()
 
 
 class _Phase(enum.Enum):
@@ -105,6 +53,16 @@ class ProbeRun:
         extension_handshake: our BEP 10 handshake payload (None to send none).
         inbound: the peer connected to us: we answer its handshake instead of sending ours first (BEP 3).
         pex_id: the id under which our extension handshake offered ``ut_pex`` (BEP 11), 0 when not offered.
+        block_candidates: block proofs from a :class:`~swarmscope.evidence.block_table.BlockTable`, tried in
+            order before any whole piece: when the peer claims a candidate's piece exactly that block is
+            requested and its SHA-256 compared (issue 4 item 2). Empty: whole-piece verification only.
+
+    Attributes:
+        verified_data: ``(index, bytes)`` of the whole pieces that passed their hash check, so the caller
+            can add them to its block table. Memory: up to ``policy.pieces_to_verify`` pieces of
+            ``piece_length`` bytes each stay referenced as long as the run object does; drop the run (or
+            clear the list) once the pieces are stored.
+        verified_block_data: ``(proof, bytes)`` of the blocks that matched their proof (16 KiB each).
     """
 
     def __init__(
@@ -118,11 +76,12 @@ class ProbeRun:
         port: int,
         source: str,
         started_us: int,
-        policy: ProbePolicy = ProbePolicy(),
+        policy: ProbePolicy = _DEFAULT_POLICY,
         piece_seed: int = 0,
         extension_handshake: bytes | None = None,
         inbound: bool = False,
         pex_id: int = 0,
+        block_candidates: tuple[BlockProof, ...] = (),
     ) -> None:
         self.swarm, self.ip, self.port, self.source = swarm, ip, port, source
         self.pieces, self.policy, self.piece_seed = pieces, policy, piece_seed
@@ -137,19 +96,16 @@ class ProbeRun:
         self.deadline_us: int | None = None
         self.remote_infohash: str | None = None
         self.ext: extension.ExtensionHandshake | None = None
-        self.wire_in = self.wire_out = self.payload_in = 0
-        self.verified: list[int] = []
-        self.failed: list[int] = []
-        self._tried: set[int] = set()
-        self._rejected_pieces = 0
-        self._piece: int | None = None
-        self._blocks: dict[int, bytes] = {}
+        self.wire_in = self.wire_out = 0
+        self.block_candidates = block_candidates  # an input: a capture header must carry it for replay
+        self.download = PieceDownload(self.session, pieces, policy, piece_seed, block_candidates)
+        self.verified_data = self.download.verified_data
+        self.verified_block_data = self.download.verified_block_data
         self._empty_claimed = False
         self.inbound = inbound
         self.pex_id = pex_id  # our local BEP 10 id for ut_pex (0: we did not offer it)
         self.pex: list[pex.PexMessage] = []
         self._pending: tuple[Failure | None, str | None] | None = None
-        self._requested: set[int] = set()  # begin offsets of the current piece asked for, not yet answered
 
     # --- inputs from the driver ---------------------------------------------------------------------
 
@@ -208,8 +164,7 @@ class ProbeRun:
         elif phase is _Phase.UNCHOKE:
             self._finish(now_us, Failure.CHOKED, f"not unchoked within {self.policy.unchoke_timeout:g} s")
         elif phase is _Phase.DOWNLOAD:
-            got = sum(len(b) for b in self._blocks.values())
-            self._finish(now_us, Failure.PIECE_TIMEOUT, f"piece {self._piece}: {got} bytes then silence")
+            self._finish(now_us, Failure.PIECE_TIMEOUT, self.download.stall_detail())
         elif phase is _Phase.PEX:
             self._finish(now_us, *(self._pending or (None, None)))
         return b""
@@ -248,8 +203,8 @@ class ProbeRun:
         if isinstance(event, ps.PiecesClaimed):
             return self._on_claims(now_us)
         if isinstance(event, ps.ChokeChanged):
-            if event.choked and not self.session.fast:
-                self._requested.clear()  # BEP 3: a choke discards our requests; BEP 6 peers reject them
+            if event.choked:
+                self.download.on_choke()  # BEP 3: a choke discards our requests; BEP 6 peers reject them
             return self._advance(now_us)
         if isinstance(event, ps.AllowedFastReceived):
             return self._advance(now_us)
@@ -327,96 +282,32 @@ class ProbeRun:
         """Start or continue downloading when the peer lets us."""
         if self.phase not in (_Phase.UNCHOKE, _Phase.DOWNLOAD):
             return b""
-        if self._piece is None:
-            piece = self._choose_piece()
-            if piece is None:
-                if not self.session.choked and not self._candidates():
-                    self._finish(now_us, self.failure or Failure.NO_PIECES, self.failure_detail)
-                return b""
-            self._piece, self._blocks, self._requested = piece, {}, set()
-            self._tried.add(piece)
+        started = self.download.target is not None
+        out = self.download.advance()
+        if self.download.target is not None and not started:
             self.phase = _Phase.DOWNLOAD
             self.deadline_us = now_us + int(self.policy.piece_timeout * _US)
-        return self._request_more()
-
-    def _candidates(self) -> list[int]:
-        s = self.session
-        if s.choked:
-            return sorted(i for i in s.allowed_fast if s.has_piece(i) and i not in self._tried)
-        n = s.num_pieces
-        start = self.piece_seed % n if n else 0
-        out = []
-        for k in range(n):
-            i = (start + k) % n
-            if s.has_piece(i) and i not in self._tried:
-                out.append(i)
-                if len(out) >= 1:
-                    break
-        return out
-
-    def _choose_piece(self) -> int | None:
-        cands = self._candidates()
-        return cands[0] if cands else None
-
-    def _request_more(self) -> bytes:
-        """Fill the request pipeline with blocks of the current piece not yet received or asked for."""
-        piece = self._piece
-        s = self.session
-        if piece is None or (s.choked and piece not in s.allowed_fast):
-            return b""
-        size = self.pieces.piece_size(piece)
-        out = bytearray()
-        begin = 0
-        # self._requested, not the session's set: events of one segment are handled after the session
-        # parsed all of it, so the session may already know of blocks this loop has not seen yet.
-        while len(self._requested) < self.policy.pipeline_blocks and begin < size:
-            length = min(BLOCK_SIZE, size - begin)
-            if begin not in self._blocks and begin not in self._requested:
-                self._requested.add(begin)
-                out += s.request(piece, begin, length)
-            begin += BLOCK_SIZE
-        return bytes(out)
+        return self._after_download(out, now_us)
 
     def _on_block(self, event: ps.BlockReceived, now_us: int) -> bytes:
-        if event.index != self._piece:
-            return b""
-        self._blocks[event.begin] = event.block
-        self._requested.discard(event.begin)
-        self.payload_in += len(event.block)
+        out = self.download.on_block(event)
         self.deadline_us = now_us + int(self.policy.piece_timeout * _US)
-        size = self.pieces.piece_size(event.index)
-        if sum(len(b) for b in self._blocks.values()) < size:
-            return self._request_more()
-        data = b"".join(self._blocks[b] for b in sorted(self._blocks))
-        self._piece, self._blocks, self._requested = None, {}, set()
-        if self.pieces.check_piece(event.index, data):
-            self.verified.append(event.index)
-            self.tier = Tier.VERIFIED
-            if len(self.verified) >= self.policy.pieces_to_verify:
-                self._finish(now_us, None, None)
-                return b""
-        else:
-            self.failed.append(event.index)
-            self.failure, self.failure_detail = (
-                Failure.HASH_MISMATCH,
-                f"piece {event.index} failed its hash check",
-            )
-            if len(self.failed) >= self.policy.max_hash_failures:
-                self._finish(now_us, Failure.HASH_MISMATCH, f"pieces {self.failed} failed their hash check")
-                return b""
-        return self._advance(now_us)
+        return self._after_download(out, now_us)
 
     def _on_reject(self, event: ps.RequestRejected, now_us: int) -> bytes:
-        if event.index != self._piece:
+        return self._after_download(self.download.on_reject(event), now_us)
+
+    def _after_download(self, out: bytes, now_us: int) -> bytes:
+        """Take over the download's verdict: tier, soft failure, or the end of the probe."""
+        dl = self.download
+        if dl.proven:
+            self.tier = Tier.VERIFIED
+        if dl.soft is not None:
+            self.failure, self.failure_detail = dl.soft
+        if dl.end is not None:
+            self._finish(now_us, *dl.end)
             return b""
-        self._rejected_pieces += 1
-        self.failure, self.failure_detail = Failure.REJECTED, f"piece {event.index} request rejected"
-        if self._rejected_pieces >= self.policy.max_rejected_pieces:
-            self._finish(now_us, Failure.REJECTED, f"{self._rejected_pieces} pieces rejected")
-            return b""
-        self._piece, self._blocks, self._requested = None, {}, set()
-        self.session.outstanding = {k for k in self.session.outstanding if k[0] != event.index}
-        return self._advance(now_us)
+        return out
 
     def _finish(self, now_us: int, failure: Failure | None, detail: str | None) -> None:
         if self._wants_pex(failure):
@@ -470,12 +361,14 @@ class ProbeRun:
             pieces_have=s.have_count,
             bitfield=bytes(s.have) if s.have is not None else None,
             completion=completion,
-            bytes_received=self.payload_in,
+            bytes_received=self.download.payload_in,
             wire_bytes_in=self.wire_in,
             wire_bytes_out=self.wire_out,
             payload_bytes_sent=0,
-            verified_pieces=tuple(self.verified),
-            failed_pieces=tuple(self.failed),
+            verified_pieces=tuple(self.download.verified),
+            failed_pieces=tuple(self.download.failed),
+            verified_blocks=tuple(self.download.verified_blocks),
+            failed_blocks=tuple(self.download.failed_blocks),
             encrypted=False,
             quirks=tuple(s.quirks) + (ext.quirks if ext else ()),
         )
