@@ -4,6 +4,7 @@ that flagged() agrees with a brute-force scan and with an independent oracle of 
 from __future__ import annotations
 
 import itertools
+import json
 from typing import Any
 
 import pytest
@@ -128,6 +129,7 @@ def test_status_unmeasured_says_so() -> None:
     assert status.windows == () and status.servers == () and status.samples == 0
     assert status.last_offset_us is None and status.max_abs_offset_us is None
     assert "unmeasured" in status.statement and "no NTP samples" in status.statement
+    assert status.as_dict()["state"] == "unmeasured" and status.as_dict()["windows"] == []
 
 
 def test_status_summarises_samples() -> None:
@@ -138,6 +140,10 @@ def test_status_summarises_samples() -> None:
     assert (status.samples, status.failures) == (5, 1)
     assert status.last_offset_us == 20 and status.max_abs_offset_us == 250_000
     assert spans(status.windows) == [(11, 20)]
+    as_dict = status.as_dict()
+    assert json.loads(json.dumps(as_dict)) == as_dict
+    assert as_dict["windows"] == [{"start_us": 11, "end_us": 20, "reason": status.windows[0].reason}]
+    assert as_dict["policy"]["threshold_us"] == 100_000 and as_dict["servers"] == ["a", "b"]
     assert clock_status([ok(1), ok(2)], ClockPolicy()).state == "verified"
     never = clock_status([fail(1), ok(2, T * 2)], ClockPolicy())
     assert never.state == "unverified" and spans(never.windows) == [(RECORD_START_US, None)]

@@ -32,7 +32,7 @@ from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import groupby
-from typing import Literal
+from typing import Any, Literal
 
 from swarmscope.evidence.records import ClockSample
 
@@ -198,6 +198,28 @@ class ClockStatus:
     max_abs_offset_us: int | None
     windows: tuple[FlagWindow, ...]
     statement: str
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form for a methodology statement (str keys; int, str, None, list, dict values)."""
+        return {
+            "state": self.state,
+            "policy": {
+                "name": self.policy.name,
+                "threshold_us": self.policy.threshold_us,
+                "max_age_us": self.policy.max_age_us,
+                "multi_server_rule": "flag if any server exceeds",
+                "window": "start_us <= t < end_us (end_us null: open-ended)",
+            },
+            "servers": list(self.servers),
+            "samples": self.samples,
+            "failures": self.failures,
+            "last_offset_us": self.last_offset_us,
+            "max_abs_offset_us": self.max_abs_offset_us,
+            "windows": [
+                {"start_us": w.start_us, "end_us": w.end_us, "reason": w.reason} for w in self.windows
+            ],
+            "statement": self.statement,
+        }
 
 
 def clock_status(samples: Iterable[ClockSample], policy: ClockPolicy) -> ClockStatus:
