@@ -1,0 +1,268 @@
+"""Human-readable views of a bundle's canonical records: observations (JSONL, CSV), sightings, clock.
+
+Every view is a pure function of the selected canonical records (``records/ledger.bin``) and the export
+filters, so ``swarmscope verify`` re-derives each file and compares it byte for byte. One JSON object per
+line (keys sorted, ASCII only); every object carries ``chain_index`` (the record's position in the hash
+chain) and ``record_sha256`` (SHA-256 of its canonical bytes, the chain's record hash). Byte strings are
+lower-case hex; times are UTC microseconds plus an ISO 8601 rendering.
+
+Observations also carry the clock verdict: ``clock_flagged`` is true when the observation started inside
+a flag window of the honest-clock policy (:mod:`swarmscope.evidence.clock_policy`) recomputed from the
+bundle's clock samples with the export's threshold.
+
+Source: issue 4 item 5 (evidence records in JSONL and CSV; clock records) and item 4 (flag windows).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, fields, is_dataclass
+from typing import Any
+
+from swarmscope.evidence.canonical import EvidenceRecord, record_from_canonical
+from swarmscope.evidence.clock_policy import ClockPolicy, FlagWindow, flag_windows, flagged
+from swarmscope.evidence.records import (
+    BlockProof,
+    ClockSample,
+    Observation,
+    RunStarted,
+    Sighting,
+    Tier,
+    us_to_iso,
+)
+
+OBSERVATIONS_JSONL = "records/observations.jsonl"
+OBSERVATIONS_CSV = "records/observations.csv"
+SIGHTINGS_JSONL = "records/sightings.jsonl"
+CLOCK_JSONL = "records/clock.jsonl"
+DEFAULT_CLOCK_THRESHOLD_US = 100_000
+CSV_COLUMNS = (
+    "chain_index",
+    "infohash",
+    "ip",
+    "port",
+    "source",
+    "started",
+    "ended",
+    "tier",
+    "failure",
+    "client",
+    "client_version",
+    "peer_id",
+    "completion",
+    "pieces_have",
+    "num_pieces",
+    "bytes_received",
+    "verified_pieces",
+    "verified_blocks",
+    "failed_pieces",
+    "failed_blocks",
+    "encrypted",
+    "capture_sha256",
+    "clock_flagged",
+    "record_sha256",
+)
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+@dataclass(frozen=True, slots=True)
+class Indexed:
+    """One selected record with its chain index and the SHA-256 of its canonical bytes."""
+
+    index: int
+    record: EvidenceRecord
+    sha256: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ExhibitInput:
+    """The decoded selected records of a bundle, by kind, with the clock windows recomputed."""
+
+    observations: tuple[Indexed, ...]
+    sightings: tuple[Indexed, ...]
+    clock_samples: tuple[Indexed, ...]
+    runs: tuple[Indexed, ...]
+    filters: Mapping[str, Any]
+    policy: ClockPolicy
+    windows: tuple[FlagWindow, ...]
+
+    @classmethod
+    def from_ledger(cls, ledger: Sequence[tuple[int, bytes]], filters: Mapping[str, Any]) -> ExhibitInput:
+        """Decode ``(chain index, canonical bytes)`` pairs and recompute the clock flag windows.
+
+        Raises:
+            DecodeError: a record's canonical bytes do not decode.
+        """
+        decoded = [
+            Indexed(i, record_from_canonical(data), hashlib.sha256(data).digest()) for i, data in ledger
+        ]
+        kinds: dict[type[Any], list[Indexed]] = {
+            Observation: [],
+            Sighting: [],
+            ClockSample: [],
+            RunStarted: [],
+        }
+        for item in decoded:
+            kinds[type(item.record)].append(item)
+        policy = clock_policy_of(filters)
+        samples = [item.record for item in kinds[ClockSample] if isinstance(item.record, ClockSample)]
+        samples.sort(key=lambda s: s.measured_at_us)
+        return cls(
+            tuple(kinds[Observation]),
+            tuple(kinds[Sighting]),
+            tuple(kinds[ClockSample]),
+            tuple(kinds[RunStarted]),
+            dict(filters),
+            policy,
+            tuple(flag_windows(samples, policy)),
+        )
+
+    def flag_of(self, observation: Observation) -> FlagWindow | None:
+        """The flag window the observation started in, or None."""
+        return flagged(observation.started_us, self.windows)
+
+
+def clock_policy_of(filters: Mapping[str, Any]) -> ClockPolicy:
+    """The clock policy the export used: ``clock_threshold_us`` (default 100 ms) and ``clock_max_age_us``.
+
+    Unusable values (not a positive integer) fall back to the defaults; the filters are signed in the
+    manifest, so a verifier recomputes with exactly what the export used.
+    """
+
+    def positive(key: str) -> int | None:
+        value = filters.get(key)
+        ok = isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**63
+        return value if ok and isinstance(value, int) else None
+
+    threshold = positive("clock_threshold_us") or DEFAULT_CLOCK_THRESHOLD_US
+    return ClockPolicy(threshold_us=threshold, max_age_us=positive("clock_max_age_us"))
+
+
+def jsonable(value: Any) -> Any:
+    """A record value as JSON: bytes → hex, tiers → label, nested records → dicts, tuples → lists."""
+    if isinstance(value, Tier):
+        return value.label
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, tuple | list):
+        return [jsonable(item) for item in value]
+    if isinstance(value, dict):
+        return {str(key): jsonable(item) for key, item in value.items()}
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: jsonable(getattr(value, f.name)) for f in fields(value)}
+    return value
+
+
+def window_json(window: FlagWindow) -> dict[str, Any]:
+    """A clock flag window as a JSON object."""
+    return {str(k): jsonable(v) for k, v in asdict(window).items()}
+
+
+def _line(obj: Mapping[str, Any]) -> bytes:
+    return (json.dumps(obj, sort_keys=True, ensure_ascii=True) + "\n").encode("ascii")
+
+
+def _base(item: Indexed) -> dict[str, Any]:
+    out: dict[str, Any] = jsonable(item.record)
+    out["chain_index"] = item.index
+    out["record_sha256"] = item.sha256.hex()
+    return out
+
+
+def observation_line(item: Indexed, exhibit: ExhibitInput) -> bytes:
+    """One line of ``records/observations.jsonl``."""
+    assert isinstance(item.record, Observation)
+    out = _base(item)
+    out["started"] = us_to_iso(item.record.started_us)
+    out["ended"] = us_to_iso(item.record.ended_us)
+    window = exhibit.flag_of(item.record)
+    out["clock_flagged"] = window is not None
+    out["clock_flag_window"] = None if window is None else window_json(window)
+    return _line(out)
+
+
+def sighting_line(item: Indexed, _exhibit: ExhibitInput) -> bytes:
+    """One line of ``records/sightings.jsonl``."""
+    assert isinstance(item.record, Sighting)
+    out = _base(item)
+    out["seen_at"] = us_to_iso(item.record.seen_at_us)
+    return _line(out)
+
+
+def clock_line(item: Indexed, _exhibit: ExhibitInput) -> bytes:
+    """One line of ``records/clock.jsonl``."""
+    assert isinstance(item.record, ClockSample)
+    out = _base(item)
+    out["measured_at"] = us_to_iso(item.record.measured_at_us)
+    return _line(out)
+
+
+def _cell(value: Any) -> str:
+    """A CSV cell; text that a spreadsheet would run as a formula is prefixed with ``'`` (OWASP)."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    text = str(value)
+    if isinstance(value, str) and text.startswith(_FORMULA_START):
+        return "'" + text
+    return text
+
+
+def _blocks(blocks: tuple[BlockProof, ...]) -> str:
+    return " ".join(f"{b.piece}:{b.begin}:{b.length}" for b in blocks)
+
+
+def observation_row(item: Indexed, exhibit: ExhibitInput) -> bytes:
+    """One row of ``records/observations.csv`` (columns :data:`CSV_COLUMNS`), CRLF-terminated."""
+    o = item.record
+    assert isinstance(o, Observation)
+    values = (
+        item.index, o.infohash, o.ip, o.port, o.source, us_to_iso(o.started_us), us_to_iso(o.ended_us),
+        o.tier.label, o.failure, o.client, o.client_version, None if o.peer_id is None else o.peer_id.hex(),
+        o.completion, o.pieces_have, o.num_pieces, o.bytes_received,
+        " ".join(map(str, o.verified_pieces)), _blocks(o.verified_blocks),
+        " ".join(map(str, o.failed_pieces)), _blocks(o.failed_blocks), o.encrypted,
+        None if o.capture_sha256 is None else o.capture_sha256.hex(),
+        exhibit.flag_of(o) is not None, item.sha256.hex(),
+    )  # fmt: skip
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\r\n").writerow([_cell(v) for v in values])
+    return buffer.getvalue().encode("utf-8")
+
+
+def csv_header() -> bytes:
+    """The header row of ``records/observations.csv``."""
+    return (",".join(CSV_COLUMNS) + "\r\n").encode("ascii")
+
+
+Segment = tuple[Indexed | None, bytes]
+LineFn = Callable[[Indexed, ExhibitInput], bytes]
+
+
+def exhibit_segments(exhibit: ExhibitInput) -> dict[str, list[Segment]]:
+    """Each view file as its ordered segments (the record each line renders, or None for a header)."""
+    csv_rows: list[Segment] = [(None, csv_header())]
+    csv_rows += [(item, observation_row(item, exhibit)) for item in exhibit.observations]
+    views: tuple[tuple[str, tuple[Indexed, ...], LineFn], ...] = (
+        (OBSERVATIONS_JSONL, exhibit.observations, observation_line),
+        (SIGHTINGS_JSONL, exhibit.sightings, sighting_line),
+        (CLOCK_JSONL, exhibit.clock_samples, clock_line),
+    )
+    out: dict[str, list[Segment]] = {
+        path: [(it, fn(it, exhibit)) for it in items] for path, items, fn in views
+    }
+    out[OBSERVATIONS_CSV] = csv_rows
+    return out
+
+
+def exhibit_files(exhibit: ExhibitInput) -> dict[str, bytes]:
+    """The bytes of the four view files (path → bytes).
+
+    Source: issue 4 item 5.
+    """
+    return {path: b"".join(data for _, data in segs) for path, segs in exhibit_segments(exhibit).items()}
