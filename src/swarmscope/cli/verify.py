@@ -1,0 +1,162 @@
+"""``swarmscope verify DIR``: check an export bundle with nothing but the bundle (no database, no network).
+
+Exit status: 0 when every check holds, 1 when any does not, 2 when DIR is not a bundle at all. Every
+text taken from the bundle (paths, addresses, messages quoting it) is shown through
+:mod:`swarmscope.cli.text`, so a hostile bundle cannot inject Rich markup or terminal control sequences.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import sys
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from swarmscope.cli.app import app
+from swarmscope.cli.text import escaped
+from swarmscope.evidence.bundle_verify import BundleUnusableError, Problem, Verdict, verify_bundle
+
+EXIT_OK, EXIT_FAILED, EXIT_UNUSABLE = 0, 1, 2
+MAX_FILE = 1 << 31  # bytes; a bundle file larger than this is refused (reads as missing)
+
+
+class DirectoryBundle(Mapping[str, bytes]):
+    """A bundle directory as ``path → bytes``, read lazily; only regular files (no symlinks) are readable.
+
+    Iteration lists every entry under the root that is not a directory (symlinks and other special files
+    included, so they show up as unlisted or unreadable), as ``/``-separated relative paths.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def _paths(self) -> Iterator[str]:
+        for dirpath, dirnames, filenames in os.walk(self.root, followlinks=False):
+            rel = Path(dirpath).relative_to(self.root)
+            links = [d for d in dirnames if (Path(dirpath) / d).is_symlink()]
+            for name in sorted(filenames + links):
+                yield (rel / name).as_posix()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(sorted(self._paths()))
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self._paths())
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and self._regular(key) is not None
+
+    def _regular(self, key: str) -> Path | None:
+        parts = Path(key).parts
+        if not key or Path(key).is_absolute() or ".." in parts:
+            return None
+        path = self.root.joinpath(*parts)
+        try:
+            info = path.lstat()
+        except OSError:
+            return None
+        ok = stat.S_ISREG(info.st_mode) and info.st_size <= MAX_FILE
+        return (
+            path if ok and not any(p.is_symlink() for p in path.parents if self.root in p.parents) else None
+        )
+
+    def __getitem__(self, key: str) -> bytes:
+        path = self._regular(key)
+        if path is None:
+            raise KeyError(key)
+        try:
+            return path.read_bytes()
+        except OSError:
+            raise KeyError(key) from None
+
+
+def verdict_json(verdict: Verdict) -> dict[str, Any]:
+    """The machine-readable verdict (``--json``)."""
+
+    def problem(p: Problem) -> dict[str, Any]:
+        record = None
+        if p.record is not None:
+            r = p.record
+            record = {"index": r.index, "kind": r.kind, "ip": r.ip, "port": r.port, "infohash": r.infohash}
+        return {"check": p.check, "file": p.file, "message": p.message, "record": record}
+
+    return {
+        "ok": verdict.ok,
+        "exit_status": EXIT_OK if verdict.ok else EXIT_FAILED,
+        "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail} for c in verdict.checks],
+        "problems": [problem(p) for p in verdict.problems],
+        "notes": list(verdict.notes),
+        "signing_keys": list(verdict.signing_keys),
+    }
+
+
+def print_verdict(verdict: Verdict, console: Console) -> None:
+    """One line per check, then every problem (FILE, RECORD, message), then the verdict."""
+    for check in verdict.checks:
+        mark = "[green]ok  [/]" if check.ok else "[red]FAIL[/]"
+        console.print(f"{mark} {escaped(check.name):<20} {escaped(check.detail)}")
+    for p in verdict.problems:
+        record = f" RECORD {escaped(p.record.label())}" if p.record is not None else ""
+        console.print(
+            f"[red]problem[/] FILE {escaped(p.file)}{record}: {escaped(p.message)} ({escaped(p.check)})"
+        )
+    for note in verdict.notes:
+        console.print(f"note: {escaped(note)}")
+    for fingerprint in verdict.signing_keys:
+        console.print(f"signing key: {escaped(fingerprint)}")
+    if verdict.ok:
+        console.print("[bold green]VERIFIED[/]: every check holds")
+    else:
+        console.print(f"[bold red]NOT VERIFIED[/]: {len(verdict.problems)} problem(s)")
+
+
+def run_verify(
+    bundle: Path, *, expect_key: str | None = None, as_json: bool = False, console: Console | None = None
+) -> int:
+    """Verify a bundle directory and print the verdict; returns the exit status (0, 1 or 2).
+
+    Args:
+        bundle: the bundle directory. expect_key: trusted signer fingerprint (hex SHA-256 of the raw key).
+        as_json: print the machine-readable verdict instead. console: output (default: stdout).
+    """
+    console = console or Console(highlight=False)
+    if not bundle.is_dir():
+        _unusable(f"{bundle}: not a directory", as_json, console)
+        return EXIT_UNUSABLE
+    try:
+        verdict = verify_bundle(DirectoryBundle(bundle), expect_key=expect_key)
+    except BundleUnusableError as exc:
+        _unusable(f"{bundle}: {exc}", as_json, console)
+        return EXIT_UNUSABLE
+    if as_json:
+        console.file.write(json.dumps(verdict_json(verdict), indent=2, sort_keys=True) + "\n")
+    else:
+        print_verdict(verdict, console)
+    return EXIT_OK if verdict.ok else EXIT_FAILED
+
+
+def _unusable(message: str, as_json: bool, console: Console) -> None:
+    if as_json:
+        body = {"ok": False, "exit_status": EXIT_UNUSABLE, "error": message}
+        console.file.write(json.dumps(body, indent=2, sort_keys=True) + "\n")
+    else:
+        console.print(f"[bold red]not a bundle[/]: {escaped(message)}")
+
+
+@app.command()
+def verify(
+    bundle: Annotated[Path, typer.Argument(metavar="DIR", help="Bundle directory written by `export`.")],
+    expect_key: Annotated[
+        str | None, typer.Option("--expect-key", metavar="FINGERPRINT", help="Trusted signer (hex SHA-256).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable verdict.")] = False,
+) -> None:
+    """Check an export bundle with nothing but the bundle; exit 0 only when everything holds."""
+    status = run_verify(bundle, expect_key=expect_key, as_json=as_json, console=Console(file=sys.stdout))
+    raise typer.Exit(status)

@@ -1,0 +1,145 @@
+"""``swarmscope export`` from a real store (Store.commit_evidence: chained, sealed batches), then ``verify``.
+
+The evidence is the world of tests/evidence/test_bundle.py: real probe runs with real captures against
+scripted peers, committed in three sealed batches with their captures, blobs and a reference piece.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from rich.console import Console
+from typer.testing import CliRunner
+
+from swarmscope.cli import register_commands
+from swarmscope.cli.app import app
+from swarmscope.cli.export import parse_time, run_export
+from swarmscope.cli.verify import run_verify
+from swarmscope.errors import InputError
+from swarmscope.evidence.seal import key_fingerprint, private_key_pem, public_key_raw
+from swarmscope.store.database import open_store
+from swarmscope.store.export import ExportFilters
+from tests.evidence.test_bundle import BLOCK_IP, CHOKE_IP, SEED_IP, T0, World, make_world
+
+WORLD = make_world()
+
+
+def populate(db: Path, world: World, key: Ed25519PrivateKey) -> None:
+    """Commit the world's records to a fresh store in three sealed batches, content alongside."""
+    store = open_store(str(db), node_key=key, now_us=T0)
+    try:
+        meta = world.torrent
+        store.add_swarm(world.infohash, world.infohash, None, "work.bin", 4, 32768, 103304, meta, None, T0)
+        run_id = store.start_run({"pieces_to_verify": 1}, "0.1.0", T0)
+        records = world.records
+        for n, (lo, hi) in enumerate(((0, 5), (5, 8), (8, len(records)))):
+            store.commit_evidence(
+                run_id,
+                records=records[lo:hi],
+                captures=world.captures if n == 1 else {},
+                blobs=world.blobs if n == 1 else {},
+                reference_pieces=[(world.infohash, 1, world.pieces.data[1])] if n == 1 else [],
+                sealed_at_us=T0 + 100_000_000 + n,
+                clock={"server": "127.0.0.53:123", "offset_us": 1000},
+            )
+            if n == 2:
+                store.commit_evidence(run_id, records=[], captures={}, sealed_at_us=T0 + 200_000_000)
+    finally:
+        store.close()
+
+
+@pytest.fixture(scope="module")
+def store_db(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str]:
+    """(db, key file, fingerprint) of a populated store."""
+    base = tmp_path_factory.mktemp("export")
+    key = Ed25519PrivateKey.from_private_bytes(bytes(range(1, 33)))
+    db = base / "evidence.db"
+    key_file = base / "evidence.db.node-key.pem"
+    key_file.write_bytes(private_key_pem(key))
+    key_file.chmod(0o600)
+    populate(db, WORLD, key)
+    return db, key_file, key_fingerprint(public_key_raw(key))
+
+
+def quiet() -> Console:
+    return Console(file=open("/dev/null", "w"), width=200)
+
+
+def test_export_then_verify(store_db: tuple[Path, Path, str], tmp_path: Path) -> None:
+    db, key_file, fingerprint = store_db
+    out = tmp_path / "bundle"
+    result = run_export(db=str(db), out=out, key_path=key_file, now_us=T0 + 300_000_000)
+    assert result.signing_key == fingerprint and result.records == len(WORLD.records)
+    assert (out / "manifest.json").is_file() and (out / f"keys/{fingerprint}.pem").is_file()
+    assert run_verify(out, expect_key=fingerprint, console=quiet()) == 0
+    lines = (out / "records/observations.jsonl").read_text().splitlines()
+    assert {json.loads(line)["ip"] for line in lines} == {SEED_IP, BLOCK_IP, CHOKE_IP}
+    assert run_verify(out, expect_key="ab" * 32, console=quiet()) == 1
+
+
+def test_subset_by_ip_discloses_no_other_address(store_db: tuple[Path, Path, str], tmp_path: Path) -> None:
+    db, key_file, fingerprint = store_db
+    out = tmp_path / "subset"
+    run_export(db=str(db), out=out, filters=ExportFilters(ip=BLOCK_IP), key_path=key_file, now_us=T0)
+    assert run_verify(out, expect_key=fingerprint, console=quiet()) == 0
+    files = [p for p in out.rglob("*") if p.is_file()]
+    blob = b"".join(p.read_bytes() for p in files)
+    assert BLOCK_IP.encode() in blob
+    for other in (SEED_IP, CHOKE_IP):
+        assert other.encode() not in blob, [p for p in files if other.encode() in p.read_bytes()]
+    observations = (out / "records/observations.jsonl").read_text().splitlines()
+    assert [json.loads(line)["ip"] for line in observations] == [BLOCK_IP]
+
+
+def test_exclude_clock_flagged(store_db: tuple[Path, Path, str], tmp_path: Path) -> None:
+    db, key_file, _ = store_db
+    out = tmp_path / "unflagged"
+    run_export(db=str(db), out=out, filters=ExportFilters(exclude_clock_flagged=True), key_path=key_file)
+    assert run_verify(out, console=quiet()) == 0
+    ips = [json.loads(line)["ip"] for line in (out / "records/observations.jsonl").read_text().splitlines()]
+    assert ips == [SEED_IP, BLOCK_IP]  # the choking peer was probed inside the skewed window
+    methodology = json.loads((out / "methodology.json").read_text())
+    assert methodology["clock"]["exclude_clock_flagged"] is True
+
+
+def test_cli_commands(store_db: tuple[Path, Path, str], tmp_path: Path) -> None:
+    register_commands()
+    db, key_file, fingerprint = store_db
+    out = tmp_path / "cli"
+    runner = CliRunner()
+    args = [
+        "export",
+        "--db",
+        str(db),
+        "--out",
+        str(out),
+        "--node-key",
+        str(key_file),
+        "--infohash",
+        WORLD.infohash,
+    ]
+    result = runner.invoke(app, [*args, "--since", "2027-01-15T08:00:00Z", "--clock-threshold-ms", "100"])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["verify", str(out), "--expect-key", fingerprint])
+    assert result.exit_code == 0, result.output
+    assert "VERIFIED" in result.output and "capture replay" in result.output
+    again = runner.invoke(app, args)
+    assert again.exit_code == 1 and "not an empty directory" in again.output
+
+
+def test_parse_time() -> None:
+    assert parse_time("1700000000000000", "--since") == 1_700_000_000_000_000
+    assert parse_time("2023-11-14T22:13:20Z", "--since") == 1_700_000_000_000_000
+    assert parse_time("2023-11-14T23:13:20.000001+01:00", "--until") == 1_700_000_000_000_001
+    with pytest.raises(InputError, match="--since"):
+        parse_time("yesterday", "--since")
+
+
+def test_missing_key_is_an_input_error(store_db: tuple[Path, Path, str], tmp_path: Path) -> None:
+    db, _, _ = store_db
+    with pytest.raises(InputError, match="node key"):
+        run_export(db=str(db), out=tmp_path / "x", key_path=tmp_path / "absent.pem")
+    assert not (tmp_path / "x").exists()
