@@ -6,29 +6,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from swarmscope.errors import DecodeError, InputError
-from swarmscope.wire import piece_hash
+from swarmscope.evidence.pieces import MetainfoPieces
 from swarmscope.wire.magnet import Magnet, parse_magnet
 from swarmscope.wire.metainfo import Metainfo, parse_metainfo
 
 MAX_TORRENT_BYTES = 64 << 20  # refuse absurd files before reading them whole
-
-
-class MetainfoPieces:
-    """Adapts a Metainfo to :class:`swarmscope.evidence.probe.PieceSpec`."""
-
-    __slots__ = ("meta", "num_pieces")
-
-    def __init__(self, meta: Metainfo) -> None:
-        self.meta = meta
-        self.num_pieces = meta.num_pieces
-
-    def piece_size(self, index: int) -> int:
-        """Bytes in piece ``index``."""
-        return self.meta.piece_size(index)
-
-    def check_piece(self, index: int, data: bytes) -> bool:
-        """BEP 3 SHA-1 / BEP 52 merkle check of a whole piece."""
-        return piece_hash.check_piece(self.meta, index, data)
 
 
 @dataclass(slots=True)

@@ -26,6 +26,7 @@ from typing import cast
 from swarmscope.errors import DecodeError
 from swarmscope.evidence.probe import ProbeRun
 from swarmscope.evidence.records import Observation
+from swarmscope.net.capture_tap import TappedRun
 from swarmscope.net.clock import Clock
 from swarmscope.wire.mse import IncomingKind, MseResponder, classify_incoming
 from swarmscope.wire.mse_cipher import CRYPTO_METHODS, CRYPTO_RC4, MAX_PAD, MseStream, SkeyIndex
@@ -76,6 +77,9 @@ class PeerListener:
         encryption: "prefer" | "require" | "disable" (see :class:`Encryption`).
         max_connections: connections in flight at once; more are closed at once and counted.
         handshake_timeout: seconds from accept until the swarm is known (plaintext or MSE handshake).
+        tap: wraps each run before ``accepted`` (``net.capture_tap.CaptureTap``: wire capture of the
+            plaintext stream the run sees; for MSE the encrypted flag and wire byte counts are recorded as
+            transport facts). ``on_done`` still gets the unwrapped run, with the wrapper's observation.
 
     Source: BEP 3 (handshake; the initiator speaks first), Vuze wiki "Message Stream Encryption" (B waits
     for a plain handshake or Ya), issue 3 item 3.
@@ -93,12 +97,14 @@ class PeerListener:
         encryption: str = "prefer",
         max_connections: int = 500,
         handshake_timeout: float = 10.0,
+        tap: Callable[[ProbeRun], TappedRun] | None = None,
     ) -> None:
         self.host, self.port, self.clock = host, port, clock
         self.make_run, self.on_done, self.skeys = make_run, on_done, skeys
         self.encryption = Encryption(encryption)
         self.max_connections, self.handshake_timeout = max_connections, handshake_timeout
         self.stats = ListenerStats()
+        self.tap = tap
         self.active: set[_InboundConnection] = set()
         self._server: asyncio.Server | None = None
 
@@ -165,6 +171,7 @@ class _InboundConnection(asyncio.Protocol):
         self.mse: MseResponder | None = None
         self.stream: MseStream | None = None
         self.run: ProbeRun | None = None
+        self.tapped: TappedRun | None = None  # the tap around ``run``; self.run is then the TappedRun
         self.wire_in = self.wire_out = 0
         self.timer: asyncio.TimerHandle | None = None
         self.armed_us: int | None = None
@@ -211,7 +218,8 @@ class _InboundConnection(asyncio.Protocol):
                     self.listener.clock.now_us(), f"closed by peer: {exc}" if exc else "closed by peer"
                 )
             self.run = None  # report once
-            self.listener.on_done(run, self._observation(run))
+            obs = self._observation(run)
+            self.listener.on_done(cast(ProbeRun, self.tapped.run) if self.tapped else run, obs)
         elif self.stage in (_Stage.SNIFF, _Stage.MSE) and self.transport is not None:
             self.listener.stats.closed_early += 1
         self.stage = _Stage.CLOSED
@@ -278,6 +286,9 @@ class _InboundConnection(asyncio.Protocol):
             self._refuse("unknown_infohash")
             return
         self._cancel_timer()
+        if self.listener.tap is not None:
+            self.tapped = self.listener.tap(run)
+            run = cast(ProbeRun, self.tapped)  # same driver interface (accepted, received, timer, ...)
         self.run, self.stage, self.prefix = run, _Stage.RUN, bytearray()
         self.listener.stats.runs += 1
         self._send(run.accepted(self.listener.clock.now_us()))
@@ -351,6 +362,11 @@ class _InboundConnection(asyncio.Protocol):
             self.transport.abort()  # RST, no TIME_WAIT on our side
 
     def _observation(self, run: ProbeRun) -> Observation:
+        if self.stream is not None and self.tapped is not None:
+            encrypted, w_in, w_out = self.stream.encrypted, self.wire_in, self.wire_out
+            self.tapped.transport(
+                self.listener.clock.now_us(), encrypted=encrypted, wire_in=w_in, wire_out=w_out
+            )
         obs = run.observation()
         if self.stream is None:
             return obs

@@ -19,16 +19,15 @@ import asyncio
 import enum
 import secrets
 from collections.abc import Callable, Iterable
-from dataclasses import replace
 from typing import cast
 
-from swarmscope.errors import DecodeError
+from swarmscope.evidence.encrypted_probe import EncryptedProbeRun
 from swarmscope.evidence.probe import ProbeRun
 from swarmscope.evidence.records import Failure, Observation, Tier
 from swarmscope.net.clock import Clock
-from swarmscope.net.peer_conn import probe
+from swarmscope.net.peer_conn import ProbeDriven, probe
 from swarmscope.wire.mse import MseEstablished, MseInitiator, MseResponder
-from swarmscope.wire.mse_cipher import CRYPTO_METHODS, CRYPTO_RC4, MAX_PAD, MseStream, SkeyIndex
+from swarmscope.wire.mse_cipher import CRYPTO_METHODS, CRYPTO_RC4, MAX_PAD, SkeyIndex
 
 PRIVATE_KEY_BYTES = 20  # 160-bit DH exponent (MSE: "anything beyond 180 bit" adds nothing)
 READ_CHUNK = 4096  # bytes per read while handshaking
@@ -142,107 +141,6 @@ async def mse_accept(
         return await _drive(machine, reader, writer)
 
 
-class EncryptedProbeRun:
-    """A :class:`ProbeRun` seen through MSE: the same driver interface, bytes encrypted on the wire.
-
-    Our BEP 3 handshake (from ``run.connected``) is sent as IA in MSE step 3, so the probe's handshake
-    deadline also bounds the MSE handshake. The observation records ``encrypted`` (RC4 selected) and the
-    wire byte counts including the MSE handshake. Pure: the private key and PadA are passed in.
-
-    Args:
-        run: a fresh ProbeRun. private_key: DH private key (16-96 random bytes). pad_a: PadA (0-512 bytes).
-        crypto_provide: methods offered (CRYPTO_RC4 and/or CRYPTO_PLAINTEXT).
-
-    Source: Vuze wiki "Message Stream Encryption"; issue 3 item 5.
-    """
-
-    def __init__(
-        self, run: ProbeRun, *, private_key: bytes, pad_a: bytes, crypto_provide: int = CRYPTO_METHODS
-    ) -> None:
-        self.run, self._key, self._pad_a, self._provide = run, private_key, pad_a, crypto_provide
-        self.mse: MseInitiator | None = None
-        self.stream: MseStream | None = None
-        self.wire_in = self.wire_out = 0
-
-    @property
-    def ip(self) -> str:
-        """The peer's address (from the run)."""
-        return self.run.ip
-
-    @property
-    def port(self) -> int:
-        """The peer's port (from the run)."""
-        return self.run.port
-
-    @property
-    def done(self) -> bool:
-        """True once the probe finished."""
-        return self.run.done
-
-    @property
-    def deadline_us(self) -> int | None:
-        """The run's deadline (UTC µs); it also bounds the MSE handshake."""
-        return self.run.deadline_us
-
-    def connected(self, now_us: int) -> bytes:
-        """TCP is up: returns Ya + PadA (our BEP 3 handshake waits inside the initiator as IA)."""
-        ia = self.run.connected(now_us)
-        self.mse = MseInitiator(
-            skey=self.run.session.infohash,
-            private_key=self._key,
-            pad_a=self._pad_a,
-            initial_payload=ia,
-            crypto_provide=self._provide,
-        )
-        return self._sent(self.mse.start())
-
-    def received(self, data: bytes, now_us: int) -> bytes:
-        """Wire bytes from the peer; returns wire bytes to send."""
-        self.wire_in += len(data)
-        if self.stream is not None:
-            return self._sent(self.stream.encrypt(self.run.received(self.stream.decrypt(data), now_us)))
-        if self.mse is None or self.run.done:
-            return b""
-        try:
-            out = self.mse.receive(data)
-        except DecodeError as exc:
-            self.run.connect_failed(now_us, Failure.HANDSHAKE_INVALID, f"MSE: {exc}")
-            return b""
-        est = self.mse.established
-        if est is not None:
-            self.stream = est.stream
-            reply = self.run.received(est.received, now_us) if est.received else b""
-            out += est.stream.encrypt(reply)
-        return self._sent(out)
-
-    def timer(self, now_us: int) -> bytes:
-        """The run's deadline passed (during MSE this ends the probe as a handshake timeout)."""
-        out = self.run.timer(now_us)
-        return self._sent(self.stream.encrypt(out) if self.stream is not None else out)
-
-    def connect_failed(self, now_us: int, failure: Failure, detail: str) -> None:
-        """The TCP connection could not be made."""
-        self.run.connect_failed(now_us, failure, detail)
-
-    def closed(self, now_us: int, detail: str = "connection closed") -> None:
-        """The peer closed; during the MSE handshake this usually means it refuses encryption."""
-        self.run.closed(now_us, detail if self.stream is not None else f"{detail} (during MSE handshake)")
-
-    def stop(self, now_us: int) -> None:
-        """The monitor is ending."""
-        self.run.stop(now_us)
-
-    def observation(self) -> Observation:
-        """The run's observation with ``encrypted`` and the true wire byte counts."""
-        obs = self.run.observation()
-        encrypted = self.stream is not None and self.stream.encrypted
-        return replace(obs, encrypted=encrypted, wire_bytes_in=self.wire_in, wire_bytes_out=self.wire_out)
-
-    def _sent(self, data: bytes) -> bytes:
-        self.wire_out += len(data)
-        return data
-
-
 class EncryptionPolicy(enum.Enum):
     """How outgoing probes use MSE (CLI ``--encryption``)."""
 
@@ -275,6 +173,7 @@ async def probe_with_encryption(
     clock: Clock,
     connect_timeout: float = 5.0,
     bind_ip: str | None = None,
+    tap: Callable[[ProbeDriven], ProbeDriven] | None = None,
 ) -> list[Observation]:
     """Probe one peer under an encryption policy, retrying with the other mode when the first fails early.
 
@@ -283,7 +182,8 @@ async def probe_with_encryption(
 
     Args:
         make_run: builds a fresh ProbeRun per attempt. policy: see :class:`EncryptionPolicy`.
-        clock, connect_timeout, bind_ip: as for :func:`swarmscope.net.peer_conn.probe`.
+        clock, connect_timeout, bind_ip, tap: as for :func:`swarmscope.net.peer_conn.probe` (the tap wraps
+            each attempt's outermost run, the EncryptedProbeRun for MSE, so captures hold wire bytes).
 
     Returns:
         One observation per attempt, in order; the last one is the outcome.
@@ -292,14 +192,18 @@ async def probe_with_encryption(
     for provide in attempts(policy):
         run = make_run()
         if provide is None:
-            obs = await probe(run, clock=clock, connect_timeout=connect_timeout, bind_ip=bind_ip)
+            obs = await probe(run, clock=clock, connect_timeout=connect_timeout, bind_ip=bind_ip, tap=tap)
         else:
             wrapped = EncryptedProbeRun(
                 run, private_key=random_private_key(), pad_a=random_pad(), crypto_provide=provide
             )
             # peer_conn.probe is annotated ProbeRun but only uses the driver interface implemented above
             obs = await probe(
-                cast(ProbeRun, wrapped), clock=clock, connect_timeout=connect_timeout, bind_ip=bind_ip
+                cast(ProbeRun, wrapped),
+                clock=clock,
+                connect_timeout=connect_timeout,
+                bind_ip=bind_ip,
+                tap=tap,
             )
         out.append(obs)
         if obs.tier is not Tier.LISTED or obs.failure not in RETRY_FAILURES:

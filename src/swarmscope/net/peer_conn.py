@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import socket
+from collections.abc import Callable
 from typing import Protocol, cast
 
 from swarmscope.evidence.records import Failure, Observation
@@ -111,17 +112,22 @@ async def probe(
     clock: Clock,
     connect_timeout: float = 5.0,
     bind_ip: str | None = None,
+    tap: Callable[[ProbeDriven], ProbeDriven] | None = None,
 ) -> Observation:
     """Connect to ``run.ip:run.port``, drive the probe to its end and return the Observation.
 
     Args:
         run: a fresh ProbeRun (or wrapper). clock: evidence clock. connect_timeout: seconds for the TCP
         connect. bind_ip: local source address (None: the kernel picks).
+        tap: wraps ``run`` before its first call (e.g. ``net.capture_tap.CaptureTap``: wire capture); the
+            returned observation is the wrapper's. None: no wrapper, no cost.
 
     Returns:
         The observation; connection failures are recorded as ``Failure`` values, never raised. If the task
         is cancelled (the monitor is stopping) the run is stopped and the cancellation propagates.
     """
+    if tap is not None:
+        run = tap(run)
     loop = asyncio.get_running_loop()
     proto = _ProbeProtocol(run, clock, loop)
     local = (bind_ip, 0) if bind_ip and (":" in bind_ip) == (":" in run.ip) else None  # same family only

@@ -1,0 +1,275 @@
+"""Wire captures of probes: record every driver call and byte, and replay a capture to its Observation.
+
+The tap in ``net.capture_tap`` feeds a :class:`CaptureRecorder` (a pure sink); :func:`replay` rebuilds the
+pure run from the capture header, feeds it the recorded events with the recorded UTC microseconds, checks
+that our outputs equal the bytes we sent byte for byte, and returns the re-derived Observation. The format
+is documented in :mod:`swarmscope.evidence.capture_format`.
+
+Source: issue 4 item 1 ("Replaying a capture through the same pure parsers must re-derive the observation
+exactly").
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from swarmscope.errors import ProtocolStateError, SwarmscopeError
+from swarmscope.evidence.capture_decode import decode_capture
+from swarmscope.evidence.capture_format import (
+    CaptureEvent,
+    CaptureHeader,
+    EventKind,
+    MseSecrets,
+    Segment,
+    encode_capture,
+    lift_blocks,
+)
+from swarmscope.evidence.encrypted_probe import EncryptedProbeRun
+from swarmscope.evidence.probe import PieceSpec, ProbeRun
+from swarmscope.evidence.records import Failure, Observation
+
+__all__ = [
+    "Capture",
+    "CaptureEvent",
+    "CaptureHeader",
+    "CaptureRecorder",
+    "EventKind",
+    "MseSecrets",
+    "ReplayError",
+    "build_run",
+    "capture_header",
+    "replay",
+]
+
+
+class ReplayError(SwarmscopeError):
+    """A capture decoded but does not replay: our outputs differ, or a referenced block is missing."""
+
+
+@dataclass(frozen=True, slots=True)
+class Capture:
+    """A finished capture.
+
+    Args:
+        data: the encoded capture (payload blocks lifted out by reference). sha256: SHA-256 of ``data``
+        (the Observation's ``capture_sha256``). blobs: sha256 → block bytes that ``data`` references.
+    """
+
+    data: bytes
+    sha256: bytes
+    blobs: dict[bytes, bytes]
+
+
+class CaptureRecorder:
+    """Pure sink of one probe's driver calls; :meth:`finish` encodes them.
+
+    Args:
+        header: every input of the run (see :func:`capture_header`).
+    """
+
+    __slots__ = ("_events", "_received", "capture", "header")
+
+    def __init__(self, header: CaptureHeader) -> None:
+        self.header = header
+        self._events: list[CaptureEvent] = []
+        self._received: list[bytes] = []
+        self.capture: Capture | None = None
+
+    def event(
+        self,
+        kind: EventKind | str,
+        utc_us: int,
+        mono_us: int,
+        data: bytes = b"",
+        *,
+        sent: bytes = b"",
+        detail: str | None = None,
+        failure: str | None = None,
+        values: tuple[int, ...] = (),
+    ) -> None:
+        """Record one driver call.
+
+        Args:
+            kind: the call (``EventKind`` or its lower-case name, e.g. ``"received"``). utc_us: the exact
+                UTC µs passed to the run. mono_us: monotonic µs at the call. data: bytes received (RECEIVED).
+            sent: bytes the run returned (sent to the peer). detail / failure: CLOSED and CONNECT_FAILED
+                arguments. values: TRANSPORT facts (encrypted 0/1, wire_in, wire_out).
+
+        Raises:
+            ProtocolStateError: the capture was already finished.
+        """
+        if self.capture is not None:
+            raise ProtocolStateError("capture: event after finish()")
+        k = kind if isinstance(kind, EventKind) else EventKind[kind.upper()]
+        if k is EventKind.RECEIVED:
+            if not data:
+                return  # the driver never passes empty chunks; nothing to replay
+            self._received.append(data)
+        self._events.append(CaptureEvent(k, utc_us, mono_us, data, sent, detail, failure, values))
+
+    def finish(self) -> Capture:
+        """Encode the capture (idempotent): plaintext blocks are lifted into ``blobs``, MSE kept verbatim."""
+        if self.capture is None:
+            stream = b"".join(self._received)
+            segments: list[Segment]
+            if self.header.mse is None and stream:
+                segments, blobs = lift_blocks(stream)
+            else:
+                segments, blobs = ([stream] if stream else []), {}
+            data = encode_capture(self.header, self._events, segments)
+            self.capture = Capture(data, hashlib.sha256(data).digest(), blobs)
+        return self.capture
+
+
+def capture_header(run: object) -> CaptureHeader:
+    """The header of a fresh run (call before its first driver call).
+
+    Args:
+        run: a :class:`ProbeRun`, or an :class:`EncryptedProbeRun` around one (its MSE secrets are recorded).
+
+    Raises:
+        ProtocolStateError: another kind of run (e.g. a metadata fetch: not captured in format 1).
+    """
+    mse = None
+    if isinstance(run, EncryptedProbeRun):
+        mse = MseSecrets(run.private_key, run.pad_a, run.crypto_provide)
+        run = run.run
+    if not isinstance(run, ProbeRun):
+        raise ProtocolStateError(f"capture: cannot capture a {type(run).__name__}")
+    return CaptureHeader(
+        swarm=run.swarm,
+        wire_infohash=run.session.infohash,
+        peer_id=run.session.peer_id,
+        ip=run.ip,
+        port=run.port,
+        source=run.source,
+        started_us=run.started_us,
+        policy=run.policy,
+        piece_seed=run.piece_seed,
+        extension_handshake=run._ext_out,  # the run keeps our BEP 10 payload private; it is an input
+        inbound=run.inbound,
+        pex_id=run.pex_id,
+        block_candidates=tuple(getattr(run, "block_candidates", ())),
+        mse=mse,
+    )
+
+
+def build_run(header: CaptureHeader, pieces: PieceSpec) -> ProbeRun | EncryptedProbeRun:
+    """A fresh run from a header: a ProbeRun, wrapped in EncryptedProbeRun when MSE secrets are recorded."""
+    kwargs: dict[str, Any] = {
+        "swarm": header.swarm,
+        "wire_infohash": header.wire_infohash,
+        "peer_id": header.peer_id,
+        "pieces": pieces,
+        "ip": header.ip,
+        "port": header.port,
+        "source": header.source,
+        "started_us": header.started_us,
+        "policy": header.policy,
+        "piece_seed": header.piece_seed,
+        "extension_handshake": header.extension_handshake,
+        "inbound": header.inbound,
+        "pex_id": header.pex_id,
+    }
+    if header.block_candidates:  # only block-mode runs take candidates (issue 4 item 2)
+        kwargs["block_candidates"] = header.block_candidates
+    run = ProbeRun(**kwargs)
+    if header.mse is None:
+        return run
+    m = header.mse
+    return EncryptedProbeRun(run, private_key=m.private_key, pad_a=m.pad_a, crypto_provide=m.crypto_provide)
+
+
+def _received_chunks(
+    segments: tuple[Segment, ...], lengths: tuple[int, ...], blob: Callable[[bytes], bytes | None]
+) -> list[bytes]:
+    parts = []
+    for seg in segments:
+        if isinstance(seg, bytes):
+            parts.append(seg)
+            continue
+        digest, length = seg
+        data = blob(digest)
+        if data is None:
+            raise ReplayError(f"capture: block {digest.hex()} is missing")
+        if len(data) != length or hashlib.sha256(data).digest() != digest:
+            raise ReplayError(f"capture: block {digest.hex()} does not match its hash or length")
+        parts.append(data)
+    stream = b"".join(parts)
+    chunks, pos = [], 0
+    for n in lengths:
+        chunks.append(stream[pos : pos + n])
+        pos += n
+    return chunks
+
+
+def _call(run: ProbeRun | EncryptedProbeRun, e: CaptureEvent, data: bytes) -> bytes:
+    """Apply one event to the run; returns what the run wants sent."""
+    k, now = e.kind, e.utc_us
+    if k is EventKind.CONNECTED:
+        return run.connected(now)
+    if k is EventKind.ACCEPTED:
+        if isinstance(run, EncryptedProbeRun):
+            raise ReplayError("capture: an accepted (inbound) event in an MSE-initiator capture")
+        return run.accepted(now)
+    if k is EventKind.RECEIVED:
+        return run.received(data, now)
+    if k is EventKind.TIMER:
+        return run.timer(now)
+    if k is EventKind.CLOSED:
+        run.closed(now, e.detail or "")
+    elif k is EventKind.CONNECT_FAILED:
+        try:
+            failure = Failure(e.failure or "")
+        except ValueError as exc:
+            raise ReplayError(f"capture: unknown failure {e.failure!r}") from exc
+        run.connect_failed(now, failure, e.detail or "")
+    elif k is EventKind.STOP:
+        run.stop(now)
+    return b""
+
+
+def replay(capture_data: bytes, pieces: PieceSpec, blob: Callable[[bytes], bytes | None]) -> Observation:
+    """Re-derive the Observation of a captured probe through the pure run.
+
+    Args:
+        capture_data: the capture bytes as stored. pieces: the torrent's pieces (e.g.
+            :class:`~swarmscope.evidence.pieces.MetainfoPieces` over the metainfo).
+        blob: sha256 → block bytes (None when unknown) for blocks lifted out of the capture.
+
+    Returns:
+        The observation, with ``capture_sha256`` = SHA-256 of ``capture_data``.
+
+    Raises:
+        DecodeError: the capture is malformed (see ``capture_decode.decode_capture``).
+        ReplayError: a referenced block is missing or wrong (names its sha256), or the run's output at an
+            event differs from the bytes recorded as sent (names the event index), or the run failed.
+
+    Source: issue 4 item 1.
+    """
+    doc = decode_capture(capture_data)
+    chunks = _received_chunks(doc.received, doc.received_lengths, blob)  # one per event (b"" if none)
+    run = build_run(doc.header, pieces)
+    transport: tuple[int, ...] | None = None
+    pos = 0
+    for i, (event, n_out) in enumerate(zip(doc.events, doc.sent_lengths, strict=True)):
+        if event.kind is EventKind.TRANSPORT:
+            transport = event.values
+            continue
+        try:
+            out = _call(run, event, chunks[i])
+        except SwarmscopeError as exc:
+            raise ReplayError(f"capture: event {i} ({event.kind.name.lower()}): {exc}") from exc
+        except Exception as exc:  # a hostile event order must end in ReplayError, whatever the run does
+            raise ReplayError(f"capture: event {i} ({event.kind.name.lower()}) failed: {exc!r}") from exc
+        if out != doc.sent[pos : pos + n_out]:
+            raise ReplayError(f"capture: event {i} ({event.kind.name.lower()}): our output differs")
+        pos += n_out
+    obs = run.observation()
+    if transport is not None:
+        encrypted, wire_in, wire_out = transport
+        obs = replace(obs, encrypted=bool(encrypted), wire_bytes_in=wire_in, wire_bytes_out=wire_out)
+    return replace(obs, capture_sha256=hashlib.sha256(capture_data).digest())
