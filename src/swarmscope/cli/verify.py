@@ -11,15 +11,18 @@ import json
 import os
 import stat
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from rich.console import Console
 
 from swarmscope.cli.app import app
 from swarmscope.cli.text import escaped
+from swarmscope.errors import InputError
 from swarmscope.evidence.bundle_verify import BundleUnusableError, Problem, Verdict, verify_bundle
 
 EXIT_OK, EXIT_FAILED, EXIT_UNUSABLE = 0, 1, 2
@@ -116,13 +119,37 @@ def print_verdict(verdict: Verdict, console: Console) -> None:
         console.print(f"[bold red]NOT VERIFIED[/]: {len(verdict.problems)} problem(s)")
 
 
+def load_certificate(path: Path) -> bytes:
+    """A trusted TSA certificate file (PEM or DER) as DER.
+
+    Raises:
+        InputError: unreadable, or neither PEM nor DER X.509.
+    """
+    try:
+        data = path.read_bytes()
+        cert = (
+            x509.load_pem_x509_certificate(data)
+            if b"-----BEGIN" in data
+            else x509.load_der_x509_certificate(data)
+        )
+    except (OSError, ValueError) as exc:
+        raise InputError(f"--tsa-root {path}: {exc}") from exc
+    return cert.public_bytes(serialization.Encoding.DER)
+
+
 def run_verify(
-    bundle: Path, *, expect_key: str | None = None, as_json: bool = False, console: Console | None = None
+    bundle: Path,
+    *,
+    expect_key: str | None = None,
+    tsa_roots: Sequence[bytes] = (),
+    as_json: bool = False,
+    console: Console | None = None,
 ) -> int:
     """Verify a bundle directory and print the verdict; returns the exit status (0, 1 or 2).
 
     Args:
         bundle: the bundle directory. expect_key: trusted signer fingerprint (hex SHA-256 of the raw key).
+        tsa_roots: DER certificates of trusted time-stamp authorities (see :func:`verify_bundle`).
         as_json: print the machine-readable verdict instead. console: output (default: stdout).
     """
     console = console or Console(highlight=False)
@@ -130,7 +157,7 @@ def run_verify(
         _unusable(f"{bundle}: not a directory", as_json, console)
         return EXIT_UNUSABLE
     try:
-        verdict = verify_bundle(DirectoryBundle(bundle), expect_key=expect_key)
+        verdict = verify_bundle(DirectoryBundle(bundle), expect_key=expect_key, tsa_roots=tsa_roots)
     except BundleUnusableError as exc:
         _unusable(f"{bundle}: {exc}", as_json, console)
         return EXIT_UNUSABLE
@@ -155,8 +182,18 @@ def verify(
     expect_key: Annotated[
         str | None, typer.Option("--expect-key", metavar="FINGERPRINT", help="Trusted signer (hex SHA-256).")
     ] = None,
+    tsa_root: Annotated[
+        list[Path] | None,
+        typer.Option("--tsa-root", metavar="CERT", help="Trusted TSA certificate, PEM or DER (repeatable)."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable verdict.")] = False,
 ) -> None:
     """Check an export bundle with nothing but the bundle; exit 0 only when everything holds."""
-    status = run_verify(bundle, expect_key=expect_key, as_json=as_json, console=Console(file=sys.stdout))
+    try:
+        roots = [load_certificate(path) for path in tsa_root or []]
+    except InputError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(EXIT_UNUSABLE) from None
+    console = Console(file=sys.stdout, highlight=False)
+    status = run_verify(bundle, expect_key=expect_key, tsa_roots=roots, as_json=as_json, console=console)
     raise typer.Exit(status)

@@ -24,10 +24,12 @@ from swarmscope.evidence.canonical import canonical_bytes
 from swarmscope.evidence.capture import replay
 from swarmscope.evidence.methodology import methodology_files
 from swarmscope.evidence.pieces import MetainfoPieces
-from swarmscope.evidence.records import BlockProof, Observation
+from swarmscope.evidence.records import BlockProof, Observation, us_to_iso
 from swarmscope.evidence.seal import batch_bytes
 from swarmscope.evidence.timestamp_token import verify_token
 from swarmscope.wire.metainfo import parse_metainfo
+
+MAX_TSA_LEAD_US = 60 * 1_000_000  # a token stamped this long before its batch's sealed_at is worth a note
 
 
 def _observations(exhibit: ExhibitInput) -> list[tuple[Indexed, Observation]]:
@@ -199,10 +201,22 @@ def check_timestamps(ctx: Context, _exhibit: ExhibitInput) -> CheckResult:
         if sealed is None or token is None:
             ctx.problem("timestamps", path, "names no sealed batch of this bundle")
             continue
+        digest = hashlib.sha256(batch_bytes(sealed.batch)).digest()
         try:
-            verify_token(token, hashlib.sha256(batch_bytes(sealed.batch)).digest())
+            info = verify_token(token, digest, trusted=ctx.tsa_roots)
         except (SwarmscopeError, ValueError) as exc:
             ctx.problem("timestamps", path, f"token does not verify: {exc}", sealed.batch.last_index)
+            continue
+        lead_us = sealed.batch.sealed_at_us - info.gen_time_us
+        if lead_us > MAX_TSA_LEAD_US:  # the node's clock ran ahead of the TSA's: say so, the seal still holds
+            ctx.notes.append(
+                f"{path}: TSA time {us_to_iso(info.gen_time_us)} is {lead_us // 1_000_000} s before"
+                f" the batch's sealed_at {us_to_iso(sealed.batch.sealed_at_us)} (node clock ahead)"
+            )
+    if paths and not ctx.tsa_roots:
+        ctx.notes.append(
+            "RFC 3161 tokens were checked against the TSA certificate they carry (no --tsa-root)"
+        )
     ok = count_problems(ctx, "timestamps") == 0
     return CheckResult("timestamps", ok, f"{len(paths)} RFC 3161 tokens" if paths else "none in this bundle")
 

@@ -18,7 +18,7 @@ import hashlib
 import itertools
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -107,6 +107,7 @@ class Context:
 
     files: Mapping[str, bytes]
     expect_key: str | None
+    tsa_roots: tuple[bytes, ...] = ()
     manifest: dict[str, Any] = field(default_factory=dict)
     records: dict[int, Indexed] = field(default_factory=dict)
     canonical: dict[int, bytes] = field(default_factory=dict)
@@ -369,13 +370,17 @@ def exhibit_of(ctx: Context) -> ExhibitInput:
     return ExhibitInput.from_ledger(decodable, ctx.filters())
 
 
-def verify_bundle(files: Mapping[str, bytes], *, expect_key: str | None = None) -> Verdict:
+def verify_bundle(
+    files: Mapping[str, bytes], *, expect_key: str | None = None, tsa_roots: Sequence[bytes] = ()
+) -> Verdict:
     """Check every claim of an export bundle (see the module docstring).
 
     Args:
         files: bundle path → bytes (a dict, or a lazy reader of a directory); iterating it lists every
             file present. expect_key: the fingerprint the operator trusts (hex SHA-256 of the raw key);
             every signature must be by it. None: the bundle's own key is reported, not trusted.
+        tsa_roots: DER certificates of trusted time-stamp authorities (or their roots); empty: each RFC
+            3161 token is checked against the certificate it carries (reported in the notes).
 
     Returns:
         The :class:`Verdict`.
@@ -389,7 +394,7 @@ def verify_bundle(files: Mapping[str, bytes], *, expect_key: str | None = None) 
 
     if b.MANIFEST not in files:
         raise BundleUnusableError("not a swarmscope bundle: no manifest.json")
-    ctx = Context(files, expect_key)
+    ctx = Context(files, expect_key, tuple(tsa_roots))
     checks = [
         check_manifest(ctx),
         check_manifest_signature(ctx),
