@@ -1,4 +1,5 @@
-"""Fixtures: a fresh evidence store in a temporary directory, with two swarms and one run."""
+"""Fixtures: a fresh evidence store (a writer, with a node key) in a temporary directory, with two swarms
+and one run."""
 
 from __future__ import annotations
 
@@ -6,8 +7,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from swarmscope.store.database import Store, open_store
+from swarmscope.store.node_key import default_key_path, load_or_create_node_key
 from tests.store.factories import T0, add_swarms
 
 
@@ -17,8 +20,13 @@ def db_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def store(db_path: Path) -> Iterator[Store]:
-    s = open_store(str(db_path))
+def node_key(db_path: Path) -> Ed25519PrivateKey:
+    return load_or_create_node_key(default_key_path(str(db_path)))
+
+
+@pytest.fixture
+def store(db_path: Path, node_key: Ed25519PrivateKey) -> Iterator[Store]:
+    s = open_store(str(db_path), node_key=node_key, now_us=T0)
     try:
         add_swarms(s)
         yield s

@@ -12,7 +12,24 @@ from alembic.migration import MigrationContext
 from swarmscope.store.database import alembic_config, create_engine, database_url, open_store
 from swarmscope.store.schema import APPEND_ONLY_TABLES, metadata
 
-EXPECTED_TABLES = {"alembic_version", "swarm", "monitor_run", "sighting", "observation"}
+EXPECTED_TABLES = {
+    "alembic_version",
+    "swarm",
+    "monitor_run",
+    "sighting",
+    "observation",
+    "node_key",
+    "ledger_batch",
+    "ledger_entry",
+    "batch_timestamp",
+    "capture",
+    "blob",
+    "reference_piece",
+    "clock_sample",
+    "run_started",
+    "quarantined_row",
+}
+ALL_TRIGGERS = {f"{t}_append_only_{a}" for t in APPEND_ONLY_TABLES for a in ("update", "delete")}
 
 
 def _tables(engine: sa.Engine) -> set[str]:
@@ -29,10 +46,8 @@ def test_fresh_file_migrates_to_head(db_path: Path) -> None:
     try:
         assert _tables(store.engine) == EXPECTED_TABLES
         with store.engine.connect() as conn:
-            assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "0001"
-        assert _triggers(store.engine) == {
-            f"{t}_append_only_{a}" for t in APPEND_ONLY_TABLES for a in ("update", "delete")
-        }
+            assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "0002"
+        assert _triggers(store.engine) == ALL_TRIGGERS
     finally:
         store.close()
 
@@ -59,7 +74,7 @@ def test_downgrade_to_base_and_upgrade_again(db_path: Path) -> None:
         with engine.begin() as conn:
             command.upgrade(alembic_config(conn), "head")
         assert _tables(engine) == EXPECTED_TABLES
-        assert len(_triggers(engine)) == 4
+        assert _triggers(engine) == ALL_TRIGGERS
     finally:
         engine.dispose()
 
@@ -68,3 +83,20 @@ def test_open_twice_is_idempotent(db_path: Path) -> None:
     open_store(str(db_path)).close()
     open_store(str(db_path)).close()
     open_store(str(db_path), create=False).close()
+
+
+def test_downgrade_to_0001_keeps_its_triggers_and_rows(db_path: Path) -> None:
+    open_store(str(db_path)).close()
+    engine = create_engine(database_url(str(db_path)))
+    try:
+        with engine.begin() as conn:
+            command.downgrade(alembic_config(conn), "0001")
+        assert _tables(engine) == {"alembic_version", "swarm", "monitor_run", "sighting", "observation"}
+        assert _triggers(engine) == {
+            f"{t}_append_only_{a}" for t in ("sighting", "observation") for a in ("update", "delete")
+        }
+        with engine.begin() as conn:
+            command.upgrade(alembic_config(conn), "head")
+        assert _triggers(engine) == ALL_TRIGGERS
+    finally:
+        engine.dispose()

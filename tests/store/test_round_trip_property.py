@@ -1,4 +1,5 @@
-"""Property: any Observation/Sighting the records contract allows comes back from the store unchanged."""
+"""Property: any Observation/Sighting the records contract allows comes back from the store unchanged,
+and the record rebuilt from its row has exactly the canonical bytes its ledger entry sealed."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from swarmscope.evidence.records import ExtensionInfo, Observation, Sighting, Tier
-from swarmscope.store import queries
+from swarmscope.evidence.canonical import canonical_bytes
+from swarmscope.evidence.records import BlockProof, ExtensionInfo, Observation, Sighting, Tier
+from swarmscope.store import ledger_queries, queries
 from swarmscope.store.database import Store, open_store
+from swarmscope.store.node_key import default_key_path, load_or_create_node_key
 from tests.store.factories import SWARM_A, SWARM_B, T0, add_swarms
 
 US = st.integers(min_value=0, max_value=2**62)
@@ -30,6 +33,15 @@ extensions = st.builds(
     reqq=BIG,
     metadata_size=BIG,
 )
+
+blocks = st.builds(
+    BlockProof,
+    piece=st.integers(min_value=0, max_value=2**31),
+    begin=st.integers(min_value=0, max_value=2**31),
+    length=st.integers(min_value=1, max_value=2**14),
+    sha256=st.binary(min_size=32, max_size=32),
+)
+BLOCKS = st.lists(blocks, max_size=3).map(tuple)
 
 observations = st.builds(
     Observation,
@@ -60,6 +72,9 @@ observations = st.builds(
     failed_pieces=PIECES,
     encrypted=st.booleans(),
     quirks=st.lists(TEXT, max_size=4).map(tuple),
+    verified_blocks=BLOCKS,
+    failed_blocks=BLOCKS,
+    capture_sha256=st.none() | st.binary(min_size=32, max_size=32),
 )
 
 sightings = st.builds(
@@ -76,7 +91,8 @@ sightings = st.builds(
 
 @pytest.fixture(scope="module")
 def shared_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
-    store = open_store(str(Path(tmp_path_factory.mktemp("prop")) / "prop.db"))
+    path = str(Path(tmp_path_factory.mktemp("prop")) / "prop.db")
+    store = open_store(path, node_key=load_or_create_node_key(default_key_path(path)), now_us=T0)
     add_swarms(store)
     yield store
     store.close()
@@ -86,7 +102,13 @@ def shared_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
 @given(obs=st.lists(observations, max_size=5), sig=st.lists(sightings, max_size=5))
 def test_any_batch_round_trips(shared_store: Store, obs: list[Observation], sig: list[Sighting]) -> None:
     run = shared_store.start_run({}, "prop", T0)
+    first = sum(1 for _ in ledger_queries.load_ledger(shared_store))
     shared_store.add_observations(run, obs)
     shared_store.add_sightings(run, sig)
-    assert queries.load_observations(shared_store, run_id=run) == obs
-    assert queries.load_sightings(shared_store, run_id=run) == sig
+    loaded_obs = queries.load_observations(shared_store, run_id=run)
+    loaded_sig = queries.load_sightings(shared_store, run_id=run)
+    assert loaded_obs == obs
+    assert loaded_sig == sig
+    sealed = [c for _e, _k, c in ledger_queries.load_ledger(shared_store, first=first)]
+    rebuilt: list[Observation | Sighting] = [*loaded_obs, *loaded_sig]
+    assert sealed == [canonical_bytes(r) for r in rebuilt]

@@ -10,6 +10,9 @@ SQLite (the embedded default) is opened with:
   there afterwards, and the cost of ``FULL`` (one fsync of the WAL per commit) is paid once per batch,
   not per row, because the writer commits in batches (see :mod:`swarmscope.store.writer`).
 - ``busy_timeout=10000`` (ms): a reader opening during a write waits instead of failing at once.
+- the driver's own implicit ``BEGIN`` is switched off and SQLAlchemy's ``begin`` emits it, so an
+  evidence commit can start with ``BEGIN IMMEDIATE`` (take the write lock before reading the chain head;
+  two writers serialise instead of both extending the same head). See :mod:`swarmscope.store.ledger`.
 
 Any other SQLAlchemy URL (``postgresql+psycopg://...``) is passed through unchanged; the schema uses
 only portable types, so PostgreSQL needs a driver, not a rewrite.
@@ -18,19 +21,27 @@ only portable types, so PostgreSQL needs a driver, not a rewrite.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.engine import URL, Engine, make_url
 
 from swarmscope.errors import SwarmscopeError
+from swarmscope.evidence.canonical import EvidenceRecord
 from swarmscope.evidence.records import Observation, Sighting
-from swarmscope.store import writer
+from swarmscope.evidence.seal import SealedBatch
+from swarmscope.store import ledger, writer
+from swarmscope.store.schema import batch_timestamp
+
+if TYPE_CHECKING:
+    from swarmscope.store.recovery import RecoveryReport
 
 DEFAULT_DB = "swarmscope.db"  # shared by `swarmscope monitor` and `swarmscope report`
 BUSY_TIMEOUT_MS = 10_000
@@ -61,7 +72,7 @@ def database_url(url_or_path: str) -> URL:
         raise StoreError(f"not a database URL: {url_or_path!r}") from exc
 
 
-def _sqlite_file(url: URL) -> str | None:
+def sqlite_file(url: URL) -> str | None:
     """The file an SQLite URL names, or None for in-memory and non-SQLite URLs."""
     if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
         return None
@@ -77,6 +88,13 @@ def _set_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
         cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     finally:
         cursor.close()
+    dbapi_connection.isolation_level = None  # SQLAlchemy's "begin" event below emits BEGIN
+
+
+def _sqlite_begin(conn: sa.Connection) -> None:
+    """Start a transaction: ``BEGIN IMMEDIATE`` when the connection asks for the write lock up front."""
+    immediate = conn.get_execution_options().get("swarmscope_immediate", False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
 def create_engine(url: URL) -> Engine:
@@ -92,6 +110,7 @@ def create_engine(url: URL) -> Engine:
         return sa.create_engine(url)
     engine = sa.create_engine(url, connect_args={"check_same_thread": False})
     sa.event.listen(engine, "connect", _set_sqlite_pragmas)
+    sa.event.listen(engine, "begin", _sqlite_begin)
     return engine
 
 
@@ -119,23 +138,35 @@ def _check_existing(engine: Engine, where: str, create: bool) -> None:
         raise StoreError(f"{where} is not a swarmscope database (it is empty)")
 
 
-def open_store(url_or_path: str, *, create: bool = True) -> Store:
+def open_store(
+    url_or_path: str,
+    *,
+    create: bool = True,
+    node_key: Ed25519PrivateKey | None = None,
+    now_us: int | None = None,
+) -> Store:
     """Open (and with ``create`` make) the evidence store, migrating its schema to the newest revision.
 
     Args:
         url_or_path: a filesystem path (SQLite file) or an SQLAlchemy URL.
         create: when False, the database must already exist and be a swarmscope store (used by readers
             such as ``swarmscope report``); when True a missing SQLite file is created.
+        node_key: the node's signing key (:func:`swarmscope.store.node_key.load_or_create_node_key`).
+            With it the store is a writer: the key is registered in ``node_key`` and
+            :meth:`Store.recover` runs before this returns (its report is ``store.recovery``). Without
+            it the store is read-only for evidence (evidence writes raise :class:`StoreError`).
+        now_us: UTC microseconds for the node registration and any batch recovery seals (default: the
+            system clock; pass the monitor's honest clock).
 
     Returns:
         An open :class:`Store`; call :meth:`Store.close` when done.
 
     Raises:
         StoreError: missing file (``create=False``), unreadable file, a database holding other tables
-            (never migrated into), failed migration.
+            (never migrated into), failed migration, a damaged ledger recovery cannot repair.
     """
     url = database_url(url_or_path)
-    path = _sqlite_file(url)
+    path = sqlite_file(url)
     if path is not None and not create and not os.path.isfile(path):
         raise StoreError(f"database not found: {path}")
     engine = create_engine(url)
@@ -150,7 +181,14 @@ def open_store(url_or_path: str, *, create: bool = True) -> Store:
     except BaseException:
         engine.dispose()
         raise
-    return Store(engine)
+    store = Store(engine)
+    if node_key is not None:
+        try:
+            store.attach_node_key(node_key, now_us)
+        except BaseException:
+            store.close()
+            raise
+    return store
 
 
 class Store:
@@ -162,16 +200,118 @@ class Store:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self.node: ledger.Node | None = None
+        self.recovery: RecoveryReport | None = None
 
     @contextmanager
-    def _write(self) -> Iterator[sa.Connection]:
-        """One write transaction; database errors become :class:`StoreError` (nothing is committed)."""
+    def _write(self, *, immediate: bool = False) -> Iterator[sa.Connection]:
+        """One write transaction; database errors become :class:`StoreError` (nothing is committed).
+
+        ``immediate``: on SQLite take the write lock at BEGIN (chain head reads; see ``ledger``).
+        """
         try:
-            with self.engine.begin() as conn:
-                yield conn
+            with self.engine.connect() as conn:
+                if immediate:
+                    conn.execution_options(swarmscope_immediate=True)
+                with conn.begin():
+                    yield conn
         except sa.exc.SQLAlchemyError as exc:
             reason = str(exc.orig) if isinstance(exc, sa.exc.DBAPIError) else str(exc)
             raise StoreError(f"write refused: {reason}") from exc
+        except ledger.LedgerStateError as exc:
+            raise StoreError(f"write refused: {exc}") from exc
+
+    def attach_node_key(self, key: Ed25519PrivateKey, now_us: int | None = None) -> RecoveryReport:
+        """Make this store a writer for ``key``: register the node, then run :meth:`recover`.
+
+        Args:
+            key: the node's Ed25519 key. now_us: UTC microseconds (default: system clock).
+
+        Returns:
+            The recovery report (also kept as ``self.recovery``).
+
+        Raises:
+            StoreError: the database refused the registration; damage recovery cannot repair.
+        """
+        now = time.time_ns() // 1000 if now_us is None else now_us
+        with self._write(immediate=True) as conn:
+            self.node = ledger.register_node(conn, key, now)
+        self.recovery = self.recover(now)
+        return self.recovery
+
+    def recover(self, now_us: int) -> RecoveryReport:
+        """Check this node's ledger from its last sealed head and handle a half-written batch.
+
+        See :func:`swarmscope.store.recovery.recover` (what is detected, what is done).
+
+        Raises:
+            StoreError: no node key; a damaged ledger recovery cannot repair.
+        """
+        from swarmscope.store.recovery import recover
+
+        if self.node is None:
+            raise StoreError("recovery needs the node's signing key (open_store(..., node_key=...))")
+        with self._write(immediate=True) as conn:
+            return recover(conn, self.node, now_us)
+
+    def commit_evidence(
+        self,
+        run_id: int,
+        *,
+        records: Sequence[EvidenceRecord],
+        captures: Mapping[bytes, bytes] | None = None,
+        blobs: Mapping[bytes, bytes] | None = None,
+        reference_pieces: Sequence[tuple[str, int, bytes]] = (),
+        sealed_at_us: int,
+        clock: dict[str, Any] | None = None,
+    ) -> SealedBatch | None:
+        """Append, chain and seal evidence records with their content, in ONE transaction.
+
+        Args:
+            run_id: the monitor run the records belong to.
+            records: Observation, Sighting, ClockSample or RunStarted values, in ledger order.
+            captures: wire captures, SHA-256 → encoded capture bytes (stored once; duplicates skipped).
+            blobs: proving blocks and other content, SHA-256 → bytes (stored once).
+            reference_pieces: (infohash hex, piece index, bytes) of reference content (stored once).
+            sealed_at_us: UTC microseconds of the seal (the caller's honest clock).
+            clock: the clock measurement behind ``sealed_at_us`` (see :class:`evidence.seal.Batch`).
+
+        Returns:
+            The :class:`SealedBatch` covering exactly these records, or None when ``records`` is empty
+            (content is still stored then, unsealed: it is content-addressed and proves nothing alone).
+
+        Raises:
+            StoreError: no node key; a capture/blob key that is not its data's SHA-256; the database
+                refused a row (unknown run or swarm...); unsealed ledger entries (recovery not run).
+                Nothing is written then.
+
+        Source: issue 4 items 3 and 6.
+        """
+        if self.node is None or self.node.private_key is None:
+            raise StoreError("evidence writes need the node's signing key (open_store(..., node_key=...))")
+        extra = ledger.Commit(captures or {}, blobs or {}, reference_pieces, sealed_at_us, clock)
+        with self._write(immediate=True) as conn:
+            if not records:
+                ledger.store_content(conn, extra)
+                return None
+            sealed, _batch_id = ledger.commit(conn, self.node, run_id, records, extra)
+            return sealed
+
+    def add_timestamp_token(self, batch_id: int, tsa_url: str, token: bytes, added_us: int) -> int:
+        """Store an RFC 3161 timestamp token (DER) obtained for a sealed batch; returns the row id.
+
+        Args:
+            batch_id: ``ledger_batch.id`` (see ``queries.load_batches``). tsa_url: the authority asked.
+            token: the TimeStampToken DER. added_us: UTC microseconds when it was stored.
+
+        Raises:
+            StoreError: unknown batch, or the database refused the row.
+        """
+        row = {"batch_id": batch_id, "tsa_url": tsa_url, "token": token, "added_us": added_us}
+        with self._write() as conn:
+            key = conn.execute(sa.insert(batch_timestamp).values(row)).inserted_primary_key
+            assert key is not None
+            return int(key[0])
 
     def __enter__(self) -> Store:
         return self
@@ -216,17 +356,21 @@ class Store:
         with self._write() as conn:
             writer.end_run(conn, run_id, ended_us)
 
-    def add_sightings(self, run_id: int, sightings: Sequence[Sighting]) -> None:
-        """Append sightings of run ``run_id`` in one transaction (one ``executemany``)."""
+    def add_sightings(
+        self, run_id: int, sightings: Sequence[Sighting], sealed_at_us: int | None = None
+    ) -> None:
+        """Append and seal sightings of run ``run_id`` (:meth:`commit_evidence`; default: system clock)."""
         if sightings:
-            with self._write() as conn:
-                writer.insert_sightings(conn, run_id, sightings)
+            now = time.time_ns() // 1000 if sealed_at_us is None else sealed_at_us
+            self.commit_evidence(run_id, records=sightings, sealed_at_us=now)
 
-    def add_observations(self, run_id: int, observations: Sequence[Observation]) -> None:
-        """Append observations of run ``run_id`` in one transaction (one ``executemany``)."""
+    def add_observations(
+        self, run_id: int, observations: Sequence[Observation], sealed_at_us: int | None = None
+    ) -> None:
+        """Append and seal observations of run ``run_id`` (:meth:`commit_evidence`; default: system clock)."""
         if observations:
-            with self._write() as conn:
-                writer.insert_observations(conn, run_id, observations)
+            now = time.time_ns() // 1000 if sealed_at_us is None else sealed_at_us
+            self.commit_evidence(run_id, records=observations, sealed_at_us=now)
 
     def close(self) -> None:
         """Release every connection (checkpointing the WAL when this was the last one)."""

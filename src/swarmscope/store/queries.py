@@ -7,13 +7,23 @@ the way the monitor wrote them.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from swarmscope.evidence.records import ExtensionInfo, Observation, Sighting, Tier
-from swarmscope.store.database import Store
+from swarmscope.evidence.records import (
+    BlockProof,
+    ClockSample,
+    ExtensionInfo,
+    Observation,
+    RunStarted,
+    Sighting,
+    Tier,
+)
 from swarmscope.store.schema import monitor_run, observation, sighting, swarm
+
+if TYPE_CHECKING:
+    from swarmscope.store.database import Store
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,10 +73,26 @@ def load_sightings(store: Store, *, infohash: str | None = None, run_id: int | N
     if run_id is not None:
         query = query.where(sighting.c.run_id == run_id)
     with store.engine.connect() as conn:
-        return [
-            Sighting(r.infohash, r.ip, r.port, r.source, r.detail, r.seen_at_us, r.peer_id)
-            for r in conn.execute(query)
-        ]
+        return [sighting_from_row(r) for r in conn.execute(query)]
+
+
+def sighting_from_row(r: sa.Row[Any]) -> Sighting:
+    """Rebuild the :class:`Sighting` that :func:`writer.sighting_row` stored."""
+    return Sighting(r.infohash, r.ip, r.port, r.source, r.detail, r.seen_at_us, r.peer_id)
+
+
+def clock_sample_from_row(r: sa.Row[Any]) -> ClockSample:
+    """Rebuild the :class:`ClockSample` that :func:`writer.clock_sample_row` stored."""
+    return ClockSample(r.server, r.measured_at_us, r.offset_us, r.delay_us, r.stratum, r.leap, r.error)
+
+
+def run_started_from_row(r: sa.Row[Any]) -> RunStarted:
+    """Rebuild the :class:`RunStarted` that :func:`writer.run_started_row` stored."""
+    return RunStarted(r.run_id, r.started_us, r.software_version, r.software_commit, r.settings_json)
+
+
+def _blocks(value: list[list[Any]]) -> tuple[BlockProof, ...]:
+    return tuple(BlockProof(int(p), int(b), int(n), bytes.fromhex(h)) for p, b, n, h in value)
 
 
 def _extension(row: sa.Row[Any]) -> ExtensionInfo | None:
@@ -113,6 +139,9 @@ def observation_from_row(row: sa.Row[Any]) -> Observation:
         failed_pieces=tuple(row.failed_pieces),
         encrypted=bool(row.encrypted),
         quirks=tuple(row.quirks),
+        verified_blocks=_blocks(row.verified_blocks),
+        failed_blocks=_blocks(row.failed_blocks),
+        capture_sha256=row.capture_sha256,
     )
 
 

@@ -36,8 +36,19 @@ metadata = sa.MetaData(
 TIER_LABELS = tuple(t.label for t in Tier)
 TIER_CHECK = "tier IN (" + ", ".join(f"'{label}'" for label in TIER_LABELS) + ")"
 
-# Append-only evidence tables (no UPDATE/DELETE, enforced by triggers from migration 0001).
-APPEND_ONLY_TABLES = ("sighting", "observation")
+# Append-only evidence tables (no UPDATE/DELETE, enforced by triggers from migrations 0001 and 0002).
+APPEND_ONLY_TABLES = (
+    "sighting",
+    "observation",
+    "ledger_entry",
+    "ledger_batch",
+    "capture",
+    "blob",
+    "clock_sample",
+    "batch_timestamp",
+    "run_started",
+    "quarantined_row",
+)
 
 swarm = sa.Table(
     "swarm",
@@ -78,6 +89,8 @@ sighting = sa.Table(
     sa.Column("detail", sa.Text, nullable=False),
     sa.Column("seen_at_us", sa.BigInteger, nullable=False),
     sa.Column("peer_id", sa.LargeBinary),
+    sa.Column("ledger_node", sa.Integer),  # node_key.id (checked by verify_ledger)
+    sa.Column("ledger_index", sa.BigInteger),
     sa.Index(None, "infohash", "ip", "port"),
 )
 
@@ -118,6 +131,138 @@ observation = sa.Table(
     sa.Column("failed_pieces", sa.JSON, nullable=False),
     sa.Column("encrypted", sa.Boolean, nullable=False),
     sa.Column("quirks", sa.JSON, nullable=False),
+    # Issue 4: block proofs as JSON [[piece, begin, length, "sha256 hex"], ...], the wire capture's
+    # SHA-256 (its bytes are in ``capture``), and the ledger entry (node, index) that seals this row.
+    sa.Column("verified_blocks", sa.JSON, nullable=False, server_default="[]"),
+    sa.Column("failed_blocks", sa.JSON, nullable=False, server_default="[]"),
+    sa.Column("capture_sha256", sa.LargeBinary),
+    sa.Column("ledger_node", sa.Integer),  # node_key.id (checked by verify_ledger)
+    sa.Column("ledger_index", sa.BigInteger),
     sa.CheckConstraint(TIER_CHECK, name="tier_label"),
     sa.Index(None, "infohash", "ip", "port"),
+)
+
+# ---- The sealed ledger (migration 0002; see swarmscope.store.ledger) ----
+
+node_key = sa.Table(
+    "node_key",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("fingerprint", sa.Text, nullable=False, unique=True),  # hex SHA-256 of public_key
+    sa.Column("public_key", sa.LargeBinary, nullable=False),  # 32 raw bytes (RFC 8032 5.1.5)
+    sa.Column("public_key_pem", sa.Text, nullable=False),  # SubjectPublicKeyInfo (RFC 8410)
+    sa.Column("created_us", sa.BigInteger, nullable=False),
+)
+
+ledger_batch = sa.Table(
+    "ledger_batch",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("node_id", sa.Integer, sa.ForeignKey("node_key.id"), nullable=False),
+    sa.Column("first_index", sa.BigInteger, nullable=False),
+    sa.Column("last_index", sa.BigInteger, nullable=False),
+    sa.Column("head_hash", sa.LargeBinary, nullable=False),
+    sa.Column("sealed_at_us", sa.BigInteger, nullable=False),
+    sa.Column("batch_bytes", sa.LargeBinary, nullable=False),  # exactly the signed message
+    sa.Column("signature", sa.LargeBinary, nullable=False),
+    sa.Column("public_key", sa.LargeBinary, nullable=False),
+    sa.Column("clock", sa.JSON(none_as_null=True)),
+    sa.Column("recovered", sa.Boolean, nullable=False),
+    sa.Column("recovered_detail", sa.Text),
+    sa.UniqueConstraint("node_id", "last_index"),
+)
+
+ledger_entry = sa.Table(
+    "ledger_entry",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("node_id", sa.Integer, sa.ForeignKey("node_key.id"), nullable=False),
+    sa.Column("idx", sa.BigInteger, nullable=False),
+    sa.Column("kind", sa.Text, nullable=False),  # observation, sighting, clock_sample, run_started
+    sa.Column("record_hash", sa.LargeBinary, nullable=False),
+    sa.Column("prev_hash", sa.LargeBinary, nullable=False),
+    sa.Column("entry_hash", sa.LargeBinary, nullable=False),
+    sa.Column("canonical", sa.LargeBinary, nullable=False),
+    # The batch sealed in the same transaction; NULL for entries sealed later by recovery (batch index
+    # ranges are authoritative, and this table is append-only).
+    sa.Column("batch_id", sa.Integer, sa.ForeignKey("ledger_batch.id")),
+    sa.UniqueConstraint("node_id", "idx"),
+)
+
+batch_timestamp = sa.Table(
+    "batch_timestamp",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("batch_id", sa.Integer, sa.ForeignKey("ledger_batch.id"), nullable=False, index=True),
+    sa.Column("tsa_url", sa.Text, nullable=False),
+    sa.Column("token", sa.LargeBinary, nullable=False),  # RFC 3161 TimeStampToken, DER
+    sa.Column("added_us", sa.BigInteger, nullable=False),
+)
+
+capture = sa.Table(
+    "capture",
+    metadata,
+    sa.Column("sha256", sa.LargeBinary, primary_key=True),
+    sa.Column("data", sa.LargeBinary, nullable=False),
+)
+
+blob = sa.Table(
+    "blob",
+    metadata,
+    sa.Column("sha256", sa.LargeBinary, primary_key=True),
+    sa.Column("data", sa.LargeBinary, nullable=False),
+)
+
+reference_piece = sa.Table(
+    "reference_piece",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("infohash", sa.Text, nullable=False),
+    sa.Column("piece", sa.Integer, nullable=False),
+    sa.Column("data", sa.LargeBinary, nullable=False),
+    sa.UniqueConstraint("infohash", "piece"),
+)
+
+clock_sample = sa.Table(
+    "clock_sample",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("run_id", sa.Integer, sa.ForeignKey("monitor_run.id"), nullable=False, index=True),
+    sa.Column("server", sa.Text, nullable=False),
+    sa.Column("measured_at_us", sa.BigInteger, nullable=False),
+    sa.Column("offset_us", sa.BigInteger),
+    sa.Column("delay_us", sa.BigInteger),
+    sa.Column("stratum", sa.Integer),
+    sa.Column("leap", sa.Integer),
+    sa.Column("error", sa.Text),
+    sa.Column("ledger_node", sa.Integer),  # node_key.id (checked by verify_ledger)
+    sa.Column("ledger_index", sa.BigInteger),
+)
+
+run_started = sa.Table(
+    "run_started",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column(
+        "run_id", sa.Integer, nullable=False, index=True
+    ),  # as recorded (no FK: the record is evidence)
+    sa.Column("started_us", sa.BigInteger, nullable=False),
+    sa.Column("software_version", sa.Text, nullable=False),
+    sa.Column("software_commit", sa.Text),
+    sa.Column("settings_json", sa.Text, nullable=False),
+    sa.Column("ledger_node", sa.Integer),  # node_key.id (checked by verify_ledger)
+    sa.Column("ledger_index", sa.BigInteger),
+)
+
+# Evidence rows recovery found without a ledger entry (written before migration 0002, or half-written):
+# never exported as sealed evidence; listed here so the exclusion is durable and reported.
+quarantined_row = sa.Table(
+    "quarantined_row",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("table_name", sa.Text, nullable=False),
+    sa.Column("row_id", sa.Integer, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("detected_us", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("table_name", "row_id"),
 )

@@ -16,8 +16,18 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from swarmscope.evidence.records import ExtensionInfo, Observation, Sighting
-from swarmscope.store.schema import monitor_run, observation, sighting, swarm
+from swarmscope.evidence.records import (
+    BlockProof,
+    ClockSample,
+    ExtensionInfo,
+    Observation,
+    RunStarted,
+    Sighting,
+)
+from swarmscope.store.schema import clock_sample, monitor_run, observation, run_started, sighting, swarm
+
+# (node_key.id, ledger index) of the chain entry sealing a row; (None, None) only for pre-ledger rows.
+LedgerLink = tuple[int, int] | tuple[None, None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,9 +138,26 @@ def _json_m(m: dict[str, int]) -> str:
     return text
 
 
-def sighting_row(run_id: int, s: Sighting) -> tuple[Any, ...]:
+def sighting_row(run_id: int, s: Sighting, link: LedgerLink) -> tuple[Any, ...]:
     """The ``sighting`` row for one :class:`Sighting`, in table column order (without ``id``)."""
-    return (run_id, s.infohash, s.ip, s.port, s.source, s.detail, s.seen_at_us, s.peer_id)
+    return (run_id, s.infohash, s.ip, s.port, s.source, s.detail, s.seen_at_us, s.peer_id, *link)
+
+
+def _json_blocks(blocks: tuple[BlockProof, ...]) -> str:
+    """Block proofs as JSON ``[[piece, begin, length, "sha256 hex"], ...]``."""
+    if not blocks:
+        return "[]"
+    return "[" + ",".join(f'[{b.piece},{b.begin},{b.length},"{b.sha256.hex()}"]' for b in blocks) + "]"
+
+
+def clock_sample_row(run_id: int, c: ClockSample, link: LedgerLink) -> tuple[Any, ...]:
+    """The ``clock_sample`` row for one :class:`ClockSample` (table column order, without ``id``)."""
+    return (run_id, c.server, c.measured_at_us, c.offset_us, c.delay_us, c.stratum, c.leap, c.error, *link)
+
+
+def run_started_row(_run_id: int, r: RunStarted, link: LedgerLink) -> tuple[Any, ...]:
+    """The ``run_started`` row for one :class:`RunStarted` (its own ``run_id`` is kept as recorded)."""
+    return (r.run_id, r.started_us, r.software_version, r.software_commit, r.settings_json, *link)
 
 
 def _extension_values(ext: ExtensionInfo | None) -> tuple[Any, ...]:
@@ -144,7 +171,7 @@ def _extension_values(ext: ExtensionInfo | None) -> tuple[Any, ...]:
     return (text, ext.v, ext.yourip)
 
 
-def observation_row(run_id: int, o: Observation) -> tuple[Any, ...]:
+def observation_row(run_id: int, o: Observation, link: LedgerLink) -> tuple[Any, ...]:
     """The ``observation`` row for one :class:`Observation`, in table column order (without ``id``).
 
     Every field is kept: lists as JSON arrays, the BEP 10 handshake as JSON plus raw ``v`` bytes.
@@ -155,20 +182,28 @@ def observation_row(run_id: int, o: Observation) -> tuple[Any, ...]:
         o.client_version, *_extension_values(o.extension), o.num_pieces, o.pieces_have, o.bitfield,
         o.completion, o.bytes_received, o.wire_bytes_in, o.wire_bytes_out, o.payload_bytes_sent,
         _json_ints(o.verified_pieces), _json_ints(o.failed_pieces), o.encrypted,
-        _json_quirks(o.quirks),
+        _json_quirks(o.quirks), _json_blocks(o.verified_blocks), _json_blocks(o.failed_blocks),
+        o.capture_sha256, *link,
     )  # fmt: skip
 
 
-def _insert_many(conn: sa.Connection, table: sa.Table, rows: list[tuple[Any, ...]]) -> None:
+def insert_many(
+    conn: sa.Connection, table: sa.Table, rows: list[tuple[Any, ...]], statement: sa.Insert | None = None
+) -> None:
     """One ``executemany`` of pre-serialised rows (table column order, ``id`` omitted).
 
     The Core INSERT is compiled once for the connection's dialect and run with
     ``exec_driver_sql``: SQLAlchemy's per-row parameter processing cost more than SQLite itself
     (50,000 observations with every field set: ~2.2 s through ``Connection.execute``, ~0.7 s this way,
-    of which ~0.5 s is SQLite's own ``executemany``).
+    of which ~0.5 s is SQLite's own ``executemany``). ``statement`` replaces the plain INSERT (e.g. one
+    with ``ON CONFLICT DO NOTHING``); tables without an ``id`` column take every column.
     """
+    if not rows:
+        return
     columns = [c.name for c in table.columns if c.name != "id"]
-    compiled = sa.insert(table).compile(dialect=conn.dialect, column_keys=columns)
+    compiled = (statement if statement is not None else sa.insert(table)).compile(
+        dialect=conn.dialect, column_keys=columns
+    )
     if compiled.positional:
         if list(compiled.positiontup or ()) != columns:
             raise RuntimeError(f"{table.name}: compiled parameter order differs from column order")
@@ -177,11 +212,26 @@ def _insert_many(conn: sa.Connection, table: sa.Table, rows: list[tuple[Any, ...
         conn.exec_driver_sql(compiled.string, [dict(zip(columns, row, strict=True)) for row in rows])
 
 
-def insert_sightings(conn: sa.Connection, run_id: int, sightings: Sequence[Sighting]) -> None:
-    """Append sightings in one ``executemany`` (the caller's transaction commits them together)."""
-    _insert_many(conn, sighting, [sighting_row(run_id, s) for s in sightings])
+ROW_BUILDERS: dict[type[Any], tuple[sa.Table, Any]] = {
+    Observation: (observation, observation_row),
+    Sighting: (sighting, sighting_row),
+    ClockSample: (clock_sample, clock_sample_row),
+    RunStarted: (run_started, run_started_row),
+}
 
 
-def insert_observations(conn: sa.Connection, run_id: int, observations: Sequence[Observation]) -> None:
-    """Append observations in one ``executemany`` (the caller's transaction commits them together)."""
-    _insert_many(conn, observation, [observation_row(run_id, o) for o in observations])
+def insert_records(
+    conn: sa.Connection, run_id: int, records: Sequence[Any], links: Sequence[LedgerLink]
+) -> None:
+    """Append evidence records of any kind, one ``executemany`` per table, each with its ledger link.
+
+    Args:
+        conn: the caller's transaction. run_id: the monitor run. records: Observation, Sighting,
+            ClockSample or RunStarted values. links: (node id, ledger index) per record, same order.
+    """
+    rows: dict[type[Any], list[tuple[Any, ...]]] = {}
+    for record, link in zip(records, links, strict=True):
+        kind = type(record)
+        rows.setdefault(kind, []).append(ROW_BUILDERS[kind][1](run_id, record, link))
+    for kind, kind_rows in rows.items():
+        insert_many(conn, ROW_BUILDERS[kind][0], kind_rows)

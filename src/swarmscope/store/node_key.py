@@ -1,0 +1,141 @@
+"""The monitor node's Ed25519 signing key file: created on first use, written atomically, mode 0600.
+
+One key per monitor node signs every sealed batch that node commits (issue 4 item 3). The file is the
+unencrypted PKCS#8 PEM of :func:`swarmscope.evidence.seal.private_key_pem` (RFC 8410); protect it like
+any private key (the file is created ``0600`` and refused when group/other may read it).
+
+Atomic creation: the PEM is written to a temporary file in the same directory, flushed and fsynced,
+``link``ed to the final name (which fails if another process created the key first, so two monitors
+starting at once end up with the same key), then the directory is fsynced. A crash leaves either no
+key file or a complete one, never a truncated one.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import tempfile
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from swarmscope.errors import DecodeError
+from swarmscope.evidence.seal import load_private_key, private_key_pem, public_key_pem
+from swarmscope.store.database import StoreError, database_url, sqlite_file
+
+KEY_FILE_SUFFIX = ".node-key.pem"
+KEY_FILE_NAME = "node-key.pem"
+_MAX_KEY_FILE = 64 * 1024
+
+
+def default_key_path(db_url_or_path: str) -> Path:
+    """Where the node key of a store lives by default.
+
+    Args:
+        db_url_or_path: the store's path or SQLAlchemy URL (as given to ``open_store``).
+
+    Returns:
+        For an SQLite file ``x.db``: ``x.db.node-key.pem`` beside it. Otherwise (PostgreSQL, in-memory)
+        ``$XDG_DATA_HOME/swarmscope/node-key.pem``, or ``~/.local/share/swarmscope/node-key.pem`` when
+        ``XDG_DATA_HOME`` is unset or empty (read at call time).
+    """
+    path = sqlite_file(database_url(db_url_or_path))
+    if path is not None:
+        return Path(path + KEY_FILE_SUFFIX)
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "swarmscope" / KEY_FILE_NAME
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _create(path: Path) -> Ed25519PrivateKey:
+    """Write a new key atomically (see the module docstring); return whichever key ended up at ``path``."""
+    key = Ed25519PrivateKey.generate()
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd, tmp = tempfile.mkstemp(prefix=".node-key.", suffix=".tmp", dir=path.parent)
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(private_key_pem(key))
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            os.link(tmp, path)  # never replaces an existing key (unlike rename)
+        except FileExistsError:
+            return _load(path)  # another process won the race; use its key
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    _fsync_dir(path.parent)
+    return key
+
+
+def _load(path: Path) -> Ed25519PrivateKey:
+    """Read and check an existing key file."""
+    try:
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise StoreError(f"node key {path}: not a regular file")
+        if info.st_mode & 0o077:
+            raise StoreError(
+                f"node key {path}: permissions {stat.S_IMODE(info.st_mode):04o} let others read it; "
+                "make it 0600 (chmod 600) after checking nobody copied it"
+            )
+        if info.st_size > _MAX_KEY_FILE:
+            raise StoreError(f"node key {path}: {info.st_size} bytes is too large for a key file")
+        pem = path.read_bytes()
+    except OSError as exc:
+        raise StoreError(f"node key {path}: cannot read: {exc.strerror or exc}") from exc
+    try:
+        return load_private_key(pem)
+    except DecodeError as exc:
+        raise StoreError(f"node key {path}: corrupt or not an Ed25519 PEM key ({exc})") from exc
+
+
+def load_or_create_node_key(path: Path | str) -> Ed25519PrivateKey:
+    """Load the node's Ed25519 signing key, creating it (atomically, mode 0600) on first use.
+
+    Args:
+        path: the key file (see :func:`default_key_path`).
+
+    Returns:
+        The private key.
+
+    Raises:
+        StoreError: the file is unreadable, not a regular file, readable by group/other, corrupt or not
+            an Ed25519 key, or cannot be created.
+
+    Source: issue 4 item 3 (key per monitor node, created on first use).
+    """
+    path = Path(path)
+    try:
+        if not path.exists():
+            return _create(path)
+    except OSError as exc:
+        raise StoreError(f"node key {path}: cannot create: {exc.strerror or exc}") from exc
+    return _load(path)
+
+
+def export_public_key(key: Ed25519PrivateKey, path: Path | str) -> Path:
+    """Write the node's public key as PEM SubjectPublicKeyInfo (RFC 8410) for third parties.
+
+    Args:
+        key: the node key. path: the file to write (replaced if present).
+
+    Returns:
+        The path written.
+
+    Raises:
+        StoreError: the file cannot be written.
+    """
+    path = Path(path)
+    try:
+        path.write_bytes(public_key_pem(key))
+    except OSError as exc:
+        raise StoreError(f"public key {path}: cannot write: {exc.strerror or exc}") from exc
+    return path
