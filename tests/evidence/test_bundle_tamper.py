@@ -8,11 +8,16 @@ and ip:port/infohash when it is disclosed).
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from swarmscope.evidence import bundle as b
 from swarmscope.evidence.bundle_verify import Verdict, verify_bundle
+from swarmscope.evidence.canonical import canonical_bytes
+from swarmscope.evidence.records import Observation
 from swarmscope.evidence.seal import key_fingerprint, public_key_raw
 from swarmscope.wire.bencode import value_span
 from tests.evidence.test_bundle import BLOCK_IP, KEY, build, make_world
@@ -108,3 +113,24 @@ def test_appended_and_removed_files_are_named() -> None:
 def test_truncated_ledger_names_the_record() -> None:
     verdict = verify_bundle({**FILES, b.LEDGER: FILES[b.LEDGER][:-10]})
     assert not verdict.ok and any(p.file == b.LEDGER and p.record is not None for p in verdict.problems)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(path=st.sampled_from(sorted(FILES)), data=st.binary(max_size=400))
+def test_any_replacement_is_a_verdict(path: str, data: bytes) -> None:
+    """Whatever bytes a file holds, verification returns a verdict (never another exception)."""
+    verdict = verify_bundle({**FILES, path: data})
+    assert verdict.ok == (data == FILES[path])
+
+
+def test_forged_record_with_absurd_values_is_a_verdict() -> None:
+    """A hostile bundle whose record carries out-of-range times and pieces still gets a precise verdict."""
+    observation = next(r for r in WORLD.records if isinstance(r, Observation) and r.verified_blocks)
+    proof = replace(observation.verified_blocks[0], piece=10**9)
+    forged = replace(observation, started_us=2**62, ended_us=-(2**62), verified_blocks=(proof,))
+    pairs = b.ledger_from_bytes(FILES[b.LEDGER])
+    index = next(i for i, data in pairs if data == canonical_bytes(observation))
+    ledger = b.ledger_bytes({i: (canonical_bytes(forged) if i == index else data) for i, data in pairs})
+    verdict = verify_bundle({**FILES, b.LEDGER: ledger})
+    assert not verdict.ok
+    assert any(p.record is not None and p.record.index == index for p in verdict.problems)

@@ -142,6 +142,14 @@ def clock_policy_of(filters: Mapping[str, Any]) -> ClockPolicy:
     return ClockPolicy(threshold_us=threshold, max_age_us=positive("clock_max_age_us"))
 
 
+def iso(us: int) -> str:
+    """:func:`us_to_iso`, or ``"out of range"`` for a time no calendar date can show (hostile records)."""
+    try:
+        return us_to_iso(us)
+    except (ValueError, OverflowError, OSError):
+        return "out of range"
+
+
 def jsonable(value: Any) -> Any:
     """A record value as JSON: bytes → hex, tiers → label, nested records → dicts, tuples → lists."""
     if isinstance(value, Tier):
@@ -177,8 +185,8 @@ def observation_line(item: Indexed, exhibit: ExhibitInput) -> bytes:
     """One line of ``records/observations.jsonl``."""
     assert isinstance(item.record, Observation)
     out = _base(item)
-    out["started"] = us_to_iso(item.record.started_us)
-    out["ended"] = us_to_iso(item.record.ended_us)
+    out["started"] = iso(item.record.started_us)
+    out["ended"] = iso(item.record.ended_us)
     window = exhibit.flag_of(item.record)
     out["clock_flagged"] = window is not None
     out["clock_flag_window"] = None if window is None else window_json(window)
@@ -189,7 +197,7 @@ def sighting_line(item: Indexed, _exhibit: ExhibitInput) -> bytes:
     """One line of ``records/sightings.jsonl``."""
     assert isinstance(item.record, Sighting)
     out = _base(item)
-    out["seen_at"] = us_to_iso(item.record.seen_at_us)
+    out["seen_at"] = iso(item.record.seen_at_us)
     return _line(out)
 
 
@@ -197,7 +205,7 @@ def clock_line(item: Indexed, _exhibit: ExhibitInput) -> bytes:
     """One line of ``records/clock.jsonl``."""
     assert isinstance(item.record, ClockSample)
     out = _base(item)
-    out["measured_at"] = us_to_iso(item.record.measured_at_us)
+    out["measured_at"] = iso(item.record.measured_at_us)
     return _line(out)
 
 
@@ -222,7 +230,7 @@ def observation_row(item: Indexed, exhibit: ExhibitInput) -> bytes:
     o = item.record
     assert isinstance(o, Observation)
     values = (
-        item.index, o.infohash, o.ip, o.port, o.source, us_to_iso(o.started_us), us_to_iso(o.ended_us),
+        item.index, o.infohash, o.ip, o.port, o.source, iso(o.started_us), iso(o.ended_us),
         o.tier.label, o.failure, o.client, o.client_version, None if o.peer_id is None else o.peer_id.hex(),
         o.completion, o.pieces_have, o.num_pieces, o.bytes_received,
         " ".join(map(str, o.verified_pieces)), _blocks(o.verified_blocks),

@@ -18,13 +18,13 @@ from dataclasses import fields
 
 from swarmscope.errors import DecodeError, SwarmscopeError
 from swarmscope.evidence import bundle as b
-from swarmscope.evidence.bundle_exhibits import ExhibitInput, Indexed, exhibit_segments
+from swarmscope.evidence.bundle_exhibits import ExhibitInput, Indexed, exhibit_segments, iso
 from swarmscope.evidence.bundle_verify import CheckResult, Context, count_problems
 from swarmscope.evidence.canonical import canonical_bytes
 from swarmscope.evidence.capture import replay
 from swarmscope.evidence.methodology import methodology_files
 from swarmscope.evidence.pieces import MetainfoPieces
-from swarmscope.evidence.records import BlockProof, Observation, us_to_iso
+from swarmscope.evidence.records import BlockProof, Observation
 from swarmscope.evidence.seal import batch_bytes
 from swarmscope.evidence.timestamp_token import verify_token
 from swarmscope.wire.metainfo import parse_metainfo
@@ -137,7 +137,11 @@ def _check_block(
     if piece is None:
         ctx.problem("block proofs", path, f"reference piece {proof.piece} missing", item.index)
         return
-    if pieces is None or not pieces.check_piece(proof.piece, piece):
+    if (
+        pieces is None
+        or not 0 <= proof.piece < pieces.num_pieces
+        or not pieces.check_piece(proof.piece, piece)
+    ):
         ctx.problem(
             "block proofs", path, f"reference piece {proof.piece} fails the metainfo hash", item.index
         )
@@ -210,8 +214,8 @@ def check_timestamps(ctx: Context, _exhibit: ExhibitInput) -> CheckResult:
         lead_us = sealed.batch.sealed_at_us - info.gen_time_us
         if lead_us > MAX_TSA_LEAD_US:  # the node's clock ran ahead of the TSA's: say so, the seal still holds
             ctx.notes.append(
-                f"{path}: TSA time {us_to_iso(info.gen_time_us)} is {lead_us // 1_000_000} s before"
-                f" the batch's sealed_at {us_to_iso(sealed.batch.sealed_at_us)} (node clock ahead)"
+                f"{path}: TSA time {iso(info.gen_time_us)} is {lead_us // 1_000_000} s before"
+                f" the batch's sealed_at {iso(sealed.batch.sealed_at_us)} (node clock ahead)"
             )
     if paths and not ctx.tsa_roots:
         ctx.notes.append(

@@ -17,9 +17,9 @@ import json
 from collections import Counter
 from typing import Any
 
-from swarmscope.evidence.bundle_exhibits import ExhibitInput, jsonable, window_json
+from swarmscope.evidence.bundle_exhibits import ExhibitInput, iso, jsonable, window_json
 from swarmscope.evidence.clock_policy import clock_status
-from swarmscope.evidence.records import ClockSample, Observation, RunStarted, Tier, us_to_iso
+from swarmscope.evidence.records import ClockSample, Observation, RunStarted, Tier
 
 METHODOLOGY_MD = "methodology.md"
 METHODOLOGY_JSON = "methodology.json"
@@ -72,7 +72,7 @@ def _run_json(index: int, run: RunStarted) -> dict[str, Any]:
         "chain_index": index,
         "run_id": run.run_id,
         "started_us": run.started_us,
-        "started": us_to_iso(run.started_us),
+        "started": iso(run.started_us),
         "software_version": run.software_version,
         "software_commit": run.software_commit,
         "settings": _settings(run),
