@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from swarmscope.cli import register_commands
 from swarmscope.cli.app import app
-from swarmscope.cli.export import parse_time, run_export
+from swarmscope.cli.export import parse_infohash, parse_ip, parse_time, run_export
 from swarmscope.cli.verify import run_verify
 from swarmscope.errors import InputError
 from swarmscope.evidence.seal import key_fingerprint, private_key_pem, public_key_raw
@@ -136,6 +136,15 @@ def test_parse_time() -> None:
     assert parse_time("2023-11-14T23:13:20.000001+01:00", "--until") == 1_700_000_000_000_001
     with pytest.raises(InputError, match="--since"):
         parse_time("yesterday", "--since")
+
+
+def test_option_parsing() -> None:
+    assert parse_ip("2001:DB8:0:0::1") == "2001:db8::1" and parse_ip("192.0.2.10") == "192.0.2.10"
+    assert parse_infohash("AB" * 20) == "ab" * 20
+    with pytest.raises(InputError, match="--ip"):
+        parse_ip("example.org")
+    with pytest.raises(InputError, match="--infohash"):
+        parse_infohash("xyz")
 
 
 def test_missing_key_is_an_input_error(store_db: tuple[Path, Path, str], tmp_path: Path) -> None:

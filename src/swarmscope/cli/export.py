@@ -6,6 +6,7 @@ export leaves no half-written bundle under the requested name.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import shutil
 import tempfile
@@ -59,6 +60,29 @@ def parse_time(text: str, option: str) -> int:
         moment = moment.replace(tzinfo=UTC)
     delta = moment - datetime(1970, 1, 1, tzinfo=UTC)
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def parse_ip(text: str) -> str:
+    """``--ip``: an IPv4/IPv6 literal, normalised as the records store it (``::ffff:`` forms unchanged).
+
+    Raises:
+        InputError: not an IP address.
+    """
+    try:
+        return ipaddress.ip_address(text.strip("[]")).compressed
+    except ValueError:
+        raise InputError(f"--ip: {text!r} is not an IP address") from None
+
+
+def parse_infohash(text: str) -> str:
+    """``--infohash``: 40 (v1) or 64 (v2) hex digits, lower-cased.
+
+    Raises:
+        InputError: anything else.
+    """
+    if len(text) not in (40, 64) or any(c not in "0123456789abcdef" for c in text.lower()):
+        raise InputError(f"--infohash: {text!r} is not 40 or 64 hex digits")
+    return text.lower()
 
 
 def load_node_key(path: Path) -> Ed25519PrivateKey:
@@ -175,8 +199,8 @@ def export(
     """Write a self-contained evidence bundle that `swarmscope verify` checks on its own."""
     try:
         filters = ExportFilters(
-            infohash=infohash.lower() if infohash else None,
-            ip=ip,
+            infohash=parse_infohash(infohash) if infohash else None,
+            ip=parse_ip(ip) if ip else None,
             since_us=parse_time(since, "--since") if since else None,
             until_us=parse_time(until, "--until") if until else None,
             exclude_clock_flagged=exclude_clock_flagged,

@@ -128,6 +128,7 @@ def _content(store: Store, observations: Mapping[int, Observation]) -> dict[str,
     captures: dict[bytes, bytes] = {}
     blobs: dict[bytes, bytes] = {}
     pieces: dict[tuple[str, int], bytes] = {}
+    references: dict[str, dict[int, bytes]] = {}
     for o in observations.values():
         if o.capture_sha256 is not None and o.capture_sha256 not in captures:
             data = lq.load_capture(store, o.capture_sha256)
@@ -139,9 +140,10 @@ def _content(store: Store, observations: Mapping[int, Observation]) -> dict[str,
                     blobs[segment[0]] = lq.load_blob(store, segment[0]) or b""
         for proof in o.verified_blocks:
             blobs[proof.sha256] = lq.load_blob(store, proof.sha256) or b""
-            reference = lq.load_reference_pieces(store, o.infohash)
-            if proof.piece in reference:
-                pieces[(o.infohash, proof.piece)] = reference[proof.piece]
+            if o.infohash not in references:
+                references[o.infohash] = lq.load_reference_pieces(store, o.infohash)
+            if proof.piece in references[o.infohash]:
+                pieces[(o.infohash, proof.piece)] = references[o.infohash][proof.piece]
     missing = [sha.hex() for sha, data in blobs.items() if not data]
     if missing:
         raise StoreError(f"{len(missing)} referenced blocks are not stored (first {missing[0]})")
