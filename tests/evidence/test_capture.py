@@ -17,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from swarmscope.errors import DecodeError
+from swarmscope.evidence.block_table import BlockTable
 from swarmscope.evidence.canonical import canonical_bytes
 from swarmscope.evidence.capture import (
     Capture,
@@ -312,3 +313,18 @@ def test_lift_blocks_is_lossless(noise: bytes, pieces_in: int) -> None:
     segments, blobs = lift_blocks(stream)
     assert b"".join(s if isinstance(s, bytes) else blobs[s[0]] for s in segments) == stream
     assert len(blobs) >= pieces_in
+
+
+@pytest.mark.parametrize("corrupt", [False, True])
+def test_block_mode_probe_replays_with_its_candidates(corrupt: bool) -> None:
+    pieces = Pieces(N)
+    table = BlockTable()
+    for i in ALL:
+        table.add_piece(i, pieces.data[i])
+    candidates = table.candidates(seed=11, count=3)
+    run = make_run(pieces, seed=2, block_candidates=candidates)
+    cap = recorded_converse(run, FakePeer(pieces, opening=bitfield(N, ALL), corrupt=corrupt))
+    obs = live(cap, run)
+    assert (obs.tier is Tier.VERIFIED) is not corrupt and (bool(obs.failed_blocks) is corrupt)
+    assert decode_capture(cap.data).header.block_candidates == candidates
+    assert canonical_bytes(replay(cap.data, pieces, cap.blobs.get)) == canonical_bytes(obs)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from swarmscope.errors import DecodeError, InputError
-from swarmscope.evidence.pieces import MetainfoPieces
+from swarmscope.evidence.pieces import MetainfoPieces as MetainfoPieces  # re-exported (moved)
 from swarmscope.wire.magnet import Magnet, parse_magnet
 from swarmscope.wire.metainfo import Metainfo, parse_metainfo
 

@@ -21,7 +21,7 @@ import secrets
 from collections.abc import Callable, Iterable
 from typing import cast
 
-from swarmscope.evidence.encrypted_probe import EncryptedProbeRun
+from swarmscope.evidence.encrypted_probe import EncryptedProbeRun as EncryptedProbeRun  # re-exported (moved)
 from swarmscope.evidence.probe import ProbeRun
 from swarmscope.evidence.records import Failure, Observation, Tier
 from swarmscope.net.clock import Clock
