@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
@@ -110,15 +112,21 @@ def test_batches_chain_on_and_content_is_stored_once(store: Store, run_id: int) 
 
 
 def test_timestamp_tokens_attach_to_batches(store: Store, run_id: int) -> None:
-    store.add_observations(run_id, [observation()], sealed_at_us=T0)
+    sealed = store.commit_evidence(run_id, records=[observation()], sealed_at_us=T0)
+    assert sealed is not None
     (batch,) = load_batches(store)
     store.add_timestamp_token(batch.id, "http://127.0.0.1:8318/tsa", b"\x30\x03\x02\x01\x01", T0 + 1)
+    store.add_timestamp_token(sealed, "http://127.0.0.1:8319/tsa", b"\x30\x00", T0 + 2)
     (again,) = load_batches(store)
     assert [(t.tsa_url, t.token, t.added_us) for t in again.tokens] == [
-        ("http://127.0.0.1:8318/tsa", b"\x30\x03\x02\x01\x01", T0 + 1)
+        ("http://127.0.0.1:8318/tsa", b"\x30\x03\x02\x01\x01", T0 + 1),
+        ("http://127.0.0.1:8319/tsa", b"\x30\x00", T0 + 2),
     ]
     with pytest.raises(StoreError):
         store.add_timestamp_token(batch.id + 100, "x", b"", T0)
+    other = dataclasses.replace(sealed, batch=dataclasses.replace(sealed.batch, head_hash=bytes(32)))
+    with pytest.raises(StoreError, match="no such sealed batch"):
+        store.add_timestamp_token(other, "x", b"", T0)
 
 
 def test_nothing_to_commit_returns_none_but_keeps_content(store: Store, run_id: int) -> None:
@@ -226,3 +234,29 @@ def test_legacy_store_without_key_still_reads(db_path: Path) -> None:
         add_swarms(reader)
         assert queries.load_observations(reader) == []
         assert verify_ledger(reader).ok
+
+
+def test_concurrent_writers_of_one_node_serialise_on_sqlite(
+    db_path: Path, store: Store, run_id: int, node_key: Ed25519PrivateKey
+) -> None:
+    second = open_store(str(db_path), node_key=node_key, now_us=T0)
+    errors: list[BaseException] = []
+
+    def commit_many(writer: Store, port: int) -> None:
+        try:
+            for i in range(20):
+                writer.add_observations(run_id, [observation(port=port + i)] * 3, sealed_at_us=T0 + i)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=commit_many, args=(s, p)) for s, p in ((store, 1000), (second, 2000))]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+    finally:
+        second.close()
+    assert not errors and not any(t.is_alive() for t in threads)
+    verdict = verify_ledger(store)
+    assert verdict.ok and verdict.entries == 120 and verdict.batches == 40, verdict.problems

@@ -7,7 +7,9 @@ loopback); the database is downgraded to empty afterwards. Needs the ``psycopg``
 
 from __future__ import annotations
 
+import hashlib
 import os
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -15,21 +17,31 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from swarmscope.evidence.records import ExtensionInfo
+from swarmscope.evidence.canonical import canonical_bytes
+from swarmscope.evidence.records import BlockProof, ClockSample, ExtensionInfo, RunStarted
 from swarmscope.store import queries
 from swarmscope.store.database import Store, alembic_config, open_store
+from swarmscope.store.ledger_queries import load_batches, load_blob, load_capture, load_ledger
+from swarmscope.store.ledger_verify import verify_ledger
 from swarmscope.store.schema import metadata
-from tests.store.factories import SWARM_B, T0, add_swarms, full_observation, observation, sighting
+from tests.store.factories import SWARM_A, SWARM_B, T0, add_swarms, full_observation, observation, sighting
+from tests.store.test_recovery import _orphans
 
 PG_URL = os.environ.get("SWARMSCOPE_TEST_PG_URL")
 pytestmark = pytest.mark.skipif(not PG_URL, reason="set SWARMSCOPE_TEST_PG_URL to test on PostgreSQL")
 
 
 @pytest.fixture
-def pg_store() -> Iterator[Store]:
+def node_key() -> Ed25519PrivateKey:
+    return Ed25519PrivateKey.generate()
+
+
+@pytest.fixture
+def pg_store(node_key: Ed25519PrivateKey) -> Iterator[Store]:
     assert PG_URL is not None
-    store = open_store(PG_URL)
+    store = open_store(PG_URL, node_key=node_key, now_us=T0)
     try:
         add_swarms(store)
         yield store
@@ -76,3 +88,72 @@ def test_no_drift_from_schema_module_on_postgresql(pg_store: Store) -> None:
     with pg_store.engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"compare_type": True})
         assert compare_metadata(context, metadata) == []
+
+
+def test_commit_evidence_on_postgresql(pg_store: Store) -> None:
+    run = pg_store.start_run({}, "0.1.0", T0)
+    block = bytes(range(256)) * 64
+    capture = b"capture" * 80
+    proof = BlockProof(1, 0, len(block), hashlib.sha256(block).digest())
+    obs = full_observation(verified_blocks=(proof,), capture_sha256=hashlib.sha256(capture).digest())
+    records = [RunStarted(run, T0, "0.1.0", None, "{}"), obs, sighting(), ClockSample("127.0.0.1:123", T0, 5)]
+    for i in range(2):  # the second commit finds the capture, blob and piece already stored
+        sealed = pg_store.commit_evidence(
+            run,
+            records=records,  # type: ignore[arg-type]
+            captures={hashlib.sha256(capture).digest(): capture},
+            blobs={proof.sha256: block},
+            reference_pieces=[(SWARM_A, 1, block)],
+            sealed_at_us=T0 + i,
+            clock={"offset_us": 5, "server": "127.0.0.1:123"},
+        )
+        assert sealed is not None and sealed.batch.first_index == 4 * i
+    assert load_capture(pg_store, hashlib.sha256(capture).digest()) == capture
+    assert load_blob(pg_store, proof.sha256) == block
+    (stored_obs, _again) = queries.load_observations(pg_store)
+    assert stored_obs == obs
+    assert canonical_bytes(stored_obs) == next(c for _e, k, c in load_ledger(pg_store) if k == "observation")
+    verdict = verify_ledger(pg_store)
+    assert verdict.ok and (verdict.entries, verdict.batches, verdict.rows) == (8, 2, 8), verdict.problems
+
+
+def test_recover_on_postgresql(pg_store: Store, node_key: Ed25519PrivateKey) -> None:
+    assert PG_URL is not None
+    run = pg_store.start_run({}, "0.1.0", T0)
+    pg_store.add_observations(run, [observation()], sealed_at_us=T0)
+    assert _orphans(pg_store, run, 2) == (1, 2)
+    with open_store(PG_URL, node_key=node_key, now_us=T0 + 9) as again:
+        assert again.recovery is not None and again.recovery.recovered_batch == (1, 2)
+        assert [b.recovered for b in load_batches(again)] == [False, True]
+        again.add_observations(run, [observation()], sealed_at_us=T0 + 10)
+        assert verify_ledger(again).ok
+
+
+def test_concurrent_writers_of_one_node_serialise_on_postgresql(
+    pg_store: Store, node_key: Ed25519PrivateKey
+) -> None:
+    assert PG_URL is not None
+    run = pg_store.start_run({}, "0.1.0", T0)
+    second = open_store(PG_URL, node_key=node_key, now_us=T0)
+    errors: list[BaseException] = []
+
+    def commit_many(store: Store, port: int) -> None:
+        try:
+            for i in range(20):
+                store.add_observations(run, [observation(port=port + i)] * 3, sealed_at_us=T0 + i)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [
+        threading.Thread(target=commit_many, args=(s, p)) for s, p in ((pg_store, 1000), (second, 2000))
+    ]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+    finally:
+        second.close()
+    assert not errors and not any(t.is_alive() for t in threads)
+    verdict = verify_ledger(pg_store)
+    assert verdict.ok and verdict.entries == 120 and verdict.batches == 40, verdict.problems

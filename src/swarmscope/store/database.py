@@ -297,18 +297,22 @@ class Store:
             sealed, _batch_id = ledger.commit(conn, self.node, run_id, records, extra)
             return sealed
 
-    def add_timestamp_token(self, batch_id: int, tsa_url: str, token: bytes, added_us: int) -> int:
+    def add_timestamp_token(self, batch: int | SealedBatch, tsa_url: str, token: bytes, added_us: int) -> int:
         """Store an RFC 3161 timestamp token (DER) obtained for a sealed batch; returns the row id.
 
         Args:
-            batch_id: ``ledger_batch.id`` (see ``queries.load_batches``). tsa_url: the authority asked.
-            token: the TimeStampToken DER. added_us: UTC microseconds when it was stored.
+            batch: ``ledger_batch.id`` (see ``ledger_queries.load_batches``) or the :class:`SealedBatch`
+                that :meth:`commit_evidence` returned (found by signer, last index and head hash).
+            tsa_url: the authority asked. token: the TimeStampToken DER. added_us: UTC microseconds.
 
         Raises:
             StoreError: unknown batch, or the database refused the row.
         """
-        row = {"batch_id": batch_id, "tsa_url": tsa_url, "token": token, "added_us": added_us}
         with self._write() as conn:
+            batch_id = batch if isinstance(batch, int) else ledger.find_batch(conn, batch)
+            if batch_id is None:
+                raise StoreError("timestamp token: no such sealed batch in this store")
+            row = {"batch_id": batch_id, "tsa_url": tsa_url, "token": token, "added_us": added_us}
             key = conn.execute(sa.insert(batch_timestamp).values(row)).inserted_primary_key
             assert key is not None
             return int(key[0])

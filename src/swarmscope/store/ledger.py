@@ -160,6 +160,21 @@ def insert_batch(conn: sa.Connection, node: Node, sealed: SealedBatch, recovered
     return int(key[0])
 
 
+def find_batch(conn: sa.Connection, sealed: SealedBatch) -> int | None:
+    """``ledger_batch.id`` of a sealed batch (same signer, last index and head hash), or None."""
+    query = (
+        sa.select(ledger_batch.c.id)
+        .join(node_key, node_key.c.id == ledger_batch.c.node_id)
+        .where(
+            node_key.c.public_key == sealed.public_key_bytes,
+            ledger_batch.c.last_index == sealed.batch.last_index,
+            ledger_batch.c.head_hash == sealed.batch.head_hash,
+        )
+    )
+    value = conn.execute(query).scalar()
+    return None if value is None else int(value)
+
+
 def store_content(conn: sa.Connection, extra: Commit) -> None:
     """Insert captures, blobs and reference pieces that are not stored yet (content-addressed, no seal)."""
     writer.insert_many(conn, capture, _content_rows("capture", extra.captures), _insert_absent(conn, capture))
