@@ -6,6 +6,8 @@ the peer served)."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from swarmscope.evidence.block_table import BlockTable
 from swarmscope.evidence.probe import ProbePolicy
@@ -246,3 +248,48 @@ def test_any_segmentation_gives_the_same_observation(chunk: int, corrupt: bool) 
         )
 
     assert run_with(chunk) == run_with(None)
+
+
+UNCHOKE = pw.encode_message(pw.Simple(pw.UNCHOKE))
+
+
+@settings(max_examples=200, deadline=None)
+@given(head=st.binary(max_size=64), flip=st.integers(0, BLOCK_SIZE * 8 - 1))
+def test_property_a_block_is_proof_only_when_its_sha256_matches(head: bytes, flip: int) -> None:
+    """Whatever 16 KiB a peer answers (the true block with any head, or one bit flipped), it is a proof
+    exactly when it is the true block."""
+    pieces = Pieces(N)
+    want = proof(pieces, 4, 0)
+    true_block = pieces.data[4][:BLOCK_SIZE]
+    flipped = bytearray(true_block)
+    flipped[flip // 8] ^= 1 << (flip % 8)
+    for answer in (head + true_block[len(head) :], bytes(flipped), true_block):
+        run = make_run(pieces, ProbePolicy(max_hash_failures=1), block_candidates=(want,))
+        run.connected(0)
+        run.received(FakePeer(pieces).handshake() + bitfield(N, ALL), 1)
+        assert run.received(UNCHOKE, 2) == pw.encode_request(4, 0, BLOCK_SIZE)
+        run.received(pw.encode_message(pw.Piece(4, 0, answer)), 3)
+        obs = run.observation()
+        assert run.done and obs.bytes_received == BLOCK_SIZE
+        if answer == true_block:
+            assert obs.verified_blocks == (want,) and obs.tier is Tier.VERIFIED and obs.failed_blocks == ()
+        else:
+            assert obs.verified_blocks == () and obs.tier is Tier.HAS_PIECES and obs.failed_blocks == (want,)
+
+
+@settings(max_examples=100, deadline=None)
+@given(noise=st.binary(max_size=300), cut=st.integers(1, 64))
+def test_property_garbage_after_the_claims_never_raises_nor_proves(noise: bytes, cut: int) -> None:
+    """Arbitrary peer bytes in block mode end in an observation or a protocol error, never an exception
+    and never a block proof (no byte string but the true block can match its SHA-256)."""
+    pieces = Pieces(N)
+    run = make_run(pieces, block_candidates=(proof(pieces, 4, 0),))
+    run.connected(0)
+    stream = (
+        FakePeer(pieces).handshake() + bitfield(N, ALL) + pw.encode_message(pw.Simple(pw.UNCHOKE)) + noise
+    )
+    for i in range(0, len(stream), cut):
+        run.received(stream[i : i + cut], 10 + i)
+    run.stop(10_000)
+    obs = run.observation()
+    assert run.done and obs.verified_blocks == () and obs.tier is not Tier.VERIFIED
