@@ -34,6 +34,8 @@ field is ignored), certificate policies, name constraints and path-length limits
 meaning, the accuracy and ordering fields (returned, not judged), TSTInfo extensions, unsigned
 attributes, and validity at any time other than genTime. Without ``trusted`` the token only proves
 that *some* holder of the embedded TSA key signed it: trust in the TSA is the verifier's decision.
+Also without ``trusted``, a chain-end certificate whose issuer is not in the token and that does not
+claim to be self-issued cannot be judged and is accepted (see ``check_chain``).
 The nonce is checked by :func:`parse_response` against the request; :func:`verify_token` reports it.
 
 Pure: no clock, no randomness (the caller passes the nonce), no I/O; ``asn1crypto`` decodes,
@@ -273,6 +275,7 @@ def _decoding(what: str) -> Iterator[None]:
     except SwarmscopeError:
         raise
     except (ValueError, TypeError, KeyError, IndexError, OverflowError, AttributeError) as exc:
+        # asn1crypto parses lazily and, on some malformed input, fails with any of these (fuzzed)
         raise DecodeError(f"{what}: {type(exc).__name__}: {exc}") from exc
 
 

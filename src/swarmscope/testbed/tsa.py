@@ -19,7 +19,7 @@ import datetime
 import subprocess
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -74,7 +74,6 @@ class TsaServer:
     directory: Path
     server: ThreadingHTTPServer
     thread: threading.Thread
-    lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def ca_cert_der(self) -> bytes:
@@ -260,10 +259,9 @@ def start_tsa(
     (directory / "openssl.cnf").write_text(
         _CNF.format(dir=directory, policy=POLICY_OID, digests=", ".join(digests), ess_alg=ess_cert_id_alg)
     )
-    lock = threading.Lock()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(_Responder(directory, lock)))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(_Responder(directory, threading.Lock())))
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, name="testbed-tsa", daemon=True)
     thread.start()
     port = int(server.server_address[1])
-    return TsaServer(f"http://127.0.0.1:{port}/", ca_pem, tsa_pem, directory, server, thread, lock)
+    return TsaServer(f"http://127.0.0.1:{port}/", ca_pem, tsa_pem, directory, server, thread)
