@@ -26,6 +26,7 @@ from swarmscope.evidence.capture import (
     EventKind,
     MseSecrets,
     ReplayError,
+    ResponderSecrets,
     capture_header,
     replay,
 )
@@ -204,8 +205,13 @@ def test_header_round_trips_every_field() -> None:
         block_candidates=(BlockProof(2, 16384, 16384, b"\x07" * 32),),
         mse=MseSecrets(b"k" * 20, b"p" * 300, 3),
     )
-    events = [CaptureEvent(EventKind.TRANSPORT, 1, 2, values=(1, 500, 600))]
+    events = [CaptureEvent(EventKind.PAYLOAD, 1, 2, sent=b"abc")]
     assert decode_capture(encode_capture(header, events, [])).header == header
+    inbound = dataclasses.replace(header, mse=None, mse_responder=ResponderSecrets(b"r" * 20, b"", 2, 2))
+    assert decode_capture(encode_capture(inbound, events, [])).header == inbound
+    both = dataclasses.replace(inbound, mse=header.mse)
+    with pytest.raises(DecodeError, match="both"):
+        decode_capture(encode_capture(both, events, []))
     assert [f.name for f in dataclasses.fields(ProbePolicy)]  # every field is serialised generically
 
 

@@ -9,14 +9,14 @@ Prints the capture size per verified peer (informational, not asserted beyond a 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from pathlib import Path
 
 import pytest
 
 from swarmscope.errors import DecodeError
 from swarmscope.evidence.canonical import canonical_bytes
-from swarmscope.evidence.capture import Capture, ReplayError, replay
+from swarmscope.evidence.capture import Capture, EventKind, ReplayError, replay
+from swarmscope.evidence.capture_decode import decode_capture
 from swarmscope.evidence.pieces import MetainfoPieces
 from swarmscope.evidence.probe import ProbePolicy, ProbeRun
 from swarmscope.evidence.records import Failure, Observation, Source, Tier
@@ -129,4 +129,13 @@ def test_inbound_plaintext_and_mse_runs_replay(tmp_path: Path, netns: bool) -> N
     assert enc.tier is Tier.VERIFIED and enc.encrypted, enc
     assert_replays(meta, plain, cap_plain)
     assert_replays(meta, enc, cap_enc)
-    assert dataclasses.replace(enc, capture_sha256=None) != enc
+    doc = decode_capture(cap_enc.data)
+    assert doc.header.mse_responder is not None and doc.header.inbound is False  # accepted() sets inbound
+    kinds = [e.kind for e in doc.events]
+    first_run_call = kinds.index(EventKind.ACCEPTED)
+    assert kinds[first_run_call + 1] is EventKind.PAYLOAD and first_run_call >= 1
+    assert sum(doc.received_lengths[:first_run_call]) >= 96 + 20 + 20  # Ya + the hashes: raw MSE bytes
+    assert cap_plain.blobs and not cap_enc.blobs
+    print(
+        f"\ninbound capture bytes per verified peer: plaintext {len(cap_plain.data)}, MSE {len(cap_enc.data)}"
+    )

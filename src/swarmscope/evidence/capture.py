@@ -27,7 +27,7 @@ from swarmscope.evidence.capture_format import (
     encode_capture,
     lift_blocks,
 )
-from swarmscope.evidence.encrypted_probe import EncryptedProbeRun
+from swarmscope.evidence.encrypted_probe import EncryptedInboundRun, EncryptedProbeRun, ResponderSecrets
 from swarmscope.evidence.probe import PieceSpec, ProbeRun
 from swarmscope.evidence.records import Failure, Observation
 
@@ -39,6 +39,7 @@ __all__ = [
     "EventKind",
     "MseSecrets",
     "ReplayError",
+    "ResponderSecrets",
     "build_run",
     "capture_header",
     "replay",
@@ -88,7 +89,6 @@ class CaptureRecorder:
         sent: bytes = b"",
         detail: str | None = None,
         failure: str | None = None,
-        values: tuple[int, ...] = (),
     ) -> None:
         """Record one driver call.
 
@@ -96,7 +96,7 @@ class CaptureRecorder:
             kind: the call (``EventKind`` or its lower-case name, e.g. ``"received"``). utc_us: the exact
                 UTC µs passed to the run. mono_us: monotonic µs at the call. data: bytes received (RECEIVED).
             sent: bytes the run returned (sent to the peer). detail / failure: CLOSED and CONNECT_FAILED
-                arguments. values: TRANSPORT facts (encrypted 0/1, wire_in, wire_out).
+                arguments.
 
         Raises:
             ProtocolStateError: the capture was already finished.
@@ -108,14 +108,14 @@ class CaptureRecorder:
             if not data:
                 return  # the driver never passes empty chunks; nothing to replay
             self._received.append(data)
-        self._events.append(CaptureEvent(k, utc_us, mono_us, data, sent, detail, failure, values))
+        self._events.append(CaptureEvent(k, utc_us, mono_us, data, sent, detail, failure))
 
     def finish(self) -> Capture:
         """Encode the capture (idempotent): plaintext blocks are lifted into ``blobs``, MSE kept verbatim."""
         if self.capture is None:
             stream = b"".join(self._received)
             segments: list[Segment]
-            if self.header.mse is None and stream:
+            if self.header.mse is None and self.header.mse_responder is None and stream:
                 segments, blobs = lift_blocks(stream)
             else:
                 segments, blobs = ([stream] if stream else []), {}
@@ -128,15 +128,18 @@ def capture_header(run: object) -> CaptureHeader:
     """The header of a fresh run (call before its first driver call).
 
     Args:
-        run: a :class:`ProbeRun`, or an :class:`EncryptedProbeRun` around one (its MSE secrets are recorded).
+        run: a :class:`ProbeRun`, or an :class:`EncryptedProbeRun` / :class:`EncryptedInboundRun` around one
+            (its MSE secrets are recorded).
 
     Raises:
         ProtocolStateError: another kind of run (e.g. a metadata fetch: not captured in format 1).
     """
-    mse = None
+    mse, responder = None, None
     if isinstance(run, EncryptedProbeRun):
         mse = MseSecrets(run.private_key, run.pad_a, run.crypto_provide)
         run = run.run
+    elif isinstance(run, EncryptedInboundRun):
+        responder, run = run.secrets, run.run
     if not isinstance(run, ProbeRun):
         raise ProtocolStateError(f"capture: cannot capture a {type(run).__name__}")
     return CaptureHeader(
@@ -154,11 +157,12 @@ def capture_header(run: object) -> CaptureHeader:
         pex_id=run.pex_id,
         block_candidates=tuple(getattr(run, "block_candidates", ())),
         mse=mse,
+        mse_responder=responder,
     )
 
 
-def build_run(header: CaptureHeader, pieces: PieceSpec) -> ProbeRun | EncryptedProbeRun:
-    """A fresh run from a header: a ProbeRun, wrapped in EncryptedProbeRun when MSE secrets are recorded."""
+def build_run(header: CaptureHeader, pieces: PieceSpec) -> ProbeRun | EncryptedProbeRun | EncryptedInboundRun:
+    """A fresh run from a header: a ProbeRun, wrapped in EncryptedProbeRun / EncryptedInboundRun for MSE."""
     kwargs: dict[str, Any] = {
         "swarm": header.swarm,
         "wire_infohash": header.wire_infohash,
@@ -177,6 +181,8 @@ def build_run(header: CaptureHeader, pieces: PieceSpec) -> ProbeRun | EncryptedP
     if header.block_candidates:  # only block-mode runs take candidates (issue 4 item 2)
         kwargs["block_candidates"] = header.block_candidates
     run = ProbeRun(**kwargs)
+    if header.mse_responder is not None:
+        return EncryptedInboundRun(run, secrets=header.mse_responder)
     if header.mse is None:
         return run
     m = header.mse
@@ -206,10 +212,12 @@ def _received_chunks(
     return chunks
 
 
-def _call(run: ProbeRun | EncryptedProbeRun, e: CaptureEvent, data: bytes) -> bytes:
+def _call(run: ProbeRun | EncryptedProbeRun | EncryptedInboundRun, e: CaptureEvent, data: bytes) -> bytes:
     """Apply one event to the run; returns what the run wants sent."""
     k, now = e.kind, e.utc_us
     if k is EventKind.CONNECTED:
+        if isinstance(run, EncryptedInboundRun):
+            raise ReplayError("capture: a connected (outgoing) event in an inbound MSE capture")
         return run.connected(now)
     if k is EventKind.ACCEPTED:
         if isinstance(run, EncryptedProbeRun):
@@ -217,6 +225,10 @@ def _call(run: ProbeRun | EncryptedProbeRun, e: CaptureEvent, data: bytes) -> by
         return run.accepted(now)
     if k is EventKind.RECEIVED:
         return run.received(data, now)
+    if k is EventKind.PAYLOAD:
+        if not isinstance(run, EncryptedInboundRun):
+            raise ReplayError("capture: a payload event outside an inbound MSE capture")
+        return run.payload(now)
     if k is EventKind.TIMER:
         return run.timer(now)
     if k is EventKind.CLOSED:
@@ -253,12 +265,8 @@ def replay(capture_data: bytes, pieces: PieceSpec, blob: Callable[[bytes], bytes
     doc = decode_capture(capture_data)
     chunks = _received_chunks(doc.received, doc.received_lengths, blob)  # one per event (b"" if none)
     run = build_run(doc.header, pieces)
-    transport: tuple[int, ...] | None = None
     pos = 0
     for i, (event, n_out) in enumerate(zip(doc.events, doc.sent_lengths, strict=True)):
-        if event.kind is EventKind.TRANSPORT:
-            transport = event.values
-            continue
         try:
             out = _call(run, event, chunks[i])
         except SwarmscopeError as exc:
@@ -268,8 +276,4 @@ def replay(capture_data: bytes, pieces: PieceSpec, blob: Callable[[bytes], bytes
         if out != doc.sent[pos : pos + n_out]:
             raise ReplayError(f"capture: event {i} ({event.kind.name.lower()}): our output differs")
         pos += n_out
-    obs = run.observation()
-    if transport is not None:
-        encrypted, wire_in, wire_out = transport
-        obs = replace(obs, encrypted=bool(encrypted), wire_bytes_in=wire_in, wire_bytes_out=wire_out)
-    return replace(obs, capture_sha256=hashlib.sha256(capture_data).digest())
+    return replace(run.observation(), capture_sha256=hashlib.sha256(capture_data).digest())

@@ -23,14 +23,32 @@ from swarmscope.evidence.capture_format import (
     MseSecrets,
     Segment,
 )
+from swarmscope.evidence.encrypted_probe import ResponderSecrets
 from swarmscope.evidence.probe import ProbePolicy
 from swarmscope.evidence.records import BlockProof
 from swarmscope.wire import bencode
 
 MAX_BODY = 256 << 20  # bytes; decompressed body bound (refuses zlib bombs)
 _BODY_KEYS = {b"h", b"e", b"i", b"o"}
-_HEADER_KEYS = {b"k", b"s", b"w", b"p", b"a", b"o", b"u", b"t", b"y", b"d", b"x", b"n", b"q", b"b", b"m"}
-_EVENT_ARITY = {0: 1, 1: 1, 2: 2, 3: 1, 4: 1, 5: 2, 6: 0, 7: 3}  # values after [code, utc_us, mono_us]
+_HEADER_KEYS = {
+    b"k",
+    b"s",
+    b"w",
+    b"p",
+    b"a",
+    b"o",
+    b"u",
+    b"t",
+    b"y",
+    b"d",
+    b"x",
+    b"n",
+    b"q",
+    b"b",
+    b"m",
+    b"r",
+}
+_EVENT_ARITY = {0: 1, 1: 1, 2: 2, 3: 1, 4: 1, 5: 2, 6: 0, 7: 1}  # values after [code, utc_us, mono_us]
 
 
 def decode_capture(data: bytes) -> CaptureDoc:
@@ -151,6 +169,16 @@ def _candidates(v: Any) -> tuple[BlockProof, ...]:
     return tuple(out)
 
 
+def _responder(r: Any) -> ResponderSecrets:
+    f = "header.mse_responder"
+    return ResponderSecrets(
+        private_key=_bytes(_get(r, b"k", f), f + ".private_key", max_len=96),
+        pad_b=_bytes(_get(r, b"b", f), f + ".pad_b", max_len=512),
+        crypto_allowed=_int(_get(r, b"c", f), f + ".crypto_allowed", 0, 0xFFFFFFFF),
+        prefer=_int(_get(r, b"p", f), f + ".prefer", 0, 0xFFFFFFFF),
+    )
+
+
 def _header(h: Any) -> CaptureHeader:
     if isinstance(h, dict) and not h.keys() <= _HEADER_KEYS:
         raise DecodeError(f"capture: header has unknown keys {sorted(h.keys() - _HEADER_KEYS)}")
@@ -165,6 +193,8 @@ def _header(h: Any) -> CaptureHeader:
             pad_a=_bytes(_get(m, b"a", "header.mse"), "header.mse.pad_a", max_len=512),
             crypto_provide=_int(_get(m, b"c", "header.mse"), "header.mse.crypto_provide", 0, 0xFFFFFFFF),
         )
+    if mse is not None and b"r" in h:
+        raise DecodeError("capture: header has both initiator and responder MSE secrets")
     ext = h.get(b"x")
     return CaptureHeader(
         kind=kind,
@@ -182,6 +212,7 @@ def _header(h: Any) -> CaptureHeader:
         pex_id=_int(_get(h, b"q", "header"), "header.pex_id", 0, 255),
         block_candidates=_candidates(_get(h, b"b", "header")),
         mse=mse,
+        mse_responder=_responder(h[b"r"]) if b"r" in h else None,
     )
 
 
@@ -204,9 +235,6 @@ def _event(i: int, item: Any) -> tuple[CaptureEvent, int, int]:
     if kind is EventKind.CONNECT_FAILED:
         failure, detail = _str(rest[0], f + ".failure"), _str(rest[1], f + ".detail")
         return CaptureEvent(kind, utc, mono, failure=failure, detail=detail), 0, 0
-    if kind is EventKind.TRANSPORT:
-        values = (_int(rest[0], f + ".encrypted", 0, 1), *(_int(v, f + ".wire", 0) for v in rest[1:]))
-        return CaptureEvent(kind, utc, mono, values=values), 0, 0
     if kind is EventKind.STOP:
         return CaptureEvent(kind, utc, mono), 0, 0
     return CaptureEvent(kind, utc, mono), 0, _int(rest[0], f + ".sent", 0)

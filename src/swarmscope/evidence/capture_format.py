@@ -17,20 +17,23 @@ own Adler-32 does not cover); tampering is the ledger's business (``capture_sha2
        o peer port, u source, t started_us, y policy (dict: ProbePolicy field name → int, or str for an
        enum value, or float.hex() str for a float), d piece_seed, x our BEP 10 handshake payload (absent:
        none), n inbound (0/1), q pex_id, b block candidates (list of [piece, begin, length, sha256]),
-       m MSE secrets when the probe initiated MSE: {k private key, a PadA, c crypto_provide}.
+       m MSE secrets when the probe initiated MSE: {k private key, a PadA, c crypto_provide}; r MSE
+       secrets when our listener answered an MSE initiator: {k private key, b PadB, c crypto_allowed,
+       p prefer}.
     e  events, in driver order: [code, utc_us, mono_us, ...]; code 0 connected [sent_len], 1 accepted
        [sent_len], 2 received [recv_len, sent_len], 3 timer [sent_len], 4 closed [detail], 5 connect_failed
-       [failure, detail], 6 stop [], 7 transport [encrypted 0/1, wire_in, wire_out].
+       [failure, detail], 6 stop [], 7 payload [sent_len] (inbound MSE: the run gets the decrypted
+       bytes that came with the handshake).
     i  the received byte stream, as segments: a byte string is literal, [sha256, length] a block lifted out.
     o  the sent byte stream (every byte the run returned, in order), verbatim.
 
 Received events take their bytes from ``i`` in order (``recv_len`` each), sent lengths from ``o``. For
 plaintext probes the payload of every BEP 3 ``piece`` message (id 7) is lifted out of ``i`` into a blob
-keyed by its SHA-256, so blocks are stored once across peers; MSE ciphertext is stored verbatim. Event 7
-(inbound MSE only, where our listener ran the responder outside the run) records the encrypted flag and
-wire byte counts as facts; they are not re-derived. Our DH private key and PadA are disclosed on purpose:
-they were ephemeral, and a verifier needs them to re-derive the RC4 keystream (Vuze wiki "Message Stream
-Encryption"); they protect nothing after the connection ended.
+keyed by its SHA-256, so blocks are stored once across peers; MSE ciphertext (with the MSE handshake) is
+stored verbatim. Our DH private key and PadA/PadB are disclosed on purpose: they were ephemeral, and a
+verifier needs them to re-derive the RC4 keystream (Vuze wiki "Message Stream Encryption"); they protect
+nothing after the connection ended. An inbound MSE capture starts with the raw bytes received (and our
+responder's replies) before the swarm was known; their UTC stamps were not passed to any run.
 
 Source: issue 4 item 1; BEP 3 (peer messages); MSE spec for the secrets.
 """
@@ -45,6 +48,7 @@ import zlib
 from dataclasses import dataclass
 from typing import Any
 
+from swarmscope.evidence.encrypted_probe import ResponderSecrets
 from swarmscope.evidence.probe import ProbePolicy
 from swarmscope.evidence.records import BlockProof
 from swarmscope.wire import bencode
@@ -57,7 +61,7 @@ PIECE_ID = 7  # BEP 3 "piece"
 
 
 class EventKind(enum.Enum):
-    """A driver call on the run (``ProbeDriven``), or the transport facts of an inbound MSE connection."""
+    """A driver call on the run (``ProbeDriven``; PAYLOAD only for ``EncryptedInboundRun``)."""
 
     CONNECTED = 0
     ACCEPTED = 1
@@ -66,7 +70,7 @@ class EventKind(enum.Enum):
     CLOSED = 4
     CONNECT_FAILED = 5
     STOP = 6
-    TRANSPORT = 7
+    PAYLOAD = 7
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,12 +100,13 @@ class CaptureHeader:
     pex_id: int = 0
     block_candidates: tuple[BlockProof, ...] = ()
     mse: MseSecrets | None = None
+    mse_responder: ResponderSecrets | None = None
     kind: str = "probe"
 
 
 @dataclass(frozen=True, slots=True)
 class CaptureEvent:
-    """One recorded driver call. ``values`` is (encrypted, wire_in, wire_out) for TRANSPORT only."""
+    """One recorded driver call (``data``: bytes received; ``sent``: bytes the run returned)."""
 
     kind: EventKind
     utc_us: int
@@ -110,7 +115,6 @@ class CaptureEvent:
     sent: bytes = b""
     detail: str | None = None
     failure: str | None = None
-    values: tuple[int, ...] = ()
 
 
 Segment = bytes | tuple[bytes, int]  # literal bytes, or (sha256, length) of a lifted block
@@ -187,13 +191,16 @@ def _header_dict(h: CaptureHeader) -> dict[bytes, Any]:
         d[b"x"] = h.extension_handshake
     if h.mse is not None:
         d[b"m"] = {b"k": h.mse.private_key, b"a": h.mse.pad_a, b"c": h.mse.crypto_provide}
+    if h.mse_responder is not None:
+        r = h.mse_responder
+        d[b"r"] = {b"k": r.private_key, b"b": r.pad_b, b"c": r.crypto_allowed, b"p": r.prefer}
     return d
 
 
 def _event_list(e: CaptureEvent) -> list[Any]:
     head: list[Any] = [e.kind.value, e.utc_us, e.mono_us]
     k = e.kind
-    if k in (EventKind.CONNECTED, EventKind.ACCEPTED, EventKind.TIMER):
+    if k in (EventKind.CONNECTED, EventKind.ACCEPTED, EventKind.TIMER, EventKind.PAYLOAD):
         return [*head, len(e.sent)]
     if k is EventKind.RECEIVED:
         return [*head, len(e.data), len(e.sent)]
@@ -201,8 +208,6 @@ def _event_list(e: CaptureEvent) -> list[Any]:
         return [*head, e.detail or ""]
     if k is EventKind.CONNECT_FAILED:
         return [*head, e.failure or "", e.detail or ""]
-    if k is EventKind.TRANSPORT:
-        return [*head, *e.values]
     return head
 
 

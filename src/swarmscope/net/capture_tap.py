@@ -35,7 +35,6 @@ class TappedRun:
         self.run, self.recorder, self._mono = run, recorder, clock.monotonic
         self.ip: str = run.ip
         self.port: int = run.port
-        self._transport: tuple[bool, int, int] | None = None
 
     @property
     def done(self) -> bool:
@@ -90,11 +89,11 @@ class TappedRun:
         self.run.stop(now_us)
         self.recorder.event(_STOP, now_us, self._mono_us())
 
-    def transport(self, now_us: int, *, encrypted: bool, wire_in: int, wire_out: int) -> None:
-        """Record the facts of an inbound MSE connection that the listener decrypted outside the run."""
-        self._transport = (encrypted, wire_in, wire_out)
-        values = (int(encrypted), wire_in, wire_out)
-        self.recorder.event(EventKind.TRANSPORT, now_us, self._mono_us(), values=values)
+    def payload(self, now_us: int) -> bytes:
+        """Record and forward ``payload`` (an ``EncryptedInboundRun`` after the MSE handshake)."""
+        out: bytes = self.run.payload(now_us)
+        self.recorder.event(EventKind.PAYLOAD, now_us, self._mono_us(), sent=out)
+        return out
 
     @property
     def capture(self) -> Capture:
@@ -102,11 +101,8 @@ class TappedRun:
         return self.recorder.finish()
 
     def observation(self) -> Observation:
-        """The inner observation with ``capture_sha256`` (and the recorded transport facts, if any)."""
+        """The inner observation with ``capture_sha256``."""
         obs: Observation = self.run.observation()
-        if self._transport is not None:
-            enc, w_in, w_out = self._transport
-            obs = replace(obs, encrypted=enc, wire_bytes_in=w_in, wire_bytes_out=w_out)
         return replace(obs, capture_sha256=self.capture.sha256)
 
 

@@ -24,6 +24,8 @@ from dataclasses import dataclass, replace
 from typing import cast
 
 from swarmscope.errors import DecodeError
+from swarmscope.evidence.capture import EventKind
+from swarmscope.evidence.encrypted_probe import EncryptedInboundRun, ResponderSecrets
 from swarmscope.evidence.probe import ProbeRun
 from swarmscope.evidence.records import Observation
 from swarmscope.net.capture_tap import TappedRun
@@ -77,9 +79,9 @@ class PeerListener:
         encryption: "prefer" | "require" | "disable" (see :class:`Encryption`).
         max_connections: connections in flight at once; more are closed at once and counted.
         handshake_timeout: seconds from accept until the swarm is known (plaintext or MSE handshake).
-        tap: wraps each run before ``accepted`` (``net.capture_tap.CaptureTap``: wire capture of the
-            plaintext stream the run sees; for MSE the encrypted flag and wire byte counts are recorded as
-            transport facts). ``on_done`` still gets the unwrapped run, with the wrapper's observation.
+        tap: wraps each run before ``accepted`` (``net.capture_tap.CaptureTap``: wire capture). For MSE the
+            run is first wrapped in ``EncryptedInboundRun`` so the capture holds the raw bytes from the
+            first one. ``on_done`` still gets the plain ProbeRun, with the wrapper's observation.
 
     Source: BEP 3 (handshake; the initiator speaks first), Vuze wiki "Message Stream Encryption" (B waits
     for a plain handshake or Ya), issue 3 item 3.
@@ -97,7 +99,7 @@ class PeerListener:
         encryption: str = "prefer",
         max_connections: int = 500,
         handshake_timeout: float = 10.0,
-        tap: Callable[[ProbeRun], TappedRun] | None = None,
+        tap: Callable[[ProbeRun | EncryptedInboundRun], TappedRun] | None = None,
     ) -> None:
         self.host, self.port, self.clock = host, port, clock
         self.make_run, self.on_done, self.skeys = make_run, on_done, skeys
@@ -172,6 +174,11 @@ class _InboundConnection(asyncio.Protocol):
         self.stream: MseStream | None = None
         self.run: ProbeRun | None = None
         self.tapped: TappedRun | None = None  # the tap around ``run``; self.run is then the TappedRun
+        self.inner: ProbeRun | None = None  # the ProbeRun itself (reported to on_done)
+        self.secrets: ResponderSecrets | None = None
+        # with a tap: (utc µs, mono µs, bytes, offset in mse_out) per chunk before the swarm was known
+        self.prelude: list[tuple[int, int, bytes, int]] | None = [] if listener.tap is not None else None
+        self.mse_out = bytearray()  # with a tap: our MSE responder's replies
         self.wire_in = self.wire_out = 0
         self.timer: asyncio.TimerHandle | None = None
         self.armed_us: int | None = None
@@ -197,6 +204,9 @@ class _InboundConnection(asyncio.Protocol):
         if self.stage is _Stage.RUN:
             self._feed_run(self.stream.decrypt(data) if self.stream is not None else data)
         elif self.stage is not _Stage.CLOSED:
+            if self.prelude is not None:
+                clock = self.listener.clock
+                self.prelude.append((clock.now_us(), int(clock.monotonic() * 1e6), data, len(self.mse_out)))
             if self.wire_in > MAX_PREFIX:
                 self._refuse("bad_handshake")
             elif self.stage is _Stage.MSE:
@@ -219,7 +229,7 @@ class _InboundConnection(asyncio.Protocol):
                 )
             self.run = None  # report once
             obs = self._observation(run)
-            self.listener.on_done(cast(ProbeRun, self.tapped.run) if self.tapped else run, obs)
+            self.listener.on_done(self.inner or run, obs)
         elif self.stage in (_Stage.SNIFF, _Stage.MSE) and self.transport is not None:
             self.listener.stats.closed_early += 1
         self.stage = _Stage.CLOSED
@@ -252,10 +262,15 @@ class _InboundConnection(asyncio.Protocol):
             self._refuse("refused_by_policy")
             return
         self.stage = _Stage.MSE
+        key, pad_b = (
+            secrets.token_bytes(PRIVATE_KEY_BYTES),
+            secrets.token_bytes(secrets.randbelow(MAX_PAD + 1)),
+        )
+        self.secrets = ResponderSecrets(key, pad_b, lst.crypto_allowed(), CRYPTO_RC4)
         self.mse = MseResponder(
             skeys=lst.skeys,
-            private_key=secrets.token_bytes(PRIVATE_KEY_BYTES),
-            pad_b=secrets.token_bytes(secrets.randbelow(MAX_PAD + 1)),
+            private_key=key,
+            pad_b=pad_b,
             crypto_allowed=lst.crypto_allowed(),
             prefer=CRYPTO_RC4,
         )
@@ -271,6 +286,8 @@ class _InboundConnection(asyncio.Protocol):
             self._refuse("unknown_infohash" if _UNKNOWN_SKEY in exc.reason else "bad_handshake")
             return
         self._write(out)
+        if self.prelude is not None:
+            self.mse_out += out
         est = self.mse.established
         if est is None:
             return
@@ -286,13 +303,36 @@ class _InboundConnection(asyncio.Protocol):
             self._refuse("unknown_infohash")
             return
         self._cancel_timer()
-        if self.listener.tap is not None:
-            self.tapped = self.listener.tap(run)
-            run = cast(ProbeRun, self.tapped)  # same driver interface (accepted, received, timer, ...)
+        self.inner = run
+        tapped = self._tap(run)
+        if tapped is not None:
+            run = cast(ProbeRun, tapped)  # same driver interface (accepted, received, timer, ...)
         self.run, self.stage, self.prefix = run, _Stage.RUN, bytearray()
         self.listener.stats.runs += 1
         self._send(run.accepted(self.listener.clock.now_us()))
-        self._feed_run(payload)
+        if tapped is not None and self.mse is not None:
+            self._send(tapped.payload(self.listener.clock.now_us()))  # the wrapper holds IA and after
+            self._after_run_step()
+        else:
+            self._feed_run(payload)
+
+    def _tap(self, run: ProbeRun) -> TappedRun | None:
+        """Wrap ``run`` in the listener's tap (for MSE: around an EncryptedInboundRun, prelude recorded)."""
+        tap = self.listener.tap
+        if tap is None or self.prelude is None:
+            return None
+        if self.mse is None or self.secrets is None:
+            self.tapped = tap(run)
+            return self.tapped
+        wrapped = EncryptedInboundRun(
+            run, secrets=self.secrets, responder=self.mse, wire_in=self.wire_in, wire_out=self.wire_out
+        )
+        self.tapped = tapped = tap(wrapped)
+        marks = [m for *_, m in self.prelude[1:]] + [len(self.mse_out)]
+        for (utc, mono, data, mark), end in zip(self.prelude, marks, strict=True):
+            tapped.recorder.event(EventKind.RECEIVED, utc, mono, data, sent=bytes(self.mse_out[mark:end]))
+        self.stream = None  # the wrapper decrypts and encrypts from here on
+        return tapped
 
     def _on_handshake_timeout(self) -> None:
         self.timer = None
@@ -362,11 +402,6 @@ class _InboundConnection(asyncio.Protocol):
             self.transport.abort()  # RST, no TIME_WAIT on our side
 
     def _observation(self, run: ProbeRun) -> Observation:
-        if self.stream is not None and self.tapped is not None:
-            encrypted, w_in, w_out = self.stream.encrypted, self.wire_in, self.wire_out
-            self.tapped.transport(
-                self.listener.clock.now_us(), encrypted=encrypted, wire_in=w_in, wire_out=w_out
-            )
         obs = run.observation()
         if self.stream is None:
             return obs
