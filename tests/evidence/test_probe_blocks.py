@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from swarmscope.errors import ProtocolStateError
 from swarmscope.evidence.block_table import BlockTable
 from swarmscope.evidence.probe import ProbePolicy
 from swarmscope.evidence.records import BlockProof, Failure, Tier
@@ -19,6 +20,7 @@ from tests.evidence.test_probe import assert_never_uploads
 
 N = 10
 ALL = set(range(N))
+UNCHOKE = pw.encode_message(pw.Simple(pw.UNCHOKE))
 
 
 def table_of(pieces: Pieces) -> BlockTable:
@@ -190,6 +192,37 @@ def test_allowed_fast_candidate_while_choked() -> None:
     assert peer.requests_seen == [(8, BLOCK_SIZE, BLOCK_SIZE)]
 
 
+def test_choked_with_a_claimed_candidate_waits_for_unchoke_instead_of_an_allowed_fast_piece() -> None:
+    """One 16 KiB block after unchoke is cheaper than a whole allowed-fast piece right away."""
+    pieces = Pieces(N)
+    want = proof(pieces, 2, 1)
+    run = make_run(pieces, block_candidates=(want,))
+    run.connected(0)
+    fast = pw.encode_message(pw.Have(pw.ALLOWED_FAST, 8))
+    out = run.received(FakePeer(pieces).handshake() + bitfield(N, ALL) + fast, 1)
+    assert b"\x00\x00\x00\x0d\x06" not in out  # no request while choked
+    assert run.received(UNCHOKE, 2) == pw.encode_request(2, BLOCK_SIZE, BLOCK_SIZE)
+    run.received(pw.encode_message(pw.Piece(2, BLOCK_SIZE, pieces.data[2][BLOCK_SIZE:])), 3)
+    obs = run.observation()
+    assert run.done and obs.verified_blocks == (want,) and obs.bytes_received == BLOCK_SIZE
+
+
+def test_candidates_that_fit_no_block_are_refused() -> None:
+    pieces = Pieces(N, last=5000)
+    good = proof(pieces, 1, 0)
+    bad = [
+        BlockProof(N, 0, BLOCK_SIZE, good.sha256),  # piece out of range
+        BlockProof(1, 100, BLOCK_SIZE, good.sha256),  # not on a block boundary
+        BlockProof(1, 0, 100, good.sha256),  # wrong length
+        BlockProof(N - 1, 0, BLOCK_SIZE, good.sha256),  # the short last piece has a 5000-byte block
+        BlockProof(1, 2 * BLOCK_SIZE, BLOCK_SIZE, good.sha256),  # past the piece end
+        BlockProof(1, 0, BLOCK_SIZE, b"short"),
+    ]
+    for proof_ in bad:
+        with pytest.raises(ProtocolStateError, match="fits no block"):
+            make_run(pieces, block_candidates=(good, proof_))
+
+
 def test_choke_before_the_block_arrives_rerequests_it_once() -> None:
     """BEP 3 (no fast extension): a choke drops our request; after unchoke the same block is asked again."""
     pieces = Pieces(N)
@@ -248,9 +281,6 @@ def test_any_segmentation_gives_the_same_observation(chunk: int, corrupt: bool) 
         )
 
     assert run_with(chunk) == run_with(None)
-
-
-UNCHOKE = pw.encode_message(pw.Simple(pw.UNCHOKE))
 
 
 @settings(max_examples=200, deadline=None)

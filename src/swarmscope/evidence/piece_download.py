@@ -21,6 +21,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Protocol
 
+from swarmscope.errors import ProtocolStateError
 from swarmscope.evidence.probe_policy import ProbePolicy
 from swarmscope.evidence.records import BlockProof, Failure
 from swarmscope.wire import peer_session as ps
@@ -48,6 +49,23 @@ class _Target:
     proof: BlockProof | None  # block mode: exactly this block; None: the whole piece
 
 
+def _check_candidates(candidates: tuple[BlockProof, ...], pieces: PieceSpec) -> None:
+    """Refuse block proofs that cannot belong to this torrent (a caller bug, e.g. another torrent's table).
+
+    Raises:
+        ProtocolStateError: piece out of range, begin not on a 16 KiB boundary, a length that is not
+            the block's length in that piece (BEP 3 "request"), or a digest that is not 32 bytes.
+    """
+    for proof in candidates:
+        ok = 0 <= proof.piece < pieces.num_pieces and proof.begin % BLOCK_SIZE == 0
+        if ok:
+            size = pieces.piece_size(proof.piece)
+            ok = proof.begin < size and proof.length == min(BLOCK_SIZE, size - proof.begin)
+        if not ok or len(proof.sha256) != 32:
+            where = f"piece {proof.piece} begin {proof.begin} length {proof.length}"
+            raise ProtocolStateError(f"block candidate {where} fits no block of this torrent")
+
+
 class PieceDownload:
     """Choose, request and judge the data that verifies one peer.
 
@@ -55,7 +73,12 @@ class PieceDownload:
         session: the connection's peer session (claims, choke state, request encoder).
         pieces: the torrent's :class:`PieceSpec`. policy: the probe's limits (verify counts, failures).
         piece_seed: spreads whole-piece choice across peers (any int, passed in).
-        block_candidates: block proofs to try first, in order; at most one is tried per piece.
+        block_candidates: block proofs to try first, in order; at most one is tried per piece. While the
+            peer chokes us and claims a candidate's piece we wait for unchoke rather than download a
+            whole allowed-fast piece.
+
+    Raises:
+        ProtocolStateError: a candidate that fits no block of this torrent.
 
     Attributes (results):
         verified / failed: piece indexes that passed / failed the piece hash check.
@@ -75,6 +98,7 @@ class PieceDownload:
         piece_seed: int = 0,
         block_candidates: tuple[BlockProof, ...] = (),
     ) -> None:
+        _check_candidates(block_candidates, pieces)
         self.session, self.pieces, self.policy, self.piece_seed = session, pieces, policy, piece_seed
         self.block_candidates = block_candidates
         self.verified: list[int] = []
@@ -133,6 +157,9 @@ class PieceDownload:
         else:
             self.end = self.soft or (Failure.NO_PIECES, "peer claims no piece")
 
+    def _claimed(self, piece: int) -> bool:
+        return self.session.has_piece(piece) and piece not in self._tried
+
     def _usable(self, piece: int) -> bool:
         s = self.session
         return s.has_piece(piece) and piece not in self._tried and (not s.choked or piece in s.allowed_fast)
@@ -142,6 +169,8 @@ class PieceDownload:
             for proof in self.block_candidates:
                 if self._usable(proof.piece):
                     return _Target(proof.piece, proof)
+            if self.session.choked and any(self._claimed(p.piece) for p in self.block_candidates):
+                return None  # wait for unchoke: one block beats an allowed-fast whole piece (BEP 6)
         if self.verified_blocks:
             return None  # a block proof is enough; no whole piece downloaded on top of it
         piece = self._next_piece()
