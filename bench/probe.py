@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import farm
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 TOOLS = ("c", "raw", "swarmscope", "monitor")
 MODES = ("hs", "block")
@@ -150,7 +151,7 @@ async def monitor(
 
     parts = _engine_parts(cfg, meta)
     tmp = tempfile.mkdtemp(prefix="swarmscope-bench-")
-    store = open_store(os.path.join(tmp, "bench.db"))
+    store = open_store(os.path.join(tmp, "bench.db"), node_key=Ed25519PrivateKey.generate())
     done, stop = asyncio.Event(), asyncio.Event()
     counting = CountingStore(store, tally, cfg["M"], done)
     config = MonitorConfig(peer_id=parts["peer_id"], max_peers=cfg["K"], probe=parts["policy"])

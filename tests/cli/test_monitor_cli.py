@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from typer.testing import CliRunner
 
 import swarmscope.cli.monitor
@@ -109,7 +110,7 @@ def test_hostile_text_is_shown_not_interpreted(tmp_path: Path) -> None:
     from swarmscope.store.database import open_store
 
     db = tmp_path / "e.db"
-    store = open_store(str(db))
+    store = open_store(str(db), node_key=Ed25519PrivateKey.generate())
     sw = "ab" * 20
     store.add_swarm(sw, sw, None, "[bold]name[/]\x1b]0;pwned\x07", 1, 16384, 16384, None, None, 1)
     run_id = store.start_run({}, "test", 1)

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from typer.testing import CliRunner
 
 import swarmscope.cli.report as report_module
@@ -24,7 +25,7 @@ register_commands()
 @pytest.fixture
 def db(tmp_path: Path) -> str:
     path = str(tmp_path / "report.db")
-    with open_store(path) as store:
+    with open_store(path, node_key=Ed25519PrivateKey.generate()) as store:
         add_swarms(store)
         run = store.start_run({}, "0.1.0", T0)
         store.add_sightings(
@@ -135,7 +136,7 @@ def test_table_grouped_by_swarm_with_totals(db: str) -> None:
 
 def test_empty_store(tmp_path: Path) -> None:
     path = str(tmp_path / "empty.db")
-    open_store(path).close()
+    open_store(path, node_key=Ed25519PrivateKey.generate()).close()
     assert invoke("--db", path, "--format", "json")[:2] == (0, "[]\n")
     assert invoke("--db", path)[:2] == (0, "no peers recorded\n")
 

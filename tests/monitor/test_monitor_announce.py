@@ -9,6 +9,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from swarmscope.monitor.config import MonitorConfig
 from swarmscope.monitor.crawler import Monitor
 from swarmscope.monitor.targets import load_target
@@ -48,7 +50,7 @@ def test_announces_start_with_started_and_end_with_stopped(tmp_path: Path, netns
         url = f"http://127.0.0.1:{server.server_address[1]}/announce"
         torrent = tmp_path / "a.torrent"
         torrent.write_bytes(bencode.encode({b"announce": url.encode(), b"info": info}))
-        store = open_store(str(tmp_path / "a.db"))
+        store = open_store(str(tmp_path / "a.db"), node_key=Ed25519PrivateKey.generate())
         config = MonitorConfig(
             peer_id=b"-SS0100-announceanno", duration=2.0, listen_port=7151, listen=True, bind_ip="127.0.0.1"
         )

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from swarmscope.evidence.records import Tier
 from swarmscope.monitor.config import MonitorConfig
@@ -48,7 +49,7 @@ def swarm(netns: bool, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tup
 
 def _monitor(tmp_path: Path, torrent: Path, mesh: Mesh, *, dht: bool) -> list[Any]:
     db = tmp_path / f"dht-{dht}.db"
-    store = open_store(str(db))
+    store = open_store(str(db), node_key=Ed25519PrivateKey.generate())
     config = MonitorConfig(
         peer_id=b"-SS0100-dhttestdhtte",
         duration=15.0,
@@ -85,7 +86,7 @@ def test_a_magnet_with_no_tracker_is_monitored_to_verified(swarm: tuple[Mesh, Pa
     """BEP 9 through DHT leads only: metadata fetched, checked against the infohash, then probes verify."""
     mesh, torrent = swarm
     infohash = str(lt.torrent_info(str(torrent)).info_hashes().v1)
-    store = open_store(str(tmp_path / "magnet.db"))
+    store = open_store(str(tmp_path / "magnet.db"), node_key=Ed25519PrivateKey.generate())
     config = MonitorConfig(
         peer_id=b"-SS0100-magnetmagnet",
         duration=20.0,

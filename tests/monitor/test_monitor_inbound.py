@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from swarmscope.evidence.records import Tier
 from swarmscope.monitor.config import MonitorConfig
@@ -29,7 +30,7 @@ FORCED: dict[str, Any] = {
 
 
 def _run_with_dialler(tmp_path: Path, torrent: Path, handles: list[Any], listen: bool) -> list[Any]:
-    store = open_store(str(tmp_path / f"inbound-{listen}.db"))
+    store = open_store(str(tmp_path / f"inbound-{listen}.db"), node_key=Ed25519PrivateKey.generate())
     config = MonitorConfig(
         peer_id=b"-SS0100-inboundinbou",
         duration=10.0,
@@ -98,7 +99,7 @@ def test_dual_stack_listener_takes_an_ipv6_peer_on_loopback(tmp_path: Path, netn
     except Exception as exc:  # pragma: no cover - hosts without IPv6 on lo
         pytest.skip(f"no IPv6 loopback for libtorrent: {exc}")
     try:
-        store = open_store(str(tmp_path / "v6.db"))
+        store = open_store(str(tmp_path / "v6.db"), node_key=Ed25519PrivateKey.generate())
         config = MonitorConfig(
             peer_id=b"-SS0100-ipv6ipv6ipv6", duration=10.0, listen_port=LISTEN, listen=True
         )

@@ -20,6 +20,8 @@ from rich.table import Table
 
 from swarmscope import __version__
 from swarmscope.cli.app import app
+from swarmscope.cli.evidence_options import EvidenceOptions
+from swarmscope.cli.provenance import software_commit
 from swarmscope.cli.text import escaped, plain
 from swarmscope.errors import InputError, SwarmscopeError
 from swarmscope.monitor.config import MonitorConfig
@@ -28,6 +30,7 @@ from swarmscope.monitor.targets import Target, load_target
 from swarmscope.net.clock import Clock
 from swarmscope.net.mse_conn import EncryptionPolicy
 from swarmscope.store.database import DEFAULT_DB, open_store
+from swarmscope.store.node_key import default_key_path, load_or_create_node_key
 
 PEER_ID_PREFIX = (
     b"-SS" + b"".join(p.zfill(1).encode() for p in __version__.split(".")[:3]).ljust(4, b"0")[:4] + b"-"
@@ -105,11 +108,13 @@ def run_monitor_command(
     encryption: str = "allow",
     loop: str = "auto",
     dht_read_only: bool = False,
+    evidence: EvidenceOptions | None = None,
 ) -> Monitor:
     """Load the targets, run the monitor until ``duration`` passes or Ctrl-C, print a summary.
 
     The Python defaults keep the DHT off (no public router is ever contacted unless asked); the CLI turns
     it on by default, as a production monitor wants. ``listen_port`` 0 means no inbound listener.
+    ``evidence`` holds the issue 4 settings (node key, reference copies, NTP, RFC 3161, captures).
 
     Raises:
         InputError: a target cannot be loaded, or an option value is malformed (the message names it).
@@ -140,12 +145,19 @@ def run_monitor_command(
     )
     if dht_bootstrap:
         config.dht_bootstrap = [parse_host_port(text, "--dht-bootstrap") for text in dht_bootstrap]
+    evidence = evidence or EvidenceOptions()
+    evidence.apply(config, loaded)
     if "://" not in db:
         try:
             Path(db).parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise InputError(f"--db {db}: cannot create its folder: {exc.strerror or exc}") from None
-    store = open_store(db)
+    clock = Clock()
+    key = load_or_create_node_key(Path(evidence.node_key) if evidence.node_key else default_key_path(db))
+    store = open_store(db, node_key=key, now_us=clock.now_us())
+    if store.recovery is not None and not store.recovery.clean:
+        for action in store.recovery.actions:
+            err.print(f"[yellow]ledger recovery:[/] {escaped(action)}")
     warnings: list[str] = []
 
     def warn(msg: str) -> None:
@@ -153,7 +165,7 @@ def run_monitor_command(
             warnings.append(msg)
             err.print(f"[yellow]warning:[/] {escaped(msg)}")
 
-    monitor = Monitor(loaded, store, config, Clock(), on_warning=warn)
+    monitor = Monitor(loaded, store, config, clock, on_warning=warn, software_commit=software_commit())
     started = time.monotonic()
     try:
         with asyncio.Runner(loop_factory=_loop_factory(loop)) as runner:
@@ -304,6 +316,26 @@ def monitor(
     ),
     connect_timeout: float = typer.Option(5.0, "--connect-timeout", help="TCP connect timeout, seconds"),
     live: bool = typer.Option(True, "--live/--no-live", help="live table (default on a terminal)"),
+    node_key: str = typer.Option(
+        None, "--node-key", help="Ed25519 signing key of this monitor node (created on first use)"
+    ),
+    reference: list[str] = typer.Option(
+        None, "--reference", help="reference copy of the work for block proofs (one per .torrent, in order)"
+    ),
+    ntp_server: list[str] = typer.Option(
+        None,
+        "--ntp-server",
+        metavar="HOST[:PORT]",
+        help="NTP server to measure the clock against (repeatable)",
+    ),
+    ntp_interval: float = typer.Option(64.0, "--ntp-interval", help="seconds between NTP measurements"),
+    clock_threshold_ms: float = typer.Option(
+        100.0, "--clock-threshold-ms", help="clock offset that flags observations (commercial anchor: 40)"
+    ),
+    tsa_url: str = typer.Option(None, "--tsa-url", help="RFC 3161 time-stamp authority for sealed batches"),
+    proof_candidates: int = typer.Option(
+        4, "--proof-candidates", help="16 KiB block proofs offered to each probe (0: whole pieces only)"
+    ),
 ) -> None:
     """Monitor swarms: discover peers via trackers, probe and verify each, record evidence."""
     try:
@@ -322,6 +354,15 @@ def monitor(
             encryption=encryption,
             loop=loop,
             dht_read_only=dht_read_only,
+            evidence=EvidenceOptions(
+                node_key=node_key,
+                references=reference or [],
+                ntp_servers=ntp_server or [],
+                ntp_interval=ntp_interval,
+                clock_threshold_ms=clock_threshold_ms,
+                tsa_url=tsa_url,
+                proof_candidates=proof_candidates,
+            ),
         )
     except SwarmscopeError as exc:
         err.print(f"[red]error:[/] {escaped(exc)}")

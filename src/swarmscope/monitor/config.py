@@ -31,6 +31,13 @@ class MonitorConfig:
         pex: collect BEP 11 ``ut_pex`` lists from the peers we probe; pex_wait: seconds a first probe may
         linger for the peer's first PEX message. encryption: MSE/PE policy of outgoing probes.
         metadata_timeout: seconds one BEP 9 metadata search for a magnet may take before it is retried.
+        references: swarm id → path of a reference copy of the work (block proofs, issue 4 item 2).
+        proof_pieces: verified pieces per swarm that back block proofs; proof_candidates: block proofs
+        offered to each probe (0 disables block proofs: every peer is verified by a whole piece).
+        ntp_servers: SNTP servers (``host[:port]``) measured every ``ntp_interval`` seconds;
+        clock_threshold_ms: offset above which observations are flagged (issue 4 item 4).
+        tsa_url: RFC 3161 time-stamp authority for sealed batches, or None. capture: record every
+        probe's wire bytes (issue 4 item 1).
     """
 
     peer_id: bytes
@@ -56,6 +63,14 @@ class MonitorConfig:
     metadata_timeout: float = 60.0
     probe: ProbePolicy = field(default_factory=ProbePolicy)
     plan: PlanPolicy = field(default_factory=PlanPolicy)
+    references: dict[str, str] = field(default_factory=dict)
+    proof_pieces: int = 16
+    proof_candidates: int = 4
+    ntp_servers: list[str] = field(default_factory=list)
+    ntp_interval: float = 64.0
+    clock_threshold_ms: float = 100.0
+    tsa_url: str | None = None
+    capture: bool = True
 
     def as_settings(self) -> dict[str, Any]:
         """JSON-able settings stored with the run (methodology record)."""
@@ -75,4 +90,12 @@ class MonitorConfig:
             "probe": {k: getattr(self.probe, k) for k in self.probe.__slots__ if k != "depth"}
             | {"depth": self.probe.depth.value},
             "plan": {k: getattr(self.plan, k) for k in self.plan.__slots__},
+            "references": dict(self.references),
+            "proof_pieces": self.proof_pieces,
+            "proof_candidates": self.proof_candidates,
+            "ntp_servers": list(self.ntp_servers),
+            "ntp_interval": self.ntp_interval,
+            "clock_threshold_ms": self.clock_threshold_ms,
+            "tsa_url": self.tsa_url,
+            "capture": self.capture,
         }

@@ -10,26 +10,33 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import zlib
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from swarmscope import __version__
 from swarmscope.evidence.probe import ProbeRun
-from swarmscope.evidence.records import Observation, Sighting, Source
+from swarmscope.evidence.records import Observation, RunStarted, Sighting, Source
 from swarmscope.monitor.announce import announce_loop, announce_request
 from swarmscope.monitor.config import MonitorConfig
 from swarmscope.monitor.dht_discovery import DhtDiscovery
+from swarmscope.monitor.ledger_writer import LedgerWriter
 from swarmscope.monitor.metadata import fetch_metadata
 from swarmscope.monitor.plan import PeerKey, ProbePlan
+from swarmscope.monitor.proofs import ProofPieces
 from swarmscope.monitor.stats import SwarmStats
 from swarmscope.monitor.targets import Target
+from swarmscope.net.capture_tap import CaptureTap, TappedRun
 from swarmscope.net.clock import Clock
 from swarmscope.net.listener import PeerListener
 from swarmscope.net.mse_conn import probe_with_encryption
+from swarmscope.net.ntp_clock import ClockWatch
+from swarmscope.net.peer_conn import ProbeDriven
 from swarmscope.net.tracker_client import TrackerClient
 from swarmscope.wire import extension
 from swarmscope.wire.mse_cipher import SkeyIndex
@@ -46,6 +53,7 @@ class Monitor:
     Args:
         targets: swarms with metainfo. store: a ``swarmscope.store`` Store. config: settings. clock: evidence
         clock. on_warning: called with human-readable warnings (unreachable tracker, ...).
+        software_commit: git commit of the running code (sealed with the run's settings), or None.
     """
 
     def __init__(
@@ -55,6 +63,7 @@ class Monitor:
         config: MonitorConfig,
         clock: Clock | None = None,
         on_warning: Callable[[str], None] | None = None,
+        software_commit: str | None = None,
     ) -> None:
         self.targets = {t.swarm: t for t in targets}
         self.store = store
@@ -68,11 +77,19 @@ class Monitor:
         self._runs: dict[PeerKey, ProbeRun | None] = {}  # probes in flight (None: between attempts)
         self._dht: DhtDiscovery | None = None
         self._tasks: set[asyncio.Task[None]] = set()
-        self._pending_obs: list[Observation] = []
-        self._pending_sightings: list[Sighting] = []
+        self.software_commit = software_commit
+        self.writer: LedgerWriter | None = None  # created when the run starts (it needs the run id)
+        self.proofs = ProofPieces(
+            self._store_piece, max_pieces=config.proof_pieces, candidates=config.proof_candidates
+        )
+        self._capture_tap = CaptureTap(self.clock, self._add_capture) if config.capture else None
+        self._tapped: dict[PeerKey, TappedRun] = {}  # the capture tap around each probe in flight
+        self._clock_watch = None
+        if config.ntp_servers:
+            self._clock_watch = ClockWatch(
+                config.ntp_servers, clock=self.clock, interval=config.ntp_interval, on_sample=self._add
+            )
         self._wake = asyncio.Event()
-        self._writer_stop = asyncio.Event()
-        self._flush_now = asyncio.Event()  # set on stop, or when flush_rows rows are pending
         self._stopping = False
         self._ext = extension.encode_handshake(  # BEP 10: we offer ut_pex (to read lists), never ut_metadata
             {"ut_pex": PEX_ID} if config.pex else {},
@@ -99,11 +116,13 @@ class Monitor:
         """Monitor until ``stop`` is set or the configured duration passes; commit everything."""
         stop = stop or asyncio.Event()
         cfg = self.config
-        self.run_id = await asyncio.to_thread(self.store.start_run, cfg.as_settings(), __version__)
+        writer = await self._start_ledger()
         for target in self.targets.values():
             await asyncio.to_thread(self._add_swarm, target)
-        background = [asyncio.create_task(self._scheduler())]
-        writer = asyncio.create_task(self._writer())
+        background: list[asyncio.Task[Any]] = [asyncio.create_task(self._scheduler())]
+        if self._clock_watch is not None:
+            background.append(asyncio.create_task(self._clock_watch.run(asyncio.Event())))
+        await self._load_references()
         announcers = [
             asyncio.create_task(self._announcer(t, url)) for t in self.targets.values() for url in t.trackers
         ]
@@ -126,7 +145,7 @@ class Monitor:
 
     async def _shutdown(
         self,
-        background: list[asyncio.Task[None]],
+        background: list[asyncio.Task[Any]],
         announcers: list[asyncio.Task[None]],
         writer: asyncio.Task[None],
     ) -> None:
@@ -139,15 +158,18 @@ class Monitor:
         now = self.clock.now_us()
         for key, run in list(self._runs.items()):
             if run is not None:
-                run.stop(now)
-                self._record(key, run.observation())
+                tapped = self._tapped.pop(key, None)
+                driver: ProbeDriven = tapped if tapped is not None else run
+                if not driver.done:
+                    driver.stop(now)
+                self._record(key, driver.observation())
         self._runs.clear()
         if self._dht is not None:
             await self._dht.stop()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self._announce_stopped(), 5.0)
-        self._writer_stop.set()
-        self._flush_now.set()
+        assert self.writer is not None
+        self.writer.stop()
         await writer  # commits what is pending, then returns
         await asyncio.to_thread(self.store.end_run, self.run_id, self.clock.now_us())
         await self._trackers.aclose()
@@ -219,6 +241,7 @@ class Monitor:
             encryption=modes[cfg.encryption.value],
             max_connections=cfg.max_peers,
             handshake_timeout=cfg.probe.handshake_timeout,
+            tap=self._capture_tap,
         )
 
     def _inbound_run(self, wire_infohash: bytes, ip: str, port: int) -> ProbeRun | None:
@@ -238,6 +261,7 @@ class Monitor:
         self.stats[obs.infohash].sighted(obs.ip, obs.port, Source.INBOUND.value)
         self._record(key, obs)
         self._collect_pex(key, run)
+        self._learn(obs.infohash, run)
 
     async def _start_dht(self) -> None:
         cfg = self.config
@@ -325,7 +349,7 @@ class Monitor:
         for ip, port, peer_id in peers:
             if (ip, port) in self._own or port == 0 or _unusable(ip):
                 continue
-            self._pending_sightings.append(Sighting(swarm, ip, port, source.value, detail, now, peer_id))
+            self._add(Sighting(swarm, ip, port, source.value, detail, now, peer_id))
             stats.sighted(ip, port, source.value)
             key = (swarm, ip, port)
             self.sources.setdefault(key, source.value)
@@ -363,6 +387,7 @@ class Monitor:
         policy = self.config.probe
         if self.config.pex and first:  # collect PEX once per peer; later probes do not linger
             policy = replace(policy, pex_wait=self.config.pex_wait)
+        seed = zlib.crc32(f"{ip}:{port}".encode())
         return ProbeRun(
             swarm=swarm,
             wire_infohash=target.wire_infohash,
@@ -373,10 +398,11 @@ class Monitor:
             source=source,
             started_us=now,
             policy=policy,
-            piece_seed=zlib.crc32(f"{ip}:{port}".encode()),
+            piece_seed=seed,
             extension_handshake=self._ext,
             inbound=inbound,
             pex_id=PEX_ID if self.config.pex else 0,
+            block_candidates=self.proofs.candidates(swarm, seed),
         )
 
     def _start_probe(self, key: PeerKey, now: int) -> None:
@@ -405,12 +431,15 @@ class Monitor:
             clock=self.clock,
             connect_timeout=self.config.connect_timeout,
             bind_ip=self.config.bind_ip,
+            tap=self._tap_for(key) if self._capture_tap is not None else None,
         )
         self._runs.pop(key, None)
+        self._tapped.pop(key, None)
         for obs in observations:
             self._record(key, obs)
         for run in runs:
             self._collect_pex(key, run)
+            self._learn(key[0], run)
         self.plan.finished(key, observations[-1], self.clock.now_us())
         self._wake.set()
 
@@ -421,32 +450,75 @@ class Monitor:
         peers = [(e.host, e.port, None) for m in run.pex for e in (*m.added, *m.added6)]
         self.discovered(key[0], peers, Source.PEX, f"{key[1]}:{key[2]}")
 
+    def _tap_for(self, key: PeerKey) -> Callable[[ProbeDriven], ProbeDriven]:
+        """A tap for one probe of ``key``: captures its wire bytes, remembered while it is in flight."""
+        assert self._capture_tap is not None
+
+        def tap(run: ProbeDriven) -> ProbeDriven:
+            assert self._capture_tap is not None
+            tapped = self._tapped[key] = self._capture_tap(run)
+            return tapped
+
+        return tap
+
+    def _learn(self, swarm: str, run: ProbeRun) -> None:
+        """Whole pieces the probe verified back later block proofs (then the bytes are dropped)."""
+        if run.verified_data:
+            self.proofs.learned(swarm, run.verified_data)
+            run.verified_data.clear()
+
     def _record(self, key: PeerKey, obs: Observation) -> None:
-        self._pending_obs.append(obs)
+        self._add(obs)
         self.stats[key[0]].observed(obs)
-        if len(self._pending_obs) >= self.config.flush_rows:
-            self._flush_now.set()
 
-    # --- storage --------------------------------------------------------------------------------------
+    # --- evidence ledger ------------------------------------------------------------------------------
 
-    async def _writer(self) -> None:
-        """The single writer: commits pending rows every ``flush_interval``; never cancelled mid-commit."""
-        while True:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.config.flush_interval):
-                    await self._flush_now.wait()
-            self._flush_now.clear()
-            await self._flush()
-            if self._writer_stop.is_set():
-                return
+    async def _start_ledger(self) -> asyncio.Task[None]:
+        """Start the run, its sealed ``RunStarted`` record (the methodology) and the writer task."""
+        cfg = self.config
+        settings = cfg.as_settings()
+        started = self.clock.now_us()
+        run_id: int = await asyncio.to_thread(self.store.start_run, settings, __version__, started)
+        self.run_id = run_id
+        self.writer = LedgerWriter(
+            self.store,
+            run_id,
+            self.clock,
+            flush_interval=cfg.flush_interval,
+            flush_rows=cfg.flush_rows,
+            latest_clock=self._clock_watch.latest if self._clock_watch is not None else lambda: None,
+            tsa_url=cfg.tsa_url,
+            on_warning=self.on_warning,
+        )
+        settings_json = json.dumps(settings, sort_keys=True, separators=(",", ":"))
+        self._add(RunStarted(run_id, started, __version__, self.software_commit, settings_json))
+        return asyncio.create_task(self.writer.run())
 
-    async def _flush(self) -> None:
-        sightings, self._pending_sightings = self._pending_sightings, []
-        observations, self._pending_obs = self._pending_obs, []
-        if sightings:
-            await asyncio.to_thread(self.store.add_sightings, self.run_id, sightings)
-        if observations:
-            await asyncio.to_thread(self.store.add_observations, self.run_id, observations)
+    async def _load_references(self) -> None:
+        """Reference copies of the work seed the block hash tables (issue 4 item 2)."""
+        for swarm, path in self.config.references.items():
+            target = self.targets.get(swarm)
+            if target is None or target.meta is None:
+                self.on_warning(f"reference {path}: no monitored torrent with metainfo for {swarm}")
+                continue
+            loaded = await asyncio.to_thread(self.proofs.load_reference, swarm, target.meta, Path(path))
+            if loaded.mismatched or loaded.missing:
+                self.on_warning(
+                    f"reference {path}: {loaded.mismatched} pieces do not match the torrent and "
+                    f"{loaded.missing} are missing; only verified pieces back block proofs"
+                )
+
+    def _add(self, record: Any) -> None:
+        assert self.writer is not None
+        self.writer.add(record)
+
+    def _add_capture(self, capture: Any) -> None:
+        assert self.writer is not None
+        self.writer.add_capture(capture)
+
+    def _store_piece(self, swarm: str, index: int, data: bytes) -> None:
+        assert self.writer is not None
+        self.writer.add_reference_piece(swarm, index, data)
 
 
 def _unusable(ip: str) -> bool:
