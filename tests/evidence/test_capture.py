@@ -332,5 +332,6 @@ def test_block_mode_probe_replays_with_its_candidates(corrupt: bool) -> None:
     cap = recorded_converse(run, FakePeer(pieces, opening=bitfield(N, ALL), corrupt=corrupt))
     obs = live(cap, run)
     assert (obs.tier is Tier.VERIFIED) is not corrupt and (bool(obs.failed_blocks) is corrupt)
-    assert decode_capture(cap.data).header.block_candidates == candidates
+    header = decode_capture(cap.data).header
+    assert isinstance(header, CaptureHeader) and header.block_candidates == candidates
     assert canonical_bytes(replay(cap.data, pieces, cap.blobs.get)) == canonical_bytes(obs)

@@ -9,14 +9,17 @@ Prints the capture size per verified peer (informational, not asserted beyond a 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
 import pytest
 
 from swarmscope.errors import DecodeError
 from swarmscope.evidence.canonical import canonical_bytes
-from swarmscope.evidence.capture import Capture, EventKind, ReplayError, replay
+from swarmscope.evidence.capture import Capture, CaptureHeader, EventKind, ReplayError, replay
 from swarmscope.evidence.capture_decode import decode_capture
+from swarmscope.evidence.metadata_fetch import MetadataFetch, MetadataOutcome, MetadataPolicy
 from swarmscope.evidence.pieces import MetainfoPieces
 from swarmscope.evidence.probe import ProbePolicy, ProbeRun
 from swarmscope.evidence.records import Failure, Observation, Source, Tier
@@ -130,6 +133,7 @@ def test_inbound_plaintext_and_mse_runs_replay(tmp_path: Path, netns: bool) -> N
     assert_replays(meta, plain, cap_plain)
     assert_replays(meta, enc, cap_enc)
     doc = decode_capture(cap_enc.data)
+    assert isinstance(doc.header, CaptureHeader)
     assert doc.header.mse_responder is not None and doc.header.inbound is False  # accepted() sets inbound
     kinds = [e.kind for e in doc.events]
     first_run_call = kinds.index(EventKind.ACCEPTED)
@@ -139,3 +143,47 @@ def test_inbound_plaintext_and_mse_runs_replay(tmp_path: Path, netns: bool) -> N
     print(
         f"\ninbound capture bytes per verified peer: plaintext {len(cap_plain.data)}, MSE {len(cap_enc.data)}"
     )
+
+
+def new_fetch(meta: Metainfo, ip: str) -> MetadataFetch:
+    return MetadataFetch(
+        swarm=meta.swarm_id.hex,
+        v1=meta.wire_infohash,
+        v2=None,
+        peer_id=PEER_ID,
+        ip=ip,
+        port=6881,
+        source=Source.DHT.value,
+        started_us=Clock().now_us(),
+        policy=MetadataPolicy(handshake_timeout=10.0, ext_timeout=5.0),
+        client=b"swarmscope/0.1.0",
+    )
+
+
+def test_metadata_fetches_plaintext_and_encrypted_replay(tmp_path: Path, netns: bool) -> None:
+    torrent = make_torrent(tmp_path)
+    meta = parse_metainfo(torrent.read_bytes())
+    tap = CaptureTap(Clock())
+    fetches: list[MetadataFetch] = []
+
+    def factory(ip: str) -> Callable[[], ProbeRun]:
+        def make() -> ProbeRun:
+            fetches.append(new_fetch(meta, ip))
+            return cast(ProbeRun, fetches[-1])  # the driver only needs the ProbeDriven interface
+
+        return make
+
+    with seed(torrent, tmp_path, "127.0.9.6", 6881):
+        plain = asyncio.run(
+            probe_with_encryption(factory("127.0.9.6"), EncryptionPolicy.DISABLE, clock=Clock(), tap=tap)
+        )
+    with seed(torrent, tmp_path, "127.0.9.7", 6881, **FORCED):
+        enc = asyncio.run(
+            probe_with_encryption(factory("127.0.9.7"), EncryptionPolicy.REQUIRE, clock=Clock(), tap=tap)
+        )
+    assert [f.outcome for f in fetches] == [MetadataOutcome.VERIFIED] * 2
+    assert enc[-1].encrypted and not plain[-1].encrypted
+    for obs, cap in zip((plain[-1], enc[-1]), tap.captures, strict=True):
+        assert obs.capture_sha256 == cap.sha256
+        again = replay(cap.data, None, cap.blobs.get)
+        assert canonical_bytes(again) == canonical_bytes(obs)

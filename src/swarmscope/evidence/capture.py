@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, cast
 
 from swarmscope.errors import ProtocolStateError, SwarmscopeError
 from swarmscope.evidence.capture_decode import decode_capture
@@ -22,14 +22,17 @@ from swarmscope.evidence.capture_format import (
     CaptureEvent,
     CaptureHeader,
     EventKind,
+    MetadataHeader,
     MseSecrets,
     Segment,
     encode_capture,
     lift_blocks,
 )
 from swarmscope.evidence.encrypted_probe import EncryptedInboundRun, EncryptedProbeRun, ResponderSecrets
+from swarmscope.evidence.metadata_fetch import MetadataFetch
 from swarmscope.evidence.probe import PieceSpec, ProbeRun
 from swarmscope.evidence.records import Failure, Observation
+from swarmscope.wire import extension
 
 __all__ = [
     "Capture",
@@ -37,6 +40,7 @@ __all__ = [
     "CaptureHeader",
     "CaptureRecorder",
     "EventKind",
+    "MetadataHeader",
     "MseSecrets",
     "ReplayError",
     "ResponderSecrets",
@@ -73,7 +77,7 @@ class CaptureRecorder:
 
     __slots__ = ("_events", "_received", "capture", "header")
 
-    def __init__(self, header: CaptureHeader) -> None:
+    def __init__(self, header: CaptureHeader | MetadataHeader) -> None:
         self.header = header
         self._events: list[CaptureEvent] = []
         self._received: list[bytes] = []
@@ -115,7 +119,7 @@ class CaptureRecorder:
         if self.capture is None:
             stream = b"".join(self._received)
             segments: list[Segment]
-            if self.header.mse is None and self.header.mse_responder is None and stream:
+            if self.header.mse is None and getattr(self.header, "mse_responder", None) is None and stream:
                 segments, blobs = lift_blocks(stream)
             else:
                 segments, blobs = ([stream] if stream else []), {}
@@ -124,15 +128,15 @@ class CaptureRecorder:
         return self.capture
 
 
-def capture_header(run: object) -> CaptureHeader:
+def capture_header(run: object) -> CaptureHeader | MetadataHeader:
     """The header of a fresh run (call before its first driver call).
 
     Args:
-        run: a :class:`ProbeRun`, or an :class:`EncryptedProbeRun` / :class:`EncryptedInboundRun` around one
-            (its MSE secrets are recorded).
+        run: a :class:`ProbeRun` or a :class:`MetadataFetch` (BEP 9), or an :class:`EncryptedProbeRun` /
+            :class:`EncryptedInboundRun` around one (its MSE secrets are recorded).
 
     Raises:
-        ProtocolStateError: another kind of run (e.g. a metadata fetch: not captured in format 1).
+        ProtocolStateError: another kind of run.
     """
     mse, responder = None, None
     if isinstance(run, EncryptedProbeRun):
@@ -140,6 +144,8 @@ def capture_header(run: object) -> CaptureHeader:
         run = run.run
     elif isinstance(run, EncryptedInboundRun):
         responder, run = run.secrets, run.run
+    if isinstance(run, MetadataFetch) and responder is None:
+        return _metadata_header(run, mse)
     if not isinstance(run, ProbeRun):
         raise ProtocolStateError(f"capture: cannot capture a {type(run).__name__}")
     return CaptureHeader(
@@ -155,14 +161,68 @@ def capture_header(run: object) -> CaptureHeader:
         extension_handshake=run._ext_out,  # the run keeps our BEP 10 payload private; it is an input
         inbound=run.inbound,
         pex_id=run.pex_id,
-        block_candidates=tuple(getattr(run, "block_candidates", ())),
+        block_candidates=tuple(run.block_candidates),
         mse=mse,
         mse_responder=responder,
     )
 
 
-def build_run(header: CaptureHeader, pieces: PieceSpec) -> ProbeRun | EncryptedProbeRun | EncryptedInboundRun:
-    """A fresh run from a header: a ProbeRun, wrapped in EncryptedProbeRun / EncryptedInboundRun for MSE."""
+def _metadata_header(run: MetadataFetch, mse: MseSecrets | None) -> MetadataHeader:
+    client = extension.decode_handshake(run._ext_out).v  # the fetch keeps only its encoded BEP 10 payload
+    header = MetadataHeader(
+        swarm=run.swarm,
+        v1=run.v1,
+        v2=run.v2,
+        peer_id=run.session.peer_id,
+        ip=run.ip,
+        port=run.port,
+        source=run.source,
+        started_us=run.started_us,
+        policy=run.policy,
+        client=client,
+        mse=mse,
+    )
+    if _metadata_fetch(header)._ext_out != run._ext_out:
+        raise ProtocolStateError("capture: the fetch's extension handshake cannot be rebuilt from its inputs")
+    return header
+
+
+def _metadata_fetch(h: MetadataHeader) -> MetadataFetch:
+    return MetadataFetch(
+        swarm=h.swarm,
+        v1=h.v1,
+        v2=h.v2,
+        peer_id=h.peer_id,
+        ip=h.ip,
+        port=h.port,
+        source=h.source,
+        started_us=h.started_us,
+        policy=h.policy,
+        client=h.client,
+    )
+
+
+Run = ProbeRun | EncryptedProbeRun | EncryptedInboundRun | MetadataFetch
+
+
+def build_run(header: CaptureHeader | MetadataHeader, pieces: PieceSpec | None) -> Run:
+    """A fresh run from a header: a ProbeRun (or MetadataFetch), wrapped for MSE when secrets are recorded.
+
+    Raises:
+        ReplayError: a probe capture and no ``pieces``.
+    """
+    if isinstance(header, MetadataHeader):
+        fetch = _metadata_fetch(header)
+        if header.mse is None:
+            return fetch
+        m = header.mse
+        # EncryptedProbeRun only uses the driver interface and ``session.infohash``, which a fetch has
+        inner = cast(ProbeRun, fetch)
+        return EncryptedProbeRun(
+            inner, private_key=m.private_key, pad_a=m.pad_a, crypto_provide=m.crypto_provide
+        )
+    if pieces is None:
+        raise ReplayError("capture: replaying a probe needs the torrent's pieces")
     kwargs: dict[str, Any] = {
         "swarm": header.swarm,
         "wire_infohash": header.wire_infohash,
@@ -212,7 +272,7 @@ def _received_chunks(
     return chunks
 
 
-def _call(run: ProbeRun | EncryptedProbeRun | EncryptedInboundRun, e: CaptureEvent, data: bytes) -> bytes:
+def _call(run: Run, e: CaptureEvent, data: bytes) -> bytes:
     """Apply one event to the run; returns what the run wants sent."""
     k, now = e.kind, e.utc_us
     if k is EventKind.CONNECTED:
@@ -220,7 +280,7 @@ def _call(run: ProbeRun | EncryptedProbeRun | EncryptedInboundRun, e: CaptureEve
             raise ReplayError("capture: a connected (outgoing) event in an inbound MSE capture")
         return run.connected(now)
     if k is EventKind.ACCEPTED:
-        if isinstance(run, EncryptedProbeRun):
+        if isinstance(run, EncryptedProbeRun | MetadataFetch):
             raise ReplayError("capture: an accepted (inbound) event in an MSE-initiator capture")
         return run.accepted(now)
     if k is EventKind.RECEIVED:
@@ -244,12 +304,15 @@ def _call(run: ProbeRun | EncryptedProbeRun | EncryptedInboundRun, e: CaptureEve
     return b""
 
 
-def replay(capture_data: bytes, pieces: PieceSpec, blob: Callable[[bytes], bytes | None]) -> Observation:
+def replay(
+    capture_data: bytes, pieces: PieceSpec | None, blob: Callable[[bytes], bytes | None]
+) -> Observation:
     """Re-derive the Observation of a captured probe through the pure run.
 
     Args:
         capture_data: the capture bytes as stored. pieces: the torrent's pieces (e.g.
-            :class:`~swarmscope.evidence.pieces.MetainfoPieces` over the metainfo).
+            :class:`~swarmscope.evidence.pieces.MetainfoPieces` over the metainfo); None is enough for a
+            metadata-fetch capture.
         blob: sha256 → block bytes (None when unknown) for blocks lifted out of the capture.
 
     Returns:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import zlib
-from typing import Any
+from typing import Any, TypeVar
 
 from swarmscope.errors import DecodeError
 from swarmscope.evidence.capture_format import (
@@ -20,10 +20,12 @@ from swarmscope.evidence.capture_format import (
     CaptureEvent,
     CaptureHeader,
     EventKind,
+    MetadataHeader,
     MseSecrets,
     Segment,
 )
 from swarmscope.evidence.encrypted_probe import ResponderSecrets
+from swarmscope.evidence.metadata_fetch import MetadataPolicy
 from swarmscope.evidence.probe import ProbePolicy
 from swarmscope.evidence.records import BlockProof
 from swarmscope.wire import bencode
@@ -48,6 +50,8 @@ _HEADER_KEYS = {
     b"m",
     b"r",
 }
+_METADATA_KEYS = {b"k", b"s", b"p", b"a", b"o", b"u", b"t", b"y", b"1", b"2", b"c", b"m"}
+_P = TypeVar("_P", ProbePolicy, MetadataPolicy)
 _EVENT_ARITY = {0: 1, 1: 1, 2: 2, 3: 1, 4: 1, 5: 2, 6: 0, 7: 1}  # values after [code, utc_us, mono_us]
 
 
@@ -127,11 +131,12 @@ def _list(v: Any, field: str) -> list[Any]:
     return v
 
 
-def _policy(d: Any) -> ProbePolicy:
+def _policy(d: Any, cls: type[_P]) -> _P:
+    """A policy dataclass from its recorded fields (decoded by the type of each field's default)."""
     if not isinstance(d, dict):
         raise DecodeError("capture: header.policy is not a dict")
-    defaults = ProbePolicy()
-    names = {f.name for f in dataclasses.fields(ProbePolicy)}
+    defaults = cls()
+    names = {f.name for f in dataclasses.fields(cls)}
     values: dict[str, Any] = {}
     for key, raw in d.items():
         name = key.decode("utf-8", "replace")
@@ -154,7 +159,7 @@ def _policy(d: Any) -> ProbePolicy:
             values[name] = _str(raw, field)
         else:
             values[name] = _int(raw, field)
-    return ProbePolicy(**values)  # fields missing from an older capture keep their defaults
+    return cls(**values)  # fields missing from an older capture keep their defaults
 
 
 def _candidates(v: Any) -> tuple[BlockProof, ...]:
@@ -179,20 +184,47 @@ def _responder(r: Any) -> ResponderSecrets:
     )
 
 
-def _header(h: Any) -> CaptureHeader:
-    if isinstance(h, dict) and not h.keys() <= _HEADER_KEYS:
-        raise DecodeError(f"capture: header has unknown keys {sorted(h.keys() - _HEADER_KEYS)}")
+def _mse(h: dict[bytes, Any]) -> MseSecrets | None:
+    if b"m" not in h:
+        return None
+    m = h[b"m"]
+    return MseSecrets(
+        private_key=_bytes(_get(m, b"k", "header.mse"), "header.mse.private_key", max_len=96),
+        pad_a=_bytes(_get(m, b"a", "header.mse"), "header.mse.pad_a", max_len=512),
+        crypto_provide=_int(_get(m, b"c", "header.mse"), "header.mse.crypto_provide", 0, 0xFFFFFFFF),
+    )
+
+
+def _metadata_header(h: dict[bytes, Any]) -> MetadataHeader:
+    if not h.keys() <= _METADATA_KEYS:
+        raise DecodeError(f"capture: header has unknown keys {sorted(h.keys() - _METADATA_KEYS)}")
+    v1, v2, client = h.get(b"1"), h.get(b"2"), h.get(b"c")
+    if v1 is None and v2 is None:
+        raise DecodeError("capture: metadata header has neither a v1 nor a v2 infohash")
+    return MetadataHeader(
+        swarm=_str(_get(h, b"s", "header"), "header.swarm"),
+        v1=None if v1 is None else _bytes(v1, "header.v1", 20),
+        v2=None if v2 is None else _bytes(v2, "header.v2", 32),
+        peer_id=_bytes(_get(h, b"p", "header"), "header.peer_id", 20),
+        ip=_str(_get(h, b"a", "header"), "header.ip"),
+        port=_int(_get(h, b"o", "header"), "header.port", 0, 65535),
+        source=_str(_get(h, b"u", "header"), "header.source"),
+        started_us=_int(_get(h, b"t", "header"), "header.started_us"),
+        policy=_policy(_get(h, b"y", "header"), MetadataPolicy),
+        client=None if client is None else _bytes(client, "header.client"),
+        mse=_mse(h),
+    )
+
+
+def _header(h: Any) -> CaptureHeader | MetadataHeader:
     kind = _str(_get(h, b"k", "header"), "header.kind")
+    if kind == "metadata":
+        return _metadata_header(h)
     if kind != "probe":
         raise DecodeError(f"capture: header.kind {kind!r} is not supported")
-    mse = None
-    if b"m" in h:
-        m = h[b"m"]
-        mse = MseSecrets(
-            private_key=_bytes(_get(m, b"k", "header.mse"), "header.mse.private_key", max_len=96),
-            pad_a=_bytes(_get(m, b"a", "header.mse"), "header.mse.pad_a", max_len=512),
-            crypto_provide=_int(_get(m, b"c", "header.mse"), "header.mse.crypto_provide", 0, 0xFFFFFFFF),
-        )
+    if not h.keys() <= _HEADER_KEYS:
+        raise DecodeError(f"capture: header has unknown keys {sorted(h.keys() - _HEADER_KEYS)}")
+    mse = _mse(h)
     if mse is not None and b"r" in h:
         raise DecodeError("capture: header has both initiator and responder MSE secrets")
     ext = h.get(b"x")
@@ -205,7 +237,7 @@ def _header(h: Any) -> CaptureHeader:
         port=_int(_get(h, b"o", "header"), "header.port", 0, 65535),
         source=_str(_get(h, b"u", "header"), "header.source"),
         started_us=_int(_get(h, b"t", "header"), "header.started_us"),
-        policy=_policy(_get(h, b"y", "header")),
+        policy=_policy(_get(h, b"y", "header"), ProbePolicy),
         piece_seed=_int(_get(h, b"d", "header"), "header.piece_seed"),
         extension_handshake=None if ext is None else _bytes(ext, "header.extension_handshake"),
         inbound=bool(_int(_get(h, b"n", "header"), "header.inbound", 0, 1)),

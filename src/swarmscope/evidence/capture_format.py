@@ -20,6 +20,9 @@ own Adler-32 does not cover); tampering is the ledger's business (``capture_sha2
        m MSE secrets when the probe initiated MSE: {k private key, a PadA, c crypto_provide}; r MSE
        secrets when our listener answered an MSE initiator: {k private key, b PadB, c crypto_allowed,
        p prefer}.
+    For a BEP 9 metadata fetch (k = "metadata") the header holds instead: s, p, a, o, u, t, m as above,
+       1 v1 infohash (20, absent: none), 2 v2 infohash (32, absent: none), y MetadataPolicy (same encoding),
+       c our BEP 10 ``v`` client bytes (absent: none).
     e  events, in driver order: [code, utc_us, mono_us, ...]; code 0 connected [sent_len], 1 accepted
        [sent_len], 2 received [recv_len, sent_len], 3 timer [sent_len], 4 closed [detail], 5 connect_failed
        [failure, detail], 6 stop [], 7 payload [sent_len] (inbound MSE: the run gets the decrypted
@@ -49,6 +52,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from swarmscope.evidence.encrypted_probe import ResponderSecrets
+from swarmscope.evidence.metadata_fetch import MetadataPolicy
 from swarmscope.evidence.probe import ProbePolicy
 from swarmscope.evidence.records import BlockProof
 from swarmscope.wire import bencode
@@ -105,6 +109,24 @@ class CaptureHeader:
 
 
 @dataclass(frozen=True, slots=True)
+class MetadataHeader:
+    """Every input of a :class:`~swarmscope.evidence.metadata_fetch.MetadataFetch` (BEP 9); same names."""
+
+    swarm: str
+    v1: bytes | None
+    v2: bytes | None
+    peer_id: bytes
+    ip: str
+    port: int
+    source: str
+    started_us: int
+    policy: MetadataPolicy = dataclasses.field(default_factory=MetadataPolicy)
+    client: bytes | None = None
+    mse: MseSecrets | None = None
+    kind: str = "metadata"
+
+
+@dataclass(frozen=True, slots=True)
 class CaptureEvent:
     """One recorded driver call (``data``: bytes received; ``sent``: bytes the run returned)."""
 
@@ -124,7 +146,7 @@ Segment = bytes | tuple[bytes, int]  # literal bytes, or (sha256, length) of a l
 class CaptureDoc:
     """A decoded capture: header, events (received ``data`` still empty), received segments, sent bytes."""
 
-    header: CaptureHeader
+    header: CaptureHeader | MetadataHeader
     events: tuple[CaptureEvent, ...]
     received: tuple[Segment, ...]
     received_lengths: tuple[int, ...]
@@ -164,9 +186,10 @@ def lift_blocks(stream: bytes) -> tuple[list[Segment], dict[bytes, bytes]]:
     return segments, blobs
 
 
-def _policy_dict(policy: ProbePolicy) -> dict[bytes, Any]:
+def _policy_dict(policy: ProbePolicy | MetadataPolicy) -> dict[bytes, Any]:
+    """Every field of a policy dataclass, generically (new fields are recorded without code changes)."""
     out: dict[bytes, Any] = {}
-    for f in dataclasses.fields(ProbePolicy):
+    for f in dataclasses.fields(policy):
         value = getattr(policy, f.name)
         if isinstance(value, enum.Enum):
             value = str(value.value)
@@ -175,12 +198,27 @@ def _policy_dict(policy: ProbePolicy) -> dict[bytes, Any]:
         elif isinstance(value, float):
             value = value.hex()
         elif not isinstance(value, int | str):
-            raise TypeError(f"ProbePolicy.{f.name}: cannot record a {type(value).__name__}")
+            raise TypeError(f"{type(policy).__name__}.{f.name}: cannot record a {type(value).__name__}")
         out[f.name.encode()] = value
     return out
 
 
-def _header_dict(h: CaptureHeader) -> dict[bytes, Any]:
+def _metadata_header_dict(h: MetadataHeader) -> dict[bytes, Any]:
+    d: dict[bytes, Any] = {
+        b"k": h.kind, b"s": h.swarm, b"p": h.peer_id, b"a": h.ip, b"o": h.port, b"u": h.source,
+        b"t": h.started_us, b"y": _policy_dict(h.policy),
+    }  # fmt: skip
+    for key, value in ((b"1", h.v1), (b"2", h.v2), (b"c", h.client)):
+        if value is not None:
+            d[key] = value
+    if h.mse is not None:
+        d[b"m"] = {b"k": h.mse.private_key, b"a": h.mse.pad_a, b"c": h.mse.crypto_provide}
+    return d
+
+
+def _header_dict(h: CaptureHeader | MetadataHeader) -> dict[bytes, Any]:
+    if isinstance(h, MetadataHeader):
+        return _metadata_header_dict(h)
     d: dict[bytes, Any] = {
         b"k": h.kind, b"s": h.swarm, b"w": h.wire_infohash, b"p": h.peer_id, b"a": h.ip, b"o": h.port,
         b"u": h.source, b"t": h.started_us, b"y": _policy_dict(h.policy), b"d": h.piece_seed,
@@ -211,7 +249,9 @@ def _event_list(e: CaptureEvent) -> list[Any]:
     return head
 
 
-def encode_capture(header: CaptureHeader, events: list[CaptureEvent], received: list[Segment]) -> bytes:
+def encode_capture(
+    header: CaptureHeader | MetadataHeader, events: list[CaptureEvent], received: list[Segment]
+) -> bytes:
     """Encode a capture (format above). ``received`` segments must join to the events' received bytes."""
     body = {
         b"h": _header_dict(header),
