@@ -207,6 +207,32 @@ def test_choked_with_a_claimed_candidate_waits_for_unchoke_instead_of_an_allowed
     assert run.done and obs.verified_blocks == (want,) and obs.bytes_received == BLOCK_SIZE
 
 
+def test_never_unchoked_falls_back_to_the_allowed_fast_piece_at_the_unchoke_timeout() -> None:
+    pieces = Pieces(N)
+    run = make_run(pieces, block_candidates=(proof(pieces, 2, 1),))
+    run.connected(0)
+    fast = pw.encode_message(pw.Have(pw.ALLOWED_FAST, 8))
+    run.received(FakePeer(pieces).handshake() + bitfield(N, ALL) + fast, 1)
+    assert run.deadline_us is not None
+    wire_out = run.wire_out
+    out = run.timer(run.deadline_us)
+    assert out == pw.encode_request(8, 0, BLOCK_SIZE) + pw.encode_request(8, BLOCK_SIZE, BLOCK_SIZE)
+    assert run.wire_out == wire_out + len(out) and not run.done
+    run.received(pw.encode_message(pw.Piece(8, 0, pieces.data[8][:BLOCK_SIZE])), 2)
+    run.received(pw.encode_message(pw.Piece(8, BLOCK_SIZE, pieces.data[8][BLOCK_SIZE:])), 3)
+    obs = run.observation()
+    assert (
+        run.done and obs.tier is Tier.VERIFIED and obs.verified_pieces == (8,) and obs.verified_blocks == ()
+    )
+    # without an allowed-fast piece the same timeout is "choked"
+    run2 = make_run(pieces, block_candidates=(proof(pieces, 2, 1),))
+    run2.connected(0)
+    run2.received(FakePeer(pieces).handshake() + bitfield(N, ALL), 1)
+    assert run2.deadline_us is not None
+    assert run2.timer(run2.deadline_us) == b""
+    assert run2.done and run2.observation().failure == Failure.CHOKED.value
+
+
 def test_candidates_that_fit_no_block_are_refused() -> None:
     pieces = Pieces(N, last=5000)
     good = proof(pieces, 1, 0)

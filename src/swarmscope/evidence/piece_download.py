@@ -115,6 +115,7 @@ class PieceDownload:
         self._requested: set[int] = set()  # begin offsets of the target asked for, not yet answered
         self._tried: set[int] = set()
         self._rejected = 0
+        self._block_wait = True  # choked with a claimed candidate: wait for unchoke before any whole piece
 
     @property
     def proven(self) -> bool:
@@ -157,8 +158,20 @@ class PieceDownload:
         else:
             self.end = self.soft or (Failure.NO_PIECES, "peer claims no piece")
 
-    def _claimed(self, piece: int) -> bool:
-        return self.session.has_piece(piece) and piece not in self._tried
+    def _candidate_claimed(self) -> bool:
+        return any(
+            self.session.has_piece(p.piece) and p.piece not in self._tried for p in self.block_candidates
+        )
+
+    def release_block_wait(self) -> bool:
+        """Stop waiting for unchoke for a block candidate (the unchoke timeout passed).
+
+        Returns:
+            True when we were waiting and an allowed-fast whole piece (BEP 6) may now be tried instead.
+        """
+        waiting = self._block_wait and self.target is None and self._candidate_claimed()
+        self._block_wait = False
+        return waiting
 
     def _usable(self, piece: int) -> bool:
         s = self.session
@@ -169,7 +182,7 @@ class PieceDownload:
             for proof in self.block_candidates:
                 if self._usable(proof.piece):
                     return _Target(proof.piece, proof)
-            if self.session.choked and any(self._claimed(p.piece) for p in self.block_candidates):
+            if self._block_wait and self.session.choked and self._candidate_claimed():
                 return None  # wait for unchoke: one block beats an allowed-fast whole piece (BEP 6)
         if self.verified_blocks:
             return None  # a block proof is enough; no whole piece downloaded on top of it

@@ -162,6 +162,10 @@ class ProbeRun:
         elif phase is _Phase.CLAIMS:
             self._no_claims(now_us)
         elif phase is _Phase.UNCHOKE:
+            if self.download.release_block_wait():  # still choked: an allowed-fast whole piece will do
+                out = self._advance(now_us)
+                if self.phase is not _Phase.UNCHOKE:
+                    return self._out(out)
             self._finish(now_us, Failure.CHOKED, f"not unchoked within {self.policy.unchoke_timeout:g} s")
         elif phase is _Phase.DOWNLOAD:
             self._finish(now_us, Failure.PIECE_TIMEOUT, self.download.stall_detail())
