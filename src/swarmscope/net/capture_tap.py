@@ -11,7 +11,7 @@ Source: issue 4 item 1 ("a tap in net/ feeding a sink").
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -88,6 +88,17 @@ class TappedRun:
         """Record and forward ``stop``."""
         self.run.stop(now_us)
         self.recorder.event(_STOP, now_us, self._mono_us())
+
+    def prelude(self, chunks: Sequence[tuple[int, int, bytes, int]], replies: bytes) -> None:
+        """Record the raw chunks that arrived before the run existed (inbound MSE), before any run call.
+
+        Args:
+            chunks: (UTC µs, monotonic µs, bytes, offset into ``replies`` when the chunk arrived), in order.
+            replies: every byte our MSE responder sent meanwhile.
+        """
+        ends = [c[3] for c in chunks[1:]] + [len(replies)]
+        for (utc, mono, data, mark), end in zip(chunks, ends, strict=True):
+            self.recorder.event(_RECEIVED, utc, mono, data, sent=replies[mark:end])
 
     def payload(self, now_us: int) -> bytes:
         """Record and forward ``payload`` (an ``EncryptedInboundRun`` after the MSE handshake)."""

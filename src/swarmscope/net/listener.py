@@ -24,7 +24,6 @@ from dataclasses import dataclass, replace
 from typing import cast
 
 from swarmscope.errors import DecodeError
-from swarmscope.evidence.capture import EventKind
 from swarmscope.evidence.encrypted_probe import EncryptedInboundRun, ResponderSecrets
 from swarmscope.evidence.probe import ProbeRun
 from swarmscope.evidence.records import Observation
@@ -262,10 +261,8 @@ class _InboundConnection(asyncio.Protocol):
             self._refuse("refused_by_policy")
             return
         self.stage = _Stage.MSE
-        key, pad_b = (
-            secrets.token_bytes(PRIVATE_KEY_BYTES),
-            secrets.token_bytes(secrets.randbelow(MAX_PAD + 1)),
-        )
+        key = secrets.token_bytes(PRIVATE_KEY_BYTES)
+        pad_b = secrets.token_bytes(secrets.randbelow(MAX_PAD + 1))
         self.secrets = ResponderSecrets(key, pad_b, lst.crypto_allowed(), CRYPTO_RC4)
         self.mse = MseResponder(
             skeys=lst.skeys,
@@ -328,9 +325,7 @@ class _InboundConnection(asyncio.Protocol):
             run, secrets=self.secrets, responder=self.mse, wire_in=self.wire_in, wire_out=self.wire_out
         )
         self.tapped = tapped = tap(wrapped)
-        marks = [m for *_, m in self.prelude[1:]] + [len(self.mse_out)]
-        for (utc, mono, data, mark), end in zip(self.prelude, marks, strict=True):
-            tapped.recorder.event(EventKind.RECEIVED, utc, mono, data, sent=bytes(self.mse_out[mark:end]))
+        tapped.prelude(self.prelude, bytes(self.mse_out))
         self.stream = None  # the wrapper decrypts and encrypts from here on
         return tapped
 
