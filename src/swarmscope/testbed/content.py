@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
+from swarmscope.wire.types import BLOCK_SIZE
+
 DEFAULT_SIZE = 3 * 1024 * 1024  # bytes
 DEFAULT_PIECE_LENGTH = 64 * 1024  # bytes; BEP 3 "piece length"
 DEFAULT_SEED = b"swarmscope-testbed"
@@ -148,20 +150,24 @@ def write_partial_copy(content: TorrentContent, target_dir: Path, pieces: Iterab
 
 
 def write_corrupt_copy(content: TorrentContent, target_dir: Path) -> Path:
-    """Write a copy of the payload in which every piece is wrong (its first 64 bytes are inverted).
+    """Write a copy of the payload in which every piece and every 16 KiB block is wrong.
+
+    The first 64 bytes of every block (BEP 3 request granularity) are inverted, so neither a whole-piece
+    hash check nor a block proof (issue 4 item 2) can pass on anything this peer serves.
 
     Args:
         content: the generated work.
         target_dir: directory to create; the file keeps its name.
 
     Returns:
-        Path of the written file. Every piece's SHA-1 differs from the torrent's.
+        Path of the written file. Every piece's SHA-1 and every block's SHA-256 differ from the good copy's.
     """
     data = bytearray((content.data_dir / content.name).read_bytes())
     for index in range(content.num_pieces):
         offset, length = content.piece_span(index)
-        for i in range(offset, offset + min(64, length)):
-            data[i] ^= 0xFF
+        for block in range(offset, offset + length, BLOCK_SIZE):
+            for i in range(block, block + min(64, offset + length - block)):
+                data[i] ^= 0xFF
     target_dir.mkdir(parents=True, exist_ok=True)
     path = target_dir / content.name
     path.write_bytes(bytes(data))
