@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from swarmscope.errors import DecodeError
 from swarmscope.evidence.canonical import canonical_bytes, record_from_canonical
 from swarmscope.evidence.records import (
+    Attribution,
     BlockProof,
     ClockSample,
     ExtensionInfo,
@@ -114,11 +115,30 @@ RUN = RunStarted(
 )
 
 
-@pytest.mark.parametrize("record", [CLOCK, CLOCK_FAILED, RUN], ids=["clock", "clock-failed", "run"])
+ATTRIBUTION = Attribution(
+    ip="127.0.1.5",
+    observed_at_us=1_796_000_000_000_000,
+    asn=64500,
+    as_org="Test Net",
+    country="DE",
+    city="Köln",
+    accuracy_radius_km=50,
+    flags=("hosting",),
+    datasets=("ab" * 32,),
+)
+
+
+@pytest.mark.parametrize(
+    "record",
+    [CLOCK, CLOCK_FAILED, RUN, ATTRIBUTION, Attribution(ip="::1", observed_at_us=0)],
+    ids=["clock", "clock-failed", "run", "attribution", "attribution-empty"],
+)
 def test_ledger_record_types_round_trip(record: object) -> None:
     data = canonical_bytes(record)  # type: ignore[arg-type]
     assert record_from_canonical(data) == record
-    kind = {ClockSample: b"12:clock_sample", RunStarted: b"11:run_started"}[type(record)]
+    kind = {ClockSample: b"12:clock_sample", RunStarted: b"11:run_started", Attribution: b"11:attribution"}[
+        type(record)
+    ]
     assert b"4:type" + kind in data
 
 

@@ -28,6 +28,24 @@ EXPECTED_TABLES = {
     "clock_sample",
     "run_started",
     "quarantined_row",
+    # issue 5 (migration 0003)
+    "dataset",
+    "attribution",
+    "client",
+    "work",
+    "work_torrent",
+    "isp",
+    "disclosure_request",
+    "disclosure_event",
+    "legal_case",
+    "case_event",
+    "subscriber",
+    "audit_log",
+    "notice",
+    "letter",
+    "payment",
+    "dispute",
+    "purge_log",
 }
 ALL_TRIGGERS = {f"{t}_append_only_{a}" for t in APPEND_ONLY_TABLES for a in ("update", "delete")}
 
@@ -46,7 +64,7 @@ def test_fresh_file_migrates_to_head(db_path: Path) -> None:
     try:
         assert _tables(store.engine) == EXPECTED_TABLES
         with store.engine.connect() as conn:
-            assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "0002"
+            assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "0003"
         assert _triggers(store.engine) == ALL_TRIGGERS
     finally:
         store.close()

@@ -11,8 +11,9 @@ decimal without leading zeros, no whitespace) with exactly four keys::
 
 ``type`` is ``observation`` (:class:`~swarmscope.evidence.records.Observation`), ``sighting``
 (:class:`~swarmscope.evidence.records.Sighting`), ``clock_sample``
-(:class:`~swarmscope.evidence.records.ClockSample`) or ``run_started``
-(:class:`~swarmscope.evidence.records.RunStarted`). ``fields`` maps every field name of the record (the
+(:class:`~swarmscope.evidence.records.ClockSample`), ``run_started``
+(:class:`~swarmscope.evidence.records.RunStarted`) or ``attribution``
+(:class:`~swarmscope.evidence.records.Attribution`). ``fields`` maps every field name of the record (the
 Python attribute name in UTF-8, e.g. ``started_us``) to a *tagged value*; every field is present, even
 when it holds its default.
 
@@ -48,7 +49,9 @@ failed_pieces`` l of i; ``quirks`` l of s; ``encrypted`` o; ``verified_blocks fa
 (block_proof); ``capture_sha256`` n or b. Sighting: ``infohash ip source detail`` s; ``port
 seen_at_us`` i; ``peer_id`` n or b. clock_sample: ``server`` s; ``measured_at_us`` i; ``offset_us
 delay_us stratum leap`` n or i; ``error`` n or s. run_started: ``run_id started_us`` i;
-``software_version settings_json`` s; ``software_commit`` n or s. extension_info: ``m`` d of i; ``v``
+``software_version settings_json`` s; ``software_commit`` n or s. attribution: ``ip`` s;
+``observed_at_us`` i; ``asn accuracy_radius_km`` n or i; ``as_org isp country region city`` n or s;
+``flags datasets`` l of s. extension_info: ``m`` d of i; ``v``
 n or b; ``p reqq metadata_size`` n or i; ``yourip`` n or s. block_proof: ``piece begin length`` i;
 ``sha256`` b.
 
@@ -70,6 +73,7 @@ from typing import Any
 
 from swarmscope.errors import DecodeError
 from swarmscope.evidence.records import (
+    Attribution,
     BlockProof,
     ClockSample,
     ExtensionInfo,
@@ -88,12 +92,13 @@ _RECORDS: dict[bytes, type[Any]] = {
     b"sighting": Sighting,
     b"clock_sample": ClockSample,
     b"run_started": RunStarted,
+    b"attribution": Attribution,
     b"extension_info": ExtensionInfo,
     b"block_proof": BlockProof,
 }
 # Top-level evidence records (the rest only appear nested inside them).
-EVIDENCE_TYPES: tuple[type[Any], ...] = (Observation, Sighting, ClockSample, RunStarted)
-EvidenceRecord = Observation | Sighting | ClockSample | RunStarted
+EVIDENCE_TYPES: tuple[type[Any], ...] = (Observation, Sighting, ClockSample, RunStarted, Attribution)
+EvidenceRecord = Observation | Sighting | ClockSample | RunStarted | Attribution
 _NAMES = {cls: name for name, cls in _RECORDS.items()}
 
 # field → allowed tags; "l:x" / "d:x" name the element tag of a tuple / dict.
@@ -135,6 +140,14 @@ _SCHEMA: dict[type[Any], dict[str, tuple[str, ...]]] = {
         **dict.fromkeys(("run_id", "started_us"), ("i",)),
         **dict.fromkeys(("software_version", "settings_json"), ("s",)),
         "software_commit": ("n", "s"),
+    },
+    Attribution: {
+        "ip": ("s",),
+        "observed_at_us": ("i",),
+        **dict.fromkeys(("asn", "accuracy_radius_km"), ("n", "i")),
+        **dict.fromkeys(("as_org", "isp", "country", "region", "city"), ("n", "s")),
+        "flags": ("l:s",),
+        "datasets": ("l:s",),
     },
     BlockProof: {**dict.fromkeys(("piece", "begin", "length"), ("i",)), "sha256": ("b",)},
     ExtensionInfo: {
@@ -374,7 +387,7 @@ def record_from_canonical(data: bytes) -> EvidenceRecord:
     if envelope[b"version"] != VERSION or isinstance(envelope[b"version"], bool):
         raise DecodeError(f"canonical: unsupported version {str(envelope[b'version'])[:20]}")
     kind = envelope[b"type"]
-    if kind not in (b"observation", b"sighting", b"clock_sample", b"run_started"):
+    if kind not in (b"observation", b"sighting", b"clock_sample", b"run_started", b"attribution"):
         raise DecodeError(f"canonical: unknown record type {str(kind)[:40]}")
     record: EvidenceRecord = _record(_RECORDS[kind], envelope[b"fields"], kind.decode("ascii"))
     if canonical_bytes(record) != data:

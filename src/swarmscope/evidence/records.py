@@ -177,6 +177,34 @@ class RunStarted:
 
 
 @dataclass(frozen=True, slots=True)
+class Attribution:
+    """Who an IP address belonged to at observation time, per the IP datasets then in use (issue 5 item 1).
+
+    Geolocation is advisory (a geolocation default once sent police to a farm); the ASN and the
+    organisation that announces it are what a disclosure request relies on.
+
+    Args:
+        ip: normalised IP literal. observed_at_us: the observation time it applies to (UTC µs).
+        asn: autonomous system number, or None. as_org: the AS organisation. isp: the ISP name (GeoIP2-ISP)
+        or None. country: ISO 3166-1 alpha-2. region, city: advisory. accuracy_radius_km: the dataset's
+        stated radius. flags: a subset of ``("hosting", "vpn", "tor")``, sorted. datasets: SHA-256 hex
+        fingerprints of every dataset consulted, sorted.
+    """
+
+    ip: str
+    observed_at_us: int
+    asn: int | None = None
+    as_org: str | None = None
+    isp: str | None = None
+    country: str | None = None
+    region: str | None = None
+    city: str | None = None
+    accuracy_radius_km: int | None = None
+    flags: tuple[str, ...] = ()
+    datasets: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Observation:
     """The outcome of one probe of one peer address for one swarm (one row, never updated).
 

@@ -193,6 +193,7 @@ class Monitor:
                 bind_ip=self.config.bind_ip,
                 timeout=self.config.metadata_timeout,
                 encryption=self.config.encryption,
+                tap=self._capture_tap,
             )
             for obs in outcome.observations:
                 key = (t.swarm, obs.ip, obs.port)

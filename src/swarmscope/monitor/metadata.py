@@ -30,6 +30,7 @@ from swarmscope.wire.magnet import Magnet
 from swarmscope.wire.metainfo import Metainfo, parse_metainfo
 
 Candidate = tuple[str, int]
+Tap = Callable[[Any], Any]  # net.capture_tap.CaptureTap: wraps a run, returns the recording wrapper
 DEFAULT_POLICY = MetadataPolicy()
 MAX_CANDIDATES = 500  # peers tried for one magnet before giving up (bounds the loop in count)
 
@@ -180,10 +181,13 @@ class _Search:
         source: str,
         policy: MetadataPolicy,
         encryption: EncryptionPolicy,
+        tap: Tap | None = None,
     ) -> None:
         self.magnet, self.clock, self.peer_id = magnet, clock, peer_id
         self.bind_ip, self.source, self.policy, self.encryption = bind_ip, source, policy, encryption
-        self.running: dict[asyncio.Task[list[Observation]], list[MetadataFetch]] = {}
+        self.tap = tap
+        # per running task: the fetches it made, and the capture tap around each (same order)
+        self.running: dict[asyncio.Task[list[Observation]], tuple[list[MetadataFetch], list[Any]]] = {}
         self.observations: list[Observation] = []
 
     def _new_fetch(self, cand: Candidate, made: list[MetadataFetch]) -> MetadataFetch:
@@ -209,8 +213,22 @@ class _Search:
         # probe_with_encryption is annotated for ProbeRun; it only uses the driver interface (ProbeDriven)
         # and ``session.infohash``, both of which MetadataFetch has.
         factory = cast(Callable[[], ProbeRun], lambda: self._new_fetch(cand, made))
-        coro = probe_with_encryption(factory, self.encryption, clock=self.clock, bind_ip=self.bind_ip)
-        self.running[asyncio.create_task(coro)] = made
+        tapped: list[Any] = []
+
+        def tap(run: Any) -> Any:
+            assert self.tap is not None
+            wrapped = self.tap(run)
+            tapped.append(wrapped)
+            return wrapped
+
+        coro = probe_with_encryption(
+            factory,
+            self.encryption,
+            clock=self.clock,
+            bind_ip=self.bind_ip,
+            tap=tap if self.tap is not None else None,
+        )
+        self.running[asyncio.create_task(coro)] = (made, tapped)
 
     async def run(self, queue: asyncio.Queue[Candidate | None], parallel: int) -> MetadataFetch | None:
         """Keep ``parallel`` peers busy until one serves verified metadata or the candidates run out."""
@@ -233,7 +251,7 @@ class _Search:
                     else:
                         self.start(cand)
                 for task in [t for t in self.running if t in done]:
-                    made = self.running.pop(task)
+                    made, _ = self.running.pop(task)
                     self.observations.extend(task.result())
                     winner = next((f for f in made if f.result is not None), None)
                     if winner is not None:
@@ -246,10 +264,12 @@ class _Search:
         """Stop the fetches still running and record how far each attempt got."""
         for task in self.running:
             task.cancel()
-        for task, made in self.running.items():
+        for task, (made, tapped) in self.running.items():
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-            self.observations.extend(f.observation() for f in made)
+            # the tap around a fetch (when there is one) adds its capture hash and reports the capture
+            drivers = [*tapped, *made[len(tapped) :]]
+            self.observations.extend(d.observation() for d in drivers)
         self.running.clear()
 
 
@@ -265,6 +285,7 @@ async def fetch_metadata(
     source: str = Source.MANUAL.value,
     policy: MetadataPolicy = DEFAULT_POLICY,
     encryption: EncryptionPolicy = EncryptionPolicy.DISABLE,
+    tap: Tap | None = None,
 ) -> MetadataOutcome:
     """Fetch the info dict of ``magnet`` from candidate peers and verify it against its infohash(es).
 
@@ -275,6 +296,7 @@ async def fetch_metadata(
         bind_ip: local source address. parallel: fetches at once. timeout: seconds for the whole fetch.
         source: the Source value recorded on the observations. policy: per-peer limits.
         encryption: MSE/PE use per peer (``net.mse_conn.EncryptionPolicy``; each attempt is observed).
+        tap: wraps each attempt's run (``net.capture_tap.CaptureTap``: wire capture, issue 4 item 1).
 
     Returns:
         :class:`MetadataOutcome`; no verified copy within ``timeout`` (or candidates exhausted) gives
@@ -288,7 +310,7 @@ async def fetch_metadata(
     queue: asyncio.Queue[Candidate | None] = asyncio.Queue(maxsize=max(1, parallel))
     pump = asyncio.create_task(_pump(_candidates(magnet, candidates), queue))
     search = _Search(
-        magnet, clock, peer_id, bind_ip=bind_ip, source=source, policy=policy, encryption=encryption
+        magnet, clock, peer_id, bind_ip=bind_ip, source=source, policy=policy, encryption=encryption, tap=tap
     )
     winner: MetadataFetch | None = None
     try:

@@ -37,7 +37,7 @@ TIER_LABELS = tuple(t.label for t in Tier)
 TIER_CHECK = "tier IN (" + ", ".join(f"'{label}'" for label in TIER_LABELS) + ")"
 
 # Append-only evidence tables (no UPDATE/DELETE, enforced by triggers from migrations 0001 and 0002).
-APPEND_ONLY_TABLES = (
+APPEND_ONLY_TABLES: tuple[str, ...] = (
     "sighting",
     "observation",
     "ledger_entry",
@@ -266,3 +266,8 @@ quarantined_row = sa.Table(
     sa.Column("detected_us", sa.BigInteger, nullable=False),
     sa.UniqueConstraint("table_name", "row_id"),
 )
+
+# The legal workflow's tables (issue 5) live in their own module on the same metadata.
+from swarmscope.store import schema_cases as _cases  # noqa: E402  (needs ``metadata`` defined above)
+
+APPEND_ONLY_TABLES = APPEND_ONLY_TABLES + _cases.CASE_APPEND_ONLY_TABLES
