@@ -78,6 +78,8 @@ OWNED_IMPORTS = {  # third-party or stdlib module -> the only top-level packages
     "maxminddb": {"attribution"},
     "geoip2": {"attribution"},
     "ntplib": {"net"},
+    "aiosmtplib": {"net"},
+    "aiosmtpd": {"testbed"},
 }
 
 
