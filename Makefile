@@ -3,7 +3,8 @@ PY      ?= python3
 VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
-APT_PKGS := opentracker aria2 iproute2 chrony faketime openssl
+APT_PKGS := opentracker aria2 iproute2 chrony openssl poppler-utils libpango-1.0-0 libpangoft2-1.0-0 \
+            fonts-dejavu-core
 
 .PHONY: demo test check sysdeps venv bench clean
 
@@ -17,7 +18,7 @@ venv: $(STAMP)
 # Debian packages for the real-software tests and the demo (root installs them; others are told how).
 sysdeps:
 	@if command -v opentracker >/dev/null && command -v aria2c >/dev/null && command -v ip >/dev/null \
-	  && command -v chronyd >/dev/null && command -v faketime >/dev/null && command -v openssl >/dev/null; then :; \
+	  && command -v chronyd >/dev/null && command -v openssl >/dev/null && command -v pdftotext >/dev/null; then :; \
 	elif [ "$$(id -u)" = 0 ]; then \
 	  DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(APT_PKGS) >/dev/null; \
