@@ -212,17 +212,44 @@ def _key(key: Any) -> bytes:
     return key.encode("utf-8")
 
 
+_PLANS: dict[type[Any], tuple[tuple[str, bytes, bool], ...]] = {}
+_NONE = [b"n"]  # shared: the bencode encoder never mutates its input
+
+
+def _plan(cls: type[Any]) -> tuple[tuple[str, bytes, bool], ...]:
+    """(attribute, key bytes, is-a-float-field) per field of ``cls``, computed once per class."""
+    plan = _PLANS.get(cls)
+    if plan is None:
+        schema = _SCHEMA[cls]
+        plan = tuple((f.name, f.name.encode("ascii"), schema[f.name] == ("n", "f")) for f in fields(cls))
+        _PLANS[cls] = plan
+    return plan
+
+
 def _record_fields(record: Any) -> dict[bytes, Any]:
-    """Every field of a record as ``{name: tagged value}``, coerced to the schema's type."""
-    schema = _SCHEMA[type(record)]
+    """Every field of a record as ``{name: tagged value}``, coerced to the schema's type.
+
+    The common scalar types take a fast path (exact ``type`` checks); anything else goes through
+    :func:`value_to_bencode`, so the bytes are the same either way (the golden vectors pin them).
+    """
     out: dict[bytes, Any] = {}
-    for f in fields(record):
-        value = getattr(record, f.name)
-        if schema[f.name] == ("n", "f") and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)  # a float field given an int (``completion=1``)
-        elif f.name == "tier" and isinstance(value, Tier):
-            value = int(value)
-        out[f.name.encode("ascii")] = value_to_bencode(value)
+    for name, key, is_float in _plan(type(record)):
+        value = getattr(record, name)
+        kind = type(value)
+        if kind is str:
+            out[key] = [b"s", value.encode("utf-8")]
+        elif kind is int and not is_float and -_INT_LIMIT < value < _INT_LIMIT:
+            out[key] = [b"i", value]
+        elif value is None:
+            out[key] = _NONE
+        elif kind is bytes:
+            out[key] = [b"b", value]
+        elif kind is Tier:
+            out[key] = [b"i", int(value)]
+        elif is_float and isinstance(value, int) and not isinstance(value, bool):
+            out[key] = value_to_bencode(float(value))  # a float field given an int (``completion=1``)
+        else:
+            out[key] = value_to_bencode(value)
     return out
 
 
