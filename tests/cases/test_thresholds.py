@@ -1,0 +1,136 @@
+"""Thresholds: verified hits → case candidates, with the reasons an address is excluded."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from swarmscope.cases.thresholds import Candidate, Hit, ThresholdPolicy, candidates, evaluate
+
+IH = "aa" * 20
+MIN = 60 * 10**6
+T0 = 1_780_000_000 * 10**6
+POLICY = ThresholdPolicy()
+
+
+def hits_at(*minutes: float, ip: str = "127.0.0.9", flagged: tuple[int, ...] = ()) -> list[Hit]:
+    return [
+        Hit(ip, 6881 + i, IH, T0 + int(m * MIN), T0 + int(m * MIN) + 5 * 10**6, i in flagged)
+        for i, m in enumerate(minutes)
+    ]
+
+
+def codes(c: Candidate) -> set[str]:
+    return {
+        r.split(":")[0] if not r.startswith("flagged:") else ":".join(r.split(":")[:2])
+        for r in c.reasons_excluded
+    }
+
+
+def test_two_hits_in_ten_minutes_is_not_a_candidate() -> None:
+    """The court case of issue 5 item 3: two sightings ten minutes apart."""
+    (verdict,) = evaluate(hits_at(0, 10), POLICY, {})
+    assert codes(verdict) == {"too_few_hits", "span_too_short"}
+    assert candidates(hits_at(0, 10), POLICY, {}) == []
+
+
+def test_three_hits_over_59_minutes_is_not() -> None:
+    (verdict,) = evaluate(hits_at(0, 30, 59), POLICY, {})
+    assert codes(verdict) == {"span_too_short"}
+    assert "59.0 min" in verdict.reasons_excluded[0]
+
+
+def test_three_hits_over_61_minutes_is() -> None:
+    (c,) = candidates(hits_at(0, 30, 61), POLICY, {})
+    assert (c.ip, c.infohash, c.port, c.hits) == ("127.0.0.9", IH, 6881, 3)
+    assert (c.first_hit_us, c.last_hit_us, c.span_us) == (T0, T0 + 61 * MIN, 61 * MIN)
+
+
+def test_exactly_one_hour_passes() -> None:
+    assert candidates(hits_at(0, 30, 60), POLICY, {})
+
+
+def test_order_of_hits_does_not_matter() -> None:
+    assert candidates(list(reversed(hits_at(0, 30, 61))), POLICY, {}) == candidates(
+        hits_at(0, 30, 61), POLICY, {}
+    )
+
+
+def test_a_clock_flagged_hit_excludes_the_address() -> None:
+    (verdict,) = evaluate(hits_at(0, 30, 61, 90, flagged=(1,)), POLICY, {})
+    assert codes(verdict) == {"clock_flagged"}
+    assert not verdict.is_candidate
+
+
+@pytest.mark.parametrize("flag", ["hosting", "vpn", "tor"])
+def test_flagged_addresses_are_excluded_unless_allowed(flag: str) -> None:
+    flags = {"127.0.0.9": frozenset({flag})}
+    (verdict,) = evaluate(hits_at(0, 30, 61), POLICY, flags)
+    assert codes(verdict) == {f"flagged:{flag}"}
+    assert candidates(hits_at(0, 30, 61), ThresholdPolicy(allow_flags=frozenset({flag})), flags)
+
+
+def test_allowing_one_flag_does_not_allow_another() -> None:
+    flags = {"127.0.0.9": frozenset({"hosting", "vpn"})}
+    (verdict,) = evaluate(hits_at(0, 30, 61), ThresholdPolicy(allow_flags=frozenset({"hosting"})), flags)
+    assert codes(verdict) == {"flagged:vpn"}
+
+
+def test_flags_of_another_ip_do_not_matter() -> None:
+    assert candidates(hits_at(0, 30, 61), POLICY, {"127.0.0.8": frozenset({"tor"})})
+
+
+def test_groups_per_ip_and_infohash() -> None:
+    hits = hits_at(0, 30, 61) + hits_at(0, 61, ip="127.0.0.10")
+    hits += [Hit("127.0.0.9", 6881, "bb" * 20, T0, T0, False)]
+    verdicts = evaluate(hits, POLICY, {})
+    assert {(v.ip, v.infohash, v.is_candidate) for v in verdicts} == {
+        ("127.0.0.9", IH, True),
+        ("127.0.0.10", IH, False),
+        ("127.0.0.9", "bb" * 20, False),
+    }
+
+
+def test_configurable_policy() -> None:
+    assert candidates(hits_at(0, 10), ThresholdPolicy(min_hits=2, min_span_us=10 * MIN), {})
+    with pytest.raises(ValueError):
+        ThresholdPolicy(min_hits=0)
+    with pytest.raises(ValueError):
+        ThresholdPolicy(min_span_us=-1)
+
+
+HIT = st.builds(
+    Hit,
+    ip=st.sampled_from(["127.0.0.2", "127.0.0.3", "::1"]),
+    port=st.integers(1, 65535),
+    infohash=st.sampled_from([IH, "bb" * 20]),
+    at_us=st.integers(T0, T0 + 4 * 60 * MIN),
+    ended_us=st.just(T0),
+    clock_flagged=st.booleans(),
+)
+FLAGS = st.dictionaries(
+    st.sampled_from(["127.0.0.2", "127.0.0.3", "::1"]),
+    st.frozensets(st.sampled_from(["hosting", "vpn", "tor"])),
+)
+
+
+@settings(max_examples=300)
+@given(before=st.lists(HIT, max_size=12), more=st.lists(HIT, max_size=6), flags=FLAGS)
+def test_adding_hits_never_removes_a_candidate_unless_flagged(
+    before: list[Hit], more: list[Hit], flags: dict[str, frozenset[str]]
+) -> None:
+    was = {(c.ip, c.infohash) for c in candidates(before, POLICY, flags)}
+    now = {(c.ip, c.infohash) for c in candidates(before + more, POLICY, flags)}
+    flagged_added = {(h.ip, h.infohash) for h in more if h.clock_flagged}
+    assert was - now <= flagged_added
+
+
+@settings(max_examples=200)
+@given(hits=st.lists(HIT, max_size=15), flags=FLAGS)
+def test_every_candidate_meets_the_policy(hits: list[Hit], flags: dict[str, frozenset[str]]) -> None:
+    for c in candidates(hits, POLICY, flags):
+        group = [h for h in hits if (h.ip, h.infohash) == (c.ip, c.infohash)]
+        assert len(group) == c.hits >= 3
+        assert c.span_us >= POLICY.min_span_us
+        assert not any(h.clock_flagged for h in group) and not flags.get(c.ip)
