@@ -1,0 +1,164 @@
+"""Row types shared by :mod:`swarmscope.store.cases` and :mod:`swarmscope.store.case_status` (issue 5)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import sqlalchemy as sa
+
+from swarmscope.store.database import StoreError
+
+CaseRule = Callable[[str, str, "str | None"], str]  # (current status, event, actor) -> next status
+RequestRule = Callable[[str, str], str]  # (current status, target) -> target
+INITIAL_CASE_STATUS = "candidate"
+INITIAL_REQUEST_STATUS = "drafted"
+CLOSING_CASE_STATUSES = frozenset({"paid", "withdrawn", "closed"})  # = cases.workflow.CLOSING_STATUSES
+ANSWERED = ("complied", "partially_complied", "contested", "quashed")
+SYSTEM_ACTOR = "swarmscope"
+
+
+class CaseStoreError(StoreError):
+    """A campaign/ISP/case row is missing, duplicated or would contradict another (message says which)."""
+
+
+class CandidateLike(Protocol):
+    """What :func:`upsert_case` needs of a :class:`swarmscope.cases.thresholds.Candidate`."""
+
+    @property
+    def ip(self) -> str: ...
+    @property
+    def port(self) -> int: ...
+    @property
+    def infohash(self) -> str: ...
+    @property
+    def first_hit_us(self) -> int: ...
+    @property
+    def last_hit_us(self) -> int: ...
+    @property
+    def hits(self) -> int: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ClientRow:
+    """A rights holder: name, contact, added (UTC µs)."""
+
+    id: int
+    name: str
+    contact: str | None
+    added_us: int
+
+
+@dataclass(frozen=True, slots=True)
+class WorkRow:
+    """A work (``work`` columns) plus its client's name."""
+
+    id: int
+    client_id: int
+    title: str
+    registration: str | None
+    reference_path: str | None
+    added_us: int
+    client: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class WorkTorrentRow:
+    """A torrent linked to a work; ``status`` linked | confirmed | fake (``work_torrent`` columns)."""
+
+    id: int
+    work_id: int
+    infohash: str
+    status: str
+    checked_pieces: int
+    matched_pieces: int
+    checked_us: int | None
+    detail: str | None
+    linked_us: int
+
+
+@dataclass(frozen=True, slots=True)
+class IspRow:
+    """An ISP of the directory; ``asns`` as a tuple of ints."""
+
+    id: int
+    name: str
+    asns: tuple[int, ...]
+    abuse_email: str | None
+    legal_address: str | None
+    country: str | None
+    added_us: int
+
+
+@dataclass(frozen=True, slots=True)
+class RequestRow:
+    """A disclosure request (``disclosure_request`` columns); times UTC µs."""
+
+    id: int
+    isp_id: int
+    region: str | None
+    status: str
+    created_us: int
+    status_us: int
+    exhibit_sha256: str | None
+    note: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class CaseRow:
+    """A legal case (``legal_case`` columns); times UTC µs. Never holds personal data."""
+
+    id: int
+    doe: str
+    ip: str
+    port: int
+    infohash: str
+    work_id: int | None
+    isp_id: int | None
+    request_id: int | None
+    first_hit_us: int
+    last_hit_us: int
+    hits: int
+    region: str | None
+    city: str | None
+    status: str
+    created_us: int
+    status_us: int
+    closed_us: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class EventRow:
+    """One ``case_event`` / ``disclosure_event`` row: ``subject_id`` is the case or request id."""
+
+    id: int
+    subject_id: int
+    status: str
+    at_us: int
+    actor: str
+    note: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class IspCooperation:
+    """How an ISP answers disclosure requests.
+
+    ``rate`` = (complied + 0.5 × partially_complied) / answered, where answered counts complied,
+    partially_complied, contested and quashed requests (drafted and served are not answers yet);
+    None when nothing was answered. A quashed request counts against the ISP's rate although a court
+    quashed it: the rate describes outcomes, not blame.
+    """
+
+    isp_id: int
+    name: str
+    counts: dict[str, int] = field(default_factory=dict)
+    answered: int = 0
+    rate: float | None = None
+
+
+def new_id(conn: sa.Connection, statement: sa.Insert) -> int:
+    """Run a single-row INSERT; returns the new primary key."""
+    key = conn.execute(statement).inserted_primary_key
+    assert key is not None
+    return int(key[0])
