@@ -10,33 +10,27 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import zlib
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from swarmscope import __version__
 from swarmscope.evidence.probe import ProbeRun
-from swarmscope.evidence.records import Observation, RunStarted, Sighting, Source
+from swarmscope.evidence.records import Observation, Sighting, Source
 from swarmscope.monitor.announce import announce_loop, announce_request
 from swarmscope.monitor.config import MonitorConfig
 from swarmscope.monitor.dht_discovery import DhtDiscovery
-from swarmscope.monitor.ledger_writer import LedgerWriter
+from swarmscope.monitor.evidence_sink import EvidenceSink
 from swarmscope.monitor.metadata import fetch_metadata
 from swarmscope.monitor.plan import PeerKey, ProbePlan
-from swarmscope.monitor.proofs import ProofPieces
 from swarmscope.monitor.stats import SwarmStats
 from swarmscope.monitor.targets import Target
-from swarmscope.net.capture_tap import CaptureTap, TappedRun
 from swarmscope.net.clock import Clock
 from swarmscope.net.listener import PeerListener
 from swarmscope.net.mse_conn import probe_with_encryption
-from swarmscope.net.ntp_clock import ClockWatch
-from swarmscope.net.peer_conn import ProbeDriven
 from swarmscope.net.tracker_client import TrackerClient
 from swarmscope.wire import extension
 from swarmscope.wire.mse_cipher import SkeyIndex
@@ -77,18 +71,7 @@ class Monitor:
         self._runs: dict[PeerKey, ProbeRun | None] = {}  # probes in flight (None: between attempts)
         self._dht: DhtDiscovery | None = None
         self._tasks: set[asyncio.Task[None]] = set()
-        self.software_commit = software_commit
-        self.writer: LedgerWriter | None = None  # created when the run starts (it needs the run id)
-        self.proofs = ProofPieces(
-            self._store_piece, max_pieces=config.proof_pieces, candidates=config.proof_candidates
-        )
-        self._capture_tap = CaptureTap(self.clock, self._add_capture) if config.capture else None
-        self._tapped: dict[PeerKey, TappedRun] = {}  # the capture tap around each probe in flight
-        self._clock_watch = None
-        if config.ntp_servers:
-            self._clock_watch = ClockWatch(
-                config.ntp_servers, clock=self.clock, interval=config.ntp_interval, on_sample=self._add
-            )
+        self.evidence = EvidenceSink(store, config, self.clock, self.on_warning, software_commit)
         self._wake = asyncio.Event()
         self._stopping = False
         self._ext = extension.encode_handshake(  # BEP 10: we offer ut_pex (to read lists), never ut_metadata
@@ -116,13 +99,12 @@ class Monitor:
         """Monitor until ``stop`` is set or the configured duration passes; commit everything."""
         stop = stop or asyncio.Event()
         cfg = self.config
-        writer = await self._start_ledger()
+        writer, *background = await self.evidence.start()
+        self.run_id = self.evidence.run_id
         for target in self.targets.values():
             await asyncio.to_thread(self._add_swarm, target)
-        background: list[asyncio.Task[Any]] = [asyncio.create_task(self._scheduler())]
-        if self._clock_watch is not None:
-            background.append(asyncio.create_task(self._clock_watch.run(asyncio.Event())))
-        await self._load_references()
+        background.append(asyncio.create_task(self._scheduler()))
+        await self.evidence.load_references(self.targets)
         announcers = [
             asyncio.create_task(self._announcer(t, url)) for t in self.targets.values() for url in t.trackers
         ]
@@ -158,8 +140,7 @@ class Monitor:
         now = self.clock.now_us()
         for key, run in list(self._runs.items()):
             if run is not None:
-                tapped = self._tapped.pop(key, None)
-                driver: ProbeDriven = tapped if tapped is not None else run
+                driver = self.evidence.driver(key, run)
                 if not driver.done:
                     driver.stop(now)
                 self._record(key, driver.observation())
@@ -168,9 +149,7 @@ class Monitor:
             await self._dht.stop()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self._announce_stopped(), 5.0)
-        assert self.writer is not None
-        self.writer.stop()
-        await writer  # commits what is pending, then returns
+        await self.evidence.stop(writer)  # commits what is pending, then returns
         await asyncio.to_thread(self.store.end_run, self.run_id, self.clock.now_us())
         await self._trackers.aclose()
         await self._trackers_other.aclose()
@@ -193,7 +172,7 @@ class Monitor:
                 bind_ip=self.config.bind_ip,
                 timeout=self.config.metadata_timeout,
                 encryption=self.config.encryption,
-                tap=self._capture_tap,
+                tap=self.evidence.capture_tap,
             )
             for obs in outcome.observations:
                 key = (t.swarm, obs.ip, obs.port)
@@ -242,7 +221,7 @@ class Monitor:
             encryption=modes[cfg.encryption.value],
             max_connections=cfg.max_peers,
             handshake_timeout=cfg.probe.handshake_timeout,
-            tap=self._capture_tap,
+            tap=self.evidence.capture_tap,
         )
 
     def _inbound_run(self, wire_infohash: bytes, ip: str, port: int) -> ProbeRun | None:
@@ -262,7 +241,7 @@ class Monitor:
         self.stats[obs.infohash].sighted(obs.ip, obs.port, Source.INBOUND.value)
         self._record(key, obs)
         self._collect_pex(key, run)
-        self._learn(obs.infohash, run)
+        self.evidence.learn(obs.infohash, run)
 
     async def _start_dht(self) -> None:
         cfg = self.config
@@ -350,7 +329,7 @@ class Monitor:
         for ip, port, peer_id in peers:
             if (ip, port) in self._own or port == 0 or _unusable(ip):
                 continue
-            self._add(Sighting(swarm, ip, port, source.value, detail, now, peer_id))
+            self.evidence.add(Sighting(swarm, ip, port, source.value, detail, now, peer_id))
             stats.sighted(ip, port, source.value)
             key = (swarm, ip, port)
             self.sources.setdefault(key, source.value)
@@ -403,7 +382,7 @@ class Monitor:
             extension_handshake=self._ext,
             inbound=inbound,
             pex_id=PEX_ID if self.config.pex else 0,
-            block_candidates=self.proofs.candidates(swarm, seed),
+            block_candidates=self.evidence.candidates(swarm, seed),
         )
 
     def _start_probe(self, key: PeerKey, now: int) -> None:
@@ -432,15 +411,15 @@ class Monitor:
             clock=self.clock,
             connect_timeout=self.config.connect_timeout,
             bind_ip=self.config.bind_ip,
-            tap=self._tap_for(key) if self._capture_tap is not None else None,
+            tap=self.evidence.tap_for(key),
         )
         self._runs.pop(key, None)
-        self._tapped.pop(key, None)
+        self.evidence.tapped.pop(key, None)
         for obs in observations:
             self._record(key, obs)
         for run in runs:
             self._collect_pex(key, run)
-            self._learn(key[0], run)
+            self.evidence.learn(key[0], run)
         self.plan.finished(key, observations[-1], self.clock.now_us())
         self._wake.set()
 
@@ -451,75 +430,9 @@ class Monitor:
         peers = [(e.host, e.port, None) for m in run.pex for e in (*m.added, *m.added6)]
         self.discovered(key[0], peers, Source.PEX, f"{key[1]}:{key[2]}")
 
-    def _tap_for(self, key: PeerKey) -> Callable[[ProbeDriven], ProbeDriven]:
-        """A tap for one probe of ``key``: captures its wire bytes, remembered while it is in flight."""
-        assert self._capture_tap is not None
-
-        def tap(run: ProbeDriven) -> ProbeDriven:
-            assert self._capture_tap is not None
-            tapped = self._tapped[key] = self._capture_tap(run)
-            return tapped
-
-        return tap
-
-    def _learn(self, swarm: str, run: ProbeRun) -> None:
-        """Whole pieces the probe verified back later block proofs (then the bytes are dropped)."""
-        if run.verified_data:
-            self.proofs.learned(swarm, run.verified_data)
-            run.verified_data.clear()
-
     def _record(self, key: PeerKey, obs: Observation) -> None:
-        self._add(obs)
+        self.evidence.add(obs)
         self.stats[key[0]].observed(obs)
-
-    # --- evidence ledger ------------------------------------------------------------------------------
-
-    async def _start_ledger(self) -> asyncio.Task[None]:
-        """Start the run, its sealed ``RunStarted`` record (the methodology) and the writer task."""
-        cfg = self.config
-        settings = cfg.as_settings()
-        started = self.clock.now_us()
-        run_id: int = await asyncio.to_thread(self.store.start_run, settings, __version__, started)
-        self.run_id = run_id
-        self.writer = LedgerWriter(
-            self.store,
-            run_id,
-            self.clock,
-            flush_interval=cfg.flush_interval,
-            flush_rows=cfg.flush_rows,
-            latest_clock=self._clock_watch.latest if self._clock_watch is not None else lambda: None,
-            tsa_url=cfg.tsa_url,
-            on_warning=self.on_warning,
-        )
-        settings_json = json.dumps(settings, sort_keys=True, separators=(",", ":"))
-        self._add(RunStarted(run_id, started, __version__, self.software_commit, settings_json))
-        return asyncio.create_task(self.writer.run())
-
-    async def _load_references(self) -> None:
-        """Reference copies of the work seed the block hash tables (issue 4 item 2)."""
-        for swarm, path in self.config.references.items():
-            target = self.targets.get(swarm)
-            if target is None or target.meta is None:
-                self.on_warning(f"reference {path}: no monitored torrent with metainfo for {swarm}")
-                continue
-            loaded = await asyncio.to_thread(self.proofs.load_reference, swarm, target.meta, Path(path))
-            if loaded.mismatched or loaded.missing:
-                self.on_warning(
-                    f"reference {path}: {loaded.mismatched} pieces do not match the torrent and "
-                    f"{loaded.missing} are missing; only verified pieces back block proofs"
-                )
-
-    def _add(self, record: Any) -> None:
-        assert self.writer is not None
-        self.writer.add(record)
-
-    def _add_capture(self, capture: Any) -> None:
-        assert self.writer is not None
-        self.writer.add_capture(capture)
-
-    def _store_piece(self, swarm: str, index: int, data: bytes) -> None:
-        assert self.writer is not None
-        self.writer.add_reference_piece(swarm, index, data)
 
 
 def _unusable(ip: str) -> bool:

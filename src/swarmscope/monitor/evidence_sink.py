@@ -1,0 +1,148 @@
+"""Where the monitor's evidence goes: captures, block proofs, clock samples and the sealed ledger writer.
+
+One :class:`EvidenceSink` per monitor run (issue 4): it starts the run in the store and seals its
+configuration (``RunStarted``), taps every probe's wire bytes, offers block proofs to new probes and learns
+verified pieces from finished ones, measures the clock against the configured NTP servers, and queues every
+record for the single :class:`~swarmscope.monitor.ledger_writer.LedgerWriter`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from swarmscope import __version__
+from swarmscope.evidence.canonical import EvidenceRecord
+from swarmscope.evidence.capture import Capture
+from swarmscope.evidence.probe import ProbeRun
+from swarmscope.evidence.records import BlockProof, RunStarted
+from swarmscope.monitor.config import MonitorConfig
+from swarmscope.monitor.ledger_writer import LedgerWriter
+from swarmscope.monitor.plan import PeerKey
+from swarmscope.monitor.proofs import ProofPieces
+from swarmscope.monitor.targets import Target
+from swarmscope.net.capture_tap import CaptureTap, TappedRun
+from swarmscope.net.clock import Clock
+from swarmscope.net.ntp_clock import ClockWatch
+from swarmscope.net.peer_conn import ProbeDriven
+
+
+class EvidenceSink:
+    """The evidence side of one monitor run.
+
+    Args:
+        store: a Store opened with the node key. config: the run's settings. clock: the evidence clock.
+        on_warning: human-readable warnings. software_commit: sealed with the settings (or None).
+    """
+
+    def __init__(
+        self,
+        store: Any,
+        config: MonitorConfig,
+        clock: Clock,
+        on_warning: Callable[[str], None],
+        software_commit: str | None = None,
+    ) -> None:
+        self.store, self.config, self.clock, self.on_warning = store, config, clock, on_warning
+        self.software_commit = software_commit
+        self.run_id: int | None = None
+        self.writer: LedgerWriter | None = None  # created by start() (it needs the run id)
+        self.proofs = ProofPieces(
+            self._store_piece, max_pieces=config.proof_pieces, candidates=config.proof_candidates
+        )
+        self.capture_tap = CaptureTap(clock, self._add_capture) if config.capture else None
+        self.tapped: dict[PeerKey, TappedRun] = {}  # the capture tap around each outgoing probe in flight
+        self.clock_watch: ClockWatch | None = None
+        if config.ntp_servers:
+            self.clock_watch = ClockWatch(
+                config.ntp_servers, clock=clock, interval=config.ntp_interval, on_sample=self.add
+            )
+
+    async def start(self) -> list[asyncio.Task[Any]]:
+        """Start the run and its sealed configuration; returns the writer task (first) and the clock task."""
+        cfg = self.config
+        settings = cfg.as_settings()
+        started = self.clock.now_us()
+        run_id: int = await asyncio.to_thread(self.store.start_run, settings, __version__, started)
+        self.run_id = run_id
+        self.writer = LedgerWriter(
+            self.store,
+            run_id,
+            self.clock,
+            flush_interval=cfg.flush_interval,
+            flush_rows=cfg.flush_rows,
+            latest_clock=self.clock_watch.latest if self.clock_watch is not None else lambda: None,
+            tsa_url=cfg.tsa_url,
+            on_warning=self.on_warning,
+        )
+        settings_json = json.dumps(settings, sort_keys=True, separators=(",", ":"))
+        self.add(RunStarted(run_id, started, __version__, self.software_commit, settings_json))
+        tasks: list[asyncio.Task[Any]] = [asyncio.create_task(self.writer.run())]
+        if self.clock_watch is not None:
+            tasks.append(asyncio.create_task(self.clock_watch.run(asyncio.Event())))
+        return tasks
+
+    async def load_references(self, targets: dict[str, Target]) -> None:
+        """Reference copies of the work seed the block hash tables (issue 4 item 2)."""
+        for swarm, path in self.config.references.items():
+            target = targets.get(swarm)
+            if target is None or target.meta is None:
+                self.on_warning(f"reference {path}: no monitored torrent with metainfo for {swarm}")
+                continue
+            loaded = await asyncio.to_thread(self.proofs.load_reference, swarm, target.meta, Path(path))
+            if loaded.mismatched or loaded.missing:
+                self.on_warning(
+                    f"reference {path}: {loaded.mismatched} pieces do not match the torrent and "
+                    f"{loaded.missing} are missing; only verified pieces back block proofs"
+                )
+
+    async def stop(self, writer: asyncio.Task[None]) -> None:
+        """Commit everything pending and wait for the writer to finish."""
+        assert self.writer is not None
+        self.writer.stop()
+        await writer
+
+    # --- per record / per probe ----------------------------------------------------------------------
+
+    def add(self, record: EvidenceRecord) -> None:
+        """Queue a record for the sealed ledger."""
+        assert self.writer is not None
+        self.writer.add(record)
+
+    def candidates(self, swarm: str, seed: int) -> tuple[BlockProof, ...]:
+        """Block proofs to offer a new probe of ``swarm``."""
+        return self.proofs.candidates(swarm, seed)
+
+    def tap_for(self, key: PeerKey) -> Callable[[ProbeDriven], ProbeDriven] | None:
+        """A tap for one outgoing probe of ``key`` (None when captures are off)."""
+        capture_tap = self.capture_tap
+        if capture_tap is None:
+            return None
+
+        def tap(run: ProbeDriven) -> ProbeDriven:
+            tapped = self.tapped[key] = capture_tap(run)
+            return tapped
+
+        return tap
+
+    def driver(self, key: PeerKey, run: ProbeDriven) -> ProbeDriven:
+        """The outermost driver of an in-flight probe (its tap when there is one), forgotten here."""
+        tapped = self.tapped.pop(key, None)
+        return tapped if tapped is not None else run
+
+    def learn(self, swarm: str, run: ProbeRun) -> None:
+        """Whole pieces the probe verified back later block proofs (then the bytes are dropped)."""
+        if run.verified_data:
+            self.proofs.learned(swarm, run.verified_data)
+            run.verified_data.clear()
+
+    def _add_capture(self, capture: Capture) -> None:
+        assert self.writer is not None
+        self.writer.add_capture(capture)
+
+    def _store_piece(self, swarm: str, index: int, data: bytes) -> None:
+        assert self.writer is not None
+        self.writer.add_reference_piece(swarm, index, data)
