@@ -1,0 +1,270 @@
+"""Subscriber identities encrypted at rest, and the ISP disclosure file they arrive in (issue 5 item 6).
+
+Key: 32 random bytes (AES-256), kept OUTSIDE the database — in a key file written by
+``swarmscope subscribers keygen`` (base64 text, mode 0600, written atomically) or in the environment variable
+``SWARMSCOPE_IDENTITY_KEY`` (the same base64 text). The database stores only the key's fingerprint
+(``key_id``: hex SHA-256 of a domain-separated hash of the key, 32 digits), which names the key without
+revealing it.
+
+Ciphertext (the ``subscriber.ciphertext`` column): ``b"\\x01" || nonce (12 bytes) || AES-256-GCM(identity
+JSON)``, with the associated data ``"swarmscope subscriber v1 case=<case id>"``: a ciphertext copied into
+another case's row fails authentication instead of naming the wrong person.
+
+Disclosure CSV (UTF-8, a BOM is tolerated; header row required, column order free, extra columns refused):
+``ip, start, end, name, postal_address[, email]`` — ``start``/``end`` in ISO 8601 with an explicit UTC
+offset (``2026-11-30T01:00:00Z`` or ``+00:00``): the window during which the ISP says the address was
+assigned to the subscriber's account. Every malformed row is reported with its line number and nothing is
+imported (see :func:`parse_disclosure`).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import csv
+import hashlib
+import io
+import ipaddress
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from swarmscope.errors import InputError, SwarmscopeError
+from swarmscope.store.subscribers import DisclosureRow
+
+ENV_VAR = "SWARMSCOPE_IDENTITY_KEY"
+KEY_BYTES = 32
+_VERSION = b"\x01"
+_NONCE = 12
+_COLUMNS = ("ip", "start", "end", "name", "postal_address", "email")
+_REQUIRED = ("ip", "start", "end", "name", "postal_address")
+
+
+class IdentityError(SwarmscopeError):
+    """No usable identity key, or a ciphertext that this key cannot open (wrong key, altered, wrong row)."""
+
+
+class DisclosureError(InputError):
+    """The disclosure CSV has malformed rows; ``problems`` lists ``(line, message)`` for each of them."""
+
+    def __init__(self, problems: list[tuple[int, str]]) -> None:
+        self.problems = problems
+        lines = "; ".join(f"line {line}: {message}" for line, message in problems[:20])
+        more = f" (+{len(problems) - 20} more)" if len(problems) > 20 else ""
+        super().__init__(f"disclosure file rejected, nothing imported: {lines}{more}")
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """A subscriber as the ISP named them: name, postal address, e-mail (None when not disclosed)."""
+
+    name: str
+    postal_address: str
+    email: str | None = None
+
+    def to_bytes(self) -> bytes:
+        """The plaintext that is encrypted (compact JSON, UTF-8)."""
+        fields = {"name": self.name, "postal_address": self.postal_address, "email": self.email}
+        return json.dumps(fields, ensure_ascii=False, separators=(",", ":")).encode()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Identity:
+        """Inverse of :meth:`to_bytes`. Raises IdentityError on anything else."""
+        try:
+            fields = json.loads(data.decode())
+            return cls(str(fields["name"]), str(fields["postal_address"]), fields.get("email"))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise IdentityError("decrypted identity is not an identity record") from exc
+
+
+def _associated_data(case_id: int) -> bytes:
+    return f"swarmscope subscriber v1 case={case_id}".encode()
+
+
+@dataclass(frozen=True, slots=True)
+class IdentityKey:
+    """The AES-256-GCM key that protects identities; ``key_id`` is its fingerprint (stored with each row)."""
+
+    secret: bytes
+
+    def __post_init__(self) -> None:
+        if len(self.secret) != KEY_BYTES:
+            raise IdentityError(f"identity key must be {KEY_BYTES} bytes, got {len(self.secret)}")
+
+    def __repr__(self) -> str:  # never print the secret
+        return f"IdentityKey(key_id={self.key_id!r})"
+
+    @property
+    def key_id(self) -> str:
+        """Hex fingerprint (32 digits) of the key; reveals nothing about the key."""
+        return hashlib.sha256(b"swarmscope identity key\x00" + self.secret).hexdigest()[:32]
+
+    @classmethod
+    def generate(cls) -> IdentityKey:
+        """A fresh random key (``os.urandom``)."""
+        return cls(os.urandom(KEY_BYTES))
+
+    @classmethod
+    def from_text(cls, text: str) -> IdentityKey:
+        """Parse the base64 text of a key file or of ``SWARMSCOPE_IDENTITY_KEY``. Raises IdentityError."""
+        try:
+            secret = base64.b64decode(text.strip(), validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise IdentityError("identity key is not base64 text") from exc
+        return cls(secret)
+
+    @classmethod
+    def load(cls, path: str | Path | None, environ: Mapping[str, str] | None = None) -> IdentityKey:
+        """Load the key from ``path`` (a key file) or, when ``path`` is None, from the environment.
+
+        Args:
+            path: key file written by :func:`write_key_file`, or None to use the environment.
+            environ: the environment to read (default ``os.environ``).
+
+        Raises:
+            IdentityError: no key given, unreadable file, not base64, not 32 bytes.
+        """
+        if path is None:
+            text = (os.environ if environ is None else environ).get(ENV_VAR)
+            if not text:
+                raise IdentityError(f"no identity key: pass --identity-key PATH or set {ENV_VAR}")
+            return cls.from_text(text)
+        try:
+            return cls.from_text(Path(path).read_text(encoding="ascii"))
+        except (OSError, UnicodeDecodeError) as exc:
+            raise IdentityError(f"cannot read identity key file {path}: {exc}") from exc
+
+    def seal(self, identity: Identity, case_id: int) -> bytes:
+        """Encrypt ``identity`` for the subscriber row of case ``case_id`` (see module docstring)."""
+        nonce = os.urandom(_NONCE)
+        body = AESGCM(self.secret).encrypt(nonce, identity.to_bytes(), _associated_data(case_id))
+        return _VERSION + nonce + body
+
+    def open(self, ciphertext: bytes, case_id: int) -> Identity:
+        """Decrypt a ciphertext made by :meth:`seal` for case ``case_id``. Raises IdentityError."""
+        if len(ciphertext) < 1 + _NONCE + 16 or ciphertext[:1] != _VERSION:
+            raise IdentityError("not a swarmscope identity ciphertext")
+        nonce, body = ciphertext[1 : 1 + _NONCE], ciphertext[1 + _NONCE :]
+        try:
+            plain = AESGCM(self.secret).decrypt(nonce, body, _associated_data(case_id))
+        except InvalidTag:
+            raise IdentityError(
+                f"cannot decrypt the identity of case {case_id} with key {self.key_id}: "
+                "wrong key, or the ciphertext was altered or moved from another row"
+            ) from None
+        return Identity.from_bytes(plain)
+
+
+def encrypt_identity(key: IdentityKey, identity: Identity, *, case_id: int) -> bytes:
+    """Encrypt an identity for the row of case ``case_id`` (AES-256-GCM; the case id is associated data)."""
+    return key.seal(identity, case_id)
+
+
+def decrypt_identity(key: IdentityKey, ciphertext: bytes, *, case_id: int) -> Identity:
+    """Decrypt what :func:`encrypt_identity` made for case ``case_id``. Raises IdentityError."""
+    return key.open(ciphertext, case_id)
+
+
+def write_key_file(path: Path, key: IdentityKey) -> None:
+    """Write ``key`` as base64 text to ``path`` atomically with mode 0600; refuses to overwrite a file.
+
+    Raises:
+        IdentityError: ``path`` exists, or the file cannot be written.
+    """
+    if path.exists():
+        raise IdentityError(f"{path} exists; refusing to overwrite an identity key")
+    fd, tmp = tempfile.mkstemp(prefix=".identity-key-", dir=path.parent or Path("."))
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w", encoding="ascii") as handle:
+            handle.write(base64.b64encode(key.secret).decode() + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.link(tmp, path)  # fails if path appeared meanwhile: never replace a key
+    except OSError as exc:
+        raise IdentityError(f"cannot write identity key {path}: {exc}") from exc
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def _parse_time(text: str, field: str) -> int:
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ValueError(f"{field}: not an ISO 8601 time: {text!r}") from None
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(f"{field}: no UTC offset (write Z or +00:00): {text!r}")
+    delta = moment.astimezone(UTC) - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def _parse_row(row: dict[str, str | None]) -> DisclosureRow[Identity]:
+    values = {k: (row.get(k) or "").strip() for k in _COLUMNS}
+    missing = [k for k in _REQUIRED if not values[k]]
+    if missing:
+        raise ValueError("empty " + ", ".join(missing))
+    try:
+        ip = str(ipaddress.ip_address(values["ip"]))
+    except ValueError:
+        raise ValueError(f"ip: not an IP address: {values['ip']!r}") from None
+    start, end = _parse_time(values["start"], "start"), _parse_time(values["end"], "end")
+    if end < start:
+        raise ValueError("end is before start")
+    identity = Identity(values["name"], values["postal_address"], values["email"] or None)
+    return DisclosureRow(0, ip, start, end, identity)
+
+
+def parse_disclosure(data: bytes) -> list[DisclosureRow[Identity]]:
+    """Parse an ISP disclosure CSV (format in the module docstring) into rows with their line numbers.
+
+    Args:
+        data: the file's bytes (UTF-8, optional BOM).
+
+    Returns:
+        One :class:`DisclosureRow` per data row, ``line`` being its 1-based line in the file.
+
+    Raises:
+        DisclosureError: bad encoding, header, or any malformed row (all of them listed; none returned).
+    """
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DisclosureError([(1, f"not UTF-8 text ({exc.reason} at byte {exc.start})")]) from None
+    reader = csv.DictReader(io.StringIO(text, newline=""), restkey="\x00extra")
+    header = [h.strip() for h in reader.fieldnames or []]
+    unknown = [h for h in header if h not in _COLUMNS]
+    absent = [h for h in _REQUIRED if h not in header]
+    if unknown or absent or len(set(header)) != len(header):
+        raise DisclosureError([(1, f"header must name {', '.join(_COLUMNS)} (email optional); got {header}")])
+    reader.fieldnames = header
+    rows: list[DisclosureRow[Identity]] = []
+    problems: list[tuple[int, str]] = []
+    try:
+        for raw in reader:
+            line = reader.line_num
+            if "\x00extra" in raw:
+                problems.append((line, "more fields than the header"))
+                continue
+            try:
+                parsed = _parse_row(raw)
+            except ValueError as exc:
+                problems.append((line, str(exc)))
+                continue
+            rows.append(DisclosureRow(line, parsed.ip, parsed.start_us, parsed.end_us, parsed.identity))
+    except csv.Error as exc:
+        problems.append((reader.line_num, f"CSV: {exc}"))
+    if problems:
+        raise DisclosureError(problems)
+    return rows
+
+
+def file_sha256(data: bytes) -> str:
+    """Hex SHA-256 of a disclosure file (``subscriber.source_sha256``)."""
+    return hashlib.sha256(data).hexdigest()

@@ -1,0 +1,106 @@
+"""``swarmscope purge [--dry-run]``: apply the retention schedules (:mod:`swarmscope.cases.retention`).
+
+- Identities whose case closed more than ``--identity-months`` calendar months ago are deleted; each
+  deletion is written to the audit log, and one ``purge_log`` row records the rule, the count and the DOE
+  numbers (never personal data).
+- Unresolved IP evidence older than ``--ip-evidence-days`` is counted and reported, but NOT removed yet:
+  it is sealed in the evidence ledger, and redacting sealed entries needs ledger-verification support
+  first (reported as "due, kept"). Nothing is written for it.
+
+``--dry-run`` reports what is due and changes nothing (no purge_log or audit rows either).
+"""
+
+from __future__ import annotations
+
+import getpass
+import time
+from dataclasses import dataclass
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from swarmscope.cases.retention import (
+    DEFAULT_IDENTITY_MONTHS_AFTER_CLOSE,
+    DEFAULT_IP_EVIDENCE_DAYS,
+    ClosedCase,
+    RetentionPolicy,
+    due_identities,
+    due_ip_addresses,
+)
+from swarmscope.cli.app import app
+from swarmscope.cli.text import escaped
+from swarmscope.errors import SwarmscopeError
+from swarmscope.store import purge as purge_store
+from swarmscope.store.database import DEFAULT_DB, open_store
+
+
+@dataclass(frozen=True, slots=True)
+class PurgeOutcome:
+    """What a purge found due and did: identity DOE numbers, IP-evidence rows per table, rows deleted."""
+
+    identity_does: tuple[str, ...]
+    ip_addresses: int
+    ip_rows: dict[str, int]
+    identities_deleted: int
+
+
+def run_purge(db: str, policy: RetentionPolicy, *, actor: str, now_us: int, dry_run: bool) -> PurgeOutcome:
+    """Decide what is due at ``now_us`` under ``policy`` and (unless ``dry_run``) delete due identities.
+
+    Raises:
+        SwarmscopeError: the database is missing or refused the purge (nothing is deleted then).
+    """
+    store = open_store(db, create=False)
+    try:
+        cases = [
+            ClosedCase(c.case_id, c.doe, c.status, c.closed_us) for c in purge_store.identity_cases(store)
+        ]
+        due = due_identities(cases, now_us, policy)
+        ips = due_ip_addresses(
+            purge_store.ip_last_seen(store), purge_store.ip_case_statuses(store), now_us, policy
+        )
+        ip_rows = purge_store.ip_evidence_counts(store, ips)
+        deleted = 0
+        if not dry_run:
+            pairs = [(c.case_id, c.doe) for c in due]
+            deleted = purge_store.purge_identities(
+                store, pairs, rule=policy.identity_rule, actor=actor, now_us=now_us
+            )
+        return PurgeOutcome(tuple(c.doe for c in due), len(ips), ip_rows, deleted)
+    finally:
+        store.close()
+
+
+@app.command()
+def purge(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Report what is due; change nothing.")] = False,
+    ip_evidence_days: Annotated[
+        int, typer.Option("--ip-evidence-days", min=1, help="Keep unresolved IP evidence this many days.")
+    ] = DEFAULT_IP_EVIDENCE_DAYS,
+    identity_months: Annotated[
+        int, typer.Option("--identity-months", min=1, help="Keep identities this many months after close.")
+    ] = DEFAULT_IDENTITY_MONTHS_AFTER_CLOSE,
+    actor: Annotated[str | None, typer.Option("--actor", help="Who runs it (default: the OS user).")] = None,
+    db: Annotated[
+        str, typer.Option("--db", help="Evidence database: SQLite path or SQLAlchemy URL.")
+    ] = DEFAULT_DB,
+) -> None:
+    """Apply the retention schedules: delete identities after their case closed + N months."""
+    console = Console()
+    policy = RetentionPolicy(ip_evidence_days, identity_months)
+    who = actor if actor and actor.strip() else getpass.getuser()
+    try:
+        outcome = run_purge(db, policy, actor=who, now_us=time.time_ns() // 1000, dry_run=dry_run)
+    except SwarmscopeError as exc:
+        console.print(f"[red]error:[/red] {escaped(exc)}")
+        raise typer.Exit(1) from None
+    verb = "due" if dry_run else "deleted"
+    count = len(outcome.identity_does) if dry_run else outcome.identities_deleted
+    listed = ", ".join(outcome.identity_does) or "none"
+    console.print(f"identities ({policy.identity_rule}): {count} {verb}: {escaped(listed)}")
+    rows = ", ".join(f"{n} {table}" for table, n in outcome.ip_rows.items())
+    console.print(
+        f"unresolved IP evidence ({policy.ip_rule}): {outcome.ip_addresses} addresses due ({rows}); "
+        "kept: sealed-ledger redaction is not implemented yet"
+    )

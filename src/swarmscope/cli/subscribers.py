@@ -1,0 +1,186 @@
+"""``swarmscope subscribers keygen | import | show | audit``: identities from ISP disclosures, kept apart.
+
+Identities are stored encrypted (:mod:`swarmscope.cases.identities`); the key comes from ``--identity-key
+PATH`` or ``SWARMSCOPE_IDENTITY_KEY`` and is never written to the database. Every import and every ``show``
+is recorded in the audit log with ``--actor`` (default: the OS user name). ``audit`` lists that log; it
+holds DOE numbers and key fingerprints, never personal data.
+
+Exit status: 0 on success, 1 when a disclosure is rejected or an identity cannot be read, 2 for usage
+errors (Typer).
+"""
+
+from __future__ import annotations
+
+import getpass
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from swarmscope.cases.identities import (
+    DisclosureError,
+    IdentityKey,
+    file_sha256,
+    parse_disclosure,
+    write_key_file,
+)
+from swarmscope.cases.workflow import next_case_status
+from swarmscope.cli.app import app
+from swarmscope.cli.text import escaped, plain
+from swarmscope.errors import SwarmscopeError
+from swarmscope.evidence.records import us_to_iso
+from swarmscope.store import cases as case_store
+from swarmscope.store import subscribers as subscriber_store
+from swarmscope.store.database import DEFAULT_DB, open_store
+
+group = typer.Typer(help="Subscriber identities from ISP disclosures (encrypted, every access audited).")
+app.add_typer(group, name="subscribers")
+
+DbOption = Annotated[str, typer.Option("--db", help="Evidence database: SQLite path or SQLAlchemy URL.")]
+KeyOption = Annotated[
+    Path | None,
+    typer.Option("--identity-key", help="Identity key file (default: $SWARMSCOPE_IDENTITY_KEY, base64)."),
+]
+ActorOption = Annotated[str | None, typer.Option("--actor", help="Who does this (default: the OS user).")]
+
+
+def _actor(actor: str | None) -> str:
+    return actor if actor and actor.strip() else getpass.getuser()
+
+
+def _now_us() -> int:
+    return time.time_ns() // 1000
+
+
+def _fail(console: Console, exc: Exception) -> typer.Exit:
+    console.print(f"[red]error:[/red] {escaped(exc)}")
+    return typer.Exit(1)
+
+
+@group.command()
+def keygen(out: Annotated[Path, typer.Option("--out", help="Key file to create (mode 0600).")]) -> None:
+    """Create a new identity key file (refuses to overwrite one)."""
+    console = Console()
+    key = IdentityKey.generate()
+    try:
+        write_key_file(out, key)
+    except SwarmscopeError as exc:
+        raise _fail(console, exc) from None
+    console.print(
+        f"identity key {key.key_id} written to {escaped(out)}; keep it out of the database host's backups"
+    )
+
+
+def run_import(
+    path: Path, *, db: str, key: IdentityKey, isp: str | None, actor: str, partial: bool, now_us: int
+) -> subscriber_store.ImportReport:
+    """Parse, match and store one disclosure file (see ``store.subscribers.import_disclosure``).
+
+    Raises:
+        DisclosureError: malformed rows (nothing imported). SwarmscopeError: unknown ISP, database.
+    """
+    data = path.read_bytes()
+    rows = parse_disclosure(data)
+    store = open_store(db, create=False)
+    try:
+        isp_id = None
+        if isp is not None:
+            match = [row for row in case_store.list_isps(store) if row.name == isp]
+            if not match:
+                raise DisclosureError([(0, f"unknown ISP {isp!r}")])
+            isp_id = match[0].id
+        return subscriber_store.import_disclosure(
+            store,
+            key,
+            rows,
+            source_sha256=file_sha256(data),
+            actor=actor,
+            now_us=now_us,
+            rule=next_case_status,
+            isp_id=isp_id,
+            partial=partial,
+        )
+    finally:
+        store.close()
+
+
+@group.command("import")
+def import_command(
+    file: Annotated[
+        Path, typer.Argument(help="The ISP's disclosure CSV: ip,start,end,name,postal_address[,email].")
+    ],
+    identity_key: KeyOption = None,
+    isp: Annotated[str | None, typer.Option("--isp", help="Only match cases of this ISP.")] = None,
+    actor: ActorOption = None,
+    partial: Annotated[
+        bool, typer.Option("--partial", help="Import the matched rows even if others do not match.")
+    ] = False,
+    db: DbOption = DEFAULT_DB,
+) -> None:
+    """Import an ISP disclosure: match rows to cases by IP and time, store identities encrypted."""
+    console = Console()
+    try:
+        key = IdentityKey.load(identity_key)
+        report = run_import(
+            file, db=db, key=key, isp=isp, actor=_actor(actor), partial=partial, now_us=_now_us()
+        )
+    except (SwarmscopeError, OSError) as exc:
+        raise _fail(console, exc) from None
+    for line, doe in report.imported:
+        console.print(f"line {line}: identified {escaped(doe)}")
+    for line, problem in report.problems:
+        console.print(f"[yellow]line {line}:[/yellow] {escaped(problem)}")
+    if report.problems and not report.imported:
+        console.print("[red]nothing imported[/red] (fix the file, or use --partial)")
+        raise typer.Exit(1)
+    console.print(f"{len(report.imported)} identities imported from {report.source_sha256}")
+
+
+@group.command()
+def show(
+    case: Annotated[str, typer.Argument(help="Case DOE number (or id).")],
+    identity_key: KeyOption = None,
+    actor: ActorOption = None,
+    db: DbOption = DEFAULT_DB,
+) -> None:
+    """Print a case's subscriber identity (each call is written to the audit log)."""
+    console = Console()
+    target: int | str = int(case) if case.isdigit() else case
+    try:
+        key = IdentityKey.load(identity_key)
+        store = open_store(db, create=False)
+        try:
+            identity = subscriber_store.read_identity(store, key, target, _actor(actor), _now_us())
+        finally:
+            store.close()
+    except SwarmscopeError as exc:
+        raise _fail(console, exc) from None
+    console.print(plain(f"name: {identity.name}"))
+    console.print(plain(f"postal address: {identity.postal_address}"))
+    console.print(plain(f"e-mail: {identity.email or '-'}"))
+
+
+@group.command()
+def audit(
+    case: Annotated[str | None, typer.Option("--case", help="Only this case (DOE number).")] = None,
+    db: DbOption = DEFAULT_DB,
+) -> None:
+    """List the identity audit log (imports, reads, purges); no personal data."""
+    console = Console()
+    try:
+        store = open_store(db, create=False)
+        try:
+            rows = subscriber_store.audit_rows(store, subject=None if case is None else f"case:{case}")
+        finally:
+            store.close()
+    except SwarmscopeError as exc:
+        raise _fail(console, exc) from None
+    table = Table("at (UTC)", "actor", "action", "subject", "detail")
+    for row in rows:
+        table.add_row(
+            us_to_iso(row.at_us), plain(row.actor), row.action, plain(row.subject), plain(row.detail or "")
+        )
+    console.print(table)

@@ -1,0 +1,159 @@
+"""Identity encryption (AES-256-GCM bound to the case row), key files and the environment, disclosure CSV."""
+
+from __future__ import annotations
+
+import base64
+import stat
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from swarmscope.cases.identities import (
+    ENV_VAR,
+    DisclosureError,
+    Identity,
+    IdentityError,
+    IdentityKey,
+    decrypt_identity,
+    encrypt_identity,
+    parse_disclosure,
+    write_key_file,
+)
+
+KEY = IdentityKey(bytes(range(32)))
+OTHER = IdentityKey(bytes(range(1, 33)))
+ALICE = Identity("Alice Ämmerle", "Hauptstraße 1, 10115 Berlin", "alice@example.test")
+
+
+def test_round_trip_and_ciphertext_hides_the_identity() -> None:
+    blob = encrypt_identity(KEY, ALICE, case_id=7)
+    assert decrypt_identity(KEY, blob, case_id=7) == ALICE
+    for secret in (ALICE.name, ALICE.postal_address, "alice@example.test"):
+        assert secret.encode() not in blob
+    assert encrypt_identity(KEY, ALICE, case_id=7) != blob  # fresh nonce every time
+
+
+def test_identity_without_email_round_trips() -> None:
+    bob = Identity("Bob", "1 Road")
+    assert KEY.open(KEY.seal(bob, 1), 1) == bob
+
+
+@pytest.mark.parametrize(
+    ("key", "case_id", "mutate"),
+    [
+        (OTHER, 7, lambda b: b),  # wrong key
+        (KEY, 8, lambda b: b),  # moved to another case's row
+        (KEY, 7, lambda b: b[:-1] + bytes([b[-1] ^ 1])),  # altered tag
+        (KEY, 7, lambda b: b[:20]),  # truncated
+        (KEY, 7, lambda b: b"\x02" + b[1:]),  # unknown version
+        (KEY, 7, lambda b: b""),
+    ],
+)
+def test_open_fails_cleanly(key: IdentityKey, case_id: int, mutate: object) -> None:
+    blob = encrypt_identity(KEY, ALICE, case_id=7)
+    with pytest.raises(IdentityError):
+        decrypt_identity(key, mutate(blob), case_id=case_id)  # type: ignore[operator]
+
+
+def test_key_id_is_a_fingerprint_not_the_key() -> None:
+    assert len(KEY.key_id) == 32 and KEY.key_id != OTHER.key_id
+    assert KEY.secret.hex() not in KEY.key_id and KEY.secret.hex() not in repr(KEY)
+
+
+def test_key_file_written_0600_atomically_and_loaded(tmp_path: Path) -> None:
+    path = tmp_path / "identity.key"
+    key = IdentityKey.generate()
+    write_key_file(path, key)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert IdentityKey.load(path) == key
+    assert [p.name for p in tmp_path.iterdir()] == ["identity.key"]  # no temporary left behind
+    with pytest.raises(IdentityError, match="exists"):
+        write_key_file(path, IdentityKey.generate())
+    assert IdentityKey.load(path) == key
+
+
+def test_key_from_environment() -> None:
+    text = base64.b64encode(KEY.secret).decode()
+    assert IdentityKey.load(None, {ENV_VAR: text}) == KEY
+    with pytest.raises(IdentityError, match=ENV_VAR):
+        IdentityKey.load(None, {})
+
+
+@pytest.mark.parametrize("text", ["not base64!", base64.b64encode(b"short").decode(), ""])
+def test_bad_key_text_refused(text: str) -> None:
+    with pytest.raises(IdentityError):
+        IdentityKey.from_text(text)
+
+
+def test_missing_key_file_refused(tmp_path: Path) -> None:
+    with pytest.raises(IdentityError, match="cannot read"):
+        IdentityKey.load(tmp_path / "absent.key")
+
+
+GOOD = (
+    "\ufeffip,start,end,name,postal_address,email\r\n"
+    '127.0.0.2,2026-11-30T00:00:00Z,2026-11-30T06:00:00+00:00,Alice,"Hauptstr. 1, Berlin",a@x.test\r\n'
+    "::1,2026-11-30T01:00:00+01:00,2026-11-30T02:00:00Z,Bob,2 Road,\r\n"
+)
+
+
+def test_parse_good_file_with_bom_crlf_and_offsets() -> None:
+    rows = parse_disclosure(GOOD.encode())
+    assert [(r.line, r.ip) for r in rows] == [(2, "127.0.0.2"), (3, "::1")]
+    assert rows[0].identity == Identity("Alice", "Hauptstr. 1, Berlin", "a@x.test")
+    assert rows[1].identity.email is None
+    assert rows[1].start_us == 1_796_000_000_000_000 - 3_200_000_000  # 00:00Z
+    assert rows[0].end_us - rows[0].start_us == 6 * 3600 * 10**6
+
+
+def test_email_column_is_optional() -> None:
+    rows = parse_disclosure(
+        b"name,postal_address,ip,start,end\nC,3 Lane,127.0.0.3,2026-01-01T00:00Z,2026-01-02T00:00Z\n"
+    )
+    assert rows[0].identity == Identity("C", "3 Lane", None)
+
+
+def test_every_bad_row_reported_with_its_line_and_nothing_returned() -> None:
+    text = (
+        "ip,start,end,name,postal_address\n"
+        "127.0.0.2,2026-11-30T00:00:00Z,2026-11-30T01:00:00Z,Ok,1 Road\n"
+        "999.1.1.1,2026-11-30T00:00:00Z,2026-11-30T01:00:00Z,Bad ip,1 Road\n"
+        "127.0.0.2,2026-11-30T00:00:00,2026-11-30T01:00:00Z,Naive,1 Road\n"
+        "127.0.0.2,2026-11-30T02:00:00Z,2026-11-30T01:00:00Z,Backwards,1 Road\n"
+        "127.0.0.2,2026-11-30T00:00:00Z,2026-11-30T01:00:00Z,,1 Road\n"
+        "127.0.0.2,2026-11-30T00:00:00Z,2026-11-30T01:00:00Z,Extra,1 Road,surplus\n"
+    )
+    with pytest.raises(DisclosureError) as info:
+        parse_disclosure(text.encode())
+    assert [line for line, _ in info.value.problems] == [3, 4, 5, 6, 7]
+    messages = " | ".join(m for _, m in info.value.problems)
+    for needle in ("not an IP", "no UTC offset", "before start", "empty name", "more fields"):
+        assert needle in messages
+    assert "Bad ip" not in str(info.value)  # names never echoed into error messages
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b"ip,start,end\n",
+        b"ip,start,end,name,postal_address,phone\n",
+        b"\xff\xfe\x00",
+        b"ip,ip,start,end,name,postal_address\n",
+    ],
+)
+def test_bad_header_or_encoding_refused(data: bytes) -> None:
+    with pytest.raises(DisclosureError):
+        parse_disclosure(data)
+
+
+@given(st.binary(max_size=300))
+def test_any_bytes_parse_or_raise_disclosure_error(data: bytes) -> None:
+    try:
+        rows = parse_disclosure(b"ip,start,end,name,postal_address\n" + data)
+    except DisclosureError as exc:
+        assert exc.problems
+    else:
+        assert all(r.start_us <= r.end_us for r in rows)

@@ -1,0 +1,115 @@
+"""``swarmscope subscribers keygen | import | show | audit`` through the real CLI and a real database file."""
+
+from __future__ import annotations
+
+import base64
+import stat
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+import swarmscope.cli.subscribers  # noqa: F401  (registers the command group)
+from swarmscope.cases.identities import ENV_VAR, IdentityKey
+from swarmscope.cli.app import app
+from swarmscope.store import cases as case_store
+from swarmscope.store.database import open_store
+from swarmscope.store.subscribers import audit_rows, subscriber_rows
+from tests.store.test_subscribers import ALICE_ROW, BOB_ROW, NAMES, disclosure, make_case
+
+RUNNER = CliRunner()
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> tuple[Path, Path]:
+    """A database with two cases awaiting disclosure, and a key file made by ``keygen``."""
+    db = tmp_path / "cases.db"
+    store = open_store(str(db))
+    try:
+        make_case(store, "DOE-000001", "127.0.0.2")
+        make_case(store, "DOE-000002", "127.0.0.3")
+    finally:
+        store.close()
+    key = tmp_path / "identity.key"
+    result = RUNNER.invoke(app, ["subscribers", "keygen", "--out", str(key)])
+    assert result.exit_code == 0, result.output
+    return db, key
+
+
+def invoke(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
+    result = RUNNER.invoke(app, ["subscribers", *args], env=env)
+    return result.exit_code, result.output
+
+
+def test_keygen_writes_a_private_key_once(world: tuple[Path, Path]) -> None:
+    _db, key = world
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    IdentityKey.load(key)
+    code, out = invoke("keygen", "--out", str(key))
+    assert code == 1 and "exists" in out
+
+
+def test_import_show_audit(world: tuple[Path, Path], tmp_path: Path) -> None:
+    db, key = world
+    csv = tmp_path / "isp.csv"
+    csv.write_bytes(b"\xef\xbb\xbf" + disclosure(ALICE_ROW, BOB_ROW))
+    code, out = invoke("import", str(csv), "--identity-key", str(key), "--actor", "counsel", "--db", str(db))
+    assert code == 0, out
+    assert "line 2: identified DOE-000001" in out and "2 identities imported" in out
+    for _ in range(3):
+        code, out = invoke(
+            "show", "DOE-000001", "--identity-key", str(key), "--actor", "clerk", "--db", str(db)
+        )
+        assert code == 0, out
+        assert NAMES[0] in out and NAMES[1] in out and NAMES[2] in out
+    code, out = invoke("audit", "--db", str(db))
+    assert code == 0 and out.count("read") == 3 and out.count("import") == 2
+    assert NAMES[0] not in out and "127.0.0.2" not in out
+    store = open_store(str(db), create=False)
+    try:
+        assert [r.actor for r in audit_rows(store, subject="case:DOE-000001") if r.action == "read"] == [
+            "clerk"
+        ] * 3
+        assert case_store.get_case(store, "DOE-000002").status == "identified"
+    finally:
+        store.close()
+
+
+def test_key_from_environment_and_wrong_key(world: tuple[Path, Path], tmp_path: Path) -> None:
+    db, key = world
+    csv = tmp_path / "isp.csv"
+    csv.write_bytes(disclosure(ALICE_ROW))
+    env_key = {ENV_VAR: key.read_text().strip()}
+    code, out = invoke("import", str(csv), "--db", str(db), "--actor", "counsel", env=env_key)
+    assert code == 0, out
+    code, out = invoke("show", "DOE-000001", "--db", str(db), env=env_key)
+    assert code == 0 and NAMES[0] in out
+    wrong = {ENV_VAR: base64.b64encode(bytes(32)).decode()}
+    code, out = invoke("show", "DOE-000001", "--db", str(db), "--actor", "intruder", env=wrong)
+    assert code == 1 and "wrong key" in out and NAMES[0] not in out
+    code, out = invoke("show", "DOE-000001", "--db", str(db), env={ENV_VAR: ""})
+    assert code == 1 and ENV_VAR in out
+    store = open_store(str(db), create=False)
+    try:
+        assert [r.actor for r in audit_rows(store) if r.action == "read"][-1] == "intruder"
+    finally:
+        store.close()
+
+
+def test_rejected_file_imports_nothing_and_names_lines(world: tuple[Path, Path], tmp_path: Path) -> None:
+    db, key = world
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(disclosure(ALICE_ROW) + b"127.0.0.3,yesterday,today,X,Y,\n")
+    code, out = invoke("import", str(bad), "--identity-key", str(key), "--db", str(db))
+    assert code == 1 and "line 3" in out and "nothing imported" in out
+    unmatched = tmp_path / "unmatched.csv"
+    unmatched.write_bytes(disclosure(ALICE_ROW, ("127.0.0.9", *ALICE_ROW[1:])))
+    code, out = invoke("import", str(unmatched), "--identity-key", str(key), "--db", str(db))
+    assert code == 1 and "line 3" in out and "nothing imported" in out
+    store = open_store(str(db), create=False)
+    try:
+        assert subscriber_rows(store) == [] and audit_rows(store) == []
+    finally:
+        store.close()
+    code, out = invoke("import", str(unmatched), "--identity-key", str(key), "--db", str(db), "--partial")
+    assert code == 0 and "1 identities imported" in out and "line 3" in out

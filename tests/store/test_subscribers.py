@@ -1,0 +1,222 @@
+"""Subscriber intake: disclosure rows matched to cases, identities encrypted at rest, every access audited."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from swarmscope.cases.identities import Identity, IdentityError, IdentityKey, parse_disclosure
+from swarmscope.cases.workflow import next_case_status
+from swarmscope.store import cases as case_store
+from swarmscope.store.database import Store, StoreError
+from swarmscope.store.schema_cases import audit_log, case_event, legal_case
+from swarmscope.store.subscribers import (
+    ImportReport,
+    audit_rows,
+    import_disclosure,
+    read_identity,
+    subscriber_rows,
+)
+from tests.store.factories import SWARM_A, T0
+
+KEY = IdentityKey(bytes(range(32)))
+HOUR = 3600 * 10**6
+NAMES = ("Alice Ämmerle", "Hauptstraße 1, 10115 Berlin", "alice@example.test", "Bob Brown", "2 Road, Leeds")
+
+
+def make_case(
+    store: Store,
+    doe: str,
+    ip: str,
+    *,
+    first: int = T0,
+    last: int = T0 + 2 * HOUR,
+    status: str = "requested",
+    closed_us: int | None = None,
+) -> int:
+    """A legal_case row as H's upsert_case + set_case_status would leave it (status set directly)."""
+    with store._write() as conn:
+        values = {
+            "doe": doe,
+            "ip": ip,
+            "port": 6881,
+            "infohash": SWARM_A,
+            "first_hit_us": first,
+            "last_hit_us": last,
+            "hits": 3,
+            "status": status,
+            "created_us": T0,
+            "status_us": closed_us or T0,
+            "closed_us": closed_us,
+        }
+        key = conn.execute(sa.insert(legal_case).values(values)).inserted_primary_key
+        assert key is not None
+        return int(key[0])
+
+
+def iso(t_us: int) -> str:
+    from swarmscope.evidence.records import us_to_iso
+
+    return us_to_iso(t_us)
+
+
+def disclosure(*rows: tuple[str, int, int, str, str, str]) -> bytes:
+    lines = ["ip,start,end,name,postal_address,email"]
+    lines += [f'{ip},{iso(a)},{iso(b)},{n},"{p}",{e}' for ip, a, b, n, p, e in rows]
+    return ("\n".join(lines) + "\n").encode()
+
+
+ALICE_ROW = ("127.0.0.2", T0 - HOUR, T0 + HOUR, NAMES[0], NAMES[1], NAMES[2])
+BOB_ROW = ("127.0.0.3", T0 + HOUR, T0 + 5 * HOUR, NAMES[3], NAMES[4], "")
+
+
+def do_import(store: Store, data: bytes, *, partial: bool = False) -> ImportReport:
+    return import_disclosure(
+        store,
+        KEY,
+        parse_disclosure(data),
+        source_sha256="ab" * 32,
+        actor="counsel",
+        now_us=T0 + 10 * HOUR,
+        rule=next_case_status,
+        partial=partial,
+    )
+
+
+def test_import_matches_by_ip_and_window_and_moves_cases(store: Store) -> None:
+    a = make_case(store, "DOE-000001", "127.0.0.2")
+    b = make_case(store, "DOE-000002", "127.0.0.3")
+    report = do_import(store, disclosure(ALICE_ROW, BOB_ROW))
+    assert report.imported == ((2, "DOE-000001"), (3, "DOE-000002"))
+    assert report.problems == ()
+    assert {case_store.get_case(store, a).status, case_store.get_case(store, b).status} == {"identified"}
+    rows = subscriber_rows(store)
+    assert [(r.doe, r.key_id, r.source_sha256) for r in rows] == [
+        ("DOE-000001", KEY.key_id, "ab" * 32),
+        ("DOE-000002", KEY.key_id, "ab" * 32),
+    ]
+    assert (rows[0].window_start_us, rows[0].window_end_us) == (T0 - HOUR, T0 + HOUR)
+    assert [(r.action, r.subject, r.actor) for r in audit_rows(store)] == [
+        ("import", "case:DOE-000001", "counsel"),
+        ("import", "case:DOE-000002", "counsel"),
+    ]
+    with store.engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(case_event)).scalar_one() == 2
+
+
+def test_identities_are_unreadable_in_the_database_file(store: Store, db_path: Path) -> None:
+    make_case(store, "DOE-000001", "127.0.0.2")
+    make_case(store, "DOE-000002", "127.0.0.3")
+    do_import(store, disclosure(ALICE_ROW, BOB_ROW))
+    store.close()
+    raw = b"".join(p.read_bytes() for p in db_path.parent.iterdir() if p.name.startswith(db_path.name))
+    for secret in NAMES:
+        assert secret.encode() not in raw and secret.encode("utf-16-le") not in raw
+    assert KEY.secret not in raw and KEY.secret.hex().encode() not in raw
+
+
+def test_every_read_is_audited_and_a_wrong_key_fails_cleanly(store: Store) -> None:
+    make_case(store, "DOE-000001", "127.0.0.2")
+    do_import(store, disclosure(ALICE_ROW))
+    assert read_identity(store, KEY, "DOE-000001", "clerk", T0 + 11 * HOUR) == Identity(*NAMES[:3])
+    assert read_identity(store, KEY, "DOE-000001", "clerk", T0 + 12 * HOUR).name == NAMES[0]
+    with pytest.raises(IdentityError, match="wrong key"):
+        read_identity(store, IdentityKey(bytes(32)), "DOE-000001", "intruder", T0 + 13 * HOUR)
+    reads = [r for r in audit_rows(store) if r.action == "read"]
+    assert [(r.actor, r.at_us) for r in reads] == [
+        ("clerk", T0 + 11 * HOUR),
+        ("clerk", T0 + 12 * HOUR),
+        ("intruder", T0 + 13 * HOUR),
+    ]
+    assert IdentityKey(bytes(32)).key_id in (reads[-1].detail or "")
+
+
+def test_audit_log_holds_no_personal_data(store: Store) -> None:
+    make_case(store, "DOE-000001", "127.0.0.2")
+    do_import(store, disclosure(ALICE_ROW))
+    read_identity(store, KEY, "DOE-000001", "clerk", T0 + 11 * HOUR)
+    with store.engine.connect() as conn:
+        text = repr(conn.execute(sa.select(audit_log)).all())
+    for secret in NAMES[:3]:
+        assert secret not in text
+    assert "127.0.0.2" not in text
+
+
+def test_read_without_identity_is_logged_and_refused(store: Store) -> None:
+    make_case(store, "DOE-000001", "127.0.0.2")
+    with pytest.raises(StoreError, match="no stored identity"):
+        read_identity(store, KEY, "DOE-000001", "clerk", T0)
+    assert [(r.action, r.detail) for r in audit_rows(store)] == [("read", "no identity stored")]
+
+
+def test_ciphertext_swapped_between_rows_does_not_decrypt(store: Store) -> None:
+    a = make_case(store, "DOE-000001", "127.0.0.2")
+    b = make_case(store, "DOE-000002", "127.0.0.3")
+    do_import(store, disclosure(ALICE_ROW, BOB_ROW))
+    rows = {r.case_id: r.ciphertext for r in subscriber_rows(store)}
+    with pytest.raises(IdentityError):
+        KEY.open(rows[a], b)
+
+
+@pytest.mark.parametrize(
+    ("cases", "row", "problem"),
+    [
+        ([], ALICE_ROW, "no case for this IP address"),
+        (
+            [("DOE-000001", "127.0.0.2", T0 + 2 * HOUR, T0 + 3 * HOUR, "requested")],
+            ALICE_ROW,
+            "no case for this IP",
+        ),  # windows disjoint
+        ([("DOE-000001", "127.0.0.9", T0, T0 + HOUR, "requested")], ALICE_ROW, "no case for this IP"),
+        ([("DOE-000001", "127.0.0.2", T0, T0 + HOUR, "candidate")], ALICE_ROW, "DOE-000001 is candidate"),
+        (
+            [
+                ("DOE-000001", "127.0.0.2", T0, T0 + HOUR, "requested"),
+                ("DOE-000002", "127.0.0.2", T0 - HOUR, T0, "requested"),
+            ],
+            ALICE_ROW,
+            "ambiguous: matches DOE-000001, DOE-000002",
+        ),
+    ],
+)
+def test_unmatched_rows_import_nothing(
+    store: Store,
+    cases: list[tuple[str, str, int, int, str]],
+    row: tuple[str, int, int, str, str, str],
+    problem: str,
+) -> None:
+    for doe, ip, first, last, status in cases:
+        make_case(store, doe, ip, first=first, last=last, status=status)
+    make_case(store, "DOE-000099", "127.0.0.3")
+    report = do_import(store, disclosure(BOB_ROW, row))
+    assert report.imported == ()
+    assert [line for line, _ in report.problems] == [3]
+    assert problem in report.problems[0][1]
+    assert subscriber_rows(store) == [] and audit_rows(store) == []
+    assert case_store.get_case(store, "DOE-000099").status == "requested"
+
+
+def test_partial_imports_good_rows_and_reports_the_rest(store: Store) -> None:
+    make_case(store, "DOE-000001", "127.0.0.3")
+    report = do_import(store, disclosure(ALICE_ROW, BOB_ROW), partial=True)
+    assert report.imported == ((3, "DOE-000001"),)
+    assert [line for line, _ in report.problems] == [2]
+    assert [r.doe for r in subscriber_rows(store)] == ["DOE-000001"]
+
+
+def test_a_second_disclosure_for_an_identified_case_is_refused(store: Store) -> None:
+    make_case(store, "DOE-000001", "127.0.0.2")
+    do_import(store, disclosure(ALICE_ROW))
+    report = do_import(store, disclosure(ALICE_ROW))
+    assert report.imported == () and "is identified" in report.problems[0][1]
+    twice = do_import(store, disclosure(BOB_ROW, BOB_ROW))
+    assert "no case" in twice.problems[0][1]
+
+
+def test_two_rows_for_one_case_refused(store: Store) -> None:
+    make_case(store, "DOE-000001", "127.0.0.2")
+    report = do_import(store, disclosure(ALICE_ROW, ALICE_ROW))
+    assert report.imported == ()
+    assert report.problems == ((3, "DOE-000001 already has an identity"),)
