@@ -113,3 +113,11 @@ def test_rejected_file_imports_nothing_and_names_lines(world: tuple[Path, Path],
         store.close()
     code, out = invoke("import", str(unmatched), "--identity-key", str(key), "--db", str(db), "--partial")
     assert code == 0 and "1 identities imported" in out and "line 3" in out
+
+
+def test_unknown_isp_refused(world: tuple[Path, Path], tmp_path: Path) -> None:
+    db, key = world
+    csv = tmp_path / "isp.csv"
+    csv.write_bytes(disclosure(ALICE_ROW))
+    code, out = invoke("import", str(csv), "--identity-key", str(key), "--isp", "Nobody", "--db", str(db))
+    assert code == 1 and "Nobody" in out

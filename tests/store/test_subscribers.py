@@ -35,6 +35,7 @@ def make_case(
     last: int = T0 + 2 * HOUR,
     status: str = "requested",
     closed_us: int | None = None,
+    isp_id: int | None = None,
 ) -> int:
     """A legal_case row as H's upsert_case + set_case_status would leave it (status set directly)."""
     with store._write() as conn:
@@ -50,6 +51,7 @@ def make_case(
             "created_us": T0,
             "status_us": closed_us or T0,
             "closed_us": closed_us,
+            "isp_id": isp_id,
         }
         key = conn.execute(sa.insert(legal_case).values(values)).inserted_primary_key
         assert key is not None
@@ -213,6 +215,26 @@ def test_a_second_disclosure_for_an_identified_case_is_refused(store: Store) -> 
     assert report.imported == () and "is identified" in report.problems[0][1]
     twice = do_import(store, disclosure(BOB_ROW, BOB_ROW))
     assert "no case" in twice.problems[0][1]
+
+
+def test_isp_filter_matches_only_that_isps_cases(store: Store) -> None:
+    mine = case_store.add_isp(store, "Loopback Net", [64512], None, None, "DE", T0)
+    other = case_store.add_isp(store, "Other Net", [64513], None, None, "DE", T0)
+    make_case(store, "DOE-000001", "127.0.0.2", isp_id=other)
+    make_case(store, "DOE-000002", "127.0.0.3", isp_id=mine)
+    report = import_disclosure(
+        store,
+        KEY,
+        parse_disclosure(disclosure(ALICE_ROW, BOB_ROW)),
+        source_sha256="cd" * 32,
+        actor="counsel",
+        now_us=T0,
+        rule=next_case_status,
+        isp_id=mine,
+        partial=True,
+    )
+    assert report.imported == ((3, "DOE-000002"),)
+    assert report.problems == ((2, "no case for this IP address in this window"),)
 
 
 def test_two_rows_for_one_case_refused(store: Store) -> None:

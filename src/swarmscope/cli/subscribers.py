@@ -21,7 +21,6 @@ from rich.console import Console
 from rich.table import Table
 
 from swarmscope.cases.identities import (
-    DisclosureError,
     IdentityKey,
     file_sha256,
     parse_disclosure,
@@ -86,12 +85,7 @@ def run_import(
     rows = parse_disclosure(data)
     store = open_store(db, create=False)
     try:
-        isp_id = None
-        if isp is not None:
-            match = [row for row in case_store.list_isps(store) if row.name == isp]
-            if not match:
-                raise DisclosureError([(0, f"unknown ISP {isp!r}")])
-            isp_id = match[0].id
+        isp_id = None if isp is None else case_store.get_isp(store, isp).id
         return subscriber_store.import_disclosure(
             store,
             key,
