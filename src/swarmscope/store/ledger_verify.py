@@ -33,6 +33,7 @@ from swarmscope.store.schema import (
     run_started,
     sighting,
 )
+from swarmscope.store.schema_cases import attribution
 
 if TYPE_CHECKING:
     from swarmscope.store.database import Store
@@ -44,6 +45,7 @@ _ROW_RECORDS: tuple[tuple[sa.Table, Callable[[Any], Any]], ...] = (
     (sighting, queries.sighting_from_row),
     (clock_sample, queries.clock_sample_from_row),
     (run_started, queries.run_started_from_row),
+    (attribution, queries.attribution_from_row),
 )
 
 

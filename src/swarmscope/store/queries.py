@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from swarmscope.evidence.records import (
+    Attribution,
     BlockProof,
     ClockSample,
     ExtensionInfo,
@@ -21,6 +22,7 @@ from swarmscope.evidence.records import (
     Tier,
 )
 from swarmscope.store.schema import monitor_run, observation, sighting, swarm
+from swarmscope.store.schema_cases import attribution
 
 if TYPE_CHECKING:
     from swarmscope.store.database import Store
@@ -175,3 +177,29 @@ def run_rows(store: Store) -> list[RunRow]:
     with store.engine.connect() as conn:
         rows = conn.execute(sa.select(monitor_run).order_by(monitor_run.c.id))
         return [RunRow(**r._asdict()) for r in rows]
+
+
+def attribution_from_row(r: sa.Row[Any]) -> Attribution:
+    """Rebuild the :class:`Attribution` that :func:`swarmscope.store.ledger.attribution_row` stored."""
+    return Attribution(
+        r.ip, r.observed_at_us, r.asn, r.as_org, r.isp, r.country, r.region, r.city,
+        r.accuracy_radius_km, tuple(r.flags), tuple(r.datasets),
+    )  # fmt: skip
+
+
+def load_attributions(store: Store, *, ip: str | None = None, run_id: int | None = None) -> list[Attribution]:
+    """Stored attribution records (optionally of one IP literal / one run), in insertion order.
+
+    Args:
+        store: an open store. ip: the normalised literal to filter on. run_id: the monitor run.
+
+    Returns:
+        :class:`Attribution` values equal to those written (issue 5 item 1).
+    """
+    query = sa.select(attribution).order_by(attribution.c.id)
+    if ip is not None:
+        query = query.where(attribution.c.ip == ip)
+    if run_id is not None:
+        query = query.where(attribution.c.run_id == run_id)
+    with store.engine.connect() as conn:
+        return [attribution_from_row(r) for r in conn.execute(query)]
