@@ -6,7 +6,7 @@ import importlib
 
 from swarmscope.cli.app import app
 
-_COMMAND_MODULES = ("inspect", "monitor", "report", "demo", "export", "verify", "subscribers", "purge")
+_COMMAND_MODULES = ("inspect", "monitor", "report", "demo", "export", "verify", "subscribers", "purge", "datasets")
 
 
 def register_commands() -> None:
