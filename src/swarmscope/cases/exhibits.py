@@ -1,0 +1,239 @@
+"""ISP exhibits for a disclosure request: one CSV and one PDF per ISP (and per advisory region on request).
+
+What the exhibit says: an IP address *associated with a subscriber account* at the listed times offered
+verified pieces of the torrent; never that a subscriber downloaded anything. Geolocation is labelled
+advisory. Columns: :data:`COLUMNS`.
+
+What is hashed: the SHA-256 printed in every PDF page footer (and stored as ``disclosure_request.
+exhibit_sha256``) is the SHA-256 of the CSV file's exact bytes as written — UTF-8 without BOM, the header
+row first, CRLF line ends (RFC 4180), cells after formula-injection neutralising. ``sha256sum
+exhibit.csv`` reproduces it. The PDF cannot carry a hash of itself; it carries the hash of the CSV whose
+lines it shows.
+
+Hostile text (torrent names, regions, ISP names) is escaped in the HTML by Jinja2 autoescape and can never
+start a spreadsheet formula in the CSV (a leading ``=``, ``+``, ``-``, ``@``, tab or CR gets a ``'``
+prefix — OWASP "CSV injection").
+
+Source: issue 5 item 4; RFC 4180 (CSV); CSS Paged Media (page counters) as WeasyPrint renders it.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import groupby
+from pathlib import Path
+
+import jinja2
+
+from swarmscope.evidence.records import us_to_iso
+from swarmscope.store.database import Store
+from swarmscope.store.notices import CaseDocument, attach_exhibit, case_documents
+
+COLUMNS: tuple[str, ...] = (
+    "Doe number",
+    "IP address associated with a subscriber account",
+    "Port",
+    "First hit (UTC)",
+    "Last hit (UTC)",
+    "Verified hits",
+    "Infohash",
+    "File name (torrent name)",
+    "Work title",
+    "ISP",
+    "Region (advisory)",
+    "City (advisory)",
+)
+_MONO_COLUMNS = frozenset({1, 6})  # IP and infohash cells in a monospace font
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_TEMPLATES = Path(__file__).resolve().parent / "templates"
+_SLUG = re.compile(r"[^A-Za-z0-9]+")
+
+
+@dataclass(frozen=True, slots=True)
+class Exhibit:
+    """One exhibit: its ISP (and region), the table lines (text cells, :data:`COLUMNS` order), its CSV."""
+
+    isp: str
+    isp_id: int
+    region: str | None
+    lines: tuple[tuple[str, ...], ...]
+    case_ids: tuple[int, ...]
+    csv_bytes: bytes
+    sha256: str
+    stem: str
+
+    @property
+    def title(self) -> str:
+        """The exhibit's name: the ISP, and the region when there is one."""
+        return self.isp if self.region is None else f"{self.isp} / {self.region}"
+
+    @property
+    def csv_name(self) -> str:
+        """The CSV file name (the file the footer hash covers)."""
+        return f"{self.stem}.csv"
+
+
+@dataclass(frozen=True, slots=True)
+class WrittenExhibit:
+    """Files written for one exhibit and the disclosure request it was recorded on."""
+
+    exhibit: Exhibit
+    csv_path: Path
+    pdf_path: Path
+    request_id: int | None
+
+
+def csv_cell(text: str) -> str:
+    """A CSV cell that no spreadsheet evaluates: a leading ``= + - @``, tab or CR gets a ``'`` prefix."""
+    return "'" + text if text.startswith(_FORMULA_STARTS) else text
+
+
+def exhibit_line(doc: CaseDocument) -> tuple[str, ...]:
+    """One case as exhibit cells (:data:`COLUMNS` order; times ISO 8601 UTC; blanks for unknowns)."""
+    return (
+        doc.doe,
+        doc.ip,
+        str(doc.port),
+        us_to_iso(doc.first_hit_us),
+        us_to_iso(doc.last_hit_us),
+        str(doc.hits),
+        doc.infohash,
+        doc.torrent_name or "",
+        doc.work_title or "",
+        doc.isp_name,
+        doc.region or "",
+        doc.city or "",
+    )
+
+
+def render_csv(lines: Sequence[Sequence[str]]) -> bytes:
+    """The exhibit CSV: header then lines, RFC 4180 quoting, CRLF, UTF-8; cells via :func:`csv_cell`."""
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
+    writer.writerow(COLUMNS)
+    for line in lines:
+        writer.writerow([csv_cell(cell) for cell in line])
+    return buffer.getvalue().encode("utf-8")
+
+
+def _stem(isp_name: str, isp_id: int, region: str | None) -> str:
+    """A file name stem from hostile names: ASCII letters/digits only, plus the ISP id for uniqueness."""
+    parts = [f"exhibit-{isp_id}", _SLUG.sub("_", isp_name).strip("_")[:40]]
+    if region is not None:
+        parts.append(_SLUG.sub("_", region).strip("_")[:40] or "region")
+    return "-".join(p for p in parts if p)
+
+
+def build_exhibits(docs: Sequence[CaseDocument], *, by_region: bool = False) -> list[Exhibit]:
+    """Group cases into exhibits: one per ISP, or one per (ISP, advisory region) when ``by_region``.
+
+    Args:
+        docs: cases as :func:`store.notices.case_documents` returns them. by_region: split by region
+            (cases with no region form their own exhibit, region ``"unknown"``).
+
+    Returns:
+        Exhibits ordered by ISP then region, lines ordered by Doe number.
+    """
+
+    def key(doc: CaseDocument) -> tuple[str, int, str]:
+        return (doc.isp_name, doc.isp_id, (doc.region or "unknown") if by_region else "")
+
+    exhibits = []
+    for (isp_name, isp_id, region), group in groupby(sorted(docs, key=lambda d: (*key(d), d.doe)), key=key):
+        members = list(group)
+        lines = tuple(exhibit_line(d) for d in members)
+        data = render_csv(lines)
+        exhibits.append(
+            Exhibit(
+                isp=isp_name,
+                isp_id=isp_id,
+                region=region if by_region else None,
+                lines=lines,
+                case_ids=tuple(d.case_id for d in members),
+                csv_bytes=data,
+                sha256=hashlib.sha256(data).hexdigest(),
+                stem=_stem(isp_name, isp_id, region if by_region else None),
+            )
+        )
+    return exhibits
+
+
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(_TEMPLATES),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+    )
+
+
+def render_html(exhibit: Exhibit, generated_us: int) -> str:
+    """The exhibit as HTML for WeasyPrint (every data cell escaped by Jinja2 autoescape)."""
+    if not re.fullmatch(r"[0-9a-f]{64}", exhibit.sha256):
+        raise ValueError("exhibit sha256 must be 64 lower-case hex digits (it is placed in CSS)")
+    template = _environment().get_template("exhibit.html.j2")
+    return template.render(
+        exhibit=exhibit, columns=COLUMNS, mono=_MONO_COLUMNS, generated=us_to_iso(generated_us)
+    )
+
+
+def render_pdf(exhibit: Exhibit, generated_us: int) -> bytes:
+    """The exhibit PDF: the table, "Page X of Y" and the CSV SHA-256 in every page footer.
+
+    Args:
+        exhibit: from :func:`build_exhibits`. generated_us: UTC µs printed as the generation time.
+
+    Returns:
+        PDF bytes (WeasyPrint; no external resources are fetched).
+    """
+    import weasyprint  # heavy import: only when a PDF is made
+
+    html = weasyprint.HTML(string=render_html(exhibit, generated_us), base_url=str(_TEMPLATES))
+    pdf = html.write_pdf()
+    assert pdf is not None
+    return bytes(pdf)
+
+
+def produce_exhibits(
+    store: Store,
+    out: Path,
+    *,
+    isp_name: str | None = None,
+    by_region: bool = False,
+    actor: str,
+    now_us: int,
+) -> list[WrittenExhibit]:
+    """Write every exhibit's CSV and PDF under ``out`` and record it on a drafted disclosure request.
+
+    Args:
+        store: an open store. out: directory (created if missing).
+        isp_name: only this ISP. by_region: one exhibit per ISP and advisory region.
+        actor: who made them (disclosure_event). now_us: UTC µs (generation time, request dates).
+
+    Returns:
+        One :class:`WrittenExhibit` per exhibit (none when no case is waiting for a disclosure).
+
+    Raises:
+        StoreError: the database refused the request row. OSError: ``out`` is not writable.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for exhibit in build_exhibits(case_documents(store, isp_name=isp_name), by_region=by_region):
+        csv_path, pdf_path = out / exhibit.csv_name, out / f"{exhibit.stem}.pdf"
+        csv_path.write_bytes(exhibit.csv_bytes)
+        pdf_path.write_bytes(render_pdf(exhibit, now_us))
+        request_id = attach_exhibit(
+            store,
+            exhibit.isp_id,
+            exhibit.region,
+            exhibit.sha256,
+            exhibit.case_ids,
+            actor=actor,
+            now_us=now_us,
+        )
+        written.append(WrittenExhibit(exhibit, csv_path, pdf_path, request_id))
+    return written
