@@ -6,7 +6,19 @@ import importlib
 
 from swarmscope.cli.app import app
 
-_COMMAND_MODULES = ("inspect", "monitor", "report", "demo", "export", "verify", "subscribers", "purge", "datasets")
+_COMMAND_MODULES = (
+    "inspect",
+    "monitor",
+    "report",
+    "demo",
+    "export",
+    "verify",
+    "subscribers",
+    "purge",
+    "datasets",
+    "exhibits",
+    "notices",
+)
 
 
 def register_commands() -> None:

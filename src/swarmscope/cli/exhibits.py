@@ -1,0 +1,85 @@
+"""``swarmscope exhibits``: one CSV + PDF exhibit per ISP (and per advisory region) for disclosure requests.
+
+Each exhibit lists the open cases (candidate, requested) attributed to the ISP; the PDF footer of every page
+carries "Page X of Y" and the SHA-256 of the exhibit's CSV file (its exact bytes; see
+:mod:`swarmscope.cases.exhibits`). Each exhibit is recorded on the ISP's drafted disclosure request
+(``disclosure_request.exhibit_sha256``; created when there is none).
+"""
+
+from __future__ import annotations
+
+import getpass
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from swarmscope.cases.exhibits import WrittenExhibit, produce_exhibits
+from swarmscope.cli.app import app
+from swarmscope.cli.text import escaped
+from swarmscope.errors import SwarmscopeError
+from swarmscope.net.clock import Clock
+from swarmscope.store.database import DEFAULT_DB, open_store
+
+
+def run_exhibits(
+    *,
+    db: str,
+    out: Path,
+    isp: str | None = None,
+    by_region: bool = False,
+    actor: str,
+    now_us: int,
+    console: Console | None = None,
+) -> list[WrittenExhibit]:
+    """Open the store, write the exhibits under ``out``, print a summary.
+
+    Raises:
+        StoreError: missing database or refused write. OSError: ``out`` not writable.
+    """
+    store = open_store(db, create=False)
+    try:
+        written = produce_exhibits(store, out, isp_name=isp, by_region=by_region, actor=actor, now_us=now_us)
+    finally:
+        store.close()
+    if console is not None:
+        if not written:
+            console.print("no open cases attributed to an ISP: no exhibit written")
+        for item in written:
+            ex = item.exhibit
+            console.print(
+                f"{escaped(ex.title)}: {len(ex.lines)} line(s) → {escaped(item.csv_path.name)}, "
+                f"{escaped(item.pdf_path.name)}; CSV sha256 {ex.sha256}; disclosure request {item.request_id}"
+            )
+    return written
+
+
+@app.command()
+def exhibits(
+    out: Annotated[Path, typer.Option("--out", help="Directory for the exhibit CSV and PDF files.")],
+    isp: Annotated[str | None, typer.Option("--isp", help="Only this ISP (its name).")] = None,
+    by_region: Annotated[
+        bool, typer.Option("--by-region", help="One exhibit per ISP and advisory region.")
+    ] = False,
+    db: Annotated[
+        str, typer.Option("--db", help="Evidence database: SQLite path or SQLAlchemy URL.")
+    ] = DEFAULT_DB,
+    actor: Annotated[
+        str | None, typer.Option("--actor", help="Who drafts the request (default: the OS user name).")
+    ] = None,
+) -> None:
+    """Write disclosure exhibits (CSV + PDF) per ISP and record them on drafted disclosure requests."""
+    try:
+        run_exhibits(
+            db=db,
+            out=out,
+            isp=isp,
+            by_region=by_region,
+            actor=actor or getpass.getuser(),
+            now_us=Clock().now_us(),
+            console=Console(),
+        )
+    except (SwarmscopeError, OSError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None

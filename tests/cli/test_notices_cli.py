@@ -1,0 +1,89 @@
+"""``swarmscope notices`` through the Typer app: files, validation, --send to a real loopback SMTP server."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from swarmscope.cases.acns import extract_xml, load_schema, validate_notice
+from swarmscope.cli import register_commands
+from swarmscope.cli.app import app
+from swarmscope.store.database import open_store
+from swarmscope.store.notices import notice_rows
+from swarmscope.testbed.smtp import start_smtp
+from tests.cases.test_exhibits import build_world
+from tests.cases.test_notices import XSD
+
+register_commands()
+
+
+@pytest.fixture
+def xsd() -> Path:
+    if not XSD.is_file():
+        pytest.skip(f"ACNS schema not found at {XSD}")
+    return XSD
+
+
+def _rows(db: Path) -> list[tuple[str, int | None]]:
+    store = open_store(str(db), create=False)
+    try:
+        return [(r.notice_id, r.sent_us) for r in notice_rows(store)]
+    finally:
+        store.close()
+
+
+def test_notices_written_and_validated(tmp_path: Path, xsd: Path) -> None:
+    world = build_world(tmp_path / "e.db")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["notices", "--out", str(out), "--db", str(world.db), "--xsd", str(xsd)])
+    assert result.exit_code == 0, result.output
+    assert "3 notice(s) written, validated against the ACNS 1.2 schema" in result.output
+    assert sorted(p.name for p in out.iterdir()) == [
+        f"SWS-DOE-00000{n}.{ext}" for n in (1, 2, 3) for ext in ("txt", "xml")
+    ]
+    schema = load_schema(xsd)
+    validate_notice(schema, extract_xml((out / "SWS-DOE-000003.txt").read_text(encoding="utf-8")))
+    unvalidated = CliRunner().invoke(app, ["notices", "--out", str(out), "--db", str(world.db)])
+    assert unvalidated.exit_code == 0 and "NOT validated" in unvalidated.output
+
+
+def test_send_delivers_to_loopback_and_marks_sent(tmp_path: Path, xsd: Path) -> None:
+    world = build_world(tmp_path / "e.db")
+    args = ["notices", "--out", str(tmp_path / "o"), "--db", str(world.db), "--xsd", str(xsd), "--isp"]
+    with start_smtp() as server:
+        result = CliRunner().invoke(
+            app,
+            [*args, "Loopback Telecom", "--send", "--smtp-host", server.host, "--smtp-port", str(server.port),
+             "--from", "notices@rights.test", "--complainant-entity", "Agent Ltd",
+             "--complainant-email", "agent@agent.test", "--id-prefix", "AGT"],
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+        assert len(server.messages) == 2
+        assert {str(m["To"]) for m in server.messages} == {"abuse@loopback.test"}
+        assert "<Entity>Agent Ltd</Entity>" in server.messages[0].get_content()
+    rows = dict(_rows(world.db))
+    assert set(rows) == {"AGT-DOE-000001", "AGT-DOE-000002"} and all(v is not None for v in rows.values())
+
+
+def test_send_refusals_and_server_down(tmp_path: Path, xsd: Path) -> None:
+    world = build_world(tmp_path / "e.db")
+    base = ["notices", "--out", str(tmp_path / "o"), "--db", str(world.db)]
+    no_from = CliRunner().invoke(app, [*base, "--send", "--xsd", str(xsd)])
+    assert no_from.exit_code == 1 and "--from" in no_from.output
+    no_xsd = CliRunner().invoke(app, [*base, "--send", "--from", "n@rights.test"])
+    assert no_xsd.exit_code == 1 and "--xsd" in no_xsd.output
+    bad_prefix = CliRunner().invoke(app, [*base, "--id-prefix", "a/b"])
+    assert bad_prefix.exit_code == 1 and "--id-prefix" in bad_prefix.output
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    down = CliRunner().invoke(
+        app,
+        [*base, "--send", "--xsd", str(xsd), "--from", "n@rights.test", "--smtp-host", "127.0.0.1",
+         "--smtp-port", str(port), "--smtp-timeout", "5"],
+    )  # fmt: skip
+    assert down.exit_code == 1 and "NOT sent" in down.output and "unreachable" in down.output
+    assert [sent for _id, sent in _rows(world.db)] == [None, None, None]
