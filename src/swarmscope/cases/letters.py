@@ -20,6 +20,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
+from email.errors import HeaderParseError
+from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
@@ -320,8 +322,11 @@ def build_message(
     if not to.email or not settings.sender_email:
         raise LetterError(f"{facts.doe}: an e-mail needs both a recipient and sender_email")
     message = EmailMessage()
-    message["From"] = f"{settings.sender_name} <{settings.sender_email}>"
-    message["To"] = to.email
+    try:
+        message["From"] = Address(display_name=settings.sender_name, addr_spec=settings.sender_email)
+        message["To"] = Address(addr_spec=to.email)
+    except (ValueError, IndexError, HeaderParseError) as exc:
+        raise LetterError(f"{facts.doe}: an e-mail address is malformed ({exc})") from None
     kind = "Reminder: " if letter.kind == "reminder" else ""
     message["Subject"] = (
         f"{kind}{facts.doe} — notice of observed file sharing, reference {grouped(letter.payment_reference)}"

@@ -18,6 +18,10 @@ _COMMAND_MODULES = (
     "datasets",
     "exhibits",
     "notices",
+    "letters",
+    "payments",
+    "disputes",
+    "escalations",
 )
 
 

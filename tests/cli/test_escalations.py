@@ -1,0 +1,78 @@
+"""Expiry → no_response → ``escalations mark`` → the litigation list CSV; identities only with the key,
+each read audited."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from swarmscope.cli import letters as cli_letters
+from swarmscope.cli.app import app
+from swarmscope.cli.escalations import COLUMNS, IDENTITY_COLUMNS
+from swarmscope.cli.payments import record_payment
+from swarmscope.store.database import open_store
+from swarmscope.store.subscribers import AuditRow, audit_rows
+from swarmscope.testbed.smtp import start_smtp
+from tests.cli.test_letters_flow import DAY, HOUR, T0, build_world, draft_approve, send
+
+
+def test_expired_case_escalated_and_exported(tmp_path: Path) -> None:
+    world = build_world(tmp_path)
+    server = start_smtp("127.0.0.1")
+    try:
+        letters = []
+        for doe in world.dois[:2]:
+            draft_approve(world, doe)
+            letters.append(send(world, doe, server, tmp_path / "post", T0 + HOUR).letter)
+        record_payment(world.store, world.dois[1], 10_000, letters[1].payment_reference, currency="EUR",
+                       received_us=T0 + DAY, method=None, actor="clerk", now_us=T0 + DAY)  # fmt: skip
+        after = letters[0].deadline_us + 1
+        assert cli_letters.expire_letters(world.store, "counsel", after) == world.dois[:2]
+    finally:
+        server.stop()
+        world.store.close()
+    runner, db = CliRunner(), str(world.db)
+    result = runner.invoke(app, ["escalations", "mark", world.dois[2], "--actor", "counsel", "--db", db])
+    assert result.exit_code == 1 and "not allowed" in result.output  # identified, not no_response
+    for doe in world.dois[:2]:
+        result = runner.invoke(app, ["escalations", "mark", doe, "--actor", "counsel", "--db", db])
+        assert result.exit_code == 0, result.output
+    out = tmp_path / "litigation.csv"
+    result = runner.invoke(app, ["escalations", "--out", str(out), "--actor", "counsel", "--db", db])
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(io.StringIO(out.read_text())))
+    assert tuple(rows[0]) == COLUMNS and [r["doe"] for r in rows] == world.dois[:2]
+    first, second = rows
+    assert (first["ip"], first["isp"], first["verified_hits"]) == ("127.0.0.11", "Loopback Telecom", "4")
+    assert (first["amount_claimed"], first["amount_received"], first["currency"]) == ("450.00", "0.00", "EUR")
+    assert first["letters_sent"] == "1" and first["first_letter_utc"].startswith("2026-05-28T")
+    assert first["last_deadline_utc"].startswith("2026-06-25T") and second["amount_received"] == "100.00"
+    assert "Alex" not in out.read_text()
+
+    before = _reads(world.db)
+    result = runner.invoke(app, ["escalations", "--identity-key", str(world.key_file), "--actor", "counsel",
+                                 "--db", db])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert tuple(rows[0]) == COLUMNS + IDENTITY_COLUMNS
+    assert [r["name"] for r in rows] == ["Alex Sample", "Blake Sample"] and rows[1]["email"] == ""
+    reads = _reads(world.db)[len(before) :]
+    assert sorted((r.subject, r.actor) for r in reads) == [(f"case:{d}", "counsel") for d in world.dois[:2]]
+
+
+def _reads(db: Path) -> list[AuditRow]:
+    store = open_store(str(db), create=False)
+    try:
+        return [r for r in audit_rows(store) if r.action == "read"]
+    finally:
+        store.close()
+
+
+def test_export_of_nothing_is_a_header(tmp_path: Path) -> None:
+    world = build_world(tmp_path)
+    world.store.close()
+    result = CliRunner().invoke(app, ["escalations", "--db", str(world.db)])
+    assert result.exit_code == 0 and result.stdout.strip() == ",".join(COLUMNS)

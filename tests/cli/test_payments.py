@@ -1,0 +1,134 @@
+"""``payments record`` and ``disputes record`` on a real store: references, currency, partial payments."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from swarmscope.cases import letters as L
+from swarmscope.cases.workflow import WorkflowError
+from swarmscope.cli.app import app
+from swarmscope.cli.disputes import record_dispute
+from swarmscope.cli.payments import parse_received, record_payment
+from swarmscope.errors import InputError
+from swarmscope.store import cases as case_store
+from swarmscope.store import letters as letter_store
+from swarmscope.testbed.smtp import SmtpServer, start_smtp
+from tests.cli.test_letters_flow import DAY, HOUR, T0, World, build_world, draft_approve, send
+
+
+@pytest.fixture
+def sent_world(tmp_path: Path) -> Iterator[tuple[World, letter_store.LetterRow]]:
+    """The world with DOE-000001's initial letter e-mailed (450.00 EUR)."""
+    world = build_world(tmp_path)
+    server: SmtpServer = start_smtp("127.0.0.1")
+    try:
+        draft_approve(world, world.dois[0])
+        letter = send(world, world.dois[0], server, None, T0 + HOUR).letter
+        yield world, letter
+    finally:
+        server.stop()
+        world.store.close()
+
+
+def pay(world: World, amount: str, reference: str, currency: str | None = None) -> tuple[object, str]:
+    return record_payment(
+        world.store, world.dois[0], L.parse_amount(amount), reference, currency=currency,
+        received_us=T0 + 2 * DAY, method="bank transfer", actor="clerk", now_us=T0 + 3 * DAY,
+    )  # fmt: skip
+
+
+def test_full_payment_pays_the_case(sent_world: tuple[World, letter_store.LetterRow]) -> None:
+    world, letter = sent_world
+    _, status = pay(world, "450.00", L.grouped(letter.payment_reference).lower())
+    assert status == "paid"
+    (payment,) = letter_store.list_payments(world.store, letter.case_id)
+    assert (payment.amount_cents, payment.currency, payment.reference) == (
+        45_000,
+        "EUR",
+        letter.payment_reference,
+    )
+    assert case_store.get_case(world.store, world.dois[0]).closed_us == T0 + 3 * DAY
+    with pytest.raises(InputError, match="already paid"):
+        pay(world, "1.00", letter.payment_reference)
+
+
+def test_partial_payments_add_up(sent_world: tuple[World, letter_store.LetterRow]) -> None:
+    world, letter = sent_world
+    row, status = pay(world, "200.00", letter.payment_reference)
+    assert status == "sent" and "outstanding 250.00 EUR" in (row.note or "")  # type: ignore[attr-defined]
+    row, status = pay(world, "300.00", letter.payment_reference)
+    assert status == "paid" and "overpaid by 50.00 EUR" in (row.note or "")  # type: ignore[attr-defined]
+    assert len(letter_store.list_payments(world.store, letter.case_id)) == 2
+
+
+@pytest.mark.parametrize(
+    ("reference", "currency", "message"),
+    [
+        ("RF18 5390 0754 7034", None, "not on any letter sent"),  # valid, but someone else's
+        ("RF00 0000 0010 1", None, "check digits"),
+        (None, "USD", "differs from the letter"),
+    ],
+)
+def test_payment_mismatches_are_refused(
+    sent_world: tuple[World, letter_store.LetterRow],
+    reference: str | None,
+    currency: str | None,
+    message: str,
+) -> None:
+    world, letter = sent_world
+    with pytest.raises(InputError, match=message):
+        pay(world, "450.00", reference or letter.payment_reference, currency)
+    assert letter_store.list_payments(world.store, letter.case_id) == []
+
+
+def test_reference_of_an_unsent_letter_is_refused(sent_world: tuple[World, letter_store.LetterRow]) -> None:
+    world, _ = sent_world
+    draft = draft_approve(world, world.dois[1])  # approved, never sent
+    with pytest.raises(InputError, match="not on any letter sent"):
+        record_payment(world.store, world.dois[1], 45_000, draft.payment_reference, currency=None,
+                       received_us=T0, method=None, actor="clerk", now_us=T0)  # fmt: skip
+
+
+def test_dispute_then_settlement(sent_world: tuple[World, letter_store.LetterRow]) -> None:
+    world, letter = sent_world
+    with pytest.raises(WorkflowError):  # nothing sent yet for DOE-000002: nothing to dispute
+        record_dispute(world.store, world.dois[1], "not me", received_us=T0, actor="clerk", now_us=T0)
+    with pytest.raises(InputError):
+        record_dispute(world.store, world.dois[0], "  ", received_us=T0, actor="clerk", now_us=T0)
+    record_dispute(
+        world.store, world.dois[0], "shared flat", received_us=T0 + DAY, actor="clerk", now_us=T0 + DAY
+    )
+    (dispute,) = letter_store.list_disputes(world.store, letter.case_id)
+    assert dispute.summary == "shared flat"
+    _, status = pay(world, "450.00", letter.payment_reference)  # a disputed case may still settle
+    assert status == "paid"
+
+
+def test_cli_payment_and_dispute(sent_world: tuple[World, letter_store.LetterRow]) -> None:
+    world, letter = sent_world
+    runner, db = CliRunner(), str(world.db)
+    record = [
+        "payments",
+        "record",
+        world.dois[0],
+        "--amount",
+        "100.00",
+        "--reference",
+        letter.payment_reference,
+    ]
+    result = runner.invoke(app, [*record, "--received", "2026-06-01T10:00:00", "--db", db])
+    assert result.exit_code == 0 and "outstanding 350.00 EUR" in result.output, result.output
+    assert letter_store.list_payments(world.store, letter.case_id)[0].received_us == parse_received(
+        "2026-06-01T10:00Z"
+    )
+    result = runner.invoke(
+        app, ["payments", "record", world.dois[0], "--amount", "1,00", "--reference", "x", "--db", db]
+    )
+    assert result.exit_code == 1 and "error:" in result.output
+    result = runner.invoke(app, ["disputes", "record", world.dois[0], "--summary", "not me", "--db", db])
+    assert result.exit_code == 0, result.output
+    assert case_store.get_case(world.store, world.dois[0]).status == "disputed"
