@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from swarmscope.cases.campaigns import check_reference, link_work, read_torrent, resolve_torrent
+from swarmscope.cases.campaigns import link_work, read_torrent, resolve_torrent, tally
+from swarmscope.cli.works import reference_check as check_reference
 from swarmscope.errors import InputError
 from swarmscope.store import cases as sc
 from swarmscope.store.database import Store
@@ -88,7 +89,7 @@ def test_link_by_file_and_by_stored_infohash(
 ) -> None:
     real, other = works
     work = sc.add_work(store, "Rights Ltd", "The Work", "PA-1", str(reference(real)), T0)
-    row = link_work(store, "The Work", str(real.torrent_path), T0)
+    row = link_work(store, "The Work", str(real.torrent_path), T0, compare=check_reference)
     assert (row.infohash, row.status, row.matched_pieces, row.checked_us) == (
         real.infohash_hex,
         "confirmed",
@@ -99,7 +100,7 @@ def test_link_by_file_and_by_stored_infohash(
     store.add_swarm(
         other.infohash_hex, other.infohash_hex, None, other.name, 6, PIECE, other.size, meta, None, T0
     )
-    fake = link_work(store, work, other.infohash_hex.upper(), T0 + 1)
+    fake = link_work(store, work, other.infohash_hex.upper(), T0 + 1, compare=check_reference)
     assert (fake.infohash, fake.status, fake.matched_pieces) == (other.infohash_hex, "fake", 0)
     assert sc.work_for_infohash(store, other.infohash_hex) is None
     assert sc.work_for_infohash(store, real.infohash_hex).id == work  # type: ignore[union-attr]
@@ -110,10 +111,10 @@ def test_link_without_reference_or_metainfo_stays_linked(
 ) -> None:
     real, _ = works
     sc.add_work(store, "Rights Ltd", "No Reference", None, None, T0)
-    row = link_work(store, "No Reference", str(real.torrent_path), T0)
+    row = link_work(store, "No Reference", str(real.torrent_path), T0, compare=check_reference)
     assert (row.status, row.detail) == ("linked", "the work has no reference content")
     sc.add_work(store, "Rights Ltd", "With Reference", None, str(reference(real)), T0)
-    row = link_work(store, "With Reference", "ee" * 20, T0)
+    row = link_work(store, "With Reference", "ee" * 20, T0, compare=check_reference)
     assert row.status == "linked" and "no metainfo" in (row.detail or "")
 
 
@@ -128,3 +129,24 @@ def test_bad_torrent_file(store: Store, tmp_path: Path) -> None:
     bad.write_bytes(b"d4:infoi1ee")
     with pytest.raises(InputError, match="not a valid torrent"):
         resolve_torrent(store, str(bad))
+
+
+@pytest.mark.parametrize(
+    ("outcomes", "expected"),
+    [
+        ([(0, True), (1, True)], ("confirmed", 2, 2)),
+        ([(0, True), (1, None)], ("confirmed", 1, 1)),
+        ([(0, True), (1, False)], ("fake", 2, 1)),
+        ([(0, False)], ("fake", 1, 0)),
+        ([(0, None), (1, None)], ("linked", 0, 0)),
+        ([], ("linked", 0, 0)),
+    ],
+)
+def test_tally_rule(outcomes: list[tuple[int, bool | None]], expected: tuple[str, int, int]) -> None:
+    check = tally(outcomes, 2)
+    assert (check.status, check.checked, check.matched) == expected
+
+
+def test_tally_names_at_most_ten_pieces() -> None:
+    check = tally([(i, False) for i in range(12)], 12)
+    assert check.detail == "12 piece(s) differ: 0, 1, 2, 3, 4, 5, 6, 7, 8, 9 ..."

@@ -1,8 +1,8 @@
 """Campaigns: works of a rights holder and the torrents that carry them (issue 5 item 2).
 
 **Confirming a torrent.** The work's reference content is read in the torrent's own piece layout
-(:func:`swarmscope.monitor.reference.iter_reference_pieces`, not strict) and every piece is hashed
-against the torrent's piece hashes (v1 SHA-1 / v2 merkle, BEP 3 / BEP 52):
+(``monitor.reference.iter_reference_pieces``, not strict; composed in :mod:`swarmscope.cli.works`) and
+every piece is hashed against the torrent's piece hashes (v1 SHA-1 / v2 merkle, BEP 3 / BEP 52):
 
 - a piece is *checked* when the reference holds its bytes and the metainfo a hash for it (missing files
   and unhashed pieces are not checked);
@@ -19,11 +19,11 @@ part is not evidence of distributing *this* work's pieces in general, and the de
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from swarmscope.errors import DecodeError, InputError
-from swarmscope.monitor.reference import PieceStatus, iter_reference_pieces
 from swarmscope.store import cases as case_rows
 from swarmscope.store.database import Store
 from swarmscope.store.queries import swarm_rows
@@ -48,34 +48,31 @@ class TorrentCheck:
     detail: str | None
 
 
-def check_reference(meta: Metainfo, reference: Path) -> TorrentCheck:
-    """Compare the torrent's piece hashes with the reference content laid out as its files.
+PieceOutcome = tuple[int, bool | None]  # (piece index, True matched / False differs / None not compared)
+ReferenceCheck = Callable[[Metainfo, Path], "TorrentCheck"]  # (torrent, reference path) -> check
+
+
+def tally(outcomes: Iterable[PieceOutcome], num_pieces: int) -> TorrentCheck:
+    """Turn per-piece comparisons into a :class:`TorrentCheck` (rule in the module docstring).
 
     Args:
-        meta: the torrent. reference: the work's reference file or folder.
-
-    Returns:
-        A :class:`TorrentCheck` (rule in the module docstring).
+        outcomes: (index, True when the reference piece hashes to the torrent's piece hash, False when it
+            does not, None when it could not be compared). num_pieces: pieces in the torrent.
 
     Source: issue 5 item 2; BEP 3 (pieces), BEP 52 (v2 piece layers).
     """
-    if not reference.exists():
-        return TorrentCheck("linked", 0, 0, f"reference content {reference} not found")
     matched, mismatched = 0, []
-    try:
-        for piece in iter_reference_pieces(meta, reference, strict=False):
-            if piece.status is PieceStatus.VERIFIED:
-                matched += 1
-            elif piece.status is PieceStatus.MISMATCHED:
-                mismatched.append(piece.index)
-    except InputError as exc:
-        return TorrentCheck("linked", 0, 0, f"reference content does not fit the torrent's files: {exc}")
+    for index, outcome in outcomes:
+        if outcome is True:
+            matched += 1
+        elif outcome is False:
+            mismatched.append(index)
     checked = matched + len(mismatched)
     if mismatched:
         shown = ", ".join(map(str, mismatched[:10])) + (" ..." if len(mismatched) > 10 else "")
         return TorrentCheck("fake", checked, matched, f"{len(mismatched)} piece(s) differ: {shown}")
     if matched:
-        return TorrentCheck("confirmed", checked, matched, f"{matched} of {meta.num_pieces} pieces match")
+        return TorrentCheck("confirmed", checked, matched, f"{matched} of {num_pieces} pieces match")
     return TorrentCheck("linked", 0, 0, "no piece of the torrent could be compared with the reference")
 
 
@@ -123,11 +120,16 @@ def resolve_torrent(store: Store, torrent: str) -> tuple[str, Metainfo | None]:
     raise InputError(f"--torrent {torrent!r}: neither a .torrent file nor 40/64 hex digits of an infohash")
 
 
-def link_work(store: Store, work: int | str, torrent: str, now_us: int) -> case_rows.WorkTorrentRow:
+def link_work(
+    store: Store, work: int | str, torrent: str, now_us: int, *, compare: ReferenceCheck
+) -> case_rows.WorkTorrentRow:
     """Link a torrent to a work and check it against the work's reference content when there is one.
 
     Args:
         work: work id or title. torrent: see :func:`resolve_torrent`. now_us: UTC microseconds.
+        compare: reads the reference in the torrent's layout and tallies it (the CLI passes
+            :func:`swarmscope.cli.works.reference_check`, built on ``monitor.reference``; ``cases/`` may
+            not import its sibling ``monitor/``).
 
     Returns:
         The link row after the check (re-linking re-checks).
@@ -143,7 +145,7 @@ def link_work(store: Store, work: int | str, torrent: str, now_us: int) -> case_
     elif meta is None:
         check = TorrentCheck("linked", 0, 0, "no metainfo known for this infohash (give the .torrent file)")
     else:
-        check = check_reference(meta, Path(row.reference_path))
+        check = compare(meta, Path(row.reference_path))
     case_rows.set_torrent_check(
         store, link_id, check.status, check.checked, check.matched, check.detail, now_us
     )

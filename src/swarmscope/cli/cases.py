@@ -1,0 +1,212 @@
+"""``swarmscope cases``: build case candidates from the evidence, list them, show one, record an event.
+
+Nothing here prints a subscriber's identity: cases are named by DOE number, IP address and port only
+(identities live encrypted in ``subscriber`` and are read only through ``swarmscope subscribers``).
+Also holds the options the case commands share (``--db``, ``--actor``) and their helpers.
+"""
+
+from __future__ import annotations
+
+import getpass
+import re
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Annotated
+
+import typer
+
+from swarmscope.cases import workflow
+from swarmscope.cases.candidates import build_cases
+from swarmscope.cases.thresholds import ThresholdPolicy
+from swarmscope.cli.app import app
+from swarmscope.cli.text import clean
+from swarmscope.errors import InputError, SwarmscopeError
+from swarmscope.evidence.records import us_to_iso
+from swarmscope.store import cases as case_rows
+from swarmscope.store.database import DEFAULT_DB, Store, open_store
+
+DbOption = Annotated[str, typer.Option("--db", help="Evidence database: SQLite path or SQLAlchemy URL.")]
+ActorOption = Annotated[
+    str | None, typer.Option("--actor", help="Who decides or records this (default: the OS user name).")
+]
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd]?)")
+_UNIT_S = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+cases_app = typer.Typer(
+    help="Case candidates: build from the evidence, list, show, record events.", no_args_is_help=True
+)
+app.add_typer(cases_app, name="cases")
+
+
+def now_us() -> int:
+    """The system clock, UTC microseconds (workflow times; evidence times come from the monitor's clock)."""
+    return time.time_ns() // 1000
+
+
+def actor_of(actor: str | None) -> str:
+    """``--actor``, or the OS user name when not given. Raises InputError when it is blank."""
+    name = actor if actor is not None else getpass.getuser()
+    if not name.strip():
+        raise InputError("--actor: must name who decides or records this")
+    return name
+
+
+def parse_duration(text: str, option: str) -> int:
+    """``1h``, ``90m``, ``3600s``, ``2d`` or plain seconds → microseconds. Raises InputError naming option."""
+    match = _DURATION.fullmatch(text.strip().lower())
+    if match is None:
+        raise InputError(f"{option} {text!r}: a duration such as 1h, 90m, 3600s or 2d")
+    return round(float(match.group(1)) * _UNIT_S[match.group(2)] * 1_000_000)
+
+
+def iso(us: int | None) -> str:
+    """UTC microseconds as ISO 8601, or ``-``."""
+    return "-" if us is None else us_to_iso(us)
+
+
+@contextmanager
+def command_store(db: str, *, create: bool = False) -> Iterator[Store]:
+    """Open the store for one command; every SwarmscopeError becomes ``error: ...`` and exit status 1."""
+    try:
+        with open_store(db, create=create) as store:
+            yield store
+    except SwarmscopeError as exc:
+        typer.echo(f"error: {clean(exc)}", err=True)
+        raise typer.Exit(1) from None
+
+
+def _echo_case(case: case_rows.CaseRow, isp_names: dict[int, str]) -> None:
+    isp = isp_names.get(case.isp_id, "-") if case.isp_id is not None else "-"
+    typer.echo(
+        f"{case.doe}  {case.status:<12} {clean(case.ip)}:{case.port}  {case.infohash}  hits={case.hits}  "
+        f"{iso(case.first_hit_us)} .. {iso(case.last_hit_us)}  isp={clean(isp)}"
+    )
+
+
+@cases_app.command("build")
+def build(
+    db: DbOption = DEFAULT_DB,
+    min_hits: Annotated[int, typer.Option("--min-hits", help="Verified hits needed.")] = 3,
+    min_span: Annotated[str, typer.Option("--min-span", help="First to last hit, e.g. 1h, 90m.")] = "1h",
+    allow_flag: Annotated[
+        list[str] | None,
+        typer.Option("--allow-flag", help="Opt in to addresses flagged hosting, vpn or tor."),
+    ] = None,
+    infohash: Annotated[str | None, typer.Option("--infohash", help="Only this swarm.")] = None,
+    clock_threshold_ms: Annotated[
+        float | None, typer.Option("--clock-threshold-ms", help="Override the runs' clock thresholds.")
+    ] = None,
+    require_confirmed: Annotated[
+        bool, typer.Option("--require-confirmed", help="Only torrents confirmed against reference content.")
+    ] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="List excluded addresses and why.")
+    ] = False,
+) -> None:
+    """Apply the thresholds to the verified evidence and create or refresh a case per candidate."""
+    with command_store(db) as store:
+        flags = frozenset(f.lower() for f in allow_flag or ())
+        unknown = flags - {"hosting", "vpn", "tor"}
+        if unknown:
+            raise InputError(f"--allow-flag {sorted(unknown)[0]!r}: one of hosting, vpn, tor")
+        if clock_threshold_ms is not None and clock_threshold_ms <= 0:
+            raise InputError("--clock-threshold-ms: must be more than 0")
+        try:
+            policy = ThresholdPolicy(min_hits, parse_duration(min_span, "--min-span"), flags)
+        except ValueError as exc:
+            raise InputError(f"--min-hits {min_hits}: {exc}") from None
+        threshold = None if clock_threshold_ms is None else round(clock_threshold_ms * 1000)
+        report = build_cases(
+            store,
+            policy,
+            now_us(),
+            infohash=infohash,
+            clock_threshold_us=threshold,
+            require_confirmed=require_confirmed,
+        )
+        typer.echo(
+            f"{len(report.created)} new case(s), {len(report.refreshed)} existing, "
+            f"{len(report.excluded)} address(es) below the thresholds, {len(report.skipped)} skipped"
+        )
+        names = {i.id: i.name for i in case_rows.list_isps(store)}
+        for case in report.created:
+            _echo_case(case, names)
+        for candidate, why in report.skipped:
+            typer.echo(f"skipped {clean(candidate.ip)} {candidate.infohash}: {why}")
+        if verbose:
+            for verdict in report.excluded:
+                typer.echo(
+                    f"excluded {clean(verdict.ip)} {verdict.infohash}: {'; '.join(verdict.reasons_excluded)}"
+                )
+
+
+@cases_app.command("list")
+def list_(
+    db: DbOption = DEFAULT_DB,
+    status: Annotated[str | None, typer.Option("--status", help="Only cases in this status.")] = None,
+    isp: Annotated[str | None, typer.Option("--isp", help="Only cases of this ISP (name or id).")] = None,
+) -> None:
+    """One line per case: DOE number, status, address, infohash, verified hits, first and last hit, ISP."""
+    with command_store(db) as store:
+        if status is not None:
+            workflow.case_status(status)
+        isp_id = case_rows.get_isp(store, isp).id if isp is not None else None
+        rows = case_rows.list_cases(store, isp_id=isp_id, status=status)
+        names = {i.id: i.name for i in case_rows.list_isps(store)}
+        for case in rows:
+            _echo_case(case, names)
+        if not rows:
+            typer.echo("no cases")
+
+
+@cases_app.command("show")
+def show(
+    doe: Annotated[str, typer.Argument(help="DOE number or case id.")], db: DbOption = DEFAULT_DB
+) -> None:
+    """A case's evidence summary and history (never the subscriber's identity)."""
+    with command_store(db) as store:
+        case = case_rows.get_case(store, doe)
+        work = case_rows.get_work(store, case.work_id) if case.work_id is not None else None
+        isp = case_rows.get_isp(store, case.isp_id) if case.isp_id is not None else None
+        lines = [
+            ("case", case.doe),
+            ("status", f"{case.status} since {iso(case.status_us)}"),
+            ("address", f"{case.ip} port {case.port}"),
+            ("infohash", case.infohash),
+            ("work", f"{work.title} ({work.client})" if work else "-"),
+            ("verified hits", f"{case.hits}, {iso(case.first_hit_us)} .. {iso(case.last_hit_us)}"),
+            ("ISP", isp.name if isp else "- (no attribution or no directory entry for its ASN)"),
+            ("region/city", f"{case.region or '-'} / {case.city or '-'} (advisory)"),
+            ("request", str(case.request_id) if case.request_id is not None else "-"),
+            ("closed", iso(case.closed_us)),
+        ]
+        for label, value in lines:
+            typer.echo(f"{label + ':':<15}{clean(value)}")
+        typer.echo("history:")
+        for event in case_rows.case_events(store, case.id):
+            typer.echo(
+                f"  {iso(event.at_us)}  {event.status:<12} by {clean(event.actor)}  {clean(event.note or '')}"
+            )
+
+
+@cases_app.command("event")
+def event(
+    doe: Annotated[str, typer.Argument(help="DOE number or case id.")],
+    name: Annotated[
+        str, typer.Argument(help="Workflow event: " + ", ".join(e.value for e in workflow.CaseEvent))
+    ],
+    db: DbOption = DEFAULT_DB,
+    actor: ActorOption = None,
+    note: Annotated[str | None, typer.Option("--note", help="Why (never personal data).")] = None,
+) -> None:
+    """Record a workflow event on a case (e.g. withdraw, close, counsel_escalate), with who decided it."""
+    with command_store(db) as store:
+        case = set_status(store, doe, name, actor_of(actor), note)
+        typer.echo(f"{case.doe}: {case.status}")
+
+
+def set_status(store: Store, case: int | str, event: str, actor: str, note: str | None) -> case_rows.CaseRow:
+    """Apply a workflow event to a case through the pure rule (composition for the CLI)."""
+    rule: Callable[[str, str, str | None], str] = workflow.next_case_status
+    return case_rows.set_case_status(store, case, event, actor, note, now_us(), rule=rule)

@@ -1,0 +1,137 @@
+"""``swarmscope isps``: the ISP directory and disclosure requests with their dates (issue 5 item 4).
+
+Cooperation rate (``isps status``): (complied + 0.5 × partially_complied) / answered, where answered
+counts complied, partially_complied, contested and quashed requests; ``-`` when none was answered.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from swarmscope.cases import workflow
+from swarmscope.cli.app import app
+from swarmscope.cli.cases import ActorOption, DbOption, actor_of, command_store, iso, now_us, set_status
+from swarmscope.cli.export import parse_time
+from swarmscope.cli.text import clean
+from swarmscope.errors import InputError
+from swarmscope.store import cases as case_rows
+from swarmscope.store.database import DEFAULT_DB, Store
+
+isps_app = typer.Typer(help="ISP directory and disclosure requests.", no_args_is_help=True)
+app.add_typer(isps_app, name="isps")
+_FINAL = ("complied", "quashed")
+
+
+@isps_app.command("add")
+def add(
+    name: Annotated[str, typer.Argument(help="The ISP's name.")],
+    asn: Annotated[
+        list[int], typer.Option("--asn", help="An autonomous system number it announces (repeat).")
+    ],
+    abuse_email: Annotated[str, typer.Option("--abuse-email", help="Where notices go.")],
+    legal_address: Annotated[
+        str, typer.Option("--legal-address", help="Where disclosure requests are served.")
+    ],
+    country: Annotated[str | None, typer.Option("--country", help="ISO 3166-1 alpha-2.")] = None,
+    db: DbOption = DEFAULT_DB,
+) -> None:
+    """Add an ISP to the directory."""
+    with command_store(db, create=True) as store:
+        if "@" not in abuse_email:
+            raise InputError(f"--abuse-email {abuse_email!r}: not an e-mail address")
+        isp_id = case_rows.add_isp(store, name, asn, abuse_email, legal_address, country, now_us())
+        typer.echo(f"isp {isp_id}: {clean(name)} AS{', AS'.join(map(str, sorted(set(asn))))}")
+
+
+@isps_app.command("list")
+def list_(db: DbOption = DEFAULT_DB) -> None:
+    """Every ISP with its ASNs, abuse address and legal address."""
+    with command_store(db) as store:
+        rows = case_rows.list_isps(store)
+        for row in rows:
+            asns = ",".join(f"AS{a}" for a in row.asns)
+            typer.echo(
+                f"{row.id}  {clean(row.name)}  {asns}  abuse={clean(row.abuse_email or '-')}  "
+                f"country={clean(row.country or '-')}  address={clean(row.legal_address or '-')}"
+            )
+        if not rows:
+            typer.echo("no ISPs")
+
+
+@isps_app.command("status")
+def status(db: DbOption = DEFAULT_DB) -> None:
+    """Per ISP: disclosure requests by status, answered requests and the cooperation rate."""
+    with command_store(db) as store:
+        for entry in case_rows.cooperation(store):
+            counts = ", ".join(f"{s}={entry.counts[s]}" for s in workflow.RequestStatus if s in entry.counts)
+            rate = "-" if entry.rate is None else f"{entry.rate:.0%}"
+            typer.echo(
+                f"{clean(entry.name)}: {counts or 'no requests'}; "
+                f"answered={entry.answered} cooperation={rate}"
+            )
+            for request in case_rows.request_rows(store, isp_id=entry.isp_id):
+                cases = len(case_rows.list_cases(store, request_id=request.id))
+                region = f" region={clean(request.region)}" if request.region else ""
+                typer.echo(
+                    f"    request {request.id}{region}: {request.status} "
+                    f"since {iso(request.status_us)}, {cases} case(s)"
+                )
+
+
+def _open_request(store: Store, isp_id: int) -> int:
+    open_ = [r for r in case_rows.request_rows(store, isp_id=isp_id) if r.status not in _FINAL]
+    if not open_:
+        raise InputError("no open disclosure request for this ISP (start one with --status drafted)")
+    return open_[-1].id
+
+
+@isps_app.command("request")
+def request(
+    isp: Annotated[str, typer.Argument(help="ISP name or id.")],
+    status_: Annotated[str, typer.Option("--status", help="drafted (a new request) or the new status.")],
+    request_id: Annotated[
+        int | None, typer.Option("--request", help="Request id (default: the latest open).")
+    ] = None,
+    region: Annotated[str | None, typer.Option("--region", help="Region of a new request.")] = None,
+    date: Annotated[
+        str | None, typer.Option("--date", help="When it took effect (ISO 8601, UTC); default now.")
+    ] = None,
+    note: Annotated[str | None, typer.Option("--note", help="Free text (never personal data).")] = None,
+    attach: Annotated[
+        bool, typer.Option("--attach/--no-attach", help="New request: name the ISP's open candidates.")
+    ] = True,
+    actor: ActorOption = None,
+    db: DbOption = DEFAULT_DB,
+) -> None:
+    """Start a disclosure request (``--status drafted``) or record its next status with its date.
+
+    When a request is served, the candidate cases it names move to ``requested``.
+    """
+    with command_store(db) as store:
+        who, target = actor_of(actor), workflow.request_status(status_)
+        row = case_rows.get_isp(store, isp)
+        when = parse_time(date, "--date") if date is not None else None
+        if target is workflow.RequestStatus.DRAFTED:
+            rid = case_rows.add_request(store, row.id, region, when or now_us(), actor=who)
+            if attach:
+                cases = [
+                    c.id
+                    for c in case_rows.list_cases(store, isp_id=row.id, status="candidate")
+                    if c.request_id is None
+                ]
+                case_rows.attach_cases(store, rid, cases)
+            named = len(case_rows.list_cases(store, request_id=rid))
+            typer.echo(f"request {rid}: drafted for {clean(row.name)}, {named} case(s)")
+            return
+        rid = request_id if request_id is not None else _open_request(store, row.id)
+        if case_rows.get_request(store, rid).isp_id != row.id:
+            raise InputError(f"--request {rid}: a request to another ISP")
+        done = case_rows.set_request_status(
+            store, rid, target, who, note, now_us(), rule=workflow.next_request_status, at_us=when
+        )
+        if target is workflow.RequestStatus.SERVED:
+            for case in case_rows.list_cases(store, request_id=rid, status="candidate"):
+                set_status(store, case.id, workflow.CaseEvent.REQUEST, who, f"request {rid} served")
+        typer.echo(f"request {rid}: {done.status} since {iso(done.status_us)}")

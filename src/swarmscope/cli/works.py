@@ -1,0 +1,102 @@
+"""``swarmscope works``: a rights holder's works and the torrents that carry them (issue 5 item 2)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from swarmscope.cases.campaigns import PieceOutcome, TorrentCheck, link_work, tally
+from swarmscope.cli.app import app
+from swarmscope.cli.cases import DbOption, command_store, now_us
+from swarmscope.cli.text import clean
+from swarmscope.errors import InputError
+from swarmscope.monitor.reference import PieceStatus, iter_reference_pieces
+from swarmscope.store import cases as case_rows
+from swarmscope.store.database import DEFAULT_DB
+from swarmscope.wire.metainfo import Metainfo
+
+works_app = typer.Typer(help="Works of rights holders and the torrents linked to them.", no_args_is_help=True)
+app.add_typer(works_app, name="works")
+
+
+_OUTCOME = {PieceStatus.VERIFIED: True, PieceStatus.MISMATCHED: False}
+
+
+def reference_check(meta: Metainfo, reference: Path) -> TorrentCheck:
+    """Compare a torrent's piece hashes with the reference content laid out as its files.
+
+    Missing or short files and unhashed pieces are not compared (``iter_reference_pieces`` not strict);
+    a reference that cannot be laid out as the torrent's files compares nothing (status ``linked``).
+
+    Source: issue 5 item 2; rule in :mod:`swarmscope.cases.campaigns`.
+    """
+    if not reference.exists():
+        return TorrentCheck("linked", 0, 0, f"reference content {reference} not found")
+    outcomes: list[PieceOutcome] = []
+    try:
+        for piece in iter_reference_pieces(meta, reference, strict=False):
+            outcomes.append((piece.index, _OUTCOME.get(piece.status)))
+    except InputError as exc:
+        return TorrentCheck("linked", 0, 0, f"reference content does not fit the torrent's files: {exc}")
+    return tally(outcomes, meta.num_pieces)
+
+
+@works_app.command("add")
+def add(
+    client: Annotated[str, typer.Option("--client", help="The rights holder (created when new).")],
+    title: Annotated[str, typer.Option("--title", help="Title of the work.")],
+    registration: Annotated[
+        str | None, typer.Option("--registration", help="Copyright registration number.")
+    ] = None,
+    reference: Annotated[
+        Path | None,
+        typer.Option("--reference", help="Reference content: a copy of the work (file or folder)."),
+    ] = None,
+    contact: Annotated[str | None, typer.Option("--contact", help="Contact of a new client.")] = None,
+    db: DbOption = DEFAULT_DB,
+) -> None:
+    """Add a work of a client; prints its id."""
+    with command_store(db, create=True) as store:
+        if reference is not None and not reference.exists():
+            raise InputError(f"--reference {reference}: no such file or folder")
+        ref = str(reference.resolve()) if reference is not None else None
+        client_id = case_rows.add_client(store, client, contact, now_us())
+        work_id = case_rows.add_work(store, client_id, title, registration, ref, now_us())
+        typer.echo(f"work {work_id}: {clean(title)} ({clean(client)})")
+
+
+@works_app.command("link")
+def link(
+    work: Annotated[str, typer.Argument(help="Work id or title.")],
+    torrent: Annotated[
+        str, typer.Option("--torrent", help="A .torrent file, or an infohash the store knows.")
+    ],
+    db: DbOption = DEFAULT_DB,
+) -> None:
+    """Link a torrent to a work; with reference content its pieces are checked (confirmed or fake)."""
+    with command_store(db, create=True) as store:
+        row = link_work(store, work, torrent, now_us(), compare=reference_check)
+        detail = f" ({clean(row.detail)})" if row.detail else ""
+        typer.echo(
+            f"{row.infohash}: {row.status}, {row.matched_pieces}/{row.checked_pieces} pieces match{detail}"
+        )
+
+
+@works_app.command("list")
+def list_(db: DbOption = DEFAULT_DB) -> None:
+    """Every work with its client, registration, reference content and linked torrents."""
+    with command_store(db) as store:
+        works = case_rows.work_rows(store)
+        for row in works:
+            typer.echo(
+                f"{row.id}  {clean(row.title)}  client={clean(row.client)}  "
+                f"registration={clean(row.registration or '-')}  reference={clean(row.reference_path or '-')}"
+            )
+            for t in case_rows.work_torrents(store, work_id=row.id):
+                typer.echo(
+                    f"    {t.infohash}  {t.status}  {t.matched_pieces}/{t.checked_pieces} pieces match"
+                )
+        if not works:
+            typer.echo("no works")
