@@ -1,0 +1,135 @@
+"""``swarmscope isps`` in-process: directory, disclosure requests with dates, cooperation rate."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+import swarmscope.cli.isps  # noqa: F401  (registers the command group)
+from swarmscope.cases.thresholds import Candidate
+from swarmscope.cli.app import app
+from swarmscope.store import cases as sc
+from swarmscope.store.database import open_store
+
+runner = CliRunner()
+T0 = 1_796_000_000_000_000
+HOUR = 3600 * 10**6
+
+
+def invoke(*args: str) -> tuple[int, str]:
+    result = runner.invoke(app, list(args))
+    return result.exit_code, result.output
+
+
+def add_loopnet(db: str) -> None:
+    code, out = invoke(
+        "isps",
+        "add",
+        "Loopnet",
+        "--db",
+        db,
+        "--asn",
+        "64500",
+        "--asn",
+        "64501",
+        "--abuse-email",
+        "abuse@loop.example",
+        "--legal-address",
+        "1 Loop St",
+        "--country",
+        "DE",
+    )
+    assert code == 0 and "Loopnet AS64500, AS64501" in out
+
+
+def test_add_and_list(tmp_path: Path) -> None:
+    db = str(tmp_path / "i.db")
+    add_loopnet(db)
+    code, out = invoke("isps", "list", "--db", db)
+    assert (
+        code == 0
+        and "Loopnet  AS64500,AS64501  abuse=abuse@loop.example  country=DE  address=1 Loop St" in out
+    )
+    code, out = invoke(
+        "isps",
+        "add",
+        "Other",
+        "--db",
+        db,
+        "--asn",
+        "64501",
+        "--abuse-email",
+        "a@o.example",
+        "--legal-address",
+        "x",
+    )
+    assert code == 1 and "AS64501 already belongs to 'Loopnet'" in out
+    code, out = invoke(
+        "isps", "add", "Bad", "--db", db, "--asn", "1", "--abuse-email", "nobody", "--legal-address", "x"
+    )
+    assert code == 1 and "not an e-mail address" in out
+
+
+def test_request_lifecycle_and_status(tmp_path: Path) -> None:
+    db = str(tmp_path / "i.db")
+    add_loopnet(db)
+    with open_store(db) as store:
+        isp = sc.get_isp(store, "Loopnet").id
+        case = sc.upsert_case(
+            store, Candidate("127.0.0.9", "aa" * 20, 6881, T0, T0 + 2 * HOUR, 3), None, isp, None, None, T0
+        )
+    code, out = invoke("isps", "request", "Loopnet", "--db", db, "--status", "drafted", "--actor", "alice")
+    assert code == 0 and "request 1: drafted for Loopnet, 1 case(s)" in out
+    code, out = invoke(
+        "isps",
+        "request",
+        "Loopnet",
+        "--db",
+        db,
+        "--status",
+        "served",
+        "--date",
+        "2026-12-01T09:00:00",
+        "--actor",
+        "alice",
+        "--note",
+        "by courier",
+    )
+    assert code == 0 and "request 1: served since 2026-12-01T09:00:00.000000Z" in out
+    with open_store(db) as store:
+        assert sc.get_case(store, case.id).status == "requested"
+        events = sc.request_events(store, 1)
+        assert [(e.status, e.actor) for e in events] == [("drafted", "alice"), ("served", "alice")]
+        assert sc.case_events(store, case.id)[-1].note == "request: request 1 served"
+    code, out = invoke(
+        "isps", "request", "Loopnet", "--db", db, "--status", "drafted"
+    )  # served: none to attach
+    assert "request 2: drafted for Loopnet, 0 case(s)" in out
+    code, out = invoke("isps", "request", "1", "--db", db, "--request", "1", "--status", "partially_complied")
+    assert code == 0
+    code, out = invoke("isps", "request", "Loopnet", "--db", db, "--request", "2", "--status", "complied")
+    assert code == 1 and "cannot move from 'drafted' to 'complied'" in out
+    code, out = invoke("isps", "status", "--db", db)
+    assert code == 0
+    assert "Loopnet: drafted=1, partially_complied=1; answered=1 cooperation=50%" in out
+    assert "request 1: partially_complied since" in out and "1 case(s)" in out
+
+
+def test_request_errors(tmp_path: Path) -> None:
+    db = str(tmp_path / "i.db")
+    add_loopnet(db)
+    code, out = invoke("isps", "request", "Loopnet", "--db", db, "--status", "served")
+    assert code == 1 and "no open disclosure request" in out
+    code, out = invoke("isps", "request", "Loopnet", "--db", db, "--status", "maybe")
+    assert code == 1 and "unknown request status 'maybe'" in out
+    code, out = invoke("isps", "request", "Nobody", "--db", db, "--status", "drafted")
+    assert code == 1 and "not in the directory" in out
+    code, out = invoke("isps", "request", "Loopnet", "--db", db, "--status", "drafted", "--date", "yesterday")
+    assert code == 1 and "--date" in out
+
+
+def test_status_without_requests(tmp_path: Path) -> None:
+    db = str(tmp_path / "i.db")
+    add_loopnet(db)
+    assert invoke("isps", "status", "--db", db) == (0, "Loopnet: no requests; answered=0 cooperation=-\n")
