@@ -22,6 +22,9 @@ _COMMAND_MODULES = (
     "payments",
     "disputes",
     "escalations",
+    "works",
+    "isps",
+    "cases",
 )
 
 
