@@ -91,6 +91,8 @@ def test_json(db: str) -> None:
         "last_seen": "2026-11-30T00:53:21.000001Z",
         "verified_pieces": [0, 2],
         "failed_pieces": [5],
+        "verified_blocks": [],
+        "failed_blocks": [],
         "bytes_received": 49152,
         "observations": 1,
         "sources": ["tracker"],

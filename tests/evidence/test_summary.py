@@ -6,7 +6,15 @@ import dataclasses
 
 import pytest
 
-from swarmscope.evidence.records import ExtensionInfo, Failure, Observation, Sighting, Source, Tier
+from swarmscope.evidence.records import (
+    BlockProof,
+    ExtensionInfo,
+    Failure,
+    Observation,
+    Sighting,
+    Source,
+    Tier,
+)
 from swarmscope.evidence.summary import PeerSummary, summarize, swarm_totals
 from tests.store.factories import SWARM_A, SWARM_B, T0, observation, sighting
 
@@ -237,3 +245,27 @@ def test_swarm_totals() -> None:
     assert [a.at_least(t) for t in Tier] == [6, 4, 3, 2]
     b = totals[SWARM_B]
     assert (b.peers, b.listed, b.connected, b.bytes_received, b.top_clients) == (2, 1, 1, 7, ())
+
+
+def test_an_address_proven_by_a_block_alone_is_verified() -> None:
+    """Issue 4 item 2: a 16 KiB block matching the block hash table proves distribution by itself."""
+    proof = BlockProof(piece=3, begin=16384, length=16384, sha256=b"\x11" * 32)
+    obs = dataclasses.replace(
+        observation(tier=Tier.VERIFIED), verified_pieces=(), failed_pieces=(), verified_blocks=(proof,)
+    )
+    (summary,) = summarize([], [obs])
+    assert summary.tier is Tier.VERIFIED and summary.failure is None
+    assert summary.verified_blocks == ((3, 16384),) and summary.failed_blocks == ()
+
+
+def test_a_block_that_also_failed_at_the_same_position_does_not_verify() -> None:
+    proof = BlockProof(piece=3, begin=0, length=16384, sha256=b"\x11" * 32)
+    good = dataclasses.replace(
+        observation(tier=Tier.VERIFIED), verified_pieces=(), failed_pieces=(), verified_blocks=(proof,)
+    )
+    bad = dataclasses.replace(
+        observation(tier=Tier.HAS_PIECES), verified_pieces=(), failed_pieces=(), failed_blocks=(proof,)
+    )
+    (summary,) = summarize([], [good, bad])
+    assert summary.tier is Tier.HAS_PIECES and summary.failure == Failure.HASH_MISMATCH.value
+    assert summary.verified_blocks == () and summary.failed_blocks == ((3, 0),)

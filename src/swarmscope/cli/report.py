@@ -33,6 +33,8 @@ COLUMNS = (
     "last_seen",
     "verified_pieces",
     "failed_pieces",
+    "verified_blocks",
+    "failed_blocks",
     "bytes_received",
     "observations",
     "sources",
@@ -65,6 +67,8 @@ def peer_record(p: PeerSummary) -> dict[str, Any]:
         "last_seen": us_to_iso(p.last_seen_us),
         "verified_pieces": list(p.verified_pieces),
         "failed_pieces": list(p.failed_pieces),
+        "verified_blocks": [f"{piece}:{begin}" for piece, begin in p.verified_blocks],
+        "failed_blocks": [f"{piece}:{begin}" for piece, begin in p.failed_blocks],
         "bytes_received": p.bytes_received,
         "observations": p.observations,
         "sources": list(p.sources),
@@ -92,9 +96,11 @@ def _write_csv(records: list[dict[str, Any]]) -> None:
         out.writerow([_csv_cell(record[c]) for c in COLUMNS])
 
 
-def _pieces_cell(pieces: tuple[int, ...], limit: int = 4) -> str:
-    shown = " ".join(str(i) for i in pieces[:limit])
-    return shown + (f" +{len(pieces) - limit}" if len(pieces) > limit else "")
+def _pieces_cell(pieces: tuple[int, ...], blocks: tuple[tuple[int, int], ...] = (), limit: int = 4) -> str:
+    """Piece indices, then blocks as ``piece:begin`` (16 KiB block proofs), at most ``limit`` shown."""
+    items = [str(i) for i in pieces] + [f"{piece}:{begin}" for piece, begin in blocks]
+    shown = " ".join(items[:limit])
+    return shown + (f" +{len(items) - limit}" if len(items) > limit else "")
 
 
 def _short_time(us: int) -> str:
@@ -114,8 +120,14 @@ def _swarm_table(title: str, peers: list[PeerSummary], totals: SwarmTotals, wide
     for p in peers:
         address = f"[{p.ip}]:{p.port}" if ":" in p.ip else f"{p.ip}:{p.port}"
         done = "" if p.completion is None else f"{p.completion:.0%}"
-        row = [address, p.tier.label, p.client_label or "", done, _pieces_cell(p.verified_pieces)]
-        row += [_pieces_cell(p.failed_pieces), str(p.bytes_received)]
+        row = [
+            address,
+            p.tier.label,
+            p.client_label or "",
+            done,
+            _pieces_cell(p.verified_pieces, p.verified_blocks),
+        ]
+        row += [_pieces_cell(p.failed_pieces, p.failed_blocks), str(p.bytes_received)]
         row += [" ".join(p.sources), _short_time(p.first_seen_us)] if wide else []
         table.add_row(*(plain(cell) for cell in (*row, _short_time(p.last_seen_us), p.failure or "")))
     clients = ", ".join(f"{name} ×{n}" for name, n in totals.top_clients) or "none identified"

@@ -43,6 +43,8 @@ class PeerSummary:
         completion: 0.0..1.0 from the latest observation that knew it, else None.
         verified_pieces: sorted piece indices verified and never failed. failed_pieces: sorted indices
             whose data from this address failed the hash check.
+        verified_blocks: sorted ``(piece, begin)`` of 16 KiB blocks proven against the block hash table
+            and never failed (issue 4 item 2). failed_blocks: sorted ``(piece, begin)`` that did not match.
         bytes_received: piece payload bytes received, summed over observations (bytes).
         observations: number of observations. failure: why not ``VERIFIED`` (a :class:`Failure` value)
             or None. encrypted: any MSE/PE connection. yourip: latest BEP 10 ``yourip`` reported.
@@ -62,6 +64,8 @@ class PeerSummary:
     completion: float | None
     verified_pieces: tuple[int, ...]
     failed_pieces: tuple[int, ...]
+    verified_blocks: tuple[tuple[int, int], ...]
+    failed_blocks: tuple[tuple[int, int], ...]
     bytes_received: int
     observations: int
     failure: str | None
@@ -120,7 +124,20 @@ def _pieces(observations: Iterable[Observation]) -> tuple[tuple[int, ...], tuple
     return tuple(sorted(verified - failed)), tuple(sorted(failed))
 
 
-def _tier_and_failure(by_time: list[Observation], verified: tuple[int, ...]) -> tuple[Tier, str | None]:
+def _blocks(
+    observations: Iterable[Observation],
+) -> tuple[tuple[tuple[int, int], ...], tuple[tuple[int, int], ...]]:
+    """(proven minus ever-failed, failed) ``(piece, begin)`` of block proofs, both sorted."""
+    verified: set[tuple[int, int]] = set()
+    failed: set[tuple[int, int]] = set()
+    for o in observations:
+        verified.update((b.piece, b.begin) for b in o.verified_blocks)
+        failed.update((b.piece, b.begin) for b in o.failed_blocks)
+    return tuple(sorted(verified - failed)), tuple(sorted(failed))
+
+
+def _tier_and_failure(by_time: list[Observation], verified: bool) -> tuple[Tier, str | None]:
+    """The address's tier: VERIFIED needs a piece or a block proven and never failed at that position."""
     if not by_time:
         return Tier.LISTED, None
     tier = max(o.tier for o in by_time)
@@ -142,7 +159,8 @@ def _last_known(values: Iterable[_T | None]) -> _T | None:
 def _summarize_one(key: PeerKey, sightings: list[Sighting], observations: list[Observation]) -> PeerSummary:
     by_time = _latest(observations)
     verified, failed = _pieces(by_time)
-    tier, failure = _tier_and_failure(by_time, verified)
+    verified_blocks, failed_blocks = _blocks(by_time)
+    tier, failure = _tier_and_failure(by_time, bool(verified or verified_blocks))
     client_obs = _last_known(o if o.client is not None else None for o in by_time)
     seen = [s.seen_at_us for s in sightings]
     peer_id = _last_known(o.peer_id for o in by_time)
@@ -162,6 +180,8 @@ def _summarize_one(key: PeerKey, sightings: list[Sighting], observations: list[O
         completion=_last_known(o.completion for o in by_time),
         verified_pieces=verified,
         failed_pieces=failed,
+        verified_blocks=verified_blocks,
+        failed_blocks=failed_blocks,
         bytes_received=sum(o.bytes_received for o in by_time),
         observations=len(by_time),
         failure=failure,
