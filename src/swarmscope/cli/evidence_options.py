@@ -10,9 +10,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from swarmscope.errors import InputError
+from swarmscope.evidence.clock_policy import ClockPolicy
 from swarmscope.monitor.config import MonitorConfig
 from swarmscope.monitor.targets import Target
 from swarmscope.net.ntp_clock import parse_server
+
+CLOCK_POLICIES = ("default", "commercial-anchor")
 
 
 @dataclass(slots=True)
@@ -25,6 +28,7 @@ class EvidenceOptions:
         references: reference copies of the work, one per .torrent target in order (block proofs).
         ntp_servers: SNTP servers ``host[:port]`` measured every ``ntp_interval`` seconds.
         clock_threshold_ms: offset above which observations are flagged (default 100 ms).
+        clock_policy: ``default`` or ``commercial-anchor`` (40 ms unless a lower threshold is given).
         tsa_url: RFC 3161 time-stamp authority for every sealed batch (None: no tokens).
         proof_candidates: block proofs offered to each probe (0: verify whole pieces only).
         capture: record every probe's wire bytes (on by default; off only for benchmarks).
@@ -35,6 +39,7 @@ class EvidenceOptions:
     ntp_servers: list[str] = field(default_factory=list)
     ntp_interval: float = 64.0
     clock_threshold_ms: float = 100.0
+    clock_policy: str = "default"
     tsa_url: str | None = None
     proof_candidates: int = 4
     capture: bool = True
@@ -51,6 +56,8 @@ class EvidenceOptions:
             raise InputError(f"--ntp-interval {self.ntp_interval:g}: must be more than 0 seconds")
         if self.clock_threshold_ms <= 0:
             raise InputError(f"--clock-threshold-ms {self.clock_threshold_ms:g}: must be more than 0")
+        if self.clock_policy not in CLOCK_POLICIES:
+            raise InputError(f"--clock-policy {self.clock_policy!r}: use {' or '.join(CLOCK_POLICIES)}")
         if self.proof_candidates < 0:
             raise InputError(f"--proof-candidates {self.proof_candidates}: must be 0 or more")
         if self.tsa_url is not None and not self.tsa_url.startswith(("http://", "https://")):
@@ -74,7 +81,11 @@ class EvidenceOptions:
         config.references = {t.swarm: ref for t, ref in zip(with_meta, self.references, strict=False)}
         config.ntp_servers = list(self.ntp_servers)
         config.ntp_interval = self.ntp_interval
+        config.clock_policy = self.clock_policy
         config.clock_threshold_ms = self.clock_threshold_ms
+        if self.clock_policy == "commercial-anchor":
+            strict_ms = ClockPolicy.strict().threshold_us / 1000
+            config.clock_threshold_ms = min(self.clock_threshold_ms, strict_ms)
         config.tsa_url = self.tsa_url
         config.proof_candidates = self.proof_candidates
         config.capture = self.capture

@@ -35,7 +35,7 @@ from swarmscope.store.node_key import default_key_path, load_or_create_node_key
 PEER_ID_PREFIX = (
     b"-SS" + b"".join(p.zfill(1).encode() for p in __version__.split(".")[:3]).ljust(4, b"0")[:4] + b"-"
 )
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # warnings and recovery lines stay one line each (parsable)
 OPEN_FILES_RESERVE = 128  # descriptors kept for the database, trackers, the DHT, the listener and imports
 
 
@@ -332,6 +332,11 @@ def monitor(
     clock_threshold_ms: float = typer.Option(
         100.0, "--clock-threshold-ms", help="clock offset that flags observations (commercial anchor: 40)"
     ),
+    clock_policy: str = typer.Option(
+        "default",
+        "--clock-policy",
+        help="default, or commercial-anchor (40 ms; flag all since last good sync)",
+    ),
     tsa_url: str = typer.Option(None, "--tsa-url", help="RFC 3161 time-stamp authority for sealed batches"),
     proof_candidates: int = typer.Option(
         4, "--proof-candidates", help="16 KiB block proofs offered to each probe (0: whole pieces only)"
@@ -360,6 +365,7 @@ def monitor(
                 ntp_servers=ntp_server or [],
                 ntp_interval=ntp_interval,
                 clock_threshold_ms=clock_threshold_ms,
+                clock_policy=clock_policy,
                 tsa_url=tsa_url,
                 proof_candidates=proof_candidates,
             ),

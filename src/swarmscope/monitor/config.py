@@ -35,7 +35,8 @@ class MonitorConfig:
         proof_pieces: verified pieces per swarm that back block proofs; proof_candidates: block proofs
         offered to each probe (0 disables block proofs: every peer is verified by a whole piece).
         ntp_servers: SNTP servers (``host[:port]``) measured every ``ntp_interval`` seconds;
-        clock_threshold_ms: offset above which observations are flagged (issue 4 item 4).
+        clock_threshold_ms: offset above which observations are flagged (issue 4 item 4); clock_policy:
+        ``default`` (100 ms) or ``commercial-anchor`` (40 ms, everything since the last good sync flagged).
         tsa_url: RFC 3161 time-stamp authority for sealed batches, or None. capture: record every
         probe's wire bytes (issue 4 item 1).
     """
@@ -69,6 +70,7 @@ class MonitorConfig:
     ntp_servers: list[str] = field(default_factory=list)
     ntp_interval: float = 64.0
     clock_threshold_ms: float = 100.0
+    clock_policy: str = "default"
     tsa_url: str | None = None
     capture: bool = True
 
@@ -96,6 +98,7 @@ class MonitorConfig:
             "ntp_servers": list(self.ntp_servers),
             "ntp_interval": self.ntp_interval,
             "clock_threshold_ms": self.clock_threshold_ms,
+            "clock_policy": self.clock_policy,
             "tsa_url": self.tsa_url,
             "capture": self.capture,
         }

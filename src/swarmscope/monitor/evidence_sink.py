@@ -18,7 +18,7 @@ from swarmscope import __version__
 from swarmscope.evidence.canonical import EvidenceRecord
 from swarmscope.evidence.capture import Capture
 from swarmscope.evidence.probe import ProbeRun
-from swarmscope.evidence.records import BlockProof, RunStarted
+from swarmscope.evidence.records import BlockProof, ClockSample, RunStarted
 from swarmscope.monitor.config import MonitorConfig
 from swarmscope.monitor.ledger_writer import LedgerWriter
 from swarmscope.monitor.plan import PeerKey
@@ -58,8 +58,9 @@ class EvidenceSink:
         self.clock_watch: ClockWatch | None = None
         if config.ntp_servers:
             self.clock_watch = ClockWatch(
-                config.ntp_servers, clock=clock, interval=config.ntp_interval, on_sample=self.add
+                config.ntp_servers, clock=clock, interval=config.ntp_interval, on_sample=self._clock_sample
             )
+        self._clock_bad: set[str] = set()  # servers whose latest sample flags observations
 
     async def start(self) -> list[asyncio.Task[Any]]:
         """Start the run and its sealed configuration; returns the writer task (first) and the clock task."""
@@ -138,6 +139,26 @@ class EvidenceSink:
         if run.verified_data:
             self.proofs.learned(swarm, run.verified_data)
             run.verified_data.clear()
+
+    def _clock_sample(self, sample: ClockSample) -> None:
+        """Seal the sample; warn once when a server starts flagging observations, once when it recovers."""
+        self.add(sample)
+        threshold_us = round(self.config.clock_threshold_ms * 1000)
+        if sample.error is not None or sample.offset_us is None:
+            problem = f"no usable answer ({sample.error})"
+        elif abs(sample.offset_us) > threshold_us:
+            problem = f"offset {sample.offset_us / 1000:+.1f} ms exceeds {threshold_us / 1000:g} ms"
+        else:
+            problem = ""
+        if problem and sample.server not in self._clock_bad:
+            self._clock_bad.add(sample.server)
+            self.on_warning(
+                f"clock: NTP server {sample.server}: {problem}; observations since the last good sync "
+                "are flagged (issue 4 clock policy)"
+            )
+        elif not problem and sample.server in self._clock_bad:
+            self._clock_bad.discard(sample.server)
+            self.on_warning(f"clock: NTP server {sample.server} is back within the threshold")
 
     def _add_capture(self, capture: Capture) -> None:
         assert self.writer is not None

@@ -1,0 +1,58 @@
+"""The monitor's evidence sink: the run's sealed settings, and clock warnings as NTP samples arrive."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from swarmscope.evidence.canonical import record_from_canonical
+from swarmscope.evidence.records import ClockSample, RunStarted
+from swarmscope.monitor.config import MonitorConfig
+from swarmscope.monitor.evidence_sink import EvidenceSink
+from swarmscope.net.clock import Clock
+from swarmscope.store.database import open_store
+from swarmscope.store.ledger_queries import load_ledger
+from swarmscope.store.ledger_verify import verify_ledger
+
+
+def test_clock_samples_are_sealed_and_warn_once_per_transition(tmp_path: Path) -> None:
+    config = MonitorConfig(
+        peer_id=b"-SS0100-sinksinksink", ntp_servers=["127.0.0.1:1"], clock_threshold_ms=40.0
+    )
+    warnings: list[str] = []
+    store = open_store(str(tmp_path / "sink.db"), node_key=Ed25519PrivateKey.generate())
+    samples = [
+        ClockSample("127.0.0.1:1", 1, offset_us=1_000, delay_us=10, stratum=8, leap=0),
+        ClockSample("127.0.0.1:1", 2, offset_us=60_000, delay_us=10, stratum=8, leap=0),
+        ClockSample("127.0.0.1:1", 3, offset_us=70_000, delay_us=10, stratum=8, leap=0),
+        ClockSample("127.0.0.1:1", 4, error="timeout after 2 s"),
+        ClockSample("127.0.0.1:1", 5, offset_us=-39_000, delay_us=10, stratum=8, leap=0),
+    ]
+
+    async def run() -> None:
+        sink = EvidenceSink(store, config, Clock(), warnings.append, software_commit="0" * 40)
+        writer, *rest = await sink.start()
+        for task in rest:
+            task.cancel()
+        for sample in samples:
+            sink._clock_sample(sample)
+        await sink.stop(writer)
+
+    try:
+        asyncio.run(run())
+        kinds = [kind for _, kind, _ in load_ledger(store)]
+        records = [record_from_canonical(data) for _, _, data in load_ledger(store)]
+        assert verify_ledger(store).ok
+    finally:
+        store.close()
+    assert kinds == ["run_started"] + ["clock_sample"] * 5
+    started = records[0]
+    assert isinstance(started, RunStarted) and started.software_commit == "0" * 40
+    settings = json.loads(started.settings_json)
+    assert settings["clock_threshold_ms"] == 40.0 and settings["ntp_servers"] == ["127.0.0.1:1"]
+    assert records[1:] == samples
+    assert len(warnings) == 2, warnings  # one when it went bad (60 ms > 40 ms), one when it recovered
+    assert "+60.0 ms exceeds 40 ms" in warnings[0] and "back within" in warnings[1]
