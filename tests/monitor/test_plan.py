@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
 from swarmscope.evidence.records import Failure, Observation, Tier
-from swarmscope.monitor.plan import PlanPolicy, ProbePlan
+from swarmscope.monitor.plan import PlanPolicy, ProbePlan, unusable_address
 
 S = 1_000_000
 SW = "ab" * 20
@@ -75,3 +77,23 @@ def test_live_stats_count_peers_by_source() -> None:
     stats.observed(Observation(SW, "127.0.0.4", 1, "inbound", 0, 1, Tier.CONNECTED))
     assert stats.by_source() == {"tracker": 1, "dht": 1, "pex": 1, "inbound": 1}
     assert stats.counts()["listed"] == 3 and stats.counts()["connected"] == 1
+
+
+@pytest.mark.parametrize(
+    ("ip", "unusable"),
+    [
+        ("0.0.0.0", True),
+        ("224.0.0.1", True),
+        ("239.255.255.250", True),
+        ("::", True),
+        ("ff02::1", True),
+        ("FF02::1", True),
+        ("127.0.0.1", False),
+        ("223.255.255.255", False),
+        ("240.0.0.1", False),
+        ("::1", False),
+        ("fe80::1", False),
+    ],
+)
+def test_unspecified_and_multicast_addresses_are_never_peers(ip: str, unusable: bool) -> None:
+    assert unusable_address(ip) is unusable

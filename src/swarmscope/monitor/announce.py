@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from urllib.parse import urlsplit
 
 from swarmscope.monitor.config import MonitorConfig
 from swarmscope.monitor.targets import Target
@@ -67,3 +68,39 @@ async def announce_loop(
             if outcome.response is not None:
                 delay = max(outcome.response.interval, config.announce_floor)
         await asyncio.sleep(min(delay, config.announce_ceiling))
+
+
+class Trackers:
+    """The monitor's tracker clients: one bound to ``--bind``, one unbound for the other address family.
+
+    Args:
+        config: the run's settings (peer id, bind address, tracker timeout).
+    """
+
+    def __init__(self, config: MonitorConfig) -> None:
+        self.config = config
+        self.bound = TrackerClient(config.peer_id, bind_ip=config.bind_ip, timeout=config.tracker_timeout)
+        # --bind names one address family; trackers of the other family are reached unbound
+        self.unbound = TrackerClient(config.peer_id, bind_ip=None, timeout=config.tracker_timeout)
+
+    def client_for(self, url: str) -> TrackerClient:
+        """The client bound to ``--bind`` when the tracker has its address family (IPv6 literal check)."""
+        bind = self.config.bind_ip
+        if bind is None:
+            return self.bound
+        host = urlsplit(url).hostname or ""
+        return self.bound if (":" in host) == (":" in bind) else self.unbound
+
+    async def stopped(self, targets: Iterable[Target]) -> None:
+        """Announce ``event=stopped`` to every tracker of every target (failures ignored)."""
+        calls = [
+            self.client_for(url).announce(url, announce_request(self.config, t, "stopped"))
+            for t in targets
+            for url in t.trackers
+        ]
+        await asyncio.gather(*calls, return_exceptions=True)
+
+    async def aclose(self) -> None:
+        """Close both clients."""
+        await self.bound.aclose()
+        await self.unbound.aclose()

@@ -15,23 +15,21 @@ import zlib
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import replace
 from typing import Any
-from urllib.parse import urlsplit
 
 from swarmscope import __version__
 from swarmscope.evidence.probe import ProbeRun
 from swarmscope.evidence.records import Observation, Sighting, Source
-from swarmscope.monitor.announce import announce_loop, announce_request
+from swarmscope.monitor.announce import Trackers, announce_loop
 from swarmscope.monitor.config import MonitorConfig
 from swarmscope.monitor.dht_discovery import DhtDiscovery
 from swarmscope.monitor.evidence_sink import EvidenceSink
 from swarmscope.monitor.metadata import fetch_metadata
-from swarmscope.monitor.plan import PeerKey, ProbePlan
+from swarmscope.monitor.plan import PeerKey, ProbePlan, unusable_address
 from swarmscope.monitor.stats import SwarmStats
 from swarmscope.monitor.targets import Target
 from swarmscope.net.clock import Clock
 from swarmscope.net.listener import PeerListener
 from swarmscope.net.mse_conn import probe_with_encryption
-from swarmscope.net.tracker_client import TrackerClient
 from swarmscope.wire import extension
 from swarmscope.wire.mse_cipher import SkeyIndex
 from swarmscope.wire.types import Endpoint
@@ -82,9 +80,7 @@ class Monitor:
             yourip=None,
             metadata_size=None,
         )
-        self._trackers = TrackerClient(config.peer_id, bind_ip=config.bind_ip, timeout=config.tracker_timeout)
-        # --bind names one address family; trackers of the other family are reached unbound
-        self._trackers_other = TrackerClient(config.peer_id, bind_ip=None, timeout=config.tracker_timeout)
+        self._trackers = Trackers(config)
         self._own = {(config.bind_ip or "127.0.0.1", config.listen_port)}
         self._by_wire: dict[bytes, str] = {t.wire_infohash: t.swarm for t in targets}
         self._listener: PeerListener | None = None
@@ -148,11 +144,10 @@ class Monitor:
         if self._dht is not None:
             await self._dht.stop()
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(self._announce_stopped(), 5.0)
+            await asyncio.wait_for(self._trackers.stopped(self.targets.values()), 5.0)
         await self.evidence.stop(writer)  # commits what is pending, then returns
         await asyncio.to_thread(self.store.end_run, self.run_id, self.clock.now_us())
         await self._trackers.aclose()
-        await self._trackers_other.aclose()
 
     async def _fetch_metadata(self, t: Target) -> None:
         """BEP 9: get a magnet's info dict from the peers found for it, then monitor it like a .torrent."""
@@ -273,19 +268,7 @@ class Monitor:
             self.discovered(swarm, [(e.host, e.port, None) for e in peers], Source.DHT, "dht")
 
     def _add_swarm(self, t: Target) -> None:
-        meta = t.meta
-        self.store.add_swarm(
-            infohash=t.swarm,
-            v1=meta.v1.hex if meta and meta.v1 else (t.magnet.v1.hex if t.magnet and t.magnet.v1 else None),
-            v2=meta.v2.hex if meta and meta.v2 else (t.magnet.v2.hex if t.magnet and t.magnet.v2 else None),
-            name=t.name,
-            num_pieces=meta.num_pieces if meta else 0,
-            piece_length=meta.piece_length if meta else 0,
-            total_size=meta.total_size if meta else 0,
-            metainfo=meta.raw if meta else None,
-            magnet=t.origin if t.magnet else None,
-            added_us=self.clock.now_us(),
-        )
+        self.store.add_swarm(**t.swarm_fields(), added_us=self.clock.now_us())
 
     # --- discovery ------------------------------------------------------------------------------------
 
@@ -301,24 +284,8 @@ class Monitor:
             stats.last_tracker_error = f"{url}: {error}"
             self.on_warning(f"tracker unreachable or failing, monitoring goes on: {url}: {error}")
 
-        client = self._tracker_client(url)
+        client = self._trackers.client_for(url)
         await announce_loop(client, self.config, t, url, on_peers, on_error, self.on_warning)
-
-    def _tracker_client(self, url: str) -> TrackerClient:
-        """The client bound to ``--bind`` when the tracker has its address family (IPv6 literal check)."""
-        bind = self.config.bind_ip
-        if bind is None:
-            return self._trackers
-        host = urlsplit(url).hostname or ""
-        return self._trackers if (":" in host) == (":" in bind) else self._trackers_other
-
-    async def _announce_stopped(self) -> None:
-        calls = [
-            self._tracker_client(url).announce(url, announce_request(self.config, t, "stopped"))
-            for t in self.targets.values()
-            for url in t.trackers
-        ]
-        await asyncio.gather(*calls, return_exceptions=True)
 
     def discovered(
         self, swarm: str, peers: Sequence[tuple[str, int, bytes | None]], source: Source, detail: str
@@ -327,7 +294,7 @@ class Monitor:
         now = self.clock.now_us()
         stats = self.stats[swarm]
         for ip, port, peer_id in peers:
-            if (ip, port) in self._own or port == 0 or _unusable(ip):
+            if (ip, port) in self._own or port == 0 or unusable_address(ip):
                 continue
             self.evidence.add(Sighting(swarm, ip, port, source.value, detail, now, peer_id))
             stats.sighted(ip, port, source.value)
@@ -433,11 +400,3 @@ class Monitor:
     def _record(self, key: PeerKey, obs: Observation) -> None:
         self.evidence.add(obs)
         self.stats[key[0]].observed(obs)
-
-
-def _unusable(ip: str) -> bool:
-    """Unspecified or multicast addresses are never peers (sources give normalised IP literals)."""
-    if ":" in ip:
-        return ip == "::" or ip[:2].lower() == "ff"
-    first = ip.split(".", 1)[0]
-    return ip == "0.0.0.0" or (first.isdigit() and 224 <= int(first) <= 239)

@@ -115,3 +115,11 @@ class ProbePlan:
     def in_flight(self) -> int:
         """Probes currently running."""
         return sum(self._per_ip.values())
+
+
+def unusable_address(ip: str) -> bool:
+    """Unspecified or multicast addresses are never peers (sources give normalised IP literals)."""
+    if ":" in ip:
+        return ip == "::" or ip[:2].lower() == "ff"
+    first = ip.split(".", 1)[0]
+    return ip == "0.0.0.0" or (first.isdigit() and 224 <= int(first) <= 239)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from swarmscope.errors import DecodeError, InputError
 from swarmscope.evidence.pieces import MetainfoPieces as MetainfoPieces  # re-exported (moved)
@@ -36,6 +37,21 @@ class Target:
     def pieces(self) -> MetainfoPieces | None:
         """Piece sizes and hashes, when the metainfo is known."""
         return MetainfoPieces(self.meta) if self.meta is not None else None
+
+    def swarm_fields(self) -> dict[str, Any]:
+        """The store's swarm row for this target (``Store.add_swarm`` keywords but ``added_us``)."""
+        meta, magnet = self.meta, self.magnet
+        return {
+            "infohash": self.swarm,
+            "v1": meta.v1.hex if meta and meta.v1 else (magnet.v1.hex if magnet and magnet.v1 else None),
+            "v2": meta.v2.hex if meta and meta.v2 else (magnet.v2.hex if magnet and magnet.v2 else None),
+            "name": self.name,
+            "num_pieces": meta.num_pieces if meta else 0,
+            "piece_length": meta.piece_length if meta else 0,
+            "total_size": meta.total_size if meta else 0,
+            "metainfo": meta.raw if meta else None,
+            "magnet": self.origin if magnet else None,
+        }
 
 
 def load_target(text: str) -> Target:
