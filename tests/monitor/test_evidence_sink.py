@@ -8,14 +8,18 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from swarmscope.attribution.datasets import fingerprint
 from swarmscope.evidence.canonical import record_from_canonical
-from swarmscope.evidence.records import ClockSample, RunStarted
+from swarmscope.evidence.records import Attribution, ClockSample, RunStarted, Tier
 from swarmscope.monitor.config import MonitorConfig
 from swarmscope.monitor.evidence_sink import EvidenceSink
 from swarmscope.net.clock import Clock
 from swarmscope.store.database import open_store
+from swarmscope.store.datasets import register_dataset
 from swarmscope.store.ledger_queries import load_ledger
 from swarmscope.store.ledger_verify import verify_ledger
+from swarmscope.testbed.mmdb import build_test_datasets
+from tests.store.factories import observation
 
 
 def test_clock_samples_are_sealed_and_warn_once_per_transition(tmp_path: Path) -> None:
@@ -56,3 +60,39 @@ def test_clock_samples_are_sealed_and_warn_once_per_transition(tmp_path: Path) -
     assert records[1:] == samples
     assert len(warnings) == 2, warnings  # one when it went bad (60 ms > 40 ms), one when it recovered
     assert "+60.0 ms exceeds 40 ms" in warnings[0] and "back within" in warnings[1]
+
+
+def test_each_address_is_attributed_once_per_run_with_dataset_fingerprints(tmp_path: Path) -> None:
+    """Issue 5 item 1: attribution at observation time, sealed, naming the dataset versions."""
+    paths = build_test_datasets(tmp_path / "datasets")
+    store = open_store(str(tmp_path / "attr.db"), node_key=Ed25519PrivateKey.generate())
+    for kind in ("asn", "city", "hosting"):
+        fp = fingerprint(paths[kind], kind if kind == "hosting" else None)
+        register_dataset(
+            store, name=fp.name, kind=fp.kind, database_type=fp.database_type, build_us=fp.build_us,
+            sha256=fp.sha256, size=fp.size, path=str(fp.path), now_us=1,
+        )  # fmt: skip
+    config = MonitorConfig(peer_id=b"-SS0100-sinksinksink")
+    home = observation(ip="127.0.1.5", tier=Tier.VERIFIED, failure=None)
+    hosted = observation(ip="127.0.2.9", tier=Tier.CONNECTED)
+
+    async def run() -> None:
+        sink = EvidenceSink(store, config, Clock(), lambda _msg: None)
+        writer, *_ = await sink.start()
+        assert sink.attributor is not None
+        for obs in (home, home, hosted):
+            sink.observed(obs)
+        await sink.stop(writer)
+
+    try:
+        asyncio.run(run())
+        records = [record_from_canonical(data) for _, _, data in load_ledger(store)]
+        assert verify_ledger(store).ok
+    finally:
+        store.close()
+    attributions = {r.ip: r for r in records if isinstance(r, Attribution)}
+    assert set(attributions) == {"127.0.1.5", "127.0.2.9"}  # once per address, not per observation
+    broadband, hosting = attributions["127.0.1.5"], attributions["127.0.2.9"]
+    assert broadband.asn == 64501 and broadband.as_org == "Test Broadband GmbH" and broadband.city == "Köln"
+    assert broadband.observed_at_us == home.started_us and len(broadband.datasets) == 3
+    assert hosting.asn == 64502 and hosting.flags == ("hosting",)

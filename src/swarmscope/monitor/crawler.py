@@ -398,5 +398,5 @@ class Monitor:
         self.discovered(key[0], peers, Source.PEX, f"{key[1]}:{key[2]}")
 
     def _record(self, key: PeerKey, obs: Observation) -> None:
-        self.evidence.add(obs)
+        self.evidence.observed(obs)
         self.stats[key[0]].observed(obs)

@@ -15,10 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from swarmscope import __version__
+from swarmscope.attribution.lookup import Attributor
+from swarmscope.errors import SwarmscopeError
 from swarmscope.evidence.canonical import EvidenceRecord
 from swarmscope.evidence.capture import Capture
 from swarmscope.evidence.probe import ProbeRun
-from swarmscope.evidence.records import BlockProof, ClockSample, RunStarted
+from swarmscope.evidence.records import BlockProof, ClockSample, Observation, RunStarted
 from swarmscope.monitor.config import MonitorConfig
 from swarmscope.monitor.ledger_writer import LedgerWriter
 from swarmscope.monitor.plan import PeerKey
@@ -28,6 +30,7 @@ from swarmscope.net.capture_tap import CaptureTap, TappedRun
 from swarmscope.net.clock import Clock
 from swarmscope.net.ntp_clock import ClockWatch
 from swarmscope.net.peer_conn import ProbeDriven
+from swarmscope.store.datasets import active_datasets
 
 
 class EvidenceSink:
@@ -55,6 +58,8 @@ class EvidenceSink:
         )
         self.capture_tap = CaptureTap(clock, self._add_capture) if config.capture else None
         self.tapped: dict[PeerKey, TappedRun] = {}  # the capture tap around each outgoing probe in flight
+        self.attributor: Attributor | None = None  # opened by start() when datasets are registered
+        self._attributed: set[str] = set()  # addresses attributed in this run (once each)
         self.clock_watch: ClockWatch | None = None
         if config.ntp_servers:
             self.clock_watch = ClockWatch(
@@ -81,10 +86,20 @@ class EvidenceSink:
         )
         settings_json = json.dumps(settings, sort_keys=True, separators=(",", ":"))
         self.add(RunStarted(run_id, started, __version__, self.software_commit, settings_json))
+        await self._open_attributor()
         tasks: list[asyncio.Task[Any]] = [asyncio.create_task(self.writer.run())]
         if self.clock_watch is not None:
             tasks.append(asyncio.create_task(self.clock_watch.run(asyncio.Event())))
         return tasks
+
+    async def _open_attributor(self) -> None:
+        """Open the registered IP datasets (issue 5 item 1); without any, observations go unattributed."""
+        try:
+            datasets = await asyncio.to_thread(active_datasets, self.store)
+            if datasets:
+                self.attributor = await asyncio.to_thread(Attributor.open, datasets)
+        except SwarmscopeError as exc:
+            self.on_warning(f"IP datasets unusable, observations are not attributed: {exc}")
 
     async def load_references(self, targets: dict[str, Target]) -> None:
         """Reference copies of the work seed the block hash tables (issue 4 item 2)."""
@@ -105,6 +120,8 @@ class EvidenceSink:
         assert self.writer is not None
         self.writer.stop()
         await writer
+        if self.attributor is not None:
+            self.attributor.close()
 
     # --- per record / per probe ----------------------------------------------------------------------
 
@@ -112,6 +129,20 @@ class EvidenceSink:
         """Queue a record for the sealed ledger."""
         assert self.writer is not None
         self.writer.add(record)
+
+    def observed(self, obs: Observation) -> None:
+        """Queue an observation, and the first time its address is seen in this run, its attribution.
+
+        The attribution applies to the observation time and names the dataset versions used (issue 5
+        item 1); geolocation in it is advisory.
+        """
+        self.add(obs)
+        if self.attributor is not None and obs.ip not in self._attributed:
+            self._attributed.add(obs.ip)
+            try:
+                self.add(self.attributor.attribute(obs.ip, obs.started_us))
+            except SwarmscopeError as exc:
+                self.on_warning(f"attribution of {obs.ip} failed: {exc}")
 
     def candidates(self, swarm: str, seed: int) -> tuple[BlockProof, ...]:
         """Block proofs to offer a new probe of ``swarm``."""
