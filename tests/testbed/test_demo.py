@@ -30,6 +30,7 @@ def test_demo_runs_the_scenario_and_reports(netns: bool, tmp_path: Path) -> None
     assert "the scenario (ground truth)" in proc.stdout
     assert "hash_mismatch" in proc.stdout and "connect_refused" in proc.stdout
     assert "received 0 from it" in proc.stdout
+    assert "VERIFIED: every check holds" in proc.stdout  # the exported bundle verifies (issue 4)
     report = subprocess.run(
         [*CLI, "report", "--db", str(db), "--format", "json"],
         capture_output=True,
