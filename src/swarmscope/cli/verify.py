@@ -1,6 +1,10 @@
 """``swarmscope verify DIR``: check an export bundle with nothing but the bundle (no database, no network).
 
-Exit status: 0 when every check holds, 1 when any does not, 2 when DIR is not a bundle at all. Every
+Exit status: 0 when every check holds, 1 when any does not, 2 when DIR is not a bundle at all or an
+option is unusable (``--expect-key`` not 64 hex digits, ``--tsa-root`` not a certificate). Every
+observation must replay from its capture; one without a capture fails the bundle unless its run's sealed
+settings say ``"capture": false`` (then it is counted as not re-derivable and noted). A run whose sealed
+settings name an RFC 3161 authority must have a token on every batch; an unmeasured clock is noted. Every
 text taken from the bundle (paths, addresses, messages quoting it) is shown through
 :mod:`swarmscope.cli.text`, so a hostile bundle cannot inject Rich markup or terminal control sequences.
 """
@@ -9,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 import sys
 from collections.abc import Iterator, Mapping, Sequence
@@ -132,9 +137,22 @@ def load_certificate(path: Path) -> bytes:
             if b"-----BEGIN" in data
             else x509.load_der_x509_certificate(data)
         )
-    except (OSError, ValueError) as exc:
-        raise InputError(f"--tsa-root {path}: {exc}") from exc
+    except OSError as exc:
+        raise InputError(f"--tsa-root {path}: cannot read: {exc.strerror or exc}") from None
+    except ValueError:
+        raise InputError(f"--tsa-root {path}: not an X.509 certificate (PEM or DER)") from None
     return cert.public_bytes(serialization.Encoding.DER)
+
+
+def parse_fingerprint(text: str) -> str:
+    """``--expect-key``: 64 hex digits (SHA-256 of the raw Ed25519 key), lower-cased.
+
+    Raises:
+        InputError: anything else.
+    """
+    if not re.fullmatch(r"[0-9a-fA-F]{64}", text):
+        raise InputError(f"--expect-key {text[:80]!r}: not a key fingerprint (64 hex digits)")
+    return text.lower()
 
 
 def run_verify(
@@ -190,6 +208,7 @@ def verify(
 ) -> None:
     """Check an export bundle with nothing but the bundle; exit 0 only when everything holds."""
     try:
+        expect_key = None if expect_key is None else parse_fingerprint(expect_key)
         roots = [load_certificate(path) for path in tsa_root or []]
     except InputError as exc:
         typer.echo(f"error: {exc}", err=True)

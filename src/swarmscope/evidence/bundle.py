@@ -9,7 +9,7 @@ Layout (format ``swarmscope-bundle``, version 1; every path relative to the bund
                                   length (4 bytes big-endian), canonical bytes (evidence.canonical)
     records/chain.bin             104-byte chain entries (evidence.chain) of EVERY entry of each batch that
                                   holds a selected record, ascending; unselected records appear only as
-                                  hashes (other people's addresses are not disclosed; the seals still verify)
+                                  hashes (not disclosed, the seals still verify; but see captures/)
     records/batches.bin           sealed batches (evidence.seal stored form) covering those entries: per
                                   batch, length (4 bytes big-endian) then the sealed bytes
     records/timestamps/<first>-<last>.tsr   RFC 3161 token over SHA-256 of that batch's canonical bytes
@@ -17,7 +17,10 @@ Layout (format ``swarmscope-bundle``, version 1; every path relative to the bund
     records/observations.csv      one row per selected observation          } from the canonical records;
     records/sightings.jsonl       one JSON object per selected sighting     } verify re-derives them and
     records/clock.jsonl           one JSON object per clock sample          } compares byte for byte
-    captures/<sha256>.cap         wire captures referenced by selected observations (evidence.capture)
+    captures/<sha256>.cap         wire captures referenced by selected observations (evidence.capture):
+                                  the peer's raw wire bytes, kept whole so they replay; so an --ip subset
+                                  still holds, inside that peer's capture, addresses the peer itself sent
+                                  us (BEP 11 PEX lists, BEP 10 yourip/ipv4/ipv6)
     blobs/<sha256>.bin            payload blocks those captures reference (the proving blocks among them)
     pieces/<infohash>/<piece>.bin reference pieces (verified against the metainfo) backing block proofs
     metainfo/<infohash>.torrent   the exact .torrent bytes of every swarm named by a selected record

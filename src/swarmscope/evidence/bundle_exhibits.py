@@ -8,7 +8,9 @@ lower-case hex; times are UTC microseconds plus an ISO 8601 rendering.
 
 Observations also carry the clock verdict: ``clock_flagged`` is true when the observation started inside
 a flag window of the honest-clock policy (:mod:`swarmscope.evidence.clock_policy`) recomputed from the
-bundle's clock samples with the export's threshold.
+bundle's clock samples with the bundle's one threshold: the strictest threshold sealed in the settings of
+the runs whose observations it holds (:mod:`swarmscope.evidence.bundle_settings`), or a stricter one the
+export asked for; ``swarmscope verify`` refuses a bundle whose threshold is looser than sealed.
 
 Source: issue 4 item 5 (evidence records in JSONL and CSV; clock records) and item 4 (flag windows).
 """
@@ -23,6 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields, is_dataclass
 from typing import Any
 
+from swarmscope.evidence.bundle_settings import COMMERCIAL_ANCHOR, RunIndex
 from swarmscope.evidence.canonical import EvidenceRecord, record_from_canonical
 from swarmscope.evidence.clock_policy import ClockPolicy, FlagWindow, flag_windows, flagged
 from swarmscope.evidence.records import (
@@ -121,13 +124,24 @@ class ExhibitInput:
             tuple(flag_windows(samples, policy)),
         )
 
+    def run_index(self) -> RunIndex:
+        """Which sealed run each chain index belongs to (:mod:`swarmscope.evidence.bundle_settings`)."""
+        return RunIndex(
+            (item.index, item.record) for item in self.runs if isinstance(item.record, RunStarted)
+        )
+
+    def sealed_clock_policy(self) -> ClockPolicy:
+        """The strictest clock policy sealed by the runs of the included observations."""
+        return self.run_index().sealed_clock_policy([item.index for item in self.observations])
+
     def flag_of(self, observation: Observation) -> FlagWindow | None:
         """The flag window the observation started in, or None."""
         return flagged(observation.started_us, self.windows)
 
 
 def clock_policy_of(filters: Mapping[str, Any]) -> ClockPolicy:
-    """The clock policy the export used: ``clock_threshold_us`` (default 100 ms) and ``clock_max_age_us``.
+    """The clock policy the export used: ``clock_threshold_us`` (default 100 ms), ``clock_max_age_us``,
+    ``clock_policy`` (its name: ``default`` or ``commercial-anchor``).
 
     Unusable values (not a positive integer) fall back to the defaults; the filters are signed in the
     manifest, so a verifier recomputes with exactly what the export used.
@@ -139,7 +153,9 @@ def clock_policy_of(filters: Mapping[str, Any]) -> ClockPolicy:
         return value if ok and isinstance(value, int) else None
 
     threshold = positive("clock_threshold_us") or DEFAULT_CLOCK_THRESHOLD_US
-    return ClockPolicy(threshold_us=threshold, max_age_us=positive("clock_max_age_us"))
+    name = filters.get("clock_policy")
+    name = name if name in ("default", COMMERCIAL_ANCHOR) else "default"
+    return ClockPolicy(threshold_us=threshold, max_age_us=positive("clock_max_age_us"), name=str(name))
 
 
 def iso(us: int) -> str:

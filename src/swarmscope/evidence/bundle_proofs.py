@@ -18,6 +18,7 @@ from dataclasses import fields
 
 from swarmscope.errors import DecodeError, SwarmscopeError
 from swarmscope.evidence import bundle as b
+from swarmscope.evidence.bundle_clock import check_clock
 from swarmscope.evidence.bundle_exhibits import ExhibitInput, Indexed, exhibit_segments, iso
 from swarmscope.evidence.bundle_verify import CheckResult, Context, count_problems
 from swarmscope.evidence.canonical import canonical_bytes
@@ -25,7 +26,7 @@ from swarmscope.evidence.capture import replay
 from swarmscope.evidence.methodology import methodology_files
 from swarmscope.evidence.pieces import MetainfoPieces
 from swarmscope.evidence.records import BlockProof, Observation
-from swarmscope.evidence.seal import batch_bytes
+from swarmscope.evidence.seal import SealedBatch, batch_bytes
 from swarmscope.evidence.timestamp_token import verify_token
 from swarmscope.wire.metainfo import parse_metainfo
 
@@ -110,20 +111,37 @@ def _replay_one(ctx: Context, item: Indexed, o: Observation, pieces: MetainfoPie
 
 
 def check_captures(ctx: Context, exhibit: ExhibitInput) -> CheckResult:
-    """Every observation with a capture replays (same pure parsers) to exactly its canonical bytes."""
+    """Every observation replays from its capture to exactly its canonical bytes.
+
+    An observation without a capture is a problem unless the sealed settings of its run say
+    ``"capture": false``; then it is counted (and noted) as not re-derivable, and does not fail the bundle.
+    """
     cache: dict[str, MetainfoPieces | None] = {}
-    replayed = without = 0
+    runs = exhibit.run_index()
+    replayed = disabled = 0
     for item, o in _observations(exhibit):
-        if o.capture_sha256 is None:
-            without += 1
-            continue
-        replayed += _replay_one(ctx, item, o, _pieces(ctx, o.infohash, cache))
-    if without:
-        ctx.notes.append(f"{without} observation(s) carry no capture (recorded before captures existed)")
+        if o.capture_sha256 is not None:
+            replayed += _replay_one(ctx, item, o, _pieces(ctx, o.infohash, cache))
+        elif (runs.settings_at(item.index) or {}).get("capture") is False:
+            disabled += 1
+        else:
+            ctx.problem(
+                "capture replay",
+                b.LEDGER,
+                "observation carries no capture, and its run's sealed settings do not disable capture",
+                item.index,
+            )
+    total = len(exhibit.observations)
+    if disabled:
+        ctx.notes.append(
+            f"NOT RE-DERIVABLE: {disabled} of {total} observation(s) carry no capture because their run's"
+            ' sealed settings say "capture": false; they rest on the signed record alone'
+        )
     ok = not any(p.check in ("capture replay", "metainfo") for p in ctx.problems)
-    return CheckResult(
-        "capture replay", ok, f"{replayed} observations replayed exactly, {without} without capture"
-    )
+    detail = f"{replayed} of {total} observations replayed exactly; not re-derivable: {total - replayed}"
+    if disabled:
+        detail += f" ({disabled} capture disabled by sealed setting)"
+    return CheckResult("capture replay", ok, detail)
 
 
 def _check_block(
@@ -194,8 +212,46 @@ def _compare_segments(ctx: Context, path: str, segments: list[tuple[Indexed | No
         ctx.problem("views", path, f"{len(data) - len(expected):+d} bytes beyond the canonical records")
 
 
-def check_timestamps(ctx: Context, _exhibit: ExhibitInput) -> CheckResult:
-    """Every RFC 3161 token is over SHA-256 of its batch's canonical bytes and verifies."""
+def _check_missing_tokens(ctx: Context, exhibit: ExhibitInput, present: set[str]) -> None:
+    """A batch of a run whose sealed settings name a ``tsa_url`` must carry a token (stripped or failed)."""
+    runs = exhibit.run_index()
+    configured = [s for s in runs.all_settings() if s.get("tsa_url")]
+    if not configured:
+        ctx.notes.append("no RFC 3161 timestamps (none configured in the sealed run settings)")
+        return
+    missing: list[SealedBatch] = []
+    for sealed in ctx.batches:
+        settings = runs.settings_at(sealed.batch.last_index + 1) or {}
+        if settings.get("tsa_url") and b.token_path(*_span(sealed)) not in present:
+            missing.append(sealed)
+    for first, last in _token_gaps(missing):
+        ctx.problem(
+            "timestamps",
+            b.BATCHES,
+            f"batches chain {first.batch.first_index}..{last.batch.last_index}: their run's sealed settings"
+            " name an RFC 3161 authority (tsa_url) but they carry no token (stripped, or the request failed)",
+            first.batch.last_index,
+        )
+
+
+def _span(sealed: SealedBatch) -> tuple[int, int]:
+    return sealed.batch.first_index, sealed.batch.last_index
+
+
+def _token_gaps(missing: list[SealedBatch]) -> list[tuple[SealedBatch, SealedBatch]]:
+    """Consecutive batches (each starting where the previous ended) grouped as (first, last)."""
+    runs: list[tuple[SealedBatch, SealedBatch]] = []
+    for sealed in sorted(missing, key=_span):
+        if runs and runs[-1][1].batch.last_index + 1 == sealed.batch.first_index:
+            runs[-1] = (runs[-1][0], sealed)
+        else:
+            runs.append((sealed, sealed))
+    return runs
+
+
+def check_timestamps(ctx: Context, exhibit: ExhibitInput) -> CheckResult:
+    """Every RFC 3161 token is over SHA-256 of its batch's canonical bytes and verifies; every batch of a
+    run configured with a ``tsa_url`` has one."""
     by_range = {(s.batch.first_index, s.batch.last_index): s for s in ctx.batches}
     paths = sorted(p for p in ctx.files if p.startswith("records/timestamps/"))
     for path in paths:
@@ -221,6 +277,7 @@ def check_timestamps(ctx: Context, _exhibit: ExhibitInput) -> CheckResult:
         ctx.notes.append(
             "RFC 3161 tokens were checked against the TSA certificate they carry (no --tsa-root)"
         )
+    _check_missing_tokens(ctx, exhibit, {p for p in paths if p in ctx.files})
     ok = count_problems(ctx, "timestamps") == 0
     return CheckResult("timestamps", ok, f"{len(paths)} RFC 3161 tokens" if paths else "none in this bundle")
 
@@ -246,24 +303,6 @@ def check_methodology(ctx: Context, exhibit: ExhibitInput) -> CheckResult:
             )
     ok = not any(p.check == "methodology" for p in ctx.problems)
     return CheckResult("methodology", ok, f"{len(exhibit.runs)} run configuration records")
-
-
-def check_clock(ctx: Context, exhibit: ExhibitInput) -> CheckResult:
-    """Clock flag windows recomputed from the samples; none flagged included when the export excluded them."""
-    flagged = [(item, o) for item, o in _observations(exhibit) if exhibit.flag_of(o) is not None]
-    if ctx.filters().get("exclude_clock_flagged"):
-        for item, _ in flagged:
-            ctx.problem(
-                "clock",
-                b.LEDGER,
-                "observation in a clock flag window despite --exclude-clock-flagged",
-                item.index,
-            )
-    ok = not any(p.check == "clock" for p in ctx.problems)
-    detail = (
-        f"{len(exhibit.clock_samples)} samples, {len(exhibit.windows)} flag windows, {len(flagged)} flagged"
-    )
-    return CheckResult("clock", ok, detail)
 
 
 def check_attribution(ctx: Context, _exhibit: ExhibitInput) -> CheckResult:

@@ -53,10 +53,14 @@ CLOCK_RULE = (
 UPLOAD_POLICY = "swarmscope never uploads piece data: payload_bytes_sent is 0 in every observation."
 OMISSIONS = (
     "Records of other peer addresses in the same sealed batches appear only as chain hashes "
-    "(records/chain.bin), so their addresses are not disclosed while every batch signature still verifies.",
+    "(records/chain.bin), so their records are not disclosed while every batch signature still verifies "
+    "(but see the next point about captures).",
     "Sightings and observations outside the export filters are not included.",
     "Observations flagged by the clock policy are excluded when the export used --exclude-clock-flagged.",
     "No private key is included: keys/ holds public keys only.",
+    "Captures are the peer's raw wire bytes and are kept whole so they replay: an export limited to one "
+    "address (--ip) still contains, inside that peer's capture, any addresses the peer itself sent us "
+    "(BEP 11 PEX added/dropped lists, the BEP 10 handshake's yourip/ipv4/ipv6 fields).",
 )
 
 
@@ -93,6 +97,18 @@ def _verification(observations: list[Observation]) -> dict[str, Any]:
     }
 
 
+def _threshold_source(exhibit: ExhibitInput) -> str:
+    """Where the bundle's one clock threshold comes from (sealed run settings, or a stricter export)."""
+    sealed = exhibit.sealed_clock_policy()
+    what = (
+        f"the strictest clock policy sealed in the settings of the runs whose observations are included"
+        f" ({sealed.name}, {sealed.threshold_us} us; clock_threshold_ms / clock_policy)"
+    )
+    if exhibit.policy.threshold_us < sealed.threshold_us:
+        return f"the export's --clock-threshold-ms, stricter than {what}"
+    return what[0].upper() + what[1:]
+
+
 def _clock(exhibit: ExhibitInput, observations: list[Observation]) -> dict[str, Any]:
     flagged = sum(1 for o in observations if exhibit.flag_of(o) is not None)
     samples = [i.record for i in exhibit.clock_samples if isinstance(i.record, ClockSample)]
@@ -101,6 +117,7 @@ def _clock(exhibit: ExhibitInput, observations: list[Observation]) -> dict[str, 
         "policy": jsonable(exhibit.policy),
         "rule": CLOCK_RULE,
         "threshold_us": exhibit.policy.threshold_us,
+        "threshold_source": _threshold_source(exhibit),
         "samples": status.samples,
         "servers": list(status.servers),
         "failed_samples": status.failures,
@@ -173,7 +190,9 @@ def methodology_markdown(doc: dict[str, Any]) -> str:
     lines += ["", "## Clock", "", f"- policy: `{json.dumps(c['policy'], sort_keys=True)}`"]
     lines += [f"- rule: {c['rule']}", f"- status: {c['status']}. {json.dumps(c['statement'])[1:-1]}"]
     lines += [
-        f"- threshold: {c['threshold_us']} us; samples: {c['samples']}; servers: {json.dumps(c['servers'])}"
+        f"- threshold: {c['threshold_us']} us; samples: {c['samples']}; servers: {json.dumps(c['servers'])}",
+        f"- threshold source: {c['threshold_source']}. This one threshold decides every clock flag in this"
+        " bundle; a run's own clock_threshold_ms in its settings above is what it sealed.",
     ]
     lines += [f"- flag windows: `{json.dumps(window)}`" for window in c["flag_windows"]]
     lines += [f"- observations started in a flag window: {c['flagged_observations']}"]
