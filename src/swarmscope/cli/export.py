@@ -1,19 +1,25 @@
 """``swarmscope export``: write a self-contained evidence bundle (layout: :mod:`swarmscope.evidence.bundle`).
 
-The bundle is built in a temporary directory beside ``--out`` and renamed into place, so an interrupted
-export leaves no half-written bundle under the requested name.
+Before anything is selected the node's whole ledger is verified; a ledger that does not verify is never
+exported (there is deliberately no option to override that). An export whose filters match no
+observation still writes a bundle (run configuration and clock records only, so the absence is itself
+signed) and says "0 observations matched". Evidence of other signing nodes in the same database is left
+out and listed. The bundle is built in a temporary directory beside ``--out`` and renamed into place,
+so an interrupted export leaves no half-written bundle under the requested name.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import os
 import shutil
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -24,13 +30,12 @@ from swarmscope.cli.app import app
 from swarmscope.cli.text import escaped
 from swarmscope.errors import DecodeError, InputError, SwarmscopeError
 from swarmscope.evidence.bundle import build_bundle
-from swarmscope.evidence.seal import key_fingerprint, load_private_key, public_key_raw
+from swarmscope.evidence.seal import key_fingerprint, public_key_raw
 from swarmscope.net.clock import Clock
-from swarmscope.store.database import DEFAULT_DB, open_store
-from swarmscope.store.export import ExportFilters, collect_bundle_content
-from swarmscope.store.node_key import default_key_path
-
-_MAX_KEY_FILE = 64 * 1024
+from swarmscope.store import ledger_queries as lq
+from swarmscope.store.database import DEFAULT_DB, StoreError, open_store
+from swarmscope.store.export import ExportFilters, collect_export
+from swarmscope.store.node_key import default_key_path, load_or_create_node_key
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +47,8 @@ class ExportResult:
     size: int
     records: int
     signing_key: str
+    observations: int = 0
+    other_signers: tuple[str, ...] = ()
 
 
 def parse_time(text: str, option: str) -> int:
@@ -88,17 +95,37 @@ def parse_infohash(text: str) -> str:
 def load_node_key(path: Path) -> Ed25519PrivateKey:
     """Read the node's signing key (never creates one: an export signs with the key that sealed the ledger).
 
+    The file is checked like the monitor's (:func:`swarmscope.store.node_key.load_or_create_node_key`):
+    a regular file of at most 64 KiB, not readable by group or other.
+
     Raises:
-        InputError: missing, unreadable or not an Ed25519 PEM private key.
+        InputError: missing, unreadable, readable by others, or not an Ed25519 PEM private key.
     """
+    if not path.exists():
+        raise InputError(f"node key {path}: no such file")
     try:
-        if path.stat().st_size > _MAX_KEY_FILE:
-            raise InputError(f"{path}: too large for a key file")
-        return load_private_key(path.read_bytes())
-    except OSError as exc:
-        raise InputError(f"node key {path}: {exc.strerror or exc}") from exc
-    except DecodeError as exc:
-        raise InputError(f"node key {path}: {exc}") from exc
+        return load_or_create_node_key(path)
+    except StoreError as exc:
+        if isinstance(exc.__cause__, DecodeError):
+            raise InputError(f"node key {path}: corrupt, or not an Ed25519 PEM private key") from None
+        raise InputError(str(exc)) from None
+
+
+def _default_key(db: str) -> Path:
+    """The default key file of ``db``; when missing, an InputError naming the store's signers."""
+    path = default_key_path(db)
+    if path.exists():
+        return path
+    store = open_store(db, create=False)
+    try:
+        signers = [k.fingerprint for k in lq.node_keys(store)]
+    finally:
+        store.close()
+    named = ", ".join(signers) if signers else "no signer yet"
+    raise InputError(
+        f"no node key at {path} (the default beside the database); this store is signed by {named}:"
+        " pass the key file that sealed it with --node-key"
+    )
 
 
 def write_bundle(files: dict[str, bytes], out: Path) -> None:
@@ -152,26 +179,63 @@ def run_export(
     Raises:
         InputError: bad key file or ``out``. StoreError: see :func:`store.export.collect_bundle_content`.
     """
-    key = load_node_key(key_path or default_key_path(db))
+    key = load_node_key(key_path or _default_key(db))
     fingerprint = key_fingerprint(public_key_raw(key))
     filters = filters or ExportFilters()
     if filters.node is None:
-        filters = ExportFilters(**{**filters.as_json(), "node": fingerprint})
+        filters = dataclasses.replace(filters, node=fingerprint)
     store = open_store(db, create=False)
     try:
-        content = collect_bundle_content(store, filters)
+        selection = collect_export(store, filters)
     finally:
         store.close()
+    content = selection.content
     created = now_us if now_us is not None else Clock().now_us()
     files = build_bundle(content, private_key=key, created_us=created, software_version=__version__)
     write_bundle(files, out)
-    result = ExportResult(out, len(files), sum(map(len, files.values())), len(content.records), fingerprint)
+    result = ExportResult(
+        out,
+        len(files),
+        sum(map(len, files.values())),
+        len(content.records),
+        fingerprint,
+        selection.observations,
+        selection.other_signers,
+    )
     if console is not None:
-        console.print(
-            f"wrote [bold]{escaped(out)}[/]: {result.files} files, {result.size} bytes, "
-            f"{result.records} records; signed by key {fingerprint}"
-        )
+        _summary(console, result, content.filters)
     return result
+
+
+def _summary(console: Console, result: ExportResult, filters: Mapping[str, Any]) -> None:
+    if result.observations == 0:
+        console.print(
+            "[bold yellow]0 observations matched[/] the filters: the bundle holds only the run"
+            " configuration and clock records"
+        )
+    console.print(
+        f"wrote [bold]{escaped(result.out)}[/]: {result.files} files, {result.size} bytes, "
+        f"{result.records} records ({result.observations} observations); signed by key {result.signing_key}"
+    )
+    console.print(
+        f"clock flags: {escaped(filters.get('clock_policy'))} policy, threshold"
+        f" {escaped(filters.get('clock_threshold_us'))} us"
+    )
+    for other in result.other_signers:
+        console.print(f"left out: evidence signed by node {other} (export it with --node-key of that node)")
+
+
+def _threshold_us(ms: float | None) -> int | None:
+    """``--clock-threshold-ms`` in microseconds (None: not given).
+
+    Raises:
+        InputError: not more than 0.
+    """
+    if ms is None:
+        return None
+    if not ms > 0 or ms > 2**40:
+        raise InputError(f"--clock-threshold-ms {ms:g}: must be more than 0")
+    return max(1, round(ms * 1000))
 
 
 @app.command()
@@ -190,8 +254,12 @@ def export(
         bool, typer.Option("--exclude-clock-flagged", help="Leave out observations in clock flag windows.")
     ] = False,
     clock_threshold_ms: Annotated[
-        int, typer.Option("--clock-threshold-ms", min=1, help="Clock policy threshold (milliseconds).")
-    ] = 100,
+        float | None,
+        typer.Option(
+            "--clock-threshold-ms",
+            help="Stricter clock threshold (ms); default: the strictest sealed in the runs' settings.",
+        ),
+    ] = None,
     node_key: Annotated[
         Path | None, typer.Option("--node-key", help="Node key file (default: beside the database).")
     ] = None,
@@ -204,7 +272,7 @@ def export(
             since_us=parse_time(since, "--since") if since else None,
             until_us=parse_time(until, "--until") if until else None,
             exclude_clock_flagged=exclude_clock_flagged,
-            clock_threshold_us=clock_threshold_ms * 1000,
+            clock_threshold_us=_threshold_us(clock_threshold_ms),
         )
         run_export(db=db, out=out, filters=filters, key_path=node_key, console=Console())
     except SwarmscopeError as exc:

@@ -4,13 +4,18 @@ Reads the sealed ledger of ONE signing node (chain indices are per node) and ret
 :class:`~swarmscope.evidence.bundle.BundleContent`; :func:`swarmscope.evidence.bundle.build_bundle` turns
 it into files. Selection:
 
+- nothing at all unless the node's whole ledger verifies (:func:`store.ledger_verify.verify_ledger`);
 - observations and sightings matching every given filter (infohash, ip, since/until on ``started_us`` /
   ``seen_at_us``, inclusive); with ``exclude_clock_flagged`` observations that started in a clock flag
-  window (recomputed from every clock sample of the ledger) are left out;
+  window (recomputed from every clock sample of the ledger) are left out; the clock threshold is the
+  strictest one sealed in the settings of the runs whose observations are selected (an export may ask
+  for a stricter one, never a looser one), and a run sealed with the commercial-anchor policy has its
+  flagged observations left out always (:mod:`swarmscope.evidence.bundle_settings`);
 - every clock sample (the flag windows depend on all of them) and every run configuration record (the
   methodology statement is generated from them);
 - every chain entry of each sealed batch holding a selected record (others' records only as hashes),
-  those batches and their RFC 3161 tokens;
+  those batches and their RFC 3161 tokens; entries redacted by a retention purge (no record bytes) are
+  never selected, they appear only as hashes;
 - the captures of selected observations, the blobs they reference, the reference pieces backing their
   block proofs, and the .torrent of every swarm named by a selected record.
 
@@ -25,17 +30,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from swarmscope.errors import DecodeError
+from swarmscope.errors import DecodeError, InputError
 from swarmscope.evidence.bundle import BundleContent
-from swarmscope.evidence.bundle_exhibits import DEFAULT_CLOCK_THRESHOLD_US, clock_policy_of
+from swarmscope.evidence.bundle_exhibits import clock_policy_of
+from swarmscope.evidence.bundle_settings import COMMERCIAL_ANCHOR, RunIndex
 from swarmscope.evidence.canonical import record_from_canonical
 from swarmscope.evidence.capture_decode import decode_capture
 from swarmscope.evidence.chain import ChainEntry
 from swarmscope.evidence.clock_policy import flag_windows, flagged
-from swarmscope.evidence.records import ClockSample, Observation, Sighting
+from swarmscope.evidence.records import ClockSample, Observation, RunStarted, Sighting
 from swarmscope.store import ledger_queries as lq
 from swarmscope.store import queries
 from swarmscope.store.database import Store, StoreError
+from swarmscope.store.ledger_verify import verify_ledger
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,8 +52,11 @@ class ExportFilters:
     Args:
         infohash: swarm id hex. ip: normalised IP literal. since_us / until_us: UTC microseconds,
             inclusive. exclude_clock_flagged: leave out observations in a clock flag window.
-        clock_threshold_us: the clock policy threshold (microseconds). node: signer fingerprint (hex);
-            None: the only node of the store (StoreError when there are several).
+        clock_threshold_us: the clock policy threshold (microseconds); None: the strictest threshold
+            sealed in the settings of the runs whose observations are selected; a value may only be
+            stricter (smaller) than that (InputError otherwise). node: signer fingerprint (hex); None: the
+            only node of the store (StoreError when there are several). clock_policy, clock_max_age_us:
+            set by the export from the sealed settings (commercial-anchor also excludes flagged ones).
     """
 
     infohash: str | None = None
@@ -54,8 +64,10 @@ class ExportFilters:
     since_us: int | None = None
     until_us: int | None = None
     exclude_clock_flagged: bool = False
-    clock_threshold_us: int = DEFAULT_CLOCK_THRESHOLD_US
+    clock_threshold_us: int | None = None
     node: str | None = None
+    clock_policy: str = "default"
+    clock_max_age_us: int | None = None
 
     def as_json(self) -> dict[str, Any]:
         """The filters as recorded (and signed) in the manifest."""
@@ -85,30 +97,57 @@ def _node(store: Store, node: str | None) -> str:
 
 def _select(
     store: Store, node: str, filters: ExportFilters
-) -> tuple[dict[int, bytes], dict[int, Observation]]:
-    """Selected chain index → canonical bytes, and the selected observations decoded."""
+) -> tuple[dict[int, bytes], dict[int, Observation], ExportFilters]:
+    """Selected chain index → canonical bytes, the selected observations decoded, the effective filters."""
     selected: dict[int, bytes] = {}
     observations: dict[int, Observation] = {}
     samples: list[ClockSample] = []
+    runs: list[tuple[int, RunStarted]] = []
     for entry, kind, canonical in lq.load_ledger(store, node=node):
+        if canonical is None:  # redacted by a retention purge: in a bundle only as its chain hashes
+            continue
         if kind in ("run_started", "clock_sample"):
             selected[entry.index] = canonical
-            if kind == "clock_sample":
-                sample = record_from_canonical(canonical)
-                assert isinstance(sample, ClockSample)
-                samples.append(sample)
+            record = record_from_canonical(canonical)
+            if isinstance(record, ClockSample):
+                samples.append(record)
+            elif isinstance(record, RunStarted):
+                runs.append((entry.index, record))
             continue
         record = record_from_canonical(canonical)
         if isinstance(record, Observation | Sighting) and filters.matches(record):
             selected[entry.index] = canonical
             if isinstance(record, Observation):
                 observations[entry.index] = record
+    filters = effective_filters(filters, RunIndex(runs), sorted(observations))
     if filters.exclude_clock_flagged:
         windows = flag_windows(samples, clock_policy_of(filters.as_json()))
         for index, o in list(observations.items()):
             if flagged(o.started_us, windows) is not None:
                 del observations[index], selected[index]
-    return selected, observations
+    return selected, observations, filters
+
+
+def effective_filters(filters: ExportFilters, runs: RunIndex, observations: list[int]) -> ExportFilters:
+    """``filters`` with the clock policy the sealed settings demand (module docstring of bundle_settings).
+
+    Raises:
+        InputError: ``clock_threshold_us`` is looser (larger) than the sealed threshold.
+    """
+    sealed = runs.sealed_clock_policy(observations)
+    requested = filters.clock_threshold_us
+    if requested is not None and requested > sealed.threshold_us:
+        raise InputError(
+            f"--clock-threshold-ms {requested / 1000:g}: looser than the {sealed.threshold_us / 1000:g} ms"
+            f" sealed in the run settings ({sealed.name} policy); it may only be made stricter"
+        )
+    return dataclasses.replace(
+        filters,
+        clock_threshold_us=sealed.threshold_us if requested is None else requested,
+        clock_policy=sealed.name,
+        clock_max_age_us=sealed.max_age_us,
+        exclude_clock_flagged=filters.exclude_clock_flagged or sealed.name == COMMERCIAL_ANCHOR,
+    )
 
 
 def _batches(store: Store, node: str, indices: list[int]) -> list[lq.StoredBatch]:
@@ -150,24 +189,59 @@ def _content(store: Store, observations: Mapping[int, Observation]) -> dict[str,
     return {"captures": captures, "blobs": blobs, "reference_pieces": pieces}
 
 
-def collect_bundle_content(store: Store, filters: ExportFilters) -> BundleContent:
+@dataclass(frozen=True, slots=True)
+class ExportSelection:
+    """What an export selected: the bundle content, how many observations, the signers left out."""
+
+    content: BundleContent
+    observations: int
+    other_signers: tuple[str, ...]
+
+
+def check_ledger(store: Store, node: str) -> None:
+    """Refuse to export from a ledger that does not verify in full (:func:`ledger_verify.verify_ledger`).
+
+    Raises:
+        StoreError: naming the first problems (node, chain index, what, detail).
+    """
+    verdict = verify_ledger(store, node)
+    if not verdict.ok:
+        shown = "; ".join(
+            f"index {p.index}: {p.what} ({p.detail})" if p.index is not None else f"{p.what} ({p.detail})"
+            for p in verdict.problems[:5]
+        )
+        more = len(verdict.problems) - 5
+        raise StoreError(
+            f"the ledger of node {node} does not verify, refusing to export: {shown}"
+            + (f"; and {more} more" if more > 0 else "")
+        )
+
+
+def collect_export(store: Store, filters: ExportFilters) -> ExportSelection:
     """Everything a bundle holds for ``filters`` (selection rules in the module docstring).
+
+    The node's whole ledger is verified first (every entry, seal and row; see
+    :func:`swarmscope.store.ledger_verify.verify_ledger`); a ledger that does not verify is never
+    exported.
 
     Args:
         store: an open store (no node key needed: this only reads). filters: the selection.
 
     Returns:
-        The :class:`BundleContent`, its ``filters`` the JSON form of ``filters``.
+        The :class:`ExportSelection`; its content's ``filters`` are the effective filters (node and
+        clock policy filled in).
 
     Raises:
-        StoreError: no or several signing nodes (and none chosen), a selected record not sealed yet,
-            or a referenced capture/blob missing. DecodeError: a stored record or capture does not decode.
+        StoreError: the ledger does not verify; no or several signing nodes (and none chosen), a selected
+            record not sealed yet, or a referenced capture/blob missing. InputError: a clock threshold
+            looser than sealed. DecodeError: a stored record or capture does not decode.
 
     Source: issue 4 item 5.
     """
     node = _node(store, filters.node)
+    check_ledger(store, node)
     filters = dataclasses.replace(filters, node=node)
-    selected, observations = _select(store, node, filters)
+    selected, observations, filters = _select(store, node, filters)
     batches = _batches(store, node, sorted(selected))
     entries: list[ChainEntry] = []
     for stored in batches:
@@ -184,7 +258,7 @@ def collect_bundle_content(store: Store, filters: ExportFilters) -> BundleConten
         content = _content(store, observations)
     except DecodeError as exc:
         raise StoreError(f"a stored capture does not decode: {exc}") from exc
-    return BundleContent(
+    bundle = BundleContent(
         entries=tuple(entries),
         records=selected,
         batches=tuple(s.sealed for s in batches),
@@ -193,3 +267,10 @@ def collect_bundle_content(store: Store, filters: ExportFilters) -> BundleConten
         filters=filters.as_json(),
         **content,
     )
+    others = tuple(sorted(k.fingerprint for k in lq.node_keys(store) if k.fingerprint != node))
+    return ExportSelection(bundle, len(observations), others)
+
+
+def collect_bundle_content(store: Store, filters: ExportFilters) -> BundleContent:
+    """The bundle content of :func:`collect_export` (same arguments, errors and checks)."""
+    return collect_export(store, filters).content
