@@ -5,9 +5,14 @@ transaction, so a SIGKILL or power loss leaves the last batch wholly present or 
 still checks, because the evidence must not rest on that argument alone, and because a database may hold
 rows written another way (before migration 0002, by an older version, or by hand). It detects:
 
-1. **The last sealed batch does not hold** (signature, signed bytes vs. columns, its entries' hashes and
-   links, its head): the ledger is damaged. Nothing can honestly extend it, so recovery refuses
-   (``StoreError``); ``verify_ledger`` names the problem. No write happens.
+1. **The sealed chain does not hold.** The WHOLE chain is checked, cheaply: every batch (its signed
+   bytes decode and say what its columns say, its Ed25519 signature, the batches tile the chain from
+   index 0 with no gap or overlap), and every sealed entry (its record hash is SHA-256 of its stored
+   canonical bytes, its link hash, its link to the previous entry, each batch's last entry is its signed
+   head). Not done here: rebuilding each evidence row from its columns (the expensive part; see
+   :func:`swarmscope.store.ledger_verify.verify_ledger`, which the export runs). On any failure the
+   ledger is damaged and nothing can honestly extend it, so recovery refuses (``StoreError`` naming the
+   first bad chain index). No write happens.
 2. **Chain entries past the last seal** (a half-written batch: entries without their seal). Their
    canonical bytes are in the entries themselves. If they chain correctly from the sealed head, they are
    sealed now in a batch flagged ``recovered`` whose ``recovered_detail`` says what was found and when it
@@ -45,6 +50,7 @@ from swarmscope.store.schema import (
 )
 
 RECORD_TABLES = (observation, sighting, clock_sample, run_started)
+_CHUNK = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +59,7 @@ class RecoveryReport:
 
     Args:
         node: the node's fingerprint. head_index: last chain index after recovery (None: empty ledger).
-        checked_entries: entries re-hashed (the last sealed batch and anything after it).
+        checked_entries: entries re-hashed (the whole sealed chain and anything after it).
         recovered_batch: (first, last) index of entries found unsealed and sealed now, else None.
         recovered_batch_id: its ``ledger_batch.id``. quarantined: table → rows newly quarantined.
         actions: one line per action taken (empty when the ledger was clean).
@@ -90,50 +96,70 @@ def _entries(
     ]
 
 
-def _anchor(conn: sa.Connection, node: ledger.Node, index: int) -> ChainEntry | None:
-    if index < 0:
-        return None
-    e = ledger_entry
-    r = conn.execute(
-        sa.select(e.c.idx, e.c.record_hash, e.c.prev_hash, e.c.entry_hash).where(
-            e.c.node_id == node.id, e.c.idx == index
-        )
-    ).first()
-    if r is None:
-        raise ledger.LedgerStateError(f"ledger damaged: entry {index} is missing")
-    return ChainEntry(int(r.idx), r.record_hash, r.prev_hash, r.entry_hash)
+def _check_seals(conn: sa.Connection, node: ledger.Node) -> dict[int, bytes]:
+    """Every batch: signed bytes decode and match the columns, signature, tiling from 0; last → head."""
+    rows = conn.execute(
+        sa.select(ledger_batch).where(ledger_batch.c.node_id == node.id).order_by(ledger_batch.c.first_index)
+    ).all()
+    heads: dict[int, bytes] = {}
+    expected = 0
+    for row in rows:
+        where = f"ledger damaged at index {row.first_index}: batch {row.id}"
+        try:
+            stored = stored_batch(row, node.fingerprint)
+        except DecodeError as exc:
+            raise ledger.LedgerStateError(f"{where} bytes do not decode ({exc})") from exc
+        b = stored.sealed.batch
+        if (b.first_index, b.last_index, b.head_hash, b.sealed_at_us) != (
+            row.first_index,
+            row.last_index,
+            row.head_hash,
+            row.sealed_at_us,
+        ):
+            raise ledger.LedgerStateError(f"{where} columns differ from its signed bytes")
+        if not verify_seal(stored.sealed, node.public_key):
+            raise ledger.LedgerStateError(f"{where} signature does not verify")
+        if b.first_index != expected:
+            what = "leaves a gap" if b.first_index > expected else "overlaps the previous batch"
+            raise ledger.LedgerStateError(f"{where} {what} (expected first index {expected})")
+        heads[b.last_index] = b.head_hash
+        expected = b.last_index + 1
+    return heads
 
 
-def _check_last_batch(conn: sa.Connection, node: ledger.Node) -> tuple[ChainEntry | None, int]:
-    """Verify the last sealed batch; returns (its head entry or None, entries checked)."""
-    row = conn.execute(
-        sa.select(ledger_batch)
-        .where(ledger_batch.c.node_id == node.id)
-        .order_by(ledger_batch.c.last_index.desc())
-        .limit(1)
-    ).first()
-    if row is None:
+def _check_sealed_chain(conn: sa.Connection, node: ledger.Node) -> tuple[ChainEntry | None, int]:
+    """Check the WHOLE sealed chain (module docstring, 1); returns (last sealed entry or None, entries)."""
+    heads = _check_seals(conn, node)
+    if not heads:
         return None, 0
-    try:
-        stored = stored_batch(row, node.fingerprint)
-    except DecodeError as exc:
-        raise ledger.LedgerStateError(f"ledger damaged: batch {row.id} bytes do not decode ({exc})") from exc
-    b = stored.sealed.batch
-    columns = (row.first_index, row.last_index, row.head_hash, row.sealed_at_us)
-    if (b.first_index, b.last_index, b.head_hash, b.sealed_at_us) != columns:
-        raise ledger.LedgerStateError(f"ledger damaged: batch {row.id} columns differ from its signed bytes")
-    if not verify_seal(stored.sealed, node.public_key):
-        raise ledger.LedgerStateError(f"ledger damaged: batch {row.id} signature does not verify")
-    anchor = _anchor(conn, node, b.first_index - 1)
-    entries, canonicals = _entries(conn, node, b.first_index, b.last_index)
-    verdict = verify_chain(entries, canonicals, anchor=anchor, head=(b.last_index, b.head_hash))
-    if not verdict.ok:
-        where = b.first_index + (verdict.position or 0)
-        raise ledger.LedgerStateError(
-            f"ledger damaged: last sealed batch {row.id} at index {where}: "
-            f"{verdict.problem} ({verdict.detail})"
-        )
-    return entries[-1], len(entries)  # verify_chain with head: entries is non-empty here
+    sealed_to = max(heads)
+    e = ledger_entry
+    query = (
+        sa.select(e.c.idx, e.c.record_hash, e.c.prev_hash, e.c.entry_hash, e.c.canonical)
+        .where(e.c.node_id == node.id, e.c.idx <= sealed_to)
+        .order_by(e.c.idx)
+    )
+    anchor: ChainEntry | None = None
+    count = 0
+    for chunk in conn.execution_options(yield_per=_CHUNK).execute(query).partitions():
+        entries = [ChainEntry(int(r.idx), r.record_hash, r.prev_hash, r.entry_hash) for r in chunk]
+        verdict = verify_chain(entries, [r.canonical for r in chunk], anchor=anchor)
+        if not verdict.ok:
+            where = entries[verdict.position or 0].index if entries else count
+            raise ledger.LedgerStateError(
+                f"ledger damaged at index {where}: {verdict.problem} ({verdict.detail})"
+            )
+        for entry in entries:
+            head = heads.get(entry.index)
+            if head is not None and head != entry.entry_hash:
+                raise ledger.LedgerStateError(
+                    f"ledger damaged at index {entry.index}: not the head its batch signed"
+                )
+        anchor, count = entries[-1], count + len(entries)
+    if anchor is None or anchor.index != sealed_to:
+        at = 0 if anchor is None else anchor.index + 1
+        raise ledger.LedgerStateError(f"ledger damaged at index {at}: sealed entries are missing")
+    return anchor, count
 
 
 def _seal_orphans(
@@ -198,12 +224,13 @@ def recover(conn: sa.Connection, node: ledger.Node, now_us: int) -> RecoveryRepo
         The :class:`RecoveryReport`.
 
     Raises:
-        ledger.LedgerStateError: the last sealed batch or the entries after it do not verify.
+        ledger.LedgerStateError: a batch, a sealed entry or the entries after the last seal do not verify
+            (the message names the first bad chain index).
 
     Source: issue 4 item 6.
     """
     head = ledger.lock_head(conn, node)
-    sealed_head, checked = _check_last_batch(conn, node)
+    sealed_head, checked = _check_sealed_chain(conn, node)
     actions: list[str] = []
     orphans = _seal_orphans(conn, node, sealed_head, now_us)
     span, batch_id = None, None
