@@ -14,6 +14,7 @@ from swarmscope.cli.purge import run_purge
 from swarmscope.store.database import open_store
 from swarmscope.store.ledger_verify import verify_ledger
 from swarmscope.store.purge import purge_log_rows
+from swarmscope.store.queries import load_observations
 from swarmscope.store.subscribers import subscriber_rows
 from tests.store.factories import T0, add_swarms
 from tests.store.test_purge import NOW, build_world, snapshot
@@ -50,22 +51,29 @@ def test_dry_run_changes_nothing(tmp_path: Path) -> None:
 
 def test_purge_deletes_and_reports(tmp_path: Path) -> None:
     db = make_db(tmp_path)
+    dry = run_purge(str(db), RetentionPolicy(30, 6), actor="dpo", now_us=NOW, dry_run=True)
     outcome = run_purge(str(db), RetentionPolicy(30, 6), actor="dpo", now_us=NOW, dry_run=False)
     assert outcome.identities_deleted == 1
-    # 127.0.0.3 (withdrawn case) and 127.0.0.5 (no case) are stale unresolved evidence: counted, kept
-    assert outcome.ip_addresses == 2 and outcome.ip_rows == {
-        "observation": 2,
-        "sighting": 1,
-        "attribution": 0,
-    }
+    # 127.0.0.3 (withdrawn case) and 127.0.0.5 (no case) are stale unresolved evidence: purged
+    rows = {"observation": 2, "sighting": 1, "attribution": 0}
+    assert outcome.ip_addresses == 2 and outcome.ip_rows == rows and outcome.ip.entries == 3
+    assert dry.ip == outcome.ip
     result = RUNNER.invoke(app, ["purge", "--db", str(db), "--actor", "dpo", "--identity-months", "1"])
     assert result.exit_code == 0, result.output
-    assert "identities (identity_months_after_close=1)" in result.output and "kept" in result.output
+    assert "identities (identity_months_after_close=1)" in result.output
+    assert "unresolved IP evidence (ip_evidence_days=90): 0 addresses purged" in result.output
     store = open_store(str(db), create=False)
     try:
         # the fixtures' cases close after the real clock's today: the CLI run finds nothing due, logs that
         assert [r.doe for r in subscriber_rows(store)] == ["DOE-000002", "DOE-000003"]
-        assert [(log.kind, log.count) for log in purge_log_rows(store)] == [("identity", 1), ("identity", 0)]
-        assert verify_ledger(store).ok
+        assert [(log.kind, log.count) for log in purge_log_rows(store)] == [
+            ("identity", 1),
+            ("ip_evidence", 2),
+            ("identity", 0),
+            ("ip_evidence", 0),
+        ]
+        assert {o.ip for o in load_observations(store)} == {"127.0.0.2", "127.0.0.4"}
+        verdict = verify_ledger(store)
+        assert verdict.ok and verdict.redacted == (("ip_evidence_days=30", 3),), verdict.problems
     finally:
         store.close()

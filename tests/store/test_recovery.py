@@ -123,6 +123,8 @@ def _orphans(store: Store, run_id: int, count: int, *, break_link: bool = False)
                 e.entry_hash,
                 canonical_bytes(rec),
                 None,
+                None,  # redacted_rule (migration 0004)
+                None,  # redacted_us
             )
             for e, rec in zip(entries, records, strict=True)
         ]

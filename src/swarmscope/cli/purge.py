@@ -3,9 +3,11 @@
 - Identities whose case closed more than ``--identity-months`` calendar months ago are deleted; each
   deletion is written to the audit log, and one ``purge_log`` row records the rule, the count and the DOE
   numbers (never personal data).
-- Unresolved IP evidence older than ``--ip-evidence-days`` is counted and reported, but NOT removed yet:
-  it is sealed in the evidence ledger, and redacting sealed entries needs ledger-verification support
-  first (reported as "due, kept"). Nothing is written for it.
+- Unresolved IP evidence (no case, or only withdrawn ones) whose last observation or sighting is older
+  than ``--ip-evidence-days`` is purged: its sealed ledger entries are redacted (hashes kept, so the
+  chain and seals still verify), its observation, sighting and attribution rows deleted with the
+  captures and blobs nothing kept references; one ``purge_log`` row records the rule and the counts
+  (never an address). See :func:`swarmscope.store.purge.purge_ip_evidence`.
 
 ``--dry-run`` reports what is due and changes nothing (no purge_log or audit rows either).
 """
@@ -37,16 +39,20 @@ from swarmscope.store.database import DEFAULT_DB, open_store
 
 @dataclass(frozen=True, slots=True)
 class PurgeOutcome:
-    """What a purge found due and did: identity DOE numbers, IP-evidence rows per table, rows deleted."""
+    """What a purge found due and did: identity DOE numbers, IP-evidence rows per table, rows deleted.
+
+    ``ip`` holds the IP-evidence counts (due, or purged when not a dry run).
+    """
 
     identity_does: tuple[str, ...]
     ip_addresses: int
     ip_rows: dict[str, int]
     identities_deleted: int
+    ip: purge_store.IpPurge
 
 
 def run_purge(db: str, policy: RetentionPolicy, *, actor: str, now_us: int, dry_run: bool) -> PurgeOutcome:
-    """Decide what is due at ``now_us`` under ``policy`` and (unless ``dry_run``) delete due identities.
+    """Decide what is due at ``now_us`` under ``policy`` and (unless ``dry_run``) purge it.
 
     Raises:
         SwarmscopeError: the database is missing or refused the purge (nothing is deleted then).
@@ -57,17 +63,20 @@ def run_purge(db: str, policy: RetentionPolicy, *, actor: str, now_us: int, dry_
             ClosedCase(c.case_id, c.doe, c.status, c.closed_us) for c in purge_store.identity_cases(store)
         ]
         due = due_identities(cases, now_us, policy)
-        ips = due_ip_addresses(
-            purge_store.ip_last_seen(store), purge_store.ip_case_statuses(store), now_us, policy
-        )
-        ip_rows = purge_store.ip_evidence_counts(store, ips)
         deleted = 0
         if not dry_run:
             pairs = [(c.case_id, c.doe) for c in due]
             deleted = purge_store.purge_identities(
                 store, pairs, rule=policy.identity_rule, actor=actor, now_us=now_us
             )
-        return PurgeOutcome(tuple(c.doe for c in due), len(ips), ip_rows, deleted)
+        ip = purge_store.purge_ip_evidence(
+            store,
+            lambda seen, cases: due_ip_addresses(seen, cases, now_us, policy),
+            rule=policy.ip_rule,
+            now_us=now_us,
+            dry_run=dry_run,
+        )
+        return PurgeOutcome(tuple(c.doe for c in due), ip.addresses, ip.rows, deleted, ip)
     finally:
         store.close()
 
@@ -86,7 +95,7 @@ def purge(
         str, typer.Option("--db", help="Evidence database: SQLite path or SQLAlchemy URL.")
     ] = DEFAULT_DB,
 ) -> None:
-    """Apply the retention schedules: delete identities after their case closed + N months."""
+    """Apply the retention schedules: identities after their case closed + N months, stale IP evidence."""
     console = Console()
     policy = RetentionPolicy(ip_evidence_days, identity_months)
     who = actor if actor and actor.strip() else getpass.getuser()
@@ -100,7 +109,9 @@ def purge(
     listed = ", ".join(outcome.identity_does) or "none"
     console.print(f"identities ({policy.identity_rule}): {count} {verb}: {escaped(listed)}")
     rows = ", ".join(f"{n} {table}" for table, n in outcome.ip_rows.items())
+    ip = outcome.ip
+    verb = "due" if dry_run else "purged"
     console.print(
-        f"unresolved IP evidence ({policy.ip_rule}): {outcome.ip_addresses} addresses due ({rows}); "
-        "kept: sealed-ledger redaction is not implemented yet"
+        f"unresolved IP evidence ({policy.ip_rule}): {ip.addresses} addresses {verb} ({rows}; "
+        f"ledger entries: {ip.entries}, captures: {ip.captures}, blobs: {ip.blobs})"
     )

@@ -121,8 +121,14 @@ def entry_from_bytes(data: bytes) -> ChainEntry:
     )
 
 
-def _check_entry(entry: ChainEntry, expected_index: int, prev_hash: bytes, canonical: bytes) -> ChainVerdict:
-    """Check one entry against its expected index, predecessor hash and record bytes (position unset)."""
+def _check_entry(
+    entry: ChainEntry, expected_index: int, prev_hash: bytes, canonical: bytes | None
+) -> ChainVerdict:
+    """Check one entry against its expected index, predecessor hash and record bytes (position unset).
+
+    ``canonical`` None: a redacted record (purged under a retention rule); everything but the record
+    hash against the record's bytes is still checked.
+    """
     hashes = (entry.record_hash, entry.prev_hash, entry.entry_hash)
     if any(len(h) != HASH_SIZE for h in hashes) or not 0 <= entry.index < 2**64:
         return ChainVerdict(False, problem=ChainProblem.MALFORMED, detail="hash length or index range")
@@ -134,7 +140,7 @@ def _check_entry(entry: ChainEntry, expected_index: int, prev_hash: bytes, canon
     if entry.prev_hash != prev_hash:
         problem = ChainProblem.WRONG_GENESIS if expected_index == 0 else ChainProblem.BROKEN_LINK
         return ChainVerdict(False, problem=problem, detail=f"prev_hash of index {entry.index} does not match")
-    if entry.record_hash != hashlib.sha256(canonical).digest():
+    if canonical is not None and entry.record_hash != hashlib.sha256(canonical).digest():
         return ChainVerdict(False, problem=ChainProblem.RECORD_HASH, detail=f"record {entry.index} altered")
     if entry.entry_hash != link_hash(entry.prev_hash, entry.index, entry.record_hash):
         return ChainVerdict(False, problem=ChainProblem.ENTRY_HASH, detail=f"entry_hash of {entry.index}")
@@ -143,7 +149,7 @@ def _check_entry(entry: ChainEntry, expected_index: int, prev_hash: bytes, canon
 
 def verify_chain(
     entries: Sequence[ChainEntry],
-    canonicals: Sequence[bytes],
+    canonicals: Sequence[bytes | None],
     *,
     anchor: ChainEntry | None = None,
     head: tuple[int, bytes] | None = None,
@@ -151,7 +157,9 @@ def verify_chain(
     """Check a run of chain entries against the canonical bytes of their records.
 
     Args:
-        entries: consecutive entries, in ledger order. canonicals: the records' canonical bytes, same order.
+        entries: consecutive entries, in ledger order. canonicals: the records' canonical bytes, same order;
+            None for a redacted record (its bytes were purged): its index, links and entry hash are still
+            checked, only the record hash cannot be recomputed.
         anchor: the (trusted) entry just before ``entries[0]``; None means the run starts at GENESIS.
         head: the expected ``(last index, entry_hash)`` of the run, e.g. a sealed batch's
             ``(last_index, head_hash)``; catches truncation and extension.

@@ -227,7 +227,8 @@ def commit(
     sealed = seal_batch(batch, node.private_key)
     batch_id = insert_batch(conn, node, sealed, None)
     entry_rows = [
-        (node.id, e.index, KINDS[type(r)], e.record_hash, e.prev_hash, e.entry_hash, c, batch_id)
+        # the last two: redacted_rule, redacted_us (set only by a retention purge, store/purge.py)
+        (node.id, e.index, KINDS[type(r)], e.record_hash, e.prev_hash, e.entry_hash, c, batch_id, None, None)
         for e, r, c in zip(entries, records, canonicals, strict=True)
     ]
     writer.insert_many(conn, ledger_entry, entry_rows)

@@ -88,7 +88,7 @@ def _node_id(conn: sa.Connection, node: str | None) -> int | None:
 
 def load_ledger(
     store: Store, *, node: str | None = None, first: int | None = None, last: int | None = None
-) -> Iterator[tuple[ChainEntry, str, bytes]]:
+) -> Iterator[tuple[ChainEntry, str, bytes | None]]:
     """Stream chain entries in ledger order (by node, then index), read in chunks.
 
     Args:
@@ -96,7 +96,8 @@ def load_ledger(
         first, last: inclusive index range (None: unbounded).
 
     Yields:
-        (entry, kind, canonical bytes); kind is observation, sighting, clock_sample or run_started.
+        (entry, kind, canonical bytes); kind is observation, sighting, clock_sample, run_started or
+        attribution; the bytes are None for an entry redacted by a retention purge (migration 0004).
     """
     e = ledger_entry
     with store.engine.connect() as conn:
@@ -113,7 +114,7 @@ def load_ledger(
         result = conn.execution_options(yield_per=_CHUNK).execute(query.order_by(e.c.node_id, e.c.idx))
         for r in result:
             entry = ChainEntry(int(r.idx), _raw(r.record_hash), _raw(r.prev_hash), _raw(r.entry_hash))
-            yield entry, r.kind, _raw(r.canonical)
+            yield entry, r.kind, None if r.canonical is None else _raw(r.canonical)
 
 
 def _raw(value: Any) -> bytes:

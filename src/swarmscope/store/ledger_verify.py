@@ -8,7 +8,12 @@ index 0 with no gap, overlap or unsealed tail, each ending on its head hash; and
 rebuilt from its columns has exactly the canonical bytes of its ledger entry (and that every entry has
 its row).
 
-Source: issue 4 items 3 and 6.
+An entry redacted by a retention purge (migration 0004: canonical bytes NULL, ``redacted_rule`` and
+``redacted_us`` set, an observation, sighting or attribution) is not a problem: its index, links and
+hashes are checked as any other, its row is gone with it, and the verdict counts it per rule
+(``redacted``). An entry without bytes and without a recorded purge rule is a problem.
+
+Source: issue 4 items 3 and 6; issue 5 item 8 (purged entries).
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ if TYPE_CHECKING:
     from swarmscope.store.database import Store
 
 MAX_PROBLEMS = 100
+_REDACTABLE = frozenset({"observation", "sighting", "attribution"})  # kinds a retention purge may redact
 _CHUNK = 10_000
 _ROW_RECORDS: tuple[tuple[sa.Table, Callable[[Any], Any]], ...] = (
     (observation, queries.observation_from_row),
@@ -69,10 +75,14 @@ class LedgerVerdict:
     batches: int
     rows: int
     problems: tuple[LedgerProblem, ...]
+    redacted: tuple[tuple[str, int], ...] = ()  # (purge rule, entries purged under it)
 
 
-def _chunks(items: Iterator[tuple[ChainEntry, str, bytes]]) -> Iterator[list[tuple[ChainEntry, str, bytes]]]:
-    chunk: list[tuple[ChainEntry, str, bytes]] = []
+_Item = tuple[ChainEntry, str, bytes | None]
+
+
+def _chunks(items: Iterator[_Item]) -> Iterator[list[_Item]]:
+    chunk: list[_Item] = []
     for item in items:
         chunk.append(item)
         if len(chunk) == _CHUNK:
@@ -153,7 +163,12 @@ def _check_rows(store: Store, node: NodeKeyRow, out: list[LedgerProblem]) -> int
             )
             for row in conn.execution_options(yield_per=_CHUNK).execute(query.order_by(table.c.id)):
                 checked += 1
-                if row.canonical is None or row.kind != table.name:
+                if row.kind == table.name and row.canonical is None:
+                    detail = f"{table.name} row {row.id}: its ledger entry was redacted but the row remains"
+                    out.append(
+                        LedgerProblem(node.fingerprint, row.ledger_index, "row of a purged entry", detail)
+                    )
+                elif row.canonical is None or row.kind != table.name:
                     detail = f"{table.name} row {row.id}: no {table.name} entry at its index"
                     out.append(LedgerProblem(node.fingerprint, row.ledger_index, "row without entry", detail))
                 elif canonical_bytes(rebuild(row)) != row.canonical:
@@ -162,13 +177,34 @@ def _check_rows(store: Store, node: NodeKeyRow, out: list[LedgerProblem]) -> int
                 if len(out) >= MAX_PROBLEMS:
                     return checked
             entries = conn.execute(
-                sa.select(sa.func.count()).where(e.c.node_id == node.id, e.c.kind == table.name)
+                sa.select(sa.func.count()).where(
+                    e.c.node_id == node.id, e.c.kind == table.name, e.c.canonical.is_not(None)
+                )
             ).scalar_one()
             rows = conn.execute(sa.select(sa.func.count()).where(table.c.ledger_node == node.id)).scalar_one()
             if entries != rows:
                 detail = f"{entries} {table.name} entries, {rows} rows"
                 out.append(LedgerProblem(node.fingerprint, None, "entries without rows", detail))
     return checked
+
+
+def _check_redactions(store: Store, node: NodeKeyRow, out: list[LedgerProblem]) -> dict[str, int]:
+    """Entries without canonical bytes: purge rule → count; one without a recorded purge is a problem."""
+    e = ledger_entry
+    query = (
+        sa.select(e.c.idx, e.c.kind, e.c.redacted_rule, e.c.redacted_us)
+        .where(e.c.node_id == node.id, e.c.canonical.is_(None))
+        .order_by(e.c.idx)
+    )
+    counts: dict[str, int] = {}
+    with store.engine.connect() as conn:
+        for r in conn.execute(query):
+            if r.redacted_rule is None or r.redacted_us is None or r.kind not in _REDACTABLE:
+                detail = f"{r.kind} entry has no record bytes and no recorded purge"
+                out.append(LedgerProblem(node.fingerprint, int(r.idx), "record bytes missing", detail))
+            else:
+                counts[r.redacted_rule] = counts.get(r.redacted_rule, 0) + 1
+    return counts
 
 
 def verify_ledger(store: Store, node: str | None = None) -> LedgerVerdict:
@@ -185,7 +221,10 @@ def verify_ledger(store: Store, node: str | None = None) -> LedgerVerdict:
     problems: list[LedgerProblem] = []
     nodes = [n for n in node_keys(store) if node is None or n.fingerprint == node.lower()]
     entries = batches = rows = 0
+    redacted: dict[str, int] = {}
     for n in nodes:
+        for rule, count_ in _check_redactions(store, n, problems).items():
+            redacted[rule] = redacted.get(rule, 0) + count_
         heads, count, sealed_to = _check_batches(store, n, problems)
         chain_length = _check_chain(store, n, heads, problems)
         if not problems and chain_length != sealed_to:
@@ -200,4 +239,12 @@ def verify_ledger(store: Store, node: str | None = None) -> LedgerVerdict:
             )
         rows += _check_rows(store, n, problems)
         entries, batches = entries + chain_length, batches + count
-    return LedgerVerdict(not problems, len(nodes), entries, batches, rows, tuple(problems[:MAX_PROBLEMS]))
+    return LedgerVerdict(
+        not problems,
+        len(nodes),
+        entries,
+        batches,
+        rows,
+        tuple(problems[:MAX_PROBLEMS]),
+        tuple(sorted(redacted.items())),
+    )

@@ -25,6 +25,10 @@ rows written another way (before migration 0002, by an older version, or by hand
 
 Every action is reported in the :class:`RecoveryReport`; a clean open reports none.
 
+Entries redacted by a retention purge (issue 5 item 8, migration 0004: canonical bytes NULL) are
+normal in a sealed batch: their hashes and links are checked as any other. The purge never redacts an
+unsealed entry, so one found after the last seal is refused rather than sealed late.
+
 Source: issue 4 item 6 (a half-written batch is detected and handled, not silently kept).
 """
 
@@ -35,7 +39,7 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 
 from swarmscope.errors import DecodeError
-from swarmscope.evidence.chain import ChainEntry, verify_chain
+from swarmscope.evidence.chain import ChainEntry, ChainVerdict, verify_chain
 from swarmscope.evidence.seal import Batch, seal_batch, verify_seal
 from swarmscope.store import ledger, writer
 from swarmscope.store.ledger_queries import stored_batch
@@ -81,7 +85,7 @@ class RecoveryReport:
 
 def _entries(
     conn: sa.Connection, node: ledger.Node, first: int, last: int | None = None
-) -> tuple[list[ChainEntry], list[bytes]]:
+) -> tuple[list[ChainEntry], list[bytes | None]]:
     e = ledger_entry
     query = (
         sa.select(e.c.idx, e.c.record_hash, e.c.prev_hash, e.c.entry_hash, e.c.canonical)
@@ -171,6 +175,8 @@ def _seal_orphans(
     if not entries:
         return None
     verdict = verify_chain(entries, canonicals, anchor=sealed_head)
+    if verdict.ok and None in canonicals:  # a purge redacts sealed entries only: these bytes are lost
+        verdict = ChainVerdict(False, canonicals.index(None), detail="record bytes missing (redacted)")
     if not verdict.ok:
         where = first + (verdict.position or 0)
         raise ledger.LedgerStateError(

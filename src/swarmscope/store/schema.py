@@ -182,10 +182,14 @@ ledger_entry = sa.Table(
     sa.Column("record_hash", sa.LargeBinary, nullable=False),
     sa.Column("prev_hash", sa.LargeBinary, nullable=False),
     sa.Column("entry_hash", sa.LargeBinary, nullable=False),
-    sa.Column("canonical", sa.LargeBinary, nullable=False),
+    # NULL once redacted by a retention purge (migration 0004): the index and hashes stay, so the chain and
+    # its seals still verify; ``redacted_rule`` / ``redacted_us`` say under which rule and when (UTC µs).
+    sa.Column("canonical", sa.LargeBinary),
     # The batch sealed in the same transaction; NULL for entries sealed later by recovery (batch index
     # ranges are authoritative, and this table is append-only).
     sa.Column("batch_id", sa.Integer, sa.ForeignKey("ledger_batch.id")),
+    sa.Column("redacted_rule", sa.Text),
+    sa.Column("redacted_us", sa.BigInteger),
     sa.UniqueConstraint("node_id", "idx"),
 )
 

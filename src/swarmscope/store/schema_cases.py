@@ -273,3 +273,15 @@ purge_log = sa.Table(
     sa.Column("count", sa.Integer, nullable=False),
     sa.Column("detail", sa.Text),  # never personal data (case DOE numbers at most)
 )
+
+# A purge's authorization (migration 0004): one row exists only INSIDE a purge transaction (inserted at its
+# start, deleted before commit). While it exists the triggers let the purge redact ledger entries of
+# observations, sightings and attributions and delete those rows and their unreferenced captures/blobs;
+# every other UPDATE/DELETE on append-only tables stays refused (see store/purge.py).
+purge_authorization = sa.Table(
+    "purge_authorization",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("rule", sa.Text, nullable=False),
+    sa.Column("at_us", sa.BigInteger, nullable=False),
+)

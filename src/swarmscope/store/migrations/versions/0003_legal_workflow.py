@@ -91,7 +91,7 @@ def _create_tables() -> None:
         sa.Column("size", sa.BigInteger(), nullable=False),
         sa.Column("path", sa.Text(), nullable=False),
         sa.Column("added_us", sa.BigInteger(), nullable=False),
-        sa.Column("active", sa.Boolean(), server_default=sa.text("1"), nullable=False),
+        sa.Column("active", sa.Boolean(), server_default=sa.true(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_dataset")),
         sa.UniqueConstraint("sha256", name=op.f("uq_dataset_sha256")),
     )

@@ -1,0 +1,420 @@
+"""Purge of unresolved IP evidence: exactly the due addresses' rows go, their ledger entries are redacted,
+the ledger still verifies and extends, an export of what remains verifies, and every append-only table
+still refuses ordinary UPDATE/DELETE (SQLite; PostgreSQL too when ``SWARMSCOPE_TEST_PG_URL`` is set).
+
+The evidence is the world of tests/evidence/test_bundle.py (real probe runs with real captures): three
+peers, each with a sighting, an observation with its wire capture, and (added here) an attribution.
+SEED_IP has an open case (protected), CHOKE_IP only a withdrawn one and BLOCK_IP none (both due).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from rich.console import Console
+
+from swarmscope.cases.retention import RetentionPolicy, due_ip_addresses
+from swarmscope.cli.export import run_export
+from swarmscope.cli.verify import run_verify
+from swarmscope.evidence.capture_decode import decode_capture
+from swarmscope.evidence.records import Attribution, Sighting
+from swarmscope.evidence.seal import key_fingerprint, private_key_pem, public_key_raw
+from swarmscope.store.database import Store, StoreError, open_store
+from swarmscope.store.ledger_verify import verify_ledger
+from swarmscope.store.purge import IpPurge, purge_ip_evidence, purge_log_rows
+from swarmscope.store.schema import APPEND_ONLY_TABLES, metadata
+from swarmscope.store.schema_cases import legal_case, purge_authorization
+from tests.evidence.test_bundle import BLOCK_IP, CHOKE_IP, SEED_IP, T0, World, make_world
+
+WORLD = make_world()
+KEY = Ed25519PrivateKey.from_private_bytes(bytes(range(1, 33)))
+DAY = 86_400 * 10**6
+NOW = T0 + 100 * DAY
+POLICY = RetentionPolicy(ip_evidence_days=30)
+PURGED = {BLOCK_IP, CHOKE_IP}
+IP_TABLES = ("observation", "sighting", "attribution")
+PG_URL = os.environ.get("SWARMSCOPE_TEST_PG_URL")
+
+
+def due(seen: Any, cases: Any) -> list[str]:
+    return due_ip_addresses(seen, cases, NOW, POLICY)
+
+
+def due_at(now: int) -> Any:
+    return lambda seen, cases: due_ip_addresses(seen, cases, now, POLICY)
+
+
+def _case(doe: str, ip: str, status: str) -> dict[str, Any]:
+    return {
+        "doe": doe,
+        "ip": ip,
+        "port": 6881,
+        "infohash": WORLD.infohash,
+        "first_hit_us": T0,
+        "last_hit_us": T0,
+        "hits": 3,
+        "status": status,
+        "created_us": T0,
+        "status_us": T0,
+    }
+
+
+def populate(db: str, world: World = WORLD) -> None:
+    """The world in three sealed batches with content, attributions in a fourth, two cases."""
+    store = open_store(db, node_key=KEY, now_us=T0)
+    try:
+        store.add_swarm(
+            world.infohash, world.infohash, None, "work.bin", 4, 32768, 103304, world.torrent, None, T0
+        )
+        run_id = store.start_run({"pieces_to_verify": 1}, "0.1.0", T0)
+        records = world.records
+        for n, (lo, hi) in enumerate(((0, 5), (5, 8), (8, len(records)))):
+            store.commit_evidence(
+                run_id,
+                records=records[lo:hi],
+                captures=world.captures if n == 1 else {},
+                blobs=world.blobs if n == 1 else {},
+                reference_pieces=[(world.infohash, 1, world.pieces.data[1])] if n == 1 else [],
+                sealed_at_us=T0 + 100_000_000 + n,
+                clock={"server": "127.0.0.53:123", "offset_us": 1000},
+            )
+        attributions = [
+            Attribution(ip, T0 + 5_000_000, 64500, "AS64500 Test") for ip in sorted(PURGED | {SEED_IP})
+        ]
+        store.commit_evidence(run_id, records=attributions, sealed_at_us=T0 + 200_000_000)
+        with store._write() as conn:
+            conn.execute(
+                sa.insert(legal_case),
+                [_case("DOE-1", SEED_IP, "identified"), _case("DOE-2", CHOKE_IP, "withdrawn")],
+            )
+    finally:
+        store.close()
+
+
+def _drop_pg(url: str) -> None:
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("DROP SCHEMA public CASCADE")
+            conn.exec_driver_sql("CREATE SCHEMA public")
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A populated store: a SQLite file, or the scratch PostgreSQL database (emptied afterwards)."""
+    if request.param == "sqlite":
+        url = str(tmp_path / "evidence.db")
+    elif PG_URL is None:
+        pytest.skip("set SWARMSCOPE_TEST_PG_URL to test on PostgreSQL")
+    else:
+        url = PG_URL
+    try:
+        populate(url)
+        yield url
+    finally:
+        if url == PG_URL:
+            _drop_pg(url)
+
+
+def snapshot(store: Store) -> dict[str, list[dict[str, Any]]]:
+    """Every row of every table (as column → value), in primary-key order."""
+    out = {}
+    with store.engine.connect() as conn:
+        for table in metadata.sorted_tables:
+            query = sa.select(table).order_by(*table.primary_key.columns)
+            out[table.name] = [dict(row._mapping) for row in conn.execute(query)]
+    return out
+
+
+def _refs(before: dict[str, list[dict[str, Any]]], keep: bool) -> tuple[set[bytes], set[bytes]]:
+    """(captures, blobs) the kept (or the purged) observations reference."""
+    captures, blobs = set(), set()
+    stored = {bytes(r["sha256"]): bytes(r["data"]) for r in before["capture"]}
+    for row in before["observation"]:
+        if (row["ip"] not in PURGED) is keep:
+            blobs |= {bytes.fromhex(p[3]) for p in row["verified_blocks"]}
+            if row["capture_sha256"] is not None:
+                sha = bytes(row["capture_sha256"])
+                captures.add(sha)
+                blobs |= {s[0] for s in decode_capture(stored[sha]).received if isinstance(s, tuple)}
+    return captures, blobs
+
+
+def test_purge_removes_exactly_the_due_evidence(db: str) -> None:
+    store = open_store(db, create=False)
+    try:
+        before = snapshot(store)
+        outcome = purge_ip_evidence(store, due, rule=POLICY.ip_rule, now_us=NOW)
+        after = snapshot(store)
+        verdict = verify_ledger(store)
+    finally:
+        store.close()
+    gone_index = {r["ledger_index"] for t in IP_TABLES for r in before[t] if r["ip"] in PURGED}
+    assert len(gone_index) == 6  # a sighting, an observation and an attribution per purged address
+    for table in IP_TABLES:
+        assert after[table] == [r for r in before[table] if r["ip"] not in PURGED]
+        assert {r["ip"] for r in after[table]} == {SEED_IP}  # the open case protects its address
+    for old, new in zip(before["ledger_entry"], after["ledger_entry"], strict=True):
+        if old["idx"] in gone_index:
+            assert new == {**old, "canonical": None, "redacted_rule": POLICY.ip_rule, "redacted_us": NOW}
+        else:
+            assert new == old
+    kept_captures, kept_blobs = _refs(before, keep=True)
+    gone_captures, gone_blobs = _refs(before, keep=False)
+    assert {bytes(r["sha256"]) for r in after["capture"]} == kept_captures and len(gone_captures) == 2
+    assert {bytes(r["sha256"]) for r in after["blob"]} == {
+        bytes(r["sha256"]) for r in before["blob"] if bytes(r["sha256"]) not in gone_blobs - kept_blobs
+    }
+    assert kept_blobs <= {bytes(r["sha256"]) for r in after["blob"]}  # nothing a kept record needs went
+    removed_blobs = len(before["blob"]) - len(after["blob"])
+    changed = {name for name in before if before[name] != after[name]}
+    assert changed == {*IP_TABLES, "ledger_entry", "capture", "purge_log"} | (
+        {"blob"} if removed_blobs else set()
+    )
+    assert after["purge_log"][:-1] == before["purge_log"] and after["purge_authorization"] == []
+    counts = {t: 2 for t in IP_TABLES}
+    assert outcome == IpPurge(2, counts, 6, 2, removed_blobs)
+    [log] = after["purge_log"]
+    assert (log["kind"], log["rule"], log["count"], log["at_us"]) == (
+        "ip_evidence",
+        "ip_evidence_days=30",
+        2,
+        NOW,
+    )
+    assert log["detail"] == outcome.detail()
+    assert not any(ip in repr(after["purge_log"]) for ip in (SEED_IP, BLOCK_IP, CHOKE_IP))
+    assert verdict.ok, verdict.problems
+    assert verdict.redacted == ((POLICY.ip_rule, 6),)
+
+
+def test_a_second_purge_finds_nothing_and_logs_that(db: str) -> None:
+    store = open_store(db, create=False)
+    try:
+        purge_ip_evidence(store, due, rule=POLICY.ip_rule, now_us=NOW)
+        again = purge_ip_evidence(store, due, rule=POLICY.ip_rule, now_us=NOW + DAY)
+        assert again == IpPurge(0, {t: 0 for t in IP_TABLES}, 0, 0, 0)
+        assert [(r.kind, r.count) for r in purge_log_rows(store)] == [("ip_evidence", 2), ("ip_evidence", 0)]
+        assert verify_ledger(store).ok
+    finally:
+        store.close()
+
+
+def test_dry_run_changes_nothing(db: str) -> None:
+    store = open_store(db, create=False)
+    try:
+        before = snapshot(store)
+        dry = purge_ip_evidence(store, due, rule=POLICY.ip_rule, now_us=NOW, dry_run=True)
+        assert snapshot(store) == before
+        assert dry == purge_ip_evidence(store, due, rule=POLICY.ip_rule, now_us=NOW)
+    finally:
+        store.close()
+
+
+def test_fresh_evidence_and_cases_protect_an_address(db: str) -> None:
+    store = open_store(db, create=False)
+    try:
+        before = snapshot(store)
+        early = purge_ip_evidence(store, due_at(T0 + 10 * DAY), rule=POLICY.ip_rule, now_us=T0, dry_run=True)
+        assert early.addresses == 0  # nothing is older than 30 days yet
+        with store._write() as conn:
+            conn.execute(sa.insert(legal_case).values(_case("DOE-3", BLOCK_IP, "candidate")))
+        assert purge_ip_evidence(store, due, rule=POLICY.ip_rule, now_us=NOW).addresses == 1
+        after = snapshot(store)
+        assert {r["ip"] for r in after["observation"]} == {SEED_IP, BLOCK_IP}
+        assert [r for r in after["observation"] if r["ip"] == BLOCK_IP] == [
+            r for r in before["observation"] if r["ip"] == BLOCK_IP
+        ]
+        assert verify_ledger(store).ok
+    finally:
+        store.close()
+
+
+def test_ledger_extends_and_the_rest_exports_and_verifies(db: str, tmp_path: Path) -> None:
+    store = open_store(db, create=False)
+    try:
+        purge_ip_evidence(store, due, rule=POLICY.ip_rule, now_us=NOW)
+    finally:
+        store.close()
+    writer = open_store(db, node_key=KEY, now_us=NOW)  # recovery re-checks the last batch: clean
+    try:
+        assert writer.recovery is not None and writer.recovery.clean
+        later = Sighting(WORLD.infohash, "127.0.0.99", 6881, "tracker", "http://127.0.0.1:6969/announce", NOW)
+        assert writer.commit_evidence(1, records=[later], sealed_at_us=NOW + 1) is not None
+        verdict = verify_ledger(writer)
+        assert verdict.ok and verdict.redacted == ((POLICY.ip_rule, 6),), verdict.problems
+    finally:
+        writer.close()
+    key_file = tmp_path / "node-key.pem"
+    key_file.write_bytes(private_key_pem(KEY))
+    key_file.chmod(0o600)
+    out = tmp_path / "bundle"
+    result = run_export(db=db, out=out, key_path=key_file, now_us=NOW + 2)
+    console = Console(file=open(os.devnull, "w"), width=200)  # noqa: SIM115
+    assert run_verify(out, expect_key=key_fingerprint(public_key_raw(KEY)), console=console) == 0
+    assert result.records > 0
+    for path in out.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            assert not any(ip.encode() in data for ip in PURGED), path  # no purged address anywhere
+    assert SEED_IP.encode() in (out / "records/observations.jsonl").read_bytes()
+
+
+# ---- the triggers ----------------------------------------------------------------------------------
+
+
+def _fill_logs(store: Store) -> None:
+    """A row in every append-only table the world leaves empty (inserts are allowed)."""
+    store.add_timestamp_token(1, "http://127.0.0.1:3180/tsa", b"\x30\x00", T0)
+    with store._write() as conn:
+        values = {"at_us": T0, "actor": "dpo", "note": None}
+        isp = conn.execute(
+            sa.text("INSERT INTO isp (name, asns, added_us) VALUES ('ISP', '[]', 0) RETURNING id")
+        ).scalar_one()
+        request = conn.execute(
+            sa.text(
+                "INSERT INTO disclosure_request (isp_id, status, created_us, status_us) "
+                "VALUES (:isp, 'drafted', 0, 0) RETURNING id"
+            ),
+            {"isp": isp},
+        ).scalar_one()
+        metadata.tables["disclosure_event"].insert()
+        conn.execute(
+            metadata.tables["disclosure_event"].insert().values(request_id=request, status="served", **values)
+        )
+        conn.execute(metadata.tables["case_event"].insert().values(case_id=1, status="identified", **values))
+        conn.execute(
+            metadata.tables["audit_log"]
+            .insert()
+            .values(at_us=T0, actor="dpo", action="read", subject="case:DOE-1")
+        )
+        conn.execute(
+            metadata.tables["quarantined_row"]
+            .insert()
+            .values(table_name="observation", row_id=999, reason="test", detected_us=T0)
+        )
+
+
+def _first_column(table: str) -> str:
+    return next(c.name for c in metadata.tables[table].columns if not c.primary_key)
+
+
+@pytest.mark.parametrize("action", ["DELETE", "UPDATE"])
+def test_every_append_only_table_still_refuses_writes_after_a_purge(db: str, action: str) -> None:
+    store = open_store(db, create=False)
+    try:
+        purge_ip_evidence(store, due, rule=POLICY.ip_rule, now_us=NOW)
+        _fill_logs(store)
+        before = snapshot(store)
+        for table in APPEND_ONLY_TABLES:
+            assert before[table], table
+            column = _first_column(table)
+            statement = (
+                f"DELETE FROM {table}" if action == "DELETE" else f"UPDATE {table} SET {column} = {column}"
+            )
+            with pytest.raises(StoreError, match="append-only"), store._write() as conn:
+                conn.execute(sa.text(statement))
+        redact = "UPDATE ledger_entry SET canonical = NULL, redacted_rule = 'x', redacted_us = 1"
+        with pytest.raises(StoreError, match="append-only"), store._write() as conn:
+            conn.execute(sa.text(redact))
+        assert snapshot(store) == before
+    finally:
+        store.close()
+
+
+def _sealed_index(store: Store, kind: str, ip: str | None = None) -> int:
+    query = "SELECT idx FROM ledger_entry WHERE kind = :kind ORDER BY idx"
+    with store.engine.connect() as conn:
+        indices = list(conn.execute(sa.text(query), {"kind": kind}).scalars())
+        if ip is None:
+            return int(indices[0])
+        table = metadata.tables[kind]
+        return int(conn.execute(sa.select(table.c.ledger_index).where(table.c.ip == ip)).scalar_one())
+
+
+NARROW = {
+    "delete a row whose entry is not redacted": "DELETE FROM observation WHERE ip = :ip",
+    "delete a ledger entry": "DELETE FROM ledger_entry WHERE idx = :obs",
+    "rewrite canonical bytes": "UPDATE ledger_entry SET canonical = :junk WHERE idx = :obs",
+    "redact without a rule": "UPDATE ledger_entry SET canonical = NULL WHERE idx = :obs",
+    "redact a clock sample": (
+        "UPDATE ledger_entry SET canonical = NULL, redacted_rule = 'r', redacted_us = 1 WHERE idx = :clock"
+    ),
+    "redact and change a hash": (
+        "UPDATE ledger_entry SET canonical = NULL, redacted_rule = 'r', redacted_us = 1, "
+        "record_hash = :junk WHERE idx = :obs"
+    ),
+    "delete a capture an observation names": "DELETE FROM capture",
+    "update an observation": "UPDATE observation SET port = 1 WHERE ip = :ip",
+    "delete a clock sample": "DELETE FROM clock_sample",
+    "delete a batch": "DELETE FROM ledger_batch",
+    "delete the purge log": "DELETE FROM purge_log",
+}
+
+
+@pytest.mark.parametrize("statement", NARROW.values(), ids=NARROW.keys())
+def test_an_authorization_allows_only_the_purge_itself(db: str, statement: str) -> None:
+    store = open_store(db, create=False)
+    try:
+        purge_ip_evidence(store, due, rule=POLICY.ip_rule, now_us=NOW)  # a purge_log row to protect
+        params = {
+            "ip": SEED_IP,
+            "obs": _sealed_index(store, "observation", SEED_IP),
+            "clock": _sealed_index(store, "clock_sample"),
+            "junk": hashlib.sha256(b"junk").digest(),
+        }
+        before = snapshot(store)
+        with pytest.raises(StoreError, match="append-only"), store._write() as conn:
+            conn.execute(sa.insert(purge_authorization).values(rule="r", at_us=NOW))
+            conn.execute(sa.text(statement), params)
+        assert snapshot(store) == before
+    finally:
+        store.close()
+
+
+def test_an_unsealed_entry_is_not_redacted(tmp_path: Path) -> None:
+    db = str(tmp_path / "evidence.db")
+    populate(db)
+    raw = sqlite3.connect(db)  # as if the last batch's seal were lost (foreign keys off, trigger dropped)
+    with raw:
+        raw.execute("DROP TRIGGER ledger_batch_append_only_delete")
+        raw.execute("DELETE FROM ledger_batch WHERE id = (SELECT max(id) FROM ledger_batch)")
+    raw.close()
+    store = open_store(db, create=False)
+    try:
+        before = snapshot(store)
+        with pytest.raises(StoreError, match="not sealed yet"):
+            purge_ip_evidence(store, due, rule=POLICY.ip_rule, now_us=NOW)
+        assert snapshot(store) == before
+    finally:
+        store.close()
+
+
+def test_missing_bytes_without_a_recorded_purge_are_a_problem(tmp_path: Path) -> None:
+    db = str(tmp_path / "evidence.db")
+    populate(db)
+    raw = sqlite3.connect(db)  # tampering outside any purge: bytes gone, no rule recorded
+    with raw:
+        raw.execute("DROP TRIGGER ledger_entry_append_only_update")
+        raw.execute("UPDATE ledger_entry SET canonical = NULL WHERE kind = 'clock_sample'")
+    raw.close()
+    store = open_store(db, create=False)
+    try:
+        verdict = verify_ledger(store)
+    finally:
+        store.close()
+    assert not verdict.ok and verdict.redacted == ()
+    assert {p.what for p in verdict.problems} == {
+        "record bytes missing",
+        "row of a purged entry",
+        "entries without rows",
+    }
