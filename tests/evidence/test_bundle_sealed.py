@@ -134,3 +134,27 @@ def test_methodology_says_captures_hold_peer_sent_addresses() -> None:
     """M7: an --ip subset still holds, inside the peer's capture, addresses the peer itself sent."""
     text = build(WORLD)[b.METHODOLOGY_MD].decode()
     assert "--ip" in text and "BEP 11 PEX" in text
+
+
+def test_version_1_statement_still_verifies() -> None:
+    """A bundle exported before statement version 2 is regenerated in its own version, not failed."""
+    from swarmscope.evidence.bundle_exhibits import ExhibitInput
+    from swarmscope.evidence.methodology import methodology_files
+
+    files = build(WORLD)
+    content = {p: d for p, d in files.items() if p not in (b.MANIFEST, b.MANIFEST_SIG)}
+    manifest = json.loads(files[b.MANIFEST])
+    exhibit = ExhibitInput.from_ledger(b.ledger_from_bytes(files[b.LEDGER]), manifest["filters"])
+    content.update(methodology_files(exhibit, manifest["signing_key"], 1))
+    assert json.loads(content[b.METHODOLOGY_JSON])["version"] == 1
+    assert "threshold_source" not in json.loads(content[b.METHODOLOGY_JSON])["clock"]
+    signed = b.manifest_bytes(
+        content,
+        created_us=manifest["created_us"],
+        software_version=manifest["software_version"],
+        filters=manifest["filters"],
+        signing_key=manifest["signing_key"],
+    )
+    v1 = {**content, b.MANIFEST: signed, b.MANIFEST_SIG: WORLD.key.sign(signed)}
+    assert verify_bundle(v1).ok
+    assert json.loads(build(WORLD)[b.METHODOLOGY_JSON])["version"] == 2

@@ -23,7 +23,7 @@ from swarmscope.evidence.bundle_exhibits import ExhibitInput, Indexed, exhibit_s
 from swarmscope.evidence.bundle_verify import CheckResult, Context, count_problems
 from swarmscope.evidence.canonical import canonical_bytes
 from swarmscope.evidence.capture import replay
-from swarmscope.evidence.methodology import methodology_files
+from swarmscope.evidence.methodology import VERSION, VERSIONS, methodology_files
 from swarmscope.evidence.pieces import MetainfoPieces
 from swarmscope.evidence.records import BlockProof, Observation
 from swarmscope.evidence.seal import SealedBatch, batch_bytes
@@ -293,10 +293,19 @@ def check_views(ctx: Context, exhibit: ExhibitInput) -> CheckResult:
     )
 
 
+def _methodology_version(ctx: Context) -> int:
+    """The statement version the bundle's methodology.json claims (a known one; else the current)."""
+    try:
+        version = json.loads((ctx.get(b.METHODOLOGY_JSON) or b"{}").decode("utf-8")).get("version")
+    except (ValueError, AttributeError):
+        return VERSION
+    return version if version in VERSIONS and isinstance(version, int) else VERSION
+
+
 def check_methodology(ctx: Context, exhibit: ExhibitInput) -> CheckResult:
     """methodology.md/.json equal their regeneration from the sealed run records and the filters."""
     fingerprint = str(ctx.manifest.get("signing_key", ""))
-    for path, data in sorted(methodology_files(exhibit, fingerprint).items()):
+    for path, data in sorted(methodology_files(exhibit, fingerprint, _methodology_version(ctx)).items()):
         if ctx.get(path) != data:
             ctx.problem(
                 "methodology", path, "differs from the statement generated from the sealed run records"

@@ -24,7 +24,8 @@ from swarmscope.evidence.records import ClockSample, Observation, RunStarted, Ti
 METHODOLOGY_MD = "methodology.md"
 METHODOLOGY_JSON = "methodology.json"
 FORMAT = "swarmscope-methodology"
-VERSION = 1
+VERSION = 2  # 2: the clock threshold's source and the capture disclosure point; 1 is still regenerated
+VERSIONS = (1, 2)
 
 TIER_MEANINGS = {
     Tier.LISTED: "named by a discovery source (tracker, DHT, PEX) only; no connection was made",
@@ -49,6 +50,13 @@ CLOCK_RULE = (
     "when |offset| <= threshold. While any server reads beyond the threshold (or none has answered), time "
     "from just after the last good sample until the next good one is a flag window; an observation that "
     "started inside one is flagged."
+)
+OMISSIONS_V1 = (
+    "Records of other peer addresses in the same sealed batches appear only as chain hashes "
+    "(records/chain.bin), so their addresses are not disclosed while every batch signature still verifies.",
+    "Sightings and observations outside the export filters are not included.",
+    "Observations flagged by the clock policy are excluded when the export used --exclude-clock-flagged.",
+    "No private key is included: keys/ holds public keys only.",
 )
 UPLOAD_POLICY = "swarmscope never uploads piece data: payload_bytes_sent is 0 in every observation."
 OMISSIONS = (
@@ -109,15 +117,15 @@ def _threshold_source(exhibit: ExhibitInput) -> str:
     return what[0].upper() + what[1:]
 
 
-def _clock(exhibit: ExhibitInput, observations: list[Observation]) -> dict[str, Any]:
+def _clock(exhibit: ExhibitInput, observations: list[Observation], version: int) -> dict[str, Any]:
     flagged = sum(1 for o in observations if exhibit.flag_of(o) is not None)
     samples = [i.record for i in exhibit.clock_samples if isinstance(i.record, ClockSample)]
     status = clock_status(samples, exhibit.policy)
-    return {
+    source = {"threshold_source": _threshold_source(exhibit)} if version >= 2 else {}
+    return source | {
         "policy": jsonable(exhibit.policy),
         "rule": CLOCK_RULE,
         "threshold_us": exhibit.policy.threshold_us,
-        "threshold_source": _threshold_source(exhibit),
         "samples": status.samples,
         "servers": list(status.servers),
         "failed_samples": status.failures,
@@ -130,25 +138,26 @@ def _clock(exhibit: ExhibitInput, observations: list[Observation]) -> dict[str, 
     }
 
 
-def methodology_json(exhibit: ExhibitInput, signing_key: str) -> dict[str, Any]:
+def methodology_json(exhibit: ExhibitInput, signing_key: str, version: int = VERSION) -> dict[str, Any]:
     """The methodology statement as a JSON object.
 
     Args:
         exhibit: the bundle's decoded records. signing_key: fingerprint of the manifest's signing key.
+        version: the statement version to generate (:data:`VERSIONS`; verify regenerates a bundle's own).
     """
     observations = [i.record for i in exhibit.observations if isinstance(i.record, Observation)]
     runs = [_run_json(i.index, i.record) for i in exhibit.runs if isinstance(i.record, RunStarted)]
     return {
         "format": FORMAT,
-        "version": VERSION,
+        "version": version,
         "runs": runs,
         "software": sorted({(r["software_version"], r["software_commit"] or "unknown") for r in runs}),
         "tiers": {t.label: TIER_MEANINGS[t] for t in Tier},
         "verification": _verification(observations),
-        "clock": _clock(exhibit, observations),
+        "clock": _clock(exhibit, observations, version),
         "filters": jsonable(dict(exhibit.filters)),
         "signing_key": signing_key,
-        "omissions": list(OMISSIONS),
+        "omissions": list(OMISSIONS if version >= 2 else OMISSIONS_V1),
     }
 
 
@@ -190,10 +199,13 @@ def methodology_markdown(doc: dict[str, Any]) -> str:
     lines += ["", "## Clock", "", f"- policy: `{json.dumps(c['policy'], sort_keys=True)}`"]
     lines += [f"- rule: {c['rule']}", f"- status: {c['status']}. {json.dumps(c['statement'])[1:-1]}"]
     lines += [
-        f"- threshold: {c['threshold_us']} us; samples: {c['samples']}; servers: {json.dumps(c['servers'])}",
-        f"- threshold source: {c['threshold_source']}. This one threshold decides every clock flag in this"
-        " bundle; a run's own clock_threshold_ms in its settings above is what it sealed.",
+        f"- threshold: {c['threshold_us']} us; samples: {c['samples']}; servers: {json.dumps(c['servers'])}"
     ]
+    if "threshold_source" in c:
+        lines += [
+            f"- threshold source: {c['threshold_source']}. This one threshold decides every clock flag in"
+            " this bundle; a run's own clock_threshold_ms in its settings above is what it sealed."
+        ]
     lines += [f"- flag windows: `{json.dumps(window)}`" for window in c["flag_windows"]]
     lines += [f"- observations started in a flag window: {c['flagged_observations']}"]
     lines += [f"- flagged observations excluded from this bundle: {c['exclude_clock_flagged']}"]
@@ -209,11 +221,11 @@ def methodology_markdown(doc: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def methodology_files(exhibit: ExhibitInput, signing_key: str) -> dict[str, bytes]:
-    """``methodology.json`` and ``methodology.md`` (path → bytes).
+def methodology_files(exhibit: ExhibitInput, signing_key: str, version: int = VERSION) -> dict[str, bytes]:
+    """``methodology.json`` and ``methodology.md`` (path → bytes) of statement ``version``.
 
     Source: issue 4 item 5.
     """
-    doc = methodology_json(exhibit, signing_key)
+    doc = methodology_json(exhibit, signing_key, version)
     as_json = (json.dumps(doc, sort_keys=True, indent=2, ensure_ascii=True) + "\n").encode("ascii")
     return {METHODOLOGY_JSON: as_json, METHODOLOGY_MD: methodology_markdown(doc).encode("utf-8")}
