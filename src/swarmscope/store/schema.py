@@ -22,16 +22,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from swarmscope.evidence.records import Tier
-
-metadata = sa.MetaData(
-    naming_convention={
-        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
-        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-        "ck": "ck_%(table_name)s_%(constraint_name)s",
-        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-        "pk": "pk_%(table_name)s",
-    }
-)
+from swarmscope.store.metadata import metadata as metadata  # re-exported: the tables are registered on it
 
 TIER_LABELS = tuple(t.label for t in Tier)
 TIER_CHECK = "tier IN (" + ", ".join(f"'{label}'" for label in TIER_LABELS) + ")"
@@ -272,6 +263,6 @@ quarantined_row = sa.Table(
 )
 
 # The legal workflow's tables (issue 5) live in their own module on the same metadata.
-from swarmscope.store import schema_cases as _cases  # noqa: E402  (needs ``metadata`` defined above)
+from swarmscope.store import schema_cases as _cases  # noqa: E402  (registers its tables on ``metadata``)
 
 APPEND_ONLY_TABLES = APPEND_ONLY_TABLES + _cases.CASE_APPEND_ONLY_TABLES

@@ -19,9 +19,15 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from swarmscope.store.schema import metadata
+from swarmscope.store.metadata import metadata
 
-CASE_APPEND_ONLY_TABLES: tuple[str, ...] = ("attribution", "disclosure_event", "case_event", "audit_log", "purge_log")
+CASE_APPEND_ONLY_TABLES: tuple[str, ...] = (
+    "attribution",
+    "disclosure_event",
+    "case_event",
+    "audit_log",
+    "purge_log",
+)
 
 # --- attribution (issue 5 item 1) ------------------------------------------------------------------
 
@@ -124,7 +130,7 @@ disclosure_request = sa.Table(
     sa.Column("status", sa.Text, nullable=False),
     sa.Column("created_us", sa.BigInteger, nullable=False),
     sa.Column("status_us", sa.BigInteger, nullable=False),
-    sa.Column("exhibit_sha256", sa.Text),  # hex SHA-256 of the exhibit PDF
+    sa.Column("exhibit_sha256", sa.Text),  # hex SHA-256 of the exhibit CSV (printed in every PDF footer)
     sa.Column("note", sa.Text),
 )
 
