@@ -19,7 +19,7 @@ from swarmscope.store.datasets import register_dataset
 from swarmscope.store.ledger_queries import load_ledger
 from swarmscope.store.ledger_verify import verify_ledger
 from swarmscope.testbed.mmdb import build_test_datasets
-from tests.store.factories import observation
+from tests.store.factories import SWARM_A, observation
 
 
 def test_clock_samples_are_sealed_and_warn_once_per_transition(tmp_path: Path) -> None:
@@ -72,6 +72,10 @@ def test_each_address_is_attributed_once_per_run_with_dataset_fingerprints(tmp_p
             store, name=fp.name, kind=fp.kind, database_type=fp.database_type, build_us=fp.build_us,
             sha256=fp.sha256, size=fp.size, path=str(fp.path), now_us=1,
         )  # fmt: skip
+    store.add_swarm(
+        infohash=SWARM_A, v1=SWARM_A, v2=None, name="a", num_pieces=4, piece_length=16384,
+        total_size=65536, metainfo=None, magnet=None, added_us=1,
+    )  # fmt: skip
     config = MonitorConfig(peer_id=b"-SS0100-sinksinksink")
     home = observation(ip="127.0.1.5", tier=Tier.VERIFIED, failure=None)
     hosted = observation(ip="127.0.2.9", tier=Tier.CONNECTED)
