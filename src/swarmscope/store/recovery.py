@@ -145,7 +145,9 @@ def _check_sealed_chain(conn: sa.Connection, node: ledger.Node) -> tuple[ChainEn
     )
     anchor: ChainEntry | None = None
     count = 0
-    for chunk in conn.execution_options(yield_per=_CHUNK).execute(query).partitions():
+    # yield_per on this one statement only: set on the connection it would turn the write transaction's
+    # later INSERTs into server-side cursors on PostgreSQL ("DECLARE CURSOR FOR INSERT")
+    for chunk in conn.execute(query, execution_options={"yield_per": _CHUNK}).partitions():
         entries = [ChainEntry(int(r.idx), r.record_hash, r.prev_hash, r.entry_hash) for r in chunk]
         verdict = verify_chain(entries, [r.canonical for r in chunk], anchor=anchor)
         if not verdict.ok:
