@@ -71,10 +71,20 @@ def test_event_records_actor(db: str) -> None:
         "cases", "event", "DOE-000001", "withdraw", "--db", db, "--actor", "counsel", "--note", "weak"
     )
     assert (code, out) == (0, "DOE-000001: withdrawn\n")
-    code, out = invoke("cases", "event", "DOE-000001", "send", "--db", db, "--actor", "counsel")
-    assert code == 1 and "'send' is not allowed in status 'withdrawn'" in out
+    code, out = invoke("cases", "event", "DOE-000001", "counsel_escalate", "--db", db, "--actor", "counsel")
+    assert code == 1 and "'counsel_escalate' is not allowed in status 'withdrawn'" in out
     code, out = invoke("cases", "show", "1", "--db", db)
     assert "withdrawn    by counsel  withdraw: weak" in out
+
+
+@pytest.mark.parametrize("event", ["approve", "send", "expire", "pay", "dispute", "escalate", "identify"])
+def test_steps_with_their_own_checks_cannot_be_forced_through_cases_event(db: str, event: str) -> None:
+    """Approval, sending, deadlines, payments... are only recorded by the command that checks them."""
+    invoke("cases", "build", "--db", db)
+    code, out = invoke("cases", "event", "DOE-000001", event, "--db", db, "--actor", "counsel")
+    assert code == 1 and "is not recorded with `cases event`: use `swarmscope" in out
+    code, out = invoke("cases", "show", "1", "--db", db)
+    assert "candidate" in out
 
 
 @pytest.mark.parametrize(

@@ -35,6 +35,7 @@ import pytest
 
 pytest.importorskip("libtorrent")
 
+from swarmscope.cli.letters import expire_letters
 from swarmscope.evidence.records import Tier
 from swarmscope.store.database import open_store
 from swarmscope.store.queries import load_attributions, load_observations
@@ -479,12 +480,16 @@ def test_letters_payment_dispute_escalation(world: World, tmp_path: Path) -> Non
     assert refused.returncode != 0, refused.stdout
     refused = swarmscope("letters", "approve", disputed_doe, "--actor", "counsel", "--db", db, ok=False)
     assert refused.returncode != 0
-    # `letters expire` takes no "as of" time and every deadline is ≥ 1 day away: the expiry is recorded
-    # as the workflow event directly (same rule: sent → no_response)
     out = swarmscope("letters", "expire", "--actor", "counsel", "--db", db).stdout
-    assert silent_doe not in out
-    swarmscope("cases", "event", silent_doe, "expire", "--actor", "counsel", "--note", "deadline passed",
-               "--db", db)  # fmt: skip
+    assert silent_doe not in out  # its deadline has not passed yet
+    refused = swarmscope("cases", "event", silent_doe, "expire", "--actor", "counsel", "--db", db, ok=False)
+    assert refused.returncode != 0  # no shortcut around the deadline check
+    # the same code `letters expire` runs, fifteen days later (time travel, no mock): the 14-day deadline
+    # of every sent letter has passed; the paid and the disputed cases are not touched
+    later = int((datetime.now(UTC) + timedelta(days=15)).timestamp() * 1_000_000)
+    with open_store(db, node_key=None) as store:
+        expired = expire_letters(store, "counsel", later)
+    assert expired == [silent_doe]
     assert case_statuses(world.db)[silent_doe][0] == "no_response"
     refused = swarmscope("escalations", "mark", disputed_doe, "--actor", "counsel", "--db", db, ok=False)
     assert refused.returncode != 0

@@ -190,17 +190,40 @@ def show(
             )
 
 
+# Decisions counsel records directly; every other workflow event goes through the command that checks it.
+DECISIONS = frozenset({"withdraw", "close", "counsel_escalate"})
+ROUTES = {
+    "request": "use `swarmscope isps request ISP --status served`",
+    "identify": "use `swarmscope subscribers import`",
+    "draft": "use `swarmscope letters draft`",
+    "approve": "use `swarmscope letters approve`",
+    "send": "use `swarmscope letters send`",
+    "expire": "use `swarmscope letters expire` (it checks the deadline)",
+    "pay": "use `swarmscope payments record`",
+    "dispute": "use `swarmscope disputes record`",
+    "escalate": "use `swarmscope escalations mark`",
+}
+
+
 @cases_app.command("event")
 def event(
     doe: Annotated[str, typer.Argument(help="DOE number or case id.")],
-    name: Annotated[
-        str, typer.Argument(help="Workflow event: " + ", ".join(e.value for e in workflow.CaseEvent))
-    ],
+    name: Annotated[str, typer.Argument(help="Counsel's decision: " + ", ".join(sorted(DECISIONS)))],
     db: DbOption = DEFAULT_DB,
     actor: ActorOption = None,
     note: Annotated[str | None, typer.Option("--note", help="Why (never personal data).")] = None,
 ) -> None:
-    """Record a workflow event on a case (e.g. withdraw, close, counsel_escalate), with who decided it."""
+    """Record counsel's decision on a case (withdraw, close, counsel_escalate), with who decided it.
+
+    Every other step has its own command, which checks what the step needs: `isps request` (served),
+    `subscribers import` (identified), `letters draft/approve/send/expire` (the deadline),
+    `payments record`, `disputes record`, `escalations mark`.
+    """
+    if name not in DECISIONS:
+        typer.echo(
+            f"error: {clean(name)!r} is not recorded with `cases event`: {ROUTES.get(name, 'unknown event')}"
+        )
+        raise typer.Exit(1)
     with command_store(db) as store:
         case = set_status(store, doe, name, actor_of(actor), note)
         typer.echo(f"{case.doe}: {case.status}")
