@@ -489,7 +489,7 @@ def test_letters_payment_dispute_escalation(world: World, tmp_path: Path) -> Non
     later = int((datetime.now(UTC) + timedelta(days=15)).timestamp() * 1_000_000)
     with open_store(db, node_key=None) as store:
         expired = expire_letters(store, "counsel", later)
-    assert expired == [silent_doe]
+    assert silent_doe in expired and paid_doe not in expired and disputed_doe not in expired
     assert case_statuses(world.db)[silent_doe][0] == "no_response"
     refused = swarmscope("escalations", "mark", disputed_doe, "--actor", "counsel", "--db", db, ok=False)
     assert refused.returncode != 0
