@@ -13,6 +13,7 @@ _COMMAND_MODULES = (
     "demo",
     "export",
     "verify",
+    "timestamp",
     "subscribers",
     "purge",
     "datasets",

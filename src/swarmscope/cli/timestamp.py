@@ -1,0 +1,97 @@
+"""``swarmscope timestamp``: RFC 3161 tokens for sealed batches that have none yet.
+
+The monitor asks its ``--tsa-url`` for a token after every sealed batch; an authority that was down leaves
+batches without one, and ``swarmscope verify`` reports them when the run's sealed settings named an
+authority. This command fills the gap afterwards: each token proves the batch existed no later than the
+token's time (a late token is weaker, never false). Without ``--tsa-url`` it uses the authority sealed in
+the latest run's settings; with none at all it stops with a clear error (issue 4 item 3).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass
+
+import typer
+from rich.console import Console
+
+from swarmscope.cli.app import app
+from swarmscope.cli.text import escaped
+from swarmscope.errors import SwarmscopeError
+from swarmscope.evidence.canonical import record_from_canonical
+from swarmscope.evidence.records import RunStarted
+from swarmscope.evidence.timestamp_token import TimestampError
+from swarmscope.net.clock import Clock
+from swarmscope.net.tsa_client import require_tsa_url, stamp_sealed_batch
+from swarmscope.store.database import DEFAULT_DB, Store, open_store
+from swarmscope.store.ledger_queries import load_batches, load_ledger
+
+err = Console(stderr=True, soft_wrap=True)
+
+
+@dataclass(frozen=True, slots=True)
+class TimestampOutcome:
+    """What one ``timestamp`` run did: the authority used, batches stamped, batches that failed."""
+
+    tsa_url: str
+    stamped: int
+    failed: list[str]
+
+
+def sealed_tsa_url(store: Store) -> str | None:
+    """The ``tsa_url`` of the latest sealed run settings that name one, or None."""
+    url: str | None = None
+    for _, kind, data in load_ledger(store):
+        if kind != "run_started" or data is None:
+            continue
+        record = record_from_canonical(data)
+        if isinstance(record, RunStarted):
+            url = json.loads(record.settings_json).get("tsa_url") or url
+    return url
+
+
+def run_timestamp(db: str, tsa_url: str | None, *, timeout: float = 10.0) -> TimestampOutcome:
+    """Stamp every sealed batch without a token; returns what was done.
+
+    Raises:
+        TimestampNotConfiguredError: no ``tsa_url`` given and none in the sealed settings.
+        StoreError: the database cannot be opened or refuses the token rows.
+    """
+    clock = Clock()
+    with open_store(db, create=False) as store:
+        url = require_tsa_url(tsa_url or sealed_tsa_url(store))
+        stamped, failed = 0, []
+        for batch in load_batches(store):
+            if batch.tokens:
+                continue
+            where = f"batch {batch.sealed.batch.first_index}..{batch.sealed.batch.last_index}"
+            try:
+                token = asyncio.run(stamp_sealed_batch(url, batch.batch_bytes, timeout=timeout))
+            except TimestampError as exc:
+                failed.append(f"{where}: {exc}")
+                continue
+            store.add_timestamp_token(batch.id, url, token.token, clock.now_us())
+            stamped += 1
+    return TimestampOutcome(url, stamped, failed)
+
+
+@app.command()
+def timestamp(
+    db: str = typer.Option(DEFAULT_DB, "--db", help="evidence database (SQLite path or SQLAlchemy URL)"),
+    tsa_url: str = typer.Option(
+        None, "--tsa-url", help="RFC 3161 time-stamp authority (default: the one in the sealed run settings)"
+    ),
+    timeout: float = typer.Option(10.0, "--timeout", min=0.1, help="seconds per token request"),
+) -> None:
+    """Get RFC 3161 tokens for sealed batches that have none (e.g. the authority was down)."""
+    try:
+        outcome = run_timestamp(db, tsa_url, timeout=timeout)
+    except SwarmscopeError as exc:
+        err.print(f"[red]error:[/] {escaped(exc)}")
+        raise typer.Exit(1) from None
+    typer.echo(f"{outcome.stamped} batch(es) stamped by {outcome.tsa_url}")
+    for problem in outcome.failed:
+        err.print(f"[yellow]not stamped:[/] {escaped(problem)}")
+    if outcome.failed:
+        raise typer.Exit(1)
