@@ -19,6 +19,7 @@ from swarmscope.cases.identities import (
     decrypt_identity,
     encrypt_identity,
     parse_disclosure,
+    valid_email,
     write_key_file,
 )
 
@@ -157,3 +158,116 @@ def test_any_bytes_parse_or_raise_disclosure_error(data: bytes) -> None:
         assert exc.problems
     else:
         assert all(r.start_us <= r.end_us for r in rows)
+
+
+def _one_row(name: str = "Alice", postal: str = "1 Road", email: str = "", port: str = "") -> bytes:
+    def cell(text: str) -> str:
+        return '"' + text.replace('"', '""') + '"'
+
+    return (
+        "ip,start,end,name,postal_address,email,port\n"
+        f"127.0.0.2,2026-11-30T00:00:00Z,2026-11-30T01:00:00Z,{cell(name)},{cell(postal)},{cell(email)},{port}\n"
+    ).encode()
+
+
+@pytest.mark.parametrize(
+    "email",
+    [
+        "x",
+        "a@b\r\nBcc: spy@evil.test",
+        "a@b\nBcc: spy@evil.test",
+        "a b@c.test",
+        '"a b"@c.test',
+        "Name <a@b.test>",
+        "a@b@c.test",
+        "@b.test",
+        "a@",
+        "a@b.test,c@d.test",
+        "a@b.test\x00",
+        "a\u202e@b.test",
+        "zoë@b.test",  # a non-ASCII local part is refused by the RFC 5322 parser
+    ],
+)
+def test_invalid_email_refused_with_line_and_never_echoed(email: str) -> None:
+    """M8: one plain addr-spec only (a CRLF would inject headers into letters and notices)."""
+    with pytest.raises(DisclosureError) as info:
+        parse_disclosure(_one_row(email=email))
+    assert info.value.problems == [(2, "email: not a single valid e-mail address (local@domain)")]
+    assert "spy" not in str(info.value) and "b.test" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "email", ["alice@example.test", "a.b+tag@sub.example.test", "o'brien@example.test", "zoe@例え.test"]
+)
+def test_valid_email_accepted(email: str) -> None:
+    assert valid_email(email)
+    assert parse_disclosure(_one_row(email=email))[0].identity.email == email
+
+
+@pytest.mark.parametrize(
+    ("name", "postal", "field"),
+    [
+        ("Alice\nBcc", "1 Road", "name"),
+        ("Alice\r\nSmith", "1 Road", "name"),
+        ("Alice\tSmith", "1 Road", "name"),
+        ("Alice\u202eecilA", "1 Road", "name"),
+        ("Alice\u2028Smith", "1 Road", "name"),
+        ("Alice\x1b[31m", "1 Road", "name"),
+        ("Alice", "1 Road\x00", "postal_address"),
+        ("Alice", "1 Road\rBerlin", "postal_address"),
+        ("Alice", "1 Road\x0bBerlin", "postal_address"),
+        ("Alice", "1 Road\u202e", "postal_address"),
+    ],
+)
+def test_control_characters_refused(name: str, postal: str, field: str) -> None:
+    with pytest.raises(DisclosureError) as info:
+        parse_disclosure(_one_row(name, postal))
+    [(line, message)] = info.value.problems
+    assert line == 2 and message.startswith(f"{field}: contains a control character")
+    assert "Alice" not in str(info.value) and "Road" not in str(info.value)
+
+
+def test_postal_address_keeps_line_breaks_crlf_normalised() -> None:
+    rows = parse_disclosure(_one_row(postal="1 Road\r\n10115 Berlin\nGermany"))
+    assert rows[0].identity.postal_address == "1 Road\n10115 Berlin\nGermany"
+
+
+def test_line_numbers_name_where_a_multi_line_record_starts() -> None:
+    data = _one_row(postal="1 Road\n10115 Berlin\nGermany") + _one_row(name="Bad\nName").split(b"\n", 1)[1]
+    with pytest.raises(DisclosureError) as info:
+        parse_disclosure(data)
+    assert [line for line, _ in info.value.problems] == [5]
+
+
+@pytest.mark.parametrize(("text", "port"), [("", None), ("6881", 6881), ("1", 1), ("65535", 65535)])
+def test_port_column_optional(text: str, port: int | None) -> None:
+    assert parse_disclosure(_one_row(port=text))[0].port == port
+
+
+@pytest.mark.parametrize("text", ["0", "65536", "abc", "-1", "6881.0", "٣"])
+def test_bad_port_refused(text: str) -> None:
+    with pytest.raises(DisclosureError, match="line 2: port: not a port number"):
+        parse_disclosure(_one_row(port=text))
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o640, 0o604, 0o660, 0o666])
+def test_key_file_readable_by_others_refused(tmp_path: Path, mode: int) -> None:
+    """M6: like the node key, an identity key that group/other may read is refused, not used."""
+    path = tmp_path / "identity.key"
+    write_key_file(path, KEY)
+    path.chmod(mode)
+    with pytest.raises(IdentityError, match=f"permissions {mode:04o} let group/other read it; make it 0600"):
+        IdentityKey.load(path)
+
+
+@pytest.mark.parametrize("mode", [0o600, 0o400])
+def test_private_key_file_loads(tmp_path: Path, mode: int) -> None:
+    path = tmp_path / "identity.key"
+    write_key_file(path, KEY)
+    path.chmod(mode)
+    assert IdentityKey.load(path) == KEY
+
+
+def test_key_path_that_is_a_directory_refused(tmp_path: Path) -> None:
+    with pytest.raises(IdentityError, match="identity key file"):
+        IdentityKey.load(tmp_path)

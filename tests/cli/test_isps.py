@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 import swarmscope.cli.isps  # noqa: F401  (registers the command group)
@@ -68,7 +69,23 @@ def test_add_and_list(tmp_path: Path) -> None:
     code, out = invoke(
         "isps", "add", "Bad", "--db", db, "--asn", "1", "--abuse-email", "nobody", "--legal-address", "x"
     )
-    assert code == 1 and "not an e-mail address" in out
+    assert code == 1 and "not a single valid e-mail address" in out
+
+
+@pytest.mark.parametrize(
+    "email",
+    ["nobody", "abuse@isp.test\r\nBcc: spy@evil.test", "a b@isp.test", "Abuse <abuse@isp.test>", "a@b@c"],
+)
+def test_add_refuses_an_invalid_abuse_email(tmp_path: Path, email: str) -> None:
+    """M8: the abuse address goes into SMTP headers of notices; CR/LF or a display name is refused."""
+    db = str(tmp_path / "i.db")
+    code, out = invoke(
+        "isps", "add", "Bad", "--db", db, "--asn", "1", "--abuse-email", email, "--legal-address", "x"
+    )
+    assert code == 1 and "error: --abuse-email: not a single valid e-mail address" in out
+    assert "spy" not in out and "Traceback" not in out
+    with open_store(db) as store:
+        assert sc.list_isps(store) == []
 
 
 def test_request_lifecycle_and_status(tmp_path: Path) -> None:

@@ -15,7 +15,8 @@ from swarmscope.cli.app import app
 from swarmscope.store import cases as case_store
 from swarmscope.store.database import open_store
 from swarmscope.store.subscribers import audit_rows, subscriber_rows
-from tests.store.test_subscribers import ALICE_ROW, BOB_ROW, NAMES, disclosure, make_case
+from tests.store.factories import T0
+from tests.store.test_subscribers import ALICE_ROW, BOB_ROW, HOUR, NAMES, disclosure, make_case
 
 RUNNER = CliRunner()
 
@@ -91,7 +92,9 @@ def test_key_from_environment_and_wrong_key(world: tuple[Path, Path], tmp_path: 
     assert code == 1 and ENV_VAR in out
     store = open_store(str(db), create=False)
     try:
-        assert [r.actor for r in audit_rows(store) if r.action == "read"][-1] == "intruder"
+        last = audit_rows(store)[-1]  # the wrong key decrypted nothing: logged, but not as a read
+        assert (last.actor, last.action) == ("intruder", "read_failed")
+        assert "intruder" not in [r.actor for r in audit_rows(store) if r.action == "read"]
     finally:
         store.close()
 
@@ -121,3 +124,52 @@ def test_unknown_isp_refused(world: tuple[Path, Path], tmp_path: Path) -> None:
     csv.write_bytes(disclosure(ALICE_ROW))
     code, out = invoke("import", str(csv), "--identity-key", str(key), "--isp", "Nobody", "--db", str(db))
     assert code == 1 and "Nobody" in out
+
+
+def test_wrong_key_listed_as_read_failed(world: tuple[Path, Path], tmp_path: Path) -> None:
+    db, key = world
+    csv = tmp_path / "isp.csv"
+    csv.write_bytes(disclosure(ALICE_ROW))
+    assert invoke("import", str(csv), "--identity-key", str(key), "--db", str(db))[0] == 0
+    wrong = tmp_path / "wrong.key"
+    assert invoke("keygen", "--out", str(wrong))[0] == 0
+    code, out = invoke(
+        "show", "DOE-000001", "--identity-key", str(wrong), "--actor", "mallory", "--db", str(db)
+    )
+    assert code == 1 and "wrong key" in out and NAMES[0] not in out
+    code, out = invoke("audit", "--case", "DOE-000001", "--db", str(db))
+    assert code == 0 and "read_failed" in out and "mallory" in out
+
+
+def test_world_readable_key_refused(world: tuple[Path, Path], tmp_path: Path) -> None:
+    db, key = world
+    key.chmod(0o644)
+    csv = tmp_path / "isp.csv"
+    csv.write_bytes(disclosure(ALICE_ROW))
+    code, out = invoke("import", str(csv), "--identity-key", str(key), "--db", str(db))
+    assert code == 1 and "group/other" in out and "chmod 600" in out
+    code, out = invoke("show", "DOE-000001", "--identity-key", str(key), "--db", str(db))
+    assert code == 1 and "group/other" in out
+
+
+def test_conflicting_rows_reported_for_both_lines(world: tuple[Path, Path], tmp_path: Path) -> None:
+    db, key = world
+    csv = tmp_path / "isp.csv"
+    rival = ("127.0.0.2", T0, T0 + 4 * HOUR, NAMES[3], NAMES[4], "")
+    csv.write_bytes(disclosure(ALICE_ROW, rival, BOB_ROW))
+    code, out = invoke("import", str(csv), "--identity-key", str(key), "--db", str(db), "--partial")
+    assert code == 0, out
+    assert "line 2:" in out and "line 3:" in out and out.count("conflict") == 2
+    assert "line 4: identified DOE-000002" in out and "1 identities imported" in out
+
+
+def test_invalid_email_rejected_by_line_without_echo(world: tuple[Path, Path], tmp_path: Path) -> None:
+    db, key = world
+    csv = tmp_path / "isp.csv"
+    header, row = disclosure(ALICE_ROW).decode().splitlines()
+    row = row.rsplit(",", 1)[0] + ',"a@b.test\r\nBcc: spy@evil.test"'
+    csv.write_bytes(f"{header}\n{row}\n".encode())
+    code, out = invoke("import", str(csv), "--identity-key", str(key), "--db", str(db))
+    flat = " ".join(out.split())
+    assert code == 1 and "line 2: email: not a single valid e-mail address" in flat
+    assert "spy" not in out and "nothing imported" in flat

@@ -11,10 +11,20 @@ JSON)``, with the associated data ``"swarmscope subscriber v1 case=<case id>"``:
 another case's row fails authentication instead of naming the wrong person.
 
 Disclosure CSV (UTF-8, a BOM is tolerated; header row required, column order free, extra columns refused):
-``ip, start, end, name, postal_address[, email]`` — ``start``/``end`` in ISO 8601 with an explicit UTC
-offset (``2026-11-30T01:00:00Z`` or ``+00:00``): the window during which the ISP says the address was
-assigned to the subscriber's account. Every malformed row is reported with its line number and nothing is
-imported (see :func:`parse_disclosure`).
+``ip, start, end, name, postal_address[, email][, port]`` — ``start``/``end`` in ISO 8601 with an explicit
+UTC offset (``2026-11-30T01:00:00Z`` or ``+00:00``): the window during which the ISP says the address was
+assigned to the subscriber's account; ``port`` (1..65535, optional): the source port the ISP matched, needed
+behind carrier-grade NAT where one address serves several subscribers told apart by port. Every malformed
+row is reported with its line number and nothing is imported (see :func:`parse_disclosure`). Field checks
+(the offending value is never echoed, it may be personal data):
+
+- ``email``: one RFC 5322 addr-spec (``local@domain``, exactly one ``@``, no whitespace, no control
+  characters, parsed by :class:`email.headerregistry.Address`); display names (``Name <a@b>``) are refused.
+- ``name``: no control characters at all (no newline, tab, bidi override or line separator).
+- ``postal_address``: line breaks allowed (``CRLF`` is normalised to ``LF``), no other control character.
+
+How a row becomes a case's identity is decided in :func:`swarmscope.store.subscribers.import_disclosure`
+(the window must cover every counted hit of the case; conflicting rows are never settled by file order).
 """
 
 from __future__ import annotations
@@ -27,10 +37,14 @@ import io
 import ipaddress
 import json
 import os
+import stat
 import tempfile
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from email.errors import HeaderParseError
+from email.headerregistry import Address
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
@@ -43,7 +57,7 @@ ENV_VAR = "SWARMSCOPE_IDENTITY_KEY"
 KEY_BYTES = 32
 _VERSION = b"\x01"
 _NONCE = 12
-_COLUMNS = ("ip", "start", "end", "name", "postal_address", "email")
+_COLUMNS = ("ip", "start", "end", "name", "postal_address", "email", "port")
 _REQUIRED = ("ip", "start", "end", "name", "postal_address")
 
 
@@ -129,7 +143,8 @@ class IdentityKey:
             environ: the environment to read (default ``os.environ``).
 
         Raises:
-            IdentityError: no key given, unreadable file, not base64, not 32 bytes.
+            IdentityError: no key given, unreadable file, not a regular file, readable or writable by
+                group/other (like the node key: mode must be 0600 or stricter), not base64, not 32 bytes.
         """
         if path is None:
             text = (os.environ if environ is None else environ).get(ENV_VAR)
@@ -137,9 +152,19 @@ class IdentityKey:
                 raise IdentityError(f"no identity key: pass --identity-key PATH or set {ENV_VAR}")
             return cls.from_text(text)
         try:
-            return cls.from_text(Path(path).read_text(encoding="ascii"))
+            with open(path, encoding="ascii") as handle:
+                info = os.fstat(handle.fileno())
+                if not stat.S_ISREG(info.st_mode):
+                    raise IdentityError(f"identity key file {path}: not a regular file")
+                if info.st_mode & 0o077:
+                    raise IdentityError(
+                        f"identity key file {path}: permissions {stat.S_IMODE(info.st_mode):04o} let "
+                        "group/other read it; make it 0600 (chmod 600) after checking nobody copied it"
+                    )
+                text = handle.read(4096)
         except (OSError, UnicodeDecodeError) as exc:
             raise IdentityError(f"cannot read identity key file {path}: {exc}") from exc
+        return cls.from_text(text)
 
     def seal(self, identity: Identity, case_id: int) -> bytes:
         """Encrypt ``identity`` for the subscriber row of case ``case_id`` (see module docstring)."""
@@ -205,8 +230,52 @@ def _parse_time(text: str, field: str) -> int:
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
+def valid_email(text: str) -> bool:
+    """True when ``text`` is exactly one addr-spec ``local@domain`` (see the module docstring).
+
+    Args:
+        text: the candidate address, unstripped (surrounding whitespace makes it invalid).
+
+    Returns:
+        Whether it is a single RFC 5322 addr-spec with one ``@``, no whitespace or control characters.
+
+    Source: RFC 5322 section 3.4.1 (addr-spec), as parsed by :mod:`email.headerregistry`.
+    """
+    if not text or text.count("@") != 1 or any(c.isspace() or _is_control(c) for c in text):
+        return False
+    try:
+        address = Address(addr_spec=text)
+    except (ValueError, IndexError, TypeError, HeaderParseError):
+        return False
+    return bool(address.username) and bool(address.domain) and address.addr_spec == text
+
+
+def _is_control(char: str) -> bool:
+    """Control (Cc), format (Cf: bidi overrides, zero-width) or line/paragraph separator characters."""
+    return unicodedata.category(char) in {"Cc", "Cf", "Zl", "Zp"}
+
+
+def _check_text(values: dict[str, str]) -> None:
+    """Refuse control characters in name / postal address and an invalid e-mail (values never echoed)."""
+    if any(_is_control(c) for c in values["name"]):
+        raise ValueError("name: contains a control character or line break")
+    if any(_is_control(c) and c != "\n" for c in values["postal_address"]):
+        raise ValueError("postal_address: contains a control character other than a line break")
+    if values["email"] and not valid_email(values["email"]):
+        raise ValueError("email: not a single valid e-mail address (local@domain)")
+
+
+def _parse_port(text: str) -> int | None:
+    if not text:
+        return None
+    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise ValueError(f"port: not a port number 1..65535: {text[:12]!r}")
+    return int(text)
+
+
 def _parse_row(row: dict[str, str | None]) -> DisclosureRow[Identity]:
     values = {k: (row.get(k) or "").strip() for k in _COLUMNS}
+    values["postal_address"] = values["postal_address"].replace("\r\n", "\n")
     missing = [k for k in _REQUIRED if not values[k]]
     if missing:
         raise ValueError("empty " + ", ".join(missing))
@@ -217,8 +286,10 @@ def _parse_row(row: dict[str, str | None]) -> DisclosureRow[Identity]:
     start, end = _parse_time(values["start"], "start"), _parse_time(values["end"], "end")
     if end < start:
         raise ValueError("end is before start")
+    port = _parse_port(values["port"])
+    _check_text(values)
     identity = Identity(values["name"], values["postal_address"], values["email"] or None)
-    return DisclosureRow(0, ip, start, end, identity)
+    return DisclosureRow(0, ip, start, end, identity, port)
 
 
 def parse_disclosure(data: bytes) -> list[DisclosureRow[Identity]]:
@@ -228,7 +299,8 @@ def parse_disclosure(data: bytes) -> list[DisclosureRow[Identity]]:
         data: the file's bytes (UTF-8, optional BOM).
 
     Returns:
-        One :class:`DisclosureRow` per data row, ``line`` being its 1-based line in the file.
+        One :class:`DisclosureRow` per data row, ``line`` being the 1-based line in the file where the
+        record starts (a quoted field may span lines).
 
     Raises:
         DisclosureError: bad encoding, header, or any malformed row (all of them listed; none returned).
@@ -242,13 +314,16 @@ def parse_disclosure(data: bytes) -> list[DisclosureRow[Identity]]:
     unknown = [h for h in header if h not in _COLUMNS]
     absent = [h for h in _REQUIRED if h not in header]
     if unknown or absent or len(set(header)) != len(header):
-        raise DisclosureError([(1, f"header must name {', '.join(_COLUMNS)} (email optional); got {header}")])
+        raise DisclosureError(
+            [(1, f"header must name {', '.join(_COLUMNS)} (email, port optional); got {header}")]
+        )
     reader.fieldnames = header
     rows: list[DisclosureRow[Identity]] = []
     problems: list[tuple[int, str]] = []
+    end_of_previous = reader.line_num  # the header's last line
     try:
         for raw in reader:
-            line = reader.line_num
+            line, end_of_previous = end_of_previous + 1, reader.line_num  # where the record starts
             if "\x00extra" in raw:
                 problems.append((line, "more fields than the header"))
                 continue
@@ -257,7 +332,9 @@ def parse_disclosure(data: bytes) -> list[DisclosureRow[Identity]]:
             except ValueError as exc:
                 problems.append((line, str(exc)))
                 continue
-            rows.append(DisclosureRow(line, parsed.ip, parsed.start_us, parsed.end_us, parsed.identity))
+            rows.append(
+                DisclosureRow(line, parsed.ip, parsed.start_us, parsed.end_us, parsed.identity, parsed.port)
+            )
     except csv.Error as exc:
         problems.append((reader.line_num, f"CSV: {exc}"))
     if problems:

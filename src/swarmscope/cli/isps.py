@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from swarmscope.cases import workflow
+from swarmscope.cases.identities import valid_email
 from swarmscope.cli.app import app
 from swarmscope.cli.cases import ActorOption, DbOption, actor_of, command_store, iso, now_us, set_status
 from swarmscope.cli.export import parse_time
@@ -30,7 +31,9 @@ def add(
     asn: Annotated[
         list[int], typer.Option("--asn", help="An autonomous system number it announces (repeat).")
     ],
-    abuse_email: Annotated[str, typer.Option("--abuse-email", help="Where notices go.")],
+    abuse_email: Annotated[
+        str, typer.Option("--abuse-email", help="Where notices go: one plain address local@domain.")
+    ],
     legal_address: Annotated[
         str, typer.Option("--legal-address", help="Where disclosure requests are served.")
     ],
@@ -39,8 +42,8 @@ def add(
 ) -> None:
     """Add an ISP to the directory."""
     with command_store(db, create=True) as store:
-        if "@" not in abuse_email:
-            raise InputError(f"--abuse-email {abuse_email!r}: not an e-mail address")
+        if not valid_email(abuse_email):  # no CR/LF (header injection), no display name, one @
+            raise InputError("--abuse-email: not a single valid e-mail address (local@domain)")
         isp_id = case_rows.add_isp(store, name, asn, abuse_email, legal_address, country, now_us())
         typer.echo(f"isp {isp_id}: {clean(name)} AS{', AS'.join(map(str, sorted(set(asn))))}")
 

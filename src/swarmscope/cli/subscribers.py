@@ -3,7 +3,16 @@
 Identities are stored encrypted (:mod:`swarmscope.cases.identities`); the key comes from ``--identity-key
 PATH`` or ``SWARMSCOPE_IDENTITY_KEY`` and is never written to the database. Every import and every ``show``
 is recorded in the audit log with ``--actor`` (default: the OS user name). ``audit`` lists that log; it
-holds DOE numbers and key fingerprints, never personal data.
+holds DOE numbers and key fingerprints, never personal data; a ``show`` that could not decrypt (wrong key)
+is listed as ``read_failed``, distinct from a ``read``.
+
+``import`` identifies a case from a disclosure row only when: same IP address; the row's window covers
+EVERY counted hit of the case (first .. last hit, inclusive; partial coverage is reported, e.g. "window
+covers 1 of 3 hits", and not imported); the optional ``port`` column, when given, equals the case's port
+(carrier-grade NAT); no other row of the file names the same case (both rows are reported as a conflict and
+neither is imported, also with ``--partial``: file order never decides); the case's disclosure request is
+served, complied or partially complied (never drafted, contested or quashed). E-mail addresses must be one
+plain ``local@domain``; names hold no control characters or line breaks; postal addresses only line breaks.
 
 Exit status: 0 on success, 1 when a disclosure is rejected or an identity cannot be read, 2 for usage
 errors (Typer).
@@ -104,17 +113,28 @@ def run_import(
 @group.command("import")
 def import_command(
     file: Annotated[
-        Path, typer.Argument(help="The ISP's disclosure CSV: ip,start,end,name,postal_address[,email].")
+        Path,
+        typer.Argument(help="The ISP's disclosure CSV: ip,start,end,name,postal_address[,email][,port]."),
     ],
     identity_key: KeyOption = None,
     isp: Annotated[str | None, typer.Option("--isp", help="Only match cases of this ISP.")] = None,
     actor: ActorOption = None,
     partial: Annotated[
-        bool, typer.Option("--partial", help="Import the matched rows even if others do not match.")
+        bool,
+        typer.Option(
+            "--partial", help="Import the matched rows even if others do not match (never conflicting rows)."
+        ),
     ] = False,
     db: DbOption = DEFAULT_DB,
 ) -> None:
-    """Import an ISP disclosure: match rows to cases by IP and time, store identities encrypted."""
+    """Import an ISP disclosure: match rows to cases by IP and time, store identities encrypted.
+
+    A row identifies a case only when its window covers EVERY hit of the case (first to last hit,
+    inclusive), its port (if given) is the case's port, no other row names the same case (a conflict:
+    neither row is imported, whatever the file order) and the case's disclosure request is served,
+    complied or partially complied (not contested or quashed). Invalid e-mail addresses and control
+    characters in names/addresses are refused per line.
+    """
     console = Console()
     try:
         key = IdentityKey.load(identity_key)
