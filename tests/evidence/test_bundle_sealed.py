@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
+import pytest
+
 from swarmscope.evidence import bundle as b
 from swarmscope.evidence.bundle_settings import RunIndex, run_clock_policy, strictest
 from swarmscope.evidence.bundle_verify import Verdict, verify_bundle
@@ -136,8 +138,9 @@ def test_methodology_says_captures_hold_peer_sent_addresses() -> None:
     assert "--ip" in text and "BEP 11 PEX" in text
 
 
-def test_version_1_statement_still_verifies() -> None:
-    """A bundle exported before statement version 2 is regenerated in its own version, not failed."""
+@pytest.mark.parametrize("version", [1, 2])
+def test_older_statement_still_verifies(version: int) -> None:
+    """A bundle exported with an older statement version is regenerated in its own version, not failed."""
     from swarmscope.evidence.bundle_exhibits import ExhibitInput
     from swarmscope.evidence.methodology import methodology_files
 
@@ -145,9 +148,10 @@ def test_version_1_statement_still_verifies() -> None:
     content = {p: d for p, d in files.items() if p not in (b.MANIFEST, b.MANIFEST_SIG)}
     manifest = json.loads(files[b.MANIFEST])
     exhibit = ExhibitInput.from_ledger(b.ledger_from_bytes(files[b.LEDGER]), manifest["filters"])
-    content.update(methodology_files(exhibit, manifest["signing_key"], 1))
-    assert json.loads(content[b.METHODOLOGY_JSON])["version"] == 1
-    assert "threshold_source" not in json.loads(content[b.METHODOLOGY_JSON])["clock"]
+    content.update(methodology_files(exhibit, manifest["signing_key"], version))
+    doc = json.loads(content[b.METHODOLOGY_JSON])
+    assert doc["version"] == version and "attribution" not in doc
+    assert ("threshold_source" in doc["clock"]) == (version == 2)
     signed = b.manifest_bytes(
         content,
         created_us=manifest["created_us"],
@@ -157,4 +161,4 @@ def test_version_1_statement_still_verifies() -> None:
     )
     v1 = {**content, b.MANIFEST: signed, b.MANIFEST_SIG: WORLD.key.sign(signed)}
     assert verify_bundle(v1).ok
-    assert json.loads(build(WORLD)[b.METHODOLOGY_JSON])["version"] == 2
+    assert json.loads(build(WORLD)[b.METHODOLOGY_JSON])["version"] == 3

@@ -2,7 +2,8 @@
 
 For EACH file: the first, middle and last byte flipped (all bits), and three seeded random positions (one
 bit); bounded at 6 positions per file. Files that belong to records must also name a record (chain index,
-and ip:port/infohash when it is disclosed).
+and ip:port/infohash when it is disclosed). Both bundles are flipped: the world of test_bundle.py and the
+attributed world of test_bundle_attribution.py (attribution records, datasets.json, attributions.jsonl).
 """
 
 from __future__ import annotations
@@ -21,40 +22,50 @@ from swarmscope.evidence.records import Observation
 from swarmscope.evidence.seal import key_fingerprint, public_key_raw
 from swarmscope.wire.bencode import value_span
 from tests.evidence.test_bundle import BLOCK_IP, KEY, build, make_world
+from tests.evidence.test_bundle_attribution import FILES as ATTRIBUTED_FILES
 
 WORLD = make_world()
 FILES = build(WORLD)
+BUNDLES = {"plain": FILES, "attributed": ATTRIBUTED_FILES}
 FINGERPRINT = key_fingerprint(public_key_raw(KEY))
 # Files whose every byte (past a header) belongs to records: a flip must name a record.
 RECORD_PREFIXES = ("records/ledger.bin", "records/chain.bin", "records/observations", "records/sightings",
-                   "records/clock", "captures/", "blobs/", "pieces/", "metainfo/")  # fmt: skip
+                   "records/clock", "records/attributions", "captures/", "blobs/", "pieces/",
+                   "metainfo/")  # fmt: skip
 
 
 def positions(path: str, size: int) -> list[tuple[int, int]]:
     """(offset, xor mask) pairs to try in one file."""
+    if size == 0:
+        return []  # an empty view (no record of that kind): no byte to flip
     rng = random.Random(path)
     chosen = [(0, 0xFF), (size // 2, 0xFF), (size - 1, 0xFF)]
     chosen += [(rng.randrange(size), 1 << rng.randrange(8)) for _ in range(3)]
     return chosen
 
 
-def flipped(path: str, offset: int, mask: int) -> dict[str, bytes]:
-    data = bytearray(FILES[path])
+def flipped(path: str, offset: int, mask: int, files: dict[str, bytes] = FILES) -> dict[str, bytes]:
+    data = bytearray(files[path])
     data[offset] ^= mask
-    return {**FILES, path: bytes(data)}
+    return {**files, path: bytes(data)}
 
 
-def outside_records(path: str, offset: int) -> bool:
+def outside_records(path: str, offset: int, files: dict[str, bytes] = FILES) -> bool:
     """True for bytes no record depends on: the CSV header, a .torrent outside its info dict."""
     if path.startswith("metainfo/"):
-        span = value_span(FILES[path], b"info")
+        span = value_span(files[path], b"info")
         assert span is not None
         return not span[0] <= offset < span[1]
-    return path == b.OBSERVATIONS_CSV and offset < FILES[path].index(b"\r\n") + 2
+    return path == b.OBSERVATIONS_CSV and offset < files[path].index(b"\r\n") + 2
 
 
-def case_ids() -> list[tuple[str, int, int]]:
-    return [(path, off, mask) for path in sorted(FILES) for off, mask in positions(path, len(FILES[path]))]
+def case_ids() -> list[tuple[str, str, int, int]]:
+    return [
+        (bundle, path, off, mask)
+        for bundle, files in BUNDLES.items()
+        for path in sorted(files)
+        for off, mask in positions(path, len(files[path]))
+    ]
 
 
 def test_every_file_is_covered() -> None:
@@ -72,13 +83,18 @@ def test_every_file_is_covered() -> None:
     assert kinds >= {"attribution", "methodology.md", "methodology.json"}
 
 
-@pytest.mark.parametrize(("path", "offset", "mask"), case_ids())
-def test_flip_is_named(path: str, offset: int, mask: int) -> None:
-    verdict = verify_bundle(flipped(path, offset, mask), expect_key=FINGERPRINT)
+def test_attributed_bundle_has_the_attribution_files() -> None:
+    assert ATTRIBUTED_FILES[b.ATTRIBUTIONS_JSONL] and b'"datasets": []' not in ATTRIBUTED_FILES[b.DATASETS]
+
+
+@pytest.mark.parametrize(("bundle", "path", "offset", "mask"), case_ids())
+def test_flip_is_named(bundle: str, path: str, offset: int, mask: int) -> None:
+    files = BUNDLES[bundle]
+    verdict = verify_bundle(flipped(path, offset, mask, files), expect_key=FINGERPRINT)
     assert not verdict.ok
     named = {p.file for p in verdict.problems}
     assert path in named, (path, offset, [(p.file, p.message) for p in verdict.problems])
-    if path.startswith(RECORD_PREFIXES) and not outside_records(path, offset):
+    if path.startswith(RECORD_PREFIXES) and not outside_records(path, offset, files):
         records = [p.record for p in verdict.problems if p.record is not None]
         assert records, (path, offset, [(p.file, p.message) for p in verdict.problems])
 

@@ -3,9 +3,10 @@
 Before anything is selected the node's whole ledger is verified; a ledger that does not verify is never
 exported (there is deliberately no option to override that). An export whose filters match no
 observation still writes a bundle (run configuration and clock records only, so the absence is itself
-signed) and says "0 observations matched". Evidence of other signing nodes in the same database is left
-out and listed. The bundle is built in a temporary directory beside ``--out`` and renamed into place,
-so an interrupted export leaves no half-written bundle under the requested name.
+signed) and says "0 observations matched". The summary also counts the attribution records and the
+IP datasets they cite (``attribution/datasets.json``). Evidence of other signing nodes in the same
+database is left out and listed. The bundle is built in a temporary directory beside ``--out`` and
+renamed into place, so an interrupted export leaves no half-written bundle under the requested name.
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ class ExportResult:
     signing_key: str
     observations: int = 0
     other_signers: tuple[str, ...] = ()
+    attributions: int = 0
+    datasets: int = 0
 
 
 def parse_time(text: str, option: str) -> int:
@@ -201,6 +204,8 @@ def run_export(
         fingerprint,
         selection.observations,
         selection.other_signers,
+        selection.attributions,
+        len(content.datasets),
     )
     if console is not None:
         _summary(console, result, content.filters)
@@ -216,6 +221,10 @@ def _summary(console: Console, result: ExportResult, filters: Mapping[str, Any])
     console.print(
         f"wrote [bold]{escaped(result.out)}[/]: {result.files} files, {result.size} bytes, "
         f"{result.records} records ({result.observations} observations); signed by key {result.signing_key}"
+    )
+    console.print(
+        f"IP attribution: {result.attributions} records citing {result.datasets} datasets"
+        " (attribution/datasets.json; geolocation advisory)"
     )
     console.print(
         f"clock flags: {escaped(filters.get('clock_policy'))} policy, threshold"

@@ -17,6 +17,7 @@ Layout (format ``swarmscope-bundle``, version 1; every path relative to the bund
     records/observations.csv      one row per selected observation          } from the canonical records;
     records/sightings.jsonl       one JSON object per selected sighting     } verify re-derives them and
     records/clock.jsonl           one JSON object per clock sample          } compares byte for byte
+    records/attributions.jsonl    one JSON object per selected attribution  } (geolocation advisory)
     captures/<sha256>.cap         wire captures referenced by selected observations (evidence.capture):
                                   the peer's raw wire bytes, kept whole so they replay; so an --ip subset
                                   still holds, inside that peer's capture, addresses the peer itself sent
@@ -25,8 +26,9 @@ Layout (format ``swarmscope-bundle``, version 1; every path relative to the bund
     pieces/<infohash>/<piece>.bin reference pieces (verified against the metainfo) backing block proofs
     metainfo/<infohash>.torrent   the exact .torrent bytes of every swarm named by a selected record
     keys/<fingerprint>.pem        Ed25519 public keys (RFC 8410 PEM); fingerprint = SHA-256 of the raw key
-    attribution/datasets.json     IP attribution dataset fingerprints (an empty list and a note until
-                                  datasets exist, issue 5)
+    attribution/datasets.json     fingerprints (name, kind, database_type, build date, sha256, size,
+                                  active) of the IP datasets the selected attribution records cite
+                                  (issue 5 item 1); an empty list and a note when none is selected
     methodology.md / .json        generated from the sealed RunStarted records (evidence.methodology)
 
 This module builds the bytes of every file from records (:func:`build_bundle`) and holds the binary
@@ -48,6 +50,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from swarmscope.errors import DecodeError as DecodeError
+from swarmscope.evidence.bundle_exhibits import ATTRIBUTIONS_JSONL as ATTRIBUTIONS_JSONL
 from swarmscope.evidence.bundle_exhibits import CLOCK_JSONL as CLOCK_JSONL
 from swarmscope.evidence.bundle_exhibits import OBSERVATIONS_CSV as OBSERVATIONS_CSV
 from swarmscope.evidence.bundle_exhibits import OBSERVATIONS_JSONL as OBSERVATIONS_JSONL
@@ -74,7 +77,7 @@ LEDGER = "records/ledger.bin"
 CHAIN = "records/chain.bin"
 BATCHES = "records/batches.bin"
 DATASETS = "attribution/datasets.json"
-DATASETS_NOTE = "no IP attribution datasets are configured (attribution arrives with issue 5)"
+DATASETS_NOTE = "no attribution record is selected in this bundle, so no IP dataset is cited"
 _MAX_RECORD = 1 << 26  # 64 MiB: no canonical record comes near it
 
 
@@ -84,7 +87,8 @@ class BundleContent:
 
     Args:
         entries: every chain entry of every batch holding a selected record, ascending by index.
-        records: selected chain index → canonical bytes (observations, sightings, clock samples, runs).
+        records: selected chain index → canonical bytes (observations, sightings, clock samples, runs,
+            attributions).
         batches: the sealed batches covering ``entries``, ascending.
         tokens: ``(first_index, last_index)`` of a batch → RFC 3161 token DER over its batch bytes.
         captures / blobs: SHA-256 → capture bytes / payload block bytes (evidence.capture).
@@ -92,7 +96,8 @@ class BundleContent:
         metainfo: infohash hex → exact .torrent bytes.
         filters: what the export selected (JSON-able; see ``swarmscope export``); ``clock_threshold_us``
             and ``exclude_clock_flagged`` drive the clock flags.
-        datasets: attribution dataset fingerprints (JSON objects); empty until issue 5.
+        datasets: fingerprints of the IP datasets cited by the selected attributions (JSON objects:
+            name, kind, database_type, build_us, build, sha256, size, active), sorted by sha256.
     """
 
     entries: tuple[ChainEntry, ...]
@@ -298,7 +303,9 @@ def content_files(content: BundleContent, private_key: Ed25519PrivateKey) -> dic
     files.update({piece_path(ih, piece): data for (ih, piece), data in content.reference_pieces.items()})
     files.update({metainfo_path(ih): data for ih, data in content.metainfo.items()})
     files.update(_public_keys(content, private_key))
-    exhibit = ExhibitInput.from_ledger(ledger_from_bytes(files[LEDGER]), dict(content.filters))
+    exhibit = ExhibitInput.from_ledger(
+        ledger_from_bytes(files[LEDGER]), dict(content.filters), content.datasets
+    )
     files.update(exhibit_files(exhibit))
     files.update(methodology_files(exhibit, key_fingerprint(public_key_raw(private_key))))
     return files

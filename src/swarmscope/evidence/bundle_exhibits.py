@@ -1,4 +1,5 @@
-"""Human-readable views of a bundle's canonical records: observations (JSONL, CSV), sightings, clock.
+"""Human-readable views of a bundle's canonical records: observations (JSONL, CSV), sightings, clock,
+attributions.
 
 Every view is a pure function of the selected canonical records (``records/ledger.bin``) and the export
 filters, so ``swarmscope verify`` re-derives each file and compares it byte for byte. One JSON object per
@@ -12,7 +13,12 @@ bundle's clock samples with the bundle's one threshold: the strictest threshold 
 the runs whose observations it holds (:mod:`swarmscope.evidence.bundle_settings`), or a stricter one the
 export asked for; ``swarmscope verify`` refuses a bundle whose threshold is looser than sealed.
 
-Source: issue 4 item 5 (evidence records in JSONL and CSV; clock records) and item 4 (flag windows).
+Attributions (``records/attributions.jsonl``) carry every field of the sealed record (AS, ISP, country,
+advisory region/city, accuracy radius, flags, dataset SHA-256 fingerprints), its time in ISO 8601 and
+``geolocation_advisory: true``: region, city and radius describe the network block, not a subscriber.
+
+Source: issue 4 item 5 (evidence records in JSONL and CSV; clock records; attribution dataset
+fingerprints) and item 4 (flag windows); issue 5 item 1 (attribution, geolocation advisory).
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from swarmscope.evidence.bundle_settings import COMMERCIAL_ANCHOR, RunIndex
 from swarmscope.evidence.canonical import EvidenceRecord, record_from_canonical
 from swarmscope.evidence.clock_policy import ClockPolicy, FlagWindow, flag_windows, flagged
 from swarmscope.evidence.records import (
+    Attribution,
     BlockProof,
     ClockSample,
     Observation,
@@ -42,6 +49,7 @@ OBSERVATIONS_JSONL = "records/observations.jsonl"
 OBSERVATIONS_CSV = "records/observations.csv"
 SIGHTINGS_JSONL = "records/sightings.jsonl"
 CLOCK_JSONL = "records/clock.jsonl"
+ATTRIBUTIONS_JSONL = "records/attributions.jsonl"
 DEFAULT_CLOCK_THRESHOLD_US = 100_000
 CSV_COLUMNS = (
     "chain_index",
@@ -92,10 +100,21 @@ class ExhibitInput:
     filters: Mapping[str, Any]
     policy: ClockPolicy
     windows: tuple[FlagWindow, ...]
+    attributions: tuple[Indexed, ...] = ()
+    datasets: tuple[Mapping[str, Any], ...] = ()
 
     @classmethod
-    def from_ledger(cls, ledger: Sequence[tuple[int, bytes]], filters: Mapping[str, Any]) -> ExhibitInput:
+    def from_ledger(
+        cls,
+        ledger: Sequence[tuple[int, bytes]],
+        filters: Mapping[str, Any],
+        datasets: Sequence[Mapping[str, Any]] = (),
+    ) -> ExhibitInput:
         """Decode ``(chain index, canonical bytes)`` pairs and recompute the clock flag windows.
+
+        Args:
+            ledger: the selected records. filters: the export filters. datasets: the dataset
+                fingerprints of ``attribution/datasets.json`` (JSON objects; the methodology names them).
 
         Raises:
             DecodeError: a record's canonical bytes do not decode.
@@ -108,6 +127,7 @@ class ExhibitInput:
             Sighting: [],
             ClockSample: [],
             RunStarted: [],
+            Attribution: [],
         }
         for item in decoded:
             kinds[type(item.record)].append(item)
@@ -122,6 +142,8 @@ class ExhibitInput:
             dict(filters),
             policy,
             tuple(flag_windows(samples, policy)),
+            tuple(kinds[Attribution]),
+            tuple(dict(d) for d in datasets),
         )
 
     def run_index(self) -> RunIndex:
@@ -225,6 +247,15 @@ def clock_line(item: Indexed, _exhibit: ExhibitInput) -> bytes:
     return _line(out)
 
 
+def attribution_line(item: Indexed, _exhibit: ExhibitInput) -> bytes:
+    """One line of ``records/attributions.jsonl`` (geolocation marked advisory; issue 5 item 1)."""
+    assert isinstance(item.record, Attribution)
+    out = _base(item)
+    out["observed_at"] = iso(item.record.observed_at_us)
+    out["geolocation_advisory"] = True
+    return _line(out)
+
+
 def _cell(value: Any) -> str:
     """A CSV cell; text that a spreadsheet would run as a formula is prefixed with ``'`` (OWASP)."""
     if value is None:
@@ -276,6 +307,7 @@ def exhibit_segments(exhibit: ExhibitInput) -> dict[str, list[Segment]]:
         (OBSERVATIONS_JSONL, exhibit.observations, observation_line),
         (SIGHTINGS_JSONL, exhibit.sightings, sighting_line),
         (CLOCK_JSONL, exhibit.clock_samples, clock_line),
+        (ATTRIBUTIONS_JSONL, exhibit.attributions, attribution_line),
     )
     out: dict[str, list[Segment]] = {
         path: [(it, fn(it, exhibit)) for it in items] for path, items, fn in views
@@ -285,7 +317,7 @@ def exhibit_segments(exhibit: ExhibitInput) -> dict[str, list[Segment]]:
 
 
 def exhibit_files(exhibit: ExhibitInput) -> dict[str, bytes]:
-    """The bytes of the four view files (path → bytes).
+    """The bytes of the five view files (path → bytes).
 
     Source: issue 4 item 5.
     """

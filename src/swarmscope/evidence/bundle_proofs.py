@@ -18,6 +18,7 @@ from dataclasses import fields
 
 from swarmscope.errors import DecodeError, SwarmscopeError
 from swarmscope.evidence import bundle as b
+from swarmscope.evidence.bundle_attribution import check_attribution
 from swarmscope.evidence.bundle_clock import check_clock
 from swarmscope.evidence.bundle_exhibits import ExhibitInput, Indexed, exhibit_segments, iso
 from swarmscope.evidence.bundle_verify import CheckResult, Context, count_problems
@@ -283,8 +284,11 @@ def check_timestamps(ctx: Context, exhibit: ExhibitInput) -> CheckResult:
 
 
 def check_views(ctx: Context, exhibit: ExhibitInput) -> CheckResult:
-    """observations.jsonl/.csv, sightings.jsonl and clock.jsonl equal their re-derivation from the records."""
+    """observations.jsonl/.csv, sightings.jsonl, clock.jsonl and attributions.jsonl equal their
+    re-derivation from the records."""
     segments = exhibit_segments(exhibit)
+    if not exhibit.attributions and ctx.get(b.ATTRIBUTIONS_JSONL) is None:
+        del segments[b.ATTRIBUTIONS_JSONL]  # a bundle exported before attribution views, holding none
     for path, segs in sorted(segments.items()):
         _compare_segments(ctx, path, segs)
     ok = not any(p.check == "views" for p in ctx.problems)
@@ -297,7 +301,7 @@ def _methodology_version(ctx: Context) -> int:
     """The statement version the bundle's methodology.json claims (a known one; else the current)."""
     try:
         version = json.loads((ctx.get(b.METHODOLOGY_JSON) or b"{}").decode("utf-8")).get("version")
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, RecursionError):
         return VERSION
     return version if version in VERSIONS and isinstance(version, int) else VERSION
 
@@ -314,25 +318,11 @@ def check_methodology(ctx: Context, exhibit: ExhibitInput) -> CheckResult:
     return CheckResult("methodology", ok, f"{len(exhibit.runs)} run configuration records")
 
 
-def check_attribution(ctx: Context, _exhibit: ExhibitInput) -> CheckResult:
-    """attribution/datasets.json is a JSON object with a ``datasets`` list."""
-    data = ctx.get(b.DATASETS)
-    try:
-        doc = json.loads((data or b"").decode("utf-8"))
-        datasets = doc["datasets"]
-        if not isinstance(datasets, list):
-            raise TypeError("datasets is not a list")
-    except (ValueError, KeyError, TypeError) as exc:
-        ctx.problem("attribution", b.DATASETS, f"unreadable: {exc}")
-        return CheckResult("attribution", False, "unreadable")
-    return CheckResult("attribution", True, f"{len(datasets)} dataset fingerprints")
-
-
 def check_layout(ctx: Context, _exhibit: ExhibitInput) -> CheckResult:
     """Every file sits where the layout puts it (no stray names a reader could be misled by)."""
     pattern = re.compile(
         r"manifest\.(json|sig)|methodology\.(md|json)|attribution/datasets\.json|records/(ledger|chain|batches)\.bin"
-        r"|records/(observations|sightings|clock)\.jsonl|records/observations\.csv"
+        r"|records/(observations|sightings|clock|attributions)\.jsonl|records/observations\.csv"
         r"|records/timestamps/\d+-\d+\.tsr|captures/[0-9a-f]{64}\.cap|blobs/[0-9a-f]{64}\.bin"
         r"|pieces/[0-9a-f]{40,64}/\d+\.bin|metainfo/[0-9a-f]{40,64}\.torrent|keys/[0-9a-f]{64}\.pem"
     )

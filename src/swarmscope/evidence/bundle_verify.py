@@ -26,10 +26,11 @@ from cryptography.exceptions import InvalidSignature
 
 from swarmscope.errors import DecodeError, SwarmscopeError
 from swarmscope.evidence import bundle as b
+from swarmscope.evidence.bundle_datasets import parse_datasets
 from swarmscope.evidence.bundle_exhibits import ExhibitInput, Indexed
 from swarmscope.evidence.canonical import record_from_canonical
 from swarmscope.evidence.chain import GENESIS, ChainEntry, link_hash
-from swarmscope.evidence.records import ClockSample, Observation, Sighting
+from swarmscope.evidence.records import Attribution, ClockSample, Observation, Sighting
 from swarmscope.evidence.seal import SealedBatch, key_fingerprint, load_public_key, verify_seal
 from swarmscope.wire.bencode import decode_prefix
 
@@ -58,6 +59,8 @@ class RecordRef:
             return cls(item.index, type(r).__name__.lower(), r.ip, r.port, r.infohash)
         if isinstance(r, ClockSample):
             return cls(item.index, "clock_sample", r.server)
+        if isinstance(r, Attribution):
+            return cls(item.index, "attribution", r.ip)
         return cls(item.index, "run_started")
 
     def label(self) -> str:
@@ -157,7 +160,7 @@ def check_manifest(ctx: Context) -> CheckResult:
         if manifest.get("version") != b.VERSION:
             raise ValueError(f"unsupported version {str(manifest.get('version'))[:20]}")
         listing = {str(item["path"]): item for item in manifest["files"]}
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:
         ctx.problem("manifest", b.MANIFEST, f"unreadable manifest: {exc}")
         return CheckResult("manifest", False, "manifest unreadable; file hashes not checked")
     ctx.manifest = manifest
@@ -367,7 +370,8 @@ def exhibit_of(ctx: Context) -> ExhibitInput:
     """The decoded records as the views and the methodology see them."""
     pairs = sorted(ctx.canonical.items())
     decodable = [(i, data) for i, data in pairs if i in ctx.records]
-    return ExhibitInput.from_ledger(decodable, ctx.filters())
+    datasets = parse_datasets(ctx.get(b.DATASETS))[0]
+    return ExhibitInput.from_ledger(decodable, ctx.filters(), datasets)
 
 
 def verify_bundle(

@@ -4,11 +4,14 @@
 version and commit and the settings of every monitor run (from the sealed :class:`RunStarted` records, so
 a changed statement no longer matches its records), what each tier means, how pieces and blocks were
 verified, the clock policy with its threshold, samples and flag windows, the export filters, the signing
-key, and what the bundle leaves out and why. Both are pure functions of the bundle's records, so
+key, IP attribution (datasets by name, build date and SHA-256; geolocation advisory; which list raises
+which flag; attribution once per address per run at observation time), and what the bundle leaves out
+and why. Both are pure functions of the bundle's records, so
 ``swarmscope verify`` regenerates them and compares byte for byte.
 
 Source: issue 4 item 5 (methodology statement: software version and commit, settings, tiers, thresholds,
-clock policy); item 4 (clock policy); item 2 (block proofs).
+clock policy; attribution dataset fingerprints); item 4 (clock policy); item 2 (block proofs); issue 5
+item 1 (attribution).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import json
 from collections import Counter
 from typing import Any
 
+from swarmscope.evidence.bundle_datasets import attribution_markdown, attribution_section
 from swarmscope.evidence.bundle_exhibits import ExhibitInput, iso, jsonable, window_json
 from swarmscope.evidence.clock_policy import clock_status
 from swarmscope.evidence.records import ClockSample, Observation, RunStarted, Tier
@@ -24,8 +28,8 @@ from swarmscope.evidence.records import ClockSample, Observation, RunStarted, Ti
 METHODOLOGY_MD = "methodology.md"
 METHODOLOGY_JSON = "methodology.json"
 FORMAT = "swarmscope-methodology"
-VERSION = 2  # 2: the clock threshold's source and the capture disclosure point; 1 is still regenerated
-VERSIONS = (1, 2)
+VERSION = 3  # 3: IP attribution; 2: clock threshold source, capture disclosure; older are regenerated
+VERSIONS = (1, 2, 3)
 
 TIER_MEANINGS = {
     Tier.LISTED: "named by a discovery source (tracker, DHT, PEX) only; no connection was made",
@@ -69,6 +73,13 @@ OMISSIONS = (
     "Captures are the peer's raw wire bytes and are kept whole so they replay: an export limited to one "
     "address (--ip) still contains, inside that peer's capture, any addresses the peer itself sent us "
     "(BEP 11 PEX added/dropped lists, the BEP 10 handshake's yourip/ipv4/ipv6 fields).",
+)
+
+OMISSIONS_V3 = (
+    *OMISSIONS,
+    "Attribution records are included only for the addresses of the included observations (every one "
+    "when the export has no swarm, address or time filter); attribution/datasets.json describes only "
+    "the datasets they cite.",
 )
 
 
@@ -147,7 +158,8 @@ def methodology_json(exhibit: ExhibitInput, signing_key: str, version: int = VER
     """
     observations = [i.record for i in exhibit.observations if isinstance(i.record, Observation)]
     runs = [_run_json(i.index, i.record) for i in exhibit.runs if isinstance(i.record, RunStarted)]
-    return {
+    attribution = {"attribution": attribution_section(exhibit)} if version >= 3 else {}
+    return attribution | {
         "format": FORMAT,
         "version": version,
         "runs": runs,
@@ -157,7 +169,7 @@ def methodology_json(exhibit: ExhibitInput, signing_key: str, version: int = VER
         "clock": _clock(exhibit, observations, version),
         "filters": jsonable(dict(exhibit.filters)),
         "signing_key": signing_key,
-        "omissions": list(OMISSIONS if version >= 2 else OMISSIONS_V1),
+        "omissions": list(OMISSIONS_V3 if version >= 3 else OMISSIONS if version >= 2 else OMISSIONS_V1),
     }
 
 
@@ -217,6 +229,8 @@ def methodology_markdown(doc: dict[str, Any]) -> str:
         json.dumps(doc["filters"], sort_keys=True, indent=2),
         "```",
     ]
+    if "attribution" in doc:
+        lines += attribution_markdown(doc["attribution"])
     lines += ["", "## What this bundle omits and why", ""] + [f"- {text}" for text in doc["omissions"]]
     return "\n".join(lines) + "\n"
 

@@ -13,13 +13,16 @@ it into files. Selection:
   flagged observations left out always (:mod:`swarmscope.evidence.bundle_settings`);
 - every clock sample (the flag windows depend on all of them) and every run configuration record (the
   methodology statement is generated from them);
+- the attribution records (issue 5 item 1) of the selected observations' addresses, or every one when
+  the export has no swarm, address or time filter; and, from the ``dataset`` table, the fingerprint of
+  every dataset they cite (a cited dataset missing from the table is a StoreError);
 - every chain entry of each sealed batch holding a selected record (others' records only as hashes),
   those batches and their RFC 3161 tokens; entries redacted by a retention purge (no record bytes) are
   never selected, they appear only as hashes;
 - the captures of selected observations, the blobs they reference, the reference pieces backing their
   block proofs, and the .torrent of every swarm named by a selected record.
 
-Source: issue 4 item 5.
+Source: issue 4 item 5; issue 5 item 1 (attribution).
 """
 
 from __future__ import annotations
@@ -32,16 +35,18 @@ from typing import Any
 
 from swarmscope.errors import DecodeError, InputError
 from swarmscope.evidence.bundle import BundleContent
+from swarmscope.evidence.bundle_datasets import dataset_json
 from swarmscope.evidence.bundle_exhibits import clock_policy_of
 from swarmscope.evidence.bundle_settings import COMMERCIAL_ANCHOR, RunIndex
 from swarmscope.evidence.canonical import record_from_canonical
 from swarmscope.evidence.capture_decode import decode_capture
 from swarmscope.evidence.chain import ChainEntry
 from swarmscope.evidence.clock_policy import flag_windows, flagged
-from swarmscope.evidence.records import ClockSample, Observation, RunStarted, Sighting
+from swarmscope.evidence.records import Attribution, ClockSample, Observation, RunStarted, Sighting
 from swarmscope.store import ledger_queries as lq
 from swarmscope.store import queries
 from swarmscope.store.database import Store, StoreError
+from swarmscope.store.datasets import list_datasets
 from swarmscope.store.ledger_verify import verify_ledger
 
 
@@ -73,6 +78,10 @@ class ExportFilters:
         """The filters as recorded (and signed) in the manifest."""
         return dataclasses.asdict(self)
 
+    def selects_every_address(self) -> bool:
+        """True when no swarm, address or time filter narrows the export (all attributions go in)."""
+        return self.infohash is None and self.ip is None and self.since_us is None and self.until_us is None
+
     def matches(self, record: Observation | Sighting) -> bool:
         """True when a peer record passes every filter but the clock one."""
         t = record.started_us if isinstance(record, Observation) else record.seen_at_us
@@ -103,8 +112,14 @@ def _select(
     observations: dict[int, Observation] = {}
     samples: list[ClockSample] = []
     runs: list[tuple[int, RunStarted]] = []
+    attributions: list[tuple[int, bytes, Attribution]] = []
     for entry, kind, canonical in lq.load_ledger(store, node=node):
         if canonical is None:  # redacted by a retention purge: in a bundle only as its chain hashes
+            continue
+        if kind == "attribution":
+            record = record_from_canonical(canonical)
+            assert isinstance(record, Attribution)
+            attributions.append((entry.index, canonical, record))
             continue
         if kind in ("run_started", "clock_sample"):
             selected[entry.index] = canonical
@@ -125,6 +140,10 @@ def _select(
         for index, o in list(observations.items()):
             if flagged(o.started_us, windows) is not None:
                 del observations[index], selected[index]
+    addresses = {o.ip for o in observations.values()}
+    for index, canonical, a in attributions:
+        if (filters.selects_every_address() or a.ip in addresses) and filters.ip in (None, a.ip):
+            selected[index] = canonical
     return selected, observations, filters
 
 
@@ -189,13 +208,55 @@ def _content(store: Store, observations: Mapping[int, Observation]) -> dict[str,
     return {"captures": captures, "blobs": blobs, "reference_pieces": pieces}
 
 
+def cited_datasets(store: Store, records: Mapping[int, bytes]) -> tuple[dict[str, Any], ...]:
+    """The ``attribution/datasets.json`` entries of every dataset the attribution records cite.
+
+    Args:
+        store: an open store. records: selected chain index → canonical bytes.
+
+    Returns:
+        One :func:`swarmscope.evidence.bundle_datasets.dataset_json` object per cited SHA-256, sorted.
+
+    Raises:
+        StoreError: a cited dataset is not in the ``dataset`` table (naming the chain index).
+    """
+    cited: dict[str, int] = {}
+    for index, canonical in sorted(records.items()):
+        record = record_from_canonical(canonical)
+        if isinstance(record, Attribution):
+            for sha in record.datasets:
+                cited.setdefault(sha, index)
+    rows = {row.sha256: row for row in list_datasets(store)}
+    out = []
+    for sha in sorted(cited):
+        row = rows.get(sha)
+        if row is None:
+            raise StoreError(
+                f"attribution at chain index {cited[sha]} cites dataset {sha}, which is not registered"
+            )
+        out.append(
+            dataset_json(
+                name=row.name,
+                kind=row.kind,
+                database_type=row.database_type,
+                build_us=row.build_us,
+                sha256=row.sha256,
+                size=row.size,
+                active=row.active,
+            )
+        )
+    return tuple(out)
+
+
 @dataclass(frozen=True, slots=True)
 class ExportSelection:
-    """What an export selected: the bundle content, how many observations, the signers left out."""
+    """What an export selected: the bundle content, how many observations, the signers left out, how many
+    attribution records and cited datasets."""
 
     content: BundleContent
     observations: int
     other_signers: tuple[str, ...]
+    attributions: int = 0
 
 
 def check_ledger(store: Store, node: str) -> None:
@@ -265,10 +326,14 @@ def collect_export(store: Store, filters: ExportFilters) -> ExportSelection:
         tokens=tokens,
         metainfo={ih: data for ih, data in metainfo.items() if data is not None},
         filters=filters.as_json(),
+        datasets=cited_datasets(store, selected),
         **content,
     )
     others = tuple(sorted(k.fingerprint for k in lq.node_keys(store) if k.fingerprint != node))
-    return ExportSelection(bundle, len(observations), others)
+    attributions = sum(
+        1 for data in selected.values() if isinstance(record_from_canonical(data), Attribution)
+    )
+    return ExportSelection(bundle, len(observations), others, attributions)
 
 
 def collect_bundle_content(store: Store, filters: ExportFilters) -> BundleContent:
