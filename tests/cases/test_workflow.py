@@ -45,6 +45,8 @@ def test_every_case_pair_moves_or_raises_naming_both(status: CaseStatus, event: 
         (S.APPROVED, E.SEND, S.SENT),
         (S.SENT, E.PAY, S.PAID),
         (S.SENT, E.DISPUTE, S.DISPUTED),
+        (S.DRAFTED, E.DISPUTE, S.DISPUTED),  # an early objection (review M7)
+        (S.APPROVED, E.DISPUTE, S.DISPUTED),
         (S.SENT, E.EXPIRE, S.NO_RESPONSE),
         (S.NO_RESPONSE, E.ESCALATE, S.ESCALATED),
         (S.DISPUTED, E.COUNSEL_ESCALATE, S.ESCALATED),
@@ -84,6 +86,15 @@ def test_decisions_need_an_actor(event: CaseEvent, actor: str | None) -> None:
 
 def test_ordinary_events_need_no_actor() -> None:
     assert next_case_status(S.SENT, E.EXPIRE) is S.NO_RESPONSE
+
+
+def test_a_dispute_may_arrive_once_a_letter_exists_and_before_it_is_paid_or_escalated() -> None:
+    assert {s for (s, e) in CASE_TRANSITIONS if e is E.DISPUTE} == {
+        S.DRAFTED, S.APPROVED, S.SENT, S.NO_RESPONSE,
+    }  # fmt: skip
+    for status in (S.CANDIDATE, S.REQUESTED, S.IDENTIFIED, S.PAID, S.ESCALATED, S.DISPUTED, S.CLOSED):
+        with pytest.raises(WorkflowError, match="'dispute'"):
+            next_case_status(status, E.DISPUTE)
 
 
 def test_paid_only_closes() -> None:

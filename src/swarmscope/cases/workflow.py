@@ -9,7 +9,9 @@ no_response → escalated | withdrawn; closed``. Rules built into the table:
 - Human approval is the explicit event ``approve`` and needs a non-empty ``actor`` (the person who
   approved); it is only possible from ``drafted``. ``send`` is only possible from ``approved``.
 - A dispute stops further letters: :func:`may_send_letter` is False from ``disputed`` onward; a disputed
-  case may still be paid (a settlement), withdrawn or closed.
+  case may still be paid (a settlement), withdrawn or closed. A dispute may arrive before the letter left
+  (an early objection, from ``drafted`` or ``approved``): it stops the drafted / approved letter too (the
+  store voids its approval, see :mod:`swarmscope.store.letters`).
 - Escalation (``escalate``) only from ``no_response``. A *disputed* case is escalated only by the separate
   event ``counsel_escalate`` — an explicit decision by counsel after reviewing the dispute (it needs an
   actor too), so a dispute never slides into litigation by the ordinary path.
@@ -93,6 +95,8 @@ CASE_TRANSITIONS: dict[tuple[CaseStatus, CaseEvent], CaseStatus] = {
     (_S.DRAFTED, _E.APPROVE): _S.APPROVED,
     (_S.APPROVED, _E.DRAFT): _S.DRAFTED,
     (_S.APPROVED, _E.SEND): _S.SENT,
+    (_S.DRAFTED, _E.DISPUTE): _S.DISPUTED,  # an early objection stops the drafted letter
+    (_S.APPROVED, _E.DISPUTE): _S.DISPUTED,  # ... and an approved one before it leaves
     (_S.SENT, _E.PAY): _S.PAID,
     (_S.SENT, _E.DISPUTE): _S.DISPUTED,
     (_S.SENT, _E.EXPIRE): _S.NO_RESPONSE,
