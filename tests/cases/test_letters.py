@@ -3,6 +3,8 @@ the e-mail with its PDF; the wording states an association and never an accusati
 
 from __future__ import annotations
 
+import os
+import stat
 import subprocess
 from dataclasses import fields, replace
 from email.message import EmailMessage
@@ -216,3 +218,57 @@ def test_message_carries_text_and_pdf(tmp_path: Path) -> None:
     assert attachment.get_content() == rendered.pdf
     with pytest.raises(L.LetterError):
         L.build_message(FACTS, LETTER, rendered, replace(TO, email=None), SETTINGS, T0)
+
+
+# --- what an approval binds (review H1) and private files (review M6) -------------------------------------
+
+
+def test_frozen_settings_round_trip() -> None:
+    frozen = L.settings_json(SETTINGS)
+    assert L.frozen_settings(frozen) == SETTINGS and frozen == L.settings_json(L.frozen_settings(frozen))
+    for bad in (None, "{", '{"colour": "red"}'):
+        with pytest.raises(L.LetterError, match="draft it again"):
+            L.frozen_settings(bad)
+
+
+def test_send_time_settings_may_not_change_contacts() -> None:
+    assert L.settings_conflicts(SETTINGS, {}) == []
+    same = {name: getattr(SETTINGS, name) for name in L.CONTACT_FIELDS} | {"amount": "1.00"}
+    assert L.settings_conflicts(SETTINGS, same) == []  # money is the letter row's, not checked here
+    assert L.settings_conflicts(SETTINGS, {"iban": "GB33", "payee": SETTINGS.payee, "bic": "X"}) == [
+        "iban",
+        "bic",
+    ]
+
+
+def test_approval_digest_binds_content_but_not_the_addressee_or_dates() -> None:
+    digest = L.approval_digest(FACTS, LETTER, SETTINGS)
+    assert len(digest) == 64
+    assert L.approval_digest(replace(FACTS, status="sent"), replace(LETTER, sent_us=T0 + DAY), SETTINGS) == (
+        digest
+    )  # the sending time only fixes the printed dates
+    changed = [replace(SETTINGS, **{name: getattr(SETTINGS, name) + "x"}) for name in L.CONTACT_FIELDS]
+    for settings in changed:
+        assert L.approval_digest(FACTS, LETTER, settings) != digest
+    for letter in (replace(LETTER, amount_cents=1), replace(LETTER, deadline_us=T0 + 7 * DAY),
+                   replace(LETTER, kind="reminder")):  # fmt: skip
+        assert L.approval_digest(FACTS, letter, SETTINGS) != digest
+    assert L.approval_digest(replace(FACTS, hits=5), LETTER, SETTINGS) != digest
+    text, html = L.render_preview(FACTS, LETTER, SETTINGS)
+    assert "[addressee]" in text and "[28 days after sending]" in text and "[date of sending]" in html
+    assert TO.name not in text and TO.name not in html
+
+
+def test_private_files_are_0600_whatever_the_umask(tmp_path: Path) -> None:
+    path = tmp_path / "letter.pdf"
+    path.write_bytes(b"old content that is longer")
+    path.chmod(0o666)
+    old = os.umask(0o000)
+    try:
+        L.write_private(path, b"new")
+        L.write_private(tmp_path / "fresh.csv", b"x" * 100_000)
+    finally:
+        os.umask(old)
+    assert path.read_bytes() == b"new" and stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE((tmp_path / "fresh.csv").stat().st_mode) == 0o600
+    assert (tmp_path / "fresh.csv").stat().st_size == 100_000

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import csv
 import io
+import os
+import stat
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -61,6 +63,19 @@ def test_expired_case_escalated_and_exported(tmp_path: Path) -> None:
     assert [r["name"] for r in rows] == ["Alex Sample", "Blake Sample"] and rows[1]["email"] == ""
     reads = _reads(world.db)[len(before) :]
     assert sorted((r.subject, r.actor) for r in reads) == [(f"case:{d}", "counsel") for d in world.dois[:2]]
+
+    private = tmp_path / "litigation-identities.csv"
+    old = os.umask(0o022)
+    try:  # the list of identities is readable by its owner only (review M6)
+        result = runner.invoke(app, ["escalations", "--out", str(private), "--identity-key",
+                                     str(world.key_file), "--actor", "counsel", "--db", db])  # fmt: skip
+    finally:
+        os.umask(old)
+    assert result.exit_code == 0 and "Alex Sample" in private.read_text(), result.output
+    assert stat.S_IMODE(private.stat().st_mode) == 0o600 and stat.S_IMODE(out.stat().st_mode) == 0o600
+    result = runner.invoke(app, ["escalations", "--out", str(out / "x.csv"), "--db", db])  # under a file
+    assert result.exit_code == 1 and "error: --out" in result.output and result.exception is not None
+    assert isinstance(result.exception, SystemExit)
 
 
 def _reads(db: Path) -> list[AuditRow]:

@@ -120,7 +120,7 @@ def send(
     world: World, doe: str, smtp: SmtpServer | None, out: Path | None, now_us: int
 ) -> cli_letters.SentLetter:
     delivery = cli_letters.Delivery(smtp.host if smtp else None, smtp.port if smtp else 25, out, timeout=30.0)
-    return cli_letters.send_letter(world.store, doe, world.key, SETTINGS, delivery, "alice", now_us)
+    return cli_letters.send_letter(world.store, doe, world.key, {}, delivery, "alice", now_us)
 
 
 def plain_body(message: EmailMessage) -> str:
@@ -175,7 +175,7 @@ def test_unapproved_letter_cannot_be_sent(world: World, smtp: SmtpServer) -> Non
     assert cli_letters.pending_approved(world.store) == []
     (letter,) = letter_store.list_letters(world.store, case_id=case_store.get_case(world.store, doe).id)
     with pytest.raises(StoreError):  # the store refuses too
-        letter_store.mark_sent(world.store, letter.id, T0, "00" * 32, None)
+        letter_store.mark_sent(world.store, letter.id, T0, "00" * 32, None, approved_sha256="00" * 32)
     with pytest.raises(WorkflowError):  # and the workflow: drafted → send is no move
         next_case_status(status(world, doe), CaseEvent.SEND)
     assert not smtp.messages and status(world, doe) == "drafted"
@@ -207,13 +207,18 @@ def test_dispute_stops_every_further_letter(world: World, smtp: SmtpServer) -> N
     draft_approve(world, doe)
     send(world, doe, smtp, None, T0 + HOUR)
     deadline = T0 + HOUR + 28 * DAY
-    (reminder,) = cli_letters.remind_letters(world.store, SETTINGS, "counsel", deadline + DAY)
-    cli_letters.approve_letter(world.store, doe, "alice", deadline + DAY)  # approved before the dispute
+    cli_letters.remind_letters(world.store, SETTINGS, "counsel", deadline + DAY)
+    reminder = cli_letters.approve_letter(world.store, doe, "alice", deadline + DAY)  # before the dispute
     record_dispute(world.store, doe, "the router was shared", received_us=deadline + 2 * DAY, actor="clerk",
                    now_us=deadline + 2 * DAY)  # fmt: skip
     assert status(world, doe) == "disputed"
-    with pytest.raises(L.LetterError, match="no further letter"):
+    assert letter_store.get_letter(world.store, reminder.id).voided_us == deadline + 2 * DAY
+    assert cli_letters.pending_approved(world.store) == []  # `letters send` has nothing to fail on
+    with pytest.raises(L.LetterError, match="no unsent letter"):
         send(world, doe, smtp, None, deadline + 3 * DAY)
+    with pytest.raises(StoreError):  # the store refuses the voided letter too
+        letter_store.mark_sent(world.store, reminder.id, deadline + 3 * DAY, "00" * 32, None,
+                               approved_sha256=reminder.approved_sha256 or "")  # fmt: skip
     with pytest.raises(WorkflowError):
         cli_letters.draft_letters(world.store, SETTINGS, [doe], "counsel", deadline + 3 * DAY)
     assert cli_letters.remind_letters(world.store, SETTINGS, "counsel", deadline + 90 * DAY) == []

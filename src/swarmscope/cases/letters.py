@@ -8,16 +8,27 @@ and :func:`render_letter` refuses to produce one that does.
 "Verified" in the evidence summary means: a block or piece of the work was received from that address and
 checked against the piece hash published in the torrent (BEP 3 ``pieces``; BEP 52 piece layers).
 
+What an approval binds (issue 5 review H1): a letter's settings are frozen into its row when it is drafted
+(:func:`settings_json`); ``letters preview`` renders the letter from those settings and the case facts with a
+placeholder addressee and placeholder dates ("[date of sending]", "[28 days after sending]") — exactly what
+will be sent except the addressee (decrypted only at sending) and the two dates (fixed by the sending time
+and the frozen term). :func:`approval_digest` is the SHA-256 of that preview (text and HTML, so the
+templates are bound too); ``letters approve`` records it and ``letters send`` recomputes it and refuses a
+letter whose content changed since approval (other settings, other case facts, other templates).
+
 Payment references follow ISO 11649 (structured creditor reference, "RF" + two ISO 7064 MOD 97-10 check
 digits + up to 21 alphanumerics): banks accept them, and a mistyped character is caught by the check digits.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import asdict, dataclass, fields, replace
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from email.errors import HeaderParseError
@@ -47,6 +58,12 @@ FORBIDDEN_PHRASES: tuple[str, ...] = (
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 _REFERENCE_BODY = re.compile(r"^[0-9A-Z]{1,21}$")
+_DAY_US = 86_400 * 1_000_000
+CONTACT_FIELDS: tuple[str, ...] = (
+    "sender_name", "sender_email", "sender_address", "payee", "iban", "bic", "dispute_email",
+    "dispute_address",
+)  # fmt: skip
+"""Settings a letter prints besides the money: fixed at drafting, never changed at sending."""
 
 
 class LetterError(SwarmscopeError):
@@ -143,6 +160,15 @@ def load_settings(
     Raises:
         InputError: unreadable file, unknown key, wrong type, or a bad value (see :meth:`checked`).
     """
+    return settings_from(read_settings(path, overrides), amount=amount, contacts=contacts)
+
+
+def read_settings(path: Path | None, overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """The keys given: the file's ``[letters]`` table updated by the non-None ``overrides`` (unchecked).
+
+    Raises:
+        InputError: unreadable file.
+    """
     raw: dict[str, Any] = {}
     if path is not None:
         try:
@@ -150,6 +176,16 @@ def load_settings(
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
             raise InputError(f"settings file {path}: {exc}") from None
     raw.update({k: v for k, v in overrides.items() if v is not None})
+    return raw
+
+
+def settings_from(given: Mapping[str, Any], *, amount: bool = True, contacts: bool = True) -> LetterSettings:
+    """:class:`LetterSettings` from keys as in the settings file (see :func:`load_settings`).
+
+    Raises:
+        InputError: unknown key, wrong type, or a bad value (see :meth:`LetterSettings.checked`).
+    """
+    raw = dict(given)
     if "amount" in raw:
         raw["amount_cents"] = parse_amount(str(raw.pop("amount")))
     known = {f.name: f.type for f in fields(LetterSettings)}
@@ -164,6 +200,47 @@ def load_settings(
             value = str(value).upper()
         settings = replace(settings, **{key: value})
     return settings.checked(amount=amount, contacts=contacts)
+
+
+def settings_json(settings: LetterSettings) -> str:
+    """The settings frozen into a letter row: canonical JSON (sorted keys, no spaces)."""
+    return json.dumps(asdict(settings), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def frozen_settings(text: str | None) -> LetterSettings:
+    """The settings frozen into a letter row (:func:`settings_json`).
+
+    Raises:
+        LetterError: none frozen (drafted before letters froze their settings) or not readable.
+    """
+    if text is None:
+        raise LetterError("the letter has no frozen settings (drafted by an older version); draft it again")
+    try:
+        return LetterSettings(**json.loads(text))
+    except (ValueError, TypeError) as exc:
+        raise LetterError(f"the letter's frozen settings are unreadable ({exc}); draft it again") from None
+
+
+def settings_conflicts(frozen: LetterSettings, given: Mapping[str, Any]) -> list[str]:
+    """The :data:`CONTACT_FIELDS` that ``given`` (send-time settings) sets otherwise than ``frozen``."""
+    return [name for name in CONTACT_FIELDS if name in given and str(given[name]) != getattr(frozen, name)]
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` readable by its owner only (mode 0600 whatever the umask; an existing
+    file is truncated and its mode reset). For files holding personal data (letters, identity lists).
+
+    Raises:
+        OSError: the file cannot be created or written.
+    """
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
 
 
 def _mod97(text: str) -> int:
@@ -233,7 +310,18 @@ def _clean(value: object) -> object:
     return _CONTROL.sub("\ufffd", value) if isinstance(value, str) else value
 
 
-def _context(facts: CaseFacts, letter: LetterRow, to: Addressee, settings: LetterSettings) -> dict[str, Any]:
+PREVIEW_ADDRESSEE = Addressee("[addressee]", "[postal address: decrypted only when the letter is sent]", None)
+"""The addressee of a preview: the identity is decrypted only at sending, and is outside the approval."""
+
+
+def term_days(letter: LetterRow) -> int:
+    """The letter's term in days (its deadline is the sending time plus this)."""
+    return round((letter.deadline_us - letter.created_us) / _DAY_US)
+
+
+def _context(
+    facts: CaseFacts, letter: LetterRow, to: Addressee, settings: LetterSettings, preview: bool = False
+) -> dict[str, Any]:
     values = {
         **{f.name: _clean(getattr(facts, f.name)) for f in fields(facts)},
         "first_hit": _utc(facts.first_hit_us),
@@ -246,6 +334,8 @@ def _context(facts: CaseFacts, letter: LetterRow, to: Addressee, settings: Lette
         "to_name": _clean(to.name),
         "to_address_lines": [_clean(line) for line in to.postal_address.splitlines() if line.strip()],
     }
+    if preview:
+        values |= {"dated": "[date of sending]", "deadline": f"[{term_days(letter)} days after sending]"}
     values.update({f.name: _clean(getattr(settings, f.name)) for f in fields(settings)})
     return values
 
@@ -294,16 +384,45 @@ def render_letter(
     Raises:
         LetterError: the rendered text would contain a :data:`FORBIDDEN_PHRASES` phrase.
     """
-    import weasyprint  # heavy import: only when a letter is rendered
+    text, html = _documents(_context(facts, letter, to, settings))
+    return RenderedLetter(text, html, pdf_of(html))
 
-    context = _context(facts, letter, to, settings)
+
+def _documents(context: dict[str, Any]) -> tuple[str, str]:
     text = _environment(False).get_template("letter.txt.j2").render(context)
     html = _environment(True).get_template("letter.html.j2").render(context)
     _refuse_accusation(text)
     _refuse_accusation(re.sub(r"<[^>]+>", " ", html))
+    return text, html
+
+
+def pdf_of(html: str) -> bytes:
+    """The PDF of a rendered letter's HTML (WeasyPrint; no external resource is fetched)."""
+    import weasyprint  # heavy import: only when a letter is rendered
+
     pdf = weasyprint.HTML(string=html, url_fetcher=_no_fetch).write_pdf()
-    assert pdf is not None
-    return RenderedLetter(text, html, pdf)
+    assert isinstance(pdf, bytes)
+    return pdf
+
+
+def render_preview(facts: CaseFacts, letter: LetterRow, settings: LetterSettings) -> tuple[str, str]:
+    """The letter as approved: text and HTML with :data:`PREVIEW_ADDRESSEE` and placeholder dates.
+
+    Raises:
+        LetterError: accusing wording (see :func:`render_letter`).
+    """
+    return _documents(_context(facts, letter, PREVIEW_ADDRESSEE, settings, preview=True))
+
+
+def approval_digest(facts: CaseFacts, letter: LetterRow, settings: LetterSettings) -> str:
+    """Hex SHA-256 of what an approval binds: :func:`render_preview`'s text and HTML (see module docstring).
+
+    Raises:
+        LetterError: accusing wording.
+    """
+    text, html = render_preview(facts, letter, settings)
+    blob = b"swarmscope letter approval v1\n" + text.encode() + b"\0" + html.encode()
+    return hashlib.sha256(blob).hexdigest()
 
 
 def build_message(

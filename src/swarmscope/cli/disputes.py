@@ -1,10 +1,11 @@
 """``swarmscope disputes record DOE --summary TEXT [--received ISO]``: a recipient disputes the letter.
 
-The case moves to ``disputed`` (the workflow allows it after a letter was sent), and from then on no
-letter of any kind leaves for that case: drafting is refused by the workflow, ``letters remind`` skips it
-and ``letters send`` refuses even a reminder approved before the dispute arrived
-(:func:`swarmscope.cases.workflow.may_send_letter`). Only counsel's explicit decision
-(``counsel_escalate``) or a payment moves it on. The summary must not contain personal data.
+The case moves to ``disputed`` — after a letter was sent, and also before it left (an early objection to a
+drafted or approved letter) — and from then on no letter of any kind leaves for that case: every unsent
+letter (approved or not) is voided in the same transaction as the dispute, so ``letters send`` neither sends
+nor keeps failing on it; drafting is refused by the workflow, ``letters remind`` skips the case and ``letters
+send --case`` refuses it (:func:`swarmscope.cases.workflow.may_send_letter`). Only counsel's explicit
+decision (``counsel_escalate``) or a payment moves it on. The summary must not contain personal data.
 """
 
 from __future__ import annotations
@@ -31,11 +32,11 @@ app.add_typer(disputes_app, name="disputes")
 def record_dispute(
     store: Store, doe: str, summary: str, *, received_us: int, actor: str, now_us: int
 ) -> letter_store.DisputeRow:
-    """Record a dispute and move the case to ``disputed``.
+    """Record a dispute, void the case's unsent letters and move the case to ``disputed``.
 
     Raises:
-        InputError: empty summary. WorkflowError: no letter was sent (nothing to dispute) or the case is
-            closed. StoreError: unknown case.
+        InputError: empty summary. WorkflowError: no letter was drafted (nothing to dispute) or the case
+            is closed, paid, escalated or already disputed. StoreError: unknown case.
     """
     if not summary.strip():
         raise InputError("--summary: say what the recipient disputes")
@@ -64,6 +65,6 @@ def record_command(
                 store, case, summary, received_us=parse_received(received) if received else now,
                 actor=actor_name(actor), now_us=now,
             )  # fmt: skip
-        typer.echo(f"{clean(case)}: dispute recorded; no further letters")
+        typer.echo(f"{clean(case)}: dispute recorded; unsent letters voided, no further letters")
     except SwarmscopeError as exc:
         raise fail(exc) from None

@@ -6,7 +6,8 @@ port, infohash, file name, work, ISP, first and last verified hit (UTC), verifie
 first and last sending date, last deadline), amount claimed, amount received, currency. Subscriber
 identities are included ONLY with ``--identity-key``; each one is decrypted through
 :func:`swarmscope.store.subscribers.read_identity`, which writes an audit_log row naming ``--actor``.
-Cells that a spreadsheet would run as a formula (``= + - @``) are prefixed with ``'``.
+Cells that a spreadsheet would run as a formula (``= + - @``) are prefixed with ``'``. The ``--out`` file is
+created readable by its owner only (mode 0600 whatever the umask): with identities it lists accused people.
 """
 
 from __future__ import annotations
@@ -20,11 +21,12 @@ from typing import Annotated
 import typer
 
 from swarmscope.cases.identities import IdentityKey
+from swarmscope.cases.letters import write_private
 from swarmscope.cases.workflow import CaseEvent, CaseStatus
 from swarmscope.cli.app import app
 from swarmscope.cli.letters import ActorOption, DbOption, actor_name, fail, move_case, workflow_store
 from swarmscope.cli.text import clean
-from swarmscope.errors import SwarmscopeError
+from swarmscope.errors import InputError, SwarmscopeError
 from swarmscope.net.clock import Clock
 from swarmscope.store import cases as case_store
 from swarmscope.store import letters as letter_store
@@ -119,7 +121,10 @@ def export_command(
         if out is None:
             typer.echo(text, nl=False)
         else:
-            out.write_text(text, encoding="utf-8")
+            try:
+                write_private(out, text.encode("utf-8"))
+            except OSError as exc:
+                raise InputError(f"--out {out}: {exc.strerror or exc}") from None
             typer.echo(f"wrote {len(rows)} escalated cases to {clean(out)}", err=True)
     except SwarmscopeError as exc:
         raise fail(exc) from None

@@ -1,12 +1,21 @@
-"""``swarmscope letters draft | approve | send | remind | expire``: settlement letters under human approval.
+"""``swarmscope letters draft | preview | approve | send | remind | expire``: letters under human approval.
 
-The path of a letter (issue 5 item 7): ``draft`` (case identified → drafted, amount and term fixed) →
-``approve DOE --actor NAME`` (a person's recorded decision: approved_by/approved_us and a case_event) →
-``send`` (only an approved letter, only while :func:`swarmscope.cases.workflow.may_send_letter` allows; the
-identity is decrypted through the audited ``read_identity``; e-mail with the PDF attached when the
-subscriber has an address, else the PDF is written for postal mail) → ``expire`` (sent past its deadline →
-no_response). ``remind`` drafts a reminder (kind "reminder", the outstanding amount, a new term) for a sent
-letter past its deadline; it needs its own approval. A dispute stops every further letter.
+The path of a letter (issue 5 item 7): ``draft`` (case identified → drafted; amount, term, sender, payee,
+IBAN/BIC and dispute contacts frozen into the letter row) → ``preview DOE`` (the letter exactly as it will
+leave, with a placeholder addressee and placeholder dates, and its approval digest) → ``approve DOE --actor
+NAME`` (a person's recorded decision: approved_by/approved_us, the SHA-256 of the previewed content, and a
+case_event) → ``send`` (only an approved letter whose content still has that digest, only while
+:func:`swarmscope.cases.workflow.may_send_letter` allows; rendered from the frozen settings only — a
+send-time ``--settings``/``--from``/... that differs from them is refused; the identity is decrypted through
+the audited ``read_identity``; e-mail with the PDF attached when the subscriber has an address, else the PDF
+is written for postal mail) → ``expire`` (sent past its deadline → no_response). ``remind`` drafts a
+reminder (kind "reminder", the outstanding amount, a new term, the contacts of the letter it follows) for a
+sent letter past its deadline; it needs its own approval. A dispute stops every further letter and voids
+unsent ones (approved or not).
+
+Sending order: ``--out`` is checked (a writable directory) before anything is sent; an e-mailed letter is
+recorded as sent (sent_us, Message-ID) as soon as the SMTP server accepted it, and only then is its PDF copy
+written — a later failure is reported (exit 1) but never causes a second sending. PDFs are written 0600.
 
 The deadline printed is the sending time plus the term fixed at drafting (``deadline_days``), so a letter
 approved on Monday and sent on Friday still gives the full term.
@@ -17,7 +26,9 @@ from __future__ import annotations
 import asyncio
 import getpass
 import hashlib
-from collections.abc import Iterator
+import os
+import tempfile
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from functools import partial
@@ -90,7 +101,8 @@ def latest_letter(store: Store, case_id: int) -> letter_store.LetterRow | None:
 def draft_letters(
     store: Store, settings: rendering.LetterSettings, dois: list[str], actor: str, now_us: int
 ) -> list[letter_store.LetterRow]:
-    """Draft an initial letter for each case (identified, or a drafted/approved one being revised).
+    """Draft an initial letter for each case (identified, or a drafted/approved one being revised), its
+    ``settings`` frozen into the row; a revision voids the older unsent letter (and its approval).
 
     Raises:
         WorkflowError: a case whose status allows no draft (e.g. disputed). StoreError: unknown case.
@@ -105,30 +117,66 @@ def draft_letters(
             letter_store.add_letter(
                 store, case.id, "initial", settings.amount_cents, settings.currency,
                 now_us + settings.deadline_days * DAY_US, partial(rendering.payment_reference, case.id),
-                now_us,
+                now_us, settings_json=rendering.settings_json(settings),
             )
         )  # fmt: skip
     return out
 
 
-def approve_letter(store: Store, doe: str, actor: str, now_us: int) -> letter_store.LetterRow:
-    """Record a person's approval of the case's newest unsent letter.
+@dataclass(frozen=True, slots=True)
+class Preview:
+    """A letter as an approver sees it: text, HTML, and the digest an approval records."""
+
+    doe: str
+    letter: letter_store.LetterRow
+    text: str
+    html: str
+    digest: str
+
+
+def preview_letter(store: Store, doe: str) -> Preview:
+    """The case's newest unsent letter rendered from its frozen settings (placeholder addressee and dates).
 
     Raises:
-        LetterError: no unsent letter. WorkflowError: the case cannot take an approval (or a reminder
-            cannot go out in its status).
+        LetterError: no unsent letter, no frozen settings, accusing wording. StoreError: unknown case.
     """
     case = case_store.get_case(store, doe)
     letter = latest_letter(store, case.id)
-    if letter is None or letter.sent_us is not None:
-        raise rendering.LetterError(f"{case.doe} has no unsent letter to approve; draft one first")
-    note = f"{letter.kind} letter {letter.payment_reference} approved"
+    if letter is None or letter.sent_us is not None or letter.voided_us is not None:
+        raise rendering.LetterError(f"{case.doe} has no unsent letter; draft one first")
+    frozen = rendering.frozen_settings(letter.settings_json)
+    facts = letter_store.case_facts(store, case.id)
+    text, html = rendering.render_preview(facts, letter, frozen)
+    return Preview(case.doe, letter, text, html, rendering.approval_digest(facts, letter, frozen))
+
+
+def approve_letter(
+    store: Store, doe: str, actor: str, now_us: int, expect_digest: str | None = None
+) -> letter_store.LetterRow:
+    """Record a person's approval of the case's newest unsent letter, bound to its content digest.
+
+    Args:
+        expect_digest: the digest ``letters preview`` showed the approver; refused if the letter differs.
+
+    Raises:
+        LetterError: no unsent letter, content differs from ``expect_digest``. WorkflowError: the case
+            cannot take an approval (or a reminder cannot go out in its status).
+    """
+    shown = preview_letter(store, doe)
+    case, letter, digest = case_store.get_case(store, doe), shown.letter, shown.digest
+    if expect_digest is not None and expect_digest.strip().lower() != digest:
+        raise rendering.LetterError(
+            f"{case.doe}: the letter's digest is {digest}, not the one given; preview it again"
+        )
+    note = f"{letter.kind} letter {letter.payment_reference} approved (content sha256 {digest})"
     if letter.kind == "initial":
         move_case(store, case.id, CaseEvent.APPROVE, actor, note, now_us)
-        return letter_store.approve_letter(store, letter.id, actor, now_us)
+        return letter_store.approve_letter(store, letter.id, actor, now_us, digest)
     if not may_send_letter(case.status):
         raise rendering.LetterError(f"{case.doe} is {case.status}: no further letter may go out")
-    return letter_store.approve_letter(store, letter.id, actor, now_us, letter_store.CaseNote(actor, note))
+    return letter_store.approve_letter(
+        store, letter.id, actor, now_us, digest, letter_store.CaseNote(actor, note)
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,8 +199,27 @@ class SentLetter:
     pdf_path: Path | None
 
 
+def check_out_dir(out: Path) -> None:
+    """Make sure ``out`` is a writable directory (created 0700 when missing) — before anything is sent.
+
+    Raises:
+        LetterError: it is not a directory, cannot be created, or a file cannot be created in it.
+    """
+    if out.exists() and not out.is_dir():
+        raise rendering.LetterError(f"--out {out}: not a directory; nothing sent")
+    try:
+        out.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=out, prefix=".swarmscope-probe-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise rendering.LetterError(
+            f"--out {out}: not a writable directory ({exc.strerror or exc}); nothing sent"
+        ) from None
+
+
 def _check_sendable(case: Any, letter: letter_store.LetterRow | None) -> letter_store.LetterRow:
-    if letter is None or letter.sent_us is not None:
+    if letter is None or letter.sent_us is not None or letter.voided_us is not None:
         raise rendering.LetterError(f"{case.doe} has no unsent letter")
     if letter.approved_us is None:
         raise rendering.LetterError(
@@ -165,61 +232,151 @@ def _check_sendable(case: Any, letter: letter_store.LetterRow | None) -> letter_
     return letter
 
 
+def _bound_content(
+    store: Store, case: Any, letter: letter_store.LetterRow, given: Mapping[str, Any]
+) -> tuple[letter_store.CaseFacts, rendering.LetterSettings, str]:
+    """The facts, frozen settings and digest of ``letter``, checked against its approval and ``given``."""
+    frozen = rendering.frozen_settings(letter.settings_json)
+    changed = rendering.settings_conflicts(frozen, given)
+    if changed:
+        raise rendering.LetterError(
+            f"{case.doe}: the send-time settings change {', '.join(changed)} from what was drafted and "
+            "approved; nothing sent (to change them, draft and approve the letter again)"
+        )
+    facts = letter_store.case_facts(store, case.id)
+    digest = rendering.approval_digest(facts, letter, frozen)
+    if digest != letter.approved_sha256:
+        raise rendering.LetterError(
+            f"{case.doe}: the letter's content differs from what was approved (sha256 {digest}); nothing "
+            "sent — draft it again, preview and approve"
+        )
+    return facts, frozen, digest
+
+
 def send_letter(
     store: Store,
     doe: str,
     key: IdentityKey,
-    settings: rendering.LetterSettings,
+    given: Mapping[str, Any],
     delivery: Delivery,
     actor: str,
     now_us: int,
 ) -> SentLetter:
     """Send the case's approved letter: decrypt the identity (audited), render, e-mail or write the PDF.
 
+    Args:
+        given: send-time settings keys (file + CLI options); any contact that differs from the frozen
+            settings refuses the letter. delivery: SMTP relay and ``out`` directory (checked first).
+
     Raises:
-        LetterError: not approved, no way to deliver. WorkflowError: the case may not receive it.
-        MailError: the SMTP server refused (nothing is recorded as sent). IdentityError: wrong key.
+        LetterError: not approved, content changed since approval, no way to deliver, ``out`` unusable;
+            or the letter was e-mailed and recorded but its PDF copy could not be written.
+        WorkflowError: the case may not receive it. MailError: the SMTP server refused (nothing is
+        recorded as sent). IdentityError: wrong key.
     """
     case = case_store.get_case(store, doe)
     letter = _check_sendable(case, latest_letter(store, case.id))
+    facts, frozen, digest = _bound_content(store, case, letter, given)
+    if delivery.out is not None:
+        check_out_dir(delivery.out)
     identity = read_identity(store, key, case.id, actor, now_us)
     to = rendering.Addressee(identity.name, identity.postal_address, identity.email)
-    facts = letter_store.case_facts(store, case.id)
-    final = replace(letter, sent_us=now_us, deadline_us=now_us + letter.deadline_us - letter.created_us)
-    rendered = rendering.render_letter(facts, final, to, settings)
-    message_id, pdf_path = None, None
-    if to.email and delivery.smtp_host:
-        message = rendering.build_message(facts, final, rendered, to, settings, now_us)
-        message_id = asyncio.run(
-            send_message(delivery.smtp_host, delivery.smtp_port, message, timeout=delivery.timeout)
-        )
-    elif delivery.out is None:
+    by_mail = bool(to.email and delivery.smtp_host)
+    if not by_mail and delivery.out is None:
         raise rendering.LetterError(
             f"{case.doe}: no e-mail route for this subscriber; pass --out DIR for postal mail"
         )
-    if delivery.out is not None:
-        delivery.out.mkdir(parents=True, exist_ok=True)
-        pdf_path = delivery.out / f"{case.doe}-{letter.kind}-{letter.id}.pdf"
-        pdf_path.write_bytes(rendered.pdf)
-    how = f"e-mailed, Message-ID {message_id}" if message_id else f"PDF written for postal mail: {pdf_path}"
-    note = f"{letter.kind} letter {letter.payment_reference} sent ({how})"
-    digest = hashlib.sha256(rendered.pdf).hexdigest()
-    if letter.kind == "initial":
-        sent = letter_store.mark_sent(store, letter.id, now_us, digest, message_id)
-        move_case(store, case.id, CaseEvent.SEND, actor, note, now_us)
-    else:
-        sent = letter_store.mark_sent(
-            store, letter.id, now_us, digest, message_id, letter_store.CaseNote(actor, note)
+    final = replace(letter, sent_us=now_us, deadline_us=now_us + letter.deadline_us - letter.created_us)
+    rendered = rendering.render_letter(facts, final, to, frozen)
+    pdf_path = delivery.out / f"{case.doe}-{letter.kind}-{letter.id}.pdf" if delivery.out else None
+    if not by_mail:
+        assert pdf_path is not None
+        _write_pdf(pdf_path, rendered.pdf, case.doe, "nothing sent")
+        sent = _record_sent(
+            store,
+            case.id,
+            letter,
+            rendered,
+            digest,
+            None,
+            f"PDF written for postal mail: {pdf_path}",
+            actor,
+            now_us,
+        )
+        return SentLetter(case.doe, sent, None, pdf_path)
+    assert delivery.smtp_host is not None
+    message = rendering.build_message(facts, final, rendered, to, frozen, now_us)
+    message_id = asyncio.run(
+        send_message(delivery.smtp_host, delivery.smtp_port, message, timeout=delivery.timeout)
+    )
+    sent = _record_sent(
+        store,
+        case.id,
+        letter,
+        rendered,
+        digest,
+        message_id,
+        f"e-mailed, Message-ID {message_id}",
+        actor,
+        now_us,
+    )
+    if pdf_path is not None:
+        _write_pdf(
+            pdf_path, rendered.pdf, case.doe, f"the letter was e-mailed ({message_id}) and recorded as sent"
         )
     return SentLetter(case.doe, sent, message_id, pdf_path)
 
 
+def _write_pdf(path: Path, pdf: bytes, doe: str, state: str) -> None:
+    try:
+        rendering.write_private(path, pdf)
+    except OSError as exc:
+        raise rendering.LetterError(
+            f"{doe}: {state}, but the PDF {path} could not be written ({exc.strerror or exc})"
+        ) from None
+
+
+def _record_sent(
+    store: Store,
+    case_id: int,
+    letter: letter_store.LetterRow,
+    rendered: rendering.RenderedLetter,
+    digest: str,
+    message_id: str | None,
+    how: str,
+    actor: str,
+    now_us: int,
+) -> letter_store.LetterRow:
+    """Mark the letter sent (right after it left) and move the case (initial letter) or note it (reminder)."""
+    note = f"{letter.kind} letter {letter.payment_reference} sent ({how})"
+    pdf_sha256 = hashlib.sha256(rendered.pdf).hexdigest()
+    case_note = None if letter.kind == "initial" else letter_store.CaseNote(actor, note)
+    try:
+        sent = letter_store.mark_sent(
+            store, letter.id, now_us, pdf_sha256, message_id, case_note, approved_sha256=digest
+        )
+        if letter.kind == "initial":
+            move_case(store, case_id, CaseEvent.SEND, actor, note, now_us)
+    except SwarmscopeError as exc:
+        raise rendering.LetterError(
+            f"letter {letter.payment_reference} left ({how}) but recording it failed: {exc}; "
+            "do not send it again"
+        ) from None
+    return sent
+
+
 def pending_approved(store: Store) -> list[str]:
-    """DOE numbers whose newest letter is approved and unsent (what ``letters send`` sends)."""
+    """DOE numbers whose newest letter is approved, unsent, not voided, and may go out in the case's status
+    (what ``letters send`` sends; a disputed or withdrawn case's approved reminder is not pending)."""
     out = []
     for case in case_store.list_cases(store):
         letter = latest_letter(store, case.id)
-        if letter is not None and letter.approved_us is not None and letter.sent_us is None:
+        if letter is None or letter.approved_us is None or letter.sent_us is not None:
+            continue
+        allowed = (
+            case.status == CaseStatus.APPROVED if letter.kind == "initial" else may_send_letter(case.status)
+        )
+        if letter.voided_us is None and allowed:
             out.append(case.doe)
     return out
 
@@ -248,11 +405,20 @@ def remind_letters(
             if p.currency == letter.currency
         )
         note = letter_store.CaseNote(actor, f"reminder drafted after deadline of {letter.payment_reference}")
+        amount = max(claim - paid, 0) or claim
+        try:  # the contacts of the letter it follows (they were approved)
+            base = rendering.frozen_settings(letter.settings_json)
+        except rendering.LetterError:
+            base = settings
+        days = settings.reminder_days
+        frozen = replace(
+            base, amount_cents=amount, currency=letter.currency, deadline_days=days, reminder_days=days
+        )
         out.append(
             letter_store.add_letter(
-                store, case.id, "reminder", max(claim - paid, 0) or claim, letter.currency,
+                store, case.id, "reminder", amount, letter.currency,
                 now_us + settings.reminder_days * DAY_US, partial(rendering.payment_reference, case.id),
-                now_us, note,
+                now_us, note, settings_json=rendering.settings_json(frozen),
             )
         )  # fmt: skip
     return out
@@ -270,10 +436,6 @@ def expire_letters(store: Store, actor: str, now_us: int) -> list[str]:
     return out
 
 
-def _settings(path: Path | None, overrides: dict[str, Any], *, amount: bool) -> rendering.LetterSettings:
-    return rendering.load_settings(path, overrides, amount=amount, contacts=not amount)
-
-
 def _now() -> int:
     return Clock().now_us()
 
@@ -287,17 +449,24 @@ def draft_command(
     deadline_days: Annotated[
         int | None, typer.Option("--deadline-days", min=1, help="Days from sending.")
     ] = None,
+    sender: Annotated[str | None, typer.Option("--from", help="Sender e-mail address.")] = None,
+    sender_name: Annotated[
+        str | None, typer.Option("--sender-name", help="Sender name on the letter.")
+    ] = None,
+    dispute_email: Annotated[str | None, typer.Option("--dispute-email", help="Where disputes go.")] = None,
     settings: SettingsOption = None,
     actor: ActorOption = None,
     db: DbOption = DEFAULT_DB,
 ) -> None:
-    """Draft initial letters (they still need `letters approve`)."""
+    """Draft initial letters, their settings frozen (they still need `letters preview` and `approve`)."""
     try:
         if (case is None) == (not all_identified):
             raise InputError("give exactly one of --case DOE or --all-identified")
-        chosen = _settings(
-            settings, {"amount": amount, "currency": currency, "deadline_days": deadline_days}, amount=True
-        )
+        chosen = rendering.load_settings(
+            settings,
+            {"amount": amount, "currency": currency, "deadline_days": deadline_days, "sender_email": sender,
+             "sender_name": sender_name, "dispute_email": dispute_email},
+        )  # fmt: skip
         with workflow_store(db) as store:
             dois = (
                 [case]
@@ -312,18 +481,44 @@ def draft_command(
         raise fail(exc) from None
 
 
+@letters_app.command("preview")
+def preview_command(
+    case: Annotated[str, typer.Argument(help="The case (DOE number).")],
+    out: Annotated[Path | None, typer.Option("--out", help="Also write the PDF to this file.")] = None,
+    db: DbOption = DEFAULT_DB,
+) -> None:
+    """Show the case's newest unsent letter as it will be sent (addressee and dates are placeholders)."""
+    try:
+        with workflow_store(db) as store:
+            shown = preview_letter(store, case)
+        typer.echo(shown.text)
+        if out is not None:
+            try:
+                rendering.write_private(out, rendering.pdf_of(shown.html))
+            except OSError as exc:
+                raise rendering.LetterError(f"--out {out}: {exc.strerror or exc}") from None
+            typer.echo(f"PDF written to {clean(out)}")
+        typer.echo(f"approval digest (sha256): {shown.digest}")
+    except SwarmscopeError as exc:
+        raise fail(exc) from None
+
+
 @letters_app.command("approve")
 def approve_command(
     case: Annotated[str, typer.Argument(help="The case (DOE number).")],
+    digest: Annotated[
+        str | None, typer.Option("--digest", help="The digest `letters preview` showed you (checked).")
+    ] = None,
     actor: ActorOption = None,
     db: DbOption = DEFAULT_DB,
 ) -> None:
-    """Record your approval of the case's newest unsent letter (initial or reminder)."""
+    """Record your approval of the case's newest unsent letter (initial or reminder), bound to its content."""
     try:
         with workflow_store(db) as store:
-            row = approve_letter(store, case, actor_name(actor), _now())
+            row = approve_letter(store, case, actor_name(actor), _now(), digest)
         ref = rendering.grouped(row.payment_reference)
         typer.echo(f"{clean(case)}: {row.kind} letter {ref} approved by {clean(row.approved_by)}")
+        typer.echo(f"content sha256 {row.approved_sha256} (as `letters preview {clean(case)}` shows it)")
     except SwarmscopeError as exc:
         raise fail(exc) from None
 
@@ -350,18 +545,25 @@ def send_command(
     actor: ActorOption = None,
     db: DbOption = DEFAULT_DB,
 ) -> None:
-    """Send approved letters: e-mail with the PDF attached, or a PDF for postal mail."""
+    """Send approved letters: e-mail with the PDF attached, or a PDF for postal mail.
+
+    Letters are rendered from the settings frozen at drafting; --settings, --from, --sender-name and
+    --dispute-email are only checked against them (a letter they would change is not sent).
+    """
     overrides = {"sender_email": sender, "sender_name": sender_name, "dispute_email": dispute_email}
     failed = 0
     try:
-        chosen = _settings(settings, overrides, amount=False)
+        given = rendering.read_settings(settings, overrides)
+        rendering.settings_from(given, amount=False, contacts=False)  # unknown keys, wrong types
         key = IdentityKey.load(identity_key)
         who, delivery = actor_name(actor), Delivery(smtp_host, smtp_port, out)
+        if out is not None:
+            check_out_dir(out)
         with workflow_store(db) as store:
             for doe in [case] if case else pending_approved(store):
                 try:
-                    sent = send_letter(store, doe, key, chosen, delivery, who, _now())
-                except SwarmscopeError as exc:
+                    sent = send_letter(store, doe, key, given, delivery, who, _now())
+                except (SwarmscopeError, OSError) as exc:
                     failed += 1
                     typer.echo(f"error: {clean(doe)}: {clean(exc)}", err=True)
                     continue

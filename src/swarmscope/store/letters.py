@@ -1,10 +1,13 @@
 """Rows of letters, payments and disputes (issue 5 item 7), and the evidence facts a letter summarises.
 
 Case status changes go through :func:`swarmscope.store.cases.set_case_status` (the workflow table); this
-module keeps the letter's own record: who approved it and when, when it was sent, the SHA-256 of the PDF
-that left and the e-mail Message-ID. A letter is sent at most once and only after its approval — the
-UPDATE itself requires ``approved_us IS NOT NULL AND sent_us IS NULL`` (defence in depth behind the
-workflow check). Money is integer cents with an ISO 4217 currency; times are UTC microseconds.
+module keeps the letter's own record: the settings frozen at drafting (``settings_json``), who approved it,
+when, and the digest of the content approved (``approved_sha256``), when it was sent, the SHA-256 of the
+PDF that left and the e-mail Message-ID. A letter is sent at most once and only after its approval of the
+same content — the UPDATE itself requires ``approved_sha256 = <digest recomputed at sending> AND sent_us IS
+NULL AND voided_us IS NULL`` (defence in depth behind the workflow check). An unsent letter is voided
+(``voided_us``) when a newer draft supersedes it or a dispute arrives; a voided letter is never approved or
+sent. Money is integer cents with an ISO 4217 currency; times are UTC microseconds.
 """
 
 from __future__ import annotations
@@ -63,6 +66,9 @@ class LetterRow:
     sent_us: int | None
     pdf_sha256: str | None
     message_id: str | None
+    settings_json: str | None = None
+    approved_sha256: str | None = None
+    voided_us: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,13 +159,16 @@ def add_letter(
     reference: Callable[[int], str],
     now_us: int,
     note: CaseNote | None = None,
+    *,
+    settings_json: str | None = None,
 ) -> LetterRow:
-    """Insert a drafted (unapproved, unsent) letter.
+    """Insert a drafted (unapproved, unsent) letter; every older unsent letter of the case is voided.
 
     Args:
         kind: "initial" | "reminder". deadline_us: the draft's deadline; the term (deadline − created) is
             what :func:`mark_sent` re-applies from the sending time. reference: sequence number of this
-            letter within the case (1, 2, ...) → its payment reference (unique).
+            letter within the case (1, 2, ...) → its payment reference (unique). settings_json: the
+            letter settings frozen for this letter (canonical JSON, see swarmscope.cases.letters).
 
     Raises:
         StoreError: unknown case, a duplicate reference, or the database refused.
@@ -171,10 +180,17 @@ def add_letter(
         values = {
             "case_id": case_id, "kind": kind, "amount_cents": amount_cents, "currency": currency,
             "deadline_us": deadline_us, "payment_reference": reference(count + 1), "created_us": now_us,
+            "settings_json": settings_json,
         }  # fmt: skip
+        _void_unsent(conn, case_id, now_us)
         letter_id = conn.execute(letter.insert().values(**values)).inserted_primary_key[0]  # type: ignore[index]
         _write_note(conn, case_id, note, now_us)
     return get_letter(store, letter_id)
+
+
+def _void_unsent(conn: sa.Connection, case_id: int, now_us: int) -> int:
+    unsent = sa.and_(letter.c.case_id == case_id, letter.c.sent_us.is_(None), letter.c.voided_us.is_(None))
+    return int(conn.execute(letter.update().where(unsent).values(voided_us=now_us)).rowcount)
 
 
 def get_letter(store: Store, letter_id: int) -> LetterRow:
@@ -205,23 +221,29 @@ def list_letters(store: Store, *, case_id: int | None = None) -> list[LetterRow]
 
 
 def approve_letter(
-    store: Store, letter_id: int, actor: str, now_us: int, note: CaseNote | None = None
+    store: Store, letter_id: int, actor: str, now_us: int, digest: str, note: CaseNote | None = None
 ) -> LetterRow:
-    """Record the human approval of an unsent letter (``approved_by``, ``approved_us``).
+    """Record the human approval of an unsent letter: ``approved_by``, ``approved_us`` and the hex SHA-256
+    ``digest`` of the content approved (``approved_sha256``).
 
     Raises:
-        StoreError: no such letter, already approved, or already sent.
+        StoreError: no such letter, already approved, sent or voided.
     """
     with store._write() as conn:
         done = conn.execute(
             letter.update()
-            .where(letter.c.id == letter_id, letter.c.approved_us.is_(None), letter.c.sent_us.is_(None))
-            .values(approved_by=actor, approved_us=now_us)
+            .where(
+                letter.c.id == letter_id,
+                letter.c.approved_us.is_(None),
+                letter.c.sent_us.is_(None),
+                letter.c.voided_us.is_(None),
+            )
+            .values(approved_by=actor, approved_us=now_us, approved_sha256=digest)
         ).rowcount
         if done == 1:
             _write_note(conn, get_case_id(conn, letter_id), note, now_us)
     if done != 1:
-        raise StoreError(f"letter {letter_id} does not exist or is already approved")
+        raise StoreError(f"letter {letter_id} does not exist, is already approved, or was voided")
     return get_letter(store, letter_id)
 
 
@@ -232,23 +254,37 @@ def mark_sent(
     pdf_sha256: str,
     message_id: str | None,
     note: CaseNote | None = None,
+    *,
+    approved_sha256: str,
 ) -> LetterRow:
     """Record that an approved letter left: its deadline becomes ``sent_us`` + the drafted term.
 
+    Args:
+        approved_sha256: the content digest recomputed at sending; it must equal the one approved.
+
     Raises:
-        StoreError: the letter is not approved, or was already sent.
+        StoreError: the letter is not approved (for this content), was voided, or was already sent.
     """
     term = letter.c.deadline_us - letter.c.created_us
     with store._write() as conn:
         done = conn.execute(
             letter.update()
-            .where(letter.c.id == letter_id, letter.c.approved_us.is_not(None), letter.c.sent_us.is_(None))
+            .where(
+                letter.c.id == letter_id,
+                letter.c.approved_us.is_not(None),
+                letter.c.approved_sha256 == approved_sha256,
+                letter.c.sent_us.is_(None),
+                letter.c.voided_us.is_(None),
+            )
             .values(sent_us=sent_us, deadline_us=sent_us + term, pdf_sha256=pdf_sha256, message_id=message_id)
         ).rowcount
         if done == 1:
             _write_note(conn, get_case_id(conn, letter_id), note, sent_us)
     if done != 1:
-        raise StoreError(f"letter {letter_id} is not approved or was already sent; it is not marked sent")
+        raise StoreError(
+            f"letter {letter_id} is not approved for this content, was voided or was already sent; "
+            "it is not marked sent"
+        )
     return get_letter(store, letter_id)
 
 
@@ -285,7 +321,8 @@ def list_payments(store: Store, case_id: int) -> list[PaymentRow]:
 
 
 def add_dispute(store: Store, case_id: int, received_us: int, summary: str, now_us: int) -> DisputeRow:
-    """Insert a dispute received for a case.
+    """Insert a dispute received for a case and void its unsent letters (approved or not) in the same
+    transaction: a dispute stops every letter that has not left yet.
 
     Raises:
         StoreError: unknown case or the database refused.
@@ -298,6 +335,7 @@ def add_dispute(store: Store, case_id: int, received_us: int, summary: str, now_
     }
     with store._write() as conn:
         row_id = conn.execute(dispute.insert().values(**values)).inserted_primary_key[0]  # type: ignore[index]
+        _void_unsent(conn, case_id, now_us)
     return DisputeRow(id=row_id, **values)
 
 

@@ -241,6 +241,10 @@ letter = sa.Table(
     sa.Column("sent_us", sa.BigInteger),
     sa.Column("pdf_sha256", sa.Text),
     sa.Column("message_id", sa.Text),
+    # migration 0005: what an approval binds (see swarmscope.cases.letters)
+    sa.Column("settings_json", sa.Text),  # the letter settings frozen at drafting (canonical JSON)
+    sa.Column("approved_sha256", sa.Text),  # hex SHA-256 of the content approved (approval_digest)
+    sa.Column("voided_us", sa.BigInteger),  # an unsent letter voided (redraft, dispute): never sent
 )
 
 payment = sa.Table(
