@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from swarmscope.cases.candidates import build_cases, evaluate_store, load_hits
-from swarmscope.cases.thresholds import ThresholdPolicy
+from swarmscope.cases.candidates import build_cases, evaluate_store, load_hits, recorded_policy
+from swarmscope.cases.thresholds import Candidate, ThresholdPolicy
+from swarmscope.cases.workflow import next_case_status
+from swarmscope.errors import InputError
 from swarmscope.evidence.records import Tier
 from swarmscope.store import cases as sc
 from swarmscope.store.database import Store
@@ -65,14 +67,45 @@ def test_clock_flagged_hit_excludes_with_the_run_threshold(store: Store) -> None
     seal(store, [*samples, hit("127.0.0.2", 0), hit("127.0.0.2", 30), hit("127.0.0.2", 70)])
     assert [h.clock_flagged for h in load_hits(store)] == [False, True, False]
     assert verdict_of(store, "127.0.0.2") == ("clock_flagged",)
-    # A looser threshold (override) clears the window.
-    assert verdict_of(store, "127.0.0.2", clock_threshold_us=200_000) == ()
+    # The override may only tighten the sealed 100 ms: a looser one is refused, nothing is built.
+    linked(store)
+    with pytest.raises(InputError, match="looser than the 100 ms sealed in the settings of monitor run"):
+        load_hits(store, clock_threshold_us=200_000)
+    with pytest.raises(InputError, match="may only be made stricter"):
+        build_cases(store, POLICY, T0, clock_threshold_us=200_000)
+    assert sc.list_cases(store) == []
+    assert verdict_of(store, "127.0.0.2", clock_threshold_us=100_000) == ("clock_flagged",)
 
 
-def test_run_settings_threshold_is_used(store: Store) -> None:
+def test_run_settings_threshold_is_used_and_may_be_tightened(store: Store) -> None:
     samples = [sample(0, 1), sample(20, 150), sample(40, 1)]
     seal(store, [*samples, *(hit("127.0.0.2", m) for m in (0, 30, 70))], settings={"clock_threshold_ms": 500})
     assert not any(h.clock_flagged for h in load_hits(store))
+    assert [h.clock_flagged for h in load_hits(store, clock_threshold_us=100_000)] == [False, True, False]
+    with pytest.raises(InputError, match="looser than the 500 ms"):
+        load_hits(store, clock_threshold_us=600_000)
+
+
+def test_the_override_is_checked_against_the_runs_judged_only(store: Store) -> None:
+    seal(store, [hit("127.0.0.2", m) for m in (0, 30, 70)], settings={"clock_threshold_ms": 500})
+    seal(
+        store,
+        [hit("127.0.0.3", 1, infohash=OTHER_IH)],
+        settings={"clock_threshold_ms": 50},
+        swarms=(OTHER_IH,),
+    )
+    assert len(load_hits(store, infohash=IH, clock_threshold_us=400_000)) == 3
+    with pytest.raises(InputError, match="50 ms sealed"):
+        load_hits(store, clock_threshold_us=400_000)
+
+
+def test_commercial_anchor_runs_keep_their_sealed_strict_threshold(store: Store) -> None:
+    samples = [sample(0, 1), sample(20, 60), sample(40, 1)]  # 60 ms: fine at 100, flagged at 40
+    settings = {"clock_threshold_ms": 100, "clock_policy": "commercial-anchor"}
+    seal(store, [*samples, *(hit("127.0.0.2", m) for m in (0, 30, 70))], settings=settings)
+    assert [h.clock_flagged for h in load_hits(store)][1] is True
+    with pytest.raises(InputError, match="looser than the 40 ms"):
+        load_hits(store, clock_threshold_us=100_000)
 
 
 def test_a_run_without_clock_samples_is_unmeasured_and_flags_nothing(store: Store) -> None:
@@ -154,3 +187,130 @@ def test_per_swarm_filter(store: Store) -> None:
     linked(store, IH)
     linked(store, OTHER_IH)
     assert [c.infohash for c in build_cases(store, POLICY, T0, infohash=OTHER_IH).created] == [OTHER_IH]
+
+
+def notes_of(store: Store, doe: str) -> list[str]:
+    return [e.note or "" for e in sc.case_events(store, doe)]
+
+
+def test_cgnat_three_ports_make_no_case_and_one_port_is_its_own_case(store: Store) -> None:
+    """One IP, three ports, one hit each: three subscribers perhaps, never one candidate (review H5)."""
+    records = [hit("127.0.0.2", m, port=p) for m, p in ((0, 50001), (30, 50002), (70, 50003))]
+    records += [hit("127.0.0.3", m) for m in (0, 30, 70)] + [hit("127.0.0.3", 40, port=51413)]
+    seal(store, records)
+    linked(store)
+    report = build_cases(store, POLICY, T0)
+    assert [(c.ip, c.port, c.hits) for c in report.created] == [("127.0.0.3", 6881, 3)]
+    assert sorted((v.ip, v.port) for v in report.excluded) == [
+        ("127.0.0.2", 50001), ("127.0.0.2", 50002), ("127.0.0.2", 50003), ("127.0.0.3", 51413)
+    ]  # fmt: skip
+    (doe,) = [c.doe for c in report.created]
+    assert report.notes[doe][0].startswith("also_seen_on_ports: 127.0.0.3 also seen on ports 51413")
+    assert any("also seen on ports 51413" in n for n in notes_of(store, doe))
+
+
+def test_the_policy_is_recorded_when_a_case_is_created_and_refreshed(store: Store) -> None:
+    seal(store, [hit("127.0.0.2", m) for m in (0, 30, 70)])
+    linked(store)
+    (case,) = build_cases(store, POLICY, T0, actor="counsel").created
+    events = sc.case_events(store, case.doe)
+    assert [e.status for e in events] == ["candidate", "candidate"] and events[-1].actor == "counsel"
+    assert (
+        "build: passed the thresholds: 3 verified hit(s) from 127.0.0.2:6881 over 70.0 min" in events[-1].note
+    )
+    assert recorded_policy(e.note for e in events) == (
+        "min_hits=3, min_span=60.0 min, allow_flags=none, "
+        "clock_threshold=100 ms (as sealed in the run settings)"
+    )
+    weak = ThresholdPolicy(min_hits=2, min_span_us=60 * 10**6, allow_flags=frozenset({"vpn"}))
+    report = build_cases(store, weak, T0 + 1, clock_threshold_us=50_000)
+    assert [c.doe for c in report.refreshed] == [case.doe]
+    assert recorded_policy(notes_of(store, case.doe)) == (
+        "min_hits=2, min_span=1.0 min, allow_flags=vpn "
+        "(below the defaults: min_hits, min_span; opt-in: vpn), "
+        "clock_threshold=50 ms (tightened; stricter than the sealed run settings)"
+    )
+    note = notes_of(store, case.doe)[-1]
+    assert note.startswith("build: still passes: 3 verified hit(s)")
+    assert "policy: min_hits=2, min_span=1.0 min, allow_flags=vpn (below the defaults" in note
+    assert note.endswith("clock_threshold=50 ms (tightened; stricter than the sealed run settings)")
+
+
+def test_a_candidate_that_no_longer_passes_is_withdrawn_and_leaves_the_open_cases(store: Store) -> None:
+    seal(store, [hit("127.0.0.2", m) for m in (0, 30, 70)] + [hit("127.0.0.3", m) for m in (0, 10)])
+    linked(store)
+    loose = ThresholdPolicy(min_hits=2, min_span_us=5 * 60 * 10**6)
+    assert sorted(c.ip for c in build_cases(store, loose, T0).created) == ["127.0.0.2", "127.0.0.3"]
+    report = build_cases(store, POLICY, T0 + 5, actor="counsel")
+    ((gone, reasons),) = report.withdrawn
+    assert gone.ip == "127.0.0.3" and gone.status == "withdrawn" and gone.closed_us == T0 + 5
+    assert [r.split(":")[0] for r in reasons] == ["too_few_hits", "span_too_short"]
+    last = sc.case_events(store, gone.doe)[-1]
+    assert (last.status, last.actor) == ("withdrawn", "counsel")
+    assert last.note.startswith("withdraw: no longer passes: too_few_hits: 2 verified hit(s), 3 required")
+    assert "policy: min_hits=3, min_span=60.0 min" in last.note
+    assert [c.ip for c in sc.list_cases(store, status="candidate")] == ["127.0.0.2"]
+    # Passing again under the loose policy does not reopen it.
+    again = build_cases(store, loose, T0 + 6)
+    assert again.created == [] and {c.doe: c.status for c in again.refreshed}[gone.doe] == "withdrawn"
+    assert sc.get_case(store, gone.doe).status == "withdrawn"
+
+
+def test_a_build_of_another_swarm_leaves_the_cases_of_this_one(store: Store) -> None:
+    seal(store, [hit("127.0.0.2", m) for m in (0, 30, 70)])
+    linked(store)
+    build_cases(store, POLICY, T0)
+    report = build_cases(store, ThresholdPolicy(min_hits=9), T0 + 1, infohash=OTHER_IH)
+    assert report.withdrawn == [] and sc.list_cases(store)[0].status == "candidate"
+
+
+def test_a_case_past_candidate_is_only_reported(store: Store) -> None:
+    seal(store, [hit("127.0.0.2", m) for m in (0, 30, 70)])
+    linked(store)
+    (case,) = build_cases(store, POLICY, T0).created
+    sc.set_case_status(store, case.id, "request", "counsel", None, T0 + 1, rule=next_case_status)
+    report = build_cases(store, ThresholdPolicy(min_hits=4), T0 + 2)
+    assert report.withdrawn == []
+    assert [(c.doe, c.status, r[0].split(":")[0]) for c, r in report.failing_later] == [
+        (case.doe, "requested", "too_few_hits")
+    ]
+    assert sc.get_case(store, case.id).status == "requested"
+
+
+def test_a_fake_torrent_withdraws_its_candidates(store: Store) -> None:
+    seal(store, [hit("127.0.0.2", m) for m in (0, 30, 70)])
+    work = linked(store)
+    build_cases(store, POLICY, T0)
+    (link,) = sc.work_torrents(store, work_id=work)
+    sc.set_torrent_check(store, link.id, "fake", 4, 0, None, T0 + 1)
+    ((gone, reasons),) = build_cases(store, POLICY, T0 + 2).withdrawn
+    assert reasons[0].startswith("fake_torrent") and gone.status == "withdrawn"
+
+
+def test_a_case_counted_across_ports_is_corrected_or_reported(store: Store) -> None:
+    """A case built when hits were pooled per IP: its counts now come from its own port only."""
+    seal(store, [hit("127.0.0.2", m) for m in (0, 30, 70)] + [hit("127.0.0.2", 90, port=6882)])
+    linked(store)
+    pooled = Candidate("127.0.0.2", IH, 6881, T0, T0 + 90 * 60 * 10**6, 4)
+    sc.upsert_case(store, pooled, None, None, None, None, T0)
+    (case,) = build_cases(store, POLICY, T0 + 1).refreshed
+    assert (case.hits, case.last_hit_us) == (3, T0 + 70 * 60 * 10**6) and case.work_id is not None
+    # The same case past candidate is left as it is but reported.
+    other = Candidate("127.0.0.4", IH, 6881, T0, T0 + 90 * 60 * 10**6, 4)
+    seal(store, [hit("127.0.0.4", m) for m in (0, 30, 70)] + [hit("127.0.0.4", 90, port=6882)], swarms=())
+    row = sc.upsert_case(store, other, None, None, None, None, T0)
+    sc.set_case_status(store, row.id, "request", "counsel", None, T0 + 1, rule=next_case_status)
+    report = build_cases(store, POLICY, T0 + 2)
+    ((later, reasons),) = report.failing_later
+    assert later.doe == row.doe and reasons[0].startswith("overstated: the case counts 4 verified hits, 3")
+
+
+def test_two_ports_with_the_same_first_hit_get_one_case_and_a_skip(store: Store) -> None:
+    records = [hit("127.0.0.2", m, port=p) for m in (0, 30, 70) for p in (6881, 6882)]
+    seal(store, records)
+    linked(store)
+    report = build_cases(store, POLICY, T0)
+    assert [(c.port, c.hits) for c in report.created] == [(6881, 3)]
+    ((skipped, why),) = report.skipped
+    assert skipped.port == 6882 and why.startswith("same_first_hit: case DOE-000001")
+    assert build_cases(store, POLICY, T0 + 1).withdrawn == []

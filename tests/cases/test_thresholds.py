@@ -6,7 +6,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from swarmscope.cases.thresholds import Candidate, Hit, ThresholdPolicy, candidates, evaluate
+from swarmscope.cases.thresholds import (
+    Candidate,
+    Hit,
+    ThresholdPolicy,
+    candidates,
+    evaluate,
+    policy_warnings,
+)
 
 IH = "aa" * 20
 MIN = 60 * 10**6
@@ -14,9 +21,11 @@ T0 = 1_780_000_000 * 10**6
 POLICY = ThresholdPolicy()
 
 
-def hits_at(*minutes: float, ip: str = "127.0.0.9", flagged: tuple[int, ...] = ()) -> list[Hit]:
+def hits_at(
+    *minutes: float, ip: str = "127.0.0.9", port: int = 6881, flagged: tuple[int, ...] = ()
+) -> list[Hit]:
     return [
-        Hit(ip, 6881 + i, IH, T0 + int(m * MIN), T0 + int(m * MIN) + 5 * 10**6, i in flagged)
+        Hit(ip, port, IH, T0 + int(m * MIN), T0 + int(m * MIN) + 5 * 10**6, i in flagged)
         for i, m in enumerate(minutes)
     ]
 
@@ -81,7 +90,57 @@ def test_flags_of_another_ip_do_not_matter() -> None:
     assert candidates(hits_at(0, 30, 61), POLICY, {"127.0.0.8": frozenset({"tor"})})
 
 
-def test_groups_per_ip_and_infohash() -> None:
+def test_three_ports_of_one_ip_are_three_groups_not_one_candidate() -> None:
+    """Carrier-grade NAT: one IP, three ports may be three subscribers; hits are never pooled."""
+    hits = hits_at(0, port=50001) + hits_at(30, port=50002) + hits_at(61, port=50003)
+    assert candidates(hits, POLICY, {}) == []
+    verdicts = evaluate(hits, POLICY, {})
+    assert [(v.port, v.hits, v.other_ports) for v in verdicts] == [
+        (50001, 1, (50002, 50003)),
+        (50002, 1, (50001, 50003)),
+        (50003, 1, (50001, 50002)),
+    ]
+    assert all(codes(v) == {"too_few_hits", "span_too_short"} for v in verdicts)
+    assert "also seen on ports 50002, 50003" in verdicts[0].notes[0]
+
+
+def test_a_candidate_counts_only_its_own_port_and_names_the_others() -> None:
+    hits = hits_at(0, 30, 61, port=6881) + hits_at(10, 20, port=51413)
+    (c,) = candidates(hits, POLICY, {})
+    assert (c.port, c.hits, c.first_hit_us, c.last_hit_us, c.other_ports) == (
+        6881,
+        3,
+        T0,
+        T0 + 61 * MIN,
+        (51413,),
+    )
+    assert c.is_candidate and c.notes[0].startswith("also_seen_on_ports: 127.0.0.9 also seen on ports 51413")
+    (alone,) = candidates(hits_at(0, 30, 61), POLICY, {})
+    assert alone.other_ports == () and alone.notes == ()
+
+
+def test_a_clock_flagged_hit_on_another_port_does_not_exclude() -> None:
+    hits = hits_at(0, 30, 61) + hits_at(5, port=6882, flagged=(0,))
+    assert [c.port for c in candidates(hits, POLICY, {})] == [6881]
+
+
+def test_policy_description_and_warnings() -> None:
+    assert POLICY.describe() == "min_hits=3, min_span=60.0 min, allow_flags=none"
+    assert policy_warnings(POLICY) == ()
+    assert policy_warnings(ThresholdPolicy(min_hits=5, min_span_us=2 * 60 * MIN)) == ()
+    weak = ThresholdPolicy(min_hits=1, min_span_us=0, allow_flags=frozenset({"hosting", "tor"}))
+    assert weak.describe() == (
+        "min_hits=1, min_span=0.0 min, allow_flags=hosting,tor "
+        "(below the defaults: min_hits, min_span; opt-in: hosting,tor)"
+    )
+    warnings = policy_warnings(weak)
+    assert len(warnings) == 4
+    assert "min hits 1 is below the defaults a court-tested policy uses" in warnings[0]
+    assert "min span 0.0 min is below the defaults" in warnings[1]
+    assert "flagged hosting are admitted" in warnings[2] and "flagged tor" in warnings[3]
+
+
+def test_groups_per_ip_port_and_infohash() -> None:
     hits = hits_at(0, 30, 61) + hits_at(0, 61, ip="127.0.0.10")
     hits += [Hit("127.0.0.9", 6881, "bb" * 20, T0, T0, False)]
     verdicts = evaluate(hits, POLICY, {})
@@ -103,7 +162,7 @@ def test_configurable_policy() -> None:
 HIT = st.builds(
     Hit,
     ip=st.sampled_from(["127.0.0.2", "127.0.0.3", "::1"]),
-    port=st.integers(1, 65535),
+    port=st.sampled_from([6881, 6882, 51413]),
     infohash=st.sampled_from([IH, "bb" * 20]),
     at_us=st.integers(T0, T0 + 4 * 60 * MIN),
     ended_us=st.just(T0),
@@ -120,9 +179,9 @@ FLAGS = st.dictionaries(
 def test_adding_hits_never_removes_a_candidate_unless_flagged(
     before: list[Hit], more: list[Hit], flags: dict[str, frozenset[str]]
 ) -> None:
-    was = {(c.ip, c.infohash) for c in candidates(before, POLICY, flags)}
-    now = {(c.ip, c.infohash) for c in candidates(before + more, POLICY, flags)}
-    flagged_added = {(h.ip, h.infohash) for h in more if h.clock_flagged}
+    was = {(c.ip, c.port, c.infohash) for c in candidates(before, POLICY, flags)}
+    now = {(c.ip, c.port, c.infohash) for c in candidates(before + more, POLICY, flags)}
+    flagged_added = {(h.ip, h.port, h.infohash) for h in more if h.clock_flagged}
     assert was - now <= flagged_added
 
 
@@ -130,7 +189,22 @@ def test_adding_hits_never_removes_a_candidate_unless_flagged(
 @given(hits=st.lists(HIT, max_size=15), flags=FLAGS)
 def test_every_candidate_meets_the_policy(hits: list[Hit], flags: dict[str, frozenset[str]]) -> None:
     for c in candidates(hits, POLICY, flags):
-        group = [h for h in hits if (h.ip, h.infohash) == (c.ip, c.infohash)]
-        assert len(group) == c.hits >= 3
+        group = [h for h in hits if (h.ip, h.port, h.infohash) == (c.ip, c.port, c.infohash)]
+        assert len(group) == c.hits >= 3  # every counted hit came from this one address AND port
         assert c.span_us >= POLICY.min_span_us
         assert not any(h.clock_flagged for h in group) and not flags.get(c.ip)
+        assert (c.first_hit_us, c.last_hit_us) == (min(h.at_us for h in group), max(h.at_us for h in group))
+
+
+@settings(max_examples=200)
+@given(hits=st.lists(HIT, max_size=15), flags=FLAGS)
+def test_every_verdict_is_one_address_and_port_and_names_the_other_ports(
+    hits: list[Hit], flags: dict[str, frozenset[str]]
+) -> None:
+    verdicts = evaluate(hits, POLICY, flags)
+    assert sum(v.hits for v in verdicts) == len(hits)
+    assert len({(v.ip, v.port, v.infohash) for v in verdicts}) == len(verdicts)
+    for v in verdicts:
+        ports = {h.port for h in hits if (h.ip, h.infohash) == (v.ip, v.infohash)}
+        assert v.other_ports == tuple(sorted(ports - {v.port}))
+        assert bool(v.notes) == bool(v.other_ports)

@@ -3,10 +3,13 @@
 - **Hits**: sealed observations of tier VERIFIED only
   (:func:`swarmscope.store.case_evidence.verified_observations`).
 - **Clock**: each run's clock samples give its flag windows
-  (:func:`swarmscope.evidence.clock_policy.flag_windows`) under the threshold recorded in that run's
-  settings (``clock_threshold_ms``, default 100 ms) unless the caller overrides it; a hit whose start
-  lies in a window is ``clock_flagged``. A run without samples is *unmeasured*: nothing in it is flagged
-  (the clock policy's rule; the methodology statement says so).
+  (:func:`swarmscope.evidence.clock_policy.flag_windows`) under the clock policy SEALED in that run's
+  settings (:func:`swarmscope.evidence.bundle_settings.run_clock_policy`: ``clock_threshold_ms``, default
+  100 ms, and the commercial-anchor preset), exactly as ``swarmscope export`` reads them. The caller may
+  only TIGHTEN it (``clock_threshold_us`` smaller than or equal to every sealed threshold of the runs
+  whose hits are judged); a looser value is refused with :class:`InputError`. A hit whose start lies in a
+  window is ``clock_flagged``. A run without samples is *unmeasured*: nothing in it is flagged (the clock
+  policy's rule; the methodology statement says so).
 - **Attribution**: for each hit the latest attribution of its IP at or before the hit start. The flags of
   an IP are the union over its hits; the ISP (by ASN, :func:`swarmscope.store.cases.isp_for_asn`) and the
   advisory region/city come from the attribution at the first hit. No attribution: no flags, no ISP.
@@ -14,16 +17,32 @@
   (:func:`swarmscope.store.cases.work_for_infohash`).
   A candidate whose torrent is linked to no work, or only as ``fake``, does not become a case (no rights
   holder can claim it); it is reported as skipped. With ``require_confirmed`` a plain link is not enough.
+- **Policy on record**: every case a build creates or finds again at ``candidate`` gets a ``case_event``
+  whose note reads ``build: ...; policy: <ThresholdPolicy.describe()>, clock=<threshold>`` (and the
+  "also seen on ports" note of :mod:`swarmscope.cases.thresholds`); its hits and last hit are set to
+  exactly what the current evidence shows for its (IP, port, infohash).
+- **Re-check**: a build re-evaluates every existing case still at ``candidate`` (of the swarm built, when
+  ``infohash`` is given) under the policy NOW given. One that no longer passes — its (IP, port, infohash)
+  fails a threshold, no verified hit from that address and port remains, its hits now start elsewhere,
+  or its torrent has no usable work — is WITHDRAWN by a recorded ``withdraw`` event whose note starts with
+  ``no longer passes:`` and names the reasons and the policy (choice: withdrawn, not merely warned, so
+  that exhibits and notices — which take open cases — never carry it; a withdrawn case is never reopened,
+  a later build does not revive it, counsel must look at it). Cases past ``candidate`` are never changed
+  by a build; those that would fail are reported (``BuildReport.failing_later``) for counsel.
 """
 
 from __future__ import annotations
 
 import bisect
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from swarmscope.cases.thresholds import Candidate, Hit, ThresholdPolicy, evaluate
+from swarmscope.cases.workflow import CaseStatus, WorkflowError, next_case_status
+from swarmscope.errors import InputError
+from swarmscope.evidence.bundle_settings import run_clock_policy
 from swarmscope.evidence.clock_policy import ClockPolicy, FlagWindow, flag_windows, flagged
+from swarmscope.evidence.records import us_to_iso
 from swarmscope.store import cases as case_rows
 from swarmscope.store.case_evidence import (
     AttributionRow,
@@ -31,10 +50,13 @@ from swarmscope.store.case_evidence import (
     clock_samples_by_run,
     verified_observations,
 )
+from swarmscope.store.case_rows import record_build
 from swarmscope.store.database import Store
 from swarmscope.store.queries import run_rows
 
 DEFAULT_CLOCK_THRESHOLD_US = 100_000
+POLICY_MARK = "; policy: "
+NO_LONGER_PASSES = "no longer passes: "
 
 
 @dataclass(slots=True)
@@ -44,44 +66,99 @@ class BuildReport:
     Args:
         created, refreshed: cases written (new) or found again (existing DOE numbers).
         excluded: groups that failed a threshold, with their reasons.
-        skipped: (candidate, why) for candidates that became no case (no work, fake torrent).
+        skipped: (candidate, why) for candidates that became no case (no work, fake torrent, a case
+            keyed by the same IP, infohash and first hit on another port).
+        withdrawn: (case, reasons) for cases at ``candidate`` that no longer pass: now withdrawn.
+        failing_later: (case, reasons) for cases past ``candidate`` that would not pass now (unchanged).
+        policy_note: the policy as recorded in the case history (``ThresholdPolicy.describe()`` + clock).
+        notes: DOE number → the candidate's notes (e.g. "also seen on ports ..."), for created and
+            refreshed cases that have any.
     """
 
     created: list[case_rows.CaseRow] = field(default_factory=list)
     refreshed: list[case_rows.CaseRow] = field(default_factory=list)
     excluded: list[Candidate] = field(default_factory=list)
     skipped: list[tuple[Candidate, str]] = field(default_factory=list)
+    withdrawn: list[tuple[case_rows.CaseRow, tuple[str, ...]]] = field(default_factory=list)
+    failing_later: list[tuple[case_rows.CaseRow, tuple[str, ...]]] = field(default_factory=list)
+    policy_note: str = ""
+    notes: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
-def run_windows(store: Store, clock_threshold_us: int | None = None) -> dict[int, tuple[FlagWindow, ...]]:
-    """Clock flag windows per monitor run (threshold: the override, else the run's setting, else 100 ms)."""
+def clock_policies(
+    store: Store, clock_threshold_us: int | None = None, *, run_ids: Iterable[int] | None = None
+) -> dict[int, ClockPolicy]:
+    """The clock policy per monitor run: the one sealed in its settings, tightened to the override.
+
+    Args:
+        clock_threshold_us: a stricter threshold (microseconds, > 0), or None for the sealed ones.
+        run_ids: the runs whose hits are judged (None: every run); the override is checked against these.
+
+    Raises:
+        InputError: the override is not positive, or looser than the threshold sealed for one of
+            ``run_ids`` (it may only be made stricter, as in ``swarmscope export``).
+    """
+    sealed = {
+        run.id: run_clock_policy(run.settings if isinstance(run.settings, dict) else {})
+        for run in run_rows(store)
+    }
+    if clock_threshold_us is None:
+        return sealed
+    if clock_threshold_us <= 0:
+        raise InputError("--clock-threshold-ms: must be more than 0")
+    for run_id in sorted(sealed if run_ids is None else set(run_ids) & set(sealed)):
+        policy = sealed[run_id]
+        if clock_threshold_us > policy.threshold_us:
+            raise InputError(
+                f"--clock-threshold-ms {clock_threshold_us / 1000:g}: looser than the "
+                f"{policy.threshold_us / 1000:g} ms sealed in the settings of monitor run {run_id} "
+                f"({policy.name} policy); it may only be made stricter"
+            )
+    return {
+        run_id: ClockPolicy(min(p.threshold_us, clock_threshold_us), p.max_age_us, p.name)
+        for run_id, p in sealed.items()
+    }
+
+
+def run_windows(
+    store: Store, clock_threshold_us: int | None = None, *, run_ids: Iterable[int] | None = None
+) -> dict[int, tuple[FlagWindow, ...]]:
+    """Clock flag windows per monitor run under :func:`clock_policies` (same arguments and errors)."""
     samples = clock_samples_by_run(store)
-    out: dict[int, tuple[FlagWindow, ...]] = {}
-    for run in run_rows(store):
-        threshold = clock_threshold_us
-        if threshold is None:
-            ms = run.settings.get("clock_threshold_ms") if isinstance(run.settings, dict) else None
-            threshold = round(float(ms) * 1000) if ms else DEFAULT_CLOCK_THRESHOLD_US
-        out[run.id] = flag_windows(samples.get(run.id, ()), ClockPolicy(threshold_us=threshold))
-    return out
+    policies = clock_policies(store, clock_threshold_us, run_ids=run_ids)
+    return {run_id: flag_windows(samples.get(run_id, ()), p) for run_id, p in policies.items()}
+
+
+def _clock_text(store: Store, clock_threshold_us: int | None, run_ids: set[int]) -> str:
+    if clock_threshold_us is not None:
+        return f"{clock_threshold_us / 1000:g} ms (tightened; stricter than the sealed run settings)"
+    policies = clock_policies(store)
+    used = sorted({policies[r].threshold_us for r in run_ids if r in policies})
+    sealed = ", ".join(f"{t / 1000:g}" for t in used) or f"{DEFAULT_CLOCK_THRESHOLD_US / 1000:g}"
+    return f"{sealed} ms (as sealed in the run settings)"
+
+
+def _load(store: Store, infohash: str | None, clock_threshold_us: int | None) -> tuple[list[Hit], str]:
+    observations = verified_observations(store, infohash=infohash)
+    run_ids = {o.run_id for o in observations}
+    windows = run_windows(store, clock_threshold_us, run_ids=run_ids)
+    hits = [
+        Hit(o.ip, o.port, o.infohash, o.started_us, o.ended_us,
+            flagged(o.started_us, windows.get(o.run_id, ())) is not None)
+        for o in observations
+    ]  # fmt: skip
+    return hits, _clock_text(store, clock_threshold_us, run_ids)
 
 
 def load_hits(
     store: Store, *, infohash: str | None = None, clock_threshold_us: int | None = None
 ) -> list[Hit]:
-    """Verified hits from the store, each marked clock-flagged or not (see the module docstring)."""
-    windows = run_windows(store, clock_threshold_us)
-    return [
-        Hit(
-            o.ip,
-            o.port,
-            o.infohash,
-            o.started_us,
-            o.ended_us,
-            flagged(o.started_us, windows.get(o.run_id, ())) is not None,
-        )
-        for o in verified_observations(store, infohash=infohash)
-    ]
+    """Verified hits from the store, each marked clock-flagged or not (see the module docstring).
+
+    Raises:
+        InputError: ``clock_threshold_us`` looser than a sealed run threshold (:func:`clock_policies`).
+    """
+    return _load(store, infohash, clock_threshold_us)[0]
 
 
 def attribution_at(rows: Sequence[AttributionRow], t_us: int) -> AttributionRow | None:
@@ -102,6 +179,14 @@ def flags_by_ip(
     return out
 
 
+def _judge(
+    store: Store, policy: ThresholdPolicy, infohash: str | None, clock_threshold_us: int | None
+) -> tuple[list[Candidate], dict[str, list[AttributionRow]], str]:
+    hits, clock = _load(store, infohash, clock_threshold_us)
+    attributions = attributions_by_ip(store, {h.ip for h in hits})
+    return evaluate(hits, policy, flags_by_ip(hits, attributions)), attributions, clock
+
+
 def evaluate_store(
     store: Store,
     policy: ThresholdPolicy,
@@ -109,10 +194,13 @@ def evaluate_store(
     infohash: str | None = None,
     clock_threshold_us: int | None = None,
 ) -> tuple[list[Candidate], dict[str, list[AttributionRow]]]:
-    """Every (IP, infohash) verdict over the stored evidence, and the attributions used."""
-    hits = load_hits(store, infohash=infohash, clock_threshold_us=clock_threshold_us)
-    attributions = attributions_by_ip(store, {h.ip for h in hits})
-    return evaluate(hits, policy, flags_by_ip(hits, attributions)), attributions
+    """Every (IP, port, infohash) verdict over the stored evidence, and the attributions used.
+
+    Raises:
+        InputError: ``clock_threshold_us`` looser than a sealed run threshold (:func:`clock_policies`).
+    """
+    verdicts, attributions, _clock = _judge(store, policy, infohash, clock_threshold_us)
+    return verdicts, attributions
 
 
 def build_cases(
@@ -123,22 +211,27 @@ def build_cases(
     infohash: str | None = None,
     clock_threshold_us: int | None = None,
     require_confirmed: bool = False,
+    actor: str = case_rows.SYSTEM_ACTOR,
 ) -> BuildReport:
-    """Upsert a case for every candidate of the stored evidence (DOE numbers are stable on re-runs).
+    """Upsert a case for every candidate, record the policy, re-check the cases still at ``candidate``.
 
     Args:
         policy: the thresholds. now_us: UTC microseconds. infohash: one swarm only.
-        clock_threshold_us: override the runs' clock thresholds. require_confirmed: only torrents whose
-            pieces were confirmed against the work's reference content.
+        clock_threshold_us: a threshold stricter than the runs' sealed ones (microseconds).
+        require_confirmed: only torrents whose pieces were confirmed against the work's reference content.
+        actor: who runs the build (recorded on the policy notes and withdrawals).
 
     Returns:
-        A :class:`BuildReport`.
+        A :class:`BuildReport` (see the module docstring for what is recorded and withdrawn).
+
+    Raises:
+        InputError: ``clock_threshold_us`` looser than a sealed run threshold.
     """
-    report = BuildReport()
-    known = {c.id for c in case_rows.list_cases(store)}
-    verdicts, attributions = evaluate_store(
-        store, policy, infohash=infohash, clock_threshold_us=clock_threshold_us
-    )
+    before = case_rows.list_cases(store)
+    verdicts, attributions, clock = _judge(store, policy, infohash, clock_threshold_us)
+    report = BuildReport(policy_note=f"{policy.describe()}, clock_threshold={clock}")
+    by_key = {(c.ip, c.infohash, c.first_hit_us): c for c in before}
+    unusable: dict[tuple[str, int, str], str] = {}
     for verdict in verdicts:
         if not verdict.is_candidate:
             report.excluded.append(verdict)
@@ -146,13 +239,125 @@ def build_cases(
         work = _work(store, verdict.infohash, require_confirmed)
         if isinstance(work, str):
             report.skipped.append((verdict, work))
+            unusable[(verdict.ip, verdict.port, verdict.infohash)] = work
             continue
-        at_first = attribution_at(attributions.get(verdict.ip, []), verdict.first_hit_us)
-        isp = case_rows.isp_for_asn(store, at_first.asn) if at_first and at_first.asn is not None else None
-        region, city = (at_first.region, at_first.city) if at_first else (None, None)
-        row = case_rows.upsert_case(store, verdict, work, isp.id if isp else None, region, city, now_us)
-        (report.refreshed if row.id in known else report.created).append(row)
+        _upsert(store, report, verdict, work, attributions, by_key, now_us, actor)
+    groups = {(v.ip, v.port, v.infohash): v for v in verdicts}
+    for case in before:
+        if infohash is None or case.infohash == infohash.lower():
+            _recheck(store, report, case, groups, unusable, now_us, actor)
     return report
+
+
+def _upsert(
+    store: Store,
+    report: BuildReport,
+    verdict: Candidate,
+    work: int,
+    attributions: dict[str, list[AttributionRow]],
+    by_key: dict[tuple[str, str, int], case_rows.CaseRow],
+    now_us: int,
+    actor: str,
+) -> None:
+    """Create or refresh the case of a passing group and record the build on it."""
+    key = (verdict.ip, verdict.infohash, verdict.first_hit_us)
+    clash = by_key.get(key)
+    if clash is not None and clash.port != verdict.port:
+        report.skipped.append((verdict, (
+            f"same_first_hit: case {clash.doe} has the same IP, infohash and first hit on port "
+            f"{clash.port}; cases are keyed without the port, so this address and port get no case"
+        )))  # fmt: skip
+        return
+    at_first = attribution_at(attributions.get(verdict.ip, []), verdict.first_hit_us)
+    isp = case_rows.isp_for_asn(store, at_first.asn) if at_first and at_first.asn is not None else None
+    region, city = (at_first.region, at_first.city) if at_first else (None, None)
+    row = case_rows.upsert_case(store, verdict, work, isp.id if isp else None, region, city, now_us)
+    new = clash is None
+    span = (verdict.last_hit_us - verdict.first_hit_us) / 60_000_000
+    note = (
+        f"build: {'passed the thresholds' if new else 'still passes'}: {verdict.hits} verified hit(s) "
+        f"from {verdict.ip}:{verdict.port} over {span:.1f} min"
+        + "".join(f"; {n}" for n in verdict.notes)
+        + f"{POLICY_MARK}{report.policy_note}"
+    )
+    if record_build(
+        store, row.id, hits=verdict.hits, last_hit_us=verdict.last_hit_us, note=note, actor=actor,
+        now_us=now_us,
+    ):  # fmt: skip
+        row = case_rows.get_case(store, row.id)
+    by_key[key] = row
+    if verdict.notes:
+        report.notes[row.doe] = verdict.notes
+    (report.created if new else report.refreshed).append(row)
+
+
+def _failures(
+    case: case_rows.CaseRow,
+    groups: dict[tuple[str, int, str], Candidate],
+    unusable: dict[tuple[str, int, str], str],
+) -> tuple[str, ...]:
+    """Why a stored case would not pass the build just made (empty: it passes)."""
+    group = (case.ip, case.port, case.infohash)
+    verdict = groups.get(group)
+    if verdict is None:
+        return (f"no_hits: no verified hit from {case.ip}:{case.port} in this swarm is in the evidence",)
+    if not verdict.is_candidate:
+        return verdict.reasons_excluded
+    if group in unusable:
+        return (unusable[group],)
+    if verdict.first_hit_us != case.first_hit_us:
+        return (
+            f"superseded: the verified hits from {case.ip}:{case.port} now start at "
+            f"{us_to_iso(verdict.first_hit_us)}, not at this case's first hit {us_to_iso(case.first_hit_us)}",
+        )
+    if case.status != CaseStatus.CANDIDATE and case.hits > verdict.hits:
+        return (
+            f"overstated: the case counts {case.hits} verified hits, {verdict.hits} came from "
+            f"{case.ip}:{case.port} (hits from other ports of the same IP were counted)",
+        )
+    return ()
+
+
+def _withdraw_candidate(current: str, event: str, actor: str | None) -> CaseStatus:
+    """The workflow rule, restricted to cases still at ``candidate`` (a build changes nothing else)."""
+    if current != CaseStatus.CANDIDATE:
+        raise WorkflowError(f"case is {current!r}, no longer a candidate: a build leaves it as it is")
+    return next_case_status(current, event, actor)
+
+
+def _recheck(
+    store: Store,
+    report: BuildReport,
+    case: case_rows.CaseRow,
+    groups: dict[tuple[str, int, str], Candidate],
+    unusable: dict[tuple[str, int, str], str],
+    now_us: int,
+    actor: str,
+) -> None:
+    """Withdraw a candidate case that no longer passes; report a later case that would not."""
+    if case.status in case_rows.CLOSING_CASE_STATUSES:
+        return
+    reasons = _failures(case, groups, unusable)
+    if not reasons:
+        return
+    if case.status != CaseStatus.CANDIDATE:
+        report.failing_later.append((case, reasons))
+        return
+    note = f"{NO_LONGER_PASSES}{'; '.join(reasons)}{POLICY_MARK}{report.policy_note}"
+    try:
+        row = case_rows.set_case_status(
+            store, case.id, "withdraw", actor, note, now_us, rule=_withdraw_candidate
+        )
+    except WorkflowError:  # moved on meanwhile (e.g. requested): not a build's to change
+        report.failing_later.append((case_rows.get_case(store, case.id), reasons))
+        return
+    report.withdrawn.append((row, reasons))
+
+
+def recorded_policy(notes: Iterable[str | None]) -> str | None:
+    """The policy text of the latest build note among a case's event notes (oldest first), or None."""
+    found = [n.rsplit(POLICY_MARK, 1)[1] for n in notes if n and POLICY_MARK in n]
+    return found[-1] if found else None
 
 
 def _work(store: Store, infohash: str, require_confirmed: bool) -> int | str:

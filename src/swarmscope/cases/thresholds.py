@@ -1,8 +1,10 @@
 """Which peer addresses become case candidates (pure policy over verified hits).
 
 A *hit* is one VERIFIED observation (a piece or block received from the address matched the metainfo);
-listed, connected and has_pieces observations never count. Hits are grouped per (IP, infohash). A group is
-a candidate when ALL of these hold, otherwise it is excluded with every reason that applies:
+listed, connected and has_pieces observations never count. Hits are grouped per (IP, port, infohash):
+behind carrier-grade NAT one IP address with several ports may be several subscribers, so the hits that
+make a candidate must all come from ONE address and port. A group is a candidate when ALL of these hold,
+otherwise it is excluded with every reason that applies:
 
 - ``too_few_hits``: at least ``min_hits`` verified hits (default 3);
 - ``span_too_short``: the first and last hit *start* times are at least ``min_span_us`` apart (default one
@@ -14,7 +16,12 @@ a candidate when ALL of these hold, otherwise it is excluded with every reason t
 - ``flagged:<flag>``: the address carries none of the attribution flags (``hosting``, ``vpn``, ``tor``)
   unless the user opted in to that flag (``allow_flags``).
 
-The candidate's port is the port of its first hit (exhibits show the address the first proof came from).
+When the same (IP, infohash) also shows hits on other ports, every group of that IP says so
+(``other_ports`` and its ``notes``: "also seen on ports ..."), so counsel and exhibits see that the IP
+address alone may not single out one subscriber; those other hits are never counted in the group.
+
+:func:`policy_warnings` names what in a policy is weaker than the defaults (fewer hits, a shorter span,
+flags opted in) and :meth:`ThresholdPolicy.describe` gives the one-line text recorded with each case.
 
 Source: issue 5 item 3.
 """
@@ -26,6 +33,8 @@ from dataclasses import dataclass, field
 
 KNOWN_FLAGS: frozenset[str] = frozenset({"hosting", "vpn", "tor"})
 HOUR_US = 3600 * 10**6
+DEFAULT_MIN_HITS = 3
+DEFAULT_MIN_SPAN_US = HOUR_US
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,13 +49,60 @@ class ThresholdPolicy:
         ValueError: min_hits < 1 or min_span_us < 0.
     """
 
-    min_hits: int = 3
-    min_span_us: int = HOUR_US
+    min_hits: int = DEFAULT_MIN_HITS
+    min_span_us: int = DEFAULT_MIN_SPAN_US
     allow_flags: frozenset[str] = field(default_factory=frozenset)
 
     def __post_init__(self) -> None:
         if self.min_hits < 1 or self.min_span_us < 0:
             raise ValueError("ThresholdPolicy: min_hits must be >= 1 and min_span_us >= 0")
+
+    def describe(self) -> str:
+        """One line for the case history, e.g. ``min_hits=3, min_span=60.0 min, allow_flags=none``.
+
+        A policy weaker than the defaults says so: ``(below the defaults: min_hits; opt-in: hosting)``.
+        """
+        text = (
+            f"min_hits={self.min_hits}, min_span={_minutes(self.min_span_us)}, "
+            f"allow_flags={','.join(sorted(self.allow_flags)) or 'none'}"
+        )
+        below = [
+            name
+            for name, weaker in (
+                ("min_hits", self.min_hits < DEFAULT_MIN_HITS),
+                ("min_span", self.min_span_us < DEFAULT_MIN_SPAN_US),
+            )
+            if weaker
+        ]
+        marks = ([f"below the defaults: {', '.join(below)}"] if below else []) + (
+            [f"opt-in: {','.join(sorted(self.allow_flags))}"] if self.allow_flags else []
+        )
+        return f"{text} ({'; '.join(marks)})" if marks else text
+
+
+def policy_warnings(policy: ThresholdPolicy) -> tuple[str, ...]:
+    """What in ``policy`` is weaker than a court-tested policy (defaults: 3 hits over >= 1 hour, no flags).
+
+    Args:
+        policy: the thresholds a build uses.
+
+    Returns:
+        One English sentence per weakening (empty for the defaults or anything stricter).
+
+    Source: issue 5 item 3 (a court rejected two sightings in ten minutes).
+    """
+    defaults = f"the defaults a court-tested policy uses ({DEFAULT_MIN_HITS} verified hits over >= 1 hour)"
+    out: list[str] = []
+    if policy.min_hits < DEFAULT_MIN_HITS:
+        out.append(f"min hits {policy.min_hits} is below {defaults}")
+    if policy.min_span_us < DEFAULT_MIN_SPAN_US:
+        out.append(f"min span {_minutes(policy.min_span_us)} is below {defaults}")
+    for flag in sorted(policy.allow_flags):
+        out.append(
+            f"addresses flagged {flag} are admitted (opt-in): such an address rarely identifies the person "
+            "who used it"
+        )
+    return tuple(out)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,13 +125,15 @@ class Hit:
 
 @dataclass(frozen=True, slots=True)
 class Candidate:
-    """An (IP, infohash) group of verified hits and the verdict on it.
+    """An (IP, port, infohash) group of verified hits and the verdict on it.
 
     Args:
-        ip, infohash: the group. port: port of the first hit.
+        ip, infohash, port: the group (every hit counted came from this one address and port).
         first_hit_us, last_hit_us: start of the first and last hit, UTC microseconds. hits: verified hits.
         reasons_excluded: empty for a candidate; else ``"<code>: <explanation>"`` strings (codes
             ``too_few_hits``, ``span_too_short``, ``clock_flagged``, ``flagged:<flag>``).
+        other_ports: other ports with verified hits from the same IP in the same swarm (ascending;
+            possibly other subscribers behind carrier-grade NAT); never counted here.
     """
 
     ip: str
@@ -85,6 +143,18 @@ class Candidate:
     last_hit_us: int
     hits: int
     reasons_excluded: tuple[str, ...] = ()
+    other_ports: tuple[int, ...] = ()
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """Facts counsel must see besides the verdict (``"also_seen_on_ports: ..."``), possibly empty."""
+        if not self.other_ports:
+            return ()
+        ports = ", ".join(str(p) for p in self.other_ports)
+        return (
+            f"also_seen_on_ports: {self.ip} also seen on ports {ports} in this swarm (not counted: behind "
+            "carrier-grade NAT each port may be another subscriber)",
+        )
 
     @property
     def span_us(self) -> int:
@@ -120,28 +190,32 @@ def _reasons(group: list[Hit], policy: ThresholdPolicy, flags: frozenset[str]) -
 def evaluate(
     hits: Iterable[Hit], policy: ThresholdPolicy, flags_by_ip: Mapping[str, frozenset[str]]
 ) -> list[Candidate]:
-    """Judge every (IP, infohash) group of ``hits``: candidates and excluded groups, with reasons.
+    """Judge every (IP, port, infohash) group of ``hits``: candidates and excluded groups, with reasons.
 
     Args:
         hits: verified hits, any order. policy: the thresholds.
         flags_by_ip: attribution flags per IP (missing IP: no flags).
 
     Returns:
-        One :class:`Candidate` per group, sorted by (infohash, first hit, ip); excluded groups have
-        non-empty ``reasons_excluded``.
+        One :class:`Candidate` per group, sorted by (infohash, first hit, ip, port); excluded groups have
+        non-empty ``reasons_excluded``; ``other_ports`` lists the IP's other ports in the same swarm.
 
-    Source: issue 5 item 3.
+    Source: issue 5 item 3; carrier-grade NAT (one IP, many subscribers told apart by port).
     """
-    groups: dict[tuple[str, str], list[Hit]] = {}
+    groups: dict[tuple[str, int, str], list[Hit]] = {}
     for hit in hits:
-        groups.setdefault((hit.ip, hit.infohash.lower()), []).append(hit)
+        groups.setdefault((hit.ip, hit.port, hit.infohash.lower()), []).append(hit)
+    ports: dict[tuple[str, str], set[int]] = {}
+    for ip, port, infohash in groups:
+        ports.setdefault((ip, infohash), set()).add(port)
     out: list[Candidate] = []
-    for (ip, infohash), group in groups.items():
-        group.sort(key=lambda h: (h.at_us, h.ended_us, h.port))
+    for (ip, port, infohash), group in groups.items():
+        group.sort(key=lambda h: (h.at_us, h.ended_us))
         reasons = _reasons(group, policy, flags_by_ip.get(ip, frozenset()))
+        others = tuple(sorted(ports[(ip, infohash)] - {port}))
         first, last = group[0], group[-1]
-        out.append(Candidate(ip, infohash, first.port, first.at_us, last.at_us, len(group), reasons))
-    out.sort(key=lambda c: (c.infohash, c.first_hit_us, c.ip))
+        out.append(Candidate(ip, infohash, port, first.at_us, last.at_us, len(group), reasons, others))
+    out.sort(key=lambda c: (c.infohash, c.first_hit_us, c.ip, c.port))
     return out
 
 

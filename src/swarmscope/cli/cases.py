@@ -17,8 +17,8 @@ from typing import Annotated
 import typer
 
 from swarmscope.cases import workflow
-from swarmscope.cases.candidates import build_cases
-from swarmscope.cases.thresholds import ThresholdPolicy
+from swarmscope.cases.candidates import BuildReport, build_cases, recorded_policy
+from swarmscope.cases.thresholds import ThresholdPolicy, policy_warnings
 from swarmscope.cli.app import app
 from swarmscope.cli.text import clean
 from swarmscope.errors import InputError, SwarmscopeError
@@ -87,24 +87,36 @@ def _echo_case(case: case_rows.CaseRow, isp_names: dict[int, str]) -> None:
 @cases_app.command("build")
 def build(
     db: DbOption = DEFAULT_DB,
-    min_hits: Annotated[int, typer.Option("--min-hits", help="Verified hits needed.")] = 3,
-    min_span: Annotated[str, typer.Option("--min-span", help="First to last hit, e.g. 1h, 90m.")] = "1h",
+    min_hits: Annotated[int, typer.Option("--min-hits", help="Verified hits needed (default 3).")] = 3,
+    min_span: Annotated[
+        str, typer.Option("--min-span", help="First to last hit, e.g. 1h, 90m (default 1h).")
+    ] = "1h",
     allow_flag: Annotated[
         list[str] | None,
         typer.Option("--allow-flag", help="Opt in to addresses flagged hosting, vpn or tor."),
     ] = None,
     infohash: Annotated[str | None, typer.Option("--infohash", help="Only this swarm.")] = None,
     clock_threshold_ms: Annotated[
-        float | None, typer.Option("--clock-threshold-ms", help="Override the runs' clock thresholds.")
+        float | None,
+        typer.Option(
+            "--clock-threshold-ms",
+            help="A stricter clock threshold than the one sealed in each run's settings (default: sealed).",
+        ),
     ] = None,
     require_confirmed: Annotated[
         bool, typer.Option("--require-confirmed", help="Only torrents confirmed against reference content.")
     ] = False,
+    actor: ActorOption = None,
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="List excluded addresses and why.")
     ] = False,
 ) -> None:
-    """Apply the thresholds to the verified evidence and create or refresh a case per candidate."""
+    """Apply the thresholds to the verified evidence: create or refresh a case per (IP, port) candidate.
+
+    The policy used is recorded in each case's history. Cases still at `candidate` that no longer pass
+    under the policy given now are withdrawn (recorded event "no longer passes: ..."), so no exhibit or
+    notice carries them; later cases are only reported.
+    """
     with command_store(db) as store:
         flags = frozenset(f.lower() for f in allow_flag or ())
         unknown = flags - {"hosting", "vpn", "tor"}
@@ -116,6 +128,9 @@ def build(
             policy = ThresholdPolicy(min_hits, parse_duration(min_span, "--min-span"), flags)
         except ValueError as exc:
             raise InputError(f"--min-hits {min_hits}: {exc}") from None
+        who = actor_of(actor)
+        for warning in policy_warnings(policy):
+            typer.echo(f"warning: {warning}", err=True)
         threshold = None if clock_threshold_ms is None else round(clock_threshold_ms * 1000)
         report = build_cases(
             store,
@@ -124,21 +139,43 @@ def build(
             infohash=infohash,
             clock_threshold_us=threshold,
             require_confirmed=require_confirmed,
+            actor=who,
         )
+        _echo_report(store, report, verbose)
+
+
+def _echo_report(store: Store, report: BuildReport, verbose: bool) -> None:
+    typer.echo(
+        f"{len(report.created)} new case(s), {len(report.refreshed)} existing, "
+        f"{len(report.excluded)} address(es) below the thresholds, {len(report.skipped)} skipped, "
+        f"{len(report.withdrawn)} withdrawn"
+    )
+    typer.echo(f"policy: {clean(report.policy_note)}")
+    names = {i.id: i.name for i in case_rows.list_isps(store)}
+    for case in report.created:
+        _echo_case(case, names)
+    for case in report.refreshed:
+        if case.status == "withdrawn":
+            typer.echo(f"{case.doe}: passes again but stays withdrawn (a withdrawn case is never reopened)")
+    for case, reasons in report.withdrawn:
+        typer.echo(f"{case.doe}: no longer passes: {clean('; '.join(reasons))} -> withdrawn")
+    for case, reasons in report.failing_later:
         typer.echo(
-            f"{len(report.created)} new case(s), {len(report.refreshed)} existing, "
-            f"{len(report.excluded)} address(es) below the thresholds, {len(report.skipped)} skipped"
+            f"warning: {case.doe} ({case.status}) would not pass this build: {clean('; '.join(reasons))}"
+            " (unchanged: counsel decides)",
+            err=True,
         )
-        names = {i.id: i.name for i in case_rows.list_isps(store)}
-        for case in report.created:
-            _echo_case(case, names)
-        for candidate, why in report.skipped:
-            typer.echo(f"skipped {clean(candidate.ip)} {candidate.infohash}: {why}")
-        if verbose:
-            for verdict in report.excluded:
-                typer.echo(
-                    f"excluded {clean(verdict.ip)} {verdict.infohash}: {'; '.join(verdict.reasons_excluded)}"
-                )
+    for candidate, why in report.skipped:
+        typer.echo(f"skipped {clean(candidate.ip)}:{candidate.port} {candidate.infohash}: {clean(why)}")
+    for case in (*report.created, *report.refreshed):
+        for note in report.notes.get(case.doe, ()):
+            typer.echo(f"{case.doe} note: {clean(note)}")
+    if verbose:
+        for verdict in report.excluded:
+            why = clean("; ".join(verdict.reasons_excluded))
+            notes = "".join(f"; {clean(n)}" for n in verdict.notes)
+            where = f"{clean(verdict.ip)} {verdict.infohash}"
+            typer.echo(f"excluded {where}: {why} (port {verdict.port}{notes})")
 
 
 @cases_app.command("list")
@@ -169,6 +206,8 @@ def show(
         case = case_rows.get_case(store, doe)
         work = case_rows.get_work(store, case.work_id) if case.work_id is not None else None
         isp = case_rows.get_isp(store, case.isp_id) if case.isp_id is not None else None
+        events = case_rows.case_events(store, case.id)
+        policy = recorded_policy(e.note for e in events) or "- (not recorded: built before policies were)"
         lines = [
             ("case", case.doe),
             ("status", f"{case.status} since {iso(case.status_us)}"),
@@ -180,11 +219,12 @@ def show(
             ("region/city", f"{case.region or '-'} / {case.city or '-'} (advisory)"),
             ("request", str(case.request_id) if case.request_id is not None else "-"),
             ("closed", iso(case.closed_us)),
+            ("policy", policy),
         ]
         for label, value in lines:
             typer.echo(f"{label + ':':<15}{clean(value)}")
         typer.echo("history:")
-        for event in case_rows.case_events(store, case.id):
+        for event in events:
             typer.echo(
                 f"  {iso(event.at_us)}  {event.status:<12} by {clean(event.actor)}  {clean(event.note or '')}"
             )

@@ -1,14 +1,20 @@
-"""Row types shared by :mod:`swarmscope.store.cases` and :mod:`swarmscope.store.case_status` (issue 5)."""
+"""Row types shared by :mod:`swarmscope.store.cases` and :mod:`swarmscope.store.case_status` (issue 5),
+and :func:`record_build`: what a ``cases build`` writes on a case still at ``candidate``.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import sqlalchemy as sa
 
 from swarmscope.store.database import StoreError
+from swarmscope.store.schema_cases import case_event, legal_case
+
+if TYPE_CHECKING:
+    from swarmscope.store.database import Store
 
 CaseRule = Callable[[str, str, "str | None"], str]  # (current status, event, actor) -> next status
 RequestRule = Callable[[str, str], str]  # (current status, target) -> target
@@ -162,3 +168,35 @@ def new_id(conn: sa.Connection, statement: sa.Insert) -> int:
     key = conn.execute(statement).inserted_primary_key
     assert key is not None
     return int(key[0])
+
+
+def record_build(
+    store: Store, case_id: int, *, hits: int, last_hit_us: int, note: str, actor: str, now_us: int
+) -> bool:
+    """Record a build on a case still at ``candidate``: its exact evidence now, and a ``case_event``.
+
+    Sets ``hits`` and ``last_hit_us`` to what the current evidence shows for the case's (IP, port,
+    infohash) — not the maximum ever seen — and appends an event (status ``candidate``) whose note
+    carries the build's verdict and policy. Checked and written in one transaction.
+
+    Args:
+        case_id: the case row id. hits: verified hits. last_hit_us: UTC µs. note: the build's note
+            (never personal data). actor: who ran the build. now_us: UTC µs.
+
+    Returns:
+        True when written; False when the case is no longer at ``candidate`` (nothing written).
+
+    Raises:
+        CaseStoreError: no such case.
+    """
+    with store._write(immediate=True) as conn:
+        status = conn.execute(sa.select(legal_case.c.status).where(legal_case.c.id == case_id)).scalar()
+        if status is None:
+            raise CaseStoreError(f"case {case_id}: not found")
+        if status != INITIAL_CASE_STATUS:
+            return False
+        where = legal_case.c.id == case_id
+        conn.execute(sa.update(legal_case).where(where).values(hits=hits, last_hit_us=last_hit_us))
+        event = {"case_id": case_id, "status": INITIAL_CASE_STATUS, "at_us": now_us, "actor": actor}
+        conn.execute(sa.insert(case_event).values(**event, note=note))
+        return True
