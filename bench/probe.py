@@ -122,7 +122,7 @@ async def engine(cfg: dict[str, Any], meta: dict[str, Any], tally: Counter[str])
 
 
 class CountingStore:
-    """Delegates to a real Store; counts observations once their batch is committed."""
+    """Delegates to a real Store; counts observations once their sealed batch is committed."""
 
     def __init__(self, store: Any, tally: Counter[str], want: int, done: asyncio.Event) -> None:
         self.store, self.tally, self.want, self.done = store, tally, want, done
@@ -132,13 +132,18 @@ class CountingStore:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.store, name)
 
-    def add_observations(self, run_id: int, observations: list[Any]) -> None:
-        self.store.add_observations(run_id, observations)  # returns after the commit
+    def commit_evidence(self, run_id: int, **kw: Any) -> Any:
+        """The monitor's sealed commit (captures, chain, Ed25519 seal); counts its observations after it."""
+        from swarmscope.evidence.records import Observation
+
+        sealed = self.store.commit_evidence(run_id, **kw)  # returns after the commit
+        observations = [r for r in kw["records"] if isinstance(r, Observation)]
         for obs in observations:
             _tally(obs, self.tally)
         self.committed += len(observations)
         if self.committed >= self.want:
             self.loop.call_soon_threadsafe(self.done.set)
+        return sealed
 
 
 async def monitor(
