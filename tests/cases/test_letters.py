@@ -110,7 +110,9 @@ def test_amounts(text: str, cents: int) -> None:
     assert L.format_amount(cents, "EUR").endswith(" EUR")
 
 
-@pytest.mark.parametrize("bad", ["0", "-1", "1.001", "abc", "NaN", "inf", ""])
+@pytest.mark.parametrize(
+    "bad", ["0", "-1", "1.001", "abc", "NaN", "inf", "", "1e3", "+5", "1,000.00", "1_000", "4.5.0"]
+)
 def test_bad_amounts(bad: str) -> None:
     with pytest.raises(InputError):
         L.parse_amount(bad)

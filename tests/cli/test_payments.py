@@ -132,3 +132,16 @@ def test_cli_payment_and_dispute(sent_world: tuple[World, letter_store.LetterRow
     result = runner.invoke(app, ["disputes", "record", world.dois[0], "--summary", "not me", "--db", db])
     assert result.exit_code == 0, result.output
     assert case_store.get_case(world.store, world.dois[0]).status == "disputed"
+
+
+@pytest.mark.parametrize("received", [T0 - DAY, T0 + 30 * DAY], ids=["before-the-letter", "in-the-future"])
+def test_a_receipt_date_before_the_letter_or_in_the_future_is_refused(
+    sent_world: tuple[World, letter_store.LetterRow], received: int
+) -> None:
+    world, letter = sent_world
+    with pytest.raises(InputError, match="--received"):
+        record_payment(
+            world.store, world.dois[0], 45_000, letter.payment_reference, currency=None,
+            received_us=received, method=None, actor="clerk", now_us=T0 + 3 * DAY,
+        )  # fmt: skip
+    assert letter_store.list_payments(world.store, letter.case_id) == []

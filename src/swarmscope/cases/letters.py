@@ -124,12 +124,17 @@ class LetterSettings:
         return self
 
 
+_AMOUNT = re.compile(r"[0-9]{1,12}(?:\.[0-9]{1,2})?")  # no sign, exponent, separators or spaces
+
+
 def parse_amount(text: str) -> int:
     """``"450.00"`` → 45000 (integer cents; at most two decimals, positive).
 
     Raises:
         InputError: not a positive decimal with at most two decimals.
     """
+    if not _AMOUNT.fullmatch(text.strip()):
+        raise InputError(f"amount: {text!r} must be digits with at most two decimals (e.g. 450.00)")
     try:
         value = Decimal(text.strip())
     except InvalidOperation:

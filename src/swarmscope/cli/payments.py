@@ -25,6 +25,7 @@ from swarmscope.cli.app import app
 from swarmscope.cli.letters import ActorOption, DbOption, actor_name, fail, move_case, workflow_store
 from swarmscope.cli.text import clean
 from swarmscope.errors import InputError, SwarmscopeError
+from swarmscope.evidence.records import us_to_iso
 from swarmscope.net.clock import Clock
 from swarmscope.store import cases as case_store
 from swarmscope.store import letters as letter_store
@@ -32,6 +33,9 @@ from swarmscope.store.database import DEFAULT_DB, Store
 
 payments_app = typer.Typer(help="Payments received for settlement letters.", no_args_is_help=True)
 app.add_typer(payments_app, name="payments")
+
+
+FUTURE_SLACK_US = 86_400 * 1_000_000  # a bank's value date may be a day ahead of our clock
 
 
 def parse_received(text: str) -> int:
@@ -72,6 +76,13 @@ def record_payment(
         raise InputError(f"reference {rendering.grouped(ref)} is not on any letter sent for {case.doe}")
     if currency is not None and currency.upper() != match[0].currency:
         raise InputError(f"currency {currency!r} differs from the letter's {match[0].currency}")
+    sent_us = match[0].sent_us
+    assert sent_us is not None
+    if received_us < sent_us or received_us > now_us + FUTURE_SLACK_US:
+        raise InputError(
+            f"--received: {us_to_iso(received_us)} is before the letter was sent "
+            f"({us_to_iso(sent_us)}) or in the future"
+        )
     claim, cur = letters[0].amount_cents, match[0].currency
     before = sum(p.amount_cents for p in letter_store.list_payments(store, case.id) if p.currency == cur)
     total = before + amount_cents
