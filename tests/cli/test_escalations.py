@@ -9,6 +9,7 @@ import os
 import stat
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from swarmscope.cli import letters as cli_letters
@@ -91,3 +92,10 @@ def test_export_of_nothing_is_a_header(tmp_path: Path) -> None:
     world.store.close()
     result = CliRunner().invoke(app, ["escalations", "--db", str(world.db)])
     assert result.exit_code == 0 and result.stdout.strip() == ",".join(COLUMNS)
+
+
+@pytest.mark.parametrize("text", ["=1+1", "+1", "-1", "@SUM(A1)", "\t=1", "\r=1"])
+def test_escalation_cells_never_run_as_formulas(text: str) -> None:
+    from swarmscope.cli.escalations import _cell
+
+    assert _cell(text).startswith("'") or _cell(text)[:1] not in ("=", "+", "-", "@", "\t", "\r")

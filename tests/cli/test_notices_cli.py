@@ -87,3 +87,12 @@ def test_send_refusals_and_server_down(tmp_path: Path, xsd: Path) -> None:
     )  # fmt: skip
     assert down.exit_code == 1 and "NOT sent" in down.output and "unreachable" in down.output
     assert [sent for _id, sent in _rows(world.db)] == [None, None, None]
+
+
+def test_cases_that_get_no_notice_at_all_make_the_command_fail(tmp_path: Path, xsd: Path) -> None:
+    """No complainant contact: every case is skipped, and the exit status says so (not 0)."""
+    world = build_world(tmp_path / "e.db", client_contact=None)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["notices", "--out", str(out), "--db", str(world.db), "--xsd", str(xsd)])
+    assert result.exit_code == 1, result.output
+    assert "0 notice(s) written" in result.output and "skipped DOE-000001" in result.output

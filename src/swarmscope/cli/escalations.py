@@ -6,8 +6,9 @@ port, infohash, file name, work, ISP, first and last verified hit (UTC), verifie
 first and last sending date, last deadline), amount claimed, amount received, currency. Subscriber
 identities are included ONLY with ``--identity-key``; each one is decrypted through
 :func:`swarmscope.store.subscribers.read_identity`, which writes an audit_log row naming ``--actor``.
-Cells that a spreadsheet would run as a formula (``= + - @``) are prefixed with ``'``. The ``--out`` file is
-created readable by its owner only (mode 0600 whatever the umask): with identities it lists accused people.
+Cells that a spreadsheet would run as a formula (``= + - @``, tab, CR) are prefixed with ``'``. The
+``--out`` file is created readable by its owner only (mode 0600 whatever the umask): with identities it
+lists accused people.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Annotated
 
 import typer
 
+from swarmscope.cases.exhibits import csv_cell
 from swarmscope.cases.identities import IdentityKey
 from swarmscope.cases.letters import write_private
 from swarmscope.cases.workflow import CaseEvent, CaseStatus
@@ -49,8 +51,7 @@ def _utc(us: int | None) -> str:
 
 
 def _cell(value: object) -> str:
-    text = "" if value is None else clean(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
+    return csv_cell("" if value is None else clean(value))
 
 
 def _money(cents: int) -> str:

@@ -182,7 +182,7 @@ def notices(
         )
         smtp = SmtpSettings(smtp_host, smtp_port, sender, smtp_timeout, starttls) if send and sender else None
         clock = Clock()
-        _, deliveries = run_notices(
+        batch, deliveries = run_notices(
             db=db,
             out=out,
             now_us=clock.now_us(),
@@ -197,5 +197,5 @@ def notices(
     except (SwarmscopeError, OSError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
-    if any(d.error is not None for d in deliveries):
-        raise typer.Exit(1)
+    if any(d.error is not None for d in deliveries) or (batch.skipped and not batch.notices):
+        raise typer.Exit(1)  # a failed delivery, or cases that got no notice at all
