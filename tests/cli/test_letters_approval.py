@@ -18,10 +18,11 @@ import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from swarmscope.cases import letters as L
-from swarmscope.cases.workflow import WorkflowError
+from swarmscope.cases.workflow import WorkflowError, next_request_status
 from swarmscope.cli import letters as cli_letters
 from swarmscope.cli.app import app
 from swarmscope.cli.disputes import record_dispute
+from swarmscope.net.smtp_client import MailError
 from swarmscope.store import cases as case_store
 from swarmscope.store import letters as letter_store
 from swarmscope.store.schema_cases import legal_case, letter
@@ -208,3 +209,48 @@ def test_early_dispute_stops_drafted_and_approved_letters(world: World, smtp: Sm
         record_dispute(world.store, approved, "again", received_us=T0, actor="clerk", now_us=T0)
     with world.store.engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(letter)).scalar_one() == 2
+
+
+@pytest.mark.parametrize("ruling", ["quashed", "contested"])
+def test_no_letter_on_a_quashed_or_contested_request(world: World, smtp: SmtpServer, ruling: str) -> None:
+    """Identities imported under a served request; then the request is quashed or contested: no letter."""
+    doe, approved_doe = world.dois[0], world.dois[1]
+    draft_approve(world, approved_doe)  # approved before the ruling
+    cases = [case_store.get_case(world.store, d) for d in (doe, approved_doe)]
+    assert cases[0].isp_id is not None
+    request = case_store.add_request(world.store, cases[0].isp_id, None, T0, actor="counsel")
+    case_store.attach_cases(world.store, request, [c.id for c in cases])
+    for step in ("served", ruling):
+        case_store.set_request_status(
+            world.store, request, step, "counsel", None, T0, rule=next_request_status
+        )
+    with pytest.raises(L.LetterError, match=f"request {request} is {ruling}"):
+        cli_letters.draft_letters(world.store, SETTINGS, [doe], "counsel", T0)
+    with pytest.raises(L.LetterError, match=f"request {request} is {ruling}"):
+        cli_letters.approve_letter(world.store, approved_doe, "alice", T0 + 2)
+    with pytest.raises(L.LetterError, match=f"request {request} is {ruling}"):
+        send(world, approved_doe, smtp, None, T0 + HOUR)
+    assert not smtp.messages
+
+
+def test_a_letter_is_claimed_before_smtp_so_an_unknown_outcome_is_never_resent(
+    world: World, smtp: SmtpServer
+) -> None:
+    """The Message-ID is committed before the SMTP conversation: a second send cannot claim the letter."""
+    doe = world.dois[0]
+    row = draft_approve(world, doe)
+    assert letter_store.claim_sending(world.store, row.id, "<other-sender@example.test>")
+    with pytest.raises(L.LetterError, match="outcome unknown"):
+        send(world, doe, smtp, None, T0 + HOUR)
+    assert not smtp.messages and status(world, doe) == "approved"
+    assert not letter_store.claim_sending(world.store, row.id, "<again@example.test>")
+
+
+def test_a_refused_smtp_conversation_releases_the_claim(world: World, tmp_path: Path) -> None:
+    doe = world.dois[0]
+    row = draft_approve(world, doe)
+    dead = cli_letters.Delivery("127.0.0.1", 9, None, timeout=5.0)  # nothing listens on the discard port
+    with pytest.raises(MailError):
+        cli_letters.send_letter(world.store, doe, world.key, {}, dead, "alice", T0 + HOUR)
+    assert letter_store.get_letter(world.store, row.id).message_id is None  # free to be sent again
+    assert letter_store.claim_sending(world.store, row.id, "<retry@example.test>")

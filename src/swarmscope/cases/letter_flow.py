@@ -13,6 +13,7 @@ import os
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from email.utils import make_msgid
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from swarmscope.cases import letters as rendering
 from swarmscope.cases.identities import IdentityKey
 from swarmscope.cases.workflow import CaseEvent, CaseStatus, may_send_letter, next_case_status
 from swarmscope.errors import SwarmscopeError
-from swarmscope.net.smtp_client import send_message
+from swarmscope.net.smtp_client import MailError, send_message
 from swarmscope.store import cases as case_store
 from swarmscope.store import letters as letter_store
 from swarmscope.store.database import Store
@@ -53,6 +54,7 @@ def draft_letters(
     out = []
     for doe in dois:
         case = case_store.get_case(store, doe)
+        check_request_allows_letters(store, case)
         amount = rendering.format_amount(settings.amount_cents, settings.currency)
         note = f"letter drafted: {amount}, {settings.deadline_days} days"
         move_case(store, case.id, CaseEvent.DRAFT, actor, note, now_us)
@@ -107,6 +109,7 @@ def approve_letter(
     """
     shown = preview_letter(store, doe)
     case, letter, digest = case_store.get_case(store, doe), shown.letter, shown.digest
+    check_request_allows_letters(store, case)
     if expect_digest is not None and expect_digest.strip().lower() != digest:
         raise rendering.LetterError(
             f"{case.doe}: the letter's digest is {digest}, not the one given; preview it again"
@@ -161,9 +164,34 @@ def check_out_dir(out: Path) -> None:
         ) from None
 
 
+BLOCKING_REQUEST_STATUSES = ("quashed", "contested")
+
+
+def check_request_allows_letters(store: Store, case: Any) -> None:
+    """Refuse any letter for a case whose disclosure request a court quashed or that is contested.
+
+    Raises:
+        LetterError: naming the request and its status.
+    """
+    if case.request_id is None:
+        return
+    request = case_store.get_request(store, case.request_id)
+    if request.status in BLOCKING_REQUEST_STATUSES:
+        raise rendering.LetterError(
+            f"{case.doe}: disclosure request {request.id} is {request.status}; no letter may be drafted, "
+            "approved or sent on it"
+        )
+
+
 def _check_sendable(case: Any, letter: letter_store.LetterRow | None) -> letter_store.LetterRow:
     if letter is None or letter.sent_us is not None or letter.voided_us is not None:
         raise rendering.LetterError(f"{case.doe} has no unsent letter")
+    if letter.message_id is not None:
+        raise rendering.LetterError(
+            f"{case.doe}: letter {letter.payment_reference} was handed to the SMTP server as "
+            f"{letter.message_id} but its sending was not recorded (outcome unknown); check the server's "
+            "log, then redraft and approve it again to send a new one"
+        )
     if letter.approved_us is None:
         raise rendering.LetterError(
             f"{case.doe}: letter {letter.payment_reference} is not approved; nothing sent"
@@ -218,6 +246,7 @@ def send_letter(
         recorded as sent). IdentityError: wrong key.
     """
     case = case_store.get_case(store, doe)
+    check_request_allows_letters(store, case)
     letter = _check_sendable(case, latest_letter(store, case.id))
     facts, frozen, digest = _bound_content(store, case, letter, given)
     if delivery.out is not None:
@@ -249,9 +278,17 @@ def send_letter(
         return SentLetter(case.doe, sent, None, pdf_path)
     assert delivery.smtp_host is not None
     message = rendering.build_message(facts, final, rendered, to, frozen, now_us)
-    message_id = asyncio.run(
-        send_message(delivery.smtp_host, delivery.smtp_port, message, timeout=delivery.timeout)
-    )
+    del message["Message-ID"]
+    message["Message-ID"] = make_msgid(domain=_sender_domain(frozen))
+    if not letter_store.claim_sending(store, letter.id, str(message["Message-ID"])):
+        raise rendering.LetterError(f"{case.doe}: letter {letter.payment_reference} is being sent already")
+    try:
+        message_id = asyncio.run(
+            send_message(delivery.smtp_host, delivery.smtp_port, message, timeout=delivery.timeout)
+        )
+    except MailError:  # the server refused or was unreachable: nothing left, the claim is released
+        letter_store.release_claim(store, letter.id, str(message["Message-ID"]))
+        raise
     sent = _record_sent(
         store,
         case.id,
@@ -268,6 +305,12 @@ def send_letter(
             pdf_path, rendered.pdf, case.doe, f"the letter was e-mailed ({message_id}) and recorded as sent"
         )
     return SentLetter(case.doe, sent, message_id, pdf_path)
+
+
+def _sender_domain(settings: rendering.LetterSettings) -> str:
+    """The domain of the sender's e-mail address for Message-IDs (``swarmscope.invalid`` without one)."""
+    address = getattr(settings, "sender_email", None) or ""
+    return address.rpartition("@")[2] or "swarmscope.invalid"
 
 
 def _write_pdf(path: Path, pdf: bytes, doe: str, state: str) -> None:

@@ -247,6 +247,40 @@ def approve_letter(
     return get_letter(store, letter_id)
 
 
+def claim_sending(store: Store, letter_id: int, message_id: str) -> bool:
+    """Claim an approved, unsent letter for one sending (committed BEFORE the SMTP conversation).
+
+    The claim stores the Message-ID the e-mail will carry. A letter already claimed (another ``send``
+    running, or an earlier one whose outcome is unknown because recording failed after the SMTP server
+    accepted it) cannot be claimed again, so no letter is e-mailed twice.
+
+    Returns:
+        True when this call claimed it; False when it was claimed, sent or voided already.
+    """
+    with store._write(immediate=True) as conn:
+        claimed = conn.execute(
+            letter.update()
+            .where(
+                letter.c.id == letter_id,
+                letter.c.message_id.is_(None),
+                letter.c.sent_us.is_(None),
+                letter.c.voided_us.is_(None),
+            )
+            .values(message_id=message_id)
+        ).rowcount
+    return claimed == 1
+
+
+def release_claim(store: Store, letter_id: int, message_id: str) -> None:
+    """Undo :func:`claim_sending` after the SMTP server refused the letter (or could not be reached)."""
+    with store._write() as conn:
+        conn.execute(
+            letter.update()
+            .where(letter.c.id == letter_id, letter.c.message_id == message_id, letter.c.sent_us.is_(None))
+            .values(message_id=None)
+        )
+
+
 def mark_sent(
     store: Store,
     letter_id: int,
