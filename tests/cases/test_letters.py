@@ -155,6 +155,13 @@ def test_cli_overrides_beat_the_file(tmp_path: Path) -> None:
         ('[letters]\namount = "450.00"\nsender_name = "x"\n', "dispute"),
         ('[letters]\nsender_name = "x"\ndispute_email = "d@x"\n', "amount"),
         ("[letters\n", "settings file"),
+        ('[letters]\namount = "1"\nsender_name = "x"\ndispute_email = "not-an-email"\n', "dispute_email"),
+        (
+            '[letters]\namount = "1"\nsender_name = "x"\ndispute_email = "d@x.test"\n'
+            'sender_email = "a@x.test\\r\\nBcc: spy@evil.test"\n',
+            "sender_email",
+        ),
+        ('[letters]\namount = "1"\nsender_name = "x\\ny"\ndispute_email = "d@x.test"\n', "sender_name"),
     ],
 )
 def test_bad_settings(tmp_path: Path, toml: str, message: str) -> None:

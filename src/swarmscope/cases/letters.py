@@ -27,6 +27,7 @@ import json
 import os
 import re
 import tomllib
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, replace
 from datetime import UTC, datetime
@@ -40,6 +41,7 @@ from typing import Any
 
 import jinja2
 
+from swarmscope.cases.identities import valid_email
 from swarmscope.errors import InputError, SwarmscopeError
 from swarmscope.store.letters import CaseFacts, LetterRow
 
@@ -121,6 +123,14 @@ class LetterSettings:
             raise InputError("dispute_email or dispute_address: a letter must say where to dispute")
         if contacts and not self.sender_name:
             raise InputError("sender_name: a letter must say who sends it")
+        for name in ("sender_email", "dispute_email"):
+            value = getattr(self, name, None)
+            if value and not valid_email(value):
+                raise InputError(f"{name}: not a single valid e-mail address (local@domain)")
+        for name in ("sender_name", "payee", "iban", "bic"):
+            value = getattr(self, name, None)
+            if value and any(unicodedata.category(ch)[0] == "C" for ch in value):
+                raise InputError(f"{name}: contains control characters")
         return self
 
 
