@@ -153,6 +153,8 @@ def test_flipping_any_byte_of_any_file_fails_and_names_it(world: dict[str, Any])
     assert len(files) < 400  # bounded loop
     for path in files:
         original = path.read_bytes()
+        if not original:  # an empty view (e.g. no attributions without datasets) has no byte to flip
+            continue
         position = len(original) // 2
         flipped = bytearray(original)
         flipped[position] ^= 0x01
