@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from swarmscope.store.database import Store
 
 IP_EVIDENCE_TABLES = (observation, sighting, attribution)
+_CHUNK = 500  # addresses / ids per IN (...) list
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +73,13 @@ def identity_cases(store: Store) -> list[IdentityCase]:
     ]
 
 
+def _case_statuses(conn: sa.Connection) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for ip, status in conn.execute(sa.select(legal_case.c.ip, legal_case.c.status).order_by(legal_case.c.id)):
+        out.setdefault(ip, []).append(str(status))
+    return out
+
+
 def _last_seen(conn: sa.Connection) -> dict[str, int]:
     out: dict[str, int] = {}
     queries = (
@@ -91,11 +99,9 @@ def ip_last_seen(store: Store) -> dict[str, int]:
 
 
 def ip_case_statuses(store: Store) -> dict[str, list[str]]:
-    """IP address → statuses of its cases."""
-    out: dict[str, list[str]] = {}
-    for case in case_store.list_cases(store):
-        out.setdefault(case.ip, []).append(str(case.status))
-    return out
+    """IP address → statuses of its cases, oldest case first (the other input of ``due_ip_addresses``)."""
+    with store.engine.connect() as conn:
+        return _case_statuses(conn)
 
 
 def ip_evidence_counts(store: Store, ips: Iterable[str]) -> dict[str, int]:
@@ -103,8 +109,8 @@ def ip_evidence_counts(store: Store, ips: Iterable[str]) -> dict[str, int]:
     wanted = sorted(set(ips))
     counts = {table.name: 0 for table in IP_EVIDENCE_TABLES}
     with store.engine.connect() as conn:
-        for start in range(0, len(wanted), 500):
-            chunk = wanted[start : start + 500]
+        for start in range(0, len(wanted), _CHUNK):
+            chunk = wanted[start : start + _CHUNK]
             for table in IP_EVIDENCE_TABLES:
                 query = sa.select(sa.func.count()).where(table.c.ip.in_(chunk))
                 counts[table.name] += conn.execute(query).scalar_one()
@@ -162,7 +168,6 @@ def purge_log_rows(store: Store) -> list[PurgeLogRow]:
 # ---- unresolved IP evidence -------------------------------------------------------------------------
 
 DueIps = Callable[[Mapping[str, int], Mapping[str, Sequence[str]]], Sequence[str]]
-_CHUNK = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,13 +201,6 @@ class _Plan:
     entries: list[tuple[int, int]]
     captures: set[bytes]
     blobs: set[bytes]
-
-
-def _case_statuses(conn: sa.Connection) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    for ip, status in conn.execute(sa.select(legal_case.c.ip, legal_case.c.status).order_by(legal_case.c.id)):
-        out.setdefault(ip, []).append(str(status))
-    return out
 
 
 def _block_shas(verified_blocks: object) -> set[bytes]:
