@@ -14,7 +14,7 @@ import threading
 from collections.abc import Iterable
 from http.server import ThreadingHTTPServer
 
-from swarmscope.testbed.mini_tracker import ANNOUNCE_INTERVAL, MiniTracker, _handler
+from swarmscope.testbed.mini_tracker import ANNOUNCE_INTERVAL, UNAUTHORIZED, MiniTracker, _handler
 
 
 class _Server6(ThreadingHTTPServer):
@@ -32,9 +32,8 @@ class Tracker6(MiniTracker):
 
     def announce(self, query: dict[str, bytes], source_ip: str) -> dict[bytes, object]:
         """Apply one announce (see ``MiniTracker.announce``) and answer with compact v4 and v6 lists."""
-        infohash = query.get("info_hash", b"")
-        if infohash not in self.allowed:
-            return {b"failure reason": b"Requested download is not authorized for use with this tracker."}
+        if query.get("info_hash", b"") not in self.allowed:
+            return UNAUTHORIZED
         try:
             port = int(query.get("port", b""))
         except ValueError:
@@ -42,14 +41,7 @@ class Tracker6(MiniTracker):
         source = ipaddress.ip_address(source_ip)
         if isinstance(source, ipaddress.IPv6Address) and source.ipv4_mapped is not None:
             source = source.ipv4_mapped
-        me = (str(source), port)
-        with self.lock:
-            peers = self.swarms.setdefault(infohash, {})
-            if query.get("event") == b"stopped":
-                peers.pop(me, None)
-            else:
-                peers[me] = query.get("peer_id", b"")
-            others = [p for p in peers if p != me]
+        others, complete = self.record(query, (str(source), port))
         v4, v6 = b"", b""
         for ip, peer_port in others:
             address = ipaddress.ip_address(ip)
@@ -60,7 +52,7 @@ class Tracker6(MiniTracker):
         return {
             b"interval": ANNOUNCE_INTERVAL,
             b"complete": 0,
-            b"incomplete": len(peers),
+            b"incomplete": complete,
             b"peers": v4,
             b"peers6": v6,
         }

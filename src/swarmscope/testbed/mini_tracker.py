@@ -22,6 +22,9 @@ from swarmscope.testbed.process import free_port
 
 ANNOUNCE_INTERVAL = 300  # seconds, sent as "interval"
 DEFAULT_NUMWANT = 50  # peers per reply when the client does not say (BEP 3 convention)
+UNAUTHORIZED: dict[bytes, object] = {
+    b"failure reason": b"Requested download is not authorized for use with this tracker."
+}
 
 
 @dataclass
@@ -49,25 +52,35 @@ class MiniTracker:
 
     def announce(self, query: dict[str, bytes], source_ip: str) -> dict[bytes, object]:
         """Apply one announce and build the reply dict (BEP 3; compact peers per BEP 23)."""
-        infohash = query.get("info_hash", b"")
-        if infohash not in self.allowed:
-            return {b"failure reason": b"Requested download is not authorized for use with this tracker."}
+        if query.get("info_hash", b"") not in self.allowed:
+            return UNAUTHORIZED
         try:
             port = int(query.get("port", b""))
             numwant = int(query.get("numwant", str(DEFAULT_NUMWANT).encode()))
         except ValueError:
             return {b"failure reason": b"bad port or numwant"}
-        me = (source_ip, port)
+        others, complete = self.record(query, (source_ip, port))
+        others = others[: max(0, numwant)]
+        compact = b"".join(ipaddress.IPv4Address(ip).packed + port.to_bytes(2, "big") for ip, port in others)
+        return {b"interval": ANNOUNCE_INTERVAL, b"complete": 0, b"incomplete": complete, b"peers": compact}
+
+    def record(self, query: dict[str, bytes], me: tuple[str, int]) -> tuple[list[tuple[str, int]], int]:
+        """Record (or, on ``event=stopped``, forget) ``me`` in the announced infohash's swarm (BEP 3).
+
+        Args:
+            query: the announce's decoded query (``info_hash`` already checked against the whitelist).
+            me: (source ip, announced port) of the announcing peer.
+
+        Returns:
+            The swarm's other (ip, port) pairs, and how many peers the swarm holds after this announce.
+        """
         with self.lock:
-            peers = self.swarms.setdefault(infohash, {})
+            peers = self.swarms.setdefault(query.get("info_hash", b""), {})
             if query.get("event") == b"stopped":
                 peers.pop(me, None)
             else:
                 peers[me] = query.get("peer_id", b"")
-            others = [p for p in peers if p != me][: max(0, numwant)]
-            complete = len(peers)
-        compact = b"".join(ipaddress.IPv4Address(ip).packed + port.to_bytes(2, "big") for ip, port in others)
-        return {b"interval": ANNOUNCE_INTERVAL, b"complete": 0, b"incomplete": complete, b"peers": compact}
+            return [p for p in peers if p != me], len(peers)
 
     def stop(self) -> None:
         """Shut the server down and join its thread (bounded)."""
