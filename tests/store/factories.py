@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import threading
 from typing import TYPE_CHECKING, Any
 
 from swarmscope.evidence.records import ExtensionInfo, Failure, Observation, Sighting, Source, Tier
@@ -88,3 +89,28 @@ def full_observation(**kw: Any) -> Observation:
 def add_swarms(store: Store) -> None:
     store.add_swarm(SWARM_A, SWARM_A, None, "alpha.iso", 12, 32768, 12 * 32768 - 5, b"d4:infod", None, T0)
     store.add_swarm(SWARM_B, None, SWARM_B, "beta.bin", 4, 16384, 65536, None, "magnet:?xt=x", T0)
+
+
+def commit_from_two_writers(
+    first: Store, second: Store, run_id: int
+) -> tuple[list[BaseException], list[threading.Thread]]:
+    """Two writers of one node each commit 20 batches of 3 observations at once, each in its own thread.
+
+    Returns:
+        The exceptions the threads raised, and the threads (joined with a 120 s timeout each).
+    """
+    errors: list[BaseException] = []
+
+    def commit_many(writer: Store, port: int) -> None:
+        try:
+            for i in range(20):
+                writer.add_observations(run_id, [observation(port=port + i)] * 3, sealed_at_us=T0 + i)
+        except BaseException as exc:  # reported to the caller
+            errors.append(exc)
+
+    threads = [threading.Thread(target=commit_many, args=(s, p)) for s, p in ((first, 1000), (second, 2000))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    return errors, threads

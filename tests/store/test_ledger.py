@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import sqlite3
-import threading
 from pathlib import Path
 
 import pytest
@@ -27,7 +26,15 @@ from swarmscope.store.ledger_queries import (
     node_keys,
 )
 from swarmscope.store.ledger_verify import verify_ledger
-from tests.store.factories import SWARM_A, T0, add_swarms, full_observation, observation, sighting
+from tests.store.factories import (
+    SWARM_A,
+    T0,
+    add_swarms,
+    commit_from_two_writers,
+    full_observation,
+    observation,
+    sighting,
+)
 
 CAPTURE = b"capture bytes " * 30
 BLOCK = bytes(range(256)) * 64
@@ -240,21 +247,8 @@ def test_concurrent_writers_of_one_node_serialise_on_sqlite(
     db_path: Path, store: Store, run_id: int, node_key: Ed25519PrivateKey
 ) -> None:
     second = open_store(str(db_path), node_key=node_key, now_us=T0)
-    errors: list[BaseException] = []
-
-    def commit_many(writer: Store, port: int) -> None:
-        try:
-            for i in range(20):
-                writer.add_observations(run_id, [observation(port=port + i)] * 3, sealed_at_us=T0 + i)
-        except BaseException as exc:  # reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=commit_many, args=(s, p)) for s, p in ((store, 1000), (second, 2000))]
     try:
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(timeout=120)
+        errors, threads = commit_from_two_writers(store, second, run_id)
     finally:
         second.close()
     assert not errors and not any(t.is_alive() for t in threads)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import threading
 from collections.abc import Iterator
 
 import pytest
@@ -26,7 +25,16 @@ from swarmscope.store.database import Store, alembic_config, open_store
 from swarmscope.store.ledger_queries import load_batches, load_blob, load_capture, load_ledger
 from swarmscope.store.ledger_verify import verify_ledger
 from swarmscope.store.schema import metadata
-from tests.store.factories import SWARM_A, SWARM_B, T0, add_swarms, full_observation, observation, sighting
+from tests.store.factories import (
+    SWARM_A,
+    SWARM_B,
+    T0,
+    add_swarms,
+    commit_from_two_writers,
+    full_observation,
+    observation,
+    sighting,
+)
 from tests.store.test_recovery import _orphans
 
 PG_URL = os.environ.get("SWARMSCOPE_TEST_PG_URL")
@@ -135,23 +143,8 @@ def test_concurrent_writers_of_one_node_serialise_on_postgresql(
     assert PG_URL is not None
     run = pg_store.start_run({}, "0.1.0", T0)
     second = open_store(PG_URL, node_key=node_key, now_us=T0)
-    errors: list[BaseException] = []
-
-    def commit_many(store: Store, port: int) -> None:
-        try:
-            for i in range(20):
-                store.add_observations(run, [observation(port=port + i)] * 3, sealed_at_us=T0 + i)
-        except BaseException as exc:  # reported below
-            errors.append(exc)
-
-    threads = [
-        threading.Thread(target=commit_many, args=(s, p)) for s, p in ((pg_store, 1000), (second, 2000))
-    ]
     try:
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(timeout=120)
+        errors, threads = commit_from_two_writers(pg_store, second, run)
     finally:
         second.close()
     assert not errors and not any(t.is_alive() for t in threads)
