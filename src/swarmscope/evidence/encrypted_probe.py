@@ -15,7 +15,54 @@ from swarmscope.wire.mse import MseInitiator, MseResponder
 from swarmscope.wire.mse_cipher import CRYPTO_METHODS, CRYPTO_RC4, MseStream
 
 
-class EncryptedProbeRun:
+class _MseWrappedRun:
+    """What both MSE sides share: the wrapped run's driver surface, wire byte counts and observation."""
+
+    run: ProbeRun
+    stream: MseStream | None
+    wire_in: int
+    wire_out: int
+
+    @property
+    def ip(self) -> str:
+        """The peer's address (from the run)."""
+        return self.run.ip
+
+    @property
+    def port(self) -> int:
+        """The peer's port (from the run; for inbound runs its TCP source port)."""
+        return self.run.port
+
+    @property
+    def done(self) -> bool:
+        """True once the probe finished."""
+        return self.run.done
+
+    @property
+    def deadline_us(self) -> int | None:
+        """The run's deadline (UTC µs); it also bounds the MSE handshake."""
+        return self.run.deadline_us
+
+    def connect_failed(self, now_us: int, failure: Failure, detail: str) -> None:
+        """The TCP connection could not be made (never for inbound runs; forwarded for the interface)."""
+        self.run.connect_failed(now_us, failure, detail)
+
+    def stop(self, now_us: int) -> None:
+        """The monitor is ending."""
+        self.run.stop(now_us)
+
+    def observation(self) -> Observation:
+        """The run's observation with ``encrypted`` and the wire byte counts (MSE handshake included)."""
+        obs = self.run.observation()
+        encrypted = self.stream is not None and self.stream.encrypted
+        return replace(obs, encrypted=encrypted, wire_bytes_in=self.wire_in, wire_bytes_out=self.wire_out)
+
+    def _sent(self, data: bytes) -> bytes:
+        self.wire_out += len(data)
+        return data
+
+
+class EncryptedProbeRun(_MseWrappedRun):
     """A :class:`ProbeRun` seen through MSE: the same driver interface, bytes encrypted on the wire.
 
     Our BEP 3 handshake (from ``run.connected``) is sent as IA in MSE step 3, so the probe's handshake
@@ -51,26 +98,6 @@ class EncryptedProbeRun:
     def crypto_provide(self) -> int:
         """The crypto methods we offer (CRYPTO_RC4 and/or CRYPTO_PLAINTEXT)."""
         return self._provide
-
-    @property
-    def ip(self) -> str:
-        """The peer's address (from the run)."""
-        return self.run.ip
-
-    @property
-    def port(self) -> int:
-        """The peer's port (from the run)."""
-        return self.run.port
-
-    @property
-    def done(self) -> bool:
-        """True once the probe finished."""
-        return self.run.done
-
-    @property
-    def deadline_us(self) -> int | None:
-        """The run's deadline (UTC µs); it also bounds the MSE handshake."""
-        return self.run.deadline_us
 
     def connected(self, now_us: int) -> bytes:
         """TCP is up: returns Ya + PadA (our BEP 3 handshake waits inside the initiator as IA)."""
@@ -108,27 +135,9 @@ class EncryptedProbeRun:
         out = self.run.timer(now_us)
         return self._sent(self.stream.encrypt(out) if self.stream is not None else out)
 
-    def connect_failed(self, now_us: int, failure: Failure, detail: str) -> None:
-        """The TCP connection could not be made."""
-        self.run.connect_failed(now_us, failure, detail)
-
     def closed(self, now_us: int, detail: str = "connection closed") -> None:
         """The peer closed; during the MSE handshake this usually means it refuses encryption."""
         self.run.closed(now_us, detail if self.stream is not None else f"{detail} (during MSE handshake)")
-
-    def stop(self, now_us: int) -> None:
-        """The monitor is ending."""
-        self.run.stop(now_us)
-
-    def observation(self) -> Observation:
-        """The run's observation with ``encrypted`` and the true wire byte counts."""
-        obs = self.run.observation()
-        encrypted = self.stream is not None and self.stream.encrypted
-        return replace(obs, encrypted=encrypted, wire_bytes_in=self.wire_in, wire_bytes_out=self.wire_out)
-
-    def _sent(self, data: bytes) -> bytes:
-        self.wire_out += len(data)
-        return data
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,7 +155,7 @@ class ResponderSecrets:
     prefer: int = CRYPTO_RC4
 
 
-class EncryptedInboundRun:
+class EncryptedInboundRun(_MseWrappedRun):
     """An inbound :class:`ProbeRun` behind our MSE responder: raw wire bytes in and out.
 
     Used by the listener when a capture tap is set (so the capture holds ciphertext and the responder
@@ -184,26 +193,6 @@ class EncryptedInboundRun:
         self._pending = b""
         self._took_established()
 
-    @property
-    def ip(self) -> str:
-        """The peer's address (from the run)."""
-        return self.run.ip
-
-    @property
-    def port(self) -> int:
-        """The peer's TCP source port (from the run)."""
-        return self.run.port
-
-    @property
-    def done(self) -> bool:
-        """True once the probe finished."""
-        return self.run.done
-
-    @property
-    def deadline_us(self) -> int | None:
-        """The run's deadline (UTC µs)."""
-        return self.run.deadline_us
-
     def _took_established(self) -> None:
         est = self.mse.established
         if est is not None and self.stream is None:
@@ -237,27 +226,9 @@ class EncryptedInboundRun:
         """The run's deadline passed."""
         return self._sent(self._encrypt(self.run.timer(now_us)))
 
-    def connect_failed(self, now_us: int, failure: Failure, detail: str) -> None:
-        """Not used for inbound connections; forwarded for the driver interface."""
-        self.run.connect_failed(now_us, failure, detail)
-
     def closed(self, now_us: int, detail: str = "connection closed") -> None:
         """The peer closed."""
         self.run.closed(now_us, detail)
 
-    def stop(self, now_us: int) -> None:
-        """The monitor is ending."""
-        self.run.stop(now_us)
-
-    def observation(self) -> Observation:
-        """The run's observation with ``encrypted`` and the wire byte counts (MSE handshake included)."""
-        encrypted = self.stream is not None and self.stream.encrypted
-        obs = self.run.observation()
-        return replace(obs, encrypted=encrypted, wire_bytes_in=self.wire_in, wire_bytes_out=self.wire_out)
-
     def _encrypt(self, data: bytes) -> bytes:
         return self.stream.encrypt(data) if self.stream is not None and data else data
-
-    def _sent(self, data: bytes) -> bytes:
-        self.wire_out += len(data)
-        return data
