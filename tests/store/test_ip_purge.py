@@ -126,6 +126,16 @@ def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
             _drop_pg(url)
 
 
+@pytest.fixture
+def populated(db: str) -> Iterator[Store]:
+    """The populated store of ``db``, opened (without a node key) for the test and closed after it."""
+    store = open_store(db, create=False)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
 def snapshot(store: Store) -> dict[str, list[dict[str, Any]]]:
     """Every row of every table (as column → value), in primary-key order."""
     out = {}
@@ -150,15 +160,11 @@ def _refs(before: dict[str, list[dict[str, Any]]], keep: bool) -> tuple[set[byte
     return captures, blobs
 
 
-def test_purge_removes_exactly_the_due_evidence(db: str) -> None:
-    store = open_store(db, create=False)
-    try:
-        before = snapshot(store)
-        outcome = purge_ip_evidence(store, due, rule=POLICY.ip_rule, now_us=NOW)
-        after = snapshot(store)
-        verdict = verify_ledger(store)
-    finally:
-        store.close()
+def test_purge_removes_exactly_the_due_evidence(populated: Store) -> None:
+    before = snapshot(populated)
+    outcome = purge_ip_evidence(populated, due, rule=POLICY.ip_rule, now_us=NOW)
+    after = snapshot(populated)
+    verdict = verify_ledger(populated)
     gone_index = {r["ledger_index"] for t in IP_TABLES for r in before[t] if r["ip"] in PURGED}
     assert len(gone_index) == 6  # a sighting, an observation and an attribution per purged address
     for table in IP_TABLES:
@@ -197,46 +203,34 @@ def test_purge_removes_exactly_the_due_evidence(db: str) -> None:
     assert verdict.redacted == ((POLICY.ip_rule, 6),)
 
 
-def test_a_second_purge_finds_nothing_and_logs_that(db: str) -> None:
-    store = open_store(db, create=False)
-    try:
-        purge_ip_evidence(store, due, rule=POLICY.ip_rule, now_us=NOW)
-        again = purge_ip_evidence(store, due, rule=POLICY.ip_rule, now_us=NOW + DAY)
-        assert again == IpPurge(0, {t: 0 for t in IP_TABLES}, 0, 0, 0)
-        assert [(r.kind, r.count) for r in purge_log_rows(store)] == [("ip_evidence", 2), ("ip_evidence", 0)]
-        assert verify_ledger(store).ok
-    finally:
-        store.close()
+def test_a_second_purge_finds_nothing_and_logs_that(populated: Store) -> None:
+    purge_ip_evidence(populated, due, rule=POLICY.ip_rule, now_us=NOW)
+    again = purge_ip_evidence(populated, due, rule=POLICY.ip_rule, now_us=NOW + DAY)
+    assert again == IpPurge(0, {t: 0 for t in IP_TABLES}, 0, 0, 0)
+    assert [(r.kind, r.count) for r in purge_log_rows(populated)] == [("ip_evidence", 2), ("ip_evidence", 0)]
+    assert verify_ledger(populated).ok
 
 
-def test_dry_run_changes_nothing(db: str) -> None:
-    store = open_store(db, create=False)
-    try:
-        before = snapshot(store)
-        dry = purge_ip_evidence(store, due, rule=POLICY.ip_rule, now_us=NOW, dry_run=True)
-        assert snapshot(store) == before
-        assert dry == purge_ip_evidence(store, due, rule=POLICY.ip_rule, now_us=NOW)
-    finally:
-        store.close()
+def test_dry_run_changes_nothing(populated: Store) -> None:
+    before = snapshot(populated)
+    dry = purge_ip_evidence(populated, due, rule=POLICY.ip_rule, now_us=NOW, dry_run=True)
+    assert snapshot(populated) == before
+    assert dry == purge_ip_evidence(populated, due, rule=POLICY.ip_rule, now_us=NOW)
 
 
-def test_fresh_evidence_and_cases_protect_an_address(db: str) -> None:
-    store = open_store(db, create=False)
-    try:
-        before = snapshot(store)
-        early = purge_ip_evidence(store, due_at(T0 + 10 * DAY), rule=POLICY.ip_rule, now_us=T0, dry_run=True)
-        assert early.addresses == 0  # nothing is older than 30 days yet
-        with store._write() as conn:
-            conn.execute(sa.insert(legal_case).values(_case("DOE-3", BLOCK_IP, "candidate")))
-        assert purge_ip_evidence(store, due, rule=POLICY.ip_rule, now_us=NOW).addresses == 1
-        after = snapshot(store)
-        assert {r["ip"] for r in after["observation"]} == {SEED_IP, BLOCK_IP}
-        assert [r for r in after["observation"] if r["ip"] == BLOCK_IP] == [
-            r for r in before["observation"] if r["ip"] == BLOCK_IP
-        ]
-        assert verify_ledger(store).ok
-    finally:
-        store.close()
+def test_fresh_evidence_and_cases_protect_an_address(populated: Store) -> None:
+    before = snapshot(populated)
+    early = purge_ip_evidence(populated, due_at(T0 + 10 * DAY), rule=POLICY.ip_rule, now_us=T0, dry_run=True)
+    assert early.addresses == 0  # nothing is older than 30 days yet
+    with populated._write() as conn:
+        conn.execute(sa.insert(legal_case).values(_case("DOE-3", BLOCK_IP, "candidate")))
+    assert purge_ip_evidence(populated, due, rule=POLICY.ip_rule, now_us=NOW).addresses == 1
+    after = snapshot(populated)
+    assert {r["ip"] for r in after["observation"]} == {SEED_IP, BLOCK_IP}
+    assert [r for r in after["observation"] if r["ip"] == BLOCK_IP] == [
+        r for r in before["observation"] if r["ip"] == BLOCK_IP
+    ]
+    assert verify_ledger(populated).ok
 
 
 def test_ledger_extends_and_the_rest_exports_and_verifies(db: str, tmp_path: Path) -> None:
@@ -309,26 +303,22 @@ def _first_column(table: str) -> str:
 
 
 @pytest.mark.parametrize("action", ["DELETE", "UPDATE"])
-def test_every_append_only_table_still_refuses_writes_after_a_purge(db: str, action: str) -> None:
-    store = open_store(db, create=False)
-    try:
-        purge_ip_evidence(store, due, rule=POLICY.ip_rule, now_us=NOW)
-        _fill_logs(store)
-        before = snapshot(store)
-        for table in APPEND_ONLY_TABLES:
-            assert before[table], table
-            column = _first_column(table)
-            statement = (
-                f"DELETE FROM {table}" if action == "DELETE" else f"UPDATE {table} SET {column} = {column}"
-            )
-            with pytest.raises(StoreError, match="append-only"), store._write() as conn:
-                conn.execute(sa.text(statement))
-        redact = "UPDATE ledger_entry SET canonical = NULL, redacted_rule = 'x', redacted_us = 1"
-        with pytest.raises(StoreError, match="append-only"), store._write() as conn:
-            conn.execute(sa.text(redact))
-        assert snapshot(store) == before
-    finally:
-        store.close()
+def test_every_append_only_table_still_refuses_writes_after_a_purge(populated: Store, action: str) -> None:
+    purge_ip_evidence(populated, due, rule=POLICY.ip_rule, now_us=NOW)
+    _fill_logs(populated)
+    before = snapshot(populated)
+    for table in APPEND_ONLY_TABLES:
+        assert before[table], table
+        column = _first_column(table)
+        statement = (
+            f"DELETE FROM {table}" if action == "DELETE" else f"UPDATE {table} SET {column} = {column}"
+        )
+        with pytest.raises(StoreError, match="append-only"), populated._write() as conn:
+            conn.execute(sa.text(statement))
+    redact = "UPDATE ledger_entry SET canonical = NULL, redacted_rule = 'x', redacted_us = 1"
+    with pytest.raises(StoreError, match="append-only"), populated._write() as conn:
+        conn.execute(sa.text(redact))
+    assert snapshot(populated) == before
 
 
 def _sealed_index(store: Store, kind: str, ip: str | None = None) -> int:
@@ -362,23 +352,19 @@ NARROW = {
 
 
 @pytest.mark.parametrize("statement", NARROW.values(), ids=NARROW.keys())
-def test_an_authorization_allows_only_the_purge_itself(db: str, statement: str) -> None:
-    store = open_store(db, create=False)
-    try:
-        purge_ip_evidence(store, due, rule=POLICY.ip_rule, now_us=NOW)  # a purge_log row to protect
-        params = {
-            "ip": SEED_IP,
-            "obs": _sealed_index(store, "observation", SEED_IP),
-            "clock": _sealed_index(store, "clock_sample"),
-            "junk": hashlib.sha256(b"junk").digest(),
-        }
-        before = snapshot(store)
-        with pytest.raises(StoreError, match="append-only"), store._write() as conn:
-            conn.execute(sa.insert(purge_authorization).values(rule="r", at_us=NOW))
-            conn.execute(sa.text(statement), params)
-        assert snapshot(store) == before
-    finally:
-        store.close()
+def test_an_authorization_allows_only_the_purge_itself(populated: Store, statement: str) -> None:
+    purge_ip_evidence(populated, due, rule=POLICY.ip_rule, now_us=NOW)  # a purge_log row to protect
+    params = {
+        "ip": SEED_IP,
+        "obs": _sealed_index(populated, "observation", SEED_IP),
+        "clock": _sealed_index(populated, "clock_sample"),
+        "junk": hashlib.sha256(b"junk").digest(),
+    }
+    before = snapshot(populated)
+    with pytest.raises(StoreError, match="append-only"), populated._write() as conn:
+        conn.execute(sa.insert(purge_authorization).values(rule="r", at_us=NOW))
+        conn.execute(sa.text(statement), params)
+    assert snapshot(populated) == before
 
 
 def test_an_unsealed_entry_is_not_redacted(tmp_path: Path) -> None:
