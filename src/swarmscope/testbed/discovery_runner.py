@@ -25,7 +25,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import signal
 import sys
 import time
 from pathlib import Path
@@ -35,6 +34,7 @@ import libtorrent as lt
 
 from swarmscope.testbed.lt_peers import (
     PeerRuntime,
+    Runner,
     handle_alerts,
     peer_dump,
     poll_peer_info,
@@ -117,27 +117,15 @@ def tcp_listeners() -> set[tuple[str, int]]:
     return found
 
 
-class DiscoveryRunner:
+class DiscoveryRunner(Runner):
     """Start everything, keep the channels alive (re-announce, re-dial), dump stats, stop on a signal."""
 
     def __init__(self, config: dict[str, Any]) -> None:
-        self.config = config
-        self.stats_path = Path(config["stats_path"])
-        self.ready_path = Path(config["ready_path"])
-        self.seq = 0
-        self.dump_requested = False
-        self.stop_requested = False
+        super().__init__(config)
         self.mesh: list[Any] = []
         self.checker: Any = None
-        self.peers: list[PeerRuntime] = []
         self.found: dict[str, set[tuple[str, int]]] = {}
         self.rng = random.Random(int(config.get("seed", 7)))
-
-    def request_dump(self, _signum: int, _frame: object) -> None:
-        self.dump_requested = True
-
-    def request_stop(self, _signum: int, _frame: object) -> None:
-        self.stop_requested = True
 
     def start_mesh(self) -> None:
         """Bootstrap node, mesh nodes and checker; each introduced to a few random mesh members."""
@@ -252,9 +240,7 @@ class DiscoveryRunner:
             time.sleep(POLL_INTERVAL)
 
     def run(self) -> int:
-        signal.signal(signal.SIGUSR1, self.request_dump)
-        signal.signal(signal.SIGTERM, self.request_stop)
-        signal.signal(signal.SIGINT, self.request_stop)
+        self.install_signals()
         try:
             self.start_mesh()
             self.start_peers()

@@ -223,6 +223,12 @@ class Runner:
     def request_stop(self, _signum: int, _frame: object) -> None:
         self.stop_requested = True
 
+    def install_signals(self) -> None:
+        """SIGUSR1 asks for a stats dump; SIGTERM and SIGINT ask the loop to stop."""
+        signal.signal(signal.SIGUSR1, self.request_dump)
+        signal.signal(signal.SIGTERM, self.request_stop)
+        signal.signal(signal.SIGINT, self.request_stop)
+
     def dump(self, reason: str) -> None:
         self.seq += 1
         payload = {
@@ -240,9 +246,7 @@ class Runner:
             peer.handle.force_reannounce(0, -1, lt.reannounce_flags_t.ignore_min_interval)
 
     def run(self) -> int:
-        signal.signal(signal.SIGUSR1, self.request_dump)
-        signal.signal(signal.SIGTERM, self.request_stop)
-        signal.signal(signal.SIGINT, self.request_stop)
+        self.install_signals()
         started = time.monotonic()
         max_lifetime = float(self.config.get("max_lifetime", 900))
         stats_interval = float(self.config.get("stats_interval", 2.0))
