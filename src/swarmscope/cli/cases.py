@@ -2,16 +2,12 @@
 
 Nothing here prints a subscriber's identity: cases are named by DOE number, IP address and port only
 (identities live encrypted in ``subscriber`` and are read only through ``swarmscope subscribers``).
-Also holds the options the case commands share (``--db``, ``--actor``) and their helpers.
 """
 
 from __future__ import annotations
 
-import getpass
 import re
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Annotated
 
 import typer
@@ -20,16 +16,13 @@ from swarmscope.cases import workflow
 from swarmscope.cases.candidates import BuildReport, build_cases, recorded_policy
 from swarmscope.cases.thresholds import ThresholdPolicy, policy_warnings
 from swarmscope.cli.app import app
+from swarmscope.cli.options import ActorOption, DbOption, actor_name, command_store, now_us
 from swarmscope.cli.text import clean
-from swarmscope.errors import InputError, SwarmscopeError
+from swarmscope.errors import InputError
 from swarmscope.evidence.records import us_to_iso
 from swarmscope.store import cases as case_rows
-from swarmscope.store.database import DEFAULT_DB, Store, open_store
+from swarmscope.store.database import DEFAULT_DB, Store
 
-DbOption = Annotated[str, typer.Option("--db", help="Evidence database: SQLite path or SQLAlchemy URL.")]
-ActorOption = Annotated[
-    str | None, typer.Option("--actor", help="Who decides or records this (default: the OS user name).")
-]
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd]?)")
 _UNIT_S = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -37,19 +30,6 @@ cases_app = typer.Typer(
     help="Case candidates: build from the evidence, list, show, record events.", no_args_is_help=True
 )
 app.add_typer(cases_app, name="cases")
-
-
-def now_us() -> int:
-    """The system clock, UTC microseconds (workflow times; evidence times come from the monitor's clock)."""
-    return time.time_ns() // 1000
-
-
-def actor_of(actor: str | None) -> str:
-    """``--actor``, or the OS user name when not given. Raises InputError when it is blank."""
-    name = actor if actor is not None else getpass.getuser()
-    if not name.strip():
-        raise InputError("--actor: must name who decides or records this")
-    return name
 
 
 def parse_duration(text: str, option: str) -> int:
@@ -63,17 +43,6 @@ def parse_duration(text: str, option: str) -> int:
 def iso(us: int | None) -> str:
     """UTC microseconds as ISO 8601, or ``-``."""
     return "-" if us is None else us_to_iso(us)
-
-
-@contextmanager
-def command_store(db: str, *, create: bool = False) -> Iterator[Store]:
-    """Open the store for one command; every SwarmscopeError becomes ``error: ...`` and exit status 1."""
-    try:
-        with open_store(db, create=create) as store:
-            yield store
-    except SwarmscopeError as exc:
-        typer.echo(f"error: {clean(exc)}", err=True)
-        raise typer.Exit(1) from None
 
 
 def _echo_case(case: case_rows.CaseRow, isp_names: dict[int, str]) -> None:
@@ -128,7 +97,7 @@ def build(
             policy = ThresholdPolicy(min_hits, parse_duration(min_span, "--min-span"), flags)
         except ValueError as exc:
             raise InputError(f"--min-hits {min_hits}: {exc}") from None
-        who = actor_of(actor)
+        who = actor_name(actor)
         for warning in policy_warnings(policy):
             typer.echo(f"warning: {warning}", err=True)
         threshold = None if clock_threshold_ms is None else round(clock_threshold_ms * 1000)
@@ -265,7 +234,7 @@ def event(
         )
         raise typer.Exit(1)
     with command_store(db) as store:
-        case = set_status(store, doe, name, actor_of(actor), note)
+        case = set_status(store, doe, name, actor_name(actor), note)
         typer.echo(f"{case.doe}: {case.status}")
 
 

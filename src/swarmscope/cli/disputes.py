@@ -16,7 +16,8 @@ import typer
 
 from swarmscope.cases.workflow import CaseEvent, next_case_status
 from swarmscope.cli.app import app
-from swarmscope.cli.letters import ActorOption, DbOption, actor_name, fail, move_case, workflow_store
+from swarmscope.cli.letters import move_case
+from swarmscope.cli.options import ActorOption, DbOption, actor_name, fail, workflow_store
 from swarmscope.cli.payments import parse_received
 from swarmscope.cli.text import clean
 from swarmscope.errors import InputError, SwarmscopeError

@@ -26,7 +26,8 @@ from swarmscope.cases.identities import IdentityKey
 from swarmscope.cases.letters import write_private
 from swarmscope.cases.workflow import CaseEvent, CaseStatus
 from swarmscope.cli.app import app
-from swarmscope.cli.letters import ActorOption, DbOption, actor_name, fail, move_case, workflow_store
+from swarmscope.cli.letters import move_case
+from swarmscope.cli.options import ActorOption, DbOption, actor_name, fail, workflow_store
 from swarmscope.cli.text import clean
 from swarmscope.errors import InputError, SwarmscopeError
 from swarmscope.net.clock import Clock

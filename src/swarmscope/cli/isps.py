@@ -13,8 +13,9 @@ import typer
 from swarmscope.cases import workflow
 from swarmscope.cases.identities import valid_email
 from swarmscope.cli.app import app
-from swarmscope.cli.cases import ActorOption, DbOption, actor_of, command_store, iso, now_us, set_status
+from swarmscope.cli.cases import iso, set_status
 from swarmscope.cli.export import parse_time
+from swarmscope.cli.options import ActorOption, DbOption, actor_name, command_store, now_us
 from swarmscope.cli.text import clean
 from swarmscope.errors import InputError
 from swarmscope.store import cases as case_rows
@@ -113,7 +114,7 @@ def request(
     When a request is served, the candidate cases it names move to ``requested``.
     """
     with command_store(db) as store:
-        who, target = actor_of(actor), workflow.request_status(status_)
+        who, target = actor_name(actor), workflow.request_status(status_)
         row = case_rows.get_isp(store, isp)
         when = parse_time(date, "--date") if date is not None else None
         if target is workflow.RequestStatus.DRAFTED:

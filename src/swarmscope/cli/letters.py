@@ -23,9 +23,6 @@ approved on Monday and sent on Friday still gives the full term.
 
 from __future__ import annotations
 
-import getpass
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -86,11 +83,11 @@ from swarmscope.cases.letter_flow import (
 )
 from swarmscope.cases.workflow import CaseStatus
 from swarmscope.cli.app import app
+from swarmscope.cli.options import ActorOption, DbOption, actor_name, fail, now_us, workflow_store
 from swarmscope.cli.text import clean
 from swarmscope.errors import InputError, SwarmscopeError
-from swarmscope.net.clock import Clock
 from swarmscope.store import cases as case_store
-from swarmscope.store.database import DEFAULT_DB, Store, open_store
+from swarmscope.store.database import DEFAULT_DB
 
 DAY_US = 86_400 * 1_000_000
 letters_app = typer.Typer(
@@ -98,39 +95,9 @@ letters_app = typer.Typer(
 )
 app.add_typer(letters_app, name="letters")
 
-DbOption = Annotated[str, typer.Option("--db", help="Evidence database: SQLite path or SQLAlchemy URL.")]
-ActorOption = Annotated[str | None, typer.Option("--actor", help="Who decides (default: the OS user name).")]
 SettingsOption = Annotated[
     Path | None, typer.Option("--settings", help="Letter settings (TOML, [letters] table).")
 ]
-
-
-def actor_name(actor: str | None) -> str:
-    """``--actor`` or the OS user name; never blank. Raises InputError."""
-    name = (actor if actor is not None else getpass.getuser()).strip()
-    if not name:
-        raise InputError("--actor: who decides must be named")
-    return name
-
-
-@contextmanager
-def workflow_store(db: str) -> Iterator[Store]:
-    """The existing store, opened for workflow writes (no node key: letters are not sealed evidence)."""
-    store = open_store(db, create=False)
-    try:
-        yield store
-    finally:
-        store.close()
-
-
-def fail(exc: SwarmscopeError) -> typer.Exit:
-    """Print ``error: ...`` to stderr and return the exit to raise."""
-    typer.echo(f"error: {clean(exc)}", err=True)
-    return typer.Exit(1)
-
-
-def _now() -> int:
-    return Clock().now_us()
 
 
 @letters_app.command("draft")
@@ -166,7 +133,7 @@ def draft_command(
                 if case
                 else [c.doe for c in case_store.list_cases(store, status=CaseStatus.IDENTIFIED)]
             )
-            for row in draft_letters(store, chosen, dois, actor_name(actor), _now()):
+            for row in draft_letters(store, chosen, dois, actor_name(actor), now_us()):
                 typer.echo(
                     f"drafted letter {rendering.grouped(row.payment_reference)} (case id {row.case_id})"
                 )
@@ -208,7 +175,7 @@ def approve_command(
     """Record your approval of the case's newest unsent letter (initial or reminder), bound to its content."""
     try:
         with workflow_store(db) as store:
-            row = approve_letter(store, case, actor_name(actor), _now(), digest)
+            row = approve_letter(store, case, actor_name(actor), now_us(), digest)
         ref = rendering.grouped(row.payment_reference)
         typer.echo(f"{clean(case)}: {row.kind} letter {ref} approved by {clean(row.approved_by)}")
         typer.echo(f"content sha256 {row.approved_sha256} (as `letters preview {clean(case)}` shows it)")
@@ -255,7 +222,7 @@ def send_command(
         with workflow_store(db) as store:
             for doe in [case] if case else pending_approved(store):
                 try:
-                    sent = send_letter(store, doe, key, given, delivery, who, _now())
+                    sent = send_letter(store, doe, key, given, delivery, who, now_us())
                 except (SwarmscopeError, OSError) as exc:
                     failed += 1
                     typer.echo(f"error: {clean(doe)}: {clean(exc)}", err=True)
@@ -283,7 +250,7 @@ def remind_command(
             settings, {"reminder_days": reminder_days}, amount=False, contacts=False
         )
         with workflow_store(db) as store:
-            for row in remind_letters(store, chosen, actor_name(actor), _now()):
+            for row in remind_letters(store, chosen, actor_name(actor), now_us()):
                 typer.echo(
                     f"drafted reminder {rendering.grouped(row.payment_reference)} (case id {row.case_id})"
                 )
@@ -296,7 +263,7 @@ def expire_command(actor: ActorOption = None, db: DbOption = DEFAULT_DB) -> None
     """Move sent cases past their deadline (no payment, no dispute) to no_response."""
     try:
         with workflow_store(db) as store:
-            for doe in expire_letters(store, actor_name(actor), _now()):
+            for doe in expire_letters(store, actor_name(actor), now_us()):
                 typer.echo(f"{doe}: no response by the deadline")
     except SwarmscopeError as exc:
         raise fail(exc) from None

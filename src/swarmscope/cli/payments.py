@@ -22,7 +22,8 @@ import typer
 from swarmscope.cases import letters as rendering
 from swarmscope.cases.workflow import CLOSING_STATUSES, CaseEvent, next_case_status
 from swarmscope.cli.app import app
-from swarmscope.cli.letters import ActorOption, DbOption, actor_name, fail, move_case, workflow_store
+from swarmscope.cli.letters import move_case
+from swarmscope.cli.options import ActorOption, DbOption, actor_name, fail, workflow_store
 from swarmscope.cli.text import clean
 from swarmscope.errors import InputError, SwarmscopeError
 from swarmscope.evidence.records import us_to_iso

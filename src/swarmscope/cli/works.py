@@ -9,7 +9,7 @@ import typer
 
 from swarmscope.cases.campaigns import PieceOutcome, TorrentCheck, link_work, tally
 from swarmscope.cli.app import app
-from swarmscope.cli.cases import DbOption, command_store, now_us
+from swarmscope.cli.options import DbOption, command_store, now_us
 from swarmscope.cli.text import clean
 from swarmscope.errors import InputError
 from swarmscope.monitor.reference import PieceStatus, iter_reference_pieces

@@ -1,0 +1,68 @@
+"""The options and helpers every store-backed command shares: ``--db``, ``--actor``, the clock, errors.
+
+One definition each, so ``--db`` means the same in every command, a blank ``--actor`` is refused
+everywhere (the audit trail and the case events always name a person), and every error line is
+cleaned of control characters before it reaches the operator's terminal.
+"""
+
+from __future__ import annotations
+
+import getpass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated
+
+import typer
+
+from swarmscope.cli.text import clean
+from swarmscope.errors import InputError, SwarmscopeError
+from swarmscope.net.clock import Clock
+from swarmscope.store.database import Store, open_store
+
+DbOption = Annotated[str, typer.Option("--db", help="Evidence database: SQLite path or SQLAlchemy URL.")]
+ActorOption = Annotated[
+    str | None, typer.Option("--actor", help="Who decides or records this (default: the OS user name).")
+]
+
+
+def now_us() -> int:
+    """The system clock, UTC microseconds (workflow times; evidence times come from the monitor's clock)."""
+    return Clock().now_us()
+
+
+def actor_name(actor: str | None) -> str:
+    """``--actor`` (stripped) or the OS user name; never blank.
+
+    Raises:
+        InputError: the name is blank.
+    """
+    name = (actor if actor is not None else getpass.getuser()).strip()
+    if not name:
+        raise InputError("--actor: must name who decides or records this")
+    return name
+
+
+def fail(exc: SwarmscopeError | OSError) -> typer.Exit:
+    """Print ``error: ...`` (cleaned) to stderr and return the exit (status 1) to raise."""
+    typer.echo(f"error: {clean(exc)}", err=True)
+    return typer.Exit(1)
+
+
+@contextmanager
+def command_store(db: str, *, create: bool = False) -> Iterator[Store]:
+    """Open the store for one command; every SwarmscopeError becomes ``error: ...`` and exit status 1."""
+    try:
+        with open_store(db, create=create) as store:
+            yield store
+    except SwarmscopeError as exc:
+        raise fail(exc) from None
+
+
+@contextmanager
+def workflow_store(db: str) -> Iterator[Store]:
+    """The existing store, opened for workflow writes; errors are left to the caller (see :func:`fail`)."""
+    store = open_store(db, create=False)
+    try:
+        yield store
+    finally:
+        store.close()
