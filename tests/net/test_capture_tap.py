@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import cast
 
@@ -21,7 +22,7 @@ from swarmscope.evidence.capture import Capture, CaptureHeader, EventKind, Repla
 from swarmscope.evidence.capture_decode import decode_capture
 from swarmscope.evidence.metadata_fetch import MetadataFetch, MetadataOutcome, MetadataPolicy
 from swarmscope.evidence.pieces import MetainfoPieces
-from swarmscope.evidence.probe import ProbePolicy, ProbeRun
+from swarmscope.evidence.probe import ProbeRun
 from swarmscope.evidence.records import Failure, Observation, Source, Tier
 from swarmscope.net.capture_tap import CaptureTap, TappedRun
 from swarmscope.net.clock import Clock
@@ -31,6 +32,7 @@ from swarmscope.net.peer_conn import probe
 from swarmscope.wire import bencode
 from swarmscope.wire.metainfo import Metainfo, parse_metainfo
 from tests.net.lt_seed import make_torrent, seed
+from tests.net.probe_runs import TEST_POLICY, probe_run
 from tests.net.test_listener import FORCED as FORCED_INBOUND
 from tests.net.test_listener import PLAIN, Harness, dialling_seed, serve
 from tests.net.test_mse_real import FORCED
@@ -41,16 +43,13 @@ PEER_ID = b"-SS0100-capturecaptu"
 
 
 def new_run(meta: Metainfo, ip: str, port: int, *, seed_: int = 0) -> ProbeRun:
-    return ProbeRun(
-        swarm=meta.swarm_id.hex,
-        wire_infohash=meta.wire_infohash,
+    return probe_run(
+        meta,
+        ip,
+        port,
         peer_id=PEER_ID,
-        pieces=MetainfoPieces(meta),
-        ip=ip,
-        port=port,
         source=Source.TRACKER.value,
-        started_us=Clock().now_us(),
-        policy=ProbePolicy(claims_wait=1.0, unchoke_timeout=5.0, handshake_timeout=10.0, pex_wait=0.5),
+        policy=replace(TEST_POLICY, pex_wait=0.5),
         piece_seed=seed_,
         extension_handshake=bencode.encode({b"m": {b"ut_pex": 1}, b"v": b"swarmscope/0.1.0"}),
         pex_id=1,

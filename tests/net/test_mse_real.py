@@ -14,9 +14,8 @@ from typing import Any
 
 import pytest
 
-from swarmscope.evidence.probe import ProbePolicy, ProbeRun
+from swarmscope.evidence.probe import ProbeRun
 from swarmscope.evidence.records import Failure, Tier
-from swarmscope.monitor.targets import MetainfoPieces
 from swarmscope.net.clock import Clock
 from swarmscope.net.mse_conn import (
     EncryptedProbeRun,
@@ -34,6 +33,7 @@ from swarmscope.wire.mse import IncomingKind, classify_incoming
 from swarmscope.wire.mse_cipher import CRYPTO_METHODS, CRYPTO_RC4
 from swarmscope.wire.peer import decode_handshake, reserved_bytes
 from tests.net.lt_seed import lt, make_torrent, seed, session
+from tests.net.probe_runs import probe_run
 
 pytestmark = pytest.mark.realclients
 
@@ -69,17 +69,7 @@ def frames(stream: bytes) -> list[tuple[int, bytes]]:
 
 
 def new_run(meta: Metainfo, ip: str, port: int) -> ProbeRun:
-    return ProbeRun(
-        swarm=meta.swarm_id.hex,
-        wire_infohash=meta.wire_infohash,
-        peer_id=PEER_ID,
-        pieces=MetainfoPieces(meta),
-        ip=ip,
-        port=port,
-        source="manual",
-        started_us=Clock().now_us(),
-        policy=ProbePolicy(claims_wait=1.0, unchoke_timeout=5.0, handshake_timeout=10.0),
-    )
+    return probe_run(meta, ip, port, peer_id=PEER_ID)
 
 
 async def read_plain_until_bitfield(

@@ -9,25 +9,21 @@ import pytest
 
 from swarmscope.evidence.probe import Depth, ProbePolicy, ProbeRun
 from swarmscope.evidence.records import Failure, Tier
-from swarmscope.monitor.targets import MetainfoPieces
 from swarmscope.net.clock import Clock
 from swarmscope.net.peer_conn import probe
 from swarmscope.wire.metainfo import Metainfo, parse_metainfo
 from tests.net.lt_seed import make_torrent, seed
+from tests.net.probe_runs import probe_run
 
 pytestmark = pytest.mark.realclients
 
 
 def new_run(meta: Metainfo, ip: str, port: int, depth: Depth = Depth.VERIFIED, seed_: int = 0) -> ProbeRun:
-    return ProbeRun(
-        swarm=meta.swarm_id.hex,
-        wire_infohash=meta.wire_infohash,
+    return probe_run(
+        meta,
+        ip,
+        port,
         peer_id=b"-SS0100-testtesttest",
-        pieces=MetainfoPieces(meta),
-        ip=ip,
-        port=port,
-        source="manual",
-        started_us=Clock().now_us(),
         policy=ProbePolicy(depth=depth, claims_wait=1.0, unchoke_timeout=5.0),
         piece_seed=seed_,
     )
