@@ -6,7 +6,6 @@ Every text from a dataset file or the database goes through :mod:`swarmscope.cli
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Annotated
 
@@ -16,6 +15,7 @@ from rich.table import Table
 
 from swarmscope.attribution.datasets import KINDS, fingerprint
 from swarmscope.cli.app import app
+from swarmscope.cli.options import DbOption, fail, now_us
 from swarmscope.cli.text import escaped, plain
 from swarmscope.errors import SwarmscopeError
 from swarmscope.evidence.records import us_to_iso
@@ -33,17 +33,6 @@ from swarmscope.store.datasets import (
 datasets_app = typer.Typer(help="IP datasets (MaxMind MMDB, hosting/VPN/Tor lists) used for attribution.")
 app.add_typer(datasets_app, name="datasets")
 
-DbOption = Annotated[str, typer.Option("--db", help="Evidence database: SQLite path or SQLAlchemy URL.")]
-
-
-def _now_us() -> int:
-    return time.time_ns() // 1000
-
-
-def _fail(exc: SwarmscopeError) -> typer.Exit:
-    typer.echo(f"error: {exc}", err=True)
-    return typer.Exit(1)
-
 
 def add_file(store: Store, path: Path, kind: str | None, console: Console) -> DatasetRow:
     """Fingerprint ``path`` and register it (or reactivate it); prints one line. Raises InputError."""
@@ -51,7 +40,7 @@ def add_file(store: Store, path: Path, kind: str | None, console: Console) -> Da
     before = find_dataset(store, fp.sha256)
     row = register_dataset(
         store, name=fp.name, kind=fp.kind, database_type=fp.database_type, build_us=fp.build_us,
-        sha256=fp.sha256, size=fp.size, path=fp.path, now_us=_now_us(),
+        sha256=fp.sha256, size=fp.size, path=fp.path, now_us=now_us(),
     )  # fmt: skip
     state = "registered" if before is None else ("already active" if before.active else "reactivated")
     console.print(f"{state}: dataset {row.id} {escaped(row.kind)} {escaped(row.name)} sha256 {row.sha256}")
@@ -71,7 +60,7 @@ def add(
         with open_store(db) as store:
             add_file(store, path, kind, Console())
     except SwarmscopeError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
 
 
 def dataset_table(rows: list[DatasetRow]) -> Table:
@@ -98,7 +87,7 @@ def list_command(
         with open_store(db, create=False) as store:
             rows = list_datasets(store, active_only=active_only)
     except SwarmscopeError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     Console().print(dataset_table(rows))
 
 
@@ -112,7 +101,7 @@ def remove(
         with open_store(db, create=False) as store:
             row = deactivate_dataset(store, resolve_dataset(store, ref).id)
     except SwarmscopeError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     Console().print(f"deactivated: dataset {row.id} {escaped(row.name)} (history kept)")
 
 
@@ -142,4 +131,4 @@ def download(
             with open_store(db) as store:
                 add_file(store, result.path, None, console)
     except SwarmscopeError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None

@@ -8,7 +8,6 @@ carries "Page X of Y" and the SHA-256 of the exhibit's CSV file (its exact bytes
 
 from __future__ import annotations
 
-import getpass
 from pathlib import Path
 from typing import Annotated
 
@@ -17,9 +16,9 @@ from rich.console import Console
 
 from swarmscope.cases.exhibits import WrittenExhibit, produce_exhibits
 from swarmscope.cli.app import app
+from swarmscope.cli.options import ActorOption, DbOption, actor_name, fail, now_us
 from swarmscope.cli.text import escaped
 from swarmscope.errors import SwarmscopeError
-from swarmscope.net.clock import Clock
 from swarmscope.store.database import DEFAULT_DB, open_store
 
 
@@ -62,12 +61,8 @@ def exhibits(
     by_region: Annotated[
         bool, typer.Option("--by-region", help="One exhibit per ISP and advisory region.")
     ] = False,
-    db: Annotated[
-        str, typer.Option("--db", help="Evidence database: SQLite path or SQLAlchemy URL.")
-    ] = DEFAULT_DB,
-    actor: Annotated[
-        str | None, typer.Option("--actor", help="Who drafts the request (default: the OS user name).")
-    ] = None,
+    db: DbOption = DEFAULT_DB,
+    actor: ActorOption = None,
 ) -> None:
     """Write disclosure exhibits (CSV + PDF) per ISP and record them on drafted disclosure requests."""
     try:
@@ -76,10 +71,9 @@ def exhibits(
             out=out,
             isp=isp,
             by_region=by_region,
-            actor=actor or getpass.getuser(),
-            now_us=Clock().now_us(),
+            actor=actor_name(actor),
+            now_us=now_us(),
             console=Console(),
         )
     except (SwarmscopeError, OSError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from None
+        raise fail(exc) from None

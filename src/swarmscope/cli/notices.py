@@ -25,6 +25,7 @@ from rich.console import Console
 from swarmscope.cases.acns import Complainant, load_schema
 from swarmscope.cases.notices import Delivery, NoticeBatch, load_complainant, prepare_notices, send_notices
 from swarmscope.cli.app import app
+from swarmscope.cli.options import DbOption, fail
 from swarmscope.cli.text import escaped
 from swarmscope.errors import InputError, SwarmscopeError
 from swarmscope.net.clock import Clock
@@ -139,9 +140,7 @@ def _summary(console: Console, batch: NoticeBatch, deliveries: list[Delivery], *
 def notices(
     out: Annotated[Path, typer.Option("--out", help="Directory for <case id>.xml and <case id>.txt files.")],
     isp: Annotated[str | None, typer.Option("--isp", help="Only this ISP (its name).")] = None,
-    db: Annotated[
-        str, typer.Option("--db", help="Evidence database: SQLite path or SQLAlchemy URL.")
-    ] = DEFAULT_DB,
+    db: DbOption = DEFAULT_DB,
     xsd: Annotated[
         Path | None, typer.Option("--xsd", help="ACNS 1.2 schema (1.2-acns.xsd): validate every notice.")
     ] = None,
@@ -195,7 +194,6 @@ def notices(
             console=Console(),
         )
     except (SwarmscopeError, OSError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from None
+        raise fail(exc) from None
     if any(d.error is not None for d in deliveries) or (batch.skipped and not batch.notices):
         raise typer.Exit(1)  # a failed delivery, or cases that got no notice at all

@@ -14,8 +14,6 @@
 
 from __future__ import annotations
 
-import getpass
-import time
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -31,6 +29,7 @@ from swarmscope.cases.retention import (
     due_ip_addresses,
 )
 from swarmscope.cli.app import app
+from swarmscope.cli.options import ActorOption, DbOption, actor_name, now_us
 from swarmscope.cli.text import escaped
 from swarmscope.errors import SwarmscopeError
 from swarmscope.store import purge as purge_store
@@ -90,17 +89,14 @@ def purge(
     identity_months: Annotated[
         int, typer.Option("--identity-months", min=1, help="Keep identities this many months after close.")
     ] = DEFAULT_IDENTITY_MONTHS_AFTER_CLOSE,
-    actor: Annotated[str | None, typer.Option("--actor", help="Who runs it (default: the OS user).")] = None,
-    db: Annotated[
-        str, typer.Option("--db", help="Evidence database: SQLite path or SQLAlchemy URL.")
-    ] = DEFAULT_DB,
+    actor: ActorOption = None,
+    db: DbOption = DEFAULT_DB,
 ) -> None:
     """Apply the retention schedules: identities after their case closed + N months, stale IP evidence."""
     console = Console()
     policy = RetentionPolicy(ip_evidence_days, identity_months)
-    who = actor if actor and actor.strip() else getpass.getuser()
     try:
-        outcome = run_purge(db, policy, actor=who, now_us=time.time_ns() // 1000, dry_run=dry_run)
+        outcome = run_purge(db, policy, actor=actor_name(actor), now_us=now_us(), dry_run=dry_run)
     except SwarmscopeError as exc:
         console.print(f"[red]error:[/red] {escaped(exc)}")
         raise typer.Exit(1) from None

@@ -20,8 +20,6 @@ errors (Typer).
 
 from __future__ import annotations
 
-import getpass
-import time
 from pathlib import Path
 from typing import Annotated
 
@@ -37,6 +35,7 @@ from swarmscope.cases.identities import (
 )
 from swarmscope.cases.workflow import next_case_status
 from swarmscope.cli.app import app
+from swarmscope.cli.options import ActorOption, DbOption, actor_name, now_us
 from swarmscope.cli.text import escaped, plain
 from swarmscope.errors import SwarmscopeError
 from swarmscope.evidence.records import us_to_iso
@@ -47,20 +46,10 @@ from swarmscope.store.database import DEFAULT_DB, open_store
 group = typer.Typer(help="Subscriber identities from ISP disclosures (encrypted, every access audited).")
 app.add_typer(group, name="subscribers")
 
-DbOption = Annotated[str, typer.Option("--db", help="Evidence database: SQLite path or SQLAlchemy URL.")]
 KeyOption = Annotated[
     Path | None,
     typer.Option("--identity-key", help="Identity key file (default: $SWARMSCOPE_IDENTITY_KEY, base64)."),
 ]
-ActorOption = Annotated[str | None, typer.Option("--actor", help="Who does this (default: the OS user).")]
-
-
-def _actor(actor: str | None) -> str:
-    return actor if actor and actor.strip() else getpass.getuser()
-
-
-def _now_us() -> int:
-    return time.time_ns() // 1000
 
 
 def _fail(console: Console, exc: Exception) -> typer.Exit:
@@ -139,7 +128,7 @@ def import_command(
     try:
         key = IdentityKey.load(identity_key)
         report = run_import(
-            file, db=db, key=key, isp=isp, actor=_actor(actor), partial=partial, now_us=_now_us()
+            file, db=db, key=key, isp=isp, actor=actor_name(actor), partial=partial, now_us=now_us()
         )
     except (SwarmscopeError, OSError) as exc:
         raise _fail(console, exc) from None
@@ -167,7 +156,7 @@ def show(
         key = IdentityKey.load(identity_key)
         store = open_store(db, create=False)
         try:
-            identity = subscriber_store.read_identity(store, key, target, _actor(actor), _now_us())
+            identity = subscriber_store.read_identity(store, key, target, actor_name(actor), now_us())
         finally:
             store.close()
     except SwarmscopeError as exc:
