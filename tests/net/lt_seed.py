@@ -45,16 +45,29 @@ def session(ip: str, port: int, **extra: Any) -> Any:
 
 
 @contextmanager
-def seed(torrent: Path, content_dir: Path, ip: str, port: int = 6881, **extra: Any) -> Iterator[Any]:
-    """A libtorrent seed of ``torrent`` on ``ip:port``; yields the torrent handle. Stopped on exit."""
+def seed(
+    torrent: Path,
+    content_dir: Path,
+    ip: str,
+    port: int = 6881,
+    *,
+    admit_only: str | None = None,
+    **extra: Any,
+) -> Iterator[Any]:
+    """A libtorrent seed of ``torrent`` on ``ip:port``; yields the torrent handle. Stopped on exit.
+
+    ``admit_only``: when set, the session's ``ip_filter`` blocks every other IPv4 address in both directions.
+    """
     ses = session(ip, port, **extra)
     try:
+        if admit_only is not None:
+            filt = lt.ip_filter()
+            filt.add_rule("0.0.0.0", "255.255.255.255", 1)
+            filt.add_rule(admit_only, admit_only, 0)
+            ses.set_ip_filter(filt)
         params = lt.add_torrent_params()
         params.ti = lt.torrent_info(str(torrent))
         params.save_path = str(content_dir)
-        flags = extra.pop("_flags", None)
-        if flags is not None:
-            params.flags |= flags
         handle = ses.add_torrent(params)
         deadline = time.monotonic() + 30
         while not handle.status().is_seeding and time.monotonic() < deadline:

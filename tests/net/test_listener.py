@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -28,7 +27,7 @@ from swarmscope.net.mse_conn import mse_initiate
 from swarmscope.net.peer_conn import probe
 from swarmscope.wire.metainfo import Metainfo, parse_metainfo
 from swarmscope.wire.mse_cipher import CRYPTO_METHODS, CRYPTO_PLAINTEXT, SkeyIndex
-from tests.net.lt_seed import lt, make_torrent, seed, session
+from tests.net.lt_seed import lt, make_torrent, seed
 
 pytestmark = pytest.mark.realclients
 
@@ -113,23 +112,8 @@ def dialling_seed(torrent: Path, content_dir: Path, ip: str, port: int, **extra:
     libtorrent makes outgoing connections only from a listen socket, so the socket stays open; its
     ``ip_filter`` blocks every other IPv4 address in both directions. Yields the torrent handle.
     """
-    ses = session(ip, port, **extra)
-    try:
-        filt = lt.ip_filter()
-        filt.add_rule("0.0.0.0", "255.255.255.255", 1)
-        filt.add_rule("127.0.0.1", "127.0.0.1", 0)
-        ses.set_ip_filter(filt)
-        params = lt.add_torrent_params()
-        params.ti = lt.torrent_info(str(torrent))
-        params.save_path = str(content_dir)
-        handle = ses.add_torrent(params)
-        deadline = time.monotonic() + 30
-        while not handle.status().is_seeding and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert handle.status().is_seeding, "libtorrent seed did not finish checking"
+    with seed(torrent, content_dir, ip, port, admit_only="127.0.0.1", **extra) as handle:
         yield handle
-    finally:
-        del ses  # the session object's destructor stops libtorrent's threads
 
 
 def test_libtorrent_dials_us_in_plaintext_and_is_verified(tmp_path: Path, netns: bool) -> None:
