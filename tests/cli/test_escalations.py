@@ -19,7 +19,7 @@ from swarmscope.cli.payments import record_payment
 from swarmscope.store.database import open_store
 from swarmscope.store.subscribers import AuditRow, audit_rows
 from swarmscope.testbed.smtp import start_smtp
-from tests.cli.test_letters_flow import DAY, HOUR, T0, build_world, draft_approve, send
+from tests.cli.letter_world import DAY, HOUR, T0, build_world, draft_approve, send
 
 
 def test_expired_case_escalated_and_exported(tmp_path: Path) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import re
 import stat
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -27,13 +26,12 @@ from swarmscope.store import cases as case_store
 from swarmscope.store import letters as letter_store
 from swarmscope.store.schema_cases import legal_case, letter
 from swarmscope.store.subscribers import audit_rows
-from swarmscope.testbed.smtp import SmtpServer, start_smtp
-from tests.cli.test_letters_flow import (
+from swarmscope.testbed.smtp import SmtpServer
+from tests.cli.letter_world import (
     HOUR,
     SETTINGS,
     T0,
     World,
-    build_world,
     draft_approve,
     pdf_text,
     send,
@@ -41,24 +39,6 @@ from tests.cli.test_letters_flow import (
 )
 
 IBAN = "DE89 3704 0044 0532 0130 00"
-
-
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
-    w = build_world(tmp_path)
-    try:
-        yield w
-    finally:
-        w.store.close()
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpServer]:
-    server = start_smtp("127.0.0.1")
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def reads(world: World, doe: str) -> int:

@@ -17,7 +17,7 @@ from swarmscope.errors import InputError
 from swarmscope.store import cases as case_store
 from swarmscope.store import letters as letter_store
 from swarmscope.testbed.smtp import SmtpServer, start_smtp
-from tests.cli.test_letters_flow import DAY, HOUR, T0, World, build_world, draft_approve, send
+from tests.cli.letter_world import DAY, HOUR, T0, World, build_world, draft_approve, send
 
 
 @pytest.fixture

@@ -1,0 +1,97 @@
+"""The letters world shared by the letter, payment and escalation tests.
+
+A fresh store (open_store, a fresh Ed25519 node key), a swarm, a client and work, an ISP, three cases passed
+through request → identify by a real ``import_disclosure`` with an identity key (DOE-000001 and -000003 have
+e-mail, DOE-000002 has postal address only); helpers to draft, approve and send their letters.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from swarmscope.cases import letters as L
+from swarmscope.cases.identities import Identity, IdentityKey, write_key_file
+from swarmscope.cases.thresholds import Candidate
+from swarmscope.cases.workflow import CaseEvent, next_case_status
+from swarmscope.cli import letters as cli_letters
+from swarmscope.store import cases as case_store
+from swarmscope.store import letters as letter_store
+from swarmscope.store.database import Store, open_store
+from swarmscope.store.subscribers import DisclosureRow, import_disclosure
+from swarmscope.testbed.smtp import SmtpServer
+
+T0 = 1_780_000_000_000_000  # 2026-05-28 UTC
+HOUR, DAY = 3_600 * 1_000_000, 86_400 * 1_000_000
+INFOHASH = "cd" * 20
+IDENTITIES = {
+    "127.0.0.11": Identity("Alex Sample", "1 First Street\n10115 Berlin", "alex@example.test"),
+    "127.0.0.12": Identity("Blake Sample", "2 Second Street\n10117 Berlin", None),
+    "127.0.0.13": Identity("Casey Sample", "3 Third Street\n10119 Berlin", "casey@example.test"),
+}
+SETTINGS = L.load_settings(L.TEMPLATES / "settings.example.toml", {})
+
+
+@dataclass
+class World:
+    db: Path
+    store: Store
+    key: IdentityKey
+    key_file: Path
+    dois: list[str]
+
+
+def build_world(tmp_path: Path) -> World:
+    """A store with three identified cases (see the module docstring)."""
+    db = tmp_path / "evidence.db"
+    store = open_store(str(db), node_key=Ed25519PrivateKey.generate(), now_us=T0)
+    store.add_swarm(INFOHASH, INFOHASH, None, "example-film.mkv", 8, 262_144, 2_000_000, None, None, T0)
+    work_id = case_store.add_work(store, "Example Rights Ltd", "The Example Film", "PA-1-234", None, T0)
+    isp_id = case_store.add_isp(store, "Loopback Telecom", [64500], "abuse@isp.test", "1 ISP Way", "DE", T0)
+    key = IdentityKey.generate()
+    key_file = tmp_path / "identity.key"
+    write_key_file(key_file, key)
+    rows, dois = [], []
+    for n, ip in enumerate(IDENTITIES, start=1):
+        first = T0 - 10 * DAY + n * HOUR
+        candidate = Candidate(ip, INFOHASH, 6881 + n, first, first + 3 * HOUR, 3 + n)
+        case = case_store.upsert_case(store, candidate, work_id, isp_id, "Berlin", "Berlin", T0)
+        case_store.set_case_status(
+            store, case.id, CaseEvent.REQUEST, "counsel", None, T0, rule=next_case_status
+        )
+        rows.append(DisclosureRow(n, ip, first - HOUR, first + 4 * HOUR, IDENTITIES[ip]))
+        dois.append(case.doe)
+    report = import_disclosure(
+        store, key, rows, source_sha256="00" * 32, actor="clerk", now_us=T0, rule=next_case_status
+    )
+    assert len(report.imported) == 3, report.problems
+    return World(db, store, key, key_file, dois)
+
+
+def pdf_text(pdf: bytes, tmp_path: Path) -> str:
+    path = tmp_path / f"{hashlib.sha256(pdf).hexdigest()[:12]}.pdf"
+    path.write_bytes(pdf)
+    done = subprocess.run(
+        ["pdftotext", "-layout", str(path), "-"], capture_output=True, timeout=60, check=True
+    )
+    return " ".join(done.stdout.decode().split())
+
+
+def status(world: World, doe: str) -> str:
+    return case_store.get_case(world.store, doe).status
+
+
+def draft_approve(world: World, doe: str, now_us: int = T0) -> letter_store.LetterRow:
+    cli_letters.draft_letters(world.store, SETTINGS, [doe], "counsel", now_us)
+    return cli_letters.approve_letter(world.store, doe, "alice", now_us + 1)
+
+
+def send(
+    world: World, doe: str, smtp: SmtpServer | None, out: Path | None, now_us: int
+) -> cli_letters.SentLetter:
+    delivery = cli_letters.Delivery(smtp.host if smtp else None, smtp.port if smtp else 25, out, timeout=30.0)
+    return cli_letters.send_letter(world.store, doe, world.key, {}, delivery, "alice", now_us)
