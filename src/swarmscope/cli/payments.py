@@ -14,7 +14,6 @@ A payment for a case that is already paid, withdrawn or closed is refused (nothi
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
@@ -22,6 +21,7 @@ import typer
 from swarmscope.cases import letters as rendering
 from swarmscope.cases.workflow import CLOSING_STATUSES, CaseEvent, next_case_status
 from swarmscope.cli.app import app
+from swarmscope.cli.export import parse_time
 from swarmscope.cli.letters import move_case
 from swarmscope.cli.options import ActorOption, DbOption, actor_name, fail, workflow_store
 from swarmscope.cli.text import clean
@@ -40,13 +40,12 @@ FUTURE_SLACK_US = 86_400 * 1_000_000  # a bank's value date may be a day ahead o
 
 
 def parse_received(text: str) -> int:
-    """``--received``: ISO 8601 (UTC unless an offset is given) → UTC µs. Raises InputError."""
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise InputError(f"--received: {text!r} is not an ISO 8601 time") from None
-    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-    return int(moment.timestamp() * 1_000_000)
+    """``--received``: ISO 8601 (UTC unless an offset is given) or UTC µs → UTC µs, exact to the µs.
+
+    Raises:
+        InputError: neither form (the message names ``--received``).
+    """
+    return parse_time(text, "--received")
 
 
 def record_payment(
