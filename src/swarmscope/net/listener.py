@@ -20,7 +20,7 @@ import enum
 import ipaddress
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import cast
 
 from swarmscope.errors import DecodeError
@@ -30,7 +30,7 @@ from swarmscope.evidence.records import Observation
 from swarmscope.net.capture_tap import TappedRun
 from swarmscope.net.clock import Clock
 from swarmscope.wire.mse import IncomingKind, MseResponder, classify_incoming
-from swarmscope.wire.mse_cipher import CRYPTO_METHODS, CRYPTO_RC4, MAX_PAD, MseStream, SkeyIndex
+from swarmscope.wire.mse_cipher import CRYPTO_METHODS, CRYPTO_RC4, MAX_PAD, SkeyIndex
 
 HANDSHAKE_LEN = 68  # BEP 3: 1 + 19 + 8 reserved + 20 infohash + 20 peer id
 INFOHASH_SLICE = slice(28, 48)  # BEP 3: where the infohash sits in the handshake
@@ -170,9 +170,8 @@ class _InboundConnection(asyncio.Protocol):
         self.ip, self.port = "", 0
         self.prefix = bytearray()
         self.mse: MseResponder | None = None
-        self.stream: MseStream | None = None
-        self.run: ProbeRun | None = None
-        self.tapped: TappedRun | None = None  # the tap around ``run``; self.run is then the TappedRun
+        self.run: ProbeRun | None = None  # the driven run: inner, or its MSE wrapper and/or tap
+        self.tapped: TappedRun | None = None  # the tap around the run, when the listener has one
         self.inner: ProbeRun | None = None  # the ProbeRun itself (reported to on_done)
         self.secrets: ResponderSecrets | None = None
         # with a tap: (utc µs, mono µs, bytes, offset in mse_out) per chunk before the swarm was known
@@ -201,7 +200,7 @@ class _InboundConnection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self.wire_in += len(data)
         if self.stage is _Stage.RUN:
-            self._feed_run(self.stream.decrypt(data) if self.stream is not None else data)
+            self._feed_run(data)
         elif self.stage is not _Stage.CLOSED:
             if self.prelude is not None:
                 clock = self.listener.clock
@@ -227,8 +226,7 @@ class _InboundConnection(asyncio.Protocol):
                     self.listener.clock.now_us(), f"closed by peer: {exc}" if exc else "closed by peer"
                 )
             self.run = None  # report once
-            obs = self._observation(run)
-            self.listener.on_done(self.inner or run, obs)
+            self.listener.on_done(self.inner or run, run.observation())
         elif self.stage in (_Stage.SNIFF, _Stage.MSE) and self.transport is not None:
             self.listener.stats.closed_early += 1
         self.stage = _Stage.CLOSED
@@ -288,7 +286,6 @@ class _InboundConnection(asyncio.Protocol):
         est = self.mse.established
         if est is None:
             return
-        self.stream = est.stream
         if est.encrypted:
             self.listener.stats.encrypted += 1
         self._start_run(est.skey, est.initial_payload + est.received)
@@ -301,32 +298,33 @@ class _InboundConnection(asyncio.Protocol):
             return
         self._cancel_timer()
         self.inner = run
-        tapped = self._tap(run)
-        if tapped is not None:
-            run = cast(ProbeRun, tapped)  # same driver interface (accepted, received, timer, ...)
-        self.run, self.stage, self.prefix = run, _Stage.RUN, bytearray()
+        driven = self._wrap(run)
+        self.run, self.stage, self.prefix = cast(ProbeRun, driven), _Stage.RUN, bytearray()
         self.listener.stats.runs += 1
-        self._send(run.accepted(self.listener.clock.now_us()))
-        if tapped is not None and self.mse is not None:
-            self._send(tapped.payload(self.listener.clock.now_us()))  # the wrapper holds IA and after
+        self._write(driven.accepted(self.listener.clock.now_us()))
+        if isinstance(driven, EncryptedInboundRun | TappedRun) and self.mse is not None:
+            self._write(driven.payload(self.listener.clock.now_us()))  # the wrapper holds IA and after
             self._after_run_step()
         else:
             self._feed_run(payload)
 
-    def _tap(self, run: ProbeRun) -> TappedRun | None:
-        """Wrap ``run`` in the listener's tap (for MSE: around an EncryptedInboundRun, prelude recorded)."""
+    def _wrap(self, run: ProbeRun) -> ProbeRun | EncryptedInboundRun | TappedRun:
+        """Put ``run`` behind our MSE responder (if the peer spoke MSE), then in the listener's tap (if set).
+
+        The same driver interface (accepted, received, timer, ...); under MSE the EncryptedInboundRun
+        decrypts, encrypts and counts wire bytes, and the tap records the prelude before the swarm was known.
+        """
+        driven: ProbeRun | EncryptedInboundRun = run
+        if self.mse is not None and self.secrets is not None:
+            driven = EncryptedInboundRun(
+                run, secrets=self.secrets, responder=self.mse, wire_in=self.wire_in, wire_out=self.wire_out
+            )
         tap = self.listener.tap
         if tap is None or self.prelude is None:
-            return None
-        if self.mse is None or self.secrets is None:
-            self.tapped = tap(run)
-            return self.tapped
-        wrapped = EncryptedInboundRun(
-            run, secrets=self.secrets, responder=self.mse, wire_in=self.wire_in, wire_out=self.wire_out
-        )
-        self.tapped = tapped = tap(wrapped)
-        tapped.prelude(self.prelude, bytes(self.mse_out))
-        self.stream = None  # the wrapper decrypts and encrypts from here on
+            return driven
+        self.tapped = tapped = tap(driven)
+        if self.mse is not None:
+            tapped.prelude(self.prelude, bytes(self.mse_out))
         return tapped
 
     def _on_handshake_timeout(self) -> None:
@@ -348,7 +346,7 @@ class _InboundConnection(asyncio.Protocol):
         if run is None:
             return
         if data:
-            self._send(run.received(data, self.listener.clock.now_us()))
+            self._write(run.received(data, self.listener.clock.now_us()))
         self._after_run_step()
 
     def _after_run_step(self) -> None:
@@ -372,13 +370,10 @@ class _InboundConnection(asyncio.Protocol):
         self.timer = None
         self.armed_us = None
         if self.run is not None:
-            self._send(self.run.timer(self.listener.clock.now_us()))
+            self._write(self.run.timer(self.listener.clock.now_us()))
             self._after_run_step()
 
     # --- bytes out, teardown -------------------------------------------------------------------------
-
-    def _send(self, plain: bytes) -> None:
-        self._write(self.stream.encrypt(plain) if self.stream is not None and plain else plain)
 
     def _write(self, data: bytes) -> None:
         if data and self.transport is not None and not self.transport.is_closing():
@@ -395,11 +390,3 @@ class _InboundConnection(asyncio.Protocol):
         self._cancel_timer()
         if self.transport is not None:
             self.transport.abort()  # RST, no TIME_WAIT on our side
-
-    def _observation(self, run: ProbeRun) -> Observation:
-        obs = run.observation()
-        if self.stream is None:
-            return obs
-        return replace(
-            obs, encrypted=self.stream.encrypted, wire_bytes_in=self.wire_in, wire_bytes_out=self.wire_out
-        )
