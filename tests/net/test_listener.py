@@ -20,7 +20,6 @@ import pytest
 from swarmscope.errors import DecodeError
 from swarmscope.evidence.probe import ProbePolicy, ProbeRun
 from swarmscope.evidence.records import Failure, Observation, Source, Tier
-from swarmscope.monitor.targets import MetainfoPieces
 from swarmscope.net.clock import Clock
 from swarmscope.net.listener import MAX_PREFIX, PeerListener, peer_address
 from swarmscope.net.mse_conn import mse_initiate
@@ -28,6 +27,7 @@ from swarmscope.net.peer_conn import probe
 from swarmscope.wire.metainfo import Metainfo, parse_metainfo
 from swarmscope.wire.mse_cipher import CRYPTO_METHODS, CRYPTO_PLAINTEXT, SkeyIndex
 from tests.net.lt_seed import lt, make_torrent, seed
+from tests.net.probe_runs import probe_run
 
 pytestmark = pytest.mark.realclients
 
@@ -45,17 +45,7 @@ FORCED: dict[str, Any] = {
 
 
 def new_run(meta: Metainfo, ip: str, port: int, policy: ProbePolicy | None = None) -> ProbeRun:
-    return ProbeRun(
-        swarm=meta.swarm_id.hex,
-        wire_infohash=meta.wire_infohash,
-        peer_id=PEER_ID,
-        pieces=MetainfoPieces(meta),
-        ip=ip,
-        port=port,
-        source=Source.INBOUND.value,
-        started_us=Clock().now_us(),
-        policy=policy or ProbePolicy(claims_wait=1.0, unchoke_timeout=5.0, handshake_timeout=10.0),
-    )
+    return probe_run(meta, ip, port, peer_id=PEER_ID, source=Source.INBOUND.value, policy=policy)
 
 
 class Harness:
