@@ -17,7 +17,6 @@ Source: issue 4 items 3 (sealed ledger) and 6 (crash safety).
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -38,7 +37,6 @@ from swarmscope.evidence.seal import (
 )
 from swarmscope.store import writer
 from swarmscope.store.schema import blob, capture, ledger_batch, ledger_entry, node_key, reference_piece
-from swarmscope.store.schema_cases import attribution
 
 KINDS: dict[type[Any], str] = {
     Observation: "observation",
@@ -232,28 +230,6 @@ def commit(
         for e, r, c in zip(entries, records, canonicals, strict=True)
     ]
     writer.insert_many(conn, ledger_entry, entry_rows)
-    insert_rows(conn, run_id, records, [(node.id, e.index) for e in entries])
+    writer.insert_records(conn, run_id, records, [(node.id, e.index) for e in entries])
     store_content(conn, extra)
     return sealed, batch_id
-
-
-def attribution_row(run_id: int, a: Attribution, link: writer.LedgerLink) -> tuple[Any, ...]:
-    """The ``attribution`` row for one :class:`Attribution` (table column order, without ``id``)."""
-    return (
-        run_id, a.ip, a.observed_at_us, a.asn, a.as_org, a.isp, a.country, a.region, a.city,
-        a.accuracy_radius_km, json.dumps(list(a.flags)), json.dumps(list(a.datasets)), *link,
-    )  # fmt: skip
-
-
-def insert_rows(
-    conn: sa.Connection, run_id: int, records: Sequence[Any], links: Sequence[writer.LedgerLink]
-) -> None:
-    """Insert each record's row with its ledger link: attribution rows here, the rest via ``writer``.
-
-    Source: issue 5 item 1 (attribution records are sealed like every other evidence record).
-    """
-    pairs = list(zip(records, links, strict=True))
-    other = [(r, link) for r, link in pairs if type(r) is not Attribution]
-    writer.insert_records(conn, run_id, [r for r, _ in other], [link for _, link in other])
-    rows = [attribution_row(run_id, r, link) for r, link in pairs if type(r) is Attribution]
-    writer.insert_many(conn, attribution, rows)

@@ -180,7 +180,7 @@ def run_rows(store: Store) -> list[RunRow]:
 
 
 def attribution_from_row(r: sa.Row[Any]) -> Attribution:
-    """Rebuild the :class:`Attribution` that :func:`swarmscope.store.ledger.attribution_row` stored."""
+    """Rebuild the :class:`Attribution` that :func:`writer.attribution_row` stored."""
     return Attribution(
         r.ip, r.observed_at_us, r.asn, r.as_org, r.isp, r.country, r.region, r.city,
         r.accuracy_radius_km, tuple(r.flags), tuple(r.datasets),

@@ -17,6 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from swarmscope.evidence.records import (
+    Attribution,
     BlockProof,
     ClockSample,
     ExtensionInfo,
@@ -25,6 +26,7 @@ from swarmscope.evidence.records import (
     Sighting,
 )
 from swarmscope.store.schema import clock_sample, monitor_run, observation, run_started, sighting, swarm
+from swarmscope.store.schema_cases import attribution
 
 # (node_key.id, ledger index) of the chain entry sealing a row; (None, None) only for pre-ledger rows.
 LedgerLink = tuple[int, int] | tuple[None, None]
@@ -160,6 +162,17 @@ def run_started_row(_run_id: int, r: RunStarted, link: LedgerLink) -> tuple[Any,
     return (r.run_id, r.started_us, r.software_version, r.software_commit, r.settings_json, *link)
 
 
+def attribution_row(run_id: int, a: Attribution, link: LedgerLink) -> tuple[Any, ...]:
+    """The ``attribution`` row for one :class:`Attribution` (table column order, without ``id``).
+
+    Source: issue 5 item 1 (attribution records are sealed like every other evidence record).
+    """
+    return (
+        run_id, a.ip, a.observed_at_us, a.asn, a.as_org, a.isp, a.country, a.region, a.city,
+        a.accuracy_radius_km, json.dumps(list(a.flags)), json.dumps(list(a.datasets)), *link,
+    )  # fmt: skip
+
+
 def _extension_values(ext: ExtensionInfo | None) -> tuple[Any, ...]:
     """The ``extension`` JSON text (keys m, p, reqq, metadata_size), ``ext_v`` and ``ext_yourip``."""
     if ext is None:
@@ -217,6 +230,7 @@ ROW_BUILDERS: dict[type[Any], tuple[sa.Table, Any]] = {
     Sighting: (sighting, sighting_row),
     ClockSample: (clock_sample, clock_sample_row),
     RunStarted: (run_started, run_started_row),
+    Attribution: (attribution, attribution_row),
 }
 
 
@@ -227,7 +241,8 @@ def insert_records(
 
     Args:
         conn: the caller's transaction. run_id: the monitor run. records: Observation, Sighting,
-            ClockSample or RunStarted values. links: (node id, ledger index) per record, same order.
+            ClockSample, RunStarted or Attribution values. links: (node id, ledger index) per record, same
+            order.
     """
     rows: dict[type[Any], list[tuple[Any, ...]]] = {}
     for record, link in zip(records, links, strict=True):
