@@ -10,8 +10,6 @@ verify`` must accept, and that must fail, naming the file, when any single byte 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -35,37 +33,17 @@ from swarmscope.testbed import Swarm, start_swarm
 from swarmscope.testbed.chrony import start_chrony, start_skewed_chrony
 from swarmscope.testbed.tsa import start_tsa
 from swarmscope.wire.metainfo import parse_metainfo
+from tests.e2e.monitor_cli import monitor_command, run_monitor
 
 pytestmark = [pytest.mark.netns, pytest.mark.realclients]
 
 MONITOR_IP = "127.0.0.1"
 DURATION = 25.0
-CLI = [sys.executable, "-m", "swarmscope.cli"]
 
 
 def _monitor(swarm: Swarm, db: Path, key: Path, *extra: str, duration: float = DURATION) -> None:
-    cmd = [
-        *CLI,
-        "monitor",
-        str(swarm.torrent_path),
-        "--db",
-        str(db),
-        "--node-key",
-        str(key),
-        "--duration",
-        str(duration),
-        "--max-peers",
-        "20",
-        "--bind",
-        MONITOR_IP,
-        "--no-live",
-        "--no-dht",
-        *extra,
-    ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 120, check=False)
-    assert proc.returncode == 0, (
-        f"monitor exited {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-    )
+    command = monitor_command(swarm.torrent_path, db, MONITOR_IP, duration, "--node-key", str(key), *extra)
+    run_monitor(command, duration + 120)
 
 
 def _verdict(bundle: Path) -> tuple[int, dict[str, Any]]:

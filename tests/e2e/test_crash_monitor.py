@@ -24,7 +24,6 @@ import re
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from io import StringIO
@@ -42,11 +41,11 @@ from swarmscope.store.database import open_store
 from swarmscope.store.ledger_queries import load_batches, load_ledger
 from swarmscope.store.ledger_verify import verify_ledger
 from swarmscope.testbed import Swarm, start_swarm
+from tests.e2e.monitor_cli import monitor_command
 
 pytestmark = [pytest.mark.netns, pytest.mark.realclients]
 
 MONITOR_IP = "127.0.0.1"
-CLI = [sys.executable, "-m", "swarmscope.cli"]
 KILLED_DURATION = 60.0  # --duration of runs that are killed long before it ends
 FINAL_DURATION = 10.0  # --duration of the last run, which must finish and exit 0
 RANDOM_KILLS = 3  # rounds killed at a random moment in RANDOM_DELAY
@@ -80,11 +79,7 @@ class Round:
 
 
 def _command(swarm: Swarm, db: Path, key: Path, duration: float) -> list[str]:
-    return [
-        *CLI, "monitor", str(swarm.torrent_path),
-        "--db", str(db), "--node-key", str(key), "--duration", str(duration),
-        "--max-peers", "20", "--bind", MONITOR_IP, "--no-live", "--no-dht",
-    ]  # fmt: skip
+    return monitor_command(swarm.torrent_path, db, MONITOR_IP, duration, "--node-key", str(key))
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:

@@ -15,9 +15,7 @@ CLI contract under test (the test skips, naming the option, while the CLI reject
 
 from __future__ import annotations
 
-import json
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,10 +32,10 @@ except ImportError as exc:  # pragma: no cover - the monitor is written in paral
 from swarmscope.testbed.discovery import DiscoveryScenario, start_discovery
 from swarmscope.testbed.discovery_cast import DiscoveryPeer
 from swarmscope.testbed.process import free_port
+from tests.e2e.monitor_cli import CLI, report_rows
 
 pytestmark = [pytest.mark.netns, pytest.mark.realclients]
 
-CLI = [sys.executable, "-m", "swarmscope.cli"]
 DURATION = 35.0  # seconds per monitor run
 TIERS = ("listed", "connected", "has_pieces", "verified")
 CHANNEL_SOURCE = {  # group -> the source its rows must carry
@@ -131,15 +129,7 @@ def _run(scenario: DiscoveryScenario, spec: RunSpec, port: int, workdir: Path) -
         f"{spec.name}: exit {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     )
     stats = scenario.peer_stats()
-    report = subprocess.run(
-        [*CLI, "report", "--db", str(db), "--format", "json"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert report.returncode == 0, report.stderr
-    return RunResult(spec, json.loads(report.stdout), stats, proc.stdout)
+    return RunResult(spec, report_rows(db), stats, proc.stdout)
 
 
 def _fixture(name: str) -> Any:

@@ -8,9 +8,7 @@ counters prove that the monitor uploaded zero payload bytes.
 
 from __future__ import annotations
 
-import json
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,12 +22,12 @@ except ImportError as exc:  # the monitor is written in parallel; skip until it 
     pytest.skip(f"swarmscope.cli.monitor cannot be imported: {exc}", allow_module_level=True)
 
 from swarmscope.testbed import Swarm, start_swarm
+from tests.e2e.monitor_cli import monitor_command, report_rows, run_monitor
 
 pytestmark = [pytest.mark.netns, pytest.mark.realclients]
 
 MONITOR_IP = "127.0.0.1"
 DURATION = 30.0  # seconds the monitor runs
-CLI = [sys.executable, "-m", "swarmscope.cli"]
 
 
 @pytest.fixture(scope="module")
@@ -40,15 +38,7 @@ def run(netns: bool, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[
     with start_swarm(workdir, monitor_ip=MONITOR_IP) as swarm:
         monitor = _monitor(swarm, db)
         stats_live = swarm.peer_stats()
-        report = subprocess.run(
-            [*CLI, "report", "--db", str(db), "--format", "json"],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        assert report.returncode == 0, report.stderr
-        rows = [r for r in json.loads(report.stdout) if r["infohash"] == swarm.infohash_hex]
+        rows = [r for r in report_rows(db) if r["infohash"] == swarm.infohash_hex]
         yield {
             "swarm": swarm,
             "monitor": monitor,
@@ -58,26 +48,7 @@ def run(netns: bool, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[
 
 
 def _monitor(swarm: Swarm, db: Path) -> subprocess.CompletedProcess[str]:
-    cmd = [
-        *CLI,
-        "monitor",
-        str(swarm.torrent_path),
-        "--db",
-        str(db),
-        "--duration",
-        str(DURATION),
-        "--max-peers",
-        "20",
-        "--bind",
-        MONITOR_IP,
-        "--no-live",
-        "--no-dht",  # this swarm is tracker-only; never let a run reach for public DHT routers
-    ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=DURATION + 90, check=False)
-    assert proc.returncode == 0, (
-        f"monitor exited {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-    )
-    return proc
+    return run_monitor(monitor_command(swarm.torrent_path, db, MONITOR_IP, DURATION), DURATION + 90)
 
 
 def _row(run: dict[str, Any], name: str) -> dict[str, Any]:
@@ -179,33 +150,10 @@ def test_monitor_finds_and_verifies_the_swarm_over_the_udp_tracker(netns: bool, 
     db = tmp_path / "udp.db"
     with start_swarm(tmp_path, monitor_ip=MONITOR_IP) as swarm:
         assert swarm.udp_torrent_path is not None
-        cmd = [
-            *CLI,
-            "monitor",
-            str(swarm.udp_torrent_path),
-            "--db",
-            str(db),
-            "--duration",
-            "15",
-            "--max-peers",
-            "20",
-            "--bind",
-            MONITOR_IP,
-            "--no-live",
-            "--no-dht",
-        ]
+        cmd = monitor_command(swarm.udp_torrent_path, db, MONITOR_IP, 15)
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-        report = subprocess.run(
-            [*CLI, "report", "--db", str(db), "--format", "json"],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=True,
-        )
-        rows = {
-            (r["ip"], r["port"]): r for r in json.loads(report.stdout) if r["infohash"] == swarm.infohash_hex
-        }
+        rows = {(r["ip"], r["port"]): r for r in report_rows(db) if r["infohash"] == swarm.infohash_hex}
         for peer in swarm.peers:
             assert (peer.ip, peer.port) in rows, (peer.name, sorted(rows))
         for peer in swarm.peers:

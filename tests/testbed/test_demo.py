@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -10,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = [pytest.mark.netns, pytest.mark.realclients]
+from tests.e2e.monitor_cli import CLI, report_rows
 
-CLI = [sys.executable, "-m", "swarmscope.cli"]
+pytestmark = [pytest.mark.netns, pytest.mark.realclients]
 
 
 def test_demo_runs_the_scenario_and_reports(netns: bool, tmp_path: Path) -> None:
@@ -31,14 +30,7 @@ def test_demo_runs_the_scenario_and_reports(netns: bool, tmp_path: Path) -> None
     assert "hash_mismatch" in proc.stdout and "connect_refused" in proc.stdout
     assert "received 0 from it" in proc.stdout
     assert "VERIFIED: every check holds" in proc.stdout  # the exported bundle verifies (issue 4)
-    report = subprocess.run(
-        [*CLI, "report", "--db", str(db), "--format", "json"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    tiers = sorted(row["tier"] for row in json.loads(report.stdout))
+    tiers = sorted(row["tier"] for row in report_rows(db, timeout=60))
     assert tiers.count("verified") >= 3 and "listed" in tiers
     assert list(workdir.iterdir()) == []  # the scenario's directory was removed
 
@@ -58,14 +50,7 @@ def test_demo_without_opentracker_or_aria2_uses_the_builtin_tracker(netns: bool,
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "apt-get install -y opentracker" in proc.stdout and "built-in minimal HTTP tracker" in proc.stdout
     assert "aria2c not installed" in proc.stdout
-    report = subprocess.run(
-        [*CLI, "report", "--db", str(db), "--format", "json"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    assert "verified" in {row["tier"] for row in json.loads(report.stdout)}
+    assert "verified" in {row["tier"] for row in report_rows(db, timeout=60)}
 
 
 def test_demo_names_the_missing_libtorrent() -> None:
