@@ -234,3 +234,11 @@ def test_a_refused_smtp_conversation_releases_the_claim(world: World, tmp_path: 
         cli_letters.send_letter(world.store, doe, world.key, {}, dead, "alice", T0 + HOUR)
     assert letter_store.get_letter(world.store, row.id).message_id is None  # free to be sent again
     assert letter_store.claim_sending(world.store, row.id, "<retry@example.test>")
+
+
+def test_a_refused_letter_names_its_case_once(world: World, smtp: SmtpServer) -> None:
+    doe = world.dois[0]
+    draft_approve(world, doe)
+    result = CliRunner().invoke(app, send_args(world, smtp, "--from", "x@evil.test"))
+    assert result.exit_code == 1 and f"error: {doe}: the send-time settings" in result.output, result.output
+    assert f"{doe}: {doe}" not in result.output

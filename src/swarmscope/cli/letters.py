@@ -225,7 +225,9 @@ def send_command(
                     sent = send_letter(store, doe, key, given, delivery, who, now_us())
                 except (SwarmscopeError, OSError) as exc:
                     failed += 1
-                    typer.echo(f"error: {clean(doe)}: {clean(exc)}", err=True)
+                    text = clean(exc)  # most errors name the case already
+                    prefix = "" if text.startswith(doe) else f"{clean(doe)}: "
+                    typer.echo(f"error: {prefix}{text}", err=True)
                     continue
                 where = f"e-mailed {sent.message_id}" if sent.message_id else f"PDF {sent.pdf_path} for post"
                 typer.echo(f"{sent.doe}: {sent.letter.kind} letter sent ({clean(where)})")
