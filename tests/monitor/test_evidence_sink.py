@@ -100,3 +100,25 @@ def test_each_address_is_attributed_once_per_run_with_dataset_fingerprints(tmp_p
     assert broadband.asn == 64501 and broadband.as_org == "Test Broadband GmbH" and broadband.city == "Köln"
     assert broadband.observed_at_us == home.started_us and len(broadband.datasets) == 3
     assert hosting.asn == 64502 and hosting.flags == ("hosting",)
+
+
+def test_reference_pieces_queued_alone_are_committed_at_stop(tmp_path: Path) -> None:
+    """The writer does not return at stop while reference pieces (no records) are still queued."""
+    from swarmscope.monitor.ledger_writer import LedgerWriter
+    from swarmscope.store.ledger_queries import load_reference_pieces
+
+    store = open_store(str(tmp_path / "pieces.db"), node_key=Ed25519PrivateKey.generate())
+    run_id = store.start_run({}, "0.1.0", 1)
+
+    async def run() -> None:
+        writer = LedgerWriter(store, run_id, Clock(), flush_interval=30.0)
+        task = asyncio.create_task(writer.run())
+        writer.add_reference_piece(SWARM_A, 2, b"\x07" * 16384)
+        writer.stop()
+        await asyncio.wait_for(task, 10)
+
+    try:
+        asyncio.run(run())
+        assert load_reference_pieces(store, SWARM_A) == {2: b"\x07" * 16384}
+    finally:
+        store.close()

@@ -102,13 +102,16 @@ class LedgerWriter:
                     await self._flush_now.wait()
             self._flush_now.clear()
             await self.flush()
-            if self._stop.is_set() and not self._records:
+            if self._stop.is_set() and not self._records and not self._pieces:
                 break
             if self._stop.is_set():
                 self._stop_attempts += 1
                 if self._stop_attempts >= STOP_ATTEMPTS:
                     self.lost = len(self._records)
-                    self.on_warning(f"{self.lost} records NOT committed after {STOP_ATTEMPTS} attempts")
+                    self.on_warning(
+                        f"{self.lost} records and {len(self._pieces)} reference pieces NOT committed after "
+                        f"{STOP_ATTEMPTS} attempts"
+                    )
                     break
                 self._flush_now.set()
         if self._stamping:
