@@ -18,7 +18,6 @@ import asyncio
 import contextlib
 import enum
 import ipaddress
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import cast
@@ -29,6 +28,7 @@ from swarmscope.evidence.probe import ProbeRun
 from swarmscope.evidence.records import Observation
 from swarmscope.net.capture_tap import TappedRun
 from swarmscope.net.clock import Clock
+from swarmscope.net.mse_conn import random_pad, random_private_key
 from swarmscope.wire.mse import IncomingKind, MseResponder, classify_incoming
 from swarmscope.wire.mse_cipher import CRYPTO_METHODS, CRYPTO_RC4, MAX_PAD, SkeyIndex
 
@@ -38,7 +38,6 @@ INFOHASH_SLICE = slice(28, 48)  # BEP 3: where the infohash sits in the handshak
 # + IA (≤ 65535): no honest initiator sends more before the swarm is known.
 MAX_PREFIX = 96 + MAX_PAD + 20 + 20 + 14 + MAX_PAD + 2 + 0xFFFF
 STOP_TIMEOUT = 5.0  # seconds stop() waits for aborted connections to report
-PRIVATE_KEY_BYTES = 20  # MSE DH private key (160 bits)
 _UNKNOWN_SKEY = "HASH('req2', SKEY)"  # how MseResponder names an infohash we do not serve
 
 
@@ -259,8 +258,7 @@ class _InboundConnection(asyncio.Protocol):
             self._refuse("refused_by_policy")
             return
         self.stage = _Stage.MSE
-        key = secrets.token_bytes(PRIVATE_KEY_BYTES)
-        pad_b = secrets.token_bytes(secrets.randbelow(MAX_PAD + 1))
+        key, pad_b = random_private_key(), random_pad()
         self.secrets = ResponderSecrets(key, pad_b, lst.crypto_allowed(), CRYPTO_RC4)
         self.mse = MseResponder(
             skeys=lst.skeys,
