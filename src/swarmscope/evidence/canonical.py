@@ -101,6 +101,16 @@ EVIDENCE_TYPES: tuple[type[Any], ...] = (Observation, Sighting, ClockSample, Run
 EvidenceRecord = Observation | Sighting | ClockSample | RunStarted | Attribution
 _NAMES = {cls: name for name, cls in _RECORDS.items()}
 
+
+def record_kind(record: EvidenceRecord) -> str:
+    """The ``type`` name of an evidence record in its canonical envelope (``"observation"``, ...).
+
+    Raises:
+        KeyError: not an evidence record type.
+    """
+    return _NAMES[type(record)].decode("ascii")
+
+
 # field → allowed tags; "l:x" / "d:x" name the element tag of a tuple / dict.
 _SCHEMA: dict[type[Any], dict[str, tuple[str, ...]]] = {
     Observation: {
@@ -429,6 +439,7 @@ __all__ = [
     "EvidenceRecord",
     "canonical_bytes",
     "record_from_canonical",
+    "record_kind",
     "value_from_bencode",
     "value_to_bencode",
 ]

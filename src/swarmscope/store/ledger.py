@@ -24,9 +24,8 @@ from typing import Any
 import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from swarmscope.evidence.canonical import canonical_bytes
+from swarmscope.evidence.canonical import canonical_bytes, record_kind
 from swarmscope.evidence.chain import ChainEntry, append
-from swarmscope.evidence.records import Attribution, ClockSample, Observation, RunStarted, Sighting
 from swarmscope.evidence.seal import (
     Batch,
     SealedBatch,
@@ -37,14 +36,6 @@ from swarmscope.evidence.seal import (
 )
 from swarmscope.store import writer
 from swarmscope.store.schema import blob, capture, ledger_batch, ledger_entry, node_key, reference_piece
-
-KINDS: dict[type[Any], str] = {
-    Observation: "observation",
-    Sighting: "sighting",
-    ClockSample: "clock_sample",
-    RunStarted: "run_started",
-    Attribution: "attribution",
-}
 
 
 class LedgerStateError(Exception):
@@ -226,7 +217,7 @@ def commit(
     batch_id = insert_batch(conn, node, sealed, None)
     entry_rows = [
         # the last two: redacted_rule, redacted_us (set only by a retention purge, store/purge.py)
-        (node.id, e.index, KINDS[type(r)], e.record_hash, e.prev_hash, e.entry_hash, c, batch_id, None, None)
+        (node.id, e.index, record_kind(r), e.record_hash, e.prev_hash, e.entry_hash, c, batch_id, None, None)
         for e, r, c in zip(entries, records, canonicals, strict=True)
     ]
     writer.insert_many(conn, ledger_entry, entry_rows)
