@@ -30,6 +30,7 @@ from pathlib import Path
 
 import jinja2
 
+from swarmscope.evidence.bundle_exhibits import formula_safe
 from swarmscope.evidence.records import us_to_iso
 from swarmscope.store.database import Store
 from swarmscope.store.notices import CaseDocument, attach_exhibit, case_documents
@@ -49,7 +50,6 @@ COLUMNS: tuple[str, ...] = (
     "City (advisory)",
 )
 _MONO_COLUMNS = frozenset({1, 6})  # IP and infohash cells in a monospace font
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 _TEMPLATES = Path(__file__).resolve().parent / "templates"
 _SLUG = re.compile(r"[^A-Za-z0-9]+")
 
@@ -90,7 +90,7 @@ class WrittenExhibit:
 
 def csv_cell(text: str) -> str:
     """A CSV cell that no spreadsheet evaluates: a leading ``= + - @``, tab or CR gets a ``'`` prefix."""
-    return "'" + text if text.startswith(_FORMULA_STARTS) else text
+    return formula_safe(text)
 
 
 def exhibit_line(doc: CaseDocument) -> tuple[str, ...]:

@@ -80,6 +80,11 @@ CSV_COLUMNS = (
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
+def formula_safe(text: str) -> str:
+    """``text`` as a CSV cell no spreadsheet runs: a leading ``= + - @``, tab or CR gets a ``'`` (OWASP)."""
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
 @dataclass(frozen=True, slots=True)
 class Indexed:
     """One selected record with its chain index and the SHA-256 of its canonical bytes."""
@@ -263,8 +268,8 @@ def _cell(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     text = str(value)
-    if isinstance(value, str) and text.startswith(_FORMULA_START):
-        return "'" + text
+    if isinstance(value, str):
+        return formula_safe(text)
     return text
 
 
