@@ -6,13 +6,10 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from swarmscope.evidence.records import Attribution, ClockSample, Observation, Source, Tier
-from swarmscope.store import ledger
 from swarmscope.store.database import Store, open_store
-from swarmscope.store.schema_cases import attribution
 
 IH = "aa" * 20
 OTHER_IH = "cc" * 20
@@ -60,19 +57,7 @@ def seal(
     for infohash in swarms:
         store.add_swarm(infohash, infohash, None, "work.bin", 4, 16384, 65536, None, None, T0)
     run = store.start_run(settings if settings is not None else {"clock_threshold_ms": 100.0}, "0.1.0", T0)
-    if Attribution in ledger.KINDS:
-        store.commit_evidence(run, records=list(records), sealed_at_us=T0 + 10**12)
-        return run
-    # Until attribution records are sealed by the ledger (helper G), store those rows directly.
-    plain = [r for r in records if not isinstance(r, Attribution)]
-    store.commit_evidence(run, records=plain, sealed_at_us=T0 + 10**12)
-    with store.engine.begin() as conn:
-        for a in records:
-            if isinstance(a, Attribution):
-                values = {f: getattr(a, f) for f in a.__slots__}
-                conn.execute(
-                    sa.insert(attribution).values(values, run_id=run, flags=list(a.flags), datasets=[])
-                )
+    store.commit_evidence(run, records=list(records), sealed_at_us=T0 + 10**12)
     return run
 
 
