@@ -3,8 +3,8 @@ PY      ?= python3
 VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
-APT_PKGS := opentracker aria2 iproute2 chrony openssl poppler-utils libpango-1.0-0 libpangoft2-1.0-0 \
-            fonts-dejavu-core
+APT_PKGS := opentracker aria2 iproute2 util-linux chrony openssl poppler-utils libpango-1.0-0 libpangoft2-1.0-0 \
+            fonts-dejavu-core postgresql
 
 .PHONY: demo test check sysdeps venv bench clean
 
@@ -18,7 +18,8 @@ venv: $(STAMP)
 # Debian packages for the real-software tests and the demo (root installs them; others are told how).
 sysdeps:
 	@if command -v opentracker >/dev/null && command -v aria2c >/dev/null && command -v ip >/dev/null \
-	  && command -v chronyd >/dev/null && command -v openssl >/dev/null && command -v pdftotext >/dev/null; then :; \
+	  && command -v chronyd >/dev/null && command -v openssl >/dev/null && command -v pdftotext >/dev/null \
+	  && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then :; \
 	elif [ "$$(id -u)" = 0 ]; then \
 	  DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(APT_PKGS) >/dev/null; \

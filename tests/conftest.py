@@ -13,15 +13,41 @@ from pathlib import Path
 import pytest
 
 from swarmscope.netns import enter_private_netns, in_private_netns
+from tests import pg_server
 
 # ../shared beside the project (as in CI); SWARMSCOPE_SHARED points elsewhere (e.g. from a clone in /tmp)
 SHARED = Path(os.environ.get("SWARMSCOPE_SHARED", Path(__file__).resolve().parents[1].parent / "shared"))
 FIXTURES = SHARED / "fixtures" / "torrents"
 
 
+_SCRATCH_PG: pg_server.ScratchPostgres | None = None
+
+
 def pytest_configure(config: pytest.Config) -> None:
     if os.environ.get("SWARMSCOPE_TEST_NETNS", "1") != "0":
         enter_private_netns()
+    _start_scratch_postgresql()
+
+
+def _start_scratch_postgresql() -> None:
+    """Start a scratch PostgreSQL for the PostgreSQL tests unless one is named (see tests/pg_server.py).
+
+    Set before test modules are imported, so their module-level ``SWARMSCOPE_TEST_PG_URL`` reads see it.
+    """
+    global _SCRATCH_PG
+    if os.environ.get("SWARMSCOPE_TEST_PG_URL") or os.environ.get("SWARMSCOPE_TEST_PG", "1") == "0":
+        return
+    _SCRATCH_PG = pg_server.start()
+    if _SCRATCH_PG is not None:
+        os.environ["SWARMSCOPE_TEST_PG_URL"] = _SCRATCH_PG.url
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    global _SCRATCH_PG
+    if _SCRATCH_PG is not None:
+        _SCRATCH_PG.stop()
+        os.environ.pop("SWARMSCOPE_TEST_PG_URL", None)
+        _SCRATCH_PG = None
 
 
 @pytest.fixture(scope="session")
