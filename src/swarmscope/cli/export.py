@@ -4,9 +4,12 @@ Before anything is selected the node's whole ledger is verified; a ledger that d
 exported (there is deliberately no option to override that). An export whose filters match no
 observation still writes a bundle (run configuration and clock records only, so the absence is itself
 signed) and says "0 observations matched". The summary also counts the attribution records and the
-IP datasets they cite (``attribution/datasets.json``). Evidence of other signing nodes in the same
-database is left out and listed. The bundle is built in a temporary directory beside ``--out`` and
-renamed into place, so an interrupted export leaves no half-written bundle under the requested name.
+IP datasets they cite (``attribution/datasets.json``). Whatever matches the filters but is left out is
+said on standard error, one ``left out:`` line per reason, and the export still succeeds: evidence of
+other signing nodes in the same database, rows without a ledger entry (quarantined by crash recovery or
+not yet checked by it; :func:`swarmscope.store.export.left_out`), clock-flagged observations. The
+bundle is built in a temporary directory beside ``--out`` and renamed into place, so an interrupted
+export leaves no half-written bundle under the requested name.
 """
 
 from __future__ import annotations
@@ -52,6 +55,7 @@ class ExportResult:
     other_signers: tuple[str, ...] = ()
     attributions: int = 0
     datasets: int = 0
+    left_out: tuple[tuple[int, str], ...] = ()  # (records, why) per reason
 
 
 def parse_time(text: str, option: str) -> int:
@@ -167,6 +171,7 @@ def run_export(
     key_path: Path | None = None,
     now_us: int | None = None,
     console: Console | None = None,
+    err_console: Console | None = None,
 ) -> ExportResult:
     """Select evidence from the store and write a bundle to ``out``.
 
@@ -175,6 +180,7 @@ def run_export(
         filters: selection (default: everything of the node). key_path: the node key file (default:
             :func:`swarmscope.store.node_key.default_key_path` of ``db``). now_us: UTC µs of the export
             (default: the system clock). console: where the summary goes (None: silent).
+            err_console: where the ``left out:`` lines go (None: ``console``).
 
     Returns:
         :class:`ExportResult`.
@@ -206,9 +212,11 @@ def run_export(
         selection.other_signers,
         selection.attributions,
         len(content.datasets),
+        selection.left_out,
     )
     if console is not None:
         _summary(console, result, content.filters)
+    _left_out(err_console or console, result)
     return result
 
 
@@ -230,8 +238,19 @@ def _summary(console: Console, result: ExportResult, filters: Mapping[str, Any])
         f"clock flags: {escaped(filters.get('clock_policy'))} policy, threshold"
         f" {escaped(filters.get('clock_threshold_us'))} us"
     )
+
+
+def _left_out(console: Console | None, result: ExportResult) -> None:
+    """One ``left out:`` line per reason (never wrapped: a log reader greps them)."""
+    if console is None:
+        return
     for other in result.other_signers:
-        console.print(f"left out: evidence signed by node {other} (export it with --node-key of that node)")
+        console.print(
+            f"left out: evidence signed by node {other} (export it with --node-key of that node)",
+            soft_wrap=True,
+        )
+    for count, why in result.left_out:
+        console.print(f"left out: {count} {escaped(why)}", soft_wrap=True)
 
 
 def _threshold_us(ms: float | None) -> int | None:
@@ -283,7 +302,14 @@ def export(
             exclude_clock_flagged=exclude_clock_flagged,
             clock_threshold_us=_threshold_us(clock_threshold_ms),
         )
-        run_export(db=db, out=out, filters=filters, key_path=node_key, console=Console())
+        run_export(
+            db=db,
+            out=out,
+            filters=filters,
+            key_path=node_key,
+            console=Console(),
+            err_console=Console(stderr=True),
+        )
     except SwarmscopeError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None

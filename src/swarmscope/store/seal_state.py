@@ -20,7 +20,7 @@ This module reports the state; it does not rebuild rows from their canonical byt
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -28,9 +28,10 @@ import sqlalchemy as sa
 
 from swarmscope.evidence.bundle_settings import run_clock_policy
 from swarmscope.evidence.clock_policy import flag_windows, flagged
-from swarmscope.evidence.records import ClockSample, Observation, Sighting
+from swarmscope.evidence.records import Attribution, ClockSample, Observation, Sighting
 from swarmscope.evidence.summary import QUARANTINED, SEALED, UNSEALED, ClockVerdict
 from swarmscope.store.queries import (
+    attribution_from_row,
     clock_sample_from_row,
     observation_from_row,
     run_rows,
@@ -44,15 +45,13 @@ from swarmscope.store.schema import (
     run_started,
     sighting,
 )
+from swarmscope.store.schema_cases import attribution
 
 if TYPE_CHECKING:
     from swarmscope.store.database import Store
 
 
 STATES = (SEALED, UNSEALED, QUARANTINED)  # also the report order: evidence first
-NOT_YET_RECOVERED = (
-    "not sealed: no ledger entry and not yet checked by recovery (the next writer quarantines it)"
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,13 +176,21 @@ def clock_verdicts(store: Store, observations: list[StoredObservation]) -> list[
 
 @dataclass(frozen=True, slots=True)
 class OutsideLedger:
-    """A row that has no ledger entry: its table, row id, record (observations and sightings only) and
-    why it is not evidence (recovery's quarantine reason, or :data:`NOT_YET_RECOVERED`)."""
+    """A row that has no ledger entry: its table, row id, record (observations, sightings and
+    attributions; None for clock samples and run records), and recovery's quarantine reason (None: not
+    yet checked by recovery)."""
 
     table: str
     row_id: int
-    record: Observation | Sighting | None
-    reason: str
+    record: Observation | Sighting | Attribution | None
+    quarantined: str | None
+
+
+_DECODERS: dict[str, Callable[[sa.Row[Any]], Observation | Sighting | Attribution]] = {
+    "observation": observation_from_row,
+    "sighting": sighting_from_row,
+    "attribution": attribution_from_row,
+}
 
 
 def rows_outside_ledger(store: Store) -> list[OutsideLedger]:
@@ -194,14 +201,12 @@ def rows_outside_ledger(store: Store) -> list[OutsideLedger]:
     out: list[OutsideLedger] = []
     with store.engine.connect() as conn:
         seals = seal_map(conn)
-        for table in (observation, sighting, clock_sample, run_started):
+        for table in (observation, sighting, clock_sample, run_started, attribution):
+            decode = _DECODERS.get(table.name)
             query = sa.select(table).where(table.c.ledger_index.is_(None)).order_by(table.c.id)
             for r in conn.execute(query):
-                record: Observation | Sighting | None = None
-                if table is observation:
-                    record = observation_from_row(r)
-                elif table is sighting:
-                    record = sighting_from_row(r)
-                reason = seals.quarantined.get((table.name, int(r.id)), NOT_YET_RECOVERED)
-                out.append(OutsideLedger(table.name, int(r.id), record, reason))
+                reason = seals.quarantined.get((table.name, int(r.id)))
+                out.append(
+                    OutsideLedger(table.name, int(r.id), None if decode is None else decode(r), reason)
+                )
     return out
