@@ -15,7 +15,6 @@ export leaves no half-written bundle under the requested name.
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
 import os
 import shutil
 import tempfile
@@ -40,6 +39,7 @@ from swarmscope.store import ledger_queries as lq
 from swarmscope.store.database import DEFAULT_DB, StoreError, open_store
 from swarmscope.store.export import ExportFilters, collect_export
 from swarmscope.store.node_key import default_key_path, load_or_create_node_key
+from swarmscope.wire.types import Endpoint
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,15 +77,30 @@ def parse_time(text: str, option: str) -> int:
 
 
 def parse_ip(text: str) -> str:
-    """``--ip``: an IPv4/IPv6 literal, normalised as the records store it (``::ffff:`` forms unchanged).
+    """``--ip``: an IPv4/IPv6 literal (``[...]`` allowed), normalised as the monitor stores peer addresses
+    (:meth:`swarmscope.wire.types.Endpoint.parse`: an IPv4-mapped IPv6 ``::ffff:a.b.c.d`` becomes
+    ``a.b.c.d``, RFC 4291 section 2.5.5.2; IPv6 in RFC 5952 compressed form).
 
     Raises:
         InputError: not an IP address.
     """
     try:
-        return ipaddress.ip_address(text.strip("[]")).compressed
-    except ValueError:
+        return Endpoint.parse(text, 0).host
+    except DecodeError:
         raise InputError(f"--ip: {text!r} is not an IP address") from None
+
+
+def check_interval(since: str | None, until: str | None) -> tuple[int | None, int | None]:
+    """``--since`` and ``--until`` as UTC microseconds (both inclusive; :func:`parse_time`).
+
+    Raises:
+        InputError: either does not parse, or ``--since`` is after ``--until`` (no record could match).
+    """
+    since_us = parse_time(since, "--since") if since else None
+    until_us = parse_time(until, "--until") if until else None
+    if since_us is not None and until_us is not None and since_us > until_us:
+        raise InputError(f"--since {since} is after --until {until}: no record can match")
+    return since_us, until_us
 
 
 def parse_infohash(text: str) -> str:
@@ -294,11 +309,12 @@ def export(
 ) -> None:
     """Write a self-contained evidence bundle that `swarmscope verify` checks on its own."""
     try:
+        since_us, until_us = check_interval(since, until)
         filters = ExportFilters(
             infohash=parse_infohash(infohash) if infohash else None,
             ip=parse_ip(ip) if ip else None,
-            since_us=parse_time(since, "--since") if since else None,
-            until_us=parse_time(until, "--until") if until else None,
+            since_us=since_us,
+            until_us=until_us,
             exclude_clock_flagged=exclude_clock_flagged,
             clock_threshold_us=_threshold_us(clock_threshold_ms),
         )
