@@ -1,10 +1,11 @@
 """``swarmscope report``: one row per (swarm, peer address) from the evidence store, as table, CSV or JSON.
 
-Only sealed records are evidence (:mod:`swarmscope.store.seal_state`). An address's unsealed or
-quarantined records get a row of their own whose ``tier`` is ``unsealed`` / ``quarantined`` (the
-``evidence`` field says the same for sealed rows: ``sealed``); they never raise the tier of its sealed
-row and are not in the tier counts. ``clock`` says whether the address's hits were clock-flagged
-(:mod:`swarmscope.evidence.summary`, module rules). ``--infohash`` must name a stored swarm.
+Only sealed records are evidence (:mod:`swarmscope.store.seal_state`). Each row's ``evidence`` field
+names the ledger state of its records (``sealed``, ``unsealed``, ``quarantined``): an address's unsealed
+or quarantined records get a row of their own whose ``tier`` is that state; they never raise the tier of
+its sealed row and are not in the tier counts. ``clock`` says whether the address's hits were
+clock-flagged (:mod:`swarmscope.evidence.summary`, module rules). ``--infohash`` must name a stored swarm
+(an unknown one is an error naming it, not an empty report).
 """
 
 from __future__ import annotations
@@ -200,7 +201,7 @@ def load_summaries(db: str, infohash: str | None = None) -> tuple[list[PeerSumma
         if infohash is not None:
             known = queries.resolve_infohash(store, infohash)
             if known is None:
-                raise InputError(f"--infohash {infohash}: no swarm with this infohash in {db}")
+                raise InputError(f"--infohash {infohash}: no swarm with this infohash in the database")
             infohash = known
         sightings, observations = seal_state.load_peer_records(store, infohash=infohash)
         verdicts = seal_state.clock_verdicts(store, observations)

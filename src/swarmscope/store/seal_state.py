@@ -13,6 +13,8 @@ ledger holds it (:mod:`swarmscope.store.ledger`). Each row is in exactly one sta
   the store since it was written: written before migration 0002, by an older version or by hand), or a
   ledger entry past the node's last seal (a half-written batch; the next writer seals it late).
 
+Readers: ``report`` (:func:`load_peer_records`, :func:`clock_verdicts`: only sealed clock samples judge
+the clock) and ``export`` (:func:`rows_outside_ledger`: what it cannot hold, also attributions).
 This module reports the state; it does not rebuild rows from their canonical bytes (that is
 :func:`swarmscope.store.ledger_verify.verify_ledger`, which ``export`` runs before anything leaves).
 """
@@ -49,9 +51,6 @@ from swarmscope.store.schema_cases import attribution
 
 if TYPE_CHECKING:
     from swarmscope.store.database import Store
-
-
-STATES = (SEALED, UNSEALED, QUARANTINED)  # also the report order: evidence first
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +93,7 @@ def seal_map(conn: sa.Connection) -> SealMap:
 
 @dataclass(frozen=True, slots=True)
 class StoredObservation:
-    """An observation as stored: the record, its monitor run, its state (:data:`STATES`)."""
+    """An observation as stored: the record, its monitor run, its state (``sealed`` and so on)."""
 
     observation: Observation
     run_id: int
@@ -103,7 +102,7 @@ class StoredObservation:
 
 @dataclass(frozen=True, slots=True)
 class StoredSighting:
-    """A sighting as stored: the record, its state (:data:`STATES`)."""
+    """A sighting as stored: the record, its state (``sealed``, ``unsealed`` or ``quarantined``)."""
 
     sighting: Sighting
     state: str
