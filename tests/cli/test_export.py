@@ -140,6 +140,7 @@ def test_parse_time() -> None:
 
 def test_option_parsing() -> None:
     assert parse_ip("2001:DB8:0:0::1") == "2001:db8::1" and parse_ip("192.0.2.10") == "192.0.2.10"
+    assert parse_ip("::ffff:192.0.2.10") == "192.0.2.10" and parse_ip("[::1]") == "::1"
     assert parse_infohash("AB" * 20) == "ab" * 20
     with pytest.raises(InputError, match="--ip"):
         parse_ip("example.org")
@@ -152,3 +153,37 @@ def test_missing_key_is_an_input_error(store_db: tuple[Path, Path, str], tmp_pat
     with pytest.raises(InputError, match="node key"):
         run_export(db=str(db), out=tmp_path / "x", key_path=tmp_path / "absent.pem")
     assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("mapped", ["::ffff:192.0.2.10", "[::FFFF:C000:20A]"])
+def test_ipv4_mapped_ip_selects_the_stored_ipv4_peer(
+    store_db: tuple[Path, Path, str], tmp_path: Path, mapped: str
+) -> None:
+    """The monitor stores ``::ffff:a.b.c.d`` peers as ``a.b.c.d`` (wire.types.Endpoint.parse)."""
+    register_commands()
+    db, key_file, _ = store_db
+    out = tmp_path / "mapped"
+    args = ["export", "--db", str(db), "--out", str(out), "--node-key", str(key_file), "--ip", mapped]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "0 observations matched" not in result.stdout
+    lines = (out / "records/observations.jsonl").read_text().splitlines()
+    assert [json.loads(line)["ip"] for line in lines] == [SEED_IP]
+    assert json.loads((out / "manifest.json").read_text())["filters"]["ip"] == SEED_IP
+
+
+def test_since_after_until_is_one_line_and_exit_1(store_db: tuple[Path, Path, str], tmp_path: Path) -> None:
+    register_commands()
+    db, key_file, _ = store_db
+    out = tmp_path / "never"
+    args = ["export", "--db", str(db), "--out", str(out), "--node-key", str(key_file)]
+    result = CliRunner().invoke(
+        app, [*args, "--since", "2027-01-16T00:00:00Z", "--until", "2027-01-15T00:00:00Z"]
+    )
+    assert (result.exit_code, result.stdout) == (1, "")
+    assert result.stderr == (
+        "error: --since 2027-01-16T00:00:00Z is after --until 2027-01-15T00:00:00Z: no record can match\n"
+    )
+    assert not out.exists()
+    same = CliRunner().invoke(app, [*args, "--since", "1800000000000000", "--until", "1800000000000000"])
+    assert same.exit_code == 0, same.output  # one instant, both ends inclusive

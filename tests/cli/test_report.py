@@ -84,6 +84,8 @@ def test_json(db: str) -> None:
         "ip": "127.0.0.2",
         "port": 6881,
         "tier": "verified",
+        "evidence": "sealed",
+        "clock": "unmeasured",
         "client": "Transmission 3.00",
         "peer_id": (b"-TR3000-" + b"\x01" * 12).hex(),
         "completion": 1.0,

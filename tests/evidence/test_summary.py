@@ -15,7 +15,7 @@ from swarmscope.evidence.records import (
     Source,
     Tier,
 )
-from swarmscope.evidence.summary import PeerSummary, summarize, swarm_totals
+from swarmscope.evidence.summary import PeerSummary, sort_summaries, summarize, swarm_totals
 from tests.store.factories import SWARM_A, SWARM_B, T0, observation, sighting
 
 
@@ -269,3 +269,24 @@ def test_a_block_that_also_failed_at_the_same_position_does_not_verify() -> None
     (summary,) = summarize([], [good, bad])
     assert summary.tier is Tier.HAS_PIECES and summary.failure == Failure.HASH_MISMATCH.value
     assert summary.verified_blocks == () and summary.failed_blocks == ((3, 0),)
+
+
+def test_records_not_sealed_are_summarised_apart_and_not_counted() -> None:
+    sealed = summarize([], [verified((0,))], clock=["flagged"])
+    quarantined = summarize(
+        [sighting(ip="127.0.0.9")], [verified((1,), ip="127.0.0.9")], evidence="quarantined"
+    )
+    unsealed = summarize([], [verified((2,))], evidence="unsealed", clock=["ok"])
+    every = sort_summaries(quarantined + unsealed + sealed)
+    assert [(p.ip, p.evidence, p.tier_label) for p in every] == [
+        ("127.0.0.2", "sealed", "verified"),
+        ("127.0.0.2", "unsealed", "unsealed"),
+        ("127.0.0.9", "quarantined", "quarantined"),
+    ]
+    assert [p.clock for p in every] == ["flagged", "ok", "unmeasured"]
+    totals = swarm_totals(every)[SWARM_A]
+    assert (totals.peers, totals.verified, totals.unsealed, totals.quarantined, totals.clock_flagged) == (
+        1, 1, 1, 1, 1,
+    )  # fmt: skip
+    with pytest.raises(ValueError):
+        summarize([], [verified((0,))], clock=[])

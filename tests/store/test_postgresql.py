@@ -20,11 +20,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from swarmscope.evidence.canonical import canonical_bytes
 from swarmscope.evidence.records import BlockProof, ClockSample, ExtensionInfo, RunStarted
-from swarmscope.store import queries
+from swarmscope.store import queries, seal_state, writer
 from swarmscope.store.database import Store, alembic_config, open_store
 from swarmscope.store.ledger_queries import load_batches, load_blob, load_capture, load_ledger
 from swarmscope.store.ledger_verify import verify_ledger
 from swarmscope.store.schema import metadata
+from swarmscope.store.schema import observation as observation_table
 from tests.store.factories import (
     SWARM_A,
     SWARM_B,
@@ -150,3 +151,24 @@ def test_concurrent_writers_of_one_node_serialise_on_postgresql(
     assert not errors and not any(t.is_alive() for t in threads)
     verdict = verify_ledger(pg_store)
     assert verdict.ok and verdict.entries == 120 and verdict.batches == 40, verdict.problems
+
+
+def test_seal_states_on_postgresql(pg_store: Store, node_key: Ed25519PrivateKey) -> None:
+    """Report and export read sealed / unsealed / quarantined the same way on PostgreSQL."""
+    run = pg_store.start_run({}, "0.1.0", T0)
+    pg_store.add_observations(run, [observation()], sealed_at_us=T0)
+    _orphans(pg_store, run, 1)  # an entry past the last seal: port 9000
+    with pg_store.engine.begin() as conn:  # no ledger entry at all: port 7
+        writer.insert_many(
+            conn, observation_table, [writer.observation_row(run, observation(port=7), (None, None))]
+        )
+    states = {o.observation.port: o.state for o in seal_state.load_peer_records(pg_store)[1]}
+    assert states == {6881: "sealed", 9000: "unsealed", 7: "unsealed"}
+    (outside,) = seal_state.rows_outside_ledger(pg_store)
+    assert (outside.table, outside.quarantined) == ("observation", None)
+    assert PG_URL is not None
+    open_store(PG_URL, node_key=node_key, now_us=T0 + 1).close()  # recovery: seal late, quarantine
+    states = {o.observation.port: o.state for o in seal_state.load_peer_records(pg_store)[1]}
+    assert states == {6881: "sealed", 9000: "sealed", 7: "quarantined"}
+    (outside,) = seal_state.rows_outside_ledger(pg_store)
+    assert outside.quarantined is not None and "no ledger entry" in outside.quarantined

@@ -4,15 +4,17 @@ Before anything is selected the node's whole ledger is verified; a ledger that d
 exported (there is deliberately no option to override that). An export whose filters match no
 observation still writes a bundle (run configuration and clock records only, so the absence is itself
 signed) and says "0 observations matched". The summary also counts the attribution records and the
-IP datasets they cite (``attribution/datasets.json``). Evidence of other signing nodes in the same
-database is left out and listed. The bundle is built in a temporary directory beside ``--out`` and
-renamed into place, so an interrupted export leaves no half-written bundle under the requested name.
+IP datasets they cite (``attribution/datasets.json``). Whatever matches the filters but is left out is
+said on standard error, one ``left out:`` line per reason, and the export still succeeds: evidence of
+other signing nodes in the same database, rows without a ledger entry (quarantined by crash recovery or
+not yet checked by it; :func:`swarmscope.store.export.left_out`), clock-flagged observations. The
+bundle is built in a temporary directory beside ``--out`` and renamed into place, so an interrupted
+export leaves no half-written bundle under the requested name.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
 import os
 import shutil
 import tempfile
@@ -37,6 +39,7 @@ from swarmscope.store import ledger_queries as lq
 from swarmscope.store.database import DEFAULT_DB, StoreError, open_store
 from swarmscope.store.export import ExportFilters, collect_export
 from swarmscope.store.node_key import default_key_path, load_or_create_node_key
+from swarmscope.wire.types import Endpoint
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +55,7 @@ class ExportResult:
     other_signers: tuple[str, ...] = ()
     attributions: int = 0
     datasets: int = 0
+    left_out: tuple[tuple[int, str], ...] = ()  # (records, why) per reason
 
 
 def parse_time(text: str, option: str) -> int:
@@ -73,15 +77,30 @@ def parse_time(text: str, option: str) -> int:
 
 
 def parse_ip(text: str) -> str:
-    """``--ip``: an IPv4/IPv6 literal, normalised as the records store it (``::ffff:`` forms unchanged).
+    """``--ip``: an IPv4/IPv6 literal (``[...]`` allowed), normalised as the monitor stores peer addresses
+    (:meth:`swarmscope.wire.types.Endpoint.parse`: an IPv4-mapped IPv6 ``::ffff:a.b.c.d`` becomes
+    ``a.b.c.d``, RFC 4291 section 2.5.5.2; IPv6 in RFC 5952 compressed form).
 
     Raises:
         InputError: not an IP address.
     """
     try:
-        return ipaddress.ip_address(text.strip("[]")).compressed
-    except ValueError:
+        return Endpoint.parse(text, 0).host
+    except DecodeError:
         raise InputError(f"--ip: {text!r} is not an IP address") from None
+
+
+def check_interval(since: str | None, until: str | None) -> tuple[int | None, int | None]:
+    """``--since`` and ``--until`` as UTC microseconds (both inclusive; :func:`parse_time`).
+
+    Raises:
+        InputError: either does not parse, or ``--since`` is after ``--until`` (no record could match).
+    """
+    since_us = parse_time(since, "--since") if since else None
+    until_us = parse_time(until, "--until") if until else None
+    if since_us is not None and until_us is not None and since_us > until_us:
+        raise InputError(f"--since {since} is after --until {until}: no record can match")
+    return since_us, until_us
 
 
 def parse_infohash(text: str) -> str:
@@ -167,6 +186,7 @@ def run_export(
     key_path: Path | None = None,
     now_us: int | None = None,
     console: Console | None = None,
+    err_console: Console | None = None,
 ) -> ExportResult:
     """Select evidence from the store and write a bundle to ``out``.
 
@@ -175,6 +195,7 @@ def run_export(
         filters: selection (default: everything of the node). key_path: the node key file (default:
             :func:`swarmscope.store.node_key.default_key_path` of ``db``). now_us: UTC µs of the export
             (default: the system clock). console: where the summary goes (None: silent).
+            err_console: where the ``left out:`` lines go (None: ``console``).
 
     Returns:
         :class:`ExportResult`.
@@ -206,9 +227,11 @@ def run_export(
         selection.other_signers,
         selection.attributions,
         len(content.datasets),
+        selection.left_out,
     )
     if console is not None:
         _summary(console, result, content.filters)
+    _left_out(err_console or console, result)
     return result
 
 
@@ -230,8 +253,19 @@ def _summary(console: Console, result: ExportResult, filters: Mapping[str, Any])
         f"clock flags: {escaped(filters.get('clock_policy'))} policy, threshold"
         f" {escaped(filters.get('clock_threshold_us'))} us"
     )
+
+
+def _left_out(console: Console | None, result: ExportResult) -> None:
+    """One ``left out:`` line per reason (never wrapped: a log reader greps them)."""
+    if console is None:
+        return
     for other in result.other_signers:
-        console.print(f"left out: evidence signed by node {other} (export it with --node-key of that node)")
+        console.print(
+            f"left out: evidence signed by node {other} (export it with --node-key of that node)",
+            soft_wrap=True,
+        )
+    for count, why in result.left_out:
+        console.print(f"left out: {count} {escaped(why)}", soft_wrap=True)
 
 
 def _threshold_us(ms: float | None) -> int | None:
@@ -275,15 +309,23 @@ def export(
 ) -> None:
     """Write a self-contained evidence bundle that `swarmscope verify` checks on its own."""
     try:
+        since_us, until_us = check_interval(since, until)
         filters = ExportFilters(
             infohash=parse_infohash(infohash) if infohash else None,
             ip=parse_ip(ip) if ip else None,
-            since_us=parse_time(since, "--since") if since else None,
-            until_us=parse_time(until, "--until") if until else None,
+            since_us=since_us,
+            until_us=until_us,
             exclude_clock_flagged=exclude_clock_flagged,
             clock_threshold_us=_threshold_us(clock_threshold_ms),
         )
-        run_export(db=db, out=out, filters=filters, key_path=node_key, console=Console())
+        run_export(
+            db=db,
+            out=out,
+            filters=filters,
+            key_path=node_key,
+            console=Console(),
+            err_console=Console(stderr=True),
+        )
     except SwarmscopeError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None

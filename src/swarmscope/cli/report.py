@@ -1,4 +1,12 @@
-"""``swarmscope report``: one row per (swarm, peer address) from the evidence store, as table, CSV or JSON."""
+"""``swarmscope report``: one row per (swarm, peer address) from the evidence store, as table, CSV or JSON.
+
+Only sealed records are evidence (:mod:`swarmscope.store.seal_state`). Each row's ``evidence`` field
+names the ledger state of its records (``sealed``, ``unsealed``, ``quarantined``): an address's unsealed
+or quarantined records get a row of their own whose ``tier`` is that state; they never raise the tier of
+its sealed row and are not in the tier counts. ``clock`` says whether the address's hits were
+clock-flagged (:mod:`swarmscope.evidence.summary`, module rules). ``--infohash`` must name a stored swarm
+(an unknown one is an error naming it, not an empty report).
+"""
 
 from __future__ import annotations
 
@@ -14,11 +22,20 @@ from rich.console import Console
 from rich.table import Table
 
 from swarmscope.cli.app import app
+from swarmscope.cli.export import parse_infohash
 from swarmscope.cli.text import plain
 from swarmscope.errors import InputError, SwarmscopeError
 from swarmscope.evidence.records import us_to_iso
-from swarmscope.evidence.summary import PeerSummary, SwarmTotals, summarize, swarm_totals
-from swarmscope.store import queries
+from swarmscope.evidence.summary import (
+    EVIDENCE_ORDER,
+    SEALED,
+    PeerSummary,
+    SwarmTotals,
+    sort_summaries,
+    summarize,
+    swarm_totals,
+)
+from swarmscope.store import queries, seal_state
 from swarmscope.store.database import DEFAULT_DB, open_store
 
 COLUMNS = (
@@ -26,6 +43,8 @@ COLUMNS = (
     "ip",
     "port",
     "tier",
+    "evidence",
+    "clock",
     "client",
     "peer_id",
     "completion",
@@ -59,7 +78,9 @@ def peer_record(p: PeerSummary) -> dict[str, Any]:
         "infohash": p.infohash,
         "ip": p.ip,
         "port": p.port,
-        "tier": p.tier.label,
+        "tier": p.tier_label,
+        "evidence": p.evidence,
+        "clock": p.clock,
         "client": p.client_label,
         "peer_id": p.peer_id.hex() if p.peer_id is not None else None,
         "completion": p.completion,
@@ -108,12 +129,12 @@ def _short_time(us: int) -> str:
     return us_to_iso(us)[:19].replace("T", " ")
 
 
-WIDE_TABLE = 150  # console columns from which the table also shows sources and first-seen time
+WIDE_TABLE = 170  # console columns from which the table also shows sources and first-seen time
 
 
 def _swarm_table(title: str, peers: list[PeerSummary], totals: SwarmTotals, wide: bool) -> Table:
     table = Table(title=plain(title), title_justify="left", caption_justify="left")
-    names = ["address", "tier", "client", "done", "verified", "failed", "bytes"]
+    names = ["address", "tier", "clock", "client", "done", "verified", "failed", "bytes"]
     names += ["sources", "first seen (UTC)"] if wide else []
     for name in [*names, "last seen (UTC)", "failure"]:
         table.add_column(name, no_wrap=name in ("address", "tier"), overflow="fold")
@@ -122,7 +143,8 @@ def _swarm_table(title: str, peers: list[PeerSummary], totals: SwarmTotals, wide
         done = "" if p.completion is None else f"{p.completion:.0%}"
         row = [
             address,
-            p.tier.label,
+            p.tier_label,
+            p.clock or "",
             p.client_label or "",
             done,
             _pieces_cell(p.verified_pieces, p.verified_blocks),
@@ -131,15 +153,25 @@ def _swarm_table(title: str, peers: list[PeerSummary], totals: SwarmTotals, wide
         row += [" ".join(p.sources), _short_time(p.first_seen_us)] if wide else []
         table.add_row(*(plain(cell) for cell in (*row, _short_time(p.last_seen_us), p.failure or "")))
     clients = ", ".join(f"{name} ×{n}" for name, n in totals.top_clients) or "none identified"
-    by_source = Counter(source for p in peers for source in p.sources)
+    by_source = Counter(source for p in peers if p.evidence == SEALED for source in p.sources)
     sources = ", ".join(f"{name} {n}" for name, n in sorted(by_source.items())) or "none"
     table.caption = plain(
         f"{totals.peers} addresses: {totals.verified} verified, {totals.has_pieces} has_pieces, "
         f"{totals.connected} connected, {totals.listed} listed; {totals.seeds} seeds, "
         f"{totals.leechers} leechers; {totals.bytes_received} bytes received; clients: {clients}; "
-        f"found by: {sources}"
+        f"found by: {sources}; clock flagged: {totals.clock_flagged}" + _not_evidence(totals)
     )
     return table
+
+
+def _not_evidence(totals: SwarmTotals) -> str:
+    """Caption tail naming the addresses whose records are not sealed evidence (empty when none)."""
+    if not totals.unsealed and not totals.quarantined:
+        return ""
+    return (
+        f"; NOT EVIDENCE (not counted above): {totals.unsealed} addresses with unsealed records, "
+        f"{totals.quarantined} with records quarantined by recovery"
+    )
 
 
 def _print_table(summaries: list[PeerSummary], names: dict[str, str]) -> None:
@@ -158,17 +190,30 @@ def _print_table(summaries: list[PeerSummary], names: dict[str, str]) -> None:
 def load_summaries(db: str, infohash: str | None = None) -> tuple[list[PeerSummary], dict[str, str]]:
     """Read the store at ``db`` and summarise it: (peer summaries, {infohash: swarm name}).
 
+    Records are summarised per ledger state (sealed, unsealed, quarantined; module docstring).
+
     Raises:
         StoreError: the database is missing, unreadable or not a swarmscope store.
+        InputError: ``infohash`` names no stored swarm (its id, v1 or v2 infohash).
     """
     store = open_store(db, create=False)
     try:
-        sightings = queries.load_sightings(store, infohash=infohash)
-        observations = queries.load_observations(store, infohash=infohash)
+        if infohash is not None:
+            known = queries.resolve_infohash(store, infohash)
+            if known is None:
+                raise InputError(f"--infohash {infohash}: no swarm with this infohash in the database")
+            infohash = known
+        sightings, observations = seal_state.load_peer_records(store, infohash=infohash)
+        verdicts = seal_state.clock_verdicts(store, observations)
         names = {s.infohash: s.name for s in queries.swarm_rows(store)}
     finally:
         store.close()
-    return summarize(sightings, observations), names
+    summaries: list[PeerSummary] = []
+    for state in EVIDENCE_ORDER:
+        probes = [(o.observation, v) for o, v in zip(observations, verdicts, strict=True) if o.state == state]
+        seen = [s.sighting for s in sightings if s.state == state]
+        summaries += summarize(seen, [o for o, _ in probes], evidence=state, clock=[v for _, v in probes])
+    return sort_summaries(summaries), names
 
 
 def print_report(db: str, fmt: str, infohash: str | None = None) -> None:
@@ -176,16 +221,19 @@ def print_report(db: str, fmt: str, infohash: str | None = None) -> None:
 
     Args:
         db: database path or SQLAlchemy URL. fmt: ``"table"``, ``"csv"`` or ``"json"``.
-        infohash: only this swarm (hex, any case), or every swarm when None.
+        infohash: only this swarm (40 or 64 hex digits, any case; its id, v1 or v2 infohash), or every
+            swarm when None.
 
     Raises:
-        InputError: unknown ``fmt``. StoreError: database missing, unreadable or foreign.
+        InputError: unknown ``fmt``; ``infohash`` malformed or not a stored swarm.
+        StoreError: database missing, unreadable or foreign.
     """
     try:
         output = ReportFormat(fmt)
     except ValueError as exc:
         raise InputError(f"unknown report format {fmt!r} (use table, csv or json)") from exc
-    summaries, names = load_summaries(db, infohash.lower() if infohash else None)
+    wanted = None if infohash is None else parse_infohash(infohash)
+    summaries, names = load_summaries(db, wanted)
     if output is ReportFormat.TABLE:
         _print_table(summaries, names)
         return

@@ -13,6 +13,15 @@ The rules, and why:
 - ``peer_id``: from the latest observation that has one (our own handshake); failing that, from the
   latest sighting that has one (a non-compact tracker reply, BEP 3) — the handshake is the stronger record.
 - ``encrypted``: True when any observation of the address used MSE/PE.
+- ``evidence``: the ledger state of the records summarised (``sealed``, ``unsealed``, ``quarantined``;
+  :mod:`swarmscope.store.seal_state`). Records of one address in different states are summarised
+  apart, one summary per state, so an unsealed or quarantined record never lends its tier to sealed
+  evidence; only ``sealed`` summaries count in :class:`SwarmTotals`' tiers.
+- ``clock``: the clock at the address's hits, each judged by the caller under its run's sealed clock
+  policy (:mod:`swarmscope.evidence.clock_policy`): the hits are its ``verified`` observations when the
+  address is ``verified`` (what ``cases build`` counts), else all its observations. ``flagged`` when any
+  hit started in a flag window, else ``unmeasured`` when any hit's run has no clock sample, else ``ok``;
+  None without observations (a listing has no probe time to judge).
 """
 
 from __future__ import annotations
@@ -21,7 +30,7 @@ import ipaddress
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 from swarmscope.evidence.records import Failure, Observation, Sighting, Tier
 
@@ -29,6 +38,9 @@ TOP_CLIENTS = 5  # how many client names swarm_totals keeps
 
 _T = TypeVar("_T")
 PeerKey = tuple[str, str, int]  # (infohash hex, ip literal, port)
+ClockVerdict = Literal["flagged", "unmeasured", "ok"]
+SEALED, UNSEALED, QUARANTINED = "sealed", "unsealed", "quarantined"  # ledger states of stored records
+EVIDENCE_ORDER = (SEALED, UNSEALED, QUARANTINED)  # evidence first
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +61,7 @@ class PeerSummary:
         observations: number of observations. failure: why not ``VERIFIED`` (a :class:`Failure` value)
             or None. encrypted: any MSE/PE connection. yourip: latest BEP 10 ``yourip`` reported.
         quirks: sorted union of protocol deviations seen (interop ids).
+        evidence: ledger state of the records (module rules). clock: see the module rules.
     """
 
     infohash: str
@@ -72,6 +85,13 @@ class PeerSummary:
     encrypted: bool
     yourip: str | None
     quirks: tuple[str, ...]
+    evidence: str = SEALED
+    clock: ClockVerdict | None = None
+
+    @property
+    def tier_label(self) -> str:
+        """The tier, or the ledger state when the records are not sealed (they prove no tier)."""
+        return self.tier.label if self.evidence == SEALED else self.evidence
 
     @property
     def client_label(self) -> str | None:
@@ -86,10 +106,13 @@ class SwarmTotals:
     """Counts over the peer summaries of one swarm.
 
     Args:
-        infohash: swarm id hex. peers: distinct addresses. listed, connected, has_pieces, verified:
-            addresses whose summary tier is exactly that tier. seeds: completion 1.0. leechers:
-            completion known and below 1.0. bytes_received: sum over addresses (bytes).
+        infohash: swarm id hex. peers: distinct addresses with sealed records. listed, connected,
+            has_pieces, verified: addresses whose sealed summary tier is exactly that tier. seeds:
+            completion 1.0. leechers: completion known and below 1.0. bytes_received: sum over
+            addresses (bytes). seeds, leechers, bytes and clients count sealed summaries only.
         top_clients: up to :data:`TOP_CLIENTS` ``(client label, addresses)`` pairs, most common first.
+        unsealed, quarantined: addresses with records in that ledger state (not evidence, not in the
+            tier counts). clock_flagged: sealed addresses whose clock is ``flagged``.
     """
 
     infohash: str
@@ -102,6 +125,9 @@ class SwarmTotals:
     leechers: int
     bytes_received: int
     top_clients: tuple[tuple[str, int], ...]
+    unsealed: int = 0
+    quarantined: int = 0
+    clock_flagged: int = 0
 
     def at_least(self, tier: Tier) -> int:
         """Addresses that reached ``tier`` or higher."""
@@ -156,8 +182,21 @@ def _last_known(values: Iterable[_T | None]) -> _T | None:
     return found
 
 
-def _summarize_one(key: PeerKey, sightings: list[Sighting], observations: list[Observation]) -> PeerSummary:
-    by_time = _latest(observations)
+def _clock(tier: Tier, probes: list[tuple[Observation, ClockVerdict]]) -> ClockVerdict | None:
+    """The address's clock verdict over its hits (module rules)."""
+    hits = (
+        [v for o, v in probes if o.tier == Tier.VERIFIED] if tier == Tier.VERIFIED else [v for _, v in probes]
+    )
+    for verdict in ("flagged", "unmeasured", "ok"):
+        if verdict in hits:
+            return verdict
+    return None
+
+
+def _summarize_one(
+    key: PeerKey, sightings: list[Sighting], probes: list[tuple[Observation, ClockVerdict]], evidence: str
+) -> PeerSummary:
+    by_time = _latest([o for o, _ in probes])
     verified, failed = _pieces(by_time)
     verified_blocks, failed_blocks = _blocks(by_time)
     tier, failure = _tier_and_failure(by_time, bool(verified or verified_blocks))
@@ -188,42 +227,66 @@ def _summarize_one(key: PeerKey, sightings: list[Sighting], observations: list[O
         encrypted=any(o.encrypted for o in by_time),
         yourip=_last_known(o.extension.yourip if o.extension else None for o in by_time),
         quirks=tuple(sorted({q for o in by_time for q in o.quirks})),
+        evidence=evidence,
+        clock=_clock(tier, probes),
     )
 
 
-def _address_order(summary: PeerSummary) -> tuple[str, int, int, bytes, str, int]:
-    """Sort key: swarm, highest tier first, then IPv4 before IPv6 in numeric order, then port."""
+def _address_order(summary: PeerSummary) -> tuple[str, int, int, int, bytes, str, int]:
+    """Sort key: swarm, sealed evidence first, highest tier first, IPv4 before IPv6 numerically, port."""
     version, packed = 9, b""
     try:
         address = ipaddress.ip_address(summary.ip)
         version, packed = int(address.version), address.packed
     except ValueError:
         pass
-    return (summary.infohash, -summary.tier, version, packed, summary.ip, summary.port)
+    rank = (
+        EVIDENCE_ORDER.index(summary.evidence) if summary.evidence in EVIDENCE_ORDER else len(EVIDENCE_ORDER)
+    )
+    return (summary.infohash, rank, -summary.tier, version, packed, summary.ip, summary.port)
 
 
-def summarize(sightings: Iterable[Sighting], observations: Iterable[Observation]) -> list[PeerSummary]:
+def summarize(
+    sightings: Iterable[Sighting],
+    observations: Iterable[Observation],
+    *,
+    evidence: str = SEALED,
+    clock: Iterable[ClockVerdict] | None = None,
+) -> list[PeerSummary]:
     """One :class:`PeerSummary` per (infohash, ip, port) seen in either input.
 
     Args:
         sightings: discovery records (any order). observations: probe records (any order; equal
-            ``ended_us`` values keep input order when picking the latest).
+            ``ended_us`` values keep input order when picking the latest). evidence: the ledger state
+            of all these records (:data:`EVIDENCE_ORDER`). clock: one verdict per observation, in the
+            same order (None: every observation ``unmeasured``).
 
     Returns:
         Summaries sorted by infohash, then tier (highest first), then address (IPv4 numeric, IPv6, port).
+
+    Raises:
+        ValueError: ``clock`` does not have one verdict per observation.
     """
     seen: dict[PeerKey, list[Sighting]] = {}
-    probed: dict[PeerKey, list[Observation]] = {}
+    probed: dict[PeerKey, list[tuple[Observation, ClockVerdict]]] = {}
     for s in sightings:
         seen.setdefault((s.infohash, s.ip, s.port), []).append(s)
-    for o in observations:
-        probed.setdefault((o.infohash, o.ip, o.port), []).append(o)
+    obs = list(observations)
+    verdicts: list[ClockVerdict] = ["unmeasured"] * len(obs) if clock is None else list(clock)
+    for o, verdict in zip(obs, verdicts, strict=True):
+        probed.setdefault((o.infohash, o.ip, o.port), []).append((o, verdict))
     keys = seen.keys() | probed.keys()
-    summaries = [_summarize_one(k, seen.get(k, []), probed.get(k, [])) for k in keys]
+    summaries = [_summarize_one(k, seen.get(k, []), probed.get(k, []), evidence) for k in keys]
     return sorted(summaries, key=_address_order)
 
 
-def _swarm_totals(infohash: str, peers: list[PeerSummary]) -> SwarmTotals:
+def sort_summaries(summaries: Iterable[PeerSummary]) -> list[PeerSummary]:
+    """Summaries of several :func:`summarize` calls in report order: swarm, sealed first, tier, address."""
+    return sorted(summaries, key=_address_order)
+
+
+def _swarm_totals(infohash: str, every: list[PeerSummary]) -> SwarmTotals:
+    peers = [p for p in every if p.evidence == SEALED]
     tiers = Counter(p.tier for p in peers)
     clients = Counter(p.client_label for p in peers if p.client_label is not None)
     top = sorted(clients.items(), key=lambda item: (-item[1], item[0]))[:TOP_CLIENTS]
@@ -238,6 +301,9 @@ def _swarm_totals(infohash: str, peers: list[PeerSummary]) -> SwarmTotals:
         leechers=sum(1 for p in peers if p.completion is not None and p.completion < 1.0),
         bytes_received=sum(p.bytes_received for p in peers),
         top_clients=tuple(top),
+        unsealed=sum(1 for p in every if p.evidence == UNSEALED),
+        quarantined=sum(1 for p in every if p.evidence == QUARANTINED),
+        clock_flagged=sum(1 for p in peers if p.clock == "flagged"),
     )
 
 

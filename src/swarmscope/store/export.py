@@ -22,6 +22,9 @@ it into files. Selection:
 - the captures of selected observations, the blobs they reference, the reference pieces backing their
   block proofs, and the .torrent of every swarm named by a selected record.
 
+What matches the filters but is left out is counted per reason (:func:`left_out`): evidence rows without
+a ledger entry (quarantined by crash recovery, or not yet checked by it) and clock-flagged observations.
+
 Source: issue 4 item 5; issue 5 item 1 (attribution).
 """
 
@@ -44,7 +47,7 @@ from swarmscope.evidence.chain import ChainEntry
 from swarmscope.evidence.clock_policy import flag_windows, flagged
 from swarmscope.evidence.records import Attribution, ClockSample, Observation, RunStarted, Sighting
 from swarmscope.store import ledger_queries as lq
-from swarmscope.store import queries
+from swarmscope.store import queries, seal_state
 from swarmscope.store.database import Store, StoreError
 from swarmscope.store.datasets import list_datasets
 from swarmscope.store.ledger_verify import verify_ledger
@@ -106,8 +109,9 @@ def _node(store: Store, node: str | None) -> str:
 
 def _select(
     store: Store, node: str, filters: ExportFilters
-) -> tuple[dict[int, bytes], dict[int, Observation], ExportFilters]:
-    """Selected chain index → canonical bytes, the selected observations decoded, the effective filters."""
+) -> tuple[dict[int, bytes], dict[int, Observation], ExportFilters, int]:
+    """Selected chain index → canonical bytes, the selected observations decoded, the effective filters,
+    and how many matching observations were left out as clock-flagged."""
     selected: dict[int, bytes] = {}
     observations: dict[int, Observation] = {}
     samples: list[ClockSample] = []
@@ -135,6 +139,7 @@ def _select(
             if isinstance(record, Observation):
                 observations[entry.index] = record
     filters = effective_filters(filters, RunIndex(runs), sorted(observations))
+    matched = len(observations)
     if filters.exclude_clock_flagged:
         windows = flag_windows(samples, clock_policy_of(filters.as_json()))
         for index, o in list(observations.items()):
@@ -144,7 +149,7 @@ def _select(
     for index, canonical, a in attributions:
         if (filters.selects_every_address() or a.ip in addresses) and filters.ip in (None, a.ip):
             selected[index] = canonical
-    return selected, observations, filters
+    return selected, observations, filters, matched - len(observations)
 
 
 def effective_filters(filters: ExportFilters, runs: RunIndex, observations: list[int]) -> ExportFilters:
@@ -251,12 +256,45 @@ def cited_datasets(store: Store, records: Mapping[int, bytes]) -> tuple[dict[str
 @dataclass(frozen=True, slots=True)
 class ExportSelection:
     """What an export selected: the bundle content, how many observations, the signers left out, how many
-    attribution records and cited datasets."""
+    attribution records, and the matching records left out: ``(count, why)`` pairs, one per reason."""
 
     content: BundleContent
     observations: int
     other_signers: tuple[str, ...]
     attributions: int = 0
+    left_out: tuple[tuple[int, str], ...] = ()
+
+
+def _outside_matches(row: seal_state.OutsideLedger, filters: ExportFilters) -> bool:
+    """Would the export have selected this row, had it been sealed? (clock samples, run records: always)"""
+    if isinstance(row.record, Observation | Sighting):
+        return filters.matches(row.record)
+    if isinstance(row.record, Attribution):
+        return filters.ip in (None, row.record.ip)
+    return True
+
+
+def left_out(store: Store, filters: ExportFilters, flagged_out: int) -> tuple[tuple[int, str], ...]:
+    """The records matching ``filters`` that the bundle cannot or must not hold, counted per reason.
+
+    Rows without a ledger entry (never in a bundle: it is built from the sealed canonical bytes), per
+    table and recovery's quarantine reason (:mod:`swarmscope.store.seal_state`); and the observations
+    left out as clock-flagged (``flagged_out``).
+    """
+    counts: dict[tuple[str, str | None], int] = {}
+    for row in seal_state.rows_outside_ledger(store):
+        if _outside_matches(row, filters):
+            counts[(row.table, row.quarantined)] = counts.get((row.table, row.quarantined), 0) + 1
+    out = [
+        (n, f"{table} rows quarantined by crash recovery ({reason})")
+        if reason is not None
+        else (n, f"{table} rows without a ledger entry, not yet checked by crash recovery (never sealed)")
+        for (table, reason), n in sorted(counts.items(), key=lambda item: (item[0][0], item[0][1] or ""))
+    ]
+    if flagged_out:
+        policy = f"{filters.clock_policy} policy, {(filters.clock_threshold_us or 0) / 1000:g} ms"
+        out.append((flagged_out, f"observations that started in a clock flag window ({policy})"))
+    return tuple(out)
 
 
 def check_ledger(store: Store, node: str) -> None:
@@ -302,7 +340,7 @@ def collect_export(store: Store, filters: ExportFilters) -> ExportSelection:
     node = _node(store, filters.node)
     check_ledger(store, node)
     filters = dataclasses.replace(filters, node=node)
-    selected, observations, filters = _select(store, node, filters)
+    selected, observations, filters, flagged_out = _select(store, node, filters)
     batches = _batches(store, node, sorted(selected))
     entries: list[ChainEntry] = []
     for stored in batches:
@@ -333,7 +371,8 @@ def collect_export(store: Store, filters: ExportFilters) -> ExportSelection:
     attributions = sum(
         1 for data in selected.values() if isinstance(record_from_canonical(data), Attribution)
     )
-    return ExportSelection(bundle, len(observations), others, attributions)
+    skipped = left_out(store, filters, flagged_out)
+    return ExportSelection(bundle, len(observations), others, attributions, skipped)
 
 
 def collect_bundle_content(store: Store, filters: ExportFilters) -> BundleContent:

@@ -172,6 +172,18 @@ def swarm_rows(store: Store) -> list[SwarmRow]:
         return [SwarmRow(**r._asdict()) for r in rows]
 
 
+def resolve_infohash(store: Store, infohash: str) -> str | None:
+    """The stored swarm id of ``infohash`` (hex, any case): a swarm's id, or its v1 or v2 infohash (a
+    hybrid torrent, BEP 52, has both); None when no stored swarm has it."""
+    wanted = infohash.lower()
+    query = sa.select(swarm.c.infohash).where(
+        sa.or_(swarm.c.infohash == wanted, swarm.c.v1 == wanted, swarm.c.v2 == wanted)
+    )
+    with store.engine.connect() as conn:
+        found = conn.execute(query.order_by(swarm.c.id)).scalars().first()
+    return None if found is None else str(found)
+
+
 def run_rows(store: Store) -> list[RunRow]:
     """Every monitor run, oldest first."""
     with store.engine.connect() as conn:
