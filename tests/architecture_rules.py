@@ -57,6 +57,7 @@ IMPURE_NAMES = {  # single names of otherwise pure modules that read a clock, dr
     "pathlib.WindowsPath", "sys.stdin", "sys.stdout", "sys.stderr",
     "builtins.open", "builtins.print", "builtins.input",
 }  # fmt: skip
+KEY_GENERATORS = {"generate", "generate_private_key", "generate_key"}  # cryptography: draw a random key
 CLOCK_OR_RANDOM_CALLS = {  # (owner, method) of calls whose owner is a value, not an imported name
     ("time", "time"), ("time", "monotonic"), ("time", "perf_counter"), ("time", "time_ns"),
     ("datetime", "now"), ("datetime", "utcnow"), ("date", "today"), ("os", "urandom"), ("os", "getrandom"),
@@ -328,7 +329,8 @@ def _opener(name: str) -> bool:
 
 
 def _impure(name: str) -> bool:
-    return any(_matches(name, bad) for bad in IMPURE_IMPORTS | IMPURE_NAMES)
+    random_key = name.startswith("cryptography.") and name.rsplit(".", 1)[-1] in KEY_GENERATORS
+    return random_key or any(_matches(name, bad) for bad in IMPURE_IMPORTS | IMPURE_NAMES)
 
 
 def _method_problem(func: ast.expr) -> str | None:

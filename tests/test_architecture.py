@@ -148,6 +148,7 @@ from uuid import uuid4
 import uuid
 from datetime import datetime
 import os as system
+from cryptography.hazmat.primitives.asymmetric import ed25519
 
 def stamp(rng=draw):
     a = time()
@@ -156,12 +157,14 @@ def stamp(rng=draw):
     d = datetime.now()
     e = getattr(system, "getrandom")(8)
     f = uuid.UUID(bytes=bytes(16))
-    return a, b, c, d, e, f
+    g = ed25519.Ed25519PrivateKey.generate()
+    return a, b, c, d, e, f, g
 """
 
 
 def test_names_imported_from_clock_and_random_modules(tmp_path: Path) -> None:
-    """``from os import urandom as draw``, ``from time import time``, ``uuid4()``, ``getattr(os, ...)``."""
+    """``from os import urandom as draw``, ``from time import time``, ``uuid4()``, ``getattr(os, ...)``,
+    a random signing key."""
     bad = _module(tmp_path, "evidence/stamp.py", CLOCK_AND_RANDOM)
     assert purity_problems(bad, tmp_path / "swarmscope") == [
         "line 1: imports os",
@@ -170,13 +173,14 @@ def test_names_imported_from_clock_and_random_modules(tmp_path: Path) -> None:
         "line 2: imports time.time",
         "line 3: imports uuid.uuid4",
         "line 6: imports os",
-        "line 8: uses os.urandom",
-        "line 9: calls time.time()",
-        "line 10: calls uuid.uuid4()",
-        "line 11: calls uuid.uuid1()",
-        "line 12: calls datetime.datetime.now()",
-        "line 13: calls os.getrandom()",
-    ]  # uuid.UUID (line 14) is a pure constructor
+        "line 9: uses os.urandom",
+        "line 10: calls time.time()",
+        "line 11: calls uuid.uuid4()",
+        "line 12: calls uuid.uuid1()",
+        "line 13: calls datetime.datetime.now()",
+        "line 14: calls os.getrandom()",
+        "line 16: calls cryptography.hazmat.primitives.asymmetric.ed25519.Ed25519PrivateKey.generate()",
+    ]  # uuid.UUID (line 15) is a pure constructor
 
 
 FILE_IO = """\
