@@ -1,200 +1,94 @@
 """Import rules of ../shared/ARCHITECTURE.md, enforced by walking every module's AST.
 
-1. Layers: imports point down only; siblings in one layer never import each other.
+1. Layers: imports point down only; siblings in one layer never import each other; no import cycles.
 2. wire/, evidence/ and the pure policy modules do no I/O, read no clock, draw no randomness.
 3. Only net/ opens sockets (and speaks HTTP); only store/ talks to the database; only attribution/ reads IP
    datasets. testbed/ is the exception for sockets: it runs foreign software to build test swarms.
 4. No module reads the environment at import time.
+
+The rules live in :mod:`tests.architecture_rules` and :mod:`tests.import_cycles`; each is proven here on a
+crafted module that breaks it (dynamic imports, names imported from ``os``/``time``/``uuid``, file and
+socket I/O, connections opened outside net/, cycles hidden in functions) and run on the real tree.
 """
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 
 import pytest
 
-SRC = Path(__file__).resolve().parents[1] / "src" / "swarmscope"
+from tests.architecture_rules import (
+    PURE_MODULES,
+    PURE_PACKAGES,
+    SRC,
+    connection_problems,
+    dynamic_import_problems,
+    environment_problems,
+    layer_problems,
+    load,
+    modules,
+    ownership_problems,
+    purity_problems,
+)
+from tests.import_cycles import cycle_problems
 
-LAYERS = {
-    "errors": 0,
-    "__init__": 0,
-    "wire": 1,
-    "evidence": 2,
-    "net": 3,
-    "store": 3,
-    "attribution": 3,
-    "netns": 3,
-    "monitor": 4,
-    "cases": 4,
-    "testbed": 4,
-    "cli": 5,
-    "web": 5,
-}
-PURE_PACKAGES = {"wire", "evidence"}
-PURE_MODULES = {"monitor/plan.py", "cases/workflow.py"}
-IMPURE_IMPORTS = {
-    "asyncio",
-    "socket",
-    "ssl",
-    "sqlite3",
-    "threading",
-    "subprocess",
-    "logging",
-    "random",
-    "secrets",
-    "select",
-    "selectors",
-    "multiprocessing",
-    "concurrent",
-    "time",
-    "httpx",
-    "sqlalchemy",
-    "alembic",
-    "urllib.request",
-    "http.client",
-    "uvloop",
-}
-CLOCK_OR_RANDOM_CALLS = {
-    ("time", "time"),
-    ("time", "monotonic"),
-    ("time", "perf_counter"),
-    ("time", "time_ns"),
-    ("datetime", "now"),
-    ("datetime", "utcnow"),
-    ("date", "today"),
-    ("os", "urandom"),
-    ("os", "getrandom"),
-}
-OWNED_IMPORTS = {  # third-party or stdlib module -> the only top-level packages allowed to import it
-    "socket": {"net", "testbed"},
-    "httpx": {"net"},
-    "http.client": {"net", "testbed"},
-    "urllib.request": {"net", "testbed"},
-    "sqlalchemy": {"store"},
-    "alembic": {"store"},
-    "sqlite3": {"store"},
-    "psycopg": {"store"},
-    "maxminddb": {"attribution"},
-    "geoip2": {"attribution"},
-    "ntplib": {"net"},
-    "aiosmtplib": {"net"},
-    "aiosmtpd": {"testbed"},
-}
+ALL = modules()
+IDS = {"ids": lambda p: str(p.relative_to(SRC))}
 
 
-def modules() -> list[Path]:
-    return sorted(p for p in SRC.rglob("*.py"))
-
-
-def top_of(path: Path, root: Path = SRC) -> str:
-    rel = path.relative_to(root)
-    return rel.parts[0].removesuffix(".py")
-
-
-def imported_names(tree: ast.AST, path: Path, root: Path = SRC) -> list[tuple[str, int]]:
-    """Absolute dotted names imported by the module (relative imports resolved)."""
-    out: list[tuple[str, int]] = []
-    pkg = ["swarmscope", *path.relative_to(root).parent.parts]
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            out += [(alias.name, node.lineno) for alias in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = pkg[: len(pkg) - node.level + 1]
-                mod = ".".join(base + ([node.module] if node.module else []))
-            else:
-                mod = node.module or ""
-            out.append((mod, node.lineno))
-            out += [(f"{mod}.{alias.name}", node.lineno) for alias in node.names]
+def _pure_paths() -> list[Path]:
+    out = [p for p in ALL if load(p).top in PURE_PACKAGES]
+    out += [SRC / m for m in PURE_MODULES if (SRC / m).exists()]
     return out
 
 
-def _matches(name: str, target: str) -> bool:
-    return name == target or name.startswith(target + ".")
-
-
-def layer_problems(path: Path, root: Path = SRC) -> list[str]:
-    me = top_of(path, root)
-    if me not in LAYERS:
-        return [f"top-level module {me!r} has no layer; add it to LAYERS"]
-    tree = ast.parse(path.read_text(), str(path))
-    problems = []
-    for name, line in imported_names(tree, path, root):
-        if not name.startswith("swarmscope."):
-            continue
-        other = name.split(".")[1]
-        if other not in LAYERS or other == me:
-            continue
-        if LAYERS[other] > LAYERS[me]:
-            problems.append(f"line {line}: {me} (layer {LAYERS[me]}) imports {name} (layer {LAYERS[other]})")
-        elif LAYERS[other] == LAYERS[me] and LAYERS[me] > 0:
-            problems.append(f"line {line}: siblings {me} and {other} must not import each other")
-    return problems
-
-
-@pytest.mark.parametrize("path", modules(), ids=lambda p: str(p.relative_to(SRC)))
+@pytest.mark.parametrize("path", ALL, **IDS)
 def test_imports_point_down(path: Path) -> None:
     problems = layer_problems(path)
     assert not problems, f"{path.relative_to(SRC)}:\n" + "\n".join(problems)
 
 
-@pytest.mark.parametrize("path", modules(), ids=lambda p: str(p.relative_to(SRC)))
+@pytest.mark.parametrize("path", ALL, **IDS)
 def test_resource_ownership(path: Path) -> None:
-    me = top_of(path)
-    tree = ast.parse(path.read_text(), str(path))
-    problems = []
-    for name, line in imported_names(tree, path):
-        for owned, owners in OWNED_IMPORTS.items():
-            if _matches(name, owned) and me not in owners:
-                problems.append(f"line {line}: {name} is owned by {sorted(owners)}")
+    problems = ownership_problems(path)
     assert not problems, f"{path.relative_to(SRC)}:\n" + "\n".join(problems)
 
 
-def _pure_paths() -> list[Path]:
-    out = [p for p in modules() if top_of(p) in PURE_PACKAGES]
-    out += [SRC / m for m in PURE_MODULES if (SRC / m).exists()]
-    return out
-
-
-def purity_problems(path: Path, root: Path = SRC) -> list[str]:
-    tree = ast.parse(path.read_text(), str(path))
-    problems = []
-    for name, line in imported_names(tree, path, root):
-        if any(_matches(name, bad) for bad in IMPURE_IMPORTS):
-            problems.append(f"line {line}: imports {name}")
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
-            owner = node.func.value
-            owner_name = owner.id if isinstance(owner, ast.Name) else getattr(owner, "attr", None)
-            if (owner_name, node.func.attr) in CLOCK_OR_RANDOM_CALLS:
-                problems.append(f"line {node.lineno}: calls {owner_name}.{node.func.attr}()")
-        if (
-            isinstance(node, ast.Call)
-            and isinstance(node.func, ast.Name)
-            and node.func.id in {"open", "print"}
-        ):
-            problems.append(f"line {node.lineno}: calls {node.func.id}()")
-    return problems
-
-
-@pytest.mark.parametrize("path", _pure_paths(), ids=lambda p: str(p.relative_to(SRC)))
+@pytest.mark.parametrize("path", _pure_paths(), **IDS)
 def test_pure_modules_do_no_io(path: Path) -> None:
     problems = purity_problems(path)
     assert not problems, f"{path.relative_to(SRC)} must be pure:\n" + "\n".join(problems)
 
 
-@pytest.mark.parametrize("path", modules(), ids=lambda p: str(p.relative_to(SRC)))
+@pytest.mark.parametrize("path", ALL, **IDS)
 def test_no_environment_at_import_time(path: Path) -> None:
-    tree = ast.parse(path.read_text(), str(path))
-    problems = []
-    for stmt in tree.body:
-        if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-            continue
-        for node in ast.walk(stmt):
-            if isinstance(node, ast.Attribute) and node.attr in {"environ", "getenv", "environb"}:
-                problems.append(f"line {node.lineno}: reads os.{node.attr} at import time")
+    problems = environment_problems(path)
     assert not problems, f"{path.relative_to(SRC)}:\n" + "\n".join(problems)
+
+
+@pytest.mark.parametrize("path", ALL, **IDS)
+def test_dynamic_imports_name_their_module(path: Path) -> None:
+    problems = dynamic_import_problems(path)
+    assert not problems, f"{path.relative_to(SRC)}:\n" + "\n".join(problems)
+
+
+@pytest.mark.parametrize("path", ALL, **IDS)
+def test_only_net_opens_connections(path: Path) -> None:
+    problems = connection_problems(path)
+    assert not problems, f"{path.relative_to(SRC)}:\n" + "\n".join(problems)
+
+
+def test_no_import_cycles() -> None:
+    problems = cycle_problems()
+    assert not problems, "\n".join(problems)
+
+
+def _module(tmp_path: Path, rel: str, source: str) -> Path:
+    """Write a crafted module at ``swarmscope/<rel>`` under tmp_path; returns its path."""
+    path = tmp_path / "swarmscope" / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(source)
+    return path
 
 
 def test_the_rules_catch_a_violation(tmp_path: Path) -> None:
@@ -210,3 +104,199 @@ def test_the_rules_catch_a_violation(tmp_path: Path) -> None:
     ]
     pure = purity_problems(bad, root)
     assert "line 1: imports asyncio" in pure and "line 4: calls time.time()" in pure
+
+
+DYNAMIC = """\
+import importlib
+
+def load(name):
+    importlib.import_module("swarmscope.net.clock")
+    __import__("socket")
+    importlib.import_module("..store", package=__package__)
+    importlib.import_module(f"swarmscope.cli.{name}")
+    return __import__(name)
+"""
+
+
+def test_dynamic_imports_are_imports(tmp_path: Path) -> None:
+    """A literal dynamic import meets every import rule; a computed one is refused (none could check it)."""
+    root = tmp_path / "swarmscope"
+    bad = _module(tmp_path, "wire/dynamic.py", DYNAMIC)
+    assert layer_problems(bad, root) == [
+        "line 4: wire (layer 1) imports swarmscope.net.clock (layer 3)",
+        "line 6: wire (layer 1) imports swarmscope.store (layer 3)",
+    ]
+    assert ownership_problems(bad, root) == ["line 5: socket is owned by ['net', 'testbed']"]
+    assert "line 5: imports socket" in purity_problems(bad, root)
+    assert dynamic_import_problems(bad, root) == [
+        "line 7: importlib.import_module() of a computed name; import the module statically",
+        "line 8: builtins.__import__() of a computed name; import the module statically",
+    ]
+    source = "import runpy, sys\nrunpy.run_path('x.py')\nexec('import os')\nsys.modules['os']\n"
+    loader = _module(tmp_path, "cli/loader.py", source)
+    assert dynamic_import_problems(loader, root) == [
+        "line 2: runpy.run_path() runs code the import rules cannot see",
+        "line 3: builtins.exec() runs code the import rules cannot see",
+        "line 4: reaches a module through sys.modules; import it statically",
+    ]
+
+
+CLOCK_AND_RANDOM = """\
+from os import urandom as draw
+from time import time
+from uuid import uuid4
+import uuid
+from datetime import datetime
+import os as system
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
+def stamp(rng=draw):
+    a = time()
+    b = uuid4()
+    c = uuid.uuid1()
+    d = datetime.now()
+    e = getattr(system, "getrandom")(8)
+    f = uuid.UUID(bytes=bytes(16))
+    g = ed25519.Ed25519PrivateKey.generate()
+    return a, b, c, d, e, f, g
+"""
+
+
+def test_names_imported_from_clock_and_random_modules(tmp_path: Path) -> None:
+    """``from os import urandom as draw``, ``from time import time``, ``uuid4()``, ``getattr(os, ...)``,
+    a random signing key."""
+    bad = _module(tmp_path, "evidence/stamp.py", CLOCK_AND_RANDOM)
+    assert purity_problems(bad, tmp_path / "swarmscope") == [
+        "line 1: imports os",
+        "line 1: imports os.urandom",
+        "line 2: imports time",
+        "line 2: imports time.time",
+        "line 3: imports uuid.uuid4",
+        "line 6: imports os",
+        "line 9: uses os.urandom",
+        "line 10: calls time.time()",
+        "line 11: calls uuid.uuid4()",
+        "line 12: calls uuid.uuid1()",
+        "line 13: calls datetime.datetime.now()",
+        "line 14: calls os.getrandom()",
+        "line 16: calls cryptography.hazmat.primitives.asymmetric.ed25519.Ed25519PrivateKey.generate()",
+    ]  # uuid.UUID (line 15) is a pure constructor
+
+
+FILE_IO = """\
+import io
+from pathlib import Path, PurePosixPath
+from builtins import open as opener
+
+def read(path, handle):
+    data = Path(path).read_bytes()
+    PurePosixPath("a") / "b"
+    handle.write_text("x")
+    with open(path) as f, opener(path) as g, io.open(path) as h:
+        pass
+    return io.BytesIO(data), path.exists()
+"""
+
+
+def test_file_io_in_pure_layers(tmp_path: Path) -> None:
+    """``open`` under any name, ``Path`` and its methods, ``io.open``; ``BytesIO``, ``PurePosixPath`` pass."""
+    bad = _module(tmp_path, "wire/files.py", FILE_IO)
+    assert purity_problems(bad, tmp_path / "swarmscope") == [
+        "line 2: imports pathlib.Path",
+        "line 3: imports builtins.open",
+        "line 6: calls pathlib.Path()",
+        "line 6: calls .read_bytes() (file I/O)",
+        "line 8: calls .write_text() (file I/O)",
+        "line 9: calls open()",
+        "line 9: calls open()",
+        "line 9: calls io.open()",
+        "line 11: calls .exists() (file I/O)",
+    ]
+
+
+SOCKET_IO = """\
+def exchange(sock, writer, transport, loop, data):
+    sock.sendall(data)
+    reply, peer = sock.recvfrom(1500)
+    writer.write(data)
+    await writer.drain()
+    transport.sendto(data, peer)
+    return loop.sock_recv(sock, 4), reply
+"""
+
+
+def test_socket_io_in_pure_layers(tmp_path: Path) -> None:
+    """A pure module handed a socket, stream or transport cannot use it (no import needed to do so)."""
+    bad = _module(tmp_path, "evidence/talk.py", SOCKET_IO)
+    assert purity_problems(bad, tmp_path / "swarmscope") == [
+        "line 2: calls .sendall() (socket I/O)",
+        "line 3: calls .recvfrom() (socket I/O)",
+        "line 5: calls .drain() (socket I/O)",
+        "line 6: calls .sendto() (socket I/O)",
+        "line 7: calls .sock_recv() (socket I/O)",
+    ]
+
+
+OPENERS = """\
+import asyncio
+from asyncio import start_server as serve
+from swarmscope.net import peer_conn
+
+async def contact(loop, host, port):
+    await asyncio.open_connection(host, port)
+    await serve(None, host, port)
+    await loop.create_datagram_endpoint(asyncio.DatagramProtocol, local_addr=(host, 0))
+    await loop.create_connection(asyncio.Protocol, host, port)
+    await peer_conn.open_connection(host, port)
+"""
+
+
+def test_connections_are_opened_only_in_net(tmp_path: Path) -> None:
+    """asyncio's openers, under an alias or on a loop, outside net/; a net/ function of that name is fine."""
+    root = tmp_path / "swarmscope"
+    bad = _module(tmp_path, "monitor/contact.py", OPENERS)
+    assert connection_problems(bad, root) == [
+        "line 2: uses asyncio.start_server; only ['net', 'testbed'] open sockets",
+        "line 6: uses asyncio.open_connection; only ['net', 'testbed'] open sockets",
+        "line 7: uses asyncio.start_server; only ['net', 'testbed'] open sockets",
+        "line 8: uses .create_datagram_endpoint; only ['net', 'testbed'] open sockets",
+        "line 9: uses .create_connection; only ['net', 'testbed'] open sockets",
+    ]
+    assert connection_problems(_module(tmp_path, "net/contact.py", OPENERS), root) == []
+
+
+def test_environment_read_at_import_time_under_any_name(tmp_path: Path) -> None:
+    """``from os import environ``, a default argument and a class body all run at import time."""
+    source = (
+        "from os import environ, getenv\nimport os\n"
+        "HOME = environ['HOME']\n"
+        "def f(x=getenv('X')):\n    return os.environ['Y']\n"
+        "class C:\n    z = os.getenv('Z')\n"
+    )
+    bad = _module(tmp_path, "net/settings.py", source)
+    assert environment_problems(bad, tmp_path / "swarmscope") == [
+        "line 3: reads os.environ at import time",
+        "line 4: reads os.getenv at import time",
+        "line 7: reads os.getenv at import time",
+    ]
+
+
+def test_import_cycles_hidden_in_functions_and_type_checking(tmp_path: Path) -> None:
+    """A cycle closed by a function-level import, or under TYPE_CHECKING, is a cycle; a chain is not."""
+    root = tmp_path / "swarmscope"
+    _module(tmp_path, "evidence/__init__.py", "")
+    _module(tmp_path, "evidence/verify.py", "def run():\n    from swarmscope.evidence import proofs\n")
+    _module(tmp_path, "evidence/proofs.py", "from swarmscope.evidence.verify import run\n")
+    _module(tmp_path, "evidence/chain.py", "from . import proofs\n")
+    _module(
+        tmp_path,
+        "net/node.py",
+        "from typing import TYPE_CHECKING\nfrom swarmscope.net.answer import reply\n",
+    )
+    _module(tmp_path, "net/answer.py", "if TYPE_CHECKING:\n    from swarmscope.net.node import Node\n")
+    assert cycle_problems(root) == [
+        "import cycle among evidence.proofs, evidence.verify: evidence.proofs line 1 imports "
+        "evidence.verify; evidence.verify line 2 imports evidence.proofs",
+        "import cycle among net.answer, net.node: net.answer line 2 imports net.node; "
+        "net.node line 2 imports net.answer",
+    ]

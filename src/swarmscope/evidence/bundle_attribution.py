@@ -14,9 +14,9 @@ item 1 (dataset fingerprint and flags per attribution).
 from __future__ import annotations
 
 from swarmscope.evidence import bundle as b
+from swarmscope.evidence.bundle_context import CheckResult, Context, count_problems
 from swarmscope.evidence.bundle_datasets import FLAG_SOURCES, parse_datasets
 from swarmscope.evidence.bundle_exhibits import ExhibitInput
-from swarmscope.evidence.bundle_verify import CheckResult, Context, count_problems
 from swarmscope.evidence.records import Attribution
 
 CHECK = "attribution"

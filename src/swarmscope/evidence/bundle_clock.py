@@ -12,9 +12,9 @@ Source: issue 4 item 4 (threshold, commercial anchor) and item 5 (precise verdic
 from __future__ import annotations
 
 from swarmscope.evidence import bundle as b
+from swarmscope.evidence.bundle_context import CheckResult, Context
 from swarmscope.evidence.bundle_exhibits import ExhibitInput
 from swarmscope.evidence.bundle_settings import COMMERCIAL_ANCHOR
-from swarmscope.evidence.bundle_verify import CheckResult, Context
 from swarmscope.evidence.records import Observation
 
 

@@ -1,8 +1,8 @@
 """Bundle checks that re-derive the evidence itself: capture replay, piece/block proofs, views, methodology.
 
-Each check takes the verification :class:`~swarmscope.evidence.bundle_verify.Context` (files, decoded
+Each check takes the verification :class:`~swarmscope.evidence.bundle_context.Context` (files, decoded
 records, problems found so far) and the decoded records as the views see them, and returns a
-:class:`~swarmscope.evidence.bundle_verify.CheckResult`; problems name the file and the record.
+:class:`~swarmscope.evidence.bundle_context.CheckResult`; problems name the file and the record.
 
 Source: issue 4 item 5 (verify re-derives every record from the captures, checks piece/block hashes);
 item 1 (capture replay); item 2 (block proofs); item 4 (clock flags).
@@ -20,8 +20,8 @@ from swarmscope.errors import DecodeError, SwarmscopeError
 from swarmscope.evidence import bundle as b
 from swarmscope.evidence.bundle_attribution import check_attribution
 from swarmscope.evidence.bundle_clock import check_clock
+from swarmscope.evidence.bundle_context import CheckResult, Context, count_problems
 from swarmscope.evidence.bundle_exhibits import ExhibitInput, Indexed, exhibit_segments, iso
-from swarmscope.evidence.bundle_verify import CheckResult, Context, count_problems
 from swarmscope.evidence.canonical import canonical_bytes
 from swarmscope.evidence.capture import replay
 from swarmscope.evidence.methodology import VERSION, VERSIONS, methodology_files

@@ -8,18 +8,36 @@ DHT-08 (tokens bound to the requester IP; wrong or empty tokens refused).
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from swarmscope.wire import krpc
 from swarmscope.wire.krpc import KrpcError, Query, Response
 from swarmscope.wire.types import Endpoint
 
 if TYPE_CHECKING:
-    from swarmscope.net.dht_node import DhtNode
+    from swarmscope.net.dht_limits import TokenIssuer
+    from swarmscope.net.dht_store import PeerStore
+    from swarmscope.wire.routing import RoutingTable
 
 SAMPLE_INTERVAL = 300  # BEP 51 "interval", seconds
 MAX_SAMPLES = 20  # BEP 51: what fits in a packet next to nodes
 MAX_VALUES = 50  # keep replies under ~1200 bytes with BEP 33 filters
+
+
+class AnsweringNode(Protocol):
+    """What answering reads and updates on our node (:class:`swarmscope.net.dht_node.DhtNode` is one)."""
+
+    node_id: bytes
+    k: int
+    routing: RoutingTable
+    store: PeerStore
+    tokens: TokenIssuer
+    stats: dict[str, int]
+
+    @property
+    def v6(self) -> bool: ...
+
+    def _discovered(self, info_hash: bytes, peers: list[Endpoint]) -> None: ...
 
 
 @lru_cache(maxsize=16384)
@@ -28,7 +46,7 @@ def _endpoint(host: str, port: int) -> Endpoint:
     return Endpoint.parse(host, port)
 
 
-def _nodes(node: DhtNode, query: Query, target: bytes, now: float) -> dict[str, object]:
+def _nodes(node: AnsweringNode, query: Query, target: bytes, now: float) -> dict[str, object]:
     """``nodes``/``nodes6`` of the closest good nodes, per ``want`` (BEP 32) or our socket family."""
     want = set(query.want) or ({b"n6"} if node.v6 else {b"n4"})
     closest = [(e.node_id, Endpoint(e.host, e.port)) for e in node.routing.closest(target, node.k, now)]
@@ -40,7 +58,7 @@ def _nodes(node: DhtNode, query: Query, target: bytes, now: float) -> dict[str, 
     return out
 
 
-def answer(node: DhtNode, query: Query, address: tuple[str, int], now: float) -> krpc.Message:
+def answer(node: AnsweringNode, query: Query, address: tuple[str, int], now: float) -> krpc.Message:
     """Build the reply to one query from ``address``.
 
     Args:
@@ -83,7 +101,7 @@ def answer(node: DhtNode, query: Query, address: tuple[str, int], now: float) ->
     return KrpcError(tid, krpc.ERROR_METHOD, b"method unknown")
 
 
-def _get_peers(node: DhtNode, query: Query, base: Response, host: str, now: float) -> Response:
+def _get_peers(node: AnsweringNode, query: Query, base: Response, host: str, now: float) -> Response:
     info_hash = query.info_hash or b""
     values = tuple(node.store.peers(info_hash, MAX_VALUES, query.noseed))
     blooms = node.store.blooms(info_hash) if query.scrape else None

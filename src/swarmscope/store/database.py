@@ -25,7 +25,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import command
@@ -38,10 +38,8 @@ from swarmscope.evidence.canonical import EvidenceRecord
 from swarmscope.evidence.records import Observation, Sighting
 from swarmscope.evidence.seal import SealedBatch
 from swarmscope.store import ledger, writer
+from swarmscope.store.recovery import RecoveryReport, recover
 from swarmscope.store.schema import batch_timestamp
-
-if TYPE_CHECKING:
-    from swarmscope.store.recovery import RecoveryReport
 
 DEFAULT_DB = "swarmscope.db"  # shared by `swarmscope monitor` and `swarmscope report`
 BUSY_TIMEOUT_MS = 10_000
@@ -247,8 +245,6 @@ class Store:
         Raises:
             StoreError: no node key; a damaged ledger recovery cannot repair.
         """
-        from swarmscope.store.recovery import recover
-
         if self.node is None:
             raise StoreError("recovery needs the node's signing key (open_store(..., node_key=...))")
         with self._write(immediate=True) as conn:

@@ -29,6 +29,7 @@ from swarmscope.evidence.chain import ChainEntry, append
 from swarmscope.evidence.seal import (
     Batch,
     SealedBatch,
+    batch_from_bytes,
     key_fingerprint,
     public_key_pem,
     public_key_raw,
@@ -150,6 +151,16 @@ def insert_batch(conn: sa.Connection, node: Node, sealed: SealedBatch, recovered
     key = conn.execute(sa.insert(ledger_batch).values(values)).inserted_primary_key
     assert key is not None
     return int(key[0])
+
+
+def sealed_batch(row: sa.Row[Any]) -> SealedBatch:
+    """The sealed batch of a ``ledger_batch`` row, decoded from its signed bytes (the inverse of
+    :func:`insert_batch`).
+
+    Raises:
+        DecodeError: the stored batch bytes are not a canonical batch.
+    """
+    return SealedBatch(batch_from_bytes(row.batch_bytes), row.signature, row.public_key)
 
 
 def find_batch(conn: sa.Connection, sealed: SealedBatch) -> int | None:

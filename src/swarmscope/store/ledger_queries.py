@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from swarmscope.evidence.chain import ChainEntry
-from swarmscope.evidence.seal import SealedBatch, batch_from_bytes
+from swarmscope.evidence.seal import SealedBatch
+from swarmscope.store import ledger
 from swarmscope.store.schema import (
     batch_timestamp,
     blob,
@@ -136,7 +137,7 @@ def stored_batch(r: sa.Row[Any], fingerprint: str, tokens: tuple[TimestampRow, .
     Raises:
         DecodeError: the stored batch bytes are not a canonical batch.
     """
-    sealed = SealedBatch(batch_from_bytes(r.batch_bytes), r.signature, r.public_key)
+    sealed = ledger.sealed_batch(r)
     return StoredBatch(
         int(r.id), fingerprint, sealed, r.batch_bytes, bool(r.recovered), r.recovered_detail, tokens
     )

@@ -42,7 +42,6 @@ from swarmscope.errors import DecodeError
 from swarmscope.evidence.chain import ChainEntry, ChainVerdict, verify_chain
 from swarmscope.evidence.seal import Batch, seal_batch, verify_seal
 from swarmscope.store import ledger, writer
-from swarmscope.store.ledger_queries import stored_batch
 from swarmscope.store.schema import (
     clock_sample,
     ledger_batch,
@@ -110,10 +109,10 @@ def _check_seals(conn: sa.Connection, node: ledger.Node) -> dict[int, bytes]:
     for row in rows:
         where = f"ledger damaged at index {row.first_index}: batch {row.id}"
         try:
-            stored = stored_batch(row, node.fingerprint)
+            sealed = ledger.sealed_batch(row)
         except DecodeError as exc:
             raise ledger.LedgerStateError(f"{where} bytes do not decode ({exc})") from exc
-        b = stored.sealed.batch
+        b = sealed.batch
         if (b.first_index, b.last_index, b.head_hash, b.sealed_at_us) != (
             row.first_index,
             row.last_index,
@@ -121,7 +120,7 @@ def _check_seals(conn: sa.Connection, node: ledger.Node) -> dict[int, bytes]:
             row.sealed_at_us,
         ):
             raise ledger.LedgerStateError(f"{where} columns differ from its signed bytes")
-        if not verify_seal(stored.sealed, node.public_key):
+        if not verify_seal(sealed, node.public_key):
             raise ledger.LedgerStateError(f"{where} signature does not verify")
         if b.first_index != expected:
             what = "leaves a gap" if b.first_index > expected else "overlaps the previous batch"

@@ -13,17 +13,46 @@ import bisect
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from swarmscope.errors import DecodeError
-from swarmscope.wire.types import BLOCK_SIZE
+from swarmscope.wire.types import BLOCK_SIZE, InfoHash
 
 if TYPE_CHECKING:
     from swarmscope.wire.file_tree import FileEntry
-    from swarmscope.wire.metainfo import Metainfo
 
 HASH_LEN_V2 = 32  # BEP 52: SHA-256
 _ZERO = bytes(HASH_LEN_V2)  # BEP 52: leaf hashes past the end of a file are zero
+
+
+class TorrentPieces(Protocol):
+    """What the piece checks read of a torrent (:class:`swarmscope.wire.metainfo.Metainfo` is one).
+
+    Source: BEP 3 ("pieces", "piece length"), BEP 52 ("piece layers", "pieces root").
+    """
+
+    @property
+    def v1(self) -> InfoHash | None: ...
+
+    @property
+    def v2(self) -> InfoHash | None: ...
+
+    @property
+    def piece_length(self) -> int: ...
+
+    @property
+    def num_pieces(self) -> int: ...
+
+    @property
+    def files(self) -> tuple[FileEntry, ...]: ...
+
+    @property
+    def pieces(self) -> bytes: ...
+
+    @property
+    def piece_layers(self) -> Mapping[bytes, bytes]: ...
+
+    def piece_size(self, index: int) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +134,7 @@ def parse_piece_layers(value: Any, files: tuple[FileEntry, ...], piece_length: i
     return dict(value)
 
 
-def file_at(meta: Metainfo, index: int) -> FileEntry:
+def file_at(meta: TorrentPieces, index: int) -> FileEntry:
     """The (non-pad, non-empty) file holding the first byte of piece ``index``.
 
     Raises:
@@ -123,7 +152,7 @@ def file_at(meta: Metainfo, index: int) -> FileEntry:
     raise DecodeError(f"piece index: piece {index} holds no file data")
 
 
-def expected_piece_hashes(meta: Metainfo, index: int) -> PieceHashes:
+def expected_piece_hashes(meta: TorrentPieces, index: int) -> PieceHashes:
     """Collect the hashes the torrent carries for piece ``index``.
 
     Raises:
@@ -162,7 +191,7 @@ def v2_piece_hash(data: bytes, piece_length: int, single_piece_file: bool) -> by
     return merkle_root(leaves, width)
 
 
-def check_piece(meta: Metainfo, index: int, data: bytes) -> bool:
+def check_piece(meta: TorrentPieces, index: int, data: bytes) -> bool:
     """Tell whether ``data`` is piece ``index`` of the torrent: every available hash must match.
 
     Args:
