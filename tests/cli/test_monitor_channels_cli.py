@@ -87,8 +87,8 @@ def test_a_second_monitor_on_one_listen_port_is_refused(tmp_path: Path, netns: b
         else:
             pytest.fail("the first monitor never listened")
         second_db = tmp_path / "second.db"
-        result = runner.invoke(app, ["monitor", *base[:-6], "--duration", "2", "--no-dht", "--no-live",
-                                     "--listen-port", str(port), "--db", str(second_db)])  # fmt: skip
+        second = [str(torrent), "--duration", "2", "--no-dht", "--no-live", "--listen-port", str(port)]
+        result = runner.invoke(app, ["monitor", *second, "--db", str(second_db)])
     finally:
         first.terminate()
         first.wait(timeout=30)
