@@ -160,7 +160,7 @@ async def monitor(
     done, stop = asyncio.Event(), asyncio.Event()
     counting = CountingStore(store, tally, cfg["M"], done)
     config = MonitorConfig(peer_id=parts["peer_id"], max_peers=cfg["K"], probe=parts["policy"])
-    mon = Monitor([parts["target"]], counting, config, on_warning=lambda _msg: None)
+    mon = Monitor([parts["target"]], counting, config, on_warning=lambda _msg: None, leads_from_caller=True)
     runner = asyncio.create_task(mon.run(stop))
     try:
         for _ in range(1000):  # until the run row and the swarm row exist (bounded: 10 s)

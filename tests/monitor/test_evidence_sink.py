@@ -122,3 +122,34 @@ def test_reference_pieces_queued_alone_are_committed_at_stop(tmp_path: Path) -> 
         assert load_reference_pieces(store, SWARM_A) == {2: b"\x07" * 16384}
     finally:
         store.close()
+
+
+def test_every_clock_transition_is_its_own_line(tmp_path: Path) -> None:
+    """The CLI prints each distinct warning once: a server that recovers twice must say so twice."""
+    config = MonitorConfig(peer_id=b"-SS0100-sinksinksink", ntp_servers=["127.0.0.1:1"])
+    warnings: list[str] = []
+    store = open_store(str(tmp_path / "sink.db"), node_key=Ed25519PrivateKey.generate())
+    t0 = 1_796_000_000_000_000  # 2026-11-30T00:53:20Z
+    offsets = [2_000_000, 300, 2_000_000, 300]  # skewed 2 s, back, skewed again, back again
+    samples = [
+        ClockSample("127.0.0.1:1", t0 + i * 64_000_000, offset_us=o, delay_us=10, stratum=8, leap=0)
+        for i, o in enumerate(offsets)
+    ]
+
+    async def run() -> None:
+        sink = EvidenceSink(store, config, Clock(), warnings.append)
+        writer, *rest = await sink.start()
+        for task in rest:
+            task.cancel()
+        for sample in samples:
+            sink._clock_sample(sample)
+        await sink.stop(writer)
+
+    try:
+        asyncio.run(run())
+    finally:
+        store.close()
+    assert len(warnings) == 4 and len(set(warnings)) == 4, warnings
+    assert "+2000.0 ms exceeds 100 ms" in warnings[0] and "2026-11-30T00:53:20" in warnings[0]
+    assert "back within the threshold" in warnings[1] and "2026-11-30T00:54:24" in warnings[1]
+    assert "back within the threshold" in warnings[3] and "2026-11-30T00:56:32" in warnings[3]

@@ -19,7 +19,8 @@ from swarmscope.store.database import open_store
 from swarmscope.wire import bencode
 
 
-def test_announces_start_with_started_and_end_with_stopped(tmp_path: Path, netns: bool) -> None:
+def _announces(tmp_path: Path, config: MonitorConfig) -> list[dict[str, list[str]]]:
+    """Run a monitor against a local HTTP tracker; returns the query of every announce it received."""
     seen: list[dict[str, list[str]]] = []
 
     class Tracker(BaseHTTPRequestHandler):
@@ -51,15 +52,29 @@ def test_announces_start_with_started_and_end_with_stopped(tmp_path: Path, netns
         torrent = tmp_path / "a.torrent"
         torrent.write_bytes(bencode.encode({b"announce": url.encode(), b"info": info}))
         store = open_store(str(tmp_path / "a.db"), node_key=Ed25519PrivateKey.generate())
-        config = MonitorConfig(
-            peer_id=b"-SS0100-announceanno", duration=2.0, listen_port=7151, listen=True, bind_ip="127.0.0.1"
-        )
         asyncio.run(Monitor([load_target(str(torrent))], store, config, Clock()).run())
         store.close()
     finally:
         server.shutdown()
         server.server_close()
+    return seen
+
+
+def test_announces_start_with_started_and_end_with_stopped(tmp_path: Path, netns: bool) -> None:
+    config = MonitorConfig(
+        peer_id=b"-SS0100-announceanno", duration=2.0, listen_port=7151, listen=True, bind_ip="127.0.0.1"
+    )
+    seen = _announces(tmp_path, config)
     events = [q.get("event", [None])[0] for q in seen]
     assert events[0] == "started" and events[-1] == "stopped", events
     assert all(q["port"] == ["7151"] for q in seen)
     assert all(q["uploaded"] == ["0"] and q["left"] == ["20000"] for q in seen)
+
+
+def test_without_a_listener_we_announce_port_0(tmp_path: Path, netns: bool) -> None:
+    """No tracker may hand peers a port where nothing of ours listens (libtorrent announces 0 too)."""
+    config = MonitorConfig(
+        peer_id=b"-SS0100-announceanno", duration=2.0, listen_port=6881, listen=False, bind_ip="127.0.0.1"
+    )
+    seen = _announces(tmp_path, config)
+    assert seen and all(q["port"] == ["0"] for q in seen), seen

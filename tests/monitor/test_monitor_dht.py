@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from swarmscope.errors import InputError
 from swarmscope.evidence.records import Tier
 from swarmscope.monitor.config import MonitorConfig
 from swarmscope.monitor.crawler import Monitor
@@ -78,8 +79,15 @@ def test_dht_only_peers_are_found_and_verified(swarm: tuple[Mesh, Path], tmp_pat
 
 
 def test_without_the_dht_nobody_is_found(swarm: tuple[Mesh, Path], tmp_path: Path) -> None:
+    """No tracker and no DHT: no channel can name a peer, so the run is refused and nothing is sealed."""
     mesh, torrent = swarm
-    assert _monitor(tmp_path, torrent, mesh, dht=False) == []
+    with pytest.raises(InputError, match="no discovery channel"):
+        _monitor(tmp_path, torrent, mesh, dht=False)
+    store = open_store(str(tmp_path / "dht-False.db"), node_key=Ed25519PrivateKey.generate())
+    try:
+        assert queries.load_observations(store) == [] and queries.run_rows(store) == []
+    finally:
+        store.close()
 
 
 def test_a_magnet_with_no_tracker_is_monitored_to_verified(swarm: tuple[Mesh, Path], tmp_path: Path) -> None:

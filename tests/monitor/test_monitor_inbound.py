@@ -38,7 +38,8 @@ def _run_with_dialler(tmp_path: Path, torrent: Path, handles: list[Any], listen:
         listen_port=LISTEN,
         listen=listen,
     )
-    monitor = Monitor([load_target(str(torrent))], store, config, Clock())
+    # no tracker and no DHT: the peers are told to dial us by hand
+    monitor = Monitor([load_target(str(torrent))], store, config, Clock(), leads_from_caller=True)
 
     async def main() -> None:
         task = asyncio.create_task(monitor.run())
@@ -103,7 +104,7 @@ def test_dual_stack_listener_takes_an_ipv6_peer_on_loopback(tmp_path: Path, netn
         config = MonitorConfig(
             peer_id=b"-SS0100-ipv6ipv6ipv6", duration=10.0, listen_port=LISTEN, listen=True
         )
-        monitor = Monitor([load_target(str(torrent))], store, config, Clock())
+        monitor = Monitor([load_target(str(torrent))], store, config, Clock(), leads_from_caller=True)
 
         async def main() -> None:
             task = asyncio.create_task(monitor.run())

@@ -27,6 +27,7 @@ from swarmscope.errors import InputError, SwarmscopeError
 from swarmscope.monitor.config import MonitorConfig
 from swarmscope.monitor.crawler import Monitor
 from swarmscope.monitor.targets import Target, load_target
+from swarmscope.net.bind import check_local_address
 from swarmscope.net.clock import Clock
 from swarmscope.net.mse_conn import EncryptionPolicy
 from swarmscope.store.database import DEFAULT_DB, open_store
@@ -135,7 +136,7 @@ def run_monitor_command(
         duration=duration,
         max_peers=max_peers,
         bind_ip=bind,
-        listen_port=listen_port or 6881,
+        listen_port=listen_port,
         listen=listen_port > 0,
         connect_timeout=connect_timeout,
         dht=dht,
@@ -197,7 +198,7 @@ async def _run(monitor: Monitor, live: bool, console: Console) -> None:
         while not runner.done():
             await asyncio.wait({runner}, timeout=1.0)
             now = loop.time() - start
-            if now - last >= 5.0:
+            if now - last >= 5.0 and not runner.done():  # a refused run prints its one error line only
                 last = now
                 for s in monitor.stats.values():
                     c = s.counts()
@@ -246,6 +247,12 @@ def _check_options(*, duration: float | None, connect_timeout: float, bind: str 
             ipaddress.ip_address(bind)
         except ValueError:
             raise InputError(f"--bind {bind!r}: not an IP address of this machine") from None
+        try:
+            check_local_address(bind)
+        except OSError as exc:
+            raise InputError(
+                f"--bind {bind}: not an address of this machine ({exc.strerror or exc})"
+            ) from None
 
 
 def _fit_open_files(max_peers: int, console: Console) -> int:

@@ -19,13 +19,15 @@ Peers = list[tuple[str, int, bytes | None]]
 def announce_request(config: MonitorConfig, t: Target, event: str | None) -> AnnounceRequest:
     """What we tell a tracker: our listen port, nothing uploaded or downloaded, everything left.
 
-    ``left`` is the torrent size (we hold no piece), or a large non-negative value for a magnet whose size
-    is unknown (interop TRK-11: never negative).
+    ``port`` is our TCP listen port, or 0 when we accept no inbound connections: no tracker should hand
+    other peers a port where nothing of ours listens (libtorrent announces 0 when it has no listen socket
+    that accepts incoming connections: ``session_impl::listen_port``). ``left`` is the torrent size (we
+    hold no piece), or a large non-negative value for a magnet whose size is unknown (interop TRK-11).
     """
     return AnnounceRequest(
         infohash=t.wire_infohash,
         peer_id=config.peer_id,
-        port=config.listen_port,
+        port=config.listen_port if config.listen else 0,
         left=t.meta.total_size if t.meta else (1 << 62),
         event=event,
         numwant=config.numwant,

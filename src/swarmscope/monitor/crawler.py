@@ -20,6 +20,7 @@ from swarmscope import __version__
 from swarmscope.evidence.probe import ProbeRun
 from swarmscope.evidence.records import Observation, Sighting, Source
 from swarmscope.monitor.announce import Trackers, announce_loop
+from swarmscope.monitor.channels import close_channels, open_channels
 from swarmscope.monitor.config import MonitorConfig
 from swarmscope.monitor.dht_discovery import DhtDiscovery
 from swarmscope.monitor.evidence_sink import EvidenceSink
@@ -46,6 +47,8 @@ class Monitor:
         targets: swarms with metainfo. store: a ``swarmscope.store`` Store. config: settings. clock: evidence
         clock. on_warning: called with human-readable warnings (unreachable tracker, ...).
         software_commit: git commit of the running code (sealed with the run's settings), or None.
+        leads_from_caller: the caller hands in peers itself (:meth:`discovered`, or peers told to dial
+        the listener): run even when no tracker or DHT can name a peer (benchmarks, tests).
     """
 
     def __init__(
@@ -56,6 +59,7 @@ class Monitor:
         clock: Clock | None = None,
         on_warning: Callable[[str], None] | None = None,
         software_commit: str | None = None,
+        leads_from_caller: bool = False,
     ) -> None:
         self.targets = {t.swarm: t for t in targets}
         self.store = store
@@ -66,6 +70,7 @@ class Monitor:
         self.stats = {t.swarm: SwarmStats(t.swarm, t.name) for t in targets}
         self.sources: dict[PeerKey, str] = {}
         self.run_id: int | None = None
+        self.leads_from_caller = leads_from_caller
         self._runs: dict[PeerKey, ProbeRun | None] = {}  # probes in flight (None: between attempts)
         self._dht: DhtDiscovery | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -92,10 +97,25 @@ class Monitor:
     # --- lifecycle ------------------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
-        """Monitor until ``stop`` is set or the configured duration passes; commit everything."""
+        """Monitor until ``stop`` is set or the configured duration passes; commit everything.
+
+        Raises:
+            InputError: before anything is started or sealed: ``--listen-port`` cannot be ours, or a swarm
+                has no discovery channel (:func:`~swarmscope.monitor.channels.open_channels`).
+        """
         stop = stop or asyncio.Event()
-        cfg = self.config
-        writer, *background = await self.evidence.start()
+        self._listener, self._dht = await open_channels(
+            self.config,
+            self.targets.values(),
+            (self._make_listener, self._make_dht),
+            self.on_warning,
+            require=not self.leads_from_caller,
+        )
+        try:
+            writer, *background = await self.evidence.start()
+        except BaseException:
+            await close_channels(self._listener, self._dht)
+            raise
         self.run_id = self.evidence.run_id
         for target in self.targets.values():
             await asyncio.to_thread(self._add_swarm, target)
@@ -104,18 +124,13 @@ class Monitor:
         announcers = [
             asyncio.create_task(self._announcer(t, url)) for t in self.targets.values() for url in t.trackers
         ]
-        if cfg.listen:
-            await self._start_listener()
-        if cfg.dht:
-            await self._start_dht()
+        if self._dht is not None:
+            self._dht.start()
         background += [
             asyncio.create_task(self._fetch_metadata(t)) for t in self.targets.values() if t.meta is None
         ]
-        for t in self.targets.values():
-            if not t.trackers and not cfg.dht:
-                self.on_warning(f"{t.name}: no tracker and the DHT is off; no peer can be found")
         try:
-            await asyncio.wait_for(stop.wait(), cfg.duration)
+            await asyncio.wait_for(stop.wait(), self.config.duration)
         except TimeoutError:
             pass
         finally:
@@ -183,26 +198,6 @@ class Monitor:
                 self.plan.add(key, source, now)
             self._wake.set()
 
-    async def _start_listener(self) -> None:
-        """Accept peers that dial us (issue 3 item 3): same port for every swarm, MSE recognised.
-
-        Without ``--bind`` we listen on ``::`` (dual-stack on Linux: IPv4 peers arrive as mapped addresses),
-        falling back to ``0.0.0.0`` on hosts without IPv6.
-        """
-        cfg = self.config
-        hosts = [cfg.bind_ip] if cfg.bind_ip else ["::", "0.0.0.0"]
-        problem = ""
-        for host in hosts:
-            listener = self._make_listener(host)
-            try:
-                await listener.start()
-            except OSError as exc:
-                problem = str(exc)
-                continue
-            self._listener = listener
-            return
-        self.on_warning(f"cannot listen on port {cfg.listen_port} ({problem}); inbound peers will be missed")
-
     def _make_listener(self, host: str) -> PeerListener:
         cfg = self.config
         modes = {"allow": "prefer", "prefer": "prefer", "require": "require", "disable": "disable"}
@@ -221,7 +216,7 @@ class Monitor:
 
     def _inbound_run(self, wire_infohash: bytes, ip: str, port: int) -> ProbeRun | None:
         swarm = self._by_wire.get(wire_infohash)
-        if swarm is None or self._stopping:
+        if swarm is None or self._stopping or self.run_id is None:  # None: the run is not sealed yet
             return None
         return self._new_run(
             (swarm, ip, port), self.clock.now_us(), source=Source.INBOUND.value, inbound=True
@@ -238,11 +233,11 @@ class Monitor:
         self._collect_pex(key, run)
         self.evidence.learn(obs.infohash, run)
 
-    async def _start_dht(self) -> None:
+    def _make_dht(self) -> DhtDiscovery:
+        """Our DHT node on the listen port number (UDP), announcing the TCP listen port when we listen."""
         cfg = self.config
-        host = cfg.bind_ip or "0.0.0.0"
-        self._dht = DhtDiscovery(
-            bind=(host, cfg.listen_port if cfg.listen else 0),
+        return DhtDiscovery(
+            bind=(cfg.bind_ip or "0.0.0.0", cfg.listen_port if cfg.listen else 0),
             bootstrap=cfg.dht_bootstrap,
             infohashes=list(self._by_wire),
             on_peers=self._on_dht_peers,
@@ -251,11 +246,6 @@ class Monitor:
             read_only=cfg.dht_read_only,
             on_estimate=self._on_dht_estimate,
         )
-        try:
-            await self._dht.start()
-        except OSError as exc:
-            self.on_warning(f"DHT unavailable, monitoring goes on without it: {exc}")
-            self._dht = None
 
     def _on_dht_estimate(self, wire_infohash: bytes, seeds: float | None, peers: float | None) -> None:
         swarm = self._by_wire.get(wire_infohash)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 from collections.abc import Callable
 
@@ -20,11 +21,16 @@ log = logging.getLogger("swarmscope.monitor.dht")
 Address = tuple[str, int]
 
 
+class DhtUnusable(Exception):
+    """Our DHT node is bound but can never meet another node (no bootstrap node resolves)."""
+
+
 class DhtDiscovery:
     """One DHT node shared by every monitored swarm.
 
     Args:
-        bind: UDP address of our node (same port number as the TCP listener, as clients do).
+        bind: UDP address of our node (same port number as the TCP listener, as clients do; a free
+            port when that one is taken, see :meth:`open`).
         bootstrap: nodes to join through (production: the public routers; tests: a local node).
         infohashes: wire infohashes (20 bytes) to look up.
         on_peers: called with ``(wire infohash, peers)`` for each lookup result; must not block.
@@ -55,13 +61,40 @@ class DhtDiscovery:
         self.last_error: str | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
-    async def start(self) -> None:
-        """Bind and bootstrap the node, then start one lookup loop per infohash.
+    async def open(self) -> str | None:
+        """Bind our node's UDP port and join the DHT through the bootstrap nodes; no lookup starts yet.
+
+        When the asked port is taken (EADDRINUSE, EACCES: another client, another monitor) the node takes
+        a free port instead, and the line saying so is returned (else None). Our node is then reached on
+        that UDP port; ``announce_peer`` still names ``announce_port``, the TCP port peers dial, and never
+        sets ``implied_port`` (BEP 5: ``port`` is the peer's TCP port; ``implied_port`` would make the
+        storing node take our UDP source port instead, where no peer listens).
 
         Raises:
-            OSError: the UDP port cannot be bound (the caller reports it and goes on without the DHT).
+            OSError: not even a free UDP port can be bound (e.g. no such local address).
+            DhtUnusable: none of the bootstrap nodes resolves to an address of our family, so our node
+                can never meet another one (the node is closed).
         """
-        await self.node.start()
+        host, port = self.node.bind
+        notice = None
+        try:
+            await self.node.start()
+        except OSError as exc:
+            if port == 0 or exc.errno not in (errno.EADDRINUSE, errno.EACCES):
+                raise
+            self.node.bind = (host, 0)
+            await self.node.start()
+            notice = (
+                f"DHT: UDP port {port} is taken ({exc.strerror}); "
+                f"our DHT node uses UDP port {self.node.address[1]} instead"
+            )
+        if not self.node.bootstrap:
+            self.node.stop()
+            raise DhtUnusable("none of the DHT bootstrap nodes resolves to an address")
+        return notice
+
+    def start(self) -> None:
+        """Start one lookup loop per infohash (after :meth:`open`)."""
         self._tasks = [asyncio.create_task(self._loop(ih)) for ih in self.infohashes]
 
     async def _loop(self, infohash: bytes) -> None:

@@ -20,7 +20,7 @@ from swarmscope.errors import SwarmscopeError
 from swarmscope.evidence.canonical import EvidenceRecord
 from swarmscope.evidence.capture import Capture
 from swarmscope.evidence.probe import ProbeRun
-from swarmscope.evidence.records import BlockProof, ClockSample, Observation, RunStarted
+from swarmscope.evidence.records import BlockProof, ClockSample, Observation, RunStarted, us_to_iso
 from swarmscope.monitor.config import MonitorConfig
 from swarmscope.monitor.ledger_writer import LedgerWriter
 from swarmscope.monitor.plan import PeerKey
@@ -172,7 +172,11 @@ class EvidenceSink:
             run.verified_data.clear()
 
     def _clock_sample(self, sample: ClockSample) -> None:
-        """Seal the sample; warn once when a server starts flagging observations, once when it recovers."""
+        """Seal the sample; one line when a server starts flagging observations, one when it recovers.
+
+        Each line names the sample's UTC time, so every transition prints even when the same server
+        fails the same way again later (the CLI drops repeated identical warnings).
+        """
         self.add(sample)
         threshold_us = round(self.config.clock_threshold_ms * 1000)
         if sample.error is not None or sample.offset_us is None:
@@ -181,15 +185,19 @@ class EvidenceSink:
             problem = f"offset {sample.offset_us / 1000:+.1f} ms exceeds {threshold_us / 1000:g} ms"
         else:
             problem = ""
+        at = us_to_iso(sample.measured_at_us)
         if problem and sample.server not in self._clock_bad:
             self._clock_bad.add(sample.server)
             self.on_warning(
-                f"clock: NTP server {sample.server}: {problem}; observations since the last good sync "
-                "are flagged (issue 4 clock policy)"
+                f"clock: NTP server {sample.server} at {at}: {problem}; observations from the last good "
+                "sync on are flagged until it is back within the threshold"
             )
         elif not problem and sample.server in self._clock_bad:
             self._clock_bad.discard(sample.server)
-            self.on_warning(f"clock: NTP server {sample.server} is back within the threshold")
+            self.on_warning(
+                f"clock: NTP server {sample.server} at {at}: back within the threshold (offset "
+                f"{(sample.offset_us or 0) / 1000:+.1f} ms)"
+            )
 
     def _add_capture(self, capture: Capture) -> None:
         assert self.writer is not None

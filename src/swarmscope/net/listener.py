@@ -26,6 +26,7 @@ from swarmscope.errors import DecodeError
 from swarmscope.evidence.encrypted_probe import EncryptedInboundRun, ResponderSecrets
 from swarmscope.evidence.probe import ProbeRun
 from swarmscope.evidence.records import Observation
+from swarmscope.net.bind import listen_socket
 from swarmscope.net.capture_tap import TappedRun
 from swarmscope.net.clock import Clock
 from swarmscope.net.mse_conn import random_pad, random_private_key
@@ -109,11 +110,19 @@ class PeerListener:
         self._server: asyncio.Server | None = None
 
     async def start(self) -> None:
-        """Bind and listen (SO_REUSEADDR; an IPv6 host listens on IPv6 only)."""
+        """Bind and listen on ``(host, port)`` (see :func:`listen_socket`).
+
+        Raises:
+            OSError: the port is taken in either address family (EADDRINUSE), not ours to bind (EACCES),
+                or the host is not an address of this machine (EADDRNOTAVAIL).
+        """
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(
-            lambda: _InboundConnection(self, loop), self.host, self.port, reuse_address=True
-        )
+        sock = listen_socket(self.host, self.port)
+        try:
+            self._server = await loop.create_server(lambda: _InboundConnection(self, loop), sock=sock)
+        except BaseException:
+            sock.close()
+            raise
 
     @property
     def address(self) -> tuple[str, int]:

@@ -79,6 +79,11 @@ def _scheme(url: str) -> str | TrackerFault:
     return scheme
 
 
+def usable_tracker_url(url: str) -> bool:
+    """True when we can announce to ``url`` (http, https or udp with a host; TRK-18 garbage is not)."""
+    return isinstance(_scheme(url), str)
+
+
 class TrackerClient:
     """Announce/scrape over HTTP(S) and UDP from one source address, with one key per client (BEP 7).
 

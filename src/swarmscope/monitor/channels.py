@@ -1,0 +1,129 @@
+"""The monitor's discovery channels: open the inbound listener and the DHT node, and refuse a run in which
+some swarm has no channel that can ever name a peer.
+
+Which combinations leave a swarm with no channel (decided here, documented in README "Usage"):
+
+- A channel that *names* peers is needed: a tracker of the swarm with a URL we can announce to (http,
+  https, udp), or our DHT node. PEX and the inbound listener only extend what those find: PEX lists come
+  from peers we already probe (BEP 11), and a peer learns our listen port only from our tracker announces
+  and DHT ``announce_peer`` (we send no PEX, BEP 10 ``p`` goes only to peers we dial).
+- So a swarm with no usable tracker is refused when the DHT is off (``--no-dht``) or cannot run: not even a
+  free UDP port can be bound, or no bootstrap node resolves. A tracker or DHT node that does not answer
+  yet is not refused: both are retried for the whole run (a warning says so).
+- The refusal comes before the run is started and sealed: one line, exit status 1, nothing recorded.
+
+The listener is opened before the run is sealed too: a ``--listen-port`` taken by another process (another
+monitor on the other address family included) is refused, since trackers and the DHT would be told a port
+where someone else's peers are accepted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from swarmscope.errors import InputError
+from swarmscope.monitor.config import MonitorConfig
+from swarmscope.monitor.dht_discovery import DhtDiscovery, DhtUnusable
+from swarmscope.monitor.targets import Target
+from swarmscope.net.bind import IPV6_MISSING
+from swarmscope.net.listener import PeerListener
+from swarmscope.net.tracker_client import usable_tracker_url
+
+
+async def open_listener(config: MonitorConfig, make: Callable[[str], PeerListener]) -> PeerListener:
+    """Listen on ``--listen-port``: on ``--bind``, else on ``::`` (dual-stack), else (no IPv6) ``0.0.0.0``.
+
+    Raises:
+        InputError: the port cannot be ours (taken, in either address family; not permitted).
+    """
+    hosts = [config.bind_ip] if config.bind_ip else ["::", "0.0.0.0"]
+    for host in hosts:
+        listener = make(host)
+        try:
+            await listener.start()
+            return listener
+        except OSError as exc:
+            if host == "::" and exc.errno in IPV6_MISSING:
+                continue  # a host without IPv6: listen on IPv4 only
+            shown = f"[{host}]" if ":" in host else host
+            raise InputError(
+                f"--listen-port {config.listen_port}: cannot listen on {shown}:{config.listen_port} "
+                f"({exc.strerror or exc}); another monitor or client may hold it: choose another port, "
+                "or 0 for no listener"
+            ) from None
+    raise InputError(f"--listen-port {config.listen_port}: no address family to listen on")
+
+
+async def open_dht(dht: DhtDiscovery, on_warning: Callable[[str], None]) -> bool:
+    """Bind and bootstrap our DHT node (a taken port falls back to a free one, announced in one line).
+
+    Returns:
+        True when the node runs; False (after a warning naming why) when it cannot.
+    """
+    try:
+        notice = await dht.open()
+    except (OSError, DhtUnusable) as exc:
+        on_warning(f"DHT unavailable: {exc}")
+        return False
+    if notice:
+        on_warning(notice)
+    if not len(dht.node.routing):
+        on_warning("DHT: no bootstrap node answered yet; our node keeps trying for the whole run")
+    return True
+
+
+def check_channels(targets: Iterable[Target], *, dht_running: bool) -> None:
+    """Refuse the run when a swarm has no tracker we can announce to and no DHT (see the module docstring).
+
+    Raises:
+        InputError: naming every such swarm and what would give it a channel.
+    """
+    if dht_running:
+        return
+    lost = [t.name for t in targets if not any(usable_tracker_url(url) for url in t.trackers)]
+    if lost:
+        raise InputError(
+            f"no discovery channel for {', '.join(lost)}: no usable tracker and the DHT is off or "
+            "unavailable, so no peer can ever be found (PEX and inbound peers need peers found first)"
+        )
+
+
+async def open_channels(
+    config: MonitorConfig,
+    targets: Iterable[Target],
+    make: tuple[Callable[[str], PeerListener], Callable[[], DhtDiscovery]],
+    on_warning: Callable[[str], None],
+    *,
+    require: bool = True,
+) -> tuple[PeerListener | None, DhtDiscovery | None]:
+    """Open the listener (``config.listen``) and the DHT node (``config.dht``), then check the channels.
+
+    Args:
+        make: builds a listener for a host, and the DHT discovery. require: refuse a swarm without a
+            channel (False: the caller hands in peers itself).
+
+    Returns:
+        (listener or None, DHT discovery or None); nothing is open when this raises.
+
+    Raises:
+        InputError: from :func:`open_listener` or :func:`check_channels`.
+    """
+    listener = await open_listener(config, make[0]) if config.listen else None
+    dht = make[1]() if config.dht else None
+    if dht is not None and not await open_dht(dht, on_warning):
+        dht = None
+    try:
+        if require:
+            check_channels(targets, dht_running=dht is not None)
+    except InputError:
+        await close_channels(listener, dht)
+        raise
+    return listener, dht
+
+
+async def close_channels(listener: PeerListener | None, dht: DhtDiscovery | None) -> None:
+    """Close a listener and a DHT node that a run opened but will not use (the run was refused)."""
+    if listener is not None:
+        await listener.stop()
+    if dht is not None:
+        await dht.stop()
