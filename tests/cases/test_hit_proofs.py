@@ -126,3 +126,11 @@ def test_a_block_proof_is_stored_and_read_back_as_a_block(tmp_path: Path) -> Non
     finally:
         store.close()
     assert window.verified_pieces == () and window.verified_blocks == ((2, 16384, 16384),)
+
+
+def test_a_letter_without_recorded_hits_says_so() -> None:
+    from tests.cases.test_letters import FACTS
+
+    rendered = L.render_letter(FACTS, LETTER, TO, SETTINGS)  # FACTS: no hit_proofs
+    for body in (rendered.text, rendered.html):
+        assert "(no verified hit of this case was found in the evidence store)" in body
