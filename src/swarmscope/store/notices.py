@@ -2,7 +2,8 @@
 
 Reads: :func:`case_documents` joins each case with its ISP, work, rights holder (client) and swarm — the
 facts an exhibit line or a notice states; :func:`hit_windows` lists the verified observations behind a
-case (the ACNS ``AlsoSeen`` intervals and the client the peer announced).
+case (the ACNS ``AlsoSeen`` intervals, the client the peer announced and the pieces and blocks each
+proved); :func:`swarm_pieces` gives the piece layout those proofs are worded with.
 
 Writes: ``notice`` rows (:func:`record_notice`, :func:`mark_notice_sent`) and the exhibit hash of a
 drafted ``disclosure_request`` (:func:`attach_exhibit`). Those two disclosure writes belong with the rest of
