@@ -23,13 +23,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from swarmscope.cases.exhibits import (
     COLUMNS,
     build_exhibits,
+    case_proofs,
     csv_cell,
     produce_exhibits,
     render_csv,
     render_html,
     render_pdf,
 )
-from swarmscope.evidence.records import Observation, Source, Tier
+from swarmscope.evidence.records import BlockProof, Observation, Source, Tier
 from swarmscope.store.database import Store, open_store
 from swarmscope.store.notices import CaseDocument, case_documents
 from swarmscope.store.schema_cases import client, disclosure_event, disclosure_request, isp, legal_case, work
@@ -50,7 +51,29 @@ class World:
     case_ids: dict[str, int]
 
 
-def _verified(ip: str, port: int, start_us: int) -> Observation:
+BLOCK = BlockProof(5, 16384, 16384, bytes(range(32)))  # piece 5, second 16 KiB block
+PIECE_3 = "piece 3 (32,768 bytes, SHA-1 of the piece matched the torrent)"
+BLOCK_5 = (
+    "block at offset 16,384 of piece 5 (16,384 bytes, SHA-256 matched a piece already checked against the"
+    " torrent)"
+)
+LAST_PIECE = "piece 7 (32,668 bytes, SHA-1 of the piece matched the torrent)"  # 8 * 32768 - 100 bytes in all
+DOE1_PROOFS = (  # what each of DOE-000001's three hits proved: a whole piece, one block, the short last piece
+    f"2026-11-30T00:53:20.000000Z: {PIECE_3}; 2026-11-30T01:53:20.000000Z: {BLOCK_5}; "
+    f"2026-11-30T02:53:20.000000Z: {LAST_PIECE}"
+)
+
+
+def _proof(ip: str, k: int) -> dict[str, object]:
+    """DOE-000001 (127.0.0.11): piece 3, then a block proof, then the last piece; the others piece 3."""
+    if ip == "127.0.0.11" and k == 1:
+        return {"verified_blocks": (BLOCK,), "bytes_received": 16384}
+    if ip == "127.0.0.11" and k == 2:
+        return {"verified_pieces": (7,), "bytes_received": 32668}
+    return {"verified_pieces": (3,), "bytes_received": 32768}
+
+
+def _verified(ip: str, port: int, start_us: int, k: int = 0) -> Observation:
     return Observation(
         infohash=IH,
         ip=ip,
@@ -63,8 +86,7 @@ def _verified(ip: str, port: int, start_us: int) -> Observation:
         client_version="4.0.5",
         num_pieces=8,
         pieces_have=8,
-        verified_pieces=(3,),
-        bytes_received=32768,
+        **_proof(ip, k),  # type: ignore[arg-type]
     )
 
 
@@ -87,7 +109,7 @@ def build_world(db: Path, *, client_contact: str | None = "notices@rights.test")
     try:
         store.add_swarm(IH, IH, None, HOSTILE_NAME, 8, 32768, 8 * 32768 - 100, None, None, T0)
         run_id = store.start_run({"test": True}, "0.1.0", T0)
-        records = [_verified(ip, port, T0 + k * HOUR) for _doe, ip, port, *_ in CASES for k in range(3)]
+        records = [_verified(ip, port, T0 + k * HOUR, k) for _doe, ip, port, *_ in CASES for k in range(3)]
         store.commit_evidence(run_id, records=records, sealed_at_us=T0 + 4 * HOUR)
         return World(db, *_legal_rows(store, client_contact))
     finally:
@@ -201,7 +223,8 @@ def test_csv_round_trips_hostile_cells_with_crlf_and_header() -> None:
 
 
 def test_exhibit_csv_lines_from_the_store(store: Store) -> None:
-    exhibits = build_exhibits(case_documents(store))
+    docs = case_documents(store)
+    exhibits = build_exhibits(docs, proofs=case_proofs(store, docs))
     assert [e.isp for e in exhibits] == ["Loopback Telecom", "Other <ISP> & Co"]
     rows = list(csv.reader(io.StringIO(exhibits[0].csv_bytes.decode("utf-8"), newline="")))
     assert rows[0] == list(COLUMNS)
@@ -218,8 +241,10 @@ def test_exhibit_csv_lines_from_the_store(store: Store) -> None:
         "Loopback Telecom",
         "Bavaria",
         "Munich",
+        DOE1_PROOFS,
     ]
     assert rows[2][0] == "DOE-000002" and rows[2][10] == HOSTILE_REGION and rows[2][11] == ""
+    assert rows[2][12].count(PIECE_3) == 3 and "block" not in rows[2][12]
     assert len(rows) == 3
     assert exhibits[0].sha256 == hashlib.sha256(exhibits[0].csv_bytes).hexdigest()
 
@@ -264,6 +289,10 @@ def test_produce_exhibits_pdf_text_footer_and_request(store: Store, tmp_path: Pa
     assert "subscriber downloaded" not in text and "you downloaded" not in text.lower()
     assert "DOE-000001" in text and "127.0.0.11" in text and "Munich" in text
     assert "alert(1)" in text and "&lt;" not in text and "&amp;" not in text  # text, escaped once
+    flat = " ".join(text.split())
+    for proof in (PIECE_3, BLOCK_5, LAST_PIECE):  # what each hit proved, read back from the PDF
+        assert proof in flat, proof
+    assert "received a piece from that address and its hash matched" not in flat  # the old overstatement
     with store.engine.connect() as conn:
         requests = conn.execute(sa.select(disclosure_request).order_by(disclosure_request.c.id)).all()
         events = conn.execute(sa.select(disclosure_event)).all()

@@ -18,6 +18,7 @@ from swarmscope.cases.acns import (
     load_schema,
     validate_notice,
 )
+from swarmscope.cases.hit_proofs import torrent_pieces
 from swarmscope.cases.notices import (
     load_complainant,
     notice_message,
@@ -26,10 +27,21 @@ from swarmscope.cases.notices import (
 )
 from swarmscope.errors import InputError
 from swarmscope.store.database import Store, open_store
-from swarmscope.store.notices import CaseDocument, HitWindow, notice_rows
-from tests.cases.test_exhibits import HOSTILE_NAME, HOUR, IH, T0, World, build_world
+from swarmscope.store.notices import CaseDocument, HitWindow, SwarmPieces, notice_rows
+from tests.cases.test_exhibits import (
+    BLOCK_5,
+    HOSTILE_NAME,
+    HOUR,
+    IH,
+    LAST_PIECE,
+    PIECE_3,
+    T0,
+    World,
+    build_world,
+)
+from tests.conftest import SHARED
 
-ACNS_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "specs" / "acns"
+ACNS_DIR = SHARED / "specs" / "acns"
 XSD = ACNS_DIR / "1.2-acns.xsd"
 NS = {"a": ACNS_NS}
 
@@ -265,6 +277,11 @@ def test_prepare_notices_writes_validates_and_records(tmp_path: Path, schema: et
         validate_notice(schema, extract_xml(first.body_path.read_text(encoding="utf-8")))
         root = etree.fromstring(first.xml)
         assert len(root.findall("a:Content/a:Item/a:AlsoSeen", NS)) == 3
+        also = [a.text for a in root.findall("a:Content/a:Item/a:AlsoSeen", NS)]
+        assert also == [PIECE_3, BLOCK_5, LAST_PIECE]  # DOE-000001: a piece, a block, the short last piece
+        lines = [f"  2026-11-30T0{k}:53:20.000000Z: {p}" for k, p in enumerate(also)]
+        assert "\n".join(lines) in first.text
+        assert "received a piece of the torrent from that" not in " ".join(first.text.split())
         assert root.find("a:Content/a:Item/a:FileName", NS).text == HOSTILE_NAME
         assert root.find("a:Complainant/a:Email", NS).text == "notices@rights.test"
         rows = notice_rows(store)
@@ -295,3 +312,44 @@ def test_case_without_complainant_email_is_skipped(tmp_path: Path) -> None:
         assert len(batch.notices) == 3
     finally:
         store.close()
+
+
+PIECE_AND_BLOCK = [
+    HitWindow(T0, T0 + 5_000_000, 51413, "Transmission", "4.0.5", verified_pieces=(2,)),
+    HitWindow(T0 + HOUR, T0 + HOUR + 5_000_000, 51413, None, None, verified_blocks=((4, 32768, 16384),)),
+    HitWindow(T0 + 2 * HOUR, T0 + 2 * HOUR + 1, 51413, None, None, (1,), ((6, 0, 16384),)),
+]
+V1_ROW = SwarmPieces(IH, None, 10, 262_144, 2_500_000, None)  # last piece: 2,500,000 - 9 * 262,144 bytes
+HYBRID_ROW = SwarmPieces(IH, "c3" * 32, 10, 262_144, 2_621_440, None)
+
+
+def test_each_hit_says_whether_a_piece_or_a_block_was_proven(schema: etree.XMLSchema) -> None:
+    xml = build_notice_xml(DOC, PIECE_AND_BLOCK, SENDER, "SWS-DOE-000001", torrent_pieces(V1_ROW, IH))
+    validate_notice(schema, xml)  # AlsoSeen text is allowed by the ACNS 1.2 schema (type_AlsoSeen)
+    also = etree.fromstring(xml).findall("a:Content/a:Item/a:AlsoSeen", NS)
+    piece = "piece 2 (262,144 bytes, SHA-1 of the piece matched the torrent)"
+    block = (
+        "block at offset 32,768 of piece 4 (16,384 bytes, SHA-256 matched a piece already checked against "
+        "the torrent)"
+    )
+    both = (
+        "piece 1 (262,144 bytes, SHA-1 of the piece matched the torrent) and block at offset 0 of piece 6 "
+        "(16,384 bytes, SHA-256 matched a piece already checked against the torrent)"
+    )
+    assert [a.text for a in also] == [piece, block, both]
+    text = render_notice_text(DOC, PIECE_AND_BLOCK, SENDER, "SWS-DOE-000001", torrent_pieces(V1_ROW, IH))
+    assert f"  2026-11-30T00:53:20.000000Z: {piece}\n  2026-11-30T01:53:20.000000Z: {block}\n" in text
+    assert f"  2026-11-30T02:53:20.000000Z: {both}\n" in text
+
+
+def test_piece_wording_names_the_hashes_the_torrent_carries(schema: etree.XMLSchema) -> None:
+    last = HitWindow(T0, T0 + 1, 51413, None, None, verified_pieces=(9,))
+    v1 = build_notice_xml(DOC, [last], SENDER, "X-6", torrent_pieces(V1_ROW, IH))
+    hybrid = build_notice_xml(DOC, [last], SENDER, "X-7", torrent_pieces(HYBRID_ROW, IH))
+    texts = [etree.fromstring(x).find("a:Content/a:Item/a:AlsoSeen", NS).text for x in (v1, hybrid)]
+    assert texts == [
+        "piece 9 (140,704 bytes, SHA-1 of the piece matched the torrent)",
+        "piece 9 (262,144 bytes, SHA-1 and SHA-256 merkle root of the piece matched the torrent)",
+    ]
+    for xml in (v1, hybrid):
+        validate_notice(schema, xml)

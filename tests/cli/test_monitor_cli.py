@@ -124,3 +124,55 @@ def test_hostile_text_is_shown_not_interpreted(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "[/] [bold red]EVIL" in result.output and "\x1b[2J" not in result.output
     assert "\x1b]0;pwned" not in result.output and "[bold]name[/]" in result.output
+
+
+def test_mistyped_node_key_directory_is_refused_and_creates_nothing(tmp_path: Path) -> None:
+    """A typo in --node-key must not create a second signing identity, its directory or the database."""
+    torrent = tiny_torrent(tmp_path / "t.torrent", "http://127.0.0.1:9/announce")
+    db = tmp_path / "new" / "e.db"
+    key = tmp_path / "keyz" / "node-key.pem"
+    args = ["monitor", str(torrent), "--db", str(db), "--node-key", str(key), "--duration", "1", "--no-dht"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and f"--node-key {key}: directory {key.parent} does not exist" in lines[0]
+    assert "Traceback" not in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.torrent"]  # no key, no folder, no database
+
+
+def _monitor(torrent: Path, db: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    args = ["monitor", str(torrent), "--db", str(db), "--duration", "1", "--no-live", "--no-dht", *extra]
+    return subprocess.run(
+        [sys.executable, "-m", "swarmscope.cli", *args, "--listen-port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_a_new_key_is_announced_and_a_foreign_ledger_is_named(tmp_path: Path, netns: bool) -> None:
+    from swarmscope.evidence.seal import key_fingerprint, public_key_raw
+    from swarmscope.store.node_key import load_or_create_node_key
+
+    torrent = tiny_torrent(tmp_path / "t.torrent", "http://127.0.0.1:9/announce")
+    db = tmp_path / "e.db"
+    first = _monitor(torrent, db)
+    assert first.returncode == 0, first.stderr
+    default_key = tmp_path / "e.db.node-key.pem"
+    fingerprint = key_fingerprint(public_key_raw(load_or_create_node_key(default_key)))
+    created = [line for line in first.stderr.splitlines() if line.startswith("created node key")]
+    assert created == [f"created node key {default_key}, fingerprint {fingerprint}"]
+    assert "second chain" not in first.stderr
+
+    again = _monitor(torrent, db)
+    assert again.returncode == 0, again.stderr
+    assert "created node key" not in again.stderr and "second chain" not in again.stderr
+
+    other = tmp_path / "other.pem"
+    second = _monitor(torrent, db, "--node-key", str(other))
+    assert second.returncode == 0, second.stderr
+    other_fp = key_fingerprint(public_key_raw(load_or_create_node_key(other)))
+    assert f"created node key {other}, fingerprint {other_fp}" in second.stderr
+    warning = [line for line in second.stderr.splitlines() if "signed by another node key" in line]
+    assert len(warning) == 1 and fingerprint in warning[0] and other_fp in warning[0]
+    assert "second chain" in warning[0] and "--node-key" in warning[0]

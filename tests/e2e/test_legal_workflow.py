@@ -293,11 +293,37 @@ def test_exhibits_csv_and_pdf(world: World) -> None:
         assert row["File name (torrent name)"] == world.swarm.content.name
         assert row["Work title"] == TITLE and row["ISP"] == ISP
         assert row["City (advisory)"] == "Köln" and "Nordrhein-Westfalen" in row["Region (advisory)"]
+        _check_proof_cell(world, ip, row[header[-1]])
     text = flat(pdf_text(pdf_path))
+    assert "block at offset" in text  # the monitor ran with --reference: blocks prove hits, and say so
     for doe in world.does.values():
         assert doe in text
     assert "Page 1 of" in text and "advisory" in text and "associated with" in text
     assert f"Exhibit CSV SHA-256: {hashlib.sha256(data).hexdigest()}" in text
+
+
+PROOF = re.compile(
+    r"piece \d+ \([\d,]+ bytes, SHA-1( and SHA-256 merkle root)? of the piece matched the torrent\)"
+    r"|block at offset [\d,]+ of piece \d+ \([\d,]+ bytes, SHA-256 matched a piece already checked against"
+    r" the torrent\)"
+)
+
+
+def _check_proof_cell(world: World, ip: str, cell: str) -> None:
+    """One line per hit, in order; a hit that a block proved says "block", never "piece N (" alone."""
+    with open_store(str(world.db), create=False) as store:
+        observations = [o for o in load_observations(store) if o.ip == ip and o.tier is Tier.VERIFIED]
+    observations.sort(key=lambda o: o.started_us)
+    lines = cell.split("; ")
+    assert len(lines) == len(observations) == len(world.hits[ip]), cell
+    for line, o in zip(lines, observations, strict=True):
+        when, _, proofs = line.partition(": ")
+        assert abs(datetime.fromisoformat(when.replace("Z", "+00:00")).timestamp() * 1e6 - o.started_us) < 2
+        parts = proofs.split(" and ")
+        assert all(PROOF.fullmatch(part) for part in parts), line
+        assert len(parts) == len(o.verified_pieces) + len(o.verified_blocks), line
+        for b in o.verified_blocks:
+            assert f"block at offset {b.begin:,} of piece {b.piece} ({b.length:,} bytes" in line, line
 
 
 def acns_schema() -> Any:
@@ -351,6 +377,10 @@ def test_notices_validate_and_arrive(world: World) -> None:
         ns = {"a": doc.nsmap.get(None, "")}
         ips = doc.xpath("//a:Source/a:IP_Address/text()", namespaces=ns)
         assert len(ips) == 1 and f"IP address: {ips[0]}" in human
+        also = doc.xpath("//a:Content/a:Item/a:AlsoSeen/text()", namespaces=ns)
+        assert len(also) == len(world.hits[ips[0]])  # each AlsoSeen says what that hit proved
+        assert all(PROOF.fullmatch(part) for text in also for part in text.split(" and ")), also
+        assert all(text in human for text in also)
         seen_ips.update(ips)
     assert seen_ips == set(world.honest)
     assert len(list(out_dir.glob("*.xml"))) == len(world.honest)

@@ -9,18 +9,42 @@ from pathlib import Path
 
 import pytest
 
-from swarmscope.evidence.seal import load_public_key, public_key_raw
+from swarmscope.evidence.seal import key_fingerprint, load_public_key, public_key_raw
 from swarmscope.store.database import StoreError
-from swarmscope.store.node_key import default_key_path, export_public_key, load_or_create_node_key
+from swarmscope.store.node_key import (
+    default_key_path,
+    export_public_key,
+    load_or_create_node_key,
+    open_node_key,
+)
 
 
 def test_created_on_first_use_with_mode_0600_and_reloaded(tmp_path: Path) -> None:
     path = tmp_path / "keys" / "node-key.pem"
-    key = load_or_create_node_key(path)
+    key = load_or_create_node_key(path, make_dir=True)  # the default location may make its directory
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert path.read_bytes().startswith(b"-----BEGIN PRIVATE KEY-----")
     assert public_key_raw(load_or_create_node_key(path)) == public_key_raw(key)
     assert [p.name for p in path.parent.iterdir()] == ["node-key.pem"]  # no temporary file left
+
+
+def test_a_missing_directory_is_refused_and_nothing_is_created(tmp_path: Path) -> None:
+    """A mistyped path must not become a second signing identity, nor leave a directory behind."""
+    path = tmp_path / "typo" / "deeper" / "node-key.pem"
+    with pytest.raises(StoreError, match=r"directory .*typo/deeper does not exist; nothing was created"):
+        load_or_create_node_key(path)
+    with pytest.raises(StoreError, match="does not exist"):
+        open_node_key(path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_creation_is_reported_with_the_fingerprint_once(tmp_path: Path) -> None:
+    path = tmp_path / "node-key.pem"
+    first = open_node_key(path)
+    again = open_node_key(path)
+    assert first.created and not again.created
+    assert first.path == again.path == path
+    assert first.fingerprint == again.fingerprint == key_fingerprint(public_key_raw(again.key))
 
 
 def test_default_path_beside_an_sqlite_file_else_xdg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -76,6 +100,7 @@ def _create_and_report(path: str, queue: multiprocessing.Queue[bytes]) -> None:
 
 
 def test_concurrent_first_use_yields_one_key(tmp_path: Path) -> None:
+    (tmp_path / "race").mkdir()
     path = str(tmp_path / "race" / "node-key.pem")
     ctx = multiprocessing.get_context("spawn")
     queue: multiprocessing.Queue[bytes] = ctx.Queue()

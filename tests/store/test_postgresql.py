@@ -172,3 +172,36 @@ def test_seal_states_on_postgresql(pg_store: Store, node_key: Ed25519PrivateKey)
     assert states == {6881: "sealed", 9000: "sealed", 7: "quarantined"}
     (outside,) = seal_state.rows_outside_ledger(pg_store)
     assert outside.quarantined is not None and "no ledger entry" in outside.quarantined
+
+
+def test_hit_proofs_and_signers_on_postgresql(pg_store: Store) -> None:
+    """Piece and block proofs read back for the documents, and which node keys sealed batches."""
+    from swarmscope.cases.hit_proofs import hit_proof, torrent_pieces
+    from swarmscope.evidence.records import Observation, Source, Tier
+    from swarmscope.evidence.seal import key_fingerprint, public_key_raw
+    from swarmscope.store.ledger_queries import sealing_nodes
+    from swarmscope.store.notices import hit_windows, swarm_pieces
+
+    assert PG_URL is not None
+    run = pg_store.start_run({}, "0.1.0", T0)
+    block = BlockProof(2, 16384, 16384, bytes(32))
+    hits = [
+        Observation(SWARM_A, "127.0.0.9", 6881, Source.TRACKER.value, T0, T0 + 1, Tier.VERIFIED,
+                    verified_pieces=(11,), bytes_received=32763),
+        Observation(SWARM_A, "127.0.0.9", 6881, Source.TRACKER.value, T0 + 2, T0 + 3, Tier.VERIFIED,
+                    verified_blocks=(block,), bytes_received=16384),
+    ]  # fmt: skip
+    pg_store.commit_evidence(run, records=hits, sealed_at_us=T0 + 4)
+    pieces = torrent_pieces(swarm_pieces(pg_store, SWARM_A), SWARM_A)  # stored metainfo is not a torrent
+    assert [hit_proof(w, pieces) for w in hit_windows(pg_store, "127.0.0.9", SWARM_A)] == [
+        "piece 11 (32,763 bytes, SHA-1 of the piece matched the torrent)",
+        "block at offset 16,384 of piece 2 (16,384 bytes, SHA-256 matched a piece already checked against the"
+        " torrent)",
+    ]
+    assert pg_store.node is not None
+    other = Ed25519PrivateKey.generate()
+    with open_store(PG_URL, node_key=other, now_us=T0) as second:
+        assert sealing_nodes(second) == {pg_store.node.fingerprint: 1}  # registered, sealed nothing yet
+        second.commit_evidence(run, records=[observation()], sealed_at_us=T0 + 5)
+        fingerprints = {pg_store.node.fingerprint: 1, key_fingerprint(public_key_raw(other)): 1}
+        assert sealing_nodes(second) == fingerprints

@@ -4,9 +4,11 @@ The document is an ``Infringement`` element in the ``http://www.acns.net/ACNS`` 
 Complainant (the rights holder), Service_Provider (the ISP and its abuse address), Source (first verified
 hit, IP address, port, ``Type`` BITTORRENT, ``SubType`` P2P/BITTORRENT with the client the peer announced)
 and Content/Item (first hit, one ``AlsoSeen`` interval per verified hit, work title, torrent name as
-``FileName``, size, infohash as ``Hash Type="SHA1"`` — ``SHA256`` for a v2-only swarm). It is deterministic:
-the same case and complainant give the same bytes (no creation time inside). Hostile text is escaped by
-lxml; characters XML 1.0 cannot carry become U+FFFD.
+``FileName``, size, infohash as ``Hash Type="SHA1"`` — ``SHA256`` for a v2-only swarm). Each ``AlsoSeen``
+carries, as its text (the schema's ``type_AlsoSeen`` is ``xs:string`` content with ``Start``/``End``),
+exactly what that hit proved: a whole piece or one block (:func:`swarmscope.cases.hit_proofs.hit_proof`).
+It is deterministic: the same case and complainant give the same bytes (no creation time inside).
+Hostile text is escaped by lxml; characters XML 1.0 cannot carry become U+FFFD.
 
 Validation: :func:`load_schema` reads ``1.2-acns.xsd`` with its two imports (xmldsig, xmlmime) resolved to
 the files in the same directory — never fetched — and :func:`validate_notice` raises :class:`NoticeError`
@@ -24,6 +26,7 @@ from typing import Any
 
 from lxml import etree
 
+from swarmscope.cases.hit_proofs import TorrentPieces, hit_proof, torrent_pieces
 from swarmscope.errors import SwarmscopeError
 from swarmscope.evidence.records import us_to_iso
 from swarmscope.store.notices import CaseDocument, HitWindow
@@ -83,14 +86,20 @@ def application_name(windows: list[HitWindow]) -> str | None:
 
 
 def build_notice_xml(
-    doc: CaseDocument, windows: list[HitWindow], complainant: Complainant, notice_id: str
+    doc: CaseDocument,
+    windows: list[HitWindow],
+    complainant: Complainant,
+    notice_id: str,
+    pieces: TorrentPieces | None = None,
 ) -> bytes:
     """The ACNS ``Infringement`` document of one case (UTF-8 XML with declaration, pretty-printed).
 
     Args:
         doc: the case (:func:`store.notices.case_documents`). windows: its verified hits
             (:func:`store.notices.hit_windows`; each becomes an ``AlsoSeen``). complainant: the sender.
-        notice_id: the stable Case ID (:func:`notice_id_for`).
+        notice_id: the stable Case ID (:func:`notice_id_for`). pieces: the torrent's piece facts for the
+            proof wording (:func:`swarmscope.cases.hit_proofs.torrent_pieces`; None: from the infohash
+            alone, piece lengths unknown).
 
     Returns:
         XML bytes.
@@ -129,8 +138,10 @@ def build_notice_xml(
     _sub(source, "Number_Files", "1")
     item = _sub(_sub(root, "Content"), "Item")
     _sub(item, "TimeStamp", us_to_iso(doc.first_hit_us))
+    pieces = pieces or torrent_pieces(None, doc.infohash)
     for window in windows:
-        _sub(item, "AlsoSeen", None, Start=us_to_iso(window.started_us), End=us_to_iso(window.ended_us))
+        start, end = us_to_iso(window.started_us), us_to_iso(window.ended_us)
+        _sub(item, "AlsoSeen", hit_proof(window, pieces), Start=start, End=end)
     if doc.work_title:
         _sub(item, "Title", doc.work_title)
     _sub(item, "FileName", doc.torrent_name or doc.infohash)

@@ -1,8 +1,10 @@
 """ISP exhibits for a disclosure request: one CSV and one PDF per ISP (and per advisory region on request).
 
-What the exhibit says: an IP address *associated with a subscriber account* at the listed times offered
-verified pieces of the torrent; never that a subscriber downloaded anything. Geolocation is labelled
-advisory. Columns: :data:`COLUMNS`.
+What the exhibit says: an IP address *associated with a subscriber account* at the listed times sent us
+data of the torrent that we checked; never that a subscriber downloaded anything. The last column says,
+for each counted hit, exactly what was received and checked: a whole piece against the torrent's hash, or
+a 16 KiB block against a piece already checked (:mod:`swarmscope.cases.hit_proofs`); a block is never
+called a piece. Geolocation is labelled advisory. Columns: :data:`COLUMNS`.
 
 What is hashed: the SHA-256 printed in every PDF page footer (and stored as ``disclosure_request.
 exhibit_sha256``) is the SHA-256 of the CSV file's exact bytes as written — UTF-8 without BOM, the header
@@ -23,13 +25,14 @@ import csv
 import hashlib
 import io
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import groupby
 from pathlib import Path
 
 import jinja2
 
+from swarmscope.cases.hit_proofs import hit_lines
 from swarmscope.evidence.bundle_exhibits import formula_safe
 from swarmscope.evidence.records import us_to_iso
 from swarmscope.store.database import Store
@@ -48,10 +51,12 @@ COLUMNS: tuple[str, ...] = (
     "ISP",
     "Region (advisory)",
     "City (advisory)",
+    "What each verified hit proved (start UTC: what was received and checked)",
 )
 _MONO_COLUMNS = frozenset({1, 6})  # IP and infohash cells in a monospace font
 _TEMPLATES = Path(__file__).resolve().parent / "templates"
 _SLUG = re.compile(r"[^A-Za-z0-9]+")
+_HIT_SEPARATOR = "; "  # between the hit lines of one proof cell
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,8 +98,12 @@ def csv_cell(text: str) -> str:
     return formula_safe(text)
 
 
-def exhibit_line(doc: CaseDocument) -> tuple[str, ...]:
-    """One case as exhibit cells (:data:`COLUMNS` order; times ISO 8601 UTC; blanks for unknowns)."""
+def exhibit_line(doc: CaseDocument, proofs: Sequence[str] = ()) -> tuple[str, ...]:
+    """One case as exhibit cells (:data:`COLUMNS` order; times ISO 8601 UTC; blanks for unknowns).
+
+    ``proofs``: one :func:`swarmscope.cases.hit_proofs.hit_line` per counted hit, joined by ``"; "``
+    (:data:`_HIT_SEPARATOR`; a hit line never contains it).
+    """
     return (
         doc.doe,
         doc.ip,
@@ -108,6 +117,7 @@ def exhibit_line(doc: CaseDocument) -> tuple[str, ...]:
         doc.isp_name,
         doc.region or "",
         doc.city or "",
+        _HIT_SEPARATOR.join(proofs),
     )
 
 
@@ -129,12 +139,18 @@ def _stem(isp_name: str, isp_id: int, region: str | None) -> str:
     return "-".join(p for p in parts if p)
 
 
-def build_exhibits(docs: Sequence[CaseDocument], *, by_region: bool = False) -> list[Exhibit]:
+def build_exhibits(
+    docs: Sequence[CaseDocument],
+    *,
+    by_region: bool = False,
+    proofs: Mapping[int, Sequence[str]] | None = None,
+) -> list[Exhibit]:
     """Group cases into exhibits: one per ISP, or one per (ISP, advisory region) when ``by_region``.
 
     Args:
         docs: cases as :func:`store.notices.case_documents` returns them. by_region: split by region
-            (cases with no region form their own exhibit, region ``"unknown"``).
+            (cases with no region form their own exhibit, region ``"unknown"``). proofs: case id → its
+            hit lines (:func:`case_proofs`); a case missing here gets an empty proof cell.
 
     Returns:
         Exhibits ordered by ISP then region, lines ordered by Doe number.
@@ -146,7 +162,7 @@ def build_exhibits(docs: Sequence[CaseDocument], *, by_region: bool = False) -> 
     exhibits = []
     for (isp_name, isp_id, region), group in groupby(sorted(docs, key=lambda d: (*key(d), d.doe)), key=key):
         members = list(group)
-        lines = tuple(exhibit_line(d) for d in members)
+        lines = tuple(exhibit_line(d, (proofs or {}).get(d.case_id, ())) for d in members)
         data = render_csv(lines)
         exhibits.append(
             Exhibit(
@@ -163,6 +179,13 @@ def build_exhibits(docs: Sequence[CaseDocument], *, by_region: bool = False) -> 
     return exhibits
 
 
+def case_proofs(store: Store, docs: Sequence[CaseDocument]) -> dict[int, list[str]]:
+    """Case id → what each of its counted hits proved (:func:`swarmscope.cases.hit_proofs.hit_lines`)."""
+    return {
+        d.case_id: hit_lines(store, d.ip, d.port, d.infohash, d.first_hit_us, d.last_hit_us) for d in docs
+    }
+
+
 def _environment() -> jinja2.Environment:
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(_TEMPLATES),
@@ -172,12 +195,22 @@ def _environment() -> jinja2.Environment:
 
 
 def render_html(exhibit: Exhibit, generated_us: int) -> str:
-    """The exhibit as HTML for WeasyPrint (every data cell escaped by Jinja2 autoescape)."""
+    """The exhibit as HTML for WeasyPrint (every data cell escaped by Jinja2 autoescape).
+
+    The proof column (the last) is shown as its own table after the lines, one hit per line, so the
+    table of lines keeps readable widths.
+    """
     if not re.fullmatch(r"[0-9a-f]{64}", exhibit.sha256):
         raise ValueError("exhibit sha256 must be 64 lower-case hex digits (it is placed in CSS)")
     template = _environment().get_template("exhibit.html.j2")
     return template.render(
-        exhibit=exhibit, columns=COLUMNS, mono=_MONO_COLUMNS, generated=us_to_iso(generated_us)
+        exhibit=exhibit,
+        columns=COLUMNS[:-1],
+        rows=[line[:-1] for line in exhibit.lines],
+        proof_column=COLUMNS[-1],
+        proofs=[(line[0], line[-1].split(_HIT_SEPARATOR) if line[-1] else []) for line in exhibit.lines],
+        mono=_MONO_COLUMNS,
+        generated=us_to_iso(generated_us),
     )
 
 
@@ -222,7 +255,8 @@ def produce_exhibits(
     """
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    for exhibit in build_exhibits(case_documents(store, isp_name=isp_name), by_region=by_region):
+    docs = case_documents(store, isp_name=isp_name)
+    for exhibit in build_exhibits(docs, by_region=by_region, proofs=case_proofs(store, docs)):
         csv_path, pdf_path = out / exhibit.csv_name, out / f"{exhibit.stem}.pdf"
         csv_path.write_bytes(exhibit.csv_bytes)
         pdf_path.write_bytes(render_pdf(exhibit, now_us))

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from swarmscope.cases import letters as rendering
+from swarmscope.cases.hit_proofs import letter_facts
 from swarmscope.cases.identities import IdentityKey
 from swarmscope.cases.workflow import CaseEvent, CaseStatus, may_send_letter, next_case_status
 from swarmscope.errors import SwarmscopeError
@@ -90,7 +91,7 @@ def preview_letter(store: Store, doe: str) -> Preview:
     if letter is None or letter.sent_us is not None or letter.voided_us is not None:
         raise rendering.LetterError(f"{case.doe} has no unsent letter; draft one first")
     frozen = rendering.frozen_settings(letter.settings_json)
-    facts = letter_store.case_facts(store, case.id)
+    facts = letter_facts(store, case.id)
     text, html = rendering.render_preview(facts, letter, frozen)
     return Preview(case.doe, letter, text, html, rendering.approval_digest(facts, letter, frozen))
 
@@ -214,7 +215,7 @@ def _bound_content(
             f"{case.doe}: the send-time settings change {', '.join(changed)} from what was drafted and "
             "approved; nothing sent (to change them, draft and approve the letter again)"
         )
-    facts = letter_store.case_facts(store, case.id)
+    facts = letter_facts(store, case.id)
     digest = rendering.approval_digest(facts, letter, frozen)
     if digest != letter.approved_sha256:
         raise rendering.LetterError(

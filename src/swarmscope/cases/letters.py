@@ -5,8 +5,10 @@ subscriber's account at the times shown (the ISP's disclosure says no more). Cam
 downloaded" were condemned for it; :data:`FORBIDDEN_PHRASES` lists wording no rendered letter may contain,
 and :func:`render_letter` refuses to produce one that does.
 
-"Verified" in the evidence summary means: a block or piece of the work was received from that address and
-checked against the piece hash published in the torrent (BEP 3 ``pieces``; BEP 52 piece layers).
+"Verified" in the evidence summary means: data of the work was received from that address and checked, and
+the letter lists what each counted hit proved (``CaseFacts.hit_proofs``, worded by
+:mod:`swarmscope.cases.hit_proofs`): a whole piece against the hash the torrent publishes for it (BEP 3
+``pieces``; BEP 52 piece layers), or one block against the same block of a piece already checked.
 
 What an approval binds (issue 5 review H1): a letter's settings are frozen into its row when it is drafted
 (:func:`settings_json`); ``letters preview`` renders the letter from those settings and the case facts with a

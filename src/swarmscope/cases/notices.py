@@ -33,6 +33,7 @@ from swarmscope.cases.acns import (
     hash_type,
     validate_notice,
 )
+from swarmscope.cases.hit_proofs import TorrentPieces, hit_line, load_case_hits, torrent_pieces
 from swarmscope.errors import InputError
 from swarmscope.evidence.records import us_to_iso
 from swarmscope.net.smtp_client import MailError, send_message
@@ -42,7 +43,6 @@ from swarmscope.store.notices import (
     HitWindow,
     NoticeRow,
     case_documents,
-    hit_windows,
     mark_notice_sent,
     record_notice,
 )
@@ -93,9 +93,18 @@ def notice_id_for(doc: CaseDocument, prefix: str) -> str:
 
 
 def render_notice_text(
-    doc: CaseDocument, windows: list[HitWindow], complainant: Complainant, notice_id: str
+    doc: CaseDocument,
+    windows: list[HitWindow],
+    complainant: Complainant,
+    notice_id: str,
+    pieces: TorrentPieces | None = None,
 ) -> str:
-    """The human-readable notice placed above the XML (plain text; "associated with" wording)."""
+    """The human-readable notice placed above the XML (plain text; "associated with" wording).
+
+    Each hit is listed with what it proved (:func:`swarmscope.cases.hit_proofs.hit_line`); ``pieces`` as
+    for :func:`swarmscope.cases.acns.build_notice_xml`.
+    """
+    pieces = pieces or torrent_pieces(None, doc.infohash)
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(_TEMPLATES),
         autoescape=False,  # text/plain; hostile control characters are replaced instead (finalize)
@@ -117,6 +126,7 @@ def render_notice_text(
         file_size=doc.total_size,
         hash_type=hash_type(doc.infohash),
         infohash=doc.infohash.upper(),
+        hit_lines=[hit_line(w, pieces) for w in windows],
     )
 
 
@@ -223,16 +233,18 @@ def prepare_notices(
     batch = NoticeBatch([], [])
     for doc in case_documents(store, isp_name=isp_name, statuses=NOTICE_STATUSES):
         notice_id = notice_id_for(doc, id_prefix)
-        windows = hit_windows(store, doc.ip, doc.infohash)
+        windows, pieces = load_case_hits(
+            store, doc.ip, doc.port, doc.infohash, doc.first_hit_us, doc.last_hit_us
+        )
         try:
             sender = complainant_for(doc, complainant)
-            xml = build_notice_xml(doc, windows, sender, notice_id)
+            xml = build_notice_xml(doc, windows, sender, notice_id, pieces)
         except NoticeError as exc:
             batch.skipped.append((doc.doe, str(exc)))
             continue
         if schema is not None:
             validate_notice(schema, xml)
-        text = render_notice_text(doc, windows, sender, notice_id)
+        text = render_notice_text(doc, windows, sender, notice_id, pieces)
         xml_path, body_path = out / f"{notice_id}.xml", out / f"{notice_id}.txt"
         xml_path.write_bytes(xml)
         body_path.write_text(f"{text.rstrip()}\n\n{xml.decode('utf-8')}", encoding="utf-8")

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from swarmscope.cli.node_identity import check_key_path
 from swarmscope.errors import InputError
 from swarmscope.evidence.clock_policy import ClockPolicy
 from swarmscope.monitor.config import MonitorConfig
@@ -23,8 +24,8 @@ class EvidenceOptions:
     """Evidence settings of one monitor run.
 
     Args:
-        node_key: the node's Ed25519 key file (created on first use; default beside an SQLite database,
-            see :func:`swarmscope.store.node_key.default_key_path`).
+        node_key: the node's Ed25519 key file (created on first use, only in an existing directory;
+            default beside an SQLite database, see :func:`swarmscope.store.node_key.default_key_path`).
         references: reference copies of the work, one per .torrent target in order (block proofs).
         ntp_servers: SNTP servers ``host[:port]`` measured every ``ntp_interval`` seconds.
         clock_threshold_ms: offset above which observations are flagged (default 100 ms).
@@ -50,6 +51,7 @@ class EvidenceOptions:
         Raises:
             InputError: naming the option and the problem.
         """
+        check_key_path(self.node_key)
         for server in self.ntp_servers:
             parse_server(server)
         if self.ntp_interval <= 0:

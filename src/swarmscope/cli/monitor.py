@@ -21,6 +21,7 @@ from rich.table import Table
 from swarmscope import __version__
 from swarmscope.cli.app import app
 from swarmscope.cli.evidence_options import EvidenceOptions
+from swarmscope.cli.node_identity import open_signing_key, warn_other_signers
 from swarmscope.cli.provenance import software_commit
 from swarmscope.cli.text import escaped, plain
 from swarmscope.errors import InputError, SwarmscopeError
@@ -31,7 +32,6 @@ from swarmscope.net.bind import check_local_address
 from swarmscope.net.clock import Clock
 from swarmscope.net.mse_conn import EncryptionPolicy
 from swarmscope.store.database import DEFAULT_DB, open_store
-from swarmscope.store.node_key import default_key_path, load_or_create_node_key
 
 PEER_ID_PREFIX = (
     b"-SS" + b"".join(p.zfill(1).encode() for p in __version__.split(".")[:3]).ljust(4, b"0")[:4] + b"-"
@@ -154,8 +154,9 @@ def run_monitor_command(
         except OSError as exc:
             raise InputError(f"--db {db}: cannot create its folder: {exc.strerror or exc}") from None
     clock = Clock()
-    key = load_or_create_node_key(Path(evidence.node_key) if evidence.node_key else default_key_path(db))
-    store = open_store(db, node_key=key, now_us=clock.now_us())
+    key = open_signing_key(db, evidence.node_key, lambda line: err.print(escaped(line)))
+    store = open_store(db, node_key=key.key, now_us=clock.now_us())
+    warn_other_signers(store, key, lambda line: err.print(f"[yellow]warning:[/] {escaped(line)}"))
     if store.recovery is not None and not store.recovery.clean:
         for action in store.recovery.actions:
             err.print(f"[yellow]ledger recovery:[/] {escaped(action)}")
@@ -324,7 +325,9 @@ def monitor(
     connect_timeout: float = typer.Option(5.0, "--connect-timeout", help="TCP connect timeout, seconds"),
     live: bool = typer.Option(True, "--live/--no-live", help="live table (default on a terminal)"),
     node_key: str = typer.Option(
-        None, "--node-key", help="Ed25519 signing key of this monitor node (created on first use)"
+        None,
+        "--node-key",
+        help="Ed25519 signing key of this monitor node (created on first use, in an existing directory)",
     ),
     reference: list[str] = typer.Option(
         None, "--reference", help="reference copy of the work for block proofs (one per .torrent, in order)"

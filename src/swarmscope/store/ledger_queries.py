@@ -79,6 +79,18 @@ def node_keys(store: Store) -> list[NodeKeyRow]:
         return [NodeKeyRow(**r._asdict()) for r in rows]
 
 
+def sealing_nodes(store: Store) -> dict[str, int]:
+    """Fingerprint → number of sealed batches, for every node key that sealed at least one batch here."""
+    query = (
+        sa.select(node_key.c.fingerprint, sa.func.count(ledger_batch.c.id))
+        .join(ledger_batch, ledger_batch.c.node_id == node_key.c.id)
+        .group_by(node_key.c.fingerprint)
+        .order_by(node_key.c.fingerprint)
+    )
+    with store.engine.connect() as conn:
+        return {str(fingerprint): int(count) for fingerprint, count in conn.execute(query)}
+
+
 def _node_id(conn: sa.Connection, node: str | None) -> int | None:
     """``node_key.id`` of a fingerprint (None → None); an unknown fingerprint gives -1 (matches nothing)."""
     if node is None:

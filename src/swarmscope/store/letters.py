@@ -47,6 +47,7 @@ class CaseFacts:
     last_hit_us: int
     hits: int
     status: str
+    hit_proofs: tuple[str, ...] = ()  # one line per verified hit: when, and what it proved (cases layer)
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,7 +147,7 @@ def case_facts(store: Store, case_id: int) -> CaseFacts:
         found = conn.execute(query).mappings().first()
     if found is None:
         raise StoreError(f"no case with id {case_id}")
-    return _row(CaseFacts, found)  # type: ignore[no-any-return]
+    return _row(CaseFacts, {**found, "hit_proofs": ()})  # type: ignore[no-any-return]
 
 
 def add_letter(

@@ -2,7 +2,8 @@
 
 Reads: :func:`case_documents` joins each case with its ISP, work, rights holder (client) and swarm — the
 facts an exhibit line or a notice states; :func:`hit_windows` lists the verified observations behind a
-case (the ACNS ``AlsoSeen`` intervals and the client the peer announced).
+case (the ACNS ``AlsoSeen`` intervals, the client the peer announced and the pieces and blocks each
+proved); :func:`swarm_pieces` gives the piece layout those proofs are worded with.
 
 Writes: ``notice`` rows (:func:`record_notice`, :func:`mark_notice_sent`) and the exhibit hash of a
 drafted ``disclosure_request`` (:func:`attach_exhibit`). Those two disclosure writes belong with the rest of
@@ -65,13 +66,32 @@ class CaseDocument:
 
 @dataclass(frozen=True, slots=True)
 class HitWindow:
-    """One verified observation of the case's address: its interval (UTC µs) and the announced client."""
+    """One verified observation of the case's address: its interval (UTC µs), the announced client and
+    what it proved: ``verified_pieces`` (piece indices whose hash matched the torrent) and
+    ``verified_blocks`` (``(piece, begin, length)`` of 16 KiB blocks, offsets and lengths in bytes, whose
+    SHA-256 matched a piece already checked against the torrent).
+    """
 
     started_us: int
     ended_us: int
     port: int
     client: str | None
     client_version: str | None
+    verified_pieces: tuple[int, ...] = ()
+    verified_blocks: tuple[tuple[int, int, int], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SwarmPieces:
+    """A swarm's piece layout as stored: v1/v2 infohashes (hex or None), piece count and length (bytes),
+    total size (bytes; BEP 47 pad files included) and the exact .torrent bytes when known."""
+
+    v1: str | None
+    v2: str | None
+    num_pieces: int
+    piece_length: int
+    total_size: int
+    metainfo: bytes | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,13 +157,31 @@ def hit_windows(store: Store, ip: str, infohash: str) -> list[HitWindow]:
             observation.c.port,
             observation.c.client,
             observation.c.client_version,
+            observation.c.verified_pieces,
+            observation.c.verified_blocks,
         )
         .where(observation.c.ip == ip, observation.c.infohash == infohash)
         .where(observation.c.tier == Tier.VERIFIED.label)
         .order_by(observation.c.started_us, observation.c.id)
     )
     with store.engine.connect() as conn:
-        return [HitWindow(**r._asdict()) for r in conn.execute(query)]
+        return [_hit_window(r) for r in conn.execute(query)]
+
+
+def _hit_window(row: Any) -> HitWindow:
+    """A row of :func:`hit_windows` (JSON piece lists as stored: ``[i, ...]``, ``[[p, b, n, hex], ...]``)."""
+    blocks = tuple((int(p), int(b), int(n)) for p, b, n, _sha in row.verified_blocks or ())
+    pieces = tuple(int(i) for i in row.verified_pieces or ())
+    return HitWindow(row.started_us, row.ended_us, row.port, row.client, row.client_version, pieces, blocks)
+
+
+def swarm_pieces(store: Store, infohash: str) -> SwarmPieces | None:
+    """The piece layout of swarm ``infohash`` (None when the swarm is unknown)."""
+    cols = swarm.c
+    query = sa.select(cols.v1, cols.v2, cols.num_pieces, cols.piece_length, cols.total_size, cols.metainfo)
+    with store.engine.connect() as conn:
+        row = conn.execute(query.where(cols.infohash == infohash)).first()
+    return None if row is None else SwarmPieces(**row._asdict())
 
 
 def attach_exhibit(

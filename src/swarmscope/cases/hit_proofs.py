@@ -1,0 +1,139 @@
+"""What each verified hit proved, in the exact words exhibits, ACNS notices and letters use.
+
+A hit (a ``verified`` observation) rests on one of two proofs, and the documents never say more than it:
+
+* a whole piece — ``piece 3 (32,768 bytes, SHA-1 of the piece matched the torrent)``: the piece's hash is
+  the one the torrent carries for it: SHA-1 for v1 (BEP 3 ``pieces``), the SHA-256 merkle root of its
+  16 KiB leaves for v2 (BEP 52 piece layers), both for a hybrid (every hash present is checked);
+* a block — ``block at offset 16,384 of piece 5 (16,384 bytes, SHA-256 matched a piece already checked
+  against the torrent)``: the torrent carries no hash of a block; its SHA-256 equals that of the same block
+  of a piece verified in full before (a reference copy, or an earlier whole-piece hit). The last block of
+  the last piece may be shorter than 16 KiB (BEP 3 "request"); the length printed is the block's own.
+
+Piece indices are 0-based, as in the torrent (BEP 3); byte counts and offsets carry thousands separators.
+A hit that proved more than one piece or block lists each, joined by "and".
+
+Source: README "Blocks proving distribution"; ``evidence/piece_download.py`` (what a probe judges),
+``evidence/block_table.py`` (where block hashes come from); BEP 3, BEP 52.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+from swarmscope.errors import DecodeError
+from swarmscope.evidence.records import us_to_iso
+from swarmscope.store.letters import CaseFacts, case_facts
+from swarmscope.store.notices import HitWindow, SwarmPieces, hit_windows, swarm_pieces
+from swarmscope.wire.metainfo import Metainfo, parse_metainfo
+
+if TYPE_CHECKING:
+    from swarmscope.store.database import Store
+
+BLOCK_CHECK = "SHA-256 matched a piece already checked against the torrent"
+NO_PROOF = "no piece or block recorded"
+
+
+@dataclass(frozen=True, slots=True)
+class TorrentPieces:
+    """What the documents need of a torrent's pieces: the hashes a whole piece is checked with, and sizes.
+
+    Args:
+        hashes: ``SHA-1``, ``SHA-256 merkle root`` or ``SHA-1 and SHA-256 merkle root`` (hybrid).
+        meta: the parsed .torrent when stored (exact piece sizes), else None.
+        piece_length, total_size: bytes, from the swarm row (0 when unknown: a magnet before BEP 9).
+        v2_only: pieces end at file boundaries (BEP 52), so sizes need ``meta``.
+    """
+
+    hashes: str
+    meta: Metainfo | None = None
+    piece_length: int = 0
+    total_size: int = 0
+    v2_only: bool = False
+
+    def piece_size(self, index: int) -> int | None:
+        """Length of piece ``index`` in bytes, or None when the stored facts cannot tell."""
+        if self.meta is not None:
+            return self.meta.piece_size(index) if 0 <= index < self.meta.num_pieces else None
+        start = index * self.piece_length
+        if self.v2_only or self.piece_length <= 0 or not 0 <= start < self.total_size:
+            return None
+        return min(self.piece_length, self.total_size - start)  # v1 / hybrid layout (BEP 47 pads count)
+
+
+def _hash_names(v1: bool, v2: bool) -> str:
+    names = [name for name, present in (("SHA-1", v1), ("SHA-256 merkle root", v2)) if present]
+    return " and ".join(names)
+
+
+def torrent_pieces(row: SwarmPieces | None, infohash: str) -> TorrentPieces:
+    """The :class:`TorrentPieces` of a stored swarm row (infohash length decides when the row is unknown)."""
+    if row is None:
+        v2 = len(infohash) == 64  # BEP 52 v2-only swarm id; a 40-digit id is v1 (or hybrid)
+        return TorrentPieces(_hash_names(not v2, v2), v2_only=v2)
+    meta = None
+    if row.metainfo is not None:
+        try:
+            meta = parse_metainfo(row.metainfo)
+        except DecodeError:
+            meta = None  # sizes from the row instead; the torrent was checked when it was added
+    v1, v2 = (meta.v1 is not None, meta.v2 is not None) if meta else (row.v1 is not None, row.v2 is not None)
+    if not (v1 or v2):
+        v1, v2 = len(infohash) == 40, len(infohash) == 64
+    return TorrentPieces(_hash_names(v1, v2), meta, row.piece_length, row.total_size, v2 and not v1)
+
+
+def piece_proof(index: int, size: int | None, hashes: str) -> str:
+    """``piece N (L bytes, <hashes> of the piece matched the torrent)``."""
+    length = "length unknown" if size is None else f"{size:,} bytes"
+    return f"piece {index} ({length}, {hashes} of the piece matched the torrent)"
+
+
+def block_proof(piece: int, begin: int, length: int) -> str:
+    """``block at offset O of piece N (L bytes, SHA-256 matched a piece already checked against the
+    torrent)``; O and L in bytes."""
+    return f"block at offset {begin:,} of piece {piece} ({length:,} bytes, {BLOCK_CHECK})"
+
+
+def hit_proof(window: HitWindow, pieces: TorrentPieces) -> str:
+    """Everything one hit proved: its pieces, then its blocks, joined by "and" (:data:`NO_PROOF` if none)."""
+    parts = [piece_proof(i, pieces.piece_size(i), pieces.hashes) for i in window.verified_pieces]
+    parts += [block_proof(p, b, n) for p, b, n in window.verified_blocks]
+    return " and ".join(parts) or NO_PROOF
+
+
+def hit_line(window: HitWindow, pieces: TorrentPieces) -> str:
+    """``<start, ISO 8601 UTC>: <hit_proof>``."""
+    return f"{us_to_iso(window.started_us)}: {hit_proof(window, pieces)}"
+
+
+def case_hits(windows: Sequence[HitWindow], port: int, first_us: int, last_us: int) -> list[HitWindow]:
+    """The hits a case counts: its port, started within its first..last hit (UTC µs, inclusive)."""
+    return [w for w in windows if w.port == port and first_us <= w.started_us <= last_us]
+
+
+def load_case_hits(
+    store: Store, ip: str, port: int, infohash: str, first_us: int, last_us: int
+) -> tuple[list[HitWindow], TorrentPieces]:
+    """A case's hits (:func:`case_hits` of :func:`store.notices.hit_windows`) and its torrent's pieces."""
+    windows = case_hits(hit_windows(store, ip, infohash), port, first_us, last_us)
+    return windows, torrent_pieces(swarm_pieces(store, infohash), infohash)
+
+
+def hit_lines(store: Store, ip: str, port: int, infohash: str, first_us: int, last_us: int) -> list[str]:
+    """One :func:`hit_line` per hit of the case, oldest first."""
+    windows, pieces = load_case_hits(store, ip, port, infohash, first_us, last_us)
+    return [hit_line(w, pieces) for w in windows]
+
+
+def letter_facts(store: Store, case_id: int) -> CaseFacts:
+    """:func:`store.letters.case_facts` with ``hit_proofs``: what each counted hit proved.
+
+    Raises:
+        StoreError: no such case.
+    """
+    facts = case_facts(store, case_id)
+    lines = hit_lines(store, facts.ip, facts.port, facts.infohash, facts.first_hit_us, facts.last_hit_us)
+    return replace(facts, hit_proofs=tuple(lines))

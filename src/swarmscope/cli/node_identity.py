@@ -1,0 +1,79 @@
+"""The monitor node's signing identity: which key file, refusing a mistyped one, announcing a new one.
+
+A node is known to third parties by the fingerprint of its Ed25519 key (``verify --expect-key``). Three
+mistakes would silently give a store a second identity, and each gets one clear line instead:
+
+* ``--node-key`` naming a directory that does not exist (a typo): refused before anything is created —
+  no key, no directory, no database (:func:`check_key_path`).
+* a key file created by this run: announced on stderr with its path and fingerprint, so the operator
+  publishes it or notices it was not meant (:func:`open_signing_key`).
+* a key that sealed nothing in a store whose ledger other keys sealed: a warning naming those keys
+  (:func:`warn_other_signers`). The run still goes on: several monitor nodes may share one PostgreSQL
+  store by design, each with its own chain, and ``export`` bundles one node's evidence at a time.
+
+The default key location (beside an SQLite file, else ``$XDG_DATA_HOME/swarmscope``; see
+:func:`swarmscope.store.node_key.default_key_path`) may have its directory created.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from swarmscope.errors import InputError
+from swarmscope.store import ledger_queries as lq
+from swarmscope.store.database import Store
+from swarmscope.store.node_key import NodeKeyFile, default_key_path, open_node_key
+
+
+def check_key_path(explicit: str | None) -> None:
+    """Refuse an explicit ``--node-key`` whose directory is missing, or that names a non-file.
+
+    Raises:
+        InputError: naming the option, the path and the problem (nothing is created).
+    """
+    if explicit is None:
+        return
+    path = Path(explicit)
+    if not path.parent.is_dir():
+        raise InputError(
+            f"--node-key {explicit}: directory {path.parent} does not exist; nothing was created (a key there"
+            " would be a new signing identity: check the path, or create the directory first)"
+        )
+    if path.exists() and not path.is_file():
+        raise InputError(f"--node-key {explicit}: not a regular file")
+
+
+def open_signing_key(db: str, explicit: str | None, say: Callable[[str], None]) -> NodeKeyFile:
+    """The node key of a monitor run: ``explicit`` or the default beside ``db``, created on first use.
+
+    Args:
+        db: the store's path or URL. explicit: ``--node-key`` (None: the default location).
+        say: prints one line on stderr; called once when a key file is created here.
+
+    Raises:
+        InputError: see :func:`check_key_path`. StoreError: unreadable, unsafe or corrupt key file.
+    """
+    check_key_path(explicit)
+    path = Path(explicit) if explicit is not None else default_key_path(db)
+    opened = open_node_key(path, make_dir=explicit is None)
+    if opened.created:
+        say(f"created node key {opened.path}, fingerprint {opened.fingerprint}")
+    return opened
+
+
+def other_signers(store: Store, fingerprint: str) -> list[str]:
+    """Fingerprints of the keys that sealed this store's batches, when ``fingerprint`` sealed none of them."""
+    sealed = lq.sealing_nodes(store)
+    return [] if fingerprint in sealed else sorted(sealed)
+
+
+def warn_other_signers(store: Store, key: NodeKeyFile, warn: Callable[[str], None]) -> None:
+    """Warn (one line) when the store's ledger was sealed only by other keys than ``key``."""
+    others = other_signers(store, key.fingerprint)
+    if others:
+        warn(
+            f"this store's ledger is signed by another node key ({', '.join(others)}), not by {key.path}"
+            f" (fingerprint {key.fingerprint}): this run starts a second chain under a new identity; stop"
+            " and pass the key file that sealed it with --node-key unless a second node is meant"
+        )

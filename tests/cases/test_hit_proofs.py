@@ -1,0 +1,136 @@
+"""What each verified hit proved, worded exactly (a whole piece or one block), in letters too; which hits
+count for a case."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from swarmscope.cases import letters as L
+from swarmscope.cases.hit_proofs import (
+    NO_PROOF,
+    block_proof,
+    case_hits,
+    hit_proof,
+    letter_facts,
+    piece_proof,
+    torrent_pieces,
+)
+from swarmscope.evidence.records import BlockProof, Observation, Source, Tier
+from swarmscope.store.database import open_store
+from swarmscope.store.notices import HitWindow, SwarmPieces, hit_windows
+from tests.cases.test_exhibits import BLOCK_5, HOUR, IH, LAST_PIECE, PIECE_3, T0, build_world
+from tests.cases.test_letters import LETTER, SETTINGS, TO, flat, pdf_text
+from tests.conftest import FIXTURES
+
+
+def test_exact_wording_of_a_piece_and_a_block() -> None:
+    piece = "piece 3 (262,144 bytes, SHA-1 of the piece matched the torrent)"
+    assert piece_proof(3, 262_144, "SHA-1") == piece
+    assert block_proof(5, 16_384, 16_384) == (
+        "block at offset 16,384 of piece 5 (16,384 bytes, SHA-256 matched a piece already checked against the"
+        " torrent)"
+    )
+    assert block_proof(9, 1_048_576, 1_000) == (  # the short last block of the last piece keeps its length
+        "block at offset 1,048,576 of piece 9 (1,000 bytes, SHA-256 matched a piece already checked against"
+        " the torrent)"
+    )
+
+
+def test_hash_names_and_sizes_follow_the_torrent() -> None:
+    v2_row = SwarmPieces(None, "c3" * 32, 4, 65_536, 200_000, None)
+    assert torrent_pieces(v2_row, "c3" * 32).hashes == "SHA-256 merkle root"
+    # v2-only pieces end at file boundaries (BEP 52): without the .torrent the size is not guessed
+    window = HitWindow(T0, T0 + 1, 1, None, None, verified_pieces=(0,))
+    assert hit_proof(window, torrent_pieces(v2_row, "c3" * 32)) == (
+        "piece 0 (length unknown, SHA-256 merkle root of the piece matched the torrent)"
+    )
+    assert torrent_pieces(None, IH).hashes == "SHA-1"
+    assert hit_proof(HitWindow(T0, T0 + 1, 1, None, None), torrent_pieces(None, IH)) == NO_PROOF
+
+
+def test_v2_piece_sizes_come_from_the_stored_torrent() -> None:
+    path = FIXTURES / "libtorrent" / "test_torrents" / "v2_multiple_files.torrent"
+    if not path.is_file():
+        pytest.skip(f"fixture {path} not found")
+    data = path.read_bytes()
+    row = SwarmPieces(None, "c3" * 32, 3002, 1_048_576, 3_147_825_152, data)
+    pieces = torrent_pieces(row, "c3" * 32)
+    assert pieces.meta is not None and pieces.hashes == "SHA-256 merkle root"
+    short = next(i for i in range(pieces.meta.num_pieces) if pieces.meta.piece_size(i) < 1_048_576)
+    size = pieces.meta.piece_size(short)
+    window = HitWindow(T0, T0 + 1, 1, None, None, verified_pieces=(short,))
+    assert hit_proof(window, pieces) == (
+        f"piece {short} ({size:,} bytes, SHA-256 merkle root of the piece matched the torrent)"
+    )
+
+
+def test_a_case_counts_only_its_port_and_interval(tmp_path: Path) -> None:
+    store = open_store(str(tmp_path / "e.db"), node_key=Ed25519PrivateKey.generate(), now_us=T0)
+    try:
+        store.add_swarm(IH, IH, None, "w", 8, 32768, 8 * 32768, None, None, T0)
+        run = store.start_run({}, "0.1.0", T0)
+
+        def hit(port: int, start: int, piece: int) -> Observation:
+            return Observation(
+                IH, "127.0.0.5", port, Source.TRACKER.value, start, start + 1, Tier.VERIFIED,
+                verified_pieces=(piece,), bytes_received=32768,
+            )  # fmt: skip
+
+        records = [hit(6881, T0, 0), hit(6882, T0 + 1, 1), hit(6881, T0 + HOUR, 2)]
+        records.append(hit(6881, T0 + 3 * HOUR, 3))  # after the case's last hit
+        store.commit_evidence(run, records=records, sealed_at_us=T0 + 4 * HOUR)
+        windows = hit_windows(store, "127.0.0.5", IH)
+    finally:
+        store.close()
+    kept = case_hits(windows, 6881, T0, T0 + HOUR)
+    assert [w.verified_pieces for w in kept] == [(0,), (2,)]
+
+
+def test_letters_say_what_each_hit_proved(tmp_path: Path) -> None:
+    world = build_world(tmp_path / "e.db")
+    store = open_store(str(world.db), create=False)
+    try:
+        facts = letter_facts(store, world.case_ids["DOE-000001"])
+    finally:
+        store.close()
+    assert facts.hit_proofs == (
+        f"2026-11-30T00:53:20.000000Z: {PIECE_3}",
+        f"2026-11-30T01:53:20.000000Z: {BLOCK_5}",
+        f"2026-11-30T02:53:20.000000Z: {LAST_PIECE}",
+    )
+    rendered = L.render_letter(facts, LETTER, TO, SETTINGS)
+    for line in facts.hit_proofs:
+        assert f"  {line}\n" in rendered.text
+    text = flat(pdf_text(rendered.pdf, tmp_path))
+    for proof in (PIECE_3, BLOCK_5, LAST_PIECE):
+        assert proof in text, proof
+    assert "received a block or piece of the work" not in flat(rendered.text)
+    assert L.forbidden_wording(rendered.text) == []
+
+
+def test_a_block_proof_is_stored_and_read_back_as_a_block(tmp_path: Path) -> None:
+    store = open_store(str(tmp_path / "e.db"), node_key=Ed25519PrivateKey.generate(), now_us=T0)
+    try:
+        store.add_swarm(IH, IH, None, "w", 8, 32768, 8 * 32768, None, None, T0)
+        run = store.start_run({}, "0.1.0", T0)
+        proof = BlockProof(2, 16384, 16384, bytes(32))
+        obs = Observation(
+            IH, "127.0.0.6", 6881, Source.TRACKER.value, T0, T0 + 1, Tier.VERIFIED,
+            verified_blocks=(proof,), bytes_received=16384,
+        )  # fmt: skip
+        store.commit_evidence(run, records=[obs], sealed_at_us=T0 + 1)
+        (window,) = hit_windows(store, "127.0.0.6", IH)
+    finally:
+        store.close()
+    assert window.verified_pieces == () and window.verified_blocks == ((2, 16384, 16384),)
+
+
+def test_a_letter_without_recorded_hits_says_so() -> None:
+    from tests.cases.test_letters import FACTS
+
+    rendered = L.render_letter(FACTS, LETTER, TO, SETTINGS)  # FACTS: no hit_proofs
+    for body in (rendered.text, rendered.html):
+        assert "(no verified hit of this case was found in the evidence store)" in body
