@@ -113,6 +113,7 @@ LAYOUTS: list[tuple[str, dict[str, int], Mutation, bool]] = [
     ("single: name.utf-8 is not the file tree key", SINGLE, _set(b"name.utf-8", b"other.bin"), False),
     ("single: v2 file inside a directory", SINGLE, _tree_key(b"one.bin", b"dir"), False),
     ("single: file tree key renamed", SINGLE, _tree_key(b"two.bin"), False),
+    ("torrent name holds BitComet's pad marker", MULTI, _set(b"name", b"_____padding_file_1"), False),
     # libtorrent ignores attributes, pad file names, and names of empty files; it accepts a v1 list
     # without the tail pad (hybrids made by libtorrent 2.0.0-2.0.7)
     ("v1 executable and hidden attributes", MULTI, _set_in(b"a.bin", b"attr", b"xh"), True),
@@ -155,6 +156,52 @@ def test_hybrid_mismatch_message_names_the_file(tmp_path: Path) -> None:
         parse_metainfo(encode(top))
     assert "file 0" in info.value.reason and "'content/z.bin'" in info.value.reason
     assert "'content/a.bin'" in info.value.reason
+
+
+V1_PADS = [
+    ({b"name": b"_____padding_file_1", b"files": [{b"length": 5, b"path": [b"a"]}]}, [True]),
+    ({b"name": b"x", b"files": [{b"length": 5, b"path": [b"a_____padding_file_"]}]}, [True]),
+    ({b"name": b"x", b"files": [{b"length": 2, b"path": [b"a"]}, {b"length": 3, b"path": [b"b"]}]}, [0, 0]),
+    ({b"name": b"x_____padding_file_", b"length": 5}, [True]),
+    ({b"name": b"x", b"length": 5, b"attr": b"p"}, [True]),
+    ({b"name": b"x", b"length": 5}, [False]),
+]
+
+
+@pytest.mark.parametrize(("fields", "pads"), V1_PADS)
+def test_v1_pad_files_are_the_ones_libtorrent_sees(fields: dict[bytes, Any], pads: list[bool]) -> None:
+    """BEP 47 ``attr`` ``p``, or BitComet's marker anywhere in the path, the torrent name included."""
+    data = encode({b"info": {b"piece length": PIECE, b"pieces": bytes(20), **fields}})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        storage = lt.torrent_info(data).files()
+    theirs = [bool(storage.file_flags(i) & storage.flag_pad_file) for i in range(storage.num_files())]
+    assert [f.is_pad for f in parse_metainfo(data).files] == theirs == [bool(p) for p in pads]
+
+
+@pytest.mark.parametrize("element", [b".", b"..", b"", b"/", b"a/b", b"...", b"a\x01"])
+def test_v1_path_elements_are_sanitised_like_libtorrent(element: bytes) -> None:
+    """An element that sanitises to nothing becomes ``_`` (libtorrent's ``force_element``)."""
+    files = [{b"length": 5, b"path": [element, b"a", element]}, {b"length": 0, b"path": [b"zz"]}]
+    data = encode({b"info": {b"name": b"n", b"piece length": PIECE, b"pieces": bytes(20), b"files": files}})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        storage = lt.torrent_info(data).files()
+    theirs = [storage.file_path(i) for i in range(storage.num_files())]
+    assert ["/".join(("n", *f.path)) for f in parse_metainfo(data).files] == theirs
+
+
+@pytest.mark.parametrize("key", [b".", b"..", b"/"])
+def test_v2_file_tree_keys_are_sanitised_like_libtorrent(tmp_path: Path, key: bytes) -> None:
+    """The same rule in the v2 file tree, so a hybrid naming a file ``.`` in both lists matches."""
+    top = hybrid(tmp_path, MULTI)
+    tree = top[b"info"][b"file tree"]
+    top[b"info"][b"file tree"] = {key: tree.pop(b"a.bin"), **tree}
+    v1_file(top[b"info"], b"a.bin")[b"path"] = [key]
+    data = encode(top)
+    assert lt_verdict(data) == "ok"
+    meta = parse_metainfo(data)
+    assert [f.path for f in meta.files if f.length and not f.is_pad] == [("_",), ("b.bin",)]
 
 
 # ---------------------------------------------------------------- piece length

@@ -89,6 +89,12 @@ def sanitize_element(raw: bytes) -> str:
     return "".join(out)
 
 
+def _path_element(raw: bytes) -> str:
+    """A path element below the torrent name: one that sanitises to nothing (``.``, ``..``, ``/``)
+    becomes ``_`` instead of vanishing (libtorrent's ``force_element``)."""
+    return sanitize_element(raw) or "_"
+
+
 def _attr(entry: Mapping[bytes, Any]) -> str:
     attr = entry.get(b"attr")
     return attr.decode("latin-1") if isinstance(attr, bytes) else ""
@@ -123,8 +129,7 @@ def _v1_entry(entry: Any, index: int, offset: int) -> FileEntry:
         path = entry.get(b"path")
     is_pad = "p" in attr
     if isinstance(path, list) and path:
-        parts = [sanitize_element(p) for p in _check_string_list(path, f"{where}.path")]
-        elements = tuple(p for p in parts if p) or ("_",)
+        elements = tuple(_path_element(p) for p in _check_string_list(path, f"{where}.path"))
     elif is_pad:
         elements = (".pad", str(length))
     else:
@@ -136,27 +141,37 @@ def _v1_entry(entry: Any, index: int, offset: int) -> FileEntry:
 def files_v1(info: Mapping[bytes, Any], name: str) -> tuple[FileEntry, ...]:
     """Extract the v1 layout: ``info.files`` (multi-file) or ``info.length`` (single file).
 
+    A file is a pad when its ``attr`` holds ``p`` or its path, the torrent name included, holds
+    BitComet's ``_____padding_file_`` (so a torrent named that way has only pad files).
+
+    Args:
+        info: the info dict.
+        name: the sanitised torrent name, the directory of every file of a multi-file torrent.
+
     Raises:
         DecodeError: an entry is malformed (named by index and key).
 
-    Source: BEP 3 ("info dictionary"), BEP 47; libtorrent ``extract_single_file``.
+    Source: BEP 3 ("info dictionary"), BEP 47; libtorrent ``extract_single_file`` (the marker
+    test runs on the whole path).
     """
     files = info.get(b"files")
     if files is None:
         raw = info.get(b"name.utf-8")
         if not isinstance(raw, bytes) or not raw:
             raw = info.get(b"name")
-        if not isinstance(raw, bytes) or not raw or not sanitize_element(raw):
+        path = sanitize_element(raw) if isinstance(raw, bytes) and raw else ""
+        if not path:
             raise DecodeError("info.name: missing or empty (single-file torrent)")
-        symlink = "l" in _attr(info)
-        return (FileEntry((), _length(info, "info", symlink), 0, is_symlink=symlink),)
+        attr = _attr(info)
+        is_pad = "p" in attr or _PAD_MARKER in path
+        return (FileEntry((), _length(info, "info", "l" in attr), 0, is_pad, is_symlink="l" in attr),)
     if not isinstance(files, list):
         raise DecodeError("info.files: not a list")
     out: list[FileEntry] = []
     offset = 0
     for index, entry in enumerate(files):
         item = _v1_entry(entry, index, offset)
-        out.append(item)
+        out.append(replace(item, is_pad=True) if _PAD_MARKER in name else item)
         offset += item.length
     return tuple(out)
 
@@ -190,8 +205,7 @@ def _walk_tree(
         where = f"info.file tree/{'/'.join((*prefix, key.decode('utf-8', 'replace')))}"
         if not isinstance(node, dict) or not key:
             raise DecodeError(f"{where}: empty name or not a dictionary")
-        element = sanitize_element(key.lstrip(b"/"))
-        path = prefix + ((element,) if element else ())
+        path = (*prefix, _path_element(key.lstrip(b"/")))
         if len(node) == 1 and b"" in node:
             single = single_ok and len(tree) == 1
             entry = _v2_leaf(node[b""], where, () if single else path, state["offset"])
@@ -235,7 +249,7 @@ def v2_single_file_name(tree: Mapping[bytes, Any], has_files: bool) -> str | Non
     ((key, node),) = tree.items()
     if not isinstance(node, dict) or len(node) != 1 or b"" not in node:
         return None
-    return sanitize_element(key.lstrip(b"/")) or "_"
+    return _path_element(key.lstrip(b"/"))
 
 
 def _without_tail_pad(files: tuple[FileEntry, ...]) -> tuple[FileEntry, ...]:
