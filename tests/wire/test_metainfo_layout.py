@@ -1,6 +1,7 @@
-"""Hybrid torrents whose v1 file list and v2 file tree must describe the same files, the piece length
-bounds of v1 and v2 torrents, and bytes after the torrent dictionary: every crafted torrent is checked
-against libtorrent 2.1.1's own verdict in the same test."""
+"""Hybrid torrents whose v1 file list and v2 file tree must describe the same files, pad files and
+path elements as libtorrent sees them, the piece length bounds of v1 and v2 torrents, and bytes after
+the torrent dictionary: every crafted torrent is checked against libtorrent 2.1.1's own verdict (or
+file list) in the same test."""
 
 from __future__ import annotations
 
