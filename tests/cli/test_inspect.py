@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 
 import swarmscope.cli.inspect  # noqa: F401  (registers the command)
 from swarmscope.cli.app import app
+from swarmscope.wire.bencode import decode, encode
 from tests.conftest import FIXTURES
 
 CORPUS = FIXTURES  # ../shared/fixtures/torrents, or $SWARMSCOPE_SHARED/fixtures/torrents
@@ -132,3 +133,56 @@ def test_console_script_subprocess(fixtures_dir: Path) -> None:
         env=env,
     )
     assert bad.returncode == 1 and "info.name" in bad.stderr and "Traceback" not in bad.stderr
+
+
+FETCH = "URLs are not fetched; download the .torrent first"
+EMPTY = "inspect: empty argument; give a .torrent file or a magnet: URI"
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ("http://example.com/a.torrent", f"inspect: http:// {FETCH}"),
+        ("HTTPS://example.com/a.torrent?x=1", f"inspect: https:// {FETCH}"),
+        ("udp://tracker.example:6969/announce", f"inspect: udp:// {FETCH}"),
+        ("file:///tmp/a.torrent", "inspect: file:// URLs are not read; give the path itself"),
+        ("", EMPTY),
+        (" \t", EMPTY),
+    ],
+)
+def test_url_or_empty_argument_is_one_clear_line(source: str, message: str) -> None:
+    result = invoke(source)
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [message]
+    as_json = invoke(source, "--json")
+    out = json.loads(as_json.stdout)
+    assert as_json.exit_code == 1 and out["valid"] is False and out["error"] == message
+
+
+def test_an_existing_path_that_looks_like_a_url_is_read(
+    fixtures_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``http://alice.torrent`` is also the relative path ``http:/alice.torrent``; a file there is read."""
+    (tmp_path / "http:").mkdir()
+    (tmp_path / "http:" / "alice.torrent").write_bytes(
+        (fixtures_dir / "webtorrent/alice.torrent").read_bytes()
+    )
+    monkeypatch.chdir(tmp_path)
+    result = invoke("http://alice.torrent", "--json")
+    assert result.exit_code == 0 and json.loads(result.stdout)["num_pieces"] == 10
+
+
+def test_hybrid_whose_file_lists_disagree_is_one_line(fixtures_dir: Path, tmp_path: Path) -> None:
+    """A file renamed in the v1 list only (control character included): libtorrent refuses it too."""
+    lt = pytest.importorskip("libtorrent")
+    top = decode((fixtures_dir / "libtorrent/test_torrents/v2_hybrid.torrent").read_bytes())
+    top[b"info"][b"files"][2][b"path"] = [b"renamed\n.avi"]
+    data = encode(top)
+    with pytest.raises(RuntimeError, match="v1 and v2 file metadata does not match"):
+        lt.torrent_info(data)
+    (tmp_path / "bad.torrent").write_bytes(data)
+    result = invoke(str(tmp_path / "bad.torrent"))
+    assert result.exit_code == 1
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith("invalid: info.files: the v1 file list and the v2 file tree do not match")
+    assert "'bittorrent-v1-v2-hybrid-test/renamed_.avi'" in line

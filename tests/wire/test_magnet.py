@@ -155,3 +155,40 @@ def test_arbitrary_text_parses_or_raises_decode_error(text: str) -> None:
     for uri in (text, "magnet:?" + text, f"magnet:?xt=urn:btih:{V1}&" + text):
         with contextlib.suppress(DecodeError):
             parse_magnet(uri)
+
+
+OTHER_V1 = "11" * 20
+OTHER_V2 = "cd" * 32
+REPEATED_XT = [
+    f"magnet:?xt=urn:btih:{V1}&xt=urn:btih:{OTHER_V1}",
+    f"magnet:?xt=urn:btih:{OTHER_V1}&xt=urn:btih:{B32}",
+    f"magnet:?xt.1=urn:btih:{V1}&dn=x&xt.2=urn:btih:{OTHER_V1}",
+    f"magnet:?xt=urn:btmh:1220{V2}&xt=urn:btmh:1220{OTHER_V2}",
+    f"magnet:?xt=urn:btmh:1220{OTHER_V2}&xt=urn:btih:{V1}&xt=urn:btmh:1220{V2}",
+    f"magnet:?xt=urn:btih:{V1}&xt=urn:btih:{V1}",
+]
+
+
+@pytest.mark.parametrize("uri", REPEATED_XT)
+def test_repeated_xt_of_one_kind_the_last_wins_like_libtorrent(uri: str) -> None:
+    """libtorrent's parse_magnet_uri overwrites the infohash of each kind at every ``xt``."""
+    lt = pytest.importorskip("libtorrent")
+    theirs = lt.parse_magnet_uri(uri).info_hashes
+    ours = parse_magnet(uri)
+    assert (ours.v1.hex if ours.v1 else None) == (str(theirs.v1) if theirs.has_v1() else None)
+    assert (ours.v2.hex if ours.v2 else None) == (str(theirs.v2) if theirs.has_v2() else None)
+
+
+@pytest.mark.parametrize(
+    ("uri", "reason"),
+    [
+        (f"magnet:?xt=urn:btih:{V1}&xt=urn:btih:{V1[:-2]}", "xt: urn:btih"),
+        (f"magnet:?xt=urn:btmh:1220{V2}&xt=urn:btmh:1114{V2}", "xt: urn:btmh"),
+    ],
+)
+def test_a_bad_later_xt_is_refused_like_libtorrent(uri: str, reason: str) -> None:
+    lt = pytest.importorskip("libtorrent")
+    with pytest.raises(RuntimeError, match="invalid info-hash"):
+        lt.parse_magnet_uri(uri)
+    with pytest.raises(DecodeError, match=reason):
+        parse_magnet(uri)

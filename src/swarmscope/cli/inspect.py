@@ -1,11 +1,13 @@
 """``swarmscope inspect TORRENT_OR_MAGNET [--json]``: show what a torrent file or magnet link carries.
 
 Invalid or unreadable input prints one line naming the field and the problem and exits with status 1.
+So do an empty argument and a URL (``http://…``): nothing is downloaded, only local files are read.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -15,12 +17,30 @@ from rich.table import Table
 
 from swarmscope.cli.app import app
 from swarmscope.cli.text import escaped, plain
-from swarmscope.errors import DecodeError
+from swarmscope.errors import DecodeError, InputError
 from swarmscope.wire.magnet import parse_magnet
 from swarmscope.wire.metainfo import parse_metainfo
 
 MAX_TORRENT_BYTES = 80_000_000  # libtorrent load_torrent_limits.max_buffer_size
 _SUMMARY_KEYS = ("name", "v1", "v2", "total_size", "piece_length", "num_pieces", "num_files")
+_URL = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")  # RFC 3986 scheme, then an authority
+
+
+def _check_source(source: str) -> None:
+    """Refuse an empty argument, and a URL unless a local file has that path.
+
+    Raises:
+        InputError: the one line to print.
+    """
+    if not source.strip():
+        raise InputError("inspect: empty argument; give a .torrent file or a magnet: URI")
+    url = _URL.match(source)
+    if url is None or Path(source).exists():
+        return
+    scheme = url.group(1).lower()
+    if scheme == "file":
+        raise InputError("inspect: file:// URLs are not read; give the path itself")
+    raise InputError(f"inspect: {scheme}:// URLs are not fetched; download the .torrent first")
 
 
 def _load(source: str) -> dict[str, Any]:
@@ -95,18 +115,22 @@ def inspect(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of a table."),
 ) -> None:
     """Show the infohashes, size, pieces, files, trackers and private flag of a torrent or magnet."""
+    info: dict[str, Any] | None = None
+    error = line = None
     try:
-        info: dict[str, Any] | None = _load(source)
-        error = None
+        _check_source(source)
+        info = _load(source)
+    except InputError as exc:
+        error = line = str(exc)
     except DecodeError as exc:
-        info, error = None, str(exc)
+        error = str(exc)
     except OSError as exc:
-        info, error = None, f"cannot read {source!r}: {exc.strerror or exc}"
+        error = f"cannot read {source!r}: {exc.strerror or exc}"
     if as_json:
         typer.echo(_json_out(info, error))
     elif info is not None:
         _human(Console(), info)
     else:
-        typer.echo(f"invalid: {error}", err=True)
+        typer.echo(line or f"invalid: {error}", err=True)
     if info is None:
         raise typer.Exit(code=1)

@@ -1,17 +1,19 @@
 """The file layout of a torrent: the v1 ``files`` list / single file and the v2 ``file tree``.
 
 Paths are sanitised the way libtorrent does it (so names and duplicate detection agree with it);
-pad files (BEP 47) are kept as entries because they occupy piece space.
+pad files (BEP 47) are kept as entries because they occupy piece space. A hybrid torrent's two
+layouts must describe the same files (:func:`layout_mismatch`).
 
 Sources: BEP 3 (info.files, info.length), BEP 47 (attr, pad files), BEP 52 (file tree, pieces root,
-piece alignment); libtorrent ``torrent_info.cpp`` (``sanitize_append_path_element``,
-``extract_single_file``, ``extract_files2``, ``resolve_duplicate_filenames_slow``).
+piece alignment, hybrid torrents); libtorrent ``torrent_info.cpp`` (``sanitize_append_path_element``,
+``extract_single_file``, ``extract_files2``, ``resolve_duplicate_filenames_slow``) and
+``file_storage.cpp`` (``aux::files_compatible``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from swarmscope.errors import DecodeError
@@ -87,6 +89,12 @@ def sanitize_element(raw: bytes) -> str:
     return "".join(out)
 
 
+def _path_element(raw: bytes) -> str:
+    """A path element below the torrent name: one that sanitises to nothing (``.``, ``..``, ``/``)
+    becomes ``_`` instead of vanishing (libtorrent's ``force_element``)."""
+    return sanitize_element(raw) or "_"
+
+
 def _attr(entry: Mapping[bytes, Any]) -> str:
     attr = entry.get(b"attr")
     return attr.decode("latin-1") if isinstance(attr, bytes) else ""
@@ -121,8 +129,7 @@ def _v1_entry(entry: Any, index: int, offset: int) -> FileEntry:
         path = entry.get(b"path")
     is_pad = "p" in attr
     if isinstance(path, list) and path:
-        parts = [sanitize_element(p) for p in _check_string_list(path, f"{where}.path")]
-        elements = tuple(p for p in parts if p) or ("_",)
+        elements = tuple(_path_element(p) for p in _check_string_list(path, f"{where}.path"))
     elif is_pad:
         elements = (".pad", str(length))
     else:
@@ -134,27 +141,37 @@ def _v1_entry(entry: Any, index: int, offset: int) -> FileEntry:
 def files_v1(info: Mapping[bytes, Any], name: str) -> tuple[FileEntry, ...]:
     """Extract the v1 layout: ``info.files`` (multi-file) or ``info.length`` (single file).
 
+    A file is a pad when its ``attr`` holds ``p`` or its path, the torrent name included, holds
+    BitComet's ``_____padding_file_`` (so a torrent named that way has only pad files).
+
+    Args:
+        info: the info dict.
+        name: the sanitised torrent name, the directory of every file of a multi-file torrent.
+
     Raises:
         DecodeError: an entry is malformed (named by index and key).
 
-    Source: BEP 3 ("info dictionary"), BEP 47; libtorrent ``extract_single_file``.
+    Source: BEP 3 ("info dictionary"), BEP 47; libtorrent ``extract_single_file`` (the marker
+    test runs on the whole path).
     """
     files = info.get(b"files")
     if files is None:
         raw = info.get(b"name.utf-8")
         if not isinstance(raw, bytes) or not raw:
             raw = info.get(b"name")
-        if not isinstance(raw, bytes) or not raw or not sanitize_element(raw):
+        path = sanitize_element(raw) if isinstance(raw, bytes) and raw else ""
+        if not path:
             raise DecodeError("info.name: missing or empty (single-file torrent)")
-        symlink = "l" in _attr(info)
-        return (FileEntry((), _length(info, "info", symlink), 0, is_symlink=symlink),)
+        attr = _attr(info)
+        is_pad = "p" in attr or _PAD_MARKER in path
+        return (FileEntry((), _length(info, "info", "l" in attr), 0, is_pad, is_symlink="l" in attr),)
     if not isinstance(files, list):
         raise DecodeError("info.files: not a list")
     out: list[FileEntry] = []
     offset = 0
     for index, entry in enumerate(files):
         item = _v1_entry(entry, index, offset)
-        out.append(item)
+        out.append(replace(item, is_pad=True) if _PAD_MARKER in name else item)
         offset += item.length
     return tuple(out)
 
@@ -188,8 +205,7 @@ def _walk_tree(
         where = f"info.file tree/{'/'.join((*prefix, key.decode('utf-8', 'replace')))}"
         if not isinstance(node, dict) or not key:
             raise DecodeError(f"{where}: empty name or not a dictionary")
-        element = sanitize_element(key.lstrip(b"/"))
-        path = prefix + ((element,) if element else ())
+        path = (*prefix, _path_element(key.lstrip(b"/")))
         if len(node) == 1 and b"" in node:
             single = single_ok and len(tree) == 1
             entry = _v2_leaf(node[b""], where, () if single else path, state["offset"])
@@ -219,6 +235,88 @@ def files_v2(
     state: dict[str, Any] = {"files": [], "offset": 0, "piece_length": piece_length}
     _walk_tree(tree, (), state, 0, not has_files)
     return tuple(state["files"])
+
+
+def v2_single_file_name(tree: Mapping[bytes, Any], has_files: bool) -> str | None:
+    """The path libtorrent gives the file of a single-file v2 tree: its key, not ``info.name``.
+
+    Returns None when the tree is not the single-file shape (one leaf at the top, no ``info.files``).
+
+    Source: libtorrent ``extract_files2`` (``single_file`` drops the root directory).
+    """
+    if has_files or len(tree) != 1:
+        return None
+    ((key, node),) = tree.items()
+    if not isinstance(node, dict) or len(node) != 1 or b"" not in node:
+        return None
+    return _path_element(key.lstrip(b"/"))
+
+
+def _without_tail_pad(files: tuple[FileEntry, ...]) -> tuple[FileEntry, ...]:
+    """Drop the pad after the last non-empty file; empty files after it move down to its offset."""
+    for index in range(len(files) - 1, -1, -1):
+        pad = files[index]
+        if pad.length == 0:
+            continue
+        if not pad.is_pad:
+            return files
+        tail = tuple(replace(f, offset=pad.offset) for f in files[index + 1 :])
+        return files[:index] + tail
+    return files
+
+
+def layout_mismatch(
+    v1: tuple[FileEntry, ...], v2: tuple[FileEntry, ...], v1_single: str, v2_single: str | None
+) -> str | None:
+    """Tell why a hybrid torrent's v1 file list and v2 file tree do not describe the same files.
+
+    Both lists have the same number of entries and total size (pad files included, bytes). At each
+    index, a file that is neither a pad nor empty must face such a file with the same path, length
+    and offset; pads and empty files only hold places, whatever their names and attributes (``x``,
+    ``h``). A v2 list one entry longer first loses its tail pad: libtorrent 2.0.0-2.0.7 made
+    hybrids without one. Symlinks are empty, so their targets are never compared.
+
+    Args:
+        v1 / v2: the layouts from :func:`files_v1` and :func:`files_v2`.
+        v1_single: the path of the file of a single-file v1 torrent (the sanitised ``info.name``),
+            also the directory of every other path.
+        v2_single: the path of the file of a single-file v2 tree (:func:`v2_single_file_name`), or None.
+
+    Returns:
+        None when they match, else what differs (file index, paths, lengths or offsets).
+
+    Source: BEP 52 ("hybrid torrents"); libtorrent ``aux::files_compatible`` and
+    ``file_storage::remove_tail_padding`` ("the v1 and v2 file metadata does not match").
+    """
+    if len(v2) == len(v1) + 1:
+        v2 = _without_tail_pad(v2)
+    if len(v1) != len(v2):
+        return f"{len(v1)} files in the v1 list, {len(v2)} in the v2 file tree"
+    size1, size2 = sum(f.length for f in v1), sum(f.length for f in v2)
+    if size1 != size2:
+        return f"{size1} bytes in the v1 list, {size2} in the v2 file tree"
+    for index, (a, b) in enumerate(zip(v1, v2, strict=True)):
+        seen = (_full_path(a, v1_single, v1_single), a.length, a.offset)
+        other = (_full_path(b, v2_single, v1_single), b.length, b.offset)
+        if _holds_data(a) != _holds_data(b) or (_holds_data(a) and seen != other):
+            return f"file {index} is {_show(a, seen)} in the v1 list, {_show(b, other)} in the v2 file tree"
+    return None
+
+
+def _holds_data(entry: FileEntry) -> bool:
+    return not entry.is_pad and entry.length > 0
+
+
+def _full_path(entry: FileEntry, single: str | None, name: str) -> str:
+    if not entry.path and single is not None:
+        return single
+    return "/".join((name, *entry.path))
+
+
+def _show(entry: FileEntry, key: tuple[str, int, int]) -> str:
+    if not _holds_data(entry):
+        return f"{'a pad' if entry.is_pad else 'an empty file'} ({key[0]!r})"
+    return f"{key[0]!r} ({key[1]} bytes at {key[2]})"
 
 
 def _split_ext(path: str) -> tuple[str, str]:

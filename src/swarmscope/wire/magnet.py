@@ -28,8 +28,8 @@ class Magnet:
     """What a magnet link carries.
 
     Attributes:
-        v1: from ``xt=urn:btih:`` (40 hex or 32 base32 characters), or None.
-        v2: from ``xt=urn:btmh:1220…`` (64 hex characters), or None.
+        v1: from the last ``xt=urn:btih:`` (40 hex or 32 base32 characters), or None.
+        v2: from the last ``xt=urn:btmh:1220…`` (64 hex characters), or None.
         display_name: ``dn`` (percent-decoded, ``+`` as space), or None.
         trackers: usable ``tr`` URLs in order, duplicates and TRK-18 rejects removed.
         peers: ``x.pe`` peer addresses given as IP literals (host names are skipped).
@@ -122,11 +122,15 @@ def parse_magnet(uri: str) -> Magnet:
     Returns:
         The :class:`Magnet`.
 
+    Every ``xt`` is checked; when several name an infohash of one kind (two ``urn:btih``, or two
+    ``urn:btmh``), the last one wins, so the swarm is the one libtorrent joins for this link.
+
     Raises:
         DecodeError: not a ``magnet:`` URI, no BitTorrent infohash, or a malformed ``xt``, ``xl``
             or ``x.pe`` parameter (the message names it).
 
-    Source: BEP 9 ("Magnet URI format"), BEP 52; interop-quirks TRK-18.
+    Source: BEP 9 ("Magnet URI format"), BEP 52; libtorrent 2.1 ``parse_magnet_uri`` (each ``xt``
+    overwrites the infohash of its kind); interop-quirks TRK-18.
     """
     v1 = v2 = None
     name = length = None
@@ -136,9 +140,9 @@ def parse_magnet(uri: str) -> Magnet:
         if key == "xt":
             urn = unquote(value)
             if urn.lower().startswith("urn:btih:"):
-                v1 = v1 or _btih(urn[9:])
+                v1 = _btih(urn[9:])
             elif urn.lower().startswith("urn:btmh:"):
-                v2 = v2 or _btmh(urn[9:])
+                v2 = _btmh(urn[9:])
         elif key == "dn" and name is None:
             name = unquote_plus(value)
         elif key == "tr":

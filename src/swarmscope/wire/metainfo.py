@@ -27,14 +27,16 @@ from swarmscope.wire.file_tree import (
     check_duplicate_paths,
     files_v1,
     files_v2,
+    layout_mismatch,
     sanitize_element,
+    v2_single_file_name,
 )
 from swarmscope.wire.types import BLOCK_SIZE, InfoHash
 
 __all__ = ["FileEntry", "Metainfo", "parse_metainfo"]
 
 MAX_PIECES = 0x200000  # libtorrent load_torrent_limits.max_pieces (META-07)
-MAX_PIECE_LENGTH = (2**31 - 1) // 2  # libtorrent: INT_MAX / 2
+MAX_PIECE_LENGTH = (2**15 - 1) * BLOCK_SIZE  # libtorrent file_storage::max_piece_size (536,854,528)
 _FALSE_STRINGS = {b"", b"0", b"false", b"f", b"no", b"n"}
 
 
@@ -156,11 +158,20 @@ def _is_truthy(value: Any) -> bool:
 
 
 def _piece_length(info: Mapping[bytes, Any], version: int) -> int:
+    """Bytes per piece: 1 .. :data:`MAX_PIECE_LENGTH`; for meta version 2 (v2 and hybrid) also a
+    power of two of at least 16 KiB. BEP 3 sets no rule for v1, and libtorrent accepts any length
+    in range there (its test torrent large_piece_size.torrent uses 536,854,528).
+
+    Source: BEP 52 ("piece length ... must be a power of two and at least 16KiB"); libtorrent
+    ``torrent_info::parse_info_section`` ("invalid or missing 'piece length'").
+    """
     value = info.get(b"piece length")
-    if not isinstance(value, int) or not 0 < value <= MAX_PIECE_LENGTH:
-        raise DecodeError(f"info.piece length: missing, not an integer or out of range: {value!r}")
+    if not isinstance(value, int):
+        raise DecodeError(f"info.piece length: missing or not an integer: {value!r}")
+    if not 0 < value <= MAX_PIECE_LENGTH:
+        raise DecodeError(f"info.piece length: {value} is outside 1..{MAX_PIECE_LENGTH} bytes")
     if version >= 2 and (value < BLOCK_SIZE or value & (value - 1)):
-        raise DecodeError(f"info.piece length: {value} is not a power of two of at least 16 KiB")
+        raise DecodeError(f"info.piece length: {value} is not a power of two of at least 16 KiB (BEP 52)")
     return value
 
 
@@ -216,15 +227,12 @@ def _layout(
     if not has_v1:
         return v2_files, False, True
     v1_files = files_v1(info, name)
-    if _real_layout(v1_files) != _real_layout(v2_files):
-        raise DecodeError("info.files: the v1 file list and the v2 file tree do not match (META-08)")
+    mismatch = layout_mismatch(v1_files, v2_files, name, v2_single_file_name(tree, b"files" in info))
+    if mismatch is not None:
+        raise DecodeError(f"info.files: the v1 file list and the v2 file tree do not match: {mismatch}")
     roots = iter([f.pieces_root for f in v2_files if not f.is_pad and f.length])
     merged = [replace(f, pieces_root=next(roots)) if not f.is_pad and f.length else f for f in v1_files]
     return tuple(merged), True, True
-
-
-def _real_layout(files: tuple[FileEntry, ...]) -> list[tuple[int, int]]:
-    return [(f.offset, f.length) for f in files if not f.is_pad and f.length]
 
 
 def parse_metainfo(data: bytes) -> Metainfo:
