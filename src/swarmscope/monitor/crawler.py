@@ -158,6 +158,10 @@ class Monitor:
             while True:
                 yield await leads.get()
 
+        def source_of(peer: tuple[str, int]) -> str:
+            """How the peer was found (the magnet's own ``x.pe`` peers: given by the user)."""
+            return self.sources.get((t.swarm, *peer), Source.MANUAL.value)
+
         while t.meta is None and not self._stopping:
             outcome = await fetch_metadata(
                 t.magnet,
@@ -168,10 +172,10 @@ class Monitor:
                 timeout=self.config.metadata_timeout,
                 encryption=self.config.encryption,
                 tap=self.evidence.capture_tap,
+                source_of=source_of,
             )
             for obs in outcome.observations:
-                key = (t.swarm, obs.ip, obs.port)
-                self._record(key, replace(obs, source=self.sources.get(key, obs.source)))
+                self._record((t.swarm, obs.ip, obs.port), obs)
             if outcome.meta is None:
                 self.on_warning(f"{t.name}: no peer served verified metadata yet (BEP 9); still trying")
                 continue
@@ -228,10 +232,7 @@ class Monitor:
         )
 
     def _inbound_done(self, run: ProbeRun, obs: Observation) -> None:
-        """Record an inbound probe under the peer's listen port when its BEP 10 ``p`` names one."""
-        listen_port = obs.extension.p if obs.extension is not None else None
-        if listen_port:
-            obs = replace(obs, port=listen_port)
+        """Record an inbound probe (the run already names the peer's BEP 10 listen port when it sent one)."""
         key = (obs.infohash, obs.ip, obs.port)
         self.stats[obs.infohash].sighted(obs.ip, obs.port, Source.INBOUND.value)
         self._record(key, obs)
@@ -348,6 +349,7 @@ class Monitor:
             piece_seed=seed,
             extension_handshake=self._ext,
             inbound=inbound,
+            record_listen_port=inbound,  # re-probes dial the BEP 10 listen port, never the source port
             pex_id=PEX_ID if self.config.pex else 0,
             block_candidates=self.evidence.candidates(swarm, seed),
         )
