@@ -158,10 +158,6 @@ class Monitor:
             while True:
                 yield await leads.get()
 
-        def source_of(peer: tuple[str, int]) -> str:
-            """How the peer was found (the magnet's own ``x.pe`` peers: given by the user)."""
-            return self.sources.get((t.swarm, *peer), Source.MANUAL.value)
-
         while t.meta is None and not self._stopping:
             outcome = await fetch_metadata(
                 t.magnet,
@@ -172,7 +168,7 @@ class Monitor:
                 timeout=self.config.metadata_timeout,
                 encryption=self.config.encryption,
                 tap=self.evidence.capture_tap,
-                source_of=source_of,
+                source_of=lambda peer: self.sources.get((t.swarm, *peer), Source.MANUAL.value),
             )
             for obs in outcome.observations:
                 self._record((t.swarm, obs.ip, obs.port), obs)
@@ -227,9 +223,8 @@ class Monitor:
         swarm = self._by_wire.get(wire_infohash)
         if swarm is None or self._stopping:
             return None
-        return self._new_run(
-            (swarm, ip, port), self.clock.now_us(), source=Source.INBOUND.value, inbound=True
-        )
+        now = self.clock.now_us()
+        return self._new_run((swarm, ip, port), now, source=Source.INBOUND.value, inbound=True)
 
     def _inbound_done(self, run: ProbeRun, obs: Observation) -> None:
         """Record an inbound probe (the run already names the peer's BEP 10 listen port when it sent one)."""
