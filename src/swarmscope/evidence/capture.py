@@ -160,6 +160,7 @@ def capture_header(run: object) -> CaptureHeader | MetadataHeader:
         piece_seed=run.piece_seed,
         extension_handshake=run._ext_out,  # the run keeps our BEP 10 payload private; it is an input
         inbound=run.inbound,
+        record_listen_port=run.record_listen_port,
         pex_id=run.pex_id,
         block_candidates=tuple(run.block_candidates),
         mse=mse,
@@ -236,6 +237,7 @@ def build_run(header: CaptureHeader | MetadataHeader, pieces: PieceSpec | None) 
         "piece_seed": header.piece_seed,
         "extension_handshake": header.extension_handshake,
         "inbound": header.inbound,
+        "record_listen_port": header.record_listen_port,
         "pex_id": header.pex_id,
     }
     if header.block_candidates:  # only block-mode runs take candidates (issue 4 item 2)

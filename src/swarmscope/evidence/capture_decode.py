@@ -47,6 +47,7 @@ _HEADER_KEYS = {
     b"n",
     b"q",
     b"b",
+    b"l",
     b"m",
     b"r",
 }
@@ -228,6 +229,10 @@ def _header(h: Any) -> CaptureHeader | MetadataHeader:
     if mse is not None and b"r" in h:
         raise DecodeError("capture: header has both initiator and responder MSE secrets")
     ext = h.get(b"x")
+    inbound = bool(_int(_get(h, b"n", "header"), "header.inbound", 0, 1))
+    # "l" is absent from captures written before the listen-port rule was an input of the run; the monitor
+    # then applied the rule to every inbound observation after the run, so it equals the inbound flag
+    listen_rule = h.get(b"l", int(inbound))
     return CaptureHeader(
         kind=kind,
         swarm=_str(_get(h, b"s", "header"), "header.swarm"),
@@ -240,7 +245,8 @@ def _header(h: Any) -> CaptureHeader | MetadataHeader:
         policy=_policy(_get(h, b"y", "header"), ProbePolicy),
         piece_seed=_int(_get(h, b"d", "header"), "header.piece_seed"),
         extension_handshake=None if ext is None else _bytes(ext, "header.extension_handshake"),
-        inbound=bool(_int(_get(h, b"n", "header"), "header.inbound", 0, 1)),
+        inbound=inbound,
+        record_listen_port=bool(_int(listen_rule, "header.record_listen_port", 0, 1)),
         pex_id=_int(_get(h, b"q", "header"), "header.pex_id", 0, 255),
         block_candidates=_candidates(_get(h, b"b", "header")),
         mse=mse,

@@ -17,9 +17,11 @@ own Adler-32 does not cover); tampering is the ledger's business (``capture_sha2
        o peer port, u source, t started_us, y policy (dict: ProbePolicy field name → int, or str for an
        enum value, or float.hex() str for a float), d piece_seed, x our BEP 10 handshake payload (absent:
        none), n inbound (0/1), q pex_id, b block candidates (list of [piece, begin, length, sha256]),
-       m MSE secrets when the probe initiated MSE: {k private key, a PadA, c crypto_provide}; r MSE
-       secrets when our listener answered an MSE initiator: {k private key, b PadB, c crypto_allowed,
-       p prefer}.
+       l record an inbound peer under its BEP 10 listen port ``p`` (0/1; absent in captures written
+       before it was an input of the run: then it equals n, because the monitor applied that rule to
+       every inbound observation), m MSE secrets when the probe initiated MSE: {k private key, a PadA,
+       c crypto_provide}; r MSE secrets when our listener answered an MSE initiator: {k private key,
+       b PadB, c crypto_allowed, p prefer}.
     For a BEP 9 metadata fetch (k = "metadata") the header holds instead: s, p, a, o, u, t, m as above,
        1 v1 infohash (20, absent: none), 2 v2 infohash (32, absent: none), y MetadataPolicy (same encoding),
        c our BEP 10 ``v`` client bytes (absent: none).
@@ -106,6 +108,7 @@ class CaptureHeader:
     mse: MseSecrets | None = None
     mse_responder: ResponderSecrets | None = None
     kind: str = "probe"
+    record_listen_port: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,7 +225,7 @@ def _header_dict(h: CaptureHeader | MetadataHeader) -> dict[bytes, Any]:
     d: dict[bytes, Any] = {
         b"k": h.kind, b"s": h.swarm, b"w": h.wire_infohash, b"p": h.peer_id, b"a": h.ip, b"o": h.port,
         b"u": h.source, b"t": h.started_us, b"y": _policy_dict(h.policy), b"d": h.piece_seed,
-        b"n": int(h.inbound), b"q": h.pex_id,
+        b"n": int(h.inbound), b"q": h.pex_id, b"l": int(h.record_listen_port),
         b"b": [[c.piece, c.begin, c.length, c.sha256] for c in h.block_candidates],
     }  # fmt: skip
     if h.extension_handshake is not None:

@@ -56,6 +56,10 @@ class ProbeRun:
         block_candidates: block proofs from a :class:`~swarmscope.evidence.block_table.BlockTable`, tried in
             order before any whole piece: when the peer claims a candidate's piece exactly that block is
             requested and its SHA-256 compared (issue 4 item 2). Empty: whole-piece verification only.
+        record_listen_port: for an inbound run, record the peer under the TCP listen port it announces in
+            its BEP 10 handshake (``p``) instead of the ephemeral source port of its connection; without a
+            ``p`` the source port stays. BEP 10: ``p`` is the "local TCP listen port", the port a re-probe
+            can dial. An input like the others: the capture header carries it, so replay re-derives the port.
 
     Attributes:
         verified_data: ``(index, bytes)`` of the whole pieces that passed their hash check, so the caller
@@ -82,6 +86,7 @@ class ProbeRun:
         inbound: bool = False,
         pex_id: int = 0,
         block_candidates: tuple[BlockProof, ...] = (),
+        record_listen_port: bool = False,
     ) -> None:
         self.swarm, self.ip, self.port, self.source = swarm, ip, port, source
         self.pieces, self.policy, self.piece_seed = pieces, policy, piece_seed
@@ -103,6 +108,7 @@ class ProbeRun:
         self.verified_block_data = self.download.verified_block_data
         self._empty_claimed = False
         self.inbound = inbound
+        self.record_listen_port = record_listen_port
         self.pex_id = pex_id  # our local BEP 10 id for ut_pex (0: we did not offer it)
         self.pex: list[pex.PexMessage] = []
         self._pending: tuple[Failure | None, str | None] | None = None
@@ -341,6 +347,13 @@ class ProbeRun:
 
     # --- result -----------------------------------------------------------------------------------------
 
+    def _recorded_port(self) -> int:
+        """The port the record names: the peer's BEP 10 listen port for an inbound run that asks for it."""
+        listen_port = self.ext.p if self.ext is not None else None
+        if self.inbound and self.record_listen_port and listen_port:
+            return listen_port
+        return self.port
+
     def observation(self) -> Observation:
         """The record of this probe (call once :attr:`done`)."""
         s = self.session
@@ -352,7 +365,7 @@ class ProbeRun:
         return Observation(
             infohash=self.swarm,
             ip=self.ip,
-            port=self.port,
+            port=self._recorded_port(),
             source=self.source,
             started_us=self.started_us,
             ended_us=self.ended_us,

@@ -183,10 +183,10 @@ class Monitor:
                 timeout=self.config.metadata_timeout,
                 encryption=self.config.encryption,
                 tap=self.evidence.capture_tap,
+                source_of=lambda peer: self.sources.get((t.swarm, *peer), Source.MANUAL.value),
             )
             for obs in outcome.observations:
-                key = (t.swarm, obs.ip, obs.port)
-                self._record(key, replace(obs, source=self.sources.get(key, obs.source)))
+                self._record((t.swarm, obs.ip, obs.port), obs)
             if outcome.meta is None:
                 self.on_warning(f"{t.name}: no peer served verified metadata yet (BEP 9); still trying")
                 continue
@@ -218,15 +218,11 @@ class Monitor:
         swarm = self._by_wire.get(wire_infohash)
         if swarm is None or self._stopping or self.run_id is None:  # None: the run is not sealed yet
             return None
-        return self._new_run(
-            (swarm, ip, port), self.clock.now_us(), source=Source.INBOUND.value, inbound=True
-        )
+        now = self.clock.now_us()
+        return self._new_run((swarm, ip, port), now, source=Source.INBOUND.value, inbound=True)
 
     def _inbound_done(self, run: ProbeRun, obs: Observation) -> None:
-        """Record an inbound probe under the peer's listen port when its BEP 10 ``p`` names one."""
-        listen_port = obs.extension.p if obs.extension is not None else None
-        if listen_port:
-            obs = replace(obs, port=listen_port)
+        """Record an inbound probe (the run already names the peer's BEP 10 listen port when it sent one)."""
         key = (obs.infohash, obs.ip, obs.port)
         self.stats[obs.infohash].sighted(obs.ip, obs.port, Source.INBOUND.value)
         self._record(key, obs)
@@ -338,6 +334,7 @@ class Monitor:
             piece_seed=seed,
             extension_handshake=self._ext,
             inbound=inbound,
+            record_listen_port=inbound,  # re-probes dial the BEP 10 listen port, never the source port
             pex_id=PEX_ID if self.config.pex else 0,
             block_candidates=self.evidence.candidates(swarm, seed),
         )

@@ -178,13 +178,13 @@ class _Search:
         peer_id: bytes,
         *,
         bind_ip: str | None,
-        source: str,
+        source_of: Callable[[Candidate], str],
         policy: MetadataPolicy,
         encryption: EncryptionPolicy,
         tap: Tap | None = None,
     ) -> None:
         self.magnet, self.clock, self.peer_id = magnet, clock, peer_id
-        self.bind_ip, self.source, self.policy, self.encryption = bind_ip, source, policy, encryption
+        self.bind_ip, self.source_of, self.policy, self.encryption = bind_ip, source_of, policy, encryption
         self.tap = tap
         # per running task: the fetches it made, and the capture tap around each (same order)
         self.running: dict[asyncio.Task[list[Observation]], tuple[list[MetadataFetch], list[Any]]] = {}
@@ -199,7 +199,7 @@ class _Search:
             peer_id=self.peer_id,
             ip=cand[0],
             port=cand[1],
-            source=self.source,
+            source=self.source_of(cand),
             started_us=self.clock.now_us(),
             policy=self.policy,
             client=f"swarmscope/{__version__}".encode(),
@@ -286,6 +286,7 @@ async def fetch_metadata(
     policy: MetadataPolicy = DEFAULT_POLICY,
     encryption: EncryptionPolicy = EncryptionPolicy.DISABLE,
     tap: Tap | None = None,
+    source_of: Callable[[Candidate], str] | None = None,
 ) -> MetadataOutcome:
     """Fetch the info dict of ``magnet`` from candidate peers and verify it against its infohash(es).
 
@@ -295,6 +296,8 @@ async def fetch_metadata(
             ``x.pe`` peers are tried first. clock: evidence clock. peer_id: our 20-byte peer id.
         bind_ip: local source address. parallel: fetches at once. timeout: seconds for the whole fetch.
         source: the Source value recorded on the observations. policy: per-peer limits.
+        source_of: the Source value of each candidate, given to its fetch before the fetch starts (so
+            the record and its capture header agree); None: ``source`` for every candidate.
         encryption: MSE/PE use per peer (``net.mse_conn.EncryptionPolicy``; each attempt is observed).
         tap: wraps each attempt's run (``net.capture_tap.CaptureTap``: wire capture, issue 4 item 1).
 
@@ -310,7 +313,14 @@ async def fetch_metadata(
     queue: asyncio.Queue[Candidate | None] = asyncio.Queue(maxsize=max(1, parallel))
     pump = asyncio.create_task(_pump(_candidates(magnet, candidates), queue))
     search = _Search(
-        magnet, clock, peer_id, bind_ip=bind_ip, source=source, policy=policy, encryption=encryption, tap=tap
+        magnet,
+        clock,
+        peer_id,
+        bind_ip=bind_ip,
+        source_of=source_of or (lambda _candidate: source),
+        policy=policy,
+        encryption=encryption,
+        tap=tap,
     )
     winner: MetadataFetch | None = None
     try:

@@ -39,25 +39,39 @@ class ProbeDriven(Protocol):
 
 
 class _ProbeProtocol(asyncio.Protocol):
-    """Feeds socket events to a run; resolves ``finished`` when the connection is gone."""
+    """Feeds socket events to a run; resolves ``finished`` when the connection is gone.
 
-    __slots__ = ("armed_us", "clock", "finished", "loop", "run", "timer", "transport")
+    Once :meth:`detach` is called (the driver gave up on the connection: connect timeout, cancellation)
+    no socket callback or timer reaches the run any more. uvloop closes a transport whose
+    ``create_connection`` was cancelled right after ``connection_made`` without ever calling
+    ``connection_lost`` (uvloop ``UVBaseTransport``: ``_close()`` schedules no ``connection_lost``), so the
+    timer armed in ``connection_made`` would otherwise fire into a run whose record (and capture) was
+    already taken.
+    """
+
+    __slots__ = ("armed_us", "clock", "detached", "finished", "loop", "run", "timer", "transport")
 
     def __init__(self, run: ProbeDriven, clock: Clock, loop: asyncio.AbstractEventLoop) -> None:
         self.run, self.clock, self.loop = run, clock, loop
         self.transport: asyncio.Transport | None = None
         self.timer: asyncio.TimerHandle | None = None
         self.armed_us: int | None = None
+        self.detached = False
         self.finished: asyncio.Future[None] = loop.create_future()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's TCPTransport does not subclass asyncio.Transport, hence a cast and no isinstance check
         self.transport = cast(asyncio.Transport, transport)
+        if self.detached:
+            self.transport.abort()
+            return
         self.transport.write(self.run.connected(self.clock.now_us()))
         self._arm()
 
     def data_received(self, data: bytes) -> None:
         run = self.run
+        if self.detached:
+            return
         out = run.received(data, self.clock.now_us())
         if out and self.transport is not None:
             self.transport.write(out)
@@ -70,18 +84,25 @@ class _ProbeProtocol(asyncio.Protocol):
         return False  # close our side too
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self.timer is not None:
-            self.timer.cancel()
-        if not self.run.done:
+        self._cancel_timer()
+        if not self.detached and not self.run.done:
             self.run.closed(self.clock.now_us(), f"closed by peer: {exc}" if exc else "closed by peer")
         if not self.finished.done():
             self.finished.set_result(None)
 
-    def _arm(self) -> None:
-        """(Re)arm the single timer at the run's deadline; only called when the deadline changed."""
+    def detach(self) -> None:
+        """Stop the timer, drop the connection and never call the run again (it is over for the driver)."""
+        self.detached = True
+        self._close()
+
+    def _cancel_timer(self) -> None:
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
+
+    def _arm(self) -> None:
+        """(Re)arm the single timer at the run's deadline; only called when the deadline changed."""
+        self._cancel_timer()
         deadline = self.armed_us = self.run.deadline_us
         if deadline is not None:
             delay = max(0.0, (deadline - self.clock.now_us()) / 1e6)
@@ -90,6 +111,8 @@ class _ProbeProtocol(asyncio.Protocol):
     def _on_timer(self) -> None:
         self.timer = None
         self.armed_us = None
+        if self.detached:
+            return
         out = self.run.timer(self.clock.now_us())
         if out and self.transport is not None:
             self.transport.write(out)
@@ -99,9 +122,7 @@ class _ProbeProtocol(asyncio.Protocol):
             self._arm()
 
     def _close(self) -> None:
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
+        self._cancel_timer()
         if self.transport is not None:
             self.transport.abort()  # RST, no TIME_WAIT on our side; nothing more to say to this peer
 
@@ -130,22 +151,48 @@ async def probe(
         run = tap(run)
     loop = asyncio.get_running_loop()
     proto = _ProbeProtocol(run, clock, loop)
-    local = (bind_ip, 0) if bind_ip and (":" in bind_ip) == (":" in run.ip) else None  # same family only
-    family = socket.AF_INET6 if ":" in run.ip else socket.AF_INET
     try:
-        async with asyncio.timeout(connect_timeout):
-            await loop.create_connection(lambda: proto, run.ip, run.port, local_addr=local, family=family)
+        await _connect(loop, proto, run, connect_timeout, bind_ip)
     except TimeoutError:
+        proto.detach()
         run.connect_failed(clock.now_us(), Failure.CONNECT_TIMEOUT, f"no answer within {connect_timeout:g} s")
         return run.observation()
     except OSError as exc:
+        proto.detach()
         failure = Failure.CONNECT_REFUSED if exc.errno in _REFUSED else Failure.CONNECT_ERROR
         run.connect_failed(clock.now_us(), failure, exc.strerror or str(exc))
         return run.observation()
+    except asyncio.CancelledError:
+        _give_up(proto, run, clock)
+        raise
     try:
         await proto.finished
     except asyncio.CancelledError:
-        run.stop(clock.now_us())
-        proto._close()
+        _give_up(proto, run, clock)
         raise
     return run.observation()
+
+
+async def _connect(
+    loop: asyncio.AbstractEventLoop,
+    proto: _ProbeProtocol,
+    run: ProbeDriven,
+    connect_timeout: float,
+    bind_ip: str | None,
+) -> None:
+    """TCP connect to ``run.ip:run.port`` with ``proto`` (``bind_ip`` used for the same family only).
+
+    Raises:
+        TimeoutError: no connection within ``connect_timeout`` seconds. OSError: refused, unreachable, ...
+    """
+    local = (bind_ip, 0) if bind_ip and (":" in bind_ip) == (":" in run.ip) else None
+    family = socket.AF_INET6 if ":" in run.ip else socket.AF_INET
+    async with asyncio.timeout(connect_timeout):
+        await loop.create_connection(lambda: proto, run.ip, run.port, local_addr=local, family=family)
+
+
+def _give_up(proto: _ProbeProtocol, run: ProbeDriven, clock: Clock) -> None:
+    """The caller cancelled the probe: record how far the run got, then cut the connection off from it."""
+    if not run.done:
+        run.stop(clock.now_us())
+    proto.detach()
