@@ -14,8 +14,8 @@ neither is imported, also with ``--partial``: file order never decides); the cas
 served, complied or partially complied (never drafted, contested or quashed). E-mail addresses must be one
 plain ``local@domain``; names hold no control characters or line breaks; postal addresses only line breaks.
 
-Exit status: 0 on success, 1 when a disclosure is rejected or an identity cannot be read, 2 for usage
-errors (Typer).
+Exit status: 0 on success, 1 when a disclosure is rejected, an identity cannot be read, or for a usage
+error (see :mod:`swarmscope.cli.app`).
 """
 
 from __future__ import annotations
