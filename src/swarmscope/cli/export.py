@@ -28,6 +28,7 @@ from rich.console import Console
 
 from swarmscope import __version__
 from swarmscope.cli.app import app
+from swarmscope.cli.numeric import CLOCK_THRESHOLD_MS, number_option
 from swarmscope.cli.text import escaped
 from swarmscope.errors import DecodeError, InputError, SwarmscopeError
 from swarmscope.evidence.bundle import build_bundle
@@ -264,9 +265,10 @@ def export(
     ] = False,
     clock_threshold_ms: Annotated[
         float | None,
-        typer.Option(
+        number_option(
             "--clock-threshold-ms",
-            help="Stricter clock threshold (ms); default: the strictest sealed in the runs' settings.",
+            CLOCK_THRESHOLD_MS,
+            "Stricter clock threshold (ms); default: the strictest sealed in the runs' settings.",
         ),
     ] = None,
     node_key: Annotated[

@@ -12,9 +12,11 @@ import typer
 
 from swarmscope.cases import workflow
 from swarmscope.cases.identities import valid_email
+from swarmscope.cli import numeric as num
 from swarmscope.cli.app import app
 from swarmscope.cli.cases import iso, set_status
 from swarmscope.cli.export import parse_time
+from swarmscope.cli.numeric import number_option
 from swarmscope.cli.options import ActorOption, DbOption, actor_name, command_store, now_us
 from swarmscope.cli.text import clean
 from swarmscope.errors import InputError
@@ -30,7 +32,7 @@ _FINAL = ("complied", "quashed")
 def add(
     name: Annotated[str, typer.Argument(help="The ISP's name.")],
     asn: Annotated[
-        list[int], typer.Option("--asn", help="An autonomous system number it announces (repeat).")
+        list[int], number_option("--asn", num.ASN, "An autonomous system number it announces (repeat).")
     ],
     abuse_email: Annotated[
         str, typer.Option("--abuse-email", help="Where notices go: one plain address local@domain.")
@@ -96,7 +98,7 @@ def request(
     isp: Annotated[str, typer.Argument(help="ISP name or id.")],
     status_: Annotated[str, typer.Option("--status", help="drafted (a new request) or the new status.")],
     request_id: Annotated[
-        int | None, typer.Option("--request", help="Request id (default: the latest open).")
+        int | None, number_option("--request", num.ROW_ID, "Request id (default: the latest open).")
     ] = None,
     region: Annotated[str | None, typer.Option("--region", help="Region of a new request.")] = None,
     date: Annotated[

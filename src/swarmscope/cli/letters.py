@@ -83,6 +83,7 @@ from swarmscope.cases.letter_flow import (
 )
 from swarmscope.cases.workflow import CaseStatus
 from swarmscope.cli.app import app
+from swarmscope.cli.numeric import LETTER_DAYS, PORT, number_option
 from swarmscope.cli.options import ActorOption, DbOption, actor_name, fail, now_us, workflow_store
 from swarmscope.cli.text import clean
 from swarmscope.errors import InputError, SwarmscopeError
@@ -107,7 +108,7 @@ def draft_command(
     amount: Annotated[str | None, typer.Option("--amount", help="Amount asked, e.g. 450.00.")] = None,
     currency: Annotated[str | None, typer.Option("--currency", help="ISO 4217 code, e.g. EUR.")] = None,
     deadline_days: Annotated[
-        int | None, typer.Option("--deadline-days", min=1, help="Days from sending.")
+        int | None, number_option("--deadline-days", LETTER_DAYS, "Days from sending.")
     ] = None,
     sender: Annotated[str | None, typer.Option("--from", help="Sender e-mail address.")] = None,
     sender_name: Annotated[
@@ -192,7 +193,7 @@ def send_command(
         str | None, typer.Option("--case", help="Only this case (default: every approved letter).")
     ] = None,
     smtp_host: Annotated[str | None, typer.Option("--smtp-host", help="SMTP relay host.")] = None,
-    smtp_port: Annotated[int, typer.Option("--smtp-port", help="SMTP relay port.")] = 25,
+    smtp_port: Annotated[int, number_option("--smtp-port", PORT, "SMTP relay port.")] = 25,
     sender: Annotated[str | None, typer.Option("--from", help="Sender e-mail address.")] = None,
     sender_name: Annotated[
         str | None, typer.Option("--sender-name", help="Sender name on the letter.")
@@ -241,7 +242,7 @@ def send_command(
 def remind_command(
     settings: SettingsOption = None,
     reminder_days: Annotated[
-        int | None, typer.Option("--reminder-days", min=1, help="Days from sending.")
+        int | None, number_option("--reminder-days", LETTER_DAYS, "Days from sending.")
     ] = None,
     actor: ActorOption = None,
     db: DbOption = DEFAULT_DB,
