@@ -17,7 +17,7 @@ from swarmscope.cli.app import app
 from swarmscope.cli.cases import iso, set_status
 from swarmscope.cli.export import parse_time
 from swarmscope.cli.numeric import number_option
-from swarmscope.cli.options import ActorOption, DbOption, actor_name, command_store, now_us
+from swarmscope.cli.options import ActorOption, DbOption, actor_name, check_text, command_store, fail, now_us
 from swarmscope.cli.text import clean
 from swarmscope.errors import InputError
 from swarmscope.store import cases as case_rows
@@ -44,9 +44,17 @@ def add(
     db: DbOption = DEFAULT_DB,
 ) -> None:
     """Add an ISP to the directory."""
-    with command_store(db, create=True) as store:
+    try:  # checked before the store is opened: bad input creates no database
+        check_text("NAME", name)
+        check_text("--legal-address", legal_address, line_breaks=True)
+        check_text("--country", country)
+        if not name.strip():
+            raise InputError("NAME: the ISP's name must not be empty")
         if not valid_email(abuse_email):  # no CR/LF (header injection), no display name, one @
             raise InputError("--abuse-email: not a single valid e-mail address (local@domain)")
+    except InputError as exc:
+        raise fail(exc) from None
+    with command_store(db, create=True) as store:
         isp_id = case_rows.add_isp(store, name, asn, abuse_email, legal_address, country, now_us())
         typer.echo(f"isp {isp_id}: {clean(name)} AS{', AS'.join(map(str, sorted(set(asn))))}")
 
