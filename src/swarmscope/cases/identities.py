@@ -18,6 +18,8 @@ behind carrier-grade NAT where one address serves several subscribers told apart
 row is reported with its line number and nothing is imported (see :func:`parse_disclosure`). Field checks
 (the offending value is never echoed, it may be personal data):
 
+- ``ip``: an IPv4 or IPv6 literal, normalised as observations store it: an IPv4-mapped IPv6 address
+  ``::ffff:a.b.c.d`` becomes ``a.b.c.d`` (RFC 4291 section 2.5.5.2), so it matches the IPv4 case.
 - ``email``: one RFC 5322 addr-spec (``local@domain``, exactly one ``@``, no whitespace, no control
   characters, parsed by :class:`email.headerregistry.Address`); display names (``Name <a@b>``) are refused.
 - ``name``: no control characters at all (no newline, tab, bidi override or line separator; see
@@ -35,7 +37,6 @@ import binascii
 import csv
 import hashlib
 import io
-import ipaddress
 import json
 import os
 import stat
@@ -51,8 +52,9 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from swarmscope.errors import InputError, SwarmscopeError
+from swarmscope.errors import DecodeError, InputError, SwarmscopeError
 from swarmscope.store.subscribers import DisclosureRow
+from swarmscope.wire.types import Endpoint
 
 ENV_VAR = "SWARMSCOPE_IDENTITY_KEY"
 KEY_BYTES = 32
@@ -292,9 +294,9 @@ def _parse_row(row: dict[str, str | None]) -> DisclosureRow[Identity]:
     missing = [k for k in _REQUIRED if not values[k]]
     if missing:
         raise ValueError("empty " + ", ".join(missing))
-    try:
-        ip = str(ipaddress.ip_address(values["ip"]))
-    except ValueError:
+    try:  # the form observations are stored in: ::ffff:a.b.c.d becomes a.b.c.d (RFC 4291 section 2.5.5.2)
+        ip = Endpoint.parse(values["ip"], 0).host
+    except DecodeError:
         raise ValueError(f"ip: not an IP address: {values['ip']!r}") from None
     start, end = _parse_time(values["start"], "start"), _parse_time(values["end"], "end")
     if end < start:

@@ -137,9 +137,16 @@ def import_command(
     for line, problem in report.problems:
         console.print(f"[yellow]line {line}:[/yellow] {escaped(problem)}")
     if report.problems and not report.imported:
-        console.print("[red]nothing imported[/red] (fix the file, or use --partial)")
+        console.print(f"[red]nothing imported[/red]: {_why_nothing(report, partial)}")
         raise typer.Exit(1)
     console.print(f"{len(report.imported)} identities imported from {report.source_sha256}")
+
+
+def _why_nothing(report: subscriber_store.ImportReport, partial: bool) -> str:
+    """Why an import with problems stored nothing, and what would help (``--partial`` only when it would)."""
+    if report.matched and not partial:
+        return f"{report.matched} row(s) match a case; fix the lines above, or use --partial to import those"
+    return "no row identifies a case (fix the lines above)"
 
 
 @group.command()
