@@ -170,3 +170,9 @@ def test_add_refuses_control_characters_in_name_and_address(tmp_path: Path, char
     assert not db.exists()  # bad input creates no database
     code, out = invoke("isps", "add", "Loopnet", *base, "--legal-address", "1 Loop St\n12345 Loop")
     assert code == 0, out
+
+
+def test_status_with_no_isps_says_so(tmp_path: Path) -> None:
+    db = str(tmp_path / "isps.db")
+    open_store(db).close()
+    assert invoke("isps", "status", "--db", db) == (0, "no ISPs\n")

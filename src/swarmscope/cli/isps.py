@@ -78,7 +78,10 @@ def list_(db: DbOption = DEFAULT_DB) -> None:
 def status(db: DbOption = DEFAULT_DB) -> None:
     """Per ISP: disclosure requests by status, answered requests and the cooperation rate."""
     with command_store(db) as store:
-        for entry in case_rows.cooperation(store):
+        entries = case_rows.cooperation(store)
+        if not entries:
+            typer.echo("no ISPs")
+        for entry in entries:
             counts = ", ".join(f"{s}={entry.counts[s]}" for s in workflow.RequestStatus if s in entry.counts)
             rate = "-" if entry.rate is None else f"{entry.rate:.0%}"
             typer.echo(

@@ -134,10 +134,13 @@ def draft_command(
                 if case
                 else [c.doe for c in case_store.list_cases(store, status=CaseStatus.IDENTIFIED)]
             )
-            for row in draft_letters(store, chosen, dois, actor_name(actor), now_us()):
+            drafted = draft_letters(store, chosen, dois, actor_name(actor), now_us())
+            for row in drafted:
                 typer.echo(
                     f"drafted letter {rendering.grouped(row.payment_reference)} (case id {row.case_id})"
                 )
+            if not drafted:
+                typer.echo("no letter drafted: no case is identified")
     except SwarmscopeError as exc:
         raise fail(exc) from None
 
@@ -221,7 +224,10 @@ def send_command(
         if out is not None:
             check_out_dir(out)
         with workflow_store(db) as store:
-            for doe in [case] if case else pending_approved(store):
+            todo = [case] if case else pending_approved(store)
+            if not todo:
+                typer.echo("no letter sent: none is approved and unsent (`letters approve DOE` first)")
+            for doe in todo:
                 try:
                     sent = send_letter(store, doe, key, given, delivery, who, now_us())
                 except (SwarmscopeError, OSError) as exc:
@@ -253,10 +259,13 @@ def remind_command(
             settings, {"reminder_days": reminder_days}, amount=False, contacts=False
         )
         with workflow_store(db) as store:
-            for row in remind_letters(store, chosen, actor_name(actor), now_us()):
+            reminders = remind_letters(store, chosen, actor_name(actor), now_us())
+            for row in reminders:
                 typer.echo(
                     f"drafted reminder {rendering.grouped(row.payment_reference)} (case id {row.case_id})"
                 )
+            if not reminders:
+                typer.echo("no reminder drafted: no sent letter is past its deadline")
     except SwarmscopeError as exc:
         raise fail(exc) from None
 
@@ -266,7 +275,10 @@ def expire_command(actor: ActorOption = None, db: DbOption = DEFAULT_DB) -> None
     """Move sent cases past their deadline (no payment, no dispute) to no_response."""
     try:
         with workflow_store(db) as store:
-            for doe in expire_letters(store, actor_name(actor), now_us()):
+            expired = expire_letters(store, actor_name(actor), now_us())
+            for doe in expired:
                 typer.echo(f"{doe}: no response by the deadline")
+            if not expired:
+                typer.echo("no case expired: no sent letter is past its deadline")
     except SwarmscopeError as exc:
         raise fail(exc) from None
