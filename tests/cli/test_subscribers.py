@@ -200,3 +200,19 @@ def test_ipv4_mapped_ipv6_rows_match_the_ipv4_case(world: tuple[Path, Path], tmp
     code, out = invoke("import", str(csv), "--identity-key", str(key), "--db", str(db))
     assert code == 0, out
     assert "line 2: identified DOE-000001" in out and "line 3: identified DOE-000002" in out
+
+
+def test_import_messages_stay_one_line_each(world: tuple[Path, Path], tmp_path: Path) -> None:
+    db, key = world
+    some = tmp_path / "some.csv"
+    some.write_bytes(disclosure(ALICE_ROW, ("127.0.0.9", *ALICE_ROW[1:])))
+    result = RUNNER.invoke(
+        app,
+        ["subscribers", "import", str(some), "--identity-key", str(key), "--db", str(db)],
+        terminal_width=80,
+    )
+    assert result.exit_code == 1
+    assert result.output.splitlines() == [
+        "line 3: no case for this IP address in this window",
+        "nothing imported: 1 row(s) match a case; fix the lines above, or use --partial to import those",
+    ]

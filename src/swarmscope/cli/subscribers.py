@@ -124,7 +124,7 @@ def import_command(
     complied or partially complied (not contested or quashed). Invalid e-mail addresses and control
     characters in names/addresses are refused per line.
     """
-    console = Console()
+    console = Console(soft_wrap=True)  # each problem and the verdict stay one line each
     try:
         key = IdentityKey.load(identity_key)
         report = run_import(
