@@ -22,7 +22,7 @@ from swarmscope.cli import register_commands
 from swarmscope.cli.app import app
 from swarmscope.cli.evidence_options import EvidenceOptions
 from swarmscope.cli.monitor import run_monitor_command
-from swarmscope.cli.numeric import Bounds, NumberParser
+from swarmscope.cli.numeric import UTC_US, Bounds, NumberParser
 from swarmscope.errors import InputError
 
 register_commands()
@@ -152,3 +152,15 @@ def test_nan_and_infinity_are_named_in_one_line(args: list[str], tmp_path: Path)
     lines = result.stderr.splitlines()
     assert len(lines) == 1 and args[-2] in lines[0] and "must be" in lines[0], result.stderr
     assert not db.exists()
+
+
+@pytest.mark.parametrize("text", ["99999999999999999999999999", "-5", "253402300800000000"])
+def test_utc_microseconds_outside_the_calendar_are_one_line(text: str, tmp_path: Path) -> None:
+    db = tmp_path / "i.db"
+    base = ["isps", "add", "Loop", "--asn", "64500", "--abuse-email", "a@b.example", "--legal-address", "x"]
+    assert RUNNER.invoke(app, [*base, "--db", str(db)]).exit_code == 0
+    result = RUNNER.invoke(
+        app, ["isps", "request", "Loop", "--status", "drafted", "--date", text, "--db", str(db)]
+    )
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+    assert result.stderr.splitlines() == [f"error: --date {text}: must be {UTC_US.describe()}"]

@@ -28,7 +28,7 @@ from rich.console import Console
 
 from swarmscope import __version__
 from swarmscope.cli.app import app
-from swarmscope.cli.numeric import CLOCK_THRESHOLD_MS, number_option
+from swarmscope.cli.numeric import CLOCK_THRESHOLD_MS, UTC_US, number_option
 from swarmscope.cli.text import escaped
 from swarmscope.errors import DecodeError, InputError, SwarmscopeError
 from swarmscope.evidence.bundle import build_bundle
@@ -59,10 +59,11 @@ def parse_time(text: str, option: str) -> int:
     """``--since``/``--until``: ISO 8601 (UTC unless an offset is given) or integer UTC microseconds.
 
     Raises:
-        InputError: neither form (the message names the option).
+        InputError: neither form, or microseconds outside :data:`swarmscope.cli.numeric.UTC_US` (the
+            message names the option).
     """
     if text.lstrip("-").isdigit():
-        return int(text)
+        return int(UTC_US.parse(option, text))
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
