@@ -176,3 +176,21 @@ def test_status_with_no_isps_says_so(tmp_path: Path) -> None:
     db = str(tmp_path / "isps.db")
     open_store(db).close()
     assert invoke("isps", "status", "--db", db) == (0, "no ISPs\n")
+
+
+def test_request_region_refuses_a_bidi_override(tmp_path: Path) -> None:
+    db = str(tmp_path / "isps.db")
+    add_loopnet(db)
+    code, out = invoke(
+        "isps", "request", "Loopnet", "--status", "drafted", "--region", "Ber\u202elin", "--db", db
+    )
+    assert (
+        code == 1
+        and out.startswith("error: --region: contains a control, bidi or zero-width")
+        and "\u202e" not in out
+    )
+    store = open_store(db, create=False)
+    try:
+        assert sc.request_rows(store) == []
+    finally:
+        store.close()

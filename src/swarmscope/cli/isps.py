@@ -127,6 +127,7 @@ def request(
     When a request is served, the candidate cases it names move to ``requested``.
     """
     with command_store(db) as store:
+        check_text("--region", region)  # printed on the request's exhibits, like an ISP name
         who, target = actor_name(actor), workflow.request_status(status_)
         row = case_rows.get_isp(store, isp)
         when = parse_time(date, "--date") if date is not None else None
