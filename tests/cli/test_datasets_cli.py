@@ -68,6 +68,10 @@ def test_corrupt_mmdb_is_refused(tmp_path: Path, files: dict[str, Path]) -> None
     corrupt.write_bytes(files["city"].read_bytes()[:200])
     code, out = _run("add", str(corrupt), "--db", str(tmp_path / "s.db"))
     assert code == 1 and "not a valid MaxMind DB file" in out
+    assert not (tmp_path / "s.db").exists()  # nothing stored: bad input does not even create the database
+    open_store(str(tmp_path / "s.db")).close()
+    code, out = _run("add", str(corrupt), "--db", str(tmp_path / "s.db"))
+    assert code == 1 and "not a valid MaxMind DB file" in out
     with open_store(str(tmp_path / "s.db"), create=False) as store:
         assert list_datasets(store) == []
 
@@ -76,6 +80,8 @@ def test_unknown_kind_and_unknown_ref(tmp_path: Path, files: dict[str, Path]) ->
     db = str(tmp_path / "s.db")
     code, out = _run("add", str(files["vpn"]), "--kind", "proxy", "--db", db)
     assert code == 1 and "unknown dataset kind 'proxy'" in out
+    assert not Path(db).exists()  # bad input creates no database
+    open_store(db).close()
     code, out = _run("remove", "7", "--db", db)
     assert code == 1 and "no dataset '7'" in out
 

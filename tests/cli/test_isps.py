@@ -150,3 +150,47 @@ def test_status_without_requests(tmp_path: Path) -> None:
     db = str(tmp_path / "i.db")
     add_loopnet(db)
     assert invoke("isps", "status", "--db", db) == (0, "Loopnet: no requests; answered=0 cooperation=-\n")
+
+
+@pytest.mark.parametrize("char", ["\u202e", "\u200b", "\u2066", "\x07", "\x1b", "\r", "\t", "\u2029"])
+def test_add_refuses_control_characters_in_name_and_address(tmp_path: Path, char: str) -> None:
+    db = tmp_path / "isps.db"
+    base = ["--asn", "64500", "--abuse-email", "abuse@loop.example", "--db", str(db)]
+    result = runner.invoke(app, ["isps", "add", f"Loop{char}net", *base, "--legal-address", "1 Loop St"])
+    assert result.exit_code == 1 and result.stderr.startswith("error: NAME: contains a control"), (
+        result.output
+    )
+    result = runner.invoke(app, ["isps", "add", "Loopnet", *base, "--legal-address", f"1 Loop{char} St"])
+    assert result.exit_code == 1 and "--legal-address: contains a control" in result.stderr, result.output
+    assert "only line breaks are allowed" in result.stderr and char not in result.output
+    code, out = invoke(
+        "isps", "add", "Loopnet", *base, "--abuse-email", "a b@x", "--legal-address", "1 Loop St"
+    )
+    assert code == 1 and "--abuse-email: not a single valid" in out
+    assert not db.exists()  # bad input creates no database
+    code, out = invoke("isps", "add", "Loopnet", *base, "--legal-address", "1 Loop St\n12345 Loop")
+    assert code == 0, out
+
+
+def test_status_with_no_isps_says_so(tmp_path: Path) -> None:
+    db = str(tmp_path / "isps.db")
+    open_store(db).close()
+    assert invoke("isps", "status", "--db", db) == (0, "no ISPs\n")
+
+
+def test_request_region_refuses_a_bidi_override(tmp_path: Path) -> None:
+    db = str(tmp_path / "isps.db")
+    add_loopnet(db)
+    code, out = invoke(
+        "isps", "request", "Loopnet", "--status", "drafted", "--region", "Ber\u202elin", "--db", db
+    )
+    assert (
+        code == 1
+        and out.startswith("error: --region: contains a control, bidi or zero-width")
+        and "\u202e" not in out
+    )
+    store = open_store(db, create=False)
+    try:
+        assert sc.request_rows(store) == []
+    finally:
+        store.close()

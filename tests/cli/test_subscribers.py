@@ -173,3 +173,46 @@ def test_invalid_email_rejected_by_line_without_echo(world: tuple[Path, Path], t
     flat = " ".join(out.split())
     assert code == 1 and "line 2: email: not a single valid e-mail address" in flat
     assert "spy" not in out and "nothing imported" in flat
+
+
+def test_nothing_imported_suggests_partial_only_when_it_helps(
+    world: tuple[Path, Path], tmp_path: Path
+) -> None:
+    db, key = world
+    some = tmp_path / "some.csv"
+    some.write_bytes(disclosure(ALICE_ROW, ("127.0.0.9", *ALICE_ROW[1:])))
+    code, out = invoke("import", str(some), "--identity-key", str(key), "--db", str(db))
+    flat = " ".join(out.split())
+    assert code == 1 and "nothing imported: 1 row(s) match a case" in flat and "use --partial" in flat
+    none = tmp_path / "none.csv"
+    none.write_bytes(disclosure(("127.0.0.9", *ALICE_ROW[1:]), ("127.0.0.8", *BOB_ROW[1:])))
+    for partial in ([], ["--partial"]):
+        code, out = invoke("import", str(none), "--identity-key", str(key), "--db", str(db), *partial)
+        flat = " ".join(out.split())
+        assert code == 1 and "nothing imported: no row identifies a case" in flat
+        assert "--partial" not in flat  # given or not, it would import nothing
+
+
+def test_ipv4_mapped_ipv6_rows_match_the_ipv4_case(world: tuple[Path, Path], tmp_path: Path) -> None:
+    db, key = world
+    csv = tmp_path / "mapped.csv"
+    csv.write_bytes(disclosure(("::ffff:127.0.0.2", *ALICE_ROW[1:]), ("[::FFFF:7f00:3]", *BOB_ROW[1:])))
+    code, out = invoke("import", str(csv), "--identity-key", str(key), "--db", str(db))
+    assert code == 0, out
+    assert "line 2: identified DOE-000001" in out and "line 3: identified DOE-000002" in out
+
+
+def test_import_messages_stay_one_line_each(world: tuple[Path, Path], tmp_path: Path) -> None:
+    db, key = world
+    some = tmp_path / "some.csv"
+    some.write_bytes(disclosure(ALICE_ROW, ("127.0.0.9", *ALICE_ROW[1:])))
+    result = RUNNER.invoke(
+        app,
+        ["subscribers", "import", str(some), "--identity-key", str(key), "--db", str(db)],
+        terminal_width=80,
+    )
+    assert result.exit_code == 1
+    assert result.output.splitlines() == [
+        "line 3: no case for this IP address in this window",
+        "nothing imported: 1 row(s) match a case; fix the lines above, or use --partial to import those",
+    ]

@@ -82,3 +82,46 @@ def test_list_empty(tmp_path: Path) -> None:
     db = str(tmp_path / "w.db")
     open_store(db).close()
     assert invoke("works", "list", "--db", db) == (0, "no works\n")
+
+
+BIDI_AND_ZERO_WIDTH = [
+    "\u202e",
+    "\u202a",
+    "\u2066",
+    "\u200f",
+    "\u200b",
+    "\u2060",
+    "\ufeff",
+    "\u2028",
+    "\x1b",
+    "\n",
+]
+
+
+@pytest.mark.parametrize("char", BIDI_AND_ZERO_WIDTH, ids=lambda c: f"U+{ord(c):04X}")
+@pytest.mark.parametrize("option", ["--title", "--client", "--registration"])
+def test_add_refuses_control_bidi_and_zero_width_characters(option: str, char: str, tmp_path: Path) -> None:
+    db = tmp_path / "w.db"
+    values = {"--client": "Rights Ltd", "--title": "Film", "--registration": "PA-1"}
+    values[option] = f"Fi{char}lm"
+    result = runner.invoke(app, ["works", "add", "--db", str(db), *[x for kv in values.items() for x in kv]])
+    assert result.exit_code == 1 and result.stderr.startswith(f"error: {option}: contains a control"), (
+        result.output
+    )
+    assert len(result.stderr.splitlines()) == 1 and char not in result.stderr.removesuffix("\n")
+    assert not db.exists()  # bad input creates no database
+
+
+def test_failed_add_or_link_creates_no_database(tmp_path: Path) -> None:
+    db = tmp_path / "w.db"
+    code, out = invoke(
+        "works", "add", "--db", str(db), "--client", "C", "--title", "T", "--reference", "/nope"
+    )
+    assert code == 1 and "--reference /nope: no such file or folder" in out
+    code, out = invoke("works", "add", "--db", str(db), "--client", " ", "--title", "T")
+    assert code == 1 and "--client: must not be empty" in out
+    code, out = invoke("works", "link", "T", "--db", str(db), "--torrent", "00" * 20)
+    assert code == 1 and "database not found" in out
+    assert not db.exists()
+    code, out = invoke("works", "add", "--db", str(db), "--client", "C", "--title", "T", "--contact", "a\nb")
+    assert code == 0 and "work 1: T (C)" in out  # a contact may span lines

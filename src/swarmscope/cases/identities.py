@@ -18,9 +18,12 @@ behind carrier-grade NAT where one address serves several subscribers told apart
 row is reported with its line number and nothing is imported (see :func:`parse_disclosure`). Field checks
 (the offending value is never echoed, it may be personal data):
 
+- ``ip``: an IPv4 or IPv6 literal, normalised as observations store it: an IPv4-mapped IPv6 address
+  ``::ffff:a.b.c.d`` becomes ``a.b.c.d`` (RFC 4291 section 2.5.5.2), so it matches the IPv4 case.
 - ``email``: one RFC 5322 addr-spec (``local@domain``, exactly one ``@``, no whitespace, no control
   characters, parsed by :class:`email.headerregistry.Address`); display names (``Name <a@b>``) are refused.
-- ``name``: no control characters at all (no newline, tab, bidi override or line separator).
+- ``name``: no control characters at all (no newline, tab, bidi override or line separator; see
+  :func:`has_control`, the rule for every name the workflow keeps).
 - ``postal_address``: line breaks allowed (``CRLF`` is normalised to ``LF``), no other control character.
 
 How a row becomes a case's identity is decided in :func:`swarmscope.store.subscribers.import_disclosure`
@@ -34,7 +37,6 @@ import binascii
 import csv
 import hashlib
 import io
-import ipaddress
 import json
 import os
 import stat
@@ -50,8 +52,9 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from swarmscope.errors import InputError, SwarmscopeError
+from swarmscope.errors import DecodeError, InputError, SwarmscopeError
 from swarmscope.store.subscribers import DisclosureRow
+from swarmscope.wire.types import Endpoint
 
 ENV_VAR = "SWARMSCOPE_IDENTITY_KEY"
 KEY_BYTES = 32
@@ -255,11 +258,23 @@ def _is_control(char: str) -> bool:
     return unicodedata.category(char) in {"Cc", "Cf", "Zl", "Zp"}
 
 
+def has_control(text: str, *, line_breaks: bool = False) -> bool:
+    """True when ``text`` holds a character no name or address may hold.
+
+    Those are the control characters (Unicode category Cc: C0, DEL, C1, so also tab, CR and LF), the
+    format characters (Cf: the bidi embeddings, overrides and isolates U+202A..U+202E and U+2066..U+2069,
+    the marks U+200E/U+200F, zero-width space/joiners U+200B..U+200D, U+2060 and U+FEFF) and the line and
+    paragraph separators (Zl, Zp). With ``line_breaks`` a LF is allowed (postal and legal addresses).
+    A bidi override can make a name read differently from what is stored (Unicode TR #36, section 2.1).
+    """
+    return any(_is_control(c) and not (line_breaks and c == "\n") for c in text)
+
+
 def _check_text(values: dict[str, str]) -> None:
     """Refuse control characters in name / postal address and an invalid e-mail (values never echoed)."""
-    if any(_is_control(c) for c in values["name"]):
+    if has_control(values["name"]):
         raise ValueError("name: contains a control character or line break")
-    if any(_is_control(c) and c != "\n" for c in values["postal_address"]):
+    if has_control(values["postal_address"], line_breaks=True):
         raise ValueError("postal_address: contains a control character other than a line break")
     if values["email"] and not valid_email(values["email"]):
         raise ValueError("email: not a single valid e-mail address (local@domain)")
@@ -279,9 +294,9 @@ def _parse_row(row: dict[str, str | None]) -> DisclosureRow[Identity]:
     missing = [k for k in _REQUIRED if not values[k]]
     if missing:
         raise ValueError("empty " + ", ".join(missing))
-    try:
-        ip = str(ipaddress.ip_address(values["ip"]))
-    except ValueError:
+    try:  # the form observations are stored in: ::ffff:a.b.c.d becomes a.b.c.d (RFC 4291 section 2.5.5.2)
+        ip = Endpoint.parse(values["ip"], 0).host
+    except DecodeError:
         raise ValueError(f"ip: not an IP address: {values['ip']!r}") from None
     start, end = _parse_time(values["start"], "start"), _parse_time(values["end"], "end")
     if end < start:

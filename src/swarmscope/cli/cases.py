@@ -16,7 +16,8 @@ from swarmscope.cases import workflow
 from swarmscope.cases.candidates import BuildReport, build_cases, recorded_policy
 from swarmscope.cases.thresholds import ThresholdPolicy, policy_warnings
 from swarmscope.cli.app import app
-from swarmscope.cli.options import ActorOption, DbOption, actor_name, command_store, now_us
+from swarmscope.cli.numeric import CLOCK_THRESHOLD_MS, MIN_HITS, MIN_SPAN_SECONDS, number_option
+from swarmscope.cli.options import ActorOption, DbOption, actor_name, command_store, fail, now_us
 from swarmscope.cli.text import clean
 from swarmscope.errors import InputError
 from swarmscope.evidence.records import us_to_iso
@@ -33,11 +34,18 @@ app.add_typer(cases_app, name="cases")
 
 
 def parse_duration(text: str, option: str) -> int:
-    """``1h``, ``90m``, ``3600s``, ``2d`` or plain seconds → microseconds. Raises InputError naming option."""
+    """``1h``, ``90m``, ``3600s``, ``2d`` or plain seconds → microseconds (at most :data:`MIN_SPAN_SECONDS`).
+
+    Raises:
+        InputError: not such a duration, or out of range (the message names ``option``).
+    """
     match = _DURATION.fullmatch(text.strip().lower())
     if match is None:
         raise InputError(f"{option} {text!r}: a duration such as 1h, 90m, 3600s or 2d")
-    return round(float(match.group(1)) * _UNIT_S[match.group(2)] * 1_000_000)
+    seconds = float(match.group(1)) * _UNIT_S[match.group(2)]
+    if not MIN_SPAN_SECONDS.holds(seconds):
+        raise InputError(f"{option} {text[:40]!r}: must be {MIN_SPAN_SECONDS.describe()}")
+    return round(seconds * 1_000_000)
 
 
 def iso(us: int | None) -> str:
@@ -56,7 +64,7 @@ def _echo_case(case: case_rows.CaseRow, isp_names: dict[int, str]) -> None:
 @cases_app.command("build")
 def build(
     db: DbOption = DEFAULT_DB,
-    min_hits: Annotated[int, typer.Option("--min-hits", help="Verified hits needed (default 3).")] = 3,
+    min_hits: Annotated[int, number_option("--min-hits", MIN_HITS, "Verified hits needed (default 3).")] = 3,
     min_span: Annotated[
         str, typer.Option("--min-span", help="First to last hit, e.g. 1h, 90m (default 1h).")
     ] = "1h",
@@ -67,9 +75,10 @@ def build(
     infohash: Annotated[str | None, typer.Option("--infohash", help="Only this swarm.")] = None,
     clock_threshold_ms: Annotated[
         float | None,
-        typer.Option(
+        number_option(
             "--clock-threshold-ms",
-            help="A stricter clock threshold than the one sealed in each run's settings (default: sealed).",
+            CLOCK_THRESHOLD_MS,
+            "A stricter clock threshold than the one sealed in each run's settings (default: sealed).",
         ),
     ] = None,
     require_confirmed: Annotated[
@@ -86,18 +95,14 @@ def build(
     under the policy given now are withdrawn (recorded event "no longer passes: ..."), so no exhibit or
     notice carries them; later cases are only reported.
     """
-    with command_store(db) as store:
-        flags = frozenset(f.lower() for f in allow_flag or ())
-        unknown = flags - {"hosting", "vpn", "tor"}
-        if unknown:
-            raise InputError(f"--allow-flag {sorted(unknown)[0]!r}: one of hosting, vpn, tor")
-        if clock_threshold_ms is not None and clock_threshold_ms <= 0:
-            raise InputError("--clock-threshold-ms: must be more than 0")
-        try:
-            policy = ThresholdPolicy(min_hits, parse_duration(min_span, "--min-span"), flags)
-        except ValueError as exc:
-            raise InputError(f"--min-hits {min_hits}: {exc}") from None
+    try:  # every option is checked before the store is opened
+        policy = _build_policy(min_hits, min_span, allow_flag)
+        if clock_threshold_ms is not None:
+            CLOCK_THRESHOLD_MS.check("--clock-threshold-ms", clock_threshold_ms)
         who = actor_name(actor)
+    except InputError as exc:
+        raise fail(exc) from None
+    with command_store(db) as store:
         for warning in policy_warnings(policy):
             typer.echo(f"warning: {warning}", err=True)
         threshold = None if clock_threshold_ms is None else round(clock_threshold_ms * 1000)
@@ -111,6 +116,19 @@ def build(
             actor=who,
         )
         _echo_report(store, report, verbose)
+
+
+def _build_policy(min_hits: int, min_span: str, allow_flag: list[str] | None) -> ThresholdPolicy:
+    """The thresholds from ``--min-hits``, ``--min-span`` and ``--allow-flag``. Raises InputError."""
+    flags = frozenset(f.lower() for f in allow_flag or ())
+    unknown = flags - {"hosting", "vpn", "tor"}
+    if unknown:
+        raise InputError(f"--allow-flag {sorted(unknown)[0]!r}: one of hosting, vpn, tor")
+    MIN_HITS.check("--min-hits", min_hits)
+    try:
+        return ThresholdPolicy(min_hits, parse_duration(min_span, "--min-span"), flags)
+    except ValueError as exc:
+        raise InputError(f"--min-hits {min_hits}: {exc}") from None
 
 
 def _echo_report(store: Store, report: BuildReport, verbose: bool) -> None:

@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from swarmscope.attribution.datasets import KINDS, fingerprint
+from swarmscope.attribution.datasets import KINDS, Fingerprint, fingerprint
 from swarmscope.cli.app import app
 from swarmscope.cli.options import DbOption, fail, now_us
 from swarmscope.cli.text import escaped, plain
@@ -34,9 +34,13 @@ datasets_app = typer.Typer(help="IP datasets (MaxMind MMDB, hosting/VPN/Tor list
 app.add_typer(datasets_app, name="datasets")
 
 
-def add_file(store: Store, path: Path, kind: str | None, console: Console) -> DatasetRow:
-    """Fingerprint ``path`` and register it (or reactivate it); prints one line. Raises InputError."""
-    fp = fingerprint(path, kind)
+def add_file(store: Store, path: Path | Fingerprint, kind: str | None, console: Console) -> DatasetRow:
+    """Register a dataset (``path``, or its fingerprint) or reactivate it; prints one line.
+
+    Raises:
+        InputError: the file is no dataset of ``kind``.
+    """
+    fp = path if isinstance(path, Fingerprint) else fingerprint(path, kind)
     before = find_dataset(store, fp.sha256)
     row = register_dataset(
         store, name=fp.name, kind=fp.kind, database_type=fp.database_type, build_us=fp.build_us,
@@ -57,8 +61,9 @@ def add(
 ) -> None:
     """Register a dataset file with its fingerprint (name, build date, sha256, size)."""
     try:
+        fp = fingerprint(path, kind)  # before the store is opened: a bad file creates no database
         with open_store(db) as store:
-            add_file(store, path, kind, Console())
+            add_file(store, fp, kind, Console())
     except SwarmscopeError as exc:
         raise fail(exc) from None
 

@@ -20,6 +20,7 @@ from rich.table import Table
 
 from swarmscope.cli.app import app
 from swarmscope.cli.evidence_options import EvidenceOptions
+from swarmscope.cli.numeric import DEMO_SECONDS, number_option
 from swarmscope.errors import SwarmscopeError
 from swarmscope.netns import enter_private_netns, in_private_netns
 
@@ -139,7 +140,7 @@ def _bundle(db_path: str, console: Console) -> None:
 
 @app.command()
 def demo(
-    duration: float = typer.Option(30.0, "--duration", min=1.0, help="seconds the monitor runs"),
+    duration: float = number_option("--duration", DEMO_SECONDS, "seconds the monitor runs", default=30.0),
     db: str = typer.Option(None, "--db", help="evidence database (default: a new temporary directory)"),
     workdir: str = typer.Option(None, "--workdir", help="parent directory for the scenario's files"),
 ) -> None:

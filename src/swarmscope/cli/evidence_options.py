@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from swarmscope.cli.node_identity import check_key_path
+from swarmscope.cli.numeric import CLOCK_THRESHOLD_MS, NTP_INTERVAL_SECONDS, PROOF_CANDIDATES
 from swarmscope.errors import InputError
 from swarmscope.evidence.clock_policy import ClockPolicy
 from swarmscope.monitor.config import MonitorConfig
@@ -54,14 +55,11 @@ class EvidenceOptions:
         check_key_path(self.node_key)
         for server in self.ntp_servers:
             parse_server(server)
-        if self.ntp_interval <= 0:
-            raise InputError(f"--ntp-interval {self.ntp_interval:g}: must be more than 0 seconds")
-        if self.clock_threshold_ms <= 0:
-            raise InputError(f"--clock-threshold-ms {self.clock_threshold_ms:g}: must be more than 0")
+        NTP_INTERVAL_SECONDS.check("--ntp-interval", self.ntp_interval)
+        CLOCK_THRESHOLD_MS.check("--clock-threshold-ms", self.clock_threshold_ms)
+        PROOF_CANDIDATES.check("--proof-candidates", self.proof_candidates)
         if self.clock_policy not in CLOCK_POLICIES:
             raise InputError(f"--clock-policy {self.clock_policy!r}: use {' or '.join(CLOCK_POLICIES)}")
-        if self.proof_candidates < 0:
-            raise InputError(f"--proof-candidates {self.proof_candidates}: must be 0 or more")
         if self.tsa_url is not None and not self.tsa_url.startswith(("http://", "https://")):
             raise InputError(f"--tsa-url {self.tsa_url!r}: an http:// or https:// URL of an RFC 3161 TSA")
         for ref in self.references:

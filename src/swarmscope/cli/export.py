@@ -30,6 +30,7 @@ from rich.console import Console
 
 from swarmscope import __version__
 from swarmscope.cli.app import app
+from swarmscope.cli.numeric import CLOCK_THRESHOLD_MS, UTC_US, number_option
 from swarmscope.cli.text import escaped
 from swarmscope.errors import DecodeError, InputError, SwarmscopeError
 from swarmscope.evidence.bundle import build_bundle
@@ -62,10 +63,11 @@ def parse_time(text: str, option: str) -> int:
     """``--since``/``--until``: ISO 8601 (UTC unless an offset is given) or integer UTC microseconds.
 
     Raises:
-        InputError: neither form (the message names the option).
+        InputError: neither form, or microseconds outside :data:`swarmscope.cli.numeric.UTC_US` (the
+            message names the option).
     """
     if text.lstrip("-").isdigit():
-        return int(text)
+        return int(UTC_US.parse(option, text))
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
@@ -298,9 +300,10 @@ def export(
     ] = False,
     clock_threshold_ms: Annotated[
         float | None,
-        typer.Option(
+        number_option(
             "--clock-threshold-ms",
-            help="Stricter clock threshold (ms); default: the strictest sealed in the runs' settings.",
+            CLOCK_THRESHOLD_MS,
+            "Stricter clock threshold (ms); default: the strictest sealed in the runs' settings.",
         ),
     ] = None,
     node_key: Annotated[

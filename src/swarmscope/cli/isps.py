@@ -12,10 +12,12 @@ import typer
 
 from swarmscope.cases import workflow
 from swarmscope.cases.identities import valid_email
+from swarmscope.cli import numeric as num
 from swarmscope.cli.app import app
 from swarmscope.cli.cases import iso, set_status
 from swarmscope.cli.export import parse_time
-from swarmscope.cli.options import ActorOption, DbOption, actor_name, command_store, now_us
+from swarmscope.cli.numeric import number_option
+from swarmscope.cli.options import ActorOption, DbOption, actor_name, check_text, command_store, fail, now_us
 from swarmscope.cli.text import clean
 from swarmscope.errors import InputError
 from swarmscope.store import cases as case_rows
@@ -30,7 +32,7 @@ _FINAL = ("complied", "quashed")
 def add(
     name: Annotated[str, typer.Argument(help="The ISP's name.")],
     asn: Annotated[
-        list[int], typer.Option("--asn", help="An autonomous system number it announces (repeat).")
+        list[int], number_option("--asn", num.ASN, "An autonomous system number it announces (repeat).")
     ],
     abuse_email: Annotated[
         str, typer.Option("--abuse-email", help="Where notices go: one plain address local@domain.")
@@ -42,9 +44,17 @@ def add(
     db: DbOption = DEFAULT_DB,
 ) -> None:
     """Add an ISP to the directory."""
-    with command_store(db, create=True) as store:
+    try:  # checked before the store is opened: bad input creates no database
+        check_text("NAME", name)
+        check_text("--legal-address", legal_address, line_breaks=True)
+        check_text("--country", country)
+        if not name.strip():
+            raise InputError("NAME: the ISP's name must not be empty")
         if not valid_email(abuse_email):  # no CR/LF (header injection), no display name, one @
             raise InputError("--abuse-email: not a single valid e-mail address (local@domain)")
+    except InputError as exc:
+        raise fail(exc) from None
+    with command_store(db, create=True) as store:
         isp_id = case_rows.add_isp(store, name, asn, abuse_email, legal_address, country, now_us())
         typer.echo(f"isp {isp_id}: {clean(name)} AS{', AS'.join(map(str, sorted(set(asn))))}")
 
@@ -68,7 +78,10 @@ def list_(db: DbOption = DEFAULT_DB) -> None:
 def status(db: DbOption = DEFAULT_DB) -> None:
     """Per ISP: disclosure requests by status, answered requests and the cooperation rate."""
     with command_store(db) as store:
-        for entry in case_rows.cooperation(store):
+        entries = case_rows.cooperation(store)
+        if not entries:
+            typer.echo("no ISPs")
+        for entry in entries:
             counts = ", ".join(f"{s}={entry.counts[s]}" for s in workflow.RequestStatus if s in entry.counts)
             rate = "-" if entry.rate is None else f"{entry.rate:.0%}"
             typer.echo(
@@ -96,7 +109,7 @@ def request(
     isp: Annotated[str, typer.Argument(help="ISP name or id.")],
     status_: Annotated[str, typer.Option("--status", help="drafted (a new request) or the new status.")],
     request_id: Annotated[
-        int | None, typer.Option("--request", help="Request id (default: the latest open).")
+        int | None, number_option("--request", num.ROW_ID, "Request id (default: the latest open).")
     ] = None,
     region: Annotated[str | None, typer.Option("--region", help="Region of a new request.")] = None,
     date: Annotated[
@@ -114,6 +127,7 @@ def request(
     When a request is served, the candidate cases it names move to ``requested``.
     """
     with command_store(db) as store:
+        check_text("--region", region)  # printed on the request's exhibits, like an ISP name
         who, target = actor_name(actor), workflow.request_status(status_)
         row = case_rows.get_isp(store, isp)
         when = parse_time(date, "--date") if date is not None else None

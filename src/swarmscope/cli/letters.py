@@ -83,6 +83,7 @@ from swarmscope.cases.letter_flow import (
 )
 from swarmscope.cases.workflow import CaseStatus
 from swarmscope.cli.app import app
+from swarmscope.cli.numeric import LETTER_DAYS, PORT, number_option
 from swarmscope.cli.options import ActorOption, DbOption, actor_name, fail, now_us, workflow_store
 from swarmscope.cli.text import clean
 from swarmscope.errors import InputError, SwarmscopeError
@@ -107,7 +108,7 @@ def draft_command(
     amount: Annotated[str | None, typer.Option("--amount", help="Amount asked, e.g. 450.00.")] = None,
     currency: Annotated[str | None, typer.Option("--currency", help="ISO 4217 code, e.g. EUR.")] = None,
     deadline_days: Annotated[
-        int | None, typer.Option("--deadline-days", min=1, help="Days from sending.")
+        int | None, number_option("--deadline-days", LETTER_DAYS, "Days from sending.")
     ] = None,
     sender: Annotated[str | None, typer.Option("--from", help="Sender e-mail address.")] = None,
     sender_name: Annotated[
@@ -133,10 +134,13 @@ def draft_command(
                 if case
                 else [c.doe for c in case_store.list_cases(store, status=CaseStatus.IDENTIFIED)]
             )
-            for row in draft_letters(store, chosen, dois, actor_name(actor), now_us()):
+            drafted = draft_letters(store, chosen, dois, actor_name(actor), now_us())
+            for row in drafted:
                 typer.echo(
                     f"drafted letter {rendering.grouped(row.payment_reference)} (case id {row.case_id})"
                 )
+            if not drafted:
+                typer.echo("no letter drafted: no case is identified")
     except SwarmscopeError as exc:
         raise fail(exc) from None
 
@@ -192,7 +196,7 @@ def send_command(
         str | None, typer.Option("--case", help="Only this case (default: every approved letter).")
     ] = None,
     smtp_host: Annotated[str | None, typer.Option("--smtp-host", help="SMTP relay host.")] = None,
-    smtp_port: Annotated[int, typer.Option("--smtp-port", help="SMTP relay port.")] = 25,
+    smtp_port: Annotated[int, number_option("--smtp-port", PORT, "SMTP relay port.")] = 25,
     sender: Annotated[str | None, typer.Option("--from", help="Sender e-mail address.")] = None,
     sender_name: Annotated[
         str | None, typer.Option("--sender-name", help="Sender name on the letter.")
@@ -220,7 +224,10 @@ def send_command(
         if out is not None:
             check_out_dir(out)
         with workflow_store(db) as store:
-            for doe in [case] if case else pending_approved(store):
+            todo = [case] if case else pending_approved(store)
+            if not todo:
+                typer.echo("no letter sent: none is approved and unsent (`letters approve DOE` first)")
+            for doe in todo:
                 try:
                     sent = send_letter(store, doe, key, given, delivery, who, now_us())
                 except (SwarmscopeError, OSError) as exc:
@@ -241,7 +248,7 @@ def send_command(
 def remind_command(
     settings: SettingsOption = None,
     reminder_days: Annotated[
-        int | None, typer.Option("--reminder-days", min=1, help="Days from sending.")
+        int | None, number_option("--reminder-days", LETTER_DAYS, "Days from sending.")
     ] = None,
     actor: ActorOption = None,
     db: DbOption = DEFAULT_DB,
@@ -252,10 +259,13 @@ def remind_command(
             settings, {"reminder_days": reminder_days}, amount=False, contacts=False
         )
         with workflow_store(db) as store:
-            for row in remind_letters(store, chosen, actor_name(actor), now_us()):
+            reminders = remind_letters(store, chosen, actor_name(actor), now_us())
+            for row in reminders:
                 typer.echo(
                     f"drafted reminder {rendering.grouped(row.payment_reference)} (case id {row.case_id})"
                 )
+            if not reminders:
+                typer.echo("no reminder drafted: no sent letter is past its deadline")
     except SwarmscopeError as exc:
         raise fail(exc) from None
 
@@ -265,7 +275,10 @@ def expire_command(actor: ActorOption = None, db: DbOption = DEFAULT_DB) -> None
     """Move sent cases past their deadline (no payment, no dispute) to no_response."""
     try:
         with workflow_store(db) as store:
-            for doe in expire_letters(store, actor_name(actor), now_us()):
+            expired = expire_letters(store, actor_name(actor), now_us())
+            for doe in expired:
                 typer.echo(f"{doe}: no response by the deadline")
+            if not expired:
+                typer.echo("no case expired: no sent letter is past its deadline")
     except SwarmscopeError as exc:
         raise fail(exc) from None

@@ -19,9 +19,11 @@ from rich.live import Live
 from rich.table import Table
 
 from swarmscope import __version__
+from swarmscope.cli import numeric as num
 from swarmscope.cli.app import app
 from swarmscope.cli.evidence_options import EvidenceOptions
 from swarmscope.cli.node_identity import open_signing_key, warn_other_signers
+from swarmscope.cli.numeric import number_option
 from swarmscope.cli.provenance import software_commit
 from swarmscope.cli.text import escaped, plain
 from swarmscope.errors import InputError, SwarmscopeError
@@ -239,10 +241,9 @@ def _check_options(*, duration: float | None, connect_timeout: float, bind: str 
     Raises:
         InputError: naming the option and the problem.
     """
-    if duration is not None and duration <= 0:
-        raise InputError(f"--duration {duration:g}: must be more than 0 seconds")
-    if connect_timeout <= 0:
-        raise InputError(f"--connect-timeout {connect_timeout:g}: must be more than 0 seconds")
+    if duration is not None:
+        num.RUN_SECONDS.check("--duration", duration)
+    num.CONNECT_SECONDS.check("--connect-timeout", connect_timeout)
     if bind is not None:
         try:
             ipaddress.ip_address(bind)
@@ -294,15 +295,16 @@ def monitor(
         ..., metavar="TORRENT_OR_MAGNET...", help=".torrent files or magnet URIs"
     ),
     db: str = typer.Option(DEFAULT_DB, "--db", help="SQLite file (or SQLAlchemy URL) for the evidence"),
-    duration: float = typer.Option(None, "--duration", help="seconds to run (default: until Ctrl-C)"),
-    max_peers: int = typer.Option(200, "--max-peers", min=1, help="probes in flight at once"),
+    duration: float = number_option(
+        "--duration", num.RUN_SECONDS, "seconds to run (default: until Ctrl-C)", default=None
+    ),
+    max_peers: int = number_option("--max-peers", num.MAX_PEERS, "probes in flight at once", default=200),
     bind: str = typer.Option(None, "--bind", help="source IP for our connections and announces"),
-    listen_port: int = typer.Option(
-        6881,
+    listen_port: int = number_option(
         "--listen-port",
-        min=0,
-        max=65535,
-        help="TCP port for inbound peers, announced to trackers and the DHT (0: no listener)",
+        num.LISTEN_PORT,
+        "TCP port for inbound peers, announced to trackers and the DHT (0: no listener)",
+        default=6881,
     ),
     dht: bool = typer.Option(True, "--dht/--no-dht", help="discover peers through the Mainline DHT"),
     dht_bootstrap: list[str] = typer.Option(
@@ -322,7 +324,9 @@ def monitor(
         "--encryption",
         help="MSE/PE of outgoing probes: allow (plaintext first), prefer (encrypted first), require, disable",
     ),
-    connect_timeout: float = typer.Option(5.0, "--connect-timeout", help="TCP connect timeout, seconds"),
+    connect_timeout: float = number_option(
+        "--connect-timeout", num.CONNECT_SECONDS, "TCP connect timeout, seconds", default=5.0
+    ),
     live: bool = typer.Option(True, "--live/--no-live", help="live table (default on a terminal)"),
     node_key: str = typer.Option(
         None,
@@ -338,9 +342,14 @@ def monitor(
         metavar="HOST[:PORT]",
         help="NTP server to measure the clock against (repeatable)",
     ),
-    ntp_interval: float = typer.Option(64.0, "--ntp-interval", help="seconds between NTP measurements"),
-    clock_threshold_ms: float = typer.Option(
-        100.0, "--clock-threshold-ms", help="clock offset that flags observations (commercial anchor: 40)"
+    ntp_interval: float = number_option(
+        "--ntp-interval", num.NTP_INTERVAL_SECONDS, "seconds between NTP measurements", default=64.0
+    ),
+    clock_threshold_ms: float = number_option(
+        "--clock-threshold-ms",
+        num.CLOCK_THRESHOLD_MS,
+        "clock offset that flags observations (commercial anchor: 40)",
+        default=100.0,
     ),
     clock_policy: str = typer.Option(
         "default",
@@ -348,8 +357,11 @@ def monitor(
         help="default, or commercial-anchor (40 ms; flag all since last good sync)",
     ),
     tsa_url: str = typer.Option(None, "--tsa-url", help="RFC 3161 time-stamp authority for sealed batches"),
-    proof_candidates: int = typer.Option(
-        4, "--proof-candidates", help="16 KiB block proofs offered to each probe (0: whole pieces only)"
+    proof_candidates: int = number_option(
+        "--proof-candidates",
+        num.PROOF_CANDIDATES,
+        "16 KiB block proofs offered to each probe (0: whole pieces only)",
+        default=4,
     ),
 ) -> None:
     """Monitor swarms: discover peers via trackers, probe and verify each, record evidence."""

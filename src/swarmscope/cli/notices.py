@@ -24,7 +24,9 @@ from rich.console import Console
 
 from swarmscope.cases.acns import Complainant, load_schema
 from swarmscope.cases.notices import Delivery, NoticeBatch, load_complainant, prepare_notices, send_notices
+from swarmscope.cli import numeric as num
 from swarmscope.cli.app import app
+from swarmscope.cli.numeric import number_option
 from swarmscope.cli.options import DbOption, fail
 from swarmscope.cli.text import escaped
 from swarmscope.errors import InputError, SwarmscopeError
@@ -149,8 +151,10 @@ def notices(
     ] = False,
     send: Annotated[bool, typer.Option("--send", help="E-mail each unsent notice to its ISP.")] = False,
     smtp_host: Annotated[str, typer.Option("--smtp-host", help="SMTP server.")] = "localhost",
-    smtp_port: Annotated[int, typer.Option("--smtp-port", min=1, max=65535, help="SMTP port.")] = 25,
-    smtp_timeout: Annotated[float, typer.Option("--smtp-timeout", min=1.0, help="Seconds per step.")] = 30.0,
+    smtp_port: Annotated[int, number_option("--smtp-port", num.PORT, "SMTP port.")] = 25,
+    smtp_timeout: Annotated[
+        float, number_option("--smtp-timeout", num.SMTP_TIMEOUT_SECONDS, "Seconds per step.")
+    ] = 30.0,
     starttls: Annotated[bool, typer.Option("--starttls", help="Require STARTTLS (RFC 3207).")] = False,
     sender: Annotated[str | None, typer.Option("--from", help="From address (required with --send).")] = None,
     id_prefix: Annotated[str, typer.Option("--id-prefix", help="ACNS Case ID prefix.")] = "SWS",

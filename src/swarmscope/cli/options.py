@@ -1,8 +1,9 @@
 """The options and helpers every store-backed command shares: ``--db``, ``--actor``, the clock, errors.
 
 One definition each, so ``--db`` means the same in every command, a blank ``--actor`` is refused
-everywhere (the audit trail and the case events always name a person), and every error line is
-cleaned of control characters before it reaches the operator's terminal.
+everywhere (the audit trail and the case events always name a person), names and addresses follow one
+character rule (:func:`check_text`), and every error line is cleaned of control characters before it
+reaches the operator's terminal. Numeric options are declared in :mod:`swarmscope.cli.numeric`.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Annotated
 
 import typer
 
+from swarmscope.cases.identities import has_control
 from swarmscope.cli.text import clean
 from swarmscope.errors import InputError, SwarmscopeError
 from swarmscope.net.clock import Clock
@@ -40,6 +42,24 @@ def actor_name(actor: str | None) -> str:
     if not name:
         raise InputError("--actor: must name who decides or records this")
     return name
+
+
+def check_text(option: str, text: str | None, *, line_breaks: bool = False) -> None:
+    """Refuse a name or address given on the command line that holds a control character.
+
+    The rule of disclosure names (:func:`swarmscope.cases.identities.has_control`: control and format
+    characters such as a U+202E bidi override or a zero-width space, line separators; ``line_breaks``
+    allows LF in addresses) applies to every work title, client, ISP name and legal address, because they
+    are printed on exhibits, notices and letters. The value is not echoed (it may not display truly).
+
+    Raises:
+        InputError: naming ``option``.
+    """
+    if text is not None and has_control(text, line_breaks=line_breaks):
+        allowed = " (only line breaks are allowed)" if line_breaks else ""
+        raise InputError(
+            f"{option}: contains a control, bidi or zero-width character or a line separator{allowed}"
+        )
 
 
 def fail(exc: SwarmscopeError | OSError) -> typer.Exit:

@@ -29,6 +29,7 @@ from swarmscope.cases.retention import (
     due_ip_addresses,
 )
 from swarmscope.cli.app import app
+from swarmscope.cli.numeric import RETENTION_DAYS, RETENTION_MONTHS, number_option
 from swarmscope.cli.options import ActorOption, DbOption, actor_name, now_us
 from swarmscope.cli.text import escaped
 from swarmscope.errors import SwarmscopeError
@@ -84,10 +85,12 @@ def run_purge(db: str, policy: RetentionPolicy, *, actor: str, now_us: int, dry_
 def purge(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Report what is due; change nothing.")] = False,
     ip_evidence_days: Annotated[
-        int, typer.Option("--ip-evidence-days", min=1, help="Keep unresolved IP evidence this many days.")
+        int,
+        number_option("--ip-evidence-days", RETENTION_DAYS, "Keep unresolved IP evidence this many days."),
     ] = DEFAULT_IP_EVIDENCE_DAYS,
     identity_months: Annotated[
-        int, typer.Option("--identity-months", min=1, help="Keep identities this many months after close.")
+        int,
+        number_option("--identity-months", RETENTION_MONTHS, "Keep identities this many months after close."),
     ] = DEFAULT_IDENTITY_MONTHS_AFTER_CLOSE,
     actor: ActorOption = None,
     db: DbOption = DEFAULT_DB,

@@ -14,8 +14,8 @@ neither is imported, also with ``--partial``: file order never decides); the cas
 served, complied or partially complied (never drafted, contested or quashed). E-mail addresses must be one
 plain ``local@domain``; names hold no control characters or line breaks; postal addresses only line breaks.
 
-Exit status: 0 on success, 1 when a disclosure is rejected or an identity cannot be read, 2 for usage
-errors (Typer).
+Exit status: 0 on success, 1 when a disclosure is rejected, an identity cannot be read, or for a usage
+error (see :mod:`swarmscope.cli.app`).
 """
 
 from __future__ import annotations
@@ -124,7 +124,7 @@ def import_command(
     complied or partially complied (not contested or quashed). Invalid e-mail addresses and control
     characters in names/addresses are refused per line.
     """
-    console = Console()
+    console = Console(soft_wrap=True)  # each problem and the verdict stay one line each
     try:
         key = IdentityKey.load(identity_key)
         report = run_import(
@@ -137,9 +137,16 @@ def import_command(
     for line, problem in report.problems:
         console.print(f"[yellow]line {line}:[/yellow] {escaped(problem)}")
     if report.problems and not report.imported:
-        console.print("[red]nothing imported[/red] (fix the file, or use --partial)")
+        console.print(f"[red]nothing imported[/red]: {_why_nothing(report, partial)}")
         raise typer.Exit(1)
     console.print(f"{len(report.imported)} identities imported from {report.source_sha256}")
+
+
+def _why_nothing(report: subscriber_store.ImportReport, partial: bool) -> str:
+    """Why an import with problems stored nothing, and what would help (``--partial`` only when it would)."""
+    if report.matched and not partial:
+        return f"{report.matched} row(s) match a case; fix the lines above, or use --partial to import those"
+    return "no row identifies a case (fix the lines above)"
 
 
 @group.command()

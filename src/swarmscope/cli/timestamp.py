@@ -17,6 +17,7 @@ import typer
 from rich.console import Console
 
 from swarmscope.cli.app import app
+from swarmscope.cli.numeric import TSA_TIMEOUT_SECONDS, number_option
 from swarmscope.cli.text import escaped
 from swarmscope.errors import SwarmscopeError
 from swarmscope.evidence.canonical import record_from_canonical
@@ -82,7 +83,9 @@ def timestamp(
     tsa_url: str = typer.Option(
         None, "--tsa-url", help="RFC 3161 time-stamp authority (default: the one in the sealed run settings)"
     ),
-    timeout: float = typer.Option(10.0, "--timeout", min=0.1, help="seconds per token request"),
+    timeout: float = number_option(
+        "--timeout", TSA_TIMEOUT_SECONDS, "seconds per token request", default=10.0
+    ),
 ) -> None:
     """Get RFC 3161 tokens for sealed batches that have none (e.g. the authority was down)."""
     try:

@@ -79,11 +79,16 @@ class DisclosureRow(Generic[T]):
 
 @dataclass(frozen=True, slots=True)
 class ImportReport:
-    """What an import did: imported (line, DOE) pairs, problems (line, message), the file's SHA-256."""
+    """What an import did: imported (line, DOE) pairs, problems (line, message), the file's SHA-256.
+
+    ``matched`` counts the rows that identify a case (imported, or held back by other rows' problems
+    when the import was not ``partial``).
+    """
 
     imported: tuple[tuple[int, str], ...]
     problems: tuple[tuple[int, str], ...]
     source_sha256: str
+    matched: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,7 +287,7 @@ def import_disclosure(
             context.identified.add(case.id)
             chosen.append((row, case))
     if problems and not partial:
-        return ImportReport((), tuple(problems), source_sha256)
+        return ImportReport((), tuple(problems), source_sha256, len(chosen))
     with store._write() as conn:
         for row, case in chosen:
             values = {
@@ -300,7 +305,9 @@ def import_disclosure(
     for row, case in chosen:
         note = f"identity imported from disclosure {source_sha256[:16]} line {row.line}"
         case_store.set_case_status(store, case.id, "identify", actor, note, now_us, rule=rule)
-    return ImportReport(tuple((r.line, c.doe) for r, c in chosen), tuple(problems), source_sha256)
+    return ImportReport(
+        tuple((r.line, c.doe) for r, c in chosen), tuple(problems), source_sha256, len(chosen)
+    )
 
 
 def _subscriber_case_ids(store: Store) -> list[int]:
