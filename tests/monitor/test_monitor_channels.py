@@ -12,6 +12,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from swarmscope.errors import InputError
+from swarmscope.monitor.channels import check_channels
 from swarmscope.monitor.config import MonitorConfig
 from swarmscope.monitor.crawler import Monitor
 from swarmscope.monitor.targets import load_target
@@ -166,3 +167,12 @@ def test_a_second_monitor_on_the_same_listen_port_is_refused(tmp_path: Path, net
 
     message = asyncio.run(main())
     assert f"--listen-port {port}: cannot listen on 0.0.0.0:{port}" in message, message
+
+
+def test_magnet_peers_are_a_channel_without_tracker_or_dht() -> None:
+    """A magnet's own ``x.pe`` peers (BEP 9) name peers to probe: with no tracker and no DHT it still runs."""
+    with_peers = load_target(f"magnet:?xt=urn:btih:{'ef' * 20}&dn=direct&x.pe=127.0.0.5:6881")
+    check_channels([with_peers], dht_running=False)  # no refusal
+    without = load_target(f"magnet:?xt=urn:btih:{'ef' * 20}&dn=direct")
+    with pytest.raises(InputError, match="no discovery channel for direct"):
+        check_channels([without], dht_running=False)

@@ -16,17 +16,18 @@ from pathlib import Path
 import typer
 from rich.console import Console
 from rich.live import Live
-from rich.table import Table
 
 from swarmscope import __version__
 from swarmscope.cli import numeric as num
 from swarmscope.cli.app import app
 from swarmscope.cli.evidence_options import EvidenceOptions
+from swarmscope.cli.monitor_view import live_table
 from swarmscope.cli.node_identity import open_signing_key, warn_other_signers
 from swarmscope.cli.numeric import number_option
 from swarmscope.cli.provenance import software_commit
-from swarmscope.cli.text import escaped, plain
+from swarmscope.cli.text import escaped
 from swarmscope.errors import InputError, SwarmscopeError
+from swarmscope.monitor.channels import check_channels, check_listen_port
 from swarmscope.monitor.config import MonitorConfig
 from swarmscope.monitor.crawler import Monitor
 from swarmscope.monitor.targets import Target, load_target
@@ -46,52 +47,6 @@ def make_peer_id() -> bytes:
     """Azureus-style peer id (BEP 20): ``-SSvvvv-`` + 12 random printable bytes."""
     alphabet = b"0123456789abcdefghijklmnopqrstuvwxyz"
     return PEER_ID_PREFIX + bytes(alphabet[b % len(alphabet)] for b in os.urandom(12))
-
-
-def _estimate(value: tuple[float | None, float | None] | None) -> str:
-    """BEP 33 bloom-filter estimates as ``seeds/peers`` (rounded), or ``-``."""
-    if value is None:
-        return "-"
-    return "/".join("?" if v is None else f"{v:.0f}" for v in value)
-
-
-def live_table(monitor: Monitor, elapsed: float) -> Table:
-    """The live view: one row per swarm."""
-    table = Table(title=f"swarmscope monitor — {elapsed:5.1f} s — probes in flight: {len(monitor._runs)}")
-    for col in (
-        "swarm",
-        "listed",
-        "connected",
-        "has pieces",
-        "verified",
-        "seeds/leechers",
-        "bytes in",
-        "hash fails",
-        "top clients",
-        "by source",
-        "DHT size (BEP 33)",
-        "trackers ok/err",
-    ):
-        left = col in ("swarm", "top clients", "by source")
-        table.add_column(col, justify="left" if left else "right")
-    for s in monitor.stats.values():
-        c = s.counts()
-        clients = ", ".join(f"{name} ×{n}" for name, n in s.top_clients())
-        table.add_row(
-            f"{escaped(s.name[:28])}\n[dim]{s.swarm[:16]}…[/dim]",
-            str(c["listed"]),
-            str(c["connected"]),
-            str(c["has_pieces"]),
-            f"[bold green]{c['verified']}[/]",
-            f"{c['seeds']}/{c['leechers']}",
-            f"{s.bytes_in:,}",
-            str(c["hash_failures"]),
-            plain(clients or "-"),
-            " ".join(f"{src} {n}" for src, n in sorted(s.by_source().items())) or "-",
-            _estimate(s.dht_estimate),
-            f"{s.trackers_ok}/{s.tracker_errors}",
-        )
-    return table
 
 
 def run_monitor_command(
@@ -117,10 +72,11 @@ def run_monitor_command(
 
     The Python defaults keep the DHT off (no public router is ever contacted unless asked); the CLI turns
     it on by default, as a production monitor wants. ``listen_port`` 0 means no inbound listener.
-    ``evidence`` holds the issue 4 settings (node key, reference copies, NTP, RFC 3161, captures).
+    ``evidence``: node key, reference copies, NTP, RFC 3161, captures.
 
     Raises:
-        InputError: a target cannot be loaded, or an option value is malformed (the message names it).
+        InputError: a target cannot be loaded, an option value is malformed (the message names it), or a
+            swarm has no discovery channel, or the listen port is taken (nothing is created then).
     """
     if console is None:
         console = Console()
@@ -150,6 +106,8 @@ def run_monitor_command(
         config.dht_bootstrap = [parse_host_port(text, "--dht-bootstrap") for text in dht_bootstrap]
     evidence = evidence or EvidenceOptions()
     evidence.apply(config, loaded)
+    check_channels(loaded, dht_running=dht)
+    check_listen_port(config)
     if "://" not in db:
         try:
             Path(db).parent.mkdir(parents=True, exist_ok=True)

@@ -4,9 +4,10 @@ some swarm has no channel that can ever name a peer.
 Which combinations leave a swarm with no channel (decided here, documented in README "Usage"):
 
 - A channel that *names* peers is needed: a tracker of the swarm with a URL we can announce to (http,
-  https, udp), or our DHT node. PEX and the inbound listener only extend what those find: PEX lists come
-  from peers we already probe (BEP 11), and a peer learns our listen port only from our tracker announces
-  and DHT ``announce_peer`` (we send no PEX, BEP 10 ``p`` goes only to peers we dial).
+  https, udp), peers named by the magnet itself (``x.pe``, BEP 9), or our DHT node. PEX and the inbound
+  listener only extend what those find: PEX lists come from peers we already probe (BEP 11), and a peer
+  learns our listen port only from our tracker announces and DHT ``announce_peer`` (we send no PEX, BEP 10
+  ``p`` goes only to peers we dial).
 - So a swarm with no usable tracker is refused when the DHT is off (``--no-dht``) or cannot run: not even a
   free UDP port can be bound, or no bootstrap node resolves. A tracker or DHT node that does not answer
   yet is not refused: both are retried for the whole run (a warning says so).
@@ -25,9 +26,37 @@ from swarmscope.errors import InputError
 from swarmscope.monitor.config import MonitorConfig
 from swarmscope.monitor.dht_discovery import DhtDiscovery, DhtUnusable
 from swarmscope.monitor.targets import Target
-from swarmscope.net.bind import IPV6_MISSING
+from swarmscope.net.bind import IPV6_MISSING, listen_socket
 from swarmscope.net.listener import PeerListener
 from swarmscope.net.tracker_client import usable_tracker_url
+
+
+def check_listen_port(config: MonitorConfig) -> None:
+    """Refuse early a ``--listen-port`` that another program holds: bind it as :func:`open_listener`
+    would, then close it at once, so a refused run creates nothing (no key, no database). The port
+    could still be taken in between; :func:`open_listener` refuses it then.
+
+    Raises:
+        InputError: as :func:`open_listener`.
+    """
+    if config.listen_port <= 0:
+        return
+    for host in [config.bind_ip] if config.bind_ip else ["::", "0.0.0.0"]:
+        try:
+            listen_socket(host, config.listen_port).close()
+            return
+        except OSError as exc:
+            if host == "::" and exc.errno in IPV6_MISSING:
+                continue
+            raise _port_refused(config.listen_port, host, exc) from None
+
+
+def _port_refused(port: int, host: str, exc: OSError) -> InputError:
+    shown = f"[{host}]" if ":" in host else host
+    return InputError(
+        f"--listen-port {port}: cannot listen on {shown}:{port} ({exc.strerror or exc}); another monitor or"
+        " client may hold it: choose another port, or 0 for no listener"
+    )
 
 
 async def open_listener(config: MonitorConfig, make: Callable[[str], PeerListener]) -> PeerListener:
@@ -45,12 +74,7 @@ async def open_listener(config: MonitorConfig, make: Callable[[str], PeerListene
         except OSError as exc:
             if host == "::" and exc.errno in IPV6_MISSING:
                 continue  # a host without IPv6: listen on IPv4 only
-            shown = f"[{host}]" if ":" in host else host
-            raise InputError(
-                f"--listen-port {config.listen_port}: cannot listen on {shown}:{config.listen_port} "
-                f"({exc.strerror or exc}); another monitor or client may hold it: choose another port, "
-                "or 0 for no listener"
-            ) from None
+            raise _port_refused(config.listen_port, host, exc) from None
     raise InputError(f"--listen-port {config.listen_port}: no address family to listen on")
 
 
@@ -80,12 +104,19 @@ def check_channels(targets: Iterable[Target], *, dht_running: bool) -> None:
     """
     if dht_running:
         return
-    lost = [t.name for t in targets if not any(usable_tracker_url(url) for url in t.trackers)]
+    lost = [t.name for t in targets if not _has_tracker_or_peers(t)]
     if lost:
         raise InputError(
             f"no discovery channel for {', '.join(lost)}: no usable tracker and the DHT is off or "
             "unavailable, so no peer can ever be found (PEX and inbound peers need peers found first)"
         )
+
+
+def _has_tracker_or_peers(target: Target) -> bool:
+    """A tracker we can announce to, or peers named by the magnet itself (``x.pe``, BEP 9)."""
+    if target.magnet is not None and target.magnet.peers:
+        return True
+    return any(usable_tracker_url(url) for url in target.trackers)
 
 
 async def open_channels(
