@@ -160,3 +160,31 @@ def test_a_duplicated_observation_counts_once(store: Store) -> None:
         and row.duplicate
         and "duplicate: the same sealed record as observation" in row.reason
     )
+
+
+def test_an_unproven_row_outside_a_case_does_not_block_it(store: Store, tmp_path: Path) -> None:
+    trusted = populate(store)
+    created = {c.ip: c.doe for c in build_cases(store, POLICY, NOW, trust=trusted).created}
+    last = T0 + 100 * MIN
+    tamper(
+        store,
+        f"UPDATE observation SET started_us = {NOW + MIN} WHERE ip = '{HONEST_4}' AND started_us = {last}",
+    )
+    refused: list[tuple[str, str]] = []
+    (written,) = produce_exhibits(
+        store, tmp_path / "ex", actor="a", now_us=NOW, trust=trusted, refused=refused
+    )
+    assert [line[0] for line in written.exhibit.lines] == [
+        created[HONEST]
+    ]  # a hit moved away: recount differs
+    assert [doe for doe, _ in refused] == [created[HONEST_4]] and "shows 3 verified hit(s)" in refused[0][1]
+    # the next build names the moved row and records what is proven: 3 hits; the row, now dated outside
+    # the case's interval, is not one of its hits and does not keep the case out of the documents
+    report = build_cases(store, POLICY, NOW, trust=trusted)
+    assert [r.ip for r in report.refused] == [HONEST_4] and "row altered" in report.refused[0].reason
+    assert {c.doe: c.hits for c in report.refreshed} == {created[HONEST]: 3, created[HONEST_4]: 3}
+    refused.clear()
+    (written,) = produce_exhibits(
+        store, tmp_path / "ex2", actor="a", now_us=NOW, trust=trusted, refused=refused
+    )
+    assert sorted(line[0] for line in written.exhibit.lines) == sorted(created.values()) and refused == []

@@ -6,9 +6,10 @@ litigation list repeat that claim, so each of them first re-derives it from the 
 the sealed ledger under the trusted node keys (:func:`swarmscope.store.proven_evidence.
 proven_observations`) and refuses the case, naming it and why, when:
 
-- a verified-tier row of the case's address, port and swarm is refused (altered, invented, sealed by an
-  untrusted key, dated after its seal or in the future, not sealed) — a duplicate of a proven record or
-  capture is not a reason (it never counted);
+- a verified-tier row of the case's address, port and swarm, dated (as the row claims) inside the case's
+  interval, is refused (altered, invented, sealed by an untrusted key, dated after its seal, not sealed) —
+  a duplicate of a proven record or capture is not a reason (it never counted), nor is a row dated
+  outside the interval (it is not one of the case's hits; one moved out of it changes the recount);
 - the proven hits inside ``[first_hit_us, last_hit_us]`` on the case's port (or, for cases built when
   hits from several ports of one IP were pooled, on any port) are not exactly ``hits`` in number with the
   case's first and last hit times.
@@ -86,7 +87,8 @@ class CaseProof:
             r
             for r in self.evidence(case.infohash).refused
             if r.ip == case.ip and r.port == case.port and not r.duplicate
-        ]
+            and case.first_hit_us <= r.started_us <= case.last_hit_us
+        ]  # fmt: skip
         if refused:
             rows = "; ".join(r.describe() for r in refused)
             return f"{case.doe}: refused: rows behind it fail the ledger check ({rows})"

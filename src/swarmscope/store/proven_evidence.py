@@ -83,6 +83,7 @@ class RefusedRow:
     infohash: str
     ip: str
     port: int
+    started_us: int  # as the row claims it (UTC µs): unproven
     reason: str
     duplicate: bool = False  # a second copy of a proven record or capture (the first one still counts)
 
@@ -262,7 +263,9 @@ def proven_observations(
                 continue
             reason, duplicate = problem if isinstance(problem, tuple) else (problem, False)
             index = None if row.ledger_index is None else int(row.ledger_index)
-            refused.append(RefusedRow(row.id, index, row.infohash, row.ip, row.port, reason, duplicate))
+            refused.append(
+                RefusedRow(row.id, index, row.infohash, row.ip, row.port, row.started_us, reason, duplicate)
+            )
     return ProvenEvidence(tuple(hits), tuple(refused))
 
 
