@@ -88,8 +88,8 @@ def build_notice_xml(
     """The ACNS ``Infringement`` document of one case (UTF-8 XML with declaration, pretty-printed).
 
     Args:
-        doc: the case (:func:`store.notices.case_documents`). windows: its verified hits
-            (:func:`store.notices.hit_windows`; each becomes an ``AlsoSeen``). complainant: the sender.
+        doc: the case (:func:`store.notices.case_documents`). windows: its verified hits, proven
+            (:meth:`cases.case_proof.CaseProof.hits`; each becomes an ``AlsoSeen``). complainant: the sender.
         notice_id: the stable Case ID (:func:`notice_id_for`).
 
     Returns:

@@ -117,16 +117,17 @@ class _Prover:
 
     def __init__(self, conn: sa.Connection, trusted: frozenset[str], now_us: int) -> None:
         self.conn, self.trusted, self.now_us = conn, trusted, now_us
-        self.batches: dict[int, list[Any]] = {}  # node id → ledger_batch rows by first_index
+        self.batches: dict[int, tuple[list[int], list[Any]]] = {}  # node id → (first indices, batch rows)
         self.verdicts: dict[int, _Batch] = {}  # ledger_batch.id → verdict
         self.entries: dict[tuple[int, int], int] = {}  # (node, index) → first observation using it
         self.records: dict[bytes, int] = {}  # record hash → first observation
         self.captures: dict[bytes, int] = {}  # capture sha256 → first observation
 
-    def _node_batches(self, node: int) -> list[Any]:
+    def _node_batches(self, node: int) -> tuple[list[int], list[Any]]:
         if node not in self.batches:
             query = sa.select(ledger_batch).where(ledger_batch.c.node_id == node)
-            self.batches[node] = list(self.conn.execute(query.order_by(ledger_batch.c.first_index)))
+            rows = list(self.conn.execute(query.order_by(ledger_batch.c.first_index)))
+            self.batches[node] = ([int(r.first_index) for r in rows], rows)
         return self.batches[node]
 
     def _verdict(self, row: Any) -> _Batch:
@@ -168,8 +169,8 @@ class _Prover:
 
     def _batch_for(self, node: int, index: int) -> _Batch | str:
         """The trusted batch holding ``index`` (any one that proves it), or why none does."""
-        rows = self._node_batches(node)
-        position = bisect.bisect_right([r.first_index for r in rows], index)
+        firsts, rows = self._node_batches(node)
+        position = bisect.bisect_right(firsts, index)
         problem = "no sealed batch covers its ledger index"
         for row in reversed(rows[:position]):
             if row.last_index < index:
