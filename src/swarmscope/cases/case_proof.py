@@ -12,7 +12,8 @@ proven_observations`) and refuses the case, naming it and why, when:
   outside the interval (it is not one of the case's hits; one moved out of it changes the recount);
 - the proven hits inside ``[first_hit_us, last_hit_us]`` on the case's port (or, for cases built when
   hits from several ports of one IP were pooled, on any port) are not exactly ``hits`` in number with the
-  case's first and last hit times.
+  case's first and last hit times (refused rows of the address inside the interval, on any port, are
+  named with it: a row whose port was edited no longer counts for the case).
 
 Source: the sealed ledger (:mod:`swarmscope.store.proven_evidence`); a notice or letter may state only
 what the evidence carries.
@@ -83,14 +84,13 @@ class CaseProof:
 
     def problem(self, case: CaseClaim) -> str | None:
         """Why ``case`` may not be carried by a document (None: its claim is proven)."""
-        refused = [
+        nearby = [
             r
             for r in self.evidence(case.infohash).refused
-            if r.ip == case.ip and r.port == case.port and not r.duplicate
-            and case.first_hit_us <= r.started_us <= case.last_hit_us
-        ]  # fmt: skip
-        if refused:
-            rows = "; ".join(r.describe() for r in refused)
+            if r.ip == case.ip and not r.duplicate and case.first_hit_us <= r.started_us <= case.last_hit_us
+        ]
+        rows = "; ".join(r.describe() for r in nearby)
+        if any(r.port == case.port for r in nearby):
             return f"{case.doe}: refused: rows behind it fail the ledger check ({rows})"
         inside = [h for h in self.hits(case) if case.first_hit_us <= h.started_us <= case.last_hit_us]
         for chosen in ([h for h in inside if h.port == case.port], inside):
@@ -104,6 +104,7 @@ class CaseProof:
         return (
             f"{case.doe}: refused: the proven evidence shows {len(inside)} verified hit(s) from {case.ip} "
             f"in its interval, not the {case.hits} the case states (its rows changed since it was built)"
+            + (f"; refused rows of this address: {rows}" if rows else "")
         )
 
     def require(self, case: CaseClaim) -> None:
