@@ -64,8 +64,9 @@ class UnprovenCase(SwarmscopeError):
 class CaseProof:
     """Proven evidence per swarm, read once per command and shared by its cases."""
 
-    def __init__(self, store: Store, trust: EvidenceTrust) -> None:
-        self.store, self.trust = store, trust
+    def __init__(self, store: Store, trust: EvidenceTrust, *, ips: frozenset[str] | None = None) -> None:
+        """``ips``: read only these addresses' rows (one case: its IP), else every row of each swarm."""
+        self.store, self.trust, self.ips = store, trust, ips
         self._swarms: dict[str, ProvenEvidence] = {}
 
     def evidence(self, infohash: str) -> ProvenEvidence:
@@ -73,7 +74,7 @@ class CaseProof:
         key = infohash.lower()
         if key not in self._swarms:
             self._swarms[key] = proven_observations(
-                self.store, self.trust.fingerprints, self.trust.now_us, infohash=key
+                self.store, self.trust.fingerprints, self.trust.now_us, infohash=key, ips=self.ips
             )
         return self._swarms[key]
 
@@ -135,4 +136,4 @@ def require_proven(store: Store, case: CaseClaim, trust: EvidenceTrust | None) -
     Raises:
         UnprovenCase: naming the case and why. InputError: no trust and the store has no node key.
     """
-    CaseProof(store, store_trust(store, trust)).require(case)
+    CaseProof(store, store_trust(store, trust), ips=frozenset({case.ip})).require(case)
