@@ -186,3 +186,11 @@ def test_a_duplicated_observation_counts_once_and_is_named(store: Store) -> None
 def test_an_empty_trust_proves_nothing(store: Store) -> None:
     result = proven(store, set())
     assert result.hits == () and len(result.refused) == 3
+
+
+def test_a_row_whose_columns_no_longer_rebuild_is_refused_not_a_crash(store: Store) -> None:
+    tamper(store, "UPDATE observation SET verified_pieces = '\"x\"', quirks = '7' WHERE id = 2")
+    result = proven(store)
+    assert len(result.hits) == 2
+    ((row),) = result.refused
+    assert row.observation_id == 2 and row.reason.startswith("row altered")

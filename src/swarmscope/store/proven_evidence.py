@@ -192,7 +192,17 @@ class _Prover:
         kind, record_hash = batch.entries[index]
         if kind != "observation":
             return f"its ledger entry is a {kind}, not an observation"
-        if hashlib.sha256(canonical_bytes(observation_from_row(row))).digest() != record_hash:
+        try:
+            rebuilt = canonical_bytes(observation_from_row(row))
+        except (
+            DecodeError,
+            KeyError,
+            TypeError,
+            ValueError,
+            AttributeError,
+        ) as exc:  # columns of a wrong type
+            return f"row altered: it no longer rebuilds into a record ({type(exc).__name__})"
+        if hashlib.sha256(rebuilt).digest() != record_hash:
             return "row altered: it differs from its sealed record"
         if max(row.started_us, row.ended_us) > batch.sealed_at_us:
             return f"dated after its seal ({us_to_iso(batch.sealed_at_us)})"
