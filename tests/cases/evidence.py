@@ -10,6 +10,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from swarmscope.evidence.records import Attribution, ClockSample, Observation, Source, Tier
 from swarmscope.store.database import Store, open_store
+from swarmscope.store.node_key import default_key_path, load_or_create_node_key
 
 IH = "aa" * 20
 OTHER_IH = "cc" * 20
@@ -61,7 +62,14 @@ def seal(
     return run
 
 
+def node_key_for(db: Path | str) -> Ed25519PrivateKey:
+    """The node key at the monitor's default place beside ``db`` (created on first use): the key the
+    workflow commands trust by default."""
+    return load_or_create_node_key(default_key_path(str(db)))
+
+
 def fresh_store(tmp_path: Path) -> Iterator[Store]:
-    """A new writable store (fresh Ed25519 node key) under ``tmp_path``; use as a fixture body."""
-    with open_store(str(tmp_path / "cases.db"), node_key=Ed25519PrivateKey.generate(), now_us=T0) as s:
+    """A new writable store (a fresh Ed25519 node key beside it) under ``tmp_path``; a fixture body."""
+    db = tmp_path / "cases.db"
+    with open_store(str(db), node_key=node_key_for(db), now_us=T0) as s:
         yield s

@@ -210,7 +210,7 @@ def test_cgnat_three_ports_make_no_case_and_one_port_is_its_own_case(store: Stor
 
 
 def test_the_policy_is_recorded_when_a_case_is_created_and_refreshed(store: Store) -> None:
-    seal(store, [hit("127.0.0.2", m) for m in (0, 30, 70)])
+    seal(store, [sample(-1, 5), *(hit("127.0.0.2", m) for m in (0, 30, 70))])  # a measured clock
     linked(store)
     (case,) = build_cases(store, POLICY, T0, actor="counsel").created
     events = sc.case_events(store, case.doe)
@@ -314,3 +314,15 @@ def test_two_ports_with_the_same_first_hit_get_one_case_and_a_skip(store: Store)
     ((skipped, why),) = report.skipped
     assert skipped.port == 6882 and why.startswith("same_first_hit: case DOE-000001")
     assert build_cases(store, POLICY, T0 + 1).withdrawn == []
+
+
+def test_cases_from_a_run_without_ntp_samples_say_the_clock_was_never_measured(store: Store) -> None:
+    unmeasured = seal(store, [hit("127.0.0.2", m) for m in (0, 30, 70)])
+    seal(store, [sample(99, 5), *(hit("127.0.0.3", m) for m in (100, 130, 170))], swarms=())
+    linked(store)
+    report = build_cases(store, POLICY, T0)
+    assert sorted(c.ip for c in report.created) == ["127.0.0.2", "127.0.0.3"]
+    never = f"clock never measured (no NTP sample) in monitor run(s) {unmeasured}: its hits were not checked"
+    assert report.policy_note.endswith(never), report.policy_note
+    for case in report.created:
+        assert recorded_policy(notes_of(store, case.doe)) == report.policy_note

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from swarmscope.cases.case_proof import CaseProof
 from swarmscope.cases.exhibits import (
     COLUMNS,
     build_exhibits,
@@ -33,7 +33,9 @@ from swarmscope.cases.exhibits import (
 from swarmscope.evidence.records import BlockProof, Observation, Source, Tier
 from swarmscope.store.database import Store, open_store
 from swarmscope.store.notices import CaseDocument, case_documents
+from swarmscope.store.proven_evidence import store_trust
 from swarmscope.store.schema_cases import client, disclosure_event, disclosure_request, isp, legal_case, work
+from tests.cases.evidence import node_key_for
 
 T0 = 1_796_000_000_000_000  # 2026-11-30T00:53:20Z, UTC µs
 HOUR = 3_600_000_000
@@ -105,7 +107,7 @@ CASES = (  # doe, ip, port, isp, region, city
 
 def build_world(db: Path, *, client_contact: str | None = "notices@rights.test") -> World:
     """Populate ``db``: swarm, run, three verified hits per case IP (sealed), client, work, ISPs, cases."""
-    store = open_store(str(db), node_key=Ed25519PrivateKey.generate(), now_us=T0)
+    store = open_store(str(db), node_key=node_key_for(db), now_us=T0)
     try:
         store.add_swarm(IH, IH, None, HOSTILE_NAME, 8, 32768, 8 * 32768 - 100, None, None, T0)
         run_id = store.start_run({"test": True}, "0.1.0", T0)
@@ -145,7 +147,7 @@ def _legal_rows(store: Store, client_contact: str | None) -> tuple[dict[str, int
                 work_id=work_id,
                 isp_id=isp_ids[isp_name],
                 first_hit_us=T0,
-                last_hit_us=T0 + 2 * HOUR + 5_000_000,
+                last_hit_us=T0 + 2 * HOUR,  # the start of the last hit, as a build records it
                 hits=3,
                 region=region,
                 city=city,
@@ -163,7 +165,7 @@ def world(tmp_path: Path) -> World:
 
 @pytest.fixture
 def store(world: World) -> Iterator[Store]:
-    s = open_store(str(world.db), create=False)
+    s = open_store(str(world.db), node_key=node_key_for(world.db), now_us=T0)
     try:
         yield s
     finally:
@@ -224,7 +226,9 @@ def test_csv_round_trips_hostile_cells_with_crlf_and_header() -> None:
 
 def test_exhibit_csv_lines_from_the_store(store: Store) -> None:
     docs = case_documents(store)
-    exhibits = build_exhibits(docs, proofs=case_proofs(store, docs))
+    exhibits = build_exhibits(
+        docs, proofs=case_proofs(store, CaseProof(store, store_trust(store, None)), docs)
+    )
     assert [e.isp for e in exhibits] == ["Loopback Telecom", "Other <ISP> & Co"]
     rows = list(csv.reader(io.StringIO(exhibits[0].csv_bytes.decode("utf-8"), newline="")))
     assert rows[0] == list(COLUMNS)
@@ -233,7 +237,7 @@ def test_exhibit_csv_lines_from_the_store(store: Store) -> None:
         "127.0.0.11",
         "51413",
         "2026-11-30T00:53:20.000000Z",
-        "2026-11-30T02:53:25.000000Z",
+        "2026-11-30T02:53:20.000000Z",
         "3",
         IH,
         "'" + HOSTILE_NAME,

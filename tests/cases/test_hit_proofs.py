@@ -16,11 +16,14 @@ from swarmscope.cases.hit_proofs import (
     hit_proof,
     letter_facts,
     piece_proof,
+    proven_windows,
     torrent_pieces,
 )
 from swarmscope.evidence.records import BlockProof, Observation, Source, Tier
-from swarmscope.store.database import open_store
-from swarmscope.store.notices import HitWindow, SwarmPieces, hit_windows
+from swarmscope.store.database import Store, open_store
+from swarmscope.store.notices import HitWindow, SwarmPieces
+from swarmscope.store.proven_evidence import proven_observations
+from tests.cases.evidence import node_key_for
 from tests.cases.test_exhibits import BLOCK_5, HOUR, IH, LAST_PIECE, PIECE_3, T0, build_world
 from tests.cases.test_letters import LETTER, SETTINGS, TO, flat, pdf_text
 from tests.conftest import FIXTURES
@@ -67,6 +70,12 @@ def test_v2_piece_sizes_come_from_the_stored_torrent() -> None:
     )
 
 
+def proven(store: Store, ip: str) -> list[HitWindow]:
+    """The address's hits proven against the ledger under the store's own node key."""
+    assert store.node is not None
+    return proven_windows(proven_observations(store, {store.node.fingerprint}, T0 + 10 * HOUR, ips=[ip]).hits)
+
+
 def test_a_case_counts_only_its_port_and_interval(tmp_path: Path) -> None:
     store = open_store(str(tmp_path / "e.db"), node_key=Ed25519PrivateKey.generate(), now_us=T0)
     try:
@@ -82,7 +91,7 @@ def test_a_case_counts_only_its_port_and_interval(tmp_path: Path) -> None:
         records = [hit(6881, T0, 0), hit(6882, T0 + 1, 1), hit(6881, T0 + HOUR, 2)]
         records.append(hit(6881, T0 + 3 * HOUR, 3))  # after the case's last hit
         store.commit_evidence(run, records=records, sealed_at_us=T0 + 4 * HOUR)
-        windows = hit_windows(store, "127.0.0.5", IH)
+        windows = proven(store, "127.0.0.5")
     finally:
         store.close()
     kept = case_hits(windows, 6881, T0, T0 + HOUR)
@@ -91,7 +100,7 @@ def test_a_case_counts_only_its_port_and_interval(tmp_path: Path) -> None:
 
 def test_letters_say_what_each_hit_proved(tmp_path: Path) -> None:
     world = build_world(tmp_path / "e.db")
-    store = open_store(str(world.db), create=False)
+    store = open_store(str(world.db), node_key=node_key_for(world.db), now_us=T0)
     try:
         facts = letter_facts(store, world.case_ids["DOE-000001"])
     finally:
@@ -122,7 +131,7 @@ def test_a_block_proof_is_stored_and_read_back_as_a_block(tmp_path: Path) -> Non
             verified_blocks=(proof,), bytes_received=16384,
         )  # fmt: skip
         store.commit_evidence(run, records=[obs], sealed_at_us=T0 + 1)
-        (window,) = hit_windows(store, "127.0.0.6", IH)
+        (window,) = proven(store, "127.0.0.6")
     finally:
         store.close()
     assert window.verified_pieces == () and window.verified_blocks == ((2, 16384, 16384),)

@@ -28,6 +28,7 @@ from swarmscope.cases.notices import (
 from swarmscope.errors import InputError
 from swarmscope.store.database import Store, open_store
 from swarmscope.store.notices import CaseDocument, HitWindow, SwarmPieces, notice_rows
+from tests.cases.evidence import node_key_for
 from tests.cases.test_exhibits import (
     BLOCK_5,
     HOSTILE_NAME,
@@ -41,7 +42,7 @@ from tests.cases.test_exhibits import (
 )
 from tests.conftest import SHARED
 
-ACNS_DIR = SHARED / "specs" / "acns"
+ACNS_DIR = SHARED / "specs" / "acns"  # ../shared, or SWARMSCOPE_SHARED
 XSD = ACNS_DIR / "1.2-acns.xsd"
 NS = {"a": ACNS_NS}
 
@@ -262,7 +263,7 @@ def test_complainant_file(tmp_path: Path) -> None:
 
 
 def _open(world: World) -> Store:
-    return open_store(str(world.db), create=False)
+    return open_store(str(world.db), node_key=node_key_for(world.db), now_us=T0)
 
 
 def test_prepare_notices_writes_validates_and_records(tmp_path: Path, schema: etree.XMLSchema) -> None:

@@ -14,6 +14,7 @@ from swarmscope.cases.notices import prepare_notices, send_notices
 from swarmscope.store.database import open_store
 from swarmscope.store.notices import notice_rows
 from swarmscope.testbed.smtp import start_smtp
+from tests.cases.evidence import node_key_for
 from tests.cases.test_exhibits import T0, build_world
 from tests.cases.test_notices import NS, XSD
 
@@ -43,7 +44,7 @@ def _free_port() -> int:
 
 async def test_notices_arrive_parsed_and_validate(tmp_path: Path, schema: etree.XMLSchema) -> None:
     world = build_world(tmp_path / "e.db")
-    store = open_store(str(world.db), create=False)
+    store = open_store(str(world.db), node_key=node_key_for(world.db), now_us=T0)
     try:
         batch = prepare_notices(store, tmp_path / "out", now_us=T0, schema=schema)
         with start_smtp() as server:
@@ -83,7 +84,7 @@ async def test_notices_arrive_parsed_and_validate(tmp_path: Path, schema: etree.
 
 async def test_server_down_marks_nothing_sent(tmp_path: Path) -> None:
     world = build_world(tmp_path / "e.db")
-    store = open_store(str(world.db), create=False)
+    store = open_store(str(world.db), node_key=node_key_for(world.db), now_us=T0)
     try:
         batch = prepare_notices(store, tmp_path / "out", now_us=T0)
         port = _free_port()

@@ -1,8 +1,9 @@
 """The letters world shared by the letter, payment and escalation tests.
 
-A fresh store (open_store, a fresh Ed25519 node key), a swarm, a client and work, an ISP, three cases passed
-through request → identify by a real ``import_disclosure`` with an identity key (DOE-000001 and -000003 have
-e-mail, DOE-000002 has postal address only); helpers to draft, approve and send their letters.
+A fresh store (open_store, a fresh Ed25519 node key beside it), a swarm, the sealed verified hits of its
+cases, a client and work, an ISP, three cases passed through request → identify by a real
+``import_disclosure`` with an identity key (DOE-000001 and -000003 have e-mail, DOE-000002 has postal
+address only); helpers to draft, approve and send their letters.
 """
 
 from __future__ import annotations
@@ -12,18 +13,18 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
 from swarmscope.cases import letters as L
 from swarmscope.cases.identities import Identity, IdentityKey, write_key_file
 from swarmscope.cases.thresholds import Candidate
 from swarmscope.cases.workflow import CaseEvent, next_case_status
 from swarmscope.cli import letters as cli_letters
+from swarmscope.evidence.records import Observation, Source, Tier
 from swarmscope.store import cases as case_store
 from swarmscope.store import letters as letter_store
 from swarmscope.store.database import Store, open_store
 from swarmscope.store.subscribers import DisclosureRow, import_disclosure
 from swarmscope.testbed.smtp import SmtpServer
+from tests.cases.evidence import node_key_for
 
 T0 = 1_780_000_000_000_000  # 2026-05-28 UTC
 HOUR, DAY = 3_600 * 1_000_000, 86_400 * 1_000_000
@@ -45,11 +46,26 @@ class World:
     dois: list[str]
 
 
+def _hits() -> list[Observation]:
+    """The sealed verified hits behind case n (1..3): 3 + n hits from port 6881 + n over three hours."""
+    out = []
+    for n, ip in enumerate(IDENTITIES, start=1):
+        first, count = T0 - 10 * DAY + n * HOUR, 3 + n
+        for k in range(count):
+            start = first + k * 3 * HOUR // (count - 1)
+            out.append(
+                Observation(INFOHASH, ip, 6881 + n, Source.TRACKER.value, start, start + 4_000_000,
+                            Tier.VERIFIED, verified_pieces=(0,), bytes_received=262_144)
+            )  # fmt: skip
+    return out
+
+
 def build_world(tmp_path: Path) -> World:
     """A store with three identified cases (see the module docstring)."""
     db = tmp_path / "evidence.db"
-    store = open_store(str(db), node_key=Ed25519PrivateKey.generate(), now_us=T0)
+    store = open_store(str(db), node_key=node_key_for(db), now_us=T0)
     store.add_swarm(INFOHASH, INFOHASH, None, "example-film.mkv", 8, 262_144, 2_000_000, None, None, T0)
+    store.commit_evidence(store.start_run({}, "0.1.0", T0 - 11 * DAY), records=_hits(), sealed_at_us=T0 - DAY)
     work_id = case_store.add_work(store, "Example Rights Ltd", "The Example Film", "PA-1-234", None, T0)
     isp_id = case_store.add_isp(store, "Loopback Telecom", [64500], "abuse@isp.test", "1 ISP Way", "DE", T0)
     key = IdentityKey.generate()

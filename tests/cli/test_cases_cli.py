@@ -5,14 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from typer.testing import CliRunner
 
 import swarmscope.cli.cases  # noqa: F401  (registers the command group)
 from swarmscope.cli.app import app
 from swarmscope.store import cases as sc
 from swarmscope.store.database import open_store
-from tests.cases.evidence import IH, T0, attributed, hit, seal
+from tests.cases.evidence import IH, T0, attributed, hit, node_key_for, seal
 
 runner = CliRunner()
 
@@ -31,7 +30,7 @@ def invoke_split(*args: str) -> tuple[int, str, str]:
 @pytest.fixture
 def db(tmp_path: Path) -> str:
     path = str(tmp_path / "c.db")
-    with open_store(path, node_key=Ed25519PrivateKey.generate(), now_us=T0) as store:
+    with open_store(path, node_key=node_key_for(path), now_us=T0) as store:
         sc.add_isp(store, "Loopnet", [64500], "abuse@loop.example", "1 Loop St", "DE", T0)
         records: list[object] = [attributed("127.0.0.2", 0, 64500, region="Bavaria", city="Munich")]
         records += [hit("127.0.0.2", m) for m in (0, 30, 70)]  # a candidate
@@ -110,7 +109,7 @@ def test_clock_threshold_may_only_tighten(db: str) -> None:
 
 def test_cgnat_ports_are_separate_and_noted(tmp_path: Path) -> None:
     path = str(tmp_path / "n.db")
-    with open_store(path, node_key=Ed25519PrivateKey.generate(), now_us=T0) as store:
+    with open_store(path, node_key=node_key_for(path), now_us=T0) as store:
         records = [hit("127.0.0.7", m, port=p) for m, p in ((0, 50001), (30, 50002), (70, 50003))]
         records += [hit("127.0.0.8", m) for m in (0, 30, 70)] + [hit("127.0.0.8", 40, port=51413)]
         seal(store, records)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import sqlite3
 import stat
 from pathlib import Path
 
@@ -99,3 +100,37 @@ def test_escalation_cells_never_run_as_formulas(text: str) -> None:
     from swarmscope.cli.escalations import _cell
 
     assert _cell(text).startswith("'") or _cell(text)[:1] not in ("=", "+", "-", "@", "\t", "\r")
+
+
+def test_a_case_whose_rows_changed_is_left_out_of_the_litigation_list(tmp_path: Path) -> None:
+    world = build_world(tmp_path)
+    server = start_smtp("127.0.0.1")
+    try:
+        sent = []
+        for doe in world.dois[:2]:
+            draft_approve(world, doe)
+            sent.append(send(world, doe, server, tmp_path / "post", T0 + HOUR))
+        assert (
+            cli_letters.expire_letters(world.store, "counsel", sent[0].letter.deadline_us + 1)
+            == world.dois[:2]
+        )
+    finally:
+        server.stop()
+        world.store.close()
+    runner, db = CliRunner(), str(world.db)
+    for doe in world.dois[:2]:
+        assert (
+            runner.invoke(app, ["escalations", "mark", doe, "--actor", "counsel", "--db", db]).exit_code == 0
+        )
+    with sqlite3.connect(db) as raw:  # the first case's first hit edited behind the ledger's back
+        raw.execute("DROP TRIGGER observation_append_only_update")
+        raw.execute("UPDATE observation SET port = 1 WHERE ip = '127.0.0.11' AND id = 1")
+    raw.close()
+    result = runner.invoke(app, ["escalations", "--identity-key", str(world.key_file), "--actor", "counsel",
+                                 "--db", db])  # fmt: skip
+    assert result.exit_code == 1
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert [r["doe"] for r in rows] == [world.dois[1]]
+    assert f"error: left out {world.dois[0]}: refused" in result.stderr and "row altered" in result.stderr
+    reads = [r.subject for r in _reads(world.db)]
+    assert f"case:{world.dois[0]}" not in reads[-1:]  # its identity was not decrypted for the list

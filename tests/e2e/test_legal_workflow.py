@@ -20,6 +20,7 @@ import hashlib
 import io
 import os
 import re
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -145,6 +146,7 @@ class World:
     smtp: SmtpServer | None = None
     does: dict[str, str] = field(default_factory=dict)  # ip → DOE number
     id_key: Path | None = None
+    attack_db: Path | None = None  # a copy of the evidence after the three runs, before any case
 
 
 def _monitor(world_swarm: Swarm, db: Path, key: Path, reference: Path) -> None:
@@ -162,7 +164,8 @@ def world(netns: bool, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Wor
     if not XSD.is_file():
         pytest.skip(f"ACNS schema not found at {XSD}")
     workdir = tmp_path_factory.mktemp("legal")
-    db, key = workdir / "evidence.db", workdir / "node.pem"
+    db = workdir / "evidence.db"
+    key = workdir / "evidence.db.node-key.pem"  # the default place: the workflow commands trust it
     datasets = build_test_datasets(workdir / "datasets")
     with start_swarm(workdir, monitor_ip=MONITOR_IP) as swarm:
         reference = swarm.content.data_dir / swarm.content.name
@@ -186,12 +189,25 @@ def world(netns: bool, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Wor
                 ).stdout
             if run < RUNS - 1:
                 time.sleep(2.0)  # spread the hits
+        w.attack_db = _snapshot(db, key, workdir / "attack")
         smtp = start_smtp("127.0.0.1")
         w.smtp = smtp
         try:
             yield w
         finally:
             smtp.stop()
+
+
+def _snapshot(db: Path, key: Path, where: Path) -> Path:
+    """A consistent copy of the SQLite evidence (backup API) with its node key beside it (mode kept)."""
+    where.mkdir()
+    copy = where / db.name
+    with sqlite3.connect(db) as source, sqlite3.connect(copy) as target:
+        source.backup(target)
+    source.close()
+    target.close()
+    shutil.copy2(key, where / key.name)
+    return copy
 
 
 def _campaign(w: World) -> None:
@@ -538,3 +554,117 @@ def test_purge_dry_run_changes_nothing(world: World) -> None:
     out = swarmscope("purge", "--dry-run", "--actor", "counsel", "--db", str(world.db))
     assert out.stdout.strip()
     assert table_counts(world.db) == before
+
+
+def _tamper(db: Path, *statements: str) -> None:
+    """What someone with write access to the file can do without the node key: drop the append-only
+    triggers, then UPDATE and INSERT rows."""
+    with sqlite3.connect(db) as raw:
+        for (name,) in raw.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall():
+            raw.execute(f'DROP TRIGGER "{name}"')
+        for statement in statements:
+            raw.execute(statement)
+    raw.close()
+
+
+def _copy_rows(ip: str, from_ip: str, *, shift_us: int = 0) -> str:
+    """INSERT copies of ``from_ip``'s verified rows as ``ip`` (times shifted), keeping their ledger links."""
+    columns = [c for c in _observation_columns() if c != "id"]
+    values = ", ".join(
+        f"'{ip}'" if c == "ip" else f"{c} + {shift_us}" if c in ("started_us", "ended_us") else c
+        for c in columns
+    )
+    return (
+        f"INSERT INTO observation ({', '.join(columns)}) SELECT {values} FROM observation"
+        f" WHERE ip = '{from_ip}' AND tier = 'verified'"
+    )
+
+
+def _observation_columns() -> list[str]:
+    from swarmscope.store.schema import observation
+
+    return [c.name for c in observation.c]
+
+
+def _seal_under_a_foreign_key(db: Path, ip: str, port: int, infohash: str) -> None:
+    """Register a node key of the attacker's own in the copy and seal three verified hits with it."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from swarmscope.evidence.records import Observation, Source
+
+    now = int(time.time() * 1_000_000)
+    with open_store(str(db), node_key=Ed25519PrivateKey.generate(), now_us=now) as store:
+        run = store.start_run({}, "0.1.0", now - 60_000_000)
+        hits = [
+            Observation(infohash, ip, port, Source.TRACKER.value, now - s, now - s + 500_000, Tier.VERIFIED,
+                        verified_pieces=(0,), bytes_received=16384)
+            for s in (50_000_000, 40_000_000, 30_000_000)
+        ]  # fmt: skip
+        store.commit_evidence(run, records=hits, sealed_at_us=now)
+
+
+def test_tampered_rows_reach_no_case_exhibit_notice_letter_or_escalation(
+    world: World, tmp_path: Path
+) -> None:
+    """The attack on the workflow, repeated on a copy of the real evidence (before any case was built)."""
+    assert world.attack_db is not None
+    db = str(world.attack_db)
+    leecher, corrupt, dead = (world.swarm.peer(n) for n in ("leecher", "corrupt", "dead"))
+    first_honest = sorted(world.honest)[0]
+    day = 86_400_000_000
+    _tamper(
+        world.attack_db,
+        "UPDATE observation SET tier = 'verified', failure = NULL"
+        f" WHERE ip IN ('{leecher.ip}', '{corrupt.ip}')",  # an empty leecher and a corrupt peer made verified
+        _copy_rows(dead.ip, first_honest),  # invented rows borrowing honest ledger entries
+        _copy_rows(first_honest, first_honest, shift_us=day),  # hits dated a day in the future
+    )
+    _seal_under_a_foreign_key(world.attack_db, "127.0.1.250", 6881, world.swarm.infohash_hex)
+
+    build = swarmscope("cases", "build", "--db", db, "--min-hits", "3", "--min-span", "10s", "-v")
+    cases = case_statuses(world.attack_db)
+    assert {ip for _, ip in cases.values()} == set(world.honest), build.stdout + build.stderr
+    refused = re.findall(
+        r"warning: refused observation (\d+) \((?:ledger index \d+|not sealed)\) (\S+):(\d+): (.*)",
+        build.stderr,
+    )
+    by_ip: dict[str, set[str]] = {}
+    for _id, ip, _port, reason in refused:
+        by_ip.setdefault(ip, set()).add(reason.split(" (")[0].split(":")[0])
+    assert by_ip[leecher.ip] == {"row altered"} and by_ip[corrupt.ip] == {"row altered"}, build.stderr
+    assert by_ip[dead.ip] == {"row altered"}, build.stderr
+    assert all("sealed by an untrusted key" in r for r in by_ip["127.0.1.250"]), build.stderr
+    assert by_ip[first_honest] == {"row altered"}, build.stderr  # the future copies
+    assert len(refused) == len(set(refused)) and len(refused) >= 2 + 3 + 3 + len(world.hits[first_honest])
+
+    # a row behind a built case altered afterwards: every document refuses that case, by DOE number
+    does = {ip: doe for doe, (_, ip) in cases.items()}
+    victim = sorted(world.honest)[-1]
+    _tamper(world.attack_db, f"UPDATE observation SET ended_us = ended_us + 1 WHERE ip = '{victim}'"
+                             f" AND started_us = {world.hits[victim][0]} AND tier = 'verified'")  # fmt: skip
+    out = swarmscope("exhibits", "--out", str(tmp_path / "exhibits"), "--actor", "counsel", "--db", db)
+    (csv_path,) = sorted((tmp_path / "exhibits").glob("*.csv"))
+    lines = list(csv.reader(io.StringIO(csv_path.read_text(encoding="utf-8"), newline="")))[1:]
+    assert {line[1] for line in lines} == set(world.honest) - {victim}
+    assert f"warning: left out {does[victim]}: refused" in out.stderr and "row altered" in out.stderr
+    out = swarmscope("notices", "--out", str(tmp_path / "notices"), "--xsd", str(XSD),
+                     "--complainant-entity", "Example Rights Ltd", "--complainant-email", "n@rights.test",
+                     "--db", db)  # fmt: skip
+    assert len(list((tmp_path / "notices").glob("*.xml"))) == len(world.honest) - 1
+    assert f"skipped {does[victim]}" in out.stdout
+    notices_text = "".join(p.read_text(encoding="utf-8") for p in (tmp_path / "notices").glob("*.txt"))
+    for ip in (leecher.ip, corrupt.ip, dead.ip, "127.0.1.250", victim):
+        assert ip not in notices_text
+    settings = tmp_path / "letters.toml"
+    settings.write_text(LETTER_SETTINGS, encoding="utf-8")
+    for command in (
+        ("letters", "draft", "--case", does[victim], "--amount", "450.00", "--settings", str(settings)),
+        ("letters", "preview", does[victim]),
+        ("letters", "approve", does[victim], "--actor", "counsel"),
+        ("escalations", "mark", does[victim], "--actor", "counsel"),
+    ):
+        refused_run = swarmscope(*command, "--db", db, ok=False)
+        assert refused_run.returncode == 1, (command, refused_run.stdout, refused_run.stderr)
+        assert f"{does[victim]}: refused" in refused_run.stderr and "Traceback" not in refused_run.stderr, (
+            command
+        )

@@ -176,11 +176,12 @@ def test_seal_states_on_postgresql(pg_store: Store, node_key: Ed25519PrivateKey)
 
 def test_hit_proofs_and_signers_on_postgresql(pg_store: Store) -> None:
     """Piece and block proofs read back for the documents, and which node keys sealed batches."""
-    from swarmscope.cases.hit_proofs import hit_proof, torrent_pieces
+    from swarmscope.cases.hit_proofs import hit_proof, proven_windows, torrent_pieces
     from swarmscope.evidence.records import Observation, Source, Tier
     from swarmscope.evidence.seal import key_fingerprint, public_key_raw
     from swarmscope.store.ledger_queries import sealing_nodes
-    from swarmscope.store.notices import hit_windows, swarm_pieces
+    from swarmscope.store.notices import swarm_pieces
+    from swarmscope.store.proven_evidence import proven_observations
 
     assert PG_URL is not None
     run = pg_store.start_run({}, "0.1.0", T0)
@@ -193,7 +194,9 @@ def test_hit_proofs_and_signers_on_postgresql(pg_store: Store) -> None:
     ]  # fmt: skip
     pg_store.commit_evidence(run, records=hits, sealed_at_us=T0 + 4)
     pieces = torrent_pieces(swarm_pieces(pg_store, SWARM_A), SWARM_A)  # stored metainfo is not a torrent
-    assert [hit_proof(w, pieces) for w in hit_windows(pg_store, "127.0.0.9", SWARM_A)] == [
+    assert pg_store.node is not None
+    found = proven_observations(pg_store, {pg_store.node.fingerprint}, T0 + 10, ips=["127.0.0.9"])
+    assert [hit_proof(w, pieces) for w in proven_windows(found.hits)] == [
         "piece 11 (32,763 bytes, SHA-1 of the piece matched the torrent)",
         "block at offset 16,384 of piece 2 (16,384 bytes, SHA-256 matched a piece already checked against the"
         " torrent)",

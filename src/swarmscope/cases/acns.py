@@ -95,11 +95,11 @@ def build_notice_xml(
     """The ACNS ``Infringement`` document of one case (UTF-8 XML with declaration, pretty-printed).
 
     Args:
-        doc: the case (:func:`store.notices.case_documents`). windows: its verified hits
-            (:func:`store.notices.hit_windows`; each becomes an ``AlsoSeen``). complainant: the sender.
-        notice_id: the stable Case ID (:func:`notice_id_for`). pieces: the torrent's piece facts for the
-            proof wording (:func:`swarmscope.cases.hit_proofs.torrent_pieces`; None: from the infohash
-            alone, piece lengths unknown).
+        doc: the case (:func:`store.notices.case_documents`). windows: its verified hits, proven
+            (:func:`swarmscope.cases.hit_proofs.case_windows`; each becomes an ``AlsoSeen``). complainant:
+            the sender. notice_id: the stable Case ID (:func:`notice_id_for`). pieces: the torrent's piece
+            facts for the proof wording (:func:`swarmscope.cases.hit_proofs.torrent_pieces`; None: from the
+            infohash alone, piece lengths unknown).
 
     Returns:
         XML bytes.

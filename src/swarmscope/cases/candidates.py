@@ -1,7 +1,9 @@
 """Evidence → verified hits → thresholds → cases (issue 5 item 3).
 
-- **Hits**: sealed observations of tier VERIFIED only
-  (:func:`swarmscope.store.case_evidence.verified_observations`).
+- **Hits**: observations of tier VERIFIED proven against the sealed ledger under the trusted node keys
+  (:func:`swarmscope.store.proven_evidence.proven_observations`: row equal to its sealed record, chain and
+  Ed25519 seal hold, not dated after its seal or in the future, a duplicated record or capture counts
+  once). Every refused row is named in ``BuildReport.refused``; it never counts.
 - **Clock**: each run's clock samples give its flag windows
   (:func:`swarmscope.evidence.clock_policy.flag_windows`) under the clock policy SEALED in that run's
   settings (:func:`swarmscope.evidence.bundle_settings.run_clock_policy`: ``clock_threshold_ms``, default
@@ -9,7 +11,9 @@
   only TIGHTEN it (``clock_threshold_us`` smaller than or equal to every sealed threshold of the runs
   whose hits are judged); a looser value is refused with :class:`InputError`. A hit whose start lies in a
   window is ``clock_flagged``. A run without samples is *unmeasured*: nothing in it is flagged (the clock
-  policy's rule; the methodology statement says so).
+  policy's rule; the methodology statement says so), and the recorded policy says the clock of those runs
+  was never measured (``clock_threshold=... ms; clock never measured (no NTP sample) in monitor run(s)
+  ...``), so no case implies a clock that was checked.
 - **Attribution**: for each hit the latest attribution of its IP at or before the hit start. The flags of
   an IP are the union over its hits; the ISP (by ASN, :func:`swarmscope.store.cases.isp_for_asn`) and the
   advisory region/city come from the attribution at the first hit. No attribution: no flags, no ISP.
@@ -37,24 +41,17 @@ import bisect
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from swarmscope.cases.run_clock import clock_text, run_windows
 from swarmscope.cases.thresholds import Candidate, Hit, ThresholdPolicy, evaluate
 from swarmscope.cases.workflow import CaseStatus, WorkflowError, next_case_status
-from swarmscope.errors import InputError
-from swarmscope.evidence.bundle_settings import run_clock_policy
-from swarmscope.evidence.clock_policy import ClockPolicy, FlagWindow, flag_windows, flagged
+from swarmscope.evidence.clock_policy import flagged
 from swarmscope.evidence.records import us_to_iso
 from swarmscope.store import cases as case_rows
-from swarmscope.store.case_evidence import (
-    AttributionRow,
-    attributions_by_ip,
-    clock_samples_by_run,
-    verified_observations,
-)
+from swarmscope.store.case_evidence import AttributionRow, attributions_by_ip
 from swarmscope.store.case_rows import record_build
 from swarmscope.store.database import Store
-from swarmscope.store.queries import run_rows
+from swarmscope.store.proven_evidence import EvidenceTrust, RefusedRow, proven_observations, store_trust
 
-DEFAULT_CLOCK_THRESHOLD_US = 100_000
 POLICY_MARK = "; policy: "
 NO_LONGER_PASSES = "no longer passes: "
 
@@ -73,6 +70,7 @@ class BuildReport:
         policy_note: the policy as recorded in the case history (``ThresholdPolicy.describe()`` + clock).
         notes: DOE number → the candidate's notes (e.g. "also seen on ports ..."), for created and
             refreshed cases that have any.
+        refused: verified-tier rows not proven against the trusted ledger (never counted), named.
     """
 
     created: list[case_rows.CaseRow] = field(default_factory=list)
@@ -83,82 +81,40 @@ class BuildReport:
     failing_later: list[tuple[case_rows.CaseRow, tuple[str, ...]]] = field(default_factory=list)
     policy_note: str = ""
     notes: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    refused: list[RefusedRow] = field(default_factory=list)
 
 
-def clock_policies(
-    store: Store, clock_threshold_us: int | None = None, *, run_ids: Iterable[int] | None = None
-) -> dict[int, ClockPolicy]:
-    """The clock policy per monitor run: the one sealed in its settings, tightened to the override.
-
-    Args:
-        clock_threshold_us: a stricter threshold (microseconds, > 0), or None for the sealed ones.
-        run_ids: the runs whose hits are judged (None: every run); the override is checked against these.
-
-    Raises:
-        InputError: the override is not positive, or looser than the threshold sealed for one of
-            ``run_ids`` (it may only be made stricter, as in ``swarmscope export``).
-    """
-    sealed = {
-        run.id: run_clock_policy(run.settings if isinstance(run.settings, dict) else {})
-        for run in run_rows(store)
-    }
-    if clock_threshold_us is None:
-        return sealed
-    if clock_threshold_us <= 0:
-        raise InputError("--clock-threshold-ms: must be more than 0")
-    for run_id in sorted(sealed if run_ids is None else set(run_ids) & set(sealed)):
-        policy = sealed[run_id]
-        if clock_threshold_us > policy.threshold_us:
-            raise InputError(
-                f"--clock-threshold-ms {clock_threshold_us / 1000:g}: looser than the "
-                f"{policy.threshold_us / 1000:g} ms sealed in the settings of monitor run {run_id} "
-                f"({policy.name} policy); it may only be made stricter"
-            )
-    return {
-        run_id: ClockPolicy(min(p.threshold_us, clock_threshold_us), p.max_age_us, p.name)
-        for run_id, p in sealed.items()
-    }
-
-
-def run_windows(
-    store: Store, clock_threshold_us: int | None = None, *, run_ids: Iterable[int] | None = None
-) -> dict[int, tuple[FlagWindow, ...]]:
-    """Clock flag windows per monitor run under :func:`clock_policies` (same arguments and errors)."""
-    samples = clock_samples_by_run(store)
-    policies = clock_policies(store, clock_threshold_us, run_ids=run_ids)
-    return {run_id: flag_windows(samples.get(run_id, ()), p) for run_id, p in policies.items()}
-
-
-def _clock_text(store: Store, clock_threshold_us: int | None, run_ids: set[int]) -> str:
-    if clock_threshold_us is not None:
-        return f"{clock_threshold_us / 1000:g} ms (tightened; stricter than the sealed run settings)"
-    policies = clock_policies(store)
-    used = sorted({policies[r].threshold_us for r in run_ids if r in policies})
-    sealed = ", ".join(f"{t / 1000:g}" for t in used) or f"{DEFAULT_CLOCK_THRESHOLD_US / 1000:g}"
-    return f"{sealed} ms (as sealed in the run settings)"
-
-
-def _load(store: Store, infohash: str | None, clock_threshold_us: int | None) -> tuple[list[Hit], str]:
-    observations = verified_observations(store, infohash=infohash)
-    run_ids = {o.run_id for o in observations}
+def _load(
+    store: Store, infohash: str | None, clock_threshold_us: int | None, trust: EvidenceTrust
+) -> tuple[list[Hit], str, list[RefusedRow]]:
+    proven = proven_observations(store, trust.fingerprints, trust.now_us, infohash=infohash)
+    run_ids = {o.run_id for o in proven.hits}
     windows = run_windows(store, clock_threshold_us, run_ids=run_ids)
     hits = [
         Hit(o.ip, o.port, o.infohash, o.started_us, o.ended_us,
             flagged(o.started_us, windows.get(o.run_id, ())) is not None)
-        for o in observations
+        for o in proven.hits
     ]  # fmt: skip
-    return hits, _clock_text(store, clock_threshold_us, run_ids)
+    return hits, clock_text(store, clock_threshold_us, run_ids), list(proven.refused)
 
 
 def load_hits(
-    store: Store, *, infohash: str | None = None, clock_threshold_us: int | None = None
+    store: Store,
+    *,
+    infohash: str | None = None,
+    clock_threshold_us: int | None = None,
+    trust: EvidenceTrust | None = None,
 ) -> list[Hit]:
-    """Verified hits from the store, each marked clock-flagged or not (see the module docstring).
+    """Proven verified hits from the store, each marked clock-flagged or not (see the module docstring).
+
+    Args:
+        trust: the node keys and clock to prove against (None: the store's own node key, system clock).
 
     Raises:
-        InputError: ``clock_threshold_us`` looser than a sealed run threshold (:func:`clock_policies`).
+        InputError: ``clock_threshold_us`` looser than a sealed run threshold (:func:`clock_policies`);
+            no trust given and the store has no node key.
     """
-    return _load(store, infohash, clock_threshold_us)[0]
+    return _load(store, infohash, clock_threshold_us, store_trust(store, trust))[0]
 
 
 def attribution_at(rows: Sequence[AttributionRow], t_us: int) -> AttributionRow | None:
@@ -180,11 +136,15 @@ def flags_by_ip(
 
 
 def _judge(
-    store: Store, policy: ThresholdPolicy, infohash: str | None, clock_threshold_us: int | None
-) -> tuple[list[Candidate], dict[str, list[AttributionRow]], str]:
-    hits, clock = _load(store, infohash, clock_threshold_us)
+    store: Store,
+    policy: ThresholdPolicy,
+    infohash: str | None,
+    clock_threshold_us: int | None,
+    trust: EvidenceTrust,
+) -> tuple[list[Candidate], dict[str, list[AttributionRow]], str, list[RefusedRow]]:
+    hits, clock, refused = _load(store, infohash, clock_threshold_us, trust)
     attributions = attributions_by_ip(store, {h.ip for h in hits})
-    return evaluate(hits, policy, flags_by_ip(hits, attributions)), attributions, clock
+    return evaluate(hits, policy, flags_by_ip(hits, attributions)), attributions, clock, refused
 
 
 def evaluate_store(
@@ -193,13 +153,15 @@ def evaluate_store(
     *,
     infohash: str | None = None,
     clock_threshold_us: int | None = None,
+    trust: EvidenceTrust | None = None,
 ) -> tuple[list[Candidate], dict[str, list[AttributionRow]]]:
-    """Every (IP, port, infohash) verdict over the stored evidence, and the attributions used.
+    """Every (IP, port, infohash) verdict over the proven evidence, and the attributions used.
 
     Raises:
-        InputError: ``clock_threshold_us`` looser than a sealed run threshold (:func:`clock_policies`).
+        InputError: as :func:`load_hits`.
     """
-    verdicts, attributions, _clock = _judge(store, policy, infohash, clock_threshold_us)
+    trusted = store_trust(store, trust)
+    verdicts, attributions, _clock, _refused = _judge(store, policy, infohash, clock_threshold_us, trusted)
     return verdicts, attributions
 
 
@@ -212,6 +174,7 @@ def build_cases(
     clock_threshold_us: int | None = None,
     require_confirmed: bool = False,
     actor: str = case_rows.SYSTEM_ACTOR,
+    trust: EvidenceTrust | None = None,
 ) -> BuildReport:
     """Upsert a case for every candidate, record the policy, re-check the cases still at ``candidate``.
 
@@ -220,16 +183,18 @@ def build_cases(
         clock_threshold_us: a threshold stricter than the runs' sealed ones (microseconds).
         require_confirmed: only torrents whose pieces were confirmed against the work's reference content.
         actor: who runs the build (recorded on the policy notes and withdrawals).
+        trust: node keys and clock to prove the hits against (None: the store's own key, system clock).
 
     Returns:
         A :class:`BuildReport` (see the module docstring for what is recorded and withdrawn).
 
     Raises:
-        InputError: ``clock_threshold_us`` looser than a sealed run threshold.
+        InputError: ``clock_threshold_us`` looser than a sealed run threshold; no trust and no node key.
     """
     before = case_rows.list_cases(store)
-    verdicts, attributions, clock = _judge(store, policy, infohash, clock_threshold_us)
-    report = BuildReport(policy_note=f"{policy.describe()}, clock_threshold={clock}")
+    trusted = store_trust(store, trust)
+    verdicts, attributions, clock, refused = _judge(store, policy, infohash, clock_threshold_us, trusted)
+    report = BuildReport(policy_note=f"{policy.describe()}, clock_threshold={clock}", refused=refused)
     by_key = {(c.ip, c.infohash, c.first_hit_us): c for c in before}
     unusable: dict[tuple[str, int, str], str] = {}
     for verdict in verdicts:

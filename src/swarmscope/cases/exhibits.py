@@ -32,11 +32,13 @@ from pathlib import Path
 
 import jinja2
 
+from swarmscope.cases.case_proof import CaseProof
 from swarmscope.cases.hit_proofs import hit_lines
 from swarmscope.evidence.bundle_exhibits import formula_safe
 from swarmscope.evidence.records import us_to_iso
 from swarmscope.store.database import Store
 from swarmscope.store.notices import CaseDocument, attach_exhibit, case_documents
+from swarmscope.store.proven_evidence import EvidenceTrust, store_trust
 
 COLUMNS: tuple[str, ...] = (
     "Doe number",
@@ -179,11 +181,9 @@ def build_exhibits(
     return exhibits
 
 
-def case_proofs(store: Store, docs: Sequence[CaseDocument]) -> dict[int, list[str]]:
-    """Case id → what each of its counted hits proved (:func:`swarmscope.cases.hit_proofs.hit_lines`)."""
-    return {
-        d.case_id: hit_lines(store, d.ip, d.port, d.infohash, d.first_hit_us, d.last_hit_us) for d in docs
-    }
+def case_proofs(store: Store, proof: CaseProof, docs: Sequence[CaseDocument]) -> dict[int, list[str]]:
+    """Case id → what each counted, proven hit proved (:func:`swarmscope.cases.hit_proofs.hit_lines`)."""
+    return {d.case_id: hit_lines(store, proof, d) for d in docs}
 
 
 def _environment() -> jinja2.Environment:
@@ -239,13 +239,20 @@ def produce_exhibits(
     by_region: bool = False,
     actor: str,
     now_us: int,
+    trust: EvidenceTrust | None = None,
+    refused: list[tuple[str, str]] | None = None,
 ) -> list[WrittenExhibit]:
     """Write every exhibit's CSV and PDF under ``out`` and record it on a drafted disclosure request.
+
+    Only cases whose claim the evidence proven against the sealed ledger still carries are listed
+    (:class:`swarmscope.cases.case_proof.CaseProof`); the others are left out and named.
 
     Args:
         store: an open store. out: directory (created if missing).
         isp_name: only this ISP. by_region: one exhibit per ISP and advisory region.
         actor: who made them (disclosure_event). now_us: UTC µs (generation time, request dates).
+        trust: node keys and clock to prove against (None: the store's own node key, system clock).
+        refused: receives (DOE number, why) for every case left out.
 
     Returns:
         One :class:`WrittenExhibit` per exhibit (none when no case is waiting for a disclosure).
@@ -253,10 +260,13 @@ def produce_exhibits(
     Raises:
         StoreError: the database refused the request row. OSError: ``out`` is not writable.
     """
+    proof = CaseProof(store, store_trust(store, trust))
+    docs, unproven = proof.split(case_documents(store, isp_name=isp_name))
+    if refused is not None:
+        refused.extend(unproven)
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    docs = case_documents(store, isp_name=isp_name)
-    for exhibit in build_exhibits(docs, by_region=by_region, proofs=case_proofs(store, docs)):
+    for exhibit in build_exhibits(docs, by_region=by_region, proofs=case_proofs(store, proof, docs)):
         csv_path, pdf_path = out / exhibit.csv_name, out / f"{exhibit.stem}.pdf"
         csv_path.write_bytes(exhibit.csv_bytes)
         pdf_path.write_bytes(render_pdf(exhibit, now_us))

@@ -19,14 +19,16 @@ Source: README "Blocks proving distribution"; ``evidence/piece_download.py`` (wh
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+from swarmscope.cases.case_proof import CaseClaim, CaseProof
 from swarmscope.errors import DecodeError
 from swarmscope.evidence.records import us_to_iso
 from swarmscope.store.letters import CaseFacts, case_facts
-from swarmscope.store.notices import HitWindow, SwarmPieces, hit_windows, swarm_pieces
+from swarmscope.store.notices import HitWindow, SwarmPieces, swarm_pieces
+from swarmscope.store.proven_evidence import EvidenceTrust, ProvenHit, store_trust
 from swarmscope.wire.metainfo import Metainfo, parse_metainfo
 
 if TYPE_CHECKING:
@@ -114,26 +116,41 @@ def case_hits(windows: Sequence[HitWindow], port: int, first_us: int, last_us: i
     return [w for w in windows if w.port == port and first_us <= w.started_us <= last_us]
 
 
-def load_case_hits(
-    store: Store, ip: str, port: int, infohash: str, first_us: int, last_us: int
-) -> tuple[list[HitWindow], TorrentPieces]:
-    """A case's hits (:func:`case_hits` of :func:`store.notices.hit_windows`) and its torrent's pieces."""
-    windows = case_hits(hit_windows(store, ip, infohash), port, first_us, last_us)
-    return windows, torrent_pieces(swarm_pieces(store, infohash), infohash)
+def proven_windows(hits: Iterable[ProvenHit]) -> list[HitWindow]:
+    """Hits proven against the sealed ledger, as the documents show them (interval, client, proofs)."""
+    return [
+        HitWindow(
+            h.started_us, h.ended_us, h.port, h.client, h.client_version, h.verified_pieces, h.verified_blocks
+        )
+        for h in hits
+    ]
 
 
-def hit_lines(store: Store, ip: str, port: int, infohash: str, first_us: int, last_us: int) -> list[str]:
-    """One :func:`hit_line` per hit of the case, oldest first."""
-    windows, pieces = load_case_hits(store, ip, port, infohash, first_us, last_us)
-    return [hit_line(w, pieces) for w in windows]
+def case_windows(proof: CaseProof, case: CaseClaim) -> list[HitWindow]:
+    """The case's counted hits (:func:`case_hits`) among its address's proven hits, oldest first."""
+    return case_hits(proven_windows(proof.hits(case)), case.port, case.first_hit_us, case.last_hit_us)
 
 
-def letter_facts(store: Store, case_id: int) -> CaseFacts:
-    """:func:`store.letters.case_facts` with ``hit_proofs``: what each counted hit proved.
+def case_pieces(store: Store, infohash: str) -> TorrentPieces:
+    """The piece facts of the case's torrent for the proof wording (:func:`torrent_pieces`)."""
+    return torrent_pieces(swarm_pieces(store, infohash), infohash)
+
+
+def hit_lines(store: Store, proof: CaseProof, case: CaseClaim) -> list[str]:
+    """One :func:`hit_line` per counted, proven hit of the case, oldest first."""
+    pieces = case_pieces(store, case.infohash)
+    return [hit_line(w, pieces) for w in case_windows(proof, case)]
+
+
+def letter_facts(store: Store, case_id: int, trust: EvidenceTrust | None = None) -> CaseFacts:
+    """:func:`store.letters.case_facts` with ``hit_proofs``: what each counted, proven hit proved.
+
+    Args:
+        trust: node keys and clock the hits are proven under (None: the store's own node key, system clock).
 
     Raises:
-        StoreError: no such case.
+        StoreError: no such case. InputError: no trust and the store has no node key.
     """
     facts = case_facts(store, case_id)
-    lines = hit_lines(store, facts.ip, facts.port, facts.infohash, facts.first_hit_us, facts.last_hit_us)
-    return replace(facts, hit_proofs=tuple(lines))
+    proof = CaseProof(store, store_trust(store, trust), ips=frozenset({facts.ip}))
+    return replace(facts, hit_proofs=tuple(hit_lines(store, proof, facts)))

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from swarmscope.cases import letters as rendering
+from swarmscope.cases.case_proof import require_proven
 from swarmscope.cases.hit_proofs import letter_facts
 from swarmscope.cases.identities import IdentityKey
 from swarmscope.cases.workflow import CaseEvent, CaseStatus, may_send_letter, next_case_status
@@ -27,6 +28,7 @@ from swarmscope.net.smtp_client import MailError, send_message
 from swarmscope.store import cases as case_store
 from swarmscope.store import letters as letter_store
 from swarmscope.store.database import Store
+from swarmscope.store.proven_evidence import EvidenceTrust
 from swarmscope.store.subscribers import read_identity
 
 DAY_US = 86_400 * 1_000_000
@@ -44,17 +46,24 @@ def latest_letter(store: Store, case_id: int) -> letter_store.LetterRow | None:
 
 
 def draft_letters(
-    store: Store, settings: rendering.LetterSettings, dois: list[str], actor: str, now_us: int
+    store: Store,
+    settings: rendering.LetterSettings,
+    dois: list[str],
+    actor: str,
+    now_us: int,
+    trust: EvidenceTrust | None = None,
 ) -> list[letter_store.LetterRow]:
     """Draft an initial letter for each case (identified, or a drafted/approved one being revised), its
     ``settings`` frozen into the row; a revision voids the older unsent letter (and its approval).
 
     Raises:
         WorkflowError: a case whose status allows no draft (e.g. disputed). StoreError: unknown case.
+        UnprovenCase: a case its proven evidence no longer carries (:func:`require_proven`).
     """
     out = []
     for doe in dois:
         case = case_store.get_case(store, doe)
+        require_proven(store, case, trust)
         check_request_allows_letters(store, case)
         amount = rendering.format_amount(settings.amount_cents, settings.currency)
         note = f"letter drafted: {amount}, {settings.deadline_days} days"
@@ -80,24 +89,35 @@ class Preview:
     digest: str
 
 
-def preview_letter(store: Store, doe: str) -> Preview:
+def preview_letter(store: Store, doe: str, *, trust: EvidenceTrust | None = None) -> Preview:
     """The case's newest unsent letter rendered from its frozen settings (placeholder addressee and dates).
+
+    Args:
+        trust: node keys and clock to prove the case against (:func:`~swarmscope.cases.case_proof.
+            require_proven`; None: the store's own node key and the system clock).
 
     Raises:
         LetterError: no unsent letter, no frozen settings, accusing wording. StoreError: unknown case.
+        UnprovenCase: the case's proven evidence no longer carries it.
     """
     case = case_store.get_case(store, doe)
+    require_proven(store, case, trust)
     letter = latest_letter(store, case.id)
     if letter is None or letter.sent_us is not None or letter.voided_us is not None:
         raise rendering.LetterError(f"{case.doe} has no unsent letter; draft one first")
     frozen = rendering.frozen_settings(letter.settings_json)
-    facts = letter_facts(store, case.id)
+    facts = letter_facts(store, case.id, trust)
     text, html = rendering.render_preview(facts, letter, frozen)
     return Preview(case.doe, letter, text, html, rendering.approval_digest(facts, letter, frozen))
 
 
 def approve_letter(
-    store: Store, doe: str, actor: str, now_us: int, expect_digest: str | None = None
+    store: Store,
+    doe: str,
+    actor: str,
+    now_us: int,
+    expect_digest: str | None = None,
+    trust: EvidenceTrust | None = None,
 ) -> letter_store.LetterRow:
     """Record a person's approval of the case's newest unsent letter, bound to its content digest.
 
@@ -106,9 +126,10 @@ def approve_letter(
 
     Raises:
         LetterError: no unsent letter, content differs from ``expect_digest``. WorkflowError: the case
-            cannot take an approval (or a reminder cannot go out in its status).
+            cannot take an approval (or a reminder cannot go out in its status). UnprovenCase: the
+            case's proven evidence no longer carries it.
     """
-    shown = preview_letter(store, doe)
+    shown = preview_letter(store, doe, trust=trust)
     case, letter, digest = case_store.get_case(store, doe), shown.letter, shown.digest
     check_request_allows_letters(store, case)
     if expect_digest is not None and expect_digest.strip().lower() != digest:
@@ -205,7 +226,11 @@ def _check_sendable(case: Any, letter: letter_store.LetterRow | None) -> letter_
 
 
 def _bound_content(
-    store: Store, case: Any, letter: letter_store.LetterRow, given: Mapping[str, Any]
+    store: Store,
+    case: Any,
+    letter: letter_store.LetterRow,
+    given: Mapping[str, Any],
+    trust: EvidenceTrust | None,
 ) -> tuple[letter_store.CaseFacts, rendering.LetterSettings, str]:
     """The facts, frozen settings and digest of ``letter``, checked against its approval and ``given``."""
     frozen = rendering.frozen_settings(letter.settings_json)
@@ -215,7 +240,7 @@ def _bound_content(
             f"{case.doe}: the send-time settings change {', '.join(changed)} from what was drafted and "
             "approved; nothing sent (to change them, draft and approve the letter again)"
         )
-    facts = letter_facts(store, case.id)
+    facts = letter_facts(store, case.id, trust)
     digest = rendering.approval_digest(facts, letter, frozen)
     if digest != letter.approved_sha256:
         raise rendering.LetterError(
@@ -233,6 +258,7 @@ def send_letter(
     delivery: Delivery,
     actor: str,
     now_us: int,
+    trust: EvidenceTrust | None = None,
 ) -> SentLetter:
     """Send the case's approved letter: decrypt the identity (audited), render, e-mail or write the PDF.
 
@@ -244,12 +270,14 @@ def send_letter(
         LetterError: not approved, content changed since approval, no way to deliver, ``out`` unusable;
             or the letter was e-mailed and recorded but its PDF copy could not be written.
         WorkflowError: the case may not receive it. MailError: the SMTP server refused (nothing is
-        recorded as sent). IdentityError: wrong key.
+        recorded as sent). IdentityError: wrong key. UnprovenCase: the case's proven evidence no longer
+        carries it (checked before anything is decrypted or sent).
     """
     case = case_store.get_case(store, doe)
+    require_proven(store, case, trust)
     check_request_allows_letters(store, case)
     letter = _check_sendable(case, latest_letter(store, case.id))
-    facts, frozen, digest = _bound_content(store, case, letter, given)
+    facts, frozen, digest = _bound_content(store, case, letter, given, trust)
     if delivery.out is not None:
         check_out_dir(delivery.out)
     identity = read_identity(store, key, case.id, actor, now_us)

@@ -33,7 +33,8 @@ from swarmscope.cases.acns import (
     hash_type,
     validate_notice,
 )
-from swarmscope.cases.hit_proofs import TorrentPieces, hit_line, load_case_hits, torrent_pieces
+from swarmscope.cases.case_proof import CaseProof
+from swarmscope.cases.hit_proofs import TorrentPieces, case_pieces, case_windows, hit_line, torrent_pieces
 from swarmscope.errors import InputError
 from swarmscope.evidence.records import us_to_iso
 from swarmscope.net.smtp_client import MailError, send_message
@@ -46,6 +47,7 @@ from swarmscope.store.notices import (
     mark_notice_sent,
     record_notice,
 )
+from swarmscope.store.proven_evidence import EvidenceTrust, store_trust
 
 _TEMPLATES = Path(__file__).resolve().parent / "templates"
 _NOT_TEXT = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
@@ -211,6 +213,7 @@ def prepare_notices(
     complainant: Complainant | None = None,
     id_prefix: str = "SWS",
     schema: etree.XMLSchema | None = None,
+    trust: EvidenceTrust | None = None,
 ) -> NoticeBatch:
     """Render, validate (when ``schema`` is given), write and record one notice per open case.
 
@@ -221,6 +224,9 @@ def prepare_notices(
         store: an open store. out: directory (created). now_us: UTC µs for new rows.
         isp_name: only this ISP. complainant: overrides each case's client. id_prefix: Case ID prefix.
         schema: :func:`load_schema`; None skips validation (the CLI refuses ``--send`` then).
+        trust: node keys and clock to prove the evidence against (None: the store's own key, system clock).
+            A case whose claim the proven evidence does not carry is skipped, named
+            (:class:`swarmscope.cases.case_proof.CaseProof`); the ``AlsoSeen`` windows are proven hits only.
 
     Returns:
         :class:`NoticeBatch`.
@@ -230,12 +236,12 @@ def prepare_notices(
         StoreError: the database refused a row. OSError: ``out`` not writable.
     """
     out.mkdir(parents=True, exist_ok=True)
-    batch = NoticeBatch([], [])
-    for doc in case_documents(store, isp_name=isp_name, statuses=NOTICE_STATUSES):
+    proof = CaseProof(store, store_trust(store, trust))
+    docs, refused = proof.split(case_documents(store, isp_name=isp_name, statuses=NOTICE_STATUSES))
+    batch = NoticeBatch([], refused)
+    for doc in docs:
         notice_id = notice_id_for(doc, id_prefix)
-        windows, pieces = load_case_hits(
-            store, doc.ip, doc.port, doc.infohash, doc.first_hit_us, doc.last_hit_us
-        )
+        windows, pieces = case_windows(proof, doc), case_pieces(store, doc.infohash)
         try:
             sender = complainant_for(doc, complainant)
             xml = build_notice_xml(doc, windows, sender, notice_id, pieces)

@@ -16,6 +16,7 @@ from swarmscope.cases import workflow
 from swarmscope.cases.candidates import BuildReport, build_cases, recorded_policy
 from swarmscope.cases.thresholds import ThresholdPolicy, policy_warnings
 from swarmscope.cli.app import app
+from swarmscope.cli.evidence_trust import NodeKeyOption, TrustKeyOption, workflow_trust
 from swarmscope.cli.numeric import CLOCK_THRESHOLD_MS, MIN_HITS, MIN_SPAN_SECONDS, number_option
 from swarmscope.cli.options import ActorOption, DbOption, actor_name, command_store, fail, now_us
 from swarmscope.cli.text import clean
@@ -88,8 +89,13 @@ def build(
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="List excluded addresses and why.")
     ] = False,
+    node_key: NodeKeyOption = None,
+    trust_key: TrustKeyOption = None,
 ) -> None:
     """Apply the thresholds to the verified evidence: create or refresh a case per (IP, port) candidate.
+
+    Only observations proven against the sealed ledger under the trusted node key (--node-key, default
+    beside the database; or --trust-key) count; every refused row is named in a warning.
 
     The policy used is recorded in each case's history. Cases still at `candidate` that no longer pass
     under the policy given now are withdrawn (recorded event "no longer passes: ..."), so no exhibit or
@@ -106,14 +112,17 @@ def build(
         for warning in policy_warnings(policy):
             typer.echo(f"warning: {warning}", err=True)
         threshold = None if clock_threshold_ms is None else round(clock_threshold_ms * 1000)
+        now = now_us()
+        trust = workflow_trust(db, node_key, trust_key, now)
         report = build_cases(
             store,
             policy,
-            now_us(),
+            now,
             infohash=infohash,
             clock_threshold_us=threshold,
             require_confirmed=require_confirmed,
             actor=who,
+            trust=trust,
         )
         _echo_report(store, report, verbose)
 
@@ -138,6 +147,8 @@ def _echo_report(store: Store, report: BuildReport, verbose: bool) -> None:
         f"{len(report.withdrawn)} withdrawn"
     )
     typer.echo(f"policy: {clean(report.policy_note)}")
+    for row in report.refused:
+        typer.echo(f"warning: refused {clean(row.describe())}", err=True)
     names = {i.id: i.name for i in case_rows.list_isps(store)}
     for case in report.created:
         _echo_case(case, names)

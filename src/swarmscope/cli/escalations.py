@@ -21,11 +21,13 @@ from typing import Annotated
 
 import typer
 
+from swarmscope.cases.case_proof import CaseProof, require_proven
 from swarmscope.cases.exhibits import csv_cell
 from swarmscope.cases.identities import IdentityKey
 from swarmscope.cases.letters import write_private
 from swarmscope.cases.workflow import CaseEvent, CaseStatus
 from swarmscope.cli.app import app
+from swarmscope.cli.evidence_trust import NodeKeyOption, TrustKeyOption, workflow_trust
 from swarmscope.cli.letters import move_case
 from swarmscope.cli.options import ActorOption, DbOption, actor_name, fail, workflow_store
 from swarmscope.cli.text import clean
@@ -34,6 +36,7 @@ from swarmscope.net.clock import Clock
 from swarmscope.store import cases as case_store
 from swarmscope.store import letters as letter_store
 from swarmscope.store.database import DEFAULT_DB, Store
+from swarmscope.store.proven_evidence import EvidenceTrust, store_trust
 from swarmscope.store.subscribers import read_identity
 
 escalations_app = typer.Typer(help="The litigation list (escalated cases).")
@@ -59,10 +62,26 @@ def _money(cents: int) -> str:
     return f"{cents // 100}.{cents % 100:02d}"
 
 
-def litigation_rows(store: Store, key: IdentityKey | None, actor: str, now_us: int) -> list[dict[str, str]]:
-    """One row per escalated case (see the module docstring); identities only with ``key`` (audited)."""
+def litigation_rows(
+    store: Store,
+    key: IdentityKey | None,
+    actor: str,
+    now_us: int,
+    trust: EvidenceTrust | None = None,
+    refused: list[tuple[str, str]] | None = None,
+) -> list[dict[str, str]]:
+    """One row per escalated case (see the module docstring); identities only with ``key`` (audited).
+
+    A case whose claim the evidence proven against the sealed ledger no longer carries
+    (:class:`swarmscope.cases.case_proof.CaseProof`; ``trust`` None: the store's own node key) is left
+    out, its identity never read, and (DOE number, why) goes to ``refused``.
+    """
     out = []
-    for case in case_store.list_cases(store, status=CaseStatus.ESCALATED):
+    proof = CaseProof(store, store_trust(store, trust))
+    cases, unproven = proof.split(case_store.list_cases(store, status=CaseStatus.ESCALATED))
+    if refused is not None:
+        refused.extend(unproven)
+    for case in cases:
         facts = letter_store.case_facts(store, case.id)
         sent = [row for row in letter_store.list_letters(store, case_id=case.id) if row.sent_us is not None]
         currency = sent[0].currency if sent else ""
@@ -111,14 +130,23 @@ def export_command(
     ] = None,
     actor: ActorOption = None,
     db: DbOption = DEFAULT_DB,
+    node_key: NodeKeyOption = None,
+    trust_key: TrustKeyOption = None,
 ) -> None:
-    """Export the litigation list of escalated cases as CSV."""
+    """Export the litigation list of escalated cases as CSV.
+
+    A case whose evidence is not proven against the sealed ledger under the trusted node key (--node-key,
+    default beside the database; or --trust-key) is left out: one error line naming it, exit status 1.
+    """
     if ctx.invoked_subcommand is not None:
         return
+    refused: list[tuple[str, str]] = []
     try:
         key = IdentityKey.load(identity_key) if identity_key is not None else None
+        now = Clock().now_us()
         with workflow_store(db) as store:
-            rows = litigation_rows(store, key, actor_name(actor), Clock().now_us())
+            trust = workflow_trust(db, node_key, trust_key, now)
+            rows = litigation_rows(store, key, actor_name(actor), now, trust, refused)
         text = litigation_csv(rows, key is not None)
         if out is None:
             typer.echo(text, nl=False)
@@ -130,6 +158,10 @@ def export_command(
             typer.echo(f"wrote {len(rows)} escalated cases to {clean(out)}", err=True)
     except SwarmscopeError as exc:
         raise fail(exc) from None
+    for _doe, why in refused:
+        typer.echo(f"error: left out {clean(why)}", err=True)
+    if refused:
+        raise typer.Exit(1)
 
 
 @escalations_app.command("mark")
@@ -137,11 +169,20 @@ def mark_command(
     case: Annotated[str, typer.Argument(help="The case (DOE number), in no_response.")],
     actor: ActorOption = None,
     db: DbOption = DEFAULT_DB,
+    node_key: NodeKeyOption = None,
+    trust_key: TrustKeyOption = None,
 ) -> None:
-    """Escalate a case with no response to the litigation list (your recorded decision)."""
+    """Escalate a case with no response to the litigation list (your recorded decision).
+
+    Refused, naming the case, when its evidence is no longer proven against the sealed ledger under the
+    trusted node key (--node-key, default beside the database; or --trust-key).
+    """
     try:
+        now = Clock().now_us()
         with workflow_store(db) as store:
+            trust = workflow_trust(db, node_key, trust_key, now)
             row = case_store.get_case(store, case)
+            require_proven(store, row, trust)
             move_case(
                 store,
                 row.id,

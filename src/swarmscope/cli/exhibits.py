@@ -16,8 +16,9 @@ from rich.console import Console
 
 from swarmscope.cases.exhibits import WrittenExhibit, produce_exhibits
 from swarmscope.cli.app import app
+from swarmscope.cli.evidence_trust import NodeKeyOption, TrustKeyOption, workflow_trust
 from swarmscope.cli.options import ActorOption, DbOption, actor_name, fail, now_us
-from swarmscope.cli.text import escaped
+from swarmscope.cli.text import clean, escaped
 from swarmscope.errors import SwarmscopeError
 from swarmscope.store.database import DEFAULT_DB, open_store
 
@@ -31,17 +32,27 @@ def run_exhibits(
     actor: str,
     now_us: int,
     console: Console | None = None,
+    node_key: Path | None = None,
+    trust_keys: list[str] | None = None,
 ) -> list[WrittenExhibit]:
-    """Open the store, write the exhibits under ``out``, print a summary.
+    """Open the store, write the exhibits under ``out``, print a summary (and every case refused).
 
     Raises:
-        StoreError: missing database or refused write. OSError: ``out`` not writable.
+        StoreError: missing database or refused write. OSError: ``out`` not writable. InputError: no
+            trusted node key (:func:`swarmscope.cli.evidence_trust.workflow_trust`).
     """
+    refused: list[tuple[str, str]] = []
     store = open_store(db, create=False)
     try:
-        written = produce_exhibits(store, out, isp_name=isp, by_region=by_region, actor=actor, now_us=now_us)
+        trust = workflow_trust(db, node_key, trust_keys, now_us)
+        written = produce_exhibits(
+            store, out, isp_name=isp, by_region=by_region, actor=actor, now_us=now_us, trust=trust,
+            refused=refused,
+        )  # fmt: skip
     finally:
         store.close()
+    for _doe, why in refused:
+        typer.echo(f"warning: left out {clean(why)}", err=True)
     if console is not None:
         if not written:
             console.print("no open cases attributed to an ISP: no exhibit written")
@@ -63,8 +74,14 @@ def exhibits(
     ] = False,
     db: DbOption = DEFAULT_DB,
     actor: ActorOption = None,
+    node_key: NodeKeyOption = None,
+    trust_key: TrustKeyOption = None,
 ) -> None:
-    """Write disclosure exhibits (CSV + PDF) per ISP and record them on drafted disclosure requests."""
+    """Write disclosure exhibits (CSV + PDF) per ISP and record them on drafted disclosure requests.
+
+    A case whose evidence is not proven against the sealed ledger under the trusted node key (--node-key,
+    default beside the database; or --trust-key) is left out with a warning naming it.
+    """
     try:
         run_exhibits(
             db=db,
@@ -74,6 +91,8 @@ def exhibits(
             actor=actor_name(actor),
             now_us=now_us(),
             console=Console(),
+            node_key=node_key,
+            trust_keys=trust_key,
         )
     except (SwarmscopeError, OSError) as exc:
         raise fail(exc) from None

@@ -29,6 +29,7 @@ from typing import Annotated
 import typer
 
 from swarmscope.cases import letters as rendering
+from swarmscope.cases.case_proof import UnprovenCase
 from swarmscope.cases.identities import IdentityKey
 from swarmscope.cases.letter_flow import (
     Delivery as Delivery,
@@ -83,6 +84,7 @@ from swarmscope.cases.letter_flow import (
 )
 from swarmscope.cases.workflow import CaseStatus
 from swarmscope.cli.app import app
+from swarmscope.cli.evidence_trust import NodeKeyOption, TrustKeyOption, workflow_trust
 from swarmscope.cli.numeric import LETTER_DAYS, PORT, number_option
 from swarmscope.cli.options import ActorOption, DbOption, actor_name, fail, now_us, workflow_store
 from swarmscope.cli.text import clean
@@ -118,8 +120,15 @@ def draft_command(
     settings: SettingsOption = None,
     actor: ActorOption = None,
     db: DbOption = DEFAULT_DB,
+    node_key: NodeKeyOption = None,
+    trust_key: TrustKeyOption = None,
 ) -> None:
-    """Draft initial letters, their settings frozen (they still need `letters preview` and `approve`)."""
+    """Draft initial letters, their settings frozen (they still need `letters preview` and `approve`).
+
+    A case whose evidence is not proven against the sealed ledger under the trusted node key (--node-key,
+    default beside the database; or --trust-key) gets no letter: one error line naming it, exit status 1.
+    """
+    failed = 0
     try:
         if (case is None) == (not all_identified):
             raise InputError("give exactly one of --case DOE or --all-identified")
@@ -128,21 +137,33 @@ def draft_command(
             {"amount": amount, "currency": currency, "deadline_days": deadline_days, "sender_email": sender,
              "sender_name": sender_name, "dispute_email": dispute_email},
         )  # fmt: skip
+        now = now_us()
         with workflow_store(db) as store:
+            trust = workflow_trust(db, node_key, trust_key, now)
             dois = (
                 [case]
                 if case
                 else [c.doe for c in case_store.list_cases(store, status=CaseStatus.IDENTIFIED)]
             )
-            drafted = draft_letters(store, chosen, dois, actor_name(actor), now_us())
-            for row in drafted:
-                typer.echo(
-                    f"drafted letter {rendering.grouped(row.payment_reference)} (case id {row.case_id})"
-                )
-            if not drafted:
+            drafted = 0
+            for doe in dois:
+                try:
+                    rows = draft_letters(store, chosen, [doe], actor_name(actor), now, trust)
+                except UnprovenCase as exc:
+                    failed += 1
+                    typer.echo(f"error: {clean(exc)}", err=True)
+                    continue
+                drafted += len(rows)
+                for row in rows:
+                    typer.echo(
+                        f"drafted letter {rendering.grouped(row.payment_reference)} (case id {row.case_id})"
+                    )
+            if not drafted and not failed:
                 typer.echo("no letter drafted: no case is identified")
     except SwarmscopeError as exc:
         raise fail(exc) from None
+    if failed:
+        raise typer.Exit(1)
 
 
 @letters_app.command("preview")
@@ -150,11 +171,14 @@ def preview_command(
     case: Annotated[str, typer.Argument(help="The case (DOE number).")],
     out: Annotated[Path | None, typer.Option("--out", help="Also write the PDF to this file.")] = None,
     db: DbOption = DEFAULT_DB,
+    node_key: NodeKeyOption = None,
+    trust_key: TrustKeyOption = None,
 ) -> None:
     """Show the case's newest unsent letter as it will be sent (addressee and dates are placeholders)."""
     try:
         with workflow_store(db) as store:
-            shown = preview_letter(store, case)
+            trust = workflow_trust(db, node_key, trust_key, now_us())
+            shown = preview_letter(store, case, trust=trust)
         typer.echo(shown.text)
         if out is not None:
             try:
@@ -175,11 +199,15 @@ def approve_command(
     ] = None,
     actor: ActorOption = None,
     db: DbOption = DEFAULT_DB,
+    node_key: NodeKeyOption = None,
+    trust_key: TrustKeyOption = None,
 ) -> None:
     """Record your approval of the case's newest unsent letter (initial or reminder), bound to its content."""
     try:
+        now = now_us()
         with workflow_store(db) as store:
-            row = approve_letter(store, case, actor_name(actor), now_us(), digest)
+            trust = workflow_trust(db, node_key, trust_key, now)
+            row = approve_letter(store, case, actor_name(actor), now, digest, trust)
         ref = rendering.grouped(row.payment_reference)
         typer.echo(f"{clean(case)}: {row.kind} letter {ref} approved by {clean(row.approved_by)}")
         typer.echo(f"content sha256 {row.approved_sha256} (as `letters preview {clean(case)}` shows it)")
@@ -208,6 +236,8 @@ def send_command(
     settings: SettingsOption = None,
     actor: ActorOption = None,
     db: DbOption = DEFAULT_DB,
+    node_key: NodeKeyOption = None,
+    trust_key: TrustKeyOption = None,
 ) -> None:
     """Send approved letters: e-mail with the PDF attached, or a PDF for postal mail.
 
@@ -224,12 +254,13 @@ def send_command(
         if out is not None:
             check_out_dir(out)
         with workflow_store(db) as store:
+            trust = workflow_trust(db, node_key, trust_key, now_us())
             todo = [case] if case else pending_approved(store)
             if not todo:
                 typer.echo("no letter sent: none is approved and unsent (`letters approve DOE` first)")
             for doe in todo:
                 try:
-                    sent = send_letter(store, doe, key, given, delivery, who, now_us())
+                    sent = send_letter(store, doe, key, given, delivery, who, now_us(), trust)
                 except (SwarmscopeError, OSError) as exc:
                     failed += 1
                     text = clean(exc)  # most errors name the case already

@@ -26,6 +26,7 @@ from swarmscope.cases.acns import Complainant, load_schema
 from swarmscope.cases.notices import Delivery, NoticeBatch, load_complainant, prepare_notices, send_notices
 from swarmscope.cli import numeric as num
 from swarmscope.cli.app import app
+from swarmscope.cli.evidence_trust import NodeKeyOption, TrustKeyOption, workflow_trust
 from swarmscope.cli.numeric import number_option
 from swarmscope.cli.options import DbOption, fail
 from swarmscope.cli.text import escaped
@@ -77,6 +78,8 @@ def run_notices(
     smtp: SmtpSettings | None = None,
     clock: Clock | None = None,
     console: Console | None = None,
+    node_key: Path | None = None,
+    trust_keys: list[str] | None = None,
 ) -> tuple[NoticeBatch, list[Delivery]]:
     """Render (validate with ``xsd``), write, record and — with ``smtp`` — send the notices.
 
@@ -85,7 +88,9 @@ def run_notices(
 
     Raises:
         InputError: bad ``id_prefix``. NoticeError: bad schema, a notice failing validation.
-        StoreError: database problems. OSError: ``out`` not writable.
+        StoreError: database problems. OSError: ``out`` not writable. InputError: no trusted node key
+            (:func:`swarmscope.cli.evidence_trust.workflow_trust`); a case its proven evidence no longer
+            carries is skipped, named.
     """
     if not _PREFIX.fullmatch(id_prefix):
         raise InputError(
@@ -94,6 +99,7 @@ def run_notices(
     schema = load_schema(xsd) if xsd is not None else None
     store = open_store(db, create=False)
     try:
+        trust = workflow_trust(db, node_key, trust_keys, now_us)
         batch = prepare_notices(
             store,
             out,
@@ -102,6 +108,7 @@ def run_notices(
             complainant=complainant,
             id_prefix=id_prefix,
             schema=schema,
+            trust=trust,
         )
         deliveries: list[Delivery] = []
         if smtp is not None:
@@ -167,8 +174,14 @@ def notices(
     complainant_address: Annotated[str | None, typer.Option("--complainant-address")] = None,
     complainant_phone: Annotated[str | None, typer.Option("--complainant-phone")] = None,
     complainant_url: Annotated[str | None, typer.Option("--complainant-url")] = None,
+    node_key: NodeKeyOption = None,
+    trust_key: TrustKeyOption = None,
 ) -> None:
-    """Write ACNS 2.0 notices per case (text above the XML) and, with --send, e-mail them to each ISP."""
+    """Write ACNS 2.0 notices per case (text above the XML) and, with --send, e-mail them to each ISP.
+
+    A case whose evidence is not proven against the sealed ledger under the trusted node key (--node-key,
+    default beside the database; or --trust-key) gets no notice; it is listed as skipped, named.
+    """
     try:
         if send and sender is None:
             raise InputError("--send needs --from ADDRESS")
@@ -195,6 +208,8 @@ def notices(
             xsd=xsd,
             smtp=smtp,
             clock=clock,
+            node_key=node_key,
+            trust_keys=trust_key,
             console=Console(),
         )
     except (SwarmscopeError, OSError) as exc:

@@ -116,11 +116,22 @@ def check_captures(ctx: Context, exhibit: ExhibitInput) -> CheckResult:
 
     An observation without a capture is a problem unless the sealed settings of its run say
     ``"capture": false``; then it is counted (and noted) as not re-derivable, and does not fail the bundle.
+    Two observations carrying one capture are a problem: a capture is the SHA-256 of one probe's bytes,
+    with every event's UTC µs stamp and the probe's own secrets (:mod:`swarmscope.evidence.capture`), so
+    an honest run never records two observations of one capture; a second one is a duplicate that would
+    count one hit twice.
     """
     cache: dict[str, MetainfoPieces | None] = {}
     runs = exhibit.run_index()
     replayed = disabled = 0
+    first_of: dict[bytes, int] = {}
     for item, o in _observations(exhibit):
+        if o.capture_sha256 is not None and o.capture_sha256 in first_of:
+            first = first_of[o.capture_sha256]
+            message = f"duplicate: the observation at chain index {first} carries the same capture"
+            ctx.problem("capture replay", b.capture_path(o.capture_sha256), message, item.index)
+        elif o.capture_sha256 is not None:
+            first_of[o.capture_sha256] = item.index
         if o.capture_sha256 is not None:
             replayed += _replay_one(ctx, item, o, _pieces(ctx, o.infohash, cache))
         elif (runs.settings_at(item.index) or {}).get("capture") is False:

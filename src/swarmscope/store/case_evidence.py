@@ -1,5 +1,5 @@
-"""What case building reads from the evidence: sealed verified observations, clock samples per run,
-attributions per IP (issue 5 items 1 and 3). Read-only.
+"""What case building reads from the evidence besides the proven hits: clock samples per run, attributions
+per IP, and (unproven, for refusal wording only) verified observation rows. Read-only.
 """
 
 from __future__ import annotations
@@ -49,10 +49,11 @@ class AttributionRow:
 
 
 def verified_observations(store: Store, *, infohash: str | None = None) -> list[VerifiedObservation]:
-    """Every observation with tier ``verified`` that is sealed in the ledger, in insertion order.
+    """Every observation row with tier ``verified`` and a ledger link, in insertion order — AS STORED.
 
-    Unsealed rows (no ledger link: written before the ledger existed) are not evidence a case may rest
-    on and are left out. Listed, connected and has_pieces observations never appear.
+    Nothing here is proven: a row may have been altered or invented by whoever can write the database.
+    Only wording about a refusal may use it (the disclosure intake's "covers N of M hits"); whatever can
+    accuse someone reads :func:`swarmscope.store.proven_evidence.proven_observations` instead.
     """
     cols = observation.c
     query = sa.select(cols.run_id, cols.infohash, cols.ip, cols.port, cols.started_us, cols.ended_us)

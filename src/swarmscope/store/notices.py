@@ -1,9 +1,11 @@
 """Rows behind the documents that leave the office: exhibits (disclosure requests) and ACNS notices.
 
 Reads: :func:`case_documents` joins each case with its ISP, work, rights holder (client) and swarm — the
-facts an exhibit line or a notice states; :func:`hit_windows` lists the verified observations behind a
-case (the ACNS ``AlsoSeen`` intervals, the client the peer announced and the pieces and blocks each
-proved); :func:`swarm_pieces` gives the piece layout those proofs are worded with.
+facts an exhibit line or a notice states; :func:`swarm_pieces` gives the piece layout the proofs of its
+hits are worded with. The verified observations behind a case (the ACNS ``AlsoSeen`` intervals, the client
+the peer announced and the pieces and blocks each proved, :class:`HitWindow`) come only from evidence proven
+against the sealed ledger (:class:`swarmscope.cases.case_proof.CaseProof`), never from these tables
+directly.
 
 Writes: ``notice`` rows (:func:`record_notice`, :func:`mark_notice_sent`) and the exhibit hash of a
 drafted ``disclosure_request`` (:func:`attach_exhibit`). Those two disclosure writes belong with the rest of
@@ -20,8 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from swarmscope.evidence.records import Tier
-from swarmscope.store.schema import observation, swarm
+from swarmscope.store.schema import swarm
 from swarmscope.store.schema_cases import (
     client,
     disclosure_event,
@@ -146,33 +147,6 @@ def case_documents(
         query = query.where(isp.c.name == isp_name)
     with store.engine.connect() as conn:
         return [CaseDocument(**r._asdict()) for r in conn.execute(query)]
-
-
-def hit_windows(store: Store, ip: str, infohash: str) -> list[HitWindow]:
-    """The verified observations of ``ip`` in swarm ``infohash``, oldest first (the case's hits)."""
-    query = (
-        sa.select(
-            observation.c.started_us,
-            observation.c.ended_us,
-            observation.c.port,
-            observation.c.client,
-            observation.c.client_version,
-            observation.c.verified_pieces,
-            observation.c.verified_blocks,
-        )
-        .where(observation.c.ip == ip, observation.c.infohash == infohash)
-        .where(observation.c.tier == Tier.VERIFIED.label)
-        .order_by(observation.c.started_us, observation.c.id)
-    )
-    with store.engine.connect() as conn:
-        return [_hit_window(r) for r in conn.execute(query)]
-
-
-def _hit_window(row: Any) -> HitWindow:
-    """A row of :func:`hit_windows` (JSON piece lists as stored: ``[i, ...]``, ``[[p, b, n, hex], ...]``)."""
-    blocks = tuple((int(p), int(b), int(n)) for p, b, n, _sha in row.verified_blocks or ())
-    pieces = tuple(int(i) for i in row.verified_pieces or ())
-    return HitWindow(row.started_us, row.ended_us, row.port, row.client, row.client_version, pieces, blocks)
 
 
 def swarm_pieces(store: Store, infohash: str) -> SwarmPieces | None:

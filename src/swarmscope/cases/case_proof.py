@@ -1,0 +1,139 @@
+"""Whether a stored case still rests on proven evidence: the gate of every document that can accuse.
+
+A case row says "``hits`` verified hits from ``ip:port`` in swarm ``infohash``, ``first_hit_us`` ..
+``last_hit_us``" (UTC µs). Exhibits, ACNS notices, letters (draft, preview, approve, send) and the
+litigation list repeat that claim, so each of them first re-derives it from the evidence proven against
+the sealed ledger under the trusted node keys (:func:`swarmscope.store.proven_evidence.
+proven_observations`) and refuses the case, naming it and why, when:
+
+- a verified-tier row of the case's address, port and swarm, dated (as the row claims) inside the case's
+  interval, is refused (altered, invented, sealed by an untrusted key, dated after its seal, not sealed) —
+  a duplicate of a proven record or capture is not a reason (it never counted), nor is a row dated
+  outside the interval (it is not one of the case's hits; one moved out of it changes the recount);
+- the proven hits inside ``[first_hit_us, last_hit_us]`` on the case's port (or, for cases built when
+  hits from several ports of one IP were pooled, on any port) are not exactly ``hits`` in number with the
+  case's first and last hit times (refused rows of the address inside the interval, on any port, are
+  named with it: a row whose port was edited no longer counts for the case).
+
+Source: the sealed ledger (:mod:`swarmscope.store.proven_evidence`); a notice or letter may state only
+what the evidence carries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol, TypeVar
+
+from swarmscope.errors import SwarmscopeError
+from swarmscope.store.database import Store
+from swarmscope.store.proven_evidence import (
+    EvidenceTrust,
+    ProvenEvidence,
+    ProvenHit,
+    proven_observations,
+    store_trust,
+)
+
+
+class CaseClaim(Protocol):
+    """What a case claims (``CaseRow``, ``CaseDocument`` and ``CaseFacts`` all carry it)."""
+
+    @property
+    def doe(self) -> str: ...
+    @property
+    def ip(self) -> str: ...
+    @property
+    def port(self) -> int: ...
+    @property
+    def infohash(self) -> str: ...
+    @property
+    def first_hit_us(self) -> int: ...
+    @property
+    def last_hit_us(self) -> int: ...
+    @property
+    def hits(self) -> int: ...
+
+
+C = TypeVar("C", bound=CaseClaim)
+
+
+class UnprovenCase(SwarmscopeError):
+    """A case whose claim the proven evidence no longer carries (the message names it and why)."""
+
+
+class CaseProof:
+    """Proven evidence per swarm, read once per command and shared by its cases."""
+
+    def __init__(self, store: Store, trust: EvidenceTrust, *, ips: frozenset[str] | None = None) -> None:
+        """``ips``: read only these addresses' rows (one case: its IP), else every row of each swarm."""
+        self.store, self.trust, self.ips = store, trust, ips
+        self._swarms: dict[str, ProvenEvidence] = {}
+
+    def evidence(self, infohash: str) -> ProvenEvidence:
+        """The proven and refused verified-tier rows of one swarm (cached)."""
+        key = infohash.lower()
+        if key not in self._swarms:
+            self._swarms[key] = proven_observations(
+                self.store, self.trust.fingerprints, self.trust.now_us, infohash=key, ips=self.ips
+            )
+        return self._swarms[key]
+
+    def hits(self, case: CaseClaim) -> list[ProvenHit]:
+        """The proven hits of the case's address in its swarm (any port), oldest first."""
+        found = [h for h in self.evidence(case.infohash).hits if h.ip == case.ip]
+        return sorted(found, key=lambda h: (h.started_us, h.observation_id))
+
+    def problem(self, case: CaseClaim) -> str | None:
+        """Why ``case`` may not be carried by a document (None: its claim is proven)."""
+        nearby = [
+            r
+            for r in self.evidence(case.infohash).refused
+            if r.ip == case.ip and not r.duplicate and case.first_hit_us <= r.started_us <= case.last_hit_us
+        ]
+        rows = "; ".join(r.describe() for r in nearby)
+        if any(r.port == case.port for r in nearby):
+            return f"{case.doe}: refused: rows behind it fail the ledger check ({rows})"
+        inside = [h for h in self.hits(case) if case.first_hit_us <= h.started_us <= case.last_hit_us]
+        for chosen in ([h for h in inside if h.port == case.port], inside):
+            times = [h.started_us for h in chosen]
+            if (
+                len(times) == case.hits
+                and times
+                and (times[0], times[-1]) == (case.first_hit_us, case.last_hit_us)
+            ):
+                return None
+        return (
+            f"{case.doe}: refused: the proven evidence shows {len(inside)} verified hit(s) from {case.ip} "
+            f"in its interval, not the {case.hits} the case states (its rows changed since it was built)"
+            + (f"; refused rows of this address: {rows}" if rows else "")
+        )
+
+    def require(self, case: CaseClaim) -> None:
+        """Raise :class:`UnprovenCase` naming ``case`` when :meth:`problem` finds one."""
+        problem = self.problem(case)
+        if problem is not None:
+            raise UnprovenCase(problem)
+
+    def split(self, cases: Sequence[C]) -> tuple[list[C], list[tuple[str, str]]]:
+        """(cases whose claim is proven, [(DOE number, why) for the others])."""
+        kept: list[C] = []
+        refused: list[tuple[str, str]] = []
+        for case in cases:
+            problem = self.problem(case)
+            if problem is None:
+                kept.append(case)
+            else:
+                refused.append((case.doe, problem))
+        return kept, refused
+
+
+def require_proven(store: Store, case: CaseClaim, trust: EvidenceTrust | None) -> None:
+    """Refuse one case whose claim the evidence proven against the sealed ledger no longer carries.
+
+    Args:
+        trust: node keys and clock (None: the store's own node key and the system clock).
+
+    Raises:
+        UnprovenCase: naming the case and why. InputError: no trust and the store has no node key.
+    """
+    CaseProof(store, store_trust(store, trust), ips=frozenset({case.ip})).require(case)

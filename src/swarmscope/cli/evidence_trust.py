@@ -1,0 +1,84 @@
+"""Which node keys the legal workflow trusts: ``--node-key`` and ``--trust-key`` on every accusing command.
+
+Whoever can write the database can also add a ``node_key`` row and sign batches with a key of their own,
+so the workflow never trusts a key because the database names it. It trusts:
+
+- the public key of the node's key file: ``--node-key PATH`` (the private key file the monitor signs
+  with, checked like ``export`` checks it, or a public key PEM written for third parties), by default the
+  monitor's default key file (``<db>.node-key.pem`` beside an SQLite database, see
+  :func:`swarmscope.store.node_key.default_key_path`); and/or
+- fingerprints given with ``--trust-key HEX`` (hex SHA-256 of the raw 32-byte Ed25519 key, as ``swarmscope
+  verify`` and ``export`` print it). When only ``--trust-key`` is given, the default key file is not read.
+
+Nothing is ever created here. No key at all is one line and exit status 1.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from swarmscope.cli.export import load_node_key
+from swarmscope.errors import DecodeError, InputError
+from swarmscope.evidence.seal import key_fingerprint, load_public_key, public_key_raw
+from swarmscope.store.node_key import default_key_path
+from swarmscope.store.proven_evidence import EvidenceTrust
+
+NodeKeyOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--node-key",
+        help="The monitor node's key file (or its public key PEM) whose seals the evidence must carry "
+        "(default: beside the database).",
+    ),
+]
+TrustKeyOption = Annotated[
+    list[str] | None,
+    typer.Option("--trust-key", help="Also trust seals by this node key fingerprint (64 hex digits)."),
+]
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_MAX_KEY_FILE = 64 * 1024
+
+
+def _file_fingerprint(path: Path) -> str:
+    """Fingerprint of the public key in ``path`` (public PEM, or the node's private key file)."""
+    try:
+        head = path.read_bytes()[:_MAX_KEY_FILE] if path.is_file() else b""
+    except OSError as exc:
+        raise InputError(f"node key {path}: cannot read: {exc.strerror or exc}") from None
+    if b"PUBLIC KEY" in head:
+        try:
+            key = load_public_key(head)
+        except DecodeError:
+            raise InputError(f"node key {path}: not an Ed25519 public key PEM") from None
+        return key_fingerprint(key.public_bytes_raw())
+    return key_fingerprint(public_key_raw(load_node_key(path)))
+
+
+def workflow_trust(
+    db: str, node_key: Path | None, trust_keys: list[str] | None, now_us: int
+) -> EvidenceTrust:
+    """The keys (and clock) the workflow proves evidence against (see the module docstring).
+
+    Raises:
+        InputError: a fingerprint that is not 64 hex digits; a key file missing, unreadable or not a key;
+            no key at all.
+    """
+    fingerprints = set()
+    for text in trust_keys or ():
+        value = text.strip().lower()
+        if not _HEX64.fullmatch(value):
+            raise InputError(f"--trust-key {text!r}: a node key fingerprint is 64 hex digits")
+        fingerprints.add(value)
+    path = node_key if node_key is not None else (None if fingerprints else default_key_path(db))
+    if path is not None:
+        if not path.exists():
+            raise InputError(
+                f"no node key at {path}: pass the key file that sealed the evidence with --node-key, or its "
+                "fingerprint with --trust-key (only evidence sealed by a trusted node is used)"
+            )
+        fingerprints.add(_file_fingerprint(path))
+    return EvidenceTrust(frozenset(fingerprints), now_us)
