@@ -68,15 +68,14 @@ Source: BEP 3 ("bencoding"); issue 4 item 3 (sealed ledger).
 
 from __future__ import annotations
 
-from dataclasses import fields
+import enum
 from typing import Any
 
 from swarmscope.errors import DecodeError
+from swarmscope.evidence.declarations import EVIDENCE_SPECS, SPECS
 from swarmscope.evidence.records import (
     Attribution,
-    BlockProof,
     ClockSample,
-    ExtensionInfo,
     Observation,
     RunStarted,
     Sighting,
@@ -87,19 +86,13 @@ from swarmscope.wire.bencode import MAX_INT_DIGITS, decode, encode
 FORMAT = b"swarmscope-evidence"
 VERSION = 1
 _INT_LIMIT = 10**MAX_INT_DIGITS
-_RECORDS: dict[bytes, type[Any]] = {
-    b"observation": Observation,
-    b"sighting": Sighting,
-    b"clock_sample": ClockSample,
-    b"run_started": RunStarted,
-    b"attribution": Attribution,
-    b"extension_info": ExtensionInfo,
-    b"block_proof": BlockProof,
-}
-# Top-level evidence records (the rest only appear nested inside them).
-EVIDENCE_TYPES: tuple[type[Any], ...] = (Observation, Sighting, ClockSample, RunStarted, Attribution)
-EvidenceRecord = Observation | Sighting | ClockSample | RunStarted | Attribution
+# type name -> class, and back; every record type that the declarations name (nested ones included).
+_RECORDS: dict[bytes, type[Any]] = {spec.kind.encode("ascii"): cls for cls, spec in SPECS.items()}
 _NAMES = {cls: name for name, cls in _RECORDS.items()}
+# Top-level evidence records (the rest only appear nested inside them).
+EVIDENCE_TYPES: tuple[type[Any], ...] = tuple(spec.cls for spec in EVIDENCE_SPECS)
+_TOP_LEVEL = frozenset(_NAMES[cls] for cls in EVIDENCE_TYPES)
+EvidenceRecord = Observation | Sighting | ClockSample | RunStarted | Attribution
 
 
 def record_kind(record: EvidenceRecord) -> str:
@@ -109,66 +102,6 @@ def record_kind(record: EvidenceRecord) -> str:
         KeyError: not an evidence record type.
     """
     return _NAMES[type(record)].decode("ascii")
-
-
-# field → allowed tags; "l:x" / "d:x" name the element tag of a tuple / dict.
-_SCHEMA: dict[type[Any], dict[str, tuple[str, ...]]] = {
-    Observation: {
-        **dict.fromkeys(("infohash", "ip", "source"), ("s",)),
-        **dict.fromkeys(
-            ("port", "started_us", "ended_us", "tier", "num_pieces", "pieces_have", "bytes_received"),
-            ("i",),
-        ),
-        **dict.fromkeys(("wire_bytes_in", "wire_bytes_out", "payload_bytes_sent"), ("i",)),
-        **dict.fromkeys(
-            ("failure", "failure_detail", "remote_infohash", "client", "client_version"), ("n", "s")
-        ),
-        **dict.fromkeys(("peer_id", "reserved", "bitfield"), ("n", "b")),
-        "extension": ("n", "r:extension_info"),
-        "completion": ("n", "f"),
-        "verified_pieces": ("l:i",),
-        "failed_pieces": ("l:i",),
-        "quirks": ("l:s",),
-        "encrypted": ("o",),
-        "verified_blocks": ("l:r:block_proof",),
-        "failed_blocks": ("l:r:block_proof",),
-        "capture_sha256": ("n", "b"),
-    },
-    Sighting: {
-        **dict.fromkeys(("infohash", "ip", "source", "detail"), ("s",)),
-        "port": ("i",),
-        "seen_at_us": ("i",),
-        "peer_id": ("n", "b"),
-    },
-    ClockSample: {
-        "server": ("s",),
-        "measured_at_us": ("i",),
-        **dict.fromkeys(("offset_us", "delay_us", "stratum", "leap"), ("n", "i")),
-        "error": ("n", "s"),
-    },
-    RunStarted: {
-        **dict.fromkeys(("run_id", "started_us"), ("i",)),
-        **dict.fromkeys(("software_version", "settings_json"), ("s",)),
-        "software_commit": ("n", "s"),
-    },
-    Attribution: {
-        "ip": ("s",),
-        "observed_at_us": ("i",),
-        **dict.fromkeys(("asn", "accuracy_radius_km"), ("n", "i")),
-        **dict.fromkeys(("as_org", "isp", "country", "region", "city"), ("n", "s")),
-        "flags": ("l:s",),
-        "datasets": ("l:s",),
-    },
-    BlockProof: {**dict.fromkeys(("piece", "begin", "length"), ("i",)), "sha256": ("b",)},
-    ExtensionInfo: {
-        "m": ("d:i",),
-        "v": ("n", "b"),
-        "p": ("n", "i"),
-        "yourip": ("n", "s"),
-        "reqq": ("n", "i"),
-        "metadata_size": ("n", "i"),
-    },
-}
 
 
 def _float_text(value: float) -> bytes:
@@ -222,18 +155,12 @@ def _key(key: Any) -> bytes:
     return key.encode("utf-8")
 
 
-_PLANS: dict[type[Any], tuple[tuple[str, bytes, bool], ...]] = {}
 _NONE = [b"n"]  # shared: the bencode encoder never mutates its input
-
-
-def _plan(cls: type[Any]) -> tuple[tuple[str, bytes, bool], ...]:
-    """(attribute, key bytes, is-a-float-field) per field of ``cls``, computed once per class."""
-    plan = _PLANS.get(cls)
-    if plan is None:
-        schema = _SCHEMA[cls]
-        plan = tuple((f.name, f.name.encode("ascii"), schema[f.name] == ("n", "f")) for f in fields(cls))
-        _PLANS[cls] = plan
-    return plan
+# (attribute, key bytes, is-a-float-field) per field, in field order: built once from the declarations.
+_PLANS: dict[type[Any], tuple[tuple[str, bytes, bool], ...]] = {
+    cls: tuple((f.name, f.name.encode("ascii"), f.is_float) for f in spec.fields)
+    for cls, spec in SPECS.items()
+}
 
 
 def _record_fields(record: Any) -> dict[bytes, Any]:
@@ -243,7 +170,7 @@ def _record_fields(record: Any) -> dict[bytes, Any]:
     :func:`value_to_bencode`, so the bytes are the same either way (the golden vectors pin them).
     """
     out: dict[bytes, Any] = {}
-    for name, key, is_float in _plan(type(record)):
+    for name, key, is_float in _PLANS[type(record)]:
         value = getattr(record, name)
         kind = type(value)
         if kind is str:
@@ -384,21 +311,29 @@ def _record(cls: type[Any], raw_fields: Any, where: str) -> Any:
     """Build a record of class ``cls`` from its ``fields`` dict, checking every field against the schema."""
     if not isinstance(raw_fields, dict):
         raise DecodeError(f"canonical: {where}: fields is not a dict")
-    schema = _SCHEMA[cls]
-    expected = {name.encode("ascii") for name in schema}
+    spec = SPECS[cls]
+    expected = {f.name.encode("ascii") for f in spec.fields}
     if set(raw_fields) != expected:
         missing = sorted(expected - set(raw_fields))
         extra = sorted(set(raw_fields) - expected)
         raise DecodeError(f"canonical: {where}: missing fields {missing[:5]}, unknown fields {extra[:5]}")
     values = {
-        name: value_from_bencode(raw_fields[name.encode("ascii")], allowed, f"{where}.{name}")
-        for name, allowed in schema.items()
+        f.name: value_from_bencode(raw_fields[f.name.encode("ascii")], f.tags, f"{where}.{f.name}")
+        for f in spec.fields
     }
-    if cls is Observation:
-        if values["tier"] not in set(Tier):
-            raise DecodeError(f"canonical: {where}.tier: unknown tier {values['tier']}")
-        values["tier"] = Tier(values["tier"])
+    for f in spec.fields:
+        if f.choices is not None:
+            values[f.name] = _choice(f.choices, values[f.name], f"{where}.{f.name}")
     return cls(**values)
+
+
+def _choice(choices: type[enum.Enum], value: Any, where: str) -> Any:
+    """The member of ``choices`` (an int enum such as :class:`Tier`) whose value is ``value``."""
+    try:
+        return choices(value)
+    except ValueError:
+        name = where.rsplit(".", 1)[-1]
+        raise DecodeError(f"canonical: {where}: unknown {name} {str(value)[:40]}") from None
 
 
 def record_from_canonical(data: bytes) -> EvidenceRecord:
@@ -424,7 +359,7 @@ def record_from_canonical(data: bytes) -> EvidenceRecord:
     if envelope[b"version"] != VERSION or isinstance(envelope[b"version"], bool):
         raise DecodeError(f"canonical: unsupported version {str(envelope[b'version'])[:20]}")
     kind = envelope[b"type"]
-    if kind not in (b"observation", b"sighting", b"clock_sample", b"run_started", b"attribution"):
+    if kind not in _TOP_LEVEL:
         raise DecodeError(f"canonical: unknown record type {str(kind)[:40]}")
     record: EvidenceRecord = _record(_RECORDS[kind], envelope[b"fields"], kind.decode("ascii"))
     if canonical_bytes(record) != data:
