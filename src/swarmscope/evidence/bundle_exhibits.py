@@ -193,13 +193,20 @@ def _line(obj: Mapping[str, Any]) -> bytes:
     return (json.dumps(obj, sort_keys=True, ensure_ascii=True) + "\n").encode("ascii")
 
 
+def record_view(record: Any, spec: RecordSpec | None = None) -> dict[str, Any]:
+    """The JSON view of a record: every field of its declaration (``spec``, default the declared one of
+    its type) through :func:`jsonable`, each time field also in ISO 8601 under its view name
+    (``started_us`` → ``started``)."""
+    out: dict[str, Any] = jsonable(record)
+    for declared in (spec or SPECS[type(record)]).fields:
+        if declared.time:
+            out[declared.view_time_name] = iso(getattr(record, declared.name))
+    return out
+
+
 def _base(item: Indexed) -> dict[str, Any]:
-    """Every declared field (:func:`jsonable`), each time field also in ISO 8601 under its view name
-    (``started_us`` → ``started``), the chain index and the record's SHA-256."""
-    out: dict[str, Any] = jsonable(item.record)
-    for spec in SPECS[type(item.record)].fields:
-        if spec.time:
-            out[spec.view_time_name] = iso(getattr(item.record, spec.name))
+    """:func:`record_view` of the record with its chain index and the SHA-256 of its canonical bytes."""
+    out = record_view(item.record)
     out["chain_index"] = item.index
     out["record_sha256"] = item.sha256.hex()
     return out
