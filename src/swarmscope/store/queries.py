@@ -15,26 +15,10 @@ from swarmscope.evidence.records import Attribution, ClockSample, Observation, R
 from swarmscope.store.record_rows import READERS
 from swarmscope.store.schema import monitor_run, observation, sighting, swarm
 from swarmscope.store.schema_cases import attribution
+from swarmscope.store.writer import SwarmInfo
 
 if TYPE_CHECKING:
     from swarmscope.store.database import Store
-
-
-@dataclass(frozen=True, slots=True)
-class SwarmRow:
-    """One stored swarm (fields as in :class:`swarmscope.store.writer.SwarmInfo`, plus the row id)."""
-
-    id: int
-    infohash: str
-    v1: str | None
-    v2: str | None
-    name: str
-    num_pieces: int
-    piece_length: int
-    total_size: int
-    metainfo: bytes | None
-    magnet: str | None
-    added_us: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,11 +81,11 @@ def load_observations(
         return [observation_from_row(r) for r in conn.execute(query)]
 
 
-def swarm_rows(store: Store) -> list[SwarmRow]:
-    """Every stored swarm, in the order they were added."""
+def swarm_rows(store: Store) -> list[SwarmInfo]:
+    """Every stored swarm (with its row ``id``), in the order they were added."""
     with store.engine.connect() as conn:
         rows = conn.execute(sa.select(swarm).order_by(swarm.c.id))
-        return [SwarmRow(**r._asdict()) for r in rows]
+        return [SwarmInfo(**r._asdict()) for r in rows]
 
 
 def resolve_infohash(store: Store, infohash: str) -> str | None:

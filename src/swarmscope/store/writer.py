@@ -22,7 +22,7 @@ from swarmscope.store.schema_cases import attribution
 
 @dataclass(frozen=True, slots=True)
 class SwarmInfo:
-    """A swarm as the monitor knows it.
+    """A swarm as the monitor knows it, and as the store holds it.
 
     Args:
         infohash: the swarm id, lower-case hex (v1, or v2 for v2-only torrents; BEP 3 / BEP 52).
@@ -30,6 +30,7 @@ class SwarmInfo:
         name: the torrent's name. num_pieces: piece count. piece_length, total_size: bytes.
         metainfo: the exact .torrent bytes, or None (magnet-only, metadata not fetched yet).
         magnet: the magnet URI it came from, if any. added_us: UTC microseconds.
+        id: the ``swarm`` row id once stored (:func:`swarmscope.store.queries.swarm_rows`), None before.
     """
 
     infohash: str
@@ -42,6 +43,7 @@ class SwarmInfo:
     metainfo: bytes | None
     magnet: str | None
     added_us: int
+    id: int | None = None
 
 
 def _new_id(result: sa.CursorResult[Any]) -> int:
