@@ -37,6 +37,25 @@ SQL_TYPES: dict[str, type[sa.types.TypeEngine[Any]]] = {
 LEDGER_COLUMNS = ("ledger_node", "ledger_index")
 
 
+def record_columns(
+    spec: RecordSpec,
+    args: dict[str, tuple[Any, ...]] | None = None,
+    options: dict[str, dict[str, Any]] | None = None,
+) -> list[sa.Column[Any]]:
+    """The ``sa.Column`` of every declared column of ``spec``, in row order: its kind's SQL type (a NULL-able
+    JSON column stores None as SQL NULL, not JSON ``null``) and nullability. ``args`` / ``options`` add
+    positional arguments (a ``ForeignKey``) / keyword arguments (``index``, ``server_default``) by name."""
+    out: list[sa.Column[Any]] = []
+    for column in spec.columns:
+        kind: Any = SQL_TYPES[column.kind]
+        if column.kind == "json" and column.nullable:
+            kind = sa.JSON(none_as_null=True)
+        extra_args = (args or {}).get(column.name, ())
+        extra = (options or {}).get(column.name, {})
+        out.append(sa.Column(column.name, kind, *extra_args, nullable=column.nullable, **extra))
+    return out
+
+
 def row_columns(spec: RecordSpec) -> tuple[str, ...]:
     """The column names of a record's row, in row order (what :func:`row_builder` fills)."""
     head = ("run_id",) if spec.run_column else ()
