@@ -40,7 +40,8 @@ back to the same double, and its exponent ``x`` such that the value is ``d1.d2..
 least two exponent digits (``1e-05``, ``1e+16``, ``5e-324``, ``1.5e+300``). A leading ``-`` for
 negative values including ``-0.0``; ``inf``, ``-inf``, ``nan`` for the non-finite ones (any NaN).
 
-**Schema (version 1).** Which tags each field may carry; a decoder must reject anything else.
+**Schema (version 1).** Which tags each field may carry; a decoder must reject anything else. (In the
+code these are the ``tags`` of :mod:`swarmscope.evidence.declarations`; a test keeps the two equal.)
 Observation: ``infohash ip source`` s; ``port started_us ended_us num_pieces pieces_have
 bytes_received wire_bytes_in wire_bytes_out payload_bytes_sent`` i; ``tier`` i (0 listed, 1 connected,
 2 has_pieces, 3 verified); ``failure failure_detail remote_infohash client client_version`` n or s;

@@ -92,7 +92,7 @@ def value_from_bencode(obj: Any, allowed: tuple[str, ...], where: str) -> Any:
     Raises:
         DecodeError: wrong tag for the field, or a malformed payload.
 
-    Source: issue 4 item 3.
+    Source: BEP 3 ("bencoding"), the tagged-value format of swarmscope.evidence.canonical.
     """
     tag, rest = _untag(obj, where)
     spec = next((a for a in allowed if a.split(":")[0].encode("ascii") == tag), None)

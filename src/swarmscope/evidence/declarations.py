@@ -2,7 +2,7 @@
 
 Adding a field to a record is one edit here (plus the dataclass attribute in
 :mod:`swarmscope.evidence.records` and an Alembic migration adding its column): the canonical bytes, the
-row builder and reader, the report of the schema check and the bundle views all follow from this table
+row builder and reader, the table's columns and the bundle views all follow from this table
 (:mod:`swarmscope.evidence.record_spec` says what each entry means). ``tests/evidence/test_declarations.py``
 walks every declaration against the SQLAlchemy schema and against the byte layout documented in
 :mod:`swarmscope.evidence.canonical`.
