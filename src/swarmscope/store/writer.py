@@ -14,10 +14,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from swarmscope.evidence.declarations import EVIDENCE_SPECS
 from swarmscope.evidence.records import Attribution, ClockSample, Observation, RunStarted, Sighting
-from swarmscope.store.record_rows import BUILDERS, LedgerLink
-from swarmscope.store.schema import clock_sample, monitor_run, observation, run_started, sighting, swarm
-from swarmscope.store.schema_cases import attribution
+from swarmscope.store.record_rows import BUILDERS, LedgerLink, RowBuilder
+from swarmscope.store.schema import metadata, monitor_run, swarm
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,12 +130,9 @@ def insert_many(
         conn.exec_driver_sql(compiled.string, [dict(zip(columns, row, strict=True)) for row in rows])
 
 
-ROW_BUILDERS: dict[type[Any], tuple[sa.Table, Any]] = {
-    Observation: (observation, observation_row),
-    Sighting: (sighting, sighting_row),
-    ClockSample: (clock_sample, clock_sample_row),
-    RunStarted: (run_started, run_started_row),
-    Attribution: (attribution, attribution_row),
+# record type -> (its table, its row builder), for every declared evidence record.
+ROW_BUILDERS: dict[type[Any], tuple[sa.Table, RowBuilder]] = {
+    spec.cls: (metadata.tables[str(spec.table)], BUILDERS[spec.cls]) for spec in EVIDENCE_SPECS
 }
 
 
