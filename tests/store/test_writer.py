@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from swarmscope.evidence.records import ExtensionInfo, Observation, Tier
-from swarmscope.store import queries
+from swarmscope.store import queries, writer
 from swarmscope.store.database import Store, StoreError
 from tests.store.factories import SWARM_A, SWARM_B, T0, full_observation, observation, sighting
 
@@ -130,3 +130,13 @@ def test_start_run_defaults_to_the_system_clock(store: Store) -> None:
     after = time.time_ns() // 1000
     (row,) = queries.run_rows(store)
     assert row.id == run and before <= row.started_us <= after and row.ended_us is None
+
+
+def test_a_stored_swarm_reads_back_as_the_swarm_written_plus_its_id(store: Store) -> None:
+    """One class for a swarm: what ``add_swarm`` takes is what ``swarm_rows`` gives, with the row id."""
+    info = writer.SwarmInfo("cc" * 20, "cc" * 20, None, "gamma", 3, 16384, 40000, b"d4:infoe", None, T0 + 3)
+    with store.engine.begin() as conn:
+        row_id = writer.add_swarm(conn, info)
+    stored = {r.infohash: r for r in queries.swarm_rows(store)}["cc" * 20]
+    assert type(stored) is writer.SwarmInfo
+    assert stored == dataclasses.replace(info, id=row_id)

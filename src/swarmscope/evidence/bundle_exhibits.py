@@ -34,6 +34,8 @@ from typing import Any
 from swarmscope.evidence.bundle_settings import COMMERCIAL_ANCHOR, RunIndex
 from swarmscope.evidence.canonical import EvidenceRecord, record_from_canonical
 from swarmscope.evidence.clock_policy import ClockPolicy, FlagWindow, flag_windows, flagged
+from swarmscope.evidence.declarations import OBSERVATION, SPECS
+from swarmscope.evidence.record_spec import RecordSpec
 from swarmscope.evidence.records import (
     Attribution,
     BlockProof,
@@ -51,32 +53,6 @@ SIGHTINGS_JSONL = "records/sightings.jsonl"
 CLOCK_JSONL = "records/clock.jsonl"
 ATTRIBUTIONS_JSONL = "records/attributions.jsonl"
 DEFAULT_CLOCK_THRESHOLD_US = 100_000
-CSV_COLUMNS = (
-    "chain_index",
-    "infohash",
-    "ip",
-    "port",
-    "source",
-    "started",
-    "ended",
-    "tier",
-    "failure",
-    "client",
-    "client_version",
-    "peer_id",
-    "completion",
-    "pieces_have",
-    "num_pieces",
-    "bytes_received",
-    "verified_pieces",
-    "verified_blocks",
-    "failed_pieces",
-    "failed_blocks",
-    "encrypted",
-    "capture_sha256",
-    "clock_flagged",
-    "record_sha256",
-)
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -217,46 +193,44 @@ def _line(obj: Mapping[str, Any]) -> bytes:
     return (json.dumps(obj, sort_keys=True, ensure_ascii=True) + "\n").encode("ascii")
 
 
+def record_view(record: Any, spec: RecordSpec | None = None) -> dict[str, Any]:
+    """The JSON view of a record: every field of its declaration (``spec``, default the declared one of
+    its type) through :func:`jsonable`, each time field also in ISO 8601 under its view name
+    (``started_us`` → ``started``)."""
+    out: dict[str, Any] = jsonable(record)
+    for declared in (spec or SPECS[type(record)]).fields:
+        if declared.time:
+            out[declared.view_time_name] = iso(getattr(record, declared.name))
+    return out
+
+
 def _base(item: Indexed) -> dict[str, Any]:
-    out: dict[str, Any] = jsonable(item.record)
+    """:func:`record_view` of the record with its chain index and the SHA-256 of its canonical bytes."""
+    out = record_view(item.record)
     out["chain_index"] = item.index
     out["record_sha256"] = item.sha256.hex()
     return out
 
 
 def observation_line(item: Indexed, exhibit: ExhibitInput) -> bytes:
-    """One line of ``records/observations.jsonl``."""
+    """One line of ``records/observations.jsonl``, with the clock flag window it started in, if any."""
     assert isinstance(item.record, Observation)
     out = _base(item)
-    out["started"] = iso(item.record.started_us)
-    out["ended"] = iso(item.record.ended_us)
     window = exhibit.flag_of(item.record)
     out["clock_flagged"] = window is not None
     out["clock_flag_window"] = None if window is None else window_json(window)
     return _line(out)
 
 
-def sighting_line(item: Indexed, _exhibit: ExhibitInput) -> bytes:
-    """One line of ``records/sightings.jsonl``."""
-    assert isinstance(item.record, Sighting)
-    out = _base(item)
-    out["seen_at"] = iso(item.record.seen_at_us)
-    return _line(out)
-
-
-def clock_line(item: Indexed, _exhibit: ExhibitInput) -> bytes:
-    """One line of ``records/clock.jsonl``."""
-    assert isinstance(item.record, ClockSample)
-    out = _base(item)
-    out["measured_at"] = iso(item.record.measured_at_us)
-    return _line(out)
+def record_line(item: Indexed, _exhibit: ExhibitInput) -> bytes:
+    """One line of ``records/sightings.jsonl`` or ``records/clock.jsonl``."""
+    return _line(_base(item))
 
 
 def attribution_line(item: Indexed, _exhibit: ExhibitInput) -> bytes:
-    """One line of ``records/attributions.jsonl`` (geolocation marked advisory; issue 5 item 1)."""
-    assert isinstance(item.record, Attribution)
+    """One line of ``records/attributions.jsonl`` (geolocation marked advisory: region, city and radius
+    describe the network block, not a subscriber)."""
     out = _base(item)
-    out["observed_at"] = iso(item.record.observed_at_us)
     out["geolocation_advisory"] = True
     return _line(out)
 
@@ -273,23 +247,40 @@ def _cell(value: Any) -> str:
     return text
 
 
-def _blocks(blocks: tuple[BlockProof, ...]) -> str:
-    return " ".join(f"{b.piece}:{b.begin}:{b.length}" for b in blocks)
+def _csv_value(value: Any) -> Any:
+    """A declared field's value in its CSV cell form: tier label, hex bytes, space-separated lists
+    (block proofs as ``piece:begin:length``)."""
+    if isinstance(value, Tier):
+        return value.label
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, tuple):
+        return " ".join(
+            f"{v.piece}:{v.begin}:{v.length}" if isinstance(v, BlockProof) else str(v) for v in value
+        )
+    return value
+
+
+def _csv_plan(spec: RecordSpec) -> tuple[tuple[str, bool], ...]:
+    """(attribute, is-a-time) per CSV column of ``spec`` (time fields are named by their view name)."""
+    times = {f.view_time_name: f.name for f in spec.fields if f.time}
+    return tuple((times.get(name, name), name in times) for name in spec.csv)
+
+
+_OBSERVATION_CSV = _csv_plan(OBSERVATION)
+CSV_COLUMNS = ("chain_index", *OBSERVATION.csv, "clock_flagged", "record_sha256")
 
 
 def observation_row(item: Indexed, exhibit: ExhibitInput) -> bytes:
     """One row of ``records/observations.csv`` (columns :data:`CSV_COLUMNS`), CRLF-terminated."""
     o = item.record
     assert isinstance(o, Observation)
-    values = (
-        item.index, o.infohash, o.ip, o.port, o.source, iso(o.started_us), iso(o.ended_us),
-        o.tier.label, o.failure, o.client, o.client_version, None if o.peer_id is None else o.peer_id.hex(),
-        o.completion, o.pieces_have, o.num_pieces, o.bytes_received,
-        " ".join(map(str, o.verified_pieces)), _blocks(o.verified_blocks),
-        " ".join(map(str, o.failed_pieces)), _blocks(o.failed_blocks), o.encrypted,
-        None if o.capture_sha256 is None else o.capture_sha256.hex(),
-        exhibit.flag_of(o) is not None, item.sha256.hex(),
-    )  # fmt: skip
+    values: list[Any] = [item.index]
+    values += [
+        iso(getattr(o, name)) if is_time else _csv_value(getattr(o, name))
+        for name, is_time in _OBSERVATION_CSV
+    ]
+    values += [exhibit.flag_of(o) is not None, item.sha256.hex()]
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator="\r\n").writerow([_cell(v) for v in values])
     return buffer.getvalue().encode("utf-8")
@@ -310,8 +301,8 @@ def exhibit_segments(exhibit: ExhibitInput) -> dict[str, list[Segment]]:
     csv_rows += [(item, observation_row(item, exhibit)) for item in exhibit.observations]
     views: tuple[tuple[str, tuple[Indexed, ...], LineFn], ...] = (
         (OBSERVATIONS_JSONL, exhibit.observations, observation_line),
-        (SIGHTINGS_JSONL, exhibit.sightings, sighting_line),
-        (CLOCK_JSONL, exhibit.clock_samples, clock_line),
+        (SIGHTINGS_JSONL, exhibit.sightings, record_line),
+        (CLOCK_JSONL, exhibit.clock_samples, record_line),
         (ATTRIBUTIONS_JSONL, exhibit.attributions, attribution_line),
     )
     out: dict[str, list[Segment]] = {

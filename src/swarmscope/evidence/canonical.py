@@ -40,7 +40,8 @@ back to the same double, and its exponent ``x`` such that the value is ``d1.d2..
 least two exponent digits (``1e-05``, ``1e+16``, ``5e-324``, ``1.5e+300``). A leading ``-`` for
 negative values including ``-0.0``; ``inf``, ``-inf``, ``nan`` for the non-finite ones (any NaN).
 
-**Schema (version 1).** Which tags each field may carry; a decoder must reject anything else.
+**Schema (version 1).** Which tags each field may carry; a decoder must reject anything else. (In the
+code these are the ``tags`` of :mod:`swarmscope.evidence.declarations`; a test keeps the two equal.)
 Observation: ``infohash ip source`` s; ``port started_us ended_us num_pieces pieces_have
 bytes_received wire_bytes_in wire_bytes_out payload_bytes_sent`` i; ``tier`` i (0 listed, 1 connected,
 2 has_pieces, 3 verified); ``failure failure_detail remote_infohash client client_version`` n or s;
@@ -68,38 +69,37 @@ Source: BEP 3 ("bencoding"); issue 4 item 3 (sealed ledger).
 
 from __future__ import annotations
 
-from dataclasses import fields
 from typing import Any
 
 from swarmscope.errors import DecodeError
+from swarmscope.evidence.canonical_decode import (
+    FORMAT,
+    VERSION,
+    envelope_of,
+    float_text,
+    record_of,
+    value_from_bencode,
+)
+from swarmscope.evidence.declarations import EVIDENCE_SPECS, SPECS
+from swarmscope.evidence.record_spec import RecordSpec
 from swarmscope.evidence.records import (
     Attribution,
-    BlockProof,
     ClockSample,
-    ExtensionInfo,
     Observation,
     RunStarted,
     Sighting,
     Tier,
 )
-from swarmscope.wire.bencode import MAX_INT_DIGITS, decode, encode
+from swarmscope.wire.bencode import MAX_INT_DIGITS, encode
 
-FORMAT = b"swarmscope-evidence"
-VERSION = 1
 _INT_LIMIT = 10**MAX_INT_DIGITS
-_RECORDS: dict[bytes, type[Any]] = {
-    b"observation": Observation,
-    b"sighting": Sighting,
-    b"clock_sample": ClockSample,
-    b"run_started": RunStarted,
-    b"attribution": Attribution,
-    b"extension_info": ExtensionInfo,
-    b"block_proof": BlockProof,
-}
-# Top-level evidence records (the rest only appear nested inside them).
-EVIDENCE_TYPES: tuple[type[Any], ...] = (Observation, Sighting, ClockSample, RunStarted, Attribution)
-EvidenceRecord = Observation | Sighting | ClockSample | RunStarted | Attribution
+# type name -> class, and back; every record type that the declarations name (nested ones included).
+_RECORDS: dict[bytes, type[Any]] = {spec.kind.encode("ascii"): cls for cls, spec in SPECS.items()}
 _NAMES = {cls: name for name, cls in _RECORDS.items()}
+# Top-level evidence records (the rest only appear nested inside them).
+EVIDENCE_TYPES: tuple[type[Any], ...] = tuple(spec.cls for spec in EVIDENCE_SPECS)
+_TOP_LEVEL = frozenset(_NAMES[cls] for cls in EVIDENCE_TYPES)
+EvidenceRecord = Observation | Sighting | ClockSample | RunStarted | Attribution
 
 
 def record_kind(record: EvidenceRecord) -> str:
@@ -109,71 +109,6 @@ def record_kind(record: EvidenceRecord) -> str:
         KeyError: not an evidence record type.
     """
     return _NAMES[type(record)].decode("ascii")
-
-
-# field → allowed tags; "l:x" / "d:x" name the element tag of a tuple / dict.
-_SCHEMA: dict[type[Any], dict[str, tuple[str, ...]]] = {
-    Observation: {
-        **dict.fromkeys(("infohash", "ip", "source"), ("s",)),
-        **dict.fromkeys(
-            ("port", "started_us", "ended_us", "tier", "num_pieces", "pieces_have", "bytes_received"),
-            ("i",),
-        ),
-        **dict.fromkeys(("wire_bytes_in", "wire_bytes_out", "payload_bytes_sent"), ("i",)),
-        **dict.fromkeys(
-            ("failure", "failure_detail", "remote_infohash", "client", "client_version"), ("n", "s")
-        ),
-        **dict.fromkeys(("peer_id", "reserved", "bitfield"), ("n", "b")),
-        "extension": ("n", "r:extension_info"),
-        "completion": ("n", "f"),
-        "verified_pieces": ("l:i",),
-        "failed_pieces": ("l:i",),
-        "quirks": ("l:s",),
-        "encrypted": ("o",),
-        "verified_blocks": ("l:r:block_proof",),
-        "failed_blocks": ("l:r:block_proof",),
-        "capture_sha256": ("n", "b"),
-    },
-    Sighting: {
-        **dict.fromkeys(("infohash", "ip", "source", "detail"), ("s",)),
-        "port": ("i",),
-        "seen_at_us": ("i",),
-        "peer_id": ("n", "b"),
-    },
-    ClockSample: {
-        "server": ("s",),
-        "measured_at_us": ("i",),
-        **dict.fromkeys(("offset_us", "delay_us", "stratum", "leap"), ("n", "i")),
-        "error": ("n", "s"),
-    },
-    RunStarted: {
-        **dict.fromkeys(("run_id", "started_us"), ("i",)),
-        **dict.fromkeys(("software_version", "settings_json"), ("s",)),
-        "software_commit": ("n", "s"),
-    },
-    Attribution: {
-        "ip": ("s",),
-        "observed_at_us": ("i",),
-        **dict.fromkeys(("asn", "accuracy_radius_km"), ("n", "i")),
-        **dict.fromkeys(("as_org", "isp", "country", "region", "city"), ("n", "s")),
-        "flags": ("l:s",),
-        "datasets": ("l:s",),
-    },
-    BlockProof: {**dict.fromkeys(("piece", "begin", "length"), ("i",)), "sha256": ("b",)},
-    ExtensionInfo: {
-        "m": ("d:i",),
-        "v": ("n", "b"),
-        "p": ("n", "i"),
-        "yourip": ("n", "s"),
-        "reqq": ("n", "i"),
-        "metadata_size": ("n", "i"),
-    },
-}
-
-
-def _float_text(value: float) -> bytes:
-    """The shortest round-tripping decimal of a double (``repr``), ``inf``/``-inf``/``nan`` included."""
-    return repr(float(value)).encode("ascii")
 
 
 def value_to_bencode(value: Any) -> list[Any]:
@@ -201,7 +136,7 @@ def value_to_bencode(value: Any) -> list[Any]:
             raise ValueError(f"canonical: integer longer than {MAX_INT_DIGITS} digits")
         return [b"i", int(value)]
     if isinstance(value, float):
-        return [b"f", _float_text(value)]
+        return [b"f", float_text(value)]
     if isinstance(value, bytes):
         return [b"b", value]
     if isinstance(value, str):
@@ -222,28 +157,27 @@ def _key(key: Any) -> bytes:
     return key.encode("utf-8")
 
 
-_PLANS: dict[type[Any], tuple[tuple[str, bytes, bool], ...]] = {}
 _NONE = [b"n"]  # shared: the bencode encoder never mutates its input
+# (attribute, key bytes, is-a-float-field) per field, in field order: built once from the declarations.
+Plan = tuple[tuple[str, bytes, bool], ...]
 
 
-def _plan(cls: type[Any]) -> tuple[tuple[str, bytes, bool], ...]:
-    """(attribute, key bytes, is-a-float-field) per field of ``cls``, computed once per class."""
-    plan = _PLANS.get(cls)
-    if plan is None:
-        schema = _SCHEMA[cls]
-        plan = tuple((f.name, f.name.encode("ascii"), schema[f.name] == ("n", "f")) for f in fields(cls))
-        _PLANS[cls] = plan
-    return plan
+def field_plan(spec: RecordSpec) -> Plan:
+    """(attribute, key bytes, is-a-float-field) per field of a declaration, in field order."""
+    return tuple((f.name, f.name.encode("ascii"), f.is_float) for f in spec.fields)
 
 
-def _record_fields(record: Any) -> dict[bytes, Any]:
+_PLANS: dict[type[Any], Plan] = {cls: field_plan(spec) for cls, spec in SPECS.items()}
+
+
+def _record_fields(record: Any, plan: Plan | None = None) -> dict[bytes, Any]:
     """Every field of a record as ``{name: tagged value}``, coerced to the schema's type.
 
     The common scalar types take a fast path (exact ``type`` checks); anything else goes through
     :func:`value_to_bencode`, so the bytes are the same either way (the golden vectors pin them).
     """
     out: dict[bytes, Any] = {}
-    for name, key, is_float in _plan(type(record)):
+    for name, key, is_float in _PLANS[type(record)] if plan is None else plan:
         value = getattr(record, name)
         kind = type(value)
         if kind is str:
@@ -289,116 +223,16 @@ def canonical_bytes(record: EvidenceRecord) -> bytes:
     return encode(envelope)
 
 
-def _untag(obj: Any, where: str) -> tuple[bytes, list[Any]]:
-    """Split a tagged value into its tag and its payload list, checking the shape."""
-    if not isinstance(obj, list) or not obj or not isinstance(obj[0], bytes):
-        raise DecodeError(f"canonical: {where}: not a tagged value")
-    return obj[0], obj[1:]
-
-
-def _payload(rest: list[Any], kind: type[Any], where: str) -> Any:
-    """The single payload element of a tagged value, of type ``kind``."""
-    if len(rest) != 1 or not isinstance(rest[0], kind):
-        raise DecodeError(f"canonical: {where}: malformed payload")
-    return rest[0]
-
-
-def _text(raw: bytes, where: str) -> str:
-    """Strict UTF-8 decoding of a text payload."""
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise DecodeError(f"canonical: {where}: text is not valid UTF-8") from exc
-
-
-def _float(raw: bytes, where: str) -> float:
-    """A float from its shortest decimal spelling; any other spelling is rejected."""
-    try:
-        value = float(raw.decode("ascii"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise DecodeError(f"canonical: {where}: not a float") from exc
-    if _float_text(value) != raw:
-        raise DecodeError(f"canonical: {where}: float is not in shortest form")
-    return value
-
-
-def _scalar(tag: bytes, rest: list[Any], where: str) -> Any:
-    """Decode a tagged scalar (n, o, i, f, b, s)."""
-    if tag == b"n":
-        if rest:
-            raise DecodeError(f"canonical: {where}: None carries a payload")
-        return None
-    if tag == b"o":
-        flag = _payload(rest, int, where)
-        if flag not in (0, 1):
-            raise DecodeError(f"canonical: {where}: bool must be 0 or 1")
-        return bool(flag)
-    if tag == b"i":
-        return _payload(rest, int, where)
-    if tag == b"f":
-        return _float(_payload(rest, bytes, where), where)
-    if tag == b"b":
-        return _payload(rest, bytes, where)
-    return _text(_payload(rest, bytes, where), where)
-
-
-def value_from_bencode(obj: Any, allowed: tuple[str, ...], where: str) -> Any:
-    """Decode a tagged value whose tag must be one of ``allowed`` (schema notation of this module).
-
-    Args:
-        obj: the decoded bencode list. allowed: the accepted tags, e.g. ``("n", "s")``; ``"l:i"`` a tuple of
-            ints, ``"d:i|s"`` a dict of ints or texts, ``"r:extension_info"`` that nested record.
-        where: the field path, for error messages.
-
-    Returns:
-        The Python value.
-
-    Raises:
-        DecodeError: wrong tag for the field, or a malformed payload.
-
-    Source: issue 4 item 3.
-    """
-    tag, rest = _untag(obj, where)
-    spec = next((a for a in allowed if a.split(":")[0].encode("ascii") == tag), None)
-    if spec is None:
-        raise DecodeError(f"canonical: {where}: tag {tag[:8]!r} not allowed (expected {'/'.join(allowed)})")
-    kind, _, inner = spec.partition(":")
-    inner_allowed = tuple(inner.split("|"))
-    if kind == "l":
-        items = _payload(rest, list, where)
-        return tuple(value_from_bencode(item, inner_allowed, f"{where}[{n}]") for n, item in enumerate(items))
-    if kind == "d":
-        mapping = _payload(rest, dict, where)
-        return {
-            _text(key, f"{where} key"): value_from_bencode(item, inner_allowed, f"{where}.{key[:40]!r}")
-            for key, item in mapping.items()
-        }
-    if kind == "r":
-        if len(rest) != 2 or rest[0] != inner.encode("ascii"):
-            raise DecodeError(f"canonical: {where}: expected a {inner} record")
-        return _record(_RECORDS[rest[0]], rest[1], where)
-    return _scalar(tag, rest, where)
-
-
-def _record(cls: type[Any], raw_fields: Any, where: str) -> Any:
-    """Build a record of class ``cls`` from its ``fields`` dict, checking every field against the schema."""
-    if not isinstance(raw_fields, dict):
-        raise DecodeError(f"canonical: {where}: fields is not a dict")
-    schema = _SCHEMA[cls]
-    expected = {name.encode("ascii") for name in schema}
-    if set(raw_fields) != expected:
-        missing = sorted(expected - set(raw_fields))
-        extra = sorted(set(raw_fields) - expected)
-        raise DecodeError(f"canonical: {where}: missing fields {missing[:5]}, unknown fields {extra[:5]}")
-    values = {
-        name: value_from_bencode(raw_fields[name.encode("ascii")], allowed, f"{where}.{name}")
-        for name, allowed in schema.items()
-    }
-    if cls is Observation:
-        if values["tier"] not in set(Tier):
-            raise DecodeError(f"canonical: {where}.tier: unknown tier {values['tier']}")
-        values["tier"] = Tier(values["tier"])
-    return cls(**values)
+def encode_record(spec: RecordSpec, record: Any) -> bytes:
+    """The canonical envelope of ``record`` under any declaration ``spec`` (``type`` is ``spec.kind``):
+    what :func:`canonical_bytes` gives for the declared evidence records, for one not (yet) declared in
+    :mod:`swarmscope.evidence.declarations` too. Raises as :func:`canonical_bytes`."""
+    if type(record) is not spec.cls:
+        raise TypeError(f"canonical: not a {spec.cls.__name__}: {type(record).__name__}")
+    fields_ = _record_fields(record, field_plan(spec))
+    return encode(
+        {b"format": FORMAT, b"version": VERSION, b"type": spec.kind.encode("ascii"), b"fields": fields_}
+    )
 
 
 def record_from_canonical(data: bytes) -> EvidenceRecord:
@@ -416,18 +250,26 @@ def record_from_canonical(data: bytes) -> EvidenceRecord:
 
     Source: issue 4 item 3; BEP 3 ("bencoding").
     """
-    envelope = decode(data)
-    if not isinstance(envelope, dict) or set(envelope) != {b"format", b"version", b"type", b"fields"}:
-        raise DecodeError("canonical: envelope must be a dict with format, version, type, fields")
-    if envelope[b"format"] != FORMAT:
-        raise DecodeError("canonical: format is not swarmscope-evidence")
-    if envelope[b"version"] != VERSION or isinstance(envelope[b"version"], bool):
-        raise DecodeError(f"canonical: unsupported version {str(envelope[b'version'])[:20]}")
-    kind = envelope[b"type"]
-    if kind not in (b"observation", b"sighting", b"clock_sample", b"run_started", b"attribution"):
+    kind, raw_fields = envelope_of(data)
+    if kind not in _TOP_LEVEL:
         raise DecodeError(f"canonical: unknown record type {str(kind)[:40]}")
-    record: EvidenceRecord = _record(_RECORDS[kind], envelope[b"fields"], kind.decode("ascii"))
+    record: EvidenceRecord = record_of(SPECS[_RECORDS[kind]], raw_fields, kind.decode("ascii"))
     if canonical_bytes(record) != data:
+        raise DecodeError("canonical: bytes are not in canonical form (key order, float spelling)")
+    return record
+
+
+def decode_record(spec: RecordSpec, data: bytes) -> Any:
+    """The inverse of :func:`encode_record`: the record of declaration ``spec`` that ``data`` encodes.
+
+    Raises:
+        DecodeError: as :func:`record_from_canonical`, or a ``type`` other than ``spec.kind``.
+    """
+    kind, raw_fields = envelope_of(data)
+    if kind != spec.kind.encode("ascii"):
+        raise DecodeError(f"canonical: record type {str(kind)[:40]} is not {spec.kind}")
+    record = record_of(spec, raw_fields, spec.kind)
+    if encode_record(spec, record) != data:
         raise DecodeError("canonical: bytes are not in canonical form (key order, float spelling)")
     return record
 
@@ -438,6 +280,9 @@ __all__ = [
     "VERSION",
     "EvidenceRecord",
     "canonical_bytes",
+    "decode_record",
+    "encode_record",
+    "field_plan",
     "record_from_canonical",
     "record_kind",
     "value_from_bencode",

@@ -11,38 +11,14 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from swarmscope.evidence.records import (
-    Attribution,
-    BlockProof,
-    ClockSample,
-    ExtensionInfo,
-    Observation,
-    RunStarted,
-    Sighting,
-    Tier,
-)
+from swarmscope.evidence.records import Attribution, ClockSample, Observation, RunStarted, Sighting
+from swarmscope.store.record_rows import READERS
 from swarmscope.store.schema import monitor_run, observation, sighting, swarm
 from swarmscope.store.schema_cases import attribution
+from swarmscope.store.writer import SwarmInfo
 
 if TYPE_CHECKING:
     from swarmscope.store.database import Store
-
-
-@dataclass(frozen=True, slots=True)
-class SwarmRow:
-    """One stored swarm (fields as in :class:`swarmscope.store.writer.SwarmInfo`, plus the row id)."""
-
-    id: int
-    infohash: str
-    v1: str | None
-    v2: str | None
-    name: str
-    num_pieces: int
-    piece_length: int
-    total_size: int
-    metainfo: bytes | None
-    magnet: str | None
-    added_us: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +30,15 @@ class RunRow:
     ended_us: int | None
     settings: dict[str, Any]
     software_version: str
+
+
+# The row readers of the evidence records, derived from their declarations (evidence.declarations):
+# ``reader(row)`` rebuilds exactly the record that the matching ``writer.*_row`` stored.
+observation_from_row = READERS[Observation]
+sighting_from_row = READERS[Sighting]
+clock_sample_from_row = READERS[ClockSample]
+run_started_from_row = READERS[RunStarted]
+attribution_from_row = READERS[Attribution]
 
 
 def _filtered(query: sa.Select[Any], table: sa.Table, infohash: str | None) -> sa.Select[Any]:
@@ -78,75 +63,6 @@ def load_sightings(store: Store, *, infohash: str | None = None, run_id: int | N
         return [sighting_from_row(r) for r in conn.execute(query)]
 
 
-def sighting_from_row(r: sa.Row[Any]) -> Sighting:
-    """Rebuild the :class:`Sighting` that :func:`writer.sighting_row` stored."""
-    return Sighting(r.infohash, r.ip, r.port, r.source, r.detail, r.seen_at_us, r.peer_id)
-
-
-def clock_sample_from_row(r: sa.Row[Any]) -> ClockSample:
-    """Rebuild the :class:`ClockSample` that :func:`writer.clock_sample_row` stored."""
-    return ClockSample(r.server, r.measured_at_us, r.offset_us, r.delay_us, r.stratum, r.leap, r.error)
-
-
-def run_started_from_row(r: sa.Row[Any]) -> RunStarted:
-    """Rebuild the :class:`RunStarted` that :func:`writer.run_started_row` stored."""
-    return RunStarted(r.run_id, r.started_us, r.software_version, r.software_commit, r.settings_json)
-
-
-def _blocks(value: list[list[Any]]) -> tuple[BlockProof, ...]:
-    return tuple(BlockProof(int(p), int(b), int(n), bytes.fromhex(h)) for p, b, n, h in value)
-
-
-def _extension(row: sa.Row[Any]) -> ExtensionInfo | None:
-    if row.extension is None:
-        return None
-    ext = row.extension
-    return ExtensionInfo(
-        m=dict(ext["m"]),
-        v=row.ext_v,
-        p=ext["p"],
-        yourip=row.ext_yourip,
-        reqq=ext["reqq"],
-        metadata_size=ext["metadata_size"],
-    )
-
-
-def observation_from_row(row: sa.Row[Any]) -> Observation:
-    """Rebuild the :class:`Observation` that :func:`writer.observation_row` stored."""
-    return Observation(
-        infohash=row.infohash,
-        ip=row.ip,
-        port=row.port,
-        source=row.source,
-        started_us=row.started_us,
-        ended_us=row.ended_us,
-        tier=Tier.from_label(row.tier),
-        failure=row.failure,
-        failure_detail=row.failure_detail,
-        remote_infohash=row.remote_infohash,
-        peer_id=row.peer_id,
-        reserved=row.reserved,
-        client=row.client,
-        client_version=row.client_version,
-        extension=_extension(row),
-        num_pieces=row.num_pieces,
-        pieces_have=row.pieces_have,
-        bitfield=row.bitfield,
-        completion=row.completion,
-        bytes_received=row.bytes_received,
-        wire_bytes_in=row.wire_bytes_in,
-        wire_bytes_out=row.wire_bytes_out,
-        payload_bytes_sent=row.payload_bytes_sent,
-        verified_pieces=tuple(row.verified_pieces),
-        failed_pieces=tuple(row.failed_pieces),
-        encrypted=bool(row.encrypted),
-        quirks=tuple(row.quirks),
-        verified_blocks=_blocks(row.verified_blocks),
-        failed_blocks=_blocks(row.failed_blocks),
-        capture_sha256=row.capture_sha256,
-    )
-
-
 def load_observations(
     store: Store, *, infohash: str | None = None, run_id: int | None = None
 ) -> list[Observation]:
@@ -165,11 +81,11 @@ def load_observations(
         return [observation_from_row(r) for r in conn.execute(query)]
 
 
-def swarm_rows(store: Store) -> list[SwarmRow]:
-    """Every stored swarm, in the order they were added."""
+def swarm_rows(store: Store) -> list[SwarmInfo]:
+    """Every stored swarm (with its row ``id``), in the order they were added."""
     with store.engine.connect() as conn:
         rows = conn.execute(sa.select(swarm).order_by(swarm.c.id))
-        return [SwarmRow(**r._asdict()) for r in rows]
+        return [SwarmInfo(**r._asdict()) for r in rows]
 
 
 def resolve_infohash(store: Store, infohash: str) -> str | None:
@@ -189,14 +105,6 @@ def run_rows(store: Store) -> list[RunRow]:
     with store.engine.connect() as conn:
         rows = conn.execute(sa.select(monitor_run).order_by(monitor_run.c.id))
         return [RunRow(**r._asdict()) for r in rows]
-
-
-def attribution_from_row(r: sa.Row[Any]) -> Attribution:
-    """Rebuild the :class:`Attribution` that :func:`writer.attribution_row` stored."""
-    return Attribution(
-        r.ip, r.observed_at_us, r.asn, r.as_org, r.isp, r.country, r.region, r.city,
-        r.accuracy_radius_km, tuple(r.flags), tuple(r.datasets),
-    )  # fmt: skip
 
 
 def load_attributions(store: Store, *, ip: str | None = None, run_id: int | None = None) -> list[Attribution]:

@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from swarmscope.evidence.declarations import CLOCK_SAMPLE, OBSERVATION, RUN_STARTED, SIGHTING
 from swarmscope.evidence.records import Tier
 from swarmscope.store.metadata import metadata as metadata  # re-exported: the tables are registered on it
+from swarmscope.store.record_rows import record_columns
 
 TIER_LABELS = tuple(t.label for t in Tier)
 TIER_CHECK = "tier IN (" + ", ".join(f"'{label}'" for label in TIER_LABELS) + ")"
@@ -68,66 +70,34 @@ monitor_run = sa.Table(
     sa.Column("software_version", sa.Text, nullable=False),
 )
 
+# The evidence tables: ``run_id``, the columns declared for the record (evidence.declarations), then the
+# ledger entry (node_key.id, index) that seals the row, checked by verify_ledger.
 sighting = sa.Table(
     "sighting",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("run_id", sa.Integer, sa.ForeignKey("monitor_run.id"), nullable=False, index=True),
-    sa.Column("infohash", sa.Text, sa.ForeignKey("swarm.infohash"), nullable=False),
-    sa.Column("ip", sa.Text, nullable=False),
-    sa.Column("port", sa.Integer, nullable=False),
-    sa.Column("source", sa.Text, nullable=False),
-    sa.Column("detail", sa.Text, nullable=False),
-    sa.Column("seen_at_us", sa.BigInteger, nullable=False),
-    sa.Column("peer_id", sa.LargeBinary),
-    sa.Column("ledger_node", sa.Integer),  # node_key.id (checked by verify_ledger)
+    *record_columns(SIGHTING, {"infohash": (sa.ForeignKey("swarm.infohash"),)}),
+    sa.Column("ledger_node", sa.Integer),
     sa.Column("ledger_index", sa.BigInteger),
     sa.Index(None, "infohash", "ip", "port"),
 )
 
+# The BEP 10 handshake is three columns: ``extension`` JSON {"m", "p", "reqq", "metadata_size"} (integers a
+# peer chose may exceed 64 bits; JSON keeps them exactly), the raw ``ext_v`` bytes (interop PW-10) and
+# ``ext_yourip``. Block proofs are JSON [[piece, begin, length, "sha256 hex"], ...]; the wire capture's
+# bytes are in ``capture``, by ``capture_sha256``.
 observation = sa.Table(
     "observation",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("run_id", sa.Integer, sa.ForeignKey("monitor_run.id"), nullable=False, index=True),
-    sa.Column("infohash", sa.Text, sa.ForeignKey("swarm.infohash"), nullable=False),
-    sa.Column("ip", sa.Text, nullable=False),
-    sa.Column("port", sa.Integer, nullable=False),
-    sa.Column("source", sa.Text, nullable=False),
-    sa.Column("started_us", sa.BigInteger, nullable=False),
-    sa.Column("ended_us", sa.BigInteger, nullable=False),
-    sa.Column("tier", sa.Text, nullable=False),
-    sa.Column("failure", sa.Text),
-    sa.Column("failure_detail", sa.Text),
-    sa.Column("remote_infohash", sa.Text),
-    sa.Column("peer_id", sa.LargeBinary),
-    sa.Column("reserved", sa.LargeBinary),
-    sa.Column("client", sa.Text),
-    sa.Column("client_version", sa.Text),
-    # BEP 10 extension handshake: NULL when none arrived, else {"m", "p", "reqq", "metadata_size"} as
-    # JSON (integers the peer chose may exceed 64 bits; JSON keeps them exactly). The raw "v" bytes
-    # (interop PW-10) and "yourip" get their own columns.
-    sa.Column("extension", sa.JSON(none_as_null=True)),
-    sa.Column("ext_v", sa.LargeBinary),
-    sa.Column("ext_yourip", sa.Text),
-    sa.Column("num_pieces", sa.Integer, nullable=False),
-    sa.Column("pieces_have", sa.Integer, nullable=False),
-    sa.Column("bitfield", sa.LargeBinary),
-    sa.Column("completion", sa.Float),
-    sa.Column("bytes_received", sa.BigInteger, nullable=False),
-    sa.Column("wire_bytes_in", sa.BigInteger, nullable=False),
-    sa.Column("wire_bytes_out", sa.BigInteger, nullable=False),
-    sa.Column("payload_bytes_sent", sa.BigInteger, nullable=False),
-    sa.Column("verified_pieces", sa.JSON, nullable=False),
-    sa.Column("failed_pieces", sa.JSON, nullable=False),
-    sa.Column("encrypted", sa.Boolean, nullable=False),
-    sa.Column("quirks", sa.JSON, nullable=False),
-    # Issue 4: block proofs as JSON [[piece, begin, length, "sha256 hex"], ...], the wire capture's
-    # SHA-256 (its bytes are in ``capture``), and the ledger entry (node, index) that seals this row.
-    sa.Column("verified_blocks", sa.JSON, nullable=False, server_default="[]"),
-    sa.Column("failed_blocks", sa.JSON, nullable=False, server_default="[]"),
-    sa.Column("capture_sha256", sa.LargeBinary),
-    sa.Column("ledger_node", sa.Integer),  # node_key.id (checked by verify_ledger)
+    *record_columns(
+        OBSERVATION,
+        {"infohash": (sa.ForeignKey("swarm.infohash"),)},
+        {"verified_blocks": {"server_default": "[]"}, "failed_blocks": {"server_default": "[]"}},
+    ),
+    sa.Column("ledger_node", sa.Integer),
     sa.Column("ledger_index", sa.BigInteger),
     sa.CheckConstraint(TIER_CHECK, name="tier_label"),
     sa.Index(None, "infohash", "ip", "port"),
@@ -223,29 +193,18 @@ clock_sample = sa.Table(
     metadata,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("run_id", sa.Integer, sa.ForeignKey("monitor_run.id"), nullable=False, index=True),
-    sa.Column("server", sa.Text, nullable=False),
-    sa.Column("measured_at_us", sa.BigInteger, nullable=False),
-    sa.Column("offset_us", sa.BigInteger),
-    sa.Column("delay_us", sa.BigInteger),
-    sa.Column("stratum", sa.Integer),
-    sa.Column("leap", sa.Integer),
-    sa.Column("error", sa.Text),
-    sa.Column("ledger_node", sa.Integer),  # node_key.id (checked by verify_ledger)
+    *record_columns(CLOCK_SAMPLE),
+    sa.Column("ledger_node", sa.Integer),
     sa.Column("ledger_index", sa.BigInteger),
 )
 
+# ``run_id`` is the record's own field, as recorded (no foreign key: the record is evidence).
 run_started = sa.Table(
     "run_started",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column(
-        "run_id", sa.Integer, nullable=False, index=True
-    ),  # as recorded (no FK: the record is evidence)
-    sa.Column("started_us", sa.BigInteger, nullable=False),
-    sa.Column("software_version", sa.Text, nullable=False),
-    sa.Column("software_commit", sa.Text),
-    sa.Column("settings_json", sa.Text, nullable=False),
-    sa.Column("ledger_node", sa.Integer),  # node_key.id (checked by verify_ledger)
+    *record_columns(RUN_STARTED, options={"run_id": {"index": True}}),
+    sa.Column("ledger_node", sa.Integer),
     sa.Column("ledger_index", sa.BigInteger),
 )
 

@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from swarmscope.evidence.declarations import ATTRIBUTION
 from swarmscope.store.metadata import metadata
+from swarmscope.store.record_rows import record_columns
 
 CASE_APPEND_ONLY_TABLES: tuple[str, ...] = (
     "attribution",
@@ -47,22 +49,15 @@ dataset = sa.Table(
     sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
 )
 
+# The record's declared columns (evidence.declarations): ``observed_at_us`` is the observation time it
+# applies to, ``country`` ISO 3166-1 alpha-2, ``region``/``city`` advisory, ``flags`` a subset of
+# ["hosting", "vpn", "tor"], ``datasets`` the SHA-256 hex of every dataset consulted.
 attribution = sa.Table(
     "attribution",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("run_id", sa.Integer),  # the monitor run that attributed it (None: attributed later)
-    sa.Column("ip", sa.Text, nullable=False, index=True),
-    sa.Column("observed_at_us", sa.BigInteger, nullable=False),  # the observation time it applies to
-    sa.Column("asn", sa.BigInteger),
-    sa.Column("as_org", sa.Text),
-    sa.Column("isp", sa.Text),
-    sa.Column("country", sa.Text),  # ISO 3166-1 alpha-2
-    sa.Column("region", sa.Text),  # advisory
-    sa.Column("city", sa.Text),  # advisory
-    sa.Column("accuracy_radius_km", sa.Integer),
-    sa.Column("flags", sa.JSON, nullable=False),  # ["hosting", "vpn", "tor"] subset
-    sa.Column("datasets", sa.JSON, nullable=False),  # sha256 hex of every dataset consulted
+    *record_columns(ATTRIBUTION, options={"ip": {"index": True}}),
     sa.Column("ledger_node", sa.Integer),
     sa.Column("ledger_index", sa.BigInteger),
 )

@@ -7,8 +7,6 @@ sighting or an observation (and migration 0001's triggers refuse it at the datab
 
 from __future__ import annotations
 
-import json
-import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,25 +14,15 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from swarmscope.evidence.records import (
-    Attribution,
-    BlockProof,
-    ClockSample,
-    ExtensionInfo,
-    Observation,
-    RunStarted,
-    Sighting,
-)
-from swarmscope.store.schema import clock_sample, monitor_run, observation, run_started, sighting, swarm
-from swarmscope.store.schema_cases import attribution
-
-# (node_key.id, ledger index) of the chain entry sealing a row; (None, None) only for pre-ledger rows.
-LedgerLink = tuple[int, int] | tuple[None, None]
+from swarmscope.evidence.declarations import EVIDENCE_SPECS
+from swarmscope.evidence.records import Attribution, ClockSample, Observation, RunStarted, Sighting
+from swarmscope.store.record_rows import BUILDERS, LedgerLink, RowBuilder
+from swarmscope.store.schema import metadata, monitor_run, swarm
 
 
 @dataclass(frozen=True, slots=True)
 class SwarmInfo:
-    """A swarm as the monitor knows it.
+    """A swarm as the monitor knows it, and as the store holds it.
 
     Args:
         infohash: the swarm id, lower-case hex (v1, or v2 for v2-only torrents; BEP 3 / BEP 52).
@@ -42,6 +30,7 @@ class SwarmInfo:
         name: the torrent's name. num_pieces: piece count. piece_length, total_size: bytes.
         metainfo: the exact .torrent bytes, or None (magnet-only, metadata not fetched yet).
         magnet: the magnet URI it came from, if any. added_us: UTC microseconds.
+        id: the ``swarm`` row id once stored (:func:`swarmscope.store.queries.swarm_rows`), None before.
     """
 
     infohash: str
@@ -54,6 +43,7 @@ class SwarmInfo:
     metainfo: bytes | None
     magnet: str | None
     added_us: int
+    id: int | None = None
 
 
 def _new_id(result: sa.CursorResult[Any]) -> int:
@@ -106,98 +96,13 @@ def end_run(conn: sa.Connection, run_id: int, ended_us: int) -> None:
         raise sa.exc.NoResultFound(f"no monitor run with id {run_id}")
 
 
-def _json_ints(values: Sequence[int]) -> str:
-    """JSON array of piece indices, built directly (json.dumps per row dominated batch time)."""
-    return "[" + ",".join(map(str, values)) + "]" if values else "[]"
-
-
-_JSON = json.JSONEncoder(separators=(",", ":"), check_circular=False)
-_PLAIN_QUIRKS = re.compile(r"[A-Za-z0-9_.:/ -]*")  # quirk ids (interop rows) need no JSON escaping
-_M_CACHE_MAX = 4096
-_m_cache: dict[tuple[tuple[str, int], ...], str] = {}
-
-
-def _json_quirks(quirks: tuple[str, ...]) -> str:
-    if not quirks:
-        return "[]"
-    if _PLAIN_QUIRKS.fullmatch("".join(quirks)):
-        return '["' + '","'.join(quirks) + '"]'
-    return _JSON.encode(quirks)
-
-
-def _json_int(value: int | None) -> str:
-    return "null" if value is None else int.__repr__(value)
-
-
-def _json_m(m: dict[str, int]) -> str:
-    """The BEP 10 ``m`` dictionary as JSON; peers of one client send the same few, so keep them."""
-    key = tuple(m.items())
-    text = _m_cache.get(key)
-    if text is None:
-        if len(_m_cache) >= _M_CACHE_MAX:
-            _m_cache.clear()
-        text = _m_cache[key] = _JSON.encode(m)
-    return text
-
-
-def sighting_row(run_id: int, s: Sighting, link: LedgerLink) -> tuple[Any, ...]:
-    """The ``sighting`` row for one :class:`Sighting`, in table column order (without ``id``)."""
-    return (run_id, s.infohash, s.ip, s.port, s.source, s.detail, s.seen_at_us, s.peer_id, *link)
-
-
-def _json_blocks(blocks: tuple[BlockProof, ...]) -> str:
-    """Block proofs as JSON ``[[piece, begin, length, "sha256 hex"], ...]``."""
-    if not blocks:
-        return "[]"
-    return "[" + ",".join(f'[{b.piece},{b.begin},{b.length},"{b.sha256.hex()}"]' for b in blocks) + "]"
-
-
-def clock_sample_row(run_id: int, c: ClockSample, link: LedgerLink) -> tuple[Any, ...]:
-    """The ``clock_sample`` row for one :class:`ClockSample` (table column order, without ``id``)."""
-    return (run_id, c.server, c.measured_at_us, c.offset_us, c.delay_us, c.stratum, c.leap, c.error, *link)
-
-
-def run_started_row(_run_id: int, r: RunStarted, link: LedgerLink) -> tuple[Any, ...]:
-    """The ``run_started`` row for one :class:`RunStarted` (its own ``run_id`` is kept as recorded)."""
-    return (r.run_id, r.started_us, r.software_version, r.software_commit, r.settings_json, *link)
-
-
-def attribution_row(run_id: int, a: Attribution, link: LedgerLink) -> tuple[Any, ...]:
-    """The ``attribution`` row for one :class:`Attribution` (table column order, without ``id``).
-
-    Source: issue 5 item 1 (attribution records are sealed like every other evidence record).
-    """
-    return (
-        run_id, a.ip, a.observed_at_us, a.asn, a.as_org, a.isp, a.country, a.region, a.city,
-        a.accuracy_radius_km, json.dumps(list(a.flags)), json.dumps(list(a.datasets)), *link,
-    )  # fmt: skip
-
-
-def _extension_values(ext: ExtensionInfo | None) -> tuple[Any, ...]:
-    """The ``extension`` JSON text (keys m, p, reqq, metadata_size), ``ext_v`` and ``ext_yourip``."""
-    if ext is None:
-        return (None, None, None)
-    text = (
-        f'{{"m":{_json_m(ext.m)},"p":{_json_int(ext.p)},"reqq":{_json_int(ext.reqq)},'
-        f'"metadata_size":{_json_int(ext.metadata_size)}}}'
-    )
-    return (text, ext.v, ext.yourip)
-
-
-def observation_row(run_id: int, o: Observation, link: LedgerLink) -> tuple[Any, ...]:
-    """The ``observation`` row for one :class:`Observation`, in table column order (without ``id``).
-
-    Every field is kept: lists as JSON arrays, the BEP 10 handshake as JSON plus raw ``v`` bytes.
-    """
-    return (
-        run_id, o.infohash, o.ip, o.port, o.source, o.started_us, o.ended_us, o.tier.label,
-        o.failure, o.failure_detail, o.remote_infohash, o.peer_id, o.reserved, o.client,
-        o.client_version, *_extension_values(o.extension), o.num_pieces, o.pieces_have, o.bitfield,
-        o.completion, o.bytes_received, o.wire_bytes_in, o.wire_bytes_out, o.payload_bytes_sent,
-        _json_ints(o.verified_pieces), _json_ints(o.failed_pieces), o.encrypted,
-        _json_quirks(o.quirks), _json_blocks(o.verified_blocks), _json_blocks(o.failed_blocks),
-        o.capture_sha256, *link,
-    )  # fmt: skip
+# The row builders of the evidence records, derived from their declarations (evidence.declarations):
+# ``builder(run_id, record, link)`` gives the row in table column order, without ``id``.
+observation_row = BUILDERS[Observation]
+sighting_row = BUILDERS[Sighting]
+clock_sample_row = BUILDERS[ClockSample]
+run_started_row = BUILDERS[RunStarted]  # its own ``run_id`` is kept as recorded; the argument is unused
+attribution_row = BUILDERS[Attribution]
 
 
 def insert_many(
@@ -225,12 +130,9 @@ def insert_many(
         conn.exec_driver_sql(compiled.string, [dict(zip(columns, row, strict=True)) for row in rows])
 
 
-ROW_BUILDERS: dict[type[Any], tuple[sa.Table, Any]] = {
-    Observation: (observation, observation_row),
-    Sighting: (sighting, sighting_row),
-    ClockSample: (clock_sample, clock_sample_row),
-    RunStarted: (run_started, run_started_row),
-    Attribution: (attribution, attribution_row),
+# record type -> (its table, its row builder), for every declared evidence record.
+ROW_BUILDERS: dict[type[Any], tuple[sa.Table, RowBuilder]] = {
+    spec.cls: (metadata.tables[str(spec.table)], BUILDERS[spec.cls]) for spec in EVIDENCE_SPECS
 }
 
 

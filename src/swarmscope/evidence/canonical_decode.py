@@ -1,0 +1,156 @@
+"""Decoding canonical bytes (the format of :mod:`swarmscope.evidence.canonical`): tagged values checked
+against the declared tags of each field (:mod:`swarmscope.evidence.declarations`), envelopes checked for
+format and version. Every malformed input raises :class:`~swarmscope.errors.DecodeError`, never another
+exception. Source: BEP 3 ("bencoding").
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+from swarmscope.errors import DecodeError
+from swarmscope.evidence.declarations import SPECS
+from swarmscope.evidence.record_spec import RecordSpec
+from swarmscope.wire.bencode import decode
+
+FORMAT = b"swarmscope-evidence"
+VERSION = 1
+# type name -> declaration, for every declared record type (nested ones included).
+KINDS: dict[bytes, RecordSpec] = {spec.kind.encode("ascii"): spec for spec in SPECS.values()}
+
+
+def float_text(value: float) -> bytes:
+    """The shortest round-tripping decimal of a double (``repr``), ``inf``/``-inf``/``nan`` included."""
+    return repr(float(value)).encode("ascii")
+
+
+def _untag(obj: Any, where: str) -> tuple[bytes, list[Any]]:
+    """Split a tagged value into its tag and its payload list, checking the shape."""
+    if not isinstance(obj, list) or not obj or not isinstance(obj[0], bytes):
+        raise DecodeError(f"canonical: {where}: not a tagged value")
+    return obj[0], obj[1:]
+
+
+def _payload(rest: list[Any], kind: type[Any], where: str) -> Any:
+    """The single payload element of a tagged value, of type ``kind``."""
+    if len(rest) != 1 or not isinstance(rest[0], kind):
+        raise DecodeError(f"canonical: {where}: malformed payload")
+    return rest[0]
+
+
+def _text(raw: bytes, where: str) -> str:
+    """Strict UTF-8 decoding of a text payload."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DecodeError(f"canonical: {where}: text is not valid UTF-8") from exc
+
+
+def _float(raw: bytes, where: str) -> float:
+    """A float from its shortest decimal spelling; any other spelling is rejected."""
+    try:
+        value = float(raw.decode("ascii"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise DecodeError(f"canonical: {where}: not a float") from exc
+    if float_text(value) != raw:
+        raise DecodeError(f"canonical: {where}: float is not in shortest form")
+    return value
+
+
+def _scalar(tag: bytes, rest: list[Any], where: str) -> Any:
+    """Decode a tagged scalar (n, o, i, f, b, s)."""
+    if tag == b"n":
+        if rest:
+            raise DecodeError(f"canonical: {where}: None carries a payload")
+        return None
+    if tag == b"o":
+        flag = _payload(rest, int, where)
+        if flag not in (0, 1):
+            raise DecodeError(f"canonical: {where}: bool must be 0 or 1")
+        return bool(flag)
+    if tag == b"i":
+        return _payload(rest, int, where)
+    if tag == b"f":
+        return _float(_payload(rest, bytes, where), where)
+    if tag == b"b":
+        return _payload(rest, bytes, where)
+    return _text(_payload(rest, bytes, where), where)
+
+
+def value_from_bencode(obj: Any, allowed: tuple[str, ...], where: str) -> Any:
+    """Decode a tagged value whose tag must be one of ``allowed`` (schema notation of this module).
+
+    Args:
+        obj: the decoded bencode list. allowed: the accepted tags, e.g. ``("n", "s")``; ``"l:i"`` a tuple of
+            ints, ``"d:i|s"`` a dict of ints or texts, ``"r:extension_info"`` that nested record.
+        where: the field path, for error messages.
+
+    Returns:
+        The Python value.
+
+    Raises:
+        DecodeError: wrong tag for the field, or a malformed payload.
+
+    Source: BEP 3 ("bencoding"), the tagged-value format of swarmscope.evidence.canonical.
+    """
+    tag, rest = _untag(obj, where)
+    spec = next((a for a in allowed if a.split(":")[0].encode("ascii") == tag), None)
+    if spec is None:
+        raise DecodeError(f"canonical: {where}: tag {tag[:8]!r} not allowed (expected {'/'.join(allowed)})")
+    kind, _, inner = spec.partition(":")
+    inner_allowed = tuple(inner.split("|"))
+    if kind == "l":
+        items = _payload(rest, list, where)
+        return tuple(value_from_bencode(item, inner_allowed, f"{where}[{n}]") for n, item in enumerate(items))
+    if kind == "d":
+        mapping = _payload(rest, dict, where)
+        return {
+            _text(key, f"{where} key"): value_from_bencode(item, inner_allowed, f"{where}.{key[:40]!r}")
+            for key, item in mapping.items()
+        }
+    if kind == "r":
+        if len(rest) != 2 or rest[0] != inner.encode("ascii"):
+            raise DecodeError(f"canonical: {where}: expected a {inner} record")
+        return record_of(KINDS[rest[0]], rest[1], where)
+    return _scalar(tag, rest, where)
+
+
+def record_of(spec: RecordSpec, raw_fields: Any, where: str) -> Any:
+    """Build a record of ``spec`` from its ``fields`` dict, checking every field against the declaration."""
+    if not isinstance(raw_fields, dict):
+        raise DecodeError(f"canonical: {where}: fields is not a dict")
+    expected = {f.name.encode("ascii") for f in spec.fields}
+    if set(raw_fields) != expected:
+        missing = sorted(expected - set(raw_fields))
+        extra = sorted(set(raw_fields) - expected)
+        raise DecodeError(f"canonical: {where}: missing fields {missing[:5]}, unknown fields {extra[:5]}")
+    values = {
+        f.name: value_from_bencode(raw_fields[f.name.encode("ascii")], f.tags, f"{where}.{f.name}")
+        for f in spec.fields
+    }
+    for f in spec.fields:
+        if f.choices is not None:
+            values[f.name] = _choice(f.choices, values[f.name], f"{where}.{f.name}")
+    return spec.cls(**values)
+
+
+def _choice(choices: type[enum.Enum], value: Any, where: str) -> Any:
+    """The member of ``choices`` (an int enum such as :class:`Tier`) whose value is ``value``."""
+    try:
+        return choices(value)
+    except ValueError:
+        name = where.rsplit(".", 1)[-1]
+        raise DecodeError(f"canonical: {where}: unknown {name} {str(value)[:40]}") from None
+
+
+def envelope_of(data: bytes) -> tuple[Any, Any]:
+    """(type, fields) of a version 1 envelope, its format and version checked."""
+    envelope = decode(data)
+    if not isinstance(envelope, dict) or set(envelope) != {b"format", b"version", b"type", b"fields"}:
+        raise DecodeError("canonical: envelope must be a dict with format, version, type, fields")
+    if envelope[b"format"] != FORMAT:
+        raise DecodeError("canonical: format is not swarmscope-evidence")
+    if envelope[b"version"] != VERSION or isinstance(envelope[b"version"], bool):
+        raise DecodeError(f"canonical: unsupported version {str(envelope[b'version'])[:20]}")
+    return envelope[b"type"], envelope[b"fields"]

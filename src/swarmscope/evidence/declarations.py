@@ -1,0 +1,175 @@
+"""One declaration per record type: canonical tags, database columns, conversions, views.
+
+Adding a field to a record is one edit here (plus the dataclass attribute in
+:mod:`swarmscope.evidence.records` and an Alembic migration adding its column): the canonical bytes, the
+row builder and reader, the table's columns and the bundle views all follow from this table
+(:mod:`swarmscope.evidence.record_spec` says what each entry means). ``tests/evidence/test_declarations.py``
+walks every declaration against the SQLAlchemy schema and against the byte layout documented in
+:mod:`swarmscope.evidence.canonical`.
+
+A new field of a sealed record changes the canonical bytes of every record of that type, so it needs a
+new canonical format version; the order of ``fields`` must stay the dataclass attribute order.
+"""
+
+from __future__ import annotations
+
+from swarmscope.evidence import row_codecs as rc
+from swarmscope.evidence.record_spec import Column, RecordSpec, field
+from swarmscope.evidence.records import (
+    Attribution,
+    BlockProof,
+    ClockSample,
+    ExtensionInfo,
+    Observation,
+    RunStarted,
+    Sighting,
+    Tier,
+)
+
+# Canonical tag sets (notation of evidence.canonical): text, text or None, integer, integer or None,
+# bytes or None.
+TXT, TXT_N, INT, INT_N, BYT_N = ("s",), ("n", "s"), ("i",), ("n", "i"), ("n", "b")
+
+# records/observations.csv, in column order (time fields by their view name).
+_OBSERVATION_CSV = (
+    "infohash", "ip", "port", "source", "started", "ended", "tier", "failure", "client", "client_version",
+    "peer_id", "completion", "pieces_have", "num_pieces", "bytes_received", "verified_pieces",
+    "verified_blocks", "failed_pieces", "failed_blocks", "encrypted", "capture_sha256",
+)  # fmt: skip
+
+OBSERVATION = RecordSpec(
+    Observation,
+    "observation",
+    (
+        field("infohash", TXT, "text"),
+        field("ip", TXT, "text"),
+        field("port", INT, "int"),
+        field("source", TXT, "text"),
+        field("started_us", INT, "bigint", time=True),
+        field("ended_us", INT, "bigint", time=True),
+        field("tier", INT, "text", to_row=rc.tier_label, from_row=Tier.from_label, choices=Tier),
+        field("failure", TXT_N, "text"),
+        field("failure_detail", TXT_N, "text"),
+        field("remote_infohash", TXT_N, "text"),
+        field("peer_id", BYT_N, "bytes"),
+        field("reserved", BYT_N, "bytes"),
+        field("client", TXT_N, "text"),
+        field("client_version", TXT_N, "text"),
+        field(
+            "extension",
+            ("n", "r:extension_info"),
+            to_row=rc.extension_columns,
+            from_row=rc.extension_of,
+            columns=(
+                Column("extension", "json", True),
+                Column("ext_v", "bytes", True),
+                Column("ext_yourip", "text", True),
+            ),
+        ),
+        field("num_pieces", INT, "int"),
+        field("pieces_have", INT, "int"),
+        field("bitfield", BYT_N, "bytes"),
+        field("completion", ("n", "f"), "float"),
+        field("bytes_received", INT, "bigint"),
+        field("wire_bytes_in", INT, "bigint"),
+        field("wire_bytes_out", INT, "bigint"),
+        field("payload_bytes_sent", INT, "bigint"),
+        field("verified_pieces", ("l:i",), "json", to_row=rc.json_ints, from_row=tuple),
+        field("failed_pieces", ("l:i",), "json", to_row=rc.json_ints, from_row=tuple),
+        field("encrypted", ("o",), "bool", from_row=bool),
+        field("quirks", ("l:s",), "json", to_row=rc.json_texts, from_row=tuple),
+        field("verified_blocks", ("l:r:block_proof",), "json", to_row=rc.json_blocks, from_row=rc.blocks_of),
+        field("failed_blocks", ("l:r:block_proof",), "json", to_row=rc.json_blocks, from_row=rc.blocks_of),
+        field("capture_sha256", BYT_N, "bytes"),
+    ),
+    table="observation",
+    csv=_OBSERVATION_CSV,
+)
+
+SIGHTING = RecordSpec(
+    Sighting,
+    "sighting",
+    (
+        field("infohash", TXT, "text"),
+        field("ip", TXT, "text"),
+        field("port", INT, "int"),
+        field("source", TXT, "text"),
+        field("detail", TXT, "text"),
+        field("seen_at_us", INT, "bigint", time=True),
+        field("peer_id", BYT_N, "bytes"),
+    ),
+    table="sighting",
+)
+
+CLOCK_SAMPLE = RecordSpec(
+    ClockSample,
+    "clock_sample",
+    (
+        field("server", TXT, "text"),
+        field("measured_at_us", INT, "bigint", time=True),
+        field("offset_us", INT_N, "bigint"),
+        field("delay_us", INT_N, "bigint"),
+        field("stratum", INT_N, "int"),
+        field("leap", INT_N, "int"),
+        field("error", TXT_N, "text"),
+    ),
+    table="clock_sample",
+)
+
+RUN_STARTED = RecordSpec(
+    RunStarted,
+    "run_started",
+    (
+        field("run_id", INT, "int"),
+        field("started_us", INT, "bigint", time=True),
+        field("software_version", TXT, "text"),
+        field("software_commit", TXT_N, "text"),
+        field("settings_json", TXT, "text"),
+    ),
+    table="run_started",
+    run_column=False,  # the record's own run_id is the column, kept as recorded
+)
+
+ATTRIBUTION = RecordSpec(
+    Attribution,
+    "attribution",
+    (
+        field("ip", TXT, "text"),
+        field("observed_at_us", INT, "bigint", time=True),
+        field("asn", INT_N, "bigint"),
+        field("as_org", TXT_N, "text"),
+        field("isp", TXT_N, "text"),
+        field("country", TXT_N, "text"),
+        field("region", TXT_N, "text"),
+        field("city", TXT_N, "text"),
+        field("accuracy_radius_km", INT_N, "int"),
+        field("flags", ("l:s",), "json", to_row=rc.json_list, from_row=tuple),
+        field("datasets", ("l:s",), "json", to_row=rc.json_list, from_row=tuple),
+    ),
+    table="attribution",
+)
+
+# Records that only appear nested inside others (canonical ``[r, NAME, {..}]``); no table of their own.
+EXTENSION_INFO = RecordSpec(
+    ExtensionInfo,
+    "extension_info",
+    (
+        field("m", ("d:i",)),
+        field("v", BYT_N),
+        field("p", INT_N),
+        field("yourip", TXT_N),
+        field("reqq", INT_N),
+        field("metadata_size", INT_N),
+    ),
+)
+
+BLOCK_PROOF = RecordSpec(
+    BlockProof,
+    "block_proof",
+    (field("piece", INT), field("begin", INT), field("length", INT), field("sha256", ("b",))),
+)
+
+# The top-level evidence records, in the order the canonical envelope documents them.
+EVIDENCE_SPECS: tuple[RecordSpec, ...] = (OBSERVATION, SIGHTING, CLOCK_SAMPLE, RUN_STARTED, ATTRIBUTION)
+NESTED_SPECS: tuple[RecordSpec, ...] = (EXTENSION_INFO, BLOCK_PROOF)
+SPECS: dict[type[object], RecordSpec] = {spec.cls: spec for spec in EVIDENCE_SPECS + NESTED_SPECS}

@@ -1,0 +1,136 @@
+"""The shape of a record declaration: one table per record type, from which every form of it derives.
+
+A :class:`RecordSpec` lists, in the record's attribute order, one :class:`FieldSpec` per field. Each field
+says, once:
+
+- ``tags``: which tagged values its canonical encoding may carry (notation of
+  :mod:`swarmscope.evidence.canonical`: ``("n", "s")`` text or None, ``("l:i",)`` a tuple of integers,
+  ``("n", "r:extension_info")`` a nested record or None);
+- ``columns``: the database column(s) it is stored in, each with a portable column kind
+  (:data:`COLUMN_KINDS`; the store maps them to SQLAlchemy types) and whether it may be NULL;
+- ``to_row`` / ``from_row``: the conversion between the value and those columns (JSON text for lists, a
+  label for the tier, several columns for the BEP 10 handshake), or None when the value is stored as is;
+- ``time``: a UTC microsecond instant, which the bundle views also render in ISO 8601 under the name
+  without ``_us`` (``started_us`` → ``started``); durations such as ``offset_us`` are not times;
+- ``choices``: an enum the canonical integer must name (the tier).
+
+From the spec come the canonical field plan (:mod:`swarmscope.evidence.canonical`), the row builder and
+reader (:mod:`swarmscope.store.record_rows`), and the bundle's JSONL/CSV views
+(:mod:`swarmscope.evidence.bundle_exhibits`). The spec is checked against the dataclass when it is made,
+so a field added to the record but not to its declaration fails at import.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from typing import Any
+
+# Portable column kinds (the SQLAlchemy type each maps to lives in the store).
+COLUMN_KINDS = ("text", "int", "bigint", "bytes", "float", "bool", "json")
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    """One database column of a field: its name, its kind (:data:`COLUMN_KINDS`), whether NULL is allowed."""
+
+    name: str
+    kind: str
+    nullable: bool
+
+
+@dataclass(frozen=True, slots=True)
+class FieldSpec:
+    """One field of a record: canonical tags, database column(s) and conversions, view rendering.
+
+    ``to_row`` maps the value to one column value, or to a tuple with one value per column when the field
+    has several; ``from_row`` takes the column values (in ``columns`` order) and gives the value back.
+    """
+
+    name: str
+    tags: tuple[str, ...]
+    columns: tuple[Column, ...] = ()
+    to_row: Callable[[Any], Any] | None = None
+    from_row: Callable[..., Any] | None = None
+    time: bool = False
+    choices: type[enum.Enum] | None = None
+
+    @property
+    def is_float(self) -> bool:
+        """True for a float field (canonical tags ``n`` / ``f``): an int value is sealed as a float."""
+        return self.tags == ("n", "f")
+
+    @property
+    def view_time_name(self) -> str:
+        """The ISO 8601 rendering's key in the views (``started_us`` → ``started``)."""
+        return self.name.removesuffix("_us")
+
+
+def field(
+    name: str,
+    tags: tuple[str, ...],
+    kind: str | None = None,
+    *,
+    to_row: Callable[[Any], Any] | None = None,
+    from_row: Callable[..., Any] | None = None,
+    time: bool = False,
+    choices: type[enum.Enum] | None = None,
+    columns: tuple[Column, ...] | None = None,
+) -> FieldSpec:
+    """A :class:`FieldSpec` stored in one column named like the field (NULL allowed when ``n`` is a tag),
+    or in the explicit ``columns``; ``kind`` None: no column (a record only nested in others)."""
+    if columns is None:
+        columns = () if kind is None else (Column(name, kind, "n" in tags),)
+    for column in columns:
+        if column.kind not in COLUMN_KINDS:
+            raise ValueError(f"{name}: unknown column kind {column.kind!r}")
+    return FieldSpec(name, tags, columns, to_row, from_row, time, choices)
+
+
+@dataclass(frozen=True, slots=True)
+class RecordSpec:
+    """The declaration of one record type.
+
+    Args:
+        cls: the frozen dataclass. kind: its canonical ``type`` name (``observation``, ``block_proof``).
+        fields: one :class:`FieldSpec` per dataclass field, in attribute order.
+        table: the database table holding it, or None for a record only nested in others.
+        run_column: the row starts with the monitor run's id (``run_id``), which is not a record field.
+        csv: the fields of the bundle's CSV view, in column order (time fields by their view name);
+            empty when the record has no CSV view.
+    """
+
+    cls: type[Any]
+    kind: str
+    fields: tuple[FieldSpec, ...]
+    table: str | None = None
+    run_column: bool = True
+    csv: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        names = tuple(f.name for f in fields(self.cls))
+        declared = tuple(f.name for f in self.fields)
+        if names != declared:
+            raise TypeError(
+                f"{self.kind}: declared fields {declared} differ from {self.cls.__name__} {names}"
+            )
+        if self.table is not None and any(not f.columns for f in self.fields):
+            raise TypeError(f"{self.kind}: a stored record needs a column for every field")
+
+    @property
+    def columns(self) -> tuple[Column, ...]:
+        """Every column the record's fields occupy, in row order (without ``id``, ``run_id``, ledger link)."""
+        return tuple(column for f in self.fields for column in f.columns)
+
+    @property
+    def canonical_schema(self) -> dict[str, tuple[str, ...]]:
+        """``{field name: allowed canonical tags}`` in field order."""
+        return {f.name: f.tags for f in self.fields}
+
+    def field(self, name: str) -> FieldSpec:
+        """The field called ``name``. Raises ``KeyError``."""
+        for spec in self.fields:
+            if spec.name == name:
+                return spec
+        raise KeyError(name)

@@ -1,0 +1,87 @@
+"""Golden vectors of every derived form of every sealed record type: canonical bytes, database row,
+bundle views. Recorded from the hand-kept encoders before the record declarations replaced them; the
+canonical bytes are sealed in existing ledgers and bundles and the views are re-derived byte for byte by
+``swarmscope verify``, so none of them may change by a single byte.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from swarmscope.evidence.bundle_exhibits import ExhibitInput, exhibit_files
+from swarmscope.evidence.canonical import canonical_bytes, record_from_canonical
+from swarmscope.store.writer import ROW_BUILDERS
+from tests.evidence.record_samples import SAMPLES
+
+CANONICAL_SHA256 = {
+    "attribution": "38fa481cfe21f8e56c4d1b303fe8a5451670b8db8571b20f6968e6b3cf2efa1e",
+    "attribution-empty": "c2f8925678f3a2b0d8c55545f9a4d5640d52b0da803891b469a7c00094d8172a",
+    "clock": "cedc94e47b5862cdf47c1895ca209af40e049fe1e23dd8ce154a7ac010aa6698",
+    "clock-failed": "7e50b7df77d649ae5124cf0b74b2414d49440f5ef4f2095615b2e5a19afd4d99",
+    "observation-full": "a278d3efd99e5cc3dd606afbe3572857ac1d150e8c9fe33f5ee884ca3e159a73",
+    "observation-minimal": "45c1803d437c02dbc7579680cdaed6be8a409f05893a138b14318190f97c50e9",
+    "observation-plain-quirks": "66c56c9cedf04061d6bb9b31bef98bd320fe3e1d477644d3aac90794631b46e1",
+    "run": "14c3c704f181c31de2d5c3512787daaa45612a5b4babd5fb8d2929dfbce68077",
+    "run-commit": "12cd80ca190986bc66125bf5de85e9b79163a5b7bb4d9f7ea23de84f394dd9dd",
+    "sighting": "3fb7042a333adbe7f3161a43b80a75983ba1d44d78d871dd78e7363850f94a3d",
+    "sighting-peer-id": "2c2d0044b5e29946f95bbe726e8b116db2d3da1a8e8139222bbe5d44370cd164",
+}
+ROW_SHA256 = {
+    "attribution": "cb9fa710abbbbe81e8985b6b2394177ed5a523dd9a716071cd9da08400374fa8",
+    "attribution-empty": "cc3c035607d5dc42e345fa4c7b48a434e1c55f7c5b2f1f54407a358a10fe0016",
+    "clock": "e94149d7070e86c7467ade33c1b8d8d7bd0e170bfeaca7abd68c3c8a82a375a0",
+    "clock-failed": "164c8f661d75ac7714b9262c1c5282e471ecda2564e7d1179971951f104a3ebe",
+    "observation-full": "120f05e27ca68cea2f44ef7b9f3a0f9489bf4f6f802c79d5b35359d628fd44b2",
+    "observation-minimal": "f81116b09715f4fec418c2a31a39afb689e08f169838ab791158ac3308d4c80b",
+    "observation-plain-quirks": "e9cb0e0abc4ef3afa0ec6c9d2d496e5d25f0a97948e9be469620b530adba203d",
+    "run": "8b32478b9c4951487872e3094ccb2d833dbd2d365478487e04caf08da1d3d0ab",
+    "run-commit": "282733d851e85dd17c235eb99cfebb4f79ca005f255c9d00e6b5995208d9dc9a",
+    "sighting": "01e4c0591aa1f4a9a09ef1f0e5f0449d6e8859cd5655db9b89d2f1cd23bdf7f5",
+    "sighting-peer-id": "5687d88ff72598f44610a67ad5997f009e7020f91ab8ae1093a389abc376dbbe",
+}
+VIEW_SHA256 = {
+    "records/attributions.jsonl": "a1fbb4bc429a06c5ceda7193d72732f11be36042710359647538d62aac40c028",
+    "records/clock.jsonl": "c94b0fc31a55c4bac5411709fdccc143c45975fd53ab8181eaf9e54869566e32",
+    "records/observations.csv": "f6cdaa9f51be54940c3c3b54d8d015ea8862418d46f16c77bb0330e839b71160",
+    "records/observations.jsonl": "c076ea5aa3aab339358af7269bd67fb86479089b71a35999b8438d4c8cebdc39",
+    "records/sightings.jsonl": "edf524edf610f9745e25eef1583c16b3b522d2860be81160562a45a06a091a24",
+}
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def row_of(name: str) -> tuple[object, ...]:
+    record = SAMPLES[name]
+    builder = ROW_BUILDERS[type(record)][1]
+    return tuple(builder(3, record, (1, 42)))
+
+
+def views() -> dict[str, bytes]:
+    ledger = [(index, canonical_bytes(record)) for index, record in enumerate(SAMPLES.values())]
+    return exhibit_files(ExhibitInput.from_ledger(ledger, {"clock_threshold_us": 1000}))
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLES))
+def test_canonical_bytes_are_unchanged(name: str) -> None:
+    data = canonical_bytes(SAMPLES[name])
+    assert _sha(data) == CANONICAL_SHA256[name]
+    assert canonical_bytes(record_from_canonical(data)) == data
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLES))
+def test_rows_are_unchanged(name: str) -> None:
+    assert _sha(repr(row_of(name)).encode()) == ROW_SHA256[name]
+
+
+def test_bundle_views_are_unchanged() -> None:
+    assert {path: _sha(data) for path, data in views().items()} == VIEW_SHA256
+
+
+if __name__ == "__main__":  # prints the vectors (used once, before the declarations replaced the encoders)
+    print({n: _sha(canonical_bytes(r)) for n, r in sorted(SAMPLES.items())})
+    print({n: _sha(repr(row_of(n)).encode()) for n in sorted(SAMPLES)})
+    print({p: _sha(d) for p, d in sorted(views().items())})
