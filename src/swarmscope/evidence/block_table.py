@@ -1,9 +1,10 @@
 """The block hash table: SHA-256 of every 16 KiB block of pieces already verified against the metainfo.
 
 A probe that receives one block whose SHA-256 matches the table has proof that the peer distributes that
-part of the work, at 1/16 (or less) of the cost of a whole piece (issue 4 item 2). The table is filled only
-from content the caller has verified in full (a reference copy supplied by the user, or pieces a probe
-verified against the metainfo hash): a block hash is trustworthy exactly because its piece was.
+part of the work, at 1/16 (or less) of the cost of a whole piece (README "Blocks proving distribution").
+The table is filled only from content the caller has verified in full (a reference copy supplied by the
+user, or pieces a probe verified against the metainfo hash): a block hash is trustworthy exactly because
+its piece was.
 
 Memory: per piece one ``bytes`` of 32-byte digests (0.2 % of the content; 100 MiB of hashes for a 50 GiB
 work held entirely) plus the piece size. No per-block objects are kept; :class:`BlockProof` values are

@@ -27,15 +27,15 @@ Layout (format ``swarmscope-bundle``, version 1; every path relative to the bund
     metainfo/<infohash>.torrent   the exact .torrent bytes of every swarm named by a selected record
     keys/<fingerprint>.pem        Ed25519 public keys (RFC 8410 PEM); fingerprint = SHA-256 of the raw key
     attribution/datasets.json     fingerprints (name, kind, database_type, build date, sha256, size,
-                                  active) of the IP datasets the selected attribution records cite
-                                  (issue 5 item 1); an empty list and a note when none is selected
+                                  active) of the IP datasets the selected attribution records cite;
+                                  an empty list and a note when none is selected
     methodology.md / .json        generated from the sealed RunStarted records (evidence.methodology)
 
 This module builds the bytes of every file from records (:func:`build_bundle`) and holds the binary
 codecs; :mod:`swarmscope.evidence.bundle_verify` checks a bundle. Both are pure: the caller reads the
 database and writes the directory.
 
-Source: issue 4 item 5 (export and verify).
+Source: README "Export and verify".
 """
 
 from __future__ import annotations
@@ -363,7 +363,7 @@ def build_bundle(
     Raises:
         DecodeError: a selected record does not decode (corrupt store).
 
-    Source: issue 4 item 5.
+    Source: README "Export and verify".
     """
     files = content_files(content, private_key)
     manifest = manifest_bytes(

@@ -7,8 +7,8 @@ entry well formed and sorted by SHA-256; every SHA-256 named by an attribution r
 chain and seal like every other record (:mod:`swarmscope.evidence.bundle_verify`), and
 ``records/attributions.jsonl`` is re-derived with the other views.
 
-Source: issue 4 item 5 (attribution dataset fingerprints; verify needs nothing but the bundle); issue 5
-item 1 (dataset fingerprint and flags per attribution).
+Source: README "Export and verify" (attribution dataset fingerprints; verify needs nothing but the bundle);
+README "The legal workflow" (dataset fingerprint and flags per attribution).
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ than the strictest threshold sealed in the settings of the runs whose observatio
 policy and the exclusion of flagged observations. With no clock sample, the verdict says the clock was
 unmeasured rather than reporting a silent "ok".
 
-Source: issue 4 item 4 (threshold, commercial anchor) and item 5 (precise verdict).
+Source: README "Honest clock" (threshold, commercial anchor) and "Export and verify" (precise verdict).
 """
 
 from __future__ import annotations

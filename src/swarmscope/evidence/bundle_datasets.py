@@ -11,9 +11,9 @@ or a GeoIP2-Anonymous-IP database (kind ``anonymous``: ``is_hosting_provider``, 
 ``is_tor_exit_node``). A record names the datasets consulted, not which one raised a flag; the
 methodology states, per flag, every cited source that can raise it.
 
-Pure: no I/O. Source: issue 4 item 5 (attribution dataset fingerprints in the bundle); issue 5 item 1
-(attribution at observation time, dataset fingerprint, flags from configurable lists, geolocation
-advisory).
+Pure: no I/O. Source: README "Export and verify" (attribution dataset fingerprints in the bundle); README "The
+legal workflow" (attribution at observation time, dataset fingerprint, flags from configurable lists,
+geolocation advisory).
 """
 
 from __future__ import annotations

@@ -17,8 +17,9 @@ Attributions (``records/attributions.jsonl``) carry every field of the sealed re
 advisory region/city, accuracy radius, flags, dataset SHA-256 fingerprints), its time in ISO 8601 and
 ``geolocation_advisory: true``: region, city and radius describe the network block, not a subscriber.
 
-Source: issue 4 item 5 (evidence records in JSONL and CSV; clock records; attribution dataset
-fingerprints) and item 4 (flag windows); issue 5 item 1 (attribution, geolocation advisory).
+Source: README "Export and verify" (evidence records in JSONL and CSV; clock records; attribution dataset
+fingerprints) and "Honest clock" (flag windows); README "The legal workflow" (attribution, geolocation
+advisory).
 """
 
 from __future__ import annotations
@@ -315,6 +316,6 @@ def exhibit_segments(exhibit: ExhibitInput) -> dict[str, list[Segment]]:
 def exhibit_files(exhibit: ExhibitInput) -> dict[str, bytes]:
     """The bytes of the five view files (path → bytes).
 
-    Source: issue 4 item 5.
+    Source: README "Export and verify".
     """
     return {path: b"".join(data for _, data in segs) for path, segs in exhibit_segments(exhibit).items()}

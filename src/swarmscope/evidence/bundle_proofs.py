@@ -4,8 +4,9 @@ Each check takes the verification :class:`~swarmscope.evidence.bundle_context.Co
 records, problems found so far) and the decoded records as the views see them, and returns a
 :class:`~swarmscope.evidence.bundle_context.CheckResult`; problems name the file and the record.
 
-Source: issue 4 item 5 (verify re-derives every record from the captures, checks piece/block hashes);
-item 1 (capture replay); item 2 (block proofs); item 4 (clock flags).
+Source: README "Export and verify" (verify re-derives every record from the captures, checks piece/block
+hashes); "Wire captures" (capture replay); "Blocks proving distribution" (block proofs); "Honest clock"
+(clock flags).
 """
 
 from __future__ import annotations

@@ -15,7 +15,8 @@ option of the export alone.
   ``clock_threshold_ms`` still wins). Observations of several runs: the STRICTEST policy of those runs
   (smallest threshold, commercial-anchor when any run used it) applies to the whole bundle.
 
-Source: issue 4 items 4 (clock policy and threshold) and 5 (methodology from the running configuration).
+Source: README "Honest clock" (clock policy and threshold) and "Export and verify" (methodology from the
+sealed run settings).
 """
 
 from __future__ import annotations

@@ -8,8 +8,9 @@ infohash). The checks of captures, proofs, views and methodology live in
 the file hashes: every other check recomputes from the files themselves, so one altered byte is named by
 the manifest check AND by the check of the record it belongs to.
 
-Source: issue 4 item 5 (``swarmscope verify DIR`` re-derives every record, checks chain, signatures,
-piece/block hashes and manifest hashes, and prints a precise verdict; it needs nothing but the bundle).
+Source: README "Export and verify" (``swarmscope verify DIR`` re-derives every record, checks chain,
+signatures, piece/block hashes and manifest hashes, and prints a precise verdict; it needs nothing but the
+bundle).
 """
 
 from __future__ import annotations
@@ -297,7 +298,7 @@ def verify_bundle(
     Raises:
         BundleUnusableError: there is no manifest.json (not a bundle).
 
-    Source: issue 4 item 5.
+    Source: README "Export and verify".
     """
     if b.MANIFEST not in files:
         raise BundleUnusableError("not a swarmscope bundle: no manifest.json")

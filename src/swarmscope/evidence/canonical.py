@@ -64,7 +64,7 @@ than the shortest, extra keys and trailing bytes). Example (a sighting)::
     7:peer_idl1:ne4:portl1:ii6881ee10:seen_at_usl1:ii1700000000000000ee6:sourcel1:s7:trackeree
     6:format19:swarmscope-evidence4:type8:sighting7:versioni1ee
 
-Source: BEP 3 ("bencoding"); issue 4 item 3 (sealed ledger).
+Source: BEP 3 ("bencoding"); README "Sealed ledger".
 """
 
 from __future__ import annotations
@@ -125,7 +125,7 @@ def value_to_bencode(value: Any) -> list[Any]:
         TypeError: an unsupported type (our own misuse). ValueError: an integer above 1000 digits or
             text that is not encodable as UTF-8 (lone surrogates).
 
-    Source: issue 4 item 3; BEP 3 ("bencoding").
+    Source: README "Sealed ledger"; BEP 3 ("bencoding").
     """
     if value is None:
         return [b"n"]
@@ -210,7 +210,7 @@ def canonical_bytes(record: EvidenceRecord) -> bytes:
         TypeError: not a record, or a field holds an unsupported type. ValueError: see
             :func:`value_to_bencode`.
 
-    Source: issue 4 item 3 (canonical bytes for every evidence record); BEP 3 ("bencoding").
+    Source: README "Sealed ledger" (canonical bytes for every evidence record); BEP 3 ("bencoding").
     """
     if type(record) not in EVIDENCE_TYPES:
         raise TypeError(f"canonical: not an evidence record: {type(record).__name__}")
@@ -248,7 +248,7 @@ def record_from_canonical(data: bytes) -> EvidenceRecord:
         DecodeError: malformed bencode, an unknown format/version/type, a field missing, unknown or
             of the wrong tag, or bytes that are not the canonical encoding of what they decode to.
 
-    Source: issue 4 item 3; BEP 3 ("bencoding").
+    Source: README "Sealed ledger"; BEP 3 ("bencoding").
     """
     kind, raw_fields = envelope_of(data)
     if kind not in _TOP_LEVEL:

@@ -5,8 +5,8 @@ pure run from the capture header, feeds it the recorded events with the recorded
 that our outputs equal the bytes we sent byte for byte, and returns the re-derived Observation. The format
 is documented in :mod:`swarmscope.evidence.capture_format`.
 
-Source: issue 4 item 1 ("Replaying a capture through the same pure parsers must re-derive the observation
-exactly").
+Source: README "Wire captures" (replaying a capture through the same pure parsers gives back exactly the
+stored observation).
 """
 
 from __future__ import annotations
@@ -240,7 +240,7 @@ def build_run(header: CaptureHeader | MetadataHeader, pieces: PieceSpec | None) 
         "record_listen_port": header.record_listen_port,
         "pex_id": header.pex_id,
     }
-    if header.block_candidates:  # only block-mode runs take candidates (issue 4 item 2)
+    if header.block_candidates:  # only block-mode runs take candidates
         kwargs["block_candidates"] = header.block_candidates
     run = ProbeRun(**kwargs)
     if header.mse_responder is not None:
@@ -325,7 +325,7 @@ def replay(
         ReplayError: a referenced block is missing or wrong (names its sha256), or the run's output at an
             event differs from the bytes recorded as sent (names the event index), or the run failed.
 
-    Source: issue 4 item 1.
+    Source: README "Wire captures".
     """
     doc = decode_capture(capture_data)
     chunks = _received_chunks(doc.received, doc.received_lengths, blob)  # one per event (b"" if none)

@@ -70,7 +70,7 @@ def decode_capture(data: bytes) -> CaptureDoc:
         DecodeError: wrong magic or version, CRC-32 mismatch, corrupt/truncated/trailing zlib data, a
             body over :data:`MAX_BODY`, non-canonical bencode, or any field of the wrong type, size or value.
 
-    Source: issue 4 item 1 (format version 1).
+    Source: README "Wire captures" (format version 1).
     """
     if data[: len(MAGIC)] != MAGIC:
         raise DecodeError("capture: not a swarmscope capture (magic)", 0)

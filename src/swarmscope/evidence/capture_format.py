@@ -40,7 +40,7 @@ verifier needs them to re-derive the RC4 keystream (Vuze wiki "Message Stream En
 nothing after the connection ended. An inbound MSE capture starts with the raw bytes received (and our
 responder's replies) before the swarm was known; their UTC stamps were not passed to any run.
 
-Source: issue 4 item 1; BEP 3 (peer messages); MSE spec for the secrets.
+Source: README "Wire captures"; BEP 3 (peer messages); MSE spec for the secrets.
 """
 
 from __future__ import annotations

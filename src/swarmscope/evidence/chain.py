@@ -10,7 +10,7 @@ An entry's stored form (:func:`entry_bytes`) is 104 bytes: index (8, big-endian)
 prev_hash, entry_hash. Changing, dropping, inserting or reordering any record changes every later
 entry_hash, so a signed head (:mod:`swarmscope.evidence.seal`) fixes the whole history up to it.
 
-Source: issue 4 item 3 (append-only hash chain); SHA-256 per FIPS 180-4.
+Source: README "Sealed ledger" (append-only hash chain); SHA-256 per FIPS 180-4.
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ def link_hash(prev_hash: bytes, index: int, record_hash: bytes) -> bytes:
     Raises:
         OverflowError: index outside 0..2**64-1.
 
-    Source: issue 4 item 3.
+    Source: README "Sealed ledger".
     """
     return hashlib.sha256(prev_hash + index.to_bytes(8, "big") + record_hash).digest()
 
@@ -92,7 +92,7 @@ def append(prev: ChainEntry | None, canonical: bytes) -> ChainEntry:
     Returns:
         The new :class:`ChainEntry` (index ``prev.index + 1`` or 0).
 
-    Source: issue 4 item 3.
+    Source: README "Sealed ledger".
     """
     index = 0 if prev is None else prev.index + 1
     prev_hash = GENESIS if prev is None else prev.entry_hash
@@ -111,7 +111,7 @@ def entry_from_bytes(data: bytes) -> ChainEntry:
     Raises:
         DecodeError: ``data`` is not exactly 104 bytes.
 
-    Source: issue 4 item 3.
+    Source: README "Sealed ledger".
     """
     if len(data) != ENTRY_SIZE:
         raise DecodeError(f"chain entry: expected {ENTRY_SIZE} bytes, got {len(data)}")
@@ -167,7 +167,7 @@ def verify_chain(
     Returns:
         A :class:`ChainVerdict` naming the first bad position and why.
 
-    Source: issue 4 item 3.
+    Source: README "Sealed ledger".
     """
     if len(entries) != len(canonicals):
         position = min(len(entries), len(canonicals))

@@ -23,7 +23,7 @@ than ``max_age_us`` after the last good instant is flagged until the next one.
 40 ms and "discard everything since the last good sync" — the same window rule with a tighter threshold.
 With no samples at all the clock is *unmeasured*: no window is produced, and :func:`clock_status` says so.
 
-Source: issue 4 item 4; RFC 4330 section 5 (offset, delay).
+Source: README "Honest clock"; RFC 4330 section 5 (offset, delay).
 """
 
 from __future__ import annotations
@@ -62,12 +62,12 @@ class ClockPolicy:
 
     @classmethod
     def default(cls) -> ClockPolicy:
-        """100 ms; flag from just after the last good sync until the next good one (issue 4 item 4)."""
+        """100 ms; flag from just after the last good sync until the next good one (README "Honest clock")."""
         return cls()
 
     @classmethod
     def strict(cls) -> ClockPolicy:
-        """Commercial-anchor mode: 40 ms; discard everything since the last good sync (issue 4 item 4)."""
+        """Commercial-anchor mode: 40 ms; discard everything since the last good sync."""
         return cls(threshold_us=40_000, name="commercial-anchor")
 
     def is_good(self, sample: ClockSample) -> bool:

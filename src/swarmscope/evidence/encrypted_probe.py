@@ -73,7 +73,7 @@ class EncryptedProbeRun(_MseWrappedRun):
         run: a fresh ProbeRun. private_key: DH private key (16-96 random bytes). pad_a: PadA (0-512 bytes).
         crypto_provide: methods offered (CRYPTO_RC4 and/or CRYPTO_PLAINTEXT).
 
-    Source: Vuze wiki "Message Stream Encryption"; issue 3 item 5.
+    Source: Vuze wiki "Message Stream Encryption".
     """
 
     def __init__(
@@ -168,7 +168,7 @@ class EncryptedInboundRun(_MseWrappedRun):
         run: a fresh inbound ProbeRun. secrets: the responder's inputs. responder: the listener's responder
             (None: a new one for ``run``'s infohash). wire_in, wire_out: bytes already moved (live).
 
-    Source: Vuze wiki "Message Stream Encryption" (B side); issue 4 item 1.
+    Source: Vuze wiki "Message Stream Encryption" (B side); README "Wire captures".
     """
 
     def __init__(

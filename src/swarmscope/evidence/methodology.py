@@ -9,9 +9,9 @@ which flag; attribution once per address per run at observation time), and what 
 and why. Both are pure functions of the bundle's records, so
 ``swarmscope verify`` regenerates them and compares byte for byte.
 
-Source: issue 4 item 5 (methodology statement: software version and commit, settings, tiers, thresholds,
-clock policy; attribution dataset fingerprints); item 4 (clock policy); item 2 (block proofs); issue 5
-item 1 (attribution).
+Source: README "Export and verify" (methodology statement: software version and commit, settings, tiers,
+thresholds, clock policy; attribution dataset fingerprints); "Honest clock" (clock policy); "Blocks proving
+distribution" (block proofs); "The legal workflow" (attribution).
 """
 
 from __future__ import annotations
@@ -238,7 +238,7 @@ def methodology_markdown(doc: dict[str, Any]) -> str:
 def methodology_files(exhibit: ExhibitInput, signing_key: str, version: int = VERSION) -> dict[str, bytes]:
     """``methodology.json`` and ``methodology.md`` (path → bytes) of statement ``version``.
 
-    Source: issue 4 item 5.
+    Source: README "Export and verify".
     """
     doc = methodology_json(exhibit, signing_key, version)
     as_json = (json.dumps(doc, sort_keys=True, indent=2, ensure_ascii=True) + "\n").encode("ascii")

@@ -5,7 +5,7 @@
 
 * block mode — a :class:`~swarmscope.evidence.records.BlockProof` whose piece the peer claims: request that
   one block; its SHA-256 equal to the proof's → proof of distribution; different → a failed block, never
-  a proof (issue 4 item 2).
+  a proof (README "Blocks proving distribution").
 * piece mode — no usable block proof: download the blocks of one claimed piece and check the piece hash
   (BEP 3 SHA-1 / BEP 52 merkle, through :class:`PieceSpec`).
 

@@ -1,7 +1,8 @@
 """The torrent's pieces as the pure probe sees them: a Metainfo adapted to ``PieceSpec``.
 
 Lives in ``evidence/`` (pure) so capture replay and bundle verification can check pieces with nothing but
-the metainfo (issue 4); ``monitor.targets`` re-exports it.
+the metainfo (README "Export and verify": verify needs nothing but the bundle); ``monitor.targets``
+re-exports it.
 """
 
 from __future__ import annotations

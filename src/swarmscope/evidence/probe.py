@@ -2,12 +2,13 @@
 
 The asyncio driver (``net.peer_conn``) only moves bytes and arms the timer at :attr:`ProbeRun.deadline_us`.
 Because every input (received chunks, clock readings) is passed in, replaying a capture through a fresh
-``ProbeRun`` re-derives the same :class:`~swarmscope.evidence.records.Observation` (issue 4, capture replay).
+``ProbeRun`` re-derives the same :class:`~swarmscope.evidence.records.Observation` (README "Wire captures").
 
-Steps (issue 2, "The probe"): handshake with our infohash → extension handshake → bitfield / have /
-have_all / have_none (a peer may send none) → interested → request one 16 KiB block proof the peer claims
-(issue 4, block mode) or the blocks of one piece it claims → check the block's SHA-256 against the block hash
-table, or the piece hash (v1 SHA-1, v2 merkle; BEP 3 / BEP 52) → disconnect. We never send piece data.
+Steps (BEP 3 "peer protocol", BEP 6, BEP 10): handshake with our infohash → extension handshake →
+bitfield / have / have_all / have_none (a peer may send none) → interested → request one 16 KiB block
+proof the peer claims (block mode, README "Blocks proving distribution") or the blocks of one piece it
+claims → check the block's SHA-256 against the block hash table, or the piece hash (v1 SHA-1, v2 merkle;
+BEP 3 / BEP 52) → disconnect. We never send piece data.
 What to download and how to judge it lives in :mod:`swarmscope.evidence.piece_download`.
 """
 
@@ -55,7 +56,7 @@ class ProbeRun:
         pex_id: the id under which our extension handshake offered ``ut_pex`` (BEP 11), 0 when not offered.
         block_candidates: block proofs from a :class:`~swarmscope.evidence.block_table.BlockTable`, tried in
             order before any whole piece: when the peer claims a candidate's piece exactly that block is
-            requested and its SHA-256 compared (issue 4 item 2). Empty: whole-piece verification only.
+            requested and its SHA-256 compared. Empty: whole-piece verification only.
         record_listen_port: for an inbound run, record the peer under the TCP listen port it announces in
             its BEP 10 handshake (``p``) instead of the ephemeral source port of its connection; without a
             ``p`` the source port stays. BEP 10: ``p`` is the "local TCP listen port", the port a re-probe

@@ -20,7 +20,7 @@ class ProbePolicy:
 
     Args:
         depth: stop after this tier is reached. pieces_to_verify: verified pieces wanted (≥ 1).
-        blocks_to_verify: verified block proofs wanted (≥ 1) when block candidates are given (issue 4).
+        blocks_to_verify: verified block proofs wanted (≥ 1) when block candidates are given.
         max_hash_failures: pieces and blocks that may fail their hash check before we give up on the peer.
         pipeline_blocks: requests in flight (each 16 KiB; BEP 3 "request").
         handshake_timeout: from TCP connect to the peer's handshake.

@@ -24,7 +24,7 @@ class Tier(enum.IntEnum):
     - ``HAS_PIECES``: its bitfield / have / have_all showed at least one piece.
     - ``VERIFIED``: at least one piece received from this peer whose hash matched the metainfo, or one
       16 KiB block whose SHA-256 matched the block hash table built from content already verified
-      against the metainfo (:class:`BlockProof`; issue 4 item 2).
+      against the metainfo (:class:`BlockProof`; README "Blocks proving distribution").
     """
 
     LISTED = 0
@@ -117,8 +117,8 @@ class BlockProof:
 
     The block hash table is built from a reference copy of the work or from pieces verified earlier in
     full; a block received from a peer that hashes to ``sha256`` proves the peer distributes that part of
-    the work (issue 4 item 2). A third party re-checks it by hashing the stored block and re-assembling
-    the verified piece it came from (whose hash is in the metainfo).
+    the work (README "Blocks proving distribution"). A third party re-checks it by hashing the stored
+    block and re-assembling the verified piece it came from (whose hash is in the metainfo).
 
     Args:
         piece: piece index. begin: byte offset in the piece (a multiple of 16 KiB, BEP 3 "request").
@@ -137,7 +137,7 @@ class ClockSample:
     """One measurement of the local clock against a time server (SNTP, RFC 4330 / RFC 5905).
 
     Motivation: evidence timestamps must be honest; a commercial monitoring anchor discards everything
-    since the last good synchronisation once the offset exceeds 40 ms (issue 4 item 4).
+    since the last good synchronisation once the offset exceeds 40 ms (README "Honest clock").
 
     Args:
         server: the server asked, ``host:port``. measured_at_us: local UTC microseconds (the evidence
@@ -178,7 +178,7 @@ class RunStarted:
 
 @dataclass(frozen=True, slots=True)
 class Attribution:
-    """Who an IP address belonged to at observation time, per the IP datasets then in use (issue 5 item 1).
+    """Who an IP address belonged to at observation time, per the IP datasets then in use.
 
     Geolocation is advisory (a geolocation default once sent police to a farm); the ASN and the
     organisation that announces it are what a disclosure request relies on.
@@ -229,7 +229,7 @@ class Observation:
         verified_blocks: blocks received that matched the block hash table (:class:`BlockProof`).
         failed_blocks: blocks asked for as proof whose bytes did not match (the expected proof is kept).
         capture_sha256: SHA-256 of this probe's wire capture (:mod:`swarmscope.evidence.capture`), or
-            None when no capture was taken (issue 4 item 1).
+            None when no capture was taken (README "Wire captures").
     """
 
     infohash: str

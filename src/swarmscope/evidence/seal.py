@@ -15,7 +15,7 @@ or a PEM SubjectPublicKeyInfo (RFC 8410).
 
 Key creation (random) and key files are I/O and live outside ``evidence/``: callers pass keys in.
 
-Source: issue 4 item 3 (batches sealed with an Ed25519 signature); RFC 8032; RFC 8410.
+Source: README "Sealed ledger" (batches sealed with an Ed25519 signature); RFC 8032; RFC 8410.
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ def batch_bytes(batch: Batch) -> bytes:
             range, or head_hash not 32 bytes. TypeError: a clock
             value of an unsupported type.
 
-    Source: issue 4 item 3.
+    Source: README "Sealed ledger".
     """
     if not 0 <= batch.first_index <= batch.last_index < 2**64 or len(batch.head_hash) != 32:
         raise ValueError("batch: need 0 <= first_index <= last_index < 2**64 and a 32-byte head_hash")
@@ -112,7 +112,7 @@ def batch_from_bytes(data: bytes) -> Batch:
     Raises:
         DecodeError: malformed, wrong format/version, a field of the wrong type, or not canonical.
 
-    Source: issue 4 item 3.
+    Source: README "Sealed ledger".
     """
     raw = decode(data)
     keys = {b"format", b"version", b"first_index", b"last_index", b"head_hash", b"sealed_at_us", b"clock"}
@@ -209,7 +209,7 @@ def seal_batch(batch: Batch, private_key: Ed25519PrivateKey) -> SealedBatch:
     Raises:
         ValueError / TypeError: see :func:`batch_bytes`.
 
-    Source: issue 4 item 3; RFC 8032 5.1.6.
+    Source: README "Sealed ledger"; RFC 8032 5.1.6.
     """
     return SealedBatch(batch, private_key.sign(batch_bytes(batch)), public_key_raw(private_key))
 
@@ -224,7 +224,7 @@ def verify_seal(sealed: SealedBatch, public_key_bytes: bytes) -> bool:
         True only when the key loads, equals the key named in ``sealed`` and the signature verifies over
         the batch's canonical bytes; False otherwise (never raises on bad input).
 
-    Source: issue 4 item 3; RFC 8032 5.1.7.
+    Source: README "Sealed ledger"; RFC 8032 5.1.7.
     """
     try:
         trusted = load_public_key(public_key_bytes)
@@ -260,7 +260,7 @@ def sealed_from_bytes(data: bytes) -> SealedBatch:
     Raises:
         DecodeError: malformed, wrong format/version, wrong sizes, or not canonical.
 
-    Source: issue 4 item 3.
+    Source: README "Sealed ledger".
     """
     raw = decode(data)
     if not isinstance(raw, dict) or set(raw) != {

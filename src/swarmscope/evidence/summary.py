@@ -56,7 +56,7 @@ class PeerSummary:
         verified_pieces: sorted piece indices verified and never failed. failed_pieces: sorted indices
             whose data from this address failed the hash check.
         verified_blocks: sorted ``(piece, begin)`` of 16 KiB blocks proven against the block hash table
-            and never failed (issue 4 item 2). failed_blocks: sorted ``(piece, begin)`` that did not match.
+            and never failed. failed_blocks: sorted ``(piece, begin)`` that did not match.
         bytes_received: piece payload bytes received, summed over observations (bytes).
         observations: number of observations. failure: why not ``VERIFIED`` (a :class:`Failure` value)
             or None. encrypted: any MSE/PE connection. yourip: latest BEP 10 ``yourip`` reported.
