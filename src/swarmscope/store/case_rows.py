@@ -1,4 +1,4 @@
-"""Row types shared by :mod:`swarmscope.store.cases` and :mod:`swarmscope.store.case_status` (issue 5),
+"""Row types shared by :mod:`swarmscope.store.cases` and :mod:`swarmscope.store.case_status`,
 and :func:`record_build`: what a ``cases build`` writes on a case still at ``candidate``.
 """
 

@@ -5,7 +5,7 @@ workflow rule as ``rule=`` (``store/`` may not import ``cases/``); the rule is a
 read inside the write transaction, and the new status and its event row are written in that same
 transaction. Who decided (``actor``) is recorded for every change.
 
-Source: issue 5 items 3, 4 and 7.
+Source: README "Thresholds", "Cases" and "Letters"; the ISP request statuses of "The legal workflow".
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Rows of campaigns, ISPs, disclosure requests and cases (issue 5 items 2-4): every read and write of
+"""Rows of campaigns, ISPs, disclosure requests and cases: every read and write of
 ``client``, ``work``, ``work_torrent``, ``isp``, ``disclosure_request``, ``disclosure_event``,
 ``legal_case`` and ``case_event`` goes through here.
 

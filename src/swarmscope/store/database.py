@@ -281,7 +281,7 @@ class Store:
                 refused a row (unknown run or swarm...); unsealed ledger entries (recovery not run).
                 Nothing is written then.
 
-        Source: issue 4 items 3 and 6.
+        Source: README "Sealed ledger" and "Crash safety".
         """
         if self.node is None or self.node.private_key is None:
             raise StoreError("evidence writes need the node's signing key (open_store(..., node_key=...))")

@@ -1,4 +1,4 @@
-"""Registered IP datasets (the ``dataset`` table): register, list, deactivate (issue 5 item 1).
+"""Registered IP datasets (the ``dataset`` table): register, list, deactivate.
 
 Rows are never deleted: an attribution record cites datasets by SHA-256, so the fingerprint of every
 dataset ever used stays answerable. "Removing" a dataset sets ``active`` false; registering the same

@@ -13,7 +13,7 @@ it into files. Selection:
   flagged observations left out always (:mod:`swarmscope.evidence.bundle_settings`);
 - every clock sample (the flag windows depend on all of them) and every run configuration record (the
   methodology statement is generated from them);
-- the attribution records (issue 5 item 1) of the selected observations' addresses, or every one when
+- the attribution records of the selected observations' addresses, or every one when
   the export has no swarm, address or time filter; and, from the ``dataset`` table, the fingerprint of
   every dataset they cite (a cited dataset missing from the table is a StoreError);
 - every chain entry of each sealed batch holding a selected record (others' records only as hashes),
@@ -25,7 +25,7 @@ it into files. Selection:
 What matches the filters but is left out is counted per reason (:func:`left_out`): evidence rows without
 a ledger entry (quarantined by crash recovery, or not yet checked by it) and clock-flagged observations.
 
-Source: issue 4 item 5; issue 5 item 1 (attribution).
+Source: README "Export and verify"; README "The legal workflow" (attribution).
 """
 
 from __future__ import annotations
@@ -335,7 +335,7 @@ def collect_export(store: Store, filters: ExportFilters) -> ExportSelection:
             record not sealed yet, or a referenced capture/blob missing. InputError: a clock threshold
             looser than sealed. DecodeError: a stored record or capture does not decode.
 
-    Source: issue 4 item 5.
+    Source: README "Export and verify".
     """
     node = _node(store, filters.node)
     check_ledger(store, node)

@@ -11,7 +11,7 @@ Concurrency: the chain head is read and extended under a lock held to the commit
 transaction starts with ``BEGIN IMMEDIATE`` (the database write lock, so two writers serialise); on
 PostgreSQL the node's ``node_key`` row is locked ``FOR UPDATE``.
 
-Source: issue 4 items 3 (sealed ledger) and 6 (crash safety).
+Source: README "Sealed ledger" and "Crash safety".
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Everything here is read-only and returns exactly what was stored (the signed ``batch_bytes``, the
 canonical record bytes), so an exporter copies evidence without re-encoding it.
 
-Source: issue 4 items 3 and 5 (sealed ledger; export bundle).
+Source: README "Sealed ledger" and "Export and verify".
 """
 
 from __future__ import annotations

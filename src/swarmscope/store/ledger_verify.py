@@ -13,7 +13,7 @@ An entry redacted by a retention purge (migration 0004: canonical bytes NULL, ``
 hashes are checked as any other, its row is gone with it, and the verdict counts it per rule
 (``redacted``). An entry without bytes and without a recorded purge rule is a problem.
 
-Source: issue 4 items 3 and 6; issue 5 item 8 (purged entries).
+Source: README "Sealed ledger" and "Crash safety"; README "Retention" (purged entries).
 """
 
 from __future__ import annotations
@@ -216,7 +216,7 @@ def verify_ledger(store: Store, node: str | None = None) -> LedgerVerdict:
     Returns:
         A :class:`LedgerVerdict`; at most :data:`MAX_PROBLEMS` problems are listed.
 
-    Source: issue 4 items 3 and 6.
+    Source: README "Sealed ledger" and "Crash safety".
     """
     problems: list[LedgerProblem] = []
     nodes = [n for n in node_keys(store) if node is None or n.fingerprint == node.lower()]

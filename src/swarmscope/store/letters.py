@@ -1,4 +1,4 @@
-"""Rows of letters, payments and disputes (issue 5 item 7), and the evidence facts a letter summarises.
+"""Rows of letters, payments and disputes (README "Letters"), and the evidence facts a letter summarises.
 
 Case status changes go through :func:`swarmscope.store.cases.set_case_status` (the workflow table); this
 module keeps the letter's own record: the settings frozen at drafting (``settings_json``), who approved it,

@@ -1,6 +1,6 @@
 """The monitor node's Ed25519 signing key file: created on first use, written atomically, mode 0600.
 
-One key per monitor node signs every sealed batch that node commits (issue 4 item 3). The file is the
+One key per monitor node signs every sealed batch that node commits (README "Sealed ledger"). The file is the
 unencrypted PKCS#8 PEM of :func:`swarmscope.evidence.seal.private_key_pem` (RFC 8410); protect it like
 any private key (the file is created ``0600`` and refused when group/other may read it).
 

@@ -11,7 +11,8 @@ Writes: ``notice`` rows (:func:`record_notice`, :func:`mark_notice_sent`) and th
 drafted ``disclosure_request`` (:func:`attach_exhibit`). Those two disclosure writes belong with the rest of
 the request rows in ``store/cases.py`` (helper H) and can move there unchanged.
 
-Source: issue 5 items 4 and 5; schema in :mod:`swarmscope.store.schema_cases`.
+Source: README "The legal workflow" (exhibits per ISP); ACNS 2.0 v1.2 (README "ACNS notices"); schema in
+:mod:`swarmscope.store.schema_cases`.
 """
 
 from __future__ import annotations

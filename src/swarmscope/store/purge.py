@@ -1,4 +1,4 @@
-"""Retention purges at the database: the inputs retention decides on, and the controlled deletes (issue 5 #8).
+"""Retention purges at the database: the inputs retention decides on, and the controlled deletes.
 
 The decision is :mod:`swarmscope.cases.retention` (pure); this module reads its inputs and applies its
 result. Every purge writes ONE ``purge_log`` row per kind (even when nothing was due: the log shows that
@@ -20,7 +20,7 @@ capture no observation references; delete a blob). Outside a purge every UPDATE/
 audit and purge-log tables is still refused. The decision (which addresses are due) is taken inside that
 transaction from its own reads, so a record committed meanwhile is either seen or not deleted.
 
-Source: issue 5 item 8.
+Source: README "Retention".
 """
 
 from __future__ import annotations

@@ -114,7 +114,7 @@ def load_attributions(store: Store, *, ip: str | None = None, run_id: int | None
         store: an open store. ip: the normalised literal to filter on. run_id: the monitor run.
 
     Returns:
-        :class:`Attribution` values equal to those written (issue 5 item 1).
+        :class:`Attribution` values equal to those written.
     """
     query = sa.select(attribution).order_by(attribution.c.id)
     if ip is not None:

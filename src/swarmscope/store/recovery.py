@@ -25,11 +25,11 @@ rows written another way (before migration 0002, by an older version, or by hand
 
 Every action is reported in the :class:`RecoveryReport`; a clean open reports none.
 
-Entries redacted by a retention purge (issue 5 item 8, migration 0004: canonical bytes NULL) are
+Entries redacted by a retention purge (README "Retention", migration 0004: canonical bytes NULL) are
 normal in a sealed batch: their hashes and links are checked as any other. The purge never redacts an
 unsealed entry, so one found after the last seal is refused rather than sealed late.
 
-Source: issue 4 item 6 (a half-written batch is detected and handled, not silently kept).
+Source: README "Crash safety" (a half-written batch is detected and handled, not silently kept).
 """
 
 from __future__ import annotations
@@ -234,7 +234,7 @@ def recover(conn: sa.Connection, node: ledger.Node, now_us: int) -> RecoveryRepo
         ledger.LedgerStateError: a batch, a sealed entry or the entries after the last seal do not verify
             (the message names the first bad chain index).
 
-    Source: issue 4 item 6.
+    Source: README "Crash safety".
     """
     head = ledger.lock_head(conn, node)
     sealed_head, checked = _check_sealed_chain(conn, node)

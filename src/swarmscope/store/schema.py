@@ -221,7 +221,7 @@ quarantined_row = sa.Table(
     sa.UniqueConstraint("table_name", "row_id"),
 )
 
-# The legal workflow's tables (issue 5) live in their own module on the same metadata.
+# The legal workflow's tables live in their own module on the same metadata.
 from swarmscope.store import schema_cases as _cases  # noqa: E402  (registers its tables on ``metadata``)
 
 APPEND_ONLY_TABLES = APPEND_ONLY_TABLES + _cases.CASE_APPEND_ONLY_TABLES

@@ -1,10 +1,10 @@
-"""Tables of the legal workflow (issue 5): attribution, campaigns, ISPs, cases, identities, letters.
+"""Tables of the legal workflow: attribution, campaigns, ISPs, cases, identities, letters.
 
 Same conventions as :mod:`swarmscope.store.schema`: portable column types, UTC microseconds in ``*_us``
 integer columns, money in integer cents with an ISO 4217 ``currency``. Registered on the same
 ``metadata`` (imported at the end of ``schema.py``); mirrored by migration 0003.
 
-Separation of personal data (issue 5 item 6): the only table naming a person is ``subscriber``, whose
+Separation of personal data (README "Identities"): the only table naming a person is ``subscriber``, whose
 identity fields are one authenticated ciphertext (``ciphertext``; the key lives in a key file or the
 environment, never in the database). Every read of it is written to ``audit_log``. Everything else
 refers to a subscriber through the case (an IP address is *associated with* a subscriber's account;
@@ -31,7 +31,7 @@ CASE_APPEND_ONLY_TABLES: tuple[str, ...] = (
     "purge_log",
 )
 
-# --- attribution (issue 5 item 1) ------------------------------------------------------------------
+# --- attribution ------------------------------------------------------------------------------------
 
 dataset = sa.Table(
     "dataset",
@@ -62,7 +62,7 @@ attribution = sa.Table(
     sa.Column("ledger_index", sa.BigInteger),
 )
 
-# --- campaigns (issue 5 item 2) ----------------------------------------------------------------------
+# --- campaigns --------------------------------------------------------------------------------------
 
 client = sa.Table(
     "client",
@@ -101,7 +101,7 @@ work_torrent = sa.Table(
     sa.UniqueConstraint("work_id", "infohash"),
 )
 
-# --- ISPs and disclosure requests (issue 5 item 4) ------------------------------------------------------
+# --- ISPs and disclosure requests -------------------------------------------------------------------
 
 isp = sa.Table(
     "isp",
@@ -140,7 +140,7 @@ disclosure_event = sa.Table(
     sa.Column("note", sa.Text),
 )
 
-# --- cases (issue 5 items 3, 4, 7) ---------------------------------------------------------------------
+# --- cases (README "Thresholds", "Cases") -----------------------------------------------------------
 
 legal_case = sa.Table(
     "legal_case",
@@ -178,7 +178,7 @@ case_event = sa.Table(
     sa.Column("note", sa.Text),
 )
 
-# --- subscriber identities, kept apart (issue 5 item 6) ------------------------------------------------
+# --- subscriber identities, kept apart (README "Identities") ----------------------------------------
 
 subscriber = sa.Table(
     "subscriber",
@@ -204,7 +204,7 @@ audit_log = sa.Table(
     sa.Column("detail", sa.Text),
 )
 
-# --- notices, letters, payments (issue 5 items 5, 7) ----------------------------------------------------
+# --- notices, letters, payments (README "ACNS notices", "Letters") ----------------------------------
 
 notice = sa.Table(
     "notice",
@@ -266,7 +266,7 @@ dispute = sa.Table(
     sa.Column("recorded_us", sa.BigInteger, nullable=False),
 )
 
-# --- retention (issue 5 item 8) ---------------------------------------------------------------------
+# --- retention (README "Retention") -----------------------------------------------------------------
 
 purge_log = sa.Table(
     "purge_log",

@@ -1,4 +1,4 @@
-"""Rows of ``subscriber`` (encrypted identities) and ``audit_log``: import, read, list (issue 5 item 6).
+"""Rows of ``subscriber`` (encrypted identities) and ``audit_log``: import, read, list (README "Identities").
 
 The store never sees a key or a plaintext identity: it is handed an :class:`IdentityCipher` (in practice
 :class:`swarmscope.cases.identities.IdentityKey`) that seals an identity for one case row and opens it again.
@@ -28,7 +28,8 @@ imported never — with ``partial`` only the rows that pass are imported):
    by its status alone (``requested``).
 6. The case has no identity yet.
 
-Source: issue 5 item 6; reviewer findings H3/H4.
+Source: README "Identities" (a disclosure row identifies a case only when its window covers every hit and
+the request was served; two rows naming one case are a conflict); carrier-grade NAT for the port.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Sealed ledger (issue 4): node keys, chain entries, sealed batches, timestamps, captures, blobs.
+"""Sealed ledger: node keys, chain entries, sealed batches, timestamps, captures, blobs.
 
 Revision ID: 0002
 Revises: 0001

@@ -1,4 +1,4 @@
-"""The legal workflow (issue 5): attribution, campaigns, ISPs, cases, identities, notices, letters.
+"""The legal workflow: attribution, campaigns, ISPs, cases, identities, notices, letters.
 
 Revision ID: 0003
 Revises: 0002

@@ -1,4 +1,4 @@
-"""Purge of unresolved IP evidence (issue 5 item 8): redactable ledger entries, purge authorization.
+"""Purge of unresolved IP evidence (README "Retention"): redactable ledger entries, purge authorization.
 
 Revision ID: 0004
 Revises: 0003

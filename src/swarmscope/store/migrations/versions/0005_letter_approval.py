@@ -1,4 +1,4 @@
-"""Letters: an approval binds content (issue 5 review H1) and a dispute voids pending approvals (LOW).
+"""Letters: an approval binds content and a dispute voids pending approvals (README "Letters").
 
 Revision ID: 0005
 Revises: 0004
