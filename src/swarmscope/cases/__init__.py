@@ -1,1 +1,1 @@
-"""The legal workflow on top of evidence (issue 5)."""
+"""The legal workflow on top of evidence (README "The legal workflow")."""

@@ -1,4 +1,4 @@
-"""Campaigns: works of a rights holder and the torrents that carry them (issue 5 item 2).
+"""Campaigns: works of a rights holder and the torrents that carry them.
 
 **Confirming a torrent.** The work's reference content is read in the torrent's own piece layout
 (``monitor.reference.iter_reference_pieces``, not strict; composed in :mod:`swarmscope.cli.works`) and
@@ -59,7 +59,8 @@ def tally(outcomes: Iterable[PieceOutcome], num_pieces: int) -> TorrentCheck:
         outcomes: (index, True when the reference piece hashes to the torrent's piece hash, False when it
             does not, None when it could not be compared). num_pieces: pieces in the torrent.
 
-    Source: issue 5 item 2; BEP 3 (pieces), BEP 52 (v2 piece layers).
+    Source: README "The legal workflow" (``works link``: confirmed only when verified pieces match); BEP 3
+    (pieces), BEP 52 (v2 piece layers).
     """
     matched, mismatched = 0, []
     for index, outcome in outcomes:

@@ -1,4 +1,4 @@
-"""Evidence → verified hits → thresholds → cases (issue 5 item 3).
+"""Evidence → verified hits → thresholds → cases (README "Only proven evidence", "Thresholds").
 
 - **Hits**: observations of tier VERIFIED proven against the sealed ledger under the trusted node keys
   (:func:`swarmscope.store.proven_evidence.proven_observations`: row equal to its sealed record, chain and

@@ -16,7 +16,8 @@ Hostile text (torrent names, regions, ISP names) is escaped in the HTML by Jinja
 start a spreadsheet formula in the CSV (a leading ``=``, ``+``, ``-``, ``@``, tab or CR gets a ``'``
 prefix — OWASP "CSV injection").
 
-Source: issue 5 item 4; RFC 4180 (CSV); CSS Paged Media (page counters) as WeasyPrint renders it.
+Source: README "The legal workflow" (``exhibits``); RFC 4180 (CSV); CSS Paged Media (page counters) as
+WeasyPrint renders it.
 """
 
 from __future__ import annotations

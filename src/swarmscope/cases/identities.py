@@ -1,4 +1,4 @@
-"""Subscriber identities encrypted at rest, and the ISP disclosure file they arrive in (issue 5 item 6).
+"""Subscriber identities encrypted at rest, and the ISP disclosure file they arrive in (README "Identities").
 
 Key: 32 random bytes (AES-256), kept OUTSIDE the database — in a key file written by
 ``swarmscope subscribers keygen`` (base64 text, mode 0600, written atomically) or in the environment variable

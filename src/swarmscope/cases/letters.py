@@ -10,7 +10,7 @@ the letter lists what each counted hit proved (``CaseFacts.hit_proofs``, worded 
 :mod:`swarmscope.cases.hit_proofs`): a whole piece against the hash the torrent publishes for it (BEP 3
 ``pieces``; BEP 52 piece layers), or one block against the same block of a piece already checked.
 
-What an approval binds (issue 5 review H1): a letter's settings are frozen into its row when it is drafted
+What an approval binds (README "Letters"): a letter's settings are frozen into its row when it is drafted
 (:func:`settings_json`); ``letters preview`` renders the letter from those settings and the case facts with a
 placeholder addressee and placeholder dates ("[date of sending]", "[28 days after sending]") — exactly what
 will be sent except the addressee (decrypted only at sending) and the two dates (fixed by the sending time

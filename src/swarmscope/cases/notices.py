@@ -6,7 +6,7 @@ then the ACNS XML (:mod:`swarmscope.cases.acns`) — the ACNS convention, so ISP
 people read the text. Wording: an IP address *associated with* a subscriber account; nothing says who
 did anything.
 
-Source: ACNS 2.0 v1.2; issue 5 item 5.
+Source: ACNS 2.0 v1.2 (``specs/acns/1.2-acns.xsd``); README "ACNS notices".
 """
 
 from __future__ import annotations

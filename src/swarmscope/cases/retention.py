@@ -1,6 +1,6 @@
 """Retention schedules (pure): which IP evidence and which identities are due for purging at ``now``.
 
-Two schedules (issue 5 item 8), both configurable:
+Two schedules (README "Retention"), both configurable:
 
 - **Unresolved IP evidence** — an IP address that never became a case, or whose every case was
   ``withdrawn``, is due once its LAST observation or sighting is older than ``ip_evidence_days``
@@ -14,7 +14,7 @@ Two schedules (issue 5 item 8), both configurable:
 
 No I/O, no clock: the caller passes ``now_us`` (UTC microseconds).
 
-Source: issue 5 item 8.
+Source: README "Retention".
 """
 
 from __future__ import annotations

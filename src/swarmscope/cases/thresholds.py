@@ -23,7 +23,7 @@ address alone may not single out one subscriber; those other hits are never coun
 :func:`policy_warnings` names what in a policy is weaker than the defaults (fewer hits, a shorter span,
 flags opted in) and :meth:`ThresholdPolicy.describe` gives the one-line text recorded with each case.
 
-Source: issue 5 item 3.
+Source: README "Thresholds" (a court rejected two sightings in ten minutes).
 """
 
 from __future__ import annotations
@@ -89,7 +89,7 @@ def policy_warnings(policy: ThresholdPolicy) -> tuple[str, ...]:
     Returns:
         One English sentence per weakening (empty for the defaults or anything stricter).
 
-    Source: issue 5 item 3 (a court rejected two sightings in ten minutes).
+    Source: README "Thresholds" (a court rejected two sightings in ten minutes).
     """
     defaults = f"the defaults a court-tested policy uses ({DEFAULT_MIN_HITS} verified hits over >= 1 hour)"
     out: list[str] = []
@@ -200,7 +200,7 @@ def evaluate(
         One :class:`Candidate` per group, sorted by (infohash, first hit, ip, port); excluded groups have
         non-empty ``reasons_excluded``; ``other_ports`` lists the IP's other ports in the same swarm.
 
-    Source: issue 5 item 3; carrier-grade NAT (one IP, many subscribers told apart by port).
+    Source: README "Thresholds"; carrier-grade NAT (one IP, many subscribers told apart by port).
     """
     groups: dict[tuple[str, int, str], list[Hit]] = {}
     for hit in hits:

@@ -24,7 +24,8 @@ no_response → escalated | withdrawn; closed``. Rules built into the table:
 A contested request ends as the court rules (``complied``, ``partially_complied`` or ``quashed``); a
 partial compliance may later become ``complied``. ``complied`` and ``quashed`` are final.
 
-Source: issue 5 items 4 and 7.
+Source: README "Cases" (the transition table) and "Letters"; README "The legal workflow" (ISP request
+statuses).
 """
 
 from __future__ import annotations
@@ -184,7 +185,8 @@ def next_case_status(
         WorkflowError: unknown status/event, a pair not in :data:`CASE_TRANSITIONS` (the message names
             both), or an approval / counsel decision without an actor.
 
-    Source: issue 5 item 7 (no letter leaves without a recorded human approval; a dispute stops letters).
+    Source: README "Letters" and "Cases" (no letter leaves without a recorded human approval; a dispute
+    stops letters).
     """
     status, what = case_status(current), case_event(event)
     target = CASE_TRANSITIONS.get((status, what))
@@ -212,7 +214,8 @@ def next_request_status(current: RequestStatus | str, target: RequestStatus | st
     Raises:
         WorkflowError: unknown status, or a pair not in :data:`REQUEST_TRANSITIONS` (naming both).
 
-    Source: issue 5 item 4 (drafted → served → complied | partially complied | contested | quashed).
+    Source: README "The legal workflow", ``isps request`` (drafted → served → complied | partially
+    complied | contested | quashed).
     """
     now, then = request_status(current), request_status(target)
     if (now, then) not in REQUEST_TRANSITIONS:
