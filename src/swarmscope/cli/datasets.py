@@ -1,4 +1,4 @@
-"""``swarmscope datasets``: register, list, deactivate and download IP datasets (issue 5 item 1).
+"""``swarmscope datasets``: register, list, deactivate and download IP datasets (README "The legal workflow").
 
 Geolocation from these datasets is advisory; the ASN and its organisation decide the ISP.
 Every text from a dataset file or the database goes through :mod:`swarmscope.cli.text`.

@@ -80,7 +80,8 @@ def run_demo(duration: float, db: str | None, workdir: str | None, console: Cons
     """Start the scenario, monitor it, print the report, export a bundle and verify it; return the db path.
 
     The monitor gets the scenario's good content as its reference copy, so peers are verified by a single
-    16 KiB block proof (issue 4 item 2); the bundle is checked by ``swarmscope verify``'s code.
+    16 KiB block proof (README "Blocks proving distribution"); the bundle is checked by ``swarmscope
+    verify``'s code.
 
     Raises:
         DemoError: a prerequisite is missing. SwarmStartError and friends: a component did not start.
@@ -125,7 +126,7 @@ def run_demo(duration: float, db: str | None, workdir: str | None, console: Cons
 
 
 def _bundle(db_path: str, console: Console) -> None:
-    """Export the run as a self-contained bundle and verify it (issue 4 item 5)."""
+    """Export the run as a self-contained bundle and verify it (README "Export and verify")."""
     from swarmscope.cli.export import run_export
     from swarmscope.cli.verify import run_verify
 

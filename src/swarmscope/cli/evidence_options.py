@@ -1,4 +1,4 @@
-"""The monitor's evidence options (issue 4): node key, reference copies, NTP servers, RFC 3161 authority.
+"""The monitor's evidence options: node key, reference copies, NTP servers, RFC 3161 authority.
 
 Kept apart from ``cli/monitor.py`` so both the Typer command and the Python API
 (:func:`swarmscope.cli.monitor.run_monitor_command`) build the same settings and refuse the same mistakes.

@@ -1,6 +1,6 @@
 """``swarmscope letters draft | preview | approve | send | remind | expire``: letters under human approval.
 
-The path of a letter (issue 5 item 7): ``draft`` (case identified → drafted; amount, term, sender, payee,
+The path of a letter (README "Letters"): ``draft`` (case identified → drafted; amount, term, sender, payee,
 IBAN/BIC and dispute contacts frozen into the letter row) → ``preview DOE`` (the letter exactly as it will
 leave, with a placeholder addressee and placeholder dates, and its approval digest) → ``approve DOE --actor
 NAME`` (a person's recorded decision: approved_by/approved_us, the SHA-256 of the previewed content, and a

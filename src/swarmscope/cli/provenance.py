@@ -1,7 +1,7 @@
 """Where the running code comes from: its version and, in a git checkout, its commit.
 
 Sealed with every monitor run (``RunStarted.software_commit``) so an export's methodology statement names
-the exact code that produced the evidence (issue 4 item 5). Reads files only; never runs git.
+the exact code that produced the evidence (README "Export and verify"). Reads files only; never runs git.
 """
 
 from __future__ import annotations

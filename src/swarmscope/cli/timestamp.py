@@ -4,7 +4,7 @@ The monitor asks its ``--tsa-url`` for a token after every sealed batch; an auth
 batches without one, and ``swarmscope verify`` reports them when the run's sealed settings named an
 authority. This command fills the gap afterwards: each token proves the batch existed no later than the
 token's time (a late token is weaker, never false). Without ``--tsa-url`` it uses the authority sealed in
-the latest run's settings; with none at all it stops with a clear error (issue 4 item 3).
+the latest run's settings; with none at all it stops with a clear error (RFC 3161; README "Sealed ledger").
 """
 
 from __future__ import annotations
