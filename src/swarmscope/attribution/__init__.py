@@ -1,1 +1,1 @@
-"""IP attribution to ASN/ISP/region (issue 5)."""
+"""IP attribution to ASN/ISP/region (README "The legal workflow")."""

@@ -1,4 +1,4 @@
-"""IP dataset files and their fingerprints: MaxMind MMDB databases and flag list files (issue 5 item 1).
+"""IP dataset files and their fingerprints: MaxMind MMDB databases and flag list files.
 
 A dataset's fingerprint (name, kind, build date, SHA-256, size) is what an attribution record cites, so a
 reader of the evidence can tell exactly which edition of which database said an address belonged to an
@@ -138,7 +138,8 @@ def fingerprint(path: Path, kind: str | None = None) -> Fingerprint:
         InputError: unknown kind; unreadable or corrupt file; an MMDB whose type is unknown (pass
             ``kind``) or disagrees with ``kind``; a list file with bad lines.
 
-    Source: issue 5 item 1; MaxMind DB file format specification (metadata section).
+    Source: README "The legal workflow" (``datasets add``); MaxMind DB file format specification (metadata
+    section).
     """
     path = Path(os.path.abspath(path))
     if kind is not None and kind not in KINDS:

@@ -1,4 +1,4 @@
-"""Flag list files: hosting/datacenter ranges, known VPN endpoints, Tor exits (issue 5 item 1).
+"""Flag list files: hosting/datacenter ranges, known VPN endpoints, Tor exits.
 
 A list file is UTF-8 text, one IPv4/IPv6 network (CIDR) or address per line; ``#`` starts a comment
 (whole line or trailing); blank lines are ignored. Host bits set in a CIDR (``10.0.0.1/8``) are refused:

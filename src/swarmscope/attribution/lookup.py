@@ -1,4 +1,4 @@
-"""Attribution of a peer address: AS, ISP, advisory geolocation and flags (issue 5 item 1).
+"""Attribution of a peer address: AS, ISP, advisory geolocation and flags.
 
 :class:`Attributor` opens every active dataset once (MMDB files fully into memory, flag lists parsed into
 bisectable ranges) and then answers :meth:`Attributor.attribute` without I/O: the same open datasets and the
@@ -185,7 +185,7 @@ class Attributor:
         Raises:
             InputError: ``ip`` is not an IP literal; a dataset's data section is corrupt.
 
-        Source: issue 5 item 1.
+        Source: README "The legal workflow" (attributed at observation time; geolocation advisory).
         """
         literal, address = normalise(ip)
         found: dict[str, dict[str, Any]] = {}
