@@ -6,7 +6,7 @@ reading, never two); the tap adds a monotonic stamp and the bytes the run return
 
 Usage: ``probe(run, clock=clock, tap=CaptureTap(clock, on_capture))`` — or ``TappedRun`` directly.
 
-Source: issue 4 item 1 ("a tap in net/ feeding a sink").
+Source: README "Wire captures" (every byte both ways, each driver event with its UTC and monotonic time).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Clocks: monotonic for timers, UTC microseconds for evidence.
 
-Evidence timestamps come from :meth:`Clock.now_us`; an NTP-measured offset (issue 4) is applied here so the
-pure layers never read a clock themselves.
+Evidence timestamps come from :meth:`Clock.now_us`; an NTP-measured offset (README "Honest clock") is applied
+here so the pure layers never read a clock themselves.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Inbound peer connections: one TCP listen port for every monitored swarm (issue 3 item 3).
+"""Inbound peer connections: one TCP listen port for every monitored swarm.
 
 A peer that dials us speaks first. Its first bytes tell a plaintext BEP 3 handshake from an MSE/PE one
 (``wire.mse.classify_incoming``). Plaintext: the infohash is read from handshake bytes 28..48. Encrypted:
@@ -83,7 +83,7 @@ class PeerListener:
             first one. ``on_done`` still gets the plain ProbeRun, with the wrapper's observation.
 
     Source: BEP 3 (handshake; the initiator speaks first), Vuze wiki "Message Stream Encryption" (B waits
-    for a plain handshake or Ya), issue 3 item 3.
+    for a plain handshake or Ya), README "Inbound connections".
     """
 
     def __init__(

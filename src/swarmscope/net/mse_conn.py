@@ -8,7 +8,8 @@ Three pieces, all thin over the pure :mod:`swarmscope.wire.mse` state machines:
 * :class:`EncryptedProbeRun` wraps a :class:`~swarmscope.evidence.probe.ProbeRun` so that the unchanged
   driver :func:`swarmscope.net.peer_conn.probe` speaks MSE: our BEP 3 handshake travels as IA.
 * :func:`probe_with_encryption` applies an :class:`EncryptionPolicy` (``--encryption prefer|require|
-  disable``): encrypted first and plaintext on failure, encrypted only, or plaintext only (issue 3 item 5).
+  disable``): encrypted first and plaintext on failure, encrypted only, or plaintext only (README
+  ``--encryption``).
 
 Randomness (DH private keys, PadA/PadB) is drawn here with :mod:`secrets` and passed into the pure code.
 """

@@ -17,7 +17,7 @@ A connected datagram socket is used, so on loopback "nothing listening" surfaces
 refused (ICMP port unreachable) instead of a timeout.
 
 Sources: RFC 4330 (SNTPv4) sections 4, 5 and 8 (kiss-o'-death); RFC 5905 section 7.3 (leap 3 = clock
-unsynchronised, stratum 16 = unsynchronised); issue 4 item 4.
+unsynchronised, stratum 16 = unsynchronised); README "Honest clock".
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ A notice is either delivered (the server accepted it for every recipient: this r
 it is not (``MailError``); the caller records ``sent_us`` only after this returns, so a server that is down,
 refuses a recipient or times out never leaves a notice marked sent.
 
-Source: RFC 5321 (SMTP), RFC 5322 (Message-ID), RFC 3207 (STARTTLS); ACNS notices (issue 5 item 5).
+Source: RFC 5321 (SMTP), RFC 5322 (Message-ID), RFC 3207 (STARTTLS); README "ACNS notices".
 """
 
 from __future__ import annotations

@@ -64,7 +64,7 @@ def require_tsa_url(url: str | None) -> str:
     Raises:
         TimestampNotConfiguredError: ``url`` is None, empty, or not an http:// or https:// URL.
 
-    Source: issue 4 item 3 (a clear error when no authority is configured).
+    Source: RFC 3161; README "Sealed ledger" (a clear error when no authority is configured).
     """
     if url is None or not url.strip():
         raise TimestampNotConfiguredError(
@@ -124,7 +124,7 @@ async def stamp_sealed_batch(
     Raises:
         TimestampNotConfiguredError: no URL. TimestampError: see :func:`request_token`.
 
-    Source: issue 4 item 3; RFC 3161.
+    Source: README "Sealed ledger"; RFC 3161.
     """
     target = require_tsa_url(url)
     digest = hashlib.sha256(sealed).digest()
