@@ -31,14 +31,14 @@ class MonitorConfig:
         pex: collect BEP 11 ``ut_pex`` lists from the peers we probe; pex_wait: seconds a first probe may
         linger for the peer's first PEX message. encryption: MSE/PE policy of outgoing probes.
         metadata_timeout: seconds one BEP 9 metadata search for a magnet may take before it is retried.
-        references: swarm id → path of a reference copy of the work (block proofs, issue 4 item 2).
+        references: swarm id → path of a reference copy of the work (block proofs).
         proof_pieces: verified pieces per swarm that back block proofs; proof_candidates: block proofs
         offered to each probe (0 disables block proofs: every peer is verified by a whole piece).
         ntp_servers: SNTP servers (``host[:port]``) measured every ``ntp_interval`` seconds;
-        clock_threshold_ms: offset above which observations are flagged (issue 4 item 4); clock_policy:
+        clock_threshold_ms: offset above which observations are flagged (README "Honest clock"); clock_policy:
         ``default`` (100 ms) or ``commercial-anchor`` (40 ms, everything since the last good sync flagged).
         tsa_url: RFC 3161 time-stamp authority for sealed batches, or None. capture: record every
-        probe's wire bytes (issue 4 item 1).
+        probe's wire bytes (README "Wire captures").
     """
 
     peer_id: bytes

@@ -347,7 +347,7 @@ class Monitor:
         task.add_done_callback(self._tasks.discard)
 
     async def _probe(self, key: PeerKey) -> None:
-        """Probe one peer under the encryption policy; every attempt is an observation (issue 3 item 5)."""
+        """Probe one peer under the encryption policy; every attempt is an observation."""
         runs: list[ProbeRun] = []
         source = self.sources.get(key, Source.TRACKER.value)
 

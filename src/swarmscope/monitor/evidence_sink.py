@@ -1,9 +1,9 @@
 """Where the monitor's evidence goes: captures, block proofs, clock samples and the sealed ledger writer.
 
-One :class:`EvidenceSink` per monitor run (issue 4): it starts the run in the store and seals its
-configuration (``RunStarted``), taps every probe's wire bytes, offers block proofs to new probes and learns
-verified pieces from finished ones, measures the clock against the configured NTP servers, and queues every
-record for the single :class:`~swarmscope.monitor.ledger_writer.LedgerWriter`.
+One :class:`EvidenceSink` per monitor run (README "Court-grade evidence"): it starts the run in the store
+and seals its configuration (``RunStarted``), taps every probe's wire bytes, offers block proofs to new
+probes and learns verified pieces from finished ones, measures the clock against the configured NTP
+servers, and queues every record for the single :class:`~swarmscope.monitor.ledger_writer.LedgerWriter`.
 """
 
 from __future__ import annotations
@@ -93,7 +93,7 @@ class EvidenceSink:
         return tasks
 
     async def _open_attributor(self) -> None:
-        """Open the registered IP datasets (issue 5 item 1); without any, observations go unattributed."""
+        """Open the registered IP datasets; without any, observations go unattributed."""
         try:
             datasets = await asyncio.to_thread(active_datasets, self.store)
             if datasets:
@@ -102,7 +102,7 @@ class EvidenceSink:
             self.on_warning(f"IP datasets unusable, observations are not attributed: {exc}")
 
     async def load_references(self, targets: dict[str, Target]) -> None:
-        """Reference copies of the work seed the block hash tables (issue 4 item 2)."""
+        """Reference copies of the work seed the block hash tables (README "Blocks proving distribution")."""
         for swarm, path in self.config.references.items():
             target = targets.get(swarm)
             if target is None or target.meta is None:
@@ -133,8 +133,8 @@ class EvidenceSink:
     def observed(self, obs: Observation) -> None:
         """Queue an observation, and the first time its address is seen in this run, its attribution.
 
-        The attribution applies to the observation time and names the dataset versions used (issue 5
-        item 1); geolocation in it is advisory.
+        The attribution applies to the observation time and names the dataset versions used (README "The
+        legal workflow"); geolocation in it is advisory.
         """
         self.add(obs)
         if self.attributor is not None and obs.ip not in self._attributed:

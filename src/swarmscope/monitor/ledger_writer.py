@@ -4,10 +4,11 @@ Records (observations, sightings, clock samples, the run's configuration) queue 
 ``flush_interval`` seconds, or as soon as ``flush_rows`` are pending, one call to
 ``Store.commit_evidence`` writes them with their wire captures, payload blobs and reference pieces, appends
 them to the hash chain and seals the batch with the node's Ed25519 key, in one database transaction
-(issue 4 items 1, 3 and 6). A batch that fails to commit stays queued and is retried; nothing is dropped.
+(README "Sealed ledger", "Crash safety"). A batch that fails to commit stays queued and is retried;
+nothing is dropped.
 
 After a batch is sealed, an optional RFC 3161 time-stamp authority is asked for a token over the batch
-bytes (issue 4 item 3); a failing authority is reported and monitoring goes on.
+bytes; a failing authority is reported and monitoring goes on.
 """
 
 from __future__ import annotations
@@ -84,7 +85,7 @@ class LedgerWriter:
         self._blobs.update(capture.blobs)
 
     def add_reference_piece(self, infohash: str, piece: int, data: bytes) -> None:
-        """Queue a whole piece verified against the metainfo that backs block proofs (issue 4 item 2)."""
+        """Queue a whole piece verified against the metainfo that backs block proofs."""
         self._pieces.append((infohash, piece, data))
 
     @property

@@ -299,7 +299,7 @@ async def fetch_metadata(
         source_of: the Source value of each candidate, given to its fetch before the fetch starts (so
             the record and its capture header agree); None: ``source`` for every candidate.
         encryption: MSE/PE use per peer (``net.mse_conn.EncryptionPolicy``; each attempt is observed).
-        tap: wraps each attempt's run (``net.capture_tap.CaptureTap``: wire capture, issue 4 item 1).
+        tap: wraps each attempt's run (``net.capture_tap.CaptureTap``: wire capture).
 
     Returns:
         :class:`MetadataOutcome`; no verified copy within ``timeout`` (or candidates exhausted) gives

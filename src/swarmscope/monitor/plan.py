@@ -2,7 +2,8 @@
 
 Politeness: one probe at a time per peer address, at most ``per_ip`` at once per IP, and a peer is probed
 again only after ``reprobe_interval`` (verified peers) or a backoff (failures). Re-probing gives the
-repeated, spaced hits that courts asked for (a single instant proves little; issue 5 thresholds).
+repeated, spaced hits that courts asked for (German courts threw out one-second hits; README "Evidence
+tiers, and why" and "Thresholds").
 """
 
 from __future__ import annotations

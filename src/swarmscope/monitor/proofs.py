@@ -1,11 +1,11 @@
 """Block proofs for the monitor: per-swarm block hash tables and the verified pieces that back them.
 
 A peer proves it distributes the work by serving one 16 KiB block whose SHA-256 matches a table built
-from content already verified against the metainfo (issue 4 item 2). The table of a swarm grows from two
-sources: a reference copy of the work supplied by the user (``--reference``) and whole pieces that
-earlier probes downloaded and hash-checked. Every piece that enters a table is also handed to the
-evidence writer, so the bundle carries the whole piece behind each proof and a third party can re-check
-it (piece hash against the metainfo, block inside the piece).
+from content already verified against the metainfo (README "Blocks proving distribution"). The table
+of a swarm grows from two sources: a reference copy of the work supplied by the user (``--reference``)
+and whole pieces that earlier probes downloaded and hash-checked. Every piece that enters a table is also
+handed to the evidence writer, so the bundle carries the whole piece behind each proof and a third party
+can re-check it (piece hash against the metainfo, block inside the piece).
 
 Storage stays bounded: at most ``max_pieces`` pieces per swarm back proofs (spread evenly over the
 torrent for a reference copy); a peer that has none of them is verified by a whole piece, as before.

@@ -4,7 +4,8 @@ The user supplies the content the torrent describes (a single file, or the torre
 piece by piece in piece-space order (BEP 47 pad files are zeros, never read; BEP 52 v2 files start on a
 piece boundary), each piece is checked against the metainfo (v1 SHA-1 and v2 merkle, both for hybrids,
 META-08), and only pieces that verify enter the :class:`~swarmscope.evidence.block_table.BlockTable`. A block
-hash is trustworthy exactly because its piece verified against the infohash-bound metainfo (issue 4 item 2).
+hash is trustworthy exactly because its piece verified against the infohash-bound metainfo
+(README "Blocks proving distribution").
 
 Memory is bounded by one piece: piece bytes are not kept. A caller that must be able to show the pieces
 behind its proofs (a third party re-checks a proof block by re-assembling its piece and hashing it against
@@ -228,7 +229,7 @@ def load_reference(
     Raises:
         InputError: nothing found at ``path``, or (``strict``) a missing or short file.
 
-    Source: issue 4 item 2 ("a reference copy of the work supplied by the user").
+    Source: README "Blocks proving distribution" (``--reference PATH``).
     """
     table = BlockTable() if table is None else table
     counts = dict.fromkeys(PieceStatus, 0)
