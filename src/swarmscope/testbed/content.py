@@ -153,7 +153,7 @@ def write_corrupt_copy(content: TorrentContent, target_dir: Path) -> Path:
     """Write a copy of the payload in which every piece and every 16 KiB block is wrong.
 
     The first 64 bytes of every block (BEP 3 request granularity) are inverted, so neither a whole-piece
-    hash check nor a block proof (issue 4 item 2) can pass on anything this peer serves.
+    hash check nor a block proof can pass on anything this peer serves.
 
     Args:
         content: the generated work.

@@ -1,4 +1,4 @@
-"""The discovery scenario (issue 3): peers each reachable through exactly one discovery channel.
+"""The discovery scenario: peers each reachable through exactly one discovery channel.
 
 ``start_discovery`` builds one v1 torrent (plus a second one for the magnet case), starts opentracker,
 an IPv6 tracker on ``::1`` and the runner process ``discovery_runner`` that hosts a libtorrent DHT mesh

@@ -1,4 +1,4 @@
-"""Small MaxMind DB files and flag lists for tests: loopback ranges mapped to test ISPs (issue 5 item 1).
+"""Small MaxMind DB files and flag lists for tests: loopback ranges mapped to test ISPs.
 
 Built with mmdb-writer (a test dependency) in the record layouts of GeoLite2-ASN, GeoLite2-City,
 GeoIP2-ISP and GeoIP2-Anonymous-IP, with a fixed ``build_epoch`` so the same call builds byte-identical
