@@ -32,9 +32,9 @@ def _docstrings(text: str) -> list[tuple[int, str]]:
     """Every bare string statement: module, class and function docstrings and attribute docstrings."""
     out = []
     for node in ast.walk(ast.parse(text)):
-        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
-            if isinstance(node.value.value, str):
-                out.append((node.lineno, node.value.value))
+        value = node.value if isinstance(node, ast.Expr) else None
+        if isinstance(value, ast.Constant) and isinstance(value.value, str):
+            out.append((value.lineno, value.value))
     return out
 
 
