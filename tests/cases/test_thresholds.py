@@ -38,7 +38,7 @@ def codes(c: Candidate) -> set[str]:
 
 
 def test_two_hits_in_ten_minutes_is_not_a_candidate() -> None:
-    """The court case of issue 5 item 3: two sightings ten minutes apart."""
+    """The court case of README "Thresholds": two sightings ten minutes apart."""
     (verdict,) = evaluate(hits_at(0, 10), POLICY, {})
     assert codes(verdict) == {"too_few_hits", "span_too_short"}
     assert candidates(hits_at(0, 10), POLICY, {}) == []

@@ -1,4 +1,4 @@
-"""What an approval binds and how a letter leaves (issue 5 review H1, H2, M6, M7) on a real store with a real
+"""What an approval binds and how a letter leaves (README "Letters") on a real store with a real
 SMTP server on loopback: ``letters preview`` shows the content, ``approve`` records its digest, ``send``
 renders from the settings frozen at drafting and refuses changed content; ``--out`` is checked before any
 SMTP and a sending is recorded as soon as the server accepted it; letter PDFs are 0600; a dispute on a drafted

@@ -1,4 +1,4 @@
-"""End to end, issue 4: court-grade evidence from a real swarm, checked by an independent verifier.
+"""End to end: court-grade evidence from a real swarm, checked by an independent verifier.
 
 Real parts only, on loopback inside the private network namespace: libtorrent 2.1.1 peers, aria2 and
 opentracker (``swarmscope.testbed``), a real chronyd NTP server (and a deliberately skewed one), and

@@ -1,4 +1,4 @@
-"""End to end, issue 4 item 6: ``kill -9`` of the real monitor at random moments loses no committed evidence.
+"""End to end: ``kill -9`` of the real monitor at random moments loses no committed evidence.
 
 One real swarm (libtorrent peers, aria2, opentracker; ``swarmscope.testbed``) on loopback inside the private
 network namespace. The real CLI ``swarmscope monitor`` runs again and again against the same database and

@@ -1,4 +1,4 @@
-"""End to end (issue 3): ``swarmscope monitor`` finds every peer through its one discovery channel.
+"""End to end: ``swarmscope monitor`` finds every peer through its one discovery channel.
 
 The scenario (``swarmscope.testbed.discovery``) runs a 50-session libtorrent DHT mesh and groups of real
 libtorrent 2.1.1 peers each reachable through exactly one channel: tracker, DHT, PEX, inbound, forced

@@ -1,4 +1,4 @@
-"""End to end, issue 5: from a real swarm to ISPs, notices, subscriber intake, letters and money.
+"""End to end: from a real swarm to ISPs, notices, subscriber intake, letters and money.
 
 Real parts only, on loopback inside the private network namespace: the libtorrent/aria2/opentracker swarm
 of ``swarmscope.testbed`` (its peers sit in 127.0.1.0/24, which the test MMDBs of

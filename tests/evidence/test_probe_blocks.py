@@ -1,7 +1,7 @@
-"""ProbeRun block mode (issue 4 item 2) against scripted peers: a matching 16 KiB block is proof, a wrong
-block never is, an unclaimed candidate falls back to the whole-piece path, BEP 6 rejects and allowed-fast
-pieces are handled like the piece path, and byte accounting stays exact (our bytes_received equals what
-the peer served)."""
+"""ProbeRun block mode (README "Blocks proving distribution") against scripted peers: a matching 16 KiB
+block is proof, a wrong block never is, an unclaimed candidate falls back to the whole-piece path, BEP 6
+rejects and allowed-fast pieces are handled like the piece path, and byte accounting stays exact (our
+bytes_received equals what the peer served)."""
 
 from __future__ import annotations
 

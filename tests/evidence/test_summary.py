@@ -248,7 +248,7 @@ def test_swarm_totals() -> None:
 
 
 def test_an_address_proven_by_a_block_alone_is_verified() -> None:
-    """Issue 4 item 2: a 16 KiB block matching the block hash table proves distribution by itself."""
+    """A 16 KiB block matching the block hash table proves distribution by itself."""
     proof = BlockProof(piece=3, begin=16384, length=16384, sha256=b"\x11" * 32)
     obs = dataclasses.replace(
         observation(tier=Tier.VERIFIED), verified_pieces=(), failed_pieces=(), verified_blocks=(proof,)

@@ -63,7 +63,7 @@ def test_clock_samples_are_sealed_and_warn_once_per_transition(tmp_path: Path) -
 
 
 def test_each_address_is_attributed_once_per_run_with_dataset_fingerprints(tmp_path: Path) -> None:
-    """Issue 5 item 1: attribution at observation time, sealed, naming the dataset versions."""
+    """README "The legal workflow": attribution at observation time, sealed, naming the dataset versions."""
     paths = build_test_datasets(tmp_path / "datasets")
     store = open_store(str(tmp_path / "attr.db"), node_key=Ed25519PrivateKey.generate())
     for kind in ("asn", "city", "hosting"):

@@ -28,7 +28,7 @@ EXPECTED_TABLES = {
     "clock_sample",
     "run_started",
     "quarantined_row",
-    # issue 5 (migration 0003)
+    # the legal workflow (migration 0003)
     "dataset",
     "attribution",
     "client",

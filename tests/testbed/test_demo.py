@@ -29,7 +29,7 @@ def test_demo_runs_the_scenario_and_reports(netns: bool, tmp_path: Path) -> None
     assert "the scenario (ground truth)" in proc.stdout
     assert "hash_mismatch" in proc.stdout and "connect_refused" in proc.stdout
     assert "received 0 from it" in proc.stdout
-    assert "VERIFIED: every check holds" in proc.stdout  # the exported bundle verifies (issue 4)
+    assert "VERIFIED: every check holds" in proc.stdout  # the exported bundle verifies
     tiers = sorted(row["tier"] for row in report_rows(db, timeout=60))
     assert tiers.count("verified") >= 3 and "listed" in tiers
     assert list(workdir.iterdir()) == []  # the scenario's directory was removed
