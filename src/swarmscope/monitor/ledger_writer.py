@@ -26,6 +26,7 @@ from swarmscope.net.clock import Clock
 from swarmscope.net.tsa_client import request_token
 
 Warn = Callable[[str], None]
+Committed = Callable[[SealedBatch], None]
 STOP_ATTEMPTS = 5  # commits tried after stop before the writer gives up and says how much was lost
 
 
@@ -37,7 +38,8 @@ class LedgerWriter:
         clock: the evidence clock (``sealed_at_us``). flush_interval: seconds between commits.
         flush_rows: pending records that trigger an early commit. latest_clock: the latest NTP measurement
         as a flat dict sealed with each batch (``net.ntp_clock.ClockWatch.latest``), or None.
-        tsa_url: RFC 3161 authority, or None. on_warning: messages.
+        tsa_url: RFC 3161 authority, or None. on_warning: messages. on_committed: called with each sealed
+        batch after its transaction's COMMIT returned (the acknowledgement: its entries are durable).
     """
 
     def __init__(
@@ -51,10 +53,12 @@ class LedgerWriter:
         latest_clock: Callable[[], dict[str, Any] | None] = lambda: None,
         tsa_url: str | None = None,
         on_warning: Warn = lambda _msg: None,
+        on_committed: Committed = lambda _sealed: None,
     ) -> None:
         self.store, self.run_id, self.clock = store, run_id, clock
         self.flush_interval, self.flush_rows = flush_interval, flush_rows
         self.latest_clock, self.tsa_url, self.on_warning = latest_clock, tsa_url, on_warning
+        self.on_committed = on_committed
         self._records: list[EvidenceRecord] = []
         self._captures: dict[bytes, bytes] = {}
         self._blobs: dict[bytes, bytes] = {}
@@ -148,6 +152,8 @@ class LedgerWriter:
             return
         self.batches += 1
         self.committed += len(records)
+        if sealed is not None:
+            self.on_committed(sealed)
         if sealed is not None and self.tsa_url:
             task = asyncio.create_task(self._timestamp(sealed))
             self._stamping.add(task)
