@@ -293,6 +293,20 @@ class Store:
             sealed, _batch_id = ledger.commit(conn, self.node, run_id, records, extra)
             return sealed
 
+    def committed_batch(self, records: Sequence[EvidenceRecord], sealed_at_us: int) -> SealedBatch | None:
+        """The sealed batch a failed :meth:`commit_evidence` of ``records`` stored after all, or None.
+
+        A commit that raised may still have committed (its answer was lost: see ``ledger.find_commit``);
+        a caller retrying it asks this first, so the records are never chained twice.
+
+        Raises:
+            StoreError: no node key; the database cannot be read (still unreachable: ask again later).
+        """
+        if self.node is None:
+            raise StoreError("committed_batch needs the node's signing key (open_store(..., node_key=...))")
+        with self._write() as conn:
+            return ledger.find_commit(conn, self.node, records, sealed_at_us)
+
     def add_timestamp_token(self, batch: int | SealedBatch, tsa_url: str, token: bytes, added_us: int) -> int:
         """Store an RFC 3161 timestamp token (DER) obtained for a sealed batch; returns the row id.
 
