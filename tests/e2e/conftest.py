@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -20,6 +21,8 @@ def crash_swarm(netns: bool, tmp_path_factory: pytest.TempPathFactory) -> Iterat
 @pytest.fixture(scope="module")
 def scratch_pg() -> Iterator[pg_server.ScratchPostgres]:
     """A PostgreSQL server of the module's own: its store starts empty, and restarting it disturbs nobody."""
+    if os.environ.get("SWARMSCOPE_TEST_PG", "1") == "0":
+        pytest.skip("SWARMSCOPE_TEST_PG=0: PostgreSQL tests are off")
     server = pg_server.start()
     if server is None:
         pytest.skip("no PostgreSQL server binaries (Debian package postgresql)")
