@@ -51,6 +51,16 @@ class ScratchPostgres:
                 os.kill(self.pid, signal.SIGKILL)
         shutil.rmtree(self.directory, ignore_errors=True)
 
+    def restart(self, mode: str = "immediate") -> None:
+        """``pg_ctl restart -m MODE -w`` (same options): every session is cut; waits until it accepts again.
+
+        ``immediate`` is a crash of the server (no shutdown checkpoint, crash recovery at start); ``fast``
+        rolls back open transactions and shuts down cleanly. The new postmaster PID is kept for :meth:`stop`.
+        """
+        data, log = str(self.directory / "data"), str(self.directory / "log")
+        _run(self, "pg_ctl", "-D", data, "-l", log, "-m", mode, "-w", "restart")
+        self.pid = int((self.directory / "data" / "postmaster.pid").read_text().split()[0])
+
 
 def find_bin_dir() -> Path | None:
     """The newest ``/usr/lib/postgresql/<major>/bin`` holding initdb and pg_ctl (or $SWARMSCOPE_PG_BIN)."""

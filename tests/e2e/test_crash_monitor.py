@@ -287,7 +287,10 @@ def test_sigkill_at_random_moments_loses_no_committed_evidence(netns: bool, tmp_
             assert returncode == expected, f"{name}: exit {returncode}\n{stderr[-3000:]}"
             leftovers = _leftovers(db)
             if not db.exists() or not _migrated(db):
-                assert how in ("early", "creating"), f"{name}: no store after {seconds:.1f} s"
+                # Until one round has migrated the store, any kill may come before the migration: on a
+                # loaded machine the CLI's imports alone can take 3 s, and the busy round then watches the
+                # migration's own WAL writes. Once migrated, the store must never be found without its tables.
+                assert not any(r.migrated for r in rounds), f"{name}: no store after {seconds:.1f} s"
                 rounds.append(Round(name, seconds, returncode, stderr, -1, -1, leftovers, False))
                 continue
             entries, batches, ok, problems = _snapshot(db)
@@ -302,7 +305,9 @@ def test_sigkill_at_random_moments_loses_no_committed_evidence(netns: bool, tmp_
                 assert [(b[0], b[1]) for b in late] == [(first, last)], f"{name}: {late}"
             head_before, head_after = max(seen, default=-1), max(entries, default=-1)
             rounds.append(Round(name, seconds, returncode, stderr, head_before, head_after, leftovers, True))
-            if how not in ("early", "creating", "busy"):  # a busy kill may land in the run's first commit
+            # a busy kill may land in the run's first commit; the round that first migrates the store
+            # (head_before -1) has created it, not resumed anything
+            if how not in ("early", "creating", "busy") and head_before >= 0:
                 assert head_after > head_before, f"{name}: monitoring did not resume ({head_before})"
             seen, known = entries, batches
         assert not [r for r in rounds if r.returncode not in (0, -signal.SIGKILL)]

@@ -20,6 +20,7 @@ from rich.live import Live
 from swarmscope import __version__
 from swarmscope.cli import numeric as num
 from swarmscope.cli.app import app
+from swarmscope.cli.commit_log import CommitLog
 from swarmscope.cli.evidence_options import EvidenceOptions
 from swarmscope.cli.monitor_view import live_table
 from swarmscope.cli.node_identity import open_signing_key, warn_other_signers
@@ -67,12 +68,14 @@ def run_monitor_command(
     loop: str = "auto",
     dht_read_only: bool = False,
     evidence: EvidenceOptions | None = None,
+    commit_log_path: str | None = None,
 ) -> Monitor:
     """Load the targets, run the monitor until ``duration`` passes or Ctrl-C, print a summary.
 
     The Python defaults keep the DHT off (no public router is ever contacted unless asked); the CLI turns
     it on by default, as a production monitor wants. ``listen_port`` 0 means no inbound listener.
     ``evidence``: node key, reference copies, NTP, RFC 3161, captures.
+    ``commit_log_path``: append one line per sealed batch once committed (:mod:`swarmscope.cli.commit_log`).
 
     Raises:
         InputError: a target cannot be loaded, an option value is malformed (the message names it), or a
@@ -113,6 +116,7 @@ def run_monitor_command(
             Path(db).parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise InputError(f"--db {db}: cannot create its folder: {exc.strerror or exc}") from None
+    ack = CommitLog.open(commit_log_path)  # refused here, before anything is created
     clock = Clock()
     key = open_signing_key(db, evidence.node_key, lambda line: err.print(escaped(line)))
     store = open_store(db, node_key=key.key, now_us=clock.now_us())
@@ -127,13 +131,15 @@ def run_monitor_command(
             warnings.append(msg)
             err.print(f"[yellow]warning:[/] {escaped(msg)}")
 
-    monitor = Monitor(loaded, store, config, clock, on_warning=warn, software_commit=software_commit())
+    commit = software_commit()
+    monitor = Monitor(loaded, store, config, clock, on_warning=warn, software_commit=commit, on_committed=ack)
     started = time.monotonic()
     try:
         with asyncio.Runner(loop_factory=_loop_factory(loop)) as runner:
             runner.run(_run(monitor, live, console))
     finally:
         store.close()
+        ack.close()
     console.print(live_table(monitor, time.monotonic() - started))
     console.print(
         f"evidence committed to {db} (run {monitor.run_id}); `swarmscope report --db {db}` shows it"
@@ -321,6 +327,9 @@ def monitor(
         "16 KiB block proofs offered to each probe (0: whole pieces only)",
         default=4,
     ),
+    commit_log_path: str = typer.Option(
+        None, "--commit-log", help="append 'first last head fingerprint' per sealed batch once committed"
+    ),
 ) -> None:
     """Monitor swarms: discover peers via trackers, probe and verify each, record evidence."""
     try:
@@ -349,6 +358,7 @@ def monitor(
                 tsa_url=tsa_url,
                 proof_candidates=proof_candidates,
             ),
+            commit_log_path=commit_log_path,
         )
     except SwarmscopeError as exc:
         err.print(f"[red]error:[/] {escaped(exc)}")

@@ -19,6 +19,7 @@ from typing import Any
 from swarmscope import __version__
 from swarmscope.evidence.probe import ProbeRun
 from swarmscope.evidence.records import Observation, Sighting, Source
+from swarmscope.evidence.seal import SealedBatch
 from swarmscope.monitor.announce import Trackers, announce_loop
 from swarmscope.monitor.channels import close_channels, open_channels
 from swarmscope.monitor.config import MonitorConfig
@@ -49,6 +50,7 @@ class Monitor:
         software_commit: git commit of the running code (sealed with the run's settings), or None.
         leads_from_caller: the caller hands in peers itself (:meth:`discovered`, or peers told to dial
         the listener): run even when no tracker or DHT can name a peer (benchmarks, tests).
+        on_committed: called with each sealed batch once its COMMIT returned (``LedgerWriter``).
     """
 
     def __init__(
@@ -60,6 +62,7 @@ class Monitor:
         on_warning: Callable[[str], None] | None = None,
         software_commit: str | None = None,
         leads_from_caller: bool = False,
+        on_committed: Callable[[SealedBatch], None] = lambda _sealed: None,
     ) -> None:
         self.targets = {t.swarm: t for t in targets}
         self.store = store
@@ -74,7 +77,9 @@ class Monitor:
         self._runs: dict[PeerKey, ProbeRun | None] = {}  # probes in flight (None: between attempts)
         self._dht: DhtDiscovery | None = None
         self._tasks: set[asyncio.Task[None]] = set()
-        self.evidence = EvidenceSink(store, config, self.clock, self.on_warning, software_commit)
+        self.evidence = EvidenceSink(
+            store, config, self.clock, self.on_warning, software_commit, on_committed=on_committed
+        )
         self._wake = asyncio.Event()
         self._stopping = False
         self._ext = extension.encode_handshake(  # BEP 10: we offer ut_pex (to read lists), never ut_metadata

@@ -21,6 +21,7 @@ from swarmscope.evidence.canonical import EvidenceRecord
 from swarmscope.evidence.capture import Capture
 from swarmscope.evidence.probe import ProbeRun
 from swarmscope.evidence.records import BlockProof, ClockSample, Observation, RunStarted, us_to_iso
+from swarmscope.evidence.seal import SealedBatch
 from swarmscope.monitor.config import MonitorConfig
 from swarmscope.monitor.ledger_writer import LedgerWriter
 from swarmscope.monitor.plan import PeerKey
@@ -39,6 +40,7 @@ class EvidenceSink:
     Args:
         store: a Store opened with the node key. config: the run's settings. clock: the evidence clock.
         on_warning: human-readable warnings. software_commit: sealed with the settings (or None).
+        on_committed: called with each sealed batch once its COMMIT returned (see ``LedgerWriter``).
     """
 
     def __init__(
@@ -48,8 +50,10 @@ class EvidenceSink:
         clock: Clock,
         on_warning: Callable[[str], None],
         software_commit: str | None = None,
+        on_committed: Callable[[SealedBatch], None] = lambda _sealed: None,
     ) -> None:
         self.store, self.config, self.clock, self.on_warning = store, config, clock, on_warning
+        self.on_committed = on_committed
         self.software_commit = software_commit
         self.run_id: int | None = None
         self.writer: LedgerWriter | None = None  # created by start() (it needs the run id)
@@ -83,6 +87,7 @@ class EvidenceSink:
             latest_clock=self.clock_watch.latest if self.clock_watch is not None else lambda: None,
             tsa_url=cfg.tsa_url,
             on_warning=self.on_warning,
+            on_committed=self.on_committed,
         )
         settings_json = json.dumps(settings, sort_keys=True, separators=(",", ":"))
         self.add(RunStarted(run_id, started, __version__, self.software_commit, settings_json))

@@ -9,6 +9,12 @@ nothing is dropped.
 
 After a batch is sealed, an optional RFC 3161 time-stamp authority is asked for a token over the batch
 bytes; a failing authority is reported and monitoring goes on.
+
+A store that keeps refusing (a full disk: SQLite ``SQLITE_FULL``; a PostgreSQL server restarting) gets one
+warning when commits start failing and one when they succeed again, not one per retry; the records stay
+queued in memory meanwhile. A failed commit rolled back as a whole, so nothing half-written is left; or
+it committed and only its answer was lost (PostgreSQL restarted just after COMMIT), so before retrying the
+writer asks the store whether that batch is there, and never chains the same records twice.
 """
 
 from __future__ import annotations
@@ -17,7 +23,9 @@ import asyncio
 import contextlib
 import hashlib
 import secrets
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from swarmscope.evidence.canonical import EvidenceRecord
@@ -27,7 +35,17 @@ from swarmscope.net.clock import Clock
 from swarmscope.net.tsa_client import request_token
 
 Warn = Callable[[str], None]
+Committed = Callable[[SealedBatch], None]
 STOP_ATTEMPTS = 5  # commits tried after stop before the writer gives up and says how much was lost
+
+
+@dataclass(frozen=True, slots=True)
+class _Attempt:
+    """A failed commit: its records (the head of the queue), how many reference pieces, its seal time."""
+
+    records: list[EvidenceRecord]
+    pieces: int
+    sealed_at_us: int
 
 
 class LedgerWriter:
@@ -38,7 +56,8 @@ class LedgerWriter:
         clock: the evidence clock (``sealed_at_us``). flush_interval: seconds between commits.
         flush_rows: pending records that trigger an early commit. latest_clock: the latest NTP measurement
         as a flat dict sealed with each batch (``net.ntp_clock.ClockWatch.latest``), or None.
-        tsa_url: RFC 3161 authority, or None. on_warning: messages.
+        tsa_url: RFC 3161 authority, or None. on_warning: messages. on_committed: called with each sealed
+        batch after its transaction's COMMIT returned (the acknowledgement: its entries are durable).
     """
 
     def __init__(
@@ -52,10 +71,12 @@ class LedgerWriter:
         latest_clock: Callable[[], dict[str, Any] | None] = lambda: None,
         tsa_url: str | None = None,
         on_warning: Warn = lambda _msg: None,
+        on_committed: Committed = lambda _sealed: None,
     ) -> None:
         self.store, self.run_id, self.clock = store, run_id, clock
         self.flush_interval, self.flush_rows = flush_interval, flush_rows
         self.latest_clock, self.tsa_url, self.on_warning = latest_clock, tsa_url, on_warning
+        self.on_committed = on_committed
         self._records: list[EvidenceRecord] = []
         self._captures: dict[bytes, bytes] = {}
         self._blobs: dict[bytes, bytes] = {}
@@ -67,6 +88,9 @@ class LedgerWriter:
         self.committed = 0
         self.lost = 0  # records that could not be committed after stop (reported, never silent)
         self._stop_attempts = 0
+        self._failures = 0  # failed commits since the last one that succeeded
+        self._failing_since = 0.0  # time.monotonic() of the first of them
+        self._in_doubt: _Attempt | None = None  # the last failed commit (it may have landed all the same)
 
     # --- producers (event loop thread) -----------------------------------------------------------------
 
@@ -124,11 +148,18 @@ class LedgerWriter:
         self._flush_now.set()
 
     async def flush(self) -> None:
-        """Commit and seal what is queued; on failure everything stays queued for the next attempt."""
+        """Commit and seal what is queued; on failure everything stays queued for the next attempt.
+
+        After a failed commit, the next round first asks the store whether it committed after all (an
+        in-doubt commit: ``Store.committed_batch``); its records are committed again only when it did not.
+        """
+        if self._in_doubt is not None and not await self._settle_in_doubt():
+            return
         if not self._records and not self._pieces:
             return
         records, captures, blobs, pieces = self._records, self._captures, self._blobs, self._pieces
         self._records, self._captures, self._blobs, self._pieces = [], {}, {}, []
+        sealed_at_us = self.clock.now_us()
         try:
             sealed = await asyncio.to_thread(
                 self.store.commit_evidence,
@@ -137,22 +168,68 @@ class LedgerWriter:
                 captures=captures,
                 blobs=blobs,
                 reference_pieces=pieces,
-                sealed_at_us=self.clock.now_us(),
+                sealed_at_us=sealed_at_us,
                 clock=self.latest_clock(),
             )
-        except Exception as exc:  # the database refused: keep everything, say so, retry next round
+        except Exception as exc:  # the database refused: keep everything, say so once, retry next round
             self._records[:0], self._pieces[:0] = records, pieces
             self._captures.update(captures)
             self._blobs.update(blobs)
-            self.on_warning(f"evidence commit failed, {len(records)} records kept for retry: {exc}")
+            self._in_doubt = _Attempt(records, len(pieces), sealed_at_us) if records else None
+            self._failed(exc, len(records))
             await asyncio.sleep(min(self.flush_interval, 1.0))
             return
+        self._committed(sealed, len(records))
+
+    async def _settle_in_doubt(self) -> bool:
+        """Ask whether the last failed commit landed; False while the store cannot answer.
+
+        Landed: its records (the head of the queue) are dropped from the queue and acknowledged.
+        """
+        attempt = self._in_doubt
+        assert attempt is not None
+        try:
+            sealed = await asyncio.to_thread(
+                self.store.committed_batch, attempt.records, attempt.sealed_at_us
+            )
+        except Exception as exc:  # still unreachable: the same outage, retried next round
+            self._failed(exc, len(self._records))
+            await asyncio.sleep(min(self.flush_interval, 1.0))
+            return False
+        self._in_doubt = None
+        if sealed is not None:
+            del self._records[: len(attempt.records)]
+            del self._pieces[: attempt.pieces]
+            self._committed(sealed, len(attempt.records))
+        return True
+
+    def _committed(self, sealed: SealedBatch | None, count: int) -> None:
+        """Count a committed batch, end an outage (one line), acknowledge it, ask for its time-stamp."""
+        if self._failures:
+            self.on_warning(
+                f"evidence commits succeed again after {self._failures} failed attempts over "
+                f"{time.monotonic() - self._failing_since:.1f} s; the kept records are committed"
+            )
+            self._failures = 0
         self.batches += 1
-        self.committed += len(records)
+        self.committed += count
+        if sealed is not None:
+            self.on_committed(sealed)
         if sealed is not None and self.tsa_url:
             task = asyncio.create_task(self._timestamp(sealed))
             self._stamping.add(task)
             task.add_done_callback(self._stamping.discard)
+
+    def _failed(self, exc: Exception, kept: int) -> None:
+        """One line when commits start failing (full disk, database restart...), none per retry."""
+        if not self._failures:
+            self._failing_since = time.monotonic()
+            self.on_warning(
+                f"evidence commit failed after {self.committed} records committed in this run: {exc}; "
+                f"{kept} records kept, retrying every {min(self.flush_interval, 1.0):g} s until the store "
+                "takes them"
+            )
+        self._failures += 1
 
     async def _timestamp(self, sealed: SealedBatch) -> None:
         """Ask the RFC 3161 authority for a token over SHA-256 of the sealed batch bytes; store it."""

@@ -95,8 +95,16 @@ def _sqlite_begin(conn: sa.Connection) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+def _reason(exc: sa.exc.SQLAlchemyError) -> str:
+    """The driver's message on one line (libpq's span several: "server closed the connection...\n\t...")."""
+    return " ".join(str(exc.orig if isinstance(exc, sa.exc.DBAPIError) else exc).split())
+
+
 def create_engine(url: URL) -> Engine:
     """Build an engine; SQLite connections get the pragmas in the module docstring.
+
+    Other databases get ``pool_pre_ping``: a pooled connection is checked when taken, so after a server
+    restart the next write reconnects instead of failing on a connection the server already dropped.
 
     Args:
         url: the database URL (see :func:`database_url`).
@@ -105,7 +113,7 @@ def create_engine(url: URL) -> Engine:
         A new :class:`Engine` (the caller disposes of it).
     """
     if url.get_backend_name() != "sqlite":
-        return sa.create_engine(url)
+        return sa.create_engine(url, pool_pre_ping=True)
     engine = sa.create_engine(url, connect_args={"check_same_thread": False})
     sa.event.listen(engine, "connect", _set_sqlite_pragmas)
     sa.event.listen(engine, "begin", _sqlite_begin)
@@ -174,8 +182,7 @@ def open_store(
             command.upgrade(alembic_config(connection), "head")
     except sa.exc.SQLAlchemyError as exc:
         engine.dispose()
-        reason = str(exc.orig) if isinstance(exc, sa.exc.DBAPIError) else str(exc)
-        raise StoreError(f"cannot open database {path or url_or_path}: {reason}") from exc
+        raise StoreError(f"cannot open database {path or url_or_path}: {_reason(exc)}") from exc
     except BaseException:
         engine.dispose()
         raise
@@ -214,8 +221,7 @@ class Store:
                 with conn.begin():
                     yield conn
         except sa.exc.SQLAlchemyError as exc:
-            reason = str(exc.orig) if isinstance(exc, sa.exc.DBAPIError) else str(exc)
-            raise StoreError(f"write refused: {reason}") from exc
+            raise StoreError(f"write refused: {_reason(exc)}") from exc
         except ledger.LedgerStateError as exc:
             raise StoreError(f"write refused: {exc}") from exc
 
@@ -292,6 +298,20 @@ class Store:
                 return None
             sealed, _batch_id = ledger.commit(conn, self.node, run_id, records, extra)
             return sealed
+
+    def committed_batch(self, records: Sequence[EvidenceRecord], sealed_at_us: int) -> SealedBatch | None:
+        """The sealed batch a failed :meth:`commit_evidence` of ``records`` stored after all, or None.
+
+        A commit that raised may still have committed (its answer was lost: see ``ledger.find_commit``);
+        a caller retrying it asks this first, so the records are never chained twice.
+
+        Raises:
+            StoreError: no node key; the database cannot be read (still unreachable: ask again later).
+        """
+        if self.node is None:
+            raise StoreError("committed_batch needs the node's signing key (open_store(..., node_key=...))")
+        with self._write() as conn:
+            return ledger.find_commit(conn, self.node, records, sealed_at_us)
 
     def add_timestamp_token(self, batch: int | SealedBatch, tsa_url: str, token: bytes, added_us: int) -> int:
         """Store an RFC 3161 timestamp token (DER) obtained for a sealed batch; returns the row id.

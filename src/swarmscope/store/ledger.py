@@ -178,6 +178,41 @@ def find_batch(conn: sa.Connection, sealed: SealedBatch) -> int | None:
     return None if value is None else int(value)
 
 
+def find_commit(
+    conn: sa.Connection, node: Node, records: Sequence[Any], sealed_at_us: int
+) -> SealedBatch | None:
+    """The batch a commit of exactly ``records`` sealed at ``sealed_at_us`` stored, or None.
+
+    Answers an in-doubt commit: the COMMIT may have reached the database although the caller got an error
+    (the connection was cut before the answer came back; PostgreSQL documents that the outcome is then
+    unknown to the client). The batch matches when it is this node's, sealed at that microsecond, holds
+    as many entries as ``records``, and its first and last entries' record hashes are those of the first
+    and last record's canonical bytes.
+    """
+    if not records:
+        return None
+    rows = conn.execute(
+        sa.select(ledger_batch).where(
+            ledger_batch.c.node_id == node.id,
+            ledger_batch.c.sealed_at_us == sealed_at_us,
+            ledger_batch.c.last_index - ledger_batch.c.first_index == len(records) - 1,
+        )
+    ).all()
+    wanted = [hashlib.sha256(canonical_bytes(r)).digest() for r in (records[0], records[-1])]
+    for row in rows:
+        found = conn.execute(
+            sa.select(ledger_entry.c.record_hash)
+            .where(
+                ledger_entry.c.node_id == node.id,
+                ledger_entry.c.idx.in_([row.first_index, row.last_index]),
+            )
+            .order_by(ledger_entry.c.idx)
+        ).scalars().all()
+        if list(found) == wanted[: len(found)] and len(found) == len({row.first_index, row.last_index}):
+            return sealed_batch(row)
+    return None
+
+
 def store_content(conn: sa.Connection, extra: Commit) -> None:
     """Insert captures, blobs and reference pieces that are not stored yet (content-addressed, no seal)."""
     writer.insert_many(conn, capture, _content_rows("capture", extra.captures), _insert_absent(conn, capture))

@@ -1,0 +1,32 @@
+"""Fixtures of the crash-loop and store-fault tests (``test_crash_loop.py``, ``test_store_faults.py``)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from swarmscope.testbed import Swarm, start_swarm
+from tests import pg_server
+
+
+@pytest.fixture(scope="module")
+def crash_swarm(netns: bool, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Swarm]:
+    """The testbed swarm, shared by a module's tests (each uses a store of its own)."""
+    with start_swarm(tmp_path_factory.mktemp("swarm"), monitor_ip="127.0.0.1") as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def scratch_pg() -> Iterator[pg_server.ScratchPostgres]:
+    """A PostgreSQL server of the module's own: its store starts empty, and restarting it disturbs nobody."""
+    if os.environ.get("SWARMSCOPE_TEST_PG", "1") == "0":
+        pytest.skip("SWARMSCOPE_TEST_PG=0: PostgreSQL tests are off")
+    server = pg_server.start()
+    if server is None:
+        pytest.skip("no PostgreSQL server binaries (Debian package postgresql)")
+    try:
+        yield server
+    finally:
+        server.stop()

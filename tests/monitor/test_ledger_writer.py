@@ -1,0 +1,104 @@
+"""The evidence writer when the store fails: one line per outage, the acknowledgement, in-doubt commits.
+
+A store that refuses commits for a while (a full disk, a PostgreSQL restart) must cost one warning when
+the failures start and one when commits succeed again, never one per retry, and lose nothing. A commit
+whose COMMIT reached the database but whose answer was lost (the connection cut right after it: the
+classic in-doubt commit) must not be committed a second time by the retry. ``on_committed`` is called
+once per batch, only after its commit returned.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from swarmscope.evidence.seal import SealedBatch
+from swarmscope.monitor.ledger_writer import LedgerWriter
+from swarmscope.net.clock import Clock
+from swarmscope.store.database import Store, StoreError, open_store
+from swarmscope.store.ledger_queries import load_batches, load_ledger
+from swarmscope.store.ledger_verify import verify_ledger
+from tests.store.factories import SWARM_A, observation
+
+RECORDS = 6
+
+
+class FailingStore:
+    """A real store whose first ``fail`` commits raise; with ``landed`` each failing commit lands first."""
+
+    def __init__(self, store: Store, fail: int, landed: bool) -> None:
+        self.store, self.fail, self.landed, self.calls = store, fail, landed, 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+    def commit_evidence(self, *args: Any, **kw: Any) -> SealedBatch | None:
+        self.calls += 1
+        if self.calls > self.fail:
+            return self.store.commit_evidence(*args, **kw)
+        if self.landed:
+            self.store.commit_evidence(*args, **kw)
+            raise StoreError("write refused: server closed the connection unexpectedly")
+        raise StoreError("write refused: database or disk is full")
+
+
+def _run(tmp_path: Path, fail: int, landed: bool) -> tuple[Store, list[str], list[SealedBatch]]:
+    store = open_store(str(tmp_path / "writer.db"), node_key=Ed25519PrivateKey.generate())
+    run_id = store.start_run({}, "0.1.0", 1)
+    store.add_swarm(SWARM_A, SWARM_A, None, "a", 4, 16384, 65536, None, None, 1)
+    failing = FailingStore(store, fail, landed)
+    warnings: list[str] = []
+    acks: list[SealedBatch] = []
+
+    async def run() -> None:
+        writer = LedgerWriter(
+            failing,
+            run_id,
+            Clock(),
+            flush_interval=0.01,
+            on_warning=warnings.append,
+            on_committed=acks.append,
+        )
+        task = asyncio.create_task(writer.run())
+        for i in range(RECORDS):
+            writer.add(observation(port=7000 + i))
+            await asyncio.sleep(0.02)  # several flush rounds, each failing until ``fail`` is used up
+        writer.stop()
+        await asyncio.wait_for(task, 10)
+        assert writer.committed == RECORDS and writer.lost == 0
+
+    asyncio.run(run())
+    return store, warnings, acks
+
+
+def _stored_once(store: Store, acks: list[SealedBatch]) -> None:
+    entries = list(load_ledger(store))
+    hashes = [e.record_hash for e, _kind, _canonical in entries]
+    assert len(hashes) == RECORDS == len(set(hashes)), "every record stored exactly once"
+    batches = {(b.sealed.batch.first_index, b.sealed.batch.last_index) for b in load_batches(store)}
+    assert {(a.batch.first_index, a.batch.last_index) for a in acks} == batches
+    assert verify_ledger(store).ok
+
+
+def test_an_outage_is_one_line_when_it_starts_and_one_when_it_ends(tmp_path: Path) -> None:
+    store, warnings, acks = _run(tmp_path, fail=4, landed=False)
+    try:
+        assert len(warnings) == 2, warnings
+        assert warnings[0].startswith("evidence commit failed after 0 records committed in this run: ")
+        assert "database or disk is full" in warnings[0]
+        assert warnings[1].startswith("evidence commits succeed again after 4 failed attempts over ")
+        _stored_once(store, acks)
+    finally:
+        store.close()
+
+
+def test_a_commit_that_landed_before_its_error_is_not_committed_twice(tmp_path: Path) -> None:
+    store, warnings, acks = _run(tmp_path, fail=1, landed=True)
+    try:
+        _stored_once(store, acks)
+        assert len(warnings) == 2, warnings
+    finally:
+        store.close()
