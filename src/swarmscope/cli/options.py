@@ -11,11 +11,13 @@ from __future__ import annotations
 import getpass
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
 
 from swarmscope.cases.identities import has_control
+from swarmscope.cli.numeric import UTC_US
 from swarmscope.cli.text import clean
 from swarmscope.errors import InputError, SwarmscopeError
 from swarmscope.net.clock import Clock
@@ -60,6 +62,36 @@ def check_text(option: str, text: str | None, *, line_breaks: bool = False) -> N
         raise InputError(
             f"{option}: contains a control, bidi or zero-width character or a line separator{allowed}"
         )
+
+
+def parse_time(text: str, option: str) -> int:
+    """``--since``/``--until``: ISO 8601 (UTC unless an offset is given) or integer UTC microseconds.
+
+    Raises:
+        InputError: neither form, or microseconds outside :data:`swarmscope.cli.numeric.UTC_US` (the
+            message names the option).
+    """
+    if text.lstrip("-").isdigit():
+        return int(UTC_US.parse(option, text))
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise InputError(f"{option}: {text!r} is neither ISO 8601 nor UTC microseconds") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    delta = moment - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def parse_infohash(text: str) -> str:
+    """``--infohash``: 40 (v1) or 64 (v2) hex digits, lower-cased.
+
+    Raises:
+        InputError: anything else.
+    """
+    if len(text) not in (40, 64) or any(c not in "0123456789abcdef" for c in text.lower()):
+        raise InputError(f"--infohash: {text!r} is not 40 or 64 hex digits")
+    return text.lower()
 
 
 def fail(exc: SwarmscopeError | OSError) -> typer.Exit:

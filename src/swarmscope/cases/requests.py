@@ -1,0 +1,79 @@
+"""Disclosure requests to an ISP: start one naming its open candidates, then record each status with its date.
+
+A request moves ``drafted → served → complied | partially_complied | contested | quashed`` by the pure table
+:func:`swarmscope.cases.workflow.next_request_status` (run in the store's write transaction). When a request
+is served, the candidate cases it names move to ``requested`` (their own workflow event, by the same actor
+at the same time). Times are UTC microseconds; ``at_us`` is when a status took effect (e.g. the date a court
+ruled), ``now_us`` when it was recorded.
+"""
+
+from __future__ import annotations
+
+from swarmscope.cases.case_actions import move_case
+from swarmscope.cases.workflow import CaseEvent, RequestStatus, next_request_status
+from swarmscope.errors import InputError
+from swarmscope.store import cases as case_rows
+from swarmscope.store.database import Store
+
+FINAL_REQUEST_STATUSES = ("complied", "quashed")
+
+
+def start_request(
+    store: Store, isp: case_rows.IspRow, region: str | None, at_us: int, actor: str, *, attach: bool
+) -> tuple[int, int]:
+    """Start a ``drafted`` request to ``isp``; with ``attach`` it names the ISP's candidates not yet in one.
+
+    Returns:
+        (request id, number of cases it names).
+    """
+    rid = case_rows.add_request(store, isp.id, region, at_us, actor=actor)
+    if attach:
+        cases = [
+            c.id
+            for c in case_rows.list_cases(store, isp_id=isp.id, status="candidate")
+            if c.request_id is None
+        ]
+        case_rows.attach_cases(store, rid, cases)
+    return rid, len(case_rows.list_cases(store, request_id=rid))
+
+
+def open_request(store: Store, isp_id: int) -> int:
+    """The ISP's newest request that is not final.
+
+    Raises:
+        InputError: none is open.
+    """
+    rows = case_rows.request_rows(store, isp_id=isp_id)
+    open_ = [r for r in rows if r.status not in FINAL_REQUEST_STATUSES]
+    if not open_:
+        raise InputError("no open disclosure request for this ISP (start one with --status drafted)")
+    return open_[-1].id
+
+
+def advance_request(
+    store: Store,
+    isp: case_rows.IspRow,
+    target: RequestStatus,
+    *,
+    request_id: int | None,
+    actor: str,
+    note: str | None,
+    now_us: int,
+    at_us: int | None = None,
+) -> case_rows.RequestRow:
+    """Record the next status of a request to ``isp`` (``request_id`` None: its newest open one).
+
+    Raises:
+        InputError: no open request, or a request to another ISP. WorkflowError: the table refuses the
+            move. StoreError: unknown request.
+    """
+    rid = request_id if request_id is not None else open_request(store, isp.id)
+    if case_rows.get_request(store, rid).isp_id != isp.id:
+        raise InputError(f"--request {rid}: a request to another ISP")
+    done = case_rows.set_request_status(
+        store, rid, target, actor, note, now_us, rule=next_request_status, at_us=at_us
+    )
+    if target is RequestStatus.SERVED:
+        for case in case_rows.list_cases(store, request_id=rid, status="candidate"):
+            move_case(store, case.id, CaseEvent.REQUEST, actor, f"request {rid} served", now_us)
+    return done
