@@ -10,6 +10,7 @@ ruled), ``now_us`` when it was recorded.
 from __future__ import annotations
 
 from swarmscope.cases.case_actions import move_case
+from swarmscope.cases.directory import check_text
 from swarmscope.cases.workflow import CaseEvent, RequestStatus, next_request_status
 from swarmscope.errors import InputError
 from swarmscope.store import cases as case_rows
@@ -25,7 +26,11 @@ def start_request(
 
     Returns:
         (request id, number of cases it names).
+
+    Raises:
+        InputError: ``region`` holds a control character (it is printed on the request's exhibits).
     """
+    check_text("--region", region)
     rid = case_rows.add_request(store, isp.id, region, at_us, actor=actor)
     if attach:
         cases = [

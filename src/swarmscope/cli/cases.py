@@ -109,15 +109,9 @@ def build(
         now = now_us()
         trust = workflow_trust(db, node_key, trust_key, now)
         report = build_cases(
-            store,
-            policy,
-            now,
-            infohash=infohash,
-            clock_threshold_us=threshold,
-            require_confirmed=require_confirmed,
-            actor=who,
-            trust=trust,
-        )
+            store, policy, now, infohash=infohash, clock_threshold_us=threshold,
+            require_confirmed=require_confirmed, actor=who, trust=trust,
+        )  # fmt: skip
         _echo_report(store, report, verbose)
 
 

@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from swarmscope.cases import workflow
-from swarmscope.cases.identities import valid_email
+from swarmscope.cases.directory import add_isp, check_isp, check_text
 from swarmscope.cases.requests import advance_request, start_request
 from swarmscope.cli import numeric as num
 from swarmscope.cli.app import app
@@ -20,7 +20,6 @@ from swarmscope.cli.options import (
     ActorOption,
     DbOption,
     actor_name,
-    check_text,
     command_store,
     fail,
     now_us,
@@ -52,17 +51,11 @@ def add(
 ) -> None:
     """Add an ISP to the directory."""
     try:  # checked before the store is opened: bad input creates no database
-        check_text("NAME", name)
-        check_text("--legal-address", legal_address, line_breaks=True)
-        check_text("--country", country)
-        if not name.strip():
-            raise InputError("NAME: the ISP's name must not be empty")
-        if not valid_email(abuse_email):  # no CR/LF (header injection), no display name, one @
-            raise InputError("--abuse-email: not a single valid e-mail address (local@domain)")
+        check_isp(name, abuse_email, legal_address, country)
     except InputError as exc:
         raise fail(exc) from None
     with command_store(db, create=True) as store:
-        isp_id = case_rows.add_isp(store, name, asn, abuse_email, legal_address, country, now_us())
+        isp_id = add_isp(store, name, asn, abuse_email, legal_address, country, now_us())
         typer.echo(f"isp {isp_id}: {clean(name)} AS{', AS'.join(map(str, sorted(set(asn))))}")
 
 

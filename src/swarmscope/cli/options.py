@@ -1,9 +1,10 @@
 """The options and helpers every store-backed command shares: ``--db``, ``--actor``, the clock, errors.
 
 One definition each, so ``--db`` means the same in every command, a blank ``--actor`` is refused
-everywhere (the audit trail and the case events always name a person), names and addresses follow one
-character rule (:func:`check_text`), and every error line is cleaned of control characters before it
-reaches the operator's terminal. Numeric options are declared in :mod:`swarmscope.cli.numeric`.
+everywhere (the audit trail and the case events always name a person), times and infohashes are read one
+way (:func:`parse_time`, :func:`parse_infohash`), and every error line is cleaned of control characters
+before it reaches the operator's terminal. Numeric options are declared in :mod:`swarmscope.cli.numeric`;
+the character rule of names and addresses is :func:`swarmscope.cases.directory.check_text`.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from typing import Annotated
 
 import typer
 
-from swarmscope.cases.identities import has_control
 from swarmscope.cli.numeric import UTC_US
 from swarmscope.cli.text import clean
 from swarmscope.errors import InputError, SwarmscopeError
@@ -44,24 +44,6 @@ def actor_name(actor: str | None) -> str:
     if not name:
         raise InputError("--actor: must name who decides or records this")
     return name
-
-
-def check_text(option: str, text: str | None, *, line_breaks: bool = False) -> None:
-    """Refuse a name or address given on the command line that holds a control character.
-
-    The rule of disclosure names (:func:`swarmscope.cases.identities.has_control`: control and format
-    characters such as a U+202E bidi override or a zero-width space, line separators; ``line_breaks``
-    allows LF in addresses) applies to every work title, client, ISP name and legal address, because they
-    are printed on exhibits, notices and letters. The value is not echoed (it may not display truly).
-
-    Raises:
-        InputError: naming ``option``.
-    """
-    if text is not None and has_control(text, line_breaks=line_breaks):
-        allowed = " (only line breaks are allowed)" if line_breaks else ""
-        raise InputError(
-            f"{option}: contains a control, bidi or zero-width character or a line separator{allowed}"
-        )
 
 
 def parse_time(text: str, option: str) -> int:
