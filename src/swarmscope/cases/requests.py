@@ -4,17 +4,24 @@ A request moves ``drafted → served → complied | partially_complied | contest
 :func:`swarmscope.cases.workflow.next_request_status` (run in the store's write transaction). When a request
 is served, the candidate cases it names move to ``requested`` (their own workflow event, by the same actor
 at the same time). Times are UTC microseconds; ``at_us`` is when a status took effect (e.g. the date a court
-ruled), ``now_us`` when it was recorded.
+ruled), ``now_us`` when it was recorded. The ISP's answer, its disclosure file, identifies the cases it
+matches (:func:`record_disclosure`; the matching rules are :func:`swarmscope.store.subscribers.
+import_disclosure`'s).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from swarmscope.cases.case_actions import move_case
 from swarmscope.cases.directory import check_text
-from swarmscope.cases.workflow import CaseEvent, RequestStatus, next_request_status
+from swarmscope.cases.identities import Identity, IdentityKey
+from swarmscope.cases.workflow import CaseEvent, RequestStatus, next_case_status, next_request_status
 from swarmscope.errors import InputError
 from swarmscope.store import cases as case_rows
+from swarmscope.store import subscribers as subscriber_store
 from swarmscope.store.database import Store
+from swarmscope.store.subscribers import DisclosureRow
 
 FINAL_REQUEST_STATUSES = ("complied", "quashed")
 
@@ -82,3 +89,32 @@ def advance_request(
         for case in case_rows.list_cases(store, request_id=rid, status="candidate"):
             move_case(store, case.id, CaseEvent.REQUEST, actor, f"request {rid} served", now_us)
     return done
+
+
+def record_disclosure(
+    store: Store,
+    key: IdentityKey,
+    rows: Sequence[DisclosureRow[Identity]],
+    source_sha256: str,
+    *,
+    isp: str | None,
+    actor: str,
+    partial: bool,
+    now_us: int,
+) -> subscriber_store.ImportReport:
+    """Match an ISP's disclosure rows to cases and store the identities encrypted (audited).
+
+    Args:
+        rows: the parsed disclosure (:func:`swarmscope.cases.identities.parse_disclosure`, which refuses a
+            malformed file before anything is opened). source_sha256: hex SHA-256 of the file
+            (:func:`swarmscope.cases.identities.file_sha256`). isp: only match cases of this ISP (name or
+            id). partial: import the matched rows even if others do not match.
+
+    Raises:
+        StoreError: unknown ISP, database.
+    """
+    isp_id = None if isp is None else case_rows.get_isp(store, isp).id
+    return subscriber_store.import_disclosure(
+        store, key, rows, source_sha256=source_sha256, actor=actor, now_us=now_us, rule=next_case_status,
+        isp_id=isp_id, partial=partial,
+    )  # fmt: skip
