@@ -14,7 +14,7 @@ Validation: :func:`load_schema` reads ``1.2-acns.xsd`` with its two imports (xml
 the files in the same directory — never fetched — and :func:`validate_notice` raises :class:`NoticeError`
 with lxml's error log.
 
-Source: ACNS 2.0 v1.2 schema and sample (``specs/acns/1.2-acns.xsd``, ``1.2-full.xml``); issue 5 item 5.
+Source: ACNS 2.0 v1.2 schema and sample (``specs/acns/1.2-acns.xsd``, ``1.2-full.xml``).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""``swarmscope isps``: the ISP directory and disclosure requests with their dates (issue 5 item 4).
+"""``swarmscope isps``: the ISP directory and disclosure requests with their dates.
 
 Cooperation rate (``isps status``): (complied + 0.5 × partially_complied) / answered, where answered
 counts complied, partially_complied, contested and quashed requests; ``-`` when none was answered.

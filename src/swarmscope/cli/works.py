@@ -1,4 +1,4 @@
-"""``swarmscope works``: a rights holder's works and the torrents that carry them (issue 5 item 2)."""
+"""``swarmscope works``: a rights holder's works and the torrents that carry them."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ def reference_check(meta: Metainfo, reference: Path) -> TorrentCheck:
     Missing or short files and unhashed pieces are not compared (``iter_reference_pieces`` not strict);
     a reference that cannot be laid out as the torrent's files compares nothing (status ``linked``).
 
-    Source: issue 5 item 2; rule in :mod:`swarmscope.cases.campaigns`.
+    The rule is in :mod:`swarmscope.cases.campaigns`.
     """
     if not reference.exists():
         return TorrentCheck("linked", 0, 0, f"reference content {reference} not found")
