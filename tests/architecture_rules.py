@@ -13,6 +13,10 @@ inside a function is still a cycle).
 3. Only net/ opens sockets (and speaks HTTP); only store/ talks to the database; only attribution/ reads IP
    datasets. testbed/ is the exception for sockets: it runs foreign software to build test swarms.
 4. No module reads the environment at import time.
+5. A cli/ module imports no other cli/ module but the shared ones (:data:`SHARED_CLI`): a command is parsing,
+   printing and exit codes, and what two commands both need is a workflow action in cases/ (which a web
+   console calls too) or a shared cli helper. :data:`CLI_COMPOSERS` are the two modules made to import
+   commands.
 """
 
 from __future__ import annotations
@@ -95,6 +99,15 @@ CODE_LOADERS = {  # run code that the import walk cannot see at all
     "builtins.eval",
 }  # fmt: skip
 ENVIRONMENT = {"os.environ", "os.environb", "os.getenv", "os.getenvb"}
+SHARED_CLI = {  # cli/ modules every command may import: they register no command
+    "app", "options", "numeric", "text", "evidence_trust", "node_identity", "evidence_options",
+    "provenance", "monitor_view",
+}  # fmt: skip
+CLI_COMPOSERS = {  # cli/ modules whose job is to import commands
+    "__init__",  # registers every command on the app
+    "__main__",  # ``python -m swarmscope.cli``: the package's entry point
+    "demo",  # runs monitor, report, export and verify end to end on a loopback swarm
+}
 _BUILTINS = set(dir(builtins))
 
 
@@ -395,3 +408,30 @@ def environment_problems(path: Path, root: Path = SRC) -> list[str]:
             problems.append(f"line {node.lineno}: reads {mod.qualify(node)} at import time")
     return _by_line(problems)
 
+
+def _cli_targets(ref: ImportRef, root: Path) -> list[str]:
+    """The cli/ modules an import reaches (``__init__`` for the package itself or a name defined in it)."""
+    parts = ref.module.split(".")
+    if parts[:2] != ["swarmscope", "cli"]:
+        return []
+    if len(parts) > 2:
+        return [parts[2]]
+    subs = [name for name in ref.names if (root / "cli" / f"{name}.py").exists()]
+    return subs + (["__init__"] if len(subs) < len(ref.names) or not ref.names else [])
+
+
+def cli_import_problems(path: Path, root: Path = SRC) -> list[str]:
+    """A cli/ module importing a cli/ module that is neither shared nor itself (rule 5)."""
+    mod = load(path, root)
+    own = path.relative_to(root).with_suffix("").parts
+    if mod.top != "cli" or own[-1] in CLI_COMPOSERS:
+        return []
+    problems = []
+    for ref in mod.refs:
+        for target in _cli_targets(ref, root):
+            if target not in SHARED_CLI and target != own[-1]:
+                problems.append(
+                    f"line {ref.line}: imports command module cli.{target}; move what both commands need "
+                    "into cases/ (a workflow action) or a shared cli module"
+                )
+    return _by_line(problems)

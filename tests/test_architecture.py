@@ -5,6 +5,7 @@
 3. Only net/ opens sockets (and speaks HTTP); only store/ talks to the database; only attribution/ reads IP
    datasets. testbed/ is the exception for sockets: it runs foreign software to build test swarms.
 4. No module reads the environment at import time.
+5. A cli/ module imports only the shared cli/ modules; workflow actions live in cases/.
 
 The rules live in :mod:`tests.architecture_rules` and :mod:`tests.import_cycles`; each is proven here on a
 crafted module that breaks it (dynamic imports, names imported from ``os``/``time``/``uuid``, file and
@@ -21,6 +22,7 @@ from tests.architecture_rules import (
     PURE_MODULES,
     PURE_PACKAGES,
     SRC,
+    cli_import_problems,
     connection_problems,
     dynamic_import_problems,
     environment_problems,
@@ -75,6 +77,12 @@ def test_dynamic_imports_name_their_module(path: Path) -> None:
 @pytest.mark.parametrize("path", ALL, **IDS)
 def test_only_net_opens_connections(path: Path) -> None:
     problems = connection_problems(path)
+    assert not problems, f"{path.relative_to(SRC)}:\n" + "\n".join(problems)
+
+
+@pytest.mark.parametrize("path", ALL, **IDS)
+def test_cli_commands_import_no_other_command(path: Path) -> None:
+    problems = cli_import_problems(path)
     assert not problems, f"{path.relative_to(SRC)}:\n" + "\n".join(problems)
 
 
@@ -300,3 +308,38 @@ def test_import_cycles_hidden_in_functions_and_type_checking(tmp_path: Path) -> 
         "import cycle among net.answer, net.node: net.answer line 2 imports net.node; "
         "net.node line 2 imports net.answer",
     ]
+
+
+COMMAND_IMPORTS = """\
+from swarmscope.cli.app import app
+from swarmscope.cli.letters import move_case
+from swarmscope.cli import numeric as num, cases
+from . import payments
+from .options import fail
+import swarmscope.cli.escalations
+
+def late():
+    from swarmscope.cli import register_commands
+"""
+
+
+def test_a_command_importing_another_command_is_caught(tmp_path: Path) -> None:
+    """Absolute, package-level, relative, plain and function-level imports of command modules are caught;
+    the shared modules, the command registry and the demo are not."""
+    root = tmp_path / "swarmscope"
+    for name in ("app", "letters", "numeric", "cases", "payments", "options", "escalations"):
+        _module(tmp_path, f"cli/{name}.py", "")
+    _module(tmp_path, "cli/__init__.py", "def register_commands():\n    pass\n")
+    bad = _module(tmp_path, "cli/disputes.py", COMMAND_IMPORTS)
+    tail = "; move what both commands need into cases/ (a workflow action) or a shared cli module"
+    assert cli_import_problems(bad, root) == [
+        f"line 2: imports command module cli.letters{tail}",
+        f"line 3: imports command module cli.cases{tail}",
+        f"line 4: imports command module cli.payments{tail}",
+        f"line 6: imports command module cli.escalations{tail}",
+        f"line 9: imports command module cli.__init__{tail}",
+    ]
+    registry = _module(tmp_path, "cli/__init__.py", "from swarmscope.cli import letters, cases\n")
+    assert cli_import_problems(registry, root) == []
+    outside = _module(tmp_path, "cases/flow.py", "from swarmscope.cli.letters import move_case\n")
+    assert cli_import_problems(outside, root) == []  # the layer rule refuses that one

@@ -14,7 +14,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from swarmscope.cases import letter_settings as LS
 from swarmscope.cases import letters as L
+from swarmscope.cases import payment_reference as PR
 from swarmscope.errors import InputError
 from swarmscope.store.letters import CaseFacts, LetterRow
 
@@ -27,12 +29,12 @@ FACTS = CaseFacts(
 )  # fmt: skip
 LETTER = LetterRow(
     id=3, case_id=7, kind="initial", amount_cents=45_000, currency="EUR", deadline_us=T0 + 28 * DAY,
-    payment_reference=L.payment_reference(7, 1), created_us=T0, approved_by="alice", approved_us=T0,
+    payment_reference=PR.payment_reference(7, 1), created_us=T0, approved_by="alice", approved_us=T0,
     sent_us=T0, pdf_sha256=None, message_id=None,
 )  # fmt: skip
 TO = L.Addressee("Jordan Example", "12 Sample Road\n10115 Berlin", "jordan@example.test")
 EXAMPLE = L.TEMPLATES / "settings.example.toml"
-SETTINGS = L.load_settings(EXAMPLE, {})
+SETTINGS = LS.load_settings(EXAMPLE, {})
 
 
 def pdf_text(pdf: bytes, tmp_path: Path) -> str:
@@ -58,11 +60,11 @@ def flat(text: str) -> str:
         ("RF18 5390 0754 7034", "RF18539007547034"),  # the ISO 11649 example
         ("rf18-5390-0754-7034", "RF18539007547034"),
         ("RF712348231", "RF712348231"),
-        (L.grouped(L.payment_reference(1, 1)).lower(), L.payment_reference(1, 1)),
+        (PR.grouped(PR.payment_reference(1, 1)).lower(), PR.payment_reference(1, 1)),
     ],
 )
 def test_reference_vectors(typed: str, canonical: str) -> None:
-    assert L.normalise_reference(typed) == canonical
+    assert PR.normalise_reference(typed) == canonical
 
 
 @pytest.mark.parametrize(
@@ -71,32 +73,32 @@ def test_reference_vectors(typed: str, canonical: str) -> None:
 )
 def test_reference_rejects(bad: str) -> None:
     with pytest.raises(InputError):
-        L.normalise_reference(bad)
+        PR.normalise_reference(bad)
 
 
 def test_references_are_unique_and_every_single_typo_is_caught() -> None:
-    refs = {L.payment_reference(case, seq) for case in range(1, 60) for seq in range(1, 6)}
+    refs = {PR.payment_reference(case, seq) for case in range(1, 60) for seq in range(1, 6)}
     assert len(refs) == 59 * 5
-    ref = L.payment_reference(123, 2)
+    ref = PR.payment_reference(123, 2)
     for i in range(2, len(ref)):
         for ch in "0123456789":
             if ch != ref[i]:
                 with pytest.raises(InputError):
-                    L.normalise_reference(ref[:i] + ch + ref[i + 1 :])
+                    PR.normalise_reference(ref[:i] + ch + ref[i + 1 :])
     for i in range(4, len(ref) - 1):  # adjacent transpositions
         swapped = ref[:i] + ref[i + 1] + ref[i] + ref[i + 2 :]
         if swapped != ref:
             with pytest.raises(InputError):
-                L.normalise_reference(swapped)
+                PR.normalise_reference(swapped)
 
 
 @given(st.text(max_size=40))
 def test_reference_normalises_or_raises_input_error(text: str) -> None:
     try:
-        ref = L.normalise_reference(text)
+        ref = PR.normalise_reference(text)
     except InputError:
         return
-    assert L.normalise_reference(ref) == ref
+    assert PR.normalise_reference(ref) == ref
 
 
 # --- amounts and settings -----------------------------------------------------------------------------------
@@ -106,8 +108,8 @@ def test_reference_normalises_or_raises_input_error(text: str) -> None:
     ("text", "cents"), [("450.00", 45_000), ("450", 45_000), ("0.01", 1), (" 12.5 ", 1_250)]
 )
 def test_amounts(text: str, cents: int) -> None:
-    assert L.parse_amount(text) == cents
-    assert L.format_amount(cents, "EUR").endswith(" EUR")
+    assert LS.parse_amount(text) == cents
+    assert LS.format_amount(cents, "EUR").endswith(" EUR")
 
 
 @pytest.mark.parametrize(
@@ -115,22 +117,22 @@ def test_amounts(text: str, cents: int) -> None:
 )
 def test_bad_amounts(bad: str) -> None:
     with pytest.raises(InputError):
-        L.parse_amount(bad)
+        LS.parse_amount(bad)
 
 
 def test_example_settings_file_documents_every_setting() -> None:
     text = EXAMPLE.read_text()
-    for field in fields(L.LetterSettings):
+    for field in fields(LS.LetterSettings):
         name = "amount" if field.name == "amount_cents" else field.name
         assert f"\n{name} = " in text, f"{name} is not in {EXAMPLE.name}"
-        assert f"{name} = " in (L.LetterSettings.__doc__ or ""), (
+        assert f"{name} = " in (LS.LetterSettings.__doc__ or ""), (
             f"{name} is not in the LetterSettings docstring"
         )
     assert SETTINGS.amount_cents == 45_000 and SETTINGS.currency == "EUR" and SETTINGS.deadline_days == 28
 
 
 def test_cli_overrides_beat_the_file(tmp_path: Path) -> None:
-    chosen = L.load_settings(
+    chosen = LS.load_settings(
         EXAMPLE, {"amount": "99.50", "currency": "usd", "deadline_days": 10, "iban": None}
     )
     assert (chosen.amount_cents, chosen.currency, chosen.deadline_days) == (9_950, "USD", 10)
@@ -168,7 +170,7 @@ def test_bad_settings(tmp_path: Path, toml: str, message: str) -> None:
     path = tmp_path / "s.toml"
     path.write_text(toml)
     with pytest.raises(InputError, match=message):
-        L.load_settings(path, {})
+        LS.load_settings(path, {})
 
 
 # --- rendering ---------------------------------------------------------------------------------------------
@@ -179,8 +181,8 @@ def test_pdf_states_evidence_money_deadline_reference_and_dispute(tmp_path: Path
     assert rendered.pdf.startswith(b"%PDF-")
     text = flat(pdf_text(rendered.pdf, tmp_path))
     for expected in (
-        "450.00 EUR", "25 June 2026", L.grouped(LETTER.payment_reference), "DOE-000007", "127.0.0.9", "51413",
-        "ab" * 20, "work.bin", "The Example Film", "2026-05-25", "Verified hits 4",
+        "450.00 EUR", "25 June 2026", PR.grouped(LETTER.payment_reference), "DOE-000007", "127.0.0.9",
+        "51413", "ab" * 20, "work.bin", "The Example Film", "2026-05-25", "Verified hits 4",
         "associated with your internet account", "checked it against the hash published for that piece",
         "disputes@example.test", "Disputes, 1 Example Street", "Please include the case number DOE-000007",
         "DE89 3704 0044 0532 0130 00", "Jordan Example", "12 Sample Road",
@@ -192,7 +194,7 @@ def test_pdf_states_evidence_money_deadline_reference_and_dispute(tmp_path: Path
 
 
 def test_reminder_says_so(tmp_path: Path) -> None:
-    reminder = replace(LETTER, kind="reminder", payment_reference=L.payment_reference(7, 2))
+    reminder = replace(LETTER, kind="reminder", payment_reference=PR.payment_reference(7, 2))
     rendered = L.render_letter(FACTS, reminder, TO, SETTINGS)
     assert "REMINDER" in pdf_text(rendered.pdf, tmp_path) and "REMINDER" in rendered.text
 
@@ -208,7 +210,7 @@ def test_hostile_names_are_escaped_and_load_nothing() -> None:
 
 def test_accusing_wording_is_refused() -> None:
     facts = replace(FACTS, work_title="What you downloaded")
-    with pytest.raises(L.LetterError, match="accusing wording"):
+    with pytest.raises(LS.LetterError, match="accusing wording"):
         L.render_letter(facts, LETTER, TO, SETTINGS)
     assert L.forbidden_wording("You\n  SHARED it") == ["you shared"]
 
@@ -225,7 +227,7 @@ def test_message_carries_text_and_pdf(tmp_path: Path) -> None:
     assert attachment.get_content_type() == "application/pdf"
     assert attachment.get_filename() == "DOE-000007-initial.pdf"
     assert attachment.get_content() == rendered.pdf
-    with pytest.raises(L.LetterError):
+    with pytest.raises(LS.LetterError):
         L.build_message(FACTS, LETTER, rendered, replace(TO, email=None), SETTINGS, T0)
 
 
@@ -233,18 +235,18 @@ def test_message_carries_text_and_pdf(tmp_path: Path) -> None:
 
 
 def test_frozen_settings_round_trip() -> None:
-    frozen = L.settings_json(SETTINGS)
-    assert L.frozen_settings(frozen) == SETTINGS and frozen == L.settings_json(L.frozen_settings(frozen))
+    frozen = LS.settings_json(SETTINGS)
+    assert LS.frozen_settings(frozen) == SETTINGS and frozen == LS.settings_json(LS.frozen_settings(frozen))
     for bad in (None, "{", '{"colour": "red"}'):
-        with pytest.raises(L.LetterError, match="draft it again"):
-            L.frozen_settings(bad)
+        with pytest.raises(LS.LetterError, match="draft it again"):
+            LS.frozen_settings(bad)
 
 
 def test_send_time_settings_may_not_change_contacts() -> None:
-    assert L.settings_conflicts(SETTINGS, {}) == []
-    same = {name: getattr(SETTINGS, name) for name in L.CONTACT_FIELDS} | {"amount": "1.00"}
-    assert L.settings_conflicts(SETTINGS, same) == []  # money is the letter row's, not checked here
-    assert L.settings_conflicts(SETTINGS, {"iban": "GB33", "payee": SETTINGS.payee, "bic": "X"}) == [
+    assert LS.settings_conflicts(SETTINGS, {}) == []
+    same = {name: getattr(SETTINGS, name) for name in LS.CONTACT_FIELDS} | {"amount": "1.00"}
+    assert LS.settings_conflicts(SETTINGS, same) == []  # money is the letter row's, not checked here
+    assert LS.settings_conflicts(SETTINGS, {"iban": "GB33", "payee": SETTINGS.payee, "bic": "X"}) == [
         "iban",
         "bic",
     ]
@@ -256,7 +258,7 @@ def test_approval_digest_binds_content_but_not_the_addressee_or_dates() -> None:
     assert L.approval_digest(replace(FACTS, status="sent"), replace(LETTER, sent_us=T0 + DAY), SETTINGS) == (
         digest
     )  # the sending time only fixes the printed dates
-    changed = [replace(SETTINGS, **{name: getattr(SETTINGS, name) + "x"}) for name in L.CONTACT_FIELDS]
+    changed = [replace(SETTINGS, **{name: getattr(SETTINGS, name) + "x"}) for name in LS.CONTACT_FIELDS]
     for settings in changed:
         assert L.approval_digest(FACTS, LETTER, settings) != digest
     for letter in (replace(LETTER, amount_cents=1), replace(LETTER, deadline_us=T0 + 7 * DAY),

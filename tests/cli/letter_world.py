@@ -13,11 +13,14 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+import swarmscope.cli.letters  # noqa: F401  (registers the letters commands)
+from swarmscope.cases import letter_settings as LS
 from swarmscope.cases import letters as L
 from swarmscope.cases.identities import Identity, IdentityKey, write_key_file
+from swarmscope.cases.letter_flow import approve_letter, draft_letters
+from swarmscope.cases.letter_send import Delivery, SentLetter, send_letter
 from swarmscope.cases.thresholds import Candidate
 from swarmscope.cases.workflow import CaseEvent, next_case_status
-from swarmscope.cli import letters as cli_letters
 from swarmscope.evidence.records import Observation, Source, Tier
 from swarmscope.store import cases as case_store
 from swarmscope.store import letters as letter_store
@@ -34,7 +37,7 @@ IDENTITIES = {
     "127.0.0.12": Identity("Blake Sample", "2 Second Street\n10117 Berlin", None),
     "127.0.0.13": Identity("Casey Sample", "3 Third Street\n10119 Berlin", "casey@example.test"),
 }
-SETTINGS = L.load_settings(L.TEMPLATES / "settings.example.toml", {})
+SETTINGS = LS.load_settings(L.TEMPLATES / "settings.example.toml", {})
 
 
 @dataclass
@@ -102,12 +105,10 @@ def status(world: World, doe: str) -> str:
 
 
 def draft_approve(world: World, doe: str, now_us: int = T0) -> letter_store.LetterRow:
-    cli_letters.draft_letters(world.store, SETTINGS, [doe], "counsel", now_us)
-    return cli_letters.approve_letter(world.store, doe, "alice", now_us + 1)
+    draft_letters(world.store, SETTINGS, [doe], "counsel", now_us)
+    return approve_letter(world.store, doe, "alice", now_us + 1)
 
 
-def send(
-    world: World, doe: str, smtp: SmtpServer | None, out: Path | None, now_us: int
-) -> cli_letters.SentLetter:
-    delivery = cli_letters.Delivery(smtp.host if smtp else None, smtp.port if smtp else 25, out, timeout=30.0)
-    return cli_letters.send_letter(world.store, doe, world.key, {}, delivery, "alice", now_us)
+def send(world: World, doe: str, smtp: SmtpServer | None, out: Path | None, now_us: int) -> SentLetter:
+    delivery = Delivery(smtp.host if smtp else None, smtp.port if smtp else 25, out, timeout=30.0)
+    return send_letter(world.store, doe, world.key, {}, delivery, "alice", now_us)

@@ -13,10 +13,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from swarmscope.cli import letters as cli_letters
+import swarmscope.cli.escalations
+import swarmscope.cli.letters  # noqa: F401  (registers the letters commands)
+from swarmscope.cases.letter_flow import expire_letters
+from swarmscope.cases.litigation import COLUMNS, IDENTITY_COLUMNS
+from swarmscope.cases.payments import record_payment
 from swarmscope.cli.app import app
-from swarmscope.cli.escalations import COLUMNS, IDENTITY_COLUMNS
-from swarmscope.cli.payments import record_payment
 from swarmscope.store.database import open_store
 from swarmscope.store.subscribers import AuditRow, audit_rows
 from swarmscope.testbed.smtp import start_smtp
@@ -34,7 +36,7 @@ def test_expired_case_escalated_and_exported(tmp_path: Path) -> None:
         record_payment(world.store, world.dois[1], 10_000, letters[1].payment_reference, currency="EUR",
                        received_us=T0 + DAY, method=None, actor="clerk", now_us=T0 + DAY)  # fmt: skip
         after = letters[0].deadline_us + 1
-        assert cli_letters.expire_letters(world.store, "counsel", after) == world.dois[:2]
+        assert expire_letters(world.store, "counsel", after) == world.dois[:2]
     finally:
         server.stop()
         world.store.close()
@@ -97,7 +99,7 @@ def test_export_of_nothing_is_a_header(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("text", ["=1+1", "+1", "-1", "@SUM(A1)", "\t=1", "\r=1"])
 def test_escalation_cells_never_run_as_formulas(text: str) -> None:
-    from swarmscope.cli.escalations import _cell
+    from swarmscope.cases.litigation import _cell
 
     assert _cell(text).startswith("'") or _cell(text)[:1] not in ("=", "+", "-", "@", "\t", "\r")
 
@@ -110,10 +112,7 @@ def test_a_case_whose_rows_changed_is_left_out_of_the_litigation_list(tmp_path: 
         for doe in world.dois[:2]:
             draft_approve(world, doe)
             sent.append(send(world, doe, server, tmp_path / "post", T0 + HOUR))
-        assert (
-            cli_letters.expire_letters(world.store, "counsel", sent[0].letter.deadline_us + 1)
-            == world.dois[:2]
-        )
+        assert expire_letters(world.store, "counsel", sent[0].letter.deadline_us + 1) == world.dois[:2]
     finally:
         server.stop()
         world.store.close()

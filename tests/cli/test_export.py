@@ -16,7 +16,8 @@ from typer.testing import CliRunner
 
 from swarmscope.cli import register_commands
 from swarmscope.cli.app import app
-from swarmscope.cli.export import parse_infohash, parse_ip, parse_time, run_export
+from swarmscope.cli.export import parse_ip, run_export
+from swarmscope.cli.options import parse_infohash, parse_time
 from swarmscope.cli.verify import run_verify
 from swarmscope.errors import InputError
 from swarmscope.evidence.seal import key_fingerprint, private_key_pem, public_key_raw

@@ -16,12 +16,16 @@ import pytest
 import sqlalchemy as sa
 from typer.testing import CliRunner
 
+import swarmscope.cli.disputes
+import swarmscope.cli.letters  # noqa: F401  (registers the letters commands)
+from swarmscope.cases import letter_settings as LS
 from swarmscope.cases import letters as L
+from swarmscope.cases.case_actions import record_dispute
 from swarmscope.cases.case_proof import UnprovenCase
+from swarmscope.cases.letter_flow import approve_letter, draft_letters, pending_approved
+from swarmscope.cases.letter_send import Delivery, send_letter
 from swarmscope.cases.workflow import WorkflowError, next_request_status
-from swarmscope.cli import letters as cli_letters
 from swarmscope.cli.app import app
-from swarmscope.cli.disputes import record_dispute
 from swarmscope.net.smtp_client import MailError
 from swarmscope.store import cases as case_store
 from swarmscope.store import letters as letter_store
@@ -53,7 +57,7 @@ def send_args(world: World, smtp: SmtpServer, *extra: str) -> list[str]:
 
 def test_preview_shows_the_letter_and_approval_binds_its_digest(world: World, tmp_path: Path) -> None:
     doe, db, runner = world.dois[0], str(world.db), CliRunner()
-    cli_letters.draft_letters(world.store, SETTINGS, [doe], "counsel", T0)
+    draft_letters(world.store, SETTINGS, [doe], "counsel", T0)
     pdf = tmp_path / "preview.pdf"
     result = runner.invoke(app, ["letters", "preview", doe, "--out", str(pdf), "--db", db])
     assert result.exit_code == 0, result.output
@@ -74,7 +78,7 @@ def test_preview_shows_the_letter_and_approval_binds_its_digest(world: World, tm
     assert result.exit_code == 0 and digest in result.stdout, result.output
     row = letter_store.list_letters(world.store, case_id=case_store.get_case(world.store, doe).id)[-1]
     assert row.approved_sha256 == digest and row.approved_by == "alice"
-    assert L.frozen_settings(row.settings_json) == SETTINGS
+    assert LS.frozen_settings(row.settings_json) == SETTINGS
 
 
 def test_send_uses_the_frozen_settings_and_refuses_other_contacts(
@@ -108,10 +112,10 @@ def test_content_changed_after_approval_is_not_sent(world: World, smtp: SmtpServ
         if change == "facts":
             conn.execute(legal_case.update().where(legal_case.c.id == row.case_id).values(hits=99))
         else:
-            tampered = L.settings_json(replace(SETTINGS, iban="GB33 BUKB 2020 1555 5555 55"))
+            tampered = LS.settings_json(replace(SETTINGS, iban="GB33 BUKB 2020 1555 5555 55"))
             conn.execute(letter.update().where(letter.c.id == row.id).values(settings_json=tampered))
     # a case row that no longer matches its sealed hits is refused before the approval digest is compared
-    refused = UnprovenCase if change == "facts" else L.LetterError
+    refused = UnprovenCase if change == "facts" else LS.LetterError
     message = (
         "the proven evidence shows 4 verified hit" if change == "facts" else "differs from what was approved"
     )
@@ -131,7 +135,7 @@ def test_unusable_out_sends_nothing(world: World, smtp: SmtpServer, tmp_path: Pa
     assert result.exit_code == 1 and "error:" in result.output and "--out" in result.output, result.output
     assert isinstance(result.exception, SystemExit) and "Traceback" not in result.output
     assert not smtp.messages and [status(world, d) for d in world.dois[:2]] == ["approved", "approved"]
-    with pytest.raises(L.LetterError, match="--out"):  # the function checks too
+    with pytest.raises(LS.LetterError, match="--out"):  # the function checks too
         send(world, world.dois[0], smtp, out, T0 + HOUR)
     assert not smtp.messages and reads(world, world.dois[0]) == 0
 
@@ -143,12 +147,12 @@ def test_failure_after_smtp_accepted_is_recorded_and_never_resent(
     row = draft_approve(world, doe)
     out = tmp_path / "out"
     (out / f"{doe}-initial-{row.id}.pdf").mkdir(parents=True)  # the PDF copy cannot be written
-    with pytest.raises(L.LetterError, match="recorded as sent"):
+    with pytest.raises(LS.LetterError, match="recorded as sent"):
         send(world, doe, smtp, out, T0 + HOUR)
     (message,) = smtp.messages
     sent = letter_store.get_letter(world.store, row.id)
     assert sent.sent_us == T0 + HOUR and sent.message_id == message["Message-ID"]
-    assert status(world, doe) == "sent" and cli_letters.pending_approved(world.store) == []
+    assert status(world, doe) == "sent" and pending_approved(world.store) == []
     result = CliRunner().invoke(app, send_args(world, smtp))  # the retry
     assert result.exit_code == 0, result.output
     result = CliRunner().invoke(app, send_args(world, smtp, "--case", doe))
@@ -175,7 +179,7 @@ def test_postal_pdf_is_private_under_umask_022(world: World, tmp_path: Path) -> 
 
 def test_early_dispute_stops_drafted_and_approved_letters(world: World, smtp: SmtpServer) -> None:
     drafted, approved = world.dois[0], world.dois[2]
-    cli_letters.draft_letters(world.store, SETTINGS, [drafted], "counsel", T0)
+    draft_letters(world.store, SETTINGS, [drafted], "counsel", T0)
     draft_approve(world, approved)
     runner, db = CliRunner(), str(world.db)
     for doe in (drafted, approved):
@@ -185,7 +189,7 @@ def test_early_dispute_stops_drafted_and_approved_letters(world: World, smtp: Sm
         assert status(world, doe) == "disputed"
         rows = letter_store.list_letters(world.store, case_id=case_store.get_case(world.store, doe).id)
         assert all(r.voided_us is not None and r.sent_us is None for r in rows)
-    assert cli_letters.pending_approved(world.store) == []
+    assert pending_approved(world.store) == []
     result = runner.invoke(app, send_args(world, smtp))
     assert result.exit_code == 0, result.output  # nothing pending: no exit 1 forever
     for command in (["preview", approved], ["approve", approved, "--actor", "alice"]):
@@ -210,11 +214,11 @@ def test_no_letter_on_a_quashed_or_contested_request(world: World, smtp: SmtpSer
         case_store.set_request_status(
             world.store, request, step, "counsel", None, T0, rule=next_request_status
         )
-    with pytest.raises(L.LetterError, match=f"request {request} is {ruling}"):
-        cli_letters.draft_letters(world.store, SETTINGS, [doe], "counsel", T0)
-    with pytest.raises(L.LetterError, match=f"request {request} is {ruling}"):
-        cli_letters.approve_letter(world.store, approved_doe, "alice", T0 + 2)
-    with pytest.raises(L.LetterError, match=f"request {request} is {ruling}"):
+    with pytest.raises(LS.LetterError, match=f"request {request} is {ruling}"):
+        draft_letters(world.store, SETTINGS, [doe], "counsel", T0)
+    with pytest.raises(LS.LetterError, match=f"request {request} is {ruling}"):
+        approve_letter(world.store, approved_doe, "alice", T0 + 2)
+    with pytest.raises(LS.LetterError, match=f"request {request} is {ruling}"):
         send(world, approved_doe, smtp, None, T0 + HOUR)
     assert not smtp.messages
 
@@ -226,7 +230,7 @@ def test_a_letter_is_claimed_before_smtp_so_an_unknown_outcome_is_never_resent(
     doe = world.dois[0]
     row = draft_approve(world, doe)
     assert letter_store.claim_sending(world.store, row.id, "<other-sender@example.test>")
-    with pytest.raises(L.LetterError, match="outcome unknown"):
+    with pytest.raises(LS.LetterError, match="outcome unknown"):
         send(world, doe, smtp, None, T0 + HOUR)
     assert not smtp.messages and status(world, doe) == "approved"
     assert not letter_store.claim_sending(world.store, row.id, "<again@example.test>")
@@ -235,9 +239,9 @@ def test_a_letter_is_claimed_before_smtp_so_an_unknown_outcome_is_never_resent(
 def test_a_refused_smtp_conversation_releases_the_claim(world: World, tmp_path: Path) -> None:
     doe = world.dois[0]
     row = draft_approve(world, doe)
-    dead = cli_letters.Delivery("127.0.0.1", 9, None, timeout=5.0)  # nothing listens on the discard port
+    dead = Delivery("127.0.0.1", 9, None, timeout=5.0)  # nothing listens on the discard port
     with pytest.raises(MailError):
-        cli_letters.send_letter(world.store, doe, world.key, {}, dead, "alice", T0 + HOUR)
+        send_letter(world.store, doe, world.key, {}, dead, "alice", T0 + HOUR)
     assert letter_store.get_letter(world.store, row.id).message_id is None  # free to be sent again
     assert letter_store.claim_sending(world.store, row.id, "<retry@example.test>")
 

@@ -13,11 +13,21 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+import swarmscope.cli.disputes  # registers the disputes commands
+import swarmscope.cli.letters  # noqa: F401  (registers the letters commands)
+from swarmscope.cases import letter_settings as LS
 from swarmscope.cases import letters as L
+from swarmscope.cases import payment_reference as PR
+from swarmscope.cases.case_actions import record_dispute
+from swarmscope.cases.letter_flow import (
+    approve_letter,
+    draft_letters,
+    expire_letters,
+    pending_approved,
+    remind_letters,
+)
 from swarmscope.cases.workflow import CaseEvent, WorkflowError, next_case_status
-from swarmscope.cli import letters as cli_letters
 from swarmscope.cli.app import app
-from swarmscope.cli.disputes import record_dispute  # registers `disputes` on the app
 from swarmscope.store import cases as case_store
 from swarmscope.store import letters as letter_store
 from swarmscope.store.database import StoreError
@@ -46,7 +56,7 @@ def test_approved_letter_is_emailed_with_its_pdf(world: World, smtp: SmtpServer,
     assert attachment.get_content_type() == "application/pdf" and pdf.startswith(b"%PDF-")
     assert sent.letter.pdf_sha256 == hashlib.sha256(pdf).hexdigest()
     text = pdf_text(pdf, tmp_path)
-    ref = L.grouped(sent.letter.payment_reference)
+    ref = PR.grouped(sent.letter.payment_reference)
     for expected in ("450.00 EUR", ref, "Alex Sample", "127.0.0.11", "The Example Film", "example-film.mkv",
                      "Loopback Telecom", "associated with your internet account", "disputes@example.test",
                      "Verified hits 4", "25 June 2026"):  # fmt: skip
@@ -60,7 +70,7 @@ def test_approved_letter_is_emailed_with_its_pdf(world: World, smtp: SmtpServer,
 def test_postal_letter_is_written_and_marked_sent(world: World, smtp: SmtpServer, tmp_path: Path) -> None:
     doe = world.dois[1]  # no e-mail disclosed
     draft_approve(world, doe)
-    with pytest.raises(L.LetterError, match="--out"):
+    with pytest.raises(LS.LetterError, match="--out"):
         send(world, doe, smtp, None, T0 + HOUR)
     assert status(world, doe) == "approved"
     sent = send(world, doe, smtp, tmp_path / "post", T0 + HOUR)
@@ -72,10 +82,10 @@ def test_postal_letter_is_written_and_marked_sent(world: World, smtp: SmtpServer
 
 def test_unapproved_letter_cannot_be_sent(world: World, smtp: SmtpServer) -> None:
     doe = world.dois[0]
-    cli_letters.draft_letters(world.store, SETTINGS, [doe], "counsel", T0)
-    with pytest.raises(L.LetterError, match="not approved"):
+    draft_letters(world.store, SETTINGS, [doe], "counsel", T0)
+    with pytest.raises(LS.LetterError, match="not approved"):
         send(world, doe, smtp, None, T0 + HOUR)
-    assert cli_letters.pending_approved(world.store) == []
+    assert pending_approved(world.store) == []
     (letter,) = letter_store.list_letters(world.store, case_id=case_store.get_case(world.store, doe).id)
     with pytest.raises(StoreError):  # the store refuses too
         letter_store.mark_sent(world.store, letter.id, T0, "00" * 32, None, approved_sha256="00" * 32)
@@ -85,16 +95,16 @@ def test_unapproved_letter_cannot_be_sent(world: World, smtp: SmtpServer) -> Non
     assert all(
         r.action != "read" for r in audit_rows(world.store, subject=f"case:{doe}")
     )  # nothing decrypted
-    cli_letters.draft_letters(world.store, SETTINGS, [doe], "counsel", T0 + 2)  # a redraft voids approval
-    cli_letters.approve_letter(world.store, doe, "alice", T0 + 3)
-    cli_letters.draft_letters(world.store, SETTINGS, [doe], "counsel", T0 + 4)
-    with pytest.raises(L.LetterError, match="not approved"):
+    draft_letters(world.store, SETTINGS, [doe], "counsel", T0 + 2)  # a redraft voids approval
+    approve_letter(world.store, doe, "alice", T0 + 3)
+    draft_letters(world.store, SETTINGS, [doe], "counsel", T0 + 4)
+    with pytest.raises(LS.LetterError, match="not approved"):
         send(world, doe, smtp, None, T0 + HOUR)
 
 
 def test_approval_needs_a_person_and_is_recorded(world: World) -> None:
     doe = world.dois[0]
-    cli_letters.draft_letters(world.store, SETTINGS, [doe], "counsel", T0)
+    draft_letters(world.store, SETTINGS, [doe], "counsel", T0)
     result = CliRunner().invoke(app, ["letters", "approve", doe, "--actor", " ", "--db", str(world.db)])
     assert result.exit_code == 1 and "actor" in result.output
     result = CliRunner().invoke(app, ["letters", "approve", doe, "--actor", "alice", "--db", str(world.db)])
@@ -110,22 +120,22 @@ def test_dispute_stops_every_further_letter(world: World, smtp: SmtpServer) -> N
     draft_approve(world, doe)
     send(world, doe, smtp, None, T0 + HOUR)
     deadline = T0 + HOUR + 28 * DAY
-    cli_letters.remind_letters(world.store, SETTINGS, "counsel", deadline + DAY)
-    reminder = cli_letters.approve_letter(world.store, doe, "alice", deadline + DAY)  # before the dispute
+    remind_letters(world.store, SETTINGS, "counsel", deadline + DAY)
+    reminder = approve_letter(world.store, doe, "alice", deadline + DAY)  # before the dispute
     record_dispute(world.store, doe, "the router was shared", received_us=deadline + 2 * DAY, actor="clerk",
                    now_us=deadline + 2 * DAY)  # fmt: skip
     assert status(world, doe) == "disputed"
     assert letter_store.get_letter(world.store, reminder.id).voided_us == deadline + 2 * DAY
-    assert cli_letters.pending_approved(world.store) == []  # `letters send` has nothing to fail on
-    with pytest.raises(L.LetterError, match="no unsent letter"):
+    assert pending_approved(world.store) == []  # `letters send` has nothing to fail on
+    with pytest.raises(LS.LetterError, match="no unsent letter"):
         send(world, doe, smtp, None, deadline + 3 * DAY)
     with pytest.raises(StoreError):  # the store refuses the voided letter too
         letter_store.mark_sent(world.store, reminder.id, deadline + 3 * DAY, "00" * 32, None,
                                approved_sha256=reminder.approved_sha256 or "")  # fmt: skip
     with pytest.raises(WorkflowError):
-        cli_letters.draft_letters(world.store, SETTINGS, [doe], "counsel", deadline + 3 * DAY)
-    assert cli_letters.remind_letters(world.store, SETTINGS, "counsel", deadline + 90 * DAY) == []
-    assert cli_letters.expire_letters(world.store, "counsel", deadline + 90 * DAY) == []
+        draft_letters(world.store, SETTINGS, [doe], "counsel", deadline + 3 * DAY)
+    assert remind_letters(world.store, SETTINGS, "counsel", deadline + 90 * DAY) == []
+    assert expire_letters(world.store, "counsel", deadline + 90 * DAY) == []
     assert len(smtp.messages) == 1 and status(world, doe) == "disputed"
     assert letter_store.get_letter(world.store, reminder.id).sent_us is None
 
@@ -134,17 +144,17 @@ def test_reminder_then_expiry(world: World, smtp: SmtpServer, tmp_path: Path) ->
     doe = world.dois[0]
     draft_approve(world, doe)
     first = send(world, doe, smtp, None, T0 + HOUR).letter
-    assert cli_letters.remind_letters(world.store, SETTINGS, "counsel", first.deadline_us - 1) == []
-    assert cli_letters.expire_letters(world.store, "counsel", first.deadline_us - 1) == []
-    (reminder,) = cli_letters.remind_letters(world.store, SETTINGS, "counsel", first.deadline_us + 1)
+    assert remind_letters(world.store, SETTINGS, "counsel", first.deadline_us - 1) == []
+    assert expire_letters(world.store, "counsel", first.deadline_us - 1) == []
+    (reminder,) = remind_letters(world.store, SETTINGS, "counsel", first.deadline_us + 1)
     assert reminder.kind == "reminder" and reminder.payment_reference != first.payment_reference
-    assert cli_letters.pending_approved(world.store) == []  # a reminder needs its own approval
-    cli_letters.approve_letter(world.store, doe, "alice", first.deadline_us + 2)
+    assert pending_approved(world.store) == []  # a reminder needs its own approval
+    approve_letter(world.store, doe, "alice", first.deadline_us + 2)
     sent = send(world, doe, smtp, None, first.deadline_us + 3)
     assert status(world, doe) == "sent" and len(smtp.messages) == 2
     assert "REMINDER" in pdf_text(next(iter(smtp.messages[1].iter_attachments())).get_content(), tmp_path)
-    assert cli_letters.expire_letters(world.store, "counsel", sent.letter.deadline_us - 1) == []
-    assert cli_letters.expire_letters(world.store, "counsel", sent.letter.deadline_us + 1) == [doe]
+    assert expire_letters(world.store, "counsel", sent.letter.deadline_us - 1) == []
+    assert expire_letters(world.store, "counsel", sent.letter.deadline_us + 1) == [doe]
     assert status(world, doe) == "no_response"
 
 

@@ -8,11 +8,13 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from swarmscope.cases import letters as L
+from swarmscope.cases import letter_settings as LS
+from swarmscope.cases import payment_reference as PR
+from swarmscope.cases.case_actions import record_dispute
+from swarmscope.cases.payments import record_payment
 from swarmscope.cases.workflow import WorkflowError
 from swarmscope.cli.app import app
-from swarmscope.cli.disputes import record_dispute
-from swarmscope.cli.payments import parse_received, record_payment
+from swarmscope.cli.payments import parse_received
 from swarmscope.errors import InputError
 from swarmscope.store import cases as case_store
 from swarmscope.store import letters as letter_store
@@ -36,14 +38,14 @@ def sent_world(tmp_path: Path) -> Iterator[tuple[World, letter_store.LetterRow]]
 
 def pay(world: World, amount: str, reference: str, currency: str | None = None) -> tuple[object, str]:
     return record_payment(
-        world.store, world.dois[0], L.parse_amount(amount), reference, currency=currency,
+        world.store, world.dois[0], LS.parse_amount(amount), reference, currency=currency,
         received_us=T0 + 2 * DAY, method="bank transfer", actor="clerk", now_us=T0 + 3 * DAY,
     )  # fmt: skip
 
 
 def test_full_payment_pays_the_case(sent_world: tuple[World, letter_store.LetterRow]) -> None:
     world, letter = sent_world
-    _, status = pay(world, "450.00", L.grouped(letter.payment_reference).lower())
+    _, status = pay(world, "450.00", PR.grouped(letter.payment_reference).lower())
     assert status == "paid"
     (payment,) = letter_store.list_payments(world.store, letter.case_id)
     assert (payment.amount_cents, payment.currency, payment.reference) == (

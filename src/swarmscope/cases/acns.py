@@ -117,15 +117,9 @@ def build_notice_xml(
     _sub(case, "Severity", "Normal")
     c = complainant
     _contact(
-        root,
-        "Complainant",
-        c.entity,
-        c.email,
-        Contact=c.contact,
-        Address=c.address,
-        Phone=c.phone,
+        root, "Complainant", c.entity, c.email, Contact=c.contact, Address=c.address, Phone=c.phone,
         ContactURL=c.url,
-    )
+    )  # fmt: skip
     _contact(root, "Service_Provider", doc.isp_name, doc.abuse_email)
     source = _sub(root, "Source")
     _sub(source, "TimeStamp", us_to_iso(doc.first_hit_us))

@@ -7,21 +7,20 @@ Nothing here prints a subscriber's identity: cases are named by DOE number, IP a
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from typing import Annotated
 
 import typer
 
 from swarmscope.cases import workflow
 from swarmscope.cases.candidates import BuildReport, build_cases, recorded_policy
+from swarmscope.cases.case_actions import DECISIONS, decision_refusal, record_decision
 from swarmscope.cases.thresholds import ThresholdPolicy, policy_warnings
 from swarmscope.cli.app import app
 from swarmscope.cli.evidence_trust import NodeKeyOption, TrustKeyOption, workflow_trust
 from swarmscope.cli.numeric import CLOCK_THRESHOLD_MS, MIN_HITS, MIN_SPAN_SECONDS, number_option
 from swarmscope.cli.options import ActorOption, DbOption, actor_name, command_store, fail, now_us
-from swarmscope.cli.text import clean
+from swarmscope.cli.text import clean, iso
 from swarmscope.errors import InputError
-from swarmscope.evidence.records import us_to_iso
 from swarmscope.store import cases as case_rows
 from swarmscope.store.database import DEFAULT_DB, Store
 
@@ -47,11 +46,6 @@ def parse_duration(text: str, option: str) -> int:
     if not MIN_SPAN_SECONDS.holds(seconds):
         raise InputError(f"{option} {text[:40]!r}: must be {MIN_SPAN_SECONDS.describe()}")
     return round(seconds * 1_000_000)
-
-
-def iso(us: int | None) -> str:
-    """UTC microseconds as ISO 8601, or ``-``."""
-    return "-" if us is None else us_to_iso(us)
 
 
 def _echo_case(case: case_rows.CaseRow, isp_names: dict[int, str]) -> None:
@@ -115,15 +109,9 @@ def build(
         now = now_us()
         trust = workflow_trust(db, node_key, trust_key, now)
         report = build_cases(
-            store,
-            policy,
-            now,
-            infohash=infohash,
-            clock_threshold_us=threshold,
-            require_confirmed=require_confirmed,
-            actor=who,
-            trust=trust,
-        )
+            store, policy, now, infohash=infohash, clock_threshold_us=threshold,
+            require_confirmed=require_confirmed, actor=who, trust=trust,
+        )  # fmt: skip
         _echo_report(store, report, verbose)
 
 
@@ -228,21 +216,6 @@ def show(
             )
 
 
-# Decisions counsel records directly; every other workflow event goes through the command that checks it.
-DECISIONS = frozenset({"withdraw", "close", "counsel_escalate"})
-ROUTES = {
-    "request": "use `swarmscope isps request ISP --status served`",
-    "identify": "use `swarmscope subscribers import`",
-    "draft": "use `swarmscope letters draft`",
-    "approve": "use `swarmscope letters approve`",
-    "send": "use `swarmscope letters send`",
-    "expire": "use `swarmscope letters expire` (it checks the deadline)",
-    "pay": "use `swarmscope payments record`",
-    "dispute": "use `swarmscope disputes record`",
-    "escalate": "use `swarmscope escalations mark`",
-}
-
-
 @cases_app.command("event")
 def event(
     doe: Annotated[str, typer.Argument(help="DOE number or case id.")],
@@ -257,17 +230,10 @@ def event(
     `subscribers import` (identified), `letters draft/approve/send/expire` (the deadline),
     `payments record`, `disputes record`, `escalations mark`.
     """
-    if name not in DECISIONS:
-        typer.echo(
-            f"error: {clean(name)!r} is not recorded with `cases event`: {ROUTES.get(name, 'unknown event')}"
-        )
+    refusal = decision_refusal(name)
+    if refusal is not None:
+        typer.echo(f"error: {clean(name)!r} is not recorded with `cases event`: {refusal}")
         raise typer.Exit(1)
     with command_store(db) as store:
-        case = set_status(store, doe, name, actor_name(actor), note)
+        case = record_decision(store, doe, name, actor_name(actor), note, now_us())
         typer.echo(f"{case.doe}: {case.status}")
-
-
-def set_status(store: Store, case: int | str, event: str, actor: str, note: str | None) -> case_rows.CaseRow:
-    """Apply a workflow event to a case through the pure rule (composition for the CLI)."""
-    rule: Callable[[str, str, str | None], str] = workflow.next_case_status
-    return case_rows.set_case_status(store, case, event, actor, note, now_us(), rule=rule)

@@ -21,7 +21,7 @@ from typing import Annotated
 
 import typer
 
-from swarmscope.cli.export import load_node_key
+from swarmscope.cli.node_identity import load_node_key
 from swarmscope.errors import DecodeError, InputError
 from swarmscope.evidence.seal import key_fingerprint, load_public_key, public_key_raw
 from swarmscope.store.node_key import default_key_path

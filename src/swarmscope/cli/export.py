@@ -20,26 +20,26 @@ import shutil
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from rich.console import Console
 
 from swarmscope import __version__
 from swarmscope.cli.app import app
-from swarmscope.cli.numeric import CLOCK_THRESHOLD_MS, UTC_US, number_option
+from swarmscope.cli.node_identity import load_node_key
+from swarmscope.cli.numeric import CLOCK_THRESHOLD_MS, number_option
+from swarmscope.cli.options import parse_infohash, parse_time
 from swarmscope.cli.text import escaped
 from swarmscope.errors import DecodeError, InputError, SwarmscopeError
 from swarmscope.evidence.bundle import build_bundle
 from swarmscope.evidence.seal import key_fingerprint, public_key_raw
 from swarmscope.net.clock import Clock
 from swarmscope.store import ledger_queries as lq
-from swarmscope.store.database import DEFAULT_DB, StoreError, open_store
+from swarmscope.store.database import DEFAULT_DB, open_store
 from swarmscope.store.export import ExportFilters, collect_export
-from swarmscope.store.node_key import default_key_path, load_or_create_node_key
+from swarmscope.store.node_key import default_key_path
 from swarmscope.wire.types import Endpoint
 
 
@@ -57,25 +57,6 @@ class ExportResult:
     attributions: int = 0
     datasets: int = 0
     left_out: tuple[tuple[int, str], ...] = ()  # (records, why) per reason
-
-
-def parse_time(text: str, option: str) -> int:
-    """``--since``/``--until``: ISO 8601 (UTC unless an offset is given) or integer UTC microseconds.
-
-    Raises:
-        InputError: neither form, or microseconds outside :data:`swarmscope.cli.numeric.UTC_US` (the
-            message names the option).
-    """
-    if text.lstrip("-").isdigit():
-        return int(UTC_US.parse(option, text))
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise InputError(f"{option}: {text!r} is neither ISO 8601 nor UTC microseconds") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    delta = moment - datetime(1970, 1, 1, tzinfo=UTC)
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
 def parse_ip(text: str) -> str:
@@ -103,36 +84,6 @@ def check_interval(since: str | None, until: str | None) -> tuple[int | None, in
     if since_us is not None and until_us is not None and since_us > until_us:
         raise InputError(f"--since {since} is after --until {until}: no record can match")
     return since_us, until_us
-
-
-def parse_infohash(text: str) -> str:
-    """``--infohash``: 40 (v1) or 64 (v2) hex digits, lower-cased.
-
-    Raises:
-        InputError: anything else.
-    """
-    if len(text) not in (40, 64) or any(c not in "0123456789abcdef" for c in text.lower()):
-        raise InputError(f"--infohash: {text!r} is not 40 or 64 hex digits")
-    return text.lower()
-
-
-def load_node_key(path: Path) -> Ed25519PrivateKey:
-    """Read the node's signing key (never creates one: an export signs with the key that sealed the ledger).
-
-    The file is checked like the monitor's (:func:`swarmscope.store.node_key.load_or_create_node_key`):
-    a regular file of at most 64 KiB, not readable by group or other.
-
-    Raises:
-        InputError: missing, unreadable, readable by others, or not an Ed25519 PEM private key.
-    """
-    if not path.exists():
-        raise InputError(f"node key {path}: no such file")
-    try:
-        return load_or_create_node_key(path)
-    except StoreError as exc:
-        if isinstance(exc.__cause__, DecodeError):
-            raise InputError(f"node key {path}: corrupt, or not an Ed25519 PEM private key") from None
-        raise InputError(str(exc)) from None
 
 
 def _default_key(db: str) -> Path:

@@ -11,21 +11,27 @@ from typing import Annotated
 import typer
 
 from swarmscope.cases import workflow
-from swarmscope.cases.identities import valid_email
+from swarmscope.cases.directory import add_isp, check_isp, check_text
+from swarmscope.cases.requests import advance_request, start_request
 from swarmscope.cli import numeric as num
 from swarmscope.cli.app import app
-from swarmscope.cli.cases import iso, set_status
-from swarmscope.cli.export import parse_time
 from swarmscope.cli.numeric import number_option
-from swarmscope.cli.options import ActorOption, DbOption, actor_name, check_text, command_store, fail, now_us
-from swarmscope.cli.text import clean
+from swarmscope.cli.options import (
+    ActorOption,
+    DbOption,
+    actor_name,
+    command_store,
+    fail,
+    now_us,
+    parse_time,
+)
+from swarmscope.cli.text import clean, iso
 from swarmscope.errors import InputError
 from swarmscope.store import cases as case_rows
-from swarmscope.store.database import DEFAULT_DB, Store
+from swarmscope.store.database import DEFAULT_DB
 
 isps_app = typer.Typer(help="ISP directory and disclosure requests.", no_args_is_help=True)
 app.add_typer(isps_app, name="isps")
-_FINAL = ("complied", "quashed")
 
 
 @isps_app.command("add")
@@ -45,17 +51,11 @@ def add(
 ) -> None:
     """Add an ISP to the directory."""
     try:  # checked before the store is opened: bad input creates no database
-        check_text("NAME", name)
-        check_text("--legal-address", legal_address, line_breaks=True)
-        check_text("--country", country)
-        if not name.strip():
-            raise InputError("NAME: the ISP's name must not be empty")
-        if not valid_email(abuse_email):  # no CR/LF (header injection), no display name, one @
-            raise InputError("--abuse-email: not a single valid e-mail address (local@domain)")
+        check_isp(name, abuse_email, legal_address, country)
     except InputError as exc:
         raise fail(exc) from None
     with command_store(db, create=True) as store:
-        isp_id = case_rows.add_isp(store, name, asn, abuse_email, legal_address, country, now_us())
+        isp_id = add_isp(store, name, asn, abuse_email, legal_address, country, now_us())
         typer.echo(f"isp {isp_id}: {clean(name)} AS{', AS'.join(map(str, sorted(set(asn))))}")
 
 
@@ -97,13 +97,6 @@ def status(db: DbOption = DEFAULT_DB) -> None:
                 )
 
 
-def _open_request(store: Store, isp_id: int) -> int:
-    open_ = [r for r in case_rows.request_rows(store, isp_id=isp_id) if r.status not in _FINAL]
-    if not open_:
-        raise InputError("no open disclosure request for this ISP (start one with --status drafted)")
-    return open_[-1].id
-
-
 @isps_app.command("request")
 def request(
     isp: Annotated[str, typer.Argument(help="ISP name or id.")],
@@ -124,7 +117,8 @@ def request(
 ) -> None:
     """Start a disclosure request (``--status drafted``) or record its next status with its date.
 
-    When a request is served, the candidate cases it names move to ``requested``.
+    When a request is served, the candidate cases it names move to ``requested``
+    (:mod:`swarmscope.cases.requests`).
     """
     with command_store(db) as store:
         check_text("--region", region)  # printed on the request's exhibits, like an ISP name
@@ -132,24 +126,10 @@ def request(
         row = case_rows.get_isp(store, isp)
         when = parse_time(date, "--date") if date is not None else None
         if target is workflow.RequestStatus.DRAFTED:
-            rid = case_rows.add_request(store, row.id, region, when or now_us(), actor=who)
-            if attach:
-                cases = [
-                    c.id
-                    for c in case_rows.list_cases(store, isp_id=row.id, status="candidate")
-                    if c.request_id is None
-                ]
-                case_rows.attach_cases(store, rid, cases)
-            named = len(case_rows.list_cases(store, request_id=rid))
+            rid, named = start_request(store, row, region, when or now_us(), who, attach=attach)
             typer.echo(f"request {rid}: drafted for {clean(row.name)}, {named} case(s)")
             return
-        rid = request_id if request_id is not None else _open_request(store, row.id)
-        if case_rows.get_request(store, rid).isp_id != row.id:
-            raise InputError(f"--request {rid}: a request to another ISP")
-        done = case_rows.set_request_status(
-            store, rid, target, who, note, now_us(), rule=workflow.next_request_status, at_us=when
+        done = advance_request(
+            store, row, target, request_id=request_id, actor=who, note=note, now_us=now_us(), at_us=when
         )
-        if target is workflow.RequestStatus.SERVED:
-            for case in case_rows.list_cases(store, request_id=rid, status="candidate"):
-                set_status(store, case.id, workflow.CaseEvent.REQUEST, who, f"request {rid} served")
-        typer.echo(f"request {rid}: {done.status} since {iso(done.status_us)}")
+        typer.echo(f"request {done.id}: {done.status} since {iso(done.status_us)}")

@@ -1,24 +1,11 @@
 """``swarmscope letters draft | preview | approve | send | remind | expire``: letters under human approval.
 
-The path of a letter (README "Letters"): ``draft`` (case identified → drafted; amount, term, sender, payee,
-IBAN/BIC and dispute contacts frozen into the letter row) → ``preview DOE`` (the letter exactly as it will
-leave, with a placeholder addressee and placeholder dates, and its approval digest) → ``approve DOE --actor
-NAME`` (a person's recorded decision: approved_by/approved_us, the SHA-256 of the previewed content, and a
-case_event) → ``send`` (only an approved letter whose content still has that digest, only while
-:func:`swarmscope.cases.workflow.may_send_letter` allows; rendered from the frozen settings only — a
-send-time ``--settings``/``--from``/... that differs from them is refused; the identity is decrypted through
-the audited ``read_identity``; e-mail with the PDF attached when the subscriber has an address, else the PDF
-is written for postal mail) → ``expire`` (sent past its deadline → no_response). ``remind`` drafts a
-reminder (kind "reminder", the outstanding amount, a new term, the contacts of the letter it follows) for a
-sent letter past its deadline; it needs its own approval. A dispute stops every further letter and voids
-unsent ones (approved or not).
-
-Sending order: ``--out`` is checked (a writable directory) before anything is sent; an e-mailed letter is
-recorded as sent (sent_us, Message-ID) as soon as the SMTP server accepted it, and only then is its PDF copy
-written — a later failure is reported (exit 1) but never causes a second sending. PDFs are written 0600.
-
-The deadline printed is the sending time plus the term fixed at drafting (``deadline_days``), so a letter
-approved on Monday and sent on Friday still gives the full term.
+Parsing, printing and exit codes only: the path of a letter and its gates are
+:mod:`swarmscope.cases.letter_flow` (draft, preview, approve, remind, expire) and
+:mod:`swarmscope.cases.letter_send` (the sending order, the frozen settings); rendering and the approval
+digest are :mod:`swarmscope.cases.letters`. ``--out`` of ``send`` is checked (a writable directory) before
+anything is sent. The deadline printed is the sending time plus the term fixed at drafting
+(``deadline_days``), so a letter approved on Monday and sent on Friday still gives the full term.
 """
 
 from __future__ import annotations
@@ -28,60 +15,20 @@ from typing import Annotated
 
 import typer
 
-from swarmscope.cases import letters as rendering
 from swarmscope.cases.case_proof import UnprovenCase
 from swarmscope.cases.identities import IdentityKey
 from swarmscope.cases.letter_flow import (
-    Delivery as Delivery,
+    approve_letter,
+    draft_letters,
+    expire_letters,
+    pending_approved,
+    preview_letter,
+    remind_letters,
 )
-from swarmscope.cases.letter_flow import (
-    Preview as Preview,
-)
-from swarmscope.cases.letter_flow import (
-    SentLetter as SentLetter,
-)
-from swarmscope.cases.letter_flow import (  # re-exported: tests and callers use cli.letters.X
-    _bound_content as _bound_content,
-)
-from swarmscope.cases.letter_flow import (
-    _check_sendable as _check_sendable,
-)
-from swarmscope.cases.letter_flow import (
-    _record_sent as _record_sent,
-)
-from swarmscope.cases.letter_flow import (
-    _write_pdf as _write_pdf,
-)
-from swarmscope.cases.letter_flow import (
-    approve_letter as approve_letter,
-)
-from swarmscope.cases.letter_flow import (
-    check_out_dir as check_out_dir,
-)
-from swarmscope.cases.letter_flow import (
-    draft_letters as draft_letters,
-)
-from swarmscope.cases.letter_flow import (
-    expire_letters as expire_letters,
-)
-from swarmscope.cases.letter_flow import (
-    latest_letter as latest_letter,
-)
-from swarmscope.cases.letter_flow import (
-    move_case as move_case,
-)
-from swarmscope.cases.letter_flow import (
-    pending_approved as pending_approved,
-)
-from swarmscope.cases.letter_flow import (
-    preview_letter as preview_letter,
-)
-from swarmscope.cases.letter_flow import (
-    remind_letters as remind_letters,
-)
-from swarmscope.cases.letter_flow import (
-    send_letter as send_letter,
-)
+from swarmscope.cases.letter_send import Delivery, check_out_dir, send_letter
+from swarmscope.cases.letter_settings import LetterError, load_settings, read_settings, settings_from
+from swarmscope.cases.letters import pdf_of, write_private
+from swarmscope.cases.payment_reference import grouped
 from swarmscope.cases.workflow import CaseStatus
 from swarmscope.cli.app import app
 from swarmscope.cli.evidence_trust import NodeKeyOption, TrustKeyOption, workflow_trust
@@ -92,7 +39,6 @@ from swarmscope.errors import InputError, SwarmscopeError
 from swarmscope.store import cases as case_store
 from swarmscope.store.database import DEFAULT_DB
 
-DAY_US = 86_400 * 1_000_000
 letters_app = typer.Typer(
     help="Settlement letters: draft, approve (human), send, remind, expire.", no_args_is_help=True
 )
@@ -132,7 +78,7 @@ def draft_command(
     try:
         if (case is None) == (not all_identified):
             raise InputError("give exactly one of --case DOE or --all-identified")
-        chosen = rendering.load_settings(
+        chosen = load_settings(
             settings,
             {"amount": amount, "currency": currency, "deadline_days": deadline_days, "sender_email": sender,
              "sender_name": sender_name, "dispute_email": dispute_email},
@@ -155,9 +101,7 @@ def draft_command(
                     continue
                 drafted += len(rows)
                 for row in rows:
-                    typer.echo(
-                        f"drafted letter {rendering.grouped(row.payment_reference)} (case id {row.case_id})"
-                    )
+                    typer.echo(f"drafted letter {grouped(row.payment_reference)} (case id {row.case_id})")
             if not drafted and not failed:
                 typer.echo("no letter drafted: no case is identified")
     except SwarmscopeError as exc:
@@ -182,9 +126,9 @@ def preview_command(
         typer.echo(shown.text)
         if out is not None:
             try:
-                rendering.write_private(out, rendering.pdf_of(shown.html))
+                write_private(out, pdf_of(shown.html))
             except OSError as exc:
-                raise rendering.LetterError(f"--out {out}: {exc.strerror or exc}") from None
+                raise LetterError(f"--out {out}: {exc.strerror or exc}") from None
             typer.echo(f"PDF written to {clean(out)}")
         typer.echo(f"approval digest (sha256): {shown.digest}")
     except SwarmscopeError as exc:
@@ -208,7 +152,7 @@ def approve_command(
         with workflow_store(db) as store:
             trust = workflow_trust(db, node_key, trust_key, now)
             row = approve_letter(store, case, actor_name(actor), now, digest, trust)
-        ref = rendering.grouped(row.payment_reference)
+        ref = grouped(row.payment_reference)
         typer.echo(f"{clean(case)}: {row.kind} letter {ref} approved by {clean(row.approved_by)}")
         typer.echo(f"content sha256 {row.approved_sha256} (as `letters preview {clean(case)}` shows it)")
     except SwarmscopeError as exc:
@@ -247,8 +191,8 @@ def send_command(
     overrides = {"sender_email": sender, "sender_name": sender_name, "dispute_email": dispute_email}
     failed = 0
     try:
-        given = rendering.read_settings(settings, overrides)
-        rendering.settings_from(given, amount=False, contacts=False)  # unknown keys, wrong types
+        given = read_settings(settings, overrides)
+        settings_from(given, amount=False, contacts=False)  # unknown keys, wrong types
         key = IdentityKey.load(identity_key)
         who, delivery = actor_name(actor), Delivery(smtp_host, smtp_port, out)
         if out is not None:
@@ -286,15 +230,11 @@ def remind_command(
 ) -> None:
     """Draft reminders for sent letters past their deadline (each needs `letters approve`)."""
     try:
-        chosen = rendering.load_settings(
-            settings, {"reminder_days": reminder_days}, amount=False, contacts=False
-        )
+        chosen = load_settings(settings, {"reminder_days": reminder_days}, amount=False, contacts=False)
         with workflow_store(db) as store:
             reminders = remind_letters(store, chosen, actor_name(actor), now_us())
             for row in reminders:
-                typer.echo(
-                    f"drafted reminder {rendering.grouped(row.payment_reference)} (case id {row.case_id})"
-                )
+                typer.echo(f"drafted reminder {grouped(row.payment_reference)} (case id {row.case_id})")
             if not reminders:
                 typer.echo("no reminder drafted: no sent letter is past its deadline")
     except SwarmscopeError as exc:

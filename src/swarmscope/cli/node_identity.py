@@ -20,10 +20,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from swarmscope.errors import InputError
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from swarmscope.errors import DecodeError, InputError
 from swarmscope.store import ledger_queries as lq
-from swarmscope.store.database import Store
-from swarmscope.store.node_key import NodeKeyFile, default_key_path, open_node_key
+from swarmscope.store.database import Store, StoreError
+from swarmscope.store.node_key import NodeKeyFile, default_key_path, load_or_create_node_key, open_node_key
 
 
 def check_key_path(explicit: str | None) -> None:
@@ -42,6 +44,25 @@ def check_key_path(explicit: str | None) -> None:
         )
     if path.exists() and not path.is_file():
         raise InputError(f"--node-key {explicit}: not a regular file")
+
+
+def load_node_key(path: Path) -> Ed25519PrivateKey:
+    """Read the node's signing key (never creates one: an export signs with the key that sealed the ledger).
+
+    The file is checked like the monitor's (:func:`swarmscope.store.node_key.load_or_create_node_key`):
+    a regular file of at most 64 KiB, not readable by group or other.
+
+    Raises:
+        InputError: missing, unreadable, readable by others, or not an Ed25519 PEM private key.
+    """
+    if not path.exists():
+        raise InputError(f"node key {path}: no such file")
+    try:
+        return load_or_create_node_key(path)
+    except StoreError as exc:
+        if isinstance(exc.__cause__, DecodeError):
+            raise InputError(f"node key {path}: corrupt, or not an Ed25519 PEM private key") from None
+        raise InputError(str(exc)) from None
 
 
 def open_signing_key(db: str, explicit: str | None, say: Callable[[str], None]) -> NodeKeyFile:

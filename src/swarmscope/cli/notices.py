@@ -32,7 +32,7 @@ from swarmscope.cli.options import DbOption, fail
 from swarmscope.cli.text import escaped
 from swarmscope.errors import InputError, SwarmscopeError
 from swarmscope.net.clock import Clock
-from swarmscope.store.database import DEFAULT_DB, open_store
+from swarmscope.store.database import DEFAULT_DB, Store, open_store
 
 _PREFIX = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,31}")
 
@@ -101,36 +101,25 @@ def run_notices(
     try:
         trust = workflow_trust(db, node_key, trust_keys, now_us)
         batch = prepare_notices(
-            store,
-            out,
-            now_us=now_us,
-            isp_name=isp,
-            complainant=complainant,
-            id_prefix=id_prefix,
-            schema=schema,
-            trust=trust,
-        )
-        deliveries: list[Delivery] = []
-        if smtp is not None:
-            deliveries = asyncio.run(
-                send_notices(
-                    store,
-                    batch.notices,
-                    host=smtp.host,
-                    port=smtp.port,
-                    sender=smtp.sender,
-                    clock=clock or Clock(),
-                    timeout=smtp.timeout,
-                    starttls=smtp.starttls,
-                    username=smtp.username,
-                    password=smtp.password,
-                )
-            )
+            store, out, now_us=now_us, isp_name=isp, complainant=complainant, id_prefix=id_prefix,
+            schema=schema, trust=trust,
+        )  # fmt: skip
+        deliveries = _deliver(store, batch, smtp, clock) if smtp is not None else []
     finally:
         store.close()
     if console is not None:
         _summary(console, batch, deliveries, validated=schema is not None)
     return batch, deliveries
+
+
+def _deliver(store: Store, batch: NoticeBatch, smtp: SmtpSettings, clock: Clock | None) -> list[Delivery]:
+    """E-mail every unsent notice of ``batch`` through ``smtp`` (see :func:`send_notices`)."""
+    return asyncio.run(
+        send_notices(
+            store, batch.notices, host=smtp.host, port=smtp.port, sender=smtp.sender, clock=clock or Clock(),
+            timeout=smtp.timeout, starttls=smtp.starttls, username=smtp.username, password=smtp.password,
+        )
+    )  # fmt: skip
 
 
 def _summary(console: Console, batch: NoticeBatch, deliveries: list[Delivery], *, validated: bool) -> None:
@@ -188,30 +177,15 @@ def notices(
         if send and xsd is None and not no_validate:
             raise InputError("--send needs --xsd PATH (validate before sending) or an explicit --no-validate")
         complainant = complainant_from(
-            complainant_file,
-            entity=complainant_entity,
-            email=complainant_email,
-            contact=complainant_contact,
-            address=complainant_address,
-            phone=complainant_phone,
-            url=complainant_url,
-        )
+            complainant_file, entity=complainant_entity, email=complainant_email, contact=complainant_contact,
+            address=complainant_address, phone=complainant_phone, url=complainant_url,
+        )  # fmt: skip
         smtp = SmtpSettings(smtp_host, smtp_port, sender, smtp_timeout, starttls) if send and sender else None
         clock = Clock()
         batch, deliveries = run_notices(
-            db=db,
-            out=out,
-            now_us=clock.now_us(),
-            isp=isp,
-            complainant=complainant,
-            id_prefix=id_prefix,
-            xsd=xsd,
-            smtp=smtp,
-            clock=clock,
-            node_key=node_key,
-            trust_keys=trust_key,
-            console=Console(),
-        )
+            db=db, out=out, now_us=clock.now_us(), isp=isp, complainant=complainant, id_prefix=id_prefix,
+            xsd=xsd, smtp=smtp, clock=clock, node_key=node_key, trust_keys=trust_key, console=Console(),
+        )  # fmt: skip
     except (SwarmscopeError, OSError) as exc:
         raise fail(exc) from None
     if any(d.error is not None for d in deliveries) or (batch.skipped and not batch.notices):

@@ -1,4 +1,5 @@
-"""``swarmscope purge [--dry-run]``: apply the retention schedules (:mod:`swarmscope.cases.retention`).
+"""``swarmscope purge [--dry-run]``: apply the retention schedules (:mod:`swarmscope.cases.retention`,
+applied by :mod:`swarmscope.cases.purge`).
 
 - Identities whose case closed more than ``--identity-months`` calendar months ago are deleted; each
   deletion is written to the audit log, and one ``purge_log`` row records the rule, the count and the DOE
@@ -14,41 +15,23 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Annotated
 
 import typer
 from rich.console import Console
 
+from swarmscope.cases.purge import PurgeOutcome, apply_retention
 from swarmscope.cases.retention import (
     DEFAULT_IDENTITY_MONTHS_AFTER_CLOSE,
     DEFAULT_IP_EVIDENCE_DAYS,
-    ClosedCase,
     RetentionPolicy,
-    due_identities,
-    due_ip_addresses,
 )
 from swarmscope.cli.app import app
 from swarmscope.cli.numeric import RETENTION_DAYS, RETENTION_MONTHS, number_option
 from swarmscope.cli.options import ActorOption, DbOption, actor_name, now_us
 from swarmscope.cli.text import escaped
 from swarmscope.errors import SwarmscopeError
-from swarmscope.store import purge as purge_store
 from swarmscope.store.database import DEFAULT_DB, open_store
-
-
-@dataclass(frozen=True, slots=True)
-class PurgeOutcome:
-    """What a purge found due and did: identity DOE numbers, IP-evidence rows per table, rows deleted.
-
-    ``ip`` holds the IP-evidence counts (due, or purged when not a dry run).
-    """
-
-    identity_does: tuple[str, ...]
-    ip_addresses: int
-    ip_rows: dict[str, int]
-    identities_deleted: int
-    ip: purge_store.IpPurge
 
 
 def run_purge(db: str, policy: RetentionPolicy, *, actor: str, now_us: int, dry_run: bool) -> PurgeOutcome:
@@ -59,24 +42,7 @@ def run_purge(db: str, policy: RetentionPolicy, *, actor: str, now_us: int, dry_
     """
     store = open_store(db, create=False)
     try:
-        cases = [
-            ClosedCase(c.case_id, c.doe, c.status, c.closed_us) for c in purge_store.identity_cases(store)
-        ]
-        due = due_identities(cases, now_us, policy)
-        deleted = 0
-        if not dry_run:
-            pairs = [(c.case_id, c.doe) for c in due]
-            deleted = purge_store.purge_identities(
-                store, pairs, rule=policy.identity_rule, actor=actor, now_us=now_us
-            )
-        ip = purge_store.purge_ip_evidence(
-            store,
-            lambda seen, cases: due_ip_addresses(seen, cases, now_us, policy),
-            rule=policy.ip_rule,
-            now_us=now_us,
-            dry_run=dry_run,
-        )
-        return PurgeOutcome(tuple(c.doe for c in due), ip.addresses, ip.rows, deleted, ip)
+        return apply_retention(store, policy, actor=actor, now_us=now_us, dry_run=dry_run)
     finally:
         store.close()
 

@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.table import Table
 
 from swarmscope.cli.app import app
-from swarmscope.cli.export import parse_infohash
+from swarmscope.cli.options import parse_infohash
 from swarmscope.cli.text import plain
 from swarmscope.errors import InputError, SwarmscopeError
 from swarmscope.evidence.records import us_to_iso

@@ -27,19 +27,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from swarmscope.cases.identities import (
-    IdentityKey,
-    file_sha256,
-    parse_disclosure,
-    write_key_file,
-)
-from swarmscope.cases.workflow import next_case_status
+from swarmscope.cases.identities import IdentityKey, file_sha256, parse_disclosure, write_key_file
+from swarmscope.cases.requests import record_disclosure
 from swarmscope.cli.app import app
 from swarmscope.cli.options import ActorOption, DbOption, actor_name, now_us
 from swarmscope.cli.text import escaped, plain
 from swarmscope.errors import SwarmscopeError
 from swarmscope.evidence.records import us_to_iso
-from swarmscope.store import cases as case_store
 from swarmscope.store import subscribers as subscriber_store
 from swarmscope.store.database import DEFAULT_DB, open_store
 
@@ -74,7 +68,7 @@ def keygen(out: Annotated[Path, typer.Option("--out", help="Key file to create (
 def run_import(
     path: Path, *, db: str, key: IdentityKey, isp: str | None, actor: str, partial: bool, now_us: int
 ) -> subscriber_store.ImportReport:
-    """Parse, match and store one disclosure file (see ``store.subscribers.import_disclosure``).
+    """Parse, match and store one disclosure file (:func:`swarmscope.cases.requests.record_disclosure`).
 
     Raises:
         DisclosureError: malformed rows (nothing imported). SwarmscopeError: unknown ISP, database.
@@ -83,17 +77,8 @@ def run_import(
     rows = parse_disclosure(data)
     store = open_store(db, create=False)
     try:
-        isp_id = None if isp is None else case_store.get_isp(store, isp).id
-        return subscriber_store.import_disclosure(
-            store,
-            key,
-            rows,
-            source_sha256=file_sha256(data),
-            actor=actor,
-            now_us=now_us,
-            rule=next_case_status,
-            isp_id=isp_id,
-            partial=partial,
+        return record_disclosure(
+            store, key, rows, file_sha256(data), isp=isp, actor=actor, partial=partial, now_us=now_us
         )
     finally:
         store.close()

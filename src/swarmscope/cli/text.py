@@ -12,6 +12,8 @@ import re
 from rich.markup import escape
 from rich.text import Text
 
+from swarmscope.evidence.records import us_to_iso
+
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # C0 (but tab, newline), DEL and C1
 
 
@@ -28,3 +30,8 @@ def plain(text: object) -> Text:
 def escaped(text: object) -> str:
     """Clean text escaped for use inside a Rich markup string."""
     return escape(clean(text))
+
+
+def iso(us: int | None) -> str:
+    """UTC microseconds as ISO 8601, or ``-``."""
+    return "-" if us is None else us_to_iso(us)

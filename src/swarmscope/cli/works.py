@@ -8,8 +8,9 @@ from typing import Annotated
 import typer
 
 from swarmscope.cases.campaigns import PieceOutcome, TorrentCheck, link_work, tally
+from swarmscope.cases.directory import add_work, check_work
 from swarmscope.cli.app import app
-from swarmscope.cli.options import DbOption, check_text, command_store, fail, now_us
+from swarmscope.cli.options import DbOption, command_store, fail, now_us
 from swarmscope.cli.text import clean
 from swarmscope.errors import InputError
 from swarmscope.monitor.reference import PieceStatus, iter_reference_pieces
@@ -59,20 +60,11 @@ def add(
 ) -> None:
     """Add a work of a client; prints its id."""
     try:  # checked before the store is opened: bad input creates no database
-        for option, text in (("--client", client), ("--title", title), ("--registration", registration)):
-            check_text(option, text)
-        check_text("--contact", contact, line_breaks=True)
-        for option, text in (("--client", client), ("--title", title)):
-            if not text.strip():
-                raise InputError(f"{option}: must not be empty")
-        if reference is not None and not reference.exists():
-            raise InputError(f"--reference {reference}: no such file or folder")
+        check_work(client, title, registration, contact, reference)
     except InputError as exc:
         raise fail(exc) from None
-    ref = str(reference.resolve()) if reference is not None else None
     with command_store(db, create=True) as store:
-        client_id = case_rows.add_client(store, client, contact, now_us())
-        work_id = case_rows.add_work(store, client_id, title, registration, ref, now_us())
+        work_id = add_work(store, client, title, registration, reference, contact, now_us())
         typer.echo(f"work {work_id}: {clean(title)} ({clean(client)})")
 
 

@@ -1,9 +1,10 @@
 """Our Mainline DHT node: one UDP socket, iterative lookups, answers to other nodes, bounded loops.
 
-Pure parts live in wire/ (:mod:`krpc`, :mod:`routing`, :mod:`dht_lookup`); this module moves datagrams,
-runs timers and enforces limits: a per-address limit on the queries we answer and a global budget of
-queries we send, so we are never a flood source. Peers found here are DHT listings (source ``dht``) and
-must still be probed: a listing is never evidence by itself.
+Pure parts live in wire/ (:mod:`krpc`, :mod:`routing`, :mod:`dht_lookup`); this module moves datagrams
+(lookups run through :mod:`swarmscope.net.dht_drive`, queries are answered by
+:mod:`swarmscope.net.dht_answer`), runs timers and enforces limits: a per-address limit on the queries we
+answer and a global budget of queries we send, so we are never a flood source. Peers found here are DHT
+listings (source ``dht``) and must still be probed: a listing is never evidence by itself.
 
 Sources: BEP 5 (KRPC, routing table, get_peers/announce_peer, tokens), BEP 32 (IPv6, ``want``),
 BEP 33 (scrape), BEP 42 (``ip`` in replies), BEP 43 (read-only), BEP 51 (sample_infohashes);
@@ -22,6 +23,7 @@ from swarmscope.errors import DecodeError
 from swarmscope.net.clock import Clock
 from swarmscope.net.dht_answer import answer
 from swarmscope.net.dht_bootstrap import PUBLIC_ROUTERS, resolve_bootstrap
+from swarmscope.net.dht_drive import drive_lookup
 from swarmscope.net.dht_limits import AddressLimiter, TokenBucket, TokenIssuer
 from swarmscope.net.dht_store import PeerStore
 from swarmscope.wire import krpc
@@ -208,29 +210,9 @@ class DhtNode:
             return Query(b"", method, self.node_id, info_hash=target, want=want, scrape=scrape)
         return Query(b"", method, self.node_id, target=target, want=want)
 
-    async def _drive(self, state: LookupState, query: Query) -> AsyncIterator[list[Endpoint]]:
+    def _drive(self, state: LookupState, query: Query) -> AsyncIterator[list[Endpoint]]:
         """Run a lookup state machine to its end or deadline, yielding new peers as they arrive."""
-        deadline = self._clock() + self.lookup_timeout
-        running: dict[asyncio.Task[Response | KrpcError | None], Address] = {}
-        try:
-            while not state.done:
-                for address in state.next_queries():
-                    running[asyncio.ensure_future(self.query(address, query))] = address
-                remaining = deadline - self._clock()
-                if not running or remaining <= 0:
-                    break
-                done, _ = await asyncio.wait(running, timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
-                for task in done:
-                    address, reply = running.pop(task), task.result()
-                    if isinstance(reply, Response):
-                        new = state.on_response(address, reply)
-                        if new:
-                            yield new
-                    else:
-                        state.on_failure(address)
-        finally:
-            for task in running:
-                task.cancel()
+        return drive_lookup(state, query, self.query, self._clock, self.lookup_timeout)
 
     def _seeds(self, target: bytes) -> list[tuple[bytes | None, Address]]:
         seeds: list[tuple[bytes | None, Address]] = [

@@ -1,0 +1,104 @@
+"""Workflow actions on one case: the moves a person records, each with the checks it needs, then the write.
+
+Every front end (the command line now, a web console later) calls these functions, so a case moved
+through either passes the same gates and ends in the same stored state. Each takes the store, the acting
+person (``actor``, never blank: the case events and the audit trail name who decided) and the time of
+the decision (``now_us``, UTC microseconds); the front end owns the clock, these functions read none.
+
+The move itself is always :func:`move_case`: the pure transition table
+(:func:`swarmscope.cases.workflow.next_case_status`) runs inside the store's write transaction, so a
+refused move writes nothing. Decisions counsel records directly are :data:`DECISIONS`; every other event
+has its own action that checks what the step needs (:data:`ROUTES` names it).
+"""
+
+from __future__ import annotations
+
+from swarmscope.cases.case_proof import require_proven
+from swarmscope.cases.workflow import CaseEvent, next_case_status
+from swarmscope.errors import InputError
+from swarmscope.store import cases as case_store
+from swarmscope.store import letters as letter_store
+from swarmscope.store.database import Store
+from swarmscope.store.proven_evidence import EvidenceTrust
+
+DECISIONS = frozenset({"withdraw", "close", "counsel_escalate"})
+"""Counsel's decisions, recorded directly on a case (:func:`record_decision`)."""
+ROUTES = {
+    "request": "use `swarmscope isps request ISP --status served`",
+    "identify": "use `swarmscope subscribers import`",
+    "draft": "use `swarmscope letters draft`",
+    "approve": "use `swarmscope letters approve`",
+    "send": "use `swarmscope letters send`",
+    "expire": "use `swarmscope letters expire` (it checks the deadline)",
+    "pay": "use `swarmscope payments record`",
+    "dispute": "use `swarmscope disputes record`",
+    "escalate": "use `swarmscope escalations mark`",
+}
+"""Event name → the action that records it (with its checks) instead of a bare decision."""
+
+
+def move_case(
+    store: Store, case: int | str, event: CaseEvent | str, actor: str, note: str | None, now_us: int
+) -> case_store.CaseRow:
+    """Apply a workflow event to a case (row id or DOE number); the rule runs in the write transaction.
+
+    Raises:
+        WorkflowError: the transition table refuses the move (nothing written). StoreError: unknown case,
+            blank actor.
+    """
+    return case_store.set_case_status(store, case, event, actor, note, now_us, rule=next_case_status)
+
+
+def decision_refusal(name: str) -> str | None:
+    """None when ``name`` is one of :data:`DECISIONS`; else where that event is recorded instead."""
+    return None if name in DECISIONS else ROUTES.get(name, "unknown event")
+
+
+def record_decision(
+    store: Store, case: int | str, name: str, actor: str, note: str | None, now_us: int
+) -> case_store.CaseRow:
+    """Record counsel's decision (withdraw, close, counsel_escalate) on a case, naming who decided.
+
+    Raises:
+        InputError: ``name`` is not a decision (the message names the action that records it).
+        WorkflowError: the case cannot take it in its status. StoreError: unknown case.
+    """
+    refusal = decision_refusal(name)
+    if refusal is not None:
+        raise InputError(f"{name!r} is not a decision recorded directly: {refusal}")
+    return move_case(store, case, name, actor, note, now_us)
+
+
+def record_dispute(
+    store: Store, doe: str, summary: str, *, received_us: int, actor: str, now_us: int
+) -> letter_store.DisputeRow:
+    """Record a dispute, void the case's unsent letters and move the case to ``disputed``.
+
+    From then on no letter of any kind leaves for the case (:func:`swarmscope.cases.workflow.
+    may_send_letter`); only counsel's decision (``counsel_escalate``) or a payment moves it on.
+
+    Raises:
+        InputError: empty summary. WorkflowError: no letter was drafted (nothing to dispute) or the case
+            is closed, paid, escalated or already disputed. StoreError: unknown case.
+    """
+    if not summary.strip():
+        raise InputError("--summary: say what the recipient disputes")
+    case = case_store.get_case(store, doe)
+    next_case_status(case.status, CaseEvent.DISPUTE)  # refuse before writing anything
+    row = letter_store.add_dispute(store, case.id, received_us, summary, now_us)
+    move_case(store, case.id, CaseEvent.DISPUTE, actor, f"dispute {row.id} received", now_us)
+    return row
+
+
+def escalate_case(
+    store: Store, doe: str, actor: str, now_us: int, trust: EvidenceTrust | None
+) -> case_store.CaseRow:
+    """Put a case with no response on the litigation list (no_response → escalated), its evidence proven.
+
+    Raises:
+        UnprovenCase: the case's proven evidence no longer carries it (nothing written). WorkflowError:
+            not in no_response. StoreError: unknown case.
+    """
+    case = case_store.get_case(store, doe)
+    require_proven(store, case, trust)
+    return move_case(store, case.id, CaseEvent.ESCALATE, actor, "put on the litigation list", now_us)

@@ -1,0 +1,94 @@
+"""Payments received for settlement letters: matched to a sent letter by its reference, then the case moves.
+
+The reference must be the RF creditor reference (ISO 11649) of a letter *sent* for that case (its check
+digits are verified first, so a typing mistake is named as such); the currency must be the letter's. The
+claim is the amount of the case's first letter. By total received (all payments of the case in that
+currency):
+
+- total ≥ claim: the case moves to ``paid`` (the workflow allows it from sent, no_response, disputed and
+  escalated); an overpayment is noted on the payment row (refunds are handled by hand).
+- total < claim (a partial payment): the payment is recorded with the outstanding amount in its note; the
+  case keeps its status, so the deadline, reminders (for the outstanding amount) and expiry still apply.
+
+A payment for a case that is already paid, withdrawn or closed is refused (nothing recorded). Amounts are
+integer cents; times UTC microseconds.
+"""
+
+from __future__ import annotations
+
+from swarmscope.cases.case_actions import move_case
+from swarmscope.cases.letter_settings import format_amount
+from swarmscope.cases.payment_reference import grouped, normalise_reference
+from swarmscope.cases.workflow import CLOSING_STATUSES, CaseEvent, next_case_status
+from swarmscope.errors import InputError
+from swarmscope.evidence.records import us_to_iso
+from swarmscope.store import cases as case_store
+from swarmscope.store import letters as letter_store
+from swarmscope.store.database import Store
+
+FUTURE_SLACK_US = 86_400 * 1_000_000  # a bank's value date may be a day ahead of our clock
+
+
+def _paid_letter(
+    store: Store, case: case_store.CaseRow, ref: str, currency: str | None, received_us: int, now_us: int
+) -> tuple[letter_store.LetterRow, list[letter_store.LetterRow]]:
+    """The sent letter that ``ref`` names, and all the case's letters (the first one holds the claim).
+
+    Raises:
+        InputError: a closed case, no sent letter with that reference, another currency, a receipt date
+            before the sending or more than :data:`FUTURE_SLACK_US` ahead of ``now_us``.
+    """
+    if case.status in CLOSING_STATUSES:
+        raise InputError(f"{case.doe} is already {case.status}; a further payment is handled by hand")
+    letters = letter_store.list_letters(store, case_id=case.id)
+    match = [row for row in letters if row.payment_reference == ref and row.sent_us is not None]
+    if not match:
+        raise InputError(f"reference {grouped(ref)} is not on any letter sent for {case.doe}")
+    if currency is not None and currency.upper() != match[0].currency:
+        raise InputError(f"currency {currency!r} differs from the letter's {match[0].currency}")
+    sent_us = match[0].sent_us
+    assert sent_us is not None
+    if received_us < sent_us or received_us > now_us + FUTURE_SLACK_US:
+        raise InputError(
+            f"--received: {us_to_iso(received_us)} is before the letter was sent "
+            f"({us_to_iso(sent_us)}) or in the future"
+        )
+    return match[0], letters
+
+
+def record_payment(
+    store: Store,
+    doe: str,
+    amount_cents: int,
+    reference: str,
+    *,
+    currency: str | None,
+    received_us: int,
+    method: str | None,
+    actor: str,
+    now_us: int,
+) -> tuple[letter_store.PaymentRow, str]:
+    """Record a payment against a case; returns the row and the case's status afterwards.
+
+    Raises:
+        InputError: bad reference, a reference of no letter sent for this case, wrong currency, a closed
+            case. WorkflowError: the case cannot be paid in its status. StoreError: unknown case.
+    """
+    ref = normalise_reference(reference)
+    case = case_store.get_case(store, doe)
+    letter, letters = _paid_letter(store, case, ref, currency, received_us, now_us)
+    claim, cur = letters[0].amount_cents, letter.currency
+    before = sum(p.amount_cents for p in letter_store.list_payments(store, case.id) if p.currency == cur)
+    total = before + amount_cents
+    if total >= claim:
+        next_case_status(case.status, CaseEvent.PAY)  # refuse before writing anything
+        note = "settles the claim" + (
+            f"; overpaid by {format_amount(total - claim, cur)}" if total > claim else ""
+        )
+    else:
+        note = f"partial payment; outstanding {format_amount(claim - total, cur)}"
+    row = letter_store.add_payment(store, case.id, amount_cents, cur, received_us, ref, method, note, now_us)
+    if total >= claim:
+        paid = f"{format_amount(total, cur)} received; {note}"
+        move_case(store, case.id, CaseEvent.PAY, actor, paid, now_us)
+    return row, case_store.get_case(store, case.id).status

@@ -1,0 +1,55 @@
+"""Applying the retention schedules to the store: what is due at ``now_us`` and, unless a dry run, its purge.
+
+The schedules themselves are pure (:mod:`swarmscope.cases.retention`); the deletions and redactions are the
+store's (:mod:`swarmscope.store.purge`: identities with an audit row each and one ``purge_log`` row; IP
+evidence redacted in the sealed ledger, hashes kept, so the chain and seals still verify). A dry run changes
+nothing (no purge_log or audit rows either). Times are UTC microseconds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from swarmscope.cases.retention import ClosedCase, RetentionPolicy, due_identities, due_ip_addresses
+from swarmscope.store import purge as purge_store
+from swarmscope.store.database import Store
+
+
+@dataclass(frozen=True, slots=True)
+class PurgeOutcome:
+    """What a purge found due and did: identity DOE numbers, IP-evidence rows per table, rows deleted.
+
+    ``ip`` holds the IP-evidence counts (due, or purged when not a dry run).
+    """
+
+    identity_does: tuple[str, ...]
+    ip_addresses: int
+    ip_rows: dict[str, int]
+    identities_deleted: int
+    ip: purge_store.IpPurge
+
+
+def apply_retention(
+    store: Store, policy: RetentionPolicy, *, actor: str, now_us: int, dry_run: bool
+) -> PurgeOutcome:
+    """Decide what is due at ``now_us`` under ``policy`` and (unless ``dry_run``) purge it.
+
+    Raises:
+        SwarmscopeError: the store refused the purge (nothing is deleted then).
+    """
+    cases = [ClosedCase(c.case_id, c.doe, c.status, c.closed_us) for c in purge_store.identity_cases(store)]
+    due = due_identities(cases, now_us, policy)
+    deleted = 0
+    if not dry_run:
+        pairs = [(c.case_id, c.doe) for c in due]
+        deleted = purge_store.purge_identities(
+            store, pairs, rule=policy.identity_rule, actor=actor, now_us=now_us
+        )
+    ip = purge_store.purge_ip_evidence(
+        store,
+        lambda seen, cases: due_ip_addresses(seen, cases, now_us, policy),
+        rule=policy.ip_rule,
+        now_us=now_us,
+        dry_run=dry_run,
+    )
+    return PurgeOutcome(tuple(c.doe for c in due), ip.addresses, ip.rows, deleted, ip)
