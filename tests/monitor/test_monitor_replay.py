@@ -43,7 +43,7 @@ def _monitor(tmp_path: Path, target: str, body: Callable[[Monitor], Awaitable[No
     db = tmp_path / "replay.db"
     store = open_store(str(db), node_key=Ed25519PrivateKey.generate())
     config = MonitorConfig(peer_id=PEER_ID, duration=3.0, bind_ip="127.0.0.1", pex=False, **cfg)  # type: ignore[arg-type]
-    monitor = Monitor([load_target(target)], store, config, Clock())
+    monitor = Monitor([load_target(target)], store, config, Clock(), leads_from_caller=True)  # the test dials
 
     async def main() -> None:
         task = asyncio.create_task(monitor.run())
@@ -93,8 +93,8 @@ def test_a_peer_that_dials_in_replays_under_its_listen_port(tmp_path: Path) -> N
     torrent.write_bytes(b"d4:info" + INFO + b"e")
 
     async def body(monitor: Monitor) -> None:
-        for _ in range(100):  # until the listener is up
-            if monitor._listener is not None:
+        for _ in range(100):  # until the listener is up and the run is sealed (earlier dials are refused)
+            if monitor._listener is not None and monitor.run_id is not None:
                 break
             await asyncio.sleep(0.05)
         reader, writer = await asyncio.open_connection("127.0.0.1", LISTEN, local_addr=("127.0.4.31", 0))
