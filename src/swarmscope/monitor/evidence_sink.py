@@ -30,7 +30,7 @@ from swarmscope.monitor.targets import Target
 from swarmscope.net.capture_tap import CaptureTap, TappedRun
 from swarmscope.net.clock import Clock
 from swarmscope.net.ntp_clock import ClockWatch
-from swarmscope.net.peer_conn import ProbeDriven
+from swarmscope.net.stream_shell import DrivenRun, Tap
 from swarmscope.store.datasets import active_datasets
 
 
@@ -153,19 +153,19 @@ class EvidenceSink:
         """Block proofs to offer a new probe of ``swarm``."""
         return self.proofs.candidates(swarm, seed)
 
-    def tap_for(self, key: PeerKey) -> Callable[[ProbeDriven], ProbeDriven] | None:
+    def tap_for(self, key: PeerKey) -> Tap | None:
         """A tap for one outgoing probe of ``key`` (None when captures are off)."""
         capture_tap = self.capture_tap
         if capture_tap is None:
             return None
 
-        def tap(run: ProbeDriven) -> ProbeDriven:
+        def tap(run: DrivenRun) -> DrivenRun:
             tapped = self.tapped[key] = capture_tap(run)
             return tapped
 
         return tap
 
-    def driver(self, key: PeerKey, run: ProbeDriven) -> ProbeDriven:
+    def driver(self, key: PeerKey, run: DrivenRun) -> DrivenRun:
         """The outermost driver of an in-flight probe (its tap when there is one), forgotten here."""
         tapped = self.tapped.pop(key, None)
         return tapped if tapped is not None else run

@@ -4,7 +4,8 @@ Wrap the OUTERMOST run the driver sees (the ``EncryptedProbeRun`` for MSE), so t
 wire bytes. Each call's UTC microseconds come from the driver and are passed on unchanged (one clock
 reading, never two); the tap adds a monotonic stamp and the bytes the run returned.
 
-Usage: ``probe(run, clock=clock, tap=CaptureTap(clock, on_capture))`` — or ``TappedRun`` directly.
+Usage: ``probe(run, clock=clock, tap=CaptureTap(clock, on_capture))`` — or ``TappedRun`` directly. The
+connection shell (``net.stream_shell.StreamShell``) applies the tap, dialled or accepted, at its one hook.
 
 Source: README "Wire captures" (every byte both ways, each driver event with its UTC and monotonic time).
 """

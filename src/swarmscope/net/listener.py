@@ -3,9 +3,10 @@
 A peer that dials us speaks first. Its first bytes tell a plaintext BEP 3 handshake from an MSE/PE one
 (``wire.mse.classify_incoming``). Plaintext: the infohash is read from handshake bytes 28..48. Encrypted:
 the pure :class:`~swarmscope.wire.mse.MseResponder` finds the infohash (SKEY) among the monitored ones. Then
-``make_run`` builds a fresh inbound :class:`~swarmscope.evidence.probe.ProbeRun` and the connection is driven
-exactly like an outgoing probe (``net.peer_conn``): one timer at ``run.deadline_us``, abort when the run is
-done, ``run.closed`` on EOF. The run never sends piece data.
+``make_run`` builds a fresh inbound :class:`~swarmscope.evidence.probe.ProbeRun` and the stream is handed
+to the connection shell (:class:`~swarmscope.net.stream_shell.StreamShell`), which drives it exactly like
+an outgoing probe: its timers, close path and capture tap. This module only accepts and identifies the
+swarm. The run never sends piece data.
 
 Everything is bounded: connections in flight (``max_connections``), the time from accept to a known swarm
 (``handshake_timeout``), the bytes buffered before that (:data:`MAX_PREFIX`); afterwards the run's own
@@ -18,18 +19,18 @@ import asyncio
 import contextlib
 import enum
 import ipaddress
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import cast
+from typing import Protocol, cast
 
 from swarmscope.errors import DecodeError
 from swarmscope.evidence.encrypted_probe import EncryptedInboundRun, ResponderSecrets
 from swarmscope.evidence.probe import ProbeRun
 from swarmscope.evidence.records import Observation
 from swarmscope.net.bind import listen_socket
-from swarmscope.net.capture_tap import TappedRun
 from swarmscope.net.clock import Clock
 from swarmscope.net.mse_conn import random_pad, random_private_key
+from swarmscope.net.stream_shell import DrivenRun, StreamShell, Tap
 from swarmscope.wire.mse import IncomingKind, MseResponder, classify_incoming
 from swarmscope.wire.mse_cipher import CRYPTO_METHODS, CRYPTO_RC4, MAX_PAD, SkeyIndex
 
@@ -48,6 +49,12 @@ class Encryption(enum.Enum):
     PREFER = "prefer"  # plaintext and MSE; MSE peers offering RC4 get RC4
     REQUIRE = "require"  # MSE with RC4 only; plaintext handshakes are closed
     DISABLE = "disable"  # plaintext only; MSE handshakes are closed
+
+
+class PreludeTapped(DrivenRun, Protocol):
+    """A tapped run that can record the raw chunks of an MSE handshake that came before the run existed."""
+
+    def prelude(self, chunks: Sequence[tuple[int, int, bytes, int]], replies: bytes) -> None: ...
 
 
 @dataclass(slots=True)
@@ -98,7 +105,7 @@ class PeerListener:
         encryption: str = "prefer",
         max_connections: int = 500,
         handshake_timeout: float = 10.0,
-        tap: Callable[[ProbeRun | EncryptedInboundRun], TappedRun] | None = None,
+        tap: Callable[[DrivenRun], PreludeTapped] | None = None,
     ) -> None:
         self.host, self.port, self.clock = host, port, clock
         self.make_run, self.on_done, self.skeys = make_run, on_done, skeys
@@ -106,7 +113,7 @@ class PeerListener:
         self.max_connections, self.handshake_timeout = max_connections, handshake_timeout
         self.stats = ListenerStats()
         self.tap = tap
-        self.active: set[_InboundConnection] = set()
+        self.active: set[StreamShell] = set()  # accepted streams in flight (before and after hand-over)
         self._server: asyncio.Server | None = None
 
     async def start(self) -> None:
@@ -119,7 +126,7 @@ class PeerListener:
         loop = asyncio.get_running_loop()
         sock = listen_socket(self.host, self.port)
         try:
-            self._server = await loop.create_server(lambda: _InboundConnection(self, loop), sock=sock)
+            self._server = await loop.create_server(self._shell, sock=sock)
         except BaseException:
             sock.close()
             raise
@@ -147,6 +154,12 @@ class PeerListener:
                 async with asyncio.timeout(STOP_TIMEOUT):
                     await self._server.wait_closed()
 
+    def _shell(self) -> StreamShell:
+        """A shell for a freshly accepted stream, opened by a new :class:`_Opening`."""
+        return StreamShell(
+            self.clock, asyncio.get_running_loop(), opener=_Opening(self), open_timeout=self.handshake_timeout
+        )
+
     def crypto_allowed(self) -> int:
         """The MSE crypto methods we accept from an initiator under the encryption policy."""
         return CRYPTO_RC4 if self.encryption is Encryption.REQUIRE else CRYPTO_METHODS
@@ -161,93 +174,83 @@ def peer_address(peername: object) -> tuple[str, int]:
     return host, int(port)
 
 
-class _Stage(enum.Enum):
-    SNIFF = 0  # reading the first bytes: plaintext or MSE?
-    MSE = 1  # MSE responder handshake in progress
-    RUN = 2  # a ProbeRun owns the connection
-    CLOSED = 3  # refused/closed before a run existed
+class _Opening:
+    """One accepted stream until its swarm is known (the shell's :class:`Opener`), then its run's reporter.
 
+    Reads the first bytes: plaintext (the infohash at handshake bytes 28..48) or MSE (our responder finds
+    the SKEY among the monitored infohashes), asks ``make_run`` for a run and hands the stream to the
+    shell. With a tap, every chunk that arrived before the swarm was known is kept (the prelude) and our
+    MSE replies with it, so the capture holds the raw stream from its first byte.
+    """
 
-class _InboundConnection(asyncio.Protocol):
-    """One accepted connection: find its swarm, then feed a ProbeRun (decrypting/encrypting under MSE)."""
+    __slots__ = (
+        "inner",
+        "ip",
+        "listener",
+        "mse",
+        "mse_out",
+        "port",
+        "prefix",
+        "prelude",
+        "secrets",
+        "shell",
+        "wire_in",
+        "wire_out",
+    )
 
-    def __init__(self, listener: PeerListener, loop: asyncio.AbstractEventLoop) -> None:
-        self.listener, self.loop = listener, loop
-        self.stage = _Stage.SNIFF
-        self.transport: asyncio.Transport | None = None
+    def __init__(self, listener: PeerListener) -> None:
+        self.listener = listener
+        self.shell: StreamShell | None = None
         self.ip, self.port = "", 0
         self.prefix = bytearray()
-        self.mse: MseResponder | None = None
-        self.run: ProbeRun | None = None  # the driven run: inner, or its MSE wrapper and/or tap
-        self.tapped: TappedRun | None = None  # the tap around the run, when the listener has one
-        self.inner: ProbeRun | None = None  # the ProbeRun itself (reported to on_done)
+        self.mse: MseResponder | None = None  # set once the first bytes are MSE
         self.secrets: ResponderSecrets | None = None
+        self.inner: ProbeRun | None = None  # the run handed over (reported to on_done)
         # with a tap: (utc µs, mono µs, bytes, offset in mse_out) per chunk before the swarm was known
         self.prelude: list[tuple[int, int, bytes, int]] | None = [] if listener.tap is not None else None
         self.mse_out = bytearray()  # with a tap: our MSE responder's replies
         self.wire_in = self.wire_out = 0
-        self.timer: asyncio.TimerHandle | None = None
-        self.armed_us: int | None = None
-        self.finished: asyncio.Future[None] = loop.create_future()
 
-    # --- asyncio callbacks ---------------------------------------------------------------------------
+    # --- the shell's Opener interface ----------------------------------------------------------------
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # uvloop's TCPTransport does not subclass asyncio.Transport, hence a cast (as in net.peer_conn)
-        self.transport = cast(asyncio.Transport, transport)
-        lst = self.listener
+    def opened(self, shell: StreamShell) -> bool:
+        """Admit the stream unless ``max_connections`` are in flight (then it is closed and counted)."""
+        lst, self.shell = self.listener, shell
         if len(lst.active) >= lst.max_connections:
             lst.stats.refused_over_limit += 1
-            self._refuse(None)
-            return
+            return False
         lst.stats.accepted += 1
-        lst.active.add(self)
+        lst.active.add(shell)
+        transport = cast(asyncio.Transport, shell.transport)
         self.ip, self.port = peer_address(transport.get_extra_info("peername"))
-        self.timer = self.loop.call_later(lst.handshake_timeout, self._on_handshake_timeout)
+        return True
 
-    def data_received(self, data: bytes) -> None:
+    def feed(self, data: bytes) -> None:
+        """A chunk before the swarm is known (bounded by :data:`MAX_PREFIX` bytes in all)."""
         self.wire_in += len(data)
-        if self.stage is _Stage.RUN:
-            self._feed_run(data)
-        elif self.stage is not _Stage.CLOSED:
-            if self.prelude is not None:
-                clock = self.listener.clock
-                self.prelude.append((clock.now_us(), int(clock.monotonic() * 1e6), data, len(self.mse_out)))
-            if self.wire_in > MAX_PREFIX:
-                self._refuse("bad_handshake")
-            elif self.stage is _Stage.MSE:
-                self._feed_mse(data)
-            else:
-                self.prefix += data
-                self._sniff()
+        if self.prelude is not None:
+            clock = self.listener.clock
+            self.prelude.append((clock.now_us(), int(clock.monotonic() * 1e6), data, len(self.mse_out)))
+        if self.wire_in > MAX_PREFIX:
+            self._refuse("bad_handshake")
+        elif self.mse is not None:
+            self._feed_mse(data)
+        else:
+            self.prefix += data
+            self._sniff()
 
-    def eof_received(self) -> bool:
-        return False  # close our side too
+    def expired(self) -> None:
+        """No complete handshake within ``handshake_timeout`` (the shell closes the stream)."""
+        self.listener.stats.timed_out += 1
 
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._cancel_timer()
-        self.listener.active.discard(self)
-        run = self.run
-        if run is not None:
-            if not run.done:
-                run.closed(
-                    self.listener.clock.now_us(), f"closed by peer: {exc}" if exc else "closed by peer"
-                )
-            self.run = None  # report once
-            self.listener.on_done(self.inner or run, run.observation())
-        elif self.stage in (_Stage.SNIFF, _Stage.MSE) and self.transport is not None:
-            self.listener.stats.closed_early += 1
-        self.stage = _Stage.CLOSED
-        if not self.finished.done():
-            self.finished.set_result(None)
-
-    def stop(self, now_us: int) -> None:
-        """The listener is stopping: end the run (if any) and abort the connection."""
-        if self.run is not None and not self.run.done:
-            self.run.stop(now_us)
-        elif self.run is None:
-            self.stage = _Stage.CLOSED
-        self._abort()
+    def ended(self, shell: StreamShell) -> None:
+        """The stream is gone: report its run once, or count a peer that left before its swarm was known."""
+        lst = self.listener
+        lst.active.discard(shell)
+        if self.inner is not None and shell.run is not None:
+            lst.on_done(self.inner, shell.run.observation())
+        elif not shell.detached:  # we did not close it ourselves (refused, timed out, stopping)
+            lst.stats.closed_early += 1
 
     # --- before the swarm is known -------------------------------------------------------------------
 
@@ -266,7 +269,6 @@ class _InboundConnection(asyncio.Protocol):
         if lst.encryption is Encryption.DISABLE or lst.skeys is None:
             self._refuse("refused_by_policy")
             return
-        self.stage = _Stage.MSE
         key, pad_b = random_private_key(), random_pad()
         self.secrets = ResponderSecrets(key, pad_b, lst.crypto_allowed(), CRYPTO_RC4)
         self.mse = MseResponder(
@@ -287,7 +289,7 @@ class _InboundConnection(asyncio.Protocol):
         except DecodeError as exc:
             self._refuse("unknown_infohash" if _UNKNOWN_SKEY in exc.reason else "bad_handshake")
             return
-        self._write(out)
+        self._send(out)
         if self.prelude is not None:
             self.mse_out += out
         est = self.mse.established
@@ -298,102 +300,45 @@ class _InboundConnection(asyncio.Protocol):
         self._start_run(est.skey, est.initial_payload + est.received)
 
     def _start_run(self, infohash: bytes, payload: bytes) -> None:
-        """Ask for a run for ``infohash``; None closes the connection as not ours."""
-        run = self.listener.make_run(infohash, self.ip, self.port)
+        """Ask for a run for ``infohash`` (None closes the stream as not ours) and hand the stream over.
+
+        Under MSE the run goes behind an ``EncryptedInboundRun`` (it decrypts, encrypts, counts wire bytes
+        and holds the decrypted IA and after), so ``payload`` stays with it.
+        """
+        lst, shell = self.listener, cast(StreamShell, self.shell)
+        run = lst.make_run(infohash, self.ip, self.port)
         if run is None:
             self._refuse("unknown_infohash")
             return
-        self._cancel_timer()
-        self.inner = run
-        driven = self._wrap(run)
-        self.run, self.stage, self.prefix = cast(ProbeRun, driven), _Stage.RUN, bytearray()
-        self.listener.stats.runs += 1
-        self._write(driven.accepted(self.listener.clock.now_us()))
-        if isinstance(driven, EncryptedInboundRun | TappedRun) and self.mse is not None:
-            self._write(driven.payload(self.listener.clock.now_us()))  # the wrapper holds IA and after
-            self._after_run_step()
-        else:
-            self._feed_run(payload)
-
-    def _wrap(self, run: ProbeRun) -> ProbeRun | EncryptedInboundRun | TappedRun:
-        """Put ``run`` behind our MSE responder (if the peer spoke MSE), then in the listener's tap (if set).
-
-        The same driver interface (accepted, received, timer, ...); under MSE the EncryptedInboundRun
-        decrypts, encrypts and counts wire bytes, and the tap records the prelude before the swarm was known.
-        """
-        driven: ProbeRun | EncryptedInboundRun = run
-        if self.mse is not None and self.secrets is not None:
-            driven = EncryptedInboundRun(
-                run, secrets=self.secrets, responder=self.mse, wire_in=self.wire_in, wire_out=self.wire_out
-            )
-        tap = self.listener.tap
-        if tap is None or self.prelude is None:
-            return driven
-        self.tapped = tapped = tap(driven)
-        if self.mse is not None:
-            tapped.prelude(self.prelude, bytes(self.mse_out))
-        return tapped
-
-    def _on_handshake_timeout(self) -> None:
-        self.timer = None
-        if self.stage in (_Stage.SNIFF, _Stage.MSE):
-            self._refuse("timed_out")
-
-    def _refuse(self, counter: str | None) -> None:
-        if counter is not None:
-            setattr(self.listener.stats, counter, getattr(self.listener.stats, counter) + 1)
-        self.stage = _Stage.CLOSED
-        self._abort()
-
-    # --- a run owns the connection (same semantics as net.peer_conn._ProbeProtocol) -----------------
-
-    def _feed_run(self, data: bytes) -> None:
-        """Plaintext bytes for the run (may be empty: then only the timer is re-armed)."""
-        run = self.run
-        if run is None:
+        self.inner, self.prefix = run, bytearray()
+        lst.stats.runs += 1
+        if self.mse is None or self.secrets is None:
+            shell.hand_over(run, payload, self._tap())
             return
+        wrapped = EncryptedInboundRun(
+            run, secrets=self.secrets, responder=self.mse, wire_in=self.wire_in, wire_out=self.wire_out
+        )
+        shell.hand_over(wrapped, None, self._tap())
+
+    def _tap(self) -> Tap | None:
+        """The listener's tap; under MSE it first records the prelude (chunks and our replies)."""
+        tap, chunks = self.listener.tap, self.prelude
+        if tap is None or chunks is None or self.mse is None:
+            return tap
+        replies = bytes(self.mse_out)
+
+        def with_prelude(run: DrivenRun) -> DrivenRun:
+            tapped = tap(run)
+            tapped.prelude(chunks, replies)
+            return tapped
+
+        return with_prelude
+
+    def _send(self, data: bytes) -> None:
         if data:
-            self._write(run.received(data, self.listener.clock.now_us()))
-        self._after_run_step()
-
-    def _after_run_step(self) -> None:
-        run = self.run
-        if run is None:
-            return
-        if run.done:
-            self._abort()
-        elif run.deadline_us != self.armed_us:
-            self._arm()
-
-    def _arm(self) -> None:
-        """(Re)arm the single timer at the run's deadline."""
-        self._cancel_timer()
-        deadline = self.armed_us = self.run.deadline_us if self.run is not None else None
-        if deadline is not None:
-            delay = max(0.0, (deadline - self.listener.clock.now_us()) / 1e6)
-            self.timer = self.loop.call_later(delay, self._on_run_timer)
-
-    def _on_run_timer(self) -> None:
-        self.timer = None
-        self.armed_us = None
-        if self.run is not None:
-            self._write(self.run.timer(self.listener.clock.now_us()))
-            self._after_run_step()
-
-    # --- bytes out, teardown -------------------------------------------------------------------------
-
-    def _write(self, data: bytes) -> None:
-        if data and self.transport is not None and not self.transport.is_closing():
             self.wire_out += len(data)
-            self.transport.write(data)
+            cast(StreamShell, self.shell).send(data)
 
-    def _cancel_timer(self) -> None:
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
-        self.armed_us = None
-
-    def _abort(self) -> None:
-        self._cancel_timer()
-        if self.transport is not None:
-            self.transport.abort()  # RST, no TIME_WAIT on our side
+    def _refuse(self, counter: str) -> None:
+        setattr(self.listener.stats, counter, getattr(self.listener.stats, counter) + 1)
+        cast(StreamShell, self.shell).close()

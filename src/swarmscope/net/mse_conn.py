@@ -6,7 +6,7 @@ Three pieces, all thin over the pure :mod:`swarmscope.wire.mse` state machines:
   pair and hand back the :class:`~swarmscope.wire.mse.MseEstablished` (its ``stream`` encrypts/decrypts
   the rest of the connection).
 * :class:`EncryptedProbeRun` wraps a :class:`~swarmscope.evidence.probe.ProbeRun` so that the unchanged
-  driver :func:`swarmscope.net.peer_conn.probe` speaks MSE: our BEP 3 handshake travels as IA.
+  outgoing probe (:func:`swarmscope.net.peer_conn.probe`) speaks MSE: our BEP 3 handshake travels as IA.
 * :func:`probe_with_encryption` applies an :class:`EncryptionPolicy` (``--encryption prefer|require|
   disable``): encrypted first and plaintext on failure, encrypted only, or plaintext only (README
   ``--encryption``).
@@ -20,13 +20,13 @@ import asyncio
 import enum
 import secrets
 from collections.abc import Callable, Iterable
-from typing import cast
 
 from swarmscope.evidence.encrypted_probe import EncryptedProbeRun as EncryptedProbeRun  # re-exported (moved)
 from swarmscope.evidence.probe import ProbeRun
 from swarmscope.evidence.records import Failure, Observation, Tier
 from swarmscope.net.clock import Clock
-from swarmscope.net.peer_conn import ProbeDriven, probe
+from swarmscope.net.peer_conn import probe
+from swarmscope.net.stream_shell import Tap
 from swarmscope.wire.mse import MseEstablished, MseInitiator, MseResponder
 from swarmscope.wire.mse_cipher import CRYPTO_METHODS, CRYPTO_RC4, MAX_PAD, SkeyIndex
 
@@ -174,7 +174,7 @@ async def probe_with_encryption(
     clock: Clock,
     connect_timeout: float = 5.0,
     bind_ip: str | None = None,
-    tap: Callable[[ProbeDriven], ProbeDriven] | None = None,
+    tap: Tap | None = None,
 ) -> list[Observation]:
     """Probe one peer under an encryption policy, retrying with the other mode when the first fails early.
 
@@ -198,14 +198,7 @@ async def probe_with_encryption(
             wrapped = EncryptedProbeRun(
                 run, private_key=random_private_key(), pad_a=random_pad(), crypto_provide=provide
             )
-            # peer_conn.probe is annotated ProbeRun but only uses the driver interface implemented above
-            obs = await probe(
-                cast(ProbeRun, wrapped),
-                clock=clock,
-                connect_timeout=connect_timeout,
-                bind_ip=bind_ip,
-                tap=tap,
-            )
+            obs = await probe(wrapped, clock=clock, connect_timeout=connect_timeout, bind_ip=bind_ip, tap=tap)
         out.append(obs)
         if obs.tier is not Tier.LISTED or obs.failure not in RETRY_FAILURES:
             break
