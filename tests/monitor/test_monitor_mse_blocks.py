@@ -5,7 +5,9 @@ stored by the capture itself. An MSE capture keeps the received stream RC4-encry
 lifted; the proving block must still be stored, since ``verify`` re-hashes ``blobs/<sha256>.bin`` and
 checks it inside the reference piece (README "Blocks proving distribution", "Export and verify").
 
-A real libtorrent 2.1.1 seed with encryption forced (it refuses plaintext) serves the block; the monitor
+A real libtorrent 2.1.1 seed that insists on the MSE handshake serves the block, once with RC4 selected
+and once with plaintext selected after the handshake (then the observation says not encrypted, yet the
+capture is still an MSE stream: the case the defect was first seen in); the monitor
 holds a reference copy, so its very first probe asks for a 16 KiB block rather than a whole piece. The
 peer is named by PEX, as in the all-channels run where the defect was seen; the DHT node only makes the
 run legal (a channel that could name peers), its bootstrap address answers nothing.
@@ -18,7 +20,6 @@ import json
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -38,15 +39,14 @@ from tests.net.lt_seed import lt, make_torrent, seed
 pytestmark = pytest.mark.realclients
 
 SEED_IP = "127.0.5.61"
-FORCED: dict[str, Any] = {
-    "out_enc_policy": int(lt.enc_policy.pe_forced),
-    "in_enc_policy": int(lt.enc_policy.pe_forced),
-    "allowed_enc_level": int(lt.enc_level.pe_rc4),
+LEVELS = {  # the MSE handshake is forced; the crypto it selects (BEP 8 "crypto_select") is RC4 or plaintext
+    "rc4": int(lt.enc_level.pe_rc4),
+    "plaintext": int(lt.enc_level.pe_plaintext),
 }
 CLI = [sys.executable, "-m", "swarmscope.cli"]
 
 
-def _monitor(tmp_path: Path, torrent: Path) -> Path:
+def _monitor(tmp_path: Path, torrent: Path, encryption: EncryptionPolicy) -> Path:
     """Monitor ``torrent`` for 4 s with a reference copy, the seed named by PEX; returns the database."""
     db = tmp_path / "mse.db"
     store = open_store(str(db), node_key=load_or_create_node_key(default_key_path(str(db))))
@@ -58,7 +58,7 @@ def _monitor(tmp_path: Path, torrent: Path) -> Path:
         pex=False,
         dht=True,  # a channel that could name peers (no node answers at this loopback address)
         dht_bootstrap=[("127.0.5.62", 6881)],
-        encryption=EncryptionPolicy.REQUIRE,
+        encryption=encryption,
         references={target.swarm: str(tmp_path / "content.bin")},
     )
     monitor = Monitor([target], store, config, Clock())
@@ -77,18 +77,25 @@ def _monitor(tmp_path: Path, torrent: Path) -> Path:
     return db
 
 
-def test_an_mse_block_proof_exports_and_verifies(tmp_path: Path, netns: bool) -> None:
+@pytest.mark.parametrize("level", LEVELS)
+def test_an_mse_block_proof_exports_and_verifies(tmp_path: Path, netns: bool, level: str) -> None:
     torrent = make_torrent(tmp_path)
-    with seed(torrent, tmp_path, SEED_IP, 6881, **FORCED):
-        db = _monitor(tmp_path, torrent)
+    forced = int(lt.enc_policy.pe_forced)
+    with seed(torrent, tmp_path, SEED_IP, 6881, out_enc_policy=forced, in_enc_policy=forced,
+              allowed_enc_level=LEVELS[level]):  # fmt: skip
+        # require: we offer RC4 only; prefer: we offer RC4 and plaintext (crypto_provide 3), as the
+        # all-channels run did, and the seed picks plaintext
+        policy = EncryptionPolicy.REQUIRE if level == "rc4" else EncryptionPolicy.PREFER
+        db = _monitor(tmp_path, torrent, policy)
     with open_store(str(db), create=False) as store:
         (obs,) = [o for o in load_observations(store) if o.ip == SEED_IP and o.tier is Tier.VERIFIED]
-        assert obs.encrypted and len(obs.verified_blocks) == 1 and not obs.verified_pieces, obs
+        assert obs.encrypted is (level == "rc4"), obs
+        assert len(obs.verified_blocks) == 1 and not obs.verified_pieces, obs
         capture = load_capture(store, obs.capture_sha256 or b"")
         assert capture is not None
         doc = decode_capture(capture)
     assert doc.header.mse is not None  # type: ignore[union-attr]
-    assert not any(isinstance(s, tuple) for s in doc.received)  # nothing lifted: the stream is RC4
+    assert not any(isinstance(s, tuple) for s in doc.received)  # nothing lifted from an MSE stream
 
     bundle = tmp_path / "bundle"
     export = subprocess.run(
