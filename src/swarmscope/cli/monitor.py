@@ -26,16 +26,19 @@ from swarmscope.cli.monitor_view import live_table
 from swarmscope.cli.node_identity import open_signing_key, warn_other_signers
 from swarmscope.cli.numeric import number_option
 from swarmscope.cli.provenance import software_commit
+from swarmscope.cli.refused_run import NewFiles
 from swarmscope.cli.text import escaped
 from swarmscope.errors import InputError, SwarmscopeError
-from swarmscope.monitor.channels import check_channels, check_listen_port
+from swarmscope.monitor.channels import check_channels_early, check_listen_port
 from swarmscope.monitor.config import MonitorConfig
 from swarmscope.monitor.crawler import Monitor
 from swarmscope.monitor.targets import Target, load_target
 from swarmscope.net.bind import check_local_address
 from swarmscope.net.clock import Clock
 from swarmscope.net.mse_conn import EncryptionPolicy
-from swarmscope.store.database import DEFAULT_DB, open_store
+from swarmscope.store import queries
+from swarmscope.store.database import DEFAULT_DB, Store, open_store
+from swarmscope.store.node_key import NodeKeyFile
 
 PEER_ID_PREFIX = (
     b"-SS" + b"".join(p.zfill(1).encode() for p in __version__.split(".")[:3]).ljust(4, b"0")[:4] + b"-"
@@ -109,7 +112,7 @@ def run_monitor_command(
         config.dht_bootstrap = [parse_host_port(text, "--dht-bootstrap") for text in dht_bootstrap]
     evidence = evidence or EvidenceOptions()
     evidence.apply(config, loaded)
-    check_channels(loaded, dht_running=dht)
+    check_channels_early(config, loaded)
     check_listen_port(config)
     if "://" not in db:
         try:
@@ -118,6 +121,7 @@ def run_monitor_command(
             raise InputError(f"--db {db}: cannot create its folder: {exc.strerror or exc}") from None
     ack = CommitLog.open(commit_log_path)  # refused here, before anything is created
     clock = Clock()
+    new_files = NewFiles.before_opening(db)
     key = open_signing_key(db, evidence.node_key, lambda line: err.print(escaped(line)))
     store = open_store(db, node_key=key.key, now_us=clock.now_us())
     warn_other_signers(store, key, lambda line: err.print(f"[yellow]warning:[/] {escaped(line)}"))
@@ -137,6 +141,9 @@ def run_monitor_command(
     try:
         with asyncio.Runner(loop_factory=_loop_factory(loop)) as runner:
             runner.run(_run(monitor, live, console))
+    except InputError:
+        _forget_refused_run(monitor, store, new_files, key)
+        raise
     finally:
         store.close()
         ack.close()
@@ -145,6 +152,16 @@ def run_monitor_command(
         f"evidence committed to {db} (run {monitor.run_id}); `swarmscope report --db {db}` shows it"
     )
     return monitor
+
+
+def _forget_refused_run(monitor: Monitor, store: Store, new_files: NewFiles, key: NodeKeyFile) -> None:
+    """A run refused before it started (a channel failed after the early checks): remove what it created."""
+    if monitor.run_id is not None or queries.run_rows(store):
+        return
+    store.close()
+    for path in new_files.remove(key):
+        if path == key.path:
+            err.print(f"removed node key {escaped(str(path))}: this refused run created it")
 
 
 async def _run(monitor: Monitor, live: bool, console: Console) -> None:

@@ -26,7 +26,8 @@ from swarmscope.errors import InputError
 from swarmscope.monitor.config import MonitorConfig
 from swarmscope.monitor.dht_discovery import DhtDiscovery, DhtUnusable
 from swarmscope.monitor.targets import Target
-from swarmscope.net.bind import IPV6_MISSING, listen_socket
+from swarmscope.net.bind import IPV6_MISSING, check_udp_port, listen_socket
+from swarmscope.net.dht_bootstrap import any_resolves
 from swarmscope.net.listener import PeerListener
 from swarmscope.net.tracker_client import usable_tracker_url
 
@@ -94,6 +95,42 @@ async def open_dht(dht: DhtDiscovery, on_warning: Callable[[str], None]) -> bool
     if not len(dht.node.routing):
         on_warning("DHT: no bootstrap node answered yet; our node keeps trying for the whole run")
     return True
+
+
+def dht_problem(config: MonitorConfig) -> str | None:
+    """Why our DHT node could never run, decided without starting it: None when it can.
+
+    Binds a UDP socket as :meth:`DhtDiscovery.open` would (the listen port number, else a free port) and
+    closes it at once, then resolves the bootstrap nodes for that family as the node would; a node that
+    does not answer is no problem here. Lets a refused run create nothing (no key, no database); the
+    node can still fail later at start-up (the port or the names changed in between).
+    """
+    host = config.bind_ip or "0.0.0.0"
+    try:
+        check_udp_port(host, config.listen_port if config.listen else 0)
+    except OSError as asked:
+        try:
+            check_udp_port(host, 0)  # the node falls back to a free port
+        except OSError:
+            return f"cannot bind a UDP port on {host} ({asked.strerror or asked})"
+    if not any_resolves(config.dht_bootstrap, v6=":" in host):
+        return "none of the DHT bootstrap nodes resolves to an address"
+    return None
+
+
+def check_channels_early(config: MonitorConfig, targets: Iterable[Target]) -> None:
+    """:func:`check_channels` before anything is created, with the DHT judged by :func:`dht_problem`.
+
+    Raises:
+        InputError: as :func:`check_channels`, naming why the DHT cannot run when it is on.
+    """
+    try:
+        check_channels(targets, dht_running=False)
+    except InputError as exc:  # some swarm depends on the DHT: judge it (only then: no needless lookup)
+        problem = dht_problem(config) if config.dht else None
+        if config.dht and problem is None:
+            return
+        raise InputError(f"{exc} (DHT: {problem})" if problem else str(exc)) from None
 
 
 def check_channels(targets: Iterable[Target], *, dht_running: bool) -> None:

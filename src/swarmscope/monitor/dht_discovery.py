@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import logging
 from collections.abc import Callable
 
@@ -19,6 +18,20 @@ from swarmscope.wire.types import Endpoint
 
 log = logging.getLogger("swarmscope.monitor.dht")
 Address = tuple[str, int]
+
+
+def os_reason(exc: BaseException) -> str:
+    """The OS's words for a failed socket call: the first ``strerror`` along the exception's causes.
+
+    uvloop wraps the OS error (``OSError("could not bind to local_addr ...")`` with no errno) and keeps
+    the original as ``__cause__``; asyncio's own loop raises the original. Falls back to ``str(exc)``.
+    """
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.strerror:
+            return seen.strerror
+        seen = seen.__cause__ or seen.__context__
+    return str(exc)
 
 
 class DhtUnusable(Exception):
@@ -64,14 +77,18 @@ class DhtDiscovery:
     async def open(self) -> str | None:
         """Bind our node's UDP port and join the DHT through the bootstrap nodes; no lookup starts yet.
 
-        When the asked port is taken (EADDRINUSE, EACCES: another client, another monitor) the node takes
-        a free port instead, and the line saying so is returned (else None). Our node is then reached on
-        that UDP port; ``announce_peer`` still names ``announce_port``, the TCP port peers dial, and never
-        sets ``implied_port`` (BEP 5: ``port`` is the peer's TCP port; ``implied_port`` would make the
-        storing node take our UDP source port instead, where no peer listens).
+        When the asked port cannot be ours (another client or monitor holds it, or it is not permitted)
+        the node takes a free port instead, and the line saying so is returned (else None). Whether the
+        port was the problem is decided by binding a free port on the same address, never by the errno
+        alone: uvloop raises ``OSError("could not bind to local_addr ...")`` with no errno (the errno is
+        on its ``__cause__``), asyncio's loop the bare ``EADDRINUSE``. Our node is then reached on that
+        UDP port; ``announce_peer`` still names ``announce_port``, the TCP port peers dial, and never sets
+        ``implied_port`` (BEP 5: ``port`` is the peer's TCP port; ``implied_port`` would make the storing
+        node take our UDP source port instead, where no peer listens).
 
         Raises:
-            OSError: not even a free UDP port can be bound (e.g. no such local address).
+            OSError: not even a free UDP port can be bound on the address (e.g. no such local address);
+                the error of the asked port.
             DhtUnusable: none of the bootstrap nodes resolves to an address of our family, so our node
                 can never meet another one (the node is closed).
         """
@@ -80,12 +97,18 @@ class DhtDiscovery:
         try:
             await self.node.start()
         except OSError as exc:
-            if port == 0 or exc.errno not in (errno.EADDRINUSE, errno.EACCES):
+            self.node.stop()
+            if port == 0:
                 raise
             self.node.bind = (host, 0)
-            await self.node.start()
+            try:
+                await self.node.start()
+            except OSError:
+                self.node.stop()
+                self.node.bind = (host, port)
+                raise exc from None
             notice = (
-                f"DHT: UDP port {port} is taken ({exc.strerror}); "
+                f"DHT: UDP port {port} is taken ({os_reason(exc)}); "
                 f"our DHT node uses UDP port {self.node.address[1]} instead"
             )
         if not self.node.bootstrap:

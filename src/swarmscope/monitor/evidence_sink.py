@@ -171,7 +171,17 @@ class EvidenceSink:
         return tapped if tapped is not None else run
 
     def learn(self, swarm: str, run: ProbeRun) -> None:
-        """Whole pieces the probe verified back later block proofs (then the bytes are dropped)."""
+        """Keep the bytes of every block the probe proved; its verified whole pieces back later proofs.
+
+        Call right after :meth:`observed` with the probe's observation (no await in between), so each
+        block commits with the observation that names it. The block bytes are what ``verify`` re-hashes
+        (``blobs/<sha256>.bin``, README "Blocks proving distribution"). A plaintext capture lifts them by
+        itself, but an MSE capture holds them only RC4-encrypted, and a run with capture off holds none:
+        without this a bundle could not carry the proving block. The bytes are dropped here afterwards.
+        """
+        if run.verified_block_data and self.writer is not None:
+            self.writer.add_blobs({proof.sha256: block for proof, block in run.verified_block_data})
+            run.verified_block_data.clear()
         if run.verified_data:
             self.proofs.learned(swarm, run.verified_data)
             run.verified_data.clear()

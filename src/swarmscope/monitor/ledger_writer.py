@@ -108,6 +108,10 @@ class LedgerWriter:
         self._captures[capture.sha256] = capture.data
         self._blobs.update(capture.blobs)
 
+    def add_blobs(self, blobs: dict[bytes, bytes]) -> None:
+        """Queue payload blocks (SHA-256 → bytes) an observation names; they commit with it or before it."""
+        self._blobs.update(blobs)
+
     def add_reference_piece(self, infohash: str, piece: int, data: bytes) -> None:
         """Queue a whole piece verified against the metainfo that backs block proofs."""
         self._pieces.append((infohash, piece, data))

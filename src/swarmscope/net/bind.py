@@ -58,3 +58,16 @@ def check_local_address(ip: str) -> None:
     """
     with socket.socket(socket.AF_INET6 if ":" in ip else socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((ip, 0))
+
+
+def check_udp_port(host: str, port: int) -> None:
+    """Bind a UDP socket to ``(host, port)`` and close it at once: could our DHT node bind there?
+
+    Args:
+        host: IPv4 or IPv6 literal. port: UDP port, 0 = any free one.
+
+    Raises:
+        OSError: EADDRINUSE (taken), EACCES, EADDRNOTAVAIL (not our address), EAFNOSUPPORT.
+    """
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind((host, port))

@@ -39,3 +39,18 @@ async def resolve_bootstrap(nodes: list[Address], v6: bool) -> list[Address]:
             continue  # an unresolvable router is skipped, not fatal
         out += [(str(info[4][0]), int(info[4][1])) for info in infos[:MAX_ADDRESSES_PER_NAME]]
     return list(dict.fromkeys(out))
+
+
+def any_resolves(nodes: list[Address], v6: bool) -> bool:
+    """Whether at least one bootstrap node resolves for our socket's family (blocking; before the run).
+
+    The same lookup as :func:`resolve_bootstrap`, stopping at the first name that resolves.
+    """
+    family = socket.AF_INET6 if v6 else socket.AF_INET
+    for host, port in nodes[:MAX_BOOTSTRAP]:
+        try:
+            if socket.getaddrinfo(host, port, family=family, type=socket.SOCK_DGRAM):
+                return True
+        except OSError:
+            continue  # skipped by resolve_bootstrap too
+    return False
