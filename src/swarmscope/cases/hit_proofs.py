@@ -106,6 +106,22 @@ def hit_proof(window: HitWindow, pieces: TorrentPieces) -> str:
     return " and ".join(parts) or NO_PROOF
 
 
+def offered(windows: Iterable[HitWindow]) -> str:
+    """What the hits together proved, in the words of :func:`hit_proof`: ``verified pieces``, ``verified
+    blocks of pieces`` (only block proofs), ``verified pieces and blocks of pieces``, or ``data`` when no
+    hit recorded a proof (never more than the hits carry)."""
+    proofs = list(windows)
+    kinds = [
+        name
+        for name, present in (
+            ("pieces", any(w.verified_pieces for w in proofs)),
+            ("blocks of pieces", any(w.verified_blocks for w in proofs)),
+        )
+        if present
+    ]
+    return f"verified {' and '.join(kinds)}" if kinds else "data"
+
+
 def hit_line(window: HitWindow, pieces: TorrentPieces) -> str:
     """``<start, ISO 8601 UTC>: <hit_proof>``."""
     return f"{us_to_iso(window.started_us)}: {hit_proof(window, pieces)}"

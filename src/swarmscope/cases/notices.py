@@ -34,7 +34,14 @@ from swarmscope.cases.acns import (
     validate_notice,
 )
 from swarmscope.cases.case_proof import CaseProof
-from swarmscope.cases.hit_proofs import TorrentPieces, case_pieces, case_windows, hit_line, torrent_pieces
+from swarmscope.cases.hit_proofs import (
+    TorrentPieces,
+    case_pieces,
+    case_windows,
+    hit_line,
+    offered,
+    torrent_pieces,
+)
 from swarmscope.errors import InputError
 from swarmscope.evidence.records import us_to_iso
 from swarmscope.net.smtp_client import MailError, send_message
@@ -103,7 +110,8 @@ def render_notice_text(
 ) -> str:
     """The human-readable notice placed above the XML (plain text; "associated with" wording).
 
-    Each hit is listed with what it proved (:func:`swarmscope.cases.hit_proofs.hit_line`); ``pieces`` as
+    Each hit is listed with what it proved (:func:`swarmscope.cases.hit_proofs.hit_line`), and the intro
+    says pieces or blocks as the hits do (:func:`swarmscope.cases.hit_proofs.offered`); ``pieces`` as
     for :func:`swarmscope.cases.acns.build_notice_xml`.
     """
     pieces = pieces or torrent_pieces(None, doc.infohash)
@@ -129,6 +137,7 @@ def render_notice_text(
         hash_type=hash_type(doc.infohash),
         infohash=doc.infohash.upper(),
         hit_lines=[hit_line(w, pieces) for w in windows],
+        offered=offered(windows),
     )
 
 
