@@ -81,6 +81,8 @@ def torrent_pieces(row: SwarmPieces | None, infohash: str) -> TorrentPieces:
             meta = parse_metainfo(row.metainfo)
         except DecodeError:
             meta = None  # sizes from the row instead; the torrent was checked when it was added
+        if meta is not None and infohash.lower() not in {h.hex for h in (meta.v1, meta.v2) if h is not None}:
+            meta = None  # not this torrent's metainfo (BEP 3 / BEP 52 infohash): its piece sizes say nothing
     v1, v2 = (meta.v1 is not None, meta.v2 is not None) if meta else (row.v1 is not None, row.v2 is not None)
     if not (v1 or v2):
         v1, v2 = len(infohash) == 40, len(infohash) == 64

@@ -236,6 +236,8 @@ def prepare_notices(
         trust: node keys and clock to prove the evidence against (None: the store's own key, system clock).
             A case whose claim the proven evidence does not carry is skipped, named
             (:class:`swarmscope.cases.case_proof.CaseProof`); the ``AlsoSeen`` windows are proven hits only.
+            So is a case whose stored metainfo does not hash to its infohash: the torrent name and size
+            come only from metainfo that does (:func:`swarmscope.store.notices.sealed_torrent`).
 
     Returns:
         :class:`NoticeBatch`.
@@ -249,6 +251,9 @@ def prepare_notices(
     docs, refused = proof.split(case_documents(store, isp_name=isp_name, statuses=NOTICE_STATUSES))
     batch = NoticeBatch([], refused)
     for doc in docs:
+        if doc.torrent_problem is not None:  # a name or size nobody sealed is never stated
+            batch.skipped.append((doc.doe, doc.torrent_problem))
+            continue
         notice_id = notice_id_for(doc, id_prefix)
         windows, pieces = case_windows(proof, doc), case_pieces(store, doc.infohash)
         try:
