@@ -181,7 +181,10 @@ def clocked(tmp_path: Path) -> Path:
             ),  # ... a choke in
             make_observation(ip="127.0.0.6", started_us=T0 + 5 * S, ended_us=T0 + 5 * S + 10),
             make_observation(  # a listed address whose probe never connected, inside the 2 s window
-                ip="127.0.0.10", tier=Tier.LISTED, failure="connect_refused", started_us=T0 + 5 * S,
+                ip="127.0.0.10",
+                tier=Tier.LISTED,
+                failure="connect_refused",
+                started_us=T0 + 5 * S,
                 ended_us=T0 + 5 * S + 10,
             ),
         ]
