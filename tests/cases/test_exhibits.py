@@ -35,12 +35,22 @@ from swarmscope.store.database import Store, open_store
 from swarmscope.store.notices import CaseDocument, case_documents
 from swarmscope.store.proven_evidence import store_trust
 from swarmscope.store.schema_cases import client, disclosure_event, disclosure_request, isp, legal_case, work
+from swarmscope.wire.bencode import encode
 from tests.cases.evidence import node_key_for
 
 T0 = 1_796_000_000_000_000  # 2026-11-30T00:53:20Z, UTC µs
 HOUR = 3_600_000_000
-IH = "5a" * 20
-HOSTILE_NAME = '=HYPERLINK("http://x")<script>alert(1)</script>.torrent'
+HOSTILE_NAME = '=HYPERLINK("http:x")<script>alert(1)<script>.torrent'  # no "/": a torrent name holds none
+TORRENT_INFO = encode(  # the work's stored .torrent: 8 pieces of 32 KiB, the last 100 bytes short
+    {
+        b"name": HOSTILE_NAME.encode(),
+        b"length": 8 * 32768 - 100,
+        b"piece length": 32768,
+        b"pieces": b"\1" * 160,
+    }
+)
+TORRENT = b"d4:info" + TORRENT_INFO + b"e"
+IH = hashlib.sha1(TORRENT_INFO).hexdigest()  # BEP 3: the SHA-1 of the bencoded info dict
 HOSTILE_REGION = "<b>Nord</b> & -1+1"
 
 
@@ -109,7 +119,7 @@ def build_world(db: Path, *, client_contact: str | None = "notices@rights.test")
     """Populate ``db``: swarm, run, three verified hits per case IP (sealed), client, work, ISPs, cases."""
     store = open_store(str(db), node_key=node_key_for(db), now_us=T0)
     try:
-        store.add_swarm(IH, IH, None, HOSTILE_NAME, 8, 32768, 8 * 32768 - 100, None, None, T0)
+        store.add_swarm(IH, IH, None, HOSTILE_NAME, 8, 32768, 8 * 32768 - 100, TORRENT, None, T0)
         run_id = store.start_run({"test": True}, "0.1.0", T0)
         records = [_verified(ip, port, T0 + k * HOUR, k) for _doe, ip, port, *_ in CASES for k in range(3)]
         store.commit_evidence(run_id, records=records, sealed_at_us=T0 + 4 * HOUR)
@@ -268,7 +278,7 @@ def test_by_region_splits_and_names_unknown(store: Store) -> None:
 def test_html_escapes_hostile_names(store: Store) -> None:
     exhibit = build_exhibits(case_documents(store))[0]
     html = render_html(exhibit, T0)
-    assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;script&gt;" in html
     assert "<b>Nord</b>" not in html and "&lt;b&gt;Nord&lt;/b&gt;" in html
     assert f'content: "Exhibit CSV SHA-256: {exhibit.sha256}"' in html
 

@@ -23,6 +23,7 @@ from swarmscope.evidence.records import BlockProof, Observation, Source, Tier
 from swarmscope.store.database import Store, open_store
 from swarmscope.store.notices import HitWindow, SwarmPieces
 from swarmscope.store.proven_evidence import proven_observations
+from swarmscope.wire.metainfo import parse_metainfo
 from tests.cases.evidence import node_key_for
 from tests.cases.test_exhibits import BLOCK_5, HOUR, IH, LAST_PIECE, PIECE_3, T0, build_world
 from tests.cases.test_letters import LETTER, SETTINGS, TO, flat, pdf_text
@@ -59,8 +60,10 @@ def test_v2_piece_sizes_come_from_the_stored_torrent() -> None:
     if not path.is_file():
         pytest.skip(f"fixture {path} not found")
     data = path.read_bytes()
-    row = SwarmPieces(None, "c3" * 32, 3002, 1_048_576, 3_147_825_152, data)
-    pieces = torrent_pieces(row, "c3" * 32)
+    v2 = parse_metainfo(data).v2
+    assert v2 is not None
+    row = SwarmPieces(None, v2.hex, 3002, 1_048_576, 3_147_825_152, data)
+    pieces = torrent_pieces(row, v2.hex)  # the stored torrent hashes to the swarm's infohash
     assert pieces.meta is not None and pieces.hashes == "SHA-256 merkle root"
     short = next(i for i in range(pieces.meta.num_pieces) if pieces.meta.piece_size(i) < 1_048_576)
     size = pieces.meta.piece_size(short)

@@ -354,3 +354,18 @@ def test_piece_wording_names_the_hashes_the_torrent_carries(schema: etree.XMLSch
     ]
     for xml in (v1, hybrid):
         validate_notice(schema, xml)
+
+
+def test_intro_says_pieces_or_blocks_as_the_hits_proved() -> None:
+    only_blocks = [w for w in PIECE_AND_BLOCK if not w.verified_pieces]
+    only_pieces = [HitWindow(T0, T0 + 1, 51413, None, None, verified_pieces=(2,))]
+
+    def intro(windows: list[HitWindow]) -> str:
+        text = render_notice_text(DOC, windows, SENDER, "X-8", torrent_pieces(V1_ROW, IH))
+        return " ".join(text.split("\n\n")[2].split())  # the intro paragraph, lines joined
+
+    assert "observed offering verified blocks of pieces of a torrent" in intro(only_blocks)
+    assert "verified pieces" not in intro(only_blocks)  # a block proof is never called a piece
+    assert "observed offering verified pieces of a torrent" in intro(only_pieces)
+    assert "observed offering verified pieces and blocks of pieces of a torrent" in intro(PIECE_AND_BLOCK)
+    assert "observed offering data of a torrent" in intro(WINDOWS)  # hits that recorded no proof

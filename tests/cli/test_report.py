@@ -16,6 +16,7 @@ from swarmscope.cli import register_commands
 from swarmscope.cli.app import app
 from swarmscope.evidence.records import ExtensionInfo, Failure, Source, Tier
 from swarmscope.store.database import open_store
+from swarmscope.store.node_key import default_key_path, load_or_create_node_key
 from tests.store.factories import SWARM_A, SWARM_B, T0, add_swarms, full_observation, observation, sighting
 
 # Register every command as the console script does (a one-command Typer app would drop the name).
@@ -25,7 +26,8 @@ register_commands()
 @pytest.fixture
 def db(tmp_path: Path) -> str:
     path = str(tmp_path / "report.db")
-    with open_store(path, node_key=Ed25519PrivateKey.generate()) as store:
+    key = load_or_create_node_key(default_key_path(path))  # beside the database: report proves against it
+    with open_store(path, node_key=key) as store:
         add_swarms(store)
         run = store.start_run({}, "0.1.0", T0)
         store.add_sightings(

@@ -174,6 +174,22 @@ def test_seal_states_on_postgresql(pg_store: Store, node_key: Ed25519PrivateKey)
     assert outside.quarantined is not None and "no ledger entry" in outside.quarantined
 
 
+def test_report_proves_rows_on_postgresql(pg_store: Store) -> None:
+    """Report's proof of each sealed row (two connections: rows and ledger) reads the same on PostgreSQL."""
+    from swarmscope.store.proven_evidence import EvidenceTrust
+
+    run = pg_store.start_run({}, "0.1.0", T0)
+    pg_store.add_observations(run, [observation()], sealed_at_us=T0 + 10_000)
+    pg_store.add_sightings(run, [sighting(ip="127.0.0.9")], sealed_at_us=T0 + 10_000)
+    assert pg_store.node is not None
+    ours = EvidenceTrust(frozenset({pg_store.node.fingerprint}), T0 + 20_000)
+    other = EvidenceTrust(frozenset({"00" * 32}), T0 + 20_000)
+    for trust, state in ((ours, "sealed"), (None, "unchecked"), (other, "altered")):
+        records = seal_state.proven_peer_records(pg_store, trust)
+        assert [o.state for o in records.observations] == [s.state for s in records.sightings] == [state]
+        assert len(records.altered) == (2 if state == "altered" else 0)
+
+
 def test_hit_proofs_and_signers_on_postgresql(pg_store: Store) -> None:
     """Piece and block proofs read back for the documents, and which node keys sealed batches."""
     from swarmscope.cases.hit_proofs import hit_proof, proven_windows, torrent_pieces

@@ -246,7 +246,8 @@ def produce_exhibits(
     """Write every exhibit's CSV and PDF under ``out`` and record it on a drafted disclosure request.
 
     Only cases whose claim the evidence proven against the sealed ledger still carries are listed
-    (:class:`swarmscope.cases.case_proof.CaseProof`); the others are left out and named.
+    (:class:`swarmscope.cases.case_proof.CaseProof`), and whose stored metainfo, when there is one, hashes
+    to their infohash (:func:`swarmscope.store.notices.sealed_torrent`); the others are left out and named.
 
     Args:
         store: an open store. out: directory (created if missing).
@@ -262,7 +263,9 @@ def produce_exhibits(
         StoreError: the database refused the request row. OSError: ``out`` is not writable.
     """
     proof = CaseProof(store, store_trust(store, trust))
-    docs, unproven = proof.split(case_documents(store, isp_name=isp_name))
+    proven, unproven = proof.split(case_documents(store, isp_name=isp_name))
+    docs = [doc for doc in proven if doc.torrent_problem is None]  # never a torrent name nobody sealed
+    unproven += [(doc.doe, doc.torrent_problem) for doc in proven if doc.torrent_problem is not None]
     if refused is not None:
         refused.extend(unproven)
     out.mkdir(parents=True, exist_ok=True)

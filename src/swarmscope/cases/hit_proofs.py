@@ -81,6 +81,8 @@ def torrent_pieces(row: SwarmPieces | None, infohash: str) -> TorrentPieces:
             meta = parse_metainfo(row.metainfo)
         except DecodeError:
             meta = None  # sizes from the row instead; the torrent was checked when it was added
+        if meta is not None and infohash.lower() not in {h.hex for h in (meta.v1, meta.v2) if h is not None}:
+            meta = None  # not this torrent's metainfo (BEP 3 / BEP 52 infohash): its piece sizes say nothing
     v1, v2 = (meta.v1 is not None, meta.v2 is not None) if meta else (row.v1 is not None, row.v2 is not None)
     if not (v1 or v2):
         v1, v2 = len(infohash) == 40, len(infohash) == 64
@@ -104,6 +106,22 @@ def hit_proof(window: HitWindow, pieces: TorrentPieces) -> str:
     parts = [piece_proof(i, pieces.piece_size(i), pieces.hashes) for i in window.verified_pieces]
     parts += [block_proof(p, b, n) for p, b, n in window.verified_blocks]
     return " and ".join(parts) or NO_PROOF
+
+
+def offered(windows: Iterable[HitWindow]) -> str:
+    """What the hits together proved, in the words of :func:`hit_proof`: ``verified pieces``, ``verified
+    blocks of pieces`` (only block proofs), ``verified pieces and blocks of pieces``, or ``data`` when no
+    hit recorded a proof (never more than the hits carry)."""
+    proofs = list(windows)
+    kinds = [
+        name
+        for name, present in (
+            ("pieces", any(w.verified_pieces for w in proofs)),
+            ("blocks of pieces", any(w.verified_blocks for w in proofs)),
+        )
+        if present
+    ]
+    return f"verified {' and '.join(kinds)}" if kinds else "data"
 
 
 def hit_line(window: HitWindow, pieces: TorrentPieces) -> str:

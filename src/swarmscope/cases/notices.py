@@ -34,7 +34,14 @@ from swarmscope.cases.acns import (
     validate_notice,
 )
 from swarmscope.cases.case_proof import CaseProof
-from swarmscope.cases.hit_proofs import TorrentPieces, case_pieces, case_windows, hit_line, torrent_pieces
+from swarmscope.cases.hit_proofs import (
+    TorrentPieces,
+    case_pieces,
+    case_windows,
+    hit_line,
+    offered,
+    torrent_pieces,
+)
 from swarmscope.errors import InputError
 from swarmscope.evidence.records import us_to_iso
 from swarmscope.net.smtp_client import MailError, send_message
@@ -103,7 +110,8 @@ def render_notice_text(
 ) -> str:
     """The human-readable notice placed above the XML (plain text; "associated with" wording).
 
-    Each hit is listed with what it proved (:func:`swarmscope.cases.hit_proofs.hit_line`); ``pieces`` as
+    Each hit is listed with what it proved (:func:`swarmscope.cases.hit_proofs.hit_line`), and the intro
+    says pieces or blocks as the hits do (:func:`swarmscope.cases.hit_proofs.offered`); ``pieces`` as
     for :func:`swarmscope.cases.acns.build_notice_xml`.
     """
     pieces = pieces or torrent_pieces(None, doc.infohash)
@@ -129,6 +137,7 @@ def render_notice_text(
         hash_type=hash_type(doc.infohash),
         infohash=doc.infohash.upper(),
         hit_lines=[hit_line(w, pieces) for w in windows],
+        offered=offered(windows),
     )
 
 
@@ -227,6 +236,8 @@ def prepare_notices(
         trust: node keys and clock to prove the evidence against (None: the store's own key, system clock).
             A case whose claim the proven evidence does not carry is skipped, named
             (:class:`swarmscope.cases.case_proof.CaseProof`); the ``AlsoSeen`` windows are proven hits only.
+            So is a case whose stored metainfo does not hash to its infohash: the torrent name and size
+            come only from metainfo that does (:func:`swarmscope.store.notices.sealed_torrent`).
 
     Returns:
         :class:`NoticeBatch`.
@@ -240,6 +251,9 @@ def prepare_notices(
     docs, refused = proof.split(case_documents(store, isp_name=isp_name, statuses=NOTICE_STATUSES))
     batch = NoticeBatch([], refused)
     for doc in docs:
+        if doc.torrent_problem is not None:  # a name or size nobody sealed is never stated
+            batch.skipped.append((doc.doe, doc.torrent_problem))
+            continue
         notice_id = notice_id_for(doc, id_prefix)
         windows, pieces = case_windows(proof, doc), case_pieces(store, doc.infohash)
         try:

@@ -1,9 +1,13 @@
 """``swarmscope report``: one row per (swarm, peer address) from the evidence store, as table, CSV or JSON.
 
-Only sealed records are evidence (:mod:`swarmscope.store.seal_state`). Each row's ``evidence`` field
-names the ledger state of its records (``sealed``, ``unsealed``, ``quarantined``): an address's unsealed
-or quarantined records get a row of their own whose ``tier`` is that state; they never raise the tier of
-its sealed row and are not in the tier counts. ``clock`` says whether the address's hits were
+Only sealed records proven equal to their sealed record are evidence (:mod:`swarmscope.store.seal_state`,
+:func:`~swarmscope.store.seal_state.proven_peer_records`), under the node keys the workflow commands
+trust (``--node-key``, ``--trust-key``, else the key file beside the database). Each row's ``evidence``
+field names the state of its records: ``sealed`` (proven), ``unchecked`` (sealed, but no trusted key was
+available: counted, with a warning), ``unsealed``, ``quarantined`` or ``altered`` (in a sealed batch but
+no longer equal to its sealed record; each such row is named on standard error). An address's records
+that are not evidence get a row of their own whose ``tier`` is that state; they never raise the tier of
+its evidence row and are not in the tier counts. ``clock`` says whether the address's hits were
 clock-flagged (:mod:`swarmscope.evidence.summary`, module rules). ``--infohash`` must name a stored swarm
 (an unknown one is an error naming it, not an empty report).
 """
@@ -14,7 +18,10 @@ import csv
 import enum
 import json
 import sys
+import time
 from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -22,13 +29,14 @@ from rich.console import Console
 from rich.table import Table
 
 from swarmscope.cli.app import app
+from swarmscope.cli.evidence_trust import NodeKeyOption, TrustKeyOption, workflow_trust
 from swarmscope.cli.options import parse_infohash
 from swarmscope.cli.text import plain
 from swarmscope.errors import InputError, SwarmscopeError
 from swarmscope.evidence.records import us_to_iso
 from swarmscope.evidence.summary import (
     EVIDENCE_ORDER,
-    SEALED,
+    JUDGED,
     PeerSummary,
     SwarmTotals,
     sort_summaries,
@@ -37,6 +45,8 @@ from swarmscope.evidence.summary import (
 )
 from swarmscope.store import queries, seal_state
 from swarmscope.store.database import DEFAULT_DB, open_store
+from swarmscope.store.node_key import default_key_path
+from swarmscope.store.proven_evidence import EvidenceTrust
 
 COLUMNS = (
     "infohash",
@@ -153,7 +163,7 @@ def _swarm_table(title: str, peers: list[PeerSummary], totals: SwarmTotals, wide
         row += [" ".join(p.sources), _short_time(p.first_seen_us)] if wide else []
         table.add_row(*(plain(cell) for cell in (*row, _short_time(p.last_seen_us), p.failure or "")))
     clients = ", ".join(f"{name} ×{n}" for name, n in totals.top_clients) or "none identified"
-    by_source = Counter(source for p in peers if p.evidence == SEALED for source in p.sources)
+    by_source = Counter(source for p in peers if p.evidence in JUDGED for source in p.sources)
     sources = ", ".join(f"{name} {n}" for name, n in sorted(by_source.items())) or "none"
     table.caption = plain(
         f"{totals.peers} addresses: {totals.verified} verified, {totals.has_pieces} has_pieces, "
@@ -165,13 +175,20 @@ def _swarm_table(title: str, peers: list[PeerSummary], totals: SwarmTotals, wide
 
 
 def _not_evidence(totals: SwarmTotals) -> str:
-    """Caption tail naming the addresses whose records are not sealed evidence (empty when none)."""
-    if not totals.unsealed and not totals.quarantined:
-        return ""
-    return (
-        f"; NOT EVIDENCE (not counted above): {totals.unsealed} addresses with unsealed records, "
-        f"{totals.quarantined} with records quarantined by recovery"
-    )
+    """Caption tail naming the addresses whose records are not proven sealed evidence (empty when none)."""
+    tail = ""
+    if totals.unchecked:
+        tail += (
+            f"; UNCHECKED: {totals.unchecked} addresses counted from sealed rows not proven against the "
+            "ledger (no trusted node key: give --node-key or --trust-key)"
+        )
+    if totals.unsealed or totals.quarantined or totals.altered:
+        tail += (
+            f"; NOT EVIDENCE (not counted above): {totals.unsealed} addresses with unsealed records, "
+            f"{totals.quarantined} with records quarantined by recovery, {totals.altered} with rows "
+            "ALTERED since they were sealed"
+        )
+    return tail
 
 
 def _print_table(summaries: list[PeerSummary], names: dict[str, str]) -> None:
@@ -187,10 +204,40 @@ def _print_table(summaries: list[PeerSummary], names: dict[str, str]) -> None:
         console.print(_swarm_table(title, peers, swarm_total, console.width >= WIDE_TABLE))
 
 
-def load_summaries(db: str, infohash: str | None = None) -> tuple[list[PeerSummary], dict[str, str]]:
-    """Read the store at ``db`` and summarise it: (peer summaries, {infohash: swarm name}).
+MAX_ALTERED_LINES = 10  # rows named one per line on stderr; the rest are counted
 
-    Records are summarised per ledger state (sealed, unsealed, quarantined; module docstring).
+
+def report_trust(
+    db: str, node_key: Path | None = None, trust_keys: list[str] | None = None
+) -> EvidenceTrust | None:
+    """The keys ``report`` proves sealed rows against, as the workflow commands take them
+    (:func:`swarmscope.cli.evidence_trust.workflow_trust`); None when no key is given and none sits at the
+    default key path (then sealed rows are ``unchecked``). "Now" is the system clock (UTC µs).
+
+    Raises:
+        InputError: a key given but missing, unreadable or malformed.
+    """
+    if node_key is None and not trust_keys and not default_key_path(db).is_file():
+        return None
+    return workflow_trust(db, node_key, trust_keys, time.time_ns() // 1000)
+
+
+@dataclass(frozen=True, slots=True)
+class Loaded:
+    """What :func:`load_summaries` read: summaries, {infohash: swarm name}, rows found altered (one line
+    each), and whether sealed rows were proven (False: no trusted key, they are ``unchecked``)."""
+
+    summaries: list[PeerSummary]
+    names: dict[str, str]
+    altered: list[str]
+    proven: bool
+
+
+def load_summaries(db: str, infohash: str | None = None, trust: EvidenceTrust | None = None) -> Loaded:
+    """Read the store at ``db`` and summarise it, per evidence state (module docstring).
+
+    Args:
+        trust: the keys sealed rows are proven against (:func:`report_trust`); None: not proven.
 
     Raises:
         StoreError: the database is missing, unreadable or not a swarmscope store.
@@ -203,7 +250,8 @@ def load_summaries(db: str, infohash: str | None = None) -> tuple[list[PeerSumma
             if known is None:
                 raise InputError(f"--infohash {infohash}: no swarm with this infohash in the database")
             infohash = known
-        sightings, observations = seal_state.load_peer_records(store, infohash=infohash)
+        records = seal_state.proven_peer_records(store, trust, infohash=infohash)
+        observations = records.observations
         verdicts = seal_state.clock_verdicts(store, observations)
         names = {s.infohash: s.name for s in queries.swarm_rows(store)}
     finally:
@@ -211,21 +259,41 @@ def load_summaries(db: str, infohash: str | None = None) -> tuple[list[PeerSumma
     summaries: list[PeerSummary] = []
     for state in EVIDENCE_ORDER:
         probes = [(o.observation, v) for o, v in zip(observations, verdicts, strict=True) if o.state == state]
-        seen = [s.sighting for s in sightings if s.state == state]
+        seen = [s.sighting for s in records.sightings if s.state == state]
         summaries += summarize(seen, [o for o, _ in probes], evidence=state, clock=[v for _, v in probes])
-    return sort_summaries(summaries), names
+    return Loaded(sort_summaries(summaries), names, records.altered, trust is not None)
 
 
-def print_report(db: str, fmt: str, infohash: str | None = None) -> None:
+def _warn(loaded: Loaded) -> None:
+    """Standard error: rows not proven equal to their sealed record, or that nothing was proven."""
+    if not loaded.proven:
+        typer.echo(
+            "warning: no trusted node key (--node-key, --trust-key, or a key file beside the database): "
+            "sealed rows are shown as 'unchecked', not proven against the ledger",
+            err=True,
+        )
+    for line in loaded.altered[:MAX_ALTERED_LINES]:
+        typer.echo(f"warning: not evidence (shown as 'altered'): {plain(line)}", err=True)
+    if len(loaded.altered) > MAX_ALTERED_LINES:
+        typer.echo(f"warning: ... and {len(loaded.altered) - MAX_ALTERED_LINES} more such rows", err=True)
+
+
+def print_report(
+    db: str,
+    fmt: str,
+    infohash: str | None = None,
+    node_key: Path | None = None,
+    trust_keys: list[str] | None = None,
+) -> None:
     """Print the per-(swarm, peer address) report of the store at ``db`` to standard output.
 
     Args:
         db: database path or SQLAlchemy URL. fmt: ``"table"``, ``"csv"`` or ``"json"``.
         infohash: only this swarm (40 or 64 hex digits, any case; its id, v1 or v2 infohash), or every
-            swarm when None.
+            swarm when None. node_key, trust_keys: the trusted node keys (:func:`report_trust`).
 
     Raises:
-        InputError: unknown ``fmt``; ``infohash`` malformed or not a stored swarm.
+        InputError: unknown ``fmt``; ``infohash`` malformed or not a stored swarm; a bad key.
         StoreError: database missing, unreadable or foreign.
     """
     try:
@@ -233,11 +301,12 @@ def print_report(db: str, fmt: str, infohash: str | None = None) -> None:
     except ValueError as exc:
         raise InputError(f"unknown report format {fmt!r} (use table, csv or json)") from exc
     wanted = None if infohash is None else parse_infohash(infohash)
-    summaries, names = load_summaries(db, wanted)
+    loaded = load_summaries(db, wanted, report_trust(db, node_key, trust_keys))
+    _warn(loaded)
     if output is ReportFormat.TABLE:
-        _print_table(summaries, names)
+        _print_table(loaded.summaries, loaded.names)
         return
-    records = [peer_record(p) for p in summaries]
+    records = [peer_record(p) for p in loaded.summaries]
     if output is ReportFormat.JSON:
         sys.stdout.write(json.dumps(records, indent=2) + "\n")
     else:
@@ -253,10 +322,12 @@ def report(
     infohash: Annotated[
         str | None, typer.Option("--infohash", help="Only this swarm (infohash hex).")
     ] = None,
+    node_key: NodeKeyOption = None,
+    trust_key: TrustKeyOption = None,
 ) -> None:
     """Print one row per (swarm, peer address): evidence tier, client, pieces verified, times seen."""
     try:
-        print_report(db, fmt.value, infohash)
+        print_report(db, fmt.value, infohash, node_key, trust_key)
     except SwarmscopeError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None

@@ -13,15 +13,19 @@ The rules, and why:
 - ``peer_id``: from the latest observation that has one (our own handshake); failing that, from the
   latest sighting that has one (a non-compact tracker reply, BEP 3) — the handshake is the stronger record.
 - ``encrypted``: True when any observation of the address used MSE/PE.
-- ``evidence``: the ledger state of the records summarised (``sealed``, ``unsealed``, ``quarantined``;
-  :mod:`swarmscope.store.seal_state`). Records of one address in different states are summarised
-  apart, one summary per state, so an unsealed or quarantined record never lends its tier to sealed
-  evidence; only ``sealed`` summaries count in :class:`SwarmTotals`' tiers.
+- ``evidence``: the ledger state of the records summarised (:data:`EVIDENCE_ORDER`;
+  :mod:`swarmscope.store.seal_state`): ``sealed`` (proven equal to its sealed record under a trusted
+  key), ``unchecked`` (in a sealed batch, not proven: no trusted key given), ``unsealed``,
+  ``quarantined``, ``altered`` (in a sealed batch, but not equal to its sealed record). Records of one
+  address in different states are summarised apart, one summary per state, so a record that is not
+  evidence never lends its tier to evidence; only ``sealed`` and ``unchecked`` summaries count in
+  :class:`SwarmTotals`' tiers (:data:`JUDGED`).
 - ``clock``: the clock at the address's hits, each judged by the caller under its run's sealed clock
   policy (:mod:`swarmscope.evidence.clock_policy`): the hits are its ``verified`` observations when the
   address is ``verified`` (what ``cases build`` counts), else all its observations. ``flagged`` when any
   hit started in a flag window, else ``unmeasured`` when any hit's run has no clock sample, else ``ok``;
-  None without observations (a listing has no probe time to judge).
+  None when the address is only ``listed`` (a listing, or probes that never connected, prove nothing to
+  judge: README "report") and for records that are not evidence (not :data:`JUDGED`).
 """
 
 from __future__ import annotations
@@ -40,7 +44,10 @@ _T = TypeVar("_T")
 PeerKey = tuple[str, str, int]  # (infohash hex, ip literal, port)
 ClockVerdict = Literal["flagged", "unmeasured", "ok"]
 SEALED, UNSEALED, QUARANTINED = "sealed", "unsealed", "quarantined"  # ledger states of stored records
-EVIDENCE_ORDER = (SEALED, UNSEALED, QUARANTINED)  # evidence first
+ALTERED = "altered"  # sealed in the ledger, but the row no longer equals its sealed record
+UNCHECKED = "unchecked"  # sealed in the ledger; not proven (no trusted node key was given)
+EVIDENCE_ORDER = (SEALED, UNCHECKED, UNSEALED, QUARANTINED, ALTERED)  # evidence first
+JUDGED = (SEALED, UNCHECKED)  # states whose tier is shown, counted and clock-judged
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +98,7 @@ class PeerSummary:
     @property
     def tier_label(self) -> str:
         """The tier, or the ledger state when the records are not sealed (they prove no tier)."""
-        return self.tier.label if self.evidence == SEALED else self.evidence
+        return self.tier.label if self.evidence in JUDGED else self.evidence
 
     @property
     def client_label(self) -> str | None:
@@ -106,13 +113,14 @@ class SwarmTotals:
     """Counts over the peer summaries of one swarm.
 
     Args:
-        infohash: swarm id hex. peers: distinct addresses with sealed records. listed, connected,
-            has_pieces, verified: addresses whose sealed summary tier is exactly that tier. seeds:
-            completion 1.0. leechers: completion known and below 1.0. bytes_received: sum over
-            addresses (bytes). seeds, leechers, bytes and clients count sealed summaries only.
+        infohash: swarm id hex. peers: distinct addresses with sealed (or unchecked) records. listed,
+            connected, has_pieces, verified: addresses whose such summary tier is exactly that tier.
+            seeds: completion 1.0. leechers: completion known and below 1.0. bytes_received: sum over
+            addresses (bytes). seeds, leechers, bytes and clients count those summaries only.
         top_clients: up to :data:`TOP_CLIENTS` ``(client label, addresses)`` pairs, most common first.
-        unsealed, quarantined: addresses with records in that ledger state (not evidence, not in the
-            tier counts). clock_flagged: sealed addresses whose clock is ``flagged``.
+        unsealed, quarantined, altered: addresses with records in that ledger state (not evidence, not
+            in the tier counts). clock_flagged: counted addresses whose clock is ``flagged``.
+        unchecked: counted addresses whose sealed records were not proven (no trusted node key).
     """
 
     infohash: str
@@ -128,6 +136,8 @@ class SwarmTotals:
     unsealed: int = 0
     quarantined: int = 0
     clock_flagged: int = 0
+    altered: int = 0
+    unchecked: int = 0
 
     def at_least(self, tier: Tier) -> int:
         """Addresses that reached ``tier`` or higher."""
@@ -182,8 +192,11 @@ def _last_known(values: Iterable[_T | None]) -> _T | None:
     return found
 
 
-def _clock(tier: Tier, probes: list[tuple[Observation, ClockVerdict]]) -> ClockVerdict | None:
-    """The address's clock verdict over its hits (module rules)."""
+def _clock(tier: Tier, probes: list[tuple[Observation, ClockVerdict]], evidence: str) -> ClockVerdict | None:
+    """The address's clock verdict over its hits (module rules); None for a listing or records that are
+    not evidence."""
+    if tier == Tier.LISTED or evidence not in JUDGED:
+        return None
     hits = (
         [v for o, v in probes if o.tier == Tier.VERIFIED] if tier == Tier.VERIFIED else [v for _, v in probes]
     )
@@ -228,7 +241,7 @@ def _summarize_one(
         yourip=_last_known(o.extension.yourip if o.extension else None for o in by_time),
         quirks=tuple(sorted({q for o in by_time for q in o.quirks})),
         evidence=evidence,
-        clock=_clock(tier, probes),
+        clock=_clock(tier, probes, evidence),
     )
 
 
@@ -286,7 +299,7 @@ def sort_summaries(summaries: Iterable[PeerSummary]) -> list[PeerSummary]:
 
 
 def _swarm_totals(infohash: str, every: list[PeerSummary]) -> SwarmTotals:
-    peers = [p for p in every if p.evidence == SEALED]
+    peers = [p for p in every if p.evidence in JUDGED]
     tiers = Counter(p.tier for p in peers)
     clients = Counter(p.client_label for p in peers if p.client_label is not None)
     top = sorted(clients.items(), key=lambda item: (-item[1], item[0]))[:TOP_CLIENTS]
@@ -303,6 +316,8 @@ def _swarm_totals(infohash: str, every: list[PeerSummary]) -> SwarmTotals:
         top_clients=tuple(top),
         unsealed=sum(1 for p in every if p.evidence == UNSEALED),
         quarantined=sum(1 for p in every if p.evidence == QUARANTINED),
+        altered=sum(1 for p in every if p.evidence == ALTERED),
+        unchecked=sum(1 for p in peers if p.evidence == UNCHECKED),
         clock_flagged=sum(1 for p in peers if p.clock == "flagged"),
     )
 

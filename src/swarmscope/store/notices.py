@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from swarmscope.errors import DecodeError
 from swarmscope.store.schema import swarm
 from swarmscope.store.schema_cases import (
     client,
@@ -33,6 +34,7 @@ from swarmscope.store.schema_cases import (
     notice,
     work,
 )
+from swarmscope.wire.metainfo import parse_metainfo
 
 if TYPE_CHECKING:
     from swarmscope.store.database import Store
@@ -64,6 +66,29 @@ class CaseDocument:
     client_contact: str | None
     torrent_name: str | None
     total_size: int | None
+    torrent_problem: str | None = None  # why the stored metainfo cannot be stated (then refuse the case)
+
+
+def sealed_torrent(metainfo: bytes | None, infohash: str) -> tuple[str | None, int | None, str | None]:
+    """The torrent name and total size (bytes) a document may state for swarm ``infohash``: ``(name, size,
+    None)`` from the stored .torrent bytes only when they parse and hash to the infohash (SHA-1 of the info
+    dict for v1, SHA-256 for v2: :func:`swarmscope.wire.metainfo.parse_metainfo`, BEP 3, BEP 52); else
+    ``(None, None, why)``. The ``swarm`` row's ``name`` and ``total_size`` are never used: no seal covers
+    them. Without stored metainfo (a magnet before BEP 9) nothing is known: ``(None, None, None)``.
+    """
+    if metainfo is None:
+        return None, None, None
+    try:
+        meta = parse_metainfo(bytes(metainfo))
+    except DecodeError as exc:
+        return None, None, f"the stored metainfo does not parse ({exc}): its name and size cannot be stated"
+    if infohash.lower() not in {h.hex for h in (meta.v1, meta.v2) if h is not None}:
+        return (
+            None,
+            None,
+            "the stored metainfo does not hash to the case's infohash: its name and size are not stated",
+        )
+    return meta.name, meta.total_size, None
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +145,8 @@ def case_documents(
         store: an open store. isp_name: only this ISP (exact name). statuses: case statuses to include.
 
     Returns:
-        :class:`CaseDocument` values; cases without an ISP are left out (no one to ask).
+        :class:`CaseDocument` values; cases without an ISP are left out (no one to ask). The torrent name
+        and size come from the stored metainfo, checked against the case's infohash (:func:`sealed_torrent`).
     """
     query = (
         sa.select(
@@ -132,8 +158,7 @@ def case_documents(
             work.c.title.label("work_title"),
             client.c.name.label("client_name"),
             client.c.contact.label("client_contact"),
-            swarm.c.name.label("torrent_name"),
-            swarm.c.total_size,
+            swarm.c.metainfo,
         )
         .select_from(
             legal_case.join(isp, isp.c.id == legal_case.c.isp_id)
@@ -146,8 +171,23 @@ def case_documents(
     )
     if isp_name is not None:
         query = query.where(isp.c.name == isp_name)
+    facts: dict[str, tuple[str | None, int | None, str | None]] = {}  # infohash → sealed_torrent()
+    docs = []
     with store.engine.connect() as conn:
-        return [CaseDocument(**r._asdict()) for r in conn.execute(query)]
+        for r in conn.execute(query):
+            values = r._asdict()
+            metainfo = values.pop("metainfo")
+            if r.infohash not in facts:
+                facts[r.infohash] = sealed_torrent(metainfo, r.infohash)
+            docs.append(
+                CaseDocument(
+                    **values,
+                    torrent_name=facts[r.infohash][0],
+                    total_size=facts[r.infohash][1],
+                    torrent_problem=facts[r.infohash][2],
+                )
+            )
+    return docs
 
 
 def swarm_pieces(store: Store, infohash: str) -> SwarmPieces | None:

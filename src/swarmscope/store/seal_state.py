@@ -13,10 +13,13 @@ ledger holds it (:mod:`swarmscope.store.ledger`). Each row is in exactly one sta
   the store since it was written: written before migration 0002, by an older version or by hand), or a
   ledger entry past the node's last seal (a half-written batch; the next writer seals it late).
 
-Readers: ``report`` (:func:`load_peer_records`, :func:`clock_verdicts`: only sealed clock samples judge
+Readers: ``report`` (:func:`proven_peer_records`, :func:`clock_verdicts`: only sealed clock samples judge
 the clock) and ``export`` (:func:`rows_outside_ledger`: what it cannot hold, also attributions).
-This module reports the state; it does not rebuild rows from their canonical bytes (that is
-:func:`swarmscope.store.ledger_verify.verify_ledger`, which ``export`` runs before anything leaves).
+:func:`load_peer_records` reports the ledger state only. :func:`proven_peer_records` also proves each
+sealed sighting and observation equal to its sealed record under a trusted node key
+(:class:`swarmscope.store.proven_evidence.RowProof`): a row that is not is ``altered``; with no trusted
+key, ``unchecked``. ``export`` runs the whole-ledger check
+(:func:`swarmscope.store.ledger_verify.verify_ledger`) before anything leaves.
 """
 
 from __future__ import annotations
@@ -24,14 +27,16 @@ from __future__ import annotations
 import bisect
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
 
+from swarmscope.errors import DecodeError
 from swarmscope.evidence.bundle_settings import run_clock_policy
 from swarmscope.evidence.clock_policy import flag_windows, flagged
 from swarmscope.evidence.records import Attribution, ClockSample, Observation, Sighting
-from swarmscope.evidence.summary import QUARANTINED, SEALED, UNSEALED, ClockVerdict
+from swarmscope.evidence.summary import ALTERED, QUARANTINED, SEALED, UNCHECKED, UNSEALED, ClockVerdict
+from swarmscope.store.proven_evidence import EvidenceTrust, RowProof
 from swarmscope.store.queries import (
     attribution_from_row,
     clock_sample_from_row,
@@ -51,6 +56,8 @@ from swarmscope.store.schema_cases import attribution
 
 if TYPE_CHECKING:
     from swarmscope.store.database import Store
+
+_R = TypeVar("_R")
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +141,78 @@ def load_peer_records(
             for r in _rows(conn, observation, infohash)
         ]
     return sightings, observations
+
+
+@dataclass(frozen=True, slots=True)
+class ProvenRecords:
+    """:func:`proven_peer_records`: sightings and observations with their state (``sealed`` only when
+    proven), and one line per row that is not evidence because it no longer equals its sealed record
+    (``observation 12 (ledger index 40) 127.0.1.5:6881: reason``; rows that do not even rebuild into a
+    record are named here and left out of the lists)."""
+
+    sightings: list[StoredSighting]
+    observations: list[StoredObservation]
+    altered: list[str]
+
+
+def _proven_state(state: str, proof: RowProof | None, reason: str | None) -> str:
+    """The report state of a row in ledger state ``state`` once proven (``reason`` None) or not."""
+    if state != SEALED:
+        return state
+    if proof is None:
+        return UNCHECKED
+    return SEALED if reason is None else ALTERED
+
+
+def _decoded(decode: Callable[[Any], _R], r: Any, reason: str | None) -> _R | None:
+    """The row's record; None when a row already found not proven does not rebuild (it is named instead)."""
+    if reason is None:
+        return decode(r)  # unproven rows decode as before: a row that cannot is a broken store (traceback)
+    try:
+        return decode(r)
+    except (DecodeError, KeyError, TypeError, ValueError, AttributeError):
+        return None
+
+
+def _describe(table: str, r: Any, reason: str) -> str:
+    where = "not sealed" if r.ledger_index is None else f"ledger index {r.ledger_index}"
+    return f"{table} {r.id} ({where}) {r.ip}:{r.port}: {reason}"
+
+
+def proven_peer_records(
+    store: Store, trust: EvidenceTrust | None, *, infohash: str | None = None
+) -> ProvenRecords:
+    """Like :func:`load_peer_records`, but a row in a sealed batch is ``sealed`` only when it is proven equal
+    to its sealed record under a trusted key (:class:`swarmscope.store.proven_evidence.RowProof`), else
+    ``altered``; with no ``trust`` (no trusted key) such rows are ``unchecked``. Unsealed and quarantined
+    rows keep that state. Cost: one canonical encoding and SHA-256 per sealed row, one seal and chain check
+    per batch.
+    """
+    altered: list[str] = []
+    sightings: list[StoredSighting] = []
+    observations: list[StoredObservation] = []
+    with store.engine.connect() as conn, store.engine.connect() as ledger:
+        seals = seal_map(conn)
+        proof = None if trust is None else RowProof(ledger, trust)
+        for r in _rows(conn, sighting, infohash):
+            state = seals.state("sighting", r.id, r.ledger_node, r.ledger_index)
+            seen, reason = (None, None) if proof is None or state != SEALED else proof.sighting(r)
+            seen = seen if seen is not None else _decoded(sighting_from_row, r, reason)
+            if reason is not None:
+                altered.append(_describe("sighting", r, reason))
+            if seen is not None:
+                sightings.append(StoredSighting(seen, _proven_state(state, proof, reason)))
+        for r in _rows(conn, observation, infohash):
+            state = seals.state("observation", r.id, r.ledger_node, r.ledger_index)
+            record, reason = (None, None) if proof is None or state != SEALED else proof.observation(r)
+            record = record if record is not None else _decoded(observation_from_row, r, reason)
+            if reason is not None:
+                altered.append(_describe("observation", r, reason))
+            if record is not None:
+                observations.append(
+                    StoredObservation(record, int(r.run_id), _proven_state(state, proof, reason))
+                )
+    return ProvenRecords(sightings, observations, altered)
 
 
 def sealed_clock_samples(store: Store) -> dict[int, list[ClockSample]]:
