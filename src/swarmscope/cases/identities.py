@@ -226,7 +226,8 @@ def _parse_time(text: str, field: str) -> int:
         raise ValueError(f"{field}: not an ISO 8601 time: {text!r}") from None
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError(f"{field}: no UTC offset (write Z or +00:00): {text!r}")
-    delta = moment.astimezone(UTC) - datetime(1970, 1, 1, tzinfo=UTC)
+    # aware minus aware: no UTC datetime is built, so 0001-01-01T00:00+01:00 (UTC year 0) cannot overflow
+    delta = moment - datetime(1970, 1, 1, tzinfo=UTC)
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
