@@ -34,6 +34,7 @@ def _child(name: str, seconds: int, workdir: Path) -> None:
 
     with atheris.instrument_imports(include=["swarmscope"]):
         from tests.fuzz import targets
+    targets.memoise_dh()
     target = targets.TARGETS[name]
     counter = workdir / "counts" / name
     count = [0]
