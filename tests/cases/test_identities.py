@@ -203,6 +203,8 @@ def _one_row(name: str = "Alice", postal: str = "1 Road", email: str = "", port:
         "a@b.test\x00",
         "a\u202e@b.test",
         "zoë@b.test",  # a non-ASCII local part is refused by the RFC 5322 parser
+        "jo@[",  # unterminated domain literals: CPython 3.11's parser raised AttributeError (gh-134155)
+        "a@[1.2.3.4",
     ],
 )
 def test_invalid_email_refused_with_line_and_never_echoed(email: str) -> None:

@@ -248,6 +248,8 @@ def valid_email(text: str) -> bool:
         address = Address(addr_spec=text)
     except (ValueError, IndexError, TypeError, HeaderParseError):
         return False
+    except AttributeError:  # an unterminated domain literal (``a@[``): CPython's parser puts a defect
+        return False  # among its tokens and trips over it (CPython gh-134155, fixed after 3.11)
     return bool(address.username) and bool(address.domain) and address.addr_spec == text
 
 
