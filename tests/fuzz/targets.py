@@ -14,7 +14,9 @@ Seed inputs (valid encodings from the project's encoders and fixtures) live in :
 
 from __future__ import annotations
 
+import atexit
 import hashlib
+import shutil
 import tempfile
 import time
 import zlib
@@ -212,7 +214,12 @@ def _bundle(data: bytes) -> None:
 
 @cache
 def _scratch() -> Path:
-    return Path(tempfile.mkdtemp(prefix="swarmscope-fuzz-"))
+    """A private directory for the file-reading targets: in memory (/dev/shm) when there is one; removed
+    when the process exits."""
+    shm = Path("/dev/shm")
+    path = Path(tempfile.mkdtemp(prefix="swarmscope-fuzz-", dir=shm if shm.is_dir() else None))
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
 
 
 def _flag_list(data: bytes) -> None:
