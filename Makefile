@@ -6,7 +6,7 @@ STAMP   := $(VENV)/.installed
 APT_PKGS := opentracker aria2 iproute2 util-linux chrony openssl poppler-utils libpango-1.0-0 libpangoft2-1.0-0 \
             fonts-dejavu-core postgresql
 
-.PHONY: demo test check sysdeps venv bench clean
+.PHONY: demo test check sysdeps venv bench fuzz clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -39,5 +39,10 @@ test: sysdeps $(STAMP)
 bench: sysdeps $(STAMP)
 	$(BIN)/python bench/probe.py
 
+# Every parser under atheris, SECONDS each (tests/fuzz/run.py); crashers land in .fuzz/crashers/<target>/.
+SECONDS ?= 60
+fuzz: $(STAMP)
+	$(BIN)/python -m tests.fuzz.run --seconds $(SECONDS) --workdir .fuzz $(TARGETS)
+
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .fuzz

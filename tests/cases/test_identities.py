@@ -135,6 +135,23 @@ def test_every_bad_row_reported_with_its_line_and_nothing_returned() -> None:
     assert "Bad ip" not in str(info.value)  # names never echoed into error messages
 
 
+US = 1_000_000  # microseconds per second
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "start_us", "end_us"),
+    [  # the ends of datetime's range, where converting to UTC would leave it (years 0 and 10000)
+        ("0001-01-01T00:00:00+01:00", "0001-01-01T00:00:00Z", -62_135_600_400 * US, -62_135_596_800 * US),
+        ("9999-12-31T23:00:00Z", "9999-12-31T23:59:59-01:00", 253_402_297_200 * US, 253_402_304_399 * US),
+    ],
+)
+def test_times_whose_utc_leaves_the_calendar_still_parse(
+    start: str, end: str, start_us: int, end_us: int
+) -> None:
+    row = parse_disclosure(f"ip,start,end,name,postal_address\n127.0.0.2,{start},{end},A,B\n".encode())[0]
+    assert (row.start_us, row.end_us) == (start_us, end_us)
+
+
 @pytest.mark.parametrize(
     "data",
     [
@@ -186,6 +203,8 @@ def _one_row(name: str = "Alice", postal: str = "1 Road", email: str = "", port:
         "a@b.test\x00",
         "a\u202e@b.test",
         "zoë@b.test",  # a non-ASCII local part is refused by the RFC 5322 parser
+        "jo@[",  # unterminated domain literals: CPython 3.11's parser raised AttributeError (gh-134155)
+        "a@[1.2.3.4",
     ],
 )
 def test_invalid_email_refused_with_line_and_never_echoed(email: str) -> None:

@@ -58,6 +58,8 @@ INVALID = [
     (f"magnet:?xt=urn:btmh:1220{V2[:-2]}", "xt: urn:btmh"),
     (f"magnet:?xt=urn:btih:{V1}&xl=-5", "xl:"),
     (f"magnet:?xt=urn:btih:{V1}&xl=½", "xl:"),
+    (f"magnet:?xt=urn:btih:{V1}&xl=" + "9" * 5000, "xl:"),  # past CPython's 4,300-digit int() limit
+    (f"magnet:?xt=urn:btih:{V1}&xl=" + "1" * 21, "xl:"),  # more than a 64-bit length
     (f"magnet:?xt=urn:btih:{V1}&x.pe=127.0.0.1", "x.pe:"),
     (f"magnet:?xt=urn:btih:{V1}&x.pe=127.0.0.1:70000", "x.pe:"),
 ]

@@ -229,7 +229,8 @@ def _parse_time(text: str, field: str) -> int:
         raise ValueError(f"{field}: not an ISO 8601 time: {text!r}") from None
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError(f"{field}: no UTC offset (write Z or +00:00): {text!r}")
-    delta = moment.astimezone(UTC) - datetime(1970, 1, 1, tzinfo=UTC)
+    # aware minus aware: no UTC datetime is built, so 0001-01-01T00:00+01:00 (UTC year 0) cannot overflow
+    delta = moment - datetime(1970, 1, 1, tzinfo=UTC)
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
@@ -250,6 +251,8 @@ def valid_email(text: str) -> bool:
         address = Address(addr_spec=text)
     except (ValueError, IndexError, TypeError, HeaderParseError):
         return False
+    except AttributeError:  # an unterminated domain literal (``a@[``): CPython's parser puts a defect
+        return False  # among its tokens and trips over it (CPython gh-134155, fixed after 3.11)
     return bool(address.username) and bool(address.domain) and address.addr_spec == text
 
 

@@ -21,6 +21,7 @@ MULTIHASH_SHA256 = "1220"  # BEP 52: multihash code 0x12 (sha2-256), length 0x20
 _HEX = re.compile(r"[0-9a-fA-F]+")
 _PEER = re.compile(r"^(\[[0-9a-fA-F:.]+\]|[^:\[\]]+):([0-9]{1,5})$")
 MAX_URI_LEN = 64 * 1024  # refuse absurd inputs before splitting them
+MAX_XL_DIGITS = 20  # xl is a byte count; 2**64 - 1 has 20 digits (int() refuses 4,300 with ValueError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +34,7 @@ class Magnet:
         display_name: ``dn`` (percent-decoded, ``+`` as space), or None.
         trackers: usable ``tr`` URLs in order, duplicates and TRK-18 rejects removed.
         peers: ``x.pe`` peer addresses given as IP literals (host names are skipped).
-        exact_length: ``xl`` in bytes, or None.
+        exact_length: ``xl`` in bytes (at most 20 digits), or None.
     """
 
     v1: InfoHash | None
@@ -154,8 +155,8 @@ def parse_magnet(uri: str) -> Magnet:
             if peer is not None and peer not in peers:
                 peers.append(peer)
         elif key == "xl":
-            if not (value.isascii() and value.isdigit()):
-                raise DecodeError(f"xl: not a non-negative integer: {value[:40]!r}")
+            if not (value.isascii() and value.isdigit()) or len(value) > MAX_XL_DIGITS:
+                raise DecodeError(f"xl: not an integer of 1..{MAX_XL_DIGITS} digits: {value[:40]!r}")
             length = int(value)
     if v1 is None and v2 is None:
         raise DecodeError("xt: no urn:btih or urn:btmh infohash in the magnet")
