@@ -38,19 +38,20 @@
 from __future__ import annotations
 
 import bisect
+import dataclasses
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from swarmscope.cases.run_clock import clock_text, run_windows
+from swarmscope.cases.run_clock import workflow_clock
 from swarmscope.cases.thresholds import Candidate, Hit, ThresholdPolicy, evaluate
 from swarmscope.cases.workflow import CaseStatus, WorkflowError, next_case_status
-from swarmscope.evidence.clock_policy import flagged
 from swarmscope.evidence.records import us_to_iso
 from swarmscope.store import cases as case_rows
-from swarmscope.store.case_evidence import AttributionRow, attributions_by_ip
+from swarmscope.store.case_evidence import AttributionRow
 from swarmscope.store.case_rows import record_build
 from swarmscope.store.database import Store
 from swarmscope.store.proven_evidence import EvidenceTrust, RefusedRow, proven_observations, store_trust
+from swarmscope.store.proven_records import proven_attributions
 
 POLICY_MARK = "; policy: "
 NO_LONGER_PASSES = "no longer passes: "
@@ -88,14 +89,9 @@ def _load(
     store: Store, infohash: str | None, clock_threshold_us: int | None, trust: EvidenceTrust
 ) -> tuple[list[Hit], str, list[RefusedRow]]:
     proven = proven_observations(store, trust.fingerprints, trust.now_us, infohash=infohash)
-    run_ids = {o.run_id for o in proven.hits}
-    windows = run_windows(store, clock_threshold_us, run_ids=run_ids)
-    hits = [
-        Hit(o.ip, o.port, o.infohash, o.started_us, o.ended_us,
-            flagged(o.started_us, windows.get(o.run_id, ())) is not None)
-        for o in proven.hits
-    ]  # fmt: skip
-    return hits, clock_text(store, clock_threshold_us, run_ids), list(proven.refused)
+    clock = workflow_clock(store, trust, proven.hits, clock_threshold_us)
+    hits = [Hit(o.ip, o.port, o.infohash, o.started_us, o.ended_us, clock.flagged(o)) for o in proven.hits]
+    return hits, clock.text(proven.hits), list(proven.refused)
 
 
 def load_hits(
@@ -143,8 +139,19 @@ def _judge(
     trust: EvidenceTrust,
 ) -> tuple[list[Candidate], dict[str, list[AttributionRow]], str, list[RefusedRow]]:
     hits, clock, refused = _load(store, infohash, clock_threshold_us, trust)
-    attributions = attributions_by_ip(store, {h.ip for h in hits})
-    return evaluate(hits, policy, flags_by_ip(hits, attributions)), attributions, clock, refused
+    attributions = proven_attributions(store, trust, {h.ip for h in hits})
+    verdicts = evaluate(hits, policy, flags_by_ip(hits, attributions.by_ip))
+    judged = [unproven_attribution(v, attributions.refused) for v in verdicts]
+    return judged, attributions.by_ip, clock, refused
+
+
+def unproven_attribution(verdict: Candidate, refused: dict[str, list[str]]) -> Candidate:
+    """``verdict`` excluded (``attribution_unproven``) when an attribution row of its address is refused."""
+    rows = refused.get(verdict.ip)
+    if not rows:
+        return verdict
+    reason = f"attribution_unproven: {'; '.join(rows)}"
+    return dataclasses.replace(verdict, reasons_excluded=(*verdict.reasons_excluded, reason))
 
 
 def evaluate_store(
