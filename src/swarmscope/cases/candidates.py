@@ -4,19 +4,21 @@
   (:func:`swarmscope.store.proven_evidence.proven_observations`: row equal to its sealed record, chain and
   Ed25519 seal hold, not dated after its seal or in the future, a duplicated record or capture counts
   once). Every refused row is named in ``BuildReport.refused``; it never counts.
-- **Clock**: each run's clock samples give its flag windows
-  (:func:`swarmscope.evidence.clock_policy.flag_windows`) under the clock policy SEALED in that run's
-  settings (:func:`swarmscope.evidence.bundle_settings.run_clock_policy`: ``clock_threshold_ms``, default
-  100 ms, and the commercial-anchor preset), exactly as ``swarmscope export`` reads them. The caller may
-  only TIGHTEN it (``clock_threshold_us`` smaller than or equal to every sealed threshold of the runs
-  whose hits are judged); a looser value is refused with :class:`InputError`. A hit whose start lies in a
-  window is ``clock_flagged``. A run without samples is *unmeasured*: nothing in it is flagged (the clock
-  policy's rule; the methodology statement says so), and the recorded policy says the clock of those runs
-  was never measured (``clock_threshold=... ms; clock never measured (no NTP sample) in monitor run(s)
-  ...``), so no case implies a clock that was checked.
-- **Attribution**: for each hit the latest attribution of its IP at or before the hit start. The flags of
+- **Clock**: judged from sealed records only (:mod:`swarmscope.cases.run_clock`): each node's clock
+  samples and run records read from its ledger under the trusted keys, and the function ``swarmscope
+  export`` uses (:func:`swarmscope.evidence.clock_judgement.judge_clock`): every proven sample of the hit's
+  node under the STRICTEST clock policy sealed by any of that node's runs (``clock_threshold_ms``, default
+  100 ms, and the commercial-anchor preset). The caller may only TIGHTEN it; a looser value is refused
+  with :class:`InputError`. A hit whose start lies in a window, or whose node's ledger is not wholly
+  proven, is ``clock_flagged``. A node without samples is *unmeasured*: nothing is flagged (the clock
+  policy's rule), and the recorded policy names the runs whose clock was never measured (``clock
+  never measured (no NTP sample) in monitor run(s) ...``), so no case implies a clock that was checked.
+- **Attribution**: the sealed attributions (:func:`swarmscope.store.proven_records.proven_attributions`,
+  read from the ledger); for each hit the latest one of its IP at or before the hit start. The flags of
   an IP are the union over its hits; the ISP (by ASN, :func:`swarmscope.store.cases.isp_for_asn`) and the
-  advisory region/city come from the attribution at the first hit. No attribution: no flags, no ISP.
+  advisory region/city come from the attribution at the first hit. No attribution: no flags, no ISP. An
+  attribution ROW of the IP that differs from its sealed record excludes the IP
+  (``attribution_unproven``, naming the row): it is neither clean nor flagged.
 - **Work**: the infohash's confirmed link, else its plain link
   (:func:`swarmscope.store.cases.work_for_infohash`).
   A candidate whose torrent is linked to no work, or only as ``fake``, does not become a case (no rights

@@ -17,7 +17,7 @@ proven_observations`) and refuses the case, naming it and why, when:
 
 - the recounted hits, re-judged with proven inputs only under the policy recorded at build (clock flags
   from the node's sealed clock records, attribution flags from the sealed attributions, hit count and
-  span: :func:`swarmscope.cases.case_recheck.recheck`), no longer make it a candidate.
+  span: :class:`swarmscope.cases.case_recheck.Rejudge`), no longer make it a candidate.
 
 Source: the sealed ledger (:mod:`swarmscope.store.proven_evidence`); a notice or letter may state only
 what the evidence carries.
@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol, TypeVar
 
-from swarmscope.cases.case_recheck import recheck
+from swarmscope.cases.case_recheck import Rejudge
 from swarmscope.errors import SwarmscopeError
 from swarmscope.store.database import Store
 from swarmscope.store.proven_evidence import (
@@ -73,6 +73,7 @@ class CaseProof:
         """``ips``: read only these addresses' rows (one case: its IP), else every row of each swarm."""
         self.store, self.trust, self.ips = store, trust, ips
         self._swarms: dict[str, ProvenEvidence] = {}
+        self._rejudge = Rejudge(store, trust)
 
     def evidence(self, infohash: str) -> ProvenEvidence:
         """The proven and refused verified-tier rows of one swarm (cached)."""
@@ -115,7 +116,7 @@ class CaseProof:
 
     def _rejudged(self, case: CaseClaim, hits: list[ProvenHit]) -> str | None:
         """Why the recounted hits no longer pass the thresholds recorded at build (module docstring)."""
-        why = recheck(self.store, self.trust, case.doe, case.port, hits)
+        why = self._rejudge.problem(case.doe, case.port, hits)
         if why is None:
             return None
         return f"{case.doe}: refused: on the proven evidence it no longer passes its build policy ({why})"

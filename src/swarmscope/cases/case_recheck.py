@@ -19,13 +19,13 @@ import re
 from collections.abc import Sequence
 
 from swarmscope.cases.candidates import flags_by_ip, recorded_policy, unproven_attribution
-from swarmscope.cases.run_clock import WorkflowClock, workflow_clock
+from swarmscope.cases.run_clock import workflow_clock
 from swarmscope.cases.thresholds import Hit, ThresholdPolicy, evaluate
 from swarmscope.errors import InputError
 from swarmscope.store import cases as case_rows
 from swarmscope.store.database import Store
 from swarmscope.store.proven_evidence import EvidenceTrust, ProvenHit
-from swarmscope.store.proven_records import proven_attributions
+from swarmscope.store.proven_records import NodeClock, ProvenAttributions, proven_attributions
 
 _POLICY = re.compile(r"min_hits=(\d+), min_span=([0-9.]+) min, allow_flags=([^ ,]+)")
 _TIGHTENED = re.compile(r"clock_threshold=([0-9.]+) ms \(tightened")
@@ -48,17 +48,32 @@ def build_policy(store: Store, doe: str) -> tuple[ThresholdPolicy, int | None]:
     return policy, None if tightened is None else round(float(tightened[1]) * 1000)
 
 
-def recheck(store: Store, trust: EvidenceTrust, doe: str, port: int, hits: Sequence[ProvenHit]) -> str | None:
-    """Why the case's proven ``hits`` (its address, counted for the case) no longer make a candidate."""
-    if not hits:
-        return "no proven hit"
-    policy, requested = build_policy(store, doe)
-    try:
-        clock: WorkflowClock = workflow_clock(store, trust, hits, requested)
-    except InputError as exc:
-        return f"the clock policy recorded at build no longer applies ({exc})"
-    judged = [Hit(h.ip, port, h.infohash, h.started_us, h.ended_us, clock.flagged(h)) for h in hits]
-    attributions = proven_attributions(store, trust, {hits[0].ip})
-    verdicts = evaluate(judged, policy, flags_by_ip(judged, attributions.by_ip))
-    reasons = [r for v in verdicts for r in unproven_attribution(v, attributions.refused).reasons_excluded]
-    return "; ".join(reasons) or None
+class Rejudge:
+    """Re-judges cases of one command, keeping the proven clock records and attributions it read."""
+
+    def __init__(self, store: Store, trust: EvidenceTrust) -> None:
+        self.store, self.trust = store, trust
+        self.clocks: dict[int, NodeClock] = {}
+        self.attributions: dict[str, ProvenAttributions] = {}
+
+    def _attributions(self, ip: str) -> ProvenAttributions:
+        if ip not in self.attributions:
+            self.attributions[ip] = proven_attributions(self.store, self.trust, {ip})
+        return self.attributions[ip]
+
+    def problem(self, doe: str, port: int, hits: Sequence[ProvenHit]) -> str | None:
+        """Why the case's proven ``hits`` (its address, counted for the case) no longer make a candidate."""
+        if not hits:
+            return "no proven hit"
+        policy, requested = build_policy(self.store, doe)
+        try:
+            clock = workflow_clock(self.store, self.trust, hits, requested, self.clocks)
+        except InputError as exc:
+            return f"the clock policy recorded at build no longer applies ({exc})"
+        judged = [Hit(h.ip, port, h.infohash, h.started_us, h.ended_us, clock.flagged(h)) for h in hits]
+        attributions = self._attributions(hits[0].ip)
+        verdicts = evaluate(judged, policy, flags_by_ip(judged, attributions.by_ip))
+        reasons = [
+            r for v in verdicts for r in unproven_attribution(v, attributions.refused).reasons_excluded
+        ]
+        return "; ".join(reasons) or None

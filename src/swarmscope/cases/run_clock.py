@@ -80,15 +80,26 @@ def _run_id(run: RunStarted | None) -> int | None:
 
 
 def workflow_clock(
-    store: Store, trust: EvidenceTrust, hits: Iterable[ProvenHit], clock_threshold_us: int | None = None
+    store: Store,
+    trust: EvidenceTrust,
+    hits: Iterable[ProvenHit],
+    clock_threshold_us: int | None = None,
+    cache: dict[int, NodeClock] | None = None,
 ) -> WorkflowClock:
-    """Judge the clock of ``hits`` from proven records only (module docstring).
+    """Judge the clock of ``hits`` from proven records only (module docstring); ``cache`` keeps each
+    node's proven clock records between calls (one command: the ledger does not change meanwhile).
 
     Raises:
         InputError: ``clock_threshold_us`` not positive, or looser than a sealed threshold of a node.
     """
+    hits = list(hits)
     nodes = observation_nodes(store, {h.observation_id for h in hits})
-    clocks = proven_clock(store, trust, set(nodes.values()))
+    wanted = set(nodes.values())
+    if cache is None:
+        clocks = proven_clock(store, trust, wanted)
+    else:
+        cache.update(proven_clock(store, trust, wanted - set(cache)))
+        clocks = {node: cache[node] for node in wanted}
     judgements = {
         node: judge_clock(RunIndex(c.runs), (s for _i, s in c.samples), (), clock_threshold_us)
         for node, c in clocks.items()
