@@ -116,6 +116,8 @@ def built(store: Store) -> set[str]:
         "UPDATE observation SET run_id = 1 WHERE run_id = 2",
         "UPDATE monitor_run SET settings = '{\"clock_threshold_ms\": 3600000}' WHERE id = 2",
         "DELETE FROM clock_sample",
+        "UPDATE ledger_entry SET kind = 'sighting' WHERE kind = 'clock_sample'",  # kind is not chained
+        "DELETE FROM ledger_entry WHERE kind = 'clock_sample'",  # breaks the chain: the clock is incomplete
     ],
 )
 def test_clock_rows_run_settings_and_run_ids_do_not_unflag_a_skewed_run(store: Store, attack: str) -> None:

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 
 CLOCK_KINDS = ("clock_sample", "run_started")
 CHUNK = 10_000
+_CLASSES = {"clock_sample": "ClockSample", "run_started": "RunStarted"}
 
 
 @dataclass(slots=True)
@@ -55,7 +56,7 @@ def proven_clock(store: Store, trust: EvidenceTrust, nodes: set[int]) -> dict[in
     out = {node: NodeClock() for node in nodes}
     e = ledger_entry.c
     query = sa.select(e.node_id, e.idx, e.kind, e.canonical)
-    query = query.where(e.kind.in_(CLOCK_KINDS), e.node_id.in_(sorted(nodes)))
+    query = query.where(sa.or_(e.kind.in_(CLOCK_KINDS), _typed(e.canonical)), e.node_id.in_(sorted(nodes)))
     with store.engine.connect() as conn, store.engine.connect() as reader:
         prover = LedgerProver(conn, trust.fingerprints, trust.now_us)
         for node, clock in out.items():
@@ -65,11 +66,24 @@ def proven_clock(store: Store, trust: EvidenceTrust, nodes: set[int]) -> dict[in
             record = _proven_record(prover, int(row.node_id), int(row.idx), row.kind, row.canonical)
             if isinstance(record, str):
                 clock.incomplete = clock.incomplete or f"ledger index {row.idx}: {record}"
+            elif type(record).__name__ != _CLASSES.get(row.kind, ""):
+                clock.incomplete = clock.incomplete or f"ledger index {row.idx}: its kind column is altered"
             elif isinstance(record, ClockSample):
                 clock.samples.append((int(row.idx), record))
             elif isinstance(record, RunStarted):
                 clock.runs.append((int(row.idx), record))
     return out
+
+
+def _typed(canonical: Any) -> Any:
+    """SQL: the canonical bytes end with a clock record's envelope type (the ``kind`` column is not
+    chained, so a relabelled entry is still found by what it seals)."""
+    tails = [f"4:type{len(k)}:{k}7:versioni1ee".encode() for k in CLOCK_KINDS]
+    conditions = []
+    for tail in tails:
+        start = sa.func.length(canonical) - len(tail) + 1
+        conditions.append(sa.func.substr(canonical, start, len(tail)) == sa.literal(tail, sa.LargeBinary))
+    return sa.or_(*conditions)
 
 
 def _proven_record(prover: LedgerProver, node: int, index: int, kind: str, canonical: Any) -> Any:
