@@ -75,10 +75,10 @@ def proven_clock(store: Store, trust: EvidenceTrust, nodes: set[int]) -> dict[in
     return out
 
 
-def _typed(canonical: Any) -> Any:
-    """SQL: the canonical bytes end with a clock record's envelope type (the ``kind`` column is not
+def _typed(canonical: Any, kinds: tuple[str, ...] = CLOCK_KINDS) -> Any:
+    """SQL: the canonical bytes end with the envelope type of one of ``kinds`` (the ``kind`` column is not
     chained, so a relabelled entry is still found by what it seals)."""
-    tails = [f"4:type{len(k)}:{k}7:versioni1ee".encode() for k in CLOCK_KINDS]
+    tails = [f"4:type{len(k)}:{k}7:versioni1ee".encode() for k in kinds]
     conditions = []
     for tail in tails:
         start = sa.func.length(canonical) - len(tail) + 1
@@ -130,7 +130,8 @@ def proven_attributions(store: Store, trust: EvidenceTrust, ips: set[str]) -> Pr
     by_ip: dict[str, list[tuple[int, int, Attribution]]] = {}
     refused: dict[str, list[str]] = {}
     e = ledger_entry.c
-    entries = sa.select(e.node_id, e.idx, e.kind, e.canonical).where(e.kind == "attribution")
+    entries = sa.select(e.node_id, e.idx, e.kind, e.canonical)
+    entries = entries.where(sa.or_(e.kind == "attribution", _typed(e.canonical, ("attribution",))))
     rows = sa.select(attribution).where(attribution.c.ip.in_(sorted(ips))).order_by(attribution.c.id)
     with store.engine.connect() as conn, store.engine.connect() as reader:
         prover = LedgerProver(conn, trust.fingerprints, trust.now_us)
