@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from swarmscope.evidence.records import Attribution, ClockSample, Observation, Source, Tier
+from swarmscope.evidence.records import Attribution, ClockSample, Observation, RunStarted, Source, Tier
 from swarmscope.store.database import Store, open_store
 from swarmscope.store.node_key import default_key_path, load_or_create_node_key
 
@@ -54,11 +55,14 @@ def seal(
     settings: dict[str, Any] | None = None,
     swarms: Sequence[str] = (IH,),
 ) -> int:
-    """One monitor run holding ``records``, sealed in one batch; returns the run id."""
+    """One monitor run holding ``records``, sealed in one batch after its RunStarted record (as the monitor
+    seals its settings first); returns the run id."""
     for infohash in swarms:
         store.add_swarm(infohash, infohash, None, "work.bin", 4, 16384, 65536, None, None, T0)
-    run = store.start_run(settings if settings is not None else {"clock_threshold_ms": 100.0}, "0.1.0", T0)
-    store.commit_evidence(run, records=list(records), sealed_at_us=T0 + 10**12)
+    chosen = settings if settings is not None else {"clock_threshold_ms": 100.0}
+    run = store.start_run(chosen, "0.1.0", T0)
+    started = RunStarted(run, T0, "0.1.0", None, json.dumps(chosen, sort_keys=True))
+    store.commit_evidence(run, records=[started, *records], sealed_at_us=T0 + 10**12)
     return run
 
 

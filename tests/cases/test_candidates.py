@@ -69,7 +69,7 @@ def test_clock_flagged_hit_excludes_with_the_run_threshold(store: Store) -> None
     assert verdict_of(store, "127.0.0.2") == ("clock_flagged",)
     # The override may only tighten the sealed 100 ms: a looser one is refused, nothing is built.
     linked(store)
-    with pytest.raises(InputError, match="looser than the 100 ms sealed in the settings of monitor run"):
+    with pytest.raises(InputError, match="looser than the 100 ms sealed in the run settings"):
         load_hits(store, clock_threshold_us=200_000)
     with pytest.raises(InputError, match="may only be made stricter"):
         build_cases(store, POLICY, T0, clock_threshold_us=200_000)
@@ -86,7 +86,7 @@ def test_run_settings_threshold_is_used_and_may_be_tightened(store: Store) -> No
         load_hits(store, clock_threshold_us=600_000)
 
 
-def test_the_override_is_checked_against_the_runs_judged_only(store: Store) -> None:
+def test_the_override_is_checked_against_every_run_of_the_node(store: Store) -> None:
     seal(store, [hit("127.0.0.2", m) for m in (0, 30, 70)], settings={"clock_threshold_ms": 500})
     seal(
         store,
@@ -94,9 +94,13 @@ def test_the_override_is_checked_against_the_runs_judged_only(store: Store) -> N
         settings={"clock_threshold_ms": 50},
         swarms=(OTHER_IH,),
     )
-    assert len(load_hits(store, infohash=IH, clock_threshold_us=400_000)) == 3
+    # One clock judgement per node, as export makes it: the strictest policy sealed by any of the node's
+    # runs (50 ms) applies to every hit, whichever swarm is judged.
+    with pytest.raises(InputError, match="50 ms sealed"):
+        load_hits(store, infohash=IH, clock_threshold_us=400_000)
     with pytest.raises(InputError, match="50 ms sealed"):
         load_hits(store, clock_threshold_us=400_000)
+    assert len(load_hits(store, infohash=IH, clock_threshold_us=40_000)) == 3
 
 
 def test_commercial_anchor_runs_keep_their_sealed_strict_threshold(store: Store) -> None:

@@ -99,7 +99,7 @@ def test_a_stricter_build_withdraws_candidates_that_no_longer_pass(db: str) -> N
 def test_clock_threshold_may_only_tighten(db: str) -> None:
     code, out = invoke("cases", "build", "--db", db, "--clock-threshold-ms", "250")
     assert code == 1
-    assert "--clock-threshold-ms 250: looser than the 100 ms sealed in the settings of monitor run" in out
+    assert "--clock-threshold-ms 250: looser than the 100 ms sealed in the run settings" in out
     assert "may only be made stricter" in out
     code, out = invoke("cases", "list", "--db", db)
     assert out == "no cases\n"

@@ -147,6 +147,7 @@ class World:
     does: dict[str, str] = field(default_factory=dict)  # ip → DOE number
     id_key: Path | None = None
     attack_db: Path | None = None  # a copy of the evidence after the three runs, before any case
+    clean_db: Path | None = None  # another such copy, never altered (later attacks copy it again)
 
 
 def _monitor(world_swarm: Swarm, db: Path, key: Path, reference: Path) -> None:
@@ -190,6 +191,7 @@ def world(netns: bool, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Wor
             if run < RUNS - 1:
                 time.sleep(2.0)  # spread the hits
         w.attack_db = _snapshot(db, key, workdir / "attack")
+        w.clean_db = _snapshot(db, key, workdir / "clean")
         smtp = start_smtp("127.0.0.1")
         w.smtp = smtp
         try:
@@ -668,3 +670,79 @@ def test_tampered_rows_reach_no_case_exhibit_notice_letter_or_escalation(
         assert f"{does[victim]}: refused" in refused_run.stderr and "Traceback" not in refused_run.stderr, (
             command
         )
+
+
+def _skew_the_last_run(db: Path, key: Path, hits: dict[str, list[int]]) -> None:
+    """The node itself (its key) seals, with its last run, what a 500 ms-off NTP server showed: good before
+    the first hit, 500 ms off just before it, good again after the last one (every hit is flagged)."""
+    from swarmscope.evidence.records import ClockSample
+    from swarmscope.store.node_key import load_or_create_node_key
+    from swarmscope.store.queries import run_rows
+
+    starts = sorted(t for times in hits.values() for t in times)
+    samples = [
+        ClockSample("127.0.0.3:123", starts[0] - 1_000_000, 1_000, 1_000, 2, 0, None),
+        ClockSample("127.0.0.4:123", starts[0] - 1, 500_000, 1_000, 2, 0, None),
+        ClockSample("127.0.0.3:123", starts[-1] + 10_000_000, 1_000, 1_000, 2, 0, None),
+    ]
+    now = int(time.time() * 1_000_000)
+    with open_store(str(db), node_key=load_or_create_node_key(key), now_us=now) as store:
+        run = max(r.id for r in run_rows(store))
+        store.commit_evidence(run, records=samples, sealed_at_us=now)
+
+
+def _copy(world: World, where: Path) -> Path:
+    assert world.clean_db is not None
+    return _snapshot(world.clean_db, world.clean_db.parent / world.node_key.name, where)
+
+
+def _no_document(db: Path, where: Path, case_ips: set[str]) -> None:
+    """exhibits and notices carry exactly ``case_ips`` (possibly none)."""
+    swarmscope("exhibits", "--out", str(where / "exhibits"), "--actor", "counsel", "--db", str(db), ok=False)
+    lines = [
+        line
+        for path in sorted((where / "exhibits").glob("*.csv"))
+        for line in list(csv.reader(io.StringIO(path.read_text(encoding="utf-8"), newline="")))[1:]
+    ]
+    assert {line[1] for line in lines} == case_ips
+    swarmscope("notices", "--out", str(where / "notices"), "--xsd", str(XSD),
+               "--complainant-entity", "Example Rights Ltd", "--complainant-email", "n@rights.test",
+               "--db", str(db), ok=False)  # fmt: skip
+    assert len(list((where / "notices").glob("*.xml"))) == len(case_ips)
+
+
+def test_clock_run_and_attribution_attacks_reach_no_document(world: World, tmp_path: Path) -> None:
+    """Clock samples, run settings, run ids and attributions edited without the key change no verdict."""
+    build = ("cases", "build", "--min-hits", "3", "--min-span", "10s", "-v")
+    hits = _verified_hits(world)
+    attacks = {
+        "rows": ["DELETE FROM clock_sample"],
+        "offsets": ["UPDATE clock_sample SET offset_us = 10"],
+        "settings": ["UPDATE monitor_run SET settings = '{\"clock_threshold_ms\": 3600000}'"],
+        "run_id": [f"UPDATE observation SET run_id = 1 WHERE run_id = {RUNS}"],
+    }
+    for name, statements in attacks.items():
+        db = _copy(world, tmp_path / name)
+        _skew_the_last_run(db, db.parent / world.node_key.name, hits)
+        swarmscope(*build, "--db", str(db))
+        assert case_statuses(db) == {}, name  # every peer had a hit in the skewed run
+        _tamper(db, *statements)
+        out = swarmscope(*build, "--db", str(db))
+        assert case_statuses(db) == {}, (name, out.stdout, out.stderr)
+        _no_document(db, tmp_path / name, set())
+    # stealth: the clock rows hidden for the build, put back afterwards
+    db = _copy(world, tmp_path / "stealth")
+    _skew_the_last_run(db, db.parent / world.node_key.name, hits)
+    _tamper(db, "CREATE TABLE hidden AS SELECT * FROM clock_sample", "DELETE FROM clock_sample")
+    swarmscope(*build, "--db", str(db))
+    _tamper(db, "INSERT INTO clock_sample SELECT * FROM hidden", "DROP TABLE hidden")
+    assert case_statuses(db) == {}
+    _no_document(db, tmp_path / "stealth", set())
+    # an attribution moved to another ISP: that address gets no case and is named; the others do
+    db = _copy(world, tmp_path / "isp")
+    moved = sorted(world.honest)[0]
+    _tamper(db, f"UPDATE attribution SET asn = 64502, isp = 'Test Hosting Ltd' WHERE ip = '{moved}'")
+    out = swarmscope(*build, "--db", str(db))
+    assert {ip for _, ip in case_statuses(db).values()} == set(world.honest) - {moved}, out.stdout
+    assert "attribution_unproven" in out.stdout + out.stderr and moved in out.stdout + out.stderr
+    _no_document(db, tmp_path / "isp", set(world.honest) - {moved})

@@ -4,19 +4,21 @@
   (:func:`swarmscope.store.proven_evidence.proven_observations`: row equal to its sealed record, chain and
   Ed25519 seal hold, not dated after its seal or in the future, a duplicated record or capture counts
   once). Every refused row is named in ``BuildReport.refused``; it never counts.
-- **Clock**: each run's clock samples give its flag windows
-  (:func:`swarmscope.evidence.clock_policy.flag_windows`) under the clock policy SEALED in that run's
-  settings (:func:`swarmscope.evidence.bundle_settings.run_clock_policy`: ``clock_threshold_ms``, default
-  100 ms, and the commercial-anchor preset), exactly as ``swarmscope export`` reads them. The caller may
-  only TIGHTEN it (``clock_threshold_us`` smaller than or equal to every sealed threshold of the runs
-  whose hits are judged); a looser value is refused with :class:`InputError`. A hit whose start lies in a
-  window is ``clock_flagged``. A run without samples is *unmeasured*: nothing in it is flagged (the clock
-  policy's rule; the methodology statement says so), and the recorded policy says the clock of those runs
-  was never measured (``clock_threshold=... ms; clock never measured (no NTP sample) in monitor run(s)
-  ...``), so no case implies a clock that was checked.
-- **Attribution**: for each hit the latest attribution of its IP at or before the hit start. The flags of
+- **Clock**: judged from sealed records only (:mod:`swarmscope.cases.run_clock`): each node's clock
+  samples and run records read from its ledger under the trusted keys, and the function ``swarmscope
+  export`` uses (:func:`swarmscope.evidence.clock_judgement.judge_clock`): every proven sample of the hit's
+  node under the STRICTEST clock policy sealed by any of that node's runs (``clock_threshold_ms``, default
+  100 ms, and the commercial-anchor preset). The caller may only TIGHTEN it; a looser value is refused
+  with :class:`InputError`. A hit whose start lies in a window, or whose node's ledger is not wholly
+  proven, is ``clock_flagged``. A node without samples is *unmeasured*: nothing is flagged (the clock
+  policy's rule), and the recorded policy names the runs whose clock was never measured (``clock
+  never measured (no NTP sample) in monitor run(s) ...``), so no case implies a clock that was checked.
+- **Attribution**: the sealed attributions (:func:`swarmscope.store.proven_records.proven_attributions`,
+  read from the ledger); for each hit the latest one of its IP at or before the hit start. The flags of
   an IP are the union over its hits; the ISP (by ASN, :func:`swarmscope.store.cases.isp_for_asn`) and the
-  advisory region/city come from the attribution at the first hit. No attribution: no flags, no ISP.
+  advisory region/city come from the attribution at the first hit. No attribution: no flags, no ISP. An
+  attribution ROW of the IP that differs from its sealed record excludes the IP
+  (``attribution_unproven``, naming the row): it is neither clean nor flagged.
 - **Work**: the infohash's confirmed link, else its plain link
   (:func:`swarmscope.store.cases.work_for_infohash`).
   A candidate whose torrent is linked to no work, or only as ``fake``, does not become a case (no rights
@@ -38,19 +40,20 @@
 from __future__ import annotations
 
 import bisect
+import dataclasses
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from swarmscope.cases.run_clock import clock_text, run_windows
+from swarmscope.cases.run_clock import workflow_clock
 from swarmscope.cases.thresholds import Candidate, Hit, ThresholdPolicy, evaluate
 from swarmscope.cases.workflow import CaseStatus, WorkflowError, next_case_status
-from swarmscope.evidence.clock_policy import flagged
 from swarmscope.evidence.records import us_to_iso
 from swarmscope.store import cases as case_rows
-from swarmscope.store.case_evidence import AttributionRow, attributions_by_ip
+from swarmscope.store.case_evidence import AttributionRow
 from swarmscope.store.case_rows import record_build
 from swarmscope.store.database import Store
 from swarmscope.store.proven_evidence import EvidenceTrust, RefusedRow, proven_observations, store_trust
+from swarmscope.store.proven_records import proven_attributions
 
 POLICY_MARK = "; policy: "
 NO_LONGER_PASSES = "no longer passes: "
@@ -88,14 +91,9 @@ def _load(
     store: Store, infohash: str | None, clock_threshold_us: int | None, trust: EvidenceTrust
 ) -> tuple[list[Hit], str, list[RefusedRow]]:
     proven = proven_observations(store, trust.fingerprints, trust.now_us, infohash=infohash)
-    run_ids = {o.run_id for o in proven.hits}
-    windows = run_windows(store, clock_threshold_us, run_ids=run_ids)
-    hits = [
-        Hit(o.ip, o.port, o.infohash, o.started_us, o.ended_us,
-            flagged(o.started_us, windows.get(o.run_id, ())) is not None)
-        for o in proven.hits
-    ]  # fmt: skip
-    return hits, clock_text(store, clock_threshold_us, run_ids), list(proven.refused)
+    clock = workflow_clock(store, trust, proven.hits, clock_threshold_us)
+    hits = [Hit(o.ip, o.port, o.infohash, o.started_us, o.ended_us, clock.flagged(o)) for o in proven.hits]
+    return hits, clock.text(proven.hits), list(proven.refused)
 
 
 def load_hits(
@@ -143,8 +141,19 @@ def _judge(
     trust: EvidenceTrust,
 ) -> tuple[list[Candidate], dict[str, list[AttributionRow]], str, list[RefusedRow]]:
     hits, clock, refused = _load(store, infohash, clock_threshold_us, trust)
-    attributions = attributions_by_ip(store, {h.ip for h in hits})
-    return evaluate(hits, policy, flags_by_ip(hits, attributions)), attributions, clock, refused
+    attributions = proven_attributions(store, trust, {h.ip for h in hits})
+    verdicts = evaluate(hits, policy, flags_by_ip(hits, attributions.by_ip))
+    judged = [unproven_attribution(v, attributions.refused) for v in verdicts]
+    return judged, attributions.by_ip, clock, refused
+
+
+def unproven_attribution(verdict: Candidate, refused: dict[str, list[str]]) -> Candidate:
+    """``verdict`` excluded (``attribution_unproven``) when an attribution row of its address is refused."""
+    rows = refused.get(verdict.ip)
+    if not rows:
+        return verdict
+    reason = f"attribution_unproven: {'; '.join(rows)}"
+    return dataclasses.replace(verdict, reasons_excluded=(*verdict.reasons_excluded, reason))
 
 
 def evaluate_store(

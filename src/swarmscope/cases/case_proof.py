@@ -15,6 +15,10 @@ proven_observations`) and refuses the case, naming it and why, when:
   case's first and last hit times (refused rows of the address inside the interval, on any port, are
   named with it: a row whose port was edited no longer counts for the case).
 
+- the recounted hits, re-judged with proven inputs only under the policy recorded at build (clock flags
+  from the node's sealed clock records, attribution flags from the sealed attributions, hit count and
+  span: :class:`swarmscope.cases.case_recheck.Rejudge`), no longer make it a candidate.
+
 Source: the sealed ledger (:mod:`swarmscope.store.proven_evidence`); a notice or letter may state only
 what the evidence carries.
 """
@@ -24,6 +28,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol, TypeVar
 
+from swarmscope.cases.case_recheck import Rejudge
 from swarmscope.errors import SwarmscopeError
 from swarmscope.store.database import Store
 from swarmscope.store.proven_evidence import (
@@ -68,6 +73,7 @@ class CaseProof:
         """``ips``: read only these addresses' rows (one case: its IP), else every row of each swarm."""
         self.store, self.trust, self.ips = store, trust, ips
         self._swarms: dict[str, ProvenEvidence] = {}
+        self._rejudge = Rejudge(store, trust)
 
     def evidence(self, infohash: str) -> ProvenEvidence:
         """The proven and refused verified-tier rows of one swarm (cached)."""
@@ -101,12 +107,19 @@ class CaseProof:
                 and times
                 and (times[0], times[-1]) == (case.first_hit_us, case.last_hit_us)
             ):
-                return None
+                return self._rejudged(case, chosen)
         return (
             f"{case.doe}: refused: the proven evidence shows {len(inside)} verified hit(s) from {case.ip} "
             f"in its interval, not the {case.hits} the case states (its rows changed since it was built)"
             + (f"; refused rows of this address: {rows}" if rows else "")
         )
+
+    def _rejudged(self, case: CaseClaim, hits: list[ProvenHit]) -> str | None:
+        """Why the recounted hits no longer pass the thresholds recorded at build (module docstring)."""
+        why = self._rejudge.problem(case.doe, case.port, hits)
+        if why is None:
+            return None
+        return f"{case.doe}: refused: on the proven evidence it no longer passes its build policy ({why})"
 
     def require(self, case: CaseClaim) -> None:
         """Raise :class:`UnprovenCase` naming ``case`` when :meth:`problem` finds one."""

@@ -1,82 +1,107 @@
-"""Each monitor run's clock policy as the case workflow applies it, and how a build describes the clock.
+"""The clock judgement of proven hits, as the case workflow applies it, and how a build describes it.
 
-The policy is the one SEALED in the run's settings (:func:`swarmscope.evidence.bundle_settings.
-run_clock_policy`: ``clock_threshold_ms``, default 100 ms, and the commercial-anchor preset), exactly as
-``swarmscope export`` reads it; a caller may only tighten it. A run with no clock sample is *unmeasured*:
-nothing in it is flagged (the clock policy's rule), and :func:`clock_text` says its clock was never
-measured rather than imply a check.
+Only sealed records count (README "Only proven evidence"): each signing node's clock samples and run
+records are read from its ledger under the trusted keys (:func:`swarmscope.store.proven_records.
+proven_clock`), never from the ``clock_sample`` or ``monitor_run`` rows, and a hit is judged by
+:func:`swarmscope.evidence.clock_judgement.judge_clock`, the function ``swarmscope export`` uses: every
+proven sample of the hit's node, under the STRICTEST clock policy sealed by any proven run of that node
+(``clock_threshold_ms``, default 100 ms, and the commercial-anchor preset). This is conservative: it
+flags at least what an export of the same node flags, and a hit's run membership (the unsealed
+``observation.run_id``) plays no part. A caller may only tighten the threshold. A node whose ledger is
+not wholly proven (:class:`swarmscope.store.proven_records.NodeClock` ``incomplete``) has every hit
+flagged. A node with no proven sample is *unmeasured*: nothing is flagged (the clock policy's rule); a build's
+recorded policy (:meth:`WorkflowClock.text`) names every run (by its sealed run record) with hits but no
+proven sample of its own, rather than imply a check.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
-from swarmscope.errors import InputError
-from swarmscope.evidence.bundle_settings import run_clock_policy
-from swarmscope.evidence.clock_policy import ClockPolicy, FlagWindow, flag_windows
-from swarmscope.store.case_evidence import clock_samples_by_run
+from swarmscope.evidence.bundle_settings import RunIndex
+from swarmscope.evidence.clock_judgement import ClockJudgement, judge_clock
+from swarmscope.evidence.records import RunStarted
 from swarmscope.store.database import Store
-from swarmscope.store.queries import run_rows
+from swarmscope.store.proven_evidence import EvidenceTrust, ProvenHit
+from swarmscope.store.proven_records import NodeClock, observation_nodes, proven_clock
 
 DEFAULT_CLOCK_THRESHOLD_US = 100_000
 
 
-def clock_policies(
-    store: Store, clock_threshold_us: int | None = None, *, run_ids: Iterable[int] | None = None
-) -> dict[int, ClockPolicy]:
-    """The clock policy per monitor run: the one sealed in its settings, tightened to the override.
+@dataclass(frozen=True, slots=True)
+class WorkflowClock:
+    """The clock judgement of each node holding proven hits, and each hit's node (observation id → node)."""
 
-    Args:
-        clock_threshold_us: a stricter threshold (microseconds, > 0), or None for the sealed ones.
-        run_ids: the runs whose hits are judged (None: every run); the override is checked against these.
+    clocks: dict[int, NodeClock]
+    judgements: dict[int, ClockJudgement]
+    nodes: dict[int, int]
+    requested_us: int | None
+
+    def flagged(self, hit: ProvenHit) -> bool:
+        """True when the hit's start lies in a flag window of its node, or the node's clock is incomplete."""
+        node = self.nodes.get(hit.observation_id)
+        if node is None or self.clocks[node].incomplete is not None:
+            return True
+        return self.judgements[node].flag_of(hit.started_us) is not None
+
+    def text(self, hits: Iterable[ProvenHit]) -> str:
+        """The clock part of a build's recorded policy: the threshold used, and what was never measured."""
+        used = sorted({j.policy.threshold_us for j in self.judgements.values()})
+        sealed = ", ".join(f"{t / 1000:g}" for t in used) or f"{DEFAULT_CLOCK_THRESHOLD_US / 1000:g}"
+        if self.requested_us is not None:
+            text = f"{self.requested_us / 1000:g} ms (tightened; stricter than the sealed run settings)"
+        else:
+            text = f"{sealed} ms (as sealed in the run settings)"
+        unmeasured: set[int] = set()
+        for hit in hits:
+            node = self.nodes.get(hit.observation_id)
+            clock = self.clocks.get(node) if node is not None else None
+            if clock is None:
+                continue
+            runs = RunIndex(clock.runs)
+            run = runs.run_at(hit.ledger_index)
+            measured = {_run_id(runs.run_at(index)) for index, _s in clock.samples}
+            if _run_id(run) not in measured:
+                unmeasured.add(hit.run_id if run is None else run.run_id)
+        if unmeasured:
+            named = ", ".join(str(r) for r in sorted(unmeasured))
+            text += (
+                f"; clock never measured (no NTP sample) in monitor run(s) {named}: its hits were not checked"
+            )
+        incomplete = [f"node {n}: {c.incomplete}" for n, c in sorted(self.clocks.items()) if c.incomplete]
+        if incomplete:
+            text += f"; clock record not wholly proven, every hit flagged ({'; '.join(incomplete)})"
+        return text
+
+
+def _run_id(run: RunStarted | None) -> int | None:
+    return None if run is None else run.run_id
+
+
+def workflow_clock(
+    store: Store,
+    trust: EvidenceTrust,
+    hits: Iterable[ProvenHit],
+    clock_threshold_us: int | None = None,
+    cache: dict[int, NodeClock] | None = None,
+) -> WorkflowClock:
+    """Judge the clock of ``hits`` from proven records only (module docstring); ``cache`` keeps each
+    node's proven clock records between calls (one command: the ledger does not change meanwhile).
 
     Raises:
-        InputError: the override is not positive, or looser than the threshold sealed for one of
-            ``run_ids`` (it may only be made stricter, as in ``swarmscope export``).
+        InputError: ``clock_threshold_us`` not positive, or looser than a sealed threshold of a node.
     """
-    sealed = {
-        run.id: run_clock_policy(run.settings if isinstance(run.settings, dict) else {})
-        for run in run_rows(store)
-    }
-    if clock_threshold_us is None:
-        return sealed
-    if clock_threshold_us <= 0:
-        raise InputError("--clock-threshold-ms: must be more than 0")
-    for run_id in sorted(sealed if run_ids is None else set(run_ids) & set(sealed)):
-        policy = sealed[run_id]
-        if clock_threshold_us > policy.threshold_us:
-            raise InputError(
-                f"--clock-threshold-ms {clock_threshold_us / 1000:g}: looser than the "
-                f"{policy.threshold_us / 1000:g} ms sealed in the settings of monitor run {run_id} "
-                f"({policy.name} policy); it may only be made stricter"
-            )
-    return {
-        run_id: ClockPolicy(min(p.threshold_us, clock_threshold_us), p.max_age_us, p.name)
-        for run_id, p in sealed.items()
-    }
-
-
-def run_windows(
-    store: Store, clock_threshold_us: int | None = None, *, run_ids: Iterable[int] | None = None
-) -> dict[int, tuple[FlagWindow, ...]]:
-    """Clock flag windows per monitor run under :func:`clock_policies` (same arguments and errors)."""
-    samples = clock_samples_by_run(store)
-    policies = clock_policies(store, clock_threshold_us, run_ids=run_ids)
-    return {run_id: flag_windows(samples.get(run_id, ()), p) for run_id, p in policies.items()}
-
-
-def clock_text(store: Store, clock_threshold_us: int | None, run_ids: set[int]) -> str:
-    """The clock part of a build's recorded policy: the threshold used, and the runs never measured."""
-    if clock_threshold_us is not None:
-        text = f"{clock_threshold_us / 1000:g} ms (tightened; stricter than the sealed run settings)"
+    hits = list(hits)
+    nodes = observation_nodes(store, {h.observation_id for h in hits})
+    wanted = set(nodes.values())
+    if cache is None:
+        clocks = proven_clock(store, trust, wanted)
     else:
-        policies = clock_policies(store)
-        used = sorted({policies[r].threshold_us for r in run_ids if r in policies})
-        sealed = ", ".join(f"{t / 1000:g}" for t in used) or f"{DEFAULT_CLOCK_THRESHOLD_US / 1000:g}"
-        text = f"{sealed} ms (as sealed in the run settings)"
-    samples = clock_samples_by_run(store)
-    unmeasured = sorted(r for r in run_ids if not samples.get(r))
-    if unmeasured:
-        runs = ", ".join(str(r) for r in unmeasured)
-        text += f"; clock never measured (no NTP sample) in monitor run(s) {runs}: its hits were not checked"
-    return text
+        cache.update(proven_clock(store, trust, wanted - set(cache)))
+        clocks = {node: cache[node] for node in wanted}
+    judgements = {
+        node: judge_clock(RunIndex(c.runs), (s for _i, s in c.samples), (), clock_threshold_us)
+        for node, c in clocks.items()
+    }
+    return WorkflowClock(clocks, judgements, nodes, clock_threshold_us)

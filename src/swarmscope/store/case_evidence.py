@@ -1,19 +1,17 @@
-"""What case building reads from the evidence besides the proven hits: clock samples per run, attributions
-per IP, and (unproven, for refusal wording only) verified observation rows. Read-only.
+"""The attribution shape case building uses (:class:`AttributionRow`, filled from proven records by
+:mod:`swarmscope.store.proven_records`), and (unproven, for refusal wording only) verified observation
+rows. Read-only.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
-from swarmscope.evidence.records import ClockSample, Tier
-from swarmscope.store.queries import clock_sample_from_row
-from swarmscope.store.schema import clock_sample, observation
-from swarmscope.store.schema_cases import attribution
+from swarmscope.evidence.records import Tier
+from swarmscope.store.schema import observation
 
 if TYPE_CHECKING:
     from swarmscope.store.database import Store
@@ -62,32 +60,3 @@ def verified_observations(store: Store, *, infohash: str | None = None) -> list[
         query = query.where(cols.infohash == infohash.lower())
     with store.engine.connect() as conn:
         return [VerifiedObservation(*r) for r in conn.execute(query)]
-
-
-def clock_samples_by_run(store: Store) -> dict[int, list[ClockSample]]:
-    """Clock samples grouped by monitor run, in insertion order."""
-    out: dict[int, list[ClockSample]] = {}
-    with store.engine.connect() as conn:
-        for row in conn.execute(sa.select(clock_sample).order_by(clock_sample.c.id)):
-            out.setdefault(row.run_id, []).append(clock_sample_from_row(row))
-    return out
-
-
-def attributions_by_ip(store: Store, ips: Iterable[str] | None = None) -> dict[str, list[AttributionRow]]:
-    """Stored attributions per IP, sorted by ``observed_at_us`` (then insertion order).
-
-    Args:
-        ips: only these addresses (None: all).
-    """
-    query = sa.select(attribution).order_by(attribution.c.observed_at_us, attribution.c.id)
-    if ips is not None:
-        query = query.where(attribution.c.ip.in_(sorted(set(ips))))
-    out: dict[str, list[AttributionRow]] = {}
-    with store.engine.connect() as conn:
-        for r in conn.execute(query):
-            row = AttributionRow(
-                r.ip, r.observed_at_us, r.asn, r.as_org, r.isp, r.country, r.region, r.city,
-                r.accuracy_radius_km, tuple(r.flags or ()), tuple(r.datasets or ()),
-            )  # fmt: skip
-            out.setdefault(r.ip, []).append(row)
-    return out

@@ -36,15 +36,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from swarmscope.errors import DecodeError, InputError
+from swarmscope.errors import DecodeError
 from swarmscope.evidence.bundle import BundleContent
 from swarmscope.evidence.bundle_datasets import dataset_json
-from swarmscope.evidence.bundle_exhibits import clock_policy_of
 from swarmscope.evidence.bundle_settings import COMMERCIAL_ANCHOR, RunIndex
 from swarmscope.evidence.canonical import record_from_canonical
 from swarmscope.evidence.capture_decode import decode_capture
 from swarmscope.evidence.chain import ChainEntry
-from swarmscope.evidence.clock_policy import flag_windows, flagged
+from swarmscope.evidence.clock_judgement import judge_clock
+from swarmscope.evidence.clock_policy import ClockPolicy
 from swarmscope.evidence.records import Attribution, ClockSample, Observation, RunStarted, Sighting
 from swarmscope.store import ledger_queries as lq
 from swarmscope.store import queries, seal_state
@@ -138,12 +138,12 @@ def _select(
             selected[entry.index] = canonical
             if isinstance(record, Observation):
                 observations[entry.index] = record
-    filters = effective_filters(filters, RunIndex(runs), sorted(observations))
+    judgement = judge_clock(RunIndex(runs), samples, sorted(observations), filters.clock_threshold_us)
+    filters = effective_filters(filters, judgement.policy)
     matched = len(observations)
     if filters.exclude_clock_flagged:
-        windows = flag_windows(samples, clock_policy_of(filters.as_json()))
         for index, o in list(observations.items()):
-            if flagged(o.started_us, windows) is not None:
+            if judgement.flag_of(o.started_us) is not None:
                 del observations[index], selected[index]
     addresses = {o.ip for o in observations.values()}
     for index, canonical, a in attributions:
@@ -152,22 +152,12 @@ def _select(
     return selected, observations, filters, matched - len(observations)
 
 
-def effective_filters(filters: ExportFilters, runs: RunIndex, observations: list[int]) -> ExportFilters:
-    """``filters`` with the clock policy the sealed settings demand (module docstring of bundle_settings).
-
-    Raises:
-        InputError: ``clock_threshold_us`` is looser (larger) than the sealed threshold.
-    """
-    sealed = runs.sealed_clock_policy(observations)
-    requested = filters.clock_threshold_us
-    if requested is not None and requested > sealed.threshold_us:
-        raise InputError(
-            f"--clock-threshold-ms {requested / 1000:g}: looser than the {sealed.threshold_us / 1000:g} ms"
-            f" sealed in the run settings ({sealed.name} policy); it may only be made stricter"
-        )
+def effective_filters(filters: ExportFilters, sealed: ClockPolicy) -> ExportFilters:
+    """``filters`` with the clock policy the sealed settings demand, as judged by
+    :func:`swarmscope.evidence.clock_judgement.judge_clock` (which refuses a looser threshold)."""
     return dataclasses.replace(
         filters,
-        clock_threshold_us=sealed.threshold_us if requested is None else requested,
+        clock_threshold_us=sealed.threshold_us,
         clock_policy=sealed.name,
         clock_max_age_us=sealed.max_age_us,
         exclude_clock_flagged=filters.exclude_clock_flagged or sealed.name == COMMERCIAL_ANCHOR,

@@ -368,3 +368,33 @@ class RowProof:
         if hashlib.sha256(rebuilt).digest() != record_hash:
             return record, "row altered: it differs from its sealed record"
         return record, None
+class LedgerProver:
+    """The same prover for any sealed record type: what a trusted seal says of one ledger entry.
+
+    ``sealed_entry(node, index)`` gives ``(kind, record hash, sealed_at_us)`` of the entry when a batch
+    sealed under a trusted key covers it and its chain holds (rules 2 and 3 of the module docstring), or
+    the reason none does. ``node_problem(node)`` says why the node's ledger as stored is not wholly
+    proven (a batch that fails, or indices no batch covers), or None. Batch verdicts are cached.
+    """
+
+    def __init__(self, conn: sa.Connection, trusted: frozenset[str], now_us: int) -> None:
+        self._prover = _Prover(conn, trusted, now_us)
+
+    def sealed_entry(self, node: int, index: int) -> tuple[str, bytes, int] | str:
+        batch = self._prover._batch_for(node, index)
+        if isinstance(batch, str):
+            return batch
+        kind, record_hash = batch.entries[index]
+        return kind, record_hash, batch.sealed_at_us
+
+    def node_problem(self, node: int) -> str | None:
+        _firsts, rows = self._prover._node_batches(node)
+        expected = 0
+        for row in rows:
+            verdict = self._prover._verdict(row)
+            if verdict.problem is not None:
+                return verdict.problem
+            if verdict.first > expected:
+                return f"ledger indices {expected}..{verdict.first - 1} are covered by no sealed batch"
+            expected = max(expected, verdict.last + 1)
+        return None if rows else "no sealed batch"

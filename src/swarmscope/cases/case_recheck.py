@@ -1,0 +1,79 @@
+"""Does a stored case still pass its thresholds on the proven evidence, under the policy recorded at build?
+
+The gate of every accusing document (:mod:`swarmscope.cases.case_proof`) first recounts the case's proven
+hits; this module then re-judges those hits exactly as ``cases build`` does (:mod:`swarmscope.cases.
+candidates`), with proven inputs only: the clock judgement from the node's sealed clock samples and run
+records (:func:`swarmscope.cases.run_clock.workflow_clock`), the attribution flags from the sealed
+attributions (:func:`swarmscope.store.proven_records.proven_attributions`; an address with a refused
+attribution row is unproven and fails), and the threshold policy recorded in the case's latest build
+note (``min_hits``, ``min_span``, ``allow_flags``, a tightened ``clock_threshold``; none recorded: the
+court-tested defaults). Hit count, span, clock flags and attribution flags must still make it a
+candidate. ``min_span`` is recorded to 0.1 min, so it is read back less 3 s (the rounding).
+
+Source: README "Only proven evidence" and "Thresholds".
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from swarmscope.cases.candidates import flags_by_ip, recorded_policy, unproven_attribution
+from swarmscope.cases.run_clock import workflow_clock
+from swarmscope.cases.thresholds import Hit, ThresholdPolicy, evaluate
+from swarmscope.errors import InputError
+from swarmscope.store import cases as case_rows
+from swarmscope.store.database import Store
+from swarmscope.store.proven_evidence import EvidenceTrust, ProvenHit
+from swarmscope.store.proven_records import NodeClock, ProvenAttributions, proven_attributions
+
+_POLICY = re.compile(r"min_hits=(\d+), min_span=([0-9.]+) min, allow_flags=([^ ,]+)")
+_TIGHTENED = re.compile(r"clock_threshold=([0-9.]+) ms \(tightened")
+ROUNDING_US = 3_000_000  # half of the 0.1 min the recorded min_span is rounded to
+
+
+def build_policy(store: Store, doe: str) -> tuple[ThresholdPolicy, int | None]:
+    """The threshold policy and tightened clock threshold (µs, None: as sealed) of the case's last build."""
+    try:
+        text = recorded_policy(e.note for e in case_rows.case_events(store, doe)) or ""
+    except (KeyError, LookupError, ValueError):
+        text = ""
+    found = _POLICY.search(text)
+    policy = ThresholdPolicy()
+    if found:
+        flags = frozenset() if found[3] == "none" else frozenset(found[3].split(","))
+        span = max(0, round(float(found[2]) * 60_000_000) - ROUNDING_US)
+        policy = ThresholdPolicy(int(found[1]), span, flags)
+    tightened = _TIGHTENED.search(text)
+    return policy, None if tightened is None else round(float(tightened[1]) * 1000)
+
+
+class Rejudge:
+    """Re-judges cases of one command, keeping the proven clock records and attributions it read."""
+
+    def __init__(self, store: Store, trust: EvidenceTrust) -> None:
+        self.store, self.trust = store, trust
+        self.clocks: dict[int, NodeClock] = {}
+        self.attributions: dict[str, ProvenAttributions] = {}
+
+    def _attributions(self, ip: str) -> ProvenAttributions:
+        if ip not in self.attributions:
+            self.attributions[ip] = proven_attributions(self.store, self.trust, {ip})
+        return self.attributions[ip]
+
+    def problem(self, doe: str, port: int, hits: Sequence[ProvenHit]) -> str | None:
+        """Why the case's proven ``hits`` (its address, counted for the case) no longer make a candidate."""
+        if not hits:
+            return "no proven hit"
+        policy, requested = build_policy(self.store, doe)
+        try:
+            clock = workflow_clock(self.store, self.trust, hits, requested, self.clocks)
+        except InputError as exc:
+            return f"the clock policy recorded at build no longer applies ({exc})"
+        judged = [Hit(h.ip, port, h.infohash, h.started_us, h.ended_us, clock.flagged(h)) for h in hits]
+        attributions = self._attributions(hits[0].ip)
+        verdicts = evaluate(judged, policy, flags_by_ip(judged, attributions.by_ip))
+        reasons = [
+            r for v in verdicts for r in unproven_attribution(v, attributions.refused).reasons_excluded
+        ]
+        return "; ".join(reasons) or None
