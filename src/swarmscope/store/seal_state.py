@@ -17,7 +17,7 @@ Readers: ``report`` (:func:`proven_peer_records`, :func:`clock_verdicts`: only s
 the clock) and ``export`` (:func:`rows_outside_ledger`: what it cannot hold, also attributions).
 :func:`load_peer_records` reports the ledger state only. :func:`proven_peer_records` also proves each
 sealed sighting and observation equal to its sealed record under a trusted node key
-(:class:`swarmscope.store.proven_evidence.RowProof`): a row that is not is ``altered``; with no trusted
+(:class:`swarmscope.store.row_proof.RowProof`): a row that is not is ``altered``; with no trusted
 key, ``unchecked``. ``export`` runs the whole-ledger check
 (:func:`swarmscope.store.ledger_verify.verify_ledger`) before anything leaves.
 """
@@ -36,7 +36,7 @@ from swarmscope.evidence.bundle_settings import run_clock_policy
 from swarmscope.evidence.clock_policy import flag_windows, flagged
 from swarmscope.evidence.records import Attribution, ClockSample, Observation, Sighting
 from swarmscope.evidence.summary import ALTERED, QUARANTINED, SEALED, UNCHECKED, UNSEALED, ClockVerdict
-from swarmscope.store.proven_evidence import EvidenceTrust, RowProof
+from swarmscope.store.proven_evidence import EvidenceTrust
 from swarmscope.store.queries import (
     attribution_from_row,
     clock_sample_from_row,
@@ -44,6 +44,7 @@ from swarmscope.store.queries import (
     run_rows,
     sighting_from_row,
 )
+from swarmscope.store.row_proof import RowProof
 from swarmscope.store.schema import (
     clock_sample,
     ledger_batch,
@@ -183,7 +184,7 @@ def proven_peer_records(
     store: Store, trust: EvidenceTrust | None, *, infohash: str | None = None
 ) -> ProvenRecords:
     """Like :func:`load_peer_records`, but a row in a sealed batch is ``sealed`` only when it is proven equal
-    to its sealed record under a trusted key (:class:`swarmscope.store.proven_evidence.RowProof`), else
+    to its sealed record under a trusted key (:class:`swarmscope.store.row_proof.RowProof`), else
     ``altered``; with no ``trust`` (no trusted key) such rows are ``unchecked``. Unsealed and quarantined
     rows keep that state. Cost: one canonical encoding and SHA-256 per sealed row, one seal and chain check
     per batch.
