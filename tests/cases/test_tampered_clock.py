@@ -24,8 +24,8 @@ from swarmscope.cases.candidates import build_cases
 from swarmscope.cases.case_proof import UnprovenCase
 from swarmscope.cases.exhibits import produce_exhibits
 from swarmscope.cases.letter_flow import draft_letters, preview_letter
-from swarmscope.cases.letters import TEMPLATES as LETTER_TEMPLATES
 from swarmscope.cases.letter_settings import load_settings
+from swarmscope.cases.letters import TEMPLATES as LETTER_TEMPLATES
 from swarmscope.cases.notices import prepare_notices
 from swarmscope.cases.thresholds import Candidate, ThresholdPolicy
 from swarmscope.evidence.seal import key_fingerprint, public_key_raw
