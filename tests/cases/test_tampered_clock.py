@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from swarmscope.cases.acns import Complainant
 from swarmscope.cases.candidates import build_cases
 from swarmscope.cases.case_proof import UnprovenCase
+from swarmscope.cases.case_recheck import ROUNDING_US, build_policy
 from swarmscope.cases.exhibits import produce_exhibits
 from swarmscope.cases.letter_flow import draft_letters, preview_letter
 from swarmscope.cases.letter_settings import load_settings
@@ -199,3 +200,30 @@ def test_a_case_whose_attribution_row_was_altered_after_build_is_refused(
     honest = {c.ip: c.doe for c in build_cases(store, POLICY, NOW, trust=trust()).created}
     tamper(store, f"UPDATE attribution SET asn = 64501 WHERE ip = '{LATER}'")
     _documents_refuse(store, tmp_path, honest[LATER], honest[HONEST], "attribution_unproven")
+
+
+def test_a_narrowed_case_is_judged_on_every_proven_hit_of_its_address(store: Store, tmp_path: Path) -> None:
+    """A case row narrowed to one unflagged hit (weak note) still sees the clock-flagged hit outside it."""
+    honest = {c.ip: c.doe for c in build_cases(store, POLICY, NOW, trust=trust()).created}
+    seal(store, [sample(990, 3), sample(999, 500), hit(LATER, 1000), sample(1010, 500)], swarms=())
+    tamper(
+        store,
+        f"UPDATE legal_case SET hits = 1, last_hit_us = first_hit_us WHERE doe = '{honest[LATER]}'",
+        "INSERT INTO case_event (case_id, status, at_us, actor, note) SELECT id, 'candidate', "
+        f"{NOW}, 'x', 'build: passed; policy: min_hits=1, min_span=0.0 min, allow_flags=none' "
+        f"FROM legal_case WHERE doe = '{honest[LATER]}'",
+    )
+    _documents_refuse(store, tmp_path, honest[LATER], honest[HONEST], "clock_flagged")
+
+
+def test_the_recorded_build_policy_keeps_every_opted_in_flag(store: Store) -> None:
+    honest = {c.ip: c.doe for c in build_cases(store, POLICY, NOW, trust=trust()).created}
+    weak = ThresholdPolicy(min_hits=2, min_span_us=10 * MIN, allow_flags=frozenset({"hosting", "vpn"}))
+    tamper(
+        store,
+        "INSERT INTO case_event (case_id, status, at_us, actor, note) SELECT id, 'candidate', "
+        f"{NOW}, 'x', 'build: passed; policy: {weak.describe()}, clock_threshold=100 ms (as sealed)' "
+        f"FROM legal_case WHERE doe = '{honest[HONEST]}'",
+    )
+    policy, _ = build_policy(store, honest[HONEST])
+    assert policy == ThresholdPolicy(2, 10 * MIN - ROUNDING_US, frozenset({"hosting", "vpn"}))

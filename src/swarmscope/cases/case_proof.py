@@ -15,7 +15,8 @@ proven_observations`) and refuses the case, naming it and why, when:
   case's first and last hit times (refused rows of the address inside the interval, on any port, are
   named with it: a row whose port was edited no longer counts for the case).
 
-- the recounted hits, re-judged with proven inputs only under the policy recorded at build (clock flags
+- ALL proven hits of the case's group (address and port; any port when pooled), not only those inside
+  its interval, re-judged with proven inputs only under the policy recorded at build (clock flags
   from the node's sealed clock records, attribution flags from the sealed attributions, hit count and
   span: :class:`swarmscope.cases.case_recheck.Rejudge`), no longer make it a candidate.
 
@@ -100,14 +101,16 @@ class CaseProof:
         if any(r.port == case.port for r in nearby):
             return f"{case.doe}: refused: rows behind it fail the ledger check ({rows})"
         inside = [h for h in self.hits(case) if case.first_hit_us <= h.started_us <= case.last_hit_us]
-        for chosen in ([h for h in inside if h.port == case.port], inside):
+        every = self.hits(case)
+        on_port = ([h for h in inside if h.port == case.port], [h for h in every if h.port == case.port])
+        for chosen, group in (on_port, (inside, every)):
             times = [h.started_us for h in chosen]
             if (
                 len(times) == case.hits
                 and times
                 and (times[0], times[-1]) == (case.first_hit_us, case.last_hit_us)
             ):
-                return self._rejudged(case, chosen)
+                return self._rejudged(case, group)
         return (
             f"{case.doe}: refused: the proven evidence shows {len(inside)} verified hit(s) from {case.ip} "
             f"in its interval, not the {case.hits} the case states (its rows changed since it was built)"
@@ -115,7 +118,10 @@ class CaseProof:
         )
 
     def _rejudged(self, case: CaseClaim, hits: list[ProvenHit]) -> str | None:
-        """Why the recounted hits no longer pass the thresholds recorded at build (module docstring)."""
+        """Why the case's group (ALL proven hits of its address and port, or of its address when the case
+        pooled ports, in or out of its interval) no longer passes its build policy: ``cases build`` judges
+        the whole group, and one clock-flagged hit excludes the address (:mod:`swarmscope.cases.thresholds`),
+        so a case row narrowed to skip a flagged hit is still refused."""
         why = self._rejudge.problem(case.doe, case.port, hits)
         if why is None:
             return None

@@ -27,7 +27,7 @@ from swarmscope.store.database import Store
 from swarmscope.store.proven_evidence import EvidenceTrust, ProvenHit
 from swarmscope.store.proven_records import NodeClock, ProvenAttributions, proven_attributions
 
-_POLICY = re.compile(r"min_hits=(\d+), min_span=([0-9.]+) min, allow_flags=([^ ,]+)")
+_POLICY = re.compile(r"min_hits=(\d+), min_span=([0-9.]+) min, allow_flags=([a-z]+(?:,[a-z]+)*)")
 _TIGHTENED = re.compile(r"clock_threshold=([0-9.]+) ms \(tightened")
 ROUNDING_US = 3_000_000  # half of the 0.1 min the recorded min_span is rounded to
 
