@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from swarmscope.cases.acns import Complainant
 from swarmscope.cases.candidates import build_cases
+from swarmscope.cases.case_links import link_problem
 from swarmscope.cases.case_proof import UnprovenCase
 from swarmscope.cases.case_recheck import ROUNDING_US, build_policy
 from swarmscope.cases.exhibits import produce_exhibits
@@ -33,6 +34,7 @@ from swarmscope.evidence.seal import key_fingerprint, public_key_raw
 from swarmscope.store import cases as sc
 from swarmscope.store.database import Store, open_store
 from swarmscope.store.proven_evidence import EvidenceTrust
+from swarmscope.store.proven_records import proven_attributions
 from tests.cases.evidence import IH, MIN, T0, attributed, hit, sample, seal
 
 PG_URL = os.environ.get("SWARMSCOPE_TEST_PG_URL")
@@ -227,3 +229,23 @@ def test_the_recorded_build_policy_keeps_every_opted_in_flag(store: Store) -> No
     )
     policy, _ = build_policy(store, honest[HONEST])
     assert policy == ThresholdPolicy(2, 10 * MIN - ROUNDING_US, frozenset({"hosting", "vpn"}))
+
+
+@pytest.mark.parametrize(
+    ("edit", "reason"),
+    [
+        ("SET isp_id = (SELECT id FROM isp WHERE name = 'Othernet')", "is not the ISP of the proven"),
+        ("SET region = 'Bayern', city = 'München'", "region/city Bayern/München"),
+        ("SET work_id = {other}", "is not linked to its torrent"),
+    ],
+)
+def test_an_edited_work_isp_or_region_does_not_follow_from_proven_inputs(
+    store: Store, edit: str, reason: str
+) -> None:
+    honest = {c.ip: c.doe for c in build_cases(store, POLICY, NOW, trust=trust()).created}
+    other = sc.add_work(store, "Other Ltd", "Other film", None, None, T0)  # a work not linked to IH
+    tamper(store, f"UPDATE legal_case {edit.format(other=other)} WHERE doe = '{honest[LATER]}'")
+    proven = proven_attributions(store, trust(), {HONEST, LATER})
+    assert link_problem(store, sc.get_case(store, honest[HONEST]), proven) is None
+    why = link_problem(store, sc.get_case(store, honest[LATER]), proven)
+    assert why is not None and reason in why, why

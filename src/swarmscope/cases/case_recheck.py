@@ -56,7 +56,8 @@ class Rejudge:
         self.clocks: dict[int, NodeClock] = {}
         self.attributions: dict[str, ProvenAttributions] = {}
 
-    def _attributions(self, ip: str) -> ProvenAttributions:
+    def attributions_of(self, ip: str) -> ProvenAttributions:
+        """The proven attributions of ``ip`` (read once per command)."""
         if ip not in self.attributions:
             self.attributions[ip] = proven_attributions(self.store, self.trust, {ip})
         return self.attributions[ip]
@@ -71,7 +72,7 @@ class Rejudge:
         except InputError as exc:
             return f"the clock policy recorded at build no longer applies ({exc})"
         judged = [Hit(h.ip, port, h.infohash, h.started_us, h.ended_us, clock.flagged(h)) for h in hits]
-        attributions = self._attributions(hits[0].ip)
+        attributions = self.attributions_of(hits[0].ip)
         verdicts = evaluate(judged, policy, flags_by_ip(judged, attributions.by_ip))
         reasons = [
             r for v in verdicts for r in unproven_attribution(v, attributions.refused).reasons_excluded
