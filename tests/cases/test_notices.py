@@ -320,7 +320,9 @@ PIECE_AND_BLOCK = [
     HitWindow(T0 + HOUR, T0 + HOUR + 5_000_000, 51413, None, None, verified_blocks=((4, 32768, 16384),)),
     HitWindow(T0 + 2 * HOUR, T0 + 2 * HOUR + 1, 51413, None, None, (1,), ((6, 0, 16384),)),
 ]
-V1_ROW = SwarmPieces(IH, None, 10, 262_144, 2_500_000, None)  # last piece: 2,500,000 - 9 * 262,144 bytes
+# swarm rows without metainfo: their unsealed sizes and v1/v2 columns are never stated (length unknown,
+# the hash named from the 40-digit infohash: SHA-1)
+V1_ROW = SwarmPieces(IH, None, 10, 262_144, 2_500_000, None)
 HYBRID_ROW = SwarmPieces(IH, "c3" * 32, 10, 262_144, 2_621_440, None)
 
 
@@ -328,13 +330,13 @@ def test_each_hit_says_whether_a_piece_or_a_block_was_proven(schema: etree.XMLSc
     xml = build_notice_xml(DOC, PIECE_AND_BLOCK, SENDER, "SWS-DOE-000001", torrent_pieces(V1_ROW, IH))
     validate_notice(schema, xml)  # AlsoSeen text is allowed by the ACNS 1.2 schema (type_AlsoSeen)
     also = etree.fromstring(xml).findall("a:Content/a:Item/a:AlsoSeen", NS)
-    piece = "piece 2 (262,144 bytes, SHA-1 of the piece matched the torrent)"
+    piece = "piece 2 (length unknown, SHA-1 of the piece matched the torrent)"
     block = (
         "block at offset 32,768 of piece 4 (16,384 bytes, SHA-256 matched a piece already checked against "
         "the torrent)"
     )
     both = (
-        "piece 1 (262,144 bytes, SHA-1 of the piece matched the torrent) and block at offset 0 of piece 6 "
+        "piece 1 (length unknown, SHA-1 of the piece matched the torrent) and block at offset 0 of piece 6 "
         "(16,384 bytes, SHA-256 matched a piece already checked against the torrent)"
     )
     assert [a.text for a in also] == [piece, block, both]
@@ -349,8 +351,8 @@ def test_piece_wording_names_the_hashes_the_torrent_carries(schema: etree.XMLSch
     hybrid = build_notice_xml(DOC, [last], SENDER, "X-7", torrent_pieces(HYBRID_ROW, IH))
     texts = [etree.fromstring(x).find("a:Content/a:Item/a:AlsoSeen", NS).text for x in (v1, hybrid)]
     assert texts == [
-        "piece 9 (140,704 bytes, SHA-1 of the piece matched the torrent)",
-        "piece 9 (262,144 bytes, SHA-1 and SHA-256 merkle root of the piece matched the torrent)",
+        "piece 9 (length unknown, SHA-1 of the piece matched the torrent)",
+        "piece 9 (length unknown, SHA-1 of the piece matched the torrent)",  # its v2 column is not sealed
     ]
     for xml in (v1, hybrid):
         validate_notice(schema, xml)

@@ -71,22 +71,25 @@ def _hash_names(v1: bool, v2: bool) -> str:
 
 
 def torrent_pieces(row: SwarmPieces | None, infohash: str) -> TorrentPieces:
-    """The :class:`TorrentPieces` of a stored swarm row (infohash length decides when the row is unknown)."""
-    if row is None:
-        v2 = len(infohash) == 64  # BEP 52 v2-only swarm id; a 40-digit id is v1 (or hybrid)
-        return TorrentPieces(_hash_names(not v2, v2), v2_only=v2)
+    """The :class:`TorrentPieces` of a stored swarm row, taken only from metainfo that hashes to ``infohash``.
+
+    The row's ``piece_length``, ``total_size`` and v1/v2 columns are not sealed, so without such metainfo
+    (missing, undecodable, or another torrent's) sizes are unknown and the hash is named from the infohash
+    length alone: 40 hex digits a SHA-1 (BEP 3), 64 a SHA-256 merkle root (BEP 52).
+    """
     meta = None
-    if row.metainfo is not None:
+    if row is not None and row.metainfo is not None:
         try:
             meta = parse_metainfo(row.metainfo)
         except DecodeError:
-            meta = None  # sizes from the row instead; the torrent was checked when it was added
+            meta = None
         if meta is not None and infohash.lower() not in {h.hex for h in (meta.v1, meta.v2) if h is not None}:
             meta = None  # not this torrent's metainfo (BEP 3 / BEP 52 infohash): its piece sizes say nothing
-    v1, v2 = (meta.v1 is not None, meta.v2 is not None) if meta else (row.v1 is not None, row.v2 is not None)
-    if not (v1 or v2):
-        v1, v2 = len(infohash) == 40, len(infohash) == 64
-    return TorrentPieces(_hash_names(v1, v2), meta, row.piece_length, row.total_size, v2 and not v1)
+    if meta is None:
+        v2 = len(infohash) == 64  # BEP 52 v2-only swarm id; a 40-digit id is v1 (or hybrid)
+        return TorrentPieces(_hash_names(not v2, v2), v2_only=v2)
+    v1, v2 = meta.v1 is not None, meta.v2 is not None
+    return TorrentPieces(_hash_names(v1, v2), meta, meta.piece_length, meta.total_size, v2 and not v1)
 
 
 def piece_proof(index: int, size: int | None, hashes: str) -> str:
