@@ -111,6 +111,14 @@ def built(store: Store) -> set[str]:
     return {c.ip for c in build_cases(store, POLICY, NOW, trust=trust()).created}
 
 
+# the skewed run's clock records blanked out (bytes gone, kind relabelled, no purge recorded) and their
+# rows deleted: export refuses such a ledger ("record bytes missing"), so the workflow must not read it
+_HIDDEN_CLOCK = (
+    "UPDATE ledger_entry SET canonical = NULL, kind = 'observation' WHERE kind = 'clock_sample' AND idx IN "
+    "(SELECT ledger_index FROM clock_sample WHERE run_id = 2); DELETE FROM clock_sample WHERE run_id = 2"
+)
+
+
 @pytest.mark.parametrize(
     "attack",
     [
@@ -121,11 +129,12 @@ def built(store: Store) -> set[str]:
         "DELETE FROM clock_sample",
         "UPDATE ledger_entry SET kind = 'sighting' WHERE kind = 'clock_sample'",  # kind is not chained
         "DELETE FROM ledger_entry WHERE kind = 'clock_sample'",  # breaks the chain: the clock is incomplete
+        _HIDDEN_CLOCK,
     ],
 )
 def test_clock_rows_run_settings_and_run_ids_do_not_unflag_a_skewed_run(store: Store, attack: str) -> None:
     assert built(store) == {HONEST, LATER}
-    tamper(store, attack)
+    tamper(store, *attack.split("; "))
     assert built(store) == set()  # the honest ones exist already; nothing new, above all not SKEWED
     cases = {c.ip for c in sc.list_cases(store)}
     assert cases == {HONEST, LATER}
@@ -141,6 +150,11 @@ def test_clock_rows_run_settings_and_run_ids_do_not_unflag_a_skewed_run(store: S
             "UPDATE ledger_entry SET kind = 'sighting' WHERE kind = 'attribution'",
             f"DELETE FROM attribution WHERE ip = '{VPN}'",
         ],
+        [  # its sealed record blanked out too (no bytes, no recorded purge: export refuses such a ledger)
+            "UPDATE ledger_entry SET canonical = NULL, kind = 'sighting' WHERE kind = 'attribution' AND idx ="
+            f" (SELECT ledger_index FROM attribution WHERE ip = '{VPN}')",
+            f"DELETE FROM attribution WHERE ip = '{VPN}'",
+        ],
     ],
 )
 def test_a_vpn_flag_edited_or_deleted_does_not_let_the_address_through(
@@ -150,6 +164,10 @@ def test_a_vpn_flag_edited_or_deleted_does_not_let_the_address_through(
     report = build_cases(store, POLICY, NOW, trust=trust())
     assert {c.ip for c in report.created} == ({HONEST, LATER} if len(attacks) == 1 else set())
     (vpn,) = [c for c in report.excluded if c.ip == VPN]
+    if "canonical = NULL" in attacks[0]:  # the node's ledger is incomplete: no attribution is proven
+        assert all(any("record bytes missing" in r for r in c.reasons_excluded) for c in report.excluded)
+        assert any(r.startswith("attribution_unproven") for r in vpn.reasons_excluded), vpn.reasons_excluded
+        return
     assert any(r.startswith("flagged:vpn") for r in vpn.reasons_excluded), vpn.reasons_excluded
 
 

@@ -114,14 +114,15 @@ def run_monitor_command(
     evidence.apply(config, loaded)
     check_channels_early(config, loaded)
     check_listen_port(config)
+    ack = CommitLog.open(commit_log_path)  # refused here, before anything is created
+    new_files = NewFiles.before_opening(db)
     if "://" not in db:
         try:
             Path(db).parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
+            ack.close()
             raise InputError(f"--db {db}: cannot create its folder: {exc.strerror or exc}") from None
-    ack = CommitLog.open(commit_log_path)  # refused here, before anything is created
     clock = Clock()
-    new_files = NewFiles.before_opening(db)
     key = open_signing_key(db, evidence.node_key, lambda line: err.print(escaped(line)))
     store = open_store(db, node_key=key.key, now_us=clock.now_us())
     warn_other_signers(store, key, lambda line: err.print(f"[yellow]warning:[/] {escaped(line)}"))
@@ -141,7 +142,7 @@ def run_monitor_command(
     try:
         with asyncio.Runner(loop_factory=_loop_factory(loop)) as runner:
             runner.run(_run(monitor, live, console))
-    except InputError:
+    except Exception:  # any start-up failure; a run that started keeps its files
         _forget_refused_run(monitor, store, new_files, key)
         raise
     finally:

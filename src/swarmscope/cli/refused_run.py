@@ -28,25 +28,35 @@ class NewFiles:
     """
 
     database: tuple[Path, ...]
+    folders: tuple[Path, ...] = ()  # folders of the database file that did not exist, deepest first
 
     @classmethod
     def before_opening(cls, db: str) -> NewFiles:
-        """Note which files of the store ``db`` (path or URL) do not exist yet."""
+        """Note which files (and folders) of the store ``db`` (path or URL) do not exist yet."""
         path = sqlite_file(database_url(db))
         if path is None or Path(path).exists():
             return cls(())
-        return cls(tuple(p for s in SQLITE_COMPANIONS if not (p := Path(path + s)).exists()))
+        missing = tuple(d for d in Path(path).absolute().parents if not d.exists())
+        return cls(tuple(p for s in SQLITE_COMPANIONS if not (p := Path(path + s)).exists()), missing)
 
     def remove(self, key: NodeKeyFile) -> list[Path]:
         """Remove the files this run created (call after closing the store, when it holds no run).
 
+        The node key file is removed only with a database this run created: an existing store has
+        registered the new key in ``node_key`` (an append-only table), so its key file stays with it.
+
         Returns:
-            The paths removed; a file already gone is skipped. OSError: a file could not be removed.
+            The paths removed; a file already gone, or a folder not empty, is skipped. OSError: a file
+            could not be removed.
         """
-        created = [*self.database, *([key.path] if key.created else [])]
+        created = [*self.database, *([key.path] if key.created and self.database else [])]
         removed = []
         for path in created:
             if path.exists():
                 path.unlink()
                 removed.append(path)
+        for folder in self.folders:
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
+                removed.append(folder)
         return removed

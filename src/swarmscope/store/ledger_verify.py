@@ -188,19 +188,28 @@ def _check_rows(store: Store, node: NodeKeyRow, out: list[LedgerProblem]) -> int
     return checked
 
 
+def bytes_missing_query(node_id: int) -> sa.Select[Any]:
+    """SQL: the entries of node ``node_id`` (``node_key.id``) without canonical bytes, in chain order."""
+    e = ledger_entry
+    query = sa.select(e.c.idx, e.c.kind, e.c.redacted_rule, e.c.redacted_us)
+    return query.where(e.c.node_id == node_id, e.c.canonical.is_(None)).order_by(e.c.idx)
+
+
+def unpurged(row: Any) -> str | None:
+    """Why an entry of :func:`bytes_missing_query` is not a recorded retention purge (None: it is one:
+    ``redacted_rule`` and ``redacted_us`` set, of a kind a purge may redact; README "Retention")."""
+    if row.redacted_rule is None or row.redacted_us is None or row.kind not in _REDACTABLE:
+        return f"{row.kind} entry has no record bytes and no recorded purge"
+    return None
+
+
 def _check_redactions(store: Store, node: NodeKeyRow, out: list[LedgerProblem]) -> dict[str, int]:
     """Entries without canonical bytes: purge rule → count; one without a recorded purge is a problem."""
-    e = ledger_entry
-    query = (
-        sa.select(e.c.idx, e.c.kind, e.c.redacted_rule, e.c.redacted_us)
-        .where(e.c.node_id == node.id, e.c.canonical.is_(None))
-        .order_by(e.c.idx)
-    )
     counts: dict[str, int] = {}
     with store.engine.connect() as conn:
-        for r in conn.execute(query):
-            if r.redacted_rule is None or r.redacted_us is None or r.kind not in _REDACTABLE:
-                detail = f"{r.kind} entry has no record bytes and no recorded purge"
+        for r in conn.execute(bytes_missing_query(node.id)):
+            detail = unpurged(r)
+            if detail is not None:
                 out.append(LedgerProblem(node.fingerprint, int(r.idx), "record bytes missing", detail))
             else:
                 counts[r.redacted_rule] = counts.get(r.redacted_rule, 0) + 1

@@ -49,6 +49,7 @@ from swarmscope.evidence.chain import ChainEntry, verify_chain
 from swarmscope.evidence.records import Observation, Tier, us_to_iso
 from swarmscope.evidence.seal import key_fingerprint, verify_seal
 from swarmscope.store.ledger_queries import stored_batch
+from swarmscope.store.ledger_verify import bytes_missing_query, unpurged
 from swarmscope.store.queries import observation_from_row
 from swarmscope.store.schema import ledger_batch, ledger_entry, observation
 
@@ -316,7 +317,8 @@ class LedgerProver:
     ``sealed_entry(node, index)`` gives ``(kind, record hash, sealed_at_us)`` of the entry when a batch
     sealed under a trusted key covers it and its chain holds (rules 2 and 3 of the module docstring), or
     the reason none does. ``node_problem(node)`` says why the node's ledger as stored is not wholly
-    proven (a batch that fails, or indices no batch covers), or None. Batch verdicts are cached.
+    proven (a batch that fails, indices no batch covers, or an entry without canonical bytes and without a
+    recorded retention purge: export's whole-ledger rule), or None. Batch verdicts are cached.
     """
 
     def __init__(self, conn: sa.Connection, trusted: frozenset[str], now_us: int) -> None:
@@ -339,4 +341,13 @@ class LedgerProver:
             if verdict.first > expected:
                 return f"ledger indices {expected}..{verdict.first - 1} are covered by no sealed batch"
             expected = max(expected, verdict.last + 1)
-        return None if rows else "no sealed batch"
+        return self._bytes_problem(node) if rows else "no sealed batch"
+
+    def _bytes_problem(self, node: int) -> str | None:
+        """Export's rule (:func:`swarmscope.store.ledger_verify.unpurged`): every entry keeps its canonical
+        bytes unless a recorded retention purge of a redactable kind removed them."""
+        for row in self._prover.conn.execute(bytes_missing_query(node)):
+            detail = unpurged(row)
+            if detail is not None:
+                return f"ledger index {row.idx}: record bytes missing ({detail})"
+        return None

@@ -12,7 +12,9 @@ besides the proven hits; README "Only proven evidence").
 - **Attributions** (:func:`proven_attributions`): each ``attribution`` row is rebuilt into its record
   (:data:`swarmscope.store.record_rows.READERS`) and must equal the sealed record of its ledger entry
   (same canonical SHA-256, entry of kind ``attribution``, trusted seal). A row that does not is REFUSED
-  and named; its address is then *unproven*: it is neither clean nor flagged, and gets no case.
+  and named; its address is then *unproven*: it is neither clean nor flagged, and gets no case. A node
+  whose ledger as stored is not wholly proven (as for the clock) may hide a sealed attribution of any
+  address, so every requested address is then unproven, naming the node's problem.
 
 Source: the sealed ledger (SHA-256 chain, Ed25519 seals, RFC 8032).
 """
@@ -139,6 +141,11 @@ def proven_attributions(store: Store, trust: EvidenceTrust, ips: set[str]) -> Pr
             record = _proven_record(prover, int(entry.node_id), int(entry.idx), entry.kind, entry.canonical)
             if isinstance(record, Attribution) and record.ip in ips:
                 by_ip.setdefault(record.ip, []).append((int(entry.node_id), int(entry.idx), record))
+        for node in reader.execute(sa.select(e.node_id).distinct().order_by(e.node_id)).scalars():
+            problem = prover.node_problem(int(node))
+            if problem is not None:  # a hidden sealed attribution names no address: every one is unproven
+                for ip in sorted(ips):
+                    refused.setdefault(ip, []).append(f"the ledger of node {node} is incomplete: {problem}")
         read = READERS[Attribution]
         for row in reader.execute(rows):
             problem = _attribution(prover, row, read)
