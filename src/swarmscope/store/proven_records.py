@@ -33,7 +33,7 @@ from swarmscope.evidence.records import Attribution, ClockSample, RunStarted
 from swarmscope.store.case_evidence import AttributionRow
 from swarmscope.store.proven_evidence import EvidenceTrust, LedgerProver
 from swarmscope.store.record_rows import READERS
-from swarmscope.store.schema import ledger_entry, observation
+from swarmscope.store.schema import ledger_entry, node_key, observation
 from swarmscope.store.schema_cases import attribution
 
 if TYPE_CHECKING:
@@ -141,7 +141,9 @@ def proven_attributions(store: Store, trust: EvidenceTrust, ips: set[str]) -> Pr
             record = _proven_record(prover, int(entry.node_id), int(entry.idx), entry.kind, entry.canonical)
             if isinstance(record, Attribution) and record.ip in ips:
                 by_ip.setdefault(record.ip, []).append((int(entry.node_id), int(entry.idx), record))
-        for node in reader.execute(sa.select(e.node_id).distinct().order_by(e.node_id)).scalars():
+        trusted = sorted(f.lower() for f in trust.fingerprints)  # an untrusted node's records never count
+        nodes = sa.select(node_key.c.id).where(node_key.c.fingerprint.in_(trusted)).order_by(node_key.c.id)
+        for node in reader.execute(nodes).scalars():
             problem = prover.node_problem(int(node))
             if problem is not None:  # a hidden sealed attribution names no address: every one is unproven
                 for ip in sorted(ips):
