@@ -213,7 +213,7 @@ def test_hit_proofs_and_signers_on_postgresql(pg_store: Store) -> None:
     assert pg_store.node is not None
     found = proven_observations(pg_store, {pg_store.node.fingerprint}, T0 + 10, ips=["127.0.0.9"])
     assert [hit_proof(w, pieces) for w in proven_windows(found.hits)] == [
-        "piece 11 (32,763 bytes, SHA-1 of the piece matched the torrent)",
+        "piece 11 (length unknown, SHA-1 of the piece matched the torrent)",  # no matching metainfo stored
         "block at offset 16,384 of piece 2 (16,384 bytes, SHA-256 matched a piece already checked against the"
         " torrent)",
     ]
