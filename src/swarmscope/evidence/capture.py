@@ -341,4 +341,16 @@ def replay(
         if out != doc.sent[pos : pos + n_out]:
             raise ReplayError(f"capture: event {i} ({event.kind.name.lower()}): our output differs")
         pos += n_out
-    return replace(run.observation(), capture_sha256=hashlib.sha256(capture_data).digest())
+    return captured_observation(run, hashlib.sha256(capture_data).digest())
+
+
+def captured_observation(run: Any, capture_sha256: bytes) -> Observation:
+    """The run's finished Observation, linked to the SHA-256 of its own capture.
+
+    The one place a record gets its ``capture_sha256``, for the live tap and for replay alike: the hash
+    covers the capture's final events, so the run cannot know it while it emits the record.
+
+    Source: README "Wire captures".
+    """
+    obs: Observation = run.observation()
+    return replace(obs, capture_sha256=capture_sha256)

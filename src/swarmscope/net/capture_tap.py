@@ -13,10 +13,15 @@ Source: README "Wire captures" (every byte both ways, each driver event with its
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from typing import Any
 
-from swarmscope.evidence.capture import Capture, CaptureRecorder, EventKind, capture_header
+from swarmscope.evidence.capture import (
+    Capture,
+    CaptureRecorder,
+    EventKind,
+    capture_header,
+    captured_observation,
+)
 from swarmscope.evidence.records import Failure, Observation
 from swarmscope.net.clock import Clock
 
@@ -114,8 +119,7 @@ class TappedRun:
 
     def observation(self) -> Observation:
         """The inner observation with ``capture_sha256``."""
-        obs: Observation = self.run.observation()
-        return replace(obs, capture_sha256=self.capture.sha256)
+        return captured_observation(self.run, self.capture.sha256)
 
 
 class CaptureTap:
