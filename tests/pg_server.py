@@ -114,3 +114,28 @@ def start() -> ScratchPostgres | None:
         server.stop()
         raise
     return server
+
+
+def backend_url(backend: str, tmp_path: Path) -> str:
+    """The store URL of a ``sqlite`` / ``postgresql`` test parameter (skips without a PostgreSQL server)."""
+    import pytest
+
+    if backend == "sqlite":
+        return str(tmp_path / "evidence.db")
+    url = os.environ.get("SWARMSCOPE_TEST_PG_URL")
+    if not url:
+        pytest.skip("set SWARMSCOPE_TEST_PG_URL to test on PostgreSQL")
+    return url
+
+
+def drop_schema(url: str) -> None:
+    """Empty the scratch PostgreSQL database after a test (DROP and re-create the public schema)."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("DROP SCHEMA public CASCADE")
+            conn.exec_driver_sql("CREATE SCHEMA public")
+    finally:
+        engine.dispose()

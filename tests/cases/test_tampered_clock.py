@@ -11,12 +11,10 @@ SWARMSCOPE_TEST_PG_URL.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from swarmscope.cases.acns import Complainant
@@ -36,8 +34,8 @@ from swarmscope.store.database import Store, open_store
 from swarmscope.store.proven_evidence import EvidenceTrust
 from swarmscope.store.proven_records import proven_attributions
 from tests.cases.evidence import IH, MIN, T0, attributed, hit, sample, seal
+from tests.pg_server import backend_url, drop_schema
 
-PG_URL = os.environ.get("SWARMSCOPE_TEST_PG_URL")
 KEY = Ed25519PrivateKey.generate()
 HONEST, SKEWED, LATER, VPN = (f"127.0.0.{n}" for n in (2, 3, 4, 5))
 NOW = T0 + 10**12 + MIN  # after the helper's seal time
@@ -45,25 +43,10 @@ POLICY = ThresholdPolicy()
 TABLES = ("observation", "clock_sample", "monitor_run", "attribution", "ledger_entry", "ledger_batch")
 
 
-def _drop_pg(url: str) -> None:
-    engine = sa.create_engine(url)
-    try:
-        with engine.begin() as conn:
-            conn.exec_driver_sql("DROP SCHEMA public CASCADE")
-            conn.exec_driver_sql("CREATE SCHEMA public")
-    finally:
-        engine.dispose()
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     """Three runs like the reviewer's: run 2's clock is 500 ms off (its hits are flagged), a VPN address."""
-    if request.param == "sqlite":
-        url = str(tmp_path / "evidence.db")
-    elif PG_URL is None:
-        pytest.skip("set SWARMSCOPE_TEST_PG_URL to test on PostgreSQL")
-    else:
-        url = PG_URL
+    url = backend_url(request.param, tmp_path)
     s = open_store(url, node_key=KEY, now_us=T0)
     try:
         attributions = [attributed(ip, -5, 64500) for ip in (HONEST, SKEWED, LATER)]
@@ -85,8 +68,8 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
         yield s
     finally:
         s.close()
-        if url == PG_URL:
-            _drop_pg(url)
+        if request.param == "postgresql":
+            drop_schema(url)
 
 
 def trust() -> EvidenceTrust:

@@ -33,6 +33,7 @@ from swarmscope.store.purge import IpPurge, purge_ip_evidence, purge_log_rows
 from swarmscope.store.schema import APPEND_ONLY_TABLES, metadata
 from swarmscope.store.schema_cases import legal_case, purge_authorization
 from tests.evidence.test_bundle import BLOCK_IP, CHOKE_IP, SEED_IP, T0, World, make_world
+from tests.pg_server import backend_url, drop_schema
 
 WORLD = make_world()
 KEY = Ed25519PrivateKey.from_private_bytes(bytes(range(1, 33)))
@@ -41,7 +42,6 @@ NOW = T0 + 100 * DAY
 POLICY = RetentionPolicy(ip_evidence_days=30)
 PURGED = {BLOCK_IP, CHOKE_IP}
 IP_TABLES = ("observation", "sighting", "attribution")
-PG_URL = os.environ.get("SWARMSCOPE_TEST_PG_URL")
 
 
 def due(seen: Any, cases: Any) -> list[str]:
@@ -99,31 +99,16 @@ def populate(db: str, world: World = WORLD) -> None:
         store.close()
 
 
-def _drop_pg(url: str) -> None:
-    engine = sa.create_engine(url)
-    try:
-        with engine.begin() as conn:
-            conn.exec_driver_sql("DROP SCHEMA public CASCADE")
-            conn.exec_driver_sql("CREATE SCHEMA public")
-    finally:
-        engine.dispose()
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A populated store: a SQLite file, or the scratch PostgreSQL database (emptied afterwards)."""
-    if request.param == "sqlite":
-        url = str(tmp_path / "evidence.db")
-    elif PG_URL is None:
-        pytest.skip("set SWARMSCOPE_TEST_PG_URL to test on PostgreSQL")
-    else:
-        url = PG_URL
+    url = backend_url(request.param, tmp_path)
     try:
         populate(url)
         yield url
     finally:
-        if url == PG_URL:
-            _drop_pg(url)
+        if request.param == "postgresql":
+            drop_schema(url)
 
 
 @pytest.fixture

@@ -9,13 +9,11 @@ caller's "now", and not a second copy of a record or capture, come back as hits;
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from swarmscope.evidence.records import Observation, Source, Tier
@@ -23,8 +21,8 @@ from swarmscope.evidence.seal import key_fingerprint, public_key_raw
 from swarmscope.store.database import Store, open_store
 from swarmscope.store.proven_evidence import ProvenEvidence, proven_observations
 from swarmscope.store.schema import observation
+from tests.pg_server import backend_url, drop_schema
 
-PG_URL = os.environ.get("SWARMSCOPE_TEST_PG_URL")
 IH = "ab" * 20
 T0 = 1_796_000_000_000_000  # UTC µs
 MIN = 60 * 10**6
@@ -52,25 +50,10 @@ LEECHER = obs("127.0.1.2", 5, Tier.CONNECTED)
 CORRUPT = obs("127.0.1.3", 6, Tier.CONNECTED, failure="hash_mismatch", failed_pieces=(0,))
 
 
-def _drop_pg(url: str) -> None:
-    engine = sa.create_engine(url)
-    try:
-        with engine.begin() as conn:
-            conn.exec_driver_sql("DROP SCHEMA public CASCADE")
-            conn.exec_driver_sql("CREATE SCHEMA public")
-    finally:
-        engine.dispose()
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     """A store sealed by KEY: three honest verified hits, an empty leecher, a corrupt peer."""
-    if request.param == "sqlite":
-        url = str(tmp_path / "evidence.db")
-    elif PG_URL is None:
-        pytest.skip("set SWARMSCOPE_TEST_PG_URL to test on PostgreSQL")
-    else:
-        url = PG_URL
+    url = backend_url(request.param, tmp_path)
     s = open_store(url, node_key=KEY, now_us=T0)
     try:
         s.add_swarm(IH, IH, None, "work.bin", 4, 16384, 65536, None, None, T0)
@@ -79,8 +62,8 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
         yield s
     finally:
         s.close()
-        if url == PG_URL:
-            _drop_pg(url)
+        if request.param == "postgresql":
+            drop_schema(url)
 
 
 def tamper(store: Store, *statements: str) -> None:
