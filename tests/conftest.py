@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from swarmscope.netns import enter_private_netns, in_private_netns
 from tests import pg_server
@@ -21,6 +22,13 @@ FIXTURES = SHARED / "fixtures" / "torrents"
 
 
 _SCRATCH_PG: pg_server.ScratchPostgres | None = None
+
+# Shared, noisy machines (brief: speed is measured in benchmarks, never in timed tests): hypothesis keeps
+# its example counts but neither times examples nor fails a run because generating them was slow.
+settings.register_profile(
+    "swarmscope", deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "swarmscope"))
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -1,7 +1,10 @@
 """Peer discovery through the Mainline DHT for the monitored swarms (BEP 5, BEP 32).
 
 Runs an iterative ``get_peers`` lookup per swarm at start and then every ``interval`` seconds, announcing our
-listen port to the closest nodes when we accept inbound connections. A DHT listing is never evidence: the
+listen port to the closest nodes when we accept inbound connections. A lookup that finds no peer (or
+fails) is retried sooner, after ``RETRY_FIRST`` seconds doubling up to ``interval``: a fresh routing table
+or a lost reply must not leave a swarm (a magnet with no tracker above all) without a lead for the whole
+interval. A DHT listing is never evidence: the
 peers it names are handed to the monitor with source ``dht`` and probed like any other.
 """
 
@@ -18,6 +21,7 @@ from swarmscope.wire.types import Endpoint
 
 log = logging.getLogger("swarmscope.monitor.dht")
 Address = tuple[str, int]
+RETRY_FIRST = 5.0  # seconds before an empty or failed lookup is repeated; doubles up to ``interval``
 
 
 def os_reason(exc: BaseException) -> str:
@@ -121,11 +125,14 @@ class DhtDiscovery:
         self._tasks = [asyncio.create_task(self._loop(ih)) for ih in self.infohashes]
 
     async def _loop(self, infohash: bytes) -> None:
+        retry = RETRY_FIRST
         while True:
+            found = False
             try:
                 result: LookupResult = await self.node.lookup(infohash, announce_port=self.announce_port)
                 self.lookups += 1
                 if result.peers:
+                    found = True
                     self.on_peers(infohash, list(result.peers))
                 if self.on_estimate is not None:  # separate: libtorrent answers a scrape with blooms only
                     sized = await self.node.lookup(infohash, scrape=True)
@@ -134,7 +141,12 @@ class DhtDiscovery:
             except (OSError, TimeoutError) as exc:
                 self.last_error = f"DHT lookup failed: {exc}"
                 log.warning("%s", self.last_error)
-            await asyncio.sleep(self.interval)
+            if found:
+                retry = RETRY_FIRST
+                await asyncio.sleep(self.interval)
+            else:
+                await asyncio.sleep(min(retry, self.interval))
+                retry = min(retry * 2, self.interval)
 
     async def stop(self) -> None:
         """Cancel the lookup loops and close the node."""
