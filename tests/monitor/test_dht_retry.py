@@ -55,7 +55,7 @@ def _run(script: list[tuple[Endpoint, ...] | Exception], wait_s: float) -> tuple
     return node, found
 
 
-def test_an_empty_then_failed_lookup_is_retried_until_peers_are_found(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_empty_then_failed_lookups_are_retried_until_peers_are_found(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(dht_discovery, "RETRY_FIRST", 0.02)
     node, found = _run([(), TimeoutError("no reply"), (PEER,)], wait_s=5.0)
     assert found == [INFOHASH] and node.calls == 3
