@@ -1,14 +1,18 @@
-"""Sealed evidence for case tests: verified observations, clock samples, attributions (commit_evidence)."""
+"""Sealed evidence for case tests: verified observations, clock samples, attributions (commit_evidence), and
+the proven inputs behind a case's ISP, region/city and work (:func:`prove_case_inputs`)."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from swarmscope.cases.campaigns import link_work
+from swarmscope.cli.works import reference_check
 from swarmscope.evidence.records import Attribution, ClockSample, Observation, RunStarted, Source, Tier
 from swarmscope.store.database import Store, open_store
 from swarmscope.store.node_key import default_key_path, load_or_create_node_key
@@ -77,3 +81,29 @@ def fresh_store(tmp_path: Path) -> Iterator[Store]:
     db = tmp_path / "cases.db"
     with open_store(str(db), node_key=node_key_for(db), now_us=T0) as s:
         yield s
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    """What the sealed attribution of a case's address says at its first hit (UTC µs): ASN (the directory
+    ISP listing it is the case's ISP; None: no ISP) and the advisory region/city the case states."""
+
+    ip: str
+    at_us: int
+    asn: int | None
+    region: str | None = None
+    city: str | None = None
+
+
+def prove_case_inputs(
+    store: Store, run_id: int, places: Sequence[Place], *, work_id: int, infohash: str, sealed_at_us: int
+) -> None:
+    """Back cases' ISP, region/city and work the honest way, so the document gate
+    (:func:`swarmscope.cases.case_links.link_problem`) finds them proven: one attribution per place sealed
+    into run ``run_id`` through the evidence API (a batch of its own, as the monitor's evidence sink seals
+    what its attributor says), and the work linked to the torrent as ``swarmscope works link`` does."""
+    records = [
+        Attribution(p.ip, p.at_us, p.asn, f"AS{p.asn} org", None, "DE", p.region, p.city) for p in places
+    ]
+    store.commit_evidence(run_id, records=records, sealed_at_us=sealed_at_us)
+    link_work(store, work_id, infohash, sealed_at_us, compare=reference_check)

@@ -2,7 +2,9 @@
 
 The store is a fresh SQLite file with a fresh Ed25519 node key; verified observations are sealed with
 ``commit_evidence``; clients, works, ISPs and cases are inserted through the schema tables (the rows
-``store/cases.py`` writes). :func:`build_world` is shared with the notice tests.
+``store/cases.py`` writes), each case's ISP, region/city and work backed by a sealed attribution and a
+work/torrent link (:func:`tests.cases.evidence.prove_case_inputs`). :func:`build_world` is shared with the
+notice tests.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from swarmscope.store.notices import CaseDocument, case_documents
 from swarmscope.store.proven_evidence import store_trust
 from swarmscope.store.schema_cases import client, disclosure_event, disclosure_request, isp, legal_case, work
 from swarmscope.wire.bencode import encode
-from tests.cases.evidence import node_key_for
+from tests.cases.evidence import Place, node_key_for, prove_case_inputs
 
 T0 = 1_796_000_000_000_000  # 2026-11-30T00:53:20Z, UTC µs
 HOUR = 3_600_000_000
@@ -113,6 +115,7 @@ CASES = (  # doe, ip, port, isp, region, city
     ("DOE-000002", "127.0.0.12", 6881, "Loopback Telecom", HOSTILE_REGION, None),
     ("DOE-000003", "127.0.0.21", 6882, "Other <ISP> & Co", None, None),
 )
+ASNS = {"Loopback Telecom": 64500, "Other <ISP> & Co": 64501}  # the ASN each ISP's directory entry lists
 
 
 def build_world(db: Path, *, client_contact: str | None = "notices@rights.test") -> World:
@@ -123,12 +126,17 @@ def build_world(db: Path, *, client_contact: str | None = "notices@rights.test")
         run_id = store.start_run({"test": True}, "0.1.0", T0)
         records = [_verified(ip, port, T0 + k * HOUR, k) for _doe, ip, port, *_ in CASES for k in range(3)]
         store.commit_evidence(run_id, records=records, sealed_at_us=T0 + 4 * HOUR)
-        return World(db, *_legal_rows(store, client_contact))
+        work_id, isp_ids, case_ids = _legal_rows(store, client_contact)
+        places = [
+            Place(ip, T0 - HOUR, ASNS[isp_name], region, city) for _d, ip, _p, isp_name, region, city in CASES
+        ]
+        prove_case_inputs(store, run_id, places, work_id=work_id, infohash=IH, sealed_at_us=T0 + 4 * HOUR)
+        return World(db, isp_ids, case_ids)
     finally:
         store.close()
 
 
-def _legal_rows(store: Store, client_contact: str | None) -> tuple[dict[str, int], dict[str, int]]:
+def _legal_rows(store: Store, client_contact: str | None) -> tuple[int, dict[str, int], dict[str, int]]:
     with store._write() as conn:
         client_id = _insert(conn, client, name="Rights Holder Films", contact=client_contact, added_us=T0)
         work_id = _insert(conn, work, client_id=client_id, title="The Work & <Title>", added_us=T0)
@@ -137,12 +145,17 @@ def _legal_rows(store: Store, client_contact: str | None) -> tuple[dict[str, int
                 conn,
                 isp,
                 name="Loopback Telecom",
-                asns=[64500],
+                asns=[ASNS["Loopback Telecom"]],
                 abuse_email="abuse@loopback.test",
                 added_us=T0,
             ),
             "Other <ISP> & Co": _insert(
-                conn, isp, name="Other <ISP> & Co", asns=[64501], abuse_email="abuse@other.test", added_us=T0
+                conn,
+                isp,
+                name="Other <ISP> & Co",
+                asns=[ASNS["Other <ISP> & Co"]],
+                abuse_email="abuse@other.test",
+                added_us=T0,
             ),
         }
         case_ids = {}
@@ -165,7 +178,7 @@ def _legal_rows(store: Store, client_contact: str | None) -> tuple[dict[str, int
                 created_us=T0,
                 status_us=T0,
             )
-    return isp_ids, case_ids
+    return work_id, isp_ids, case_ids
 
 
 @pytest.fixture

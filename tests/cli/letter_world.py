@@ -1,9 +1,10 @@
 """The letters world shared by the letter, payment and escalation tests.
 
 A fresh store (open_store, a fresh Ed25519 node key beside it), a swarm, the sealed verified hits of its
-cases, a client and work, an ISP, three cases passed through request → identify by a real
-``import_disclosure`` with an identity key (DOE-000001 and -000003 have e-mail, DOE-000002 has postal
-address only); helpers to draft, approve and send their letters.
+cases, a client and work, an ISP, the sealed attributions and the work/torrent link that prove each case's
+ISP, region/city and work (:func:`tests.cases.evidence.prove_case_inputs`), three cases passed through
+request → identify by a real ``import_disclosure`` with an identity key (DOE-000001 and -000003 have
+e-mail, DOE-000002 has postal address only); helpers to draft, approve and send their letters.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from swarmscope.store import letters as letter_store
 from swarmscope.store.database import Store, open_store
 from swarmscope.store.subscribers import DisclosureRow, import_disclosure
 from swarmscope.testbed.smtp import SmtpServer
-from tests.cases.evidence import node_key_for
+from tests.cases.evidence import Place, node_key_for, prove_case_inputs
 
 T0 = 1_780_000_000_000_000  # 2026-05-28 UTC
 HOUR, DAY = 3_600 * 1_000_000, 86_400 * 1_000_000
@@ -68,9 +69,14 @@ def build_world(tmp_path: Path) -> World:
     db = tmp_path / "evidence.db"
     store = open_store(str(db), node_key=node_key_for(db), now_us=T0)
     store.add_swarm(INFOHASH, INFOHASH, None, "example-film.mkv", 8, 262_144, 2_000_000, None, None, T0)
-    store.commit_evidence(store.start_run({}, "0.1.0", T0 - 11 * DAY), records=_hits(), sealed_at_us=T0 - DAY)
+    run_id = store.start_run({}, "0.1.0", T0 - 11 * DAY)
+    store.commit_evidence(run_id, records=_hits(), sealed_at_us=T0 - DAY)
     work_id = case_store.add_work(store, "Example Rights Ltd", "The Example Film", "PA-1-234", None, T0)
     isp_id = case_store.add_isp(store, "Loopback Telecom", [64500], "abuse@isp.test", "1 ISP Way", "DE", T0)
+    places = [
+        Place(ip, T0 - 10 * DAY + n * HOUR, 64500, "Berlin", "Berlin") for n, ip in enumerate(IDENTITIES, 1)
+    ]
+    prove_case_inputs(store, run_id, places, work_id=work_id, infohash=INFOHASH, sealed_at_us=T0 - DAY)
     key = IdentityKey.generate()
     key_file = tmp_path / "identity.key"
     write_key_file(key_file, key)
