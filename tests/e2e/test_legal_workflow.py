@@ -36,6 +36,7 @@ import pytest
 
 pytest.importorskip("libtorrent")
 
+from swarmscope.cases.case_proof import UNLINKED
 from swarmscope.cli.letters import expire_letters
 from swarmscope.evidence.records import Tier
 from swarmscope.store.database import open_store
@@ -670,6 +671,72 @@ def test_tampered_rows_reach_no_case_exhibit_notice_letter_or_escalation(
         assert f"{does[victim]}: refused" in refused_run.stderr and "Traceback" not in refused_run.stderr, (
             command
         )
+
+
+def test_an_edited_case_isp_place_or_work_reaches_no_document(world: World, tmp_path: Path) -> None:
+    """A built case's ISP, city and work edited behind the ledger's back (another ISP and work registered
+    honestly): exhibits, notices, letters and escalations refuse those cases, naming each column with its
+    stored and its proven value; the other honest cases still get their exhibit lines and notices."""
+    db = _copy(world, tmp_path / "links")
+    swarmscope("cases", "build", "--db", str(db), "--min-hits", "3", "--min-span", "10s")
+    does = {ip: doe for doe, (_, ip) in case_statuses(db).items()}
+    assert set(does) == set(world.honest) and len(does) >= 3
+    moved, rewritten, *untouched = sorted(does)
+    swarmscope("isps", "add", "Other Net", "--asn", "64999", "--abuse-email", "abuse@other.test",
+               "--legal-address", "2 Other Street, 10115 Berlin", "--db", str(db))  # fmt: skip
+    swarmscope("works", "add", "--client", "Other Rights", "--title", "Another Film", "--db", str(db))
+    _tamper(
+        db,
+        "UPDATE legal_case SET isp_id = (SELECT id FROM isp WHERE name = 'Other Net'), city = 'Bonn'"
+        f" WHERE doe = '{does[moved]}'",
+        "UPDATE legal_case SET work_id = (SELECT id FROM work WHERE title = 'Another Film')"
+        f" WHERE doe = '{does[rewritten]}'",
+    )
+    with sqlite3.connect(db) as raw:
+        isp_ids = dict(raw.execute("SELECT name, id FROM isp").fetchall())
+        work_ids = dict(raw.execute("SELECT title, id FROM work").fetchall())
+        region = raw.execute(f"SELECT region FROM legal_case WHERE doe = '{does[moved]}'").fetchone()[0]
+    raw.close()
+    named = {
+        does[moved]: (
+            f"isp_id {isp_ids['Other Net']} is not the ISP of the proven attribution's ASN 64501 at the first"
+            f" hit (isp_id {isp_ids[ISP]}); region/city {region}/Bonn are not the proven attribution's"
+            f" {region}/Köln"
+        ),
+        does[rewritten]: (
+            f"work_id {work_ids['Another Film']} is not linked to its torrent {world.swarm.infohash_hex}"
+            f" (works linked to it: {work_ids[TITLE]})"
+        ),
+    }
+    out = swarmscope("exhibits", "--out", str(tmp_path / "exhibits"), "--actor", "counsel", "--db", str(db))
+    lines = [
+        line
+        for path in sorted((tmp_path / "exhibits").glob("*.csv"))
+        for line in list(csv.reader(io.StringIO(path.read_text(encoding="utf-8"), newline="")))[1:]
+    ]
+    assert {line[1] for line in lines} == set(untouched)
+    for doe, why in named.items():
+        line = f"warning: left out {doe}: refused: {UNLINKED} ({why})"
+        assert line in out.stderr.splitlines(), out.stderr
+    out = swarmscope("notices", "--out", str(tmp_path / "notices"), "--xsd", str(XSD),
+                     "--complainant-entity", "Example Rights Ltd", "--complainant-email", "n@rights.test",
+                     "--db", str(db))  # fmt: skip
+    assert len(list((tmp_path / "notices").glob("*.xml"))) == len(untouched)
+    assert all(f"skipped {doe}" in out.stdout for doe in named)
+    settings = tmp_path / "letters.toml"
+    settings.write_text(LETTER_SETTINGS, encoding="utf-8")
+    for doe, why in named.items():
+        for command in (
+            ("letters", "draft", "--case", doe, "--amount", "450.00", "--settings", str(settings)),
+            ("letters", "preview", doe),
+            ("letters", "approve", doe, "--actor", "counsel"),
+            ("escalations", "mark", doe, "--actor", "counsel"),
+        ):
+            refused = swarmscope(*command, "--db", str(db), ok=False)
+            assert refused.returncode == 1 and "Traceback" not in refused.stderr, (command, refused.stderr)
+            stated = f"{doe}: refused: {UNLINKED} ("
+            assert stated in refused.stderr, (command, refused.stderr)
+            assert why.split(" is not")[0] in refused.stderr, (command, refused.stderr)
 
 
 def _skew_the_last_run(db: Path, key: Path, hits: dict[str, list[int]]) -> None:

@@ -1,16 +1,20 @@
 """Do a stored case's work, ISP and region/city still follow from proven inputs, as ``cases build`` set?
 
 ``legal_case.work_id``, ``isp_id``, ``region`` and ``city`` are plain columns, not sealed: an edit moves a
-case to another rights holder's or another ISP's exhibit. :func:`link_problem` re-derives them as the
-build does (:mod:`swarmscope.cases.candidates`) and says why, naming the field, when they disagree (the
-document gate, :mod:`swarmscope.cases.case_proof`, does not apply it yet: cases planted by test fixtures
-carry ISPs and places no proven attribution backs). It disagrees when:
+case to another rights holder's or another ISP's exhibit, notice or letter. :func:`link_problem`
+re-derives them as the build does (:mod:`swarmscope.cases.candidates`) and, when they disagree, says so
+in one line naming each column with its stored and its proven value. The document gate
+(:mod:`swarmscope.cases.case_proof`) refuses such a case. It disagrees when:
 
-- work: the case's work must be linked (``linked`` or ``confirmed``, never ``fake``) to the case's
-  infohash in the work/torrent links;
-- ISP: the directory ISP whose ASN list holds the ASN of the proven attribution at the first hit (none:
-  no ISP);
-- region, city: those of the same proven attribution (advisory, but a document states them).
+- ``work_id``: the case's work is not linked (``linked`` or ``confirmed``, never ``fake``) to the case's
+  infohash in the work/torrent links (``works add --torrent`` / ``works link``); the link's infohash is
+  the torrent's swarm id (SHA-1 of the v1 info dict, BEP 3; SHA-256 of the v2 one, BEP 52), and a
+  document names the torrent only from stored metainfo hashing to it
+  (:func:`swarmscope.store.notices.sealed_torrent`);
+- ``isp_id``: not the directory ISP whose ASN list holds the ASN of the proven attribution in force at
+  the case's first hit (the latest sealed attribution of its address observed at or before it, as made
+  with the IP dataset versions it names; none, or no ASN, or no directory ISP for it: no ISP);
+- ``region``, ``city``: not those of the same proven attribution (advisory, but a document states them).
 
 Source: README "Only proven evidence"; the attribution is proven by :func:`swarmscope.store.
 proven_records.proven_attributions`.
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 from swarmscope.cases.candidates import attribution_at
 from swarmscope.store import cases as case_rows
+from swarmscope.store.case_evidence import AttributionRow
 from swarmscope.store.case_rows import CaseRow
 from swarmscope.store.database import Store
 from swarmscope.store.proven_records import ProvenAttributions
@@ -28,23 +33,38 @@ USABLE_LINKS = frozenset({"linked", "confirmed"})
 
 
 def link_problem(store: Store, row: CaseRow, attributions: ProvenAttributions) -> str | None:
-    """Why ``row``'s work, ISP, region or city do not follow from the proven inputs (None: they do)."""
-    reasons: list[str] = []
-    links = (
-        []
-        if row.work_id is None
-        else case_rows.work_torrents(store, work_id=row.work_id, infohash=row.infohash)
-    )
-    if not any(t.status in USABLE_LINKS for t in links):
-        reasons.append(f"its work {row.work_id} is not linked to its torrent {row.infohash}")
-    first = attribution_at(attributions.by_ip.get(row.ip, []), row.first_hit_us)
-    isp = case_rows.isp_for_asn(store, first.asn) if first and first.asn is not None else None
+    """Why ``row``'s work, ISP, region or city do not follow from the proven inputs (None: they do).
+
+    The answer is one line: ``<column> <stored value> ...`` and the proven value, per differing column,
+    joined by ``"; "``.
+    """
+    reasons = [r for r in (_work_problem(store, row), *_place_problems(store, row, attributions)) if r]
+    return "; ".join(reasons) or None
+
+
+def _work_problem(store: Store, row: CaseRow) -> str | None:
+    """``work_id`` is not a work the case's torrent is usably linked to."""
+    links = [t for t in case_rows.work_torrents(store, infohash=row.infohash) if t.status in USABLE_LINKS]
+    if any(t.work_id == row.work_id for t in links):
+        return None
+    linked = ", ".join(str(t.work_id) for t in links) or "none"
+    return f"work_id {row.work_id} is not linked to its torrent {row.infohash} (works linked to it: {linked})"
+
+
+def _place_problems(store: Store, row: CaseRow, attributions: ProvenAttributions) -> list[str]:
+    """``isp_id``, ``region``, ``city`` against the proven attribution at the first hit."""
+    first: AttributionRow | None = attribution_at(attributions.by_ip.get(row.ip, []), row.first_hit_us)
+    asn = first.asn if first else None
+    isp = case_rows.isp_for_asn(store, asn) if asn is not None else None
+    reasons = []
     if (isp.id if isp else None) != row.isp_id:
-        asn = first.asn if first else None
-        reasons.append(f"its ISP {row.isp_id} is not the ISP of the proven attribution's ASN {asn}")
+        reasons.append(
+            f"isp_id {row.isp_id} is not the ISP of the proven attribution's ASN {asn} at the first hit "
+            f"(isp_id {isp.id if isp else None})"
+        )
     region, city = (first.region, first.city) if first else (None, None)
     if (region, city) != (row.region, row.city):
         reasons.append(
-            f"its region/city {row.region}/{row.city} are not the proven attribution's {region}/{city}"
+            f"region/city {row.region}/{row.city} are not the proven attribution's {region}/{city}"
         )
-    return "; ".join(reasons) or None
+    return reasons

@@ -18,7 +18,10 @@ proven_observations`) and refuses the case, naming it and why, when:
 - ALL proven hits of the case's group (address and port; any port when pooled), not only those inside
   its interval, re-judged with proven inputs only under the policy recorded at build (clock flags
   from the node's sealed clock records, attribution flags from the sealed attributions, hit count and
-  span: :class:`swarmscope.cases.case_recheck.Rejudge`), no longer make it a candidate.
+  span: :class:`swarmscope.cases.case_recheck.Rejudge`), no longer make it a candidate;
+- its ``work_id``, ``isp_id``, ``region`` or ``city`` (plain columns a document states) differ from what
+  the work/torrent links and the proven attribution at its first hit give
+  (:func:`swarmscope.cases.case_links.link_problem`: the refusal names the column and both values).
 
 Source: the sealed ledger (:mod:`swarmscope.store.proven_evidence`); a notice or letter may state only
 what the evidence carries.
@@ -29,8 +32,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol, TypeVar
 
+from swarmscope.cases.case_links import link_problem
 from swarmscope.cases.case_recheck import Rejudge
 from swarmscope.errors import SwarmscopeError
+from swarmscope.store import cases as case_rows
+from swarmscope.store.case_rows import CaseRow
 from swarmscope.store.database import Store
 from swarmscope.store.proven_evidence import (
     EvidenceTrust,
@@ -61,6 +67,9 @@ class CaseClaim(Protocol):
 
 
 C = TypeVar("C", bound=CaseClaim)
+
+
+UNLINKED = "its case row differs from the sealed attribution and the work links"  # then: (link_problem)
 
 
 class UnprovenCase(SwarmscopeError):
@@ -124,8 +133,17 @@ class CaseProof:
         so a case row narrowed to skip a flagged hit is still refused."""
         why = self._rejudge.problem(case.doe, case.port, hits)
         if why is None:
-            return None
+            return self._unlinked(case)
         return f"{case.doe}: refused: on the proven evidence it no longer passes its build policy ({why})"
+
+    def _unlinked(self, case: CaseClaim) -> str | None:
+        """Why the case row's work, ISP, region or city do not follow from the proven inputs (the row as
+        stored now: documents state these columns; :func:`~swarmscope.cases.case_links.link_problem`)."""
+        row = case if isinstance(case, CaseRow) else case_rows.get_case(self.store, case.doe)
+        why = link_problem(self.store, row, self._rejudge.attributions_of(case.ip))
+        if why is None:
+            return None
+        return f"{case.doe}: refused: {UNLINKED} ({why})"
 
     def require(self, case: CaseClaim) -> None:
         """Raise :class:`UnprovenCase` naming ``case`` when :meth:`problem` finds one."""
