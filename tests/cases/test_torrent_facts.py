@@ -1,5 +1,6 @@
-"""Notices and exhibits state a torrent's name and size only from stored metainfo that hashes to the case's
-infohash (BEP 3 / BEP 52), never from the editable ``swarm`` row; other metainfo refuses the document."""
+"""Notices, exhibits and letters state a torrent's name and size only from stored metainfo that hashes to the
+case's infohash (BEP 3 / BEP 52), never from the editable ``swarm`` row; other metainfo refuses the notice
+and the exhibit line, and leaves the letter's file name "not recorded"."""
 
 from __future__ import annotations
 
@@ -12,12 +13,14 @@ from lxml import etree
 
 from swarmscope.cases.acns import ACNS_NS
 from swarmscope.cases.exhibits import produce_exhibits
+from swarmscope.cases.letter_flow import draft_letters, preview_letter
 from swarmscope.cases.notices import prepare_notices
 from swarmscope.store.database import open_store
 from swarmscope.store.notices import sealed_torrent
 from swarmscope.wire.bencode import encode
 from tests.cases.evidence import node_key_for
 from tests.cases.test_exhibits import HOSTILE_NAME, HOUR, IH, T0, TORRENT, build_world
+from tests.cli import letter_world as lw
 
 NS = {"a": ACNS_NS}
 FAKE_NAME = "Completely Different Movie (2026) 4K"
@@ -76,3 +79,19 @@ def test_sealed_torrent() -> None:
     assert sealed_torrent(OTHER, IH)[2] is not None
     name, size, problem = sealed_torrent(b"d4:infoi1ee", IH)
     assert (name, size) == (None, None) and problem is not None and "does not parse" in problem
+
+
+def test_a_letter_names_the_torrent_only_from_metainfo_that_hashes_to_its_infohash(tmp_path: Path) -> None:
+    world = lw.build_world(tmp_path)
+    doe = world.dois[0]
+    try:
+        draft_letters(world.store, lw.SETTINGS, [doe], "counsel", lw.T0)
+        assert "File name:        example-film.mkv" in preview_letter(world.store, doe).text
+        tamper(world.db, "UPDATE swarm SET name = ?", FAKE_NAME)
+        text = preview_letter(world.store, doe).text
+        assert FAKE_NAME not in text and "File name:        example-film.mkv" in text
+        tamper(world.db, "UPDATE swarm SET metainfo = ?, name = 'other.bin'", OTHER)
+        text = preview_letter(world.store, doe).text
+        assert "other.bin" not in text and "File name:        (not recorded)" in text
+    finally:
+        world.store.close()

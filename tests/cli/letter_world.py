@@ -1,10 +1,11 @@
 """The letters world shared by the letter, payment and escalation tests.
 
-A fresh store (open_store, a fresh Ed25519 node key beside it), a swarm, the sealed verified hits of its
-cases, a client and work, an ISP, the sealed attributions and the work/torrent link that prove each case's
-ISP, region/city and work (:func:`tests.cases.evidence.prove_case_inputs`), three cases passed through
-request → identify by a real ``import_disclosure`` with an identity key (DOE-000001 and -000003 have
-e-mail, DOE-000002 has postal address only); helpers to draft, approve and send their letters.
+A fresh store (open_store, a fresh Ed25519 node key beside it), a swarm with its .torrent, the sealed
+verified hits of its cases, a client and work, an ISP, the sealed attributions and the work/torrent link
+that prove each case's ISP, region/city and work (:func:`tests.cases.evidence.prove_case_inputs`), three
+cases passed through request → identify by a real ``import_disclosure`` with an identity key (DOE-000001
+and -000003 have e-mail, DOE-000002 has postal address only); helpers to draft, approve and send their
+letters.
 """
 
 from __future__ import annotations
@@ -28,11 +29,16 @@ from swarmscope.store import letters as letter_store
 from swarmscope.store.database import Store, open_store
 from swarmscope.store.subscribers import DisclosureRow, import_disclosure
 from swarmscope.testbed.smtp import SmtpServer
+from swarmscope.wire.bencode import encode
 from tests.cases.evidence import Place, node_key_for, prove_case_inputs
 
 T0 = 1_780_000_000_000_000  # 2026-05-28 UTC
 HOUR, DAY = 3_600 * 1_000_000, 86_400 * 1_000_000
-INFOHASH = "cd" * 20
+TORRENT_INFO = encode(  # the stored .torrent: 8 pieces of 256 KiB, the last one short
+    {b"name": b"example-film.mkv", b"length": 2_000_000, b"piece length": 262_144, b"pieces": b"\1" * 160}
+)
+TORRENT = b"d4:info" + TORRENT_INFO + b"e"
+INFOHASH = hashlib.sha1(TORRENT_INFO).hexdigest()  # BEP 3: what a letter may name the torrent by
 IDENTITIES = {
     "127.0.0.11": Identity("Alex Sample", "1 First Street\n10115 Berlin", "alex@example.test"),
     "127.0.0.12": Identity("Blake Sample", "2 Second Street\n10117 Berlin", None),
@@ -68,7 +74,7 @@ def build_world(tmp_path: Path) -> World:
     """A store with three identified cases (see the module docstring)."""
     db = tmp_path / "evidence.db"
     store = open_store(str(db), node_key=node_key_for(db), now_us=T0)
-    store.add_swarm(INFOHASH, INFOHASH, None, "example-film.mkv", 8, 262_144, 2_000_000, None, None, T0)
+    store.add_swarm(INFOHASH, INFOHASH, None, "example-film.mkv", 8, 262_144, 2_000_000, TORRENT, None, T0)
     run_id = store.start_run({}, "0.1.0", T0 - 11 * DAY)
     store.commit_evidence(run_id, records=_hits(), sealed_at_us=T0 - DAY)
     work_id = case_store.add_work(store, "Example Rights Ltd", "The Example Film", "PA-1-234", None, T0)

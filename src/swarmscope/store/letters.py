@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from swarmscope.store.database import StoreError
+from swarmscope.store.notices import sealed_torrent
 from swarmscope.store.schema import swarm
 from swarmscope.store.schema_cases import case_event, client, dispute, isp, legal_case, letter, payment, work
 
@@ -30,8 +31,9 @@ if TYPE_CHECKING:
 class CaseFacts:
     """The evidence summary of one case as a letter states it (no personal data).
 
-    ``file_name`` is the torrent's name; ``work_title`` / ``rights_holder`` come from the campaign
-    (None when the case has no work linked); ``isp`` is the ISP's name (None when unknown).
+    ``file_name`` is the torrent's name (only from metainfo hashing to ``infohash``, else None);
+    ``work_title`` / ``rights_holder`` come from the campaign (None when the case has no work linked);
+    ``isp`` is the ISP's name (None when unknown).
     """
 
     case_id: int
@@ -125,13 +127,17 @@ def _row(cls: Any, mapping: Any) -> Any:
 def case_facts(store: Store, case_id: int) -> CaseFacts:
     """The evidence summary of case ``case_id`` (legal_case joined with work, client, ISP and swarm).
 
+    ``file_name`` is the torrent name only from stored metainfo that hashes to the case's infohash
+    (:func:`swarmscope.store.notices.sealed_torrent`, BEP 3 / BEP 52), else None (the letter says "not
+    recorded"): the ``swarm`` row's ``name`` column is not sealed and never stated.
+
     Raises:
         StoreError: no such case.
     """
     query = (
         sa.select(
             legal_case.c.id.label("case_id"), legal_case.c.doe, legal_case.c.ip, legal_case.c.port,
-            legal_case.c.infohash, swarm.c.name.label("file_name"), work.c.title.label("work_title"),
+            legal_case.c.infohash, swarm.c.metainfo, work.c.title.label("work_title"),
             client.c.name.label("rights_holder"), isp.c.name.label("isp"), legal_case.c.first_hit_us,
             legal_case.c.last_hit_us, legal_case.c.hits, legal_case.c.status,
         )
@@ -147,7 +153,8 @@ def case_facts(store: Store, case_id: int) -> CaseFacts:
         found = conn.execute(query).mappings().first()
     if found is None:
         raise StoreError(f"no case with id {case_id}")
-    return _row(CaseFacts, {**found, "hit_proofs": ()})  # type: ignore[no-any-return]
+    file_name = sealed_torrent(found["metainfo"], found["infohash"])[0]
+    return _row(CaseFacts, {**found, "file_name": file_name, "hit_proofs": ()})  # type: ignore[no-any-return]
 
 
 def add_letter(
