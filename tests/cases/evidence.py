@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from swarmscope.evidence.records import Attribution, ClockSample, Observation, RunStarted, Source, Tier
 from swarmscope.store.database import Store, open_store
-from swarmscope.store.node_key import default_key_path, load_or_create_node_key
+from swarmscope.store.ledger.node_key import default_key_path, load_or_create_node_key
 
 IH = "aa" * 20
 OTHER_IH = "cc" * 20

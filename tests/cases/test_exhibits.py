@@ -2,7 +2,7 @@
 
 The store is a fresh SQLite file with a fresh Ed25519 node key; verified observations are sealed with
 ``commit_evidence``; clients, works, ISPs and cases are inserted through the schema tables (the rows
-``store/cases.py`` writes). :func:`build_world` is shared with the notice tests.
+``store/legal/cases.py`` writes). :func:`build_world` is shared with the notice tests.
 """
 
 from __future__ import annotations
@@ -32,9 +32,9 @@ from swarmscope.cases.exhibits import (
 )
 from swarmscope.evidence.records import BlockProof, Observation, Source, Tier
 from swarmscope.store.database import Store, open_store
-from swarmscope.store.notices import CaseDocument, case_documents
-from swarmscope.store.proven_evidence import store_trust
-from swarmscope.store.schema_cases import client, disclosure_event, disclosure_request, isp, legal_case, work
+from swarmscope.store.ledger.proven import store_trust
+from swarmscope.store.legal.notices import CaseDocument, case_documents
+from swarmscope.store.legal.schema import client, disclosure_event, disclosure_request, isp, legal_case, work
 from swarmscope.wire.bencode import encode
 from tests.cases.evidence import node_key_for
 

@@ -22,7 +22,7 @@ from swarmscope.cli.verify import run_verify
 from swarmscope.errors import InputError
 from swarmscope.evidence.seal import key_fingerprint, private_key_pem, public_key_raw
 from swarmscope.store.database import open_store
-from swarmscope.store.export import ExportFilters
+from swarmscope.store.ledger.export import ExportFilters
 from tests.evidence.test_bundle import BLOCK_IP, CHOKE_IP, SEED_IP, T0, World, make_world
 
 WORLD = make_world()

@@ -39,7 +39,7 @@ pytest.importorskip("libtorrent")
 from swarmscope.cli.letters import expire_letters
 from swarmscope.evidence.records import Tier
 from swarmscope.store.database import open_store
-from swarmscope.store.queries import load_attributions, load_observations
+from swarmscope.store.ledger.queries import load_attributions, load_observations
 from swarmscope.testbed import Swarm, start_swarm
 from swarmscope.testbed.mmdb import build_test_datasets
 from swarmscope.testbed.smtp import SmtpServer, start_smtp
@@ -406,7 +406,7 @@ def test_notices_validate_and_arrive(world: World) -> None:
 
 def payment_references(world: World, draft_output: str) -> dict[str, str]:
     """DOE → payment reference (RF…, ungrouped) from the ``letters draft`` output."""
-    from swarmscope.store.cases import get_case
+    from swarmscope.store.legal.cases import get_case
 
     refs = {}
     with open_store(str(world.db), create=False) as store:
@@ -583,7 +583,7 @@ def _copy_rows(ip: str, from_ip: str, *, shift_us: int = 0) -> str:
 
 
 def _observation_columns() -> list[str]:
-    from swarmscope.store.schema import observation
+    from swarmscope.store.ledger.schema import observation
 
     return [c.name for c in observation.c]
 
@@ -676,8 +676,8 @@ def _skew_the_last_run(db: Path, key: Path, hits: dict[str, list[int]]) -> None:
     """The node itself (its key) seals, with its last run, what a 500 ms-off NTP server showed: good before
     the first hit, 500 ms off just before it, good again after the last one (every hit is flagged)."""
     from swarmscope.evidence.records import ClockSample
-    from swarmscope.store.node_key import load_or_create_node_key
-    from swarmscope.store.queries import run_rows
+    from swarmscope.store.ledger.node_key import load_or_create_node_key
+    from swarmscope.store.ledger.queries import run_rows
 
     starts = sorted(t for times in hits.values() for t in times)
     samples = [

@@ -14,13 +14,13 @@ from dataclasses import dataclass, replace
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from swarmscope.evidence import bundle as b
-from swarmscope.evidence.bundle_verify import BundleUnusableError, verify_bundle
+from swarmscope.evidence.bundle import layout as b
+from swarmscope.evidence.bundle.verify import BundleUnusableError, verify_bundle
 from swarmscope.evidence.canonical import EvidenceRecord, canonical_bytes
-from swarmscope.evidence.capture import Capture, CaptureRecorder, capture_header, replay
+from swarmscope.evidence.capture.recording import Capture, CaptureRecorder, capture_header, replay
 from swarmscope.evidence.chain import GENESIS, ChainEntry, append
-from swarmscope.evidence.pieces import MetainfoPieces
-from swarmscope.evidence.probe import ProbePolicy, ProbeRun
+from swarmscope.evidence.probe.pieces import MetainfoPieces
+from swarmscope.evidence.probe.run import ProbePolicy, ProbeRun
 from swarmscope.evidence.records import BlockProof, ClockSample, Observation, RunStarted, Sighting, Tier
 from swarmscope.evidence.seal import Batch, SealedBatch, key_fingerprint, public_key_raw, seal_batch
 from swarmscope.wire import bencode

@@ -15,9 +15,9 @@ from swarmscope.monitor.config import MonitorConfig
 from swarmscope.monitor.evidence_sink import EvidenceSink
 from swarmscope.net.clock import Clock
 from swarmscope.store.database import open_store
-from swarmscope.store.datasets import register_dataset
-from swarmscope.store.ledger_queries import load_ledger
-from swarmscope.store.ledger_verify import verify_ledger
+from swarmscope.store.ledger.entries import load_ledger
+from swarmscope.store.ledger.verify import verify_ledger
+from swarmscope.store.legal.datasets import register_dataset
 from swarmscope.testbed.mmdb import build_test_datasets
 from tests.store.factories import SWARM_A, observation
 
@@ -105,7 +105,7 @@ def test_each_address_is_attributed_once_per_run_with_dataset_fingerprints(tmp_p
 def test_reference_pieces_queued_alone_are_committed_at_stop(tmp_path: Path) -> None:
     """The writer does not return at stop while reference pieces (no records) are still queued."""
     from swarmscope.monitor.ledger_writer import LedgerWriter
-    from swarmscope.store.ledger_queries import load_reference_pieces
+    from swarmscope.store.ledger.entries import load_reference_pieces
 
     store = open_store(str(tmp_path / "pieces.db"), node_key=Ed25519PrivateKey.generate())
     run_id = store.start_run({}, "0.1.0", 1)

@@ -24,14 +24,14 @@ from rich.console import Console
 from swarmscope.cases.retention import RetentionPolicy, due_ip_addresses
 from swarmscope.cli.export import run_export
 from swarmscope.cli.verify import run_verify
-from swarmscope.evidence.capture_decode import decode_capture
+from swarmscope.evidence.capture.decode import decode_capture
 from swarmscope.evidence.records import Attribution, Sighting
 from swarmscope.evidence.seal import key_fingerprint, private_key_pem, public_key_raw
 from swarmscope.store.database import Store, StoreError, open_store
-from swarmscope.store.ledger_verify import verify_ledger
-from swarmscope.store.purge import IpPurge, purge_ip_evidence, purge_log_rows
-from swarmscope.store.schema import APPEND_ONLY_TABLES, metadata
-from swarmscope.store.schema_cases import legal_case, purge_authorization
+from swarmscope.store.ledger.schema import APPEND_ONLY_TABLES, metadata
+from swarmscope.store.ledger.verify import verify_ledger
+from swarmscope.store.legal.purge import IpPurge, purge_ip_evidence, purge_log_rows
+from swarmscope.store.legal.schema import legal_case, purge_authorization
 from tests.evidence.test_bundle import BLOCK_IP, CHOKE_IP, SEED_IP, T0, World, make_world
 from tests.pg_server import backend_url, drop_schema
 

@@ -15,9 +15,9 @@ from swarmscope.evidence.canonical import canonical_bytes, record_from_canonical
 from swarmscope.evidence.chain import GENESIS
 from swarmscope.evidence.records import BlockProof, ClockSample, RunStarted
 from swarmscope.evidence.seal import key_fingerprint, public_key_raw, verify_seal
-from swarmscope.store import queries
 from swarmscope.store.database import Store, StoreError, open_store
-from swarmscope.store.ledger_queries import (
+from swarmscope.store.ledger import queries
+from swarmscope.store.ledger.entries import (
     load_batches,
     load_blob,
     load_capture,
@@ -25,7 +25,7 @@ from swarmscope.store.ledger_queries import (
     load_reference_pieces,
     node_keys,
 )
-from swarmscope.store.ledger_verify import verify_ledger
+from swarmscope.store.ledger.verify import verify_ledger
 from tests.store.factories import (
     SWARM_A,
     T0,

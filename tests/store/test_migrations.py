@@ -10,7 +10,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from swarmscope.store.database import alembic_config, create_engine, database_url, open_store
-from swarmscope.store.schema import APPEND_ONLY_TABLES, metadata
+from swarmscope.store.ledger.schema import APPEND_ONLY_TABLES, metadata
 
 EXPECTED_TABLES = {
     "alembic_version",

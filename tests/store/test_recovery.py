@@ -18,12 +18,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from swarmscope.evidence.canonical import canonical_bytes
 from swarmscope.evidence.chain import ChainEntry, append
-from swarmscope.store import writer
 from swarmscope.store.database import Store, StoreError, open_store
-from swarmscope.store.ledger_queries import load_batches, load_ledger
-from swarmscope.store.ledger_verify import verify_ledger
-from swarmscope.store.node_key import default_key_path, load_or_create_node_key
-from swarmscope.store.schema import ledger_entry, observation
+from swarmscope.store.ledger import writer
+from swarmscope.store.ledger.entries import load_batches, load_ledger
+from swarmscope.store.ledger.node_key import default_key_path, load_or_create_node_key
+from swarmscope.store.ledger.schema import ledger_entry, observation
+from swarmscope.store.ledger.verify import verify_ledger
 from tests.store.factories import T0
 from tests.store.factories import observation as make_observation
 

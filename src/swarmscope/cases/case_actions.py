@@ -16,10 +16,10 @@ from __future__ import annotations
 from swarmscope.cases.case_proof import require_proven
 from swarmscope.cases.workflow import CaseEvent, next_case_status
 from swarmscope.errors import InputError
-from swarmscope.store import cases as case_store
-from swarmscope.store import letters as letter_store
 from swarmscope.store.database import Store
-from swarmscope.store.proven_evidence import EvidenceTrust
+from swarmscope.store.ledger.proven import EvidenceTrust
+from swarmscope.store.legal import cases as case_store
+from swarmscope.store.legal import letters as letter_store
 
 DECISIONS = frozenset({"withdraw", "close", "counsel_escalate"})
 """Counsel's decisions, recorded directly on a case (:func:`record_decision`)."""

@@ -19,10 +19,10 @@ proven_records.proven_attributions`.
 from __future__ import annotations
 
 from swarmscope.cases.candidates import attribution_at
-from swarmscope.store import cases as case_rows
-from swarmscope.store.case_rows import CaseRow
 from swarmscope.store.database import Store
-from swarmscope.store.proven_records import ProvenAttributions
+from swarmscope.store.ledger.proven_records import ProvenAttributions
+from swarmscope.store.legal import cases as case_rows
+from swarmscope.store.legal.case_rows import CaseRow
 
 USABLE_LINKS = frozenset({"linked", "confirmed"})
 

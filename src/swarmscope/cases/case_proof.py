@@ -3,7 +3,7 @@
 A case row says "``hits`` verified hits from ``ip:port`` in swarm ``infohash``, ``first_hit_us`` ..
 ``last_hit_us``" (UTC µs). Exhibits, ACNS notices, letters (draft, preview, approve, send) and the
 litigation list repeat that claim, so each of them first re-derives it from the evidence proven against
-the sealed ledger under the trusted node keys (:func:`swarmscope.store.proven_evidence.
+the sealed ledger under the trusted node keys (:func:`swarmscope.store.ledger.proven.
 proven_observations`) and refuses the case, naming it and why, when:
 
 - a verified-tier row of the case's address, port and swarm, dated (as the row claims) inside the case's
@@ -20,7 +20,7 @@ proven_observations`) and refuses the case, naming it and why, when:
   from the node's sealed clock records, attribution flags from the sealed attributions, hit count and
   span: :class:`swarmscope.cases.case_recheck.Rejudge`), no longer make it a candidate.
 
-Source: the sealed ledger (:mod:`swarmscope.store.proven_evidence`); a notice or letter may state only
+Source: the sealed ledger (:mod:`swarmscope.store.ledger.proven`); a notice or letter may state only
 what the evidence carries.
 """
 
@@ -32,7 +32,7 @@ from typing import Protocol, TypeVar
 from swarmscope.cases.case_recheck import Rejudge
 from swarmscope.errors import SwarmscopeError
 from swarmscope.store.database import Store
-from swarmscope.store.proven_evidence import (
+from swarmscope.store.ledger.proven import (
     EvidenceTrust,
     ProvenEvidence,
     ProvenHit,

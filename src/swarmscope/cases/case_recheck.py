@@ -4,7 +4,7 @@ The gate of every accusing document (:mod:`swarmscope.cases.case_proof`) first r
 hits; this module then re-judges those hits exactly as ``cases build`` does (:mod:`swarmscope.cases.
 candidates`), with proven inputs only: the clock judgement from the node's sealed clock samples and run
 records (:func:`swarmscope.cases.run_clock.workflow_clock`), the attribution flags from the sealed
-attributions (:func:`swarmscope.store.proven_records.proven_attributions`; an address with a refused
+attributions (:func:`swarmscope.store.ledger.proven_records.proven_attributions`; an address with a refused
 attribution row is unproven and fails), and the threshold policy recorded in the case's latest build
 note (``min_hits``, ``min_span``, ``allow_flags``, a tightened ``clock_threshold``; none recorded: the
 court-tested defaults). Hit count, span, clock flags and attribution flags must still make it a
@@ -22,10 +22,10 @@ from swarmscope.cases.candidates import flags_by_ip, recorded_policy, unproven_a
 from swarmscope.cases.run_clock import workflow_clock
 from swarmscope.cases.thresholds import Hit, ThresholdPolicy, evaluate
 from swarmscope.errors import InputError
-from swarmscope.store import cases as case_rows
 from swarmscope.store.database import Store
-from swarmscope.store.proven_evidence import EvidenceTrust, ProvenHit
-from swarmscope.store.proven_records import NodeClock, ProvenAttributions, proven_attributions
+from swarmscope.store.ledger.proven import EvidenceTrust, ProvenHit
+from swarmscope.store.ledger.proven_records import NodeClock, ProvenAttributions, proven_attributions
+from swarmscope.store.legal import cases as case_rows
 
 _POLICY = re.compile(r"min_hits=(\d+), min_span=([0-9.]+) min, allow_flags=([a-z]+(?:,[a-z]+)*)")
 _TIGHTENED = re.compile(r"clock_threshold=([0-9.]+) ms \(tightened")

@@ -35,11 +35,11 @@ import jinja2
 
 from swarmscope.cases.case_proof import CaseProof
 from swarmscope.cases.hit_proofs import hit_lines
-from swarmscope.evidence.bundle_exhibits import formula_safe
+from swarmscope.evidence.bundle.exhibits import formula_safe
 from swarmscope.evidence.records import us_to_iso
 from swarmscope.store.database import Store
-from swarmscope.store.notices import CaseDocument, attach_exhibit, case_documents
-from swarmscope.store.proven_evidence import EvidenceTrust, store_trust
+from swarmscope.store.ledger.proven import EvidenceTrust, store_trust
+from swarmscope.store.legal.notices import CaseDocument, attach_exhibit, case_documents
 
 COLUMNS: tuple[str, ...] = (
     "Doe number",
@@ -151,7 +151,7 @@ def build_exhibits(
     """Group cases into exhibits: one per ISP, or one per (ISP, advisory region) when ``by_region``.
 
     Args:
-        docs: cases as :func:`store.notices.case_documents` returns them. by_region: split by region
+        docs: cases as :func:`store.legal.notices.case_documents` returns them. by_region: split by region
             (cases with no region form their own exhibit, region ``"unknown"``). proofs: case id → its
             hit lines (:func:`case_proofs`); a case missing here gets an empty proof cell.
 
@@ -247,7 +247,8 @@ def produce_exhibits(
 
     Only cases whose claim the evidence proven against the sealed ledger still carries are listed
     (:class:`swarmscope.cases.case_proof.CaseProof`), and whose stored metainfo, when there is one, hashes
-    to their infohash (:func:`swarmscope.store.notices.sealed_torrent`); the others are left out and named.
+    to their infohash (:func:`swarmscope.store.legal.notices.sealed_torrent`); the others are left out and
+    named.
 
     Args:
         store: an open store. out: directory (created if missing).

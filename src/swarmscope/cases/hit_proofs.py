@@ -13,8 +13,8 @@ A hit (a ``verified`` observation) rests on one of two proofs, and the documents
 Piece indices are 0-based, as in the torrent (BEP 3); byte counts and offsets carry thousands separators.
 A hit that proved more than one piece or block lists each, joined by "and".
 
-Source: README "Blocks proving distribution"; ``evidence/piece_download.py`` (what a probe judges),
-``evidence/block_table.py`` (where block hashes come from); BEP 3, BEP 52.
+Source: README "Blocks proving distribution"; ``evidence/probe/piece_download.py`` (what a probe judges),
+``evidence/probe/block_table.py`` (where block hashes come from); BEP 3, BEP 52.
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ from typing import TYPE_CHECKING
 from swarmscope.cases.case_proof import CaseClaim, CaseProof
 from swarmscope.errors import DecodeError
 from swarmscope.evidence.records import us_to_iso
-from swarmscope.store.letters import CaseFacts, case_facts
-from swarmscope.store.notices import HitWindow, SwarmPieces, swarm_pieces
-from swarmscope.store.proven_evidence import EvidenceTrust, ProvenHit, store_trust
+from swarmscope.store.ledger.proven import EvidenceTrust, ProvenHit, store_trust
+from swarmscope.store.legal.letters import CaseFacts, case_facts
+from swarmscope.store.legal.notices import HitWindow, SwarmPieces, swarm_pieces
 from swarmscope.wire.metainfo import Metainfo, parse_metainfo
 
 if TYPE_CHECKING:
@@ -164,7 +164,7 @@ def hit_lines(store: Store, proof: CaseProof, case: CaseClaim) -> list[str]:
 
 
 def letter_facts(store: Store, case_id: int, trust: EvidenceTrust | None = None) -> CaseFacts:
-    """:func:`store.letters.case_facts` with ``hit_proofs``: what each counted, proven hit proved.
+    """:func:`store.legal.letters.case_facts` with ``hit_proofs``: what each counted, proven hit proved.
 
     Args:
         trust: node keys and clock the hits are proven under (None: the store's own node key, system clock).

@@ -33,10 +33,10 @@ from swarmscope.cases.letter_settings import (
 from swarmscope.cases.letters import approval_digest, render_preview
 from swarmscope.cases.payment_reference import payment_reference
 from swarmscope.cases.workflow import CaseEvent, CaseStatus, may_send_letter
-from swarmscope.store import cases as case_store
-from swarmscope.store import letters as letter_store
 from swarmscope.store.database import Store
-from swarmscope.store.proven_evidence import EvidenceTrust
+from swarmscope.store.ledger.proven import EvidenceTrust
+from swarmscope.store.legal import cases as case_store
+from swarmscope.store.legal import letters as letter_store
 
 DAY_US = 86_400 * 1_000_000
 BLOCKING_REQUEST_STATUSES = ("quashed", "contested")

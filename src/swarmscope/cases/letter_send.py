@@ -4,7 +4,7 @@ Only an approved letter whose content still has the approved digest is sent, onl
 :func:`swarmscope.cases.workflow.may_send_letter` allows; it is rendered from the settings frozen at
 drafting only — a send-time setting that differs from them is refused
 (:func:`swarmscope.cases.letter_settings.settings_conflicts`). The identity is decrypted through the
-audited :func:`swarmscope.store.subscribers.read_identity`.
+audited :func:`swarmscope.store.legal.subscribers.read_identity`.
 
 Sending order: the ``out`` directory is checked (a writable directory) before anything is sent; an e-mailed
 letter is claimed (its Message-ID stored) before the SMTP exchange, recorded as sent (sent_us, Message-ID)
@@ -45,11 +45,11 @@ from swarmscope.cases.letters import (
 from swarmscope.cases.workflow import CaseEvent, may_send_letter, next_case_status
 from swarmscope.errors import SwarmscopeError
 from swarmscope.net.smtp_client import MailError, send_message
-from swarmscope.store import cases as case_store
-from swarmscope.store import letters as letter_store
 from swarmscope.store.database import Store
-from swarmscope.store.proven_evidence import EvidenceTrust
-from swarmscope.store.subscribers import read_identity
+from swarmscope.store.ledger.proven import EvidenceTrust
+from swarmscope.store.legal import cases as case_store
+from swarmscope.store.legal import letters as letter_store
+from swarmscope.store.legal.subscribers import read_identity
 
 
 @dataclass(frozen=True, slots=True)

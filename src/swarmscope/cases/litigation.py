@@ -3,7 +3,8 @@
 Columns (:data:`COLUMNS`): DOE number, IP address, port, infohash, file name, work, ISP, first and last
 verified hit (UTC), verified hits, letters sent (count, first and last sending date, last deadline), amount
 claimed, amount received, currency. Identities (:data:`IDENTITY_COLUMNS`) are included only with the
-identity key; each one is decrypted through :func:`swarmscope.store.subscribers.read_identity`, which writes
+identity key; each one is decrypted through :func:`swarmscope.store.legal.subscribers.read_identity`, which
+writes
 an audit_log row naming the actor. Cells that a spreadsheet would run as a formula (``= + - @``, tab, CR)
 are prefixed with ``'`` (:func:`swarmscope.cases.exhibits.csv_cell`) and control characters become U+FFFD.
 """
@@ -19,11 +20,11 @@ from swarmscope.cases.case_proof import CaseProof
 from swarmscope.cases.exhibits import csv_cell
 from swarmscope.cases.identities import IdentityKey
 from swarmscope.cases.workflow import CaseStatus
-from swarmscope.store import cases as case_store
-from swarmscope.store import letters as letter_store
 from swarmscope.store.database import Store
-from swarmscope.store.proven_evidence import EvidenceTrust, store_trust
-from swarmscope.store.subscribers import read_identity
+from swarmscope.store.ledger.proven import EvidenceTrust, store_trust
+from swarmscope.store.legal import cases as case_store
+from swarmscope.store.legal import letters as letter_store
+from swarmscope.store.legal.subscribers import read_identity
 
 COLUMNS = (
     "doe", "ip", "port", "infohash", "file_name", "work_title", "isp", "first_hit_utc", "last_hit_utc",

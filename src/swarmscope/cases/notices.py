@@ -46,7 +46,8 @@ from swarmscope.errors import InputError
 from swarmscope.evidence.records import us_to_iso
 from swarmscope.net.smtp_client import MailError, send_message
 from swarmscope.store.database import Store
-from swarmscope.store.notices import (
+from swarmscope.store.ledger.proven import EvidenceTrust, store_trust
+from swarmscope.store.legal.notices import (
     CaseDocument,
     HitWindow,
     NoticeRow,
@@ -54,7 +55,6 @@ from swarmscope.store.notices import (
     mark_notice_sent,
     record_notice,
 )
-from swarmscope.store.proven_evidence import EvidenceTrust, store_trust
 
 _TEMPLATES = Path(__file__).resolve().parent / "templates"
 _NOT_TEXT = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
@@ -237,7 +237,7 @@ def prepare_notices(
             A case whose claim the proven evidence does not carry is skipped, named
             (:class:`swarmscope.cases.case_proof.CaseProof`); the ``AlsoSeen`` windows are proven hits only.
             So is a case whose stored metainfo does not hash to its infohash: the torrent name and size
-            come only from metainfo that does (:func:`swarmscope.store.notices.sealed_torrent`).
+            come only from metainfo that does (:func:`swarmscope.store.legal.notices.sealed_torrent`).
 
     Returns:
         :class:`NoticeBatch`.

@@ -21,8 +21,8 @@ from swarmscope.cli.numeric import CLOCK_THRESHOLD_MS, MIN_HITS, MIN_SPAN_SECOND
 from swarmscope.cli.options import ActorOption, DbOption, actor_name, command_store, fail, now_us
 from swarmscope.cli.text import clean, iso
 from swarmscope.errors import InputError
-from swarmscope.store import cases as case_rows
 from swarmscope.store.database import DEFAULT_DB, Store
+from swarmscope.store.legal import cases as case_rows
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd]?)")
 _UNIT_S = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}

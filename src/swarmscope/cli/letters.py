@@ -36,8 +36,8 @@ from swarmscope.cli.numeric import LETTER_DAYS, PORT, number_option
 from swarmscope.cli.options import ActorOption, DbOption, actor_name, fail, now_us, workflow_store
 from swarmscope.cli.text import clean
 from swarmscope.errors import InputError, SwarmscopeError
-from swarmscope.store import cases as case_store
 from swarmscope.store.database import DEFAULT_DB
+from swarmscope.store.legal import cases as case_store
 
 letters_app = typer.Typer(
     help="Settlement letters: draft, approve (human), send, remind, expire.", no_args_is_help=True

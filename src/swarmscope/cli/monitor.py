@@ -36,9 +36,9 @@ from swarmscope.monitor.targets import Target, load_target
 from swarmscope.net.bind import check_local_address
 from swarmscope.net.clock import Clock
 from swarmscope.net.mse_conn import EncryptionPolicy
-from swarmscope.store import queries
 from swarmscope.store.database import DEFAULT_DB, Store, open_store
-from swarmscope.store.node_key import NodeKeyFile
+from swarmscope.store.ledger import queries
+from swarmscope.store.ledger.node_key import NodeKeyFile
 
 PEER_ID_PREFIX = (
     b"-SS" + b"".join(p.zfill(1).encode() for p in __version__.split(".")[:3]).ljust(4, b"0")[:4] + b"-"

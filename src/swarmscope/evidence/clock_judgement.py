@@ -2,7 +2,7 @@
 
 Inputs are sealed records only: the run records (``RunStarted``, by chain index) and the clock samples
 of ONE signing node's ledger. The policy is the strictest one sealed by the runs of the judged
-observations (:meth:`swarmscope.evidence.bundle_settings.RunIndex.sealed_clock_policy`; no observation
+observations (:meth:`swarmscope.evidence.bundle.settings.RunIndex.sealed_clock_policy`; no observation
 index given: of every run), optionally tightened to ``requested_threshold_us`` (never loosened); the flag
 windows come from EVERY sample of the node (:func:`swarmscope.evidence.clock_policy.flag_windows`), so
 a hit's run membership (an unsealed database column) plays no part. An observation is flagged when its
@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from swarmscope.errors import InputError
-from swarmscope.evidence.bundle_settings import RunIndex
+from swarmscope.evidence.bundle.settings import RunIndex
 from swarmscope.evidence.clock_policy import ClockPolicy, FlagWindow, flag_windows, flagged
 from swarmscope.evidence.records import ClockSample
 

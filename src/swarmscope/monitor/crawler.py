@@ -17,7 +17,7 @@ from dataclasses import replace
 from typing import Any
 
 from swarmscope import __version__
-from swarmscope.evidence.probe import ProbeRun
+from swarmscope.evidence.probe.run import ProbeRun
 from swarmscope.evidence.records import Observation, Sighting, Source
 from swarmscope.evidence.seal import SealedBatch
 from swarmscope.monitor.announce import Trackers, announce_loop

@@ -18,8 +18,8 @@ from swarmscope import __version__
 from swarmscope.attribution.lookup import Attributor
 from swarmscope.errors import SwarmscopeError
 from swarmscope.evidence.canonical import EvidenceRecord
-from swarmscope.evidence.capture import Capture
-from swarmscope.evidence.probe import ProbeRun
+from swarmscope.evidence.capture.recording import Capture
+from swarmscope.evidence.probe.run import ProbeRun
 from swarmscope.evidence.records import BlockProof, ClockSample, Observation, RunStarted, us_to_iso
 from swarmscope.evidence.seal import SealedBatch
 from swarmscope.monitor.config import MonitorConfig
@@ -31,7 +31,7 @@ from swarmscope.net.capture_tap import CaptureTap, TappedRun
 from swarmscope.net.clock import Clock
 from swarmscope.net.ntp_clock import ClockWatch
 from swarmscope.net.stream_shell import DrivenRun, Tap
-from swarmscope.store.datasets import active_datasets
+from swarmscope.store.legal.datasets import active_datasets
 
 
 class EvidenceSink:

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from swarmscope.evidence.canonical import EvidenceRecord
-from swarmscope.evidence.capture import Capture
+from swarmscope.evidence.capture.recording import Capture
 from swarmscope.evidence.seal import SealedBatch, batch_bytes
 from swarmscope.net.clock import Clock
 from swarmscope.net.tsa_client import request_token

@@ -4,7 +4,7 @@ Revision ID: 0003
 Revises: 0002
 Create Date: 2026-11-29
 
-New tables only (see ``store/schema_cases.py``); the append-only ones get the same UPDATE/DELETE-refusing
+New tables only (see ``store/legal/schema.py``); the append-only ones get the same UPDATE/DELETE-refusing
 triggers as 0001/0002. A frozen snapshot (no import of ``schema.py``).
 """
 
