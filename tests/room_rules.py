@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.architecture_rules import SRC, load, modules
+from tests.architecture_rules import SRC, load
 
 ROOMS = {  # package -> its rooms, in import order: a room imports the core and the rooms before it
     "evidence": ("probe", "timestamp", "capture", "bundle"),
@@ -19,15 +19,6 @@ ROOMS = {  # package -> its rooms, in import order: a room imports the core and 
 # Packages whose core may import their rooms: store/database.py opens the store, which migrates it and runs
 # the ledger's crash recovery (the rooms import it back only for the ``Store`` type and its engine).
 CORE_ABOVE_ROOMS = {"store"}
-# Known edges against the order, to be removed, never added: the sealed ``attribution`` table and the
-# ``dataset`` table it cites are still defined with the legal workflow's tables. (importer, imported prefix)
-ROOM_DEBTS = {
-    ("store.ledger.export", "store.legal.datasets"),
-    ("store.ledger.queries", "store.legal.schema"),
-    ("store.ledger.schema", "store.legal.schema"),
-    ("store.ledger.seal_state", "store.legal.schema"),
-    ("store.ledger.verify", "store.legal.schema"),
-}
 
 
 def _room(parts: list[str]) -> str | None:
@@ -48,7 +39,7 @@ def _against_order(package: str, mine: str | None, theirs: str | None) -> bool:
 
 
 def room_violations(path: Path, root: Path = SRC) -> list[tuple[int, str, str]]:
-    """(line, importing module, imported name) of every import against the room order (debts included)."""
+    """(line, importing module, imported name) of every import against the room order."""
     mod = load(path, root)
     parts = mod.name.split(".")[1:]
     package = parts[0] if parts else ""
@@ -69,25 +60,12 @@ def room_violations(path: Path, root: Path = SRC) -> list[tuple[int, str, str]]:
 
 
 def room_problems(path: Path, root: Path = SRC) -> list[str]:
-    """Imports against the room order that are not a listed debt, and sub-packages with no place."""
+    """Imports against the room order, and sub-packages with no place."""
     mod = load(path, root)
     parts = mod.name.split(".")[1:]
     problems = []
     if parts and len(path.relative_to(root).parts) > 2 and _room(parts) is None:
         problems.append(f"sub-package {'.'.join(parts[:2])} has no place in ROOMS")
     for line, me, name in room_violations(path, root):
-        short = name.removeprefix("swarmscope.")
-        if any(me == debtor and (short + ".").startswith(owed + ".") for debtor, owed in ROOM_DEBTS):
-            continue
         problems.append(f"line {line}: {me} imports {name}, against the room order {ROOMS[parts[0]]}")
     return problems
-
-
-def unpaid_debts(root: Path = SRC) -> set[tuple[str, str]]:
-    """The listed debts still in the code (a debt no import uses any more must leave the list)."""
-    seen = set()
-    for path in modules(root):
-        for _line, me, name in room_violations(path, root):
-            short = name.removeprefix("swarmscope.")
-            seen |= {(d, o) for d, o in ROOM_DEBTS if me == d and (short + ".").startswith(o + ".")}
-    return seen

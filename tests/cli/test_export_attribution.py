@@ -2,7 +2,7 @@
 
 The store holds the attributed world of tests/evidence/test_bundle_attribution.py, committed through
 Store.commit_evidence (observations and the Attribution records a real Attributor made over the test MMDB
-files and flag lists), with those datasets registered through store.legal.datasets.register_dataset.
+files and flag lists), with those datasets registered through store.ledger.datasets.register_dataset.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from swarmscope.evidence.bundle import layout as b
 from swarmscope.evidence.records import Attribution
 from swarmscope.evidence.seal import key_fingerprint, private_key_pem, public_key_raw
 from swarmscope.store.database import StoreError, open_store
+from swarmscope.store.ledger.datasets import register_dataset
 from swarmscope.store.ledger.export import ExportFilters
-from swarmscope.store.legal.datasets import register_dataset
 from tests.cli.test_export import populate
 from tests.evidence.test_bundle import T0
 from tests.evidence.test_bundle_attribution import (

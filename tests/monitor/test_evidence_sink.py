@@ -15,9 +15,9 @@ from swarmscope.monitor.config import MonitorConfig
 from swarmscope.monitor.evidence_sink import EvidenceSink
 from swarmscope.net.clock import Clock
 from swarmscope.store.database import open_store
+from swarmscope.store.ledger.datasets import register_dataset
 from swarmscope.store.ledger.entries import load_ledger
 from swarmscope.store.ledger.verify import verify_ledger
-from swarmscope.store.legal.datasets import register_dataset
 from swarmscope.testbed.mmdb import build_test_datasets
 from tests.store.factories import SWARM_A, observation
 

@@ -14,9 +14,7 @@ from swarmscope.evidence.canonical import canonical_bytes, record_from_canonical
 from swarmscope.evidence.records import Attribution
 from swarmscope.store.database import Store, StoreError
 from swarmscope.store.ledger import queries
-from swarmscope.store.ledger.entries import load_ledger
-from swarmscope.store.ledger.verify import verify_ledger
-from swarmscope.store.legal.datasets import (
+from swarmscope.store.ledger.datasets import (
     DatasetRow,
     active_datasets,
     deactivate_dataset,
@@ -25,6 +23,8 @@ from swarmscope.store.legal.datasets import (
     register_dataset,
     resolve_dataset,
 )
+from swarmscope.store.ledger.entries import load_ledger
+from swarmscope.store.ledger.verify import verify_ledger
 from swarmscope.testbed.mmdb import build_test_datasets
 from tests.store.factories import T0, observation
 

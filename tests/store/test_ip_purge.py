@@ -27,8 +27,8 @@ from swarmscope.cli.verify import run_verify
 from swarmscope.evidence.capture.decode import decode_capture
 from swarmscope.evidence.records import Attribution, Sighting
 from swarmscope.evidence.seal import key_fingerprint, private_key_pem, public_key_raw
-from swarmscope.store.database import Store, StoreError, open_store
-from swarmscope.store.ledger.schema import APPEND_ONLY_TABLES, metadata
+from swarmscope.store.database import APPEND_ONLY_TABLES, Store, StoreError, open_store
+from swarmscope.store.ledger.schema import metadata
 from swarmscope.store.ledger.verify import verify_ledger
 from swarmscope.store.legal.purge import IpPurge, purge_ip_evidence, purge_log_rows
 from swarmscope.store.legal.schema import legal_case, purge_authorization

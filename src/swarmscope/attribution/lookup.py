@@ -39,7 +39,7 @@ ANONYMOUS_FLAGS: dict[str, str] = {  # GeoIP2-Anonymous-IP field → flag
 
 
 class DatasetFile(Protocol):
-    """What :meth:`Attributor.open` needs of a registered dataset (``store.legal.datasets.DatasetRow``
+    """What :meth:`Attributor.open` needs of a registered dataset (``store.ledger.datasets.DatasetRow``
     fits)."""
 
     @property

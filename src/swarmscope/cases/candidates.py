@@ -6,7 +6,8 @@
   once). Every refused row is named in ``BuildReport.refused``; it never counts.
 - **Clock**: judged from sealed records only (:mod:`swarmscope.cases.run_clock`): each node's clock
   samples and run records read from its ledger under the trusted keys, and the function ``swarmscope
-  export`` uses (:func:`swarmscope.evidence.clock_judgement.judge_clock`): every proven sample of the hit's
+  export`` uses (:func:`swarmscope.evidence.bundle.clock_judgement.judge_clock`): every proven sample of the
+  hit's
   node under the STRICTEST clock policy sealed by any of that node's runs (``clock_threshold_ms``, default
   100 ms, and the commercial-anchor preset). The caller may only TIGHTEN it; a looser value is refused
   with :class:`InputError`. A hit whose start lies in a window, or whose node's ledger is not wholly
@@ -52,9 +53,8 @@ from swarmscope.cases.workflow import CaseStatus, WorkflowError, next_case_statu
 from swarmscope.evidence.records import us_to_iso
 from swarmscope.store.database import Store
 from swarmscope.store.ledger.proven import EvidenceTrust, RefusedRow, proven_observations, store_trust
-from swarmscope.store.ledger.proven_records import proven_attributions
+from swarmscope.store.ledger.proven_records import AttributionRow, proven_attributions
 from swarmscope.store.legal import cases as case_rows
-from swarmscope.store.legal.case_evidence import AttributionRow
 from swarmscope.store.legal.case_rows import record_build
 
 POLICY_MARK = "; policy: "

@@ -3,7 +3,7 @@
 Only sealed records count (README "Only proven evidence"): each signing node's clock samples and run
 records are read from its ledger under the trusted keys (:func:`swarmscope.store.ledger.proven_records.
 proven_clock`), never from the ``clock_sample`` or ``monitor_run`` rows, and a hit is judged by
-:func:`swarmscope.evidence.clock_judgement.judge_clock`, the function ``swarmscope export`` uses: every
+:func:`swarmscope.evidence.bundle.clock_judgement.judge_clock`, the function ``swarmscope export`` uses: every
 proven sample of the hit's node, under the STRICTEST clock policy sealed by any proven run of that node
 (``clock_threshold_ms``, default 100 ms, and the commercial-anchor preset). This is conservative: it
 flags at least what an export of the same node flags, and a hit's run membership (the unsealed
@@ -19,8 +19,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from swarmscope.evidence.bundle.clock_judgement import ClockJudgement, judge_clock
 from swarmscope.evidence.bundle.settings import RunIndex
-from swarmscope.evidence.clock_judgement import ClockJudgement, judge_clock
 from swarmscope.evidence.records import RunStarted
 from swarmscope.store.database import Store
 from swarmscope.store.ledger.proven import EvidenceTrust, ProvenHit

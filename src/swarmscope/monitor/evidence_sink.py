@@ -31,7 +31,7 @@ from swarmscope.net.capture_tap import CaptureTap, TappedRun
 from swarmscope.net.clock import Clock
 from swarmscope.net.ntp_clock import ClockWatch
 from swarmscope.net.stream_shell import DrivenRun, Tap
-from swarmscope.store.legal.datasets import active_datasets
+from swarmscope.store.ledger.datasets import active_datasets
 
 
 class EvidenceSink:

@@ -40,7 +40,12 @@ from swarmscope.evidence.seal import SealedBatch
 from swarmscope.store.ledger import commit as ledger
 from swarmscope.store.ledger import writer
 from swarmscope.store.ledger.recovery import RecoveryReport, recover
+from swarmscope.store.ledger.schema import APPEND_ONLY_TABLES as LEDGER_APPEND_ONLY
 from swarmscope.store.ledger.schema import batch_timestamp
+from swarmscope.store.legal.schema import CASE_APPEND_ONLY_TABLES  # also registers the workflow's tables
+
+# Every append-only table (UPDATE/DELETE refused by triggers), evidence and workflow alike.
+APPEND_ONLY_TABLES: tuple[str, ...] = LEDGER_APPEND_ONLY + CASE_APPEND_ONLY_TABLES
 
 DEFAULT_DB = "swarmscope.db"  # shared by `swarmscope monitor` and `swarmscope report`
 BUSY_TIMEOUT_MS = 10_000

@@ -38,20 +38,20 @@ from dataclasses import dataclass
 from typing import Any
 
 from swarmscope.errors import DecodeError
+from swarmscope.evidence.bundle.clock_judgement import judge_clock
 from swarmscope.evidence.bundle.datasets import dataset_json
 from swarmscope.evidence.bundle.layout import BundleContent
 from swarmscope.evidence.bundle.settings import COMMERCIAL_ANCHOR, RunIndex
 from swarmscope.evidence.canonical import record_from_canonical
 from swarmscope.evidence.capture.decode import decode_capture
 from swarmscope.evidence.chain import ChainEntry
-from swarmscope.evidence.clock_judgement import judge_clock
 from swarmscope.evidence.clock_policy import ClockPolicy
 from swarmscope.evidence.records import Attribution, ClockSample, Observation, RunStarted, Sighting
 from swarmscope.store.database import Store, StoreError
 from swarmscope.store.ledger import entries as lq
 from swarmscope.store.ledger import queries, seal_state
+from swarmscope.store.ledger.datasets import list_datasets
 from swarmscope.store.ledger.verify import verify_ledger
-from swarmscope.store.legal.datasets import list_datasets
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,7 +155,7 @@ def _select(
 
 def effective_filters(filters: ExportFilters, sealed: ClockPolicy) -> ExportFilters:
     """``filters`` with the clock policy the sealed settings demand, as judged by
-    :func:`swarmscope.evidence.clock_judgement.judge_clock` (which refuses a looser threshold)."""
+    :func:`swarmscope.evidence.bundle.clock_judgement.judge_clock` (which refuses a looser threshold)."""
     return dataclasses.replace(
         filters,
         clock_threshold_us=sealed.threshold_us,

@@ -32,9 +32,7 @@ from swarmscope.evidence.canonical import canonical_bytes, record_from_canonical
 from swarmscope.evidence.records import Attribution, ClockSample, RunStarted
 from swarmscope.store.ledger.proven import EvidenceTrust, LedgerProver
 from swarmscope.store.ledger.record_rows import READERS
-from swarmscope.store.ledger.schema import ledger_entry, node_key, observation
-from swarmscope.store.legal.case_evidence import AttributionRow
-from swarmscope.store.legal.schema import attribution
+from swarmscope.store.ledger.schema import attribution, ledger_entry, node_key, observation
 
 if TYPE_CHECKING:
     from swarmscope.store.database import Store
@@ -42,6 +40,23 @@ if TYPE_CHECKING:
 CLOCK_KINDS = ("clock_sample", "run_started")
 CHUNK = 10_000
 _CLASSES = {"clock_sample": "ClockSample", "run_started": "RunStarted"}
+
+
+@dataclass(frozen=True, slots=True)
+class AttributionRow:
+    """One stored attribution (fields of :class:`swarmscope.evidence.records.Attribution`)."""
+
+    ip: str
+    observed_at_us: int
+    asn: int | None
+    as_org: str | None
+    isp: str | None
+    country: str | None
+    region: str | None
+    city: str | None
+    accuracy_radius_km: int | None
+    flags: tuple[str, ...]
+    datasets: tuple[str, ...]
 
 
 @dataclass(slots=True)

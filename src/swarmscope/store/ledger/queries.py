@@ -13,9 +13,8 @@ import sqlalchemy as sa
 
 from swarmscope.evidence.records import Attribution, ClockSample, Observation, RunStarted, Sighting
 from swarmscope.store.ledger.record_rows import READERS
-from swarmscope.store.ledger.schema import monitor_run, observation, sighting, swarm
+from swarmscope.store.ledger.schema import attribution, monitor_run, observation, sighting, swarm
 from swarmscope.store.ledger.writer import SwarmInfo
-from swarmscope.store.legal.schema import attribution
 
 if TYPE_CHECKING:
     from swarmscope.store.database import Store

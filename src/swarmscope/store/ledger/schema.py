@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from swarmscope.evidence.declarations import CLOCK_SAMPLE, OBSERVATION, RUN_STARTED, SIGHTING
+from swarmscope.evidence.declarations import ATTRIBUTION, CLOCK_SAMPLE, OBSERVATION, RUN_STARTED, SIGHTING
 from swarmscope.evidence.records import Tier
 from swarmscope.store.ledger.record_rows import record_columns
 from swarmscope.store.metadata import metadata as metadata  # re-exported: the tables are registered on it
@@ -41,6 +41,7 @@ APPEND_ONLY_TABLES: tuple[str, ...] = (
     "batch_timestamp",
     "run_started",
     "quarantined_row",
+    "attribution",  # trigger from migration 0003
 )
 
 swarm = sa.Table(
@@ -221,7 +222,33 @@ quarantined_row = sa.Table(
     sa.UniqueConstraint("table_name", "row_id"),
 )
 
-# The legal workflow's tables live in their own module on the same metadata.
-from swarmscope.store.legal import schema as _cases  # noqa: E402  (registers its tables on ``metadata``)
+# --- attribution (sealed records) and the datasets they cite ---------------------------------------
 
-APPEND_ONLY_TABLES = APPEND_ONLY_TABLES + _cases.CASE_APPEND_ONLY_TABLES
+dataset = sa.Table(
+    "dataset",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.Text, nullable=False),  # e.g. "GeoLite2-ASN", or the list file's name
+    # "asn" | "city" | "isp" | "country" | "anonymous" (MMDB) | "hosting" | "vpn" | "tor" (list files)
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("database_type", sa.Text),  # MMDB metadata database_type
+    sa.Column("build_us", sa.BigInteger),  # MMDB build_epoch (or the list file's mtime), UTC µs
+    sa.Column("sha256", sa.Text, nullable=False, unique=True),  # hex; the dataset fingerprint
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("path", sa.Text, nullable=False),
+    sa.Column("added_us", sa.BigInteger, nullable=False),
+    sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
+)
+
+# The record's declared columns (evidence.declarations): ``observed_at_us`` is the observation time it
+# applies to, ``country`` ISO 3166-1 alpha-2, ``region``/``city`` advisory, ``flags`` a subset of
+# ["hosting", "vpn", "tor"], ``datasets`` the SHA-256 hex of every dataset consulted.
+attribution = sa.Table(
+    "attribution",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("run_id", sa.Integer),  # the monitor run that attributed it (None: attributed later)
+    *record_columns(ATTRIBUTION, options={"ip": {"index": True}}),
+    sa.Column("ledger_node", sa.Integer),
+    sa.Column("ledger_index", sa.BigInteger),
+)

@@ -46,6 +46,7 @@ from swarmscope.store.ledger.queries import (
 )
 from swarmscope.store.ledger.row_proof import RowProof
 from swarmscope.store.ledger.schema import (
+    attribution,
     clock_sample,
     ledger_batch,
     observation,
@@ -53,7 +54,6 @@ from swarmscope.store.ledger.schema import (
     run_started,
     sighting,
 )
-from swarmscope.store.legal.schema import attribution
 
 if TYPE_CHECKING:
     from swarmscope.store.database import Store

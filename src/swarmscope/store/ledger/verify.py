@@ -32,6 +32,7 @@ from swarmscope.evidence.seal import verify_seal
 from swarmscope.store.ledger import queries
 from swarmscope.store.ledger.entries import NodeKeyRow, load_ledger, node_keys, stored_batch
 from swarmscope.store.ledger.schema import (
+    attribution,
     clock_sample,
     ledger_batch,
     ledger_entry,
@@ -39,7 +40,6 @@ from swarmscope.store.ledger.schema import (
     run_started,
     sighting,
 )
-from swarmscope.store.legal.schema import attribution
 
 if TYPE_CHECKING:
     from swarmscope.store.database import Store

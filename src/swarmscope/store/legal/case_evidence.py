@@ -1,7 +1,4 @@
-"""The attribution shape case building uses (:class:`AttributionRow`, filled from proven records by
-:mod:`swarmscope.store.ledger.proven_records`), and (unproven, for refusal wording only) verified observation
-rows. Read-only.
-"""
+"""Verified observation rows AS STORED (unproven: for refusal wording only). Read-only."""
 
 from __future__ import annotations
 
@@ -27,23 +24,6 @@ class VerifiedObservation:
     port: int
     started_us: int
     ended_us: int
-
-
-@dataclass(frozen=True, slots=True)
-class AttributionRow:
-    """One stored attribution (fields of :class:`swarmscope.evidence.records.Attribution`)."""
-
-    ip: str
-    observed_at_us: int
-    asn: int | None
-    as_org: str | None
-    isp: str | None
-    country: str | None
-    region: str | None
-    city: str | None
-    accuracy_radius_km: int | None
-    flags: tuple[str, ...]
-    datasets: tuple[str, ...]
 
 
 def verified_observations(store: Store, *, infohash: str | None = None) -> list[VerifiedObservation]:

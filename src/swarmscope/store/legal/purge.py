@@ -35,6 +35,7 @@ from swarmscope.errors import DecodeError
 from swarmscope.evidence.capture.decode import decode_capture
 from swarmscope.store.database import StoreError
 from swarmscope.store.ledger.schema import (
+    attribution,
     blob,
     capture,
     ledger_batch,
@@ -45,7 +46,6 @@ from swarmscope.store.ledger.schema import (
 )
 from swarmscope.store.legal import cases as case_store
 from swarmscope.store.legal.schema import (
-    attribution,
     audit_log,
     legal_case,
     purge_authorization,

@@ -1,8 +1,10 @@
-"""Tables of the legal workflow: attribution, campaigns, ISPs, cases, identities, letters.
+"""Tables of the legal workflow: campaigns, ISPs, cases, identities, letters, purges.
 
 Same conventions as :mod:`swarmscope.store.ledger.schema`: portable column types, UTC microseconds in ``*_us``
 integer columns, money in integer cents with an ISO 4217 ``currency``. Registered on the same
-``metadata`` (imported at the end of ``schema.py``); mirrored by migration 0003.
+``metadata`` (every table is registered by :mod:`swarmscope.store.database`); mirrored by migration 0003.
+The sealed ``attribution`` records and the ``dataset`` fingerprints they cite are evidence: they live in
+:mod:`swarmscope.store.ledger.schema`.
 
 Separation of personal data (README "Identities"): the only table naming a person is ``subscriber``, whose
 identity fields are one authenticated ciphertext (``ciphertext``; the key lives in a key file or the
@@ -10,7 +12,7 @@ environment, never in the database). Every read of it is written to ``audit_log`
 refers to a subscriber through the case (an IP address is *associated with* a subscriber's account;
 nothing here asserts who did anything).
 
-Append-only (triggers from migration 0003): ``attribution``, ``disclosure_event``, ``case_event``,
+Append-only (triggers from migration 0003): ``disclosure_event``, ``case_event``,
 ``audit_log``, ``purge_log``. Workflow rows (``legal_case``, ``letter``, ...) carry a current status
 and keep their history in the ``*_event`` tables.
 """
@@ -19,47 +21,13 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from swarmscope.evidence.declarations import ATTRIBUTION
-from swarmscope.store.ledger.record_rows import record_columns
 from swarmscope.store.metadata import metadata
 
 CASE_APPEND_ONLY_TABLES: tuple[str, ...] = (
-    "attribution",
     "disclosure_event",
     "case_event",
     "audit_log",
     "purge_log",
-)
-
-# --- attribution ------------------------------------------------------------------------------------
-
-dataset = sa.Table(
-    "dataset",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("name", sa.Text, nullable=False),  # e.g. "GeoLite2-ASN", or the list file's name
-    # "asn" | "city" | "isp" | "country" | "anonymous" (MMDB) | "hosting" | "vpn" | "tor" (list files)
-    sa.Column("kind", sa.Text, nullable=False),
-    sa.Column("database_type", sa.Text),  # MMDB metadata database_type
-    sa.Column("build_us", sa.BigInteger),  # MMDB build_epoch (or the list file's mtime), UTC µs
-    sa.Column("sha256", sa.Text, nullable=False, unique=True),  # hex; the dataset fingerprint
-    sa.Column("size", sa.BigInteger, nullable=False),
-    sa.Column("path", sa.Text, nullable=False),
-    sa.Column("added_us", sa.BigInteger, nullable=False),
-    sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
-)
-
-# The record's declared columns (evidence.declarations): ``observed_at_us`` is the observation time it
-# applies to, ``country`` ISO 3166-1 alpha-2, ``region``/``city`` advisory, ``flags`` a subset of
-# ["hosting", "vpn", "tor"], ``datasets`` the SHA-256 hex of every dataset consulted.
-attribution = sa.Table(
-    "attribution",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("run_id", sa.Integer),  # the monitor run that attributed it (None: attributed later)
-    *record_columns(ATTRIBUTION, options={"ip": {"index": True}}),
-    sa.Column("ledger_node", sa.Integer),
-    sa.Column("ledger_index", sa.BigInteger),
 )
 
 # --- campaigns --------------------------------------------------------------------------------------

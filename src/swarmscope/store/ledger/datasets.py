@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from swarmscope.errors import InputError
-from swarmscope.store.legal.schema import dataset
+from swarmscope.store.ledger.schema import dataset
 
 if TYPE_CHECKING:
     from swarmscope.store.database import Store
