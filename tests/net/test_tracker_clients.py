@@ -23,7 +23,7 @@ import pytest
 
 from swarmscope.net.tracker_client import TrackerClient
 from swarmscope.net.udp_tracker_client import UdpTrackerClient
-from swarmscope.wire.http_tracker import AnnounceRequest, AnnounceResponse
+from swarmscope.wire.tracker import AnnounceRequest, AnnounceResponse
 from swarmscope.wire.types import Endpoint
 from tests.net.opentracker import OpentrackerHandle, free_port, opentracker_factory  # noqa: F401
 
