@@ -30,7 +30,7 @@ from tests.store.factories import (
     SWARM_A,
     T0,
     add_swarms,
-    commit_from_two_writers,
+    check_two_writers_serialise,
     full_observation,
     observation,
     sighting,
@@ -246,11 +246,4 @@ def test_legacy_store_without_key_still_reads(db_path: Path) -> None:
 def test_concurrent_writers_of_one_node_serialise_on_sqlite(
     db_path: Path, store: Store, run_id: int, node_key: Ed25519PrivateKey
 ) -> None:
-    second = open_store(str(db_path), node_key=node_key, now_us=T0)
-    try:
-        errors, threads = commit_from_two_writers(store, second, run_id)
-    finally:
-        second.close()
-    assert not errors and not any(t.is_alive() for t in threads)
-    verdict = verify_ledger(store)
-    assert verdict.ok and verdict.entries == 120 and verdict.batches == 40, verdict.problems
+    check_two_writers_serialise(store, str(db_path), node_key, run_id)

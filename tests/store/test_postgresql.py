@@ -31,7 +31,7 @@ from tests.store.factories import (
     SWARM_B,
     T0,
     add_swarms,
-    commit_from_two_writers,
+    check_two_writers_serialise,
     full_observation,
     observation,
     sighting,
@@ -143,14 +143,7 @@ def test_concurrent_writers_of_one_node_serialise_on_postgresql(
 ) -> None:
     assert PG_URL is not None
     run = pg_store.start_run({}, "0.1.0", T0)
-    second = open_store(PG_URL, node_key=node_key, now_us=T0)
-    try:
-        errors, threads = commit_from_two_writers(pg_store, second, run)
-    finally:
-        second.close()
-    assert not errors and not any(t.is_alive() for t in threads)
-    verdict = verify_ledger(pg_store)
-    assert verdict.ok and verdict.entries == 120 and verdict.batches == 40, verdict.problems
+    check_two_writers_serialise(pg_store, PG_URL, node_key, run)
 
 
 def test_seal_states_on_postgresql(pg_store: Store, node_key: Ed25519PrivateKey) -> None:

@@ -32,20 +32,22 @@ from swarmscope.net.clock import Clock
 from swarmscope.net.ntp_clock import ClockWatch
 from swarmscope.net.stream_shell import DrivenRun, Tap
 from swarmscope.store.ledger.datasets import active_datasets
+from swarmscope.store.ports import RunLedger
 
 
 class EvidenceSink:
     """The evidence side of one monitor run.
 
     Args:
-        store: a Store opened with the node key. config: the run's settings. clock: the evidence clock.
+        store: a Store opened with the node key (``store.ports.RunLedger``). config: the run's settings.
+        clock: the evidence clock.
         on_warning: human-readable warnings. software_commit: sealed with the settings (or None).
         on_committed: called with each sealed batch once its COMMIT returned (see ``LedgerWriter``).
     """
 
     def __init__(
         self,
-        store: Any,
+        store: RunLedger,
         config: MonitorConfig,
         clock: Clock,
         on_warning: Callable[[str], None],

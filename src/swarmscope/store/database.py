@@ -9,13 +9,12 @@ SQLite (the embedded default) is opened with:
   transactions on power loss or an OS crash. Evidence that a run reported as committed must still be
   there afterwards, and the cost of ``FULL`` (one fsync of the WAL per commit) is paid once per batch,
   not per row, because the writer commits in batches (see :mod:`swarmscope.store.ledger.writer`).
-- ``busy_timeout=10000`` (ms): a reader opening during a write waits instead of failing at once.
+- ``busy_timeout=10000`` (ms): a reader opening during a write waits instead of failing at once;
 - the driver's own implicit ``BEGIN`` is switched off and SQLAlchemy's ``begin`` emits it, so an
   evidence commit can start with ``BEGIN IMMEDIATE`` (take the write lock before reading the chain head;
   two writers serialise instead of both extending the same head). See :mod:`swarmscope.store.ledger.commit`.
 
-Any other SQLAlchemy URL (``postgresql+psycopg://...``) is passed through unchanged; the schema uses
-only portable types, so PostgreSQL needs a driver, not a rewrite.
+Any other SQLAlchemy URL (``postgresql+psycopg://...``) is passed through unchanged (portable types only).
 """
 
 from __future__ import annotations
@@ -44,8 +43,7 @@ from swarmscope.store.ledger.schema import APPEND_ONLY_TABLES as LEDGER_APPEND_O
 from swarmscope.store.ledger.schema import batch_timestamp
 from swarmscope.store.legal.schema import CASE_APPEND_ONLY_TABLES  # also registers the workflow's tables
 
-# Every append-only table (UPDATE/DELETE refused by triggers), evidence and workflow alike.
-APPEND_ONLY_TABLES: tuple[str, ...] = LEDGER_APPEND_ONLY + CASE_APPEND_ONLY_TABLES
+APPEND_ONLY_TABLES = LEDGER_APPEND_ONLY + CASE_APPEND_ONLY_TABLES  # UPDATE/DELETE refused by triggers
 
 DEFAULT_DB = "swarmscope.db"  # shared by `swarmscope monitor` and `swarmscope report`
 BUSY_TIMEOUT_MS = 10_000
@@ -369,12 +367,8 @@ class Store:
             )
 
     def start_run(self, settings: dict[str, Any], version: str, started_us: int | None = None) -> int:
-        """Record the start of a monitor run; returns the run id.
-
-        Args:
-            settings: the run's settings (JSON-serialisable). version: swarmscope version string.
-            started_us: UTC microseconds; defaults to now (the store is an adapter; it may read a clock).
-        """
+        """Record the start of a monitor run (settings JSON-serialisable; ``started_us`` UTC µs, default
+        now: the store is an adapter, it may read a clock); returns the run id."""
         with self._write() as conn:
             return writer.start_run(conn, settings, version, started_us)
 

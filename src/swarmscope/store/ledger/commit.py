@@ -170,6 +170,14 @@ def sealed_batch(row: sa.Row[Any]) -> SealedBatch:
     return SealedBatch(batch_from_bytes(row.batch_bytes), row.signature, row.public_key)
 
 
+def columns_match(sealed: SealedBatch, row: sa.Row[Any]) -> bool:
+    """True when a ``ledger_batch`` row's unsigned columns (first and last index, head hash, seal time in
+    UTC µs) say what its signed batch bytes say; a difference means the row was edited after sealing."""
+    b = sealed.batch
+    signed = (b.first_index, b.last_index, b.head_hash, b.sealed_at_us)
+    return signed == (row.first_index, row.last_index, row.head_hash, row.sealed_at_us)
+
+
 def find_batch(conn: sa.Connection, sealed: SealedBatch) -> int | None:
     """``ledger_batch.id`` of a sealed batch (same signer, last index and head hash), or None."""
     query = (

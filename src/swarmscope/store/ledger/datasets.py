@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from swarmscope.errors import InputError
 from swarmscope.store.ledger.schema import dataset
+from swarmscope.store.ports import DatabaseHandle
 
 if TYPE_CHECKING:
     from swarmscope.store.database import Store
@@ -97,7 +98,7 @@ def register_dataset(
     return found
 
 
-def list_datasets(store: Store, *, active_only: bool = False) -> list[DatasetRow]:
+def list_datasets(store: DatabaseHandle, *, active_only: bool = False) -> list[DatasetRow]:
     """Registered datasets in registration order (optionally only the active ones)."""
     query = sa.select(dataset).order_by(dataset.c.id)
     if active_only:
@@ -106,7 +107,7 @@ def list_datasets(store: Store, *, active_only: bool = False) -> list[DatasetRow
         return [_row(r) for r in conn.execute(query)]
 
 
-def active_datasets(store: Store) -> list[DatasetRow]:
+def active_datasets(store: DatabaseHandle) -> list[DatasetRow]:
     """The datasets an attributor opens now (``active`` true), in registration order."""
     return list_datasets(store, active_only=True)
 

@@ -114,12 +114,7 @@ def _check_seals(conn: sa.Connection, node: ledger.Node) -> dict[int, bytes]:
         except DecodeError as exc:
             raise ledger.LedgerStateError(f"{where} bytes do not decode ({exc})") from exc
         b = sealed.batch
-        if (b.first_index, b.last_index, b.head_hash, b.sealed_at_us) != (
-            row.first_index,
-            row.last_index,
-            row.head_hash,
-            row.sealed_at_us,
-        ):
+        if not ledger.columns_match(sealed, row):
             raise ledger.LedgerStateError(f"{where} columns differ from its signed bytes")
         if not verify_seal(sealed, node.public_key):
             raise ledger.LedgerStateError(f"{where} signature does not verify")

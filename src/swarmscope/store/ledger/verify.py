@@ -30,6 +30,7 @@ from swarmscope.evidence.canonical import canonical_bytes
 from swarmscope.evidence.chain import ChainEntry, verify_chain
 from swarmscope.evidence.seal import verify_seal
 from swarmscope.store.ledger import queries
+from swarmscope.store.ledger.commit import columns_match
 from swarmscope.store.ledger.entries import NodeKeyRow, load_ledger, node_keys, stored_batch
 from swarmscope.store.ledger.schema import (
     attribution,
@@ -131,12 +132,7 @@ def _check_batches(
             )
             continue
         b = sealed.batch
-        if (b.first_index, b.last_index, b.head_hash, b.sealed_at_us) != (
-            row.first_index,
-            row.last_index,
-            row.head_hash,
-            row.sealed_at_us,
-        ):
+        if not columns_match(sealed, row):
             out.append(LedgerProblem(node.fingerprint, b.first_index, "batch columns", f"batch {row.id}"))
         if not verify_seal(sealed, node.public_key):
             out.append(LedgerProblem(node.fingerprint, b.first_index, "signature", f"batch {row.id}"))
