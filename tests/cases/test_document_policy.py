@@ -33,7 +33,7 @@ from swarmscope.cases.thresholds import HOUR_US, ThresholdPolicy
 from swarmscope.store import cases as sc
 from swarmscope.store.database import Store
 from swarmscope.store.proven_evidence import EvidenceTrust
-from tests.cases.evidence import IH, MIN, T0, attributed, fresh_store, hit, seal
+from tests.cases.evidence import IH, MIN, T0, attributed, fresh_store, hit, sample, seal
 
 HONEST, LONE = "127.0.0.2", "127.0.0.9"
 PLANTED = "DOE-000099"
@@ -44,10 +44,11 @@ SENDER = Complainant("Rights Ltd", "notices@rights.test")
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[Store]:
-    """HONEST: 3 proven hits over 70 min (built with the defaults); LONE: one proven hit; both attributed."""
+    """HONEST: 3 proven hits over 70 min (built with the defaults), its node's clock 2 ms off; LONE: one
+    proven hit; both attributed."""
     for s in fresh_store(tmp_path):
         seal(s, [attributed(ip, -1, 64500) for ip in (HONEST, LONE)] + [hit(LONE, 10)])
-        seal(s, [hit(HONEST, m) for m in (0, 30, 70)], swarms=())
+        seal(s, [sample(-1, 2), *(hit(HONEST, m) for m in (0, 30, 70)), sample(80, 2)], swarms=())
         sc.link_torrent(s, sc.add_work(s, "Rights Ltd", "Film", None, None, T0), IH, T0)
         sc.add_isp(s, "Loopnet", [64500], "abuse@loop.example", "1 Loop St", "DE", T0)
         yield s
@@ -202,3 +203,13 @@ def test_tightened_is_the_stricter_field_by_field() -> None:
     assert COURT_TESTED.tightened(ThresholdPolicy(1, 0, frozenset({"vpn"})), None) == COURT_TESTED
     with pytest.raises(ValueError, match="clock_threshold_us"):
         DocumentPolicy(clock_threshold_us=0)
+
+
+def test_the_documents_clock_threshold_applies(store: Store, tmp_path: Path) -> None:
+    """``--clock-threshold-ms`` given to a document tightens the sealed 100 ms; a looser one is refused."""
+    honest = plant(store, "candidate")
+    for clock_us, reason in ((1_000, "clock_flagged: 3 hit(s)"), (500_000, "looser than the 100 ms sealed")):
+        refused: list[tuple[str, str]] = []
+        produce_exhibits(store, tmp_path / "ex", actor="c", now_us=NOW, trust=trust(store), refused=refused,
+                         policy=DocumentPolicy(clock_threshold_us=clock_us))  # fmt: skip
+        assert reason in dict(refused)[honest], refused
