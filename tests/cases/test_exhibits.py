@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from swarmscope.cases.case_proof import CaseProof
+from swarmscope.cases.case_proof import ProvenCaseHits
 from swarmscope.cases.exhibits import (
     COLUMNS,
     build_exhibits,
@@ -237,7 +237,7 @@ def test_csv_round_trips_hostile_cells_with_crlf_and_header() -> None:
 def test_exhibit_csv_lines_from_the_store(store: Store) -> None:
     docs = case_documents(store)
     exhibits = build_exhibits(
-        docs, proofs=case_proofs(store, CaseProof(store, store_trust(store, None)), docs)
+        docs, proofs=case_proofs(store, ProvenCaseHits(store, store_trust(store, None)), docs)
     )
     assert [e.isp for e in exhibits] == ["Loopback Telecom", "Other <ISP> & Co"]
     rows = list(csv.reader(io.StringIO(exhibits[0].csv_bytes.decode("utf-8"), newline="")))

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from swarmscope.cases.case_proof import CaseClaim, CaseProof
+from swarmscope.cases.case_proof import CaseClaim, ProvenCaseHits
 from swarmscope.errors import DecodeError
 from swarmscope.evidence.records import us_to_iso
 from swarmscope.store.ledger.proven import EvidenceTrust, ProvenHit, store_trust
@@ -147,7 +147,7 @@ def proven_windows(hits: Iterable[ProvenHit]) -> list[HitWindow]:
     ]
 
 
-def case_windows(proof: CaseProof, case: CaseClaim) -> list[HitWindow]:
+def case_windows(proof: ProvenCaseHits, case: CaseClaim) -> list[HitWindow]:
     """The case's counted hits (:func:`case_hits`) among its address's proven hits, oldest first."""
     return case_hits(proven_windows(proof.hits(case)), case.port, case.first_hit_us, case.last_hit_us)
 
@@ -157,7 +157,7 @@ def case_pieces(store: Store, infohash: str) -> TorrentPieces:
     return torrent_pieces(swarm_pieces(store, infohash), infohash)
 
 
-def hit_lines(store: Store, proof: CaseProof, case: CaseClaim) -> list[str]:
+def hit_lines(store: Store, proof: ProvenCaseHits, case: CaseClaim) -> list[str]:
     """One :func:`hit_line` per counted, proven hit of the case, oldest first."""
     pieces = case_pieces(store, case.infohash)
     return [hit_line(w, pieces) for w in case_windows(proof, case)]
@@ -173,5 +173,5 @@ def letter_facts(store: Store, case_id: int, trust: EvidenceTrust | None = None)
         StoreError: no such case. InputError: no trust and the store has no node key.
     """
     facts = case_facts(store, case_id)
-    proof = CaseProof(store, store_trust(store, trust), ips=frozenset({facts.ip}))
+    proof = ProvenCaseHits(store, store_trust(store, trust), ips=frozenset({facts.ip}))
     return replace(facts, hit_proofs=tuple(hit_lines(store, proof, facts)))

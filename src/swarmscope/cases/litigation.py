@@ -17,6 +17,7 @@ import re
 from datetime import UTC, datetime
 
 from swarmscope.cases.case_proof import CaseProof
+from swarmscope.cases.document_policy import COURT_TESTED, DocumentPolicy
 from swarmscope.cases.exhibits import csv_cell
 from swarmscope.cases.identities import IdentityKey
 from swarmscope.cases.workflow import CaseStatus
@@ -76,15 +77,18 @@ def litigation_rows(
     now_us: int,
     trust: EvidenceTrust | None = None,
     refused: list[tuple[str, str]] | None = None,
+    *,
+    policy: DocumentPolicy = COURT_TESTED,
 ) -> list[dict[str, str]]:
     """One row per escalated case (see the module docstring); identities only with ``key`` (audited).
 
     A case whose claim the evidence proven against the sealed ledger no longer carries
     (:class:`swarmscope.cases.case_proof.CaseProof`; ``trust`` None: the store's own node key) is left
-    out, its identity never read, and (DOE number, why) goes to ``refused``.
+    out, its identity never read, and (DOE number, why) goes to ``refused``. ``policy``: the thresholds
+    each case is re-judged under (the case's build note only tightens them).
     """
     out = []
-    proof = CaseProof(store, store_trust(store, trust))
+    proof = CaseProof(store, store_trust(store, trust), policy)
     cases, unproven = proof.split(case_store.list_cases(store, status=CaseStatus.ESCALATED))
     if refused is not None:
         refused.extend(unproven)

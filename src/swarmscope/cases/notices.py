@@ -34,6 +34,7 @@ from swarmscope.cases.acns import (
     validate_notice,
 )
 from swarmscope.cases.case_proof import CaseProof
+from swarmscope.cases.document_policy import COURT_TESTED, DocumentPolicy
 from swarmscope.cases.hit_proofs import (
     TorrentPieces,
     case_pieces,
@@ -223,6 +224,7 @@ def prepare_notices(
     id_prefix: str = "SWS",
     schema: etree.XMLSchema | None = None,
     trust: EvidenceTrust | None = None,
+    policy: DocumentPolicy = COURT_TESTED,
 ) -> NoticeBatch:
     """Render, validate (when ``schema`` is given), write and record one notice per open case.
 
@@ -238,6 +240,8 @@ def prepare_notices(
             (:class:`swarmscope.cases.case_proof.CaseProof`); the ``AlsoSeen`` windows are proven hits only.
             So is a case whose stored metainfo does not hash to its infohash: the torrent name and size
             come only from metainfo that does (:func:`swarmscope.store.legal.notices.sealed_torrent`).
+        policy: the thresholds each case is re-judged under (default: the court-tested defaults; the
+            case's build note only tightens them, :mod:`swarmscope.cases.document_policy`).
 
     Returns:
         :class:`NoticeBatch`.
@@ -247,7 +251,7 @@ def prepare_notices(
         StoreError: the database refused a row. OSError: ``out`` not writable.
     """
     out.mkdir(parents=True, exist_ok=True)
-    proof = CaseProof(store, store_trust(store, trust))
+    proof = CaseProof(store, store_trust(store, trust), policy)
     docs, refused = proof.split(case_documents(store, isp_name=isp_name, statuses=NOTICE_STATUSES))
     batch = NoticeBatch([], refused)
     for doc in docs:
