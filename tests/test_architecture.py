@@ -43,7 +43,7 @@ IDS = {"ids": lambda p: str(p.relative_to(SRC))}
 
 def _pure_paths() -> list[Path]:
     out = [p for p in ALL if load(p).top in PURE_PACKAGES]
-    out += [SRC / m for m in PURE_MODULES if (SRC / m).exists()]
+    out += [SRC / m for m in sorted(PURE_MODULES) if (SRC / m).exists()]
     return out
 
 
