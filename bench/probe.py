@@ -67,7 +67,7 @@ def user_s() -> float:
 
 
 def _engine_parts(cfg: dict[str, Any], meta: dict[str, Any]) -> dict[str, Any]:
-    from swarmscope.evidence.probe import Depth, ProbePolicy
+    from swarmscope.evidence.probe.run import Depth, ProbePolicy
     from swarmscope.monitor.targets import MetainfoPieces, load_target
     from swarmscope.wire import extension
 
@@ -90,7 +90,7 @@ def _tally(obs: Any, tally: Counter[str]) -> None:
 
 
 async def engine(cfg: dict[str, Any], meta: dict[str, Any], tally: Counter[str]) -> None:
-    from swarmscope.evidence.probe import ProbeRun
+    from swarmscope.evidence.probe.run import ProbeRun
     from swarmscope.evidence.records import Source
     from swarmscope.net.clock import Clock
     from swarmscope.net.peer_conn import probe

@@ -18,7 +18,7 @@ import timeit
 
 from swarmscope.evidence.canonical import canonical_bytes
 from swarmscope.evidence.records import BlockProof, ExtensionInfo, Observation, Tier
-from swarmscope.store.writer import observation_row
+from swarmscope.store.ledger.writer import observation_row
 
 T0 = 1_796_000_000_000_000
 

@@ -31,7 +31,14 @@ settings.register_profile(
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "swarmscope"))
 
 
+def _xdist_controller(config: pytest.Config) -> bool:
+    """True in the pytest-xdist process that only hands tests to workers (it runs none itself)."""
+    return not hasattr(config, "workerinput") and bool(config.getoption("numprocesses", default=None))
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    if _xdist_controller(config):
+        return  # each worker enters its own namespace and starts its own scratch PostgreSQL
     if os.environ.get("SWARMSCOPE_TEST_NETNS", "1") != "0":
         enter_private_netns()
     _start_scratch_postgresql()

@@ -65,8 +65,10 @@ class ScratchPostgres:
 def find_bin_dir() -> Path | None:
     """The newest ``/usr/lib/postgresql/<major>/bin`` holding initdb and pg_ctl (or $SWARMSCOPE_PG_BIN)."""
     override = os.environ.get("SWARMSCOPE_PG_BIN")
-    candidates = [override] if override else sorted(
-        glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(Path(p).parent.name or 0)
+    candidates = (
+        [override]
+        if override
+        else sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(Path(p).parent.name or 0))
     )
     for found in reversed(candidates):
         path = Path(found)

@@ -1,6 +1,8 @@
-"""Import rules of ../shared/ARCHITECTURE.md, enforced by walking every module's AST.
+"""Import rules of docs/architecture.md, enforced by walking every module's AST.
 
 1. Layers: imports point down only; siblings in one layer never import each other; no import cycles.
+   Rooms: a package's core imports none of its rooms, a room only the core and earlier rooms
+   (:mod:`tests.room_rules`; a known edge against the order may only be removed).
 2. wire/, evidence/ and the pure policy modules do no I/O, read no clock, draw no randomness.
 3. Only net/ opens sockets (and speaks HTTP); only store/ talks to the database; only attribution/ reads IP
    datasets. testbed/ is the exception for sockets: it runs foreign software to build test swarms.
@@ -33,6 +35,7 @@ from tests.architecture_rules import (
     purity_problems,
 )
 from tests.import_cycles import cycle_problems
+from tests.room_rules import room_problems
 
 ALL = modules()
 IDS = {"ids": lambda p: str(p.relative_to(SRC))}
@@ -40,7 +43,7 @@ IDS = {"ids": lambda p: str(p.relative_to(SRC))}
 
 def _pure_paths() -> list[Path]:
     out = [p for p in ALL if load(p).top in PURE_PACKAGES]
-    out += [SRC / m for m in PURE_MODULES if (SRC / m).exists()]
+    out += [SRC / m for m in sorted(PURE_MODULES) if (SRC / m).exists()]
     return out
 
 
@@ -83,6 +86,12 @@ def test_only_net_opens_connections(path: Path) -> None:
 @pytest.mark.parametrize("path", ALL, **IDS)
 def test_cli_commands_import_no_other_command(path: Path) -> None:
     problems = cli_import_problems(path)
+    assert not problems, f"{path.relative_to(SRC)}:\n" + "\n".join(problems)
+
+
+@pytest.mark.parametrize("path", ALL, **IDS)
+def test_rooms_import_in_order(path: Path) -> None:
+    problems = room_problems(path)
     assert not problems, f"{path.relative_to(SRC)}:\n" + "\n".join(problems)
 
 
@@ -343,3 +352,33 @@ def test_a_command_importing_another_command_is_caught(tmp_path: Path) -> None:
     assert cli_import_problems(registry, root) == []
     outside = _module(tmp_path, "cases/flow.py", "from swarmscope.cli.letters import move_case\n")
     assert cli_import_problems(outside, root) == []  # the layer rule refuses that one
+
+
+def test_rooms_import_the_core_and_earlier_rooms_only(tmp_path: Path) -> None:
+    """The evidence core importing a room, a room importing a later room (even inside a function), an
+    unlisted sub-package, and a store/ledger import of store/legal."""
+    root = tmp_path / "swarmscope"
+    core = _module(tmp_path, "evidence/records.py", "from swarmscope.evidence.probe.run import ProbeRun\n")
+    assert room_problems(core, root) == [
+        "line 1: evidence.records imports swarmscope.evidence.probe.run.ProbeRun, against the room order "
+        "('probe', 'timestamp', 'capture', 'bundle')"
+    ]
+    source = (
+        "from swarmscope.evidence import records\n\ndef f():\n    from swarmscope.evidence import bundle\n"
+    )
+    probe = _module(tmp_path, "evidence/probe/run.py", source)
+    assert room_problems(probe, root) == [
+        "line 4: evidence.probe.run imports swarmscope.evidence.bundle, against the room order "
+        "('probe', 'timestamp', 'capture', 'bundle')"
+    ]
+    fine = "from swarmscope.evidence.probe import run\nfrom swarmscope.evidence.chain import entry\n"
+    assert room_problems(_module(tmp_path, "evidence/bundle/verify.py", fine), root) == []
+    stray = _module(tmp_path, "net/tcp/shell.py", "")
+    assert room_problems(stray, root) == ["sub-package net.tcp has no place in ROOMS"]
+    ledger = _module(tmp_path, "store/ledger/writer.py", "from swarmscope.store.legal.schema import letter\n")
+    assert room_problems(ledger, root) == [
+        "line 1: store.ledger.writer imports swarmscope.store.legal.schema.letter, against the room order "
+        "('ledger', 'legal', 'migrations')"
+    ]
+    opener = _module(tmp_path, "store/database.py", "from swarmscope.store.ledger import recovery\n")
+    assert room_problems(opener, root) == []

@@ -15,7 +15,7 @@ from swarmscope.cases.campaigns import link_work
 from swarmscope.cli.works import reference_check
 from swarmscope.evidence.records import Attribution, ClockSample, Observation, RunStarted, Source, Tier
 from swarmscope.store.database import Store, open_store
-from swarmscope.store.node_key import default_key_path, load_or_create_node_key
+from swarmscope.store.ledger.node_key import default_key_path, load_or_create_node_key
 
 IH = "aa" * 20
 OTHER_IH = "cc" * 20

@@ -10,8 +10,8 @@ import pytest
 from swarmscope.cases.campaigns import link_work, read_torrent, resolve_torrent, tally
 from swarmscope.cli.works import reference_check as check_reference
 from swarmscope.errors import InputError
-from swarmscope.store import cases as sc
 from swarmscope.store.database import Store
+from swarmscope.store.legal import cases as sc
 from swarmscope.testbed.content import TorrentContent, build_content
 from tests.cases.evidence import T0, fresh_store
 

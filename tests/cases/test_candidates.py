@@ -12,8 +12,8 @@ from swarmscope.cases.thresholds import Candidate, ThresholdPolicy
 from swarmscope.cases.workflow import next_case_status
 from swarmscope.errors import InputError
 from swarmscope.evidence.records import Tier
-from swarmscope.store import cases as sc
 from swarmscope.store.database import Store
+from swarmscope.store.legal import cases as sc
 from tests.cases.evidence import IH, OTHER_IH, T0, attributed, fresh_store, hit, sample, seal
 
 POLICY = ThresholdPolicy()

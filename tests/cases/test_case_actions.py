@@ -13,7 +13,7 @@ from swarmscope.cases.directory import add_isp, add_work
 from swarmscope.cases.requests import advance_request, start_request
 from swarmscope.cases.workflow import RequestStatus, WorkflowError
 from swarmscope.errors import InputError
-from swarmscope.store import cases as case_store
+from swarmscope.store.legal import cases as case_store
 from tests.cli.letter_world import T0, World, build_world
 
 

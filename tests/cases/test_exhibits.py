@@ -2,9 +2,9 @@
 
 The store is a fresh SQLite file with a fresh Ed25519 node key; verified observations are sealed with
 ``commit_evidence``; clients, works, ISPs and cases are inserted through the schema tables (the rows
-``store/cases.py`` writes), each case's ISP, region/city and work backed by a sealed attribution and a
-work/torrent link (:func:`tests.cases.evidence.prove_case_inputs`). :func:`build_world` is shared with the
-notice tests.
+``store/legal/cases.py`` writes), each case's ISP, region/city and work backed by a sealed attribution
+and a work/torrent link (:func:`tests.cases.evidence.prove_case_inputs`). :func:`build_world` is shared
+with the notice tests.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from swarmscope.cases.case_proof import CaseProof
+from swarmscope.cases.case_proof import ProvenCaseHits
 from swarmscope.cases.exhibits import (
     COLUMNS,
     build_exhibits,
@@ -34,9 +34,9 @@ from swarmscope.cases.exhibits import (
 )
 from swarmscope.evidence.records import BlockProof, Observation, Source, Tier
 from swarmscope.store.database import Store, open_store
-from swarmscope.store.notices import CaseDocument, case_documents
-from swarmscope.store.proven_evidence import store_trust
-from swarmscope.store.schema_cases import client, disclosure_event, disclosure_request, isp, legal_case, work
+from swarmscope.store.ledger.proven import store_trust
+from swarmscope.store.legal.notices import CaseDocument, case_documents
+from swarmscope.store.legal.schema import client, disclosure_event, disclosure_request, isp, legal_case, work
 from swarmscope.wire.bencode import encode
 from tests.cases.evidence import Place, node_key_for, prove_case_inputs
 
@@ -250,7 +250,7 @@ def test_csv_round_trips_hostile_cells_with_crlf_and_header() -> None:
 def test_exhibit_csv_lines_from_the_store(store: Store) -> None:
     docs = case_documents(store)
     exhibits = build_exhibits(
-        docs, proofs=case_proofs(store, CaseProof(store, store_trust(store, None)), docs)
+        docs, proofs=case_proofs(store, ProvenCaseHits(store, store_trust(store, None)), docs)
     )
     assert [e.isp for e in exhibits] == ["Loopback Telecom", "Other <ISP> & Co"]
     rows = list(csv.reader(io.StringIO(exhibits[0].csv_bytes.decode("utf-8"), newline="")))

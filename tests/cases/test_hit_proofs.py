@@ -21,8 +21,8 @@ from swarmscope.cases.hit_proofs import (
 )
 from swarmscope.evidence.records import BlockProof, Observation, Source, Tier
 from swarmscope.store.database import Store, open_store
-from swarmscope.store.notices import HitWindow, SwarmPieces
-from swarmscope.store.proven_evidence import proven_observations
+from swarmscope.store.ledger.proven import proven_observations
+from swarmscope.store.legal.notices import HitWindow, SwarmPieces
 from swarmscope.wire.metainfo import parse_metainfo
 from tests.cases.evidence import node_key_for
 from tests.cases.test_exhibits import BLOCK_5, HOUR, IH, LAST_PIECE, PIECE_3, T0, build_world

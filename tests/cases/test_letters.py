@@ -18,7 +18,7 @@ from swarmscope.cases import letter_settings as LS
 from swarmscope.cases import letters as L
 from swarmscope.cases import payment_reference as PR
 from swarmscope.errors import InputError
-from swarmscope.store.letters import CaseFacts, LetterRow
+from swarmscope.store.legal.letters import CaseFacts, LetterRow
 
 T0 = 1_780_000_000_000_000  # 2026-05-28 UTC
 DAY = 86_400 * 1_000_000

@@ -27,7 +27,7 @@ from swarmscope.cases.notices import (
 )
 from swarmscope.errors import InputError
 from swarmscope.store.database import Store, open_store
-from swarmscope.store.notices import CaseDocument, HitWindow, SwarmPieces, notice_rows
+from swarmscope.store.legal.notices import CaseDocument, HitWindow, SwarmPieces, notice_rows
 from tests.cases.evidence import node_key_for
 from tests.cases.test_exhibits import (
     BLOCK_5,

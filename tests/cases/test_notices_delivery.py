@@ -12,7 +12,7 @@ from lxml import etree
 from swarmscope.cases.acns import extract_xml, load_schema, validate_notice
 from swarmscope.cases.notices import prepare_notices, send_notices
 from swarmscope.store.database import open_store
-from swarmscope.store.notices import notice_rows
+from swarmscope.store.legal.notices import notice_rows
 from swarmscope.testbed.smtp import start_smtp
 from tests.cases.evidence import node_key_for
 from tests.cases.test_exhibits import T0, build_world

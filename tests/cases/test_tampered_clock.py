@@ -29,10 +29,10 @@ from swarmscope.cases.letters import TEMPLATES as LETTER_TEMPLATES
 from swarmscope.cases.notices import prepare_notices
 from swarmscope.cases.thresholds import Candidate, ThresholdPolicy
 from swarmscope.evidence.seal import key_fingerprint, public_key_raw
-from swarmscope.store import cases as sc
 from swarmscope.store.database import Store, open_store
-from swarmscope.store.proven_evidence import EvidenceTrust
-from swarmscope.store.proven_records import proven_attributions
+from swarmscope.store.ledger.proven import EvidenceTrust
+from swarmscope.store.ledger.proven_records import proven_attributions
+from swarmscope.store.legal import cases as sc
 from tests.cases.evidence import IH, MIN, T0, attributed, hit, sample, seal
 from tests.pg_server import backend_url, drop_schema
 

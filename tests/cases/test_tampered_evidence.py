@@ -26,9 +26,9 @@ from swarmscope.cases.letters import TEMPLATES as LETTER_TEMPLATES
 from swarmscope.cases.notices import prepare_notices
 from swarmscope.cases.thresholds import ThresholdPolicy
 from swarmscope.evidence.records import Tier
-from swarmscope.store import cases as sc
 from swarmscope.store.database import Store
-from swarmscope.store.proven_evidence import EvidenceTrust
+from swarmscope.store.ledger.proven import EvidenceTrust
+from swarmscope.store.legal import cases as sc
 from tests.cases.evidence import IH, MIN, T0, attributed, fresh_store, hit, seal
 
 HONEST, HONEST_4, LEECHER, CORRUPT, INVENTED, FOREIGN = (f"127.0.0.{n}" for n in (2, 3, 4, 5, 6, 7))

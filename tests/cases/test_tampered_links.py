@@ -22,10 +22,10 @@ from swarmscope.cases.litigation import litigation_rows
 from swarmscope.cases.notices import prepare_notices
 from swarmscope.cases.thresholds import ThresholdPolicy
 from swarmscope.evidence.seal import key_fingerprint, public_key_raw
-from swarmscope.store import cases as sc
-from swarmscope.store import letters as letter_store
 from swarmscope.store.database import Store, open_store
-from swarmscope.store.proven_evidence import EvidenceTrust
+from swarmscope.store.ledger.proven import EvidenceTrust
+from swarmscope.store.legal import cases as sc
+from swarmscope.store.legal import letters as letter_store
 from tests.cases.evidence import IH, MIN, OTHER_IH, T0, attributed, hit, seal
 from tests.cases.test_tampered_clock import tamper
 from tests.cli import letter_world as lw

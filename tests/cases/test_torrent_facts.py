@@ -16,7 +16,7 @@ from swarmscope.cases.exhibits import produce_exhibits
 from swarmscope.cases.letter_flow import draft_letters, preview_letter
 from swarmscope.cases.notices import prepare_notices
 from swarmscope.store.database import open_store
-from swarmscope.store.notices import sealed_torrent
+from swarmscope.store.legal.notices import sealed_torrent
 from swarmscope.wire.bencode import encode
 from tests.cases.evidence import node_key_for
 from tests.cases.test_exhibits import HOSTILE_NAME, HOUR, IH, T0, TORRENT, build_world

@@ -24,10 +24,10 @@ from swarmscope.cases.letter_send import Delivery, SentLetter, send_letter
 from swarmscope.cases.thresholds import Candidate
 from swarmscope.cases.workflow import CaseEvent, next_case_status
 from swarmscope.evidence.records import Observation, Source, Tier
-from swarmscope.store import cases as case_store
-from swarmscope.store import letters as letter_store
 from swarmscope.store.database import Store, open_store
-from swarmscope.store.subscribers import DisclosureRow, import_disclosure
+from swarmscope.store.legal import cases as case_store
+from swarmscope.store.legal import letters as letter_store
+from swarmscope.store.legal.subscribers import DisclosureRow, import_disclosure
 from swarmscope.testbed.smtp import SmtpServer
 from swarmscope.wire.bencode import encode
 from tests.cases.evidence import Place, node_key_for, prove_case_inputs

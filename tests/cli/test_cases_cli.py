@@ -9,8 +9,8 @@ from typer.testing import CliRunner
 
 import swarmscope.cli.cases  # noqa: F401  (registers the command group)
 from swarmscope.cli.app import app
-from swarmscope.store import cases as sc
 from swarmscope.store.database import open_store
+from swarmscope.store.legal import cases as sc
 from tests.cases.evidence import IH, T0, attributed, hit, node_key_for, seal
 
 runner = CliRunner()

@@ -11,7 +11,7 @@ from swarmscope.cli.commit_log import CommitLog
 from swarmscope.errors import InputError
 from swarmscope.evidence.seal import key_fingerprint as fp
 from swarmscope.store.database import open_store
-from swarmscope.store.ledger_queries import load_batches
+from swarmscope.store.ledger.entries import load_batches
 from tests.store.factories import SWARM_A, observation
 
 

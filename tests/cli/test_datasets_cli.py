@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from swarmscope.cli import register_commands
 from swarmscope.cli.app import app
 from swarmscope.store.database import open_store
-from swarmscope.store.datasets import list_datasets
+from swarmscope.store.ledger.datasets import list_datasets
 from swarmscope.testbed.mmdb import build_test_datasets
 from tests.net.test_maxmind_download import KEY, FakeMaxMind, _publish, server  # noqa: F401 (fixture)
 

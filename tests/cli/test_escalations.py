@@ -20,7 +20,7 @@ from swarmscope.cases.litigation import COLUMNS, IDENTITY_COLUMNS
 from swarmscope.cases.payments import record_payment
 from swarmscope.cli.app import app
 from swarmscope.store.database import open_store
-from swarmscope.store.subscribers import AuditRow, audit_rows
+from swarmscope.store.legal.subscribers import AuditRow, audit_rows
 from swarmscope.testbed.smtp import start_smtp
 from tests.cli.letter_world import DAY, HOUR, T0, build_world, draft_approve, send
 

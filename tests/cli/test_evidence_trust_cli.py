@@ -15,9 +15,9 @@ import swarmscope.cli.cases
 import swarmscope.cli.exhibits  # noqa: F401
 from swarmscope.cli.app import app
 from swarmscope.evidence.seal import key_fingerprint, public_key_pem, public_key_raw
-from swarmscope.store import cases as sc
 from swarmscope.store.database import open_store
-from swarmscope.store.node_key import default_key_path, load_or_create_node_key
+from swarmscope.store.ledger.node_key import default_key_path, load_or_create_node_key
+from swarmscope.store.legal import cases as sc
 from tests.cases.evidence import IH, T0, hit, node_key_for, sample, seal
 
 runner = CliRunner()

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from swarmscope.cli import register_commands
 from swarmscope.cli.app import app
 from swarmscope.store.database import open_store
-from swarmscope.store.schema_cases import disclosure_request
+from swarmscope.store.legal.schema import disclosure_request
 from tests.cases.test_exhibits import build_world, pdf_text
 
 register_commands()

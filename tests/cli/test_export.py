@@ -22,8 +22,8 @@ from swarmscope.cli.verify import run_verify
 from swarmscope.errors import InputError
 from swarmscope.evidence.seal import key_fingerprint, private_key_pem, public_key_raw
 from swarmscope.store.database import open_store
-from swarmscope.store.export import ExportFilters
-from tests.evidence.test_bundle import BLOCK_IP, CHOKE_IP, SEED_IP, T0, World, make_world
+from swarmscope.store.ledger.export import ExportFilters
+from tests.evidence.test_bundle import BLOCK_IP, CHOKE_IP, SEED_IP, T0, World, commit_world, make_world
 
 WORLD = make_world()
 
@@ -32,22 +32,8 @@ def populate(db: Path, world: World, key: Ed25519PrivateKey) -> None:
     """Commit the world's records to a fresh store in three sealed batches, content alongside."""
     store = open_store(str(db), node_key=key, now_us=T0)
     try:
-        meta = world.torrent
-        store.add_swarm(world.infohash, world.infohash, None, "work.bin", 4, 32768, 103304, meta, None, T0)
-        run_id = store.start_run({"pieces_to_verify": 1}, "0.1.0", T0)
-        records = world.records
-        for n, (lo, hi) in enumerate(((0, 5), (5, 8), (8, len(records)))):
-            store.commit_evidence(
-                run_id,
-                records=records[lo:hi],
-                captures=world.captures if n == 1 else {},
-                blobs=world.blobs if n == 1 else {},
-                reference_pieces=[(world.infohash, 1, world.pieces.data[1])] if n == 1 else [],
-                sealed_at_us=T0 + 100_000_000 + n,
-                clock={"server": "127.0.0.53:123", "offset_us": 1000},
-            )
-            if n == 2:
-                store.commit_evidence(run_id, records=[], captures={}, sealed_at_us=T0 + 200_000_000)
+        run_id = commit_world(store, world)
+        store.commit_evidence(run_id, records=[], captures={}, sealed_at_us=T0 + 200_000_000)
     finally:
         store.close()
 

@@ -2,7 +2,7 @@
 
 The store holds the attributed world of tests/evidence/test_bundle_attribution.py, committed through
 Store.commit_evidence (observations and the Attribution records a real Attributor made over the test MMDB
-files and flag lists), with those datasets registered through store.datasets.register_dataset.
+files and flag lists), with those datasets registered through store.ledger.datasets.register_dataset.
 """
 
 from __future__ import annotations
@@ -17,12 +17,12 @@ from rich.console import Console
 
 from swarmscope.cli.export import run_export
 from swarmscope.cli.verify import run_verify
-from swarmscope.evidence import bundle as b
+from swarmscope.evidence.bundle import layout as b
 from swarmscope.evidence.records import Attribution
 from swarmscope.evidence.seal import key_fingerprint, private_key_pem, public_key_raw
 from swarmscope.store.database import StoreError, open_store
-from swarmscope.store.datasets import register_dataset
-from swarmscope.store.export import ExportFilters
+from swarmscope.store.ledger.datasets import register_dataset
+from swarmscope.store.ledger.export import ExportFilters
 from tests.cli.test_export import populate
 from tests.evidence.test_bundle import T0
 from tests.evidence.test_bundle_attribution import (

@@ -18,10 +18,10 @@ from swarmscope.cli.app import app
 from swarmscope.cli.verify import run_verify
 from swarmscope.evidence.records import Observation, Sighting
 from swarmscope.evidence.seal import private_key_pem
-from swarmscope.store import writer
 from swarmscope.store.database import open_store
-from swarmscope.store.node_key import default_key_path
-from swarmscope.store.schema import observation, sighting
+from swarmscope.store.ledger import writer
+from swarmscope.store.ledger.node_key import default_key_path
+from swarmscope.store.ledger.schema import observation, sighting
 from tests.cli.test_export import WORLD, populate, quiet
 from tests.evidence.test_bundle import SEED_IP, T0
 

@@ -24,8 +24,8 @@ from swarmscope.errors import InputError
 from swarmscope.evidence.records import Observation
 from swarmscope.evidence.seal import key_fingerprint, private_key_pem, public_key_raw
 from swarmscope.store.database import StoreError, open_store
-from swarmscope.store.export import ExportFilters
-from swarmscope.store.node_key import default_key_path
+from swarmscope.store.ledger.export import ExportFilters
+from swarmscope.store.ledger.node_key import default_key_path
 from tests.cli.test_export import populate
 from tests.evidence.test_bundle import T0, make_world
 from tests.evidence.test_bundle_sealed import with_settings

@@ -10,8 +10,8 @@ from typer.testing import CliRunner
 import swarmscope.cli.isps  # noqa: F401  (registers the command group)
 from swarmscope.cases.thresholds import Candidate
 from swarmscope.cli.app import app
-from swarmscope.store import cases as sc
 from swarmscope.store.database import open_store
+from swarmscope.store.legal import cases as sc
 
 runner = CliRunner()
 T0 = 1_796_000_000_000_000

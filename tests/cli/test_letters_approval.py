@@ -27,10 +27,10 @@ from swarmscope.cases.letter_send import Delivery, send_letter
 from swarmscope.cases.workflow import WorkflowError, next_request_status
 from swarmscope.cli.app import app
 from swarmscope.net.smtp_client import MailError
-from swarmscope.store import cases as case_store
-from swarmscope.store import letters as letter_store
-from swarmscope.store.schema_cases import legal_case, letter
-from swarmscope.store.subscribers import audit_rows
+from swarmscope.store.legal import cases as case_store
+from swarmscope.store.legal import letters as letter_store
+from swarmscope.store.legal.schema import legal_case, letter
+from swarmscope.store.legal.subscribers import audit_rows
 from swarmscope.testbed.smtp import SmtpServer
 from tests.cli.letter_world import (
     HOUR,

@@ -28,10 +28,10 @@ from swarmscope.cases.letter_flow import (
 )
 from swarmscope.cases.workflow import CaseEvent, WorkflowError, next_case_status
 from swarmscope.cli.app import app
-from swarmscope.store import cases as case_store
-from swarmscope.store import letters as letter_store
 from swarmscope.store.database import StoreError
-from swarmscope.store.subscribers import audit_rows
+from swarmscope.store.legal import cases as case_store
+from swarmscope.store.legal import letters as letter_store
+from swarmscope.store.legal.subscribers import audit_rows
 from swarmscope.testbed.smtp import SmtpServer
 from tests.cli.letter_world import DAY, HOUR, SETTINGS, T0, World, draft_approve, pdf_text, send, status
 

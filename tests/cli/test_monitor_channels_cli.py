@@ -17,8 +17,8 @@ from typer.testing import CliRunner
 
 import swarmscope.cli.monitor  # noqa: F401
 from swarmscope.cli.app import app
-from swarmscope.store import queries
 from swarmscope.store.database import open_store
+from swarmscope.store.ledger import queries
 from tests.cli.test_monitor_cli import tiny_torrent
 from tests.monitor.test_monitor_channels import free_port, trackerless_torrent
 

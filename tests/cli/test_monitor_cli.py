@@ -152,7 +152,7 @@ def _monitor(torrent: Path, db: Path, *extra: str) -> subprocess.CompletedProces
 
 def test_a_new_key_is_announced_and_a_foreign_ledger_is_named(tmp_path: Path, netns: bool) -> None:
     from swarmscope.evidence.seal import key_fingerprint, public_key_raw
-    from swarmscope.store.node_key import load_or_create_node_key
+    from swarmscope.store.ledger.node_key import load_or_create_node_key
 
     torrent = tiny_torrent(tmp_path / "t.torrent", "http://127.0.0.1:9/announce")
     db = tmp_path / "e.db"

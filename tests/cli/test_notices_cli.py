@@ -12,7 +12,7 @@ from swarmscope.cases.acns import extract_xml, load_schema, validate_notice
 from swarmscope.cli import register_commands
 from swarmscope.cli.app import app
 from swarmscope.store.database import open_store
-from swarmscope.store.notices import notice_rows
+from swarmscope.store.legal.notices import notice_rows
 from swarmscope.testbed.smtp import start_smtp
 from tests.cases.test_exhibits import build_world
 from tests.cases.test_notices import XSD

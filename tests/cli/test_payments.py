@@ -16,8 +16,8 @@ from swarmscope.cases.workflow import WorkflowError
 from swarmscope.cli.app import app
 from swarmscope.cli.payments import parse_received
 from swarmscope.errors import InputError
-from swarmscope.store import cases as case_store
-from swarmscope.store import letters as letter_store
+from swarmscope.store.legal import cases as case_store
+from swarmscope.store.legal import letters as letter_store
 from swarmscope.testbed.smtp import SmtpServer, start_smtp
 from tests.cli.letter_world import DAY, HOUR, T0, World, build_world, draft_approve, send
 

@@ -12,10 +12,10 @@ from swarmscope.cases.retention import RetentionPolicy
 from swarmscope.cli.app import app
 from swarmscope.cli.purge import run_purge
 from swarmscope.store.database import open_store
-from swarmscope.store.ledger_verify import verify_ledger
-from swarmscope.store.purge import purge_log_rows
-from swarmscope.store.queries import load_observations
-from swarmscope.store.subscribers import subscriber_rows
+from swarmscope.store.ledger.queries import load_observations
+from swarmscope.store.ledger.verify import verify_ledger
+from swarmscope.store.legal.purge import purge_log_rows
+from swarmscope.store.legal.subscribers import subscriber_rows
 from tests.store.factories import T0, add_swarms
 from tests.store.test_purge import NOW, build_world, snapshot
 

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 import swarmscope.cli.monitor as cli_monitor
 from swarmscope.cli.app import app
 from swarmscope.cli.refused_run import NewFiles
-from swarmscope.store.node_key import NodeKeyFile
+from swarmscope.store.ledger.node_key import NodeKeyFile
 
 MAGNET = f"magnet:?xt=urn:btih:{'ab' * 20}&dn=lonely"
 

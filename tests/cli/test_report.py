@@ -16,7 +16,7 @@ from swarmscope.cli import register_commands
 from swarmscope.cli.app import app
 from swarmscope.evidence.records import ExtensionInfo, Failure, Source, Tier
 from swarmscope.store.database import open_store
-from swarmscope.store.node_key import default_key_path, load_or_create_node_key
+from swarmscope.store.ledger.node_key import default_key_path, load_or_create_node_key
 from tests.store.factories import SWARM_A, SWARM_B, T0, add_swarms, full_observation, observation, sighting
 
 # Register every command as the console script does (a one-command Typer app would drop the name).

@@ -17,7 +17,7 @@ from swarmscope.cli.app import app
 from swarmscope.evidence.records import Tier
 from swarmscope.evidence.seal import key_fingerprint, public_key_raw
 from swarmscope.store.database import open_store
-from swarmscope.store.node_key import default_key_path, load_or_create_node_key
+from swarmscope.store.ledger.node_key import default_key_path, load_or_create_node_key
 from tests.store.factories import T0, add_swarms
 from tests.store.factories import observation as make_observation
 from tests.store.factories import sighting as make_sighting

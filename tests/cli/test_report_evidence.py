@@ -16,10 +16,10 @@ from typer.testing import CliRunner
 from swarmscope.cli import register_commands
 from swarmscope.cli.app import app
 from swarmscope.evidence.records import ClockSample, Observation, Tier
-from swarmscope.store import writer
 from swarmscope.store.database import Store, open_store
-from swarmscope.store.node_key import default_key_path, load_or_create_node_key
-from swarmscope.store.schema import clock_sample, observation, sighting
+from swarmscope.store.ledger import writer
+from swarmscope.store.ledger.node_key import default_key_path, load_or_create_node_key
+from swarmscope.store.ledger.schema import clock_sample, observation, sighting
 from tests.store.factories import SWARM_A, SWARM_B, T0, add_swarms
 from tests.store.factories import observation as make_observation
 from tests.store.factories import sighting as make_sighting

@@ -12,9 +12,9 @@ from typer.testing import CliRunner
 import swarmscope.cli.subscribers  # noqa: F401  (registers the command group)
 from swarmscope.cases.identities import ENV_VAR, IdentityKey
 from swarmscope.cli.app import app
-from swarmscope.store import cases as case_store
 from swarmscope.store.database import open_store
-from swarmscope.store.subscribers import audit_rows, subscriber_rows
+from swarmscope.store.legal import cases as case_store
+from swarmscope.store.legal.subscribers import audit_rows, subscriber_rows
 from tests.store.factories import T0
 from tests.store.test_subscribers import ALICE_ROW, BOB_ROW, HOUR, NAMES, disclosure, make_case
 

@@ -14,7 +14,7 @@ from swarmscope.cli.timestamp import run_timestamp
 from swarmscope.evidence.records import RunStarted, Sighting
 from swarmscope.net.tsa_client import TimestampNotConfiguredError
 from swarmscope.store.database import open_store
-from swarmscope.store.ledger_queries import load_batches
+from swarmscope.store.ledger.entries import load_batches
 from swarmscope.testbed.tsa import start_tsa
 from tests.store.factories import SWARM_A, T0, add_swarms
 

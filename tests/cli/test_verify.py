@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from swarmscope.cli import register_commands
 from swarmscope.cli.app import app
 from swarmscope.cli.verify import DirectoryBundle, run_verify
-from swarmscope.evidence import bundle as b
+from swarmscope.evidence.bundle import layout as b
 from swarmscope.evidence.seal import key_fingerprint, public_key_raw
 from tests.evidence.test_bundle import BLOCK_IP, KEY, build, make_world
 

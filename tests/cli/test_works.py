@@ -9,8 +9,8 @@ from typer.testing import CliRunner
 
 import swarmscope.cli.works  # noqa: F401  (registers the command group)
 from swarmscope.cli.app import app
-from swarmscope.store import cases as sc
 from swarmscope.store.database import open_store
+from swarmscope.store.legal import cases as sc
 from swarmscope.testbed.content import TorrentContent, build_content
 
 runner = CliRunner()

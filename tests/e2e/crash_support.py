@@ -4,7 +4,7 @@ The monitor acknowledges each sealed batch only after its COMMIT returned, one l
 (:mod:`swarmscope.cli.commit_log`): ``first last head-hash fingerprint``. "Nothing acknowledged is lost"
 is then checked against the store itself: every acknowledged batch is stored, signed by that node, with the
 same first and last chain index and head hash, every chain entry it covers is present, and the head entry's
-hash is the acknowledged one. The whole ledger must verify (``store.ledger_verify.verify_ledger``).
+hash is the acknowledged one. The whole ledger must verify (``store.ledger.verify.verify_ledger``).
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from swarmscope.store.database import open_store
-from swarmscope.store.ledger_queries import load_batches, load_ledger
-from swarmscope.store.ledger_verify import verify_ledger
+from swarmscope.store.ledger.entries import load_batches, load_ledger
+from swarmscope.store.ledger.verify import verify_ledger
 from tests.e2e.monitor_cli import monitor_command
 
 RECOVERY = re.compile(r"ledger recovery: (.*)")
@@ -116,4 +116,3 @@ def wait_for(
 
 def stderr_of(logs: Path, name: str) -> str:
     return (logs / f"{name}.err").read_text(errors="replace")
-

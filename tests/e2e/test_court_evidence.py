@@ -21,14 +21,14 @@ pytest.importorskip("libtorrent")
 from swarmscope.cli.export import run_export
 from swarmscope.cli.verify import run_verify
 from swarmscope.evidence.canonical import canonical_bytes
-from swarmscope.evidence.capture import replay
-from swarmscope.evidence.pieces import MetainfoPieces
+from swarmscope.evidence.capture.recording import replay
+from swarmscope.evidence.probe.pieces import MetainfoPieces
 from swarmscope.evidence.records import Tier
 from swarmscope.store.database import open_store
-from swarmscope.store.export import ExportFilters
-from swarmscope.store.ledger_queries import load_blob, load_capture, load_ledger
-from swarmscope.store.ledger_verify import verify_ledger
-from swarmscope.store.queries import load_observations
+from swarmscope.store.ledger.entries import load_blob, load_capture, load_ledger
+from swarmscope.store.ledger.export import ExportFilters
+from swarmscope.store.ledger.queries import load_observations
+from swarmscope.store.ledger.verify import verify_ledger
 from swarmscope.testbed import Swarm, start_swarm
 from swarmscope.testbed.chrony import start_chrony, start_skewed_chrony
 from swarmscope.testbed.tsa import start_tsa

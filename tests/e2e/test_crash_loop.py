@@ -8,7 +8,7 @@ announce and probes), every other round 0-0.7 s after a batch was acknowledged (
 
 - every batch the monitor acknowledged in LOG (a line is written only after COMMIT returned) is still in
   the store, with its chain entries and head hash (``tests/e2e/crash_support.check_acknowledged``);
-- the whole ledger verifies (``store.ledger_verify.verify_ledger``);
+- the whole ledger verifies (``store.ledger.verify.verify_ledger``);
 - the next start runs recovery (``open_store`` with the node key); its only allowed action is a late seal.
 
 The last run is not killed: it recovers, monitors, exits 0, and the checks run once more.

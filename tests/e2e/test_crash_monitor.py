@@ -38,8 +38,8 @@ from rich.console import Console
 from swarmscope.cli.export import run_export
 from swarmscope.cli.verify import run_verify
 from swarmscope.store.database import open_store
-from swarmscope.store.ledger_queries import load_batches, load_ledger
-from swarmscope.store.ledger_verify import verify_ledger
+from swarmscope.store.ledger.entries import load_batches, load_ledger
+from swarmscope.store.ledger.verify import verify_ledger
 from swarmscope.testbed import Swarm, start_swarm
 from tests.e2e.monitor_cli import monitor_command
 

@@ -33,10 +33,10 @@ try:
 except ImportError as exc:  # pragma: no cover - the monitor is written in parallel
     pytest.skip(f"swarmscope.cli.monitor cannot be imported: {exc}", allow_module_level=True)
 
-from swarmscope.evidence.capture_decode import decode_capture
+from swarmscope.evidence.capture.decode import decode_capture
 from swarmscope.store.database import open_store
-from swarmscope.store.ledger_queries import load_capture
-from swarmscope.store.queries import load_observations
+from swarmscope.store.ledger.entries import load_capture
+from swarmscope.store.ledger.queries import load_observations
 from swarmscope.testbed.discovery import DiscoveryScenario, start_discovery
 from swarmscope.testbed.discovery_cast import DiscoveryPeer
 from swarmscope.testbed.process import free_port

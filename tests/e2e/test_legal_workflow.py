@@ -40,7 +40,7 @@ from swarmscope.cases.case_proof import UNLINKED
 from swarmscope.cli.letters import expire_letters
 from swarmscope.evidence.records import Tier
 from swarmscope.store.database import open_store
-from swarmscope.store.queries import load_attributions, load_observations
+from swarmscope.store.ledger.queries import load_attributions, load_observations
 from swarmscope.testbed import Swarm, start_swarm
 from swarmscope.testbed.mmdb import build_test_datasets
 from swarmscope.testbed.smtp import SmtpServer, start_smtp
@@ -71,6 +71,9 @@ dispute_email = "disputes@rights.test"
 dispute_address = "Disputes, 1 Example Street, 10115 Berlin"
 """
 ACCUSING = ("you downloaded", "you shared")
+# the hits of a short run on loopback span seconds: cases are built with a 10 s span, and every document is
+# asked for the same thresholds again, explicitly (a document never takes them from the build note)
+THRESHOLDS = ("--min-hits", "3", "--min-span", "10s")
 
 
 def swarmscope(*args: str, ok: bool = True, timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
@@ -288,7 +291,12 @@ def test_attribution_and_thresholds(world: World) -> None:
 
 def test_exhibits_csv_and_pdf(world: World) -> None:
     out_dir = world.workdir / "exhibits"
-    swarmscope("exhibits", "--out", str(out_dir), "--actor", "counsel", "--db", str(world.db))
+    default = swarmscope("exhibits", "--out", str(out_dir), "--actor", "counsel", "--db", str(world.db))
+    assert not list(out_dir.glob("*.csv"))  # the court-tested one-hour span refuses every 10 s case
+    for doe in world.does.values():
+        assert f"warning: left out {doe}: refused" in default.stderr, default.stderr
+    assert "span_too_short" in default.stderr and "never loosens them" in default.stderr
+    swarmscope("exhibits", "--out", str(out_dir), "--actor", "counsel", "--db", str(world.db), *THRESHOLDS)
     (csv_path,) = sorted(out_dir.glob("*.csv"))
     (pdf_path,) = sorted(out_dir.glob("*.pdf"))
     data = csv_path.read_bytes()
@@ -375,7 +383,7 @@ def test_notices_validate_and_arrive(world: World) -> None:
         "--smtp-port", str(world.smtp.port), "--from", "notices@rights.test",
         "--complainant-entity", "Example Rights Ltd", "--complainant-email", "notices@rights.test",
         "--complainant-contact", "Counsel", "--complainant-address", "1 Example Street, 10115 Berlin",
-        "--db", str(world.db),
+        "--db", str(world.db), *THRESHOLDS,
     )  # fmt: skip
     wait_for(world.smtp.messages, len(world.honest))
     notices = list(world.smtp.messages)
@@ -407,7 +415,7 @@ def test_notices_validate_and_arrive(world: World) -> None:
 
 def payment_references(world: World, draft_output: str) -> dict[str, str]:
     """DOE → payment reference (RF…, ungrouped) from the ``letters draft`` output."""
-    from swarmscope.store.cases import get_case
+    from swarmscope.store.legal.cases import get_case
 
     refs = {}
     with open_store(str(world.db), create=False) as store:
@@ -474,9 +482,10 @@ def test_letters_payment_dispute_escalation(world: World, tmp_path: Path) -> Non
     settings.write_text(LETTER_SETTINGS, encoding="utf-8")
     smtp = ["--smtp-host", world.smtp.host, "--smtp-port", str(world.smtp.port)]
     send = ["letters", "send", "--identity-key", str(world.id_key), *smtp, "--settings", str(settings),
-            "--actor", "counsel", "--db", db]  # fmt: skip
+            "--actor", "counsel", "--db", db, *THRESHOLDS]  # fmt: skip
     out = swarmscope("letters", "draft", "--all-identified", "--amount", "450.00", "--currency", "EUR",
-                     "--settings", str(settings), "--actor", "counsel", "--db", db).stdout  # fmt: skip
+                     "--settings", str(settings), "--actor", "counsel", "--db", db,
+                     *THRESHOLDS).stdout  # fmt: skip
     references = re.findall(r"drafted letter (RF[\d ]+?) \(case id", out)
     draft_output = out
     assert len(references) == len(world.honest), out
@@ -487,7 +496,7 @@ def test_letters_payment_dispute_escalation(world: World, tmp_path: Path) -> Non
     assert {s for s, _ in case_statuses(world.db).values()} == {"drafted"}
 
     for doe in world.does.values():
-        swarmscope("letters", "approve", doe, "--actor", "counsel", "--db", db)
+        swarmscope("letters", "approve", doe, "--actor", "counsel", "--db", db, *THRESHOLDS)
     today = datetime.now(UTC)
     due_dates = {f"{d.day} {d:%B %Y}" for d in (today + timedelta(days=14), today + timedelta(days=15))}
     swarmscope(*send)
@@ -525,9 +534,10 @@ def test_letters_payment_dispute_escalation(world: World, tmp_path: Path) -> Non
     statuses = case_statuses(world.db)
     assert statuses[paid_doe][0] == "paid" and statuses[disputed_doe][0] == "disputed"
     refused = swarmscope("letters", "draft", "--case", disputed_doe, "--amount", "450.00", "--settings",
-                         str(settings), "--actor", "counsel", "--db", db, ok=False)  # fmt: skip
+                         str(settings), "--actor", "counsel", "--db", db, *THRESHOLDS, ok=False)  # fmt: skip
     assert refused.returncode != 0, refused.stdout
-    refused = swarmscope("letters", "approve", disputed_doe, "--actor", "counsel", "--db", db, ok=False)
+    refused = swarmscope("letters", "approve", disputed_doe, "--actor", "counsel", "--db", db, *THRESHOLDS,
+                         ok=False)  # fmt: skip
     assert refused.returncode != 0
     out = swarmscope("letters", "expire", "--actor", "counsel", "--db", db).stdout
     assert silent_doe not in out  # its deadline has not passed yet
@@ -540,11 +550,12 @@ def test_letters_payment_dispute_escalation(world: World, tmp_path: Path) -> Non
         expired = expire_letters(store, "counsel", later)
     assert silent_doe in expired and paid_doe not in expired and disputed_doe not in expired
     assert case_statuses(world.db)[silent_doe][0] == "no_response"
-    refused = swarmscope("escalations", "mark", disputed_doe, "--actor", "counsel", "--db", db, ok=False)
+    refused = swarmscope("escalations", "mark", disputed_doe, "--actor", "counsel", "--db", db, *THRESHOLDS,
+                         ok=False)  # fmt: skip
     assert refused.returncode != 0
-    swarmscope("escalations", "mark", silent_doe, "--actor", "counsel", "--db", db)
+    swarmscope("escalations", "mark", silent_doe, "--actor", "counsel", "--db", db, *THRESHOLDS)
     listing = tmp_path / "litigation.csv"
-    swarmscope("escalations", "--out", str(listing), "--actor", "counsel", "--db", db)
+    swarmscope("escalations", "--out", str(listing), "--actor", "counsel", "--db", db, *THRESHOLDS)
     rows = list(csv.DictReader(io.StringIO(listing.read_text(encoding="utf-8"))))
     assert [r["doe"] for r in rows] == [silent_doe]
     assert rows[0]["ip"] == case_statuses(world.db)[silent_doe][1] and rows[0]["work_title"] == TITLE
@@ -584,7 +595,7 @@ def _copy_rows(ip: str, from_ip: str, *, shift_us: int = 0) -> str:
 
 
 def _observation_columns() -> list[str]:
-    from swarmscope.store.schema import observation
+    from swarmscope.store.ledger.schema import observation
 
     return [c.name for c in observation.c]
 
@@ -645,14 +656,15 @@ def test_tampered_rows_reach_no_case_exhibit_notice_letter_or_escalation(
     victim = sorted(world.honest)[-1]
     _tamper(world.attack_db, f"UPDATE observation SET ended_us = ended_us + 1 WHERE ip = '{victim}'"
                              f" AND started_us = {world.hits[victim][0]} AND tier = 'verified'")  # fmt: skip
-    out = swarmscope("exhibits", "--out", str(tmp_path / "exhibits"), "--actor", "counsel", "--db", db)
+    out = swarmscope("exhibits", "--out", str(tmp_path / "exhibits"), "--actor", "counsel", "--db", db,
+                     *THRESHOLDS)  # fmt: skip
     (csv_path,) = sorted((tmp_path / "exhibits").glob("*.csv"))
     lines = list(csv.reader(io.StringIO(csv_path.read_text(encoding="utf-8"), newline="")))[1:]
     assert {line[1] for line in lines} == set(world.honest) - {victim}
     assert f"warning: left out {does[victim]}: refused" in out.stderr and "row altered" in out.stderr
     out = swarmscope("notices", "--out", str(tmp_path / "notices"), "--xsd", str(XSD),
                      "--complainant-entity", "Example Rights Ltd", "--complainant-email", "n@rights.test",
-                     "--db", db)  # fmt: skip
+                     "--db", db, *THRESHOLDS)  # fmt: skip
     assert len(list((tmp_path / "notices").glob("*.xml"))) == len(world.honest) - 1
     assert f"skipped {does[victim]}" in out.stdout
     notices_text = "".join(p.read_text(encoding="utf-8") for p in (tmp_path / "notices").glob("*.txt"))
@@ -666,7 +678,7 @@ def test_tampered_rows_reach_no_case_exhibit_notice_letter_or_escalation(
         ("letters", "approve", does[victim], "--actor", "counsel"),
         ("escalations", "mark", does[victim], "--actor", "counsel"),
     ):
-        refused_run = swarmscope(*command, "--db", db, ok=False)
+        refused_run = swarmscope(*command, "--db", db, *THRESHOLDS, ok=False)
         assert refused_run.returncode == 1, (command, refused_run.stdout, refused_run.stderr)
         assert f"{does[victim]}: refused" in refused_run.stderr and "Traceback" not in refused_run.stderr, (
             command
@@ -743,8 +755,8 @@ def _skew_the_last_run(db: Path, key: Path, hits: dict[str, list[int]]) -> None:
     """The node itself (its key) seals, with its last run, what a 500 ms-off NTP server showed: good before
     the first hit, 500 ms off just before it, good again after the last one (every hit is flagged)."""
     from swarmscope.evidence.records import ClockSample
-    from swarmscope.store.node_key import load_or_create_node_key
-    from swarmscope.store.queries import run_rows
+    from swarmscope.store.ledger.node_key import load_or_create_node_key
+    from swarmscope.store.ledger.queries import run_rows
 
     starts = sorted(t for times in hits.values() for t in times)
     samples = [
@@ -765,7 +777,8 @@ def _copy(world: World, where: Path) -> Path:
 
 def _no_document(db: Path, where: Path, case_ips: set[str]) -> None:
     """exhibits and notices carry exactly ``case_ips`` (possibly none)."""
-    swarmscope("exhibits", "--out", str(where / "exhibits"), "--actor", "counsel", "--db", str(db), ok=False)
+    swarmscope("exhibits", "--out", str(where / "exhibits"), "--actor", "counsel", "--db", str(db),
+               *THRESHOLDS, ok=False)  # fmt: skip
     lines = [
         line
         for path in sorted((where / "exhibits").glob("*.csv"))
@@ -774,7 +787,7 @@ def _no_document(db: Path, where: Path, case_ips: set[str]) -> None:
     assert {line[1] for line in lines} == case_ips
     swarmscope("notices", "--out", str(where / "notices"), "--xsd", str(XSD),
                "--complainant-entity", "Example Rights Ltd", "--complainant-email", "n@rights.test",
-               "--db", str(db), ok=False)  # fmt: skip
+               "--db", str(db), *THRESHOLDS, ok=False)  # fmt: skip
     assert len(list((where / "notices").glob("*.xml"))) == len(case_ips)
 
 

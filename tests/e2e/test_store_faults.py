@@ -35,7 +35,7 @@ import pytest
 pytest.importorskip("libtorrent")
 
 from swarmscope.store.database import open_store
-from swarmscope.store.ledger_queries import load_ledger
+from swarmscope.store.ledger.entries import load_ledger
 from swarmscope.testbed import Swarm
 from tests import pg_server
 from tests.e2e.crash_support import (

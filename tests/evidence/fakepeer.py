@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
-from swarmscope.evidence.probe import ProbePolicy, ProbeRun
+from swarmscope.evidence.probe.run import ProbePolicy, ProbeRun
 from swarmscope.evidence.records import BlockProof
 from swarmscope.wire import bencode
 from swarmscope.wire import peer as pw

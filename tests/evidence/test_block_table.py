@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from swarmscope.errors import ProtocolStateError
-from swarmscope.evidence.block_table import DIGEST_LEN, BlockTable, block_hashes
+from swarmscope.evidence.probe.block_table import DIGEST_LEN, BlockTable, block_hashes
 from swarmscope.evidence.records import BlockProof
 from swarmscope.wire.types import BLOCK_SIZE
 

@@ -10,22 +10,26 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from swarmscope.evidence import bundle as b
-from swarmscope.evidence.bundle_verify import BundleUnusableError, verify_bundle
+from swarmscope.evidence.bundle import layout as b
+from swarmscope.evidence.bundle.verify import BundleUnusableError, verify_bundle
 from swarmscope.evidence.canonical import EvidenceRecord, canonical_bytes
-from swarmscope.evidence.capture import Capture, CaptureRecorder, capture_header, replay
+from swarmscope.evidence.capture.recording import Capture, CaptureRecorder, capture_header, replay
 from swarmscope.evidence.chain import GENESIS, ChainEntry, append
-from swarmscope.evidence.pieces import MetainfoPieces
-from swarmscope.evidence.probe import ProbePolicy, ProbeRun
+from swarmscope.evidence.probe.pieces import MetainfoPieces
+from swarmscope.evidence.probe.run import ProbePolicy, ProbeRun
 from swarmscope.evidence.records import BlockProof, ClockSample, Observation, RunStarted, Sighting, Tier
 from swarmscope.evidence.seal import Batch, SealedBatch, key_fingerprint, public_key_raw, seal_batch
 from swarmscope.wire import bencode
 from swarmscope.wire.metainfo import parse_metainfo
 from tests.evidence.fakepeer import OUR_ID, FakePeer, Pieces, bitfield, ext_handshake
+
+if TYPE_CHECKING:
+    from swarmscope.store.database import Store
 
 T0 = 1_800_000_000_000_000  # UTC µs
 KEY = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
@@ -164,6 +168,26 @@ def make_world() -> World:
     return World(
         torrent, infohash, pieces, records, entries, batches, captures, blobs, {(infohash, 1): pieces.data[1]}
     )
+
+
+def commit_world(store: Store, world: World) -> int:
+    """Commit the world's records to ``store`` in three sealed batches (content with the second); run id."""
+    store.add_swarm(
+        world.infohash, world.infohash, None, "work.bin", 4, 32768, 103304, world.torrent, None, T0
+    )
+    run_id = store.start_run({"pieces_to_verify": 1}, "0.1.0", T0)
+    records = world.records
+    for n, (lo, hi) in enumerate(((0, 5), (5, 8), (8, len(records)))):
+        store.commit_evidence(
+            run_id,
+            records=records[lo:hi],
+            captures=world.captures if n == 1 else {},
+            blobs=world.blobs if n == 1 else {},
+            reference_pieces=[(world.infohash, 1, world.pieces.data[1])] if n == 1 else [],
+            sealed_at_us=T0 + 100_000_000 + n,
+            clock={"server": "127.0.0.53:123", "offset_us": 1000},
+        )
+    return run_id
 
 
 def content_of(world: World, keep: set[int] | None = None, **filters: object) -> b.BundleContent:

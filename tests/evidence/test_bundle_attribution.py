@@ -18,11 +18,11 @@ import pytest
 
 from swarmscope.attribution.datasets import Fingerprint, fingerprint
 from swarmscope.attribution.lookup import Attributor
-from swarmscope.evidence import bundle as b
-from swarmscope.evidence.bundle_datasets import dataset_json, parse_datasets
-from swarmscope.evidence.bundle_verify import Verdict, verify_bundle
+from swarmscope.evidence.bundle import layout as b
+from swarmscope.evidence.bundle.datasets import dataset_json, parse_datasets
+from swarmscope.evidence.bundle.verify import Verdict, verify_bundle
 from swarmscope.evidence.canonical import EvidenceRecord
-from swarmscope.evidence.pieces import MetainfoPieces
+from swarmscope.evidence.probe.pieces import MetainfoPieces
 from swarmscope.evidence.records import (
     Attribution,
     BlockProof,

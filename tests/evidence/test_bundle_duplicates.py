@@ -13,7 +13,7 @@ from pathlib import Path
 from rich.console import Console
 
 from swarmscope.cli.verify import run_verify
-from swarmscope.evidence.bundle_verify import verify_bundle
+from swarmscope.evidence.bundle.verify import verify_bundle
 from swarmscope.evidence.records import Observation
 from swarmscope.evidence.seal import key_fingerprint, public_key_raw
 from tests.evidence.test_bundle import KEY, build, make_world, seal_ledger

@@ -10,9 +10,9 @@ from dataclasses import replace
 
 import pytest
 
-from swarmscope.evidence import bundle as b
-from swarmscope.evidence.bundle_settings import RunIndex, run_clock_policy, strictest
-from swarmscope.evidence.bundle_verify import Verdict, verify_bundle
+from swarmscope.evidence.bundle import layout as b
+from swarmscope.evidence.bundle.settings import RunIndex, run_clock_policy, strictest
+from swarmscope.evidence.bundle.verify import Verdict, verify_bundle
 from swarmscope.evidence.clock_policy import ClockPolicy
 from swarmscope.evidence.records import ClockSample, Observation, RunStarted
 from tests.evidence.test_bundle import T0, World, build, make_world, seal_ledger
@@ -141,8 +141,8 @@ def test_methodology_says_captures_hold_peer_sent_addresses() -> None:
 @pytest.mark.parametrize("version", [1, 2])
 def test_older_statement_still_verifies(version: int) -> None:
     """A bundle exported with an older statement version is regenerated in its own version, not failed."""
-    from swarmscope.evidence.bundle_exhibits import ExhibitInput
-    from swarmscope.evidence.methodology import methodology_files
+    from swarmscope.evidence.bundle.exhibits import ExhibitInput
+    from swarmscope.evidence.bundle.methodology import methodology_files
 
     files = build(WORLD)
     content = {p: d for p, d in files.items() if p not in (b.MANIFEST, b.MANIFEST_SIG)}

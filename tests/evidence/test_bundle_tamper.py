@@ -15,8 +15,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from swarmscope.evidence import bundle as b
-from swarmscope.evidence.bundle_verify import Verdict, verify_bundle
+from swarmscope.evidence.bundle import layout as b
+from swarmscope.evidence.bundle.verify import Verdict, verify_bundle
 from swarmscope.evidence.canonical import canonical_bytes
 from swarmscope.evidence.records import Observation
 from swarmscope.evidence.seal import key_fingerprint, public_key_raw

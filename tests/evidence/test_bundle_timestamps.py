@@ -16,10 +16,10 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from swarmscope.evidence import bundle as b
-from swarmscope.evidence.bundle_verify import verify_bundle
+from swarmscope.evidence.bundle import layout as b
+from swarmscope.evidence.bundle.verify import verify_bundle
 from swarmscope.evidence.seal import batch_bytes
-from swarmscope.evidence.timestamp_token import parse_response, timestamp_request
+from swarmscope.evidence.timestamp.token import parse_response, timestamp_request
 from swarmscope.testbed.tsa import start_tsa
 from tests.evidence.test_bundle import T0, World, content_of, make_world
 

@@ -17,9 +17,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from swarmscope.errors import DecodeError
-from swarmscope.evidence.block_table import BlockTable
 from swarmscope.evidence.canonical import canonical_bytes
-from swarmscope.evidence.capture import (
+from swarmscope.evidence.capture.decode import decode_capture
+from swarmscope.evidence.capture.format import MAGIC, VERSION, CaptureEvent, encode_capture, lift_blocks
+from swarmscope.evidence.capture.recording import (
     Capture,
     CaptureHeader,
     CaptureRecorder,
@@ -30,9 +31,8 @@ from swarmscope.evidence.capture import (
     capture_header,
     replay,
 )
-from swarmscope.evidence.capture_decode import decode_capture
-from swarmscope.evidence.capture_format import MAGIC, VERSION, CaptureEvent, encode_capture, lift_blocks
-from swarmscope.evidence.probe import Depth, ProbePolicy, ProbeRun
+from swarmscope.evidence.probe.block_table import BlockTable
+from swarmscope.evidence.probe.run import Depth, ProbePolicy, ProbeRun
 from swarmscope.evidence.records import BlockProof, Failure, Observation, Tier
 from swarmscope.wire import bencode
 from tests.evidence.fakepeer import IH, FakePeer, Pieces, bitfield, ext_handshake, make_run

@@ -8,15 +8,15 @@ import pytest
 
 from swarmscope.errors import ProtocolStateError
 from swarmscope.evidence.canonical import canonical_bytes
-from swarmscope.evidence.capture import (
+from swarmscope.evidence.capture.decode import decode_capture
+from swarmscope.evidence.capture.recording import (
     CaptureRecorder,
     MetadataHeader,
     ReplayError,
     capture_header,
     replay,
 )
-from swarmscope.evidence.capture_decode import decode_capture
-from swarmscope.evidence.metadata_fetch import MetadataFetch, MetadataOutcome
+from swarmscope.evidence.probe.metadata_fetch import MetadataFetch, MetadataOutcome
 from swarmscope.net.capture_tap import TappedRun
 from swarmscope.net.clock import Clock
 from tests.evidence.fakepeer import Pieces, make_run

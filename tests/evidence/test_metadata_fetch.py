@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from swarmscope.evidence.metadata_fetch import (
+from swarmscope.evidence.probe.metadata_fetch import (
     MISMATCH_DETAIL,
     NO_METADATA_FAILURE,
     UT_METADATA_ID,

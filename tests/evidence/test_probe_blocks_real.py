@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from swarmscope.evidence.block_table import BlockTable
-from swarmscope.evidence.probe import ProbePolicy, ProbeRun
+from swarmscope.evidence.probe.block_table import BlockTable
+from swarmscope.evidence.probe.run import ProbePolicy, ProbeRun
 from swarmscope.evidence.records import BlockProof, Failure, Observation, Tier
 from swarmscope.monitor.reference import load_reference
 from swarmscope.monitor.targets import MetainfoPieces

@@ -10,9 +10,9 @@ import hashlib
 
 import pytest
 
-from swarmscope.evidence.bundle_exhibits import ExhibitInput, exhibit_files
+from swarmscope.evidence.bundle.exhibits import ExhibitInput, exhibit_files
 from swarmscope.evidence.canonical import canonical_bytes, record_from_canonical
-from swarmscope.store.writer import ROW_BUILDERS
+from swarmscope.store.ledger.writer import ROW_BUILDERS
 from tests.evidence.record_samples import SAMPLES
 
 CANONICAL_SHA256 = {

@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from swarmscope.errors import DecodeError, SwarmscopeError
-from swarmscope.evidence.timestamp_token import (
+from swarmscope.evidence.timestamp.token import (
     TimestampError,
     _TimeStampResp,  # token optional, unlike asn1crypto's
     parse_response,

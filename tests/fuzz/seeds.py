@@ -14,7 +14,7 @@ from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 
-from swarmscope.evidence.capture_format import MAGIC
+from swarmscope.evidence.capture.format import MAGIC
 from swarmscope.wire import bencode, extension, krpc, mse, pex
 from swarmscope.wire import mse_cipher as mc
 from swarmscope.wire import peer as pw

@@ -28,9 +28,9 @@ from pathlib import Path
 from swarmscope.attribution.datasets import read_flag_list, read_mmdb_metadata
 from swarmscope.cases.identities import parse_disclosure
 from swarmscope.errors import DecodeError, InputError
-from swarmscope.evidence.bundle_verify import verify_bundle
-from swarmscope.evidence.capture_decode import decode_capture
-from swarmscope.evidence.capture_format import MAGIC, VERSION
+from swarmscope.evidence.bundle.verify import verify_bundle
+from swarmscope.evidence.capture.decode import decode_capture
+from swarmscope.evidence.capture.format import MAGIC, VERSION
 from swarmscope.wire import bencode, extension, http_tracker, krpc, magnet, metainfo, mse, pex, udp_tracker
 from swarmscope.wire import mse_cipher as mc
 from swarmscope.wire import peer as pw

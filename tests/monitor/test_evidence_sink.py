@@ -15,11 +15,21 @@ from swarmscope.monitor.config import MonitorConfig
 from swarmscope.monitor.evidence_sink import EvidenceSink
 from swarmscope.net.clock import Clock
 from swarmscope.store.database import open_store
-from swarmscope.store.datasets import register_dataset
-from swarmscope.store.ledger_queries import load_ledger
-from swarmscope.store.ledger_verify import verify_ledger
+from swarmscope.store.ledger.datasets import register_dataset
+from swarmscope.store.ledger.entries import load_ledger
+from swarmscope.store.ledger.verify import verify_ledger
 from swarmscope.testbed.mmdb import build_test_datasets
 from tests.store.factories import SWARM_A, observation
+
+
+async def _feed_clock_samples(sink: EvidenceSink, samples: list[ClockSample]) -> None:
+    """Start the sink's run (its clock watch cancelled), hand it ``samples`` as NTP results, stop it."""
+    writer, *rest = await sink.start()
+    for task in rest:
+        task.cancel()
+    for sample in samples:
+        sink._clock_sample(sample)
+    await sink.stop(writer)
 
 
 def test_clock_samples_are_sealed_and_warn_once_per_transition(tmp_path: Path) -> None:
@@ -36,17 +46,9 @@ def test_clock_samples_are_sealed_and_warn_once_per_transition(tmp_path: Path) -
         ClockSample("127.0.0.1:1", 5, offset_us=-39_000, delay_us=10, stratum=8, leap=0),
     ]
 
-    async def run() -> None:
-        sink = EvidenceSink(store, config, Clock(), warnings.append, software_commit="0" * 40)
-        writer, *rest = await sink.start()
-        for task in rest:
-            task.cancel()
-        for sample in samples:
-            sink._clock_sample(sample)
-        await sink.stop(writer)
-
     try:
-        asyncio.run(run())
+        sink = EvidenceSink(store, config, Clock(), warnings.append, software_commit="0" * 40)
+        asyncio.run(_feed_clock_samples(sink, samples))
         kinds = [kind for _, kind, _ in load_ledger(store)]
         records = [record_from_canonical(data) for _, _, data in load_ledger(store)]
         assert verify_ledger(store).ok
@@ -105,7 +107,7 @@ def test_each_address_is_attributed_once_per_run_with_dataset_fingerprints(tmp_p
 def test_reference_pieces_queued_alone_are_committed_at_stop(tmp_path: Path) -> None:
     """The writer does not return at stop while reference pieces (no records) are still queued."""
     from swarmscope.monitor.ledger_writer import LedgerWriter
-    from swarmscope.store.ledger_queries import load_reference_pieces
+    from swarmscope.store.ledger.entries import load_reference_pieces
 
     store = open_store(str(tmp_path / "pieces.db"), node_key=Ed25519PrivateKey.generate())
     run_id = store.start_run({}, "0.1.0", 1)
@@ -136,17 +138,8 @@ def test_every_clock_transition_is_its_own_line(tmp_path: Path) -> None:
         for i, o in enumerate(offsets)
     ]
 
-    async def run() -> None:
-        sink = EvidenceSink(store, config, Clock(), warnings.append)
-        writer, *rest = await sink.start()
-        for task in rest:
-            task.cancel()
-        for sample in samples:
-            sink._clock_sample(sample)
-        await sink.stop(writer)
-
     try:
-        asyncio.run(run())
+        asyncio.run(_feed_clock_samples(EvidenceSink(store, config, Clock(), warnings.append), samples))
     finally:
         store.close()
     assert len(warnings) == 4 and len(set(warnings)) == 4, warnings

@@ -19,8 +19,8 @@ from swarmscope.evidence.seal import SealedBatch
 from swarmscope.monitor.ledger_writer import LedgerWriter
 from swarmscope.net.clock import Clock
 from swarmscope.store.database import Store, StoreError, open_store
-from swarmscope.store.ledger_queries import load_batches, load_ledger
-from swarmscope.store.ledger_verify import verify_ledger
+from swarmscope.store.ledger.entries import load_batches, load_ledger
+from swarmscope.store.ledger.verify import verify_ledger
 from tests.store.factories import SWARM_A, observation
 
 RECORDS = 6

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from swarmscope.evidence.metadata_fetch import MISMATCH_DETAIL, MetadataPolicy
+from swarmscope.evidence.probe.metadata_fetch import MISMATCH_DETAIL, MetadataPolicy
 from swarmscope.evidence.records import Failure, Tier
 from swarmscope.monitor.metadata import (
     dht_candidates,

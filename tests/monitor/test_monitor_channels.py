@@ -18,8 +18,8 @@ from swarmscope.monitor.crawler import Monitor
 from swarmscope.monitor.targets import load_target
 from swarmscope.net.clock import Clock
 from swarmscope.net.dht_node import DhtNode
-from swarmscope.store import queries
 from swarmscope.store.database import open_store
+from swarmscope.store.ledger import queries
 from swarmscope.wire import bencode
 from swarmscope.wire.types import Endpoint
 

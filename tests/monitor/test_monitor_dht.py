@@ -17,8 +17,8 @@ from swarmscope.monitor.config import MonitorConfig
 from swarmscope.monitor.crawler import Monitor
 from swarmscope.monitor.targets import load_target
 from swarmscope.net.clock import Clock
-from swarmscope.store import queries
 from swarmscope.store.database import open_store
+from swarmscope.store.ledger import queries
 from tests.net.lt_dht import Mesh, dht_mesh
 from tests.net.lt_seed import make_torrent
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from swarmscope.evidence.capture_decode import decode_capture
+from swarmscope.evidence.capture.decode import decode_capture
 from swarmscope.evidence.records import Source, Tier
 from swarmscope.monitor.config import MonitorConfig
 from swarmscope.monitor.crawler import Monitor
@@ -31,9 +31,9 @@ from swarmscope.monitor.targets import load_target
 from swarmscope.net.clock import Clock
 from swarmscope.net.mse_conn import EncryptionPolicy
 from swarmscope.store.database import open_store
-from swarmscope.store.ledger_queries import load_capture
-from swarmscope.store.node_key import default_key_path, load_or_create_node_key
-from swarmscope.store.queries import load_observations
+from swarmscope.store.ledger.entries import load_capture
+from swarmscope.store.ledger.node_key import default_key_path, load_or_create_node_key
+from swarmscope.store.ledger.queries import load_observations
 from tests.net.lt_seed import lt, make_torrent, seed
 
 pytestmark = pytest.mark.realclients

@@ -17,9 +17,9 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from swarmscope.evidence.canonical import canonical_bytes
-from swarmscope.evidence.capture import replay
-from swarmscope.evidence.capture_decode import decode_capture
-from swarmscope.evidence.pieces import MetainfoPieces
+from swarmscope.evidence.capture.decode import decode_capture
+from swarmscope.evidence.capture.recording import replay
+from swarmscope.evidence.probe.pieces import MetainfoPieces
 from swarmscope.evidence.records import Observation, Source
 from swarmscope.monitor.config import MonitorConfig
 from swarmscope.monitor.crawler import Monitor
@@ -27,8 +27,8 @@ from swarmscope.monitor.metadata import metainfo_from_info
 from swarmscope.monitor.targets import load_target
 from swarmscope.net.clock import Clock
 from swarmscope.store.database import open_store
-from swarmscope.store.ledger_queries import load_blob, load_capture
-from swarmscope.store.queries import load_observations
+from swarmscope.store.ledger.entries import load_blob, load_capture
+from swarmscope.store.ledger.queries import load_observations
 from swarmscope.wire import extension
 from swarmscope.wire import peer as pw
 from tests.evidence.test_metadata_fetch import INFO, LT_ID, V1, MetadataPeer

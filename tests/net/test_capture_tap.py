@@ -18,11 +18,11 @@ import pytest
 
 from swarmscope.errors import DecodeError
 from swarmscope.evidence.canonical import canonical_bytes
-from swarmscope.evidence.capture import Capture, CaptureHeader, EventKind, ReplayError, replay
-from swarmscope.evidence.capture_decode import decode_capture
-from swarmscope.evidence.metadata_fetch import MetadataFetch, MetadataOutcome, MetadataPolicy
-from swarmscope.evidence.pieces import MetainfoPieces
-from swarmscope.evidence.probe import ProbeRun
+from swarmscope.evidence.capture.decode import decode_capture
+from swarmscope.evidence.capture.recording import Capture, CaptureHeader, EventKind, ReplayError, replay
+from swarmscope.evidence.probe.metadata_fetch import MetadataFetch, MetadataOutcome, MetadataPolicy
+from swarmscope.evidence.probe.pieces import MetainfoPieces
+from swarmscope.evidence.probe.run import ProbeRun
 from swarmscope.evidence.records import Failure, Observation, Source, Tier
 from swarmscope.net.capture_tap import CaptureTap, TappedRun
 from swarmscope.net.clock import Clock

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from swarmscope.evidence.probe import ProbeRun
+from swarmscope.evidence.probe.run import ProbeRun
 from swarmscope.evidence.records import Failure, Tier
 from swarmscope.net.clock import Clock
 from swarmscope.net.mse_conn import (

@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 
 from swarmscope.evidence.canonical import canonical_bytes
-from swarmscope.evidence.capture import replay
-from swarmscope.evidence.capture_decode import decode_capture
-from swarmscope.evidence.metadata_fetch import MetadataFetch, MetadataPolicy
+from swarmscope.evidence.capture.decode import decode_capture
+from swarmscope.evidence.capture.recording import replay
+from swarmscope.evidence.probe.metadata_fetch import MetadataFetch, MetadataPolicy
 from swarmscope.evidence.records import Failure, Observation
 from swarmscope.net.capture_tap import CaptureTap, TappedRun
 from swarmscope.net.clock import Clock

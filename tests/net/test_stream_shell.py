@@ -16,9 +16,9 @@ from typing import Any, cast
 import pytest
 
 from swarmscope.evidence.canonical import canonical_bytes
-from swarmscope.evidence.capture import replay
-from swarmscope.evidence.pieces import MetainfoPieces
-from swarmscope.evidence.probe import ProbePolicy, ProbeRun
+from swarmscope.evidence.capture.recording import replay
+from swarmscope.evidence.probe.pieces import MetainfoPieces
+from swarmscope.evidence.probe.run import ProbePolicy, ProbeRun
 from swarmscope.evidence.records import Failure, Observation, Source
 from swarmscope.net.capture_tap import CaptureTap
 from swarmscope.net.clock import Clock

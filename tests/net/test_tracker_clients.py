@@ -21,9 +21,9 @@ from urllib.parse import unquote_to_bytes, urlsplit
 
 import pytest
 
-from swarmscope.net.tracker_client import TrackerClient
+from swarmscope.net.tracker_client import AnnounceOutcome, TrackerClient
 from swarmscope.net.udp_tracker_client import UdpTrackerClient
-from swarmscope.wire.http_tracker import AnnounceRequest, AnnounceResponse
+from swarmscope.wire.tracker import AnnounceRequest, AnnounceResponse
 from swarmscope.wire.types import Endpoint
 from tests.net.opentracker import OpentrackerHandle, free_port, opentracker_factory  # noqa: F401
 
@@ -77,15 +77,18 @@ async def test_announce_from_several_addresses_sees_each_other(
             await c.aclose()
 
 
-@pytest.mark.realclients
-async def test_not_whitelisted_http_is_failure_reason_value(tracker: OpentrackerHandle) -> None:
-    c = client(9, "127.0.0.9")
+async def _announce_not_listed(url: str, n: int) -> AnnounceOutcome:
+    """``event=started`` for an infohash opentracker's whitelist lacks, from 127.0.0.``n``."""
+    c = client(n, f"127.0.0.{n}")
     try:
-        out = await c.announce(
-            tracker.http_url, c.make_request(IH_NOT_LISTED, port=1, left=0, event="started")
-        )
+        return await c.announce(url, c.make_request(IH_NOT_LISTED, port=1, left=0, event="started"))
     finally:
         await c.aclose()
+
+
+@pytest.mark.realclients
+async def test_not_whitelisted_http_is_failure_reason_value(tracker: OpentrackerHandle) -> None:
+    out = await _announce_not_listed(tracker.http_url, 9)
     assert not out.ok and out.response is not None
     assert out.error == "failure reason: Requested download is not authorized for use with this tracker."
     assert out.response.peers == ()
@@ -93,13 +96,7 @@ async def test_not_whitelisted_http_is_failure_reason_value(tracker: Opentracker
 
 @pytest.mark.realclients
 async def test_not_whitelisted_udp_is_truncated_reply_error(tracker: OpentrackerHandle) -> None:
-    c = client(10, "127.0.0.10")
-    try:
-        out = await c.announce(
-            tracker.udp_url, c.make_request(IH_NOT_LISTED, port=1, left=0, event="started")
-        )
-    finally:
-        await c.aclose()
+    out = await _announce_not_listed(tracker.udp_url, 10)
     assert not out.ok and out.response is None and out.error is not None
     assert "truncated, 8 bytes" in out.error
 

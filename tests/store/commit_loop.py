@@ -11,7 +11,7 @@ import sys
 import time
 
 from swarmscope.store.database import open_store
-from swarmscope.store.node_key import default_key_path, load_or_create_node_key
+from swarmscope.store.ledger.node_key import default_key_path, load_or_create_node_key
 from tests.store.factories import T0, add_swarms, full_observation
 
 

@@ -10,7 +10,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from swarmscope.store.database import Store, open_store
-from swarmscope.store.node_key import default_key_path, load_or_create_node_key
+from swarmscope.store.ledger.node_key import default_key_path, load_or_create_node_key
 from tests.store.factories import T0, add_swarms
 
 

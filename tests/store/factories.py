@@ -7,8 +7,12 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from swarmscope.evidence.records import ExtensionInfo, Failure, Observation, Sighting, Source, Tier
+from swarmscope.store.database import open_store
+from swarmscope.store.ledger.verify import verify_ledger
 
 if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     from swarmscope.store.database import Store
 
 SWARM_A = "aa" * 20
@@ -89,6 +93,18 @@ def full_observation(**kw: Any) -> Observation:
 def add_swarms(store: Store) -> None:
     store.add_swarm(SWARM_A, SWARM_A, None, "alpha.iso", 12, 32768, 12 * 32768 - 5, b"d4:infod", None, T0)
     store.add_swarm(SWARM_B, None, SWARM_B, "beta.bin", 4, 16384, 65536, None, "magnet:?xt=x", T0)
+
+
+def check_two_writers_serialise(first: Store, url: str, node_key: Ed25519PrivateKey, run_id: int) -> None:
+    """A second writer of the same node opens ``url``; both commit at once; the ledger must verify whole."""
+    second = open_store(url, node_key=node_key, now_us=T0)
+    try:
+        errors, threads = commit_from_two_writers(first, second, run_id)
+    finally:
+        second.close()
+    assert not errors and not any(t.is_alive() for t in threads)
+    verdict = verify_ledger(first)
+    assert verdict.ok and verdict.entries == 120 and verdict.batches == 40, verdict.problems
 
 
 def commit_from_two_writers(

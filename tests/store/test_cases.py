@@ -1,4 +1,5 @@
-"""store.cases: campaigns, the ISP directory, cases with stable DOE numbers, status changes and requests."""
+"""store.legal.cases: campaigns, the ISP directory, cases with stable DOE numbers, status changes and
+requests."""
 
 from __future__ import annotations
 
@@ -7,9 +8,9 @@ import sqlalchemy as sa
 
 from swarmscope.cases.thresholds import Candidate
 from swarmscope.cases.workflow import WorkflowError, next_case_status, next_request_status
-from swarmscope.store import cases as sc
 from swarmscope.store.database import Store, StoreError
-from swarmscope.store.schema_cases import case_event, disclosure_event
+from swarmscope.store.legal import cases as sc
+from swarmscope.store.legal.schema import case_event, disclosure_event
 from tests.store.factories import SWARM_A, SWARM_B, T0
 
 HOUR = 3600 * 10**6

@@ -1,4 +1,5 @@
-"""store.case_rows.record_build: what `cases build` writes on a case still at candidate (review M1, H5)."""
+"""store.legal.case_rows.record_build: what `cases build` writes on a case still at candidate (review M1,
+H5)."""
 
 from __future__ import annotations
 
@@ -6,9 +7,9 @@ import pytest
 
 from swarmscope.cases.thresholds import Candidate
 from swarmscope.cases.workflow import next_case_status
-from swarmscope.store import cases as sc
-from swarmscope.store.case_rows import record_build
 from swarmscope.store.database import Store
+from swarmscope.store.legal import cases as sc
+from swarmscope.store.legal.case_rows import record_build
 from tests.store.factories import SWARM_A, T0
 
 HOUR = 3600 * 10**6

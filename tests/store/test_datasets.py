@@ -12,9 +12,9 @@ from swarmscope.attribution.lookup import Attributor
 from swarmscope.errors import InputError
 from swarmscope.evidence.canonical import canonical_bytes, record_from_canonical
 from swarmscope.evidence.records import Attribution
-from swarmscope.store import queries
 from swarmscope.store.database import Store, StoreError
-from swarmscope.store.datasets import (
+from swarmscope.store.ledger import queries
+from swarmscope.store.ledger.datasets import (
     DatasetRow,
     active_datasets,
     deactivate_dataset,
@@ -23,8 +23,8 @@ from swarmscope.store.datasets import (
     register_dataset,
     resolve_dataset,
 )
-from swarmscope.store.ledger_queries import load_ledger
-from swarmscope.store.ledger_verify import verify_ledger
+from swarmscope.store.ledger.entries import load_ledger
+from swarmscope.store.ledger.verify import verify_ledger
 from swarmscope.testbed.mmdb import build_test_datasets
 from tests.store.factories import T0, observation
 

@@ -24,15 +24,15 @@ from rich.console import Console
 from swarmscope.cases.retention import RetentionPolicy, due_ip_addresses
 from swarmscope.cli.export import run_export
 from swarmscope.cli.verify import run_verify
-from swarmscope.evidence.capture_decode import decode_capture
+from swarmscope.evidence.capture.decode import decode_capture
 from swarmscope.evidence.records import Attribution, Sighting
 from swarmscope.evidence.seal import key_fingerprint, private_key_pem, public_key_raw
-from swarmscope.store.database import Store, StoreError, open_store
-from swarmscope.store.ledger_verify import verify_ledger
-from swarmscope.store.purge import IpPurge, purge_ip_evidence, purge_log_rows
-from swarmscope.store.schema import APPEND_ONLY_TABLES, metadata
-from swarmscope.store.schema_cases import legal_case, purge_authorization
-from tests.evidence.test_bundle import BLOCK_IP, CHOKE_IP, SEED_IP, T0, World, make_world
+from swarmscope.store.database import APPEND_ONLY_TABLES, Store, StoreError, open_store
+from swarmscope.store.ledger.schema import metadata
+from swarmscope.store.ledger.verify import verify_ledger
+from swarmscope.store.legal.purge import IpPurge, purge_ip_evidence, purge_log_rows
+from swarmscope.store.legal.schema import legal_case, purge_authorization
+from tests.evidence.test_bundle import BLOCK_IP, CHOKE_IP, SEED_IP, T0, World, commit_world, make_world
 from tests.pg_server import backend_url, drop_schema
 
 WORLD = make_world()
@@ -71,21 +71,7 @@ def populate(db: str, world: World = WORLD) -> None:
     """The world in three sealed batches with content, attributions in a fourth, two cases."""
     store = open_store(db, node_key=KEY, now_us=T0)
     try:
-        store.add_swarm(
-            world.infohash, world.infohash, None, "work.bin", 4, 32768, 103304, world.torrent, None, T0
-        )
-        run_id = store.start_run({"pieces_to_verify": 1}, "0.1.0", T0)
-        records = world.records
-        for n, (lo, hi) in enumerate(((0, 5), (5, 8), (8, len(records)))):
-            store.commit_evidence(
-                run_id,
-                records=records[lo:hi],
-                captures=world.captures if n == 1 else {},
-                blobs=world.blobs if n == 1 else {},
-                reference_pieces=[(world.infohash, 1, world.pieces.data[1])] if n == 1 else [],
-                sealed_at_us=T0 + 100_000_000 + n,
-                clock={"server": "127.0.0.53:123", "offset_us": 1000},
-            )
+        run_id = commit_world(store, world)
         attributions = [
             Attribution(ip, T0 + 5_000_000, 64500, "AS64500 Test") for ip in sorted(PURGED | {SEED_IP})
         ]

@@ -15,9 +15,9 @@ from swarmscope.evidence.canonical import canonical_bytes, record_from_canonical
 from swarmscope.evidence.chain import GENESIS
 from swarmscope.evidence.records import BlockProof, ClockSample, RunStarted
 from swarmscope.evidence.seal import key_fingerprint, public_key_raw, verify_seal
-from swarmscope.store import queries
 from swarmscope.store.database import Store, StoreError, open_store
-from swarmscope.store.ledger_queries import (
+from swarmscope.store.ledger import queries
+from swarmscope.store.ledger.entries import (
     load_batches,
     load_blob,
     load_capture,
@@ -25,12 +25,12 @@ from swarmscope.store.ledger_queries import (
     load_reference_pieces,
     node_keys,
 )
-from swarmscope.store.ledger_verify import verify_ledger
+from swarmscope.store.ledger.verify import verify_ledger
 from tests.store.factories import (
     SWARM_A,
     T0,
     add_swarms,
-    commit_from_two_writers,
+    check_two_writers_serialise,
     full_observation,
     observation,
     sighting,
@@ -246,11 +246,4 @@ def test_legacy_store_without_key_still_reads(db_path: Path) -> None:
 def test_concurrent_writers_of_one_node_serialise_on_sqlite(
     db_path: Path, store: Store, run_id: int, node_key: Ed25519PrivateKey
 ) -> None:
-    second = open_store(str(db_path), node_key=node_key, now_us=T0)
-    try:
-        errors, threads = commit_from_two_writers(store, second, run_id)
-    finally:
-        second.close()
-    assert not errors and not any(t.is_alive() for t in threads)
-    verdict = verify_ledger(store)
-    assert verdict.ok and verdict.entries == 120 and verdict.batches == 40, verdict.problems
+    check_two_writers_serialise(store, str(db_path), node_key, run_id)

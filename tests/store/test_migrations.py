@@ -9,8 +9,14 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from swarmscope.store.database import alembic_config, create_engine, database_url, open_store
-from swarmscope.store.schema import APPEND_ONLY_TABLES, metadata
+from swarmscope.store.database import (
+    APPEND_ONLY_TABLES,
+    alembic_config,
+    create_engine,
+    database_url,
+    open_store,
+)
+from swarmscope.store.ledger.schema import metadata
 
 EXPECTED_TABLES = {
     "alembic_version",

@@ -11,7 +11,7 @@ import pytest
 
 from swarmscope.evidence.seal import key_fingerprint, load_public_key, public_key_raw
 from swarmscope.store.database import StoreError
-from swarmscope.store.node_key import (
+from swarmscope.store.ledger.node_key import (
     default_key_path,
     export_public_key,
     load_or_create_node_key,

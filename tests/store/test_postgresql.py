@@ -20,18 +20,18 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from swarmscope.evidence.canonical import canonical_bytes
 from swarmscope.evidence.records import BlockProof, ClockSample, ExtensionInfo, RunStarted
-from swarmscope.store import queries, seal_state, writer
 from swarmscope.store.database import Store, alembic_config, open_store
-from swarmscope.store.ledger_queries import load_batches, load_blob, load_capture, load_ledger
-from swarmscope.store.ledger_verify import verify_ledger
-from swarmscope.store.schema import metadata
-from swarmscope.store.schema import observation as observation_table
+from swarmscope.store.ledger import queries, seal_state, writer
+from swarmscope.store.ledger.entries import load_batches, load_blob, load_capture, load_ledger
+from swarmscope.store.ledger.schema import metadata
+from swarmscope.store.ledger.schema import observation as observation_table
+from swarmscope.store.ledger.verify import verify_ledger
 from tests.store.factories import (
     SWARM_A,
     SWARM_B,
     T0,
     add_swarms,
-    commit_from_two_writers,
+    check_two_writers_serialise,
     full_observation,
     observation,
     sighting,
@@ -143,14 +143,7 @@ def test_concurrent_writers_of_one_node_serialise_on_postgresql(
 ) -> None:
     assert PG_URL is not None
     run = pg_store.start_run({}, "0.1.0", T0)
-    second = open_store(PG_URL, node_key=node_key, now_us=T0)
-    try:
-        errors, threads = commit_from_two_writers(pg_store, second, run)
-    finally:
-        second.close()
-    assert not errors and not any(t.is_alive() for t in threads)
-    verdict = verify_ledger(pg_store)
-    assert verdict.ok and verdict.entries == 120 and verdict.batches == 40, verdict.problems
+    check_two_writers_serialise(pg_store, PG_URL, node_key, run)
 
 
 def test_seal_states_on_postgresql(pg_store: Store, node_key: Ed25519PrivateKey) -> None:
@@ -176,7 +169,7 @@ def test_seal_states_on_postgresql(pg_store: Store, node_key: Ed25519PrivateKey)
 
 def test_report_proves_rows_on_postgresql(pg_store: Store) -> None:
     """Report's proof of each sealed row (two connections: rows and ledger) reads the same on PostgreSQL."""
-    from swarmscope.store.proven_evidence import EvidenceTrust
+    from swarmscope.store.ledger.proven import EvidenceTrust
 
     run = pg_store.start_run({}, "0.1.0", T0)
     pg_store.add_observations(run, [observation()], sealed_at_us=T0 + 10_000)
@@ -195,9 +188,9 @@ def test_hit_proofs_and_signers_on_postgresql(pg_store: Store) -> None:
     from swarmscope.cases.hit_proofs import hit_proof, proven_windows, torrent_pieces
     from swarmscope.evidence.records import Observation, Source, Tier
     from swarmscope.evidence.seal import key_fingerprint, public_key_raw
-    from swarmscope.store.ledger_queries import sealing_nodes
-    from swarmscope.store.notices import swarm_pieces
-    from swarmscope.store.proven_evidence import proven_observations
+    from swarmscope.store.ledger.entries import sealing_nodes
+    from swarmscope.store.ledger.proven import proven_observations
+    from swarmscope.store.legal.notices import swarm_pieces
 
     assert PG_URL is not None
     run = pg_store.start_run({}, "0.1.0", T0)

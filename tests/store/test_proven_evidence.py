@@ -19,8 +19,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from swarmscope.evidence.records import Observation, Source, Tier
 from swarmscope.evidence.seal import key_fingerprint, public_key_raw
 from swarmscope.store.database import Store, open_store
-from swarmscope.store.proven_evidence import ProvenEvidence, proven_observations
-from swarmscope.store.schema import observation
+from swarmscope.store.ledger.proven import ProvenEvidence, proven_observations
+from swarmscope.store.ledger.schema import observation
 from tests.pg_server import backend_url, drop_schema
 
 IH = "ab" * 20

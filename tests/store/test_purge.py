@@ -9,10 +9,11 @@ import sqlalchemy as sa
 
 from swarmscope.cases.retention import ClosedCase, RetentionPolicy, due_identities
 from swarmscope.cases.workflow import next_case_status
-from swarmscope.store import cases as case_store
 from swarmscope.store.database import Store, StoreError
-from swarmscope.store.ledger_verify import verify_ledger
-from swarmscope.store.purge import (
+from swarmscope.store.ledger.schema import metadata
+from swarmscope.store.ledger.verify import verify_ledger
+from swarmscope.store.legal import cases as case_store
+from swarmscope.store.legal.purge import (
     identity_cases,
     ip_case_statuses,
     ip_evidence_counts,
@@ -20,8 +21,7 @@ from swarmscope.store.purge import (
     purge_identities,
     purge_log_rows,
 )
-from swarmscope.store.schema import metadata
-from swarmscope.store.subscribers import audit_rows, subscriber_rows
+from swarmscope.store.legal.subscribers import audit_rows, subscriber_rows
 from tests.store.factories import T0, observation, sighting
 from tests.store.test_subscribers import HOUR, NAMES, disclosure, do_import, make_case
 

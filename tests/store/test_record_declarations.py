@@ -14,16 +14,16 @@ import sqlalchemy as sa
 
 from swarmscope.errors import DecodeError
 from swarmscope.evidence import canonical
-from swarmscope.evidence.bundle_exhibits import record_view
+from swarmscope.evidence.bundle.exhibits import record_view
 from swarmscope.evidence.canonical import canonical_bytes, decode_record, encode_record
 from swarmscope.evidence.declarations import BLOCK_PROOF, EVIDENCE_SPECS, NESTED_SPECS, OBSERVATION, SPECS
 from swarmscope.evidence.record_spec import Column, RecordSpec, field
 from swarmscope.evidence.records import BlockProof, Observation, Tier
 from swarmscope.evidence.row_codecs import json_ints
-from swarmscope.store import queries, writer
 from swarmscope.store.database import Store
-from swarmscope.store.record_rows import READERS, SQL_TYPES, row_builder, row_columns, row_reader
-from swarmscope.store.schema import metadata
+from swarmscope.store.ledger import queries, writer
+from swarmscope.store.ledger.record_rows import READERS, SQL_TYPES, row_builder, row_columns, row_reader
+from swarmscope.store.ledger.schema import metadata
 from tests.evidence.record_samples import SAMPLES
 
 

@@ -18,12 +18,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from swarmscope.evidence.canonical import canonical_bytes
 from swarmscope.evidence.chain import ChainEntry, append
-from swarmscope.store import writer
 from swarmscope.store.database import Store, StoreError, open_store
-from swarmscope.store.ledger_queries import load_batches, load_ledger
-from swarmscope.store.ledger_verify import verify_ledger
-from swarmscope.store.node_key import default_key_path, load_or_create_node_key
-from swarmscope.store.schema import ledger_entry, observation
+from swarmscope.store.ledger import writer
+from swarmscope.store.ledger.entries import load_batches, load_ledger
+from swarmscope.store.ledger.node_key import default_key_path, load_or_create_node_key
+from swarmscope.store.ledger.schema import ledger_entry, observation
+from swarmscope.store.ledger.verify import verify_ledger
 from tests.store.factories import T0
 from tests.store.factories import observation as make_observation
 
@@ -36,8 +36,12 @@ def _read_lines(stream: object, out: list[str]) -> None:
         out.append(line)
 
 
-def _run_and_kill(db: Path, delay: float) -> tuple[list[str], bool]:
-    """Start the commit loop, SIGKILL it after ``delay`` s (or let it finish), return its complete lines."""
+def _run_and_kill(db: Path, delay: float, *, after_first: bool) -> tuple[list[str], bool]:
+    """Start the commit loop, SIGKILL it after ``delay`` s (or let it finish), return its complete lines.
+
+    ``after_first``: the delay counts from the child's first reported commit (at most 60 s of waiting),
+    so the kill lands mid-write however slowly a loaded machine starts Python; otherwise from its start
+    (a kill during start-up or the first commit)."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "tests.store.commit_loop", str(db), "2000"],
         cwd=ROOT,
@@ -49,6 +53,10 @@ def _run_and_kill(db: Path, delay: float) -> tuple[list[str], bool]:
     reader = threading.Thread(target=_read_lines, args=(proc.stdout, lines), daemon=True)
     reader.start()
     try:
+        for _ in range(600 if after_first else 0):  # bounded: 60 s
+            if lines or proc.poll() is not None:
+                break
+            time.sleep(0.1)
         time.sleep(delay)
         if proc.poll() is None:
             os.kill(proc.pid, signal.SIGKILL)
@@ -71,8 +79,8 @@ def test_sigkill_at_random_moments_loses_no_committed_batch(tmp_path: Path) -> N
     rng = random.Random(4)
     reported: dict[int, str] = {}
     killed = 0
-    for _ in range(KILLS):
-        lines, was_killed = _run_and_kill(db, rng.uniform(0.2, 2.0))
+    for kill in range(KILLS):
+        lines, was_killed = _run_and_kill(db, rng.uniform(0.0, 1.5), after_first=kill % 3 != 0)
         killed += was_killed
         for line in lines:
             index, head = line.split()

@@ -12,9 +12,10 @@ from hypothesis import strategies as st
 
 from swarmscope.evidence.canonical import canonical_bytes
 from swarmscope.evidence.records import BlockProof, ExtensionInfo, Observation, Sighting, Tier
-from swarmscope.store import ledger_queries, queries
 from swarmscope.store.database import Store, open_store
-from swarmscope.store.node_key import default_key_path, load_or_create_node_key
+from swarmscope.store.ledger import entries as ledger_queries
+from swarmscope.store.ledger import queries
+from swarmscope.store.ledger.node_key import default_key_path, load_or_create_node_key
 from tests.store.factories import SWARM_A, SWARM_B, T0, add_swarms
 
 US = st.integers(min_value=0, max_value=2**62)

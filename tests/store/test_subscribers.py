@@ -9,10 +9,10 @@ import sqlalchemy as sa
 
 from swarmscope.cases.identities import Identity, IdentityError, IdentityKey, parse_disclosure
 from swarmscope.cases.workflow import next_case_status
-from swarmscope.store import cases as case_store
 from swarmscope.store.database import Store, StoreError
-from swarmscope.store.schema_cases import audit_log, case_event, disclosure_request, legal_case
-from swarmscope.store.subscribers import (
+from swarmscope.store.legal import cases as case_store
+from swarmscope.store.legal.schema import audit_log, case_event, disclosure_request, legal_case
+from swarmscope.store.legal.subscribers import (
     ImportReport,
     audit_rows,
     import_disclosure,

@@ -9,8 +9,8 @@ import pytest
 import sqlalchemy as sa
 
 from swarmscope.evidence.records import ExtensionInfo, Observation, Tier
-from swarmscope.store import queries, writer
 from swarmscope.store.database import Store, StoreError
+from swarmscope.store.ledger import queries, writer
 from tests.store.factories import SWARM_A, SWARM_B, T0, full_observation, observation, sighting
 
 ROUND_TRIP_CASES = [

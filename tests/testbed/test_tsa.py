@@ -13,7 +13,7 @@ import httpx
 import pytest
 from cryptography import x509
 
-from swarmscope.evidence.timestamp_token import (
+from swarmscope.evidence.timestamp.token import (
     TimestampError,
     _TimeStampResp,  # token optional, unlike asn1crypto's
     parse_response,

@@ -13,16 +13,13 @@ from hypothesis import strategies as st
 from swarmscope.errors import DecodeError
 from swarmscope.wire.bencode import encode
 from swarmscope.wire.http_tracker import (
-    LEFT_UNKNOWN,
-    AnnounceRequest,
-    AnnounceResponse,
-    TrackerPeer,
     build_announce_url,
     build_scrape_url,
     parse_announce_response,
     parse_scrape_response,
     scrape_url,
 )
+from swarmscope.wire.tracker import LEFT_UNKNOWN, AnnounceRequest, AnnounceResponse, TrackerPeer
 from swarmscope.wire.types import Endpoint
 
 IH = bytes.fromhex("0123456789abcdef0123456789abcdef01234567")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ from hypothesis import strategies as st
 from swarmscope.errors import DecodeError
 from swarmscope.wire.bencode import decode, encode
 from swarmscope.wire.metainfo import Metainfo, parse_metainfo
+from tests.wire.lt_build import libtorrent_torrent
 
 lt = pytest.importorskip("libtorrent")
 
@@ -200,13 +200,7 @@ def _build_with_libtorrent(root: Path, flags: int, sizes: dict[str, int], piece:
         path = content / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(hashlib.sha256(name.encode()).digest() * (size // 32) + bytes([i]) * (size % 32))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        fs = lt.file_storage()
-        lt.add_files(fs, str(content))
-        ct = lt.create_torrent(fs, piece, flags=flags)
-        lt.set_piece_hashes(ct, str(root))
-        return parse_metainfo(lt.bencode(ct.generate()))
+    return parse_metainfo(libtorrent_torrent(root, content, piece, flags))
 
 
 SIZES = {"a.bin": 100_000, "sub/b.bin": 5_000, "sub/c.bin": 0, "z.bin": 40_000}

@@ -4,7 +4,6 @@ libtorrent, and META-08 (a hybrid piece is verified only when every hash matches
 from __future__ import annotations
 
 import hashlib
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ from swarmscope.wire.piece_hash import (
     v2_piece_hash,
 )
 from swarmscope.wire.types import BLOCK_SIZE
+from tests.wire.lt_build import libtorrent_torrent
 
 lt = pytest.importorskip("libtorrent")
 
@@ -98,14 +98,7 @@ def build(
         path.write_bytes(
             (hashlib.sha512(name.encode()).digest() * (size // 64 + 1))[:size] if i % 2 else bytes([i]) * size
         )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        fs = lt.file_storage()
-        lt.add_files(fs, str(content))
-        ct = lt.create_torrent(fs, piece, flags=flags)
-        lt.set_piece_hashes(ct, str(root))
-        data = lt.bencode(ct.generate())
-    return parse_metainfo(data), content
+    return parse_metainfo(libtorrent_torrent(root, content, piece, flags)), content
 
 
 @pytest.mark.parametrize("kind", ["v2", "hybrid"])

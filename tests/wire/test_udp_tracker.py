@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from swarmscope.errors import DecodeError
-from swarmscope.wire.http_tracker import LEFT_UNKNOWN, AnnounceRequest, TrackerPeer
+from swarmscope.wire.tracker import LEFT_UNKNOWN, AnnounceRequest, TrackerPeer
 from swarmscope.wire.types import Endpoint
 from swarmscope.wire.udp_tracker import (
     ConnectResponse,

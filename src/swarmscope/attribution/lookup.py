@@ -39,7 +39,8 @@ ANONYMOUS_FLAGS: dict[str, str] = {  # GeoIP2-Anonymous-IP field → flag
 
 
 class DatasetFile(Protocol):
-    """What :meth:`Attributor.open` needs of a registered dataset (``store.datasets.DatasetRow`` fits)."""
+    """What :meth:`Attributor.open` needs of a registered dataset (``store.ledger.datasets.DatasetRow``
+    fits)."""
 
     @property
     def kind(self) -> str: ...

@@ -30,7 +30,7 @@ from lxml import etree
 from swarmscope.cases.hit_proofs import TorrentPieces, hit_proof, torrent_pieces
 from swarmscope.errors import SwarmscopeError
 from swarmscope.evidence.records import us_to_iso
-from swarmscope.store.notices import CaseDocument, HitWindow
+from swarmscope.store.legal.notices import CaseDocument, HitWindow
 
 ACNS_NS = "http://www.acns.net/ACNS"
 _IMPORTS = {
@@ -96,7 +96,7 @@ def build_notice_xml(
     """The ACNS ``Infringement`` document of one case (UTF-8 XML with declaration, pretty-printed).
 
     Args:
-        doc: the case (:func:`store.notices.case_documents`). windows: its verified hits, proven
+        doc: the case (:func:`store.legal.notices.case_documents`). windows: its verified hits, proven
             (:func:`swarmscope.cases.hit_proofs.case_windows`; each becomes an ``AlsoSeen``). complainant:
             the sender. notice_id: the stable Case ID (:func:`notice_id_for`). pieces: the torrent's piece
             facts for the proof wording (:func:`swarmscope.cases.hit_proofs.torrent_pieces`; None: from the

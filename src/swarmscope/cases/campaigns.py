@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from swarmscope.errors import DecodeError, InputError
-from swarmscope.store import cases as case_rows
 from swarmscope.store.database import Store
-from swarmscope.store.queries import swarm_rows
+from swarmscope.store.ledger.queries import swarm_rows
+from swarmscope.store.legal import cases as case_rows
 from swarmscope.wire.metainfo import Metainfo, parse_metainfo
 
 _MAX_TORRENT = 64 * 1024 * 1024

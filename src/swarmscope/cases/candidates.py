@@ -1,26 +1,29 @@
 """Evidence → verified hits → thresholds → cases (README "Only proven evidence", "Thresholds").
 
 - **Hits**: observations of tier VERIFIED proven against the sealed ledger under the trusted node keys
-  (:func:`swarmscope.store.proven_evidence.proven_observations`: row equal to its sealed record, chain and
+  (:func:`swarmscope.store.ledger.proven.proven_observations`: row equal to its sealed record, chain and
   Ed25519 seal hold, not dated after its seal or in the future, a duplicated record or capture counts
   once). Every refused row is named in ``BuildReport.refused``; it never counts.
 - **Clock**: judged from sealed records only (:mod:`swarmscope.cases.run_clock`): each node's clock
   samples and run records read from its ledger under the trusted keys, and the function ``swarmscope
-  export`` uses (:func:`swarmscope.evidence.clock_judgement.judge_clock`): every proven sample of the hit's
+  export`` uses (:func:`swarmscope.evidence.bundle.clock_judgement.judge_clock`): every proven sample of the
+  hit's
   node under the STRICTEST clock policy sealed by any of that node's runs (``clock_threshold_ms``, default
   100 ms, and the commercial-anchor preset). The caller may only TIGHTEN it; a looser value is refused
   with :class:`InputError`. A hit whose start lies in a window, or whose node's ledger is not wholly
   proven, is ``clock_flagged``. A node without samples is *unmeasured*: nothing is flagged (the clock
   policy's rule), and the recorded policy names the runs whose clock was never measured (``clock
   never measured (no NTP sample) in monitor run(s) ...``), so no case implies a clock that was checked.
-- **Attribution**: the sealed attributions (:func:`swarmscope.store.proven_records.proven_attributions`,
+- **Attribution**: the sealed attributions
+(:func:`swarmscope.store.ledger.proven_records.proven_attributions`,
   read from the ledger); for each hit the latest one of its IP at or before the hit start. The flags of
-  an IP are the union over its hits; the ISP (by ASN, :func:`swarmscope.store.cases.isp_for_asn`) and the
+  an IP are the union over its hits; the ISP (by ASN, :func:`swarmscope.store.legal.cases.isp_for_asn`) and
+  the
   advisory region/city come from the attribution at the first hit. No attribution: no flags, no ISP. An
   attribution ROW of the IP that differs from its sealed record excludes the IP
   (``attribution_unproven``, naming the row): it is neither clean nor flagged.
 - **Work**: the infohash's confirmed link, else its plain link
-  (:func:`swarmscope.store.cases.work_for_infohash`).
+  (:func:`swarmscope.store.legal.cases.work_for_infohash`).
   A candidate whose torrent is linked to no work, or only as ``fake``, does not become a case (no rights
   holder can claim it); it is reported as skipped. With ``require_confirmed`` a plain link is not enough.
 - **Policy on record**: every case a build creates or finds again at ``candidate`` gets a ``case_event``
@@ -48,12 +51,11 @@ from swarmscope.cases.run_clock import workflow_clock
 from swarmscope.cases.thresholds import Candidate, Hit, ThresholdPolicy, evaluate
 from swarmscope.cases.workflow import CaseStatus, WorkflowError, next_case_status
 from swarmscope.evidence.records import us_to_iso
-from swarmscope.store import cases as case_rows
-from swarmscope.store.case_evidence import AttributionRow
-from swarmscope.store.case_rows import record_build
 from swarmscope.store.database import Store
-from swarmscope.store.proven_evidence import EvidenceTrust, RefusedRow, proven_observations, store_trust
-from swarmscope.store.proven_records import proven_attributions
+from swarmscope.store.ledger.proven import EvidenceTrust, RefusedRow, proven_observations, store_trust
+from swarmscope.store.ledger.proven_records import AttributionRow, proven_attributions
+from swarmscope.store.legal import cases as case_rows
+from swarmscope.store.legal.case_rows import record_build
 
 POLICY_MARK = "; policy: "
 NO_LONGER_PASSES = "no longer passes: "

@@ -14,12 +14,13 @@ has its own action that checks what the step needs (:data:`ROUTES` names it).
 from __future__ import annotations
 
 from swarmscope.cases.case_proof import require_proven
+from swarmscope.cases.document_policy import COURT_TESTED, DocumentPolicy
 from swarmscope.cases.workflow import CaseEvent, next_case_status
 from swarmscope.errors import InputError
-from swarmscope.store import cases as case_store
-from swarmscope.store import letters as letter_store
 from swarmscope.store.database import Store
-from swarmscope.store.proven_evidence import EvidenceTrust
+from swarmscope.store.ledger.proven import EvidenceTrust
+from swarmscope.store.legal import cases as case_store
+from swarmscope.store.legal import letters as letter_store
 
 DECISIONS = frozenset({"withdraw", "close", "counsel_escalate"})
 """Counsel's decisions, recorded directly on a case (:func:`record_decision`)."""
@@ -91,14 +92,20 @@ def record_dispute(
 
 
 def escalate_case(
-    store: Store, doe: str, actor: str, now_us: int, trust: EvidenceTrust | None
+    store: Store,
+    doe: str,
+    actor: str,
+    now_us: int,
+    trust: EvidenceTrust | None,
+    policy: DocumentPolicy = COURT_TESTED,
 ) -> case_store.CaseRow:
-    """Put a case with no response on the litigation list (no_response → escalated), its evidence proven.
+    """Put a case with no response on the litigation list (no_response → escalated), its evidence proven
+    and re-judged under ``policy`` (the case's build note only tightens it).
 
     Raises:
         UnprovenCase: the case's proven evidence no longer carries it (nothing written). WorkflowError:
             not in no_response. StoreError: unknown case.
     """
     case = case_store.get_case(store, doe)
-    require_proven(store, case, trust)
+    require_proven(store, case, trust, policy)
     return move_case(store, case.id, CaseEvent.ESCALATE, actor, "put on the litigation list", now_us)

@@ -10,7 +10,7 @@ in one line naming each column with its stored and its proven value. The documen
   infohash in the work/torrent links (``works add --torrent`` / ``works link``); the link's infohash is
   the torrent's swarm id (SHA-1 of the v1 info dict, BEP 3; SHA-256 of the v2 one, BEP 52), and a
   document names the torrent only from stored metainfo hashing to it
-  (:func:`swarmscope.store.notices.sealed_torrent`);
+  (:func:`swarmscope.store.legal.notices.sealed_torrent`);
 - ``isp_id``: not the directory ISP whose ASN list holds the ASN of the proven attribution in force at
   the case's first hit (the latest sealed attribution of its address observed at or before it, as made
   with the IP dataset versions it names; none, or no ASN, or no directory ISP for it: no ISP);
@@ -23,11 +23,10 @@ proven_records.proven_attributions`.
 from __future__ import annotations
 
 from swarmscope.cases.candidates import attribution_at
-from swarmscope.store import cases as case_rows
-from swarmscope.store.case_evidence import AttributionRow
-from swarmscope.store.case_rows import CaseRow
 from swarmscope.store.database import Store
-from swarmscope.store.proven_records import ProvenAttributions
+from swarmscope.store.ledger.proven_records import AttributionRow, ProvenAttributions
+from swarmscope.store.legal import cases as case_rows
+from swarmscope.store.legal.case_rows import CaseRow
 
 USABLE_LINKS = frozenset({"linked", "confirmed"})
 

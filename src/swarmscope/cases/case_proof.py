@@ -3,7 +3,7 @@
 A case row says "``hits`` verified hits from ``ip:port`` in swarm ``infohash``, ``first_hit_us`` ..
 ``last_hit_us``" (UTC µs). Exhibits, ACNS notices, letters (draft, preview, approve, send) and the
 litigation list repeat that claim, so each of them first re-derives it from the evidence proven against
-the sealed ledger under the trusted node keys (:func:`swarmscope.store.proven_evidence.
+the sealed ledger under the trusted node keys (:func:`swarmscope.store.ledger.proven.
 proven_observations`) and refuses the case, naming it and why, when:
 
 - a verified-tier row of the case's address, port and swarm, dated (as the row claims) inside the case's
@@ -16,14 +16,16 @@ proven_observations`) and refuses the case, naming it and why, when:
   named with it: a row whose port was edited no longer counts for the case).
 
 - ALL proven hits of the case's group (address and port; any port when pooled), not only those inside
-  its interval, re-judged with proven inputs only under the policy recorded at build (clock flags
-  from the node's sealed clock records, attribution flags from the sealed attributions, hit count and
-  span: :class:`swarmscope.cases.case_recheck.Rejudge`), no longer make it a candidate;
+  its interval, re-judged with proven inputs only under the DOCUMENT's threshold policy (a required
+  :class:`swarmscope.cases.document_policy.DocumentPolicy`: the command's own thresholds, which the
+  unsealed build note may tighten but never loosen; clock flags from the node's sealed clock records,
+  attribution flags from the sealed attributions, hit count and span:
+  :class:`swarmscope.cases.case_recheck.Rejudge`), no longer make it a candidate;
 - its ``work_id``, ``isp_id``, ``region`` or ``city`` (plain columns a document states) differ from what
   the work/torrent links and the proven attribution at its first hit give
   (:func:`swarmscope.cases.case_links.link_problem`: the refusal names the column and both values).
 
-Source: the sealed ledger (:mod:`swarmscope.store.proven_evidence`); a notice or letter may state only
+Source: the sealed ledger (:mod:`swarmscope.store.ledger.proven`); a notice or letter may state only
 what the evidence carries.
 """
 
@@ -34,17 +36,18 @@ from typing import Protocol, TypeVar
 
 from swarmscope.cases.case_links import link_problem
 from swarmscope.cases.case_recheck import Rejudge
+from swarmscope.cases.document_policy import DocumentPolicy
 from swarmscope.errors import SwarmscopeError
-from swarmscope.store import cases as case_rows
-from swarmscope.store.case_rows import CaseRow
 from swarmscope.store.database import Store
-from swarmscope.store.proven_evidence import (
+from swarmscope.store.ledger.proven import (
     EvidenceTrust,
     ProvenEvidence,
     ProvenHit,
     proven_observations,
     store_trust,
 )
+from swarmscope.store.legal import cases as case_rows
+from swarmscope.store.legal.case_rows import CaseRow
 
 
 class CaseClaim(Protocol):
@@ -76,14 +79,13 @@ class UnprovenCase(SwarmscopeError):
     """A case whose claim the proven evidence no longer carries (the message names it and why)."""
 
 
-class CaseProof:
-    """Proven evidence per swarm, read once per command and shared by its cases."""
+class ProvenCaseHits:
+    """Proven evidence per swarm, read once per command and shared by its cases (no judgement)."""
 
     def __init__(self, store: Store, trust: EvidenceTrust, *, ips: frozenset[str] | None = None) -> None:
         """``ips``: read only these addresses' rows (one case: its IP), else every row of each swarm."""
         self.store, self.trust, self.ips = store, trust, ips
         self._swarms: dict[str, ProvenEvidence] = {}
-        self._rejudge = Rejudge(store, trust)
 
     def evidence(self, infohash: str) -> ProvenEvidence:
         """The proven and refused verified-tier rows of one swarm (cached)."""
@@ -98,6 +100,23 @@ class CaseProof:
         """The proven hits of the case's address in its swarm (any port), oldest first."""
         found = [h for h in self.evidence(case.infohash).hits if h.ip == case.ip]
         return sorted(found, key=lambda h: (h.started_us, h.observation_id))
+
+
+class CaseProof(ProvenCaseHits):
+    """The document gate: proven evidence per swarm, and the document command's threshold policy."""
+
+    def __init__(
+        self,
+        store: Store,
+        trust: EvidenceTrust,
+        policy: DocumentPolicy,
+        *,
+        ips: frozenset[str] | None = None,
+    ) -> None:
+        """``policy``: the document command's thresholds (required; the build note only tightens them)."""
+        super().__init__(store, trust, ips=ips)
+        self.policy = policy
+        self._rejudge = Rejudge(store, trust, policy)
 
     def problem(self, case: CaseClaim) -> str | None:
         """Why ``case`` may not be carried by a document (None: its claim is proven)."""
@@ -164,13 +183,16 @@ class CaseProof:
         return kept, refused
 
 
-def require_proven(store: Store, case: CaseClaim, trust: EvidenceTrust | None) -> None:
+def require_proven(
+    store: Store, case: CaseClaim, trust: EvidenceTrust | None, policy: DocumentPolicy
+) -> None:
     """Refuse one case whose claim the evidence proven against the sealed ledger no longer carries.
 
     Args:
         trust: node keys and clock (None: the store's own node key and the system clock).
+        policy: the document command's thresholds (the case's build note only tightens them).
 
     Raises:
         UnprovenCase: naming the case and why. InputError: no trust and the store has no node key.
     """
-    CaseProof(store, store_trust(store, trust), ips=frozenset({case.ip})).require(case)
+    CaseProof(store, store_trust(store, trust), policy, ips=frozenset({case.ip})).require(case)

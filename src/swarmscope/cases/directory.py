@@ -13,8 +13,8 @@ from pathlib import Path
 
 from swarmscope.cases.identities import has_control, valid_email
 from swarmscope.errors import InputError
-from swarmscope.store import cases as case_rows
 from swarmscope.store.database import Store
+from swarmscope.store.legal import cases as case_rows
 
 
 def check_text(option: str, text: str | None, *, line_breaks: bool = False) -> None:

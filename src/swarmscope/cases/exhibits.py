@@ -33,13 +33,14 @@ from pathlib import Path
 
 import jinja2
 
-from swarmscope.cases.case_proof import CaseProof
+from swarmscope.cases.case_proof import CaseProof, ProvenCaseHits
+from swarmscope.cases.document_policy import COURT_TESTED, DocumentPolicy
 from swarmscope.cases.hit_proofs import hit_lines
-from swarmscope.evidence.bundle_exhibits import formula_safe
+from swarmscope.evidence.bundle.exhibits import formula_safe
 from swarmscope.evidence.records import us_to_iso
 from swarmscope.store.database import Store
-from swarmscope.store.notices import CaseDocument, attach_exhibit, case_documents
-from swarmscope.store.proven_evidence import EvidenceTrust, store_trust
+from swarmscope.store.ledger.proven import EvidenceTrust, store_trust
+from swarmscope.store.legal.notices import CaseDocument, attach_exhibit, case_documents
 
 COLUMNS: tuple[str, ...] = (
     "Doe number",
@@ -151,7 +152,7 @@ def build_exhibits(
     """Group cases into exhibits: one per ISP, or one per (ISP, advisory region) when ``by_region``.
 
     Args:
-        docs: cases as :func:`store.notices.case_documents` returns them. by_region: split by region
+        docs: cases as :func:`store.legal.notices.case_documents` returns them. by_region: split by region
             (cases with no region form their own exhibit, region ``"unknown"``). proofs: case id → its
             hit lines (:func:`case_proofs`); a case missing here gets an empty proof cell.
 
@@ -182,7 +183,7 @@ def build_exhibits(
     return exhibits
 
 
-def case_proofs(store: Store, proof: CaseProof, docs: Sequence[CaseDocument]) -> dict[int, list[str]]:
+def case_proofs(store: Store, proof: ProvenCaseHits, docs: Sequence[CaseDocument]) -> dict[int, list[str]]:
     """Case id → what each counted, proven hit proved (:func:`swarmscope.cases.hit_proofs.hit_lines`)."""
     return {d.case_id: hit_lines(store, proof, d) for d in docs}
 
@@ -242,12 +243,14 @@ def produce_exhibits(
     now_us: int,
     trust: EvidenceTrust | None = None,
     refused: list[tuple[str, str]] | None = None,
+    policy: DocumentPolicy = COURT_TESTED,
 ) -> list[WrittenExhibit]:
     """Write every exhibit's CSV and PDF under ``out`` and record it on a drafted disclosure request.
 
     Only cases whose claim the evidence proven against the sealed ledger still carries are listed
     (:class:`swarmscope.cases.case_proof.CaseProof`), and whose stored metainfo, when there is one, hashes
-    to their infohash (:func:`swarmscope.store.notices.sealed_torrent`); the others are left out and named.
+    to their infohash (:func:`swarmscope.store.legal.notices.sealed_torrent`); the others are left out and
+    named.
 
     Args:
         store: an open store. out: directory (created if missing).
@@ -255,6 +258,8 @@ def produce_exhibits(
         actor: who made them (disclosure_event). now_us: UTC µs (generation time, request dates).
         trust: node keys and clock to prove against (None: the store's own node key, system clock).
         refused: receives (DOE number, why) for every case left out.
+        policy: the thresholds each case is re-judged under (default: the court-tested defaults; the
+            case's build note only tightens them, :mod:`swarmscope.cases.document_policy`).
 
     Returns:
         One :class:`WrittenExhibit` per exhibit (none when no case is waiting for a disclosure).
@@ -262,7 +267,7 @@ def produce_exhibits(
     Raises:
         StoreError: the database refused the request row. OSError: ``out`` is not writable.
     """
-    proof = CaseProof(store, store_trust(store, trust))
+    proof = CaseProof(store, store_trust(store, trust), policy)
     proven, unproven = proof.split(case_documents(store, isp_name=isp_name))
     docs = [doc for doc in proven if doc.torrent_problem is None]  # never a torrent name nobody sealed
     unproven += [(doc.doe, doc.torrent_problem) for doc in proven if doc.torrent_problem is not None]

@@ -13,8 +13,8 @@ A hit (a ``verified`` observation) rests on one of two proofs, and the documents
 Piece indices are 0-based, as in the torrent (BEP 3); byte counts and offsets carry thousands separators.
 A hit that proved more than one piece or block lists each, joined by "and".
 
-Source: README "Blocks proving distribution"; ``evidence/piece_download.py`` (what a probe judges),
-``evidence/block_table.py`` (where block hashes come from); BEP 3, BEP 52.
+Source: README "Blocks proving distribution"; ``evidence/probe/piece_download.py`` (what a probe judges),
+``evidence/probe/block_table.py`` (where block hashes come from); BEP 3, BEP 52.
 """
 
 from __future__ import annotations
@@ -23,12 +23,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from swarmscope.cases.case_proof import CaseClaim, CaseProof
+from swarmscope.cases.case_proof import CaseClaim, ProvenCaseHits
 from swarmscope.errors import DecodeError
 from swarmscope.evidence.records import us_to_iso
-from swarmscope.store.letters import CaseFacts, case_facts
-from swarmscope.store.notices import HitWindow, SwarmPieces, swarm_pieces
-from swarmscope.store.proven_evidence import EvidenceTrust, ProvenHit, store_trust
+from swarmscope.store.ledger.proven import EvidenceTrust, ProvenHit, store_trust
+from swarmscope.store.legal.letters import CaseFacts, case_facts
+from swarmscope.store.legal.notices import HitWindow, SwarmPieces, swarm_pieces
 from swarmscope.wire.metainfo import Metainfo, parse_metainfo
 
 if TYPE_CHECKING:
@@ -147,7 +147,7 @@ def proven_windows(hits: Iterable[ProvenHit]) -> list[HitWindow]:
     ]
 
 
-def case_windows(proof: CaseProof, case: CaseClaim) -> list[HitWindow]:
+def case_windows(proof: ProvenCaseHits, case: CaseClaim) -> list[HitWindow]:
     """The case's counted hits (:func:`case_hits`) among its address's proven hits, oldest first."""
     return case_hits(proven_windows(proof.hits(case)), case.port, case.first_hit_us, case.last_hit_us)
 
@@ -157,14 +157,14 @@ def case_pieces(store: Store, infohash: str) -> TorrentPieces:
     return torrent_pieces(swarm_pieces(store, infohash), infohash)
 
 
-def hit_lines(store: Store, proof: CaseProof, case: CaseClaim) -> list[str]:
+def hit_lines(store: Store, proof: ProvenCaseHits, case: CaseClaim) -> list[str]:
     """One :func:`hit_line` per counted, proven hit of the case, oldest first."""
     pieces = case_pieces(store, case.infohash)
     return [hit_line(w, pieces) for w in case_windows(proof, case)]
 
 
 def letter_facts(store: Store, case_id: int, trust: EvidenceTrust | None = None) -> CaseFacts:
-    """:func:`store.letters.case_facts` with ``hit_proofs``: what each counted, proven hit proved.
+    """:func:`store.legal.letters.case_facts` with ``hit_proofs``: what each counted, proven hit proved.
 
     Args:
         trust: node keys and clock the hits are proven under (None: the store's own node key, system clock).
@@ -173,5 +173,5 @@ def letter_facts(store: Store, case_id: int, trust: EvidenceTrust | None = None)
         StoreError: no such case. InputError: no trust and the store has no node key.
     """
     facts = case_facts(store, case_id)
-    proof = CaseProof(store, store_trust(store, trust), ips=frozenset({facts.ip}))
+    proof = ProvenCaseHits(store, store_trust(store, trust), ips=frozenset({facts.ip}))
     return replace(facts, hit_proofs=tuple(hit_lines(store, proof, facts)))

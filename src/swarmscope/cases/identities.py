@@ -26,7 +26,7 @@ row is reported with its line number and nothing is imported (see :func:`parse_d
   :func:`has_control`, the rule for every name the workflow keeps).
 - ``postal_address``: line breaks allowed (``CRLF`` is normalised to ``LF``), no other control character.
 
-How a row becomes a case's identity is decided in :func:`swarmscope.store.subscribers.import_disclosure`
+How a row becomes a case's identity is decided in :func:`swarmscope.store.legal.subscribers.import_disclosure`
 (the window must cover every counted hit of the case; conflicting rows are never settled by file order).
 """
 
@@ -53,7 +53,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from swarmscope.errors import DecodeError, InputError, SwarmscopeError
-from swarmscope.store.subscribers import DisclosureRow
+from swarmscope.store.legal.subscribers import DisclosureRow
 from swarmscope.wire.types import Endpoint
 
 ENV_VAR = "SWARMSCOPE_IDENTITY_KEY"

@@ -11,8 +11,10 @@ every further letter and voids unsent ones (approved or not; :func:`swarmscope.c
 record_dispute`).
 
 No letter is drafted, approved or sent for a case its proven evidence no longer carries
-(:func:`swarmscope.cases.case_proof.require_proven`), nor on a disclosure request a court quashed or that is
-contested (:func:`check_request_allows_letters`). Times are UTC microseconds, amounts integer cents.
+(:func:`swarmscope.cases.case_proof.require_proven`, re-judged under the thresholds the caller gives,
+``policy``: default the court-tested ones, a build note only tightens them), nor on a disclosure request
+a court quashed or that is contested (:func:`check_request_allows_letters`). Times are UTC microseconds,
+amounts integer cents.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from functools import partial
 
 from swarmscope.cases.case_actions import move_case
 from swarmscope.cases.case_proof import require_proven
+from swarmscope.cases.document_policy import COURT_TESTED, DocumentPolicy
 from swarmscope.cases.hit_proofs import letter_facts
 from swarmscope.cases.letter_settings import (
     LetterError,
@@ -33,10 +36,10 @@ from swarmscope.cases.letter_settings import (
 from swarmscope.cases.letters import approval_digest, render_preview
 from swarmscope.cases.payment_reference import payment_reference
 from swarmscope.cases.workflow import CaseEvent, CaseStatus, may_send_letter
-from swarmscope.store import cases as case_store
-from swarmscope.store import letters as letter_store
 from swarmscope.store.database import Store
-from swarmscope.store.proven_evidence import EvidenceTrust
+from swarmscope.store.ledger.proven import EvidenceTrust
+from swarmscope.store.legal import cases as case_store
+from swarmscope.store.legal import letters as letter_store
 
 DAY_US = 86_400 * 1_000_000
 BLOCKING_REQUEST_STATUSES = ("quashed", "contested")
@@ -55,6 +58,7 @@ def draft_letters(
     actor: str,
     now_us: int,
     trust: EvidenceTrust | None = None,
+    policy: DocumentPolicy = COURT_TESTED,
 ) -> list[letter_store.LetterRow]:
     """Draft an initial letter for each case (identified, or a drafted/approved one being revised), its
     ``settings`` frozen into the row; a revision voids the older unsent letter (and its approval).
@@ -66,7 +70,7 @@ def draft_letters(
     out = []
     for doe in dois:
         case = case_store.get_case(store, doe)
-        require_proven(store, case, trust)
+        require_proven(store, case, trust, policy)
         check_request_allows_letters(store, case)
         amount = format_amount(settings.amount_cents, settings.currency)
         note = f"letter drafted: {amount}, {settings.deadline_days} days"
@@ -92,19 +96,22 @@ class Preview:
     digest: str
 
 
-def preview_letter(store: Store, doe: str, *, trust: EvidenceTrust | None = None) -> Preview:
+def preview_letter(
+    store: Store, doe: str, *, trust: EvidenceTrust | None = None, policy: DocumentPolicy = COURT_TESTED
+) -> Preview:
     """The case's newest unsent letter rendered from its frozen settings (placeholder addressee and dates).
 
     Args:
         trust: node keys and clock to prove the case against (:func:`~swarmscope.cases.case_proof.
             require_proven`; None: the store's own node key and the system clock).
+        policy: the thresholds the case is re-judged under (its build note only tightens them).
 
     Raises:
         LetterError: no unsent letter, no frozen settings, accusing wording. StoreError: unknown case.
         UnprovenCase: the case's proven evidence no longer carries it.
     """
     case = case_store.get_case(store, doe)
-    require_proven(store, case, trust)
+    require_proven(store, case, trust, policy)
     letter = latest_letter(store, case.id)
     if letter is None or letter.sent_us is not None or letter.voided_us is not None:
         raise LetterError(f"{case.doe} has no unsent letter; draft one first")
@@ -121,18 +128,20 @@ def approve_letter(
     now_us: int,
     expect_digest: str | None = None,
     trust: EvidenceTrust | None = None,
+    policy: DocumentPolicy = COURT_TESTED,
 ) -> letter_store.LetterRow:
     """Record a person's approval of the case's newest unsent letter, bound to its content digest.
 
     Args:
         expect_digest: the digest ``letters preview`` showed the approver; refused if the letter differs.
+        policy: the thresholds the case is re-judged under (its build note only tightens them).
 
     Raises:
         LetterError: no unsent letter, content differs from ``expect_digest``. WorkflowError: the case
             cannot take an approval (or a reminder cannot go out in its status). UnprovenCase: the
             case's proven evidence no longer carries it.
     """
-    shown = preview_letter(store, doe, trust=trust)
+    shown = preview_letter(store, doe, trust=trust, policy=policy)
     case, letter, digest = case_store.get_case(store, doe), shown.letter, shown.digest
     check_request_allows_letters(store, case)
     if expect_digest is not None and expect_digest.strip().lower() != digest:

@@ -4,7 +4,7 @@ Only an approved letter whose content still has the approved digest is sent, onl
 :func:`swarmscope.cases.workflow.may_send_letter` allows; it is rendered from the settings frozen at
 drafting only — a send-time setting that differs from them is refused
 (:func:`swarmscope.cases.letter_settings.settings_conflicts`). The identity is decrypted through the
-audited :func:`swarmscope.store.subscribers.read_identity`.
+audited :func:`swarmscope.store.legal.subscribers.read_identity`.
 
 Sending order: the ``out`` directory is checked (a writable directory) before anything is sent; an e-mailed
 letter is claimed (its Message-ID stored) before the SMTP exchange, recorded as sent (sent_us, Message-ID)
@@ -30,6 +30,7 @@ from typing import Any
 
 from swarmscope.cases.case_actions import move_case
 from swarmscope.cases.case_proof import require_proven
+from swarmscope.cases.document_policy import COURT_TESTED, DocumentPolicy
 from swarmscope.cases.hit_proofs import letter_facts
 from swarmscope.cases.identities import IdentityKey
 from swarmscope.cases.letter_flow import check_request_allows_letters, latest_letter
@@ -45,11 +46,11 @@ from swarmscope.cases.letters import (
 from swarmscope.cases.workflow import CaseEvent, may_send_letter, next_case_status
 from swarmscope.errors import SwarmscopeError
 from swarmscope.net.smtp_client import MailError, send_message
-from swarmscope.store import cases as case_store
-from swarmscope.store import letters as letter_store
 from swarmscope.store.database import Store
-from swarmscope.store.proven_evidence import EvidenceTrust
-from swarmscope.store.subscribers import read_identity
+from swarmscope.store.ledger.proven import EvidenceTrust
+from swarmscope.store.legal import cases as case_store
+from swarmscope.store.legal import letters as letter_store
+from swarmscope.store.legal.subscribers import read_identity
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,12 +159,14 @@ def send_letter(
     actor: str,
     now_us: int,
     trust: EvidenceTrust | None = None,
+    policy: DocumentPolicy = COURT_TESTED,
 ) -> SentLetter:
     """Send the case's approved letter: decrypt the identity (audited), render, e-mail or write the PDF.
 
     Args:
         given: send-time settings keys (file + CLI options); any contact that differs from the frozen
             settings refuses the letter. delivery: SMTP relay and ``out`` directory (checked first).
+        policy: the thresholds the case is re-judged under (its build note only tightens them).
 
     Raises:
         LetterError: not approved, content changed since approval, no way to deliver, ``out`` unusable;
@@ -173,7 +176,7 @@ def send_letter(
         carries it (checked before anything is decrypted or sent).
     """
     case = case_store.get_case(store, doe)
-    require_proven(store, case, trust)
+    require_proven(store, case, trust, policy)
     check_request_allows_letters(store, case)
     letter = _check_sendable(case, latest_letter(store, case.id))
     facts, frozen, digest = _bound_content(store, case, letter, given, trust)

@@ -38,7 +38,7 @@ import jinja2
 
 from swarmscope.cases.letter_settings import LetterError, LetterSettings, format_amount
 from swarmscope.cases.payment_reference import grouped
-from swarmscope.store.letters import CaseFacts, LetterRow
+from swarmscope.store.legal.letters import CaseFacts, LetterRow
 
 TEMPLATES = Path(__file__).parent / "templates" / "letters"
 FORBIDDEN_PHRASES: tuple[str, ...] = (

@@ -3,7 +3,8 @@
 Columns (:data:`COLUMNS`): DOE number, IP address, port, infohash, file name, work, ISP, first and last
 verified hit (UTC), verified hits, letters sent (count, first and last sending date, last deadline), amount
 claimed, amount received, currency. Identities (:data:`IDENTITY_COLUMNS`) are included only with the
-identity key; each one is decrypted through :func:`swarmscope.store.subscribers.read_identity`, which writes
+identity key; each one is decrypted through :func:`swarmscope.store.legal.subscribers.read_identity`, which
+writes
 an audit_log row naming the actor. Cells that a spreadsheet would run as a formula (``= + - @``, tab, CR)
 are prefixed with ``'`` (:func:`swarmscope.cases.exhibits.csv_cell`) and control characters become U+FFFD.
 """
@@ -16,14 +17,15 @@ import re
 from datetime import UTC, datetime
 
 from swarmscope.cases.case_proof import CaseProof
+from swarmscope.cases.document_policy import COURT_TESTED, DocumentPolicy
 from swarmscope.cases.exhibits import csv_cell
 from swarmscope.cases.identities import IdentityKey
 from swarmscope.cases.workflow import CaseStatus
-from swarmscope.store import cases as case_store
-from swarmscope.store import letters as letter_store
 from swarmscope.store.database import Store
-from swarmscope.store.proven_evidence import EvidenceTrust, store_trust
-from swarmscope.store.subscribers import read_identity
+from swarmscope.store.ledger.proven import EvidenceTrust, store_trust
+from swarmscope.store.legal import cases as case_store
+from swarmscope.store.legal import letters as letter_store
+from swarmscope.store.legal.subscribers import read_identity
 
 COLUMNS = (
     "doe", "ip", "port", "infohash", "file_name", "work_title", "isp", "first_hit_utc", "last_hit_utc",
@@ -75,15 +77,18 @@ def litigation_rows(
     now_us: int,
     trust: EvidenceTrust | None = None,
     refused: list[tuple[str, str]] | None = None,
+    *,
+    policy: DocumentPolicy = COURT_TESTED,
 ) -> list[dict[str, str]]:
     """One row per escalated case (see the module docstring); identities only with ``key`` (audited).
 
     A case whose claim the evidence proven against the sealed ledger no longer carries
     (:class:`swarmscope.cases.case_proof.CaseProof`; ``trust`` None: the store's own node key) is left
-    out, its identity never read, and (DOE number, why) goes to ``refused``.
+    out, its identity never read, and (DOE number, why) goes to ``refused``. ``policy``: the thresholds
+    each case is re-judged under (the case's build note only tightens them).
     """
     out = []
-    proof = CaseProof(store, store_trust(store, trust))
+    proof = CaseProof(store, store_trust(store, trust), policy)
     cases, unproven = proof.split(case_store.list_cases(store, status=CaseStatus.ESCALATED))
     if refused is not None:
         refused.extend(unproven)

@@ -34,6 +34,7 @@ from swarmscope.cases.acns import (
     validate_notice,
 )
 from swarmscope.cases.case_proof import CaseProof
+from swarmscope.cases.document_policy import COURT_TESTED, DocumentPolicy
 from swarmscope.cases.hit_proofs import (
     TorrentPieces,
     case_pieces,
@@ -46,7 +47,8 @@ from swarmscope.errors import InputError
 from swarmscope.evidence.records import us_to_iso
 from swarmscope.net.smtp_client import MailError, send_message
 from swarmscope.store.database import Store
-from swarmscope.store.notices import (
+from swarmscope.store.ledger.proven import EvidenceTrust, store_trust
+from swarmscope.store.legal.notices import (
     CaseDocument,
     HitWindow,
     NoticeRow,
@@ -54,7 +56,6 @@ from swarmscope.store.notices import (
     mark_notice_sent,
     record_notice,
 )
-from swarmscope.store.proven_evidence import EvidenceTrust, store_trust
 
 _TEMPLATES = Path(__file__).resolve().parent / "templates"
 _NOT_TEXT = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
@@ -223,6 +224,7 @@ def prepare_notices(
     id_prefix: str = "SWS",
     schema: etree.XMLSchema | None = None,
     trust: EvidenceTrust | None = None,
+    policy: DocumentPolicy = COURT_TESTED,
 ) -> NoticeBatch:
     """Render, validate (when ``schema`` is given), write and record one notice per open case.
 
@@ -237,7 +239,9 @@ def prepare_notices(
             A case whose claim the proven evidence does not carry is skipped, named
             (:class:`swarmscope.cases.case_proof.CaseProof`); the ``AlsoSeen`` windows are proven hits only.
             So is a case whose stored metainfo does not hash to its infohash: the torrent name and size
-            come only from metainfo that does (:func:`swarmscope.store.notices.sealed_torrent`).
+            come only from metainfo that does (:func:`swarmscope.store.legal.notices.sealed_torrent`).
+        policy: the thresholds each case is re-judged under (default: the court-tested defaults; the
+            case's build note only tightens them, :mod:`swarmscope.cases.document_policy`).
 
     Returns:
         :class:`NoticeBatch`.
@@ -247,7 +251,7 @@ def prepare_notices(
         StoreError: the database refused a row. OSError: ``out`` not writable.
     """
     out.mkdir(parents=True, exist_ok=True)
-    proof = CaseProof(store, store_trust(store, trust))
+    proof = CaseProof(store, store_trust(store, trust), policy)
     docs, refused = proof.split(case_documents(store, isp_name=isp_name, statuses=NOTICE_STATUSES))
     batch = NoticeBatch([], refused)
     for doc in docs:

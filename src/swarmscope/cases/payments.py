@@ -22,9 +22,9 @@ from swarmscope.cases.payment_reference import grouped, normalise_reference
 from swarmscope.cases.workflow import CLOSING_STATUSES, CaseEvent, next_case_status
 from swarmscope.errors import InputError
 from swarmscope.evidence.records import us_to_iso
-from swarmscope.store import cases as case_store
-from swarmscope.store import letters as letter_store
 from swarmscope.store.database import Store
+from swarmscope.store.legal import cases as case_store
+from swarmscope.store.legal import letters as letter_store
 
 FUTURE_SLACK_US = 86_400 * 1_000_000  # a bank's value date may be a day ahead of our clock
 

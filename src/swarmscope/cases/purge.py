@@ -1,7 +1,7 @@
 """Applying the retention schedules to the store: what is due at ``now_us`` and, unless a dry run, its purge.
 
 The schedules themselves are pure (:mod:`swarmscope.cases.retention`); the deletions and redactions are the
-store's (:mod:`swarmscope.store.purge`: identities with an audit row each and one ``purge_log`` row; IP
+store's (:mod:`swarmscope.store.legal.purge`: identities with an audit row each and one ``purge_log`` row; IP
 evidence redacted in the sealed ledger, hashes kept, so the chain and seals still verify). A dry run changes
 nothing (no purge_log or audit rows either). Times are UTC microseconds.
 """
@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from swarmscope.cases.retention import ClosedCase, RetentionPolicy, due_identities, due_ip_addresses
-from swarmscope.store import purge as purge_store
 from swarmscope.store.database import Store
+from swarmscope.store.legal import purge as purge_store
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,7 @@ A request moves ``drafted → served → complied | partially_complied | contest
 is served, the candidate cases it names move to ``requested`` (their own workflow event, by the same actor
 at the same time). Times are UTC microseconds; ``at_us`` is when a status took effect (e.g. the date a court
 ruled), ``now_us`` when it was recorded. The ISP's answer, its disclosure file, identifies the cases it
-matches (:func:`record_disclosure`; the matching rules are :func:`swarmscope.store.subscribers.
+matches (:func:`record_disclosure`; the matching rules are :func:`swarmscope.store.legal.subscribers.
 import_disclosure`'s).
 """
 
@@ -18,10 +18,10 @@ from swarmscope.cases.directory import check_text
 from swarmscope.cases.identities import Identity, IdentityKey
 from swarmscope.cases.workflow import CaseEvent, RequestStatus, next_case_status, next_request_status
 from swarmscope.errors import InputError
-from swarmscope.store import cases as case_rows
-from swarmscope.store import subscribers as subscriber_store
 from swarmscope.store.database import Store
-from swarmscope.store.subscribers import DisclosureRow
+from swarmscope.store.legal import cases as case_rows
+from swarmscope.store.legal import subscribers as subscriber_store
+from swarmscope.store.legal.subscribers import DisclosureRow
 
 FINAL_REQUEST_STATUSES = ("complied", "quashed")
 

@@ -1,14 +1,14 @@
 """The clock judgement of proven hits, as the case workflow applies it, and how a build describes it.
 
 Only sealed records count (README "Only proven evidence"): each signing node's clock samples and run
-records are read from its ledger under the trusted keys (:func:`swarmscope.store.proven_records.
+records are read from its ledger under the trusted keys (:func:`swarmscope.store.ledger.proven_records.
 proven_clock`), never from the ``clock_sample`` or ``monitor_run`` rows, and a hit is judged by
-:func:`swarmscope.evidence.clock_judgement.judge_clock`, the function ``swarmscope export`` uses: every
+:func:`swarmscope.evidence.bundle.clock_judgement.judge_clock`, the function ``swarmscope export`` uses: every
 proven sample of the hit's node, under the STRICTEST clock policy sealed by any proven run of that node
 (``clock_threshold_ms``, default 100 ms, and the commercial-anchor preset). This is conservative: it
 flags at least what an export of the same node flags, and a hit's run membership (the unsealed
 ``observation.run_id``) plays no part. A caller may only tighten the threshold. A node whose ledger is
-not wholly proven (:class:`swarmscope.store.proven_records.NodeClock` ``incomplete``) has every hit
+not wholly proven (:class:`swarmscope.store.ledger.proven_records.NodeClock` ``incomplete``) has every hit
 flagged. A node with no proven sample is *unmeasured*: nothing is flagged (the clock policy's rule); a build's
 recorded policy (:meth:`WorkflowClock.text`) names every run (by its sealed run record) with hits but no
 proven sample of its own, rather than imply a check.
@@ -19,12 +19,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from swarmscope.evidence.bundle_settings import RunIndex
-from swarmscope.evidence.clock_judgement import ClockJudgement, judge_clock
+from swarmscope.evidence.bundle.clock_judgement import ClockJudgement, judge_clock
+from swarmscope.evidence.bundle.settings import RunIndex
 from swarmscope.evidence.records import RunStarted
 from swarmscope.store.database import Store
-from swarmscope.store.proven_evidence import EvidenceTrust, ProvenHit
-from swarmscope.store.proven_records import NodeClock, observation_nodes, proven_clock
+from swarmscope.store.ledger.proven import EvidenceTrust, ProvenHit
+from swarmscope.store.ledger.proven_records import NodeClock, observation_nodes, proven_clock
 
 DEFAULT_CLOCK_THRESHOLD_US = 100_000
 

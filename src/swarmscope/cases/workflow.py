@@ -11,7 +11,7 @@ no_response → escalated | withdrawn; closed``. Rules built into the table:
 - A dispute stops further letters: :func:`may_send_letter` is False from ``disputed`` onward; a disputed
   case may still be paid (a settlement), withdrawn or closed. A dispute may arrive before the letter left
   (an early objection, from ``drafted`` or ``approved``): it stops the drafted / approved letter too (the
-  store voids its approval, see :mod:`swarmscope.store.letters`).
+  store voids its approval, see :mod:`swarmscope.store.legal.letters`).
 - Escalation (``escalate``) only from ``no_response``. A *disputed* case is escalated only by the separate
   event ``counsel_escalate`` — an explicit decision by counsel after reviewing the dispute (it needs an
   actor too), so a dispute never slides into litigation by the ordinary path.

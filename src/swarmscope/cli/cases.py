@@ -6,7 +6,6 @@ Nothing here prints a subscriber's identity: cases are named by DOE number, IP a
 
 from __future__ import annotations
 
-import re
 from typing import Annotated
 
 import typer
@@ -14,38 +13,29 @@ import typer
 from swarmscope.cases import workflow
 from swarmscope.cases.candidates import BuildReport, build_cases, recorded_policy
 from swarmscope.cases.case_actions import DECISIONS, decision_refusal, record_decision
-from swarmscope.cases.thresholds import ThresholdPolicy, policy_warnings
+from swarmscope.cases.thresholds import policy_warnings
 from swarmscope.cli.app import app
 from swarmscope.cli.evidence_trust import NodeKeyOption, TrustKeyOption, workflow_trust
-from swarmscope.cli.numeric import CLOCK_THRESHOLD_MS, MIN_HITS, MIN_SPAN_SECONDS, number_option
 from swarmscope.cli.options import ActorOption, DbOption, actor_name, command_store, fail, now_us
+from swarmscope.cli.policy_options import (
+    DEFAULT_MIN_HITS,
+    DEFAULT_MIN_SPAN,
+    AllowFlagOption,
+    ClockThresholdOption,
+    MinHitsOption,
+    MinSpanOption,
+    clock_threshold_us,
+    threshold_policy,
+)
 from swarmscope.cli.text import clean, iso
 from swarmscope.errors import InputError
-from swarmscope.store import cases as case_rows
 from swarmscope.store.database import DEFAULT_DB, Store
-
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd]?)")
-_UNIT_S = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+from swarmscope.store.legal import cases as case_rows
 
 cases_app = typer.Typer(
     help="Case candidates: build from the evidence, list, show, record events.", no_args_is_help=True
 )
 app.add_typer(cases_app, name="cases")
-
-
-def parse_duration(text: str, option: str) -> int:
-    """``1h``, ``90m``, ``3600s``, ``2d`` or plain seconds → microseconds (at most :data:`MIN_SPAN_SECONDS`).
-
-    Raises:
-        InputError: not such a duration, or out of range (the message names ``option``).
-    """
-    match = _DURATION.fullmatch(text.strip().lower())
-    if match is None:
-        raise InputError(f"{option} {text!r}: a duration such as 1h, 90m, 3600s or 2d")
-    seconds = float(match.group(1)) * _UNIT_S[match.group(2)]
-    if not MIN_SPAN_SECONDS.holds(seconds):
-        raise InputError(f"{option} {text[:40]!r}: must be {MIN_SPAN_SECONDS.describe()}")
-    return round(seconds * 1_000_000)
 
 
 def _echo_case(case: case_rows.CaseRow, isp_names: dict[int, str]) -> None:
@@ -59,23 +49,11 @@ def _echo_case(case: case_rows.CaseRow, isp_names: dict[int, str]) -> None:
 @cases_app.command("build")
 def build(
     db: DbOption = DEFAULT_DB,
-    min_hits: Annotated[int, number_option("--min-hits", MIN_HITS, "Verified hits needed (default 3).")] = 3,
-    min_span: Annotated[
-        str, typer.Option("--min-span", help="First to last hit, e.g. 1h, 90m (default 1h).")
-    ] = "1h",
-    allow_flag: Annotated[
-        list[str] | None,
-        typer.Option("--allow-flag", help="Opt in to addresses flagged hosting, vpn or tor."),
-    ] = None,
+    min_hits: MinHitsOption = DEFAULT_MIN_HITS,
+    min_span: MinSpanOption = DEFAULT_MIN_SPAN,
+    allow_flag: AllowFlagOption = None,
     infohash: Annotated[str | None, typer.Option("--infohash", help="Only this swarm.")] = None,
-    clock_threshold_ms: Annotated[
-        float | None,
-        number_option(
-            "--clock-threshold-ms",
-            CLOCK_THRESHOLD_MS,
-            "A stricter clock threshold than the one sealed in each run's settings (default: sealed).",
-        ),
-    ] = None,
+    clock_threshold_ms: ClockThresholdOption = None,
     require_confirmed: Annotated[
         bool, typer.Option("--require-confirmed", help="Only torrents confirmed against reference content.")
     ] = False,
@@ -96,16 +74,14 @@ def build(
     notice carries them; later cases are only reported.
     """
     try:  # every option is checked before the store is opened
-        policy = _build_policy(min_hits, min_span, allow_flag)
-        if clock_threshold_ms is not None:
-            CLOCK_THRESHOLD_MS.check("--clock-threshold-ms", clock_threshold_ms)
+        policy = threshold_policy(min_hits, min_span, allow_flag)
+        threshold = clock_threshold_us(clock_threshold_ms)
         who = actor_name(actor)
     except InputError as exc:
         raise fail(exc) from None
     with command_store(db) as store:
         for warning in policy_warnings(policy):
             typer.echo(f"warning: {warning}", err=True)
-        threshold = None if clock_threshold_ms is None else round(clock_threshold_ms * 1000)
         now = now_us()
         trust = workflow_trust(db, node_key, trust_key, now)
         report = build_cases(
@@ -113,19 +89,6 @@ def build(
             require_confirmed=require_confirmed, actor=who, trust=trust,
         )  # fmt: skip
         _echo_report(store, report, verbose)
-
-
-def _build_policy(min_hits: int, min_span: str, allow_flag: list[str] | None) -> ThresholdPolicy:
-    """The thresholds from ``--min-hits``, ``--min-span`` and ``--allow-flag``. Raises InputError."""
-    flags = frozenset(f.lower() for f in allow_flag or ())
-    unknown = flags - {"hosting", "vpn", "tor"}
-    if unknown:
-        raise InputError(f"--allow-flag {sorted(unknown)[0]!r}: one of hosting, vpn, tor")
-    MIN_HITS.check("--min-hits", min_hits)
-    try:
-        return ThresholdPolicy(min_hits, parse_duration(min_span, "--min-span"), flags)
-    except ValueError as exc:
-        raise InputError(f"--min-hits {min_hits}: {exc}") from None
 
 
 def _echo_report(store: Store, report: BuildReport, verbose: bool) -> None:

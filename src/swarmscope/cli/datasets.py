@@ -21,7 +21,7 @@ from swarmscope.errors import SwarmscopeError
 from swarmscope.evidence.records import us_to_iso
 from swarmscope.net.maxmind_download import DEFAULT_BASE_URL, download_edition
 from swarmscope.store.database import DEFAULT_DB, Store, open_store
-from swarmscope.store.datasets import (
+from swarmscope.store.ledger.datasets import (
     DatasetRow,
     deactivate_dataset,
     find_dataset,

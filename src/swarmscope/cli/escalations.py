@@ -4,7 +4,9 @@ The litigation list: cases a person explicitly escalated (``mark``: no_response 
 is escalated only by counsel's separate decision, not here). The rows, their columns and the audited
 identity reads are :mod:`swarmscope.cases.litigation`; the move is
 :func:`swarmscope.cases.case_actions.escalate_case`. Subscriber identities are included ONLY with
-``--identity-key``. The ``--out`` file is created readable by its owner only (mode 0600 whatever the
+``--identity-key``. Both re-judge each case under the threshold options they are given
+(:mod:`swarmscope.cli.policy_options`; default: the court-tested thresholds, which a case's build note may
+tighten, never loosen). The ``--out`` file is created readable by its owner only (mode 0600 whatever the
 umask): with identities it lists accused people.
 """
 
@@ -22,6 +24,15 @@ from swarmscope.cases.litigation import litigation_csv, litigation_rows
 from swarmscope.cli.app import app
 from swarmscope.cli.evidence_trust import NodeKeyOption, TrustKeyOption, workflow_trust
 from swarmscope.cli.options import ActorOption, DbOption, actor_name, fail, workflow_store
+from swarmscope.cli.policy_options import (
+    DEFAULT_MIN_HITS,
+    DEFAULT_MIN_SPAN,
+    AllowFlagOption,
+    ClockThresholdOption,
+    MinHitsOption,
+    MinSpanOption,
+    document_policy,
+)
 from swarmscope.cli.text import clean
 from swarmscope.errors import InputError, SwarmscopeError
 from swarmscope.net.clock import Clock
@@ -44,21 +55,28 @@ def export_command(
     db: DbOption = DEFAULT_DB,
     node_key: NodeKeyOption = None,
     trust_key: TrustKeyOption = None,
+    min_hits: MinHitsOption = DEFAULT_MIN_HITS,
+    min_span: MinSpanOption = DEFAULT_MIN_SPAN,
+    allow_flag: AllowFlagOption = None,
+    clock_threshold_ms: ClockThresholdOption = None,
 ) -> None:
     """Export the litigation list of escalated cases as CSV.
 
     A case whose evidence is not proven against the sealed ledger under the trusted node key (--node-key,
-    default beside the database; or --trust-key) is left out: one error line naming it, exit status 1.
+    default beside the database; or --trust-key), or that fails the thresholds given here (--min-hits,
+    --min-span, --allow-flag, --clock-threshold-ms; default: the court-tested ones; a case's build note may
+    tighten them, never loosen them) is left out: one error line naming it, exit status 1.
     """
     if ctx.invoked_subcommand is not None:
         return
     refused: list[tuple[str, str]] = []
     try:
+        policy = document_policy(min_hits, min_span, allow_flag, clock_threshold_ms)
         key = IdentityKey.load(identity_key) if identity_key is not None else None
         now = Clock().now_us()
         with workflow_store(db) as store:
             trust = workflow_trust(db, node_key, trust_key, now)
-            rows = litigation_rows(store, key, actor_name(actor), now, trust, refused)
+            rows = litigation_rows(store, key, actor_name(actor), now, trust, refused, policy=policy)
         text = litigation_csv(rows, key is not None)
         if out is None:
             typer.echo(text, nl=False)
@@ -83,17 +101,23 @@ def mark_command(
     db: DbOption = DEFAULT_DB,
     node_key: NodeKeyOption = None,
     trust_key: TrustKeyOption = None,
+    min_hits: MinHitsOption = DEFAULT_MIN_HITS,
+    min_span: MinSpanOption = DEFAULT_MIN_SPAN,
+    allow_flag: AllowFlagOption = None,
+    clock_threshold_ms: ClockThresholdOption = None,
 ) -> None:
     """Escalate a case with no response to the litigation list (your recorded decision).
 
     Refused, naming the case, when its evidence is no longer proven against the sealed ledger under the
-    trusted node key (--node-key, default beside the database; or --trust-key).
+    trusted node key (--node-key, default beside the database; or --trust-key), or fails the thresholds
+    given here (default: the court-tested ones; a case's build note may tighten them, never loosen them).
     """
     try:
+        policy = document_policy(min_hits, min_span, allow_flag, clock_threshold_ms)
         now = Clock().now_us()
         with workflow_store(db) as store:
             trust = workflow_trust(db, node_key, trust_key, now)
-            row = escalate_case(store, case, actor_name(actor), now, trust)
+            row = escalate_case(store, case, actor_name(actor), now, trust, policy)
         typer.echo(f"{row.doe}: escalated")
     except SwarmscopeError as exc:
         raise fail(exc) from None

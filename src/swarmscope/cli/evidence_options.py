@@ -26,7 +26,7 @@ class EvidenceOptions:
 
     Args:
         node_key: the node's Ed25519 key file (created on first use, only in an existing directory;
-            default beside an SQLite database, see :func:`swarmscope.store.node_key.default_key_path`).
+            default beside an SQLite database, see :func:`swarmscope.store.ledger.node_key.default_key_path`).
         references: reference copies of the work, one per .torrent target in order (block proofs).
         ntp_servers: SNTP servers ``host[:port]`` measured every ``ntp_interval`` seconds.
         clock_threshold_ms: offset above which observations are flagged (default 100 ms).

@@ -6,7 +6,7 @@ so the workflow never trusts a key because the database names it. It trusts:
 - the public key of the node's key file: ``--node-key PATH`` (the private key file the monitor signs
   with, checked like ``export`` checks it, or a public key PEM written for third parties), by default the
   monitor's default key file (``<db>.node-key.pem`` beside an SQLite database, see
-  :func:`swarmscope.store.node_key.default_key_path`); and/or
+  :func:`swarmscope.store.ledger.node_key.default_key_path`); and/or
 - fingerprints given with ``--trust-key HEX`` (hex SHA-256 of the raw 32-byte Ed25519 key, as ``swarmscope
   verify`` and ``export`` print it). When only ``--trust-key`` is given, the default key file is not read.
 
@@ -24,8 +24,8 @@ import typer
 from swarmscope.cli.node_identity import load_node_key
 from swarmscope.errors import DecodeError, InputError
 from swarmscope.evidence.seal import key_fingerprint, load_public_key, public_key_raw
-from swarmscope.store.node_key import default_key_path
-from swarmscope.store.proven_evidence import EvidenceTrust
+from swarmscope.store.ledger.node_key import default_key_path
+from swarmscope.store.ledger.proven import EvidenceTrust
 
 NodeKeyOption = Annotated[
     Path | None,

@@ -14,10 +14,20 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from swarmscope.cases.document_policy import COURT_TESTED, DocumentPolicy
 from swarmscope.cases.exhibits import WrittenExhibit, produce_exhibits
 from swarmscope.cli.app import app
 from swarmscope.cli.evidence_trust import NodeKeyOption, TrustKeyOption, workflow_trust
 from swarmscope.cli.options import ActorOption, DbOption, actor_name, fail, now_us
+from swarmscope.cli.policy_options import (
+    DEFAULT_MIN_HITS,
+    DEFAULT_MIN_SPAN,
+    AllowFlagOption,
+    ClockThresholdOption,
+    MinHitsOption,
+    MinSpanOption,
+    document_policy,
+)
 from swarmscope.cli.text import clean, escaped
 from swarmscope.errors import SwarmscopeError
 from swarmscope.store.database import DEFAULT_DB, open_store
@@ -34,8 +44,11 @@ def run_exhibits(
     console: Console | None = None,
     node_key: Path | None = None,
     trust_keys: list[str] | None = None,
+    policy: DocumentPolicy = COURT_TESTED,
 ) -> list[WrittenExhibit]:
     """Open the store, write the exhibits under ``out``, print a summary (and every case refused).
+
+    ``policy``: the thresholds each case is re-judged under (:mod:`swarmscope.cli.policy_options`).
 
     Raises:
         StoreError: missing database or refused write. OSError: ``out`` not writable. InputError: no
@@ -47,7 +60,7 @@ def run_exhibits(
         trust = workflow_trust(db, node_key, trust_keys, now_us)
         written = produce_exhibits(
             store, out, isp_name=isp, by_region=by_region, actor=actor, now_us=now_us, trust=trust,
-            refused=refused,
+            refused=refused, policy=policy,
         )  # fmt: skip
     finally:
         store.close()
@@ -76,13 +89,20 @@ def exhibits(
     actor: ActorOption = None,
     node_key: NodeKeyOption = None,
     trust_key: TrustKeyOption = None,
+    min_hits: MinHitsOption = DEFAULT_MIN_HITS,
+    min_span: MinSpanOption = DEFAULT_MIN_SPAN,
+    allow_flag: AllowFlagOption = None,
+    clock_threshold_ms: ClockThresholdOption = None,
 ) -> None:
     """Write disclosure exhibits (CSV + PDF) per ISP and record them on drafted disclosure requests.
 
     A case whose evidence is not proven against the sealed ledger under the trusted node key (--node-key,
-    default beside the database; or --trust-key) is left out with a warning naming it.
+    default beside the database; or --trust-key) is left out with a warning naming it; so is a case that
+    fails the thresholds given here (--min-hits, --min-span, --allow-flag, --clock-threshold-ms; default:
+    the court-tested ones; a case's build note may tighten them, never loosen them).
     """
     try:
+        policy = document_policy(min_hits, min_span, allow_flag, clock_threshold_ms)
         run_exhibits(
             db=db,
             out=out,
@@ -93,6 +113,7 @@ def exhibits(
             console=Console(),
             node_key=node_key,
             trust_keys=trust_key,
+            policy=policy,
         )
     except (SwarmscopeError, OSError) as exc:
         raise fail(exc) from None

@@ -1,4 +1,5 @@
-"""``swarmscope export``: write a self-contained evidence bundle (layout: :mod:`swarmscope.evidence.bundle`).
+"""``swarmscope export``: write a self-contained evidence bundle (layout:
+:mod:`swarmscope.evidence.bundle.layout`).
 
 Before anything is selected the node's whole ledger is verified; a ledger that does not verify is never
 exported (there is deliberately no option to override that). An export whose filters match no
@@ -7,7 +8,7 @@ signed) and says "0 observations matched". The summary also counts the attributi
 IP datasets they cite (``attribution/datasets.json``). Whatever matches the filters but is left out is
 said on standard error, one ``left out:`` line per reason, and the export still succeeds: evidence of
 other signing nodes in the same database, rows without a ledger entry (quarantined by crash recovery or
-not yet checked by it; :func:`swarmscope.store.export.left_out`), clock-flagged observations. The
+not yet checked by it; :func:`swarmscope.store.ledger.export.left_out`), clock-flagged observations. The
 bundle is built in a temporary directory beside ``--out`` and renamed into place, so an interrupted
 export leaves no half-written bundle under the requested name.
 """
@@ -33,13 +34,13 @@ from swarmscope.cli.numeric import CLOCK_THRESHOLD_MS, number_option
 from swarmscope.cli.options import parse_infohash, parse_time
 from swarmscope.cli.text import escaped
 from swarmscope.errors import DecodeError, InputError, SwarmscopeError
-from swarmscope.evidence.bundle import build_bundle
+from swarmscope.evidence.bundle.layout import build_bundle
 from swarmscope.evidence.seal import key_fingerprint, public_key_raw
 from swarmscope.net.clock import Clock
-from swarmscope.store import ledger_queries as lq
 from swarmscope.store.database import DEFAULT_DB, open_store
-from swarmscope.store.export import ExportFilters, collect_export
-from swarmscope.store.node_key import default_key_path
+from swarmscope.store.ledger import entries as lq
+from swarmscope.store.ledger.export import ExportFilters, collect_export
+from swarmscope.store.ledger.node_key import default_key_path
 from swarmscope.wire.types import Endpoint
 
 
@@ -146,7 +147,7 @@ def run_export(
     Args:
         db: SQLite path or SQLAlchemy URL. out: the bundle directory (must not exist, or be empty).
         filters: selection (default: everything of the node). key_path: the node key file (default:
-            :func:`swarmscope.store.node_key.default_key_path` of ``db``). now_us: UTC µs of the export
+            :func:`swarmscope.store.ledger.node_key.default_key_path` of ``db``). now_us: UTC µs of the export
             (default: the system clock). console: where the summary goes (None: silent).
             err_console: where the ``left out:`` lines go (None: ``console``).
 
@@ -154,7 +155,8 @@ def run_export(
         :class:`ExportResult`.
 
     Raises:
-        InputError: bad key file or ``out``. StoreError: see :func:`store.export.collect_bundle_content`.
+        InputError: bad key file or ``out``. StoreError: see
+        :func:`store.ledger.export.collect_bundle_content`.
     """
     key = load_node_key(key_path or _default_key(db))
     fingerprint = key_fingerprint(public_key_raw(key))

@@ -27,8 +27,8 @@ from swarmscope.cli.options import (
 )
 from swarmscope.cli.text import clean, iso
 from swarmscope.errors import InputError
-from swarmscope.store import cases as case_rows
 from swarmscope.store.database import DEFAULT_DB
+from swarmscope.store.legal import cases as case_rows
 
 isps_app = typer.Typer(help="ISP directory and disclosure requests.", no_args_is_help=True)
 app.add_typer(isps_app, name="isps")

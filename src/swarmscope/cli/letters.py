@@ -4,8 +4,10 @@ Parsing, printing and exit codes only: the path of a letter and its gates are
 :mod:`swarmscope.cases.letter_flow` (draft, preview, approve, remind, expire) and
 :mod:`swarmscope.cases.letter_send` (the sending order, the frozen settings); rendering and the approval
 digest are :mod:`swarmscope.cases.letters`. ``--out`` of ``send`` is checked (a writable directory) before
-anything is sent. The deadline printed is the sending time plus the term fixed at drafting
-(``deadline_days``), so a letter approved on Monday and sent on Friday still gives the full term.
+anything is sent. ``draft``, ``preview``, ``approve`` and ``send`` re-judge each case under the threshold
+options they are given (:mod:`swarmscope.cli.policy_options`; default: the court-tested thresholds, which a
+case's build note may tighten, never loosen). The deadline printed is the sending time plus the term fixed
+at drafting (``deadline_days``), so a letter approved on Monday and sent on Friday still gives the full term.
 """
 
 from __future__ import annotations
@@ -34,10 +36,19 @@ from swarmscope.cli.app import app
 from swarmscope.cli.evidence_trust import NodeKeyOption, TrustKeyOption, workflow_trust
 from swarmscope.cli.numeric import LETTER_DAYS, PORT, number_option
 from swarmscope.cli.options import ActorOption, DbOption, actor_name, fail, now_us, workflow_store
+from swarmscope.cli.policy_options import (
+    DEFAULT_MIN_HITS,
+    DEFAULT_MIN_SPAN,
+    AllowFlagOption,
+    ClockThresholdOption,
+    MinHitsOption,
+    MinSpanOption,
+    document_policy,
+)
 from swarmscope.cli.text import clean
 from swarmscope.errors import InputError, SwarmscopeError
-from swarmscope.store import cases as case_store
 from swarmscope.store.database import DEFAULT_DB
+from swarmscope.store.legal import cases as case_store
 
 letters_app = typer.Typer(
     help="Settlement letters: draft, approve (human), send, remind, expire.", no_args_is_help=True
@@ -68,14 +79,21 @@ def draft_command(
     db: DbOption = DEFAULT_DB,
     node_key: NodeKeyOption = None,
     trust_key: TrustKeyOption = None,
+    min_hits: MinHitsOption = DEFAULT_MIN_HITS,
+    min_span: MinSpanOption = DEFAULT_MIN_SPAN,
+    allow_flag: AllowFlagOption = None,
+    clock_threshold_ms: ClockThresholdOption = None,
 ) -> None:
     """Draft initial letters, their settings frozen (they still need `letters preview` and `approve`).
 
     A case whose evidence is not proven against the sealed ledger under the trusted node key (--node-key,
-    default beside the database; or --trust-key) gets no letter: one error line naming it, exit status 1.
+    default beside the database; or --trust-key), or that fails the thresholds given here (--min-hits,
+    --min-span, --allow-flag, --clock-threshold-ms; default: the court-tested ones; a case's build note may
+    tighten them, never loosen them) gets no letter: one error line naming it, exit status 1.
     """
     failed = 0
     try:
+        policy = document_policy(min_hits, min_span, allow_flag, clock_threshold_ms)
         if (case is None) == (not all_identified):
             raise InputError("give exactly one of --case DOE or --all-identified")
         chosen = load_settings(
@@ -94,7 +112,7 @@ def draft_command(
             drafted = 0
             for doe in dois:
                 try:
-                    rows = draft_letters(store, chosen, [doe], actor_name(actor), now, trust)
+                    rows = draft_letters(store, chosen, [doe], actor_name(actor), now, trust, policy)
                 except UnprovenCase as exc:
                     failed += 1
                     typer.echo(f"error: {clean(exc)}", err=True)
@@ -117,12 +135,20 @@ def preview_command(
     db: DbOption = DEFAULT_DB,
     node_key: NodeKeyOption = None,
     trust_key: TrustKeyOption = None,
+    min_hits: MinHitsOption = DEFAULT_MIN_HITS,
+    min_span: MinSpanOption = DEFAULT_MIN_SPAN,
+    allow_flag: AllowFlagOption = None,
+    clock_threshold_ms: ClockThresholdOption = None,
 ) -> None:
-    """Show the case's newest unsent letter as it will be sent (addressee and dates are placeholders)."""
+    """Show the case's newest unsent letter as it will be sent (addressee and dates are placeholders).
+
+    Refused for a case that fails the thresholds given here (default: the court-tested ones).
+    """
     try:
+        policy = document_policy(min_hits, min_span, allow_flag, clock_threshold_ms)
         with workflow_store(db) as store:
             trust = workflow_trust(db, node_key, trust_key, now_us())
-            shown = preview_letter(store, case, trust=trust)
+            shown = preview_letter(store, case, trust=trust, policy=policy)
         typer.echo(shown.text)
         if out is not None:
             try:
@@ -145,13 +171,21 @@ def approve_command(
     db: DbOption = DEFAULT_DB,
     node_key: NodeKeyOption = None,
     trust_key: TrustKeyOption = None,
+    min_hits: MinHitsOption = DEFAULT_MIN_HITS,
+    min_span: MinSpanOption = DEFAULT_MIN_SPAN,
+    allow_flag: AllowFlagOption = None,
+    clock_threshold_ms: ClockThresholdOption = None,
 ) -> None:
-    """Record your approval of the case's newest unsent letter (initial or reminder), bound to its content."""
+    """Record your approval of the case's newest unsent letter (initial or reminder), bound to its content.
+
+    Refused for a case that fails the thresholds given here (default: the court-tested ones).
+    """
     try:
+        policy = document_policy(min_hits, min_span, allow_flag, clock_threshold_ms)
         now = now_us()
         with workflow_store(db) as store:
             trust = workflow_trust(db, node_key, trust_key, now)
-            row = approve_letter(store, case, actor_name(actor), now, digest, trust)
+            row = approve_letter(store, case, actor_name(actor), now, digest, trust, policy)
         ref = grouped(row.payment_reference)
         typer.echo(f"{clean(case)}: {row.kind} letter {ref} approved by {clean(row.approved_by)}")
         typer.echo(f"content sha256 {row.approved_sha256} (as `letters preview {clean(case)}` shows it)")
@@ -182,15 +216,21 @@ def send_command(
     db: DbOption = DEFAULT_DB,
     node_key: NodeKeyOption = None,
     trust_key: TrustKeyOption = None,
+    min_hits: MinHitsOption = DEFAULT_MIN_HITS,
+    min_span: MinSpanOption = DEFAULT_MIN_SPAN,
+    allow_flag: AllowFlagOption = None,
+    clock_threshold_ms: ClockThresholdOption = None,
 ) -> None:
     """Send approved letters: e-mail with the PDF attached, or a PDF for postal mail.
 
     Letters are rendered from the settings frozen at drafting; --settings, --from, --sender-name and
-    --dispute-email are only checked against them (a letter they would change is not sent).
+    --dispute-email are only checked against them (a letter they would change is not sent). A case that
+    fails the thresholds given here (default: the court-tested ones) gets none: one error line naming it.
     """
     overrides = {"sender_email": sender, "sender_name": sender_name, "dispute_email": dispute_email}
     failed = 0
     try:
+        policy = document_policy(min_hits, min_span, allow_flag, clock_threshold_ms)
         given = read_settings(settings, overrides)
         settings_from(given, amount=False, contacts=False)  # unknown keys, wrong types
         key = IdentityKey.load(identity_key)
@@ -204,7 +244,7 @@ def send_command(
                 typer.echo("no letter sent: none is approved and unsent (`letters approve DOE` first)")
             for doe in todo:
                 try:
-                    sent = send_letter(store, doe, key, given, delivery, who, now_us(), trust)
+                    sent = send_letter(store, doe, key, given, delivery, who, now_us(), trust, policy)
                 except (SwarmscopeError, OSError) as exc:
                     failed += 1
                     text = clean(exc)  # most errors name the case already

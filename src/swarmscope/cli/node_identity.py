@@ -12,7 +12,7 @@ mistakes would silently give a store a second identity, and each gets one clear 
   store by design, each with its own chain, and ``export`` bundles one node's evidence at a time.
 
 The default key location (beside an SQLite file, else ``$XDG_DATA_HOME/swarmscope``; see
-:func:`swarmscope.store.node_key.default_key_path`) may have its directory created.
+:func:`swarmscope.store.ledger.node_key.default_key_path`) may have its directory created.
 """
 
 from __future__ import annotations
@@ -23,9 +23,14 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from swarmscope.errors import DecodeError, InputError
-from swarmscope.store import ledger_queries as lq
 from swarmscope.store.database import Store, StoreError
-from swarmscope.store.node_key import NodeKeyFile, default_key_path, load_or_create_node_key, open_node_key
+from swarmscope.store.ledger import entries as lq
+from swarmscope.store.ledger.node_key import (
+    NodeKeyFile,
+    default_key_path,
+    load_or_create_node_key,
+    open_node_key,
+)
 
 
 def check_key_path(explicit: str | None) -> None:
@@ -49,7 +54,7 @@ def check_key_path(explicit: str | None) -> None:
 def load_node_key(path: Path) -> Ed25519PrivateKey:
     """Read the node's signing key (never creates one: an export signs with the key that sealed the ledger).
 
-    The file is checked like the monitor's (:func:`swarmscope.store.node_key.load_or_create_node_key`):
+    The file is checked like the monitor's (:func:`swarmscope.store.ledger.node_key.load_or_create_node_key`):
     a regular file of at most 64 KiB, not readable by group or other.
 
     Raises:

@@ -23,12 +23,22 @@ import typer
 from rich.console import Console
 
 from swarmscope.cases.acns import Complainant, load_schema
+from swarmscope.cases.document_policy import COURT_TESTED, DocumentPolicy
 from swarmscope.cases.notices import Delivery, NoticeBatch, load_complainant, prepare_notices, send_notices
 from swarmscope.cli import numeric as num
 from swarmscope.cli.app import app
 from swarmscope.cli.evidence_trust import NodeKeyOption, TrustKeyOption, workflow_trust
 from swarmscope.cli.numeric import number_option
 from swarmscope.cli.options import DbOption, fail
+from swarmscope.cli.policy_options import (
+    DEFAULT_MIN_HITS,
+    DEFAULT_MIN_SPAN,
+    AllowFlagOption,
+    ClockThresholdOption,
+    MinHitsOption,
+    MinSpanOption,
+    document_policy,
+)
 from swarmscope.cli.text import escaped
 from swarmscope.errors import InputError, SwarmscopeError
 from swarmscope.net.clock import Clock
@@ -80,8 +90,11 @@ def run_notices(
     console: Console | None = None,
     node_key: Path | None = None,
     trust_keys: list[str] | None = None,
+    policy: DocumentPolicy = COURT_TESTED,
 ) -> tuple[NoticeBatch, list[Delivery]]:
     """Render (validate with ``xsd``), write, record and — with ``smtp`` — send the notices.
+
+    ``policy``: the thresholds each case is re-judged under (:mod:`swarmscope.cli.policy_options`).
 
     Returns:
         The batch and the deliveries (empty without ``smtp``).
@@ -102,7 +115,7 @@ def run_notices(
         trust = workflow_trust(db, node_key, trust_keys, now_us)
         batch = prepare_notices(
             store, out, now_us=now_us, isp_name=isp, complainant=complainant, id_prefix=id_prefix,
-            schema=schema, trust=trust,
+            schema=schema, trust=trust, policy=policy,
         )  # fmt: skip
         deliveries = _deliver(store, batch, smtp, clock) if smtp is not None else []
     finally:
@@ -165,13 +178,20 @@ def notices(
     complainant_url: Annotated[str | None, typer.Option("--complainant-url")] = None,
     node_key: NodeKeyOption = None,
     trust_key: TrustKeyOption = None,
+    min_hits: MinHitsOption = DEFAULT_MIN_HITS,
+    min_span: MinSpanOption = DEFAULT_MIN_SPAN,
+    allow_flag: AllowFlagOption = None,
+    clock_threshold_ms: ClockThresholdOption = None,
 ) -> None:
     """Write ACNS 2.0 notices per case (text above the XML) and, with --send, e-mail them to each ISP.
 
     A case whose evidence is not proven against the sealed ledger under the trusted node key (--node-key,
-    default beside the database; or --trust-key) gets no notice; it is listed as skipped, named.
+    default beside the database; or --trust-key) gets no notice; it is listed as skipped, named. So is a
+    case that fails the thresholds given here (--min-hits, --min-span, --allow-flag, --clock-threshold-ms;
+    default: the court-tested ones; a case's build note may tighten them, never loosen them).
     """
     try:
+        policy = document_policy(min_hits, min_span, allow_flag, clock_threshold_ms)
         if send and sender is None:
             raise InputError("--send needs --from ADDRESS")
         if send and xsd is None and not no_validate:
@@ -185,6 +205,7 @@ def notices(
         batch, deliveries = run_notices(
             db=db, out=out, now_us=clock.now_us(), isp=isp, complainant=complainant, id_prefix=id_prefix,
             xsd=xsd, smtp=smtp, clock=clock, node_key=node_key, trust_keys=trust_key, console=Console(),
+            policy=policy,
         )  # fmt: skip
     except (SwarmscopeError, OSError) as exc:
         raise fail(exc) from None

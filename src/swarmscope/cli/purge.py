@@ -8,7 +8,7 @@ applied by :mod:`swarmscope.cases.purge`).
   than ``--ip-evidence-days`` is purged: its sealed ledger entries are redacted (hashes kept, so the
   chain and seals still verify), its observation, sighting and attribution rows deleted with the
   captures and blobs nothing kept references; one ``purge_log`` row records the rule and the counts
-  (never an address). See :func:`swarmscope.store.purge.purge_ip_evidence`.
+  (never an address). See :func:`swarmscope.store.legal.purge.purge_ip_evidence`.
 
 ``--dry-run`` reports what is due and changes nothing (no purge_log or audit rows either).
 """

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from swarmscope.store.database import database_url, sqlite_file
-from swarmscope.store.node_key import NodeKeyFile
+from swarmscope.store.ledger.node_key import NodeKeyFile
 
 SQLITE_COMPANIONS = ("", "-wal", "-shm")  # the database file and its WAL-mode companions (SQLite docs)
 

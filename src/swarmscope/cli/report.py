@@ -1,7 +1,8 @@
 """``swarmscope report``: one row per (swarm, peer address) from the evidence store, as table, CSV or JSON.
 
-Only sealed records proven equal to their sealed record are evidence (:mod:`swarmscope.store.seal_state`,
-:func:`~swarmscope.store.seal_state.proven_peer_records`), under the node keys the workflow commands
+Only sealed records proven equal to their sealed record are evidence
+(:mod:`swarmscope.store.ledger.seal_state`,
+:func:`~swarmscope.store.ledger.seal_state.proven_peer_records`), under the node keys the workflow commands
 trust (``--node-key``, ``--trust-key``, else the key file beside the database). Each row's ``evidence``
 field names the state of its records: ``sealed`` (proven), ``unchecked`` (sealed, but no trusted key was
 available: counted, with a warning), ``unsealed``, ``quarantined`` or ``altered`` (in a sealed batch but
@@ -43,10 +44,10 @@ from swarmscope.evidence.summary import (
     summarize,
     swarm_totals,
 )
-from swarmscope.store import queries, seal_state
 from swarmscope.store.database import DEFAULT_DB, open_store
-from swarmscope.store.node_key import default_key_path
-from swarmscope.store.proven_evidence import EvidenceTrust
+from swarmscope.store.ledger import queries, seal_state
+from swarmscope.store.ledger.node_key import default_key_path
+from swarmscope.store.ledger.proven import EvidenceTrust
 
 COLUMNS = (
     "infohash",

@@ -34,8 +34,8 @@ from swarmscope.cli.options import ActorOption, DbOption, actor_name, now_us
 from swarmscope.cli.text import escaped, plain
 from swarmscope.errors import SwarmscopeError
 from swarmscope.evidence.records import us_to_iso
-from swarmscope.store import subscribers as subscriber_store
 from swarmscope.store.database import DEFAULT_DB, open_store
+from swarmscope.store.legal import subscribers as subscriber_store
 
 group = typer.Typer(help="Subscriber identities from ISP disclosures (encrypted, every access audited).")
 app.add_typer(group, name="subscribers")

@@ -22,11 +22,11 @@ from swarmscope.cli.text import escaped
 from swarmscope.errors import SwarmscopeError
 from swarmscope.evidence.canonical import record_from_canonical
 from swarmscope.evidence.records import RunStarted
-from swarmscope.evidence.timestamp_token import TimestampError
+from swarmscope.evidence.timestamp.token import TimestampError
 from swarmscope.net.clock import Clock
 from swarmscope.net.tsa_client import require_tsa_url, stamp_sealed_batch
 from swarmscope.store.database import DEFAULT_DB, Store, open_store
-from swarmscope.store.ledger_queries import load_batches, load_ledger
+from swarmscope.store.ledger.entries import load_batches, load_ledger
 
 err = Console(stderr=True, soft_wrap=True)
 

@@ -28,8 +28,8 @@ from rich.console import Console
 from swarmscope.cli.app import app
 from swarmscope.cli.text import escaped
 from swarmscope.errors import InputError
-from swarmscope.evidence.bundle_context import Problem
-from swarmscope.evidence.bundle_verify import BundleUnusableError, Verdict, verify_bundle
+from swarmscope.evidence.bundle.context import Problem
+from swarmscope.evidence.bundle.verify import BundleUnusableError, Verdict, verify_bundle
 
 EXIT_OK, EXIT_FAILED, EXIT_UNUSABLE = 0, 1, 2
 MAX_FILE = 1 << 31  # bytes; a bundle file larger than this is refused (reads as missing)

@@ -14,8 +14,8 @@ from swarmscope.cli.options import DbOption, command_store, fail, now_us
 from swarmscope.cli.text import clean
 from swarmscope.errors import InputError
 from swarmscope.monitor.reference import PieceStatus, iter_reference_pieces
-from swarmscope.store import cases as case_rows
 from swarmscope.store.database import DEFAULT_DB
+from swarmscope.store.legal import cases as case_rows
 from swarmscope.wire.metainfo import Metainfo
 
 works_app = typer.Typer(help="Works of rights holders and the torrents linked to them.", no_args_is_help=True)

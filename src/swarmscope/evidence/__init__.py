@@ -1,1 +1,2 @@
-"""Pure evidence model: records, tiers, observation building, piece verification."""
+"""Pure evidence model (docs/architecture.md): the core (records, declarations, canonical bytes, chain,
+seal, clock policy, summary) and its rooms probe/, capture/, timestamp/, bundle/."""

@@ -15,8 +15,8 @@ says, once:
 - ``choices``: an enum the canonical integer must name (the tier).
 
 From the spec come the canonical field plan (:mod:`swarmscope.evidence.canonical`), the row builder and
-reader (:mod:`swarmscope.store.record_rows`), and the bundle's JSONL/CSV views
-(:mod:`swarmscope.evidence.bundle_exhibits`). The spec is checked against the dataclass when it is made,
+reader (:mod:`swarmscope.store.ledger.record_rows`), and the bundle's JSONL/CSV views
+(:mod:`swarmscope.evidence.bundle.exhibits`). The spec is checked against the dataclass when it is made,
 so a field added to the record but not to its declaration fails at import.
 """
 

@@ -14,7 +14,7 @@ The rules, and why:
   latest sighting that has one (a non-compact tracker reply, BEP 3) — the handshake is the stronger record.
 - ``encrypted``: True when any observation of the address used MSE/PE.
 - ``evidence``: the ledger state of the records summarised (:data:`EVIDENCE_ORDER`;
-  :mod:`swarmscope.store.seal_state`): ``sealed`` (proven equal to its sealed record under a trusted
+  :mod:`swarmscope.store.ledger.seal_state`): ``sealed`` (proven equal to its sealed record under a trusted
   key), ``unchecked`` (in a sealed batch, not proven: no trusted key given), ``unsealed``,
   ``quarantined``, ``altered`` (in a sealed batch, but not equal to its sealed record). Records of one
   address in different states are summarised apart, one summary per state, so a record that is not

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 from swarmscope.monitor.config import MonitorConfig
 from swarmscope.monitor.targets import Target
 from swarmscope.net.tracker_client import AnnounceOutcome, TrackerClient
-from swarmscope.wire.http_tracker import AnnounceRequest
+from swarmscope.wire.tracker import AnnounceRequest
 
 log = logging.getLogger("swarmscope.monitor.announce")
 Peers = list[tuple[str, int, bytes | None]]

@@ -17,7 +17,7 @@ from dataclasses import replace
 from typing import Any
 
 from swarmscope import __version__
-from swarmscope.evidence.probe import ProbeRun
+from swarmscope.evidence.probe.run import ProbeRun
 from swarmscope.evidence.records import Observation, Sighting, Source
 from swarmscope.evidence.seal import SealedBatch
 from swarmscope.monitor.announce import Trackers, announce_loop
@@ -32,6 +32,7 @@ from swarmscope.monitor.targets import Target
 from swarmscope.net.clock import Clock
 from swarmscope.net.listener import PeerListener
 from swarmscope.net.mse_conn import probe_with_encryption
+from swarmscope.store.ports import MonitorStore
 from swarmscope.wire import extension
 from swarmscope.wire.mse_cipher import SkeyIndex
 from swarmscope.wire.types import Endpoint
@@ -45,8 +46,8 @@ class Monitor:
     """Runs the monitoring of several swarms until stopped.
 
     Args:
-        targets: swarms with metainfo. store: a ``swarmscope.store`` Store. config: settings. clock: evidence
-        clock. on_warning: called with human-readable warnings (unreachable tracker, ...).
+        targets: swarms with metainfo. store: a Store (``store.ports.MonitorStore``). config: settings.
+        clock: evidence clock. on_warning: called with human-readable warnings (unreachable tracker, ...).
         software_commit: git commit of the running code (sealed with the run's settings), or None.
         leads_from_caller: the caller hands in peers itself (:meth:`discovered`, or peers told to dial
         the listener): run even when no tracker or DHT can name a peer (benchmarks, tests).
@@ -56,7 +57,7 @@ class Monitor:
     def __init__(
         self,
         targets: list[Target],
-        store: Any,
+        store: MonitorStore,
         config: MonitorConfig,
         clock: Clock | None = None,
         on_warning: Callable[[str], None] | None = None,
@@ -166,7 +167,8 @@ class Monitor:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self._trackers.stopped(self.targets.values()), 5.0)
         await self.evidence.stop(writer)  # commits what is pending, then returns
-        await asyncio.to_thread(self.store.end_run, self.run_id, self.clock.now_us())
+        if self.run_id is not None:  # set by run() as soon as the run was recorded
+            await asyncio.to_thread(self.store.end_run, self.run_id, self.clock.now_us())
         await self._trackers.aclose()
 
     async def _fetch_metadata(self, t: Target) -> None:

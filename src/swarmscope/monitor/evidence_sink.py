@@ -18,8 +18,8 @@ from swarmscope import __version__
 from swarmscope.attribution.lookup import Attributor
 from swarmscope.errors import SwarmscopeError
 from swarmscope.evidence.canonical import EvidenceRecord
-from swarmscope.evidence.capture import Capture
-from swarmscope.evidence.probe import ProbeRun
+from swarmscope.evidence.capture.recording import Capture
+from swarmscope.evidence.probe.run import ProbeRun
 from swarmscope.evidence.records import BlockProof, ClockSample, Observation, RunStarted, us_to_iso
 from swarmscope.evidence.seal import SealedBatch
 from swarmscope.monitor.config import MonitorConfig
@@ -31,21 +31,23 @@ from swarmscope.net.capture_tap import CaptureTap, TappedRun
 from swarmscope.net.clock import Clock
 from swarmscope.net.ntp_clock import ClockWatch
 from swarmscope.net.stream_shell import DrivenRun, Tap
-from swarmscope.store.datasets import active_datasets
+from swarmscope.store.ledger.datasets import active_datasets
+from swarmscope.store.ports import RunLedger
 
 
 class EvidenceSink:
     """The evidence side of one monitor run.
 
     Args:
-        store: a Store opened with the node key. config: the run's settings. clock: the evidence clock.
+        store: a Store opened with the node key (``store.ports.RunLedger``). config: the run's settings.
+        clock: the evidence clock.
         on_warning: human-readable warnings. software_commit: sealed with the settings (or None).
         on_committed: called with each sealed batch once its COMMIT returned (see ``LedgerWriter``).
     """
 
     def __init__(
         self,
-        store: Any,
+        store: RunLedger,
         config: MonitorConfig,
         clock: Clock,
         on_warning: Callable[[str], None],

@@ -29,10 +29,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from swarmscope.evidence.canonical import EvidenceRecord
-from swarmscope.evidence.capture import Capture
+from swarmscope.evidence.capture.recording import Capture
 from swarmscope.evidence.seal import SealedBatch, batch_bytes
 from swarmscope.net.clock import Clock
 from swarmscope.net.tsa_client import request_token
+from swarmscope.store.ports import EvidenceLedger
 
 Warn = Callable[[str], None]
 Committed = Callable[[SealedBatch], None]
@@ -52,7 +53,8 @@ class LedgerWriter:
     """Queues evidence and commits it in sealed batches from a worker thread (one writer, as SQLite wants).
 
     Args:
-        store: a ``swarmscope.store`` Store opened with a node key. run_id: the monitor run.
+        store: the evidence ledger (a Store opened with a node key, ``store.ports.EvidenceLedger``).
+        run_id: the monitor run.
         clock: the evidence clock (``sealed_at_us``). flush_interval: seconds between commits.
         flush_rows: pending records that trigger an early commit. latest_clock: the latest NTP measurement
         as a flat dict sealed with each batch (``net.ntp_clock.ClockWatch.latest``), or None.
@@ -62,7 +64,7 @@ class LedgerWriter:
 
     def __init__(
         self,
-        store: Any,
+        store: EvidenceLedger,
         run_id: int,
         clock: Clock,
         *,

@@ -1,6 +1,6 @@
 """Turn a magnet into a torrent: ask candidate peers for the metadata until one serves a verified copy.
 
-Each candidate is driven by a pure :class:`~swarmscope.evidence.metadata_fetch.MetadataFetch` through
+Each candidate is driven by a pure :class:`~swarmscope.evidence.probe.metadata_fetch.MetadataFetch` through
 ``net.peer_conn.probe``, a few in parallel. The first copy that hashes to the magnet's infohash(es) wins;
 the other fetches are stopped. Every attempt, including peers that served metadata that does not match,
 is returned as an Observation for the evidence store.
@@ -18,8 +18,8 @@ from typing import Any, cast
 
 from swarmscope import __version__
 from swarmscope.errors import DecodeError
-from swarmscope.evidence.metadata_fetch import MetadataFetch, MetadataPolicy
-from swarmscope.evidence.probe import ProbeRun
+from swarmscope.evidence.probe.metadata_fetch import MetadataFetch, MetadataPolicy
+from swarmscope.evidence.probe.run import ProbeRun
 from swarmscope.evidence.records import Observation, Source
 from swarmscope.net.clock import Clock
 from swarmscope.net.dht_node import DhtNode

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from swarmscope.evidence.block_table import BlockTable
+from swarmscope.evidence.probe.block_table import BlockTable
 from swarmscope.evidence.records import BlockProof
 from swarmscope.monitor.reference import PieceStatus, iter_reference_pieces
 from swarmscope.wire.metainfo import Metainfo

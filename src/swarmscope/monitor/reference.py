@@ -3,7 +3,8 @@
 The user supplies the content the torrent describes (a single file, or the torrent's directory). It is read
 piece by piece in piece-space order (BEP 47 pad files are zeros, never read; BEP 52 v2 files start on a
 piece boundary), each piece is checked against the metainfo (v1 SHA-1 and v2 merkle, both for hybrids,
-META-08), and only pieces that verify enter the :class:`~swarmscope.evidence.block_table.BlockTable`. A block
+META-08), and only pieces that verify enter the :class:`~swarmscope.evidence.probe.block_table.BlockTable`. A
+block
 hash is trustworthy exactly because its piece verified against the infohash-bound metainfo
 (README "Blocks proving distribution").
 
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from swarmscope.errors import DecodeError, InputError
-from swarmscope.evidence.block_table import BlockTable
+from swarmscope.evidence.probe.block_table import BlockTable
 from swarmscope.wire import piece_hash
 from swarmscope.wire.file_tree import FileEntry
 from swarmscope.wire.metainfo import Metainfo

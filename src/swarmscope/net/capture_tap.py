@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from swarmscope.evidence.capture import (
+from swarmscope.evidence.capture.recording import (
     Capture,
     CaptureRecorder,
     EventKind,

@@ -16,29 +16,17 @@ import httpx
 
 from swarmscope.errors import DecodeError
 from swarmscope.wire.http_tracker import (
-    AnnounceRequest,
-    AnnounceResponse,
-    ScrapeResult,
     build_announce_url,
     build_scrape_url,
     parse_announce_response,
     parse_scrape_response,
     scrape_url,
 )
+from swarmscope.wire.tracker import AnnounceRequest, AnnounceResponse, ScrapeResult, TrackerFault
 
 MAX_BODY = 4 * 1024 * 1024  # bytes; a tracker reply is a few KiB, anything larger is not a tracker
 MAX_REDIRECTS = 5
 USER_AGENT = "swarmscope/0.1"
-
-
-@dataclass(frozen=True, slots=True)
-class TrackerFault:
-    """Why a tracker exchange produced no reply value: a precise, human-readable reason.
-
-    Examples: ``"connection refused"``, ``"HTTP 502"``, ``"timeout after 3 tries"``, ``"not bencoded: …"``.
-    """
-
-    error: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,7 @@
 A peer that dials us speaks first. Its first bytes tell a plaintext BEP 3 handshake from an MSE/PE one
 (``wire.mse.classify_incoming``). Plaintext: the infohash is read from handshake bytes 28..48. Encrypted:
 the pure :class:`~swarmscope.wire.mse.MseResponder` finds the infohash (SKEY) among the monitored ones. Then
-``make_run`` builds a fresh inbound :class:`~swarmscope.evidence.probe.ProbeRun` and the stream is handed
+``make_run`` builds a fresh inbound :class:`~swarmscope.evidence.probe.run.ProbeRun` and the stream is handed
 to the connection shell (:class:`~swarmscope.net.stream_shell.StreamShell`), which drives it exactly like
 an outgoing probe: its timers, close path and capture tap. This module only accepts and identifies the
 swarm. The run never sends piece data.
@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from typing import Protocol, cast
 
 from swarmscope.errors import DecodeError
-from swarmscope.evidence.encrypted_probe import EncryptedInboundRun, ResponderSecrets
-from swarmscope.evidence.probe import ProbeRun
+from swarmscope.evidence.probe.encrypted import EncryptedInboundRun, ResponderSecrets
+from swarmscope.evidence.probe.run import ProbeRun
 from swarmscope.evidence.records import Observation
 from swarmscope.net.bind import listen_socket
 from swarmscope.net.clock import Clock

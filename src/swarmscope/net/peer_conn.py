@@ -1,6 +1,6 @@
 """Outgoing probes: dial the peer over TCP and hand the stream to the connection shell.
 
-All protocol decisions are in a pure run object (:class:`swarmscope.evidence.probe.ProbeRun`, or a wrapper
+All protocol decisions are in a pure run object (:class:`swarmscope.evidence.probe.run.ProbeRun`, or a wrapper
 with the same interface such as the MSE one); timers, the close path and the capture tap are the shell's
 (:class:`swarmscope.net.stream_shell.StreamShell`). This module only dials. Network outcomes (refused,
 timeout, reset) become values on the Observation, never exceptions.

@@ -1,8 +1,8 @@
 """The connection shell: drives one pure run over one byte stream, in either direction.
 
 Every peer connection we hold, dialled (``net.peer_conn``) or accepted (``net.listener``), is one
-:class:`StreamShell`. All protocol decisions are in a pure run object (``evidence.probe.ProbeRun``,
-``evidence.metadata_fetch.MetadataFetch``, or an MSE wrapper around either: ``EncryptedProbeRun``,
+:class:`StreamShell`. All protocol decisions are in a pure run object (``evidence.probe.run.ProbeRun``,
+``evidence.probe.metadata_fetch.MetadataFetch``, or an MSE wrapper around either: ``EncryptedProbeRun``,
 ``EncryptedInboundRun``); the shell only turns stream callbacks into calls on it. It is the one place for
 
 * the timers: the run's own deadline (``run.deadline_us``, UTC µs: its handshake, claims and idle limits)
@@ -34,7 +34,7 @@ from swarmscope.net.clock import Clock
 
 
 class DrivenRun(Protocol):
-    """What the shell needs of every run, dialled or accepted (see ``evidence.probe.ProbeRun``)."""
+    """What the shell needs of every run, dialled or accepted (see ``evidence.probe.run.ProbeRun``)."""
 
     @property
     def ip(self) -> str: ...

@@ -19,9 +19,9 @@ from urllib.parse import urlsplit
 import httpx
 
 from swarmscope.errors import DecodeError
-from swarmscope.net.http_tracker_client import HttpTrackerClient, TrackerFault
+from swarmscope.net.http_tracker_client import HttpTrackerClient
 from swarmscope.net.udp_tracker_client import BASE_TIMEOUT, MAX_TRIES, UdpTrackerClient
-from swarmscope.wire.http_tracker import AnnounceRequest, AnnounceResponse, ScrapeResult
+from swarmscope.wire.tracker import AnnounceRequest, AnnounceResponse, ScrapeResult, TrackerFault
 
 T = TypeVar("T")
 

@@ -4,7 +4,7 @@ One ``httpx.AsyncClient`` per request (a batch is sealed every few minutes at mo
 proxies from the environment (``trust_env=False``), the reply body capped, and the whole exchange bounded
 by ``timeout`` seconds. Every failure — no URL configured, connection refused, timeout, an HTTP status
 other than 200, a wrong Content-Type, a refusal status, a malformed or non-verifying token — is a
-:class:`~swarmscope.evidence.timestamp_token.TimestampError` with a message naming the TSA and the cause;
+:class:`~swarmscope.evidence.timestamp.token.TimestampError` with a message naming the TSA and the cause;
 httpx exceptions never escape.
 
 For the monitor: ``await stamp_sealed_batch(settings.tsa_url, sealed_bytes(sealed))`` returns the
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import httpx
 
 from swarmscope.errors import DecodeError, InputError
-from swarmscope.evidence.timestamp_token import (
+from swarmscope.evidence.timestamp.token import (
     TimestampError,
     TokenInfo,
     parse_response,

@@ -19,8 +19,13 @@ from collections.abc import Callable, Sequence
 from urllib.parse import urlsplit
 
 from swarmscope.errors import DecodeError
-from swarmscope.net.http_tracker_client import TrackerFault
-from swarmscope.wire.http_tracker import AnnounceRequest, AnnounceResponse, ScrapeCounts, ScrapeResult
+from swarmscope.wire.tracker import (
+    AnnounceRequest,
+    AnnounceResponse,
+    ScrapeCounts,
+    ScrapeResult,
+    TrackerFault,
+)
 from swarmscope.wire.udp_tracker import (
     CONNECTION_ID_LIFETIME,
     MAX_SCRAPE_HASHES,

@@ -8,14 +8,13 @@ SQLite (the embedded default) is opened with:
 - ``synchronous=FULL``: in WAL mode ``NORMAL`` never corrupts the file but may lose the *last committed*
   transactions on power loss or an OS crash. Evidence that a run reported as committed must still be
   there afterwards, and the cost of ``FULL`` (one fsync of the WAL per commit) is paid once per batch,
-  not per row, because the writer commits in batches (see :mod:`swarmscope.store.writer`).
-- ``busy_timeout=10000`` (ms): a reader opening during a write waits instead of failing at once.
+  not per row, because the writer commits in batches (see :mod:`swarmscope.store.ledger.writer`).
+- ``busy_timeout=10000`` (ms): a reader opening during a write waits instead of failing at once;
 - the driver's own implicit ``BEGIN`` is switched off and SQLAlchemy's ``begin`` emits it, so an
   evidence commit can start with ``BEGIN IMMEDIATE`` (take the write lock before reading the chain head;
-  two writers serialise instead of both extending the same head). See :mod:`swarmscope.store.ledger`.
+  two writers serialise instead of both extending the same head). See :mod:`swarmscope.store.ledger.commit`.
 
-Any other SQLAlchemy URL (``postgresql+psycopg://...``) is passed through unchanged; the schema uses
-only portable types, so PostgreSQL needs a driver, not a rewrite.
+Any other SQLAlchemy URL (``postgresql+psycopg://...``) is passed through unchanged (portable types only).
 """
 
 from __future__ import annotations
@@ -37,9 +36,14 @@ from swarmscope.errors import SwarmscopeError
 from swarmscope.evidence.canonical import EvidenceRecord
 from swarmscope.evidence.records import Observation, Sighting
 from swarmscope.evidence.seal import SealedBatch
-from swarmscope.store import ledger, writer
-from swarmscope.store.recovery import RecoveryReport, recover
-from swarmscope.store.schema import batch_timestamp
+from swarmscope.store.ledger import commit as ledger
+from swarmscope.store.ledger import writer
+from swarmscope.store.ledger.recovery import RecoveryReport, recover
+from swarmscope.store.ledger.schema import APPEND_ONLY_TABLES as LEDGER_APPEND_ONLY
+from swarmscope.store.ledger.schema import batch_timestamp
+from swarmscope.store.legal.schema import CASE_APPEND_ONLY_TABLES  # also registers the workflow's tables
+
+APPEND_ONLY_TABLES = LEDGER_APPEND_ONLY + CASE_APPEND_ONLY_TABLES  # UPDATE/DELETE refused by triggers
 
 DEFAULT_DB = "swarmscope.db"  # shared by `swarmscope monitor` and `swarmscope report`
 BUSY_TIMEOUT_MS = 10_000
@@ -157,9 +161,9 @@ def open_store(
         url_or_path: a filesystem path (SQLite file) or an SQLAlchemy URL.
         create: when False, the database must already exist and be a swarmscope store (used by readers
             such as ``swarmscope report``); when True a missing SQLite file is created.
-        node_key: the node's signing key (:func:`swarmscope.store.node_key.load_or_create_node_key`).
+        node_key: the node's signing key (:func:`swarmscope.store.ledger.node_key.load_or_create_node_key`).
             With it the store is a writer: the key is registered in ``node_key`` and
-            :meth:`Store.recover` runs before this returns (its report is ``store.recovery``). Without
+            :meth:`Store.recover` runs before this returns (its report is ``store.ledger.recovery``). Without
             it the store is read-only for evidence (evidence writes raise :class:`StoreError`).
         now_us: UTC microseconds for the node registration and any batch recovery seals (default: the
             system clock; pass the monitor's honest clock).
@@ -197,7 +201,8 @@ def open_store(
 
 
 class Store:
-    """The evidence store: one writer, append-only evidence tables (see :mod:`swarmscope.store.schema`).
+    """The evidence store: one writer, append-only evidence tables (see
+    :mod:`swarmscope.store.ledger.schema`).
 
     Args:
         engine: an engine whose database is migrated to head (use :func:`open_store`).
@@ -246,7 +251,7 @@ class Store:
     def recover(self, now_us: int) -> RecoveryReport:
         """Check this node's ledger from its last sealed head and handle a half-written batch.
 
-        See :func:`swarmscope.store.recovery.recover` (what is detected, what is done).
+        See :func:`swarmscope.store.ledger.recovery.recover` (what is detected, what is done).
 
         Raises:
             StoreError: no node key; a damaged ledger recovery cannot repair.
@@ -317,7 +322,7 @@ class Store:
         """Store an RFC 3161 timestamp token (DER) obtained for a sealed batch; returns the row id.
 
         Args:
-            batch: ``ledger_batch.id`` (see ``ledger_queries.load_batches``) or the :class:`SealedBatch`
+            batch: ``ledger_batch.id`` (see ``ledger.entries.load_batches``) or the :class:`SealedBatch`
                 that :meth:`commit_evidence` returned (found by signer, last index and head hash).
             tsa_url: the authority asked. token: the TimeStampToken DER. added_us: UTC microseconds.
 
@@ -362,12 +367,8 @@ class Store:
             )
 
     def start_run(self, settings: dict[str, Any], version: str, started_us: int | None = None) -> int:
-        """Record the start of a monitor run; returns the run id.
-
-        Args:
-            settings: the run's settings (JSON-serialisable). version: swarmscope version string.
-            started_us: UTC microseconds; defaults to now (the store is an adapter; it may read a clock).
-        """
+        """Record the start of a monitor run (settings JSON-serialisable; ``started_us`` UTC µs, default
+        now: the store is an adapter, it may read a clock); returns the run id."""
         with self._write() as conn:
             return writer.start_run(conn, settings, version, started_us)
 

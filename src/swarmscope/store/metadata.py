@@ -1,6 +1,6 @@
 """The one SQLAlchemy ``MetaData`` every table module registers on (with the constraint naming convention).
 
-Its own module so ``schema.py`` (evidence tables) and ``schema_cases.py`` (the legal workflow) can both
+Its own module so ``schema.py`` (evidence tables) and ``legal.schema.py`` (the legal workflow) can both
 import it without importing each other.
 """
 

@@ -107,7 +107,7 @@ def build_test_datasets(directory: Path) -> dict[str, Path]:
     Returns:
         kind → path: ``asn`` (GeoLite2-ASN), ``city`` (GeoLite2-City), ``hosting``, ``vpn``, ``tor`` (list
         files). Register them with ``swarmscope datasets add PATH [--kind K]`` or
-        ``store.datasets.register_dataset``. :func:`build_mmdb` also builds GeoIP2-ISP and
+        ``store.ledger.datasets.register_dataset``. :func:`build_mmdb` also builds GeoIP2-ISP and
         GeoIP2-Anonymous-IP files.
     """
     directory.mkdir(parents=True, exist_ok=True)

@@ -201,27 +201,15 @@ def list_peers(
     import bencode2
 
     peer_id = b"-SS0000-" + source_ip.encode().ljust(12, b"-")[:12]
-    body = announce_from(
-        tracker_url,
-        source_ip=source_ip,
-        infohash=infohash,
-        peer_id=peer_id,
-        port=1,
-        left=1,
-        event="started",
-        numwant=200,
-        timeout=timeout,
-    )
-    announce_from(
-        tracker_url,
-        source_ip=source_ip,
-        infohash=infohash,
-        peer_id=peer_id,
-        port=1,
-        left=1,
-        event="stopped",
-        timeout=timeout,
-    )
+
+    def announce(event: str, numwant: int) -> bytes:
+        return announce_from(
+            tracker_url, source_ip=source_ip, infohash=infohash, peer_id=peer_id, port=1, left=1,
+            event=event, numwant=numwant, timeout=timeout,
+        )  # fmt: skip
+
+    body = announce("started", 200)
+    announce("stopped", 0)
     reply = bencode2.bdecode(body)
     compact = reply.get(b"peers", b"") if isinstance(reply, dict) else b""
     found = set()

@@ -15,7 +15,7 @@ from urllib.parse import unquote, unquote_plus
 
 from swarmscope.errors import DecodeError
 from swarmscope.wire.announce_list import clean_tracker_url
-from swarmscope.wire.types import Endpoint, InfoHash
+from swarmscope.wire.types import Endpoint, InfoHash, SwarmIds
 
 MULTIHASH_SHA256 = "1220"  # BEP 52: multihash code 0x12 (sha2-256), length 0x20
 _HEX = re.compile(r"[0-9a-fA-F]+")
@@ -25,7 +25,7 @@ MAX_XL_DIGITS = 20  # xl is a byte count; 2**64 - 1 has 20 digits (int() refuses
 
 
 @dataclass(frozen=True, slots=True)
-class Magnet:
+class Magnet(SwarmIds):
     """What a magnet link carries.
 
     Attributes:
@@ -43,18 +43,6 @@ class Magnet:
     trackers: tuple[str, ...]
     peers: tuple[Endpoint, ...]
     exact_length: int | None
-
-    @property
-    def swarm_id(self) -> InfoHash:
-        """The v1 infohash when present, else the v2 one."""
-        ident = self.v1 if self.v1 is not None else self.v2
-        assert ident is not None
-        return ident
-
-    @property
-    def wire_infohash(self) -> bytes:
-        """The 20 bytes for handshakes and trackers (BEP 52 truncation of a v2 hash)."""
-        return self.swarm_id.wire
 
     def describe(self) -> dict[str, Any]:
         """A JSON-ready summary for ``swarmscope inspect``."""

@@ -31,7 +31,7 @@ from swarmscope.wire.file_tree import (
     sanitize_element,
     v2_single_file_name,
 )
-from swarmscope.wire.types import BLOCK_SIZE, InfoHash
+from swarmscope.wire.types import BLOCK_SIZE, InfoHash, SwarmIds
 
 __all__ = ["FileEntry", "Metainfo", "parse_metainfo"]
 
@@ -41,7 +41,7 @@ _FALSE_STRINGS = {b"", b"0", b"false", b"f", b"no", b"n"}
 
 
 @dataclass(frozen=True)
-class Metainfo:
+class Metainfo(SwarmIds):
     """A parsed, validated torrent file.
 
     Attributes:
@@ -80,18 +80,6 @@ class Metainfo:
         if self.v1 is not None and self.v2 is not None:
             return "hybrid"
         return "v1" if self.v1 is not None else "v2"
-
-    @property
-    def swarm_id(self) -> InfoHash:
-        """The identity of the swarm: the v1 infohash when present, else the v2 one."""
-        ident = self.v1 if self.v1 is not None else self.v2
-        assert ident is not None
-        return ident
-
-    @property
-    def wire_infohash(self) -> bytes:
-        """The 20 bytes for handshakes and trackers (BEP 52: v1, or the v2 hash truncated to 20)."""
-        return self.swarm_id.wire
 
     @property
     def libtorrent_private(self) -> bool:

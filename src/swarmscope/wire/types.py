@@ -64,6 +64,30 @@ class InfoHash:
         return self.hex
 
 
+class SwarmIds:
+    """Base of what names a swarm by its v1 and/or v2 infohash (a torrent file, a magnet link).
+
+    A BEP 52 hybrid torrent has both; the swarm is then identified by the v1 hash, which every client
+    speaks. The subclass declares the ``v1`` and ``v2`` fields; at least one is set.
+    """
+
+    __slots__ = ()
+    v1: InfoHash | None
+    v2: InfoHash | None
+
+    @property
+    def swarm_id(self) -> InfoHash:
+        """The identity of the swarm: the v1 infohash when present, else the v2 one."""
+        ident = self.v1 if self.v1 is not None else self.v2
+        assert ident is not None
+        return ident
+
+    @property
+    def wire_infohash(self) -> bytes:
+        """The 20 bytes for handshakes and trackers (BEP 52: v1, or the v2 hash truncated to 20)."""
+        return self.swarm_id.wire
+
+
 @dataclass(frozen=True, slots=True)
 class Endpoint:
     """A peer or tracker transport address. ``host`` is a normalised IP literal (IPv4-mapped → IPv4).

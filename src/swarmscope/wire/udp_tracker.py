@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from swarmscope.errors import DecodeError
 from swarmscope.wire.compact import PEER_V4_LEN, PEER_V6_LEN, decode_peers_v4, decode_peers_v6
-from swarmscope.wire.http_tracker import (
+from swarmscope.wire.tracker import (
     AnnounceRequest,
     AnnounceResponse,
     ScrapeCounts,

@@ -4,7 +4,7 @@ Revision ID: 0003
 Revises: 0002
 Create Date: 2026-11-29
 
-New tables only (see ``store/schema_cases.py``); the append-only ones get the same UPDATE/DELETE-refusing
+New tables only (see ``store/legal/schema.py``); the append-only ones get the same UPDATE/DELETE-refusing
 triggers as 0001/0002. A frozen snapshot (no import of ``schema.py``).
 """
 
@@ -41,6 +41,17 @@ _NEW_TABLES = (
 
 
 def _create_tables() -> None:
+    """Create the new tables in an order that satisfies their foreign keys."""
+    _create_attribution_tables()
+    _create_registry_tables()
+    _create_case_tables()
+    _create_case_history_tables()
+    _create_letter_tables()
+    _create_payment_tables()
+
+
+def _create_attribution_tables() -> None:
+    """Sealed IP attributions, the audit log, API clients and the IP datasets."""
     op.create_table(
         "attribution",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -95,6 +106,10 @@ def _create_tables() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_dataset")),
         sa.UniqueConstraint("sha256", name=op.f("uq_dataset_sha256")),
     )
+
+
+def _create_registry_tables() -> None:
+    """ISPs, the purge log, disclosure requests and works."""
     op.create_table(
         "isp",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -142,6 +157,10 @@ def _create_tables() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_work")),
         sa.UniqueConstraint("client_id", "title", name=op.f("uq_work_client_id_title")),
     )
+
+
+def _create_case_tables() -> None:
+    """Disclosure events and the cases (they name requests, ISPs and works)."""
     op.create_table(
         "disclosure_event",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -191,6 +210,10 @@ def _create_tables() -> None:
         ),
     )
     op.create_index(op.f("ix_legal_case_ip"), "legal_case", ["ip"], unique=False)
+
+
+def _create_case_history_tables() -> None:
+    """Work-torrent links, case events and disputes."""
     op.create_table(
         "work_torrent",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -232,6 +255,10 @@ def _create_tables() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_dispute")),
     )
     op.create_index(op.f("ix_dispute_case_id"), "dispute", ["case_id"], unique=False)
+
+
+def _create_letter_tables() -> None:
+    """Letters and notices of a case."""
     op.create_table(
         "letter",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -269,6 +296,10 @@ def _create_tables() -> None:
         sa.UniqueConstraint("notice_id", name=op.f("uq_notice_notice_id")),
     )
     op.create_index(op.f("ix_notice_case_id"), "notice", ["case_id"], unique=False)
+
+
+def _create_payment_tables() -> None:
+    """Payments and the disclosed subscriber of a case."""
     op.create_table(
         "payment",
         sa.Column("id", sa.Integer(), nullable=False),

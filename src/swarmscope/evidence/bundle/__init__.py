@@ -1,0 +1,1 @@
+"""Export bundles: layout, human-readable views, methodology, and the offline verifier."""

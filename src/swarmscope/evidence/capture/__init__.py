@@ -1,0 +1,1 @@
+"""Wire captures of probes: format, decoding, and replay to the exact Observation."""

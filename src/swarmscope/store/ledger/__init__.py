@@ -1,0 +1,1 @@
+"""The sealed ledger: evidence tables, atomic commits, chain and seal reads, checks, export."""

@@ -1,0 +1,256 @@
+"""Full check of the stored ledger: every entry, every link, every seal, the tiling, every record row.
+
+Where :mod:`swarmscope.store.ledger.recovery` checks only the tail a writer is about to extend, this
+re-derives
+everything, as an opposing expert would from the database alone: each entry's record hash from its
+canonical bytes and its link hash; each batch's signature by the node's registered key over exactly the
+stored signed bytes (and that the columns say what the bytes say); that the batches tile the chain from
+index 0 with no gap, overlap or unsealed tail, each ending on its head hash; and that every evidence row
+rebuilt from its columns has exactly the canonical bytes of its ledger entry (and that every entry has
+its row).
+
+An entry redacted by a retention purge (migration 0004: canonical bytes NULL, ``redacted_rule`` and
+``redacted_us`` set, an observation, sighting or attribution) is not a problem: its index, links and
+hashes are checked as any other, its row is gone with it, and the verdict counts it per rule
+(``redacted``). An entry without bytes and without a recorded purge rule is a problem.
+
+Source: README "Sealed ledger" and "Crash safety"; README "Retention" (purged entries).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from swarmscope.errors import DecodeError
+from swarmscope.evidence.canonical import canonical_bytes
+from swarmscope.evidence.chain import ChainEntry, verify_chain
+from swarmscope.evidence.seal import verify_seal
+from swarmscope.store.ledger import queries
+from swarmscope.store.ledger.commit import columns_match
+from swarmscope.store.ledger.entries import NodeKeyRow, load_ledger, node_keys, stored_batch
+from swarmscope.store.ledger.schema import (
+    attribution,
+    clock_sample,
+    ledger_batch,
+    ledger_entry,
+    observation,
+    run_started,
+    sighting,
+)
+
+if TYPE_CHECKING:
+    from swarmscope.store.database import Store
+
+MAX_PROBLEMS = 100
+_REDACTABLE = frozenset({"observation", "sighting", "attribution"})  # kinds a retention purge may redact
+_CHUNK = 10_000
+_ROW_RECORDS: tuple[tuple[sa.Table, Callable[[Any], Any]], ...] = (
+    (observation, queries.observation_from_row),
+    (sighting, queries.sighting_from_row),
+    (clock_sample, queries.clock_sample_from_row),
+    (run_started, queries.run_started_from_row),
+    (attribution, queries.attribution_from_row),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerProblem:
+    """One thing that does not hold: node fingerprint, chain index (or None), what, detail."""
+
+    node: str
+    index: int | None
+    what: str
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerVerdict:
+    """Outcome of :func:`verify_ledger`: ok only when ``problems`` is empty; counts of what was checked."""
+
+    ok: bool
+    nodes: int
+    entries: int
+    batches: int
+    rows: int
+    problems: tuple[LedgerProblem, ...]
+    redacted: tuple[tuple[str, int], ...] = ()  # (purge rule, entries purged under it)
+
+
+_Item = tuple[ChainEntry, str, bytes | None]
+
+
+def _chunks(items: Iterator[_Item]) -> Iterator[list[_Item]]:
+    chunk: list[_Item] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == _CHUNK:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _check_chain(store: Store, node: NodeKeyRow, heads: dict[int, bytes], out: list[LedgerProblem]) -> int:
+    """Verify the node's chain; compare entry hashes at batch ends with ``heads``. Returns entry count."""
+    anchor: ChainEntry | None = None
+    count = 0
+    for chunk in _chunks(load_ledger(store, node=node.fingerprint)):
+        entries = [e for e, _k, _c in chunk]
+        verdict = verify_chain(entries, [c for _e, _k, c in chunk], anchor=anchor)
+        if not verdict.ok:
+            index = entries[verdict.position or 0].index
+            out.append(LedgerProblem(node.fingerprint, index, f"chain: {verdict.problem}", verdict.detail))
+            return count + (verdict.position or 0)
+        for entry in entries:
+            if entry.index in heads and heads.pop(entry.index) != entry.entry_hash:
+                out.append(LedgerProblem(node.fingerprint, entry.index, "batch head", "head_hash differs"))
+        anchor, count = entries[-1], count + len(entries)
+    return count
+
+
+def _check_batches(
+    store: Store, node: NodeKeyRow, out: list[LedgerProblem]
+) -> tuple[dict[int, bytes], int, int]:
+    """Check seals and tiling; returns (last index → head hash, number of batches, next expected index)."""
+    heads: dict[int, bytes] = {}
+    expected = 0
+    query = (
+        sa.select(ledger_batch).where(ledger_batch.c.node_id == node.id).order_by(ledger_batch.c.first_index)
+    )
+    with store.engine.connect() as conn:
+        rows = conn.execute(query).all()
+    for row in rows:
+        try:
+            sealed = stored_batch(row, node.fingerprint).sealed
+        except DecodeError as exc:
+            out.append(
+                LedgerProblem(node.fingerprint, row.first_index, "batch bytes", f"batch {row.id}: {exc}")
+            )
+            continue
+        b = sealed.batch
+        if not columns_match(sealed, row):
+            out.append(LedgerProblem(node.fingerprint, b.first_index, "batch columns", f"batch {row.id}"))
+        if not verify_seal(sealed, node.public_key):
+            out.append(LedgerProblem(node.fingerprint, b.first_index, "signature", f"batch {row.id}"))
+        if b.first_index != expected:
+            what = "gap between batches" if b.first_index > expected else "batches overlap"
+            out.append(LedgerProblem(node.fingerprint, b.first_index, what, f"expected {expected}"))
+        heads[b.last_index] = b.head_hash
+        expected = max(expected, b.last_index + 1)
+    return heads, len(rows), expected
+
+
+def _check_rows(store: Store, node: NodeKeyRow, out: list[LedgerProblem]) -> int:
+    """Every row of this node rebuilds to its entry's canonical bytes; every entry has its row."""
+    checked = 0
+    e = ledger_entry
+    with store.engine.connect() as conn:
+        for table, rebuild in _ROW_RECORDS:
+            join = table.outerjoin(
+                e, sa.and_(e.c.node_id == table.c.ledger_node, e.c.idx == table.c.ledger_index)
+            )
+            query = (
+                sa.select(table, e.c.canonical, e.c.kind)
+                .select_from(join)
+                .where(table.c.ledger_node == node.id)
+            )
+            for row in conn.execution_options(yield_per=_CHUNK).execute(query.order_by(table.c.id)):
+                checked += 1
+                if row.kind == table.name and row.canonical is None:
+                    detail = f"{table.name} row {row.id}: its ledger entry was redacted but the row remains"
+                    out.append(
+                        LedgerProblem(node.fingerprint, row.ledger_index, "row of a purged entry", detail)
+                    )
+                elif row.canonical is None or row.kind != table.name:
+                    detail = f"{table.name} row {row.id}: no {table.name} entry at its index"
+                    out.append(LedgerProblem(node.fingerprint, row.ledger_index, "row without entry", detail))
+                elif canonical_bytes(rebuild(row)) != row.canonical:
+                    detail = f"{table.name} row {row.id} differs from its sealed canonical bytes"
+                    out.append(LedgerProblem(node.fingerprint, row.ledger_index, "row altered", detail))
+                if len(out) >= MAX_PROBLEMS:
+                    return checked
+            entries = conn.execute(
+                sa.select(sa.func.count()).where(
+                    e.c.node_id == node.id, e.c.kind == table.name, e.c.canonical.is_not(None)
+                )
+            ).scalar_one()
+            rows = conn.execute(sa.select(sa.func.count()).where(table.c.ledger_node == node.id)).scalar_one()
+            if entries != rows:
+                detail = f"{entries} {table.name} entries, {rows} rows"
+                out.append(LedgerProblem(node.fingerprint, None, "entries without rows", detail))
+    return checked
+
+
+def bytes_missing_query(node_id: int) -> sa.Select[Any]:
+    """SQL: the entries of node ``node_id`` (``node_key.id``) without canonical bytes, in chain order."""
+    e = ledger_entry
+    query = sa.select(e.c.idx, e.c.kind, e.c.redacted_rule, e.c.redacted_us)
+    return query.where(e.c.node_id == node_id, e.c.canonical.is_(None)).order_by(e.c.idx)
+
+
+def unpurged(row: Any) -> str | None:
+    """Why an entry of :func:`bytes_missing_query` is not a recorded retention purge (None: it is one:
+    ``redacted_rule`` and ``redacted_us`` set, of a kind a purge may redact; README "Retention")."""
+    if row.redacted_rule is None or row.redacted_us is None or row.kind not in _REDACTABLE:
+        return f"{row.kind} entry has no record bytes and no recorded purge"
+    return None
+
+
+def _check_redactions(store: Store, node: NodeKeyRow, out: list[LedgerProblem]) -> dict[str, int]:
+    """Entries without canonical bytes: purge rule → count; one without a recorded purge is a problem."""
+    counts: dict[str, int] = {}
+    with store.engine.connect() as conn:
+        for r in conn.execute(bytes_missing_query(node.id)):
+            detail = unpurged(r)
+            if detail is not None:
+                out.append(LedgerProblem(node.fingerprint, int(r.idx), "record bytes missing", detail))
+            else:
+                counts[r.redacted_rule] = counts.get(r.redacted_rule, 0) + 1
+    return counts
+
+
+def verify_ledger(store: Store, node: str | None = None) -> LedgerVerdict:
+    """Check the whole ledger of one node (fingerprint hex) or of every node (see module docstring).
+
+    Args:
+        store: an open store (read-only use). node: a fingerprint, or None for all nodes.
+
+    Returns:
+        A :class:`LedgerVerdict`; at most :data:`MAX_PROBLEMS` problems are listed.
+
+    Source: README "Sealed ledger" and "Crash safety".
+    """
+    problems: list[LedgerProblem] = []
+    nodes = [n for n in node_keys(store) if node is None or n.fingerprint == node.lower()]
+    entries = batches = rows = 0
+    redacted: dict[str, int] = {}
+    for n in nodes:
+        for rule, count_ in _check_redactions(store, n, problems).items():
+            redacted[rule] = redacted.get(rule, 0) + count_
+        heads, count, sealed_to = _check_batches(store, n, problems)
+        chain_length = _check_chain(store, n, heads, problems)
+        if not problems and chain_length != sealed_to:
+            what = "unsealed entries" if chain_length > sealed_to else "batches beyond the chain"
+            problems.append(
+                LedgerProblem(
+                    n.fingerprint,
+                    min(chain_length, sealed_to),
+                    what,
+                    f"{chain_length} entries, sealed to {sealed_to}",
+                )
+            )
+        rows += _check_rows(store, n, problems)
+        entries, batches = entries + chain_length, batches + count
+    return LedgerVerdict(
+        not problems,
+        len(nodes),
+        entries,
+        batches,
+        rows,
+        tuple(problems[:MAX_PROBLEMS]),
+        tuple(sorted(redacted.items())),
+    )
