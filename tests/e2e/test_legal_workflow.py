@@ -690,7 +690,7 @@ def test_an_edited_case_isp_place_or_work_reaches_no_document(world: World, tmp_
     honestly): exhibits, notices, letters and escalations refuse those cases, naming each column with its
     stored and its proven value; the other honest cases still get their exhibit lines and notices."""
     db = _copy(world, tmp_path / "links")
-    swarmscope("cases", "build", "--db", str(db), "--min-hits", "3", "--min-span", "10s")
+    swarmscope("cases", "build", "--db", str(db), *THRESHOLDS)
     does = {ip: doe for doe, (_, ip) in case_statuses(db).items()}
     assert set(does) == set(world.honest) and len(does) >= 3
     moved, rewritten, *untouched = sorted(does)
@@ -720,7 +720,9 @@ def test_an_edited_case_isp_place_or_work_reaches_no_document(world: World, tmp_
             f" (works linked to it: {work_ids[TITLE]})"
         ),
     }
-    out = swarmscope("exhibits", "--out", str(tmp_path / "exhibits"), "--actor", "counsel", "--db", str(db))
+    out = swarmscope(
+        "exhibits", "--out", str(tmp_path / "exhibits"), "--actor", "counsel", "--db", str(db), *THRESHOLDS
+    )
     lines = [
         line
         for path in sorted((tmp_path / "exhibits").glob("*.csv"))
@@ -732,7 +734,7 @@ def test_an_edited_case_isp_place_or_work_reaches_no_document(world: World, tmp_
         assert line in out.stderr.splitlines(), out.stderr
     out = swarmscope("notices", "--out", str(tmp_path / "notices"), "--xsd", str(XSD),
                      "--complainant-entity", "Example Rights Ltd", "--complainant-email", "n@rights.test",
-                     "--db", str(db))  # fmt: skip
+                     "--db", str(db), *THRESHOLDS)  # fmt: skip
     assert len(list((tmp_path / "notices").glob("*.xml"))) == len(untouched)
     assert all(f"skipped {doe}" in out.stdout for doe in named)
     settings = tmp_path / "letters.toml"
@@ -744,7 +746,7 @@ def test_an_edited_case_isp_place_or_work_reaches_no_document(world: World, tmp_
             ("letters", "approve", doe, "--actor", "counsel"),
             ("escalations", "mark", doe, "--actor", "counsel"),
         ):
-            refused = swarmscope(*command, "--db", str(db), ok=False)
+            refused = swarmscope(*command, "--db", str(db), *THRESHOLDS, ok=False)
             assert refused.returncode == 1 and "Traceback" not in refused.stderr, (command, refused.stderr)
             stated = f"{doe}: refused: {UNLINKED} ("
             assert stated in refused.stderr, (command, refused.stderr)
