@@ -34,7 +34,7 @@ check: $(STAMP)
 
 test: sysdeps $(STAMP)
 	$(MAKE) --no-print-directory check
-	$(BIN)/pytest -q -p no:cacheprovider
+	$(BIN)/pytest -q -p no:cacheprovider -n 2 --dist loadfile
 
 bench: sysdeps $(STAMP)
 	$(BIN)/python bench/probe.py
