@@ -179,7 +179,7 @@ def _documents_refuse(store: Store, tmp_path: Path, doe: str, honest: str, reaso
     assert doe not in {line[0] for w in written for line in w.exhibit.lines}
     assert honest in {line[0] for w in written for line in w.exhibit.lines}
     (why,) = [w for d, w in refused if d == doe]
-    assert "no longer passes its build policy" in why and reason in why, why
+    assert "no longer passes its thresholds" in why and reason in why, why
     sender = Complainant("Rights Ltd", "notices@rights.test")
     batch = prepare_notices(store, tmp_path / "notices", now_us=NOW, complainant=sender, trust=trust())
     assert doe not in [n.doc.doe for n in batch.notices] and doe in [d for d, _ in batch.skipped]

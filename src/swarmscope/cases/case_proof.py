@@ -147,13 +147,14 @@ class CaseProof(ProvenCaseHits):
 
     def _rejudged(self, case: CaseClaim, hits: list[ProvenHit]) -> str | None:
         """Why the case's group (ALL proven hits of its address and port, or of its address when the case
-        pooled ports, in or out of its interval) no longer passes its build policy: ``cases build`` judges
+        pooled ports, in or out of its interval) no longer passes the thresholds this document applies (its
+        own, tightened by the build note: :mod:`swarmscope.cases.document_policy`): ``cases build`` judges
         the whole group, and one clock-flagged hit excludes the address (:mod:`swarmscope.cases.thresholds`),
         so a case row narrowed to skip a flagged hit is still refused."""
         why = self._rejudge.problem(case.doe, case.port, hits)
         if why is None:
             return self._unlinked(case)
-        return f"{case.doe}: refused: on the proven evidence it no longer passes its build policy ({why})"
+        return f"{case.doe}: refused: on the proven evidence it no longer passes its thresholds ({why})"
 
     def _unlinked(self, case: CaseClaim) -> str | None:
         """Why the case row's work, ISP, region or city do not follow from the proven inputs (the row as
