@@ -11,7 +11,9 @@ import swarmscope.cli.purge  # noqa: F401  (registers the command)
 from swarmscope.cases.retention import RetentionPolicy
 from swarmscope.cli.app import app
 from swarmscope.cli.purge import run_purge
+from swarmscope.evidence.seal import private_key_pem
 from swarmscope.store.database import open_store
+from swarmscope.store.node_key import default_key_path
 from swarmscope.store.ledger_verify import verify_ledger
 from swarmscope.store.purge import purge_log_rows
 from swarmscope.store.queries import load_observations
@@ -23,8 +25,13 @@ RUNNER = CliRunner()
 
 
 def make_db(tmp_path: Path) -> Path:
+    """The world of tests/store/test_purge.py, its node key in the default file beside the database."""
     db = tmp_path / "evidence.db"
-    store = open_store(str(db), node_key=Ed25519PrivateKey.generate(), now_us=T0)
+    key = Ed25519PrivateKey.generate()
+    key_file = default_key_path(str(db))
+    key_file.write_bytes(private_key_pem(key))
+    key_file.chmod(0o600)
+    store = open_store(str(db), node_key=key, now_us=T0)
     try:
         add_swarms(store)
         build_world(store, store.start_run({}, "0.1.0", T0))

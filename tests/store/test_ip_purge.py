@@ -113,8 +113,9 @@ def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 @pytest.fixture
 def populated(db: str) -> Iterator[Store]:
-    """The populated store of ``db``, opened (without a node key) for the test and closed after it."""
-    store = open_store(db, create=False)
+    """The populated store of ``db``, opened with its node key (a purge seals its purge record with it)
+    for the test and closed after it."""
+    store = open_store(db, create=False, node_key=KEY, now_us=T0)
     try:
         yield store
     finally:
@@ -155,11 +156,29 @@ def test_purge_removes_exactly_the_due_evidence(populated: Store) -> None:
     for table in IP_TABLES:
         assert after[table] == [r for r in before[table] if r["ip"] not in PURGED]
         assert {r["ip"] for r in after[table]} == {SEED_IP}  # the open case protects its address
-    for old, new in zip(before["ledger_entry"], after["ledger_entry"], strict=True):
+    for old, new in zip(before["ledger_entry"], after["ledger_entry"][:-1], strict=True):
         if old["idx"] in gone_index:
             assert new == {**old, "canonical": None, "redacted_rule": POLICY.ip_rule, "redacted_us": NOW}
         else:
             assert new == old
+    sealed = after["ledger_entry"][-1]  # the purge record, sealed after the redaction in a batch of its own
+    assert (sealed["kind"], sealed["idx"]) == ("redaction", before["ledger_entry"][-1]["idx"] + 1)
+    [purge_record] = after["redaction"]
+    assert (purge_record["rule"], purge_record["purged_at_us"], purge_record["ledger_index"]) == (
+        POLICY.ip_rule,
+        NOW,
+        sealed["idx"],
+    )
+    named = {
+        (fingerprint, index, kind, bytes.fromhex(digest))
+        for fingerprint, index, kind, digest in purge_record["entries"]
+    }
+    assert named == {
+        (key_fingerprint(public_key_raw(KEY)), old["idx"], old["kind"], bytes(old["record_hash"]))
+        for old in before["ledger_entry"]
+        if old["idx"] in gone_index
+    }
+    assert len(after["ledger_batch"]) == len(before["ledger_batch"]) + 1
     kept_captures, kept_blobs = _refs(before, keep=True)
     gone_captures, gone_blobs = _refs(before, keep=False)
     assert {bytes(r["sha256"]) for r in after["capture"]} == kept_captures and len(gone_captures) == 2
@@ -169,7 +188,7 @@ def test_purge_removes_exactly_the_due_evidence(populated: Store) -> None:
     assert kept_blobs <= {bytes(r["sha256"]) for r in after["blob"]}  # nothing a kept record needs went
     removed_blobs = len(before["blob"]) - len(after["blob"])
     changed = {name for name in before if before[name] != after[name]}
-    assert changed == {*IP_TABLES, "ledger_entry", "capture", "purge_log"} | (
+    assert changed == {*IP_TABLES, "ledger_entry", "ledger_batch", "redaction", "capture", "purge_log"} | (
         {"blob"} if removed_blobs else set()
     )
     assert after["purge_log"][:-1] == before["purge_log"] and after["purge_authorization"] == []
@@ -186,6 +205,7 @@ def test_purge_removes_exactly_the_due_evidence(populated: Store) -> None:
     assert not any(ip in repr(after["purge_log"]) for ip in (SEED_IP, BLOCK_IP, CHOKE_IP))
     assert verdict.ok, verdict.problems
     assert verdict.redacted == ((POLICY.ip_rule, 6),)
+    assert verdict.purges == ((key_fingerprint(public_key_raw(KEY)), sealed["idx"], POLICY.ip_rule, NOW, 6),)
 
 
 def test_a_second_purge_finds_nothing_and_logs_that(populated: Store) -> None:
@@ -219,7 +239,7 @@ def test_fresh_evidence_and_cases_protect_an_address(populated: Store) -> None:
 
 
 def test_ledger_extends_and_the_rest_exports_and_verifies(db: str, tmp_path: Path) -> None:
-    store = open_store(db, create=False)
+    store = open_store(db, create=False, node_key=KEY, now_us=T0)
     try:
         purge_ip_evidence(store, due, rule=POLICY.ip_rule, now_us=NOW)
     finally:

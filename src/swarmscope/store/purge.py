@@ -20,6 +20,18 @@ capture no observation references; delete a blob). Outside a purge every UPDATE/
 audit and purge-log tables is still refused. The decision (which addresses are due) is taken inside that
 transaction from its own reads, so a record committed meanwhile is either seen or not deleted.
 
+The kind, rule and time columns of a redacted entry are not covered by the hash chain, so in the same
+transaction, after the redaction, the purge SEALS one :class:`~swarmscope.evidence.records.Redaction`
+record (:func:`swarmscope.store.ledger.commit`, in the chain of the store's writer node) naming each
+entry it redacted: node fingerprint, index, the kind decoded from its canonical bytes before they went,
+its record hash. Only a redaction such a proven record covers is a recorded purge
+(:mod:`swarmscope.store.purge_records`); anything else is a problem for ``verify_ledger``, ``export`` and
+the workflow. So a purge with entries to redact needs the node's private key (refused, nothing changed,
+without it); one with nothing to redact, and a dry run, do not. An entry whose bytes decode to a kind no
+purge may redact (clock samples, run records, purge records) is refused. Purges made before purge records
+existed (migration 0006) have none: their entries now show as problems, and re-sealing them is
+deliberately impossible (it would launder a forged redaction; README "Retention").
+
 Source: README "Retention".
 """
 
@@ -33,8 +45,11 @@ import sqlalchemy as sa
 
 from swarmscope.errors import DecodeError
 from swarmscope.evidence.capture_decode import decode_capture
+from swarmscope.evidence.records import Redaction
 from swarmscope.store import cases as case_store
+from swarmscope.store import ledger
 from swarmscope.store.database import StoreError
+from swarmscope.store.purge_records import redacted_entries
 from swarmscope.store.schema import blob, capture, ledger_batch, ledger_entry, node_key, observation, sighting
 from swarmscope.store.schema_cases import (
     attribution,
@@ -280,6 +295,24 @@ def _check_sealed(conn: sa.Connection, entries: Sequence[tuple[int, int]]) -> No
             )
 
 
+def require_signer(store: Store, due: int) -> ledger.Node | None:
+    """The node that seals the purge record of ``due`` redactions (the store's writer; None when ``due``
+    is 0), or a refusal naming the missing key.
+
+    Raises:
+        StoreError: ``due`` entries and a store opened without the node's private key.
+    """
+    if not due:
+        return None
+    node = store.node
+    if node is None or node.private_key is None:
+        raise StoreError(
+            f"purge refused: {due} sealed ledger entries are due for redaction, and the purge record that "
+            "proves it must be sealed with the node's signing key"
+        )
+    return node
+
+
 def _apply(conn: sa.Connection, plan: _Plan, rule: str, now_us: int) -> int:
     """Redact, then delete (the triggers allow it only under the authorization row); returns entries."""
     insert = sa.insert(purge_authorization).values(rule=rule, at_us=now_us)
@@ -336,7 +369,11 @@ def purge_ip_evidence(store: Store, due: DueIps, *, rule: str, now_us: int, dry_
         outcome = IpPurge(len(ips), counts, len(plan.entries), len(plan.captures), len(plan.blobs))
         if dry_run:
             return outcome
+        record = Redaction(rule, now_us, redacted_entries(conn, plan.entries))
+        signer = require_signer(store, len(record.entries))
         redacted = _apply(conn, plan, rule, now_us)
+        if signer is not None:  # sealed after the redaction, in its transaction (chain locks held)
+            ledger.commit(conn, signer, 0, [record], ledger.Commit({}, {}, (), now_us, None))
         if redacted != len(plan.entries):
             raise StoreError(
                 f"purge refused: {len(plan.entries) - redacted} ledger entries were already redacted"
