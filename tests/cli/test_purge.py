@@ -13,8 +13,8 @@ from swarmscope.cli.app import app
 from swarmscope.cli.purge import run_purge
 from swarmscope.evidence.seal import private_key_pem
 from swarmscope.store.database import open_store
-from swarmscope.store.node_key import default_key_path
 from swarmscope.store.ledger_verify import verify_ledger
+from swarmscope.store.node_key import default_key_path
 from swarmscope.store.purge import purge_log_rows
 from swarmscope.store.queries import load_observations
 from swarmscope.store.subscribers import subscriber_rows
@@ -84,3 +84,57 @@ def test_purge_deletes_and_reports(tmp_path: Path) -> None:
         assert verdict.ok and verdict.redacted == (("ip_evidence_days=30", 3),), verdict.problems
     finally:
         store.close()
+
+
+def test_purge_seals_its_record_with_the_node_key_beside_the_database(tmp_path: Path) -> None:
+    """The real command and clock: the fixtures' evidence (from 2026-11-30) is older than one day."""
+    db = make_db(tmp_path)
+    args = [
+        "purge",
+        "--db",
+        str(db),
+        "--actor",
+        "dpo",
+        "--ip-evidence-days",
+        "1",
+        "--identity-months",
+        "1200",
+    ]
+    result = RUNNER.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "unresolved IP evidence (ip_evidence_days=1): 2 addresses purged" in result.output
+    (line,) = [line for line in result.output.splitlines() if line.startswith("purge record sealed")]
+    store = open_store(str(db), create=False)
+    try:
+        verdict = verify_ledger(store)
+    finally:
+        store.close()
+    assert verdict.ok and verdict.redacted == (("ip_evidence_days=1", 3),), verdict.problems
+    ((node, index, rule, _at, entries),) = verdict.purges
+    assert line == f"purge record sealed at ledger index {index} by node {node}"
+    assert (rule, entries) == ("ip_evidence_days=1", 3)
+
+
+def test_purge_without_a_key_file_refuses_in_one_line_and_changes_nothing(tmp_path: Path) -> None:
+    db = make_db(tmp_path)
+    default_key_path(str(db)).rename(tmp_path / "elsewhere.pem")
+    store = open_store(str(db), create=False)
+    before = snapshot(store)
+    store.close()
+    args = ["purge", "--db", str(db), "--ip-evidence-days", "1", "--identity-months", "1"]
+    result = RUNNER.invoke(app, args)
+    assert result.exit_code == 1
+    assert result.output.count("\n") == 1 and "Traceback" not in result.output, result.output
+    assert "3 sealed ledger entries are due for redaction" in result.output
+    assert "no such file; pass --node-key" in result.output
+    assert RUNNER.invoke(app, [*args, "--dry-run"]).exit_code == 0  # a dry run needs no key
+    assert RUNNER.invoke(app, ["purge", "--db", str(db), "--identity-months", "1"]).exit_code == 0
+    store = open_store(str(db), create=False)
+    try:
+        after = snapshot(store)
+    finally:
+        store.close()
+    # the identity-only purge (IP evidence: 90 days, nothing due) ran without a key; no evidence changed
+    assert {t: rows for t, rows in after.items() if t not in ("subscriber", "audit_log", "purge_log")} == {
+        t: rows for t, rows in before.items() if t not in ("subscriber", "audit_log", "purge_log")
+    }

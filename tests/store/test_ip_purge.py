@@ -23,12 +23,16 @@ from rich.console import Console
 
 from swarmscope.cases.retention import RetentionPolicy, due_ip_addresses
 from swarmscope.cli.export import run_export
+from swarmscope.cli.purge import run_purge
 from swarmscope.cli.verify import run_verify
+from swarmscope.errors import InputError
 from swarmscope.evidence.capture_decode import decode_capture
 from swarmscope.evidence.records import Attribution, Sighting
 from swarmscope.evidence.seal import key_fingerprint, private_key_pem, public_key_raw
 from swarmscope.store.database import Store, StoreError, open_store
+from swarmscope.store.export import ExportFilters, collect_export
 from swarmscope.store.ledger_verify import verify_ledger
+from swarmscope.store.proven_evidence import LedgerProver
 from swarmscope.store.purge import IpPurge, purge_ip_evidence, purge_log_rows
 from swarmscope.store.schema import APPEND_ONLY_TABLES, metadata
 from swarmscope.store.schema_cases import legal_case, purge_authorization
@@ -409,3 +413,118 @@ def test_missing_bytes_without_a_recorded_purge_are_a_problem(tmp_path: Path) ->
         "row of a purged entry",
         "entries without rows",
     }
+
+
+# ---- the sealed purge record ----------------------------------------------------------------------
+
+
+def key_file(tmp_path: Path) -> Path:
+    """The node key in a file (``swarmscope purge --node-key``)."""
+    path = tmp_path / "node-key.pem"
+    path.write_bytes(private_key_pem(KEY))
+    path.chmod(0o600)
+    return path
+
+
+def tamper(store: Store, *statements: str) -> None:
+    """Run SQL with the append-only triggers out of the way (write access, no node key)."""
+    with store.engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            for table in ("ledger_entry", "redaction", "observation"):
+                conn.exec_driver_sql(f"ALTER TABLE {table} DISABLE TRIGGER USER")
+        else:
+            names = conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type = 'trigger'").scalars()
+            for name in list(names):
+                conn.exec_driver_sql(f'DROP TRIGGER "{name}"')
+        for statement in statements:
+            conn.exec_driver_sql(statement)
+
+
+def node_problem(store: Store) -> str | None:
+    """What the workflow's prover (trusting KEY) says of the node's ledger as stored."""
+    with store.engine.connect() as conn:
+        prover = LedgerProver(conn, frozenset({key_fingerprint(public_key_raw(KEY))}), NOW)
+        return prover.node_problem(1)
+
+
+def test_an_honest_cli_purge_verifies_exports_and_the_bundle_verifies(db: str, tmp_path: Path) -> None:
+    key = key_file(tmp_path)
+    outcome = run_purge(db, POLICY, actor="dpo", now_us=NOW, dry_run=False, key_path=key)
+    assert outcome.ip.entries == 6
+    store = open_store(db, create=False)
+    try:
+        verdict = verify_ledger(store)
+        purge_index = int(snapshot(store)["redaction"][0]["ledger_index"])
+        assert node_problem(store) is None
+    finally:
+        store.close()
+    assert verdict.ok and verdict.redacted == ((POLICY.ip_rule, 6),), verdict.problems
+    assert verdict.purges == ((key_fingerprint(public_key_raw(KEY)), purge_index, POLICY.ip_rule, NOW, 6),)
+    out = tmp_path / "bundle"
+    assert run_export(db=db, out=out, key_path=key, now_us=NOW + 2).records > 0
+    console = Console(file=open(os.devnull, "w"), width=200)  # noqa: SIM115
+    assert run_verify(out, expect_key=key_fingerprint(public_key_raw(KEY)), console=console) == 0
+
+
+def test_a_purge_without_the_node_key_changes_nothing(db: str, tmp_path: Path) -> None:
+    store = open_store(db, create=False)  # a reader: no private key to seal the purge record with
+    try:
+        before = snapshot(store)
+        with pytest.raises(StoreError, match="signing key"):
+            purge_ip_evidence(store, due, rule=POLICY.ip_rule, now_us=NOW)
+        assert purge_ip_evidence(store, due, rule=POLICY.ip_rule, now_us=NOW, dry_run=True).entries == 6
+        assert snapshot(store) == before
+    finally:
+        store.close()
+    missing = tmp_path / "nowhere.pem"
+    with pytest.raises(InputError, match=f"node key {missing}: no such file; pass --node-key"):
+        run_purge(db, POLICY, actor="dpo", now_us=NOW, dry_run=False, key_path=missing)
+    store = open_store(db, create=False)
+    try:
+        assert snapshot(store) == before
+    finally:
+        store.close()
+
+
+def test_a_kind_column_altered_on_an_honestly_purged_entry_is_caught(populated: Store) -> None:
+    purge_ip_evidence(populated, due, rule=POLICY.ip_rule, now_us=NOW)
+    [record] = snapshot(populated)["redaction"]
+    [index] = [int(i) for _node, i, kind, _hash in record["entries"] if kind == "observation"][:1]
+    tamper(populated, f"UPDATE ledger_entry SET kind = 'sighting' WHERE idx = {index}")
+    verdict = verify_ledger(populated)
+    assert not verdict.ok
+    [problem] = [p for p in verdict.problems if p.index == index]
+    assert problem.detail.startswith("kind column altered: it says sighting"), problem
+    assert node_problem(populated) == f"ledger index {index}: record bytes missing ({problem.detail})"
+    with pytest.raises(StoreError, match=f"index {index}: record bytes missing \\(kind column altered"):
+        collect_export(populated, ExportFilters())
+
+
+PURGE_RECORD_ATTACKS = {
+    "row deleted": "DELETE FROM redaction",
+    "entry deleted": "DELETE FROM ledger_entry WHERE kind = 'redaction'",
+    "bytes altered": (
+        "UPDATE ledger_entry SET canonical = (SELECT canonical FROM ledger_entry WHERE kind = 'clock_sample' "
+        "ORDER BY idx LIMIT 1) WHERE kind = 'redaction'"
+    ),
+    "itself redacted": (
+        "UPDATE ledger_entry SET canonical = NULL, kind = 'observation', redacted_rule = 'r', "
+        "redacted_us = 1 WHERE kind = 'redaction'"
+    ),
+    "rule column altered": (
+        "UPDATE ledger_entry SET redacted_rule = 'ip_evidence_days=1' WHERE canonical IS NULL"
+    ),
+}
+
+
+@pytest.mark.parametrize("attack", PURGE_RECORD_ATTACKS.values(), ids=PURGE_RECORD_ATTACKS.keys())
+def test_a_purge_record_deleted_or_altered_is_caught(populated: Store, attack: str) -> None:
+    purge_ip_evidence(populated, due, rule=POLICY.ip_rule, now_us=NOW)
+    assert verify_ledger(populated).ok and node_problem(populated) is None
+    tamper(populated, attack)
+    verdict = verify_ledger(populated)
+    assert not verdict.ok and verdict.problems
+    # the workflow reads the sealed record, never its row: a deleted row changes nothing there
+    assert (node_problem(populated) is None) == (attack == PURGE_RECORD_ATTACKS["row deleted"])
+    with pytest.raises(StoreError, match="does not verify, refusing to export"):
+        collect_export(populated, ExportFilters())

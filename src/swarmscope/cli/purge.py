@@ -110,7 +110,7 @@ def purge(
     ] = None,
 ) -> None:
     """Apply the retention schedules: identities after their case closed + N months, stale IP evidence."""
-    console = Console()
+    console = Console(soft_wrap=True)  # one line per message, whatever the terminal width
     policy = RetentionPolicy(ip_evidence_days, identity_months)
     try:
         outcome = run_purge(
@@ -130,3 +130,6 @@ def purge(
         f"unresolved IP evidence ({policy.ip_rule}): {ip.addresses} addresses {verb} ({rows}; "
         f"ledger entries: {ip.entries}, captures: {ip.captures}, blobs: {ip.blobs})"
     )
+    if ip.purge_record is not None:
+        node, index = ip.purge_record
+        console.print(f"purge record sealed at ledger index {index} by node {node}")

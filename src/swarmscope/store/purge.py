@@ -38,7 +38,7 @@ Source: README "Retention".
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
@@ -192,6 +192,8 @@ class IpPurge:
     Args:
         addresses: due IP addresses. rows: table → rows deleted (observation, sighting, attribution).
         entries: ledger entries redacted. captures, blobs: content rows deleted.
+        purge_record: (node fingerprint, chain index) of the sealed purge record (None: nothing redacted,
+            or a dry run).
     """
 
     addresses: int
@@ -199,6 +201,7 @@ class IpPurge:
     entries: int
     captures: int
     blobs: int
+    purge_record: tuple[str, int] | None = field(default=None, compare=False)
 
     def detail(self) -> str:
         """The ``purge_log.detail`` text (counts only)."""
@@ -373,7 +376,8 @@ def purge_ip_evidence(store: Store, due: DueIps, *, rule: str, now_us: int, dry_
         signer = require_signer(store, len(record.entries))
         redacted = _apply(conn, plan, rule, now_us)
         if signer is not None:  # sealed after the redaction, in its transaction (chain locks held)
-            ledger.commit(conn, signer, 0, [record], ledger.Commit({}, {}, (), now_us, None))
+            sealed, _batch = ledger.commit(conn, signer, 0, [record], ledger.Commit({}, {}, (), now_us, None))
+            outcome = replace(outcome, purge_record=(signer.fingerprint, sealed.batch.last_index))
         if redacted != len(plan.entries):
             raise StoreError(
                 f"purge refused: {len(plan.entries) - redacted} ledger entries were already redacted"
