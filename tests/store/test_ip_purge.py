@@ -34,6 +34,7 @@ from swarmscope.store.export import ExportFilters, collect_export
 from swarmscope.store.ledger_verify import verify_ledger
 from swarmscope.store.proven_evidence import LedgerProver
 from swarmscope.store.purge import IpPurge, purge_ip_evidence, purge_log_rows
+from swarmscope.store.purge_records import NO_PURGE_RECORD
 from swarmscope.store.schema import APPEND_ONLY_TABLES, metadata
 from swarmscope.store.schema_cases import legal_case, purge_authorization
 from tests.evidence.test_bundle import BLOCK_IP, CHOKE_IP, SEED_IP, T0, World, make_world
@@ -528,3 +529,25 @@ def test_a_purge_record_deleted_or_altered_is_caught(populated: Store, attack: s
     assert (node_problem(populated) is None) == (attack == PURGE_RECORD_ATTACKS["row deleted"])
     with pytest.raises(StoreError, match="does not verify, refusing to export"):
         collect_export(populated, ExportFilters())
+
+
+def test_a_purge_record_of_another_node_counts_for_verify_and_only_when_trusted_for_the_workflow(
+    db: str,
+) -> None:
+    other = Ed25519PrivateKey.from_private_bytes(bytes(range(2, 34)))
+    store = open_store(db, create=False, node_key=other, now_us=T0)  # a second node of the store purges
+    try:
+        purge_ip_evidence(store, due, rule=POLICY.ip_rule, now_us=NOW)
+        verdict = verify_ledger(store)
+        [(sealer, index, *_rest)] = verdict.purges
+        assert verdict.ok and verdict.redacted == ((POLICY.ip_rule, 6),), verdict.problems
+        assert (sealer, index) == (key_fingerprint(public_key_raw(other)), 0)  # its own chain's first entry
+        node_1_only = verify_ledger(store, key_fingerprint(public_key_raw(KEY)))
+        assert node_1_only.ok and node_1_only.purges == verdict.purges
+        problem = node_problem(store)  # the workflow trusts KEY only
+        assert problem is not None and NO_PURGE_RECORD in problem and "untrusted key" in problem, problem
+        both = frozenset(key_fingerprint(public_key_raw(k)) for k in (KEY, other))
+        with store.engine.connect() as conn:
+            assert LedgerProver(conn, both, NOW).node_problem(1) is None
+    finally:
+        store.close()

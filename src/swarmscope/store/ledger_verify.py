@@ -223,10 +223,17 @@ def _summary(purge: PurgeRecord) -> tuple[str, int, str, int, int]:
     return purge.node, purge.index, purge.record.rule, purge.record.purged_at_us, len(purge.record.entries)
 
 
-def _purge_records(store: Store, nodes: list[NodeKeyRow]) -> PurgeRecords:
-    """The purge records sealed by any node of the store (no trust anchor here: the verdict lists them)."""
-    fingerprints = {n.id: key_fingerprint(n.public_key) for n in nodes}
+def _purge_records(store: Store, every: list[NodeKeyRow], checked: list[NodeKeyRow]) -> PurgeRecords:
+    """The purge records sealed by any node of the store (``every``; no trust anchor here: the verdict
+    lists them); none are looked for (a scan of every entry's bytes) while no entry of the ``checked``
+    nodes lacks its bytes."""
+    fingerprints = {n.id: key_fingerprint(n.public_key) for n in every}
     with store.engine.connect() as conn:
+        e = ledger_entry.c
+        wanted = [n.id for n in checked]
+        missing = sa.select(e.id).where(e.node_id.in_(wanted), e.canonical.is_(None)).limit(1)
+        if conn.execute(missing).first() is None:
+            return PurgeRecords()
         prover = LedgerProver(conn, frozenset(fingerprints.values()), 0)
         return load_purge_records(conn, prover.sealed_entry, fingerprints)
 
@@ -245,7 +252,7 @@ def verify_ledger(store: Store, node: str | None = None) -> LedgerVerdict:
     problems: list[LedgerProblem] = []
     every = node_keys(store)
     nodes = [n for n in every if node is None or n.fingerprint == node.lower()]
-    purges = _purge_records(store, every)
+    purges = _purge_records(store, every, nodes)
     used: set[PurgeRecord] = set()
     entries = batches = rows = 0
     redacted: dict[str, int] = {}
