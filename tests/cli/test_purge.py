@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import sqlite3
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from typer.testing import CliRunner
 
-import swarmscope.cli.purge  # noqa: F401  (registers the command)
+import swarmscope.cli.purge
+import swarmscope.cli.verify  # noqa: F401  (registers the command)
 from swarmscope.cases.retention import RetentionPolicy
 from swarmscope.cli.app import app
 from swarmscope.cli.purge import run_purge
@@ -113,6 +116,39 @@ def test_purge_seals_its_record_with_the_node_key_beside_the_database(tmp_path: 
     ((node, index, rule, _at, entries),) = verdict.purges
     assert line == f"purge record sealed at ledger index {index} by node {node}"
     assert (rule, entries) == ("ip_evidence_days=1", 3)
+    shown = RUNNER.invoke(app, ["verify", "--db", str(db)])
+    assert shown.exit_code == 0, shown.output
+    assert "redacted: 3 entries under ip_evidence_days=1" in shown.output
+    assert f"purge record: node {node} index {index}: 3 entries under ip_evidence_days=1, " in shown.output
+    assert shown.output.rstrip().endswith("VERIFIED: the ledger holds")
+
+
+def test_verify_db_names_each_index_a_faked_purge_hid(tmp_path: Path) -> None:
+    """Without the key: a sealed observation's bytes removed, a purge rule and time filled in."""
+    db = make_db(tmp_path)
+    with sqlite3.connect(db) as raw:
+        raw.execute("DROP TRIGGER ledger_entry_append_only_update")
+        hidden = [
+            int(i)
+            for (i,) in raw.execute("SELECT ledger_index FROM observation WHERE ip = '127.0.0.2'").fetchall()
+        ]
+        raw.execute(
+            "UPDATE ledger_entry SET canonical = NULL, redacted_rule = 'ip_evidence_days=90', redacted_us = 1"
+            " WHERE idx IN (SELECT ledger_index FROM observation WHERE ip = '127.0.0.2')"
+        )
+    raw.close()
+    result = RUNNER.invoke(app, ["verify", "--db", str(db)])
+    assert result.exit_code == 1, result.output
+    for index in hidden:
+        assert (
+            f" index {index}: record bytes missing (redacted without a sealed purge record)" in result.output
+        )
+    as_json = json.loads(RUNNER.invoke(app, ["verify", "--db", str(db), "--json"]).output)
+    assert as_json["ok"] is False and as_json["redacted"] == [] and as_json["purge_records"] == []
+    missing = [p["index"] for p in as_json["problems"] if p["what"] == "record bytes missing"]
+    assert missing == sorted(hidden)
+    assert RUNNER.invoke(app, ["verify", "--db", str(tmp_path / "none.db")]).exit_code == 2
+    assert RUNNER.invoke(app, ["verify"]).exit_code == 2
 
 
 def test_purge_without_a_key_file_refuses_in_one_line_and_changes_nothing(tmp_path: Path) -> None:
