@@ -551,3 +551,14 @@ def test_a_purge_record_of_another_node_counts_for_verify_and_only_when_trusted_
             assert LedgerProver(conn, both, NOW).node_problem(1) is None
     finally:
         store.close()
+
+
+def test_a_row_pointing_at_a_clock_sample_entry_is_refused_not_redacted(populated: Store) -> None:
+    """A due row relinked (triggers dropped) to a clock sample's entry: the purge reads the entry's true
+    kind from its bytes and refuses, naming the index; nothing changes."""
+    clock = _sealed_index(populated, "clock_sample")
+    tamper(populated, f"UPDATE observation SET ledger_index = {clock} WHERE ip = '{BLOCK_IP}'")
+    before = snapshot(populated)
+    with pytest.raises(StoreError, match=f"ledger entry {clock} holds a clock_sample, which no purge may"):
+        purge_ip_evidence(populated, due, rule=POLICY.ip_rule, now_us=NOW)
+    assert snapshot(populated) == before
