@@ -828,3 +828,32 @@ def test_clock_run_and_attribution_attacks_reach_no_document(world: World, tmp_p
     assert {ip for _, ip in case_statuses(db).values()} == set(world.honest) - {moved}, out.stdout
     assert "attribution_unproven" in out.stdout + out.stderr and moved in out.stdout + out.stderr
     _no_document(db, tmp_path / "isp", set(world.honest) - {moved})
+
+
+def test_a_faked_purge_of_the_skewed_clock_reaches_no_document_and_no_export(
+    world: World, tmp_path: Path
+) -> None:
+    """The 500 ms clock sample of the skewed run blanked as a retention purge would (bytes gone, kind
+    relabelled, rule and time filled in) by someone without the key: no sealed purge record names it."""
+    build = ("cases", "build", "--min-hits", "3", "--min-span", "10s", "-v")
+    db = _copy(world, tmp_path / "purge")
+    _skew_the_last_run(db, db.parent / world.node_key.name, _verified_hits(world))
+    with sqlite3.connect(db) as raw:
+        (index,) = raw.execute(
+            "SELECT ledger_index FROM clock_sample WHERE server = '127.0.0.4:123'"
+        ).fetchone()
+    raw.close()
+    _tamper(
+        db,
+        "UPDATE ledger_entry SET canonical = NULL, kind = 'observation',"
+        f" redacted_rule = 'ip_evidence_days=90', redacted_us = {int(time.time() * 1_000_000)}"
+        f" WHERE idx = {index}",
+        f"DELETE FROM clock_sample WHERE ledger_index = {index}",
+    )
+    out = swarmscope(*build, "--db", str(db))
+    assert case_statuses(db) == {}, (out.stdout, out.stderr)  # every hit is still (conservatively) flagged
+    _no_document(db, tmp_path / "purge", set())
+    export = swarmscope("export", "--out", str(tmp_path / "bundle"), "--db", str(db), ok=False)
+    assert export.returncode == 1 and "Traceback" not in export.stderr, export.stderr
+    said = " ".join((export.stdout + export.stderr).split())
+    assert f"index {index}: record bytes missing (redacted without a sealed purge record)" in said, said

@@ -14,6 +14,8 @@ from swarmscope.evidence.records import (
     ExtensionInfo,
     Failure,
     Observation,
+    RedactedEntry,
+    Redaction,
     RunStarted,
     Sighting,
     Source,
@@ -107,4 +109,13 @@ SAMPLES: dict[str, EvidenceRecord] = {
         datasets=("ab" * 32, "cd" * 32),
     ),
     "attribution-empty": Attribution(ip="::1", observed_at_us=0),
+    "redaction": Redaction(
+        'ip_evidence_days=30 "ü"',
+        T0 + 3,
+        (
+            RedactedEntry("ab" * 32, 0, "observation", bytes(range(32))),
+            RedactedEntry("cd" * 32, 2**40, "attribution", b"\xff" * 32),
+        ),
+    ),
+    "redaction-empty": Redaction("", 0),
 }

@@ -23,6 +23,8 @@ CANONICAL_SHA256 = {
     "observation-full": "a278d3efd99e5cc3dd606afbe3572857ac1d150e8c9fe33f5ee884ca3e159a73",
     "observation-minimal": "45c1803d437c02dbc7579680cdaed6be8a409f05893a138b14318190f97c50e9",
     "observation-plain-quirks": "66c56c9cedf04061d6bb9b31bef98bd320fe3e1d477644d3aac90794631b46e1",
+    "redaction": "6e2163f8a092d61e475b8d158278cbc6026ce5f9b9d7024b4055b853262faf06",
+    "redaction-empty": "20f4a2924fcc82f8a27ffbd2b46561c8f4c7e8e1b86ac8aa32b93d303e202c89",
     "run": "14c3c704f181c31de2d5c3512787daaa45612a5b4babd5fb8d2929dfbce68077",
     "run-commit": "12cd80ca190986bc66125bf5de85e9b79163a5b7bb4d9f7ea23de84f394dd9dd",
     "sighting": "3fb7042a333adbe7f3161a43b80a75983ba1d44d78d871dd78e7363850f94a3d",
@@ -36,6 +38,8 @@ ROW_SHA256 = {
     "observation-full": "120f05e27ca68cea2f44ef7b9f3a0f9489bf4f6f802c79d5b35359d628fd44b2",
     "observation-minimal": "f81116b09715f4fec418c2a31a39afb689e08f169838ab791158ac3308d4c80b",
     "observation-plain-quirks": "e9cb0e0abc4ef3afa0ec6c9d2d496e5d25f0a97948e9be469620b530adba203d",
+    "redaction": "d1d9e8f2d12eabe338dd9421c2f343a4656bdcaadd0de3b12f5d24f2ce459ca7",
+    "redaction-empty": "ff5165754f90e7edf2c5838a0a41a894ad693c49c2b6567770493211bb45b36c",
     "run": "8b32478b9c4951487872e3094ccb2d833dbd2d365478487e04caf08da1d3d0ab",
     "run-commit": "282733d851e85dd17c235eb99cfebb4f79ca005f255c9d00e6b5995208d9dc9a",
     "sighting": "01e4c0591aa1f4a9a09ef1f0e5f0449d6e8859cd5655db9b89d2f1cd23bdf7f5",
@@ -75,6 +79,19 @@ def test_canonical_bytes_are_unchanged(name: str) -> None:
 @pytest.mark.parametrize("name", sorted(SAMPLES))
 def test_rows_are_unchanged(name: str) -> None:
     assert _sha(repr(row_of(name)).encode()) == ROW_SHA256[name]
+
+
+def test_a_purge_record_has_the_documented_layout() -> None:
+    """The purge record (added with migration 0006) spelled out once: every field, tagged, keys sorted."""
+    assert canonical_bytes(SAMPLES["redaction-empty"]) == (
+        b"d6:fieldsd7:entriesl1:llee12:purged_at_usl1:ii0ee4:rulel1:s0:ee"
+        b"6:format19:swarmscope-evidence4:type9:redaction7:versioni1ee"
+    )
+    entry = canonical_bytes(SAMPLES["redaction"]).split(b"7:entriesl1:ll", 1)[1]
+    assert entry.startswith(
+        b"l1:r14:redacted_entryd5:indexl1:ii0ee4:kindl1:s11:observatione"
+        b"4:nodel1:s64:" + b"ab" * 32 + b"e11:record_hashl1:b32:" + bytes(range(32)) + b"eee"
+    )
 
 
 def test_bundle_views_are_unchanged() -> None:

@@ -23,11 +23,16 @@ from rich.console import Console
 
 from swarmscope.cases.retention import RetentionPolicy, due_ip_addresses
 from swarmscope.cli.export import run_export
+from swarmscope.cli.purge import run_purge
 from swarmscope.cli.verify import run_verify
+from swarmscope.errors import InputError
 from swarmscope.evidence.capture.decode import decode_capture
 from swarmscope.evidence.records import Attribution, Sighting
 from swarmscope.evidence.seal import key_fingerprint, private_key_pem, public_key_raw
 from swarmscope.store.database import APPEND_ONLY_TABLES, Store, StoreError, open_store
+from swarmscope.store.ledger.export import ExportFilters, collect_export
+from swarmscope.store.ledger.proven import LedgerProver
+from swarmscope.store.ledger.purge_records import NO_PURGE_RECORD
 from swarmscope.store.ledger.schema import metadata
 from swarmscope.store.ledger.verify import verify_ledger
 from swarmscope.store.legal.purge import IpPurge, purge_ip_evidence, purge_log_rows
@@ -99,8 +104,9 @@ def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 @pytest.fixture
 def populated(db: str) -> Iterator[Store]:
-    """The populated store of ``db``, opened (without a node key) for the test and closed after it."""
-    store = open_store(db, create=False)
+    """The populated store of ``db``, opened with its node key (a purge seals its purge record with it)
+    for the test and closed after it."""
+    store = open_store(db, create=False, node_key=KEY, now_us=T0)
     try:
         yield store
     finally:
@@ -141,11 +147,29 @@ def test_purge_removes_exactly_the_due_evidence(populated: Store) -> None:
     for table in IP_TABLES:
         assert after[table] == [r for r in before[table] if r["ip"] not in PURGED]
         assert {r["ip"] for r in after[table]} == {SEED_IP}  # the open case protects its address
-    for old, new in zip(before["ledger_entry"], after["ledger_entry"], strict=True):
+    for old, new in zip(before["ledger_entry"], after["ledger_entry"][:-1], strict=True):
         if old["idx"] in gone_index:
             assert new == {**old, "canonical": None, "redacted_rule": POLICY.ip_rule, "redacted_us": NOW}
         else:
             assert new == old
+    sealed = after["ledger_entry"][-1]  # the purge record, sealed after the redaction in a batch of its own
+    assert (sealed["kind"], sealed["idx"]) == ("redaction", before["ledger_entry"][-1]["idx"] + 1)
+    [purge_record] = after["redaction"]
+    assert (purge_record["rule"], purge_record["purged_at_us"], purge_record["ledger_index"]) == (
+        POLICY.ip_rule,
+        NOW,
+        sealed["idx"],
+    )
+    named = {
+        (fingerprint, index, kind, bytes.fromhex(digest))
+        for fingerprint, index, kind, digest in purge_record["entries"]
+    }
+    assert named == {
+        (key_fingerprint(public_key_raw(KEY)), old["idx"], old["kind"], bytes(old["record_hash"]))
+        for old in before["ledger_entry"]
+        if old["idx"] in gone_index
+    }
+    assert len(after["ledger_batch"]) == len(before["ledger_batch"]) + 1
     kept_captures, kept_blobs = _refs(before, keep=True)
     gone_captures, gone_blobs = _refs(before, keep=False)
     assert {bytes(r["sha256"]) for r in after["capture"]} == kept_captures and len(gone_captures) == 2
@@ -155,7 +179,7 @@ def test_purge_removes_exactly_the_due_evidence(populated: Store) -> None:
     assert kept_blobs <= {bytes(r["sha256"]) for r in after["blob"]}  # nothing a kept record needs went
     removed_blobs = len(before["blob"]) - len(after["blob"])
     changed = {name for name in before if before[name] != after[name]}
-    assert changed == {*IP_TABLES, "ledger_entry", "capture", "purge_log"} | (
+    assert changed == {*IP_TABLES, "ledger_entry", "ledger_batch", "redaction", "capture", "purge_log"} | (
         {"blob"} if removed_blobs else set()
     )
     assert after["purge_log"][:-1] == before["purge_log"] and after["purge_authorization"] == []
@@ -172,6 +196,7 @@ def test_purge_removes_exactly_the_due_evidence(populated: Store) -> None:
     assert not any(ip in repr(after["purge_log"]) for ip in (SEED_IP, BLOCK_IP, CHOKE_IP))
     assert verdict.ok, verdict.problems
     assert verdict.redacted == ((POLICY.ip_rule, 6),)
+    assert verdict.purges == ((key_fingerprint(public_key_raw(KEY)), sealed["idx"], POLICY.ip_rule, NOW, 6),)
 
 
 def test_a_second_purge_finds_nothing_and_logs_that(populated: Store) -> None:
@@ -205,7 +230,7 @@ def test_fresh_evidence_and_cases_protect_an_address(populated: Store) -> None:
 
 
 def test_ledger_extends_and_the_rest_exports_and_verifies(db: str, tmp_path: Path) -> None:
-    store = open_store(db, create=False)
+    store = open_store(db, create=False, node_key=KEY, now_us=T0)
     try:
         purge_ip_evidence(store, due, rule=POLICY.ip_rule, now_us=NOW)
     finally:
@@ -375,3 +400,151 @@ def test_missing_bytes_without_a_recorded_purge_are_a_problem(tmp_path: Path) ->
         "row of a purged entry",
         "entries without rows",
     }
+
+
+# ---- the sealed purge record ----------------------------------------------------------------------
+
+
+def key_file(tmp_path: Path) -> Path:
+    """The node key in a file (``swarmscope purge --node-key``)."""
+    path = tmp_path / "node-key.pem"
+    path.write_bytes(private_key_pem(KEY))
+    path.chmod(0o600)
+    return path
+
+
+def tamper(store: Store, *statements: str) -> None:
+    """Run SQL with the append-only triggers out of the way (write access, no node key)."""
+    with store.engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            for table in ("ledger_entry", "redaction", "observation"):
+                conn.exec_driver_sql(f"ALTER TABLE {table} DISABLE TRIGGER USER")
+        else:
+            names = conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type = 'trigger'").scalars()
+            for name in list(names):
+                conn.exec_driver_sql(f'DROP TRIGGER "{name}"')
+        for statement in statements:
+            conn.exec_driver_sql(statement)
+
+
+def node_problem(store: Store) -> str | None:
+    """What the workflow's prover (trusting KEY) says of the node's ledger as stored."""
+    with store.engine.connect() as conn:
+        prover = LedgerProver(conn, frozenset({key_fingerprint(public_key_raw(KEY))}), NOW)
+        return prover.node_problem(1)
+
+
+def test_an_honest_cli_purge_verifies_exports_and_the_bundle_verifies(db: str, tmp_path: Path) -> None:
+    key = key_file(tmp_path)
+    outcome = run_purge(db, POLICY, actor="dpo", now_us=NOW, dry_run=False, key_path=key)
+    assert outcome.ip.entries == 6
+    store = open_store(db, create=False)
+    try:
+        verdict = verify_ledger(store)
+        purge_index = int(snapshot(store)["redaction"][0]["ledger_index"])
+        assert node_problem(store) is None
+    finally:
+        store.close()
+    assert verdict.ok and verdict.redacted == ((POLICY.ip_rule, 6),), verdict.problems
+    assert verdict.purges == ((key_fingerprint(public_key_raw(KEY)), purge_index, POLICY.ip_rule, NOW, 6),)
+    out = tmp_path / "bundle"
+    assert run_export(db=db, out=out, key_path=key, now_us=NOW + 2).records > 0
+    console = Console(file=open(os.devnull, "w"), width=200)  # noqa: SIM115
+    assert run_verify(out, expect_key=key_fingerprint(public_key_raw(KEY)), console=console) == 0
+
+
+def test_a_purge_without_the_node_key_changes_nothing(db: str, tmp_path: Path) -> None:
+    store = open_store(db, create=False)  # a reader: no private key to seal the purge record with
+    try:
+        before = snapshot(store)
+        with pytest.raises(StoreError, match="signing key"):
+            purge_ip_evidence(store, due, rule=POLICY.ip_rule, now_us=NOW)
+        assert purge_ip_evidence(store, due, rule=POLICY.ip_rule, now_us=NOW, dry_run=True).entries == 6
+        assert snapshot(store) == before
+    finally:
+        store.close()
+    missing = tmp_path / "nowhere.pem"
+    with pytest.raises(InputError, match=f"node key {missing}: no such file; pass --node-key"):
+        run_purge(db, POLICY, actor="dpo", now_us=NOW, dry_run=False, key_path=missing)
+    store = open_store(db, create=False)
+    try:
+        assert snapshot(store) == before
+    finally:
+        store.close()
+
+
+def test_a_kind_column_altered_on_an_honestly_purged_entry_is_caught(populated: Store) -> None:
+    purge_ip_evidence(populated, due, rule=POLICY.ip_rule, now_us=NOW)
+    [record] = snapshot(populated)["redaction"]
+    [index] = [int(i) for _node, i, kind, _hash in record["entries"] if kind == "observation"][:1]
+    tamper(populated, f"UPDATE ledger_entry SET kind = 'sighting' WHERE idx = {index}")
+    verdict = verify_ledger(populated)
+    assert not verdict.ok
+    [problem] = [p for p in verdict.problems if p.index == index]
+    assert problem.detail.startswith("kind column altered: it says sighting"), problem
+    assert node_problem(populated) == f"ledger index {index}: record bytes missing ({problem.detail})"
+    with pytest.raises(StoreError, match=f"index {index}: record bytes missing \\(kind column altered"):
+        collect_export(populated, ExportFilters())
+
+
+PURGE_RECORD_ATTACKS = {
+    "row deleted": "DELETE FROM redaction",
+    "entry deleted": "DELETE FROM ledger_entry WHERE kind = 'redaction'",
+    "bytes altered": (
+        "UPDATE ledger_entry SET canonical = (SELECT canonical FROM ledger_entry WHERE kind = 'clock_sample' "
+        "ORDER BY idx LIMIT 1) WHERE kind = 'redaction'"
+    ),
+    "itself redacted": (
+        "UPDATE ledger_entry SET canonical = NULL, kind = 'observation', redacted_rule = 'r', "
+        "redacted_us = 1 WHERE kind = 'redaction'"
+    ),
+    "rule column altered": (
+        "UPDATE ledger_entry SET redacted_rule = 'ip_evidence_days=1' WHERE canonical IS NULL"
+    ),
+}
+
+
+@pytest.mark.parametrize("attack", PURGE_RECORD_ATTACKS.values(), ids=PURGE_RECORD_ATTACKS.keys())
+def test_a_purge_record_deleted_or_altered_is_caught(populated: Store, attack: str) -> None:
+    purge_ip_evidence(populated, due, rule=POLICY.ip_rule, now_us=NOW)
+    assert verify_ledger(populated).ok and node_problem(populated) is None
+    tamper(populated, attack)
+    verdict = verify_ledger(populated)
+    assert not verdict.ok and verdict.problems
+    # the workflow reads the sealed record, never its row: a deleted row changes nothing there
+    assert (node_problem(populated) is None) == (attack == PURGE_RECORD_ATTACKS["row deleted"])
+    with pytest.raises(StoreError, match="does not verify, refusing to export"):
+        collect_export(populated, ExportFilters())
+
+
+def test_a_purge_record_of_another_node_counts_for_verify_and_only_when_trusted_for_the_workflow(
+    db: str,
+) -> None:
+    other = Ed25519PrivateKey.from_private_bytes(bytes(range(2, 34)))
+    store = open_store(db, create=False, node_key=other, now_us=T0)  # a second node of the store purges
+    try:
+        purge_ip_evidence(store, due, rule=POLICY.ip_rule, now_us=NOW)
+        verdict = verify_ledger(store)
+        [(sealer, index, *_rest)] = verdict.purges
+        assert verdict.ok and verdict.redacted == ((POLICY.ip_rule, 6),), verdict.problems
+        assert (sealer, index) == (key_fingerprint(public_key_raw(other)), 0)  # its own chain's first entry
+        node_1_only = verify_ledger(store, key_fingerprint(public_key_raw(KEY)))
+        assert node_1_only.ok and node_1_only.purges == verdict.purges
+        problem = node_problem(store)  # the workflow trusts KEY only
+        assert problem is not None and NO_PURGE_RECORD in problem and "untrusted key" in problem, problem
+        both = frozenset(key_fingerprint(public_key_raw(k)) for k in (KEY, other))
+        with store.engine.connect() as conn:
+            assert LedgerProver(conn, both, NOW).node_problem(1) is None
+    finally:
+        store.close()
+
+
+def test_a_row_pointing_at_a_clock_sample_entry_is_refused_not_redacted(populated: Store) -> None:
+    """A due row relinked (triggers dropped) to a clock sample's entry: the purge reads the entry's true
+    kind from its bytes and refuses, naming the index; nothing changes."""
+    clock = _sealed_index(populated, "clock_sample")
+    tamper(populated, f"UPDATE observation SET ledger_index = {clock} WHERE ip = '{BLOCK_IP}'")
+    before = snapshot(populated)
+    with pytest.raises(StoreError, match=f"ledger entry {clock} holds a clock_sample, which no purge may"):
+        purge_ip_evidence(populated, due, rule=POLICY.ip_rule, now_us=NOW)
+    assert snapshot(populated) == before

@@ -8,6 +8,7 @@ nothing (no purge_log or audit rows either). Times are UTC microseconds.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from swarmscope.cases.retention import ClosedCase, RetentionPolicy, due_identities, due_ip_addresses
@@ -35,21 +36,24 @@ def apply_retention(
     """Decide what is due at ``now_us`` under ``policy`` and (unless ``dry_run``) purge it.
 
     Raises:
-        SwarmscopeError: the store refused the purge (nothing is deleted then).
+        SwarmscopeError: the store refused the purge, or IP evidence is due for redaction and the store has
+            no signing key to seal its purge record (nothing is deleted then).
     """
     cases = [ClosedCase(c.case_id, c.doe, c.status, c.closed_us) for c in purge_store.identity_cases(store)]
     due = due_identities(cases, now_us, policy)
+
+    def due_ips(seen: Mapping[str, int], cases: Mapping[str, Sequence[str]]) -> Sequence[str]:
+        return due_ip_addresses(seen, cases, now_us, policy)
+
+    if not dry_run and store.node is None:  # refuse before the identities go when the key is missing
+        rule = policy.ip_rule
+        pending = purge_store.purge_ip_evidence(store, due_ips, rule=rule, now_us=now_us, dry_run=True)
+        purge_store.require_signer(store, pending.entries)
     deleted = 0
     if not dry_run:
         pairs = [(c.case_id, c.doe) for c in due]
         deleted = purge_store.purge_identities(
             store, pairs, rule=policy.identity_rule, actor=actor, now_us=now_us
         )
-    ip = purge_store.purge_ip_evidence(
-        store,
-        lambda seen, cases: due_ip_addresses(seen, cases, now_us, policy),
-        rule=policy.ip_rule,
-        now_us=now_us,
-        dry_run=dry_run,
-    )
+    ip = purge_store.purge_ip_evidence(store, due_ips, rule=policy.ip_rule, now_us=now_us, dry_run=dry_run)
     return PurgeOutcome(tuple(c.doe for c in due), ip.addresses, ip.rows, deleted, ip)

@@ -10,11 +10,17 @@ applied by :mod:`swarmscope.cases.purge`).
   captures and blobs nothing kept references; one ``purge_log`` row records the rule and the counts
   (never an address). See :func:`swarmscope.store.legal.purge.purge_ip_evidence`.
 
+  Each such purge also seals a purge record (the redacted entries by node, index, kind and record hash)
+  with the node's signing key (``--node-key``, default beside the database as for ``monitor``): without
+  it a redaction cannot be told from a forged one. With entries to redact and no key file the purge is
+  refused (one line, exit 1, nothing changed); identity-only purges and ``--dry-run`` need no key.
+
 ``--dry-run`` reports what is due and changes nothing (no purge_log or audit rows either).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -27,22 +33,60 @@ from swarmscope.cases.retention import (
     RetentionPolicy,
 )
 from swarmscope.cli.app import app
+from swarmscope.cli.node_identity import load_node_key, other_signers
 from swarmscope.cli.numeric import RETENTION_DAYS, RETENTION_MONTHS, number_option
 from swarmscope.cli.options import ActorOption, DbOption, actor_name, now_us
 from swarmscope.cli.text import escaped
-from swarmscope.errors import SwarmscopeError
-from swarmscope.store.database import DEFAULT_DB, open_store
+from swarmscope.errors import InputError, SwarmscopeError
+from swarmscope.evidence.seal import key_fingerprint, public_key_raw
+from swarmscope.store.database import DEFAULT_DB, Store, open_store
+from swarmscope.store.ledger.node_key import default_key_path
 
 
-def run_purge(db: str, policy: RetentionPolicy, *, actor: str, now_us: int, dry_run: bool) -> PurgeOutcome:
+def _attach_key(store: Store, path: Path, now_us: int) -> None:
+    """Make ``store`` a writer for the key at ``path`` (it seals the purge record), refusing a key that
+    sealed nothing in a store other keys sealed (that would start a second signing identity)."""
+    key = load_node_key(path)
+    fingerprint = key_fingerprint(public_key_raw(key))
+    others = other_signers(store, fingerprint)
+    if others:
+        raise InputError(
+            f"node key {path} (fingerprint {fingerprint}) sealed nothing in this store, which "
+            f"{', '.join(others)} sealed: pass the key file that sealed it with --node-key"
+        )
+    store.attach_node_key(key, now_us)
+
+
+def run_purge(
+    db: str,
+    policy: RetentionPolicy,
+    *,
+    actor: str,
+    now_us: int,
+    dry_run: bool,
+    key_path: Path | None = None,
+) -> PurgeOutcome:
     """Decide what is due at ``now_us`` under ``policy`` and (unless ``dry_run``) purge it.
 
+    Args:
+        key_path: the node key file sealing the purge record (default: beside the database, as for
+            ``monitor``); a missing file is refused only when there are entries to redact.
+
     Raises:
-        SwarmscopeError: the database is missing or refused the purge (nothing is deleted then).
+        SwarmscopeError: the database is missing, the key file is unusable, entries are due and there is
+            no key file, or the database refused the purge (nothing is deleted then).
     """
+    path = key_path or default_key_path(db)
     store = open_store(db, create=False)
     try:
-        return apply_retention(store, policy, actor=actor, now_us=now_us, dry_run=dry_run)
+        if not dry_run and path.exists():
+            _attach_key(store, path, now_us)
+        try:
+            return apply_retention(store, policy, actor=actor, now_us=now_us, dry_run=dry_run)
+        except SwarmscopeError as exc:
+            if store.node is None and "signing key" in str(exc):
+                raise InputError(f"{exc} (node key {path}: no such file; pass --node-key)") from None
+            raise
     finally:
         store.close()
 
@@ -60,12 +104,18 @@ def purge(
     ] = DEFAULT_IDENTITY_MONTHS_AFTER_CLOSE,
     actor: ActorOption = None,
     db: DbOption = DEFAULT_DB,
+    node_key: Annotated[
+        Path | None,
+        typer.Option("--node-key", help="Node key file sealing the purge record (default: beside the db)."),
+    ] = None,
 ) -> None:
     """Apply the retention schedules: identities after their case closed + N months, stale IP evidence."""
-    console = Console()
+    console = Console(soft_wrap=True)  # one line per message, whatever the terminal width
     policy = RetentionPolicy(ip_evidence_days, identity_months)
     try:
-        outcome = run_purge(db, policy, actor=actor_name(actor), now_us=now_us(), dry_run=dry_run)
+        outcome = run_purge(
+            db, policy, actor=actor_name(actor), now_us=now_us(), dry_run=dry_run, key_path=node_key
+        )
     except SwarmscopeError as exc:
         console.print(f"[red]error:[/red] {escaped(exc)}")
         raise typer.Exit(1) from None
@@ -80,3 +130,6 @@ def purge(
         f"unresolved IP evidence ({policy.ip_rule}): {ip.addresses} addresses {verb} ({rows}; "
         f"ledger entries: {ip.entries}, captures: {ip.captures}, blobs: {ip.blobs})"
     )
+    if ip.purge_record is not None:
+        node, index = ip.purge_record
+        console.print(f"purge record sealed at ledger index {index} by node {node}")

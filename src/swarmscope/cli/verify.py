@@ -7,6 +7,12 @@ settings say ``"capture": false`` (then it is counted as not re-derivable and no
 settings name an RFC 3161 authority must have a token on every batch; an unmeasured clock is noted. Every
 text taken from the bundle (paths, addresses, messages quoting it) is shown through
 :mod:`swarmscope.cli.text`, so a hostile bundle cannot inject Rich markup or terminal control sequences.
+
+``swarmscope verify --db PATH`` checks a database's sealed ledger instead, as ``export`` does before it
+writes anything (:func:`swarmscope.store.ledger.verify.verify_ledger`): every node's batches, chain and
+rows, and every redacted entry against the sealed purge record that must cover it; it prints the
+redactions per rule, the purge records and every problem with its chain index (exit 0 or 1; 2 when
+PATH is not a swarmscope database).
 """
 
 from __future__ import annotations
@@ -30,6 +36,9 @@ from swarmscope.cli.text import escaped
 from swarmscope.errors import InputError
 from swarmscope.evidence.bundle.context import Problem
 from swarmscope.evidence.bundle.verify import BundleUnusableError, Verdict, verify_bundle
+from swarmscope.evidence.records import us_to_iso
+from swarmscope.store.database import StoreError, open_store
+from swarmscope.store.ledger.verify import LedgerVerdict, verify_ledger
 
 EXIT_OK, EXIT_FAILED, EXIT_UNUSABLE = 0, 1, 2
 MAX_FILE = 1 << 31  # bytes; a bundle file larger than this is refused (reads as missing)
@@ -187,17 +196,76 @@ def run_verify(
     return EXIT_OK if verdict.ok else EXIT_FAILED
 
 
-def _unusable(message: str, as_json: bool, console: Console) -> None:
+def ledger_json(verdict: LedgerVerdict) -> dict[str, Any]:
+    """The machine-readable verdict of ``verify --db``."""
+    return {
+        "ok": verdict.ok,
+        "exit_status": EXIT_OK if verdict.ok else EXIT_FAILED,
+        "counts": {"nodes": verdict.nodes, "entries": verdict.entries, "batches": verdict.batches,
+                   "rows": verdict.rows},
+        "redacted": [{"rule": rule, "entries": n} for rule, n in verdict.redacted],
+        "purge_records": [
+            {"node": node, "index": index, "rule": rule, "purged_at_us": at, "entries": n}
+            for node, index, rule, at, n in verdict.purges
+        ],
+        "problems": [
+            {"node": p.node, "index": p.index, "what": p.what, "detail": p.detail} for p in verdict.problems
+        ],
+    }  # fmt: skip
+
+
+def print_ledger_verdict(verdict: LedgerVerdict, console: Console) -> None:
+    """The counts, the redactions per rule and their purge records, every problem, then the verdict."""
+    console.print(
+        f"ledger: {verdict.nodes} node(s), {verdict.entries} entries, {verdict.batches} sealed batches,"
+        f" {verdict.rows} rows"
+    )
+    for rule, count in verdict.redacted:
+        console.print(f"redacted: {count} entries under {escaped(rule)}")
+    for node, index, rule, at_us, count in verdict.purges:
+        under = f"{count} entries under {escaped(rule)}, {us_to_iso(at_us)}"
+        console.print(f"purge record: node {node} index {index}: {under}")
+    for p in verdict.problems:
+        where = "" if p.index is None else f" index {p.index}"
+        console.print(f"[red]problem[/] node {p.node}{where}: {escaped(p.what)} ({escaped(p.detail)})")
+    if verdict.ok:
+        console.print("[bold green]VERIFIED[/]: the ledger holds")
+    else:
+        console.print(f"[bold red]NOT VERIFIED[/]: {len(verdict.problems)} problem(s)")
+
+
+def run_verify_ledger(db: str, *, as_json: bool = False, console: Console | None = None) -> int:
+    """Verify the sealed ledger of the database ``db`` and print the verdict; returns 0, 1 or 2."""
+    console = console or Console(highlight=False, soft_wrap=True)
+    try:
+        store = open_store(db, create=False)
+    except StoreError as exc:
+        _unusable(str(exc), as_json, console, what="not a database")
+        return EXIT_UNUSABLE
+    try:
+        verdict = verify_ledger(store)
+    finally:
+        store.close()
+    if as_json:
+        console.file.write(json.dumps(ledger_json(verdict), indent=2, sort_keys=True) + "\n")
+    else:
+        print_ledger_verdict(verdict, console)
+    return EXIT_OK if verdict.ok else EXIT_FAILED
+
+
+def _unusable(message: str, as_json: bool, console: Console, what: str = "not a bundle") -> None:
     if as_json:
         body = {"ok": False, "exit_status": EXIT_UNUSABLE, "error": message}
         console.file.write(json.dumps(body, indent=2, sort_keys=True) + "\n")
     else:
-        console.print(f"[bold red]not a bundle[/]: {escaped(message)}")
+        console.print(f"[bold red]{what}[/]: {escaped(message)}")
 
 
 @app.command()
 def verify(
-    bundle: Annotated[Path, typer.Argument(metavar="DIR", help="Bundle directory written by `export`.")],
+    bundle: Annotated[
+        Path | None, typer.Argument(metavar="DIR", help="Bundle directory written by `export`.")
+    ] = None,
     expect_key: Annotated[
         str | None, typer.Option("--expect-key", metavar="FINGERPRINT", help="Trusted signer (hex SHA-256).")
     ] = None,
@@ -206,8 +274,19 @@ def verify(
         typer.Option("--tsa-root", metavar="CERT", help="Trusted TSA certificate, PEM or DER (repeatable)."),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable verdict.")] = False,
+    db: Annotated[
+        str | None, typer.Option("--db", metavar="PATH", help="Check this database's sealed ledger instead.")
+    ] = None,
 ) -> None:
-    """Check an export bundle with nothing but the bundle; exit 0 only when everything holds."""
+    """Check an export bundle with nothing but the bundle (or, with --db, a database's sealed ledger);
+    exit 0 only when everything holds."""
+    if (bundle is None) == (db is None):
+        typer.echo("error: give a bundle directory DIR or --db PATH (one of them)", err=True)
+        raise typer.Exit(EXIT_UNUSABLE)
+    if db is not None:
+        console = Console(file=sys.stdout, highlight=False, soft_wrap=True)
+        raise typer.Exit(run_verify_ledger(db, as_json=as_json, console=console))
+    assert bundle is not None
     try:
         expect_key = None if expect_key is None else parse_fingerprint(expect_key)
         roots = [load_certificate(path) for path in tsa_root or []]

@@ -12,10 +12,11 @@ decimal without leading zeros, no whitespace) with exactly four keys::
 ``type`` is ``observation`` (:class:`~swarmscope.evidence.records.Observation`), ``sighting``
 (:class:`~swarmscope.evidence.records.Sighting`), ``clock_sample``
 (:class:`~swarmscope.evidence.records.ClockSample`), ``run_started``
-(:class:`~swarmscope.evidence.records.RunStarted`) or ``attribution``
-(:class:`~swarmscope.evidence.records.Attribution`). ``fields`` maps every field name of the record (the
-Python attribute name in UTF-8, e.g. ``started_us``) to a *tagged value*; every field is present, even
-when it holds its default.
+(:class:`~swarmscope.evidence.records.RunStarted`), ``attribution``
+(:class:`~swarmscope.evidence.records.Attribution`) or ``redaction``
+(:class:`~swarmscope.evidence.records.Redaction`, a retention purge). ``fields`` maps every field name of
+the record (the Python attribute name in UTF-8, e.g. ``started_us``) to a *tagged value*; every field is
+present, even when it holds its default.
 
 **Tagged values.** A bencoded list whose first element is a one-byte byte-string tag; ``[n]`` is
 ``l1:ne``, ``[i, 5]`` is ``l1:ii5ee``, ``[s, "ab"]`` is ``l1:s2:abe``. In the schema below, "l of i"
@@ -30,7 +31,8 @@ means ``[l, [[i, N], ...]]`` and "d of i" means ``[d, {K: [i, N], ...}]``.
 ``[s, B]``            text: ``B`` is its strict UTF-8 encoding.
 ``[l, [V, ...]]``     tuple: a list of tagged values, in order.
 ``[d, {K: V, ...}]``  dict with text keys: ``K`` the UTF-8 key, ``V`` a tagged value.
-``[r, NAME, {..}]``   nested record: ``NAME`` ``extension_info`` or ``block_proof``, its ``fields`` dict.
+``[r, NAME, {..}]``   nested record: ``NAME`` ``extension_info``, ``block_proof`` or ``redacted_entry``,
+                      its ``fields`` dict.
 ====================  =========================================================================
 
 **Float spelling.** Take the shortest digit string ``D = d1 d2 ... dn`` (no trailing zeros) that reads
@@ -52,9 +54,10 @@ seen_at_us`` i; ``peer_id`` n or b. clock_sample: ``server`` s; ``measured_at_us
 delay_us stratum leap`` n or i; ``error`` n or s. run_started: ``run_id started_us`` i;
 ``software_version settings_json`` s; ``software_commit`` n or s. attribution: ``ip`` s;
 ``observed_at_us`` i; ``asn accuracy_radius_km`` n or i; ``as_org isp country region city`` n or s;
-``flags datasets`` l of s. extension_info: ``m`` d of i; ``v``
+``flags datasets`` l of s. redaction: ``rule`` s; ``purged_at_us`` i; ``entries`` l of r
+(redacted_entry). extension_info: ``m`` d of i; ``v``
 n or b; ``p reqq metadata_size`` n or i; ``yourip`` n or s. block_proof: ``piece begin length`` i;
-``sha256`` b.
+``sha256`` b. redacted_entry: ``node kind`` s; ``index`` i; ``record_hash`` b.
 
 **Canonicity.** Exactly one byte string encodes a record: a decoder re-encodes what it decoded and
 rejects the input unless the bytes are identical (this rejects unsorted keys, float spellings other
@@ -86,6 +89,7 @@ from swarmscope.evidence.records import (
     Attribution,
     ClockSample,
     Observation,
+    Redaction,
     RunStarted,
     Sighting,
     Tier,
@@ -99,7 +103,7 @@ _NAMES = {cls: name for name, cls in _RECORDS.items()}
 # Top-level evidence records (the rest only appear nested inside them).
 EVIDENCE_TYPES: tuple[type[Any], ...] = tuple(spec.cls for spec in EVIDENCE_SPECS)
 _TOP_LEVEL = frozenset(_NAMES[cls] for cls in EVIDENCE_TYPES)
-EvidenceRecord = Observation | Sighting | ClockSample | RunStarted | Attribution
+EvidenceRecord = Observation | Sighting | ClockSample | RunStarted | Attribution | Redaction
 
 
 def record_kind(record: EvidenceRecord) -> str:

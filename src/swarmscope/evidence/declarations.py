@@ -21,6 +21,8 @@ from swarmscope.evidence.records import (
     ClockSample,
     ExtensionInfo,
     Observation,
+    RedactedEntry,
+    Redaction,
     RunStarted,
     Sighting,
     Tier,
@@ -149,6 +151,25 @@ ATTRIBUTION = RecordSpec(
     table="attribution",
 )
 
+# A retention purge (store/legal/purge.py): no run of its own; its entries are a JSON column (row_codecs).
+REDACTION = RecordSpec(
+    Redaction,
+    "redaction",
+    (
+        field("rule", TXT, "text"),
+        field("purged_at_us", INT, "bigint", time=True),
+        field(
+            "entries",
+            ("l:r:redacted_entry",),
+            "json",
+            to_row=rc.json_redacted,
+            from_row=rc.redacted_of,
+        ),
+    ),
+    table="redaction",
+    run_column=False,
+)
+
 # Records that only appear nested inside others (canonical ``[r, NAME, {..}]``); no table of their own.
 EXTENSION_INFO = RecordSpec(
     ExtensionInfo,
@@ -169,7 +190,15 @@ BLOCK_PROOF = RecordSpec(
     (field("piece", INT), field("begin", INT), field("length", INT), field("sha256", ("b",))),
 )
 
+REDACTED_ENTRY = RecordSpec(
+    RedactedEntry,
+    "redacted_entry",
+    (field("node", TXT), field("index", INT), field("kind", TXT), field("record_hash", ("b",))),
+)
+
 # The top-level evidence records, in the order the canonical envelope documents them.
-EVIDENCE_SPECS: tuple[RecordSpec, ...] = (OBSERVATION, SIGHTING, CLOCK_SAMPLE, RUN_STARTED, ATTRIBUTION)
-NESTED_SPECS: tuple[RecordSpec, ...] = (EXTENSION_INFO, BLOCK_PROOF)
+EVIDENCE_SPECS: tuple[RecordSpec, ...] = (
+    OBSERVATION, SIGHTING, CLOCK_SAMPLE, RUN_STARTED, ATTRIBUTION, REDACTION,
+)  # fmt: skip
+NESTED_SPECS: tuple[RecordSpec, ...] = (EXTENSION_INFO, BLOCK_PROOF, REDACTED_ENTRY)
 SPECS: dict[type[object], RecordSpec] = {spec.cls: spec for spec in EVIDENCE_SPECS + NESTED_SPECS}

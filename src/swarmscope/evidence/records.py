@@ -205,6 +205,42 @@ class Attribution:
 
 
 @dataclass(frozen=True, slots=True)
+class RedactedEntry:
+    """One ledger entry a retention purge redacted (nested in :class:`Redaction`).
+
+    Args:
+        node: hex fingerprint (SHA-256 of the raw Ed25519 key) of the node whose chain holds the entry.
+        index: its chain index. kind: the record type its canonical bytes held (decoded from those bytes
+        before they were removed, never taken from the ``ledger_entry.kind`` column).
+        record_hash: the entry's record hash (SHA-256 of the removed canonical bytes, 32 bytes).
+    """
+
+    node: str
+    index: int
+    kind: str
+    record_hash: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Redaction:
+    """A retention purge, sealed in the ledger by the node that ran it (README "Retention").
+
+    A redacted entry (canonical bytes removed, hashes kept) counts as purged only while a sealed
+    Redaction names it; without one, someone with write access to the database could hide any sealed
+    record by removing its bytes.
+
+    Args:
+        rule: the retention rule with its parameters (``ledger_entry.redacted_rule``).
+        purged_at_us: UTC µs of the purge (``ledger_entry.redacted_us``).
+        entries: every entry the purge redacted, in (node, index) order.
+    """
+
+    rule: str
+    purged_at_us: int
+    entries: tuple[RedactedEntry, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Observation:
     """The outcome of one probe of one peer address for one swarm (one row, never updated).
 

@@ -15,7 +15,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from swarmscope.evidence.records import BlockProof, ExtensionInfo, Tier
+from swarmscope.evidence.records import BlockProof, ExtensionInfo, RedactedEntry, Tier
 
 _JSON = json.JSONEncoder(separators=(",", ":"), check_circular=False)
 _PLAIN_QUIRKS = re.compile(r"[A-Za-z0-9_.:/ -]*")  # quirk ids (interop rows) need no JSON escaping
@@ -56,6 +56,16 @@ def json_blocks(blocks: tuple[BlockProof, ...]) -> str:
 def blocks_of(value: list[list[Any]]) -> tuple[BlockProof, ...]:
     """Inverse of :func:`json_blocks` (the JSON column as the driver returns it)."""
     return tuple(BlockProof(int(p), int(b), int(n), bytes.fromhex(h)) for p, b, n, h in value)
+
+
+def json_redacted(entries: tuple[RedactedEntry, ...]) -> str:
+    """Redacted entries as JSON ``[["node hex", index, "kind", "record hash hex"], ...]``."""
+    return _JSON.encode([[e.node, e.index, e.kind, e.record_hash.hex()] for e in entries])
+
+
+def redacted_of(value: list[list[Any]]) -> tuple[RedactedEntry, ...]:
+    """Inverse of :func:`json_redacted` (the JSON column as the driver returns it)."""
+    return tuple(RedactedEntry(str(n), int(i), str(k), bytes.fromhex(h)) for n, i, k, h in value)
 
 
 def _json_int(value: int | None) -> str:

@@ -112,7 +112,7 @@ class ExhibitInput:
             Attribution: [],
         }
         for item in decoded:
-            kinds[type(item.record)].append(item)
+            kinds.setdefault(type(item.record), []).append(item)  # a purge record has no view
         policy = clock_policy_of(filters)
         samples = [item.record for item in kinds[ClockSample] if isinstance(item.record, ClockSample)]
         samples.sort(key=lambda s: s.measured_at_us)

@@ -50,9 +50,9 @@ from swarmscope.evidence.chain import ChainEntry, verify_chain
 from swarmscope.evidence.records import Observation, Tier, us_to_iso
 from swarmscope.evidence.seal import key_fingerprint, verify_seal
 from swarmscope.store.ledger.entries import stored_batch
+from swarmscope.store.ledger.purge_records import PurgeRecords, bytes_missing_query, load_purge_records
 from swarmscope.store.ledger.queries import observation_from_row
-from swarmscope.store.ledger.schema import ledger_batch, ledger_entry, observation
-from swarmscope.store.ledger.verify import bytes_missing_query, unpurged
+from swarmscope.store.ledger.schema import ledger_batch, ledger_entry, node_key, observation
 
 if TYPE_CHECKING:
     from swarmscope.store.database import Store
@@ -114,6 +114,7 @@ class _Batch:
     first: int = 0
     last: int = -1
     entries: dict[int, tuple[str, bytes]] = field(default_factory=dict)  # index → (kind, record hash)
+    signer: str = ""  # hex fingerprint of the trusted key that sealed it
 
 
 class _Prover:
@@ -170,7 +171,8 @@ class _Prover:
             detail = verdict.detail or "no entries"
             return _Batch(f"the chain of its batch {row.id} does not hold ({detail})")
         kinds = {en.index: (str(r.kind), en.record_hash) for en, r in zip(entries, found, strict=True)}
-        return _Batch(None, b.sealed_at_us, b.first_index, b.last_index, kinds)
+        signer = key_fingerprint(sealed.public_key_bytes)
+        return _Batch(None, b.sealed_at_us, b.first_index, b.last_index, kinds, signer)
 
     def _batch_for(self, node: int, index: int) -> _Batch | str:
         """The trusted batch holding ``index`` (any one that proves it), or why none does."""
@@ -318,12 +320,14 @@ class LedgerProver:
     ``sealed_entry(node, index)`` gives ``(kind, record hash, sealed_at_us)`` of the entry when a batch
     sealed under a trusted key covers it and its chain holds (rules 2 and 3 of the module docstring), or
     the reason none does. ``node_problem(node)`` says why the node's ledger as stored is not wholly
-    proven (a batch that fails, indices no batch covers, or an entry without canonical bytes and without a
-    recorded retention purge: export's whole-ledger rule), or None. Batch verdicts are cached.
+    proven (a batch that fails, indices no batch covers, or an entry without canonical bytes that no purge
+    record sealed under a trusted key covers: export's whole-ledger rule, :mod:`swarmscope.store.
+    purge_records`), or None. Batch verdicts and the purge records are cached.
     """
 
     def __init__(self, conn: sa.Connection, trusted: frozenset[str], now_us: int) -> None:
         self._prover = _Prover(conn, trusted, now_us)
+        self._purges: PurgeRecords | None = None
 
     def sealed_entry(self, node: int, index: int) -> tuple[str, bytes, int] | str:
         batch = self._prover._batch_for(node, index)
@@ -344,11 +348,24 @@ class LedgerProver:
             expected = max(expected, verdict.last + 1)
         return self._bytes_problem(node) if rows else "no sealed batch"
 
+    def _purge_records(self) -> PurgeRecords:
+        """Purge records sealed under a trusted key (the prover's own batches prove them)."""
+        if self._purges is None:
+            conn = self._prover.conn
+            keys = conn.execute(sa.select(node_key.c.id, node_key.c.public_key))
+            fingerprints = {int(i): key_fingerprint(_raw(k)) for i, k in keys}
+            self._purges = load_purge_records(conn, self.sealed_entry, fingerprints)
+        return self._purges
+
     def _bytes_problem(self, node: int) -> str | None:
-        """Export's rule (:func:`swarmscope.store.ledger.verify.unpurged`): every entry keeps its canonical
-        bytes unless a recorded retention purge of a redactable kind removed them."""
-        for row in self._prover.conn.execute(bytes_missing_query(node)):
-            detail = unpurged(row)
+        """Export's rule: every entry keeps its canonical bytes unless a purge record proven under a trusted
+        key covers it (:mod:`swarmscope.store.ledger.purge_records`; every batch of the node is proven
+        here)."""
+        for row in list(self._prover.conn.execute(bytes_missing_query(node))):
+            batch = self._prover._batch_for(node, int(row.idx))
+            if isinstance(batch, str):
+                return f"ledger index {row.idx}: {batch}"
+            detail = self._purge_records().problem(batch.signer, row, batch.entries[int(row.idx)][1])
             if detail is not None:
                 return f"ledger index {row.idx}: record bytes missing ({detail})"
         return None

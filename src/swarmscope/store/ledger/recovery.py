@@ -27,7 +27,9 @@ Every action is reported in the :class:`RecoveryReport`; a clean open reports no
 
 Entries redacted by a retention purge (README "Retention", migration 0004: canonical bytes NULL) are
 normal in a sealed batch: their hashes and links are checked as any other. The purge never redacts an
-unsealed entry, so one found after the last seal is refused rather than sealed late.
+unsealed entry, so one found after the last seal is refused rather than sealed late. Whether a redaction
+is a recorded purge (a proven purge record names it, :mod:`swarmscope.store.ledger.purge_records`) is decided
+by ``verify_ledger`` and the workflow's prover, not here: appending to a chain hides nothing in it.
 
 Source: README "Crash safety" (a half-written batch is detected and handled, not silently kept).
 """

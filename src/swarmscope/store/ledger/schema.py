@@ -21,7 +21,14 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from swarmscope.evidence.declarations import ATTRIBUTION, CLOCK_SAMPLE, OBSERVATION, RUN_STARTED, SIGHTING
+from swarmscope.evidence.declarations import (
+    ATTRIBUTION,
+    CLOCK_SAMPLE,
+    OBSERVATION,
+    REDACTION,
+    RUN_STARTED,
+    SIGHTING,
+)
 from swarmscope.evidence.records import Tier
 from swarmscope.store.ledger.record_rows import record_columns
 from swarmscope.store.metadata import metadata as metadata  # re-exported: the tables are registered on it
@@ -29,7 +36,7 @@ from swarmscope.store.metadata import metadata as metadata  # re-exported: the t
 TIER_LABELS = tuple(t.label for t in Tier)
 TIER_CHECK = "tier IN (" + ", ".join(f"'{label}'" for label in TIER_LABELS) + ")"
 
-# Append-only evidence tables (no UPDATE/DELETE, enforced by triggers from migrations 0001 and 0002).
+# Append-only evidence tables (no UPDATE/DELETE, enforced by triggers from migrations 0001, 0002, 0006).
 APPEND_ONLY_TABLES: tuple[str, ...] = (
     "sighting",
     "observation",
@@ -42,6 +49,7 @@ APPEND_ONLY_TABLES: tuple[str, ...] = (
     "run_started",
     "quarantined_row",
     "attribution",  # trigger from migration 0003
+    "redaction",
 )
 
 swarm = sa.Table(
@@ -205,6 +213,18 @@ run_started = sa.Table(
     metadata,
     sa.Column("id", sa.Integer, primary_key=True),
     *record_columns(RUN_STARTED, options={"run_id": {"index": True}}),
+    sa.Column("ledger_node", sa.Integer),
+    sa.Column("ledger_index", sa.BigInteger),
+)
+
+# A retention purge's sealed record (migration 0006; store/legal/purge.py): what it redacted, under which
+# rule.
+# Append-only and never redactable itself; no run of its own.
+redaction = sa.Table(
+    "redaction",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    *record_columns(REDACTION),
     sa.Column("ledger_node", sa.Integer),
     sa.Column("ledger_index", sa.BigInteger),
 )

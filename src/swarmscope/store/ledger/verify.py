@@ -9,10 +9,15 @@ index 0 with no gap, overlap or unsealed tail, each ending on its head hash; and
 rebuilt from its columns has exactly the canonical bytes of its ledger entry (and that every entry has
 its row).
 
-An entry redacted by a retention purge (migration 0004: canonical bytes NULL, ``redacted_rule`` and
-``redacted_us`` set, an observation, sighting or attribution) is not a problem: its index, links and
-hashes are checked as any other, its row is gone with it, and the verdict counts it per rule
-(``redacted``). An entry without bytes and without a recorded purge rule is a problem.
+An entry redacted by a retention purge (migration 0004: canonical bytes NULL) is not a problem when a
+proven purge record covers it (:mod:`swarmscope.store.ledger.purge_records`: a sealed ``redaction`` record, in
+a
+batch whose seal verifies under the key of any node of this store and whose chain holds, names its node
+fingerprint, index, record hash and a redactable kind, and the ``kind`` / ``redacted_rule`` /
+``redacted_us`` columns agree with it): its index, links and hashes are checked as any other, its row is
+gone with it, and the verdict counts it per rule (``redacted``) and lists the purge records that cover
+entries of the checked nodes (``purges``). Any other entry without bytes is a problem ("redacted without a
+sealed purge record", "kind column altered"), purges made before purge records existed included.
 
 Source: README "Sealed ledger" and "Crash safety"; README "Retention" (purged entries).
 """
@@ -28,16 +33,26 @@ import sqlalchemy as sa
 from swarmscope.errors import DecodeError
 from swarmscope.evidence.canonical import canonical_bytes
 from swarmscope.evidence.chain import ChainEntry, verify_chain
-from swarmscope.evidence.seal import verify_seal
+from swarmscope.evidence.records import Redaction
+from swarmscope.evidence.seal import key_fingerprint, verify_seal
 from swarmscope.store.ledger import queries
 from swarmscope.store.ledger.commit import columns_match
 from swarmscope.store.ledger.entries import NodeKeyRow, load_ledger, node_keys, stored_batch
+from swarmscope.store.ledger.proven import LedgerProver
+from swarmscope.store.ledger.purge_records import (
+    PurgeRecord,
+    PurgeRecords,
+    bytes_missing_query,
+    load_purge_records,
+)
+from swarmscope.store.ledger.record_rows import READERS
 from swarmscope.store.ledger.schema import (
     attribution,
     clock_sample,
     ledger_batch,
     ledger_entry,
     observation,
+    redaction,
     run_started,
     sighting,
 )
@@ -46,7 +61,6 @@ if TYPE_CHECKING:
     from swarmscope.store.database import Store
 
 MAX_PROBLEMS = 100
-_REDACTABLE = frozenset({"observation", "sighting", "attribution"})  # kinds a retention purge may redact
 _CHUNK = 10_000
 _ROW_RECORDS: tuple[tuple[sa.Table, Callable[[Any], Any]], ...] = (
     (observation, queries.observation_from_row),
@@ -54,6 +68,7 @@ _ROW_RECORDS: tuple[tuple[sa.Table, Callable[[Any], Any]], ...] = (
     (clock_sample, queries.clock_sample_from_row),
     (run_started, queries.run_started_from_row),
     (attribution, queries.attribution_from_row),
+    (redaction, READERS[Redaction]),
 )
 
 
@@ -78,6 +93,8 @@ class LedgerVerdict:
     rows: int
     problems: tuple[LedgerProblem, ...]
     redacted: tuple[tuple[str, int], ...] = ()  # (purge rule, entries purged under it)
+    # the purge records covering them: (sealing node fingerprint, chain index, rule, purged_at_us, entries)
+    purges: tuple[tuple[str, int, str, int, int], ...] = ()
 
 
 _Item = tuple[ChainEntry, str, bytes | None]
@@ -185,32 +202,43 @@ def _check_rows(store: Store, node: NodeKeyRow, out: list[LedgerProblem]) -> int
     return checked
 
 
-def bytes_missing_query(node_id: int) -> sa.Select[Any]:
-    """SQL: the entries of node ``node_id`` (``node_key.id``) without canonical bytes, in chain order."""
-    e = ledger_entry
-    query = sa.select(e.c.idx, e.c.kind, e.c.redacted_rule, e.c.redacted_us)
-    return query.where(e.c.node_id == node_id, e.c.canonical.is_(None)).order_by(e.c.idx)
-
-
-def unpurged(row: Any) -> str | None:
-    """Why an entry of :func:`bytes_missing_query` is not a recorded retention purge (None: it is one:
-    ``redacted_rule`` and ``redacted_us`` set, of a kind a purge may redact; README "Retention")."""
-    if row.redacted_rule is None or row.redacted_us is None or row.kind not in _REDACTABLE:
-        return f"{row.kind} entry has no record bytes and no recorded purge"
-    return None
-
-
-def _check_redactions(store: Store, node: NodeKeyRow, out: list[LedgerProblem]) -> dict[str, int]:
-    """Entries without canonical bytes: purge rule → count; one without a recorded purge is a problem."""
+def _check_redactions(
+    store: Store, node: NodeKeyRow, purges: PurgeRecords, out: list[LedgerProblem], used: set[PurgeRecord]
+) -> dict[str, int]:
+    """Entries without canonical bytes: purge rule → count; one no proven purge record covers is a problem
+    (:mod:`swarmscope.store.ledger.purge_records`). The purge records used are added to ``used``."""
     counts: dict[str, int] = {}
+    fingerprint = key_fingerprint(node.public_key)
     with store.engine.connect() as conn:
         for r in conn.execute(bytes_missing_query(node.id)):
-            detail = unpurged(r)
+            detail = purges.problem(fingerprint, r, bytes(r.record_hash))
             if detail is not None:
                 out.append(LedgerProblem(node.fingerprint, int(r.idx), "record bytes missing", detail))
-            else:
-                counts[r.redacted_rule] = counts.get(r.redacted_rule, 0) + 1
+                continue
+            _named, purge = purges.covers[(fingerprint, int(r.idx))]
+            used.add(purge)
+            counts[purge.record.rule] = counts.get(purge.record.rule, 0) + 1
     return counts
+
+
+def _summary(purge: PurgeRecord) -> tuple[str, int, str, int, int]:
+    """(sealing node fingerprint, chain index, rule, purged_at_us, entries) of a purge record."""
+    return purge.node, purge.index, purge.record.rule, purge.record.purged_at_us, len(purge.record.entries)
+
+
+def _purge_records(store: Store, every: list[NodeKeyRow], checked: list[NodeKeyRow]) -> PurgeRecords:
+    """The purge records sealed by any node of the store (``every``; no trust anchor here: the verdict
+    lists them); none are looked for (a scan of every entry's bytes) while no entry of the ``checked``
+    nodes lacks its bytes."""
+    fingerprints = {n.id: key_fingerprint(n.public_key) for n in every}
+    with store.engine.connect() as conn:
+        e = ledger_entry.c
+        wanted = [n.id for n in checked]
+        missing = sa.select(e.id).where(e.node_id.in_(wanted), e.canonical.is_(None)).limit(1)
+        if conn.execute(missing).first() is None:
+            return PurgeRecords()
+        prover = LedgerProver(conn, frozenset(fingerprints.values()), 0)
+        return load_purge_records(conn, prover.sealed_entry, fingerprints)
 
 
 def verify_ledger(store: Store, node: str | None = None) -> LedgerVerdict:
@@ -225,11 +253,14 @@ def verify_ledger(store: Store, node: str | None = None) -> LedgerVerdict:
     Source: README "Sealed ledger" and "Crash safety".
     """
     problems: list[LedgerProblem] = []
-    nodes = [n for n in node_keys(store) if node is None or n.fingerprint == node.lower()]
+    every = node_keys(store)
+    nodes = [n for n in every if node is None or n.fingerprint == node.lower()]
+    purges = _purge_records(store, every, nodes)
+    used: set[PurgeRecord] = set()
     entries = batches = rows = 0
     redacted: dict[str, int] = {}
     for n in nodes:
-        for rule, count_ in _check_redactions(store, n, problems).items():
+        for rule, count_ in _check_redactions(store, n, purges, problems, used).items():
             redacted[rule] = redacted.get(rule, 0) + count_
         heads, count, sealed_to = _check_batches(store, n, problems)
         chain_length = _check_chain(store, n, heads, problems)
@@ -253,4 +284,5 @@ def verify_ledger(store: Store, node: str | None = None) -> LedgerVerdict:
         rows,
         tuple(problems[:MAX_PROBLEMS]),
         tuple(sorted(redacted.items())),
+        tuple(sorted(_summary(p) for p in used)),
     )

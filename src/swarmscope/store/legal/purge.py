@@ -20,20 +20,36 @@ capture no observation references; delete a blob). Outside a purge every UPDATE/
 audit and purge-log tables is still refused. The decision (which addresses are due) is taken inside that
 transaction from its own reads, so a record committed meanwhile is either seen or not deleted.
 
+The kind, rule and time columns of a redacted entry are not covered by the hash chain, so in the same
+transaction, after the redaction, the purge SEALS one :class:`~swarmscope.evidence.records.Redaction`
+record (:func:`swarmscope.store.ledger.commit`, in the chain of the store's writer node) naming each
+entry it redacted: node fingerprint, index, the kind decoded from its canonical bytes before they went,
+its record hash. Only a redaction such a proven record covers is a recorded purge
+(:mod:`swarmscope.store.ledger.purge_records`); anything else is a problem for ``verify_ledger``, ``export``
+and
+the workflow. So a purge with entries to redact needs the node's private key (refused, nothing changed,
+without it); one with nothing to redact, and a dry run, do not. An entry whose bytes decode to a kind no
+purge may redact (clock samples, run records, purge records) is refused. Purges made before purge records
+existed (migration 0006) have none: their entries now show as problems, and re-sealing them is
+deliberately impossible (it would launder a forged redaction; README "Retention").
+
 Source: README "Retention".
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
 from swarmscope.errors import DecodeError
 from swarmscope.evidence.capture.decode import decode_capture
+from swarmscope.evidence.records import Redaction
 from swarmscope.store.database import StoreError
+from swarmscope.store.ledger import commit as ledger
+from swarmscope.store.ledger.purge_records import redacted_entries
 from swarmscope.store.ledger.schema import (
     attribution,
     blob,
@@ -45,13 +61,7 @@ from swarmscope.store.ledger.schema import (
     sighting,
 )
 from swarmscope.store.legal import cases as case_store
-from swarmscope.store.legal.schema import (
-    audit_log,
-    legal_case,
-    purge_authorization,
-    purge_log,
-    subscriber,
-)
+from swarmscope.store.legal.schema import audit_log, legal_case, purge_authorization, purge_log, subscriber
 
 if TYPE_CHECKING:
     from swarmscope.store.database import Store
@@ -185,6 +195,8 @@ class IpPurge:
     Args:
         addresses: due IP addresses. rows: table → rows deleted (observation, sighting, attribution).
         entries: ledger entries redacted. captures, blobs: content rows deleted.
+        purge_record: (node fingerprint, chain index) of the sealed purge record (None: nothing redacted,
+            or a dry run).
     """
 
     addresses: int
@@ -192,6 +204,7 @@ class IpPurge:
     entries: int
     captures: int
     blobs: int
+    purge_record: tuple[str, int] | None = field(default=None, compare=False)
 
     def detail(self) -> str:
         """The ``purge_log.detail`` text (counts only)."""
@@ -288,6 +301,24 @@ def _check_sealed(conn: sa.Connection, entries: Sequence[tuple[int, int]]) -> No
             )
 
 
+def require_signer(store: Store, due: int) -> ledger.Node | None:
+    """The node that seals the purge record of ``due`` redactions (the store's writer; None when ``due``
+    is 0), or a refusal naming the missing key.
+
+    Raises:
+        StoreError: ``due`` entries and a store opened without the node's private key.
+    """
+    if not due:
+        return None
+    node = store.node
+    if node is None or node.private_key is None:
+        raise StoreError(
+            f"purge refused: {due} sealed ledger entries are due for redaction, and the purge record that "
+            "proves it must be sealed with the node's signing key"
+        )
+    return node
+
+
 def _apply(conn: sa.Connection, plan: _Plan, rule: str, now_us: int) -> int:
     """Redact, then delete (the triggers allow it only under the authorization row); returns entries."""
     insert = sa.insert(purge_authorization).values(rule=rule, at_us=now_us)
@@ -344,7 +375,12 @@ def purge_ip_evidence(store: Store, due: DueIps, *, rule: str, now_us: int, dry_
         outcome = IpPurge(len(ips), counts, len(plan.entries), len(plan.captures), len(plan.blobs))
         if dry_run:
             return outcome
+        record = Redaction(rule, now_us, redacted_entries(conn, plan.entries))
+        signer = require_signer(store, len(record.entries))
         redacted = _apply(conn, plan, rule, now_us)
+        if signer is not None:  # sealed after the redaction, in its transaction (chain locks held)
+            sealed, _batch = ledger.commit(conn, signer, 0, [record], ledger.Commit({}, {}, (), now_us, None))
+            outcome = replace(outcome, purge_record=(signer.fingerprint, sealed.batch.last_index))
         if redacted != len(plan.entries):
             raise StoreError(
                 f"purge refused: {len(plan.entries) - redacted} ledger entries were already redacted"
