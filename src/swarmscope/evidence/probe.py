@@ -113,6 +113,7 @@ class ProbeRun:
         self.pex_id = pex_id  # our local BEP 10 id for ut_pex (0: we did not offer it)
         self.pex: list[pex.PexMessage] = []
         self._pending: tuple[Failure | None, str | None] | None = None
+        self._overhead_cap = policy.max_overhead_bytes + (pieces.num_pieces + 7) // 8  # one bitfield more
 
     # --- inputs from the driver ---------------------------------------------------------------------
 
@@ -157,6 +158,11 @@ class ProbeRun:
             if self.done:  # the property re-reads the phase that _on_event may have changed
                 break
         out += reply  # rejects after our handshake answer and have_none (BEP 6: have_* comes first)
+        cap = self._overhead_cap  # bytes that are not payload of blocks we requested
+        if not self.done and self.wire_in - self.download.payload_in > cap:
+            detail = f"peer sent over {cap} bytes besides requested blocks"
+            self._finish(now_us, Failure.PROTOCOL_ERROR, detail)
+            return b""
         return self._out(bytes(out))
 
     def timer(self, now_us: int) -> bytes:

@@ -34,6 +34,11 @@ class ProbePolicy:
         pex_wait: when > 0 and the peer offers ``ut_pex`` (BEP 11), stay connected after the outcome is
             known until its first PEX message arrives or this many seconds pass (the peers it names are
             discovery leads, never evidence).
+        max_overhead_bytes: bytes the peer may send besides the blocks we requested (handshakes, claims,
+            BEP 10 messages, unrequested data), on top of one bitfield's size; above it the probe ends with
+            ``protocol_error``. A probe needs a few KiB of these; without the cap a peer that floods
+            ``have``, ``request`` or unrequested ``piece`` messages fills the wire capture (held in memory
+            until the probe ends, then stored) for as long as the phase's timeout lasts.
     """
 
     depth: Depth = Depth.VERIFIED
@@ -48,3 +53,4 @@ class ProbePolicy:
     piece_timeout: float = 20.0
     max_rejected_pieces: int = 3
     pex_wait: float = 0.0
+    max_overhead_bytes: int = 4 * 1024 * 1024
