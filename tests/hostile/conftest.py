@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -13,11 +14,12 @@ from tests.hostile.harness import HONEST
 
 @dataclass(frozen=True)
 class Honest:
-    """The honest seed's torrent, its content file (bytes) and piece length."""
+    """The honest seed's torrent, its content file (bytes), piece length and libtorrent torrent handle."""
 
     torrent: Path
     content: bytes
     piece_len: int
+    handle: Any
 
 
 @pytest.fixture(scope="module")
@@ -26,5 +28,7 @@ def honest(netns: bool, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ho
 
     workdir = tmp_path_factory.mktemp("honest")
     torrent = make_torrent(workdir)
-    with seed(torrent, workdir, HONEST[0], HONEST[1], enable_outgoing_utp=False, enable_incoming_utp=False):
-        yield Honest(torrent, (workdir / "content.bin").read_bytes(), PIECE_LEN)
+    with seed(
+        torrent, workdir, HONEST[0], HONEST[1], enable_outgoing_utp=False, enable_incoming_utp=False
+    ) as handle:
+        yield Honest(torrent, (workdir / "content.bin").read_bytes(), PIECE_LEN, handle)
