@@ -177,12 +177,14 @@ def run_monitor(
     leads: Sequence[tuple[str, int]] | None = None,
     settings: MonitorConfig | None = None,
     during: Callable[[Monitor], Awaitable[None]] | None = None,
-    duration: float = 4.0,
+    duration: float = 3.0,
+    stop_after_during: bool = False,
 ) -> Outcome:
     """Serve ``hostiles``, run the Monitor with the honest seed and each hostile as leads; return the result.
 
     ``leads``: addresses handed to the monitor (default: the honest seed, then every hostile peer).
-    ``during``: a coroutine run beside the monitor once its run is sealed (floods, late leads).
+    ``during``: a coroutine run beside the monitor once its run is sealed (floods, late leads); with
+    ``stop_after_during`` the monitor is stopped 1 s after it returns (``duration`` is then a ceiling).
     """
     target = load_target(str(torrent))
     for h in hostiles:
@@ -202,14 +204,22 @@ def run_monitor(
     async def main() -> None:
         servers = [await asyncio.start_server(h._handle, h.ip, h.port) for h in hostiles]
         sampling = asyncio.create_task(sampler())
+        stop = asyncio.Event()
+
+        async def beside(run_during: Callable[[Monitor], Awaitable[None]]) -> None:
+            await run_during(monitor)
+            if stop_after_during:
+                await asyncio.sleep(1.0)
+                stop.set()
+
         try:
-            task = asyncio.create_task(monitor.run())
+            task = asyncio.create_task(monitor.run(stop))
             while monitor.run_id is None and not task.done():
                 await asyncio.sleep(0.02)
             if given:
                 peers = [(ip, port, None) for ip, port in given]
                 monitor.discovered(target.swarm, peers, Source.TRACKER, "hostile")
-            extra = asyncio.create_task(during(monitor)) if during is not None else None
+            extra = asyncio.create_task(beside(during)) if during is not None else None
             await task
             if extra is not None:
                 extra.cancel()

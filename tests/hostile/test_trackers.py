@@ -22,7 +22,7 @@ from swarmscope.evidence.records import Source
 from swarmscope.monitor.crawler import Monitor
 from swarmscope.wire import bencode
 from tests.hostile.conftest import Honest
-from tests.hostile.harness import HONEST, check, config, run_monitor
+from tests.hostile.harness import HONEST, check, run_monitor
 
 pytest.importorskip("libtorrent")
 pytestmark = pytest.mark.realclients
