@@ -405,3 +405,23 @@ def test_a_flood_besides_requested_blocks_ends_the_probe_at_the_cap() -> None:
     honest = make_run(pieces, policy)
     converse(honest, FakePeer(pieces, opening=bitfield(10, set(range(10))) + ext_handshake()))
     assert honest.observation().tier is Tier.VERIFIED and honest.observation().bytes_received >= 32 * 1024
+
+
+def test_blocks_trickling_in_cannot_outlast_download_timeout() -> None:
+    """Each block moves the piece_timeout deadline, but never past download_timeout from our first request."""
+    pieces = Pieces()
+    run = make_run(pieces, ProbePolicy(piece_timeout=1.0, download_timeout=1.5))
+    run.connected(1_000_000)
+    opening = FakePeer(pieces).handshake() + pw.encode_message(pw.Simple(pw.HAVE_ALL))
+    run.received(opening + pw.encode_message(pw.Simple(pw.UNCHOKE)), 1_000_100)
+    assert run.session.outstanding, "the probe asked for blocks"
+    index, begin, length = sorted(run.session.outstanding)[0]
+    block = pieces.data[index][begin : begin + length]
+    run.received(pw.encode_message(pw.Piece(index, begin, block)), 1_900_100)  # 0.9 s later: in time
+    assert run.deadline_us == 1_000_100 + 1_500_000  # not 1_900_100 + 1 s
+    run.timer(2_500_100)
+    obs = run.observation()
+    assert obs.failure == Failure.PIECE_TIMEOUT.value and "download_timeout" in (obs.failure_detail or ""), (
+        obs
+    )
+    assert obs.tier is Tier.HAS_PIECES
