@@ -128,7 +128,7 @@ def test_ut_metadata_lying_about_its_size(honest: Honest, tmp_path: Path, lie: s
 
     hostiles = [Hostile(f"127.0.22.{10 + i}", script) for i in range(3)]
     leads = [*((h.ip, h.port) for h in hostiles), HONEST]
-    out = run_monitor(tmp_path, f"magnet:?xt=urn:btih:{info_hex}", hostiles, leads=leads, duration=6.0)
+    out = run_monitor(tmp_path, f"magnet:?xt=urn:btih:{info_hex}", hostiles, leads=leads, duration=4.5)
     hostile_obs = check(out, [h.ip for h in hostiles], rss_mib=96, fds=32)
     assert hostile_obs and all(o.tier <= Tier.CONNECTED for o in hostile_obs), hostile_obs
     refused = {
