@@ -2,8 +2,9 @@
 
 Opens COUNT TCP connections to HOST:PORT from source addresses 127.0.30.1, 127.0.30.2, ... (1,000 each,
 so no source runs out of ephemeral ports), sends the first 20 bytes of a BitTorrent handshake on each
-(a slot held, the swarm never named), holds them HOLD seconds, then prints one JSON line:
-``{"opened": connections the kernel completed, "closed_by_server": ones the server closed meanwhile}``.
+(a slot held, the swarm never named), prints ``{"connected": N}``, holds them HOLD seconds, then prints
+``{"opened": connections the kernel completed, "closed_by_server": ones the server closed meanwhile}``
+(one JSON object a line).
 The soft RLIMIT_NOFILE is raised to the hard limit first (restored when the process exits).
 """
 
@@ -49,6 +50,7 @@ def main(host: str, port: int, count: int, hold: float) -> None:
                 opened.add(fd)
                 with contextlib.suppress(OSError):
                     s.send(OPENING)
+    print(json.dumps({"connected": len(opened)}), flush=True)
     time.sleep(hold)
     closed = 0
     for s in socks:

@@ -18,6 +18,7 @@ import pytest
 from swarmscope.evidence.probe_policy import ProbePolicy
 from swarmscope.evidence.records import Failure, Tier
 from swarmscope.monitor.crawler import Monitor
+from swarmscope.net.listener import STALL_AFTER
 from swarmscope.net.mse_conn import EncryptionPolicy
 from tests.hostile.conftest import Honest
 from tests.hostile.harness import Hostile, check, config, run_monitor
@@ -25,6 +26,7 @@ from tests.hostile.harness import Hostile, check, config, run_monitor
 pytest.importorskip("libtorrent")
 pytestmark = pytest.mark.realclients
 LISTEN = 7211
+OWN_IP = "127.0.0.2"  # the monitor's address in the dial-in test
 FLOOD = Path(__file__).with_name("flood.py")
 
 
@@ -120,7 +122,7 @@ def test_10000_inbound_connections_at_once(honest: Honest, tmp_path: Path) -> No
         )  # fmt: skip
         try:
             out, _ = await asyncio.wait_for(proc.communicate(), 30)
-            flood.update(json.loads(out))
+            flood.update(json.loads(out.splitlines()[-1]))
         finally:
             if proc.returncode is None:
                 proc.kill()
@@ -134,3 +136,45 @@ def test_10000_inbound_connections_at_once(honest: Honest, tmp_path: Path) -> No
     stats = out.monitor._listener.stats  # type: ignore[union-attr]
     assert stats.accepted + stats.refused_over_limit >= 9_000, stats
     assert stats.runs == 0 and not [o for o in out.observations if o.ip.startswith("127.0.30.")]
+
+
+def test_an_honest_peer_dials_in_during_a_silent_flood(honest: Honest, tmp_path: Path) -> None:
+    """2,000 connections that send 20 bytes and then nothing hold every listener slot (max_peers 50) for
+    6 s; 2.5 s after they are up the honest seed dials us. It must get a slot (the oldest stream that has
+    not named its swarm STALL_AFTER = 2 s after its accept gives way) and be verified as an inbound peer.
+
+    Bounds: RSS +64 MiB, descriptors +380 (as for the 10,000-connection flood).
+    """
+
+    async def flood_then_dial(monitor: Monitor) -> None:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, str(FLOOD), OWN_IP, str(LISTEN), "2000", "6",
+            stdout=subprocess.PIPE, env={**os.environ},
+        )  # fmt: skip
+        try:
+            assert proc.stdout is not None
+            await asyncio.wait_for(proc.stdout.readline(), 30)  # the flood holds every slot now
+            await asyncio.sleep(STALL_AFTER + 0.5)
+            honest.handle.connect_peer((OWN_IP, LISTEN))
+            await asyncio.wait_for(proc.communicate(), 30)
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+
+    # no lead, and an address of ours the seed never met: libtorrent does not dial an IP again soon after
+    # a connection from it (one peer-list entry per IP), and the other tests probe it from 127.0.0.1
+    settings = _listening(30.0, bind_ip=OWN_IP)
+    out = run_monitor(
+        tmp_path,
+        honest.torrent,
+        [],
+        leads=[],
+        settings=settings,
+        during=flood_then_dial,
+        stop_after_during=True,
+    )
+    check(out, [], rss_mib=64, fds=380)
+    inbound = [o for o in out.of("127.0.20.1") if o.source == "inbound"]
+    assert any(o.tier is Tier.VERIFIED for o in inbound), [(o.tier, o.failure) for o in inbound]
+    assert out.monitor._listener.stats.evicted >= 1  # type: ignore[union-attr]
