@@ -383,3 +383,45 @@ def test_have_none_precedes_rejects_of_requests_in_the_same_segment() -> None:
     msgs = [pw.decode_message(b) for b in pw.MessageFramer().feed(out)]
     assert msgs[0] == pw.Simple(pw.HAVE_NONE)
     assert msgs[-3:] == [pw.BlockRef(pw.REJECT, 0, 0, 16384)] * 3
+
+
+def test_a_flood_besides_requested_blocks_ends_the_probe_at_the_cap() -> None:
+    """A peer that floods `request`s (each answered by a reject) ends with protocol_error at the cap;
+    the blocks we requested do not count against it, so a 64 KiB cap still verifies a 32 KiB piece."""
+    pieces = Pieces()
+    policy = ProbePolicy(max_overhead_bytes=64 * 1024)
+    run = make_run(pieces, policy)
+    run.connected(1_000_000)
+    run.received(FakePeer(pieces).handshake(), 1_000_100)
+    flood = pw.encode_request(0, 0, 16384) * 1024  # 17 KiB a chunk
+    for step in range(8):
+        run.received(flood, 1_000_200 + step)
+        if run.done:
+            break
+    obs = run.observation()
+    assert obs.failure == "protocol_error" and "besides requested blocks" in (obs.failure_detail or ""), obs
+    assert obs.wire_bytes_in <= 64 * 1024 + 2 * len(flood)
+
+    honest = make_run(pieces, policy)
+    converse(honest, FakePeer(pieces, opening=bitfield(10, set(range(10))) + ext_handshake()))
+    assert honest.observation().tier is Tier.VERIFIED and honest.observation().bytes_received >= 32 * 1024
+
+
+def test_blocks_trickling_in_cannot_outlast_download_timeout() -> None:
+    """Each block moves the piece_timeout deadline, but never past download_timeout from our first request."""
+    pieces = Pieces()
+    run = make_run(pieces, ProbePolicy(piece_timeout=1.0, download_timeout=1.5))
+    run.connected(1_000_000)
+    opening = FakePeer(pieces).handshake() + pw.encode_message(pw.Simple(pw.HAVE_ALL))
+    run.received(opening + pw.encode_message(pw.Simple(pw.UNCHOKE)), 1_000_100)
+    assert run.session.outstanding, "the probe asked for blocks"
+    index, begin, length = sorted(run.session.outstanding)[0]
+    block = pieces.data[index][begin : begin + length]
+    run.received(pw.encode_message(pw.Piece(index, begin, block)), 1_900_100)  # 0.9 s later: in time
+    assert run.deadline_us == 1_000_100 + 1_500_000  # not 1_900_100 + 1 s
+    run.timer(2_500_100)
+    obs = run.observation()
+    assert obs.failure == Failure.PIECE_TIMEOUT.value and "download_timeout" in (obs.failure_detail or ""), (
+        obs
+    )
+    assert obs.tier is Tier.HAS_PIECES

@@ -147,3 +147,13 @@ def test_always_terminates_within_budget(seed: int, alpha: int, down: int) -> No
     lookup = Lookup(target, [(None, net.addr[seed % 120])], alpha=alpha, max_queries=120)
     peak = run(lookup, net, target)
     assert lookup.done and peak <= alpha and net.queries <= 120
+
+
+def test_one_reply_names_at_most_100_peers() -> None:
+    """A hostile reply naming 3,000 peers yields its first 100 (libtorrent sends at most 100)."""
+    lookup = Lookup(bytes(20), [(None, ("10.0.0.1", 1))])
+    assert lookup.next_queries() == [("10.0.0.1", 1)]
+    values = tuple(Endpoint(f"10.1.{i // 250}.{i % 250}", 6881) for i in range(3_000))
+    new = lookup.on_response(("10.0.0.1", 1), Response(b"t", b"x" * 20, values=values))
+    assert new == list(values[:100])
+    assert lookup.result().peers == values[:100]

@@ -48,7 +48,10 @@ async def announce_loop(
 
     The interval is the tracker's (``interval``, ``min interval``) clamped to the configured floor and
     ceiling (interop TRK-07); a failure reason still carries the interval to retry after (TRK-06). An
-    unexpected error in one announce is logged and counted; the loop goes on.
+    unexpected error in one announce is logged and counted; the loop goes on. A reply naming more peers
+    than the ``numwant`` we asked for (BEP 3) is cut to its first ``numwant``: a tracker that answers with
+    50,000 addresses would otherwise fill the probe schedule ahead of every other peer for minutes (and
+    have us dial addresses of its choosing), as libtorrent bounds its peer list (``max_peerlist_size``).
     """
     event: str | None = "started"
     while True:
@@ -63,7 +66,7 @@ async def announce_loop(
             resp = outcome.response
             if resp.warning_message:
                 on_warning(f"{url}: tracker warning: {resp.warning_message}")
-            on_peers([(p.endpoint.host, p.endpoint.port, p.peer_id) for p in resp.peers])
+            on_peers([(p.endpoint.host, p.endpoint.port, p.peer_id) for p in resp.peers[: config.numwant]])
             delay = max(resp.interval, resp.min_interval or 0, config.announce_floor)
         else:
             on_error(outcome.error or "unknown error")

@@ -40,6 +40,7 @@ from swarmscope.wire.types import Endpoint
 log = logging.getLogger("swarmscope.monitor")
 CLIENT_VERSION = f"swarmscope/{__version__}"
 PEX_ID = 1  # our local BEP 10 message id for ut_pex (the peer sends its lists under this id)
+MAX_PEX_PEERS = 50  # leads taken from one probe's ut_pex lists (libtorrent settings_pack::max_pex_peers)
 
 
 class Monitor:
@@ -385,10 +386,13 @@ class Monitor:
         self._wake.set()
 
     def _collect_pex(self, key: PeerKey, run: ProbeRun) -> None:
-        """Peers named in the peer's ut_pex messages become discovery leads (BEP 11; never evidence)."""
+        """Peers named in the peer's ut_pex messages become discovery leads (BEP 11; never evidence): at
+        most MAX_PEX_PEERS distinct ones (libtorrent ``ut_pex.cpp`` ``on_extended``), so one peer cannot
+        make us dial thousands of addresses of its choosing."""
         if not run.pex:
             return
-        peers = [(e.host, e.port, None) for m in run.pex for e in (*m.added, *m.added6)]
+        named = dict.fromkeys((e.host, e.port, None) for m in run.pex for e in (*m.added, *m.added6))
+        peers = list(named)[:MAX_PEX_PEERS]
         self.discovered(key[0], peers, Source.PEX, f"{key[1]}:{key[2]}")
 
     def _record(self, key: PeerKey, obs: Observation) -> None:

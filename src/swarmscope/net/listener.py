@@ -9,8 +9,9 @@ an outgoing probe: its timers, close path and capture tap. This module only acce
 swarm. The run never sends piece data.
 
 Everything is bounded: connections in flight (``max_connections``), the time from accept to a known swarm
-(``handshake_timeout``), the bytes buffered before that (:data:`MAX_PREFIX`); afterwards the run's own
-deadlines bound the connection.
+(``handshake_timeout``; when the listener is full, :data:`STALL_AFTER` for the oldest such stream, so a
+silent flood cannot keep honest peers out), the bytes buffered before that (:data:`MAX_PREFIX`); afterwards
+the run's own deadlines bound the connection.
 """
 
 from __future__ import annotations
@@ -40,6 +41,10 @@ INFOHASH_SLICE = slice(28, 48)  # BEP 3: where the infohash sits in the handshak
 # + IA (≤ 65535): no honest initiator sends more before the swarm is known.
 MAX_PREFIX = 96 + MAX_PAD + 20 + 20 + 14 + MAX_PAD + 2 + 0xFFFF
 STOP_TIMEOUT = 5.0  # seconds stop() waits for aborted connections to report
+# seconds after which a stream that has not named its swarm gives its slot to a newcomer when the listener
+# is full: an honest peer names it in its first bytes (plaintext) or after one MSE round trip, while a
+# silent flood would otherwise hold every slot for the whole handshake_timeout
+STALL_AFTER = 2.0
 _UNKNOWN_SKEY = "HASH('req2', SKEY)"  # how MseResponder names an infohash we do not serve
 
 
@@ -64,7 +69,8 @@ class ListenerStats:
     accepted: int = 0  # TCP connections taken in (below max_connections)
     unknown_infohash: int = 0  # closed: the swarm is not one we monitor
     encrypted: int = 0  # RC4 established (MSE/PE)
-    refused_over_limit: int = 0  # closed at once: max_connections reached
+    refused_over_limit: int = 0  # closed at once: max_connections reached and no stalled stream to evict
+    evicted: int = 0  # closed to make room: full, and no swarm named STALL_AFTER seconds after accept
     bad_handshake: int = 0  # closed: invalid MSE handshake or too many bytes before the swarm was known
     refused_by_policy: int = 0  # closed: plaintext under "require", MSE under "disable" or without skeys
     timed_out: int = 0  # closed: no complete handshake within handshake_timeout
@@ -154,6 +160,27 @@ class PeerListener:
                 async with asyncio.timeout(STOP_TIMEOUT):
                     await self._server.wait_closed()
 
+    def make_room(self) -> bool:
+        """Full: close the oldest stream whose swarm is still unknown STALL_AFTER s after its accept.
+
+        Returns True when a slot was freed (the stream is out of ``active`` at once).
+        """
+        now = asyncio.get_running_loop().time()
+        stalled = [
+            (opener.accepted_at, shell)
+            for shell in self.active
+            if shell.run is None
+            and isinstance(opener := shell.opener, _Opening)
+            and now - opener.accepted_at >= STALL_AFTER
+        ]
+        if not stalled:
+            return False
+        _, oldest = min(stalled, key=lambda item: item[0])
+        self.active.discard(oldest)
+        self.stats.evicted += 1
+        oldest.close()
+        return True
+
     def _shell(self) -> StreamShell:
         """A shell for a freshly accepted stream, opened by a new :class:`_Opening`."""
         return StreamShell(
@@ -184,6 +211,7 @@ class _Opening:
     """
 
     __slots__ = (
+        "accepted_at",
         "inner",
         "ip",
         "listener",
@@ -210,16 +238,19 @@ class _Opening:
         self.prelude: list[tuple[int, int, bytes, int]] | None = [] if listener.tap is not None else None
         self.mse_out = bytearray()  # with a tap: our MSE responder's replies
         self.wire_in = self.wire_out = 0
+        self.accepted_at = 0.0  # loop time (seconds) when the stream was admitted
 
     # --- the shell's Opener interface ----------------------------------------------------------------
 
     def opened(self, shell: StreamShell) -> bool:
-        """Admit the stream unless ``max_connections`` are in flight (then it is closed and counted)."""
+        """Admit the stream unless ``max_connections`` are in flight and none has stalled (then it is closed
+        and counted)."""
         lst, self.shell = self.listener, shell
-        if len(lst.active) >= lst.max_connections:
+        if len(lst.active) >= lst.max_connections and not lst.make_room():
             lst.stats.refused_over_limit += 1
             return False
         lst.stats.accepted += 1
+        self.accepted_at = shell.loop.time()
         lst.active.add(shell)
         transport = cast(asyncio.Transport, shell.transport)
         self.ip, self.port = peer_address(transport.get_extra_info("peername"))

@@ -5,7 +5,9 @@ them, and feeds back :meth:`Lookup.on_response` or :meth:`Lookup.on_failure`. Th
 ``k`` closest live candidates have all answered, or when the query budget is spent. Tokens of answering
 nodes are kept for a later ``announce_peer`` to the ``k`` closest (BEP 5 "get_peers" / "announce_peer").
 
-Bounds: at most ``max_queries`` queries and ``max_candidates`` remembered candidates per lookup.
+Bounds: at most ``max_queries`` queries and ``max_candidates`` remembered candidates per lookup, and at most
+``MAX_VALUES_PER_REPLY`` peers from one reply: a real node sends what fits a datagram under the path MTU
+(libtorrent at most 100), while one hostile 64 KiB reply could name 8,000 addresses for us to dial.
 
 Sources: BEP 5 "Routing Table" / "get_peers"; BEP 32 (``nodes6``); BEP 33 (bloom filters); interop-quirks
 DHT-08 (tokens echoed exactly, bound to our IP), DHT-09 (a reply without nodes is an empty result).
@@ -25,6 +27,7 @@ ALPHA = 3  # BEP 5 leaves α open; Kademlia uses 3
 K = 8  # BEP 5: bucket size, also the number of closest nodes to announce to
 MAX_QUERIES = 256
 MAX_CANDIDATES = 512
+MAX_VALUES_PER_REPLY = 100  # peers taken from one reply (libtorrent's dht_max_peers_reply; we send 50)
 UNKNOWN = -1  # distance of a bootstrap node whose id is not known yet: queried first
 
 
@@ -161,7 +164,7 @@ class Lookup:
             response: the decoded response.
 
         Returns:
-            Peers (``values``) not seen before in this lookup.
+            Peers (``values``, the first ``MAX_VALUES_PER_REPLY``) not seen before in this lookup.
         """
         c = self._candidates.get(address)
         if c is None or c.state is not CandidateState.IN_FLIGHT:
@@ -175,7 +178,8 @@ class Lookup:
             self._bloom_seeds.append(response.bloom_seeds)
         if response.bloom_peers is not None:
             self._bloom_peers.append(response.bloom_peers)
-        new = [p for p in response.values if p.port != 0 and p not in self._peers]
+        named = response.values[:MAX_VALUES_PER_REPLY]
+        new = [p for p in named if p.port != 0 and p not in self._peers]
         self._peers.update(dict.fromkeys(new))
         return new
 

@@ -122,12 +122,15 @@ class PieceDownload:
         """True once a whole piece or a block proof verified (tier VERIFIED)."""
         return bool(self.verified or self.verified_blocks)
 
-    def stall_detail(self) -> str:
-        """What we were waiting for when the peer went silent (for ``piece_timeout``)."""
+    def stall_detail(self, overran: bool = False) -> str:
+        """What we were waiting for when ``piece_timeout`` passed (``overran``: the whole download phase
+        outlasted ``download_timeout`` while blocks were still arriving)."""
         target = self.target
         if target is not None and target.proof is not None:
             return f"block piece {target.piece} begin {target.proof.begin}: no answer"
         got = sum(len(b) for b in self._blocks.values())
+        if overran:
+            return f"piece {target.piece if target else None}: {got} bytes within download_timeout"
         return f"piece {target.piece if target else None}: {got} bytes then silence"
 
     def on_choke(self) -> None:

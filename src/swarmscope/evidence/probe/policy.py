@@ -30,10 +30,18 @@ class ProbePolicy:
             BEP 10 handshake before concluding ``no_pieces``.
         unchoke_timeout: how long to wait for unchoke (or an allowed-fast piece) after ``interested``.
         piece_timeout: longest gap between blocks while downloading.
+        download_timeout: longest the whole download phase may last, from our first request (every block
+            received moves the piece_timeout deadline, so without this bound a peer that sends one block
+            just inside piece_timeout holds the probe for blocks x piece_timeout: hours for 16 MiB pieces).
         max_rejected_pieces: pieces whose requests the peer rejected (BEP 6) before giving up.
         pex_wait: when > 0 and the peer offers ``ut_pex`` (BEP 11), stay connected after the outcome is
             known until its first PEX message arrives or this many seconds pass (the peers it names are
             discovery leads, never evidence).
+        max_overhead_bytes: bytes the peer may send besides the blocks we requested (handshakes, claims,
+            BEP 10 messages, unrequested data), on top of one bitfield's size; above it the probe ends with
+            ``protocol_error``. A probe needs a few KiB of these; without the cap a peer that floods
+            ``have``, ``request`` or unrequested ``piece`` messages fills the wire capture (held in memory
+            until the probe ends, then stored) for as long as the phase's timeout lasts.
     """
 
     depth: Depth = Depth.VERIFIED
@@ -46,5 +54,13 @@ class ProbePolicy:
     ext_grace: float = 0.5
     unchoke_timeout: float = 15.0
     piece_timeout: float = 20.0
+    download_timeout: float = 300.0
     max_rejected_pieces: int = 3
     pex_wait: float = 0.0
+    max_overhead_bytes: int = 4 * 1024 * 1024
+
+    def block_deadline(self, download_started_us: int, now_us: int) -> int:
+        """UTC µs by which the next block must arrive: ``piece_timeout`` after ``now_us``, and never later
+        than ``download_timeout`` after the download started (UTC µs)."""
+        next_block = now_us + int(self.piece_timeout * 1_000_000)
+        return min(next_block, download_started_us + int(self.download_timeout * 1_000_000))

@@ -114,6 +114,7 @@ class ProbeRun:
         self.pex_id = pex_id  # our local BEP 10 id for ut_pex (0: we did not offer it)
         self.pex: list[pex.PexMessage] = []
         self._pending: tuple[Failure | None, str | None] | None = None
+        self._download_started: int | None = None  # UTC µs of our first request (download_timeout)
 
     # --- inputs from the driver ---------------------------------------------------------------------
 
@@ -158,6 +159,10 @@ class ProbeRun:
             if self.done:  # the property re-reads the phase that _on_event may have changed
                 break
         out += reply  # rejects after our handshake answer and have_none (BEP 6: have_* comes first)
+        cap = self.policy.max_overhead_bytes + (self.pieces.num_pieces + 7) // 8  # + one bitfield
+        if not self.done and self.wire_in - self.download.payload_in > cap:
+            self._finish(now_us, Failure.PROTOCOL_ERROR, f"peer sent {cap}+ bytes besides requested blocks")
+            return b""
         return self._out(bytes(out))
 
     def timer(self, now_us: int) -> bytes:
@@ -176,7 +181,8 @@ class ProbeRun:
                     return self._out(out)
             self._finish(now_us, Failure.CHOKED, f"not unchoked within {self.policy.unchoke_timeout:g} s")
         elif phase is _Phase.DOWNLOAD:
-            self._finish(now_us, Failure.PIECE_TIMEOUT, self.download.stall_detail())
+            overran = self.policy.block_deadline(self._download_started or now_us, now_us) <= now_us
+            self._finish(now_us, Failure.PIECE_TIMEOUT, self.download.stall_detail(overran))
         elif phase is _Phase.PEX:
             self._finish(now_us, *(self._pending or (None, None)))
         return b""
@@ -298,12 +304,13 @@ class ProbeRun:
         out = self.download.advance()
         if self.download.target is not None and not started:
             self.phase = _Phase.DOWNLOAD
-            self.deadline_us = now_us + int(self.policy.piece_timeout * _US)
+            self._download_started = self._download_started or now_us
+            self.deadline_us = self.policy.block_deadline(self._download_started, now_us)
         return self._after_download(out, now_us)
 
     def _on_block(self, event: ps.BlockReceived, now_us: int) -> bytes:
         out = self.download.on_block(event)
-        self.deadline_us = now_us + int(self.policy.piece_timeout * _US)
+        self.deadline_us = self.policy.block_deadline(self._download_started or now_us, now_us)
         return self._after_download(out, now_us)
 
     def _on_reject(self, event: ps.RequestRejected, now_us: int) -> bytes:
