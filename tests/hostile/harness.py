@@ -27,8 +27,8 @@ from swarmscope.monitor.config import MonitorConfig
 from swarmscope.monitor.crawler import Monitor
 from swarmscope.monitor.targets import Target, load_target
 from swarmscope.net.clock import Clock
-from swarmscope.store import queries
 from swarmscope.store.database import open_store
+from swarmscope.store.ledger import queries
 from swarmscope.wire import peer as pw
 
 HONEST = ("127.0.20.1", 6881)  # the module's libtorrent seed

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from swarmscope.evidence.probe_policy import ProbePolicy
+from swarmscope.evidence.probe.policy import ProbePolicy
 from swarmscope.evidence.records import Failure, Tier
 from swarmscope.monitor.crawler import Monitor
 from swarmscope.net.listener import STALL_AFTER

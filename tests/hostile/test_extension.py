@@ -101,7 +101,7 @@ async def metadata_requests(reader: asyncio.StreamReader) -> list[int]:
 
 
 HOSTILE_METADATA_ID = 3  # the id the hostile peers offer for ut_metadata
-MONITOR_METADATA_ID = 3  # evidence.metadata_fetch.UT_METADATA_ID: the id the monitor offers
+MONITOR_METADATA_ID = 3  # evidence.probe.metadata_fetch.UT_METADATA_ID: the id the monitor offers
 
 
 @pytest.mark.parametrize("lie", ["one-TiB", "small-and-junk", "grows-mid-way"])

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from swarmscope.evidence.probe_policy import ProbePolicy
+from swarmscope.evidence.probe.policy import ProbePolicy
 from swarmscope.evidence.records import Failure, Tier
 from swarmscope.monitor.plan import PlanPolicy
 from swarmscope.wire import peer as pw
