@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from swarmscope.evidence.probe.pieces import MetainfoPieces
 from swarmscope.evidence.probe.run import ProbePolicy, ProbeRun
-from swarmscope.monitor.targets import MetainfoPieces
 from swarmscope.net.clock import Clock
 from swarmscope.wire.metainfo import Metainfo
 

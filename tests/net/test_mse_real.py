@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
+from swarmscope.evidence.probe.encrypted import EncryptedProbeRun
 from swarmscope.evidence.probe.run import ProbeRun
 from swarmscope.evidence.records import Failure, Tier
 from swarmscope.net.clock import Clock
 from swarmscope.net.mse_conn import (
-    EncryptedProbeRun,
     EncryptionPolicy,
     attempts,
     mse_accept,

@@ -7,9 +7,8 @@
 - **Clock**: judged from sealed records only (:mod:`swarmscope.cases.run_clock`): each node's clock
   samples and run records read from its ledger under the trusted keys, and the function ``swarmscope
   export`` uses (:func:`swarmscope.evidence.bundle.clock_judgement.judge_clock`): every proven sample of the
-  hit's
-  node under the STRICTEST clock policy sealed by any of that node's runs (``clock_threshold_ms``, default
-  100 ms, and the commercial-anchor preset). The caller may only TIGHTEN it; a looser value is refused
+  hit's node under the STRICTEST clock policy sealed by any of that node's runs (``clock_threshold_ms``,
+  default 100 ms, and the commercial-anchor preset). The caller may only TIGHTEN it; a looser value is refused
   with :class:`InputError`. A hit whose start lies in a window, or whose node's ledger is not wholly
   proven, is ``clock_flagged``. A node without samples is *unmeasured*: nothing is flagged (the clock
   policy's rule), and the recorded policy names the runs whose clock was never measured (``clock
@@ -18,8 +17,7 @@
 (:func:`swarmscope.store.ledger.proven_records.proven_attributions`,
   read from the ledger); for each hit the latest one of its IP at or before the hit start. The flags of
   an IP are the union over its hits; the ISP (by ASN, :func:`swarmscope.store.legal.cases.isp_for_asn`) and
-  the
-  advisory region/city come from the attribution at the first hit. No attribution: no flags, no ISP. An
+  the advisory region/city come from the attribution at the first hit. No attribution: no flags, no ISP. An
   attribution ROW of the IP that differs from its sealed record excludes the IP
   (``attribution_unproven``, naming the row): it is neither clean nor flagged.
 - **Work**: the infohash's confirmed link, else its plain link

@@ -4,9 +4,8 @@ Columns (:data:`COLUMNS`): DOE number, IP address, port, infohash, file name, wo
 verified hit (UTC), verified hits, letters sent (count, first and last sending date, last deadline), amount
 claimed, amount received, currency. Identities (:data:`IDENTITY_COLUMNS`) are included only with the
 identity key; each one is decrypted through :func:`swarmscope.store.legal.subscribers.read_identity`, which
-writes
-an audit_log row naming the actor. Cells that a spreadsheet would run as a formula (``= + - @``, tab, CR)
-are prefixed with ``'`` (:func:`swarmscope.cases.exhibits.csv_cell`) and control characters become U+FFFD.
+writes an audit_log row naming the actor. Cells that a spreadsheet would run as a formula (``= + - @``, tab,
+CR) are prefixed with ``'`` (:func:`swarmscope.cases.exhibits.csv_cell`) and control characters become U+FFFD.
 """
 
 from __future__ import annotations

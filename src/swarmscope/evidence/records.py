@@ -265,8 +265,7 @@ class Observation:
         verified_blocks: blocks received that matched the block hash table (:class:`BlockProof`).
         failed_blocks: blocks asked for as proof whose bytes did not match (the expected proof is kept).
         capture_sha256: SHA-256 of this probe's wire capture (:mod:`swarmscope.evidence.capture.recording`),
-        or
-            None when no capture was taken (README "Wire captures").
+            or None when no capture was taken (README "Wire captures").
     """
 
     infohash: str

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from swarmscope.errors import DecodeError, InputError
-from swarmscope.evidence.probe.pieces import MetainfoPieces as MetainfoPieces  # re-exported (moved)
+from swarmscope.evidence.probe.pieces import MetainfoPieces
 from swarmscope.wire.magnet import Magnet, parse_magnet
 from swarmscope.wire.metainfo import Metainfo, parse_metainfo
 

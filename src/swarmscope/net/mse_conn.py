@@ -5,8 +5,8 @@ Three pieces, all thin over the pure :mod:`swarmscope.wire.mse` state machines:
 * :func:`mse_initiate` / :func:`mse_accept` run a handshake over an asyncio ``StreamReader``/``StreamWriter``
   pair and hand back the :class:`~swarmscope.wire.mse.MseEstablished` (its ``stream`` encrypts/decrypts
   the rest of the connection).
-* :class:`EncryptedProbeRun` wraps a :class:`~swarmscope.evidence.probe.run.ProbeRun` so that the unchanged
-  outgoing probe (:func:`swarmscope.net.peer_conn.probe`) speaks MSE: our BEP 3 handshake travels as IA.
+* the pure :class:`~swarmscope.evidence.probe.encrypted.EncryptedProbeRun` (it wraps a ProbeRun so that the
+  unchanged outgoing probe, :func:`swarmscope.net.peer_conn.probe`, speaks MSE) is given its randomness here.
 * :func:`probe_with_encryption` applies an :class:`EncryptionPolicy` (``--encryption prefer|require|
   disable``): encrypted first and plaintext on failure, encrypted only, or plaintext only (README
   ``--encryption``).
@@ -21,7 +21,7 @@ import enum
 import secrets
 from collections.abc import Callable, Iterable
 
-from swarmscope.evidence.probe.encrypted import EncryptedProbeRun as EncryptedProbeRun  # re-exported (moved)
+from swarmscope.evidence.probe.encrypted import EncryptedProbeRun
 from swarmscope.evidence.probe.run import ProbeRun
 from swarmscope.evidence.records import Failure, Observation, Tier
 from swarmscope.net.clock import Clock

@@ -1,7 +1,7 @@
 """The one SQLAlchemy ``MetaData`` every table module registers on (with the constraint naming convention).
 
-Its own module so ``schema.py`` (evidence tables) and ``legal.schema.py`` (the legal workflow) can both
-import it without importing each other.
+Its own module so ``store/ledger/schema.py`` (the sealed evidence tables) and ``store/legal/schema.py``
+(the legal workflow) can both import it without importing each other.
 """
 
 from __future__ import annotations

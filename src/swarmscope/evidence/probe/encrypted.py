@@ -1,8 +1,8 @@
 """A probe seen through MSE/PE: the pure ProbeRun wrapped so the driver speaks MSE on the wire.
 
-Moved here from ``net.mse_conn`` (which re-exports it) so that capture replay (``evidence.capture.recording``)
-can
-re-run encrypted probes in the pure layer. Every random input (DH private key, PadA) is passed in.
+It lives in the pure layer (``net.mse_conn`` gives it its randomness) so that capture replay
+(``evidence.capture.recording``) can re-run encrypted probes. Every random input (DH private key, PadA)
+is passed in.
 """
 
 from __future__ import annotations

@@ -55,9 +55,8 @@ class ProbeRun:
         inbound: the peer connected to us: we answer its handshake instead of sending ours first (BEP 3).
         pex_id: the id under which our extension handshake offered ``ut_pex`` (BEP 11), 0 when not offered.
         block_candidates: block proofs from a :class:`~swarmscope.evidence.probe.block_table.BlockTable`,
-        tried in
-            order before any whole piece: when the peer claims a candidate's piece exactly that block is
-            requested and its SHA-256 compared. Empty: whole-piece verification only.
+            tried in order before any whole piece: when the peer claims a candidate's piece exactly that block
+            is requested and its SHA-256 compared. Empty: whole-piece verification only.
         record_listen_port: for an inbound run, record the peer under the TCP listen port it announces in
             its BEP 10 handshake (``p``) instead of the ephemeral source port of its connection; without a
             ``p`` the source port stays. BEP 10: ``p`` is the "local TCP listen port", the port a re-probe

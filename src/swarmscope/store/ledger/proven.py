@@ -13,9 +13,8 @@ letter. So a verified-tier row is used only when every one of these holds:
 3. the chain entries of that batch link from their first ``prev_hash`` to the signed head hash
    (:func:`swarmscope.evidence.chain.verify_chain` with ``head``), so every record hash in it is signed;
 4. the row, rebuilt into its record (:func:`swarmscope.store.ledger.queries.observation_from_row`), has
-canonical
-   bytes (:func:`swarmscope.evidence.canonical.canonical_bytes`) whose SHA-256 is that entry's record hash,
-   and the entry is of kind ``observation``;
+   canonical bytes (:func:`swarmscope.evidence.canonical.canonical_bytes`) whose SHA-256 is that entry's
+   record hash, and the entry is of kind ``observation``;
 5. no earlier proven row used the same entry, the same sealed record (equal record hash) or the same
    wire capture (``capture_sha256``): a capture is SHA-256 over bytes holding every event's UTC µs stamp
    and each probe's own secrets (:mod:`swarmscope.evidence.capture.recording`; one capture per probe run,

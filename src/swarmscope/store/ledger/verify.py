@@ -1,8 +1,7 @@
 """Full check of the stored ledger: every entry, every link, every seal, the tiling, every record row.
 
 Where :mod:`swarmscope.store.ledger.recovery` checks only the tail a writer is about to extend, this
-re-derives
-everything, as an opposing expert would from the database alone: each entry's record hash from its
+re-derives everything, as an opposing expert would from the database alone: each entry's record hash from its
 canonical bytes and its link hash; each batch's signature by the node's registered key over exactly the
 stored signed bytes (and that the columns say what the bytes say); that the batches tile the chain from
 index 0 with no gap, overlap or unsealed tail, each ending on its head hash; and that every evidence row
@@ -11,8 +10,7 @@ its row).
 
 An entry redacted by a retention purge (migration 0004: canonical bytes NULL) is not a problem when a
 proven purge record covers it (:mod:`swarmscope.store.ledger.purge_records`: a sealed ``redaction`` record, in
-a
-batch whose seal verifies under the key of any node of this store and whose chain holds, names its node
+a batch whose seal verifies under the key of any node of this store and whose chain holds, names its node
 fingerprint, index, record hash and a redactable kind, and the ``kind`` / ``redacted_rule`` /
 ``redacted_us`` columns agree with it): its index, links and hashes are checked as any other, its row is
 gone with it, and the verdict counts it per rule (``redacted``) and lists the purge records that cover

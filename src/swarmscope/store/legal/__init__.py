@@ -1,1 +1,1 @@
-"""The legal workflow's tables: cases, ISPs, letters, notices, subscribers, datasets, purges."""
+"""The legal workflow's tables: cases, ISPs, letters, notices, subscribers, purges."""

@@ -26,8 +26,7 @@ record (:func:`swarmscope.store.ledger.commit`, in the chain of the store's writ
 entry it redacted: node fingerprint, index, the kind decoded from its canonical bytes before they went,
 its record hash. Only a redaction such a proven record covers is a recorded purge
 (:mod:`swarmscope.store.ledger.purge_records`); anything else is a problem for ``verify_ledger``, ``export``
-and
-the workflow. So a purge with entries to redact needs the node's private key (refused, nothing changed,
+and the workflow. So a purge with entries to redact needs the node's private key (refused, nothing changed,
 without it); one with nothing to redact, and a dry run, do not. An entry whose bytes decode to a kind no
 purge may redact (clock samples, run records, purge records) is refused. Purges made before purge records
 existed (migration 0006) have none: their entries now show as problems, and re-sealing them is

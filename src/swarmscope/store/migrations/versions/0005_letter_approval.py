@@ -14,7 +14,7 @@ Adds to ``letter``:
   it); a voided letter is never approved or sent.
 
 Letters drafted before this revision have no frozen settings: they must be drafted again before approval.
-A frozen snapshot (no import of ``legal.schema.py``).
+A frozen snapshot (no import of ``store/legal/schema.py``).
 """
 
 from __future__ import annotations
