@@ -72,7 +72,9 @@ class _Exchange:
         self, packet: bytes, tids: set[int], wait: float
     ) -> UdpResponse | TrackerFault | None:
         """None on timeout. A reply to any of ``tids`` (this request and its earlier retransmissions) is
-        accepted; other datagrams are skipped."""
+        accepted; other datagrams are skipped, and so is one shorter than the 8-byte action + transaction
+        id header, which cannot answer anything (libtorrent ``udp_tracker_connection::on_receive`` and
+        Transmission ``announcer-udp.cc`` ``handle_message`` drop such packets and keep waiting)."""
         self.tries += 1
         self.transport.sendto(packet)
         loop = asyncio.get_running_loop()
@@ -84,7 +86,7 @@ class _Exchange:
                 return None
             if isinstance(item, OSError):
                 return TrackerFault(_os_error_text(item))
-            if len(item) >= 8 and int.from_bytes(item[4:8], "big") not in tids:
+            if len(item) < 8 or int.from_bytes(item[4:8], "big") not in tids:
                 continue
             try:
                 return parse_response(item, ipv6=self.ipv6)

@@ -25,6 +25,7 @@ from swarmscope.wire.tracker import (
     ScrapeResult,
     TrackerPeer,
     effective_interval,
+    unique_peers,
 )
 from swarmscope.wire.types import Endpoint
 
@@ -192,7 +193,8 @@ def parse_announce_response(body: bytes) -> AnnounceResponse:
 
 
 def _peers(d: dict[bytes, Any], quirks: list[str]) -> tuple[TrackerPeer, ...]:
-    """Collect ``peers`` and ``peers6`` in either model; fail only if every entry is bad (TRK-01)."""
+    """Collect ``peers`` and ``peers6`` in either model, each endpoint once; fail only if every entry is bad
+    (TRK-01)."""
     out: list[TrackerPeer] = []
     bad = total = 0
     for key, stride in ((b"peers", PEER_V4_LEN), (b"peers6", PEER_V6_LEN)):
@@ -220,7 +222,7 @@ def _peers(d: dict[bytes, Any], quirks: list[str]) -> tuple[TrackerPeer, ...]:
         raise DecodeError(f"announce reply: all {total} peer entries are invalid")
     if bad:
         quirks.append(f"TRK-01 {bad} bad peer entries skipped")
-    return tuple(out)
+    return unique_peers(out, quirks)
 
 
 def _dict_peer(entry: object) -> TrackerPeer | None:

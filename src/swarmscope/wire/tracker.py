@@ -12,6 +12,7 @@ TRK-06, TRK-07, TRK-11, TRK-13.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from swarmscope.wire.types import PEER_ID_LEN, Endpoint
@@ -147,3 +148,24 @@ def effective_interval(raw: int | None, quirks: list[str]) -> int:
     if clamped != raw:
         quirks.append(f"TRK-07 interval {raw} clamped to {clamped}")
     return clamped
+
+
+def unique_peers(peers: Sequence[TrackerPeer], quirks: list[str]) -> tuple[TrackerPeer, ...]:
+    """Drop repeated endpoints from one reply, keeping each first occurrence (and its peer id).
+
+    Args:
+        peers: as listed (``peers`` then ``peers6``). quirks: appended to when an endpoint repeats.
+
+    Returns:
+        One entry per (IP, port), in first-seen order. A tracker that lists an address twice names it
+        once: two sightings of one listing would look like two independent listings in the evidence.
+
+    Source: libtorrent ``peer_list::add_peer`` (an endpoint already in the list is merged, not added);
+    Transmission ``peer-mgr.cc`` (one peer-info per socket address).
+    """
+    seen: dict[Endpoint, TrackerPeer] = {}
+    for peer in peers:
+        seen.setdefault(peer.endpoint, peer)
+    if len(seen) != len(peers):
+        quirks.append(f"duplicate peers ({len(peers) - len(seen)})")
+    return tuple(seen.values())

@@ -18,6 +18,7 @@ from swarmscope.wire.tracker import (
     ScrapeCounts,
     TrackerPeer,
     effective_interval,
+    unique_peers,
 )
 from swarmscope.wire.types import Endpoint
 
@@ -56,12 +57,13 @@ class UdpAnnounceResponse:
     def to_announce_response(self) -> AnnounceResponse:
         """The same reply in the transport-neutral shape of the HTTP parser (interval clamped, TRK-07).
 
-        UDP carries no ``min interval`` and no completed counter (None there).
+        UDP carries no ``min interval`` and no completed counter (None there); a repeated endpoint is
+        listed once (:func:`~swarmscope.wire.tracker.unique_peers`).
         """
         quirks: list[str] = []
         interval = effective_interval(self.interval, quirks)
         return AnnounceResponse(
-            peers=tuple(TrackerPeer(p) for p in self.peers),
+            peers=unique_peers([TrackerPeer(p) for p in self.peers], quirks),
             interval=interval,
             interval_raw=self.interval,
             complete=self.seeders,
