@@ -92,7 +92,10 @@ def test_live_stats_count_peers_by_source() -> None:
         ("223.255.255.255", False),
         ("240.0.0.1", False),
         ("::1", False),
-        ("fe80::1", False),
+        ("fe80::1", True),  # link-local: libtorrent and Transmission drop it (docs/tolerances.md T-18)
+        ("FEBF::1", True),
+        ("fec0::1", False),
+        ("2001:db8::1", False),
     ],
 )
 def test_unspecified_and_multicast_addresses_are_never_peers(ip: str, unusable: bool) -> None:

@@ -16,13 +16,17 @@ log = logging.getLogger("swarmscope.monitor.announce")
 Peers = list[tuple[str, int, bytes | None]]
 
 
-def announce_request(config: MonitorConfig, t: Target, event: str | None) -> AnnounceRequest:
+def announce_request(
+    config: MonitorConfig, t: Target, event: str | None, tracker_id: bytes | None = None
+) -> AnnounceRequest:
     """What we tell a tracker: our listen port, nothing uploaded or downloaded, everything left.
 
     ``port`` is our TCP listen port, or 0 when we accept no inbound connections: no tracker should hand
     other peers a port where nothing of ours listens (libtorrent announces 0 when it has no listen socket
     that accepts incoming connections: ``session_impl::listen_port``). ``left`` is the torrent size (we
     hold no piece), or a large non-negative value for a magnet whose size is unknown (interop TRK-11).
+    ``tracker_id`` is the ``tracker id`` the tracker's last reply gave, sent back as ``trackerid`` (BEP 3;
+    libtorrent ``http_tracker_connection::start``, Transmission ``announcer-http.cc`` echo it too).
     """
     return AnnounceRequest(
         infohash=t.wire_infohash,
@@ -32,6 +36,7 @@ def announce_request(config: MonitorConfig, t: Target, event: str | None) -> Ann
         event=event,
         numwant=config.numwant,
         key=int.from_bytes(config.peer_id[-4:], "big"),
+        tracker_id=tracker_id,
     )
 
 
@@ -52,11 +57,13 @@ async def announce_loop(
     than the ``numwant`` we asked for (BEP 3) is cut to its first ``numwant``: a tracker that answers with
     50,000 addresses would otherwise fill the probe schedule ahead of every other peer for minutes (and
     have us dial addresses of its choosing), as libtorrent bounds its peer list (``max_peerlist_size``).
+    A ``tracker id`` in a reply is echoed in every later announce until a reply gives another (BEP 3).
     """
     event: str | None = "started"
+    tracker_id: bytes | None = None
     while True:
         try:
-            outcome = await client.announce(url, announce_request(config, t, event))
+            outcome = await client.announce(url, announce_request(config, t, event, tracker_id))
         except Exception as exc:  # a parser bug must not silently end this tracker's announces
             log.exception("announce to %s failed unexpectedly", url)
             outcome = AnnounceOutcome(url, False, None, f"unexpected error: {exc!r}", 0.0)
@@ -64,6 +71,7 @@ async def announce_loop(
         if outcome.ok and outcome.response is not None:
             event = None
             resp = outcome.response
+            tracker_id = resp.tracker_id or tracker_id
             if resp.warning_message:
                 on_warning(f"{url}: tracker warning: {resp.warning_message}")
             on_peers([(p.endpoint.host, p.endpoint.port, p.peer_id) for p in resp.peers[: config.numwant]])

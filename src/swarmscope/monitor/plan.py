@@ -9,6 +9,7 @@ tiers, and why" and "Thresholds").
 from __future__ import annotations
 
 import heapq
+import ipaddress
 from dataclasses import dataclass, field
 
 from swarmscope.evidence.records import Failure, Observation, Tier
@@ -119,8 +120,17 @@ class ProbePlan:
 
 
 def unusable_address(ip: str) -> bool:
-    """Unspecified or multicast addresses are never peers (sources give normalised IP literals)."""
+    """Unspecified, multicast or IPv6 link-local addresses are never peers (normalised IP literals).
+
+    A link-local ``fe80::/10`` address needs an interface (scope id) that no tracker, DHT node or PEX list
+    carries, so ``connect`` fails with EINVAL: libtorrent ``peer_list::add_peer`` and Transmission
+    ``tr_socket_address::is_valid_for_peers`` drop such peers before dialling.
+    """
     if ":" in ip:
-        return ip == "::" or ip[:2].lower() == "ff"
+        try:
+            v6 = ipaddress.IPv6Address(ip)
+        except ValueError:
+            return True  # not an address at all
+        return v6.is_unspecified or v6.is_multicast or v6.is_link_local
     first = ip.split(".", 1)[0]
     return ip == "0.0.0.0" or (first.isdigit() and 224 <= int(first) <= 239)
