@@ -157,3 +157,12 @@ def test_p15_cancel_and_suggest_addressed_to_us_are_ignored() -> None:
     noise = pw.encode_message(pw.BlockRef(pw.CANCEL, 0, 0, 16384)) + pw.encode_message(pw.Have(pw.SUGGEST, 3))
     obs, _ = probe(noise + bitfield(N, ALL))
     assert obs.tier is Tier.VERIFIED and obs.payload_bytes_sent == 0
+
+
+def test_p20_extended_messages_without_the_reserved_bit() -> None:
+    """P-20: an extension handshake from a peer that did not set reserved bit 20 is still read
+    (Transmission ``parse_ltep_handshake`` warns and goes on); the missing bit is named."""
+    fast_only = bytes.fromhex("0000000000000004")
+    obs, _ = probe(ext({b"m": {b"ut_pex": 3}, b"v": b"Quirky 0.1"}) + bitfield(N, ALL), reserved=fast_only)
+    assert obs.tier is Tier.VERIFIED and "PW-08 extended message without reserved bit" in obs.quirks
+    assert obs.extension is not None and obs.extension.v == b"Quirky 0.1"
