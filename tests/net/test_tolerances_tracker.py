@@ -209,6 +209,15 @@ async def test_t20_peers_missing_altogether_is_zero_peers() -> None:
     assert out.ok and peers_of(out) == [] and out.response is not None and out.response.interval == 900
 
 
+async def test_t26_peers_of_a_wrong_type_does_not_lose_peers6() -> None:
+    """T-26: ``peers`` as an integer is read as absent (libtorrent clears it, Transmission has no handler
+    for it); ``peers6`` and ``interval`` of the same reply still count."""
+    out = await announce(Reply(b"d8:intervali900e5:peersi0e6:peers618:" + v6("::1", 6882) + b"e"))
+    assert out.ok and peers_of(out) == [Endpoint("::1", 6882)]
+    assert out.response is not None and out.response.interval == 900
+    assert "peers is a int, not a string or list: ignored" in out.response.quirks
+
+
 # --- UDP (BEP 15) -----------------------------------------------------------------------------------------
 
 

@@ -151,7 +151,6 @@ def test_trk05_html_body_is_decode_error_with_first_bytes(body: bytes) -> None:
     ("body", "match"),
     [
         (b"li1ee", "not a dictionary"),
-        (b"d5:peersi5ee", "peers is a int"),
         (b"d5:peers3:abce", "all 1 peer entries are invalid"),
         (b"d5:peersld2:ip7:foo.bar4:porti1eeee", "all 1 peer entries are invalid"),
         (b"d5:peersli1ei2eee", "all 2 peer entries are invalid"),
@@ -160,6 +159,16 @@ def test_trk05_html_body_is_decode_error_with_first_bytes(body: bytes) -> None:
 def test_announce_rejects(body: bytes, match: str) -> None:
     with pytest.raises(DecodeError, match=match):
         parse_announce_response(body)
+
+
+def test_peers_of_a_wrong_type_is_read_as_absent() -> None:
+    """``peers`` as an int or a dict: libtorrent and Transmission ignore it (docs/tolerances.md T-26).
+
+    This row was a rejection before ("peers is a int"); it moved here when the tolerance was matched."""
+    for body in (b"d5:peersi5ee", b"d5:peersd1:ai1eee"):
+        resp = parse_announce_response(body)
+        assert resp.peers == () and resp.failure_reason is None
+        assert any(q.startswith("peers is a ") and q.endswith("ignored") for q in resp.quirks)
 
 
 def test_empty_dict_model_list_is_zero_peers_not_error() -> None:

@@ -167,7 +167,9 @@ def parse_announce_response(body: bytes) -> AnnounceResponse:
 
     Raises:
         DecodeError: the body is not bencoded (HTML, TRK-05; the message carries the first bytes), not a
-            dictionary, ``peers`` has an unusable type, or every peer entry is invalid (TRK-01).
+            dictionary, or every peer entry is invalid (TRK-01). A ``peers``/``peers6`` that is neither a
+            string nor a list is read as absent, with a quirk (libtorrent ``parse_tracker_response`` clears
+            it; Transmission's ``AnnounceHandler`` has no handler for it).
 
     Source: BEP 3 "Trackers", BEP 23, BEP 7, BEP 24; interop TRK-01, TRK-03, TRK-05, TRK-06, TRK-07.
     """
@@ -213,10 +215,9 @@ def _peers(d: dict[bytes, Any], quirks: list[str]) -> tuple[TrackerPeer, ...]:
             quirks.append(f"TRK-01 dict-model {key.decode()}")
             found = [p for p in (_dict_peer(entry) for entry in value) if p is not None]
             bad, total = bad + len(value) - len(found), total + len(value)
-        else:
-            raise DecodeError(
-                f"announce reply: {key.decode()} is a {type(value).__name__}, not a string or list"
-            )
+        else:  # an int or a dict: read as absent, as libtorrent and Transmission do
+            quirks.append(f"{key.decode()} is a {type(value).__name__}, not a string or list: ignored")
+            continue
         out += found
     if total and bad == total:
         raise DecodeError(f"announce reply: all {total} peer entries are invalid")
