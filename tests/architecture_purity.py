@@ -43,6 +43,7 @@ IMPURE_NAMES = {  # single names of allowed modules that read a clock, draw rand
     "datetime.datetime.now", "datetime.datetime.utcnow", "datetime.datetime.today", "datetime.date.today",
     "io.open", "io.open_code", "io.FileIO", "pathlib.Path", "pathlib.PosixPath", "pathlib.WindowsPath",
     "builtins.open", "builtins.print", "builtins.input", "builtins.breakpoint",
+    "builtins.__loader__", "builtins.__spec__",  # the module's loader reads files (get_data)
 }  # fmt: skip
 KEY_GENERATORS = {"generate", "generate_private_key", "generate_key"}  # cryptography: draw a random key
 CLOCK_OR_RANDOM_CALLS = {  # (owner, method) of calls whose owner is a value, not an imported name

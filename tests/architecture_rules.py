@@ -17,10 +17,7 @@ refused in every module.
 3. Only net/ opens sockets (and speaks HTTP/SMTP); only store/ talks to the database; only attribution/
    reads IP datasets (:mod:`tests.architecture_network`).
 4. No module reads the environment at import time, through any spelling.
-5. A cli/ module imports no other cli/ module but the shared ones (:data:`SHARED_CLI`): a command is parsing,
-   printing and exit codes, and what two commands both need is a workflow action in cases/ (which a web
-   console calls too) or a shared cli helper. :data:`CLI_COMPOSERS` are the two modules made to import
-   commands.
+5. A cli/ module imports no other command module (:mod:`tests.architecture_cli`).
 """
 
 from __future__ import annotations
@@ -59,23 +56,16 @@ CODE_LOADERS = {  # run code that the import walk cannot see at all (any name un
 # Reading or writing an attribute by a computed name: on an imported module or a builtin no rule could
 # tell which name is reached (``getattr(builtins, "op" + "en")``). On a value it is ordinary (a record's
 # fields by dataclasses.fields). ``vars``/``globals``/``__dict__`` hand out a whole namespace.
-COMPUTED_ACCESS = {"builtins.getattr", "builtins.setattr", "builtins.delattr", "builtins.hasattr"}
+COMPUTED_ACCESS = {  # (owner, name, ...) -> the attribute; the owner is judged, so record fields pass
+    "builtins.getattr", "builtins.setattr", "builtins.delattr", "builtins.hasattr",
+    "builtins.object.__getattribute__", "inspect.getattr_static",
+}  # fmt: skip
 NAMESPACES = {"builtins.vars", "builtins.globals", "builtins.locals"}
 ENVIRONMENT = {  # every spelling of the process environment (os re-exports posix/nt)
     "os.environ", "os.environb", "os.getenv", "os.getenvb", "posix.environ", "nt.environ",
 }  # fmt: skip
 ENVIRONMENT_ATTRIBUTES = {"environ", "environb", "getenv", "getenvb"}
-SHARED_CLI = {  # cli/ modules every command may import: they register no command
-    "app", "options", "numeric", "text", "evidence_trust", "node_identity", "evidence_options",
-    "provenance", "monitor_view", "commit_log", "refused_run", "monitor_options", "monitor_settings",
-    "policy_options",
-}  # fmt: skip
-CLI_COMPOSERS = {  # cli/ modules whose job is to import commands
-    "__init__",  # registers every command on the app
-    "__main__",  # ``python -m swarmscope.cli``: the package's entry point
-    "demo",  # runs monitor, report, export and verify end to end on a loopback swarm
-}
-_BUILTINS = set(dir(builtins))
+_BUILTINS = set(dir(builtins)) | {"__builtins__"}  # ``__builtins__``: the builtins module (or its dict)
 
 
 @dataclass(frozen=True)
@@ -305,7 +295,11 @@ def dynamic_import_problems(path: Path, root: Path = SRC) -> list[str]:
             problems.append(f"line {node.lineno}: {name}() runs code the import rules cannot see")
     called = {id(node.func) for node in ast.walk(mod.tree) if isinstance(node, ast.Call)}
     for ref, name, _ in mod.references():
-        if _matches(name, "sys.modules") or name.endswith(".__dict__"):
+        if (
+            _matches(name, "sys.modules")
+            or name.endswith(".__dict__")
+            or _matches(name, "builtins.__builtins__")
+        ):
             problems.append(f"line {ref.lineno}: reaches a module through {name}; import it statically")
         elif any(_matches(name, loader) for loader in CODE_LOADERS) and id(ref) not in called:
             problems.append(f"line {ref.lineno}: uses {name}, which runs code the import rules cannot see")
@@ -323,11 +317,13 @@ def _computed_access(mod: Module) -> list[str]:
         literal = len(node.args) > 1 and isinstance(node.args[1], ast.Constant)
         if name in COMPUTED_ACCESS and owner and not literal:
             problems.append(
-                f"line {node.lineno}: {name[9:]}() of a computed name on {owner}; write the name literally"
+                f"line {node.lineno}: {name.removeprefix('builtins.')}() of a computed name on {owner}; "
+                "write the name literally"
             )
         elif name in NAMESPACES and (owner or not node.args):
             problems.append(
-                f"line {node.lineno}: {name[9:]}() reads a whole namespace; write the name literally"
+                f"line {node.lineno}: {name.removeprefix('builtins.')}() reads a whole namespace; "
+                "write the name literally"
             )
     return problems
 
@@ -362,34 +358,4 @@ def environment_problems(path: Path, root: Path = SRC) -> list[str]:
         name = mod.qualify(node) if isinstance(node, ast.Name | ast.Call) else None
         if name and isinstance(node, ast.Name | ast.Call) and any(_matches(name, env) for env in ENVIRONMENT):
             problems.append(f"line {node.lineno}: reads {name} at import time")
-    return _by_line(problems)
-
-
-def _cli_targets(ref: ImportRef, root: Path) -> list[str]:
-    """The cli/ modules an import reaches (``__init__`` for the package itself or a name defined in it)."""
-    parts = ref.module.split(".")
-    if parts == ["swarmscope"] and "cli" in ref.names:  # ``from swarmscope import cli``
-        return ["__init__"]
-    if parts[:2] != ["swarmscope", "cli"]:
-        return []
-    if len(parts) > 2:
-        return [parts[2]]
-    subs = [name for name in ref.names if (root / "cli" / f"{name}.py").exists()]
-    return subs + (["__init__"] if len(subs) < len(ref.names) or not ref.names else [])
-
-
-def cli_import_problems(path: Path, root: Path = SRC) -> list[str]:
-    """A cli/ module importing a cli/ module that is neither shared nor itself (rule 5)."""
-    mod = load(path, root)
-    own = path.relative_to(root).with_suffix("").parts
-    if mod.top != "cli" or own[-1] in CLI_COMPOSERS:
-        return []
-    problems = []
-    for ref in mod.refs:
-        for target in _cli_targets(ref, root):
-            if target not in SHARED_CLI and target != own[-1]:
-                problems.append(
-                    f"line {ref.line}: imports command module cli.{target}; move what both commands need "
-                    "into cases/ (a workflow action) or a shared cli module"
-                )
     return _by_line(problems)

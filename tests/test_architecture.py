@@ -10,10 +10,10 @@
 5. A cli/ module imports only the shared cli/ modules; workflow actions live in cases/.
 
 The rules live in :mod:`tests.architecture_rules`, :mod:`tests.architecture_purity`,
-:mod:`tests.architecture_network`, :mod:`tests.room_rules` and :mod:`tests.import_cycles`; each is proven
-here (and in :mod:`tests.test_architecture_dodges`) on a crafted module that breaks it (dynamic imports,
-names imported from ``os``/``time``/``uuid``, file and socket I/O, connections opened outside net/, cycles
-hidden in functions) and run on the real tree.
+:mod:`tests.architecture_network`, :mod:`tests.architecture_cli`, :mod:`tests.room_rules` and
+:mod:`tests.import_cycles`; each is proven here (and in :mod:`tests.test_architecture_dodges`) on a crafted
+module that breaks it (dynamic imports, names imported from ``os``/``time``/``uuid``, file and socket I/O,
+connections opened outside net/, cycles hidden in functions) and run on the real tree.
 """
 
 from __future__ import annotations
@@ -22,11 +22,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.architecture_cli import cli_import_problems
 from tests.architecture_network import connection_problems, ownership_problems
 from tests.architecture_purity import pure_paths, purity_problems
 from tests.architecture_rules import (
     SRC,
-    cli_import_problems,
     dynamic_import_problems,
     environment_problems,
     layer_problems,

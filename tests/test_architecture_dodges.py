@@ -13,9 +13,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.architecture_cli import cli_import_problems
 from tests.architecture_network import connection_problems, ownership_problems
 from tests.architecture_purity import purity_problems
-from tests.architecture_rules import cli_import_problems, dynamic_import_problems, environment_problems
+from tests.architecture_rules import (
+    dynamic_import_problems,
+    environment_problems,
+    layer_problems,
+)
 from tests.import_cycles import cycle_problems
 from tests.room_rules import room_problems
 from tests.test_function_size import size_problems
@@ -46,10 +51,11 @@ PURE_DODGES = {  # a pure module using a library or name no deny-list named
         "line 1: imports _thread", "line 3: calls _thread.start_new_thread()"],
     "import datetime\nClock = datetime.datetime\ndef f():\n    return Clock.now()\n": [
         "line 4: calls datetime.datetime.now()"],
+    "def f(p):\n    return __loader__.get_data(p)\n": ["line 2: calls __loader__.get_data()"],
 }  # fmt: skip
 
 
-@pytest.mark.parametrize("source", PURE_DODGES, ids=lambda s: s.split()[1])
+@pytest.mark.parametrize("source", PURE_DODGES, ids=lambda s: s.split()[1].split("(")[0])
 def test_pure_layers_import_only_the_allow_list(tmp_path: Path, source: str) -> None:
     bad = _module(tmp_path, "evidence/dodge.py", source)
     assert purity_problems(bad, tmp_path / "swarmscope") == PURE_DODGES[source]
@@ -64,6 +70,7 @@ def test_a_computed_attribute_name_on_a_module_is_refused(tmp_path: Path) -> Non
         "    getattr(builtins, NAME)(p)\n"
         "    getattr(asyncio, 'open_' + 'connection')\n"
         "    vars(os)['environ']\n    globals()['x']\n    builtins.__dict__['open']\n"
+        "    __builtins__['open'](p)\n    object.__getattribute__(os, field)\n"
         "    return getattr(record, field), getattr(builtins, 'len')\n"
     )
     bad = _module(tmp_path, "cases/dodge.py", source)
@@ -73,6 +80,8 @@ def test_a_computed_attribute_name_on_a_module_is_refused(tmp_path: Path) -> Non
         "line 6: vars() reads a whole namespace; write the name literally",
         "line 7: globals() reads a whole namespace; write the name literally",
         "line 8: reaches a module through builtins.__dict__; import it statically",
+        "line 9: reaches a module through builtins.__builtins__; import it statically",
+        "line 10: object.__getattribute__() of a computed name on os; write the name literally",
     ]
 
 
@@ -175,3 +184,13 @@ def test_a_long_lambda_is_caught() -> None:
         "lam.py:1: lambda has 63 lines, more than 60"
     ]
     assert size_problems("f = lambda x: (\n    x\n" + "    + 1\n" * 57 + ")\n", "ok.py") == []
+
+
+def test_an_attribute_chain_into_a_higher_layer_is_caught(tmp_path: Path) -> None:
+    """``import swarmscope`` then ``swarmscope.net.clock.now()`` in wire/ imports net/ all the same."""
+    root = tmp_path / "swarmscope"
+    _module(tmp_path, "net/clock.py", "def now():\n    pass\n")
+    bad = _module(
+        tmp_path, "wire/chain.py", "import swarmscope\n\ndef f():\n    return swarmscope.net.clock.now()\n"
+    )
+    assert layer_problems(bad, root) == ["line 4: wire (layer 1) imports swarmscope.net.clock (layer 3)"]
