@@ -3,20 +3,21 @@
 Every rule reads the module's AST and returns problem lines (``"line N: ..."``); an empty list means the
 module obeys it. The walk sees through the usual dodges: a dynamic import with a literal name counts as an
 import (a computed name is itself a problem, since no rule could check it), a name imported from a module
-(``from os import urandom``, ``from time import time as clock``) or reached through ``getattr`` is resolved
-to its full dotted name, and a function-level import is an import like any other (an import cycle hidden
-inside a function is still a cycle).
+(``from os import urandom``, ``from time import time as clock``), bound to a plain name
+(``Clock = datetime.datetime``) or reached through ``getattr`` with a literal name is resolved to its full
+dotted name, an attribute chain on an imported package (``swarmscope.cli.letters`` after
+``import swarmscope``) is an import of its longest module prefix, and a function-level import is an import
+like any other (an import cycle hidden inside a function is still a cycle). What no rule could follow
+(``getattr`` of a computed name on a module, ``vars``/``globals``, ``sys.modules``, code loaders) is
+refused in every module.
 
 1. Layers: imports point down only; siblings in one layer never import each other; no import cycles.
 2. wire/, evidence/ and the pure policy modules do no I/O (files, sockets, terminal), read no clock, draw
-   no randomness.
-3. Only net/ opens sockets (and speaks HTTP); only store/ talks to the database; only attribution/ reads IP
-   datasets. testbed/ is the exception for sockets: it runs foreign software to build test swarms.
-4. No module reads the environment at import time.
-5. A cli/ module imports no other cli/ module but the shared ones (:data:`SHARED_CLI`): a command is parsing,
-   printing and exit codes, and what two commands both need is a workflow action in cases/ (which a web
-   console calls too) or a shared cli helper. :data:`CLI_COMPOSERS` are the two modules made to import
-   commands.
+   no randomness (:mod:`tests.architecture_purity`).
+3. Only net/ opens sockets (and speaks HTTP/SMTP); only store/ talks to the database; only attribution/
+   reads IP datasets (:mod:`tests.architecture_network`).
+4. No module reads the environment at import time, through any spelling.
+5. A cli/ module imports no other command module (:mod:`tests.architecture_cli`).
 """
 
 from __future__ import annotations
@@ -44,72 +45,27 @@ LAYERS = {
     "cli": 5,
     "web": 5,
 }
-PURE_PACKAGES = {"wire", "evidence"}
-PURE_MODULES = {"monitor/plan.py", "cases/workflow.py", "cases/thresholds.py"}
-IMPURE_IMPORTS = {  # modules a pure module may neither import nor use (any name under them)
-    "asyncio", "socket", "ssl", "sqlite3", "threading", "subprocess", "logging", "select", "selectors",
-    "multiprocessing", "concurrent", "uvloop", "httpx", "sqlalchemy", "alembic", "urllib.request",
-    "http.client",
-    "time", "random", "secrets",  # clocks and randomness
-    "os", "shutil", "tempfile", "glob", "fcntl", "mmap",  # files, processes, the environment
-    "importlib", "runpy",  # code loaded by name
+DYNAMIC_IMPORTS = {
+    "importlib.import_module", "importlib.__import__", "builtins.__import__", "pkgutil.resolve_name",
 }  # fmt: skip
-IMPURE_NAMES = {  # single names of otherwise pure modules that read a clock, draw randomness or do I/O
-    "uuid.uuid1", "uuid.uuid4", "uuid.getnode",
-    "datetime.datetime.now", "datetime.datetime.utcnow", "datetime.datetime.today", "datetime.date.today",
-    "io.open", "io.open_code", "io.FileIO", "codecs.open", "pathlib.Path", "pathlib.PosixPath",
-    "pathlib.WindowsPath", "sys.stdin", "sys.stdout", "sys.stderr",
-    "builtins.open", "builtins.print", "builtins.input",
+CODE_LOADERS = {  # run code that the import walk cannot see at all (any name under these)
+    "importlib.util.spec_from_file_location", "importlib.util.module_from_spec", "importlib.machinery",
+    "runpy", "zipimport", "pkgutil.get_importer", "pkgutil.iter_modules", "pkgutil.walk_packages",
+    "builtins.exec", "builtins.eval", "builtins.compile",
 }  # fmt: skip
-KEY_GENERATORS = {"generate", "generate_private_key", "generate_key"}  # cryptography: draw a random key
-CLOCK_OR_RANDOM_CALLS = {  # (owner, method) of calls whose owner is a value, not an imported name
-    ("time", "time"), ("time", "monotonic"), ("time", "perf_counter"), ("time", "time_ns"),
-    ("datetime", "now"), ("datetime", "utcnow"), ("date", "today"), ("os", "urandom"), ("os", "getrandom"),
+# Reading or writing an attribute by a computed name: on an imported module or a builtin no rule could
+# tell which name is reached (``getattr(builtins, "op" + "en")``). On a value it is ordinary (a record's
+# fields by dataclasses.fields). ``vars``/``globals``/``__dict__`` hand out a whole namespace.
+COMPUTED_ACCESS = {  # (owner, name, ...) -> the attribute; the owner is judged, so record fields pass
+    "builtins.getattr", "builtins.setattr", "builtins.delattr", "builtins.hasattr",
+    "builtins.object.__getattribute__", "inspect.getattr_static",
 }  # fmt: skip
-FILE_METHODS = {  # pathlib.Path and file-object methods that touch the file system
-    "open", "read_bytes", "read_text", "write_bytes", "write_text", "mkdir", "rmdir", "unlink", "touch",
-    "iterdir", "glob", "rglob", "exists", "is_file", "is_dir", "stat", "lstat", "chmod", "symlink_to",
-    "hardlink_to", "samefile",
+NAMESPACES = {"builtins.vars", "builtins.globals", "builtins.locals"}
+ENVIRONMENT = {  # every spelling of the process environment (os re-exports posix/nt)
+    "os.environ", "os.environb", "os.getenv", "os.getenvb", "posix.environ", "nt.environ",
 }  # fmt: skip
-# Methods only a socket, an asyncio stream or a transport has. Generic words (send, connect, read, write,
-# close) are left out: sans-IO state machines use them for pure steps (h11's Connection.send, aioquic's
-# QuicConnection.connect), and a pure module cannot make a socket since it may not import socket/asyncio.
-SOCKET_METHODS = {
-    "recv", "recv_into", "recvfrom", "recvfrom_into", "recvmsg", "sendall", "sendto", "sendmsg",
-    "sendfile", "connect_ex", "setsockopt", "getsockopt", "getpeername", "getsockname", "setblocking",
-    "drain", "readexactly", "readuntil", "wait_closed", "get_extra_info",
-    "sock_recv", "sock_recv_into", "sock_recvfrom", "sock_sendall", "sock_sendto",
-}  # fmt: skip
-CONNECTION_OPENERS = {  # asyncio / socket calls that open a connection or a listening socket
-    "open_connection", "start_server", "create_connection", "create_datagram_endpoint", "create_server",
-    "open_unix_connection", "start_unix_server", "create_unix_connection", "create_unix_server",
-    "sock_connect", "sock_accept", "connect_accepted_socket",
-}  # fmt: skip
-SOCKET_OWNERS = {"net", "testbed"}
-OWNED_IMPORTS = {  # third-party or stdlib module -> the only top-level packages allowed to import it
-    "socket": SOCKET_OWNERS, "http.client": SOCKET_OWNERS, "urllib.request": SOCKET_OWNERS,
-    "httpx": {"net"}, "ntplib": {"net"}, "aiosmtplib": {"net"}, "aiosmtpd": {"testbed"},
-    "sqlalchemy": {"store"}, "alembic": {"store"}, "sqlite3": {"store"}, "psycopg": {"store"},
-    "maxminddb": {"attribution"}, "geoip2": {"attribution"},
-}  # fmt: skip
-DYNAMIC_IMPORTS = {"importlib.import_module", "importlib.__import__", "builtins.__import__"}
-CODE_LOADERS = {  # run code that the import walk cannot see at all
-    "importlib.util.spec_from_file_location", "importlib.util.module_from_spec",
-    "importlib.machinery.SourceFileLoader", "runpy.run_path", "runpy.run_module", "builtins.exec",
-    "builtins.eval",
-}  # fmt: skip
-ENVIRONMENT = {"os.environ", "os.environb", "os.getenv", "os.getenvb"}
-SHARED_CLI = {  # cli/ modules every command may import: they register no command
-    "app", "options", "numeric", "text", "evidence_trust", "node_identity", "evidence_options",
-    "provenance", "monitor_view", "commit_log", "refused_run", "monitor_options", "monitor_settings",
-    "policy_options",
-}  # fmt: skip
-CLI_COMPOSERS = {  # cli/ modules whose job is to import commands
-    "__init__",  # registers every command on the app
-    "__main__",  # ``python -m swarmscope.cli``: the package's entry point
-    "demo",  # runs monitor, report, export and verify end to end on a loopback swarm
-}
-_BUILTINS = set(dir(builtins))
+ENVIRONMENT_ATTRIBUTES = {"environ", "environb", "getenv", "getenvb"}
+_BUILTINS = set(dir(builtins)) | {"__builtins__"}  # ``__builtins__``: the builtins module (or its dict)
 
 
 @dataclass(frozen=True)
@@ -134,6 +90,7 @@ class Module:
         self.package = ["swarmscope", *rel.parent.parts]
         self.refs = self._imports()
         self.aliases = self._aliases()
+        self.refs += self._attribute_refs()
 
     def _absolute(self, module: str | None, level: int) -> str:
         if not level:
@@ -146,7 +103,7 @@ class Module:
         first = node.args[0] if node.args else None
         if not isinstance(first, ast.Constant) or not isinstance(first.value, str):
             return None
-        name: str = first.value
+        name: str = first.value.replace(":", ".")  # pkgutil.resolve_name("pkg.mod:attr")
         level = len(name) - len(name.lstrip("."))
         return self._absolute(name.lstrip(".") or None, level)
 
@@ -179,6 +136,24 @@ class Module:
                 target = self._dynamic_target(node.value)  # type: ignore[arg-type]
                 if target and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
                     out[node.targets[0].id] = target
+        self.aliases = out
+        for node in ast.walk(self.tree):  # ``Clock = datetime.datetime``: a plain name for an imported one
+            if isinstance(node, ast.Assign):
+                bound = self.qualify(node.value)  # a name, an attribute chain or a literal getattr
+                names = [t.id for t in node.targets if isinstance(t, ast.Name)]
+                out.update({name: bound for name in names if bound and name != bound})
+        return out
+
+    def _attribute_refs(self) -> list[ImportRef]:
+        """Modules of the package reached by an attribute chain, as imports: ``swarmscope.cli.letters``
+        after ``import swarmscope`` imports the module ``swarmscope.cli.letters`` (its longest prefix)."""
+        reached = {r.module for r in self.refs} | {f"{r.module}.{n}" for r in self.refs for n in r.names}
+        out: list[ImportRef] = []
+        for node, name, _ in self.references():
+            module = _module_prefix(self.root, name)
+            if module and module not in reached:
+                reached.add(module)
+                out.append(ImportRef(module, (), node.lineno))
         return out
 
     def qualify(self, node: ast.AST) -> str | None:
@@ -218,6 +193,19 @@ class Module:
         return out
 
 
+@functools.cache
+def _module_prefix(root: Path, name: str) -> str | None:
+    """The longest prefix of a dotted ``swarmscope.`` name that is a module or package under ``root``."""
+    parts = name.split(".")
+    if parts[0] != "swarmscope":
+        return None
+    for end in range(len(parts), 1, -1):
+        path = root.joinpath(*parts[1:end])
+        if path.with_suffix(".py").is_file() or path.is_dir():
+            return ".".join(parts[:end])
+    return None
+
+
 def _is_getattr(node: ast.AST) -> bool:
     return (
         isinstance(node, ast.Call)
@@ -235,7 +223,7 @@ def _is_dynamic_import(node: ast.AST) -> bool:
         return False
     func = node.func
     tail = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else None
-    return tail in {"import_module", "__import__"}
+    return tail in {"import_module", "__import__", "resolve_name"}
 
 
 def _matches(name: str, target: str) -> bool:
@@ -303,80 +291,41 @@ def dynamic_import_problems(path: Path, root: Path = SRC) -> list[str]:
         name = mod.qualify(node.func)
         if name in DYNAMIC_IMPORTS and mod._dynamic_target(node) is None:
             problems.append(f"line {node.lineno}: {name}() of a computed name; import the module statically")
-        elif name in CODE_LOADERS:
+        elif name and any(_matches(name, loader) for loader in CODE_LOADERS):
             problems.append(f"line {node.lineno}: {name}() runs code the import rules cannot see")
+    called = {id(node.func) for node in ast.walk(mod.tree) if isinstance(node, ast.Call)}
     for ref, name, _ in mod.references():
-        if _matches(name, "sys.modules"):
-            problems.append(f"line {ref.lineno}: reaches a module through sys.modules; import it statically")
-    return _by_line(problems)
+        if (
+            _matches(name, "sys.modules")
+            or name.endswith(".__dict__")
+            or _matches(name, "builtins.__builtins__")
+        ):
+            problems.append(f"line {ref.lineno}: reaches a module through {name}; import it statically")
+        elif any(_matches(name, loader) for loader in CODE_LOADERS) and id(ref) not in called:
+            problems.append(f"line {ref.lineno}: uses {name}, which runs code the import rules cannot see")
+    return _by_line(problems + _computed_access(mod))
 
 
-def ownership_problems(path: Path, root: Path = SRC) -> list[str]:
-    mod = load(path, root)
+def _computed_access(mod: Module) -> list[str]:
+    """``getattr(<module or builtin>, <computed name>)`` and ``vars``/``globals``/``locals`` anywhere."""
     problems = []
-    for name, line in imported_names(mod):
-        for owned, owners in OWNED_IMPORTS.items():
-            if _matches(name, owned) and mod.top not in owners:
-                problems.append(f"line {line}: {name} is owned by {sorted(owners)}")
-    return _by_line(problems)
-
-
-def connection_problems(path: Path, root: Path = SRC) -> list[str]:
-    """Only net/ (and the testbed) opens connections or listening sockets, through any alias or loop."""
-    mod = load(path, root)
-    if mod.top in SOCKET_OWNERS:
-        return []
-    owners = sorted(SOCKET_OWNERS)
-    named = [(line, name) for name, line in imported_names(mod)]
-    named += [(node.lineno, name) for node, name, _ in mod.references()]
-    problems = [f"line {n}: uses {name}; only {owners} open sockets" for n, name in named if _opener(name)]
     for node in ast.walk(mod.tree):
-        if isinstance(node, ast.Attribute) and node.attr in CONNECTION_OPENERS and not mod.qualify(node):
-            problems.append(f"line {node.lineno}: uses .{node.attr}; only {owners} open sockets")
-    return _by_line(problems)
-
-
-def _opener(name: str) -> bool:
-    """An opener of asyncio/socket/uvloop (a net/ function that happens to share its name is not)."""
-    parts = name.split(".")
-    return parts[0] in {"asyncio", "socket", "uvloop"} and parts[-1] in CONNECTION_OPENERS
-
-
-def _impure(name: str) -> bool:
-    random_key = name.startswith("cryptography.") and name.rsplit(".", 1)[-1] in KEY_GENERATORS
-    return random_key or any(_matches(name, bad) for bad in IMPURE_IMPORTS | IMPURE_NAMES)
-
-
-def _method_problem(func: ast.expr) -> str | None:
-    """File, socket or clock I/O recognised by the method's name when its owner is a value, not an import."""
-    if not isinstance(func, ast.Attribute):
-        return None
-    owner = func.value
-    owner_name = owner.id if isinstance(owner, ast.Name) else getattr(owner, "attr", None)
-    if (owner_name, func.attr) in CLOCK_OR_RANDOM_CALLS:
-        return f"calls {owner_name}.{func.attr}()"
-    if func.attr in FILE_METHODS:
-        return f"calls .{func.attr}() (file I/O)"
-    if func.attr in SOCKET_METHODS | CONNECTION_OPENERS:
-        return f"calls .{func.attr}() (socket I/O)"
-    return None
-
-
-def purity_problems(path: Path, root: Path = SRC) -> list[str]:
-    """Imports, names and calls that do I/O, read a clock or draw randomness in a pure module."""
-    mod = load(path, root)
-    problems = [f"line {line}: imports {name}" for name, line in imported_names(mod) if _impure(name)]
-    reported: set[int] = set()
-    for ref, name, is_called in mod.references():
-        if _impure(name):
-            problems.append(f"line {ref.lineno}: {_describe(name, is_called)}")
-            reported.add(id(ref))
-    for node in ast.walk(mod.tree):
-        if isinstance(node, ast.Call) and id(node.func) not in reported:
-            problem = _method_problem(node.func)
-            if problem:
-                problems.append(f"line {node.lineno}: {problem}")
-    return _by_line(problems)
+        if not isinstance(node, ast.Call):
+            continue
+        name = mod.qualify(node.func)
+        owner = mod.qualify(node.args[0]) if node.args else None
+        literal = len(node.args) > 1 and isinstance(node.args[1], ast.Constant)
+        if name in COMPUTED_ACCESS and owner and not literal:
+            problems.append(
+                f"line {node.lineno}: {name.removeprefix('builtins.')}() of a computed name on {owner}; "
+                "write the name literally"
+            )
+        elif name in NAMESPACES and (owner or not node.args):
+            problems.append(
+                f"line {node.lineno}: {name.removeprefix('builtins.')}() reads a whole namespace; "
+                "write the name literally"
+            )
+    return problems
 
 
 def _import_time_nodes(statements: list[ast.stmt]) -> list[ast.AST]:
@@ -403,36 +352,10 @@ def environment_problems(path: Path, root: Path = SRC) -> list[str]:
     mod = load(path, root)
     problems = []
     for node in _import_time_nodes(mod.tree.body):
-        if isinstance(node, ast.Attribute) and node.attr in {"environ", "getenv", "environb"}:
+        if isinstance(node, ast.Attribute) and node.attr in ENVIRONMENT_ATTRIBUTES:
             problems.append(f"line {node.lineno}: reads os.{node.attr} at import time")
-        elif isinstance(node, ast.Name) and mod.qualify(node) in ENVIRONMENT:
-            problems.append(f"line {node.lineno}: reads {mod.qualify(node)} at import time")
-    return _by_line(problems)
-
-
-def _cli_targets(ref: ImportRef, root: Path) -> list[str]:
-    """The cli/ modules an import reaches (``__init__`` for the package itself or a name defined in it)."""
-    parts = ref.module.split(".")
-    if parts[:2] != ["swarmscope", "cli"]:
-        return []
-    if len(parts) > 2:
-        return [parts[2]]
-    subs = [name for name in ref.names if (root / "cli" / f"{name}.py").exists()]
-    return subs + (["__init__"] if len(subs) < len(ref.names) or not ref.names else [])
-
-
-def cli_import_problems(path: Path, root: Path = SRC) -> list[str]:
-    """A cli/ module importing a cli/ module that is neither shared nor itself (rule 5)."""
-    mod = load(path, root)
-    own = path.relative_to(root).with_suffix("").parts
-    if mod.top != "cli" or own[-1] in CLI_COMPOSERS:
-        return []
-    problems = []
-    for ref in mod.refs:
-        for target in _cli_targets(ref, root):
-            if target not in SHARED_CLI and target != own[-1]:
-                problems.append(
-                    f"line {ref.line}: imports command module cli.{target}; move what both commands need "
-                    "into cases/ (a workflow action) or a shared cli module"
-                )
+            continue
+        name = mod.qualify(node) if isinstance(node, ast.Name | ast.Call) else None
+        if name and isinstance(node, ast.Name | ast.Call) and any(_matches(name, env) for env in ENVIRONMENT):
+            problems.append(f"line {node.lineno}: reads {name} at import time")
     return _by_line(problems)

@@ -9,9 +9,11 @@
 4. No module reads the environment at import time.
 5. A cli/ module imports only the shared cli/ modules; workflow actions live in cases/.
 
-The rules live in :mod:`tests.architecture_rules` and :mod:`tests.import_cycles`; each is proven here on a
-crafted module that breaks it (dynamic imports, names imported from ``os``/``time``/``uuid``, file and
-socket I/O, connections opened outside net/, cycles hidden in functions) and run on the real tree.
+The rules live in :mod:`tests.architecture_rules`, :mod:`tests.architecture_purity`,
+:mod:`tests.architecture_network`, :mod:`tests.architecture_cli`, :mod:`tests.room_rules` and
+:mod:`tests.import_cycles`; each is proven here (and in :mod:`tests.test_architecture_dodges`) on a crafted
+module that breaks it (dynamic imports, names imported from ``os``/``time``/``uuid``, file and socket I/O,
+connections opened outside net/, cycles hidden in functions) and run on the real tree.
 """
 
 from __future__ import annotations
@@ -20,31 +22,21 @@ from pathlib import Path
 
 import pytest
 
+from tests.architecture_cli import cli_import_problems
+from tests.architecture_network import connection_problems, ownership_problems
+from tests.architecture_purity import pure_paths, purity_problems
 from tests.architecture_rules import (
-    PURE_MODULES,
-    PURE_PACKAGES,
     SRC,
-    cli_import_problems,
-    connection_problems,
     dynamic_import_problems,
     environment_problems,
     layer_problems,
-    load,
     modules,
-    ownership_problems,
-    purity_problems,
 )
 from tests.import_cycles import cycle_problems
 from tests.room_rules import room_problems
 
 ALL = modules()
 IDS = {"ids": lambda p: str(p.relative_to(SRC))}
-
-
-def _pure_paths() -> list[Path]:
-    out = [p for p in ALL if load(p).top in PURE_PACKAGES]
-    out += [SRC / m for m in sorted(PURE_MODULES) if (SRC / m).exists()]
-    return out
 
 
 @pytest.mark.parametrize("path", ALL, **IDS)
@@ -59,7 +51,7 @@ def test_resource_ownership(path: Path) -> None:
     assert not problems, f"{path.relative_to(SRC)}:\n" + "\n".join(problems)
 
 
-@pytest.mark.parametrize("path", _pure_paths(), **IDS)
+@pytest.mark.parametrize("path", pure_paths(), **IDS)
 def test_pure_modules_do_no_io(path: Path) -> None:
     problems = purity_problems(path)
     assert not problems, f"{path.relative_to(SRC)} must be pure:\n" + "\n".join(problems)

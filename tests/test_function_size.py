@@ -1,9 +1,10 @@
 """Size limits of src/: no function over 60 lines, no module over 400 lines.
 
-A function is counted from its ``def`` line to its last line (decorators not counted), without its
-docstring: a long docstring is welcome, a long body wants splitting into named steps. A module is counted
-in lines. Past these sizes a reader cannot hold a function, or a module's one concept, in view at once; the
-cure is a split by concept (a new module) or into well-named steps, never a longer limit.
+A function (a ``lambda`` too) is counted from its ``def`` line to its last line (decorators not counted),
+without its docstring: a long docstring is welcome, a long body wants splitting into named steps. A nested
+function counts in its own size and in its outer function's. A module is counted in lines. Past these
+sizes a reader cannot hold a function, or a module's one concept, in view at once; the cure is a split by
+concept (a new module) or into well-named steps, never a longer limit.
 """
 
 from __future__ import annotations
@@ -26,10 +27,12 @@ def _docstring_lines(node: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
     return first.end_lineno - first.lineno + 1
 
 
-def function_lines(node: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
-    """Lines from ``def`` to the function's end, less its docstring."""
+def function_lines(node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) -> int:
+    """Lines from ``def`` (or ``lambda``) to the function's end, less its docstring; a nested function
+    counts in its own size and in its outer function's."""
     assert node.end_lineno is not None
-    return node.end_lineno - node.lineno + 1 - _docstring_lines(node)
+    doc = 0 if isinstance(node, ast.Lambda) else _docstring_lines(node)
+    return node.end_lineno - node.lineno + 1 - doc
 
 
 def size_problems(text: str, name: str) -> list[str]:
@@ -39,11 +42,12 @@ def size_problems(text: str, name: str) -> list[str]:
     if lines > MAX_MODULE_LINES:
         problems.append(f"{name}: {lines} lines, more than {MAX_MODULE_LINES}; split it by concept")
     for node in ast.walk(ast.parse(text, name)):
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
             size = function_lines(node)
             if size > MAX_FUNCTION_LINES:
+                label = node.name if not isinstance(node, ast.Lambda) else "lambda"
                 problems.append(
-                    f"{name}:{node.lineno}: {node.name} has {size} lines, more than {MAX_FUNCTION_LINES}"
+                    f"{name}:{node.lineno}: {label} has {size} lines, more than {MAX_FUNCTION_LINES}"
                 )
     return problems
 

@@ -1,0 +1,57 @@
+"""Rule 5 of the architecture (docs/architecture.md, "Commands"): a cli/ module imports no other cli/
+module but the shared ones (:data:`SHARED_CLI`). A command is parsing, printing and exit codes; what two
+commands both need is a workflow action in cases/ (which a web console calls too) or a shared cli helper.
+:data:`CLI_COMPOSERS` are the modules made to import commands.
+
+Every way of reaching a module counts: an import statement, ``from swarmscope import cli`` (the package's
+``__init__``, which registers every command), an attribute chain (``swarmscope.cli.letters`` after
+``import swarmscope``) and a literal ``pkgutil.resolve_name``/``import_module`` (see
+:class:`tests.architecture_rules.Module`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.architecture_rules import SRC, ImportRef, _by_line, load
+
+SHARED_CLI = {  # cli/ modules every command may import: they register no command
+    "app", "options", "numeric", "text", "evidence_trust", "node_identity", "evidence_options",
+    "provenance", "monitor_view", "commit_log", "refused_run", "monitor_options", "monitor_settings",
+    "policy_options",
+}  # fmt: skip
+CLI_COMPOSERS = {  # cli/ modules whose job is to import commands
+    "__init__",  # registers every command on the app
+    "__main__",  # ``python -m swarmscope.cli``: the package's entry point
+    "demo",  # runs monitor, report, export and verify end to end on a loopback swarm
+}
+
+
+def _cli_targets(ref: ImportRef, root: Path) -> list[str]:
+    """The cli/ modules an import reaches (``__init__`` for the package itself or a name defined in it)."""
+    parts = ref.module.split(".")
+    if parts == ["swarmscope"] and "cli" in ref.names:  # ``from swarmscope import cli``
+        return ["__init__"]
+    if parts[:2] != ["swarmscope", "cli"]:
+        return []
+    if len(parts) > 2:
+        return [parts[2]]
+    subs = [name for name in ref.names if (root / "cli" / f"{name}.py").exists()]
+    return subs + (["__init__"] if len(subs) < len(ref.names) or not ref.names else [])
+
+
+def cli_import_problems(path: Path, root: Path = SRC) -> list[str]:
+    """A cli/ module importing a cli/ module that is neither shared nor itself (rule 5)."""
+    mod = load(path, root)
+    own = path.relative_to(root).with_suffix("").parts
+    if mod.top != "cli" or own[-1] in CLI_COMPOSERS:
+        return []
+    problems = []
+    for ref in mod.refs:
+        for target in _cli_targets(ref, root):
+            if target not in SHARED_CLI and target != own[-1]:
+                problems.append(
+                    f"line {ref.line}: imports command module cli.{target}; move what both commands need "
+                    "into cases/ (a workflow action) or a shared cli module"
+                )
+    return _by_line(problems)
