@@ -24,7 +24,7 @@ from alembic.operations import Operations
 
 from swarmscope.errors import DecodeError
 from swarmscope.evidence.bundle.exhibits import record_view
-from swarmscope.evidence.canonical import canonical_bytes, decode_record, encode_record
+from swarmscope.evidence.canonical import as_version, canonical_bytes, decode_record, encode_record
 from swarmscope.evidence.canonical_layout import schema_text, versions_text
 from swarmscope.evidence.declarations import INT_N, OBSERVATION, latest_version
 from swarmscope.evidence.record_spec import RecordSpec, field
@@ -175,3 +175,17 @@ def test_rows_before_and_after_the_migration_rebuild_their_records(store: Store,
     ]
     with store.engine.begin() as conn, pytest.raises(sa.exc.DatabaseError, match="append-only"):
         conn.execute(sa.delete(table))  # the migration kept the evidence table append-only
+
+
+def test_a_record_derived_anew_is_compared_in_its_sealed_version() -> None:
+    """A capture replayed by the newer code derives the new field too (``swarmscope verify`` of a bundle
+    sealed before the upgrade); seen in the version the observation was sealed under, it gives exactly
+    the sealed bytes."""
+    data = canonical_bytes(dataclasses.replace(OLD["observation-full"], infohash="aa" * 20))
+    sealed = decode_record(OBSERVATION_V2, data)
+    replayed = _as_v2(OLD["observation-full"], rtt_us=900)
+    assert encode_record(OBSERVATION_V2, replayed) != data
+    assert as_version(OBSERVATION_V2, replayed, sealed.version) == sealed
+    assert encode_record(OBSERVATION_V2, as_version(OBSERVATION_V2, replayed, sealed.version)) == data
+    assert as_version(OBSERVATION_V2, replayed, None) is replayed
+    assert as_version(OBSERVATION_V2, replayed, 2) is replayed

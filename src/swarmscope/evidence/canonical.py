@@ -66,6 +66,7 @@ Source: BEP 3 ("bencoding"); README "Sealed ledger".
 
 from __future__ import annotations
 
+from dataclasses import replace
 from textwrap import fill
 from typing import Any
 
@@ -271,6 +272,37 @@ def encode_record(spec: RecordSpec, record: Any) -> bytes:
     )
 
 
+def as_version(spec: RecordSpec, record: Any, version: int | None) -> Any:
+    """``record`` (of declaration ``spec``) as a record sealed under format ``version`` holds it: every
+    field added after ``version`` (nested records' too) set to its declared ``before``, and ``version``
+    pinned; None or the newest version gives ``record`` unchanged. What a record this code derives anew
+    (a capture replayed by ``swarmscope verify``) is compared as, against one sealed before an upgrade
+    that added a field. Raises ``ValueError``: a version below 1."""
+    if version is None or version >= newest_version(spec):
+        return record
+    if version < 1:
+        raise ValueError(f"canonical: no format version {version}")
+    return replace(_projected(spec, record, version), **{VERSION_ATTRIBUTE: version})
+
+
+def _projected(spec: RecordSpec, record: Any, version: int) -> Any:
+    changes = {
+        f.name: f.before if f.since > version else _value_at(getattr(record, f.name), version)
+        for f in spec.fields
+    }
+    return replace(record, **changes)
+
+
+def _value_at(value: Any, version: int) -> Any:
+    if type(value) in _NAMES and version < LATEST[type(value)]:
+        return _projected(SPECS[type(value)], value, version)
+    if isinstance(value, tuple):
+        return tuple(_value_at(item, version) for item in value)
+    if isinstance(value, dict):
+        return {key: _value_at(item, version) for key, item in value.items()}
+    return value
+
+
 def record_from_canonical(data: bytes) -> EvidenceRecord:
     """Decode canonical bytes back into the record (the exact inverse of :func:`canonical_bytes`).
 
@@ -324,6 +356,7 @@ __all__ = [
     "FORMAT",
     "VERSION",
     "EvidenceRecord",
+    "as_version",
     "canonical_bytes",
     "decode_record",
     "encode_record",
