@@ -112,13 +112,13 @@ def record_kind(record: EvidenceRecord) -> str:
     return _NAMES[type(record)].decode("ascii")
 
 
-def value_to_bencode(value: Any, version: int = VERSION) -> list[Any]:
+def value_to_bencode(value: Any, version: int | None = None) -> list[Any]:
     """Encode one Python value as a *tagged value* (see the module docstring for the tags).
 
     Args:
         value: None, bool, int, float, str, bytes, a tuple of those, a dict with str keys, or an
             :class:`ExtensionInfo`. version: the format version of the enclosing record (which fields a
-            nested record carries).
+            nested record carries); None: the newest.
 
     Returns:
         A list ready for :func:`swarmscope.wire.bencode.encode`.
@@ -148,7 +148,8 @@ def value_to_bencode(value: Any, version: int = VERSION) -> list[Any]:
     if isinstance(value, dict):
         return [b"d", {_key(key): value_to_bencode(item, version) for key, item in value.items()}]
     if type(value) in _NAMES:
-        return [b"r", _NAMES[type(value)], _nested_fields(value, version)]
+        nested = _record_fields(value) if version is None else _nested_fields(value, version)
+        return [b"r", _NAMES[type(value)], nested]
     raise TypeError(f"canonical: cannot encode a {type(value).__name__}")
 
 
@@ -192,7 +193,7 @@ def _nested_fields(record: Any, version: int) -> dict[bytes, Any]:
     return _record_fields(record, field_plan(spec, version), version)
 
 
-def _record_fields(record: Any, plan: Plan | None = None, version: int = VERSION) -> dict[bytes, Any]:
+def _record_fields(record: Any, plan: Plan | None = None, version: int | None = None) -> dict[bytes, Any]:
     """Every field of a record as ``{name: tagged value}``, coerced to the schema's type.
 
     The common scalar types take a fast path (exact ``type`` checks); anything else goes through
