@@ -446,6 +446,7 @@ def _expert_fields(record: object) -> dict[bytes, object]:
     return {
         f.name.encode(): _expert_value(getattr(record, f.name))
         for f in dataclasses.fields(record)  # type: ignore[arg-type]
+        if f.name != "version"  # the envelope's version, not a field (module docstring, "Versions")
     }
 
 

@@ -40,9 +40,9 @@ def test_declaration_matches_the_table(spec: RecordSpec) -> None:
 
 
 def _documented_schema() -> dict[str, dict[str, tuple[str, ...]]]:
-    """The "Schema (version 1)" paragraph of canonical.py: {type: {field: tags}}, declaration notation."""
+    """The "Schema" paragraph of canonical.py: {type: {field: tags}}, declaration notation."""
     doc = canonical.__doc__ or ""
-    text = " ".join(doc.split("**Schema (version 1).**")[1].split("**Canonicity.**")[0].split())
+    text = " ".join(doc.split("**Schema.**")[1].split("**Versions.**")[0].split())
     kinds = {"Observation": "observation", "Sighting": "sighting"}
     out: dict[str, dict[str, tuple[str, ...]]] = {}
     for label, body in re.findall(r"(\w+): (.*?)(?=(?: \w+: ``)|$)", text.split("reject anything else. ")[1]):

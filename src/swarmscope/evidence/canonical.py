@@ -2,12 +2,12 @@
 
 These bytes are what the ledger hashes and signs (see :mod:`swarmscope.evidence.chain` and
 :mod:`swarmscope.evidence.seal`), so an opposing expert must be able to re-derive them from a record
-without our code. The format, version 1:
+without our code. The format:
 
 **Envelope.** A bencoded dictionary (BEP 3: keys are byte strings sorted by raw bytes, integers in
 decimal without leading zeros, no whitespace) with exactly four keys::
 
-    d 6:fields d ... e   6:format 19:swarmscope-evidence   4:type <type>   7:version i1e e
+    d 6:fields d ... e   6:format 19:swarmscope-evidence   4:type <type>   7:version i<N> e
 
 ``type`` is ``observation`` (:class:`~swarmscope.evidence.records.Observation`), ``sighting``
 (:class:`~swarmscope.evidence.records.Sighting`), ``clock_sample``
@@ -15,8 +15,8 @@ decimal without leading zeros, no whitespace) with exactly four keys::
 (:class:`~swarmscope.evidence.records.RunStarted`), ``attribution``
 (:class:`~swarmscope.evidence.records.Attribution`) or ``redaction``
 (:class:`~swarmscope.evidence.records.Redaction`, a retention purge). ``fields`` maps every field name of
-the record (the Python attribute name in UTF-8, e.g. ``started_us``) to a *tagged value*; every field is
-present, even when it holds its default.
+the record (the Python attribute name in UTF-8, e.g. ``started_us``) to a *tagged value*; every field of
+the record's version (**Versions**) is present, even when it holds its default.
 
 **Tagged values.** A bencoded list whose first element is a one-byte byte-string tag; ``[n]`` is
 ``l1:ne``, ``[i, 5]`` is ``l1:ii5ee``, ``[s, "ab"]`` is ``l1:s2:abe``. In the schema below, "l of i"
@@ -42,22 +42,16 @@ back to the same double, and its exponent ``x`` such that the value is ``d1.d2..
 least two exponent digits (``1e-05``, ``1e+16``, ``5e-324``, ``1.5e+300``). A leading ``-`` for
 negative values including ``-0.0``; ``inf``, ``-inf``, ``nan`` for the non-finite ones (any NaN).
 
-**Schema (version 1).** Which tags each field may carry; a decoder must reject anything else. (In the
-code these are the ``tags`` of :mod:`swarmscope.evidence.declarations`; a test keeps the two equal.)
-Observation: ``infohash ip source`` s; ``port started_us ended_us num_pieces pieces_have
-bytes_received wire_bytes_in wire_bytes_out payload_bytes_sent`` i; ``tier`` i (0 listed, 1 connected,
-2 has_pieces, 3 verified); ``failure failure_detail remote_infohash client client_version`` n or s;
-``peer_id reserved bitfield`` n or b; ``extension`` n or r; ``completion`` n or f; ``verified_pieces
-failed_pieces`` l of i; ``quirks`` l of s; ``encrypted`` o; ``verified_blocks failed_blocks`` l of r
-(block_proof); ``capture_sha256`` n or b. Sighting: ``infohash ip source detail`` s; ``port
-seen_at_us`` i; ``peer_id`` n or b. clock_sample: ``server`` s; ``measured_at_us`` i; ``offset_us
-delay_us stratum leap`` n or i; ``error`` n or s. run_started: ``run_id started_us`` i;
-``software_version settings_json`` s; ``software_commit`` n or s. attribution: ``ip`` s;
-``observed_at_us`` i; ``asn accuracy_radius_km`` n or i; ``as_org isp country region city`` n or s;
-``flags datasets`` l of s. redaction: ``rule`` s; ``purged_at_us`` i; ``entries`` l of r
-(redacted_entry). extension_info: ``m`` d of i; ``v``
-n or b; ``p reqq metadata_size`` n or i; ``yourip`` n or s. block_proof: ``piece begin length`` i;
-``sha256`` b. redacted_entry: ``node kind`` s; ``index`` i; ``record_hash`` b.
+**Schema.** Which tags each field may carry in the newest version; a decoder must reject anything else.
+(Written at import from the ``tags`` of :mod:`swarmscope.evidence.declarations` by
+:mod:`swarmscope.evidence.canonical_layout`; read it with ``help(swarmscope.evidence.canonical)``.)
+@SCHEMA@
+
+**Versions.** ``version`` is the format version the record was sealed under: a record is written in the
+newest version of its type (below), and a record sealed under an older one keeps its bytes forever. A
+version adds fields and never changes or removes one; a record of version N carries exactly the fields
+added in versions 1 to N (nested records too), the others hold the value given below. A decoder accepts
+every version from 1 to the newest of the type and rejects any other. @VERSIONS@
 
 **Canonicity.** Exactly one byte string encodes a record: a decoder re-encodes what it decoded and
 rejects the input unless the bytes are identical (this rejects unsorted keys, float spellings other
@@ -72,19 +66,22 @@ Source: BEP 3 ("bencoding"); README "Sealed ledger".
 
 from __future__ import annotations
 
+from dataclasses import replace
+from textwrap import fill
 from typing import Any
 
 from swarmscope.errors import DecodeError
 from swarmscope.evidence.canonical_decode import (
     FORMAT,
-    VERSION,
     envelope_of,
     float_text,
-    record_of,
+    newest_version,
+    pinned_record_of,
     value_from_bencode,
 )
-from swarmscope.evidence.declarations import EVIDENCE_SPECS, SPECS
-from swarmscope.evidence.record_spec import RecordSpec
+from swarmscope.evidence.canonical_layout import schema_text, versions_text
+from swarmscope.evidence.declarations import EVIDENCE_SPECS, LATEST, NESTED_SPECS, SPECS, VERSION
+from swarmscope.evidence.record_spec import VERSION_ATTRIBUTE, RecordSpec
 from swarmscope.evidence.records import (
     Attribution,
     ClockSample,
@@ -115,12 +112,13 @@ def record_kind(record: EvidenceRecord) -> str:
     return _NAMES[type(record)].decode("ascii")
 
 
-def value_to_bencode(value: Any) -> list[Any]:
+def value_to_bencode(value: Any, version: int | None = None) -> list[Any]:
     """Encode one Python value as a *tagged value* (see the module docstring for the tags).
 
     Args:
         value: None, bool, int, float, str, bytes, a tuple of those, a dict with str keys, or an
-            :class:`ExtensionInfo`.
+            :class:`ExtensionInfo`. version: the format version of the enclosing record (which fields a
+            nested record carries); None: the newest.
 
     Returns:
         A list ready for :func:`swarmscope.wire.bencode.encode`.
@@ -146,11 +144,12 @@ def value_to_bencode(value: Any) -> list[Any]:
     if isinstance(value, str):
         return [b"s", value.encode("utf-8")]
     if isinstance(value, tuple):
-        return [b"l", [value_to_bencode(item) for item in value]]
+        return [b"l", [value_to_bencode(item, version) for item in value]]
     if isinstance(value, dict):
-        return [b"d", {_key(key): value_to_bencode(item) for key, item in value.items()}]
+        return [b"d", {_key(key): value_to_bencode(item, version) for key, item in value.items()}]
     if type(value) in _NAMES:
-        return [b"r", _NAMES[type(value)], _record_fields(value)]
+        nested = _record_fields(value) if version is None else _nested_fields(value, version)
+        return [b"r", _NAMES[type(value)], nested]
     raise TypeError(f"canonical: cannot encode a {type(value).__name__}")
 
 
@@ -166,15 +165,35 @@ _NONE = [b"n"]  # shared: the bencode encoder never mutates its input
 Plan = tuple[tuple[str, bytes, bool], ...]
 
 
-def field_plan(spec: RecordSpec) -> Plan:
-    """(attribute, key bytes, is-a-float-field) per field of a declaration, in field order."""
-    return tuple((f.name, f.name.encode("ascii"), f.is_float) for f in spec.fields)
+def field_plan(spec: RecordSpec, version: int = VERSION) -> Plan:
+    """(attribute, key bytes, is-a-float-field) per field a record of format ``version`` carries."""
+    return tuple((f.name, f.name.encode("ascii"), f.is_float) for f in spec.fields_at(version))
 
 
 _PLANS: dict[type[Any], Plan] = {cls: field_plan(spec) for cls, spec in SPECS.items()}
 
 
-def _record_fields(record: Any, plan: Plan | None = None) -> dict[bytes, Any]:
+def _check_before(record: Any, spec: RecordSpec, version: int) -> None:
+    """Raise ``ValueError`` unless every field added after ``version`` holds its ``before`` value: a
+    record sealed under ``version`` has no place for anything else (its bytes must stay its sealed ones)."""
+    for f in spec.fields:
+        if f.since > version and getattr(record, f.name) != f.before:
+            raise ValueError(
+                f"canonical: {spec.kind}.{f.name} was added in version {f.since}; "
+                f"a version {version} record holds {f.before!r}"
+            )
+
+
+def _nested_fields(record: Any, version: int) -> dict[bytes, Any]:
+    """The ``fields`` dict of a nested record inside a record of format ``version``."""
+    if version >= LATEST[type(record)]:
+        return _record_fields(record, None, version)
+    spec = SPECS[type(record)]
+    _check_before(record, spec, version)
+    return _record_fields(record, field_plan(spec, version), version)
+
+
+def _record_fields(record: Any, plan: Plan | None = None, version: int | None = None) -> dict[bytes, Any]:
     """Every field of a record as ``{name: tagged value}``, coerced to the schema's type.
 
     The common scalar types take a fast path (exact ``type`` checks); anything else goes through
@@ -197,31 +216,37 @@ def _record_fields(record: Any, plan: Plan | None = None) -> dict[bytes, Any]:
         elif is_float and isinstance(value, int) and not isinstance(value, bool):
             out[key] = value_to_bencode(float(value))  # a float field given an int (``completion=1``)
         else:
-            out[key] = value_to_bencode(value)
+            out[key] = value_to_bencode(value, version)
     return out
 
 
 def canonical_bytes(record: EvidenceRecord) -> bytes:
-    """The canonical bytes of an evidence record (format version 1, described in the module docstring).
+    """The canonical bytes of an evidence record (the format in the module docstring), in the format
+    version it was sealed under (``record.version``; None: the newest of its type).
 
     Args:
-        record: an :class:`Observation`, :class:`Sighting`, :class:`ClockSample` or :class:`RunStarted`.
+        record: an :class:`Observation`, :class:`Sighting`, :class:`ClockSample`, :class:`RunStarted`,
+            :class:`Attribution` or :class:`Redaction`.
 
     Returns:
         The bencoded envelope; equal records give equal bytes.
 
     Raises:
         TypeError: not a record, or a field holds an unsupported type. ValueError: see
-            :func:`value_to_bencode`.
+            :func:`value_to_bencode`; a ``version`` the type does not have before its newest, or a field
+            added after that version holding anything but its declared ``before`` value.
 
     Source: README "Sealed ledger" (canonical bytes for every evidence record); BEP 3 ("bencoding").
     """
-    if type(record) not in EVIDENCE_TYPES:
-        raise TypeError(f"canonical: not an evidence record: {type(record).__name__}")
+    cls = type(record)
+    if cls not in EVIDENCE_TYPES:
+        raise TypeError(f"canonical: not an evidence record: {cls.__name__}")
+    if record.version is not None:
+        return encode_record(SPECS[cls], record)
     envelope = {
         b"format": FORMAT,
-        b"version": VERSION,
-        b"type": _NAMES[type(record)],
+        b"version": LATEST[cls],
+        b"type": _NAMES[cls],
         b"fields": _record_fields(record),
     }
     return encode(envelope)
@@ -233,20 +258,61 @@ def encode_record(spec: RecordSpec, record: Any) -> bytes:
     :mod:`swarmscope.evidence.declarations` too. Raises as :func:`canonical_bytes`."""
     if type(record) is not spec.cls:
         raise TypeError(f"canonical: not a {spec.cls.__name__}: {type(record).__name__}")
-    fields_ = _record_fields(record, field_plan(spec))
+    latest = newest_version(spec)
+    version = getattr(record, VERSION_ATTRIBUTE, None)
+    if version is None:
+        version = latest
+    elif type(version) is not int or not 1 <= version < latest:
+        raise ValueError(
+            f"canonical: {spec.kind} has no older version {version!r} (newest {latest}: version None)"
+        )
+    _check_before(record, spec, version)
+    fields_ = _record_fields(record, field_plan(spec, version), version)
     return encode(
-        {b"format": FORMAT, b"version": VERSION, b"type": spec.kind.encode("ascii"), b"fields": fields_}
+        {b"format": FORMAT, b"version": version, b"type": spec.kind.encode("ascii"), b"fields": fields_}
     )
+
+
+def as_version(spec: RecordSpec, record: Any, version: int | None) -> Any:
+    """``record`` (of declaration ``spec``) as a record sealed under format ``version`` holds it: every
+    field added after ``version`` (nested records' too) set to its declared ``before``, and ``version``
+    pinned; None or the newest version gives ``record`` unchanged. What a record this code derives anew
+    (a capture replayed by ``swarmscope verify``) is compared as, against one sealed before an upgrade
+    that added a field. Raises ``ValueError``: a version below 1."""
+    if version is None or version >= newest_version(spec):
+        return record
+    if version < 1:
+        raise ValueError(f"canonical: no format version {version}")
+    return replace(_projected(spec, record, version), **{VERSION_ATTRIBUTE: version})
+
+
+def _projected(spec: RecordSpec, record: Any, version: int) -> Any:
+    changes = {
+        f.name: f.before if f.since > version else _value_at(getattr(record, f.name), version)
+        for f in spec.fields
+    }
+    return replace(record, **changes)
+
+
+def _value_at(value: Any, version: int) -> Any:
+    if type(value) in _NAMES and version < LATEST[type(value)]:
+        return _projected(SPECS[type(value)], value, version)
+    if isinstance(value, tuple):
+        return tuple(_value_at(item, version) for item in value)
+    if isinstance(value, dict):
+        return {key: _value_at(item, version) for key, item in value.items()}
+    return value
 
 
 def record_from_canonical(data: bytes) -> EvidenceRecord:
     """Decode canonical bytes back into the record (the exact inverse of :func:`canonical_bytes`).
 
     Args:
-        data: canonical bytes, version 1.
+        data: canonical bytes, any format version from 1 to the newest of their record type.
 
     Returns:
-        The :class:`Observation`, :class:`Sighting`, :class:`ClockSample` or :class:`RunStarted`.
+        The record, its ``version`` set when older than the newest of its type (fields added since hold
+        their declared ``before`` values).
 
     Raises:
         DecodeError: malformed bencode, an unknown format/version/type, a field missing, unknown or
@@ -254,10 +320,11 @@ def record_from_canonical(data: bytes) -> EvidenceRecord:
 
     Source: README "Sealed ledger"; BEP 3 ("bencoding").
     """
-    kind, raw_fields = envelope_of(data)
+    kind, version, raw_fields = envelope_of(data)
     if kind not in _TOP_LEVEL:
         raise DecodeError(f"canonical: unknown record type {str(kind)[:40]}")
-    record: EvidenceRecord = record_of(SPECS[_RECORDS[kind]], raw_fields, kind.decode("ascii"))
+    spec = SPECS[_RECORDS[kind]]
+    record: EvidenceRecord = pinned_record_of(spec, version, raw_fields, kind.decode("ascii"))
     if canonical_bytes(record) != data:
         raise DecodeError("canonical: bytes are not in canonical form (key order, float spelling)")
     return record
@@ -269,20 +336,28 @@ def decode_record(spec: RecordSpec, data: bytes) -> Any:
     Raises:
         DecodeError: as :func:`record_from_canonical`, or a ``type`` other than ``spec.kind``.
     """
-    kind, raw_fields = envelope_of(data)
+    kind, version, raw_fields = envelope_of(data)
     if kind != spec.kind.encode("ascii"):
         raise DecodeError(f"canonical: record type {str(kind)[:40]} is not {spec.kind}")
-    record = record_of(spec, raw_fields, spec.kind)
+    record = pinned_record_of(spec, version, raw_fields, spec.kind)
     if encode_record(spec, record) != data:
         raise DecodeError("canonical: bytes are not in canonical form (key order, float spelling)")
     return record
 
+
+_LATEST_BY_KIND = {spec.kind: LATEST[spec.cls] for spec in EVIDENCE_SPECS}
+__doc__ = (
+    (__doc__ or "")
+    .replace("@SCHEMA@", fill(schema_text(EVIDENCE_SPECS + NESTED_SPECS), 108))
+    .replace("@VERSIONS@", versions_text(EVIDENCE_SPECS, _LATEST_BY_KIND))
+)
 
 __all__ = [
     "EVIDENCE_TYPES",
     "FORMAT",
     "VERSION",
     "EvidenceRecord",
+    "as_version",
     "canonical_bytes",
     "decode_record",
     "encode_record",

@@ -1,21 +1,23 @@
 """Decoding canonical bytes (the format of :mod:`swarmscope.evidence.canonical`): tagged values checked
 against the declared tags of each field (:mod:`swarmscope.evidence.declarations`), envelopes checked for
-format and version. Every malformed input raises :class:`~swarmscope.errors.DecodeError`, never another
+format and version. A record sealed under an older format version decodes with the declared ``before``
+value for every field added since, and its ``version`` set to that version (None for the newest of its
+type). Every malformed input raises :class:`~swarmscope.errors.DecodeError`, never another
 exception. Source: BEP 3 ("bencoding").
 """
 
 from __future__ import annotations
 
 import enum
+from dataclasses import replace
 from typing import Any
 
 from swarmscope.errors import DecodeError
-from swarmscope.evidence.declarations import SPECS
-from swarmscope.evidence.record_spec import RecordSpec
+from swarmscope.evidence.declarations import LATEST, SPECS, VERSION, latest_version
+from swarmscope.evidence.record_spec import VERSION_ATTRIBUTE, RecordSpec
 from swarmscope.wire.bencode import decode
 
 FORMAT = b"swarmscope-evidence"
-VERSION = 1
 # type name -> declaration, for every declared record type (nested ones included).
 KINDS: dict[bytes, RecordSpec] = {spec.kind.encode("ascii"): spec for spec in SPECS.values()}
 
@@ -78,13 +80,14 @@ def _scalar(tag: bytes, rest: list[Any], where: str) -> Any:
     return _text(_payload(rest, bytes, where), where)
 
 
-def value_from_bencode(obj: Any, allowed: tuple[str, ...], where: str) -> Any:
+def value_from_bencode(obj: Any, allowed: tuple[str, ...], where: str, version: int = VERSION) -> Any:
     """Decode a tagged value whose tag must be one of ``allowed`` (schema notation of this module).
 
     Args:
         obj: the decoded bencode list. allowed: the accepted tags, e.g. ``("n", "s")``; ``"l:i"`` a tuple of
             ints, ``"d:i|s"`` a dict of ints or texts, ``"r:extension_info"`` that nested record.
-        where: the field path, for error messages.
+        where: the field path, for error messages. version: the format version of the enclosing record
+            (which fields a nested record carries).
 
     Returns:
         The Python value.
@@ -102,37 +105,56 @@ def value_from_bencode(obj: Any, allowed: tuple[str, ...], where: str) -> Any:
     inner_allowed = tuple(inner.split("|"))
     if kind == "l":
         items = _payload(rest, list, where)
-        return tuple(value_from_bencode(item, inner_allowed, f"{where}[{n}]") for n, item in enumerate(items))
+        return tuple(
+            value_from_bencode(item, inner_allowed, f"{where}[{n}]", version) for n, item in enumerate(items)
+        )
     if kind == "d":
         mapping = _payload(rest, dict, where)
         return {
-            _text(key, f"{where} key"): value_from_bencode(item, inner_allowed, f"{where}.{key[:40]!r}")
+            _text(key, f"{where} key"): value_from_bencode(
+                item, inner_allowed, f"{where}.{key[:40]!r}", version
+            )
             for key, item in mapping.items()
         }
     if kind == "r":
         if len(rest) != 2 or rest[0] != inner.encode("ascii"):
             raise DecodeError(f"canonical: {where}: expected a {inner} record")
-        return record_of(KINDS[rest[0]], rest[1], where)
+        return record_of(KINDS[rest[0]], rest[1], where, version)
     return _scalar(tag, rest, where)
 
 
-def record_of(spec: RecordSpec, raw_fields: Any, where: str) -> Any:
-    """Build a record of ``spec`` from its ``fields`` dict, checking every field against the declaration."""
+def record_of(spec: RecordSpec, raw_fields: Any, where: str, version: int) -> Any:
+    """Build a record of ``spec`` sealed under format ``version`` from its ``fields`` dict, checking every
+    field it carries against the declaration; a field added after ``version`` takes its ``before``."""
     if not isinstance(raw_fields, dict):
         raise DecodeError(f"canonical: {where}: fields is not a dict")
-    expected = {f.name.encode("ascii") for f in spec.fields}
+    carried = spec.fields_at(version)
+    expected = {f.name.encode("ascii") for f in carried}
     if set(raw_fields) != expected:
         missing = sorted(expected - set(raw_fields))
         extra = sorted(set(raw_fields) - expected)
         raise DecodeError(f"canonical: {where}: missing fields {missing[:5]}, unknown fields {extra[:5]}")
-    values = {
-        f.name: value_from_bencode(raw_fields[f.name.encode("ascii")], f.tags, f"{where}.{f.name}")
-        for f in spec.fields
-    }
-    for f in spec.fields:
-        if f.choices is not None:
-            values[f.name] = _choice(f.choices, values[f.name], f"{where}.{f.name}")
+    values = {f.name: f.before for f in spec.fields if f.since > version}
+    for f in carried:
+        value = value_from_bencode(raw_fields[f.name.encode("ascii")], f.tags, f"{where}.{f.name}", version)
+        values[f.name] = value if f.choices is None else _choice(f.choices, value, f"{where}.{f.name}")
     return spec.cls(**values)
+
+
+def pinned_record_of(spec: RecordSpec, version: Any, raw_fields: Any, where: str) -> Any:
+    """The top-level record of ``spec`` an envelope of ``version`` holds, its ``version`` attribute None
+    when that is the newest of its type. Raises ``DecodeError``: a version this software does not know
+    for the type (a later one, or one the type never had), or a field as :func:`record_of`."""
+    latest = newest_version(spec)
+    if type(version) is not int or not 1 <= version <= latest:
+        raise DecodeError(
+            f"canonical: unsupported version {str(version)[:20]} of {where} "
+            f"(this software reads 1 to {latest})"
+        )
+    record = record_of(spec, raw_fields, where, version)
+    if version < latest:
+        record = replace(record, **{VERSION_ATTRIBUTE: version})
+    return record
 
 
 def _choice(choices: type[enum.Enum], value: Any, where: str) -> Any:
@@ -144,13 +166,17 @@ def _choice(choices: type[enum.Enum], value: Any, where: str) -> Any:
         raise DecodeError(f"canonical: {where}: unknown {name} {str(value)[:40]}") from None
 
 
-def envelope_of(data: bytes) -> tuple[Any, Any]:
-    """(type, fields) of a version 1 envelope, its format and version checked."""
+def newest_version(spec: RecordSpec) -> int:
+    """:func:`~swarmscope.evidence.declarations.latest_version` of ``spec``, looked up for a declared one."""
+    return LATEST[spec.cls] if SPECS.get(spec.cls) is spec else latest_version(spec)
+
+
+def envelope_of(data: bytes) -> tuple[Any, Any, Any]:
+    """(type, version, fields) of an envelope, its format checked (the version is checked per type by
+    :func:`pinned_record_of`)."""
     envelope = decode(data)
     if not isinstance(envelope, dict) or set(envelope) != {b"format", b"version", b"type", b"fields"}:
         raise DecodeError("canonical: envelope must be a dict with format, version, type, fields")
     if envelope[b"format"] != FORMAT:
         raise DecodeError("canonical: format is not swarmscope-evidence")
-    if envelope[b"version"] != VERSION or isinstance(envelope[b"version"], bool):
-        raise DecodeError(f"canonical: unsupported version {str(envelope[b'version'])[:20]}")
-    return envelope[b"type"], envelope[b"fields"]
+    return envelope[b"type"], envelope[b"version"], envelope[b"fields"]

@@ -1,20 +1,27 @@
 """One declaration per record type: canonical tags, database columns, conversions, views.
 
-Adding a field to a record is one edit here (plus the dataclass attribute in
-:mod:`swarmscope.evidence.records` and an Alembic migration adding its column): the canonical bytes, the
-row builder and reader, the table's columns and the bundle views all follow from this table
-(:mod:`swarmscope.evidence.record_spec` says what each entry means). ``tests/evidence/test_declarations.py``
-walks every declaration against the SQLAlchemy schema and against the byte layout documented in
-:mod:`swarmscope.evidence.canonical`.
+Adding a field to a record is one line here (plus the dataclass attribute in
+:mod:`swarmscope.evidence.records`, which mypy and every caller need to see, and an Alembic migration
+adding its column): the canonical bytes and their documented layout, the row builder and reader, the
+table's columns and the bundle views all follow from this table (:mod:`swarmscope.evidence.record_spec`
+says what each entry means). ``tests/store/test_record_declarations.py`` walks every declaration against
+the SQLAlchemy schema and against the byte layout documented in :mod:`swarmscope.evidence.canonical`;
+``tests/store/test_record_versions.py`` performs the whole procedure on a throwaway version 2 field.
 
-A new field of a sealed record changes the canonical bytes of every record of that type, so it needs a
-new canonical format version; the order of ``fields`` must stay the dataclass attribute order.
+A field added to a record that is already sealed somewhere declares ``since=N`` (N = the newest version
+of :func:`latest_version` over all types, plus one) and ``before=`` the value older records hold for it
+(None, ``()``): records sealed before keep their bytes and hashes (they decode with ``version`` set to
+their old version and re-encode byte-exact), new ones are written in version N. The record's table then
+also holds a ``version`` column (the migration adds it, ``NOT NULL`` with server default 1, along with the
+field's own column(s), nullable or with a server default: older rows have no value for them). The order
+of ``fields`` must stay the dataclass attribute order.
 """
 
 from __future__ import annotations
 
 from swarmscope.evidence import row_codecs as rc
 from swarmscope.evidence.record_spec import Column, RecordSpec, field
+from swarmscope.evidence.record_spec import latest_version as _latest
 from swarmscope.evidence.records import (
     Attribution,
     BlockProof,
@@ -202,3 +209,15 @@ EVIDENCE_SPECS: tuple[RecordSpec, ...] = (
 )  # fmt: skip
 NESTED_SPECS: tuple[RecordSpec, ...] = (EXTENSION_INFO, BLOCK_PROOF, REDACTED_ENTRY)
 SPECS: dict[type[object], RecordSpec] = {spec.cls: spec for spec in EVIDENCE_SPECS + NESTED_SPECS}
+NESTED: dict[str, RecordSpec] = {spec.kind: spec for spec in NESTED_SPECS}
+
+
+def latest_version(spec: RecordSpec) -> int:
+    """The newest canonical format version of ``spec``'s record type (its nested records included): the
+    version new records of that type are written in."""
+    return _latest(spec, NESTED)
+
+
+# The newest canonical format version of any record type: a decoder reads versions 1 to VERSION.
+VERSION = max(latest_version(spec) for spec in EVIDENCE_SPECS)
+LATEST: dict[type[object], int] = {cls: latest_version(spec) for cls, spec in SPECS.items()}

@@ -12,7 +12,14 @@ says, once:
   label for the tier, several columns for the BEP 10 handshake), or None when the value is stored as is;
 - ``time``: a UTC microsecond instant, which the bundle views also render in ISO 8601 under the name
   without ``_us`` (``started_us`` → ``started``); durations such as ``offset_us`` are not times;
-- ``choices``: an enum the canonical integer must name (the tier).
+- ``choices``: an enum the canonical integer must name (the tier);
+- ``since`` / ``before``: the canonical format version the field was added in (1: there from the start)
+  and the value a record sealed under an older version holds for it (None, ``()``, 0): such a record's
+  bytes carry no key for it, its row no value (module :mod:`swarmscope.evidence.canonical`, "Versions").
+
+A top-level record type also has a ``version`` attribute (keyword only, not a declared field): None for a
+record written by this code, in the newest version of its type (:func:`latest_version`), or the older
+version it was sealed under, so that it re-encodes to exactly its sealed bytes.
 
 From the spec come the canonical field plan (:mod:`swarmscope.evidence.canonical`), the row builder and
 reader (:mod:`swarmscope.store.ledger.record_rows`), and the bundle's JSONL/CSV views
@@ -23,10 +30,12 @@ so a field added to the record but not to its declaration fails at import.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
+# The attribute of a top-level record naming the format version it was sealed under (None: the newest).
+VERSION_ATTRIBUTE = "version"
 # Portable column kinds (the SQLAlchemy type each maps to lives in the store).
 COLUMN_KINDS = ("text", "int", "bigint", "bytes", "float", "bool", "json")
 
@@ -55,6 +64,13 @@ class FieldSpec:
     from_row: Callable[..., Any] | None = None
     time: bool = False
     choices: type[enum.Enum] | None = None
+    since: int = 1
+    before: Any = None
+
+    @property
+    def nested_kinds(self) -> tuple[str, ...]:
+        """The record types this field may hold (``"r:extension_info"``, ``"l:r:block_proof"``)."""
+        return tuple(tag.split("r:", 1)[1] for tag in self.tags if tag.startswith(("r:", "l:r:")))
 
     @property
     def is_float(self) -> bool:
@@ -77,15 +93,20 @@ def field(
     time: bool = False,
     choices: type[enum.Enum] | None = None,
     columns: tuple[Column, ...] | None = None,
+    since: int = 1,
+    before: Any = None,
 ) -> FieldSpec:
     """A :class:`FieldSpec` stored in one column named like the field (NULL allowed when ``n`` is a tag),
-    or in the explicit ``columns``; ``kind`` None: no column (a record only nested in others)."""
+    or in the explicit ``columns``; ``kind`` None: no column (a record only nested in others). ``since``:
+    the format version that added it; ``before``: its value in records sealed under an older version."""
     if columns is None:
         columns = () if kind is None else (Column(name, kind, "n" in tags),)
     for column in columns:
         if column.kind not in COLUMN_KINDS:
             raise ValueError(f"{name}: unknown column kind {column.kind!r}")
-    return FieldSpec(name, tags, columns, to_row, from_row, time, choices)
+    if since < 1:
+        raise ValueError(f"{name}: format versions start at 1, not {since}")
+    return FieldSpec(name, tags, columns, to_row, from_row, time, choices, since, before)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +130,7 @@ class RecordSpec:
     csv: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        names = tuple(f.name for f in fields(self.cls))
+        names = tuple(f.name for f in fields(self.cls) if f.name != VERSION_ATTRIBUTE)
         declared = tuple(f.name for f in self.fields)
         if names != declared:
             raise TypeError(
@@ -128,9 +149,23 @@ class RecordSpec:
         """``{field name: allowed canonical tags}`` in field order."""
         return {f.name: f.tags for f in self.fields}
 
+    def fields_at(self, version: int) -> tuple[FieldSpec, ...]:
+        """The fields a record sealed under format ``version`` carries (``since`` <= ``version``)."""
+        return tuple(f for f in self.fields if f.since <= version)
+
     def field(self, name: str) -> FieldSpec:
         """The field called ``name``. Raises ``KeyError``."""
         for spec in self.fields:
             if spec.name == name:
                 return spec
         raise KeyError(name)
+
+
+def latest_version(spec: RecordSpec, nested: Mapping[str, RecordSpec]) -> int:
+    """The newest canonical format version of a record type: the latest ``since`` among its fields and
+    the fields of every record type it may hold (looked up by kind in ``nested``). Raises ``KeyError``
+    for a nested kind ``nested`` does not hold."""
+    out = 1
+    for item in spec.fields:
+        out = max(out, item.since, *(latest_version(nested[kind], nested) for kind in item.nested_kinds))
+    return out

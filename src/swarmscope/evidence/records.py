@@ -7,6 +7,10 @@ Motivation for the fields: a peer that a tracker merely *lists* is no evidence (
 Washington study had printers "accused" on tracker listings alone), and a single instant with no data
 transferred was rejected by German courts; so every record carries the tier reached, the interval and the
 bytes actually received and hash-checked from that peer.
+
+Each top-level record has a keyword-only ``version``: None for a record this code makes (written in the
+newest canonical format version of its type), or the older format version it was sealed under when it
+was read back from canonical bytes or a row (:mod:`swarmscope.evidence.record_spec`).
 """
 
 from __future__ import annotations
@@ -93,6 +97,7 @@ class Sighting:
     detail: str
     seen_at_us: int
     peer_id: bytes | None = None
+    version: int | None = field(default=None, kw_only=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +160,7 @@ class ClockSample:
     stratum: int | None = None
     leap: int | None = None
     error: str | None = None
+    version: int | None = field(default=None, kw_only=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +180,7 @@ class RunStarted:
     software_version: str
     software_commit: str | None
     settings_json: str
+    version: int | None = field(default=None, kw_only=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,6 +209,7 @@ class Attribution:
     accuracy_radius_km: int | None = None
     flags: tuple[str, ...] = ()
     datasets: tuple[str, ...] = ()
+    version: int | None = field(default=None, kw_only=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,6 +246,7 @@ class Redaction:
     rule: str
     purged_at_us: int
     entries: tuple[RedactedEntry, ...] = ()
+    version: int | None = field(default=None, kw_only=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -298,6 +307,7 @@ class Observation:
     verified_blocks: tuple[BlockProof, ...] = ()
     failed_blocks: tuple[BlockProof, ...] = ()
     capture_sha256: bytes | None = None
+    version: int | None = field(default=None, kw_only=True)
 
 
 def us_to_datetime(us: int) -> datetime:

@@ -33,6 +33,7 @@ from typing import Any
 import ntplib
 
 from swarmscope.errors import InputError
+from swarmscope.evidence.declarations import CLOCK_SAMPLE
 from swarmscope.evidence.records import ClockSample
 from swarmscope.net.clock import Clock
 
@@ -299,7 +300,7 @@ class ClockWatch:
         replies = [s for s in self._latest if s.offset_us is not None]
         chosen = max(replies, key=lambda s: abs(s.offset_us or 0)) if replies else self._latest[0]
         return {
-            **dataclasses.asdict(chosen),
+            **{f.name: getattr(chosen, f.name) for f in CLOCK_SAMPLE.fields},  # not its ``version``
             "round_servers": len(self._latest),
             "round_replies": len(replies),
         }

@@ -197,9 +197,11 @@ def _line(obj: Mapping[str, Any]) -> bytes:
 def record_view(record: Any, spec: RecordSpec | None = None) -> dict[str, Any]:
     """The JSON view of a record: every field of its declaration (``spec``, default the declared one of
     its type) through :func:`jsonable`, each time field also in ISO 8601 under its view name
-    (``started_us`` → ``started``)."""
-    out: dict[str, Any] = jsonable(record)
-    for declared in (spec or SPECS[type(record)]).fields:
+    (``started_us`` → ``started``). The record's ``version`` attribute is not a field: the view of a
+    record sealed under an older format version shows every later field with its declared ``before``."""
+    declared_fields = (spec or SPECS[type(record)]).fields
+    out: dict[str, Any] = {f.name: jsonable(getattr(record, f.name)) for f in declared_fields}
+    for declared in declared_fields:
         if declared.time:
             out[declared.view_time_name] = iso(getattr(record, declared.name))
     return out

@@ -24,8 +24,9 @@ from swarmscope.evidence.bundle.clock import check_clock
 from swarmscope.evidence.bundle.context import CheckResult, Context, count_problems
 from swarmscope.evidence.bundle.exhibits import ExhibitInput, Indexed, exhibit_segments, iso
 from swarmscope.evidence.bundle.methodology import VERSION, VERSIONS, methodology_files
-from swarmscope.evidence.canonical import canonical_bytes
+from swarmscope.evidence.canonical import as_version, canonical_bytes
 from swarmscope.evidence.capture.recording import replay
+from swarmscope.evidence.declarations import OBSERVATION
 from swarmscope.evidence.probe.pieces import MetainfoPieces
 from swarmscope.evidence.records import BlockProof, Observation
 from swarmscope.evidence.seal import SealedBatch, batch_bytes
@@ -100,7 +101,8 @@ def _replay_one(ctx: Context, item: Indexed, o: Observation, pieces: MetainfoPie
         )
         return False
     try:
-        replayed = replay(data, pieces, _blob_reader(ctx, item))
+        # compared in the format version the observation was sealed under (a field added since is not in it)
+        replayed = as_version(OBSERVATION, replay(data, pieces, _blob_reader(ctx, item)), o.version)
     except (SwarmscopeError, ValueError) as exc:
         ctx.problem("capture replay", path, f"replay failed: {exc}", item.index)
         return False

@@ -6,6 +6,12 @@ then each field's column(s), then the ledger link ``(ledger_node, ledger_index)`
 monitor's hot path (50,000 observations per batch), so each plan is made once at import: one
 ``operator.attrgetter`` fetches every field in C, and only the fields with a conversion (JSON lists, the
 tier label, the BEP 10 handshake's three columns) run Python code; nothing is looked up per call.
+
+A record type with fields added after format version 1 (``since`` > 1, its nested records included) also
+stores the format version each row was sealed under, in a ``version`` column after its fields (rows from
+before the migration that added it hold the server default 1): the reader gives a row of an older version
+the declared ``before`` of every later field and sets the record's ``version``, so the row rebuilds the
+exact record, and its exact canonical bytes.
 """
 
 from __future__ import annotations
@@ -16,8 +22,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from swarmscope.evidence.canonical_decode import newest_version
 from swarmscope.evidence.declarations import EVIDENCE_SPECS
-from swarmscope.evidence.record_spec import RecordSpec
+from swarmscope.evidence.record_spec import VERSION_ATTRIBUTE, Column, RecordSpec
 
 # (node_key.id, ledger index) of the chain entry sealing a row; (None, None) only for pre-ledger rows.
 LedgerLink = tuple[int, int] | tuple[None, None]
@@ -35,6 +42,13 @@ SQL_TYPES: dict[str, type[sa.types.TypeEngine[Any]]] = {
     "json": sa.JSON,
 }
 LEDGER_COLUMNS = ("ledger_node", "ledger_index")
+# The format version column of a record type with more than one version (module docstring).
+VERSION_COLUMN = Column(VERSION_ATTRIBUTE, "int", False)
+
+
+def stored_columns(spec: RecordSpec) -> tuple[Column, ...]:
+    """The columns of a record's row after ``run_id``: its fields', then ``version`` when it has several."""
+    return (*spec.columns, VERSION_COLUMN) if newest_version(spec) > 1 else spec.columns
 
 
 def record_columns(
@@ -46,7 +60,7 @@ def record_columns(
     JSON column stores None as SQL NULL, not JSON ``null``) and nullability. ``args`` / ``options`` add
     positional arguments (a ``ForeignKey``) / keyword arguments (``index``, ``server_default``) by name."""
     out: list[sa.Column[Any]] = []
-    for column in spec.columns:
+    for column in stored_columns(spec):
         kind: Any = SQL_TYPES[column.kind]
         if column.kind == "json" and column.nullable:
             kind = sa.JSON(none_as_null=True)
@@ -59,7 +73,7 @@ def record_columns(
 def row_columns(spec: RecordSpec) -> tuple[str, ...]:
     """The column names of a record's row, in row order (what :func:`row_builder` fills)."""
     head = ("run_id",) if spec.run_column else ()
-    return (*head, *(c.name for c in spec.columns), *LEDGER_COLUMNS)
+    return (*head, *(c.name for c in stored_columns(spec)), *LEDGER_COLUMNS)
 
 
 def _getter(names: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]]:
@@ -71,10 +85,14 @@ def _getter(names: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]]:
 
 def row_builder(spec: RecordSpec) -> RowBuilder:
     """``build(run_id, record, link)`` → the row tuple of one record of ``spec`` (module docstring)."""
-    fetch = _getter(tuple(f.name for f in spec.fields))
+    latest = newest_version(spec)
+    names = tuple(f.name for f in spec.fields) + ((VERSION_ATTRIBUTE,) if latest > 1 else ())
+    fetch = _getter(names)
     first = 1 if spec.run_column else 0  # row position of the first field
     converted = [(first + i, f, f.to_row) for i, f in enumerate(spec.fields) if f.to_row is not None]
     single = tuple((i, to_row) for i, f, to_row in converted if len(f.columns) == 1)
+    if latest > 1:  # the version value sits after every field's value, before the spreading
+        single += ((first + len(spec.fields), lambda version: latest if version is None else version),)
     # Several columns from one field: spliced from the right so earlier positions stay put.
     spread = tuple((i, to_row) for i, f, to_row in reversed(converted) if len(f.columns) > 1)
 
@@ -94,12 +112,33 @@ def row_reader(spec: RecordSpec) -> RowReader:
     """``read(row)`` → the record a :func:`row_builder` row stored (an exact round trip)."""
     plan = tuple((tuple(c.name for c in f.columns), f.from_row or (lambda value: value)) for f in spec.fields)
     make = spec.cls
+    latest = newest_version(spec)
+    if latest > 1:
+        return _versioned_reader(spec, plan, latest)
 
     def read(row: sa.Row[Any]) -> Any:
         m = row._mapping
         return make(*[convert(*[m[name] for name in names]) for names, convert in plan])
 
     read.__doc__ = f"Rebuild the {spec.cls.__name__} that its ``{spec.table}`` row stored."
+    return read
+
+
+def _versioned_reader(spec: RecordSpec, plan: tuple[tuple[Any, Any], ...], latest: int) -> RowReader:
+    """:func:`row_reader` of a record type with several format versions (module docstring)."""
+    pairs = zip(spec.fields, plan, strict=True)
+    steps = tuple((f.name, f.since, f.before, names, convert) for f, (names, convert) in pairs)
+
+    def read(row: sa.Row[Any]) -> Any:
+        m = row._mapping
+        version = m[VERSION_ATTRIBUTE]
+        values = {
+            name: before if since > version else convert(*[m[column] for column in names])
+            for name, since, before, names, convert in steps
+        }
+        return spec.cls(**values, **{VERSION_ATTRIBUTE: None if version == latest else version})
+
+    read.__doc__ = f"Rebuild the {spec.cls.__name__} that its ``{spec.table}`` row stored, in its version."
     return read
 
 
