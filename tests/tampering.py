@@ -32,10 +32,10 @@ def tamper(store: Store, tables: Sequence[str], *statements: str) -> None:
             conn.exec_driver_sql(statement)
 
 
-def tamper_file(store: Store, *statements: str) -> None:
-    """Drop every trigger of the store's SQLite file and run ``statements``, through a connection of its
-    own (``sqlite3``, not the store's engine)."""
-    path = store.engine.url.database
+def tamper_file(db: Store | str | Path, *statements: str) -> None:
+    """Drop every trigger of the SQLite file ``db`` (a store's, or a path) and run ``statements`` through a
+    connection of its own (``sqlite3``, not a store's engine)."""
+    path = db.engine.url.database if isinstance(db, Store) else str(db)
     assert path is not None
     with sqlite3.connect(path) as raw:
         for (name,) in raw.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall():
