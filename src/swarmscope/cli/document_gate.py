@@ -21,17 +21,9 @@ from typing import Any, TypeVar, get_type_hints
 import typer
 
 from swarmscope.cases.document_policy import DocumentPolicy
+from swarmscope.cli import policy_options as thresholds
 from swarmscope.cli.evidence_trust import NodeKeyOption, TrustKeyOption, workflow_trust
 from swarmscope.cli.options import workflow_store
-from swarmscope.cli.policy_options import (
-    DEFAULT_MIN_HITS,
-    DEFAULT_MIN_SPAN,
-    AllowFlagOption,
-    ClockThresholdOption,
-    MinHitsOption,
-    MinSpanOption,
-    document_policy,
-)
 from swarmscope.cli.text import clean
 from swarmscope.store.database import Store
 from swarmscope.store.ledger.proven import EvidenceTrust
@@ -39,10 +31,10 @@ from swarmscope.store.ledger.proven import EvidenceTrust
 _OPTIONS = (  # (name, annotation, default), in --help order
     ("node_key", NodeKeyOption, None),
     ("trust_key", TrustKeyOption, None),
-    ("min_hits", MinHitsOption, DEFAULT_MIN_HITS),
-    ("min_span", MinSpanOption, DEFAULT_MIN_SPAN),
-    ("allow_flag", AllowFlagOption, None),
-    ("clock_threshold_ms", ClockThresholdOption, None),
+    ("min_hits", thresholds.MinHitsOption, thresholds.DEFAULT_MIN_HITS),
+    ("min_span", thresholds.MinSpanOption, thresholds.DEFAULT_MIN_SPAN),
+    ("allow_flag", thresholds.AllowFlagOption, None),
+    ("clock_threshold_ms", thresholds.ClockThresholdOption, None),
 )
 
 
@@ -59,7 +51,8 @@ class Gate:
 
     def policy(self) -> DocumentPolicy:
         """The thresholds each case is re-judged under. Raises: InputError (names the option)."""
-        return document_policy(self.min_hits, self.min_span, self.allow_flag, self.clock_threshold_ms)
+        given = (self.min_hits, self.min_span, self.allow_flag, self.clock_threshold_ms)
+        return thresholds.document_policy(*given)
 
     def trust(self, db: str, now_us: int) -> EvidenceTrust:
         """The trusted node keys of the database ``db`` at ``now_us`` (UTC µs). Raises: InputError."""
