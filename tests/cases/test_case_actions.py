@@ -14,16 +14,12 @@ from swarmscope.cases.requests import advance_request, start_request
 from swarmscope.cases.workflow import RequestStatus, WorkflowError
 from swarmscope.errors import InputError
 from swarmscope.store.legal import cases as case_store
-from tests.cli.letter_world import T0, World, build_world
+from tests.cli.letter_world import T0, World, open_world
 
 
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[World]:
-    w = build_world(tmp_path)
-    try:
-        yield w
-    finally:
-        w.store.close()
+    yield from open_world(tmp_path)
 
 
 def _history(world: World, doe: str) -> tuple[str, int]:

@@ -10,7 +10,6 @@ caller's thresholds still tightens them. The honest case built with the defaults
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -34,6 +33,7 @@ from swarmscope.store.database import Store
 from swarmscope.store.ledger.proven import EvidenceTrust
 from swarmscope.store.legal import cases as sc
 from tests.cases.evidence import IH, MIN, T0, attributed, fresh_store, hit, sample, seal
+from tests.tampering import node_trust, tamper_file
 
 HONEST, LONE = "127.0.0.2", "127.0.0.9"
 PLANTED = "DOE-000099"
@@ -55,20 +55,12 @@ def store(tmp_path: Path) -> Iterator[Store]:
 
 
 def trust(store: Store) -> EvidenceTrust:
-    assert store.node is not None
-    return EvidenceTrust(frozenset({store.node.fingerprint}), NOW)
+    return node_trust(store, NOW)
 
 
 def tamper(store: Store, *statements: str) -> None:
     """Drop every trigger of the SQLite file and run ``statements`` (write access, no node key)."""
-    path = store.engine.url.database
-    assert path is not None
-    with sqlite3.connect(path) as raw:
-        for (name,) in raw.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall():
-            raw.execute(f'DROP TRIGGER "{name}"')
-        for statement in statements:
-            raw.execute(statement)
-    raw.close()
+    tamper_file(store, *statements)
 
 
 def note(store: Store, doe: str, policy: ThresholdPolicy) -> None:

@@ -21,15 +21,15 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from swarmscope.cases.candidates import build_cases
 from swarmscope.cases.exhibits import produce_exhibits
 from swarmscope.cases.thresholds import Candidate, ThresholdPolicy
-from swarmscope.evidence.seal import key_fingerprint, public_key_raw
-from swarmscope.store.database import Store, StoreError, open_store
+from swarmscope.store.database import Store, StoreError
 from swarmscope.store.ledger.export import ExportFilters, collect_export
 from swarmscope.store.ledger.proven import EvidenceTrust
 from swarmscope.store.ledger.purge_records import NO_PURGE_RECORD
 from swarmscope.store.ledger.verify import verify_ledger
 from swarmscope.store.legal import cases as sc
+from tests import tampering
 from tests.cases.evidence import IH, MIN, T0, attributed, hit, sample, seal
-from tests.pg_server import backend_url, drop_schema
+from tests.tampering import backend_store, key_trust
 
 KEY = Ed25519PrivateKey.generate()
 HONEST, SKEWED, VPN = (f"127.0.0.{n}" for n in (2, 3, 5))
@@ -43,9 +43,7 @@ TABLES = ("observation", "clock_sample", "attribution", "ledger_entry")
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     """Run 1 honest (and a VPN address, attributed clean first, then flagged vpn); run 2's clock is 500 ms
     off, so its hits are clock-flagged."""
-    url = backend_url(request.param, tmp_path)
-    s = open_store(url, node_key=KEY, now_us=T0)
-    try:
+    with backend_store(request.param, tmp_path, KEY, T0) as s:
         attributions = [attributed(ip, -5, 64500) for ip in (HONEST, SKEWED)]
         attributions += [attributed(VPN, -10, 64500), attributed(VPN, -5, 64500, ("vpn",))]
         hits = [hit(ip, m) for ip in (HONEST, VPN) for m in (0, 30, 70)]
@@ -54,28 +52,15 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
         sc.link_torrent(s, sc.add_work(s, "Rights Ltd", "Film", None, None, T0), IH, T0)
         sc.add_isp(s, "Loopnet", [64500], "abuse@loop.example", "1 Loop St", "DE", T0)
         yield s
-    finally:
-        s.close()
-        if request.param == "postgresql":
-            drop_schema(url)
 
 
 def trust() -> EvidenceTrust:
-    return EvidenceTrust(frozenset({key_fingerprint(public_key_raw(KEY))}), NOW)
+    return key_trust(KEY, NOW)
 
 
 def tamper(store: Store, *statements: str) -> None:
     """Run SQL with the append-only triggers out of the way (write access, no node key)."""
-    with store.engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            for table in TABLES:
-                conn.exec_driver_sql(f"ALTER TABLE {table} DISABLE TRIGGER USER")
-        else:
-            names = conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type = 'trigger'").scalars()
-            for name in list(names):
-                conn.exec_driver_sql(f'DROP TRIGGER "{name}"')
-        for statement in statements:
-            conn.exec_driver_sql(statement)
+    tampering.tamper(store, TABLES, *statements)
 
 
 def indices(store: Store, query: str) -> list[int]:

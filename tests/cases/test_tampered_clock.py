@@ -28,13 +28,13 @@ from swarmscope.cases.letter_settings import load_settings
 from swarmscope.cases.letters import TEMPLATES as LETTER_TEMPLATES
 from swarmscope.cases.notices import prepare_notices
 from swarmscope.cases.thresholds import Candidate, ThresholdPolicy
-from swarmscope.evidence.seal import key_fingerprint, public_key_raw
-from swarmscope.store.database import Store, open_store
+from swarmscope.store.database import Store
 from swarmscope.store.ledger.proven import EvidenceTrust
 from swarmscope.store.ledger.proven_records import proven_attributions
 from swarmscope.store.legal import cases as sc
+from tests import tampering
 from tests.cases.evidence import IH, MIN, T0, attributed, hit, sample, seal
-from tests.pg_server import backend_url, drop_schema
+from tests.tampering import backend_store, key_trust
 
 KEY = Ed25519PrivateKey.generate()
 HONEST, SKEWED, LATER, VPN = (f"127.0.0.{n}" for n in (2, 3, 4, 5))
@@ -46,9 +46,7 @@ TABLES = ("observation", "clock_sample", "monitor_run", "attribution", "ledger_e
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     """Three runs like the reviewer's: run 2's clock is 500 ms off (its hits are flagged), a VPN address."""
-    url = backend_url(request.param, tmp_path)
-    s = open_store(url, node_key=KEY, now_us=T0)
-    try:
+    with backend_store(request.param, tmp_path, KEY, T0) as s:
         attributions = [attributed(ip, -5, 64500) for ip in (HONEST, SKEWED, LATER)]
         attributions.append(attributed(VPN, -5, 64500, ("vpn",)))
         seal(
@@ -66,28 +64,15 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
         sc.add_isp(s, "Loopnet", [64500], "abuse@loop.example", "1 Loop St", "DE", T0)
         sc.add_isp(s, "Othernet", [64501], "abuse@other.example", "2 Other St", "DE", T0)
         yield s
-    finally:
-        s.close()
-        if request.param == "postgresql":
-            drop_schema(url)
 
 
 def trust() -> EvidenceTrust:
-    return EvidenceTrust(frozenset({key_fingerprint(public_key_raw(KEY))}), NOW)
+    return key_trust(KEY, NOW)
 
 
 def tamper(store: Store, *statements: str) -> None:
     """Run SQL with the append-only triggers out of the way (write access, no node key)."""
-    with store.engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            for table in TABLES:
-                conn.exec_driver_sql(f"ALTER TABLE {table} DISABLE TRIGGER USER")
-        else:
-            names = conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type = 'trigger'").scalars()
-            for name in list(names):
-                conn.exec_driver_sql(f'DROP TRIGGER "{name}"')
-        for statement in statements:
-            conn.exec_driver_sql(statement)
+    tampering.tamper(store, TABLES, *statements)
 
 
 def built(store: Store) -> set[str]:

@@ -9,7 +9,6 @@ exhibits, notices and letters.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,6 +29,7 @@ from swarmscope.store.database import Store
 from swarmscope.store.ledger.proven import EvidenceTrust
 from swarmscope.store.legal import cases as sc
 from tests.cases.evidence import IH, MIN, T0, attributed, fresh_store, hit, seal
+from tests.tampering import node_trust, tamper_file
 
 HONEST, HONEST_4, LEECHER, CORRUPT, INVENTED, FOREIGN = (f"127.0.0.{n}" for n in (2, 3, 4, 5, 6, 7))
 NOW = T0 + 10**12 + MIN  # after the helper's seal time
@@ -42,20 +42,12 @@ def store(tmp_path: Path) -> Iterator[Store]:
 
 
 def trust(store: Store) -> EvidenceTrust:
-    assert store.node is not None
-    return EvidenceTrust(frozenset({store.node.fingerprint}), NOW)
+    return node_trust(store, NOW)
 
 
 def tamper(store: Store, *statements: str) -> None:
     """Drop every append-only trigger of the SQLite file and run ``statements`` (no node key needed)."""
-    path = store.engine.url.database
-    assert path is not None
-    with sqlite3.connect(path) as raw:
-        for (name,) in raw.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall():
-            raw.execute(f'DROP TRIGGER "{name}"')
-        for statement in statements:
-            raw.execute(statement)
-    raw.close()
+    tamper_file(store, *statements)
 
 
 def populate(store: Store) -> EvidenceTrust:

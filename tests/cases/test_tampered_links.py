@@ -21,15 +21,14 @@ from swarmscope.cases.letter_flow import approve_letter, draft_letters, expire_l
 from swarmscope.cases.litigation import litigation_rows
 from swarmscope.cases.notices import prepare_notices
 from swarmscope.cases.thresholds import ThresholdPolicy
-from swarmscope.evidence.seal import key_fingerprint, public_key_raw
-from swarmscope.store.database import Store, open_store
+from swarmscope.store.database import Store
 from swarmscope.store.ledger.proven import EvidenceTrust
 from swarmscope.store.legal import cases as sc
 from swarmscope.store.legal import letters as letter_store
 from tests.cases.evidence import IH, MIN, OTHER_IH, T0, attributed, hit, seal
 from tests.cases.test_tampered_clock import tamper
 from tests.cli import letter_world as lw
-from tests.pg_server import backend_url, drop_schema
+from tests.tampering import backend_store, key_trust
 
 KEY = Ed25519PrivateKey.generate()
 HONEST, ISP_EDIT, REGION_EDIT, CITY_EDIT, WORK_EDIT = (f"127.0.0.{n}" for n in (2, 3, 4, 5, 6))
@@ -39,9 +38,7 @@ NOW = T0 + 10**12 + MIN  # after the helper's seal time
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     """Five addresses with three verified hits each, attributed to AS64500 in Bavaria/Munich; cases built."""
-    url = backend_url(request.param, tmp_path)
-    s = open_store(url, node_key=KEY, now_us=T0)
-    try:
+    with backend_store(request.param, tmp_path, KEY, T0) as s:
         ips = (HONEST, ISP_EDIT, REGION_EDIT, CITY_EDIT, WORK_EDIT)
         places = [attributed(ip, -5, 64500, region="Bavaria", city="Munich") for ip in ips]
         seal(s, [*places, *(hit(ip, m) for ip in ips for m in (0, 30, 70))])
@@ -50,14 +47,10 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
         sc.add_isp(s, "Loopnet", [64500], "abuse@loop.example", "1 Loop St", "DE", T0)
         sc.add_isp(s, "Othernet", [64501], "abuse@other.example", "2 Other St", "DE", T0)
         yield s
-    finally:
-        s.close()
-        if request.param == "postgresql":
-            drop_schema(url)
 
 
 def trust() -> EvidenceTrust:
-    return EvidenceTrust(frozenset({key_fingerprint(public_key_raw(KEY))}), NOW)
+    return key_trust(KEY, NOW)
 
 
 def _ids(store: Store) -> tuple[int, int, int, int]:

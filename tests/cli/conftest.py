@@ -8,17 +8,13 @@ from pathlib import Path
 import pytest
 
 from swarmscope.testbed.smtp import SmtpServer, start_smtp
-from tests.cli.letter_world import World, build_world
+from tests.cli.letter_world import World, open_world
 
 
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[World]:
     """The letters world; its store is closed afterwards (a test module may define its own ``world``)."""
-    w = build_world(tmp_path)
-    try:
-        yield w
-    finally:
-        w.store.close()
+    yield from open_world(tmp_path)
 
 
 @pytest.fixture

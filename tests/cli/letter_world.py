@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -101,6 +102,15 @@ def build_world(tmp_path: Path) -> World:
     )
     assert len(report.imported) == 3, report.problems
     return World(db, store, key, key_file, dois)
+
+
+def open_world(tmp_path: Path) -> Iterator[World]:
+    """:func:`build_world` under ``tmp_path``, its store closed afterwards; a fixture body."""
+    world = build_world(tmp_path)
+    try:
+        yield world
+    finally:
+        world.store.close()
 
 
 def pdf_text(pdf: bytes, tmp_path: Path) -> str:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import csv
 import io
 import os
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -31,6 +30,7 @@ from swarmscope.cli.app import app
 from swarmscope.store.ledger.proven import EvidenceTrust
 from swarmscope.store.legal import cases as sc
 from tests.cases.evidence import IH, MIN, T0, attributed, fresh_store, hit, seal
+from tests.tampering import tamper_file
 
 HONEST, LONE = "127.0.0.2", "127.0.0.9"
 PLANTED = "DOE-000099"
@@ -68,12 +68,7 @@ def _world(tmp_path: Path) -> str:
 
 def _sql(db: str, *statements: str) -> None:
     """Write access to the file without the node key: triggers dropped, rows written."""
-    with sqlite3.connect(db) as raw:
-        for (name,) in raw.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall():
-            raw.execute(f'DROP TRIGGER "{name}"')
-        for statement in statements:
-            raw.execute(statement)
-    raw.close()
+    tamper_file(db, *statements)
 
 
 def _refused(result: Result, prefix: str) -> None:

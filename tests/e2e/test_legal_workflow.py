@@ -44,6 +44,7 @@ from swarmscope.store.ledger.queries import load_attributions, load_observations
 from swarmscope.testbed import Swarm, start_swarm
 from swarmscope.testbed.mmdb import build_test_datasets
 from swarmscope.testbed.smtp import SmtpServer, start_smtp
+from tests.tampering import tamper_file
 
 pytestmark = [pytest.mark.netns, pytest.mark.realclients]
 
@@ -573,12 +574,7 @@ def test_purge_dry_run_changes_nothing(world: World) -> None:
 def _tamper(db: Path, *statements: str) -> None:
     """What someone with write access to the file can do without the node key: drop the append-only
     triggers, then UPDATE and INSERT rows."""
-    with sqlite3.connect(db) as raw:
-        for (name,) in raw.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall():
-            raw.execute(f'DROP TRIGGER "{name}"')
-        for statement in statements:
-            raw.execute(statement)
-    raw.close()
+    tamper_file(db, *statements)
 
 
 def _copy_rows(ip: str, from_ip: str, *, shift_us: int = 0) -> str:

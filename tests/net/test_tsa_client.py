@@ -28,11 +28,8 @@ needs_openssl = pytest.mark.skipif(shutil.which("openssl") is None, reason="need
 
 @pytest.fixture
 def tsa(tmp_path: Path) -> Iterator[TsaServer]:
-    server = start_tsa(tmp_path)
-    try:
+    with start_tsa(tmp_path) as server:
         yield server
-    finally:
-        server.stop()
 
 
 class _Canned:

@@ -37,6 +37,7 @@ from swarmscope.store.ledger.schema import metadata
 from swarmscope.store.ledger.verify import verify_ledger
 from swarmscope.store.legal.purge import IpPurge, purge_ip_evidence, purge_log_rows
 from swarmscope.store.legal.schema import legal_case, purge_authorization
+from tests import tampering
 from tests.evidence.test_bundle import BLOCK_IP, CHOKE_IP, SEED_IP, T0, World, commit_world, make_world
 from tests.pg_server import backend_url, drop_schema
 
@@ -415,16 +416,7 @@ def key_file(tmp_path: Path) -> Path:
 
 def tamper(store: Store, *statements: str) -> None:
     """Run SQL with the append-only triggers out of the way (write access, no node key)."""
-    with store.engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            for table in ("ledger_entry", "redaction", "observation"):
-                conn.exec_driver_sql(f"ALTER TABLE {table} DISABLE TRIGGER USER")
-        else:
-            names = conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type = 'trigger'").scalars()
-            for name in list(names):
-                conn.exec_driver_sql(f'DROP TRIGGER "{name}"')
-        for statement in statements:
-            conn.exec_driver_sql(statement)
+    tampering.tamper(store, ("ledger_entry", "redaction", "observation"), *statements)
 
 
 def node_problem(store: Store) -> str | None:

@@ -18,10 +18,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from swarmscope.evidence.records import Observation, Source, Tier
 from swarmscope.evidence.seal import key_fingerprint, public_key_raw
-from swarmscope.store.database import Store, open_store
+from swarmscope.store.database import Store
 from swarmscope.store.ledger.proven import ProvenEvidence, proven_observations
 from swarmscope.store.ledger.schema import observation
-from tests.pg_server import backend_url, drop_schema
+from tests import tampering
+from tests.tampering import backend_store
 
 IH = "ab" * 20
 T0 = 1_796_000_000_000_000  # UTC µs
@@ -53,31 +54,16 @@ CORRUPT = obs("127.0.1.3", 6, Tier.CONNECTED, failure="hash_mismatch", failed_pi
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     """A store sealed by KEY: three honest verified hits, an empty leecher, a corrupt peer."""
-    url = backend_url(request.param, tmp_path)
-    s = open_store(url, node_key=KEY, now_us=T0)
-    try:
+    with backend_store(request.param, tmp_path, KEY, T0) as s:
         s.add_swarm(IH, IH, None, "work.bin", 4, 16384, 65536, None, None, T0)
         run = s.start_run({}, "0.1.0", T0)
         s.commit_evidence(run, records=[*HONEST, LEECHER, CORRUPT], sealed_at_us=SEALED)
         yield s
-    finally:
-        s.close()
-        if request.param == "postgresql":
-            drop_schema(url)
 
 
 def tamper(store: Store, *statements: str) -> None:
     """Run SQL with the append-only triggers out of the way (an attacker with write access)."""
-    with store.engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            for table in ("observation", "ledger_entry", "ledger_batch"):
-                conn.exec_driver_sql(f"ALTER TABLE {table} DISABLE TRIGGER USER")
-        else:
-            names = conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type = 'trigger'").scalars()
-            for name in list(names):
-                conn.exec_driver_sql(f'DROP TRIGGER "{name}"')
-        for statement in statements:
-            conn.exec_driver_sql(statement)
+    tampering.tamper(store, ("observation", "ledger_entry", "ledger_batch"), *statements)
 
 
 def proven(store: Store, trusted: set[str] = TRUSTED, now_us: int = NOW) -> ProvenEvidence:

@@ -31,11 +31,8 @@ HEADERS = {"Content-Type": "application/timestamp-query"}
 
 @pytest.fixture
 def tsa(tmp_path: Path) -> Iterator[TsaServer]:
-    server = start_tsa(tmp_path)
-    try:
+    with start_tsa(tmp_path) as server:
         yield server
-    finally:
-        server.stop()
 
 
 def _post(url: str, body: bytes, headers: dict[str, str] = HEADERS) -> httpx.Response:

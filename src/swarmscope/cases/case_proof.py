@@ -47,26 +47,17 @@ from swarmscope.store.ledger.proven import (
     store_trust,
 )
 from swarmscope.store.legal import cases as case_rows
-from swarmscope.store.legal.case_rows import CaseRow
+from swarmscope.store.legal.case_rows import CandidateLike, CaseRow
 
 
-class CaseClaim(Protocol):
-    """What a case claims (``CaseRow``, ``CaseDocument`` and ``CaseFacts`` all carry it)."""
+class CaseClaim(CandidateLike, Protocol):
+    """What a case claims: a candidate's address, swarm, hits and interval, under its DOE number.
+
+    ``CaseRow``, ``CaseDocument`` and ``CaseFacts`` all carry it.
+    """
 
     @property
     def doe(self) -> str: ...
-    @property
-    def ip(self) -> str: ...
-    @property
-    def port(self) -> int: ...
-    @property
-    def infohash(self) -> str: ...
-    @property
-    def first_hit_us(self) -> int: ...
-    @property
-    def last_hit_us(self) -> int: ...
-    @property
-    def hits(self) -> int: ...
 
 
 C = TypeVar("C", bound=CaseClaim)

@@ -22,17 +22,8 @@ from swarmscope.cases.identities import IdentityKey
 from swarmscope.cases.letters import write_private
 from swarmscope.cases.litigation import litigation_csv, litigation_rows
 from swarmscope.cli.app import app
-from swarmscope.cli.evidence_trust import NodeKeyOption, TrustKeyOption, workflow_trust
-from swarmscope.cli.options import ActorOption, DbOption, actor_name, fail, workflow_store
-from swarmscope.cli.policy_options import (
-    DEFAULT_MIN_HITS,
-    DEFAULT_MIN_SPAN,
-    AllowFlagOption,
-    ClockThresholdOption,
-    MinHitsOption,
-    MinSpanOption,
-    document_policy,
-)
+from swarmscope.cli.document_gate import Gate, echo_left_out, gated
+from swarmscope.cli.options import ActorOption, DbOption, actor_name, fail
 from swarmscope.cli.text import clean
 from swarmscope.errors import InputError, SwarmscopeError
 from swarmscope.net.clock import Clock
@@ -43,6 +34,7 @@ app.add_typer(escalations_app, name="escalations")
 
 
 @escalations_app.callback(invoke_without_command=True)
+@gated
 def export_command(
     ctx: typer.Context,
     out: Annotated[
@@ -53,12 +45,8 @@ def export_command(
     ] = None,
     actor: ActorOption = None,
     db: DbOption = DEFAULT_DB,
-    node_key: NodeKeyOption = None,
-    trust_key: TrustKeyOption = None,
-    min_hits: MinHitsOption = DEFAULT_MIN_HITS,
-    min_span: MinSpanOption = DEFAULT_MIN_SPAN,
-    allow_flag: AllowFlagOption = None,
-    clock_threshold_ms: ClockThresholdOption = None,
+    *,
+    gate: Gate,
 ) -> None:
     """Export the litigation list of escalated cases as CSV.
 
@@ -71,11 +59,10 @@ def export_command(
         return
     refused: list[tuple[str, str]] = []
     try:
-        policy = document_policy(min_hits, min_span, allow_flag, clock_threshold_ms)
+        policy = gate.policy()
         key = IdentityKey.load(identity_key) if identity_key is not None else None
         now = Clock().now_us()
-        with workflow_store(db) as store:
-            trust = workflow_trust(db, node_key, trust_key, now)
+        with gate.open(db, now) as (store, trust):
             rows = litigation_rows(store, key, actor_name(actor), now, trust, refused, policy=policy)
         text = litigation_csv(rows, key is not None)
         if out is None:
@@ -88,23 +75,19 @@ def export_command(
             typer.echo(f"wrote {len(rows)} escalated cases to {clean(out)}", err=True)
     except SwarmscopeError as exc:
         raise fail(exc) from None
-    for _doe, why in refused:
-        typer.echo(f"error: left out {clean(why)}", err=True)
+    echo_left_out(refused, "error")
     if refused:
         raise typer.Exit(1)
 
 
 @escalations_app.command("mark")
+@gated
 def mark_command(
     case: Annotated[str, typer.Argument(help="The case (DOE number), in no_response.")],
     actor: ActorOption = None,
     db: DbOption = DEFAULT_DB,
-    node_key: NodeKeyOption = None,
-    trust_key: TrustKeyOption = None,
-    min_hits: MinHitsOption = DEFAULT_MIN_HITS,
-    min_span: MinSpanOption = DEFAULT_MIN_SPAN,
-    allow_flag: AllowFlagOption = None,
-    clock_threshold_ms: ClockThresholdOption = None,
+    *,
+    gate: Gate,
 ) -> None:
     """Escalate a case with no response to the litigation list (your recorded decision).
 
@@ -113,10 +96,9 @@ def mark_command(
     given here (default: the court-tested ones; a case's build note may tighten them, never loosen them).
     """
     try:
-        policy = document_policy(min_hits, min_span, allow_flag, clock_threshold_ms)
+        policy = gate.policy()
         now = Clock().now_us()
-        with workflow_store(db) as store:
-            trust = workflow_trust(db, node_key, trust_key, now)
+        with gate.open(db, now) as (store, trust):
             row = escalate_case(store, case, actor_name(actor), now, trust, policy)
         typer.echo(f"{row.doe}: escalated")
     except SwarmscopeError as exc:

@@ -17,20 +17,11 @@ from rich.console import Console
 from swarmscope.cases.document_policy import COURT_TESTED, DocumentPolicy
 from swarmscope.cases.exhibits import WrittenExhibit, produce_exhibits
 from swarmscope.cli.app import app
-from swarmscope.cli.evidence_trust import NodeKeyOption, TrustKeyOption, workflow_trust
+from swarmscope.cli.document_gate import Gate, echo_left_out, gated
 from swarmscope.cli.options import ActorOption, DbOption, actor_name, fail, now_us
-from swarmscope.cli.policy_options import (
-    DEFAULT_MIN_HITS,
-    DEFAULT_MIN_SPAN,
-    AllowFlagOption,
-    ClockThresholdOption,
-    MinHitsOption,
-    MinSpanOption,
-    document_policy,
-)
-from swarmscope.cli.text import clean, escaped
+from swarmscope.cli.text import escaped
 from swarmscope.errors import SwarmscopeError
-from swarmscope.store.database import DEFAULT_DB, open_store
+from swarmscope.store.database import DEFAULT_DB
 
 
 def run_exhibits(
@@ -42,8 +33,7 @@ def run_exhibits(
     actor: str,
     now_us: int,
     console: Console | None = None,
-    node_key: Path | None = None,
-    trust_keys: list[str] | None = None,
+    gate: Gate,
     policy: DocumentPolicy = COURT_TESTED,
 ) -> list[WrittenExhibit]:
     """Open the store, write the exhibits under ``out``, print a summary (and every case refused).
@@ -52,20 +42,15 @@ def run_exhibits(
 
     Raises:
         StoreError: missing database or refused write. OSError: ``out`` not writable. InputError: no
-            trusted node key (:func:`swarmscope.cli.evidence_trust.workflow_trust`).
+            trusted node key in ``gate`` (:meth:`swarmscope.cli.document_gate.Gate.trust`).
     """
     refused: list[tuple[str, str]] = []
-    store = open_store(db, create=False)
-    try:
-        trust = workflow_trust(db, node_key, trust_keys, now_us)
+    with gate.open(db, now_us) as (store, trust):
         written = produce_exhibits(
             store, out, isp_name=isp, by_region=by_region, actor=actor, now_us=now_us, trust=trust,
             refused=refused, policy=policy,
         )  # fmt: skip
-    finally:
-        store.close()
-    for _doe, why in refused:
-        typer.echo(f"warning: left out {clean(why)}", err=True)
+    echo_left_out(refused, "warning")
     if console is not None:
         if not written:
             console.print("no open cases attributed to an ISP: no exhibit written")
@@ -79,6 +64,7 @@ def run_exhibits(
 
 
 @app.command()
+@gated
 def exhibits(
     out: Annotated[Path, typer.Option("--out", help="Directory for the exhibit CSV and PDF files.")],
     isp: Annotated[str | None, typer.Option("--isp", help="Only this ISP (its name).")] = None,
@@ -87,12 +73,8 @@ def exhibits(
     ] = False,
     db: DbOption = DEFAULT_DB,
     actor: ActorOption = None,
-    node_key: NodeKeyOption = None,
-    trust_key: TrustKeyOption = None,
-    min_hits: MinHitsOption = DEFAULT_MIN_HITS,
-    min_span: MinSpanOption = DEFAULT_MIN_SPAN,
-    allow_flag: AllowFlagOption = None,
-    clock_threshold_ms: ClockThresholdOption = None,
+    *,
+    gate: Gate,
 ) -> None:
     """Write disclosure exhibits (CSV + PDF) per ISP and record them on drafted disclosure requests.
 
@@ -102,7 +84,7 @@ def exhibits(
     the court-tested ones; a case's build note may tighten them, never loosen them).
     """
     try:
-        policy = document_policy(min_hits, min_span, allow_flag, clock_threshold_ms)
+        policy = gate.policy()
         run_exhibits(
             db=db,
             out=out,
@@ -111,8 +93,7 @@ def exhibits(
             actor=actor_name(actor),
             now_us=now_us(),
             console=Console(),
-            node_key=node_key,
-            trust_keys=trust_key,
+            gate=gate,
             policy=policy,
         )
     except (SwarmscopeError, OSError) as exc:

@@ -33,18 +33,9 @@ from swarmscope.cases.letters import pdf_of, write_private
 from swarmscope.cases.payment_reference import grouped
 from swarmscope.cases.workflow import CaseStatus
 from swarmscope.cli.app import app
-from swarmscope.cli.evidence_trust import NodeKeyOption, TrustKeyOption, workflow_trust
+from swarmscope.cli.document_gate import Gate, gated
 from swarmscope.cli.numeric import LETTER_DAYS, PORT, number_option
 from swarmscope.cli.options import ActorOption, DbOption, actor_name, fail, now_us, workflow_store
-from swarmscope.cli.policy_options import (
-    DEFAULT_MIN_HITS,
-    DEFAULT_MIN_SPAN,
-    AllowFlagOption,
-    ClockThresholdOption,
-    MinHitsOption,
-    MinSpanOption,
-    document_policy,
-)
 from swarmscope.cli.text import clean
 from swarmscope.errors import InputError, SwarmscopeError
 from swarmscope.store.database import DEFAULT_DB
@@ -61,6 +52,7 @@ SettingsOption = Annotated[
 
 
 @letters_app.command("draft")
+@gated
 def draft_command(
     case: Annotated[str | None, typer.Option("--case", help="One case (DOE number).")] = None,
     all_identified: Annotated[bool, typer.Option("--all-identified", help="Every identified case.")] = False,
@@ -77,12 +69,8 @@ def draft_command(
     settings: SettingsOption = None,
     actor: ActorOption = None,
     db: DbOption = DEFAULT_DB,
-    node_key: NodeKeyOption = None,
-    trust_key: TrustKeyOption = None,
-    min_hits: MinHitsOption = DEFAULT_MIN_HITS,
-    min_span: MinSpanOption = DEFAULT_MIN_SPAN,
-    allow_flag: AllowFlagOption = None,
-    clock_threshold_ms: ClockThresholdOption = None,
+    *,
+    gate: Gate,
 ) -> None:
     """Draft initial letters, their settings frozen (they still need `letters preview` and `approve`).
 
@@ -93,7 +81,7 @@ def draft_command(
     """
     failed = 0
     try:
-        policy = document_policy(min_hits, min_span, allow_flag, clock_threshold_ms)
+        policy = gate.policy()
         if (case is None) == (not all_identified):
             raise InputError("give exactly one of --case DOE or --all-identified")
         chosen = load_settings(
@@ -102,8 +90,7 @@ def draft_command(
              "sender_name": sender_name, "dispute_email": dispute_email},
         )  # fmt: skip
         now = now_us()
-        with workflow_store(db) as store:
-            trust = workflow_trust(db, node_key, trust_key, now)
+        with gate.open(db, now) as (store, trust):
             dois = (
                 [case]
                 if case
@@ -129,25 +116,21 @@ def draft_command(
 
 
 @letters_app.command("preview")
+@gated
 def preview_command(
     case: Annotated[str, typer.Argument(help="The case (DOE number).")],
     out: Annotated[Path | None, typer.Option("--out", help="Also write the PDF to this file.")] = None,
     db: DbOption = DEFAULT_DB,
-    node_key: NodeKeyOption = None,
-    trust_key: TrustKeyOption = None,
-    min_hits: MinHitsOption = DEFAULT_MIN_HITS,
-    min_span: MinSpanOption = DEFAULT_MIN_SPAN,
-    allow_flag: AllowFlagOption = None,
-    clock_threshold_ms: ClockThresholdOption = None,
+    *,
+    gate: Gate,
 ) -> None:
     """Show the case's newest unsent letter as it will be sent (addressee and dates are placeholders).
 
     Refused for a case that fails the thresholds given here (default: the court-tested ones).
     """
     try:
-        policy = document_policy(min_hits, min_span, allow_flag, clock_threshold_ms)
-        with workflow_store(db) as store:
-            trust = workflow_trust(db, node_key, trust_key, now_us())
+        policy = gate.policy()
+        with gate.open(db, now_us()) as (store, trust):
             shown = preview_letter(store, case, trust=trust, policy=policy)
         typer.echo(shown.text)
         if out is not None:
@@ -162,6 +145,7 @@ def preview_command(
 
 
 @letters_app.command("approve")
+@gated
 def approve_command(
     case: Annotated[str, typer.Argument(help="The case (DOE number).")],
     digest: Annotated[
@@ -169,22 +153,17 @@ def approve_command(
     ] = None,
     actor: ActorOption = None,
     db: DbOption = DEFAULT_DB,
-    node_key: NodeKeyOption = None,
-    trust_key: TrustKeyOption = None,
-    min_hits: MinHitsOption = DEFAULT_MIN_HITS,
-    min_span: MinSpanOption = DEFAULT_MIN_SPAN,
-    allow_flag: AllowFlagOption = None,
-    clock_threshold_ms: ClockThresholdOption = None,
+    *,
+    gate: Gate,
 ) -> None:
     """Record your approval of the case's newest unsent letter (initial or reminder), bound to its content.
 
     Refused for a case that fails the thresholds given here (default: the court-tested ones).
     """
     try:
-        policy = document_policy(min_hits, min_span, allow_flag, clock_threshold_ms)
+        policy = gate.policy()
         now = now_us()
-        with workflow_store(db) as store:
-            trust = workflow_trust(db, node_key, trust_key, now)
+        with gate.open(db, now) as (store, trust):
             row = approve_letter(store, case, actor_name(actor), now, digest, trust, policy)
         ref = grouped(row.payment_reference)
         typer.echo(f"{clean(case)}: {row.kind} letter {ref} approved by {clean(row.approved_by)}")
@@ -194,6 +173,7 @@ def approve_command(
 
 
 @letters_app.command("send")
+@gated
 def send_command(
     identity_key: Annotated[
         Path | None, typer.Option("--identity-key", help="Identity key file (or SWARMSCOPE_IDENTITY_KEY).")
@@ -214,12 +194,8 @@ def send_command(
     settings: SettingsOption = None,
     actor: ActorOption = None,
     db: DbOption = DEFAULT_DB,
-    node_key: NodeKeyOption = None,
-    trust_key: TrustKeyOption = None,
-    min_hits: MinHitsOption = DEFAULT_MIN_HITS,
-    min_span: MinSpanOption = DEFAULT_MIN_SPAN,
-    allow_flag: AllowFlagOption = None,
-    clock_threshold_ms: ClockThresholdOption = None,
+    *,
+    gate: Gate,
 ) -> None:
     """Send approved letters: e-mail with the PDF attached, or a PDF for postal mail.
 
@@ -230,15 +206,14 @@ def send_command(
     overrides = {"sender_email": sender, "sender_name": sender_name, "dispute_email": dispute_email}
     failed = 0
     try:
-        policy = document_policy(min_hits, min_span, allow_flag, clock_threshold_ms)
+        policy = gate.policy()
         given = read_settings(settings, overrides)
         settings_from(given, amount=False, contacts=False)  # unknown keys, wrong types
         key = IdentityKey.load(identity_key)
         who, delivery = actor_name(actor), Delivery(smtp_host, smtp_port, out)
         if out is not None:
             check_out_dir(out)
-        with workflow_store(db) as store:
-            trust = workflow_trust(db, node_key, trust_key, now_us())
+        with gate.open(db, now_us()) as (store, trust):
             todo = [case] if case else pending_approved(store)
             if not todo:
                 typer.echo("no letter sent: none is approved and unsent (`letters approve DOE` first)")

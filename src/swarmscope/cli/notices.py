@@ -27,22 +27,13 @@ from swarmscope.cases.document_policy import COURT_TESTED, DocumentPolicy
 from swarmscope.cases.notices import Delivery, NoticeBatch, load_complainant, prepare_notices, send_notices
 from swarmscope.cli import numeric as num
 from swarmscope.cli.app import app
-from swarmscope.cli.evidence_trust import NodeKeyOption, TrustKeyOption, workflow_trust
+from swarmscope.cli.document_gate import Gate, gated
 from swarmscope.cli.numeric import number_option
 from swarmscope.cli.options import DbOption, fail
-from swarmscope.cli.policy_options import (
-    DEFAULT_MIN_HITS,
-    DEFAULT_MIN_SPAN,
-    AllowFlagOption,
-    ClockThresholdOption,
-    MinHitsOption,
-    MinSpanOption,
-    document_policy,
-)
 from swarmscope.cli.text import escaped
 from swarmscope.errors import InputError, SwarmscopeError
 from swarmscope.net.clock import Clock
-from swarmscope.store.database import DEFAULT_DB, Store, open_store
+from swarmscope.store.database import DEFAULT_DB, Store
 
 _PREFIX = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,31}")
 
@@ -88,8 +79,7 @@ def run_notices(
     smtp: SmtpSettings | None = None,
     clock: Clock | None = None,
     console: Console | None = None,
-    node_key: Path | None = None,
-    trust_keys: list[str] | None = None,
+    gate: Gate,
     policy: DocumentPolicy = COURT_TESTED,
 ) -> tuple[NoticeBatch, list[Delivery]]:
     """Render (validate with ``xsd``), write, record and — with ``smtp`` — send the notices.
@@ -102,24 +92,20 @@ def run_notices(
     Raises:
         InputError: bad ``id_prefix``. NoticeError: bad schema, a notice failing validation.
         StoreError: database problems. OSError: ``out`` not writable. InputError: no trusted node key
-            (:func:`swarmscope.cli.evidence_trust.workflow_trust`); a case its proven evidence no longer
-            carries is skipped, named.
+            in ``gate`` (:meth:`swarmscope.cli.document_gate.Gate.trust`); a case its proven evidence no
+            longer carries is skipped, named.
     """
     if not _PREFIX.fullmatch(id_prefix):
         raise InputError(
             f"--id-prefix {id_prefix!r}: 1-32 letters, digits, '-' or '_' (starting alphanumeric)"
         )
     schema = load_schema(xsd) if xsd is not None else None
-    store = open_store(db, create=False)
-    try:
-        trust = workflow_trust(db, node_key, trust_keys, now_us)
+    with gate.open(db, now_us) as (store, trust):
         batch = prepare_notices(
             store, out, now_us=now_us, isp_name=isp, complainant=complainant, id_prefix=id_prefix,
             schema=schema, trust=trust, policy=policy,
         )  # fmt: skip
         deliveries = _deliver(store, batch, smtp, clock) if smtp is not None else []
-    finally:
-        store.close()
     if console is not None:
         _summary(console, batch, deliveries, validated=schema is not None)
     return batch, deliveries
@@ -148,6 +134,7 @@ def _summary(console: Console, batch: NoticeBatch, deliveries: list[Delivery], *
 
 
 @app.command()
+@gated
 def notices(
     out: Annotated[Path, typer.Option("--out", help="Directory for <case id>.xml and <case id>.txt files.")],
     isp: Annotated[str | None, typer.Option("--isp", help="Only this ISP (its name).")] = None,
@@ -176,12 +163,8 @@ def notices(
     complainant_address: Annotated[str | None, typer.Option("--complainant-address")] = None,
     complainant_phone: Annotated[str | None, typer.Option("--complainant-phone")] = None,
     complainant_url: Annotated[str | None, typer.Option("--complainant-url")] = None,
-    node_key: NodeKeyOption = None,
-    trust_key: TrustKeyOption = None,
-    min_hits: MinHitsOption = DEFAULT_MIN_HITS,
-    min_span: MinSpanOption = DEFAULT_MIN_SPAN,
-    allow_flag: AllowFlagOption = None,
-    clock_threshold_ms: ClockThresholdOption = None,
+    *,
+    gate: Gate,
 ) -> None:
     """Write ACNS 2.0 notices per case (text above the XML) and, with --send, e-mail them to each ISP.
 
@@ -191,7 +174,7 @@ def notices(
     default: the court-tested ones; a case's build note may tighten them, never loosen them).
     """
     try:
-        policy = document_policy(min_hits, min_span, allow_flag, clock_threshold_ms)
+        policy = gate.policy()
         if send and sender is None:
             raise InputError("--send needs --from ADDRESS")
         if send and xsd is None and not no_validate:
@@ -204,7 +187,7 @@ def notices(
         clock = Clock()
         batch, deliveries = run_notices(
             db=db, out=out, now_us=clock.now_us(), isp=isp, complainant=complainant, id_prefix=id_prefix,
-            xsd=xsd, smtp=smtp, clock=clock, node_key=node_key, trust_keys=trust_key, console=Console(),
+            xsd=xsd, smtp=smtp, clock=clock, gate=gate, console=Console(),
             policy=policy,
         )  # fmt: skip
     except (SwarmscopeError, OSError) as exc:

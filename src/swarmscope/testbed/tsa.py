@@ -86,6 +86,12 @@ class TsaServer:
         self.server.server_close()
         self.thread.join(10.0)
 
+    def __enter__(self) -> TsaServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
 
 def _name(common_name: str) -> x509.Name:
     return x509.Name(

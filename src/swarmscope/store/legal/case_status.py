@@ -15,12 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from swarmscope.store.legal import case_rows as statuses
 from swarmscope.store.legal.case_rows import (
-    ANSWERED,
-    CLOSING_CASE_STATUSES,
-    INITIAL_CASE_STATUS,
-    INITIAL_REQUEST_STATUS,
-    SYSTEM_ACTOR,
     CandidateLike,
     CaseRow,
     CaseRule,
@@ -94,18 +90,18 @@ def upsert_case(
             values: dict[str, Any] = {"doe": _next_doe(conn), "ip": candidate.ip, "port": candidate.port}
             values |= {"infohash": infohash, "work_id": work_id, "isp_id": isp_id, "region": region}
             values |= {"city": city, "first_hit_us": candidate.first_hit_us, "hits": candidate.hits}
-            values |= {"last_hit_us": candidate.last_hit_us, "status": INITIAL_CASE_STATUS}
+            values |= {"last_hit_us": candidate.last_hit_us, "status": statuses.INITIAL_CASE_STATUS}
             values |= {"created_us": now_us, "status_us": now_us}
             case_id = new_id(conn, sa.insert(legal_case).values(values))
             event = {
                 "case_id": case_id,
-                "status": INITIAL_CASE_STATUS,
+                "status": statuses.INITIAL_CASE_STATUS,
                 "at_us": now_us,
-                "actor": SYSTEM_ACTOR,
+                "actor": statuses.SYSTEM_ACTOR,
             }
             conn.execute(sa.insert(case_event).values(**event, note="passed the thresholds"))
             return _case(conn, case_id)
-        if row.status == INITIAL_CASE_STATUS:
+        if row.status == statuses.INITIAL_CASE_STATUS:
             fresh = {"last_hit_us": max(row.last_hit_us, candidate.last_hit_us)}
             fresh["hits"] = max(row.hits, candidate.hits)
             for name, value in (("work_id", work_id), ("isp_id", isp_id), ("region", region), ("city", city)):
@@ -155,7 +151,7 @@ def set_case_status(
         case = _case(conn, case_id)
         status = str(rule(case.status, event, actor))
         values: dict[str, Any] = {"status": status, "status_us": now_us}
-        if status in CLOSING_CASE_STATUSES and case.closed_us is None:
+        if status in statuses.CLOSING_CASE_STATUSES and case.closed_us is None:
             values["closed_us"] = now_us
         conn.execute(sa.update(legal_case).where(legal_case.c.id == case.id).values(values))
         text = f"{event}: {note}" if note else str(event)
@@ -192,7 +188,7 @@ def get_request(store: Store, request_id: int) -> RequestRow:
 
 
 def add_request(
-    store: Store, isp_id: int, region: str | None, now_us: int, *, actor: str = SYSTEM_ACTOR
+    store: Store, isp_id: int, region: str | None, now_us: int, *, actor: str = statuses.SYSTEM_ACTOR
 ) -> int:
     """Start a disclosure request to an ISP (status ``drafted``, with its event); returns its id.
 
@@ -202,11 +198,12 @@ def add_request(
     with store._write() as conn:
         if conn.execute(sa.select(isp.c.id).where(isp.c.id == isp_id)).first() is None:
             raise CaseStoreError(f"isp {isp_id}: not in the directory")
-        values = {"isp_id": isp_id, "region": region, "status": INITIAL_REQUEST_STATUS}
+        status = statuses.INITIAL_REQUEST_STATUS
+        values = {"isp_id": isp_id, "region": region, "status": status}
         request_id = new_id(
             conn, sa.insert(disclosure_request).values(**values, created_us=now_us, status_us=now_us)
         )
-        event = {"request_id": request_id, "status": INITIAL_REQUEST_STATUS, "at_us": now_us, "actor": actor}
+        event = {"request_id": request_id, "status": status, "at_us": now_us, "actor": actor}
         conn.execute(sa.insert(disclosure_event).values(event))
         return request_id
 
@@ -303,7 +300,7 @@ def cooperation(store: Store) -> list[IspCooperation]:
                 entry.counts[status] = int(count)
     result = []
     for entry in out.values():
-        answered = sum(entry.counts.get(s, 0) for s in ANSWERED)
+        answered = sum(entry.counts.get(s, 0) for s in statuses.ANSWERED)
         score = entry.counts.get("complied", 0) + 0.5 * entry.counts.get("partially_complied", 0)
         result.append(
             IspCooperation(

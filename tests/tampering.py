@@ -1,0 +1,70 @@
+"""The attacker of the tamper tests: write access to the database, the append-only triggers out of the way,
+but no node key; and the stores and trust those tests share (SQLite, or PostgreSQL with
+SWARMSCOPE_TEST_PG_URL: :mod:`tests.pg_server`)."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from swarmscope.evidence.seal import key_fingerprint, public_key_raw
+from swarmscope.store.database import Store, open_store
+from swarmscope.store.ledger.proven import EvidenceTrust
+from tests.pg_server import backend_url, drop_schema
+
+
+def tamper(store: Store, tables: Sequence[str], *statements: str) -> None:
+    """Run SQL ``statements`` in one transaction with the append-only triggers out of the way: on
+    PostgreSQL the user triggers of ``tables`` disabled (for good), on SQLite every trigger dropped."""
+    with store.engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            for table in tables:
+                conn.exec_driver_sql(f"ALTER TABLE {table} DISABLE TRIGGER USER")
+        else:
+            names = conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type = 'trigger'").scalars()
+            for name in list(names):
+                conn.exec_driver_sql(f'DROP TRIGGER "{name}"')
+        for statement in statements:
+            conn.exec_driver_sql(statement)
+
+
+def tamper_file(db: Store | str | Path, *statements: str) -> None:
+    """Drop every trigger of the SQLite file ``db`` (a store's, or a path) and run ``statements`` through a
+    connection of its own (``sqlite3``, not a store's engine)."""
+    path = db.engine.url.database if isinstance(db, Store) else str(db)
+    assert path is not None
+    with sqlite3.connect(path) as raw:
+        for (name,) in raw.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall():
+            raw.execute(f'DROP TRIGGER "{name}"')
+        for statement in statements:
+            raw.execute(statement)
+    raw.close()
+
+
+def key_trust(key: Ed25519PrivateKey, now_us: int) -> EvidenceTrust:
+    """The workflow's trust in ``key`` alone, at ``now_us`` (UTC µs)."""
+    return EvidenceTrust(frozenset({key_fingerprint(public_key_raw(key))}), now_us)
+
+
+def node_trust(store: Store, now_us: int) -> EvidenceTrust:
+    """The workflow's trust in the store's own node key, at ``now_us`` (UTC µs)."""
+    assert store.node is not None
+    return EvidenceTrust(frozenset({store.node.fingerprint}), now_us)
+
+
+@contextmanager
+def backend_store(backend: str, tmp_path: Path, key: Ed25519PrivateKey, now_us: int) -> Iterator[Store]:
+    """A new store on ``backend`` ("sqlite" or "postgresql") sealing with ``key``; closed afterwards, and
+    its PostgreSQL schema dropped."""
+    url = backend_url(backend, tmp_path)
+    store = open_store(url, node_key=key, now_us=now_us)
+    try:
+        yield store
+    finally:
+        store.close()
+        if backend == "postgresql":
+            drop_schema(url)
