@@ -35,6 +35,7 @@ from swarmscope.cli.text import escaped, plain
 from swarmscope.errors import SwarmscopeError
 from swarmscope.evidence.records import us_to_iso
 from swarmscope.store.database import DEFAULT_DB, open_store
+from swarmscope.store.legal import cases as case_store
 from swarmscope.store.legal import subscribers as subscriber_store
 
 group = typer.Typer(help="Subscriber identities from ISP disclosures (encrypted, every access audited).")
@@ -141,7 +142,11 @@ def show(
     actor: ActorOption = None,
     db: DbOption = DEFAULT_DB,
 ) -> None:
-    """Print a case's subscriber identity (each call is written to the audit log)."""
+    """Print a case's subscriber identity and what the ISP disclosed it for (each call is audited).
+
+    An identity stored before identities were bound to the disclosed address is refused: import the
+    disclosure again.
+    """
     console = Console()
     target: int | str = int(case) if case.isdigit() else case
     try:
@@ -149,10 +154,13 @@ def show(
         store = open_store(db, create=False)
         try:
             identity = subscriber_store.read_identity(store, key, target, actor_name(actor), now_us())
+            row = subscriber_store.stored_identity(store, case_store.get_case(store, target).id)
         finally:
             store.close()
     except SwarmscopeError as exc:
         raise _fail(console, exc) from None
+    if row is not None and row.disclosed is not None:
+        console.print(plain(f"disclosed for: {row.disclosed.describe()}"))
     console.print(plain(f"name: {identity.name}"))
     console.print(plain(f"postal address: {identity.postal_address}"))
     console.print(plain(f"e-mail: {identity.email or '-'}"))
