@@ -147,7 +147,7 @@ def show(
     An identity stored before identities were bound to the disclosed address is refused: import the
     disclosure again.
     """
-    console = Console()
+    console = Console(soft_wrap=True)  # one line each
     target: int | str = int(case) if case.isdigit() else case
     try:
         key = IdentityKey.load(identity_key)
@@ -159,11 +159,11 @@ def show(
             store.close()
     except SwarmscopeError as exc:
         raise _fail(console, exc) from None
-    if row is not None and row.disclosed is not None:
-        console.print(plain(f"disclosed for: {row.disclosed.describe()}"))
     console.print(plain(f"name: {identity.name}"))
     console.print(plain(f"postal address: {identity.postal_address}"))
     console.print(plain(f"e-mail: {identity.email or '-'}"))
+    if row is not None and row.disclosed is not None:
+        console.print(plain(f"disclosed for: {row.disclosed.describe()}"))
 
 
 @group.command()
