@@ -1,4 +1,5 @@
-"""Identity encryption (AES-256-GCM bound to the case row), key files and the environment, disclosure CSV."""
+"""Identity encryption (AES-256-GCM bound to the case row and to what the ISP disclosed), key files,
+the environment, the disclosure CSV."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import stat
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -22,40 +24,52 @@ from swarmscope.cases.identities import (
     valid_email,
     write_key_file,
 )
+from swarmscope.store.legal.disclosure_match import Disclosed
 
 KEY = IdentityKey(bytes(range(32)))
 OTHER = IdentityKey(bytes(range(1, 33)))
 ALICE = Identity("Alice Ämmerle", "Hauptstraße 1, 10115 Berlin", "alice@example.test")
+SEEN = Disclosed("127.0.0.2", None, 1_000, 2_000)  # what the ISP disclosed ALICE for (UTC µs)
 
 
 def test_round_trip_and_ciphertext_hides_the_identity() -> None:
-    blob = encrypt_identity(KEY, ALICE, case_id=7)
-    assert decrypt_identity(KEY, blob, case_id=7) == ALICE
+    blob = encrypt_identity(KEY, ALICE, case_id=7, disclosed=SEEN)
+    assert decrypt_identity(KEY, blob, case_id=7, disclosed=SEEN) == ALICE
     for secret in (ALICE.name, ALICE.postal_address, "alice@example.test"):
         assert secret.encode() not in blob
-    assert encrypt_identity(KEY, ALICE, case_id=7) != blob  # fresh nonce every time
+    assert encrypt_identity(KEY, ALICE, case_id=7, disclosed=SEEN) != blob  # fresh nonce every time
 
 
 def test_identity_without_email_round_trips() -> None:
     bob = Identity("Bob", "1 Road")
-    assert KEY.open(KEY.seal(bob, 1), 1) == bob
+    assert KEY.open(KEY.seal(bob, 1, SEEN), 1, SEEN) == bob
 
 
 @pytest.mark.parametrize(
-    ("key", "case_id", "mutate"),
+    ("key", "case_id", "mutate", "disclosed"),
     [
-        (OTHER, 7, lambda b: b),  # wrong key
-        (KEY, 8, lambda b: b),  # moved to another case's row
-        (KEY, 7, lambda b: b[:-1] + bytes([b[-1] ^ 1])),  # altered tag
-        (KEY, 7, lambda b: b[:20]),  # truncated
-        (KEY, 7, lambda b: b"\x02" + b[1:]),  # unknown version
-        (KEY, 7, lambda b: b""),
+        (OTHER, 7, lambda b: b, SEEN),  # wrong key
+        (KEY, 8, lambda b: b, SEEN),  # moved to another case's row
+        (KEY, 7, lambda b: b[:-1] + bytes([b[-1] ^ 1]), SEEN),  # altered tag
+        (KEY, 7, lambda b: b[:20], SEEN),  # truncated
+        (KEY, 7, lambda b: b"\x03" + b[1:], SEEN),  # unknown version
+        (KEY, 7, lambda b: b"", SEEN),
+        (KEY, 7, lambda b: b, Disclosed("127.0.0.3", None, 1_000, 2_000)),  # disclosed address edited
+        (KEY, 7, lambda b: b, Disclosed("127.0.0.2", 6881, 1_000, 2_000)),  # a port added
+        (KEY, 7, lambda b: b, Disclosed("127.0.0.2", None, 1_000, 9_000)),  # window widened
     ],
 )
-def test_open_fails_cleanly(key: IdentityKey, case_id: int, mutate: object) -> None:
-    blob = encrypt_identity(KEY, ALICE, case_id=7)
+def test_open_fails_cleanly(key: IdentityKey, case_id: int, mutate: object, disclosed: Disclosed) -> None:
+    blob = encrypt_identity(KEY, ALICE, case_id=7, disclosed=SEEN)
     with pytest.raises(IdentityError):
-        decrypt_identity(key, mutate(blob), case_id=case_id)  # type: ignore[operator]
+        decrypt_identity(key, mutate(blob), case_id=case_id, disclosed=disclosed)  # type: ignore[operator]
+
+
+def test_a_version_1_ciphertext_bound_to_the_case_only_is_refused_with_what_to_do() -> None:
+    nonce = bytes(12)  # version 1: associated data "swarmscope subscriber v1 case=<id>" only
+    body = AESGCM(KEY.secret).encrypt(nonce, ALICE.to_bytes(), b"swarmscope subscriber v1 case=7")
+    with pytest.raises(IdentityError, match="import the ISP's disclosure again"):
+        KEY.open(b"\x01" + nonce + body, 7, SEEN)
 
 
 def test_key_id_is_a_fingerprint_not_the_key() -> None:

@@ -28,7 +28,8 @@ from swarmscope.evidence.records import Observation, Source, Tier
 from swarmscope.store.database import Store, open_store
 from swarmscope.store.legal import cases as case_store
 from swarmscope.store.legal import letters as letter_store
-from swarmscope.store.legal.subscribers import DisclosureRow, import_disclosure
+from swarmscope.store.legal.disclosure_match import DisclosureRow
+from swarmscope.store.legal.subscribers import import_disclosure
 from swarmscope.testbed.smtp import SmtpServer
 from swarmscope.wire.bencode import encode
 from tests.cases.evidence import Place, node_key_for, prove_case_inputs

@@ -63,6 +63,7 @@ def test_import_show_audit(world: tuple[Path, Path], tmp_path: Path) -> None:
         )
         assert code == 0, out
         assert NAMES[0] in out and NAMES[1] in out and NAMES[2] in out
+        assert "disclosed for: 127.0.0.2 port any, " in out.splitlines()[-1]  # what the ISP disclosed
     code, out = invoke("audit", "--db", str(db))
     assert code == 0 and out.count("read") == 3 and out.count("import") == 2
     assert NAMES[0] not in out and "127.0.0.2" not in out

@@ -18,6 +18,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from swarmscope.cases.identities import IdentityError
 from swarmscope.evidence.canonical import canonical_bytes
 from swarmscope.evidence.records import BlockProof, ClockSample, ExtensionInfo, RunStarted
 from swarmscope.store.database import Store, alembic_config, open_store
@@ -26,6 +27,8 @@ from swarmscope.store.ledger.entries import load_batches, load_blob, load_captur
 from swarmscope.store.ledger.schema import metadata
 from swarmscope.store.ledger.schema import observation as observation_table
 from swarmscope.store.ledger.verify import verify_ledger
+from swarmscope.store.legal.schema import subscriber
+from swarmscope.store.legal.subscribers import UnboundIdentity, read_identity, subscriber_rows
 from tests.store.factories import (
     SWARM_A,
     SWARM_B,
@@ -37,6 +40,7 @@ from tests.store.factories import (
     sighting,
 )
 from tests.store.test_recovery import _orphans
+from tests.store.test_subscribers import ALICE_ROW, KEY, disclosure, do_import, make_case
 
 PG_URL = os.environ.get("SWARMSCOPE_TEST_PG_URL")
 pytestmark = pytest.mark.skipif(not PG_URL, reason="set SWARMSCOPE_TEST_PG_URL to test on PostgreSQL")
@@ -217,3 +221,19 @@ def test_hit_proofs_and_signers_on_postgresql(pg_store: Store) -> None:
         second.commit_evidence(run, records=[observation()], sealed_at_us=T0 + 5)
         fingerprints = {pg_store.node.fingerprint: 1, key_fingerprint(public_key_raw(other)): 1}
         assert sealing_nodes(second) == fingerprints
+
+
+def test_identity_bound_to_its_disclosure_on_postgresql(pg_store: Store) -> None:
+    """The disclosed address, port and window are stored and authenticated on PostgreSQL too: an edited
+    disclosure does not open, an unbound identity is refused until re-imported."""
+    case = make_case(pg_store, "DOE-000001", "127.0.0.2")
+    assert do_import(pg_store, disclosure(ALICE_ROW)).imported == ((2, "DOE-000001"),)
+    (row,) = subscriber_rows(pg_store)
+    assert (row.ip, row.port) == ("127.0.0.2", None)
+    for values in ({"ip": "127.0.0.3"}, {"ip": None}):
+        with pg_store._write() as conn:
+            conn.execute(sa.update(subscriber).where(subscriber.c.case_id == case).values(**values))
+        with pytest.raises((IdentityError, UnboundIdentity)):
+            read_identity(pg_store, KEY, "DOE-000001", "clerk", T0)
+    do_import(pg_store, disclosure(ALICE_ROW))  # re-binds the unbound row
+    assert read_identity(pg_store, KEY, "DOE-000001", "clerk", T0).name == ALICE_ROW[3]

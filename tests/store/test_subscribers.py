@@ -6,14 +6,17 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from swarmscope.cases.identities import Identity, IdentityError, IdentityKey, parse_disclosure
 from swarmscope.cases.workflow import next_case_status
 from swarmscope.store.database import Store, StoreError
 from swarmscope.store.legal import cases as case_store
-from swarmscope.store.legal.schema import audit_log, case_event, disclosure_request, legal_case
+from swarmscope.store.legal.disclosure_match import Disclosed
+from swarmscope.store.legal.schema import audit_log, case_event, disclosure_request, legal_case, subscriber
 from swarmscope.store.legal.subscribers import (
     ImportReport,
+    UnboundIdentity,
     audit_rows,
     import_disclosure,
     read_identity,
@@ -175,9 +178,76 @@ def test_ciphertext_swapped_between_rows_does_not_decrypt(store: Store) -> None:
     a = make_case(store, "DOE-000001", "127.0.0.2")
     b = make_case(store, "DOE-000002", "127.0.0.3")
     do_import(store, disclosure(ALICE_ROW, BOB_ROW))
-    rows = {r.case_id: r.ciphertext for r in subscriber_rows(store)}
+    rows = {r.case_id: r for r in subscriber_rows(store)}
     with pytest.raises(IdentityError):
-        KEY.open(rows[a], b)
+        KEY.open(rows[a].ciphertext, b, rows[b].disclosed)  # type: ignore[arg-type]
+
+
+def _rewrite(store: Store, case_id: int, **values: object) -> None:
+    """What someone with write access to the file (no identity key) can do to a subscriber row."""
+    with store._write() as conn:
+        conn.execute(sa.update(subscriber).where(subscriber.c.case_id == case_id).values(**values))
+
+
+def test_each_row_stores_what_was_disclosed(store: Store) -> None:
+    make_case(store, "DOE-000001", "127.0.0.2")
+    do_import(store, disclosure(ALICE_ROW))
+    (row,) = subscriber_rows(store)
+    assert row.disclosed == Disclosed("127.0.0.2", None, T0 - HOUR, T0 + 3 * HOUR)
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        {"ip": "127.0.0.3"},  # the disclosure moved to another address
+        {"port": 6881},  # a port the ISP never named
+        {"window_start_us": T0 - 9 * HOUR},  # the window widened
+        {"window_end_us": T0 + 9 * HOUR},
+    ],
+)
+def test_an_edited_disclosure_does_not_open(store: Store, edit: dict[str, object]) -> None:
+    make_case(store, "DOE-000001", "127.0.0.2")
+    do_import(store, disclosure(ALICE_ROW))
+    _rewrite(store, 1, **edit)
+    with pytest.raises(IdentityError, match="sealed for another disclosure"):
+        read_identity(store, KEY, "DOE-000001", "clerk", T0 + 11 * HOUR)
+    assert audit_rows(store)[-1].action == "read_failed"
+
+
+def test_another_cases_ciphertext_with_its_disclosure_is_refused(store: Store) -> None:
+    a = make_case(store, "DOE-000001", "127.0.0.2")
+    b = make_case(store, "DOE-000002", "127.0.0.3")
+    do_import(store, disclosure(ALICE_ROW, BOB_ROW))
+    bob = {r.case_id: r for r in subscriber_rows(store)}[b]
+    _rewrite(store, a, ciphertext=bob.ciphertext, ip=bob.ip, port=bob.port,
+             window_start_us=bob.window_start_us, window_end_us=bob.window_end_us)  # fmt: skip
+    with pytest.raises(IdentityError):
+        read_identity(store, KEY, "DOE-000001", "clerk", T0 + 11 * HOUR)
+    assert read_identity(store, KEY, "DOE-000002", "clerk", T0 + 11 * HOUR).name == NAMES[3]
+
+
+def test_an_unbound_identity_is_refused_until_the_disclosure_is_imported_again(store: Store) -> None:
+    a = make_case(store, "DOE-000001", "127.0.0.2")
+    do_import(store, disclosure(ALICE_ROW))
+    nonce = bytes(12)  # a row as stored before the binding: ip NULL, version 1 (case id only)
+    old = AESGCM(KEY.secret).encrypt(
+        nonce, Identity(*NAMES[:3]).to_bytes(), f"swarmscope subscriber v1 case={a}".encode()
+    )
+    _rewrite(store, a, ip=None, port=None, ciphertext=b"\x01" + nonce + old)
+    case_store.set_case_status(store, a, "draft", "counsel", None, T0 + 10 * HOUR, rule=next_case_status)
+    with pytest.raises(UnboundIdentity, match=r"DOE-000001: .*import the ISP's disclosure again"):
+        read_identity(store, KEY, "DOE-000001", "clerk", T0 + 11 * HOUR)
+    assert (audit_rows(store)[-1].action, audit_rows(store)[-1].detail) == (
+        "read_failed",
+        "unbound: stored before the disclosure binding",
+    )
+    report = do_import(store, disclosure(ALICE_ROW))
+    assert report.imported == ((2, "DOE-000001"),) and report.problems == ()
+    assert case_store.get_case(store, a).status == "drafted"  # re-bound, its status kept
+    assert "re-bound" in (audit_rows(store)[-1].detail or "")
+    assert read_identity(store, KEY, "DOE-000001", "clerk", T0 + 12 * HOUR) == Identity(*NAMES[:3])
+    again = do_import(store, disclosure(ALICE_ROW))
+    assert again.problems == ((2, "no case awaiting disclosure (DOE-000001 is drafted)"),)  # bound now
 
 
 @pytest.mark.parametrize(

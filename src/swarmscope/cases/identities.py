@@ -6,9 +6,13 @@ Key: 32 random bytes (AES-256), kept OUTSIDE the database — in a key file writ
 (``key_id``: hex SHA-256 of a domain-separated hash of the key, 32 digits), which names the key without
 revealing it.
 
-Ciphertext (the ``subscriber.ciphertext`` column): ``b"\\x01" || nonce (12 bytes) || AES-256-GCM(identity
-JSON)``, with the associated data ``"swarmscope subscriber v1 case=<case id>"``: a ciphertext copied into
-another case's row fails authentication instead of naming the wrong person.
+Ciphertext (the ``subscriber.ciphertext`` column): ``b"\\x02" || nonce (12 bytes) || AES-256-GCM(identity
+JSON)``, with the associated data ``"swarmscope subscriber v2 case=<case id> ip=<ip> port=<port or *>
+window=<start µs>..<end µs>"`` (:meth:`swarmscope.store.legal.disclosure_match.Disclosed.associated_data`):
+what the ISP disclosed the identity for. A ciphertext copied into another case's row, or a row whose
+disclosed address, port or window was edited, fails authentication instead of naming the wrong person.
+Version 1 (``b"\\x01"``, associated data ``case=<case id>`` only) was bound to the case row alone; it is
+no longer opened (import the disclosure again, :mod:`swarmscope.store.legal.subscribers`).
 
 Disclosure CSV (UTF-8, a BOM is tolerated; header row required, column order free, extra columns refused):
 ``ip, start, end, name, postal_address[, email][, port]`` — ``start``/``end`` in ISO 8601 with an explicit
@@ -53,12 +57,13 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from swarmscope.errors import DecodeError, InputError, SwarmscopeError
-from swarmscope.store.legal.subscribers import DisclosureRow
+from swarmscope.store.legal.disclosure_match import Disclosed, DisclosureRow
 from swarmscope.wire.types import Endpoint
 
 ENV_VAR = "SWARMSCOPE_IDENTITY_KEY"
 KEY_BYTES = 32
-_VERSION = b"\x01"
+_VERSION = b"\x02"
+_UNBOUND_VERSION = b"\x01"  # bound to the case row only: never opened
 _NONCE = 12
 _COLUMNS = ("ip", "start", "end", "name", "postal_address", "email", "port")
 _REQUIRED = ("ip", "start", "end", "name", "postal_address")
@@ -99,10 +104,6 @@ class Identity:
             return cls(str(fields["name"]), str(fields["postal_address"]), fields.get("email"))
         except (ValueError, KeyError, TypeError) as exc:
             raise IdentityError("decrypted identity is not an identity record") from exc
-
-
-def _associated_data(case_id: int) -> bytes:
-    return f"swarmscope subscriber v1 case={case_id}".encode()
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,35 +170,46 @@ class IdentityKey:
             raise IdentityError(f"cannot read identity key file {path}: {exc}") from exc
         return cls.from_text(text)
 
-    def seal(self, identity: Identity, case_id: int) -> bytes:
-        """Encrypt ``identity`` for the subscriber row of case ``case_id`` (see module docstring)."""
+    def seal(self, identity: Identity, case_id: int, disclosed: Disclosed) -> bytes:
+        """Encrypt ``identity`` for the subscriber row of case ``case_id`` and what the ISP ``disclosed``."""
         nonce = os.urandom(_NONCE)
-        body = AESGCM(self.secret).encrypt(nonce, identity.to_bytes(), _associated_data(case_id))
-        return _VERSION + nonce + body
+        data = disclosed.associated_data(case_id)
+        return _VERSION + nonce + AESGCM(self.secret).encrypt(nonce, identity.to_bytes(), data)
 
-    def open(self, ciphertext: bytes, case_id: int) -> Identity:
-        """Decrypt a ciphertext made by :meth:`seal` for case ``case_id``. Raises IdentityError."""
+    def open(self, ciphertext: bytes, case_id: int, disclosed: Disclosed) -> Identity:
+        """Decrypt a ciphertext made by :meth:`seal` for case ``case_id`` and ``disclosed``.
+
+        Raises:
+            IdentityError: not a current ciphertext (a version 1 one names how to re-bind it), wrong key,
+                or a ciphertext altered, moved from another row, or sealed for another disclosure.
+        """
+        if ciphertext[:1] == _UNBOUND_VERSION:
+            raise IdentityError(
+                f"the identity of case {case_id} is bound to its case row only, not to the disclosed "
+                "address, port and window; import the ISP's disclosure again to bind it"
+            )
         if len(ciphertext) < 1 + _NONCE + 16 or ciphertext[:1] != _VERSION:
             raise IdentityError("not a swarmscope identity ciphertext")
         nonce, body = ciphertext[1 : 1 + _NONCE], ciphertext[1 + _NONCE :]
         try:
-            plain = AESGCM(self.secret).decrypt(nonce, body, _associated_data(case_id))
+            plain = AESGCM(self.secret).decrypt(nonce, body, disclosed.associated_data(case_id))
         except InvalidTag:
             raise IdentityError(
-                f"cannot decrypt the identity of case {case_id} with key {self.key_id}: "
-                "wrong key, or the ciphertext was altered or moved from another row"
+                f"cannot decrypt the identity of case {case_id} with key {self.key_id}: wrong key, or the "
+                f"ciphertext was altered, moved from another row or sealed for another disclosure than "
+                f"the one stored ({disclosed.describe()})"
             ) from None
         return Identity.from_bytes(plain)
 
 
-def encrypt_identity(key: IdentityKey, identity: Identity, *, case_id: int) -> bytes:
-    """Encrypt an identity for the row of case ``case_id`` (AES-256-GCM; the case id is associated data)."""
-    return key.seal(identity, case_id)
+def encrypt_identity(key: IdentityKey, identity: Identity, *, case_id: int, disclosed: Disclosed) -> bytes:
+    """Encrypt an identity for the row of case ``case_id`` and what was ``disclosed`` (AES-256-GCM)."""
+    return key.seal(identity, case_id, disclosed)
 
 
-def decrypt_identity(key: IdentityKey, ciphertext: bytes, *, case_id: int) -> Identity:
-    """Decrypt what :func:`encrypt_identity` made for case ``case_id``. Raises IdentityError."""
-    return key.open(ciphertext, case_id)
+def decrypt_identity(key: IdentityKey, ciphertext: bytes, *, case_id: int, disclosed: Disclosed) -> Identity:
+    """Decrypt what :func:`encrypt_identity` made for ``case_id`` and ``disclosed``. Raises IdentityError."""
+    return key.open(ciphertext, case_id, disclosed)
 
 
 def write_key_file(path: Path, key: IdentityKey) -> None:

@@ -13,7 +13,9 @@ record_dispute`).
 No letter is drafted, approved or sent for a case its proven evidence no longer carries
 (:func:`swarmscope.cases.case_proof.require_proven`, re-judged under the thresholds the caller gives,
 ``policy``: default the court-tested ones, a build note only tightens them), nor on a disclosure request
-a court quashed or that is contested (:func:`check_request_allows_letters`). Times are UTC microseconds,
+a court quashed or that is contested (:func:`check_request_allows_letters`), nor for a case whose stored
+identity the ISP disclosed for another address, port or window than the proven hits the case claims
+(:func:`swarmscope.cases.disclosure_check.require_disclosed`). Times are UTC microseconds,
 amounts integer cents.
 """
 
@@ -24,6 +26,7 @@ from functools import partial
 
 from swarmscope.cases.case_actions import move_case
 from swarmscope.cases.case_proof import require_proven
+from swarmscope.cases.disclosure_check import require_disclosed
 from swarmscope.cases.document_policy import COURT_TESTED, DocumentPolicy
 from swarmscope.cases.hit_proofs import letter_facts
 from swarmscope.cases.letter_settings import (
@@ -65,12 +68,14 @@ def draft_letters(
 
     Raises:
         WorkflowError: a case whose status allows no draft (e.g. disputed). StoreError: unknown case.
-        UnprovenCase: a case its proven evidence no longer carries (:func:`require_proven`).
+        UnprovenCase: a case its proven evidence no longer carries (:func:`require_proven`), or whose
+            stored identity was disclosed for something else (``UndisclosedCase``).
     """
     out = []
     for doe in dois:
         case = case_store.get_case(store, doe)
         require_proven(store, case, trust, policy)
+        require_disclosed(store, case, trust)
         check_request_allows_letters(store, case)
         amount = format_amount(settings.amount_cents, settings.currency)
         note = f"letter drafted: {amount}, {settings.deadline_days} days"
@@ -112,6 +117,7 @@ def preview_letter(
     """
     case = case_store.get_case(store, doe)
     require_proven(store, case, trust, policy)
+    require_disclosed(store, case, trust)
     letter = latest_letter(store, case.id)
     if letter is None or letter.sent_us is not None or letter.voided_us is not None:
         raise LetterError(f"{case.doe} has no unsent letter; draft one first")

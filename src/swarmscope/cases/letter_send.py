@@ -4,7 +4,9 @@ Only an approved letter whose content still has the approved digest is sent, onl
 :func:`swarmscope.cases.workflow.may_send_letter` allows; it is rendered from the settings frozen at
 drafting only — a send-time setting that differs from them is refused
 (:func:`swarmscope.cases.letter_settings.settings_conflicts`). The identity is decrypted through the
-audited :func:`swarmscope.store.legal.subscribers.read_identity`.
+audited :func:`swarmscope.store.legal.subscribers.read_identity`, only when the ISP disclosed it for the
+address, port and window of the proven hits the case claims
+(:func:`swarmscope.cases.disclosure_check.read_disclosed_identity`).
 
 Sending order: the ``out`` directory is checked (a writable directory) before anything is sent; an e-mailed
 letter is claimed (its Message-ID stored) before the SMTP exchange, recorded as sent (sent_us, Message-ID)
@@ -30,6 +32,7 @@ from typing import Any
 
 from swarmscope.cases.case_actions import move_case
 from swarmscope.cases.case_proof import require_proven
+from swarmscope.cases.disclosure_check import read_disclosed_identity, require_disclosed
 from swarmscope.cases.document_policy import COURT_TESTED, DocumentPolicy
 from swarmscope.cases.hit_proofs import letter_facts
 from swarmscope.cases.identities import IdentityKey
@@ -50,7 +53,6 @@ from swarmscope.store.database import Store
 from swarmscope.store.ledger.proven import EvidenceTrust
 from swarmscope.store.legal import cases as case_store
 from swarmscope.store.legal import letters as letter_store
-from swarmscope.store.legal.subscribers import read_identity
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,17 +174,19 @@ def send_letter(
         LetterError: not approved, content changed since approval, no way to deliver, ``out`` unusable;
             or the letter was e-mailed and recorded but its PDF copy could not be written.
         WorkflowError: the case may not receive it. MailError: the SMTP server refused (nothing is
-        recorded as sent). IdentityError: wrong key. UnprovenCase: the case's proven evidence no longer
-        carries it (checked before anything is decrypted or sent).
+        recorded as sent). IdentityError: wrong key, or the stored disclosure was altered. UnprovenCase:
+        the case's proven evidence no longer carries it, or (``UndisclosedCase``) its identity was
+        disclosed for another address, port or window (checked before anything is decrypted or sent).
     """
     case = case_store.get_case(store, doe)
     require_proven(store, case, trust, policy)
+    require_disclosed(store, case, trust)
     check_request_allows_letters(store, case)
     letter = _check_sendable(case, latest_letter(store, case.id))
     facts, frozen, digest = _bound_content(store, case, letter, given, trust)
     if delivery.out is not None:
         check_out_dir(delivery.out)
-    identity = read_identity(store, key, case.id, actor, now_us)
+    identity = read_disclosed_identity(store, key, case.id, actor, now_us, trust)
     to = Addressee(identity.name, identity.postal_address, identity.email)
     by_mail = bool(to.email and delivery.smtp_host)
     if not by_mail and delivery.out is None:

@@ -16,6 +16,7 @@ import re
 from datetime import UTC, datetime
 
 from swarmscope.cases.case_proof import CaseProof
+from swarmscope.cases.disclosure_check import disclosure_problem, read_disclosed_identity
 from swarmscope.cases.document_policy import COURT_TESTED, DocumentPolicy
 from swarmscope.cases.exhibits import csv_cell
 from swarmscope.cases.identities import IdentityKey
@@ -24,7 +25,7 @@ from swarmscope.store.database import Store
 from swarmscope.store.ledger.proven import EvidenceTrust, store_trust
 from swarmscope.store.legal import cases as case_store
 from swarmscope.store.legal import letters as letter_store
-from swarmscope.store.legal.subscribers import read_identity
+from swarmscope.store.legal.subscribers import stored_identity
 
 COLUMNS = (
     "doe", "ip", "port", "infohash", "file_name", "work_title", "isp", "first_hit_utc", "last_hit_utc",
@@ -83,18 +84,27 @@ def litigation_rows(
 
     A case whose claim the evidence proven against the sealed ledger no longer carries
     (:class:`swarmscope.cases.case_proof.CaseProof`; ``trust`` None: the store's own node key) is left
-    out, its identity never read, and (DOE number, why) goes to ``refused``. ``policy``: the thresholds
-    each case is re-judged under (the case's build note only tightens them).
+    out, its identity never read, and (DOE number, why) goes to ``refused``; so is a case whose stored
+    identity the ISP disclosed for another address, port or window than its proven hits
+    (:func:`swarmscope.cases.disclosure_check.disclosure_problem`). ``policy``: the thresholds each case
+    is re-judged under (the case's build note only tightens them).
     """
     out = []
     proof = CaseProof(store, store_trust(store, trust), policy)
-    cases, unproven = proof.split(case_store.list_cases(store, status=CaseStatus.ESCALATED))
+    proven, unproven = proof.split(case_store.list_cases(store, status=CaseStatus.ESCALATED))
+    cases = []
+    for case in proven:
+        why = disclosure_problem(case, stored_identity(store, case.id), proof)
+        if why is None:
+            cases.append(case)
+        else:
+            unproven.append((case.doe, why))
     if refused is not None:
         refused.extend(unproven)
     for case in cases:
         values = _case_values(store, case)
         if key is not None:
-            identity = read_identity(store, key, case.id, actor, now_us)
+            identity = read_disclosed_identity(store, key, case.id, actor, now_us, proof=proof)
             values |= {
                 "name": identity.name,
                 "postal_address": identity.postal_address,

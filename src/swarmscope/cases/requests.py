@@ -21,7 +21,7 @@ from swarmscope.errors import InputError
 from swarmscope.store.database import Store
 from swarmscope.store.legal import cases as case_rows
 from swarmscope.store.legal import subscribers as subscriber_store
-from swarmscope.store.legal.subscribers import DisclosureRow
+from swarmscope.store.legal.disclosure_match import DisclosureRow
 
 FINAL_REQUEST_STATUSES = ("complied", "quashed")
 

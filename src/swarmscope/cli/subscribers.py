@@ -35,6 +35,7 @@ from swarmscope.cli.text import escaped, plain
 from swarmscope.errors import SwarmscopeError
 from swarmscope.evidence.records import us_to_iso
 from swarmscope.store.database import DEFAULT_DB, open_store
+from swarmscope.store.legal import cases as case_store
 from swarmscope.store.legal import subscribers as subscriber_store
 
 group = typer.Typer(help="Subscriber identities from ISP disclosures (encrypted, every access audited).")
@@ -141,14 +142,19 @@ def show(
     actor: ActorOption = None,
     db: DbOption = DEFAULT_DB,
 ) -> None:
-    """Print a case's subscriber identity (each call is written to the audit log)."""
-    console = Console()
+    """Print a case's subscriber identity and what the ISP disclosed it for (each call is audited).
+
+    An identity stored before identities were bound to the disclosed address is refused: import the
+    disclosure again.
+    """
+    console = Console(soft_wrap=True)  # one line each
     target: int | str = int(case) if case.isdigit() else case
     try:
         key = IdentityKey.load(identity_key)
         store = open_store(db, create=False)
         try:
             identity = subscriber_store.read_identity(store, key, target, actor_name(actor), now_us())
+            row = subscriber_store.stored_identity(store, case_store.get_case(store, target).id)
         finally:
             store.close()
     except SwarmscopeError as exc:
@@ -156,6 +162,8 @@ def show(
     console.print(plain(f"name: {identity.name}"))
     console.print(plain(f"postal address: {identity.postal_address}"))
     console.print(plain(f"e-mail: {identity.email or '-'}"))
+    if row is not None and row.disclosed is not None:
+        console.print(plain(f"disclosed for: {row.disclosed.describe()}"))
 
 
 @group.command()

@@ -155,6 +155,9 @@ subscriber = sa.Table(
     sa.Column("case_id", sa.Integer, sa.ForeignKey("legal_case.id"), nullable=False, unique=True),
     sa.Column("window_start_us", sa.BigInteger, nullable=False),  # the ISP's stated time window
     sa.Column("window_end_us", sa.BigInteger, nullable=False),
+    # migration 0007: the address and port the ISP disclosed (NULL ip: imported before, bound to nothing)
+    sa.Column("ip", sa.Text),
+    sa.Column("port", sa.Integer),  # NULL: the disclosure named no port
     sa.Column("ciphertext", sa.LargeBinary, nullable=False),  # name, postal address, e-mail (encrypted)
     sa.Column("key_id", sa.Text, nullable=False),  # fingerprint of the key that encrypted it
     sa.Column("source_sha256", sa.Text, nullable=False),  # the disclosure file it came from
