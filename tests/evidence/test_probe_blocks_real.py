@@ -16,10 +16,10 @@ import pytest
 from swarmscope.evidence.probe.block_table import BlockTable
 from swarmscope.evidence.probe.run import ProbePolicy, ProbeRun
 from swarmscope.evidence.records import BlockProof, Failure, Observation, Tier
-from swarmscope.monitor.reference import load_reference
 from swarmscope.monitor.targets import MetainfoPieces
 from swarmscope.net.clock import Clock
 from swarmscope.net.peer_conn import probe
+from swarmscope.reference import load_reference
 from swarmscope.wire.metainfo import Metainfo, parse_metainfo
 from swarmscope.wire.types import BLOCK_SIZE
 from tests.net.lt_seed import lt, make_torrent, seed, session
