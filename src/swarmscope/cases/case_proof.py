@@ -39,6 +39,7 @@ from typing import Protocol, TypeVar
 from swarmscope.cases.case_links import link_problem
 from swarmscope.cases.case_recheck import Rejudge
 from swarmscope.cases.document_policy import DocumentPolicy
+from swarmscope.cases.work_links import TorrentChecks
 from swarmscope.errors import SwarmscopeError
 from swarmscope.store.database import Store
 from swarmscope.store.ledger.proven import (
@@ -119,6 +120,7 @@ class CaseProof(ProvenCaseHits):
         super().__init__(store, trust, ips=ips)
         self.policy = policy
         self._rejudge = Rejudge(store, trust, policy)
+        self._checks = TorrentChecks(store)
 
     def problem(self, case: CaseClaim) -> str | None:
         """Why ``case`` may not be carried by a document (None: its claim is proven)."""
@@ -165,7 +167,7 @@ class CaseProof(ProvenCaseHits):
         """Why the case row's work, ISP, region or city do not follow from the proven inputs (the row as
         stored now: documents state these columns; :func:`~swarmscope.cases.case_links.link_problem`)."""
         row = case if isinstance(case, CaseRow) else case_rows.get_case(self.store, case.doe)
-        why = link_problem(self.store, row, self._rejudge.attributions_of(case.ip))
+        why = link_problem(self.store, row, self._rejudge.attributions_of(case.ip), self._checks)
         if why is None:
             return None
         return f"{case.doe}: refused: {UNLINKED} ({why})"
