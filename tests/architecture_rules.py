@@ -39,6 +39,7 @@ LAYERS = {
     "store": 3,
     "attribution": 3,
     "netns": 3,
+    "reference": 3,
     "monitor": 4,
     "cases": 4,
     "testbed": 4,

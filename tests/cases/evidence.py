@@ -11,8 +11,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from swarmscope.cases.campaigns import link_work
-from swarmscope.cli.works import reference_check
+from swarmscope.cases.campaigns import link_work, reference_check
 from swarmscope.evidence.records import Attribution, ClockSample, Observation, RunStarted, Source, Tier
 from swarmscope.store.database import Store, open_store
 from swarmscope.store.ledger.node_key import default_key_path, load_or_create_node_key

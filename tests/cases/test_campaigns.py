@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from swarmscope.cases.campaigns import link_work, read_torrent, resolve_torrent, tally
-from swarmscope.cli.works import reference_check as check_reference
+from swarmscope.cases.campaigns import reference_check as check_reference
 from swarmscope.errors import InputError
 from swarmscope.store.database import Store
 from swarmscope.store.legal import cases as sc

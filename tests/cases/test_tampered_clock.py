@@ -222,7 +222,7 @@ def test_the_recorded_build_policy_keeps_every_opted_in_flag(store: Store) -> No
     [
         ("SET isp_id = (SELECT id FROM isp WHERE name = 'Othernet')", "is not the ISP of the proven"),
         ("SET region = 'Bayern', city = 'München'", "region/city Bayern/München"),
-        ("SET work_id = {other}", "is not linked to its torrent"),
+        ("SET work_id = {other}", "is not the work of its torrent"),
     ],
 )
 def test_an_edited_work_isp_or_region_does_not_follow_from_proven_inputs(

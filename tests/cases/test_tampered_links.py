@@ -79,7 +79,8 @@ def _edits(does: dict[str, str], ids: tuple[int, int, int, int]) -> dict[str, tu
         ),
         does[WORK_EDIT]: (
             f"work_id = {other_film}",
-            f"work_id {other_film} is not linked to its torrent {IH} (works linked to it: {film})",
+            f"work_id {other_film} is not the work of its torrent {IH} (work {film} of Rights Ltd: its "
+            "earliest confirmed link, else its earliest plain one, as cases build derives it)",
         ),
     }
 

@@ -712,8 +712,9 @@ def test_an_edited_case_isp_place_or_work_reaches_no_document(world: World, tmp_
             f" {region}/Köln"
         ),
         does[rewritten]: (
-            f"work_id {work_ids['Another Film']} is not linked to its torrent {world.swarm.infohash_hex}"
-            f" (works linked to it: {work_ids[TITLE]})"
+            f"work_id {work_ids['Another Film']} is not the work of its torrent {world.swarm.infohash_hex}"
+            f" (work {work_ids[TITLE]} of Example Rights Ltd: its earliest confirmed link, else its earliest"
+            " plain one, as cases build derives it)"
         ),
     }
     out = swarmscope(

@@ -17,9 +17,9 @@ from swarmscope.evidence.probe.block_table import BlockTable
 from swarmscope.evidence.probe.pieces import MetainfoPieces
 from swarmscope.evidence.probe.run import ProbePolicy, ProbeRun
 from swarmscope.evidence.records import BlockProof, Failure, Observation, Tier
-from swarmscope.monitor.reference import load_reference
 from swarmscope.net.clock import Clock
 from swarmscope.net.peer_conn import probe
+from swarmscope.reference import load_reference
 from swarmscope.wire.metainfo import Metainfo, parse_metainfo
 from swarmscope.wire.types import BLOCK_SIZE
 from tests.net.lt_seed import lt, make_torrent, seed, session

@@ -12,7 +12,7 @@ import pytest
 
 from swarmscope.errors import InputError
 from swarmscope.evidence.probe.block_table import block_hashes
-from swarmscope.monitor.reference import PieceStatus, iter_reference_pieces, load_reference, resolve_root
+from swarmscope.reference import PieceStatus, iter_reference_pieces, load_reference, resolve_root
 from swarmscope.wire.metainfo import Metainfo, parse_metainfo
 from swarmscope.wire.types import BLOCK_SIZE
 

@@ -1,7 +1,7 @@
 """Campaigns: works of a rights holder and the torrents that carry them.
 
 **Confirming a torrent.** The work's reference content is read in the torrent's own piece layout
-(``monitor.reference.iter_reference_pieces``, not strict; composed in :mod:`swarmscope.cli.works`) and
+(:func:`swarmscope.reference.iter_reference_pieces`, not strict: :func:`reference_check`) and
 every piece is hashed against the torrent's piece hashes (v1 SHA-1 / v2 merkle, BEP 3 / BEP 52):
 
 - a piece is *checked* when the reference holds its bytes and the metainfo a hash for it (missing files
@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from swarmscope.errors import DecodeError, InputError
+from swarmscope.reference import PieceStatus, iter_reference_pieces
 from swarmscope.store.database import Store
 from swarmscope.store.ledger.queries import swarm_rows
 from swarmscope.store.legal import cases as case_rows
@@ -77,6 +78,29 @@ def tally(outcomes: Iterable[PieceOutcome], num_pieces: int) -> TorrentCheck:
     return TorrentCheck("linked", 0, 0, "no piece of the torrent could be compared with the reference")
 
 
+_OUTCOME = {PieceStatus.VERIFIED: True, PieceStatus.MISMATCHED: False}
+
+
+def reference_check(meta: Metainfo, reference: Path) -> TorrentCheck:
+    """Compare a torrent's piece hashes with the reference content laid out as its files.
+
+    Missing or short files and unhashed pieces are not compared (``iter_reference_pieces`` not strict);
+    a reference that cannot be laid out as the torrent's files compares nothing (status ``linked``).
+    ``works link`` and the document gate (:mod:`swarmscope.cases.work_links`) run this one check.
+
+    Source: README "The legal workflow"; rule in the module docstring.
+    """
+    if not reference.exists():
+        return TorrentCheck("linked", 0, 0, f"reference content {reference} not found")
+    outcomes: list[PieceOutcome] = []
+    try:
+        for piece in iter_reference_pieces(meta, reference, strict=False):
+            outcomes.append((piece.index, _OUTCOME.get(piece.status)))
+    except InputError as exc:
+        return TorrentCheck("linked", 0, 0, f"reference content does not fit the torrent's files: {exc}")
+    return tally(outcomes, meta.num_pieces)
+
+
 def read_torrent(path: Path) -> Metainfo:
     """Parse a .torrent file. Raises InputError naming the file and the problem."""
     try:
@@ -122,15 +146,14 @@ def resolve_torrent(store: Store, torrent: str) -> tuple[str, Metainfo | None]:
 
 
 def link_work(
-    store: Store, work: int | str, torrent: str, now_us: int, *, compare: ReferenceCheck
+    store: Store, work: int | str, torrent: str, now_us: int, *, compare: ReferenceCheck | None = None
 ) -> case_rows.WorkTorrentRow:
     """Link a torrent to a work and check it against the work's reference content when there is one.
 
     Args:
         work: work id or title. torrent: see :func:`resolve_torrent`. now_us: UTC microseconds.
-        compare: reads the reference in the torrent's layout and tallies it (the CLI passes
-            :func:`swarmscope.cli.works.reference_check`, built on ``monitor.reference``; ``cases/`` may
-            not import its sibling ``monitor/``).
+        compare: reads the reference in the torrent's layout and tallies it (default
+            :func:`reference_check`; a test may pass another).
 
     Returns:
         The link row after the check (re-linking re-checks).
@@ -146,7 +169,7 @@ def link_work(
     elif meta is None:
         check = TorrentCheck("linked", 0, 0, "no metainfo known for this infohash (give the .torrent file)")
     else:
-        check = compare(meta, Path(row.reference_path))
+        check = (compare or reference_check)(meta, Path(row.reference_path))
     case_rows.set_torrent_check(
         store, link_id, check.status, check.checked, check.matched, check.detail, now_us
     )

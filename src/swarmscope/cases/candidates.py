@@ -20,9 +20,11 @@
   the advisory region/city come from the attribution at the first hit. No attribution: no flags, no ISP. An
   attribution ROW of the IP that differs from its sealed record excludes the IP
   (``attribution_unproven``, naming the row): it is neither clean nor flagged.
-- **Work**: the infohash's confirmed link, else its plain link
-  (:func:`swarmscope.store.legal.cases.work_for_infohash`).
-  A candidate whose torrent is linked to no work, or only as ``fake``, does not become a case (no rights
+- **Work**: the infohash's confirmed link, else its plain link, each link's status re-checked from
+  stored content (the stored metainfo against the work's reference content, never the unsealed
+  ``work_torrent.status``): :func:`swarmscope.cases.work_links.case_work`, the function the document gate
+  uses. A candidate whose torrent is linked to no work, or only as ``fake``, or to works of two rights
+  holders, or whose check cannot be run (reference content gone), does not become a case (no rights
   holder can claim it); it is reported as skipped. With ``require_confirmed`` a plain link is not enough.
 - **Policy on record**: every case a build creates or finds again at ``candidate`` gets a ``case_event``
   whose note reads ``build: ...; policy: <ThresholdPolicy.describe()>, clock=<threshold>`` (and the
@@ -47,6 +49,7 @@ from dataclasses import dataclass, field
 
 from swarmscope.cases.run_clock import workflow_clock
 from swarmscope.cases.thresholds import Candidate, Hit, ThresholdPolicy, evaluate
+from swarmscope.cases.work_links import TorrentChecks
 from swarmscope.cases.workflow import CaseStatus, WorkflowError, next_case_status
 from swarmscope.evidence.records import us_to_iso
 from swarmscope.store.database import Store
@@ -205,17 +208,18 @@ def build_cases(
     verdicts, attributions, clock, refused = _judge(store, policy, infohash, clock_threshold_us, trusted)
     report = BuildReport(policy_note=f"{policy.describe()}, clock_threshold={clock}", refused=refused)
     by_key = {(c.ip, c.infohash, c.first_hit_us): c for c in before}
+    checks = TorrentChecks(store)
     unusable: dict[tuple[str, int, str], str] = {}
     for verdict in verdicts:
         if not verdict.is_candidate:
             report.excluded.append(verdict)
             continue
-        work = _work(store, verdict.infohash, require_confirmed)
+        work = checks.work(verdict.infohash, require_confirmed=require_confirmed)
         if isinstance(work, str):
             report.skipped.append((verdict, work))
             unusable[(verdict.ip, verdict.port, verdict.infohash)] = work
             continue
-        _upsert(store, report, verdict, work, attributions, by_key, now_us, actor)
+        _upsert(store, report, verdict, work.id, attributions, by_key, now_us, actor)
     groups = {(v.ip, v.port, v.infohash): v for v in verdicts}
     for case in before:
         if infohash is None or case.infohash == infohash.lower():
@@ -332,18 +336,3 @@ def recorded_policy(notes: Iterable[str | None]) -> str | None:
     """The policy text of the latest build note among a case's event notes (oldest first), or None."""
     found = [n.rsplit(POLICY_MARK, 1)[1] for n in notes if n and POLICY_MARK in n]
     return found[-1] if found else None
-
-
-def _work(store: Store, infohash: str, require_confirmed: bool) -> int | str:
-    """The work id of a torrent, or why there is none."""
-    links = case_rows.work_torrents(store, infohash=infohash)
-    if not links:
-        return "no_work: the torrent is linked to no work (swarmscope works link)"
-    usable = [t for t in links if t.status == "confirmed" or (t.status == "linked" and not require_confirmed)]
-    if not usable:
-        if all(t.status == "fake" for t in links):
-            return "fake_torrent: its pieces do not match the work's reference content"
-        return "unconfirmed: the torrent is not confirmed against the work's reference content"
-    found = case_rows.work_for_infohash(store, infohash)
-    assert found is not None
-    return found.id

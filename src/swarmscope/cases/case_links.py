@@ -6,11 +6,12 @@ re-derives them as the build does (:mod:`swarmscope.cases.candidates`) and, when
 in one line naming each column with its stored and its proven value. The document gate
 (:mod:`swarmscope.cases.case_proof`) refuses such a case. It disagrees when:
 
-- ``work_id``: the case's work is not linked (``linked`` or ``confirmed``, never ``fake``) to the case's
-  infohash in the work/torrent links (``works add --torrent`` / ``works link``); the link's infohash is
-  the torrent's swarm id (SHA-1 of the v1 info dict, BEP 3; SHA-256 of the v2 one, BEP 52), and a
-  document names the torrent only from stored metainfo hashing to it
-  (:func:`swarmscope.store.legal.notices.sealed_torrent`);
+- ``work_id``: not the work ``cases build`` derives for the case's infohash, by the same function
+  (:func:`swarmscope.cases.work_links.case_work`: the earliest link re-checked ``confirmed`` from stored
+  content, else the earliest plain one; links of two rights holders, a fake torrent or a check that cannot
+  be run give no work and refuse the case with that reason); the link's infohash is the torrent's swarm
+  id (SHA-1 of the v1 info dict, BEP 3; SHA-256 of the v2 one, BEP 52), and a document names the torrent
+  only from stored metainfo hashing to it (:func:`swarmscope.store.legal.notices.sealed_torrent`);
 - ``isp_id``: not the directory ISP whose ASN list holds the ASN of the proven attribution in force at
   the case's first hit (the latest sealed attribution of its address observed at or before it, as made
   with the IP dataset versions it names; none, or no ASN, or no directory ISP for it: no ISP);
@@ -23,31 +24,37 @@ proven_records.proven_attributions`.
 from __future__ import annotations
 
 from swarmscope.cases.candidates import attribution_at
+from swarmscope.cases.work_links import TorrentChecks, case_work
 from swarmscope.store.database import Store
 from swarmscope.store.ledger.proven_records import AttributionRow, ProvenAttributions
 from swarmscope.store.legal import cases as case_rows
 from swarmscope.store.legal.case_rows import CaseRow
 
-USABLE_LINKS = frozenset({"linked", "confirmed"})
 
-
-def link_problem(store: Store, row: CaseRow, attributions: ProvenAttributions) -> str | None:
+def link_problem(
+    store: Store, row: CaseRow, attributions: ProvenAttributions, checks: TorrentChecks | None = None
+) -> str | None:
     """Why ``row``'s work, ISP, region or city do not follow from the proven inputs (None: they do).
 
     The answer is one line: ``<column> <stored value> ...`` and the proven value, per differing column,
-    joined by ``"; "``.
+    joined by ``"; "``. ``checks``: the command's torrent checks (None: a fresh one, nothing cached).
     """
-    reasons = [r for r in (_work_problem(store, row), *_place_problems(store, row, attributions)) if r]
+    work = _work_problem(store, row, checks)
+    reasons = [r for r in (work, *_place_problems(store, row, attributions)) if r]
     return "; ".join(reasons) or None
 
 
-def _work_problem(store: Store, row: CaseRow) -> str | None:
-    """``work_id`` is not a work the case's torrent is usably linked to."""
-    links = [t for t in case_rows.work_torrents(store, infohash=row.infohash) if t.status in USABLE_LINKS]
-    if any(t.work_id == row.work_id for t in links):
+def _work_problem(store: Store, row: CaseRow, checks: TorrentChecks | None) -> str | None:
+    """``work_id`` is not the work ``cases build`` derives for the case's torrent."""
+    work = case_work(store, row.infohash, checks)
+    if isinstance(work, str):
+        return f"work_id {row.work_id}: its torrent {row.infohash} has no work ({work})"
+    if work.id == row.work_id:
         return None
-    linked = ", ".join(str(t.work_id) for t in links) or "none"
-    return f"work_id {row.work_id} is not linked to its torrent {row.infohash} (works linked to it: {linked})"
+    return (
+        f"work_id {row.work_id} is not the work of its torrent {row.infohash} (work {work.id} of "
+        f"{work.client}: its earliest confirmed link, else its earliest plain one, as cases build derives it)"
+    )
 
 
 def _place_problems(store: Store, row: CaseRow, attributions: ProvenAttributions) -> list[str]:

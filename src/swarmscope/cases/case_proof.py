@@ -10,12 +10,14 @@ proven_observations`) and refuses the case, naming it and why, when:
   interval, is refused (altered, invented, sealed by an untrusted key, dated after its seal, not sealed) —
   a duplicate of a proven record or capture is not a reason (it never counted), nor is a row dated
   outside the interval (it is not one of the case's hits; one moved out of it changes the recount);
-- the proven hits inside ``[first_hit_us, last_hit_us]`` on the case's port (or, for cases built when
-  hits from several ports of one IP were pooled, on any port) are not exactly ``hits`` in number with the
-  case's first and last hit times (refused rows of the address inside the interval, on any port, are
-  named with it: a row whose port was edited no longer counts for the case).
+- the proven hits inside ``[first_hit_us, last_hit_us]`` on the case's port are not exactly ``hits`` in
+  number with the case's first and last hit times (refused rows of the address inside the interval, on
+  any port, are named with it: a row whose port was edited no longer counts for the case). Hits of other
+  ports never count: ``cases build`` groups by address AND port (carrier-grade NAT puts several
+  subscribers behind one IP, :mod:`swarmscope.cases.thresholds`), so a case's port must be the port of
+  its proven hits, and the refusal names the ports the address's proven hits are on;
 
-- ALL proven hits of the case's group (address and port; any port when pooled), not only those inside
+- ALL proven hits of the case's group (address and port), not only those inside
   its interval, re-judged with proven inputs only under the DOCUMENT's threshold policy (a required
   :class:`swarmscope.cases.document_policy.DocumentPolicy`: the command's own thresholds, which the
   unsealed build note may tighten but never loosen; clock flags from the node's sealed clock records,
@@ -37,6 +39,7 @@ from typing import Protocol, TypeVar
 from swarmscope.cases.case_links import link_problem
 from swarmscope.cases.case_recheck import Rejudge
 from swarmscope.cases.document_policy import DocumentPolicy
+from swarmscope.cases.work_links import TorrentChecks
 from swarmscope.errors import SwarmscopeError
 from swarmscope.store.database import Store
 from swarmscope.store.ledger.proven import (
@@ -108,6 +111,7 @@ class CaseProof(ProvenCaseHits):
         super().__init__(store, trust, ips=ips)
         self.policy = policy
         self._rejudge = Rejudge(store, trust, policy)
+        self._checks = TorrentChecks(store)
 
     def problem(self, case: CaseClaim) -> str | None:
         """Why ``case`` may not be carried by a document (None: its claim is proven)."""
@@ -119,29 +123,32 @@ class CaseProof(ProvenCaseHits):
         rows = "; ".join(r.describe() for r in nearby)
         if any(r.port == case.port for r in nearby):
             return f"{case.doe}: refused: rows behind it fail the ledger check ({rows})"
-        inside = [h for h in self.hits(case) if case.first_hit_us <= h.started_us <= case.last_hit_us]
         every = self.hits(case)
-        on_port = ([h for h in inside if h.port == case.port], [h for h in every if h.port == case.port])
-        for chosen, group in (on_port, (inside, every)):
-            times = [h.started_us for h in chosen]
-            if (
-                len(times) == case.hits
-                and times
-                and (times[0], times[-1]) == (case.first_hit_us, case.last_hit_us)
-            ):
-                return self._rejudged(case, group)
+        inside = [h for h in every if case.first_hit_us <= h.started_us <= case.last_hit_us]
+        times = [h.started_us for h in inside if h.port == case.port]
+        claimed = (case.first_hit_us, case.last_hit_us)
+        if len(times) == case.hits and times and (times[0], times[-1]) == claimed:
+            return self._rejudged(case, [h for h in every if h.port == case.port])
+        ports = sorted({h.port for h in inside if h.port != case.port})
         return (
-            f"{case.doe}: refused: the proven evidence shows {len(inside)} verified hit(s) from {case.ip} "
-            f"in its interval, not the {case.hits} the case states (its rows changed since it was built)"
+            f"{case.doe}: refused: the proven evidence shows {len(times)} verified hit(s) from "
+            f"{case.ip}:{case.port} in its interval, not the {case.hits} the case states (its rows changed "
+            "since it was built)"
+            + (
+                f"; the address's proven hits in it are on port(s) {', '.join(map(str, ports))}: a case's "
+                "port must be the port of its proven hits"
+                if ports
+                else ""
+            )
             + (f"; refused rows of this address: {rows}" if rows else "")
         )
 
     def _rejudged(self, case: CaseClaim, hits: list[ProvenHit]) -> str | None:
-        """Why the case's group (ALL proven hits of its address and port, or of its address when the case
-        pooled ports, in or out of its interval) no longer passes the thresholds this document applies (its
-        own, tightened by the build note: :mod:`swarmscope.cases.document_policy`): ``cases build`` judges
-        the whole group, and one clock-flagged hit excludes the address (:mod:`swarmscope.cases.thresholds`),
-        so a case row narrowed to skip a flagged hit is still refused."""
+        """Why the case's group (ALL proven hits of its address and port, in or out of its interval) no
+        longer passes the thresholds this document applies (its own, tightened by the build note:
+        :mod:`swarmscope.cases.document_policy`): ``cases build`` judges the whole group, and one
+        clock-flagged hit excludes the address (:mod:`swarmscope.cases.thresholds`), so a case row
+        narrowed to skip a flagged hit is still refused."""
         why = self._rejudge.problem(case.doe, case.port, hits)
         if why is None:
             return self._unlinked(case)
@@ -151,7 +158,7 @@ class CaseProof(ProvenCaseHits):
         """Why the case row's work, ISP, region or city do not follow from the proven inputs (the row as
         stored now: documents state these columns; :func:`~swarmscope.cases.case_links.link_problem`)."""
         row = case if isinstance(case, CaseRow) else case_rows.get_case(self.store, case.doe)
-        why = link_problem(self.store, row, self._rejudge.attributions_of(case.ip))
+        why = link_problem(self.store, row, self._rejudge.attributions_of(case.ip), self._checks)
         if why is None:
             return None
         return f"{case.doe}: refused: {UNLINKED} ({why})"

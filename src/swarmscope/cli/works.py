@@ -7,41 +7,17 @@ from typing import Annotated
 
 import typer
 
-from swarmscope.cases.campaigns import PieceOutcome, TorrentCheck, link_work, tally
+from swarmscope.cases.campaigns import link_work, reference_check
 from swarmscope.cases.directory import add_work, check_work
 from swarmscope.cli.app import app
 from swarmscope.cli.options import DbOption, command_store, fail, now_us
 from swarmscope.cli.text import clean
 from swarmscope.errors import InputError
-from swarmscope.monitor.reference import PieceStatus, iter_reference_pieces
 from swarmscope.store.database import DEFAULT_DB
 from swarmscope.store.legal import cases as case_rows
-from swarmscope.wire.metainfo import Metainfo
 
 works_app = typer.Typer(help="Works of rights holders and the torrents linked to them.", no_args_is_help=True)
 app.add_typer(works_app, name="works")
-
-
-_OUTCOME = {PieceStatus.VERIFIED: True, PieceStatus.MISMATCHED: False}
-
-
-def reference_check(meta: Metainfo, reference: Path) -> TorrentCheck:
-    """Compare a torrent's piece hashes with the reference content laid out as its files.
-
-    Missing or short files and unhashed pieces are not compared (``iter_reference_pieces`` not strict);
-    a reference that cannot be laid out as the torrent's files compares nothing (status ``linked``).
-
-    Source: README "The legal workflow"; rule in :mod:`swarmscope.cases.campaigns`.
-    """
-    if not reference.exists():
-        return TorrentCheck("linked", 0, 0, f"reference content {reference} not found")
-    outcomes: list[PieceOutcome] = []
-    try:
-        for piece in iter_reference_pieces(meta, reference, strict=False):
-            outcomes.append((piece.index, _OUTCOME.get(piece.status)))
-    except InputError as exc:
-        return TorrentCheck("linked", 0, 0, f"reference content does not fit the torrent's files: {exc}")
-    return tally(outcomes, meta.num_pieces)
 
 
 @works_app.command("add")

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from swarmscope.evidence.probe.block_table import BlockTable
 from swarmscope.evidence.records import BlockProof
-from swarmscope.monitor.reference import PieceStatus, iter_reference_pieces
+from swarmscope.reference import PieceStatus, iter_reference_pieces
 from swarmscope.wire.metainfo import Metainfo
 
 StorePiece = Callable[[str, int, bytes], None]

@@ -165,7 +165,9 @@ def work_torrents(
 def work_for_infohash(store: Store, infohash: str) -> WorkRow | None:
     """The work a torrent carries: its earliest ``confirmed`` link, else its earliest ``linked`` one.
 
-    A ``fake`` link never names a work (its pieces do not match the reference content).
+    A ``fake`` link never names a work (its pieces do not match the reference content). The stored rows
+    only: the status is not sealed, so the workflow derives the work with
+    :func:`swarmscope.cases.work_links.case_work`, which re-runs the piece check from stored content.
     """
     links = [t for t in work_torrents(store, infohash=infohash) if t.status != "fake"]
     links.sort(key=lambda t: (t.status != "confirmed", t.id))

@@ -3,9 +3,13 @@
 The user supplies the content the torrent describes (a single file, or the torrent's directory). It is read
 piece by piece in piece-space order (BEP 47 pad files are zeros, never read; BEP 52 v2 files start on a
 piece boundary), each piece is checked against the metainfo (v1 SHA-1 and v2 merkle, both for hybrids,
-META-08), and only pieces that verify enter the :class:`~swarmscope.evidence.probe.block_table.BlockTable`. A
-block hash is trustworthy exactly because its piece verified against the infohash-bound metainfo
-(README "Blocks proving distribution").
+META-08), and only pieces that verify enter the
+:class:`~swarmscope.evidence.probe.block_table.BlockTable`. A block hash is trustworthy exactly because
+its piece verified against the infohash-bound metainfo (README "Blocks proving distribution").
+
+The same reading checks that a torrent carries a work (``works link`` and the document gate,
+:mod:`swarmscope.cases.campaigns`): it lives below ``monitor/`` and ``cases/`` (layer 3, an adapter of
+files on disk) so that both use one reader.
 
 Memory is bounded by one piece: piece bytes are not kept. A caller that must be able to show the pieces
 behind its proofs (a third party re-checks a proof block by re-assembling its piece and hashing it against
