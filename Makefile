@@ -6,7 +6,7 @@ STAMP   := $(VENV)/.installed
 APT_PKGS := opentracker aria2 iproute2 util-linux chrony openssl poppler-utils libpango-1.0-0 libpangoft2-1.0-0 \
             fonts-dejavu-core postgresql
 
-.PHONY: demo test check sysdeps venv bench fuzz clean
+.PHONY: demo test check sysdeps venv bench soak fuzz clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -38,6 +38,11 @@ test: sysdeps $(STAMP)
 
 bench: sysdeps $(STAMP)
 	$(BIN)/python bench/probe.py
+
+# The monitor against the stub farm for MINUTES, RSS and fds sampled every minute (bench/README.md "Soak").
+MINUTES ?= 30
+soak: sysdeps $(STAMP)
+	nice -n 10 $(BIN)/python bench/soak.py --minutes $(MINUTES)
 
 # Every parser under atheris, SECONDS each (tests/fuzz/run.py); crashers land in .fuzz/crashers/<target>/.
 SECONDS ?= 60

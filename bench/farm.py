@@ -126,8 +126,13 @@ def _final_stats(path: Path) -> dict[str, Any]:
 
 
 @contextmanager
-def running_farm(meta: dict[str, Any], cpu: str | None, stats: dict[str, Any]) -> Iterator[None]:
-    """Run the farm for the ``with`` body; stop it by PID (TERM, then KILL). Final counters: ``stats``."""
+def running_farm(
+    meta: dict[str, Any], cpu: str | None, stats: dict[str, Any], run_limit_s: float = 600.0
+) -> Iterator[None]:
+    """Run the farm for the ``with`` body; stop it by PID (TERM, then KILL). Final counters: ``stats``.
+
+    ``run_limit_s``: the farm exits by itself after this many seconds even if nobody stops it (``-T``).
+    """
     tmp = Path(tempfile.mkdtemp(prefix="swarmscope-farm-"))
     out_path = tmp / "farm.jsonl"
     cmd = [
@@ -141,7 +146,7 @@ def running_farm(meta: dict[str, Any], cpu: str | None, stats: dict[str, Any]) -
         "-i",
         "5",
         "-T",
-        "600",
+        str(run_limit_s),
     ]
     with open(out_path, "w") as out:
         farm = subprocess.Popen(pinned(cmd, cpu), stdout=out, stderr=subprocess.DEVNULL)
