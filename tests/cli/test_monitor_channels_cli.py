@@ -117,4 +117,4 @@ def test_a_2_s_skewed_ntp_server_is_one_warning_line_while_monitoring(tmp_path: 
     assert len(clock) == 1, proc.stderr  # one line when it first exceeds, not one per sample
     assert skewed.server in clock[0] and "exceeds 100 ms" in clock[0], clock
     offset_ms = float(clock[0].split("offset ")[1].split(" ms")[0])
-    assert 1900 <= offset_ms <= 2100, clock
+    assert 1500 <= offset_ms <= 2500, clock  # 2 s skew; NTP's error is up to half the round trip (load)
