@@ -44,10 +44,12 @@ MINUTES ?= 30
 soak: sysdeps $(STAMP)
 	nice -n 10 $(BIN)/python bench/soak.py --minutes $(MINUTES)
 
-# Every parser under atheris, SECONDS each (tests/fuzz/run.py); crashers land in .fuzz/crashers/<target>/.
+# Every parser under atheris, SECONDS each, or until RUNS inputs when RUNS > 0 (tests/fuzz/run.py);
+# crashers land in .fuzz/crashers/<target>/.
 SECONDS ?= 60
+RUNS ?= 0
 fuzz: $(STAMP)
-	$(BIN)/python -m tests.fuzz.run --seconds $(SECONDS) --workdir .fuzz $(TARGETS)
+	$(BIN)/python -m tests.fuzz.run --seconds $(SECONDS) --runs $(RUNS) --workdir .fuzz $(TARGETS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .fuzz

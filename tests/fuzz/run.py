@@ -2,10 +2,11 @@
 
 Usage::
 
-    python -m tests.fuzz.run [--seconds N] [--workdir DIR] [TARGET ...]
+    python -m tests.fuzz.run [--seconds N] [--runs M] [--workdir DIR] [TARGET ...]
 
-Each target runs ``N`` seconds (default 60) in a child process; a crash ends libFuzzer's run, so the child
-is restarted with the seconds left and the corpus it grew. Per target it prints the inputs run and the
+Each target runs ``N`` seconds (default 60), or until ``M`` inputs have run when ``--runs`` is given and
+that comes first, in a child process; a crash ends libFuzzer's run, so the child is restarted with the
+seconds (and inputs) left and the corpus it grew. Per target it prints the inputs run and the
 crashes found, and every crasher is kept as ``DIR/crashers/<target>/crash-<sha1>`` (libFuzzer's artifact
 name). Bounds: ``-timeout`` 10 s per input and ``-rss_limit_mb`` 2048 (libFuzzer flags); the target's own
 rule (its allowed errors) is in :func:`tests.fuzz.targets.check`.
@@ -28,7 +29,7 @@ TIMEOUT_S = 10
 RSS_LIMIT_MB = 2048
 
 
-def _child(name: str, seconds: int, workdir: Path) -> None:
+def _child(name: str, seconds: int, workdir: Path, runs: int) -> None:
     """Fuzz one target in this process (never returns: libFuzzer exits)."""
     import atheris
 
@@ -53,6 +54,8 @@ def _child(name: str, seconds: int, workdir: Path) -> None:
     argv = [sys.argv[0], str(workdir / "corpus" / name), f"-max_total_time={seconds}",
             f"-artifact_prefix={crashers}/", f"-timeout={TIMEOUT_S}", f"-rss_limit_mb={RSS_LIMIT_MB}",
             "-print_final_stats=1", "-max_len=65536"]  # fmt: skip
+    if runs > 0:
+        argv.append(f"-runs={runs}")  # libFuzzer: stop after this many inputs
     atheris.Setup(argv, one)
     atheris.Fuzz()
 
@@ -68,18 +71,19 @@ def _write_seeds(name: str, workdir: Path) -> None:
     (workdir / "counts").mkdir(parents=True, exist_ok=True)
 
 
-def _run_target(name: str, seconds: int, workdir: Path) -> tuple[int, list[Path]]:
-    """Fuzz ``name`` for ``seconds`` of wall time; returns (inputs run, crasher files)."""
+def _run_target(name: str, seconds: int, workdir: Path, runs: int = 0) -> tuple[int, list[Path]]:
+    """Fuzz ``name`` for ``seconds`` of wall time or ``runs`` inputs (0: no count bound), whichever ends
+    first; returns (inputs run, crasher files)."""
     _write_seeds(name, workdir)
     deadline, total = time.monotonic() + seconds, 0
     log = workdir / "logs" / f"{name}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
-        while (left := int(deadline - time.monotonic())) > 0:
+        while (left := int(deadline - time.monotonic())) > 0 and (runs <= 0 or total < runs):
             counter = workdir / "counts" / name
             counter.write_text("0")
             cmd = [sys.executable, "-m", "tests.fuzz.run", "--child", name, "--seconds", str(left),
-                   "--workdir", str(workdir)]  # fmt: skip
+                   "--workdir", str(workdir), "--runs", str(runs - total if runs > 0 else 0)]  # fmt: skip
             proc = subprocess.run(cmd, stdout=out, stderr=subprocess.PIPE, check=False)
             out.write(proc.stderr)
             stats = re.findall(rb"stat::number_of_executed_units: (\d+)", proc.stderr)
@@ -91,13 +95,17 @@ def _run_target(name: str, seconds: int, workdir: Path) -> tuple[int, list[Path]
 
 def main(argv: list[str] | None = None) -> int:
     if argv is None and "--child" in sys.argv:  # before any swarmscope import: atheris instruments them
-        _child(sys.argv[sys.argv.index("--child") + 1], int(sys.argv[sys.argv.index("--seconds") + 1]),
-               Path(sys.argv[sys.argv.index("--workdir") + 1]))  # fmt: skip
+
+        def flag(name: str) -> str:
+            return sys.argv[sys.argv.index(name) + 1]
+
+        _child(flag("--child"), int(flag("--seconds")), Path(flag("--workdir")), int(flag("--runs")))
     from tests.fuzz.targets import TARGETS
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("targets", nargs="*", help=f"default: all ({', '.join(TARGETS)})")
     parser.add_argument("--seconds", type=int, default=60, help="wall seconds per target (default 60)")
+    parser.add_argument("--runs", type=int, default=0, help="stop a target after this many inputs (0: none)")
     parser.add_argument("--workdir", type=Path, default=Path(".fuzz"), help="corpus, crashers, logs")
     args = parser.parse_args(argv)
     workdir = args.workdir.resolve()
@@ -108,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     found = 0
     print(f"{'target':16} {'inputs run':>12} {'crashes':>8}  crashers ({workdir}/crashers)")
     for name in args.targets or list(TARGETS):
-        inputs, crashers = _run_target(name, args.seconds, workdir)
+        inputs, crashers = _run_target(name, args.seconds, workdir, args.runs)
         found += len(crashers)
         names = " ".join(p.name for p in crashers)
         print(f"{name:16} {inputs:>12} {len(crashers):>8}  {names}", flush=True)

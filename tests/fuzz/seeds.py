@@ -19,6 +19,7 @@ from swarmscope.wire import bencode, extension, krpc, mse, pex
 from swarmscope.wire import mse_cipher as mc
 from swarmscope.wire import peer as pw
 from swarmscope.wire.types import Endpoint
+from tests.fuzz.bundle_stages import STAGE_NAMES, stage_seeds
 from tests.fuzz.targets import INFOHASH, PEER_ID, XA, XB, bundle_files
 
 VECTORS = Path(__file__).parent / "vectors"
@@ -199,6 +200,7 @@ _SEEDS: dict[str, Callable[[], list[bytes]]] = {
     "capture": _captures,
     "capture_body": _capture_bodies,
     "bundle": _bundle,
+    **{name: (lambda name=name: stage_seeds()[name]) for name in STAGE_NAMES},
     "disclosure_csv": _csv,
     "flag_list": lambda: [b"# hosting\n10.0.0.0/8\n192.0.2.7\n2001:db8::/32  # doc\n"],
     "mmdb": _mmdb,

@@ -15,6 +15,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from swarmscope.wire.mse import _Machine
+from swarmscope.wire.mse_cipher import MseStream
 from tests.fuzz.seeds import VECTORS, seeds_for, vectors_for
 from tests.fuzz.targets import TARGETS, Crash, Target, check
 
@@ -94,3 +96,21 @@ def test_regression_vector_replays(path: Path) -> None:
 def test_vector_folders_name_targets() -> None:
     folders = {p.name for p in VECTORS.iterdir() if p.is_dir()} if VECTORS.is_dir() else set()
     assert folders <= set(TARGETS), f"vectors for unknown targets: {sorted(folders - set(TARGETS))}"
+
+
+@pytest.mark.parametrize("name", ["mse_responder", "mse_initiator", "mse_step3"])
+def test_mse_targets_segment_the_handshake_not_the_stream(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """1-byte segments cut the handshake; the stream after it is decrypted in one call, all of it (cutting
+    60 KiB of stream per byte made such inputs ~100 times slower under atheris and parsed nothing)."""
+    calls: list[int] = []
+    real = MseStream.decrypt
+    monkeypatch.setattr(MseStream, "decrypt", lambda self, data: calls.append(len(data)) or real(self, data))
+    received: list[int] = []
+    real_receive = _Machine.receive
+    monkeypatch.setattr(
+        _Machine, "receive", lambda self, data: received.append(len(data)) or real_receive(self, data)
+    )
+    seed = max(seeds_for(name), key=len)
+    check(TARGETS[name], b"\x00" + seed[1:] + bytes(60_000))
+    assert received and set(received) == {1}, "the handshake is fed byte by byte"
+    assert len(calls) == 2 and calls[-1] >= 60_000, f"stream decrypts: {calls[:5]}"
