@@ -31,6 +31,7 @@ from swarmscope.errors import DecodeError
 from swarmscope.evidence.canonical import canonical_bytes, record_from_canonical
 from swarmscope.evidence.records import Attribution, ClockSample, RunStarted
 from swarmscope.store.ledger.proven import EvidenceTrust, LedgerProver
+from swarmscope.store.ledger.purge_records import typed
 from swarmscope.store.ledger.record_rows import READERS
 from swarmscope.store.ledger.schema import attribution, ledger_entry, node_key, observation
 
@@ -73,7 +74,8 @@ def proven_clock(store: Store, trust: EvidenceTrust, nodes: set[int]) -> dict[in
     out = {node: NodeClock() for node in nodes}
     e = ledger_entry.c
     query = sa.select(e.node_id, e.idx, e.kind, e.canonical)
-    query = query.where(sa.or_(e.kind.in_(CLOCK_KINDS), _typed(e.canonical)), e.node_id.in_(sorted(nodes)))
+    clock_entries = sa.or_(e.kind.in_(CLOCK_KINDS), typed(e.canonical, CLOCK_KINDS))
+    query = query.where(clock_entries, e.node_id.in_(sorted(nodes)))
     with store.engine.connect() as conn, store.engine.connect() as reader:
         prover = LedgerProver(conn, trust.fingerprints, trust.now_us)
         for node, clock in out.items():
@@ -90,17 +92,6 @@ def proven_clock(store: Store, trust: EvidenceTrust, nodes: set[int]) -> dict[in
             elif isinstance(record, RunStarted):
                 clock.runs.append((int(row.idx), record))
     return out
-
-
-def _typed(canonical: Any, kinds: tuple[str, ...] = CLOCK_KINDS) -> Any:
-    """SQL: the canonical bytes end with the envelope type of one of ``kinds`` (the ``kind`` column is not
-    chained, so a relabelled entry is still found by what it seals)."""
-    tails = [f"4:type{len(k)}:{k}7:versioni1ee".encode() for k in kinds]
-    conditions = []
-    for tail in tails:
-        start = sa.func.length(canonical) - len(tail) + 1
-        conditions.append(sa.func.substr(canonical, start, len(tail)) == sa.literal(tail, sa.LargeBinary))
-    return sa.or_(*conditions)
 
 
 def _proven_record(prover: LedgerProver, node: int, index: int, kind: str, canonical: Any) -> Any:
@@ -148,7 +139,7 @@ def proven_attributions(store: Store, trust: EvidenceTrust, ips: set[str]) -> Pr
     refused: dict[str, list[str]] = {}
     e = ledger_entry.c
     entries = sa.select(e.node_id, e.idx, e.kind, e.canonical)
-    entries = entries.where(sa.or_(e.kind == "attribution", _typed(e.canonical, ("attribution",))))
+    entries = entries.where(sa.or_(e.kind == "attribution", typed(e.canonical, ("attribution",))))
     rows = sa.select(attribution).where(attribution.c.ip.in_(sorted(ips))).order_by(attribution.c.id)
     with store.engine.connect() as conn, store.engine.connect() as reader:
         prover = LedgerProver(conn, trust.fingerprints, trust.now_us)

@@ -38,7 +38,7 @@ import sqlalchemy as sa
 
 from swarmscope.errors import DecodeError
 from swarmscope.evidence.canonical import decode_record, record_from_canonical, record_kind
-from swarmscope.evidence.declarations import REDACTION
+from swarmscope.evidence.declarations import EVIDENCE_SPECS, REDACTION, latest_version
 from swarmscope.evidence.records import RedactedEntry, Redaction
 from swarmscope.evidence.seal import key_fingerprint
 from swarmscope.store.database import StoreError
@@ -51,13 +51,17 @@ SealedEntry = Callable[[int, int], "tuple[str, bytes, int] | str"]
 
 
 def typed(canonical: Any, kinds: tuple[str, ...]) -> Any:
-    """SQL: the canonical bytes end with the envelope type of one of ``kinds`` (the ``kind`` column is not
-    chained, so a relabelled entry is still found by what it seals)."""
+    """SQL: the canonical bytes end with the envelope of one of ``kinds`` in any format version this
+    software reads (the ``kind`` column is not chained, so a relabelled entry is still found by what it
+    seals; canonical envelope: ``...4:type<kind>7:versioni<N>ee``)."""
+    versions = {spec.kind: latest_version(spec) for spec in EVIDENCE_SPECS}
     conditions = []
     for kind in kinds:
-        tail = f"4:type{len(kind)}:{kind}7:versioni1ee".encode()
-        start = sa.func.length(canonical) - len(tail) + 1
-        conditions.append(sa.func.substr(canonical, start, len(tail)) == sa.literal(tail, sa.LargeBinary))
+        for version in range(1, versions[kind] + 1):
+            tail = f"4:type{len(kind)}:{kind}7:versioni{version}ee".encode()
+            start = sa.func.length(canonical) - len(tail) + 1
+            literal = sa.literal(tail, sa.LargeBinary)
+            conditions.append(sa.func.substr(canonical, start, len(tail)) == literal)
     return sa.or_(*conditions)
 
 
