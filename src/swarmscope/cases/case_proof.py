@@ -95,6 +95,19 @@ class ProvenCaseHits:
         found = [h for h in self.evidence(case.infohash).hits if h.ip == case.ip]
         return sorted(found, key=lambda h: (h.started_us, h.observation_id))
 
+    def counted(self, case: CaseClaim) -> list[ProvenHit] | None:
+        """The proven hits the case counts: those on its port inside ``[first_hit_us, last_hit_us]``, when
+        they are exactly ``hits`` from its first to its last hit; None when they are not (its claim is not
+        proven). A case's port is always the port of its hits (groups are per address and port, carrier-grade
+        NAT: :mod:`swarmscope.cases.thresholds`)."""
+        chosen = [
+            h
+            for h in self.hits(case)
+            if h.port == case.port and case.first_hit_us <= h.started_us <= case.last_hit_us
+        ]
+        ends = (chosen[0].started_us, chosen[-1].started_us) if chosen else None
+        return chosen if len(chosen) == case.hits and ends == (case.first_hit_us, case.last_hit_us) else None
+
 
 class CaseProof(ProvenCaseHits):
     """The document gate: proven evidence per swarm, and the document command's threshold policy."""
@@ -124,11 +137,10 @@ class CaseProof(ProvenCaseHits):
         if any(r.port == case.port for r in nearby):
             return f"{case.doe}: refused: rows behind it fail the ledger check ({rows})"
         every = self.hits(case)
+        if self.counted(case) is not None:
+            return self._rejudged(case, [h for h in every if h.port == case.port])
         inside = [h for h in every if case.first_hit_us <= h.started_us <= case.last_hit_us]
         times = [h.started_us for h in inside if h.port == case.port]
-        claimed = (case.first_hit_us, case.last_hit_us)
-        if len(times) == case.hits and times and (times[0], times[-1]) == claimed:
-            return self._rejudged(case, [h for h in every if h.port == case.port])
         ports = sorted({h.port for h in inside if h.port != case.port})
         return (
             f"{case.doe}: refused: the proven evidence shows {len(times)} verified hit(s) from "

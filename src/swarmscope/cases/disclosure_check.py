@@ -7,7 +7,7 @@ is a plain row; if its address, port or hits are rewritten after the import, a l
 subscriber for someone else's activity. So every step that reads or addresses the identity (letters draft,
 preview, approve, send; the litigation list; ``subscribers show``) first re-derives the hits the case
 counts from the evidence proven against the sealed ledger (:class:`swarmscope.cases.case_proof.
-ProvenCaseHits`, counted as the document gate counts them: its port, else pooled ports) and refuses the
+ProvenCaseHits.counted`, the document gate's own count: the hits on the case's port) and refuses the
 case, naming it, the disclosure and the claim, unless
 
 - the case's address is the disclosed one, and its port the disclosed one when the disclosure named one;
@@ -42,18 +42,6 @@ class UndisclosedCase(UnprovenCase):
     """A case whose stored identity was not disclosed for what it claims (the message names both)."""
 
 
-def counted_hits(proof: ProvenCaseHits, case: CaseClaim) -> list[ProvenHit] | None:
-    """The proven hits the case counts: inside ``[first_hit_us, last_hit_us]`` on its port when those are
-    exactly ``hits`` from its first to its last hit, else on any port (pooled) when those are; None when
-    neither is (the case's claim is not proven)."""
-    inside = [h for h in proof.hits(case) if case.first_hit_us <= h.started_us <= case.last_hit_us]
-    for chosen in ([h for h in inside if h.port == case.port], inside):
-        ends = (chosen[0].started_us, chosen[-1].started_us) if chosen else None
-        if len(chosen) == case.hits and ends == (case.first_hit_us, case.last_hit_us):
-            return chosen
-    return None
-
-
 def _outside(disclosed: Disclosed, hits: list[ProvenHit]) -> list[ProvenHit]:
     return [
         h
@@ -71,7 +59,7 @@ def disclosure_problem(case: CaseClaim, row: SubscriberRow | None, proof: Proven
     disclosed = row.disclosed
     if disclosed is None:
         return unbound_message(case.doe)
-    hits = counted_hits(proof, case)
+    hits = proof.counted(case)
     claimed = (
         f"{case.ip} port {case.port}, {us_to_iso(case.first_hit_us)} .. {us_to_iso(case.last_hit_us)} "
         f"({case.hits} hits)"
