@@ -66,7 +66,8 @@ class CaseClaim(CandidateLike, Protocol):
 C = TypeVar("C", bound=CaseClaim)
 
 
-UNLINKED = "its case row differs from the sealed attribution and the work links"  # then: (link_problem)
+# then, in brackets, link_problem's reason (a column and both values, a gone reference, two rights holders)
+UNLINKED = "its ISP, place or work do not follow from the sealed attribution and the checked work links"
 
 
 class UnprovenCase(SwarmscopeError):
