@@ -10,10 +10,9 @@ from __future__ import annotations
 import asyncio
 import socket
 import struct
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -23,6 +22,7 @@ from swarmscope.monitor.crawler import Monitor
 from swarmscope.wire import bencode
 from tests.hostile.conftest import Honest
 from tests.hostile.harness import HONEST, check, run_monitor
+from tests.net.scripted_tracker import http_server
 
 pytest.importorskip("libtorrent")
 pytestmark = pytest.mark.realclients
@@ -35,22 +35,12 @@ def tracker(reply: Reply) -> Iterator[tuple[str, list[str]]]:
     """An HTTP tracker answering every GET with ``reply``; yields its announce URL and the paths asked."""
     asked: list[str] = []
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # http.server API name
-            asked.append(self.path)
-            reply(self)
+    def do_get(handler: BaseHTTPRequestHandler) -> None:
+        asked.append(handler.path)
+        reply(handler)
 
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer((TRACKER_IP, 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://{TRACKER_IP}:{server.server_address[1]}/announce", asked
-    finally:
-        server.shutdown()
-        server.server_close()
+    with http_server(TRACKER_IP, do_get) as base:
+        yield f"{base}/announce", asked
 
 
 def with_tracker(honest: Honest, tmp_path: Path, url: str) -> Path:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import gzip
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -67,27 +67,42 @@ def _send(handler: BaseHTTPRequestHandler, reply: Reply) -> None:
 
 
 @contextmanager
-def scripted_tracker(routes: dict[str, list[Reply]], host: str = "127.0.0.1") -> Iterator[ScriptedTracker]:
-    """Serve ``routes`` on ``host`` (a loopback address) in a thread; stops it on exit."""
-    state = ScriptedTracker("", routes)
+def http_server(
+    host: str, do_get: Callable[[BaseHTTPRequestHandler], None], protocol: str = "HTTP/1.0"
+) -> Iterator[str]:
+    """Answer every GET on ``host`` (a loopback address) with ``do_get(handler)`` in a thread; yields the
+    base URL (``http://host:port``) and stops the server on exit. ``protocol``: HTTP/1.0 closes after each
+    reply (a reply without Content-Length still ends); chunked transfer encoding needs HTTP/1.1."""
 
     class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"  # chunked transfer encoding needs HTTP/1.1
+        protocol_version = protocol
 
         def do_GET(self) -> None:  # http.server API name
-            state.asked.append(self.path)
-            _send(self, state.next_reply(urlsplit(self.path).path))
+            do_get(self)
 
         def log_message(self, *args: object) -> None:
             pass
 
     server = ThreadingHTTPServer((host, 0), Handler)
-    state.base = f"http://{host}:{server.server_address[1]}"
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
-        yield state
+        yield f"http://{host}:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()
         thread.join(10)
+
+
+@contextmanager
+def scripted_tracker(routes: dict[str, list[Reply]], host: str = "127.0.0.1") -> Iterator[ScriptedTracker]:
+    """Serve ``routes`` on ``host`` (a loopback address) in a thread; stops it on exit."""
+    state = ScriptedTracker("", routes)
+
+    def do_get(handler: BaseHTTPRequestHandler) -> None:
+        state.asked.append(handler.path)
+        _send(handler, state.next_reply(urlsplit(handler.path).path))
+
+    with http_server(host, do_get, "HTTP/1.1") as base:
+        state.base = base
+        yield state
