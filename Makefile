@@ -4,7 +4,7 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 APT_PKGS := opentracker aria2 iproute2 util-linux chrony openssl poppler-utils libpango-1.0-0 libpangoft2-1.0-0 \
-            fonts-dejavu-core postgresql
+            fonts-dejavu-core postgresql chromium
 
 .PHONY: demo test check sysdeps venv bench soak fuzz clean
 
@@ -19,7 +19,7 @@ venv: $(STAMP)
 sysdeps:
 	@if command -v opentracker >/dev/null && command -v aria2c >/dev/null && command -v ip >/dev/null \
 	  && command -v chronyd >/dev/null && command -v openssl >/dev/null && command -v pdftotext >/dev/null \
-	  && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then :; \
+	  && command -v chromium >/dev/null && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then :; \
 	elif [ "$$(id -u)" = 0 ]; then \
 	  DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(APT_PKGS) >/dev/null; \
