@@ -43,6 +43,7 @@ LAYERS = {
     "monitor": 4,
     "cases": 4,
     "testbed": 4,
+    "research": 4,
     "cli": 5,
     "web": 5,
 }

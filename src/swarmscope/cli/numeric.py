@@ -136,4 +136,5 @@ RETENTION_DAYS = Bounds(1, 36_500, "days", integer=True)
 RETENTION_MONTHS = Bounds(1, 1_200, "months", integer=True)
 ASN = Bounds(1, 2**32 - 1, "", integer=True)  # RFC 6793: 4-octet AS numbers; 0 is reserved (RFC 7607)
 ROW_ID = Bounds(1, 2**63 - 1, "", integer=True)  # SQL BIGINT
+STUDY_K = Bounds(2, 1_000_000, "distinct addresses", integer=True)  # research export: k of k-anonymity
 UTC_US = Bounds(0, 253_402_300_799_999_999, "UTC µs", integer=True)  # 1970 .. 9999-12-31T23:59:59.999999Z

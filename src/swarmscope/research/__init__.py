@@ -1,0 +1,1 @@
+"""Research mode: aggregate, pseudonymised, k-suppressed statistics of proven evidence for studies."""

@@ -1,0 +1,157 @@
+"""Cells of the research tables and their small-cell suppression (pure).
+
+A *cell* counts distinct counting units (addresses, or /24 and /48 networks: :mod:`.pseudonym`) and
+distinct peers (a unit with a port) of one group (a swarm, or a swarm and an hour) under one label (a
+country, a tier, an hour of the day...). Counts are sets of pseudonyms until the very end, so nothing is
+counted twice and no address is ever seen here.
+
+A cell with 1 to k-1 units is never released. Two kinds of group:
+
+- **Partition** (every unit in exactly one label: the tier an address reached, its country, its client):
+  the labels' counts add up to the group's total, so one suppressed cell could be recomputed as the total
+  minus the released cells (a differencing attack). Therefore the suppressed cells are pooled into one
+  ``(suppressed)`` row and their labels are not shown (a label alone says "at least one address here").
+  When that pool holds fewer than k units, the smallest released cells join it (complementary
+  suppression) until it holds k or more; when the whole group holds fewer than k units, nothing of the
+  group is released but a suppressed ``(all)`` row. So every released number, and the difference of any
+  two released numbers of one group, covers at least k units or none.
+- **Fixed labels** (the 24 hours of the day: a unit may be in several labels, no total is released):
+  each cell is released when it holds 0 or at least k units, else it is shown suppressed (empty counts).
+
+What this does NOT protect (docs/research.md, "Limits"): differences between groups or tables that
+overlap (an hour's total against the hour-of-day cell of a one-day study; two exports of overlapping
+windows); facts held by the released labels themselves (a country row says k addresses were there).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+SUPPRESSED = "(suppressed)"
+TOTAL = "(all)"
+_TOKEN = re.compile(r"[0-9A-Fa-f:.]{2,}(?:%[0-9A-Za-z]+)?")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+@dataclass(slots=True)
+class Units:
+    """The distinct address (or network) pseudonyms and peer pseudonyms of one cell."""
+
+    addresses: set[str] = field(default_factory=set)
+    peers: set[str] = field(default_factory=set)
+
+    def add(self, address: str, peer: str) -> None:
+        self.addresses.add(address)
+        self.peers.add(peer)
+
+    def merge(self, other: Units) -> None:
+        self.addresses |= other.addresses
+        self.peers |= other.peers
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One released row: its group values, its label, the counts (None: suppressed) and the share of the
+    group's total units (0.0..1.0; None when suppressed or the group has no total)."""
+
+    group: tuple[str, ...]
+    label: str
+    addresses: int | None
+    peers: int | None
+    share: float | None
+
+    @property
+    def suppressed(self) -> bool:
+        return self.addresses is None
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    """One output table (``name``.csv): ``group_columns`` then ``label_column``, its rows, and how many
+    non-empty cells were suppressed (pooled or emptied)."""
+
+    name: str
+    title: str
+    group_columns: tuple[str, ...]
+    label_column: str
+    rows: tuple[Row, ...]
+    suppressed_cells: int
+    partition: bool
+
+
+def partition_rows(
+    group: tuple[str, ...], cells: Mapping[str, Units], k: int, order: Sequence[str] | None = None
+) -> tuple[list[Row], int]:
+    """The released rows of a partition group and the number of suppressed cells (module docstring).
+
+    Released labels are listed in ``order`` when given, else by units (most first), then label; then the
+    ``(suppressed)`` pool if any, then the ``(all)`` total.
+    """
+    total = Units()
+    for units in cells.values():
+        total.merge(units)
+    filled = {label: units for label, units in cells.items() if units.addresses}
+    if len(total.addresses) < k:
+        return [Row(group, TOTAL, None, None, None)] if filled else [], len(filled)
+    released = {label: u for label, u in filled.items() if len(u.addresses) >= k}
+    pooled = [label for label in filled if label not in released]
+    pool = Units()
+    for label in pooled:
+        pool.merge(filled[label])
+    while pooled and len(pool.addresses) < k:  # complementary suppression: the smallest released cell
+        smallest = min(released, key=lambda label: (len(released[label].addresses), label))
+        pool.merge(released.pop(smallest))
+        pooled.append(smallest)
+    rank = {label: i for i, label in enumerate(order or ())}
+    labels = sorted(released, key=lambda lb: (rank.get(lb, len(rank)), -len(released[lb].addresses), lb))
+    n = len(total.addresses)
+    rows = [_row(group, label, released[label], n) for label in labels]
+    if pooled:
+        rows.append(_row(group, SUPPRESSED, pool, n))
+    rows.append(_row(group, TOTAL, total, n))
+    return rows, len(pooled)
+
+
+def fixed_rows(
+    group: tuple[str, ...], cells: Mapping[str, Units], k: int, labels: Iterable[str]
+) -> tuple[list[Row], int]:
+    """Rows of a fixed-label group: every label in ``labels`` order, released when it holds 0 or at least
+    ``k`` units, else with empty counts; and the number of suppressed cells."""
+    rows: list[Row] = []
+    suppressed = 0
+    for label in labels:
+        units = cells.get(label, Units())
+        if 0 < len(units.addresses) < k:
+            rows.append(Row(group, label, None, None, None))
+            suppressed += 1
+        else:
+            rows.append(Row(group, label, len(units.addresses), len(units.peers), None))
+    return rows, suppressed
+
+
+def _row(group: tuple[str, ...], label: str, units: Units, total: int) -> Row:
+    return Row(group, label, len(units.addresses), len(units.peers), len(units.addresses) / total)
+
+
+def scrub(text: str) -> str:
+    """Free text from peers, trackers or datasets made safe for a research table: control characters
+    dropped, anything that parses as an IP address replaced by ``[address]`` (a client string or a torrent
+    name may carry one), and a leading ``= + - @`` quoted with ``'`` so no spreadsheet runs it as a
+    formula (OWASP "CSV injection")."""
+    text = _CONTROL.sub("", text)
+    text = _TOKEN.sub(lambda m: "[address]" if _is_address(m.group(0)) else m.group(0), text)
+    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
+
+
+def _is_address(token: str) -> bool:
+    candidates = {token, token.strip(".:")}
+    for candidate in candidates:
+        try:
+            ipaddress.ip_address(candidate)
+        except ValueError:
+            continue
+        return True
+    return False
