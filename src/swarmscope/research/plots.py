@@ -111,6 +111,7 @@ def _sources(ax: Axes, rows: list[Row]) -> None:
     for offset, label in ((-0.2, TOTAL), (0.2, VERIFIED_SPLIT[0])):
         values = {r.group[1]: r.addresses or 0 for r in rows if r.label == label}
         ax.bar([i + offset for i in range(len(sources))], [values.get(s, 0) for s in sources], width=0.4)
-    ax.set_xticks(range(len(sources)), sources)
+    hidden = {r.group[1] for r in rows if r.label == TOTAL and r.suppressed}
+    ax.set_xticks(range(len(sources)), [f"{s}\n(suppressed)" if s in hidden else s for s in sources])
     ax.legend(["found", "verified"], loc="upper right")
     ax.set_ylabel("addresses")
