@@ -44,8 +44,8 @@ LAYERS = {
     "cases": 4,
     "testbed": 4,
     "research": 4,
-    "cli": 5,
     "web": 5,
+    "cli": 6,
 }
 DYNAMIC_IMPORTS = {
     "importlib.import_module", "importlib.__import__", "builtins.__import__", "pkgutil.resolve_name",
