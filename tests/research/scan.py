@@ -10,6 +10,8 @@ import csv
 import io
 import ipaddress
 import re
+import struct
+import zlib
 from pathlib import Path
 
 from swarmscope.research.cells import SUPPRESSED, TOTAL
@@ -59,9 +61,35 @@ def scan_export(out: Path, addresses: dict[str, set[int]], key: bytes | None, k:
         problems += [f"{path.name}: contains {s!r}" for s in sorted(forbidden) if s in text]
         if path.suffix in (".csv", ".md", ".svg"):
             problems += [f"{path.name}: address literal {a!r}" for a in address_literals(text)]
+        if path.suffix == ".png":
+            meta = png_text(path.read_bytes())
+            problems += [f"{path.name}: metadata {s!r}" for s in sorted(forbidden) if s in meta]
+            problems += [f"{path.name}: address literal {a!r} in metadata" for a in address_literals(meta)]
         if path.suffix == ".csv" and path.name != "swarms.csv":
             problems += small_cells(path, k)
     return problems
+
+
+def png_text(data: bytes) -> str:
+    """The text chunks of a PNG (tEXt, zTXt, iTXt; PNG specification section 11.3.4), decompressed."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
+    out, at = [], 8
+    while at + 8 <= len(data):
+        length, kind = struct.unpack(">I4s", data[at : at + 8])
+        body = data[at + 8 : at + 8 + length]
+        at += 12 + length
+        if kind == b"tEXt":
+            out.append(body.decode("latin-1"))
+        elif kind == b"zTXt":
+            name, _, rest = body.partition(b"\x00")
+            out.append(name.decode("latin-1") + " " + zlib.decompress(rest[1:]).decode("latin-1"))
+        elif kind == b"iTXt":
+            name, _, rest = body.partition(b"\x00")
+            flag, text = rest[0], rest[2:].split(b"\x00", 2)[-1]
+            out.append(
+                name.decode("latin-1") + " " + (zlib.decompress(text) if flag else text).decode("utf-8")
+            )
+    return "\n".join(out)
 
 
 def small_cells(path: Path, k: int) -> list[str]:

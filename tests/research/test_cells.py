@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import zlib
+from pathlib import Path
 
 import pytest
 
+from swarmscope.research.aggregate import aggregate
 from swarmscope.research.cells import SUPPRESSED, TOTAL, Row, Units, fixed_rows, partition_rows, scrub
+from swarmscope.research.plots import plot_tables
 from swarmscope.research.pseudonym import Pseudonymiser, unit_of
+from tests.research.scan import address_literals, png_text
 
 KEY, OTHER = bytes(range(32)), bytes(range(1, 33))
 
@@ -76,3 +81,14 @@ def test_fixed_labels_release_zero_and_k_or_more() -> None:
 )
 def test_scrub(text: str, clean: str) -> None:
     assert scrub(text) == clean
+
+
+def test_png_metadata_is_read_for_the_scan(tmp_path: Path) -> None:
+    """The leak scan reads a PNG's text chunks (matplotlib writes its Software line there)."""
+    (tmp_path / "out").mkdir()
+    plot_tables(aggregate([], {}, 2), tmp_path / "out")  # no swarm: no plot
+    assert list((tmp_path / "out").iterdir()) == []
+    chunk = b"Comment\x00seen at 10.1.0.1"
+    crc = zlib.crc32(b"tEXt" + chunk).to_bytes(4, "big")
+    png = b"\x89PNG\r\n\x1a\n" + len(chunk).to_bytes(4, "big") + b"tEXt" + chunk + crc
+    assert "10.1.0.1" in png_text(png) and address_literals(png_text(png)) == ["10.1.0.1"]
