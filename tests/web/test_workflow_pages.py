@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
 import re
+import zipfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from swarmscope.cases.letter_flow import draft_letters
@@ -14,6 +18,7 @@ from swarmscope.cli import register_commands
 from swarmscope.cli.app import app as cli_app
 from swarmscope.store.legal import cases as case_store
 from swarmscope.store.legal import letters as letter_store
+from swarmscope.store.legal.schema import client
 from swarmscope.store.legal.subscribers import audit_rows
 from tests.cli.letter_world import SETTINGS, T0, draft_approve, send
 from tests.web.letter_console import Console, open_console
@@ -152,3 +157,31 @@ async def test_dispute_and_payment_entry(console: Console, tmp_path: Path) -> No
     assert [p.amount_cents for p in letter_store.list_payments(console.world.store, sent.letter.case_id)] == [
         45000
     ]
+
+
+async def test_exhibits_and_notices_download_and_bound_users_get_404(console: Console) -> None:
+    analyst = console["analyst"]
+    csrf = {"csrf_token": analyst.csrf}  # type: ignore[attr-defined]
+    first = await analyst.post("/requests/notices.zip", data=csrf)
+    with zipfile.ZipFile(io.BytesIO(first.content)) as archive:
+        left_out = archive.read("contents.txt").decode()
+    assert left_out.startswith("no document made") and left_out.count("no complainant e-mail") == 3
+    with console.world.store._write() as conn:  # the rights holder's e-mail contact: the complainant
+        conn.execute(sa.update(client).values(contact="rights@example.test"))
+    answer = await analyst.post("/requests/notices.zip", data=csrf)
+    assert answer.status_code == 200 and answer.headers["content-type"] == "application/zip"
+    with zipfile.ZipFile(io.BytesIO(answer.content)) as archive:
+        names = sorted(archive.namelist())
+        contents = archive.read("contents.txt").decode()
+        xml = [n for n in names if n.endswith(".xml")]
+        assert len(xml) == 3 and all(n in contents for n in xml)
+        for name in xml:
+            assert hashlib.sha256(archive.read(name)).hexdigest() in contents
+    exhibits = await analyst.post("/requests/exhibits.zip", data=csrf)
+    assert exhibits.status_code == 200  # no open (candidate, requested) case here: no exhibit to make
+    with zipfile.ZipFile(io.BytesIO(exhibits.content)) as archive:
+        assert archive.read("contents.txt").decode().startswith("no document made")
+    bound = console["example"]
+    refused = await bound.post("/requests/notices.zip", data={"csrf_token": bound.csrf})  # type: ignore[attr-defined]
+    assert refused.status_code == 404
+    assert (await analyst.post("/requests/notices.zip")).status_code == 403  # no CSRF token

@@ -18,7 +18,7 @@ from fastapi.staticfiles import StaticFiles
 
 from swarmscope.cases.identities import IdentityKey
 from swarmscope.store.database import Store, open_store
-from swarmscope.web import auth, board, disclosures, entries, identities, letters, system, works
+from swarmscope.web import auth, board, disclosures, documents, entries, identities, letters, system, works
 from swarmscope.web.deps import NotAuthenticated
 from swarmscope.web.security import security_headers
 from swarmscope.web.settings import WebSettings
@@ -30,6 +30,7 @@ ROUTERS = [
     works.router,
     board.router,
     disclosures.router,
+    documents.router,
     letters.router,
     identities.router,
     entries.router,
