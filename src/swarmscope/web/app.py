@@ -18,7 +18,18 @@ from fastapi.staticfiles import StaticFiles
 
 from swarmscope.cases.identities import IdentityKey
 from swarmscope.store.database import Store, open_store
-from swarmscope.web import auth, research, system
+from swarmscope.web import (
+    auth,
+    board,
+    disclosures,
+    documents,
+    entries,
+    identities,
+    letters,
+    research,
+    system,
+    works,
+)
 from swarmscope.web.deps import NotAuthenticated
 from swarmscope.web.security import security_headers
 from swarmscope.web.settings import WebSettings
@@ -27,6 +38,13 @@ from swarmscope.web.templating import STATIC_DIR, page
 ROUTERS = [
     auth.router,
     system.router,
+    works.router,
+    board.router,
+    disclosures.router,
+    documents.router,
+    letters.router,
+    identities.router,
+    entries.router,
     research.router,
 ]
 
