@@ -23,18 +23,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from typer.testing import CliRunner
 
 from swarmscope.cli import register_commands
 from swarmscope.cli.app import app
 from swarmscope.evidence.records import Attribution, Failure, Source, Tier
+from swarmscope.research import collect
+from swarmscope.research.export import StudyOptions, export_study
 from swarmscope.research.pseudonym import Pseudonymiser
-from swarmscope.store.database import open_store
+from swarmscope.store.database import Store, open_store
 from swarmscope.store.ledger.node_key import default_key_path, load_or_create_node_key
 from tests.cli.test_report_evidence import insert_unlinked
 from tests.research.scan import scan_export
 from tests.store.factories import SWARM_A, T0, add_swarms, observation, sighting
-from tests.tampering import tamper_file
+from tests.tampering import backend_store, node_trust, tamper
 
 register_commands()
 
@@ -65,30 +68,33 @@ def _connected(ip: str, at: int, client: str) -> Any:
 
 
 def build_world(db: Path) -> None:
+    """The world in the SQLite file ``db``, sealed by the node key beside it."""
     key = load_or_create_node_key(default_key_path(str(db)))
     with open_store(str(db), node_key=key, now_us=T0) as store:
-        add_swarms(store)
-        run = store.start_run({}, "0.1.0", T0)
-        clients = ["Transmission", "Transmission", "Transmission", "qBittorrent"]
-        observations = [
-            _verified(ip, 100, c, 12 if i < 3 else 3)
-            for i, (ip, c) in enumerate(zip(V, clients, strict=True))
-        ]
-        observations += [_connected(C[0], 200, "Transmission"), _connected(C[1], 200, "qBittorrent")]
-        observations += [_verified(V[0], HOUR, "Vuze", 12), _connected(C[2], HOUR, "qBittorrent")]
-        observations += [_verified(ALTERED, 300, "Transmission", 12)]
-        store.add_observations(run, observations, sealed_at_us=T0 + 2 * HOUR)
-        sightings = [sighting(ip=ip, seen_at_us=T0 + 50) for ip in L]
-        sightings += [
-            sighting(ip=L[0], source=Source.DHT.value, detail="dht", seen_at_us=T0 + at) for at in (60, HOUR)
-        ]
-        store.add_sightings(run, sightings, sealed_at_us=T0 + 2 * HOUR)
-        places = [
-            Attribution(ip, T0, asn=asn, as_org=ORGS[asn], country=cc) for ip, (cc, asn) in PLACES.items()
-        ]
-        store.commit_evidence(run, records=places, sealed_at_us=T0 + 2 * HOUR)
-        insert_unlinked(store, run, [_verified(UNSEALED, 400, "Transmission", 12)], [])
-    tamper_file(db, f"UPDATE observation SET pieces_have = 11 WHERE ip = '{ALTERED}'")
+        fill_world(store)
+
+
+def fill_world(store: Store) -> None:
+    """The world (module docstring) in ``store`` (opened with its node key), any backend."""
+    add_swarms(store)
+    run = store.start_run({}, "0.1.0", T0)
+    clients = ["Transmission", "Transmission", "Transmission", "qBittorrent"]
+    observations = [
+        _verified(ip, 100, c, 12 if i < 3 else 3) for i, (ip, c) in enumerate(zip(V, clients, strict=True))
+    ]
+    observations += [_connected(C[0], 200, "Transmission"), _connected(C[1], 200, "qBittorrent")]
+    observations += [_verified(V[0], HOUR, "Vuze", 12), _connected(C[2], HOUR, "qBittorrent")]
+    observations += [_verified(ALTERED, 300, "Transmission", 12)]
+    store.add_observations(run, observations, sealed_at_us=T0 + 2 * HOUR)
+    sightings = [sighting(ip=ip, seen_at_us=T0 + 50) for ip in L]
+    sightings += [
+        sighting(ip=L[0], source=Source.DHT.value, detail="dht", seen_at_us=T0 + at) for at in (60, HOUR)
+    ]
+    store.add_sightings(run, sightings, sealed_at_us=T0 + 2 * HOUR)
+    places = [Attribution(ip, T0, asn=asn, as_org=ORGS[asn], country=cc) for ip, (cc, asn) in PLACES.items()]
+    store.commit_evidence(run, records=places, sealed_at_us=T0 + 2 * HOUR)
+    insert_unlinked(store, run, [_verified(UNSEALED, 400, "Transmission", 12)], [])
+    tamper(store, ["observation"], f"UPDATE observation SET pieces_have = 11 WHERE ip = '{ALTERED}'")
 
 
 @pytest.fixture(scope="module")
@@ -262,3 +268,28 @@ def test_the_scan_finds_planted_leaks(world: Path, tmp_path: Path) -> None:
         assert repr(planted) in problems
     assert "released cell of 2 < k=3" in problems
     assert "total minus released labels is 1 < k" in problems
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_export_on_both_backends_with_attributions_read_in_chunks(
+    backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same tables from PostgreSQL as from SQLite, the attributions read two addresses at a time (the
+    IN list of an attribution query stays bounded; the latest proven one per unit still wins)."""
+    monkeypatch.setattr(collect, "IP_CHUNK", 2)
+    key = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
+    with backend_store(backend, tmp_path, key, T0) as store:
+        fill_world(store)
+        result = export_study(
+            store, node_trust(store, T0 + 3 * HOUR), StudyOptions(k=3), tmp_path / "out", T0
+        )
+    out = tmp_path / "out"
+    assert read(out, "country_share") == [
+        released((A,), "DE", 4, 7),
+        released((A,), "(suppressed)", 3, 7),
+        released((A,), "(all)", 7, 7),
+    ]
+    assert read(out, "asn_share")[0] == released((A,), "AS3320 Deutsche Telekom AG", 4, 7)
+    assert result.facts.left_out == {"altered": 1, "unsealed": 1} and result.facts.observations == 8
+    assert [d.name for d in result.facts.datasets] == []  # these attributions cite no registered dataset
+    assert scan_export(out, ALL_IPS, None, 3) == []

@@ -30,6 +30,8 @@ from swarmscope.store.ledger.seal_state import proven_peer_records
 if TYPE_CHECKING:
     from swarmscope.store.database import Store
 
+IP_CHUNK = 10_000  # addresses per attribution query
+
 
 @dataclass(slots=True)
 class Collected:
@@ -101,12 +103,14 @@ def _places(store: Store, trust: EvidenceTrust, connected: dict[str, str], out: 
     """The latest proven attribution of each connected unit, and the datasets those attributions cite."""
     if not connected:
         return
-    proven = proven_attributions(store, trust, set(connected))
     latest: dict[str, AttributionRow] = {}
-    for ip, rows in proven.by_ip.items():
-        unit, row = connected[ip], rows[-1]  # rows are sorted by observed_at_us
-        if unit not in latest or row.observed_at_us >= latest[unit].observed_at_us:
-            latest[unit] = row
+    ips = sorted(connected)
+    for start in range(0, len(ips), IP_CHUNK):  # a bounded IN list (PostgreSQL takes 65,535 parameters)
+        proven = proven_attributions(store, trust, set(ips[start : start + IP_CHUNK]))
+        for ip, rows in proven.by_ip.items():
+            unit, row = connected[ip], rows[-1]  # rows are sorted by observed_at_us
+            if unit not in latest or row.observed_at_us >= latest[unit].observed_at_us:
+                latest[unit] = row
     out.places = {unit: Place(r.country, r.asn, r.as_org) for unit, r in latest.items()}
     cited = {sha for r in latest.values() for sha in r.datasets}
     out.datasets = [
