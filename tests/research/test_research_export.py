@@ -293,3 +293,8 @@ def test_export_on_both_backends_with_attributions_read_in_chunks(
     assert result.facts.left_out == {"altered": 1, "unsealed": 1} and result.facts.observations == 8
     assert [d.name for d in result.facts.datasets] == []  # these attributions cite no registered dataset
     assert scan_export(out, ALL_IPS, None, 3) == []
+
+
+def test_the_group_without_a_command_prints_its_help() -> None:
+    code, stdout, _ = research()
+    assert code == 0 and "export" in stdout and "key" in stdout

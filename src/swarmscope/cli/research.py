@@ -27,7 +27,9 @@ from swarmscope.research.study_key import create_study_key, load_study_key
 from swarmscope.store.database import DEFAULT_DB, Store
 from swarmscope.store.ledger.queries import resolve_infohash
 
-research_app = typer.Typer(help="Aggregate, pseudonymised statistics of the evidence for research.")
+research_app = typer.Typer(
+    help="Aggregate, pseudonymised statistics of the evidence for research.", no_args_is_help=True
+)
 app.add_typer(research_app, name="research")
 
 
