@@ -104,7 +104,10 @@ async def test_a_client_exports_only_its_swarms_and_sees_only_its_exports(
     globex, analyst = research_web.client("globex"), research_web.client("analyst")
     summary = (await export(globex, k=3)).json()
     assert summary["swarms"] == 1
-    assert swarms_in(await unzip(globex, summary["zip"], tmp_path / "globex")) == {SWARM_B}
+    out = await unzip(globex, summary["zip"], tmp_path / "globex")
+    assert swarms_in(out) == {SWARM_B}
+    everything = "".join(p.read_text(encoding="latin-1") for p in out.iterdir())
+    assert SWARM_A not in everything and "alpha.iso" not in everything  # Acme's swarm: not even its name
     assert (await export(globex, k=3, infohashes=[SWARM_A])).status_code == 404  # Acme's swarm
     assert (await export(globex, k=3, infohashes=["cc" * 20])).status_code == 404  # no such swarm
     theirs = (await export(analyst, k=3)).json()["id"]
