@@ -102,6 +102,8 @@ def test_users_commands_on_an_unknown_user(web_db: Path) -> None:
         (["--host", "example.org"], "error: --host example.org: give an IP address (or localhost)"),
         (["--port", "nan"], "error: --port nan: must be a whole number, at least 1, at most 65535"),
         (["--port", "70000"], "error: --port 70000: must be a whole number"),
+        (["--identity-key", "/nonexistent/key"], "error: cannot read identity key file /nonexistent/key"),
+        (["--node-key", "/nonexistent/key"], "error: no node key at /nonexistent/key"),
     ],
 )
 def test_serve_refuses_bad_options(web_db: Path, args: list[str], message: str) -> None:
