@@ -51,18 +51,24 @@ def serve_command(
         check_host(host, allow_remote)
         trusted = _trusted(db, node_key, trust_key)
         settings = WebSettings(db, host, port, allow_remote, identity_key, trusted_keys=trusted)
-        serve(settings, lambda url: typer.echo(f"swarmscope console on {url} (Ctrl-C stops it)", err=True))
+        serve(settings, lambda url: _announce(url, trusted))
     except SwarmscopeError as exc:
         raise fail(exc) from None
 
 
 def _trusted(db: str, node_key: Path | None, trust_key: list[str] | None) -> frozenset[str]:
-    """The trusted fingerprints; with neither option and no key file beside the database, none (a note
-    says the gated actions are off). A key given but unusable is an error (InputError)."""
+    """The trusted fingerprints; with neither option and no key file beside the database, none (the
+    gated actions are then refused). A key given but unusable is an error (InputError)."""
     try:
         return workflow_trust(db, node_key, trust_key, now_us()).fingerprints
     except InputError:
         if node_key is not None or trust_key:
             raise
-        typer.echo("note: no node key beside the database: letter preview and approval are refused", err=True)
         return frozenset()
+
+
+def _announce(url: str, trusted: frozenset[str]) -> None:
+    """Print where the console listens (once the store is open and the port is ours)."""
+    if not trusted:
+        typer.echo("note: no trusted node key: letter preview, approval and documents are refused", err=True)
+    typer.echo(f"swarmscope console on {url} (Ctrl-C stops it)", err=True)
