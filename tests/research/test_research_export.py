@@ -184,6 +184,7 @@ def test_readme_states_k_suppression_left_out_and_dataset_policy(world: Path, tm
     assert "Neither is a person" in text and "complementary suppression" in text
     assert "| `swarm_size.csv` | 5 | 5 |" in text  # H0: connected and listed; H1: three cells
     assert "1 altered record(s)" in text and "1 unsealed record(s)" in text
+    assert "7 unit(s) attributed, citing no registered dataset" in text  # the world's records cite none
     assert {p.name for p in out.iterdir()} >= {
         f"{t}.{x}" for t in ("swarm_size", "hour_of_day") for x in ("png", "svg")
     }

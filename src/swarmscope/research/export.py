@@ -75,7 +75,7 @@ def export_study(
         truncate=options.truncate, version=__version__, created_us=now_us, trusted=sorted(trust.fingerprints),
         swarms=len(found.names), sightings=found.sightings, observations=found.observations,
         left_out=dict(found.left_out), first_us=min(times, default=None), last_us=max(times, default=None),
-        datasets=found.datasets,
+        datasets=found.datasets, attributed=len(found.places),
     )  # fmt: skip
     files = write_study(out, tables, found.names, facts)
     return StudyResult(out, tuple(files), tuple(tables), facts)

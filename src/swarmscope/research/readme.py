@@ -46,6 +46,7 @@ class StudyFacts:
     first_us: int | None
     last_us: int | None
     datasets: Sequence[DatasetLine]
+    attributed: int = 0  # counted units with a proven attribution
 
 
 def readme_text(facts: StudyFacts, tables: Sequence[Table]) -> str:
@@ -121,8 +122,10 @@ def _data(f: StudyFacts) -> list[str]:
     else:
         lines.append("- nothing: every stored record of these swarms was proven")
     lines += ["", "## Dataset versions (IP attribution)", ""]
-    if not f.datasets:
+    if not f.attributed:
         lines.append("- none: no counted unit had a proven attribution (country and AS are `unknown`)")
+    elif not f.datasets:
+        lines.append(f"- {f.attributed} unit(s) attributed, citing no registered dataset (none can be named)")
     for d in f.datasets:
         built = "unknown" if d.build_us is None else us_to_iso(d.build_us)
         lines.append(f"- {d.name} ({d.kind}), built {built}, SHA-256 `{d.sha256}`")
