@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import importlib.util
 import inspect
 import warnings
 from types import ModuleType
@@ -68,3 +69,23 @@ def private_part(name: str) -> str | None:
         if (part.startswith("_") and not dunder) or part in INTERNAL_DUNDERS:
             return part
     return None
+
+
+def real_module(name: str) -> str:
+    """The module a dotted name lives in, by that module's own name (``logging.handlers`` for
+    ``logging.handlers.SMTPHandler``, ``os`` for ``uuid.os.system``); the written first component for a
+    library that cannot be imported."""
+    real = real_name(name)
+    parts = real.split(".")
+    for end in range(len(parts), 0, -1):
+        if _is_module(".".join(parts[:end])):
+            return ".".join(parts[:end])
+    return parts[0]
+
+
+@functools.cache
+def _is_module(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):  # a parent that is not a package, a module without a spec
+        return False
