@@ -24,6 +24,7 @@ import pytest
 
 from tests.architecture_cli import cli_import_problems
 from tests.architecture_environment import environment_problems
+from tests.architecture_exports import reexport_problems
 from tests.architecture_network import connection_problems, ownership_problems
 from tests.architecture_purity import pure_paths, purity_problems
 from tests.architecture_rules import (
@@ -84,6 +85,12 @@ def test_cli_commands_import_no_other_command(path: Path) -> None:
 @pytest.mark.parametrize("path", ALL, **IDS)
 def test_rooms_import_in_order(path: Path) -> None:
     problems = room_problems(path)
+    assert not problems, f"{path.relative_to(SRC)}:\n" + "\n".join(problems)
+
+
+@pytest.mark.parametrize("path", ALL, **IDS)
+def test_names_are_imported_from_where_they_are_defined(path: Path) -> None:
+    problems = reexport_problems(path)
     assert not problems, f"{path.relative_to(SRC)}:\n" + "\n".join(problems)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.architecture_cli import cli_import_problems
+from tests.architecture_exports import reexport_problems
 from tests.architecture_network import ownership_problems
 from tests.room_rules import room_problems
 
@@ -112,3 +113,48 @@ def test_only_the_opener_of_the_store_imports_its_rooms(tmp_path: Path) -> None:
     ]
     opener = _module(tmp_path, "store/database.py", "from swarmscope.store.legal import schema\n")
     assert room_problems(opener, root) == []
+
+
+RELAY = """\
+from typing import Any
+
+from swarmscope.store.legal.case_rows import CaseRow
+from swarmscope.store.legal import case_rows
+from swarmscope.store.legal.case_status import get_case as get_case
+
+Row = case_rows.CaseRow
+__all__ = ["CaseRow", "Any", "upsert"]
+
+def upsert():
+    return CaseRow
+"""
+
+
+def test_a_name_is_imported_from_the_module_that_defines_it(tmp_path: Path) -> None:
+    """A module that hands on another's names (by import, by assignment, by ``__all__`` or ``import x as
+    x``) is a second address for them; importing from it, by name or through the module, is refused."""
+    root = tmp_path / "swarmscope"
+    _module(tmp_path, "store/legal/case_rows.py", "class CaseRow:\n    pass\n")
+    _module(tmp_path, "store/legal/case_status.py", "def get_case():\n    pass\n")
+    relay = _module(tmp_path, "store/legal/cases.py", RELAY)
+    assert reexport_problems(relay, root) == [
+        "line 5: `import get_case as get_case` re-exports get_case",
+        "line 8: __all__ re-exports CaseRow",
+        "line 8: __all__ re-exports Any",
+    ]
+    source = (
+        "from swarmscope.store.legal.cases import CaseRow, upsert\n"
+        "from swarmscope.store.legal import cases\n"
+        "def f():\n    return cases.get_case(), cases.Row, cases.upsert(), cases.Any\n"
+    )
+    user = _module(tmp_path, "store/legal/letters.py", source)
+    tail = "; import it from where it is defined"
+    assert reexport_problems(user, root) == [
+        f"line 1: CaseRow is re-exported by swarmscope.store.legal.cases{tail} "
+        "(swarmscope.store.legal.case_rows.CaseRow)",
+        f"line 4: Any is re-exported by swarmscope.store.legal.cases{tail} (typing.Any)",
+        f"line 4: Row is re-exported by swarmscope.store.legal.cases{tail} "
+        "(swarmscope.store.legal.case_rows.CaseRow)",
+        f"line 4: get_case is re-exported by swarmscope.store.legal.cases{tail} "
+        "(swarmscope.store.legal.case_status.get_case)",
+    ]

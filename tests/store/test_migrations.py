@@ -16,7 +16,7 @@ from swarmscope.store.database import (
     database_url,
     open_store,
 )
-from swarmscope.store.ledger.schema import metadata
+from swarmscope.store.metadata import metadata
 
 EXPECTED_TABLES = {
     "alembic_version",
