@@ -14,10 +14,13 @@ refused in every module.
 1. Layers: imports point down only; siblings in one layer never import each other; no import cycles.
 2. wire/, evidence/ and the pure policy modules do no I/O (files, sockets, terminal), read no clock, draw
    no randomness (:mod:`tests.architecture_purity`).
-3. Only net/ opens sockets (and speaks HTTP/SMTP); only store/ talks to the database; only attribution/
-   reads IP datasets (:mod:`tests.architecture_network`).
-4. No module reads the environment at import time, through any spelling.
+3. Every package imports from outside the project only its allow-list: only net/ opens sockets (and
+   speaks HTTP/SMTP); only store/ talks to the database; only attribution/ reads IP datasets
+   (:mod:`tests.architecture_network`).
+4. No module reads the environment at import time, through any spelling
+   (:mod:`tests.architecture_environment`).
 5. A cli/ module imports no other command module (:mod:`tests.architecture_cli`).
+6. No module re-exports (:mod:`tests.architecture_exports`).
 """
 
 from __future__ import annotations

@@ -35,9 +35,7 @@ from swarmscope.wire.types import Endpoint
 
 VERSION = b"SW\x00\x01"  # BEP 5 "v": 2-byte client code + 2-byte version
 Address = tuple[str, int]
-__all__ = [
-    "DhtNode",
-]
+__all__ = ["DhtNode"]
 
 
 class _Protocol(asyncio.DatagramProtocol):

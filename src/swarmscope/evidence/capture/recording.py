@@ -35,14 +35,7 @@ from swarmscope.evidence.probe.run import ProbeRun
 from swarmscope.evidence.records import Failure, Observation
 from swarmscope.wire import extension
 
-__all__ = [
-    "Capture",
-    "CaptureRecorder",
-    "ReplayError",
-    "build_run",
-    "capture_header",
-    "replay",
-]
+__all__ = ["Capture", "CaptureRecorder", "ReplayError", "build_run", "capture_header", "replay"]
 
 
 class ReplayError(SwarmscopeError):
