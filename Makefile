@@ -6,7 +6,7 @@ STAMP   := $(VENV)/.installed
 APT_PKGS := opentracker aria2 iproute2 util-linux chrony openssl poppler-utils libpango-1.0-0 libpangoft2-1.0-0 \
             fonts-dejavu-core postgresql chromium
 
-.PHONY: demo test check sysdeps venv bench soak fuzz clean
+.PHONY: demo test check sysdeps venv bench soak fuzz golden clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -50,6 +50,11 @@ SECONDS ?= 60
 RUNS ?= 0
 fuzz: $(STAMP)
 	$(BIN)/python -m tests.fuzz.run --seconds $(SECONDS) --runs $(RUNS) --workdir .fuzz $(TARGETS)
+
+# After adding a field to a sealed record (README "Adding a field"): pin the golden vectors of the new
+# canonical format version (tests/evidence/record_vectors.json); refuses to change a vector already pinned.
+golden: $(STAMP)
+	$(BIN)/python -m tests.evidence.golden_vectors
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .fuzz

@@ -68,7 +68,7 @@ def user_s() -> float:
 
 def _engine_parts(cfg: dict[str, Any], meta: dict[str, Any]) -> dict[str, Any]:
     from swarmscope.evidence.probe.pieces import MetainfoPieces
-    from swarmscope.evidence.probe.run import Depth, ProbePolicy
+    from swarmscope.evidence.probe.policy import Depth, ProbePolicy
     from swarmscope.monitor.targets import load_target
     from swarmscope.wire import extension
 

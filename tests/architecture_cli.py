@@ -11,14 +11,22 @@ Every way of reaching a module counts: an import statement, ``from swarmscope im
 
 from __future__ import annotations
 
+import ast
 from pathlib import Path
 
-from tests.architecture_rules import SRC, ImportRef, _by_line, load
+from tests.architecture_rules import SRC, ImportRef, Module, _by_line, load
 
 SHARED_CLI = {  # cli/ modules every command may import: they register no command
     "app", "options", "numeric", "text", "evidence_trust", "node_identity", "evidence_options",
     "provenance", "monitor_view", "commit_log", "refused_run", "monitor_options", "monitor_settings",
     "policy_options", "document_gate",
+}  # fmt: skip
+APP_ATTRIBUTES = {"command", "callback", "add_typer"}  # what a command module may do with the shared app
+# Typer's registry and the click group behind it: a command that reads them reaches every other command
+# without importing one (``app.registered_commands[0].callback()``, ``ctx.find_root().command.commands``).
+REGISTRY_ATTRIBUTES = {
+    "registered_commands", "registered_groups", "registered_callback", "commands", "get_command",
+    "list_commands", "get_group",
 }  # fmt: skip
 CLI_COMPOSERS = {  # cli/ modules whose job is to import commands
     "__init__",  # registers every command on the app
@@ -54,4 +62,21 @@ def cli_import_problems(path: Path, root: Path = SRC) -> list[str]:
                     f"line {ref.line}: imports command module cli.{target}; move what both commands need "
                     "into cases/ (a workflow action) or a shared cli module"
                 )
-    return _by_line(problems)
+    return _by_line(problems + _registry_problems(mod))
+
+
+def _registry_problems(mod: Module) -> list[str]:
+    """Reaching commands through the registry: an attribute of the shared app off :data:`APP_ATTRIBUTES`,
+    or a registry attribute on any value."""
+    tail = "reaches the command registry; call a workflow action in cases/ instead"
+    problems = []
+    for node in ast.walk(mod.tree):
+        if not isinstance(node, ast.Attribute):
+            continue
+        owner = mod.qualify(node.value)
+        if owner == "swarmscope.cli.app.app" and node.attr not in APP_ATTRIBUTES:
+            problems.append(f"line {node.lineno}: app.{node.attr} {tail}")
+        elif node.attr in REGISTRY_ATTRIBUTES:
+            shown = f"{owner}.{node.attr}" if owner else f".{node.attr}"
+            problems.append(f"line {node.lineno}: {shown} {tail}")
+    return problems

@@ -1,37 +1,65 @@
-"""Rule 3 of the architecture (docs/architecture.md): only net/ talks to the network, only store/ to the
-database, only attribution/ reads IP datasets. testbed/ may open sockets too: it runs foreign software
-(trackers, an SMTP server, a TSA) to build test swarms.
+"""Rule 5 of the architecture (docs/architecture.md, "Ownership"): what each package may import from
+outside the project, as an ALLOW-list. Only net/ talks to the network (testbed/ too: it runs foreign software
+to build test swarms), only store/ to the database, only attribution/ reads IP datasets; every other package
+imports :data:`SHARED_IMPORTS` only, so a library nobody thought to forbid (libtorrent, asyncpg,
+``multiprocessing.connection``, ``logging.handlers``' SMTP/socket/HTTP handlers, ``subprocess`` running curl)
+fails by default.
 
-Ownership goes by import: every network, SMTP, HTTP and event-loop library of :data:`NETWORK_LIBRARIES`
-belongs to :data:`SOCKET_OWNERS`, so ``import requests`` or ``import anyio`` outside net/ fails whatever is
-done with it. asyncio is everyone's (it runs the tasks), so its connection openers are recognised by name,
-under any alias, and on any loop object.
+A name is judged by the module it really lives in (:func:`tests.architecture_names.real_module`):
+``logging`` admits ``logging.getLogger`` but not ``logging.handlers``; ``uuid.os`` is ``os``. An entry
+``"pkg.*"`` admits the package and all its submodules, a plain entry the one module. asyncio is everyone's (it
+runs the tasks), so its connection openers are recognised by name, under any alias and on any loop object
+(:func:`connection_problems`), and starting a process (``os.system``, ``asyncio.create_subprocess_exec``)
+is refused by name outside :data:`PROCESS_OWNERS`.
 """
 
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
+from tests.architecture_names import real_module, real_name
 from tests.architecture_rules import SRC, _by_line, _matches, imported_names, load
 
 SOCKET_OWNERS = {"net", "testbed"}
-NETWORK_LIBRARIES = {  # stdlib and third-party modules that open connections or listening sockets
-    "socket", "ssl", "socketserver", "select", "selectors", "http.client", "http.server", "urllib.request",
-    "xmlrpc", "smtplib", "ftplib", "poplib", "imaplib", "nntplib", "telnetlib", "requests", "urllib3",
-    "httpx", "aiohttp", "anyio", "trio", "uvloop", "websockets", "aiosmtplib", "ntplib",
+SHARED_IMPORTS = {  # the standard library and libraries that open no socket, start no process, reach no DB
+    "__future__", "abc", "argparse", "asyncio", "base64", "binascii", "bisect", "calendar", "collections.*",
+    "contextlib", "copy", "csv", "dataclasses", "datetime", "decimal", "email.*", "enum", "errno",
+    "fractions", "functools", "gzip", "hashlib", "heapq", "hmac", "importlib", "importlib.resources.*",
+    "inspect", "io", "ipaddress", "itertools", "json.*", "logging", "math", "mimetypes", "numbers",
+    "operator", "os", "posixpath", "pathlib", "pprint", "random", "re", "secrets", "shlex", "shutil",
+    "signal", "stat", "statistics", "string", "struct", "sys", "tarfile", "tempfile", "textwrap", "time",
+    "tomllib", "traceback", "types", "typing", "typing_extensions", "unicodedata", "urllib.parse", "uuid",
+    "warnings", "weakref", "zipfile", "zlib", "zoneinfo",
+    "asn1crypto.*", "bencode2.*", "cryptography.*",
 }  # fmt: skip
-OWNED_IMPORTS = {  # module -> the only top-level packages allowed to import it
-    **{library: SOCKET_OWNERS for library in NETWORK_LIBRARIES},
-    "httpx": {"net"}, "ntplib": {"net"}, "aiosmtplib": {"net"}, "aiosmtpd": {"testbed"},
-    "sqlalchemy": {"store"}, "alembic": {"store"}, "sqlite3": {"store"}, "psycopg": {"store"},
-    "maxminddb": {"attribution"}, "geoip2": {"attribution"},
-    "fastapi": {"web"}, "starlette": {"web"}, "uvicorn": {"web"}, "multipart": {"web"},
-    "python_multipart": {"web"},
+NETWORK_LIBRARIES = {  # what opens connections or listening sockets (and the event loops that do)
+    "socket", "ssl", "select", "selectors", "http.*", "urllib.request", "smtplib", "httpx.*", "httpcore.*",
+    "h11.*", "aiosmtplib.*", "ntplib", "uvloop.*",
 }  # fmt: skip
-OWNED_EXCEPTIONS = {  # (module path under src/swarmscope, imported module) -> why it may
+PACKAGE_IMPORTS = {  # top-level package -> what it may import beyond SHARED_IMPORTS (one line a package)
+    "net": NETWORK_LIBRARIES,
+    "testbed": {*NETWORK_LIBRARIES, "subprocess", "threading", "aiosmtpd.*", "libtorrent", "mmdb_writer.*",
+                "netaddr.*"},
+    "store": {"sqlalchemy.*", "alembic.*", "sqlite3.*", "psycopg.*", "procrastinate.*", "logging.config"},
+    "attribution": {"maxminddb.*", "geoip2.*"},
+    "netns": {"ctypes.*", "subprocess"},  # unshare(2) and `ip` for the private network namespace
+    "cases": {"jinja2.*", "markupsafe.*", "lxml.*", "weasyprint.*"},  # templates, XML notices, PDF letters
+    "cli": {"typer.*", "click.*", "rich.*", "getpass", "resource"},
+    "web": {"fastapi.*", "starlette.*", "uvicorn.*", "multipart.*", "python_multipart.*", "jinja2.*",
+            "markupsafe.*", "argon2.*", "prometheus_client.*", "pydantic.*",
+            "threading"},  # a lock: matplotlib's rc_context is process-wide, one research export at a time
+    "research": {"matplotlib.*"},  # the export's plots (Agg backend: files only)
+}  # fmt: skip
+IMPORT_EXCEPTIONS = {  # (module path under src/swarmscope, imported module) -> why it may
     ("cli/monitor_settings.py", "uvloop"): "--loop picks uvloop's event loop factory; it opens no socket",
+    ("cli/demo.py", "libtorrent"): "checks that libtorrent is installed before the demo starts testbed/",
 }
+PROCESS_OWNERS = {"testbed", "netns"}
+PROCESS_RUNNERS = re.compile(  # names of shared modules that start a process
+    r"os\.(system|popen|exec\w*|spawn\w*|posix_spawnp?|fork\w*)|asyncio\.(create_subprocess_\w+|subprocess)"
+)
 CONNECTION_OPENERS = {  # asyncio / socket calls that open a connection or a listening socket
     "open_connection", "start_server", "create_connection", "create_datagram_endpoint", "create_server",
     "open_unix_connection", "start_unix_server", "create_unix_connection", "create_unix_server",
@@ -39,15 +67,56 @@ CONNECTION_OPENERS = {  # asyncio / socket calls that open a connection or a lis
 }  # fmt: skip
 
 
+def _admits(entries: set[str], module: str) -> bool:
+    return any(_matches(module, e[:-2]) if e.endswith(".*") else module == e for e in entries)
+
+
 def ownership_problems(path: Path, root: Path = SRC) -> list[str]:
+    """Every library name the module imports or reaches, off its package's allow-list."""
     mod = load(path, root)
     rel = path.relative_to(root).as_posix()
-    problems = []
-    for name, line in imported_names(mod):
-        for owned, owners in OWNED_IMPORTS.items():
-            if _matches(name, owned) and mod.top not in owners and (rel, owned) not in OWNED_EXCEPTIONS:
-                problems.append(f"line {line}: {name} is owned by {sorted(owners)}")
-    return _by_line(problems)
+    mine = SHARED_IMPORTS | PACKAGE_IMPORTS.get(mod.top, set())
+    named = [(line, name) for name, line in imported_names(mod)]
+    named += [(node.lineno, name) for node, name, _ in mod.references()]
+    problems: dict[str, str] = {}  # module -> the first problem with it (a module is reported once)
+    for line, name in sorted(named):
+        module = _module(name, mine)
+        if not module:
+            continue
+        if not _admits(mine, module) and (rel, module) not in IMPORT_EXCEPTIONS:
+            problems.setdefault(module, f"line {line}: {_shown(name, module)} {_owners(module)}")
+        elif mod.top not in PROCESS_OWNERS and PROCESS_RUNNERS.fullmatch(_real(name, mine)):
+            problems.setdefault(
+                name, f"line {line}: {name} starts a process; only {sorted(PROCESS_OWNERS)} do"
+            )
+    return _by_line(list(problems.values()))
+
+
+def _admitted(name: str, mine: set[str]) -> bool:
+    """Whether the library a name starts with is (partly) on the allow-list: only then is it imported to
+    find out what the name really is."""
+    top = name.split(".")[0]
+    return _admits(mine, top) or any(entry.startswith(top + ".") for entry in mine)
+
+
+def _module(name: str, mine: set[str]) -> str | None:
+    """The library module a name lives in (None for the project's own names and builtins)."""
+    if name == "swarmscope" or name.startswith(("swarmscope.", "builtins.")) or name == "builtins":
+        return None
+    return real_module(name) if _admitted(name, mine) else name.split(".")[0]
+
+
+def _real(name: str, mine: set[str]) -> str:
+    return real_name(name) if _admitted(name, mine) else name
+
+
+def _owners(module: str) -> str:
+    owners = sorted(package for package, entries in PACKAGE_IMPORTS.items() if _admits(entries, module))
+    return f"is owned by {owners}" if owners else "is on no allow-list (SHARED_IMPORTS, PACKAGE_IMPORTS)"
+
+
+def _shown(name: str, module: str) -> str:
+    return module if name == module or _matches(name, module) else f"{module} (through {name})"
 
 
 def connection_problems(path: Path, root: Path = SRC) -> list[str]:
@@ -66,6 +135,6 @@ def connection_problems(path: Path, root: Path = SRC) -> list[str]:
 
 
 def _opener(name: str) -> bool:
-    """An opener of asyncio or a network library (a net/ function that happens to share its name is not)."""
+    """An opener of any library (a net/ function of the project that happens to share its name is not)."""
     parts = name.split(".")
-    return parts[0] in {"asyncio", *NETWORK_LIBRARIES} and parts[-1] in CONNECTION_OPENERS
+    return parts[0] not in {"swarmscope", "builtins"} and parts[-1] in CONNECTION_OPENERS

@@ -14,6 +14,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+from tests.architecture_names import private_part, real_name
 from tests.architecture_network import CONNECTION_OPENERS
 from tests.architecture_rules import SRC, _by_line, _describe, _matches, imported_names, load
 
@@ -51,11 +52,18 @@ IMPURE_NAMES = {  # single names of allowed modules that read a clock, draw rand
     "builtins.open", "builtins.print", "builtins.input", "builtins.breakpoint",
     "builtins.__loader__", "builtins.__spec__",  # the module's loader reads files (get_data)
 }  # fmt: skip
-KEY_GENERATORS = {"generate", "generate_private_key", "generate_key"}  # cryptography: draw a random key
-CLOCK_OR_RANDOM_CALLS = {  # (owner, method) of calls whose owner is a value, not an imported name
-    ("time", "time"), ("time", "monotonic"), ("time", "perf_counter"), ("time", "time_ns"),
-    ("datetime", "now"), ("datetime", "utcnow"), ("date", "today"), ("os", "urandom"), ("os", "getrandom"),
+KEY_GENERATORS = {  # cryptography: draw a random key, serial number or nonce
+    "generate", "generate_private_key", "generate_key", "random_serial_number",
 }  # fmt: skip
+# Calls on a value (a module or clock handed in, ``self`` of a subclass of datetime) that read a clock or
+# draw randomness, whatever the owner is called: a pure module is given the time and the random bytes.
+CLOCK_OR_RANDOM_METHODS = {
+    "now", "utcnow", "today", "time_ns", "monotonic", "monotonic_ns", "perf_counter", "perf_counter_ns",
+    "process_time", "process_time_ns", "thread_time", "thread_time_ns", "clock_gettime", "clock_gettime_ns",
+    "urandom", "getrandom", "randbytes", "getrandbits", "token_bytes", "token_hex", "token_urlsafe",
+    "uuid1", "uuid4", "getnode", *KEY_GENERATORS,
+}  # fmt: skip
+CLOCK_OR_RANDOM_OWNERS = {"time", "os", "posix", "random", "secrets"}  # every call on a value of that name
 FILE_METHODS = {  # pathlib.Path and file-object methods that touch the file system
     "open", "read_bytes", "read_text", "write_bytes", "write_text", "mkdir", "rmdir", "unlink", "touch",
     "iterdir", "glob", "rglob", "exists", "is_file", "is_dir", "stat", "lstat", "chmod", "symlink_to",
@@ -83,9 +91,24 @@ def _allowed(name: str) -> bool:
     return own or any(_matches(name, ok) for ok in PURE_ALLOWED)
 
 
-def _impure(name: str) -> bool:
-    random_key = name.startswith("cryptography.") and name.rsplit(".", 1)[-1] in KEY_GENERATORS
-    return random_key or not _allowed(name) or any(_matches(name, bad) for bad in IMPURE_NAMES)
+def _impure(name: str) -> str | None:
+    """The name as it really is (:func:`real_name`) when a pure module may not use it, else None: a module
+    off the allow-list (also one reached as an attribute of an allowed one, ``uuid.os``), a library's
+    private attribute (``io._io``), an impure name or a key generator."""
+    if name == "swarmscope" or name.startswith("swarmscope."):
+        return None  # the layer rule judges these
+    if not _allowed(name):
+        return name
+    real = real_name(name)
+    random_key = real.startswith("cryptography.") and real.rsplit(".", 1)[-1] in KEY_GENERATORS
+    private = private_part(name) or private_part(real)
+    if random_key or private or not _allowed(real) or any(_matches(real, bad) for bad in IMPURE_NAMES):
+        return real
+    return name if any(_matches(name, bad) for bad in IMPURE_NAMES) else None
+
+
+def _through(name: str, real: str) -> str:
+    return "" if real == name else f" through {name}"
 
 
 def _method_problem(func: ast.expr) -> str | None:
@@ -94,8 +117,8 @@ def _method_problem(func: ast.expr) -> str | None:
         return None
     owner = func.value
     owner_name = owner.id if isinstance(owner, ast.Name) else getattr(owner, "attr", None)
-    if (owner_name, func.attr) in CLOCK_OR_RANDOM_CALLS:
-        return f"calls {owner_name}.{func.attr}()"
+    if func.attr in CLOCK_OR_RANDOM_METHODS or owner_name in CLOCK_OR_RANDOM_OWNERS:
+        return f"calls {owner_name or '...'}.{func.attr}() (clock or randomness)"
     if func.attr in FILE_METHODS:
         return f"calls .{func.attr}() (file I/O)"
     if func.attr in SOCKET_METHODS | CONNECTION_OPENERS:
@@ -106,11 +129,16 @@ def _method_problem(func: ast.expr) -> str | None:
 def purity_problems(path: Path, root: Path = SRC) -> list[str]:
     """Imports off the allow-list, impure names and I/O calls in a pure module."""
     mod = load(path, root)
-    problems = [f"line {line}: imports {name}" for name, line in imported_names(mod) if _impure(name)]
+    problems = []
+    for name, line in imported_names(mod):
+        real = _impure(name)
+        if real:
+            problems.append(f"line {line}: imports {real}{_through(name, real)}")
     reported: set[int] = set()
     for ref, name, is_called in mod.references():
-        if _impure(name):
-            problems.append(f"line {ref.lineno}: {_describe(name, is_called)}")
+        real = _impure(name)
+        if real:
+            problems.append(f"line {ref.lineno}: {_describe(real, is_called)}{_through(name, real)}")
             reported.add(id(ref))
     for node in ast.walk(mod.tree):
         if isinstance(node, ast.Call) and id(node.func) not in reported:

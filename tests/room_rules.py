@@ -16,9 +16,10 @@ ROOMS = {  # package -> its rooms, in import order: a room imports the core and 
     "evidence": ("probe", "timestamp", "capture", "bundle"),
     "store": ("ledger", "legal", "access", "migrations"),
 }
-# Packages whose core may import their rooms: store/database.py opens the store, which migrates it and runs
-# the ledger's crash recovery (the rooms import it back only for the ``Store`` type and its engine).
-CORE_ABOVE_ROOMS = {"store"}
+# Core modules that may import their package's rooms: store/database.py opens the store, which migrates it
+# and runs the ledger's crash recovery (the rooms import it back only for the ``Store`` type and its
+# engine). Every other core module is held to the order: one that imported a room could relay it.
+CORE_ABOVE_ROOMS = {"swarmscope.store.database"}
 
 
 def _room(parts: list[str]) -> str | None:
@@ -29,11 +30,11 @@ def _room(parts: list[str]) -> str | None:
     return None
 
 
-def _against_order(package: str, mine: str | None, theirs: str | None) -> bool:
+def _against_order(package: str, mine: str | None, theirs: str | None, module: str) -> bool:
     if theirs is None or theirs == mine:
         return False
     if mine is None:
-        return package not in CORE_ABOVE_ROOMS
+        return module not in CORE_ABOVE_ROOMS
     order = ROOMS[package]
     return order.index(theirs) > order.index(mine)
 
@@ -53,7 +54,9 @@ def room_violations(path: Path, root: Path = SRC) -> list[tuple[int, str, str]]:
             other = name.split(".")[1:]
             if name.startswith("swarmscope.") and other[0] == package:
                 room = _room(other)
-                if _against_order(package, _room(parts), room) and len(name) > len(found.get(room or "", "")):
+                if _against_order(package, _room(parts), room, mod.name) and len(name) > len(
+                    found.get(room or "", "")
+                ):
                     found[room or ""] = name
         out += [(ref.line, me, name) for name in found.values()]
     return sorted(out)

@@ -1,19 +1,22 @@
 """Import rules of docs/architecture.md, enforced by walking every module's AST.
 
 1. Layers: imports point down only; siblings in one layer never import each other; no import cycles.
-   Rooms: a package's core imports none of its rooms, a room only the core and earlier rooms
-   (:mod:`tests.room_rules`; a known edge against the order may only be removed).
+   Rooms: a package's core imports none of its rooms (store/database.py, the opener, excepted), a room
+   only the core and earlier rooms (:mod:`tests.room_rules`).
 2. wire/, evidence/ and the pure policy modules do no I/O, read no clock, draw no randomness.
-3. Only net/ opens sockets (and speaks HTTP); only store/ talks to the database; only attribution/ reads IP
-   datasets. testbed/ is the exception for sockets: it runs foreign software to build test swarms.
-4. No module reads the environment at import time.
-5. A cli/ module imports only the shared cli/ modules; workflow actions live in cases/.
+3. Every package imports from outside the project only its allow-list: only net/ (and testbed/) talks to
+   the network, only store/ to the database, only attribution/ reads IP datasets.
+4. No module reads the environment at import time, nor calls a function that does.
+5. A cli/ module imports only the shared cli/ modules and reaches no command through the registry;
+   workflow actions live in cases/.
+6. No module re-exports: a name is imported from the module that defines it.
 
 The rules live in :mod:`tests.architecture_rules`, :mod:`tests.architecture_purity`,
-:mod:`tests.architecture_network`, :mod:`tests.architecture_cli`, :mod:`tests.room_rules` and
-:mod:`tests.import_cycles`; each is proven here (and in :mod:`tests.test_architecture_dodges`) on a crafted
-module that breaks it (dynamic imports, names imported from ``os``/``time``/``uuid``, file and socket I/O,
-connections opened outside net/, cycles hidden in functions) and run on the real tree.
+:mod:`tests.architecture_network`, :mod:`tests.architecture_environment`, :mod:`tests.architecture_cli`,
+:mod:`tests.architecture_exports`, :mod:`tests.room_rules` and :mod:`tests.import_cycles`; each is proven
+here (and in the ``test_architecture_dodges*`` modules) on a crafted module that breaks it (dynamic
+imports, names imported from ``os``/``time``/``uuid``, file and socket I/O, connections opened outside
+net/, cycles hidden in functions) and run on the real tree.
 """
 
 from __future__ import annotations
@@ -23,12 +26,13 @@ from pathlib import Path
 import pytest
 
 from tests.architecture_cli import cli_import_problems
+from tests.architecture_environment import environment_problems
+from tests.architecture_exports import reexport_problems
 from tests.architecture_network import connection_problems, ownership_problems
 from tests.architecture_purity import pure_paths, purity_problems
 from tests.architecture_rules import (
     SRC,
     dynamic_import_problems,
-    environment_problems,
     layer_problems,
     modules,
 )
@@ -84,6 +88,12 @@ def test_cli_commands_import_no_other_command(path: Path) -> None:
 @pytest.mark.parametrize("path", ALL, **IDS)
 def test_rooms_import_in_order(path: Path) -> None:
     problems = room_problems(path)
+    assert not problems, f"{path.relative_to(SRC)}:\n" + "\n".join(problems)
+
+
+@pytest.mark.parametrize("path", ALL, **IDS)
+def test_names_are_imported_from_where_they_are_defined(path: Path) -> None:
+    problems = reexport_problems(path)
     assert not problems, f"{path.relative_to(SRC)}:\n" + "\n".join(problems)
 
 

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from swarmscope.attribution.datasets import FLAG_KINDS, Fingerprint, fingerprint
+from swarmscope.attribution.datasets import Fingerprint, fingerprint
+from swarmscope.attribution.flag_lists import FLAG_KINDS
 from swarmscope.testbed.mmdb import build_mmdb, build_test_datasets
 
 

@@ -13,6 +13,7 @@ from swarmscope.cases.workflow import next_case_status
 from swarmscope.errors import InputError
 from swarmscope.evidence.records import Tier
 from swarmscope.store.database import Store
+from swarmscope.store.legal import case_status
 from swarmscope.store.legal import cases as sc
 from tests.cases.evidence import IH, OTHER_IH, T0, attributed, fresh_store, hit, sample, seal
 
@@ -58,7 +59,7 @@ def test_two_hits_in_ten_minutes_make_no_case(store: Store) -> None:
     linked(store)
     report = build_cases(store, POLICY, T0)
     assert report.created == [] and [v.ip for v in report.excluded] == ["127.0.0.2"]
-    assert sc.list_cases(store) == []
+    assert case_status.list_cases(store) == []
 
 
 def test_clock_flagged_hit_excludes_with_the_run_threshold(store: Store) -> None:
@@ -73,7 +74,7 @@ def test_clock_flagged_hit_excludes_with_the_run_threshold(store: Store) -> None
         load_hits(store, clock_threshold_us=200_000)
     with pytest.raises(InputError, match="may only be made stricter"):
         build_cases(store, POLICY, T0, clock_threshold_us=200_000)
-    assert sc.list_cases(store) == []
+    assert case_status.list_cases(store) == []
     assert verdict_of(store, "127.0.0.2", clock_threshold_us=100_000) == ("clock_flagged",)
 
 
@@ -156,7 +157,7 @@ def test_build_assigns_isp_work_region_and_is_stable(store: Store) -> None:
     assert by_ip["127.0.0.4"].isp_id is None
     again = build_cases(store, POLICY, T0 + 2)
     assert again.created == [] and sorted(c.doe for c in again.refreshed) == ["DOE-000001", "DOE-000002"]
-    assert len(sc.list_cases(store)) == 2
+    assert len(case_status.list_cases(store)) == 2
 
 
 def test_more_hits_later_refresh_the_same_case(store: Store) -> None:
@@ -194,7 +195,7 @@ def test_per_swarm_filter(store: Store) -> None:
 
 
 def notes_of(store: Store, doe: str) -> list[str]:
-    return [e.note or "" for e in sc.case_events(store, doe)]
+    return [e.note or "" for e in case_status.case_events(store, doe)]
 
 
 def test_cgnat_three_ports_make_no_case_and_one_port_is_its_own_case(store: Store) -> None:
@@ -217,7 +218,7 @@ def test_the_policy_is_recorded_when_a_case_is_created_and_refreshed(store: Stor
     seal(store, [sample(-1, 5), *(hit("127.0.0.2", m) for m in (0, 30, 70))])  # a measured clock
     linked(store)
     (case,) = build_cases(store, POLICY, T0, actor="counsel").created
-    events = sc.case_events(store, case.doe)
+    events = case_status.case_events(store, case.doe)
     assert [e.status for e in events] == ["candidate", "candidate"] and events[-1].actor == "counsel"
     assert (
         "build: passed the thresholds: 3 verified hit(s) from 127.0.0.2:6881 over 70.0 min" in events[-1].note
@@ -249,15 +250,15 @@ def test_a_candidate_that_no_longer_passes_is_withdrawn_and_leaves_the_open_case
     ((gone, reasons),) = report.withdrawn
     assert gone.ip == "127.0.0.3" and gone.status == "withdrawn" and gone.closed_us == T0 + 5
     assert [r.split(":")[0] for r in reasons] == ["too_few_hits", "span_too_short"]
-    last = sc.case_events(store, gone.doe)[-1]
+    last = case_status.case_events(store, gone.doe)[-1]
     assert (last.status, last.actor) == ("withdrawn", "counsel")
     assert last.note.startswith("withdraw: no longer passes: too_few_hits: 2 verified hit(s), 3 required")
     assert "policy: min_hits=3, min_span=60.0 min" in last.note
-    assert [c.ip for c in sc.list_cases(store, status="candidate")] == ["127.0.0.2"]
+    assert [c.ip for c in case_status.list_cases(store, status="candidate")] == ["127.0.0.2"]
     # Passing again under the loose policy does not reopen it.
     again = build_cases(store, loose, T0 + 6)
     assert again.created == [] and {c.doe: c.status for c in again.refreshed}[gone.doe] == "withdrawn"
-    assert sc.get_case(store, gone.doe).status == "withdrawn"
+    assert case_status.get_case(store, gone.doe).status == "withdrawn"
 
 
 def test_a_build_of_another_swarm_leaves_the_cases_of_this_one(store: Store) -> None:
@@ -265,20 +266,20 @@ def test_a_build_of_another_swarm_leaves_the_cases_of_this_one(store: Store) -> 
     linked(store)
     build_cases(store, POLICY, T0)
     report = build_cases(store, ThresholdPolicy(min_hits=9), T0 + 1, infohash=OTHER_IH)
-    assert report.withdrawn == [] and sc.list_cases(store)[0].status == "candidate"
+    assert report.withdrawn == [] and case_status.list_cases(store)[0].status == "candidate"
 
 
 def test_a_case_past_candidate_is_only_reported(store: Store) -> None:
     seal(store, [hit("127.0.0.2", m) for m in (0, 30, 70)])
     linked(store)
     (case,) = build_cases(store, POLICY, T0).created
-    sc.set_case_status(store, case.id, "request", "counsel", None, T0 + 1, rule=next_case_status)
+    case_status.set_case_status(store, case.id, "request", "counsel", None, T0 + 1, rule=next_case_status)
     report = build_cases(store, ThresholdPolicy(min_hits=4), T0 + 2)
     assert report.withdrawn == []
     assert [(c.doe, c.status, r[0].split(":")[0]) for c, r in report.failing_later] == [
         (case.doe, "requested", "too_few_hits")
     ]
-    assert sc.get_case(store, case.id).status == "requested"
+    assert case_status.get_case(store, case.id).status == "requested"
 
 
 def test_a_fake_torrent_withdraws_its_candidates(store: Store) -> None:
@@ -296,14 +297,14 @@ def test_a_case_counted_across_ports_is_corrected_or_reported(store: Store) -> N
     seal(store, [hit("127.0.0.2", m) for m in (0, 30, 70)] + [hit("127.0.0.2", 90, port=6882)])
     linked(store)
     pooled = Candidate("127.0.0.2", IH, 6881, T0, T0 + 90 * 60 * 10**6, 4)
-    sc.upsert_case(store, pooled, None, None, None, None, T0)
+    case_status.upsert_case(store, pooled, None, None, None, None, T0)
     (case,) = build_cases(store, POLICY, T0 + 1).refreshed
     assert (case.hits, case.last_hit_us) == (3, T0 + 70 * 60 * 10**6) and case.work_id is not None
     # The same case past candidate is left as it is but reported.
     other = Candidate("127.0.0.4", IH, 6881, T0, T0 + 90 * 60 * 10**6, 4)
     seal(store, [hit("127.0.0.4", m) for m in (0, 30, 70)] + [hit("127.0.0.4", 90, port=6882)], swarms=())
-    row = sc.upsert_case(store, other, None, None, None, None, T0)
-    sc.set_case_status(store, row.id, "request", "counsel", None, T0 + 1, rule=next_case_status)
+    row = case_status.upsert_case(store, other, None, None, None, None, T0)
+    case_status.set_case_status(store, row.id, "request", "counsel", None, T0 + 1, rule=next_case_status)
     report = build_cases(store, POLICY, T0 + 2)
     ((later, reasons),) = report.failing_later
     assert later.doe == row.doe and reasons[0].startswith("overstated: the case counts 4 verified hits, 3")

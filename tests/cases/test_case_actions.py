@@ -13,6 +13,7 @@ from swarmscope.cases.directory import add_isp, add_work
 from swarmscope.cases.requests import advance_request, start_request
 from swarmscope.cases.workflow import RequestStatus, WorkflowError
 from swarmscope.errors import InputError
+from swarmscope.store.legal import case_status
 from swarmscope.store.legal import cases as case_store
 from tests.cli.letter_world import T0, World, open_world
 
@@ -23,8 +24,8 @@ def world(tmp_path: Path) -> Iterator[World]:
 
 
 def _history(world: World, doe: str) -> tuple[str, int]:
-    case = case_store.get_case(world.store, doe)
-    return case.status, len(case_store.case_events(world.store, case.id))
+    case = case_status.get_case(world.store, doe)
+    return case.status, len(case_status.case_events(world.store, case.id))
 
 
 def test_only_counsels_decisions_are_recorded_directly(world: World) -> None:
@@ -65,7 +66,7 @@ def test_disclosure_requests_keep_their_gates(world: World) -> None:
     isp = case_store.get_isp(world.store, "Loopback Telecom")
     with pytest.raises(InputError, match=r"^--region: contains a control"):
         start_request(world.store, isp, "Berlin\x1b[2J", T0, "counsel", attach=True)
-    assert case_store.request_rows(world.store, isp_id=isp.id) == []
+    assert case_status.request_rows(world.store, isp_id=isp.id) == []
     with pytest.raises(InputError, match="no open disclosure request for this ISP"):
         advance_request(
             world.store, isp, RequestStatus.SERVED, request_id=None, actor="counsel", note=None, now_us=T0

@@ -31,6 +31,7 @@ from swarmscope.cases.notices import prepare_notices
 from swarmscope.cases.thresholds import HOUR_US, ThresholdPolicy
 from swarmscope.store.database import Store
 from swarmscope.store.ledger.proven import EvidenceTrust
+from swarmscope.store.legal import case_status
 from swarmscope.store.legal import cases as sc
 from tests.cases.evidence import IH, MIN, T0, attributed, fresh_store, hit, sample, seal
 from tests.tampering import node_trust, tamper_file
@@ -161,7 +162,7 @@ def test_escalation_and_the_litigation_list_refuse_it_unless_asked(store: Store)
     with pytest.raises(UnprovenCase) as caught:
         escalate_case(store, PLANTED, "counsel", NOW, trust(store))
     refusal(str(caught.value))
-    assert sc.get_case(store, PLANTED).status == "no_response"  # nothing written
+    assert case_status.get_case(store, PLANTED).status == "no_response"  # nothing written
     assert escalate_case(store, PLANTED, "counsel", NOW, trust(store), LOOSE).status == "escalated"
     refused: list[tuple[str, str]] = []
     assert litigation_rows(store, None, "counsel", NOW, trust(store), refused) == []

@@ -26,6 +26,7 @@ from swarmscope.store.ledger.export import ExportFilters, collect_export
 from swarmscope.store.ledger.proven import EvidenceTrust
 from swarmscope.store.ledger.purge_records import NO_PURGE_RECORD
 from swarmscope.store.ledger.verify import verify_ledger
+from swarmscope.store.legal import case_status
 from swarmscope.store.legal import cases as sc
 from tests import tampering
 from tests.cases.evidence import IH, MIN, T0, attributed, hit, sample, seal
@@ -98,7 +99,7 @@ def planted_case(store: Store, ip: str, first: int, last: int) -> str:
     candidate = Candidate(ip, IH, 6881, T0 + first * MIN, T0 + last * MIN, 3)
     work, isp = sc.work_for_infohash(store, IH), sc.isp_for_asn(store, 64500)
     assert work is not None and isp is not None
-    return sc.upsert_case(store, candidate, work.id, isp.id, None, None, NOW).doe
+    return case_status.upsert_case(store, candidate, work.id, isp.id, None, None, NOW).doe
 
 
 def assert_documents_refuse(store: Store, tmp_path: Path, doe: str) -> None:

@@ -31,6 +31,7 @@ from swarmscope.cases.thresholds import Candidate, ThresholdPolicy
 from swarmscope.store.database import Store
 from swarmscope.store.ledger.proven import EvidenceTrust
 from swarmscope.store.ledger.proven_records import proven_attributions
+from swarmscope.store.legal import case_status
 from swarmscope.store.legal import cases as sc
 from tests import tampering
 from tests.cases.evidence import IH, MIN, T0, attributed, hit, sample, seal
@@ -104,7 +105,7 @@ def test_clock_rows_run_settings_and_run_ids_do_not_unflag_a_skewed_run(store: S
     assert built(store) == {HONEST, LATER}
     tamper(store, *attack.split("; "))
     assert built(store) == set()  # the honest ones exist already; nothing new, above all not SKEWED
-    cases = {c.ip for c in sc.list_cases(store)}
+    cases = {c.ip for c in case_status.list_cases(store)}
     assert cases == {HONEST, LATER}
 
 
@@ -153,7 +154,7 @@ def _planted_case(store: Store, ip: str, first: int, last: int) -> str:
     candidate = Candidate(ip, IH, 6881, T0 + first * MIN, T0 + last * MIN, 3)
     work, isp = sc.work_for_infohash(store, IH), sc.isp_for_asn(store, 64500)
     assert work is not None and isp is not None
-    return sc.upsert_case(store, candidate, work.id, isp.id, None, None, NOW).doe
+    return case_status.upsert_case(store, candidate, work.id, isp.id, None, None, NOW).doe
 
 
 def _documents_refuse(store: Store, tmp_path: Path, doe: str, honest: str, reason: str) -> None:
@@ -232,6 +233,6 @@ def test_an_edited_work_isp_or_region_does_not_follow_from_proven_inputs(
     other = sc.add_work(store, "Other Ltd", "Other film", None, None, T0)  # a work not linked to IH
     tamper(store, f"UPDATE legal_case {edit.format(other=other)} WHERE doe = '{honest[LATER]}'")
     proven = proven_attributions(store, trust(), {HONEST, LATER})
-    assert link_problem(store, sc.get_case(store, honest[HONEST]), proven) is None
-    why = link_problem(store, sc.get_case(store, honest[LATER]), proven)
+    assert link_problem(store, case_status.get_case(store, honest[HONEST]), proven) is None
+    why = link_problem(store, case_status.get_case(store, honest[LATER]), proven)
     assert why is not None and reason in why, why

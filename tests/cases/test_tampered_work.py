@@ -21,6 +21,7 @@ from swarmscope.cases.thresholds import ThresholdPolicy
 from swarmscope.evidence.seal import key_fingerprint, public_key_raw
 from swarmscope.store.database import Store, open_store
 from swarmscope.store.ledger.proven import EvidenceTrust
+from swarmscope.store.legal import case_status
 from swarmscope.store.legal import cases as sc
 from swarmscope.testbed.content import TorrentContent, build_content
 from tests.cases.evidence import IH, MIN, T0, attributed, hit, seal
@@ -90,7 +91,7 @@ def test_a_case_moved_to_another_linked_work_is_refused(store: Store, tmp_path: 
     cut = sc.add_work(store, "Rights Ltd", "Film (director's cut)", None, None, T0)
     sc.link_torrent(store, cut, IH, T0)
     does = {c.ip: c.doe for c in build_cases(store, ThresholdPolicy(), NOW, trust=trust()).created}
-    assert {sc.get_case(store, d).work_id for d in does.values()} == {film}
+    assert {case_status.get_case(store, d).work_id for d in does.values()} == {film}
     tamper(store, f"UPDATE legal_case SET work_id = {cut} WHERE doe = '{does[PORT_EDIT]}'")
     lines, refused, notices = documents(store, tmp_path)
     assert lines == notices == [does[HONEST]]

@@ -26,6 +26,7 @@ from swarmscope.cases.thresholds import Candidate
 from swarmscope.cases.workflow import CaseEvent, next_case_status
 from swarmscope.evidence.records import Observation, Source, Tier
 from swarmscope.store.database import Store, open_store
+from swarmscope.store.legal import case_status
 from swarmscope.store.legal import cases as case_store
 from swarmscope.store.legal import letters as letter_store
 from swarmscope.store.legal.disclosure_match import DisclosureRow
@@ -92,8 +93,8 @@ def build_world(tmp_path: Path) -> World:
     for n, ip in enumerate(IDENTITIES, start=1):
         first = T0 - 10 * DAY + n * HOUR
         candidate = Candidate(ip, INFOHASH, 6881 + n, first, first + 3 * HOUR, 3 + n)
-        case = case_store.upsert_case(store, candidate, work_id, isp_id, "Berlin", "Berlin", T0)
-        case_store.set_case_status(
+        case = case_status.upsert_case(store, candidate, work_id, isp_id, "Berlin", "Berlin", T0)
+        case_status.set_case_status(
             store, case.id, CaseEvent.REQUEST, "counsel", None, T0, rule=next_case_status
         )
         rows.append(DisclosureRow(n, ip, first - HOUR, first + 4 * HOUR, IDENTITIES[ip]))
@@ -124,7 +125,7 @@ def pdf_text(pdf: bytes, tmp_path: Path) -> str:
 
 
 def status(world: World, doe: str) -> str:
-    return case_store.get_case(world.store, doe).status
+    return case_status.get_case(world.store, doe).status
 
 
 def draft_approve(world: World, doe: str, now_us: int = T0) -> letter_store.LetterRow:

@@ -17,6 +17,7 @@ from rich.console import Console
 
 from swarmscope.cli.export import run_export
 from swarmscope.cli.verify import run_verify
+from swarmscope.evidence.bundle import exhibits
 from swarmscope.evidence.bundle import layout as b
 from swarmscope.evidence.records import Attribution
 from swarmscope.evidence.seal import key_fingerprint, private_key_pem, public_key_raw
@@ -72,7 +73,7 @@ def verify_text(out: Path) -> tuple[int, str]:
 
 
 def views(out: Path) -> list[dict[str, object]]:
-    return [json.loads(line) for line in (out / b.ATTRIBUTIONS_JSONL).read_text().splitlines()]
+    return [json.loads(line) for line in (out / exhibits.ATTRIBUTIONS_JSONL).read_text().splitlines()]
 
 
 def test_export_holds_attribution_and_verifies(

@@ -11,6 +11,7 @@ import swarmscope.cli.isps  # noqa: F401  (registers the command group)
 from swarmscope.cases.thresholds import Candidate
 from swarmscope.cli.app import app
 from swarmscope.store.database import open_store
+from swarmscope.store.legal import case_status
 from swarmscope.store.legal import cases as sc
 
 runner = CliRunner()
@@ -93,7 +94,7 @@ def test_request_lifecycle_and_status(tmp_path: Path) -> None:
     add_loopnet(db)
     with open_store(db) as store:
         isp = sc.get_isp(store, "Loopnet").id
-        case = sc.upsert_case(
+        case = case_status.upsert_case(
             store, Candidate("127.0.0.9", "aa" * 20, 6881, T0, T0 + 2 * HOUR, 3), None, isp, None, None, T0
         )
     code, out = invoke("isps", "request", "Loopnet", "--db", db, "--status", "drafted", "--actor", "alice")
@@ -115,10 +116,10 @@ def test_request_lifecycle_and_status(tmp_path: Path) -> None:
     )
     assert code == 0 and "request 1: served since 2026-12-01T09:00:00.000000Z" in out
     with open_store(db) as store:
-        assert sc.get_case(store, case.id).status == "requested"
-        events = sc.request_events(store, 1)
+        assert case_status.get_case(store, case.id).status == "requested"
+        events = case_status.request_events(store, 1)
         assert [(e.status, e.actor) for e in events] == [("drafted", "alice"), ("served", "alice")]
-        assert sc.case_events(store, case.id)[-1].note == "request: request 1 served"
+        assert case_status.case_events(store, case.id)[-1].note == "request: request 1 served"
     code, out = invoke(
         "isps", "request", "Loopnet", "--db", db, "--status", "drafted"
     )  # served: none to attach
@@ -191,6 +192,6 @@ def test_request_region_refuses_a_bidi_override(tmp_path: Path) -> None:
     )
     store = open_store(db, create=False)
     try:
-        assert sc.request_rows(store) == []
+        assert case_status.request_rows(store) == []
     finally:
         store.close()

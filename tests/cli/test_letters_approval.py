@@ -27,7 +27,7 @@ from swarmscope.cases.letter_send import Delivery, send_letter
 from swarmscope.cases.workflow import WorkflowError, next_request_status
 from swarmscope.cli.app import app
 from swarmscope.net.smtp_client import MailError
-from swarmscope.store.legal import cases as case_store
+from swarmscope.store.legal import case_status
 from swarmscope.store.legal import letters as letter_store
 from swarmscope.store.legal.schema import legal_case, letter
 from swarmscope.store.legal.subscribers import audit_rows
@@ -76,7 +76,7 @@ def test_preview_shows_the_letter_and_approval_binds_its_digest(world: World, tm
         app, ["letters", "approve", doe, "--digest", digest, "--actor", "alice", "--db", db]
     )
     assert result.exit_code == 0 and digest in result.stdout, result.output
-    row = letter_store.list_letters(world.store, case_id=case_store.get_case(world.store, doe).id)[-1]
+    row = letter_store.list_letters(world.store, case_id=case_status.get_case(world.store, doe).id)[-1]
     assert row.approved_sha256 == digest and row.approved_by == "alice"
     assert LS.frozen_settings(row.settings_json) == SETTINGS
 
@@ -187,7 +187,7 @@ def test_early_dispute_stops_drafted_and_approved_letters(world: World, smtp: Sm
                                      "--db", db])  # fmt: skip
         assert result.exit_code == 0, result.output
         assert status(world, doe) == "disputed"
-        rows = letter_store.list_letters(world.store, case_id=case_store.get_case(world.store, doe).id)
+        rows = letter_store.list_letters(world.store, case_id=case_status.get_case(world.store, doe).id)
         assert all(r.voided_us is not None and r.sent_us is None for r in rows)
     assert pending_approved(world.store) == []
     result = runner.invoke(app, send_args(world, smtp))
@@ -206,12 +206,12 @@ def test_no_letter_on_a_quashed_or_contested_request(world: World, smtp: SmtpSer
     """Identities imported under a served request; then the request is quashed or contested: no letter."""
     doe, approved_doe = world.dois[0], world.dois[1]
     draft_approve(world, approved_doe)  # approved before the ruling
-    cases = [case_store.get_case(world.store, d) for d in (doe, approved_doe)]
+    cases = [case_status.get_case(world.store, d) for d in (doe, approved_doe)]
     assert cases[0].isp_id is not None
-    request = case_store.add_request(world.store, cases[0].isp_id, None, T0, actor="counsel")
-    case_store.attach_cases(world.store, request, [c.id for c in cases])
+    request = case_status.add_request(world.store, cases[0].isp_id, None, T0, actor="counsel")
+    case_status.attach_cases(world.store, request, [c.id for c in cases])
     for step in ("served", ruling):
-        case_store.set_request_status(
+        case_status.set_request_status(
             world.store, request, step, "counsel", None, T0, rule=next_request_status
         )
     with pytest.raises(LS.LetterError, match=f"request {request} is {ruling}"):

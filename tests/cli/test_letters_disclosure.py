@@ -29,7 +29,7 @@ from swarmscope.cases.letter_settings import frozen_settings
 from swarmscope.cases.letters import approval_digest
 from swarmscope.cases.workflow import CaseEvent
 from swarmscope.cli.app import app
-from swarmscope.store.legal import cases as case_store
+from swarmscope.store.legal import case_status
 from swarmscope.store.legal import letters as letter_store
 from swarmscope.store.legal.schema import legal_case, letter
 from swarmscope.store.legal.subscribers import audit_rows
@@ -121,7 +121,7 @@ def test_the_litigation_list_leaves_the_swapped_case_out(
         sent.append(send(world, case, smtp, None, T0 + HOUR).letter)
     assert expire_letters(world.store, "counsel", sent[-1].deadline_us + 1) == [doe, honest]
     for case in (doe, honest):
-        move_case(world.store, case_store.get_case(world.store, case).id, CaseEvent.ESCALATE, "counsel",
+        move_case(world.store, case_status.get_case(world.store, case).id, CaseEvent.ESCALATE, "counsel",
                   None, sent[-1].deadline_us + 2)  # fmt: skip
     move_to_caseys_hits(world, doe)
     args = ["escalations", "--identity-key", str(world.key_file), "--actor", "counsel", "--db", str(world.db)]

@@ -29,7 +29,7 @@ from swarmscope.cases.letter_flow import (
 from swarmscope.cases.workflow import CaseEvent, WorkflowError, next_case_status
 from swarmscope.cli.app import app
 from swarmscope.store.database import StoreError
-from swarmscope.store.legal import cases as case_store
+from swarmscope.store.legal import case_status
 from swarmscope.store.legal import letters as letter_store
 from swarmscope.store.legal.subscribers import audit_rows
 from swarmscope.testbed.smtp import SmtpServer
@@ -76,7 +76,7 @@ def test_postal_letter_is_written_and_marked_sent(world: World, smtp: SmtpServer
     sent = send(world, doe, smtp, tmp_path / "post", T0 + HOUR)
     assert sent.message_id is None and sent.pdf_path is not None and not smtp.messages
     assert "Blake Sample" in pdf_text(sent.pdf_path.read_bytes(), tmp_path)
-    events = case_store.case_events(world.store, doe)
+    events = case_status.case_events(world.store, doe)
     assert events[-1].status == "sent" and "postal mail" in (events[-1].note or "")
 
 
@@ -86,7 +86,7 @@ def test_unapproved_letter_cannot_be_sent(world: World, smtp: SmtpServer) -> Non
     with pytest.raises(LS.LetterError, match="not approved"):
         send(world, doe, smtp, None, T0 + HOUR)
     assert pending_approved(world.store) == []
-    (letter,) = letter_store.list_letters(world.store, case_id=case_store.get_case(world.store, doe).id)
+    (letter,) = letter_store.list_letters(world.store, case_id=case_status.get_case(world.store, doe).id)
     with pytest.raises(StoreError):  # the store refuses too
         letter_store.mark_sent(world.store, letter.id, T0, "00" * 32, None, approved_sha256="00" * 32)
     with pytest.raises(WorkflowError):  # and the workflow: drafted → send is no move
@@ -109,9 +109,9 @@ def test_approval_needs_a_person_and_is_recorded(world: World) -> None:
     assert result.exit_code == 1 and "actor" in result.output
     result = CliRunner().invoke(app, ["letters", "approve", doe, "--actor", "alice", "--db", str(world.db)])
     assert result.exit_code == 0, result.output
-    (letter,) = letter_store.list_letters(world.store, case_id=case_store.get_case(world.store, doe).id)
+    (letter,) = letter_store.list_letters(world.store, case_id=case_status.get_case(world.store, doe).id)
     assert letter.approved_by == "alice" and letter.approved_us is not None
-    events = case_store.case_events(world.store, doe)
+    events = case_status.case_events(world.store, doe)
     assert (events[-1].status, events[-1].actor) == ("approved", "alice")
 
 

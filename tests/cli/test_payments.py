@@ -16,7 +16,7 @@ from swarmscope.cases.workflow import WorkflowError
 from swarmscope.cli.app import app
 from swarmscope.cli.payments import parse_received
 from swarmscope.errors import InputError
-from swarmscope.store.legal import cases as case_store
+from swarmscope.store.legal import case_status
 from swarmscope.store.legal import letters as letter_store
 from swarmscope.testbed.smtp import SmtpServer, start_smtp
 from tests.cli.letter_world import DAY, HOUR, T0, World, build_world, draft_approve, send
@@ -53,7 +53,7 @@ def test_full_payment_pays_the_case(sent_world: tuple[World, letter_store.Letter
         "EUR",
         letter.payment_reference,
     )
-    assert case_store.get_case(world.store, world.dois[0]).closed_us == T0 + 3 * DAY
+    assert case_status.get_case(world.store, world.dois[0]).closed_us == T0 + 3 * DAY
     with pytest.raises(InputError, match="already paid"):
         pay(world, "1.00", letter.payment_reference)
 
@@ -133,7 +133,7 @@ def test_cli_payment_and_dispute(sent_world: tuple[World, letter_store.LetterRow
     assert result.exit_code == 1 and "error:" in result.output
     result = runner.invoke(app, ["disputes", "record", world.dois[0], "--summary", "not me", "--db", db])
     assert result.exit_code == 0, result.output
-    assert case_store.get_case(world.store, world.dois[0]).status == "disputed"
+    assert case_status.get_case(world.store, world.dois[0]).status == "disputed"
 
 
 @pytest.mark.parametrize("received", [T0 - DAY, T0 + 30 * DAY], ids=["before-the-letter", "in-the-future"])

@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from typer.testing import CliRunner
 
 import swarmscope.cli.report as report_module
+from swarmscope import errors
 from swarmscope.cli import register_commands
 from swarmscope.cli.app import app
 from swarmscope.evidence.records import ExtensionInfo, Failure, Source, Tier
@@ -174,5 +175,5 @@ def test_unknown_format_is_rejected(db: str) -> None:
 def test_print_report_for_other_commands(db: str, capsys: pytest.CaptureFixture[str]) -> None:
     report_module.print_report(db, "json", SWARM_A)
     assert len(json.loads(capsys.readouterr().out)) == 3
-    with pytest.raises(report_module.InputError, match="unknown report format"):
+    with pytest.raises(errors.InputError, match="unknown report format"):
         report_module.print_report(db, "yaml")

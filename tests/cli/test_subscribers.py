@@ -13,7 +13,7 @@ import swarmscope.cli.subscribers  # noqa: F401  (registers the command group)
 from swarmscope.cases.identities import ENV_VAR, IdentityKey
 from swarmscope.cli.app import app
 from swarmscope.store.database import open_store
-from swarmscope.store.legal import cases as case_store
+from swarmscope.store.legal import case_status
 from swarmscope.store.legal.subscribers import audit_rows, subscriber_rows
 from tests.store.factories import T0
 from tests.store.test_subscribers import ALICE_ROW, BOB_ROW, HOUR, NAMES, disclosure, make_case
@@ -72,7 +72,7 @@ def test_import_show_audit(world: tuple[Path, Path], tmp_path: Path) -> None:
         assert [r.actor for r in audit_rows(store, subject="case:DOE-000001") if r.action == "read"] == [
             "clerk"
         ] * 3
-        assert case_store.get_case(store, "DOE-000002").status == "identified"
+        assert case_status.get_case(store, "DOE-000002").status == "identified"
     finally:
         store.close()
 

@@ -9,7 +9,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from typer.testing import CliRunner
 
-from swarmscope.cli import app
+from swarmscope.cli.app import app
 from swarmscope.cli.timestamp import run_timestamp
 from swarmscope.evidence.records import RunStarted, Sighting
 from swarmscope.net.tsa_client import TimestampNotConfiguredError

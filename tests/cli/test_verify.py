@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from swarmscope.cli import register_commands
 from swarmscope.cli.app import app
 from swarmscope.cli.verify import DirectoryBundle, run_verify
+from swarmscope.evidence.bundle import exhibits
 from swarmscope.evidence.bundle import layout as b
 from swarmscope.evidence.seal import key_fingerprint, public_key_raw
 from tests.evidence.test_bundle import BLOCK_IP, KEY, build, make_world
@@ -71,12 +72,14 @@ def test_flipped_capture_names_file_and_record(bundle_dir: Path) -> None:
 
 
 def test_json_verdict(bundle_dir: Path) -> None:
-    (bundle_dir / b.SIGHTINGS_JSONL).write_bytes(FILES[b.SIGHTINGS_JSONL].replace(b"tracker", b"trackex", 1))
+    (bundle_dir / exhibits.SIGHTINGS_JSONL).write_bytes(
+        FILES[exhibits.SIGHTINGS_JSONL].replace(b"tracker", b"trackex", 1)
+    )
     status, text = verify_text(bundle_dir, as_json=True)
     verdict = json.loads(text)
     assert status == 1 and verdict["ok"] is False and verdict["exit_status"] == 1
     views = [p for p in verdict["problems"] if p["check"] == "views"]
-    assert views and views[0]["file"] == b.SIGHTINGS_JSONL and views[0]["record"]["kind"] == "sighting"
+    assert views and views[0]["file"] == exhibits.SIGHTINGS_JSONL and views[0]["record"]["kind"] == "sighting"
 
 
 def test_not_a_bundle(tmp_path: Path) -> None:

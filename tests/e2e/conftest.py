@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from swarmscope.testbed import Swarm, start_swarm
+from swarmscope.testbed.swarm import Swarm, start_swarm
 from tests import pg_server
 
 

@@ -29,8 +29,8 @@ from swarmscope.store.ledger.entries import load_blob, load_capture, load_ledger
 from swarmscope.store.ledger.export import ExportFilters
 from swarmscope.store.ledger.queries import load_observations
 from swarmscope.store.ledger.verify import verify_ledger
-from swarmscope.testbed import Swarm, start_swarm
 from swarmscope.testbed.chrony import start_chrony, start_skewed_chrony
+from swarmscope.testbed.swarm import Swarm, start_swarm
 from swarmscope.testbed.tsa import start_tsa
 from swarmscope.wire.metainfo import parse_metainfo
 from tests.e2e.monitor_cli import monitor_command, run_monitor

@@ -32,7 +32,7 @@ pytest.importorskip("libtorrent")
 
 import sqlalchemy as sa
 
-from swarmscope.testbed import Swarm
+from swarmscope.testbed.swarm import Swarm
 from tests import pg_server
 from tests.e2e.crash_support import (
     acknowledged,

@@ -40,7 +40,7 @@ from swarmscope.cli.verify import run_verify
 from swarmscope.store.database import open_store
 from swarmscope.store.ledger.entries import load_batches, load_ledger
 from swarmscope.store.ledger.verify import verify_ledger
-from swarmscope.testbed import Swarm, start_swarm
+from swarmscope.testbed.swarm import Swarm, start_swarm
 from tests.e2e.monitor_cli import monitor_command
 
 pytestmark = [pytest.mark.netns, pytest.mark.realclients]

@@ -37,13 +37,13 @@ import pytest
 pytest.importorskip("libtorrent")
 
 from swarmscope.cases.case_proof import UNLINKED
-from swarmscope.cli.letters import expire_letters
+from swarmscope.cases.letter_flow import expire_letters
 from swarmscope.evidence.records import Tier
 from swarmscope.store.database import open_store
 from swarmscope.store.ledger.queries import load_attributions, load_observations
-from swarmscope.testbed import Swarm, start_swarm
 from swarmscope.testbed.mmdb import build_test_datasets
 from swarmscope.testbed.smtp import SmtpServer, start_smtp
+from swarmscope.testbed.swarm import Swarm, start_swarm
 from tests.tampering import tamper_file
 
 pytestmark = [pytest.mark.netns, pytest.mark.realclients]
@@ -416,7 +416,7 @@ def test_notices_validate_and_arrive(world: World) -> None:
 
 def payment_references(world: World, draft_output: str) -> dict[str, str]:
     """DOE → payment reference (RF…, ungrouped) from the ``letters draft`` output."""
-    from swarmscope.store.legal.cases import get_case
+    from swarmscope.store.legal.case_status import get_case
 
     refs = {}
     with open_store(str(world.db), create=False) as store:

@@ -21,7 +21,7 @@ try:
 except ImportError as exc:  # the monitor is written in parallel; skip until it imports
     pytest.skip(f"swarmscope.cli.monitor cannot be imported: {exc}", allow_module_level=True)
 
-from swarmscope.testbed import Swarm, start_swarm
+from swarmscope.testbed.swarm import Swarm, start_swarm
 from tests.e2e.monitor_cli import monitor_command, report_rows, run_monitor
 
 pytestmark = [pytest.mark.netns, pytest.mark.realclients]

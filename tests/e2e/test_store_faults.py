@@ -36,7 +36,7 @@ pytest.importorskip("libtorrent")
 
 from swarmscope.store.database import open_store
 from swarmscope.store.ledger.entries import load_ledger
-from swarmscope.testbed import Swarm
+from swarmscope.testbed.swarm import Swarm
 from tests import pg_server
 from tests.e2e.crash_support import (
     acknowledged,

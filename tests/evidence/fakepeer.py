@@ -9,7 +9,8 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
-from swarmscope.evidence.probe.run import ProbePolicy, ProbeRun
+from swarmscope.evidence.probe.policy import ProbePolicy
+from swarmscope.evidence.probe.run import ProbeRun
 from swarmscope.evidence.records import BlockProof
 from swarmscope.wire import bencode
 from swarmscope.wire import peer as pw

@@ -15,13 +15,16 @@ from typing import TYPE_CHECKING
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from swarmscope import errors
+from swarmscope.evidence.bundle import exhibits, methodology
 from swarmscope.evidence.bundle import layout as b
 from swarmscope.evidence.bundle.verify import BundleUnusableError, verify_bundle
 from swarmscope.evidence.canonical import EvidenceRecord, canonical_bytes
 from swarmscope.evidence.capture.recording import Capture, CaptureRecorder, capture_header, replay
 from swarmscope.evidence.chain import GENESIS, ChainEntry, append
 from swarmscope.evidence.probe.pieces import MetainfoPieces
-from swarmscope.evidence.probe.run import ProbePolicy, ProbeRun
+from swarmscope.evidence.probe.policy import ProbePolicy
+from swarmscope.evidence.probe.run import ProbeRun
 from swarmscope.evidence.records import BlockProof, ClockSample, Observation, RunStarted, Sighting, Tier
 from swarmscope.evidence.seal import Batch, SealedBatch, key_fingerprint, public_key_raw, seal_batch
 from swarmscope.wire import bencode
@@ -240,8 +243,9 @@ def test_world_is_real(world: World) -> None:
 def test_layout(files: dict[str, bytes], world: World) -> None:
     fp = key_fingerprint(public_key_raw(world.key))
     expected = {
-        b.MANIFEST, b.MANIFEST_SIG, b.LEDGER, b.CHAIN, b.BATCHES, b.OBSERVATIONS_JSONL, b.OBSERVATIONS_CSV,
-        b.SIGHTINGS_JSONL, b.CLOCK_JSONL, b.DATASETS, b.METHODOLOGY_MD, b.METHODOLOGY_JSON, f"keys/{fp}.pem",
+        b.MANIFEST, b.MANIFEST_SIG, b.LEDGER, b.CHAIN, b.BATCHES, exhibits.OBSERVATIONS_JSONL,
+        exhibits.OBSERVATIONS_CSV, exhibits.SIGHTINGS_JSONL, exhibits.CLOCK_JSONL, b.DATASETS,
+        methodology.METHODOLOGY_MD, methodology.METHODOLOGY_JSON, f"keys/{fp}.pem",
         f"metainfo/{world.infohash}.torrent", f"pieces/{world.infohash}/1.bin",
     }  # fmt: skip
     assert expected <= set(files)
@@ -255,18 +259,21 @@ def test_layout(files: dict[str, bytes], world: World) -> None:
 
 
 def test_views_and_methodology(files: dict[str, bytes], world: World) -> None:
-    lines = [json.loads(line) for line in files[b.OBSERVATIONS_JSONL].splitlines()]
+    lines = [json.loads(line) for line in files[exhibits.OBSERVATIONS_JSONL].splitlines()]
     assert [(o["ip"], o["tier"], o["clock_flagged"]) for o in lines] == [
         (SEED_IP, "verified", False), (BLOCK_IP, "verified", False), (CHOKE_IP, "has_pieces", True)
     ]  # fmt: skip
     assert lines[0]["record_sha256"] == world.entries[lines[0]["chain_index"]].record_hash.hex()
-    assert files[b.OBSERVATIONS_CSV].count(b"\r\n") == 4
-    assert len(files[b.SIGHTINGS_JSONL].splitlines()) == 3 and len(files[b.CLOCK_JSONL].splitlines()) == 4
-    method = json.loads(files[b.METHODOLOGY_JSON])
+    assert files[exhibits.OBSERVATIONS_CSV].count(b"\r\n") == 4
+    assert (
+        len(files[exhibits.SIGHTINGS_JSONL].splitlines()) == 3
+        and len(files[exhibits.CLOCK_JSONL].splitlines()) == 4
+    )
+    method = json.loads(files[methodology.METHODOLOGY_JSON])
     assert method["runs"][0]["software_commit"] == "abc1234"
     assert method["clock"]["status"] == "flagged" and method["clock"]["flagged_observations"] == 1
     assert method["verification"]["verified_by_block"] == 1
-    assert b"abc1234" in files[b.METHODOLOGY_MD]
+    assert b"abc1234" in files[methodology.METHODOLOGY_MD]
 
 
 def test_verify_ok(files: dict[str, bytes], world: World) -> None:
@@ -311,11 +318,11 @@ def test_codecs_reject_every_truncation(world: World) -> None:
         boundaries.add(pos)
     for cut in range(len(data)):
         if cut not in boundaries:
-            with pytest.raises(b.DecodeError):
+            with pytest.raises(errors.DecodeError):
                 b.ledger_from_bytes(data[:cut])
     for cut in range(1, len(sealed)):
-        with pytest.raises(b.DecodeError):
+        with pytest.raises(errors.DecodeError):
             b.batches_from_bytes(sealed[:cut])
     for cut in range(1, 104):
-        with pytest.raises(b.DecodeError):
+        with pytest.raises(errors.DecodeError):
             b.chain_from_bytes(b.chain_bytes(world.entries[:1])[:cut])

@@ -18,6 +18,7 @@ import pytest
 
 from swarmscope.attribution.datasets import Fingerprint, fingerprint
 from swarmscope.attribution.lookup import Attributor
+from swarmscope.evidence.bundle import exhibits, methodology
 from swarmscope.evidence.bundle import layout as b
 from swarmscope.evidence.bundle.datasets import dataset_json, parse_datasets
 from swarmscope.evidence.bundle.verify import Verdict, verify_bundle
@@ -174,7 +175,7 @@ def test_datasets_json_describes_every_cited_dataset() -> None:
 
 
 def test_attributions_view() -> None:
-    lines = [json.loads(line) for line in FILES[b.ATTRIBUTIONS_JSONL].splitlines()]
+    lines = [json.loads(line) for line in FILES[exhibits.ATTRIBUTIONS_JSONL].splitlines()]
     assert [(x["ip"], x["asn"], x["flags"]) for x in lines] == [
         (BROADBAND_IP, 64501, []), (HOSTING_IP, 64502, ["hosting"]), (TOR_IP, 64504, ["tor"])
     ]  # fmt: skip
@@ -186,7 +187,7 @@ def test_attributions_view() -> None:
 
 
 def test_methodology_states_attribution() -> None:
-    doc = json.loads(FILES[b.METHODOLOGY_JSON])
+    doc = json.loads(FILES[methodology.METHODOLOGY_JSON])
     section = doc["attribution"]
     assert doc["version"] == 3 and section["records"] == 3 and section["addresses"] == 3
     assert "advisory" in section["geolocation"] and "once per monitor run" in section["timing"]
@@ -199,7 +200,7 @@ def test_methodology_states_attribution() -> None:
         section["flags"]["hosting"]["flagged_records"] == 1
         and section["flags"]["vpn"]["flagged_records"] == 0
     )
-    text = FILES[b.METHODOLOGY_MD].decode()
+    text = FILES[methodology.METHODOLOGY_MD].decode()
     assert "## IP attribution" in text and "Geolocation is advisory" in text
     tor_sha = next(d["sha256"] for d in section["datasets"] if d["kind"] == "tor")
     assert "**tor**: address in a 'tor' list file" in text and tor_sha in text
@@ -242,7 +243,7 @@ def test_ip_subset_holds_only_that_address() -> None:
     keep = {i for i, r in enumerate(ATTRIBUTED.world.records) if getattr(r, "ip", HOSTING_IP) == HOSTING_IP}
     files = build_attributed(keep=keep)
     assert verify_bundle(files).ok
-    lines = [json.loads(line) for line in files[b.ATTRIBUTIONS_JSONL].splitlines()]
+    lines = [json.loads(line) for line in files[exhibits.ATTRIBUTIONS_JSONL].splitlines()]
     assert [x["ip"] for x in lines] == [HOSTING_IP]
 
 
@@ -250,8 +251,10 @@ def test_old_bundle_without_attribution_view_still_verifies() -> None:
     from tests.evidence.test_bundle import build, make_world
 
     files = build(make_world())
-    assert files[b.ATTRIBUTIONS_JSONL] == b""
-    content = {p: d for p, d in files.items() if p not in (b.MANIFEST, b.MANIFEST_SIG, b.ATTRIBUTIONS_JSONL)}
+    assert files[exhibits.ATTRIBUTIONS_JSONL] == b""
+    content = {
+        p: d for p, d in files.items() if p not in (b.MANIFEST, b.MANIFEST_SIG, exhibits.ATTRIBUTIONS_JSONL)
+    }
     manifest = json.loads(files[b.MANIFEST])
     signed = b.manifest_bytes(
         content, created_us=manifest["created_us"], software_version=manifest["software_version"],
@@ -259,9 +262,9 @@ def test_old_bundle_without_attribution_view_still_verifies() -> None:
     )  # fmt: skip
     key = ATTRIBUTED.world.key
     assert verify_bundle({**content, b.MANIFEST: signed, b.MANIFEST_SIG: key.sign(signed)}).ok
-    missing = {p: d for p, d in FILES.items() if p != b.ATTRIBUTIONS_JSONL}
+    missing = {p: d for p, d in FILES.items() if p != exhibits.ATTRIBUTIONS_JSONL}
     verdict = verify_bundle(missing)
-    assert any(p.file == b.ATTRIBUTIONS_JSONL and p.check == "views" for p in verdict.problems)
+    assert any(p.file == exhibits.ATTRIBUTIONS_JSONL and p.check == "views" for p in verdict.problems)
 
 
 @pytest.mark.parametrize(

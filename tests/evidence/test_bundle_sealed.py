@@ -11,6 +11,7 @@ from dataclasses import replace
 import pytest
 
 from swarmscope.evidence.bundle import layout as b
+from swarmscope.evidence.bundle import methodology
 from swarmscope.evidence.bundle.settings import RunIndex, run_clock_policy, strictest
 from swarmscope.evidence.bundle.verify import Verdict, verify_bundle
 from swarmscope.evidence.clock_policy import ClockPolicy
@@ -103,7 +104,7 @@ def test_looser_threshold_than_sealed_fails() -> None:
     assert any("looser than the 40000 us" in p.message for p in loose.problems)
     assert verify_bundle(build(world, clock_threshold_us=40_000)).ok
     assert verify_bundle(build(world, clock_threshold_us=30_000)).ok
-    doc = json.loads(build(world, clock_threshold_us=40_000)[b.METHODOLOGY_JSON])
+    doc = json.loads(build(world, clock_threshold_us=40_000)[methodology.METHODOLOGY_JSON])
     assert doc["clock"]["threshold_us"] == 40_000 and "sealed" in doc["clock"]["threshold_source"]
 
 
@@ -134,7 +135,7 @@ def test_unmeasured_clock_is_noted() -> None:
 
 def test_methodology_says_captures_hold_peer_sent_addresses() -> None:
     """M7: an --ip subset still holds, inside the peer's capture, addresses the peer itself sent."""
-    text = build(WORLD)[b.METHODOLOGY_MD].decode()
+    text = build(WORLD)[methodology.METHODOLOGY_MD].decode()
     assert "--ip" in text and "BEP 11 PEX" in text
 
 
@@ -149,7 +150,7 @@ def test_older_statement_still_verifies(version: int) -> None:
     manifest = json.loads(files[b.MANIFEST])
     exhibit = ExhibitInput.from_ledger(b.ledger_from_bytes(files[b.LEDGER]), manifest["filters"])
     content.update(methodology_files(exhibit, manifest["signing_key"], version))
-    doc = json.loads(content[b.METHODOLOGY_JSON])
+    doc = json.loads(content[methodology.METHODOLOGY_JSON])
     assert doc["version"] == version and "attribution" not in doc
     assert ("threshold_source" in doc["clock"]) == (version == 2)
     signed = b.manifest_bytes(
@@ -161,4 +162,4 @@ def test_older_statement_still_verifies(version: int) -> None:
     )
     v1 = {**content, b.MANIFEST: signed, b.MANIFEST_SIG: WORLD.key.sign(signed)}
     assert verify_bundle(v1).ok
-    assert json.loads(build(WORLD)[b.METHODOLOGY_JSON])["version"] == 3
+    assert json.loads(build(WORLD)[methodology.METHODOLOGY_JSON])["version"] == 3

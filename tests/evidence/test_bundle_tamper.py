@@ -15,6 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from swarmscope.evidence.bundle import exhibits
 from swarmscope.evidence.bundle import layout as b
 from swarmscope.evidence.bundle.verify import Verdict, verify_bundle
 from swarmscope.evidence.canonical import canonical_bytes
@@ -56,7 +57,7 @@ def outside_records(path: str, offset: int, files: dict[str, bytes] = FILES) -> 
         span = value_span(files[path], b"info")
         assert span is not None
         return not span[0] <= offset < span[1]
-    return path == b.OBSERVATIONS_CSV and offset < files[path].index(b"\r\n") + 2
+    return path == exhibits.OBSERVATIONS_CSV and offset < files[path].index(b"\r\n") + 2
 
 
 def case_ids() -> list[tuple[str, str, int, int]]:
@@ -84,7 +85,10 @@ def test_every_file_is_covered() -> None:
 
 
 def test_attributed_bundle_has_the_attribution_files() -> None:
-    assert ATTRIBUTED_FILES[b.ATTRIBUTIONS_JSONL] and b'"datasets": []' not in ATTRIBUTED_FILES[b.DATASETS]
+    assert (
+        ATTRIBUTED_FILES[exhibits.ATTRIBUTIONS_JSONL]
+        and b'"datasets": []' not in ATTRIBUTED_FILES[b.DATASETS]
+    )
 
 
 @pytest.mark.parametrize(("bundle", "path", "offset", "mask"), case_ids())

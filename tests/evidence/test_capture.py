@@ -19,20 +19,27 @@ from hypothesis import strategies as st
 from swarmscope.errors import DecodeError
 from swarmscope.evidence.canonical import canonical_bytes
 from swarmscope.evidence.capture.decode import decode_capture
-from swarmscope.evidence.capture.format import MAGIC, VERSION, CaptureEvent, encode_capture, lift_blocks
-from swarmscope.evidence.capture.recording import (
-    Capture,
+from swarmscope.evidence.capture.format import (
+    MAGIC,
+    VERSION,
+    CaptureEvent,
     CaptureHeader,
-    CaptureRecorder,
     EventKind,
     MseSecrets,
+    encode_capture,
+    lift_blocks,
+)
+from swarmscope.evidence.capture.recording import (
+    Capture,
+    CaptureRecorder,
     ReplayError,
-    ResponderSecrets,
     capture_header,
     replay,
 )
 from swarmscope.evidence.probe.block_table import BlockTable
-from swarmscope.evidence.probe.run import Depth, ProbePolicy, ProbeRun
+from swarmscope.evidence.probe.encrypted import ResponderSecrets
+from swarmscope.evidence.probe.policy import Depth, ProbePolicy
+from swarmscope.evidence.probe.run import ProbeRun
 from swarmscope.evidence.records import BlockProof, Failure, Observation, Tier
 from swarmscope.wire import bencode
 from tests.evidence.fakepeer import IH, FakePeer, Pieces, bitfield, ext_handshake, make_run

@@ -18,7 +18,8 @@ from swarmscope.evidence.canonical import canonical_bytes
 from swarmscope.evidence.capture.decode import decode_capture
 from swarmscope.evidence.capture.format import MAGIC, VERSION
 from swarmscope.evidence.capture.recording import Capture, CaptureRecorder, capture_header, replay
-from swarmscope.evidence.probe.run import ProbePolicy, ProbeRun
+from swarmscope.evidence.probe.policy import ProbePolicy
+from swarmscope.evidence.probe.run import ProbeRun
 from swarmscope.evidence.records import Observation, Source
 from swarmscope.wire import bencode
 from swarmscope.wire import peer as pw

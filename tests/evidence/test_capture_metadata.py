@@ -9,13 +9,8 @@ import pytest
 from swarmscope.errors import ProtocolStateError
 from swarmscope.evidence.canonical import canonical_bytes
 from swarmscope.evidence.capture.decode import decode_capture
-from swarmscope.evidence.capture.recording import (
-    CaptureRecorder,
-    MetadataHeader,
-    ReplayError,
-    capture_header,
-    replay,
-)
+from swarmscope.evidence.capture.format import MetadataHeader
+from swarmscope.evidence.capture.recording import CaptureRecorder, ReplayError, capture_header, replay
 from swarmscope.evidence.probe.metadata_fetch import MetadataFetch, MetadataOutcome
 from swarmscope.net.capture_tap import TappedRun
 from swarmscope.net.clock import Clock

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from swarmscope.evidence.probe.run import Depth, ProbePolicy
+from swarmscope.evidence.probe.policy import Depth, ProbePolicy
 from swarmscope.evidence.records import Failure, Tier
 from swarmscope.wire import peer as pw
 from tests.evidence.fakepeer import (

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from swarmscope.errors import ProtocolStateError
 from swarmscope.evidence.probe.block_table import BlockTable
-from swarmscope.evidence.probe.run import ProbePolicy
+from swarmscope.evidence.probe.policy import ProbePolicy
 from swarmscope.evidence.records import BlockProof, Failure, Tier
 from swarmscope.wire import peer as pw
 from swarmscope.wire.types import BLOCK_SIZE

@@ -15,7 +15,8 @@ import pytest
 
 from swarmscope.evidence.probe.block_table import BlockTable
 from swarmscope.evidence.probe.pieces import MetainfoPieces
-from swarmscope.evidence.probe.run import ProbePolicy, ProbeRun
+from swarmscope.evidence.probe.policy import ProbePolicy
+from swarmscope.evidence.probe.run import ProbeRun
 from swarmscope.evidence.records import BlockProof, Failure, Observation, Tier
 from swarmscope.net.clock import Clock
 from swarmscope.net.peer_conn import probe

@@ -24,9 +24,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from swarmscope.errors import DecodeError, SwarmscopeError
+from swarmscope.evidence.timestamp.certificate import TimestampError
 from swarmscope.evidence.timestamp.token import (
-    TimestampError,
-    _TimeStampResp,  # token optional, unlike asn1crypto's
+    _TimeStampResp,
     parse_response,
     timestamp_request,
     verify_token,

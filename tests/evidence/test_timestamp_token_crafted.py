@@ -22,7 +22,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from swarmscope.errors import DecodeError
-from swarmscope.evidence.timestamp.token import TimestampError, verify_token
+from swarmscope.evidence.timestamp.certificate import TimestampError
+from swarmscope.evidence.timestamp.token import verify_token
 
 DIGEST = hashlib.sha256(b"crafted batch").digest()
 NOW = datetime.datetime(2026, 6, 1, 12, 0, 0, 250000, tzinfo=datetime.UTC)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from swarmscope.evidence.probe.pieces import MetainfoPieces
-from swarmscope.evidence.probe.run import ProbePolicy, ProbeRun
+from swarmscope.evidence.probe.policy import ProbePolicy
+from swarmscope.evidence.probe.run import ProbeRun
 from swarmscope.net.clock import Clock
 from swarmscope.wire.metainfo import Metainfo
 

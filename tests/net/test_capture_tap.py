@@ -19,7 +19,8 @@ import pytest
 from swarmscope.errors import DecodeError
 from swarmscope.evidence.canonical import canonical_bytes
 from swarmscope.evidence.capture.decode import decode_capture
-from swarmscope.evidence.capture.recording import Capture, CaptureHeader, EventKind, ReplayError, replay
+from swarmscope.evidence.capture.format import CaptureHeader, EventKind
+from swarmscope.evidence.capture.recording import Capture, ReplayError, replay
 from swarmscope.evidence.probe.metadata_fetch import MetadataFetch, MetadataOutcome, MetadataPolicy
 from swarmscope.evidence.probe.pieces import MetainfoPieces
 from swarmscope.evidence.probe.run import ProbeRun

@@ -18,7 +18,8 @@ from typing import Any
 import pytest
 
 from swarmscope.errors import DecodeError
-from swarmscope.evidence.probe.run import ProbePolicy, ProbeRun
+from swarmscope.evidence.probe.policy import ProbePolicy
+from swarmscope.evidence.probe.run import ProbeRun
 from swarmscope.evidence.records import Failure, Observation, Source, Tier
 from swarmscope.net.clock import Clock
 from swarmscope.net.listener import MAX_PREFIX, PeerListener, peer_address

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from swarmscope.evidence.probe.run import Depth, ProbePolicy, ProbeRun
+from swarmscope.evidence.probe.policy import Depth, ProbePolicy
+from swarmscope.evidence.probe.run import ProbeRun
 from swarmscope.evidence.records import Failure, Tier
 from swarmscope.net.clock import Clock
 from swarmscope.net.peer_conn import probe

@@ -18,7 +18,8 @@ import pytest
 from swarmscope.evidence.canonical import canonical_bytes
 from swarmscope.evidence.capture.recording import replay
 from swarmscope.evidence.probe.pieces import MetainfoPieces
-from swarmscope.evidence.probe.run import ProbePolicy, ProbeRun
+from swarmscope.evidence.probe.policy import ProbePolicy
+from swarmscope.evidence.probe.run import ProbeRun
 from swarmscope.evidence.records import Failure, Observation, Source
 from swarmscope.net.capture_tap import CaptureTap
 from swarmscope.net.clock import Clock

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from swarmscope.errors import InputError
-from swarmscope.evidence.timestamp.token import TimestampError, verify_token
+from swarmscope.evidence.timestamp.certificate import TimestampError
+from swarmscope.evidence.timestamp.token import verify_token
 from swarmscope.net.tsa_client import (
     TimestampNotConfiguredError,
     request_token,

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from swarmscope.cases.thresholds import Candidate
 from swarmscope.cases.workflow import WorkflowError, next_case_status, next_request_status
 from swarmscope.store.database import Store, StoreError
+from swarmscope.store.legal import case_rows, case_status
 from swarmscope.store.legal import cases as sc
 from swarmscope.store.legal.schema import case_event, disclosure_event
 from tests.store.factories import SWARM_A, SWARM_B, T0
@@ -30,11 +31,11 @@ def test_clients_and_works(store: Store) -> None:
     assert sc.get_work(store, w1) == sc.get_work(store, str(w1))
     assert sc.get_work(store, w1).client == "Rights Ltd"
     assert sc.get_work(store, w1).registration == "PA-1"
-    with pytest.raises(sc.CaseStoreError, match="ambiguous"):
+    with pytest.raises(case_rows.CaseStoreError, match="ambiguous"):
         sc.get_work(store, "Film")
-    with pytest.raises(sc.CaseStoreError, match="already has"):
+    with pytest.raises(case_rows.CaseStoreError, match="already has"):
         sc.add_work(store, cid, "Film", None, None, T0)
-    with pytest.raises(sc.CaseStoreError, match="not found"):
+    with pytest.raises(case_rows.CaseStoreError, match="not found"):
         sc.get_work(store, "No such")
     assert [w.id for w in sc.work_rows(store)] == [w1, w2]
 
@@ -53,11 +54,11 @@ def test_links_checks_and_the_work_of_a_torrent(store: Store) -> None:
     assert sc.work_for_infohash(store, SWARM_A).id == w2  # type: ignore[union-attr]
     sc.set_torrent_check(store, other, "confirmed", 4, 4, None, T0)
     assert sc.work_for_infohash(store, SWARM_B) is None
-    with pytest.raises(sc.CaseStoreError):
+    with pytest.raises(case_rows.CaseStoreError):
         sc.set_torrent_check(store, link, "maybe", 0, 0, None, T0)
-    with pytest.raises(sc.CaseStoreError):
+    with pytest.raises(case_rows.CaseStoreError):
         sc.set_torrent_check(store, 999, "fake", 0, 0, None, T0)
-    with pytest.raises(sc.CaseStoreError):
+    with pytest.raises(case_rows.CaseStoreError):
         sc.link_torrent(store, 999, SWARM_A, T0)
 
 
@@ -68,76 +69,78 @@ def test_isp_directory(store: Store) -> None:
     assert sc.isp_for_asn(store, 64501) == sc.get_isp(store, a) == sc.get_isp(store, "Loopnet")
     assert sc.get_isp(store, a).asns == (64500, 64501)
     assert sc.isp_for_asn(store, 1) is None
-    with pytest.raises(sc.CaseStoreError, match="AS64500 already belongs to 'Loopnet'"):
+    with pytest.raises(case_rows.CaseStoreError, match="AS64500 already belongs to 'Loopnet'"):
         sc.add_isp(store, "Clash", [64500], None, None, None, T0)
-    with pytest.raises(sc.CaseStoreError, match="already"):
+    with pytest.raises(case_rows.CaseStoreError, match="already"):
         sc.add_isp(store, "Loopnet", [1], None, None, None, T0)
-    with pytest.raises(sc.CaseStoreError, match="outside"):
+    with pytest.raises(case_rows.CaseStoreError, match="outside"):
         sc.add_isp(store, "Zero", [0], None, None, None, T0)
-    with pytest.raises(sc.CaseStoreError, match="not in the directory"):
+    with pytest.raises(case_rows.CaseStoreError, match="not in the directory"):
         sc.get_isp(store, "Nobody")
 
 
 def test_upsert_is_stable_and_numbers_in_order(store: Store) -> None:
     isp_id = sc.add_isp(store, "Loopnet", [64500], None, None, None, T0)
-    first = sc.upsert_case(store, cand(), None, None, None, None, T0)
-    second = sc.upsert_case(store, cand("127.0.0.10"), None, isp_id, "Bavaria", "Munich", T0)
+    first = case_status.upsert_case(store, cand(), None, None, None, None, T0)
+    second = case_status.upsert_case(store, cand("127.0.0.10"), None, isp_id, "Bavaria", "Munich", T0)
     assert (first.doe, second.doe) == ("DOE-000001", "DOE-000002")
     assert (first.status, first.hits, first.created_us) == ("candidate", 3, T0)
-    again = sc.upsert_case(store, cand(last=T0 + 3 * HOUR, hits=5), None, isp_id, "R", "C", T0 + 9)
+    again = case_status.upsert_case(store, cand(last=T0 + 3 * HOUR, hits=5), None, isp_id, "R", "C", T0 + 9)
     assert (again.id, again.doe, again.hits, again.last_hit_us) == (first.id, "DOE-000001", 5, T0 + 3 * HOUR)
     assert (again.isp_id, again.region, again.created_us) == (isp_id, "R", T0)
-    assert len(sc.list_cases(store)) == 2
+    assert len(case_status.list_cases(store)) == 2
     assert (
-        sc.get_case(store, "doe-000002")
-        == sc.get_case(store, second.id)
-        == sc.get_case(store, str(second.id))
+        case_status.get_case(store, "doe-000002")
+        == case_status.get_case(store, second.id)
+        == case_status.get_case(store, str(second.id))
     )
-    assert [c.doe for c in sc.list_cases(store, isp_id=isp_id)] == ["DOE-000001", "DOE-000002"]
-    assert [e.actor for e in sc.case_events(store, first.id)] == ["swarmscope"]
-    with pytest.raises(sc.CaseStoreError):
-        sc.get_case(store, "DOE-999999")
+    assert [c.doe for c in case_status.list_cases(store, isp_id=isp_id)] == ["DOE-000001", "DOE-000002"]
+    assert [e.actor for e in case_status.case_events(store, first.id)] == ["swarmscope"]
+    with pytest.raises(case_rows.CaseStoreError):
+        case_status.get_case(store, "DOE-999999")
 
 
 def test_a_requested_case_keeps_what_the_isp_was_shown(store: Store) -> None:
-    case = sc.upsert_case(store, cand(), None, None, None, None, T0)
-    sc.set_case_status(store, case.id, "request", "alice", None, T0 + 1, rule=next_case_status)
-    later = sc.upsert_case(store, cand(last=T0 + 9 * HOUR, hits=9), None, None, None, None, T0 + 2)
+    case = case_status.upsert_case(store, cand(), None, None, None, None, T0)
+    case_status.set_case_status(store, case.id, "request", "alice", None, T0 + 1, rule=next_case_status)
+    later = case_status.upsert_case(store, cand(last=T0 + 9 * HOUR, hits=9), None, None, None, None, T0 + 2)
     assert (later.hits, later.last_hit_us, later.status) == (3, T0 + 2 * HOUR, "requested")
 
 
 def test_status_changes_follow_the_workflow_and_are_recorded(store: Store) -> None:
-    case = sc.upsert_case(store, cand(), None, None, None, None, T0)
+    case = case_status.upsert_case(store, cand(), None, None, None, None, T0)
     steps = [("request", "requested"), ("identify", "identified"), ("draft", "drafted")]
     steps += [("approve", "approved"), ("send", "sent"), ("pay", "paid")]
     for n, (event, status) in enumerate(steps, start=1):
-        row = sc.set_case_status(
+        row = case_status.set_case_status(
             store, case.doe, event, "alice", "ok" if n == 4 else None, T0 + n, rule=next_case_status
         )
         assert (row.status, row.status_us) == (status, T0 + n)
     assert row.closed_us == T0 + 6  # paid closes
-    events = sc.case_events(store, case.id)
+    events = case_status.case_events(store, case.id)
     assert [e.status for e in events] == ["candidate", *[s for _e, s in steps]]
     assert events[4].note == "approve: ok" and events[4].actor == "alice"
-    closed = sc.set_case_status(store, case.id, "close", "alice", None, T0 + 99, rule=next_case_status)
+    closed = case_status.set_case_status(
+        store, case.id, "close", "alice", None, T0 + 99, rule=next_case_status
+    )
     assert closed.closed_us == T0 + 6 and closed.status == "closed"
 
 
 def test_refused_moves_write_nothing(store: Store) -> None:
-    case = sc.upsert_case(store, cand(), None, None, None, None, T0)
+    case = case_status.upsert_case(store, cand(), None, None, None, None, T0)
     with pytest.raises(WorkflowError, match=r"'send'.*'candidate'"):
-        sc.set_case_status(store, case.id, "send", "alice", None, T0 + 1, rule=next_case_status)
-    with pytest.raises(sc.CaseStoreError, match="actor"):
-        sc.set_case_status(store, case.id, "request", " ", None, T0 + 1, rule=next_case_status)
-    assert sc.get_case(store, case.id) == case
-    assert len(sc.case_events(store, case.id)) == 1
+        case_status.set_case_status(store, case.id, "send", "alice", None, T0 + 1, rule=next_case_status)
+    with pytest.raises(case_rows.CaseStoreError, match="actor"):
+        case_status.set_case_status(store, case.id, "request", " ", None, T0 + 1, rule=next_case_status)
+    assert case_status.get_case(store, case.id) == case
+    assert len(case_status.case_events(store, case.id)) == 1
 
 
 def test_events_are_append_only(store: Store) -> None:
-    case = sc.upsert_case(store, cand(), None, None, None, None, T0)
+    case = case_status.upsert_case(store, cand(), None, None, None, None, T0)
     with pytest.raises(sa.exc.SQLAlchemyError), store.engine.begin() as conn:
         conn.execute(sa.update(case_event).where(case_event.c.case_id == case.id).values(actor="mallory"))
-    rid = sc.add_request(store, sc.add_isp(store, "L", [1], None, None, None, T0), None, T0)
+    rid = case_status.add_request(store, sc.add_isp(store, "L", [1], None, None, None, T0), None, T0)
     with pytest.raises(sa.exc.SQLAlchemyError), store.engine.begin() as conn:
         conn.execute(sa.delete(disclosure_event).where(disclosure_event.c.request_id == rid))
 
@@ -145,15 +148,15 @@ def test_events_are_append_only(store: Store) -> None:
 def test_requests_dates_and_cases(store: Store) -> None:
     loop = sc.add_isp(store, "Loopnet", [64500], None, None, None, T0)
     other = sc.add_isp(store, "Other", [64501], None, None, None, T0)
-    mine = sc.upsert_case(store, cand(), None, loop, None, None, T0)
-    theirs = sc.upsert_case(store, cand("127.0.0.10"), None, other, None, None, T0)
-    rid = sc.add_request(store, loop, "Bavaria", T0 + 1, actor="alice")
-    sc.attach_cases(store, rid, [mine.id])
-    with pytest.raises(sc.CaseStoreError, match="not the ISP"):
-        sc.attach_cases(store, rid, [theirs.id])
-    assert [c.doe for c in sc.list_cases(store, request_id=rid)] == [mine.doe]
-    sc.set_request_exhibit(store, rid, "AB" * 32)
-    served = sc.set_request_status(
+    mine = case_status.upsert_case(store, cand(), None, loop, None, None, T0)
+    theirs = case_status.upsert_case(store, cand("127.0.0.10"), None, other, None, None, T0)
+    rid = case_status.add_request(store, loop, "Bavaria", T0 + 1, actor="alice")
+    case_status.attach_cases(store, rid, [mine.id])
+    with pytest.raises(case_rows.CaseStoreError, match="not the ISP"):
+        case_status.attach_cases(store, rid, [theirs.id])
+    assert [c.doe for c in case_status.list_cases(store, request_id=rid)] == [mine.doe]
+    case_status.set_request_exhibit(store, rid, "AB" * 32)
+    served = case_status.set_request_status(
         store, rid, "served", "alice", "by courier", T0 + 5, rule=next_request_status, at_us=T0 + 3
     )
     assert (served.status, served.status_us, served.exhibit_sha256, served.region) == (
@@ -163,20 +166,20 @@ def test_requests_dates_and_cases(store: Store) -> None:
         "Bavaria",
     )
     with pytest.raises(WorkflowError, match="'served' to 'drafted'"):
-        sc.set_request_status(store, rid, "drafted", "alice", None, T0 + 6, rule=next_request_status)
-    sc.set_request_status(store, rid, "complied", "bob", None, T0 + 7, rule=next_request_status)
-    events = sc.request_events(store, rid)
+        case_status.set_request_status(store, rid, "drafted", "alice", None, T0 + 6, rule=next_request_status)
+    case_status.set_request_status(store, rid, "complied", "bob", None, T0 + 7, rule=next_request_status)
+    events = case_status.request_events(store, rid)
     assert [(e.status, e.at_us, e.actor) for e in events] == [
         ("drafted", T0 + 1, "alice"),
         ("served", T0 + 3, "alice"),
         ("complied", T0 + 7, "bob"),
     ]
-    assert [r.id for r in sc.request_rows(store, isp_id=loop)] == [rid]
-    assert sc.request_rows(store, isp_id=other) == []
-    with pytest.raises(sc.CaseStoreError):
-        sc.add_request(store, 999, None, T0)
-    with pytest.raises(sc.CaseStoreError):
-        sc.get_request(store, 999)
+    assert [r.id for r in case_status.request_rows(store, isp_id=loop)] == [rid]
+    assert case_status.request_rows(store, isp_id=other) == []
+    with pytest.raises(case_rows.CaseStoreError):
+        case_status.add_request(store, 999, None, T0)
+    with pytest.raises(case_rows.CaseStoreError):
+        case_status.get_request(store, 999)
 
 
 def test_cooperation_rate(store: Store) -> None:
@@ -184,12 +187,12 @@ def test_cooperation_rate(store: Store) -> None:
     sc.add_isp(store, "Quiet", [64501], None, None, None, T0)
     outcomes = ["complied", "partially_complied", "quashed", "contested", None]
     for outcome in outcomes:
-        rid = sc.add_request(store, loop, None, T0)
-        sc.set_request_status(store, rid, "served", "a", None, T0, rule=next_request_status)
+        rid = case_status.add_request(store, loop, None, T0)
+        case_status.set_request_status(store, rid, "served", "a", None, T0, rule=next_request_status)
         if outcome:
-            sc.set_request_status(store, rid, outcome, "a", None, T0, rule=next_request_status)
-    sc.add_request(store, loop, None, T0)
-    coop = {c.name: c for c in sc.cooperation(store)}
+            case_status.set_request_status(store, rid, outcome, "a", None, T0, rule=next_request_status)
+    case_status.add_request(store, loop, None, T0)
+    coop = {c.name: c for c in case_status.cooperation(store)}
     assert coop["Loopnet"].counts == {
         "complied": 1,
         "partially_complied": 1,
@@ -204,4 +207,4 @@ def test_cooperation_rate(store: Store) -> None:
 
 
 def test_case_store_error_is_a_store_error() -> None:
-    assert issubclass(sc.CaseStoreError, StoreError)
+    assert issubclass(case_rows.CaseStoreError, StoreError)

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from swarmscope.attribution.datasets import FLAG_KINDS, Fingerprint, fingerprint
+from swarmscope.attribution.datasets import Fingerprint, fingerprint
+from swarmscope.attribution.flag_lists import FLAG_KINDS
 from swarmscope.attribution.lookup import Attributor
 from swarmscope.errors import InputError
 from swarmscope.evidence.canonical import canonical_bytes, record_from_canonical

@@ -33,10 +33,10 @@ from swarmscope.store.database import APPEND_ONLY_TABLES, Store, StoreError, ope
 from swarmscope.store.ledger.export import ExportFilters, collect_export
 from swarmscope.store.ledger.proven import LedgerProver
 from swarmscope.store.ledger.purge_records import NO_PURGE_RECORD
-from swarmscope.store.ledger.schema import metadata
 from swarmscope.store.ledger.verify import verify_ledger
 from swarmscope.store.legal.purge import IpPurge, purge_ip_evidence, purge_log_rows
 from swarmscope.store.legal.schema import legal_case, purge_authorization
+from swarmscope.store.metadata import metadata
 from tests import tampering
 from tests.evidence.test_bundle import BLOCK_IP, CHOKE_IP, SEED_IP, T0, World, commit_world, make_world
 from tests.pg_server import backend_url, drop_schema

@@ -24,11 +24,11 @@ from swarmscope.evidence.records import BlockProof, ClockSample, ExtensionInfo, 
 from swarmscope.store.database import Store, alembic_config, open_store
 from swarmscope.store.ledger import queries, seal_state, writer
 from swarmscope.store.ledger.entries import load_batches, load_blob, load_capture, load_ledger
-from swarmscope.store.ledger.schema import metadata
 from swarmscope.store.ledger.schema import observation as observation_table
 from swarmscope.store.ledger.verify import verify_ledger
 from swarmscope.store.legal.schema import subscriber
 from swarmscope.store.legal.subscribers import UnboundIdentity, read_identity, subscriber_rows
+from swarmscope.store.metadata import metadata
 from tests.store.factories import (
     SWARM_A,
     SWARM_B,

@@ -10,9 +10,8 @@ import sqlalchemy as sa
 from swarmscope.cases.retention import ClosedCase, RetentionPolicy, due_identities
 from swarmscope.cases.workflow import next_case_status
 from swarmscope.store.database import Store, StoreError
-from swarmscope.store.ledger.schema import metadata
 from swarmscope.store.ledger.verify import verify_ledger
-from swarmscope.store.legal import cases as case_store
+from swarmscope.store.legal import case_status
 from swarmscope.store.legal.purge import (
     identity_cases,
     ip_case_statuses,
@@ -22,6 +21,7 @@ from swarmscope.store.legal.purge import (
     purge_log_rows,
 )
 from swarmscope.store.legal.subscribers import audit_rows, subscriber_rows
+from swarmscope.store.metadata import metadata
 from tests.store.factories import T0, observation, sighting
 from tests.store.test_subscribers import HOUR, NAMES, disclosure, do_import, make_case
 
@@ -57,7 +57,7 @@ def build_world(store: Store, run_id: int) -> dict[str, int]:
     assert len(do_import(store, disclosure(*rows)).imported) == 3
     close = {"DOE-000001": NOW - 200 * DAY, "DOE-000002": NOW - 100 * DAY}
     for doe, at in close.items():
-        case_store.set_case_status(
+        case_status.set_case_status(
             store,
             doe,
             "withdraw" if doe == "DOE-000002" else "close",

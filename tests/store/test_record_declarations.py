@@ -23,7 +23,7 @@ from swarmscope.evidence.row_codecs import json_ints
 from swarmscope.store.database import Store
 from swarmscope.store.ledger import queries, writer
 from swarmscope.store.ledger.record_rows import READERS, SQL_TYPES, row_builder, row_columns, row_reader
-from swarmscope.store.ledger.schema import metadata
+from swarmscope.store.metadata import metadata
 from tests.evidence.record_samples import SAMPLES
 
 

@@ -11,6 +11,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from swarmscope.cases.identities import Identity, IdentityError, IdentityKey, parse_disclosure
 from swarmscope.cases.workflow import next_case_status
 from swarmscope.store.database import Store, StoreError
+from swarmscope.store.legal import case_status
 from swarmscope.store.legal import cases as case_store
 from swarmscope.store.legal.disclosure_match import Disclosed
 from swarmscope.store.legal.schema import audit_log, case_event, disclosure_request, legal_case, subscriber
@@ -111,7 +112,7 @@ def test_import_matches_by_ip_and_window_and_moves_cases(store: Store) -> None:
     report = do_import(store, disclosure(ALICE_ROW, BOB_ROW))
     assert report.imported == ((2, "DOE-000001"), (3, "DOE-000002"))
     assert report.problems == ()
-    assert {case_store.get_case(store, a).status, case_store.get_case(store, b).status} == {"identified"}
+    assert {case_status.get_case(store, a).status, case_status.get_case(store, b).status} == {"identified"}
     rows = subscriber_rows(store)
     assert [(r.doe, r.key_id, r.source_sha256) for r in rows] == [
         ("DOE-000001", KEY.key_id, "ab" * 32),
@@ -234,7 +235,7 @@ def test_an_unbound_identity_is_refused_until_the_disclosure_is_imported_again(s
         nonce, Identity(*NAMES[:3]).to_bytes(), f"swarmscope subscriber v1 case={a}".encode()
     )
     _rewrite(store, a, ip=None, port=None, ciphertext=b"\x01" + nonce + old)
-    case_store.set_case_status(store, a, "draft", "counsel", None, T0 + 10 * HOUR, rule=next_case_status)
+    case_status.set_case_status(store, a, "draft", "counsel", None, T0 + 10 * HOUR, rule=next_case_status)
     with pytest.raises(UnboundIdentity, match=r"DOE-000001: .*import the ISP's disclosure again"):
         read_identity(store, KEY, "DOE-000001", "clerk", T0 + 11 * HOUR)
     assert (audit_rows(store)[-1].action, audit_rows(store)[-1].detail) == (
@@ -243,7 +244,7 @@ def test_an_unbound_identity_is_refused_until_the_disclosure_is_imported_again(s
     )
     report = do_import(store, disclosure(ALICE_ROW))
     assert report.imported == ((2, "DOE-000001"),) and report.problems == ()
-    assert case_store.get_case(store, a).status == "drafted"  # re-bound, its status kept
+    assert case_status.get_case(store, a).status == "drafted"  # re-bound, its status kept
     assert "re-bound" in (audit_rows(store)[-1].detail or "")
     assert read_identity(store, KEY, "DOE-000001", "clerk", T0 + 12 * HOUR) == Identity(*NAMES[:3])
     again = do_import(store, disclosure(ALICE_ROW))
@@ -285,7 +286,7 @@ def test_unmatched_rows_import_nothing(
     assert [line for line, _ in report.problems] == [3]
     assert problem in report.problems[0][1]
     assert subscriber_rows(store) == [] and audit_rows(store) == []
-    assert case_store.get_case(store, "DOE-000099").status == "requested"
+    assert case_status.get_case(store, "DOE-000099").status == "requested"
 
 
 def test_partial_imports_good_rows_and_reports_the_rest(store: Store) -> None:
@@ -367,7 +368,7 @@ def test_window_covering_only_some_hits_identifies_nobody(
     assert report.imported == ()
     assert report.problems[0][0] == 2 and f"window covers {covers} of DOE-000001" in report.problems[0][1]
     assert "not imported" in report.problems[0][1]
-    assert subscriber_rows(store) == [] and case_store.get_case(store, "DOE-000001").status == "requested"
+    assert subscriber_rows(store) == [] and case_status.get_case(store, "DOE-000001").status == "requested"
 
 
 def test_partial_coverage_counts_the_sealed_hits(store: Store) -> None:
@@ -393,7 +394,7 @@ def test_conflicting_rows_never_settled_by_file_order(store: Store, order: tuple
     assert [line for line, _ in report.problems] == [2, 3]
     assert all("conflict" in m and "DOE-000001" in m for _, m in report.problems)
     assert [r.doe for r in subscriber_rows(store)] == ["DOE-000002"]
-    assert case_store.get_case(store, "DOE-000001").status == "requested"
+    assert case_status.get_case(store, "DOE-000001").status == "requested"
 
 
 def test_port_column_tells_cgnat_subscribers_apart(store: Store) -> None:
@@ -429,7 +430,7 @@ def test_no_intake_under_a_request_that_is_not_in_force(store: Store, status: st
     assert report.imported == () and report.problems[0][0] == 2
     assert f"disclosure request 1 is {status}" in report.problems[0][1]
     assert subscriber_rows(store) == [] and audit_rows(store) == []
-    assert case_store.get_case(store, "DOE-000001").status == "requested"
+    assert case_status.get_case(store, "DOE-000001").status == "requested"
 
 
 @pytest.mark.parametrize("status", ["served", "complied", "partially_complied"])

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from swarmscope.testbed import Swarm, start_swarm
+from swarmscope.testbed.swarm import Swarm, start_swarm
 from swarmscope.testbed.tracker import announce_from
 from tests.testbed.peer_probe import PeerProbe, sha1
 

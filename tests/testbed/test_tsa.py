@@ -13,9 +13,9 @@ import httpx
 import pytest
 from cryptography import x509
 
+from swarmscope.evidence.timestamp.certificate import TimestampError
 from swarmscope.evidence.timestamp.token import (
-    TimestampError,
-    _TimeStampResp,  # token optional, unlike asn1crypto's
+    _TimeStampResp,
     parse_response,
     timestamp_request,
     verify_token,

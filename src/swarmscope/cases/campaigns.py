@@ -27,7 +27,8 @@ from swarmscope.errors import DecodeError, InputError
 from swarmscope.reference import PieceStatus, iter_reference_pieces
 from swarmscope.store.database import Store
 from swarmscope.store.ledger.queries import swarm_rows
-from swarmscope.store.legal import cases as case_rows
+from swarmscope.store.legal import case_rows
+from swarmscope.store.legal import cases as legal_cases
 from swarmscope.wire.metainfo import Metainfo, parse_metainfo
 
 _MAX_TORRENT = 64 * 1024 * 1024
@@ -161,17 +162,17 @@ def link_work(
     Raises:
         InputError: bad ``torrent``. CaseStoreError: unknown work.
     """
-    row = case_rows.get_work(store, work)
+    row = legal_cases.get_work(store, work)
     infohash, meta = resolve_torrent(store, torrent)
-    link_id = case_rows.link_torrent(store, row.id, infohash, now_us)
+    link_id = legal_cases.link_torrent(store, row.id, infohash, now_us)
     if row.reference_path is None:
         check = TorrentCheck("linked", 0, 0, "the work has no reference content")
     elif meta is None:
         check = TorrentCheck("linked", 0, 0, "no metainfo known for this infohash (give the .torrent file)")
     else:
         check = (compare or reference_check)(meta, Path(row.reference_path))
-    case_rows.set_torrent_check(
+    legal_cases.set_torrent_check(
         store, link_id, check.status, check.checked, check.matched, check.detail, now_us
     )
-    (linked,) = [t for t in case_rows.work_torrents(store, work_id=row.id) if t.id == link_id]
+    (linked,) = [t for t in legal_cases.work_torrents(store, work_id=row.id) if t.id == link_id]
     return linked

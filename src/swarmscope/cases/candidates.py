@@ -55,7 +55,8 @@ from swarmscope.evidence.records import us_to_iso
 from swarmscope.store.database import Store
 from swarmscope.store.ledger.proven import EvidenceTrust, RefusedRow, proven_observations, store_trust
 from swarmscope.store.ledger.proven_records import AttributionRow, proven_attributions
-from swarmscope.store.legal import cases as case_rows
+from swarmscope.store.legal import case_rows, case_status
+from swarmscope.store.legal import cases as legal_cases
 from swarmscope.store.legal.case_rows import record_build
 
 POLICY_MARK = "; policy: "
@@ -203,7 +204,7 @@ def build_cases(
     Raises:
         InputError: ``clock_threshold_us`` looser than a sealed run threshold; no trust and no node key.
     """
-    before = case_rows.list_cases(store)
+    before = case_status.list_cases(store)
     trusted = store_trust(store, trust)
     verdicts, attributions, clock, refused = _judge(store, policy, infohash, clock_threshold_us, trusted)
     report = BuildReport(policy_note=f"{policy.describe()}, clock_threshold={clock}", refused=refused)
@@ -247,9 +248,9 @@ def _upsert(
         )))  # fmt: skip
         return
     at_first = attribution_at(attributions.get(verdict.ip, []), verdict.first_hit_us)
-    isp = case_rows.isp_for_asn(store, at_first.asn) if at_first and at_first.asn is not None else None
+    isp = legal_cases.isp_for_asn(store, at_first.asn) if at_first and at_first.asn is not None else None
     region, city = (at_first.region, at_first.city) if at_first else (None, None)
-    row = case_rows.upsert_case(store, verdict, work, isp.id if isp else None, region, city, now_us)
+    row = case_status.upsert_case(store, verdict, work, isp.id if isp else None, region, city, now_us)
     new = clash is None
     span = (verdict.last_hit_us - verdict.first_hit_us) / 60_000_000
     note = (
@@ -262,7 +263,7 @@ def _upsert(
         store, row.id, hits=verdict.hits, last_hit_us=verdict.last_hit_us, note=note, actor=actor,
         now_us=now_us,
     ):  # fmt: skip
-        row = case_rows.get_case(store, row.id)
+        row = case_status.get_case(store, row.id)
     by_key[key] = row
     if verdict.notes:
         report.notes[row.doe] = verdict.notes
@@ -299,7 +300,7 @@ def _failures(
 def _withdraw_candidate(current: str, event: str, actor: str | None) -> CaseStatus:
     """The workflow rule, restricted to cases still at ``candidate`` (a build changes nothing else)."""
     if current != CaseStatus.CANDIDATE:
-        raise WorkflowError(f"case is {current!r}, no longer a candidate: a build leaves it as it is")
+        raise WorkflowError(f"case is {current!r}, no longer a candidate: a build leaves it is")
     return next_case_status(current, event, actor)
 
 
@@ -323,11 +324,11 @@ def _recheck(
         return
     note = f"{NO_LONGER_PASSES}{'; '.join(reasons)}{POLICY_MARK}{report.policy_note}"
     try:
-        row = case_rows.set_case_status(
+        row = case_status.set_case_status(
             store, case.id, "withdraw", actor, note, now_us, rule=_withdraw_candidate
         )
     except WorkflowError:  # moved on meanwhile (e.g. requested): not a build's to change
-        report.failing_later.append((case_rows.get_case(store, case.id), reasons))
+        report.failing_later.append((case_status.get_case(store, case.id), reasons))
         return
     report.withdrawn.append((row, reasons))
 

@@ -19,7 +19,7 @@ from swarmscope.cases.workflow import CaseEvent, next_case_status
 from swarmscope.errors import InputError
 from swarmscope.store.database import Store
 from swarmscope.store.ledger.proven import EvidenceTrust
-from swarmscope.store.legal import cases as case_store
+from swarmscope.store.legal import case_rows, case_status
 from swarmscope.store.legal import letters as letter_store
 
 DECISIONS = frozenset({"withdraw", "close", "counsel_escalate"})
@@ -40,14 +40,14 @@ ROUTES = {
 
 def move_case(
     store: Store, case: int | str, event: CaseEvent | str, actor: str, note: str | None, now_us: int
-) -> case_store.CaseRow:
+) -> case_rows.CaseRow:
     """Apply a workflow event to a case (row id or DOE number); the rule runs in the write transaction.
 
     Raises:
         WorkflowError: the transition table refuses the move (nothing written). StoreError: unknown case,
             blank actor.
     """
-    return case_store.set_case_status(store, case, event, actor, note, now_us, rule=next_case_status)
+    return case_status.set_case_status(store, case, event, actor, note, now_us, rule=next_case_status)
 
 
 def decision_refusal(name: str) -> str | None:
@@ -57,7 +57,7 @@ def decision_refusal(name: str) -> str | None:
 
 def record_decision(
     store: Store, case: int | str, name: str, actor: str, note: str | None, now_us: int
-) -> case_store.CaseRow:
+) -> case_rows.CaseRow:
     """Record counsel's decision (withdraw, close, counsel_escalate) on a case, naming who decided.
 
     Raises:
@@ -84,7 +84,7 @@ def record_dispute(
     """
     if not summary.strip():
         raise InputError("--summary: say what the recipient disputes")
-    case = case_store.get_case(store, doe)
+    case = case_status.get_case(store, doe)
     next_case_status(case.status, CaseEvent.DISPUTE)  # refuse before writing anything
     row = letter_store.add_dispute(store, case.id, received_us, summary, now_us)
     move_case(store, case.id, CaseEvent.DISPUTE, actor, f"dispute {row.id} received", now_us)
@@ -98,7 +98,7 @@ def escalate_case(
     now_us: int,
     trust: EvidenceTrust | None,
     policy: DocumentPolicy = COURT_TESTED,
-) -> case_store.CaseRow:
+) -> case_rows.CaseRow:
     """Put a case with no response on the litigation list (no_response → escalated), its evidence proven
     and re-judged under ``policy`` (the case's build note only tightens it).
 
@@ -106,6 +106,6 @@ def escalate_case(
         UnprovenCase: the case's proven evidence no longer carries it (nothing written). WorkflowError:
             not in no_response. StoreError: unknown case.
     """
-    case = case_store.get_case(store, doe)
+    case = case_status.get_case(store, doe)
     require_proven(store, case, trust, policy)
     return move_case(store, case.id, CaseEvent.ESCALATE, actor, "put on the litigation list", now_us)

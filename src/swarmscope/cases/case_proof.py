@@ -49,7 +49,7 @@ from swarmscope.store.ledger.proven import (
     proven_observations,
     store_trust,
 )
-from swarmscope.store.legal import cases as case_rows
+from swarmscope.store.legal import case_status
 from swarmscope.store.legal.case_rows import CandidateLike, CaseRow
 
 
@@ -170,7 +170,7 @@ class CaseProof(ProvenCaseHits):
     def _unlinked(self, case: CaseClaim) -> str | None:
         """Why the case row's work, ISP, region or city do not follow from the proven inputs (the row as
         stored now: documents state these columns; :func:`~swarmscope.cases.case_links.link_problem`)."""
-        row = case if isinstance(case, CaseRow) else case_rows.get_case(self.store, case.doe)
+        row = case if isinstance(case, CaseRow) else case_status.get_case(self.store, case.doe)
         why = link_problem(self.store, row, self._rejudge.attributions_of(case.ip), self._checks)
         if why is None:
             return None

@@ -30,7 +30,7 @@ from swarmscope.errors import InputError
 from swarmscope.store.database import Store
 from swarmscope.store.ledger.proven import EvidenceTrust, ProvenHit
 from swarmscope.store.ledger.proven_records import NodeClock, ProvenAttributions, proven_attributions
-from swarmscope.store.legal import cases as case_rows
+from swarmscope.store.legal import case_status
 
 _POLICY = re.compile(r"min_hits=(\d+), min_span=([0-9.]+) min, allow_flags=([a-z]+(?:,[a-z]+)*)")
 _TIGHTENED = re.compile(r"clock_threshold=([0-9.]+) ms \(tightened")
@@ -41,7 +41,7 @@ def build_policy(store: Store, doe: str) -> tuple[ThresholdPolicy | None, int | 
     """The threshold policy (None: no note records one) and tightened clock threshold (µs, None: as
     sealed) of the case's last build note: unsealed, only ever used to tighten a document's policy."""
     try:
-        text = recorded_policy(e.note for e in case_rows.case_events(store, doe)) or ""
+        text = recorded_policy(e.note for e in case_status.case_events(store, doe)) or ""
     except (KeyError, LookupError, ValueError):
         text = ""
     found = _POLICY.search(text)

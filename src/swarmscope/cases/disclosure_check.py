@@ -28,7 +28,7 @@ from swarmscope.cases.identities import Identity, IdentityKey
 from swarmscope.evidence.records import us_to_iso
 from swarmscope.store.database import Store
 from swarmscope.store.ledger.proven import EvidenceTrust, ProvenHit, store_trust
-from swarmscope.store.legal import cases as case_store
+from swarmscope.store.legal import case_status
 from swarmscope.store.legal.disclosure_match import Disclosed
 from swarmscope.store.legal.subscribers import (
     SubscriberRow,
@@ -89,7 +89,7 @@ def require_disclosed(
         UndisclosedCase: naming the case, the disclosure and the claim. StoreError: unknown case.
         InputError: no trust and the store has no node key.
     """
-    row = stored_identity(store, case_store.get_case(store, case.doe).id)
+    row = stored_identity(store, case_status.get_case(store, case.doe).id)
     if row is None:
         return
     if proof is None:
@@ -113,6 +113,6 @@ def read_disclosed_identity(
     Raises:
         UndisclosedCase: before anything is decrypted. StoreError, IdentityError: as ``read_identity``.
     """
-    case = case_store.get_case(store, case_ref)
+    case = case_status.get_case(store, case_ref)
     require_disclosed(store, case, trust, proof)
     return read_identity(store, key, case.id, actor, now_us)

@@ -41,7 +41,7 @@ from swarmscope.cases.payment_reference import payment_reference
 from swarmscope.cases.workflow import CaseEvent, CaseStatus, may_send_letter
 from swarmscope.store.database import Store
 from swarmscope.store.ledger.proven import EvidenceTrust
-from swarmscope.store.legal import cases as case_store
+from swarmscope.store.legal import case_rows, case_status
 from swarmscope.store.legal import letters as letter_store
 
 DAY_US = 86_400 * 1_000_000
@@ -73,7 +73,7 @@ def draft_letters(
     """
     out = []
     for doe in dois:
-        case = case_store.get_case(store, doe)
+        case = case_status.get_case(store, doe)
         require_proven(store, case, trust, policy)
         require_disclosed(store, case, trust)
         check_request_allows_letters(store, case)
@@ -115,7 +115,7 @@ def preview_letter(
         LetterError: no unsent letter, no frozen settings, accusing wording. StoreError: unknown case.
         UnprovenCase: the case's proven evidence no longer carries it.
     """
-    case = case_store.get_case(store, doe)
+    case = case_status.get_case(store, doe)
     require_proven(store, case, trust, policy)
     require_disclosed(store, case, trust)
     letter = latest_letter(store, case.id)
@@ -148,7 +148,7 @@ def approve_letter(
             case's proven evidence no longer carries it.
     """
     shown = preview_letter(store, doe, trust=trust, policy=policy)
-    case, letter, digest = case_store.get_case(store, doe), shown.letter, shown.digest
+    case, letter, digest = case_status.get_case(store, doe), shown.letter, shown.digest
     check_request_allows_letters(store, case)
     if expect_digest is not None and expect_digest.strip().lower() != digest:
         raise LetterError(f"{case.doe}: the letter's digest is {digest}, not the one given; preview it again")
@@ -163,7 +163,7 @@ def approve_letter(
     )
 
 
-def check_request_allows_letters(store: Store, case: case_store.CaseRow) -> None:
+def check_request_allows_letters(store: Store, case: case_rows.CaseRow) -> None:
     """Refuse any letter for a case whose disclosure request a court quashed or that is contested.
 
     Raises:
@@ -171,7 +171,7 @@ def check_request_allows_letters(store: Store, case: case_store.CaseRow) -> None
     """
     if case.request_id is None:
         return
-    request = case_store.get_request(store, case.request_id)
+    request = case_status.get_request(store, case.request_id)
     if request.status in BLOCKING_REQUEST_STATUSES:
         raise LetterError(
             f"{case.doe}: disclosure request {request.id} is {request.status}; no letter may be drafted, "
@@ -183,7 +183,7 @@ def pending_approved(store: Store) -> list[str]:
     """DOE numbers whose newest letter is approved, unsent, not voided, and may go out in the case's status
     (what ``letters send`` sends; a disputed or withdrawn case's approved reminder is not pending)."""
     out = []
-    for case in case_store.list_cases(store):
+    for case in case_status.list_cases(store):
         letter = latest_letter(store, case.id)
         if letter is None or letter.approved_us is None or letter.sent_us is not None:
             continue
@@ -203,7 +203,7 @@ def remind_letters(
     The amount is the first letter's amount less what was paid; the deadline ``reminder_days`` from sending.
     """
     out = []
-    for case in case_store.list_cases(store):
+    for case in case_status.list_cases(store):
         letter = latest_letter(store, case.id)
         if (
             letter is None
@@ -241,7 +241,7 @@ def remind_letters(
 def expire_letters(store: Store, actor: str, now_us: int) -> list[str]:
     """Move every ``sent`` case whose newest sent letter is past its deadline to ``no_response``."""
     out = []
-    for case in case_store.list_cases(store, status=CaseStatus.SENT):
+    for case in case_status.list_cases(store, status=CaseStatus.SENT):
         sent = [row for row in letter_store.list_letters(store, case_id=case.id) if row.sent_us is not None]
         if sent and sent[-1].deadline_us < now_us:
             note = f"deadline of {sent[-1].payment_reference} passed without payment or dispute"

@@ -51,7 +51,7 @@ from swarmscope.errors import SwarmscopeError
 from swarmscope.net.smtp_client import MailError, send_message
 from swarmscope.store.database import Store
 from swarmscope.store.ledger.proven import EvidenceTrust
-from swarmscope.store.legal import cases as case_store
+from swarmscope.store.legal import case_rows, case_status
 from swarmscope.store.legal import letters as letter_store
 
 
@@ -94,9 +94,7 @@ def check_out_dir(out: Path) -> None:
         ) from None
 
 
-def _check_sendable(
-    case: case_store.CaseRow, letter: letter_store.LetterRow | None
-) -> letter_store.LetterRow:
+def _check_sendable(case: case_rows.CaseRow, letter: letter_store.LetterRow | None) -> letter_store.LetterRow:
     if letter is None or letter.sent_us is not None or letter.voided_us is not None:
         raise LetterError(f"{case.doe} has no unsent letter")
     if letter.message_id is not None:
@@ -116,7 +114,7 @@ def _check_sendable(
 
 def _bound_content(
     store: Store,
-    case: case_store.CaseRow,
+    case: case_rows.CaseRow,
     letter: letter_store.LetterRow,
     given: Mapping[str, Any],
     trust: EvidenceTrust | None,
@@ -143,7 +141,7 @@ def _bound_content(
 class _Outgoing:
     """A letter ready to leave: checked, bound to its approval, rendered for its addressee."""
 
-    case: case_store.CaseRow
+    case: case_rows.CaseRow
     letter: letter_store.LetterRow
     digest: str
     rendered: RenderedLetter
@@ -178,7 +176,7 @@ def send_letter(
         the case's proven evidence no longer carries it, or (``UndisclosedCase``) its identity was
         disclosed for another address, port or window (checked before anything is decrypted or sent).
     """
-    case = case_store.get_case(store, doe)
+    case = case_status.get_case(store, doe)
     require_proven(store, case, trust, policy)
     require_disclosed(store, case, trust)
     check_request_allows_letters(store, case)

@@ -23,7 +23,7 @@ from swarmscope.cases.identities import IdentityKey
 from swarmscope.cases.workflow import CaseStatus
 from swarmscope.store.database import Store
 from swarmscope.store.ledger.proven import EvidenceTrust, store_trust
-from swarmscope.store.legal import cases as case_store
+from swarmscope.store.legal import case_rows, case_status
 from swarmscope.store.legal import letters as letter_store
 from swarmscope.store.legal.subscribers import stored_identity
 
@@ -49,7 +49,7 @@ def _money(cents: int) -> str:
     return f"{cents // 100}.{cents % 100:02d}"
 
 
-def _case_values(store: Store, case: case_store.CaseRow) -> dict[str, object]:
+def _case_values(store: Store, case: case_rows.CaseRow) -> dict[str, object]:
     """The :data:`COLUMNS` of one case: its facts, the letters sent and the money received."""
     facts = letter_store.case_facts(store, case.id)
     sent = [row for row in letter_store.list_letters(store, case_id=case.id) if row.sent_us is not None]
@@ -91,7 +91,7 @@ def litigation_rows(
     """
     out = []
     proof = CaseProof(store, store_trust(store, trust), policy)
-    proven, unproven = proof.split(case_store.list_cases(store, status=CaseStatus.ESCALATED))
+    proven, unproven = proof.split(case_status.list_cases(store, status=CaseStatus.ESCALATED))
     cases = []
     for case in proven:
         why = disclosure_problem(case, stored_identity(store, case.id), proof)

@@ -23,14 +23,14 @@ from swarmscope.cases.workflow import CLOSING_STATUSES, CaseEvent, next_case_sta
 from swarmscope.errors import InputError
 from swarmscope.evidence.records import us_to_iso
 from swarmscope.store.database import Store
-from swarmscope.store.legal import cases as case_store
+from swarmscope.store.legal import case_rows, case_status
 from swarmscope.store.legal import letters as letter_store
 
 FUTURE_SLACK_US = 86_400 * 1_000_000  # a bank's value date may be a day ahead of our clock
 
 
 def _paid_letter(
-    store: Store, case: case_store.CaseRow, ref: str, currency: str | None, received_us: int, now_us: int
+    store: Store, case: case_rows.CaseRow, ref: str, currency: str | None, received_us: int, now_us: int
 ) -> tuple[letter_store.LetterRow, list[letter_store.LetterRow]]:
     """The sent letter that ``ref`` names, and all the case's letters (the first one holds the claim).
 
@@ -75,7 +75,7 @@ def record_payment(
             case. WorkflowError: the case cannot be paid in its status. StoreError: unknown case.
     """
     ref = normalise_reference(reference)
-    case = case_store.get_case(store, doe)
+    case = case_status.get_case(store, doe)
     letter, letters = _paid_letter(store, case, ref, currency, received_us, now_us)
     claim, cur = letters[0].amount_cents, letter.currency
     before = sum(p.amount_cents for p in letter_store.list_payments(store, case.id) if p.currency == cur)
@@ -91,4 +91,4 @@ def record_payment(
     if total >= claim:
         paid = f"{format_amount(total, cur)} received; {note}"
         move_case(store, case.id, CaseEvent.PAY, actor, paid, now_us)
-    return row, case_store.get_case(store, case.id).status
+    return row, case_status.get_case(store, case.id).status

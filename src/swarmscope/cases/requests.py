@@ -19,7 +19,8 @@ from swarmscope.cases.identities import Identity, IdentityKey
 from swarmscope.cases.workflow import CaseEvent, RequestStatus, next_case_status, next_request_status
 from swarmscope.errors import InputError
 from swarmscope.store.database import Store
-from swarmscope.store.legal import cases as case_rows
+from swarmscope.store.legal import case_rows, case_status
+from swarmscope.store.legal import cases as legal_cases
 from swarmscope.store.legal import subscribers as subscriber_store
 from swarmscope.store.legal.disclosure_match import DisclosureRow
 
@@ -38,15 +39,15 @@ def start_request(
         InputError: ``region`` holds a control character (it is printed on the request's exhibits).
     """
     check_text("--region", region)
-    rid = case_rows.add_request(store, isp.id, region, at_us, actor=actor)
+    rid = case_status.add_request(store, isp.id, region, at_us, actor=actor)
     if attach:
         cases = [
             c.id
-            for c in case_rows.list_cases(store, isp_id=isp.id, status="candidate")
+            for c in case_status.list_cases(store, isp_id=isp.id, status="candidate")
             if c.request_id is None
         ]
-        case_rows.attach_cases(store, rid, cases)
-    return rid, len(case_rows.list_cases(store, request_id=rid))
+        case_status.attach_cases(store, rid, cases)
+    return rid, len(case_status.list_cases(store, request_id=rid))
 
 
 def open_request(store: Store, isp_id: int) -> int:
@@ -55,7 +56,7 @@ def open_request(store: Store, isp_id: int) -> int:
     Raises:
         InputError: none is open.
     """
-    rows = case_rows.request_rows(store, isp_id=isp_id)
+    rows = case_status.request_rows(store, isp_id=isp_id)
     open_ = [r for r in rows if r.status not in FINAL_REQUEST_STATUSES]
     if not open_:
         raise InputError("no open disclosure request for this ISP (start one with --status drafted)")
@@ -80,13 +81,13 @@ def advance_request(
             move. StoreError: unknown request.
     """
     rid = request_id if request_id is not None else open_request(store, isp.id)
-    if case_rows.get_request(store, rid).isp_id != isp.id:
+    if case_status.get_request(store, rid).isp_id != isp.id:
         raise InputError(f"--request {rid}: a request to another ISP")
-    done = case_rows.set_request_status(
+    done = case_status.set_request_status(
         store, rid, target, actor, note, now_us, rule=next_request_status, at_us=at_us
     )
     if target is RequestStatus.SERVED:
-        for case in case_rows.list_cases(store, request_id=rid, status="candidate"):
+        for case in case_status.list_cases(store, request_id=rid, status="candidate"):
             move_case(store, case.id, CaseEvent.REQUEST, actor, f"request {rid} served", now_us)
     return done
 
@@ -113,7 +114,7 @@ def record_disclosure(
     Raises:
         StoreError: unknown ISP, database.
     """
-    isp_id = None if isp is None else case_rows.get_isp(store, isp).id
+    isp_id = None if isp is None else legal_cases.get_isp(store, isp).id
     return subscriber_store.import_disclosure(
         store, key, rows, source_sha256=source_sha256, actor=actor, now_us=now_us, rule=next_case_status,
         isp_id=isp_id, partial=partial,

@@ -13,12 +13,11 @@ import typer
 from swarmscope.cases import workflow
 from swarmscope.cases.candidates import BuildReport, build_cases, recorded_policy
 from swarmscope.cases.case_actions import DECISIONS, decision_refusal, record_decision
-from swarmscope.cases.thresholds import policy_warnings
+from swarmscope.cases.thresholds import DEFAULT_MIN_HITS, policy_warnings
 from swarmscope.cli.app import app
 from swarmscope.cli.evidence_trust import NodeKeyOption, TrustKeyOption, workflow_trust
 from swarmscope.cli.options import ActorOption, DbOption, actor_name, command_store, fail, now_us
 from swarmscope.cli.policy_options import (
-    DEFAULT_MIN_HITS,
     DEFAULT_MIN_SPAN,
     AllowFlagOption,
     ClockThresholdOption,
@@ -30,7 +29,8 @@ from swarmscope.cli.policy_options import (
 from swarmscope.cli.text import clean, iso
 from swarmscope.errors import InputError
 from swarmscope.store.database import DEFAULT_DB, Store
-from swarmscope.store.legal import cases as case_rows
+from swarmscope.store.legal import case_rows, case_status
+from swarmscope.store.legal import cases as legal_cases
 
 cases_app = typer.Typer(
     help="Case candidates: build from the evidence, list, show, record events.", no_args_is_help=True
@@ -100,7 +100,7 @@ def _echo_report(store: Store, report: BuildReport, verbose: bool) -> None:
     typer.echo(f"policy: {clean(report.policy_note)}")
     for row in report.refused:
         typer.echo(f"warning: refused {clean(row.describe())}", err=True)
-    names = {i.id: i.name for i in case_rows.list_isps(store)}
+    names = {i.id: i.name for i in legal_cases.list_isps(store)}
     for case in report.created:
         _echo_case(case, names)
     for case in report.refreshed:
@@ -137,9 +137,9 @@ def list_(
     with command_store(db) as store:
         if status is not None:
             workflow.case_status(status)
-        isp_id = case_rows.get_isp(store, isp).id if isp is not None else None
-        rows = case_rows.list_cases(store, isp_id=isp_id, status=status)
-        names = {i.id: i.name for i in case_rows.list_isps(store)}
+        isp_id = legal_cases.get_isp(store, isp).id if isp is not None else None
+        rows = case_status.list_cases(store, isp_id=isp_id, status=status)
+        names = {i.id: i.name for i in legal_cases.list_isps(store)}
         for case in rows:
             _echo_case(case, names)
         if not rows:
@@ -152,10 +152,10 @@ def show(
 ) -> None:
     """A case's evidence summary and history (never the subscriber's identity)."""
     with command_store(db) as store:
-        case = case_rows.get_case(store, doe)
-        work = case_rows.get_work(store, case.work_id) if case.work_id is not None else None
-        isp = case_rows.get_isp(store, case.isp_id) if case.isp_id is not None else None
-        events = case_rows.case_events(store, case.id)
+        case = case_status.get_case(store, doe)
+        work = legal_cases.get_work(store, case.work_id) if case.work_id is not None else None
+        isp = legal_cases.get_isp(store, case.isp_id) if case.isp_id is not None else None
+        events = case_status.case_events(store, case.id)
         policy = recorded_policy(e.note for e in events) or "- (not recorded: built before policies were)"
         lines = [
             ("case", case.doe),

@@ -87,7 +87,7 @@ def run_demo(duration: float, db: str | None, workdir: str | None, console: Cons
         DemoError: a prerequisite is missing. SwarmStartError and friends: a component did not start.
     """
     run_monitor_command, print_report = _check_prerequisites()
-    from swarmscope.testbed import start_swarm
+    from swarmscope.testbed.swarm import start_swarm
 
     db_path = db or str(Path(tempfile.mkdtemp(prefix="swarmscope-demo-")) / "evidence.db")
     started = time.monotonic()

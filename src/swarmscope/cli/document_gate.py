@@ -20,6 +20,7 @@ from typing import Any, TypeVar, get_type_hints
 
 import typer
 
+from swarmscope.cases import thresholds as policy_thresholds
 from swarmscope.cases.document_policy import DocumentPolicy
 from swarmscope.cli import policy_options as thresholds
 from swarmscope.cli.evidence_trust import NodeKeyOption, TrustKeyOption, workflow_trust
@@ -31,7 +32,7 @@ from swarmscope.store.ledger.proven import EvidenceTrust
 _OPTIONS = (  # (name, annotation, default), in --help order
     ("node_key", NodeKeyOption, None),
     ("trust_key", TrustKeyOption, None),
-    ("min_hits", thresholds.MinHitsOption, thresholds.DEFAULT_MIN_HITS),
+    ("min_hits", thresholds.MinHitsOption, policy_thresholds.DEFAULT_MIN_HITS),
     ("min_span", thresholds.MinSpanOption, thresholds.DEFAULT_MIN_SPAN),
     ("allow_flag", thresholds.AllowFlagOption, None),
     ("clock_threshold_ms", thresholds.ClockThresholdOption, None),

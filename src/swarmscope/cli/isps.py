@@ -28,6 +28,7 @@ from swarmscope.cli.options import (
 from swarmscope.cli.text import clean, iso
 from swarmscope.errors import InputError
 from swarmscope.store.database import DEFAULT_DB
+from swarmscope.store.legal import case_status
 from swarmscope.store.legal import cases as case_rows
 
 isps_app = typer.Typer(help="ISP directory and disclosure requests.", no_args_is_help=True)
@@ -78,7 +79,7 @@ def list_(db: DbOption = DEFAULT_DB) -> None:
 def status(db: DbOption = DEFAULT_DB) -> None:
     """Per ISP: disclosure requests by status, answered requests and the cooperation rate."""
     with command_store(db) as store:
-        entries = case_rows.cooperation(store)
+        entries = case_status.cooperation(store)
         if not entries:
             typer.echo("no ISPs")
         for entry in entries:
@@ -88,8 +89,8 @@ def status(db: DbOption = DEFAULT_DB) -> None:
                 f"{clean(entry.name)}: {counts or 'no requests'}; "
                 f"answered={entry.answered} cooperation={rate}"
             )
-            for request in case_rows.request_rows(store, isp_id=entry.isp_id):
-                cases = len(case_rows.list_cases(store, request_id=request.id))
+            for request in case_status.request_rows(store, isp_id=entry.isp_id):
+                cases = len(case_status.list_cases(store, request_id=request.id))
                 region = f" region={clean(request.region)}" if request.region else ""
                 typer.echo(
                     f"    request {request.id}{region}: {request.status} "

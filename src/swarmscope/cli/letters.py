@@ -39,7 +39,7 @@ from swarmscope.cli.options import ActorOption, DbOption, actor_name, fail, now_
 from swarmscope.cli.text import clean
 from swarmscope.errors import InputError, SwarmscopeError
 from swarmscope.store.database import DEFAULT_DB
-from swarmscope.store.legal import cases as case_store
+from swarmscope.store.legal import case_status
 
 letters_app = typer.Typer(
     help="Settlement letters: draft, approve (human), send, remind, expire.", no_args_is_help=True
@@ -94,7 +94,7 @@ def draft_command(
             dois = (
                 [case]
                 if case
-                else [c.doe for c in case_store.list_cases(store, status=CaseStatus.IDENTIFIED)]
+                else [c.doe for c in case_status.list_cases(store, status=CaseStatus.IDENTIFIED)]
             )
             drafted = 0
             for doe in dois:

@@ -21,9 +21,10 @@ import typer
 
 from swarmscope.cases.document_policy import DocumentPolicy
 from swarmscope.cases.thresholds import (
-    DEFAULT_MIN_HITS as DEFAULT_MIN_HITS,  # re-exported: the option default
+    DEFAULT_MIN_HITS,
+    KNOWN_FLAGS,
+    ThresholdPolicy,
 )
-from swarmscope.cases.thresholds import KNOWN_FLAGS, ThresholdPolicy
 from swarmscope.cli.numeric import CLOCK_THRESHOLD_MS, MIN_HITS, MIN_SPAN_SECONDS, number_option
 from swarmscope.errors import InputError
 

@@ -35,7 +35,7 @@ from swarmscope.cli.text import escaped, plain
 from swarmscope.errors import SwarmscopeError
 from swarmscope.evidence.records import us_to_iso
 from swarmscope.store.database import DEFAULT_DB, open_store
-from swarmscope.store.legal import cases as case_store
+from swarmscope.store.legal import case_status
 from swarmscope.store.legal import subscribers as subscriber_store
 
 group = typer.Typer(help="Subscriber identities from ISP disclosures (encrypted, every access audited).")
@@ -154,7 +154,7 @@ def show(
         store = open_store(db, create=False)
         try:
             identity = subscriber_store.read_identity(store, key, target, actor_name(actor), now_us())
-            row = subscriber_store.stored_identity(store, case_store.get_case(store, target).id)
+            row = subscriber_store.stored_identity(store, case_status.get_case(store, target).id)
         finally:
             store.close()
     except SwarmscopeError as exc:

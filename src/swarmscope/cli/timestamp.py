@@ -22,7 +22,7 @@ from swarmscope.cli.text import escaped
 from swarmscope.errors import SwarmscopeError
 from swarmscope.evidence.canonical import record_from_canonical
 from swarmscope.evidence.records import RunStarted
-from swarmscope.evidence.timestamp.token import TimestampError
+from swarmscope.evidence.timestamp.certificate import TimestampError
 from swarmscope.net.clock import Clock
 from swarmscope.net.tsa_client import require_tsa_url, stamp_sealed_batch
 from swarmscope.store.database import DEFAULT_DB, Store, open_store

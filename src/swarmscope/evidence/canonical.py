@@ -77,7 +77,6 @@ from swarmscope.evidence.canonical_decode import (
     float_text,
     newest_version,
     pinned_record_of,
-    value_from_bencode,
 )
 from swarmscope.evidence.canonical_layout import schema_text, versions_text
 from swarmscope.evidence.declarations import EVIDENCE_SPECS, LATEST, NESTED_SPECS, SPECS, VERSION
@@ -354,8 +353,6 @@ __doc__ = (
 
 __all__ = [
     "EVIDENCE_TYPES",
-    "FORMAT",
-    "VERSION",
     "EvidenceRecord",
     "as_version",
     "canonical_bytes",
@@ -364,6 +361,5 @@ __all__ = [
     "field_plan",
     "record_from_canonical",
     "record_kind",
-    "value_from_bencode",
     "value_to_bencode",
 ]

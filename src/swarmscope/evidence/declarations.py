@@ -13,8 +13,11 @@ of :func:`latest_version` over all types, plus one) and ``before=`` the value ol
 (None, ``()``): records sealed before keep their bytes and hashes (they decode with ``version`` set to
 their old version and re-encode byte-exact), new ones are written in version N. The record's table then
 also holds a ``version`` column (the migration adds it, ``NOT NULL`` with server default 1, along with the
-field's own column(s), nullable or with a server default: older rows have no value for them). The order
-of ``fields`` must stay the dataclass attribute order.
+field's own column(s), nullable or with a server default: older rows have no value for them; with
+``op.add_column``, since a ``batch_alter_table`` rebuild of an evidence table on SQLite trips the
+append-only triggers of the tables that refer to it). Then ``make golden`` pins the golden vectors of
+version N (``tests/evidence/record_vectors.json``). The order of ``fields`` must stay the dataclass
+attribute order.
 """
 
 from __future__ import annotations

@@ -29,7 +29,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from swarmscope.errors import DecodeError
-from swarmscope.evidence.canonical import value_from_bencode, value_to_bencode
+from swarmscope.evidence.canonical import value_to_bencode
+from swarmscope.evidence.canonical_decode import value_from_bencode
 from swarmscope.wire.bencode import decode, encode
 
 BATCH_FORMAT = b"swarmscope-batch"

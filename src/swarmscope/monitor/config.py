@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from swarmscope.evidence.probe.run import ProbePolicy
+from swarmscope.evidence.probe.policy import ProbePolicy
 from swarmscope.monitor.plan import PlanPolicy
 from swarmscope.net.dht_bootstrap import PUBLIC_ROUTERS
 from swarmscope.net.mse_conn import EncryptionPolicy

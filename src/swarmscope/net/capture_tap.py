@@ -15,10 +15,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from swarmscope.evidence.capture.format import EventKind
 from swarmscope.evidence.capture.recording import (
     Capture,
     CaptureRecorder,
-    EventKind,
     capture_header,
     captured_observation,
 )

@@ -22,7 +22,7 @@ from dataclasses import replace
 from swarmscope.errors import DecodeError
 from swarmscope.net.clock import Clock
 from swarmscope.net.dht_answer import answer
-from swarmscope.net.dht_bootstrap import PUBLIC_ROUTERS, resolve_bootstrap
+from swarmscope.net.dht_bootstrap import resolve_bootstrap
 from swarmscope.net.dht_drive import drive_lookup
 from swarmscope.net.dht_limits import AddressLimiter, TokenBucket, TokenIssuer
 from swarmscope.net.dht_store import PeerStore
@@ -35,7 +35,7 @@ from swarmscope.wire.types import Endpoint
 
 VERSION = b"SW\x00\x01"  # BEP 5 "v": 2-byte client code + 2-byte version
 Address = tuple[str, int]
-__all__ = ["PUBLIC_ROUTERS", "DhtNode"]
+__all__ = ["DhtNode"]
 
 
 class _Protocol(asyncio.DatagramProtocol):

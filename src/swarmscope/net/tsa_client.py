@@ -24,13 +24,8 @@ from dataclasses import dataclass
 import httpx
 
 from swarmscope.errors import DecodeError, InputError
-from swarmscope.evidence.timestamp.token import (
-    TimestampError,
-    TokenInfo,
-    parse_response,
-    timestamp_request,
-    verify_token,
-)
+from swarmscope.evidence.timestamp.certificate import TimestampError
+from swarmscope.evidence.timestamp.token import TokenInfo, parse_response, timestamp_request, verify_token
 
 QUERY_TYPE = "application/timestamp-query"  # RFC 3161 3.4
 REPLY_TYPE = "application/timestamp-reply"  # RFC 3161 3.4

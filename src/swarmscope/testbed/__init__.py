@@ -3,10 +3,3 @@
 Used by ``swarmscope demo`` and the end-to-end tests; see ``swarmscope.testbed.swarm.start_swarm``.
 Nothing here is imported by the monitor itself.
 """
-
-from __future__ import annotations
-
-from swarmscope.testbed.scenario import PeerExpectation
-from swarmscope.testbed.swarm import Swarm, SwarmStartError, start_swarm
-
-__all__ = ["PeerExpectation", "Swarm", "SwarmStartError", "start_swarm"]

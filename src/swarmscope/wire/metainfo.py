@@ -33,7 +33,7 @@ from swarmscope.wire.file_tree import (
 )
 from swarmscope.wire.types import BLOCK_SIZE, InfoHash, SwarmIds
 
-__all__ = ["FileEntry", "Metainfo", "parse_metainfo"]
+__all__ = ["Metainfo", "parse_metainfo"]
 
 MAX_PIECES = 0x200000  # libtorrent load_torrent_limits.max_pieces (META-07)
 MAX_PIECE_LENGTH = (2**15 - 1) * BLOCK_SIZE  # libtorrent file_storage::max_piece_size (536,854,528)

@@ -36,7 +36,7 @@ from swarmscope.evidence.bundle.settings import COMMERCIAL_ANCHOR, RunIndex
 from swarmscope.evidence.canonical import EvidenceRecord, record_from_canonical
 from swarmscope.evidence.clock_policy import ClockPolicy, FlagWindow, flag_windows, flagged
 from swarmscope.evidence.declarations import OBSERVATION, SPECS
-from swarmscope.evidence.record_spec import RecordSpec
+from swarmscope.evidence.record_spec import VERSION_ATTRIBUTE, FieldSpec, RecordSpec
 from swarmscope.evidence.records import (
     Attribution,
     BlockProof,
@@ -170,19 +170,27 @@ def iso(us: int) -> str:
         return "out of range"
 
 
-def jsonable(value: Any) -> Any:
-    """A record value as JSON: bytes → hex, tiers → label, nested records → dicts, tuples → lists."""
+def jsonable(value: Any, version: int | None = None) -> Any:
+    """A record value as JSON: bytes → hex, tiers → label, nested records → dicts, tuples → lists. A
+    nested record of a record sealed under format ``version`` shows only the fields that version has."""
     if isinstance(value, Tier):
         return value.label
     if isinstance(value, bytes):
         return value.hex()
     if isinstance(value, tuple | list):
-        return [jsonable(item) for item in value]
+        return [jsonable(item, version) for item in value]
     if isinstance(value, dict):
-        return {str(key): jsonable(item) for key, item in value.items()}
+        return {str(key): jsonable(item, version) for key, item in value.items()}
     if is_dataclass(value) and not isinstance(value, type):
-        return {f.name: jsonable(getattr(value, f.name)) for f in fields(value)}
+        spec = SPECS.get(type(value))
+        names = [f.name for f in (fields(value) if spec is None else _view_specs(spec, version))]
+        return {name: jsonable(getattr(value, name), version) for name in names}
     return value
+
+
+def _view_specs(spec: RecordSpec, version: int | None) -> tuple[FieldSpec, ...]:
+    """The fields a record of ``spec`` sealed under ``version`` (None: the newest) has."""
+    return spec.fields if version is None else spec.fields_at(version)
 
 
 def window_json(window: FlagWindow) -> dict[str, Any]:
@@ -198,9 +206,13 @@ def record_view(record: Any, spec: RecordSpec | None = None) -> dict[str, Any]:
     """The JSON view of a record: every field of its declaration (``spec``, default the declared one of
     its type) through :func:`jsonable`, each time field also in ISO 8601 under its view name
     (``started_us`` → ``started``). The record's ``version`` attribute is not a field: the view of a
-    record sealed under an older format version shows every later field with its declared ``before``."""
-    declared_fields = (spec or SPECS[type(record)]).fields
-    out: dict[str, Any] = {f.name: jsonable(getattr(record, f.name)) for f in declared_fields}
+    record sealed under an older format version shows the fields of that version only, exactly the view
+    the code of that version wrote, so ``swarmscope verify`` of a bundle exported before an upgrade that
+    added a field re-derives its views byte for byte."""
+    version = getattr(record, VERSION_ATTRIBUTE, None)
+    declaration = spec or SPECS[type(record)]
+    declared_fields = _view_specs(declaration, version)
+    out: dict[str, Any] = {f.name: jsonable(getattr(record, f.name), version) for f in declared_fields}
     for declared in declared_fields:
         if declared.time:
             out[declared.view_time_name] = iso(getattr(record, declared.name))

@@ -50,15 +50,11 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from swarmscope.errors import DecodeError as DecodeError
-from swarmscope.evidence.bundle.exhibits import ATTRIBUTIONS_JSONL as ATTRIBUTIONS_JSONL
-from swarmscope.evidence.bundle.exhibits import CLOCK_JSONL as CLOCK_JSONL
-from swarmscope.evidence.bundle.exhibits import OBSERVATIONS_CSV as OBSERVATIONS_CSV
-from swarmscope.evidence.bundle.exhibits import OBSERVATIONS_JSONL as OBSERVATIONS_JSONL
-from swarmscope.evidence.bundle.exhibits import SIGHTINGS_JSONL as SIGHTINGS_JSONL
-from swarmscope.evidence.bundle.exhibits import ExhibitInput, exhibit_files
-from swarmscope.evidence.bundle.methodology import METHODOLOGY_JSON as METHODOLOGY_JSON
-from swarmscope.evidence.bundle.methodology import METHODOLOGY_MD as METHODOLOGY_MD
+from swarmscope.errors import DecodeError
+from swarmscope.evidence.bundle.exhibits import (
+    ExhibitInput,
+    exhibit_files,
+)
 from swarmscope.evidence.bundle.methodology import methodology_files
 from swarmscope.evidence.chain import ENTRY_SIZE, ChainEntry, entry_bytes, entry_from_bytes
 from swarmscope.evidence.seal import (

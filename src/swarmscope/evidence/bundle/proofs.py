@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import fields
 
 from swarmscope.errors import DecodeError, SwarmscopeError
+from swarmscope.evidence.bundle import exhibits, methodology
 from swarmscope.evidence.bundle import layout as b
 from swarmscope.evidence.bundle.attribution import check_attribution
 from swarmscope.evidence.bundle.clock import check_clock
@@ -302,8 +303,8 @@ def check_views(ctx: Context, exhibit: ExhibitInput) -> CheckResult:
     """observations.jsonl/.csv, sightings.jsonl, clock.jsonl and attributions.jsonl equal their
     re-derivation from the records."""
     segments = exhibit_segments(exhibit)
-    if not exhibit.attributions and ctx.get(b.ATTRIBUTIONS_JSONL) is None:
-        del segments[b.ATTRIBUTIONS_JSONL]  # a bundle exported before attribution views, holding none
+    if not exhibit.attributions and ctx.get(exhibits.ATTRIBUTIONS_JSONL) is None:
+        del segments[exhibits.ATTRIBUTIONS_JSONL]  # a bundle exported before attribution views, holding none
     for path, segs in sorted(segments.items()):
         _compare_segments(ctx, path, segs)
     ok = not any(p.check == "views" for p in ctx.problems)
@@ -315,7 +316,7 @@ def check_views(ctx: Context, exhibit: ExhibitInput) -> CheckResult:
 def _methodology_version(ctx: Context) -> int:
     """The statement version the bundle's methodology.json claims (a known one; else the current)."""
     try:
-        version = json.loads((ctx.get(b.METHODOLOGY_JSON) or b"{}").decode("utf-8")).get("version")
+        version = json.loads((ctx.get(methodology.METHODOLOGY_JSON) or b"{}").decode("utf-8")).get("version")
     except (ValueError, AttributeError, RecursionError):
         return VERSION
     return version if version in VERSIONS and isinstance(version, int) else VERSION

@@ -26,7 +26,7 @@ from swarmscope.evidence.capture.format import (
 )
 from swarmscope.evidence.probe.encrypted import ResponderSecrets
 from swarmscope.evidence.probe.metadata_fetch import MetadataPolicy
-from swarmscope.evidence.probe.run import ProbePolicy
+from swarmscope.evidence.probe.policy import ProbePolicy
 from swarmscope.evidence.records import BlockProof
 from swarmscope.wire import bencode
 

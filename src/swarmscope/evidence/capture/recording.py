@@ -28,26 +28,14 @@ from swarmscope.evidence.capture.format import (
     encode_capture,
     lift_blocks,
 )
-from swarmscope.evidence.probe.encrypted import EncryptedInboundRun, EncryptedProbeRun, ResponderSecrets
+from swarmscope.evidence.probe.encrypted import EncryptedInboundRun, EncryptedProbeRun
 from swarmscope.evidence.probe.metadata_fetch import MetadataFetch
-from swarmscope.evidence.probe.run import PieceSpec, ProbeRun
+from swarmscope.evidence.probe.piece_download import PieceSpec
+from swarmscope.evidence.probe.run import ProbeRun
 from swarmscope.evidence.records import Failure, Observation
 from swarmscope.wire import extension
 
-__all__ = [
-    "Capture",
-    "CaptureEvent",
-    "CaptureHeader",
-    "CaptureRecorder",
-    "EventKind",
-    "MetadataHeader",
-    "MseSecrets",
-    "ReplayError",
-    "ResponderSecrets",
-    "build_run",
-    "capture_header",
-    "replay",
-]
+__all__ = ["Capture", "CaptureRecorder", "ReplayError", "build_run", "capture_header", "replay"]
 
 
 class ReplayError(SwarmscopeError):

@@ -2,7 +2,7 @@
 
 Lives in ``evidence/`` (pure) so capture replay and bundle verification can check pieces with nothing but
 the metainfo (README "Export and verify": verify needs nothing but the bundle); ``monitor.targets``
-re-exports it.
+hands it to the probes.
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ from swarmscope.wire.peer import reserved_bytes
 
 _US = 1_000_000
 
-__all__ = ["Depth", "PieceSpec", "ProbePolicy", "ProbeRun"]
+__all__ = ["ProbeRun"]
 
 _DEFAULT_POLICY = ProbePolicy()
 

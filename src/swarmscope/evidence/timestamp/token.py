@@ -70,7 +70,7 @@ from swarmscope.evidence.timestamp.signature import (
     plain_parameters,
 )
 
-__all__ = ["TimestampError", "TokenInfo", "parse_response", "timestamp_request", "verify_token"]
+__all__ = ["TokenInfo", "parse_response", "timestamp_request", "verify_token"]
 
 IMPRINT_ALGORITHM = "sha256"  # we always stamp SHA-256(sealed batch bytes)
 MAX_NONCE = 2**160  # bytes-bound for the nonce INTEGER (RFC 3161 2.4.1: a large random number)

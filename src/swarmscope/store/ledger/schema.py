@@ -31,7 +31,7 @@ from swarmscope.evidence.declarations import (
 )
 from swarmscope.evidence.records import Tier
 from swarmscope.store.ledger.record_rows import record_columns
-from swarmscope.store.metadata import metadata as metadata  # re-exported: the tables are registered on it
+from swarmscope.store.metadata import metadata  # the tables are registered on it
 
 TIER_LABELS = tuple(t.label for t in Tier)
 TIER_CHECK = "tier IN (" + ", ".join(f"'{label}'" for label in TIER_LABELS) + ")"

@@ -17,7 +17,8 @@ import sqlalchemy as sa
 from swarmscope.evidence.declarations import EVIDENCE_SPECS
 from swarmscope.evidence.records import Attribution, ClockSample, Observation, RunStarted, Sighting
 from swarmscope.store.ledger.record_rows import BUILDERS, LedgerLink, RowBuilder
-from swarmscope.store.ledger.schema import metadata, monitor_run, swarm
+from swarmscope.store.ledger.schema import monitor_run, swarm
+from swarmscope.store.metadata import metadata
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,7 @@
 """Legal cases and disclosure requests: rows, status changes with their events, ISP cooperation.
 
-Import these from :mod:`swarmscope.store.legal.cases` (which re-exports them). Status changes take the pure
-workflow rule as ``rule=`` (``store/`` may not import ``cases/``); the rule is applied to the status
+Import these from here (every name is imported from the module that defines it). Status changes take the
+pure workflow rule as ``rule=`` (``store/`` may not import ``cases/``); the rule is applied to the status
 read inside the write transaction, and the new status and its event row are written in that same
 transaction. Who decided (``actor``) is recorded for every change.
 

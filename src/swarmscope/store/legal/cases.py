@@ -1,6 +1,8 @@
 """Rows of campaigns, ISPs, disclosure requests and cases: every read and write of
-``client``, ``work``, ``work_torrent``, ``isp``, ``disclosure_request``, ``disclosure_event``,
-``legal_case`` and ``case_event`` goes through here.
+``client``, ``work``, ``work_torrent`` and ``isp`` goes through here, and the row types of every legal
+table; cases and disclosure requests (``legal_case``, ``case_event``, ``disclosure_request``,
+``disclosure_event``) are read and moved by :mod:`swarmscope.store.legal.case_status`. Each name is
+imported from the module that defines it (the row types from :mod:`swarmscope.store.legal.case_rows`).
 
 Layering: ``store/`` may not import ``cases/``, so the status-changing functions take the workflow's
 pure transition function as the keyword argument ``rule`` (pass
@@ -19,21 +21,9 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from swarmscope.store.legal.case_rows import (
-    ANSWERED,
-    CLOSING_CASE_STATUSES,
-    INITIAL_CASE_STATUS,
-    INITIAL_REQUEST_STATUS,
-    SYSTEM_ACTOR,
-    CandidateLike,
-    CaseRow,
-    CaseRule,
     CaseStoreError,
     ClientRow,
-    EventRow,
-    IspCooperation,
     IspRow,
-    RequestRow,
-    RequestRule,
     WorkRow,
     WorkTorrentRow,
     new_id,
@@ -235,65 +225,17 @@ def isp_for_asn(store: Store, asn: int) -> IspRow | None:
     return next((row for row in list_isps(store) if asn in row.asns), None)
 
 
-# --- cases and disclosure requests live in case_status.py (module size); re-exported here ----------------
-
-from swarmscope.store.legal.case_status import (  # noqa: E402
-    add_request,
-    attach_cases,
-    case_events,
-    cooperation,
-    get_case,
-    get_request,
-    list_cases,
-    request_events,
-    request_rows,
-    set_case_status,
-    set_request_exhibit,
-    set_request_status,
-    upsert_case,
-)
-
 __all__ = [
-    "ANSWERED",
-    "CLOSING_CASE_STATUSES",
-    "INITIAL_CASE_STATUS",
-    "INITIAL_REQUEST_STATUS",
-    "SYSTEM_ACTOR",
-    "CandidateLike",
-    "CaseRow",
-    "CaseRule",
-    "CaseStoreError",
-    "ClientRow",
-    "EventRow",
-    "IspCooperation",
-    "IspRow",
-    "RequestRow",
-    "RequestRule",
-    "WorkRow",
-    "WorkTorrentRow",
     "add_client",
     "add_isp",
-    "add_request",
     "add_work",
-    "attach_cases",
-    "case_events",
     "client_rows",
-    "cooperation",
-    "get_case",
     "get_isp",
-    "get_request",
     "get_work",
     "isp_for_asn",
     "link_torrent",
-    "list_cases",
     "list_isps",
-    "request_events",
-    "request_rows",
-    "set_case_status",
-    "set_request_exhibit",
-    "set_request_status",
     "set_torrent_check",
-    "upsert_case",
     "work_for_infohash",
     "work_rows",
     "work_torrents",

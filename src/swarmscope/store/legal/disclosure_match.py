@@ -32,12 +32,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 from swarmscope.evidence.records import us_to_iso
-from swarmscope.store.legal import cases as case_store
+from swarmscope.store.legal import case_status
 from swarmscope.store.legal.case_evidence import verified_observations
 
 if TYPE_CHECKING:
     from swarmscope.store.database import Store
-    from swarmscope.store.legal.cases import CaseRow
+    from swarmscope.store.legal.case_rows import CaseRow
 
 T = TypeVar("T")
 IDENTIFIABLE = "requested"  # cases/workflow.py: requested --identify--> identified
@@ -174,7 +174,7 @@ class MatchContext:
         if case.request_id is None:
             return ""
         if case.request_id not in self._requests:
-            self._requests[case.request_id] = case_store.get_request(self.store, case.request_id).status
+            self._requests[case.request_id] = case_status.get_request(self.store, case.request_id).status
         status = self._requests[case.request_id]
         if status in INTAKE_REQUEST_STATUSES:
             return ""

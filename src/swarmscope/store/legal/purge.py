@@ -59,7 +59,7 @@ from swarmscope.store.ledger.schema import (
     observation,
     sighting,
 )
-from swarmscope.store.legal import cases as case_store
+from swarmscope.store.legal import case_status
 from swarmscope.store.legal.schema import audit_log, legal_case, purge_authorization, purge_log, subscriber
 
 if TYPE_CHECKING:
@@ -85,7 +85,7 @@ def identity_cases(store: Store) -> list[IdentityCase]:
         with_identity = set(conn.execute(sa.select(subscriber.c.case_id)).scalars())
     return [
         IdentityCase(c.id, c.doe, str(c.status), c.closed_us)
-        for c in sorted(case_store.list_cases(store), key=lambda c: c.id)
+        for c in sorted(case_status.list_cases(store), key=lambda c: c.id)
         if c.id in with_identity
     ]
 

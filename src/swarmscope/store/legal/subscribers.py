@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Protocol, TypeVar
 import sqlalchemy as sa
 
 from swarmscope.store.database import StoreError
-from swarmscope.store.legal import cases as case_store
+from swarmscope.store.legal import case_status
 from swarmscope.store.legal.disclosure_match import (
     Disclosed,
     DisclosureRow,
@@ -41,7 +41,7 @@ from swarmscope.store.legal.schema import audit_log, legal_case, subscriber
 
 if TYPE_CHECKING:
     from swarmscope.store.database import Store
-    from swarmscope.store.legal.cases import CaseRow, CaseRule
+    from swarmscope.store.legal.case_rows import CaseRow, CaseRule
 
 T = TypeVar("T")
 
@@ -162,7 +162,7 @@ def import_disclosure(
         StoreError: the database refused a row (nothing of that transaction is written).
         WorkflowError: a case changed status between matching and the status move (its identity stays).
     """
-    cases = case_store.list_cases(store, isp_id=isp_id)
+    cases = case_status.list_cases(store, isp_id=isp_id)
     stored = subscriber_rows(store)
     unbound = {r.case_id for r in stored if r.disclosed is None}
     context = MatchContext(store, claims(rows, cases), {r.case_id for r in stored}, unbound)
@@ -186,7 +186,7 @@ def import_disclosure(
     for row, case, rebind in chosen:
         if not rebind:
             note = f"identity imported from disclosure {source_sha256[:16]} line {row.line}"
-            case_store.set_case_status(store, case.id, "identify", actor, note, now_us, rule=rule)
+            case_status.set_case_status(store, case.id, "identify", actor, note, now_us, rule=rule)
     return ImportReport(
         tuple((r.line, c.doe) for r, c, _ in chosen), tuple(problems), source_sha256, len(chosen)
     )
@@ -244,7 +244,7 @@ def read_identity(store: Store, key: IdentityCipher[T], case_id: int | str, acto
         UnboundIdentity: the identity is bound to no disclosure (logged; import the disclosure again).
         Whatever ``key.open`` raises for a wrong key or an altered row (after the failure was logged).
     """
-    case = case_store.get_case(store, case_id)
+    case = case_status.get_case(store, case_id)
     found = stored_identity(store, case.id)
     subject = f"case:{case.doe}"
     disclosed = None if found is None else found.disclosed

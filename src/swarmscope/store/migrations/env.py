@@ -13,7 +13,7 @@ from logging.config import fileConfig
 import sqlalchemy as sa
 from alembic import context
 
-from swarmscope.store.ledger.schema import metadata
+from swarmscope.store.metadata import metadata
 
 config = context.config
 

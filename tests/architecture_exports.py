@@ -1,0 +1,106 @@
+"""No re-exports (docs/architecture.md, "Rooms"): a name is imported from the module that defines it.
+
+A module that imports a name and hands it on (``from .case_rows import CaseRow`` in ``cases.py``, then
+``from swarmscope.store.legal.cases import CaseRow`` elsewhere) hides where the name lives, keeps a moved
+module's old path alive and invites import cycles. So an import of a name from a module of the package is
+refused when that module only imports it (or binds it to another module's name, ``Row = case_rows.Row``)
+and does not define it; so is a module that advertises re-exports (``__all__`` naming imported names,
+``import x as x``). A submodule of a package is not a re-export (``from swarmscope.store.legal import
+cases``).
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+from pathlib import Path
+
+from tests.architecture_rules import SRC, Module, _by_line, _module_prefix, load
+
+
+def _top_statements(body: list[ast.stmt]) -> list[ast.stmt]:
+    """Module-level statements, including those under ``if``/``try``/``with`` (``if TYPE_CHECKING:``)."""
+    out: list[ast.stmt] = []
+    for stmt in body:
+        out.append(stmt)
+        if isinstance(stmt, ast.If | ast.Try | ast.With):
+            nested = [*stmt.body, *getattr(stmt, "orelse", []), *getattr(stmt, "finalbody", [])]
+            nested += [s for handler in getattr(stmt, "handlers", []) for s in handler.body]
+            out += _top_statements(nested)
+    return out
+
+
+@functools.cache
+def bindings(path: Path, root: Path) -> tuple[dict[str, str], set[str]]:
+    """(name -> where it comes from, for names the module only imports or aliases; names it defines)."""
+    mod = load(path, root)
+    handed: dict[str, str] = {}
+    defined: set[str] = set()
+    for stmt in _top_statements(mod.tree.body):
+        if isinstance(stmt, ast.Import | ast.ImportFrom):
+            for alias in stmt.names:
+                local = alias.asname or alias.name.split(".")[0]
+                handed[local] = mod.aliases.get(local, alias.name)
+        elif isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            defined.add(stmt.name)
+        elif isinstance(stmt, ast.Assign | ast.AnnAssign):
+            targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+            bound = mod.qualify(stmt.value) if stmt.value is not None else None
+            for name in (t.id for t in targets if isinstance(t, ast.Name)):
+                if bound and _module_prefix(root, bound) == bound.rsplit(".", 1)[0]:  # another module's name
+                    handed[name] = bound
+                else:
+                    defined.add(name)
+    return {n: src for n, src in handed.items() if n not in defined}, defined
+
+
+def _module_path(root: Path, module: str) -> Path | None:
+    path = root.joinpath(*module.split(".")[1:])
+    if path.is_dir():
+        return path / "__init__.py" if (path / "__init__.py").is_file() else None
+    return path.with_suffix(".py") if path.with_suffix(".py").is_file() else None
+
+
+def _reexport(root: Path, name: str) -> tuple[str, str] | None:
+    """(module, where it comes from) when ``name`` (``swarmscope.m.N``) is a name ``m`` only hands on."""
+    module = _module_prefix(root, name)
+    rest = name.removeprefix(f"{module}.").split(".") if module and module != name else []
+    path = _module_path(root, module) if module and rest else None
+    if path is None:
+        return None
+    handed, _ = bindings(path, root)
+    return (module, handed[rest[0]]) if rest[0] in handed else None  # type: ignore[return-value]
+
+
+def _advertised(mod: Module) -> list[str]:
+    """``__all__`` naming names the module does not define, ``from x import a as a``."""
+    handed, _ = bindings(mod.path, mod.root)
+    problems = []
+    for stmt in _top_statements(mod.tree.body):
+        if isinstance(stmt, ast.ImportFrom | ast.Import):
+            same = [a.name for a in stmt.names if a.asname and a.asname == a.name.split(".")[-1]]
+            problems += [f"line {stmt.lineno}: `import {n} as {n}` re-exports {n}" for n in same]
+        targets = stmt.targets if isinstance(stmt, ast.Assign) else []
+        if any(isinstance(t, ast.Name) and t.id == "__all__" for t in targets):
+            listed = [e.value for e in ast.walk(stmt.value) if isinstance(e, ast.Constant)]  # type: ignore[attr-defined]
+            problems += [f"line {stmt.lineno}: __all__ re-exports {n}" for n in listed if n in handed]
+    return problems
+
+
+def reexport_problems(path: Path, root: Path = SRC) -> list[str]:
+    """Names imported from a module that does not define them, and re-exports a module advertises."""
+    mod = load(path, root)
+    named = [(ref.line, f"{ref.module}.{n}") for ref in mod.refs for n in ref.names]
+    named += [(node.lineno, name) for node, name, _ in mod.references() if name.startswith("swarmscope.")]
+    problems: dict[tuple[str, str], str] = {}  # (module, name) -> its first use
+    for line, name in sorted(named):
+        found = _reexport(root, name)
+        if found and found[0] != mod.name:
+            module, source = found
+            short = name.removeprefix(module + ".").split(".")[0]
+            problems.setdefault(
+                (module, short),
+                f"line {line}: {short} is re-exported by {module}; import it from where it is defined "
+                f"({source})",
+            )
+    return _by_line(list(problems.values()) + _advertised(mod))
