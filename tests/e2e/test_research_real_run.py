@@ -23,8 +23,8 @@ pytest.importorskip("libtorrent")
 
 from swarmscope.store.database import open_store
 from swarmscope.store.ledger.queries import load_observations, load_sightings
-from swarmscope.testbed import start_swarm
 from swarmscope.testbed.mmdb import build_test_datasets
+from swarmscope.testbed.swarm import start_swarm
 from tests.e2e.monitor_cli import CLI, monitor_command, report_rows, run_monitor
 from tests.research.scan import scan_export
 

@@ -21,7 +21,7 @@ import pytest
 
 from swarmscope.cases.directory import add_work
 from swarmscope.cases.letter_flow import draft_letters
-from swarmscope.store.legal import cases as case_store
+from swarmscope.store.legal import case_status
 from swarmscope.store.legal import letters as letter_store
 from swarmscope.web import accounts
 from tests.cli.letter_world import SETTINGS, T0, World, build_world
@@ -145,7 +145,7 @@ def test_log_in_per_role_and_approve_a_letter(served: tuple[World, str]) -> None
             context.close()
         finally:
             browser.close()
-    case = case_store.get_case(world.store, doe)
+    case = case_status.get_case(world.store, doe)
     row = letter_store.list_letters(world.store, case_id=case.id)[-1]
     assert (case.status, row.approved_by, row.approved_sha256) == ("approved", "counsel", digest)
     assert not [e for e in errors if "Content Security Policy" in e], errors  # htmx and app.js obey the CSP

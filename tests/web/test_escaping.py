@@ -6,7 +6,7 @@ from pathlib import Path
 
 from swarmscope.cases.directory import add_work
 from swarmscope.cases.letter_flow import draft_letters
-from swarmscope.store.legal import cases as case_store
+from swarmscope.store.legal import case_status
 from tests.cli.letter_world import SETTINGS, T0
 from tests.web.conftest import NOW, WebWorld
 from tests.web.letter_console import open_console
@@ -45,4 +45,4 @@ async def test_hostile_dispute_text_and_error_messages_are_escaped(tmp_path: Pat
                                    data={"amount": SCRIPT, "reference": IMG, "csrf_token": csrf})  # fmt: skip
         assert error.status_code == 409 and "amount" in error.text
         assert_inert(error.text)
-        assert case_store.get_case(console.world.store, doe).status == "disputed"
+        assert case_status.get_case(console.world.store, doe).status == "disputed"

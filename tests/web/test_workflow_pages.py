@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from swarmscope.cases.letter_flow import draft_letters
 from swarmscope.cli import register_commands
 from swarmscope.cli.app import app as cli_app
-from swarmscope.store.legal import cases as case_store
+from swarmscope.store.legal import case_status
 from swarmscope.store.legal import letters as letter_store
 from swarmscope.store.legal.schema import client
 from swarmscope.store.legal.subscribers import audit_rows
@@ -39,7 +39,7 @@ def reads(console: Console, doe: str) -> list[str]:
 
 
 def last_letter(console: Console, doe: str) -> letter_store.LetterRow:
-    case = case_store.get_case(console.world.store, doe)
+    case = case_status.get_case(console.world.store, doe)
     return letter_store.list_letters(console.world.store, case_id=case.id)[-1]
 
 
@@ -101,11 +101,11 @@ async def test_a_letter_approved_in_the_browser_is_the_state_of_one_approved_on_
     assert (web_row.approved_by, web_row.approved_sha256) == ("counsel", digest.group(1))
     assert (cli_row.approved_by, cli_row.approved_sha256) == ("counsel", cli_digest)
     store = console.world.store
-    events = [case_store.case_events(store, doe)[-1] for doe in (web_doe, cli_doe)]
+    events = [case_status.case_events(store, doe)[-1] for doe in (web_doe, cli_doe)]
     assert [(e.status, e.actor) for e in events] == [("approved", "counsel")] * 2
     shape = [re.sub(r"RF\w+|[0-9a-f]{64}", "X", e.note or "") for e in events]
     assert shape[0] == shape[1] and "approved (content sha256 X)" in shape[0]
-    assert {case_store.get_case(store, d).status for d in (web_doe, cli_doe)} == {"approved"}
+    assert {case_status.get_case(store, d).status for d in (web_doe, cli_doe)} == {"approved"}
 
 
 async def test_identities_only_for_counsel_and_every_view_audited(console: Console) -> None:
@@ -141,7 +141,7 @@ async def test_dispute_and_payment_entry(console: Console, tmp_path: Path) -> No
     csrf = counsel.csrf  # type: ignore[attr-defined]
     answer = await counsel.post(f"/cases/{disputed}/dispute", data={"summary": "not me", "csrf_token": csrf})
     assert answer.status_code == 303
-    assert case_store.get_case(console.world.store, disputed).status == "disputed"
+    assert case_status.get_case(console.world.store, disputed).status == "disputed"
     assert last_letter(console, disputed).voided_us is not None
     again = await counsel.post(f"/api/cases/{disputed}/dispute", json={"summary": "again"},
                                headers={"x-csrf-token": csrf})  # fmt: skip

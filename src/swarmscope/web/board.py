@@ -17,7 +17,7 @@ from fastapi.responses import HTMLResponse
 from swarmscope.cases.workflow import CaseStatus
 from swarmscope.store.access import scoping
 from swarmscope.store.database import Store
-from swarmscope.store.legal import cases as case_store
+from swarmscope.store.legal import case_status
 from swarmscope.store.legal import letters as letter_store
 from swarmscope.store.legal.subscribers import stored_identity
 from swarmscope.web.accounts import WebUser
@@ -60,7 +60,7 @@ def case_data(store: Store, user: WebUser, doe: str) -> dict[str, Any]:
     case = case_for(store, user, doe)
     return {
         "case": asdict(case),
-        "events": [asdict(e) for e in case_store.case_events(store, case.id)],
+        "events": [asdict(e) for e in case_status.case_events(store, case.id)],
         "letters": [asdict(r) for r in letter_store.list_letters(store, case_id=case.id)],
         "payments": [asdict(p) for p in letter_store.list_payments(store, case.id)],
         "disputes": [asdict(d) for d in letter_store.list_disputes(store, case.id)],

@@ -16,7 +16,7 @@ from fastapi import HTTPException
 from swarmscope.errors import SwarmscopeError
 from swarmscope.store.database import Store, StoreError
 from swarmscope.store.ledger.proven import EvidenceTrust
-from swarmscope.store.legal import cases as case_store
+from swarmscope.store.legal import case_rows, case_status
 from swarmscope.web.accounts import WebUser
 from swarmscope.web.deps import now_us
 from swarmscope.web.scope import check_case
@@ -28,10 +28,10 @@ NO_TRUST = (
 )
 
 
-def case_for(store: Store, user: WebUser, doe: str) -> case_store.CaseRow:
+def case_for(store: Store, user: WebUser, doe: str) -> case_rows.CaseRow:
     """The case ``doe`` (DOE number or row id) when it exists and is in the user's scope; 404 otherwise."""
     try:
-        case = case_store.get_case(store, doe)
+        case = case_status.get_case(store, doe)
     except StoreError:
         raise HTTPException(404, "no such case") from None
     check_case(store, user, case.id)

@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse
 
 from swarmscope.store.access import scoping
 from swarmscope.store.database import Store
+from swarmscope.store.legal import case_status
 from swarmscope.store.legal import cases as case_store
 from swarmscope.web.accounts import WebUser
 from swarmscope.web.deps import StoreDep, UserDep, require
@@ -31,7 +32,7 @@ def requests_data(store: Store, user: WebUser) -> list[dict[str, Any]]:
         out.append({
             **asdict(row),
             "isp": isps.get(row.isp_id, "?"),
-            "events": [asdict(e) for e in case_store.request_events(store, row.id)],
+            "events": [asdict(e) for e in case_status.request_events(store, row.id)],
             "cases": [c.doe for c in scoping.cases(store, cid, request_id=row.id)],
         })  # fmt: skip
     return out
