@@ -56,6 +56,11 @@ EXPECTED_TABLES = {
     "purge_authorization",
     # migration 0006
     "redaction",
+    # the fleet (migration 0011)
+    "fleet_node",
+    "fleet_swarm",
+    "fleet_lease",
+    "lease_fence",
 }
 ALL_TRIGGERS = {f"{t}_append_only_{a}" for t in APPEND_ONLY_TABLES for a in ("update", "delete")}
 
@@ -74,7 +79,7 @@ def test_fresh_file_migrates_to_head(db_path: Path) -> None:
     try:
         assert _tables(store.engine) == EXPECTED_TABLES
         with store.engine.connect() as conn:
-            assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "0007"
+            assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "0011"
         assert _triggers(store.engine) == ALL_TRIGGERS
     finally:
         store.close()
