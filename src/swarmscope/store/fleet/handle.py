@@ -65,6 +65,11 @@ class Fleet:
         with self._tx() as conn:
             return registry.fleet_swarms(conn, list(infohashes))
 
+    def addresses(self) -> set[str]:
+        """Source addresses of the fleet's nodes (filtered out of discovery and inbound peers)."""
+        with self._tx() as conn:
+            return registry.node_addresses(conn)
+
     def status(self) -> FleetStatus:
         """Nodes, heartbeats, leases, coverage and writer lag (database time)."""
         with self._tx() as conn:

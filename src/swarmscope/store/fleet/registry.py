@@ -138,3 +138,9 @@ def fleet_swarms(conn: sa.Connection, infohashes: list[str]) -> list[FleetSwarm]
         {"hashes": sorted(infohashes)},
     ).all()
     return [FleetSwarm(r.infohash, r.name, r.metainfo, r.magnet, r.work, int(r.vantages)) for r in rows]
+
+
+def node_addresses(conn: sa.Connection) -> set[str]:
+    """The source addresses of every registered node (a node is never evidence of a peer)."""
+    query = sa.text("SELECT DISTINCT source_ip FROM fleet_node WHERE source_ip IS NOT NULL")
+    return set(conn.execute(query).scalars())
