@@ -10,7 +10,7 @@ import pytest
 from alembic import command
 from typer.testing import CliRunner
 
-import swarmscope.cli.fleet  # noqa: F401  (registers the command group)
+import swarmscope.cli.fleet
 import swarmscope.cli.node  # noqa: F401  (registers the command)
 from swarmscope.cli.app import app
 from swarmscope.store.database import alembic_config, open_store
