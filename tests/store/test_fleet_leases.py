@@ -151,6 +151,9 @@ def test_a_late_write_of_a_taken_over_swarm_is_refused_whole(stores: list[Store]
     with pytest.raises(FencingRefused) as refused:
         fenced_a.commit_evidence(run_a, records=[observation(ip="127.0.0.9")], sealed_at_us=T0 + 1)
     assert refused.value.swarms == {SWARM_A}
+    assert str(refused.value).endswith(
+        f"lease token {held_a[SWARM_A]} of swarm {SWARM_A} is not held by this node"
+    )
     with pytest.raises(FencingRefused) as expired:  # nobody took SWARM_B, but the lease expired
         fenced_a.commit_evidence(run_a, records=[observation(infohash=SWARM_B)], sealed_at_us=T0 + 2)
     assert expired.value.swarms == {SWARM_B}

@@ -51,7 +51,11 @@ def _sqlstate(exc: sa.exc.DBAPIError) -> str | None:
 
 
 def _reason(exc: Exception) -> str:
-    return " ".join(str(exc.orig if isinstance(exc, sa.exc.DBAPIError) else exc).split())
+    """The database's primary message on one line (without PostgreSQL's CONTEXT lines)."""
+    diag = getattr(getattr(exc, "orig", None), "diag", None)
+    primary = getattr(diag, "message_primary", None)
+    text = primary or str(exc.orig if isinstance(exc, sa.exc.DBAPIError) else exc)
+    return " ".join(text.split())
 
 
 def stale_swarms(engine: Engine, fences: Mapping[str, int]) -> frozenset[str]:
