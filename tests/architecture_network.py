@@ -25,6 +25,7 @@ OWNED_IMPORTS = {  # module -> the only top-level packages allowed to import it
     **{library: SOCKET_OWNERS for library in NETWORK_LIBRARIES},
     "httpx": {"net"}, "ntplib": {"net"}, "aiosmtplib": {"net"}, "aiosmtpd": {"testbed"},
     "sqlalchemy": {"store"}, "alembic": {"store"}, "sqlite3": {"store"}, "psycopg": {"store"},
+    "psycopg_pool": {"store"}, "procrastinate": {"store"},
     "maxminddb": {"attribution"}, "geoip2": {"attribution"},
 }  # fmt: skip
 OWNED_EXCEPTIONS = {  # (module path under src/swarmscope, imported module) -> why it may

@@ -35,6 +35,7 @@ from swarmscope.net.clock import Clock
 from swarmscope.store.database import open_store
 from swarmscope.store.fleet.fencing import FencedStore
 from swarmscope.store.fleet.handle import NEEDS_POSTGRESQL, Fleet, is_postgresql
+from swarmscope.store.fleet.jobs import FleetJobs
 from swarmscope.store.fleet.registry import NodeStart
 from swarmscope.store.ledger.node_key import KEY_FILE_SUFFIX, default_key_path
 
@@ -93,7 +94,8 @@ def build_node(db: str, plan: NodePlan, config: MonitorConfig, key_path: str) ->
     holder: list[FleetNode] = []
     fenced = FencedStore(store, lambda: holder[0].tokens())
     monitor = FleetMonitor(fenced, config, clock, lambda msg: say(f"warning: {msg}"), software_commit())
-    holder.append(FleetNode(fleet, monitor, NodePlan(start, plan.lease_seconds), say))
+    jobs = FleetJobs(store.engine, start.name, stalled_after=max(2 * plan.lease_seconds, 10.0), on_event=say)
+    holder.append(FleetNode(fleet, monitor, NodePlan(start, plan.lease_seconds), say, jobs.run))
     return holder[0]
 
 

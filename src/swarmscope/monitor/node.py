@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 from swarmscope.errors import SwarmscopeError
@@ -58,12 +58,20 @@ class FleetNode:
     Args:
         fleet: the fleet tables. monitor: the node's monitor (its store a ``FencedStore`` over
         :meth:`tokens`). plan: registration and lease length. on_event: one line per lease taken or lost.
+        jobs: runs this node's worker of the fleet's exactly-once jobs until the event is set
+        (``store.fleet.jobs.FleetJobs.run``), or None.
     """
 
     def __init__(
-        self, fleet: Fleet, monitor: FleetMonitor, plan: NodePlan, on_event: Callable[[str], None]
+        self,
+        fleet: Fleet,
+        monitor: FleetMonitor,
+        plan: NodePlan,
+        on_event: Callable[[str], None],
+        jobs: Callable[[asyncio.Event], Awaitable[None]] | None = None,
     ) -> None:
         self.fleet, self.monitor, self.plan, self.on_event = fleet, monitor, plan, on_event
+        self.jobs = jobs
         self.leases: dict[str, Lease] = {}
         self._tokens: Mapping[str, int] = {}  # replaced whole on change: read from the writer's thread
         self._failing = False
@@ -91,6 +99,7 @@ class FleetNode:
             self.on_event(f"dropped {dropped} leases of this name's previous run (new tokens fence it)")
         monitor_stop = asyncio.Event()
         monitor = asyncio.create_task(self.monitor.run(monitor_stop))
+        worker = asyncio.create_task(self._jobs(monitor_stop))
         try:
             while not monitor.done() and not self.monitor.started:
                 await asyncio.sleep(0.05)
@@ -100,10 +109,20 @@ class FleetNode:
                     await asyncio.wait_for(stop.wait(), self.plan.renew_every)
         finally:
             monitor_stop.set()
+            await worker
             await monitor  # commits everything pending while the leases are still held
             tokens = [lease.token for lease in self.leases.values()]
             released = await asyncio.to_thread(self.fleet.stop_node, self.name, tokens)
             self.on_event(f"stopped: {released} leases released")
+
+    async def _jobs(self, stop: asyncio.Event) -> None:
+        """The fleet-jobs worker; its failure is one line (the node goes on monitoring without it)."""
+        if self.jobs is None:
+            return
+        try:
+            await self.jobs(stop)
+        except Exception as exc:  # the queue is a helper: leases and fencing do not depend on it
+            self.on_event(f"fleet jobs worker stopped: {exc}")
 
     async def _round(self) -> None:
         """Renew, drop what was lost, take up to capacity; a database error is one line, then retried."""
