@@ -94,7 +94,10 @@ def build_node(db: str, plan: NodePlan, config: MonitorConfig, key_path: str) ->
     holder: list[FleetNode] = []
     fenced = FencedStore(store, lambda: holder[0].tokens())
     monitor = FleetMonitor(fenced, config, clock, lambda msg: say(f"warning: {msg}"), software_commit())
-    jobs = FleetJobs(store.engine, start.name, stalled_after=max(2 * plan.lease_seconds, 10.0), on_event=say)
+    lease = plan.lease_seconds
+    jobs = FleetJobs(
+        store.engine, start.name, stalled_after=max(2 * lease, 10.0), live_within=lease, on_event=say
+    )
     holder.append(FleetNode(fleet, monitor, NodePlan(start, plan.lease_seconds), say, jobs.run))
     return holder[0]
 

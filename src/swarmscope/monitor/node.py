@@ -75,6 +75,7 @@ class FleetNode:
         self.leases: dict[str, Lease] = {}
         self._tokens: Mapping[str, int] = {}  # replaced whole on change: read from the writer's thread
         self._failing = False
+        self._handing: dict[str, Lease] = {}  # handed off: still renewed and fenced until released
         self._releasing: set[asyncio.Task[int]] = set()
         monitor.evidence.on_fenced = self._fenced
 
@@ -111,7 +112,7 @@ class FleetNode:
             monitor_stop.set()
             await worker
             await monitor  # commits everything pending while the leases are still held
-            tokens = [lease.token for lease in self.leases.values()]
+            tokens = [lease.token for lease in (*self.leases.values(), *self._handing.values())]
             released = await asyncio.to_thread(self.fleet.stop_node, self.name, tokens)
             self.on_event(f"stopped: {released} leases released")
 
@@ -139,12 +140,16 @@ class FleetNode:
         self._failing = False
 
     async def _renew(self) -> None:
+        await self._release_handed()
         tokens = [lease.token for lease in self.leases.values()]
         renewed = await asyncio.to_thread(self.fleet.renew, self.name, tokens, self.plan.lease_seconds)
         kept = {lease.infohash for lease in renewed}
         for swarm in set(self.leases) - kept:
             self._drop(swarm, "lease lost (taken over, expired or the swarm was removed)")
         self.leases.update({lease.infohash: lease for lease in renewed})
+        for lease in renewed:
+            if lease.handoff:
+                self._hand_off(lease)
         self._publish()
         self.monitor.fleet_addresses = await asyncio.to_thread(self.fleet.addresses)
 
@@ -174,6 +179,21 @@ class FleetNode:
         await self.monitor.add_target(target)
         self.on_event(f"leased {swarm.infohash} ({swarm.name}) token {lease.token}")
 
+    def _hand_off(self, lease: Lease) -> None:
+        """Rebalancing asks the swarm back: stop monitoring it now; what is queued for it still commits
+        under the lease, which is released at the next round."""
+        del self.leases[lease.infohash]
+        self._handing[lease.infohash] = lease
+        self.monitor.remove_target(lease.infohash)
+        self.on_event(f"handing {lease.infohash} off (rebalancing)")
+
+    async def _release_handed(self) -> None:
+        if self._handing:
+            handed, self._handing = self._handing, {}
+            tokens = [lease.token for lease in handed.values()]
+            await asyncio.to_thread(self.fleet.release, self.name, tokens)
+            self._publish()
+
     def _fenced(self, swarms: frozenset[str]) -> None:
         """The writer's batch was refused by fencing: these swarms are no longer ours."""
         for swarm in swarms:
@@ -192,4 +212,5 @@ class FleetNode:
             self.on_event(f"dropped {swarm}: {why}")
 
     def _publish(self) -> None:
-        self._tokens = {swarm: lease.token for swarm, lease in self.leases.items()}
+        held = {**self._handing, **self.leases}
+        self._tokens = {swarm: lease.token for swarm, lease in held.items()}

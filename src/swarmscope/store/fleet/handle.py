@@ -13,7 +13,7 @@ from contextlib import contextmanager
 import sqlalchemy as sa
 
 from swarmscope.store.database import Store, StoreError
-from swarmscope.store.fleet import leases, registry
+from swarmscope.store.fleet import leases, rebalance, registry
 from swarmscope.store.fleet.leases import Lease
 from swarmscope.store.fleet.registry import FleetError, FleetSwarm, NodeStart
 from swarmscope.store.fleet.status import FleetStatus, fleet_status
@@ -108,6 +108,11 @@ class Fleet:
         """Give back the leases with ``tokens``."""
         with self._tx() as conn:
             return leases.release_leases(conn, name, tokens)
+
+    def rebalance(self, live_within: float) -> list[tuple[str, str]]:
+        """Fair shares and handoffs (see :func:`rebalance.rebalance`); (node, infohash) handed off."""
+        with self._tx() as conn:
+            return rebalance.rebalance(conn, live_within)
 
     def sweep(self) -> list[tuple[str, str]]:
         """Delete expired leases; (infohash, node name) of each."""

@@ -6,6 +6,8 @@ by every worker but stored once per tick (procrastinate's ``procrastinate_period
 
 - ``fleet.sweep_leases`` (every ``sweep_every`` s): delete expired leases (database time), so a dead
   node's swarms show as under-covered and its late batches are refused even while no node has room.
+- ``fleet.rebalance`` (every ``sweep_every`` s): fair shares per live node and handoffs above them, so
+  a node that joins gets swarms from the others (:mod:`swarmscope.store.fleet.rebalance`).
 - ``fleet.retry_stalled`` (every ``sweep_every`` s): jobs left in ``doing`` by a worker that died
   (``kill -9``, power loss) are put back to ``todo``. procrastinate never does this by itself
   (procrastinate issues #307 and #1518; the documented remedy is this periodic task, howto
@@ -31,6 +33,7 @@ from procrastinate.schema import SchemaManager
 from sqlalchemy.engine import Engine
 
 from swarmscope.store.fleet.leases import sweep_expired
+from swarmscope.store.fleet.rebalance import rebalance
 
 SCHEMA_LOCK = 0x5357_4D51  # pg_advisory_xact_lock key of the schema check ("SWMQ")
 
@@ -62,6 +65,7 @@ class FleetJobs:
         sweep_every: seconds between sweeps and stalled-job checks (1..59).
         stalled_after: seconds without heartbeat after which a worker is dead (its jobs are retried).
         heartbeat: seconds between this worker's heartbeats (well under ``stalled_after``).
+        live_within: a node whose lease heartbeat is older than this (seconds) gets no share.
         on_event: one line per sweep that removed leases and per retried job.
     """
 
@@ -73,10 +77,11 @@ class FleetJobs:
         sweep_every: int = 5,
         stalled_after: float = 30.0,
         heartbeat: float = 5.0,
+        live_within: float = 30.0,
         on_event: Callable[[str], None] = lambda _line: None,
     ) -> None:
         self.engine, self.name, self.on_event = engine, name, on_event
-        self.stalled_after, self.heartbeat = stalled_after, heartbeat
+        self.stalled_after, self.heartbeat, self.live_within = stalled_after, heartbeat, live_within
         self.app = App(connector=PsycopgConnector(conninfo=libpq_url(engine)))
         cron = f"* * * * * */{sweep_every}"  # the 6th column: seconds
 
@@ -89,6 +94,13 @@ class FleetJobs:
                     f"swept {len(swept)} expired leases: " + ", ".join(f"{h} ({n})" for h, n in swept)
                 )
 
+        @self.app.periodic(cron=cron, periodic_id="rebalance")
+        @self.app.task(name="fleet.rebalance", queueing_lock="fleet.rebalance")
+        async def rebalance_leases(timestamp: int) -> None:
+            handed = await asyncio.to_thread(self.rebalance)
+            for node, infohash in handed:
+                self.on_event(f"rebalance: {node} hands {infohash} off")
+
         @self.app.periodic(cron=cron, periodic_id="stalled")
         @self.app.task(name="fleet.retry_stalled", queueing_lock="fleet.retry_stalled")
         async def retry_stalled(timestamp: int) -> None:
@@ -98,6 +110,11 @@ class FleetJobs:
         """Delete expired leases now; (infohash, node name) of each."""
         with self.engine.begin() as conn:
             return sweep_expired(conn)
+
+    def rebalance(self) -> list[tuple[str, str]]:
+        """Fair shares and handoffs now; (node name, infohash) of each handoff."""
+        with self.engine.begin() as conn:
+            return rebalance(conn, self.live_within)
 
     async def retry_stalled(self) -> int:
         """Put the jobs of dead workers back to ``todo``; returns how many."""

@@ -25,11 +25,13 @@ NOW_US = "swarmscope_now_us()"  # database time, UTC µs (migration 0011)
 
 @dataclass(frozen=True, slots=True)
 class Lease:
-    """A live lease. infohash: the swarm (hex). token: its fencing token. expires_us: database time, µs."""
+    """A live lease. infohash: the swarm (hex). token: its fencing token. expires_us: database time, µs.
+    handoff: the rebalancing job asks this node to give it back."""
 
     infohash: str
     token: int
     expires_us: int
+    handoff: bool = False
 
 
 def _us(seconds: float) -> int:
@@ -55,7 +57,7 @@ SELECT s.infohash FROM fleet_swarm s
 """)
 
 _TAKEOVER = sa.text(f"""
-UPDATE fleet_lease SET node_name = :me, token = nextval('fleet_lease_token'),
+UPDATE fleet_lease SET node_name = :me, token = nextval('fleet_lease_token'), handoff = false,
        taken_us = {NOW_US}, expires_us = {NOW_US} + :lease_us
  WHERE id = (SELECT id FROM fleet_lease WHERE infohash = :infohash AND expires_us <= {NOW_US}
               ORDER BY expires_us LIMIT 1 FOR UPDATE)
@@ -75,7 +77,8 @@ def take_leases(
 ) -> list[Lease]:
     """Lease up to ``want`` swarms this node does not hold yet, least covered first.
 
-    A swarm qualifies while it has fewer live leases than its wanted vantages and no live lease of a node
+    Nothing is taken while the node holds its share (``fleet_node.share``, else its capacity). A swarm
+    qualifies while it has fewer live leases than its wanted vantages and no live lease of a node
     with the same source address (vantages must differ). An expired lease of another node is taken over
     (its row gets this node and a new token: the old holder's writes are fenced from now on); otherwise a
     new lease row is inserted. An expired lease locked by its old holder's batch in flight is waited for
@@ -105,6 +108,8 @@ def take_one(conn: sa.Connection, node: str, lease_seconds: float, source_ip: st
     on one stale snapshot.
     """
     params = {"me": node, "ip": source_ip}
+    if _at_share(conn, node):
+        return None
     for _ in range(8):  # a candidate whose expired lease was renewed meanwhile is passed over
         infohash = conn.execute(_CANDIDATES, params).scalar()
         if infohash is None:
@@ -116,6 +121,15 @@ def take_one(conn: sa.Connection, node: str, lease_seconds: float, source_ip: st
         if row is not None:
             return Lease(row.infohash, int(row.token), int(row.expires_us))
     return None
+
+
+def _at_share(conn: sa.Connection, node: str) -> bool:
+    """True when ``node`` holds as many live leases as its share (set by rebalancing; else its capacity)."""
+    query = sa.text(
+        "SELECT (SELECT count(*) FROM fleet_lease l WHERE l.node_name = n.name AND l.expires_us > "
+        f"{NOW_US}) >= coalesce(n.share, n.capacity) FROM fleet_node n WHERE n.name = :me"
+    )
+    return bool(conn.execute(query, {"me": node}).scalar())
 
 
 def _lease_rows(conn: sa.Connection, infohash: str) -> int:
@@ -132,7 +146,8 @@ def renew_leases(conn: sa.Connection, node: str, tokens: Iterable[int], lease_se
     """Extend this node's leases that still carry ``tokens`` and beat its heartbeat (database time).
 
     Returns:
-        The leases renewed; a token missing from the answer was taken over or removed (the swarm is lost).
+        The leases renewed (``handoff`` set on those the rebalancing job asks back); a token missing from
+        the answer was taken over or removed (the swarm is lost).
     """
     conn.execute(sa.text(f"UPDATE fleet_node SET heartbeat_us = {NOW_US} WHERE name = :me"), {"me": node})
     wanted = sorted(set(tokens))
@@ -141,11 +156,11 @@ def renew_leases(conn: sa.Connection, node: str, tokens: Iterable[int], lease_se
     rows = conn.execute(
         sa.text(
             f"UPDATE fleet_lease SET expires_us = {NOW_US} + :lease_us"
-            " WHERE node_name = :me AND token = ANY(:tokens) RETURNING infohash, token, expires_us"
+            " WHERE node_name = :me AND token = ANY(:tokens) RETURNING infohash, token, expires_us, handoff"
         ),
         {"me": node, "tokens": wanted, "lease_us": _us(lease_seconds)},
     ).all()
-    return [Lease(r.infohash, int(r.token), int(r.expires_us)) for r in rows]
+    return [Lease(r.infohash, int(r.token), int(r.expires_us), bool(r.handoff)) for r in rows]
 
 
 def release_leases(conn: sa.Connection, node: str, tokens: Iterable[int] | None = None) -> int:

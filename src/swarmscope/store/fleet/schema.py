@@ -13,7 +13,8 @@ disagree about the time, the database is the one arbiter of who holds a lease.
 - ``fleet_lease``: a node's lease on a swarm. ``token`` comes from the sequence ``fleet_lease_token`` and
   grows on every take or takeover (a fencing token: Kleppmann, "How to do distributed locking", 2016).
   At most ``fleet_swarm.vantages`` leases per swarm and one per (swarm, node): refused by a trigger and
-  a unique key.
+  a unique key. ``handoff``: the rebalancing job asks the holder to give it back (``fleet_node.share``
+  says how many leases each live node should hold).
 - ``lease_fence``: the lease tokens an evidence batch was written under, inserted in the batch's own
   transaction; a trigger refuses a token that is not the current one of a live lease of the batch's node
   (the lease row is locked ``FOR SHARE`` so a takeover waits for the batch or the batch sees the takeover).
@@ -40,6 +41,7 @@ fleet_node = sa.Table(
     sa.Column("started_us", sa.BigInteger, nullable=False),  # database time of its last start
     sa.Column("heartbeat_us", sa.BigInteger, nullable=False),  # database time of its last renewal
     sa.Column("stopped_us", sa.BigInteger),  # database time of its last clean stop (None: running or died)
+    sa.Column("share", sa.Integer),  # leases it should hold, set by the rebalancing job (None: its capacity)
 )
 
 fleet_swarm = sa.Table(
@@ -71,6 +73,8 @@ fleet_lease = sa.Table(
     sa.Column("token", sa.BigInteger, nullable=False, unique=True),  # from sequence fleet_lease_token
     sa.Column("taken_us", sa.BigInteger, nullable=False),
     sa.Column("expires_us", sa.BigInteger, nullable=False),
+    # set by the rebalancing job: the holder stops monitoring the swarm and releases the lease cleanly
+    sa.Column("handoff", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.UniqueConstraint("infohash", "node_name"),
 )
 

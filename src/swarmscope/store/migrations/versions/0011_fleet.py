@@ -12,6 +12,8 @@ schema module serves both; the fleet itself refuses SQLite). On PostgreSQL also:
 - sequence ``fleet_lease_token``: every lease take or takeover draws the next fencing token.
 - trigger ``fleet_lease_vantages``: a swarm never has more leases than ``fleet_swarm.vantages`` (the swarm
   row is locked first, so two takers of its last slot serialise; SQLSTATE ``SF002``).
+- ``fleet_node.share`` and ``fleet_lease.handoff``: the rebalancing job's fair share per node and the
+  leases it asks their holders to hand off (a node over its share releases them cleanly).
 - trigger ``lease_fence_current``: a batch fence must name the current token of a live (unexpired) lease
   held by the node that sealed the batch, locked ``FOR SHARE`` until the batch commits; otherwise the
   whole batch transaction fails (SQLSTATE ``SF001``).
@@ -85,6 +87,7 @@ def _create_registers() -> None:
         sa.Column("started_us", sa.BigInteger, nullable=False),
         sa.Column("heartbeat_us", sa.BigInteger, nullable=False),
         sa.Column("stopped_us", sa.BigInteger),
+        sa.Column("share", sa.Integer),
         sa.PrimaryKeyConstraint("id", name="pk_fleet_node"),
         sa.UniqueConstraint("name", name="uq_fleet_node_name"),
         sa.ForeignKeyConstraint(
@@ -115,6 +118,7 @@ def _create_leases() -> None:
         sa.Column("token", sa.BigInteger, nullable=False),
         sa.Column("taken_us", sa.BigInteger, nullable=False),
         sa.Column("expires_us", sa.BigInteger, nullable=False),
+        sa.Column("handoff", sa.Boolean, nullable=False, server_default=sa.false()),
         sa.PrimaryKeyConstraint("id", name="pk_fleet_lease"),
         sa.ForeignKeyConstraint(
             ["infohash"],
