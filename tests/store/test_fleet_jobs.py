@@ -1,5 +1,6 @@
 """The fleet's exactly-once jobs on procrastinate, on the real PostgreSQL: a job left ``doing`` by a worker
-killed with SIGKILL is retried by another worker and completes once (procrastinate issues #307, #1518);
+killed with SIGKILL is retried by another worker and completes once (procrastinate leaves it ``doing``
+forever by itself);
 lease sweeping removes expired leases only."""
 
 from __future__ import annotations

@@ -9,11 +9,12 @@ by every worker but stored once per tick (procrastinate's ``procrastinate_period
 - ``fleet.rebalance`` (every ``sweep_every`` s): fair shares per live node and handoffs above them, so
   a node that joins gets swarms from the others (:mod:`swarmscope.store.fleet.rebalance`).
 - ``fleet.retry_stalled`` (every ``sweep_every`` s): jobs left in ``doing`` by a worker that died
-  (``kill -9``, power loss) are put back to ``todo``. procrastinate never does this by itself
-  (procrastinate issues #307 and #1518; the documented remedy is this periodic task, howto
-  "Retry stalled jobs"); a worker is stalled when its heartbeat is older than ``stalled_after`` s. The
-  retrying task has a ``queueing_lock`` but no ``lock``: with a ``lock`` a stalled run of the retrier
-  itself would block every later one (procrastinate issue #1408).
+  (``kill -9``, power loss) are put back to ``todo``. procrastinate never does this by itself: such a
+  job stays ``doing`` forever (its maintainers' answer, and its howto "Retry stalled jobs", is this
+  periodic task); a worker is stalled when its heartbeat is older than ``stalled_after`` s (a pruned
+  worker row sets its jobs' ``worker_id`` to NULL, which still counts as stalled). The retrying task has
+  a ``queueing_lock`` but no ``lock``: with a ``lock``, a stalled run of the retrier itself blocks every
+  later one (reported on procrastinate's tracker).
 
 Timestamping and retention purges as fleet jobs are not here yet.
 
