@@ -152,3 +152,16 @@ def test_records_of_a_fenced_swarm_are_dropped_and_the_rest_is_committed(tmp_pat
         assert [kind for _e, kind, _c in load_ledger(store)] == ["observation"]
     finally:
         store.close()
+
+
+def test_dropping_a_lost_swarm_discards_only_its_queued_records() -> None:
+    async def run() -> LedgerWriter:
+        writer = LedgerWriter(FencingStore(None, SWARM_C), 1, Clock())  # type: ignore[arg-type]
+        writer.add(observation(port=7000))
+        writer.add(sighting(port=7001, infohash=SWARM_C))
+        writer.add(observation(port=7002, infohash=SWARM_C))
+        assert writer.drop_swarms(frozenset({SWARM_C})) == 2
+        return writer
+
+    writer = asyncio.run(run())
+    assert (writer.pending, writer.fenced) == (1, 2)

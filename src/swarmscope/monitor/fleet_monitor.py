@@ -88,6 +88,12 @@ class FleetMonitor(Monitor):
         self._held.pop(swarm, None)
         self.stats.pop(swarm, None)
 
+    def discard_queued(self, swarm: str) -> int:
+        """Drop the records of ``swarm`` not committed yet (its lease is lost: they could not be sealed,
+        and must not be sealed under a later lease of the same swarm); returns how many."""
+        writer = self.evidence.writer
+        return 0 if writer is None else writer.drop_swarms(frozenset({swarm}))
+
     def _spawn(self, swarm: str, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(work)
         self._tasks.add(task)  # cancelled and awaited by the run's shutdown

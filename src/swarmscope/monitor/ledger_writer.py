@@ -212,12 +212,18 @@ class LedgerWriter:
         self._captures.update(captures)
         self._blobs.update(blobs)
 
-    def _fenced_out(self, exc: FencingRefused) -> None:
-        """Drop the queued records of the swarms fencing refused; one line; tell ``on_fenced``."""
-        kept = [r for r in self._records if not record_swarms([r]) & exc.swarms]
+    def drop_swarms(self, swarms: frozenset[str]) -> int:
+        """Drop the queued records of ``swarms`` (their lease is lost); returns how many (counted in
+        ``fenced``). A commit already running is not touched: the database fences it."""
+        kept = [r for r in self._records if not record_swarms([r]) & swarms]
         dropped = len(self._records) - len(kept)
         self._records = kept
         self.fenced += dropped
+        return dropped
+
+    def _fenced_out(self, exc: FencingRefused) -> None:
+        """Drop the queued records of the swarms fencing refused; one line; tell ``on_fenced``."""
+        dropped = self.drop_swarms(exc.swarms)
         names = ", ".join(sorted(exc.swarms))
         self.on_warning(f"{exc}; {dropped} records of {names} dropped: this node no longer holds their lease")
         self.on_fenced(exc.swarms)

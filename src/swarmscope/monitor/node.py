@@ -209,7 +209,8 @@ class FleetNode:
             self._releasing.add(task)
             task.add_done_callback(self._releasing.discard)
             self.monitor.remove_target(swarm)
-            self.on_event(f"dropped {swarm}: {why}")
+            discarded = self.monitor.discard_queued(swarm)
+            self.on_event(f"dropped {swarm}: {why}; {discarded} queued records discarded")
 
     def _publish(self) -> None:
         held = {**self._handing, **self.leases}
