@@ -179,6 +179,15 @@ def _run_scenario(fleet: Fleet, nodes: dict[str, Node], swarms: list[Swarm], url
         for name in holders[h]:
             _wait(f"{name} verifies {h}", lambda h=h, name=name: _verified_since(fleet, h, name, 0), 90)
 
+    shown = subprocess.run(
+        [*CLI, "fleet", "status", "--db", url], capture_output=True, text=True, timeout=120
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert "swarms: 2, under-covered: 0" in shown.stdout, shown.stdout
+    for name, ip in NODE_IPS.items():  # every node heartbeats and its writer seals (a lag in seconds)
+        line = next(row for row in shown.stdout.splitlines() if row.startswith(f"  {name} "))
+        assert ip in line and "heartbeat" in line and "writer lag -" not in line, line
+
     victim = max(nodes, key=lambda n: sum(n in hs for hs in holders.values()))
     lost = [h for h, hs in holders.items() if victim in hs]
     sealed_before = _records_sealed_after(fleet, lost[0], victim, 0)
