@@ -18,8 +18,9 @@ import sqlalchemy as sa
 from alembic import command
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from swarmscope.evidence.records import ClockSample
 from swarmscope.evidence.seal import key_fingerprint, public_key_raw
-from swarmscope.store.database import Store, alembic_config, open_store
+from swarmscope.store.database import Store, StoreError, alembic_config, open_store
 from swarmscope.store.fleet.fencing import FencedStore, FencingRefused
 from swarmscope.store.fleet.handle import Fleet
 from swarmscope.store.fleet.registry import FleetError, FleetSwarm, NodeStart
@@ -192,3 +193,19 @@ def test_the_fleet_refuses_sqlite(tmp_path: Path) -> None:
     with store, pytest.raises(FleetError, match="needs PostgreSQL"):
         Fleet(store)
     assert key_fingerprint(public_key_raw(key))
+
+
+def test_a_fleet_node_cannot_write_around_its_leases(stores: list[Store]) -> None:
+    fleet = Fleet(stores[0])
+    _register(fleet, [SWARM_A], vantages=1)
+    _start(fleet, stores[0], "a")
+    fleet.take("a", 1, 30, None)
+    run = stores[0].start_run({}, "0.1.0", T0)
+    before = _batches(stores[0])
+    with pytest.raises(StoreError, match="names no lease of swarm " + SWARM_A):
+        stores[0].commit_evidence(run, records=[observation()], sealed_at_us=T0)  # the plain store: no fence
+    assert _batches(stores[0]) == before
+    stores[0].commit_evidence(run, records=[ClockSample("127.0.0.1:123", T0, 5)], sealed_at_us=T0)  # no swarm
+    other = stores[2].start_run({}, "0.1.0", T0)  # a key that is no fleet node: a plain monitor, unfenced
+    stores[2].commit_evidence(other, records=[observation()], sealed_at_us=T0)
+    assert _batches(stores[0]) == before + 2

@@ -17,6 +17,11 @@ schema module serves both; the fleet itself refuses SQLite). On PostgreSQL also:
 - trigger ``lease_fence_current``: a batch fence must name the current token of a live (unexpired) lease
   held by the node that sealed the batch, locked ``FOR SHARE`` until the batch commits; otherwise the
   whole batch transaction fails (SQLSTATE ``SF001``).
+- constraint trigger ``ledger_batch_fenced`` (deferred to COMMIT): a batch sealed by a fleet node must
+  carry a fence for every swarm its observations and sightings belong to, so a fleet node's key cannot
+  write around its leases (a batch sealed late by crash recovery is exempt: it adds no record rows).
+- indexes on ``observation`` and ``sighting`` (``ledger_node``, ``ledger_index``): that check finds a
+  batch's rows by their ledger link.
 
 A frozen snapshot (no import of ``fleet/schema.py``).
 """
@@ -71,6 +76,31 @@ BEGIN
       MESSAGE = format('fencing: lease token %s of swarm %s expired', NEW.token, NEW.infohash);
   END IF;
   RETURN NEW;
+END $$
+"""
+
+_COVERED = """
+CREATE FUNCTION ledger_batch_fenced() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE unfenced text;
+BEGIN
+  IF NEW.recovered OR NOT EXISTS (SELECT 1 FROM fleet_node n JOIN node_key k ON k.fingerprint = n.fingerprint
+                                   WHERE k.id = NEW.node_id) THEN
+    RETURN NULL;
+  END IF;
+  SELECT r.infohash INTO unfenced FROM (
+      SELECT o.infohash FROM observation o
+       WHERE o.ledger_node = NEW.node_id AND o.ledger_index BETWEEN NEW.first_index AND NEW.last_index
+      UNION
+      SELECT s.infohash FROM sighting s
+       WHERE s.ledger_node = NEW.node_id AND s.ledger_index BETWEEN NEW.first_index AND NEW.last_index
+  ) r
+   WHERE NOT EXISTS (SELECT 1 FROM lease_fence f WHERE f.batch_id = NEW.id AND f.infohash = r.infohash)
+   LIMIT 1;
+  IF FOUND THEN
+    RAISE EXCEPTION USING ERRCODE = 'SF001',
+      MESSAGE = format('fencing: batch %s of a fleet node names no lease of swarm %s', NEW.id, unfenced);
+  END IF;
+  RETURN NULL;
 END $$
 """
 
@@ -147,6 +177,8 @@ def _create_leases() -> None:
 def upgrade() -> None:
     _create_registers()
     _create_leases()
+    for table in ("observation", "sighting"):  # the records of a batch, found by their ledger link
+        op.create_index(f"ix_{table}_ledger_node_ledger_index", table, ["ledger_node", "ledger_index"])
     if op.get_bind().dialect.name != "postgresql":
         return
     op.execute(_NOW_US)
@@ -161,12 +193,21 @@ def upgrade() -> None:
         "CREATE TRIGGER lease_fence_current BEFORE INSERT ON lease_fence "
         "FOR EACH ROW EXECUTE FUNCTION lease_fence_current()"
     )
+    op.execute(_COVERED)
+    op.execute(
+        "CREATE CONSTRAINT TRIGGER ledger_batch_fenced AFTER INSERT ON ledger_batch "
+        "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION ledger_batch_fenced()"
+    )
 
 
 def downgrade() -> None:
+    for table in ("observation", "sighting"):
+        op.drop_index(f"ix_{table}_ledger_node_ledger_index", table)
     for table in ("lease_fence", "fleet_lease", "fleet_swarm", "fleet_node"):
         op.drop_table(table)
     if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP TRIGGER ledger_batch_fenced ON ledger_batch")
+        op.execute("DROP FUNCTION ledger_batch_fenced()")
         op.execute("DROP FUNCTION lease_fence_current()")
         op.execute("DROP FUNCTION fleet_lease_vantages()")
         op.execute("DROP SEQUENCE fleet_lease_token")
