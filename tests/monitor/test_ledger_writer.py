@@ -19,9 +19,12 @@ from swarmscope.evidence.seal import SealedBatch
 from swarmscope.monitor.ledger_writer import LedgerWriter
 from swarmscope.net.clock import Clock
 from swarmscope.store.database import Store, StoreError, open_store
+from swarmscope.store.fleet.fencing import FencingRefused
 from swarmscope.store.ledger.entries import load_batches, load_ledger
 from swarmscope.store.ledger.verify import verify_ledger
-from tests.store.factories import SWARM_A, observation
+from tests.store.factories import SWARM_A, observation, sighting
+
+SWARM_C = "cc" * 20
 
 RECORDS = 6
 
@@ -102,3 +105,63 @@ def test_a_commit_that_landed_before_its_error_is_not_committed_twice(tmp_path: 
         assert len(warnings) == 2, warnings
     finally:
         store.close()
+
+
+class FencingStore:
+    """A real store that refuses, once, every batch holding a record of ``lost`` (a lease taken over)."""
+
+    def __init__(self, store: Store, lost: str) -> None:
+        self.store, self.lost, self.refused = store, lost, 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+    def commit_evidence(self, run_id: int, *, records: Any, **kw: Any) -> SealedBatch | None:
+        if any(getattr(r, "infohash", None) == self.lost for r in records):
+            self.refused += 1
+            raise FencingRefused(frozenset({self.lost}), "fencing: lease token 7 of swarm expired")
+        return self.store.commit_evidence(run_id, records=records, **kw)
+
+
+def test_records_of_a_fenced_swarm_are_dropped_and_the_rest_is_committed(tmp_path: Path) -> None:
+    store = open_store(str(tmp_path / "writer.db"), node_key=Ed25519PrivateKey.generate())
+    run_id = store.start_run({}, "0.1.0", 1)
+    for swarm in (SWARM_A, SWARM_C):
+        store.add_swarm(swarm, swarm, None, "a", 4, 16384, 65536, None, None, 1)
+    fencing = FencingStore(store, SWARM_C)
+    warnings: list[str] = []
+    told: list[frozenset[str]] = []
+
+    async def run() -> LedgerWriter:
+        writer = LedgerWriter(
+            fencing, run_id, Clock(), flush_interval=0.01, on_warning=warnings.append, on_fenced=told.append
+        )
+        task = asyncio.create_task(writer.run())
+        writer.add(observation(port=7000))
+        writer.add(observation(port=7001, infohash=SWARM_C))
+        writer.add(sighting(port=7002, infohash=SWARM_C))
+        writer.stop()
+        await asyncio.wait_for(task, 10)
+        return writer
+
+    try:
+        writer = asyncio.run(run())
+        assert (writer.committed, writer.fenced, writer.lost, fencing.refused) == (1, 2, 0, 1)
+        assert told == [frozenset({SWARM_C})]
+        assert len(warnings) == 1 and "2 records of " + SWARM_C + " dropped" in warnings[0]
+        assert [kind for _e, kind, _c in load_ledger(store)] == ["observation"]
+    finally:
+        store.close()
+
+
+def test_dropping_a_lost_swarm_discards_only_its_queued_records() -> None:
+    async def run() -> LedgerWriter:
+        writer = LedgerWriter(FencingStore(None, SWARM_C), 1, Clock())  # type: ignore[arg-type]
+        writer.add(observation(port=7000))
+        writer.add(sighting(port=7001, infohash=SWARM_C))
+        writer.add(observation(port=7002, infohash=SWARM_C))
+        assert writer.drop_swarms(frozenset({SWARM_C})) == 2
+        return writer
+
+    writer = asyncio.run(run())
+    assert (writer.pending, writer.fenced) == (1, 2)

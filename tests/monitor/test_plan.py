@@ -100,3 +100,15 @@ def test_live_stats_count_peers_by_source() -> None:
 )
 def test_unspecified_and_multicast_addresses_are_never_peers(ip: str, unusable: bool) -> None:
     assert unusable_address(ip) is unusable
+
+
+def test_a_forgotten_swarm_leaves_no_due_peer_and_frees_its_slots() -> None:
+    plan = ProbePlan(PlanPolicy(per_ip=1))
+    plan.add(("a" * 40, "10.0.0.1", 1), "tracker", 0)
+    plan.add(("b" * 40, "10.0.0.2", 1), "tracker", 0)
+    plan.add(("a" * 40, "10.0.0.3", 1), "tracker", 0)
+    assert len(plan.due(0, 1)) == 1  # one in flight
+    assert plan.forget("a" * 40) == 2
+    assert plan.due(0, 10) == [("b" * 40, "10.0.0.2", 1)]
+    plan.finished(("a" * 40, "10.0.0.1", 1), obs("10.0.0.1", Tier.CONNECTED), 1)  # late outcome: ignored
+    assert plan.in_flight == 1 and set(plan.peers) == {("b" * 40, "10.0.0.2", 1)}

@@ -62,6 +62,11 @@ EXPECTED_TABLES = {
     "web_token",
     "web_session",
     "web_login_attempt",
+    # the fleet (migration 0011)
+    "fleet_node",
+    "fleet_swarm",
+    "fleet_lease",
+    "lease_fence",
 }
 ALL_TRIGGERS = {f"{t}_append_only_{a}" for t in APPEND_ONLY_TABLES for a in ("update", "delete")}
 

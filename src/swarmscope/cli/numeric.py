@@ -138,3 +138,6 @@ ASN = Bounds(1, 2**32 - 1, "", integer=True)  # RFC 6793: 4-octet AS numbers; 0 
 ROW_ID = Bounds(1, 2**63 - 1, "", integer=True)  # SQL BIGINT
 STUDY_K = Bounds(2, 1_000_000, "distinct addresses", integer=True)  # research export: k of k-anonymity
 UTC_US = Bounds(0, 253_402_300_799_999_999, "UTC µs", integer=True)  # 1970 .. 9999-12-31T23:59:59.999999Z
+VANTAGES = Bounds(1, 64, "nodes", integer=True)  # fleet: distinct nodes watching one swarm
+CAPACITY = Bounds(1, 100_000, "swarms", integer=True)  # fleet: swarms one node leases at once
+LEASE_SECONDS = Bounds(1, 3_600, "seconds")  # fleet: renewed every third of it

@@ -56,6 +56,7 @@ class EvidenceSink:
     ) -> None:
         self.store, self.config, self.clock, self.on_warning = store, config, clock, on_warning
         self.on_committed = on_committed
+        self.on_fenced: Callable[[frozenset[str]], None] = lambda _swarms: None  # a fleet node sets it
         self.software_commit = software_commit
         self.run_id: int | None = None
         self.writer: LedgerWriter | None = None  # created by start() (it needs the run id)
@@ -90,6 +91,7 @@ class EvidenceSink:
             tsa_url=cfg.tsa_url,
             on_warning=self.on_warning,
             on_committed=self.on_committed,
+            on_fenced=lambda swarms: self.on_fenced(swarms),
         )
         settings_json = json.dumps(settings, sort_keys=True, separators=(",", ":"))
         self.add(RunStarted(run_id, started, __version__, self.software_commit, settings_json))

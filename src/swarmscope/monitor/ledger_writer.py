@@ -15,6 +15,11 @@ warning when commits start failing and one when they succeed again, not one per 
 queued in memory meanwhile. A failed commit rolled back as a whole, so nothing half-written is left; or
 it committed and only its answer was lost (PostgreSQL restarted just after COMMIT), so before retrying the
 writer asks the store whether that batch is there, and never chains the same records twice.
+
+On a fleet node the store fences each batch by the node's lease tokens
+(:mod:`swarmscope.store.fleet.fencing`). A batch refused by fencing was rolled back whole; the records of
+the swarms it names (whose leases this node lost) are dropped, counted in ``fenced`` and reported in one
+line, ``on_fenced`` is told which swarms, and the rest is committed in the next round.
 """
 
 from __future__ import annotations
@@ -33,10 +38,12 @@ from swarmscope.evidence.capture.recording import Capture
 from swarmscope.evidence.seal import SealedBatch, batch_bytes
 from swarmscope.net.clock import Clock
 from swarmscope.net.tsa_client import request_token
+from swarmscope.store.fleet.fencing import FencingRefused, record_swarms
 from swarmscope.store.ports import EvidenceLedger
 
 Warn = Callable[[str], None]
 Committed = Callable[[SealedBatch], None]
+Fenced = Callable[[frozenset[str]], None]
 STOP_ATTEMPTS = 5  # commits tried after stop before the writer gives up and says how much was lost
 
 
@@ -60,6 +67,7 @@ class LedgerWriter:
         as a flat dict sealed with each batch (``net.ntp_clock.ClockWatch.latest``), or None.
         tsa_url: RFC 3161 authority, or None. on_warning: messages. on_committed: called with each sealed
         batch after its transaction's COMMIT returned (the acknowledgement: its entries are durable).
+        on_fenced: called with the swarms (infohash hex) whose records fencing refused (a fleet node).
     """
 
     def __init__(
@@ -74,8 +82,11 @@ class LedgerWriter:
         tsa_url: str | None = None,
         on_warning: Warn = lambda _msg: None,
         on_committed: Committed = lambda _sealed: None,
+        on_fenced: Fenced = lambda _swarms: None,
     ) -> None:
         self.store, self.run_id, self.clock = store, run_id, clock
+        self.on_fenced = on_fenced
+        self.fenced = 0  # records dropped because fencing refused their swarm (its lease was lost)
         self.flush_interval, self.flush_rows = flush_interval, flush_rows
         self.latest_clock, self.tsa_url, self.on_warning = latest_clock, tsa_url, on_warning
         self.on_committed = on_committed
@@ -177,15 +188,45 @@ class LedgerWriter:
                 sealed_at_us=sealed_at_us,
                 clock=self.latest_clock(),
             )
+        except FencingRefused as exc:  # rolled back whole: drop the lost swarms' records, keep the rest
+            self._requeue(records, captures, blobs, pieces)
+            self._fenced_out(exc)
+            return
         except Exception as exc:  # the database refused: keep everything, say so once, retry next round
-            self._records[:0], self._pieces[:0] = records, pieces
-            self._captures.update(captures)
-            self._blobs.update(blobs)
+            self._requeue(records, captures, blobs, pieces)
             self._in_doubt = _Attempt(records, len(pieces), sealed_at_us) if records else None
             self._failed(exc, len(records))
             await asyncio.sleep(min(self.flush_interval, 1.0))
             return
         self._committed(sealed, len(records))
+
+    def _requeue(
+        self,
+        records: list[EvidenceRecord],
+        captures: dict[bytes, bytes],
+        blobs: dict[bytes, bytes],
+        pieces: list[tuple[str, int, bytes]],
+    ) -> None:
+        """Put a batch that was not committed back at the head of the queue."""
+        self._records[:0], self._pieces[:0] = records, pieces
+        self._captures.update(captures)
+        self._blobs.update(blobs)
+
+    def drop_swarms(self, swarms: frozenset[str]) -> int:
+        """Drop the queued records of ``swarms`` (their lease is lost); returns how many (counted in
+        ``fenced``). A commit already running is not touched: the database fences it."""
+        kept = [r for r in self._records if not record_swarms([r]) & swarms]
+        dropped = len(self._records) - len(kept)
+        self._records = kept
+        self.fenced += dropped
+        return dropped
+
+    def _fenced_out(self, exc: FencingRefused) -> None:
+        """Drop the queued records of the swarms fencing refused; one line; tell ``on_fenced``."""
+        dropped = self.drop_swarms(exc.swarms)
+        names = ", ".join(sorted(exc.swarms))
+        self.on_warning(f"{exc}; {dropped} records of {names} dropped: this node no longer holds their lease")
+        self.on_fenced(exc.swarms)
 
     async def _settle_in_doubt(self) -> bool:
         """Ask whether the last failed commit landed; False while the store cannot answer.

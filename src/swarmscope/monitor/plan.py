@@ -74,9 +74,9 @@ class ProbePlan:
         heap = self._heap
         while heap and len(out) < limit and heap[0][0] <= now_us:
             due_us, key = heapq.heappop(heap)
-            state = self.peers[key]
-            if state.in_flight or due_us != state.due_us:
-                continue  # stale heap entry
+            state = self.peers.get(key)
+            if state is None or state.in_flight or due_us != state.due_us:
+                continue  # stale heap entry (or a forgotten swarm's)
             if self._per_ip.get(key[1], 0) >= self.policy.per_ip:
                 skipped.append((due_us, key))
                 continue
@@ -88,15 +88,13 @@ class ProbePlan:
         return out
 
     def finished(self, key: PeerKey, observation: Observation, now_us: int) -> None:
-        """Record a probe's outcome and schedule the next one."""
-        state = self.peers[key]
+        """Record a probe's outcome and schedule the next one (nothing for a forgotten swarm's peer)."""
+        state = self.peers.get(key)
+        if state is None:
+            return
         state.in_flight = False
         state.probes += 1
-        count = self._per_ip.get(key[1], 1) - 1
-        if count:
-            self._per_ip[key[1]] = count
-        else:
-            self._per_ip.pop(key[1], None)
+        self._release_ip(key[1])
         p = self.policy
         if observation.tier >= Tier.CONNECTED or observation.failure == Failure.INFOHASH_MISMATCH.value:
             state.failures = 0
@@ -108,6 +106,25 @@ class ProbePlan:
             delay = min(p.max_backoff, p.retry_after_failure * 2 ** (state.failures - 1))
         state.due_us = now_us + int(delay * _US)
         heapq.heappush(self._heap, (state.due_us, key))
+
+    def forget(self, swarm: str) -> int:
+        """Drop every peer of ``swarm`` (no longer monitored); returns how many. Their heap entries go stale.
+
+        A probe of the swarm still in flight frees its per-IP politeness slot here; its outcome is ignored.
+        """
+        keys = [key for key in self.peers if key[0] == swarm]
+        for key in keys:
+            if self.peers.pop(key).in_flight:
+                self._release_ip(key[1])
+        return len(keys)
+
+    def _release_ip(self, ip: str) -> None:
+        """One probe of ``ip`` ended: free its per-IP politeness slot."""
+        count = self._per_ip.get(ip, 1) - 1
+        if count:
+            self._per_ip[ip] = count
+        else:
+            self._per_ip.pop(ip, None)
 
     def next_due_us(self) -> int | None:
         """Earliest due time in the schedule (may be a stale entry; callers just wake and ask)."""

@@ -84,10 +84,19 @@ def load_target(text: str) -> Target:
         data = path.read_bytes()
     except OSError as exc:
         raise InputError(f"{text}: cannot read: {exc.strerror or exc}") from exc
+    return target_from_metainfo(data, text)
+
+
+def target_from_metainfo(data: bytes, origin: str) -> Target:
+    """A target from the exact .torrent bytes (a file read, or a fleet swarm's stored metainfo).
+
+    Raises:
+        InputError: malformed torrent (the message names ``origin``).
+    """
     try:
         meta = parse_metainfo(data)
     except DecodeError as exc:
-        raise InputError(f"{text}: invalid torrent: {exc}") from exc
+        raise InputError(f"{origin}: invalid torrent: {exc}") from exc
     return Target(
         swarm=meta.swarm_id.hex,
         name=meta.name,
@@ -95,5 +104,5 @@ def load_target(text: str) -> Target:
         trackers=[url for tier in meta.trackers for url in tier],
         meta=meta,
         magnet=None,
-        origin=text,
+        origin=origin,
     )

@@ -1,0 +1,135 @@
+"""``swarmscope node``: run one monitor node of a fleet until stopped (SIGTERM or SIGINT).
+
+The node is the engine of ``swarmscope monitor`` (:class:`~swarmscope.monitor.fleet_monitor.FleetMonitor`)
+fed the swarms it leases from the fleet's PostgreSQL store (:class:`~swarmscope.monitor.node.FleetNode`),
+with its own Ed25519 key file (so its own hash chain) and every batch fenced by its lease tokens. One line
+per lease taken, lost or given back, and per warning; stopping commits everything and releases the leases.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import signal
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from swarmscope.cli import monitor_options as opt
+from swarmscope.cli import numeric as num
+from swarmscope.cli.app import app
+from swarmscope.cli.monitor_settings import check_options, fit_open_files, loop_factory, monitor_config
+from swarmscope.cli.node_identity import open_signing_key
+from swarmscope.cli.options import fail
+from swarmscope.cli.provenance import software_commit
+from swarmscope.cli.text import clean
+from swarmscope.errors import InputError, SwarmscopeError
+from swarmscope.monitor.channels import check_listen_port
+from swarmscope.monitor.config import MonitorConfig
+from swarmscope.monitor.fleet_monitor import FleetMonitor
+from swarmscope.monitor.node import FleetNode, NodePlan
+from swarmscope.net.clock import Clock
+from swarmscope.store.database import open_store
+from swarmscope.store.fleet.fencing import FencedStore
+from swarmscope.store.fleet.handle import NEEDS_POSTGRESQL, Fleet, is_postgresql
+from swarmscope.store.fleet.jobs import FleetJobs
+from swarmscope.store.fleet.registry import NodeStart
+from swarmscope.store.ledger.node_key import KEY_FILE_SUFFIX, default_key_path
+
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+def say(line: str) -> None:
+    """One line on stdout, flushed (a node's log is read while it runs)."""
+    typer.echo(clean(line))
+
+
+def node_key_path(db: str, name: str, explicit: str | None) -> str:
+    """``--node-key``, else ``fleet-NAME.node-key.pem`` in the default key directory: one key per node
+    name, so two nodes on one machine never share a key (and a chain)."""
+    return explicit or str(Path(default_key_path(db)).parent / f"fleet-{name}{KEY_FILE_SUFFIX}")
+
+
+def check_node(db: str, name: str, bind: str | None, connect_timeout: float) -> None:
+    """Refuse a non-PostgreSQL store, a bad name or option before anything is created.
+
+    Raises:
+        InputError: naming the option.
+    """
+    if not is_postgresql(db):
+        raise InputError(f"--db {db}: {NEEDS_POSTGRESQL}")
+    if not NAME.fullmatch(name):
+        raise InputError(
+            f"--name {name!r}: 1 to 64 letters, digits, '.', '_' or '-' (a letter or digit first)"
+        )
+    check_options(duration=None, connect_timeout=connect_timeout, bind=bind)
+
+
+async def serve(node: FleetNode) -> None:
+    """Run ``node`` until SIGTERM or SIGINT."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    await node.run(stop)
+
+
+def build_node(db: str, plan: NodePlan, config: MonitorConfig, key_path: str) -> FleetNode:
+    """Open the node's key and store, and put the fleet node together (nothing runs yet).
+
+    Raises:
+        SwarmscopeError: unusable key file, store or fleet (the message names it).
+    """
+    key = open_signing_key(db, key_path, lambda line: say(line))
+    clock = Clock()
+    store = open_store(db, node_key=key.key, now_us=clock.now_us())
+    fleet = Fleet(store)
+    start = NodeStart(
+        plan.start.name, key.fingerprint, config.bind_ip, config.listen_port, plan.start.capacity
+    )
+    holder: list[FleetNode] = []
+    fenced = FencedStore(store, lambda: holder[0].tokens())
+    monitor = FleetMonitor(fenced, config, clock, lambda msg: say(f"warning: {msg}"), software_commit())
+    lease = plan.lease_seconds
+    jobs = FleetJobs(
+        store.engine, start.name, stalled_after=max(2 * lease, 10.0), live_within=lease, on_event=say
+    )
+    holder.append(FleetNode(fleet, monitor, NodePlan(start, plan.lease_seconds), say, jobs.run))
+    return holder[0]
+
+
+@app.command()
+def node(
+    db: Annotated[str, typer.Option("--db", help="The fleet's PostgreSQL store (SQLAlchemy URL).")],
+    name: Annotated[str, typer.Option("--name", help="This node's name in the fleet (bound to its key).")],
+    bind: opt.Bind = None,
+    listen_port: opt.ListenPort = 6881,
+    capacity: Annotated[int, num.number_option("--capacity", num.CAPACITY, "swarms leased at once")] = 10,
+    lease_seconds: Annotated[
+        float, num.number_option("--lease-seconds", num.LEASE_SECONDS, "lease length (renewed every third)")
+    ] = 30.0,
+    max_peers: opt.MaxPeers = 200,
+    connect_timeout: opt.ConnectTimeout = 5.0,
+    encryption: opt.Encryption = "allow",
+    loop: opt.Loop = "auto",
+    node_key: opt.NodeKey = None,
+) -> None:
+    """Run one monitor node of a fleet: lease swarms, monitor them, renew, release on stop."""
+    try:
+        check_node(db, name, bind, connect_timeout)
+        config = monitor_config(
+            duration=None, max_peers=fit_open_files(max_peers, Console(stderr=True)), bind=bind,
+            listen_port=listen_port, connect_timeout=connect_timeout, dht=False, dht_bootstrap=None,
+            dht_read_only=False, pex=True, encryption=encryption,
+        )  # fmt: skip
+        check_listen_port(config)
+        plan = NodePlan(NodeStart(name, "", bind, listen_port, capacity), lease_seconds)
+        fleet_node = build_node(db, plan, config, node_key_path(db, name, node_key))
+        with asyncio.Runner(loop_factory=loop_factory(loop)) as runner:
+            runner.run(serve(fleet_node))
+    except SwarmscopeError as exc:
+        raise fail(exc) from None

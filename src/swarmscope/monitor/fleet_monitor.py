@@ -1,0 +1,127 @@
+"""The monitor of a fleet node: the same engine as ``swarmscope monitor``, with swarms added and removed
+while it runs (as the node's leases come and go).
+
+:class:`FleetMonitor` is :class:`~swarmscope.monitor.crawler.Monitor` plus :meth:`FleetMonitor.add_target`
+(record the swarm, start its tracker announces and, for a magnet, its BEP 9 metadata fetch) and
+:meth:`FleetMonitor.remove_target` (stop all of that, forget its peers, cancel its probes in flight: the
+lease is gone, so their observations could not be sealed anyway). Discovery of leased swarms is through
+trackers, inbound peers and PEX; the DHT node of a plain run looks up the swarms it started with only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine, Iterable, Sequence
+from typing import Any
+
+from swarmscope.evidence.probe.run import ProbeRun
+from swarmscope.evidence.records import Observation, Source
+from swarmscope.evidence.seal import SealedBatch
+from swarmscope.monitor.config import MonitorConfig
+from swarmscope.monitor.crawler import Monitor
+from swarmscope.monitor.plan import PeerKey
+from swarmscope.monitor.stats import SwarmStats
+from swarmscope.monitor.targets import Target
+from swarmscope.net.clock import Clock
+from swarmscope.store.ports import MonitorStore
+
+
+class FleetMonitor(Monitor):
+    """A :class:`Monitor` that starts with no swarm and is given its swarms while it runs.
+
+    Args: as :class:`Monitor`, without targets (its listener always runs: leads come from trackers, PEX
+    and inbound peers).
+    """
+
+    def __init__(
+        self,
+        store: MonitorStore,
+        config: MonitorConfig,
+        clock: Clock,
+        on_warning: Callable[[str], None],
+        software_commit: str | None = None,
+        on_committed: Callable[[SealedBatch], None] = lambda _sealed: None,
+    ) -> None:
+        super().__init__(
+            [], store, config, clock, on_warning, software_commit, leads_from_caller=True,
+            on_committed=on_committed,
+        )  # fmt: skip
+        self._swarm_tasks: dict[str, set[asyncio.Task[None]]] = {}
+        self.fleet_addresses: set[str] = set()  # the fleet's nodes: never probed, never recorded as peers
+
+    @property
+    def started(self) -> bool:
+        """True once the run is recorded (swarms may be added from then on)."""
+        return self.run_id is not None and not self._stopping
+
+    def swarms(self) -> Iterable[str]:
+        """The swarms monitored now."""
+        return list(self.targets)
+
+    async def add_target(self, target: Target) -> None:
+        """Start monitoring ``target`` (the run must have started: :attr:`started`)."""
+        if target.swarm in self.targets or not self.started:
+            return
+        self.targets[target.swarm] = target
+        self.stats[target.swarm] = SwarmStats(target.swarm, target.name)
+        self._by_wire[target.wire_infohash] = target.swarm
+        await asyncio.to_thread(self._add_swarm, target)
+        if target.meta is None:
+            self._metadata_leads[target.swarm] = asyncio.Queue()
+            self._spawn(target.swarm, self._fetch_metadata(target))
+        for url in target.trackers:
+            self._spawn(target.swarm, self._announcer(target, url))
+
+    def remove_target(self, swarm: str) -> None:
+        """Stop monitoring ``swarm`` at once: announces, metadata fetch and probes are cancelled."""
+        target = self.targets.pop(swarm, None)
+        if target is None:
+            return
+        for task in self._swarm_tasks.pop(swarm, set()):
+            task.cancel()
+        self.plan.forget(swarm)
+        for key in [k for k in self._runs if k[0] == swarm]:
+            del self._runs[key]
+            self.evidence.tapped.pop(key, None)
+        self._by_wire.pop(target.wire_infohash, None)
+        self._metadata_leads.pop(swarm, None)
+        self._held.pop(swarm, None)
+        self.stats.pop(swarm, None)
+
+    def discard_queued(self, swarm: str) -> int:
+        """Drop the records of ``swarm`` not committed yet (its lease is lost: they could not be sealed,
+        and must not be sealed under a later lease of the same swarm); returns how many."""
+        writer = self.evidence.writer
+        return 0 if writer is None else writer.drop_swarms(frozenset({swarm}))
+
+    def _spawn(self, swarm: str, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)  # cancelled and awaited by the run's shutdown
+        tasks = self._swarm_tasks.setdefault(swarm, set())
+        tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(tasks.discard)
+
+    def _start_probe(self, key: PeerKey, now: int) -> None:
+        before = set(self._tasks)
+        super()._start_probe(key, now)
+        for task in self._tasks - before:  # the probe task just created: cancelled with its swarm
+            tasks = self._swarm_tasks.setdefault(key[0], set())
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+
+    def discovered(
+        self, swarm: str, peers: Sequence[tuple[str, int, bytes | None]], source: Source, detail: str
+    ) -> None:
+        if swarm in self.targets:  # a late lead of a removed swarm is dropped
+            peers = [p for p in peers if p[0] not in self.fleet_addresses]
+            super().discovered(swarm, peers, source, detail)
+
+    def _inbound_run(self, wire_infohash: bytes, ip: str, port: int) -> ProbeRun | None:
+        if ip in self.fleet_addresses:  # another node of the fleet probing us: not a peer
+            return None
+        return super()._inbound_run(wire_infohash, ip, port)
+
+    def _inbound_done(self, run: ProbeRun, obs: Observation) -> None:
+        if obs.infohash in self.targets:  # an inbound peer of a removed swarm finished after it left
+            super()._inbound_done(run, obs)

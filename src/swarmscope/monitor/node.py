@@ -1,0 +1,217 @@
+"""One fleet node: lease swarms from the fleet, feed them to the monitor, renew, give them back on stop.
+
+The lease loop (every ``lease_seconds / 3``): renew this node's leases (which is also its heartbeat, in
+database time); a lease missing from the answer was taken over or its swarm removed, so the swarm is
+dropped at once; then take swarms up to ``capacity`` and hand each to the :class:`FleetMonitor`. The
+monitor's ledger writer seals through a :class:`~swarmscope.store.fleet.fencing.FencedStore` reading
+:meth:`FleetNode.tokens`; a batch refused by fencing drops the swarms it names here too.
+
+Stopping (SIGTERM/SIGINT, or ``stop``): the monitor stops first (probes in flight recorded, everything
+pending committed while the leases are still held), then the leases are released and the stop recorded.
+A database that cannot be reached during a round is reported (one line) and the round is retried; leases
+then lapse on their own and fencing refuses what this node could no longer hold.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+
+from swarmscope.errors import SwarmscopeError
+from swarmscope.monitor.fleet_monitor import FleetMonitor
+from swarmscope.monitor.targets import Target, load_target, target_from_metainfo
+from swarmscope.store.fleet.handle import Fleet
+from swarmscope.store.fleet.leases import Lease
+from swarmscope.store.fleet.registry import FleetSwarm, NodeStart
+
+
+@dataclass(frozen=True, slots=True)
+class NodePlan:
+    """A node's place in the fleet: how it registers, how many swarms, lease length in seconds."""
+
+    start: NodeStart
+    lease_seconds: float = 30.0
+
+    @property
+    def renew_every(self) -> float:
+        """Seconds between lease rounds: three renewals fit in one lease."""
+        return self.lease_seconds / 3
+
+
+def fleet_target(swarm: FleetSwarm) -> Target:
+    """The monitor's target of a registered swarm (its stored .torrent bytes, else its magnet).
+
+    Raises:
+        InputError: the stored torrent or magnet is malformed.
+    """
+    if swarm.metainfo is not None:
+        return target_from_metainfo(swarm.metainfo, f"fleet swarm {swarm.infohash}")
+    assert swarm.magnet is not None  # fleet_swarm's check constraint: one of the two
+    return load_target(swarm.magnet)
+
+
+class FleetNode:
+    """Runs a :class:`FleetMonitor` on the swarms this node leases.
+
+    Args:
+        fleet: the fleet tables. monitor: the node's monitor (its store a ``FencedStore`` over
+        :meth:`tokens`). plan: registration and lease length. on_event: one line per lease taken or lost.
+        jobs: runs this node's worker of the fleet's exactly-once jobs until the event is set
+        (``store.fleet.jobs.FleetJobs.run``), or None.
+    """
+
+    def __init__(
+        self,
+        fleet: Fleet,
+        monitor: FleetMonitor,
+        plan: NodePlan,
+        on_event: Callable[[str], None],
+        jobs: Callable[[asyncio.Event], Awaitable[None]] | None = None,
+    ) -> None:
+        self.fleet, self.monitor, self.plan, self.on_event = fleet, monitor, plan, on_event
+        self.jobs = jobs
+        self.leases: dict[str, Lease] = {}
+        self._tokens: Mapping[str, int] = {}  # replaced whole on change: read from the writer's thread
+        self._failing = False
+        self._handing: dict[str, Lease] = {}  # handed off: still renewed and fenced until released
+        self._releasing: set[asyncio.Task[int]] = set()
+        monitor.evidence.on_fenced = self._fenced
+
+    @property
+    def name(self) -> str:
+        """This node's name in the fleet."""
+        return self.plan.start.name
+
+    def tokens(self) -> Mapping[str, int]:
+        """The current lease token of every swarm this node holds (infohash -> token)."""
+        return self._tokens
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Register, run the monitor and the lease loop until ``stop``; then stop cleanly.
+
+        Raises:
+            SwarmscopeError: the registration is refused (the name is bound to another key...), or the
+                monitor could not start.
+        """
+        dropped = await asyncio.to_thread(self.fleet.start_node, self.plan.start)
+        if dropped:
+            self.on_event(f"dropped {dropped} leases of this name's previous run (new tokens fence it)")
+        monitor_stop = asyncio.Event()
+        monitor = asyncio.create_task(self.monitor.run(monitor_stop))
+        worker = asyncio.create_task(self._jobs(monitor_stop))
+        try:
+            while not monitor.done() and not self.monitor.started:
+                await asyncio.sleep(0.05)
+            while not stop.is_set() and not monitor.done():
+                await self._round()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), self.plan.renew_every)
+        finally:
+            monitor_stop.set()
+            await worker
+            await monitor  # commits everything pending while the leases are still held
+            tokens = [lease.token for lease in (*self.leases.values(), *self._handing.values())]
+            released = await asyncio.to_thread(self.fleet.stop_node, self.name, tokens)
+            self.on_event(f"stopped: {released} leases released")
+
+    async def _jobs(self, stop: asyncio.Event) -> None:
+        """The fleet-jobs worker; its failure is one line (the node goes on monitoring without it)."""
+        if self.jobs is None:
+            return
+        try:
+            await self.jobs(stop)
+        except Exception as exc:  # the queue is a helper: leases and fencing do not depend on it
+            self.on_event(f"fleet jobs worker stopped: {exc}")
+
+    async def _round(self) -> None:
+        """Renew, drop what was lost, take up to capacity; a database error is one line, then retried."""
+        try:
+            await self._renew()
+            await self._take()
+        except SwarmscopeError as exc:
+            if not self._failing:
+                self.on_event(f"lease round failed, retrying every {self.plan.renew_every:g} s: {exc}")
+            self._failing = True
+            return
+        if self._failing:
+            self.on_event("lease rounds succeed again")
+        self._failing = False
+
+    async def _renew(self) -> None:
+        await self._release_handed()
+        tokens = [lease.token for lease in self.leases.values()]
+        renewed = await asyncio.to_thread(self.fleet.renew, self.name, tokens, self.plan.lease_seconds)
+        kept = {lease.infohash for lease in renewed}
+        for swarm in set(self.leases) - kept:
+            self._drop(swarm, "lease lost (taken over, expired or the swarm was removed)")
+        self.leases.update({lease.infohash: lease for lease in renewed})
+        for lease in renewed:
+            if lease.handoff:
+                self._hand_off(lease)
+        self._publish()
+        self.monitor.fleet_addresses = await asyncio.to_thread(self.fleet.addresses)
+
+    async def _take(self) -> None:
+        want = self.plan.start.capacity - len(self.leases)
+        if want <= 0:
+            return
+        start = self.plan.start
+        taken = await asyncio.to_thread(
+            self.fleet.take, self.name, want, self.plan.lease_seconds, start.source_ip
+        )
+        if not taken:
+            return
+        by_hash = {lease.infohash: lease for lease in taken}
+        for swarm in await asyncio.to_thread(self.fleet.swarms, list(by_hash)):
+            await self._start_swarm(swarm, by_hash[swarm.infohash])
+
+    async def _start_swarm(self, swarm: FleetSwarm, lease: Lease) -> None:
+        try:
+            target = fleet_target(swarm)
+        except SwarmscopeError as exc:
+            self.on_event(f"cannot monitor {swarm.infohash}: {exc}; lease given back")
+            await asyncio.to_thread(self.fleet.release, self.name, [lease.token])
+            return
+        self.leases[swarm.infohash] = lease
+        self._publish()
+        await self.monitor.add_target(target)
+        self.on_event(f"leased {swarm.infohash} ({swarm.name}) token {lease.token}")
+
+    def _hand_off(self, lease: Lease) -> None:
+        """Rebalancing asks the swarm back: stop monitoring it now; what is queued for it still commits
+        under the lease, which is released at the next round."""
+        del self.leases[lease.infohash]
+        self._handing[lease.infohash] = lease
+        self.monitor.remove_target(lease.infohash)
+        self.on_event(f"handing {lease.infohash} off (rebalancing)")
+
+    async def _release_handed(self) -> None:
+        if self._handing:
+            handed, self._handing = self._handing, {}
+            tokens = [lease.token for lease in handed.values()]
+            await asyncio.to_thread(self.fleet.release, self.name, tokens)
+            self._publish()
+
+    def _fenced(self, swarms: frozenset[str]) -> None:
+        """The writer's batch was refused by fencing: these swarms are no longer ours."""
+        for swarm in swarms:
+            self._drop(swarm, "fencing refused this node's batch: another node holds it now")
+
+    def _drop(self, swarm: str, why: str) -> None:
+        """Stop monitoring ``swarm`` now; its lease row, if still this node's, is deleted in the background
+        (an expired lease nobody took yet: this node would otherwise block itself from taking it again)."""
+        lease = self.leases.pop(swarm, None)
+        if lease is not None:
+            self._publish()
+            task = asyncio.create_task(asyncio.to_thread(self.fleet.release, self.name, [lease.token]))
+            self._releasing.add(task)
+            task.add_done_callback(self._releasing.discard)
+            self.monitor.remove_target(swarm)
+            discarded = self.monitor.discard_queued(swarm)
+            self.on_event(f"dropped {swarm}: {why}; {discarded} queued records discarded")
+
+    def _publish(self) -> None:
+        held = {**self._handing, **self.leases}
+        self._tokens = {swarm: lease.token for swarm, lease in held.items()}

@@ -1,0 +1,1 @@
+"""The fleet's tables: monitor nodes, registered swarms, their leases with fencing tokens, batch fences."""

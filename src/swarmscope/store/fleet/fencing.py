@@ -1,0 +1,176 @@
+"""Fenced evidence commits: a fleet node's batch names the lease tokens of its swarms, in its transaction.
+
+:class:`FencedStore` is the evidence store a fleet node hands the monitor (it has every method of
+``store.ports.MonitorStore``). Its :meth:`FencedStore.commit_evidence` seals the batch like
+``Store.commit_evidence`` and, in the same transaction, inserts one ``lease_fence`` row per swarm its
+observations and sightings belong to, with the token of this node's lease on that swarm. The database
+(trigger ``lease_fence_current``, migration 0011) refuses a token that is not the current one of a live
+lease of the sealing node, and the whole batch rolls back: a node presumed dead (its lease expired or
+taken over) that comes back cannot add evidence for a swarm another node now holds.
+
+Records that belong to no swarm (RunStarted, ClockSample, Attribution) need no lease.
+
+Source: fencing tokens, M. Kleppmann, "How to do distributed locking" (2016); PostgreSQL row locks
+(``FOR SHARE`` in the trigger, ``FOR UPDATE`` in a takeover) order a takeover and a batch in flight.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from swarmscope.evidence.canonical import EvidenceRecord
+from swarmscope.evidence.records import Observation, Sighting
+from swarmscope.evidence.seal import SealedBatch
+from swarmscope.store.database import Store, StoreError
+from swarmscope.store.fleet.leases import NOW_US
+from swarmscope.store.fleet.schema import lease_fence
+from swarmscope.store.ledger import commit as ledger
+
+FENCING_SQLSTATE = "SF001"  # raised by trigger lease_fence_current (migration 0011)
+
+
+class FencingRefused(StoreError):
+    """The batch was refused (nothing written) because this node no longer holds ``swarms``' leases."""
+
+    def __init__(self, swarms: frozenset[str], reason: str) -> None:
+        super().__init__(f"fencing refused the batch for {len(swarms)} swarm(s): {reason}")
+        self.swarms = swarms
+
+
+def record_swarms(records: Sequence[EvidenceRecord]) -> set[str]:
+    """The swarms (infohash hex) the observations and sightings of ``records`` belong to."""
+    return {r.infohash for r in records if isinstance(r, Observation | Sighting)}
+
+
+def _sqlstate(exc: sa.exc.DBAPIError) -> str | None:
+    return getattr(exc.orig, "sqlstate", None)
+
+
+def _reason(exc: Exception) -> str:
+    """The database's primary message on one line (without PostgreSQL's CONTEXT lines)."""
+    diag = getattr(getattr(exc, "orig", None), "diag", None)
+    primary = getattr(diag, "message_primary", None)
+    text = primary or str(exc.orig if isinstance(exc, sa.exc.DBAPIError) else exc)
+    return " ".join(text.split())
+
+
+def stale_swarms(engine: Engine, fences: Mapping[str, int]) -> frozenset[str]:
+    """The swarms of ``fences`` (infohash -> token) whose token is not a live lease now (database time)."""
+    if not fences:
+        return frozenset()
+    with engine.connect() as conn:
+        live = conn.execute(
+            sa.text(f"SELECT infohash FROM fleet_lease WHERE token = ANY(:tokens) AND expires_us > {NOW_US}"),
+            {"tokens": sorted(fences.values())},
+        ).scalars()
+        return frozenset(fences) - set(live)
+
+
+class FencedStore:
+    """A node's store whose evidence commits are fenced by its lease tokens.
+
+    Args:
+        store: the node's Store, opened with its key on PostgreSQL.
+        tokens: called at each commit; the current lease tokens of this node (infohash -> token).
+    """
+
+    def __init__(self, store: Store, tokens: Callable[[], Mapping[str, int]]) -> None:
+        self.store = store
+        self.tokens = tokens
+
+    @property
+    def engine(self) -> Engine:
+        """The underlying store's engine."""
+        return self.store.engine
+
+    def commit_evidence(
+        self,
+        run_id: int,
+        *,
+        records: Sequence[EvidenceRecord],
+        captures: Mapping[bytes, bytes] | None = None,
+        blobs: Mapping[bytes, bytes] | None = None,
+        reference_pieces: Sequence[tuple[str, int, bytes]] = (),
+        sealed_at_us: int,
+        clock: dict[str, Any] | None = None,
+    ) -> SealedBatch | None:
+        """``Store.commit_evidence`` plus the batch's fences, in one transaction.
+
+        Raises:
+            FencingRefused: a swarm of ``records`` has no lease here, or the database refused its token
+                (nothing is written; ``swarms`` names the swarms lost).
+            StoreError: as ``Store.commit_evidence``.
+        """
+        node = self.store.node
+        if node is None or node.private_key is None:
+            raise StoreError("evidence writes need the node's signing key (open_store(..., node_key=...))")
+        held = dict(self.tokens())
+        needed = record_swarms(records)
+        if missing := needed - held.keys():
+            raise FencingRefused(frozenset(missing), "this node holds no lease on them")
+        fences = {swarm: held[swarm] for swarm in sorted(needed)}
+        extra = ledger.Commit(captures or {}, blobs or {}, reference_pieces, sealed_at_us, clock)
+        try:
+            return self._commit(node, run_id, records, extra, fences)
+        except sa.exc.DBAPIError as exc:
+            if _sqlstate(exc) != FENCING_SQLSTATE:
+                raise StoreError(f"write refused: {_reason(exc)}") from exc
+            lost = stale_swarms(self.engine, fences)
+            raise FencingRefused(lost or frozenset(fences), _reason(exc)) from exc
+        except (sa.exc.SQLAlchemyError, ledger.LedgerStateError) as exc:
+            raise StoreError(f"write refused: {_reason(exc)}") from exc
+
+    def _commit(
+        self,
+        node: ledger.Node,
+        run_id: int,
+        records: Sequence[EvidenceRecord],
+        extra: ledger.Commit,
+        fences: dict[str, int],
+    ) -> SealedBatch | None:
+        with self.engine.connect() as conn, conn.begin():
+            if not records:
+                ledger.store_content(conn, extra)
+                return None
+            sealed, batch_id = ledger.commit(conn, node, run_id, records, extra)
+            if fences:
+                rows = [{"batch_id": batch_id, "infohash": s, "token": t} for s, t in fences.items()]
+                conn.execute(sa.insert(lease_fence), rows)
+            return sealed
+
+    def committed_batch(self, records: Sequence[EvidenceRecord], sealed_at_us: int) -> SealedBatch | None:
+        """See ``Store.committed_batch``."""
+        return self.store.committed_batch(records, sealed_at_us)
+
+    def add_timestamp_token(self, batch: SealedBatch, tsa_url: str, token: bytes, added_us: int) -> int:
+        """See ``Store.add_timestamp_token``."""
+        return self.store.add_timestamp_token(batch, tsa_url, token, added_us)
+
+    def start_run(self, settings: dict[str, Any], version: str, started_us: int | None = None) -> int:
+        """See ``Store.start_run``."""
+        return self.store.start_run(settings, version, started_us)
+
+    def end_run(self, run_id: int, ended_us: int) -> None:
+        """See ``Store.end_run``."""
+        self.store.end_run(run_id, ended_us)
+
+    def add_swarm(
+        self,
+        infohash: str,
+        v1: str | None,
+        v2: str | None,
+        name: str,
+        num_pieces: int,
+        piece_length: int,
+        total_size: int,
+        metainfo: bytes | None,
+        magnet: str | None,
+        added_us: int,
+    ) -> int:
+        """See ``Store.add_swarm``."""
+        fields = (infohash, v1, v2, name, num_pieces, piece_length, total_size, metainfo, magnet, added_us)
+        return self.store.add_swarm(*fields)

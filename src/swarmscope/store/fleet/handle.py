@@ -1,0 +1,120 @@
+"""The fleet as the commands and the node see it: one object over an open PostgreSQL store.
+
+Each method is one transaction (committed on return); a database error becomes one
+:class:`~swarmscope.store.database.StoreError` line. Opening refuses any database but PostgreSQL: the
+fleet's leases, fencing triggers and job queue need it (SQLite serves one ``swarmscope monitor``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+
+import sqlalchemy as sa
+
+from swarmscope.store.database import Store, StoreError
+from swarmscope.store.fleet import leases, rebalance, registry
+from swarmscope.store.fleet.leases import Lease
+from swarmscope.store.fleet.registry import FleetError, FleetSwarm, NodeStart
+from swarmscope.store.fleet.status import FleetStatus, fleet_status
+
+NEEDS_POSTGRESQL = (
+    "the fleet needs PostgreSQL (--db postgresql+psycopg://...); an SQLite file serves one "
+    "`swarmscope monitor`"
+)
+
+
+def is_postgresql(url_or_path: str) -> bool:
+    """True when ``url_or_path`` names a PostgreSQL database (checked before anything is created)."""
+    return url_or_path.startswith(("postgresql://", "postgresql+", "postgres://"))
+
+
+class Fleet:
+    """The fleet tables of an open store.
+
+    Raises:
+        FleetError: the store is not on PostgreSQL.
+    """
+
+    def __init__(self, store: Store) -> None:
+        if store.engine.dialect.name != "postgresql":
+            raise FleetError(NEEDS_POSTGRESQL)
+        self.store = store
+
+    @contextmanager
+    def _tx(self) -> Iterator[sa.Connection]:
+        try:
+            with self.store.engine.begin() as conn:
+                yield conn
+        except sa.exc.SQLAlchemyError as exc:
+            reason = " ".join(str(exc.orig if isinstance(exc, sa.exc.DBAPIError) else exc).split())
+            raise StoreError(f"fleet: database refused: {reason}") from exc
+
+    def add_swarm(self, swarm: FleetSwarm) -> bool:
+        """Register ``swarm`` (or update its work and vantages); True when it is new."""
+        with self._tx() as conn:
+            return registry.add_swarm(conn, swarm)
+
+    def remove_swarm(self, infohash: str) -> bool:
+        """Unregister a swarm (its leases end; its evidence stays); True when it was registered."""
+        with self._tx() as conn:
+            return registry.remove_swarm(conn, infohash)
+
+    def swarms(self, infohashes: Iterable[str]) -> list[FleetSwarm]:
+        """The registered swarms among ``infohashes``."""
+        with self._tx() as conn:
+            return registry.fleet_swarms(conn, list(infohashes))
+
+    def addresses(self) -> set[str]:
+        """Source addresses of the fleet's nodes (filtered out of discovery and inbound peers)."""
+        with self._tx() as conn:
+            return registry.node_addresses(conn)
+
+    def status(self) -> FleetStatus:
+        """Nodes, heartbeats, leases, coverage and writer lag (database time)."""
+        with self._tx() as conn:
+            return fleet_status(conn)
+
+    def start_node(self, node: NodeStart) -> int:
+        """Register or restart ``node``; returns the leftover leases of its name it dropped."""
+        with self._tx() as conn:
+            return registry.register_node(conn, node)
+
+    def stop_node(self, name: str, tokens: Iterable[int]) -> int:
+        """Release the leases with ``tokens`` and record a clean stop; returns how many were released."""
+        with self._tx() as conn:
+            released = leases.release_leases(conn, name, tokens)
+            registry.mark_stopped(conn, name)
+            return released
+
+    def take(self, name: str, want: int, lease_seconds: float, source_ip: str | None) -> list[Lease]:
+        """Lease up to ``want`` more swarms, one transaction each (see :func:`leases.take_one`): a lease is
+        visible to the other takers as soon as it is taken."""
+        taken: list[Lease] = []
+        while len(taken) < want:
+            with self._tx() as conn:
+                lease = leases.take_one(conn, name, lease_seconds, source_ip)
+            if lease is None:
+                break
+            taken.append(lease)
+        return taken
+
+    def renew(self, name: str, tokens: Iterable[int], lease_seconds: float) -> list[Lease]:
+        """Renew the leases with ``tokens`` and the node's heartbeat; the missing ones are lost."""
+        with self._tx() as conn:
+            return leases.renew_leases(conn, name, tokens, lease_seconds)
+
+    def release(self, name: str, tokens: Iterable[int]) -> int:
+        """Give back the leases with ``tokens``."""
+        with self._tx() as conn:
+            return leases.release_leases(conn, name, tokens)
+
+    def rebalance(self, live_within: float) -> list[tuple[str, str]]:
+        """Fair shares and handoffs (see :func:`rebalance.rebalance`); (node, infohash) handed off."""
+        with self._tx() as conn:
+            return rebalance.rebalance(conn, live_within)
+
+    def sweep(self) -> list[tuple[str, str]]:
+        """Delete expired leases; (infohash, node name) of each."""
+        with self._tx() as conn:
+            return leases.sweep_expired(conn)

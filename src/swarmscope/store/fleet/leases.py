@@ -1,0 +1,196 @@
+"""Leases of fleet swarms: take, renew (the node's heartbeat), release, sweep; all in DATABASE time.
+
+A node holds a swarm while its ``fleet_lease`` row is live (``expires_us`` after ``swarmscope_now_us()``).
+Taking draws a new fencing token from ``fleet_lease_token`` (a takeover of an expired lease too), so a
+token names one tenure; the batch fences of :mod:`swarmscope.store.fleet.fencing` refuse any other.
+
+Concurrency (PostgreSQL, READ COMMITTED): takers pick candidate swarms with ``SELECT ... FOR UPDATE OF
+fleet_swarm SKIP LOCKED``, so two nodes never wait on, nor double-take, the same swarm in one round; the
+``fleet_lease_vantages`` trigger (migration 0011) refuses a lease past the swarm's wanted vantages whatever
+the caller does. A takeover UPDATE re-checks expiry on the row it locked, so a holder that renewed in the
+meantime keeps its lease.
+
+Every function runs in the caller's transaction (``conn``); the caller commits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+NOW_US = "swarmscope_now_us()"  # database time, UTC µs (migration 0011)
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """A live lease. infohash: the swarm (hex). token: its fencing token. expires_us: database time, µs.
+    handoff: the rebalancing job asks this node to give it back."""
+
+    infohash: str
+    token: int
+    expires_us: int
+    handoff: bool = False
+
+
+def _us(seconds: float) -> int:
+    return round(seconds * 1_000_000)
+
+
+def db_now_us(conn: sa.Connection) -> int:
+    """The database's clock, UTC microseconds (the fleet's one clock for leases and heartbeats)."""
+    return int(conn.execute(sa.text(f"SELECT {NOW_US}")).scalar_one())
+
+
+_CANDIDATES = sa.text(f"""
+SELECT s.infohash FROM fleet_swarm s
+ WHERE NOT EXISTS (SELECT 1 FROM fleet_lease l WHERE l.infohash = s.infohash AND l.node_name = :me)
+   AND (SELECT count(*) FROM fleet_lease l
+         WHERE l.infohash = s.infohash AND l.expires_us > {NOW_US}) < s.vantages
+   AND NOT EXISTS (SELECT 1 FROM fleet_lease l JOIN fleet_node n ON n.name = l.node_name
+                    WHERE l.infohash = s.infohash AND l.expires_us > {NOW_US} AND n.source_ip = :ip)
+ ORDER BY (SELECT count(*) FROM fleet_lease l
+            WHERE l.infohash = s.infohash AND l.expires_us > {NOW_US}), s.added_us, s.infohash
+ LIMIT 1
+ FOR UPDATE OF s SKIP LOCKED
+""")
+
+_TAKEOVER = sa.text(f"""
+UPDATE fleet_lease SET node_name = :me, token = nextval('fleet_lease_token'), handoff = false,
+       taken_us = {NOW_US}, expires_us = {NOW_US} + :lease_us
+ WHERE id = (SELECT id FROM fleet_lease WHERE infohash = :infohash AND expires_us <= {NOW_US}
+              ORDER BY expires_us LIMIT 1 FOR UPDATE)
+   AND expires_us <= {NOW_US}
+RETURNING infohash, token, expires_us
+""")
+
+_INSERT = sa.text(f"""
+INSERT INTO fleet_lease (infohash, node_name, token, taken_us, expires_us)
+VALUES (:infohash, :me, nextval('fleet_lease_token'), {NOW_US}, {NOW_US} + :lease_us)
+RETURNING infohash, token, expires_us
+""")
+
+
+def take_leases(
+    conn: sa.Connection, node: str, want: int, lease_seconds: float, source_ip: str | None = None
+) -> list[Lease]:
+    """Lease up to ``want`` swarms this node does not hold yet, least covered first.
+
+    Nothing is taken while the node holds its share (``fleet_node.share``, else its capacity). A swarm
+    qualifies while it has fewer live leases than its wanted vantages and no live lease of a node
+    with the same source address (vantages must differ). An expired lease of another node is taken over
+    (its row gets this node and a new token: the old holder's writes are fenced from now on); otherwise a
+    new lease row is inserted. An expired lease locked by its old holder's batch in flight is waited for
+    (the batch's fence holds it ``FOR SHARE`` until it commits or fails).
+
+    Args:
+        node: this node's ``fleet_node.name``. want: how many more swarms (<= 0: none).
+        lease_seconds: lease length in seconds. source_ip: this node's source address, or None.
+
+    Returns:
+        The leases taken, with their new tokens and database expiry times.
+    """
+    taken: list[Lease] = []
+    while len(taken) < want:
+        lease = take_one(conn, node, lease_seconds, source_ip)
+        if lease is None:
+            break
+        taken.append(lease)
+    return taken
+
+
+def take_one(conn: sa.Connection, node: str, lease_seconds: float, source_ip: str | None) -> Lease | None:
+    """Lease the least covered swarm this node may take (see :func:`take_leases`), or None.
+
+    One candidate per statement: under READ COMMITTED each statement sees the leases other takers
+    committed since, so concurrent nodes spread over the least covered swarms instead of all ranking them
+    on one stale snapshot.
+    """
+    params = {"me": node, "ip": source_ip}
+    if _at_share(conn, node):
+        return None
+    for _ in range(8):  # a candidate whose expired lease was renewed meanwhile is passed over
+        infohash = conn.execute(_CANDIDATES, params).scalar()
+        if infohash is None:
+            return None
+        values = {"me": node, "infohash": infohash, "lease_us": _us(lease_seconds)}
+        row = conn.execute(_TAKEOVER, values).first()
+        if row is None and _lease_rows(conn, infohash) < _vantages(conn, infohash):
+            row = conn.execute(_INSERT, values).first()
+        if row is not None:
+            return Lease(row.infohash, int(row.token), int(row.expires_us))
+    return None
+
+
+def _at_share(conn: sa.Connection, node: str) -> bool:
+    """True when ``node`` holds as many live leases as its share (set by rebalancing; else its capacity)."""
+    query = sa.text(
+        "SELECT (SELECT count(*) FROM fleet_lease l WHERE l.node_name = n.name AND l.expires_us > "
+        f"{NOW_US}) >= coalesce(n.share, n.capacity) FROM fleet_node n WHERE n.name = :me"
+    )
+    return bool(conn.execute(query, {"me": node}).scalar())
+
+
+def _lease_rows(conn: sa.Connection, infohash: str) -> int:
+    query = sa.text("SELECT count(*) FROM fleet_lease WHERE infohash = :infohash")
+    return int(conn.execute(query, {"infohash": infohash}).scalar_one())
+
+
+def _vantages(conn: sa.Connection, infohash: str) -> int:
+    query = sa.text("SELECT vantages FROM fleet_swarm WHERE infohash = :infohash")
+    return int(conn.execute(query, {"infohash": infohash}).scalar_one())
+
+
+def renew_leases(conn: sa.Connection, node: str, tokens: Iterable[int], lease_seconds: float) -> list[Lease]:
+    """Extend this node's leases that still carry ``tokens`` and beat its heartbeat (database time).
+
+    Returns:
+        The leases renewed (``handoff`` set on those the rebalancing job asks back); a token missing from
+        the answer was taken over or removed (the swarm is lost).
+    """
+    conn.execute(sa.text(f"UPDATE fleet_node SET heartbeat_us = {NOW_US} WHERE name = :me"), {"me": node})
+    wanted = sorted(set(tokens))
+    if not wanted:
+        return []
+    rows = conn.execute(
+        sa.text(
+            f"UPDATE fleet_lease SET expires_us = {NOW_US} + :lease_us"
+            " WHERE node_name = :me AND token = ANY(:tokens) RETURNING infohash, token, expires_us, handoff"
+        ),
+        {"me": node, "tokens": wanted, "lease_us": _us(lease_seconds)},
+    ).all()
+    return [Lease(r.infohash, int(r.token), int(r.expires_us), bool(r.handoff)) for r in rows]
+
+
+def release_leases(conn: sa.Connection, node: str, tokens: Iterable[int] | None = None) -> int:
+    """Give back this node's leases (those with ``tokens``; None: all of them). Returns how many."""
+    query = "DELETE FROM fleet_lease WHERE node_name = :me"
+    params: dict[str, object] = {"me": node}
+    if tokens is not None:
+        query += " AND token = ANY(:tokens)"
+        params["tokens"] = sorted(set(tokens))
+    return conn.execute(sa.text(query), params).rowcount
+
+
+def sweep_expired(conn: sa.Connection) -> list[tuple[str, str]]:
+    """Delete every expired lease (database time); returns (infohash, node name) of each.
+
+    Takers take expired leases over anyway; sweeping makes a dead node's swarms show as under-covered and
+    refuses its late writes even while no node had room to take them.
+    """
+    rows = conn.execute(
+        sa.text(f"DELETE FROM fleet_lease WHERE expires_us <= {NOW_US} RETURNING infohash, node_name")
+    ).all()
+    return [(r.infohash, r.node_name) for r in rows]
+
+
+def held_leases(conn: sa.Connection, node: str) -> list[Lease]:
+    """Every lease row of ``node``, live or expired, by infohash."""
+    rows = conn.execute(
+        sa.text(
+            "SELECT infohash, token, expires_us FROM fleet_lease WHERE node_name = :me ORDER BY infohash"
+        ),
+        {"me": node},
+    ).all()
+    return [Lease(r.infohash, int(r.token), int(r.expires_us)) for r in rows]

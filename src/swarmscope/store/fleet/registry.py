@@ -1,0 +1,146 @@
+"""The fleet's registers: nodes (name bound to one Ed25519 key) and the swarms the fleet watches.
+
+Runs in the caller's transaction. Times are database time (``swarmscope_now_us()``, UTC µs).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from swarmscope.store.database import StoreError
+from swarmscope.store.fleet.leases import NOW_US, release_leases
+
+
+class FleetError(StoreError):
+    """A fleet request the database state refuses (a node name bound to another key, no PostgreSQL...)."""
+
+
+@dataclass(frozen=True, slots=True)
+class NodeStart:
+    """A node as it starts: name, key fingerprint (hex SHA-256 of the raw Ed25519 public key), source IP
+    (None: the default route), TCP listen port (0: none), capacity in swarms."""
+
+    name: str
+    fingerprint: str
+    source_ip: str | None
+    listen_port: int
+    capacity: int
+
+
+@dataclass(frozen=True, slots=True)
+class FleetSwarm:
+    """A registered swarm: infohash (lower-case hex swarm id), display name, the exact .torrent bytes or the
+    magnet URI, the work it carries (free text or None), vantage points wanted (>= 1)."""
+
+    infohash: str
+    name: str
+    metainfo: bytes | None
+    magnet: str | None
+    work: str | None
+    vantages: int
+
+
+def register_node(conn: sa.Connection, node: NodeStart) -> int:
+    """Start (or restart) a node under its name; returns how many leftover leases of the name it dropped.
+
+    A name stays bound to the key it was first registered with: a node's chain is its key's, and a second
+    key under one name would make "which node saw this" ambiguous. A restart drops the leases of the
+    previous process of that name (a process presumed dead may still be paused, not dead: new tokens
+    fence it).
+
+    Raises:
+        FleetError: the name is registered with another key.
+    """
+    row = conn.execute(
+        sa.text("SELECT fingerprint FROM fleet_node WHERE name = :name FOR UPDATE"), {"name": node.name}
+    ).first()
+    values = {
+        "name": node.name,
+        "fingerprint": node.fingerprint,
+        "source_ip": node.source_ip,
+        "listen_port": node.listen_port,
+        "capacity": node.capacity,
+    }
+    if row is not None and row.fingerprint != node.fingerprint:
+        raise FleetError(
+            f"node {node.name!r} is registered with key {row.fingerprint[:16]}…, not this key "
+            f"{node.fingerprint[:16]}…: give its own key file (--node-key) or another --name"
+        )
+    if row is None:
+        conn.execute(
+            sa.text(
+                "INSERT INTO fleet_node (name, fingerprint, source_ip, listen_port, capacity, started_us,"
+                f" heartbeat_us) VALUES (:name, :fingerprint, :source_ip, :listen_port, :capacity, {NOW_US},"
+                f" {NOW_US})"
+            ),
+            values,
+        )
+        return 0
+    conn.execute(
+        sa.text(
+            "UPDATE fleet_node SET source_ip = :source_ip, listen_port = :listen_port, capacity = :capacity,"
+            f" started_us = {NOW_US}, heartbeat_us = {NOW_US}, stopped_us = NULL WHERE name = :name"
+        ),
+        values,
+    )
+    return release_leases(conn, node.name)
+
+
+def mark_stopped(conn: sa.Connection, name: str) -> None:
+    """Record a clean stop of node ``name`` (database time)."""
+    conn.execute(sa.text(f"UPDATE fleet_node SET stopped_us = {NOW_US} WHERE name = :name"), {"name": name})
+
+
+def add_swarm(conn: sa.Connection, swarm: FleetSwarm) -> bool:
+    """Register a swarm, or update its work and vantages when it is registered; True when it is new."""
+    values = {
+        "infohash": swarm.infohash.lower(),
+        "name": swarm.name,
+        "metainfo": swarm.metainfo,
+        "magnet": swarm.magnet,
+        "work": swarm.work,
+        "vantages": swarm.vantages,
+    }
+    updated = conn.execute(
+        sa.text(
+            "UPDATE fleet_swarm SET work = coalesce(:work, work), vantages = :vantages,"
+            " metainfo = coalesce(metainfo, :metainfo) WHERE infohash = :infohash"
+        ),
+        values,
+    ).rowcount
+    if updated:
+        return False
+    conn.execute(
+        sa.text(
+            "INSERT INTO fleet_swarm (infohash, name, metainfo, magnet, work, vantages, added_us)"
+            f" VALUES (:infohash, :name, :metainfo, :magnet, :work, :vantages, {NOW_US})"
+        ),
+        values,
+    )
+    return True
+
+
+def remove_swarm(conn: sa.Connection, infohash: str) -> bool:
+    """Stop watching a swarm (its leases go with it; its evidence stays). True when it was registered."""
+    query = sa.text("DELETE FROM fleet_swarm WHERE infohash = :infohash")
+    return bool(conn.execute(query, {"infohash": infohash.lower()}).rowcount)
+
+
+def fleet_swarms(conn: sa.Connection, infohashes: list[str]) -> list[FleetSwarm]:
+    """The registered swarms among ``infohashes`` (a removed one is absent), by infohash."""
+    rows = conn.execute(
+        sa.text(
+            "SELECT infohash, name, metainfo, magnet, work, vantages FROM fleet_swarm"
+            " WHERE infohash = ANY(:hashes) ORDER BY infohash"
+        ),
+        {"hashes": sorted(infohashes)},
+    ).all()
+    return [FleetSwarm(r.infohash, r.name, r.metainfo, r.magnet, r.work, int(r.vantages)) for r in rows]
+
+
+def node_addresses(conn: sa.Connection) -> set[str]:
+    """The source addresses of every registered node (a node is never evidence of a peer)."""
+    query = sa.text("SELECT DISTINCT source_ip FROM fleet_node WHERE source_ip IS NOT NULL")
+    return set(conn.execute(query).scalars())

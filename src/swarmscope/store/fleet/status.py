@@ -1,0 +1,94 @@
+"""What ``swarmscope fleet status`` shows: nodes with their heartbeat, leases and writer lag; coverage.
+
+All ages are measured against the database clock (seconds). Writer lag is the database time minus the
+seal time of the node's newest sealed batch (its own clock, ``ledger_batch.sealed_at_us``): how long its
+evidence has not reached the store.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from swarmscope.store.fleet.leases import db_now_us
+
+
+@dataclass(frozen=True, slots=True)
+class NodeStatus:
+    """One node: name, key fingerprint, source IP, capacity, seconds since its heartbeat, stopped cleanly,
+    live leases, seconds since its newest sealed batch (None: no batch yet)."""
+
+    name: str
+    fingerprint: str
+    source_ip: str | None
+    capacity: int
+    heartbeat_age: float
+    stopped: bool
+    leases: int
+    writer_lag: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class SwarmCoverage:
+    """One registered swarm: infohash, name, work, vantages wanted, node names holding a live lease."""
+
+    infohash: str
+    name: str
+    work: str | None
+    vantages: int
+    holders: tuple[str, ...]
+
+    @property
+    def under_covered(self) -> bool:
+        """Fewer live leases than vantages wanted."""
+        return len(self.holders) < self.vantages
+
+
+@dataclass(frozen=True, slots=True)
+class FleetStatus:
+    """The whole fleet at database time ``now_us`` (UTC µs)."""
+
+    now_us: int
+    nodes: list[NodeStatus]
+    swarms: list[SwarmCoverage]
+
+
+_NODES = sa.text("""
+SELECT n.name, n.fingerprint, n.source_ip, n.capacity, n.heartbeat_us, n.stopped_us,
+       (SELECT count(*) FROM fleet_lease l WHERE l.node_name = n.name AND l.expires_us > :now) AS leases,
+       (SELECT max(b.sealed_at_us) FROM ledger_batch b JOIN node_key k ON k.id = b.node_id
+         WHERE k.fingerprint = n.fingerprint) AS last_batch
+  FROM fleet_node n ORDER BY n.name
+""")
+
+_SWARMS = sa.text("""
+SELECT s.infohash, s.name, s.work, s.vantages,
+       coalesce(array_agg(l.node_name ORDER BY l.node_name)
+                FILTER (WHERE l.expires_us > :now), '{}') AS holders
+  FROM fleet_swarm s LEFT JOIN fleet_lease l ON l.infohash = s.infohash
+ GROUP BY s.infohash ORDER BY s.added_us, s.infohash
+""")
+
+
+def fleet_status(conn: sa.Connection) -> FleetStatus:
+    """Read the fleet's nodes and swarm coverage in one transaction (PostgreSQL)."""
+    now = db_now_us(conn)
+    nodes = [
+        NodeStatus(
+            r.name,
+            r.fingerprint,
+            r.source_ip,
+            int(r.capacity),
+            (now - int(r.heartbeat_us)) / 1e6,
+            r.stopped_us is not None,
+            int(r.leases),
+            None if r.last_batch is None else (now - int(r.last_batch)) / 1e6,
+        )
+        for r in conn.execute(_NODES, {"now": now})
+    ]
+    swarms = [
+        SwarmCoverage(r.infohash, r.name, r.work, int(r.vantages), tuple(r.holders))
+        for r in conn.execute(_SWARMS, {"now": now})
+    ]
+    return FleetStatus(now, nodes, swarms)

@@ -1,0 +1,99 @@
+"""``swarmscope fleet`` and ``swarmscope node`` in-process: PostgreSQL only, registering swarms, status."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from alembic import command
+from typer.testing import CliRunner
+
+import swarmscope.cli.fleet
+import swarmscope.cli.node  # noqa: F401  (registers the command)
+from swarmscope.cli.app import app
+from swarmscope.store.database import alembic_config, open_store
+from swarmscope.testbed.content import TorrentContent, build_content
+
+runner = CliRunner()
+PG_URL = os.environ.get("SWARMSCOPE_TEST_PG_URL")
+needs_pg = pytest.mark.skipif(not PG_URL, reason="set SWARMSCOPE_TEST_PG_URL to test on PostgreSQL")
+
+
+def invoke(*args: str) -> tuple[int, str]:
+    result = runner.invoke(app, list(args))
+    return result.exit_code, result.output
+
+
+@pytest.fixture
+def content(tmp_path: Path) -> TorrentContent:
+    return build_content(
+        tmp_path / "c",
+        size=3 * 16384,
+        piece_length=16384,
+        seed=b"fleet",
+        announce=["http://127.0.0.1:1/announce"],
+    )
+
+
+@pytest.fixture
+def pg() -> Iterator[str]:
+    assert PG_URL is not None
+    yield PG_URL
+    with open_store(PG_URL) as store, store.engine.begin() as conn:
+        command.downgrade(alembic_config(conn), "base")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["fleet", "status"],
+        ["fleet", "remove", "aa" * 20],
+        ["node", "--name", "n1"],
+    ],
+)
+def test_the_fleet_refuses_sqlite_in_one_line_and_creates_nothing(tmp_path: Path, args: list[str]) -> None:
+    db = tmp_path / "x.db"
+    code, out = invoke(*args, "--db", str(db))
+    assert code == 1
+    assert out.count("\n") == 1 and "the fleet needs PostgreSQL" in out, out
+    assert not db.exists()
+
+
+def test_fleet_add_refuses_sqlite_and_a_bad_torrent_first(tmp_path: Path, content: TorrentContent) -> None:
+    code, out = invoke("fleet", "add", str(content.torrent_path), "--db", str(tmp_path / "x.db"))
+    assert (code, out.count("\n")) == (1, 1) and "needs PostgreSQL" in out
+    (tmp_path / "bad.torrent").write_bytes(b"not bencode")
+    code, out = invoke("fleet", "add", str(tmp_path / "bad.torrent"), "--db", "postgresql+psycopg://x@/y")
+    assert (code, out.count("\n")) == (1, 1) and "invalid torrent" in out, out
+
+
+@needs_pg
+def test_add_status_remove(pg: str, content: TorrentContent) -> None:
+    magnet = "magnet:?xt=urn:btih:" + "ab" * 20 + "&dn=film"
+    code, out = invoke(
+        "fleet", "add", str(content.torrent_path), magnet, "--db", pg, "--work", "Film", "--vantages", "3"
+    )
+    assert code == 0, out
+    assert out.splitlines() == [
+        f"added {content.infohash_hex} {content.name} (3 vantages)",
+        f"added {'ab' * 20} film (3 vantages)",
+    ]
+    code, out = invoke("fleet", "add", magnet, "--db", pg, "--vantages", "1")
+    assert (code, out.strip()) == (0, f"updated {'ab' * 20} film (1 vantages)")
+    code, out = invoke("fleet", "status", "--db", pg)
+    assert code == 0, out
+    assert "nodes: 0" in out and "swarms: 2, under-covered: 2" in out
+    assert f"{'ab' * 20} film 0/1 [-] UNDER-COVERED" in out
+    code, out = invoke("fleet", "remove", "ab" * 20, "cd" * 20, "--db", pg)
+    assert code == 1 and f"removed {'ab' * 20}" in out and f"not registered: {'cd' * 20}" in out
+    code, out = invoke("fleet", "status", "--db", pg)
+    assert "swarms: 1, under-covered: 1" in out
+
+
+def test_a_bad_vantages_value_is_one_line(tmp_path: Path, content: TorrentContent) -> None:
+    code, out = invoke(
+        "fleet", "add", str(content.torrent_path), "--db", "postgresql://x@/y", "--vantages", "0"
+    )
+    assert code == 1 and out.count("\n") == 1 and "--vantages" in out, out

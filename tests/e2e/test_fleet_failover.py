@@ -1,0 +1,236 @@
+"""A fleet on the real PostgreSQL: three ``swarmscope node`` processes, two real libtorrent swarms.
+
+Private network namespace, loopback only: nodes on 127.0.3.1-3, the testbed swarms on their own 127.x
+addresses, a scratch PostgreSQL of the module's own on a Unix socket. Every process is stopped by its PID;
+every wait is bounded.
+
+1. Both swarms, two vantages each, are covered by two distinct nodes.
+2. ``kill -9`` of a node holding leases: its swarms are leased again by the others within the lease time
+   (plus one renewal round), its committed evidence is all still there and its chain verifies; peers go on
+   being verified from the new holders; restarted under the same name it rejoins.
+3. ``SIGSTOP`` of a node past its lease, then ``SIGCONT``: another node takes its swarms over; the paused
+   node seals nothing more for them (fencing), says so, drops them and goes on heartbeating.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+pytest.importorskip("libtorrent")
+
+from swarmscope.store.database import open_store
+from swarmscope.store.fleet.handle import Fleet
+from swarmscope.store.fleet.status import FleetStatus
+from swarmscope.store.ledger.verify import verify_ledger
+from swarmscope.testbed import Swarm, start_swarm
+from swarmscope.testbed.content import DEFAULT_PIECE_LENGTH, DEFAULT_SIZE
+from swarmscope.testbed.process import free_port, stop_process
+from tests import pg_server
+from tests.e2e.monitor_cli import CLI
+
+pytestmark = [pytest.mark.netns, pytest.mark.realclients]
+
+LEASE = 4.0  # seconds (the default is 30; short so the test is short)
+NODE_IPS = {"n1": "127.0.3.1", "n2": "127.0.3.2", "n3": "127.0.3.3"}
+
+
+@dataclass
+class Node:
+    """A running ``swarmscope node`` subprocess and its log file."""
+
+    name: str
+    proc: subprocess.Popen[bytes]
+    log: Path
+
+    def text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+def _start_node(url: str, name: str, work: Path) -> Node:
+    ip = NODE_IPS[name]
+    log = work / f"{name}.log"
+    command = [
+        *CLI, "node", "--db", url, "--name", name, "--bind", ip, "--listen-port", str(free_port(ip)),
+        "--capacity", "2", "--lease-seconds", str(LEASE), "--max-peers", "20",
+        "--node-key", str(work / f"{name}.pem"),
+    ]  # fmt: skip
+    with log.open("ab") as out:
+        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+    return Node(name, proc, log)
+
+
+def _wait(what: str, check: Callable[[], Any], timeout: float) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.25)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def _holders(status: FleetStatus) -> dict[str, set[str]]:
+    return {s.infohash: set(s.holders) for s in status.swarms}
+
+
+def _verified_since(fleet: Fleet, infohash: str, node: str, batch_after: int) -> int:
+    """Verified observations of ``infohash`` sealed by ``node`` in batches after ``batch_after``."""
+    query = sa.text("""
+        SELECT count(*) FROM observation o
+          JOIN ledger_entry e ON e.node_id = o.ledger_node AND e.idx = o.ledger_index
+          JOIN node_key k ON k.id = o.ledger_node JOIN fleet_node n ON n.fingerprint = k.fingerprint
+         WHERE o.infohash = :h AND n.name = :node AND o.tier = 'verified' AND e.batch_id > :after""")
+    with fleet.store.engine.connect() as conn:
+        return int(conn.execute(query, {"h": infohash, "node": node, "after": batch_after}).scalar_one())
+
+
+def _records_sealed_after(fleet: Fleet, infohash: str, node: str, batch_after: int) -> int:
+    query = sa.text("""
+        SELECT (SELECT count(*) FROM observation o JOIN ledger_entry e
+                  ON e.node_id = o.ledger_node AND e.idx = o.ledger_index
+                 WHERE o.infohash = :h AND o.ledger_node = k.id AND e.batch_id > :after)
+             + (SELECT count(*) FROM sighting s JOIN ledger_entry e
+                  ON e.node_id = s.ledger_node AND e.idx = s.ledger_index
+                 WHERE s.infohash = :h AND s.ledger_node = k.id AND e.batch_id > :after)
+          FROM node_key k JOIN fleet_node n ON n.fingerprint = k.fingerprint WHERE n.name = :node""")
+    with fleet.store.engine.connect() as conn:
+        return int(conn.execute(query, {"h": infohash, "node": node, "after": batch_after}).scalar_one())
+
+
+def _last_batch(fleet: Fleet) -> int:
+    with fleet.store.engine.connect() as conn:
+        return int(conn.execute(sa.text("SELECT coalesce(max(id), 0) FROM ledger_batch")).scalar_one())
+
+
+@pytest.fixture(scope="module")
+def swarms(netns: bool, tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Swarm]]:
+    base = tmp_path_factory.mktemp("fleet-swarms")
+    one = start_swarm(base / "a", with_aria2=False, size=DEFAULT_SIZE)
+    two = start_swarm(
+        base / "b", with_aria2=False, size=DEFAULT_SIZE - DEFAULT_PIECE_LENGTH
+    )  # another infohash
+    with one as first, two as second:
+        assert first.infohash_hex != second.infohash_hex
+        yield [first, second]
+
+
+@pytest.fixture
+def fleet_db() -> Iterator[str]:
+    if os.environ.get("SWARMSCOPE_TEST_PG", "1") == "0":
+        pytest.skip("SWARMSCOPE_TEST_PG=0: PostgreSQL tests are off")
+    server = pg_server.start()
+    if server is None:
+        pytest.skip("no PostgreSQL server binaries (Debian package postgresql)")
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+def test_failover_fencing_and_rejoin(swarms: list[Swarm], fleet_db: str, tmp_path: Path) -> None:
+    torrents = [str(s.torrent_path) for s in swarms]
+    added = subprocess.run(
+        [*CLI, "fleet", "add", *torrents, "--db", fleet_db, "--vantages", "2"],
+        capture_output=True,
+        timeout=120,
+    )
+    assert added.returncode == 0, added.stderr
+    nodes = {name: _start_node(fleet_db, name, tmp_path) for name in NODE_IPS}
+    store = open_store(fleet_db, create=False)
+    try:
+        _run_scenario(Fleet(store), nodes, swarms, fleet_db, tmp_path)
+    finally:
+        for node in nodes.values():
+            if node.proc.poll() is None:
+                os.kill(node.proc.pid, signal.SIGCONT)
+            stop_process(node.proc)  # type: ignore[arg-type]
+        store.close()
+    for node in nodes.values():
+        print(f"--- {node.name}\n{node.text()[-3000:]}")  # shown with -s, and on failure
+        assert "stopped:" in node.text() and "leases released" in node.text(), node.text()[-2000:]
+    with open_store(fleet_db, create=False) as final:
+        report = verify_ledger(final)
+        assert report.ok, report
+        assert all(n.leases == 0 and n.stopped for n in Fleet(final).status().nodes)
+
+
+def _covered(fleet: Fleet, without: str | None = None) -> dict[str, set[str]] | None:
+    holders = _holders(fleet.status())
+    good = all(len(h) == 2 and without not in h for h in holders.values())
+    return holders if good else None
+
+
+def _run_scenario(fleet: Fleet, nodes: dict[str, Node], swarms: list[Swarm], url: str, work: Path) -> None:
+    hashes = [s.infohash_hex for s in swarms]
+    assert len(set(hashes)) == 2
+    holders = _wait("every swarm covered by 2 nodes", lambda: _covered(fleet), 90)
+    assert set(holders) == set(hashes)
+    for h in hashes:  # both vantages verify the seeds of each swarm
+        for name in holders[h]:
+            _wait(f"{name} verifies {h}", lambda h=h, name=name: _verified_since(fleet, h, name, 0), 90)
+
+    shown = subprocess.run(
+        [*CLI, "fleet", "status", "--db", url], capture_output=True, text=True, timeout=120
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert "swarms: 2, under-covered: 0" in shown.stdout, shown.stdout
+    for name, ip in NODE_IPS.items():  # every node heartbeats and its writer seals (a lag in seconds)
+        line = next(row for row in shown.stdout.splitlines() if row.startswith(f"  {name} "))
+        assert ip in line and "heartbeat" in line and "writer lag -" not in line, line
+
+    victim = max(nodes, key=lambda n: sum(n in hs for hs in holders.values()))
+    lost = [h for h, hs in holders.items() if victim in hs]
+    sealed_before = _records_sealed_after(fleet, lost[0], victim, 0)
+    before_kill = _last_batch(fleet)
+    os.kill(nodes[victim].proc.pid, signal.SIGKILL)
+    nodes[victim].proc.wait(10)
+    killed_at = time.monotonic()
+    holders = _wait("the dead node's swarms leased again", lambda: _covered(fleet, without=victim), 4 * LEASE)
+    failover = time.monotonic() - killed_at
+    assert failover <= LEASE + LEASE / 3 + 3.0, failover  # lease time + one renewal round + polling slack
+    print(f"failover after kill -9: {failover:.1f} s (lease {LEASE} s)")
+    assert _records_sealed_after(fleet, lost[0], victim, 0) == sealed_before  # nothing committed was lost
+    for h in lost:
+        taker = next(iter(holders[h] - {victim}))
+        _wait(
+            f"{taker} verifies {h} after failover",
+            lambda h=h, t=taker: _verified_since(fleet, h, t, before_kill),
+            90,
+        )
+
+    nodes[victim] = _start_node(url, victim, work)  # restarted under its name, with its key
+    _wait("the restarted node heartbeats", lambda: _fresh(fleet, victim), 60)
+    _pause_past_lease(fleet, nodes, hashes)
+
+
+def _fresh(fleet: Fleet, name: str) -> bool:
+    return any(n.name == name and not n.stopped and n.heartbeat_age < LEASE for n in fleet.status().nodes)
+
+
+def _pause_past_lease(fleet: Fleet, nodes: dict[str, Node], hashes: list[str]) -> None:
+    holders = _holders(fleet.status())
+    paused = next(name for name in sorted(nodes) if any(name in hs for hs in holders.values()))
+    theirs = [h for h in hashes if paused in holders[h]]
+    os.kill(nodes[paused].proc.pid, signal.SIGSTOP)
+    try:
+        _wait("the paused node's swarms taken over", lambda: _covered(fleet, without=paused), 4 * LEASE)
+        taken_over = _last_batch(fleet)
+    finally:
+        os.kill(nodes[paused].proc.pid, signal.SIGCONT)
+    for h in theirs:
+        _wait(f"{paused} drops {h}", lambda h=h: f"dropped {h}" in nodes[paused].text(), 30)
+    time.sleep(2 * LEASE / 3)
+    assert nodes[paused].proc.poll() is None, nodes[paused].text()[-2000:]  # it goes on
+    assert _wait("the resumed node heartbeats", lambda: _fresh(fleet, paused), 30)
+    for h in theirs:  # fencing: not one record of a swarm it lost was sealed after the takeover
+        assert _records_sealed_after(fleet, h, paused, taken_over) == 0

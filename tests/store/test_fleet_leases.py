@@ -1,0 +1,211 @@
+"""Fleet leases and fencing on the real PostgreSQL (``SWARMSCOPE_TEST_PG_URL``, started by tests/conftest.py).
+
+Concurrent takers on separate connections, takeovers that grow the token, the vantages limit enforced by
+the database, and fenced batches: a node whose lease expired or was taken over cannot seal evidence for
+that swarm (nothing of its batch is written).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from alembic import command
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from swarmscope.evidence.records import ClockSample
+from swarmscope.evidence.seal import key_fingerprint, public_key_raw
+from swarmscope.store.database import Store, StoreError, alembic_config, open_store
+from swarmscope.store.fleet.fencing import FencedStore, FencingRefused
+from swarmscope.store.fleet.handle import Fleet
+from swarmscope.store.fleet.registry import FleetError, FleetSwarm, NodeStart
+from tests.store.factories import SWARM_A, SWARM_B, T0, add_swarms, observation, sighting
+
+PG_URL = os.environ.get("SWARMSCOPE_TEST_PG_URL")
+pytestmark = pytest.mark.skipif(not PG_URL, reason="set SWARMSCOPE_TEST_PG_URL to test on PostgreSQL")
+SWARMS = [f"{i:02x}" * 20 for i in range(1, 7)]
+
+
+@pytest.fixture
+def stores() -> Iterator[list[Store]]:
+    """Three node stores (three keys) on one freshly migrated PostgreSQL database."""
+    assert PG_URL is not None
+    opened = [open_store(PG_URL, node_key=Ed25519PrivateKey.generate(), now_us=T0) for _ in range(3)]
+    try:
+        add_swarms(opened[0])
+        yield opened
+    finally:
+        with opened[0].engine.begin() as conn:
+            command.downgrade(alembic_config(conn), "base")
+        for store in opened:
+            store.close()
+
+
+def _start(fleet: Fleet, store: Store, name: str, ip: str | None = None, capacity: int = 4) -> None:
+    assert store.node is not None
+    fleet.start_node(NodeStart(name, store.node.fingerprint, ip, 0, capacity))
+
+
+def _register(fleet: Fleet, hashes: list[str], vantages: int = 2) -> None:
+    for infohash in hashes:
+        fleet.add_swarm(FleetSwarm(infohash, infohash[:8], b"d4:infod", None, "film", vantages))
+
+
+def _lease_rows(store: Store) -> list[sa.Row[tuple[str, str, int]]]:
+    with store.engine.connect() as conn:
+        query = "SELECT infohash, node_name, token FROM fleet_lease ORDER BY infohash, node_name"
+        return list(conn.execute(sa.text(query)).all())
+
+
+def test_concurrent_takers_cover_every_swarm_by_its_vantages(stores: list[Store]) -> None:
+    fleets = [Fleet(s) for s in stores]
+    _register(fleets[0], SWARMS)
+    for i, (fleet, store) in enumerate(zip(fleets, stores, strict=True)):
+        _start(fleet, store, f"n{i}", f"127.0.0.{10 + i}", capacity=5)
+    barrier = threading.Barrier(3)
+    taken: dict[str, list[str]] = {}
+
+    def take(i: int) -> None:
+        barrier.wait()
+        got: list[str] = []
+        for _ in range(6):  # several rounds, as a node's lease loop does
+            got += [
+                lease.infohash for lease in fleets[i].take(f"n{i}", 5 - len(got), 30, f"127.0.0.{10 + i}")
+            ]
+            time.sleep(0.01)
+        taken[f"n{i}"] = got
+
+    threads = [threading.Thread(target=take, args=(i,)) for i in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    rows = _lease_rows(stores[0])
+    per_swarm = {h: [r.node_name for r in rows if r.infohash == h] for h in SWARMS}
+    # 12 slots for 3 x 5 capacity: with that slack the least-covered-first greedy covers every swarm
+    assert all(len(set(holders)) == 2 for holders in per_swarm.values()), per_swarm
+    assert sum(len(v) for v in taken.values()) == 12 and max(len(v) for v in taken.values()) <= 5
+    assert len({r.token for r in rows}) == len(rows)
+    assert all(s.holders and not s.under_covered for s in fleets[0].status().swarms)
+
+
+def test_takeover_grows_the_token_and_the_old_holder_loses_it(stores: list[Store]) -> None:
+    fleet = Fleet(stores[0])
+    _register(fleet, [SWARM_A], vantages=1)
+    _start(fleet, stores[0], "a")
+    _start(fleet, stores[1], "b")
+    (first,) = fleet.take("a", 1, 0.2, None)
+    assert fleet.take("b", 1, 30, None) == []  # one vantage, held and live
+    time.sleep(0.3)
+    (second,) = fleet.take("b", 1, 30, None)
+    assert second.infohash == SWARM_A and second.token > first.token
+    assert fleet.renew("a", [first.token], 30) == []  # lost: a's renewal finds nothing
+    assert [r.node_name for r in _lease_rows(stores[0])] == ["b"]
+
+
+def test_the_database_refuses_more_leases_than_vantages(stores: list[Store]) -> None:
+    fleet = Fleet(stores[0])
+    _register(fleet, [SWARM_A], vantages=1)
+    for name, store in zip("abc", stores, strict=True):
+        _start(fleet, store, name)
+    fleet.take("a", 1, 30, None)
+    insert = (
+        "INSERT INTO fleet_lease (infohash, node_name, token, taken_us, expires_us)"
+        " VALUES (:h, 'b', nextval('fleet_lease_token'), 0, swarmscope_now_us() + 30000000)"
+    )
+    refused = pytest.raises(sa.exc.DBAPIError, match="already has 1 of 1 wanted leases")
+    with refused, stores[0].engine.begin() as conn:
+        conn.execute(sa.text(insert), {"h": SWARM_A})
+
+
+def test_nodes_on_one_source_address_are_not_two_vantages(stores: list[Store]) -> None:
+    fleet = Fleet(stores[0])
+    _register(fleet, [SWARM_A], vantages=2)
+    _start(fleet, stores[0], "a", "127.0.0.10")
+    _start(fleet, stores[1], "b", "127.0.0.10")
+    assert len(fleet.take("a", 1, 30, "127.0.0.10")) == 1
+    assert fleet.take("b", 1, 30, "127.0.0.10") == []
+
+
+def _batches(store: Store) -> int:
+    with store.engine.connect() as conn:
+        return int(conn.execute(sa.text("SELECT count(*) FROM ledger_batch")).scalar_one())
+
+
+def test_a_late_write_of_a_taken_over_swarm_is_refused_whole(stores: list[Store]) -> None:
+    fleet = Fleet(stores[0])
+    _register(fleet, [SWARM_A, SWARM_B], vantages=1)
+    _start(fleet, stores[0], "a")
+    _start(fleet, stores[1], "b")
+    held_a = {lease.infohash: lease.token for lease in fleet.take("a", 2, 0.3, None)}
+    fenced_a = FencedStore(stores[0], lambda: held_a)
+    run_a = stores[0].start_run({}, "0.1.0", T0)
+    fenced_a.commit_evidence(run_a, records=[observation(), sighting()], sealed_at_us=T0)  # held: sealed
+    before = _batches(stores[0])
+    time.sleep(0.4)  # a "pauses" past its lease; b takes SWARM_A over, SWARM_B stays expired
+    assert [lease.infohash for lease in fleet.take("b", 1, 30, None)] == [SWARM_A]
+    with pytest.raises(FencingRefused) as refused:
+        fenced_a.commit_evidence(run_a, records=[observation(ip="127.0.0.9")], sealed_at_us=T0 + 1)
+    assert refused.value.swarms == {SWARM_A}
+    assert str(refused.value).endswith(
+        f"lease token {held_a[SWARM_A]} of swarm {SWARM_A} is not held by this node"
+    )
+    with pytest.raises(FencingRefused) as expired:  # nobody took SWARM_B, but the lease expired
+        fenced_a.commit_evidence(run_a, records=[observation(infohash=SWARM_B)], sealed_at_us=T0 + 2)
+    assert expired.value.swarms == {SWARM_B}
+    assert _batches(stores[0]) == before  # nothing of the refused batches was written
+    (lease_b,) = fleet.renew("b", [r.token for r in _lease_rows(stores[0]) if r.node_name == "b"], 30)
+    held_b = {SWARM_A: lease_b.token}
+    run_b = stores[1].start_run({}, "0.1.0", T0)
+    FencedStore(stores[1], lambda: held_b).commit_evidence(
+        run_b, records=[observation()], sealed_at_us=T0 + 3
+    )
+    assert _batches(stores[0]) == before + 1
+
+
+def test_a_record_of_a_swarm_without_lease_is_refused_before_the_database(stores: list[Store]) -> None:
+    run = stores[0].start_run({}, "0.1.0", T0)
+    with pytest.raises(FencingRefused, match="holds no lease") as refused:
+        FencedStore(stores[0], dict).commit_evidence(run, records=[sighting()], sealed_at_us=T0)
+    assert refused.value.swarms == {SWARM_A}
+
+
+def test_a_name_keeps_its_key_and_a_restart_drops_old_leases(stores: list[Store]) -> None:
+    fleet = Fleet(stores[0])
+    _register(fleet, [SWARM_A])
+    _start(fleet, stores[0], "a")
+    fleet.take("a", 1, 30, None)
+    with pytest.raises(FleetError, match="registered with key"):
+        _start(fleet, stores[1], "a")
+    assert stores[0].node is not None
+    assert fleet.start_node(NodeStart("a", stores[0].node.fingerprint, None, 0, 4)) == 1
+    assert _lease_rows(stores[0]) == []
+
+
+def test_the_fleet_refuses_sqlite(tmp_path: Path) -> None:
+    key = Ed25519PrivateKey.generate()
+    store = open_store(str(tmp_path / "x.db"), node_key=key, now_us=T0)
+    with store, pytest.raises(FleetError, match="needs PostgreSQL"):
+        Fleet(store)
+    assert key_fingerprint(public_key_raw(key))
+
+
+def test_a_fleet_node_cannot_write_around_its_leases(stores: list[Store]) -> None:
+    fleet = Fleet(stores[0])
+    _register(fleet, [SWARM_A], vantages=1)
+    _start(fleet, stores[0], "a")
+    fleet.take("a", 1, 30, None)
+    run = stores[0].start_run({}, "0.1.0", T0)
+    before = _batches(stores[0])
+    with pytest.raises(StoreError, match="names no lease of swarm " + SWARM_A):
+        stores[0].commit_evidence(run, records=[observation()], sealed_at_us=T0)  # the plain store: no fence
+    assert _batches(stores[0]) == before
+    stores[0].commit_evidence(run, records=[ClockSample("127.0.0.1:123", T0, 5)], sealed_at_us=T0)  # no swarm
+    other = stores[2].start_run({}, "0.1.0", T0)  # a key that is no fleet node: a plain monitor, unfenced
+    stores[2].commit_evidence(other, records=[observation()], sealed_at_us=T0)
+    assert _batches(stores[0]) == before + 2
