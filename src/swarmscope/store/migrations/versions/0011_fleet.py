@@ -1,7 +1,7 @@
 """The fleet: nodes, registered swarms, leases with fencing tokens, the fences of evidence batches.
 
 Revision ID: 0011
-Revises: 0007
+Revises: 0009
 Create Date: 2026-12-06
 
 New tables ``fleet_node``, ``fleet_swarm``, ``fleet_lease``, ``lease_fence`` (on every database, so one
