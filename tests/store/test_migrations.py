@@ -79,7 +79,7 @@ def test_fresh_file_migrates_to_head(db_path: Path) -> None:
     try:
         assert _tables(store.engine) == EXPECTED_TABLES
         with store.engine.connect() as conn:
-            assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "0009"
+            assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "0012"
         assert _triggers(store.engine) == ALL_TRIGGERS
     finally:
         store.close()

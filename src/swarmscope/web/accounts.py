@@ -76,12 +76,20 @@ def set_password(store: Store, name: str, password: str, now_us: int) -> None:
 
 def issue_token(store: Store, name: str, now_us: int) -> str:
     """A new API token for an active user, returned once (the store keeps its SHA-256)."""
+    return new_token(store, name, now_us)[1]
+
+
+def new_token(store: Store, name: str, now_us: int) -> tuple[int, str]:
+    """A new API token for an active user: (its id, to list or revoke it; the secret, shown once).
+
+    Raises:
+        InputError: no such user, or the user is disabled.
+    """
     user = user_store.get_user(store, name)
     if user.disabled_us is not None:
         raise InputError(f"user {name!r} is disabled")
     token = new_secret()
-    user_store.add_token(store, user.id, secret_sha256(token), now_us)
-    return token
+    return user_store.add_token(store, user.id, secret_sha256(token), now_us), token
 
 
 def _throttled(store: Store, name: str, address: str, now_us: int) -> str | None:
