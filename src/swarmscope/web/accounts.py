@@ -16,7 +16,14 @@ from swarmscope.store.access import sessions as session_store
 from swarmscope.store.access import users as user_store
 from swarmscope.store.database import Store
 from swarmscope.web import settings as limits
-from swarmscope.web.passwords import MIN_PASSWORD, check_password, hash_password, new_secret, secret_sha256
+from swarmscope.web.passwords import (
+    MIN_PASSWORD,
+    check_password,
+    hash_password,
+    new_password,
+    new_secret,
+    secret_sha256,
+)
 from swarmscope.web.roles import Role
 
 
@@ -72,6 +79,24 @@ def set_password(store: Store, name: str, password: str, now_us: int) -> None:
     """Replace a user's password (its sessions end). Raises InputError: unknown user, short password."""
     user_store.get_user(store, name)
     user_store.set_password_hash(store, name, hash_password(check_password_text(password)), now_us)
+
+
+def one_time_admin(store: Store, name: str, now_us: int) -> str:
+    """Give the admin ``name`` (created, unbound to any client, when absent) a new generated password and
+    return it, to be shown once: only its Argon2id hash is stored, and a reset ends the user's sessions.
+
+    Raises:
+        InputError: ``name`` exists but is not an active admin (it is left alone).
+    """
+    password = new_password()
+    found = user_store.find_user(store, name)
+    if found is None:
+        add_user(store, name, Role.ADMIN.label, None, password, now_us)
+    elif found.role != Role.ADMIN.label or found.disabled_us is not None:
+        raise InputError(f"user {name!r} exists but is not an active admin; it is left unchanged")
+    else:
+        set_password(store, name, password, now_us)
+    return password
 
 
 def issue_token(store: Store, name: str, now_us: int) -> str:
