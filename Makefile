@@ -6,7 +6,7 @@ STAMP   := $(VENV)/.installed
 APT_PKGS := opentracker aria2 iproute2 util-linux chrony openssl poppler-utils libpango-1.0-0 libpangoft2-1.0-0 \
             fonts-dejavu-core postgresql chromium
 
-.PHONY: demo test check sysdeps venv bench soak fuzz golden clean
+.PHONY: demo demo-serve test check sysdeps venv bench soak fuzz golden clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -27,6 +27,10 @@ sysdeps:
 
 demo: sysdeps $(STAMP)
 	$(BIN)/swarmscope demo
+
+# The demo, then the web console on its database (URL and a one-time admin password printed; Ctrl-C stops it).
+demo-serve: sysdeps $(STAMP)
+	$(BIN)/swarmscope demo --serve
 
 check: $(STAMP)
 	$(BIN)/ruff check src tests bench

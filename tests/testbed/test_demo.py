@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.monitor_cli import CLI, report_rows
+from tests.web.demo_console import PASSWORD_LINE, URL_LINE, Lines, free_port, log_in, stop
 
 pytestmark = [pytest.mark.netns, pytest.mark.realclients]
 
@@ -51,6 +53,30 @@ def test_demo_without_opentracker_or_aria2_uses_the_builtin_tracker(netns: bool,
     assert "apt-get install -y opentracker" in proc.stdout and "built-in minimal HTTP tracker" in proc.stdout
     assert "aria2c not installed" in proc.stdout
     assert "verified" in {row["tier"] for row in report_rows(db, timeout=60)}
+
+
+def test_demo_serve_keeps_the_console_running_on_the_demos_database(netns: bool, tmp_path: Path) -> None:
+    pytest.importorskip("libtorrent")
+    db = tmp_path / "demo.db"
+    command = [*CLI, "demo", "--serve", "--port", str(free_port()), "--duration", "8", "--db", str(db)]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "COLUMNS": "200"})  # fmt: skip
+    try:
+        lines = Lines(proc.stdout)  # type: ignore[arg-type]
+        infohash = lines.wait_for(re.compile(r"infohash ([0-9a-f]{40})"), 120).group(1)
+        url = lines.wait_for(URL_LINE, 240).group(1)
+        name, password = lines.wait_for(PASSWORD_LINE, 10).groups()
+        client = log_in(url, name, password)
+        works, page = client.get("/api/works").json(), client.get("/works").text
+        client.close()
+    finally:
+        status = stop(proc)  # SIGTERM, by PID
+    assert "VERIFIED: every check holds" in "".join(lines.seen)  # the demo ran to its end first
+    assert [t["infohash"] for w in works for t in w["torrents"]] == [infohash]  # the demo's swarm
+    assert infohash in page
+    assert status == 0 and "the web console stopped" in lines.drain(10)
+    stored = b"".join(p.read_bytes() for p in tmp_path.glob("demo.db*") if p.is_file())
+    assert password.encode() not in stored  # only its Argon2id hash
 
 
 def test_demo_names_the_missing_libtorrent() -> None:

@@ -13,6 +13,7 @@ import pytest
 from alembic import command
 
 from swarmscope.cases.directory import add_work
+from swarmscope.store.access import tokens as token_store
 from swarmscope.store.database import Store, alembic_config, open_store
 from swarmscope.web import accounts
 from swarmscope.web.app import create_app
@@ -59,3 +60,22 @@ async def test_console_on_postgresql(pg_store: Store) -> None:
     finally:
         await root.aclose()
         await acme.aclose()
+
+
+async def test_revoking_one_api_token_on_postgresql(pg_store: Store) -> None:
+    quick_user(pg_store, "bot", Role.ANALYST, None)
+    (first_id, first), (_second_id, second) = (accounts.new_token(pg_store, "bot", NOW) for _ in range(2))
+    app = create_app(WebSettings(db=str(PG_URL)), store=pg_store)
+    client = asgi_client(app)
+    try:
+        for token in (first, second):
+            answer = await client.get("/api/me", headers={"Authorization": f"Bearer {token}"})
+            assert answer.status_code == 200
+        token_store.revoke_token(pg_store, "bot", first_id, now_us())
+        assert (await client.get("/api/me", headers={"Authorization": f"Bearer {first}"})).status_code == 401
+        assert (await client.get("/api/me", headers={"Authorization": f"Bearer {second}"})).status_code == 200
+        rows = {row.id: row for row in token_store.list_tokens(pg_store, "bot")}
+        assert rows[first_id].revoked_us is not None and rows[first_id].last_used_us is not None
+        assert all(row.last_used_us is not None for row in rows.values())
+    finally:
+        await client.aclose()

@@ -37,14 +37,17 @@ def test_users_add_with_client_and_token_and_disable(web_db: Path, password_file
     code, out = invoke("users", "add", "carol", "--role", "counsel", "--client", ACME,
                        "--password-file", str(password_file), "--db", db)  # fmt: skip
     assert (code, out.strip()) == (0, f"user carol: counsel, client {ACME}")
-    code, token = invoke("users", "token", "carol", "--db", db)
-    assert code == 0 and len(token.strip()) >= 43
+    result = runner.invoke(app, ["users", "token", "carol", "--db", db])
+    token = result.stdout  # the token alone; its id goes to standard error
+    assert result.exit_code == 0 and len(token.strip()) >= 43 and "\n" not in token.strip()
+    with open_store(db, create=False) as store:
+        assert user_store.user_by_token(store, secret_sha256(token.strip())) is not None
     assert invoke("users", "disable", "carol", "--db", db)[0] == 0
     with open_store(db, create=False) as store:
         user = user_store.get_user(store, "carol")
         assert user.disabled_us is not None and user.client == ACME
         assert user.password_hash is not None and user.password_hash.startswith("$argon2id$")
-        assert user_store.user_by_token(store, token.strip()) is None
+        assert user_store.user_by_token(store, secret_sha256(token.strip())) is None
 
 
 def test_users_add_prompts_twice_for_the_password(web_db: Path) -> None:

@@ -3,6 +3,12 @@
 Offline and self-contained: real libtorrent peers, aria2 and opentracker on private 127.x addresses
 (``swarmscope.testbed``). As root the demo first moves itself into a private network namespace, so
 nothing it or the clients send can leave the machine; otherwise it runs on the host's loopback.
+
+``--serve`` then keeps the web console running on the demo's database (:mod:`swarmscope.cli.demo_console`).
+The newcomer's browser is in the network namespace the command was started in, not in the demo's: so the
+console's listening socket on 127.0.0.1 is taken first, before the demo enters its namespace (a socket
+stays in the namespace it was made in; network_namespaces(7)), and is served once the demo is over.
+A port another program holds is refused then, before the demo runs.
 """
 
 from __future__ import annotations
@@ -10,6 +16,7 @@ from __future__ import annotations
 import importlib
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +25,14 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from swarmscope.cli import numeric as num
 from swarmscope.cli.app import app
+from swarmscope.cli.demo_console import CONSOLE_HOST, demo_console
 from swarmscope.cli.evidence_options import EvidenceOptions
 from swarmscope.cli.numeric import DEMO_SECONDS, number_option
 from swarmscope.errors import SwarmscopeError
 from swarmscope.netns import enter_private_netns, in_private_netns
+from swarmscope.web.server import console_socket
 
 MONITOR_IP = "127.0.0.1"
 LIBTORRENT_MISSING = "libtorrent is not installed: pip install 'swarmscope[demo]' (or pip install libtorrent)"
@@ -76,8 +86,17 @@ def _truth_table(swarm: Any) -> Table:
     return table
 
 
-def run_demo(duration: float, db: str | None, workdir: str | None, console: Console) -> str:
-    """Start the scenario, monitor it, print the report, export a bundle and verify it; return the db path.
+@dataclass(frozen=True, slots=True)
+class DemoRun:
+    """What a finished demo leaves: its database (SQLite path), the swarm's infohash (hex) and name."""
+
+    db: str
+    infohash: str
+    name: str
+
+
+def run_demo(duration: float, db: str | None, workdir: str | None, console: Console) -> DemoRun:
+    """Start the scenario, monitor it, print the report, export a bundle and verify it.
 
     The monitor gets the scenario's good content as its reference copy, so peers are verified by a single
     16 KiB block proof (README "Blocks proving distribution"); the bundle is checked by ``swarmscope
@@ -113,6 +132,7 @@ def run_demo(duration: float, db: str | None, workdir: str | None, console: Cons
         stats = swarm.peer_stats()
         received = swarm.payload_received_from(MONITOR_IP, stats)
         served = swarm.payload_sent_to(MONITOR_IP, stats)
+        run = DemoRun(db_path, swarm.infohash_hex, swarm.content.name)
     print_report(db_path, "table")
     console.print(
         f"the libtorrent peers' own counters: they sent the monitor {served:,} payload bytes "
@@ -122,7 +142,7 @@ def run_demo(duration: float, db: str | None, workdir: str | None, console: Cons
         f"evidence kept in {db_path}; `swarmscope report --db {db_path} --format json` shows it again"
     )
     _bundle(db_path, console)
-    return db_path
+    return run
 
 
 def _bundle(db_path: str, console: Console) -> None:
@@ -144,14 +164,41 @@ def demo(
     duration: float = number_option("--duration", DEMO_SECONDS, "seconds the monitor runs", default=30.0),
     db: str = typer.Option(None, "--db", help="evidence database (default: a new temporary directory)"),
     workdir: str = typer.Option(None, "--workdir", help="parent directory for the scenario's files"),
+    serve: bool = typer.Option(
+        False, "--serve", help="then keep the web console running on the demo's database (Ctrl-C stops it)"
+    ),
+    port: int = number_option(
+        "--port", num.PORT, "the console's port on 127.0.0.1 (with --serve)", default=8080
+    ),
 ) -> None:
     """Run a real swarm on loopback (libtorrent, aria2, opentracker), monitor it, print the evidence."""
     console = Console()
     if not console.is_terminal:  # piped or logged: keep the tables' rows on one line
         console = Console(width=max(console.width, 150))
+    try:  # the console's socket first, in the namespace we were started in (where the browser is)
+        sock = console_socket(CONSOLE_HOST, port) if serve else None
+    except SwarmscopeError as exc:
+        console.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
+        raise typer.Exit(1) from None
     _isolate(console)  # first: before libtorrent (or anything else) starts a thread
     try:
-        run_demo(duration, db, workdir, console)
+        run = _run_or_exit(duration, db, workdir, console)
+    except BaseException:  # typer.Exit, KeyboardInterrupt: the console will not be served
+        if sock is not None:
+            sock.close()
+        raise
+    if sock is not None:
+        try:
+            demo_console(run, sock, console)
+        except SwarmscopeError as exc:
+            console.print(f"[red]error:[/] the console could not start: {escape(str(exc))}", soft_wrap=True)
+            raise typer.Exit(1) from None
+
+
+def _run_or_exit(duration: float, db: str | None, workdir: str | None, console: Console) -> DemoRun:
+    """:func:`run_demo`, its errors as one line and exit status 2 (a missing prerequisite) or 1."""
+    try:
+        return run_demo(duration, db, workdir, console)
     except DemoError as exc:
         console.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
         raise typer.Exit(2) from None

@@ -1,10 +1,12 @@
-"""``swarmscope users add | passwd | token | disable | list``: the web console's accounts.
+"""``swarmscope users add | passwd | token | tokens | disable | list``: the web console's accounts.
 
 Roles: viewer < analyst < counsel < admin (:mod:`swarmscope.web.roles`). ``--client`` binds a user to one
 rights holder (it then sees only that client's works, swarms, cases and letters). Passwords are read from
 ``--password-file`` (its first line) or prompted for twice, never taken on the command line (it would land
 in the shell history and the process list); they are stored as Argon2id hashes. ``users token`` prints a
-new API token once; only its SHA-256 is stored.
+new API token once; only its SHA-256 is stored. ``users tokens [NAME]`` lists tokens by id with their
+creation, last use (to the minute) and state; ``users token NAME --revoke ID`` revokes one at once
+(the user's other tokens and sessions go on; ``users disable`` revokes them all).
 
 Exit status: 0 on success, 1 for bad input (unknown role, unknown client or user, short password...), with
 one line and nothing stored.
@@ -17,10 +19,13 @@ from typing import Annotated
 
 import typer
 
+from swarmscope.cli import numeric as num
 from swarmscope.cli.app import app
+from swarmscope.cli.numeric import number_option
 from swarmscope.cli.options import DbOption, command_store, fail, now_us
-from swarmscope.cli.text import clean
+from swarmscope.cli.text import clean, iso
 from swarmscope.errors import InputError
+from swarmscope.store.access import tokens as token_store
 from swarmscope.store.access import users as user_store
 from swarmscope.store.database import DEFAULT_DB
 from swarmscope.web import accounts
@@ -93,11 +98,45 @@ def passwd(
 
 
 @users_app.command("token")
-def token(name: Annotated[str, typer.Argument(help="User name.")], db: DbOption = DEFAULT_DB) -> None:
-    """Print a new API token for scripts (shown once; send it as 'Authorization: Bearer TOKEN')."""
+def token(
+    name: Annotated[str, typer.Argument(help="User name.")],
+    revoke: Annotated[
+        int | None, number_option("--revoke", num.ROW_ID, "Revoke this token of the user instead (its id).")
+    ] = None,
+    db: DbOption = DEFAULT_DB,
+) -> None:
+    """Print a new API token for scripts (shown once; send it as 'Authorization: Bearer TOKEN').
+
+    Only the token goes to standard output (TOKEN=$(swarmscope users token bot) keeps it); its id goes to
+    standard error. With --revoke ID that token stops working at once; the user's others go on.
+    """
+    if revoke is not None:
+        with command_store(db) as store:
+            row = token_store.revoke_token(store, name, revoke, now_us())
+        typer.echo(f"token {row.id} of {clean(row.user)}: revoked {iso(row.revoked_us)}")
+        return
     with command_store(db) as store:
-        secret = accounts.issue_token(store, name, now_us())
+        token_id, secret = accounts.new_token(store, name, now_us())
     typer.echo(secret)
+    typer.echo(f"token {token_id} of {clean(name)} (revoke: users token NAME --revoke {token_id})", err=True)
+
+
+@users_app.command("tokens")
+def tokens(
+    name: Annotated[str | None, typer.Argument(help="Only this user's tokens.")] = None,
+    db: DbOption = DEFAULT_DB,
+) -> None:
+    """List API tokens: id, user, created, last used (to the minute), active or revoked (never the token)."""
+    with command_store(db) as store:
+        if name is not None:
+            user_store.get_user(store, name)
+        rows = token_store.list_tokens(store, name)
+    for row in rows:
+        state = "active" if row.revoked_us is None else f"revoked {iso(row.revoked_us)}"
+        used = "never used" if row.last_used_us is None else f"last used {iso(row.last_used_us)}"
+        typer.echo(f"{row.id}\t{clean(row.user)}\tcreated {iso(row.created_us)}\t{used}\t{state}")
+    if not rows:
+        typer.echo("no API tokens")
 
 
 @users_app.command("disable")

@@ -11,6 +11,7 @@ import socket
 
 LISTEN_BACKLOG = 100  # connections queued before accept (asyncio create_server's default)
 IPV6_MISSING = (errno.EAFNOSUPPORT, errno.EADDRNOTAVAIL, errno.EPROTONOSUPPORT)  # no IPv6 on this host
+Listener = socket.socket  # what listen_socket returns, for modules that hold one but may not make sockets
 
 
 def listen_socket(host: str, port: int, backlog: int = LISTEN_BACKLOG) -> socket.socket:

@@ -16,7 +16,14 @@ from swarmscope.store.access import sessions as session_store
 from swarmscope.store.access import users as user_store
 from swarmscope.store.database import Store
 from swarmscope.web import settings as limits
-from swarmscope.web.passwords import MIN_PASSWORD, check_password, hash_password, new_secret, secret_sha256
+from swarmscope.web.passwords import (
+    MIN_PASSWORD,
+    check_password,
+    hash_password,
+    new_password,
+    new_secret,
+    secret_sha256,
+)
 from swarmscope.web.roles import Role
 
 
@@ -74,14 +81,40 @@ def set_password(store: Store, name: str, password: str, now_us: int) -> None:
     user_store.set_password_hash(store, name, hash_password(check_password_text(password)), now_us)
 
 
+def one_time_admin(store: Store, name: str, now_us: int) -> str:
+    """Give the admin ``name`` (created, unbound to any client, when absent) a new generated password and
+    return it, to be shown once: only its Argon2id hash is stored, and a reset ends the user's sessions.
+
+    Raises:
+        InputError: ``name`` exists but is not an active admin (it is left alone).
+    """
+    password = new_password()
+    found = user_store.find_user(store, name)
+    if found is None:
+        add_user(store, name, Role.ADMIN.label, None, password, now_us)
+    elif found.role != Role.ADMIN.label or found.disabled_us is not None:
+        raise InputError(f"user {name!r} exists but is not an active admin; it is left unchanged")
+    else:
+        set_password(store, name, password, now_us)
+    return password
+
+
 def issue_token(store: Store, name: str, now_us: int) -> str:
     """A new API token for an active user, returned once (the store keeps its SHA-256)."""
+    return new_token(store, name, now_us)[1]
+
+
+def new_token(store: Store, name: str, now_us: int) -> tuple[int, str]:
+    """A new API token for an active user: (its id, to list or revoke it; the secret, shown once).
+
+    Raises:
+        InputError: no such user, or the user is disabled.
+    """
     user = user_store.get_user(store, name)
     if user.disabled_us is not None:
         raise InputError(f"user {name!r} is disabled")
     token = new_secret()
-    user_store.add_token(store, user.id, secret_sha256(token), now_us)
-    return token
+    return user_store.add_token(store, user.id, secret_sha256(token), now_us), token
 
 
 def _throttled(store: Store, name: str, address: str, now_us: int) -> str | None:

@@ -67,7 +67,7 @@ def _bearer(store: Store, header: str) -> Auth:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise NotAuthenticated()
-    found = user_store.user_by_token(store, secret_sha256(token.strip()))
+    found = user_store.user_by_token(store, secret_sha256(token.strip()), now_us())
     if found is None:
         raise NotAuthenticated()
     return Auth(web_user(found), None, None)

@@ -37,6 +37,11 @@ def new_secret() -> str:
     return secrets.token_urlsafe(32)
 
 
+def new_password() -> str:
+    """A generated password: 20 URL-safe characters, 120 random bits (to type in once, then change)."""
+    return secrets.token_urlsafe(15)
+
+
 def secret_sha256(secret: str) -> str:
     """The hex SHA-256 of a secret, as the store keeps it."""
     return hashlib.sha256(secret.encode()).hexdigest()

@@ -40,6 +40,7 @@ web_token = sa.Table(
     sa.Column("token_sha256", sa.Text, nullable=False, unique=True),
     sa.Column("created_us", sa.BigInteger, nullable=False),
     sa.Column("revoked_us", sa.BigInteger),
+    sa.Column("last_used_us", sa.BigInteger),  # to the minute (store/access/tokens.py); NULL: never used
 )
 
 web_session = sa.Table(

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from swarmscope.errors import InputError
+from swarmscope.store.access import tokens
 from swarmscope.store.access.schema import web_session, web_token, web_user
 from swarmscope.store.legal.schema import client
 
@@ -147,17 +148,21 @@ def _revoke_sessions(conn: sa.Connection, user_id: int, now_us: int) -> None:
     )
 
 
-def add_token(store: Store, user_id: int, token_sha256: str, now_us: int) -> None:
-    """Store an API token's SHA-256 (hex) for a user."""
+def add_token(store: Store, user_id: int, token_sha256: str, now_us: int) -> int:
+    """Store an API token's SHA-256 (hex) for a user; returns the token's id (to list or revoke it)."""
     with store._write() as conn:
         row = {"user_id": user_id, "token_sha256": token_sha256, "created_us": now_us}
-        conn.execute(sa.insert(web_token).values(row))
+        key = conn.execute(sa.insert(web_token).values(row)).inserted_primary_key
+    assert key is not None  # an INSERT of one row always has its primary key
+    return int(key[0])
 
 
-def user_by_token(store: Store, token_sha256: str) -> UserRow | None:
-    """The active user holding the unrevoked API token with this SHA-256 (hex), or None."""
+def user_by_token(store: Store, token_sha256: str, now_us: int | None = None) -> UserRow | None:
+    """The active user holding the unrevoked API token with this SHA-256 (hex), or None. With ``now_us``
+    (UTC µs) the token's use is recorded (:func:`swarmscope.store.access.tokens.record_use`)."""
     query = (
         _select()
+        .add_columns(web_token.c.id.label("token_id"), web_token.c.last_used_us.label("token_used_us"))
         .join(web_token, web_token.c.user_id == web_user.c.id)
         .where(
             web_token.c.token_sha256 == token_sha256,
@@ -167,4 +172,8 @@ def user_by_token(store: Store, token_sha256: str) -> UserRow | None:
     )
     with store.engine.connect() as conn:
         row = conn.execute(query).first()
-    return None if row is None else _user(row)
+    if row is None:
+        return None
+    if now_us is not None:
+        tokens.record_use(store, row.token_id, row.token_used_us, now_us)
+    return _user(row)

@@ -1,0 +1,77 @@
+"""API tokens of console users as the ``users tokens`` listing sees them: list, revoke, note their use.
+
+A token row keeps the SHA-256 of the secret only (see :mod:`swarmscope.store.access.schema`); its id (an
+integer) is what an operator names to revoke one token while the user's other tokens keep working.
+Creating a token and finding the user behind one are in :mod:`swarmscope.store.access.users`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from swarmscope.errors import InputError
+from swarmscope.store.access.schema import web_token, web_user
+
+if TYPE_CHECKING:
+    from swarmscope.store.database import Store
+
+# Last use is recorded to the minute: a script calling the API many times a second writes once a minute.
+USE_RESOLUTION_US = 60_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class TokenRow:
+    """One API token: ``user`` its user's name; ``created_us``, ``last_used_us`` (None: never used, else
+    to :data:`USE_RESOLUTION_US`) and ``revoked_us`` (None: active) in UTC µs."""
+
+    id: int
+    user: str
+    created_us: int
+    last_used_us: int | None
+    revoked_us: int | None
+
+
+def _select() -> sa.Select[Any]:
+    return sa.select(
+        web_token.c.id, web_user.c.name, web_token.c.created_us, web_token.c.last_used_us,
+        web_token.c.revoked_us,
+    ).join(web_user, web_user.c.id == web_token.c.user_id)  # fmt: skip
+
+
+def list_tokens(store: Store, user: str | None = None) -> list[TokenRow]:
+    """Every token (or ``user``'s), oldest first; revoked ones included."""
+    query = _select().order_by(web_token.c.id)
+    if user is not None:
+        query = query.where(web_user.c.name == user)
+    with store.engine.connect() as conn:
+        return [TokenRow(*row) for row in conn.execute(query)]
+
+
+def revoke_token(store: Store, user: str, token_id: int, now_us: int) -> TokenRow:
+    """Revoke ``user``'s token ``token_id`` at once; the user's other tokens and sessions are untouched.
+    Revoking a revoked token changes nothing. Returns the token's row after the change.
+
+    Raises:
+        InputError: ``user`` holds no token with that id (a mistyped id never revokes another's token).
+    """
+    query = _select().where(web_token.c.id == token_id, web_user.c.name == user)
+    with store._write() as conn:
+        row = conn.execute(query).first()
+        if row is None:
+            raise InputError(f"user {user!r} has no API token {token_id} (see 'users tokens {user}')")
+        if row.revoked_us is None:
+            conn.execute(sa.update(web_token).where(web_token.c.id == token_id).values(revoked_us=now_us))
+        found = conn.execute(query).one()
+    return TokenRow(*found)
+
+
+def record_use(store: Store, token_id: int, last_used_us: int | None, now_us: int) -> None:
+    """Note that token ``token_id`` was used at ``now_us``, unless its last use (``last_used_us``, as
+    read) is less than :data:`USE_RESOLUTION_US` ago."""
+    if last_used_us is not None and now_us - last_used_us < USE_RESOLUTION_US:
+        return
+    with store._write() as conn:
+        conn.execute(sa.update(web_token).where(web_token.c.id == token_id).values(last_used_us=now_us))

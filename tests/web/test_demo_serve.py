@@ -1,0 +1,82 @@
+"""``swarmscope demo --serve`` without the swarm: where the console listens, a taken port, the admin.
+
+The run with the real swarm is ``tests/testbed/test_demo.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from swarmscope.store.access import users as user_store
+from swarmscope.store.database import open_store
+from swarmscope.web import accounts
+from swarmscope.web.passwords import check_password
+from tests.web.conftest import NOW
+from tests.web.demo_console import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+CLI = [sys.executable, "-m", "swarmscope.cli"]
+
+
+@pytest.mark.netns
+def test_the_console_listens_where_the_command_started_not_in_the_demos_namespace(
+    netns: bool, tmp_path: Path
+) -> None:
+    if shutil.which("unshare") is None:
+        pytest.skip("no unshare(1) (util-linux)")
+    db = tmp_path / "demo.db"
+    proc = subprocess.run(
+        ["unshare", "--net", sys.executable, "-m", "tests.web.demo_ns_helper", str(db), str(free_port())],
+        capture_output=True, text=True, timeout=180, check=False, cwd=ROOT,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    seen = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert "entered a private network namespace" in seen["output"]
+    assert seen["demo_moved"]  # the demo ran in a namespace of its own, and yet we reached its console
+    assert [(w["title"], w["client"]) for w in seen["works"]] == [("demo-content.bin", "Demo Pictures")]
+    assert [t["infohash"] for t in seen["works"][0]["torrents"]] == ["ab" * 20]
+    assert seen["status"] == 0 and "the web console stopped" in seen["output"]  # SIGTERM: a clean stop
+
+
+def test_a_taken_port_is_refused_before_the_demo_runs(tmp_path: Path) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        started = time.monotonic()
+        proc = subprocess.run(
+            [*CLI, "demo", "--serve", "--port", str(port), "--db", str(tmp_path / "demo.db")],
+            capture_output=True, text=True, timeout=60, check=False, env={**os.environ, "COLUMNS": "200"},
+        )  # fmt: skip
+    assert proc.returncode == 1
+    assert proc.stdout.strip() == f"error: --port {port} on 127.0.0.1: cannot listen: Address already in use"
+    assert time.monotonic() - started < 30 and not (tmp_path / "demo.db").exists()
+
+
+def test_the_one_time_admin_password_is_new_each_time_and_only_hashed(tmp_path: Path) -> None:
+    with open_store(str(tmp_path / "demo.db")) as store:
+        first = accounts.one_time_admin(store, "demo-admin", NOW)
+        second = accounts.one_time_admin(store, "demo-admin", NOW + 1)
+        user = user_store.get_user(store, "demo-admin")
+    assert first != second and len(second) >= 20 and user.role == "admin" and user.client is None
+    assert user.password_hash is not None and user.password_hash.startswith("$argon2id$")
+    assert check_password(user.password_hash, second) and not check_password(user.password_hash, first)
+    assert second.encode() not in (tmp_path / "demo.db").read_bytes()
+
+
+def test_an_existing_user_of_that_name_that_is_not_an_active_admin_is_left_alone(tmp_path: Path) -> None:
+    with open_store(str(tmp_path / "demo.db")) as store:
+        accounts.add_user(store, "demo-admin", "viewer", None, "a long enough password", NOW)
+        with pytest.raises(accounts.InputError, match="exists but is not an active admin"):
+            accounts.one_time_admin(store, "demo-admin", NOW)
+        user = user_store.get_user(store, "demo-admin")
+    assert user.role == "viewer" and check_password(user.password_hash, "a long enough password")
