@@ -4,7 +4,7 @@ One command (``make bench``; root for ``unshare -n``; see bench/README.md "Hurt 
 
     python bench/hurtlocker.py [--M 50000] [--K 100] [--runs 1] [--tools c,libtorrent,monitor]
                                [--loop uvloop|asyncio] [--farm seed|mix] [--lt-window 60]
-                               [--profile] [--stages] [--keep-db]
+                               [--profile] [--stages] [--kill-after S] [--keep-db]
 
 builds the stub farm and the C ceiling (``bench/farm.py``), then per run, each tool in its own fresh private
 network namespace (loopback only) with a fresh farm pinned to CPU 1 and the client pinned to CPU 0:
@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -82,6 +83,8 @@ def one(cfg: dict[str, Any]) -> dict[str, Any]:
         env = dict(os.environ)
         if cfg["tool"] == "monitor" and cfg.get("malloc_top_pad"):
             env["MALLOC_TOP_PAD_"] = str(cfg["malloc_top_pad"])  # glibc reads it at process start
+        if cfg["tool"] == "monitor" and cfg.get("kill_after"):
+            return {**killed(farm.pinned(cmd, client_cpu), env, cfg["kill_after"]), "farm": stats}
         p = subprocess.run(
             farm.pinned(cmd, client_cpu), capture_output=True, text=True, timeout=NS_TIMEOUT - 60, env=env
         )
@@ -111,6 +114,21 @@ def one(cfg: dict[str, Any]) -> dict[str, Any]:
     return {**res, "farm": stats}
 
 
+def killed(cmd: list[str], env: dict[str, str], after_s: float) -> dict[str, Any]:
+    """Start the monitor, SIGKILL it (by its PID) ``after_s`` seconds later: the crash-safety check.
+
+    Whatever batches it committed before must verify (README "Crash safety"); nothing else is measured.
+    """
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    try:
+        proc.wait(timeout=after_s)
+        return {"error": f"the monitor ended (status {proc.returncode}) before the kill at {after_s:g} s"}
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    return {"killed_after_s": after_s, "returncode": proc.returncode, "completed": 0}
+
+
 # --- orchestration, table, last line ---------------------------------------------------------------------
 
 
@@ -137,6 +155,7 @@ def run_once(a: argparse.Namespace, meta: dict[str, Any], run: int) -> dict[str,
         "deadline": a.deadline,
         "switch_interval": a.switch_interval,
         "malloc_top_pad": a.malloc_top_pad,
+        "kill_after": a.kill_after,
     }
     results: dict[str, dict[str, Any]] = {}
     for tool in a.tools.split(","):
@@ -151,7 +170,9 @@ def run_once(a: argparse.Namespace, meta: dict[str, Any], run: int) -> dict[str,
             res = {"error": "namespace run timed out"}
         except (IndexError, ValueError):
             res = {"error": f"namespace run exited {p.returncode}", "stderr": p.stderr[-1500:]}
-        if tool == "monitor" and db.is_file():
+        if tool == "monitor" and not db.is_file():
+            res |= {"verify": "failed", "verify_problems": 1, "verify_note": f"no database at {db}"}
+        elif tool == "monitor":
             res |= check_database(db)
             if not a.keep_db:
                 for path in DB_DIR.glob(db.name + "*"):
@@ -334,6 +355,13 @@ def main(argv: list[str]) -> None:
         help="MALLOC_TOP_PAD_ (bytes) for the monitor's process: glibc then keeps that much heap instead of "
         "returning it after every free, so zlib's 256 KiB deflate state per capture is not faulted in "
         "again each time (bench/README.md 'Hurt Locker')",
+    )
+    ap.add_argument(
+        "--kill-after",
+        type=float,
+        default=None,
+        help="SIGKILL the monitor this many seconds into its run, then verify what it committed "
+        "(crash safety; no rate is measured)",
     )
     ap.add_argument("--stages", action="store_true", help="time the evidence path's stages (bench/stages.py)")
     ap.add_argument("--keep-db", action="store_true", help="keep bench/.work/hurtlocker/runN-MM.db")

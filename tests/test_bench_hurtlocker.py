@@ -118,3 +118,24 @@ def test_a_small_run_verifies_and_commits_every_peer(small_run: tuple[list[dict[
     last = LAST_LINE.fullmatch(stdout.strip().splitlines()[-1])
     assert last is not None, stdout[-500:]
     assert last.group(3, 4, 5) == (str(M), str(M), "ok")
+
+
+@pytest.mark.netns
+@pytest.mark.skipif(os.geteuid() != 0, reason="the benchmark needs root for unshare -n")
+@pytest.mark.skipif(not (REFS / "stubfarm.c").is_file(), reason=f"stub farm sources not found at {REFS}")
+@pytest.mark.skipif(
+    shutil.which("cc") is None or shutil.which("unshare") is None, reason="needs cc and unshare"
+)
+def test_a_monitor_killed_mid_run_leaves_a_database_that_verifies() -> None:
+    # 50,000 peers cannot all be committed 5 s after the monitor's process started (the goal is 6 s)
+    cmd = [sys.executable, str(ROOT / "bench" / "hurtlocker.py"), "--tools", "monitor", "--kill-after", "5"]
+    env = {**os.environ, "SWARMSCOPE_BENCH_REFS": str(REFS)}
+    p = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
+    assert p.returncode == 0, p.stderr[-3000:]
+    row = next(json.loads(line) for line in p.stdout.splitlines() if line.startswith("{"))
+    assert "error" not in row, row
+    assert row["killed_after_s"] == 5 and row["returncode"] == -9
+    assert row["verify"] == "ok" and row["verify_problems"] == 0
+    assert row["verified_peers"] == row["committed_peers"] < 50_000
+    last = LAST_LINE.fullmatch(p.stdout.strip().splitlines()[-1])
+    assert last is not None and last.group(5) == "ok"
