@@ -352,9 +352,8 @@ def main(argv: list[str]) -> None:
         "--malloc-top-pad",
         type=int,
         default=None,
-        help="MALLOC_TOP_PAD_ (bytes) for the monitor's process: glibc then keeps that much heap instead of "
-        "returning it after every free, so zlib's 256 KiB deflate state per capture is not faulted in "
-        "again each time (bench/README.md 'Hurt Locker')",
+        help="MALLOC_TOP_PAD_ (bytes) for the monitor's process: whether glibc returning the heap after "
+        "every free makes each capture's deflate set-up expensive (docs/performance.md)",
     )
     ap.add_argument(
         "--kill-after",
