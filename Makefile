@@ -6,7 +6,7 @@ STAMP   := $(VENV)/.installed
 APT_PKGS := opentracker aria2 iproute2 util-linux chrony openssl poppler-utils libpango-1.0-0 libpangoft2-1.0-0 \
             fonts-dejavu-core postgresql chromium
 
-.PHONY: demo demo-serve test check sysdeps venv bench soak fuzz golden clean
+.PHONY: demo demo-serve test check sysdeps venv bench bench-probe soak fuzz golden clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -40,7 +40,14 @@ test: sysdeps $(STAMP)
 	$(MAKE) --no-print-directory check
 	$(BIN)/pytest -q -p no:cacheprovider -n 2 --dist loadfile
 
+# The "Hurt Locker" benchmark (bench/README.md): C ceiling, libtorrent and the monitor at M = 50,000 peers.
+# BENCH_ARGS passes options, e.g. BENCH_ARGS='--M 5000 --runs 3'.
+BENCH_ARGS ?=
 bench: sysdeps $(STAMP)
+	$(BIN)/python bench/hurtlocker.py $(BENCH_ARGS)
+
+# The probe-rate matrix (bench/README.md "Probe-rate benchmark"): engine and monitor vs raw Python and C.
+bench-probe: sysdeps $(STAMP)
 	$(BIN)/python bench/probe.py
 
 # The monitor against the stub farm for MINUTES, RSS and fds sampled every minute (bench/README.md "Soak").

@@ -22,7 +22,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
@@ -30,7 +30,19 @@ from typing import Any, cast
 
 HERE = Path(__file__).resolve().parent
 WORK = HERE / ".work"
-REFS = Path(os.environ.get("SWARMSCOPE_BENCH_REFS", HERE.parent.parent / "shared" / "bench"))
+
+
+def _refs() -> Path:
+    """The read-only references: $SWARMSCOPE_BENCH_REFS, else $SWARMSCOPE_SHARED/bench, else ../shared/bench
+    beside the checkout (a git worktree elsewhere names the shared folder through SWARMSCOPE_SHARED)."""
+    if os.environ.get("SWARMSCOPE_BENCH_REFS"):
+        return Path(os.environ["SWARMSCOPE_BENCH_REFS"])
+    if os.environ.get("SWARMSCOPE_SHARED"):
+        return Path(os.environ["SWARMSCOPE_SHARED"]) / "bench"
+    return HERE.parent.parent / "shared" / "bench"
+
+
+REFS = _refs()
 SOURCES = ("stubfarm.c", "ceiling.c", "mkfarm.py", "Makefile")
 PORT = 6881
 PSTR = b"\x13BitTorrent protocol"
@@ -127,11 +139,18 @@ def _final_stats(path: Path) -> dict[str, Any]:
 
 @contextmanager
 def running_farm(
-    meta: dict[str, Any], cpu: str | None, stats: dict[str, Any], run_limit_s: float = 600.0
-) -> Iterator[None]:
+    meta: dict[str, Any],
+    cpu: str | None,
+    stats: dict[str, Any],
+    run_limit_s: float = 600.0,
+    args: Sequence[str] = (),
+    interval_s: float = 5.0,
+) -> Iterator[Path]:
     """Run the farm for the ``with`` body; stop it by PID (TERM, then KILL). Final counters: ``stats``.
 
     ``run_limit_s``: the farm exits by itself after this many seconds even if nobody stops it (``-T``).
+    ``args``: more stubfarm options (``-b seed``: every peer a seed). ``interval_s``: seconds between the
+    farm's counter lines (JSON) in the file the body gets (``lt_monitor.py --farm-stats`` reads it live).
     """
     tmp = Path(tempfile.mkdtemp(prefix="swarmscope-farm-"))
     out_path = tmp / "farm.jsonl"
@@ -144,16 +163,17 @@ def running_farm(
         "-L",
         str(meta["piece_length"]),
         "-i",
-        "5",
+        f"{interval_s:g}",
         "-T",
         str(run_limit_s),
+        *args,
     ]
     with open(out_path, "w") as out:
         farm = subprocess.Popen(pinned(cmd, cpu), stdout=out, stderr=subprocess.DEVNULL)
         try:
             _wait_accepting(5.0)
             time.sleep(0.2)
-            yield
+            yield out_path
         finally:
             farm.send_signal(signal.SIGTERM)
             try:

@@ -1,0 +1,217 @@
+"""The evidence path of the Hurt Locker benchmark: the monitor on the farm, and its database checked.
+
+``python bench/evidence_path.py CFG_JSON`` runs inside the benchmark's network namespace, pinned to one CPU
+(``bench/hurtlocker.py`` starts it): swarmscope's ``Monitor`` with an SQLite store and a fresh Ed25519 node
+key, every one of the M farm peers handed over with ``Monitor.discovered``, captures on, ``Depth.VERIFIED``;
+timed from the hand-over until every peer's observation is committed in a sealed batch. Prints one JSON
+line. :func:`check_database` then runs outside the namespace: ``swarmscope verify --db`` and an SQL count
+of the committed peers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import farm
+import probe
+
+STALL_S = 60.0  # the monitor is aborted when no sealed batch was committed for this long
+
+
+class CommitCounter(probe.CountingStore):
+    """Counts distinct peers whose observation reached ``connected`` or better, once its sealed batch is
+    committed (a peer observed twice counts once: ``done`` is set when every one of the M is in).
+
+    ``profiler``: a second cProfile run around each commit, in the writer's thread (cProfile is per thread).
+    """
+
+    def __init__(self, *args: Any, profiler: Any = None) -> None:
+        super().__init__(*args)
+        self.profiler = profiler
+        self.peers: set[str] = set()
+        self.observations = 0
+
+    def commit_evidence(self, run_id: int, **kw: Any) -> Any:
+        from swarmscope.evidence.records import Observation, Tier
+
+        if self.profiler is not None:
+            self.profiler.enable()
+        try:
+            sealed = self.store.commit_evidence(run_id, **kw)  # returns after the COMMIT
+        finally:
+            if self.profiler is not None:
+                self.profiler.disable()
+        for obs in kw["records"]:
+            if isinstance(obs, Observation):
+                probe._tally(obs, self.tally)
+                self.observations += 1
+                if obs.tier >= Tier.CONNECTED:
+                    self.peers.add(obs.ip)
+        if len(self.peers) >= self.want:
+            self.loop.call_soon_threadsafe(self.done.set)
+        return sealed
+
+
+async def monitor(cfg: dict[str, Any], tally: Counter[str], out: dict[str, Any]) -> None:
+    """The whole evidence path on the farm: discovered() → plan → probe → capture → writer → sealed commit."""
+    import cProfile
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from swarmscope.evidence.probe.run import Depth, ProbePolicy
+    from swarmscope.evidence.records import Source
+    from swarmscope.monitor.config import MonitorConfig
+    from swarmscope.monitor.crawler import Monitor
+    from swarmscope.monitor.targets import load_target
+    from swarmscope.store.database import open_store
+
+    target = load_target(json.loads(Path(cfg["farm_json"]).read_text())["torrent"])
+    store = open_store(cfg["db"], node_key=Ed25519PrivateKey.generate())
+    done, stop = asyncio.Event(), asyncio.Event()
+    out["writer_profiler"] = cProfile.Profile() if cfg.get("profile") else None
+    counting = CommitCounter(store, tally, cfg["M"], done, profiler=out["writer_profiler"])
+    policy = ProbePolicy(depth=Depth.VERIFIED)
+    if cfg.get("claims_wait") is not None:
+        policy = ProbePolicy(depth=Depth.VERIFIED, claims_wait=cfg["claims_wait"])
+    peer_id = b"-SS0001-" + os.urandom(6).hex().encode()
+    config = MonitorConfig(peer_id=peer_id, max_peers=cfg["K"], probe=policy)
+    mon = Monitor([target], counting, config, on_warning=lambda _m: None, leads_from_caller=True)
+    runner = asyncio.create_task(mon.run(stop))
+    try:
+        for _ in range(1000):  # until the run row and the swarm row exist (bounded: 10 s)
+            if mon.run_id is not None and mon.stats:
+                break
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.05)
+        peers: list[tuple[str, int, bytes | None]] = [
+            (farm.peer_address(i), farm.PORT, None) for i in range(cfg["M"])
+        ]
+        out["t0"], out["cpu0"], out["user0"] = time.monotonic(), probe.cpu_s(), probe.user_s()
+        out["rss0"] = probe.vm_kb("VmRSS") or 0
+        mon.discovered(target.swarm, peers, Source.TRACKER, "hurtlocker")
+        await done.wait()
+        out["t1"], out["cpu1"], out["user1"] = time.monotonic(), probe.cpu_s(), probe.user_s()
+        out["rss1"] = probe.vm_kb("VmRSS") or 0
+        out["peers"], out["observations"] = len(counting.peers), counting.observations
+    finally:
+        stop.set()
+        await asyncio.wait_for(runner, 120)
+        store.close()
+
+
+def measure_monitor(cfg: dict[str, Any]) -> dict[str, Any]:
+    """Run :func:`monitor` in this process (already in the namespace, pinned); its JSON result."""
+    import cProfile
+
+    import swarmscope.monitor.crawler  # noqa: F401 - imports outside the timed phase
+
+    totals = None
+    if cfg.get("stages"):
+        import stages
+
+        totals = stages.install()
+    if cfg["loop"] == "uvloop":
+        import uvloop
+
+        runner = asyncio.Runner(loop_factory=uvloop.new_event_loop)
+    else:
+        runner = asyncio.Runner()
+    # commits come in batches (flush_interval 0.5 s, flush_rows 5,000; the first one also holds M sightings),
+    # so "no probe ended for STALL_S" means "no batch committed for that long": allow long batches
+    probe.STALL_S = STALL_S
+    if cfg.get("switch_interval"):
+        sys.setswitchinterval(cfg["switch_interval"])
+    tally: Counter[str] = Counter()
+    out: dict[str, Any] = {}
+    profiler = cProfile.Profile() if cfg.get("profile") else None
+    aborted = False
+    with runner:
+        try:
+            if profiler is not None:
+                profiler.enable()
+            runner.run(probe.watched(monitor(cfg, tally, out), tally, cfg["deadline"]))
+        except TimeoutError:
+            aborted = True
+        finally:
+            if profiler is not None:
+                profiler.disable()
+                write_profile(profiler, "loop", cfg)
+                write_profile(out["writer_profiler"], "writer", cfg)
+    t1, c1, u1 = (
+        out.get("t1", time.monotonic()),
+        out.get("cpu1", probe.cpu_s()),
+        out.get("user1", probe.user_s()),
+    )
+    elapsed = t1 - out.get("t0", t1)
+    committed = out.get("peers", sum(tally[k] for k in probe.REACHED))
+    res = {
+        "observations": out.get("observations"),
+        "switch_interval_s": sys.getswitchinterval(),
+        "malloc_top_pad": os.environ.get("MALLOC_TOP_PAD_"),
+        "probes_per_s": round(committed / elapsed, 1) if elapsed > 0 else 0.0,
+        "completed": committed,
+        "elapsed_s": round(elapsed, 3),
+        "cpu_s": round(c1 - out.get("cpu0", c1), 3),
+        "cpu_user_s": round(u1 - out.get("user0", u1), 3),
+        "vmhwm_kb": probe.vm_kb("VmHWM"),
+        "rss_growth_kb": out.get("rss1", 0) - out.get("rss0", 0),
+        "outcomes": dict(sorted(tally.items())),
+        "aborted": aborted,
+    }
+    if totals is not None:
+        res["stages"] = totals.per_peer(committed)
+    return res
+
+
+def write_profile(profiler: Any, thread: str, cfg: dict[str, Any]) -> None:
+    """Top 30 by own time and top 40 by cumulative time, to bench/.work/hurtlocker-profile-THREAD.txt."""
+    import io
+    import pstats
+
+    text = io.StringIO()
+    stats = pstats.Stats(profiler, stream=text)
+    stats.sort_stats("tottime").print_stats(30)
+    stats.sort_stats("cumulative").print_stats(40)
+    (farm.WORK / f"hurtlocker-profile-{thread}-M{cfg['M']}.txt").write_text(text.getvalue())
+
+
+# --- outside the namespace: the database, verified --------------------------------------------------------
+
+
+def check_database(db: Path) -> dict[str, Any]:
+    """``swarmscope verify --db`` (exit status and counts) and the committed peers counted in SQL."""
+    t0 = time.monotonic()
+    cmd = [sys.executable, "-m", "swarmscope.cli", "verify", "--db", str(db), "--json"]
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
+    try:
+        verdict = json.loads(p.stdout)
+    except ValueError:
+        verdict = {"ok": False, "problems": [p.stderr[-800:]]}
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as con:
+        reached, verified = con.execute(
+            "SELECT COUNT(DISTINCT o.ip), COUNT(DISTINCT CASE WHEN o.tier = 'verified' THEN o.ip END)"
+            " FROM observation o JOIN capture c ON c.sha256 = o.capture_sha256"
+            " WHERE o.ledger_index IS NOT NULL"
+        ).fetchone()
+    return {
+        "verify": "ok" if p.returncode == 0 and verdict.get("ok") else "failed",
+        "verify_counts": verdict.get("counts"),
+        "verify_problems": len(verdict.get("problems", [])),
+        "verify_s": round(time.monotonic() - t0, 1),
+        "committed_peers": reached,
+        "verified_peers": verified,
+        "db_mib": round(db.stat().st_size / 2**20, 1),
+    }
+
+
+if __name__ == "__main__":
+    print(json.dumps(measure_monitor(json.loads(sys.argv[1]))), flush=True)

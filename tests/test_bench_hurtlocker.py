@@ -1,0 +1,141 @@
+"""The Hurt Locker benchmark (bench/hurtlocker.py): its verdict line on made-up results, and a small run.
+
+The small run (300 farm peers) checks that the C ceiling, libtorrent and the monitor all run, that every
+peer is verified and committed, that the database verifies, and that the last line has its documented
+form. No speed is asserted (speed is benchmarked, never asserted in tests).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("SWARMSCOPE_SHARED", ROOT.parent / "shared"))
+REFS = Path(os.environ.get("SWARMSCOPE_BENCH_REFS", SHARED / "bench"))
+M = 300
+LAST_LINE = re.compile(
+    r"hurtlocker: vs_c=(\d+\.\d{3}|-) vs_libtorrent=(\d+\.\d{3}|-) committed=(\d+)/(\d+) "
+    r"verify=(ok|failed) seconds=(\d+\.\d\d|-)"
+)
+
+
+@pytest.fixture(scope="module")
+def hurtlocker() -> ModuleType:
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        return importlib.import_module("hurtlocker")
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+
+
+def results(mon: float, c: float, lt: float, verified: int, verify: str = "ok") -> dict[str, dict[str, Any]]:
+    """One run's results as run_once returns them (rates in peers/s, monitor elapsed = M / rate)."""
+    return {
+        "c": {"probes_per_s": c, "completed": 1000, "cpu_s": 0.08},
+        "libtorrent": {"probes_per_s": lt, "completed": 1000, "t_all_farm_s": 1.0},
+        "monitor": {
+            "probes_per_s": mon,
+            "completed": 1000,
+            "cpu_s": 0.64,
+            "elapsed_s": round(1000 / mon, 3),
+            "verified_peers": verified,
+            "verify": verify,
+        },
+    }
+
+
+def test_the_last_line_gives_the_ratios_and_the_monitors_figures(hurtlocker: ModuleType) -> None:
+    line = hurtlocker.last_line([hurtlocker.summary(results(500.0, 2000.0, 100.0, 1000), 1000)])
+    assert line == "hurtlocker: vs_c=0.250 vs_libtorrent=5.000 committed=1000/1000 verify=ok seconds=2.00"
+    assert LAST_LINE.fullmatch(line)
+
+
+def test_several_runs_give_medians_the_fewest_committed_and_ok_only_when_all_verified(
+    hurtlocker: ModuleType,
+) -> None:
+    runs = [
+        results(500.0, 2000.0, 100.0, 1000),
+        results(400.0, 2000.0, 100.0, 998, verify="failed"),
+        results(250.0, 1000.0, 50.0, 1000),
+    ]
+    line = hurtlocker.last_line([hurtlocker.summary(r, 1000) for r in runs])
+    assert line == "hurtlocker: vs_c=0.250 vs_libtorrent=5.000 committed=998/1000 verify=failed seconds=2.50"
+
+
+def test_libtorrent_stalled_short_of_m_is_compared_at_its_rate_up_to_the_plateau(
+    hurtlocker: ModuleType,
+) -> None:
+    run = results(600.0, 2000.0, 100.0, 1000)
+    run["libtorrent"] = {"probes_per_s": 100.0, "probes_per_s_until_plateau": 300.0, "t_all_farm_s": None}
+    assert hurtlocker.summary(run, 1000)["vs_libtorrent"] == pytest.approx(2.0)
+
+
+def test_a_tool_that_failed_gives_no_ratio(hurtlocker: ModuleType) -> None:
+    run = results(600.0, 2000.0, 100.0, 1000)
+    run["c"] = {"error": "namespace run timed out"}
+    line = hurtlocker.last_line([hurtlocker.summary(run, 1000)])
+    assert line.startswith("hurtlocker: vs_c=- vs_libtorrent=6.000 ")
+
+
+@pytest.fixture(scope="module")
+def small_run() -> tuple[list[dict[str, Any]], str]:
+    cmd = [sys.executable, str(ROOT / "bench" / "hurtlocker.py"), "--M", str(M), "--lt-window", "15"]
+    env = {**os.environ, "SWARMSCOPE_BENCH_REFS": str(REFS)}
+    p = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900, env=env)
+    assert p.returncode == 0, p.stderr[-3000:]
+    rows = [json.loads(line) for line in p.stdout.splitlines() if line.startswith("{")]
+    return rows, p.stdout
+
+
+@pytest.mark.netns
+@pytest.mark.skipif(os.geteuid() != 0, reason="the benchmark needs root for unshare -n")
+@pytest.mark.skipif(not (REFS / "stubfarm.c").is_file(), reason=f"stub farm sources not found at {REFS}")
+@pytest.mark.skipif(
+    shutil.which("cc") is None or shutil.which("unshare") is None, reason="needs cc and unshare"
+)
+@pytest.mark.skipif(importlib.util.find_spec("libtorrent") is None, reason="lt_monitor.py needs libtorrent")
+def test_a_small_run_verifies_and_commits_every_peer(small_run: tuple[list[dict[str, Any]], str]) -> None:
+    rows, stdout = small_run
+    assert {r["tool"] for r in rows} == {"c", "libtorrent", "monitor"}
+    for row in rows:
+        assert "error" not in row, row
+    monitor = next(r for r in rows if r["tool"] == "monitor")
+    assert monitor["verify"] == "ok" and monitor["verify_problems"] == 0
+    assert monitor["verified_peers"] == monitor["committed_peers"] == M
+    assert monitor["outcomes"].get("verified", 0) >= M
+    last = LAST_LINE.fullmatch(stdout.strip().splitlines()[-1])
+    assert last is not None, stdout[-500:]
+    assert last.group(3, 4, 5) == (str(M), str(M), "ok")
+
+
+@pytest.mark.netns
+@pytest.mark.skipif(os.geteuid() != 0, reason="the benchmark needs root for unshare -n")
+@pytest.mark.skipif(not (REFS / "stubfarm.c").is_file(), reason=f"stub farm sources not found at {REFS}")
+@pytest.mark.skipif(
+    shutil.which("cc") is None or shutil.which("unshare") is None, reason="needs cc and unshare"
+)
+def test_a_monitor_killed_mid_run_leaves_a_database_that_verifies() -> None:
+    # 50,000 peers cannot all be committed 5 s after the monitor's process started (the goal is 6 s)
+    cmd = [sys.executable, str(ROOT / "bench" / "hurtlocker.py"), "--tools", "monitor", "--kill-after", "5"]
+    env = {**os.environ, "SWARMSCOPE_BENCH_REFS": str(REFS)}
+    p = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
+    assert p.returncode == 0, p.stderr[-3000:]
+    row = next(json.loads(line) for line in p.stdout.splitlines() if line.startswith("{"))
+    assert "error" not in row, row
+    assert row["killed_after_s"] == 5 and row["returncode"] == -9
+    assert row["verify"] == "ok" and row["verify_problems"] == 0
+    assert row["verified_peers"] == row["committed_peers"] < 50_000
+    last = LAST_LINE.fullmatch(p.stdout.strip().splitlines()[-1])
+    assert last is not None and last.group(5) == "ok"
