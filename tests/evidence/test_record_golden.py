@@ -29,6 +29,7 @@ CANONICAL_SHA256 = {
     "run-commit": "12cd80ca190986bc66125bf5de85e9b79163a5b7bb4d9f7ea23de84f394dd9dd",
     "sighting": "3fb7042a333adbe7f3161a43b80a75983ba1d44d78d871dd78e7363850f94a3d",
     "sighting-peer-id": "2c2d0044b5e29946f95bbe726e8b116db2d3da1a8e8139222bbe5d44370cd164",
+    "workflow-event": "3ab67f148d7640e4cc614220270dae5a19c24e0cfdaa4a6e72d7902af28531fb",
 }
 ROW_SHA256 = {
     "attribution": "cb9fa710abbbbe81e8985b6b2394177ed5a523dd9a716071cd9da08400374fa8",
@@ -44,6 +45,7 @@ ROW_SHA256 = {
     "run-commit": "282733d851e85dd17c235eb99cfebb4f79ca005f255c9d00e6b5995208d9dc9a",
     "sighting": "01e4c0591aa1f4a9a09ef1f0e5f0449d6e8859cd5655db9b89d2f1cd23bdf7f5",
     "sighting-peer-id": "5687d88ff72598f44610a67ad5997f009e7020f91ab8ae1093a389abc376dbbe",
+    "workflow-event": "9bfe47ea4d26c64302e8a845be7a26dbaab2b6684de0e51d592184b232257c7b",
 }
 VIEW_SHA256 = {
     "records/attributions.jsonl": "a1fbb4bc429a06c5ceda7193d72732f11be36042710359647538d62aac40c028",
