@@ -13,18 +13,23 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-import swarmscope.cli.escalations  # noqa: F401  (registers the escalations commands)
+import swarmscope.cli.escalations
+import swarmscope.cli.isps
+import swarmscope.cli.letters  # noqa: F401  (registers the letters commands)
 from swarmscope.cases.case_actions import escalate_case, record_dispute
 from swarmscope.cases.case_proof import UnprovenCase
-from swarmscope.cases.letter_flow import expire_letters, preview_letter
+from swarmscope.cases.directory_proof import NOT_SEALED, DirectoryProof
+from swarmscope.cases.letter_flow import draft_letters, expire_letters, preview_letter
 from swarmscope.cases.letter_settings import LetterError
 from swarmscope.cases.payments import record_payment
 from swarmscope.cli.app import app
+from swarmscope.store.database import open_store
+from swarmscope.store.ledger.node_key import default_key_path
 from swarmscope.store.legal import cases as case_store
 from swarmscope.store.legal import letters as letter_store
 from swarmscope.testbed.smtp import SmtpServer
-from tests.cli.letter_world import DAY, HOUR, T0, World, draft_approve, send, status
-from tests.tampering import tamper_file
+from tests.cli.letter_world import DAY, HOUR, SETTINGS, T0, World, draft_approve, send, status
+from tests.tampering import node_trust, tamper_file
 
 ATTACKER_IBAN = "GB33 BUKB 2020 1555 5555 55"
 
@@ -109,3 +114,37 @@ def test_an_erased_payment_or_dispute_cannot_escalate_a_case(
     listed, errors = _listed(world)
     assert listed == [] and f"left out {doe}: refused: its workflow rows differ from the sealed" in errors
     assert f"a sealed {erased} has no matching row (deleted or altered)" in errors
+
+
+def test_sealing_commands_need_the_node_key_and_write_nothing_without_it(
+    world: World, tmp_path: Path
+) -> None:
+    """The evidence is trusted by fingerprint (``--trust-key``), but the node's key file is not beside the
+    database: ``letters approve`` (like every command that seals a decision) names the missing key file in
+    one line, exit status 1, and writes nothing."""
+    doe = world.dois[0]
+    draft_letters(world.store, SETTINGS, [doe], "counsel", T0)
+    assert world.store.node is not None
+    key_file = default_key_path(str(world.db))
+    key_file.rename(tmp_path / "moved.pem")
+    args = ["letters", "approve", doe, "--actor", "alice", "--db", str(world.db)]
+    result = CliRunner().invoke(app, [*args, "--trust-key", world.store.node.fingerprint])
+    assert result.exit_code == 1 and result.stdout == "", result.output
+    assert result.stderr == (
+        f"error: node key {key_file}: no such file; this decision is sealed in the ledger with the node's "
+        "signing key (pass the key file that sealed the evidence with --node-key)\n"
+    )
+    assert status(world, doe) == "drafted"
+
+
+def test_an_entry_added_without_the_key_is_used_once_sealed(world: World) -> None:
+    """An ISP entry written by a store without the node key (as before entries were sealed) is refused by
+    the documents until ``isps seal`` seals it as it stands."""
+    with open_store(str(world.db), create=False) as reader:
+        isp_id = case_store.add_isp(reader, "Late ISP", [64999], "abuse@late.test", "9 Late St", "DE", T0)
+    directory = DirectoryProof(world.store, node_trust(world.store, T0 + DAY))
+    row = next(r for r in case_store.list_isps(world.store) if r.id == isp_id)
+    assert directory.isp_problem(row) == f"ISP directory entry {isp_id} (Late ISP): {NOT_SEALED}"
+    result = CliRunner().invoke(app, ["isps", "seal", "Late ISP", "--db", str(world.db)])
+    assert result.exit_code == 0 and "entry sealed" in result.stdout, result.output
+    assert DirectoryProof(world.store, node_trust(world.store, T0 + DAY)).isp_problem(row) is None
