@@ -82,9 +82,8 @@ def test_a_status_edit_puts_no_case_on_the_litigation_list(
     tamper_file(world.db, f"UPDATE legal_case SET status = 'escalated' WHERE doe = '{planted}'")
     listed, errors = _listed(world)
     assert listed == [honest]
-    assert (
-        f"left out {planted}: refused: not on the litigation list by its sealed history (no proven " in errors
-    )
+    why = "not on the litigation list by its sealed history (no sealed escalation decision)"
+    assert f"left out {planted}: refused: {why}" in errors
 
 
 @pytest.mark.parametrize("erased", ["payment", "dispute"])

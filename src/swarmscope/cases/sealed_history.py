@@ -16,8 +16,10 @@ dispute, or set a case's status to ``escalated``. So each decision is sealed as 
 - ``escalated``: the workflow event (``escalate`` after no response, ``counsel_escalate`` after a dispute).
 
 The litigation list (:func:`litigation_problem`) derives a case's standing from the PROVEN events only: a
-proven sent letter past its deadline, proven payments below the claim (the first sent letter's amount),
-no proven dispute unless counsel escalated after it, and a proven escalation. A sealed event without its
+proven escalation made after the deadline of the last proven sent letter (``escalations mark`` judges the
+deadline at its own time and seals its decision then; counsel's ``counsel_escalate`` needs no deadline),
+proven payments below the claim (the first sent letter's amount), no proven dispute unless counsel
+escalated after it. A sealed event without its
 row (deleted or altered) and a row without its sealed event (added or altered without the key) are
 reported as tampering and the case is left out. Times are UTC µs, amounts integer cents.
 
@@ -33,7 +35,12 @@ from swarmscope.cases.letter_settings import LetterError
 from swarmscope.store.database import Store
 from swarmscope.store.legal import letters as letter_store
 from swarmscope.store.legal.case_rows import CaseRow
-from swarmscope.store.legal.workflow_seals import WorkflowHistory, content_sha256, seal_decision
+from swarmscope.store.legal.workflow_seals import (
+    ProvenEvent,
+    WorkflowHistory,
+    content_sha256,
+    seal_decision,
+)
 
 APPROVED, SENT, PAYMENT, DISPUTE, ESCALATED = (
     "letter_approved",
@@ -42,6 +49,9 @@ APPROVED, SENT, PAYMENT, DISPUTE, ESCALATED = (
     "dispute",
     "escalated",
 )
+
+
+COUNSEL = content_sha256(ESCALATED, {"event": "counsel_escalate"})
 
 
 def approval_content(letter: letter_store.LetterRow, digest: str) -> dict[str, Any]:
@@ -124,30 +134,31 @@ def litigation_problem(
     problems += more + most
     if problems:
         return f"{doe}: refused: its workflow rows differ from the sealed decisions ({'; '.join(problems)})"
-    why = _standing(sent, payments, disputes, history.latest(doe, ESCALATED), now_us)
-    if why is None and escalation and history.latest(doe, ESCALATED) is None:
-        why = "no sealed escalation decision"
+    escalated = history.latest(doe, ESCALATED)
+    if escalation and escalated is None:
+        why: str | None = "no sealed escalation decision"
+    else:  # the list judges the deadline when the sealed escalation was made; `mark` at its own time
+        at_us = escalated.event.at_us if escalation and escalated is not None else now_us
+        why = _standing(sent, payments, disputes, escalated, at_us)
     return (
         None if why is None else f"{doe}: refused: not on the litigation list by its sealed history ({why})"
     )
 
 
 def _standing(
-    sent: list[Any], payments: list[Any], disputes: list[Any], escalated: Any, now_us: int
+    sent: list[Any], payments: list[Any], disputes: list[Any], escalated: ProvenEvent | None, at_us: int
 ) -> str | None:
+    """Why the proven rows do not carry an escalation at ``at_us`` (UTC µs; module docstring), or None."""
     if not sent:
         return "no proven sent letter"
     sent = sorted(sent, key=lambda row: row.sent_us)
-    if sent[-1].deadline_us >= now_us:
-        return "the deadline of its last proven letter has not passed"
+    counsel = escalated is not None and escalated.event.sha256 == COUNSEL
+    if sent[-1].deadline_us >= at_us and not counsel:
+        return "the deadline of its last proven letter had not passed when it was escalated"
     claim, currency = sent[0].amount_cents, sent[0].currency
     if sum(p.amount_cents for p in payments if p.currency == currency) >= claim:
         return "proven payments settle the claim"
-    if disputes:
-        last = max(d.received_us for d in disputes)
-        counsel = escalated is not None and escalated.event.sha256 == content_sha256(
-            ESCALATED, {"event": "counsel_escalate"}
-        )
-        if not counsel or escalated.event.at_us < last:
-            return "a proven dispute, and no sealed counsel decision to escalate after it"
+    last = max((d.received_us for d in disputes), default=None)
+    if last is not None and (not counsel or escalated is None or escalated.event.at_us < last):
+        return "a proven dispute, and no sealed counsel decision to escalate after it"
     return None
