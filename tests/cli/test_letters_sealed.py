@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 import swarmscope.cli.escalations
 import swarmscope.cli.isps
 import swarmscope.cli.letters  # noqa: F401  (registers the letters commands)
-from swarmscope.cases.case_actions import escalate_case, record_dispute
+from swarmscope.cases.case_actions import escalate_case, record_decision, record_dispute
 from swarmscope.cases.case_proof import UnprovenCase
 from swarmscope.cases.directory_proof import NOT_SEALED, DirectoryProof
 from swarmscope.cases.letter_flow import draft_letters, expire_letters, preview_letter
@@ -147,3 +147,16 @@ def test_an_entry_added_without_the_key_is_used_once_sealed(world: World) -> Non
     result = CliRunner().invoke(app, ["isps", "seal", "Late ISP", "--db", str(world.db)])
     assert result.exit_code == 0 and "entry sealed" in result.stdout, result.output
     assert DirectoryProof(world.store, node_trust(world.store, T0 + DAY)).isp_problem(row) is None
+
+
+def test_counsel_escalating_a_disputed_case_puts_it_on_the_list(
+    world: World, smtp: SmtpServer, tmp_path: Path
+) -> None:
+    """A proven dispute keeps a case off the list, unless counsel's sealed decision escalated it after."""
+    doe = world.dois[0]
+    _sent_and_expired(world, smtp, [doe], tmp_path)
+    record_dispute(world.store, doe, "not me", received_us=T0 + DAY, actor="clerk", now_us=T0 + DAY)
+    record_decision(world.store, doe, "counsel_escalate", "counsel", "reviewed", T0 + 2 * DAY)
+    assert status(world, doe) == "escalated"
+    listed, errors = _listed(world)
+    assert listed == [doe] and errors == ""
