@@ -42,7 +42,8 @@ PACKAGE_IMPORTS = {  # top-level package -> what it may import beyond SHARED_IMP
     "net": NETWORK_LIBRARIES,
     "testbed": {*NETWORK_LIBRARIES, "subprocess", "threading", "aiosmtpd.*", "libtorrent", "mmdb_writer.*",
                 "netaddr.*"},
-    "store": {"sqlalchemy.*", "alembic.*", "sqlite3.*", "psycopg.*", "procrastinate.*", "psycopg_pool.*", "logging.config"},
+    "store": {"sqlalchemy.*", "alembic.*", "sqlite3.*", "psycopg.*", "procrastinate.*", "psycopg_pool.*",
+              "logging.config"},
     "attribution": {"maxminddb.*", "geoip2.*"},
     "netns": {"ctypes.*", "subprocess"},  # unshare(2) and `ip` for the private network namespace
     "cases": {"jinja2.*", "markupsafe.*", "lxml.*", "weasyprint.*"},  # templates, XML notices, PDF letters

@@ -15,6 +15,8 @@ from swarmscope.cases.campaigns import link_work, reference_check
 from swarmscope.evidence.records import Attribution, ClockSample, Observation, RunStarted, Source, Tier
 from swarmscope.store.database import Store, open_store
 from swarmscope.store.ledger.node_key import default_key_path, load_or_create_node_key
+from swarmscope.store.legal import cases as case_rows
+from swarmscope.store.legal.workflow_seals import seal_current_entry
 
 IH = "aa" * 20
 OTHER_IH = "cc" * 20
@@ -106,3 +108,13 @@ def prove_case_inputs(
     ]
     store.commit_evidence(run_id, records=records, sealed_at_us=sealed_at_us)
     link_work(store, work_id, infohash, sealed_at_us, compare=reference_check)
+    seal_directory(store, sealed_at_us)
+
+
+def seal_directory(store: Store, at_us: int) -> None:
+    """Seal every ISP and work entry as stored now (as ``isps seal`` / ``works seal`` do): worlds that insert
+    directory rows with SQL get the sealed entries ``isps add`` / ``works add`` would have sealed."""
+    for isp in case_rows.list_isps(store):
+        seal_current_entry(store, "isp", isp.id, at_us)
+    for work in case_rows.work_rows(store):
+        seal_current_entry(store, "work", work.id, at_us)

@@ -163,13 +163,19 @@ def test_escalation_and_the_litigation_list_refuse_it_unless_asked(store: Store)
         escalate_case(store, PLANTED, "counsel", NOW, trust(store))
     refusal(str(caught.value))
     assert case_status.get_case(store, PLANTED).status == "no_response"  # nothing written
-    assert escalate_case(store, PLANTED, "counsel", NOW, trust(store), LOOSE).status == "escalated"
+    # Under its own thresholds its evidence passes, but the case row was inserted by hand: no letter ever
+    # left, so its sealed workflow history carries no escalation, and its status alone proves nothing.
+    with pytest.raises(UnprovenCase, match="by its sealed history \\(no proven sent letter\\)"):
+        escalate_case(store, PLANTED, "counsel", NOW, trust(store), LOOSE)
+    tamper(store, f"UPDATE legal_case SET status = 'escalated' WHERE doe = '{PLANTED}'")
     refused: list[tuple[str, str]] = []
     assert litigation_rows(store, None, "counsel", NOW, trust(store), refused) == []
     assert [d for d, _ in refused] == [PLANTED]
     refusal(refused[0][1])
-    (row,) = litigation_rows(store, None, "counsel", NOW, trust(store), policy=LOOSE)
-    assert row["doe"] == PLANTED
+    refused = []
+    assert litigation_rows(store, None, "counsel", NOW, trust(store), refused, policy=LOOSE) == []
+    why = "not on the litigation list by its sealed history (no sealed escalation decision)"
+    assert refused == [(PLANTED, f"{PLANTED}: refused: {why}")]
 
 
 def test_a_stricter_build_note_still_tightens(store: Store, tmp_path: Path) -> None:

@@ -22,6 +22,7 @@ from swarmscope.cases.candidates import build_cases
 from swarmscope.cases.case_links import link_problem
 from swarmscope.cases.case_proof import UnprovenCase
 from swarmscope.cases.case_recheck import ROUNDING_US, build_policy
+from swarmscope.cases.directory_proof import DirectoryProof
 from swarmscope.cases.exhibits import produce_exhibits
 from swarmscope.cases.letter_flow import draft_letters, preview_letter
 from swarmscope.cases.letter_settings import load_settings
@@ -233,6 +234,7 @@ def test_an_edited_work_isp_or_region_does_not_follow_from_proven_inputs(
     other = sc.add_work(store, "Other Ltd", "Other film", None, None, T0)  # a work not linked to IH
     tamper(store, f"UPDATE legal_case {edit.format(other=other)} WHERE doe = '{honest[LATER]}'")
     proven = proven_attributions(store, trust(), {HONEST, LATER})
-    assert link_problem(store, case_status.get_case(store, honest[HONEST]), proven) is None
-    why = link_problem(store, case_status.get_case(store, honest[LATER]), proven)
+    directory = DirectoryProof(store, trust())
+    assert link_problem(store, case_status.get_case(store, honest[HONEST]), proven, None, directory) is None
+    why = link_problem(store, case_status.get_case(store, honest[LATER]), proven, None, directory)
     assert why is not None and reason in why, why

@@ -216,3 +216,51 @@ def test_a_missing_reference_refuses_clearly(
     assert all(gone in why for _, why in refused), refused
     copy_of(real, path)
     assert documents(store, tmp_path / "back")[0] == does
+
+
+def test_a_rerouted_isp_directory_reaches_no_notice(store: Store, tmp_path: Path) -> None:
+    """The ISP directory is plain rows: the two ISPs' ASN lists swapped and a case's ``isp_id`` moved would
+    send its notice to the other ISP's abuse address. Each entry was sealed by ``isps add``, so every
+    document refuses an ISP whose row differs from its sealed entry; the other case keeps its documents
+    only while its ISP's entry is the sealed one."""
+    other = sc.add_isp(store, "Othernet", [64501], "abuse@other.example", "2 Other St", "DE", T0)
+    does = {c.ip: c.doe for c in build_cases(store, ThresholdPolicy(), NOW, trust=trust()).created}
+    assert documents(store, tmp_path / "honest")[0] == sorted(does.values())
+    tamper(
+        store,
+        "UPDATE isp SET asns = '[64501]' WHERE name = 'Loopnet'",
+        "UPDATE isp SET asns = '[64500]' WHERE name = 'Othernet'",
+        f"UPDATE legal_case SET isp_id = {other} WHERE doe = '{does[PORT_EDIT]}'",
+    )
+    lines, refused, notices = documents(store, tmp_path / "edited")
+    assert lines == notices == []
+    assert sorted(d for d, _ in refused) == sorted(does.values())
+    moved = dict(refused)[does[PORT_EDIT]]
+    assert f"ISP directory entry {other} (Othernet): the entry differs from the one sealed" in moved, moved
+    assert all("abuse@other.example" not in p.read_text() for p in (tmp_path / "edited").rglob("*.txt"))
+
+
+@pytest.mark.parametrize("edit", ["'{path}'", "NULL"])
+def test_a_work_pointed_at_the_fake_torrent_or_at_nothing_accuses_nobody(
+    torrent_store: Store, tmp_path: Path, contents: tuple[TorrentContent, TorrentContent], edit: str
+) -> None:
+    """``works link`` found the torrent fake against the work's reference. Pointing ``reference_path`` at a
+    copy of the torrent's own content (it then re-checks confirmed), or clearing it (a plain link), with the
+    link row set to match: the work's row no longer hashes to the entry ``works add`` sealed (its reference
+    copy's SHA-256 included), so no document names it."""
+    real, other = contents
+    store, ih = torrent_store, real.infohash_hex
+    work = sc.add_work(store, "Rights Ltd", "Film", None, str(copy_of(other, tmp_path / "film.bin")), T0)
+    assert link_work(store, work, ih, T0).status == "fake"
+    matching = copy_of(real, tmp_path / "fake-torrent.bin")
+    status = "confirmed" if edit != "NULL" else "linked"
+    tamper(
+        store,
+        f"UPDATE work SET reference_path = {edit.format(path=matching)}",
+        f"UPDATE work_torrent SET status = '{status}', matched_pieces = checked_pieces",
+    )
+    does = sorted(c.doe for c in build_cases(store, ThresholdPolicy(), NOW, trust=trust()).created)
+    assert len(does) == 2  # the edited rows make cases; what matters is that no document carries them
+    lines, refused, notices = documents(store, tmp_path / "edited")
+    assert lines == notices == [] and sorted(d for d, _ in refused) == does
+    assert all(f"work {work} (Film): the entry differs from the one sealed" in w for _, w in refused), refused

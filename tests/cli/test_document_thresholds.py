@@ -135,13 +135,21 @@ def test_letters_and_escalation_refuse_it_unless_asked(tmp_path: Path) -> None:
     result = RUNNER.invoke(app, list(mark))
     assert result.exit_code == 1 and "escalated" not in result.stdout, result.output
     _refused(result, f"error: {PLANTED}: refused")
+    # Under the loose thresholds its evidence passes, but its status was edited: no letter ever left, and
+    # the litigation list rests on the sealed workflow history, not on the status column.
     result = RUNNER.invoke(app, [*mark, *LOOSE])
-    assert result.exit_code == 0 and f"{PLANTED}: escalated" in result.stdout, result.output
+    assert result.exit_code == 1 and "escalated" not in result.stdout, result.output
+    assert (
+        f"{PLANTED}: refused: not on the litigation list by its sealed history (no proven sent letter)"
+        in (result.stderr)
+    ), result.output
+    _sql(db, f"UPDATE legal_case SET status = 'escalated' WHERE doe = '{PLANTED}'")
     result = RUNNER.invoke(app, ["escalations", "--db", db])
     assert result.exit_code == 1 and PLANTED not in result.stdout, result.output
     _refused(result, f"error: left out {PLANTED}: refused")
     result = RUNNER.invoke(app, ["escalations", *LOOSE, "--db", db])
-    assert result.exit_code == 0 and f"{PLANTED},{LONE}," in result.stdout, result.output
+    assert result.exit_code == 1 and f"{PLANTED},{LONE}," not in result.stdout, result.output
+    assert f"left out {PLANTED}: refused: not on the litigation list by its sealed history" in result.stderr
 
 
 GATED = [

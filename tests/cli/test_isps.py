@@ -10,9 +10,12 @@ from typer.testing import CliRunner
 import swarmscope.cli.isps  # noqa: F401  (registers the command group)
 from swarmscope.cases.thresholds import Candidate
 from swarmscope.cli.app import app
+from swarmscope.cli.node_identity import load_node_key
 from swarmscope.store.database import open_store
 from swarmscope.store.legal import case_status
 from swarmscope.store.legal import cases as sc
+from swarmscope.store.legal.workflow_seals import workflow_history
+from tests.tampering import key_trust
 
 runner = CliRunner()
 T0 = 1_796_000_000_000_000
@@ -195,3 +198,23 @@ def test_request_region_refuses_a_bidi_override(tmp_path: Path) -> None:
         assert case_status.request_rows(store) == []
     finally:
         store.close()
+
+
+def test_isps_add_seals_with_the_node_key_and_never_starts_a_second_one(tmp_path: Path) -> None:
+    """A new database: the node key is created beside it and announced (as ``monitor`` does), and the entry
+    is sealed with it. An existing database whose key file is gone is refused, naming the file: a new key
+    would be a second signing identity."""
+    db = str(tmp_path / "new.db")
+    args = ["isps", "add", "Loopnet", "--asn", "64500", "--abuse-email", "abuse@loop.example",
+            "--legal-address", "1 Loop St", "--db", db]  # fmt: skip
+    result = runner.invoke(app, args)
+    key = tmp_path / "new.db.node-key.pem"
+    assert result.exit_code == 0 and key.is_file(), result.output
+    assert result.stderr.startswith(f"created node key {key}, fingerprint ")
+    with open_store(db, create=False) as store:
+        history = workflow_history(store, key_trust(load_node_key(key), 2**62))
+    assert [proven.event.step for proven in history.events["isp:1"]] == ["isp_entry"]
+    key.rename(tmp_path / "moved.pem")
+    result = runner.invoke(app, [*args[:2], "Othernet", "--asn", "64501", *args[5:]])
+    assert result.exit_code == 1 and not key.exists(), result.output
+    assert result.stderr.startswith(f"error: node key {key}: no such file; this decision is sealed")

@@ -21,15 +21,13 @@ from typer.testing import CliRunner
 
 import swarmscope.cli.escalations  # noqa: F401  (registers the escalations commands)
 from swarmscope.cases import letters as L
-from swarmscope.cases.case_actions import move_case
+from swarmscope.cases.case_actions import escalate_case
 from swarmscope.cases.disclosure_check import UndisclosedCase
 from swarmscope.cases.hit_proofs import letter_facts
 from swarmscope.cases.letter_flow import approve_letter, draft_letters, expire_letters, preview_letter
 from swarmscope.cases.letter_settings import frozen_settings
 from swarmscope.cases.letters import approval_digest
-from swarmscope.cases.workflow import CaseEvent
 from swarmscope.cli.app import app
-from swarmscope.store.legal import case_status
 from swarmscope.store.legal import letters as letter_store
 from swarmscope.store.legal.schema import legal_case, letter
 from swarmscope.store.legal.subscribers import audit_rows
@@ -120,9 +118,8 @@ def test_the_litigation_list_leaves_the_swapped_case_out(
         draft_approve(world, case)
         sent.append(send(world, case, smtp, None, T0 + HOUR).letter)
     assert expire_letters(world.store, "counsel", sent[-1].deadline_us + 1) == [doe, honest]
-    for case in (doe, honest):
-        move_case(world.store, case_status.get_case(world.store, case).id, CaseEvent.ESCALATE, "counsel",
-                  None, sent[-1].deadline_us + 2)  # fmt: skip
+    for case in (doe, honest):  # escalated as `escalations mark` does: the decision is sealed
+        escalate_case(world.store, case, "counsel", sent[-1].deadline_us + 2, None)
     move_to_caseys_hits(world, doe)
     args = ["escalations", "--identity-key", str(world.key_file), "--actor", "counsel", "--db", str(world.db)]
     result = CliRunner().invoke(app, args)

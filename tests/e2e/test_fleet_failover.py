@@ -32,9 +32,9 @@ from swarmscope.store.database import open_store
 from swarmscope.store.fleet.handle import Fleet
 from swarmscope.store.fleet.status import FleetStatus
 from swarmscope.store.ledger.verify import verify_ledger
-from swarmscope.testbed.swarm import Swarm, start_swarm
 from swarmscope.testbed.content import DEFAULT_PIECE_LENGTH, DEFAULT_SIZE
 from swarmscope.testbed.process import free_port, stop_process
+from swarmscope.testbed.swarm import Swarm, start_swarm
 from tests import pg_server
 from tests.e2e.monitor_cli import CLI
 

@@ -36,10 +36,13 @@ import pytest
 
 pytest.importorskip("libtorrent")
 
+from swarmscope.cases.case_actions import escalate_case
 from swarmscope.cases.case_proof import UNLINKED
 from swarmscope.cases.letter_flow import expire_letters
+from swarmscope.cli.policy_options import document_policy
 from swarmscope.evidence.records import Tier
 from swarmscope.store.database import open_store
+from swarmscope.store.ledger.node_key import load_or_create_node_key
 from swarmscope.store.ledger.queries import load_attributions, load_observations
 from swarmscope.testbed.mmdb import build_test_datasets
 from swarmscope.testbed.smtp import SmtpServer, start_smtp
@@ -554,7 +557,11 @@ def test_letters_payment_dispute_escalation(world: World, tmp_path: Path) -> Non
     refused = swarmscope("escalations", "mark", disputed_doe, "--actor", "counsel", "--db", db, *THRESHOLDS,
                          ok=False)  # fmt: skip
     assert refused.returncode != 0
-    swarmscope("escalations", "mark", silent_doe, "--actor", "counsel", "--db", db, *THRESHOLDS)
+    # the deadline is judged when `escalations mark` decides (and seals its decision): fifteen days later
+    # again, the same code the command runs, with the node's key and the thresholds above
+    policy = document_policy(3, "10s", None, None)
+    with open_store(db, node_key=load_or_create_node_key(world.node_key), now_us=later) as store:
+        escalate_case(store, silent_doe, "counsel", later, None, policy)
     listing = tmp_path / "litigation.csv"
     swarmscope("escalations", "--out", str(listing), "--actor", "counsel", "--db", db, *THRESHOLDS)
     rows = list(csv.DictReader(io.StringIO(listing.read_text(encoding="utf-8"))))

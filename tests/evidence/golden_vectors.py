@@ -10,8 +10,8 @@ in ``tests/evidence/record_vectors.json`` (checked by :mod:`tests.evidence.test_
 - ``rows``: per newest format version, the SHA-256 of each sample's database row as the code writes it
   (a migration adding a field changes the rows; its format version gets rows of its own).
 
-``python -m tests.evidence.golden_vectors`` (``make golden``) adds the vectors of a format version that has
-none yet (after adding a field: the declaration line, the migration, then this command) and refuses, exit
+``python -m tests.evidence.golden_vectors`` (``make golden``) adds the vectors of a format version or a
+sample that has none yet (after adding a field: the declaration line, the migration, then this command) and refuses, exit
 status 1 with one line per vector, to change a vector already pinned.
 """
 
@@ -91,7 +91,8 @@ def changes(old: Vectors, new: Vectors) -> list[str]:
 
 
 def add_missing() -> int:
-    """Add the vectors of format versions not pinned yet; refuse to change a pinned one (exit status)."""
+    """Add the vectors not pinned yet (a new format version, or a new record type's sample); refuse to change a
+    pinned one (exit status)."""
     old, new = pinned(), current()
     refused = changes(old, new)
     if refused:
@@ -99,9 +100,18 @@ def add_missing() -> int:
             "\n".join(["a pinned golden vector changed; sealed bytes never do:", *refused]), file=sys.stderr
         )
         return 1
-    merged = {form: {**new.get(form, {}), **old.get(form, {})} for form in {*old, *new}}
+    merged: Vectors = {
+        form: {
+            version: {
+                **new.get(form, {}).get(version, {}),
+                **old.get(form, {}).get(version, {}),
+            }  # pinned wins
+            for version in {*new.get(form, {}), *old.get(form, {})}
+        }
+        for form in {*old, *new}
+    }
     PATH.write_text(json.dumps(merged, indent=1, sort_keys=True) + "\n")
-    added = sum(len(new[f][v]) for f in new for v in new[f] if v not in old.get(f, {}))
+    added = sum(1 for f in new for v in new[f] for name in new[f][v] if name not in old.get(f, {}).get(v, {}))
     print(f"{PATH.name}: {added} vectors added")
     return 0
 

@@ -20,6 +20,7 @@ from swarmscope.evidence.records import (
     Sighting,
     Source,
     Tier,
+    WorkflowEvent,
 )
 
 T0 = 1_796_000_000_000_000
@@ -118,4 +119,5 @@ SAMPLES: dict[str, EvidenceRecord] = {
         ),
     ),
     "redaction-empty": Redaction("", 0),
+    "workflow-event": WorkflowEvent("DOE-000001", "letter_approved", T0 + 4, bytes(range(32))),
 }

@@ -36,6 +36,7 @@ from swarmscope.store.ledger.purge_records import NO_PURGE_RECORD
 from swarmscope.store.ledger.verify import verify_ledger
 from swarmscope.store.legal.purge import IpPurge, purge_ip_evidence, purge_log_rows
 from swarmscope.store.legal.schema import legal_case, purge_authorization
+from swarmscope.store.legal.workflow_seals import seal_current_entry
 from swarmscope.store.metadata import metadata
 from tests import tampering
 from tests.evidence.test_bundle import BLOCK_IP, CHOKE_IP, SEED_IP, T0, World, commit_world, make_world
@@ -293,6 +294,7 @@ def _fill_logs(store: Store) -> None:
             .insert()
             .values(table_name="observation", row_id=999, reason="test", detected_us=T0)
         )
+    seal_current_entry(store, "isp", int(isp), T0)  # a sealed workflow decision (workflow_event)
 
 
 def _first_column(table: str) -> str:

@@ -57,6 +57,7 @@ EXPECTED_TABLES = {
     "purge_authorization",
     # migration 0006
     "redaction",
+    "workflow_event",
     # migration 0009 (the web console's access control)
     "web_user",
     "web_token",

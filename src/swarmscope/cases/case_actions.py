@@ -13,14 +13,16 @@ has its own action that checks what the step needs (:data:`ROUTES` names it).
 
 from __future__ import annotations
 
-from swarmscope.cases.case_proof import require_proven
+from swarmscope.cases.case_proof import UnprovenCase, require_proven
 from swarmscope.cases.document_policy import COURT_TESTED, DocumentPolicy
+from swarmscope.cases.sealed_history import DISPUTE, ESCALATED, dispute_content, litigation_problem, seal_step
 from swarmscope.cases.workflow import CaseEvent, next_case_status
 from swarmscope.errors import InputError
 from swarmscope.store.database import Store
-from swarmscope.store.ledger.proven import EvidenceTrust
+from swarmscope.store.ledger.proven import EvidenceTrust, store_trust
 from swarmscope.store.legal import case_rows, case_status
 from swarmscope.store.legal import letters as letter_store
+from swarmscope.store.legal.workflow_seals import signer, workflow_history
 
 DECISIONS = frozenset({"withdraw", "close", "counsel_escalate"})
 """Counsel's decisions, recorded directly on a case (:func:`record_decision`)."""
@@ -67,7 +69,12 @@ def record_decision(
     refusal = decision_refusal(name)
     if refusal is not None:
         raise InputError(f"{name!r} is not a decision recorded directly: {refusal}")
-    return move_case(store, case, name, actor, note, now_us)
+    if name != CaseEvent.COUNSEL_ESCALATE:
+        return move_case(store, case, name, actor, note, now_us)
+    signer(store, "counsel_escalate")  # refused before anything is written
+    row = move_case(store, case, name, actor, note, now_us)
+    seal_step(store, row.doe, ESCALATED, {"event": "counsel_escalate"}, now_us)
+    return row
 
 
 def record_dispute(
@@ -86,7 +93,9 @@ def record_dispute(
         raise InputError("--summary: say what the recipient disputes")
     case = case_status.get_case(store, doe)
     next_case_status(case.status, CaseEvent.DISPUTE)  # refuse before writing anything
+    signer(store, "recording a dispute")
     row = letter_store.add_dispute(store, case.id, received_us, summary, now_us)
+    seal_step(store, case.doe, DISPUTE, dispute_content(row), now_us)
     move_case(store, case.id, CaseEvent.DISPUTE, actor, f"dispute {row.id} received", now_us)
     return row
 
@@ -102,10 +111,22 @@ def escalate_case(
     """Put a case with no response on the litigation list (no_response → escalated), its evidence proven
     and re-judged under ``policy`` (the case's build note only tightens it).
 
+    The sealed history must carry it too (:func:`swarmscope.cases.sealed_history.litigation_problem`: a
+    proven sent letter past its deadline, no proven payment settling it, no proven dispute); the decision
+    is sealed (``escalated``).
+
     Raises:
-        UnprovenCase: the case's proven evidence no longer carries it (nothing written). WorkflowError:
-            not in no_response. StoreError: unknown case.
+        UnprovenCase: the case's proven evidence or its sealed history does not carry it (nothing
+            written). WorkflowError: not in no_response. StoreError: unknown case, no signing key.
     """
     case = case_status.get_case(store, doe)
-    require_proven(store, case, trust, policy)
-    return move_case(store, case.id, CaseEvent.ESCALATE, actor, "put on the litigation list", now_us)
+    trusted = store_trust(store, trust)
+    require_proven(store, case, trusted, policy)
+    next_case_status(case.status, CaseEvent.ESCALATE)  # the workflow's refusal first (nothing written)
+    why = litigation_problem(store, case, workflow_history(store, trusted), now_us, escalation=False)
+    if why is not None:
+        raise UnprovenCase(why)
+    signer(store, "escalation")
+    row = move_case(store, case.id, CaseEvent.ESCALATE, actor, "put on the litigation list", now_us)
+    seal_step(store, case.doe, ESCALATED, {"event": "escalate"}, now_us)
+    return row

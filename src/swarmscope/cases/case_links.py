@@ -15,7 +15,10 @@ in one line naming each column with its stored and its proven value. The documen
 - ``isp_id``: not the directory ISP whose ASN list holds the ASN of the proven attribution in force at
   the case's first hit (the latest sealed attribution of its address observed at or before it, as made
   with the IP dataset versions it names; none, or no ASN, or no directory ISP for it: no ISP);
-- ``region``, ``city``: not those of the same proven attribution (advisory, but a document states them).
+- ``region``, ``city``: not those of the same proven attribution (advisory, but a document states them);
+- the derived ISP's or work's directory entry, as stored now (a work's reference copy on disk included),
+  is not the newest one the node sealed (:class:`swarmscope.cases.directory_proof.DirectoryProof`): an
+  edited directory would otherwise reroute a notice or make a fake torrent's link accuse.
 
 Source: README "Only proven evidence"; the attribution is proven by :func:`swarmscope.store.
 proven_records.proven_attributions`.
@@ -24,6 +27,7 @@ proven_records.proven_attributions`.
 from __future__ import annotations
 
 from swarmscope.cases.candidates import attribution_at
+from swarmscope.cases.directory_proof import DirectoryProof
 from swarmscope.cases.work_links import TorrentChecks, case_work
 from swarmscope.store.database import Store
 from swarmscope.store.ledger.proven_records import AttributionRow, ProvenAttributions
@@ -32,37 +36,48 @@ from swarmscope.store.legal.case_rows import CaseRow
 
 
 def link_problem(
-    store: Store, row: CaseRow, attributions: ProvenAttributions, checks: TorrentChecks | None = None
+    store: Store,
+    row: CaseRow,
+    attributions: ProvenAttributions,
+    checks: TorrentChecks | None,
+    directory: DirectoryProof,
 ) -> str | None:
     """Why ``row``'s work, ISP, region or city do not follow from the proven inputs (None: they do).
 
     The answer is one line: ``<column> <stored value> ...`` and the proven value, per differing column,
     joined by ``"; "``. ``checks``: the command's torrent checks (None: a fresh one, nothing cached).
+    ``directory``: the command's check of directory entries against their sealed ones.
     """
-    work = _work_problem(store, row, checks)
-    reasons = [r for r in (work, *_place_problems(store, row, attributions)) if r]
+    work = _work_problem(store, row, checks, directory)
+    reasons = [r for r in (work, *_place_problems(store, row, attributions, directory)) if r]
     return "; ".join(reasons) or None
 
 
-def _work_problem(store: Store, row: CaseRow, checks: TorrentChecks | None) -> str | None:
-    """``work_id`` is not the work ``cases build`` derives for the case's torrent."""
+def _work_problem(
+    store: Store, row: CaseRow, checks: TorrentChecks | None, directory: DirectoryProof
+) -> str | None:
+    """``work_id`` is not the work ``cases build`` derives for the case's torrent, or its entry is not the
+    sealed one."""
     work = case_work(store, row.infohash, checks)
     if isinstance(work, str):
         return f"work_id {row.work_id}: its torrent {row.infohash} has no work ({work})"
     if work.id == row.work_id:
-        return None
+        return directory.work_problem(work)
     return (
         f"work_id {row.work_id} is not the work of its torrent {row.infohash} (work {work.id} of "
         f"{work.client}: its earliest confirmed link, else its earliest plain one, as cases build derives it)"
     )
 
 
-def _place_problems(store: Store, row: CaseRow, attributions: ProvenAttributions) -> list[str]:
-    """``isp_id``, ``region``, ``city`` against the proven attribution at the first hit."""
+def _place_problems(
+    store: Store, row: CaseRow, attributions: ProvenAttributions, directory: DirectoryProof
+) -> list[str]:
+    """``isp_id``, ``region``, ``city`` against the proven attribution at the first hit; the ISP's entry
+    against its sealed one."""
     first: AttributionRow | None = attribution_at(attributions.by_ip.get(row.ip, []), row.first_hit_us)
     asn = first.asn if first else None
     isp = case_rows.isp_for_asn(store, asn) if asn is not None else None
-    reasons = []
+    reasons = [why for why in [directory.isp_problem(isp) if isp else None] if why]
     if (isp.id if isp else None) != row.isp_id:
         reasons.append(
             f"isp_id {row.isp_id} is not the ISP of the proven attribution's ASN {asn} at the first hit "

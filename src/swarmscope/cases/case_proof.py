@@ -25,7 +25,8 @@ proven_observations`) and refuses the case, naming it and why, when:
   :class:`swarmscope.cases.case_recheck.Rejudge`), no longer make it a candidate;
 - its ``work_id``, ``isp_id``, ``region`` or ``city`` (plain columns a document states) differ from what
   the work/torrent links and the proven attribution at its first hit give
-  (:func:`swarmscope.cases.case_links.link_problem`: the refusal names the column and both values).
+  (:func:`swarmscope.cases.case_links.link_problem`: the refusal names the column and both values), or
+  the ISP or work entry it names is not the one the node sealed (``isps add``/``works add``).
 
 Source: the sealed ledger (:mod:`swarmscope.store.ledger.proven`); a notice or letter may state only
 what the evidence carries.
@@ -38,6 +39,7 @@ from typing import Protocol, TypeVar
 
 from swarmscope.cases.case_links import link_problem
 from swarmscope.cases.case_recheck import Rejudge
+from swarmscope.cases.directory_proof import DirectoryProof
 from swarmscope.cases.document_policy import DocumentPolicy
 from swarmscope.cases.work_links import TorrentChecks
 from swarmscope.errors import SwarmscopeError
@@ -126,6 +128,7 @@ class CaseProof(ProvenCaseHits):
         self.policy = policy
         self._rejudge = Rejudge(store, trust, policy)
         self._checks = TorrentChecks(store)
+        self.directory = DirectoryProof(store, trust)
 
     def problem(self, case: CaseClaim) -> str | None:
         """Why ``case`` may not be carried by a document (None: its claim is proven)."""
@@ -171,7 +174,8 @@ class CaseProof(ProvenCaseHits):
         """Why the case row's work, ISP, region or city do not follow from the proven inputs (the row as
         stored now: documents state these columns; :func:`~swarmscope.cases.case_links.link_problem`)."""
         row = case if isinstance(case, CaseRow) else case_status.get_case(self.store, case.doe)
-        why = link_problem(self.store, row, self._rejudge.attributions_of(case.ip), self._checks)
+        attributions = self._rejudge.attributions_of(case.ip)
+        why = link_problem(self.store, row, attributions, self._checks, self.directory)
         if why is None:
             return None
         return f"{case.doe}: refused: {UNLINKED} ({why})"

@@ -4,7 +4,8 @@
 the letter row, :mod:`swarmscope.cases.letter_settings`) → ``preview`` (the letter exactly as it will leave,
 with a placeholder addressee and placeholder dates, and its approval digest, :mod:`swarmscope.cases.letters`)
 → ``approve`` (a person's recorded decision: approved_by/approved_us, the SHA-256 of the previewed content,
-and a case_event) → ``send`` (:mod:`swarmscope.cases.letter_send`) → ``expire`` (sent past its deadline →
+a case_event, and the approval sealed in the ledger with the node's key, :mod:`swarmscope.cases.
+sealed_history`) → ``send`` (:mod:`swarmscope.cases.letter_send`) → ``expire`` (sent past its deadline →
 no_response). ``remind`` drafts a reminder (kind "reminder", the outstanding amount, a new term, the contacts
 of the letter it follows) for a sent letter past its deadline; it needs its own approval. A dispute stops
 every further letter and voids unsent ones (approved or not; :func:`swarmscope.cases.case_actions.
@@ -38,11 +39,13 @@ from swarmscope.cases.letter_settings import (
 )
 from swarmscope.cases.letters import approval_digest, render_preview
 from swarmscope.cases.payment_reference import payment_reference
+from swarmscope.cases.sealed_history import APPROVED, approval_content, seal_step
 from swarmscope.cases.workflow import CaseEvent, CaseStatus, may_send_letter
 from swarmscope.store.database import Store
 from swarmscope.store.ledger.proven import EvidenceTrust
 from swarmscope.store.legal import case_rows, case_status
 from swarmscope.store.legal import letters as letter_store
+from swarmscope.store.legal.workflow_seals import signer
 
 DAY_US = 86_400 * 1_000_000
 BLOCKING_REQUEST_STATUSES = ("quashed", "contested")
@@ -153,14 +156,17 @@ def approve_letter(
     if expect_digest is not None and expect_digest.strip().lower() != digest:
         raise LetterError(f"{case.doe}: the letter's digest is {digest}, not the one given; preview it again")
     note = f"{letter.kind} letter {letter.payment_reference} approved (content sha256 {digest})"
+    if letter.kind != "initial" and not may_send_letter(case.status):
+        raise LetterError(f"{case.doe} is {case.status}: no further letter may go out")
+    signer(store, "letters approve")  # the approval is sealed: refused before anything is written
     if letter.kind == "initial":
         move_case(store, case.id, CaseEvent.APPROVE, actor, note, now_us)
-        return letter_store.approve_letter(store, letter.id, actor, now_us, digest)
-    if not may_send_letter(case.status):
-        raise LetterError(f"{case.doe} is {case.status}: no further letter may go out")
-    return letter_store.approve_letter(
-        store, letter.id, actor, now_us, digest, letter_store.CaseNote(actor, note)
-    )
+        row = letter_store.approve_letter(store, letter.id, actor, now_us, digest)
+    else:
+        case_note = letter_store.CaseNote(actor, note)
+        row = letter_store.approve_letter(store, letter.id, actor, now_us, digest, case_note)
+    seal_step(store, case.doe, APPROVED, approval_content(letter, digest), now_us)
+    return row
 
 
 def check_request_allows_letters(store: Store, case: case_rows.CaseRow) -> None:

@@ -1,6 +1,8 @@
 """Sending an approved settlement letter: e-mail with the PDF attached, or a PDF for postal mail.
 
-Only an approved letter whose content still has the approved digest is sent, only while
+Only an approved letter whose content still has the approved digest, and whose approval of that digest is
+sealed in the ledger under a trusted node key (:mod:`swarmscope.cases.sealed_history`: an edited letter
+row with a recomputed ``approved_sha256`` matches no sealed approval), is sent, only while
 :func:`swarmscope.cases.workflow.may_send_letter` allows; it is rendered from the settings frozen at
 drafting only — a send-time setting that differs from them is refused
 (:func:`swarmscope.cases.letter_settings.settings_conflicts`). The identity is decrypted through the
@@ -14,7 +16,7 @@ as soon as the SMTP server accepted it (RFC 5321 section 6.1: the 250 reply to t
 server the responsibility for delivery), and only then is its PDF copy written — a later failure is
 reported but never causes a second sending. PDFs are written 0600. The deadline is the sending time plus
 the term fixed at drafting (``deadline_days``), so a letter approved on Monday and sent on Friday still
-gives the full term.
+gives the full term. The sending is sealed too (``letter_sent``), with the node's key: sending needs it.
 """
 
 from __future__ import annotations
@@ -46,13 +48,15 @@ from swarmscope.cases.letters import (
     render_letter,
     write_private,
 )
+from swarmscope.cases.sealed_history import SENT, require_sealed_approval, seal_step, sent_content
 from swarmscope.cases.workflow import CaseEvent, may_send_letter, next_case_status
 from swarmscope.errors import SwarmscopeError
 from swarmscope.net.smtp_client import MailError, send_message
 from swarmscope.store.database import Store
-from swarmscope.store.ledger.proven import EvidenceTrust
+from swarmscope.store.ledger.proven import EvidenceTrust, store_trust
 from swarmscope.store.legal import case_rows, case_status
 from swarmscope.store.legal import letters as letter_store
+from swarmscope.store.legal.workflow_seals import signer, workflow_history
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +186,9 @@ def send_letter(
     check_request_allows_letters(store, case)
     letter = _check_sendable(case, latest_letter(store, case.id))
     facts, frozen, digest = _bound_content(store, case, letter, given, trust)
+    history = workflow_history(store, store_trust(store, trust))
+    require_sealed_approval(history, case.doe, letter, digest)
+    signer(store, "letters send")  # its sending is sealed: refused before anything leaves
     if delivery.out is not None:
         check_out_dir(delivery.out)
     identity = read_disclosed_identity(store, key, case.id, actor, now_us, trust)
@@ -254,6 +261,7 @@ def _record_sent(store: Store, out: _Outgoing, message_id: str | None, how: str)
         sent = letter_store.mark_sent(
             store, letter.id, now_us, pdf_sha256, message_id, case_note, approved_sha256=out.digest
         )
+        seal_step(store, out.case.doe, SENT, sent_content(sent), now_us)
         if letter.kind == "initial":
             move_case(store, out.case.id, CaseEvent.SEND, actor, note, now_us)
     except SwarmscopeError as exc:

@@ -20,6 +20,7 @@ from swarmscope.cases.disclosure_check import disclosure_problem, read_disclosed
 from swarmscope.cases.document_policy import COURT_TESTED, DocumentPolicy
 from swarmscope.cases.exhibits import csv_cell
 from swarmscope.cases.identities import IdentityKey
+from swarmscope.cases.sealed_history import litigation_problem
 from swarmscope.cases.workflow import CaseStatus
 from swarmscope.store.database import Store
 from swarmscope.store.ledger.proven import EvidenceTrust, store_trust
@@ -84,17 +85,23 @@ def litigation_rows(
 
     A case whose claim the evidence proven against the sealed ledger no longer carries
     (:class:`swarmscope.cases.case_proof.CaseProof`; ``trust`` None: the store's own node key) is left
-    out, its identity never read, and (DOE number, why) goes to ``refused``; so is a case whose stored
+    out, its identity never read, and (DOE number, why) goes to ``refused``; so is a case its sealed workflow
+    history does not put on the list (:func:`swarmscope.cases.sealed_history.litigation_problem`: the
+    ``escalated`` status column alone proves nothing), and a case whose stored
     identity the ISP disclosed for another address, port or window than its proven hits
     (:func:`swarmscope.cases.disclosure_check.disclosure_problem`). ``policy``: the thresholds each case
     is re-judged under (the case's build note only tightens them).
     """
     out = []
-    proof = CaseProof(store, store_trust(store, trust), policy)
+    trusted = store_trust(store, trust)
+    proof = CaseProof(store, trusted, policy)
     proven, unproven = proof.split(case_status.list_cases(store, status=CaseStatus.ESCALATED))
     cases = []
+    history = proof.directory.history
     for case in proven:
-        why = disclosure_problem(case, stored_identity(store, case.id), proof)
+        why = litigation_problem(store, case, history, trusted.now_us) or disclosure_problem(
+            case, stored_identity(store, case.id), proof
+        )
         if why is None:
             cases.append(case)
         else:

@@ -10,8 +10,10 @@ currency):
 - total < claim (a partial payment): the payment is recorded with the outstanding amount in its note; the
   case keeps its status, so the deadline, reminders (for the outstanding amount) and expiry still apply.
 
-A payment for a case that is already paid, withdrawn or closed is refused (nothing recorded). Amounts are
-integer cents; times UTC microseconds.
+A payment for a case that is already paid, withdrawn or closed is refused (nothing recorded). Each payment
+is sealed (``payment``, :mod:`swarmscope.cases.sealed_history`), so deleting its row cannot put a paid case
+on the litigation list; recording one needs the node's signing key. Amounts are integer cents; times UTC
+microseconds.
 """
 
 from __future__ import annotations
@@ -19,12 +21,14 @@ from __future__ import annotations
 from swarmscope.cases.case_actions import move_case
 from swarmscope.cases.letter_settings import format_amount
 from swarmscope.cases.payment_reference import grouped, normalise_reference
+from swarmscope.cases.sealed_history import PAYMENT, payment_content, seal_step
 from swarmscope.cases.workflow import CLOSING_STATUSES, CaseEvent, next_case_status
 from swarmscope.errors import InputError
 from swarmscope.evidence.records import us_to_iso
 from swarmscope.store.database import Store
 from swarmscope.store.legal import case_rows, case_status
 from swarmscope.store.legal import letters as letter_store
+from swarmscope.store.legal.workflow_seals import signer
 
 FUTURE_SLACK_US = 86_400 * 1_000_000  # a bank's value date may be a day ahead of our clock
 
@@ -87,7 +91,9 @@ def record_payment(
         )
     else:
         note = f"partial payment; outstanding {format_amount(claim - total, cur)}"
+    signer(store, "recording a payment")  # sealed below; refused before anything is written
     row = letter_store.add_payment(store, case.id, amount_cents, cur, received_us, ref, method, note, now_us)
+    seal_step(store, case.doe, PAYMENT, payment_content(row), now_us)
     if total >= claim:
         paid = f"{format_amount(total, cur)} received; {note}"
         move_case(store, case.id, CaseEvent.PAY, actor, paid, now_us)

@@ -16,6 +16,7 @@ from swarmscope.cases.case_actions import DECISIONS, decision_refusal, record_de
 from swarmscope.cases.thresholds import DEFAULT_MIN_HITS, policy_warnings
 from swarmscope.cli.app import app
 from swarmscope.cli.evidence_trust import NodeKeyOption, TrustKeyOption, workflow_trust
+from swarmscope.cli.node_identity import SigningKeyOption, signing_store
 from swarmscope.cli.options import ActorOption, DbOption, actor_name, command_store, fail, now_us
 from swarmscope.cli.policy_options import (
     DEFAULT_MIN_SPAN,
@@ -27,7 +28,7 @@ from swarmscope.cli.policy_options import (
     threshold_policy,
 )
 from swarmscope.cli.text import clean, iso
-from swarmscope.errors import InputError
+from swarmscope.errors import InputError, SwarmscopeError
 from swarmscope.store.database import DEFAULT_DB, Store
 from swarmscope.store.legal import case_rows, case_status
 from swarmscope.store.legal import cases as legal_cases
@@ -186,8 +187,12 @@ def event(
     db: DbOption = DEFAULT_DB,
     actor: ActorOption = None,
     note: Annotated[str | None, typer.Option("--note", help="Why (never personal data).")] = None,
+    node_key: SigningKeyOption = None,
 ) -> None:
     """Record counsel's decision on a case (withdraw, close, counsel_escalate), with who decided it.
+
+    counsel_escalate is sealed in the ledger with the node's signing key (--node-key, default beside the
+    database): the litigation list takes a disputed case only on that sealed decision.
 
     Every other step has its own command, which checks what the step needs: `isps request` (served),
     `subscribers import` (identified), `letters draft/approve/send/expire` (the deadline),
@@ -197,6 +202,15 @@ def event(
     if refusal is not None:
         typer.echo(f"error: {clean(name)!r} is not recorded with `cases event`: {refusal}")
         raise typer.Exit(1)
-    with command_store(db) as store:
-        case = record_decision(store, doe, name, actor_name(actor), note, now_us())
+    if name != "counsel_escalate":
+        with command_store(db) as store:
+            case = record_decision(store, doe, name, actor_name(actor), note, now_us())
+            typer.echo(f"{case.doe}: {case.status}")
+        return
+    try:
+        now = now_us()
+        with signing_store(db, node_key, now) as store:
+            case = record_decision(store, doe, name, actor_name(actor), note, now)
         typer.echo(f"{case.doe}: {case.status}")
+    except SwarmscopeError as exc:
+        raise fail(exc) from None

@@ -6,7 +6,8 @@ letter (approved or not) is voided in the same transaction as the dispute, so ``
 nor keeps failing on it; drafting is refused by the workflow, ``letters remind`` skips the case and ``letters
 send --case`` refuses it (:func:`swarmscope.cases.workflow.may_send_letter`). Only counsel's explicit
 decision (``counsel_escalate``) or a payment moves it on. The summary must not contain personal data.
-The action and its gates: :func:`swarmscope.cases.case_actions.record_dispute`.
+The action and its gates: :func:`swarmscope.cases.case_actions.record_dispute`. The dispute is sealed in
+the ledger with the node's signing key (``--node-key``, default beside the database; it must exist).
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ import typer
 
 from swarmscope.cases.case_actions import record_dispute
 from swarmscope.cli.app import app
-from swarmscope.cli.options import ActorOption, DbOption, actor_name, fail, parse_time, workflow_store
+from swarmscope.cli.node_identity import SigningKeyOption, signing_store
+from swarmscope.cli.options import ActorOption, DbOption, actor_name, fail, parse_time
 from swarmscope.cli.text import clean
 from swarmscope.errors import SwarmscopeError
 from swarmscope.net.clock import Clock
@@ -36,11 +38,12 @@ def record_command(
     ] = None,
     actor: ActorOption = None,
     db: DbOption = DEFAULT_DB,
+    node_key: SigningKeyOption = None,
 ) -> None:
     """Record a dispute: the case becomes disputed and no further letter is sent."""
     try:
         now = Clock().now_us()
-        with workflow_store(db) as store:
+        with signing_store(db, node_key, now) as store:
             record_dispute(
                 store, case, summary, received_us=parse_time(received, "--received") if received else now,
                 actor=actor_name(actor), now_us=now,

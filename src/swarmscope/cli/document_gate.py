@@ -24,6 +24,7 @@ from swarmscope.cases import thresholds as policy_thresholds
 from swarmscope.cases.document_policy import DocumentPolicy
 from swarmscope.cli import policy_options as thresholds
 from swarmscope.cli.evidence_trust import NodeKeyOption, TrustKeyOption, workflow_trust
+from swarmscope.cli.node_identity import signing_store
 from swarmscope.cli.options import workflow_store
 from swarmscope.cli.text import clean
 from swarmscope.store.database import Store
@@ -60,14 +61,22 @@ class Gate:
         return workflow_trust(db, self.node_key, self.trust_key, now_us)
 
     @contextmanager
-    def open(self, db: str, now_us: int) -> Iterator[tuple[Store, EvidenceTrust]]:
+    def open(self, db: str, now_us: int, *, sign: bool = False) -> Iterator[tuple[Store, EvidenceTrust]]:
         """The existing store ``db`` (closed on leaving) and its :meth:`trust` at ``now_us`` (UTC µs).
 
+        ``sign``: the command seals a workflow decision, so the store is made a writer for the node's
+        private key (``--node-key``, default beside the database; it must exist).
+
         Raises:
-            StoreError: no such database. InputError: see :meth:`trust`.
+            StoreError: no such database. InputError: see :meth:`trust`; no usable signing key.
         """
-        with workflow_store(db) as store:
-            yield store, self.trust(db, now_us)
+        if not sign:
+            with workflow_store(db) as store:
+                yield store, self.trust(db, now_us)
+            return
+        trust = self.trust(db, now_us)
+        with signing_store(db, self.node_key, now_us) as store:
+            yield store, trust
 
 
 R = TypeVar("R")

@@ -1,7 +1,9 @@
 """``swarmscope escalations [--out FILE.csv] [--identity-key K]`` and ``escalations mark DOE --actor NAME``.
 
 The litigation list: cases a person explicitly escalated (``mark``: no_response → escalated; a disputed case
-is escalated only by counsel's separate decision, not here). The rows, their columns and the audited
+is escalated only by counsel's separate decision, not here), listed only as far as their SEALED workflow
+history carries them (:func:`swarmscope.cases.sealed_history.litigation_problem`; the status column alone
+proves nothing). The rows, their columns and the audited
 identity reads are :mod:`swarmscope.cases.litigation`; the move is
 :func:`swarmscope.cases.case_actions.escalate_case`. Subscriber identities are included ONLY with
 ``--identity-key``. Both re-judge each case under the threshold options they are given
@@ -89,7 +91,11 @@ def mark_command(
     *,
     gate: Gate,
 ) -> None:
-    """Escalate a case with no response to the litigation list (your recorded decision).
+    """Escalate a case with no response to the litigation list (your recorded decision, sealed with the
+    node's signing key: --node-key, default beside the database).
+
+    Refused when its sealed workflow history does not carry it: a proven sent letter past its deadline, no
+    proven payment settling the claim, no proven dispute.
 
     Refused, naming the case, when its evidence is no longer proven against the sealed ledger under the
     trusted node key (--node-key, default beside the database; or --trust-key), or fails the thresholds
@@ -98,7 +104,7 @@ def mark_command(
     try:
         policy = gate.policy()
         now = Clock().now_us()
-        with gate.open(db, now) as (store, trust):
+        with gate.open(db, now, sign=True) as (store, trust):
             row = escalate_case(store, case, actor_name(actor), now, trust, policy)
         typer.echo(f"{row.doe}: escalated")
     except SwarmscopeError as exc:

@@ -15,6 +15,7 @@ from swarmscope.cases.directory import add_isp, check_isp, check_text
 from swarmscope.cases.requests import advance_request, start_request
 from swarmscope.cli import numeric as num
 from swarmscope.cli.app import app
+from swarmscope.cli.node_identity import SigningKeyOption, signing_store
 from swarmscope.cli.numeric import number_option
 from swarmscope.cli.options import (
     ActorOption,
@@ -26,10 +27,11 @@ from swarmscope.cli.options import (
     parse_time,
 )
 from swarmscope.cli.text import clean, iso
-from swarmscope.errors import InputError
+from swarmscope.errors import InputError, SwarmscopeError
 from swarmscope.store.database import DEFAULT_DB
 from swarmscope.store.legal import case_status
 from swarmscope.store.legal import cases as case_rows
+from swarmscope.store.legal.workflow_seals import seal_current_entry
 
 isps_app = typer.Typer(help="ISP directory and disclosure requests.", no_args_is_help=True)
 app.add_typer(isps_app, name="isps")
@@ -49,15 +51,39 @@ def add(
     ],
     country: Annotated[str | None, typer.Option("--country", help="ISO 3166-1 alpha-2.")] = None,
     db: DbOption = DEFAULT_DB,
+    node_key: SigningKeyOption = None,
 ) -> None:
-    """Add an ISP to the directory."""
+    """Add an ISP to the directory, its entry sealed with the node's signing key (--node-key, default
+    beside the database; created and announced when the database is new, as `monitor` does)."""
     try:  # checked before the store is opened: bad input creates no database
         check_isp(name, abuse_email, legal_address, country)
-    except InputError as exc:
-        raise fail(exc) from None
-    with command_store(db, create=True) as store:
-        isp_id = add_isp(store, name, asn, abuse_email, legal_address, country, now_us())
+        now = now_us()
+        with signing_store(db, node_key, now, create=True) as store:
+            isp_id = add_isp(store, name, asn, abuse_email, legal_address, country, now)
         typer.echo(f"isp {isp_id}: {clean(name)} AS{', AS'.join(map(str, sorted(set(asn))))}")
+    except SwarmscopeError as exc:
+        raise fail(exc) from None
+
+
+@isps_app.command("seal")
+def seal(
+    name: Annotated[str, typer.Argument(help="The ISP's name.")],
+    db: DbOption = DEFAULT_DB,
+    node_key: SigningKeyOption = None,
+) -> None:
+    """Seal the ISP's directory entry as stored now (an entry added before entries were sealed: check it
+    with `isps list` first; documents use only sealed entries)."""
+    try:
+        now = now_us()
+        with signing_store(db, node_key, now) as store:
+            row = next((r for r in case_rows.list_isps(store) if r.name == name), None)
+            if row is None:
+                raise InputError(f"no ISP named {name!r} in the directory")
+            seal_current_entry(store, "isp", row.id, now)
+        typer.echo(f"isp {row.id}: {clean(row.name)}: entry sealed (AS{', AS'.join(map(str, row.asns))}, "
+                   f"{clean(row.abuse_email or '-')})")  # fmt: skip
+    except SwarmscopeError as exc:
+        raise fail(exc) from None
 
 
 @isps_app.command("list")

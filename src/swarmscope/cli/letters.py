@@ -158,12 +158,15 @@ def approve_command(
 ) -> None:
     """Record your approval of the case's newest unsent letter (initial or reminder), bound to its content.
 
+    The approval is sealed in the ledger with the node's signing key (--node-key, default beside the
+    database); `letters send` sends only a letter whose content a sealed approval matches.
+
     Refused for a case that fails the thresholds given here (default: the court-tested ones).
     """
     try:
         policy = gate.policy()
         now = now_us()
-        with gate.open(db, now) as (store, trust):
+        with gate.open(db, now, sign=True) as (store, trust):
             row = approve_letter(store, case, actor_name(actor), now, digest, trust, policy)
         ref = grouped(row.payment_reference)
         typer.echo(f"{clean(case)}: {row.kind} letter {ref} approved by {clean(row.approved_by)}")
@@ -200,7 +203,9 @@ def send_command(
     """Send approved letters: e-mail with the PDF attached, or a PDF for postal mail.
 
     Letters are rendered from the settings frozen at drafting; --settings, --from, --sender-name and
-    --dispute-email are only checked against them (a letter they would change is not sent). A case that
+    --dispute-email are only checked against them (a letter they would change is not sent), and its
+    content must match an approval sealed in the ledger; the sending is sealed too (the node's signing
+    key, --node-key, default beside the database). A case that
     fails the thresholds given here (default: the court-tested ones) gets none: one error line naming it.
     """
     overrides = {"sender_email": sender, "sender_name": sender_name, "dispute_email": dispute_email}
@@ -213,7 +218,7 @@ def send_command(
         who, delivery = actor_name(actor), Delivery(smtp_host, smtp_port, out)
         if out is not None:
             check_out_dir(out)
-        with gate.open(db, now_us()) as (store, trust):
+        with gate.open(db, now_us(), sign=True) as (store, trust):
             todo = [case] if case else pending_approved(store)
             if not todo:
                 typer.echo("no letter sent: none is approved and unsent (`letters approve DOE` first)")

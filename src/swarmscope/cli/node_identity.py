@@ -17,13 +17,17 @@ The default key location (beside an SQLite file, else ``$XDG_DATA_HOME/swarmscop
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Annotated
 
+import typer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from swarmscope.errors import DecodeError, InputError
-from swarmscope.store.database import Store, StoreError
+from swarmscope.evidence.seal import key_fingerprint, public_key_raw
+from swarmscope.store.database import Store, StoreError, database_url, open_store, sqlite_file
 from swarmscope.store.ledger import entries as lq
 from swarmscope.store.ledger.node_key import (
     NodeKeyFile,
@@ -31,6 +35,13 @@ from swarmscope.store.ledger.node_key import (
     load_or_create_node_key,
     open_node_key,
 )
+
+SigningKeyOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--node-key", help="The node's key file that seals this decision (default: beside the database)."
+    ),
+]
 
 
 def check_key_path(explicit: str | None) -> None:
@@ -92,6 +103,72 @@ def other_signers(store: Store, fingerprint: str) -> list[str]:
     """Fingerprints of the keys that sealed this store's batches, when ``fingerprint`` sealed none of them."""
     sealed = lq.sealing_nodes(store)
     return [] if fingerprint in sealed else sorted(sealed)
+
+
+def attach_signing_key(store: Store, key: Ed25519PrivateKey, path: Path, now_us: int) -> None:
+    """Make ``store`` a writer for ``key`` (read from ``path``: it seals a purge record or a workflow
+    decision), refusing a key that sealed nothing in a store other keys sealed (that would start a second
+    signing identity).
+
+    Raises:
+        InputError: naming the key, its fingerprint and the keys that sealed the store.
+    """
+    fingerprint = key_fingerprint(public_key_raw(key))
+    others = other_signers(store, fingerprint)
+    if others:
+        raise InputError(
+            f"node key {path} (fingerprint {fingerprint}) sealed nothing in this store, which "
+            f"{', '.join(others)} sealed: pass the key file that sealed it with --node-key"
+        )
+    store.attach_node_key(key, now_us)
+
+
+def signing_key(db: str, explicit: Path | None, *, create: bool = False) -> tuple[Ed25519PrivateKey, Path]:
+    """The node key that seals workflow decisions: ``explicit`` or the default beside ``db``. With
+    ``create`` (a command that may create the database) a missing key is created and announced on stderr,
+    as ``monitor`` does, when the database is new too (an existing store keeps the key that sealed it);
+    otherwise it must exist.
+
+    Raises:
+        InputError: missing (the message says why the key is needed), unreadable or not a private key.
+    """
+    if create and not _existing_database(db):
+        opened = open_signing_key(db, None if explicit is None else str(explicit), _say)
+        return opened.key, opened.path
+    path = explicit if explicit is not None else default_key_path(db)
+    if not path.exists():
+        raise InputError(
+            f"node key {path}: no such file; this decision is sealed in the ledger with the node's signing "
+            "key (pass the key file that sealed the evidence with --node-key)"
+        )
+    return load_node_key(path), path
+
+
+def _existing_database(db: str) -> bool:
+    """True unless ``db`` names an SQLite file that does not exist yet (a server database exists)."""
+    path = sqlite_file(database_url(db))
+    return path is None or Path(path).exists()
+
+
+def _say(line: str) -> None:
+    typer.echo(line, err=True)
+
+
+@contextmanager
+def signing_store(db: str, explicit: Path | None, now_us: int, *, create: bool = False) -> Iterator[Store]:
+    """The store ``db`` as a writer for the node key (:func:`signing_key`), closed on leaving; the key is
+    checked before the database is opened (a refused key creates no database).
+
+    Raises:
+        InputError: see :func:`signing_key`, :func:`attach_signing_key`. StoreError: no such database.
+    """
+    key, path = signing_key(db, explicit, create=create)
+    store = open_store(db, create=create)
+    try:
+        attach_signing_key(store, key, path, now_us)
+        yield store
+    finally:
+        store.close()
 
 
 def warn_other_signers(store: Store, key: NodeKeyFile, warn: Callable[[str], None]) -> None:

@@ -2,7 +2,8 @@
 
 The matching, the claim and the move to ``paid`` are :mod:`swarmscope.cases.payments`: the reference must be
 the RF creditor reference of a letter *sent* for that case, a partial payment keeps the case's status, a
-payment for a paid, withdrawn or closed case is refused (nothing recorded).
+payment for a paid, withdrawn or closed case is refused (nothing recorded). The payment is sealed in the
+ledger with the node's signing key (``--node-key``, default beside the database; it must exist).
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import typer
 from swarmscope.cases.letter_settings import format_amount, parse_amount
 from swarmscope.cases.payments import record_payment
 from swarmscope.cli.app import app
-from swarmscope.cli.options import ActorOption, DbOption, actor_name, fail, parse_time, workflow_store
+from swarmscope.cli.node_identity import SigningKeyOption, signing_store
+from swarmscope.cli.options import ActorOption, DbOption, actor_name, fail, parse_time
 from swarmscope.cli.text import clean
 from swarmscope.errors import SwarmscopeError
 from swarmscope.net.clock import Clock
@@ -47,11 +49,12 @@ def record_command(
     method: Annotated[str | None, typer.Option("--method", help="e.g. bank transfer.")] = None,
     actor: ActorOption = None,
     db: DbOption = DEFAULT_DB,
+    node_key: SigningKeyOption = None,
 ) -> None:
     """Record a payment; the case is paid once the claim is met (partial payments are kept and noted)."""
     try:
         now = Clock().now_us()
-        with workflow_store(db) as store:
+        with signing_store(db, node_key, now) as store:
             row, status = record_payment(
                 store, case, parse_amount(amount), reference, currency=currency,
                 received_us=parse_received(received) if received else now, method=method,

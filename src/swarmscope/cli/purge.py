@@ -33,28 +33,13 @@ from swarmscope.cases.retention import (
     RetentionPolicy,
 )
 from swarmscope.cli.app import app
-from swarmscope.cli.node_identity import load_node_key, other_signers
+from swarmscope.cli.node_identity import attach_signing_key, load_node_key
 from swarmscope.cli.numeric import RETENTION_DAYS, RETENTION_MONTHS, number_option
 from swarmscope.cli.options import ActorOption, DbOption, actor_name, now_us
 from swarmscope.cli.text import escaped
 from swarmscope.errors import InputError, SwarmscopeError
-from swarmscope.evidence.seal import key_fingerprint, public_key_raw
-from swarmscope.store.database import DEFAULT_DB, Store, open_store
+from swarmscope.store.database import DEFAULT_DB, open_store
 from swarmscope.store.ledger.node_key import default_key_path
-
-
-def _attach_key(store: Store, path: Path, now_us: int) -> None:
-    """Make ``store`` a writer for the key at ``path`` (it seals the purge record), refusing a key that
-    sealed nothing in a store other keys sealed (that would start a second signing identity)."""
-    key = load_node_key(path)
-    fingerprint = key_fingerprint(public_key_raw(key))
-    others = other_signers(store, fingerprint)
-    if others:
-        raise InputError(
-            f"node key {path} (fingerprint {fingerprint}) sealed nothing in this store, which "
-            f"{', '.join(others)} sealed: pass the key file that sealed it with --node-key"
-        )
-    store.attach_node_key(key, now_us)
 
 
 def run_purge(
@@ -80,7 +65,7 @@ def run_purge(
     store = open_store(db, create=False)
     try:
         if not dry_run and path.exists():
-            _attach_key(store, path, now_us)
+            attach_signing_key(store, load_node_key(path), path, now_us)
         try:
             return apply_retention(store, policy, actor=actor, now_us=now_us, dry_run=dry_run)
         except SwarmscopeError as exc:

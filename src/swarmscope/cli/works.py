@@ -10,11 +10,13 @@ import typer
 from swarmscope.cases.campaigns import link_work, reference_check
 from swarmscope.cases.directory import add_work, check_work
 from swarmscope.cli.app import app
+from swarmscope.cli.node_identity import SigningKeyOption, signing_store
 from swarmscope.cli.options import DbOption, command_store, fail, now_us
 from swarmscope.cli.text import clean
-from swarmscope.errors import InputError
+from swarmscope.errors import SwarmscopeError
 from swarmscope.store.database import DEFAULT_DB
 from swarmscope.store.legal import cases as case_rows
+from swarmscope.store.legal.workflow_seals import seal_current_entry
 
 works_app = typer.Typer(help="Works of rights holders and the torrents linked to them.", no_args_is_help=True)
 app.add_typer(works_app, name="works")
@@ -33,15 +35,38 @@ def add(
     ] = None,
     contact: Annotated[str | None, typer.Option("--contact", help="Contact of a new client.")] = None,
     db: DbOption = DEFAULT_DB,
+    node_key: SigningKeyOption = None,
 ) -> None:
-    """Add a work of a client; prints its id."""
+    """Add a work of a client; prints its id. The entry (with the SHA-256 of the reference content) is
+    sealed with the node's signing key (--node-key, default beside the database; created and announced
+    when the database is new, as `monitor` does)."""
     try:  # checked before the store is opened: bad input creates no database
         check_work(client, title, registration, contact, reference)
-    except InputError as exc:
-        raise fail(exc) from None
-    with command_store(db, create=True) as store:
-        work_id = add_work(store, client, title, registration, reference, contact, now_us())
+        now = now_us()
+        with signing_store(db, node_key, now, create=True) as store:
+            work_id = add_work(store, client, title, registration, reference, contact, now)
         typer.echo(f"work {work_id}: {clean(title)} ({clean(client)})")
+    except SwarmscopeError as exc:
+        raise fail(exc) from None
+
+
+@works_app.command("seal")
+def seal(
+    work: Annotated[str, typer.Argument(help="Work id or title.")],
+    db: DbOption = DEFAULT_DB,
+    node_key: SigningKeyOption = None,
+) -> None:
+    """Seal the work's entry as stored now, with the SHA-256 of its reference content on disk now (an entry
+    added before entries were sealed: check it with `works list` first; documents use only sealed
+    entries)."""
+    try:
+        now = now_us()
+        with signing_store(db, node_key, now) as store:
+            row = case_rows.get_work(store, work)
+            seal_current_entry(store, "work", row.id, now)
+        typer.echo(f"work {row.id}: {clean(row.title)} ({clean(row.client)}): entry sealed")
+    except SwarmscopeError as exc:
+        raise fail(exc) from None
 
 
 @works_app.command("link")

@@ -13,10 +13,12 @@ decimal without leading zeros, no whitespace) with exactly four keys::
 (:class:`~swarmscope.evidence.records.Sighting`), ``clock_sample``
 (:class:`~swarmscope.evidence.records.ClockSample`), ``run_started``
 (:class:`~swarmscope.evidence.records.RunStarted`), ``attribution``
-(:class:`~swarmscope.evidence.records.Attribution`) or ``redaction``
-(:class:`~swarmscope.evidence.records.Redaction`, a retention purge). ``fields`` maps every field name of
-the record (the Python attribute name in UTF-8, e.g. ``started_us``) to a *tagged value*; every field of
-the record's version (**Versions**) is present, even when it holds its default.
+(:class:`~swarmscope.evidence.records.Attribution`), ``redaction``
+(:class:`~swarmscope.evidence.records.Redaction`, a retention purge) or ``workflow_event``
+(:class:`~swarmscope.evidence.records.WorkflowEvent`, a sealed decision of the legal workflow).
+``fields`` maps every field name of the record (the Python attribute name in UTF-8, e.g. ``started_us``) to
+a *tagged value*; every field of the record's version (**Versions**) is present, even when it holds its
+default.
 
 **Tagged values.** A bencoded list whose first element is a one-byte byte-string tag; ``[n]`` is
 ``l1:ne``, ``[i, 5]`` is ``l1:ii5ee``, ``[s, "ab"]`` is ``l1:s2:abe``. In the schema below, "l of i"
@@ -89,6 +91,7 @@ from swarmscope.evidence.records import (
     RunStarted,
     Sighting,
     Tier,
+    WorkflowEvent,
 )
 from swarmscope.wire.bencode import MAX_INT_DIGITS, encode
 
@@ -99,7 +102,7 @@ _NAMES = {cls: name for name, cls in _RECORDS.items()}
 # Top-level evidence records (the rest only appear nested inside them).
 EVIDENCE_TYPES: tuple[type[Any], ...] = tuple(spec.cls for spec in EVIDENCE_SPECS)
 _TOP_LEVEL = frozenset(_NAMES[cls] for cls in EVIDENCE_TYPES)
-EvidenceRecord = Observation | Sighting | ClockSample | RunStarted | Attribution | Redaction
+EvidenceRecord = Observation | Sighting | ClockSample | RunStarted | Attribution | Redaction | WorkflowEvent
 
 
 def record_kind(record: EvidenceRecord) -> str:

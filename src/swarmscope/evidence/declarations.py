@@ -36,6 +36,7 @@ from swarmscope.evidence.records import (
     RunStarted,
     Sighting,
     Tier,
+    WorkflowEvent,
 )
 
 # Canonical tag sets (notation of evidence.canonical): text, text or None, integer, integer or None,
@@ -180,6 +181,20 @@ REDACTION = RecordSpec(
     run_column=False,
 )
 
+# A sealed decision of the legal workflow (store/legal/workflow_seals.py): no run of its own.
+WORKFLOW_EVENT = RecordSpec(
+    WorkflowEvent,
+    "workflow_event",
+    (
+        field("subject", TXT, "text"),
+        field("step", TXT, "text"),
+        field("at_us", INT, "bigint", time=True),
+        field("sha256", ("b",), "bytes"),
+    ),
+    table="workflow_event",
+    run_column=False,
+)
+
 # Records that only appear nested inside others (canonical ``[r, NAME, {..}]``); no table of their own.
 EXTENSION_INFO = RecordSpec(
     ExtensionInfo,
@@ -208,7 +223,7 @@ REDACTED_ENTRY = RecordSpec(
 
 # The top-level evidence records, in the order the canonical envelope documents them.
 EVIDENCE_SPECS: tuple[RecordSpec, ...] = (
-    OBSERVATION, SIGHTING, CLOCK_SAMPLE, RUN_STARTED, ATTRIBUTION, REDACTION,
+    OBSERVATION, SIGHTING, CLOCK_SAMPLE, RUN_STARTED, ATTRIBUTION, REDACTION, WORKFLOW_EVENT,
 )  # fmt: skip
 NESTED_SPECS: tuple[RecordSpec, ...] = (EXTENSION_INFO, BLOCK_PROOF, REDACTED_ENTRY)
 SPECS: dict[type[object], RecordSpec] = {spec.cls: spec for spec in EVIDENCE_SPECS + NESTED_SPECS}

@@ -250,6 +250,33 @@ class Redaction:
 
 
 @dataclass(frozen=True, slots=True)
+class WorkflowEvent:
+    """A decision of the legal workflow, sealed in the ledger by the node that took it (README "Sealed
+    workflow decisions").
+
+    The workflow's tables (letters, payments, disputes, the ISP and work directory) are plain rows: someone
+    who can write the database file could re-price an approved letter, erase a payment or reroute a notice.
+    What accuses someone therefore rests on these sealed events, not on the rows: a row counts only when
+    its content hashes to a proven event's ``sha256``.
+
+    Args:
+        subject: what the decision is about: a case's DOE number (``DOE-000001``), ``isp:<id>`` or
+            ``work:<id>`` (the directory row's id).
+        step: ``letter_approved``, ``letter_sent``, ``payment``, ``dispute``, ``escalated``, ``isp_entry``
+            or ``work_entry``.
+        at_us: UTC µs of the decision.
+        sha256: SHA-256 (32 bytes) of the decision's content (:mod:`swarmscope.store.legal.workflow_seals`
+            says which content for each step).
+    """
+
+    subject: str
+    step: str
+    at_us: int
+    sha256: bytes
+    version: int | None = field(default=None, kw_only=True)
+
+
+@dataclass(frozen=True, slots=True)
 class Observation:
     """The outcome of one probe of one peer address for one swarm (one row, never updated).
 

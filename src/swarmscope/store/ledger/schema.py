@@ -28,6 +28,7 @@ from swarmscope.evidence.declarations import (
     REDACTION,
     RUN_STARTED,
     SIGHTING,
+    WORKFLOW_EVENT,
 )
 from swarmscope.evidence.records import Tier
 from swarmscope.store.ledger.record_rows import record_columns
@@ -50,6 +51,7 @@ APPEND_ONLY_TABLES: tuple[str, ...] = (
     "quarantined_row",
     "attribution",  # trigger from migration 0003
     "redaction",
+    "workflow_event",  # trigger from migration 0008
 )
 
 swarm = sa.Table(
@@ -227,6 +229,17 @@ redaction = sa.Table(
     metadata,
     sa.Column("id", sa.Integer, primary_key=True),
     *record_columns(REDACTION),
+    sa.Column("ledger_node", sa.Integer),
+    sa.Column("ledger_index", sa.BigInteger),
+)
+
+# A sealed decision of the legal workflow (migration 0008; store/legal/workflow_seals.py): letters approved
+# and sent, payments, disputes, escalations, ISP and work directory entries. Append-only; no run of its own.
+workflow_event = sa.Table(
+    "workflow_event",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    *record_columns(WORKFLOW_EVENT),
     sa.Column("ledger_node", sa.Integer),
     sa.Column("ledger_index", sa.BigInteger),
 )

@@ -31,7 +31,7 @@ import sqlalchemy as sa
 from swarmscope.errors import DecodeError
 from swarmscope.evidence.canonical import canonical_bytes
 from swarmscope.evidence.chain import ChainEntry, verify_chain
-from swarmscope.evidence.records import Redaction
+from swarmscope.evidence.records import Redaction, WorkflowEvent
 from swarmscope.evidence.seal import key_fingerprint, verify_seal
 from swarmscope.store.ledger import queries
 from swarmscope.store.ledger.commit import columns_match
@@ -53,6 +53,7 @@ from swarmscope.store.ledger.schema import (
     redaction,
     run_started,
     sighting,
+    workflow_event,
 )
 
 if TYPE_CHECKING:
@@ -67,6 +68,7 @@ _ROW_RECORDS: tuple[tuple[sa.Table, Callable[[Any], Any]], ...] = (
     (run_started, queries.run_started_from_row),
     (attribution, queries.attribution_from_row),
     (redaction, READERS[Redaction]),
+    (workflow_event, READERS[WorkflowEvent]),
 )
 
 

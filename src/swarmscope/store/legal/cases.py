@@ -29,6 +29,15 @@ from swarmscope.store.legal.case_rows import (
     new_id,
 )
 from swarmscope.store.legal.schema import client, isp, work, work_torrent
+from swarmscope.store.legal.schema import client as client_table
+from swarmscope.store.legal.workflow_seals import (
+    ISP_ENTRY,
+    WORK_ENTRY,
+    isp_content,
+    reference_sha256,
+    seal_if_writer,
+    work_content,
+)
 
 if TYPE_CHECKING:
     from swarmscope.store.database import Store
@@ -68,19 +77,27 @@ def add_work(
 ) -> int:
     """Add a work of ``client`` (a client id, or a name: created when new); returns the work id.
 
+    A writer store seals the entry (``work_entry``: client, title, registration, the SHA-256 of the
+    reference copy) in the same transaction (:mod:`swarmscope.store.legal.workflow_seals`).
+
     Raises:
         CaseStoreError: empty title, unknown client id, the client already has a work of that title.
     """
     if not title.strip():
         raise CaseStoreError("work: the title is empty")
     client_id = add_client(store, client, None, now_us) if isinstance(client, str) else client
-    with store._write() as conn:
+    reference = reference_sha256(reference_path)
+    with store._write(immediate=True) as conn:
         dup = sa.select(work.c.id).where(work.c.client_id == client_id, work.c.title == title)
         if conn.execute(dup).first() is not None:
             raise CaseStoreError(f"work {title!r}: the client already has a work of that title")
         values: dict[str, Any] = {"client_id": client_id, "title": title, "registration": registration}
         values |= {"reference_path": reference_path, "added_us": now_us}
-        return new_id(conn, sa.insert(work).values(values))
+        work_id = new_id(conn, sa.insert(work).values(values))
+        name = conn.execute(sa.select(client_table.c.name).where(client_table.c.id == client_id)).scalar_one()
+        content = work_content(str(name), title, registration, reference)
+        seal_if_writer(conn, store, f"work:{work_id}", WORK_ENTRY, content, now_us)
+        return work_id
 
 
 _WORKS = sa.select(work, client.c.name.label("client")).join(client, client.c.id == work.c.client_id)
@@ -182,7 +199,8 @@ def add_isp(
     country: str | None,
     now_us: int,
 ) -> int:
-    """Add an ISP to the directory; returns its id.
+    """Add an ISP to the directory; returns its id. A writer store seals the entry (``isp_entry``) in the
+    same transaction (:mod:`swarmscope.store.legal.workflow_seals`).
 
     Raises:
         CaseStoreError: empty name, a name already present, an ASN outside 1..4294967295 or already
@@ -193,7 +211,7 @@ def add_isp(
     bad = [a for a in asns if not 0 < a < 2**32]
     if bad:
         raise CaseStoreError(f"isp {name!r}: ASN {bad[0]} is outside 1..4294967295")
-    with store._write() as conn:
+    with store._write(immediate=True) as conn:
         if conn.execute(sa.select(isp.c.id).where(isp.c.name == name)).first() is not None:
             raise CaseStoreError(f"isp {name!r}: already in the directory")
         for other in conn.execute(sa.select(isp)):
@@ -202,7 +220,10 @@ def add_isp(
                 raise CaseStoreError(f"isp {name!r}: AS{min(taken)} already belongs to {other.name!r}")
         values: dict[str, Any] = {"name": name, "asns": sorted(set(asns)), "abuse_email": abuse_email}
         values |= {"legal_address": legal_address, "country": country, "added_us": now_us}
-        return new_id(conn, sa.insert(isp).values(values))
+        isp_id = new_id(conn, sa.insert(isp).values(values))
+        content = isp_content(name, asns, abuse_email, legal_address, country)
+        seal_if_writer(conn, store, f"isp:{isp_id}", ISP_ENTRY, content, now_us)
+        return isp_id
 
 
 def list_isps(store: Store) -> list[IspRow]:

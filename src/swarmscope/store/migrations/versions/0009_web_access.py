@@ -1,7 +1,7 @@
 """The web console's access control: users, API tokens, sessions, login attempts.
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0008
 Create Date: 2026-12-06
 
 Adds ``web_user`` (name, role, optional rights holder, Argon2 password hash, disabled time),
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009"
-down_revision = "0007"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 

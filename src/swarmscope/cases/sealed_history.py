@@ -1,0 +1,164 @@
+"""A case's sealed workflow history: what each decision seals, and what the litigation list derives from it.
+
+Letters, payments and disputes are plain rows; someone who can write the database file but lacks the
+node's key could re-price an approved letter (and recompute ``approved_sha256``), delete a payment or a
+dispute, or set a case's status to ``escalated``. So each decision is sealed as a
+:class:`~swarmscope.evidence.records.WorkflowEvent` with the case's DOE number as subject
+(:mod:`swarmscope.store.legal.workflow_seals`), over this content:
+
+- ``letter_approved``: the letter's payment reference and kind, and the approval digest of its whole
+  rendered content (amount, term, payee, IBAN/BIC, contacts: :func:`swarmscope.cases.letters.
+  approval_digest`). ``letters send`` sends only a letter whose digest recomputed at sending a proven
+  approval seals (:func:`require_sealed_approval`);
+- ``letter_sent``: reference, kind, approval digest, sending and deadline time (UTC µs), amount (cents)
+  and currency;
+- ``payment``: reference, amount, currency, receipt time; ``dispute``: receipt time and summary;
+- ``escalated``: the workflow event (``escalate`` after no response, ``counsel_escalate`` after a dispute).
+
+The litigation list (:func:`litigation_problem`) derives a case's standing from the PROVEN events only: a
+proven escalation made after the deadline of the last proven sent letter (``escalations mark`` judges the
+deadline at its own time and seals its decision then; counsel's ``counsel_escalate`` needs no deadline),
+proven payments below the claim (the first sent letter's amount), no proven dispute unless counsel
+escalated after it. A sealed event without its
+row (deleted or altered) and a row without its sealed event (added or altered without the key) are
+reported as tampering and the case is left out. Times are UTC µs, amounts integer cents.
+
+Source: README "Sealed workflow decisions".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from swarmscope.cases.letter_settings import LetterError
+from swarmscope.store.database import Store
+from swarmscope.store.legal import letters as letter_store
+from swarmscope.store.legal.case_rows import CaseRow
+from swarmscope.store.legal.workflow_seals import (
+    ProvenEvent,
+    WorkflowHistory,
+    content_sha256,
+    seal_decision,
+)
+
+APPROVED, SENT, PAYMENT, DISPUTE, ESCALATED = (
+    "letter_approved",
+    "letter_sent",
+    "payment",
+    "dispute",
+    "escalated",
+)
+
+
+COUNSEL = content_sha256(ESCALATED, {"event": "counsel_escalate"})
+
+
+def approval_content(letter: letter_store.LetterRow, digest: str) -> dict[str, Any]:
+    return {"letter": letter.payment_reference, "kind": letter.kind, "content_sha256": digest}
+
+
+def sent_content(letter: letter_store.LetterRow) -> dict[str, Any]:
+    return {
+        "letter": letter.payment_reference, "kind": letter.kind, "content_sha256": letter.approved_sha256,
+        "sent_us": letter.sent_us, "deadline_us": letter.deadline_us, "amount_cents": letter.amount_cents,
+        "currency": letter.currency,
+    }  # fmt: skip
+
+
+def payment_content(row: letter_store.PaymentRow) -> dict[str, Any]:
+    return {"reference": row.reference, "amount_cents": row.amount_cents, "currency": row.currency,
+            "received_us": row.received_us}  # fmt: skip
+
+
+def dispute_content(row: letter_store.DisputeRow) -> dict[str, Any]:
+    return {"received_us": row.received_us, "summary": row.summary}
+
+
+def seal_step(store: Store, doe: str, step: str, content: dict[str, Any], now_us: int) -> None:
+    """Seal one decision of case ``doe`` (:func:`swarmscope.store.legal.workflow_seals.seal_decision`)."""
+    seal_decision(store, doe, step, content, now_us)
+
+
+def require_sealed_approval(
+    history: WorkflowHistory, doe: str, letter: letter_store.LetterRow, digest: str
+) -> None:
+    """Refuse a letter whose content (``digest``, recomputed now) no proven approval seals.
+
+    Raises:
+        LetterError: naming the case and the letter.
+    """
+    if not history.has(doe, APPROVED, content_sha256(APPROVED, approval_content(letter, digest))):
+        raise LetterError(
+            f"{doe}: letter {letter.payment_reference} as it would leave now (content sha256 {digest}) "
+            "matches no approval sealed by a trusted node key: it was changed after approval, or approved "
+            "without the node key; preview and approve it again"
+        )
+
+
+def _matched(
+    history: WorkflowHistory,
+    doe: str,
+    step: str,
+    rows: Sequence[Any],
+    content: Callable[[Any], dict[str, Any]],
+) -> tuple[list[Any], list[str]]:
+    """(rows whose content a proven event of ``step`` seals, problems: sealed events without their row and
+    rows without their sealed event)."""
+    sealed = [p.event.sha256 for p in history.of(doe, step)]
+    digests = [content_sha256(step, content(row)) for row in rows]
+    kept = [row for row, d in zip(rows, digests, strict=True) if d in sealed]
+    problems = [
+        f"a sealed {step} has no matching row (deleted or altered)" for s in sealed if s not in digests
+    ]
+    problems += [
+        f"a {step} row matches no sealed {step} (added or altered)" for d in digests if d not in sealed
+    ]
+    return kept, problems
+
+
+def litigation_problem(
+    store: Store, case: CaseRow, history: WorkflowHistory, now_us: int, *, escalation: bool = True
+) -> str | None:
+    """Why the proven history does not put ``case`` on the litigation list (None: it does; module
+    docstring). ``escalation``: require a proven escalation (False: deciding whether to escalate)."""
+    doe = case.doe
+    letters = [row for row in letter_store.list_letters(store, case_id=case.id) if row.sent_us is not None]
+    sent, problems = _matched(history, doe, SENT, letters, sent_content)
+    payments, more = _matched(
+        history, doe, PAYMENT, letter_store.list_payments(store, case.id), payment_content
+    )
+    disputes, most = _matched(
+        history, doe, DISPUTE, letter_store.list_disputes(store, case.id), dispute_content
+    )
+    problems += more + most
+    if problems:
+        return f"{doe}: refused: its workflow rows differ from the sealed decisions ({'; '.join(problems)})"
+    escalated = history.latest(doe, ESCALATED)
+    if escalation and escalated is None:
+        why: str | None = "no sealed escalation decision"
+    else:  # the list judges the deadline when the sealed escalation was made; `mark` at its own time
+        at_us = escalated.event.at_us if escalation and escalated is not None else now_us
+        why = _standing(sent, payments, disputes, escalated, at_us)
+    return (
+        None if why is None else f"{doe}: refused: not on the litigation list by its sealed history ({why})"
+    )
+
+
+def _standing(
+    sent: list[Any], payments: list[Any], disputes: list[Any], escalated: ProvenEvent | None, at_us: int
+) -> str | None:
+    """Why the proven rows do not carry an escalation at ``at_us`` (UTC µs; module docstring), or None."""
+    if not sent:
+        return "no proven sent letter"
+    sent = sorted(sent, key=lambda row: row.sent_us)
+    counsel = escalated is not None and escalated.event.sha256 == COUNSEL
+    if sent[-1].deadline_us >= at_us and not counsel:
+        return "the deadline of its last proven letter had not passed when it was escalated"
+    claim, currency = sent[0].amount_cents, sent[0].currency
+    if sum(p.amount_cents for p in payments if p.currency == currency) >= claim:
+        return "proven payments settle the claim"
+    last = max((d.received_us for d in disputes), default=None)
+    if last is not None and (not counsel or escalated is None or escalated.event.at_us < last):
+        return "a proven dispute, and no sealed counsel decision to escalate after it"
+    return None

@@ -1,0 +1,234 @@
+"""Sealed workflow decisions: what the legal workflow seals in the ledger, and what a trusted seal proves.
+
+The workflow's tables are plain rows. Someone who can write the database file but lacks the node's
+Ed25519 key could otherwise re-price an approved letter and swap its IBAN, erase a payment or a dispute,
+mark a case escalated, or rewrite the ISP or work directory, and so steer a notice, a letter or the
+litigation list. So each decision that can later accuse someone is sealed as a
+:class:`~swarmscope.evidence.records.WorkflowEvent` (subject, step, UTC µs, SHA-256 of its content) by
+the node's key through the ledger writer (:func:`swarmscope.store.ledger.commit.commit`), and a row counts
+only when its content hashes to an event PROVEN the way every sealed record is: its canonical bytes hash
+to the record hash of an entry a batch signed by a TRUSTED key covers, with a holding chain
+(:class:`swarmscope.store.ledger.proven.LedgerProver`). The ``kind`` column is not chained, so events are
+found by the bytes they seal (:func:`swarmscope.store.ledger.purge_records.typed`).
+
+Content (:func:`content_sha256`: SHA-256 of ``b"swarmscope workflow v1\\n"`` and the UTF-8 JSON of
+``{"step": step, **content}``, keys sorted, no whitespace) per step:
+
+- ``isp_entry`` (subject ``isp:<id>``): name, ASNs (sorted), abuse e-mail, legal address, country;
+- ``work_entry`` (subject ``work:<id>``): client, title, registration, and the SHA-256 of the reference
+  copy on disk (:func:`reference_sha256`; None without one);
+- ``letter_approved``, ``letter_sent``, ``payment``, ``dispute``, ``escalated`` (subject the DOE number):
+  see :mod:`swarmscope.cases.sealed_history`, which builds and checks them.
+
+Source: README "Sealed workflow decisions".
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from swarmscope.errors import DecodeError
+from swarmscope.evidence.canonical import decode_record
+from swarmscope.evidence.declarations import WORKFLOW_EVENT
+from swarmscope.evidence.records import WorkflowEvent
+from swarmscope.store.database import StoreError
+from swarmscope.store.ledger import commit as ledger
+from swarmscope.store.ledger.proven import EvidenceTrust, LedgerProver
+from swarmscope.store.ledger.purge_records import typed
+from swarmscope.store.ledger.schema import ledger_entry
+from swarmscope.store.legal.schema import client, isp, work
+
+if TYPE_CHECKING:
+    from swarmscope.store.database import Store
+
+ISP_ENTRY, WORK_ENTRY = "isp_entry", "work_entry"
+_PREFIX = b"swarmscope workflow v1\n"
+
+
+def content_sha256(step: str, content: Mapping[str, Any]) -> bytes:
+    """The SHA-256 a :class:`WorkflowEvent` of ``step`` seals for ``content`` (module docstring)."""
+    text = json.dumps({"step": step, **content}, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(_PREFIX + text.encode("utf-8")).digest()
+
+
+def isp_content(
+    name: str, asns: Sequence[int], abuse_email: str | None, legal_address: str | None, country: str | None
+) -> dict[str, Any]:
+    """What an ``isp_entry`` event binds: where notices go and where disclosure requests are served."""
+    return {"name": name, "asns": sorted({int(a) for a in asns}), "abuse_email": abuse_email,
+            "legal_address": legal_address, "country": country}  # fmt: skip
+
+
+def work_content(client: str, title: str, registration: str | None, reference: str | None) -> dict[str, Any]:
+    """What a ``work_entry`` event binds; ``reference``: :func:`reference_sha256` of its reference copy."""
+    return {"client": client, "title": title, "registration": registration, "reference_sha256": reference}
+
+
+def reference_sha256(path: str | None) -> str | None:
+    """Hex SHA-256 of a work's reference copy: a file's bytes; a folder's files in sorted relative-path
+    order, each as its UTF-8 path, NUL, its size in decimal, NUL, its bytes. None: no path; ``"missing"``:
+    nothing readable there (never equal to a sealed digest)."""
+    if path is None:
+        return None
+    digest = hashlib.sha256()
+    try:
+        if os.path.isdir(path):
+            names = sorted(
+                os.path.relpath(os.path.join(top, n), path) for top, _d, files in os.walk(path) for n in files
+            )
+            for name in names:
+                full = os.path.join(path, name)
+                digest.update(f"{name}\0{os.path.getsize(full)}\0".encode())
+                _feed(digest, full)
+        else:
+            _feed(digest, path)
+    except OSError:
+        return "missing"
+    return digest.hexdigest()
+
+
+def _feed(digest: Any, path: str) -> None:
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+
+
+def signer(store: Store, what: str) -> ledger.Node:
+    """The node that seals ``what`` (the store's writer).
+
+    Raises:
+        StoreError: the store was opened without the node's private key (nothing is written then).
+    """
+    node = store.node
+    if node is None or node.private_key is None:
+        raise StoreError(f"{what} refused: the decision must be sealed with the node's signing key")
+    return node
+
+
+def seal_event(conn: sa.Connection, node: ledger.Node, event: WorkflowEvent) -> int:
+    """Seal ``event`` in ``node``'s chain inside the caller's write transaction; returns its chain index."""
+    sealed, _batch = ledger.commit(conn, node, 0, [event], ledger.Commit({}, {}, (), event.at_us, None))
+    return sealed.batch.last_index
+
+
+def seal_decision(
+    store: Store, subject: str, step: str, content: Mapping[str, Any], now_us: int
+) -> WorkflowEvent:
+    """Seal one decision in a transaction of its own (:func:`signer` first).
+
+    Raises:
+        StoreError: no signing key; the database refused the write.
+    """
+    node = signer(store, step.replace("_", " "))
+    event = WorkflowEvent(subject, step, now_us, content_sha256(step, content))
+    with store._write(immediate=True) as conn:
+        seal_event(conn, node, event)
+    return event
+
+
+@dataclass(frozen=True, slots=True)
+class ProvenEvent:
+    """A workflow event proven under a trusted key, with its chain index and seal time (UTC µs)."""
+
+    event: WorkflowEvent
+    index: int
+    sealed_at_us: int
+
+
+@dataclass(slots=True)
+class WorkflowHistory:
+    """The proven workflow events of a store, in chain order (per node), by subject."""
+
+    events: dict[str, list[ProvenEvent]] = field(default_factory=dict)
+
+    def of(self, subject: str, step: str) -> list[ProvenEvent]:
+        """The proven events of ``subject`` and ``step``, oldest first."""
+        return [p for p in self.events.get(subject, []) if p.event.step == step]
+
+    def latest(self, subject: str, step: str) -> ProvenEvent | None:
+        """The newest proven event of ``subject`` and ``step`` (by time, then chain index), or None."""
+        found = self.of(subject, step)
+        return max(found, key=lambda p: (p.event.at_us, p.index)) if found else None
+
+    def has(self, subject: str, step: str, sha256: bytes) -> bool:
+        """A proven event of ``subject`` and ``step`` seals ``sha256``."""
+        return any(p.event.sha256 == sha256 for p in self.of(subject, step))
+
+
+def workflow_history(store: Store, trust: EvidenceTrust) -> WorkflowHistory:
+    """Every workflow event sealed under a key in ``trust`` and proven (module docstring); others are
+    skipped (an event nobody trusted sealed proves nothing)."""
+    e = ledger_entry.c
+    query = sa.select(e.node_id, e.idx, e.canonical).where(
+        sa.or_(e.kind == WORKFLOW_EVENT.kind, typed(e.canonical, (WORKFLOW_EVENT.kind,)))
+    )
+    out = WorkflowHistory()
+    with store.engine.connect() as conn:
+        prover = LedgerProver(conn, trust.fingerprints, trust.now_us)
+        for row in conn.execute(query.order_by(e.node_id, e.idx)):
+            if row.canonical is None:
+                continue
+            data = bytes(row.canonical)
+            try:
+                event = decode_record(WORKFLOW_EVENT, data)
+            except DecodeError:
+                continue
+            sealed = prover.sealed_entry(int(row.node_id), int(row.idx))
+            if isinstance(sealed, str) or hashlib.sha256(data).digest() != sealed[1]:
+                continue
+            proven = ProvenEvent(event, int(row.idx), sealed[2])
+            out.events.setdefault(event.subject, []).append(proven)
+    return out
+
+
+def seal_if_writer(
+    conn: sa.Connection, store: Store, subject: str, step: str, content: Mapping[str, Any], now_us: int
+) -> bool:
+    """Seal a directory entry inside the caller's write transaction when ``store`` holds the node's private
+    key (returns True); a reader store leaves it unsealed (False), and documents refuse what it names."""
+    node = store.node
+    if node is None or node.private_key is None:
+        return False
+    seal_event(conn, node, WorkflowEvent(subject, step, now_us, content_sha256(step, content)))
+    return True
+
+
+def seal_current_entry(store: Store, kind: str, entry_id: int, now_us: int) -> WorkflowEvent:
+    """Seal the directory entry ``isp``/``work`` ``entry_id`` AS STORED NOW (``isps seal``, ``works seal``:
+    an operator confirms an entry added before entries were sealed, after checking it; a later seal of
+    the same subject supersedes older ones).
+
+    Raises:
+        StoreError: no signing key; no such entry.
+    """
+    node = signer(store, f"sealing {kind} {entry_id}")
+    with store._write(immediate=True) as conn:
+        if kind == "isp":
+            row = conn.execute(sa.select(isp).where(isp.c.id == entry_id)).first()
+            if row is None:
+                raise StoreError(f"no ISP with id {entry_id}")
+            step, content = (
+                ISP_ENTRY,
+                isp_content(
+                    row.name, [int(a) for a in row.asns], row.abuse_email, row.legal_address, row.country
+                ),
+            )
+        else:
+            query = sa.select(work, client.c.name.label("client")).join(
+                client, client.c.id == work.c.client_id
+            )
+            row = conn.execute(query.where(work.c.id == entry_id)).first()
+            if row is None:
+                raise StoreError(f"no work with id {entry_id}")
+            reference = reference_sha256(row.reference_path)
+            step, content = WORK_ENTRY, work_content(row.client, row.title, row.registration, reference)
+        event = WorkflowEvent(f"{kind}:{entry_id}", step, now_us, content_sha256(step, content))
+        seal_event(conn, node, event)
+    return event
