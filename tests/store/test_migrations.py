@@ -56,6 +56,12 @@ EXPECTED_TABLES = {
     "purge_authorization",
     # migration 0006
     "redaction",
+    # migration 0010: the console's read models and the monitor's live stats
+    "console_peer",
+    "console_place",
+    "console_minute",
+    "console_batch",
+    "monitor_stat",
 }
 ALL_TRIGGERS = {f"{t}_append_only_{a}" for t in APPEND_ONLY_TABLES for a in ("update", "delete")}
 
@@ -74,7 +80,7 @@ def test_fresh_file_migrates_to_head(db_path: Path) -> None:
     try:
         assert _tables(store.engine) == EXPECTED_TABLES
         with store.engine.connect() as conn:
-            assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "0007"
+            assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "0010"
         assert _triggers(store.engine) == ALL_TRIGGERS
     finally:
         store.close()

@@ -17,6 +17,7 @@ from swarmscope.evidence.canonical import canonical_bytes
 from swarmscope.evidence.records import Observation, Sighting
 from swarmscope.store.ledger.proven import EvidenceTrust, _Batch, _Prover
 from swarmscope.store.ledger.queries import sighting_from_row
+from swarmscope.store.ledger.schema import ledger_batch
 
 _ROW_ERRORS = (DecodeError, KeyError, TypeError, ValueError, AttributeError)  # columns of a wrong type
 
@@ -39,6 +40,31 @@ class _LastBatchProver(_Prover):
         return found
 
 
+class _CoveringBatchProver(_LastBatchProver):
+    """A :class:`_LastBatchProver` that reads only the batches covering the wanted index (the unique
+    ``(node_id, last_index)`` index), not every batch of the node: for readers of a few rows (one peer's
+    trail) in a ledger of many batches."""
+
+    def _node_batches(self, node: int) -> tuple[list[int], list[Any]]:
+        raise AssertionError("not used: _batch_for reads the covering batches only")
+
+    def _batch_for(self, node: int, index: int) -> _Batch | str:
+        last = self.last.get(node)
+        if last is not None and last.first <= index <= last.last:
+            return last
+        b = ledger_batch.c
+        covering = (b.node_id == node, b.last_index >= index, b.first_index <= index)
+        query = sa.select(ledger_batch).where(*covering)
+        problem = "no sealed batch covers its ledger index"
+        for row in self.conn.execute(query.order_by(b.first_index.desc())):
+            verdict = self._verdict(row)
+            if verdict.problem is None and verdict.first <= index <= verdict.last:
+                self.last[node] = verdict
+                return verdict
+            problem = verdict.problem or problem
+        return problem
+
+
 class RowProof:
     """Proves evidence rows of ANY tier against the trusted ledger, one row at a time, for readers that show
     every row (``report``) rather than only the hits the workflow counts (:func:`proven_observations`).
@@ -48,8 +74,11 @@ class RowProof:
     ``sighting``). Each batch's seal and chain are checked once (cached).
     """
 
-    def __init__(self, conn: sa.Connection, trust: EvidenceTrust) -> None:
-        self._prover = _LastBatchProver(conn, frozenset(f.lower() for f in trust.fingerprints), trust.now_us)
+    def __init__(self, conn: sa.Connection, trust: EvidenceTrust, *, few_rows: bool = False) -> None:
+        """``few_rows``: read only the batches covering each row's index (a reader of one peer's rows),
+        not every batch of its node once (a reader of the whole table)."""
+        prover = _CoveringBatchProver if few_rows else _LastBatchProver
+        self._prover = prover(conn, frozenset(f.lower() for f in trust.fingerprints), trust.now_us)
 
     def observation(self, row: Any) -> tuple[Observation | None, str | None]:
         """(the record rebuilt from ``row``, None when it does not rebuild; why it is not proven, or None)."""

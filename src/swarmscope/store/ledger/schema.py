@@ -90,6 +90,7 @@ sighting = sa.Table(
     sa.Column("ledger_node", sa.Integer),
     sa.Column("ledger_index", sa.BigInteger),
     sa.Index(None, "infohash", "ip", "port"),
+    sa.Index(None, "ledger_node", "ledger_index"),  # rows of one sealed batch (migration 0010)
 )
 
 # The BEP 10 handshake is three columns: ``extension`` JSON {"m", "p", "reqq", "metadata_size"} (integers a
@@ -110,6 +111,7 @@ observation = sa.Table(
     sa.Column("ledger_index", sa.BigInteger),
     sa.CheckConstraint(TIER_CHECK, name="tier_label"),
     sa.Index(None, "infohash", "ip", "port"),
+    sa.Index(None, "ledger_node", "ledger_index"),  # rows of one sealed batch (migration 0010)
 )
 
 # ---- The sealed ledger (migration 0002; see swarmscope.store.ledger.commit) ----
@@ -271,4 +273,5 @@ attribution = sa.Table(
     *record_columns(ATTRIBUTION, options={"ip": {"index": True}}),
     sa.Column("ledger_node", sa.Integer),
     sa.Column("ledger_index", sa.BigInteger),
+    sa.Index(None, "ledger_node", "ledger_index"),  # rows of one sealed batch (migration 0010)
 )
