@@ -32,6 +32,7 @@ from swarmscope.store.database import Store, alembic_config, open_store
 from swarmscope.store.ledger import writer
 from swarmscope.store.ledger.entries import load_batches
 from swarmscope.store.ledger.proven import EvidenceTrust
+from swarmscope.store.ledger.row_proof import ProvenBatches
 from swarmscope.store.ledger.schema import observation as observation_table
 from tests.store.factories import SWARM_A, SWARM_B, T0, add_swarms, observation, sighting
 
@@ -296,3 +297,22 @@ def test_monitor_samples_give_the_newest_per_live_run_and_its_probe_rate(
         kept = conn.execute(sa.select(monitor_stat.c.at_us).where(monitor_stat.c.run_id == 7)).scalars().all()
     assert sorted(kept) == [T0 + 10 * S, T0 + KEEP_US + 10 * S]  # older than a day before the newest: gone
     assert store_disk_bytes(store) > 0
+
+
+def test_kept_batches_prove_the_same_and_a_row_edited_later_is_still_altered(
+    key_and_store: tuple[Ed25519PrivateKey, Store],
+) -> None:
+    key, store = key_and_store
+    _world(store)
+    trust = _trust(key)
+    kept = ProvenBatches(frozenset(trust.fingerprints))
+    first = peer_trail(store, trust, SWARM_A, "127.0.0.3", 6881, kept=kept)
+    assert [o.state for o in first.observations] == ["sealed"] and kept.get(2) is not None
+    drop_triggers_and_edit(store, "UPDATE observation SET bytes_received = 999999 WHERE ip = '127.0.0.3'")
+    again = peer_trail(store, trust, SWARM_A, "127.0.0.3", 6881, kept=kept)
+    assert again.observations == [] and [r.state for r in again.not_evidence] == ["altered"]
+    other = peer_trail(store, trust, SWARM_A, "127.0.0.2", 6881, kept=kept)
+    assert [o.state for o in other.observations] == ["sealed", "sealed"]
+    tiny = ProvenBatches(frozenset(trust.fingerprints), max_entries=4)  # batches 2, 3 (observations), 1
+    peer_trail(store, trust, SWARM_A, "127.0.0.2", 6881, kept=tiny)
+    assert tiny.get(2) is None and tiny.get(3) is not None and tiny.get(1) is not None  # oldest dropped

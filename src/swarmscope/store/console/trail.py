@@ -24,7 +24,7 @@ from swarmscope.evidence.records import Attribution, Observation, Sighting
 from swarmscope.evidence.summary import ALTERED, SEALED, UNCHECKED
 from swarmscope.store.ledger.proven import EvidenceTrust
 from swarmscope.store.ledger.queries import attribution_from_row, observation_from_row, sighting_from_row
-from swarmscope.store.ledger.row_proof import RowProof
+from swarmscope.store.ledger.row_proof import ProvenBatches, RowProof
 from swarmscope.store.ledger.schema import (
     attribution,
     batch_timestamp,
@@ -113,38 +113,55 @@ def _state(seals: SealMap, proof: RowProof | None, table: str, r: Any, reason: s
     return SEALED if reason is None else ALTERED
 
 
-def _batch(conn: sa.Connection, r: Any, cache: dict[int, BatchInfo]) -> BatchInfo | None:
-    b = ledger_batch.c
-    query = sa.select(b.id, b.sealed_at_us, b.recovered).where(
-        b.node_id == r.ledger_node, b.first_index <= r.ledger_index, b.last_index >= r.ledger_index
+def _batches(conn: sa.Connection, infohash: str, ip: str, port: int) -> dict[int, BatchInfo]:
+    """Observation row id → the sealed batch whose range holds its ledger index (one join), with the
+    batch's time-stamp tokens."""
+    o, b, t = observation.c, ledger_batch.c, batch_timestamp.c
+    query = (
+        sa.select(o.id.label("row_id"), b.id, b.sealed_at_us, b.recovered)
+        .select_from(observation.join(ledger_batch, b.node_id == o.ledger_node))
+        .where(o.infohash == infohash, o.ip == ip, o.port == port)
+        .where(b.first_index <= o.ledger_index, b.last_index >= o.ledger_index)
+        .order_by(b.id)
     )
-    found = conn.execute(query.order_by(b.id)).first()
-    if found is None:
-        return None
-    if int(found.id) not in cache:
-        t = batch_timestamp.c
-        stamps = conn.execute(sa.select(t.tsa_url, t.added_us).where(t.batch_id == found.id).order_by(t.id))
-        cache[int(found.id)] = BatchInfo(
-            int(found.id),
-            int(found.sealed_at_us),
-            bool(found.recovered),
-            tuple((u, int(a)) for u, a in stamps),
-        )
-    return cache[int(found.id)]
+    found = list(conn.execute(query))
+    stamps: dict[int, list[tuple[str, int]]] = {}
+    ids = sorted({int(r.id) for r in found})
+    for batch_id, url, added in conn.execute(
+        sa.select(t.batch_id, t.tsa_url, t.added_us).where(t.batch_id.in_(ids)).order_by(t.id)
+    ):
+        stamps.setdefault(int(batch_id), []).append((str(url), int(added)))
+    out: dict[int, BatchInfo] = {}
+    for r in found:
+        info = BatchInfo(int(r.id), int(r.sealed_at_us), bool(r.recovered), tuple(stamps.get(int(r.id), ())))
+        out.setdefault(int(r.row_id), info)
+    return out
 
 
-def peer_trail(store: Store, trust: EvidenceTrust | None, infohash: str, ip: str, port: int) -> PeerTrail:
-    """The evidence trail of (swarm ``infohash``, ``ip``, ``port``); empty lists when nothing names it."""
+def peer_trail(
+    store: Store,
+    trust: EvidenceTrust | None,
+    infohash: str,
+    ip: str,
+    port: int,
+    *,
+    kept: ProvenBatches | None = None,
+) -> PeerTrail:
+    """The evidence trail of (swarm ``infohash``, ``ip``, ``port``); empty lists when nothing names it.
+
+    ``kept``: batches proven by earlier trails of this process (:class:`ProvenBatches`), for readers that
+    show one peer after another.
+    """
     trail = PeerTrail(infohash, ip, port)
     with store.engine.connect() as conn, store.engine.connect() as ledger:
         seals = seal_map(conn)
-        proof = None if trust is None else RowProof(ledger, trust, few_rows=True)
-        batches: dict[int, BatchInfo] = {}
+        proof = None if trust is None else RowProof(ledger, trust, few_rows=True, kept=kept)
+        batches = _batches(conn, infohash, ip, port)
         for r in _rows(conn, observation, infohash, ip, port):
             record, reason = proof.observation(r) if proof is not None else (None, None)
             record = record or observation_from_row(r)
             state = _state(seals, proof, "observation", r, reason)
-            batch = _batch(conn, r, batches) if state in (SEALED, UNCHECKED, ALTERED) else None
+            batch = batches.get(int(r.id)) if state in (SEALED, UNCHECKED, ALTERED) else None
             capture_hex = None if r.capture_sha256 is None else bytes(r.capture_sha256).hex()
             item = TrailObservation(int(r.id), record, state, reason, batch, None, capture_hex)
             (trail.observations if state == SEALED else trail.not_evidence).append(item)
