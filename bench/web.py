@@ -52,7 +52,9 @@ from swarmscope.store.console.fold import catch_up
 from swarmscope.store.console.peers import PeerFilter, peer_page
 from swarmscope.store.console.trail import peer_trail
 from swarmscope.store.database import Store, open_store
+from swarmscope.store.ledger.node_key import load_or_create_node_key
 from swarmscope.store.ledger.proven import EvidenceTrust
+from swarmscope.store.ledger.queries import swarm_rows
 from swarmscope.store.ledger.row_proof import ProvenBatches
 
 T0 = 1_796_000_000_000_000  # UTC µs
@@ -164,7 +166,9 @@ def store_timings(store: Store, key: Ed25519PrivateKey, peers: int, repeat: int)
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--db", help="SQLite file to build (default: a temp dir)")
+    parser.add_argument(
+        "--db", help="SQLite file to build, or to reuse when it holds a swarm (default: temp)"
+    )
     parser.add_argument("--pg", help="an EMPTY PostgreSQL database URL (postgresql+psycopg://...)")
     parser.add_argument("--observations", type=int, default=1_000_000)
     parser.add_argument("--peers", type=int, default=50_000)
@@ -174,13 +178,15 @@ def main() -> None:
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-web-"))
     url = args.pg or args.db or str(tmp / "web.db")
-    key = Ed25519PrivateKey.generate()
+    key = (
+        load_or_create_node_key(Path(f"{args.db}.node-key.pem")) if args.db else Ed25519PrivateKey.generate()
+    )
     store = open_store(url, node_key=key, now_us=T0)
     try:
         print(
             f"building {args.observations:,} observations over {args.peers:,} peers in {url.split('@')[-1]}"
         )
-        built = build(store, args.peers, args.observations, args.batch)
+        built = 0.0 if swarm_rows(store) else build(store, args.peers, args.observations, args.batch)
         t = time.perf_counter()
         batches = catch_up(store)
         folded = time.perf_counter() - t

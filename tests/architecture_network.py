@@ -26,6 +26,8 @@ OWNED_IMPORTS = {  # module -> the only top-level packages allowed to import it
     "httpx": {"net"}, "ntplib": {"net"}, "aiosmtplib": {"net"}, "aiosmtpd": {"testbed"},
     "sqlalchemy": {"store"}, "alembic": {"store"}, "sqlite3": {"store"}, "psycopg": {"store"},
     "maxminddb": {"attribution"}, "geoip2": {"attribution"},
+    "fastapi": {"web"}, "starlette": {"web"}, "uvicorn": {"web"}, "multipart": {"web"},
+    "python_multipart": {"web"},
 }  # fmt: skip
 OWNED_EXCEPTIONS = {  # (module path under src/swarmscope, imported module) -> why it may
     ("cli/monitor_settings.py", "uvloop"): "--loop picks uvloop's event loop factory; it opens no socket",

@@ -43,8 +43,8 @@ LAYERS = {
     "monitor": 4,
     "cases": 4,
     "testbed": 4,
-    "cli": 5,
     "web": 5,
+    "cli": 6,
 }
 DYNAMIC_IMPORTS = {
     "importlib.import_module", "importlib.__import__", "builtins.__import__", "pkgutil.resolve_name",

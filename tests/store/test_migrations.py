@@ -56,6 +56,11 @@ EXPECTED_TABLES = {
     "purge_authorization",
     # migration 0006
     "redaction",
+    # migration 0009 (the web console's access control)
+    "web_user",
+    "web_token",
+    "web_session",
+    "web_login_attempt",
     # migration 0010: the console's read models and the monitor's live stats
     "console_peer",
     "console_place",

@@ -1,7 +1,7 @@
 """The web console's read models and the monitor's live stats (store/console/schema.py).
 
 Revision ID: 0010
-Revises: 0007
+Revises: 0009
 Create Date: 2026-12-06
 
 Adds the derived tables ``console_peer``, ``console_place``, ``console_minute``, ``console_batch`` (folded
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0010"
-down_revision = "0007"
+down_revision = "0009"  # chained after the access control's 0009 (two heads otherwise)
 branch_labels = None
 depends_on = None
 

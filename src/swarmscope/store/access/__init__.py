@@ -1,0 +1,1 @@
+"""Who may use the web console: users, API tokens, sessions, login attempts and identity views."""

@@ -1,0 +1,99 @@
+"""Console sessions and login attempts: every read and write of ``web_session`` and ``web_login_attempt``.
+
+A session is a server-side row, so logging out, a new password or disabling the user ends it at once
+(a signed cookie alone could not be revoked). The browser holds only the random secret whose SHA-256 is
+``token_sha256``. Times are UTC microseconds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+
+from swarmscope.store.access.schema import web_login_attempt, web_session, web_user
+from swarmscope.store.access.users import UserRow, user_by_id
+
+if TYPE_CHECKING:
+    from swarmscope.store.database import Store
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRow:
+    """An open session: its user, CSRF token and expiry (UTC µs)."""
+
+    id: int
+    user: UserRow
+    csrf: str
+    expires_us: int
+
+
+def open_session(
+    store: Store,
+    user_id: int,
+    token_sha256: str,
+    csrf: str,
+    address: str | None,
+    now_us: int,
+    expires_us: int,
+) -> None:
+    """Store a new session row."""
+    row = {
+        "user_id": user_id, "token_sha256": token_sha256, "csrf": csrf, "address": address,
+        "created_us": now_us, "expires_us": expires_us,
+    }  # fmt: skip
+    with store._write() as conn:
+        conn.execute(sa.insert(web_session).values(row))
+
+
+def find_session(store: Store, token_sha256: str, now_us: int) -> SessionRow | None:
+    """The live session with this secret's SHA-256: not revoked, not expired, its user not disabled."""
+    query = (
+        sa.select(web_session.c.id, web_session.c.user_id, web_session.c.csrf, web_session.c.expires_us)
+        .join(web_user, web_user.c.id == web_session.c.user_id)
+        .where(
+            web_session.c.token_sha256 == token_sha256,
+            web_session.c.revoked_us.is_(None),
+            web_session.c.expires_us > now_us,
+            web_user.c.disabled_us.is_(None),
+        )
+    )
+    with store.engine.connect() as conn:
+        row = conn.execute(query).first()
+    user = None if row is None else user_by_id(store, row.user_id)
+    if row is None or user is None:
+        return None
+    return SessionRow(row.id, user, row.csrf, row.expires_us)
+
+
+def revoke_session(store: Store, token_sha256: str, now_us: int) -> None:
+    """End the session with this secret's SHA-256 (logout); unknown secrets are ignored."""
+    with store._write() as conn:
+        conn.execute(
+            sa.update(web_session)
+            .where(web_session.c.token_sha256 == token_sha256, web_session.c.revoked_us.is_(None))
+            .values(revoked_us=now_us)
+        )
+
+
+def record_attempt(store: Store, name: str, address: str, ok: bool, now_us: int) -> None:
+    """Store one login attempt (successful or not)."""
+    with store._write() as conn:
+        row = {"at_us": now_us, "name": name, "address": address, "ok": ok}
+        conn.execute(sa.insert(web_login_attempt).values(row))
+
+
+def failures_since(
+    store: Store, since_us: int, *, name: str | None = None, address: str | None = None
+) -> int:
+    """Failed login attempts at or after ``since_us`` for a name or from an address."""
+    query = sa.select(sa.func.count()).where(
+        web_login_attempt.c.at_us >= since_us, web_login_attempt.c.ok.is_(False)
+    )
+    if name is not None:
+        query = query.where(web_login_attempt.c.name == name)
+    if address is not None:
+        query = query.where(web_login_attempt.c.address == address)
+    with store.engine.connect() as conn:
+        return int(conn.execute(query).scalar() or 0)

@@ -1,0 +1,170 @@
+"""Rows of console users and their API tokens: every read and write of ``web_user`` and ``web_token``.
+
+The store keeps hashes only (see :mod:`swarmscope.store.access.schema`); hashing and checking passwords is
+the caller's (the web layer's Argon2 hasher), so this module never sees a password.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from swarmscope.errors import InputError
+from swarmscope.store.access.schema import web_session, web_token, web_user
+from swarmscope.store.legal.schema import client
+
+if TYPE_CHECKING:
+    from swarmscope.store.database import Store
+
+
+@dataclass(frozen=True, slots=True)
+class UserRow:
+    """One console user: ``role`` as stored (a name), ``client``/``client_id`` the rights holder it is
+    bound to (None: every client), ``disabled_us`` UTC µs when disabled (None: active)."""
+
+    id: int
+    name: str
+    role: str
+    client: str | None
+    client_id: int | None
+    password_hash: str | None
+    added_us: int
+    disabled_us: int | None
+
+
+def _select() -> sa.Select[Any]:
+    return sa.select(web_user, client.c.name.label("client_name")).outerjoin(
+        client, client.c.id == web_user.c.client_id
+    )
+
+
+def _user(row: sa.Row[Any]) -> UserRow:
+    return UserRow(
+        row.id, row.name, row.role, row.client_name, row.client_id, row.password_hash, row.added_us,
+        row.disabled_us,
+    )  # fmt: skip
+
+
+def client_id(store: Store, name: str) -> int:
+    """The id of the rights holder called ``name``.
+
+    Raises:
+        InputError: no client has that name (register it with ``works add --client``).
+    """
+    with store.engine.connect() as conn:
+        found = conn.execute(sa.select(client.c.id).where(client.c.name == name)).scalar()
+    if found is None:
+        raise InputError(f"--client: no rights holder named {name!r} in this database")
+    return int(found)
+
+
+def add_user(
+    store: Store, name: str, role: str, client_id: int | None, password_hash: str | None, now_us: int
+) -> UserRow:
+    """Create a user.
+
+    Raises:
+        InputError: a user of that name exists.
+    """
+    with store._write() as conn:
+        if conn.execute(sa.select(web_user.c.id).where(web_user.c.name == name)).first():
+            raise InputError(f"user {name!r} exists (use 'users passwd' or 'users disable')")
+        values = {
+            "name": name, "role": role, "client_id": client_id, "password_hash": password_hash,
+            "added_us": now_us,
+        }  # fmt: skip
+        conn.execute(sa.insert(web_user).values(values))
+    return get_user(store, name)
+
+
+def find_user(store: Store, name: str) -> UserRow | None:
+    """The user called ``name`` (disabled or not), or None."""
+    with store.engine.connect() as conn:
+        row = conn.execute(_select().where(web_user.c.name == name)).first()
+    return None if row is None else _user(row)
+
+
+def get_user(store: Store, name: str) -> UserRow:
+    """The user called ``name``.
+
+    Raises:
+        InputError: no such user.
+    """
+    found = find_user(store, name)
+    if found is None:
+        raise InputError(f"no user named {name!r}")
+    return found
+
+
+def user_by_id(store: Store, user_id: int) -> UserRow | None:
+    with store.engine.connect() as conn:
+        row = conn.execute(_select().where(web_user.c.id == user_id)).first()
+    return None if row is None else _user(row)
+
+
+def list_users(store: Store) -> list[UserRow]:
+    with store.engine.connect() as conn:
+        return [_user(r) for r in conn.execute(_select().order_by(web_user.c.id))]
+
+
+def set_password_hash(store: Store, name: str, password_hash: str, now_us: int) -> None:
+    """Replace a user's password hash and revoke its open sessions (a new password ends old logins).
+
+    Raises:
+        InputError: no such user.
+    """
+    user = get_user(store, name)
+    with store._write() as conn:
+        conn.execute(sa.update(web_user).where(web_user.c.id == user.id).values(password_hash=password_hash))
+        _revoke_sessions(conn, user.id, now_us)
+
+
+def disable_user(store: Store, name: str, now_us: int) -> None:
+    """Disable a user: its sessions and tokens are revoked at once and it can no longer log in.
+
+    Raises:
+        InputError: no such user.
+    """
+    user = get_user(store, name)
+    with store._write() as conn:
+        if user.disabled_us is None:
+            conn.execute(sa.update(web_user).where(web_user.c.id == user.id).values(disabled_us=now_us))
+        _revoke_sessions(conn, user.id, now_us)
+        conn.execute(
+            sa.update(web_token)
+            .where(web_token.c.user_id == user.id, web_token.c.revoked_us.is_(None))
+            .values(revoked_us=now_us)
+        )
+
+
+def _revoke_sessions(conn: sa.Connection, user_id: int, now_us: int) -> None:
+    conn.execute(
+        sa.update(web_session)
+        .where(web_session.c.user_id == user_id, web_session.c.revoked_us.is_(None))
+        .values(revoked_us=now_us)
+    )
+
+
+def add_token(store: Store, user_id: int, token_sha256: str, now_us: int) -> None:
+    """Store an API token's SHA-256 (hex) for a user."""
+    with store._write() as conn:
+        row = {"user_id": user_id, "token_sha256": token_sha256, "created_us": now_us}
+        conn.execute(sa.insert(web_token).values(row))
+
+
+def user_by_token(store: Store, token_sha256: str) -> UserRow | None:
+    """The active user holding the unrevoked API token with this SHA-256 (hex), or None."""
+    query = (
+        _select()
+        .join(web_token, web_token.c.user_id == web_user.c.id)
+        .where(
+            web_token.c.token_sha256 == token_sha256,
+            web_token.c.revoked_us.is_(None),
+            web_user.c.disabled_us.is_(None),
+        )
+    )
+    with store.engine.connect() as conn:
+        row = conn.execute(query).first()
+    return None if row is None else _user(row)

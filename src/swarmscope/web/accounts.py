@@ -1,0 +1,117 @@
+"""Console accounts: the actions behind ``swarmscope users`` and the login form, over store/access.
+
+Every check runs before anything is written: a bad name, role, client or password stores nothing.
+Login throttling counts failed attempts in the store (so it holds across restarts and workers), per user
+name and per client address, in a sliding window (:mod:`swarmscope.web.settings`); OWASP's Authentication
+Cheat Sheet recommends both counters, since one address may try many names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from swarmscope.cases.identities import has_control
+from swarmscope.errors import InputError
+from swarmscope.store.access import sessions as session_store
+from swarmscope.store.access import users as user_store
+from swarmscope.store.database import Store
+from swarmscope.web import settings as limits
+from swarmscope.web.passwords import MIN_PASSWORD, check_password, hash_password, new_secret, secret_sha256
+from swarmscope.web.roles import Role
+
+
+class LoginRefused(InputError):
+    """A login failed (wrong name or password: one message for both) or is throttled."""
+
+
+@dataclass(frozen=True, slots=True)
+class WebUser:
+    """The signed-in user as routes see it; ``client`` None means every rights holder."""
+
+    id: int
+    name: str
+    role: Role
+    client: str | None
+    client_id: int | None = None
+
+
+def web_user(row: user_store.UserRow) -> WebUser:
+    return WebUser(row.id, row.name, Role.parse(row.role), row.client, row.client_id)
+
+
+def check_name(name: str) -> str:
+    """A user name: 1..64 characters, no control, bidi or zero-width character, no surrounding space.
+
+    Raises:
+        InputError: otherwise.
+    """
+    if not name or name != name.strip() or len(name) > 64 or has_control(name):
+        raise InputError(f"user name {name!r}: 1 to 64 visible characters, no surrounding space")
+    return name
+
+
+def check_password_text(password: str) -> str:
+    """Raises InputError for a password shorter than :data:`MIN_PASSWORD` characters."""
+    if len(password) < MIN_PASSWORD:
+        raise InputError(f"password: at least {MIN_PASSWORD} characters")
+    return password
+
+
+def add_user(
+    store: Store, name: str, role: str, client: str | None, password: str | None, now_us: int
+) -> WebUser:
+    """Create a user (``password`` None: token-only). Raises InputError before writing on bad input."""
+    check_name(name)
+    parsed = Role.parse(role)
+    client_id = None if client is None else user_store.client_id(store, client)
+    digest = None if password is None else hash_password(check_password_text(password))
+    return web_user(user_store.add_user(store, name, parsed.label, client_id, digest, now_us))
+
+
+def set_password(store: Store, name: str, password: str, now_us: int) -> None:
+    """Replace a user's password (its sessions end). Raises InputError: unknown user, short password."""
+    user_store.get_user(store, name)
+    user_store.set_password_hash(store, name, hash_password(check_password_text(password)), now_us)
+
+
+def issue_token(store: Store, name: str, now_us: int) -> str:
+    """A new API token for an active user, returned once (the store keeps its SHA-256)."""
+    user = user_store.get_user(store, name)
+    if user.disabled_us is not None:
+        raise InputError(f"user {name!r} is disabled")
+    token = new_secret()
+    user_store.add_token(store, user.id, secret_sha256(token), now_us)
+    return token
+
+
+def _throttled(store: Store, name: str, address: str, now_us: int) -> str | None:
+    since = now_us - limits.THROTTLE_WINDOW_SECONDS * 1_000_000
+    minutes = limits.THROTTLE_WINDOW_SECONDS // 60
+    if session_store.failures_since(store, since, name=name) >= limits.MAX_FAILURES_PER_NAME:
+        return f"too many failed logins for this user name; try again in {minutes} minutes"
+    if session_store.failures_since(store, since, address=address) >= limits.MAX_FAILURES_PER_ADDRESS:
+        return f"too many failed logins from this address; try again in {minutes} minutes"
+    return None
+
+
+def log_in(
+    store: Store, name: str, password: str, address: str, now_us: int, seconds: int
+) -> tuple[str, str]:
+    """Check a login and open a session: returns (session secret for the cookie, CSRF token).
+
+    Raises:
+        LoginRefused: throttled (nothing checked, nothing counted), or a wrong name or password (counted).
+    """
+    refusal = _throttled(store, name, address, now_us)
+    if refusal is not None:
+        raise LoginRefused(refusal)
+    found = user_store.find_user(store, name)
+    ok = check_password(found.password_hash if found else None, password)
+    if found is None or not ok or found.disabled_us is not None:
+        session_store.record_attempt(store, name, address, False, now_us)
+        raise LoginRefused("wrong user name or password")
+    session_store.record_attempt(store, name, address, True, now_us)
+    secret, csrf = new_secret(), new_secret()
+    expires = now_us + seconds * 1_000_000
+    session_store.open_session(store, found.id, secret_sha256(secret), csrf, address, now_us, expires)
+    return secret, csrf

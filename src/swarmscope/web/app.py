@@ -1,0 +1,79 @@
+"""The console application: ``create_app(settings)`` builds the FastAPI app over one open store.
+
+Each feature is a module with a module-level ``router``; :data:`ROUTERS` lists them (one line each). An
+unauthenticated page request goes to the login page; an API request gets 401 with
+``WWW-Authenticate: Bearer``. Other errors are a small HTML page for pages and ``{"detail": ...}`` for
+``/api/``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from urllib.parse import quote
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from swarmscope.cases.identities import IdentityKey
+from swarmscope.store.database import Store, open_store
+from swarmscope.web import auth, system
+from swarmscope.web.deps import NotAuthenticated
+from swarmscope.web.security import security_headers
+from swarmscope.web.settings import WebSettings
+from swarmscope.web.templating import STATIC_DIR, page
+
+ROUTERS = [
+    auth.router,
+    system.router,
+]
+
+
+def _wants_json(request: Request) -> bool:
+    path = request.url.path
+    return (
+        path.startswith("/api/")
+        or path == "/openapi.json"
+        or "text/html" not in request.headers.get("accept", "")
+    )
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if isinstance(exc, NotAuthenticated) and not _wants_json(request):
+        target = quote(request.url.path + (f"?{request.url.query}" if request.url.query else ""), safe="/")
+        return RedirectResponse(f"/login?next={target}", status_code=303)
+    if _wants_json(request):
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+        return JSONResponse({"detail": exc.detail}, exc.status_code, headers=headers)
+    return page(request, "error.html.j2", exc.status_code, status=exc.status_code, detail=exc.detail)
+
+
+def create_app(settings: WebSettings, store: Store | None = None) -> FastAPI:
+    """The console over ``store`` (default: open ``settings.db``, which must exist; closed at shutdown).
+
+    Raises:
+        StoreError: the database is missing or not a swarmscope store.
+        IdentityError: ``settings.identity_key`` cannot be loaded.
+    """
+    key = None if settings.identity_key is None else IdentityKey.load(settings.identity_key)
+    owned = store is None
+    opened = open_store(settings.db, create=False) if store is None else store
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if owned:
+            opened.close()
+
+    app = FastAPI(
+        title="swarmscope console", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan
+    )
+    app.state.store, app.state.settings, app.state.identity_key = opened, settings, key
+    app.middleware("http")(security_headers)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    for router in ROUTERS:
+        app.include_router(router)
+    return app

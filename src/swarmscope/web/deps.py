@@ -1,0 +1,134 @@
+"""The dependencies every route uses: the store, the signed-in user, role rules, CSRF.
+
+Authentication is either the session cookie (:data:`SESSION_COOKIE`, set by the login form) or an API
+token (``Authorization: Bearer TOKEN``, RFC 6750). A request with a token carries no ambient credential a
+browser would send on its own, so CSRF checks apply to cookie sessions only.
+
+Every route declares its minimum role with ``dependencies=[Depends(require(Role.X))]``; the function
+:func:`require` returns carries that role as ``min_role``, which the route-role table test reads.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+
+from swarmscope.net.clock import Clock
+from swarmscope.store.access import sessions as session_store
+from swarmscope.store.access import users as user_store
+from swarmscope.store.database import Store
+from swarmscope.web.accounts import WebUser, web_user
+from swarmscope.web.passwords import secret_sha256
+from swarmscope.web.roles import Role
+from swarmscope.web.settings import WebSettings
+
+SESSION_COOKIE = "swarmscope_session"
+CSRF_HEADER = "x-csrf-token"  # htmx requests send it (static/app.js); forms send the field below
+CSRF_FIELD = "csrf_token"
+
+
+class NotAuthenticated(HTTPException):
+    """No valid session or token: API callers get 401, page requests are sent to the login page."""
+
+    def __init__(self) -> None:
+        super().__init__(401, "log in first (session cookie or 'Authorization: Bearer TOKEN')")
+
+
+@dataclass(frozen=True, slots=True)
+class Auth:
+    """Who made the request; ``csrf`` is the session's CSRF token (None for an API token)."""
+
+    user: WebUser
+    csrf: str | None
+    session_secret: str | None
+
+
+def now_us() -> int:
+    """The system clock, UTC microseconds (workflow times, sessions, audit rows)."""
+    return Clock().now_us()
+
+
+def get_store(request: Request) -> Store:
+    """The app's open store."""
+    store: Store = request.app.state.store
+    return store
+
+
+def get_settings(request: Request) -> WebSettings:
+    settings: WebSettings = request.app.state.settings
+    return settings
+
+
+def _bearer(store: Store, header: str) -> Auth:
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise NotAuthenticated()
+    found = user_store.user_by_token(store, secret_sha256(token.strip()))
+    if found is None:
+        raise NotAuthenticated()
+    return Auth(web_user(found), None, None)
+
+
+def authenticate(request: Request, store: Annotated[Store, Depends(get_store)]) -> Auth:
+    """The request's :class:`Auth` (also kept on ``request.state.auth`` for the templates).
+
+    Raises:
+        NotAuthenticated: no credential, an unknown/revoked/expired one, or a disabled user.
+    """
+    header = request.headers.get("authorization")
+    if header is not None:
+        auth = _bearer(store, header)
+    else:
+        secret = request.cookies.get(SESSION_COOKIE)
+        found = None if not secret else session_store.find_session(store, secret_sha256(secret), now_us())
+        if found is None:
+            raise NotAuthenticated()
+        auth = Auth(web_user(found.user), found.csrf, secret)
+    request.state.auth = auth
+    return auth
+
+
+def current_user(auth: Annotated[Auth, Depends(authenticate)]) -> WebUser:
+    """The signed-in user."""
+    return auth.user
+
+
+StoreDep = Annotated[Store, Depends(get_store)]  # route parameters: ``store: StoreDep``
+SettingsDep = Annotated[WebSettings, Depends(get_settings)]
+AuthDep = Annotated[Auth, Depends(authenticate)]
+UserDep = Annotated[WebUser, Depends(current_user)]
+
+
+def require(role: Role) -> Callable[[WebUser], WebUser]:
+    """A dependency refusing (403) users below ``role``; its ``min_role`` attribute names the role."""
+
+    def dependency(user: Annotated[WebUser, Depends(current_user)]) -> WebUser:
+        if user.role < role:
+            raise HTTPException(403, f"needs the {role.label} role or higher")
+        return user
+
+    dependency.min_role = role  # type: ignore[attr-defined]
+    dependency.__name__ = f"require_{role.label}"
+    return dependency
+
+
+async def csrf_protect(request: Request, auth: Annotated[Auth, Depends(authenticate)]) -> None:
+    """Refuse (403) a cookie-authenticated state change without the session's CSRF token.
+
+    The token comes in the ``X-CSRF-Token`` header (htmx, scripts) or the ``csrf_token`` form field. The
+    synchroniser-token pattern (OWASP CSRF Prevention Cheat Sheet), on top of ``SameSite=Strict``.
+    """
+    if auth.csrf is None:
+        return
+    sent = request.headers.get(CSRF_HEADER)
+    if sent is None and request.headers.get("content-type", "").startswith(
+        ("application/x-www-form-urlencoded", "multipart/form-data")
+    ):
+        field = (await request.form()).get(CSRF_FIELD)
+        sent = field if isinstance(field, str) else None
+    if not sent or not hmac.compare_digest(sent.encode(), auth.csrf.encode()):
+        raise HTTPException(403, "CSRF token missing or wrong; reload the page")

@@ -1,0 +1,25 @@
+"""The settings of one console server (built by ``swarmscope serve`` or a test), passed to ``create_app``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+SESSION_SECONDS = 8 * 3600  # a working day; a session row expires after it whatever the activity
+THROTTLE_WINDOW_SECONDS = 15 * 60
+MAX_FAILURES_PER_NAME = 5  # failed logins per user name in the window before refusing that name
+MAX_FAILURES_PER_ADDRESS = 20  # per client address (guessing many names from one place)
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    """``db``: SQLite path or SQLAlchemy URL of the store. ``host``/``port``: where ``serve`` listens.
+    ``remote``: a non-loopback host was allowed (the server is behind a TLS proxy: cookies get
+    ``Secure``). ``identity_key``: the subscriber identity key file, or None (identities not shown)."""
+
+    db: str
+    host: str = "127.0.0.1"
+    port: int = 8080
+    remote: bool = False
+    identity_key: Path | None = None
+    session_seconds: int = SESSION_SECONDS

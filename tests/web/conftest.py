@@ -1,0 +1,132 @@
+"""Shared fixtures of the web console tests: an app over a temporary SQLite store, users of every role.
+
+The world: two rights holders (``Acme Films`` and ``Globex Music``, one work each), an unbound user per
+role (``viewer``, ``analyst``, ``counsel``, ``admin``) and two client-bound users (``acme``: a viewer of
+Acme Films, ``globex``: a counsel of Globex Music). Argon2 hashing is slow on purpose, so the users are
+made and logged in once per session in a template database; each test gets a copy of that file.
+
+Use ``web.client(name)`` for an in-process ``httpx.AsyncClient`` (httpx.ASGITransport) logged in as that
+user (session cookie; ``client.csrf`` holds its CSRF token) or ``web.client(name, token=True)`` for one
+that sends the user's API token. ``web.anonymous()`` is logged in as nobody.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from swarmscope.cases.directory import add_work
+from swarmscope.store.access import users as user_store
+from swarmscope.store.database import Store, open_store
+from swarmscope.web import accounts
+from swarmscope.web.app import create_app
+from swarmscope.web.deps import SESSION_COOKIE
+from swarmscope.web.roles import Role
+from swarmscope.web.settings import WebSettings
+
+NOW = 1_765_000_000_000_000  # UTC µs (2025-12-06)
+PASSWORD = "correct horse battery staple"
+ACME, GLOBEX = "Acme Films", "Globex Music"
+USERS: dict[str, tuple[Role, str | None]] = {
+    "viewer": (Role.VIEWER, None),
+    "analyst": (Role.ANALYST, None),
+    "counsel": (Role.COUNSEL, None),
+    "admin": (Role.ADMIN, None),
+    "acme": (Role.VIEWER, ACME),
+    "globex": (Role.COUNSEL, GLOBEX),
+}
+BASE_URL = "http://testserver"
+
+
+@dataclass
+class Template:
+    """The session-wide database file and the secrets issued in it (session secret, CSRF, API token)."""
+
+    path: Path
+    sessions: dict[str, tuple[str, str]]
+    tokens: dict[str, str]
+    works: dict[str, int]
+
+
+@dataclass
+class WebWorld:
+    """One test's console: its store (a copy of the template), the app and the secrets of its users."""
+
+    path: Path
+    store: Store
+    app: FastAPI
+    template: Template
+    opened: list[httpx.AsyncClient] = field(default_factory=list)
+
+    def _client(self, **extra: Any) -> httpx.AsyncClient:
+        transport = httpx.ASGITransport(app=self.app, client=("127.0.0.1", 50000))
+        client = httpx.AsyncClient(transport=transport, base_url=BASE_URL, **extra)
+        self.opened.append(client)
+        return client
+
+    def client(self, name: str, *, token: bool = False) -> httpx.AsyncClient:
+        """A client logged in as ``name`` by session cookie (``.csrf`` set) or by API token."""
+        if token:
+            return self._client(headers={"Authorization": f"Bearer {self.template.tokens[name]}"})
+        secret, csrf = self.template.sessions[name]
+        client = self._client(cookies={SESSION_COOKIE: secret})
+        client.csrf = csrf  # type: ignore[attr-defined]
+        return client
+
+    def anonymous(self) -> httpx.AsyncClient:
+        return self._client()
+
+    def work_id(self, client: str) -> int:
+        return self.template.works[client]
+
+
+def make_users(store: Store) -> None:
+    """The users of :data:`USERS`, with :data:`PASSWORD`."""
+    for name, (role, client) in USERS.items():
+        accounts.add_user(store, name, role.label, client, PASSWORD, NOW)
+
+
+@pytest.fixture(scope="session")
+def web_template(tmp_path_factory: pytest.TempPathFactory) -> Template:
+    path = tmp_path_factory.mktemp("web") / "template.db"
+    store = open_store(str(path))
+    try:
+        works = {c: add_work(store, c, f"{c} feature", None, None, None, NOW) for c in (ACME, GLOBEX)}
+        make_users(store)
+        sessions = {
+            name: accounts.log_in(store, name, PASSWORD, "127.0.0.1", NOW, 10 * 365 * 86_400)
+            for name in USERS
+        }
+        tokens = {name: accounts.issue_token(store, name, NOW) for name in USERS}
+        user_store.list_users(store)
+    finally:
+        store.close()
+    return Template(path, sessions, tokens, works)
+
+
+@pytest.fixture
+def web_db(web_template: Template, tmp_path: Path) -> Iterator[Path]:
+    """A fresh copy of the template database."""
+    path = tmp_path / "console.db"
+    shutil.copyfile(web_template.path, path)
+    yield path
+
+
+@pytest.fixture
+async def web(web_template: Template, web_db: Path) -> AsyncIterator[WebWorld]:
+    store = open_store(str(web_db), create=False)
+    app = create_app(WebSettings(db=str(web_db)), store=store)
+    world = WebWorld(web_db, store, app, web_template)
+    try:
+        yield world
+    finally:
+        for client in world.opened:
+            await client.aclose()
+        store.close()

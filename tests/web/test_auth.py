@@ -1,0 +1,139 @@
+"""Login, sessions, throttling, CSRF, API tokens, disabled users and the security headers."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+import sqlalchemy as sa
+
+from swarmscope.store.access import users as user_store
+from swarmscope.store.access.schema import web_login_attempt, web_session
+from swarmscope.web import accounts
+from swarmscope.web.auth import LOGIN_COOKIE
+from swarmscope.web.deps import SESSION_COOKIE
+from swarmscope.web.security import CSP
+from swarmscope.web.settings import MAX_FAILURES_PER_ADDRESS, MAX_FAILURES_PER_NAME
+from tests.web.conftest import NOW, PASSWORD, WebWorld
+
+HTML = {"accept": "text/html"}
+
+
+async def login(client: httpx.AsyncClient, name: str, password: str) -> httpx.Response:
+    form = await client.get("/login")
+    token = re.search(r'name="login_token" value="([^"]+)"', form.text)
+    assert token is not None
+    data = {"name": name, "password": password, "login_token": token.group(1), "next": "/cases"}
+    return await client.post("/login", data=data)
+
+
+async def test_login_sets_a_strict_httponly_session_cookie_and_a_server_side_row(web: WebWorld) -> None:
+    client = web.anonymous()
+    answer = await login(client, "analyst", PASSWORD)
+    assert answer.status_code == 303 and answer.headers["location"] == "/cases"
+    cookie = next(h for h in answer.headers.get_list("set-cookie") if h.startswith(SESSION_COOKIE))
+    assert "httponly" in cookie.lower() and "samesite=strict" in cookie.lower()
+    me = await client.get("/api/me")
+    assert me.json()["name"] == "analyst"
+    with web.store.engine.connect() as conn:
+        secret = client.cookies[SESSION_COOKIE]
+        stored = list(conn.execute(sa.select(web_session.c.token_sha256)).scalars())
+    assert secret not in stored and len(stored) == 7  # six in the template, ours: hashes only
+
+
+async def test_wrong_password_and_unknown_user_get_the_same_line(web: WebWorld) -> None:
+    wrong = await login(web.anonymous(), "analyst", "not the password at all")
+    nobody = await login(web.anonymous(), "nobody", "not the password at all")
+    assert wrong.status_code == nobody.status_code == 401
+    assert "wrong user name or password" in wrong.text and "wrong user name or password" in nobody.text
+    assert SESSION_COOKIE not in wrong.cookies
+
+
+async def test_login_without_the_form_token_is_refused(web: WebWorld) -> None:
+    client = web.anonymous()
+    data = {"name": "admin", "password": PASSWORD, "login_token": "forged"}
+    client.cookies.set(LOGIN_COOKIE, "other")
+    answer = await client.post("/login", data=data)
+    assert answer.status_code == 403 and SESSION_COOKIE not in answer.cookies
+
+
+async def test_failed_logins_are_throttled_per_name_and_stored(web: WebWorld) -> None:
+    client = web.anonymous()
+    for _ in range(MAX_FAILURES_PER_NAME):
+        assert (await login(client, "counsel", "wrong password, long")).status_code == 401
+    throttled = await login(client, "counsel", PASSWORD)  # even the right password now
+    assert throttled.status_code == 429
+    assert "too many failed logins for this user name" in throttled.text
+    with web.store.engine.connect() as conn:
+        rows = conn.execute(sa.select(web_login_attempt).where(web_login_attempt.c.name == "counsel")).all()
+    assert [r.ok for r in rows if r.at_us > NOW] == [False] * MAX_FAILURES_PER_NAME  # the template's: NOW
+    assert (await login(client, "analyst", PASSWORD)).status_code == 303  # another name still logs in
+
+
+async def test_failed_logins_are_throttled_per_address(web: WebWorld) -> None:
+    client = web.anonymous()
+    for i in range(MAX_FAILURES_PER_ADDRESS):
+        await login(client, f"guess{i}", "wrong password, long")
+    answer = await login(client, "admin", PASSWORD)
+    assert answer.status_code == 429 and "from this address" in answer.text
+
+
+async def test_a_post_without_the_csrf_token_is_refused(web: WebWorld) -> None:
+    client = web.client("viewer")
+    refused = await client.post("/logout")
+    assert refused.status_code == 403 and "CSRF" in refused.text
+    wrong = await client.post("/logout", headers={"x-csrf-token": "x" * 43})
+    assert wrong.status_code == 403
+    assert (await client.get("/api/me")).status_code == 200  # still logged in
+    done = await client.post("/logout", data={"csrf_token": client.csrf})  # type: ignore[attr-defined]
+    assert done.status_code == 303
+    assert (await web.client("viewer").get("/api/me")).status_code == 401  # the session row is revoked
+
+
+async def test_api_token_authenticates_without_csrf_and_a_bad_one_is_401(web: WebWorld) -> None:
+    client = web.client("admin", token=True)
+    assert (await client.get("/api/me")).json()["role"] == "admin"
+    bad = await web._client(headers={"Authorization": "Bearer not-a-token"}).get("/api/me")
+    assert bad.status_code == 401 and bad.headers["www-authenticate"] == "Bearer"
+
+
+async def test_disabling_a_user_ends_its_sessions_and_tokens(web: WebWorld) -> None:
+    user_store.disable_user(web.store, "analyst", NOW)
+    assert (await web.client("analyst").get("/api/me")).status_code == 401
+    assert (await web.client("analyst", token=True).get("/api/me")).status_code == 401
+    assert (await login(web.anonymous(), "analyst", PASSWORD)).status_code == 401
+
+
+async def test_a_new_password_ends_the_open_sessions(web: WebWorld) -> None:
+    accounts.set_password(web.store, "counsel", "another long password", NOW)
+    assert (await web.client("counsel").get("/api/me")).status_code == 401
+    assert (await login(web.anonymous(), "counsel", "another long password")).status_code == 303
+
+
+async def test_pages_redirect_to_login_and_the_api_answers_401(web: WebWorld) -> None:
+    page = await web.anonymous().get("/docs", headers=HTML)
+    assert page.status_code == 303 and page.headers["location"] == "/login?next=/docs"
+    assert (await web.anonymous().get("/api/me", headers=HTML)).status_code == 401
+
+
+async def test_login_redirects_only_to_local_paths(web: WebWorld) -> None:
+    client = web.anonymous()
+    form = await client.get("/login?next=//evil.example/")
+    assert 'name="next" value="/"' in form.text
+
+
+async def test_security_headers_on_every_response(web: WebWorld) -> None:
+    for client, path in [
+        (web.anonymous(), "/login"),
+        (web.client("admin"), "/"),
+        (web.client("admin"), "/api/me"),
+        (web.anonymous(), "/api/me"),
+        (web.anonymous(), "/static/app.js"),
+    ]:
+        answer = await client.get(path)
+        assert answer.headers["content-security-policy"] == CSP, path
+        assert "script-src 'self'" in CSP and "frame-ancestors 'none'" in CSP and "unsafe" not in CSP
+        assert answer.headers["x-content-type-options"] == "nosniff"
+        assert answer.headers["referrer-policy"] == "no-referrer"
+        expected = "public, max-age=3600" if path.startswith("/static/") else "no-store"
+        assert answer.headers["cache-control"] == expected, path

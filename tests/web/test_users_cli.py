@@ -1,0 +1,112 @@
+"""``swarmscope users`` and ``serve`` option checks: bad input is one line, exit 1, nothing stored."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from swarmscope.cli import register_commands
+from swarmscope.cli.app import app
+from swarmscope.store.access import users as user_store
+from swarmscope.store.database import open_store
+from tests.web.conftest import ACME, PASSWORD
+
+register_commands()
+runner = CliRunner()
+
+
+def invoke(*args: str, stdin: str | None = None) -> tuple[int, str]:
+    result = runner.invoke(app, list(args), input=stdin)
+    return result.exit_code, result.output
+
+
+@pytest.fixture
+def password_file(tmp_path: Path) -> Path:
+    path = tmp_path / "pw"
+    path.write_text(PASSWORD + "\n")
+    return path
+
+
+def test_users_add_with_client_and_token_and_disable(web_db: Path, password_file: Path) -> None:
+    db = str(web_db)
+    code, out = invoke("users", "add", "carol", "--role", "counsel", "--client", ACME,
+                       "--password-file", str(password_file), "--db", db)  # fmt: skip
+    assert (code, out.strip()) == (0, f"user carol: counsel, client {ACME}")
+    code, token = invoke("users", "token", "carol", "--db", db)
+    assert code == 0 and len(token.strip()) >= 43
+    assert invoke("users", "disable", "carol", "--db", db)[0] == 0
+    with open_store(db, create=False) as store:
+        user = user_store.get_user(store, "carol")
+        assert user.disabled_us is not None and user.client == ACME
+        assert user.password_hash is not None and user.password_hash.startswith("$argon2id$")
+        assert user_store.user_by_token(store, token.strip()) is None
+
+
+def test_users_add_prompts_twice_for_the_password(web_db: Path) -> None:
+    code, out = invoke("users", "add", "dave", "--role", "viewer", "--db", str(web_db),
+                       stdin=f"{PASSWORD}\n{PASSWORD}\n")  # fmt: skip
+    assert code == 0 and "user dave: viewer" in out
+    code, out = invoke("users", "add", "erin", "--role", "viewer", "--db", str(web_db),
+                       stdin=f"{PASSWORD}\nsomething else entirely\n")  # fmt: skip
+    assert code == 1 and out.strip().endswith("error: the two passwords differ")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--role", "superuser"], "error: --role: 'superuser' is not one of viewer|analyst|counsel|admin"),
+        (["--role", "nan"], "error: --role: 'nan' is not one of viewer|analyst|counsel|admin"),
+        (
+            ["--role", "viewer", "--client", "Nobody Inc"],
+            "error: --client: no rights holder named 'Nobody Inc'",
+        ),
+    ],
+)
+def test_users_add_refuses_bad_input_with_one_line(
+    web_db: Path, password_file: Path, args: list[str], message: str
+) -> None:
+    code, out = invoke(
+        "users", "add", "frank", *args, "--password-file", str(password_file), "--db", str(web_db)
+    )
+    assert code == 1 and len(out.strip().splitlines()) == 1 and out.startswith(message)
+    with open_store(str(web_db), create=False) as store:
+        assert user_store.find_user(store, "frank") is None
+
+
+def test_users_add_refuses_a_short_password_and_creates_no_database(tmp_path: Path) -> None:
+    short = tmp_path / "short"
+    short.write_text("tiny\n")
+    db = tmp_path / "new.db"
+    code, out = invoke(
+        "users", "add", "gina", "--role", "admin", "--password-file", str(short), "--db", str(db)
+    )
+    assert code == 1 and out.strip() == "error: password: at least 12 characters"
+    assert not db.exists()
+
+
+def test_users_commands_on_an_unknown_user(web_db: Path) -> None:
+    for command in ("token", "disable"):
+        code, out = invoke("users", command, "nobody", "--db", str(web_db))
+        assert (code, out.strip()) == (1, "error: no user named 'nobody'")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--host", "0.0.0.0"], "error: --host 0.0.0.0: not a loopback address"),
+        (["--host", "example.org"], "error: --host example.org: not a loopback address"),
+        (["--port", "nan"], "error: --port nan: must be a whole number, at least 1, at most 65535"),
+        (["--port", "70000"], "error: --port 70000: must be a whole number"),
+    ],
+)
+def test_serve_refuses_bad_options(web_db: Path, args: list[str], message: str) -> None:
+    code, out = invoke("serve", "--db", str(web_db), *args)
+    assert code == 1 and out.startswith(message) and len(out.strip().splitlines()) == 1
+
+
+def test_serve_refuses_a_missing_database(tmp_path: Path) -> None:
+    code, out = invoke("serve", "--db", str(tmp_path / "none.db"))
+    assert code == 1 and out.strip() == f"error: database not found: {tmp_path / 'none.db'}"
+    assert not (tmp_path / "none.db").exists()
