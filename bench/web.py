@@ -130,7 +130,7 @@ def median_ms(fn: Callable[[], object], repeat: int) -> float:
     return statistics.median(times)
 
 
-def store_timings(store: Store, key: Ed25519PrivateKey, peers: int, repeat: int) -> dict[str, float]:
+def timings(store: Store, url: str, key: Ed25519PrivateKey, peers: int, repeat: int) -> dict[str, float]:
     trust = EvidenceTrust(frozenset({key_fingerprint(public_key_raw(key))}), T0 + 10**15)
     cursor = None
     for _ in range(199):
@@ -158,9 +158,8 @@ def store_timings(store: Store, key: Ed25519PrivateKey, peers: int, repeat: int)
         import web_http  # bench/web_http.py: the same through the ASGI app, when the web package exists
     except ImportError:
         return out
-    out.update(
-        web_http.http_timings(store, BIG, [peer_ip(rng.randrange(peers)) for _ in range(repeat + 1)], repeat)
-    )
+    ips = [peer_ip(rng.randrange(peers)) for _ in range(2 * repeat + 2)]
+    out.update(web_http.http_timings(store, url, trust.fingerprints, BIG, ips, repeat))
     return out
 
 
@@ -193,12 +192,12 @@ def main() -> None:
         print(
             f"sealed in {built:.0f} s; folded {batches:,} batches into the console tables in {folded:.1f} s"
         )
-        timings = store_timings(store, key, args.peers, args.repeat)
-        for name, ms in timings.items():
+        found = timings(store, url, key, args.peers, args.repeat)
+        for name, ms in found.items():
             print(f"{name:45s} {ms:8.1f} ms (median of {args.repeat})")
         backend = "postgresql" if args.pg else "sqlite"
         print(f"web bench {backend}: " + " ".join(f"{k.split(': ')[-1].replace(' ', '_')}={v:.1f}ms"
-                                                  for k, v in timings.items()))  # fmt: skip
+                                                  for k, v in found.items()))  # fmt: skip
     finally:
         store.close()
         if not args.keep and not args.db and not args.pg:

@@ -2,10 +2,10 @@
 
 As ``report`` and the workflow do (README "Only proven evidence"), a row is shown as evidence only when it
 is proven under a TRUSTED node key, never one merely named by the database. The console trusts the
-public key of the node's key file beside an SQLite database (``<db>.node-key.pem``, the monitor's default;
-a public key PEM there is enough) and any fingerprints in ``WebSettings.trust_fingerprints`` when the
-settings carry them. With no trusted key (a PostgreSQL store and no fingerprint), sealed rows are shown
-``unchecked``, never as evidence.
+public key of the monitor's default key file for the database (``<db>.node-key.pem`` beside an SQLite
+file, the per-user data directory's ``swarmscope/node-key.pem`` for PostgreSQL, as ``report`` reads it by
+default; a public key PEM there is enough) and any fingerprints in ``WebSettings.trust_fingerprints`` when
+the settings carry them. With no trusted key, sealed rows are shown ``unchecked``, never as evidence.
 
 Batches proven once are kept for the app's life (:class:`ProvenBatches`: the signed record hashes, each
 row is still rebuilt and hashed on every view).
@@ -20,7 +20,6 @@ from fastapi import Request
 from swarmscope.errors import DecodeError
 from swarmscope.evidence.seal import key_fingerprint, load_private_key, load_public_key, public_key_raw
 from swarmscope.net.clock import Clock
-from swarmscope.store.database import database_url, sqlite_file
 from swarmscope.store.ledger.node_key import default_key_path
 from swarmscope.store.ledger.proven import EvidenceTrust
 from swarmscope.store.ledger.row_proof import ProvenBatches
@@ -46,8 +45,6 @@ def _file_fingerprint(path: Path) -> str | None:
 def trusted_fingerprints(settings: WebSettings) -> frozenset[str]:
     """The fingerprints the console trusts (module docstring); empty when there are none."""
     given = frozenset(f.lower() for f in getattr(settings, "trust_fingerprints", ()) or ())
-    if sqlite_file(database_url(settings.db)) is None:
-        return given
     found = _file_fingerprint(default_key_path(settings.db))
     return given if found is None else given | {found}
 

@@ -1,0 +1,73 @@
+"""The HTTP half of ``bench/web.py``: the console's pages and API through its ASGI app, in-process.
+
+An admin user (``bench-admin``) and its API token are added to the store once; each request goes through
+the whole app (authentication, client scoping, security headers, templates or JSON) over
+``httpx.ASGITransport``, as the tests do. Medians of wall-clock milliseconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+from collections.abc import Awaitable, Callable
+
+import httpx
+
+from swarmscope.store.access import users as user_store
+from swarmscope.store.database import Store
+from swarmscope.store.ledger.row_proof import ProvenBatches
+from swarmscope.web import accounts
+from swarmscope.web.app import create_app
+from swarmscope.web.settings import WebSettings
+
+ADMIN = "bench-admin"
+NOW_US = 1_796_000_000_000_000
+
+
+async def _median_ms(call: Callable[[int], Awaitable[httpx.Response]], repeat: int) -> float:
+    answer = await call(0)
+    assert answer.status_code == 200, (answer.status_code, answer.text[:200])
+    times = []
+    for i in range(1, repeat + 1):
+        t = time.perf_counter()
+        answer = await call(i)
+        times.append((time.perf_counter() - t) * 1000)
+        assert answer.status_code == 200, answer.status_code
+    return statistics.median(times)
+
+
+async def _timings(
+    store: Store, db: str, trusted: frozenset[str], swarm: str, ips: list[str], repeat: int
+) -> dict[str, float]:
+    if user_store.user_by_name(store, ADMIN) is None:
+        accounts.add_user(store, ADMIN, "admin", None, "bench password 1234", NOW_US)
+    token = accounts.issue_token(store, ADMIN, NOW_US)
+    app = create_app(WebSettings(db=db), store=store)
+    app.state.console_trust = (trusted, ProvenBatches(trusted))  # as serve trusts the node key file
+    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(transport=transport, base_url="http://bench", headers=headers) as client:
+        page = {"accept": "text/html"}
+        return {
+            "http: swarm page (first page of peers)": await _median_ms(
+                lambda _i: client.get(f"/swarms/{swarm}", headers=page), repeat
+            ),
+            "http: /api/ peer listing": await _median_ms(
+                lambda _i: client.get(f"/api/swarms/{swarm}/peers", params={"limit": 50}), repeat
+            ),
+            "http: peer page": await _median_ms(
+                lambda i: client.get(f"/peers/{swarm}/{ips[i]}/6881", headers=page), repeat
+            ),
+            "http: /api/ peer trail": await _median_ms(
+                lambda i: client.get(f"/api/peers/{swarm}/{ips[-1 - i]}/6881"), repeat
+            ),
+        }
+
+
+def http_timings(
+    store: Store, db: str, trusted: frozenset[str], swarm: str, ips: list[str], repeat: int
+) -> dict[str, float]:
+    """Median milliseconds of the swarm page, the /api/ peer listing, a peer page and a peer's /api/ trail
+    (``ips``: at least ``2 * repeat + 2`` peer addresses; ``trusted``: the node key fingerprints)."""
+    return asyncio.run(_timings(store, db, trusted, swarm, ips, repeat))
