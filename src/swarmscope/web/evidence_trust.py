@@ -50,12 +50,16 @@ def trusted_fingerprints(settings: WebSettings) -> frozenset[str]:
 
 
 def request_trust(request: Request) -> tuple[EvidenceTrust | None, ProvenBatches | None]:
-    """The app's trust (now = the system clock, UTC µs) and its kept batches; (None, None) with no key."""
+    """The app's trust (now = the system clock, UTC µs) and its kept batches; (None, None) with no key.
+
+    Found keys are kept for the app's life; no key is looked for again on the next request (a monitor
+    started after the console creates its key file then).
+    """
     state = request.app.state
     if getattr(state, "console_trust", None) is None:
         fingerprints = trusted_fingerprints(state.settings)
-        state.console_trust = (fingerprints, ProvenBatches(fingerprints) if fingerprints else None)
+        if not fingerprints:
+            return None, None
+        state.console_trust = (fingerprints, ProvenBatches(fingerprints))
     fingerprints, kept = state.console_trust
-    if not fingerprints:
-        return None, None
     return EvidenceTrust(fingerprints, Clock().now_us()), kept
