@@ -23,11 +23,13 @@ import pytest
 from fastapi import FastAPI
 
 from swarmscope.cases.directory import add_work
+from swarmscope.store.access import sessions as session_store
 from swarmscope.store.access import users as user_store
 from swarmscope.store.database import Store, open_store
 from swarmscope.web import accounts
 from swarmscope.web.app import create_app
 from swarmscope.web.deps import SESSION_COOKIE
+from swarmscope.web.passwords import new_secret, secret_sha256
 from swarmscope.web.roles import Role
 from swarmscope.web.settings import WebSettings
 
@@ -130,3 +132,21 @@ async def web(web_template: Template, web_db: Path) -> AsyncIterator[WebWorld]:
         for client in world.opened:
             await client.aclose()
         store.close()
+
+
+def quick_user(store: Store, name: str, role: Role, client: str | None) -> tuple[str, str]:
+    """A user without a password and an open session (no Argon2: fast); returns (secret, CSRF token)."""
+    cid = None if client is None else user_store.client_id(store, client)
+    user = user_store.add_user(store, name, role.label, cid, None, NOW)
+    secret, csrf = new_secret(), new_secret()
+    session_store.open_session(store, user.id, secret_sha256(secret), csrf, "127.0.0.1", NOW, 2**62)
+    return secret, csrf
+
+
+def asgi_client(app: FastAPI, secret: str | None = None, csrf: str | None = None) -> httpx.AsyncClient:
+    """An in-process client of ``app``, logged in with the session ``secret`` (``.csrf`` set)."""
+    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
+    cookies = {SESSION_COOKIE: secret} if secret else None
+    client = httpx.AsyncClient(transport=transport, base_url=BASE_URL, cookies=cookies)
+    client.csrf = csrf  # type: ignore[attr-defined]
+    return client

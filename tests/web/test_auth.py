@@ -7,11 +7,13 @@ import re
 import httpx
 import sqlalchemy as sa
 
+from swarmscope.store.access import sessions as session_store
 from swarmscope.store.access import users as user_store
 from swarmscope.store.access.schema import web_login_attempt, web_session
 from swarmscope.web import accounts
 from swarmscope.web.auth import LOGIN_COOKIE
 from swarmscope.web.deps import SESSION_COOKIE
+from swarmscope.web.passwords import secret_sha256
 from swarmscope.web.security import CSP
 from swarmscope.web.settings import MAX_FAILURES_PER_ADDRESS, MAX_FAILURES_PER_NAME
 from tests.web.conftest import NOW, PASSWORD, WebWorld
@@ -137,3 +139,12 @@ async def test_security_headers_on_every_response(web: WebWorld) -> None:
         assert answer.headers["referrer-policy"] == "no-referrer"
         expected = "public, max-age=3600" if path.startswith("/static/") else "no-store"
         assert answer.headers["cache-control"] == expected, path
+
+
+async def test_an_expired_session_is_refused(web: WebWorld) -> None:
+    secret, csrf = "expired-session-secret-" + "x" * 20, "csrf"
+    user = user_store.get_user(web.store, "admin")
+    session_store.open_session(web.store, user.id, secret_sha256(secret), csrf, None, NOW, NOW + 1)
+    client = web.anonymous()
+    client.cookies.set(SESSION_COOKIE, secret)
+    assert (await client.get("/api/me")).status_code == 401

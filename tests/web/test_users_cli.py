@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
@@ -96,7 +97,7 @@ def test_users_commands_on_an_unknown_user(web_db: Path) -> None:
     ("args", "message"),
     [
         (["--host", "0.0.0.0"], "error: --host 0.0.0.0: not a loopback address"),
-        (["--host", "example.org"], "error: --host example.org: not a loopback address"),
+        (["--host", "example.org"], "error: --host example.org: give an IP address (or localhost)"),
         (["--port", "nan"], "error: --port nan: must be a whole number, at least 1, at most 65535"),
         (["--port", "70000"], "error: --port 70000: must be a whole number"),
     ],
@@ -110,3 +111,14 @@ def test_serve_refuses_a_missing_database(tmp_path: Path) -> None:
     code, out = invoke("serve", "--db", str(tmp_path / "none.db"))
     assert code == 1 and out.strip() == f"error: database not found: {tmp_path / 'none.db'}"
     assert not (tmp_path / "none.db").exists()
+
+
+def test_serve_refuses_a_port_another_program_holds(web_db: Path) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        code, out = invoke("serve", "--db", str(web_db), "--port", str(port))
+    assert code == 1 and out.strip().splitlines()[-1] == (
+        f"error: --port {port} on 127.0.0.1: cannot listen: Address already in use"
+    )

@@ -15,9 +15,10 @@ import typer
 
 from swarmscope.cli import numeric as num
 from swarmscope.cli.app import app
+from swarmscope.cli.evidence_trust import NodeKeyOption, TrustKeyOption, workflow_trust
 from swarmscope.cli.numeric import number_option
-from swarmscope.cli.options import DbOption, fail
-from swarmscope.errors import SwarmscopeError
+from swarmscope.cli.options import DbOption, fail, now_us
+from swarmscope.errors import InputError, SwarmscopeError
 from swarmscope.store.database import DEFAULT_DB
 from swarmscope.web.server import check_host, serve
 from swarmscope.web.settings import WebSettings
@@ -38,11 +39,36 @@ def serve_command(
         Path | None,
         typer.Option("--identity-key", help="Identity key file: counsel and admin then see identities."),
     ] = None,
+    node_key: NodeKeyOption = None,
+    trust_key: TrustKeyOption = None,
 ) -> None:
-    """Serve the web console until Ctrl-C."""
-    settings = WebSettings(db, host, port, allow_remote, identity_key)
+    """Serve the web console until Ctrl-C.
+
+    Letter preview and approval prove each case like `letters approve` does, against the node keys given
+    by --node-key/--trust-key (default: the key file beside the database); without any, they are refused.
+    """
     try:
         check_host(host, allow_remote)
-        serve(settings, lambda url: typer.echo(f"swarmscope console on {url} (Ctrl-C stops it)", err=True))
+        trusted = _trusted(db, node_key, trust_key)
+        settings = WebSettings(db, host, port, allow_remote, identity_key, trusted_keys=trusted)
+        serve(settings, lambda url: _announce(url, trusted))
     except SwarmscopeError as exc:
         raise fail(exc) from None
+
+
+def _trusted(db: str, node_key: Path | None, trust_key: list[str] | None) -> frozenset[str]:
+    """The trusted fingerprints; with neither option and no key file beside the database, none (the
+    gated actions are then refused). A key given but unusable is an error (InputError)."""
+    try:
+        return workflow_trust(db, node_key, trust_key, now_us()).fingerprints
+    except InputError:
+        if node_key is not None or trust_key:
+            raise
+        return frozenset()
+
+
+def _announce(url: str, trusted: frozenset[str]) -> None:
+    """Print where the console listens (once the store is open and the port is ours)."""
+    if not trusted:
+        typer.echo("note: no trusted node key: letter preview, approval and documents are refused", err=True)
+    typer.echo(f"swarmscope console on {url} (Ctrl-C stops it)", err=True)

@@ -18,7 +18,20 @@ from fastapi.staticfiles import StaticFiles
 
 from swarmscope.cases.identities import IdentityKey
 from swarmscope.store.database import Store, open_store
-from swarmscope.web import auth, metrics, monitoring, peer_pages, system
+from swarmscope.web import (
+    auth,
+    board,
+    disclosures,
+    documents,
+    entries,
+    identities,
+    letters,
+    metrics,
+    monitoring,
+    peer_pages,
+    system,
+    works,
+)
 from swarmscope.web.deps import NotAuthenticated
 from swarmscope.web.security import security_headers
 from swarmscope.web.settings import WebSettings
@@ -27,6 +40,13 @@ from swarmscope.web.templating import STATIC_DIR, page
 ROUTERS = [
     auth.router,
     system.router,
+    works.router,
+    board.router,
+    disclosures.router,
+    documents.router,
+    letters.router,
+    identities.router,
+    entries.router,
     monitoring.router,
     peer_pages.router,
     metrics.router,

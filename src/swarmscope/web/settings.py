@@ -15,7 +15,10 @@ MAX_FAILURES_PER_ADDRESS = 20  # per client address (guessing many names from on
 class WebSettings:
     """``db``: SQLite path or SQLAlchemy URL of the store. ``host``/``port``: where ``serve`` listens.
     ``remote``: a non-loopback host was allowed (the server is behind a TLS proxy: cookies get
-    ``Secure``). ``identity_key``: the subscriber identity key file, or None (identities not shown)."""
+    ``Secure``). ``identity_key``: the subscriber identity key file, or None (identities not shown).
+    ``trusted_keys``: fingerprints (hex SHA-256) of the node keys whose seals the workflow's gates
+    accept (``serve --node-key/--trust-key``, as every accusing command takes them); none: the gated
+    actions (letter preview and approval) are refused with a message saying so."""
 
     db: str
     host: str = "127.0.0.1"
@@ -23,3 +26,4 @@ class WebSettings:
     remote: bool = False
     identity_key: Path | None = None
     session_seconds: int = SESSION_SECONDS
+    trusted_keys: frozenset[str] = frozenset()

@@ -11,7 +11,9 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
-from swarmscope.store.legal.schema import legal_case, letter, work, work_torrent
+from swarmscope.store.legal.case_rows import CaseRow, RequestRow, WorkRow, WorkTorrentRow
+from swarmscope.store.legal.letters import LetterRow
+from swarmscope.store.legal.schema import client, disclosure_request, legal_case, letter, work, work_torrent
 
 if TYPE_CHECKING:
     from swarmscope.store.database import Store
@@ -52,3 +54,58 @@ def letter_case(store: Store, letter_id: int) -> int | None:
     with store.engine.connect() as conn:
         found = conn.execute(sa.select(letter.c.case_id).where(letter.c.id == letter_id)).scalar()
     return None if found is None else int(found)
+
+
+# --- listings limited to one client (None: every client) ------------------------------------------------
+
+
+def works(store: Store, client_id: int | None) -> list[WorkRow]:
+    """Works with their client's name, oldest first."""
+    query = sa.select(work, client.c.name.label("client")).join(client, client.c.id == work.c.client_id)
+    if client_id is not None:
+        query = query.where(work.c.client_id == client_id)
+    with store.engine.connect() as conn:
+        return [WorkRow(**r._asdict()) for r in conn.execute(query.order_by(work.c.id))]
+
+
+def torrents(store: Store, client_id: int | None) -> list[WorkTorrentRow]:
+    """Torrent links of the client's works, oldest first."""
+    query = sa.select(work_torrent).order_by(work_torrent.c.id)
+    if client_id is not None:
+        query = query.where(
+            work_torrent.c.work_id.in_(sa.select(work.c.id).where(work.c.client_id == client_id))
+        )
+    with store.engine.connect() as conn:
+        return [WorkTorrentRow(**r._asdict()) for r in conn.execute(query)]
+
+
+def cases(store: Store, client_id: int | None, *, request_id: int | None = None) -> list[CaseRow]:
+    """Cases in DOE order (optionally of one disclosure request)."""
+    query = sa.select(legal_case).where(case_clause(client_id)).order_by(legal_case.c.doe)
+    if request_id is not None:
+        query = query.where(legal_case.c.request_id == request_id)
+    with store.engine.connect() as conn:
+        return [CaseRow(**r._asdict()) for r in conn.execute(query)]
+
+
+def requests(store: Store, client_id: int | None) -> list[RequestRow]:
+    """Disclosure requests naming at least one of the client's cases, oldest first."""
+    query = sa.select(disclosure_request).order_by(disclosure_request.c.id)
+    if client_id is not None:
+        mine = sa.select(legal_case.c.request_id).where(case_clause(client_id))
+        query = query.where(disclosure_request.c.id.in_(mine))
+    with store.engine.connect() as conn:
+        return [RequestRow(**r._asdict()) for r in conn.execute(query)]
+
+
+def letters(store: Store, client_id: int | None) -> list[tuple[str, LetterRow]]:
+    """(DOE, letter) of the client's cases, newest first."""
+    query = (
+        sa.select(letter, legal_case.c.doe)
+        .join(legal_case, legal_case.c.id == letter.c.case_id)
+        .where(case_clause(client_id))
+        .order_by(letter.c.id.desc())
+    )
+    with store.engine.connect() as conn:
+        rows = conn.execute(query).all()
+    return [(r.doe, LetterRow(**{k: v for k, v in r._asdict().items() if k != "doe"})) for r in rows]

@@ -1,0 +1,54 @@
+"""What the workflow pages share: finding a case in the user's scope, the document gate, action errors.
+
+The gate is the CLI's (``swarmscope letters preview/approve``): a case is proven against the sealed ledger
+under the node keys the server was started with (``serve --node-key/--trust-key``) and re-judged under the
+court-tested thresholds (:data:`swarmscope.cases.document_policy.COURT_TESTED`); the console offers no
+option to loosen them. A refused action answers 409 with the workflow's own one-line reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from fastapi import HTTPException
+
+from swarmscope.errors import SwarmscopeError
+from swarmscope.store.database import Store, StoreError
+from swarmscope.store.ledger.proven import EvidenceTrust
+from swarmscope.store.legal import cases as case_store
+from swarmscope.web.accounts import WebUser
+from swarmscope.web.deps import now_us
+from swarmscope.web.scope import check_case
+from swarmscope.web.settings import WebSettings
+
+NO_TRUST = (
+    "no trusted node key: start 'swarmscope serve' with --node-key (the monitor's key file) or --trust-key, "
+    "as the CLI's accusing commands take them"
+)
+
+
+def case_for(store: Store, user: WebUser, doe: str) -> case_store.CaseRow:
+    """The case ``doe`` (DOE number or row id) when it exists and is in the user's scope; 404 otherwise."""
+    try:
+        case = case_store.get_case(store, doe)
+    except StoreError:
+        raise HTTPException(404, "no such case") from None
+    check_case(store, user, case.id)
+    return case
+
+
+def trust(settings: WebSettings) -> EvidenceTrust:
+    """The trusted node keys and the clock now; 409 when the server was given none."""
+    if not settings.trusted_keys:
+        raise HTTPException(409, NO_TRUST)
+    return EvidenceTrust(settings.trusted_keys, now_us())
+
+
+@contextmanager
+def refused_as_409() -> Iterator[None]:
+    """Turn a workflow refusal (any :class:`SwarmscopeError`) into 409 with its one-line message."""
+    try:
+        yield
+    except SwarmscopeError as exc:
+        raise HTTPException(409, " ".join(str(exc).split())) from None

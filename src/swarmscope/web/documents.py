@@ -1,0 +1,93 @@
+"""Exhibits and ACNS notices to download, made by the actions behind ``swarmscope exhibits`` and
+``swarmscope notices`` (without ``--send``): :func:`swarmscope.cases.exhibits.produce_exhibits` and
+:func:`swarmscope.cases.notices.prepare_notices`, with the CLI's gate (proven evidence under the trusted
+node keys, court-tested thresholds). Each click makes the documents again and records them as the CLI
+does (the exhibit's SHA-256 on the ISP's drafted disclosure request, the notice rows); the files come back
+as one ZIP with ``contents.txt`` naming every file, its SHA-256, and every case left out and why.
+
+An exhibit lists every open case of an ISP, whatever rights holder it is for, so a user bound to one
+client gets 404 here like for any object outside its scope. Notices are not validated against the ACNS
+schema here (no schema file on the server): validate and send them with ``swarmscope notices --xsd``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, HTTPException
+from fastapi.responses import Response
+
+from swarmscope.cases.exhibits import produce_exhibits
+from swarmscope.cases.notices import prepare_notices
+from swarmscope.store.database import Store
+from swarmscope.web.accounts import WebUser
+from swarmscope.web.casework import refused_as_409, trust
+from swarmscope.web.deps import SettingsDep, StoreDep, UserDep, csrf_protect, now_us, require
+from swarmscope.web.roles import Role
+from swarmscope.web.settings import WebSettings
+
+router = APIRouter()
+ANALYST_CHANGE = [Depends(require(Role.ANALYST)), Depends(csrf_protect)]
+BOUND = "exhibits and notices cover every rights holder's cases: not available to a user bound to one client"
+
+
+def _unbound(user: WebUser) -> None:
+    if user.client_id is not None:
+        raise HTTPException(404, BOUND)
+
+
+def _zip(name: str, files: list[Path], left_out: list[tuple[str, str]]) -> Response:
+    """The files (by base name) and ``contents.txt`` in one ZIP download."""
+    lines = [f"{hashlib.sha256(p.read_bytes()).hexdigest()}  {p.name}" for p in files] or ["no document made"]
+    lines += [f"left out {doe}: {why}" for doe, why in left_out]
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("contents.txt", "\n".join(lines) + "\n")
+        for path in files:
+            archive.write(path, path.name)
+    headers = {"Content-Disposition": f'attachment; filename="{name}"'}
+    return Response(buffer.getvalue(), media_type="application/zip", headers=headers)
+
+
+def _exhibits(store: Store, user: WebUser, settings: WebSettings, isp: str, by_region: bool) -> Response:
+    _unbound(user)
+    refused: list[tuple[str, str]] = []
+    with tempfile.TemporaryDirectory(prefix="swarmscope-exhibits-") as tmp, refused_as_409():
+        written = produce_exhibits(
+            store, Path(tmp), isp_name=isp.strip() or None, by_region=by_region, actor=user.name,
+            now_us=now_us(), trust=trust(settings), refused=refused,
+        )  # fmt: skip
+        files = [p for w in written for p in (w.csv_path, w.pdf_path)]
+        return _zip("exhibits.zip", files, refused)
+
+
+def _notices(store: Store, user: WebUser, settings: WebSettings, isp: str) -> Response:
+    _unbound(user)
+    with tempfile.TemporaryDirectory(prefix="swarmscope-notices-") as tmp, refused_as_409():
+        batch = prepare_notices(
+            store, Path(tmp), now_us=now_us(), isp_name=isp.strip() or None, trust=trust(settings)
+        )
+        files = [p for n in batch.notices for p in (n.xml_path, n.body_path)]
+        return _zip("notices.zip", files, batch.skipped)
+
+
+@router.post("/requests/exhibits.zip", dependencies=ANALYST_CHANGE)
+def exhibits_zip(
+    store: StoreDep, user: UserDep, settings: SettingsDep,
+    isp: Annotated[str, Form()] = "", by_region: Annotated[bool, Form()] = False,
+) -> Response:  # fmt: skip
+    """Make the disclosure-request exhibits (CSV + PDF per ISP) and download them as a ZIP."""
+    return _exhibits(store, user, settings, isp, by_region)
+
+
+@router.post("/requests/notices.zip", dependencies=ANALYST_CHANGE)
+def notices_zip(
+    store: StoreDep, user: UserDep, settings: SettingsDep, isp: Annotated[str, Form()] = ""
+) -> Response:
+    """Make the ACNS notices of the open cases (XML + e-mail text) and download them as a ZIP (not sent)."""
+    return _notices(store, user, settings, isp)

@@ -1,0 +1,108 @@
+"""Dispute and payment entry: :func:`swarmscope.cases.case_actions.record_dispute` and
+:func:`swarmscope.cases.payments.record_payment`, the actions behind ``swarmscope disputes record`` and
+``swarmscope payments record``, with their gates (a dispute stops and voids unsent letters; a payment must
+name the RF reference of a letter sent for the case). Counsel and admin only; times are ISO 8601 (UTC
+unless an offset is given) or empty for now; amounts are decimals with at most two places.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form
+from fastapi.responses import RedirectResponse
+from pydantic import BaseModel
+
+from swarmscope.cases.case_actions import record_dispute
+from swarmscope.cases.letter_settings import parse_amount
+from swarmscope.cases.payments import record_payment
+from swarmscope.errors import InputError
+from swarmscope.store.database import Store
+from swarmscope.web.accounts import WebUser
+from swarmscope.web.casework import case_for, refused_as_409
+from swarmscope.web.deps import StoreDep, UserDep, csrf_protect, now_us, require
+from swarmscope.web.roles import Role
+
+router = APIRouter()
+COUNSEL_CHANGE = [Depends(require(Role.COUNSEL)), Depends(csrf_protect)]
+
+
+class Dispute(BaseModel):
+    summary: str
+    received: str | None = None
+
+
+class Payment(BaseModel):
+    amount: str
+    reference: str
+    currency: str | None = None
+    received: str | None = None
+    method: str | None = None
+
+
+def parse_received(text: str | None, now: int) -> int:
+    """ISO 8601 → UTC µs (naive = UTC); empty → ``now``. Raises InputError (names the field)."""
+    if not text or not text.strip():
+        return now
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise InputError(f"received: {text!r} is not an ISO 8601 time") from None
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    delta = moment - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def _dispute(store: Store, user: WebUser, doe: str, body: Dispute) -> dict[str, Any]:
+    case, now = case_for(store, user, doe), now_us()
+    with refused_as_409():
+        received = parse_received(body.received, now)
+        row = record_dispute(store, case.doe, body.summary, received_us=received, actor=user.name, now_us=now)
+    return asdict(row)
+
+
+def _payment(store: Store, user: WebUser, doe: str, body: Payment) -> dict[str, Any]:
+    case, now = case_for(store, user, doe), now_us()
+    with refused_as_409():
+        row, status = record_payment(
+            store, case.doe, parse_amount(body.amount), body.reference, currency=body.currency or None,
+            received_us=parse_received(body.received, now), method=body.method or None, actor=user.name,
+            now_us=now,
+        )  # fmt: skip
+    return {**asdict(row), "case_status": status}
+
+
+@router.post("/api/cases/{doe}/dispute", dependencies=COUNSEL_CHANGE)
+def api_dispute(doe: str, body: Dispute, store: StoreDep, user: UserDep) -> dict[str, Any]:
+    """Record a dispute: unsent letters are voided, the case moves to disputed."""
+    return _dispute(store, user, doe, body)
+
+
+@router.post("/api/cases/{doe}/payment", dependencies=COUNSEL_CHANGE)
+def api_payment(doe: str, body: Payment, store: StoreDep, user: UserDep) -> dict[str, Any]:
+    """Record a payment against a sent letter's RF reference; the case moves to paid when covered."""
+    return _payment(store, user, doe, body)
+
+
+@router.post("/cases/{doe}/dispute", dependencies=COUNSEL_CHANGE)
+def dispute_form(
+    doe: str, summary: Annotated[str, Form()], store: StoreDep, user: UserDep,
+    received: Annotated[str, Form()] = "",
+) -> RedirectResponse:  # fmt: skip
+    """The dispute form; back to the case."""
+    _dispute(store, user, doe, Dispute(summary=summary, received=received))
+    return RedirectResponse(f"/cases/{case_for(store, user, doe).doe}", status_code=303)
+
+
+@router.post("/cases/{doe}/payment", dependencies=COUNSEL_CHANGE)
+def payment_form(
+    doe: str, amount: Annotated[str, Form()], reference: Annotated[str, Form()], store: StoreDep,
+    user: UserDep, currency: Annotated[str, Form()] = "", received: Annotated[str, Form()] = "",
+) -> RedirectResponse:  # fmt: skip
+    """The payment form; back to the case."""
+    _payment(
+        store, user, doe, Payment(amount=amount, reference=reference, currency=currency, received=received)
+    )
+    return RedirectResponse(f"/cases/{case_for(store, user, doe).doe}", status_code=303)
