@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import re
 
+import httpx
 import pytest
 
+from swarmscope.web.app import create_app
+from swarmscope.web.settings import WebSettings
 from tests.web.conftest import ACME, GLOBEX, NOW, WebWorld
 from tests.web.monitoring_world import (
     ACME_SWARM,
@@ -144,7 +147,7 @@ async def test_live_fragments_show_rows_written_after_the_page_opened(
 async def test_size_plot_is_an_svg_without_style_or_script(web: WebWorld, world: MonitoringWorld) -> None:
     answer = await web.client("viewer").get(f"/swarms/{ACME_SWARM}/size.svg")
     assert answer.status_code == 200 and answer.headers["content-type"].startswith("image/svg+xml")
-    assert answer.text.startswith("<svg") and "<polyline" in answer.text
+    assert answer.text.startswith("<svg") and "<polyline" in answer.text and "<circle" in answer.text
     assert "style" not in answer.text and "<script" not in answer.text
 
 
@@ -180,3 +183,18 @@ async def test_metrics_for_unbound_analysts_in_prometheus_format(
     assert re.search(r"^swarmscope_store_disk_bytes [1-9]", text, re.M)
     assert (await web.client("viewer").get("/metrics")).status_code == 403
     assert (await web.client("globex").get("/metrics")).status_code == 404  # a client's counsel: not in scope
+
+
+async def test_the_keys_serve_was_given_decide_what_is_evidence(
+    web: WebWorld, world: MonitoringWorld
+) -> None:
+    """``serve --trust-key`` of another node: rows sealed by the key beside the database are not proven."""
+    app = create_app(WebSettings(db=str(web.path), trusted_keys=frozenset({"ab" * 32})), store=web.store)
+    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
+    headers = {"Authorization": f"Bearer {web.template.tokens['viewer']}"}
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://testserver", headers=headers
+    ) as client:
+        trail = (await client.get(f"/api/peers/{ACME_SWARM}/127.0.0.2/6881")).json()
+    assert trail["evidence"] == [] and [r["state"] for r in trail["not_evidence"]] == ["altered"]
+    assert trail["not_evidence"][0]["reason"].endswith("is sealed by an untrusted key")

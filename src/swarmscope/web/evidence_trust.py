@@ -1,11 +1,13 @@
 """Which node keys the console's evidence pages trust, and the batches it has proven (kept per app).
 
 As ``report`` and the workflow do (README "Only proven evidence"), a row is shown as evidence only when it
-is proven under a TRUSTED node key, never one merely named by the database. The console trusts the
-public key of the monitor's default key file for the database (``<db>.node-key.pem`` beside an SQLite
-file, the per-user data directory's ``swarmscope/node-key.pem`` for PostgreSQL, as ``report`` reads it by
-default; a public key PEM there is enough) and any fingerprints in ``WebSettings.trust_fingerprints`` when
-the settings carry them. With no trusted key, sealed rows are shown ``unchecked``, never as evidence.
+is proven under a TRUSTED node key, never one merely named by the database. The console trusts the keys
+``serve`` was started with (``WebSettings.trusted_keys``: ``--node-key``/``--trust-key``, by default the
+key file beside the database), the same as its workflow pages. When it was given none, the monitor's
+default key file for the database is looked for again on each request until it exists
+(``<db>.node-key.pem`` beside an SQLite file, the per-user data directory's ``swarmscope/node-key.pem``
+for PostgreSQL; a public key PEM there is enough): a monitor started after the console creates it. With
+no trusted key, sealed rows are shown ``unchecked``, never as evidence.
 
 Batches proven once are kept for the app's life (:class:`ProvenBatches`: the signed record hashes, each
 row is still rebuilt and hashed on every view).
@@ -44,9 +46,10 @@ def _file_fingerprint(path: Path) -> str | None:
 
 def trusted_fingerprints(settings: WebSettings) -> frozenset[str]:
     """The fingerprints the console trusts (module docstring); empty when there are none."""
-    given = frozenset(f.lower() for f in getattr(settings, "trust_fingerprints", ()) or ())
+    if settings.trusted_keys:
+        return frozenset(f.lower() for f in settings.trusted_keys)
     found = _file_fingerprint(default_key_path(settings.db))
-    return given if found is None else given | {found}
+    return frozenset() if found is None else frozenset({found})
 
 
 def request_trust(request: Request) -> tuple[EvidenceTrust | None, ProvenBatches | None]:

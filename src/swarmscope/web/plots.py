@@ -22,8 +22,10 @@ def _hhmm(us: int) -> str:
 
 
 def _polyline(points: list[tuple[float, float]], colour: str) -> str:
+    """The line through ``points`` (px) and a dot on each (one minute alone is a dot)."""
     coords = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
-    return f'<polyline points="{coords}" fill="none" stroke="{colour}" stroke-width="2"/>'
+    dots = "".join(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.5" fill="{colour}"/>' for x, y in points)
+    return f'<polyline points="{coords}" fill="none" stroke="{colour}" stroke-width="2"/>{dots}'
 
 
 def size_svg(series: list[MinutePoint], title: str = "peers per minute") -> str:
