@@ -10,11 +10,12 @@ swarms); a client's user gets 404, as for any object outside its scope. Promethe
 token (``swarmscope users add prometheus --role analyst``, then ``swarmscope users token prometheus``;
 ``authorization: {credentials_file: ...}`` in the scrape config).
 
-Metric names (labels): ``swarmscope_probes`` (run; counter, finished probes), ``swarmscope_probes_per_second``
-(run), ``swarmscope_writer_queue_records`` (run), ``swarmscope_batches`` (run; counter),
-``swarmscope_batch_commit_seconds`` (run; the last commit), ``swarmscope_batch_commit_seconds_sum`` (run;
-counter), ``swarmscope_tracker_errors`` and ``swarmscope_dht_errors`` (run; counters), ``swarmscope_peers``
-(infohash, tier), ``swarmscope_not_evidence_records`` (infohash), ``swarmscope_store_disk_bytes``.
+Metric names (labels; counters get Prometheus's ``_total``): ``swarmscope_probes`` (run; counter, finished
+probes), ``swarmscope_probes_per_second`` (run), ``swarmscope_writer_queue_records`` (run),
+``swarmscope_batches`` (run; counter), ``swarmscope_last_batch_commit_seconds`` (run),
+``swarmscope_batch_commit_seconds`` (run; counter), ``swarmscope_tracker_errors`` and
+``swarmscope_dht_errors`` (run; counters), ``swarmscope_peers`` (infohash, tier),
+``swarmscope_not_evidence_records`` (infohash), ``swarmscope_store_disk_bytes``.
 """
 
 from __future__ import annotations
@@ -57,9 +58,11 @@ class _Snapshot:
         )
         batches = family(CounterMetricFamily, "swarmscope_batches", "Sealed batches committed by the run")
         last = family(
-            GaugeMetricFamily, "swarmscope_batch_commit_seconds", "Duration of the last batch commit"
+            GaugeMetricFamily, "swarmscope_last_batch_commit_seconds", "The last batch commit's duration"
         )
-        total = family(CounterMetricFamily, "swarmscope_batch_commit_seconds_sum", "Seconds spent committing")
+        total = family(
+            CounterMetricFamily, "swarmscope_batch_commit_seconds", "Seconds spent committing batches"
+        )
         tracker = family(CounterMetricFamily, "swarmscope_tracker_errors", "Failed tracker announces")
         dht = family(CounterMetricFamily, "swarmscope_dht_errors", "Failed DHT lookups")
         for run in self.runs:
