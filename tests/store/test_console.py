@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -316,3 +317,31 @@ def test_kept_batches_prove_the_same_and_a_row_edited_later_is_still_altered(
     tiny = ProvenBatches(frozenset(trust.fingerprints), max_entries=4)  # batches 2, 3 (observations), 1
     peer_trail(store, trust, SWARM_A, "127.0.0.2", 6881, kept=tiny)
     assert tiny.get(2) is None and tiny.get(3) is not None and tiny.get(1) is not None  # oldest dropped
+
+
+def test_swarm_totals_kept_by_the_fold_equal_a_count_over_its_peers(
+    key_and_store: tuple[Ed25519PrivateKey, Store],
+) -> None:
+    """Peers upgrade tiers, change clients, gain sources and fail hashes over six batches."""
+    _, store = key_and_store
+    run = store.start_run({}, "0.1.0", T0)
+    tiers, clients, sources = list(Tier), ["a 1", "b 2", None], [Source.TRACKER.value, Source.DHT.value]
+    for batch in range(6):
+        obs = [
+            observation(f"127.0.2.{i}", tier=tiers[(i + batch) % 4], client=clients[(i * batch) % 3],
+                        source=sources[(i + batch) % 2], failed_pieces=(1,) if (i + batch) % 5 == 0 else (),
+                        bytes_received=i, started_us=T0 + batch * S + i, ended_us=T0 + batch * S + i + 1)
+            for i in range(7)
+        ]  # fmt: skip
+        store.add_observations(run, obs, sealed_at_us=T0 + (batch + 1) * S)
+        swarm_overview(store)  # fold after each batch
+    view = swarm_overview(store)[0]
+    with store.engine.connect() as conn:
+        peers = list(conn.execute(sa.select(console_peer).where(console_peer.c.infohash == SWARM_A)))
+    assert view.peers == len(peers) == 7
+    assert view.tiers == {t.label: sum(1 for p in peers if p.tier == t) for t in Tier}
+    assert view.bytes_received == sum(p.bytes_received for p in peers)
+    assert view.hash_failures == sum(1 for p in peers if p.hash_failures)
+    assert view.sources == {"tracker": 7, "dht": 7}
+    latest = sorted(Counter(p.client for p in peers if p.client).items(), key=lambda c: (-c[1], c[0]))
+    assert view.clients == latest

@@ -65,6 +65,8 @@ EXPECTED_TABLES = {
     "console_peer",
     "console_place",
     "console_minute",
+    "console_swarm",
+    "console_client",
     "console_batch",
     "monitor_stat",
 }

@@ -3,10 +3,10 @@
 :func:`catch_up` takes every ``ledger_batch`` not yet in ``console_batch``, reads the observations,
 sightings and attributions whose ``(ledger_node, ledger_index)`` lie in its index range (so only rows in
 SEALED batches, ledger state as in :mod:`swarmscope.store.ledger.seal_state`, are counted: unsealed and
-quarantined rows are never in a batch range) and adds them to ``console_peer``, ``console_place`` and
-``console_minute`` in one transaction. Whoever reads first folds (the web before answering, the monitor's
-stats sampler); the transaction takes the write lock first (SQLite ``BEGIN IMMEDIATE``, a PostgreSQL
-transaction advisory lock), so two folders never count one batch twice.
+quarantined rows are never in a batch range) and adds them to ``console_peer``, ``console_place``,
+``console_minute`` and the per-swarm totals (:mod:`.swarm_totals`) in one transaction. Whoever reads
+first folds (the web console before it answers); the transaction takes the write lock first (SQLite
+``BEGIN IMMEDIATE``, a PostgreSQL transaction advisory lock), so two folders never count one batch twice.
 
 A peer counts in a minute's ``peers`` (``verified_peers``) once per minute of its observations' start,
 as folded in time order: an observation folded after a later one of the same peer may count that peer in
@@ -33,6 +33,7 @@ from swarmscope.store.console.schema import (
     console_peer,
     console_place,
 )
+from swarmscope.store.console.swarm_totals import write_totals
 from swarmscope.store.ledger.schema import attribution, ledger_batch, observation, sighting
 
 if TYPE_CHECKING:
@@ -59,10 +60,11 @@ PeerKey = tuple[str, str, int]
 
 @dataclass(slots=True)
 class _Peer:
-    """One ``console_peer`` row being folded (``id`` None: not stored yet)."""
+    """One ``console_peer`` row being folded (``id`` None: not stored yet; ``before``: its stored values)."""
 
     id: int | None
     values: dict[str, Any]
+    before: dict[str, Any] | None = None
 
 
 def catch_up(store: Store, *, max_batches: int | None = None) -> int:
@@ -168,7 +170,8 @@ class _Fold:
                 for r in self.conn.execute(query):
                     key = (r.infohash, r.ip, int(r.port))
                     if key in keys:
-                        self.peers[key] = _Peer(int(r.id), {c: getattr(r, c) for c in _PEER_COLUMNS})
+                        stored = {c: getattr(r, c) for c in _PEER_COLUMNS}
+                        self.peers[key] = _Peer(int(r.id), stored, dict(stored))
 
     def _peer(self, key: PeerKey, at_us: int) -> dict[str, Any]:
         if key not in self.peers:
@@ -229,6 +232,7 @@ class _Fold:
         if old:
             update = console_peer.update().where(p.id == sa.bindparam("pid"))
             conn.execute(update.values({c: sa.bindparam(c) for c in _PEER_COLUMNS}), old)
+        write_totals(conn, [(key[0], peer.before, peer.values) for key, peer in self.peers.items()])
         self._write_minutes()
         self._write_places()
         conn.execute(console_batch.insert(), [{"batch_id": int(b.id)} for b in batches])

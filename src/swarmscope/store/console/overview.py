@@ -14,9 +14,15 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from swarmscope.evidence.records import Tier
 from swarmscope.store.console.fold import catch_up
-from swarmscope.store.console.schema import MINUTE_US, SOURCE_BITS, console_minute, console_peer
+from swarmscope.store.console.schema import (
+    MINUTE_US,
+    SOURCE_BITS,
+    TIER_NAMES,
+    console_client,
+    console_minute,
+    console_swarm,
+)
 from swarmscope.store.ledger.schema import ledger_batch, observation, sighting, swarm
 
 if TYPE_CHECKING:
@@ -69,90 +75,74 @@ def _only(query: sa.Select[Any], column: Any, swarms: Collection[str] | None) ->
 
 
 def swarm_overview(store: Store, swarms: Collection[str] | None = None) -> list[SwarmOverview]:
-    """Every visible swarm's live numbers, in the order the swarms were added (folds new batches first)."""
+    """Every visible swarm's live numbers, in the order the swarms were added (folds new batches first).
+
+    Reads one ``console_swarm`` row per swarm and its top ``console_client`` rows (kept by the fold),
+    and the rows outside every sealed batch by index ranges: no pass over a swarm's peers.
+    """
     catch_up(store)
-    p = console_peer.c
     with store.engine.connect() as conn:
-        found = conn.execute(
-            _only(sa.select(swarm.c.infohash, swarm.c.name), swarm.c.infohash, swarms).order_by(swarm.c.id)
-        )
+        found = conn.execute(_only(sa.select(swarm.c.infohash, swarm.c.name), swarm.c.infohash, swarms)
+                             .order_by(swarm.c.id))  # fmt: skip
         out = {r.infohash: SwarmOverview(r.infohash, r.name) for r in found}
         if not out:
             return []
-        for r in conn.execute(
-            _only(sa.select(p.infohash, p.tier, sa.func.count()), p.infohash, out).group_by(
-                p.infohash, p.tier
-            )
-        ):
-            out[r.infohash].tiers[Tier(int(r.tier)).label] = int(r[2])
         _totals(conn, out)
-        _sources(conn, out)
         _clients(conn, out)
         _last_minute(conn, out)
         _not_evidence(conn, out)
-    for view in out.values():
-        view.tiers = {t.label: view.tiers.get(t.label, 0) for t in Tier}
     return list(out.values())
 
 
 def _totals(conn: sa.Connection, out: dict[str, SwarmOverview]) -> None:
-    p = console_peer.c
-    query = sa.select(
-        p.infohash,
-        sa.func.count(),
-        sa.func.coalesce(sa.func.sum(p.bytes_received), 0),
-        sa.func.sum(sa.case((p.hash_failures > 0, 1), else_=0)),
-        sa.func.max(p.last_seen_us),
-    )
-    for r in conn.execute(_only(query, p.infohash, out).group_by(p.infohash)):
-        view = out[r[0]]
-        view.peers, view.bytes_received, view.hash_failures = int(r[1]), int(r[2]), int(r[3] or 0)
-        view.last_seen_us = None if r[4] is None else int(r[4])
-
-
-def _sources(conn: sa.Connection, out: dict[str, SwarmOverview]) -> None:
-    p = console_peer.c
-    counts = [sa.func.sum(sa.case((p.sources.op("&")(bit) != 0, 1), else_=0)) for bit in SOURCE_BITS.values()]
-    for r in conn.execute(_only(sa.select(p.infohash, *counts), p.infohash, out).group_by(p.infohash)):
-        out[r[0]].sources = {name: int(n or 0) for name, n in zip(SOURCE_BITS, r[1:], strict=True) if n}
+    for view in out.values():
+        view.tiers = dict.fromkeys(TIER_NAMES, 0)
+    for r in conn.execute(_only(sa.select(console_swarm), console_swarm.c.infohash, out)):
+        view = out[r.infohash]
+        view.tiers = {name: int(getattr(r, f"tier_{name}")) for name in TIER_NAMES}
+        view.sources = {n: int(getattr(r, f"source_{n}")) for n in SOURCE_BITS if getattr(r, f"source_{n}")}
+        view.peers, view.bytes_received = int(r.peers), int(r.bytes_received)
+        view.hash_failures = int(r.hash_failure_peers)
+        view.last_seen_us = None if r.last_seen_us is None else int(r.last_seen_us)
 
 
 def _clients(conn: sa.Connection, out: dict[str, SwarmOverview]) -> None:
-    p = console_peer.c
-    n = sa.func.count().label("n")
-    query = _only(sa.select(p.infohash, p.client, n).where(p.client.is_not(None)), p.infohash, out)
-    for r in conn.execute(query.group_by(p.infohash, p.client).order_by(p.infohash, n.desc(), p.client)):
-        view = out[r.infohash]
-        if len(view.clients) < TOP_CLIENTS:
-            view.clients.append((str(r.client), int(r.n)))
+    c = console_client.c
+    for infohash, view in out.items():
+        query = sa.select(c.client, c.peers).where(c.infohash == infohash, c.peers > 0)
+        top = conn.execute(query.order_by(c.peers.desc(), c.client).limit(TOP_CLIENTS))
+        view.clients = [(str(client), int(n)) for client, n in top]
 
 
 def _last_minute(conn: sa.Connection, out: dict[str, SwarmOverview]) -> None:
     """Verified peers of each swarm's latest minute that is over (the one before its newest minute)."""
     m = console_minute.c
-    newest = _only(sa.select(m.infohash, sa.func.max(m.minute_us)), m.infohash, out).group_by(m.infohash)
-    for infohash, minute in list(conn.execute(newest)):
-        query = sa.select(m.verified_peers).where(
-            m.infohash == infohash, m.minute_us == int(minute) - MINUTE_US
-        )
-        out[infohash].verified_last_minute = int(conn.execute(query).scalar() or 0)
+    for infohash, view in out.items():
+        newest = conn.execute(sa.select(sa.func.max(m.minute_us)).where(m.infohash == infohash)).scalar()
+        if newest is not None:
+            query = sa.select(m.verified_peers).where(
+                m.infohash == infohash, m.minute_us == newest - MINUTE_US
+            )
+            view.verified_last_minute = int(conn.execute(query).scalar() or 0)
 
 
 def _not_evidence(conn: sa.Connection, out: dict[str, SwarmOverview]) -> None:
-    """Rows with no ledger entry, or one past their node's last sealed index (index range reads on
-    ``(ledger_node, ledger_index)``): what crash recovery quarantines, or has not looked at yet."""
+    """Rows with no ledger entry, or one past their node's last sealed index: what crash recovery
+    quarantines, or has not looked at yet. One index range read on ``(ledger_node, ledger_index)`` per
+    condition, no filter on the swarm in SQL (which could make the database walk a swarm's rows)."""
     b = ledger_batch.c
     newest = sa.select(b.node_id, sa.func.max(b.last_index)).group_by(b.node_id)
     heads = {int(node): int(head) for node, head in conn.execute(newest)}
     for table in (observation, sighting):
         c = table.c
-        outside = sa.or_(
-            c.ledger_node.is_(None),
-            *(sa.and_(c.ledger_node == node, c.ledger_index > int(head)) for node, head in heads.items()),
-        )
-        query = _only(sa.select(c.infohash, sa.func.count()).where(outside), c.infohash, out)
-        for infohash, n in conn.execute(query.group_by(c.infohash)):
-            out[infohash].not_evidence += int(n)
+        outside = [c.ledger_node.is_(None), *(
+            sa.and_(c.ledger_node == node, c.ledger_index > head) for node, head in heads.items()
+        )]  # fmt: skip
+        for condition in outside:
+            query = sa.select(c.infohash, sa.func.count()).where(condition).group_by(c.infohash)
+            for infohash, n in conn.execute(query):
+                if infohash in out:
+                    out[infohash].not_evidence += int(n)
 
 
 def swarm_series(store: Store, infohash: str, *, since_us: int | None = None) -> list[MinutePoint]:

@@ -12,6 +12,9 @@ every page:
 - ``console_place``: the latest sealed attribution per IP literal (country ISO 3166-1 alpha-2, ISP, ASN).
 - ``console_minute``: per swarm and UTC minute (``minute_us``, a multiple of 60,000,000 µs): peers seen,
   peers verified, observations, bytes received, hash failures (swarm size over time).
+- ``console_swarm`` and ``console_client``: per swarm, the overview's numbers (addresses per tier and
+  source, with a hash failure, bytes, last seen) and addresses per latest client string, kept up to date
+  by the fold, so the overview reads a row per swarm rather than every peer of it.
 - ``console_batch``: the ``ledger_batch`` ids already folded (a set, not a high-water mark: on PostgreSQL a
   batch with a lower id may commit after a higher one).
 - ``monitor_stat``: what lives only in a running monitor's memory (probes, writer queue, commit latency,
@@ -30,6 +33,7 @@ from swarmscope.store.metadata import metadata
 # Discovery source → its bit in ``console_peer.sources`` (records.Source values; anything else: "other").
 SOURCE_BITS = {"tracker": 1, "dht": 2, "pex": 4, "inbound": 8, "manual": 16, "other": 32}
 MINUTE_US = 60_000_000
+TIER_NAMES = ("listed", "connected", "has_pieces", "verified")  # Tier values 0..3, in order
 
 console_peer = sa.Table(
     "console_peer",
@@ -78,6 +82,31 @@ console_minute = sa.Table(
     sa.Column("observations", sa.Integer, nullable=False),
     sa.Column("bytes_received", sa.BigInteger, nullable=False),
     sa.Column("hash_failures", sa.Integer, nullable=False),
+)
+
+# Per swarm, kept up to date by the fold (so the overview reads one row, not every peer of the swarm):
+# peer addresses, addresses per best tier and per discovery source, addresses with a hash failure,
+# payload bytes, the latest sighting or observation (UTC µs).
+console_swarm = sa.Table(
+    "console_swarm",
+    metadata,
+    sa.Column("infohash", sa.Text, primary_key=True),
+    sa.Column("peers", sa.Integer, nullable=False),
+    *(sa.Column(f"tier_{name}", sa.Integer, nullable=False) for name in TIER_NAMES),
+    *(sa.Column(f"source_{name}", sa.Integer, nullable=False) for name in SOURCE_BITS),
+    sa.Column("hash_failure_peers", sa.Integer, nullable=False),
+    sa.Column("bytes_received", sa.BigInteger, nullable=False),
+    sa.Column("last_seen_us", sa.BigInteger),
+)
+
+# Peer addresses per swarm and latest client string (the overview's top clients).
+console_client = sa.Table(
+    "console_client",
+    metadata,
+    sa.Column("infohash", sa.Text, primary_key=True),
+    sa.Column("client", sa.Text, primary_key=True),
+    sa.Column("peers", sa.Integer, nullable=False),
+    sa.Index(None, "infohash", "peers"),
 )
 
 console_batch = sa.Table(

@@ -4,7 +4,8 @@ Revision ID: 0010
 Revises: 0009
 Create Date: 2026-12-06
 
-Adds the derived tables ``console_peer``, ``console_place``, ``console_minute``, ``console_batch`` (folded
+Adds the derived tables ``console_peer``, ``console_place``, ``console_minute``, ``console_swarm``,
+``console_client``, ``console_batch`` (folded
 from sealed batches, rebuildable, never evidence) and ``monitor_stat`` (samples of a running monitor's
 counters for ``/metrics``), and an index on ``(ledger_node, ledger_index)`` of ``observation``,
 ``sighting`` and ``attribution`` so the rows of one sealed batch are read by an index range. Same DDL on
@@ -29,6 +30,7 @@ def upgrade() -> None:
     for table in _LEDGER_TABLES:
         op.create_index(f"ix_{table}_ledger_node_ledger_index", table, ["ledger_node", "ledger_index"])
     _create_console_peer()
+    _create_the_totals()
     _create_the_others()
 
 
@@ -56,6 +58,32 @@ def _create_console_peer() -> None:
     )
     for column in _PEER_INDEXES:
         op.create_index(f"ix_console_peer_infohash_{column}_id", "console_peer", ["infohash", column, "id"])
+
+
+_TIER_NAMES = ("listed", "connected", "has_pieces", "verified")
+_SOURCE_NAMES = ("tracker", "dht", "pex", "inbound", "manual", "other")
+
+
+def _create_the_totals() -> None:
+    op.create_table(
+        "console_swarm",
+        sa.Column("infohash", sa.Text(), nullable=False),
+        sa.Column("peers", sa.Integer(), nullable=False),
+        *(sa.Column(f"tier_{name}", sa.Integer(), nullable=False) for name in _TIER_NAMES),
+        *(sa.Column(f"source_{name}", sa.Integer(), nullable=False) for name in _SOURCE_NAMES),
+        sa.Column("hash_failure_peers", sa.Integer(), nullable=False),
+        sa.Column("bytes_received", sa.BigInteger(), nullable=False),
+        sa.Column("last_seen_us", sa.BigInteger(), nullable=True),
+        sa.PrimaryKeyConstraint("infohash", name="pk_console_swarm"),
+    )
+    op.create_table(
+        "console_client",
+        sa.Column("infohash", sa.Text(), nullable=False),
+        sa.Column("client", sa.Text(), nullable=False),
+        sa.Column("peers", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("infohash", "client", name="pk_console_client"),
+    )
+    op.create_index("ix_console_client_infohash_peers", "console_client", ["infohash", "peers"])
 
 
 def _create_the_others() -> None:
@@ -102,7 +130,8 @@ def _create_the_others() -> None:
 
 
 def downgrade() -> None:
-    for table in ("monitor_stat", "console_batch", "console_minute", "console_place", "console_peer"):
+    for table in ("monitor_stat", "console_batch", "console_client", "console_swarm", "console_minute",
+                  "console_place", "console_peer"):  # fmt: skip
         op.drop_table(table)
     for table in _LEDGER_TABLES:
         op.drop_index(f"ix_{table}_ledger_node_ledger_index", table_name=table)
