@@ -50,12 +50,21 @@ from swarmscope.evidence.records import Attribution, Observation, Tier
 from swarmscope.evidence.seal import key_fingerprint, public_key_raw
 from swarmscope.store.console.fold import catch_up
 from swarmscope.store.console.peers import PeerFilter, peer_page
+from swarmscope.store.console.schema import (
+    console_batch,
+    console_client,
+    console_minute,
+    console_peer,
+    console_place,
+    console_swarm,
+)
 from swarmscope.store.console.trail import peer_trail
 from swarmscope.store.database import Store, open_store
 from swarmscope.store.ledger.node_key import load_or_create_node_key
 from swarmscope.store.ledger.proven import EvidenceTrust
 from swarmscope.store.ledger.queries import swarm_rows
 from swarmscope.store.ledger.row_proof import ProvenBatches
+from swarmscope.store.metadata import metadata
 
 T0 = 1_796_000_000_000_000  # UTC µs
 REPROBE_US = 120_000_000
@@ -119,6 +128,16 @@ def build(store: Store, peers: int, observations: int, batch: int) -> float:
     return time.perf_counter() - started
 
 
+def refold(store: Store) -> None:
+    """Empty the console's read models (made again, whole, by the next fold); creates the ones a store
+    migrated by an earlier build of migration 0010 lacks."""
+    tables = [console_peer, console_place, console_minute, console_swarm, console_client, console_batch]
+    metadata.create_all(store.engine, tables=tables)
+    with store.engine.begin() as conn:
+        for table in tables:
+            conn.execute(table.delete())
+
+
 def median_ms(fn: Callable[[], object], repeat: int) -> float:
     """Median wall-clock milliseconds of ``repeat`` calls (one warm-up call first)."""
     fn()
@@ -174,13 +193,16 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=200)
     parser.add_argument("--repeat", type=int, default=31)
     parser.add_argument("--keep", action="store_true", help="keep the temp SQLite file")
+    parser.add_argument("--key", help="the node key file to seal with (default: beside --db, else a new key)")
+    parser.add_argument("--refold", action="store_true", help="empty the console tables and fold them again")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-web-"))
     url = args.pg or args.db or str(tmp / "web.db")
-    key = (
-        load_or_create_node_key(Path(f"{args.db}.node-key.pem")) if args.db else Ed25519PrivateKey.generate()
-    )
+    key_file = args.key or (f"{args.db}.node-key.pem" if args.db else None)
+    key = load_or_create_node_key(Path(key_file)) if key_file else Ed25519PrivateKey.generate()
     store = open_store(url, node_key=key, now_us=T0)
+    if args.refold:
+        refold(store)
     try:
         print(
             f"building {args.observations:,} observations over {args.peers:,} peers in {url.split('@')[-1]}"
