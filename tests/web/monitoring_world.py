@@ -46,37 +46,40 @@ def writer_store(path: Path, now_us: int) -> Store:
 
 
 def build(path: Path, acme_work: int, globex_work: int, t0: int) -> MonitoringWorld:
-    """Acme's swarm: 127.0.0.2 verified (capture), 127.0.0.3 with the hostile client string, 127.0.0.4
-    listed, 127.0.0.5 unsealed; Globex's swarm: 127.0.0.9 verified. A monitor sample."""
+    """:func:`fill` through a writer store on the console's SQLite file (the key file beside it)."""
     store = writer_store(path, t0)
     try:
-        for swarm, name, work in (
-            (ACME_SWARM, "acme-feature.mkv", acme_work),
-            (GLOBEX_SWARM, "globex.flac", globex_work),
-        ):
-            store.add_swarm(swarm, swarm, None, name, 8, 16384, 8 * 16384, None, None, t0)
-            link_torrent(store, work, swarm, t0)
-        run = store.start_run({}, "0.1.0", t0)
-        store.add_sightings(
-            run, [Sighting(ACME_SWARM, "127.0.0.4", 6881, "tracker", "http://127.0.0.1:6969/announce", t0)]
-        )
-        digest = hashlib.sha256(CAPTURE).digest()
-        verified = {"tier": Tier.VERIFIED, "failure": None, "verified_pieces": (0,), "bytes_received": 16384}
-        records = [
-            probe(ACME_SWARM, "127.0.0.2", t0 + S, client="Transmission", client_version="4.0",
-                  capture_sha256=digest, **verified),
-            probe(ACME_SWARM, "127.0.0.3", t0 + 2 * S, client=SCRIPT_CLIENT, tier=Tier.HAS_PIECES),
-            probe(GLOBEX_SWARM, "127.0.0.9", t0 + 3 * S, client="aria2", **verified),
-            Attribution(ip="127.0.0.2", observed_at_us=t0 + S, asn=64500, isp="Example Net", country="DE"),
-        ]  # fmt: skip
-        store.commit_evidence(run, records=records, captures={digest: CAPTURE}, sealed_at_us=t0 + 10 * S)
-        with store.engine.begin() as conn:
-            unsealed = probe(ACME_SWARM, "127.0.0.5", t0 + 4 * S, **verified)
-            writer.insert_many(conn, observation_table, [writer.observation_row(run, unsealed, (None, None))])
-        write_monitor_sample(store, MonitorSample(run, t0 + 5 * S, 40, 3, 2, 0.004, 0.01, 1, 2))
-        write_monitor_sample(store, MonitorSample(run, t0 + 10 * S, 90, 0, 4, 0.006, 0.02, 1, 2))
+        return fill(store, acme_work, globex_work, t0)
     finally:
         store.close()
+
+
+def fill(store: Store, acme_work: int, globex_work: int, t0: int) -> MonitoringWorld:
+    """Acme's swarm: 127.0.0.2 verified (capture), 127.0.0.3 with the hostile client string, 127.0.0.4
+    listed, 127.0.0.5 unsealed; Globex's swarm: 127.0.0.9 verified. Two monitor samples."""
+    swarms = ((ACME_SWARM, "acme-feature.mkv", acme_work), (GLOBEX_SWARM, "globex.flac", globex_work))
+    for swarm, name, work in swarms:
+        store.add_swarm(swarm, swarm, None, name, 8, 16384, 8 * 16384, None, None, t0)
+        link_torrent(store, work, swarm, t0)
+    run = store.start_run({}, "0.1.0", t0)
+    store.add_sightings(
+        run, [Sighting(ACME_SWARM, "127.0.0.4", 6881, "tracker", "http://127.0.0.1:6969/announce", t0)]
+    )
+    digest = hashlib.sha256(CAPTURE).digest()
+    verified = {"tier": Tier.VERIFIED, "failure": None, "verified_pieces": (0,), "bytes_received": 16384}
+    records = [
+        probe(ACME_SWARM, "127.0.0.2", t0 + S, client="Transmission", client_version="4.0",
+              capture_sha256=digest, **verified),
+        probe(ACME_SWARM, "127.0.0.3", t0 + 2 * S, client=SCRIPT_CLIENT, tier=Tier.HAS_PIECES),
+        probe(GLOBEX_SWARM, "127.0.0.9", t0 + 3 * S, client="aria2", **verified),
+        Attribution(ip="127.0.0.2", observed_at_us=t0 + S, asn=64500, isp="Example Net", country="DE"),
+    ]  # fmt: skip
+    store.commit_evidence(run, records=records, captures={digest: CAPTURE}, sealed_at_us=t0 + 10 * S)
+    with store.engine.begin() as conn:
+        unsealed = probe(ACME_SWARM, "127.0.0.5", t0 + 4 * S, **verified)
+        writer.insert_many(conn, observation_table, [writer.observation_row(run, unsealed, (None, None))])
+    write_monitor_sample(store, MonitorSample(run, t0 + 5 * S, 40, 3, 2, 0.004, 0.01, 1, 2))
+    write_monitor_sample(store, MonitorSample(run, t0 + 10 * S, 90, 0, 4, 0.006, 0.02, 1, 2))
     return MonitoringWorld(run, t0, digest.hex())
 
 
