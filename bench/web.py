@@ -17,6 +17,7 @@ monitor probing 400 peers per second. Then the console's read models are folded 
 
 What it times (each the median of ``--repeat`` runs, wall clock, in-process):
 
+- ``store: overview``: :func:`swarm_overview` of every swarm (what ``/swarms`` polls every 2 s);
 - ``store: first page``: :func:`peer_page` of the big swarm, 50 rows, newest first;
 - ``store: page 200``: the same with the cursor of page 199 (keyset: as fast as page 1);
 - ``store: peer trail (cold)``: :func:`peer_trail` of a random peer, every row proven (seal, chain of its
@@ -26,7 +27,8 @@ What it times (each the median of ``--repeat`` runs, wall clock, in-process):
   rebuilt and hashed;
 - with the web app present (``swarmscope.web.app``): the same three as HTTP requests through the ASGI app
   (``httpx.ASGITransport``) by an admin's API token: ``GET /swarms/{infohash}`` (the HTML page with its
-  first page of peers), ``GET /peers/...`` (the peer page) and ``GET /api/swarms/{infohash}/peers``.
+  numbers and first page of peers), ``GET /api/swarms/{infohash}/peers``, ``GET /peers/...`` (the peer
+  page) and its ``/api/`` trail, ``GET /api/swarms`` and the polled ``/swarms/live`` fragment.
 
 A benchmark, not a test: nothing here asserts a speed. The last line sums it up.
 """
@@ -49,6 +51,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from swarmscope.evidence.records import Attribution, Observation, Tier
 from swarmscope.evidence.seal import key_fingerprint, public_key_raw
 from swarmscope.store.console.fold import catch_up
+from swarmscope.store.console.overview import swarm_overview
 from swarmscope.store.console.peers import PeerFilter, peer_page
 from swarmscope.store.console.schema import (
     console_batch,
@@ -156,6 +159,7 @@ def timings(store: Store, url: str, key: Ed25519PrivateKey, peers: int, repeat: 
         cursor = peer_page(store, BIG, PeerFilter(), cursor=cursor).next_cursor
     rng = random.Random(7)
     out = {
+        "store: overview": median_ms(lambda: swarm_overview(store), repeat),
         "store: first page": median_ms(lambda: peer_page(store, BIG, PeerFilter()), repeat),
         "store: page 200": median_ms(lambda: peer_page(store, BIG, PeerFilter(), cursor=cursor), repeat),
         "store: first page, country=DE, verified": median_ms(

@@ -62,6 +62,10 @@ async def _timings(
             "http: /api/ peer trail": await _median_ms(
                 lambda i: client.get(f"/api/peers/{swarm}/{ips[-1 - i]}/6881"), repeat
             ),
+            "http: /api/swarms (overview)": await _median_ms(lambda _i: client.get("/api/swarms"), repeat),
+            "http: /swarms/live (the polled fragment)": await _median_ms(
+                lambda _i: client.get("/swarms/live", headers=page), repeat
+            ),
         }
 
 
