@@ -22,7 +22,7 @@ What it times (each the median of ``--repeat`` runs, wall clock, in-process):
 - ``store: page 200``: the same with the cursor of page 199 (keyset: as fast as page 1);
 - ``store: peer trail (cold)``: :func:`peer_trail` of a random peer, every row proven (seal, chain of its
   batch, SHA-256 of the row), nothing kept from before: one chain check per batch holding one of its rows;
-- ``store: peer trail (batches kept)``: the same after 500 other peers were shown by this process, with
+- ``store: peer trail (batches kept)``: the same after 200 other peers were shown by this process, with
   the batches they proved kept (:class:`ProvenBatches`, as the web console keeps them): each row is still
   rebuilt and hashed;
 - with the web app present (``swarmscope.web.app``): the same three as HTTP requests through the ASGI app
@@ -71,6 +71,7 @@ from swarmscope.store.metadata import metadata
 
 T0 = 1_796_000_000_000_000  # UTC µs
 REPROBE_US = 120_000_000
+WARM_TRAILS = 200  # peer pages shown before the "batches kept" trail is timed
 BIG = "ab" * 20
 SMALL = "cd" * 20
 CLIENTS = [("libtorrent", "2.0.10"), ("Transmission", "4.0.5"), ("qBittorrent", "4.6.2"), ("aria2", "1.37.0")]
@@ -141,41 +142,51 @@ def refold(store: Store) -> None:
             conn.execute(table.delete())
 
 
-def median_ms(fn: Callable[[], object], repeat: int) -> float:
-    """Median wall-clock milliseconds of ``repeat`` calls (one warm-up call first)."""
+def median_ms(fn: Callable[[], object], repeat: int, name: str = "") -> float:
+    """Median wall-clock milliseconds of ``repeat`` calls (one warm-up call first); printed with ``name``."""
     fn()
     times = []
     for _ in range(repeat):
         t = time.perf_counter()
         fn()
         times.append((time.perf_counter() - t) * 1000)
-    return statistics.median(times)
+    found = statistics.median(times)
+    if name:
+        print(f"  {name:43s} {found:8.1f} ms", flush=True)
+    return found
 
 
 def timings(store: Store, url: str, key: Ed25519PrivateKey, peers: int, repeat: int) -> dict[str, float]:
+    """The medians (module docstring), each printed as soon as it is measured."""
     trust = EvidenceTrust(frozenset({key_fingerprint(public_key_raw(key))}), T0 + 10**15)
     cursor = None
     for _ in range(199):
         cursor = peer_page(store, BIG, PeerFilter(), cursor=cursor).next_cursor
     rng = random.Random(7)
-    out = {
-        "store: overview": median_ms(lambda: swarm_overview(store), repeat),
-        "store: first page": median_ms(lambda: peer_page(store, BIG, PeerFilter()), repeat),
-        "store: page 200": median_ms(lambda: peer_page(store, BIG, PeerFilter(), cursor=cursor), repeat),
-        "store: first page, country=DE, verified": median_ms(
-            lambda: peer_page(store, BIG, PeerFilter(country="DE", tier="verified")), repeat
-        ),
-        "store: peer trail (cold)": median_ms(
-            lambda: peer_trail(store, trust, BIG, peer_ip(rng.randrange(peers)), 6881), repeat
-        ),
-    }
     kept = ProvenBatches(trust.fingerprints)
+    cases: list[tuple[str, Callable[[], object]]] = [
+        ("store: overview", lambda: swarm_overview(store)),
+        ("store: first page", lambda: peer_page(store, BIG, PeerFilter())),
+        ("store: page 200", lambda: peer_page(store, BIG, PeerFilter(), cursor=cursor)),
+        (
+            "store: first page, country=DE, verified",
+            lambda: peer_page(store, BIG, PeerFilter(country="DE", tier="verified")),
+        ),
+        (
+            "store: peer trail (cold)",
+            lambda: peer_trail(store, trust, BIG, peer_ip(rng.randrange(peers)), 6881),
+        ),
+    ]
+    out = {name: median_ms(fn, repeat, name) for name, fn in cases}
     t = time.perf_counter()
-    for i in range(0, peers, max(1, peers // 500)):  # 500 peer pages viewed before: most batches kept
+    for i in range(0, peers, max(1, peers // WARM_TRAILS)):  # peer pages viewed before: batches kept
         peer_trail(store, trust, BIG, peer_ip(i), 6881, kept=kept)
-    print(f"  500 peer trails to warm the kept batches: {time.perf_counter() - t:.1f} s")
-    out["store: peer trail (batches kept)"] = median_ms(
-        lambda: peer_trail(store, trust, BIG, peer_ip(rng.randrange(peers)), 6881, kept=kept), repeat
+    print(
+        f"  {WARM_TRAILS} peer trails to warm the kept batches: {time.perf_counter() - t:.1f} s", flush=True
+    )
+    name = "store: peer trail (batches kept)"
+    out[name] = median_ms(
+        lambda: peer_trail(store, trust, BIG, peer_ip(rng.randrange(peers)), 6881, kept=kept), repeat, name
     )
     try:
         import web_http  # bench/web_http.py: the same through the ASGI app, when the web package exists

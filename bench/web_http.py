@@ -25,7 +25,7 @@ ADMIN = "bench-admin"
 NOW_US = 1_796_000_000_000_000
 
 
-async def _median_ms(call: Callable[[int], Awaitable[httpx.Response]], repeat: int) -> float:
+async def _median_ms(call: Callable[[int], Awaitable[httpx.Response]], repeat: int, name: str) -> float:
     answer = await call(0)
     assert answer.status_code == 200, (answer.status_code, answer.text[:200])
     times = []
@@ -34,14 +34,16 @@ async def _median_ms(call: Callable[[int], Awaitable[httpx.Response]], repeat: i
         answer = await call(i)
         times.append((time.perf_counter() - t) * 1000)
         assert answer.status_code == 200, answer.status_code
-    return statistics.median(times)
+    found = statistics.median(times)
+    print(f"  {name:43s} {found:8.1f} ms", flush=True)
+    return found
 
 
 async def _timings(
     store: Store, db: str, trusted: frozenset[str], swarm: str, ips: list[str], repeat: int
 ) -> dict[str, float]:
-    if user_store.user_by_name(store, ADMIN) is None:
-        accounts.add_user(store, ADMIN, "admin", None, "bench password 1234", NOW_US)
+    if user_store.find_user(store, ADMIN) is None:
+        accounts.add_user(store, ADMIN, "admin", None, None, NOW_US)  # token only
     token = accounts.issue_token(store, ADMIN, NOW_US)
     app = create_app(WebSettings(db=db), store=store)
     app.state.console_trust = (trusted, ProvenBatches(trusted))  # as serve trusts the node key file
@@ -49,24 +51,21 @@ async def _timings(
     headers = {"Authorization": f"Bearer {token}"}
     async with httpx.AsyncClient(transport=transport, base_url="http://bench", headers=headers) as client:
         page = {"accept": "text/html"}
-        return {
-            "http: swarm page (first page of peers)": await _median_ms(
-                lambda _i: client.get(f"/swarms/{swarm}", headers=page), repeat
+        calls: list[tuple[str, Callable[[int], Awaitable[httpx.Response]]]] = [
+            (
+                "http: swarm page (first page of peers)",
+                lambda _i: client.get(f"/swarms/{swarm}", headers=page),
             ),
-            "http: /api/ peer listing": await _median_ms(
-                lambda _i: client.get(f"/api/swarms/{swarm}/peers", params={"limit": 50}), repeat
+            (
+                "http: /api/ peer listing",
+                lambda _i: client.get(f"/api/swarms/{swarm}/peers", params={"limit": 50}),
             ),
-            "http: peer page": await _median_ms(
-                lambda i: client.get(f"/peers/{swarm}/{ips[i]}/6881", headers=page), repeat
-            ),
-            "http: /api/ peer trail": await _median_ms(
-                lambda i: client.get(f"/api/peers/{swarm}/{ips[-1 - i]}/6881"), repeat
-            ),
-            "http: /api/swarms (overview)": await _median_ms(lambda _i: client.get("/api/swarms"), repeat),
-            "http: /swarms/live (the polled fragment)": await _median_ms(
-                lambda _i: client.get("/swarms/live", headers=page), repeat
-            ),
-        }
+            ("http: peer page", lambda i: client.get(f"/peers/{swarm}/{ips[i]}/6881", headers=page)),
+            ("http: /api/ peer trail", lambda i: client.get(f"/api/peers/{swarm}/{ips[-1 - i]}/6881")),
+            ("http: /api/swarms (overview)", lambda _i: client.get("/api/swarms")),
+            ("http: /swarms/live (the polled fragment)", lambda _i: client.get("/swarms/live", headers=page)),
+        ]
+        return {name: await _median_ms(call, repeat, name) for name, call in calls}
 
 
 def http_timings(
