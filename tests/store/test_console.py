@@ -15,7 +15,7 @@ from alembic import command
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from swarmscope.errors import InputError
-from swarmscope.evidence.records import Attribution, Failure, Source, Tier
+from swarmscope.evidence.records import Attribution, ClockSample, Failure, Source, Tier
 from swarmscope.evidence.seal import SealedBatch, key_fingerprint, public_key_raw
 from swarmscope.store.console.fold import catch_up
 from swarmscope.store.console.overview import swarm_overview, swarm_series
@@ -35,6 +35,7 @@ from swarmscope.store.ledger.entries import load_batches
 from swarmscope.store.ledger.proven import EvidenceTrust
 from swarmscope.store.ledger.row_proof import ProvenBatches
 from swarmscope.store.ledger.schema import observation as observation_table
+from swarmscope.store.ledger.seal_state import clock_verdicts, load_peer_records
 from tests.store.factories import SWARM_A, SWARM_B, T0, add_swarms, observation, sighting
 
 PG_URL = os.environ.get("SWARMSCOPE_TEST_PG_URL")
@@ -345,3 +346,16 @@ def test_swarm_totals_kept_by_the_fold_equal_a_count_over_its_peers(
     assert view.sources == {"tracker": 7, "dht": 7}
     latest = sorted(Counter(p.client for p in peers if p.client).items(), key=lambda c: (-c[1], c[0]))
     assert view.clients == latest
+
+
+def test_trail_clock_verdicts_are_those_of_report(key_and_store: tuple[Ed25519PrivateKey, Store]) -> None:
+    """A sealed NTP sample 5 s off flags the run's observations after it, as ``report`` judges them."""
+    key, store = key_and_store
+    run = store.start_run({}, "0.1.0", T0)
+    skewed = ClockSample("127.0.0.1:123", T0, offset_us=5 * S, delay_us=1000, stratum=2, leap=0)
+    store.commit_evidence(run, records=[skewed], sealed_at_us=T0 + 1)
+    obs = [observation("127.0.0.2", started_us=T0 + i * S, ended_us=T0 + i * S + 1) for i in (2, 3)]
+    store.add_observations(run, obs, sealed_at_us=T0 + 10 * S)
+    trail = peer_trail(store, _trust(key), SWARM_A, "127.0.0.2", 6881)
+    _, stored = load_peer_records(store, infohash=SWARM_A)
+    assert [o.clock for o in trail.observations] == clock_verdicts(store, stored) == ["flagged", "flagged"]

@@ -9,8 +9,10 @@ carries its sealed batch (seal time, recovered or not), its RFC 3161 time-stamp 
 verdict at its start (:func:`clock_verdicts`, as ``cases build`` judges a hit). The trail also names the
 address's latest sealed attribution and the cases that accuse it.
 
-Cost: one index read of the peer's rows, one covering-batch read and chain check per batch that holds one
-of them (a batch of a live monitor holds 0.5 s of records).
+Cost: one index read of the peer's rows, one covering-batch read per row and one chain check per batch
+that holds one of them (a batch of a live monitor holds 0.5 s of records; batches kept by earlier
+pages are not checked again), the sealed clock samples of the peer's runs; nothing read for the whole
+store (:mod:`.row_state`).
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from swarmscope.evidence.records import Attribution, Observation, Sighting
-from swarmscope.evidence.summary import ALTERED, SEALED, UNCHECKED
+from swarmscope.evidence.summary import ALTERED, QUARANTINED, SEALED, UNCHECKED
+from swarmscope.store.console.row_state import RowSeals, clock_verdict, clock_windows
 from swarmscope.store.ledger.proven import EvidenceTrust
 from swarmscope.store.ledger.queries import attribution_from_row, observation_from_row, sighting_from_row
 from swarmscope.store.ledger.row_proof import ProvenBatches, RowProof
@@ -29,11 +32,9 @@ from swarmscope.store.ledger.schema import (
     attribution,
     batch_timestamp,
     capture,
-    ledger_batch,
     observation,
     sighting,
 )
-from swarmscope.store.ledger.seal_state import SealMap, StoredObservation, clock_verdicts, seal_map
 from swarmscope.store.legal.schema import legal_case
 
 if TYPE_CHECKING:
@@ -104,8 +105,8 @@ def _rows(conn: sa.Connection, table: sa.Table, infohash: str, ip: str, port: in
     return list(conn.execute(query))
 
 
-def _state(seals: SealMap, proof: RowProof | None, table: str, r: Any, reason: str | None) -> str:
-    state = seals.state(table, int(r.id), r.ledger_node, r.ledger_index)
+def _state(seals: RowSeals, proof: RowProof | None, r: Any, reason: str | None) -> str:
+    state = seals.state(r)
     if state != SEALED:
         return state
     if proof is None:
@@ -113,29 +114,18 @@ def _state(seals: SealMap, proof: RowProof | None, table: str, r: Any, reason: s
     return SEALED if reason is None else ALTERED
 
 
-def _batches(conn: sa.Connection, infohash: str, ip: str, port: int) -> dict[int, BatchInfo]:
-    """Observation row id → the sealed batch whose range holds its ledger index (one join), with the
-    batch's time-stamp tokens."""
-    o, b, t = observation.c, ledger_batch.c, batch_timestamp.c
-    query = (
-        sa.select(o.id.label("row_id"), b.id, b.sealed_at_us, b.recovered)
-        .select_from(observation.join(ledger_batch, b.node_id == o.ledger_node))
-        .where(o.infohash == infohash, o.ip == ip, o.port == port)
-        .where(b.first_index <= o.ledger_index, b.last_index >= o.ledger_index)
-        .order_by(b.id)
-    )
-    found = list(conn.execute(query))
-    stamps: dict[int, list[tuple[str, int]]] = {}
-    ids = sorted({int(r.id) for r in found})
-    for batch_id, url, added in conn.execute(
-        sa.select(t.batch_id, t.tsa_url, t.added_us).where(t.batch_id.in_(ids)).order_by(t.id)
-    ):
-        stamps.setdefault(int(batch_id), []).append((str(url), int(added)))
-    out: dict[int, BatchInfo] = {}
-    for r in found:
-        info = BatchInfo(int(r.id), int(r.sealed_at_us), bool(r.recovered), tuple(stamps.get(int(r.id), ())))
-        out.setdefault(int(r.row_id), info)
-    return out
+def _batch_info(conn: sa.Connection, batch: Any, stamps: dict[int, BatchInfo]) -> BatchInfo:
+    """The batch (a :class:`RowSeals` batch row) with its RFC 3161 time-stamp tokens (cached by id)."""
+    if int(batch.id) not in stamps:
+        t = batch_timestamp.c
+        tokens = conn.execute(sa.select(t.tsa_url, t.added_us).where(t.batch_id == batch.id).order_by(t.id))
+        stamps[int(batch.id)] = BatchInfo(
+            int(batch.id),
+            int(batch.sealed_at_us),
+            bool(batch.recovered),
+            tuple((u, int(a)) for u, a in tokens),
+        )
+    return stamps[int(batch.id)]
 
 
 def peer_trail(
@@ -154,51 +144,47 @@ def peer_trail(
     """
     trail = PeerTrail(infohash, ip, port)
     with store.engine.connect() as conn, store.engine.connect() as ledger:
-        seals = seal_map(conn)
         proof = None if trust is None else RowProof(ledger, trust, few_rows=True, kept=kept)
-        batches = _batches(conn, infohash, ip, port)
-        for r in _rows(conn, observation, infohash, ip, port):
-            record, reason = proof.observation(r) if proof is not None else (None, None)
-            record = record or observation_from_row(r)
-            state = _state(seals, proof, "observation", r, reason)
-            batch = batches.get(int(r.id)) if state in (SEALED, UNCHECKED, ALTERED) else None
-            capture_hex = None if r.capture_sha256 is None else bytes(r.capture_sha256).hex()
-            item = TrailObservation(int(r.id), record, state, reason, batch, None, capture_hex)
-            (trail.observations if state == SEALED else trail.not_evidence).append(item)
-        for r in _rows(conn, sighting, infohash, ip, port):
+        _observations(conn, proof, trail)
+        rows = _rows(conn, sighting, infohash, ip, port)
+        seals = RowSeals(conn, "sighting", (int(r.id) for r in rows))
+        for r in rows:
             seen, reason = proof.sighting(r) if proof is not None else (None, None)
             seen = seen or sighting_from_row(r)
-            state = _state(seals, proof, "sighting", r, reason)
-            item_s = TrailSighting(int(r.id), seen, state, reason)
-            (trail.sightings if state == SEALED else trail.not_evidence).append(item_s)
-        trail.attribution = _attribution(conn, seals, ip)
+            state = _state(seals, proof, r, reason)
+            item = TrailSighting(int(r.id), seen, state, reason)
+            (trail.sightings if state == SEALED else trail.not_evidence).append(item)
+        trail.attribution = _attribution(conn, ip)
         trail.cases = _cases(conn, infohash, ip, port)
-    _judge_clock(store, trail)
     return trail
 
 
-def _judge_clock(store: Store, trail: PeerTrail) -> None:
-    """The clock verdict of each proven observation (the run's sealed NTP samples and clock policy)."""
-    if not trail.observations:
-        return
-    with store.engine.connect() as conn:
-        ids = [o.row_id for o in trail.observations]
-        query = sa.select(observation.c.id, observation.c.run_id).where(observation.c.id.in_(ids))
-        runs = {int(row_id): int(run) for row_id, run in conn.execute(query)}
-    stored = [StoredObservation(o.record, int(runs[o.row_id]), SEALED) for o in trail.observations]
-    verdicts = clock_verdicts(store, stored)
-    trail.observations = [
-        TrailObservation(o.row_id, o.record, o.state, o.reason, o.batch, v, o.capture_sha256)
-        for o, v in zip(trail.observations, verdicts, strict=True)
-    ]
+def _observations(conn: sa.Connection, proof: RowProof | None, trail: PeerTrail) -> None:
+    """Each observation of the peer, proven, with its batch and, when proven, its clock verdict."""
+    rows = _rows(conn, observation, trail.infohash, trail.ip, trail.port)
+    seals = RowSeals(conn, "observation", (int(r.id) for r in rows))
+    windows = clock_windows(conn, {int(r.run_id) for r in rows})
+    stamps: dict[int, BatchInfo] = {}
+    for r in rows:
+        record, reason = proof.observation(r) if proof is not None else (None, None)
+        record = record or observation_from_row(r)
+        state = _state(seals, proof, r, reason)
+        found = seals.batch(r.ledger_node, r.ledger_index) if state != QUARANTINED else None
+        batch = None if found is None else _batch_info(conn, found, stamps)
+        clock = clock_verdict(windows, int(r.run_id), record.started_us) if state == SEALED else None
+        capture_hex = None if r.capture_sha256 is None else bytes(r.capture_sha256).hex()
+        item = TrailObservation(int(r.id), record, state, reason, batch, clock, capture_hex)
+        (trail.observations if state == SEALED else trail.not_evidence).append(item)
 
 
-def _attribution(conn: sa.Connection, seals: SealMap, ip: str) -> Attribution | None:
+def _attribution(conn: sa.Connection, ip: str) -> Attribution | None:
     """The latest SEALED attribution of the address (by the time it applies to), or None."""
     a = attribution.c
     query = sa.select(attribution).where(a.ip == ip).order_by(a.observed_at_us.desc(), a.id.desc())
-    for r in conn.execute(query):
-        if seals.state("attribution", int(r.id), r.ledger_node, r.ledger_index) == SEALED:
+    rows = list(conn.execute(query))
+    seals = RowSeals(conn, "attribution", (int(r.id) for r in rows))
+    for r in rows:
+        if seals.state(r) == SEALED:
             found: Attribution = attribution_from_row(r)
             return found
     return None

@@ -137,10 +137,13 @@ class _CoveringBatchProver(_LastBatchProver):
         if kept is not None:
             return kept
         b = ledger_batch.c
-        covering = (b.node_id == node, b.last_index >= index, b.first_index <= index)
-        query = sa.select(ledger_batch).where(*covering)
+        # The first batches ending at or after the index (the unique (node_id, last_index) index): a
+        # covering batch is among them; an ORDER BY first_index would walk every later batch.
+        query = sa.select(ledger_batch).where(b.node_id == node, b.last_index >= index)
         problem = "no sealed batch covers its ledger index"
-        for row in self.conn.execute(query.order_by(b.first_index.desc())):
+        for row in self.conn.execute(query.order_by(b.last_index).limit(4)):
+            if int(row.first_index) > index:
+                continue
             verdict = self._verdict(row)
             if verdict.problem is None and verdict.first <= index <= verdict.last:
                 self.last[node] = verdict
