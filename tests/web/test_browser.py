@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from swarmscope.cases.directory import add_work
 from swarmscope.cases.letter_flow import draft_letters
 from swarmscope.store.legal import cases as case_store
 from swarmscope.store.legal import letters as letter_store
@@ -28,6 +29,8 @@ from tests.web.conftest import PASSWORD
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+HOSTILE_CLIENT = "<script>window.pwned = 1; alert('client')</script>"
+HOSTILE_TITLE = '"><img src=x onerror="window.pwned = 2; alert(2)">'
 ROLES = {"viewer": "viewer", "analyst": "analyst", "counsel": "counsel", "admin": "admin"}
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed")
@@ -47,6 +50,7 @@ def served(tmp_path: Path) -> Iterator[tuple[World, str]]:
         draft_letters(world.store, SETTINGS, [world.dois[0]], "counsel", T0)
         for name, role in ROLES.items():
             accounts.add_user(world.store, name, role, None, PASSWORD, T0)
+        add_work(world.store, HOSTILE_CLIENT, HOSTILE_TITLE, None, None, None, T0)
     finally:
         world.store.close()
     port = _free_port()
@@ -93,6 +97,21 @@ def _log_in(page: object, url: str, name: str) -> None:
     page.wait_for_url(f"{url}/cases")  # type: ignore[attr-defined]
 
 
+def _hostile_names_stay_text(browser: object, url: str) -> None:
+    """A rights holder and a work named with HTML and script show as text; no script runs."""
+    context = browser.new_context()  # type: ignore[attr-defined]
+    page = context.new_page()
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    _log_in(page, url, "admin")
+    page.goto(f"{url}/works")
+    page.wait_for_load_state("load")
+    assert HOSTILE_CLIENT in page.inner_text("main") and HOSTILE_TITLE in page.inner_text("main")
+    assert page.evaluate("window.pwned === undefined") and dialogs == []
+    page.screenshot(path=str(ARTIFACTS / "works-hostile-names.png"), full_page=True)
+    context.close()
+
+
 def test_log_in_per_role_and_approve_a_letter(served: tuple[World, str]) -> None:
     world, url = served
     doe = world.dois[0]
@@ -110,6 +129,7 @@ def test_log_in_per_role_and_approve_a_letter(served: tuple[World, str]) -> None
                 assert page.locator("section[aria-label=drafted] li").inner_text().startswith(doe)
                 page.screenshot(path=str(ARTIFACTS / f"board-{name}.png"), full_page=True)
                 context.close()
+            _hostile_names_stay_text(browser, url)
             context = browser.new_context()
             page = context.new_page()
             page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)

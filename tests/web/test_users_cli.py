@@ -10,9 +10,11 @@ from typer.testing import CliRunner
 
 from swarmscope.cli import register_commands
 from swarmscope.cli.app import app
+from swarmscope.store.access import sessions as session_store
 from swarmscope.store.access import users as user_store
 from swarmscope.store.database import open_store
-from tests.web.conftest import ACME, PASSWORD
+from swarmscope.web.passwords import check_password, secret_sha256
+from tests.web.conftest import ACME, NOW, PASSWORD, Template
 
 register_commands()
 runner = CliRunner()
@@ -100,6 +102,8 @@ def test_users_commands_on_an_unknown_user(web_db: Path) -> None:
         (["--host", "example.org"], "error: --host example.org: give an IP address (or localhost)"),
         (["--port", "nan"], "error: --port nan: must be a whole number, at least 1, at most 65535"),
         (["--port", "70000"], "error: --port 70000: must be a whole number"),
+        (["--identity-key", "/nonexistent/key"], "error: cannot read identity key file /nonexistent/key"),
+        (["--node-key", "/nonexistent/key"], "error: no node key at /nonexistent/key"),
     ],
 )
 def test_serve_refuses_bad_options(web_db: Path, args: list[str], message: str) -> None:
@@ -122,3 +126,22 @@ def test_serve_refuses_a_port_another_program_holds(web_db: Path) -> None:
     assert code == 1 and out.strip().splitlines()[-1] == (
         f"error: --port {port} on 127.0.0.1: cannot listen: Address already in use"
     )
+
+
+def test_users_passwd_ends_sessions_and_users_list_shows_roles(
+    web_db: Path, web_template: Template, tmp_path: Path
+) -> None:
+    new = tmp_path / "new-pw"
+    new.write_text("a different long password\n")
+    session = secret_sha256(web_template.sessions["viewer"][0])
+    with open_store(str(web_db), create=False) as store:
+        assert session_store.find_session(store, session, NOW) is not None
+    code, out = invoke("users", "passwd", "viewer", "--password-file", str(new), "--db", str(web_db))
+    assert (code, out.strip()) == (0, "user viewer: password changed, sessions ended")
+    with open_store(str(web_db), create=False) as store:
+        assert session_store.find_session(store, session, NOW) is None
+        user = user_store.get_user(store, "viewer")
+        assert check_password(user.password_hash, "a different long password")
+        assert not check_password(user.password_hash, PASSWORD)
+    code, out = invoke("users", "list", "--db", str(web_db))
+    assert code == 0 and f"acme\tviewer\t{ACME}\tactive" in out.splitlines()

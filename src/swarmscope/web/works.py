@@ -9,6 +9,8 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 
 from swarmscope.store.access import scoping
+from swarmscope.store.database import Store
+from swarmscope.web.accounts import WebUser
 from swarmscope.web.deps import StoreDep, UserDep, require
 from swarmscope.web.roles import Role
 from swarmscope.web.scope import client_filter
@@ -18,7 +20,7 @@ router = APIRouter()
 VIEWER = [Depends(require(Role.VIEWER))]
 
 
-def works_data(store: Any, user: Any) -> list[dict[str, Any]]:
+def works_data(store: Store, user: WebUser) -> list[dict[str, Any]]:
     """Works of the user's scope, each with ``torrents`` (infohash, status, pieces checked/matched)."""
     cid = client_filter(user)
     links: dict[int, list[dict[str, Any]]] = {}
