@@ -14,7 +14,7 @@ from tests.architecture_rules import SRC, load
 
 ROOMS = {  # package -> its rooms, in import order: a room imports the core and the rooms before it
     "evidence": ("probe", "timestamp", "capture", "bundle"),
-    "store": ("ledger", "legal", "access", "fleet", "migrations"),
+    "store": ("ledger", "legal", "access", "console", "fleet", "migrations"),
 }
 # Core modules that may import their package's rooms: store/database.py opens the store, which migrates it
 # and runs the ledger's crash recovery (the rooms import it back only for the ``Store`` type and its

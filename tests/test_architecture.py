@@ -380,7 +380,7 @@ def test_rooms_import_the_core_and_earlier_rooms_only(tmp_path: Path) -> None:
     ledger = _module(tmp_path, "store/ledger/writer.py", "from swarmscope.store.legal.schema import letter\n")
     assert room_problems(ledger, root) == [
         "line 1: store.ledger.writer imports swarmscope.store.legal.schema.letter, against the room order "
-        "('ledger', 'legal', 'access', 'fleet', 'migrations')"
+        "('ledger', 'legal', 'access', 'console', 'fleet', 'migrations')"
     ]
     opener = _module(tmp_path, "store/database.py", "from swarmscope.store.ledger import recovery\n")
     assert room_problems(opener, root) == []

@@ -63,6 +63,14 @@ EXPECTED_TABLES = {
     "web_token",
     "web_session",
     "web_login_attempt",
+    # migration 0010: the console's read models and the monitor's live stats
+    "console_peer",
+    "console_place",
+    "console_minute",
+    "console_swarm",
+    "console_client",
+    "console_batch",
+    "monitor_stat",
     # the fleet (migration 0011)
     "fleet_node",
     "fleet_swarm",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import signal
 import sys
 import time
@@ -27,8 +28,10 @@ from swarmscope.cli.text import escaped
 from swarmscope.errors import InputError, SwarmscopeError
 from swarmscope.monitor.channels import check_channels_early, check_listen_port
 from swarmscope.monitor.crawler import Monitor
+from swarmscope.monitor.live_stats import LiveStats
 from swarmscope.monitor.targets import Target, load_target
 from swarmscope.net.clock import Clock
+from swarmscope.store.console.stats import write_monitor_sample
 from swarmscope.store.database import DEFAULT_DB, Store, open_store
 from swarmscope.store.ledger import queries
 from swarmscope.store.ledger.node_key import NodeKeyFile
@@ -98,7 +101,7 @@ def run_monitor_command(
     started = time.monotonic()
     try:
         with asyncio.Runner(loop_factory=loop_factory(loop)) as runner:
-            runner.run(_run(monitor, live, console))
+            runner.run(_run(monitor, store, live, console))
     except Exception:  # any start-up failure; a run that started keeps its files
         _forget_refused_run(monitor, store, new_files, key)
         raise
@@ -171,7 +174,20 @@ def _forget_refused_run(monitor: Monitor, store: Store, new_files: NewFiles, key
             err.print(f"removed node key {escaped(str(path))}: this refused run created it")
 
 
-async def _run(monitor: Monitor, live: bool, console: Console) -> None:
+async def _run(monitor: Monitor, store: Store, live: bool, console: Console) -> None:
+    """Run the monitor until it stops, with its live table and its stats samples for the web console."""
+    sampling = asyncio.Event()
+    sampler = asyncio.create_task(
+        LiveStats(monitor, functools.partial(write_monitor_sample, store)).run(sampling)
+    )
+    try:
+        await _run_monitor(monitor, live, console)
+    finally:
+        sampling.set()
+        await sampler
+
+
+async def _run_monitor(monitor: Monitor, live: bool, console: Console) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

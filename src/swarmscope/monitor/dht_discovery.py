@@ -75,6 +75,7 @@ class DhtDiscovery:
         self.announce_port = announce_port
         self.interval = interval
         self.lookups = 0
+        self.errors = 0  # failed lookups (OSError, timeout) of the run
         self.last_error: str | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -139,6 +140,7 @@ class DhtDiscovery:
                     if sized.seeds_estimate is not None or sized.peers_estimate is not None:
                         self.on_estimate(infohash, sized.seeds_estimate, sized.peers_estimate)
             except (OSError, TimeoutError) as exc:
+                self.errors += 1
                 self.last_error = f"DHT lookup failed: {exc}"
                 log.warning("%s", self.last_error)
             if found:

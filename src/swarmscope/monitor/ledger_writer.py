@@ -99,6 +99,8 @@ class LedgerWriter:
         self._stamping: set[asyncio.Task[None]] = set()
         self.batches = 0
         self.committed = 0
+        self.commit_seconds_last = 0.0  # wall-clock duration of the last successful batch commit
+        self.commit_seconds_total = 0.0  # ... of every successful batch commit of the run
         self.lost = 0  # records that could not be committed after stop (reported, never silent)
         self._stop_attempts = 0
         self._failures = 0  # failed commits since the last one that succeeded
@@ -177,6 +179,7 @@ class LedgerWriter:
         records, captures, blobs, pieces = self._records, self._captures, self._blobs, self._pieces
         self._records, self._captures, self._blobs, self._pieces = [], {}, {}, []
         sealed_at_us = self.clock.now_us()
+        began = time.perf_counter()
         try:
             sealed = await asyncio.to_thread(
                 self.store.commit_evidence,
@@ -198,6 +201,8 @@ class LedgerWriter:
             self._failed(exc, len(records))
             await asyncio.sleep(min(self.flush_interval, 1.0))
             return
+        self.commit_seconds_last = time.perf_counter() - began
+        self.commit_seconds_total += self.commit_seconds_last
         self._committed(sealed, len(records))
 
     def _requeue(

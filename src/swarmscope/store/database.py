@@ -37,6 +37,7 @@ from swarmscope.evidence.canonical import EvidenceRecord
 from swarmscope.evidence.records import Observation, Sighting
 from swarmscope.evidence.seal import SealedBatch
 from swarmscope.store.access import schema as _access_schema  # noqa: F401  registers the console's tables
+from swarmscope.store.console import schema as _console_schema  # noqa: F401  registers the read models
 from swarmscope.store.fleet import schema as fleet_schema  # noqa: F401  (registers the fleet's tables)
 from swarmscope.store.ledger import commit as ledger
 from swarmscope.store.ledger import writer

@@ -26,6 +26,9 @@ from swarmscope.web import (
     entries,
     identities,
     letters,
+    metrics,
+    monitoring,
+    peer_pages,
     research,
     system,
     works,
@@ -45,6 +48,9 @@ ROUTERS = [
     letters.router,
     identities.router,
     entries.router,
+    monitoring.router,
+    peer_pages.router,
+    metrics.router,
     research.router,
 ]
 

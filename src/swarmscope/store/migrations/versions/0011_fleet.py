@@ -1,7 +1,7 @@
 """The fleet: nodes, registered swarms, leases with fencing tokens, the fences of evidence batches.
 
 Revision ID: 0011
-Revises: 0009
+Revises: 0010
 Create Date: 2026-12-06
 
 New tables ``fleet_node``, ``fleet_swarm``, ``fleet_lease``, ``lease_fence`` (on every database, so one
@@ -20,8 +20,8 @@ schema module serves both; the fleet itself refuses SQLite). On PostgreSQL also:
 - constraint trigger ``ledger_batch_fenced`` (deferred to COMMIT): a batch sealed by a fleet node must
   carry a fence for every swarm its observations and sightings belong to, so a fleet node's key cannot
   write around its leases (a batch sealed late by crash recovery is exempt: it adds no record rows).
-- indexes on ``observation`` and ``sighting`` (``ledger_node``, ``ledger_index``): that check finds a
-  batch's rows by their ledger link.
+- that check finds a batch's rows by their ledger link through the ``(ledger_node, ledger_index)`` indexes
+  migration 0010 creates.
 
 A frozen snapshot (no import of ``fleet/schema.py``).
 """
@@ -32,7 +32,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0011"
-down_revision = "0009"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
@@ -177,8 +177,6 @@ def _create_leases() -> None:
 def upgrade() -> None:
     _create_registers()
     _create_leases()
-    for table in ("observation", "sighting"):  # the records of a batch, found by their ledger link
-        op.create_index(f"ix_{table}_ledger_node_ledger_index", table, ["ledger_node", "ledger_index"])
     if op.get_bind().dialect.name != "postgresql":
         return
     op.execute(_NOW_US)
@@ -201,8 +199,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("observation", "sighting"):
-        op.drop_index(f"ix_{table}_ledger_node_ledger_index", table)
     for table in ("lease_fence", "fleet_lease", "fleet_swarm", "fleet_node"):
         op.drop_table(table)
     if op.get_bind().dialect.name == "postgresql":

@@ -1,0 +1,216 @@
+"""The whole evidence trail of one peer address of a swarm, each row proven as ``report`` proves it.
+
+Every observation and sighting of (swarm, ip, port), oldest first, with its state: ``sealed`` only when
+proven equal to its sealed record under a trusted node key
+(:class:`swarmscope.store.ledger.row_proof.RowProof`), ``altered`` when it is not, ``unchecked`` with no
+trusted key, ``unsealed``/``quarantined`` outside every sealed batch (:class:`SealMap`). Only ``sealed``
+rows are evidence; the others are listed apart (:attr:`PeerTrail.not_evidence`). A proven observation
+carries its sealed batch (seal time, recovered or not), its RFC 3161 time-stamp tokens and the clock
+verdict at its start (:func:`clock_verdicts`, as ``cases build`` judges a hit). The trail also names the
+address's latest sealed attribution and the cases that accuse it.
+
+Cost: one index read of the peer's rows, one covering-batch read per row and one chain check per batch
+that holds one of them (a batch of a live monitor holds 0.5 s of records; batches kept by earlier
+pages are not checked again), the sealed clock samples of the peer's runs; nothing read for the whole
+store (:mod:`.row_state`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from swarmscope.evidence.records import Attribution, Observation, Sighting
+from swarmscope.evidence.summary import ALTERED, QUARANTINED, SEALED, UNCHECKED
+from swarmscope.store.console.row_state import RowSeals, clock_verdict, clock_windows
+from swarmscope.store.ledger.proven import EvidenceTrust
+from swarmscope.store.ledger.queries import attribution_from_row, observation_from_row, sighting_from_row
+from swarmscope.store.ledger.row_proof import ProvenBatches, RowProof
+from swarmscope.store.ledger.schema import (
+    attribution,
+    batch_timestamp,
+    capture,
+    observation,
+    sighting,
+)
+from swarmscope.store.legal.schema import legal_case
+
+if TYPE_CHECKING:
+    from swarmscope.store.database import Store
+
+
+@dataclass(frozen=True, slots=True)
+class BatchInfo:
+    """The sealed batch of a row: id, seal time (UTC µs), sealed late by recovery, time-stamp tokens
+    as (authority URL, added UTC µs)."""
+
+    id: int
+    sealed_at_us: int
+    recovered: bool
+    timestamps: tuple[tuple[str, int], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class TrailObservation:
+    """One observation of the peer: the record, its row id, state, why not proven (None when proven or
+    not sealed), batch (None unless sealed), clock verdict (None unless proven evidence), capture hex."""
+
+    row_id: int
+    record: Observation
+    state: str
+    reason: str | None
+    batch: BatchInfo | None
+    clock: str | None
+    capture_sha256: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class TrailSighting:
+    """One sighting of the peer (a discovery source named it): row id, record, state, reason."""
+
+    row_id: int
+    record: Sighting
+    state: str
+    reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class CaseRef:
+    """A case accusing the peer: id, DOE name, status."""
+
+    id: int
+    doe: str
+    status: str
+
+
+@dataclass(slots=True)
+class PeerTrail:
+    """The trail: evidence (proven sealed rows) and the rows that are not evidence, apart."""
+
+    infohash: str
+    ip: str
+    port: int
+    observations: list[TrailObservation] = field(default_factory=list)
+    sightings: list[TrailSighting] = field(default_factory=list)
+    not_evidence: list[TrailObservation | TrailSighting] = field(default_factory=list)
+    attribution: Attribution | None = None
+    cases: list[CaseRef] = field(default_factory=list)
+
+
+def _rows(conn: sa.Connection, table: sa.Table, infohash: str, ip: str, port: int) -> list[Any]:
+    c = table.c
+    query = sa.select(table).where(c.infohash == infohash, c.ip == ip, c.port == port).order_by(c.id)
+    return list(conn.execute(query))
+
+
+def _state(seals: RowSeals, proof: RowProof | None, r: Any, reason: str | None) -> str:
+    state = seals.state(r)
+    if state != SEALED:
+        return state
+    if proof is None:
+        return UNCHECKED
+    return SEALED if reason is None else ALTERED
+
+
+def _batch_info(conn: sa.Connection, batch: Any, stamps: dict[int, BatchInfo]) -> BatchInfo:
+    """The batch (a :class:`RowSeals` batch row) with its RFC 3161 time-stamp tokens (cached by id)."""
+    if int(batch.id) not in stamps:
+        t = batch_timestamp.c
+        tokens = conn.execute(sa.select(t.tsa_url, t.added_us).where(t.batch_id == batch.id).order_by(t.id))
+        stamps[int(batch.id)] = BatchInfo(
+            int(batch.id),
+            int(batch.sealed_at_us),
+            bool(batch.recovered),
+            tuple((u, int(a)) for u, a in tokens),
+        )
+    return stamps[int(batch.id)]
+
+
+def peer_trail(
+    store: Store,
+    trust: EvidenceTrust | None,
+    infohash: str,
+    ip: str,
+    port: int,
+    *,
+    kept: ProvenBatches | None = None,
+) -> PeerTrail:
+    """The evidence trail of (swarm ``infohash``, ``ip``, ``port``); empty lists when nothing names it.
+
+    ``kept``: batches proven by earlier trails of this process (:class:`ProvenBatches`), for readers that
+    show one peer after another.
+    """
+    trail = PeerTrail(infohash, ip, port)
+    with store.engine.connect() as conn, store.engine.connect() as ledger:
+        proof = None if trust is None else RowProof(ledger, trust, few_rows=True, kept=kept)
+        _observations(conn, proof, trail)
+        rows = _rows(conn, sighting, infohash, ip, port)
+        seals = RowSeals(conn, "sighting", (int(r.id) for r in rows))
+        for r in rows:
+            seen, reason = proof.sighting(r) if proof is not None else (None, None)
+            seen = seen or sighting_from_row(r)
+            state = _state(seals, proof, r, reason)
+            item = TrailSighting(int(r.id), seen, state, reason)
+            (trail.sightings if state == SEALED else trail.not_evidence).append(item)
+        trail.attribution = _attribution(conn, ip)
+        trail.cases = _cases(conn, infohash, ip, port)
+    return trail
+
+
+def _observations(conn: sa.Connection, proof: RowProof | None, trail: PeerTrail) -> None:
+    """Each observation of the peer, proven, with its batch and, when proven, its clock verdict."""
+    rows = _rows(conn, observation, trail.infohash, trail.ip, trail.port)
+    seals = RowSeals(conn, "observation", (int(r.id) for r in rows))
+    windows = clock_windows(conn, {int(r.run_id) for r in rows})
+    stamps: dict[int, BatchInfo] = {}
+    for r in rows:
+        record, reason = proof.observation(r) if proof is not None else (None, None)
+        record = record or observation_from_row(r)
+        state = _state(seals, proof, r, reason)
+        found = seals.batch(r.ledger_node, r.ledger_index) if state != QUARANTINED else None
+        batch = None if found is None else _batch_info(conn, found, stamps)
+        clock = clock_verdict(windows, int(r.run_id), record.started_us) if state == SEALED else None
+        capture_hex = None if r.capture_sha256 is None else bytes(r.capture_sha256).hex()
+        item = TrailObservation(int(r.id), record, state, reason, batch, clock, capture_hex)
+        (trail.observations if state == SEALED else trail.not_evidence).append(item)
+
+
+def _attribution(conn: sa.Connection, ip: str) -> Attribution | None:
+    """The latest SEALED attribution of the address (by the time it applies to), or None."""
+    a = attribution.c
+    query = sa.select(attribution).where(a.ip == ip).order_by(a.observed_at_us.desc(), a.id.desc())
+    rows = list(conn.execute(query))
+    seals = RowSeals(conn, "attribution", (int(r.id) for r in rows))
+    for r in rows:
+        if seals.state(r) == SEALED:
+            found: Attribution = attribution_from_row(r)
+            return found
+    return None
+
+
+def _cases(conn: sa.Connection, infohash: str, ip: str, port: int) -> list[CaseRef]:
+    c = legal_case.c
+    query = sa.select(c.id, c.doe, c.status).where(c.ip == ip, c.port == port, c.infohash == infohash)
+    return [CaseRef(int(r.id), r.doe, r.status) for r in conn.execute(query.order_by(c.id))]
+
+
+def capture_of_peer(store: Store, infohash: str, ip: str, port: int, sha256_hex: str) -> bytes | None:
+    """The wire capture ``sha256_hex`` (64 hex digits) when an observation of this peer of swarm
+    ``infohash`` names it, else None: a capture is found only through a peer the reader may see."""
+    try:
+        digest = bytes.fromhex(sha256_hex)
+    except ValueError:
+        return None
+    if len(digest) != 32:
+        return None
+    o = observation.c
+    named = sa.select(o.id).where(
+        o.infohash == infohash, o.ip == ip, o.port == port, o.capture_sha256 == digest
+    )
+    with store.engine.connect() as conn:
+        if conn.execute(named.limit(1)).first() is None:
+            return None
+        data = conn.execute(sa.select(capture.c.data).where(capture.c.sha256 == digest)).scalar()
+    return None if data is None else bytes(data)

@@ -1,0 +1,132 @@
+"""A peer's page: the whole evidence trail of one address of one swarm, and its wire captures.
+
+Each observation and sighting is proven as ``report`` proves it (:mod:`swarmscope.store.console.trail`):
+only rows proven under a trusted node key (:mod:`swarmscope.web.evidence_trust`) are shown as evidence,
+each with its interval (UTC µs), payload bytes, pieces, client, encryption, failure, its sealed batch,
+RFC 3161 time-stamp tokens and clock verdict, and its wire capture to download; every other row is listed
+apart as not evidence with its state and reason. The address's latest sealed attribution and the cases
+that accuse it close the page. A capture is found only through a peer of a swarm the user may see; the
+download needs the analyst role (the bytes the peer sent us).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import HTMLResponse, Response
+
+from swarmscope.evidence.records import Observation, Sighting
+from swarmscope.store.console.peers import PeerRow, peer_row
+from swarmscope.store.console.trail import (
+    PeerTrail,
+    TrailObservation,
+    TrailSighting,
+    capture_of_peer,
+    peer_trail,
+)
+from swarmscope.store.database import Store
+from swarmscope.web.accounts import WebUser
+from swarmscope.web.deps import StoreDep, UserDep, require
+from swarmscope.web.evidence_trust import request_trust
+from swarmscope.web.monitoring import swarm_id
+from swarmscope.web.roles import Role
+from swarmscope.web.templating import page
+
+router = APIRouter()
+VIEWER = [Depends(require(Role.VIEWER))]
+ANALYST = [Depends(require(Role.ANALYST))]
+
+
+def _trail(
+    request: Request, store: Store, user: WebUser, infohash: str, ip: str, port: int
+) -> tuple[PeerTrail, PeerRow | None]:
+    """The trail and the peer's folded row; 404 when the swarm is not visible or nothing names the peer."""
+    swarm = swarm_id(store, user, infohash)
+    trust, kept = request_trust(request)
+    trail = peer_trail(store, trust, swarm, ip, port, kept=kept)
+    row = peer_row(store, swarm, ip, port)
+    if row is None and not (trail.observations or trail.sightings or trail.not_evidence):
+        raise HTTPException(404, "no such peer")
+    return trail, row
+
+
+def _observation(o: Observation) -> dict[str, Any]:
+    return {
+        "started_us": o.started_us, "ended_us": o.ended_us, "source": o.source, "tier": o.tier.label,
+        "failure": o.failure, "failure_detail": o.failure_detail, "client": o.client,
+        "client_version": o.client_version, "peer_id": None if o.peer_id is None else o.peer_id.hex(),
+        "encrypted": o.encrypted, "bytes_received": o.bytes_received, "wire_bytes_in": o.wire_bytes_in,
+        "num_pieces": o.num_pieces, "pieces_have": o.pieces_have, "completion": o.completion,
+        "verified_pieces": list(o.verified_pieces), "failed_pieces": list(o.failed_pieces),
+        "verified_blocks": len(o.verified_blocks), "quirks": list(o.quirks),
+    }  # fmt: skip
+
+
+def _sighting(s: Sighting) -> dict[str, Any]:
+    return {"seen_at_us": s.seen_at_us, "source": s.source, "detail": s.detail}
+
+
+def _row(item: TrailObservation | TrailSighting) -> dict[str, Any]:
+    out: dict[str, Any] = {"row_id": item.row_id, "state": item.state, "reason": item.reason}
+    if isinstance(item, TrailSighting):
+        return {**out, "kind": "sighting", **_sighting(item.record)}
+    batch = None if item.batch is None else {
+        "id": item.batch.id, "sealed_at_us": item.batch.sealed_at_us, "recovered": item.batch.recovered,
+        "timestamps": [{"tsa_url": u, "added_us": a} for u, a in item.batch.timestamps],
+    }  # fmt: skip
+    return {**out, "kind": "observation", **_observation(item.record), "batch": batch, "clock": item.clock,
+            "capture_sha256": item.capture_sha256}  # fmt: skip
+
+
+@router.get("/api/peers/{infohash}/{ip}/{port}", dependencies=VIEWER)
+def api_peer(
+    request: Request, infohash: str, ip: str, port: int, store: StoreDep, user: UserDep
+) -> dict[str, Any]:
+    """A peer's evidence trail: ``evidence`` (proven observations and sightings), ``not_evidence`` (every
+    other row, with its state and reason), the latest sealed ``attribution`` and the ``cases``."""
+    trail, row = _trail(request, store, user, infohash, ip, port)
+    place = trail.attribution
+    return {
+        "infohash": trail.infohash, "ip": trail.ip, "port": trail.port,
+        "summary": None if row is None else {k: getattr(row, k) for k in row.__dataclass_fields__},
+        "evidence": [_row(o) for o in trail.observations] + [_row(s) for s in trail.sightings],
+        "not_evidence": [_row(r) for r in trail.not_evidence],
+        "attribution": None if place is None else {
+            "observed_at_us": place.observed_at_us, "asn": place.asn, "as_org": place.as_org,
+            "isp": place.isp, "country": place.country, "region": place.region, "city": place.city,
+            "flags": list(place.flags),
+        },
+        "cases": [{"id": c.id, "doe": c.doe, "status": c.status} for c in trail.cases],
+    }  # fmt: skip
+
+
+@router.get("/peers/{infohash}/{ip}/{port}", response_class=HTMLResponse, dependencies=VIEWER)
+def peer_page(
+    request: Request, infohash: str, ip: str, port: int, store: StoreDep, user: UserDep
+) -> HTMLResponse:
+    """A peer's evidence trail (module docstring)."""
+    trail, row = _trail(request, store, user, infohash, ip, port)
+    trusted = request_trust(request)[0] is not None
+    return page(
+        request,
+        "peer.html.j2",
+        trail=trail,
+        peer=row,
+        trusted=trusted,
+        can_download=user.role >= Role.ANALYST,
+    )
+
+
+@router.get("/peers/{infohash}/{ip}/{port}/captures/{sha256}", dependencies=ANALYST)
+def capture_download(
+    infohash: str, ip: str, port: int, sha256: str, store: StoreDep, user: UserDep
+) -> Response:
+    """The wire capture ``sha256`` (hex) of one of this peer's probes, as a file (``swarmscope verify``
+    replays it with an export bundle)."""
+    data = capture_of_peer(store, swarm_id(store, user, infohash), ip, port, sha256)
+    if data is None:
+        raise HTTPException(404, "no such capture")
+    name = f"capture-{sha256.lower()[:16]}.bin"
+    headers = {"Content-Disposition": f'attachment; filename="{name}"'}
+    return Response(data, media_type="application/octet-stream", headers=headers)
