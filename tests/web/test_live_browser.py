@@ -24,7 +24,7 @@ import pytest
 
 from swarmscope.evidence.records import Tier
 from swarmscope.store.database import open_store
-from swarmscope.testbed import start_swarm
+from swarmscope.testbed.swarm import start_swarm
 from swarmscope.web import accounts
 from tests.e2e.monitor_cli import monitor_command
 from tests.web.conftest import PASSWORD
