@@ -92,7 +92,9 @@ sighting = sa.Table(
     sa.Column("ledger_node", sa.Integer),
     sa.Column("ledger_index", sa.BigInteger),
     sa.Index(None, "infohash", "ip", "port"),
-    sa.Index(None, "ledger_node", "ledger_index"),  # one sealed batch's rows (0010; the fleet's fencing check)
+    sa.Index(
+        None, "ledger_node", "ledger_index"
+    ),  # one sealed batch's rows (0010; the fleet's fencing check)
 )
 
 # The BEP 10 handshake is three columns: ``extension`` JSON {"m", "p", "reqq", "metadata_size"} (integers a
@@ -113,7 +115,9 @@ observation = sa.Table(
     sa.Column("ledger_index", sa.BigInteger),
     sa.CheckConstraint(TIER_CHECK, name="tier_label"),
     sa.Index(None, "infohash", "ip", "port"),
-    sa.Index(None, "ledger_node", "ledger_index"),  # one sealed batch's rows (0010; the fleet's fencing check)
+    sa.Index(
+        None, "ledger_node", "ledger_index"
+    ),  # one sealed batch's rows (0010; the fleet's fencing check)
 )
 
 # ---- The sealed ledger (migration 0002; see swarmscope.store.ledger.commit) ----
