@@ -14,8 +14,7 @@ SQLite (the embedded default) is opened with:
   evidence commit can start with ``BEGIN IMMEDIATE`` (take the write lock before reading the chain head;
   two writers serialise instead of both extending the same head). See :mod:`swarmscope.store.ledger.commit`.
 
-Any other SQLAlchemy URL (``postgresql+psycopg://...``) is passed through unchanged (portable types only).
-"""
+Any other SQLAlchemy URL (``postgresql+psycopg://...``) is passed through unchanged (portable types only)."""
 
 from __future__ import annotations
 
