@@ -12,14 +12,17 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from swarmscope.cli import numeric as num
 from swarmscope.cli.app import app
 from swarmscope.cli.evidence_trust import NodeKeyOption, TrustKeyOption, workflow_trust
+from swarmscope.cli.node_identity import load_node_key
 from swarmscope.cli.numeric import number_option
 from swarmscope.cli.options import DbOption, fail, now_us
 from swarmscope.errors import InputError, SwarmscopeError
 from swarmscope.store.database import DEFAULT_DB
+from swarmscope.store.ledger.node_key import default_key_path
 from swarmscope.web.server import check_host, serve
 from swarmscope.web.settings import WebSettings
 
@@ -50,8 +53,9 @@ def serve_command(
     try:
         check_host(host, allow_remote)
         trusted = _trusted(db, node_key, trust_key)
-        settings = WebSettings(db, host, port, allow_remote, identity_key, trusted_keys=trusted)
-        serve(settings, lambda url: _announce(url, trusted))
+        key = _sealing_key(db, node_key)
+        settings = WebSettings(db, host, port, allow_remote, identity_key, trusted_keys=trusted, node_key=key)
+        serve(settings, lambda url: _announce(url, trusted, key is not None))
     except SwarmscopeError as exc:
         raise fail(exc) from None
 
@@ -67,8 +71,21 @@ def _trusted(db: str, node_key: Path | None, trust_key: list[str] | None) -> fro
         return frozenset()
 
 
-def _announce(url: str, trusted: frozenset[str]) -> None:
+def _sealing_key(db: str, node_key: Path | None) -> Ed25519PrivateKey | None:
+    """The node's private key that seals the decisions taken in the browser (approvals, payments,
+    disputes), as ``letters approve`` seals them: ``--node-key`` or the key file beside the database; None
+    when neither exists (those actions are then refused with the reason). A key given but unusable is an
+    error (InputError)."""
+    path = node_key if node_key is not None else default_key_path(db)
+    if node_key is None and not path.exists():
+        return None
+    return load_node_key(path)
+
+
+def _announce(url: str, trusted: frozenset[str], sealing: bool) -> None:
     """Print where the console listens (once the store is open and the port is ours)."""
     if not trusted:
         typer.echo("note: no trusted node key: letter preview, approval and documents are refused", err=True)
+    if not sealing:
+        typer.echo("note: no node key to seal with: approvals, payments and disputes are refused", err=True)
     typer.echo(f"swarmscope console on {url} (Ctrl-C stops it)", err=True)

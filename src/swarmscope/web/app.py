@@ -84,7 +84,7 @@ def create_app(settings: WebSettings, store: Store | None = None) -> FastAPI:
     """
     key = None if settings.identity_key is None else IdentityKey.load(settings.identity_key)
     owned = store is None
-    opened = open_store(settings.db, create=False) if store is None else store
+    opened = open_store(settings.db, create=False, node_key=settings.node_key) if store is None else store
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

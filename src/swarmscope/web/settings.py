@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 SESSION_SECONDS = 8 * 3600  # a working day; a session row expires after it whatever the activity
 THROTTLE_WINDOW_SECONDS = 15 * 60
 MAX_FAILURES_PER_NAME = 5  # failed logins per user name in the window before refusing that name
@@ -27,3 +29,4 @@ class WebSettings:
     identity_key: Path | None = None
     session_seconds: int = SESSION_SECONDS
     trusted_keys: frozenset[str] = frozenset()
+    node_key: Ed25519PrivateKey | None = None  # seals the workflow decisions taken in the browser
