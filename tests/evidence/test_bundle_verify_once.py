@@ -1,7 +1,8 @@
-"""records/ledger.bin read by ``swarmscope verify``: every damaged header named, repaired where the
-records allow, in time linear in the file, and a verdict (never an exception) whatever it holds.
+"""What ``swarmscope verify`` reads once per bundle: records/ledger.bin (every damaged header named,
+repaired where the records allow, in time linear in the file, a verdict whatever it holds), each record's
+decoding (the views reuse it) and each swarm's metainfo (capture replay and block proofs share it).
 
-Layout (evidence.bundle.layout): per record index BE64, length BE32, canonical bytes.
+Ledger layout (evidence.bundle.layout): per record index BE64, length BE32, canonical bytes.
 """
 
 from __future__ import annotations
@@ -74,3 +75,13 @@ def test_scan_is_linear_in_the_ledger() -> None:
     pairs, problems = scanned(data)
     assert len(pairs) == 20_000 and problems == []
     assert time.process_time() - started < 5.0
+
+
+def test_missing_metainfo_is_named_once() -> None:
+    """Capture replay and block proofs share one parse of each swarm's metainfo, and so one problem for
+    a missing one (each check kept its own cache and named it again)."""
+    (path,) = [p for p in FILES if p.startswith("metainfo/")]
+    verdict = verify_bundle({k: v for k, v in FILES.items() if k != path})
+    named = [p.message for p in verdict.problems if p.check == "metainfo"]
+    assert named == ["missing: the swarm's pieces cannot be checked"]
+    assert any(p.check == "capture replay" and p.file == path for p in verdict.problems)
