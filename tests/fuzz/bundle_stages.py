@@ -1,11 +1,12 @@
 """Fuzz targets for the parsing stages of bundle verification, one bundle file each.
 
 The ``bundle`` target (:mod:`tests.fuzz.targets`) runs the whole of
-:func:`~swarmscope.evidence.bundle.verify.verify_bundle` per input: ~20 inputs a second under atheris, most
-of it spent re-deriving captures, proofs and views the replaced file does not touch. The targets here run
-only the checks that read the replaced file, on a :class:`~swarmscope.evidence.bundle.context.Context`
-where the stages before them already ran on the valid bundle (so a mutated chain still meets disclosed
-records, a mutated batch file still meets a valid chain):
+:func:`~swarmscope.evidence.bundle.verify.verify_bundle` per input: ~150 inputs a CPU second under
+atheris, most of it spent re-deriving captures, proofs and views the replaced file does not touch. The
+targets here run only the checks that read the replaced file, on a
+:class:`~swarmscope.evidence.bundle.context.Context` where the stages before them already ran on the
+valid bundle (so a mutated chain still meets disclosed records, a mutated batch file still meets a valid
+chain):
 
 - ``bundle_manifest``: manifest.json → ``check_manifest`` + ``check_manifest_signature``;
 - ``bundle_ledger``: records/ledger.bin → ``check_records`` (``scan_ledger``, every record decoded) +

@@ -17,6 +17,7 @@ from swarmscope.wire.bencode import (
     decode_prefix,
     encode,
     has_unsorted_keys,
+    value_end,
     value_span,
 )
 
@@ -186,3 +187,44 @@ def test_huge_integers_are_a_decode_error_not_a_value_error(digits: int) -> None
             decode(data)
         with pytest.raises(DecodeError, match="longer than"):
             decode_prefix(data)
+
+
+def _prefix_end(data: bytes, start: int) -> int | None:
+    """decode_prefix's end offset, or None when it raises."""
+    try:
+        return decode_prefix(data, start)[1]
+    except DecodeError:
+        return None
+
+
+def _value_end(data: bytes, start: int, expected: int | None) -> int | None:
+    try:
+        return value_end(data, start, expected)
+    except DecodeError:
+        return None
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        b"d1:ai1ee",  # canonical: one bencode2 call
+        b"d1:zi1e1:ai2ee",  # unsorted keys (META-01): the scan
+        b"i" + b"9" * 1001 + b"e",  # longer than MAX_INT_DIGITS although bencode2 reads it
+        b"l" * (MAX_DEPTH + 1) + b"e" * (MAX_DEPTH + 1),  # too deep although bencode2 reads it
+        b"l" * MAX_DEPTH + b"e" * MAX_DEPTH,
+        b"d1:a",  # truncated
+        b"i03e",
+    ],
+)
+def test_value_end_agrees_with_decode_prefix_whatever_the_expected_end(value: bytes) -> None:
+    data = b"XY" + value + b"4:tail"
+    for expected in (None, 2 + len(value), 2 + len(value) - 1, len(data), len(data) + 5, 1):
+        assert _value_end(data, 2, expected) == _prefix_end(data, 2), expected
+
+
+@given(values, st.binary(max_size=20), st.integers(min_value=-3, max_value=3))
+@settings(max_examples=300)
+def test_value_end_property(value: Any, trailer: bytes, shift: int) -> None:
+    data = b"Z" + encode(value) + trailer
+    expected = len(data) - len(trailer) + shift
+    assert _value_end(data, 1, expected) == _prefix_end(data, 1) == len(data) - len(trailer)

@@ -186,6 +186,29 @@ def decode_prefix(data: bytes, start: int = 0) -> tuple[Any, int]:
     return _materialise(data[start:end]), end
 
 
+def value_end(data: bytes, start: int = 0, expected: int | None = None) -> int:
+    """Validate the value starting at ``start`` as :func:`decode_prefix` does and return where it ends.
+
+    Nothing is built and nothing after the value is read, so a caller walking a file of many values
+    (the length-prefixed records of a bundle ledger) does work linear in the file. ``expected`` is where
+    a framing says the value ends (a length prefix): when the bytes up to it are one canonical value
+    (one bencode2 call, within :data:`MAX_DEPTH` and :data:`MAX_INT_DIGITS`) that is the answer; any
+    other case (unsorted keys, a wrong prefix, long integers) takes the pure-Python scan.
+
+    Raises:
+        DecodeError: the value at ``start`` is malformed or truncated (the :func:`decode_prefix` cases).
+
+    Source: BEP 3 ("bencoding"); interop-quirks META-01, META-09.
+    """
+    if not 0 <= start < len(data):
+        raise DecodeError("bencode: truncated input (no value at offset)", start)
+    if expected is not None and start < expected <= len(data):
+        chunk = data[start:expected]
+        if _fast(chunk) is not None and _LONG_INT.search(chunk) is None:
+            return expected
+    return _scan(data, start)
+
+
 def value_span(data: bytes, *key_path: bytes, start: int = 0) -> tuple[int, int] | None:
     """Find the exact raw byte span of a nested dict value, e.g. ``value_span(torrent, b"info")``.
 

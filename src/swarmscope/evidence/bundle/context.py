@@ -17,6 +17,7 @@ from typing import Any
 
 from swarmscope.evidence.bundle.exhibits import Indexed
 from swarmscope.evidence.chain import ChainEntry
+from swarmscope.evidence.probe.pieces import MetainfoPieces
 from swarmscope.evidence.records import Attribution, ClockSample, Observation, Sighting
 from swarmscope.evidence.seal import SealedBatch
 
@@ -86,6 +87,7 @@ class Context:
     problems: list[Problem] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     keys: set[str] = field(default_factory=set)
+    pieces: dict[str, MetainfoPieces | None] = field(default_factory=dict)  # infohash hex -> its metainfo
 
     def get(self, path: str) -> bytes | None:
         """The bytes of a bundle file, or None when absent or unsafe."""

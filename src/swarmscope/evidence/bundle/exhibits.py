@@ -104,6 +104,16 @@ class ExhibitInput:
         decoded = [
             Indexed(i, record_from_canonical(data), hashlib.sha256(data).digest()) for i, data in ledger
         ]
+        return cls.from_indexed(decoded, filters, datasets)
+
+    @classmethod
+    def from_indexed(
+        cls,
+        decoded: Sequence[Indexed],
+        filters: Mapping[str, Any],
+        datasets: Sequence[Mapping[str, Any]] = (),
+    ) -> ExhibitInput:
+        """As :meth:`from_ledger`, from records already decoded (ascending chain index)."""
         kinds: dict[type[Any], list[Indexed]] = {
             Observation: [],
             Sighting: [],

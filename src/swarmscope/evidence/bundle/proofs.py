@@ -41,8 +41,12 @@ def _observations(exhibit: ExhibitInput) -> list[tuple[Indexed, Observation]]:
     return [(item, item.record) for item in exhibit.observations if isinstance(item.record, Observation)]
 
 
-def _pieces(ctx: Context, infohash: str, cache: dict[str, MetainfoPieces | None]) -> MetainfoPieces | None:
-    """The swarm's pieces from ``metainfo/<infohash>.torrent``; None (and a problem once) when unusable."""
+def _pieces(ctx: Context, infohash: str) -> MetainfoPieces | None:
+    """The swarm's pieces from ``metainfo/<infohash>.torrent``; None (and a problem once) when unusable.
+
+    Parsed once per verification (``ctx.pieces``), shared by capture replay and block proofs.
+    """
+    cache = ctx.pieces
     if infohash in cache:
         return cache[infohash]
     path = b.metainfo_path(infohash)
@@ -126,7 +130,6 @@ def check_captures(ctx: Context, exhibit: ExhibitInput) -> CheckResult:
     an honest run never records two observations of one capture; a second one is a duplicate that would
     count one hit twice.
     """
-    cache: dict[str, MetainfoPieces | None] = {}
     runs = exhibit.run_index()
     replayed = disabled = 0
     first_of: dict[bytes, int] = {}
@@ -138,7 +141,7 @@ def check_captures(ctx: Context, exhibit: ExhibitInput) -> CheckResult:
         elif o.capture_sha256 is not None:
             first_of[o.capture_sha256] = item.index
         if o.capture_sha256 is not None:
-            replayed += _replay_one(ctx, item, o, _pieces(ctx, o.infohash, cache))
+            replayed += _replay_one(ctx, item, o, _pieces(ctx, o.infohash))
         elif (runs.settings_at(item.index) or {}).get("capture") is False:
             disabled += 1
         else:
@@ -192,12 +195,11 @@ def _check_block(
 
 def check_blocks(ctx: Context, exhibit: ExhibitInput) -> CheckResult:
     """Every verified block re-hashes, and sits in a reference piece that matches the metainfo."""
-    cache: dict[str, MetainfoPieces | None] = {}
     count = 0
     for item, o in _observations(exhibit):
         for proof in o.verified_blocks:
             count += 1
-            _check_block(ctx, item, o, proof, _pieces(ctx, o.infohash, cache))
+            _check_block(ctx, item, o, proof, _pieces(ctx, o.infohash))
     ok = not any(p.check == "block proofs" for p in ctx.problems)
     return CheckResult("block proofs", ok, f"{count} verified blocks re-checked against reference pieces")
 

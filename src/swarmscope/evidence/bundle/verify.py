@@ -34,7 +34,7 @@ from swarmscope.evidence.bundle.proofs import PROOF_CHECKS
 from swarmscope.evidence.canonical import record_from_canonical
 from swarmscope.evidence.chain import GENESIS, ChainEntry, link_hash
 from swarmscope.evidence.seal import SealedBatch, key_fingerprint, load_public_key, verify_seal
-from swarmscope.wire.bencode import decode_prefix
+from swarmscope.wire.bencode import value_end
 
 
 class BundleUnusableError(SwarmscopeError):
@@ -121,10 +121,11 @@ def check_manifest_signature(ctx: Context) -> CheckResult:
     return CheckResult("manifest signature", ok, f"Ed25519 by key {fingerprint[:64] or '(none)'}")
 
 
-def _record_end(data: bytes, start: int) -> int | None:
-    """Where the bencoded record starting at ``start`` ends, or None when it does not parse."""
+def _record_end(data: bytes, start: int, length: int) -> int | None:
+    """Where the bencoded record starting at ``start`` ends (its header says ``length`` bytes), or None
+    when it does not parse. One bencode2 call when the header is right, the token scan otherwise."""
     try:
-        return decode_prefix(data, start)[1] if start < len(data) else None
+        return value_end(data, start, start + length)
     except DecodeError:
         return None
 
@@ -136,14 +137,16 @@ def _consistent(data: bytes, pos: int) -> bool:
     if len(data) - pos < 12:
         return False
     length = int.from_bytes(data[pos + 8 : pos + 12], "big")
-    return _record_end(data, pos + 12) == pos + 12 + length
+    return _record_end(data, pos + 12, length) == pos + 12 + length
 
 
 def scan_ledger(ctx: Context, data: bytes) -> list[tuple[int, bytes]]:
     """Parse ``records/ledger.bin`` leniently, naming every damaged header and resynchronising after it.
 
     A length field that disagrees with the bencoded record it announces is repaired from the record's own
-    extent when that leads to a consistent next header; an index out of order is reported and kept.
+    extent when that leads to a consistent next header; an index out of order is reported and kept. Work
+    is linear in the file: each record is validated once, where the header before it points, and its
+    own extent is scanned only when that header is wrong.
     """
     out: list[tuple[int, bytes]] = []
     pos = 0
@@ -153,8 +156,9 @@ def scan_ledger(ctx: Context, data: bytes) -> list[tuple[int, bytes]]:
             break
         index = int.from_bytes(data[pos : pos + 8], "big")
         length = int.from_bytes(data[pos + 8 : pos + 12], "big")
-        start, end = pos + 12, _record_end(data, pos + 12)
-        if not _consistent(data, start + length) and end is not None and _consistent(data, end):
+        start = pos + 12
+        end = None if _consistent(data, start + length) else _record_end(data, start, length)
+        if end is not None and _consistent(data, end):
             ctx.problem("records", b.LEDGER, f"length field at offset {pos + 8} says {length} bytes", index)
             length = end - start
         elif start + length > len(data):
@@ -179,6 +183,7 @@ def check_records(ctx: Context) -> CheckResult:
         try:
             record = record_from_canonical(canonical)
         except DecodeError as exc:
+            ctx.records.pop(index, None)  # an index repeated in the ledger: its last bytes are the record
             ctx.problem("records", b.LEDGER, f"record does not decode: {exc}", index)
             continue
         ctx.records[index] = Indexed(index, record, hashlib.sha256(canonical).digest())
@@ -275,10 +280,9 @@ def check_batches(ctx: Context) -> CheckResult:
 
 def exhibit_of(ctx: Context) -> ExhibitInput:
     """The decoded records as the views and the methodology see them."""
-    pairs = sorted(ctx.canonical.items())
-    decodable = [(i, data) for i, data in pairs if i in ctx.records]
+    decoded = [ctx.records[i] for i in sorted(ctx.records)]  # decoded once, by check_records
     datasets = parse_datasets(ctx.get(b.DATASETS))[0]
-    return ExhibitInput.from_ledger(decodable, ctx.filters(), datasets)
+    return ExhibitInput.from_indexed(decoded, ctx.filters(), datasets)
 
 
 def verify_bundle(
