@@ -11,8 +11,8 @@ in ``tests/evidence/record_vectors.json`` (checked by :mod:`tests.evidence.test_
   (a migration adding a field changes the rows; its format version gets rows of its own).
 
 ``python -m tests.evidence.golden_vectors`` (``make golden``) adds the vectors of a format version or a
-sample that has none yet (after adding a field: the declaration line, the migration, then this command) and refuses, exit
-status 1 with one line per vector, to change a vector already pinned.
+sample that has none yet (after adding a field: the declaration line, the migration, then this command)
+and refuses, exit status 1 with one line per vector, to change a vector already pinned.
 """
 
 from __future__ import annotations
@@ -91,8 +91,8 @@ def changes(old: Vectors, new: Vectors) -> list[str]:
 
 
 def add_missing() -> int:
-    """Add the vectors not pinned yet (a new format version, or a new record type's sample); refuse to change a
-    pinned one (exit status)."""
+    """Add the vectors not pinned yet (a new format version, or a new record type's sample); refuse to
+    change a pinned one (exit status)."""
     old, new = pinned(), current()
     refused = changes(old, new)
     if refused:
