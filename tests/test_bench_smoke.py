@@ -15,8 +15,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import SHARED
+
 ROOT = Path(__file__).resolve().parents[1]
-REFS = Path(os.environ.get("SWARMSCOPE_BENCH_REFS", ROOT.parent / "shared" / "bench"))
+# the stub farm sources: $SWARMSCOPE_BENCH_REFS, else the shared folder's bench/ (../shared beside the
+# project, or $SWARMSCOPE_SHARED: tests/conftest.py), as bench/farm.py finds them
+REFS = Path(os.environ.get("SWARMSCOPE_BENCH_REFS", SHARED / "bench"))
 M = 200
 KEYS = {
     "tool",
@@ -63,7 +67,8 @@ def bench_output() -> tuple[list[dict[str, object]], str]:
         "--claims-wait",
         "0.2",
     ]
-    p = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    env = {**os.environ, "SWARMSCOPE_BENCH_REFS": str(REFS)}  # the references the skip checked
+    p = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
     assert p.returncode == 0, p.stderr[-3000:]
     rows = [json.loads(line) for line in p.stdout.splitlines() if line.startswith("{")]
     return rows, p.stdout

@@ -19,8 +19,12 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import SHARED
+
 ROOT = Path(__file__).resolve().parents[1]
-REFS = Path(os.environ.get("SWARMSCOPE_BENCH_REFS", ROOT.parent / "shared" / "bench"))
+# the stub farm sources: $SWARMSCOPE_BENCH_REFS, else the shared folder's bench/ (../shared beside the
+# project, or $SWARMSCOPE_SHARED: tests/conftest.py), as bench/farm.py finds them
+REFS = Path(os.environ.get("SWARMSCOPE_BENCH_REFS", SHARED / "bench"))
 SAMPLE_KEYS = {"t_s", "rss_kib", "threads", "fds", "sockets", "files", "tasks", "committed", "pending"}
 LAST_LINE = re.compile(
     r"soak: minutes=1 rss_start_mib=\d+\.\d rss_end_mib=\d+\.\d fds_start=\d+ fds_end=\d+ verdict=(ok|grew)"
@@ -97,7 +101,8 @@ def test_leaking_files_and_too_many_sockets_are_reported(soak: ModuleType) -> No
 def test_one_minute_soak_samples_the_monitor_and_prints_the_verdict() -> None:
     cmd = [sys.executable, str(ROOT / "bench" / "soak.py"), "--minutes", "1", "--sample", "2"]
     cmd += ["--M", "300", "--K", "20", "--reprobe", "5", "--warmup", "0.25"]
-    p = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=180)
+    env = {**os.environ, "SWARMSCOPE_BENCH_REFS": str(REFS)}  # the references the skip checked
+    p = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=180, env=env)
     lines = p.stdout.strip().splitlines()
     assert lines and LAST_LINE.fullmatch(lines[-1]), p.stdout[-2000:] + p.stderr[-2000:]
     assert p.returncode == (0 if lines[-1].endswith("verdict=ok") else 1)

@@ -18,19 +18,18 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner, Result
 
-import swarmscope.cli.escalations
-import swarmscope.cli.exhibits
-import swarmscope.cli.letters
-import swarmscope.cli.notices  # noqa: F401  (register the commands)
 from swarmscope.cases.candidates import build_cases
 from swarmscope.cases.identities import IdentityKey, write_key_file
 from swarmscope.cases.letters import TEMPLATES as LETTER_TEMPLATES
 from swarmscope.cases.thresholds import ThresholdPolicy
+from swarmscope.cli import register_commands
 from swarmscope.cli.app import app
 from swarmscope.store.ledger.proven import EvidenceTrust
 from swarmscope.store.legal import cases as sc
 from tests.cases.evidence import IH, MIN, T0, attributed, fresh_store, hit, seal
 from tests.tampering import tamper_file
+
+register_commands()  # as the swarmscope entry point does: every command, whatever ran before
 
 HONEST, LONE = "127.0.0.2", "127.0.0.9"
 PLANTED = "DOE-000099"

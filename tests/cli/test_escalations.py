@@ -13,16 +13,17 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-import swarmscope.cli.escalations
-import swarmscope.cli.letters  # noqa: F401  (registers the letters commands)
 from swarmscope.cases.letter_flow import expire_letters
 from swarmscope.cases.litigation import COLUMNS, IDENTITY_COLUMNS
 from swarmscope.cases.payments import record_payment
+from swarmscope.cli import register_commands
 from swarmscope.cli.app import app
 from swarmscope.store.database import open_store
 from swarmscope.store.legal.subscribers import AuditRow, audit_rows
 from swarmscope.testbed.smtp import start_smtp
 from tests.cli.letter_world import DAY, HOUR, T0, build_world, draft_approve, send
+
+register_commands()  # as the swarmscope entry point does: every command, whatever ran before
 
 
 def test_expired_case_escalated_and_exported(tmp_path: Path) -> None:

@@ -11,14 +11,15 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-import swarmscope.cli.cases
-import swarmscope.cli.exhibits  # noqa: F401
+from swarmscope.cli import register_commands
 from swarmscope.cli.app import app
 from swarmscope.evidence.seal import key_fingerprint, public_key_pem, public_key_raw
 from swarmscope.store.database import open_store
 from swarmscope.store.ledger.node_key import default_key_path, load_or_create_node_key
 from swarmscope.store.legal import cases as sc
 from tests.cases.evidence import IH, T0, hit, node_key_for, sample, seal
+
+register_commands()  # as the swarmscope entry point does: every command, whatever ran before
 
 runner = CliRunner()
 BUILD = ("cases", "build", "--min-hits", "3", "--min-span", "1h")

@@ -10,11 +10,12 @@ import pytest
 from alembic import command
 from typer.testing import CliRunner
 
-import swarmscope.cli.fleet
-import swarmscope.cli.node  # noqa: F401  (registers the command)
+from swarmscope.cli import register_commands
 from swarmscope.cli.app import app
 from swarmscope.store.database import alembic_config, open_store
 from swarmscope.testbed.content import TorrentContent, build_content
+
+register_commands()  # as the swarmscope entry point does: every command, whatever ran before
 
 runner = CliRunner()
 PG_URL = os.environ.get("SWARMSCOPE_TEST_PG_URL")

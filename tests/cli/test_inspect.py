@@ -15,10 +15,12 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-import swarmscope.cli.inspect  # noqa: F401  (registers the command)
+from swarmscope.cli import register_commands
 from swarmscope.cli.app import app
 from swarmscope.wire.bencode import decode, encode
 from tests.conftest import FIXTURES
+
+register_commands()  # as the swarmscope entry point does: every command, whatever ran before
 
 CORPUS = FIXTURES  # ../shared/fixtures/torrents, or $SWARMSCOPE_SHARED/fixtures/torrents
 EXPECTED: dict[str, Any] = (

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-import swarmscope.cli.isps  # noqa: F401  (registers the command group)
 from swarmscope.cases.thresholds import Candidate
+from swarmscope.cli import register_commands
 from swarmscope.cli.app import app
 from swarmscope.cli.node_identity import load_node_key
 from swarmscope.store.database import open_store
@@ -16,6 +16,8 @@ from swarmscope.store.legal import case_status
 from swarmscope.store.legal import cases as sc
 from swarmscope.store.legal.workflow_seals import workflow_history
 from tests.tampering import key_trust
+
+register_commands()  # as the swarmscope entry point does: every command, whatever ran before
 
 runner = CliRunner()
 T0 = 1_796_000_000_000_000

@@ -16,8 +16,6 @@ import pytest
 import sqlalchemy as sa
 from typer.testing import CliRunner
 
-import swarmscope.cli.disputes
-import swarmscope.cli.letters  # noqa: F401  (registers the letters commands)
 from swarmscope.cases import letter_settings as LS
 from swarmscope.cases import letters as L
 from swarmscope.cases.case_actions import record_dispute
@@ -25,6 +23,7 @@ from swarmscope.cases.case_proof import UnprovenCase
 from swarmscope.cases.letter_flow import approve_letter, draft_letters, pending_approved
 from swarmscope.cases.letter_send import Delivery, send_letter
 from swarmscope.cases.workflow import WorkflowError, next_request_status
+from swarmscope.cli import register_commands
 from swarmscope.cli.app import app
 from swarmscope.net.smtp_client import MailError
 from swarmscope.store.legal import case_status
@@ -42,6 +41,8 @@ from tests.cli.letter_world import (
     send,
     status,
 )
+
+register_commands()  # as the swarmscope entry point does: every command, whatever ran before
 
 IBAN = "DE89 3704 0044 0532 0130 00"
 

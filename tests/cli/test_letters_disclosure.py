@@ -19,7 +19,6 @@ import pytest
 import sqlalchemy as sa
 from typer.testing import CliRunner
 
-import swarmscope.cli.escalations  # noqa: F401  (registers the escalations commands)
 from swarmscope.cases import letters as L
 from swarmscope.cases.case_actions import escalate_case
 from swarmscope.cases.disclosure_check import UndisclosedCase
@@ -27,12 +26,15 @@ from swarmscope.cases.hit_proofs import letter_facts
 from swarmscope.cases.letter_flow import approve_letter, draft_letters, expire_letters, preview_letter
 from swarmscope.cases.letter_settings import frozen_settings
 from swarmscope.cases.letters import approval_digest
+from swarmscope.cli import register_commands
 from swarmscope.cli.app import app
 from swarmscope.store.legal import letters as letter_store
 from swarmscope.store.legal.schema import legal_case, letter
 from swarmscope.store.legal.subscribers import audit_rows
 from swarmscope.testbed.smtp import SmtpServer
 from tests.cli.letter_world import DAY, HOUR, SETTINGS, T0, World, draft_approve, send, status
+
+register_commands()  # as the swarmscope entry point does: every command, whatever ran before
 
 ALEX, CASEY = "127.0.0.11", "127.0.0.13"  # DOE-000001 (disclosed: Alex Sample), DOE-000003 (Casey Sample)
 

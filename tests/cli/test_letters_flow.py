@@ -13,8 +13,6 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-import swarmscope.cli.disputes  # registers the disputes commands
-import swarmscope.cli.letters  # noqa: F401  (registers the letters commands)
 from swarmscope.cases import letter_settings as LS
 from swarmscope.cases import letters as L
 from swarmscope.cases import payment_reference as PR
@@ -27,6 +25,7 @@ from swarmscope.cases.letter_flow import (
     remind_letters,
 )
 from swarmscope.cases.workflow import CaseEvent, WorkflowError, next_case_status
+from swarmscope.cli import register_commands
 from swarmscope.cli.app import app
 from swarmscope.store.database import StoreError
 from swarmscope.store.legal import case_status
@@ -34,6 +33,8 @@ from swarmscope.store.legal import letters as letter_store
 from swarmscope.store.legal.subscribers import audit_rows
 from swarmscope.testbed.smtp import SmtpServer
 from tests.cli.letter_world import DAY, HOUR, SETTINGS, T0, World, draft_approve, pdf_text, send, status
+
+register_commands()  # as the swarmscope entry point does: every command, whatever ran before
 
 
 def plain_body(message: EmailMessage) -> str:

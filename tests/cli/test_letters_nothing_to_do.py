@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typer.testing import CliRunner
 
-import swarmscope.cli.letters  # noqa: F401  (registers the command group)
 from swarmscope.cases import letters as L
+from swarmscope.cli import register_commands
 from swarmscope.cli.app import app
 from tests.cli.letter_world import World, status
+
+register_commands()  # as the swarmscope entry point does: every command, whatever ran before
 
 
 def test_each_letter_command_says_when_there_is_nothing_to_do(world: World) -> None:

@@ -13,15 +13,13 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-import swarmscope.cli.escalations
-import swarmscope.cli.isps
-import swarmscope.cli.letters  # noqa: F401  (registers the letters commands)
 from swarmscope.cases.case_actions import escalate_case, record_decision, record_dispute
 from swarmscope.cases.case_proof import UnprovenCase
 from swarmscope.cases.directory_proof import NOT_SEALED, DirectoryProof
 from swarmscope.cases.letter_flow import draft_letters, expire_letters, preview_letter
 from swarmscope.cases.letter_settings import LetterError
 from swarmscope.cases.payments import record_payment
+from swarmscope.cli import register_commands
 from swarmscope.cli.app import app
 from swarmscope.store.database import open_store
 from swarmscope.store.ledger.node_key import default_key_path
@@ -31,6 +29,8 @@ from swarmscope.store.legal import letters as letter_store
 from swarmscope.testbed.smtp import SmtpServer
 from tests.cli.letter_world import DAY, HOUR, SETTINGS, T0, World, draft_approve, send, status
 from tests.tampering import node_trust, tamper_file
+
+register_commands()  # as the swarmscope entry point does: every command, whatever ran before
 
 ATTACKER_IBAN = "GB33 BUKB 2020 1555 5555 55"
 

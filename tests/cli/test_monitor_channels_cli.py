@@ -15,12 +15,14 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from typer.testing import CliRunner
 
-import swarmscope.cli.monitor  # noqa: F401
+from swarmscope.cli import register_commands
 from swarmscope.cli.app import app
 from swarmscope.store.database import open_store
 from swarmscope.store.ledger import queries
 from tests.cli.test_monitor_cli import tiny_torrent
 from tests.monitor.test_monitor_channels import free_port, trackerless_torrent
+
+register_commands()  # as the swarmscope entry point does: every command, whatever ran before
 
 runner = CliRunner()
 DEAD_TRACKER = "http://127.0.0.1:9/announce"  # nothing listens: a tracker given, not reachable

@@ -12,10 +12,11 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from typer.testing import CliRunner
 
-import swarmscope.cli.monitor
-import swarmscope.cli.report  # noqa: F401
+from swarmscope.cli import register_commands
 from swarmscope.cli.app import app
 from swarmscope.wire import bencode
+
+register_commands()  # as the swarmscope entry point does: every command, whatever ran before
 
 runner = CliRunner()
 

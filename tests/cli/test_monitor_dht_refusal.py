@@ -15,10 +15,13 @@ import pytest
 from typer.testing import CliRunner
 
 import swarmscope.cli.monitor as cli_monitor
+from swarmscope.cli import register_commands
 from swarmscope.cli.app import app
 from swarmscope.monitor.channels import dht_problem
 from swarmscope.monitor.config import MonitorConfig
 from tests.cli.test_monitor_channels_cli import _one_line_refusal, _runs
+
+register_commands()  # as the swarmscope entry point does: every command, whatever ran before
 
 runner = CliRunner()
 MAGNET = f"magnet:?xt=urn:btih:{'ab' * 20}&dn=lonely"

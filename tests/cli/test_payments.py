@@ -13,6 +13,7 @@ from swarmscope.cases import payment_reference as PR
 from swarmscope.cases.case_actions import record_dispute
 from swarmscope.cases.payments import record_payment
 from swarmscope.cases.workflow import WorkflowError
+from swarmscope.cli import register_commands
 from swarmscope.cli.app import app
 from swarmscope.cli.payments import parse_received
 from swarmscope.errors import InputError
@@ -20,6 +21,8 @@ from swarmscope.store.legal import case_status
 from swarmscope.store.legal import letters as letter_store
 from swarmscope.testbed.smtp import SmtpServer, start_smtp
 from tests.cli.letter_world import DAY, HOUR, T0, World, build_world, draft_approve, send
+
+register_commands()  # as the swarmscope entry point does: every command, whatever ran before
 
 
 @pytest.fixture

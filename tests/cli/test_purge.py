@@ -9,9 +9,8 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from typer.testing import CliRunner
 
-import swarmscope.cli.purge
-import swarmscope.cli.verify  # noqa: F401  (registers the command)
 from swarmscope.cases.retention import RetentionPolicy
+from swarmscope.cli import register_commands
 from swarmscope.cli.app import app
 from swarmscope.cli.purge import run_purge
 from swarmscope.evidence.seal import private_key_pem
@@ -23,6 +22,8 @@ from swarmscope.store.legal.purge import purge_log_rows
 from swarmscope.store.legal.subscribers import subscriber_rows
 from tests.store.factories import T0, add_swarms
 from tests.store.test_purge import NOW, build_world, snapshot
+
+register_commands()  # as the swarmscope entry point does: every command, whatever ran before
 
 RUNNER = CliRunner()
 

@@ -9,9 +9,12 @@ import pytest
 from typer.testing import CliRunner
 
 import swarmscope.cli.monitor as cli_monitor
+from swarmscope.cli import register_commands
 from swarmscope.cli.app import app
 from swarmscope.cli.refused_run import NewFiles
 from swarmscope.store.ledger.node_key import NodeKeyFile
+
+register_commands()  # as the swarmscope entry point does: every command, whatever ran before
 
 MAGNET = f"magnet:?xt=urn:btih:{'ab' * 20}&dn=lonely"
 

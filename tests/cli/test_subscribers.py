@@ -9,14 +9,16 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-import swarmscope.cli.subscribers  # noqa: F401  (registers the command group)
 from swarmscope.cases.identities import ENV_VAR, IdentityKey
+from swarmscope.cli import register_commands
 from swarmscope.cli.app import app
 from swarmscope.store.database import open_store
 from swarmscope.store.legal import case_status
 from swarmscope.store.legal.subscribers import audit_rows, subscriber_rows
 from tests.store.factories import T0
 from tests.store.test_subscribers import ALICE_ROW, BOB_ROW, HOUR, NAMES, disclosure, make_case
+
+register_commands()  # as the swarmscope entry point does: every command, whatever ran before
 
 RUNNER = CliRunner()
 

@@ -9,6 +9,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from typer.testing import CliRunner
 
+from swarmscope.cli import register_commands
 from swarmscope.cli.app import app
 from swarmscope.cli.timestamp import run_timestamp
 from swarmscope.evidence.records import RunStarted, Sighting
@@ -17,6 +18,8 @@ from swarmscope.store.database import open_store
 from swarmscope.store.ledger.entries import load_batches
 from swarmscope.testbed.tsa import start_tsa
 from tests.store.factories import SWARM_A, T0, add_swarms
+
+register_commands()  # as the swarmscope entry point does: every command, whatever ran before
 
 
 def _store(path: Path, tsa_url: str | None) -> str:

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 import typer
+from typer.core import TyperGroup
 from typer.testing import CliRunner
 
 from swarmscope.cli import register_commands
@@ -81,3 +82,26 @@ def test_brackets_in_help_texts_are_shown_as_written() -> None:
     assert shown >= 1  # [letters] of --settings; with them the range of every numeric option
     letters = RUNNER.invoke(app, ["letters", "draft", "--help"], terminal_width=200)
     assert "Letter settings (TOML, [letters] table)." in letters.stdout
+
+
+def _groups() -> list[tuple[str, ...]]:
+    """The path of every command group registered on the app, the root and nested groups included."""
+    tree = _commands(typer.main.get_command(app))
+    return [path for path, cmd in tree if isinstance(cmd, TyperGroup)]
+
+
+def test_the_registry_has_groups() -> None:
+    assert {("cases",), ("datasets",), ("escalations",), ("subscribers",)} <= set(_groups())
+
+
+@pytest.mark.parametrize("path", _groups(), ids=lambda path: " ".join(("swarmscope", *path)))
+def test_every_group_without_a_command_prints_its_help(path: tuple[str, ...]) -> None:
+    result = RUNNER.invoke(app, list(path), terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert result.stderr == "" and result.stdout.startswith("Usage: ")
+    group = typer.main.get_command(app)
+    for name in path:
+        group = group.commands[name]  # type: ignore[attr-defined]
+    for name, sub in group.commands.items():  # type: ignore[attr-defined]
+        if not sub.hidden:
+            assert name in result.stdout, (path, name)

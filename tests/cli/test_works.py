@@ -7,11 +7,13 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-import swarmscope.cli.works  # noqa: F401  (registers the command group)
+from swarmscope.cli import register_commands
 from swarmscope.cli.app import app
 from swarmscope.store.database import open_store
 from swarmscope.store.legal import cases as sc
 from swarmscope.testbed.content import TorrentContent, build_content
+
+register_commands()  # as the swarmscope entry point does: every command, whatever ran before
 
 runner = CliRunner()
 PIECE = 16384

@@ -15,7 +15,11 @@ import time
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+import swarmscope.cli.demo as demo_cli
+from swarmscope.cli import register_commands
+from swarmscope.cli.app import app
 from swarmscope.store.access import users as user_store
 from swarmscope.store.database import open_store
 from swarmscope.web import accounts
@@ -25,6 +29,8 @@ from tests.web.demo_console import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-m", "swarmscope.cli"]
+
+register_commands()  # as the swarmscope entry point does
 
 
 @pytest.mark.netns
@@ -80,3 +86,25 @@ def test_an_existing_user_of_that_name_that_is_not_an_active_admin_is_left_alone
             accounts.one_time_admin(store, "demo-admin", NOW)
         user = user_store.get_user(store, "demo-admin")
     assert user.role == "viewer" and check_password(user.password_hash, "a long enough password")
+
+
+@pytest.mark.parametrize("port", ["9999", "8080"])
+def test_a_port_without_serve_is_refused_before_the_demo_runs(
+    port: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--port`` only says where ``--serve`` listens: alone it is refused, even when it names the default."""
+    ran: list[str] = []
+
+    def must_not_run(*_args: object) -> None:
+        ran.append("demo")
+        pytest.fail("the demo ran")
+
+    monkeypatch.setattr(demo_cli, "_isolate", lambda _console: ran.append("isolate"))
+    monkeypatch.setattr(demo_cli, "run_demo", must_not_run)
+    result = CliRunner().invoke(app, ["demo", "--port", port, "--db", str(tmp_path / "demo.db")])
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr.splitlines() == [
+        "error: Invalid value for '--port': only with --serve (the console's port)"
+        " (see 'swarmscope demo --help')"
+    ]
+    assert ran == [] and not (tmp_path / "demo.db").exists()

@@ -36,6 +36,7 @@ import jinja2
 from swarmscope.cases.case_proof import CaseProof, ProvenCaseHits
 from swarmscope.cases.document_policy import COURT_TESTED, DocumentPolicy
 from swarmscope.cases.hit_proofs import hit_lines
+from swarmscope.cases.pdf import html_to_pdf
 from swarmscope.evidence.bundle.exhibits import formula_safe
 from swarmscope.evidence.records import us_to_iso
 from swarmscope.store.database import Store
@@ -223,14 +224,9 @@ def render_pdf(exhibit: Exhibit, generated_us: int) -> bytes:
         exhibit: from :func:`build_exhibits`. generated_us: UTC µs printed as the generation time.
 
     Returns:
-        PDF bytes (WeasyPrint; no external resources are fetched).
+        PDF bytes (WeasyPrint; no external resource is fetched: :func:`swarmscope.cases.pdf.html_to_pdf`).
     """
-    import weasyprint  # heavy import: only when a PDF is made
-
-    html = weasyprint.HTML(string=render_html(exhibit, generated_us), base_url=str(_TEMPLATES))
-    pdf = html.write_pdf()
-    assert pdf is not None
-    return bytes(pdf)
+    return html_to_pdf(render_html(exhibit, generated_us))
 
 
 def produce_exhibits(

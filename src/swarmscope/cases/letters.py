@@ -38,6 +38,7 @@ import jinja2
 
 from swarmscope.cases.letter_settings import LetterError, LetterSettings, format_amount
 from swarmscope.cases.payment_reference import grouped
+from swarmscope.cases.pdf import html_to_pdf
 from swarmscope.store.legal.letters import CaseFacts, LetterRow
 
 TEMPLATES = Path(__file__).parent / "templates" / "letters"
@@ -158,10 +159,6 @@ def _refuse_accusation(text: str) -> None:
         )
 
 
-def _no_fetch(url: str, *_args: object, **_kwargs: object) -> dict[str, Any]:
-    raise LetterError(f"letters load no external resources (asked for {url[:80]!r})")
-
-
 def render_letter(
     facts: CaseFacts, letter: LetterRow, to: Addressee, settings: LetterSettings
 ) -> RenderedLetter:
@@ -191,11 +188,7 @@ def _documents(context: dict[str, Any]) -> tuple[str, str]:
 
 def pdf_of(html: str) -> bytes:
     """The PDF of a rendered letter's HTML (WeasyPrint; no external resource is fetched)."""
-    import weasyprint  # heavy import: only when a letter is rendered
-
-    pdf = weasyprint.HTML(string=html, url_fetcher=_no_fetch).write_pdf()
-    assert isinstance(pdf, bytes)
-    return pdf
+    return html_to_pdf(html)
 
 
 def render_preview(facts: CaseFacts, letter: LetterRow, settings: LetterSettings) -> tuple[str, str]:

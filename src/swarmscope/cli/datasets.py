@@ -30,7 +30,9 @@ from swarmscope.store.ledger.datasets import (
     resolve_dataset,
 )
 
-datasets_app = typer.Typer(help="IP datasets (MaxMind MMDB, hosting/VPN/Tor lists) used for attribution.")
+datasets_app = typer.Typer(
+    help="IP datasets (MaxMind MMDB, hosting/VPN/Tor lists) used for attribution.", no_args_is_help=True
+)
 app.add_typer(datasets_app, name="datasets")
 
 

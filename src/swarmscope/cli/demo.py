@@ -35,6 +35,7 @@ from swarmscope.netns import enter_private_netns, in_private_netns
 from swarmscope.web.server import console_socket
 
 MONITOR_IP = "127.0.0.1"
+CONSOLE_PORT = 8080  # demo --serve without --port (README "Quick start")
 LIBTORRENT_MISSING = "libtorrent is not installed: pip install 'swarmscope[demo]' (or pip install libtorrent)"
 MONITOR_MISSING = "the monitor command is not available in this build (swarmscope.cli.monitor)"
 
@@ -167,16 +168,19 @@ def demo(
     serve: bool = typer.Option(
         False, "--serve", help="then keep the web console running on the demo's database (Ctrl-C stops it)"
     ),
-    port: int = number_option(
-        "--port", num.PORT, "the console's port on 127.0.0.1 (with --serve)", default=8080
+    port: int | None = number_option(
+        "--port", num.PORT, f"the console's port on 127.0.0.1 (only with --serve; default {CONSOLE_PORT})",
+        default=None,
     ),
 ) -> None:
     """Run a real swarm on loopback (libtorrent, aria2, opentracker), monitor it, print the evidence."""
+    if port is not None and not serve:  # a usage error: one line, exit status 1 (cli/app.py)
+        raise typer.BadParameter("only with --serve (the console's port)", param_hint="'--port'")
     console = Console()
     if not console.is_terminal:  # piped or logged: keep the tables' rows on one line
         console = Console(width=max(console.width, 150))
     try:  # the console's socket first, in the namespace we were started in (where the browser is)
-        sock = console_socket(CONSOLE_HOST, port) if serve else None
+        sock = console_socket(CONSOLE_HOST, port or CONSOLE_PORT) if serve else None
     except SwarmscopeError as exc:
         console.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
         raise typer.Exit(1) from None

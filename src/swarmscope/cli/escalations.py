@@ -31,7 +31,7 @@ from swarmscope.errors import InputError, SwarmscopeError
 from swarmscope.net.clock import Clock
 from swarmscope.store.database import DEFAULT_DB
 
-escalations_app = typer.Typer(help="The litigation list (escalated cases).")
+escalations_app = typer.Typer(help="The litigation list (escalated cases).", no_args_is_help=True)
 app.add_typer(escalations_app, name="escalations")
 
 

@@ -38,7 +38,9 @@ from swarmscope.store.database import DEFAULT_DB, open_store
 from swarmscope.store.legal import case_status
 from swarmscope.store.legal import subscribers as subscriber_store
 
-group = typer.Typer(help="Subscriber identities from ISP disclosures (encrypted, every access audited).")
+group = typer.Typer(
+    help="Subscriber identities from ISP disclosures (encrypted, every access audited).", no_args_is_help=True
+)
 app.add_typer(group, name="subscribers")
 
 KeyOption = Annotated[
