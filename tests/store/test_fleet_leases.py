@@ -75,8 +75,7 @@ def test_concurrent_takers_cover_every_swarm_by_its_vantages(stores: list[Store]
         got: list[str] = []
         for _ in range(6):  # several rounds, as a node's lease loop does
             got += [
-                lease.infohash
-                for lease in fleets[i].take(f"n{i}", 5 - len(got), 30, f"127.0.0.{10 + 4 * i}")
+                lease.infohash for lease in fleets[i].take(f"n{i}", 5 - len(got), 30, f"127.0.0.{10 + 4 * i}")
             ]
             time.sleep(0.01)
         taken[f"n{i}"] = got
