@@ -6,13 +6,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from swarmscope.cases.candidates import build_cases, evaluate_store, load_hits, recorded_policy
 from swarmscope.cases.thresholds import Candidate, ThresholdPolicy
 from swarmscope.cases.workflow import next_case_status
 from swarmscope.errors import InputError
 from swarmscope.evidence.records import Tier
-from swarmscope.store.database import Store
+from swarmscope.evidence.seal import key_fingerprint, public_key_raw
+from swarmscope.store.database import Store, open_store
+from swarmscope.store.ledger.proven import EvidenceTrust
 from swarmscope.store.legal import case_status
 from swarmscope.store.legal import cases as sc
 from tests.cases.evidence import IH, OTHER_IH, T0, attributed, fresh_store, hit, sample, seal
@@ -331,3 +334,25 @@ def test_cases_from_a_run_without_ntp_samples_say_the_clock_was_never_measured(s
     assert report.policy_note.endswith(never), report.policy_note
     for case in report.created:
         assert recorded_policy(notes_of(store, case.doe)) == report.policy_note
+
+
+def test_a_peer_seen_from_two_nodes_is_corroborated_and_min_vantages_needs_them(tmp_path: Path) -> None:
+    db = str(tmp_path / "fleet.db")
+    keys = [Ed25519PrivateKey.generate() for _ in range(2)]
+    with (
+        open_store(db, node_key=keys[0], now_us=T0) as one,
+        open_store(db, node_key=keys[1], now_us=T0) as two,
+    ):
+        seal(one, [hit("127.0.0.2", m) for m in (0, 30, 70)] + [hit("127.0.0.3", m) for m in (0, 30, 70)])
+        seal(two, [hit("127.0.0.2", m + 1) for m in (0, 30, 70)])  # only .2 seen from the second node
+        fingerprints = [key_fingerprint(public_key_raw(k)) for k in keys]
+        trust = EvidenceTrust(frozenset(fingerprints), T0 + 10**13)
+        strict = ThresholdPolicy(min_vantages=2)
+        verdicts, _ = evaluate_store(one, strict, trust=trust)
+        by_ip = {v.ip: v for v in verdicts}
+        assert by_ip["127.0.0.2"].vantages == tuple(sorted(fingerprints))
+        assert by_ip["127.0.0.2"].corroborated and by_ip["127.0.0.2"].is_candidate
+        assert by_ip["127.0.0.3"].vantages == (fingerprints[0],) and not by_ip["127.0.0.3"].corroborated
+        assert by_ip["127.0.0.3"].reasons_excluded == ("too_few_vantages: seen from 1 node(s), 2 required",)
+        single, _ = evaluate_store(one, POLICY, trust=trust)  # the default: one vantage is enough
+        assert all(v.is_candidate for v in single)

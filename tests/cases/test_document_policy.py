@@ -204,6 +204,18 @@ def test_tightened_is_the_stricter_field_by_field() -> None:
         DocumentPolicy(clock_threshold_us=0)
 
 
+def test_a_build_note_wanting_two_vantages_refuses_a_single_node_case(store: Store, tmp_path: Path) -> None:
+    honest = plant(store, "candidate")  # its hits were all sealed by this one node
+    note(store, honest, ThresholdPolicy(min_vantages=2))
+    refused: list[tuple[str, str]] = []
+    produce_exhibits(store, tmp_path / "ex", actor="c", now_us=NOW, trust=trust(store), refused=refused,
+                     policy=COURT_TESTED)  # fmt: skip
+    why = dict(refused)[honest]
+    assert "too_few_vantages: seen from 1 node(s), 2 required" in why, why
+    assert "allow_flags=none, min_vantages=2" in why, why
+    assert COURT_TESTED.tightened(ThresholdPolicy(min_vantages=3), None).thresholds.min_vantages == 3
+
+
 def test_the_documents_clock_threshold_applies(store: Store, tmp_path: Path) -> None:
     """``--clock-threshold-ms`` given to a document tightens the sealed 100 ms; a looser one is refused."""
     honest = plant(store, "candidate")

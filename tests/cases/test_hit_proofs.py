@@ -3,16 +3,20 @@ count for a case."""
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from swarmscope.cases import letters as L
+from swarmscope.cases.case_proof import ProvenCaseHits
 from swarmscope.cases.hit_proofs import (
     NO_PROOF,
     block_proof,
     case_hits,
+    hit_lines,
     hit_proof,
     letter_facts,
     piece_proof,
@@ -20,8 +24,9 @@ from swarmscope.cases.hit_proofs import (
     torrent_pieces,
 )
 from swarmscope.evidence.records import BlockProof, Observation, Source, Tier
+from swarmscope.evidence.seal import key_fingerprint, public_key_raw
 from swarmscope.store.database import Store, open_store
-from swarmscope.store.ledger.proven import proven_observations
+from swarmscope.store.ledger.proven import EvidenceTrust, proven_observations
 from swarmscope.store.legal.notices import HitWindow, SwarmPieces
 from swarmscope.wire.metainfo import parse_metainfo
 from tests.cases.evidence import node_key_for
@@ -146,3 +151,44 @@ def test_a_letter_without_recorded_hits_says_so() -> None:
     rendered = L.render_letter(FACTS, LETTER, TO, SETTINGS)  # FACTS: no hit_proofs
     for body in (rendered.text, rendered.html):
         assert "(no verified hit of this case was found in the evidence store)" in body
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A case's claim (:class:`swarmscope.cases.case_proof.CaseClaim`)."""
+
+    doe: str
+    ip: str
+    infohash: str
+    port: int
+    hits: int
+    first_hit_us: int
+    last_hit_us: int
+
+
+def test_hit_lines_name_the_node_that_saw_each_hit_in_a_fleet(tmp_path: Path) -> None:
+    db = str(tmp_path / "fleet.db")
+    keys = [Ed25519PrivateKey.generate() for _ in range(2)]
+    stores = [open_store(db, node_key=k, now_us=T0) for k in keys]
+    try:
+        stores[0].add_swarm(IH, IH, None, "w", 8, 32768, 8 * 32768, None, None, T0)
+        for i, store in enumerate(stores):
+            run = store.start_run({}, "0.1.0", T0)
+            start = T0 + i * HOUR
+            seen = Observation(
+                IH, "127.0.0.5", 6881, Source.TRACKER.value, start, start + 1, Tier.VERIFIED,
+                verified_pieces=(i,), bytes_received=32768,
+            )  # fmt: skip
+            store.commit_evidence(run, records=[seen], sealed_at_us=T0 + 4 * HOUR)
+        fingerprints = [key_fingerprint(public_key_raw(k)) for k in keys]
+        claim = Claim("DOE-1", "127.0.0.5", IH, 6881, 2, T0, T0 + HOUR)
+        fleet = ProvenCaseHits(stores[0], EvidenceTrust(frozenset(fingerprints), T0 + 10 * HOUR))
+        lines = hit_lines(stores[0], fleet, claim)
+        alone = ProvenCaseHits(stores[0], EvidenceTrust(frozenset(fingerprints[:1]), T0 + 10 * HOUR))
+        single = hit_lines(stores[0], alone, dataclasses.replace(claim, hits=1, last_hit_us=T0))
+    finally:
+        for store in stores:
+            store.close()
+    assert len(lines) == 2 and len(single) == 1 and "seen from node" not in single[0]
+    for line, fingerprint in zip(lines, fingerprints, strict=True):
+        assert line.endswith(f"(seen from node {fingerprint[:16]})"), line

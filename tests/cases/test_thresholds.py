@@ -208,3 +208,20 @@ def test_every_verdict_is_one_address_and_port_and_names_the_other_ports(
         ports = {h.port for h in hits if (h.ip, h.infohash) == (v.ip, v.infohash)}
         assert v.other_ports == tuple(sorted(ports - {v.port}))
         assert bool(v.notes) == bool(v.other_ports)
+
+
+def test_min_vantages_counts_distinct_nodes_and_is_recorded() -> None:
+    hits = [
+        Hit("127.0.0.2", 6881, "aa" * 20, T0 + m * 1_800_000_000, T0, node=n) for m, n in enumerate("abab")
+    ]
+    one_node = [Hit(h.ip, h.port, h.infohash, h.at_us, h.ended_us, node="a") for h in hits]
+    policy = ThresholdPolicy(min_vantages=2)
+    (seen,) = evaluate(hits, policy, {})
+    assert seen.is_candidate and seen.corroborated and seen.vantages == ("a", "b")
+    (alone,) = evaluate(one_node, policy, {})
+    assert alone.reasons_excluded == ("too_few_vantages: seen from 1 node(s), 2 required",)
+    assert not alone.corroborated and evaluate(one_node, ThresholdPolicy(), {})[0].is_candidate
+    assert policy.describe() == "min_hits=3, min_span=60.0 min, allow_flags=none, min_vantages=2"
+    assert ThresholdPolicy().describe() == "min_hits=3, min_span=60.0 min, allow_flags=none"
+    with pytest.raises(ValueError, match="min_vantages"):
+        ThresholdPolicy(min_vantages=0)

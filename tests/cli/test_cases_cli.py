@@ -153,6 +153,7 @@ def test_steps_with_their_own_checks_cannot_be_forced_through_cases_event(db: st
         (("build", "--allow-flag", "proxy"), "--allow-flag 'proxy'"),
         (("build", "--min-span", "soon"), "--min-span 'soon'"),
         (("build", "--min-hits", "0"), "--min-hits 0"),
+        (("build", "--min-vantages", "0"), "--min-vantages 0"),
         (("build", "--clock-threshold-ms", "0"), "--clock-threshold-ms"),
         (("list", "--status", "lost"), "unknown case status 'lost'"),
         (("show", "DOE-000009"), "not found"),

@@ -6,6 +6,7 @@ scripted peers, committed in three sealed batches with their captures, blobs and
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from swarmscope.cli.options import parse_infohash, parse_time
 from swarmscope.cli.verify import run_verify
 from swarmscope.errors import InputError
 from swarmscope.evidence.seal import key_fingerprint, private_key_pem, public_key_raw
-from swarmscope.store.database import open_store
+from swarmscope.store.database import Store, open_store
 from swarmscope.store.ledger.export import ExportFilters
 from tests.evidence.test_bundle import BLOCK_IP, CHOKE_IP, SEED_IP, T0, World, commit_world, make_world
 
@@ -174,3 +175,46 @@ def test_since_after_until_is_one_line_and_exit_1(store_db: tuple[Path, Path, st
     assert not out.exists()
     same = CliRunner().invoke(app, [*args, "--since", "1800000000000000", "--until", "1800000000000000"])
     assert same.exit_code == 0, same.output  # one instant, both ends inclusive
+
+
+def test_two_nodes_evidence_exports_one_verified_bundle_per_node(tmp_path: Path) -> None:
+    """A fleet's store holds several nodes' chains: a bundle is one node's (``--node-key``), names the other
+    signers as left out, carries that node's chain slice and public key only and verifies under it."""
+    db = tmp_path / "fleet.db"
+    keys = [Ed25519PrivateKey.from_private_bytes(bytes([n]) * 32) for n in (7, 9)]
+    for key in keys:  # two nodes saw the same peers: two chains in one store
+        store = open_store(str(db), node_key=key, now_us=T0)
+        try:
+            if key is keys[0]:
+                commit_world(store, WORLD)
+            else:
+                _second_node(store)
+        finally:
+            store.close()
+    key_files = [tmp_path / "node0.pem", tmp_path / "node1.pem"]
+    for key, key_file in zip(keys, key_files, strict=True):
+        key_file.write_bytes(private_key_pem(key))
+        key_file.chmod(0o600)
+    fingerprints = [key_fingerprint(public_key_raw(k)) for k in keys]
+    for n, (fingerprint, key_file) in enumerate(zip(fingerprints, key_files, strict=True)):
+        out, said = tmp_path / f"node{n}", io.StringIO()
+        result = run_export(
+            db=str(db), out=out, key_path=key_file, now_us=T0 + 300_000_000,
+            err_console=Console(file=said, width=300),
+        )  # fmt: skip
+        assert result.signing_key == fingerprint and result.records == len(WORLD.records)
+        other = fingerprints[1 - n]
+        assert result.other_signers == (other,)
+        assert f"left out: evidence signed by node {other}" in said.getvalue()
+        assert [p.name for p in (out / "keys").iterdir()] == [f"{fingerprint}.pem"]
+        assert run_verify(out, expect_key=fingerprint, console=quiet()) == 0
+        assert run_verify(out, expect_key=other, console=quiet()) == 1
+
+
+def _second_node(store: Store) -> None:
+    """The world's records sealed again by a second node (its own run, its own chain)."""
+    run_id = store.start_run({"pieces_to_verify": 1}, "0.1.0", T0)
+    store.commit_evidence(
+        run_id, records=WORLD.records, captures=WORLD.captures, blobs=WORLD.blobs,
+        sealed_at_us=T0 + 150_000_000, clock={"server": "127.0.0.53:123", "offset_us": 1000},
+    )  # fmt: skip

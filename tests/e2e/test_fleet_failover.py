@@ -1,8 +1,8 @@
 """A fleet on the real PostgreSQL: three ``swarmscope node`` processes, two real libtorrent swarms.
 
-Private network namespace, loopback only: nodes on 127.0.3.1-3, the testbed swarms on their own 127.x
-addresses, a scratch PostgreSQL of the module's own on a Unix socket. Every process is stopped by its PID;
-every wait is bounded.
+Private network namespace, loopback only: nodes on 127.0.3.1, .5 and .9 (one /30 each), the testbed
+swarms on their own 127.x addresses, a scratch PostgreSQL of the module's own on a Unix socket. Every
+process is stopped by its PID; every wait is bounded.
 
 1. Both swarms, two vantages each, are covered by two distinct nodes.
 2. ``kill -9`` of a node holding leases: its swarms are leased again by the others within the lease time
@@ -41,7 +41,7 @@ from tests.e2e.monitor_cli import CLI
 pytestmark = [pytest.mark.netns, pytest.mark.realclients]
 
 LEASE = 4.0  # seconds (the default is 30; short so the test is short)
-NODE_IPS = {"n1": "127.0.3.1", "n2": "127.0.3.2", "n3": "127.0.3.3"}
+NODE_IPS = {"n1": "127.0.3.1", "n2": "127.0.3.5", "n3": "127.0.3.9"}  # one /30 each
 
 
 @dataclass

@@ -66,7 +66,7 @@ def test_concurrent_takers_cover_every_swarm_by_its_vantages(stores: list[Store]
     fleets = [Fleet(s) for s in stores]
     _register(fleets[0], SWARMS)
     for i, (fleet, store) in enumerate(zip(fleets, stores, strict=True)):
-        _start(fleet, store, f"n{i}", f"127.0.0.{10 + i}", capacity=5)
+        _start(fleet, store, f"n{i}", f"127.0.0.{10 + 4 * i}", capacity=5)  # one /30 each
     barrier = threading.Barrier(3)
     taken: dict[str, list[str]] = {}
 
@@ -75,7 +75,7 @@ def test_concurrent_takers_cover_every_swarm_by_its_vantages(stores: list[Store]
         got: list[str] = []
         for _ in range(6):  # several rounds, as a node's lease loop does
             got += [
-                lease.infohash for lease in fleets[i].take(f"n{i}", 5 - len(got), 30, f"127.0.0.{10 + i}")
+                lease.infohash for lease in fleets[i].take(f"n{i}", 5 - len(got), 30, f"127.0.0.{10 + 4 * i}")
             ]
             time.sleep(0.01)
         taken[f"n{i}"] = got
@@ -127,9 +127,34 @@ def test_nodes_on_one_source_address_are_not_two_vantages(stores: list[Store]) -
     fleet = Fleet(stores[0])
     _register(fleet, [SWARM_A], vantages=2)
     _start(fleet, stores[0], "a", "127.0.0.10")
-    _start(fleet, stores[1], "b", "127.0.0.10")
+    with pytest.raises(FleetError, match=r"shares the range 127\.0\.0\.8/30 with node 'a'"):
+        _start(fleet, stores[1], "b", "127.0.0.10")  # refused at registration already
+    _start(fleet, stores[1], "b")  # registered without address: the lease query still keeps vantages apart
     assert len(fleet.take("a", 1, 30, "127.0.0.10")) == 1
     assert fleet.take("b", 1, 30, "127.0.0.10") == []
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "other_range", "neighbour"),
+    [
+        ("127.0.3.1", "127.0.3.2", "127.0.3.5", "127.0.3.6"),  # /30s: 127.0.3.0-3, 127.0.3.4-7
+        ("fd00:1::1", "fd00:1::ffff:1", "fd00:2::1", "fd00:2::2"),  # /64s: fd00:1::/64, fd00:2::/64
+    ],
+)
+def test_nodes_of_one_ban_range_are_refused_at_registration(
+    stores: list[Store], first: str, second: str, other_range: str, neighbour: str
+) -> None:
+    fleet = Fleet(stores[0])
+    _start(fleet, stores[0], "a", first)
+    with pytest.raises(FleetError, match=f"node 'b' at {second} shares the range .* with node 'a'"):
+        _start(fleet, stores[1], "b", second)
+    assert {r.name for r in fleet.status().nodes} == {"a"}  # nothing of b stored
+    _start(fleet, stores[1], "b", other_range)
+    _start(fleet, stores[0], "a", first)  # a restart under its own name keeps its address
+    fleet.stop_node("b", [])  # a cleanly stopped node frees its range...
+    _start(fleet, stores[2], "c", neighbour)
+    with pytest.raises(FleetError, match="shares the range"):
+        _start(fleet, stores[1], "b", other_range)  # ...and is checked again when it restarts
 
 
 def _batches(store: Store) -> int:

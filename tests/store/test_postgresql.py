@@ -7,6 +7,7 @@ loopback); the database is downgraded to empty afterwards. Needs the ``psycopg``
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 from collections.abc import Iterator
@@ -237,3 +238,20 @@ def test_identity_bound_to_its_disclosure_on_postgresql(pg_store: Store) -> None
             read_identity(pg_store, KEY, "DOE-000001", "clerk", T0)
     do_import(pg_store, disclosure(ALICE_ROW))  # re-binds the unbound row
     assert read_identity(pg_store, KEY, "DOE-000001", "clerk", T0).name == ALICE_ROW[3]
+
+
+def test_a_large_batch_goes_in_by_copy_and_reads_back_as_sealed_on_postgresql(pg_store: Store) -> None:
+    run = pg_store.start_run({}, "0.1.0", T0)
+    awkward = full_observation()  # bytes with NUL, tabs and backslashes, big ints, None fields
+    records = [
+        dataclasses.replace(awkward, started_us=T0 + i, client="tab\there\\ \N{BOM}" if i % 2 else None)
+        for i in range(200)  # above writer.COPY_MIN_ROWS
+    ]
+    statements: list[str] = []
+    sa.event.listen(pg_store.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    pg_store.commit_evidence(run, records=records, sealed_at_us=T0 + 10**9)
+    assert not any(s.lstrip().upper().startswith("INSERT INTO OBSERVATION") for s in statements)
+    stored = sorted(queries.load_observations(pg_store), key=lambda o: o.started_us)
+    assert stored == records
+    verdict = verify_ledger(pg_store)
+    assert verdict.ok and verdict.rows == len(records), verdict.problems

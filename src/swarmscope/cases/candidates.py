@@ -96,7 +96,10 @@ def _load(
 ) -> tuple[list[Hit], str, list[RefusedRow]]:
     proven = proven_observations(store, trust.fingerprints, trust.now_us, infohash=infohash)
     clock = workflow_clock(store, trust, proven.hits, clock_threshold_us)
-    hits = [Hit(o.ip, o.port, o.infohash, o.started_us, o.ended_us, clock.flagged(o)) for o in proven.hits]
+    hits = [
+        Hit(o.ip, o.port, o.infohash, o.started_us, o.ended_us, clock.flagged(o), o.signer)
+        for o in proven.hits
+    ]
     return hits, clock.text(proven.hits), list(proven.refused)
 
 

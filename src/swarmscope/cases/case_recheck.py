@@ -32,7 +32,9 @@ from swarmscope.store.ledger.proven import EvidenceTrust, ProvenHit
 from swarmscope.store.ledger.proven_records import NodeClock, ProvenAttributions, proven_attributions
 from swarmscope.store.legal import case_status
 
-_POLICY = re.compile(r"min_hits=(\d+), min_span=([0-9.]+) min, allow_flags=([a-z]+(?:,[a-z]+)*)")
+_POLICY = re.compile(
+    r"min_hits=(\d+), min_span=([0-9.]+) min, allow_flags=([a-z]+(?:,[a-z]+)*)(?:, min_vantages=(\d+))?"
+)
 _TIGHTENED = re.compile(r"clock_threshold=([0-9.]+) ms \(tightened")
 ROUNDING_US = 3_000_000  # half of the 0.1 min the recorded min_span is rounded to
 
@@ -49,7 +51,7 @@ def build_policy(store: Store, doe: str) -> tuple[ThresholdPolicy | None, int | 
     if found:
         flags = frozenset() if found[3] == "none" else frozenset(found[3].split(","))
         span = max(0, round(float(found[2]) * 60_000_000) - ROUNDING_US)
-        policy = ThresholdPolicy(int(found[1]), span, flags)
+        policy = ThresholdPolicy(int(found[1]), span, flags, int(found[4] or 1))
     tightened = _TIGHTENED.search(text)
     return policy, None if tightened is None else round(float(tightened[1]) * 1000)
 
@@ -79,7 +81,9 @@ class Rejudge:
             clock = workflow_clock(self.store, self.trust, hits, applied.clock_threshold_us, self.clocks)
         except InputError as exc:
             return f"the clock threshold does not apply ({exc})"
-        judged = [Hit(h.ip, port, h.infohash, h.started_us, h.ended_us, clock.flagged(h)) for h in hits]
+        judged = [
+            Hit(h.ip, port, h.infohash, h.started_us, h.ended_us, clock.flagged(h), h.signer) for h in hits
+        ]
         attributions = self.attributions_of(hits[0].ip)
         verdicts = evaluate(judged, applied.thresholds, flags_by_ip(judged, attributions.by_ip))
         reasons = [

@@ -45,8 +45,8 @@ class DocumentPolicy:
     def tightened(self, recorded: ThresholdPolicy | None, recorded_clock_us: int | None) -> DocumentPolicy:
         """The stricter, field by field, of this policy and the one recorded at build (None: none recorded).
 
-        More hits, the longer span, only the flags BOTH opt in to, the lower clock threshold: a recorded
-        note can only tighten the document's policy, never loosen it.
+        More hits, the longer span, only the flags BOTH opt in to, more vantages, the lower clock threshold:
+        a recorded note can only tighten the document's policy, never loosen it.
         """
         clock = min((t for t in (self.clock_threshold_us, recorded_clock_us) if t is not None), default=None)
         if recorded is None:
@@ -56,6 +56,7 @@ class DocumentPolicy:
             max(mine.min_hits, recorded.min_hits),
             max(mine.min_span_us, recorded.min_span_us),
             mine.allow_flags & recorded.allow_flags,
+            max(mine.min_vantages, recorded.min_vantages),
         )
         return DocumentPolicy(strict, clock)
 

@@ -127,9 +127,16 @@ def offered(windows: Iterable[HitWindow]) -> str:
     return f"verified {' and '.join(kinds)}" if kinds else "data"
 
 
-def hit_line(window: HitWindow, pieces: TorrentPieces) -> str:
-    """``<start, ISO 8601 UTC>: <hit_proof>``."""
-    return f"{us_to_iso(window.started_us)}: {hit_proof(window, pieces)}"
+NODE_PREFIX = 16  # hex digits of a node key fingerprint named in a hit line (64 bits)
+
+
+def hit_line(window: HitWindow, pieces: TorrentPieces, *, name_node: bool = False) -> str:
+    """``<start, ISO 8601 UTC>: <hit_proof>``, and `` (seen from node <fingerprint prefix>)`` when
+    ``name_node`` and the node that sealed it is known (a fleet: several vantage points)."""
+    line = f"{us_to_iso(window.started_us)}: {hit_proof(window, pieces)}"
+    if name_node and window.node:
+        line += f" (seen from node {window.node[:NODE_PREFIX]})"
+    return line
 
 
 def case_hits(windows: Sequence[HitWindow], port: int, first_us: int, last_us: int) -> list[HitWindow]:
@@ -141,7 +148,14 @@ def proven_windows(hits: Iterable[ProvenHit]) -> list[HitWindow]:
     """Hits proven against the sealed ledger, as the documents show them (interval, client, proofs)."""
     return [
         HitWindow(
-            h.started_us, h.ended_us, h.port, h.client, h.client_version, h.verified_pieces, h.verified_blocks
+            h.started_us,
+            h.ended_us,
+            h.port,
+            h.client,
+            h.client_version,
+            h.verified_pieces,
+            h.verified_blocks,
+            h.signer,
         )
         for h in hits
     ]
@@ -158,9 +172,11 @@ def case_pieces(store: Store, infohash: str) -> TorrentPieces:
 
 
 def hit_lines(store: Store, proof: ProvenCaseHits, case: CaseClaim) -> list[str]:
-    """One :func:`hit_line` per counted, proven hit of the case, oldest first."""
+    """One :func:`hit_line` per counted, proven hit of the case, oldest first; each names the node that
+    saw it when the evidence is trusted under more than one node key (a fleet's vantage points)."""
     pieces = case_pieces(store, case.infohash)
-    return [hit_line(w, pieces) for w in case_windows(proof, case)]
+    name_node = len(proof.trust.fingerprints) > 1
+    return [hit_line(w, pieces, name_node=name_node) for w in case_windows(proof, case)]
 
 
 def letter_facts(store: Store, case_id: int, trust: EvidenceTrust | None = None) -> CaseFacts:

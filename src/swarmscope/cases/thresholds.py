@@ -14,7 +14,11 @@ otherwise it is excluded with every reason that applies:
   not vouch for at one of the moments we would show; counsel can re-run once more hits accrue outside any
   window only if the flagged one is purged from the evidence, never by ignoring it;
 - ``flagged:<flag>``: the address carries none of the attribution flags (``hosting``, ``vpn``, ``tor``)
-  unless the user opted in to that flag (``allow_flags``).
+  unless the user opted in to that flag (``allow_flags``);
+- ``too_few_vantages``: its hits were sealed by at least ``min_vantages`` distinct node keys (default 1,
+  the court-tested single-monitor evidence). A fleet watches a swarm from several nodes on distinct source
+  addresses; a group seen from two or more is *corroborated* (``Candidate.corroborated``): one node's
+  routing, clock or software fault cannot have made it alone.
 
 When the same (IP, infohash) also shows hits on other ports, every group of that IP says so
 (``other_ports`` and its ``notes``: "also seen on ports ..."), so counsel and exhibits see that the IP
@@ -35,6 +39,7 @@ KNOWN_FLAGS: frozenset[str] = frozenset({"hosting", "vpn", "tor"})
 HOUR_US = 3600 * 10**6
 DEFAULT_MIN_HITS = 3
 DEFAULT_MIN_SPAN_US = HOUR_US
+DEFAULT_MIN_VANTAGES = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,21 +49,24 @@ class ThresholdPolicy:
     Args:
         min_hits: verified hits needed (>= 1). min_span_us: first-to-last hit start, microseconds (>= 0).
         allow_flags: attribution flags that do NOT exclude (opt-in), e.g. ``frozenset({"hosting"})``.
+        min_vantages: distinct node keys whose sealed hits make the group (>= 1).
 
     Raises:
-        ValueError: min_hits < 1 or min_span_us < 0.
+        ValueError: min_hits < 1, min_span_us < 0 or min_vantages < 1.
     """
 
     min_hits: int = DEFAULT_MIN_HITS
     min_span_us: int = DEFAULT_MIN_SPAN_US
     allow_flags: frozenset[str] = field(default_factory=frozenset)
+    min_vantages: int = DEFAULT_MIN_VANTAGES
 
     def __post_init__(self) -> None:
-        if self.min_hits < 1 or self.min_span_us < 0:
-            raise ValueError("ThresholdPolicy: min_hits must be >= 1 and min_span_us >= 0")
+        if self.min_hits < 1 or self.min_span_us < 0 or self.min_vantages < 1:
+            raise ValueError("ThresholdPolicy: min_hits and min_vantages must be >= 1 and min_span_us >= 0")
 
     def describe(self) -> str:
-        """One line for the case history, e.g. ``min_hits=3, min_span=60.0 min, allow_flags=none``.
+        """One line for the case history, e.g. ``min_hits=3, min_span=60.0 min, allow_flags=none``
+        (``, min_vantages=2`` follows when more than one vantage is required).
 
         A policy weaker than the defaults says so: ``(below the defaults: min_hits; opt-in: hosting)``.
         """
@@ -66,6 +74,8 @@ class ThresholdPolicy:
             f"min_hits={self.min_hits}, min_span={_minutes(self.min_span_us)}, "
             f"allow_flags={','.join(sorted(self.allow_flags)) or 'none'}"
         )
+        if self.min_vantages > DEFAULT_MIN_VANTAGES:
+            text += f", min_vantages={self.min_vantages}"
         below = [
             name
             for name, weaker in (
@@ -113,6 +123,7 @@ class Hit:
         ip: normalised IP literal. port: 1..65535. infohash: swarm id hex.
         at_us, ended_us: the observation's start and end, UTC microseconds.
         clock_flagged: the start lies in a clock-flagged window (:mod:`swarmscope.evidence.clock_policy`).
+        node: hex fingerprint of the node key that sealed it (its vantage point; "" when unknown).
     """
 
     ip: str
@@ -121,6 +132,7 @@ class Hit:
     at_us: int
     ended_us: int
     clock_flagged: bool = False
+    node: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,9 +143,11 @@ class Candidate:
         ip, infohash, port: the group (every hit counted came from this one address and port).
         first_hit_us, last_hit_us: start of the first and last hit, UTC microseconds. hits: verified hits.
         reasons_excluded: empty for a candidate; else ``"<code>: <explanation>"`` strings (codes
-            ``too_few_hits``, ``span_too_short``, ``clock_flagged``, ``flagged:<flag>``).
+            ``too_few_hits``, ``span_too_short``, ``clock_flagged``, ``flagged:<flag>``,
+            ``too_few_vantages``).
         other_ports: other ports with verified hits from the same IP in the same swarm (ascending;
             possibly other subscribers behind carrier-grade NAT); never counted here.
+        vantages: hex fingerprints of the node keys that sealed its hits (ascending, distinct).
     """
 
     ip: str
@@ -144,6 +158,12 @@ class Candidate:
     hits: int
     reasons_excluded: tuple[str, ...] = ()
     other_ports: tuple[int, ...] = ()
+    vantages: tuple[str, ...] = ()
+
+    @property
+    def corroborated(self) -> bool:
+        """True when two or more nodes (distinct keys, so distinct source addresses) saw its hits."""
+        return len(self.vantages) >= 2
 
     @property
     def notes(self) -> tuple[str, ...]:
@@ -184,6 +204,9 @@ def _reasons(group: list[Hit], policy: ThresholdPolicy, flags: frozenset[str]) -
     reasons.extend(
         f"flagged:{f}: address flagged {f} (not allowed)" for f in sorted(flags - policy.allow_flags)
     )
+    seen = len({h.node for h in group if h.node})  # a group has hits, so one vantage at least
+    if policy.min_vantages > DEFAULT_MIN_VANTAGES and seen < policy.min_vantages:
+        reasons.append(f"too_few_vantages: seen from {seen} node(s), {policy.min_vantages} required")
     return tuple(reasons)
 
 
@@ -214,7 +237,8 @@ def evaluate(
         reasons = _reasons(group, policy, flags_by_ip.get(ip, frozenset()))
         others = tuple(sorted(ports[(ip, infohash)] - {port}))
         first, last = group[0], group[-1]
-        out.append(Candidate(ip, infohash, port, first.at_us, last.at_us, len(group), reasons, others))
+        nodes = tuple(sorted({h.node for h in group if h.node}))
+        out.append(Candidate(ip, infohash, port, first.at_us, last.at_us, len(group), reasons, others, nodes))
     out.sort(key=lambda c: (c.infohash, c.first_hit_us, c.ip, c.port))
     return out
 

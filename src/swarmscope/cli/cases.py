@@ -13,7 +13,7 @@ import typer
 from swarmscope.cases import workflow
 from swarmscope.cases.candidates import BuildReport, build_cases, recorded_policy
 from swarmscope.cases.case_actions import DECISIONS, decision_refusal, record_decision
-from swarmscope.cases.thresholds import DEFAULT_MIN_HITS, policy_warnings
+from swarmscope.cases.thresholds import DEFAULT_MIN_HITS, DEFAULT_MIN_VANTAGES, policy_warnings
 from swarmscope.cli.app import app
 from swarmscope.cli.evidence_trust import NodeKeyOption, TrustKeyOption, workflow_trust
 from swarmscope.cli.node_identity import SigningKeyOption, signing_store
@@ -24,6 +24,7 @@ from swarmscope.cli.policy_options import (
     ClockThresholdOption,
     MinHitsOption,
     MinSpanOption,
+    MinVantagesOption,
     clock_threshold_us,
     threshold_policy,
 )
@@ -53,6 +54,7 @@ def build(
     min_hits: MinHitsOption = DEFAULT_MIN_HITS,
     min_span: MinSpanOption = DEFAULT_MIN_SPAN,
     allow_flag: AllowFlagOption = None,
+    min_vantages: MinVantagesOption = DEFAULT_MIN_VANTAGES,
     infohash: Annotated[str | None, typer.Option("--infohash", help="Only this swarm.")] = None,
     clock_threshold_ms: ClockThresholdOption = None,
     require_confirmed: Annotated[
@@ -75,7 +77,7 @@ def build(
     notice carries them; later cases are only reported.
     """
     try:  # every option is checked before the store is opened
-        policy = threshold_policy(min_hits, min_span, allow_flag)
+        policy = threshold_policy(min_hits, min_span, allow_flag, min_vantages)
         threshold = clock_threshold_us(clock_threshold_ms)
         who = actor_name(actor)
     except InputError as exc:

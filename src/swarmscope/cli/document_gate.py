@@ -3,9 +3,9 @@
 ``exhibits``, ``notices``, ``letters draft/preview/approve/send`` and ``escalations`` (and ``escalations
 mark``) each prove their cases against the sealed ledger under the trusted node keys (``--node-key``,
 ``--trust-key``: :mod:`swarmscope.cli.evidence_trust`) and re-judge them under the threshold options
-(``--min-hits``, ``--min-span``, ``--allow-flag``, ``--clock-threshold-ms``:
+(``--min-hits``, ``--min-span``, ``--allow-flag``, ``--min-vantages``, ``--clock-threshold-ms``:
 :mod:`swarmscope.cli.policy_options`). A command declares one keyword-only parameter ``gate: Gate``, last;
-:func:`gated` shows Typer the six options in its place (so ``--help`` lists them last, in that order) and
+:func:`gated` shows Typer the seven options in its place (so ``--help`` lists them last, in that order) and
 hands the command one :class:`Gate` holding their values.
 """
 
@@ -36,25 +36,27 @@ _OPTIONS = (  # (name, annotation, default), in --help order
     ("min_hits", thresholds.MinHitsOption, policy_thresholds.DEFAULT_MIN_HITS),
     ("min_span", thresholds.MinSpanOption, thresholds.DEFAULT_MIN_SPAN),
     ("allow_flag", thresholds.AllowFlagOption, None),
+    ("min_vantages", thresholds.MinVantagesOption, policy_thresholds.DEFAULT_MIN_VANTAGES),
     ("clock_threshold_ms", thresholds.ClockThresholdOption, None),
 )
 
 
 @dataclass(frozen=True)
 class Gate:
-    """The six gate options as given (unchecked: :meth:`policy` and :meth:`trust` check them)."""
+    """The seven gate options as given (unchecked: :meth:`policy` and :meth:`trust` check them)."""
 
     node_key: Path | None
     trust_key: list[str] | None
     min_hits: int
     min_span: str
     allow_flag: list[str] | None
+    min_vantages: int
     clock_threshold_ms: float | None
 
     def policy(self) -> DocumentPolicy:
         """The thresholds each case is re-judged under. Raises: InputError (names the option)."""
         given = (self.min_hits, self.min_span, self.allow_flag, self.clock_threshold_ms)
-        return thresholds.document_policy(*given)
+        return thresholds.document_policy(*given, self.min_vantages)
 
     def trust(self, db: str, now_us: int) -> EvidenceTrust:
         """The trusted node keys of the database ``db`` at ``now_us`` (UTC µs). Raises: InputError."""
@@ -83,7 +85,7 @@ R = TypeVar("R")
 
 
 def gated(command: Callable[..., R]) -> Callable[..., R]:
-    """``command`` with its keyword-only ``gate: Gate`` parameter shown to Typer as the six gate options."""
+    """``command`` with its keyword-only ``gate: Gate`` parameter shown to Typer as the seven gate options."""
     hints = get_type_hints(command, include_extras=True)
     params = []
     for param in inspect.signature(command).parameters.values():

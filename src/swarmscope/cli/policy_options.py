@@ -1,11 +1,13 @@
 """The threshold options of ``cases build`` and of every accusing document command, defined once.
 
-``--min-hits``, ``--min-span``, ``--allow-flag`` and ``--clock-threshold-ms`` mean the same on ``cases
+``--min-hits``, ``--min-span``, ``--allow-flag``, ``--min-vantages`` and ``--clock-threshold-ms`` mean
+the same on ``cases
 build`` (the thresholds that make a case) and on ``exhibits``, ``notices``, ``letters draft/preview/
 approve/send`` and ``escalations`` (the thresholds a document re-judges each case under before carrying
 it). A document never reads them from the case's history: the build note is an unsealed row, so it may
 only tighten what the command is given (:mod:`swarmscope.cases.document_policy`). The defaults are the
-court-tested ones (3 verified hits over >= 1 hour, no flag opted in, the clock threshold as sealed), so an
+court-tested ones (3 verified hits over >= 1 hour, no flag opted in, one vantage: a single monitor's
+evidence, as courts have accepted it; the clock threshold as sealed), so an
 operator who built cases with looser thresholds asks for them again, explicitly, for each document.
 
 Values are checked before any store is opened: one ``error:`` line and exit status 1 for a NaN, negative
@@ -22,10 +24,11 @@ import typer
 from swarmscope.cases.document_policy import DocumentPolicy
 from swarmscope.cases.thresholds import (
     DEFAULT_MIN_HITS,
+    DEFAULT_MIN_VANTAGES,
     KNOWN_FLAGS,
     ThresholdPolicy,
 )
-from swarmscope.cli.numeric import CLOCK_THRESHOLD_MS, MIN_HITS, MIN_SPAN_SECONDS, number_option
+from swarmscope.cli.numeric import CLOCK_THRESHOLD_MS, MIN_HITS, MIN_SPAN_SECONDS, MIN_VANTAGES, number_option
 from swarmscope.errors import InputError
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd]?)")
@@ -33,6 +36,15 @@ _UNIT_S = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
 MinHitsOption = Annotated[
     int, number_option("--min-hits", MIN_HITS, f"Verified hits needed (default {DEFAULT_MIN_HITS}).")
+]
+MinVantagesOption = Annotated[
+    int,
+    number_option(
+        "--min-vantages",
+        MIN_VANTAGES,
+        f"Distinct fleet nodes whose sealed hits make a case (default {DEFAULT_MIN_VANTAGES}; 2 or more: "
+        "corroborated from several source addresses).",
+    ),
 ]
 MinSpanOption = Annotated[
     str, typer.Option("--min-span", help="First to last hit, e.g. 1h, 90m (default 1h).")
@@ -67,8 +79,10 @@ def parse_duration(text: str, option: str) -> int:
     return round(seconds * 1_000_000)
 
 
-def threshold_policy(min_hits: int, min_span: str, allow_flag: list[str] | None) -> ThresholdPolicy:
-    """The thresholds from ``--min-hits``, ``--min-span`` and ``--allow-flag``.
+def threshold_policy(
+    min_hits: int, min_span: str, allow_flag: list[str] | None, min_vantages: int = DEFAULT_MIN_VANTAGES
+) -> ThresholdPolicy:
+    """The thresholds from ``--min-hits``, ``--min-span``, ``--allow-flag`` and ``--min-vantages``.
 
     Raises:
         InputError: a value out of range, a duration that is not one, an unknown flag (names the option).
@@ -78,8 +92,9 @@ def threshold_policy(min_hits: int, min_span: str, allow_flag: list[str] | None)
     if unknown:
         raise InputError(f"--allow-flag {sorted(unknown)[0]!r}: one of hosting, vpn, tor")
     MIN_HITS.check("--min-hits", min_hits)
+    MIN_VANTAGES.check("--min-vantages", min_vantages)
     try:
-        return ThresholdPolicy(min_hits, parse_duration(min_span, "--min-span"), flags)
+        return ThresholdPolicy(min_hits, parse_duration(min_span, "--min-span"), flags, min_vantages)
     except ValueError as exc:
         raise InputError(f"--min-hits {min_hits}: {exc}") from None
 
@@ -97,12 +112,16 @@ def clock_threshold_us(clock_threshold_ms: float | None) -> int | None:
 
 
 def document_policy(
-    min_hits: int, min_span: str, allow_flag: list[str] | None, clock_threshold_ms: float | None
+    min_hits: int,
+    min_span: str,
+    allow_flag: list[str] | None,
+    clock_threshold_ms: float | None,
+    min_vantages: int = DEFAULT_MIN_VANTAGES,
 ) -> DocumentPolicy:
-    """The policy a document command re-judges its cases under, from its four threshold options.
+    """The policy a document command re-judges its cases under, from its five threshold options.
 
     Raises:
         InputError: see :func:`threshold_policy` and :func:`clock_threshold_us`.
     """
-    thresholds = threshold_policy(min_hits, min_span, allow_flag)
+    thresholds = threshold_policy(min_hits, min_span, allow_flag, min_vantages)
     return DocumentPolicy(thresholds, clock_threshold_us(clock_threshold_ms))

@@ -5,6 +5,7 @@ Runs in the caller's transaction. Times are database time (``swarmscope_now_us()
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -48,11 +49,13 @@ def register_node(conn: sa.Connection, node: NodeStart) -> int:
     A name stays bound to the key it was first registered with: a node's chain is its key's, and a second
     key under one name would make "which node saw this" ambiguous. A restart drops the leases of the
     previous process of that name (a process presumed dead may still be paused, not dead: new tokens
-    fence it).
+    fence it). Its source address must sit outside the ban range of every other node not cleanly
+    stopped (see :func:`check_ban_range`).
 
     Raises:
-        FleetError: the name is registered with another key.
+        FleetError: the name is registered with another key, or its address shares another node's range.
     """
+    check_ban_range(conn, node.name, node.source_ip)
     row = conn.execute(
         sa.text("SELECT fingerprint FROM fleet_node WHERE name = :name FOR UPDATE"), {"name": node.name}
     ).first()
@@ -86,6 +89,53 @@ def register_node(conn: sa.Connection, node: NodeStart) -> int:
         values,
     )
     return release_leases(conn, node.name)
+
+
+BAN_PREFIX = {4: 30, 6: 64}  # prefix length that peer-side ban tools block as one range, per IP version
+
+
+def ban_range(source_ip: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    """The range a peer-side ban tool blocks along with ``source_ip``: its /30 (IPv4) or /64 (IPv6).
+
+    Blocklist tools of BitTorrent clients (PeerGuardian-style ranges, qBittorrent's and Transmission's IP
+    filters fed by them) ban whole ranges, so two vantages in one such range are banned together: they
+    corroborate nothing a single node would not. Raises ValueError for a malformed address.
+    """
+    address = ipaddress.ip_address(source_ip)
+    return ipaddress.ip_network(f"{address}/{BAN_PREFIX[address.version]}", strict=False)
+
+
+def check_ban_range(conn: sa.Connection, name: str, source_ip: str | None) -> None:
+    """Refuse ``source_ip`` for node ``name`` when another node not cleanly stopped sits in its range.
+
+    A node without source address (the default route) is not checked: the fleet cannot know it. A cleanly
+    stopped node (``stopped_us`` set) holds no lease and frees its range; it is checked again when it
+    restarts. A transaction advisory lock serialises concurrent registrations.
+
+    Raises:
+        FleetError: the address is malformed or shares the /30 (IPv4) or /64 (IPv6) of a named node.
+    """
+    if source_ip is None:
+        return
+    try:
+        mine = ban_range(source_ip)
+    except ValueError:
+        raise FleetError(f"node {name!r}: {source_ip!r} is not an IP address") from None
+    conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('fleet_node_ranges'))"))
+    others = conn.execute(
+        sa.text(
+            "SELECT name, source_ip FROM fleet_node WHERE name <> :name AND source_ip IS NOT NULL"
+            " AND stopped_us IS NULL ORDER BY name"
+        ),
+        {"name": name},
+    ).all()
+    for other in others:
+        if ipaddress.ip_address(other.source_ip) in mine:
+            raise FleetError(
+                f"node {name!r} at {source_ip} shares the range {mine} with node {other.name!r} at"
+                f" {other.source_ip}: peer-side ban tools ban whole /30 (IPv4) and /64 (IPv6) ranges,"
+                " so give it an address outside that range (--bind)"
+            )
 
 
 def mark_stopped(conn: sa.Connection, name: str) -> None:

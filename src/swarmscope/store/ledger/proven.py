@@ -75,6 +75,7 @@ class ProvenHit:
     ledger_index: int
     verified_pieces: tuple[int, ...] = ()  # piece indices whose hash matched the torrent
     verified_blocks: tuple[tuple[int, int, int], ...] = ()  # (piece, begin, length) of proven blocks, bytes
+    signer: str = ""  # hex fingerprint of the node key whose batch proves it: the vantage that saw it
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +128,7 @@ class _Prover:
         self.records: dict[bytes, int] = {}  # record hash → first observation
         self.captures: dict[bytes, int] = {}  # capture sha256 → first observation
         self.record: Observation | None = None  # the record last rebuilt by :meth:`check`
+        self.signer = ""  # fingerprint of the key whose batch proved the row last checked
 
     def _node_batches(self, node: int) -> tuple[list[int], list[Any]]:
         if node not in self.batches:
@@ -196,6 +198,7 @@ class _Prover:
         if isinstance(batch, str):
             return batch
         kind, record_hash = batch.entries[index]
+        self.signer = batch.signer
         if kind != "observation":
             return f"its ledger entry is a {kind}, not an observation"
         try:
@@ -279,7 +282,7 @@ def proven_observations(
                     ProvenHit(
                         row.id, row.run_id, row.infohash, row.ip, row.port, row.started_us, row.ended_us,
                         row.client, row.client_version, int(row.ledger_index), tuple(record.verified_pieces),
-                        blocks,
+                        blocks, prover.signer,
                     )
                 )  # fmt: skip
                 continue

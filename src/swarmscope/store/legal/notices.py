@@ -96,7 +96,8 @@ class HitWindow:
     """One verified observation of the case's address: its interval (UTC µs), the announced client and
     what it proved: ``verified_pieces`` (piece indices whose hash matched the torrent) and
     ``verified_blocks`` (``(piece, begin, length)`` of 16 KiB blocks, offsets and lengths in bytes, whose
-    SHA-256 matched a piece already checked against the torrent).
+    SHA-256 matched a piece already checked against the torrent). ``node``: hex fingerprint of the node
+    key that sealed it, the vantage point that saw it ("" when not known).
     """
 
     started_us: int
@@ -106,6 +107,7 @@ class HitWindow:
     client_version: str | None
     verified_pieces: tuple[int, ...] = ()
     verified_blocks: tuple[tuple[int, int, int], ...] = ()
+    node: str = ""
 
 
 @dataclass(frozen=True, slots=True)
