@@ -205,3 +205,28 @@ def test_an_escalated_case_without_a_stored_identity_is_not_listed(
     tamper_file(world.db, f"DELETE FROM subscriber WHERE case_id = {case.id}")
     listed, errors = _listed(world)
     assert listed == [] and f"left out {doe}: refused: no disclosed identity is stored for it" in errors
+
+
+def test_a_sent_letter_edited_after_sending_keeps_its_case_off_the_list(
+    world: World, smtp: SmtpServer, tmp_path: Path
+) -> None:
+    """The stored approval digest is never trusted: a sent letter's frozen settings edited afterwards (the
+    payee's IBAN swapped, the digest column left as it was) render another letter for the case, and the
+    escalated case is left out, naming the letter."""
+    doe = world.dois[0]
+    after = _sent_and_expired(world, smtp, [doe], tmp_path)
+    assert expire_letters(world.store, "counsel", after) == [doe]
+    escalate_case(world.store, doe, "counsel", after, None)
+    assert _listed(world)[0] == [doe]
+    tamper_file(
+        world.db,
+        f"UPDATE letter SET settings_json = replace(settings_json, 'DE89 3704 0044 0532 0130 00', "
+        f"'{ATTACKER_IBAN}')",
+    )
+    letter = letter_store.list_letters(world.store, case_id=case_status.get_case(world.store, doe).id)[0]
+    assert ATTACKER_IBAN in letter.settings_json
+    listed, errors = _listed(world)
+    assert listed == [] and f"left out {doe}: refused: its workflow rows differ from the sealed" in errors
+    assert (
+        f"letter {letter.payment_reference} as rendered for this case now is not the one approved" in errors
+    )

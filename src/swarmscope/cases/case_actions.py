@@ -123,7 +123,8 @@ def escalate_case(
     trusted = store_trust(store, trust)
     require_proven(store, case, trusted, policy)
     next_case_status(case.status, CaseEvent.ESCALATE)  # the workflow's refusal first (nothing written)
-    why = litigation_problem(store, case, workflow_history(store, trusted), now_us, escalation=False)
+    history = workflow_history(store, trusted)
+    why = litigation_problem(store, case, history, now_us, escalation=False, trust=trusted)
     if why is not None:
         raise UnprovenCase(why)
     signer(store, "escalation")

@@ -100,7 +100,7 @@ def litigation_rows(
     history = proof.directory.history
     for case in proven:
         stored = stored_identity(store, case.id)
-        why = litigation_problem(store, case, history, trusted.now_us) or (
+        why = litigation_problem(store, case, history, trusted.now_us, trust=trusted) or (
             f"{case.doe}: refused: no disclosed identity is stored for it (a letter goes only to one)"
             if stored is None
             else disclosure_problem(case, stored, proof)

@@ -31,8 +31,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from swarmscope.cases.letter_settings import LetterError
+from swarmscope.cases.hit_proofs import letter_facts
+from swarmscope.cases.letter_settings import LetterError, frozen_settings
+from swarmscope.cases.letters import approval_digest
 from swarmscope.store.database import Store
+from swarmscope.store.ledger.proven import EvidenceTrust
 from swarmscope.store.legal import letters as letter_store
 from swarmscope.store.legal.case_rows import CaseRow
 from swarmscope.store.legal.workflow_seals import (
@@ -130,14 +133,46 @@ def _matched(
     return kept, problems
 
 
+def _approvals_differ(
+    store: Store, case: CaseRow, letters: Sequence[letter_store.LetterRow], trust: EvidenceTrust | None
+) -> list[str]:
+    """The sent letters whose approval digest, re-derived from the letter rendered for ``case`` now
+    (:func:`swarmscope.cases.letters.approval_digest`), is not their stored ``approved_sha256`` (the
+    column is never trusted: a letter moved from another case renders other facts)."""
+    if not letters:
+        return []
+    facts = letter_facts(store, case.id, trust)
+    out = []
+    for row in letters:
+        try:
+            digest = approval_digest(facts, row, frozen_settings(row.settings_json))
+        except LetterError as exc:
+            out.append(f"letter {row.payment_reference} cannot be rendered for this case ({exc})")
+            continue
+        if digest != row.approved_sha256:
+            out.append(
+                f"letter {row.payment_reference} as rendered for this case now is not the one approved"
+            )
+    return out
+
+
 def litigation_problem(
-    store: Store, case: CaseRow, history: WorkflowHistory, now_us: int, *, escalation: bool = True
+    store: Store,
+    case: CaseRow,
+    history: WorkflowHistory,
+    now_us: int,
+    *,
+    escalation: bool = True,
+    trust: EvidenceTrust | None = None,
 ) -> str | None:
     """Why the proven history does not put ``case`` on the litigation list (None: it does; module
-    docstring). ``escalation``: require a proven escalation (False: deciding whether to escalate)."""
+    docstring). ``escalation``: require a proven escalation (False: deciding whether to escalate).
+    ``trust``: what the case's hits are proven under when its letters are rendered again (None: the
+    store's own node key and the system clock)."""
     doe = case.doe
     letters = [row for row in letter_store.list_letters(store, case_id=case.id) if row.sent_us is not None]
     sent, problems = _matched(history, case, SENT, letters, sent_content)
+    problems += _approvals_differ(store, case, letters, trust)
     payments, more = _matched(
         history, case, PAYMENT, letter_store.list_payments(store, case.id), payment_content
     )
