@@ -161,3 +161,72 @@ def test_counsel_escalating_a_disputed_case_puts_it_on_the_list(
     assert status(world, doe) == "escalated"
     listed, errors = _listed(world)
     assert listed == [doe] and errors == ""
+
+
+@pytest.mark.parametrize("renamed_status", ["escalated", "withdrawn"])
+def test_a_sealed_history_moved_onto_another_case_lists_nobody(
+    world: World, smtp: SmtpServer, tmp_path: Path, renamed_status: str
+) -> None:
+    """A lettered, disputed case escalated by counsel: the writer renames its DOE number, gives it to a
+    case never lettered (another address) and moves the letter and dispute rows there. Every sealed
+    decision binds the case's DOE number, infohash, IP and port, so the planted case is refused, naming
+    it, and the address that never got a letter is not listed."""
+    doe, planted = world.dois[0], world.dois[2]
+    _sent_and_expired(world, smtp, [doe], tmp_path)
+    record_dispute(world.store, doe, "not me", received_us=T0 + DAY, actor="clerk", now_us=T0 + DAY)
+    record_decision(world.store, doe, "counsel_escalate", "counsel", "reviewed", T0 + 2 * DAY)
+    original = case_status.get_case(world.store, doe)
+    target = case_status.get_case(world.store, planted)
+    assert (original.ip, original.port) != (target.ip, target.port)
+    tamper_file(
+        world.db,
+        f"UPDATE legal_case SET doe = 'DOE-900001', status = '{renamed_status}' WHERE id = {original.id}",
+        f"UPDATE legal_case SET doe = '{doe}', status = 'escalated' WHERE id = {target.id}",
+        f"UPDATE letter SET case_id = {target.id} WHERE case_id = {original.id}",
+        f"UPDATE dispute SET case_id = {target.id} WHERE case_id = {original.id}",
+    )
+    listed, errors = _listed(world)
+    assert listed == []
+    assert f"left out {doe}: refused: its workflow rows differ from the sealed decisions" in errors
+    assert f"a sealed escalation of {doe} was decided for another case identity" in errors
+
+
+def test_an_escalated_case_without_a_stored_identity_is_not_listed(
+    world: World, smtp: SmtpServer, tmp_path: Path
+) -> None:
+    """The disclosure check needs the identity the ISP disclosed: an escalated case whose subscriber row
+    is deleted is left out, naming it, not listed unchecked."""
+    doe = world.dois[0]
+    after = _sent_and_expired(world, smtp, [doe], tmp_path)
+    assert expire_letters(world.store, "counsel", after) == [doe]
+    escalate_case(world.store, doe, "counsel", after, None)
+    assert _listed(world)[0] == [doe]
+    case = case_status.get_case(world.store, doe)
+    tamper_file(world.db, f"DELETE FROM subscriber WHERE case_id = {case.id}")
+    listed, errors = _listed(world)
+    assert listed == [] and f"left out {doe}: refused: no disclosed identity is stored for it" in errors
+
+
+def test_a_sent_letter_edited_after_sending_keeps_its_case_off_the_list(
+    world: World, smtp: SmtpServer, tmp_path: Path
+) -> None:
+    """The stored approval digest is never trusted: a sent letter's frozen settings edited afterwards (the
+    payee's IBAN swapped, the digest column left as it was) render another letter for the case, and the
+    escalated case is left out, naming the letter."""
+    doe = world.dois[0]
+    after = _sent_and_expired(world, smtp, [doe], tmp_path)
+    assert expire_letters(world.store, "counsel", after) == [doe]
+    escalate_case(world.store, doe, "counsel", after, None)
+    assert _listed(world)[0] == [doe]
+    tamper_file(
+        world.db,
+        f"UPDATE letter SET settings_json = replace(settings_json, 'DE89 3704 0044 0532 0130 00', "
+        f"'{ATTACKER_IBAN}')",
+    )
+    letter = letter_store.list_letters(world.store, case_id=case_status.get_case(world.store, doe).id)[0]
+    assert ATTACKER_IBAN in letter.settings_json
+    listed, errors = _listed(world)
+    assert listed == [] and f"left out {doe}: refused: its workflow rows differ from the sealed" in errors
+    assert (
+        f"letter {letter.payment_reference} as rendered for this case now is not the one approved" in errors
+    )

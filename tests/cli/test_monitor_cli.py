@@ -84,6 +84,15 @@ def test_unreachable_tracker_is_a_warning_and_the_run_completes(tmp_path: Path, 
     )
     assert report.returncode == 0, report.stderr
     assert json.loads(report.stdout) == []
+    # the run's seals left the signed chain-head witness beside the key file, and the chain holds it
+    assert (tmp_path / "e.db.node-key.pem.head").is_file()
+    verified = subprocess.run(
+        [sys.executable, "-m", "swarmscope.cli", "verify", "--db", str(db)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert verified.returncode == 0 and "VERIFIED" in verified.stdout, verified.stdout + verified.stderr
 
 
 @pytest.mark.parametrize(

@@ -73,7 +73,7 @@ def record_decision(
         return move_case(store, case, name, actor, note, now_us)
     signer(store, "counsel_escalate")  # refused before anything is written
     row = move_case(store, case, name, actor, note, now_us)
-    seal_step(store, row.doe, ESCALATED, {"event": "counsel_escalate"}, now_us)
+    seal_step(store, row, ESCALATED, {"event": "counsel_escalate"}, now_us)
     return row
 
 
@@ -95,7 +95,7 @@ def record_dispute(
     next_case_status(case.status, CaseEvent.DISPUTE)  # refuse before writing anything
     signer(store, "recording a dispute")
     row = letter_store.add_dispute(store, case.id, received_us, summary, now_us)
-    seal_step(store, case.doe, DISPUTE, dispute_content(row), now_us)
+    seal_step(store, case, DISPUTE, dispute_content(row), now_us)
     move_case(store, case.id, CaseEvent.DISPUTE, actor, f"dispute {row.id} received", now_us)
     return row
 
@@ -123,10 +123,11 @@ def escalate_case(
     trusted = store_trust(store, trust)
     require_proven(store, case, trusted, policy)
     next_case_status(case.status, CaseEvent.ESCALATE)  # the workflow's refusal first (nothing written)
-    why = litigation_problem(store, case, workflow_history(store, trusted), now_us, escalation=False)
+    history = workflow_history(store, trusted)
+    why = litigation_problem(store, case, history, now_us, escalation=False, trust=trusted)
     if why is not None:
         raise UnprovenCase(why)
     signer(store, "escalation")
     row = move_case(store, case.id, CaseEvent.ESCALATE, actor, "put on the litigation list", now_us)
-    seal_step(store, case.doe, ESCALATED, {"event": "escalate"}, now_us)
+    seal_step(store, case, ESCALATED, {"event": "escalate"}, now_us)
     return row

@@ -165,7 +165,7 @@ def approve_letter(
     else:
         case_note = letter_store.CaseNote(actor, note)
         row = letter_store.approve_letter(store, letter.id, actor, now_us, digest, case_note)
-    seal_step(store, case.doe, APPROVED, approval_content(letter, digest), now_us)
+    seal_step(store, case, APPROVED, approval_content(letter, digest), now_us)
     return row
 
 

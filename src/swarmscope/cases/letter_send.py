@@ -187,7 +187,7 @@ def send_letter(
     letter = _check_sendable(case, latest_letter(store, case.id))
     facts, frozen, digest = _bound_content(store, case, letter, given, trust)
     history = workflow_history(store, store_trust(store, trust))
-    require_sealed_approval(history, case.doe, letter, digest)
+    require_sealed_approval(history, case, letter, digest)
     signer(store, "letters send")  # its sending is sealed: refused before anything leaves
     if delivery.out is not None:
         check_out_dir(delivery.out)
@@ -261,7 +261,7 @@ def _record_sent(store: Store, out: _Outgoing, message_id: str | None, how: str)
         sent = letter_store.mark_sent(
             store, letter.id, now_us, pdf_sha256, message_id, case_note, approved_sha256=out.digest
         )
-        seal_step(store, out.case.doe, SENT, sent_content(sent), now_us)
+        seal_step(store, out.case, SENT, sent_content(sent), now_us)
         if letter.kind == "initial":
             move_case(store, out.case.id, CaseEvent.SEND, actor, note, now_us)
     except SwarmscopeError as exc:

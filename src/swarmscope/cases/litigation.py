@@ -99,8 +99,11 @@ def litigation_rows(
     cases = []
     history = proof.directory.history
     for case in proven:
-        why = litigation_problem(store, case, history, trusted.now_us) or disclosure_problem(
-            case, stored_identity(store, case.id), proof
+        stored = stored_identity(store, case.id)
+        why = litigation_problem(store, case, history, trusted.now_us, trust=trusted) or (
+            f"{case.doe}: refused: no disclosed identity is stored for it (a letter goes only to one)"
+            if stored is None
+            else disclosure_problem(case, stored, proof)
         )
         if why is None:
             cases.append(case)

@@ -93,7 +93,7 @@ def record_payment(
         note = f"partial payment; outstanding {format_amount(claim - total, cur)}"
     signer(store, "recording a payment")  # sealed below; refused before anything is written
     row = letter_store.add_payment(store, case.id, amount_cents, cur, received_us, ref, method, note, now_us)
-    seal_step(store, case.doe, PAYMENT, payment_content(row), now_us)
+    seal_step(store, case, PAYMENT, payment_content(row), now_us)
     if total >= claim:
         paid = f"{format_amount(total, cur)} received; {note}"
         move_case(store, case.id, CaseEvent.PAY, actor, paid, now_us)

@@ -31,8 +31,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from swarmscope.cases.letter_settings import LetterError
+from swarmscope.cases.hit_proofs import letter_facts
+from swarmscope.cases.letter_settings import LetterError, frozen_settings
+from swarmscope.cases.letters import approval_digest
 from swarmscope.store.database import Store
+from swarmscope.store.ledger.proven import EvidenceTrust
 from swarmscope.store.legal import letters as letter_store
 from swarmscope.store.legal.case_rows import CaseRow
 from swarmscope.store.legal.workflow_seals import (
@@ -51,7 +54,9 @@ APPROVED, SENT, PAYMENT, DISPUTE, ESCALATED = (
 )
 
 
-COUNSEL = content_sha256(ESCALATED, {"event": "counsel_escalate"})
+def _escalation(case: CaseRow, event: str) -> bytes:
+    """The sealed content of ``case``'s escalation ``event`` (``escalate``, ``counsel_escalate``)."""
+    return content_sha256(ESCALATED, bound(case, {"event": event}))
 
 
 def approval_content(letter: letter_store.LetterRow, digest: str) -> dict[str, Any]:
@@ -75,20 +80,31 @@ def dispute_content(row: letter_store.DisputeRow) -> dict[str, Any]:
     return {"received_us": row.received_us, "summary": row.summary}
 
 
-def seal_step(store: Store, doe: str, step: str, content: dict[str, Any], now_us: int) -> None:
-    """Seal one decision of case ``doe`` (:func:`swarmscope.store.legal.workflow_seals.seal_decision`)."""
-    seal_decision(store, doe, step, content, now_us)
+def bound(case: CaseRow, content: dict[str, Any]) -> dict[str, Any]:
+    """``content`` bound to the case it was decided for: its DOE number, infohash (hex), IP and port, the
+    identity its proven hits carry (:class:`swarmscope.cases.case_proof.CaseProof`). A decision's rows moved
+    to another case, or DOE numbers swapped between cases, no longer hash to the sealed content."""
+    identity = {"doe": case.doe, "infohash": case.infohash, "ip": case.ip, "port": case.port}
+    return {"case": identity, **content}
+
+
+def seal_step(store: Store, case: CaseRow, step: str, content: dict[str, Any], now_us: int) -> None:
+    """Seal one decision of ``case`` bound to its identity (:func:`bound`; subject its DOE number;
+    :func:`swarmscope.store.legal.workflow_seals.seal_decision`)."""
+    seal_decision(store, case.doe, step, bound(case, content), now_us)
 
 
 def require_sealed_approval(
-    history: WorkflowHistory, doe: str, letter: letter_store.LetterRow, digest: str
+    history: WorkflowHistory, case: CaseRow, letter: letter_store.LetterRow, digest: str
 ) -> None:
     """Refuse a letter whose content (``digest``, recomputed now) no proven approval seals.
 
     Raises:
         LetterError: naming the case and the letter.
     """
-    if not history.has(doe, APPROVED, content_sha256(APPROVED, approval_content(letter, digest))):
+    doe = case.doe
+    sealed = content_sha256(APPROVED, bound(case, approval_content(letter, digest)))
+    if not history.has(doe, APPROVED, sealed):
         raise LetterError(
             f"{doe}: letter {letter.payment_reference} as it would leave now (content sha256 {digest}) "
             "matches no approval sealed by a trusted node key: it was changed after approval, or approved "
@@ -98,15 +114,15 @@ def require_sealed_approval(
 
 def _matched(
     history: WorkflowHistory,
-    doe: str,
+    case: CaseRow,
     step: str,
     rows: Sequence[Any],
     content: Callable[[Any], dict[str, Any]],
 ) -> tuple[list[Any], list[str]]:
     """(rows whose content a proven event of ``step`` seals, problems: sealed events without their row and
     rows without their sealed event)."""
-    sealed = [p.event.sha256 for p in history.of(doe, step)]
-    digests = [content_sha256(step, content(row)) for row in rows]
+    sealed = [p.event.sha256 for p in history.of(case.doe, step)]
+    digests = [content_sha256(step, bound(case, content(row))) for row in rows]
     kept = [row for row, d in zip(rows, digests, strict=True) if d in sealed]
     problems = [
         f"a sealed {step} has no matching row (deleted or altered)" for s in sealed if s not in digests
@@ -117,42 +133,83 @@ def _matched(
     return kept, problems
 
 
+def _approvals_differ(
+    store: Store, case: CaseRow, letters: Sequence[letter_store.LetterRow], trust: EvidenceTrust | None
+) -> list[str]:
+    """The sent letters whose approval digest, re-derived from the letter rendered for ``case`` now
+    (:func:`swarmscope.cases.letters.approval_digest`), is not their stored ``approved_sha256`` (the
+    column is never trusted: a letter moved from another case renders other facts)."""
+    if not letters:
+        return []
+    facts = letter_facts(store, case.id, trust)
+    out = []
+    for row in letters:
+        try:
+            digest = approval_digest(facts, row, frozen_settings(row.settings_json))
+        except LetterError as exc:
+            out.append(f"letter {row.payment_reference} cannot be rendered for this case ({exc})")
+            continue
+        if digest != row.approved_sha256:
+            out.append(
+                f"letter {row.payment_reference} as rendered for this case now is not the one approved"
+            )
+    return out
+
+
 def litigation_problem(
-    store: Store, case: CaseRow, history: WorkflowHistory, now_us: int, *, escalation: bool = True
+    store: Store,
+    case: CaseRow,
+    history: WorkflowHistory,
+    now_us: int,
+    *,
+    escalation: bool = True,
+    trust: EvidenceTrust | None = None,
 ) -> str | None:
     """Why the proven history does not put ``case`` on the litigation list (None: it does; module
-    docstring). ``escalation``: require a proven escalation (False: deciding whether to escalate)."""
+    docstring). ``escalation``: require a proven escalation (False: deciding whether to escalate).
+    ``trust``: what the case's hits are proven under when its letters are rendered again (None: the
+    store's own node key and the system clock)."""
     doe = case.doe
     letters = [row for row in letter_store.list_letters(store, case_id=case.id) if row.sent_us is not None]
-    sent, problems = _matched(history, doe, SENT, letters, sent_content)
+    sent, problems = _matched(history, case, SENT, letters, sent_content)
+    problems += _approvals_differ(store, case, letters, trust)
     payments, more = _matched(
-        history, doe, PAYMENT, letter_store.list_payments(store, case.id), payment_content
+        history, case, PAYMENT, letter_store.list_payments(store, case.id), payment_content
     )
     disputes, most = _matched(
-        history, doe, DISPUTE, letter_store.list_disputes(store, case.id), dispute_content
+        history, case, DISPUTE, letter_store.list_disputes(store, case.id), dispute_content
     )
+    mine = {_escalation(case, "escalate"), _escalation(case, "counsel_escalate")}
+    escalations = [p for p in history.of(doe, ESCALATED) if p.event.sha256 in mine]
+    if len(escalations) < len(history.of(doe, ESCALATED)):
+        more.append(f"a sealed escalation of {doe} was decided for another case identity")
     problems += more + most
     if problems:
         return f"{doe}: refused: its workflow rows differ from the sealed decisions ({'; '.join(problems)})"
-    escalated = history.latest(doe, ESCALATED)
+    escalated = max(escalations, key=lambda p: (p.event.at_us, p.index), default=None)
     if escalation and escalated is None:
         why: str | None = "no sealed escalation decision"
     else:  # the list judges the deadline when the sealed escalation was made; `mark` at its own time
         at_us = escalated.event.at_us if escalation and escalated is not None else now_us
-        why = _standing(sent, payments, disputes, escalated, at_us)
+        counsel = escalated is not None and escalated.event.sha256 == _escalation(case, "counsel_escalate")
+        why = _standing(sent, payments, disputes, escalated, at_us, counsel)
     return (
         None if why is None else f"{doe}: refused: not on the litigation list by its sealed history ({why})"
     )
 
 
 def _standing(
-    sent: list[Any], payments: list[Any], disputes: list[Any], escalated: ProvenEvent | None, at_us: int
+    sent: list[Any],
+    payments: list[Any],
+    disputes: list[Any],
+    escalated: ProvenEvent | None,
+    at_us: int,
+    counsel: bool,
 ) -> str | None:
     """Why the proven rows do not carry an escalation at ``at_us`` (UTC µs; module docstring), or None."""
     if not sent:
         return "no proven sent letter"
     sent = sorted(sent, key=lambda row: row.sent_us)
-    counsel = escalated is not None and escalated.event.sha256 == COUNSEL
     if sent[-1].deadline_us >= at_us and not counsel:
         return "the deadline of its last proven letter had not passed when it was escalated"
     claim, currency = sent[0].amount_cents, sent[0].currency

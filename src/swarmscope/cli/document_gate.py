@@ -24,7 +24,7 @@ from swarmscope.cases import thresholds as policy_thresholds
 from swarmscope.cases.document_policy import DocumentPolicy
 from swarmscope.cli import policy_options as thresholds
 from swarmscope.cli.evidence_trust import NodeKeyOption, TrustKeyOption, workflow_trust
-from swarmscope.cli.node_identity import signing_store
+from swarmscope.cli.node_identity import check_witness, signing_store
 from swarmscope.cli.options import workflow_store
 from swarmscope.cli.text import clean
 from swarmscope.store.database import Store
@@ -70,10 +70,13 @@ class Gate:
         private key (``--node-key``, default beside the database; it must exist).
 
         Raises:
-            StoreError: no such database. InputError: see :meth:`trust`; no usable signing key.
+            StoreError: no such database; it lacks the chain head witnessed beside the node key file
+                (:func:`swarmscope.cli.node_identity.check_witness`).
+            InputError: see :meth:`trust`; no usable signing key.
         """
-        if not sign:
+        if not sign:  # a reader: the chain must still hold the head witnessed beside the node key
             with workflow_store(db) as store:
+                check_witness(store, db, self.node_key)
                 yield store, self.trust(db, now_us)
             return
         trust = self.trust(db, now_us)

@@ -21,7 +21,7 @@ from swarmscope.cli.commit_log import CommitLog
 from swarmscope.cli.evidence_options import EvidenceOptions
 from swarmscope.cli.monitor_settings import check_options, fit_open_files, loop_factory, monitor_config
 from swarmscope.cli.monitor_view import live_table
-from swarmscope.cli.node_identity import open_signing_key, warn_other_signers
+from swarmscope.cli.node_identity import bind_witness, open_signing_key, warn_other_signers
 from swarmscope.cli.provenance import software_commit
 from swarmscope.cli.refused_run import NewFiles
 from swarmscope.cli.text import escaped
@@ -146,6 +146,11 @@ def _open_evidence_store(db: str, evidence: EvidenceOptions, clock: Clock) -> tu
     key = open_signing_key(db, evidence.node_key, lambda line: err.print(escaped(line)))
     store = open_store(db, node_key=key.key, now_us=clock.now_us())
     warn_other_signers(store, key, lambda line: err.print(f"[yellow]warning:[/] {escaped(line)}"))
+    try:
+        bind_witness(store, key.path, lambda line: err.print(f"[yellow]warning:[/] {escaped(line)}"))
+    except BaseException:
+        store.close()
+        raise
     if store.recovery is not None and not store.recovery.clean:
         for action in store.recovery.actions:
             err.print(f"[yellow]ledger recovery:[/] {escaped(action)}")

@@ -22,7 +22,7 @@ from swarmscope.cli import monitor_options as opt
 from swarmscope.cli import numeric as num
 from swarmscope.cli.app import app
 from swarmscope.cli.monitor_settings import check_options, fit_open_files, loop_factory, monitor_config
-from swarmscope.cli.node_identity import open_signing_key
+from swarmscope.cli.node_identity import bind_witness, open_signing_key
 from swarmscope.cli.options import fail
 from swarmscope.cli.provenance import software_commit
 from swarmscope.cli.text import clean
@@ -87,6 +87,11 @@ def build_node(db: str, plan: NodePlan, config: MonitorConfig, key_path: str) ->
     key = open_signing_key(db, key_path, lambda line: say(line))
     clock = Clock()
     store = open_store(db, node_key=key.key, now_us=clock.now_us())
+    try:
+        bind_witness(store, key.path, lambda line: say(f"warning: {line}"))
+    except BaseException:
+        store.close()
+        raise
     fleet = Fleet(store)
     start = NodeStart(
         plan.start.name, key.fingerprint, config.bind_ip, config.listen_port, plan.start.capacity

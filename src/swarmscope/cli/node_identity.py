@@ -29,6 +29,7 @@ from swarmscope.errors import DecodeError, InputError
 from swarmscope.evidence.seal import key_fingerprint, public_key_raw
 from swarmscope.store.database import Store, StoreError, database_url, open_store, sqlite_file
 from swarmscope.store.ledger import entries as lq
+from swarmscope.store.ledger.head_witness import WitnessError, witness_path, witness_problem
 from swarmscope.store.ledger.node_key import (
     NodeKeyFile,
     default_key_path,
@@ -121,6 +122,43 @@ def attach_signing_key(store: Store, key: Ed25519PrivateKey, path: Path, now_us:
             f"{', '.join(others)} sealed: pass the key file that sealed it with --node-key"
         )
     store.attach_node_key(key, now_us)
+    bind_witness(store, path, lambda line: _say(f"warning: {line}"))
+
+
+def bind_witness(store: Store, key_path: Path, warn: Callable[[str], None]) -> None:
+    """Check a writer's database against the chain-head witness beside its key file
+    (:mod:`swarmscope.store.ledger.head_witness`) and keep the witness up to date from each seal on; warn
+    (one line) when there is none yet for an existing chain (the next seal creates it).
+
+    Raises:
+        StoreError: the database lacks the witnessed head (truncated or rewritten tail), or the witness is
+            unreadable or its signature does not hold.
+    """
+    check_witness(store, "", key_path)
+    store.witness = witness_path(key_path)
+    sealed = store.node is not None and store.node.fingerprint in lq.sealing_nodes(store)
+    if sealed and not store.witness.exists():
+        warn(
+            f"no chain-head witness {witness_path(key_path)} yet: the tail of this database's chain was not "
+            "checked; the next seal creates it"
+        )
+
+
+def check_witness(store: Store, db: str, explicit: Path | None) -> None:
+    """Refuse (reader commands that accuse, ``verify --db``) a database that lacks the head witnessed beside
+    the node key file (``explicit`` or the default beside ``db``); nothing to check without a witness.
+
+    Raises:
+        StoreError: naming the witness and what the chain lacks.
+    """
+    path = witness_path(explicit if explicit is not None else default_key_path(db))
+    with store.engine.connect() as conn:
+        try:
+            problem = witness_problem(conn, path)
+        except WitnessError as exc:
+            raise StoreError(str(exc)) from None
+    if problem is not None:
+        raise StoreError(f"database refused: {problem} (chain-head witness {path})")
 
 
 def signing_key(db: str, explicit: Path | None, *, create: bool = False) -> tuple[Ed25519PrivateKey, Path]:

@@ -23,6 +23,7 @@ import re
 import stat
 import sys
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -32,13 +33,14 @@ from cryptography.hazmat.primitives import serialization
 from rich.console import Console
 
 from swarmscope.cli.app import app
+from swarmscope.cli.node_identity import check_witness
 from swarmscope.cli.text import escaped
 from swarmscope.errors import InputError
 from swarmscope.evidence.bundle.context import Problem
 from swarmscope.evidence.bundle.verify import BundleUnusableError, Verdict, verify_bundle
 from swarmscope.evidence.records import us_to_iso
-from swarmscope.store.database import StoreError, open_store
-from swarmscope.store.ledger.verify import LedgerVerdict, verify_ledger
+from swarmscope.store.database import Store, StoreError, open_store
+from swarmscope.store.ledger.verify import LedgerProblem, LedgerVerdict, verify_ledger
 
 EXIT_OK, EXIT_FAILED, EXIT_UNUSABLE = 0, 1, 2
 MAX_FILE = 1 << 31  # bytes; a bundle file larger than this is refused (reads as missing)
@@ -244,6 +246,7 @@ def run_verify_ledger(db: str, *, as_json: bool = False, console: Console | None
         return EXIT_UNUSABLE
     try:
         verdict = verify_ledger(store)
+        verdict = _witnessed(store, db, verdict)
     finally:
         store.close()
     if as_json:
@@ -251,6 +254,17 @@ def run_verify_ledger(db: str, *, as_json: bool = False, console: Console | None
     else:
         print_ledger_verdict(verdict, console)
     return EXIT_OK if verdict.ok else EXIT_FAILED
+
+
+def _witnessed(store: Store, db: str, verdict: LedgerVerdict) -> LedgerVerdict:
+    """``verdict`` with a problem when the chain lacks the head witnessed beside the node key file (the
+    default beside ``db``; no witness there: nothing to add). Source: README "Sealed ledger"."""
+    try:
+        check_witness(store, db, None)
+    except StoreError as exc:
+        problem = LedgerProblem("-", None, "chain-head witness", str(exc))
+        return replace(verdict, ok=False, problems=(*verdict.problems, problem))
+    return verdict
 
 
 def _unusable(message: str, as_json: bool, console: Console, what: str = "not a bundle") -> None:

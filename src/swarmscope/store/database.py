@@ -39,7 +39,7 @@ from swarmscope.store.access import schema as _access_schema  # noqa: F401  regi
 from swarmscope.store.console import schema as _console_schema  # noqa: F401  registers the read models
 from swarmscope.store.fleet import schema as fleet_schema  # noqa: F401  (registers the fleet's tables)
 from swarmscope.store.ledger import commit as ledger
-from swarmscope.store.ledger import writer
+from swarmscope.store.ledger import head_witness, writer
 from swarmscope.store.ledger.recovery import RecoveryReport, recover
 from swarmscope.store.ledger.schema import APPEND_ONLY_TABLES as LEDGER_APPEND_ONLY
 from swarmscope.store.ledger.schema import batch_timestamp
@@ -214,6 +214,7 @@ class Store:
         self.engine = engine
         self.node: ledger.Node | None = None
         self.recovery: RecoveryReport | None = None
+        self.witness: Path | None = None  # the chain-head witness file (cli.node_identity.bind_witness)
 
     @contextmanager
     def _write(self, *, immediate: bool = False) -> Iterator[sa.Connection]:
@@ -223,13 +224,15 @@ class Store:
         """
         try:
             with self.engine.connect() as conn:
+                conn.info.pop(head_witness.SEALED_HEAD, None)  # a pooled connection's rolled-back seal
                 if immediate:
                     conn.execution_options(swarmscope_immediate=True)
                 with conn.begin():
                     yield conn
+                head_witness.after_commit(conn, self.witness, self.node)
         except sa.exc.SQLAlchemyError as exc:
             raise StoreError(f"write refused: {_reason(exc)}") from exc
-        except ledger.LedgerStateError as exc:
+        except (ledger.LedgerStateError, head_witness.WitnessError) as exc:
             raise StoreError(f"write refused: {exc}") from exc
 
     def attach_node_key(self, key: Ed25519PrivateKey, now_us: int | None = None) -> RecoveryReport:
@@ -360,13 +363,9 @@ class Store:
         added_us: int,
     ) -> int:
         """Record a swarm (idempotent per infohash); returns its row id. See :func:`writer.add_swarm`."""
+        fields = (name, num_pieces, piece_length, total_size, metainfo, magnet, added_us)
         with self._write() as conn:
-            return writer.add_swarm(
-                conn,
-                writer.SwarmInfo(
-                    infohash, v1, v2, name, num_pieces, piece_length, total_size, metainfo, magnet, added_us
-                ),
-            )
+            return writer.add_swarm(conn, writer.SwarmInfo(infohash, v1, v2, *fields))
 
     def start_run(self, settings: dict[str, Any], version: str, started_us: int | None = None) -> int:
         """Record the start of a monitor run (settings JSON-serialisable; ``started_us`` UTC µs, default

@@ -29,6 +29,7 @@ from swarmscope.store.database import Store, StoreError
 from swarmscope.store.fleet.leases import NOW_US
 from swarmscope.store.fleet.schema import lease_fence
 from swarmscope.store.ledger import commit as ledger
+from swarmscope.store.ledger.head_witness import SEALED_HEAD, WitnessError, after_commit
 
 FENCING_SQLSTATE = "SF001"  # raised by trigger lease_fence_current (migration 0011)
 
@@ -121,7 +122,7 @@ class FencedStore:
                 raise StoreError(f"write refused: {_reason(exc)}") from exc
             lost = stale_swarms(self.engine, fences)
             raise FencingRefused(lost or frozenset(fences), _reason(exc)) from exc
-        except (sa.exc.SQLAlchemyError, ledger.LedgerStateError) as exc:
+        except (sa.exc.SQLAlchemyError, ledger.LedgerStateError, WitnessError) as exc:
             raise StoreError(f"write refused: {_reason(exc)}") from exc
 
     def _commit(
@@ -132,14 +133,17 @@ class FencedStore:
         extra: ledger.Commit,
         fences: dict[str, int],
     ) -> SealedBatch | None:
-        with self.engine.connect() as conn, conn.begin():
-            if not records:
-                ledger.store_content(conn, extra)
-                return None
-            sealed, batch_id = ledger.commit(conn, node, run_id, records, extra)
-            if fences:
-                rows = [{"batch_id": batch_id, "infohash": s, "token": t} for s, t in fences.items()]
-                conn.execute(sa.insert(lease_fence), rows)
+        with self.engine.connect() as conn:
+            conn.info.pop(SEALED_HEAD, None)  # a pooled connection's rolled-back seal
+            with conn.begin():
+                if not records:
+                    ledger.store_content(conn, extra)
+                    return None
+                sealed, batch_id = ledger.commit(conn, node, run_id, records, extra)
+                if fences:
+                    rows = [{"batch_id": batch_id, "infohash": s, "token": t} for s, t in fences.items()]
+                    conn.execute(sa.insert(lease_fence), rows)
+            after_commit(conn, self.store.witness, node)  # the chain-head witness beside the key file
             return sealed
 
     def committed_batch(self, records: Sequence[EvidenceRecord], sealed_at_us: int) -> SealedBatch | None:

@@ -35,7 +35,7 @@ from swarmscope.evidence.seal import (
     public_key_raw,
     seal_batch,
 )
-from swarmscope.store.ledger import writer
+from swarmscope.store.ledger import head_witness, writer
 from swarmscope.store.ledger.schema import (
     blob,
     capture,
@@ -263,6 +263,9 @@ def commit(
         LedgerStateError: no private key, entries past the last seal (recovery must run first), a
             capture/blob key that is not its data's SHA-256. TypeError/ValueError: a record the canonical
             form refuses. SQLAlchemy errors: the database refused a row (the caller rolls back).
+
+    The new head is noted on ``conn`` for the chain-head witness, written once the caller's transaction
+    has committed (:func:`swarmscope.store.ledger.head_witness.after_commit`).
     """
     if node.private_key is None:
         raise LedgerStateError("evidence writes need the node's signing key")
@@ -288,4 +291,5 @@ def commit(
     writer.insert_many(conn, ledger_entry, entry_rows)
     writer.insert_records(conn, run_id, records, [(node.id, e.index) for e in entries])
     store_content(conn, extra)
+    conn.info[head_witness.SEALED_HEAD] = (node.fingerprint, last.index, last.entry_hash)
     return sealed, batch_id

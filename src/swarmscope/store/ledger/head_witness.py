@@ -1,0 +1,181 @@
+"""The signed chain-head witness kept beside the node key file: the tail of a chain no database can prove.
+
+The ledger proves every entry up to the newest batch that survives: deleting the newest entries, their
+batch and their rows (a payment, a dispute) leaves a shorter chain whose seals all verify. A database
+cannot prove its own tail, so after every batch a node seals (monitor runs, workflow decisions, purges,
+fleet nodes: :func:`swarmscope.store.ledger.commit.commit` notes the new head on the connection, the store
+writes it once the transaction has committed) the node keeps a witness where the database's writer has no
+reach without the key: ``<key file>.head``, beside the key file. It holds the node's key fingerprint, the
+last chain index and that entry's hash, signed with the node's Ed25519 key (RFC 8032) over
+``b"swarmscope head witness v1\\n"`` and the UTF-8 JSON of those three (keys sorted, no whitespace, hash
+as hex). It is replaced atomically (temporary file, fsync, rename, directory fsync) and never moved back:
+a seal whose index is not past the witnessed one (two processes racing) leaves it as it is.
+
+A database "holds the witnessed head" when its chain for that node has the entry at the witnessed index
+with the witnessed hash (:func:`witness_problem`); a truncated or rewritten tail does not. Writers check
+it before sealing (:meth:`swarmscope.store.database.Store.bind_witness`), and the commands that accuse
+and ``verify --db`` check it when the witness is at hand. A database sealed before witnesses existed has
+none: the next seal creates it (the caller warns once that the tail was not checked).
+
+Source: README "Sealed ledger" (chain-head witness); RFC 8032 (Ed25519).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from swarmscope.evidence.seal import key_fingerprint, public_key_raw
+from swarmscope.store.ledger.schema import ledger_entry, node_key
+
+SUFFIX = ".head"
+SEALED_HEAD = "swarmscope_sealed_head"  # connection.info key: (fingerprint, last index, head hash)
+_PREFIX = b"swarmscope head witness v1\n"
+_MAX_BYTES = 4096
+
+
+class WitnessError(Exception):
+    """A witness file that cannot be read, or whose signature does not hold (the message names it)."""
+
+
+@dataclass(frozen=True, slots=True)
+class HeadWitness:
+    """A witnessed chain head: the node's key fingerprint (hex), last chain index, its entry hash (32 B)."""
+
+    fingerprint: str
+    last_index: int
+    head_hash: bytes
+
+    def signed_bytes(self) -> bytes:
+        fields = {"fingerprint": self.fingerprint, "last_index": self.last_index}
+        text = json.dumps(fields | {"head_hash": self.head_hash.hex()}, sort_keys=True, separators=(",", ":"))
+        return _PREFIX + text.encode("utf-8")
+
+
+def witness_path(key_path: Path | str) -> Path:
+    """``<key file>.head``."""
+    return Path(str(key_path) + SUFFIX)
+
+
+def read_witness(path: Path) -> tuple[HeadWitness, bytes] | None:
+    """The witness at ``path`` and its signature (None: no file); the signature is not checked here
+    (:func:`check_signature`).
+
+    Raises:
+        WitnessError: unreadable or malformed.
+    """
+    try:
+        if not path.exists():
+            return None
+        data = path.read_bytes()[: _MAX_BYTES + 1]
+    except OSError as exc:
+        raise WitnessError(f"chain-head witness {path}: cannot read: {exc.strerror or exc}") from None
+    try:
+        doc = json.loads(data)
+        head = bytes.fromhex(doc["head_hash"])
+        witness = HeadWitness(str(doc["fingerprint"]), int(doc["last_index"]), head)
+        return witness, bytes.fromhex(doc["signature"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise WitnessError(f"chain-head witness {path}: malformed ({exc})") from None
+
+
+def check_signature(path: Path, witness: HeadWitness, signature: bytes, public_key: bytes) -> None:
+    """Raise :class:`WitnessError` unless ``signature`` is ``public_key``'s over the witness and the key
+    is the one its fingerprint names."""
+    try:
+        if key_fingerprint(public_key) != witness.fingerprint:
+            raise InvalidSignature
+        Ed25519PublicKey.from_public_bytes(public_key).verify(signature, witness.signed_bytes())
+    except (InvalidSignature, ValueError):
+        raise WitnessError(f"chain-head witness {path}: its signature does not hold") from None
+
+
+def write_witness(path: Path, key: Ed25519PrivateKey, last_index: int, head_hash: bytes) -> bool:
+    """Witness ``key``'s chain head (atomic replace; module docstring). Returns False when the witness
+    already there, signed by ``key``, is at or past ``last_index`` (it is kept).
+
+    Raises:
+        OSError: the directory cannot be written.
+    """
+    raw = public_key_raw(key)
+    try:
+        found = read_witness(path)
+        if found is not None:
+            check_signature(path, *found, raw)
+    except WitnessError:
+        found = None
+    if found is not None and found[0].last_index >= last_index:
+        return False
+    witness = HeadWitness(key_fingerprint(raw), last_index, head_hash)
+    signature = key.sign(witness.signed_bytes())
+    doc = json.loads(witness.signed_bytes()[len(_PREFIX) :]) | {"signature": signature.hex()}
+    fd, tmp = tempfile.mkstemp(prefix=".node-head.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(doc, handle, sort_keys=True)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    directory = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+    return True
+
+
+def witness_problem(conn: sa.Connection, path: Path) -> str | None:
+    """Why the database does not hold the head witnessed at ``path`` (None: it does, or no witness is
+    there): the witness's signature must hold under the key its fingerprint names, and that node's chain
+    must have the entry at the witnessed index with the witnessed hash.
+
+    Raises:
+        WitnessError: the witness is unreadable, malformed or its signature does not hold.
+    """
+    found = read_witness(path)
+    if found is None:
+        return None
+    witness, signature = found
+    k = node_key.c
+    node = conn.execute(sa.select(k.id, k.public_key).where(k.fingerprint == witness.fingerprint)).first()
+    where = f"node {witness.fingerprint[:16]}…, index {witness.last_index}"
+    if node is None:
+        return f"the database has no chain of the witnessed node ({where})"
+    check_signature(path, witness, signature, bytes(node.public_key))
+    e = ledger_entry.c
+    found = conn.execute(
+        sa.select(e.entry_hash).where(e.node_id == node.id, e.idx == witness.last_index)
+    ).first()
+    if found is None:
+        return f"its chain lacks the witnessed head ({where}): its tail was truncated"
+    if bytes(found.entry_hash) != witness.head_hash:
+        return f"its chain differs at the witnessed head ({where}): its tail was rewritten"
+    return None
+
+
+def after_commit(conn: sa.Connection, path: Path | None, node: Any) -> None:
+    """Witness the head a committed transaction on ``conn`` sealed (noted by the ledger commit), if any;
+    nothing without a witness ``path`` or a ``node`` (:class:`swarmscope.store.ledger.commit.Node`) with
+    its private key.
+
+    Raises:
+        WitnessError: the witness cannot be written (the batch is committed all the same).
+    """
+    sealed = conn.info.pop(SEALED_HEAD, None)
+    key = None if node is None else node.private_key
+    if sealed is not None and path is not None and key is not None:
+        _fingerprint, last_index, head_hash = sealed
+        try:
+            write_witness(path, key, last_index, head_hash)
+        except OSError as exc:
+            raise WitnessError(f"chain-head witness {path}: cannot write: {exc.strerror or exc}") from None
