@@ -31,7 +31,11 @@ CONSTRUCTORS = ("__new__", "__init__", "__post_init__")  # what ``C()`` runs of 
 def _read(mod: Module, node: ast.AST) -> str | None:
     """The spelling of the environment ``node`` reads, or None."""
     if isinstance(node, ast.Attribute) and node.attr in ENVIRONMENT_ATTRIBUTES:
+        if node.attr.startswith("expand"):  # os.path's, or pathlib.Path's on a value
+            return mod.qualify(node) if mod.qualify(node) in ENVIRONMENT else f".{node.attr}"
         return f"os.{node.attr}"
+    if isinstance(node, ast.Attribute) and mod.qualify(node) in ENVIRONMENT:  # ``pathlib.Path.home``
+        return mod.qualify(node)
     name = mod.qualify(node) if isinstance(node, ast.Name | ast.Call) else None
     if name and any(_matches(name, env) for env in ENVIRONMENT):
         return name

@@ -50,6 +50,7 @@ PACKAGE_IMPORTS = {  # top-level package -> what it may import beyond SHARED_IMP
     "cli": {"typer.*", "click.*", "rich.*", "getpass", "resource"},
     "web": {"fastapi.*", "starlette.*", "uvicorn.*", "multipart.*", "python_multipart.*", "jinja2.*",
             "markupsafe.*", "argon2.*", "prometheus_client.*", "pydantic.*",
+            "xml.sax.saxutils",  # the SVG plot's escape
             "threading"},  # a lock: matplotlib's rc_context is process-wide, one research export at a time
     "research": {"matplotlib.*"},  # the export's plots (Agg backend: files only)
 }  # fmt: skip

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.architecture_dynamic import dynamic_import_problems
 from tests.architecture_environment import environment_problems
 from tests.architecture_purity import purity_problems
-from tests.architecture_rules import dynamic_import_problems
 
 
 def _module(tmp_path: Path, rel: str, source: str) -> Path:
