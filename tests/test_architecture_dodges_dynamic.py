@@ -114,3 +114,41 @@ def test_home_and_variables_expanded_at_import_time_read_the_environment(tmp_pat
         "line 4: reads pathlib.Path.home at import time",
         "line 5: reads .expanduser at import time",
     ]
+
+
+D8 = """\
+import os
+from dataclasses import dataclass, field
+def _home(*_):
+    return os.environ['HOME']
+def register(fn):
+    fn.home = os.environ.get('HOME')
+    return fn
+class Meta(type):
+    def __new__(m, n, b, ns):
+        ns['home'] = os.environ.get('HOME')
+        return super().__new__(m, n, b, ns)
+@register
+def g():
+    pass
+class C(metaclass=Meta):
+    pass
+HOME = next(map(_home, [0]))
+@dataclass
+class S:
+    home: str = field(default_factory=_home)
+def later():
+    return _home()
+"""
+
+
+def test_a_function_handed_on_at_import_time_counts_as_run(tmp_path: Path) -> None:
+    """A decorator, a metaclass, ``map(f, ...)`` and a ``default_factory`` run the function at import
+    time; naming it inside a function body does not."""
+    root = _tree(tmp_path, {"cases/d8.py": D8})
+    assert environment_problems(root / "cases/d8.py", root) == [
+        "line 12: hands register on at import time, which reads os.environ (line 6)",
+        "line 15: hands Meta on at import time, which reads os.environ (line 10)",
+        "line 17: hands _home on at import time, which reads os.environ (line 4)",
+        "line 20: hands _home on at import time, which reads os.environ (line 4)",
+    ]
