@@ -300,15 +300,15 @@ def test_all_on_monitor_uploaded_nothing(scenario: DiscoveryScenario, all_on: Ru
 def _channels(db: Path) -> tuple[set[str], int]:
     """The channels the stored observations went through, read from the store and the captures' headers.
 
-    Returns ({source values} | {"mse-out", "ipv6", "bep9"} as seen, number of observations).
+    Returns ({source values} | {"mse-out", "inbound-mse", "ipv6", "bep9"} as seen, number of observations).
     """
     seen: set[str] = set()
     with open_store(str(db), create=False) as store:
         observations = load_observations(store)
         for obs in observations:
             seen.add(obs.source)
-            if obs.encrypted and obs.source != "inbound":
-                seen.add("mse-out")
+            if obs.encrypted:
+                seen.add("mse-out" if obs.source != "inbound" else "inbound-mse")
             if ":" in obs.ip:
                 seen.add("ipv6")
             data = load_capture(store, obs.capture_sha256) if obs.capture_sha256 is not None else None
@@ -324,12 +324,13 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
 def test_all_on_run_exports_a_bundle_that_verifies(all_on: RunResult, tmp_path: Path) -> None:
     """An honest run that used every channel exports a bundle in which every observation replays.
 
-    The all-on run found peers through the tracker (IPv4 and IPv6), the DHT, PEX and inbound connections,
-    probed some over MSE, and fetched the magnet's info dict over BEP 9 before monitoring it; each of
-    those observations must re-derive from its capture to exactly its sealed canonical bytes.
+    The all-on run found peers through the tracker (IPv4 and IPv6), the DHT, PEX and inbound connections
+    (plaintext and MSE), probed some over MSE, and fetched the magnet's info dict over BEP 9 before
+    monitoring it; each of those observations must re-derive from its capture to exactly its sealed
+    canonical bytes.
     """
     channels, count = _channels(all_on.db)
-    wanted = {"tracker", "dht", "pex", "inbound", "mse-out", "ipv6", "bep9"}
+    wanted = {"tracker", "dht", "pex", "inbound", "inbound-mse", "mse-out", "ipv6", "bep9"}
     assert wanted <= channels, f"the all-on run did not use {sorted(wanted - channels)}"
     bundle = tmp_path / "bundle"
     export = _cli("export", "--out", str(bundle), "--db", str(all_on.db))
