@@ -38,7 +38,7 @@ from swarmscope.store.database import open_store
 from swarmscope.store.ledger.entries import load_capture
 from swarmscope.store.ledger.queries import load_observations
 from swarmscope.testbed.discovery import DiscoveryScenario, start_discovery
-from swarmscope.testbed.discovery_cast import DiscoveryPeer
+from swarmscope.testbed.discovery_cast import INBOUND_MSE_PEERS, DiscoveryPeer
 from swarmscope.testbed.process import free_port
 from tests.e2e.monitor_cli import CLI, report_rows
 
@@ -187,6 +187,8 @@ def _assert_found_and_verified(scenario: DiscoveryScenario, run: RunResult) -> N
     problems = []
     for group in _expected_groups(scenario, run):
         for peer in scenario.group(group):
+            if run.spec.missed == "encrypted" and peer.name in INBOUND_MSE_PEERS:
+                continue  # dials over MSE only: a monitor without MSE cannot accept it
             best = _best(_rows_of(run, peer))
             if best is None:
                 problems.append(f"{peer.name} {peer.ip}:{peer.port} not in the report")
@@ -246,6 +248,9 @@ def test_no_encryption_misses_the_encrypted_group_and_verifies_the_rest(
     _assert_nothing_uploaded(scenario, no_encryption)
     for peer in scenario.group("encrypted"):  # the tracker still lists them: seen, never connected
         assert _rows_of(no_encryption, peer), f"{peer.name} should still be listed by the tracker"
+    for peer in scenario.group("inbound"):  # the MSE-only inbound peer is refused, never verified
+        rows = [r for r in no_encryption.rows if r["ip"] == peer.ip and r["tier"] == "verified"]
+        assert bool(rows) == (peer.name not in INBOUND_MSE_PEERS), (peer.name, rows)
 
 
 # ---- all channels on -------------------------------------------------------------------------------
