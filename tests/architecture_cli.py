@@ -66,10 +66,16 @@ def cli_import_problems(path: Path, root: Path = SRC) -> list[str]:
 
 
 def _registry_problems(mod: Module) -> list[str]:
-    """Reaching commands through the registry: an attribute of the shared app off :data:`APP_ATTRIBUTES`,
-    or a registry attribute on any value."""
+    """Reaching commands through the app: the shared app used as a value or called
+    (``app(["letters", "send", ...])``), an attribute of it off :data:`APP_ATTRIBUTES`, or a registry
+    attribute on any value."""
     tail = "reaches the command registry; call a workflow action in cases/ instead"
-    problems = []
+    problems = [  # the app itself (called, or handed on to be called) runs any command by its arguments
+        f"line {node.lineno}: uses the shared app itself, which runs any command; "
+        "call a workflow action in cases/ instead"
+        for node, name, _ in mod.references()
+        if name == "swarmscope.cli.app.app"
+    ]
     for node in ast.walk(mod.tree):
         if not isinstance(node, ast.Attribute):
             continue

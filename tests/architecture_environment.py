@@ -6,6 +6,10 @@ Import time is what runs when the module is imported: its top-level statements, 
 and default arguments, and every function those call. A module-level ``SETTINGS = _load()`` reads the
 environment if ``_load`` does, or a function it calls, or ``__init__`` of a class instantiated there, in
 this module or another module of the package (followed by name, the way the import walk resolves names).
+A local function or class named at import time but not called there (a decorator, a metaclass, ``map(f,
+...)``, a dataclass ``default_factory``) is taken as run then. Not followed: a function of another module
+handed on (``map(config.load, ...)``), and calls through values (``SETTINGS = loader()`` where ``loader``
+is bound at run time).
 """
 
 from __future__ import annotations
@@ -31,7 +35,11 @@ CONSTRUCTORS = ("__new__", "__init__", "__post_init__")  # what ``C()`` runs of 
 def _read(mod: Module, node: ast.AST) -> str | None:
     """The spelling of the environment ``node`` reads, or None."""
     if isinstance(node, ast.Attribute) and node.attr in ENVIRONMENT_ATTRIBUTES:
+        if node.attr.startswith("expand"):  # os.path's, or pathlib.Path's on a value
+            return mod.qualify(node) if mod.qualify(node) in ENVIRONMENT else f".{node.attr}"
         return f"os.{node.attr}"
+    if isinstance(node, ast.Attribute) and mod.qualify(node) in ENVIRONMENT:  # ``pathlib.Path.home``
+        return mod.qualify(node)
     name = mod.qualify(node) if isinstance(node, ast.Name | ast.Call) else None
     if name and any(_matches(name, env) for env in ENVIRONMENT):
         return name
@@ -85,10 +93,27 @@ def _reader(mod: Module, name: str, seen: set[tuple[Path, str]], home: Path) -> 
     return None
 
 
+def _handed(mod: Module, nodes: list[ast.AST]) -> list[str]:
+    """A local function or class named at import time other than as the callee (a decorator, a metaclass,
+    ``map(f, ...)``, ``field(default_factory=f)``, a table of handlers) is taken as run at import time:
+    what it is handed to may call it then, and no rule could tell when."""
+    callees = {id(n.func) for n in nodes if isinstance(n, ast.Call)}
+    problems = []
+    for node in nodes:
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and id(node) not in callees:
+            reader = _reader(mod, node.id, set(), mod.path) if _definition(mod, node.id) else None
+            if reader:
+                problems.append(
+                    f"line {node.lineno}: hands {node.id} on at import time, which reads {reader}"
+                )
+    return problems
+
+
 def environment_problems(path: Path, root: Path = SRC) -> list[str]:
     mod = load(path, root)
-    problems = []
-    for node in _import_time_nodes(mod.tree.body):
+    nodes = _import_time_nodes(mod.tree.body)
+    problems = _handed(mod, nodes)
+    for node in nodes:
         spelling = _read(mod, node)
         if spelling:
             problems.append(f"line {getattr(node, 'lineno', 0)}: reads {spelling} at import time")

@@ -43,15 +43,45 @@ def bindings(path: Path, root: Path) -> tuple[dict[str, str], set[str]]:
                 handed[local] = mod.aliases.get(local, alias.name)
         elif isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
             defined.add(stmt.name)
-        elif isinstance(stmt, ast.Assign | ast.AnnAssign):
-            targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
-            bound = mod.qualify(stmt.value) if stmt.value is not None else None
-            for name in (t.id for t in targets if isinstance(t, ast.Name)):
-                if bound and _module_prefix(root, bound) == bound.rsplit(".", 1)[0]:  # another module's name
-                    handed[name] = bound
+        elif isinstance(stmt, ast.Assign | ast.AnnAssign | ast.For | ast.AsyncFor):
+            for name, source in _bound(mod, root, stmt):
+                if source:
+                    handed[name] = source
                 else:
                     defined.add(name)
     return {n: src for n, src in handed.items() if n not in defined}, defined
+
+
+def _bound(mod: Module, root: Path, stmt: ast.stmt) -> list[tuple[str, str | None]]:
+    """(name, another module's name it may be bound to, or None) of every name a module-level assignment
+    or ``for`` target binds: ``Row = m.Row``, ``Row, = (m.Row,)``, ``Row = m.Row if c else None``, ``for
+    Row in (m.Row,)``. A name bound to anything that may be another module's name is handed on."""
+    if isinstance(stmt, ast.For | ast.AsyncFor):
+        targets, value = [stmt.target], stmt.iter
+    else:
+        targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]  # type: ignore[attr-defined]
+        value = stmt.value  # type: ignore[attr-defined]
+    unpacked = isinstance(stmt, ast.For | ast.AsyncFor) or any(
+        isinstance(t, ast.Tuple | ast.List) for t in targets
+    )
+    sources = _sources(mod, root, value, unpacked) if value is not None else []
+    names = [n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)]
+    return [(name, sources[0] if sources else None) for name in names]
+
+
+def _sources(mod: Module, root: Path, value: ast.expr, unpacked: bool) -> list[str]:
+    """Other modules' names an expression may evaluate to: through conditionals and ``or``/``and``, and
+    into tuples, lists, sets and starred items when the target unpacks or iterates them (a tuple bound
+    whole, ``CHECKS = (check_a, check_b)``, is a new value); a call's result is its own."""
+    if isinstance(value, ast.IfExp):
+        return _sources(mod, root, value.body, unpacked) + _sources(mod, root, value.orelse, unpacked)
+    if isinstance(value, ast.BoolOp):
+        return [s for v in value.values for s in _sources(mod, root, v, unpacked)]
+    if isinstance(value, ast.Tuple | ast.List | ast.Set | ast.Starred):
+        elements = value.elts if not isinstance(value, ast.Starred) else [value.value]
+        return [s for v in elements for s in _sources(mod, root, v, unpacked)] if unpacked else []
+    bound = mod.qualify(value)
+    return [bound] if bound and _module_prefix(root, bound) == bound.rsplit(".", 1)[0] else []
 
 
 def _module_path(root: Path, module: str) -> Path | None:

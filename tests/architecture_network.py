@@ -20,7 +20,7 @@ import re
 from pathlib import Path
 
 from tests.architecture_names import real_module, real_name
-from tests.architecture_rules import SRC, _by_line, _matches, imported_names, load
+from tests.architecture_rules import SRC, Module, _by_line, _is_getattr, _matches, imported_names, load
 
 SOCKET_OWNERS = {"net", "testbed"}
 SHARED_IMPORTS = {  # the standard library and libraries that open no socket, start no process, reach no DB
@@ -49,7 +49,8 @@ PACKAGE_IMPORTS = {  # top-level package -> what it may import beyond SHARED_IMP
     "cases": {"jinja2.*", "markupsafe.*", "lxml.*", "weasyprint.*"},  # templates, XML notices, PDF letters
     "cli": {"typer.*", "click.*", "rich.*", "getpass", "resource"},
     "web": {"fastapi.*", "starlette.*", "uvicorn.*", "multipart.*", "python_multipart.*", "jinja2.*",
-            "markupsafe.*", "argon2.*", "prometheus_client.*", "pydantic.*", "xml.sax.saxutils",
+            "markupsafe.*", "argon2.*", "prometheus_client.*", "pydantic.*",
+            "xml.sax.saxutils",  # the SVG plot's escape
             "threading"},  # a lock: matplotlib's rc_context is process-wide, one research export at a time
     "research": {"matplotlib.*"},  # the export's plots (Agg backend: files only)
 }  # fmt: skip
@@ -58,6 +59,9 @@ IMPORT_EXCEPTIONS = {  # (module path under src/swarmscope, imported module) -> 
     ("cli/demo.py", "libtorrent"): "checks that libtorrent is installed before the demo starts testbed/",
 }
 PROCESS_OWNERS = {"testbed", "netns"}
+PROCESS_METHODS = {  # an event loop's process starters, refused by name on any owner outside PROCESS_OWNERS
+    "subprocess_exec", "subprocess_shell", "create_subprocess_exec", "create_subprocess_shell",
+}  # fmt: skip
 PROCESS_RUNNERS = re.compile(  # names of shared modules that start a process
     r"os\.(system|popen|exec\w*|spawn\w*|posix_spawnp?|fork\w*)|asyncio\.(create_subprocess_\w+|subprocess)"
 )
@@ -90,7 +94,27 @@ def ownership_problems(path: Path, root: Path = SRC) -> list[str]:
             problems.setdefault(
                 name, f"line {line}: {name} starts a process; only {sorted(PROCESS_OWNERS)} do"
             )
+    if mod.top not in PROCESS_OWNERS:
+        problems.update(
+            {
+                f"{line}.{attr}": f"line {line}: .{attr} starts a process; only {sorted(PROCESS_OWNERS)} do"
+                for line, attr in members(mod)
+                if attr in PROCESS_METHODS
+            }
+        )
     return _by_line(list(problems.values()))
+
+
+def members(mod: Module) -> list[tuple[int, str]]:
+    """(line, name) of every member named on an owner the walk cannot resolve (a value): ``x.name`` and a
+    literal ``getattr(x, "name")``; resolved names (``asyncio.open_connection``) are judged as names."""
+    out = []
+    for node in ast.walk(mod.tree):
+        if isinstance(node, ast.Attribute) and not mod.qualify(node):
+            out.append((node.lineno, node.attr))
+        elif _is_getattr(node) and not mod.qualify(node):
+            out.append((node.lineno, node.args[1].value))  # type: ignore[attr-defined]
+    return out
 
 
 def _admitted(name: str, mine: set[str]) -> bool:
@@ -129,9 +153,12 @@ def connection_problems(path: Path, root: Path = SRC) -> list[str]:
     named = [(line, name) for name, line in imported_names(mod)]
     named += [(node.lineno, name) for node, name, _ in mod.references()]
     problems = [f"line {n}: uses {name}; only {owners} open sockets" for n, name in named if _opener(name)]
-    for node in ast.walk(mod.tree):
-        if isinstance(node, ast.Attribute) and node.attr in CONNECTION_OPENERS and not mod.qualify(node):
-            problems.append(f"line {node.lineno}: uses .{node.attr}; only {owners} open sockets")
+    resolved = {
+        (n.lineno, n.attr) for n in ast.walk(mod.tree) if isinstance(n, ast.Attribute) and mod.qualify(n)
+    }
+    for line, attr in members(mod):
+        if attr in CONNECTION_OPENERS and (line, attr) not in resolved:
+            problems.append(f"line {line}: uses .{attr}; only {owners} open sockets")
     return _by_line(problems)
 
 

@@ -16,7 +16,15 @@ from pathlib import Path
 
 from tests.architecture_names import private_part, real_name
 from tests.architecture_network import CONNECTION_OPENERS
-from tests.architecture_rules import SRC, _by_line, _describe, _matches, imported_names, load
+from tests.architecture_rules import (
+    SRC,
+    _by_line,
+    _describe,
+    _is_getattr,
+    _matches,
+    imported_names,
+    load,
+)
 
 PURE_PACKAGES = {"wire", "evidence"}
 PURE_MODULES = {
@@ -29,11 +37,17 @@ PURE_ALLOWED = {  # module (and every name under it) -> why a pure module may us
     "typing": "annotations", "collections": "containers (and collections.abc for annotations)",
     "dataclasses": "record types", "enum": "closed sets of values", "functools": "caching pure functions",
     "itertools": "iteration", "bisect": "sorted lookups", "heapq": "ordered queues", "math": "arithmetic",
-    "contextlib": "suppressing a parse error", "warnings": "silencing a library's warning while parsing",
+    "contextlib": "suppressing a parse error",
+    **dict.fromkeys(  # not formatwarning/showwarning (they read the source file named in the warning)
+        ("warnings.catch_warnings", "warnings.simplefilter", "warnings.filterwarnings"),
+        "silencing a library's warning while parsing"),
     "re": "parsing text", "textwrap": "wrapping the documented canonical layout",
     "struct": "BEP 3/15 fixed-width fields",
     "ipaddress": "peer addresses",
-    "base64": "magnet base32 infohashes (BEP 9)", "binascii": "hex infohashes",
+    **dict.fromkeys(  # the codecs only: base64.main reads files and stdin
+        [f"base64.{kind}{way}" for kind in ("b16", "b32", "b64", "urlsafe_b64", "standard_b64")
+         for way in ("encode", "decode")], "magnet base32 infohashes (BEP 9)"),
+    "binascii": "hex infohashes",
     "urllib.parse": "magnet URIs and tracker query strings (BEP 3, BEP 9); no urllib.request",
     "json": "canonical JSON of bundle members", "csv": "CSV exhibits written to a buffer",
     "io": "in-memory buffers (BytesIO/StringIO); io.open and FileIO are refused",
@@ -43,7 +57,17 @@ PURE_ALLOWED = {  # module (and every name under it) -> why a pure module may us
     "uuid": "UUIDs from given bytes; uuid1/uuid4/getnode are refused",
     "pathlib": "PurePosixPath for bundle member names; Path (the file system) is refused",
     "bencode2": "bencoding (BEP 3)", "asn1crypto": "RFC 3161 timestamp tokens",
-    "cryptography": "Ed25519 seals, RC4 for MSE, X.509; key generation is refused",
+    # cryptography: the primitives pure code uses, not the whole library (Fernet reads the clock and draws
+    # an IV, Diffie-Hellman parameters are random); key generation and randomized signing are refused
+    "cryptography.exceptions": "InvalidSignature", "cryptography.x509": "RFC 3161 TSA certificates",
+    "cryptography.hazmat.primitives.asymmetric.ed25519": "Ed25519 seals (RFC 8032, deterministic)",
+    "cryptography.hazmat.primitives.asymmetric.ec": "verifying a TSA's ECDSA signature",
+    "cryptography.hazmat.primitives.asymmetric.rsa": "verifying a TSA's RSA signature",
+    "cryptography.hazmat.primitives.asymmetric.padding": "RSA signature padding, for verifying",
+    "cryptography.hazmat.primitives.hashes": "hash algorithms",
+    "cryptography.hazmat.primitives.serialization": "loading and dumping given keys",
+    "cryptography.hazmat.primitives.ciphers": "RC4 for MSE (BEP 8)",
+    "cryptography.hazmat.decrepit.ciphers.algorithms.ARC4": "RC4 for MSE (BEP 8)",
 }  # fmt: skip
 IMPURE_NAMES = {  # single names of allowed modules that read a clock, draw randomness or do I/O
     "uuid.uuid1", "uuid.uuid4", "uuid.getnode",
@@ -51,6 +75,8 @@ IMPURE_NAMES = {  # single names of allowed modules that read a clock, draw rand
     "io.open", "io.open_code", "io.FileIO", "pathlib.Path", "pathlib.PosixPath", "pathlib.WindowsPath",
     "builtins.open", "builtins.print", "builtins.input", "builtins.breakpoint",
     "builtins.__loader__", "builtins.__spec__",  # the module's loader reads files (get_data)
+    "builtins.hash",  # str/bytes hashes are salted per process (PYTHONHASHSEED)
+    "typing.get_type_hints", "typing.get_overloads",  # evaluate string annotations: code no rule sees
 }  # fmt: skip
 KEY_GENERATORS = {  # cryptography: draw a random key, serial number or nonce
     "generate", "generate_private_key", "generate_key", "random_serial_number",
@@ -87,8 +113,10 @@ def pure_paths(root: Path = SRC) -> list[Path]:
 
 
 def _allowed(name: str) -> bool:
+    """Own names, names under an entry, and the packages on the way to one (``cryptography`` for the
+    import of ``cryptography.x509``; a package's other names are not admitted by that)."""
     own = name == "swarmscope" or name.startswith("swarmscope.")  # the layer rule judges these
-    return own or any(_matches(name, ok) for ok in PURE_ALLOWED)
+    return own or any(_matches(name, ok) or ok.startswith(name + ".") for ok in PURE_ALLOWED)
 
 
 def _impure(name: str) -> str | None:
@@ -111,9 +139,20 @@ def _through(name: str, real: str) -> str:
     return "" if real == name else f" through {name}"
 
 
-def _method_problem(func: ast.expr) -> str | None:
+def _member(func: ast.expr) -> ast.Attribute | None:
+    """The called member: ``x.m`` or a literal ``getattr(x, "m")`` (on a value the walk cannot resolve)."""
+    if isinstance(func, ast.Attribute):
+        return func
+    if _is_getattr(func):
+        owner, name = func.args[0], func.args[1].value  # type: ignore[attr-defined]
+        return ast.Attribute(value=owner, attr=name, ctx=ast.Load())
+    return None
+
+
+def _method_problem(call: ast.Call) -> str | None:
     """File, socket or clock I/O recognised by the method's name when its owner is a value, not an import."""
-    if not isinstance(func, ast.Attribute):
+    func = _member(call.func)
+    if func is None:
         return None
     owner = func.value
     owner_name = owner.id if isinstance(owner, ast.Name) else getattr(owner, "attr", None)
@@ -123,6 +162,18 @@ def _method_problem(func: ast.expr) -> str | None:
         return f"calls .{func.attr}() (file I/O)"
     if func.attr in SOCKET_METHODS | CONNECTION_OPENERS:
         return f"calls .{func.attr}() (socket I/O)"
+    return _argument_problem(func.attr, call)
+
+
+def _argument_problem(method: str, call: ast.Call) -> str | None:
+    """Methods impure by how they are called: a signature scheme given an algorithm or padding (ECDSA,
+    RSA-PSS: random per signature; Ed25519's ``sign(data)`` is deterministic, RFC 8032 5.1.6), and a time
+    converted without a zone (the machine's local time zone)."""
+    given = len(call.args) + len(call.keywords)
+    if method == "sign" and given > 1:
+        return "calls .sign() with an algorithm (a randomized signature)"
+    if (method == "astimezone" and not given) or (method == "fromtimestamp" and given < 2):
+        return f"calls .{method}() without a time zone (the local zone)"
     return None
 
 
@@ -142,7 +193,7 @@ def purity_problems(path: Path, root: Path = SRC) -> list[str]:
             reported.add(id(ref))
     for node in ast.walk(mod.tree):
         if isinstance(node, ast.Call) and id(node.func) not in reported:
-            problem = _method_problem(node.func)
+            problem = _method_problem(node)
             if problem:
                 problems.append(f"line {node.lineno}: {problem}")
     return _by_line(problems)

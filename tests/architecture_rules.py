@@ -9,7 +9,7 @@ dotted name, an attribute chain on an imported package (``swarmscope.cli.letters
 ``import swarmscope``) is an import of its longest module prefix, and a function-level import is an import
 like any other (an import cycle hidden inside a function is still a cycle). What no rule could follow
 (``getattr`` of a computed name on a module, ``vars``/``globals``, ``sys.modules``, code loaders) is
-refused in every module.
+refused in every module (:mod:`tests.architecture_dynamic`).
 
 1. Layers: imports point down only; siblings in one layer never import each other; no import cycles.
 2. wire/, evidence/ and the pure policy modules do no I/O (files, sockets, terminal), read no clock, draw
@@ -50,26 +50,12 @@ LAYERS = {
     "web": 5,
     "cli": 6,
 }
-DYNAMIC_IMPORTS = {
-    "importlib.import_module", "importlib.__import__", "builtins.__import__", "pkgutil.resolve_name",
-}  # fmt: skip
-CODE_LOADERS = {  # run code that the import walk cannot see at all (any name under these)
-    "importlib.util.spec_from_file_location", "importlib.util.module_from_spec", "importlib.machinery",
-    "runpy", "zipimport", "pkgutil.get_importer", "pkgutil.iter_modules", "pkgutil.walk_packages",
-    "builtins.exec", "builtins.eval", "builtins.compile",
-}  # fmt: skip
-# Reading or writing an attribute by a computed name: on an imported module or a builtin no rule could
-# tell which name is reached (``getattr(builtins, "op" + "en")``). On a value it is ordinary (a record's
-# fields by dataclasses.fields). ``vars``/``globals``/``__dict__`` hand out a whole namespace.
-COMPUTED_ACCESS = {  # (owner, name, ...) -> the attribute; the owner is judged, so record fields pass
-    "builtins.getattr", "builtins.setattr", "builtins.delattr", "builtins.hasattr",
-    "builtins.object.__getattribute__", "inspect.getattr_static",
-}  # fmt: skip
-NAMESPACES = {"builtins.vars", "builtins.globals", "builtins.locals"}
-ENVIRONMENT = {  # every spelling of the process environment (os re-exports posix/nt)
+ENVIRONMENT = {  # every spelling of the process environment (os re-exports posix/nt; ~ is $HOME)
     "os.environ", "os.environb", "os.getenv", "os.getenvb", "posix.environ", "nt.environ",
+    "os.path.expandvars", "os.path.expanduser", "posixpath.expandvars", "posixpath.expanduser",
+    "pathlib.Path.home",
 }  # fmt: skip
-ENVIRONMENT_ATTRIBUTES = {"environ", "environb", "getenv", "getenvb"}
+ENVIRONMENT_ATTRIBUTES = {"environ", "environb", "getenv", "getenvb", "expandvars", "expanduser"}
 _BUILTINS = set(dir(builtins)) | {"__builtins__"}  # ``__builtins__``: the builtins module (or its dict)
 
 
@@ -104,12 +90,29 @@ class Module:
         return ".".join(base + ([module] if module else []))
 
     def _dynamic_target(self, node: ast.Call) -> str | None:
-        """The module a literal ``import_module("x")`` / ``__import__("x")`` loads (relative resolved)."""
-        first = node.args[0] if node.args else None
-        if not isinstance(first, ast.Constant) or not isinstance(first.value, str):
+        """The module a literal ``import_module("x")`` / ``__import__("x")`` loads, None when any part of
+        the name is computed. A relative name is resolved against a literal ``package`` argument
+        (``import_module(".clock", "swarmscope.net")``, importlib's own rule) or, without one or with
+        ``__package__``, against this module's package; ``__import__``'s ``level`` must be a literal too."""
+        first = node.args[0] if node.args else _keyword(node, "name")
+        if not _literal_str(first):
             return None
-        name: str = first.value.replace(":", ".")  # pkgutil.resolve_name("pkg.mod:attr")
+        name: str = first.value.replace(":", ".")  # type: ignore[union-attr]  # pkgutil.resolve_name
         level = len(name) - len(name.lstrip("."))
+        package = node.args[1] if len(node.args) > 1 else _keyword(node, "package")
+        if _tail(node.func) == "__import__":
+            raw = node.args[4] if len(node.args) > 4 else _keyword(node, "level")
+            if raw is not None and not (isinstance(raw, ast.Constant) and isinstance(raw.value, int)):
+                return None
+            level, package = (raw.value if raw is not None else 0), None  # type: ignore[union-attr]
+        if isinstance(package, ast.Name) and package.id == "__package__":
+            package = None  # this module's own package
+        if package is not None:
+            if not _literal_str(package):
+                return None
+            base = package.value.split(".")  # type: ignore[union-attr]
+            base = base[: len(base) - level + 1] if level else []
+            return ".".join([*base, name.lstrip(".")] if name.lstrip(".") else base)
         return self._absolute(name.lstrip(".") or None, level)
 
     def _imports(self) -> list[ImportRef]:
@@ -254,13 +257,26 @@ def _is_getattr(node: ast.AST) -> bool:
     )
 
 
+def _tail(func: ast.expr) -> str | None:
+    """The last name of a called expression (``import_module`` of ``inspect.importlib.import_module``)."""
+    return func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else None
+
+
+def _keyword(node: ast.Call, name: str) -> ast.expr | None:
+    return next((k.value for k in node.keywords if k.arg == name), None)
+
+
+def _literal_str(node: ast.expr | None) -> bool:
+    return isinstance(node, ast.Constant) and isinstance(node.value, str)
+
+
+DYNAMIC_IMPORT_NAMES = {"import_module", "__import__", "resolve_name"}
+
+
 def _is_dynamic_import(node: ast.AST) -> bool:
-    """``import_module(...)`` or ``__import__(...)`` under any owner (resolved later by :meth:`qualify`)."""
-    if not isinstance(node, ast.Call):
-        return False
-    func = node.func
-    tail = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else None
-    return tail in {"import_module", "__import__", "resolve_name"}
+    """``import_module(...)``, ``__import__(...)`` or ``resolve_name(...)`` under ANY owner, by name: the
+    owner may be reached through another module (``inspect.importlib``) or a value."""
+    return isinstance(node, ast.Call) and _tail(node.func) in DYNAMIC_IMPORT_NAMES
 
 
 def _matches(name: str, target: str) -> bool:
@@ -316,61 +332,6 @@ def layer_problems(path: Path, root: Path = SRC) -> list[str]:
         elif LAYERS[other] == LAYERS[me] and LAYERS[me] > 0:
             problems.append(f"line {line}: siblings {me} and {other} must not import each other")
     return _by_line(problems)
-
-
-def dynamic_import_problems(path: Path, root: Path = SRC) -> list[str]:
-    """A dynamic import must name its module literally (then the other rules check it like an import)."""
-    mod = load(path, root)
-    problems = []
-    for node in ast.walk(mod.tree):
-        if not isinstance(node, ast.Call):
-            continue
-        name = mod.qualify(node.func)
-        if name in DYNAMIC_IMPORTS and mod._dynamic_target(node) is None:
-            problems.append(f"line {node.lineno}: {name}() of a computed name; import the module statically")
-        elif name and any(_matches(name, loader) for loader in CODE_LOADERS):
-            problems.append(f"line {node.lineno}: {name}() runs code the import rules cannot see")
-    called = {id(node.func) for node in ast.walk(mod.tree) if isinstance(node, ast.Call)}
-    for ref, name, _ in mod.references():
-        if (
-            _matches(name, "sys.modules")
-            or name.endswith(".__dict__")
-            or _matches(name, "builtins.__builtins__")
-        ):
-            problems.append(f"line {ref.lineno}: reaches a module through {name}; import it statically")
-        elif any(_matches(name, loader) for loader in CODE_LOADERS) and id(ref) not in called:
-            problems.append(f"line {ref.lineno}: uses {name}, which runs code the import rules cannot see")
-    return _by_line(problems + _computed_access(mod))
-
-
-def _computed_access(mod: Module) -> list[str]:
-    """``getattr(<module or builtin>, <computed name>)`` and ``vars``/``globals``/``locals`` anywhere, and
-    ``getattr`` handed on as a value (``functools.partial(getattr, datetime.datetime, "now")``): called
-    later by other code, with arguments no rule can see."""
-    called = {id(node.func) for node in ast.walk(mod.tree) if isinstance(node, ast.Call)}
-    problems = [
-        f"line {ref.lineno}: passes {name.removeprefix('builtins.')} on as a value; "
-        "call it with a literal name"
-        for ref, name, _ in mod.references()
-        if name in COMPUTED_ACCESS | NAMESPACES and id(ref) not in called
-    ]
-    for node in ast.walk(mod.tree):
-        if not isinstance(node, ast.Call):
-            continue
-        name = mod.qualify(node.func)
-        owner = mod.qualify(node.args[0]) if node.args else None
-        literal = len(node.args) > 1 and isinstance(node.args[1], ast.Constant)
-        if name in COMPUTED_ACCESS and owner and not literal:
-            problems.append(
-                f"line {node.lineno}: {name.removeprefix('builtins.')}() of a computed name on {owner}; "
-                "write the name literally"
-            )
-        elif name in NAMESPACES and (owner or not node.args):
-            problems.append(
-                f"line {node.lineno}: {name.removeprefix('builtins.')}() reads a whole namespace; "
-                "write the name literally"
-            )
-    return problems
 
 
 def _import_time_nodes(statements: list[ast.stmt]) -> list[ast.AST]:

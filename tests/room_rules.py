@@ -20,6 +20,12 @@ ROOMS = {  # package -> its rooms, in import order: a room imports the core and 
 # and runs the ledger's crash recovery (the rooms import it back only for the ``Store`` type and its
 # engine). Every other core module is held to the order: one that imported a room could relay it.
 CORE_ABOVE_ROOMS = {"swarmscope.store.database"}
+# Rooms held to fewer rooms than the order allows (docs/architecture.md, "Rooms"): the fleet commits
+# evidence through the ledger and knows no case, user or console read model.
+ROOM_ONLY = {"store.fleet": {"ledger"}}
+# Packages whose modules import nothing of the project: Alembic revisions are frozen snapshots (a
+# revision that imported the live schema would change what an old upgrade creates).
+FROZEN = {"store.migrations.versions"}
 
 
 def _room(parts: list[str]) -> str | None:
@@ -71,4 +77,31 @@ def room_problems(path: Path, root: Path = SRC) -> list[str]:
         problems.append(f"sub-package {'.'.join(parts[:2])} has no place in ROOMS")
     for line, me, name in room_violations(path, root):
         problems.append(f"line {line}: {me} imports {name}, against the room order {ROOMS[parts[0]]}")
+    return problems + _restricted(path, root)
+
+
+def _restricted(path: Path, root: Path) -> list[str]:
+    """Imports of a room off its :data:`ROOM_ONLY` list, and any project import of a :data:`FROZEN`
+    package's module."""
+    mod = load(path, root)
+    parts = mod.name.split(".")[1:]
+    me = ".".join(parts)
+    frozen = any(me.startswith(f + ".") for f in FROZEN)
+    allowed = ROOM_ONLY.get(".".join(parts[:2]))
+    problems = []
+    for ref in mod.refs:
+        for name in [ref.module, *(f"{ref.module}.{n}" for n in ref.names)]:
+            other = name.split(".")[1:]
+            if not name.startswith("swarmscope"):
+                continue
+            if frozen:
+                problems.append(f"line {ref.line}: {me} imports {name}; a frozen revision imports nothing")
+                break
+            room = _room(other) if other and other[0] == parts[0] else None
+            if allowed is not None and room not in (None, parts[1], *allowed):
+                problems.append(
+                    f"line {ref.line}: {me} imports {name}; {'.'.join(parts[:2])} imports "
+                    f"only {sorted(allowed)}"
+                )
+                break
     return problems

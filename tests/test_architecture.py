@@ -26,13 +26,13 @@ from pathlib import Path
 import pytest
 
 from tests.architecture_cli import cli_import_problems
+from tests.architecture_dynamic import dynamic_import_problems
 from tests.architecture_environment import environment_problems
 from tests.architecture_exports import reexport_problems
 from tests.architecture_network import connection_problems, ownership_problems
 from tests.architecture_purity import pure_paths, purity_problems
 from tests.architecture_rules import (
     SRC,
-    dynamic_import_problems,
     layer_problems,
     modules,
 )

@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 
 from tests.architecture_cli import cli_import_problems
+from tests.architecture_dynamic import dynamic_import_problems
 from tests.architecture_environment import environment_problems
 from tests.architecture_network import connection_problems, ownership_problems
 from tests.architecture_purity import purity_problems
 from tests.architecture_rules import (
-    dynamic_import_problems,
     layer_problems,
 )
 from tests.import_cycles import cycle_problems

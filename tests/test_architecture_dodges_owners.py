@@ -92,6 +92,8 @@ def test_a_command_calling_another_through_the_registry(tmp_path: Path) -> None:
     tail = "reaches the command registry; call a workflow action in cases/ instead"
     assert cli_import_problems(bad, root) == [
         f"line 6: app.registered_commands {tail}",
+        "line 7: uses the shared app itself, which runs any command; call a workflow action in cases/ "
+        "instead",
         f"line 7: typer.main.get_command {tail}",
         f"line 8: .commands {tail}",
         f"line 9: app.registered_groups {tail}",

@@ -36,13 +36,27 @@ def tree_entries(text: str) -> dict[str, str]:
                 stack.append(match.group(2).rstrip("/"))
         elif current and line.startswith(" " * CONTINUATION):
             entries[current] += " " + line.strip()
+        else:  # a line of its own (``tests/`` beside the package): continues no entry
+            current = None
     return entries
+
+
+def listed(entry: str) -> set[str]:
+    """The names an entry lists: the items between commas, semicolons, parentheses and ``+``, each after
+    a ``label:``, that are one identifier (``run (ProbeRun), policy`` lists run, ProbeRun and policy;
+    prose such as ``the console's read models`` lists nothing, so a module's name used as an English word
+    in a description does not put it on the map)."""
+    return {item.strip() for item in re.split(r"[,;:()+]", entry)} & set(re.findall(r"[\w.]+", entry))
 
 
 def missing_from_map(text: str, root: Path = SRC) -> list[str]:
     """Modules of ``root`` the map does not name, and entries of the map that are no module."""
     entries = tree_entries(text)
-    missing = []
+    missing = [
+        f"{entry} (an entry that names no module)"
+        for entry in entries
+        if not (root / entry).exists() and not (root / entry).with_suffix(".py").exists()
+    ]
     for path in modules(root):
         rel = path.relative_to(root)
         if rel.name == "__init__.py" or not (path.parent / "__init__.py").is_file():
@@ -50,8 +64,7 @@ def missing_from_map(text: str, root: Path = SRC) -> list[str]:
         if len(rel.parts) == 1:
             found = rel.name in entries
         else:
-            words = set(re.findall(r"[\w]+", entries.get("/".join(rel.parts[:-1]) + "/", "")))
-            found = rel.stem in words
+            found = rel.stem in listed(entries.get("/".join(rel.parts[:-1]) + "/", ""))
         if not found:
             missing.append(rel.as_posix())
     return missing
@@ -78,3 +91,22 @@ def test_a_module_missing_from_the_map_is_caught(tmp_path: Path) -> None:
     )
     assert missing_from_map(text, root) == ["evidence/probe/policy.py", "netns.py"]
     assert "more" in tree_entries(text)["evidence/probe/"]
+
+
+def test_a_module_named_only_as_a_word_of_prose_is_not_on_the_map(tmp_path: Path) -> None:
+    """``gate`` and ``history`` in a description's prose are not list items; an entry for a file or room
+    that does not exist is reported too."""
+    root = tmp_path / "swarmscope"
+    for rel in ("__init__.py", "cases/__init__.py", "cases/workflow.py", "cases/gate.py", "cases/history.py"):
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text("")
+    text = (
+        "## The tree\n\n```\nsrc/swarmscope/\n  cases/             workflow (the gate of every\n"
+        "                     move, keeps a history)\n  gone.py            removed\n"
+        "tests/             history of the gate\n```\n"
+    )
+    assert missing_from_map(text, root) == [
+        "gone.py (an entry that names no module)",
+        "cases/gate.py",
+        "cases/history.py",
+    ]

@@ -10,7 +10,7 @@ import pytest
 from lxml import etree
 
 from swarmscope.cases.acns import extract_xml, load_schema, validate_notice
-from swarmscope.cases.notices import prepare_notices, send_notices
+from swarmscope.cases.notices import notice_message, prepare_notices, send_notices
 from swarmscope.store.database import open_store
 from swarmscope.store.legal.notices import notice_rows
 from swarmscope.testbed.smtp import start_smtp
@@ -101,3 +101,15 @@ async def test_server_down_marks_nothing_sent(tmp_path: Path) -> None:
         assert [r.message_id for r in notice_rows(store)] == [None, None, None]
     finally:
         store.close()
+
+
+def test_a_message_id_never_asks_the_resolver(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Message-ID's domain is the sender's, whatever the address form, and never socket.getfqdn()'s."""
+
+    def no_dns() -> str:
+        raise AssertionError("socket.getfqdn called")
+
+    monkeypatch.setattr(socket, "getfqdn", no_dns)
+    for sender in ("n@rights.test (Notices)", "Notices <n@rights.test>", "n@rights.test"):
+        message = notice_message("t", b"<x/>", notice_id="X-1", sender=sender, to="abuse@isp.test")
+        assert str(message["Message-ID"]).endswith("@rights.test>"), sender

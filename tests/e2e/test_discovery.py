@@ -38,7 +38,7 @@ from swarmscope.store.database import open_store
 from swarmscope.store.ledger.entries import load_capture
 from swarmscope.store.ledger.queries import load_observations
 from swarmscope.testbed.discovery import DiscoveryScenario, start_discovery
-from swarmscope.testbed.discovery_cast import DiscoveryPeer
+from swarmscope.testbed.discovery_cast import INBOUND_MSE_PEERS, DiscoveryPeer
 from swarmscope.testbed.process import free_port
 from tests.e2e.monitor_cli import CLI, report_rows
 
@@ -187,6 +187,8 @@ def _assert_found_and_verified(scenario: DiscoveryScenario, run: RunResult) -> N
     problems = []
     for group in _expected_groups(scenario, run):
         for peer in scenario.group(group):
+            if run.spec.missed == "encrypted" and peer.name in INBOUND_MSE_PEERS:
+                continue  # dials over MSE only: a monitor without MSE cannot accept it
             best = _best(_rows_of(run, peer))
             if best is None:
                 problems.append(f"{peer.name} {peer.ip}:{peer.port} not in the report")
@@ -246,6 +248,9 @@ def test_no_encryption_misses_the_encrypted_group_and_verifies_the_rest(
     _assert_nothing_uploaded(scenario, no_encryption)
     for peer in scenario.group("encrypted"):  # the tracker still lists them: seen, never connected
         assert _rows_of(no_encryption, peer), f"{peer.name} should still be listed by the tracker"
+    for peer in scenario.group("inbound"):  # the MSE-only inbound peer is refused, never verified
+        rows = [r for r in no_encryption.rows if r["ip"] == peer.ip and r["tier"] == "verified"]
+        assert bool(rows) == (peer.name not in INBOUND_MSE_PEERS), (peer.name, rows)
 
 
 # ---- all channels on -------------------------------------------------------------------------------
@@ -300,15 +305,15 @@ def test_all_on_monitor_uploaded_nothing(scenario: DiscoveryScenario, all_on: Ru
 def _channels(db: Path) -> tuple[set[str], int]:
     """The channels the stored observations went through, read from the store and the captures' headers.
 
-    Returns ({source values} | {"mse-out", "ipv6", "bep9"} as seen, number of observations).
+    Returns ({source values} | {"mse-out", "inbound-mse", "ipv6", "bep9"} as seen, number of observations).
     """
     seen: set[str] = set()
     with open_store(str(db), create=False) as store:
         observations = load_observations(store)
         for obs in observations:
             seen.add(obs.source)
-            if obs.encrypted and obs.source != "inbound":
-                seen.add("mse-out")
+            if obs.encrypted:
+                seen.add("mse-out" if obs.source != "inbound" else "inbound-mse")
             if ":" in obs.ip:
                 seen.add("ipv6")
             data = load_capture(store, obs.capture_sha256) if obs.capture_sha256 is not None else None
@@ -324,12 +329,13 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
 def test_all_on_run_exports_a_bundle_that_verifies(all_on: RunResult, tmp_path: Path) -> None:
     """An honest run that used every channel exports a bundle in which every observation replays.
 
-    The all-on run found peers through the tracker (IPv4 and IPv6), the DHT, PEX and inbound connections,
-    probed some over MSE, and fetched the magnet's info dict over BEP 9 before monitoring it; each of
-    those observations must re-derive from its capture to exactly its sealed canonical bytes.
+    The all-on run found peers through the tracker (IPv4 and IPv6), the DHT, PEX and inbound connections
+    (plaintext and MSE), probed some over MSE, and fetched the magnet's info dict over BEP 9 before
+    monitoring it; each of those observations must re-derive from its capture to exactly its sealed
+    canonical bytes.
     """
     channels, count = _channels(all_on.db)
-    wanted = {"tracker", "dht", "pex", "inbound", "mse-out", "ipv6", "bep9"}
+    wanted = {"tracker", "dht", "pex", "inbound", "inbound-mse", "mse-out", "ipv6", "bep9"}
     assert wanted <= channels, f"the all-on run did not use {sorted(wanted - channels)}"
     bundle = tmp_path / "bundle"
     export = _cli("export", "--out", str(bundle), "--db", str(all_on.db))

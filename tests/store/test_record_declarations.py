@@ -217,3 +217,13 @@ def test_a_declaration_that_misses_a_field_is_refused() -> None:
 def test_the_declared_float_field_seals_an_int_as_a_float() -> None:
     data = encode_record(HANDOVER, dataclasses.replace(SAMPLE, score=1))  # type: ignore[arg-type]
     assert b"5:scorel1:f3:1.0e" in data
+
+
+def test_a_csv_view_that_neither_lists_nor_omits_a_field_is_refused() -> None:
+    """A field added to a record with a CSV view is put in the view or left out of it explicitly."""
+    with pytest.raises(TypeError, match=r"fields \['capture_sha256'\] must be in exactly one"):
+        RecordSpec(Observation, "observation", OBSERVATION.fields, table="observation",
+                   csv=OBSERVATION.csv[:-1], csv_omitted=OBSERVATION.csv_omitted)  # fmt: skip
+    with pytest.raises(TypeError, match=r"fields \['quirks'\] must be in exactly one"):
+        RecordSpec(Observation, "observation", OBSERVATION.fields, table="observation",
+                   csv=(*OBSERVATION.csv, "quirks"), csv_omitted=OBSERVATION.csv_omitted)  # fmt: skip

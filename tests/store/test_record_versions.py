@@ -78,6 +78,7 @@ OBSERVATION_NEW = RecordSpec(
     (*OBSERVATION.fields, field(NAME, INT_N, "bigint", since=NEW, before=None)),
     table="observation",
     csv=OBSERVATION.csv,
+    csv_omitted=(*OBSERVATION.csv_omitted, NAME),  # the CSV view: a decision of the same edit
 )
 OLD = {name: record for name, record in SAMPLES.items() if isinstance(record, Observation)}
 PINNED_OLD = [(name, version) for name in sorted(OLD) for version in range(1, OBS_NEWEST + 1)]

@@ -18,7 +18,7 @@ import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from email.message import EmailMessage
-from email.utils import make_msgid
+from email.utils import make_msgid, parseaddr
 from pathlib import Path
 from typing import Any
 
@@ -142,6 +142,9 @@ def render_notice_text(
     )
 
 
+MESSAGE_ID_DOMAIN = "swarmscope.invalid"  # a Message-ID's domain when the sender names none
+
+
 def notice_message(text: str, xml: bytes, *, notice_id: str, sender: str, to: str) -> EmailMessage:
     """The notice e-mail: the text, a blank line, then the XML, in one text/plain UTF-8 body (ACNS usage).
 
@@ -159,7 +162,10 @@ def notice_message(text: str, xml: bytes, *, notice_id: str, sender: str, to: st
     message["From"] = sender
     message["To"] = to
     message["Subject"] = f"Notice of claimed infringement - Case ID {notice_id}"
-    message["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2].strip("> ") or None)
+    # make_msgid without a domain asks socket.getfqdn() (a DNS lookup): the sender's domain, else a name
+    # reserved never to resolve (RFC 6761 section 6.4).
+    domain = parseaddr(sender)[1].rpartition("@")[2]  # ``Name <n@d>`` and ``n@d (Name)`` alike
+    message["Message-ID"] = make_msgid(domain=domain or MESSAGE_ID_DOMAIN)
     message["X-ACNS-Case-ID"] = notice_id
     message.set_content(f"{text.rstrip()}\n\n{xml.decode('utf-8')}", charset="utf-8", cte="8bit")
     return message

@@ -49,6 +49,11 @@ _OBSERVATION_CSV = (
     "peer_id", "completion", "pieces_have", "num_pieces", "bytes_received", "verified_pieces",
     "verified_blocks", "failed_pieces", "failed_blocks", "encrypted", "capture_sha256",
 )  # fmt: skip
+# Left to observations.json (nested, binary or diagnostic: no flat cell reads well).
+_OBSERVATION_NOT_CSV = (
+    "failure_detail", "remote_infohash", "reserved", "extension", "bitfield", "wire_bytes_in",
+    "wire_bytes_out", "payload_bytes_sent", "quirks",
+)  # fmt: skip
 
 OBSERVATION = RecordSpec(
     Observation,
@@ -97,6 +102,7 @@ OBSERVATION = RecordSpec(
     ),
     table="observation",
     csv=_OBSERVATION_CSV,
+    csv_omitted=_OBSERVATION_NOT_CSV,
 )
 
 SIGHTING = RecordSpec(

@@ -120,6 +120,8 @@ class RecordSpec:
         run_column: the row starts with the monitor run's id (``run_id``), which is not a record field.
         csv: the fields of the bundle's CSV view, in column order (time fields by their view name);
             empty when the record has no CSV view.
+        csv_omitted: the fields a CSV view leaves out (the JSON view carries every field). With a CSV
+            view every field is in exactly one of the two, so a new field is a decision, not an omission.
     """
 
     cls: type[Any]
@@ -128,6 +130,7 @@ class RecordSpec:
     table: str | None = None
     run_column: bool = True
     csv: tuple[str, ...] = ()
+    csv_omitted: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         names = tuple(f.name for f in fields(self.cls) if f.name != VERSION_ATTRIBUTE)
@@ -138,6 +141,10 @@ class RecordSpec:
             )
         if self.table is not None and any(not f.columns for f in self.fields):
             raise TypeError(f"{self.kind}: a stored record needs a column for every field")
+        views = [f.view_time_name if f.time else f.name for f in self.fields]
+        undecided = [v for v in views if self.csv and (v in self.csv) == (v in self.csv_omitted)]
+        if undecided:
+            raise TypeError(f"{self.kind}: fields {undecided} must be in exactly one of csv and csv_omitted")
 
     @property
     def columns(self) -> tuple[Column, ...]:

@@ -50,6 +50,8 @@ from swarmscope.testbed.discovery_cast import (
     CHECKER,
     DHT_PORT,
     FORCED_ENCRYPTION,
+    INBOUND_MSE,
+    INBOUND_MSE_PEERS,
     MESH_PREFIX,
     NO_INCOMING,
     PIECE_LENGTH,
@@ -202,7 +204,7 @@ def _cast(
             "disable_pex": group == "pex",
             "settings": FORCED_ENCRYPTION
             if group == "encrypted"
-            else NO_INCOMING
+            else (INBOUND_MSE if name in INBOUND_MSE_PEERS else NO_INCOMING)
             if group == "inbound"
             else {},
         }

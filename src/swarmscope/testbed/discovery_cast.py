@@ -52,6 +52,11 @@ NO_INCOMING = {
     "min_reconnect_time": 1,
 }
 
+# inbound-partial dials over MSE only (BEP 8 pe_forced, RC4): the monitor's listener then accepts one
+# plaintext and one encrypted inbound peer in every run
+INBOUND_MSE_PEERS = frozenset({"inbound-partial"})
+INBOUND_MSE = {**NO_INCOMING, "out_enc_policy": 0, "allowed_enc_level": 2}
+
 
 @dataclass(frozen=True)
 class DiscoveryPeer:
