@@ -169,7 +169,9 @@ def demo(
         False, "--serve", help="then keep the web console running on the demo's database (Ctrl-C stops it)"
     ),
     port: int | None = number_option(
-        "--port", num.PORT, f"the console's port on 127.0.0.1 (only with --serve; default {CONSOLE_PORT})",
+        "--port",
+        num.PORT,
+        f"the console's port on 127.0.0.1 (only with --serve; default {CONSOLE_PORT})",
         default=None,
     ),
 ) -> None:
