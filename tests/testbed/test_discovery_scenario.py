@@ -24,6 +24,7 @@ import bencode2
 import pytest
 
 from swarmscope.testbed.discovery import DiscoveryScenario, start_discovery
+from swarmscope.testbed.discovery_cast import INBOUND_MSE_PEERS
 from swarmscope.testbed.process import free_port
 from swarmscope.testbed.tracker import list_peers
 from tests.testbed.peer_probe import PSTR, PeerProbe, sha1
@@ -253,15 +254,24 @@ def test_inbound_group_refuses_incoming_handshakes(scenario: DiscoveryScenario) 
 def test_inbound_group_dials_the_listener_it_was_given(
     scenario: DiscoveryScenario, listener: Listener
 ) -> None:
-    """They dial in plaintext (a BEP 3 handshake with our infohash), every 2 s while nobody answers."""
-    want = {p.ip for p in scenario.group("inbound")}
+    """They dial every 2 s while nobody answers: the plaintext ones with a BEP 3 handshake naming our
+    infohash; the MSE one (``INBOUND_MSE_PEERS``, BEP 8 forced encryption) with bytes that are no BEP 3
+    handshake (its DH public key)."""
+    group = scenario.group("inbound")
+    want = {p.ip for p in group if p.name not in INBOUND_MSE_PEERS}
+    want_mse = {p.ip for p in group if p.name in INBOUND_MSE_PEERS}
+    assert want and want_mse
     infohash = bytes.fromhex(scenario.infohash_hex)
     deadline = time.monotonic() + 20
     seen: set[str] = set()
-    while not want <= seen and time.monotonic() < deadline:
+    dialled: set[str] = set()
+    while not (want <= seen and want_mse <= dialled) and time.monotonic() < deadline:
         time.sleep(0.2)
-        seen = {ip for ip, data in list(listener.handshakes) if data[:20] == PSTR and data[28:48] == infohash}
+        handshakes = list(listener.handshakes)
+        seen = {ip for ip, data in handshakes if data[:20] == PSTR and data[28:48] == infohash}
+        dialled = {ip for ip, data in handshakes if data and data[:20] != PSTR}
     assert want <= seen
+    assert want_mse <= dialled
 
 
 def test_pex_and_inbound_groups_are_in_no_tracker_and_no_dht(scenario: DiscoveryScenario) -> None:

@@ -48,7 +48,7 @@ def test_runner_and_aria2_do_not_outlive_a_killed_parent(netns: bool, tmp_path: 
     pytest.importorskip("libtorrent")
     code = (
         "import os, sys\n"
-        "from swarmscope.testbed import start_swarm\n"
+        "from swarmscope.testbed.swarm import start_swarm\n"
         "cm = start_swarm(sys.argv[1], tracker_kind='builtin')\n"
         "swarm = cm.__enter__()\n"
         "pids = [swarm.runner.pid] + ([swarm.aria2.proc.pid] if swarm.aria2 else [])\n"
