@@ -44,7 +44,7 @@ from tests.e2e.monitor_cli import CLI, report_rows
 
 pytestmark = [pytest.mark.netns, pytest.mark.realclients]
 
-DURATION = 35.0  # seconds per monitor run
+DURATION = 45.0  # seconds per monitor run (a magnet waits for the DHT, then BEP 9, before its first probe)
 TIERS = ("listed", "connected", "has_pieces", "verified")
 CHANNEL_SOURCE = {  # group -> the source its rows must carry
     "tracker": "tracker",
