@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from swarmscope.cli import numeric as num
 from swarmscope.cli.app import app
 from swarmscope.cli.evidence_trust import NodeKeyOption, TrustKeyOption, workflow_trust
-from swarmscope.cli.node_identity import load_node_key
+from swarmscope.cli.node_identity import signing_key
 from swarmscope.cli.numeric import number_option
 from swarmscope.cli.options import DbOption, fail, now_us
 from swarmscope.errors import InputError, SwarmscopeError
@@ -73,13 +73,15 @@ def _trusted(db: str, node_key: Path | None, trust_key: list[str] | None) -> fro
 
 def _sealing_key(db: str, node_key: Path | None) -> Ed25519PrivateKey | None:
     """The node's private key that seals the decisions taken in the browser (approvals, payments,
-    disputes), as ``letters approve`` seals them: ``--node-key`` or the key file beside the database; None
-    when neither exists (those actions are then refused with the reason). A key given but unusable is an
-    error (InputError)."""
-    path = node_key if node_key is not None else default_key_path(db)
-    if node_key is None and not path.exists():
+    disputes), found as ``letters approve`` finds it (:func:`signing_key`); None when neither
+    ``--node-key`` nor a key file beside the database exists (those actions are then refused with the
+    reason). A key given but unusable is an error (InputError)."""
+    try:
+        return signing_key(db, node_key)[0]
+    except InputError:
+        if node_key is not None or default_key_path(db).exists():
+            raise
         return None
-    return load_node_key(path)
 
 
 def _announce(url: str, trusted: frozenset[str], sealing: bool) -> None:
