@@ -29,7 +29,7 @@ from swarmscope.errors import DecodeError, InputError
 from swarmscope.evidence.seal import key_fingerprint, public_key_raw
 from swarmscope.store.database import Store, StoreError, database_url, open_store, sqlite_file
 from swarmscope.store.ledger import entries as lq
-from swarmscope.store.ledger.head_witness import WitnessError, witness_path, witness_problem
+from swarmscope.store.ledger.head_witness import WitnessError, require_head, witness_path
 from swarmscope.store.ledger.node_key import (
     NodeKeyFile,
     default_key_path,
@@ -152,13 +152,10 @@ def check_witness(store: Store, db: str, explicit: Path | None) -> None:
         StoreError: naming the witness and what the chain lacks.
     """
     path = witness_path(explicit if explicit is not None else default_key_path(db))
-    with store.engine.connect() as conn:
-        try:
-            problem = witness_problem(conn, path)
-        except WitnessError as exc:
-            raise StoreError(str(exc)) from None
-    if problem is not None:
-        raise StoreError(f"database refused: {problem} (chain-head witness {path})")
+    try:
+        require_head(store.engine, path)
+    except WitnessError as exc:
+        raise StoreError(str(exc)) from None
 
 
 def signing_key(db: str, explicit: Path | None, *, create: bool = False) -> tuple[Ed25519PrivateKey, Path]:

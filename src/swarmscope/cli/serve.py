@@ -22,6 +22,7 @@ from swarmscope.cli.numeric import number_option
 from swarmscope.cli.options import DbOption, fail, now_us
 from swarmscope.errors import InputError, SwarmscopeError
 from swarmscope.store.database import DEFAULT_DB
+from swarmscope.store.ledger.head_witness import witness_path
 from swarmscope.store.ledger.node_key import default_key_path
 from swarmscope.web.server import check_host, serve
 from swarmscope.web.settings import WebSettings
@@ -49,12 +50,17 @@ def serve_command(
 
     Letter preview and approval prove each case like `letters approve` does, against the node keys given
     by --node-key/--trust-key (default: the key file beside the database); without any, they are refused.
+    The database must hold the chain head witnessed beside the node key file, at start and before each
+    accusing action; the console's seals move that witness on.
     """
     try:
         check_host(host, allow_remote)
         trusted = _trusted(db, node_key, trust_key)
         key = _sealing_key(db, node_key)
-        settings = WebSettings(db, host, port, allow_remote, identity_key, trusted_keys=trusted, node_key=key)
+        witness = witness_path(node_key if node_key is not None else default_key_path(db))
+        settings = WebSettings(
+            db, host, port, allow_remote, identity_key, trusted_keys=trusted, node_key=key, witness=witness
+        )
         serve(settings, lambda url: _announce(url, trusted, key is not None))
     except SwarmscopeError as exc:
         raise fail(exc) from None

@@ -17,7 +17,8 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from swarmscope.cases.identities import IdentityKey
-from swarmscope.store.database import Store, open_store
+from swarmscope.store.database import Store, StoreError, open_store
+from swarmscope.store.ledger.head_witness import WitnessError, require_head
 from swarmscope.web import (
     auth,
     board,
@@ -75,16 +76,40 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return page(request, "error.html.j2", exc.status_code, status=exc.status_code, detail=exc.detail)
 
 
+def _bind_witness(store: Store, settings: WebSettings) -> None:
+    """Refuse a store whose chain lacks the witnessed head; let the console's seals move the witness on
+    (:mod:`swarmscope.store.ledger.head_witness`).
+
+    Raises:
+        StoreError: the head is missing or rewritten, or the witness is unusable.
+    """
+    if settings.witness is None:
+        return
+    try:
+        require_head(store.engine, settings.witness)
+    except WitnessError as exc:
+        raise StoreError(str(exc)) from None
+    if settings.node_key is not None:
+        store.witness = settings.witness
+
+
 def create_app(settings: WebSettings, store: Store | None = None) -> FastAPI:
     """The console over ``store`` (default: open ``settings.db``, which must exist; closed at shutdown).
 
     Raises:
-        StoreError: the database is missing or not a swarmscope store.
+        StoreError: the database is missing or not a swarmscope store, or it lacks the chain head
+            witnessed at ``settings.witness`` (a truncated or rewritten tail).
         IdentityError: ``settings.identity_key`` cannot be loaded.
     """
     key = None if settings.identity_key is None else IdentityKey.load(settings.identity_key)
     owned = store is None
     opened = open_store(settings.db, create=False, node_key=settings.node_key) if store is None else store
+    try:
+        _bind_witness(opened, settings)
+    except StoreError:
+        if owned:
+            opened.close()
+        raise
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

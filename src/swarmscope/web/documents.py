@@ -60,7 +60,7 @@ def _exhibits(store: Store, user: WebUser, settings: WebSettings, isp: str, by_r
     with tempfile.TemporaryDirectory(prefix="swarmscope-exhibits-") as tmp, refused_as_409():
         written = produce_exhibits(
             store, Path(tmp), isp_name=isp.strip() or None, by_region=by_region, actor=user.name,
-            now_us=now_us(), trust=trust(settings), refused=refused,
+            now_us=now_us(), trust=trust(store, settings), refused=refused,
         )  # fmt: skip
         files = [p for w in written for p in (w.csv_path, w.pdf_path)]
         return _zip("exhibits.zip", files, refused)
@@ -70,7 +70,7 @@ def _notices(store: Store, user: WebUser, settings: WebSettings, isp: str) -> Re
     _unbound(user)
     with tempfile.TemporaryDirectory(prefix="swarmscope-notices-") as tmp, refused_as_409():
         batch = prepare_notices(
-            store, Path(tmp), now_us=now_us(), isp_name=isp.strip() or None, trust=trust(settings)
+            store, Path(tmp), now_us=now_us(), isp_name=isp.strip() or None, trust=trust(store, settings)
         )
         files = [p for n in batch.notices for p in (n.xml_path, n.body_path)]
         return _zip("notices.zip", files, batch.skipped)

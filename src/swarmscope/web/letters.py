@@ -42,13 +42,13 @@ class Approval(BaseModel):
 def _preview(store: Store, user: WebUser, settings: WebSettings, doe: str) -> Preview:
     case = case_for(store, user, doe)
     with refused_as_409():
-        return preview_letter(store, case.doe, trust=trust(settings))
+        return preview_letter(store, case.doe, trust=trust(store, settings))
 
 
 def _approve(store: Store, user: WebUser, settings: WebSettings, doe: str, digest: str) -> dict[str, Any]:
     case = case_for(store, user, doe)
     with refused_as_409():
-        row = approve_letter(store, case.doe, user.name, now_us(), digest, trust(settings))
+        row = approve_letter(store, case.doe, user.name, now_us(), digest, trust(store, settings))
     return asdict(row)
 
 

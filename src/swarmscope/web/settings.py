@@ -20,7 +20,11 @@ class WebSettings:
     ``Secure``). ``identity_key``: the subscriber identity key file, or None (identities not shown).
     ``trusted_keys``: fingerprints (hex SHA-256) of the node keys whose seals the workflow's gates
     accept (``serve --node-key/--trust-key``, as every accusing command takes them); none: the gated
-    actions (letter preview and approval) are refused with a message saying so."""
+    actions (letter preview and approval) are refused with a message saying so. ``node_key``: the node's
+    private key that seals the decisions taken in the browser, or None (those actions are refused).
+    ``witness``: the chain-head witness file beside the node key file (``<key file>.head``): every
+    accusing action first checks that the database still holds the witnessed head, and every seal the
+    console makes moves the witness on, as the CLI's writers do (README "Chain-head witness")."""
 
     db: str
     host: str = "127.0.0.1"
@@ -29,4 +33,5 @@ class WebSettings:
     identity_key: Path | None = None
     session_seconds: int = SESSION_SECONDS
     trusted_keys: frozenset[str] = frozenset()
-    node_key: Ed25519PrivateKey | None = None  # seals the workflow decisions taken in the browser
+    node_key: Ed25519PrivateKey | None = None
+    witness: Path | None = None

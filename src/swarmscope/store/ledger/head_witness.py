@@ -163,6 +163,19 @@ def witness_problem(conn: sa.Connection, path: Path) -> str | None:
     return None
 
 
+def require_head(engine: sa.Engine, path: Path) -> None:
+    """Refuse a database that lacks the head witnessed at ``path`` (nothing to check without a witness):
+    every command or console action that accuses, and every writer before it seals.
+
+    Raises:
+        WitnessError: naming the witness and what the chain lacks, or why the witness is unusable.
+    """
+    with engine.connect() as conn:
+        problem = witness_problem(conn, path)
+    if problem is not None:
+        raise WitnessError(f"database refused: {problem} (chain-head witness {path})")
+
+
 def after_commit(conn: sa.Connection, path: Path | None, node: Any) -> None:
     """Witness the head a committed transaction on ``conn`` sealed (noted by the ledger commit), if any;
     nothing without a witness ``path`` or a ``node`` (:class:`swarmscope.store.ledger.commit.Node`) with
