@@ -2,29 +2,32 @@
 :mod:`swarmscope.evidence.bundle.layout`).
 
 Before anything is selected the node's whole ledger is verified; a ledger that does not verify is never
-exported (there is deliberately no option to override that). An export whose filters match no
-observation still writes a bundle (run configuration and clock records only, so the absence is itself
-signed) and says "0 observations matched". The summary also counts the attribution records and the
-IP datasets they cite (``attribution/datasets.json``). Whatever matches the filters but is left out is
-said on standard error, one ``left out:`` line per reason, and the export still succeeds: evidence of
-other signing nodes in the same database, rows without a ledger entry (quarantined by crash recovery or
-not yet checked by it; :func:`swarmscope.store.ledger.export.left_out`), clock-flagged observations. The
-bundle is built in a temporary directory beside ``--out`` and renamed into place, so an interrupted
-export leaves no half-written bundle under the requested name.
+exported (there is deliberately no option to override that). An export whose filters match no observation
+still writes a bundle (run configuration and clock records only, so the absence is itself signed) and says "0
+observations matched". The summary also counts the attribution records and the IP datasets they cite
+(``attribution/datasets.json``). Whatever matches the filters but is left out is said on standard error, one
+``left out:`` line per reason, and the export still succeeds: evidence of other signing nodes in the same
+database (unless trusted with ``--trust-key``: then ONE bundle across the nodes,
+:mod:`swarmscope.evidence.bundle.nodes`, signed by ``--node-key``), rows without a ledger entry (quarantined
+by crash recovery or not yet checked by it; :func:`swarmscope.store.ledger.export.left_out`), clock-flagged
+observations. The bundle is built in a temporary directory beside ``--out`` and renamed into place, so an
+interrupted export leaves no half-written bundle under the requested name.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from rich.console import Console
 
 from swarmscope import __version__
@@ -35,11 +38,12 @@ from swarmscope.cli.options import parse_infohash, parse_time
 from swarmscope.cli.text import escaped
 from swarmscope.errors import DecodeError, InputError, SwarmscopeError
 from swarmscope.evidence.bundle.layout import build_bundle
+from swarmscope.evidence.bundle.nodes import build_nodes_bundle, node_hits, vantages
 from swarmscope.evidence.seal import key_fingerprint, public_key_raw
 from swarmscope.net.clock import Clock
-from swarmscope.store.database import DEFAULT_DB, open_store
+from swarmscope.store.database import DEFAULT_DB, Store, open_store
 from swarmscope.store.ledger import entries as lq
-from swarmscope.store.ledger.export import ExportFilters, collect_export
+from swarmscope.store.ledger.export import ExportFilters, collect_export, left_out
 from swarmscope.store.ledger.node_key import default_key_path
 from swarmscope.wire.types import Endpoint
 
@@ -58,6 +62,8 @@ class ExportResult:
     attributions: int = 0
     datasets: int = 0
     left_out: tuple[tuple[int, str], ...] = ()  # (records, why) per reason
+    nodes: tuple[str, ...] = ()  # a bundle across nodes: every node's key fingerprint; else empty
+    corroborated: int = 0  # addresses (ip, port, infohash) with verified hits from >= 2 of ``nodes``
 
 
 def parse_ip(text: str) -> str:
@@ -72,6 +78,17 @@ def parse_ip(text: str) -> str:
         return Endpoint.parse(text, 0).host
     except DecodeError:
         raise InputError(f"--ip: {text!r} is not an IP address") from None
+
+
+def parse_key(text: str) -> str:
+    """``--trust-key``: a node key fingerprint, 64 hex digits (SHA-256 of the raw Ed25519 key), lower-cased.
+
+    Raises:
+        InputError: anything else.
+    """
+    if not re.fullmatch(r"[0-9a-fA-F]{64}", text):
+        raise InputError(f"--trust-key {text[:80]!r}: not a key fingerprint (64 hex digits)")
+    return text.lower()
 
 
 def check_interval(since: str | None, until: str | None) -> tuple[int | None, int | None]:
@@ -141,6 +158,7 @@ def run_export(
     now_us: int | None = None,
     console: Console | None = None,
     err_console: Console | None = None,
+    trust_keys: Sequence[str] = (),
 ) -> ExportResult:
     """Select evidence from the store and write a bundle to ``out``.
 
@@ -150,6 +168,9 @@ def run_export(
             :func:`swarmscope.store.ledger.node_key.default_key_path` of ``db``). now_us: UTC µs of the export
             (default: the system clock). console: where the summary goes (None: silent).
             err_console: where the ``left out:`` lines go (None: ``console``).
+        trust_keys: fingerprints (hex) of further signing nodes of the store whose evidence goes in the
+            same bundle (a bundle across nodes, :mod:`swarmscope.evidence.bundle.nodes`, when it then
+            holds two or more nodes; the exporting key's node is one of them when it sealed here).
 
     Returns:
         :class:`ExportResult`.
@@ -161,15 +182,21 @@ def run_export(
     key = load_node_key(key_path or _default_key(db))
     fingerprint = key_fingerprint(public_key_raw(key))
     filters = filters or ExportFilters()
-    if filters.node is None:
-        filters = dataclasses.replace(filters, node=fingerprint)
+    created = now_us if now_us is not None else Clock().now_us()
     store = open_store(db, create=False)
     try:
-        selection = collect_export(store, filters)
+        nodes = _nodes(store, fingerprint, trust_keys) if trust_keys else [filters.node or fingerprint]
+        if len(nodes) > 1:
+            result = _export_nodes(store, filters, nodes, key, created, out)
+        else:
+            filters = dataclasses.replace(filters, node=nodes[0])
+            selection = collect_export(store, filters)
     finally:
         store.close()
+    if len(nodes) > 1:
+        _report(result, filters.as_json(), console, err_console)
+        return result
     content = selection.content
-    created = now_us if now_us is not None else Clock().now_us()
     files = build_bundle(content, private_key=key, created_us=created, software_version=__version__)
     write_bundle(files, out)
     result = ExportResult(
@@ -184,10 +211,68 @@ def run_export(
         len(content.datasets),
         selection.left_out,
     )
-    if console is not None:
-        _summary(console, result, content.filters)
-    _left_out(err_console or console, result)
+    _report(result, content.filters, console, err_console)
     return result
+
+
+def _report(
+    result: ExportResult, filters: Mapping[str, Any], console: Console | None, err: Console | None
+) -> None:
+    if console is not None:
+        _summary(console, result, filters)
+    _left_out(err or console, result)
+
+
+def _nodes(store: Store, fingerprint: str, trust_keys: Sequence[str]) -> list[str]:
+    """The nodes of a bundle: every ``--trust-key`` (each must have sealed in this store) and the exporting
+    key's node when it sealed here, ascending.
+
+    Raises:
+        InputError: a trusted fingerprint that sealed nothing in this store.
+    """
+    sealed = lq.sealing_nodes(store)
+    for trusted in trust_keys:
+        if trusted not in sealed:
+            raise InputError(f"--trust-key {trusted}: no evidence in this store is sealed by that key")
+    return sorted(set(trust_keys) | ({fingerprint} & set(sealed)))
+
+
+def _export_nodes(
+    store: Store,
+    filters: ExportFilters,
+    nodes: Sequence[str],
+    key: Ed25519PrivateKey,
+    created: int,
+    out: Path,
+) -> ExportResult:
+    """One bundle across ``nodes`` (each node's selection under ``filters``), written to ``out``."""
+    selections = {node: collect_export(store, dataclasses.replace(filters, node=node)) for node in nodes}
+    raws = {k.fingerprint: k.public_key for k in lq.node_keys(store) if k.fingerprint in selections}
+    contents = {node: s.content for node, s in selections.items()}
+    files = build_nodes_bundle(
+        contents, raws, private_key=key, created_us=created, software_version=__version__,
+        filters=filters.as_json(),
+    )  # fmt: skip
+    write_bundle(files, out)
+    common = left_out(store, filters, 0)  # rows outside every ledger: the same for every node
+    skipped = list(common)
+    for node, s in selections.items():
+        skipped += [(n, f"{why} (node {node[:16]})") for n, why in s.left_out if (n, why) not in common]
+    ledgers = {node: sorted(c.records.items()) for node, c in contents.items()}
+    return ExportResult(
+        out,
+        len(files),
+        sum(map(len, files.values())),
+        sum(len(c.records) for c in contents.values()),
+        key_fingerprint(public_key_raw(key)),
+        sum(s.observations for s in selections.values()),
+        tuple(k.fingerprint for k in lq.node_keys(store) if k.fingerprint not in selections),
+        sum(s.attributions for s in selections.values()),
+        len({str(d.get("sha256")) for c in contents.values() for d in c.datasets}),
+        tuple(skipped),
+        tuple(nodes),
+        sum(1 for seen in vantages(node_hits(ledgers)).values() if len(seen) >= 2),
+    )
 
 
 def _summary(console: Console, result: ExportResult, filters: Mapping[str, Any]) -> None:
@@ -200,6 +285,12 @@ def _summary(console: Console, result: ExportResult, filters: Mapping[str, Any])
         f"wrote [bold]{escaped(result.out)}[/]: {result.files} files, {result.size} bytes, "
         f"{result.records} records ({result.observations} observations); signed by key {result.signing_key}"
     )
+    if result.nodes:
+        console.print(
+            f"across {len(result.nodes)} nodes: {', '.join(result.nodes)}; {result.corroborated} addresses"
+            " corroborated (verified hits from >= 2 nodes; hits.jsonl)",
+            soft_wrap=True,
+        )
     console.print(
         f"IP attribution: {result.attributions} records citing {result.datasets} datasets"
         " (attribution/datasets.json; geolocation advisory)"
@@ -216,7 +307,8 @@ def _left_out(console: Console | None, result: ExportResult) -> None:
         return
     for other in result.other_signers:
         console.print(
-            f"left out: evidence signed by node {other} (export it with --node-key of that node)",
+            f"left out: evidence signed by node {other} (add --trust-key {other} to put it in this"
+            " bundle, or export it with --node-key of that node)",
             soft_wrap=True,
         )
     for count, why in result.left_out:
@@ -260,7 +352,16 @@ def export(
         ),
     ] = None,
     node_key: Annotated[
-        Path | None, typer.Option("--node-key", help="Node key file (default: beside the database).")
+        Path | None,
+        typer.Option("--node-key", help="Node key file; it signs the bundle (default: beside the database)."),
+    ] = None,
+    trust_key: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--trust-key",
+            metavar="FINGERPRINT",
+            help="Also put the evidence sealed by this node key (hex SHA-256) in the bundle (repeatable).",
+        ),
     ] = None,
 ) -> None:
     """Write a self-contained evidence bundle that `swarmscope verify` checks on its own."""
@@ -279,6 +380,7 @@ def export(
             out=out,
             filters=filters,
             key_path=node_key,
+            trust_keys=[parse_key(text) for text in trust_key or []],
             console=Console(),
             err_console=Console(stderr=True),
         )

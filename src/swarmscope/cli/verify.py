@@ -1,5 +1,9 @@
 """``swarmscope verify DIR``: check an export bundle with nothing but the bundle (no database, no network).
 
+A bundle across nodes (:mod:`swarmscope.evidence.bundle.nodes`) is checked per node, each node's
+checks printed under ``node <fingerprint prefix>``; ``--expect-key`` is repeatable (every node and the
+exporting key must be among the expected keys).
+
 Exit status: 0 when every check holds, 1 when any does not, 2 when DIR is not a bundle at all or an
 option is unusable (``--expect-key`` not 64 hex digits, ``--tsa-root`` not a certificate). Every
 observation must replay from its capture; one without a capture fails the bundle unless its run's sealed
@@ -37,7 +41,8 @@ from swarmscope.cli.node_identity import check_witness
 from swarmscope.cli.text import escaped
 from swarmscope.errors import InputError
 from swarmscope.evidence.bundle.context import Problem
-from swarmscope.evidence.bundle.verify import BundleUnusableError, Verdict, verify_bundle
+from swarmscope.evidence.bundle.nodes_verify import verify_export
+from swarmscope.evidence.bundle.verify import BundleUnusableError, Verdict, expected_keys
 from swarmscope.evidence.records import us_to_iso
 from swarmscope.store.database import Store, StoreError, open_store
 from swarmscope.store.ledger.verify import LedgerProblem, LedgerVerdict, verify_ledger
@@ -174,12 +179,14 @@ def run_verify(
     tsa_roots: Sequence[bytes] = (),
     as_json: bool = False,
     console: Console | None = None,
+    expect_keys: Sequence[str] = (),
 ) -> int:
     """Verify a bundle directory and print the verdict; returns the exit status (0, 1 or 2).
 
     Args:
         bundle: the bundle directory. expect_key: trusted signer fingerprint (hex SHA-256 of the raw key).
-        tsa_roots: DER certificates of trusted time-stamp authorities (see :func:`verify_bundle`).
+            expect_keys: more trusted fingerprints (a bundle across nodes: every node and the exporter).
+        tsa_roots: DER certificates of trusted time-stamp authorities (see :func:`verify_export`).
         as_json: print the machine-readable verdict instead. console: output (default: stdout).
     """
     console = console or Console(highlight=False)
@@ -187,7 +194,8 @@ def run_verify(
         _unusable(f"{bundle}: not a directory", as_json, console)
         return EXIT_UNUSABLE
     try:
-        verdict = verify_bundle(DirectoryBundle(bundle), expect_key=expect_key, tsa_roots=tsa_roots)
+        expected = expected_keys(expect_key, expect_keys)
+        verdict = verify_export(DirectoryBundle(bundle), expect_keys=expected, tsa_roots=tsa_roots)
     except BundleUnusableError as exc:
         _unusable(f"{bundle}: {exc}", as_json, console)
         return EXIT_UNUSABLE
@@ -281,7 +289,12 @@ def verify(
         Path | None, typer.Argument(metavar="DIR", help="Bundle directory written by `export`.")
     ] = None,
     expect_key: Annotated[
-        str | None, typer.Option("--expect-key", metavar="FINGERPRINT", help="Trusted signer (hex SHA-256).")
+        list[str] | None,
+        typer.Option(
+            "--expect-key",
+            metavar="FINGERPRINT",
+            help="Trusted signer (hex SHA-256); repeatable (across nodes: each node and the exporter).",
+        ),
     ] = None,
     tsa_root: Annotated[
         list[Path] | None,
@@ -302,11 +315,11 @@ def verify(
         raise typer.Exit(run_verify_ledger(db, as_json=as_json, console=console))
     assert bundle is not None
     try:
-        expect_key = None if expect_key is None else parse_fingerprint(expect_key)
+        expected = [parse_fingerprint(text) for text in expect_key or []]
         roots = [load_certificate(path) for path in tsa_root or []]
     except InputError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(EXIT_UNUSABLE) from None
     console = Console(file=sys.stdout, highlight=False)
-    status = run_verify(bundle, expect_key=expect_key, tsa_roots=roots, as_json=as_json, console=console)
+    status = run_verify(bundle, expect_keys=expected, tsa_roots=roots, as_json=as_json, console=console)
     raise typer.Exit(status)

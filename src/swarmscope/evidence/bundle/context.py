@@ -77,7 +77,7 @@ class Context:
     """State shared by the checks of one verification run (mutable; one per :func:`verify_bundle`)."""
 
     files: Mapping[str, bytes]
-    expect_key: str | None
+    expect_keys: tuple[str, ...]  # fingerprints (lower-case hex) the operator trusts; empty: none given
     tsa_roots: tuple[bytes, ...] = ()
     manifest: dict[str, Any] = field(default_factory=dict)
     records: dict[int, Indexed] = field(default_factory=dict)

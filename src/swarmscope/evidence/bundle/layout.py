@@ -32,6 +32,9 @@ Layout (format ``swarmscope-bundle``, version 1; every path relative to the bund
                                   an empty list and a note when none is selected
     methodology.md / .json        generated from the sealed RunStarted records (evidence.bundle.methodology)
 
+A bundle across several signing nodes (version 2) holds one such bundle per node under
+``nodes/<fingerprint>/`` (:mod:`swarmscope.evidence.bundle.nodes`); a one-node bundle is unchanged.
+
 This module builds the bytes of every file from records (:func:`build_bundle`) and holds the binary
 codecs; :mod:`swarmscope.evidence.bundle.verify` checks a bundle. Both are pure: the caller reads the
 database and writes the directory.
@@ -68,6 +71,7 @@ from swarmscope.evidence.seal import (
 
 FORMAT = "swarmscope-bundle"
 VERSION = 1
+VERSION_NODES = 2  # a bundle across nodes: one version-1 bundle per node under nodes/ (bundle.nodes)
 MANIFEST = "manifest.json"
 MANIFEST_SIG = "manifest.sig"
 LEDGER = "records/ledger.bin"
@@ -315,6 +319,7 @@ def manifest_bytes(
     software_version: str,
     filters: Mapping[str, Any],
     signing_key: str,
+    nodes: Sequence[str] | None = None,
 ) -> bytes:
     """``manifest.json``: format, version, creation time, software, filters, key and every file's hash.
 
@@ -322,22 +327,25 @@ def manifest_bytes(
         files: path → bytes of every file but the manifest and its signature. created_us: UTC µs.
         software_version: the exporting swarmscope version. filters: the export's selection.
         signing_key: fingerprint of the key that signs the manifest.
+        nodes: None for a one-node bundle (version 1, this layout); else the fingerprints of the nodes
+            of a bundle across nodes (version 2, :mod:`swarmscope.evidence.bundle.nodes`).
     """
     listing = [
         {"path": path, "size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
         for path, data in sorted(files.items())
     ]
-    return json_bytes(
-        {
-            "format": FORMAT,
-            "version": VERSION,
-            "created_us": created_us,
-            "software_version": software_version,
-            "filters": dict(filters),
-            "signing_key": signing_key,
-            "files": listing,
-        }
-    )
+    body: dict[str, Any] = {
+        "format": FORMAT,
+        "version": VERSION if nodes is None else VERSION_NODES,
+        "created_us": created_us,
+        "software_version": software_version,
+        "filters": dict(filters),
+        "signing_key": signing_key,
+        "files": listing,
+    }
+    if nodes is not None:
+        body["nodes"] = list(nodes)
+    return json_bytes(body)
 
 
 def build_bundle(

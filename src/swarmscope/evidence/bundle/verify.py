@@ -56,15 +56,16 @@ class Verdict:
         return not self.problems and all(c.ok for c in self.checks)
 
 
-def check_manifest(ctx: Context) -> CheckResult:
-    """Manifest format and the size and SHA-256 of every listed file; no unlisted file."""
+def check_manifest(ctx: Context, version: int = b.VERSION) -> CheckResult:
+    """Manifest format (``version``: 1 for one node, 2 across nodes) and the size and SHA-256 of every
+    listed file; no unlisted file."""
     raw = ctx.get(b.MANIFEST)
     assert raw is not None
     try:
         manifest = json.loads(raw.decode("utf-8"))
         if not isinstance(manifest, dict) or manifest.get("format") != b.FORMAT:
             raise ValueError("not a swarmscope-bundle manifest")
-        if manifest.get("version") != b.VERSION:
+        if manifest.get("version") != version:
             raise ValueError(f"unsupported version {str(manifest.get('version'))[:20]}")
         listing = {str(item["path"]): item for item in manifest["files"]}
     except (ValueError, KeyError, TypeError, RecursionError) as exc:
@@ -97,8 +98,13 @@ def _trusted_key(ctx: Context, check: str, raw: bytes | None, fingerprint: str, 
     if key_fingerprint(key_raw) != fingerprint or (raw is not None and raw != key_raw):
         ctx.problem(check, b.key_path(fingerprint), "key file does not hold the key its name says")
         return None
-    if ctx.expect_key is not None and fingerprint != ctx.expect_key.lower():
-        ctx.problem(check, file, f"signed by key {fingerprint}, not the expected {ctx.expect_key}")
+    if ctx.expect_keys and fingerprint not in ctx.expect_keys:
+        expected = (
+            f"the expected {ctx.expect_keys[0]}"
+            if len(ctx.expect_keys) == 1
+            else f"one of the {len(ctx.expect_keys)} expected keys"
+        )
+        ctx.problem(check, file, f"signed by key {fingerprint}, not {expected}")
     ctx.keys.add(fingerprint)
     return pem
 
@@ -285,8 +291,18 @@ def exhibit_of(ctx: Context) -> ExhibitInput:
     return ExhibitInput.from_indexed(decoded, ctx.filters(), datasets)
 
 
+def expected_keys(expect_key: str | None, expect_keys: Sequence[str]) -> tuple[str, ...]:
+    """The trusted fingerprints, lower-cased, distinct, in the order given (``expect_key`` first)."""
+    given = ([] if expect_key is None else [expect_key]) + list(expect_keys)
+    return tuple(dict.fromkeys(key.lower() for key in given))
+
+
 def verify_bundle(
-    files: Mapping[str, bytes], *, expect_key: str | None = None, tsa_roots: Sequence[bytes] = ()
+    files: Mapping[str, bytes],
+    *,
+    expect_key: str | None = None,
+    tsa_roots: Sequence[bytes] = (),
+    expect_keys: Sequence[str] = (),
 ) -> Verdict:
     """Check every claim of an export bundle (see the module docstring).
 
@@ -294,6 +310,7 @@ def verify_bundle(
         files: bundle path → bytes (a dict, or a lazy reader of a directory); iterating it lists every
             file present. expect_key: the fingerprint the operator trusts (hex SHA-256 of the raw key);
             every signature must be by it. None: the bundle's own key is reported, not trusted.
+            expect_keys: more trusted fingerprints (every signature must be by one of them).
         tsa_roots: DER certificates of trusted time-stamp authorities (or their roots); empty: each RFC
             3161 token is checked against the certificate it carries (reported in the notes).
 
@@ -307,7 +324,8 @@ def verify_bundle(
     """
     if b.MANIFEST not in files:
         raise BundleUnusableError("not a swarmscope bundle: no manifest.json")
-    ctx = Context(files, expect_key, tuple(tsa_roots))
+    expected = expected_keys(expect_key, expect_keys)
+    ctx = Context(files, expected, tuple(tsa_roots))
     checks = [
         check_manifest(ctx),
         check_manifest_signature(ctx),
@@ -317,7 +335,7 @@ def verify_bundle(
     ]
     exhibit = exhibit_of(ctx)
     checks += [check(ctx, exhibit) for check in PROOF_CHECKS]
-    if expect_key is None:
+    if not expected:
         ctx.notes.append(
             "no --expect-key: the signing key was taken from the bundle; compare its fingerprint"
         )

@@ -1,0 +1,169 @@
+"""Export bundle across nodes: the evidence of several signing nodes (a fleet's vantage points) in one
+bundle (format ``swarmscope-bundle``, version 2).
+
+Each node keeps its own hash chain (chain indices are per node), so a bundle across nodes holds one
+complete one-node bundle per node (:mod:`swarmscope.evidence.bundle.layout`, version 1, byte for byte
+what a one-node export of that node writes, its ``manifest.json`` signed by the exporting node's key)::
+
+    manifest.json             format, version 2, created_us, software version, filters, signing_key (the
+                              exporting node), nodes (every node's key fingerprint, ascending), and the
+                              path, size (bytes) and sha256 of every other file, the nodes' files included
+    manifest.sig              64-byte Ed25519 signature (RFC 8032) by the exporting node's key
+    keys/<fingerprint>.pem    the public key (RFC 8410 PEM) of every node and of the exporting node
+    nodes/<fingerprint>/      that node's chain slice, batches, records, captures, views and methodology
+    hits.jsonl                one JSON object per verified observation of every node: the node that saw
+                              it (key fingerprint), its chain index there, infohash, ip, port, start, the
+                              nodes that saw verified hits of the same (ip, port, infohash) (``vantages``,
+                              ascending) and ``corroborated`` (two or more of them), as ``cases build
+                              --min-vantages`` counts vantage points (distinct node keys)
+
+A bundle with one node is written as version 1 (unchanged), so every bundle written before verifies as
+it did. :mod:`swarmscope.evidence.bundle.nodes_verify` checks a version-2 bundle. Pure: bytes in, bytes out.
+
+Source: README "A fleet" (vantages; export across nodes) and "Export and verify".
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from swarmscope.errors import DecodeError, InputError
+from swarmscope.evidence.bundle import layout as b
+from swarmscope.evidence.bundle.exhibits import iso
+from swarmscope.evidence.canonical import record_from_canonical
+from swarmscope.evidence.records import Observation, Tier
+from swarmscope.evidence.seal import key_fingerprint, public_key_raw
+
+HITS = "hits.jsonl"
+NODES = "nodes/"
+
+
+def node_prefix(fingerprint: str) -> str:
+    """Bundle path prefix of a node's one-node bundle: ``nodes/<fingerprint>/``."""
+    return f"{NODES}{fingerprint}/"
+
+
+@dataclass(frozen=True, slots=True)
+class NodeHit:
+    """One verified observation and the node (key fingerprint, hex) whose chain holds it at ``index``."""
+
+    node: str
+    index: int
+    observation: Observation
+
+
+def node_hits(ledgers: Mapping[str, Iterable[tuple[int, bytes]]]) -> list[NodeHit]:
+    """The verified observations of every node's ``(chain index, canonical bytes)`` records; a record that
+    does not decode is skipped (the node's own verification names it)."""
+    out: list[NodeHit] = []
+    for node, records in ledgers.items():
+        for index, canonical in records:
+            try:
+                record = record_from_canonical(canonical)
+            except DecodeError:
+                continue
+            if isinstance(record, Observation) and record.tier == Tier.VERIFIED:
+                out.append(NodeHit(node, index, record))
+    return out
+
+
+def vantages(hits: Iterable[NodeHit]) -> dict[tuple[str, int, str], tuple[str, ...]]:
+    """(ip, port, infohash) → the nodes with a verified hit of it (ascending, distinct)."""
+    seen: dict[tuple[str, int, str], set[str]] = {}
+    for hit in hits:
+        o = hit.observation
+        seen.setdefault((o.ip, o.port, o.infohash), set()).add(hit.node)
+    return {group: tuple(sorted(nodes)) for group, nodes in seen.items()}
+
+
+def _hit_order(hit: NodeHit) -> tuple[str, str, int, int, str, int]:
+    o = hit.observation
+    return (o.infohash, o.ip, o.port, o.started_us, hit.node, hit.index)
+
+
+def hits_bytes(hits: Sequence[NodeHit]) -> bytes:
+    """``hits.jsonl``: one line per hit, ordered by infohash, ip, port, start, node, chain index."""
+    groups = vantages(hits)
+    lines: list[bytes] = []
+    for hit in sorted(hits, key=_hit_order):
+        o = hit.observation
+        nodes = groups[(o.ip, o.port, o.infohash)]
+        line: dict[str, Any] = {
+            "node": hit.node,
+            "chain_index": hit.index,
+            "infohash": o.infohash,
+            "ip": o.ip,
+            "port": o.port,
+            "started_us": o.started_us,
+            "started": iso(o.started_us),
+            "vantages": list(nodes),
+            "corroborated": len(nodes) >= 2,
+        }
+        lines.append((json.dumps(line, sort_keys=True, ensure_ascii=True) + "\n").encode("ascii"))
+    return b"".join(lines)
+
+
+def _keys(public_keys: Mapping[str, bytes], private_key: Ed25519PrivateKey) -> dict[str, bytes]:
+    """``keys/<fingerprint>.pem`` of every node and of the exporting key.
+
+    Raises:
+        InputError: a node's raw key does not have the fingerprint it is filed under.
+    """
+    raws = dict(public_keys)
+    raws[key_fingerprint(public_key_raw(private_key))] = public_key_raw(private_key)
+    for fingerprint, raw in raws.items():
+        if key_fingerprint(raw) != fingerprint:
+            raise InputError(f"the public key filed as node {fingerprint} has another fingerprint")
+    return {b.key_path(fp): b.public_key_pem_of(raw) for fp, raw in sorted(raws.items())}
+
+
+def build_nodes_bundle(
+    contents: Mapping[str, b.BundleContent],
+    public_keys: Mapping[str, bytes],
+    *,
+    private_key: Ed25519PrivateKey,
+    created_us: int,
+    software_version: str,
+    filters: Mapping[str, Any],
+) -> dict[str, bytes]:
+    """Every file of a bundle across nodes, path → bytes (layout in the module docstring).
+
+    Args:
+        contents: node key fingerprint (hex) → that node's selected evidence (its ``filters`` name it).
+        public_keys: node key fingerprint → raw 32-byte Ed25519 public key, for every node of
+            ``contents``. private_key: the exporting node's key; it signs every manifest.
+        created_us: UTC microseconds of the export. software_version: the exporting swarmscope version.
+        filters: the export's selection, as asked (each node's manifest holds its effective filters).
+
+    Raises:
+        InputError: fewer than two nodes, or a node without its public key.
+        DecodeError: a selected record does not decode (corrupt store).
+    """
+    if len(contents) < 2 or set(contents) - set(public_keys):
+        raise InputError("a bundle across nodes needs two or more nodes, each with its public key")
+    files: dict[str, bytes] = {}
+    ledgers: dict[str, list[tuple[int, bytes]]] = {}
+    for node in sorted(contents):
+        one = b.build_bundle(
+            contents[node], private_key=private_key, created_us=created_us, software_version=software_version
+        )
+        files.update({node_prefix(node) + path: data for path, data in one.items()})
+        ledgers[node] = sorted(contents[node].records.items())
+    files.update(_keys({n: public_keys[n] for n in contents}, private_key))
+    files[HITS] = hits_bytes(node_hits(ledgers))
+    manifest = b.manifest_bytes(
+        files,
+        created_us=created_us,
+        software_version=software_version,
+        filters=filters,
+        signing_key=key_fingerprint(public_key_raw(private_key)),
+        nodes=sorted(contents),
+    )
+    files[b.MANIFEST] = manifest
+    files[b.MANIFEST_SIG] = private_key.sign(manifest)
+    return files

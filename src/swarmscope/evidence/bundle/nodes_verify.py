@@ -1,0 +1,233 @@
+"""Verify any export bundle: one node's (version 1, :func:`swarmscope.evidence.bundle.verify.verify_bundle`)
+or one across nodes (version 2, layout in :mod:`swarmscope.evidence.bundle.nodes`).
+
+A bundle across nodes is checked as a whole and per node:
+
+- the top manifest (every file's size and SHA-256, nothing unlisted) and its Ed25519 signature by the
+  exporting node's bundled key;
+- ``nodes`` names distinct key fingerprints; each has its one-node bundle under ``nodes/<fingerprint>/``
+  and its public key under ``keys/``; a ``nodes/`` directory the manifest does not name is refused;
+- each node's bundle is verified in full, on its own (its chain slice, every record against its own
+  node's chain, its seals, captures, proofs, views), its checks and problems prefixed with the node;
+- every batch of a node's slice is sealed by that node's key, and its manifest by the exporting key;
+- a record of one node's slice whose bytes are in another node's chain is named as moved;
+- ``hits.jsonl`` is re-derived from the nodes' records and compared byte for byte.
+
+With expected keys (``--expect-key``, repeatable) every node and the exporting key must be among them.
+
+Source: README "A fleet" and "Export and verify".
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterator, Mapping, Sequence
+
+from swarmscope.errors import DecodeError
+from swarmscope.evidence.bundle import layout as b
+from swarmscope.evidence.bundle.context import CheckResult, Context, Problem, count_problems
+from swarmscope.evidence.bundle.nodes import HITS, NODES, hits_bytes, node_hits, node_prefix, vantages
+from swarmscope.evidence.bundle.verify import (
+    BundleUnusableError,
+    Verdict,
+    check_manifest,
+    check_manifest_signature,
+    expected_keys,
+    scan_ledger,
+    verify_bundle,
+)
+from swarmscope.evidence.seal import key_fingerprint, load_public_key
+
+_FINGERPRINT = re.compile(r"[0-9a-f]{64}")
+
+
+class NodeFiles(Mapping[str, bytes]):
+    """The files of one node's bundle inside a bundle across nodes, by their paths under its prefix."""
+
+    def __init__(self, files: Mapping[str, bytes], prefix: str) -> None:
+        self.files, self.prefix = files, prefix
+
+    def __iter__(self) -> Iterator[str]:
+        return (path[len(self.prefix) :] for path in self.files if path.startswith(self.prefix))
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def __getitem__(self, key: str) -> bytes:
+        return self.files[self.prefix + key]
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and (self.prefix + key) in self.files
+
+
+def manifest_version(files: Mapping[str, bytes]) -> object:
+    """The ``version`` of ``manifest.json`` (None when it is unreadable: the verifier names that)."""
+    try:
+        manifest = json.loads(files[b.MANIFEST].decode("utf-8"))
+    except (ValueError, KeyError, RecursionError):
+        return None
+    return manifest.get("version") if isinstance(manifest, dict) else None
+
+
+def verify_export(
+    files: Mapping[str, bytes], *, expect_keys: Sequence[str] = (), tsa_roots: Sequence[bytes] = ()
+) -> Verdict:
+    """Verify a bundle of either version (see the module docstring).
+
+    Args:
+        files: bundle path → bytes (a dict or a lazy directory reader). expect_keys: trusted key
+            fingerprints (hex); empty: the bundle's keys are reported, not trusted. tsa_roots: DER
+            certificates of trusted time-stamp authorities.
+
+    Raises:
+        BundleUnusableError: there is no manifest.json (not a bundle).
+    """
+    if b.MANIFEST not in files:
+        raise BundleUnusableError("not a swarmscope bundle: no manifest.json")
+    if manifest_version(files) != b.VERSION_NODES:
+        return verify_bundle(files, expect_keys=expect_keys, tsa_roots=tsa_roots)
+    ctx = Context(files, expected_keys(None, expect_keys), tuple(tsa_roots))
+    checks = [check_manifest(ctx, b.VERSION_NODES), check_manifest_signature(ctx)]
+    nodes = _named_nodes(ctx)
+    checks.append(_check_nodes(ctx, nodes))
+    ledgers: dict[str, list[tuple[int, bytes]]] = {}
+    for node in nodes:
+        checks += _verify_node(ctx, node, ledgers)
+    checks.append(_check_moved(ctx, ledgers))
+    checks.append(_check_hits(ctx, ledgers))
+    if not ctx.expect_keys:
+        ctx.notes.append("no --expect-key: the keys were taken from the bundle; compare their fingerprints")
+    notes = tuple(dict.fromkeys(ctx.notes))
+    return Verdict(tuple(checks), tuple(ctx.problems), notes, tuple(sorted(ctx.keys)))
+
+
+def _named_nodes(ctx: Context) -> list[str]:
+    """The distinct, well-formed fingerprints of the manifest's ``nodes`` (a problem for any other)."""
+    named = ctx.manifest.get("nodes")
+    if not isinstance(named, list) or len(named) < 2:
+        ctx.problem("nodes", b.MANIFEST, "a bundle across nodes must name two or more nodes")
+        return []
+    out: list[str] = []
+    for node in named:
+        if not isinstance(node, str) or not _FINGERPRINT.fullmatch(node) or node in out:
+            ctx.problem("nodes", b.MANIFEST, f"node {str(node)[:70]!r}: not a distinct key fingerprint")
+        else:
+            out.append(node)
+    return out
+
+
+def _check_nodes(ctx: Context, nodes: list[str]) -> CheckResult:
+    """Every named node has its bundle and public key; every node directory is named."""
+    present = {path[len(NODES) :].split("/", 1)[0] for path in ctx.files if path.startswith(NODES)}
+    for stray in sorted(present - set(nodes)):
+        message = f"chain slice of node {stray[:70]}, which the manifest does not name"
+        ctx.problem("nodes", f"{NODES}{stray[:70]}/", message)
+    for node in nodes:
+        if ctx.get(node_prefix(node) + b.MANIFEST) is None:
+            message = f"node {node} is named in the manifest but its bundle is missing"
+            ctx.problem("nodes", node_prefix(node) + b.MANIFEST, message)
+        _trusted_node_key(ctx, node)
+    n = count_problems(ctx, "nodes")
+    return CheckResult("nodes", n == 0, f"{len(nodes)} nodes named, {n} problems")
+
+
+def _trusted_node_key(ctx: Context, node: str) -> None:
+    """The node's bundled public key is the one its fingerprint names (and expected, when keys are)."""
+    pem = ctx.get(b.key_path(node))
+    try:
+        raw = b.public_key_raw_of(load_public_key(pem)) if pem is not None else None
+    except DecodeError:
+        raw = None
+    if raw is None or key_fingerprint(raw) != node:
+        ctx.problem("nodes", b.key_path(node), f"no usable public key of node {node}")
+    elif ctx.expect_keys and node not in ctx.expect_keys:
+        ctx.problem("nodes", b.MANIFEST, f"node {node} is not among the expected keys")
+    else:
+        ctx.keys.add(node)
+
+
+def _verify_node(ctx: Context, node: str, ledgers: dict[str, list[tuple[int, bytes]]]) -> list[CheckResult]:
+    """The node's own bundle, verified in full; its seals by its own key; its records kept for the rest."""
+    prefix = node_prefix(node)
+    files = NodeFiles(ctx.files, prefix)
+    if b.MANIFEST not in files:
+        return []
+    verdict = verify_bundle(files, expect_keys=ctx.expect_keys, tsa_roots=ctx.tsa_roots)
+    label = f"node {node[:16]}"
+    checks = [CheckResult(f"{label} {c.name}", c.ok, c.detail) for c in verdict.checks]
+    ctx.problems += [
+        Problem(f"{label} {p.check}", prefix + p.file, p.message, p.record) for p in verdict.problems
+    ]
+    ctx.notes += [f"{label}: {note}" for note in verdict.notes if "--expect-key" not in note]
+    ctx.keys.update(verdict.signing_keys)
+    checks.append(_check_node_seals(ctx, node, files))
+    ledgers[node] = scan_ledger(Context(files, ()), files.get(b.LEDGER) or b"")
+    return checks
+
+
+def _check_node_seals(ctx: Context, node: str, files: NodeFiles) -> CheckResult:
+    """Every batch of the node's slice is sealed by the node's key; its manifest by the exporting key."""
+    check, prefix = f"node {node[:16]} signers", node_prefix(node)
+    batches = b.batches_prefix(files.get(b.BATCHES) or b"")
+    for position, sealed in enumerate(batches):
+        signer = key_fingerprint(sealed.public_key_bytes)
+        if signer != node:
+            batch = sealed.batch
+            where = f"batch #{position} (chain {batch.first_index}..{batch.last_index})"
+            ctx.problem(check, prefix + b.BATCHES, f"{where} is sealed by key {signer}, not by node {node}")
+    manifest_signer = _signing_key(files)
+    exporter = ctx.manifest.get("signing_key")
+    if manifest_signer is not None and manifest_signer != exporter:
+        message = f"signed by key {str(manifest_signer)[:64]}, not by the exporting key {str(exporter)[:64]}"
+        ctx.problem(check, prefix + b.MANIFEST, message)
+    n = count_problems(ctx, check)
+    return CheckResult(check, n == 0, f"{len(batches)} batches sealed by {node[:16]}, {n} by another key")
+
+
+def _signing_key(files: Mapping[str, bytes]) -> object:
+    """The ``signing_key`` of a bundle's manifest; None when it is unreadable (its verification says so)."""
+    try:
+        manifest = json.loads(files[b.MANIFEST].decode("utf-8"))
+    except (ValueError, KeyError, RecursionError):
+        return None
+    return manifest.get("signing_key") if isinstance(manifest, dict) else None
+
+
+def _check_moved(ctx: Context, ledgers: Mapping[str, list[tuple[int, bytes]]]) -> CheckResult:
+    """A record of one node's slice whose bytes another node's chain holds was moved between chains."""
+    chains: dict[str, dict[bytes, int]] = {}
+    for node in ledgers:
+        data = ctx.get(node_prefix(node) + b.CHAIN) or b""
+        entries = b.chain_from_bytes(data[: len(data) // 104 * 104])
+        chains[node] = {entry.record_hash: entry.index for entry in entries}
+    for node, records in ledgers.items():
+        for index, canonical in records:
+            digest = hashlib.sha256(canonical).digest()
+            if chains[node].get(digest) == index:
+                continue
+            for other in sorted(set(chains) - {node}):
+                if digest in chains[other]:
+                    message = (
+                        f"record at chain index {index} of node {node} is chain index "
+                        f"{chains[other][digest]} of node {other}: moved from another node's chain"
+                    )
+                    ctx.problem("cross-node", node_prefix(node) + b.LEDGER, message)
+    n = count_problems(ctx, "cross-node")
+    return CheckResult("cross-node", n == 0, f"every record in its own node's chain; {n} moved")
+
+
+def _check_hits(ctx: Context, ledgers: Mapping[str, list[tuple[int, bytes]]]) -> CheckResult:
+    """``hits.jsonl`` is exactly the view re-derived from the nodes' records."""
+    hits = node_hits(ledgers)
+    expected = hits_bytes(hits)
+    if ctx.get(HITS) != expected:
+        ctx.problem("hits", HITS, "differs from the hits re-derived from the nodes' records")
+    groups = vantages(hits)
+    corroborated = sum(1 for nodes in groups.values() if len(nodes) >= 2)
+    detail = (
+        f"{len(hits)} verified hits from {len({h.node for h in hits})} nodes; {corroborated} of "
+        f"{len(groups)} addresses corroborated (seen from >= 2 nodes)"
+    )
+    return CheckResult("hits", count_problems(ctx, "hits") == 0, detail)

@@ -1,0 +1,109 @@
+"""``swarmscope export --trust-key`` across nodes: one bundle with every trusted node's chain slice, then
+``swarmscope verify`` per node (``--expect-key`` repeatable), on a real SQLite store holding several chains.
+
+Node 0 commits the world of tests/evidence/test_bundle.py in three batches; every other node seals the
+same peers' records in a chain of its own (its own run), so the seed and the block peer are seen from
+every node: corroborated.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from rich.console import Console
+from typer.testing import CliRunner
+
+from swarmscope.cli import register_commands
+from swarmscope.cli.app import app
+from swarmscope.cli.export import run_export
+from swarmscope.cli.verify import run_verify
+from swarmscope.errors import InputError
+from swarmscope.evidence.seal import key_fingerprint, private_key_pem, public_key_raw
+from swarmscope.store.database import open_store
+from tests.cli.test_export import WORLD, _second_node, quiet
+from tests.evidence.test_bundle import BLOCK_IP, SEED_IP, T0, commit_world
+
+KEYS = [Ed25519PrivateKey.from_private_bytes(bytes([n]) * 32) for n in (7, 9, 11)]
+FPS = [key_fingerprint(public_key_raw(k)) for k in KEYS]
+
+
+@pytest.fixture(scope="module")
+def fleet_db(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Path]]:
+    """A store sealed by three node keys, and their key files."""
+    base = tmp_path_factory.mktemp("nodes")
+    db = base / "fleet.db"
+    files = []
+    for n, key in enumerate(KEYS):
+        store = open_store(str(db), node_key=key, now_us=T0)
+        try:
+            commit_world(store, WORLD) if n == 0 else _second_node(store)
+        finally:
+            store.close()
+        files.append(base / f"node{n}.pem")
+        files[-1].write_bytes(private_key_pem(key))
+        files[-1].chmod(0o600)
+    return db, files
+
+
+@pytest.mark.parametrize("nodes", [2, 3])
+def test_export_across_nodes_verifies_per_node(
+    fleet_db: tuple[Path, list[Path]], tmp_path: Path, nodes: int
+) -> None:
+    db, key_files = fleet_db
+    out, said, err = tmp_path / "bundle", io.StringIO(), io.StringIO()
+    result = run_export(
+        db=str(db), out=out, key_path=key_files[0], now_us=T0 + 300_000_000, trust_keys=FPS[1:nodes],
+        console=Console(file=said, width=400), err_console=Console(file=err, width=400),
+    )  # fmt: skip
+    assert result.nodes == tuple(sorted(FPS[:nodes])) and result.corroborated == 2
+    assert result.other_signers == tuple(FPS[nodes:])
+    assert f"across {nodes} nodes: " in said.getvalue() and "2 addresses corroborated" in said.getvalue()
+    for other in FPS[nodes:]:
+        assert f"left out: evidence signed by node {other} (add --trust-key {other}" in err.getvalue()
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["version"] == 2 and manifest["nodes"] == sorted(FPS[:nodes])
+    for fp in FPS[:nodes]:
+        assert (out / "nodes" / fp / "records/chain.bin").is_file() and (out / f"keys/{fp}.pem").is_file()
+    shown = io.StringIO()
+    assert run_verify(out, expect_keys=FPS[:nodes], console=Console(file=shown, width=400)) == 0
+    for fp in FPS[:nodes]:  # per node, what was checked
+        assert f"node {fp[:16]} chain" in shown.getvalue() and f"node {fp[:16]} signers" in shown.getvalue()
+    assert "2 of 2 addresses corroborated" in shown.getvalue(), shown.getvalue()
+    hits = [json.loads(line) for line in (out / "hits.jsonl").read_text().splitlines()]
+    assert {h["ip"] for h in hits if h["corroborated"]} == {SEED_IP, BLOCK_IP}
+    assert {h["node"] for h in hits} == set(FPS[:nodes])
+    assert run_verify(out, expect_keys=FPS[: nodes - 1], console=quiet()) == 1  # one node not expected
+
+
+def test_one_node_export_is_byte_identical_without_trust_keys(
+    fleet_db: tuple[Path, list[Path]], tmp_path: Path
+) -> None:
+    db, key_files = fleet_db
+    plain = run_export(db=str(db), out=tmp_path / "a", key_path=key_files[0], now_us=T0, console=None)
+    own = run_export(db=str(db), out=tmp_path / "b", key_path=key_files[0], now_us=T0, trust_keys=[FPS[0]])
+    assert plain.nodes == own.nodes == ()
+    for path in sorted(p for p in (tmp_path / "a").rglob("*") if p.is_file()):
+        assert path.read_bytes() == (tmp_path / "b" / path.relative_to(tmp_path / "a")).read_bytes()
+
+
+def test_trust_key_of_no_signer_is_one_line_and_exit_1(
+    fleet_db: tuple[Path, list[Path]], tmp_path: Path
+) -> None:
+    db, key_files = fleet_db
+    with pytest.raises(InputError, match="no evidence in this store is sealed by that key"):
+        run_export(db=str(db), out=tmp_path / "x", key_path=key_files[0], trust_keys=["ab" * 32])
+    register_commands()
+    args = ["export", "--db", str(db), "--out", str(tmp_path / "y"), "--node-key", str(key_files[0])]
+    bad = CliRunner().invoke(app, [*args, "--trust-key", "nothex"])
+    assert bad.exit_code == 1 and "--trust-key 'nothex': not a key fingerprint" in bad.output
+    assert not (tmp_path / "y").exists()
+    good = CliRunner().invoke(app, [*args, "--trust-key", FPS[1].upper()])
+    assert good.exit_code == 0, good.output
+    verified = CliRunner().invoke(
+        app, ["verify", str(tmp_path / "y"), "--expect-key", FPS[0], "--expect-key", FPS[1]]
+    )
+    assert verified.exit_code == 0 and "VERIFIED" in verified.output, verified.output

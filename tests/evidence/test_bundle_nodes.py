@@ -1,0 +1,174 @@
+"""A bundle across nodes (format version 2): layout, verification per node, and hostile variants.
+
+Every node's chain is the world of tests/evidence/test_bundle.py sealed by its own key: node A discloses
+every record, node B the first two batches (so its chain ends at index 7), node C (three-node cases)
+every record. Hostile variants are re-signed by the exporting key, so only the check they target can see
+them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from swarmscope.evidence.bundle import layout as b
+from swarmscope.evidence.bundle.nodes import HITS, build_nodes_bundle, node_prefix
+from swarmscope.evidence.bundle.nodes_verify import verify_export
+from swarmscope.evidence.bundle.verify import verify_bundle
+from swarmscope.evidence.canonical import canonical_bytes
+from swarmscope.evidence.seal import key_fingerprint, public_key_raw, seal_batch
+from tests.evidence.test_bundle import T0, World, build, content_of, make_world
+
+KEYS = {
+    name: Ed25519PrivateKey.from_private_bytes(bytes([n]) * 32) for name, n in (("A", 3), ("B", 5), ("C", 6))
+}
+FP = {name: key_fingerprint(public_key_raw(key)) for name, key in KEYS.items()}
+EXPORTER = KEYS["A"]
+KEEP = {"A": None, "B": set(range(8)), "C": None}
+
+
+def sealed_by(world: World, name: str) -> World:
+    """The world's chain sealed by node ``name``'s key."""
+    batches = [seal_batch(s.batch, KEYS[name]) for s in world.batches]
+    return dataclasses.replace(world, batches=batches, key=KEYS[name])
+
+
+@pytest.fixture(scope="module")
+def world() -> World:
+    return make_world()
+
+
+def contents(world: World, names: str) -> dict[str, b.BundleContent]:
+    return {FP[n]: content_of(sealed_by(world, n), KEEP[n], node=FP[n]) for n in names}
+
+
+def bundle(content: dict[str, b.BundleContent]) -> dict[str, bytes]:
+    return build_nodes_bundle(
+        content,
+        {fp: public_key_raw(key) for fp, key in ((FP[n], KEYS[n]) for n in KEYS)},
+        private_key=EXPORTER,
+        created_us=T0 + 300_000_000,
+        software_version="0.1.0",
+        filters={"infohash": None},
+    )
+
+
+def resign(files: dict[str, bytes], manifest: dict[str, object]) -> dict[str, bytes]:
+    """``files`` with ``manifest`` (its listing recomputed) signed by the exporting key."""
+    body = {path: data for path, data in files.items() if path not in (b.MANIFEST, b.MANIFEST_SIG)}
+    raw = b.manifest_bytes(
+        body,
+        created_us=int(str(manifest["created_us"])),
+        software_version=str(manifest["software_version"]),
+        filters=dict(manifest["filters"]),  # type: ignore[call-overload]
+        signing_key=FP["A"],
+        nodes=list(manifest["nodes"]),  # type: ignore[call-overload]
+    )
+    return {**body, b.MANIFEST: raw, b.MANIFEST_SIG: EXPORTER.sign(raw)}
+
+
+def manifest_of(files: dict[str, bytes]) -> dict[str, object]:
+    return dict(json.loads(files[b.MANIFEST]))
+
+
+def messages(verdict: object) -> list[str]:
+    return [f"{p.check}: {p.file}: {p.message}" for p in verdict.problems]  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("names", ["AB", "ABC"])
+def test_across_nodes_verifies_per_node_and_shows_corroboration(world: World, names: str) -> None:
+    files = bundle(contents(world, names))
+    manifest = manifest_of(files)
+    assert manifest["version"] == 2 and manifest["nodes"] == sorted(FP[n] for n in names)
+    assert manifest["signing_key"] == FP["A"]
+    for n in names:  # each node's slice is a whole one-node bundle: its own seals, its own public key
+        assert files[node_prefix(FP[n]) + b.MANIFEST] and files[b.key_path(FP[n])]
+    verdict = verify_export(files, expect_keys=[FP[n] for n in names])
+    assert verdict.ok, messages(verdict)
+    checked = {c.name for c in verdict.checks}
+    for n in names:
+        assert {
+            f"node {FP[n][:16]} chain",
+            f"node {FP[n][:16]} batch seals",
+            f"node {FP[n][:16]} signers",
+        } <= checked
+    hits = [json.loads(line) for line in files[HITS].splitlines()]
+    by_ip = {}
+    for hit in hits:
+        by_ip.setdefault(hit["ip"], set()).add(hit["node"])
+        assert hit["corroborated"] == (len(hit["vantages"]) >= 2)
+    assert by_ip == {ip: {FP[n] for n in names} for ip in ("192.0.2.10", "198.51.100.20")}
+    detail = next(c.detail for c in verdict.checks if c.name == "hits")
+    assert f"from {len(names)} nodes; 2 of 2 addresses corroborated" in detail, detail
+
+
+def test_one_node_bundle_is_unchanged_and_verifies_through_the_dispatch(world: World) -> None:
+    files = build(world)
+    assert manifest_of(files)["version"] == 1 and HITS not in files and "nodes" not in manifest_of(files)
+    assert verify_export(files).ok and verify_bundle(files).ok
+
+
+def test_record_moved_to_another_nodes_chain_is_refused(world: World) -> None:
+    content = contents(world, "AB")
+    moved = canonical_bytes(world.records[9])  # in A's chain only (B's slice ends at index 7)
+    b_node = content[FP["B"]]
+    content[FP["B"]] = dataclasses.replace(b_node, records={**b_node.records, 9: moved})
+    verdict = verify_export(bundle(content))
+    assert not verdict.ok
+    expected = (
+        f"cross-node: {node_prefix(FP['B'])}records/ledger.bin: record at chain index 9 of node {FP['B']} "
+        f"is chain index 9 of node {FP['A']}: moved from another node's chain"
+    )
+    assert expected in messages(verdict), messages(verdict)
+
+
+def test_a_nodes_batch_sealed_by_another_key_is_refused(world: World) -> None:
+    content = contents(world, "ABC")
+    content[FP["B"]] = content_of(sealed_by(world, "C"), KEEP["B"], node=FP["B"])  # C's seals, filed as B
+    verdict = verify_export(bundle(content))
+    assert not verdict.ok
+    assert messages(verdict) == [
+        f"node {FP['B'][:16]} signers: {node_prefix(FP['B'])}records/batches.bin: batch #{n} (chain "
+        f"{lo}..{hi}) is sealed by key {FP['C']}, not by node {FP['B']}"
+        for n, (lo, hi) in enumerate(((0, 3), (4, 7)))
+    ]
+
+
+def test_a_node_missing_from_the_manifest_is_refused(world: World) -> None:
+    files = bundle(contents(world, "ABC"))
+    manifest = manifest_of(files)
+    manifest["nodes"] = [FP["A"], FP["C"]]
+    verdict = verify_export(resign(files, manifest))
+    assert messages(verdict) == [  # and hits.jsonl counts the hits of a node that is not named
+        f"nodes: nodes/{FP['B']}/: chain slice of node {FP['B']}, which the manifest does not name",
+        "hits: hits.jsonl: differs from the hits re-derived from the nodes' records",
+    ]
+
+
+def test_a_named_node_without_its_slice_is_refused(world: World) -> None:
+    files = bundle(contents(world, "ABC"))
+    kept = {p: d for p, d in files.items() if not p.startswith(node_prefix(FP["C"]))}
+    verdict = verify_export(resign(kept, manifest_of(files)))
+    assert messages(verdict) == [  # and hits.jsonl still counts that node's hits
+        f"nodes: {node_prefix(FP['C'])}manifest.json: node {FP['C']} is named in the manifest but its "
+        "bundle is missing",
+        "hits: hits.jsonl: differs from the hits re-derived from the nodes' records",
+    ]
+
+
+def test_an_altered_hits_view_is_refused(world: World) -> None:
+    files = bundle(contents(world, "AB"))
+    files[HITS] = files[HITS].replace(b'"corroborated": true', b'"corroborated": false', 1)
+    verdict = verify_export(resign(files, manifest_of(files)))
+    assert messages(verdict) == ["hits: hits.jsonl: differs from the hits re-derived from the nodes' records"]
+
+
+def test_expected_keys_must_name_every_node(world: World) -> None:
+    files = bundle(contents(world, "ABC"))
+    verdict = verify_export(files, expect_keys=[FP["A"], FP["B"]])
+    assert not verdict.ok
+    assert f"nodes: manifest.json: node {FP['C']} is not among the expected keys" in messages(verdict)
+    assert verify_export(files, expect_keys=[FP["A"], FP["B"], FP["C"]]).ok
