@@ -10,10 +10,14 @@ process is stopped by its PID; every wait is bounded.
    being verified from the new holders; restarted under the same name it rejoins.
 3. ``SIGSTOP`` of a node past its lease, then ``SIGCONT``: another node takes its swarms over; the paused
    node seals nothing more for them (fencing), says so, drops them and goes on heartbeating.
+4. Every node stopped, ``export`` of every node's evidence (signed by n1's key, the others trusted with
+   ``--trust-key``) is one bundle across nodes that ``verify`` checks per node under the three expected
+   keys, and it shows the seeds' hits corroborated (seen from two nodes).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -28,9 +32,12 @@ import sqlalchemy as sa
 
 pytest.importorskip("libtorrent")
 
+from swarmscope.cli.node_identity import load_node_key
+from swarmscope.evidence.seal import key_fingerprint, public_key_raw
 from swarmscope.store.database import open_store
 from swarmscope.store.fleet.handle import Fleet
 from swarmscope.store.fleet.status import FleetStatus
+from swarmscope.store.ledger import entries as lq
 from swarmscope.store.ledger.verify import verify_ledger
 from swarmscope.testbed.content import DEFAULT_PIECE_LENGTH, DEFAULT_SIZE
 from swarmscope.testbed.process import free_port, stop_process
@@ -162,6 +169,35 @@ def test_failover_fencing_and_rejoin(swarms: list[Swarm], fleet_db: str, tmp_pat
         report = verify_ledger(final)
         assert report.ok, report
         assert all(n.leases == 0 and n.stopped for n in Fleet(final).status().nodes)
+        sealed = set(lq.sealing_nodes(final))
+    _export_across_nodes(fleet_db, tmp_path, sealed, [s.infohash_hex for s in swarms])
+
+
+def _export_across_nodes(url: str, work: Path, sealed: set[str], hashes: list[str]) -> None:
+    """One bundle of every node's evidence verifies per node and shows corroborated hits."""
+    keys = {name: key_fingerprint(public_key_raw(load_node_key(work / f"{name}.pem"))) for name in NODE_IPS}
+    assert set(keys.values()) == sealed  # every node sealed evidence (its chain)
+    out = work / "bundle"
+    trust = [arg for name in ("n2", "n3") for arg in ("--trust-key", keys[name])]
+    exported = subprocess.run(
+        [*CLI, "export", "--db", url, "--out", str(out), "--node-key", str(work / "n1.pem"), *trust],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert exported.returncode == 0, exported.stderr
+    assert "across 3 nodes" in exported.stdout and "left out: evidence signed" not in exported.stderr
+    expect = [arg for fingerprint in keys.values() for arg in ("--expect-key", fingerprint)]
+    verified = subprocess.run(
+        [*CLI, "verify", str(out), *expect], capture_output=True, text=True, timeout=300
+    )
+    print(verified.stdout[-4000:])
+    assert verified.returncode == 0 and "VERIFIED" in verified.stdout, verified.stdout[-6000:]
+    for fingerprint in keys.values():
+        assert f"node {fingerprint[:16]} chain" in verified.stdout
+    hits = [json.loads(line) for line in (out / "hits.jsonl").read_text().splitlines()]
+    corroborated = {h["infohash"] for h in hits if h["corroborated"]}
+    assert corroborated == set(hashes), corroborated  # each swarm's seeds seen from two vantages
+    seen_from = {h["node"] for h in hits}
+    assert len(seen_from) >= 2 and seen_from <= sealed, seen_from
 
 
 def _covered(fleet: Fleet, without: str | None = None) -> dict[str, set[str]] | None:
