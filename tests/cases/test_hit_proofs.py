@@ -186,9 +186,11 @@ def test_hit_lines_name_the_node_that_saw_each_hit_in_a_fleet(tmp_path: Path) ->
         lines = hit_lines(stores[0], fleet, claim)
         alone = ProvenCaseHits(stores[0], EvidenceTrust(frozenset(fingerprints[:1]), T0 + 10 * HOUR))
         single = hit_lines(stores[0], alone, dataclasses.replace(claim, hits=1, last_hit_us=T0))
+        first = hit_lines(stores[0], fleet, dataclasses.replace(claim, hits=1, last_hit_us=T0))
     finally:
         for store in stores:
             store.close()
     assert len(lines) == 2 and len(single) == 1 and "seen from node" not in single[0]
-    for line, fingerprint in zip(lines, fingerprints, strict=True):
-        assert line.endswith(f"(seen from node {fingerprint[:16]})"), line
+    for line, fingerprint in zip(lines, fingerprints, strict=True):  # two nodes saw the case: corroborated
+        assert line.endswith(f"(seen from node {fingerprint[:16]}; corroborated: seen from 2 nodes)"), line
+    assert first == [lines[0].replace("; corroborated: seen from 2 nodes", "")]  # one node: not corroborated

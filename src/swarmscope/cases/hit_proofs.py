@@ -130,12 +130,15 @@ def offered(windows: Iterable[HitWindow]) -> str:
 NODE_PREFIX = 16  # hex digits of a node key fingerprint named in a hit line (64 bits)
 
 
-def hit_line(window: HitWindow, pieces: TorrentPieces, *, name_node: bool = False) -> str:
+def hit_line(window: HitWindow, pieces: TorrentPieces, *, name_node: bool = False, vantages: int = 1) -> str:
     """``<start, ISO 8601 UTC>: <hit_proof>``, and `` (seen from node <fingerprint prefix>)`` when
-    ``name_node`` and the node that sealed it is known (a fleet: several vantage points)."""
+    ``name_node`` and the node that sealed it is known (a fleet: several vantage points); with
+    ``vantages`` >= 2 (distinct nodes that saw the case's counted hits) the parenthesis adds
+    ``; corroborated: seen from N nodes``, as ``cases build --min-vantages`` counts them."""
     line = f"{us_to_iso(window.started_us)}: {hit_proof(window, pieces)}"
     if name_node and window.node:
-        line += f" (seen from node {window.node[:NODE_PREFIX]})"
+        also = f"; corroborated: seen from {vantages} nodes" if vantages >= 2 else ""
+        line += f" (seen from node {window.node[:NODE_PREFIX]}{also})"
     return line
 
 
@@ -173,10 +176,13 @@ def case_pieces(store: Store, infohash: str) -> TorrentPieces:
 
 def hit_lines(store: Store, proof: ProvenCaseHits, case: CaseClaim) -> list[str]:
     """One :func:`hit_line` per counted, proven hit of the case, oldest first; each names the node that
-    saw it when the evidence is trusted under more than one node key (a fleet's vantage points)."""
+    saw it when the evidence is trusted under more than one node key (a fleet's vantage points), and
+    says the case is corroborated when its counted hits were seen from two or more nodes."""
     pieces = case_pieces(store, case.infohash)
     name_node = len(proof.trust.fingerprints) > 1
-    return [hit_line(w, pieces, name_node=name_node) for w in case_windows(proof, case)]
+    windows = case_windows(proof, case)
+    vantages = len({w.node for w in windows if w.node})
+    return [hit_line(w, pieces, name_node=name_node, vantages=vantages) for w in windows]
 
 
 def letter_facts(store: Store, case_id: int, trust: EvidenceTrust | None = None) -> CaseFacts:
