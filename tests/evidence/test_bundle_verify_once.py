@@ -23,7 +23,7 @@ def header(index: int, length: int) -> bytes:
 
 
 def scanned(data: bytes) -> tuple[list[tuple[int, bytes]], list[str]]:
-    ctx = Context({}, None)
+    ctx = Context({}, ())
     return scan_ledger(ctx, data), [p.message for p in ctx.problems]
 
 

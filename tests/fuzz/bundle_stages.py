@@ -47,7 +47,7 @@ def bundle_files() -> dict[str, bytes]:
 @cache
 def _verified() -> Context:
     """The context after manifest, records, chain and seals ran on the valid bundle (no problem found)."""
-    ctx = Context(bundle_files(), None)
+    ctx = Context(bundle_files(), ())
     for check in (check_manifest, check_manifest_signature, check_records, check_chain, check_batches):
         check(ctx)
     if ctx.problems:  # the world changed under us: every stage target would start from a broken bundle
@@ -59,7 +59,7 @@ def _context(path: str, data: bytes, *, records: bool = False, chain: bool = Fal
     """A context over the valid bundle with ``path`` replaced by ``data``; ``records``/``chain``: start
     from the valid bundle's decoded ledger / chain entries (their stages already ran)."""
     valid = _verified()
-    ctx = Context({**bundle_files(), path: data}, None, manifest=valid.manifest)
+    ctx = Context({**bundle_files(), path: data}, (), manifest=valid.manifest)
     if records:
         ctx.canonical, ctx.records = dict(valid.canonical), dict(valid.records)
     if chain:
@@ -68,7 +68,7 @@ def _context(path: str, data: bytes, *, records: bool = False, chain: bool = Fal
 
 
 def manifest_stage(data: bytes) -> None:
-    ctx = Context({**bundle_files(), b.MANIFEST: data}, None)
+    ctx = Context({**bundle_files(), b.MANIFEST: data}, ())
     check_manifest(ctx)
     check_manifest_signature(ctx)
 
@@ -91,7 +91,7 @@ def batches_stage(data: bytes) -> None:
 
 def record_seeds() -> list[bytes]:
     """The canonical bytes of every record of the valid ledger."""
-    return [canonical for _, canonical in scan_ledger(Context({}, None), bundle_files()[b.LEDGER])]
+    return [canonical for _, canonical in scan_ledger(Context({}, ()), bundle_files()[b.LEDGER])]
 
 
 def _ledger_prefix(n: int) -> bytes:

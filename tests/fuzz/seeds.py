@@ -20,7 +20,7 @@ from swarmscope.wire import mse_cipher as mc
 from swarmscope.wire import peer as pw
 from swarmscope.wire.types import Endpoint
 from tests.fuzz.bundle_stages import STAGE_NAMES, stage_seeds
-from tests.fuzz.targets import INFOHASH, PEER_ID, XA, XB, bundle_files
+from tests.fuzz.targets import INFOHASH, PEER_ID, XA, XB, bundle_files, nodes_bundle_files
 
 VECTORS = Path(__file__).parent / "vectors"
 # ../shared beside the project, or $SWARMSCOPE_SHARED (as tests/conftest.py); absent: own encodings only
@@ -149,6 +149,14 @@ def _bundle() -> list[bytes]:
     return [bytes([i]) + data for i, (_, data) in enumerate(sorted(bundle_files().items()))]
 
 
+def _bundle_nodes() -> list[bytes]:
+    paths = sorted(nodes_bundle_files())
+    picked = [
+        n for n, path in enumerate(paths) if not path.startswith(("nodes/", "keys/")) or "/records/" in path
+    ]
+    return [bytes([n]) + nodes_bundle_files()[paths[n]] for n in picked]
+
+
 def _csv() -> list[bytes]:
     return [
         b"ip,start,end,name,postal_address,email,port\r\n"
@@ -200,6 +208,7 @@ _SEEDS: dict[str, Callable[[], list[bytes]]] = {
     "capture": _captures,
     "capture_body": _capture_bodies,
     "bundle": _bundle,
+    "bundle_nodes": _bundle_nodes,
     **{name: (lambda name=name: stage_seeds()[name]) for name in STAGE_NAMES},
     "disclosure_csv": _csv,
     "flag_list": lambda: [b"# hosting\n10.0.0.0/8\n192.0.2.7\n2001:db8::/32  # doc\n"],

@@ -28,6 +28,7 @@ from pathlib import Path
 from swarmscope.attribution.datasets import read_flag_list, read_mmdb_metadata
 from swarmscope.cases.identities import parse_disclosure
 from swarmscope.errors import DecodeError, InputError
+from swarmscope.evidence.bundle.nodes_verify import verify_export
 from swarmscope.evidence.bundle.verify import verify_bundle
 from swarmscope.evidence.canonical import record_from_canonical
 from swarmscope.evidence.capture.decode import decode_capture
@@ -216,6 +217,24 @@ def _bundle(data: bytes) -> None:
 
 
 @cache
+def nodes_bundle_files() -> dict[str, bytes]:
+    """A valid bundle across two nodes (tests/evidence/test_bundle_nodes.py), path → bytes."""
+    from tests.evidence.test_bundle import make_world
+    from tests.evidence.test_bundle_nodes import bundle, contents
+
+    return bundle(contents(make_world(), "AB"))
+
+
+def _bundle_nodes(data: bytes) -> None:
+    """As ``bundle``, on the bundle across two nodes (the top files and every node's files)."""
+    if not data:
+        return
+    files = nodes_bundle_files()
+    paths = sorted(files)
+    verify_export({**files, paths[data[0] % len(paths)]: data[1:]})
+
+
+@cache
 def _scratch() -> Path:
     """A private directory for the file-reading targets: in memory (/dev/shm) when there is one; removed
     when the process exits."""
@@ -267,6 +286,7 @@ TARGETS: dict[str, Target] = {
         Target("capture", decode_capture, WIRE),
         Target("capture_body", _capture_body, WIRE),
         Target("bundle", _bundle, ()),
+        Target("bundle_nodes", _bundle_nodes, ()),
         Target("bundle_manifest", bs.manifest_stage, ()),
         Target("bundle_ledger", bs.ledger_stage, ()),
         Target("bundle_chain", bs.chain_stage, ()),
