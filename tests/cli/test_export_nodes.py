@@ -8,8 +8,10 @@ every node: corroborated.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -22,8 +24,11 @@ from swarmscope.cli.app import app
 from swarmscope.cli.export import run_export
 from swarmscope.cli.verify import run_verify
 from swarmscope.errors import InputError
+from swarmscope.evidence.records import Observation
 from swarmscope.evidence.seal import key_fingerprint, private_key_pem, public_key_raw
 from swarmscope.store.database import open_store
+from swarmscope.store.ledger import writer
+from swarmscope.store.ledger.schema import observation
 from tests.cli.test_export import WORLD, _second_node, quiet
 from tests.evidence.test_bundle import BLOCK_IP, SEED_IP, T0, commit_world
 
@@ -107,3 +112,25 @@ def test_trust_key_of_no_signer_is_one_line_and_exit_1(
         app, ["verify", str(tmp_path / "y"), "--expect-key", FPS[0], "--expect-key", FPS[1]]
     )
     assert verified.exit_code == 0 and "VERIFIED" in verified.output, verified.output
+
+
+def test_rows_outside_every_ledger_are_left_out_once(
+    fleet_db: tuple[Path, list[Path]], tmp_path: Path
+) -> None:
+    """A row with no ledger entry belongs to no node's chain: one ``left out:`` line, not one per node."""
+    source, key_files = fleet_db
+    db = tmp_path / "copy.db"
+    shutil.copyfile(source, db)
+    first = next(r for r in WORLD.records if isinstance(r, Observation))
+    with open_store(str(db)) as store, store.engine.begin() as conn:
+        row = writer.observation_row(1, dataclasses.replace(first, ip="192.0.2.77"), (None, None))
+        writer.insert_many(conn, observation, [row])
+    err = io.StringIO()
+    result = run_export(
+        db=str(db), out=tmp_path / "b", key_path=key_files[0], now_us=T0, trust_keys=FPS[1:],
+        err_console=Console(file=err, width=400),
+    )  # fmt: skip
+    lines = [line for line in err.getvalue().splitlines() if "observation rows" in line]
+    why = "observation rows without a ledger entry, not yet checked by crash recovery (never sealed)"
+    assert lines == [f"left out: 1 {why}"]
+    assert result.left_out == ((1, why),)
