@@ -172,3 +172,12 @@ def test_expected_keys_must_name_every_node(world: World) -> None:
     assert not verdict.ok
     assert f"nodes: manifest.json: node {FP['C']} is not among the expected keys" in messages(verdict)
     assert verify_export(files, expect_keys=[FP["A"], FP["B"], FP["C"]]).ok
+
+
+def test_notes_shared_by_every_node_are_said_once_and_unused_expected_keys_are_noted(world: World) -> None:
+    files = bundle(contents(world, "AB"))
+    verdict = verify_export(files, expect_keys=[FP["A"], FP["B"], FP["C"]])
+    assert verdict.ok, messages(verdict)
+    shared = [n for n in verdict.notes if n.startswith("every node: ")]
+    assert shared and not any(n.startswith("node ") for n in verdict.notes), verdict.notes
+    assert f"expected key {FP['C']} signs nothing in this bundle" in verdict.notes

@@ -93,14 +93,20 @@ def verify_export(
     nodes = _named_nodes(ctx)
     checks.append(_check_nodes(ctx, nodes))
     ledgers: dict[str, list[tuple[int, bytes]]] = {}
+    notes: dict[str, list[str]] = {}  # a node's note → the nodes that have it
     for node in nodes:
-        checks += _verify_node(ctx, node, ledgers)
+        checks += _verify_node(ctx, node, ledgers, notes)
     checks.append(_check_moved(ctx, ledgers))
     checks.append(_check_hits(ctx, ledgers))
+    for note, who in notes.items():
+        ctx.notes.append(
+            f"every node: {note}" if len(who) == len(nodes) else f"node {', '.join(who)}: {note}"
+        )
     if not ctx.expect_keys:
         ctx.notes.append("no --expect-key: the keys were taken from the bundle; compare their fingerprints")
-    notes = tuple(dict.fromkeys(ctx.notes))
-    return Verdict(tuple(checks), tuple(ctx.problems), notes, tuple(sorted(ctx.keys)))
+    for unused in sorted(set(ctx.expect_keys) - ctx.keys):
+        ctx.notes.append(f"expected key {unused} signs nothing in this bundle")
+    return Verdict(tuple(checks), tuple(ctx.problems), tuple(ctx.notes), tuple(sorted(ctx.keys)))
 
 
 def _named_nodes(ctx: Context) -> list[str]:
@@ -148,7 +154,9 @@ def _trusted_node_key(ctx: Context, node: str) -> None:
         ctx.keys.add(node)
 
 
-def _verify_node(ctx: Context, node: str, ledgers: dict[str, list[tuple[int, bytes]]]) -> list[CheckResult]:
+def _verify_node(
+    ctx: Context, node: str, ledgers: dict[str, list[tuple[int, bytes]]], notes: dict[str, list[str]]
+) -> list[CheckResult]:
     """The node's own bundle, verified in full; its seals by its own key; its records kept for the rest."""
     prefix = node_prefix(node)
     files = NodeFiles(ctx.files, prefix)
@@ -160,7 +168,9 @@ def _verify_node(ctx: Context, node: str, ledgers: dict[str, list[tuple[int, byt
     ctx.problems += [
         Problem(f"{label} {p.check}", prefix + p.file, p.message, p.record) for p in verdict.problems
     ]
-    ctx.notes += [f"{label}: {note}" for note in verdict.notes if "--expect-key" not in note]
+    for note in dict.fromkeys(verdict.notes):
+        if "--expect-key" not in note:
+            notes.setdefault(note, []).append(node[:16])
     ctx.keys.update(verdict.signing_keys)
     checks.append(_check_node_seals(ctx, node, files))
     ledgers[node] = scan_ledger(Context(files, ()), files.get(b.LEDGER) or b"")
