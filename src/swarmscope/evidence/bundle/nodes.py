@@ -2,8 +2,8 @@
 bundle (format ``swarmscope-bundle``, version 2).
 
 Each node keeps its own hash chain (chain indices are per node), so a bundle across nodes holds one
-complete one-node bundle per node (:mod:`swarmscope.evidence.bundle.layout`, version 1, byte for byte
-what a one-node export of that node writes, its ``manifest.json`` signed by the exporting node's key)::
+complete one-node bundle per node (:mod:`swarmscope.evidence.bundle.layout`, version 1: byte for byte
+what a one-node export of that node's selection writes when signed by the exporting node's key)::
 
     manifest.json             format, version 2, created_us, software version, filters, signing_key (the
                               exporting node), nodes (every node's key fingerprint, ascending), and the
