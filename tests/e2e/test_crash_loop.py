@@ -53,7 +53,7 @@ AFTER_ACK = 0.5  # share of rounds killed ACK_DELAY after a commit was acknowled
 ACK_DELAY = (0.0, 0.7)  # seconds; the writer commits every 0.5 s
 KILLED_DURATION = 60.0  # --duration of runs that are killed long before it ends
 FINAL_DURATION = 5.0  # --duration of the last run, which must finish and exit 0
-DEADLINE = 240.0  # seconds for one backend's whole loop
+DEADLINE = 600.0  # a bound on one backend's whole loop, not a speed (measured: 240 s exceeded at load 10)
 
 
 def _seed() -> int:

@@ -110,7 +110,12 @@ def test_real_peer_serving_a_wrong_block_is_never_proof(tmp_path: Path, netns: b
     cands = full_blocks(table, seed_=8)
     policy = ProbePolicy(claims_wait=1.0, unchoke_timeout=5.0, max_hash_failures=1)
     with corrupt_seed(torrent, bad_dir, "127.0.3.42") as handle:
-        obs = run_probe(block_run(meta, "127.0.3.42", cands, policy))
+        for _attempt in range(3):  # bounded: see below
+            obs = run_probe(block_run(meta, "127.0.3.42", cands, policy))
+            # On a loaded machine (load average 10) libtorrent once closed the first connection before
+            # its handshake reply; that run proves nothing either way, so it is made again.
+            if not (obs.tier is Tier.LISTED and obs.failure == Failure.CLOSED_BY_PEER.value):
+                break
         served = uploaded(handle, BLOCK_SIZE)
     assert obs.tier is Tier.HAS_PIECES, (obs.failure, obs.failure_detail)
     assert obs.verified_blocks == () and obs.failed_blocks == (cands[0],)
