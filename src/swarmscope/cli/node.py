@@ -3,7 +3,8 @@
 The node is the engine of ``swarmscope monitor`` (:class:`~swarmscope.monitor.fleet_monitor.FleetMonitor`)
 fed the swarms it leases from the fleet's PostgreSQL store (:class:`~swarmscope.monitor.node.FleetNode`),
 with its own Ed25519 key file (so its own hash chain) and every batch fenced by its lease tokens. One line
-per lease taken, lost or given back, and per warning; stopping commits everything and releases the leases.
+per lease taken, lost or given back, per warning and per fleet duty it ran (timestamping, retention
+purges: :mod:`swarmscope.cli.fleet_duties`); stopping commits everything and releases the leases.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from rich.console import Console
 from swarmscope.cli import monitor_options as opt
 from swarmscope.cli import numeric as num
 from swarmscope.cli.app import app
+from swarmscope.cli.fleet_duties import duty_runners
 from swarmscope.cli.monitor_settings import check_options, fit_open_files, loop_factory, monitor_config
 from swarmscope.cli.node_identity import bind_witness, open_signing_key
 from swarmscope.cli.options import fail
@@ -101,8 +103,9 @@ def build_node(db: str, plan: NodePlan, config: MonitorConfig, key_path: str) ->
     monitor = FleetMonitor(fenced, config, clock, lambda msg: say(f"warning: {msg}"), software_commit())
     lease = plan.lease_seconds
     jobs = FleetJobs(
-        store.engine, start.name, stalled_after=max(2 * lease, 10.0), live_within=lease, on_event=say
-    )
+        store.engine, start.name, stalled_after=max(2 * lease, 10.0), live_within=lease, on_event=say,
+        runners=duty_runners(store, clock, start.name),
+    )  # fmt: skip
     holder.append(FleetNode(fleet, monitor, NodePlan(start, plan.lease_seconds), say, jobs.run))
     return holder[0]
 
