@@ -1,7 +1,8 @@
 """A fleet node's job worker with the fleet's duties, in its own process, for the exactly-once duty test.
 
 ``python -m tests.cli.fleet_duty_worker URL KEY_FILE NAME``: opens the store with the node key in
-KEY_FILE (created if missing), and runs :class:`FleetJobs` with this node's duty runners (as
+KEY_FILE (created if missing), registers it as fleet node NAME (so the fleet's fencing rules apply to
+the batches it seals), and runs :class:`FleetJobs` with this node's duty runners (as
 ``swarmscope node`` builds them), checking for due duties every second. One line per duty run on stdout.
 Stops on SIGTERM.
 """
@@ -16,13 +17,17 @@ from pathlib import Path
 from swarmscope.cli.fleet_duties import duty_runners
 from swarmscope.net.clock import Clock
 from swarmscope.store.database import open_store
+from swarmscope.store.fleet.handle import Fleet
 from swarmscope.store.fleet.jobs import FleetJobs
+from swarmscope.store.fleet.registry import NodeStart
 from swarmscope.store.ledger.node_key import load_or_create_node_key
 
 
 async def main(url: str, key_file: Path, name: str) -> None:
     clock = Clock()
     store = open_store(url, node_key=load_or_create_node_key(key_file), now_us=clock.now_us())
+    assert store.node is not None
+    Fleet(store).start_node(NodeStart(name, store.node.fingerprint, None, 0, 1))  # a fleet node's key
     runners = duty_runners(store, clock, name)
     say = lambda line: print(f"{name}: {line}", flush=True)  # noqa: E731
     jobs = FleetJobs(
