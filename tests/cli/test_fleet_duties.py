@@ -199,3 +199,26 @@ def test_a_duty_is_configured_replaced_and_turned_off(store: Store) -> None:
     assert invoke("fleet", "retention", "--db", PG_URL, "--off")[1].strip() == "retention purges off"
     with store.engine.connect() as conn:
         assert duties.duties(conn) == []
+
+
+def test_a_run_still_going_is_left_alone_and_a_dead_one_claimed_after_two_periods(store: Store) -> None:
+    with store.engine.begin() as conn:
+        duties.set_duty(conn, "timestamp", 1, {"tsa_url": "http://127.0.0.1:1/"})
+        (first,) = duties.claim_due(conn, "a", ["timestamp"])
+    time.sleep(1.3)  # one period: the run of "a" has not finished (running, or its node died)
+    with store.engine.begin() as conn:
+        assert duties.claim_due(conn, "b", ["timestamp"]) == []
+    time.sleep(0.9)  # two periods: presumed dead, claimed again
+    with store.engine.begin() as conn:
+        (again,) = duties.claim_due(conn, "b", ["timestamp"])
+        duties.finish(conn, first, "late outcome of a dead claim")  # not the last claim: not recorded
+        (row,) = duties.duties(conn)
+    assert (
+        again.started_us is not None and first.started_us is not None and again.started_us > first.started_us
+    )
+    assert (row.node_name, row.finished_us, row.outcome) == ("b", None, None)
+    with store.engine.begin() as conn:
+        duties.finish(conn, again, "0 batch(es) stamped")
+    time.sleep(1.1)  # finished, and one period since its claim: due again
+    with store.engine.begin() as conn:
+        assert [d.node_name for d in duties.claim_due(conn, "c", ["timestamp"])] == ["c"]
