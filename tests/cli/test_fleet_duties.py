@@ -169,6 +169,7 @@ def test_a_due_duty_is_claimed_by_exactly_one_of_many_nodes(store: Store) -> Non
         (["timestamping", "--tsa-url", "ftp://x/"], "must be http:// or https://"),
         (["timestamping"], "no time-stamp authority configured"),
         (["retention", "--every", "inf"], "--every inf: must be"),
+        (["retention", "--every", "1.5"], "--every 1.5: must be a whole number"),
         (["retention", "--ip-evidence-days", "-1"], "--ip-evidence-days -1: must be"),
         (["retention", "--identity-months", "nan"], "--identity-months nan: must be"),
     ],
