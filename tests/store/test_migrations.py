@@ -76,6 +76,8 @@ EXPECTED_TABLES = {
     "fleet_swarm",
     "fleet_lease",
     "lease_fence",
+    # the fleet's periodic duties (migration 0013)
+    "fleet_duty",
 }
 ALL_TRIGGERS = {f"{t}_append_only_{a}" for t in APPEND_ONLY_TABLES for a in ("update", "delete")}
 

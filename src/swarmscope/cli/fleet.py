@@ -2,16 +2,22 @@
 
 The fleet lives in a PostgreSQL store (``--db postgresql+psycopg://...``); any other database is refused
 in one line before anything is created. Nodes are started with ``swarmscope node``.
+
+``fleet timestamping`` and ``fleet retention`` configure the fleet's periodic duties (RFC 3161 tokens for
+unstamped sealed batches; the retention purges of ``swarmscope purge``), stored for the whole fleet and
+run once per period by one node (:mod:`swarmscope.store.fleet.duties`, :mod:`swarmscope.cli.fleet_duties`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
 
+from swarmscope.cases.retention import DEFAULT_IDENTITY_MONTHS_AFTER_CLOSE, DEFAULT_IP_EVIDENCE_DAYS
 from swarmscope.cli import numeric as num
 from swarmscope.cli.app import app
 from swarmscope.cli.numeric import number_option
@@ -19,6 +25,8 @@ from swarmscope.cli.options import command_store, fail
 from swarmscope.cli.text import clean
 from swarmscope.errors import InputError, SwarmscopeError
 from swarmscope.monitor.targets import load_target
+from swarmscope.net.tsa_client import require_tsa_url
+from swarmscope.store.fleet.duties import Duty
 from swarmscope.store.fleet.handle import NEEDS_POSTGRESQL, Fleet, is_postgresql
 from swarmscope.store.fleet.registry import FleetSwarm
 from swarmscope.store.fleet.status import FleetStatus
@@ -82,7 +90,7 @@ def remove(
 def status(db: FleetDb) -> None:
     """Nodes (heartbeat, leases, writer lag), then swarms (holders; under-covered ones marked)."""
     with fleet_store(db) as fleet:
-        for line in status_lines(fleet.status()):
+        for line in status_lines(fleet.status()) + duty_lines(fleet.duties()):
             typer.echo(line)
 
 
@@ -103,3 +111,73 @@ def status_lines(state: FleetStatus) -> list[str]:
         holders = ",".join(clean(h) for h in s.holders) or "-"
         lines.append(f"  {s.infohash} {clean(s.name)} {len(s.holders)}/{s.vantages} [{holders}]{mark}")
     return lines
+
+
+Every = Annotated[int, number_option("--every", num.DUTY_SECONDS, "seconds between runs")]
+Off = Annotated[bool, typer.Option("--off", help="Stop running this duty.")]
+
+
+@fleet_app.command("timestamping")
+def timestamping(
+    db: FleetDb,
+    tsa_url: Annotated[str | None, typer.Option("--tsa-url", help="RFC 3161 time-stamp authority")] = None,
+    every: Every = 600,
+    timeout: Annotated[
+        float, number_option("--timeout", num.TSA_TIMEOUT_SECONDS, "seconds per token request")
+    ] = 10.0,
+    off: Off = False,
+) -> None:
+    """Get RFC 3161 tokens for every unstamped sealed batch, every --every seconds, on one node."""
+    try:
+        url = None if off else require_tsa_url(tsa_url)
+    except InputError as exc:
+        raise fail(exc) from None
+    with fleet_store(db) as fleet:
+        if url is None:
+            typer.echo("timestamping " + ("off" if fleet.drop_duty("timestamp") else "was not on"))
+            return
+        fleet.set_duty("timestamp", every, {"tsa_url": url, "timeout": timeout})
+        typer.echo(f"timestamping every {every}s by {url}")
+
+
+@fleet_app.command("retention")
+def retention(
+    db: FleetDb,
+    every: Every = 86_400,
+    ip_evidence_days: Annotated[
+        int, number_option("--ip-evidence-days", num.RETENTION_DAYS, "Keep unresolved IP evidence this long.")
+    ] = DEFAULT_IP_EVIDENCE_DAYS,
+    identity_months: Annotated[
+        int, number_option("--identity-months", num.RETENTION_MONTHS, "Keep identities after close.")
+    ] = DEFAULT_IDENTITY_MONTHS_AFTER_CLOSE,
+    off: Off = False,
+) -> None:
+    """Apply the retention schedules (as `swarmscope purge`) every --every seconds, on one node."""
+    with fleet_store(db) as fleet:
+        if off:
+            typer.echo("retention purges " + ("off" if fleet.drop_duty("purge") else "were not on"))
+            return
+        settings = {"ip_evidence_days": ip_evidence_days, "identity_months": identity_months}
+        fleet.set_duty("purge", every, settings)
+        typer.echo(
+            f"retention purges every {every}s (IP evidence {ip_evidence_days} days, "
+            f"identities {identity_months} months after close)"
+        )
+
+
+def duty_lines(duties: list[Duty]) -> list[str]:
+    """One line per configured duty: period, last run (UTC, node, outcome)."""
+    lines = [f"duties: {len(duties)}"]
+    for d in duties:
+        if d.started_us is None:
+            last = "never ran"
+        else:
+            state = "running" if d.finished_us is None else clean(d.outcome or "")
+            last = f"last {utc(d.started_us)} on {clean(d.node_name or '-')}: {state}"
+        lines.append(f"  {d.name} every {d.every_s}s, {last}")
+    return lines
+
+
+def utc(us: int) -> str:
+    """UTC microseconds as ISO 8601 to the second."""
+    return datetime.fromtimestamp(us / 1_000_000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

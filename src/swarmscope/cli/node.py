@@ -2,8 +2,11 @@
 
 The node is the engine of ``swarmscope monitor`` (:class:`~swarmscope.monitor.fleet_monitor.FleetMonitor`)
 fed the swarms it leases from the fleet's PostgreSQL store (:class:`~swarmscope.monitor.node.FleetNode`),
-with its own Ed25519 key file (so its own hash chain) and every batch fenced by its lease tokens. One line
-per lease taken, lost or given back, and per warning; stopping commits everything and releases the leases.
+with its own Ed25519 key file (so its own hash chain) and every batch fenced by its lease tokens. Files
+the fleet registered on another machine are found by name on this one: ``--dataset NAME=PATH`` gives
+this node's copy of a registered IP dataset, refused unless its SHA-256 is the registered one. One line
+per lease taken, lost or given back, per warning and per fleet duty it ran (timestamping, retention
+purges: :mod:`swarmscope.cli.fleet_duties`); stopping commits everything and releases the leases.
 """
 
 from __future__ import annotations
@@ -12,15 +15,18 @@ import asyncio
 import contextlib
 import re
 import signal
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 
+from swarmscope.attribution.datasets import file_sha256
 from swarmscope.cli import monitor_options as opt
 from swarmscope.cli import numeric as num
 from swarmscope.cli.app import app
+from swarmscope.cli.fleet_duties import duty_runners
 from swarmscope.cli.monitor_settings import check_options, fit_open_files, loop_factory, monitor_config
 from swarmscope.cli.node_identity import bind_witness, open_signing_key
 from swarmscope.cli.options import fail
@@ -32,11 +38,12 @@ from swarmscope.monitor.config import MonitorConfig
 from swarmscope.monitor.fleet_monitor import FleetMonitor
 from swarmscope.monitor.node import FleetNode, NodePlan
 from swarmscope.net.clock import Clock
-from swarmscope.store.database import open_store
+from swarmscope.store.database import Store, open_store
 from swarmscope.store.fleet.fencing import FencedStore
 from swarmscope.store.fleet.handle import NEEDS_POSTGRESQL, Fleet, is_postgresql
 from swarmscope.store.fleet.jobs import FleetJobs
 from swarmscope.store.fleet.registry import NodeStart
+from swarmscope.store.ledger.datasets import active_datasets
 from swarmscope.store.ledger.node_key import KEY_FILE_SUFFIX, default_key_path
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -51,6 +58,39 @@ def node_key_path(db: str, name: str, explicit: str | None) -> str:
     """``--node-key``, else ``fleet-NAME.node-key.pem`` in the default key directory: one key per node
     name, so two nodes on one machine never share a key (and a chain)."""
     return explicit or str(Path(default_key_path(db)).parent / f"fleet-{name}{KEY_FILE_SUFFIX}")
+
+
+def local_datasets(store: Store, specs: Sequence[str]) -> dict[str, str]:
+    """``--dataset NAME=PATH``: this node's copy of the active registered dataset NAME (the stable name
+    ``swarmscope datasets list`` shows), accepted only when its SHA-256 is that dataset's.
+
+    Returns:
+        dataset SHA-256 hex → PATH, for :attr:`MonitorConfig.dataset_paths`.
+
+    Raises:
+        InputError: not NAME=PATH, no active dataset NAME, PATH unreadable, or PATH's SHA-256 is not the
+            registered one (the node does not start: it would attribute from a different file).
+    """
+    active = active_datasets(store)
+    paths: dict[str, str] = {}
+    for spec in specs:
+        name, sep, path = spec.partition("=")
+        if not (sep and name and path):
+            raise InputError(f"--dataset {spec!r}: NAME=PATH (a registered dataset's name, this node's file)")
+        named = [d for d in active if d.name == name]
+        if not named:
+            raise InputError(f"--dataset {spec}: no active registered dataset named {name!r}")
+        try:
+            digest, _size = file_sha256(Path(path))
+        except InputError as exc:
+            raise InputError(f"--dataset {spec}: {exc}") from None
+        if digest not in {d.sha256 for d in named}:
+            wanted = ", ".join(d.sha256[:16] for d in named)
+            raise InputError(
+                f"--dataset {spec}: sha256 {digest[:16]}… is not the registered {name}'s ({wanted}…): refused"
+            )
+        paths[digest] = path
+    return paths
 
 
 def check_node(db: str, name: str, bind: str | None, connect_timeout: float) -> None:
@@ -101,8 +141,9 @@ def build_node(db: str, plan: NodePlan, config: MonitorConfig, key_path: str) ->
     monitor = FleetMonitor(fenced, config, clock, lambda msg: say(f"warning: {msg}"), software_commit())
     lease = plan.lease_seconds
     jobs = FleetJobs(
-        store.engine, start.name, stalled_after=max(2 * lease, 10.0), live_within=lease, on_event=say
-    )
+        store.engine, start.name, stalled_after=max(2 * lease, 10.0), live_within=lease, on_event=say,
+        runners=duty_runners(store, clock, start.name),
+    )  # fmt: skip
     holder.append(FleetNode(fleet, monitor, NodePlan(start, plan.lease_seconds), say, jobs.run))
     return holder[0]
 
@@ -122,16 +163,25 @@ def node(
     encryption: opt.Encryption = "allow",
     loop: opt.Loop = "auto",
     node_key: opt.NodeKey = None,
+    dataset: Annotated[
+        list[str] | None,
+        typer.Option("--dataset", metavar="NAME=PATH", help="This node's copy of registered dataset NAME."),
+    ] = None,
 ) -> None:
     """Run one monitor node of a fleet: lease swarms, monitor them, renew, release on stop."""
     try:
         check_node(db, name, bind, connect_timeout)
+        dataset_paths: dict[str, str] = {}
+        if dataset:  # checked before anything is written for this node
+            with open_store(db, create=False) as store:
+                dataset_paths = local_datasets(store, dataset)
         config = monitor_config(
             duration=None, max_peers=fit_open_files(max_peers, Console(stderr=True)), bind=bind,
             listen_port=listen_port, connect_timeout=connect_timeout, dht=False, dht_bootstrap=None,
             dht_read_only=False, pex=True, encryption=encryption,
         )  # fmt: skip
         check_listen_port(config)
+        config.dataset_paths = dataset_paths
         plan = NodePlan(NodeStart(name, "", bind, listen_port, capacity), lease_seconds)
         fleet_node = build_node(db, plan, config, node_key_path(db, name, node_key))
         with asyncio.Runner(loop_factory=loop_factory(loop)) as runner:

@@ -142,3 +142,4 @@ UTC_US = Bounds(0, 253_402_300_799_999_999, "UTC µs", integer=True)  # 1970 .. 
 VANTAGES = Bounds(1, 64, "nodes", integer=True)  # fleet: distinct nodes watching one swarm
 CAPACITY = Bounds(1, 100_000, "swarms", integer=True)  # fleet: swarms one node leases at once
 LEASE_SECONDS = Bounds(1, 3_600, "seconds")  # fleet: renewed every third of it
+DUTY_SECONDS = Bounds(1, YEAR_S, "seconds", integer=True)  # fleet: period of timestamping, retention purges

@@ -9,9 +9,7 @@ the latest run's settings; with none at all it stops with a clear error (RFC 316
 
 from __future__ import annotations
 
-import asyncio
 import json
-from dataclasses import dataclass
 
 import typer
 from rich.console import Console
@@ -22,22 +20,12 @@ from swarmscope.cli.text import escaped
 from swarmscope.errors import SwarmscopeError
 from swarmscope.evidence.canonical import record_from_canonical
 from swarmscope.evidence.records import RunStarted
-from swarmscope.evidence.timestamp.certificate import TimestampError
+from swarmscope.monitor.late_stamps import TimestampOutcome, stamp_unstamped
 from swarmscope.net.clock import Clock
-from swarmscope.net.tsa_client import require_tsa_url, stamp_sealed_batch
 from swarmscope.store.database import DEFAULT_DB, Store, open_store
-from swarmscope.store.ledger.entries import load_batches, load_ledger
+from swarmscope.store.ledger.entries import load_ledger
 
 err = Console(stderr=True, soft_wrap=True)
-
-
-@dataclass(frozen=True, slots=True)
-class TimestampOutcome:
-    """What one ``timestamp`` run did: the authority used, batches stamped, batches that failed."""
-
-    tsa_url: str
-    stamped: int
-    failed: list[str]
 
 
 def sealed_tsa_url(store: Store) -> str | None:
@@ -59,22 +47,8 @@ def run_timestamp(db: str, tsa_url: str | None, *, timeout: float = 10.0) -> Tim
         TimestampNotConfiguredError: no ``tsa_url`` given and none in the sealed settings.
         StoreError: the database cannot be opened or refuses the token rows.
     """
-    clock = Clock()
     with open_store(db, create=False) as store:
-        url = require_tsa_url(tsa_url or sealed_tsa_url(store))
-        stamped, failed = 0, []
-        for batch in load_batches(store):
-            if batch.tokens:
-                continue
-            where = f"batch {batch.sealed.batch.first_index}..{batch.sealed.batch.last_index}"
-            try:
-                token = asyncio.run(stamp_sealed_batch(url, batch.batch_bytes, timeout=timeout))
-            except TimestampError as exc:
-                failed.append(f"{where}: {exc}")
-                continue
-            store.add_timestamp_token(batch.id, url, token.token, clock.now_us())
-            stamped += 1
-    return TimestampOutcome(url, stamped, failed)
+        return stamp_unstamped(store, tsa_url or sealed_tsa_url(store), Clock(), timeout=timeout)
 
 
 @app.command()

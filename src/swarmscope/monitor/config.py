@@ -39,6 +39,9 @@ class MonitorConfig:
         ``default`` (100 ms) or ``commercial-anchor`` (40 ms, everything since the last good sync flagged).
         tsa_url: RFC 3161 time-stamp authority for sealed batches, or None. capture: record every
         probe's wire bytes (README "Wire captures").
+        dataset_paths: registered dataset SHA-256 hex → this machine's copy of that file (a fleet node's
+        ``--dataset NAME=PATH``, checked by SHA-256 at start); a dataset not named here is read at its
+        registered path. Not sealed: an attribution cites the dataset's SHA-256, never a path.
     """
 
     peer_id: bytes
@@ -73,6 +76,7 @@ class MonitorConfig:
     clock_policy: str = "default"
     tsa_url: str | None = None
     capture: bool = True
+    dataset_paths: dict[str, str] = field(default_factory=dict)
 
     def as_settings(self) -> dict[str, Any]:
         """JSON-able settings stored with the run (methodology record)."""

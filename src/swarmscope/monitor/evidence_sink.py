@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -102,9 +103,12 @@ class EvidenceSink:
         return tasks
 
     async def _open_attributor(self) -> None:
-        """Open the registered IP datasets; without any, observations go unattributed."""
+        """Open the registered IP datasets (each at this node's path when ``config.dataset_paths`` names
+        one); without any, observations go unattributed."""
         try:
-            datasets = await asyncio.to_thread(active_datasets, self.store)
+            registered = await asyncio.to_thread(active_datasets, self.store)
+            local = self.config.dataset_paths  # this node's copies (Attributor.open re-checks each SHA-256)
+            datasets = [replace(d, path=local.get(d.sha256, d.path)) for d in registered]
             if datasets:
                 self.attributor = await asyncio.to_thread(Attributor.open, datasets)
         except SwarmscopeError as exc:

@@ -7,13 +7,14 @@ fleet's leases, fencing triggers and job queue need it (SQLite serves one ``swar
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 
 import sqlalchemy as sa
 
 from swarmscope.store.database import Store, StoreError
-from swarmscope.store.fleet import leases, rebalance, registry
+from swarmscope.store.fleet import duties, leases, rebalance, registry
+from swarmscope.store.fleet.duties import Duty
 from swarmscope.store.fleet.leases import Lease
 from swarmscope.store.fleet.registry import FleetError, FleetSwarm, NodeStart
 from swarmscope.store.fleet.status import FleetStatus, fleet_status
@@ -118,3 +119,18 @@ class Fleet:
         """Delete expired leases; (infohash, node name) of each."""
         with self._tx() as conn:
             return leases.sweep_expired(conn)
+
+    def set_duty(self, name: str, every_s: int, settings: Mapping[str, object]) -> None:
+        """Configure the fleet's periodic duty ``name`` (see :mod:`duties`)."""
+        with self._tx() as conn:
+            duties.set_duty(conn, name, every_s, settings)
+
+    def drop_duty(self, name: str) -> bool:
+        """Stop the periodic duty ``name``; True when it was configured."""
+        with self._tx() as conn:
+            return duties.drop_duty(conn, name)
+
+    def duties(self) -> list[Duty]:
+        """The configured duties and their last runs."""
+        with self._tx() as conn:
+            return duties.duties(conn)

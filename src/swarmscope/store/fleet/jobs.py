@@ -16,7 +16,11 @@ by every worker but stored once per tick (procrastinate's ``procrastinate_period
   a ``queueing_lock`` but no ``lock``: with a ``lock``, a stalled run of the retrier itself blocks every
   later one (reported on procrastinate's tracker).
 
-Timestamping and retention purges as fleet jobs are not here yet.
+- ``fleet.duties`` (every ``sweep_every`` s): the fleet's periodic duties configured in the store
+  (RFC 3161 timestamping, retention purges: :mod:`swarmscope.store.fleet.duties`), each claimed by one
+  node per period and run by the ``runners`` this node was given (the composition root builds them over
+  this node's store, so a purge record is sealed with this node's key, in its own chain). A node without
+  a runner for a due duty does not claim it.
 
 The procrastinate schema is applied on first use, under a PostgreSQL advisory lock so nodes starting
 together apply it once. Only ``store/`` talks to the database: this module owns procrastinate.
@@ -26,16 +30,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import sqlalchemy as sa
 from procrastinate import App, PsycopgConnector
 from procrastinate.schema import SchemaManager
 from sqlalchemy.engine import Engine
 
+from swarmscope.store.fleet import duties as duty_rows
+from swarmscope.store.fleet.duties import Duty
 from swarmscope.store.fleet.leases import sweep_expired
 from swarmscope.store.fleet.rebalance import rebalance
 
+DutyRunner = Callable[[Duty], str]  # runs one claimed duty (blocking); returns its one-line outcome
 SCHEMA_LOCK = 0x5357_4D51  # pg_advisory_xact_lock key of the schema check ("SWMQ")
 
 
@@ -67,7 +74,8 @@ class FleetJobs:
         stalled_after: seconds without heartbeat after which a worker is dead (its jobs are retried).
         heartbeat: seconds between this worker's heartbeats (well under ``stalled_after``).
         live_within: a node whose lease heartbeat is older than this (seconds) gets no share.
-        on_event: one line per sweep that removed leases and per retried job.
+        on_event: one line per sweep that removed leases, per retried job and per duty run.
+        runners: duty name -> how this node runs it (none: this node claims no duty).
     """
 
     def __init__(
@@ -80,8 +88,10 @@ class FleetJobs:
         heartbeat: float = 5.0,
         live_within: float = 30.0,
         on_event: Callable[[str], None] = lambda _line: None,
+        runners: Mapping[str, DutyRunner] | None = None,
     ) -> None:
         self.engine, self.name, self.on_event = engine, name, on_event
+        self.runners = dict(runners or {})
         self.stalled_after, self.heartbeat, self.live_within = stalled_after, heartbeat, live_within
         self.app = App(connector=PsycopgConnector(conninfo=libpq_url(engine)))
         cron = f"* * * * * */{sweep_every}"  # the 6th column: seconds
@@ -107,6 +117,11 @@ class FleetJobs:
         async def retry_stalled(timestamp: int) -> None:
             await self.retry_stalled()
 
+        @self.app.periodic(cron=cron, periodic_id="duties")
+        @self.app.task(name="fleet.duties", queueing_lock="fleet.duties")
+        async def run_duties(timestamp: int) -> None:
+            await asyncio.to_thread(self.run_duties)
+
     def sweep(self) -> list[tuple[str, str]]:
         """Delete expired leases now; (infohash, node name) of each."""
         with self.engine.begin() as conn:
@@ -116,6 +131,24 @@ class FleetJobs:
         """Fair shares and handoffs now; (node name, infohash) of each handoff."""
         with self.engine.begin() as conn:
             return rebalance(conn, self.live_within)
+
+    def run_duties(self) -> list[tuple[Duty, str]]:
+        """Claim the due duties this node can run, run each, record its outcome; (duty, outcome) of each."""
+        if not self.runners:
+            return []
+        with self.engine.begin() as conn:
+            claimed = duty_rows.claim_due(conn, self.name, sorted(self.runners))
+        done = []
+        for duty in claimed:
+            try:
+                outcome = self.runners[duty.name](duty)
+            except Exception as exc:  # a failed run is recorded, the worker goes on
+                outcome = f"error: {' '.join(str(exc).split()) or type(exc).__name__}"
+            with self.engine.begin() as conn:
+                duty_rows.finish(conn, duty, outcome)
+            self.on_event(f"{duty.name}: {outcome}")
+            done.append((duty, outcome))
+        return done
 
     async def retry_stalled(self) -> int:
         """Put the jobs of dead workers back to ``todo``; returns how many."""

@@ -18,6 +18,9 @@ disagree about the time, the database is the one arbiter of who holds a lease.
 - ``lease_fence``: the lease tokens an evidence batch was written under, inserted in the batch's own
   transaction; a trigger refuses a token that is not the current one of a live lease of the batch's node
   (the lease row is locked ``FOR SHARE`` so a takeover waits for the batch or the batch sees the takeover).
+- ``fleet_duty`` (migration 0013): the fleet's periodic duties (RFC 3161 timestamping, retention purges),
+  their period and settings, and who ran each last: claimed by one node per period
+  (:mod:`swarmscope.store.fleet.duties`).
 
 The triggers and the token sequence exist on PostgreSQL only: the fleet refuses SQLite.
 """
@@ -84,4 +87,18 @@ lease_fence = sa.Table(
     sa.Column("batch_id", sa.Integer, sa.ForeignKey("ledger_batch.id"), primary_key=True),
     sa.Column("infohash", sa.Text, primary_key=True),
     sa.Column("token", sa.BigInteger, nullable=False),
+)
+
+fleet_duty = sa.Table(
+    "fleet_duty",
+    metadata,
+    # a periodic duty of the fleet, run once per period by whichever node's worker claims it first
+    sa.Column("name", sa.Text, primary_key=True),  # "timestamp" or "purge"
+    sa.Column("every_s", sa.Integer, nullable=False),  # its period, seconds
+    sa.Column("settings", sa.Text, nullable=False),  # JSON: what the run needs (TSA URL; retention periods)
+    sa.Column("started_us", sa.BigInteger),  # database time of the last claim (None: never ran)
+    sa.Column("node_name", sa.Text),  # the node whose worker claimed it last
+    sa.Column("finished_us", sa.BigInteger),  # database time that run finished (None: running, or died)
+    sa.Column("outcome", sa.Text),  # that run's one-line outcome (or its error)
+    sa.CheckConstraint("every_s >= 1", name="every_positive"),
 )
