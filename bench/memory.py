@@ -155,7 +155,8 @@ def feed(mon: Any, swarms: int, peers: int) -> dict[str, Any]:
             mon._record(key, obs)
             mon.plan.finished(key, obs, now + 50_000)
             probed += 1
-    return {"discovered": n, "probed": probed, "pending_rows": mon.evidence.writer.pending}
+    writer = mon.evidence.writer
+    return {"discovered": n, "probed": probed, "pending_rows": writer.pending, "pending_peak": writer.peak}
 
 
 def rss_bytes() -> int:
