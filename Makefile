@@ -6,7 +6,7 @@ STAMP   := $(VENV)/.installed
 APT_PKGS := opentracker aria2 iproute2 util-linux chrony openssl poppler-utils libpango-1.0-0 libpangoft2-1.0-0 \
             fonts-dejavu-core postgresql chromium
 
-.PHONY: demo demo-serve test check sysdeps venv bench bench-probe soak fuzz golden clean
+.PHONY: demo demo-serve test check sysdeps venv bench bench-probe bench-memory bench-swarms soak fuzz golden clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -49,6 +49,14 @@ bench: sysdeps $(STAMP)
 # The probe-rate matrix (bench/README.md "Probe-rate benchmark"): engine and monitor vs raw Python and C.
 bench-probe: sysdeps $(STAMP)
 	$(BIN)/python bench/probe.py
+
+# Memory per tracked peer at 1,000,000 peers over 1,000 swarms, by RSS growth (bench/README.md "Memory").
+bench-memory: $(STAMP)
+	nice -n 10 $(BIN)/python bench/memory.py
+
+# 1,000 swarms at once against the stub farm: re-probe lag and probes/s (bench/README.md "Swarms").
+bench-swarms: sysdeps $(STAMP)
+	nice -n 10 $(BIN)/python bench/swarms.py
 
 # The monitor against the stub farm for MINUTES, RSS and fds sampled every minute (bench/README.md "Soak").
 MINUTES ?= 30

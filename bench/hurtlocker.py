@@ -305,13 +305,13 @@ def goals(sums: list[dict[str, Any]], results: list[dict[str, dict[str, Any]]]) 
     if growth:
         out.append(
             f"goal 2 (<= 1 KiB per tracked peer at 1,000,000 peers / 1,000 swarms): not measured here "
-            f"(bench/memory.py does not exist yet); this run's monitor RSS growth: "
+            f"(bench/memory.py measures it, run it alone); this run's monitor RSS growth: "
             f"{statistics.median(growth):,.0f} B per peer at M={sums[0]['M']}"
         )
     out.append(
         "goal 3 (DHT >= 30,000 KRPC/s per core beside raw UDP): bench/dht.py measures it (run it alone)"
     )
-    out.append("goal 4 (1,000 swarms, re-probe lag distribution): no benchmark yet")
+    out.append("goal 4 (1,000 swarms, re-probe lag distribution): bench/swarms.py measures it (run it alone)")
     return out
 
 

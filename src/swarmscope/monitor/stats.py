@@ -1,4 +1,15 @@
-"""Running per-swarm counters for the live view (updated as sightings and observations arrive)."""
+"""Running per-swarm counters for the live view (updated as sightings and observations arrive).
+
+One entry per peer address, packed into one int (CPython keeps one object per peer instead of a dict
+entry, a tuple key and a ``set``/``float``/``str`` value in each of four dicts: ≈ 650 → ≈ 130 bytes per
+peer, ``bench/memory.py``). Bits of the packed int, low to high:
+
+- 0-1: best :class:`Tier` reached (``LISTED`` .. ``VERIFIED``);
+- 2-9: discovery sources, a bit mask (:func:`~swarmscope.monitor.plan.source_bit`);
+- 10-20: completion in ‰ plus one (0: unknown; ``floor(completion × 1000)``, so only a complete peer
+  reads 1000 ‰);
+- 21-: client label index plus one (0: none) into the swarm's interned client labels.
+"""
 
 from __future__ import annotations
 
@@ -6,66 +17,105 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from swarmscope.evidence.records import Observation, Tier
+from swarmscope.monitor.plan import source_bit, source_names
+
+_TIER_MASK = 0b11
+_SOURCES_SHIFT, _SOURCES_MASK = 2, 0xFF << 2
+_COMPLETION_SHIFT, _COMPLETION_MASK = 10, 0x7FF << 10
+_CLIENT_SHIFT = 21
+_LOW_MASK = (1 << _CLIENT_SHIFT) - 1
+
+
+def _tier(packed: int) -> Tier:
+    return Tier(packed & _TIER_MASK)
+
+
+def _permille(packed: int) -> int | None:
+    """Completion in ‰ (0..1000), or None when no probe reported one."""
+    stored = (packed & _COMPLETION_MASK) >> _COMPLETION_SHIFT
+    return stored - 1 if stored else None
 
 
 @dataclass(slots=True)
 class SwarmStats:
-    """Counters of one swarm: best tier per peer address, seeds vs leechers, bytes in, clients."""
+    """Counters of one swarm: best tier per peer address, seeds vs leechers, bytes in, clients.
+
+    ``peers``: (ip, port) → packed int (module docstring); ``clients``: the interned client labels.
+    """
 
     swarm: str
     name: str
-    best: dict[tuple[str, int], Tier] = field(default_factory=dict)
-    completion: dict[tuple[str, int], float] = field(default_factory=dict)
-    client: dict[tuple[str, int], str] = field(default_factory=dict)
+    peers: dict[tuple[str, int], int] = field(default_factory=dict)
+    clients: list[str] = field(default_factory=list)
     failed_hash: set[tuple[str, int]] = field(default_factory=set)
-    sources: dict[tuple[str, int], set[str]] = field(default_factory=dict)
     bytes_in: int = 0
     probes: int = 0
     trackers_ok: int = 0
     tracker_errors: int = 0
     last_tracker_error: str | None = None
     dht_estimate: tuple[float | None, float | None] | None = None  # BEP 33 (seeds, peers)
+    _client_index: dict[str, int] = field(default_factory=dict)
 
     def sighted(self, ip: str, port: int, source: str = "tracker") -> None:
         """A discovery source named the address."""
-        self.best.setdefault((ip, port), Tier.LISTED)
-        self.sources.setdefault((ip, port), set()).add(source)
+        key = (ip, port)
+        packed = self.peers.get(key, Tier.LISTED.value)
+        self.peers[key] = packed | source_bit(source) << _SOURCES_SHIFT
 
     def observed(self, obs: Observation) -> None:
         """Fold one probe result in."""
         key = (obs.ip, obs.port)
-        self.sources.setdefault(key, set()).add(obs.source)
+        packed = self.peers.get(key, Tier.LISTED.value) | source_bit(obs.source) << _SOURCES_SHIFT
         self.probes += 1
         self.bytes_in += obs.bytes_received
-        if obs.tier > self.best.get(key, Tier.LISTED):
-            self.best[key] = obs.tier
-        else:
-            self.best.setdefault(key, obs.tier)
+        if obs.tier > packed & _TIER_MASK:
+            packed = packed & ~_TIER_MASK | obs.tier.value
         if obs.completion is not None:
-            self.completion[key] = obs.completion
+            permille = min(1000, max(0, int(obs.completion * 1000)))
+            packed = packed & ~_COMPLETION_MASK | (permille + 1) << _COMPLETION_SHIFT
         if obs.client:
-            self.client[key] = f"{obs.client} {obs.client_version or ''}".strip()
+            label = f"{obs.client} {obs.client_version or ''}".strip()
+            packed = packed & _LOW_MASK | (self._intern(label) + 1) << _CLIENT_SHIFT
+        self.peers[key] = packed
         if obs.failed_pieces:
             self.failed_hash.add(key)
 
+    def _intern(self, label: str) -> int:
+        """The index of client ``label`` in :attr:`clients` (added once per swarm)."""
+        index = self._client_index.get(label)
+        if index is None:
+            index = self._client_index[label] = len(self.clients)
+            self.clients.append(label)
+        return index
+
+    @property
+    def best(self) -> dict[tuple[str, int], Tier]:
+        """The best tier reached per peer address (a fresh dict)."""
+        return {key: _tier(packed) for key, packed in self.peers.items()}
+
     def counts(self) -> dict[str, int]:
         """Peers per tier, cumulative (``connected`` counts every peer that reached at least connected)."""
-        tiers = Counter(self.best.values())
-        out = {"listed": len(self.best)}
+        tiers = Counter(packed & _TIER_MASK for packed in self.peers.values())
+        out = {"listed": len(self.peers)}
         for tier in (Tier.CONNECTED, Tier.HAS_PIECES, Tier.VERIFIED):
             out[tier.label] = sum(n for t, n in tiers.items() if t >= tier)
-        out["seeds"] = sum(1 for c in self.completion.values() if c >= 1.0)
-        out["leechers"] = sum(1 for c in self.completion.values() if c < 1.0)
+        completions = [c for c in map(_permille, self.peers.values()) if c is not None]
+        out["seeds"] = sum(1 for c in completions if c >= 1000)
+        out["leechers"] = sum(1 for c in completions if c < 1000)
         out["hash_failures"] = len(self.failed_hash)
         return out
 
     def by_source(self) -> dict[str, int]:
         """Peer addresses per discovery source (a peer named by two sources counts for both)."""
+        masks = Counter((packed & _SOURCES_MASK) >> _SOURCES_SHIFT for packed in self.peers.values())
         out: Counter[str] = Counter()
-        for names in self.sources.values():
-            out.update(names)
+        for mask, n in masks.items():
+            for name in source_names(mask):
+                out[name] += n
         return dict(out)
 
     def top_clients(self, n: int = 3) -> list[tuple[str, int]]:
         """The ``n`` most frequent client names with their peer counts."""
-        return Counter(self.client.values()).most_common(n)
+        indices = Counter(packed >> _CLIENT_SHIFT for packed in self.peers.values())
+        indices.pop(0, None)
+        return [(self.clients[i - 1], count) for i, count in indices.most_common(n)]

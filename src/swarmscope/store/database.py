@@ -364,7 +364,7 @@ class Store:
     ) -> int:
         """Record a swarm (idempotent per infohash); returns its row id. See :func:`writer.add_swarm`."""
         fields = (name, num_pieces, piece_length, total_size, metainfo, magnet, added_us)
-        with self._write() as conn:
+        with self._write(immediate=True) as conn:  # read, then insert: SQLite WAL upgrades no stale read
             return writer.add_swarm(conn, writer.SwarmInfo(infohash, v1, v2, *fields))
 
     def start_run(self, settings: dict[str, Any], version: str, started_us: int | None = None) -> int:
