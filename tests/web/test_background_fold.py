@@ -52,6 +52,8 @@ async def test_a_request_over_a_backlog_shows_the_lag_and_the_background_folder_
     assert re.search(r'<td class="peers">0</td>', live)  # nothing folded, nothing counted
     answer = (await client.get(f"/api/swarms/{ACME_SWARM}")).json()
     assert answer["unfolded_batches"] == backlog and answer["peers"] == 0
+    metrics = (await web.client("analyst", token=True).get("/metrics")).text
+    assert f"swarmscope_console_unfolded_batches {backlog}.0" in metrics
     assert unfolded_batches(web.store) == backlog  # the requests folded nothing
     async with web.app.router.lifespan_context(web.app):  # serve's lifespan: the folder runs
         deadline = time.monotonic() + 60
