@@ -15,6 +15,7 @@ from swarmscope.evidence.records import Tier
 from swarmscope.store.console.fold import fold_once, unfolded_batches
 from swarmscope.store.console.schema import console_batch
 from swarmscope.store.metadata import metadata
+from swarmscope.web import folding
 from swarmscope.web.folding import BackgroundFolder
 from tests.web.conftest import ACME, GLOBEX, NOW, WebWorld
 from tests.web.monitoring_world import ACME_SWARM, build, probe, writer_store
@@ -93,3 +94,29 @@ def test_a_fold_transaction_takes_no_more_ledger_entries_than_asked(web: WebWorl
     assert fold_once(web.store, max_entries=30) == 3
     assert fold_once(web.store, max_batches=4) == 4  # no entry bound: the batch count only
     assert unfolded_batches(web.store) == BATCHES - 10
+
+
+def test_the_folder_halves_a_slow_transaction_and_grows_a_quick_one(
+    web: WebWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The ledger entries per transaction follow the time one takes (TARGET_SECONDS), within bounds."""
+    now, took, asked = [0.0], [0.0], []
+
+    def fold(_store: object, *, max_entries: int) -> int:
+        asked.append(max_entries)
+        now[0] += took[0]
+        return 1
+
+    monkeypatch.setattr(folding, "fold_once", fold)
+    folder = BackgroundFolder(web.store, clock=lambda: now[0])
+    took[0] = 2.0  # slow: halved down to the floor
+    for _ in range(8):
+        assert folder.step() == folding.PAUSE_SECONDS
+    assert asked[:3] == [500, 250, 200] and folder.entries == folding.MIN_ENTRIES
+    took[0] = 0.01  # quick: grown by half up to the ceiling
+    for _ in range(20):
+        folder.step()
+    assert asked[8:11] == [200, 300, 450] and folder.entries == folding.MAX_ENTRIES
+    took[0] = folding.TARGET_SECONDS  # on target: kept
+    folder.step()
+    assert folder.entries == folding.MAX_ENTRIES

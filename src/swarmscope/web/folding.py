@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from swarmscope.store.console.fold import fold_once
@@ -35,9 +36,11 @@ PAUSE_SECONDS = 0.05  # sleep between two transactions of a backlog
 class BackgroundFolder:
     """Folds ``store``'s new sealed batches in a daemon thread between :meth:`start` and :meth:`stop`."""
 
-    def __init__(self, store: Store, *, idle_seconds: float = IDLE_SECONDS) -> None:
-        self.store, self.idle_seconds = store, idle_seconds
-        self.entries = 2_000  # ledger entries of the next transaction (adapted to TARGET_SECONDS)
+    def __init__(
+        self, store: Store, *, idle_seconds: float = IDLE_SECONDS, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.store, self.idle_seconds, self.clock = store, idle_seconds, clock
+        self.entries = 500  # ledger entries of the next transaction (adapted to TARGET_SECONDS)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="console-folder", daemon=True)
 
@@ -57,7 +60,7 @@ class BackgroundFolder:
 
     def step(self) -> float:
         """Fold one transaction; returns the seconds to sleep before the next."""
-        started = time.monotonic()
+        started = self.clock()
         try:
             folded = fold_once(self.store, max_entries=self.entries)
         except Exception as exc:  # the loop must outlive a locked or unreachable database
@@ -66,7 +69,7 @@ class BackgroundFolder:
             return self.idle_seconds
         if folded == 0:
             return self.idle_seconds
-        took = time.monotonic() - started
+        took = self.clock() - started
         if took > 2 * TARGET_SECONDS:
             self.entries = max(MIN_ENTRIES, self.entries // 2)
         elif took < TARGET_SECONDS / 2:
