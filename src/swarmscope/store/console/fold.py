@@ -10,11 +10,11 @@ PostgreSQL transaction advisory lock), so two folders never count one batch twic
 
 Who folds: never a read. ``swarmscope serve`` runs one background folder (:mod:`swarmscope.web.folding`)
 that calls :func:`fold_once` with a bound on the ledger entries per transaction, so the SQLite write lock
-is held a fraction of a second and the monitor's writer waits at most that long; ``swarmscope console
-fold`` folds without serving. Readers show :func:`unfolded_batches` (how far behind the tables are).
+is held a fraction of a second and the monitor's writer waits at most that long; ``swarmscope serve
+--fold-only`` folds without serving. Readers show :func:`unfolded_batches` (how far behind the tables are).
 
-Cost: one pass over the new rows at tens of thousands of rows a second (:mod:`.fold_rows`); a live
-monitor's batches take milliseconds each.
+Cost: one pass over the new rows, a part per row and a part per distinct peer a transaction touches
+(:mod:`.fold_rows`; rates in bench/README.md); a live monitor's batches take milliseconds each.
 """
 
 from __future__ import annotations

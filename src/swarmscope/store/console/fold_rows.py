@@ -6,7 +6,7 @@ written in bulk (one executemany per statement). The hot statements (range reads
 inserts and updates) are compiled once per dialect and run on the DBAPI cursor (:class:`_Raw`): the
 per-row cost of SQLAlchemy's result and parameter processing was most of the fold's time. The cost then
 follows the rows and the distinct peers a transaction touches (a ``console_peer`` read and a write with
-its five sort indexes per peer): about 30,000 rows per CPU second with one peer per observation.
+its five sort indexes per peer): about 28,000 rows per CPU second on SQLite with one peer per row.
 
 A peer counts in a minute's ``peers`` (``verified_peers``) once, exactly: ``console_peer.minute_us`` is
 the latest minute it counted in; an observation of a later minute counts, one of that minute does not,
