@@ -51,7 +51,7 @@ PACKAGE_IMPORTS = {  # top-level package -> what it may import beyond SHARED_IMP
     "web": {"fastapi.*", "starlette.*", "uvicorn.*", "multipart.*", "python_multipart.*", "jinja2.*",
             "markupsafe.*", "argon2.*", "prometheus_client.*", "pydantic.*",
             "xml.sax.saxutils",  # the SVG plot's escape
-            "threading"},  # a lock: matplotlib's rc_context is process-wide, one research export at a time
+            "threading"},  # a lock (matplotlib rc_context, one export at a time); the read models folder
     "research": {"matplotlib.*"},  # the export's plots (Agg backend: files only)
 }  # fmt: skip
 IMPORT_EXCEPTIONS = {  # (module path under src/swarmscope, imported module) -> why it may

@@ -65,9 +65,10 @@ def _trust(key: Ed25519PrivateKey) -> EvidenceTrust:
     return EvidenceTrust(frozenset({key_fingerprint(public_key_raw(key))}), T0 + 3600 * S)
 
 
-def _world(store: Store) -> int:
+def _world(store: Store, *, fold: bool = True) -> int:
     """Swarm A: .2 verified twice (minutes 0 and 1, Transmission then qBittorrent), .3 has_pieces with a
-    hash failure (DHT), .4 listed only (tracker sighting), .5 unsealed (not evidence). Swarm B: .6."""
+    hash failure (DHT), .4 listed only (tracker sighting), .5 unsealed (not evidence). Swarm B: .6.
+    Folded into the read models unless ``fold`` is False (reads never fold)."""
     run = store.start_run({}, "0.1.0", T0)
     store.add_sightings(run, [sighting("127.0.0.4", seen_at_us=T0), sighting("127.0.0.2", seen_at_us=T0)])
     verified = {"tier": Tier.VERIFIED, "failure": None}
@@ -120,6 +121,8 @@ def _world(store: Store) -> int:
     with store.engine.begin() as conn:
         unsealed = observation("127.0.0.5", tier=Tier.VERIFIED, failure=None, verified_pieces=(0,))
         writer.insert_many(conn, observation_table, [writer.observation_row(run, unsealed, (None, None))])
+    if fold:
+        catch_up(store)
     return run
 
 
@@ -159,7 +162,7 @@ def test_fold_is_incremental_and_counts_each_batch_once(
     key_and_store: tuple[Ed25519PrivateKey, Store],
 ) -> None:
     _, store = key_and_store
-    run = _world(store)
+    run = _world(store, fold=False)
     assert catch_up(store) == 3  # the sighting batch and two observation batches
     assert catch_up(store) == 0
     store.add_observations(run, [observation("127.0.0.2", tier=Tier.CONNECTED, bytes_received=1,
@@ -190,6 +193,7 @@ def test_keyset_pages_cover_every_peer_once_in_sort_order(
     obs = [observation(f"127.0.1.{i % 7}", port=1000 + i, bytes_received=i % 3, tier=Tier.CONNECTED,
                        started_us=T0 + i * S, ended_us=T0 + i * S + 1) for i in range(23)]  # fmt: skip
     store.add_observations(run, obs, sealed_at_us=T0 + 100 * S)
+    catch_up(store)
     pages = _all_pages(store, PeerFilter(sort="bytes"), 5)
     assert [len(p) for p in pages] == [5, 5, 5, 5, 3]
     flat = [peer for page in pages for peer in page]
@@ -207,6 +211,7 @@ def test_filters_by_tier_source_client_country_and_isp(
     run = _world(store)
     place = Attribution(ip="127.0.0.3", observed_at_us=T0 + 3 * S, asn=64500, isp="Example Net", country="DE")
     store.commit_evidence(run, records=[place], sealed_at_us=T0 + 10 * MINUTE_US)
+    catch_up(store)
 
     def ips(**kw: str) -> list[str]:
         return [p.ip for p in peer_page(store, SWARM_A, PeerFilter(**kw)).peers]  # type: ignore[arg-type]
@@ -334,7 +339,7 @@ def test_swarm_totals_kept_by_the_fold_equal_a_count_over_its_peers(
             for i in range(7)
         ]  # fmt: skip
         store.add_observations(run, obs, sealed_at_us=T0 + (batch + 1) * S)
-        swarm_overview(store)  # fold after each batch
+        catch_up(store)  # fold after each batch
     view = swarm_overview(store)[0]
     with store.engine.connect() as conn:
         peers = list(conn.execute(sa.select(console_peer).where(console_peer.c.infohash == SWARM_A)))
@@ -358,3 +363,25 @@ def test_trail_clock_verdicts_are_those_of_report(key_and_store: tuple[Ed25519Pr
     trail = peer_trail(store, _trust(key), SWARM_A, "127.0.0.2", 6881)
     _, stored = load_peer_records(store, infohash=SWARM_A)
     assert [o.clock for o in trail.observations] == clock_verdicts(store, stored) == ["flagged", "flagged"]
+
+
+def test_a_peer_counts_once_per_minute_when_its_observations_are_folded_out_of_time_order(
+    key_and_store: tuple[Ed25519PrivateKey, Store],
+) -> None:
+    """Probes that outlived a batch: each batch folded alone, minutes 5, 3, 5, 3 (verified), 7 (verified)."""
+    _, store = key_and_store
+    run = store.start_run({}, "0.1.0", T0)
+    minute0 = T0 // MINUTE_US * MINUTE_US
+    verified = {"tier": Tier.VERIFIED, "failure": None, "verified_pieces": (0,)}
+    plan = [(5, {}), (3, {}), (5, {}), (3, verified), (7, verified), (3, verified)]
+    for n, (minute, kw) in enumerate(plan):
+        start = minute0 + minute * MINUTE_US + (n + 1) * S
+        store.add_observations(run, [observation("127.0.0.2", started_us=start, ended_us=start + 1, **kw)],
+                               sealed_at_us=minute0 + 10 * MINUTE_US + n * S)  # fmt: skip
+        assert catch_up(store) == 1
+    series = {(p.minute_us - minute0) // MINUTE_US: p for p in swarm_series(store, SWARM_A)}
+    assert {m: (p.peers, p.verified_peers, p.observations) for m, p in series.items()} == {
+        3: (1, 1, 3),
+        5: (1, 0, 2),
+        7: (1, 1, 1),
+    }

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from swarmscope.evidence.records import Attribution, Failure, Observation, Sighting, Source, Tier
+from swarmscope.store.console.fold import catch_up
 from swarmscope.store.console.stats import MonitorSample, write_monitor_sample
 from swarmscope.store.database import Store, open_store
 from swarmscope.store.ledger import writer
@@ -45,18 +46,28 @@ def writer_store(path: Path, now_us: int) -> Store:
     return open_store(str(path), node_key=load_or_create_node_key(default_key_path(str(path))), now_us=now_us)
 
 
-def build(path: Path, acme_work: int, globex_work: int, t0: int) -> MonitoringWorld:
+def build(path: Path, acme_work: int, globex_work: int, t0: int, *, fold: bool = True) -> MonitoringWorld:
     """:func:`fill` through a writer store on the console's SQLite file (the key file beside it)."""
     store = writer_store(path, t0)
     try:
-        return fill(store, acme_work, globex_work, t0)
+        return fill(store, acme_work, globex_work, t0, fold=fold)
     finally:
         store.close()
 
 
-def fill(store: Store, acme_work: int, globex_work: int, t0: int) -> MonitoringWorld:
+def fold(path: Path) -> int:
+    """Fold the console's SQLite file's new sealed batches (what ``serve``'s background folder does)."""
+    store = open_store(str(path), create=False)
+    try:
+        return catch_up(store)
+    finally:
+        store.close()
+
+
+def fill(store: Store, acme_work: int, globex_work: int, t0: int, *, fold: bool = True) -> MonitoringWorld:
     """Acme's swarm: 127.0.0.2 verified (capture), 127.0.0.3 with the hostile client string, 127.0.0.4
-    listed, 127.0.0.5 unsealed; Globex's swarm: 127.0.0.9 verified. Two monitor samples."""
+    listed, 127.0.0.5 unsealed; Globex's swarm: 127.0.0.9 verified. Two monitor samples. The sealed
+    batches are folded into the console's read models unless ``fold`` is False (pages never fold)."""
     swarms = ((ACME_SWARM, "acme-feature.mkv", acme_work), (GLOBEX_SWARM, "globex.flac", globex_work))
     for swarm, name, work in swarms:
         store.add_swarm(swarm, swarm, None, name, 8, 16384, 8 * 16384, None, None, t0)
@@ -80,6 +91,8 @@ def fill(store: Store, acme_work: int, globex_work: int, t0: int) -> MonitoringW
         writer.insert_many(conn, observation_table, [writer.observation_row(run, unsealed, (None, None))])
     write_monitor_sample(store, MonitorSample(run, t0 + 5 * S, 40, 3, 2, 0.004, 0.01, 1, 2))
     write_monitor_sample(store, MonitorSample(run, t0 + 10 * S, 90, 0, 4, 0.006, 0.02, 1, 2))
+    if fold:
+        catch_up(store)
     return MonitoringWorld(run, t0, digest.hex())
 
 

@@ -18,6 +18,7 @@ from tests.web.monitoring_world import (
     MonitoringWorld,
     add_verified,
     build,
+    fold,
 )
 
 S = 1_000_000
@@ -136,8 +137,19 @@ async def test_live_fragments_show_rows_written_after_the_page_opened(
     assert re.search(r'hx-get="/swarms/live" hx-trigger="every 2s"', page)
     swarm = (await client.get(f"/swarms/{ACME_SWARM}", headers=HTML)).text
     assert f'hx-get="/swarms/{ACME_SWARM}/live"' in swarm and f'hx-get="/swarms/{ACME_SWARM}/peers?' in swarm
+    assert "not yet shown" not in (await client.get("/swarms/live", headers=HTML)).text
     add_verified(web.path, world.run_id, "127.0.0.42", NOW + 70 * S)
+    lagging = (await client.get("/swarms/live", headers=HTML)).text  # sealed, not folded yet
+    assert "1 sealed batch not yet shown" in lagging
+    assert re.search(
+        r'<td class="verified">1</td>', lagging[lagging.index(f'data-infohash="{ACME_SWARM}"') :]
+    )
+    assert (
+        "1 sealed batch not yet shown" in (await client.get(f"/swarms/{ACME_SWARM}/live", headers=HTML)).text
+    )
+    assert fold(web.path) == 1  # what serve's background folder does
     live = (await client.get("/swarms/live", headers=HTML)).text
+    assert "not yet shown" not in live
     row = live[live.index(f'data-infohash="{ACME_SWARM}"') :]
     assert re.search(r'<td class="verified">2</td>', row)
     peers = (await client.get(f"/swarms/{ACME_SWARM}/peers", headers=HTML)).text

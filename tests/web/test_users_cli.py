@@ -12,9 +12,11 @@ from swarmscope.cli import register_commands
 from swarmscope.cli.app import app
 from swarmscope.store.access import sessions as session_store
 from swarmscope.store.access import users as user_store
+from swarmscope.store.console.fold import unfolded_batches
 from swarmscope.store.database import open_store
 from swarmscope.web.passwords import check_password, secret_sha256
-from tests.web.conftest import ACME, NOW, PASSWORD, Template
+from tests.web.conftest import ACME, GLOBEX, NOW, PASSWORD, Template
+from tests.web.monitoring_world import build
 
 register_commands()
 runner = CliRunner()
@@ -148,3 +150,15 @@ def test_users_passwd_ends_sessions_and_users_list_shows_roles(
         assert not check_password(user.password_hash, PASSWORD)
     code, out = invoke("users", "list", "--db", str(web_db))
     assert code == 0 and f"acme\tviewer\t{ACME}\tactive" in out.splitlines()
+
+
+def test_serve_fold_only_folds_the_backlog_and_exits(web_db: Path, web_template: Template) -> None:
+    build(web_db, web_template.works[ACME], web_template.works[GLOBEX], NOW, fold=False)
+    code, out = invoke("serve", "--db", str(web_db), "--fold-only")
+    assert code == 0 and out.strip() == "folded 2 sealed batches into the console's read models"
+    store = open_store(str(web_db), create=False)
+    try:
+        assert unfolded_batches(store) == 0
+    finally:
+        store.close()
+    assert invoke("serve", "--db", str(web_db), "--fold-only")[1].strip().startswith("folded 0 sealed")

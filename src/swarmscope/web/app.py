@@ -35,6 +35,7 @@ from swarmscope.web import (
     works,
 )
 from swarmscope.web.deps import NotAuthenticated
+from swarmscope.web.folding import BackgroundFolder
 from swarmscope.web.security import security_headers
 from swarmscope.web.settings import WebSettings
 from swarmscope.web.templating import STATIC_DIR, page
@@ -96,6 +97,9 @@ def _bind_witness(store: Store, settings: WebSettings) -> None:
 def create_app(settings: WebSettings, store: Store | None = None) -> FastAPI:
     """The console over ``store`` (default: open ``settings.db``, which must exist; closed at shutdown).
 
+    While the app runs (its lifespan), a :class:`~swarmscope.web.folding.BackgroundFolder` folds new sealed
+    batches into the read models when ``settings.fold``; requests only read them.
+
     Raises:
         StoreError: the database is missing or not a swarmscope store, or it lacks the chain head
             witnessed at ``settings.witness`` (a truncated or rewritten tail).
@@ -113,9 +117,16 @@ def create_app(settings: WebSettings, store: Store | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        yield
-        if owned:
-            opened.close()
+        folder = BackgroundFolder(opened) if settings.fold else None
+        if folder is not None:
+            folder.start()
+        try:
+            yield
+        finally:
+            if folder is not None:
+                folder.stop()
+            if owned:
+                opened.close()
 
     app = FastAPI(
         title="swarmscope console", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan

@@ -15,7 +15,9 @@ probes), ``swarmscope_probes_per_second`` (run), ``swarmscope_writer_queue_recor
 ``swarmscope_batches`` (run; counter), ``swarmscope_last_batch_commit_seconds`` (run),
 ``swarmscope_batch_commit_seconds`` (run; counter), ``swarmscope_tracker_errors`` and
 ``swarmscope_dht_errors`` (run; counters), ``swarmscope_peers`` (infohash, tier),
-``swarmscope_not_evidence_records`` (infohash), ``swarmscope_store_disk_bytes``.
+``swarmscope_not_evidence_records`` (infohash), ``swarmscope_store_disk_bytes``,
+``swarmscope_console_unfolded_batches`` (sealed batches the console's read models do not count yet: the
+background folder's lag).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from swarmscope.net.clock import Clock
+from swarmscope.store.console.fold import unfolded_batches
 from swarmscope.store.console.overview import SwarmOverview, swarm_overview
 from swarmscope.store.console.stats import RunRate, live_runs, store_disk_bytes
 from swarmscope.store.database import Store
@@ -42,8 +45,8 @@ LIVE_US = 60_000_000  # a run is live while its newest sample is at most a minut
 class _Snapshot:
     """One scrape's numbers, read from the store once, as Prometheus metric families."""
 
-    def __init__(self, runs: list[RunRate], swarms: list[SwarmOverview], disk: int) -> None:
-        self.runs, self.swarms, self.disk = runs, swarms, disk
+    def __init__(self, runs: list[RunRate], swarms: list[SwarmOverview], disk: int, unfolded: int) -> None:
+        self.runs, self.swarms, self.disk, self.unfolded = runs, swarms, disk, unfolded
 
     def _run_metrics(self) -> Iterator[Metric]:
         def family(kind: type[Metric], name: str, doc: str) -> Metric:
@@ -95,13 +98,23 @@ class _Snapshot:
         yield GaugeMetricFamily(
             "swarmscope_store_disk_bytes", "Bytes the store takes on disk", value=self.disk
         )
+        yield GaugeMetricFamily(
+            "swarmscope_console_unfolded_batches",
+            "Sealed batches not folded into the console's read models yet",
+            value=self.unfolded,
+        )
 
 
 def metrics_text(store: Store, now_us: int) -> bytes:
     """The exposition of every metric (module docstring) as of ``now_us`` (UTC µs)."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(
-        _Snapshot(live_runs(store, since_us=now_us - LIVE_US), swarm_overview(store), store_disk_bytes(store))
+        _Snapshot(
+            live_runs(store, since_us=now_us - LIVE_US),
+            swarm_overview(store),
+            store_disk_bytes(store),
+            unfolded_batches(store),
+        )
     )
     return generate_latest(registry)
 

@@ -21,6 +21,7 @@ from fastapi.responses import HTMLResponse, Response
 from swarmscope.errors import InputError
 from swarmscope.evidence.records import Tier
 from swarmscope.net.clock import Clock
+from swarmscope.store.console.fold import unfolded_batches
 from swarmscope.store.console.overview import MinutePoint, SwarmOverview, swarm_overview, swarm_series
 from swarmscope.store.console.peers import SORTS, PeerFilter, PeerPage, peer_page
 from swarmscope.store.console.schema import SOURCE_BITS
@@ -60,6 +61,12 @@ def _series(store: Store, view: SwarmOverview) -> list[MinutePoint]:
     """The swarm's minutes over the day before its last sighting (or before now when it has none)."""
     end = view.last_seen_us if view.last_seen_us is not None else Clock().now_us()
     return swarm_series(store, view.infohash, since_us=end - SERIES_US)
+
+
+def _live(store: Store, **context: Any) -> dict[str, Any]:
+    """``context`` with what every live fragment shows: the time and the sealed batches not folded into
+    the read models yet (the background folder's lag; these numbers leave them out)."""
+    return {**context, "now_us": Clock().now_us(), "unfolded": unfolded_batches(store)}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,13 +117,13 @@ def api_swarms(store: StoreDep, user: UserDep) -> list[dict[str, Any]]:
 @router.get("/swarms", response_class=HTMLResponse, dependencies=VIEWER)
 def swarms_page(request: Request, store: StoreDep, user: UserDep) -> HTMLResponse:
     """The live overview of every visible swarm."""
-    return page(request, "swarms.html.j2", swarms=_overview(store, user), now_us=Clock().now_us())
+    return page(request, "swarms.html.j2", **_live(store, swarms=_overview(store, user)))
 
 
 @router.get("/swarms/live", response_class=HTMLResponse, dependencies=VIEWER)
 def swarms_live(request: Request, store: StoreDep, user: UserDep) -> HTMLResponse:
     """The overview's table alone (the fragment the page polls)."""
-    return page(request, "swarms_live.html.j2", swarms=_overview(store, user), now_us=Clock().now_us())
+    return page(request, "swarms_live.html.j2", **_live(store, swarms=_overview(store, user)))
 
 
 @router.get("/api/swarms/{infohash}", dependencies=VIEWER)
@@ -125,7 +132,7 @@ def api_swarm(infohash: str, store: StoreDep, user: UserDep) -> dict[str, Any]:
     swarm = swarm_id(store, user, infohash)
     view = _overview(store, user, swarm)[0]
     series = [dataclasses.asdict(p) for p in _series(store, view)]
-    return {**dataclasses.asdict(view), "series": series}
+    return {**dataclasses.asdict(view), "series": series, "unfolded_batches": unfolded_batches(store)}
 
 
 @router.get("/api/swarms/{infohash}/peers", dependencies=VIEWER)
@@ -150,7 +157,7 @@ def _swarm_context(store: Store, user: WebUser, infohash: str, q: PeerQuery) -> 
         "tiers": [t.label for t in Tier],
         "sources": list(SOURCE_BITS),
         "sorts": list(SORTS),
-        "now_us": Clock().now_us(),
+        **_live(store),
     }
 
 
@@ -166,9 +173,7 @@ def swarm_page(
 def swarm_live(request: Request, infohash: str, store: StoreDep, user: UserDep) -> HTMLResponse:
     """The swarm's numbers and plot alone (the fragment the page polls)."""
     swarm = swarm_id(store, user, infohash)
-    return page(
-        request, "swarm_live.html.j2", swarm=_overview(store, user, swarm)[0], now_us=Clock().now_us()
-    )
+    return page(request, "swarm_live.html.j2", **_live(store, swarm=_overview(store, user, swarm)[0]))
 
 
 @router.get("/swarms/{infohash}/peers", response_class=HTMLResponse, dependencies=VIEWER)

@@ -24,7 +24,9 @@ class WebSettings:
     private key that seals the decisions taken in the browser, or None (those actions are refused).
     ``witness``: the chain-head witness file beside the node key file (``<key file>.head``): every
     accusing action first checks that the database still holds the witnessed head, and every seal the
-    console makes moves the witness on, as the CLI's writers do (README "Chain-head witness")."""
+    console makes moves the witness on, as the CLI's writers do (README "Chain-head witness").
+    ``fold``: fold new sealed batches into the console's read models in a background thread while the
+    app runs (:mod:`swarmscope.web.folding`); pages never fold, they show how many batches are left."""
 
     db: str
     host: str = "127.0.0.1"
@@ -35,3 +37,4 @@ class WebSettings:
     trusted_keys: frozenset[str] = frozenset()
     node_key: Ed25519PrivateKey | None = None
     witness: Path | None = None
+    fold: bool = True

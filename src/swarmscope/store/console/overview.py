@@ -1,5 +1,8 @@
 """The live overview of every swarm and its size over time, from the folded read models (:mod:`.fold`).
 
+Pure reads: nothing here folds (``serve``'s background folder does); a batch sealed but not folded yet is
+not in these numbers (:func:`~swarmscope.store.console.fold.unfolded_batches` counts them).
+
 Counts are of rows in SEALED batches (ledger state); rows outside every sealed batch (unsealed, or
 quarantined by crash recovery) are counted apart in :attr:`SwarmOverview.not_evidence`, as ``report``
 does. ``swarms``: the infohashes the reader may see (a client's user: its works' swarms), filtered in SQL;
@@ -14,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from swarmscope.store.console.fold import catch_up
 from swarmscope.store.console.schema import (
     MINUTE_US,
     SOURCE_BITS,
@@ -75,12 +77,12 @@ def _only(query: sa.Select[Any], column: Any, swarms: Collection[str] | None) ->
 
 
 def swarm_overview(store: Store, swarms: Collection[str] | None = None) -> list[SwarmOverview]:
-    """Every visible swarm's live numbers, in the order the swarms were added (folds new batches first).
+    """Every visible swarm's live numbers, in the order the swarms were added, as far as the read models
+    are folded (a pure read: :func:`swarmscope.store.console.fold.unfolded_batches` says how far behind).
 
     Reads one ``console_swarm`` row per swarm and its top ``console_client`` rows (kept by the fold),
     and the rows outside every sealed batch by index ranges: no pass over a swarm's peers.
     """
-    catch_up(store)
     with store.engine.connect() as conn:
         found = conn.execute(_only(sa.select(swarm.c.infohash, swarm.c.name), swarm.c.infohash, swarms)
                              .order_by(swarm.c.id))  # fmt: skip
@@ -146,8 +148,8 @@ def _not_evidence(conn: sa.Connection, out: dict[str, SwarmOverview]) -> None:
 
 
 def swarm_series(store: Store, infohash: str, *, since_us: int | None = None) -> list[MinutePoint]:
-    """The swarm's size per UTC minute (oldest first), optionally from ``since_us`` (UTC µs) on."""
-    catch_up(store)
+    """The swarm's size per UTC minute (oldest first), optionally from ``since_us`` (UTC µs) on (folded
+    batches only)."""
     m = console_minute.c
     query = sa.select(console_minute).where(m.infohash == infohash)
     if since_us is not None:

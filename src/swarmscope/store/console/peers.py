@@ -19,7 +19,6 @@ import sqlalchemy as sa
 
 from swarmscope.errors import InputError
 from swarmscope.evidence.records import Tier
-from swarmscope.store.console.fold import catch_up
 from swarmscope.store.console.schema import SOURCE_BITS, console_peer, console_place
 
 if TYPE_CHECKING:
@@ -116,13 +115,12 @@ def _where(query: sa.Select[Any], f: PeerFilter) -> sa.Select[Any]:
 def peer_page(
     store: Store, infohash: str, f: PeerFilter = PeerFilter(), *, cursor: str | None = None, limit: int = 50
 ) -> PeerPage:
-    """One page of the swarm's peers (folds new sealed batches first).
+    """One page of the swarm's peers, as far as the read models are folded (a pure read).
 
     Raises:
         InputError: an unknown tier, source or sort key, a limit outside 1..500, a malformed cursor.
     """
     _check(f, limit)
-    catch_up(store)
     p, place = console_peer.c, console_place.c
     column = p[SORTS[f.sort]]
     query = sa.select(console_peer, place.country, place.isp).select_from(
@@ -162,8 +160,7 @@ def _row(r: Any) -> PeerRow:
 
 
 def peer_row(store: Store, infohash: str, ip: str, port: int) -> PeerRow | None:
-    """The one peer address of a swarm, or None when no sealed row names it."""
-    catch_up(store)
+    """The one peer address of a swarm, or None when no folded sealed row names it."""
     p, place = console_peer.c, console_place.c
     query = sa.select(console_peer, place.country, place.isp).select_from(
         console_peer.outerjoin(console_place, place.ip == p.ip)

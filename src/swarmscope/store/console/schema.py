@@ -52,7 +52,7 @@ console_peer = sa.Table(
     sa.Column("client", sa.Text),  # "name version" of the latest observation naming one
     sa.Column("client_at_us", sa.BigInteger),  # start of that observation
     sa.Column("encrypted", sa.Boolean, nullable=False),
-    sa.Column("minute_us", sa.BigInteger),  # the last minute this peer counted in console_minute.peers
+    sa.Column("minute_us", sa.BigInteger),  # the latest minute this peer counted in console_minute.peers
     sa.Column("verified_minute_us", sa.BigInteger),  # ... and in console_minute.verified_peers
     sa.UniqueConstraint("infohash", "ip", "port"),
     sa.Index(None, "infohash", "last_seen_us", "id"),
