@@ -54,6 +54,10 @@ ENVIRONMENT = {  # every spelling of the process environment (os re-exports posi
     "os.environ", "os.environb", "os.getenv", "os.getenvb", "posix.environ", "nt.environ",
     "os.path.expandvars", "os.path.expanduser", "posixpath.expandvars", "posixpath.expanduser",
     "pathlib.Path.home",
+    # the standard library's readers of the environment: TMPDIR/TEMP/TMP, PATH, LOGNAME/USER/LNAME/USERNAME
+    "tempfile.gettempdir", "tempfile.gettempdirb", "tempfile.mkdtemp", "tempfile.mkstemp",
+    "tempfile.TemporaryDirectory", "tempfile.NamedTemporaryFile", "tempfile.TemporaryFile",
+    "tempfile.SpooledTemporaryFile", "shutil.which", "getpass.getuser", "locale.getdefaultlocale",
 }  # fmt: skip
 ENVIRONMENT_ATTRIBUTES = {"environ", "environb", "getenv", "getenvb", "expandvars", "expanduser"}
 _BUILTINS = set(dir(builtins)) | {"__builtins__"}  # ``__builtins__``: the builtins module (or its dict)
@@ -338,6 +342,8 @@ def _import_time_nodes(statements: list[ast.stmt]) -> list[ast.AST]:
     """The nodes evaluated when the module is imported: not function bodies, but defaults and decorators."""
     out: list[ast.AST] = []
     for stmt in statements:
+        if _main_guard(stmt):
+            continue  # ``if __name__ == "__main__":`` runs the module as a program, never on import
         if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef):
             parts: list[ast.AST] = [*stmt.decorator_list, *stmt.args.defaults]
             parts += [d for d in stmt.args.kw_defaults if d is not None]
@@ -352,3 +358,15 @@ def _import_time_nodes(statements: list[ast.stmt]) -> list[ast.AST]:
         for part in parts:
             out += ast.walk(part)
     return out
+
+
+def _main_guard(stmt: ast.stmt) -> bool:
+    test = stmt.test if isinstance(stmt, ast.If) else None
+    return (
+        isinstance(test, ast.Compare)
+        and isinstance(test.left, ast.Name)
+        and test.left.id == "__name__"
+        and len(test.comparators) == 1
+        and isinstance(test.comparators[0], ast.Constant)
+        and test.comparators[0].value == "__main__"
+    )
