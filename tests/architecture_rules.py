@@ -130,7 +130,7 @@ class Module:
             elif isinstance(node, ast.Call) and _is_dynamic_import(node):
                 target = self._dynamic_target(node)
                 if target:
-                    out.append(ImportRef(target, (), node.lineno))
+                    out.append(ImportRef(target, _fromlist(node), node.lineno))
         return out
 
     def _aliases(self) -> dict[str, str]:
@@ -181,6 +181,10 @@ class Module:
             assert isinstance(node, ast.Call)
             base = self.qualify(node.args[0])
             return f"{base}.{node.args[1].value}" if base else None  # type: ignore[attr-defined]
+        if isinstance(node, ast.Call) and _is_dynamic_import(node):  # ``import_module("a.b").c``
+            target = self._dynamic_target(node)
+            plain = _tail(node.func) == "__import__" and not _fromlist(node)
+            return target.split(".")[0] if target and plain else target  # __import__("a.b") returns a
         return None
 
     def references(self) -> list[tuple[ast.expr, str, bool]]:
@@ -264,6 +268,15 @@ def _is_getattr(node: ast.AST) -> bool:
 def _tail(func: ast.expr) -> str | None:
     """The last name of a called expression (``import_module`` of ``inspect.importlib.import_module``)."""
     return func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else None
+
+
+def _fromlist(node: ast.Call) -> tuple[str, ...]:
+    """The literal names of ``__import__``'s ``fromlist`` (each loaded as a submodule when it is one)."""
+    if _tail(node.func) != "__import__":
+        return ()
+    raw = node.args[3] if len(node.args) > 3 else _keyword(node, "fromlist")
+    items = raw.elts if isinstance(raw, ast.List | ast.Tuple) else []
+    return tuple(i.value for i in items if isinstance(i, ast.Constant) and isinstance(i.value, str))
 
 
 def _keyword(node: ast.Call, name: str) -> ast.expr | None:
