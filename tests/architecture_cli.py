@@ -27,6 +27,7 @@ APP_ATTRIBUTES = {"command", "callback", "add_typer"}  # what a command module m
 REGISTRY_ATTRIBUTES = {
     "registered_commands", "registered_groups", "registered_callback", "commands", "get_command",
     "list_commands", "get_group",
+    "find_root",  # click's root context: ``.command.main([...])`` runs any command by its name
 }  # fmt: skip
 CLI_COMPOSERS = {  # cli/ modules whose job is to import commands
     "__init__",  # registers every command on the app

@@ -6,10 +6,10 @@ Import time is what runs when the module is imported: its top-level statements, 
 and default arguments, and every function those call. A module-level ``SETTINGS = _load()`` reads the
 environment if ``_load`` does, or a function it calls, or ``__init__`` of a class instantiated there, in
 this module or another module of the package (followed by name, the way the import walk resolves names).
-A local function or class named at import time but not called there (a decorator, a metaclass, ``map(f,
-...)``, a dataclass ``default_factory``) is taken as run then. Not followed: a function of another module
-handed on (``map(config.load, ...)``), and calls through values (``SETTINGS = loader()`` where ``loader``
-is bound at run time).
+A function or class of the package (local or imported) named at import time but not called there (a
+decorator, a base class, a metaclass, ``map(config.load, ...)``, a dataclass ``default_factory``) is taken
+as run then, and so is a property or method read on a module-level instance of a local class. Not
+followed: calls through values (``SETTINGS = loader()`` where ``loader`` is bound at run time).
 """
 
 from __future__ import annotations
@@ -29,7 +29,9 @@ from tests.architecture_rules import (
     load,
 )
 
-CONSTRUCTORS = ("__new__", "__init__", "__post_init__")  # what ``C()`` runs of class C
+# What naming class C at import time may run: ``C()`` its constructors, ``class D(C)`` its
+# ``__init_subclass__``, ``C[int]`` its ``__class_getitem__``.
+CONSTRUCTORS = ("__new__", "__init__", "__post_init__", "__init_subclass__", "__class_getitem__")
 
 
 def _read(mod: Module, node: ast.AST) -> str | None:
@@ -58,13 +60,31 @@ def _definition(mod: Module, name: str) -> list[ast.AST]:
     return []
 
 
+def _instances(mod: Module) -> dict[str, str]:
+    """Module-level names bound to an instance of a local class (``SETTINGS = Settings()``) -> the class."""
+    out: dict[str, str] = {}
+    for stmt in mod.tree.body:
+        value = stmt.value if isinstance(stmt, ast.Assign | ast.AnnAssign) else None
+        targets = stmt.targets if isinstance(stmt, ast.Assign) else [getattr(stmt, "target", None)]
+        if isinstance(value, ast.Call) and isinstance(value.func, ast.Name):
+            cls = value.func.id
+            if any(isinstance(s, ast.ClassDef) and s.name == cls for s in mod.tree.body):
+                out.update({t.id: cls for t in targets if isinstance(t, ast.Name)})
+    return out
+
+
 def _callee(mod: Module, func: ast.expr) -> tuple[Module, str] | None:
-    """(module, top-level name) a call reaches: a local function or class, or one of another module."""
+    """(module, top-level name) a call reaches: a local function or class, a method of a module-level
+    instance of a local class (``SETTINGS.home()``, or a property read ``SETTINGS.home``), or a function
+    or class of another module of the package."""
     if isinstance(func, ast.Name) and _definition(mod, func.id):
         return mod, func.id
     owner = func.value if isinstance(func, ast.Attribute) else None
     if isinstance(func, ast.Attribute) and isinstance(owner, ast.Name) and _definition(mod, owner.id):
         return mod, f"{owner.id}.{func.attr}"
+    cls = _instances(mod).get(owner.id) if isinstance(owner, ast.Name) else None
+    if isinstance(func, ast.Attribute) and cls is not None:
+        return mod, f"{cls}.{func.attr}"
     name = mod.qualify(func)
     module = _module_prefix(mod.root, name) if name else None
     if not name or not module or module == name:
@@ -94,18 +114,23 @@ def _reader(mod: Module, name: str, seen: set[tuple[Path, str]], home: Path) -> 
 
 
 def _handed(mod: Module, nodes: list[ast.AST]) -> list[str]:
-    """A local function or class named at import time other than as the callee (a decorator, a metaclass,
-    ``map(f, ...)``, ``field(default_factory=f)``, a table of handlers) is taken as run at import time:
-    what it is handed to may call it then, and no rule could tell when."""
+    """A function or class of the package named at import time other than as the callee (a decorator, a
+    base class, a metaclass, ``map(f, ...)``, ``field(default_factory=f)``, a table of handlers), local or
+    imported from another module, is taken as run at import time: what it is handed to may call it then,
+    and no rule could tell when. So is a property or method read on a module-level instance of a local
+    class (``HOME = SETTINGS.home``)."""
     callees = {id(n.func) for n in nodes if isinstance(n, ast.Call)}
+    inner = {id(n.value) for n in nodes if isinstance(n, ast.Attribute)}
     problems = []
     for node in nodes:
-        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and id(node) not in callees:
-            reader = _reader(mod, node.id, set(), mod.path) if _definition(mod, node.id) else None
-            if reader:
-                problems.append(
-                    f"line {node.lineno}: hands {node.id} on at import time, which reads {reader}"
-                )
+        named = isinstance(node, ast.Name | ast.Attribute) and isinstance(node.ctx, ast.Load)
+        if not named or id(node) in callees | inner:
+            continue
+        callee = _callee(mod, node)  # type: ignore[arg-type]
+        reader = _reader(*callee, set(), mod.path) if callee else None
+        if callee and reader:
+            shown = callee[1] if callee[0] is mod else mod.qualify(node)  # type: ignore[arg-type]
+            problems.append(f"line {node.lineno}: hands {shown} on at import time, which reads {reader}")  # type: ignore[attr-defined]
     return problems
 
 

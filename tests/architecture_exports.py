@@ -19,14 +19,51 @@ from tests.architecture_rules import SRC, Module, _by_line, _module_prefix, load
 
 
 def _top_statements(body: list[ast.stmt]) -> list[ast.stmt]:
-    """Module-level statements, including those under ``if``/``try``/``with`` (``if TYPE_CHECKING:``)."""
+    """Module-level statements, including those under ``if``/``try``/``with``/``for``/``while``/``match``
+    (``if TYPE_CHECKING:``): every block that binds module names."""
     out: list[ast.stmt] = []
     for stmt in body:
         out.append(stmt)
-        if isinstance(stmt, ast.If | ast.Try | ast.With):
+        if isinstance(stmt, ast.If | ast.Try | ast.TryStar | ast.With | ast.For | ast.AsyncFor | ast.While):
             nested = [*stmt.body, *getattr(stmt, "orelse", []), *getattr(stmt, "finalbody", [])]
             nested += [s for handler in getattr(stmt, "handlers", []) for s in handler.body]
             out += _top_statements(nested)
+        elif isinstance(stmt, ast.Match):
+            out += _top_statements([s for case in stmt.cases for s in case.body])
+    return out
+
+
+def _global_imports(mod: Module) -> dict[str, str]:
+    """Names a function declares ``global`` and then imports (``global Row; from m import Row``): module
+    names bound to another module's name when the function runs."""
+    out: dict[str, str] = {}
+    for func in ast.walk(mod.tree):
+        if not isinstance(func, ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        declared = {n for g in ast.walk(func) if isinstance(g, ast.Global) for n in g.names}
+        for node in ast.walk(func):
+            if isinstance(node, ast.ImportFrom):
+                module = mod._absolute(node.module, node.level)
+                out.update(
+                    {
+                        (a.asname or a.name): f"{module}.{a.name}"
+                        for a in node.names
+                        if (a.asname or a.name) in declared
+                    }
+                )
+            elif isinstance(node, ast.Import):
+                out.update(
+                    {a.asname or a.name: a.name for a in node.names if (a.asname or a.name) in declared}
+                )
+    return out
+
+
+def _class_attributes(mod: Module, root: Path, cls: ast.ClassDef) -> dict[str, str]:
+    """``Rows.Row`` -> the other module's name a class attribute is bound to (``class Rows: Row = m.Row``)."""
+    out: dict[str, str] = {}
+    for stmt in cls.body:
+        if isinstance(stmt, ast.Assign | ast.AnnAssign):
+            out.update({f"{cls.name}.{n}": src for n, src in _bound(mod, root, stmt) if src})
     return out
 
 
@@ -43,12 +80,14 @@ def bindings(path: Path, root: Path) -> tuple[dict[str, str], set[str]]:
                 handed[local] = mod.aliases.get(local, alias.name)
         elif isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
             defined.add(stmt.name)
+            handed.update(_class_attributes(mod, root, stmt) if isinstance(stmt, ast.ClassDef) else {})
         elif isinstance(stmt, ast.Assign | ast.AnnAssign | ast.For | ast.AsyncFor):
             for name, source in _bound(mod, root, stmt):
                 if source:
                     handed[name] = source
                 else:
                     defined.add(name)
+    handed.update(_global_imports(mod))
     return {n: src for n, src in handed.items() if n not in defined}, defined
 
 
@@ -91,15 +130,19 @@ def _module_path(root: Path, module: str) -> Path | None:
     return path.with_suffix(".py") if path.with_suffix(".py").is_file() else None
 
 
-def _reexport(root: Path, name: str) -> tuple[str, str] | None:
-    """(module, where it comes from) when ``name`` (``swarmscope.m.N``) is a name ``m`` only hands on."""
+def _reexport(root: Path, name: str) -> tuple[str, str, str] | None:
+    """(module, where it comes from, the name in it) when ``name`` (``swarmscope.m.N``, ``swarmscope.m.C.N``)
+    is a name ``m`` only hands on."""
     module = _module_prefix(root, name)
     rest = name.removeprefix(f"{module}.").split(".") if module and module != name else []
     path = _module_path(root, module) if module and rest else None
     if path is None:
         return None
     handed, _ = bindings(path, root)
-    return (module, handed[rest[0]]) if rest[0] in handed else None  # type: ignore[return-value]
+    for key in (rest[0], ".".join(rest[:2])):  # a module name, or an attribute of a class of the module
+        if key in handed:
+            return module, handed[key], key  # type: ignore[return-value]
+    return None
 
 
 def _advertised(mod: Module) -> list[str]:
@@ -110,6 +153,8 @@ def _advertised(mod: Module) -> list[str]:
         if isinstance(stmt, ast.ImportFrom | ast.Import):
             same = [a.name for a in stmt.names if a.asname and a.asname == a.name.split(".")[-1]]
             problems += [f"line {stmt.lineno}: `import {n} as {n}` re-exports {n}" for n in same]
+        if isinstance(stmt, ast.ImportFrom) and any(a.name == "*" for a in stmt.names):
+            problems.append(f"line {stmt.lineno}: `from {stmt.module or '.'} import *` re-exports its names")
         targets = stmt.targets if isinstance(stmt, ast.Assign) else []
         if any(isinstance(t, ast.Name) and t.id == "__all__" for t in targets):
             listed = [e.value for e in ast.walk(stmt.value) if isinstance(e, ast.Constant)]  # type: ignore[attr-defined]
@@ -126,8 +171,7 @@ def reexport_problems(path: Path, root: Path = SRC) -> list[str]:
     for line, name in sorted(named):
         found = _reexport(root, name)
         if found and found[0] != mod.name:
-            module, source = found
-            short = name.removeprefix(module + ".").split(".")[0]
+            module, source, short = found
             problems.setdefault(
                 (module, short),
                 f"line {line}: {short} is re-exported by {module}; import it from where it is defined "

@@ -58,6 +58,11 @@ IMPORT_EXCEPTIONS = {  # (module path under src/swarmscope, imported module) -> 
     ("cli/monitor_settings.py", "uvloop"): "--loop picks uvloop's event loop factory; it opens no socket",
     ("cli/demo.py", "libtorrent"): "checks that libtorrent is installed before the demo starts testbed/",
 }
+DATABASE_OWNERS = {"store"}
+DATABASE_MEMBERS = {"engine", "exec_driver_sql", "raw_connection"}  # a Store's engine, a connection's raw SQL
+DATABASE_EXCEPTIONS = {  # (module path, line text) -> why it may reach a store's engine
+    ("cli/node.py", "store.engine,"): "FleetJobs (store/fleet/jobs.py) still takes the fleet store's engine",
+}
 PROCESS_OWNERS = {"testbed", "netns"}
 PROCESS_METHODS = {  # an event loop's process starters, refused by name on any owner outside PROCESS_OWNERS
     "subprocess_exec", "subprocess_shell", "create_subprocess_exec", "create_subprocess_shell",
@@ -69,6 +74,14 @@ CONNECTION_OPENERS = {  # asyncio / socket calls that open a connection or a lis
     "open_connection", "start_server", "create_connection", "create_datagram_endpoint", "create_server",
     "open_unix_connection", "start_unix_server", "create_unix_connection", "create_unix_server",
     "sock_connect", "sock_accept", "connect_accepted_socket",
+    "getaddrinfo", "getnameinfo",  # a loop's DNS lookups (forward and reverse)
+}  # fmt: skip
+NETWORK_CALLS = {  # (library, name): reach the network from a shared or owned library; refused outside net/
+    **dict.fromkeys(  # web/ serves /metrics itself; pushing or a second server is net/'s
+        ("push_to_gateway", "pushadd_to_gateway", "delete_from_gateway", "start_http_server",
+         "start_wsgi_server"), "prometheus_client"),
+    "listen": "logging",  # logging.config.listen: a socket server that takes a logging configuration
+    "uuid1": "uuid", "getnode": "uuid",  # the MAC address: may run ip/ifconfig and read interfaces
 }  # fmt: skip
 
 
@@ -102,7 +115,28 @@ def ownership_problems(path: Path, root: Path = SRC) -> list[str]:
                 if attr in PROCESS_METHODS
             }
         )
-    return _by_line(list(problems.values()))
+    return _by_line(list(problems.values()) + _database_problems(mod, path, rel))
+
+
+def _database_problems(mod: Module, path: Path, rel: str) -> list[str]:
+    """Outside store/ nothing reaches the database through a value: ``store.engine.begin()`` then
+    ``conn.exec_driver_sql(...)`` would skip the store's ledger, witness and fencing. Pass the Store (or a
+    protocol of :mod:`swarmscope.store.ports`) to a store/ function instead."""
+    if mod.top in DATABASE_OWNERS:
+        return []
+    lines = path.read_text().splitlines()
+    return [
+        f"line {line}: .{attr} reaches the database; only {sorted(DATABASE_OWNERS)} do (pass the Store)"
+        for line, attr in _all_members(mod)
+        if attr in DATABASE_MEMBERS
+        and not any(rel == where and text in lines[line - 1] for where, text in DATABASE_EXCEPTIONS)
+    ]
+
+
+def _all_members(mod: Module) -> list[tuple[int, str]]:
+    """(line, name) of every attribute and literal ``getattr`` name, resolved or not."""
+    out = [(n.lineno, n.attr) for n in ast.walk(mod.tree) if isinstance(n, ast.Attribute)]
+    return out + [(n.lineno, n.args[1].value) for n in ast.walk(mod.tree) if _is_getattr(n)]  # type: ignore[attr-defined]
 
 
 def members(mod: Module) -> list[tuple[int, str]]:
@@ -153,6 +187,11 @@ def connection_problems(path: Path, root: Path = SRC) -> list[str]:
     named = [(line, name) for name, line in imported_names(mod)]
     named += [(node.lineno, name) for node, name, _ in mod.references()]
     problems = [f"line {n}: uses {name}; only {owners} open sockets" for n, name in named if _opener(name)]
+    problems += dict.fromkeys(
+        f"line {n}: uses {name}; only {owners} reach the network"
+        for n, name in named
+        if NETWORK_CALLS.get(name.split(".")[-1]) == name.split(".")[0] or _msgid_without_domain(mod, name, n)
+    )
     resolved = {
         (n.lineno, n.attr) for n in ast.walk(mod.tree) if isinstance(n, ast.Attribute) and mod.qualify(n)
     }
@@ -160,6 +199,17 @@ def connection_problems(path: Path, root: Path = SRC) -> list[str]:
         if attr in CONNECTION_OPENERS and (line, attr) not in resolved:
             problems.append(f"line {line}: uses .{attr}; only {owners} open sockets")
     return _by_line(problems)
+
+
+def _msgid_without_domain(mod: Module, name: str, line: int) -> bool:
+    """``email.utils.make_msgid()`` with no ``domain`` asks ``socket.getfqdn()`` (a DNS lookup)."""
+    if name != "email.utils.make_msgid":
+        return False
+    calls = [
+        n for n in ast.walk(mod.tree)
+        if isinstance(n, ast.Call) and n.lineno == line and mod.qualify(n.func) == name
+    ]  # fmt: skip
+    return any(len(c.args) < 2 and not any(k.arg == "domain" for k in c.keywords) for c in calls)
 
 
 def _opener(name: str) -> bool:

@@ -12,6 +12,7 @@ still touch the world (``datetime.datetime.now``, ``uuid.uuid4``, ``builtins.ope
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 from tests.architecture_names import private_part, real_name
@@ -22,6 +23,7 @@ from tests.architecture_rules import (
     _describe,
     _is_getattr,
     _matches,
+    _module_prefix,
     imported_names,
     load,
 )
@@ -31,13 +33,16 @@ PURE_MODULES = {
     "monitor/plan.py", "cases/workflow.py", "cases/thresholds.py",
     "research/pseudonym.py", "research/cells.py", "research/aggregate.py", "research/readme.py",
 }  # fmt: skip
+LAYER_ZERO = {"errors.py", "__init__.py"}  # imported by every module: held to rule 2 too
 PURE_ALLOWED = {  # module (and every name under it) -> why a pure module may use it
     "__future__": "postponed annotations",
     "builtins": "the names every module has; open/print/input are refused by IMPURE_NAMES",
     "typing": "annotations", "collections": "containers (and collections.abc for annotations)",
     "dataclasses": "record types", "enum": "closed sets of values", "functools": "caching pure functions",
     "itertools": "iteration", "bisect": "sorted lookups", "heapq": "ordered queues", "math": "arithmetic",
-    "contextlib": "suppressing a parse error",
+    **dict.fromkeys(  # not contextlib.chdir (the process's working directory) nor redirect_stdout
+        ("contextlib.contextmanager", "contextlib.suppress", "contextlib.nullcontext"),
+        "suppressing a parse error, small context managers"),
     **dict.fromkeys(  # not formatwarning/showwarning (they read the source file named in the warning)
         ("warnings.catch_warnings", "warnings.simplefilter", "warnings.filterwarnings"),
         "silencing a library's warning while parsing"),
@@ -49,7 +54,10 @@ PURE_ALLOWED = {  # module (and every name under it) -> why a pure module may us
          for way in ("encode", "decode")], "magnet base32 infohashes (BEP 9)"),
     "binascii": "hex infohashes",
     "urllib.parse": "magnet URIs and tracker query strings (BEP 3, BEP 9); no urllib.request",
-    "json": "canonical JSON of bundle members", "csv": "CSV exhibits written to a buffer",
+    **dict.fromkeys(  # not json.load/dump (a file handed in) nor json.tool (reads stdin and files)
+        ("json.dumps", "json.loads", "json.JSONDecodeError", "json.JSONEncoder"),
+        "canonical JSON of bundle members"),
+    "csv": "CSV exhibits written to a buffer",
     "io": "in-memory buffers (BytesIO/StringIO); io.open and FileIO are refused",
     "zlib": "capture compression", "hashlib": "SHA-1 infohashes, SHA-256 chain",
     "hmac": "keyed pseudonyms of research exports (RFC 2104); the key is passed in",
@@ -76,8 +84,12 @@ IMPURE_NAMES = {  # single names of allowed modules that read a clock, draw rand
     "builtins.open", "builtins.print", "builtins.input", "builtins.breakpoint",
     "builtins.__loader__", "builtins.__spec__",  # the module's loader reads files (get_data)
     "builtins.hash",  # str/bytes hashes are salted per process (PYTHONHASHSEED)
+    "builtins.id",  # an object's address: differs from run to run
+    "hashlib.file_digest",  # reads a file object handed in
+    "cryptography.hazmat.primitives.serialization.BestAvailableEncryption",  # draws a random salt and IV
     "typing.get_type_hints", "typing.get_overloads",  # evaluate string annotations: code no rule sees
 }  # fmt: skip
+VERIFIER_BUILDERS = {"build_client_verifier", "build_server_verifier"}  # cryptography.x509.verification
 KEY_GENERATORS = {  # cryptography: draw a random key, serial number or nonce
     "generate", "generate_private_key", "generate_key", "random_serial_number",
 }  # fmt: skip
@@ -107,9 +119,29 @@ SOCKET_METHODS = {
 
 
 def pure_paths(root: Path = SRC) -> list[Path]:
-    """The modules rule 2 applies to: every module of :data:`PURE_PACKAGES`, then :data:`PURE_MODULES`."""
+    """The modules rule 2 applies to: every module of :data:`PURE_PACKAGES`, then :data:`PURE_MODULES`,
+    the package ``__init__`` modules importing one of them runs, and layer 0 (:data:`LAYER_ZERO`), which
+    every pure module imports."""
     out = [p for p in sorted(root.rglob("*.py")) if p.relative_to(root).parts[0] in PURE_PACKAGES]
-    return out + [root / m for m in sorted(PURE_MODULES) if (root / m).exists()]
+    inits = {(parent / "__init__.py").as_posix() for m in PURE_MODULES for parent in Path(m).parents}
+    extra = PURE_MODULES | LAYER_ZERO | inits
+    return out + [root / m for m in sorted(extra) if (root / m).exists()]
+
+
+@functools.cache
+def _pure_names(root: Path) -> frozenset[str]:
+    return frozenset(p.relative_to(root).as_posix() for p in pure_paths(root))
+
+
+def _impure_project(name: str, root: Path) -> str | None:
+    """The module of the project a dotted ``swarmscope.`` name lands in when it is not pure, else None:
+    importing it runs its code (and hands out its names), so a pure module imports pure modules only."""
+    module = _module_prefix(root, name)
+    if module is None:
+        return None  # ``swarmscope`` itself (its __init__ is held to rule 2) or a name of no module
+    path = root.joinpath(*module.split(".")[1:])
+    rel = (path / "__init__.py" if path.is_dir() else path.with_suffix(".py")).relative_to(root).as_posix()
+    return None if rel in _pure_names(root) else module
 
 
 def _allowed(name: str) -> bool:
@@ -125,8 +157,8 @@ def _impure(name: str) -> str | None:
     private attribute (``io._io``), an impure name or a key generator."""
     if name == "swarmscope" or name.startswith("swarmscope."):
         return None  # the layer rule judges these
-    if not _allowed(name):
-        return name
+    if not _allowed(name):  # spelled as it really is when its library is (partly) allowed: uuid.os is os
+        return real_name(name) if _allowed(name.split(".")[0]) else name
     real = real_name(name)
     random_key = real.startswith("cryptography.") and real.rsplit(".", 1)[-1] in KEY_GENERATORS
     private = private_part(name) or private_part(real)
@@ -167,14 +199,41 @@ def _method_problem(call: ast.Call) -> str | None:
 
 def _argument_problem(method: str, call: ast.Call) -> str | None:
     """Methods impure by how they are called: a signature scheme given an algorithm or padding (ECDSA,
-    RSA-PSS: random per signature; Ed25519's ``sign(data)`` is deterministic, RFC 8032 5.1.6), and a time
-    converted without a zone (the machine's local time zone)."""
+    RSA-PSS: random per signature; Ed25519's ``sign(data)`` is deterministic, RFC 8032 5.1.6), an
+    encryption given a padding (RSA-OAEP and PKCS #1 v1.5 draw random padding, RFC 8017 7.1.1/7.2.1; the
+    RC4 stream of MSE takes the data only), a time converted without a zone (the machine's local time
+    zone; ``.timestamp()`` of a naive datetime and ``strftime("%s")`` too), and an X.509 verifier built
+    by a chain with no ``.time(...)`` (cryptography's PolicyBuilder then validates at the current time)."""
     given = len(call.args) + len(call.keywords)
     if method == "sign" and given > 1:
         return "calls .sign() with an algorithm (a randomized signature)"
-    if (method == "astimezone" and not given) or (method == "fromtimestamp" and given < 2):
+    if method == "encrypt" and given > 1:
+        return "calls .encrypt() with a padding (randomized encryption)"
+    if (method in ("astimezone", "timestamp") and not given) or (method == "fromtimestamp" and given < 2):
         return f"calls .{method}() without a time zone (the local zone)"
+    if method == "strftime" and any("%s" in _text(a) for a in call.args):
+        return 'calls .strftime("%s") (seconds in the local zone)'
+    if method in VERIFIER_BUILDERS and not _chain_sets_time(call.func):
+        return f"calls .{method}() on a chain with no .time(...) (verifies at the current time)"
     return None
+
+
+def _text(node: ast.expr) -> str:
+    return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else ""
+
+
+def _chain_sets_time(func: ast.expr) -> bool:
+    """Whether the call chain a builder method is called on (``PolicyBuilder().store(s).time(t)``) has a
+    ``.time(...)`` call: the builder must be given the validation time in the same expression."""
+    node: ast.expr = func
+    while isinstance(node, ast.Attribute | ast.Call):
+        if isinstance(node, ast.Call):
+            if isinstance(node.func, ast.Attribute) and node.func.attr == "time" and node.args:
+                return True
+            node = node.func
+        else:
+            node = node.value
+    return False
 
 
 def purity_problems(path: Path, root: Path = SRC) -> list[str]:
@@ -185,15 +244,31 @@ def purity_problems(path: Path, root: Path = SRC) -> list[str]:
         real = _impure(name)
         if real:
             problems.append(f"line {line}: imports {real}{_through(name, real)}")
+        own = _impure_project(name, root) if name.startswith("swarmscope.") else None
+        if own and f"line {line}: imports {own}, which is not pure" not in problems:
+            problems.append(f"line {line}: imports {own}, which is not pure")
     reported: set[int] = set()
     for ref, name, is_called in mod.references():
         real = _impure(name)
         if real:
             problems.append(f"line {ref.lineno}: {_describe(real, is_called)}{_through(name, real)}")
             reported.add(id(ref))
+    called = {id(node.func) for node in ast.walk(mod.tree) if isinstance(node, ast.Call)}
     for node in ast.walk(mod.tree):
         if isinstance(node, ast.Call) and id(node.func) not in reported:
             problem = _method_problem(node)
             if problem:
                 problems.append(f"line {node.lineno}: {problem}")
+        elif _held_clock(node, called, reported):
+            problems.append(f"line {node.lineno}: holds .{node.attr} (a clock or randomness read later)")  # type: ignore[attr-defined]
     return _by_line(problems)
+
+
+def _held_clock(node: ast.AST, called: set[int], reported: set[int]) -> bool:
+    """``read = type(stamp).now``: a clock or random method taken as a value, to be called elsewhere."""
+    return (
+        isinstance(node, ast.Attribute)
+        and isinstance(node.ctx, ast.Load)
+        and node.attr in CLOCK_OR_RANDOM_METHODS
+        and id(node) not in called | reported
+    )

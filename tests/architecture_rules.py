@@ -54,6 +54,10 @@ ENVIRONMENT = {  # every spelling of the process environment (os re-exports posi
     "os.environ", "os.environb", "os.getenv", "os.getenvb", "posix.environ", "nt.environ",
     "os.path.expandvars", "os.path.expanduser", "posixpath.expandvars", "posixpath.expanduser",
     "pathlib.Path.home",
+    # the standard library's readers of the environment: TMPDIR/TEMP/TMP, PATH, LOGNAME/USER/LNAME/USERNAME
+    "tempfile.gettempdir", "tempfile.gettempdirb", "tempfile.mkdtemp", "tempfile.mkstemp",
+    "tempfile.TemporaryDirectory", "tempfile.NamedTemporaryFile", "tempfile.TemporaryFile",
+    "tempfile.SpooledTemporaryFile", "shutil.which", "getpass.getuser", "locale.getdefaultlocale",
 }  # fmt: skip
 ENVIRONMENT_ATTRIBUTES = {"environ", "environb", "getenv", "getenvb", "expandvars", "expanduser"}
 _BUILTINS = set(dir(builtins)) | {"__builtins__"}  # ``__builtins__``: the builtins module (or its dict)
@@ -126,7 +130,7 @@ class Module:
             elif isinstance(node, ast.Call) and _is_dynamic_import(node):
                 target = self._dynamic_target(node)
                 if target:
-                    out.append(ImportRef(target, (), node.lineno))
+                    out.append(ImportRef(target, _fromlist(node), node.lineno))
         return out
 
     def _aliases(self) -> dict[str, str]:
@@ -177,6 +181,10 @@ class Module:
             assert isinstance(node, ast.Call)
             base = self.qualify(node.args[0])
             return f"{base}.{node.args[1].value}" if base else None  # type: ignore[attr-defined]
+        if isinstance(node, ast.Call) and _is_dynamic_import(node):  # ``import_module("a.b").c``
+            target = self._dynamic_target(node)
+            plain = _tail(node.func) == "__import__" and not _fromlist(node)
+            return target.split(".")[0] if target and plain else target  # __import__("a.b") returns a
         return None
 
     def references(self) -> list[tuple[ast.expr, str, bool]]:
@@ -262,6 +270,15 @@ def _tail(func: ast.expr) -> str | None:
     return func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else None
 
 
+def _fromlist(node: ast.Call) -> tuple[str, ...]:
+    """The literal names of ``__import__``'s ``fromlist`` (each loaded as a submodule when it is one)."""
+    if _tail(node.func) != "__import__":
+        return ()
+    raw = node.args[3] if len(node.args) > 3 else _keyword(node, "fromlist")
+    items = raw.elts if isinstance(raw, ast.List | ast.Tuple) else []
+    return tuple(i.value for i in items if isinstance(i, ast.Constant) and isinstance(i.value, str))
+
+
 def _keyword(node: ast.Call, name: str) -> ast.expr | None:
     return next((k.value for k in node.keywords if k.arg == name), None)
 
@@ -338,6 +355,8 @@ def _import_time_nodes(statements: list[ast.stmt]) -> list[ast.AST]:
     """The nodes evaluated when the module is imported: not function bodies, but defaults and decorators."""
     out: list[ast.AST] = []
     for stmt in statements:
+        if _main_guard(stmt):
+            continue  # ``if __name__ == "__main__":`` runs the module as a program, never on import
         if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef):
             parts: list[ast.AST] = [*stmt.decorator_list, *stmt.args.defaults]
             parts += [d for d in stmt.args.kw_defaults if d is not None]
@@ -352,3 +371,15 @@ def _import_time_nodes(statements: list[ast.stmt]) -> list[ast.AST]:
         for part in parts:
             out += ast.walk(part)
     return out
+
+
+def _main_guard(stmt: ast.stmt) -> bool:
+    test = stmt.test if isinstance(stmt, ast.If) else None
+    return (
+        isinstance(test, ast.Compare)
+        and isinstance(test.left, ast.Name)
+        and test.left.id == "__name__"
+        and len(test.comparators) == 1
+        and isinstance(test.comparators[0], ast.Constant)
+        and test.comparators[0].value == "__main__"
+    )

@@ -21,8 +21,9 @@ ROOMS = {  # package -> its rooms, in import order: a room imports the core and 
 # engine). Every other core module is held to the order: one that imported a room could relay it.
 CORE_ABOVE_ROOMS = {"swarmscope.store.database"}
 # Rooms held to fewer rooms than the order allows (docs/architecture.md, "Rooms"): the fleet commits
-# evidence through the ledger and knows no case, user or console read model.
-ROOM_ONLY = {"store.fleet": {"ledger"}}
+# evidence through the ledger and knows no case, user or console read model; the console's read models
+# read the ledger and the cases, never access control (web/ scopes a client's rows by handing them in).
+ROOM_ONLY = {"store.fleet": {"ledger"}, "store.console": {"ledger", "legal"}}
 # Packages whose modules import nothing of the project: Alembic revisions are frozen snapshots (a
 # revision that imported the live schema would change what an old upgrade creates).
 FROZEN = {"store.migrations.versions"}

@@ -96,6 +96,7 @@ def test_a_command_calling_another_through_the_registry(tmp_path: Path) -> None:
         "instead",
         f"line 7: typer.main.get_command {tail}",
         f"line 8: .commands {tail}",
+        f"line 8: .find_root {tail}",
         f"line 9: app.registered_groups {tail}",
     ]
 

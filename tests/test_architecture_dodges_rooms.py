@@ -1,6 +1,6 @@
 """Re-exports and room limits against crafted dodges (docs/architecture.md, "Rooms"): a name handed on
 by unpacking, a conditional or a ``for`` target is a re-export; the fleet room imports only the ledger
-room; an Alembic revision imports nothing of the project.
+room, the console room never access control; an Alembic revision imports nothing of the project.
 """
 
 from __future__ import annotations
@@ -51,4 +51,16 @@ def test_the_fleet_imports_only_the_ledger_and_a_revision_nothing(tmp_path: Path
         "a frozen revision imports nothing",
         "line 2: store.migrations.versions.0099_x imports swarmscope.evidence; "
         "a frozen revision imports nothing",
+    ]
+
+
+def test_the_console_read_models_never_import_access_control(tmp_path: Path) -> None:
+    root = _tree(tmp_path, {
+        "store/console/overview.py": "from swarmscope.store.access.scoping import client_infohashes\n"
+                                     "from swarmscope.store.ledger.schema import observation\n"
+                                     "from swarmscope.store.legal.schema import legal_case\n",
+    })  # fmt: skip
+    assert room_problems(root / "store/console/overview.py", root) == [
+        "line 1: store.console.overview imports swarmscope.store.access.scoping; "
+        "store.console imports only ['ledger', 'legal']"
     ]

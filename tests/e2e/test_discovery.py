@@ -305,7 +305,8 @@ def test_all_on_monitor_uploaded_nothing(scenario: DiscoveryScenario, all_on: Ru
 def _channels(db: Path) -> tuple[set[str], int]:
     """The channels the stored observations went through, read from the store and the captures' headers.
 
-    Returns ({source values} | {"mse-out", "inbound-mse", "ipv6", "bep9"} as seen, number of observations).
+    Returns ({source values} | {"mse-out", "plain-out", "inbound-mse", "ipv6", "bep9"} as seen, number of
+    observations); "plain-out" is an outgoing probe that exchanged handshakes in plaintext.
     """
     seen: set[str] = set()
     with open_store(str(db), create=False) as store:
@@ -317,8 +318,12 @@ def _channels(db: Path) -> tuple[set[str], int]:
             if ":" in obs.ip:
                 seen.add("ipv6")
             data = load_capture(store, obs.capture_sha256) if obs.capture_sha256 is not None else None
-            if data is not None and decode_capture(data).header.kind == "metadata":
+            kind = decode_capture(data).header.kind if data is not None else None
+            if kind == "metadata":
                 seen.add("bep9")
+            plain_out = kind == "probe" and not obs.encrypted and obs.source != "inbound"
+            if plain_out and obs.peer_id is not None:
+                seen.add("plain-out")
     return seen, len(observations)
 
 
@@ -330,12 +335,12 @@ def test_all_on_run_exports_a_bundle_that_verifies(all_on: RunResult, tmp_path: 
     """An honest run that used every channel exports a bundle in which every observation replays.
 
     The all-on run found peers through the tracker (IPv4 and IPv6), the DHT, PEX and inbound connections
-    (plaintext and MSE), probed some over MSE, and fetched the magnet's info dict over BEP 9 before
-    monitoring it; each of those observations must re-derive from its capture to exactly its sealed
-    canonical bytes.
+    (plaintext and MSE), probed some over MSE and some in plaintext, and fetched the magnet's info dict
+    over BEP 9 before monitoring it; each of those observations must re-derive from its capture to
+    exactly its sealed canonical bytes.
     """
     channels, count = _channels(all_on.db)
-    wanted = {"tracker", "dht", "pex", "inbound", "inbound-mse", "mse-out", "ipv6", "bep9"}
+    wanted = {"tracker", "dht", "pex", "inbound", "inbound-mse", "mse-out", "plain-out", "ipv6", "bep9"}
     assert wanted <= channels, f"the all-on run did not use {sorted(wanted - channels)}"
     bundle = tmp_path / "bundle"
     export = _cli("export", "--out", str(bundle), "--db", str(all_on.db))

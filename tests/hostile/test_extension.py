@@ -20,7 +20,7 @@ from tests.hostile.harness import HONEST, Hostile, check, config, drain, handsha
 
 pytest.importorskip("libtorrent")
 pytestmark = pytest.mark.realclients
-OUR_PEX_ID = 1  # the id the monitor offers for ut_pex in its BEP 10 handshake (crawler.PEX_ID)
+OUR_PEX_ID = 1  # the id the monitor offers for ut_pex in its BEP 10 handshake (monitor.probe_runs.PEX_ID)
 
 
 def extended(ext_id: int, payload: bytes) -> bytes:

@@ -153,7 +153,7 @@ def check_witness(store: Store, db: str, explicit: Path | None) -> None:
     """
     path = witness_path(explicit if explicit is not None else default_key_path(db))
     try:
-        require_head(store.engine, path)
+        require_head(store, path)
     except WitnessError as exc:
         raise StoreError(str(exc)) from None
 

@@ -11,12 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import zlib
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import replace
 from typing import Any
 
-from swarmscope import __version__
 from swarmscope.evidence.probe.run import ProbeRun
 from swarmscope.evidence.records import Observation, Sighting, Source
 from swarmscope.evidence.seal import SealedBatch
@@ -27,20 +24,17 @@ from swarmscope.monitor.dht_discovery import DhtDiscovery
 from swarmscope.monitor.evidence_sink import EvidenceSink
 from swarmscope.monitor.metadata import fetch_metadata
 from swarmscope.monitor.plan import PeerKey, ProbePlan, unusable_address
+from swarmscope.monitor.probe_runs import new_probe_run, our_extension_handshake, pex_leads
 from swarmscope.monitor.stats import SwarmStats
 from swarmscope.monitor.targets import Target
 from swarmscope.net.clock import Clock
 from swarmscope.net.listener import PeerListener
 from swarmscope.net.mse_conn import probe_with_encryption
 from swarmscope.store.ports import MonitorStore
-from swarmscope.wire import extension
 from swarmscope.wire.mse_cipher import SkeyIndex
 from swarmscope.wire.types import Endpoint
 
 log = logging.getLogger("swarmscope.monitor")
-CLIENT_VERSION = f"swarmscope/{__version__}"
-PEX_ID = 1  # our local BEP 10 message id for ut_pex (the peer sends its lists under this id)
-MAX_PEX_PEERS = 50  # leads taken from one probe's ut_pex lists (libtorrent settings_pack::max_pex_peers)
 
 
 class Monitor:
@@ -84,14 +78,7 @@ class Monitor:
         )
         self._wake = asyncio.Event()
         self._stopping = False
-        self._ext = extension.encode_handshake(  # BEP 10: we offer ut_pex (to read lists), never ut_metadata
-            {"ut_pex": PEX_ID} if config.pex else {},
-            v=CLIENT_VERSION.encode(),
-            p=config.listen_port if config.listen else None,
-            reqq=None,
-            yourip=None,
-            metadata_size=None,
-        )
+        self._ext = our_extension_handshake(config)
         self._trackers = Trackers(config)
         self._own = {(config.bind_ip or "127.0.0.1", config.listen_port)}
         self._by_wire: dict[bytes, str] = {t.wire_infohash: t.swarm for t in targets}
@@ -320,31 +307,17 @@ class Monitor:
     def _new_run(self, key: PeerKey, now: int, *, source: str, inbound: bool = False) -> ProbeRun | None:
         """A fresh pure probe of ``key`` (None for a magnet whose metadata is not known yet)."""
         swarm, ip, port = key
-        target = self.targets[swarm]
-        pieces = target.pieces
-        if pieces is None:
-            return None
         first = self.plan.peers[key].probes == 0 if key in self.plan.peers else True
-        policy = self.config.probe
-        if self.config.pex and first:  # collect PEX once per peer; later probes do not linger
-            policy = replace(policy, pex_wait=self.config.pex_wait)
-        seed = zlib.crc32(f"{ip}:{port}".encode())
-        return ProbeRun(
-            swarm=swarm,
-            wire_infohash=target.wire_infohash,
-            peer_id=self.config.peer_id,
-            pieces=pieces,
-            ip=ip,
-            port=port,
+        return new_probe_run(
+            self.targets[swarm],
+            self.config,
+            (ip, port),
+            now,
             source=source,
-            started_us=now,
-            policy=policy,
-            piece_seed=seed,
+            first=first,
             extension_handshake=self._ext,
+            candidates=lambda seed: self.evidence.candidates(swarm, seed),
             inbound=inbound,
-            record_listen_port=inbound,  # re-probes dial the BEP 10 listen port, never the source port
-            pex_id=PEX_ID if self.config.pex else 0,
-            block_candidates=self.evidence.candidates(swarm, seed),
         )
 
     def _start_probe(self, key: PeerKey, now: int) -> None:
@@ -386,14 +359,9 @@ class Monitor:
         self._wake.set()
 
     def _collect_pex(self, key: PeerKey, run: ProbeRun) -> None:
-        """Peers named in the peer's ut_pex messages become discovery leads (BEP 11; never evidence): at
-        most MAX_PEX_PEERS distinct ones (libtorrent ``ut_pex.cpp`` ``on_extended``), so one peer cannot
-        make us dial thousands of addresses of its choosing."""
-        if not run.pex:
-            return
-        named = dict.fromkeys((e.host, e.port, None) for m in run.pex for e in (*m.added, *m.added6))
-        peers = list(named)[:MAX_PEX_PEERS]
-        self.discovered(key[0], peers, Source.PEX, f"{key[1]}:{key[2]}")
+        """Peers named in the peer's ut_pex messages become discovery leads (:func:`pex_leads`)."""
+        if run.pex:
+            self.discovered(key[0], pex_leads(run), Source.PEX, f"{key[1]}:{key[2]}")
 
     def _record(self, key: PeerKey, obs: Observation) -> None:
         self.evidence.observed(obs)

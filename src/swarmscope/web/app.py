@@ -87,7 +87,7 @@ def _bind_witness(store: Store, settings: WebSettings) -> None:
     if settings.witness is None:
         return
     try:
-        require_head(store.engine, settings.witness)
+        require_head(store, settings.witness)
     except WitnessError as exc:
         raise StoreError(str(exc)) from None
     if settings.node_key is not None:

@@ -48,7 +48,7 @@ def trust(store: Store, settings: WebSettings) -> EvidenceTrust:
         raise HTTPException(409, NO_TRUST)
     if settings.witness is not None:
         try:
-            require_head(store.engine, settings.witness)
+            require_head(store, settings.witness)
         except WitnessError as exc:
             raise HTTPException(409, str(exc)) from None
     return EvidenceTrust(settings.trusted_keys, now_us())

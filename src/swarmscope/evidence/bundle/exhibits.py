@@ -172,8 +172,11 @@ def clock_policy_of(filters: Mapping[str, Any]) -> ClockPolicy:
     return ClockPolicy(threshold_us=threshold, max_age_us=positive("clock_max_age_us"), name=str(name))
 
 
-def iso(us: int) -> str:
-    """:func:`us_to_iso`, or ``"out of range"`` for a time no calendar date can show (hostile records)."""
+def iso(us: int | None) -> str | None:
+    """:func:`us_to_iso` (UTC µs to ISO 8601), ``"out of range"`` for a time no calendar date can show
+    (hostile records), None for a nullable time field left empty (JSON null, an empty CSV cell)."""
+    if us is None:
+        return None
     try:
         return us_to_iso(us)
     except (ValueError, OverflowError, OSError):

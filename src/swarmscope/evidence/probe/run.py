@@ -17,9 +17,9 @@ from __future__ import annotations
 import enum
 
 from swarmscope.errors import DecodeError
-from swarmscope.evidence.probe.peer_identity import identity_fields
 from swarmscope.evidence.probe.piece_download import PieceDownload, PieceSpec
 from swarmscope.evidence.probe.policy import Depth, ProbePolicy
+from swarmscope.evidence.probe.record import observation_of
 from swarmscope.evidence.records import BlockProof, Failure, Observation, Tier
 from swarmscope.wire import extension, pex
 from swarmscope.wire import peer_session as ps
@@ -355,45 +355,6 @@ class ProbeRun:
 
     # --- result -----------------------------------------------------------------------------------------
 
-    def _recorded_port(self) -> int:
-        """The port the record names: the peer's BEP 10 listen port for an inbound run that asks for it."""
-        listen_port = self.ext.p if self.ext is not None else None
-        if self.inbound and self.record_listen_port and listen_port:
-            return listen_port
-        return self.port
-
     def observation(self) -> Observation:
-        """The record of this probe (call once :attr:`done`)."""
-        s = self.session
-        remote = s.remote
-        ext = self.ext
-        completion = None
-        if remote is not None and self.remote_infohash is None and s.num_pieces:
-            completion = s.have_count / s.num_pieces
-        return Observation(
-            infohash=self.swarm,
-            ip=self.ip,
-            port=self._recorded_port(),
-            source=self.source,
-            started_us=self.started_us,
-            ended_us=self.ended_us,
-            tier=self.tier,
-            failure=self.failure.value if self.failure else None,
-            failure_detail=self.failure_detail,
-            remote_infohash=self.remote_infohash,
-            **identity_fields(remote, ext),
-            num_pieces=s.num_pieces,
-            pieces_have=s.have_count,
-            bitfield=bytes(s.have) if s.have is not None else None,
-            completion=completion,
-            bytes_received=self.download.payload_in,
-            wire_bytes_in=self.wire_in,
-            wire_bytes_out=self.wire_out,
-            payload_bytes_sent=0,
-            verified_pieces=tuple(self.download.verified),
-            failed_pieces=tuple(self.download.failed),
-            verified_blocks=tuple(self.download.verified_blocks),
-            failed_blocks=tuple(self.download.failed_blocks),
-            encrypted=False,
-            quirks=tuple(s.quirks) + (ext.quirks if ext else ()),
-        )
+        """The record of this probe (call once :attr:`done`), built by :func:`observation_of`."""
+        return observation_of(self)

@@ -27,7 +27,7 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from cryptography.exceptions import InvalidSignature
@@ -35,6 +35,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from swarmscope.evidence.seal import key_fingerprint, public_key_raw
 from swarmscope.store.ledger.schema import ledger_entry, node_key
+
+if TYPE_CHECKING:
+    from swarmscope.store.ports import DatabaseHandle
 
 SUFFIX = ".head"
 SEALED_HEAD = "swarmscope_sealed_head"  # connection.info key: (fingerprint, last index, head hash)
@@ -163,14 +166,16 @@ def witness_problem(conn: sa.Connection, path: Path) -> str | None:
     return None
 
 
-def require_head(engine: sa.Engine, path: Path) -> None:
-    """Refuse a database that lacks the head witnessed at ``path`` (nothing to check without a witness):
-    every command or console action that accuses, and every writer before it seals.
+def require_head(store: DatabaseHandle, path: Path) -> None:
+    """Refuse a ``store`` (a :class:`~swarmscope.store.database.Store`) whose database lacks the head
+    witnessed at ``path`` (nothing to check without a witness): every command or console action that
+    accuses, and every writer before it seals. Takes the store, not its engine: outside ``store/`` no
+    module reaches the database's connections.
 
     Raises:
         WitnessError: naming the witness and what the chain lacks, or why the witness is unusable.
     """
-    with engine.connect() as conn:
+    with store.engine.connect() as conn:
         problem = witness_problem(conn, path)
     if problem is not None:
         raise WitnessError(f"database refused: {problem} (chain-head witness {path})")
