@@ -60,9 +60,7 @@ IMPORT_EXCEPTIONS = {  # (module path under src/swarmscope, imported module) -> 
 }
 DATABASE_OWNERS = {"store"}
 DATABASE_MEMBERS = {"engine", "exec_driver_sql", "raw_connection"}  # a Store's engine, a connection's raw SQL
-DATABASE_EXCEPTIONS = {  # (module path, line text) -> why it may reach a store's engine
-    ("cli/node.py", "store.engine,"): "FleetJobs (store/fleet/jobs.py) still takes the fleet store's engine",
-}
+DATABASE_EXCEPTIONS: dict[tuple[str, str], str] = {}  # (module path, line text) -> why it may reach an engine
 PROCESS_OWNERS = {"testbed", "netns"}
 PROCESS_METHODS = {  # an event loop's process starters, refused by name on any owner outside PROCESS_OWNERS
     "subprocess_exec", "subprocess_shell", "create_subprocess_exec", "create_subprocess_shell",

@@ -31,7 +31,7 @@ async def main(url: str, key_file: Path, name: str) -> None:
     runners = duty_runners(store, clock, name)
     say = lambda line: print(f"{name}: {line}", flush=True)  # noqa: E731
     jobs = FleetJobs(
-        store.engine, name, sweep_every=1, stalled_after=5.0, heartbeat=0.5, on_event=say, runners=runners
+        store, name, sweep_every=1, stalled_after=5.0, heartbeat=0.5, on_event=say, runners=runners
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

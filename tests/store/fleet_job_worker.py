@@ -22,7 +22,7 @@ def fleet_jobs(url: str, directory: Path, name: str) -> FleetJobs:
     """The fleet's jobs with the test task registered (the deferring test process registers it too)."""
     store = open_store(url, create=False)
     jobs = FleetJobs(
-        store.engine,
+        store,
         name,
         sweep_every=1,
         stalled_after=2.0,

@@ -141,7 +141,7 @@ def build_node(db: str, plan: NodePlan, config: MonitorConfig, key_path: str) ->
     monitor = FleetMonitor(fenced, config, clock, lambda msg: say(f"warning: {msg}"), software_commit())
     lease = plan.lease_seconds
     jobs = FleetJobs(
-        store.engine, start.name, stalled_after=max(2 * lease, 10.0), live_within=lease, on_event=say,
+        store, start.name, stalled_after=max(2 * lease, 10.0), live_within=lease, on_event=say,
         runners=duty_runners(store, clock, start.name),
     )  # fmt: skip
     holder.append(FleetNode(fleet, monitor, NodePlan(start, plan.lease_seconds), say, jobs.run))

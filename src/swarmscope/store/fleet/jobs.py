@@ -41,6 +41,7 @@ from swarmscope.store.fleet import duties as duty_rows
 from swarmscope.store.fleet.duties import Duty
 from swarmscope.store.fleet.leases import sweep_expired
 from swarmscope.store.fleet.rebalance import rebalance
+from swarmscope.store.ports import DatabaseHandle
 
 DutyRunner = Callable[[Duty], str]  # runs one claimed duty (blocking); returns its one-line outcome
 SCHEMA_LOCK = 0x5357_4D51  # pg_advisory_xact_lock key of the schema check ("SWMQ")
@@ -69,7 +70,7 @@ class FleetJobs:
     """The fleet's procrastinate app and its tasks.
 
     Args:
-        engine: the fleet store's engine (PostgreSQL). name: this node's name (the worker's name).
+        store: the fleet store (PostgreSQL; its engine is used). name: this node's name (the worker's name).
         sweep_every: seconds between sweeps and stalled-job checks (1..59).
         stalled_after: seconds without heartbeat after which a worker is dead (its jobs are retried).
         heartbeat: seconds between this worker's heartbeats (well under ``stalled_after``).
@@ -80,7 +81,7 @@ class FleetJobs:
 
     def __init__(
         self,
-        engine: Engine,
+        store: DatabaseHandle,
         name: str,
         *,
         sweep_every: int = 5,
@@ -90,6 +91,7 @@ class FleetJobs:
         on_event: Callable[[str], None] = lambda _line: None,
         runners: Mapping[str, DutyRunner] | None = None,
     ) -> None:
+        engine = store.engine
         self.engine, self.name, self.on_event = engine, name, on_event
         self.runners = dict(runners or {})
         self.stalled_after, self.heartbeat, self.live_within = stalled_after, heartbeat, live_within
