@@ -14,18 +14,8 @@ from tests.architecture_cli import cli_import_problems
 from tests.architecture_dynamic import dynamic_import_problems
 from tests.architecture_environment import environment_problems
 from tests.architecture_rules import layer_problems
+from tests.architecture_tree import crafted_tree as _tree
 from tests.room_rules import room_problems
-
-
-def _tree(tmp_path: Path, files: dict[str, str]) -> Path:
-    root = tmp_path / "swarmscope"
-    for rel, source in {"__init__.py": "", **files}.items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        for parent in path.relative_to(root).parents:
-            (root / parent / "__init__.py").touch()
-        path.write_text(source)
-    return root
 
 
 def test_a_relative_dynamic_import_is_resolved_against_its_package_argument(tmp_path: Path) -> None:

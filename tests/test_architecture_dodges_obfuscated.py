@@ -11,19 +11,9 @@ from pathlib import Path
 from tests.architecture_cli import cli_import_problems
 from tests.architecture_exports import reexport_problems
 from tests.architecture_rules import layer_problems
+from tests.architecture_tree import crafted_tree as _tree
 from tests.import_cycles import cycle_problems
 from tests.room_rules import room_problems
-
-
-def _tree(tmp_path: Path, files: dict[str, str]) -> Path:
-    root = tmp_path / "swarmscope"
-    for rel, source in {"__init__.py": "", **files}.items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        for parent in path.relative_to(root).parents:
-            (root / parent / "__init__.py").touch()
-        path.write_text(source)
-    return root
 
 
 def test_fromlist_and_chains_on_a_dynamic_import_are_imports(tmp_path: Path) -> None:

@@ -9,17 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.architecture_purity import pure_paths, purity_problems
-
-
-def _tree(tmp_path: Path, files: dict[str, str]) -> Path:
-    root = tmp_path / "swarmscope"
-    for rel, source in {"__init__.py": "", **files}.items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        for parent in path.relative_to(root).parents:
-            (root / parent / "__init__.py").touch()
-        path.write_text(source)
-    return root
+from tests.architecture_tree import crafted_tree as _tree
 
 
 def test_a_pure_module_imports_only_pure_modules_of_the_project(tmp_path: Path) -> None:

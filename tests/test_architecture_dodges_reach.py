@@ -9,17 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.architecture_network import connection_problems, ownership_problems
-
-
-def _tree(tmp_path: Path, files: dict[str, str]) -> Path:
-    root = tmp_path / "swarmscope"
-    for rel, source in {"__init__.py": "", **files}.items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        for parent in path.relative_to(root).parents:
-            (root / parent / "__init__.py").touch()
-        path.write_text(source)
-    return root
+from tests.architecture_tree import crafted_tree as _tree
 
 
 def test_only_store_reaches_the_database_through_a_store_value(tmp_path: Path) -> None:
