@@ -77,10 +77,11 @@ class Gate:
         """
         if not sign:  # a reader: the chain must still hold the head witnessed beside the node key
             with workflow_store(db) as store:
+                trust = self.trust(db, now_us)
                 note = check_witness(store, db, self.node_key)
                 if note is not None:
                     typer.echo(f"note: {clean(note)}", err=True)
-                yield store, self.trust(db, now_us)
+                yield store, trust
             return
         trust = self.trust(db, now_us)
         with signing_store(db, self.node_key, now_us) as store:
