@@ -7,12 +7,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
-from swarmscope.cases.case_actions import decision_refusal, escalate_case, record_decision
+from swarmscope.cases.case_actions import decision_refusal, escalate_case, record_decision, record_dispute
 from swarmscope.cases.directory import add_isp, add_work
 from swarmscope.cases.requests import advance_request, start_request
 from swarmscope.cases.workflow import RequestStatus, WorkflowError
 from swarmscope.errors import InputError
+from swarmscope.store.ledger.schema import ledger_entry
 from swarmscope.store.legal import case_status
 from swarmscope.store.legal import cases as case_store
 from tests.cli.letter_world import T0, World, open_world
@@ -37,6 +39,23 @@ def test_only_counsels_decisions_are_recorded_directly(world: World) -> None:
     assert decision_refusal("withdraw") is None and decision_refusal("dance") == "unknown event"
     case = record_decision(world.store, doe, "withdraw", "counsel", "rights holder dropped it", T0 + 2)
     assert case.status == "withdrawn" and _history(world, doe) == ("withdrawn", before[1] + 1)
+
+
+@pytest.mark.parametrize("summary", ["not me\x1b[2J", "not\u202eme", "a\rb"])
+def test_dispute_summary_with_control_character_refused(world: World, summary: str) -> None:
+    """A terminal escape or bidi override in a summary is refused before anything is written or sealed."""
+    doe = world.dois[0]
+    before = _history(world, doe)
+    entries = _ledger_entries(world)
+    with pytest.raises(InputError, match=r"^--summary: contains a control"):
+        record_dispute(world.store, doe, summary, received_us=T0, actor="clerk", now_us=T0 + 1)
+    assert _history(world, doe) == before
+    assert _ledger_entries(world) == entries  # nothing sealed
+
+
+def _ledger_entries(world: World) -> int:
+    with world.store.engine.connect() as conn:
+        return int(conn.execute(sa.select(sa.func.count()).select_from(ledger_entry)).scalar_one())
 
 
 def test_escalation_needs_no_response(world: World) -> None:

@@ -149,6 +149,24 @@ def test_every_bad_row_reported_with_its_line_and_nothing_returned() -> None:
     assert "Bad ip" not in str(info.value)  # names never echoed into error messages
 
 
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [("ip", "999.0.1.13"), ("start", "nope-start"), ("end", "2026-11-30T01:00:00"), ("port", "nope")],
+)
+def test_bad_values_never_echoed(column: str, value: str) -> None:
+    """A malformed ip, time or port is named by its column only: the value may be personal data."""
+    values = {"ip": "127.0.0.2", "start": "2026-11-30T00:00:00Z", "end": "2026-11-30T01:00:00Z"}
+    values["port"] = "6881"
+    values[column] = value
+    text = "ip,start,end,name,postal_address,port\n" + ",".join(
+        [values["ip"], values["start"], values["end"], "N", "1 Road", values["port"]]
+    )
+    with pytest.raises(DisclosureError) as info:
+        parse_disclosure(text.encode())
+    assert f"line 2: {column}:" in str(info.value)
+    assert value not in str(info.value)
+
+
 US = 1_000_000  # microseconds per second
 
 

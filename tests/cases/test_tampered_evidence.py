@@ -93,8 +93,8 @@ def test_altered_invented_future_and_foreign_rows_make_no_case(store: Store) -> 
         (CORRUPT, "row altered"),
         (HONEST_4, "row altered"),
         (INVENTED, "row altered"),
-        # batches 2 and 3 seal the work and ISP entries
-        (FOREIGN, "its batch 4 is sealed by an untrusted key"),
+        # batches 2, 3 and 4 seal the work entry, its link to the torrent and the ISP entry
+        (FOREIGN, "its batch 5 is sealed by an untrusted key"),
     }
     assert len(report.refused) == 3 + 3 + 1 + 3 + 3
     assert all(

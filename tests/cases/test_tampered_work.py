@@ -246,8 +246,9 @@ def test_a_work_pointed_at_the_fake_torrent_or_at_nothing_accuses_nobody(
 ) -> None:
     """``works link`` found the torrent fake against the work's reference. Pointing ``reference_path`` at a
     copy of the torrent's own content (it then re-checks confirmed), or clearing it (a plain link), with the
-    link row set to match: the work's row no longer hashes to the entry ``works add`` sealed (its reference
-    copy's SHA-256 included), so no document names it."""
+    link row set to match: the link row is not the verdict ``works link`` sealed (no case is built), and the
+    work's row no longer hashes to the entry ``works add`` sealed (its reference copy's SHA-256 included),
+    so no document names it."""
     real, other = contents
     store, ih = torrent_store, real.infohash_hex
     work = sc.add_work(store, "Rights Ltd", "Film", None, str(copy_of(other, tmp_path / "film.bin")), T0)
@@ -259,8 +260,72 @@ def test_a_work_pointed_at_the_fake_torrent_or_at_nothing_accuses_nobody(
         f"UPDATE work SET reference_path = {edit.format(path=matching)}",
         f"UPDATE work_torrent SET status = '{status}', matched_pieces = checked_pieces",
     )
-    does = sorted(c.doe for c in build_cases(store, ThresholdPolicy(), NOW, trust=trust()).created)
-    assert len(does) == 2  # the edited rows make cases; what matters is that no document carries them
+    report = build_cases(store, ThresholdPolicy(), NOW, trust=trust())
+    does = sorted(c.doe for c in report.created)
+    # the link row no longer matches the verdict its seal records (fake), so no case is even built
+    assert does == [] and len(report.skipped) == 2
+    assert all("its verdict differs from the one sealed" in why for _, why in report.skipped), report.skipped
     lines, refused, notices = documents(store, tmp_path / "edited")
     assert lines == notices == [] and sorted(d for d, _ in refused) == does
     assert all(f"work {work} (Film): the entry differs from the one sealed" in w for _, w in refused), refused
+
+
+def test_a_link_row_nobody_sealed_makes_no_case(torrent_store: Store) -> None:
+    """A work without reference content that ``works link`` never linked: a ``work_torrent`` row inserted
+    without the node key names no work, so no case is built, and the refusal names the link."""
+    store = torrent_store
+    ih = store_infohash(store)
+    work = sc.add_work(store, "Rights Ltd", "Film B", None, None, T0)
+    tamper(
+        store,
+        "INSERT INTO work_torrent (work_id, infohash, status, checked_pieces, matched_pieces, linked_us) "
+        f"VALUES ({work}, '{ih}', 'linked', 0, 0, {T0})",
+    )
+    report = build_cases(store, ThresholdPolicy(), NOW, trust=trust())
+    assert report.created == [] and len(report.skipped) == 2
+    for _, why in report.skipped:
+        assert why.startswith(f"unchecked: the link of work {work} to torrent {ih} (linked, 0/0 pieces)")
+        assert "is not sealed by a trusted node key (no sealed link" in why
+
+
+def test_a_fake_link_made_plain_with_its_metainfo_blanked_makes_no_case(
+    torrent_store: Store, contents: tuple[TorrentContent, TorrentContent], tmp_path: Path
+) -> None:
+    """``works link`` found the torrent fake; the row set to a plain ``linked`` 0/0 and the swarm's
+    metainfo blanked (so nothing can be re-checked) is not the sealed verdict: no case."""
+    _real, other = contents
+    store, ih = torrent_store, store_infohash(torrent_store)
+    work = sc.add_work(store, "Rights Ltd", "Film", None, str(copy_of(other, tmp_path / "wrong.bin")), T0)
+    assert link_work(store, work, ih, T0).status == "fake"
+    tamper(
+        store,
+        "UPDATE work_torrent SET status = 'linked', checked_pieces = 0, matched_pieces = 0, detail = NULL",
+        "UPDATE swarm SET metainfo = NULL",
+    )
+    report = build_cases(store, ThresholdPolicy(), NOW, trust=trust())
+    assert report.created == [] and len(report.skipped) == 2
+    assert all("its verdict differs from the one sealed" in why for _, why in report.skipped), report.skipped
+
+
+def test_a_reference_too_small_for_any_piece_proves_nothing(
+    torrent_store: Store, contents: tuple[TorrentContent, TorrentContent], tmp_path: Path
+) -> None:
+    """An honest link whose reference holds no whole piece compares 0 pieces: sealed as checked, but a
+    check that compared nothing is unverified and makes no case (it says so)."""
+    real, _ = contents
+    store, ih = torrent_store, real.infohash_hex
+    small = tmp_path / "small.bin"
+    small.write_bytes((real.data_dir / real.name).read_bytes()[: PIECE // 2])
+    work = sc.add_work(store, "Rights Ltd", "Film", None, str(small), T0)
+    row = link_work(store, work, ih, T0)
+    assert (row.status, row.checked_pieces) == ("linked", 0)
+    report = build_cases(store, ThresholdPolicy(), NOW, trust=trust())
+    assert report.created == [] and len(report.skipped) == 2
+    for _, why in report.skipped:
+        assert why.startswith(f"unverified: no piece of torrent {ih} could be compared"), why
+        assert why.endswith("a link that compares no piece proves nothing")
+
+
+def store_infohash(store: Store) -> str:
+    with store.engine.connect() as conn:
+        return str(conn.exec_driver_sql("SELECT infohash FROM swarm").scalar_one())

@@ -7,6 +7,7 @@ letters world)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -17,7 +18,7 @@ import swarmscope.cli.payments
 import swarmscope.cli.verify  # noqa: F401  (registers the commands)
 from swarmscope.cli.app import app
 from swarmscope.store.ledger.head_witness import read_witness, witness_path
-from swarmscope.store.ledger.node_key import default_key_path
+from swarmscope.store.ledger.node_key import default_key_path, export_public_key, open_node_key
 from swarmscope.store.legal import case_status
 from swarmscope.store.legal import letters as letter_store
 from swarmscope.testbed.smtp import SmtpServer
@@ -85,3 +86,62 @@ def test_a_witness_edited_without_the_key_is_refused(world: World, smtp: SmtpSer
     result = CliRunner().invoke(app, ["escalations", "--actor", "counsel", "--db", str(world.db)])
     assert result.exit_code == 1 and result.stderr.count("\n") == 1, result.output
     assert f"chain-head witness {witness}: its signature does not hold" in result.stderr
+
+
+def _truncate_last_payment(world: World, case_id: int) -> None:
+    tamper_file(
+        world.db,
+        "DELETE FROM payment WHERE id = (SELECT max(id) FROM payment)",
+        "DELETE FROM ledger_batch WHERE last_index = (SELECT max(idx) FROM ledger_entry)",
+        "DELETE FROM ledger_entry WHERE idx = (SELECT max(idx) FROM ledger_entry)",
+        "DELETE FROM workflow_event WHERE id = (SELECT max(id) FROM workflow_event)",
+        "DELETE FROM case_event WHERE id = (SELECT max(id) FROM case_event)",
+        f"UPDATE legal_case SET status = 'sent' WHERE id = {case_id}",
+    )
+
+
+def test_a_public_key_file_still_finds_the_witness_beside_the_database(
+    world: World, smtp: SmtpServer, tmp_path: Path
+) -> None:
+    """``--node-key PUBLIC.pem`` (accepted by readers) has no witness beside it: the one beside the
+    default key path is checked too, so the truncated tail is refused, not passed unnoticed."""
+    doe = world.dois[1]
+    draft_approve(world, doe)
+    send(world, doe, smtp, tmp_path, T0 + HOUR)
+    case_id, _ = _pay(world, doe)
+    public = tmp_path / "node-public.pem"
+    export_public_key(open_node_key(default_key_path(str(world.db))).key, public)
+    _truncate_last_payment(world, case_id)
+    result = CliRunner().invoke(
+        app, ["escalations", "--actor", "counsel", "--db", str(world.db), "--node-key", str(public)]
+    )
+    assert result.exit_code == 1 and result.stdout == "", result.output
+    assert "its chain lacks the witnessed head" in result.stderr
+
+
+def test_no_witness_at_the_key_path_is_said_never_silent(
+    world: World, smtp: SmtpServer, tmp_path: Path
+) -> None:
+    """The key file and its witness moved away: ``verify --db`` and the litigation list cannot check the
+    tail; each says so in one line naming where it looked."""
+    doe = world.dois[1]
+    draft_approve(world, doe)
+    send(world, doe, smtp, tmp_path, T0 + HOUR)
+    case_id, _ = _pay(world, doe)
+    key_path = default_key_path(str(world.db))
+    moved = tmp_path / "elsewhere"
+    moved.mkdir()
+    for path in (key_path, witness_path(key_path)):
+        path.rename(moved / path.name)
+    _truncate_last_payment(world, case_id)
+    line = f"tail not checked: no chain-head witness at {witness_path(key_path)}"
+    runner, db = CliRunner(), str(world.db)
+    result = runner.invoke(app, ["verify", "--db", db])
+    assert f"note: {line}" in result.stdout, result.output
+    result = runner.invoke(app, ["verify", "--db", db, "--json"])
+    assert json.loads(result.stdout)["notes"] == [line]
+    public = tmp_path / "node-public.pem"
+    export_public_key(open_node_key(moved / key_path.name).key, public)
+    result = runner.invoke(app, ["escalations", "--actor", "counsel", "--db", db, "--node-key", str(public)])
+    assert f"note: tail not checked: no chain-head witness at {witness_path(public)}" in result.stderr
+    assert result.stderr.count("tail not checked") == 1, result.output

@@ -72,7 +72,9 @@ def test_no_letter_is_drafted_for_hits_the_identity_was_not_disclosed_for(world:
     args = ["letters", "draft", "--case", doe, "--amount", "450.00", "--settings", settings]
     result = CliRunner().invoke(app, [*args, "--db", str(world.db)])
     assert result.exit_code == 1
-    (line,) = result.output.strip().splitlines()
+    # drafting seals the letter's terms, so it opens the store with the node key: the world, sealed through
+    # the API, has no chain-head witness yet, which one warning line says
+    (line,) = [line for line in result.output.strip().splitlines() if not line.startswith("warning: ")]
     assert_names_the_swap(line.removeprefix("error: "))
     assert status(world, doe) == "identified" and letter_store.list_letters(world.store, case_id=1) == []
 

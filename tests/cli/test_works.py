@@ -123,7 +123,38 @@ def test_failed_add_or_link_creates_no_database(tmp_path: Path) -> None:
     code, out = invoke("works", "add", "--db", str(db), "--client", " ", "--title", "T")
     assert code == 1 and "--client: must not be empty" in out
     code, out = invoke("works", "link", "T", "--db", str(db), "--torrent", "00" * 20)
-    assert code == 1 and "database not found" in out
+    assert code == 1 and "node key" in out and "no such file" in out  # linking is sealed: the key first
     assert not db.exists()
     code, out = invoke("works", "add", "--db", str(db), "--client", "C", "--title", "T", "--contact", "a\nb")
     assert code == 0 and "work 1: T (C)" in out  # a contact may span lines
+
+
+def test_link_that_compares_no_piece_says_it_is_unverified(
+    tmp_path: Path, contents: tuple[TorrentContent, TorrentContent]
+) -> None:
+    """A reference too small to hold one whole piece compares nothing: the link is recorded (and sealed)
+    but ``works link`` says in one line that it proves nothing and makes no case."""
+    real, _ = contents
+    db = str(tmp_path / "w.db")
+    small = tmp_path / "small.bin"
+    small.write_bytes((real.data_dir / real.name).read_bytes()[: PIECE // 2])
+    args = ["works", "add", "--db", db, "--client", "C", "--title", "T", "--reference", str(small)]
+    assert invoke(*args)[0] == 0
+    code, out = invoke("works", "link", "T", "--db", db, "--torrent", str(real.torrent_path))
+    assert code == 0 and out.startswith(f"{real.infohash_hex}: linked, 0/0 pieces match"), out
+    assert "\nunverified: no piece was compared with the work's reference content" in out
+    assert "makes no case" in out
+
+
+def test_link_needs_the_node_key(tmp_path: Path, contents: tuple[TorrentContent, TorrentContent]) -> None:
+    """The link and its verdict are sealed: without the node key file nothing is linked (one line)."""
+    real, _ = contents
+    db = tmp_path / "w.db"
+    assert invoke("works", "add", "--db", str(db), "--client", "C", "--title", "T")[0] == 0
+    key = Path(str(db) + ".node-key.pem")
+    key.rename(tmp_path / "moved.pem")
+    result = runner.invoke(app, ["works", "link", "T", "--db", str(db), "--torrent", str(real.torrent_path)])
+    assert result.exit_code == 1 and result.stdout == "", result.output
+    assert len(result.stderr.splitlines()) == 1, result.output
+    with open_store(str(db), create=False) as store:
+        assert sc.work_torrents(store) == []

@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from swarmscope.cli import register_commands
 from swarmscope.cli.app import app
 from swarmscope.store.access import tokens as token_store
 from swarmscope.store.access import users as user_store
+from swarmscope.store.ledger.node_key import default_key_path, open_node_key
 from swarmscope.web.passwords import secret_sha256
 from tests.web.conftest import NOW, WebWorld
+
+
+@pytest.fixture(autouse=True)
+def node_key_beside(web_db: Path) -> None:
+    """The node key file beside the console database: ``users add/passwd/token/disable`` seal the account
+    rows with it (the console started without it verifies nothing; see test_account_seals.py)."""
+    open_node_key(default_key_path(str(web_db)))
+
 
 register_commands()
 runner = CliRunner()

@@ -14,9 +14,18 @@ from swarmscope.store.access import sessions as session_store
 from swarmscope.store.access import users as user_store
 from swarmscope.store.console.fold import unfolded_batches
 from swarmscope.store.database import open_store
+from swarmscope.store.ledger.node_key import default_key_path, open_node_key
 from swarmscope.web.passwords import check_password, secret_sha256
 from tests.web.conftest import ACME, GLOBEX, NOW, PASSWORD, Template
 from tests.web.monitoring_world import build
+
+
+@pytest.fixture(autouse=True)
+def node_key_beside(web_db: Path) -> None:
+    """The node key file beside the console database: ``users add/passwd/token/disable`` seal the account
+    rows with it (the console started without it verifies nothing; see test_account_seals.py)."""
+    open_node_key(default_key_path(str(web_db)))
+
 
 register_commands()
 runner = CliRunner()

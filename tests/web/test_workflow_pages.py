@@ -16,11 +16,13 @@ from typer.testing import CliRunner
 from swarmscope.cases.letter_flow import draft_letters
 from swarmscope.cli import register_commands
 from swarmscope.cli.app import app as cli_app
+from swarmscope.store.ledger.schema import ledger_entry
 from swarmscope.store.legal import case_status
 from swarmscope.store.legal import letters as letter_store
 from swarmscope.store.legal.schema import client
 from swarmscope.store.legal.subscribers import audit_rows
 from tests.cli.letter_world import SETTINGS, T0, draft_approve, send
+from tests.tampering import tamper_file
 from tests.web.letter_console import Console, open_console
 
 register_commands()
@@ -106,6 +108,26 @@ async def test_a_letter_approved_in_the_browser_is_the_state_of_one_approved_on_
     shape = [re.sub(r"RF\w+|[0-9a-f]{64}", "X", e.note or "") for e in events]
     assert shape[0] == shape[1] and "approved (content sha256 X)" in shape[0]
     assert {case_status.get_case(store, d).status for d in (web_doe, cli_doe)} == {"approved"}
+
+
+async def test_the_console_approves_no_letter_repriced_after_its_draft(console: Console) -> None:
+    """A database writer re-prices a drafted letter (and makes himself a console user): the console, which
+    holds the node key, refuses the approval with 409 (the letter's terms are not the sealed draft's), so
+    nothing is approved or sealed, whoever asks."""
+    doe = console.world.dois[0]
+    draft_letters(console.world.store, SETTINGS, [doe], "counsel", T0)
+    tamper_file(console.world.db, "UPDATE letter SET amount_cents = 4500000")
+    counsel = console["counsel"]
+    digest = (await counsel.get(f"/api/cases/{doe}/letter")).json()["digest"]  # the re-priced letter's
+    with console.world.store.engine.connect() as conn:
+        entries = conn.execute(sa.select(sa.func.count()).select_from(ledger_entry)).scalar_one()
+    refused = await counsel.post(f"/api/cases/{doe}/letter/approve", json={"digest": digest},
+                                 headers={"x-csrf-token": counsel.csrf})  # type: ignore[attr-defined]  # fmt: skip
+    assert refused.status_code == 409, refused.text
+    assert "differs from the draft sealed for it" in refused.json()["detail"]
+    assert last_letter(console, doe).approved_us is None
+    with console.world.store.engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(ledger_entry)).scalar_one() == entries
 
 
 async def test_identities_only_for_counsel_and_every_view_audited(console: Console) -> None:

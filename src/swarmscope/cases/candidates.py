@@ -212,7 +212,7 @@ def build_cases(
     verdicts, attributions, clock, refused = _judge(store, policy, infohash, clock_threshold_us, trusted)
     report = BuildReport(policy_note=f"{policy.describe()}, clock_threshold={clock}", refused=refused)
     by_key = {(c.ip, c.infohash, c.first_hit_us): c for c in before}
-    checks = TorrentChecks(store)
+    checks = TorrentChecks(store, trusted)
     unusable: dict[tuple[str, int, str], str] = {}
     for verdict in verdicts:
         if not verdict.is_candidate:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from swarmscope.cases.case_proof import UnprovenCase, require_proven
 from swarmscope.cases.document_policy import COURT_TESTED, DocumentPolicy
+from swarmscope.cases.identities import has_control
 from swarmscope.cases.sealed_history import DISPUTE, ESCALATED, dispute_content, litigation_problem, seal_step
 from swarmscope.cases.workflow import CaseEvent, next_case_status
 from swarmscope.errors import InputError
@@ -86,11 +87,15 @@ def record_dispute(
     may_send_letter`); only counsel's decision (``counsel_escalate``) or a payment moves it on.
 
     Raises:
-        InputError: empty summary. WorkflowError: no letter was drafted (nothing to dispute) or the case
-            is closed, paid, escalated or already disputed. StoreError: unknown case.
+        InputError: empty summary, or one holding a control, bidi or line-separator character (it is
+            printed on the case's documents and terminal lines; :func:`~swarmscope.cases.identities.
+            has_control`, line breaks allowed). WorkflowError: no letter was drafted (nothing to dispute)
+            or the case is closed, paid, escalated or already disputed. StoreError: unknown case.
     """
     if not summary.strip():
         raise InputError("--summary: say what the recipient disputes")
+    if has_control(summary, line_breaks=True):
+        raise InputError("--summary: contains a control, bidi or line-separator character")
     case = case_status.get_case(store, doe)
     next_case_status(case.status, CaseEvent.DISPUTE)  # refuse before writing anything
     signer(store, "recording a dispute")

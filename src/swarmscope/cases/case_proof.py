@@ -127,7 +127,7 @@ class CaseProof(ProvenCaseHits):
         super().__init__(store, trust, ips=ips)
         self.policy = policy
         self._rejudge = Rejudge(store, trust, policy)
-        self._checks = TorrentChecks(store)
+        self._checks = TorrentChecks(store, trust)
         self.directory = DirectoryProof(store, trust)
 
     def problem(self, case: CaseClaim) -> str | None:

@@ -1,15 +1,16 @@
 """The path of a settlement letter up to its sending: draft, preview, approve; then remind and expire.
 
 ``draft`` (case identified → drafted; amount, term, sender, payee, IBAN/BIC and dispute contacts frozen into
-the letter row, :mod:`swarmscope.cases.letter_settings`) → ``preview`` (the letter exactly as it will leave,
-with a placeholder addressee and placeholder dates, and its approval digest, :mod:`swarmscope.cases.letters`)
-→ ``approve`` (a person's recorded decision: approved_by/approved_us, the SHA-256 of the previewed content,
-a case_event, and the approval sealed in the ledger with the node's key, :mod:`swarmscope.cases.
-sealed_history`) → ``send`` (:mod:`swarmscope.cases.letter_send`) → ``expire`` (sent past its deadline →
-no_response). ``remind`` drafts a reminder (kind "reminder", the outstanding amount, a new term, the contacts
-of the letter it follows) for a sent letter past its deadline; it needs its own approval. A dispute stops
-every further letter and voids unsent ones (approved or not; :func:`swarmscope.cases.case_actions.
-record_dispute`).
+the letter row, :mod:`swarmscope.cases.letter_settings`; its terms sealed, :mod:`swarmscope.cases.
+sealed_history`) → ``preview`` (the letter exactly as it will leave, with a placeholder addressee and
+placeholder dates, and its approval digest, :mod:`swarmscope.cases.letters`) → ``approve`` (refused when
+the letter's terms are not the sealed draft's; a person's recorded decision: approved_by/approved_us, the
+SHA-256 of the previewed content, a case_event, and the approval, approved_by included, sealed in the
+ledger with the node's key) → ``send`` (:mod:`swarmscope.cases.letter_send`) → ``expire`` (sent past its
+deadline → no_response). ``remind`` drafts a reminder (kind "reminder", the outstanding amount, a new
+term, the contacts of the letter it follows; sealed like a draft) for a sent letter past its deadline; it
+needs its own approval. A dispute stops every further letter and voids unsent ones (approved or not;
+:func:`swarmscope.cases.case_actions.record_dispute`).
 
 No letter is drafted, approved or sent for a case its proven evidence no longer carries
 (:func:`swarmscope.cases.case_proof.require_proven`, re-judged under the thresholds the caller gives,
@@ -39,13 +40,20 @@ from swarmscope.cases.letter_settings import (
 )
 from swarmscope.cases.letters import approval_digest, render_preview
 from swarmscope.cases.payment_reference import payment_reference
-from swarmscope.cases.sealed_history import APPROVED, approval_content, seal_step
+from swarmscope.cases.sealed_history import (
+    APPROVED,
+    DRAFTED,
+    approval_content,
+    draft_content,
+    require_sealed_draft,
+    seal_step,
+)
 from swarmscope.cases.workflow import CaseEvent, CaseStatus, may_send_letter
 from swarmscope.store.database import Store
-from swarmscope.store.ledger.proven import EvidenceTrust
+from swarmscope.store.ledger.proven import EvidenceTrust, store_trust
 from swarmscope.store.legal import case_rows, case_status
 from swarmscope.store.legal import letters as letter_store
-from swarmscope.store.legal.workflow_seals import signer
+from swarmscope.store.legal.workflow_seals import signer, workflow_history
 
 DAY_US = 86_400 * 1_000_000
 BLOCKING_REQUEST_STATUSES = ("quashed", "contested")
@@ -77,19 +85,20 @@ def draft_letters(
     out = []
     for doe in dois:
         case = case_status.get_case(store, doe)
+        signer(store, "letters draft")  # the draft's terms are sealed: refused before anything is written
         require_proven(store, case, trust, policy)
         require_disclosed(store, case, trust)
         check_request_allows_letters(store, case)
         amount = format_amount(settings.amount_cents, settings.currency)
         note = f"letter drafted: {amount}, {settings.deadline_days} days"
         move_case(store, case.id, CaseEvent.DRAFT, actor, note, now_us)
-        out.append(
-            letter_store.add_letter(
-                store, case.id, "initial", settings.amount_cents, settings.currency,
-                now_us + settings.deadline_days * DAY_US, partial(payment_reference, case.id),
-                now_us, settings_json=settings_json(settings),
-            )
+        row = letter_store.add_letter(
+            store, case.id, "initial", settings.amount_cents, settings.currency,
+            now_us + settings.deadline_days * DAY_US, partial(payment_reference, case.id),
+            now_us, settings_json=settings_json(settings),
         )  # fmt: skip
+        seal_step(store, case, DRAFTED, draft_content(row), now_us)
+        out.append(row)
     return out
 
 
@@ -146,13 +155,16 @@ def approve_letter(
         policy: the thresholds the case is re-judged under (its build note only tightens them).
 
     Raises:
-        LetterError: no unsent letter, content differs from ``expect_digest``. WorkflowError: the case
+        LetterError: no unsent letter; its terms as stored now are not the sealed draft's
+            (:func:`~swarmscope.cases.sealed_history.require_sealed_draft`), with or without
+            ``expect_digest``; content differs from ``expect_digest``. WorkflowError: the case
             cannot take an approval (or a reminder cannot go out in its status). UnprovenCase: the
             case's proven evidence no longer carries it.
     """
     shown = preview_letter(store, doe, trust=trust, policy=policy)
     case, letter, digest = case_status.get_case(store, doe), shown.letter, shown.digest
     check_request_allows_letters(store, case)
+    require_sealed_draft(workflow_history(store, store_trust(store, trust)), case, letter)
     if expect_digest is not None and expect_digest.strip().lower() != digest:
         raise LetterError(f"{case.doe}: the letter's digest is {digest}, not the one given; preview it again")
     note = f"{letter.kind} letter {letter.payment_reference} approved (content sha256 {digest})"
@@ -165,7 +177,7 @@ def approve_letter(
     else:
         case_note = letter_store.CaseNote(actor, note)
         row = letter_store.approve_letter(store, letter.id, actor, now_us, digest, case_note)
-    seal_step(store, case, APPROVED, approval_content(letter, digest), now_us)
+    seal_step(store, case, APPROVED, approval_content(letter, digest, actor), now_us)
     return row
 
 
@@ -224,6 +236,7 @@ def remind_letters(
             for p in letter_store.list_payments(store, case.id)
             if p.currency == letter.currency
         )
+        signer(store, "letters remind")  # each reminder's terms are sealed: refused before it is written
         note = letter_store.CaseNote(actor, f"reminder drafted after deadline of {letter.payment_reference}")
         amount = max(claim - paid, 0) or claim
         try:  # the contacts of the letter it follows (they were approved)
@@ -234,13 +247,13 @@ def remind_letters(
         frozen = replace(
             base, amount_cents=amount, currency=letter.currency, deadline_days=days, reminder_days=days
         )
-        out.append(
-            letter_store.add_letter(
-                store, case.id, "reminder", amount, letter.currency,
-                now_us + settings.reminder_days * DAY_US, partial(payment_reference, case.id),
-                now_us, note, settings_json=settings_json(frozen),
-            )
+        row = letter_store.add_letter(
+            store, case.id, "reminder", amount, letter.currency,
+            now_us + settings.reminder_days * DAY_US, partial(payment_reference, case.id),
+            now_us, note, settings_json=settings_json(frozen),
         )  # fmt: skip
+        seal_step(store, case, DRAFTED, draft_content(row), now_us)
+        out.append(row)
     return out
 
 

@@ -6,10 +6,14 @@ dispute, or set a case's status to ``escalated``. So each decision is sealed as 
 :class:`~swarmscope.evidence.records.WorkflowEvent` with the case's DOE number as subject
 (:mod:`swarmscope.store.legal.workflow_seals`), over this content:
 
-- ``letter_approved``: the letter's payment reference and kind, and the approval digest of its whole
-  rendered content (amount, term, payee, IBAN/BIC, contacts: :func:`swarmscope.cases.letters.
-  approval_digest`). ``letters send`` sends only a letter whose digest recomputed at sending a proven
-  approval seals (:func:`require_sealed_approval`);
+- ``letter_drafted``: the letter's terms as drafted (:func:`draft_content`: reference, kind, amount
+  (cents), currency, deadline (UTC µs) and the SHA-256 of its frozen settings: payee, IBAN/BIC, contacts).
+  ``letters approve`` approves only a letter whose terms a proven draft seals
+  (:func:`require_sealed_draft`): a letter re-priced in the database after counsel's preview is refused;
+- ``letter_approved``: the letter's payment reference and kind, who approved it (``approved_by``), and
+  the approval digest of its whole rendered content (amount, term, payee, IBAN/BIC, contacts:
+  :func:`swarmscope.cases.letters.approval_digest`). ``letters send`` sends only a letter whose digest
+  recomputed at sending a proven approval seals (:func:`require_sealed_approval`);
 - ``letter_sent``: reference, kind, approval digest, sending and deadline time (UTC µs), amount (cents)
   and currency;
 - ``payment``: reference, amount, currency, receipt time; ``dispute``: receipt time and summary;
@@ -28,12 +32,14 @@ Source: README "Sealed workflow decisions".
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from swarmscope.cases.hit_proofs import letter_facts
 from swarmscope.cases.letter_settings import LetterError, frozen_settings
 from swarmscope.cases.letters import approval_digest
+from swarmscope.evidence.records import us_to_iso
 from swarmscope.store.database import Store
 from swarmscope.store.ledger.proven import EvidenceTrust
 from swarmscope.store.legal import letters as letter_store
@@ -52,6 +58,8 @@ APPROVED, SENT, PAYMENT, DISPUTE, ESCALATED = (
     "dispute",
     "escalated",
 )
+# the letter's terms as drafted (sealed by `letters draft` and `letters remind`)
+DRAFTED = "letter_drafted"
 
 
 def _escalation(case: CaseRow, event: str) -> bytes:
@@ -59,8 +67,38 @@ def _escalation(case: CaseRow, event: str) -> bytes:
     return content_sha256(ESCALATED, bound(case, {"event": event}))
 
 
-def approval_content(letter: letter_store.LetterRow, digest: str) -> dict[str, Any]:
-    return {"letter": letter.payment_reference, "kind": letter.kind, "content_sha256": digest}
+def approval_content(letter: letter_store.LetterRow, digest: str, approved_by: str | None) -> dict[str, Any]:
+    """What an approval binds: the letter, its rendered digest and who approved it."""
+    return {"letter": letter.payment_reference, "kind": letter.kind, "content_sha256": digest,
+            "approved_by": approved_by}  # fmt: skip
+
+
+def draft_content(letter: letter_store.LetterRow) -> dict[str, Any]:
+    """What a draft binds: the letter's terms (module docstring; the frozen settings by their SHA-256)."""
+    settings = hashlib.sha256((letter.settings_json or "").encode("utf-8")).hexdigest()
+    return {
+        "letter": letter.payment_reference, "kind": letter.kind, "amount_cents": letter.amount_cents,
+        "currency": letter.currency, "deadline_us": letter.deadline_us, "settings_sha256": settings,
+    }  # fmt: skip
+
+
+def require_sealed_draft(history: WorkflowHistory, case: CaseRow, letter: letter_store.LetterRow) -> None:
+    """Refuse a letter whose terms as stored now no proven draft of ``case`` seals.
+
+    Raises:
+        LetterError: naming the letter and its terms as stored now (amount, deadline, frozen settings).
+    """
+    content = draft_content(letter)
+    if history.has(case.doe, DRAFTED, content_sha256(DRAFTED, bound(case, content))):
+        return
+    drafts = len(history.of(case.doe, DRAFTED))
+    raise LetterError(
+        f"{case.doe}: letter {letter.payment_reference} as stored now (amount {letter.amount_cents} cents "
+        f"{letter.currency}, deadline {us_to_iso(letter.deadline_us)}, frozen settings sha256 "
+        f"{content['settings_sha256'][:16]}…) differs from the draft sealed for it ({drafts} sealed "
+        "draft(s) of the case: its amount, currency, deadline, payee, IBAN or contacts were changed after "
+        "drafting, or it was drafted without the node key); nothing approved: draft it again"
+    )
 
 
 def sent_content(letter: letter_store.LetterRow) -> dict[str, Any]:
@@ -103,7 +141,7 @@ def require_sealed_approval(
         LetterError: naming the case and the letter.
     """
     doe = case.doe
-    sealed = content_sha256(APPROVED, bound(case, approval_content(letter, digest)))
+    sealed = content_sha256(APPROVED, bound(case, approval_content(letter, digest, letter.approved_by)))
     if not history.has(doe, APPROVED, sealed):
         raise LetterError(
             f"{doe}: letter {letter.payment_reference} as it would leave now (content sha256 {digest}) "

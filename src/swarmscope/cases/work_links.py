@@ -13,8 +13,16 @@ check from stored content, once per link and command (:class:`TorrentChecks`):
   hashed piece by piece against the metainfo's piece hashes (:func:`swarmscope.cases.campaigns.
   reference_check`, the check ``works link`` runs: ``confirmed`` / ``fake`` / ``linked`` when nothing could
   be compared). A reference path that no longer exists refuses the link (restore the content);
-- a link whose row says ``fake`` stays fake (it can only keep a case from being built); a work without
-  reference content, or a swarm without stored metainfo, gives ``linked`` (nothing checked).
+- the link itself: the row (work, infohash, verdict, pieces compared and matched) must be the NEWEST
+  ``work_link`` event sealed for it under a trusted key (:mod:`swarmscope.store.legal.workflow_seals`);
+  a row inserted, or a verdict rewritten (``fake`` made ``linked``), without the node key refuses the
+  torrent (``unchecked:``), naming the link;
+- a link whose sealed verdict is ``fake`` stays fake (it can only keep a case from being built); a work
+  without reference content gives ``linked`` (the operator's sealed link, nothing to compare);
+- a work WITH reference content whose check compares no piece (the reference too small for any whole
+  piece, not laid out as the torrent's files, or no metainfo stored for the swarm) is ``unverified``: it
+  proves nothing about what the torrent carries, so it names no work (``unverified:``) and ``works link``
+  says so; a sealed ``confirmed`` verdict whose metainfo is gone cannot be re-run and refuses the torrent.
 
 Then, as before, the work is the earliest ``confirmed`` link, else the earliest ``linked`` one
 (``require_confirmed``: confirmed only); no usable link is no work. When the usable links name works of
@@ -30,17 +38,50 @@ from pathlib import Path
 from swarmscope.cases.campaigns import TorrentCheck, reference_check, stored_metainfo
 from swarmscope.errors import DecodeError
 from swarmscope.store.database import Store
+from swarmscope.store.ledger.proven import EvidenceTrust, store_trust
 from swarmscope.store.legal import cases as case_rows
 from swarmscope.store.legal.case_rows import WorkRow, WorkTorrentRow
+from swarmscope.store.legal.workflow_seals import (
+    WORK_LINK,
+    WorkflowHistory,
+    content_sha256,
+    link_content,
+    link_subject,
+    workflow_history,
+)
+
+UNVERIFIED = "unverified"  # a check with reference content that compared no piece: proves nothing
 
 
 class TorrentChecks:
-    """Re-checks work/torrent links from stored content, each link at most once per command."""
+    """Re-checks work/torrent links from stored content, each link at most once per command.
 
-    def __init__(self, store: Store) -> None:
-        self.store = store
+    ``trust``: the keys whose sealed ``work_link`` events count (None: the store's own node key).
+    """
+
+    def __init__(self, store: Store, trust: EvidenceTrust | None = None) -> None:
+        self.store, self._trust = store, trust
+        self._history: WorkflowHistory | None = None
         self._links: dict[tuple[int, str], TorrentCheck | str] = {}
         self._works: dict[tuple[str, bool], WorkRow | str] = {}
+
+    def _sealed_problem(self, link: WorkTorrentRow) -> str | None:
+        """Why the link row is not the newest ``work_link`` sealed for it (None: it is)."""
+        if self._history is None:
+            self._history = workflow_history(self.store, store_trust(self.store, self._trust))
+        subject = link_subject(link.work_id, link.infohash)
+        latest = self._history.latest(subject, WORK_LINK)
+        content = link_content(
+            link.work_id, link.infohash, link.status, link.checked_pieces, link.matched_pieces
+        )
+        if latest is not None and latest.event.sha256 == content_sha256(WORK_LINK, content):
+            return None
+        why = "no sealed link" if latest is None else "its verdict differs from the one sealed"
+        return (
+            f"the link of work {link.work_id} to torrent {link.infohash} ({link.status}, "
+            f"{link.matched_pieces}/{link.checked_pieces} pieces) is not sealed by a trusted node key "
+            f"({why}: added or altered without the key; link it again with `swarmscope works link`)"
+        )
 
     def check(self, link: WorkTorrentRow) -> TorrentCheck | str:
         """The link's check re-run from stored content, or why it cannot be run (refuse the torrent)."""
@@ -50,6 +91,14 @@ class TorrentChecks:
         return self._links[key]
 
     def _run(self, link: WorkTorrentRow) -> TorrentCheck | str:
+        """A fake outcome stands whatever the seal (it only keeps a case from being built); any other
+        needs the row to be the link's sealed verdict."""
+        check = self._recheck(link)
+        if isinstance(check, TorrentCheck) and check.status == "fake":
+            return check
+        return self._sealed_problem(link) or check
+
+    def _recheck(self, link: WorkTorrentRow) -> TorrentCheck | str:
         if link.status == "fake":
             return TorrentCheck("fake", link.checked_pieces, link.matched_pieces, link.detail)
         work = case_rows.get_work(self.store, link.work_id)
@@ -59,8 +108,13 @@ class TorrentChecks:
             meta = stored_metainfo(self.store, link.infohash)[1]
         except DecodeError as exc:
             return f"the metainfo stored for torrent {link.infohash} does not parse ({exc})"
+        if meta is None and link.checked_pieces:
+            return (
+                f"no metainfo is stored for torrent {link.infohash}: its sealed check of work {work.id} "
+                "cannot be re-run (store the .torrent again with `swarmscope works link`)"
+            )
         if meta is None:
-            return TorrentCheck("linked", 0, 0, "no metainfo stored for this infohash")
+            return TorrentCheck(UNVERIFIED, 0, 0, "no metainfo stored for this infohash")
         if link.infohash not in {h.hex for h in (meta.v1, meta.v2) if h is not None}:
             return f"the metainfo stored for torrent {link.infohash} does not hash to it"
         if not Path(work.reference_path).exists():
@@ -68,7 +122,8 @@ class TorrentChecks:
                 f"the reference content {work.reference_path} of work {work.id} is gone: restore it there "
                 f"(the check that torrent {link.infohash} carries the work reads it)"
             )
-        return reference_check(meta, Path(work.reference_path))
+        check = reference_check(meta, Path(work.reference_path))
+        return TorrentCheck(UNVERIFIED, 0, 0, check.detail) if check.checked == 0 else check
 
     def work(self, infohash: str, *, require_confirmed: bool = False) -> WorkRow | str:
         """:func:`case_work`, cached per (infohash, require_confirmed)."""
@@ -83,8 +138,9 @@ def case_work(
 ) -> WorkRow | str:
     """The work a case of swarm ``infohash`` is for, or why there is none (one line; rule above).
 
-    The reasons start with ``no_work:``, ``fake_torrent:``, ``unconfirmed:``, ``unchecked:`` (a check
-    that cannot be run) or ``two_rights_holders:``.
+    The reasons start with ``no_work:``, ``fake_torrent:``, ``unverified:`` (no piece compared with the
+    reference content), ``unconfirmed:``, ``unchecked:`` (a check that cannot be run, or a link not
+    sealed) or ``two_rights_holders:``.
     """
     return (checks or TorrentChecks(store)).work(infohash, require_confirmed=require_confirmed)
 
@@ -119,5 +175,12 @@ def _unusable(found: list[tuple[WorkTorrentRow, TorrentCheck]], infohash: str) -
         return (
             f"fake_torrent: the pieces of torrent {infohash} do not match the work's reference content "
             f"({named})"
+        )
+    unverified = [(t, c) for t, c in found if c.status == UNVERIFIED]
+    if unverified and all(c.status in ("fake", UNVERIFIED) for _t, c in found):
+        named = "; ".join(f"work {t.work_id}: {c.detail}" for t, c in unverified)
+        return (
+            f"unverified: no piece of torrent {infohash} could be compared with the work's reference "
+            f"content ({named}): a link that compares no piece proves nothing"
         )
     return "unconfirmed: the torrent is not confirmed against the work's reference content"

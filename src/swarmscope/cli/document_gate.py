@@ -71,13 +71,17 @@ class Gate:
 
         Raises:
             StoreError: no such database; it lacks the chain head witnessed beside the node key file
-                (:func:`swarmscope.cli.node_identity.check_witness`).
+                (:func:`swarmscope.cli.node_identity.check_witness`; no witness there: one ``note:`` line
+                on stderr says the tail was not checked).
             InputError: see :meth:`trust`; no usable signing key.
         """
         if not sign:  # a reader: the chain must still hold the head witnessed beside the node key
             with workflow_store(db) as store:
-                check_witness(store, db, self.node_key)
-                yield store, self.trust(db, now_us)
+                trust = self.trust(db, now_us)
+                note = check_witness(store, db, self.node_key)
+                if note is not None:
+                    typer.echo(f"note: {clean(note)}", err=True)
+                yield store, trust
             return
         trust = self.trust(db, now_us)
         with signing_store(db, self.node_key, now_us) as store:

@@ -34,6 +34,7 @@ from swarmscope.cases.payment_reference import grouped
 from swarmscope.cases.workflow import CaseStatus
 from swarmscope.cli.app import app
 from swarmscope.cli.document_gate import Gate, gated
+from swarmscope.cli.node_identity import SigningKeyOption, signing_store
 from swarmscope.cli.numeric import LETTER_DAYS, PORT, number_option
 from swarmscope.cli.options import ActorOption, DbOption, actor_name, fail, now_us, workflow_store
 from swarmscope.cli.text import clean
@@ -90,7 +91,7 @@ def draft_command(
              "sender_name": sender_name, "dispute_email": dispute_email},
         )  # fmt: skip
         now = now_us()
-        with gate.open(db, now) as (store, trust):
+        with gate.open(db, now, sign=True) as (store, trust):
             dois = (
                 [case]
                 if case
@@ -247,12 +248,14 @@ def remind_command(
     ] = None,
     actor: ActorOption = None,
     db: DbOption = DEFAULT_DB,
+    node_key: SigningKeyOption = None,
 ) -> None:
     """Draft reminders for sent letters past their deadline (each needs `letters approve`)."""
     try:
         chosen = load_settings(settings, {"reminder_days": reminder_days}, amount=False, contacts=False)
-        with workflow_store(db) as store:
-            reminders = remind_letters(store, chosen, actor_name(actor), now_us())
+        now = now_us()
+        with signing_store(db, node_key, now) as store:
+            reminders = remind_letters(store, chosen, actor_name(actor), now)
             for row in reminders:
                 typer.echo(f"drafted reminder {grouped(row.payment_reference)} (case id {row.case_id})")
             if not reminders:

@@ -144,18 +144,31 @@ def bind_witness(store: Store, key_path: Path, warn: Callable[[str], None]) -> N
         )
 
 
-def check_witness(store: Store, db: str, explicit: Path | None) -> None:
+def check_witness(store: Store, db: str, explicit: Path | None) -> str | None:
     """Refuse (reader commands that accuse, ``verify --db``) a database that lacks the head witnessed beside
-    the node key file (``explicit`` or the default beside ``db``); nothing to check without a witness.
+    the node key file: ``explicit`` (``--node-key``, which may name a public-key file) and the default key
+    path beside ``db``, each witness found there checked.
+
+    Returns:
+        None when a witness was checked or the chain seals nothing; otherwise the one line the caller says
+        (``tail not checked: no chain-head witness at PATH``): without a witness a truncated tail (the
+        newest entries, their batch and rows deleted) leaves a chain that verifies, so that is never silent.
 
     Raises:
         StoreError: naming the witness and what the chain lacks.
     """
-    path = witness_path(explicit if explicit is not None else default_key_path(db))
-    try:
-        require_head(store, path)
-    except WitnessError as exc:
-        raise StoreError(str(exc)) from None
+    paths = [witness_path(explicit if explicit is not None else default_key_path(db))]
+    if db and explicit is not None and witness_path(default_key_path(db)) != paths[0]:
+        paths.append(witness_path(default_key_path(db)))
+    found = [path for path in paths if path.exists()]
+    for path in found:
+        try:
+            require_head(store, path)
+        except WitnessError as exc:
+            raise StoreError(str(exc)) from None
+    if found or not lq.sealing_nodes(store):
+        return None
+    return f"tail not checked: no chain-head witness at {' or '.join(str(p) for p in paths)}"
 
 
 def signing_key(db: str, explicit: Path | None, *, create: bool = False) -> tuple[Ed25519PrivateKey, Path]:

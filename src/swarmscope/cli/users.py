@@ -9,7 +9,10 @@ creation, last use (to the minute) and state; ``users token NAME --revoke ID`` r
 (the user's other tokens and sessions go on; ``users disable`` revokes them all).
 
 Exit status: 0 on success, 1 for bad input (unknown role, unknown client or user, short password...), with
-one line and nothing stored.
+one line and nothing stored. ``add``, ``passwd``, ``token`` and ``disable`` seal the account rows with the
+node key (``--node-key``, default beside the database; it must exist, except that ``add`` on a new
+database creates it): a console holding that key acts only for rows whose seal holds
+(:mod:`swarmscope.store.access.account_seal`).
 """
 
 from __future__ import annotations
@@ -21,10 +24,11 @@ import typer
 
 from swarmscope.cli import numeric as num
 from swarmscope.cli.app import app
+from swarmscope.cli.node_identity import SigningKeyOption, signing_store
 from swarmscope.cli.numeric import number_option
 from swarmscope.cli.options import DbOption, command_store, fail, now_us
 from swarmscope.cli.text import clean, iso
-from swarmscope.errors import InputError
+from swarmscope.errors import InputError, SwarmscopeError
 from swarmscope.store.access import tokens as token_store
 from swarmscope.store.access import users as user_store
 from swarmscope.store.database import DEFAULT_DB
@@ -67,16 +71,22 @@ def add(
     ] = None,
     password_file: PasswordFile = None,
     db: DbOption = DEFAULT_DB,
+    node_key: SigningKeyOption = None,
 ) -> None:
-    """Add a console user (a password is prompted for without --password-file)."""
+    """Add a console user (a password is prompted for without --password-file); the account is sealed
+    with the node key (--node-key, default beside the database)."""
     try:  # everything the store need not answer is checked first: bad input creates nothing
         accounts.check_name(name)
         Role.parse(role)
         password = _password(password_file)
     except InputError as exc:
         raise fail(exc) from None
-    with command_store(db, create=client is None) as store:
-        user = accounts.add_user(store, name, role, client, password, now_us())
+    try:
+        now = now_us()
+        with signing_store(db, node_key, now, create=client is None) as store:
+            user = accounts.add_user(store, name, role, client, password, now)
+    except SwarmscopeError as exc:
+        raise fail(exc) from None
     scope = f", client {clean(user.client)}" if user.client else ""
     typer.echo(f"user {clean(user.name)}: {user.role.label}{scope}")
 
@@ -86,14 +96,16 @@ def passwd(
     name: Annotated[str, typer.Argument(help="User name.")],
     password_file: PasswordFile = None,
     db: DbOption = DEFAULT_DB,
+    node_key: SigningKeyOption = None,
 ) -> None:
     """Set a user's password; its open sessions end."""
     try:
         password = _password(password_file)
-    except InputError as exc:
+        now = now_us()
+        with signing_store(db, node_key, now) as store:
+            accounts.set_password(store, name, password, now)
+    except SwarmscopeError as exc:
         raise fail(exc) from None
-    with command_store(db) as store:
-        accounts.set_password(store, name, password, now_us())
     typer.echo(f"user {clean(name)}: password changed, sessions ended")
 
 
@@ -104,19 +116,25 @@ def token(
         int | None, number_option("--revoke", num.ROW_ID, "Revoke this token of the user instead (its id).")
     ] = None,
     db: DbOption = DEFAULT_DB,
+    node_key: SigningKeyOption = None,
 ) -> None:
     """Print a new API token for scripts (shown once; send it as 'Authorization: Bearer TOKEN').
 
     Only the token goes to standard output (TOKEN=$(swarmscope users token bot) keeps it); its id goes to
     standard error. With --revoke ID that token stops working at once; the user's others go on.
     """
+    try:
+        now = now_us()
+        with signing_store(db, node_key, now) as store:
+            if revoke is not None:
+                row = token_store.revoke_token(store, name, revoke, now)
+            else:
+                token_id, secret = accounts.new_token(store, name, now)
+    except SwarmscopeError as exc:
+        raise fail(exc) from None
     if revoke is not None:
-        with command_store(db) as store:
-            row = token_store.revoke_token(store, name, revoke, now_us())
         typer.echo(f"token {row.id} of {clean(row.user)}: revoked {iso(row.revoked_us)}")
         return
-    with command_store(db) as store:
-        token_id, secret = accounts.new_token(store, name, now_us())
     typer.echo(secret)
     typer.echo(f"token {token_id} of {clean(name)} (revoke: users token NAME --revoke {token_id})", err=True)
 
@@ -140,10 +158,18 @@ def tokens(
 
 
 @users_app.command("disable")
-def disable(name: Annotated[str, typer.Argument(help="User name.")], db: DbOption = DEFAULT_DB) -> None:
+def disable(
+    name: Annotated[str, typer.Argument(help="User name.")],
+    db: DbOption = DEFAULT_DB,
+    node_key: SigningKeyOption = None,
+) -> None:
     """Disable a user: it cannot log in, and its sessions and tokens stop working at once."""
-    with command_store(db) as store:
-        user_store.disable_user(store, name, now_us())
+    try:
+        now = now_us()
+        with signing_store(db, node_key, now) as store:
+            user_store.disable_user(store, name, now)
+    except SwarmscopeError as exc:
+        raise fail(exc) from None
     typer.echo(f"user {clean(name)}: disabled")
 
 

@@ -254,25 +254,29 @@ def run_verify_ledger(db: str, *, as_json: bool = False, console: Console | None
         return EXIT_UNUSABLE
     try:
         verdict = verify_ledger(store)
-        verdict = _witnessed(store, db, verdict)
+        verdict, note = _witnessed(store, db, verdict)
     finally:
         store.close()
     if as_json:
-        console.file.write(json.dumps(ledger_json(verdict), indent=2, sort_keys=True) + "\n")
+        body = ledger_json(verdict) | {"notes": [] if note is None else [note]}
+        console.file.write(json.dumps(body, indent=2, sort_keys=True) + "\n")
     else:
+        if note is not None:
+            console.print(f"note: {escaped(note)}")
         print_ledger_verdict(verdict, console)
     return EXIT_OK if verdict.ok else EXIT_FAILED
 
 
-def _witnessed(store: Store, db: str, verdict: LedgerVerdict) -> LedgerVerdict:
+def _witnessed(store: Store, db: str, verdict: LedgerVerdict) -> tuple[LedgerVerdict, str | None]:
     """``verdict`` with a problem when the chain lacks the head witnessed beside the node key file (the
-    default beside ``db``; no witness there: nothing to add). Source: README "Sealed ledger"."""
+    default beside ``db``), and the note to print when no witness is there (the tail was not checked).
+    Source: README "Sealed ledger"."""
     try:
-        check_witness(store, db, None)
+        note = check_witness(store, db, None)
     except StoreError as exc:
         problem = LedgerProblem("-", None, "chain-head witness", str(exc))
-        return replace(verdict, ok=False, problems=(*verdict.problems, problem))
-    return verdict
+        return replace(verdict, ok=False, problems=(*verdict.problems, problem)), None
+    return verdict, note
 
 
 def _unusable(message: str, as_json: bool, console: Console, what: str = "not a bundle") -> None:

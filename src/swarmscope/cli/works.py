@@ -76,13 +76,26 @@ def link(
         str, typer.Option("--torrent", help="A .torrent file, or an infohash the store knows.")
     ],
     db: DbOption = DEFAULT_DB,
+    node_key: SigningKeyOption = None,
 ) -> None:
-    """Link a torrent to a work; with reference content its pieces are checked (confirmed or fake)."""
-    with command_store(db) as store:  # the work must exist: never creates a database
-        row = link_work(store, work, torrent, now_us(), compare=reference_check)
-        detail = f" ({clean(row.detail)})" if row.detail else ""
+    """Link a torrent to a work; with reference content its pieces are checked (confirmed or fake). The
+    link and its verdict are sealed with the node's signing key (--node-key, default beside the
+    database; it must exist). A check that compared no piece is unverified: it makes no case."""
+    try:
+        now = now_us()
+        with signing_store(db, node_key, now) as store:  # the work must exist: never creates a database
+            row = link_work(store, work, torrent, now, compare=reference_check)
+            has_reference = case_rows.get_work(store, row.work_id).reference_path is not None
+    except SwarmscopeError as exc:
+        raise fail(exc) from None
+    detail = f" ({clean(row.detail)})" if row.detail else ""
+    typer.echo(
+        f"{row.infohash}: {row.status}, {row.matched_pieces}/{row.checked_pieces} pieces match{detail}"
+    )
+    if has_reference and row.status == "linked":
         typer.echo(
-            f"{row.infohash}: {row.status}, {row.matched_pieces}/{row.checked_pieces} pieces match{detail}"
+            "unverified: no piece was compared with the work's reference content, so this link proves "
+            "nothing and makes no case (give the .torrent file, or a reference holding whole pieces)"
         )
 
 

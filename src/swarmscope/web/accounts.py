@@ -133,14 +133,16 @@ def log_in(
     """Check a login and open a session: returns (session secret for the cookie, CSRF token).
 
     Raises:
-        LoginRefused: throttled (nothing checked, nothing counted), or a wrong name or password (counted).
+        LoginRefused: throttled (nothing checked, nothing counted), or a wrong name or password, or (the
+            console holding the node key) a user row whose seal does not hold (counted, said alike).
     """
     refusal = _throttled(store, name, address, now_us)
     if refusal is not None:
         raise LoginRefused(refusal)
     found = user_store.find_user(store, name)
     ok = check_password(found.password_hash if found else None, password)
-    if found is None or not ok or found.disabled_us is not None:
+    sealed = found is not None and user_store.user_sealed(store, found.id)  # with the node key: its seal
+    if found is None or not ok or found.disabled_us is not None or not sealed:
         session_store.record_attempt(store, name, address, False, now_us)
         raise LoginRefused("wrong user name or password")
     session_store.record_attempt(store, name, address, True, now_us)

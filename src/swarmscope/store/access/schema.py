@@ -9,6 +9,9 @@ Same conventions as :mod:`swarmscope.store.legal.schema`: portable column types,
   secret. A slow hash adds nothing for a secret with 256 bits of entropy; SHA-256 lets the lookup be an
   index seek. The secret itself is shown once (token) or lives only in the browser's cookie (session).
 
+``seal`` (revision 0015): hex HMAC-SHA256 of each account row under a key derived from the node's private
+key (:mod:`swarmscope.store.access.account_seal`), which a writer of the database file does not hold.
+
 ``web_login_attempt`` keeps every login attempt (name, address, success) for throttling. A display of a
 subscriber identity in the console is audited where every other read is: ``audit_log`` (append-only), by
 :func:`swarmscope.store.legal.subscribers.read_identity` with the console user as the actor.
@@ -30,6 +33,7 @@ web_user = sa.Table(
     sa.Column("password_hash", sa.Text),
     sa.Column("added_us", sa.BigInteger, nullable=False),
     sa.Column("disabled_us", sa.BigInteger),
+    sa.Column("seal", sa.Text),  # hex HMAC-SHA256 (store/access/account_seal.py); NULL: never sealed
 )
 
 web_token = sa.Table(
@@ -41,6 +45,7 @@ web_token = sa.Table(
     sa.Column("created_us", sa.BigInteger, nullable=False),
     sa.Column("revoked_us", sa.BigInteger),
     sa.Column("last_used_us", sa.BigInteger),  # to the minute (store/access/tokens.py); NULL: never used
+    sa.Column("seal", sa.Text),  # hex HMAC-SHA256 (store/access/account_seal.py); NULL: never sealed
 )
 
 web_session = sa.Table(
@@ -54,6 +59,7 @@ web_session = sa.Table(
     sa.Column("created_us", sa.BigInteger, nullable=False),
     sa.Column("expires_us", sa.BigInteger, nullable=False),
     sa.Column("revoked_us", sa.BigInteger),
+    sa.Column("seal", sa.Text),  # hex HMAC-SHA256 (store/access/account_seal.py); NULL: never sealed
 )
 
 web_login_attempt = sa.Table(

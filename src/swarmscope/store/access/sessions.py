@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
+from swarmscope.store.access.account_seal import account_key, holds, reseal
 from swarmscope.store.access.schema import web_login_attempt, web_session, web_user
-from swarmscope.store.access.users import UserRow, user_by_id
+from swarmscope.store.access.users import UserRow, user_by_id, user_sealed
 
 if TYPE_CHECKING:
     from swarmscope.store.database import Store
@@ -45,12 +46,13 @@ def open_session(
     }  # fmt: skip
     with store._write() as conn:
         conn.execute(sa.insert(web_session).values(row))
+        reseal(conn, account_key(store), web_session, web_session.c.token_sha256 == token_sha256)
 
 
 def find_session(store: Store, token_sha256: str, now_us: int) -> SessionRow | None:
     """The live session with this secret's SHA-256: not revoked, not expired, its user not disabled."""
     query = (
-        sa.select(web_session.c.id, web_session.c.user_id, web_session.c.csrf, web_session.c.expires_us)
+        sa.select(web_session)
         .join(web_user, web_user.c.id == web_session.c.user_id)
         .where(
             web_session.c.token_sha256 == token_sha256,
@@ -60,11 +62,14 @@ def find_session(store: Store, token_sha256: str, now_us: int) -> SessionRow | N
         )
     )
     with store.engine.connect() as conn:
-        row = conn.execute(query).first()
-    user = None if row is None else user_by_id(store, row.user_id)
-    if row is None or user is None:
+        row = conn.execute(query).mappings().first()
+    key = account_key(store)  # with the node key at hand, an unsealed or altered row opens nothing
+    if row is None or (key is not None and not holds(key, "web_session", row)):
         return None
-    return SessionRow(row.id, user, row.csrf, row.expires_us)
+    user = user_by_id(store, row["user_id"]) if user_sealed(store, row["user_id"]) else None
+    if user is None:
+        return None
+    return SessionRow(row["id"], user, row["csrf"], row["expires_us"])
 
 
 def revoke_session(store: Store, token_sha256: str, now_us: int) -> None:
@@ -75,6 +80,7 @@ def revoke_session(store: Store, token_sha256: str, now_us: int) -> None:
             .where(web_session.c.token_sha256 == token_sha256, web_session.c.revoked_us.is_(None))
             .values(revoked_us=now_us)
         )
+        reseal(conn, account_key(store), web_session, web_session.c.token_sha256 == token_sha256)
 
 
 def record_attempt(store: Store, name: str, address: str, ok: bool, now_us: int) -> None:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from swarmscope.errors import InputError
+from swarmscope.store.access.account_seal import account_key, reseal
 from swarmscope.store.access.schema import web_token, web_user
 
 if TYPE_CHECKING:
@@ -64,6 +65,7 @@ def revoke_token(store: Store, user: str, token_id: int, now_us: int) -> TokenRo
             raise InputError(f"user {user!r} has no API token {token_id} (see 'users tokens {user}')")
         if row.revoked_us is None:
             conn.execute(sa.update(web_token).where(web_token.c.id == token_id).values(revoked_us=now_us))
+            reseal(conn, account_key(store), web_token, web_token.c.id == token_id)
         found = conn.execute(query).one()
     return TokenRow(*found)
 

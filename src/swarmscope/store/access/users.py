@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from swarmscope.errors import InputError
 from swarmscope.store.access import tokens
+from swarmscope.store.access.account_seal import account_key, holds, reseal
 from swarmscope.store.access.schema import web_session, web_token, web_user
 from swarmscope.store.legal.schema import client
 
@@ -77,6 +78,7 @@ def add_user(
             "added_us": now_us,
         }  # fmt: skip
         conn.execute(sa.insert(web_user).values(values))
+        reseal(conn, account_key(store), web_user, web_user.c.name == name)
     return get_user(store, name)
 
 
@@ -120,6 +122,8 @@ def set_password_hash(store: Store, name: str, password_hash: str, now_us: int) 
     with store._write() as conn:
         conn.execute(sa.update(web_user).where(web_user.c.id == user.id).values(password_hash=password_hash))
         _revoke_sessions(conn, user.id, now_us)
+        reseal(conn, account_key(store), web_user, web_user.c.id == user.id)
+        reseal(conn, account_key(store), web_session, web_session.c.user_id == user.id)
 
 
 def disable_user(store: Store, name: str, now_us: int) -> None:
@@ -138,6 +142,10 @@ def disable_user(store: Store, name: str, now_us: int) -> None:
             .where(web_token.c.user_id == user.id, web_token.c.revoked_us.is_(None))
             .values(revoked_us=now_us)
         )
+        key = account_key(store)
+        reseal(conn, key, web_user, web_user.c.id == user.id)
+        reseal(conn, key, web_session, web_session.c.user_id == user.id)
+        reseal(conn, key, web_token, web_token.c.user_id == user.id)
 
 
 def _revoke_sessions(conn: sa.Connection, user_id: int, now_us: int) -> None:
@@ -153,7 +161,8 @@ def add_token(store: Store, user_id: int, token_sha256: str, now_us: int) -> int
     with store._write() as conn:
         row = {"user_id": user_id, "token_sha256": token_sha256, "created_us": now_us}
         key = conn.execute(sa.insert(web_token).values(row)).inserted_primary_key
-    assert key is not None  # an INSERT of one row always has its primary key
+        assert key is not None  # an INSERT of one row always has its primary key
+        reseal(conn, account_key(store), web_token, web_token.c.id == int(key[0]))
     return int(key[0])
 
 
@@ -162,7 +171,7 @@ def user_by_token(store: Store, token_sha256: str, now_us: int | None = None) ->
     (UTC µs) the token's use is recorded (:func:`swarmscope.store.access.tokens.record_use`)."""
     query = (
         _select()
-        .add_columns(web_token.c.id.label("token_id"), web_token.c.last_used_us.label("token_used_us"))
+        .add_columns(*(c.label(f"token_{c.name}") for c in web_token.c))
         .join(web_token, web_token.c.user_id == web_user.c.id)
         .where(
             web_token.c.token_sha256 == token_sha256,
@@ -172,8 +181,27 @@ def user_by_token(store: Store, token_sha256: str, now_us: int | None = None) ->
     )
     with store.engine.connect() as conn:
         row = conn.execute(query).first()
-    if row is None:
+    if row is None or not _token_sealed(store, row._mapping):
         return None
     if now_us is not None:
-        tokens.record_use(store, row.token_id, row.token_used_us, now_us)
+        tokens.record_use(store, row.token_id, row.token_last_used_us, now_us)
     return _user(row)
+
+
+def _token_sealed(store: Store, row: Any) -> bool:
+    """With the node key at hand: the token row and its user row hold their seals (module
+    :mod:`swarmscope.store.access.account_seal`); without it nothing can be checked (True)."""
+    key = account_key(store)
+    if key is None:
+        return True
+    token = {k.removeprefix("token_"): v for k, v in row.items() if k.startswith("token_")}
+    return holds(key, "web_token", token) and holds(key, "web_user", row)
+
+
+def user_sealed(store: Store, user_id: int) -> bool:
+    """With the node key at hand, whether user ``user_id``'s row holds its seal (True without the key:
+    nothing can be checked; False for no such user)."""
+    with store.engine.connect() as conn:
+        row = conn.execute(sa.select(web_user).where(web_user.c.id == user_id)).mappings().first()
+    key = account_key(store)
+    return row is not None and (key is None or holds(key, "web_user", row))

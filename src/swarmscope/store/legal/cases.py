@@ -33,7 +33,10 @@ from swarmscope.store.legal.schema import client as client_table
 from swarmscope.store.legal.workflow_seals import (
     ISP_ENTRY,
     WORK_ENTRY,
+    WORK_LINK,
     isp_content,
+    link_content,
+    link_subject,
     reference_sha256,
     seal_if_writer,
     work_content,
@@ -126,9 +129,10 @@ def get_work(store: Store, which: int | str) -> WorkRow:
 
 
 def link_torrent(store: Store, work_id: int, infohash: str, now_us: int) -> int:
-    """Link a torrent (infohash hex) to a work as ``linked``; an existing link returns its id unchanged."""
+    """Link a torrent (infohash hex) to a work as ``linked`` (sealed as a ``work_link`` in the same
+    transaction when ``store`` holds the node's key); an existing link returns its id unchanged."""
     infohash = infohash.lower()
-    with store._write() as conn:
+    with store._write(immediate=True) as conn:
         if conn.execute(sa.select(work.c.id).where(work.c.id == work_id)).first() is None:
             raise CaseStoreError(f"work {work_id}: not found")
         where = (work_torrent.c.work_id == work_id) & (work_torrent.c.infohash == infohash)
@@ -136,13 +140,17 @@ def link_torrent(store: Store, work_id: int, infohash: str, now_us: int) -> int:
         if found is not None:
             return int(found)
         values = {"work_id": work_id, "infohash": infohash, "status": "linked", "linked_us": now_us}
-        return new_id(conn, sa.insert(work_torrent).values(values))
+        link_id = new_id(conn, sa.insert(work_torrent).values(values))
+        content = link_content(work_id, infohash, "linked", 0, 0)
+        seal_if_writer(conn, store, link_subject(work_id, infohash), WORK_LINK, content, now_us)
+        return link_id
 
 
 def set_torrent_check(
     store: Store, link_id: int, status: str, checked: int, matched: int, detail: str | None, now_us: int
 ) -> None:
-    """Record the reference check of a linked torrent: status linked | confirmed | fake, piece counts.
+    """Record the reference check of a linked torrent: status linked | confirmed | fake, piece counts;
+    sealed (``work_link``) in the same transaction when ``store`` holds the node's key.
 
     Raises:
         CaseStoreError: unknown status or link.
@@ -151,10 +159,13 @@ def set_torrent_check(
         raise CaseStoreError(f"torrent check: unknown status {status!r}")
     values: dict[str, Any] = {"status": status, "checked_pieces": checked, "matched_pieces": matched}
     values |= {"detail": detail, "checked_us": now_us}
-    with store._write() as conn:
+    with store._write(immediate=True) as conn:
         done = conn.execute(sa.update(work_torrent).where(work_torrent.c.id == link_id).values(values))
         if done.rowcount != 1:
             raise CaseStoreError(f"torrent link {link_id}: not found")
+        row = conn.execute(sa.select(work_torrent).where(work_torrent.c.id == link_id)).one()
+        content = link_content(row.work_id, row.infohash, status, checked, matched)
+        seal_if_writer(conn, store, link_subject(row.work_id, row.infohash), WORK_LINK, content, now_us)
 
 
 def work_torrents(

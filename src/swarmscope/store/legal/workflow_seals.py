@@ -20,6 +20,14 @@ Content (:func:`content_sha256`: SHA-256 of ``b"swarmscope workflow v1\\n"`` and
 - ``letter_approved``, ``letter_sent``, ``payment``, ``dispute``, ``escalated`` (subject the DOE number):
   see :mod:`swarmscope.cases.sealed_history`, which builds and checks them.
 
+Sealed so that a work's torrent links and a letter's terms need the node key too:
+
+- ``work_link`` (subject ``link:<work id>:<infohash hex>``): work id, infohash, the piece check's verdict
+  (``linked`` / ``confirmed`` / ``fake``), pieces compared and matched (:func:`link_content`); sealed
+  when ``works link`` records a link and each time it records a check; the newest one is the link's
+  verdict (:mod:`swarmscope.cases.work_links`);
+- ``letter_drafted`` (subject the DOE number): :mod:`swarmscope.cases.sealed_history`.
+
 Source: README "Sealed workflow decisions".
 """
 
@@ -49,6 +57,7 @@ if TYPE_CHECKING:
     from swarmscope.store.database import Store
 
 ISP_ENTRY, WORK_ENTRY = "isp_entry", "work_entry"
+WORK_LINK = "work_link"  # a work's link to a torrent and its piece check's verdict
 _PREFIX = b"swarmscope workflow v1\n"
 
 
@@ -69,6 +78,17 @@ def isp_content(
 def work_content(client: str, title: str, registration: str | None, reference: str | None) -> dict[str, Any]:
     """What a ``work_entry`` event binds; ``reference``: :func:`reference_sha256` of its reference copy."""
     return {"client": client, "title": title, "registration": registration, "reference_sha256": reference}
+
+
+def link_subject(work_id: int, infohash: str) -> str:
+    """The subject of a ``work_link`` event: ``link:<work id>:<infohash, lower-case hex>``."""
+    return f"link:{work_id}:{infohash.lower()}"
+
+
+def link_content(work_id: int, infohash: str, status: str, checked: int, matched: int) -> dict[str, Any]:
+    """What a ``work_link`` event binds: the link and its piece check (pieces compared, matched)."""
+    return {"work_id": work_id, "infohash": infohash.lower(), "status": status, "checked_pieces": checked,
+            "matched_pieces": matched}  # fmt: skip
 
 
 def reference_sha256(path: str | None) -> str | None:
