@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from swarmscope.store.database import open_store
+from swarmscope.store.ledger.node_key import default_key_path, load_or_create_node_key
 from swarmscope.web import accounts
 from tests.research.test_research_export import T0, build_world
 from tests.web.conftest import PASSWORD
@@ -31,7 +32,8 @@ pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium
 def served(tmp_path: Path) -> Iterator[str]:
     db = tmp_path / "evidence.db"
     build_world(db)
-    with open_store(str(db), create=False) as store:
+    key = load_or_create_node_key(default_key_path(str(db)))  # the world's: its accounts are sealed with it
+    with open_store(str(db), create=False, node_key=key, now_us=T0) as store:
         accounts.add_user(store, "analyst", "analyst", None, PASSWORD, T0)
     port = _free_port()
     command = [sys.executable, "-m", "swarmscope.cli", "serve", "--db", str(db), "--port", str(port)]

@@ -6,6 +6,7 @@ import socket
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from swarmscope.cli import register_commands
@@ -15,6 +16,7 @@ from swarmscope.store.access import users as user_store
 from swarmscope.store.console.fold import unfolded_batches
 from swarmscope.store.database import open_store
 from swarmscope.store.ledger.node_key import default_key_path, open_node_key
+from swarmscope.store.ledger.schema import ledger_batch
 from swarmscope.web.passwords import check_password, secret_sha256
 from tests.web.conftest import ACME, GLOBEX, NOW, PASSWORD, Template
 from tests.web.monitoring_world import build
@@ -163,8 +165,11 @@ def test_users_passwd_ends_sessions_and_users_list_shows_roles(
 
 def test_serve_fold_only_folds_the_backlog_and_exits(web_db: Path, web_template: Template) -> None:
     build(web_db, web_template.works[ACME], web_template.works[GLOBEX], NOW, fold=False)
+    with open_store(str(web_db), create=False) as store, store.engine.connect() as conn:
+        sealed = conn.execute(sa.select(sa.func.count()).select_from(ledger_batch)).scalar_one()
+    assert sealed >= 2  # the world's sightings and evidence (and its sealed work links)
     code, out = invoke("serve", "--db", str(web_db), "--fold-only")
-    assert code == 0 and out.strip() == "folded 2 sealed batches into the console's read models"
+    assert code == 0 and out.strip() == f"folded {sealed} sealed batches into the console's read models"
     store = open_store(str(web_db), create=False)
     try:
         assert unfolded_batches(store) == 0
