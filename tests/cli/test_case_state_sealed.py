@@ -21,7 +21,6 @@ from swarmscope.cases.letter_flow import expire_letters
 from swarmscope.cases.letter_settings import LetterError
 from swarmscope.cases.payments import record_payment
 from swarmscope.cases.purge import apply_retention
-from swarmscope.cases.request_state import seal_request_link
 from swarmscope.cases.requests import advance_request, start_request
 from swarmscope.cases.retention import RetentionPolicy
 from swarmscope.cases.workflow import RequestStatus
@@ -87,14 +86,13 @@ def test_a_quashed_request_stops_the_letter_whatever_its_rows_say(
     world: World, smtp: SmtpServer, tmp_path: Path, tamper: str
 ) -> None:
     """A case named in a disclosure request, its letter approved; the court quashes the request. Clearing
-    the case's ``request_id`` or setting the request back to ``served`` sends nothing: the sealed link and
-    the sealed status name the alteration."""
+    the case's ``request_id`` or setting the request back to ``served`` sends nothing: the link sealed
+    when the request was served and the sealed status name the alteration."""
     doe = world.dois[0]
     case = case_status.get_case(world.store, doe)
     isp = next(r for r in case_store.list_isps(world.store) if r.id == case.isp_id)
     rid, _named = start_request(world.store, isp, None, T0, "counsel", attach=False)
-    case_status.attach_cases(world.store, rid, [case.id])  # as `isps request` names a candidate ...
-    seal_request_link(world.store, case, rid, T0)  # ... and seals the link
+    case_status.attach_cases(world.store, rid, [case.id])  # as `exhibits` names it (unsealed)
     advance_request(world.store, isp, RequestStatus.SERVED, request_id=rid, actor="counsel", note=None,
                     now_us=T0)  # fmt: skip
     draft_approve(world, doe)

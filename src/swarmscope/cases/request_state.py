@@ -3,7 +3,8 @@
 ``legal_case.request_id`` and ``disclosure_request.status`` are plain columns: someone who can write the
 database file but lacks the node's key could clear a case's link to a request a court quashed, or set the
 quashed request back to ``served``, and a letter would go out on a disclosure the court refused. So
-``isps request`` seals, with the node's key, each link of a case to a request (``request_link``, subject
+``isps request`` seals, with the node's key, each link of a case to a request when it names it in a new
+request and again when the request is served (``request_link``, subject
 the DOE number, bound to the case: :func:`swarmscope.cases.sealed_history.bound`, content
 ``{"request": id}``) and each status of a request (``request_status``, subject ``request:<id>``, content
 :func:`request_content`: ISP id, status, the time it took effect in UTC µs).

@@ -7,7 +7,9 @@ at the same time). Times are UTC microseconds; ``at_us`` is when a status took e
 ruled), ``now_us`` when it was recorded. The ISP's answer, its disclosure file, identifies the cases it
 matches (:func:`record_disclosure`; the matching rules are :func:`swarmscope.store.legal.subscribers.
 import_disclosure`'s). Each status of a request and each case it names are sealed with the node's key
-(:mod:`swarmscope.cases.request_state`), so starting or moving a request needs it.
+(:mod:`swarmscope.cases.request_state`), so starting or moving a request needs it; the cases a request
+names when it is served (``exhibits`` links its lines' cases to a drafted request unsealed) are sealed
+then.
 """
 
 from __future__ import annotations
@@ -97,7 +99,9 @@ def advance_request(
         store, rid, target, actor, note, now_us, rule=next_request_status, at_us=at_us
     )
     seal_request_status(store, done, now_us)
-    if target is RequestStatus.SERVED:
+    if target is RequestStatus.SERVED:  # the cases named to the ISP (an exhibit links them unsealed)
+        for case in case_status.list_cases(store, request_id=rid):
+            seal_request_link(store, case, rid, now_us)
         for case in case_status.list_cases(store, request_id=rid, status="candidate"):
             move_case(store, case.id, CaseEvent.REQUEST, actor, f"request {rid} served", now_us)
     return done
