@@ -99,8 +99,8 @@ class SealedState:
     any: bool
 
     def facts(self) -> str:
-        named = [("withdrawn/closed", self.decision is not None), ("sent", self.sent), ("paid", self.paid),
-                 ("disputed", self.disputed), ("escalated", self.escalated)]  # fmt: skip
+        named = [("sent", self.sent), ("paid", self.paid), ("disputed", self.disputed),
+                 ("escalated", self.escalated), (str(self.decision), self.decision is not None)]  # fmt: skip
         return ", ".join(name for name, on in named if on) or "none"
 
 
