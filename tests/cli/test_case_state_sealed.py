@@ -26,12 +26,13 @@ from swarmscope.cases.retention import RetentionPolicy
 from swarmscope.cases.workflow import RequestStatus
 from swarmscope.cli import register_commands
 from swarmscope.cli.app import app
+from swarmscope.store.database import open_store
 from swarmscope.store.legal import case_status
 from swarmscope.store.legal import cases as case_store
 from swarmscope.testbed.smtp import SmtpServer
 from tests.cases.test_exhibits import build_world as build_exhibits_world
 from tests.cli.letter_world import DAY, HOUR, T0, World, draft_approve, send, status
-from tests.tampering import tamper_file
+from tests.tampering import node_trust, tamper_file
 
 register_commands()
 
@@ -174,3 +175,15 @@ def test_withdrawn_case_set_back_gets_no_notice_and_no_exhibit_line(tmp_path: Pa
     assert "DOE-000001: refused: status altered" in exhibits.output
     lines = "".join(p.read_text(encoding="utf-8") for p in (tmp_path / "x").glob("*.csv"))
     assert "127.0.0.11" not in lines and "127.0.0.12" in lines
+
+
+def test_a_dry_run_without_the_signing_key_proves_the_sealed_withdrawal_too(world: World) -> None:
+    """``purge --dry-run`` opens no signing key: the sealed withdrawal is proven under the key's
+    fingerprint, so the dry run finds due what the purge itself would purge."""
+    record_decision(world.store, world.dois[0], "withdraw", "counsel", "no claim", T0)
+    later, policy = T0 + 200 * DAY, RetentionPolicy(ip_evidence_days=90)
+    writer = apply_retention(world.store, policy, actor="ops", now_us=later, dry_run=True)
+    with open_store(str(world.db), create=False) as reader:
+        trust = node_trust(world.store, later)
+        dry = apply_retention(reader, policy, actor="ops", now_us=later, dry_run=True, trust=trust)
+    assert dry.ip_addresses == writer.ip_addresses == 1 and dry.ip_rows == writer.ip_rows

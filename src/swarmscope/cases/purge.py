@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from swarmscope.cases.case_state import holds_evidence
 from swarmscope.cases.retention import ClosedCase, RetentionPolicy, due_identities, due_ip_addresses
 from swarmscope.store.database import Store
-from swarmscope.store.ledger.proven import store_trust
+from swarmscope.store.ledger.proven import EvidenceTrust, store_trust
 from swarmscope.store.legal import case_status
 from swarmscope.store.legal import purge as purge_store
 from swarmscope.store.legal.workflow_seals import WorkflowHistory, workflow_history
@@ -41,9 +41,18 @@ class PurgeOutcome:
 
 
 def apply_retention(
-    store: Store, policy: RetentionPolicy, *, actor: str, now_us: int, dry_run: bool
+    store: Store,
+    policy: RetentionPolicy,
+    *,
+    actor: str,
+    now_us: int,
+    dry_run: bool,
+    trust: EvidenceTrust | None = None,
 ) -> PurgeOutcome:
     """Decide what is due at ``now_us`` under ``policy`` and (unless ``dry_run``) purge it.
+
+    ``trust``: the keys the cases' sealed decisions are proven under (None: the store's own node key; a
+    store opened without one proves none).
 
     Raises:
         SwarmscopeError: the store refused the purge, or IP evidence is due for redaction and the store has
@@ -52,7 +61,7 @@ def apply_retention(
     cases = [ClosedCase(c.case_id, c.doe, c.status, c.closed_us) for c in purge_store.identity_cases(store)]
     due = due_identities(cases, now_us, policy)
 
-    held = _altered_addresses(store)
+    held = _altered_addresses(store, trust)
 
     def due_ips(seen: Mapping[str, int], cases: Mapping[str, Sequence[str]]) -> Sequence[str]:
         judged = {ip: [*statuses, "altered"] if ip in held else statuses for ip, statuses in cases.items()}
@@ -72,9 +81,10 @@ def apply_retention(
     return PurgeOutcome(tuple(c.doe for c in due), ip.addresses, ip.rows, deleted, ip)
 
 
-def _altered_addresses(store: Store) -> frozenset[str]:
+def _altered_addresses(store: Store, trust: EvidenceTrust | None) -> frozenset[str]:
     """The IP addresses of cases whose status column their proven sealed history does not allow
-    (:func:`swarmscope.cases.case_state.holds_evidence`; under the store's own node key, none proven
-    without it): their evidence is held whatever the column says."""
-    history = workflow_history(store, store_trust(store, None)) if store.node else WorkflowHistory()
+    (:func:`swarmscope.cases.case_state.holds_evidence`; under ``trust``, else the store's own node key,
+    none proven without either): their evidence is held whatever the column says."""
+    proven = trust is not None or store.node is not None
+    history = workflow_history(store, store_trust(store, trust)) if proven else WorkflowHistory()
     return frozenset(c.ip for c in case_status.list_cases(store) if holds_evidence(history, c) == "altered")
