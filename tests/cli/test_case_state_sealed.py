@@ -187,3 +187,20 @@ def test_a_dry_run_without_the_signing_key_proves_the_sealed_withdrawal_too(worl
         trust = node_trust(world.store, later)
         dry = apply_retention(reader, policy, actor="ops", now_us=later, dry_run=True, trust=trust)
     assert dry.ip_addresses == writer.ip_addresses == 1 and dry.ip_rows == writer.ip_rows
+
+
+def test_an_open_case_marked_closed_keeps_its_identity(
+    world: World, smtp: SmtpServer, tmp_path: Path
+) -> None:
+    """The identity of a case counsel closed (sealed) is due six months later; an open case (letter sent)
+    whose column the writer sets to ``closed`` months ago keeps its disclosed identity."""
+    honest, open_case = world.dois[0], world.dois[1]
+    record_decision(world.store, honest, "close", "counsel", "settled", T0)
+    draft_approve(world, open_case)
+    send(world, open_case, smtp, tmp_path, T0 + HOUR)
+    tamper_file(
+        world.db, f"UPDATE legal_case SET status = 'closed', closed_us = {T0} WHERE doe = '{open_case}'"
+    )
+    policy = RetentionPolicy(ip_evidence_days=90)
+    outcome = apply_retention(world.store, policy, actor="ops", now_us=T0 + 200 * DAY, dry_run=True)
+    assert outcome.identity_does == (honest,)

@@ -8,8 +8,9 @@ nothing (no purge_log or audit rows either). Times are UTC microseconds.
 "Unresolved" IP evidence is judged by each case's status as its sealed history allows it
 (:func:`swarmscope.cases.case_state.holds_evidence`), never by the status column alone: a case whose
 column says ``withdrawn`` without a proven sealed withdrawal (an open case edited in the database file, or
-one withdrawn before decisions were sealed) keeps its evidence. Without the node's key nothing is proven,
-so no such withdrawal releases evidence.
+one withdrawn before decisions were sealed) keeps its evidence; so does the identity of a case whose
+column says ``closed`` (or ``withdrawn``) against its sealed history. Without the node's key nothing
+is proven, so no such withdrawal releases evidence.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from swarmscope.cases.case_state import holds_evidence
 from swarmscope.cases.retention import ClosedCase, RetentionPolicy, due_identities, due_ip_addresses
 from swarmscope.store.database import Store
 from swarmscope.store.ledger.proven import EvidenceTrust, store_trust
-from swarmscope.store.legal import case_status
+from swarmscope.store.legal import case_rows, case_status
 from swarmscope.store.legal import purge as purge_store
 from swarmscope.store.legal.workflow_seals import WorkflowHistory, workflow_history
 
@@ -58,10 +59,13 @@ def apply_retention(
         SwarmscopeError: the store refused the purge, or IP evidence is due for redaction and the store has
             no signing key to seal its purge record (nothing is deleted then).
     """
-    cases = [ClosedCase(c.case_id, c.doe, c.status, c.closed_us) for c in purge_store.identity_cases(store)]
+    altered = _altered(store, trust)
+    ids, held = {c.id for c in altered}, frozenset(c.ip for c in altered)
+    cases = [
+        ClosedCase(c.case_id, c.doe, "altered" if c.case_id in ids else c.status, c.closed_us)
+        for c in purge_store.identity_cases(store)
+    ]
     due = due_identities(cases, now_us, policy)
-
-    held = _altered_addresses(store, trust)
 
     def due_ips(seen: Mapping[str, int], cases: Mapping[str, Sequence[str]]) -> Sequence[str]:
         judged = {ip: [*statuses, "altered"] if ip in held else statuses for ip, statuses in cases.items()}
@@ -81,10 +85,10 @@ def apply_retention(
     return PurgeOutcome(tuple(c.doe for c in due), ip.addresses, ip.rows, deleted, ip)
 
 
-def _altered_addresses(store: Store, trust: EvidenceTrust | None) -> frozenset[str]:
-    """The IP addresses of cases whose status column their proven sealed history does not allow
+def _altered(store: Store, trust: EvidenceTrust | None) -> list[case_rows.CaseRow]:
+    """The cases whose status column their proven sealed history does not allow
     (:func:`swarmscope.cases.case_state.holds_evidence`; under ``trust``, else the store's own node key,
-    none proven without either): their evidence is held whatever the column says."""
+    none proven without either): their IP evidence and identity are held whatever the column says."""
     proven = trust is not None or store.node is not None
     history = workflow_history(store, store_trust(store, trust)) if proven else WorkflowHistory()
-    return frozenset(c.ip for c in case_status.list_cases(store) if holds_evidence(history, c) == "altered")
+    return [c for c in case_status.list_cases(store) if holds_evidence(history, c) == "altered"]
