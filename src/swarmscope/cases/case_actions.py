@@ -14,6 +14,7 @@ has its own action that checks what the step needs (:data:`ROUTES` names it).
 from __future__ import annotations
 
 from swarmscope.cases.case_proof import UnprovenCase, require_proven
+from swarmscope.cases.case_state import DECISION_STATUS, require_status, seal_case_decision
 from swarmscope.cases.document_policy import COURT_TESTED, DocumentPolicy
 from swarmscope.cases.identities import has_control
 from swarmscope.cases.sealed_history import DISPUTE, ESCALATED, dispute_content, litigation_problem, seal_step
@@ -61,20 +62,24 @@ def decision_refusal(name: str) -> str | None:
 def record_decision(
     store: Store, case: int | str, name: str, actor: str, note: str | None, now_us: int
 ) -> case_rows.CaseRow:
-    """Record counsel's decision (withdraw, close, counsel_escalate) on a case, naming who decided.
+    """Record counsel's decision (withdraw, close, counsel_escalate) on a case, naming who decided; the
+    decision is sealed with the node's key (``case_decision`` or ``escalated``: :mod:`swarmscope.cases.
+    case_state`).
 
     Raises:
         InputError: ``name`` is not a decision (the message names the action that records it).
-        WorkflowError: the case cannot take it in its status. StoreError: unknown case.
+        WorkflowError: the case cannot take it in its status. StoreError: unknown case, no signing key
+            (nothing written).
     """
     refusal = decision_refusal(name)
     if refusal is not None:
         raise InputError(f"{name!r} is not a decision recorded directly: {refusal}")
-    if name != CaseEvent.COUNSEL_ESCALATE:
-        return move_case(store, case, name, actor, note, now_us)
-    signer(store, "counsel_escalate")  # refused before anything is written
+    signer(store, name)  # every decision is sealed: refused before anything is written
     row = move_case(store, case, name, actor, note, now_us)
-    seal_step(store, row, ESCALATED, {"event": "counsel_escalate"}, now_us)
+    if name in DECISION_STATUS:
+        seal_case_decision(store, row, name, now_us)
+    else:
+        seal_step(store, row, ESCALATED, {"event": "counsel_escalate"}, now_us)
     return row
 
 
@@ -132,6 +137,7 @@ def escalate_case(
     why = litigation_problem(store, case, history, now_us, escalation=False, trust=trusted)
     if why is not None:
         raise UnprovenCase(why)
+    require_status(store, case, trusted)
     signer(store, "escalation")
     row = move_case(store, case.id, CaseEvent.ESCALATE, actor, "put on the litigation list", now_us)
     seal_step(store, case, ESCALATED, {"event": "escalate"}, now_us)

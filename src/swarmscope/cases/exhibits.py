@@ -34,6 +34,7 @@ from pathlib import Path
 import jinja2
 
 from swarmscope.cases.case_proof import CaseProof, ProvenCaseHits
+from swarmscope.cases.case_state import split_altered
 from swarmscope.cases.document_policy import COURT_TESTED, DocumentPolicy
 from swarmscope.cases.hit_proofs import hit_lines
 from swarmscope.cases.pdf import html_to_pdf
@@ -264,7 +265,9 @@ def produce_exhibits(
         StoreError: the database refused the request row. OSError: ``out`` is not writable.
     """
     proof = CaseProof(store, store_trust(store, trust), policy)
-    proven, unproven = proof.split(case_documents(store, isp_name=isp_name))
+    stated, altered = split_altered(store, proof.directory.history, case_documents(store, isp_name=isp_name))
+    proven, unproven = proof.split(stated)
+    unproven = altered + unproven
     docs = [doc for doc in proven if doc.torrent_problem is None]  # never a torrent name nobody sealed
     unproven += [(doc.doe, doc.torrent_problem) for doc in proven if doc.torrent_problem is not None]
     if refused is not None:

@@ -28,6 +28,7 @@ from functools import partial
 
 from swarmscope.cases.case_actions import move_case
 from swarmscope.cases.case_proof import require_proven
+from swarmscope.cases.case_state import require_status
 from swarmscope.cases.disclosure_check import require_disclosed
 from swarmscope.cases.document_policy import COURT_TESTED, DocumentPolicy
 from swarmscope.cases.hit_proofs import letter_facts
@@ -40,6 +41,7 @@ from swarmscope.cases.letter_settings import (
 )
 from swarmscope.cases.letters import approval_digest, render_preview
 from swarmscope.cases.payment_reference import payment_reference
+from swarmscope.cases.request_state import request_problem
 from swarmscope.cases.sealed_history import (
     APPROVED,
     DRAFTED,
@@ -56,7 +58,6 @@ from swarmscope.store.legal import letters as letter_store
 from swarmscope.store.legal.workflow_seals import signer, workflow_history
 
 DAY_US = 86_400 * 1_000_000
-BLOCKING_REQUEST_STATUSES = ("quashed", "contested")
 
 
 def latest_letter(store: Store, case_id: int) -> letter_store.LetterRow | None:
@@ -87,8 +88,9 @@ def draft_letters(
         case = case_status.get_case(store, doe)
         signer(store, "letters draft")  # the draft's terms are sealed: refused before anything is written
         require_proven(store, case, trust, policy)
+        require_status(store, case, trust)
         require_disclosed(store, case, trust)
-        check_request_allows_letters(store, case)
+        check_request_allows_letters(store, case, trust)
         amount = format_amount(settings.amount_cents, settings.currency)
         note = f"letter drafted: {amount}, {settings.deadline_days} days"
         move_case(store, case.id, CaseEvent.DRAFT, actor, note, now_us)
@@ -129,6 +131,7 @@ def preview_letter(
     """
     case = case_status.get_case(store, doe)
     require_proven(store, case, trust, policy)
+    require_status(store, case, trust)
     require_disclosed(store, case, trust)
     letter = latest_letter(store, case.id)
     if letter is None or letter.sent_us is not None or letter.voided_us is not None:
@@ -163,7 +166,7 @@ def approve_letter(
     """
     shown = preview_letter(store, doe, trust=trust, policy=policy)
     case, letter, digest = case_status.get_case(store, doe), shown.letter, shown.digest
-    check_request_allows_letters(store, case)
+    check_request_allows_letters(store, case, trust)
     require_sealed_draft(workflow_history(store, store_trust(store, trust)), case, letter)
     if expect_digest is not None and expect_digest.strip().lower() != digest:
         raise LetterError(f"{case.doe}: the letter's digest is {digest}, not the one given; preview it again")
@@ -181,20 +184,20 @@ def approve_letter(
     return row
 
 
-def check_request_allows_letters(store: Store, case: case_rows.CaseRow) -> None:
-    """Refuse any letter for a case whose disclosure request a court quashed or that is contested.
+def check_request_allows_letters(
+    store: Store, case: case_rows.CaseRow, trust: EvidenceTrust | None = None
+) -> None:
+    """Refuse any letter for a case whose disclosure request a court quashed or that is contested, judged
+    by the request's link and status as sealed (:func:`swarmscope.cases.request_state.request_problem`;
+    ``trust`` None: the store's own node key).
 
     Raises:
-        LetterError: naming the request and its status.
+        LetterError: naming the request and its status, or the altered link or status.
     """
-    if case.request_id is None:
-        return
-    request = case_status.get_request(store, case.request_id)
-    if request.status in BLOCKING_REQUEST_STATUSES:
-        raise LetterError(
-            f"{case.doe}: disclosure request {request.id} is {request.status}; no letter may be drafted, "
-            "approved or sent on it"
-        )
+    history = workflow_history(store, store_trust(store, trust))
+    why = request_problem(store, history, case)
+    if why is not None:
+        raise LetterError(why)
 
 
 def pending_approved(store: Store) -> list[str]:

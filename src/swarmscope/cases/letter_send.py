@@ -17,6 +17,10 @@ server the responsibility for delivery), and only then is its PDF copy written â
 reported but never causes a second sending. PDFs are written 0600. The deadline is the sending time plus
 the term fixed at drafting (``deadline_days``), so a letter approved on Monday and sent on Friday still
 gives the full term. The sending is sealed too (``letter_sent``), with the node's key: sending needs it.
+A letter never leaves while the case's sealed history stops it, whatever its rows say now
+(:func:`swarmscope.cases.case_state.sending_problem`): a sealed sending of the initial letter (a retry
+never sends it twice), a sealed dispute or payments settling the claim (no further letters), or sent
+letter, payment and dispute rows that differ from the sealed ones.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from typing import Any
 
 from swarmscope.cases.case_actions import move_case
 from swarmscope.cases.case_proof import require_proven
+from swarmscope.cases.case_state import require_status, sending_problem
 from swarmscope.cases.disclosure_check import read_disclosed_identity, require_disclosed
 from swarmscope.cases.document_policy import COURT_TESTED, DocumentPolicy
 from swarmscope.cases.hit_proofs import letter_facts
@@ -182,12 +187,16 @@ def send_letter(
     """
     case = case_status.get_case(store, doe)
     require_proven(store, case, trust, policy)
+    require_status(store, case, trust)
     require_disclosed(store, case, trust)
-    check_request_allows_letters(store, case)
+    check_request_allows_letters(store, case, trust)
     letter = _check_sendable(case, latest_letter(store, case.id))
     facts, frozen, digest = _bound_content(store, case, letter, given, trust)
     history = workflow_history(store, store_trust(store, trust))
     require_sealed_approval(history, case, letter, digest)
+    stopped = sending_problem(store, history, case, letter)
+    if stopped is not None:
+        raise LetterError(stopped)
     signer(store, "letters send")  # its sending is sealed: refused before anything leaves
     if delivery.out is not None:
         check_out_dir(delivery.out)

@@ -16,12 +16,12 @@ import re
 from datetime import UTC, datetime
 
 from swarmscope.cases.case_proof import CaseProof
+from swarmscope.cases.case_state import litigation_subjects, status_problem
 from swarmscope.cases.disclosure_check import disclosure_problem, read_disclosed_identity
 from swarmscope.cases.document_policy import COURT_TESTED, DocumentPolicy
 from swarmscope.cases.exhibits import csv_cell
 from swarmscope.cases.identities import IdentityKey
 from swarmscope.cases.sealed_history import litigation_problem
-from swarmscope.cases.workflow import CaseStatus
 from swarmscope.store.database import Store
 from swarmscope.store.ledger.proven import EvidenceTrust, store_trust
 from swarmscope.store.legal import case_rows, case_status
@@ -87,7 +87,9 @@ def litigation_rows(
     (:class:`swarmscope.cases.case_proof.CaseProof`; ``trust`` None: the store's own node key) is left
     out, its identity never read, and (DOE number, why) goes to ``refused``; so is a case its sealed workflow
     history does not put on the list (:func:`swarmscope.cases.sealed_history.litigation_problem`: the
-    ``escalated`` status column alone proves nothing), and a case whose stored
+    ``escalated`` status column alone proves nothing; a case with a sealed escalation whose column says
+    otherwise is judged too, and named: :func:`swarmscope.cases.case_state.litigation_subjects`), and a
+    case whose stored
     identity the ISP disclosed for another address, port or window than its proven hits
     (:func:`swarmscope.cases.disclosure_check.disclosure_problem`). ``policy``: the thresholds each case
     is re-judged under (the case's build note only tightens them).
@@ -95,15 +97,20 @@ def litigation_rows(
     out = []
     trusted = store_trust(store, trust)
     proof = CaseProof(store, trusted, policy)
-    proven, unproven = proof.split(case_status.list_cases(store, status=CaseStatus.ESCALATED))
-    cases = []
     history = proof.directory.history
+    proven, unproven = proof.split(litigation_subjects(history, case_status.list_cases(store)))
+    cases = []
     for case in proven:
         stored = stored_identity(store, case.id)
-        why = litigation_problem(store, case, history, trusted.now_us, trust=trusted) or (
-            f"{case.doe}: refused: no disclosed identity is stored for it (a letter goes only to one)"
-            if stored is None
-            else disclosure_problem(case, stored, proof)
+        why = litigation_problem(store, case, history, trusted.now_us, trust=trusted)
+        why = (
+            why
+            or status_problem(history, case)
+            or (
+                f"{case.doe}: refused: no disclosed identity is stored for it (a letter goes only to one)"
+                if stored is None
+                else disclosure_problem(case, stored, proof)
+            )
         )
         if why is None:
             cases.append(case)

@@ -34,6 +34,7 @@ from swarmscope.cases.acns import (
     validate_notice,
 )
 from swarmscope.cases.case_proof import CaseProof
+from swarmscope.cases.case_state import split_altered
 from swarmscope.cases.document_policy import COURT_TESTED, DocumentPolicy
 from swarmscope.cases.hit_proofs import (
     TorrentPieces,
@@ -258,7 +259,11 @@ def prepare_notices(
     """
     out.mkdir(parents=True, exist_ok=True)
     proof = CaseProof(store, store_trust(store, trust), policy)
-    docs, refused = proof.split(case_documents(store, isp_name=isp_name, statuses=NOTICE_STATUSES))
+    stated, refused = split_altered(
+        store, proof.directory.history, case_documents(store, isp_name=isp_name, statuses=NOTICE_STATUSES)
+    )
+    docs, unproven = proof.split(stated)
+    refused += unproven
     batch = NoticeBatch([], refused)
     for doc in docs:
         if doc.torrent_problem is not None:  # a name or size nobody sealed is never stated

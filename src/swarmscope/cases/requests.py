@@ -6,7 +6,10 @@ is served, the candidate cases it names move to ``requested`` (their own workflo
 at the same time). Times are UTC microseconds; ``at_us`` is when a status took effect (e.g. the date a court
 ruled), ``now_us`` when it was recorded. The ISP's answer, its disclosure file, identifies the cases it
 matches (:func:`record_disclosure`; the matching rules are :func:`swarmscope.store.legal.subscribers.
-import_disclosure`'s).
+import_disclosure`'s). Each status of a request and each case it names are sealed with the node's key
+(:mod:`swarmscope.cases.request_state`), so starting or moving a request needs it; the cases a request
+names when it is served (``exhibits`` links its lines' cases to a drafted request unsealed) are sealed
+then.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from collections.abc import Sequence
 from swarmscope.cases.case_actions import move_case
 from swarmscope.cases.directory import check_text
 from swarmscope.cases.identities import Identity, IdentityKey
+from swarmscope.cases.request_state import seal_request_link, seal_request_status
 from swarmscope.cases.workflow import CaseEvent, RequestStatus, next_case_status, next_request_status
 from swarmscope.errors import InputError
 from swarmscope.store.database import Store
@@ -23,6 +27,7 @@ from swarmscope.store.legal import case_rows, case_status
 from swarmscope.store.legal import cases as legal_cases
 from swarmscope.store.legal import subscribers as subscriber_store
 from swarmscope.store.legal.disclosure_match import DisclosureRow
+from swarmscope.store.legal.workflow_seals import signer
 
 FINAL_REQUEST_STATUSES = ("complied", "quashed")
 
@@ -37,16 +42,21 @@ def start_request(
 
     Raises:
         InputError: ``region`` holds a control character (it is printed on the request's exhibits).
+        StoreError: no signing key (nothing written).
     """
     check_text("--region", region)
+    signer(store, "a disclosure request")  # its status and links are sealed: refused before any write
     rid = case_status.add_request(store, isp.id, region, at_us, actor=actor)
+    seal_request_status(store, case_status.get_request(store, rid), at_us)
     if attach:
         cases = [
-            c.id
+            c
             for c in case_status.list_cases(store, isp_id=isp.id, status="candidate")
             if c.request_id is None
         ]
-        case_status.attach_cases(store, rid, cases)
+        case_status.attach_cases(store, rid, [c.id for c in cases])
+        for case in cases:
+            seal_request_link(store, case, rid, at_us)
     return rid, len(case_status.list_cases(store, request_id=rid))
 
 
@@ -78,15 +88,20 @@ def advance_request(
 
     Raises:
         InputError: no open request, or a request to another ISP. WorkflowError: the table refuses the
-            move. StoreError: unknown request.
+            move. StoreError: unknown request, no signing key (nothing written).
     """
     rid = request_id if request_id is not None else open_request(store, isp.id)
     if case_status.get_request(store, rid).isp_id != isp.id:
         raise InputError(f"--request {rid}: a request to another ISP")
+    next_request_status(case_status.get_request(store, rid).status, target)  # refused before any write
+    signer(store, "a disclosure request's status")
     done = case_status.set_request_status(
         store, rid, target, actor, note, now_us, rule=next_request_status, at_us=at_us
     )
-    if target is RequestStatus.SERVED:
+    seal_request_status(store, done, now_us)
+    if target is RequestStatus.SERVED:  # the cases named to the ISP (an exhibit links them unsealed)
+        for case in case_status.list_cases(store, request_id=rid):
+            seal_request_link(store, case, rid, now_us)
         for case in case_status.list_cases(store, request_id=rid, status="candidate"):
             move_case(store, case.id, CaseEvent.REQUEST, actor, f"request {rid} served", now_us)
     return done

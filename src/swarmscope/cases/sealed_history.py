@@ -18,6 +18,9 @@ dispute, or set a case's status to ``escalated``. So each decision is sealed as 
   and currency;
 - ``payment``: reference, amount, currency, receipt time; ``dispute``: receipt time and summary;
 - ``escalated``: the workflow event (``escalate`` after no response, ``counsel_escalate`` after a dispute).
+- ``case_decision``: counsel's ``withdraw`` or ``close`` (:mod:`swarmscope.cases.case_state`);
+  ``request_link``: the disclosure request naming the case, and ``request_status`` (subject
+  ``request:<id>``): each status of that request (:mod:`swarmscope.cases.request_state`).
 
 The litigation list (:func:`litigation_problem`) derives a case's standing from the PROVEN events only: a
 proven escalation made after the deadline of the last proven sent letter (``escalations mark`` judges the
@@ -60,6 +63,10 @@ APPROVED, SENT, PAYMENT, DISPUTE, ESCALATED = (
 )
 # the letter's terms as drafted (sealed by `letters draft` and `letters remind`)
 DRAFTED = "letter_drafted"
+
+# The case's state (:mod:`swarmscope.cases.case_state`, :mod:`swarmscope.cases.request_state`): counsel's
+# withdraw / close, the case's link to a disclosure request, and each status of that request.
+CASE_DECISION, REQUEST_LINK, REQUEST_STATUS = "case_decision", "request_link", "request_status"
 
 
 def _escalation(case: CaseRow, event: str) -> bytes:
@@ -150,7 +157,7 @@ def require_sealed_approval(
         )
 
 
-def _matched(
+def matched_rows(
     history: WorkflowHistory,
     case: CaseRow,
     step: str,
@@ -209,12 +216,12 @@ def litigation_problem(
     store's own node key and the system clock)."""
     doe = case.doe
     letters = [row for row in letter_store.list_letters(store, case_id=case.id) if row.sent_us is not None]
-    sent, problems = _matched(history, case, SENT, letters, sent_content)
+    sent, problems = matched_rows(history, case, SENT, letters, sent_content)
     problems += _approvals_differ(store, case, letters, trust)
-    payments, more = _matched(
+    payments, more = matched_rows(
         history, case, PAYMENT, letter_store.list_payments(store, case.id), payment_content
     )
-    disputes, most = _matched(
+    disputes, most = matched_rows(
         history, case, DISPUTE, letter_store.list_disputes(store, case.id), dispute_content
     )
     mine = {_escalation(case, "escalate"), _escalation(case, "counsel_escalate")}

@@ -193,8 +193,10 @@ def event(
 ) -> None:
     """Record counsel's decision on a case (withdraw, close, counsel_escalate), with who decided it.
 
-    counsel_escalate is sealed in the ledger with the node's signing key (--node-key, default beside the
-    database): the litigation list takes a disputed case only on that sealed decision.
+    Each decision is sealed in the ledger with the node's signing key (--node-key, default beside the
+    database): the litigation list takes a disputed case only on a sealed counsel_escalate, and a case
+    counts as withdrawn or closed (its documents, letters, evidence retention) only on a sealed
+    withdraw or close.
 
     Every other step has its own command, which checks what the step needs: `isps request` (served),
     `subscribers import` (identified), `letters draft/approve/send/expire` (the deadline),
@@ -204,11 +206,6 @@ def event(
     if refusal is not None:
         typer.echo(f"error: {clean(name)!r} is not recorded with `cases event`: {refusal}")
         raise typer.Exit(1)
-    if name != "counsel_escalate":
-        with command_store(db) as store:
-            case = record_decision(store, doe, name, actor_name(actor), note, now_us())
-            typer.echo(f"{case.doe}: {case.status}")
-        return
     try:
         now = now_us()
         with signing_store(db, node_key, now) as store:

@@ -28,7 +28,7 @@ from swarmscope.cli.options import (
 )
 from swarmscope.cli.text import clean, iso
 from swarmscope.errors import InputError, SwarmscopeError
-from swarmscope.store.database import DEFAULT_DB
+from swarmscope.store.database import DEFAULT_DB, Store
 from swarmscope.store.legal import case_status
 from swarmscope.store.legal import cases as case_rows
 from swarmscope.store.legal.workflow_seals import seal_current_entry
@@ -141,22 +141,34 @@ def request(
     ] = True,
     actor: ActorOption = None,
     db: DbOption = DEFAULT_DB,
+    node_key: SigningKeyOption = None,
 ) -> None:
     """Start a disclosure request (``--status drafted``) or record its next status with its date.
 
     When a request is served, the candidate cases it names move to ``requested``
-    (:mod:`swarmscope.cases.requests`).
+    (:mod:`swarmscope.cases.requests`). Each status and each case the request names are sealed with the
+    node's signing key (--node-key, default beside the database).
     """
-    with command_store(db) as store:
-        check_text("--region", region)  # printed on the request's exhibits, like an ISP name
-        who, target = actor_name(actor), workflow.request_status(status_)
-        row = case_rows.get_isp(store, isp)
-        when = parse_time(date, "--date") if date is not None else None
-        if target is workflow.RequestStatus.DRAFTED:
-            rid, named = start_request(store, row, region, when or now_us(), who, attach=attach)
-            typer.echo(f"request {rid}: drafted for {clean(row.name)}, {named} case(s)")
-            return
-        done = advance_request(
-            store, row, target, request_id=request_id, actor=who, note=note, now_us=now_us(), at_us=when
-        )
-        typer.echo(f"request {done.id}: {done.status} since {iso(done.status_us)}")
+    try:
+        with signing_store(db, node_key, now_us()) as store:
+            _request(store, isp, status_, request_id, region, date, note, attach, actor_name(actor))
+    except SwarmscopeError as exc:
+        raise fail(exc) from None
+
+
+def _request(
+    store: Store, isp: str, status_: str, request_id: int | None, region: str | None, date: str | None,
+    note: str | None, attach: bool, who: str,
+) -> None:  # fmt: skip
+    check_text("--region", region)  # printed on the request's exhibits, like an ISP name
+    target = workflow.request_status(status_)
+    row = case_rows.get_isp(store, isp)
+    when = parse_time(date, "--date") if date is not None else None
+    if target is workflow.RequestStatus.DRAFTED:
+        rid, named = start_request(store, row, region, when or now_us(), who, attach=attach)
+        typer.echo(f"request {rid}: drafted for {clean(row.name)}, {named} case(s)")
+        return
+    done = advance_request(
+        store, row, target, request_id=request_id, actor=who, note=note, now_us=now_us(), at_us=when
+    )
+    typer.echo(f"request {done.id}: {done.status} since {iso(done.status_us)}")

@@ -33,6 +33,7 @@ from swarmscope.cases.retention import (
     RetentionPolicy,
 )
 from swarmscope.cli.app import app
+from swarmscope.cli.evidence_trust import workflow_trust
 from swarmscope.cli.node_identity import attach_signing_key, load_node_key
 from swarmscope.cli.numeric import RETENTION_DAYS, RETENTION_MONTHS, number_option
 from swarmscope.cli.options import ActorOption, DbOption, actor_name, now_us
@@ -66,8 +67,10 @@ def run_purge(
     try:
         if not dry_run and path.exists():
             attach_signing_key(store, load_node_key(path), path, now_us)
+        # a dry run opens no signing key, but the cases' sealed decisions are proven under its fingerprint
+        trust = workflow_trust(db, path, None, now_us) if dry_run and path.exists() else None
         try:
-            return apply_retention(store, policy, actor=actor, now_us=now_us, dry_run=dry_run)
+            return apply_retention(store, policy, actor=actor, now_us=now_us, dry_run=dry_run, trust=trust)
         except SwarmscopeError as exc:
             if store.node is None and "signing key" in str(exc):
                 raise InputError(f"{exc} (node key {path}: no such file; pass --node-key)") from None
