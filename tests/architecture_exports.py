@@ -145,10 +145,33 @@ def _reexport(root: Path, name: str) -> tuple[str, str, str] | None:
     return None
 
 
-def _advertised(mod: Module) -> list[str]:
-    """``__all__`` naming names the module does not define, ``from x import a as a``."""
-    handed, _ = bindings(mod.path, mod.root)
+MODULE_HOOKS = {"__getattr__", "__dir__"}  # PEP 562: a module answering for names it does not bind
+MODULE_HOOK_EXCEPTIONS: dict[str, str] = {}  # module path under src/swarmscope -> why it may
+
+
+def _module_hooks(mod: Module) -> list[str]:
+    """A module-level ``__getattr__``/``__dir__`` (PEP 562), defined or bound: it hands out any name on
+    demand (a moved name kept importable), which no import rule could follow."""
+    if mod.path.relative_to(mod.root).as_posix() in MODULE_HOOK_EXCEPTIONS:
+        return []
     problems = []
+    for stmt in _top_statements(mod.tree.body):
+        names = [stmt.name] if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef) else []
+        targets = stmt.targets if isinstance(stmt, ast.Assign) else [getattr(stmt, "target", None)]
+        names += [t.id for t in targets if isinstance(t, ast.Name)]
+        problems += [
+            f"line {stmt.lineno}: module-level {n} (PEP 562) hands out names on demand; import them "
+            "from where they are defined"
+            for n in names
+            if n in MODULE_HOOKS
+        ]
+    return problems
+
+
+def _advertised(mod: Module) -> list[str]:
+    """``__all__`` naming names the module does not define, ``from x import a as a``, PEP 562 hooks."""
+    handed, _ = bindings(mod.path, mod.root)
+    problems = _module_hooks(mod)
     for stmt in _top_statements(mod.tree.body):
         if isinstance(stmt, ast.ImportFrom | ast.Import):
             same = [a.name for a in stmt.names if a.asname and a.asname == a.name.split(".")[-1]]
