@@ -19,6 +19,7 @@ import ast
 import re
 from pathlib import Path
 
+from tests.architecture_launchers import launcher_problems
 from tests.architecture_names import real_module, real_name
 from tests.architecture_rules import SRC, Module, _by_line, _is_getattr, _matches, imported_names, load
 from tests.architecture_store_reach import store_reach_problems
@@ -198,7 +199,7 @@ def connection_problems(path: Path, root: Path = SRC) -> list[str]:
     for line, attr in members(mod):
         if attr in CONNECTION_OPENERS and (line, attr) not in resolved:
             problems.append(f"line {line}: uses .{attr}; only {owners} open sockets")
-    return _by_line(problems)
+    return _by_line(problems + launcher_problems(mod))
 
 
 def _msgid_without_domain(mod: Module, name: str, line: int) -> bool:
