@@ -87,8 +87,28 @@ def bindings(path: Path, root: Path) -> tuple[dict[str, str], set[str]]:
                     handed[name] = source
                 else:
                     defined.add(name)
+        for walrus in _walruses(stmt):  # ``if (Row := m.Row):`` binds a module name too
+            sources = _sources(mod, root, walrus.value, False)
+            if sources:
+                handed[walrus.target.id] = sources[0]
+            else:
+                defined.add(walrus.target.id)
     handed.update(_global_imports(mod))
     return {n: src for n, src in handed.items() if n not in defined}, defined
+
+
+def _walruses(stmt: ast.stmt) -> list[ast.NamedExpr]:
+    """The ``:=`` of one module-level statement's own expressions (not inside a def, class or lambda)."""
+    if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+        return []
+    out, todo = [], [c for c in ast.iter_child_nodes(stmt) if not isinstance(c, ast.stmt)]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, ast.NamedExpr):
+            out.append(node)
+        if not isinstance(node, ast.Lambda):
+            todo += list(ast.iter_child_nodes(node))
+    return out
 
 
 def _bound(mod: Module, root: Path, stmt: ast.stmt) -> list[tuple[str, str | None]]:
@@ -119,6 +139,10 @@ def _sources(mod: Module, root: Path, value: ast.expr, unpacked: bool) -> list[s
     if isinstance(value, ast.Tuple | ast.List | ast.Set | ast.Starred):
         elements = value.elts if not isinstance(value, ast.Starred) else [value.value]
         return [s for v in elements for s in _sources(mod, root, v, unpacked)] if unpacked else []
+    if isinstance(value, ast.Call) and mod.qualify(value.func) in IDENTITIES and len(value.args) == 2:
+        return _sources(mod, root, value.args[1], unpacked)  # ``typing.cast(type, m.Row)`` is ``m.Row``
+    if isinstance(value, ast.NamedExpr):
+        return _sources(mod, root, value.value, unpacked)
     bound = mod.qualify(value)
     return [bound] if bound and _module_prefix(root, bound) == bound.rsplit(".", 1)[0] else []
 
@@ -145,6 +169,7 @@ def _reexport(root: Path, name: str) -> tuple[str, str, str] | None:
     return None
 
 
+IDENTITIES = {"typing.cast", "typing_extensions.cast"}  # return their second argument unchanged
 MODULE_HOOKS = {"__getattr__", "__dir__"}  # PEP 562: a module answering for names it does not bind
 MODULE_HOOK_EXCEPTIONS: dict[str, str] = {}  # module path under src/swarmscope -> why it may
 

@@ -32,3 +32,21 @@ def test_a_module_level_getattr_or_dir_is_refused(tmp_path: Path) -> None:
         "defined",
     ]  # a class's own __getattr__ (letters.py) is ordinary
     assert reexport_problems(root / "store/legal/letters.py", root) == []
+
+
+def test_a_walrus_or_typing_cast_binding_is_a_re_export(tmp_path: Path) -> None:
+    """``if (CaseRow := case_rows.CaseRow):`` at module level and ``CaseRow = typing.cast(type,
+    case_rows.CaseRow)`` bind another module's name like ``CaseRow = case_rows.CaseRow``."""
+    root = _tree(tmp_path, {
+        "store/legal/case_rows.py": "class CaseRow:\n    pass\n",
+        "store/legal/cases.py": "import typing\nfrom swarmscope.store.legal import case_rows\n"
+                                "if (CaseRow := case_rows.CaseRow):\n    pass\n"
+                                "Row = typing.cast(type, case_rows.CaseRow)\n"
+                                "def f():\n    if (Own := case_rows.CaseRow):\n        return Own\n",
+        "store/legal/letters.py": "from swarmscope.store.legal.cases import CaseRow, Row\n",
+    })  # fmt: skip
+    tail = "import it from where it is defined (swarmscope.store.legal.case_rows.CaseRow)"
+    assert reexport_problems(root / "store/legal/letters.py", root) == [
+        f"line 1: CaseRow is re-exported by swarmscope.store.legal.cases; {tail}",
+        f"line 1: Row is re-exported by swarmscope.store.legal.cases; {tail}",
+    ]
