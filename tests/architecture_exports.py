@@ -162,10 +162,12 @@ def _reexport(root: Path, name: str) -> tuple[str, str, str] | None:
     path = _module_path(root, module) if module and rest else None
     if path is None:
         return None
-    handed, _ = bindings(path, root)
+    handed, defined = bindings(path, root)
     for key in (rest[0], ".".join(rest[:2])):  # a module name, or an attribute of a class of the module
         if key in handed:
             return module, handed[key], key  # type: ignore[return-value]
+    if "__getattr__" in defined and rest[0] not in defined:  # answered by its PEP 562 hook
+        return module, f"{module}.__getattr__", rest[0]  # type: ignore[return-value]
     return None
 
 

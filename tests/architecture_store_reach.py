@@ -1,8 +1,9 @@
 """Rule 5's database half, around the Store (docs/architecture.md, "Rules"): outside store/ no module
 makes its own engine with store's engine maker (``store.database.create_engine``), nor reaches anything
 private to store/: a ``_``-prefixed name of a store module (``swarmscope.store.database._x``) or a
-``_``-prefixed member of a store class on any value (``store._write()`` hands out a live connection that
-skips the ledger, the witness and the fencing). ``self``/``cls`` of a class of its own are not a store.
+``_``-prefixed member of a store class on any value, or any ``_``-prefixed member of a value named as a
+store (``store._write()`` hands out a live connection that skips the ledger, the witness and the
+fencing). ``self``/``cls`` of a class of its own are not a store.
 """
 
 from __future__ import annotations
@@ -34,9 +35,14 @@ def store_reach_problems(mod: Module) -> list[str]:
             problems.append(f"line {node.lineno}: {name} is private to store/; use its public functions")
     private = _store_private_members(mod.root)
     for line, owner, attr in _value_members(mod):
-        if attr in private and owner not in {"self", "cls"}:
+        if (attr in private and owner not in {"self", "cls"}) or (_private(attr) and _a_store(owner)):
             problems.append(f"line {line}: .{attr} is private to a store/ class; use its public methods")
     return problems
+
+
+def _a_store(owner: str | None) -> bool:
+    """A value named as a store (``store``, ``ledger_store``): its private members are store/'s."""
+    return owner is not None and (owner == "store" or owner.endswith("_store"))
 
 
 def _private(name: str) -> bool:

@@ -50,3 +50,15 @@ def test_store_itself_may_use_its_own_engine_and_private_members(tmp_path: Path)
         "def f(store):\n    return create_engine('x'), store._write(), _CACHE\n"
     )})  # fmt: skip
     assert ownership_problems(root / "store/ledger/commit.py", root) == []
+
+
+def test_a_private_member_of_a_value_named_store_is_refused(tmp_path: Path) -> None:
+    """Without store/ defining the member (a crafted tree with no Store class), the value's name tells."""
+    root = _tree(tmp_path, {"web/board.py": (
+        "def wipe(store, ledger_store, other):\n"
+        "    return store._write(), ledger_store._tx(), other._tx, store.__class__\n"
+    )})  # fmt: skip
+    assert ownership_problems(root / "web/board.py", root) == [
+        "line 2: ._write is private to a store/ class; use its public methods",
+        "line 2: ._tx is private to a store/ class; use its public methods",
+    ]
