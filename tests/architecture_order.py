@@ -8,6 +8,7 @@ depend on the process or the machine, even without a clock or I/O.
   ``.join``; ``sorted(...)`` around it is the fix. A set bound to a name and iterated later is not seen.
 - ``.__hash__`` named anywhere (``sorted(names, key=str.__hash__)``): the same salt.
 - A zone given as ``None`` (``fromtimestamp(t, None)``, ``astimezone(None)``): the local zone.
+- ``strftime``/``strptime`` with the locale's day and month names (``%a``, ``%b``, ``%c``, ...): LC_TIME.
 - ``struct`` with native byte order (no prefix, ``@`` or ``=``): the machine's byte order and alignment
   (Python ``struct`` docs, "Byte Order, Size, and Alignment"); wire formats are big-endian (BEP 3).
 """
@@ -25,10 +26,13 @@ ORDER_TAKERS = {"builtins.list", "builtins.tuple", "builtins.enumerate", "builti
 SET_OPERATORS = (ast.BitOr, ast.BitAnd, ast.Sub, ast.BitXor)
 STRUCT_CALLS = {"pack", "unpack", "calcsize", "Struct", "pack_into", "unpack_from", "iter_unpack"}
 PORTABLE_ORDER = ("<", ">", "!")
+# strftime directives that print the locale's day/month names, AM/PM or date layout (LC_TIME)
+LOCALE_DIRECTIVES = ("%a", "%A", "%b", "%B", "%c", "%x", "%X", "%p", "%h", "%r")
 
 
 def order_problems(mod: Module) -> list[str]:
-    """Problem lines of a pure module: set iteration, ``__hash__``, a ``None`` zone, native ``struct``."""
+    """Problem lines of a pure module: set iteration, ``__hash__``, a ``None`` zone, the locale's
+    ``strftime`` names, native ``struct``."""
     problems = []
     for node in ast.walk(mod.tree):
         for iterated in _iterated(mod, node):
@@ -73,6 +77,9 @@ def _call_problems(mod: Module, call: ast.Call) -> list[str]:
     problems = []
     if isinstance(zone, ast.Constant) and zone.value is None:
         problems.append(f"line {call.lineno}: calls .{method}() with the zone None (the local zone)")
+    pattern = call.args[0] if method in ("strftime", "strptime") and call.args else None
+    if isinstance(pattern, ast.Constant) and any(d in str(pattern.value) for d in LOCALE_DIRECTIVES):
+        problems.append(f"line {call.lineno}: calls .{method}() with a locale's names (LC_TIME)")
     name = mod.qualify(call.func) or ""
     if name.startswith("struct.") and name.rsplit(".", 1)[-1] in STRUCT_CALLS and call.args:
         fmt = call.args[0]

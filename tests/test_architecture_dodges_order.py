@@ -39,6 +39,7 @@ def test_hash_a_none_zone_and_native_struct_order_are_refused(tmp_path: Path) ->
         "    b = datetime.datetime.fromtimestamp(t, None), s.astimezone(None), s.astimezone(tz=None)\n"
         "    c = struct.pack('I', n), struct.unpack('=H', s), struct.Struct('@I')\n"
         "    return a, b, c, struct.pack('>I', n), struct.pack('!H', n), struct.unpack('<I', s)\n"
+        "def g(s):\n    return s.strftime('%c %b %A'), s.strftime('%Y-%m-%dT%H:%M:%SZ')\n"
     )})  # fmt: skip
     assert purity_problems(root / "wire/x.py", root) == [
         "line 3: uses .__hash__ (salted per process)",
@@ -48,4 +49,5 @@ def test_hash_a_none_zone_and_native_struct_order_are_refused(tmp_path: Path) ->
         "line 5: struct.pack() without '<', '>' or '!' (native byte order)",
         "line 5: struct.unpack() without '<', '>' or '!' (native byte order)",
         "line 5: struct.Struct() without '<', '>' or '!' (native byte order)",
+        "line 8: calls .strftime() with a locale's names (LC_TIME)",
     ]
