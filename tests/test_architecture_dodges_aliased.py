@@ -49,6 +49,9 @@ def test_an_aliased_importer_of_a_computed_name_is_refused(tmp_path: Path) -> No
         "cases/y.py": "from builtins import __import__ as imp\nfrom pkgutil import resolve_name as rn\n"
                       "def f(name):\n    return imp('swarmscope.cli.' + name), rn(name)\n",
         "cases/z.py": LOAD + "HANDED = (load,)\n",
+        "cases/w.py": "import importlib as il\nimport builtins as b\n"
+                      "from importlib import __import__ as imp\n"
+                      "def f(n):\n    return il.import_module(n), b.__import__(n), imp(n)\n",
     })  # fmt: skip
     assert dynamic_import_problems(root / "cases/x.py", root) == [
         "line 3: importlib.import_module() of a computed name; import the module statically"
@@ -56,6 +59,11 @@ def test_an_aliased_importer_of_a_computed_name_is_refused(tmp_path: Path) -> No
     assert dynamic_import_problems(root / "cases/y.py", root) == [
         "line 4: builtins.__import__() of a computed name; import the module statically",
         "line 4: pkgutil.resolve_name() of a computed name; import the module statically",
+    ]
+    assert dynamic_import_problems(root / "cases/w.py", root) == [
+        "line 5: importlib.import_module() of a computed name; import the module statically",
+        "line 5: builtins.__import__() of a computed name; import the module statically",
+        "line 5: importlib.__import__() of a computed name; import the module statically",
     ]
     assert dynamic_import_problems(root / "cases/z.py", root) == [
         "line 2: hands import_module on as a value; call it with a literal name"
