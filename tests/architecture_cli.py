@@ -28,7 +28,14 @@ REGISTRY_ATTRIBUTES = {
     "registered_commands", "registered_groups", "registered_callback", "commands", "get_command",
     "list_commands", "get_group",
     "find_root",  # click's root context: ``.command.main([...])`` runs any command by its name
+    "resolve_command", "invoke", "forward",  # click: look a command up by name, run a command's callback
 }  # fmt: skip
+# On a click context (``click.get_current_context()``, a name bound to it, a parameter annotated
+# ``typer.Context``/``click.Context``) these lead to the group and its other commands:
+# ``ctx.parent.command.main(["letters", "send"])``.
+CONTEXT_ATTRIBUTES = {"parent", "command"}
+CONTEXT_MAKERS = {"click.get_current_context", "click.globals.get_current_context"}
+CONTEXT_TYPES = {"typer.Context", "click.Context", "click.core.Context", "typer.models.Context"}
 CLI_COMPOSERS = {  # cli/ modules whose job is to import commands
     "__init__",  # registers every command on the app
     "__main__",  # ``python -m swarmscope.cli``: the package's entry point
@@ -86,4 +93,33 @@ def _registry_problems(mod: Module) -> list[str]:
         elif node.attr in REGISTRY_ATTRIBUTES:
             shown = f"{owner}.{node.attr}" if owner else f".{node.attr}"
             problems.append(f"line {node.lineno}: {shown} {tail}")
+        elif node.attr in CONTEXT_ATTRIBUTES and _on_context(mod, node.value, _contexts(mod)):
+            problems.append(f"line {node.lineno}: .{node.attr} of a click context {tail}")
     return problems
+
+
+def _contexts(mod: Module) -> set[str]:
+    """Names bound to a click context: assigned from ``click.get_current_context()`` (or from a name
+    bound before, ``p = ctx.parent``) or a parameter annotated with a Context type."""
+    names = set()
+    for node in ast.walk(mod.tree):
+        annotation = node.annotation if isinstance(node, ast.arg) else None
+        if isinstance(node, ast.Assign) and _on_context(mod, node.value, names):
+            names.update(t.id for t in node.targets if isinstance(t, ast.Name))
+        elif annotation is not None and CONTEXT_TYPES & {mod.qualify(annotation), _text(annotation)}:
+            names.add(node.arg)  # type: ignore[attr-defined]
+    return names
+
+
+def _on_context(mod: Module, node: ast.expr, names: set[str]) -> bool:
+    """Whether ``node`` is a click context or reached from one (``ctx.parent``, ``ctx.parent.parent``)."""
+    while isinstance(node, ast.Attribute):
+        node = node.value
+    if isinstance(node, ast.Call):
+        return mod.qualify(node.func) in CONTEXT_MAKERS
+    return isinstance(node, ast.Name) and node.id in names
+
+
+def _text(node: ast.expr) -> str | None:
+    """A string annotation's text (``"typer.Context"`` under ``from __future__ import annotations``)."""
+    return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None

@@ -17,7 +17,6 @@ from tests.architecture_rules import (
     SRC,
     Module,
     _by_line,
-    _is_dynamic_import,
     _is_getattr,
     _literal_str,
     _matches,
@@ -59,7 +58,7 @@ def dynamic_import_problems(path: Path, root: Path = SRC) -> list[str]:
         if not isinstance(node, ast.Call):
             continue
         name = mod.qualify(node.func)
-        if _is_dynamic_import(node) and mod._dynamic_target(node) is None:
+        if mod.importer(node) and mod._dynamic_target(node) is None:
             shown = name or f".{_tail(node.func)}"
             problems.append(f"line {node.lineno}: {shown}() of a computed name; import the module statically")
         elif name and any(_matches(name, loader) for loader in CODE_LOADERS):
@@ -84,6 +83,7 @@ def _importers_as_values(mod: Module, called: set[int]) -> list[str]:
     problems = []
     for node in ast.walk(mod.tree):
         tail = _tail(node) if isinstance(node, ast.Name | ast.Attribute) else None
+        tail = mod.importers.get(tail, tail) if isinstance(node, ast.Name) else tail  # type: ignore[arg-type]
         if _is_getattr(node):
             tail = node.args[1].value  # type: ignore[attr-defined]
         if tail in DYNAMIC_IMPORT_NAMES and id(node) not in called:

@@ -32,6 +32,19 @@ from tests.architecture_rules import (
 # What naming class C at import time may run: ``C()`` its constructors, ``class D(C)`` its
 # ``__init_subclass__``, ``C[int]`` its ``__class_getitem__``.
 CONSTRUCTORS = ("__new__", "__init__", "__post_init__", "__init_subclass__", "__class_getitem__")
+# Libraries that read the environment or the process's working directory when called: rich's Console
+# (NO_COLOR, FORCE_COLOR, COLUMNS, LINES, TERM), click/typer's app dir (XDG_CONFIG_HOME, ~), the terminal
+# size (COLUMNS, LINES), the working directory. Made at import time, they freeze what a command should read
+# when it runs.
+LIBRARY_READERS = {
+    "rich.console.Console", "rich.get_console", "rich.print", "rich.reconfigure", "typer.get_app_dir",
+    "click.get_app_dir", "click.utils.get_app_dir", "shutil.get_terminal_size", "os.get_terminal_size",
+    "os.getcwd", "os.getcwdb", "os.path.abspath", "os.path.realpath", "posixpath.abspath",
+    "posixpath.realpath", "pathlib.Path.cwd", "pathlib.Path.absolute", "pathlib.Path.resolve",
+}  # fmt: skip
+# pathlib's methods that read the working directory, by name on any value (``Path("x").resolve()``); the
+# class methods ``Path.cwd``/``Path.home`` are judged by their qualified names
+PATH_METHODS = {"absolute", "resolve"}
 
 
 def _read(mod: Module, node: ast.AST) -> str | None:
@@ -43,9 +56,24 @@ def _read(mod: Module, node: ast.AST) -> str | None:
     if isinstance(node, ast.Attribute) and mod.qualify(node) in ENVIRONMENT:  # ``pathlib.Path.home``
         return mod.qualify(node)
     name = mod.qualify(node) if isinstance(node, ast.Name | ast.Call) else None
-    if name and any(_matches(name, env) for env in ENVIRONMENT):
+    if name and any(_matches(name, env) for env in ENVIRONMENT | LIBRARY_READERS):
         return name
+    if isinstance(node, ast.Attribute) and mod.qualify(node) in LIBRARY_READERS:
+        return mod.qualify(node)
+    if isinstance(node, ast.Attribute) and node.attr in PATH_METHODS and not _of_this_file(node.value):
+        return f".{node.attr}"
     return None
+
+
+def _of_this_file(node: ast.expr) -> bool:
+    """``Path(__file__)``: a module's ``__file__`` is absolute (Python 3.9+, the import system), so its
+    ``.resolve()`` reads no working directory."""
+    return (
+        isinstance(node, ast.Call)
+        and len(node.args) == 1
+        and isinstance(node.args[0], ast.Name)
+        and node.args[0].id == "__file__"
+    )
 
 
 def _definition(mod: Module, name: str) -> list[ast.AST]:

@@ -87,8 +87,28 @@ def bindings(path: Path, root: Path) -> tuple[dict[str, str], set[str]]:
                     handed[name] = source
                 else:
                     defined.add(name)
+        for walrus in _walruses(stmt):  # ``if (Row := m.Row):`` binds a module name too
+            sources = _sources(mod, root, walrus.value, False)
+            if sources:
+                handed[walrus.target.id] = sources[0]
+            else:
+                defined.add(walrus.target.id)
     handed.update(_global_imports(mod))
     return {n: src for n, src in handed.items() if n not in defined}, defined
+
+
+def _walruses(stmt: ast.stmt) -> list[ast.NamedExpr]:
+    """The ``:=`` of one module-level statement's own expressions (not inside a def, class or lambda)."""
+    if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+        return []
+    out, todo = [], [c for c in ast.iter_child_nodes(stmt) if not isinstance(c, ast.stmt)]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, ast.NamedExpr):
+            out.append(node)
+        if not isinstance(node, ast.Lambda):
+            todo += list(ast.iter_child_nodes(node))
+    return out
 
 
 def _bound(mod: Module, root: Path, stmt: ast.stmt) -> list[tuple[str, str | None]]:
@@ -119,6 +139,10 @@ def _sources(mod: Module, root: Path, value: ast.expr, unpacked: bool) -> list[s
     if isinstance(value, ast.Tuple | ast.List | ast.Set | ast.Starred):
         elements = value.elts if not isinstance(value, ast.Starred) else [value.value]
         return [s for v in elements for s in _sources(mod, root, v, unpacked)] if unpacked else []
+    if isinstance(value, ast.Call) and mod.qualify(value.func) in IDENTITIES and len(value.args) == 2:
+        return _sources(mod, root, value.args[1], unpacked)  # ``typing.cast(type, m.Row)`` is ``m.Row``
+    if isinstance(value, ast.NamedExpr):
+        return _sources(mod, root, value.value, unpacked)
     bound = mod.qualify(value)
     return [bound] if bound and _module_prefix(root, bound) == bound.rsplit(".", 1)[0] else []
 
@@ -138,17 +162,43 @@ def _reexport(root: Path, name: str) -> tuple[str, str, str] | None:
     path = _module_path(root, module) if module and rest else None
     if path is None:
         return None
-    handed, _ = bindings(path, root)
+    handed, defined = bindings(path, root)
     for key in (rest[0], ".".join(rest[:2])):  # a module name, or an attribute of a class of the module
         if key in handed:
             return module, handed[key], key  # type: ignore[return-value]
+    if "__getattr__" in defined and rest[0] not in defined:  # answered by its PEP 562 hook
+        return module, f"{module}.__getattr__", rest[0]  # type: ignore[return-value]
     return None
 
 
-def _advertised(mod: Module) -> list[str]:
-    """``__all__`` naming names the module does not define, ``from x import a as a``."""
-    handed, _ = bindings(mod.path, mod.root)
+IDENTITIES = {"typing.cast", "typing_extensions.cast"}  # return their second argument unchanged
+MODULE_HOOKS = {"__getattr__", "__dir__"}  # PEP 562: a module answering for names it does not bind
+MODULE_HOOK_EXCEPTIONS: dict[str, str] = {}  # module path under src/swarmscope -> why it may
+
+
+def _module_hooks(mod: Module) -> list[str]:
+    """A module-level ``__getattr__``/``__dir__`` (PEP 562), defined or bound: it hands out any name on
+    demand (a moved name kept importable), which no import rule could follow."""
+    if mod.path.relative_to(mod.root).as_posix() in MODULE_HOOK_EXCEPTIONS:
+        return []
     problems = []
+    for stmt in _top_statements(mod.tree.body):
+        names = [stmt.name] if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef) else []
+        targets = stmt.targets if isinstance(stmt, ast.Assign) else [getattr(stmt, "target", None)]
+        names += [t.id for t in targets if isinstance(t, ast.Name)]
+        problems += [
+            f"line {stmt.lineno}: module-level {n} (PEP 562) hands out names on demand; import them "
+            "from where they are defined"
+            for n in names
+            if n in MODULE_HOOKS
+        ]
+    return problems
+
+
+def _advertised(mod: Module) -> list[str]:
+    """``__all__`` naming names the module does not define, ``from x import a as a``, PEP 562 hooks."""
+    handed, _ = bindings(mod.path, mod.root)
+    problems = _module_hooks(mod)
     for stmt in _top_statements(mod.tree.body):
         if isinstance(stmt, ast.ImportFrom | ast.Import):
             same = [a.name for a in stmt.names if a.asname and a.asname == a.name.split(".")[-1]]

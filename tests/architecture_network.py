@@ -19,8 +19,10 @@ import ast
 import re
 from pathlib import Path
 
+from tests.architecture_launchers import launcher_problems
 from tests.architecture_names import real_module, real_name
 from tests.architecture_rules import SRC, Module, _by_line, _is_getattr, _matches, imported_names, load
+from tests.architecture_store_reach import store_reach_problems
 
 SOCKET_OWNERS = {"net", "testbed"}
 SHARED_IMPORTS = {  # the standard library and libraries that open no socket, start no process, reach no DB
@@ -113,7 +115,8 @@ def ownership_problems(path: Path, root: Path = SRC) -> list[str]:
                 if attr in PROCESS_METHODS
             }
         )
-    return _by_line(list(problems.values()) + _database_problems(mod, path, rel))
+    reach = store_reach_problems(mod)
+    return _by_line(list(problems.values()) + _database_problems(mod, path, rel) + reach)
 
 
 def _database_problems(mod: Module, path: Path, rel: str) -> list[str]:
@@ -196,7 +199,7 @@ def connection_problems(path: Path, root: Path = SRC) -> list[str]:
     for line, attr in members(mod):
         if attr in CONNECTION_OPENERS and (line, attr) not in resolved:
             problems.append(f"line {line}: uses .{attr}; only {owners} open sockets")
-    return _by_line(problems)
+    return _by_line(problems + launcher_problems(mod))
 
 
 def _msgid_without_domain(mod: Module, name: str, line: int) -> bool:

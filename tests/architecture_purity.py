@@ -17,6 +17,7 @@ from pathlib import Path
 
 from tests.architecture_names import private_part, real_name
 from tests.architecture_network import CONNECTION_OPENERS
+from tests.architecture_order import order_problems
 from tests.architecture_rules import (
     SRC,
     _by_line,
@@ -261,7 +262,7 @@ def purity_problems(path: Path, root: Path = SRC) -> list[str]:
                 problems.append(f"line {node.lineno}: {problem}")
         elif _held_clock(node, called, reported):
             problems.append(f"line {node.lineno}: holds .{node.attr} (a clock or randomness read later)")  # type: ignore[attr-defined]
-    return _by_line(problems)
+    return _by_line(problems + order_problems(mod))
 
 
 def _held_clock(node: ast.AST, called: set[int], reported: set[int]) -> bool:

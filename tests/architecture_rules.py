@@ -83,6 +83,7 @@ class Module:
         parts = ["swarmscope", *rel.with_suffix("").parts]
         self.name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
         self.package = ["swarmscope", *rel.parent.parts]
+        self.importers = _importer_aliases(self.tree)
         self.refs = self._imports()
         self.aliases = self._aliases()
         self.refs += self._attribute_refs()
@@ -104,7 +105,7 @@ class Module:
         name: str = first.value.replace(":", ".")  # type: ignore[union-attr]  # pkgutil.resolve_name
         level = len(name) - len(name.lstrip("."))
         package = node.args[1] if len(node.args) > 1 else _keyword(node, "package")
-        if _tail(node.func) == "__import__":
+        if self.importer(node) == "__import__":
             raw = node.args[4] if len(node.args) > 4 else _keyword(node, "level")
             if raw is not None and not (isinstance(raw, ast.Constant) and isinstance(raw.value, int)):
                 return None
@@ -127,11 +128,21 @@ class Module:
             elif isinstance(node, ast.ImportFrom):
                 module = self._absolute(node.module, node.level)
                 out.append(ImportRef(module, tuple(a.name for a in node.names), node.lineno))
-            elif isinstance(node, ast.Call) and _is_dynamic_import(node):
+            elif isinstance(node, ast.Call) and self.importer(node):
                 target = self._dynamic_target(node)
                 if target:
-                    out.append(ImportRef(target, _fromlist(node), node.lineno))
+                    out.append(ImportRef(target, _fromlist(node, self.importer(node)), node.lineno))
         return out
+
+    def importer(self, node: ast.AST) -> str | None:
+        """The importer a call runs (``import_module``/``__import__``/``resolve_name``) by its last name under
+        any owner, or through an import alias (``from importlib import import_module as load``); else None."""
+        if not isinstance(node, ast.Call):
+            return None
+        tail = _tail(node.func)
+        if tail in DYNAMIC_IMPORT_NAMES:
+            return tail
+        return self.importers.get(tail) if isinstance(node.func, ast.Name) else None  # type: ignore[arg-type]
 
     def _aliases(self) -> dict[str, str]:
         """Local name -> the dotted name it is bound to by an import anywhere in the module."""
@@ -144,7 +155,7 @@ class Module:
             elif isinstance(node, ast.ImportFrom):
                 module = self._absolute(node.module, node.level)
                 out.update({a.asname or a.name: f"{module}.{a.name}" for a in node.names if a.name != "*"})
-            elif isinstance(node, ast.Assign) and _is_dynamic_import(node.value):
+            elif isinstance(node, ast.Assign) and self.importer(node.value):
                 target = self._dynamic_target(node.value)  # type: ignore[arg-type]
                 if target and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
                     out[node.targets[0].id] = target
@@ -181,9 +192,9 @@ class Module:
             assert isinstance(node, ast.Call)
             base = self.qualify(node.args[0])
             return f"{base}.{node.args[1].value}" if base else None  # type: ignore[attr-defined]
-        if isinstance(node, ast.Call) and _is_dynamic_import(node):  # ``import_module("a.b").c``
+        if isinstance(node, ast.Call) and self.importer(node):  # ``import_module("a.b").c``
             target = self._dynamic_target(node)
-            plain = _tail(node.func) == "__import__" and not _fromlist(node)
+            plain = self.importer(node) == "__import__" and not _fromlist(node, "__import__")
             return target.split(".")[0] if target and plain else target  # __import__("a.b") returns a
         return None
 
@@ -270,9 +281,9 @@ def _tail(func: ast.expr) -> str | None:
     return func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else None
 
 
-def _fromlist(node: ast.Call) -> tuple[str, ...]:
+def _fromlist(node: ast.Call, importer: str | None) -> tuple[str, ...]:
     """The literal names of ``__import__``'s ``fromlist`` (each loaded as a submodule when it is one)."""
-    if _tail(node.func) != "__import__":
+    if importer != "__import__":
         return ()
     raw = node.args[3] if len(node.args) > 3 else _keyword(node, "fromlist")
     items = raw.elts if isinstance(raw, ast.List | ast.Tuple) else []
@@ -290,10 +301,11 @@ def _literal_str(node: ast.expr | None) -> bool:
 DYNAMIC_IMPORT_NAMES = {"import_module", "__import__", "resolve_name"}
 
 
-def _is_dynamic_import(node: ast.AST) -> bool:
-    """``import_module(...)``, ``__import__(...)`` or ``resolve_name(...)`` under ANY owner, by name: the
-    owner may be reached through another module (``inspect.importlib``) or a value."""
-    return isinstance(node, ast.Call) and _tail(node.func) in DYNAMIC_IMPORT_NAMES
+def _importer_aliases(tree: ast.AST) -> dict[str, str]:
+    """Local name -> importer of every ``from M import import_module as load`` (or ``__import__``,
+    ``resolve_name``), whatever ``M`` is (``importlib``, ``builtins``, ``pkgutil``, a relay)."""
+    found = (a for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) for a in n.names)
+    return {a.asname or a.name: a.name for a in found if a.name in DYNAMIC_IMPORT_NAMES}
 
 
 def _matches(name: str, target: str) -> bool:

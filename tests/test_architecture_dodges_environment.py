@@ -48,3 +48,26 @@ def test_code_run_by_naming_a_function_class_or_instance(tmp_path: Path) -> None
         "line 18: hands Settings.home on at import time, which reads os.environ (line 14)",
         "line 19: calls Settings.path() at import time, which reads os.getenv (line 16)",
     ]
+
+
+def test_library_calls_that_read_the_environment_or_working_directory(tmp_path: Path) -> None:
+    """rich's Console reads NO_COLOR/COLUMNS/TERM when made, click/typer's app dir XDG_CONFIG_HOME and ~,
+    the terminal size COLUMNS/LINES; ``Path.cwd()``/``.resolve()`` freeze the working directory. Made in
+    a function, they read it when the command runs; ``Path(__file__).resolve()`` is absolute already."""
+    root = _tree(tmp_path, {"cli/x.py": (
+        "import os, shutil\nfrom pathlib import Path\nimport typer\nfrom rich.console import Console\n"
+        "err = Console(stderr=True)\nCONFIG = Path(typer.get_app_dir('swarmscope'))\n"
+        "WIDTH = shutil.get_terminal_size().columns\nDB = Path.cwd() / 'x.db'\n"
+        "R = Path('x').resolve()\nA = os.path.abspath('x')\nH = Path('~').expanduser()\n"
+        "HERE = Path(__file__).resolve().parent\n"
+        "def console():\n    return Console(stderr=True), Path('x').resolve()\n"
+    )})  # fmt: skip
+    assert environment_problems(root / "cli/x.py", root) == [
+        "line 5: reads rich.console.Console at import time",
+        "line 6: reads typer.get_app_dir at import time",
+        "line 7: reads shutil.get_terminal_size at import time",
+        "line 8: reads pathlib.Path.cwd at import time",
+        "line 9: reads .resolve at import time",
+        "line 10: reads os.path.abspath at import time",
+        "line 11: reads .expanduser at import time",
+    ]

@@ -24,7 +24,7 @@ from swarmscope.cli.monitor_view import live_table
 from swarmscope.cli.node_identity import bind_witness, open_signing_key, warn_other_signers
 from swarmscope.cli.provenance import software_commit
 from swarmscope.cli.refused_run import NewFiles
-from swarmscope.cli.text import escaped
+from swarmscope.cli.text import error_console, escaped
 from swarmscope.errors import InputError, SwarmscopeError
 from swarmscope.monitor.channels import check_channels_early, check_listen_port
 from swarmscope.monitor.crawler import Monitor
@@ -35,8 +35,6 @@ from swarmscope.store.console.stats import write_monitor_sample
 from swarmscope.store.database import DEFAULT_DB, Store, open_store
 from swarmscope.store.ledger import queries
 from swarmscope.store.ledger.node_key import NodeKeyFile
-
-err = Console(stderr=True, soft_wrap=True)  # warnings and recovery lines stay one line each (parsable)
 
 
 def run_monitor_command(
@@ -73,7 +71,7 @@ def run_monitor_command(
     if console is None:
         console = _default_console()
     check_options(duration=duration, connect_timeout=connect_timeout, bind=bind)
-    max_peers = fit_open_files(max_peers, err)
+    max_peers = fit_open_files(max_peers, error_console())
     loaded: list[Target] = [load_target(t) for t in targets]
     config = monitor_config(
         duration=duration, max_peers=max_peers, bind=bind, listen_port=listen_port,
@@ -143,6 +141,7 @@ def _make_db_folder(db: str, ack: CommitLog) -> None:
 
 def _open_evidence_store(db: str, evidence: EvidenceOptions, clock: Clock) -> tuple[NodeKeyFile, Store]:
     """Open (or create) the node key and the store with it; one line per other signer and recovery step."""
+    err = error_console()
     key = open_signing_key(db, evidence.node_key, lambda line: err.print(escaped(line)))
     store = open_store(db, node_key=key.key, now_us=clock.now_us())
     warn_other_signers(store, key, lambda line: err.print(f"[yellow]warning:[/] {escaped(line)}"))
@@ -153,7 +152,7 @@ def _open_evidence_store(db: str, evidence: EvidenceOptions, clock: Clock) -> tu
         raise
     if store.recovery is not None and not store.recovery.clean:
         for action in store.recovery.actions:
-            err.print(f"[yellow]ledger recovery:[/] {escaped(action)}")
+            error_console().print(f"[yellow]ledger recovery:[/] {escaped(action)}")
     return key, store
 
 
@@ -164,7 +163,7 @@ def _warn_once() -> Callable[[str], None]:
     def warn(msg: str) -> None:
         if msg not in warnings:
             warnings.add(msg)
-            err.print(f"[yellow]warning:[/] {escaped(msg)}")
+            error_console().print(f"[yellow]warning:[/] {escaped(msg)}")
 
     return warn
 
@@ -176,7 +175,7 @@ def _forget_refused_run(monitor: Monitor, store: Store, new_files: NewFiles, key
     store.close()
     for path in new_files.remove(key):
         if path == key.path:
-            err.print(f"removed node key {escaped(str(path))}: this refused run created it")
+            error_console().print(f"removed node key {escaped(str(path))}: this refused run created it")
 
 
 async def _run(monitor: Monitor, store: Store, live: bool, console: Console) -> None:
@@ -280,7 +279,7 @@ def monitor(
             commit_log_path=commit_log_path,
         )
     except SwarmscopeError as exc:
-        err.print(f"[red]error:[/] {escaped(exc)}")
+        error_console().print(f"[red]error:[/] {escaped(exc)}")
         raise typer.Exit(1) from None
     except KeyboardInterrupt:
         sys.exit(130)

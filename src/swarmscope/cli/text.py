@@ -7,8 +7,10 @@ reason could rewrite the operator's terminal.
 
 from __future__ import annotations
 
+import functools
 import re
 
+from rich.console import Console
 from rich.markup import escape
 from rich.text import Text
 
@@ -35,3 +37,11 @@ def escaped(text: object) -> str:
 def iso(us: int | None) -> str:
     """UTC microseconds as ISO 8601, or ``-``."""
     return "-" if us is None else us_to_iso(us)
+
+
+@functools.cache
+def error_console() -> Console:
+    """The standard-error console of a command's warnings and errors, one line each (``soft_wrap``: a
+    line is never broken, so it stays parsable). Built on first use, when the command runs: rich reads
+    NO_COLOR, COLUMNS and TERM from the environment when a ``Console`` is made, never at import time."""
+    return Console(stderr=True, soft_wrap=True)

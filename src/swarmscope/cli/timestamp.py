@@ -12,11 +12,10 @@ from __future__ import annotations
 import json
 
 import typer
-from rich.console import Console
 
 from swarmscope.cli.app import app
 from swarmscope.cli.numeric import TSA_TIMEOUT_SECONDS, number_option
-from swarmscope.cli.text import escaped
+from swarmscope.cli.text import error_console, escaped
 from swarmscope.errors import SwarmscopeError
 from swarmscope.evidence.canonical import record_from_canonical
 from swarmscope.evidence.records import RunStarted
@@ -24,8 +23,6 @@ from swarmscope.monitor.late_stamps import TimestampOutcome, stamp_unstamped
 from swarmscope.net.clock import Clock
 from swarmscope.store.database import DEFAULT_DB, Store, open_store
 from swarmscope.store.ledger.entries import load_ledger
-
-err = Console(stderr=True, soft_wrap=True)
 
 
 def sealed_tsa_url(store: Store) -> str | None:
@@ -65,10 +62,10 @@ def timestamp(
     try:
         outcome = run_timestamp(db, tsa_url, timeout=timeout)
     except SwarmscopeError as exc:
-        err.print(f"[red]error:[/] {escaped(exc)}")
+        error_console().print(f"[red]error:[/] {escaped(exc)}")
         raise typer.Exit(1) from None
     typer.echo(f"{outcome.stamped} batch(es) stamped by {outcome.tsa_url}")
     for problem in outcome.failed:
-        err.print(f"[yellow]not stamped:[/] {escaped(problem)}")
+        error_console().print(f"[yellow]not stamped:[/] {escaped(problem)}")
     if outcome.failed:
         raise typer.Exit(1)
