@@ -50,6 +50,7 @@ KILLED_DURATION = 60.0  # --duration of runs that are killed long before it ends
 FINAL_DURATION = 10.0  # --duration of the last run, which must finish and exit 0
 RANDOM_KILLS = 3  # rounds killed at a random moment in RANDOM_DELAY
 RANDOM_DELAY = (3.0, 8.0)  # seconds after start (a loaded machine seals its first batch later than 1.3 s)
+RESUME_WINDOW = 60.0  # seconds a random round waits, past its delay, for the run's first new commit
 EARLY_DELAY = (0.05, 1.1)  # seconds after start: before its first commit (measured: ~1.3 s)
 CREATE_WINDOW = 10.0  # seconds the first start is given to create the database file
 BUSY_WINDOW = (1.5, 8.0)  # seconds after start in which the busy round waits for the WAL to move
@@ -113,6 +114,26 @@ def _wait_created(proc: subprocess.Popen[bytes], db: Path, started: float) -> No
         time.sleep(POLL)
 
 
+def _head(db: Path) -> int:
+    """The newest committed chain index (-1: none, or no ledger yet), read without migrating."""
+    conn = sqlite3.connect(str(db), timeout=10)
+    try:
+        row = conn.execute("SELECT max(idx) FROM ledger_entry").fetchone()
+    except sqlite3.OperationalError:
+        return -1
+    finally:
+        conn.close()
+    return -1 if row is None or row[0] is None else int(row[0])
+
+
+def _wait_resumed(proc: subprocess.Popen[bytes], db: Path, past: int) -> None:
+    """Poll (bounded by RESUME_WINDOW) until the run has committed past chain index ``past``: a random kill
+    lands after monitoring resumed, however long start-up and recovery took on a loaded machine."""
+    deadline = time.monotonic() + RESUME_WINDOW
+    while time.monotonic() < deadline and proc.poll() is None and _head(db) <= past:
+        time.sleep(POLL)
+
+
 def _migrated(db: Path) -> bool:
     """Whether the file holds the ledger tables, read without migrating (open_store would migrate).
 
@@ -127,7 +148,9 @@ def _migrated(db: Path) -> bool:
     return "ledger_entry" in names
 
 
-def _run(swarm: Swarm, db: Path, key: Path, logs: Path, name: str, how: str, delay: float) -> tuple[int, str]:
+def _run(
+    swarm: Swarm, db: Path, key: Path, logs: Path, name: str, how: str, delay: float, resume_past: int = -1
+) -> tuple[int, str]:
     """Run the monitor once; ``how``: early/random (kill after ``delay``), busy, creating, final or settle
     (no kill: it runs ``FINAL_DURATION`` and exits)."""
     duration = FINAL_DURATION if how in ("final", "settle") else KILLED_DURATION
@@ -146,6 +169,8 @@ def _run(swarm: Swarm, db: Path, key: Path, logs: Path, name: str, how: str, del
                     _wait_created(proc, db, started)
                 else:
                     time.sleep(delay)
+                    if how == "random" and resume_past >= 0:
+                        _wait_resumed(proc, db, resume_past)
                 alive = proc.poll() is None
                 _stop(proc)
                 assert alive, f"{name}: the monitor exited by itself ({proc.returncode}): {err.read_text()}"
@@ -289,7 +314,7 @@ def test_sigkill_at_random_moments_loses_no_committed_evidence(netns: bool, tmp_
                 assert not verify_ledger_ok(db), "an unsealed tail must not verify until recovery handles it"
                 continue
             t0 = time.monotonic()
-            returncode, stderr = _run(swarm, db, key, logs, name, how, delay)
+            returncode, stderr = _run(swarm, db, key, logs, name, how, delay, max(seen, default=-1))
             seconds = time.monotonic() - t0
             expected = 0 if how in ("final", "settle") else -signal.SIGKILL
             assert returncode == expected, f"{name}: exit {returncode}\n{stderr[-3000:]}"
