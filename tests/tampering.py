@@ -68,3 +68,18 @@ def backend_store(backend: str, tmp_path: Path, key: Ed25519PrivateKey, now_us: 
         store.close()
         if backend == "postgresql":
             drop_schema(url)
+
+
+def truncate_last_payment(db: Store | str | Path, case_id: int) -> None:
+    """What someone who can write the database file but lacks the node key does to hide the newest
+    payment: delete its row, its batch, its chain entry, its sealed event and case event, and set the case
+    back to ``sent``. The shorter chain's seals all hold; only the chain-head witness shows the loss."""
+    tamper_file(
+        db,
+        "DELETE FROM payment WHERE id = (SELECT max(id) FROM payment)",
+        "DELETE FROM ledger_batch WHERE last_index = (SELECT max(idx) FROM ledger_entry)",
+        "DELETE FROM ledger_entry WHERE idx = (SELECT max(idx) FROM ledger_entry)",
+        "DELETE FROM workflow_event WHERE id = (SELECT max(id) FROM workflow_event)",
+        "DELETE FROM case_event WHERE id = (SELECT max(id) FROM case_event)",
+        f"UPDATE legal_case SET status = 'sent' WHERE id = {int(case_id)}",
+    )

@@ -23,7 +23,7 @@ from swarmscope.store.legal import case_status
 from swarmscope.store.legal import letters as letter_store
 from swarmscope.testbed.smtp import SmtpServer
 from tests.cli.letter_world import HOUR, T0, World, draft_approve, send
-from tests.tampering import tamper_file
+from tests.tampering import truncate_last_payment
 
 
 def _pay(world: World, doe: str, amount: str = "450.00") -> tuple[int, str]:
@@ -51,15 +51,7 @@ def test_a_truncated_tail_is_refused_by_verify_and_the_litigation_commands(
     assert runner.invoke(app, ["verify", "--db", db]).exit_code == 0
     assert _pay(world, doe, "350.00")[1] == ""  # a later seal finds the witness: no warning
     assert case_status.get_case(world.store, doe).status == "paid"
-    tamper_file(
-        world.db,
-        "DELETE FROM payment WHERE id = (SELECT max(id) FROM payment)",
-        "DELETE FROM ledger_batch WHERE last_index = (SELECT max(idx) FROM ledger_entry)",
-        "DELETE FROM ledger_entry WHERE idx = (SELECT max(idx) FROM ledger_entry)",
-        "DELETE FROM workflow_event WHERE id = (SELECT max(id) FROM workflow_event)",
-        "DELETE FROM case_event WHERE id = (SELECT max(id) FROM case_event)",
-        f"UPDATE legal_case SET status = 'sent' WHERE id = {case_id}",
-    )
+    truncate_last_payment(world.db, case_id)
     result = runner.invoke(app, ["verify", "--db", db])
     assert result.exit_code == 1 and "NOT VERIFIED" in result.stdout, result.output
     assert "chain-head witness" in result.stdout and "its tail was truncated" in result.stdout
@@ -88,18 +80,6 @@ def test_a_witness_edited_without_the_key_is_refused(world: World, smtp: SmtpSer
     assert f"chain-head witness {witness}: its signature does not hold" in result.stderr
 
 
-def _truncate_last_payment(world: World, case_id: int) -> None:
-    tamper_file(
-        world.db,
-        "DELETE FROM payment WHERE id = (SELECT max(id) FROM payment)",
-        "DELETE FROM ledger_batch WHERE last_index = (SELECT max(idx) FROM ledger_entry)",
-        "DELETE FROM ledger_entry WHERE idx = (SELECT max(idx) FROM ledger_entry)",
-        "DELETE FROM workflow_event WHERE id = (SELECT max(id) FROM workflow_event)",
-        "DELETE FROM case_event WHERE id = (SELECT max(id) FROM case_event)",
-        f"UPDATE legal_case SET status = 'sent' WHERE id = {case_id}",
-    )
-
-
 def test_a_public_key_file_still_finds_the_witness_beside_the_database(
     world: World, smtp: SmtpServer, tmp_path: Path
 ) -> None:
@@ -111,7 +91,7 @@ def test_a_public_key_file_still_finds_the_witness_beside_the_database(
     case_id, _ = _pay(world, doe)
     public = tmp_path / "node-public.pem"
     export_public_key(open_node_key(default_key_path(str(world.db))).key, public)
-    _truncate_last_payment(world, case_id)
+    truncate_last_payment(world.db, case_id)
     result = CliRunner().invoke(
         app, ["escalations", "--actor", "counsel", "--db", str(world.db), "--node-key", str(public)]
     )
@@ -133,7 +113,7 @@ def test_no_witness_at_the_key_path_is_said_never_silent(
     moved.mkdir()
     for path in (key_path, witness_path(key_path)):
         path.rename(moved / path.name)
-    _truncate_last_payment(world, case_id)
+    truncate_last_payment(world.db, case_id)
     line = f"tail not checked: no chain-head witness at {witness_path(key_path)}"
     runner, db = CliRunner(), str(world.db)
     result = runner.invoke(app, ["verify", "--db", db])

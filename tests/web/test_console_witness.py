@@ -24,7 +24,7 @@ from swarmscope.web.roles import Role
 from swarmscope.web.settings import WebSettings
 from tests.cases.evidence import node_key_for
 from tests.cli.letter_world import SETTINGS, T0, build_world, draft_approve, send
-from tests.tampering import tamper_file
+from tests.tampering import truncate_last_payment
 from tests.web.conftest import asgi_client, quick_user
 
 
@@ -55,15 +55,7 @@ async def test_a_console_seal_moves_the_witness_and_a_truncated_tail_is_refused(
         assert after is not None and (before is None or after[0].last_index > before[0].last_index)
         ok = await counsel.get(f"/api/cases/{other}/letter")
         assert ok.status_code == 200, ok.text
-        tamper_file(
-            world.db,
-            "DELETE FROM payment WHERE id = (SELECT max(id) FROM payment)",
-            "DELETE FROM ledger_batch WHERE last_index = (SELECT max(idx) FROM ledger_entry)",
-            "DELETE FROM ledger_entry WHERE idx = (SELECT max(idx) FROM ledger_entry)",
-            "DELETE FROM workflow_event WHERE id = (SELECT max(id) FROM workflow_event)",
-            "DELETE FROM case_event WHERE id = (SELECT max(id) FROM case_event)",
-            f"UPDATE legal_case SET status = 'sent' WHERE id = {sent.letter.case_id}",
-        )
+        truncate_last_payment(world.db, sent.letter.case_id)
         assert case_status.get_case(world.store, paid).status == "sent"
         preview = await counsel.get(f"/api/cases/{other}/letter")
         exhibits = await counsel.post("/requests/exhibits.zip", data={"csrf_token": counsel.csrf})  # type: ignore[attr-defined]
