@@ -70,7 +70,21 @@ def cli_import_problems(path: Path, root: Path = SRC) -> list[str]:
                     f"line {ref.line}: imports command module cli.{target}; move what both commands need "
                     "into cases/ (a workflow action) or a shared cli module"
                 )
-    return _by_line(problems + _registry_problems(mod))
+    return _by_line(problems + _registry_problems(mod) + _shared_registers(mod, own[-1]))
+
+
+def _shared_registers(mod: Module, name: str) -> list[str]:
+    """A shared module (other commands import it) that registers a command, a callback or a sub-app on
+    any Typer app: importing it would hand its command to every command module. ``app`` itself makes the
+    application and its one global callback."""
+    if name not in SHARED_CLI or name == "app":
+        return []
+    return [
+        f"line {node.lineno}: shared module cli.{name} registers a command ('.{node.attr}'): commands "
+        "live in command modules, which no other command imports"
+        for node in ast.walk(mod.tree)
+        if isinstance(node, ast.Attribute) and node.attr in APP_ATTRIBUTES
+    ]
 
 
 def _registry_problems(mod: Module) -> list[str]:

@@ -34,3 +34,19 @@ def test_click_context_chains_to_other_commands_are_refused(tmp_path: Path) -> N
         f"line 11: .forward {TAIL}",
         f"line 12: .command of a click context {TAIL}",
     ]  # a Path's .parent is ordinary
+
+
+def test_a_shared_module_registers_no_command(tmp_path: Path) -> None:
+    """A command dropped into a shared module (which every command may import) would hand it to any
+    other command: ``from swarmscope.cli.options import send`` in cli/disputes.py."""
+    root = _tree(tmp_path, {
+        "cli/app.py": "import typer\napp = typer.Typer()\n@app.callback()\ndef main() -> None:\n    pass\n",
+        "cli/options.py": "from swarmscope.cli.app import app\n@app.command('send')\ndef send() -> None:\n"
+                          "    pass\n",
+        "cli/disputes.py": "from swarmscope.cli.options import send\ndef dispute() -> None:\n    send()\n",
+    })  # fmt: skip
+    assert cli_import_problems(root / "cli/app.py", root) == []
+    assert cli_import_problems(root / "cli/options.py", root) == [
+        "line 2: shared module cli.options registers a command ('.command'): commands live in command "
+        "modules, which no other command imports"
+    ]
