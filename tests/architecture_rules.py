@@ -31,6 +31,8 @@ import functools
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.architecture_loaders import loader_target
+
 SRC = Path(__file__).resolve().parents[1] / "src" / "swarmscope"
 
 LAYERS = {
@@ -132,6 +134,8 @@ class Module:
                 target = self._dynamic_target(node)
                 if target:
                     out.append(ImportRef(target, _fromlist(node, self.importer(node)), node.lineno))
+            elif isinstance(node, ast.Call) and (loaded := loader_target(node, _tail(node.func))):
+                out.append(ImportRef(loaded, (), node.lineno))  # tests/architecture_loaders.py
         return out
 
     def importer(self, node: ast.AST) -> str | None:
