@@ -58,6 +58,18 @@ def _file_fingerprint(path: Path) -> str:
     return key_fingerprint(public_key_raw(load_node_key(path)))
 
 
+def fingerprint_option(text: str, option: str) -> str:
+    """A node key fingerprint given on the command line (``export --trust-key``, ``verify --expect-key``):
+    64 hex digits (SHA-256 of the raw Ed25519 key), returned lower-cased.
+
+    Raises:
+        InputError: anything else, naming ``option`` and the first 80 characters given.
+    """
+    if not _HEX64.fullmatch(text.lower()):
+        raise InputError(f"{option} {text[:80]!r}: not a key fingerprint (64 hex digits)")
+    return text.lower()
+
+
 def workflow_trust(
     db: str, node_key: Path | None, trust_keys: list[str] | None, now_us: int
 ) -> EvidenceTrust:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
 import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -32,6 +31,7 @@ from rich.console import Console
 
 from swarmscope import __version__
 from swarmscope.cli.app import app
+from swarmscope.cli.evidence_trust import fingerprint_option
 from swarmscope.cli.node_identity import load_node_key
 from swarmscope.cli.numeric import CLOCK_THRESHOLD_MS, number_option
 from swarmscope.cli.options import parse_infohash, parse_time
@@ -78,17 +78,6 @@ def parse_ip(text: str) -> str:
         return Endpoint.parse(text, 0).host
     except DecodeError:
         raise InputError(f"--ip: {text!r} is not an IP address") from None
-
-
-def parse_key(text: str) -> str:
-    """``--trust-key``: a node key fingerprint, 64 hex digits (SHA-256 of the raw Ed25519 key), lower-cased.
-
-    Raises:
-        InputError: anything else.
-    """
-    if not re.fullmatch(r"[0-9a-fA-F]{64}", text):
-        raise InputError(f"--trust-key {text[:80]!r}: not a key fingerprint (64 hex digits)")
-    return text.lower()
 
 
 def check_interval(since: str | None, until: str | None) -> tuple[int | None, int | None]:
@@ -380,7 +369,7 @@ def export(
             out=out,
             filters=filters,
             key_path=node_key,
-            trust_keys=[parse_key(text) for text in trust_key or []],
+            trust_keys=[fingerprint_option(text, "--trust-key") for text in trust_key or []],
             console=Console(),
             err_console=Console(stderr=True),
         )

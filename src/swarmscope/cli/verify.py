@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import stat
 import sys
 from collections.abc import Iterator, Mapping, Sequence
@@ -37,6 +36,7 @@ from cryptography.hazmat.primitives import serialization
 from rich.console import Console
 
 from swarmscope.cli.app import app
+from swarmscope.cli.evidence_trust import fingerprint_option
 from swarmscope.cli.node_identity import check_witness
 from swarmscope.cli.text import escaped
 from swarmscope.errors import InputError
@@ -159,17 +159,6 @@ def load_certificate(path: Path) -> bytes:
     except ValueError:
         raise InputError(f"--tsa-root {path}: not an X.509 certificate (PEM or DER)") from None
     return cert.public_bytes(serialization.Encoding.DER)
-
-
-def parse_fingerprint(text: str) -> str:
-    """``--expect-key``: 64 hex digits (SHA-256 of the raw Ed25519 key), lower-cased.
-
-    Raises:
-        InputError: anything else.
-    """
-    if not re.fullmatch(r"[0-9a-fA-F]{64}", text):
-        raise InputError(f"--expect-key {text[:80]!r}: not a key fingerprint (64 hex digits)")
-    return text.lower()
 
 
 def run_verify(
@@ -319,7 +308,7 @@ def verify(
         raise typer.Exit(run_verify_ledger(db, as_json=as_json, console=console))
     assert bundle is not None
     try:
-        expected = [parse_fingerprint(text) for text in expect_key or []]
+        expected = [fingerprint_option(text, "--expect-key") for text in expect_key or []]
         roots = [load_certificate(path) for path in tsa_root or []]
     except InputError as exc:
         typer.echo(f"error: {exc}", err=True)
