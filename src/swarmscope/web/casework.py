@@ -15,7 +15,7 @@ from fastapi import HTTPException
 
 from swarmscope.errors import SwarmscopeError
 from swarmscope.store.database import Store, StoreError
-from swarmscope.store.ledger.head_witness import WitnessError, require_head
+from swarmscope.store.ledger.head_witness import require_head
 from swarmscope.store.ledger.proven import EvidenceTrust
 from swarmscope.store.legal import case_rows, case_status
 from swarmscope.web.accounts import WebUser
@@ -43,14 +43,13 @@ def trust(store: Store, settings: WebSettings) -> EvidenceTrust:
     """The trusted node keys and the clock now, for an action that accuses (a letter preview or approval,
     exhibits, notices); 409 when the server was given no key, or when the database no longer holds the
     chain head witnessed beside the node key file (its tail was truncated or rewritten since: README
-    "Chain-head witness"), as the CLI's accusing commands refuse it."""
+    "Chain-head witness"), as the CLI's accusing commands refuse it. Call it inside
+    :func:`refused_as_409`, which answers the witness's
+    :class:`~swarmscope.store.ledger.head_witness.WitnessError` with its message."""
     if not settings.trusted_keys:
         raise HTTPException(409, NO_TRUST)
     if settings.witness is not None:
-        try:
-            require_head(store, settings.witness)
-        except WitnessError as exc:
-            raise HTTPException(409, str(exc)) from None
+        require_head(store, settings.witness)
     return EvidenceTrust(settings.trusted_keys, now_us())
 
 

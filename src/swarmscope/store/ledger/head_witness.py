@@ -33,6 +33,7 @@ import sqlalchemy as sa
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from swarmscope.errors import SwarmscopeError
 from swarmscope.evidence.seal import key_fingerprint, public_key_raw
 from swarmscope.store.ledger.schema import ledger_entry, node_key
 
@@ -45,7 +46,7 @@ _PREFIX = b"swarmscope head witness v1\n"
 _MAX_BYTES = 4096
 
 
-class WitnessError(Exception):
+class WitnessError(SwarmscopeError):
     """A witness file that cannot be read, or whose signature does not hold (the message names it)."""
 
 
