@@ -8,19 +8,15 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import SHARED
+from tests.stub_farm import REFS, STUB_FARM_MARKS
 
 ROOT = Path(__file__).resolve().parents[1]
-# the stub farm sources: $SWARMSCOPE_BENCH_REFS, else the shared folder's bench/ (../shared beside the
-# project, or $SWARMSCOPE_SHARED: tests/conftest.py), as bench/farm.py finds them
-REFS = Path(os.environ.get("SWARMSCOPE_BENCH_REFS", SHARED / "bench"))
 M = 200
 KEYS = {
     "tool",
@@ -41,14 +37,7 @@ KEYS = {
     "farm",
 }
 
-pytestmark = [
-    pytest.mark.netns,
-    pytest.mark.skipif(os.geteuid() != 0, reason="the benchmark needs root for unshare -n"),
-    pytest.mark.skipif(not (REFS / "stubfarm.c").is_file(), reason=f"stub farm sources not found at {REFS}"),
-    pytest.mark.skipif(
-        shutil.which("cc") is None or shutil.which("unshare") is None, reason="needs cc and unshare"
-    ),
-]
+pytestmark = STUB_FARM_MARKS
 
 
 @pytest.fixture(scope="module")

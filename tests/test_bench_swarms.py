@@ -8,27 +8,16 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
-from tests.conftest import SHARED
+from tests.stub_farm import REFS, STUB_FARM_MARKS
 
 ROOT = Path(__file__).resolve().parents[1]
-REFS = Path(os.environ.get("SWARMSCOPE_BENCH_REFS", SHARED / "bench"))
 SWARMS, PEERS = 8, 3
 
-pytestmark = [
-    pytest.mark.netns,
-    pytest.mark.skipif(os.geteuid() != 0, reason="the benchmark needs root for unshare -n"),
-    pytest.mark.skipif(not (REFS / "stubfarm.c").is_file(), reason=f"stub farm sources not found at {REFS}"),
-    pytest.mark.skipif(
-        shutil.which("cc") is None or shutil.which("unshare") is None, reason="needs cc and unshare"
-    ),
-]
+pytestmark = STUB_FARM_MARKS
 
 
 def test_every_swarm_is_probed_and_reprobed_and_the_lag_reported() -> None:
