@@ -74,7 +74,7 @@ async def test_a_request_over_a_backlog_shows_the_lag_and_the_background_folder_
     assert not [t for t in threading.enumerate() if t.name == "console-folder"]  # stopped and joined
 
 
-def test_the_folder_logs_a_failure_in_one_line_and_goes_on(
+def test_the_folder_backs_off_logs_a_failure_in_one_line_and_recovers(
     web: WebWorld, caplog: pytest.LogCaptureFixture
 ) -> None:
     build(web.path, web.work_id(ACME), web.work_id(GLOBEX), NOW, fold=False)
@@ -82,14 +82,24 @@ def test_the_folder_logs_a_failure_in_one_line_and_goes_on(
         conn.exec_driver_sql("DROP TABLE console_batch")
     folder = BackgroundFolder(web.store, idle_seconds=0.5)
     with caplog.at_level(logging.WARNING, logger="swarmscope.web.folding"):
-        assert folder.step() == 0.5
-    [record] = caplog.records
-    assert record.getMessage().startswith("console fold failed, retrying in 0 s: ")  # 0.5 s, shown as "0"
-    assert "\n" not in record.getMessage()
-    metadata.create_all(web.store.engine, tables=[console_batch])
-    while folder.step() != 0.5:  # folds, then idles
-        pass
-    assert unfolded_batches(web.store) == 0
+        delays = [folder.step() for _ in range(10)]
+        # doubling from the idle time up to the ceiling: a database down for an hour is ~60 retries, not 7,200
+        assert delays == [0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 60.0, 60.0, 60.0]
+        first, *capped = caplog.records
+        assert first.getMessage().startswith("console fold failed (1 in a row), retrying in 0 s: ")
+        assert "\n" not in first.getMessage()
+        assert len(capped) == 3  # the same error again is logged only once the backoff is at its ceiling
+        assert all("retrying in 60 s" in r.getMessage() for r in capped)
+        caplog.clear()
+        metadata.create_all(web.store.engine, tables=[console_batch])
+        for _ in range(100):  # bounded: folds the backlog, then idles
+            if folder.step() == 0.5:
+                break
+        assert [r.getMessage() for r in caplog.records] == ["console fold recovered after 10 failed attempts"]
+    assert unfolded_batches(web.store) == 0 and folder.failures == 0
+    with web.store.engine.begin() as conn:  # after a recovery the backoff starts again from the idle time
+        conn.exec_driver_sql("DROP TABLE console_batch")
+    assert folder.step() == 0.5
 
 
 def test_a_fold_transaction_takes_no_more_ledger_entries_than_asked(web: WebWorld) -> None:

@@ -7,9 +7,12 @@ transaction adapt so one takes about :data:`TARGET_SECONDS` (halved after a slow
 one, within :data:`MIN_ENTRIES`..:data:`MAX_ENTRIES`), so the SQLite write lock is never held much longer
 than that and the monitor's writer, which needs the same lock to commit a batch, waits at most that long.
 Between transactions it sleeps :data:`PAUSE_SECONDS` (the writer gets its turn), :data:`IDLE_SECONDS`
-when nothing was left to fold. A failure (a locked or unreachable database) is logged in one line and
-retried after :data:`IDLE_SECONDS`; :meth:`BackgroundFolder.stop` ends the loop and joins the thread
-(the current transaction finishes first, at most about :data:`TARGET_SECONDS`).
+when nothing was left to fold. A failure (a locked, read-only or unreachable database) is retried with
+exponential backoff: :data:`IDLE_SECONDS` after the first, doubling up to :data:`MAX_BACKOFF_SECONDS`; it
+is logged in one line when it starts or changes and then only once per backoff ceiling, and the recovery
+is logged too, so a database down for an hour writes a few lines, not 3,600.
+:meth:`BackgroundFolder.stop` ends the loop and joins the thread (the current transaction finishes first,
+at most about :data:`TARGET_SECONDS`).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ TARGET_SECONDS = 0.25  # a fold transaction's aim (the SQLite write lock held ab
 MIN_ENTRIES, MAX_ENTRIES = 200, 20_000  # ledger entries per transaction, bounds of the adaptation
 IDLE_SECONDS = 1.0  # sleep when every sealed batch is folded, and after a failure
 PAUSE_SECONDS = 0.05  # sleep between two transactions of a backlog
+MAX_BACKOFF_SECONDS = 60.0  # the longest sleep after consecutive failures
 
 
 class BackgroundFolder:
@@ -41,6 +45,8 @@ class BackgroundFolder:
     ) -> None:
         self.store, self.idle_seconds, self.clock = store, idle_seconds, clock
         self.entries = 500  # ledger entries of the next transaction (adapted to TARGET_SECONDS)
+        self.failures = 0  # consecutive failed transactions (the backoff's exponent)
+        self._last_error = ""
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="console-folder", daemon=True)
 
@@ -64,9 +70,10 @@ class BackgroundFolder:
         try:
             folded = fold_once(self.store, max_entries=self.entries)
         except Exception as exc:  # the loop must outlive a locked or unreachable database
-            line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            log.warning("console fold failed, retrying in %.0f s: %s", self.idle_seconds, line)
-            return self.idle_seconds
+            return self._failed((str(exc).strip().splitlines() or [type(exc).__name__])[0])
+        if self.failures:
+            log.warning("console fold recovered after %d failed attempts", self.failures)
+            self.failures, self._last_error = 0, ""
         if folded == 0:
             return self.idle_seconds
         took = self.clock() - started
@@ -75,3 +82,14 @@ class BackgroundFolder:
         elif took < TARGET_SECONDS / 2:
             self.entries = min(MAX_ENTRIES, self.entries * 3 // 2)
         return PAUSE_SECONDS
+
+    def _failed(self, line: str) -> float:
+        """Count a failure; returns the backoff (seconds) and logs only a new error or a capped retry."""
+        self.failures += 1
+        delay = min(MAX_BACKOFF_SECONDS, self.idle_seconds * 2.0 ** min(self.failures - 1, 16))
+        if line != self._last_error or delay >= MAX_BACKOFF_SECONDS:
+            log.warning(
+                "console fold failed (%d in a row), retrying in %.0f s: %s", self.failures, delay, line
+            )
+        self._last_error = line
+        return delay
