@@ -9,10 +9,13 @@ creation, last use (to the minute) and state; ``users token NAME --revoke ID`` r
 (the user's other tokens and sessions go on; ``users disable`` revokes them all).
 
 Exit status: 0 on success, 1 for bad input (unknown role, unknown client or user, short password...), with
-one line and nothing stored. ``add``, ``passwd``, ``token`` and ``disable`` seal the account rows with the
-node key (``--node-key``, default beside the database; it must exist, except that ``add`` on a new
-database creates it): a console holding that key acts only for rows whose seal holds
-(:mod:`swarmscope.store.access.account_seal`).
+one line and nothing stored. ``add``, ``passwd``, ``token`` and ``disable`` seal each account change as an
+event in the node's chain (``--node-key``, default beside the database; it must exist, except that
+``add`` on a new database creates it), and an account counts only in the state its newest sealed event
+gives (:mod:`swarmscope.store.access.account_events`): ``passwd`` and ``token`` refuse a user whose row is
+not that state (altered, or an older state written back without the key) in one line, exit status 1,
+nothing sealed; ``disable`` and ``--revoke`` always act (they only take rights away). ``passwd`` seals a
+user that has no sealed state at all (made before accounts were sealed in the ledger) as it stands.
 """
 
 from __future__ import annotations

@@ -4,6 +4,13 @@ Authentication is either the session cookie (:data:`SESSION_COOKIE`, set by the 
 token (``Authorization: Bearer TOKEN``, RFC 6750). A request with a token carries no ambient credential a
 browser would send on its own, so CSRF checks apply to cookie sessions only.
 
+A session or token counts only when its row and its user's row are the states last sealed for them in
+the ledger under a key the console trusts (:mod:`swarmscope.store.access.account_events`: the keys of
+``serve --node-key/--trust-key``, by default the key file beside the database, and the console's own node
+key, as found when ``swarmscope.web.app.create_app`` made the app). The sealed view is kept per app and
+read again only when the chain's head moved, after checking the chain-head witness beside the node key
+file (a deleted tail could otherwise bring back an older state).
+
 Every route declares its minimum role with ``dependencies=[Depends(require(Role.X))]``; the function
 :func:`require` returns carries that role as ``min_role``, which the route-role table test reads.
 """
@@ -20,7 +27,9 @@ from fastapi import Depends, HTTPException, Request
 from swarmscope.net.clock import Clock
 from swarmscope.store.access import sessions as session_store
 from swarmscope.store.access import users as user_store
+from swarmscope.store.access.account_events import SealedAccounts
 from swarmscope.store.database import Store
+from swarmscope.store.ledger.head_witness import WitnessError, require_head
 from swarmscope.web.accounts import WebUser, web_user
 from swarmscope.web.passwords import secret_sha256
 from swarmscope.web.roles import Role
@@ -63,11 +72,26 @@ def get_settings(request: Request) -> WebSettings:
     return settings
 
 
-def _bearer(store: Store, header: str) -> Auth:
+def request_accounts(request: Request) -> SealedAccounts:
+    """The app's sealed account view, brought up to the chain's head (module docstring).
+
+    Raises:
+        HTTPException: 401 when the database lacks the chain head witnessed beside the node key file.
+    """
+    state, store = request.app.state, get_store(request)
+    view: SealedAccounts = state.sealed_accounts  # made by create_app (swarmscope.web.app)
+    witness = state.settings.witness
+    try:
+        return view.refresh(store, None if witness is None else lambda: require_head(store, witness))
+    except WitnessError as exc:
+        raise HTTPException(401, f"no account is accepted: {exc}") from None
+
+
+def _bearer(store: Store, header: str, sealed: SealedAccounts) -> Auth:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise NotAuthenticated()
-    found = user_store.user_by_token(store, secret_sha256(token.strip()), now_us())
+    found = user_store.user_by_token(store, secret_sha256(token.strip()), now_us(), sealed)
     if found is None:
         raise NotAuthenticated()
     return Auth(web_user(found), None, None)
@@ -77,14 +101,18 @@ def authenticate(request: Request, store: Annotated[Store, Depends(get_store)]) 
     """The request's :class:`Auth` (also kept on ``request.state.auth`` for the templates).
 
     Raises:
-        NotAuthenticated: no credential, an unknown/revoked/expired one, or a disabled user.
+        NotAuthenticated: no credential, an unknown/revoked/expired one, a disabled user, or a row that is
+            not the state last sealed for it.
     """
     header = request.headers.get("authorization")
+    secret = request.cookies.get(SESSION_COOKIE)
+    if header is None and not secret:
+        raise NotAuthenticated()
+    sealed = request_accounts(request)
     if header is not None:
-        auth = _bearer(store, header)
+        auth = _bearer(store, header, sealed)
     else:
-        secret = request.cookies.get(SESSION_COOKIE)
-        found = None if not secret else session_store.find_session(store, secret_sha256(secret), now_us())
+        found = session_store.find_session(store, secret_sha256(secret or ""), now_us(), sealed)
         if found is None:
             raise NotAuthenticated()
         auth = Auth(web_user(found.user), found.csrf, secret)
