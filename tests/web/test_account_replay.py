@@ -17,20 +17,33 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
+from typer.testing import CliRunner
 
 from swarmscope.cases.letter_flow import draft_letters
+from swarmscope.cli import register_commands
+from swarmscope.cli.app import app
+from swarmscope.cli.evidence_trust import workflow_trust
 from swarmscope.store.access import sessions as session_store
 from swarmscope.store.access import tokens as token_store
 from swarmscope.store.access import users as user_store
+from swarmscope.store.database import open_store
+from swarmscope.store.ledger.head_witness import witness_path
+from swarmscope.store.ledger.node_key import default_key_path
 from swarmscope.store.ledger.schema import ledger_entry
 from swarmscope.web import accounts
-from swarmscope.web.passwords import secret_sha256
-from tests.cli.letter_world import SETTINGS, T0
+from swarmscope.web.app import create_app
+from swarmscope.web.passwords import new_secret, secret_sha256
+from swarmscope.web.roles import Role
+from swarmscope.web.settings import WebSettings
+from tests.cases.evidence import node_key_for
+from tests.cli.letter_world import SETTINGS, T0, build_world
 from tests.tampering import tamper_file
-from tests.web.conftest import BASE_URL, asgi_client
+from tests.web.conftest import BASE_URL, asgi_client, quick_user
 from tests.web.letter_console import Console, open_console
 
 PASSWORD = "correct horse battery staple"
+register_commands()
+runner = CliRunner()
 
 
 @pytest.fixture
@@ -157,3 +170,101 @@ async def test_a_role_elevated_by_row_edit_is_refused_on_token_and_session(conso
     async with _bearer(console, token) as raised:
         assert (await raised.get(f"/api/cases/{doe}/letter")).status_code == 401
     assert (await console["viewer"].get("/api/me")).status_code == 401
+
+
+async def test_a_deleted_tail_that_would_bring_back_an_older_state_is_refused(tmp_path: Path) -> None:
+    """The disabling batch deleted with its entries (the shorter chain's seals all hold) and the old rows
+    written back: the chain-head witness the console keeps shows the loss, and no account is accepted."""
+    world = build_world(tmp_path)
+    trusted = workflow_trust(str(world.db), None, None, T0).fingerprints
+    witness = witness_path(default_key_path(str(world.db)))
+    settings = WebSettings(
+        db=str(world.db), trusted_keys=trusted, node_key=node_key_for(world.db), witness=witness
+    )
+    web_app = create_app(settings, store=world.store)
+    quick_user(world.store, "counsel", Role.COUNSEL, None)
+    _token_id, token = accounts.new_token(world.store, "counsel", T0)
+    console = Console(world, web_app, {})
+    try:
+        async with _bearer(console, token) as counsel:
+            assert (await counsel.get("/api/me")).status_code == 200
+            head = _head(console)
+            user, row = _copy(console, "web_user", "name = 'counsel'"), _copy(console, "web_token", "1 = 1")
+            user_store.disable_user(world.store, "counsel", T0 + 1)  # sealed; the witness moves on
+            tamper_file(
+                world.db,
+                f"DELETE FROM ledger_batch WHERE last_index > {head}",
+                f"DELETE FROM ledger_entry WHERE idx > {head}",
+            )
+            _write_back(console, "web_user", user)
+            _write_back(console, "web_token", row)
+            refused = await counsel.get("/api/me")
+            assert refused.status_code == 409, refused.text
+            assert "its chain lacks the witnessed head" in refused.json()["detail"]
+    finally:
+        world.store.close()
+
+
+def _head(console: Console) -> int:
+    with console.world.store.engine.connect() as conn:
+        return int(conn.execute(sa.select(sa.func.max(ledger_entry.c.idx))).scalar_one())
+
+
+async def test_a_console_without_the_node_key_checks_the_sealed_accounts(console: Console) -> None:
+    """Started with the trusted key's fingerprint but not the key: a sealed token works, a written-back
+    one does not, an inserted one does not, and a login is refused (no session could be sealed)."""
+    store = console.world.store
+    token_id, token = accounts.new_token(store, "analyst", T0)
+    _kept_id, kept = accounts.new_token(store, "viewer", T0)
+    row = _copy(console, "web_token", f"id = {token_id}")
+    token_store.revoke_token(store, "analyst", token_id, T0 + 1)
+    _write_back(console, "web_token", row)
+    forged = new_secret()
+    viewer = user_store.get_user(store, "viewer")
+    tamper_file(
+        console.world.db,
+        f"INSERT INTO web_token (user_id, token_sha256, created_us) VALUES ({viewer.id}, "
+        f"'{secret_sha256(forged)}', {T0})",
+    )
+    trusted = workflow_trust(str(console.world.db), None, None, T0).fingerprints
+    reader = open_store(str(console.world.db), create=False)
+    try:
+        keyless = Console(
+            console.world,
+            create_app(WebSettings(db=str(console.world.db), trusted_keys=trusted), store=reader),
+            {},
+        )
+        for secret, status in ((kept, 200), (token, 401), (forged, 401)):
+            async with _bearer(keyless, secret) as client:
+                assert (await client.get("/api/me")).status_code == status
+        refused = await _login(keyless, "viewer", PASSWORD)
+        assert refused.status_code == 401 and "holds no node key to seal a session" in refused.text
+    finally:
+        reader.close()
+
+
+def test_users_commands_refuse_a_written_back_or_elevated_user(console: Console, tmp_path: Path) -> None:
+    """``users token`` for a user whose disabling was undone by writing back its old row, and ``users
+    passwd`` for a user whose role was raised by a row edit: one line, exit status 1, nothing sealed."""
+    store, db = console.world.store, str(console.world.db)
+    old = _copy(console, "web_user", "name = 'counsel'")
+    user_store.disable_user(store, "counsel", T0 + 1)
+    _write_back(console, "web_user", old)
+    tamper_file(console.world.db, "UPDATE web_user SET role = 'admin' WHERE name = 'viewer'")
+    password = tmp_path / "pw"
+    password.write_text("a long enough password\n")
+    before = _entries(console)
+    for args in (
+        ["users", "token", "counsel"],
+        ["users", "passwd", "viewer", "--password-file", str(password)],
+    ):
+        result = runner.invoke(app, [*args, "--db", db])
+        name = args[2]
+        assert result.exit_code == 1, result.output
+        assert result.output.strip().splitlines()[-1] == (
+            f"error: user {name!r}: its row is not the state last sealed for it (altered or written back "
+            "without the node key); nothing changed (users disable ends it)"
+        )
+        assert result.stdout == ""  # no token printed
+    assert _entries(console) == before
+    assert runner.invoke(app, ["users", "disable", "viewer", "--db", db]).exit_code == 0  # rights away: acts

@@ -20,6 +20,7 @@ from __future__ import annotations
 import hmac
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
@@ -73,18 +74,36 @@ def get_settings(request: Request) -> WebSettings:
 
 
 def request_accounts(request: Request) -> SealedAccounts:
-    """The app's sealed account view, brought up to the chain's head (module docstring).
+    """The app's sealed account view, brought up to the chain's head (module docstring). The witness is
+    checked when the chain moved and whenever the witness file changed (another process sealed): a tail
+    deleted back to the head the view last read leaves the chain as it was, but not the witness.
 
     Raises:
-        HTTPException: 401 when the database lacks the chain head witnessed beside the node key file.
+        HTTPException: 409 naming the witness when the database lacks the chain head witnessed beside the
+            node key file (as every accusing action answers it): no account is accepted then.
     """
     state, store = request.app.state, get_store(request)
     view: SealedAccounts = state.sealed_accounts  # made by create_app (swarmscope.web.app)
     witness = state.settings.witness
     try:
-        return view.refresh(store, None if witness is None else lambda: require_head(store, witness))
+        if witness is None:
+            return view.refresh(store)
+        seen = _file_state(witness)
+        if seen != getattr(state, "account_witness", None):
+            require_head(store, witness)
+            state.account_witness = seen
+        return view.refresh(store, lambda: require_head(store, witness))
     except WitnessError as exc:
-        raise HTTPException(401, f"no account is accepted: {exc}") from None
+        raise HTTPException(409, f"no account is accepted: {exc}") from None
+
+
+def _file_state(path: Path) -> tuple[int, int, int] | None:
+    """(inode, size, mtime in ns) of ``path``, None when it does not exist."""
+    try:
+        found = path.stat()
+    except OSError:
+        return None
+    return found.st_ino, found.st_size, found.st_mtime_ns
 
 
 def _bearer(store: Store, header: str, sealed: SealedAccounts) -> Auth:
