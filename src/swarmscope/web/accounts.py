@@ -98,12 +98,19 @@ def set_password(store: Store, name: str, password: str, now_us: int) -> None:
 
 
 def require_sealed(sealed: SealedAccounts, user: user_store.UserRow) -> None:
-    """Raises InputError when ``user`` as stored is not the state last sealed for it."""
-    if not user_store.user_holds(sealed, user):
+    """Raises InputError when ``user`` as stored is not the state last sealed for it (one line saying
+    whether it has no sealed state at all or another one)."""
+    if user_store.user_holds(sealed, user):
+        return
+    if not sealed.has_events("web_user", user.id):
         raise InputError(
-            f"user {user.name!r}: its row is not the state last sealed for it (altered or written back "
-            "without the node key); nothing changed (users disable ends it)"
+            f"user {user.name!r} has no sealed state (made before accounts were sealed in the ledger, or "
+            "inserted without the node key): check it with 'users list', then 'users passwd' seals it"
         )
+    raise InputError(
+        f"user {user.name!r}: its row is not the state last sealed for it (altered or written back "
+        "without the node key); nothing changed (users disable ends it)"
+    )
 
 
 def one_time_admin(store: Store, name: str, now_us: int) -> str:
