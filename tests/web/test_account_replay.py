@@ -267,4 +267,8 @@ def test_users_commands_refuse_a_written_back_or_elevated_user(console: Console,
         )
         assert result.stdout == ""  # no token printed
     assert _entries(console) == before
+    listed = runner.invoke(app, ["users", "list", "--db", db]).stdout.splitlines()
+    assert "counsel\tcounsel\t-\tactive (refused: not the state last sealed for it)" in listed
+    assert "viewer\tadmin\t-\tactive (refused: not the state last sealed for it)" in listed
+    assert "analyst\tanalyst\t-\tactive" in listed
     assert runner.invoke(app, ["users", "disable", "viewer", "--db", db]).exit_code == 0  # rights away: acts

@@ -27,6 +27,7 @@ import typer
 
 from swarmscope.cli import numeric as num
 from swarmscope.cli.app import app
+from swarmscope.cli.evidence_trust import workflow_trust
 from swarmscope.cli.node_identity import SigningKeyOption, signing_store
 from swarmscope.cli.numeric import number_option
 from swarmscope.cli.options import DbOption, command_store, fail, now_us
@@ -34,7 +35,8 @@ from swarmscope.cli.text import clean, iso
 from swarmscope.errors import InputError, SwarmscopeError
 from swarmscope.store.access import tokens as token_store
 from swarmscope.store.access import users as user_store
-from swarmscope.store.database import DEFAULT_DB
+from swarmscope.store.access.account_events import SealedAccounts
+from swarmscope.store.database import DEFAULT_DB, Store
 from swarmscope.web import accounts
 from swarmscope.web.roles import Role
 
@@ -178,8 +180,27 @@ def disable(
 
 @users_app.command("list")
 def list_users(db: DbOption = DEFAULT_DB) -> None:
-    """List the users: name, role, client, disabled."""
+    """List the users: name, role, client, disabled; a user whose row is not the state last sealed for it
+    (checked with the node key file beside the database) says so."""
     with command_store(db) as store:
+        sealed = _sealed_accounts(store, db)
         for user in user_store.list_users(store):
-            state = "disabled" if user.disabled_us is not None else "active"
+            state = ("disabled" if user.disabled_us is not None else "active") + _note(sealed, user)
             typer.echo(f"{clean(user.name)}\t{user.role}\t{clean(user.client or '-')}\t{state}")
+
+
+def _sealed_accounts(store: Store, db: str) -> SealedAccounts | None:
+    """The sealed account view under the node key file beside ``db``; None without one (nothing checked)."""
+    try:
+        trusted = workflow_trust(db, None, None, now_us()).fingerprints
+    except InputError:
+        return None
+    return SealedAccounts(trusted).refresh(store)
+
+
+def _note(sealed: SealedAccounts | None, user: user_store.UserRow) -> str:
+    if sealed is None or user_store.user_holds(sealed, user):
+        return ""
+    if not sealed.has_events("web_user", user.id):
+        return " (no sealed state: refused until 'users passwd' seals it)"
+    return " (refused: not the state last sealed for it)"
