@@ -45,9 +45,11 @@ from swarmscope.errors import DecodeError
 from swarmscope.evidence.canonical import decode_record
 from swarmscope.evidence.declarations import WORKFLOW_EVENT
 from swarmscope.evidence.records import WorkflowEvent
+from swarmscope.evidence.seal import key_fingerprint
+from swarmscope.store.database import StoreError
 from swarmscope.store.ledger import commit as ledger
 from swarmscope.store.ledger.proven import LedgerProver
-from swarmscope.store.ledger.purge_records import typed
+from swarmscope.store.ledger.purge_records import PurgeRecords, load_purge_records
 from swarmscope.store.ledger.schema import ledger_batch, ledger_entry, node_key
 from swarmscope.store.legal.workflow_seals import content_sha256, signer
 
@@ -63,6 +65,7 @@ _SPECS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     ),
 }  # fmt: skip
 _SUBJECT_PREFIX = "account:"
+CHUNK = 10_000  # ledger entries read and checked per query
 
 
 def subject(table: str, row_id: int) -> str:
@@ -110,22 +113,39 @@ class _Newest:
 class SealedAccounts:
     """The sealed account view under ``trusted`` key fingerprints (hex), kept between calls: :meth:`refresh`
     reads only the entries sealed since it last read (one index seek per node when nothing changed), and
-    reads everything again when a node's chain no longer holds the entry it stopped at."""
+    reads everything again when a node's chain no longer holds the entry it stopped at.
+
+    Every entry of a trusted node is checked as it is read, not only the account events: an account
+    event whose bytes were altered, blanked or relabelled would otherwise drop out unseen and bring back
+    the state before it. An entry that no trusted batch proves (while a batch claims it), whose bytes do
+    not hash to its sealed record hash, or blanked without a proven purge record, refuses every account
+    (:class:`StoreError`). The first read of a store thus proves each batch of the trusted nodes once, as
+    ``verify --db`` does; later reads take the new entries only, in chunks of :data:`CHUNK`.
+    """
 
     def __init__(self, trusted: frozenset[str]) -> None:
         self.trusted = frozenset(f.lower() for f in trusted)
         self._newest: dict[str, _Newest] = {}
         self._cursor: dict[int, tuple[int, bytes]] = {}  # node -> (last index read, its entry hash)
+        self._purges: PurgeRecords | None = None
 
     @classmethod
     def of_store(cls, store: Store) -> SealedAccounts:
-        """The view trusting ``store``'s own node key only (none without one: nothing is accepted), read."""
+        """The view trusting ``store``'s own node key only (none without one: nothing is accepted), read.
+
+        Raises:
+            StoreError: a trusted node's chain is damaged (class docstring).
+        """
         own = store.node.fingerprint if store.node is not None else None
         return cls(frozenset() if own is None else frozenset({own})).refresh(store)
 
     def refresh(self, store: Store, on_change: Callable[[], None] | None = None) -> SealedAccounts:
         """Read what was sealed since the last call. ``on_change`` runs first when the chain moved (the
-        console checks the chain-head witness there; what it raises propagates and nothing is read)."""
+        console checks the chain-head witness there; what it raises propagates and nothing is read).
+
+        Raises:
+            StoreError: a trusted node's chain is damaged (class docstring); it is read again next time.
+        """
         with store.engine.connect() as conn:
             heads = _heads(conn)
             if heads == self._cursor:
@@ -134,34 +154,58 @@ class SealedAccounts:
                 on_change()
             if any(_moved(conn, node, at) for node, at in self._cursor.items()):
                 self._newest, self._cursor = {}, {}
-            prover = LedgerProver(conn, self.trusted, 0)  # sealed_entry does not judge times
+            self._purges = None
+            nodes = _node_fingerprints(conn)
             for node in heads:
+                if nodes.get(node) not in self.trusted:
+                    self._cursor[node] = heads[node]  # a key nobody trusts proves nothing: not read
+                    continue
                 start = self._cursor.get(node, (-1, b""))[0]
-                self._cursor[node] = self._read(conn, prover, node, start, heads[node])
+                self._cursor[node] = self._read(conn, node, nodes[node], start, heads[node])
         return self
 
     def _read(
-        self, conn: sa.Connection, prover: LedgerProver, node: int, after: int, head: tuple[int, bytes]
+        self, conn: sa.Connection, node: int, signer: str, after: int, head: tuple[int, bytes]
     ) -> tuple[int, bytes]:
-        """Take node ``node``'s account events after index ``after``; returns the new cursor (stops before
-        an entry no batch seals yet, so it is read again once one does)."""
+        """Check and take node ``node``'s entries after index ``after``; returns the new cursor (it stops
+        before an entry no batch claims yet, which is read again once one does)."""
         e = ledger_entry.c
-        query = sa.select(e.idx, e.canonical).where(
-            e.node_id == node, e.idx > after,
-            sa.or_(e.kind == WORKFLOW_EVENT.kind, typed(e.canonical, (WORKFLOW_EVENT.kind,))),
-        )  # fmt: skip
-        for idx, canonical in conn.execute(query.order_by(e.idx)):
-            event = _account_event(canonical)
-            if event is None:
-                continue
-            sealed = prover.sealed_entry(node, int(idx))
-            if isinstance(sealed, str):
-                if int(idx) > _sealed_to(conn, node):
-                    return _cursor_at(conn, node, int(idx) - 1)
-                continue  # sealed under a key nobody trusts, or its batch fails: proves nothing
-            if hashlib.sha256(bytes(canonical)).digest() == sealed[1]:
-                self._take(event, node, int(idx))
-        return head
+        columns = (e.idx, e.kind, e.canonical, e.redacted_rule, e.redacted_us)
+        while True:
+            query = sa.select(*columns).where(e.node_id == node, e.idx > after).order_by(e.idx).limit(CHUNK)
+            rows = conn.execute(query).all()
+            if not rows:
+                return head
+            prover = LedgerProver(conn, self.trusted, 0)  # per chunk: its kept batches stay small
+            for row in rows:
+                idx = int(row.idx)
+                sealed = prover.sealed_entry(node, idx)
+                if isinstance(sealed, str) and idx > _sealed_to(conn, node):
+                    return _cursor_at(conn, node, idx - 1)
+                problem = (
+                    sealed if isinstance(sealed, str) else self._bytes_problem(conn, signer, row, sealed)
+                )
+                if problem is not None:
+                    raise StoreError(
+                        f"no account is accepted: ledger index {idx} of node {signer[:16]}: {problem} (the "
+                        "chain that seals the accounts is damaged; 'verify --db' shows it)"
+                    )
+                event = _account_event(row.canonical)
+                if event is not None:
+                    self._take(event, node, idx)
+                after = idx
+
+    def _bytes_problem(
+        self, conn: sa.Connection, signer: str, row: Any, sealed: tuple[str, bytes, int]
+    ) -> str | None:
+        """Why entry ``row`` of a proven batch is not the record its batch seals (None: it is)."""
+        if row.canonical is not None:
+            same = hashlib.sha256(bytes(row.canonical)).digest() == sealed[1]
+            return None if same else "its bytes differ from the sealed record hash"
+        if self._purges is None:
+            nodes = {n: f for n, f in _node_fingerprints(conn).items() if f in self.trusted}
+            self._purges = load_purge_records(conn, LedgerProver(conn, self.trusted, 0).sealed_entry, nodes)
+        return self._purges.problem(signer, row, sealed[1])
 
     def _take(self, event: WorkflowEvent, node: int, index: int) -> None:
         found = self._newest.get(event.subject)
@@ -186,6 +230,12 @@ def _account_event(canonical: Any) -> WorkflowEvent | None:
     except DecodeError:
         return None
     return event if event.subject.startswith(_SUBJECT_PREFIX) else None
+
+
+def _node_fingerprints(conn: sa.Connection) -> dict[int, str]:
+    """node_key.id → hex fingerprint of its stored public key (computed, not the fingerprint column)."""
+    rows = conn.execute(sa.select(node_key.c.id, node_key.c.public_key))
+    return {int(i): key_fingerprint(bytes(k)) for i, k in rows}
 
 
 def _heads(conn: sa.Connection) -> dict[int, tuple[int, bytes]]:
