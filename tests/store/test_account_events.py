@@ -16,9 +16,12 @@ from swarmscope.store.access import users as user_store
 from swarmscope.store.access.account_events import SealedAccounts
 from swarmscope.store.database import Store, StoreError, open_store
 from swarmscope.store.ledger.schema import ledger_entry
+from swarmscope.store.legal.purge import purge_ip_evidence
 from swarmscope.web import accounts
 from swarmscope.web.passwords import secret_sha256
 from tests.cases.evidence import T0, fresh_store
+from tests.store.test_ip_purge import KEY, POLICY, due, populate
+from tests.store.test_ip_purge import NOW as PURGE_NOW
 from tests.tampering import tamper_file
 
 
@@ -107,3 +110,25 @@ def test_an_account_without_any_sealed_state_is_sealed_only_by_passwd(store: Sto
     accounts.set_password(store, "old", "a long enough password", T0 + 1)
     _token_id, token = accounts.new_token(store, "old", T0 + 2)
     assert user_store.user_by_token(store, secret_sha256(token)) is not None
+
+
+def test_a_retention_purge_leaves_the_accounts_accepted(tmp_path: Path) -> None:
+    """Entries a proven purge record redacted (canonical bytes gone) are no damage: the accounts sealed
+    before and after the purge are read through them."""
+    db = str(tmp_path / "purged.db")
+    populate(db)
+    with open_store(db, create=False, node_key=KEY, now_us=PURGE_NOW) as store:
+        accounts.add_user(store, "ann", "analyst", None, None, PURGE_NOW)
+        assert purge_ip_evidence(store, due, rule=POLICY.ip_rule, now_us=PURGE_NOW).addresses == 2
+        accounts.add_user(store, "bob", "viewer", None, None, PURGE_NOW)
+        view = SealedAccounts.of_store(store)
+        assert all(user_store.user_holds(view, user_store.get_user(store, n)) for n in ("ann", "bob"))
+
+
+def test_a_blanked_account_event_refuses_every_account(store: Store) -> None:
+    accounts.add_user(store, "ann", "analyst", None, None, T0)
+    with store.engine.connect() as conn:
+        last = int(conn.execute(sa.select(sa.func.max(ledger_entry.c.idx))).scalar_one())
+    tamper_file(store, f"UPDATE ledger_entry SET canonical = NULL WHERE idx = {last}")
+    with pytest.raises(StoreError, match=f"no account is accepted: ledger index {last} .*redacted without"):
+        SealedAccounts.of_store(store)

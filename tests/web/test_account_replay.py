@@ -272,3 +272,26 @@ def test_users_commands_refuse_a_written_back_or_elevated_user(console: Console,
     assert "viewer\tadmin\t-\tactive (refused: not the state last sealed for it)" in listed
     assert "analyst\tanalyst\t-\tactive" in listed
     assert runner.invoke(app, ["users", "disable", "viewer", "--db", db]).exit_code == 0  # rights away: acts
+
+
+@pytest.mark.parametrize("blank", ["NULL", "X'00'"])
+async def test_a_hidden_disabling_refuses_every_account(console: Console, blank: str) -> None:
+    """The disabling's ledger entries blanked or overwritten (their batch still verifies: the record
+    hashes stand) and the old rows written back: the event cannot drop out unseen, so no account is
+    accepted until the chain is whole again (409), and nothing is sealed."""
+    store = console.world.store
+    _token_id, token = accounts.new_token(store, "counsel", T0)
+    async with _bearer(console, token) as counsel:
+        assert (await counsel.get("/api/me")).status_code == 200  # the console has read the chain so far
+        head = _head(console)
+        user, row = _copy(console, "web_user", "name = 'counsel'"), _copy(console, "web_token", "1 = 1")
+        user_store.disable_user(store, "counsel", T0 + 1)
+        tamper_file(console.world.db, f"UPDATE ledger_entry SET canonical = {blank} WHERE idx > {head}")
+        _write_back(console, "web_user", user)
+        _write_back(console, "web_token", row)
+        before = _entries(console)
+        refused = await counsel.get("/api/me")
+        assert refused.status_code == 409, refused.text
+        assert "no account is accepted: ledger index" in refused.json()["detail"]
+        assert (await console["example"].get("/api/me")).status_code == 409  # every account: fail closed
+    assert _entries(console) == before

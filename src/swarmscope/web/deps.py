@@ -29,7 +29,7 @@ from swarmscope.net.clock import Clock
 from swarmscope.store.access import sessions as session_store
 from swarmscope.store.access import users as user_store
 from swarmscope.store.access.account_events import SealedAccounts
-from swarmscope.store.database import Store
+from swarmscope.store.database import Store, StoreError
 from swarmscope.store.ledger.head_witness import WitnessError, require_head
 from swarmscope.web.accounts import WebUser, web_user
 from swarmscope.web.passwords import secret_sha256
@@ -80,7 +80,8 @@ def request_accounts(request: Request) -> SealedAccounts:
 
     Raises:
         HTTPException: 409 naming the witness when the database lacks the chain head witnessed beside the
-            node key file (as every accusing action answers it): no account is accepted then.
+            node key file (as every accusing action answers it), or naming the entry when the chain that
+            seals the accounts is damaged: no account is accepted then.
     """
     state, store = request.app.state, get_store(request)
     view: SealedAccounts = state.sealed_accounts  # made by create_app (swarmscope.web.app)
@@ -95,6 +96,8 @@ def request_accounts(request: Request) -> SealedAccounts:
         return view.refresh(store, lambda: require_head(store, witness))
     except WitnessError as exc:
         raise HTTPException(409, f"no account is accepted: {exc}") from None
+    except StoreError as exc:  # a trusted chain that is damaged (account_events.SealedAccounts)
+        raise HTTPException(409, str(exc)) from None
 
 
 def _file_state(path: Path) -> tuple[int, int, int] | None:
