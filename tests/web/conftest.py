@@ -3,7 +3,9 @@
 The world: two rights holders (``Acme Films`` and ``Globex Music``, one work each), an unbound user per
 role (``viewer``, ``analyst``, ``counsel``, ``admin``) and two client-bound users (``acme``: a viewer of
 Acme Films, ``globex``: a counsel of Globex Music). Argon2 hashing is slow on purpose, so the users are
-made and logged in once per session in a template database; each test gets a copy of that file.
+made and logged in once per session in a template database; each test gets a copy of that file and of
+the node key file beside it (accounts are sealed in the ledger with that key, and the console trusts it
+and holds it, as ``swarmscope serve`` does with the key beside the database).
 
 Use ``web.client(name)`` for an in-process ``httpx.AsyncClient`` (httpx.ASGITransport) logged in as that
 user (session cookie; ``client.csrf`` holds its CSRF token) or ``web.client(name, token=True)`` for one
@@ -20,12 +22,15 @@ from typing import Any
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import FastAPI
 
 from swarmscope.cases.directory import add_work
 from swarmscope.store.access import sessions as session_store
 from swarmscope.store.access import users as user_store
 from swarmscope.store.database import Store, open_store
+from swarmscope.store.ledger.head_witness import witness_path
+from swarmscope.store.ledger.node_key import default_key_path, open_node_key
 from swarmscope.web import accounts
 from swarmscope.web.app import create_app
 from swarmscope.web.deps import SESSION_COOKIE
@@ -55,6 +60,7 @@ class Template:
     sessions: dict[str, tuple[str, str]]
     tokens: dict[str, str]
     works: dict[str, int]
+    key: Ed25519PrivateKey  # the node key (file beside the template) that sealed the accounts
 
 
 @dataclass
@@ -98,7 +104,9 @@ def make_users(store: Store) -> None:
 @pytest.fixture(scope="session")
 def web_template(tmp_path_factory: pytest.TempPathFactory) -> Template:
     path = tmp_path_factory.mktemp("web") / "template.db"
-    store = open_store(str(path))
+    key = open_node_key(default_key_path(str(path))).key
+    store = open_store(str(path), node_key=key, now_us=NOW)
+    store.witness = witness_path(default_key_path(str(path)))  # as the CLI's writers keep it
     try:
         works = {c: add_work(store, c, f"{c} feature", None, None, None, NOW) for c in (ACME, GLOBEX)}
         make_users(store)
@@ -110,20 +118,24 @@ def web_template(tmp_path_factory: pytest.TempPathFactory) -> Template:
         user_store.list_users(store)
     finally:
         store.close()
-    return Template(path, sessions, tokens, works)
+    return Template(path, sessions, tokens, works, key)
 
 
 @pytest.fixture
 def web_db(web_template: Template, tmp_path: Path) -> Iterator[Path]:
-    """A fresh copy of the template database."""
+    """A fresh copy of the template database and of its node key file (mode 0600 kept)."""
     path = tmp_path / "console.db"
     shutil.copyfile(web_template.path, path)
+    for source, copy in ((web_template.path, path),):
+        key, kept = default_key_path(str(source)), default_key_path(str(copy))
+        shutil.copy2(key, kept)
+        shutil.copy2(witness_path(key), witness_path(kept))
     yield path
 
 
 @pytest.fixture
 async def web(web_template: Template, web_db: Path) -> AsyncIterator[WebWorld]:
-    store = open_store(str(web_db), create=False)
+    store = open_store(str(web_db), create=False, node_key=web_template.key, now_us=NOW)
     app = create_app(WebSettings(db=str(web_db)), store=store)
     world = WebWorld(web_db, store, app, web_template)
     try:

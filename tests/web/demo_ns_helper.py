@@ -19,9 +19,10 @@ FAKE_DEMO = """
 import sys
 import swarmscope.cli.demo as demo
 from swarmscope.store.database import open_store
+from swarmscope.store.ledger.node_key import default_key_path, load_or_create_node_key
 
-def quick_demo(duration, db, workdir, console):
-    open_store(db, create=True).close()
+def quick_demo(duration, db, workdir, console):  # the monitor leaves its node key beside the database
+    open_store(db, create=True, node_key=load_or_create_node_key(default_key_path(db))).close()
     return demo.DemoRun(db, "ab" * 20, "demo-content.bin")
 
 demo.run_demo = quick_demo

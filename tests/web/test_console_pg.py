@@ -10,6 +10,7 @@ import os
 from collections.abc import AsyncIterator
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from swarmscope.cases.directory import add_work
 from swarmscope.store.access import tokens as token_store
@@ -24,12 +25,13 @@ from tests.web.conftest import ACME, GLOBEX, NOW, PASSWORD, asgi_client, quick_u
 
 PG_URL = os.environ.get("SWARMSCOPE_TEST_PG_URL")
 pytestmark = pytest.mark.skipif(not PG_URL, reason="set SWARMSCOPE_TEST_PG_URL to test on PostgreSQL")
+KEY = Ed25519PrivateKey.generate()  # the node key the accounts are sealed with (the console holds it)
 
 
 @pytest.fixture
 async def pg_store() -> AsyncIterator[Store]:
     assert PG_URL is not None
-    store = open_store(PG_URL)
+    store = open_store(PG_URL, node_key=KEY, now_us=NOW)
     try:
         yield store
     finally:

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from typer.testing import CliRunner
 
 import swarmscope.cli.demo as demo_cli
@@ -31,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-m", "swarmscope.cli"]
 
 register_commands()  # as the swarmscope entry point does
+KEY = Ed25519PrivateKey.generate()  # the demo's node key: the admin account is sealed with it
 
 
 @pytest.mark.netns
@@ -69,7 +71,7 @@ def test_a_taken_port_is_refused_before_the_demo_runs(tmp_path: Path) -> None:
 
 
 def test_the_one_time_admin_password_is_new_each_time_and_only_hashed(tmp_path: Path) -> None:
-    with open_store(str(tmp_path / "demo.db")) as store:
+    with open_store(str(tmp_path / "demo.db"), node_key=KEY, now_us=NOW) as store:
         first = accounts.one_time_admin(store, "demo-admin", NOW)
         second = accounts.one_time_admin(store, "demo-admin", NOW + 1)
         user = user_store.get_user(store, "demo-admin")
@@ -80,7 +82,7 @@ def test_the_one_time_admin_password_is_new_each_time_and_only_hashed(tmp_path: 
 
 
 def test_an_existing_user_of_that_name_that_is_not_an_active_admin_is_left_alone(tmp_path: Path) -> None:
-    with open_store(str(tmp_path / "demo.db")) as store:
+    with open_store(str(tmp_path / "demo.db"), node_key=KEY, now_us=NOW) as store:
         accounts.add_user(store, "demo-admin", "viewer", None, "a long enough password", NOW)
         with pytest.raises(accounts.InputError, match="exists but is not an active admin"):
             accounts.one_time_admin(store, "demo-admin", NOW)

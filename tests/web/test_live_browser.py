@@ -24,6 +24,7 @@ import pytest
 
 from swarmscope.evidence.records import Tier
 from swarmscope.store.database import open_store
+from swarmscope.store.ledger.node_key import default_key_path, load_or_create_node_key
 from swarmscope.testbed.swarm import start_swarm
 from swarmscope.web import accounts
 from tests.e2e.monitor_cli import monitor_command
@@ -55,7 +56,8 @@ def _stop(process: subprocess.Popen[Any]) -> None:
 def console(tmp_path: Path) -> Iterator[tuple[Path, str]]:
     """An empty store with a viewer, served by ``swarmscope serve`` on a free loopback port."""
     db = tmp_path / "live.db"
-    store = open_store(str(db))
+    key = load_or_create_node_key(default_key_path(str(db)))  # the accounts are sealed with it
+    store = open_store(str(db), node_key=key, now_us=1_765_000_000_000_000)
     try:
         accounts.add_user(store, "viewer", "viewer", None, PASSWORD, 1_765_000_000_000_000)
     finally:

@@ -45,7 +45,9 @@ def password_file(tmp_path: Path) -> Path:
     return path
 
 
-def test_users_add_with_client_and_token_and_disable(web_db: Path, password_file: Path) -> None:
+def test_users_add_with_client_and_token_and_disable(
+    web_db: Path, password_file: Path, web_template: Template
+) -> None:
     db = str(web_db)
     code, out = invoke("users", "add", "carol", "--role", "counsel", "--client", ACME,
                        "--password-file", str(password_file), "--db", db)  # fmt: skip
@@ -53,10 +55,11 @@ def test_users_add_with_client_and_token_and_disable(web_db: Path, password_file
     result = runner.invoke(app, ["users", "token", "carol", "--db", db])
     token = result.stdout  # the token alone; its id goes to standard error
     assert result.exit_code == 0 and len(token.strip()) >= 43 and "\n" not in token.strip()
-    with open_store(db, create=False) as store:
+    key = web_template.key  # a store with the node key checks tokens against the sealed accounts
+    with open_store(db, create=False, node_key=key, now_us=NOW) as store:
         assert user_store.user_by_token(store, secret_sha256(token.strip())) is not None
     assert invoke("users", "disable", "carol", "--db", db)[0] == 0
-    with open_store(db, create=False) as store:
+    with open_store(db, create=False, node_key=key, now_us=NOW) as store:
         user = user_store.get_user(store, "carol")
         assert user.disabled_us is not None and user.client == ACME
         assert user.password_hash is not None and user.password_hash.startswith("$argon2id$")
@@ -150,11 +153,12 @@ def test_users_passwd_ends_sessions_and_users_list_shows_roles(
     new = tmp_path / "new-pw"
     new.write_text("a different long password\n")
     session = secret_sha256(web_template.sessions["viewer"][0])
-    with open_store(str(web_db), create=False) as store:
+    key = web_template.key  # a store with the node key checks sessions against the sealed accounts
+    with open_store(str(web_db), create=False, node_key=key, now_us=NOW) as store:
         assert session_store.find_session(store, session, NOW) is not None
     code, out = invoke("users", "passwd", "viewer", "--password-file", str(new), "--db", str(web_db))
     assert (code, out.strip()) == (0, "user viewer: password changed, sessions ended")
-    with open_store(str(web_db), create=False) as store:
+    with open_store(str(web_db), create=False, node_key=key, now_us=NOW) as store:
         assert session_store.find_session(store, session, NOW) is None
         user = user_store.get_user(store, "viewer")
         assert check_password(user.password_hash, "a different long password")

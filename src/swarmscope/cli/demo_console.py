@@ -4,7 +4,9 @@ After the demo the newcomer should see its evidence in the browser at once. So t
 a rights holder (:data:`DEMO_CLIENT`) whose work is the demo's content, linked to the monitored infohash
 (not compared with a reference copy: the scenario's files are gone by then), and an admin user
 (:data:`DEMO_ADMIN`) with a generated password printed once; only its Argon2id hash is stored, and a
-second ``demo --serve`` on the same database gives that user a new one. The console then runs as
+second ``demo --serve`` on the same database gives that user a new one. The account is sealed in the
+ledger with the node key beside the database (the monitor made it), and the console holds that key, as
+``swarmscope serve`` does, to seal the sessions of its logins. The console then runs as
 ``swarmscope serve`` does, on 127.0.0.1 only (:mod:`swarmscope.web.server`), until Ctrl-C or SIGTERM; it
 reads the database and never opens a socket to a peer.
 """
@@ -20,10 +22,13 @@ from rich.markup import escape
 from swarmscope.cases.campaigns import link_work
 from swarmscope.cases.directory import add_work
 from swarmscope.cli.evidence_trust import workflow_trust
+from swarmscope.cli.node_identity import signing_store
 from swarmscope.cli.options import now_us
 from swarmscope.errors import InputError
 from swarmscope.net.bind import Listener
-from swarmscope.store.database import Store, open_store
+from swarmscope.store.database import Store
+from swarmscope.store.ledger.head_witness import witness_path
+from swarmscope.store.ledger.node_key import default_key_path
 from swarmscope.store.legal import cases as case_rows
 from swarmscope.web import accounts
 from swarmscope.web.server import serve
@@ -70,14 +75,19 @@ def demo_console(run: FinishedDemo, sock: Listener, console: Console) -> None:
     """
     now = now_us()
     try:
-        with open_store(run.db, create=False) as store:
+        with signing_store(run.db, None, now) as store:
             _register_work(store, run, now)
             password = accounts.one_time_admin(store, DEMO_ADMIN, now)
+            assert store.node is not None and store.node.private_key is not None  # a signing store's
+            key = store.node.private_key
         trusted = _trusted(run.db, now)
     except BaseException:
         sock.close()
         raise
-    settings = WebSettings(run.db, CONSOLE_HOST, sock.getsockname()[1], trusted_keys=trusted)
+    witness = witness_path(default_key_path(run.db))
+    settings = WebSettings(
+        run.db, CONSOLE_HOST, sock.getsockname()[1], trusted_keys=trusted, node_key=key, witness=witness
+    )
 
     def announce(url: str) -> None:
         console.print(f"the web console is on {url} (Ctrl-C stops it)", soft_wrap=True)

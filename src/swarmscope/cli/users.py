@@ -9,10 +9,13 @@ creation, last use (to the minute) and state; ``users token NAME --revoke ID`` r
 (the user's other tokens and sessions go on; ``users disable`` revokes them all).
 
 Exit status: 0 on success, 1 for bad input (unknown role, unknown client or user, short password...), with
-one line and nothing stored. ``add``, ``passwd``, ``token`` and ``disable`` seal the account rows with the
-node key (``--node-key``, default beside the database; it must exist, except that ``add`` on a new
-database creates it): a console holding that key acts only for rows whose seal holds
-(:mod:`swarmscope.store.access.account_seal`).
+one line and nothing stored. ``add``, ``passwd``, ``token`` and ``disable`` seal each account change as an
+event in the node's chain (``--node-key``, default beside the database; it must exist, except that
+``add`` on a new database creates it), and an account counts only in the state its newest sealed event
+gives (:mod:`swarmscope.store.access.account_events`): ``passwd`` and ``token`` refuse a user whose row is
+not that state (altered, or an older state written back without the key) in one line, exit status 1,
+nothing sealed; ``disable`` and ``--revoke`` always act (they only take rights away). ``passwd`` seals a
+user that has no sealed state at all (made before accounts were sealed in the ledger) as it stands.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import typer
 
 from swarmscope.cli import numeric as num
 from swarmscope.cli.app import app
+from swarmscope.cli.evidence_trust import workflow_trust
 from swarmscope.cli.node_identity import SigningKeyOption, signing_store
 from swarmscope.cli.numeric import number_option
 from swarmscope.cli.options import DbOption, command_store, fail, now_us
@@ -31,7 +35,8 @@ from swarmscope.cli.text import clean, iso
 from swarmscope.errors import InputError, SwarmscopeError
 from swarmscope.store.access import tokens as token_store
 from swarmscope.store.access import users as user_store
-from swarmscope.store.database import DEFAULT_DB
+from swarmscope.store.access.account_events import SealedAccounts
+from swarmscope.store.database import DEFAULT_DB, Store
 from swarmscope.web import accounts
 from swarmscope.web.roles import Role
 
@@ -175,8 +180,27 @@ def disable(
 
 @users_app.command("list")
 def list_users(db: DbOption = DEFAULT_DB) -> None:
-    """List the users: name, role, client, disabled."""
+    """List the users: name, role, client, disabled; a user whose row is not the state last sealed for it
+    (checked with the node key file beside the database) says so."""
     with command_store(db) as store:
+        sealed = _sealed_accounts(store, db)
         for user in user_store.list_users(store):
-            state = "disabled" if user.disabled_us is not None else "active"
+            state = ("disabled" if user.disabled_us is not None else "active") + _note(sealed, user)
             typer.echo(f"{clean(user.name)}\t{user.role}\t{clean(user.client or '-')}\t{state}")
+
+
+def _sealed_accounts(store: Store, db: str) -> SealedAccounts | None:
+    """The sealed account view under the node key file beside ``db``; None without one (nothing checked)."""
+    try:
+        trusted = workflow_trust(db, None, None, now_us()).fingerprints
+    except InputError:
+        return None
+    return SealedAccounts(trusted).refresh(store)
+
+
+def _note(sealed: SealedAccounts | None, user: user_store.UserRow) -> str:
+    if sealed is None or user_store.user_holds(sealed, user):
+        return ""
+    if not sealed.has_events("web_user", user.id):
+        return " (no sealed state: refused until 'users passwd' seals it)"
+    return " (refused: not the state last sealed for it)"

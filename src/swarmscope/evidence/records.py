@@ -261,9 +261,11 @@ class WorkflowEvent:
 
     Args:
         subject: what the decision is about: a case's DOE number (``DOE-000001``), ``isp:<id>`` or
-            ``work:<id>`` (the directory row's id).
-        step: ``letter_approved``, ``letter_sent``, ``payment``, ``dispute``, ``escalated``, ``isp_entry``
-            or ``work_entry``.
+            ``work:<id>`` (the directory row's id), ``account:user|token|session:<id>`` (a console
+            account row's id).
+        step: ``letter_approved``, ``letter_sent``, ``payment``, ``dispute``, ``escalated``, ``isp_entry``,
+            ``work_entry``, ``account_user``, ``account_token`` or ``account_session`` (among others: the
+            modules that seal them list theirs).
         at_us: UTC µs of the decision.
         sha256: SHA-256 (32 bytes) of the decision's content (:mod:`swarmscope.store.legal.workflow_seals`
             says which content for each step).

@@ -4,6 +4,11 @@ Every check runs before anything is written: a bad name, role, client or passwor
 Login throttling counts failed attempts in the store (so it holds across restarts and workers), per user
 name and per client address, in a sliding window (:mod:`swarmscope.web.settings`); OWASP's Authentication
 Cheat Sheet recommends both counters, since one address may try many names.
+
+Every account change is sealed in the node's chain, and an account counts only in the state its newest
+sealed event gives (:mod:`swarmscope.store.access.account_events`): a login, a new token or a new password
+for a user whose row is not that state (altered, or an older state written back without the node key) is
+refused. Source: README "Web console".
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from swarmscope.cases.identities import has_control
 from swarmscope.errors import InputError
 from swarmscope.store.access import sessions as session_store
 from swarmscope.store.access import users as user_store
+from swarmscope.store.access.account_events import SealedAccounts
 from swarmscope.store.database import Store
 from swarmscope.web import settings as limits
 from swarmscope.web.passwords import (
@@ -76,9 +82,35 @@ def add_user(
 
 
 def set_password(store: Store, name: str, password: str, now_us: int) -> None:
-    """Replace a user's password (its sessions end). Raises InputError: unknown user, short password."""
-    user_store.get_user(store, name)
-    user_store.set_password_hash(store, name, hash_password(check_password_text(password)), now_us)
+    """Replace a user's password (its sessions end), sealed. A user without any sealed state (made before
+    accounts were sealed in the ledger) is sealed as it stands (role and client as stored).
+
+    Raises:
+        InputError: unknown user, short password, or a user whose row differs from its newest sealed
+            state (nothing changed).
+    """
+    user = user_store.get_user(store, name)
+    check_password_text(password)
+    sealed = SealedAccounts.of_store(store)
+    if sealed.has_events("web_user", user.id):
+        require_sealed(sealed, user)
+    user_store.set_password_hash(store, name, hash_password(password), now_us)
+
+
+def require_sealed(sealed: SealedAccounts, user: user_store.UserRow) -> None:
+    """Raises InputError when ``user`` as stored is not the state last sealed for it (one line saying
+    whether it has no sealed state at all or another one)."""
+    if user_store.user_holds(sealed, user):
+        return
+    if not sealed.has_events("web_user", user.id):
+        raise InputError(
+            f"user {user.name!r} has no sealed state (made before accounts were sealed in the ledger, or "
+            "inserted without the node key): check it with 'users list', then 'users passwd' seals it"
+        )
+    raise InputError(
+        f"user {user.name!r}: its row is not the state last sealed for it (altered or written back "
+        "without the node key); nothing changed (users disable ends it)"
+    )
 
 
 def one_time_admin(store: Store, name: str, now_us: int) -> str:
@@ -108,11 +140,13 @@ def new_token(store: Store, name: str, now_us: int) -> tuple[int, str]:
     """A new API token for an active user: (its id, to list or revoke it; the secret, shown once).
 
     Raises:
-        InputError: no such user, or the user is disabled.
+        InputError: no such user, the user is disabled, or its row is not the state last sealed for it.
+        StoreError: no node key to seal the token with.
     """
     user = user_store.get_user(store, name)
     if user.disabled_us is not None:
         raise InputError(f"user {name!r} is disabled")
+    require_sealed(SealedAccounts.of_store(store), user)
     token = new_secret()
     return user_store.add_token(store, user.id, secret_sha256(token), now_us), token
 
@@ -128,21 +162,34 @@ def _throttled(store: Store, name: str, address: str, now_us: int) -> str | None
 
 
 def log_in(
-    store: Store, name: str, password: str, address: str, now_us: int, seconds: int
+    store: Store,
+    name: str,
+    password: str,
+    address: str,
+    now_us: int,
+    seconds: int,
+    sealed: SealedAccounts | None = None,
 ) -> tuple[str, str]:
-    """Check a login and open a session: returns (session secret for the cookie, CSRF token).
+    """Check a login and open a sealed session: returns (session secret for the cookie, CSRF token).
+    ``sealed``: the sealed account view the console trusts (default: the store's own node key).
 
     Raises:
-        LoginRefused: throttled (nothing checked, nothing counted), or a wrong name or password, or (the
-            console holding the node key) a user row whose seal does not hold (counted, said alike).
+        LoginRefused: no node key to seal a session with (nothing checked), throttled (nothing checked,
+            nothing counted), or a wrong name or password, or a user row that is not the state last
+            sealed for it (counted, said alike).
     """
+    if store.node is None or store.node.private_key is None:
+        raise LoginRefused(
+            "this console holds no node key to seal a session with: log in to a console started with the "
+            "node key, or use an API token"
+        )
     refusal = _throttled(store, name, address, now_us)
     if refusal is not None:
         raise LoginRefused(refusal)
     found = user_store.find_user(store, name)
     ok = check_password(found.password_hash if found else None, password)
-    sealed = found is not None and user_store.user_sealed(store, found.id)  # with the node key: its seal
-    if found is None or not ok or found.disabled_us is not None or not sealed:
+    view = SealedAccounts.of_store(store) if sealed is None else sealed
+    if found is None or not ok or found.disabled_us is not None or not user_store.user_holds(view, found):
         session_store.record_attempt(store, name, address, False, now_us)
         raise LoginRefused("wrong user name or password")
     session_store.record_attempt(store, name, address, True, now_us)

@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from swarmscope.cases.identities import IdentityKey
+from swarmscope.store.access.account_events import SealedAccounts
 from swarmscope.store.database import Store, StoreError, open_store
 from swarmscope.store.ledger.head_witness import WitnessError, require_head
 from swarmscope.web import (
@@ -35,6 +36,7 @@ from swarmscope.web import (
     works,
 )
 from swarmscope.web.deps import NotAuthenticated
+from swarmscope.web.evidence_trust import trusted_fingerprints
 from swarmscope.web.folding import BackgroundFolder
 from swarmscope.web.security import security_headers
 from swarmscope.web.settings import WebSettings
@@ -94,6 +96,13 @@ def _bind_witness(store: Store, settings: WebSettings) -> None:
         store.witness = settings.witness
 
 
+def account_view(store: Store, settings: WebSettings) -> SealedAccounts:
+    """The sealed account view the console keeps (:mod:`swarmscope.web.deps`): it trusts the keys its
+    evidence pages trust (found now: a key file made later is not looked for) and its own node key."""
+    own = frozenset() if store.node is None else frozenset({store.node.fingerprint})
+    return SealedAccounts(trusted_fingerprints(settings) | own)
+
+
 def create_app(settings: WebSettings, store: Store | None = None) -> FastAPI:
     """The console over ``store`` (default: open ``settings.db``, which must exist; closed at shutdown).
 
@@ -132,6 +141,7 @@ def create_app(settings: WebSettings, store: Store | None = None) -> FastAPI:
         title="swarmscope console", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan
     )
     app.state.store, app.state.settings, app.state.identity_key = opened, settings, key
+    app.state.sealed_accounts = account_view(opened, settings)
     app.middleware("http")(security_headers)
     app.add_exception_handler(HTTPException, _http_error)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -19,7 +19,15 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from swarmscope.store.access import sessions as session_store
 from swarmscope.web.accounts import LoginRefused, log_in
-from swarmscope.web.deps import SESSION_COOKIE, AuthDep, SettingsDep, StoreDep, csrf_protect, now_us
+from swarmscope.web.deps import (
+    SESSION_COOKIE,
+    AuthDep,
+    SettingsDep,
+    StoreDep,
+    csrf_protect,
+    now_us,
+    request_accounts,
+)
 from swarmscope.web.deps import require as require_role
 from swarmscope.web.passwords import new_secret, secret_sha256
 from swarmscope.web.roles import Role
@@ -66,7 +74,8 @@ def login(
         return _login_page(request, safe_next(next), "the login form expired; try again", 403)
     address = request.client.host if request.client else "unknown"
     try:
-        secret, _csrf = log_in(store, name, password, address, now_us(), settings.session_seconds)
+        sealed = request_accounts(request)
+        secret, _csrf = log_in(store, name, password, address, now_us(), settings.session_seconds, sealed)
     except LoginRefused as exc:
         status = 429 if str(exc).startswith("too many") else 401
         return _login_page(request, safe_next(next), str(exc), status)

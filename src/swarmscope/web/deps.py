@@ -4,6 +4,13 @@ Authentication is either the session cookie (:data:`SESSION_COOKIE`, set by the 
 token (``Authorization: Bearer TOKEN``, RFC 6750). A request with a token carries no ambient credential a
 browser would send on its own, so CSRF checks apply to cookie sessions only.
 
+A session or token counts only when its row and its user's row are the states last sealed for them in
+the ledger under a key the console trusts (:mod:`swarmscope.store.access.account_events`: the keys of
+``serve --node-key/--trust-key``, by default the key file beside the database, and the console's own node
+key, as found when ``swarmscope.web.app.create_app`` made the app). The sealed view is kept per app and
+read again only when the chain's head moved, after checking the chain-head witness beside the node key
+file (a deleted tail could otherwise bring back an older state).
+
 Every route declares its minimum role with ``dependencies=[Depends(require(Role.X))]``; the function
 :func:`require` returns carries that role as ``min_role``, which the route-role table test reads.
 """
@@ -13,6 +20,7 @@ from __future__ import annotations
 import hmac
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
@@ -20,7 +28,9 @@ from fastapi import Depends, HTTPException, Request
 from swarmscope.net.clock import Clock
 from swarmscope.store.access import sessions as session_store
 from swarmscope.store.access import users as user_store
-from swarmscope.store.database import Store
+from swarmscope.store.access.account_events import SealedAccounts
+from swarmscope.store.database import Store, StoreError
+from swarmscope.store.ledger.head_witness import WitnessError, require_head
 from swarmscope.web.accounts import WebUser, web_user
 from swarmscope.web.passwords import secret_sha256
 from swarmscope.web.roles import Role
@@ -63,11 +73,47 @@ def get_settings(request: Request) -> WebSettings:
     return settings
 
 
-def _bearer(store: Store, header: str) -> Auth:
+def request_accounts(request: Request) -> SealedAccounts:
+    """The app's sealed account view, brought up to the chain's head (module docstring). The witness is
+    checked when the chain moved and whenever the witness file changed (another process sealed): a tail
+    deleted back to the head the view last read leaves the chain as it was, but not the witness.
+
+    Raises:
+        HTTPException: 409 naming the witness when the database lacks the chain head witnessed beside the
+            node key file (as every accusing action answers it), or naming the entry when the chain that
+            seals the accounts is damaged: no account is accepted then.
+    """
+    state, store = request.app.state, get_store(request)
+    view: SealedAccounts = state.sealed_accounts  # made by create_app (swarmscope.web.app)
+    witness = state.settings.witness
+    try:
+        if witness is None:
+            return view.refresh(store)
+        seen = _file_state(witness)
+        if seen != getattr(state, "account_witness", None):
+            require_head(store, witness)
+            state.account_witness = seen
+        return view.refresh(store, lambda: require_head(store, witness))
+    except WitnessError as exc:
+        raise HTTPException(409, f"no account is accepted: {exc}") from None
+    except StoreError as exc:  # a trusted chain that is damaged (account_events.SealedAccounts)
+        raise HTTPException(409, str(exc)) from None
+
+
+def _file_state(path: Path) -> tuple[int, int, int] | None:
+    """(inode, size, mtime in ns) of ``path``, None when it does not exist."""
+    try:
+        found = path.stat()
+    except OSError:
+        return None
+    return found.st_ino, found.st_size, found.st_mtime_ns
+
+
+def _bearer(store: Store, header: str, sealed: SealedAccounts) -> Auth:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise NotAuthenticated()
-    found = user_store.user_by_token(store, secret_sha256(token.strip()), now_us())
+    found = user_store.user_by_token(store, secret_sha256(token.strip()), now_us(), sealed)
     if found is None:
         raise NotAuthenticated()
     return Auth(web_user(found), None, None)
@@ -77,14 +123,18 @@ def authenticate(request: Request, store: Annotated[Store, Depends(get_store)]) 
     """The request's :class:`Auth` (also kept on ``request.state.auth`` for the templates).
 
     Raises:
-        NotAuthenticated: no credential, an unknown/revoked/expired one, or a disabled user.
+        NotAuthenticated: no credential, an unknown/revoked/expired one, a disabled user, or a row that is
+            not the state last sealed for it.
     """
     header = request.headers.get("authorization")
+    secret = request.cookies.get(SESSION_COOKIE)
+    if header is None and not secret:
+        raise NotAuthenticated()
+    sealed = request_accounts(request)
     if header is not None:
-        auth = _bearer(store, header)
+        auth = _bearer(store, header, sealed)
     else:
-        secret = request.cookies.get(SESSION_COOKIE)
-        found = None if not secret else session_store.find_session(store, secret_sha256(secret), now_us())
+        found = session_store.find_session(store, secret_sha256(secret or ""), now_us(), sealed)
         if found is None:
             raise NotAuthenticated()
         auth = Auth(web_user(found.user), found.csrf, secret)

@@ -9,8 +9,10 @@ Same conventions as :mod:`swarmscope.store.legal.schema`: portable column types,
   secret. A slow hash adds nothing for a secret with 256 bits of entropy; SHA-256 lets the lookup be an
   index seek. The secret itself is shown once (token) or lives only in the browser's cookie (session).
 
-``seal`` (revision 0015): hex HMAC-SHA256 of each account row under a key derived from the node's private
-key (:mod:`swarmscope.store.access.account_seal`), which a writer of the database file does not hold.
+Every change of a user, token or session row is sealed as an event in the node's chain, and a row counts
+only in the state last sealed for it (:mod:`swarmscope.store.access.account_events`; revision 0015 dropped
+the per-row HMAC ``seal`` column of revision 0014, which could not tell an older sealed state from the
+current one).
 
 ``web_login_attempt`` keeps every login attempt (name, address, success) for throttling. A display of a
 subscriber identity in the console is audited where every other read is: ``audit_log`` (append-only), by
@@ -33,7 +35,6 @@ web_user = sa.Table(
     sa.Column("password_hash", sa.Text),
     sa.Column("added_us", sa.BigInteger, nullable=False),
     sa.Column("disabled_us", sa.BigInteger),
-    sa.Column("seal", sa.Text),  # hex HMAC-SHA256 (store/access/account_seal.py); NULL: never sealed
 )
 
 web_token = sa.Table(
@@ -45,7 +46,6 @@ web_token = sa.Table(
     sa.Column("created_us", sa.BigInteger, nullable=False),
     sa.Column("revoked_us", sa.BigInteger),
     sa.Column("last_used_us", sa.BigInteger),  # to the minute (store/access/tokens.py); NULL: never used
-    sa.Column("seal", sa.Text),  # hex HMAC-SHA256 (store/access/account_seal.py); NULL: never sealed
 )
 
 web_session = sa.Table(
@@ -59,7 +59,6 @@ web_session = sa.Table(
     sa.Column("created_us", sa.BigInteger, nullable=False),
     sa.Column("expires_us", sa.BigInteger, nullable=False),
     sa.Column("revoked_us", sa.BigInteger),
-    sa.Column("seal", sa.Text),  # hex HMAC-SHA256 (store/access/account_seal.py); NULL: never sealed
 )
 
 web_login_attempt = sa.Table(

@@ -2,7 +2,8 @@
 
 A session is a server-side row, so logging out, a new password or disabling the user ends it at once
 (a signed cookie alone could not be revoked). The browser holds only the random secret whose SHA-256 is
-``token_sha256``. Times are UTC microseconds.
+``token_sha256``. Times are UTC microseconds. A session's start and end are sealed in the node's chain,
+and a session counts only in the state last sealed for it (:mod:`swarmscope.store.access.account_events`).
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
-from swarmscope.store.access.account_seal import account_key, holds, reseal
+from swarmscope.store.access.account_events import SealedAccounts, seal_rows
 from swarmscope.store.access.schema import web_login_attempt, web_session, web_user
-from swarmscope.store.access.users import UserRow, user_by_id, user_sealed
+from swarmscope.store.access.users import UserRow, user_by_id, user_holds
 
 if TYPE_CHECKING:
     from swarmscope.store.database import Store
@@ -39,18 +40,26 @@ def open_session(
     now_us: int,
     expires_us: int,
 ) -> None:
-    """Store a new session row."""
+    """Store a new session row, sealed.
+
+    Raises:
+        StoreError: no node key to seal with (nothing stored).
+    """
     row = {
         "user_id": user_id, "token_sha256": token_sha256, "csrf": csrf, "address": address,
         "created_us": now_us, "expires_us": expires_us,
     }  # fmt: skip
-    with store._write() as conn:
+    with store._write(immediate=True) as conn:
         conn.execute(sa.insert(web_session).values(row))
-        reseal(conn, account_key(store), web_session, web_session.c.token_sha256 == token_sha256)
+        seal_rows(conn, store, web_session, web_session.c.token_sha256 == token_sha256, now_us)
 
 
-def find_session(store: Store, token_sha256: str, now_us: int) -> SessionRow | None:
-    """The live session with this secret's SHA-256: not revoked, not expired, its user not disabled."""
+def find_session(
+    store: Store, token_sha256: str, now_us: int, sealed: SealedAccounts | None = None
+) -> SessionRow | None:
+    """The live session with this secret's SHA-256: not revoked, not expired, its user not disabled, and
+    the session's and its user's rows the states last sealed for them under ``sealed``'s keys (default:
+    the store's own node key)."""
     query = (
         sa.select(web_session)
         .join(web_user, web_user.c.id == web_session.c.user_id)
@@ -63,24 +72,26 @@ def find_session(store: Store, token_sha256: str, now_us: int) -> SessionRow | N
     )
     with store.engine.connect() as conn:
         row = conn.execute(query).mappings().first()
-    key = account_key(store)  # with the node key at hand, an unsealed or altered row opens nothing
-    if row is None or (key is not None and not holds(key, "web_session", row)):
+    if row is None:
         return None
-    user = user_by_id(store, row["user_id"]) if user_sealed(store, row["user_id"]) else None
-    if user is None:
+    view = SealedAccounts.of_store(store) if sealed is None else sealed
+    user = user_by_id(store, row["user_id"])
+    if user is None or not view.holds("web_session", row) or not user_holds(view, user):
         return None
     return SessionRow(row["id"], user, row["csrf"], row["expires_us"])
 
 
 def revoke_session(store: Store, token_sha256: str, now_us: int) -> None:
-    """End the session with this secret's SHA-256 (logout); unknown secrets are ignored."""
-    with store._write() as conn:
-        conn.execute(
-            sa.update(web_session)
-            .where(web_session.c.token_sha256 == token_sha256, web_session.c.revoked_us.is_(None))
-            .values(revoked_us=now_us)
-        )
-        reseal(conn, account_key(store), web_session, web_session.c.token_sha256 == token_sha256)
+    """End the session with this secret's SHA-256 (logout); unknown secrets are ignored. The end is sealed
+    when the store holds the node key; without it only the row ends (it then differs from the session's
+    sealed state, so it opens nothing, but the end is not in the chain)."""
+    session = web_session.c
+    with store._write(immediate=True) as conn:
+        live = sa.select(session.id).where(session.token_sha256 == token_sha256, session.revoked_us.is_(None))
+        ids = list(conn.execute(live).scalars())
+        conn.execute(sa.update(web_session).where(session.id.in_(ids)).values(revoked_us=now_us))
+        if store.node is not None and store.node.private_key is not None:
+            seal_rows(conn, store, web_session, session.id.in_(ids), now_us)
 
 
 def record_attempt(store: Store, name: str, address: str, ok: bool, now_us: int) -> None:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from swarmscope.errors import InputError
-from swarmscope.store.access.account_seal import account_key, reseal
+from swarmscope.store.access.account_events import seal_rows
 from swarmscope.store.access.schema import web_token, web_user
 
 if TYPE_CHECKING:
@@ -53,19 +53,21 @@ def list_tokens(store: Store, user: str | None = None) -> list[TokenRow]:
 
 def revoke_token(store: Store, user: str, token_id: int, now_us: int) -> TokenRow:
     """Revoke ``user``'s token ``token_id`` at once; the user's other tokens and sessions are untouched.
-    Revoking a revoked token changes nothing. Returns the token's row after the change.
+    Revoking a revoked token changes nothing. The revocation is sealed in the node's chain
+    (:mod:`swarmscope.store.access.account_events`). Returns the token's row after the change.
 
     Raises:
         InputError: ``user`` holds no token with that id (a mistyped id never revokes another's token).
+        StoreError: no node key to seal with (nothing changed).
     """
     query = _select().where(web_token.c.id == token_id, web_user.c.name == user)
-    with store._write() as conn:
+    with store._write(immediate=True) as conn:
         row = conn.execute(query).first()
         if row is None:
             raise InputError(f"user {user!r} has no API token {token_id} (see 'users tokens {user}')")
         if row.revoked_us is None:
             conn.execute(sa.update(web_token).where(web_token.c.id == token_id).values(revoked_us=now_us))
-            reseal(conn, account_key(store), web_token, web_token.c.id == token_id)
+            seal_rows(conn, store, web_token, web_token.c.id == token_id, now_us)
         found = conn.execute(query).one()
     return TokenRow(*found)
 

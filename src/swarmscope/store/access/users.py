@@ -1,19 +1,21 @@
 """Rows of console users and their API tokens: every read and write of ``web_user`` and ``web_token``.
 
 The store keeps hashes only (see :mod:`swarmscope.store.access.schema`); hashing and checking passwords is
-the caller's (the web layer's Argon2 hasher), so this module never sees a password.
+the caller's (the web layer's Argon2 hasher), so this module never sees a password. Every write seals the
+rows' new state in the node's chain in the same transaction, and a token authenticates only when its row
+and its user's row are the states last sealed for them (:mod:`swarmscope.store.access.account_events`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
 from swarmscope.errors import InputError
 from swarmscope.store.access import tokens
-from swarmscope.store.access.account_seal import account_key, holds, reseal
+from swarmscope.store.access.account_events import SealedAccounts, seal_rows
 from swarmscope.store.access.schema import web_session, web_token, web_user
 from swarmscope.store.legal.schema import client
 
@@ -65,12 +67,12 @@ def client_id(store: Store, name: str) -> int:
 def add_user(
     store: Store, name: str, role: str, client_id: int | None, password_hash: str | None, now_us: int
 ) -> UserRow:
-    """Create a user.
+    """Create a user, sealed.
 
     Raises:
-        InputError: a user of that name exists.
+        InputError: a user of that name exists. StoreError: no node key to seal with (nothing stored).
     """
-    with store._write() as conn:
+    with store._write(immediate=True) as conn:
         if conn.execute(sa.select(web_user.c.id).where(web_user.c.name == name)).first():
             raise InputError(f"user {name!r} exists (use 'users passwd' or 'users disable')")
         values = {
@@ -78,7 +80,7 @@ def add_user(
             "added_us": now_us,
         }  # fmt: skip
         conn.execute(sa.insert(web_user).values(values))
-        reseal(conn, account_key(store), web_user, web_user.c.name == name)
+        seal_rows(conn, store, web_user, web_user.c.name == name, now_us)
     return get_user(store, name)
 
 
@@ -113,62 +115,75 @@ def list_users(store: Store) -> list[UserRow]:
 
 
 def set_password_hash(store: Store, name: str, password_hash: str, now_us: int) -> None:
-    """Replace a user's password hash and revoke its open sessions (a new password ends old logins).
+    """Replace a user's password hash and revoke its open sessions (a new password ends old logins); the
+    user's new state and each ended session are sealed.
 
     Raises:
-        InputError: no such user.
+        InputError: no such user. StoreError: no node key to seal with (nothing changed).
     """
     user = get_user(store, name)
-    with store._write() as conn:
+    with store._write(immediate=True) as conn:
         conn.execute(sa.update(web_user).where(web_user.c.id == user.id).values(password_hash=password_hash))
-        _revoke_sessions(conn, user.id, now_us)
-        reseal(conn, account_key(store), web_user, web_user.c.id == user.id)
-        reseal(conn, account_key(store), web_session, web_session.c.user_id == user.id)
+        ended = _revoke_sessions(conn, user.id, now_us)
+        seal_rows(conn, store, web_user, web_user.c.id == user.id, now_us)
+        seal_rows(conn, store, web_session, web_session.c.id.in_(ended), now_us)
 
 
 def disable_user(store: Store, name: str, now_us: int) -> None:
-    """Disable a user: its sessions and tokens are revoked at once and it can no longer log in.
+    """Disable a user: its sessions and tokens are revoked at once and it can no longer log in. The
+    user's disabled state and every session and token it ends are sealed (a disabled user is sealed again
+    as it stands: a row whose disabling was undone without the key is disabled once more).
 
     Raises:
-        InputError: no such user.
+        InputError: no such user. StoreError: no node key to seal with (nothing changed).
     """
     user = get_user(store, name)
-    with store._write() as conn:
+    with store._write(immediate=True) as conn:
         if user.disabled_us is None:
             conn.execute(sa.update(web_user).where(web_user.c.id == user.id).values(disabled_us=now_us))
-        _revoke_sessions(conn, user.id, now_us)
+        ended = _revoke_sessions(conn, user.id, now_us)
+        token = web_token.c
+        live = sa.select(token.id).where(token.user_id == user.id, token.revoked_us.is_(None))
+        revoked = list(conn.execute(live).scalars())
+        conn.execute(sa.update(web_token).where(token.id.in_(revoked)).values(revoked_us=now_us))
+        seal_rows(conn, store, web_user, web_user.c.id == user.id, now_us)
+        seal_rows(conn, store, web_session, web_session.c.id.in_(ended), now_us)
+        seal_rows(conn, store, web_token, token.id.in_(revoked), now_us)
+
+
+def _revoke_sessions(conn: sa.Connection, user_id: int, now_us: int) -> list[int]:
+    """End ``user_id``'s open sessions at ``now_us``; returns their ids."""
+    session = web_session.c
+    ids = list(
         conn.execute(
-            sa.update(web_token)
-            .where(web_token.c.user_id == user.id, web_token.c.revoked_us.is_(None))
-            .values(revoked_us=now_us)
-        )
-        key = account_key(store)
-        reseal(conn, key, web_user, web_user.c.id == user.id)
-        reseal(conn, key, web_session, web_session.c.user_id == user.id)
-        reseal(conn, key, web_token, web_token.c.user_id == user.id)
-
-
-def _revoke_sessions(conn: sa.Connection, user_id: int, now_us: int) -> None:
-    conn.execute(
-        sa.update(web_session)
-        .where(web_session.c.user_id == user_id, web_session.c.revoked_us.is_(None))
-        .values(revoked_us=now_us)
+            sa.select(session.id).where(session.user_id == user_id, session.revoked_us.is_(None))
+        ).scalars()
     )
+    conn.execute(sa.update(web_session).where(session.id.in_(ids)).values(revoked_us=now_us))
+    return ids
 
 
 def add_token(store: Store, user_id: int, token_sha256: str, now_us: int) -> int:
-    """Store an API token's SHA-256 (hex) for a user; returns the token's id (to list or revoke it)."""
-    with store._write() as conn:
+    """Store an API token's SHA-256 (hex) for a user, sealed; returns the token's id (to list or revoke it).
+
+    Raises:
+        StoreError: no node key to seal with (nothing stored).
+    """
+    with store._write(immediate=True) as conn:
         row = {"user_id": user_id, "token_sha256": token_sha256, "created_us": now_us}
         key = conn.execute(sa.insert(web_token).values(row)).inserted_primary_key
         assert key is not None  # an INSERT of one row always has its primary key
-        reseal(conn, account_key(store), web_token, web_token.c.id == int(key[0]))
+        seal_rows(conn, store, web_token, web_token.c.id == int(key[0]), now_us)
     return int(key[0])
 
 
-def user_by_token(store: Store, token_sha256: str, now_us: int | None = None) -> UserRow | None:
-    """The active user holding the unrevoked API token with this SHA-256 (hex), or None. With ``now_us``
-    (UTC µs) the token's use is recorded (:func:`swarmscope.store.access.tokens.record_use`)."""
+def user_by_token(
+    store: Store, token_sha256: str, now_us: int | None = None, sealed: SealedAccounts | None = None
+) -> UserRow | None:
+    """The active user holding the unrevoked API token with this SHA-256 (hex), or None; the token's row
+    and its user's row must be the states last sealed for them under ``sealed``'s keys (default: the
+    store's own node key). With ``now_us`` (UTC µs) the token's use is recorded
+    (:func:`swarmscope.store.access.tokens.record_use`)."""
     query = (
         _select()
         .add_columns(*(c.label(f"token_{c.name}") for c in web_token.c))
@@ -181,27 +196,17 @@ def user_by_token(store: Store, token_sha256: str, now_us: int | None = None) ->
     )
     with store.engine.connect() as conn:
         row = conn.execute(query).first()
-    if row is None or not _token_sealed(store, row._mapping):
+    if row is None:
+        return None
+    view = SealedAccounts.of_store(store) if sealed is None else sealed
+    token = {k.removeprefix("token_"): v for k, v in row._mapping.items() if k.startswith("token_")}
+    if not (view.holds("web_token", token) and user_holds(view, _user(row))):
         return None
     if now_us is not None:
         tokens.record_use(store, row.token_id, row.token_last_used_us, now_us)
     return _user(row)
 
 
-def _token_sealed(store: Store, row: Any) -> bool:
-    """With the node key at hand: the token row and its user row hold their seals (module
-    :mod:`swarmscope.store.access.account_seal`); without it nothing can be checked (True)."""
-    key = account_key(store)
-    if key is None:
-        return True
-    token = {k.removeprefix("token_"): v for k, v in row.items() if k.startswith("token_")}
-    return holds(key, "web_token", token) and holds(key, "web_user", row)
-
-
-def user_sealed(store: Store, user_id: int) -> bool:
-    """With the node key at hand, whether user ``user_id``'s row holds its seal (True without the key:
-    nothing can be checked; False for no such user)."""
-    with store.engine.connect() as conn:
-        row = conn.execute(sa.select(web_user).where(web_user.c.id == user_id)).mappings().first()
-    key = account_key(store)
-    return row is not None and (key is None or holds(key, "web_user", row))
+def user_holds(sealed: SealedAccounts, user: UserRow) -> bool:
+    """Whether ``user``, as read, is the state last sealed for it under ``sealed``'s keys."""
+    return sealed.holds("web_user", asdict(user))

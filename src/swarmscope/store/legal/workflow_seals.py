@@ -28,6 +28,9 @@ Sealed so that a work's torrent links and a letter's terms need the node key too
   verdict (:mod:`swarmscope.cases.work_links`);
 - ``letter_drafted`` (subject the DOE number): :mod:`swarmscope.cases.sealed_history`.
 
+Console accounts are sealed the same way (steps ``account_user``, ``account_token``, ``account_session``,
+subject ``account:<kind>:<row id>``): :mod:`swarmscope.store.access.account_events`.
+
 Source: README "Sealed workflow decisions".
 """
 
