@@ -139,3 +139,30 @@ def test_table_near_own_id_is_dense() -> None:
     assert len(table.buckets) > 5
     assert len(table) <= 8 * len(table.buckets)
     assert len(table.bucket_for(nid(0x80)).entries) == 8
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    own=st.binary(min_size=20, max_size=20),
+    ids=st.lists(st.binary(min_size=20, max_size=20), max_size=120),
+    failing=st.sets(st.integers(0, 119), max_size=40),
+    gone=st.sets(st.integers(0, 119), max_size=20),
+    target=st.binary(min_size=20, max_size=20),
+    n=st.integers(0, 20),
+)
+def test_properties_lookup_by_id_and_closest_without_bad_nodes(
+    own: bytes, ids: list[bytes], failing: set[int], gone: set[int], target: bytes, n: int
+) -> None:
+    table = RoutingTable(own, k=8)
+    for i, node_id in enumerate(ids):
+        table.observe_response(node_id, addr(i), 0.0)
+    for i in sorted(failing):
+        table.observe_failure(addr(i))
+        table.observe_failure(addr(i))  # BAD after two failures in a row (BEP 5)
+    for i in sorted(gone):
+        if i < len(ids):
+            table.remove(ids[i])
+    assert all(table.get(e.node_id) is e for e in table.entries())  # the id index follows the buckets
+    assert all(table.get(node_id) is None for node_id in set(ids) - {e.node_id for e in table.entries()})
+    live = sorted((e for e in table.entries() if e.failures < 2), key=lambda e: distance(e.node_id, target))
+    assert [e.node_id for e in table.closest(target, n, 1.0)] == [e.node_id for e in live[:n]]

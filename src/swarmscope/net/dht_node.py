@@ -21,19 +21,19 @@ from dataclasses import replace
 
 from swarmscope.errors import DecodeError
 from swarmscope.net.clock import Clock
-from swarmscope.net.dht_answer import answer
+from swarmscope.net.dht_answer import VERSION, answer_bytes
 from swarmscope.net.dht_bootstrap import resolve_bootstrap
 from swarmscope.net.dht_drive import drive_lookup
 from swarmscope.net.dht_limits import AddressLimiter, TokenBucket, TokenIssuer
 from swarmscope.net.dht_store import PeerStore
-from swarmscope.wire import krpc
+from swarmscope.wire import bencode, krpc
 from swarmscope.wire.dht_lookup import Lookup as LookupState
 from swarmscope.wire.dht_lookup import LookupResult
 from swarmscope.wire.krpc import KrpcError, Query, Response
+from swarmscope.wire.krpc_query import FastQuery, parse_query
 from swarmscope.wire.routing import RoutingTable, random_id_in
 from swarmscope.wire.types import Endpoint
 
-VERSION = b"SW\x00\x01"  # BEP 5 "v": 2-byte client code + 2-byte version
 Address = tuple[str, int]
 __all__ = ["DhtNode"]
 
@@ -43,7 +43,8 @@ class _Protocol(asyncio.DatagramProtocol):
         self.node = node
 
     def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
-        self.node._datagram(data, (str(addr[0]), int(addr[1])))
+        # (host, port) as the loop gives it; an IPv6 socket adds flowinfo and scope id, cut off here
+        self.node._datagram(data, addr[:2])  # type: ignore[arg-type]
 
     def error_received(self, exc: Exception) -> None:
         self.node.stats["socket_errors"] += 1
@@ -340,6 +341,11 @@ class DhtNode:
 
     def _datagram(self, data: bytes, address: Address) -> None:
         self.stats["received"] += 1
+        if not self.read_only:  # the common case first: a plain query, read without objects
+            fast = parse_query(bencode.decode_canonical(data), data)
+            if fast is not None:
+                self._incoming_query(fast, address)
+                return
         try:
             message = krpc.decode_message(data, from_v6=self.v6)
         except DecodeError:
@@ -357,20 +363,21 @@ class DhtNode:
             self.stats["errors_received"] += 1
         future.set_result(message)
 
-    def _incoming_query(self, query: Query, address: Address) -> None:
-        now = self._clock()
+    def _incoming_query(self, query: Query | FastQuery, address: Address) -> None:
         if self.read_only:
             return  # BEP 43: read-only nodes answer no queries
+        now = self._clock()
         if not self._answer_limit.allow(address[0], now):
             self.stats["dropped_rate"] += 1
             return
         self.routing.observe_query(query.node_id, now)
         try:
-            reply = answer(self, query, address, now)
-        except DecodeError:  # e.g. a scoped IPv6 source address we cannot write back compactly
+            reply = answer_bytes(self, query, address, now)
+        except DecodeError:  # a source address that is no IP literal: nothing to write back
             self.stats["dropped_decode"] += 1
             return
-        self._send(reply, address)
+        if self._transport is not None:
+            self._transport.sendto(reply, address)
         self.stats["answered"] += 1
         if not query.read_only and self.routing.get(query.node_id) is None:  # DHT-07: never add ro nodes
             self._verify(address)

@@ -16,6 +16,7 @@ import enum
 import heapq
 from dataclasses import dataclass, field
 
+from swarmscope.wire.compact import encode_nodes_v4, encode_nodes_v6
 from swarmscope.wire.types import Endpoint
 
 ID_BITS = 160  # BEP 5: node ids and infohashes are 160-bit
@@ -57,10 +58,25 @@ class NodeEntry:
     failures: int = 0
     key: int = field(init=False, repr=False, compare=False)
     endpoint: Endpoint = field(init=False, repr=False, compare=False)
+    _contact: bytes | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.key = int.from_bytes(self.node_id, "big")
         self.endpoint = Endpoint(self.host, self.port)
+
+    @property
+    def contact(self) -> bytes:
+        """Compact node info: node id + compact address, 26 bytes (IPv4) or 38 (IPv6), made once.
+
+        Raises:
+            ValueError: the node id is not 20 bytes or the host not an IP literal (our misuse).
+
+        Source: BEP 5 "Contact Encoding"; BEP 32 (IPv6).
+        """
+        if self._contact is None:
+            encode = encode_nodes_v6 if self.endpoint.is_v6 else encode_nodes_v4
+            self._contact = encode([(self.node_id, self.endpoint)])
+        return self._contact
 
     @property
     def address(self) -> tuple[str, int]:
@@ -135,6 +151,7 @@ class RoutingTable:
         self.k = k
         self.buckets: list[Bucket] = [Bucket(0, 1 << ID_BITS, {}, now)]
         self._by_address: dict[tuple[str, int], bytes] = {}
+        self._by_id: dict[bytes, NodeEntry] = {}  # every entry of every bucket, by node id
 
     def __len__(self) -> int:
         return len(self._by_address)
@@ -153,7 +170,7 @@ class RoutingTable:
 
     def get(self, node_id: bytes) -> NodeEntry | None:
         """The entry for ``node_id``, if present."""
-        return self.bucket_for(node_id).entries.get(node_id)
+        return self._by_id.get(node_id)
 
     def observe_response(self, node_id: bytes, address: tuple[str, int], now: float) -> InsertOutcome:
         """Record that ``node_id`` at ``address`` answered one of our queries; insert it if it fits.
@@ -203,6 +220,7 @@ class RoutingTable:
         bucket.entries[entry.node_id] = entry
         bucket.changed = now
         self._by_address[entry.address] = entry.node_id
+        self._by_id[entry.node_id] = entry
 
     def _split(self, bucket: Bucket) -> None:
         mid = (bucket.low + bucket.high) // 2
@@ -238,6 +256,7 @@ class RoutingTable:
         entry = self.bucket_for(node_id).entries.pop(node_id, None)
         if entry is not None:
             self._by_address.pop(entry.address, None)
+            del self._by_id[node_id]
 
     def closest(self, target: bytes, n: int = K, now: float | None = None) -> list[NodeEntry]:
         """The ``n`` known nodes closest to ``target`` by XOR distance, bad nodes excluded when ``now``.
@@ -253,7 +272,11 @@ class RoutingTable:
         goal = int.from_bytes(target, "big")
         limit = BAD_AFTER_FAILURES if now is not None else 1 << 30  # BAD depends on failures only
         # Buckets are disjoint aligned ranges, so their XOR-distance ranges are disjoint and ordered:
-        # visit buckets by their smallest distance and stop once n entries are collected.
+        # visit buckets by their smallest distance and stop once n entries are collected. The bucket
+        # holding the target comes first (every id in it is closer than any id outside it).
+        home = [e for e in self.bucket_for(target).entries.values() if e.failures < limit]
+        if len(home) >= n:
+            return heapq.nsmallest(n, home, key=lambda e: e.key ^ goal)
         order = sorted(self.buckets, key=lambda b: (b.low ^ goal) & ~(b.high - b.low - 1))
         found: list[NodeEntry] = []
         for bucket in order:
