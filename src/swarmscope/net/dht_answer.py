@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from swarmscope.errors import DecodeError
 from swarmscope.wire import krpc
-from swarmscope.wire.compact import encode_peers_v4, encode_peers_v6
+from swarmscope.wire.compact import NODE_V4_LEN, NODE_V6_LEN, encode_peers_v4, encode_peers_v6
 from swarmscope.wire.krpc import KrpcError, Query, Response
 from swarmscope.wire.krpc_query import FastQuery, encode_answer
 from swarmscope.wire.types import Endpoint
@@ -85,9 +85,9 @@ def _fast_answer(node: AnsweringNode, query: FastQuery, address: tuple[str, int]
     if query.key is None:  # ping
         return encode_answer(query.transaction_id, node.node_id, ip, VERSION)
     want = query.want or ((b"n6",) if node.v6 else (b"n4",))
-    closest = node.routing.closest(query.key, node.k, now)
-    nodes = b"".join(e.contact for e in closest if not e.endpoint.is_v6) if b"n4" in want else b""
-    nodes6 = b"".join(e.contact for e in closest if e.endpoint.is_v6) if b"n6" in want else b""
+    contacts = [e.contact for e in node.routing.closest(query.key, node.k, now)]
+    nodes = b"".join([c for c in contacts if len(c) == NODE_V4_LEN]) if b"n4" in want else b""
+    nodes6 = b"".join([c for c in contacts if len(c) == NODE_V6_LEN]) if b"n6" in want else b""
     token = node.tokens.issue(address[0], query.key) if query.method == krpc.GET_PEERS else None
     return encode_answer(query.transaction_id, node.node_id, ip, VERSION, nodes, nodes6, token)
 

@@ -79,10 +79,6 @@ def parse_query(top: object, raw: bytes) -> FastQuery | None:
     return FastQuery(tid, method, node_id, key, wants, _flag(top.get(b"ro")), raw)
 
 
-def _string(value: bytes) -> bytes:
-    return b"%d:%s" % (len(value), value)
-
-
 def encode_answer(
     transaction_id: bytes,
     node_id: bytes,
@@ -105,12 +101,16 @@ def encode_answer(
     Returns:
         The same bytes :func:`krpc.encode_message` gives for the equivalent :class:`krpc.Response`.
     """
-    body = [b"d2:ip", _string(external_ip), b"1:rd2:id", _string(node_id)]
+    head = b"d2:ip%d:%s1:rd2:id%d:%s" % (len(external_ip), external_ip, len(node_id), node_id)
+    tail = b"e1:t%d:%s1:v%d:%s1:y1:re" % (len(transaction_id), transaction_id, len(version), version)
+    if token is None and not nodes6:
+        return head + (b"5:nodes%d:%s" % (len(nodes), nodes) if nodes else b"") + tail
+    body = [head]
     if nodes:
-        body += (b"5:nodes", _string(nodes))
+        body.append(b"5:nodes%d:%s" % (len(nodes), nodes))
     if nodes6:
-        body += (b"6:nodes6", _string(nodes6))
+        body.append(b"6:nodes6%d:%s" % (len(nodes6), nodes6))
     if token is not None:
-        body += (b"5:token", _string(token))
-    body += (b"e1:t", _string(transaction_id), b"1:v", _string(version), b"1:y1:re")
+        body.append(b"5:token%d:%s" % (len(token), token))
+    body.append(tail)
     return b"".join(body)
