@@ -71,7 +71,7 @@ def answer_bytes(
     """
     if isinstance(query, FastQuery):
         if query.method != krpc.GET_PEERS or not node.store.holds(query.key or b""):
-            return _fast_answer(node, query, address, now)
+            return _fast_answer(node, query, address)
         full = krpc.decode_message(query.raw, from_v6=node.v6)
         if not isinstance(full, Query):
             raise DecodeError("krpc: fast path and decoder disagree")  # never: parse_query is a subset
@@ -79,13 +79,13 @@ def answer_bytes(
     return krpc.encode_message(answer(node, query, address, now))
 
 
-def _fast_answer(node: AnsweringNode, query: FastQuery, address: tuple[str, int], now: float) -> bytes:
+def _fast_answer(node: AnsweringNode, query: FastQuery, address: tuple[str, int]) -> bytes:
     """ping, find_node, or get_peers of an infohash with no stored peers (so no values, no filters)."""
     ip = _ip_field(*address)
     if query.key is None:  # ping
         return encode_answer(query.transaction_id, node.node_id, ip, VERSION)
     want = query.want or ((b"n6",) if node.v6 else (b"n4",))
-    contacts = [e.contact for e in node.routing.closest(query.key, node.k, now)]
+    contacts = node.routing.closest_contacts(query.key, node.k)
     nodes = b"".join([c for c in contacts if len(c) == NODE_V4_LEN]) if b"n4" in want else b""
     nodes6 = b"".join([c for c in contacts if len(c) == NODE_V6_LEN]) if b"n6" in want else b""
     token = node.tokens.issue(address[0], query.key) if query.method == krpc.GET_PEERS else None

@@ -44,11 +44,6 @@ class FastQuery(NamedTuple):
     raw: bytes
 
 
-def _flag(value: object) -> bool:
-    """krpc's flag rule: an integer other than 0 (a byte string or list is not a flag)."""
-    return type(value) is int and value != 0
-
-
 def parse_query(top: object, raw: bytes) -> FastQuery | None:
     """Read a plain ping / find_node / get_peers query from its decoded top-level dict.
 
@@ -75,8 +70,9 @@ def parse_query(top: object, raw: bytes) -> FastQuery | None:
     key = None if name is None else args.get(name)
     if name is not None and (type(key) is not bytes or len(key) != NODE_ID_LEN):
         return None
-    wants = tuple(w for w in want if type(w) is bytes)
-    return FastQuery(tid, method, node_id, key, wants, _flag(top.get(b"ro")), raw)
+    wants = tuple([w for w in want if type(w) is bytes]) if want else ()
+    ro = top.get(b"ro")
+    return FastQuery(tid, method, node_id, key, wants, type(ro) is int and ro != 0, raw)  # krpc's flag rule
 
 
 def encode_answer(

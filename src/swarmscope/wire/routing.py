@@ -108,12 +108,17 @@ def node_state(entry: NodeEntry, now: float) -> NodeState:
 
 @dataclass(slots=True)
 class Bucket:
-    """Ids in ``[low, high)``; at most ``k`` entries, keyed by node id; ``changed`` = last change time."""
+    """Ids in ``[low, high)``; at most ``k`` entries, keyed by node id; ``changed`` = last change time.
+
+    ``live`` caches ``(id as int, compact node info)`` of the entries that are not BAD, for answers; the
+    table resets it to None whenever an entry of the bucket is added, removed, fails or answers.
+    """
 
     low: int
     high: int
     entries: dict[bytes, NodeEntry]
     changed: float
+    live: list[tuple[int, bytes]] | None = field(default=None, repr=False, compare=False)
 
     def covers(self, value: int) -> bool:
         """True when ``value`` falls in the bucket's range."""
@@ -195,7 +200,8 @@ class RoutingTable:
             if entry.address != address:
                 return InsertOutcome.REJECTED  # keep the verified address; a second one may be spoofed
             entry.last_response, entry.failures = now, 0
-            self.bucket_for(node_id).changed = now
+            bucket = self.bucket_for(node_id)
+            bucket.changed, bucket.live = now, None
             return InsertOutcome.UPDATED
         outcome = self._insert(NodeEntry(node_id, address[0], address[1], now), now)
         return InsertOutcome.ID_CHANGED if changed and outcome is InsertOutcome.ADDED else outcome
@@ -218,7 +224,7 @@ class RoutingTable:
 
     def _put(self, bucket: Bucket, entry: NodeEntry, now: float) -> None:
         bucket.entries[entry.node_id] = entry
-        bucket.changed = now
+        bucket.changed, bucket.live = now, None
         self._by_address[entry.address] = entry.node_id
         self._by_id[entry.node_id] = entry
 
@@ -249,12 +255,15 @@ class RoutingTable:
         if entry is None:
             return None
         entry.failures += 1
+        self.bucket_for(node_id).live = None
         return NodeState.BAD if entry.failures >= BAD_AFTER_FAILURES else NodeState.QUESTIONABLE
 
     def remove(self, node_id: bytes) -> None:
         """Forget a node (no-op when absent)."""
-        entry = self.bucket_for(node_id).entries.pop(node_id, None)
+        bucket = self.bucket_for(node_id)
+        entry = bucket.entries.pop(node_id, None)
         if entry is not None:
+            bucket.live = None
             self._by_address.pop(entry.address, None)
             del self._by_id[node_id]
 
@@ -285,6 +294,25 @@ class RoutingTable:
             live = [e for e in bucket.entries.values() if e.failures < limit]
             found += heapq.nsmallest(n - len(found), live, key=lambda e: e.key ^ goal)
         return found
+
+    def closest_contacts(self, target: bytes, n: int = K) -> list[bytes]:
+        """Compact node info of the ``n`` closest nodes that are not BAD, closest first (for answers).
+
+        The same nodes in the same order as :meth:`closest` with a time (BAD depends on failures only);
+        served from the target's bucket's cached ``live`` list when that bucket holds ``n`` of them.
+
+        Source: BEP 5 "find_node" / "get_peers" (the K closest good nodes, compact node info).
+        """
+        bucket = self.bucket_for(target)
+        live = bucket.live
+        if live is None:
+            nodes = [e for e in bucket.entries.values() if e.failures < BAD_AFTER_FAILURES]
+            live = bucket.live = [(e.key, e.contact) for e in nodes]
+        if len(live) < n:
+            return [e.contact for e in self.closest(target, n, 0.0)]
+        goal = int.from_bytes(target, "big")
+        ranked = sorted([(key ^ goal, contact) for key, contact in live])  # distances are distinct
+        return [contact for _, contact in ranked[:n]]
 
     def questionable_in(self, bucket: Bucket, now: float) -> list[NodeEntry]:
         """Questionable nodes of a bucket, least recently seen first (candidates to ping)."""
