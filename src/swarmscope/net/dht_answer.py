@@ -86,8 +86,16 @@ def _fast_answer(node: AnsweringNode, query: FastQuery, address: tuple[str, int]
         return encode_answer(query.transaction_id, node.node_id, ip, VERSION)
     want = query.want or ((b"n6",) if node.v6 else (b"n4",))
     contacts = node.routing.closest_contacts(query.key, node.k)
-    nodes = b"".join([c for c in contacts if len(c) == NODE_V4_LEN]) if b"n4" in want else b""
-    nodes6 = b"".join([c for c in contacts if len(c) == NODE_V6_LEN]) if b"n6" in want else b""
+    every = b"".join(contacts)
+    if len(every) == NODE_V4_LEN * len(contacts):  # one family: a node's socket gives it one
+        v4, v6 = every, b""
+    elif len(every) == NODE_V6_LEN * len(contacts):
+        v4, v6 = b"", every
+    else:
+        v4 = b"".join([c for c in contacts if len(c) == NODE_V4_LEN])
+        v6 = b"".join([c for c in contacts if len(c) == NODE_V6_LEN])
+    nodes = v4 if b"n4" in want else b""
+    nodes6 = v6 if b"n6" in want else b""
     token = node.tokens.issue(address[0], query.key) if query.method == krpc.GET_PEERS else None
     return encode_answer(query.transaction_id, node.node_id, ip, VERSION, nodes, nodes6, token)
 

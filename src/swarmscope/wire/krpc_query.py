@@ -25,6 +25,7 @@ from swarmscope.wire.krpc import FIND_NODE, GET_PEERS, PING
 
 _TARGET_KEY = {PING: None, FIND_NODE: b"target", GET_PEERS: b"info_hash"}  # BEP 5 "DHT Queries"
 _NO_WANT: list[Any] = []
+_is_bytes = bytes.__instancecheck__  # krpc's rule for want entries: isinstance(entry, bytes)
 
 
 class FastQuery(NamedTuple):
@@ -70,7 +71,7 @@ def parse_query(top: object, raw: bytes) -> FastQuery | None:
     key = None if name is None else args.get(name)
     if name is not None and (type(key) is not bytes or len(key) != NODE_ID_LEN):
         return None
-    wants = tuple([w for w in want if type(w) is bytes]) if want else ()
+    wants = tuple(filter(_is_bytes, want)) if want else ()
     ro = top.get(b"ro")
     return FastQuery(tid, method, node_id, key, wants, type(ro) is int and ro != 0, raw)  # krpc's flag rule
 

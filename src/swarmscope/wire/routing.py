@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import enum
 import heapq
+import operator
 from dataclasses import dataclass, field
 
 from swarmscope.wire.compact import encode_nodes_v4, encode_nodes_v6
@@ -84,6 +85,9 @@ class NodeEntry:
         return (self.host, self.port)
 
 
+_second = operator.itemgetter(1)
+
+
 def distance(a: bytes, b: bytes) -> int:
     """XOR distance of two 20-byte ids as an integer (BEP 5 "distance metric")."""
     return int.from_bytes(a, "big") ^ int.from_bytes(b, "big")
@@ -110,15 +114,15 @@ def node_state(entry: NodeEntry, now: float) -> NodeState:
 class Bucket:
     """Ids in ``[low, high)``; at most ``k`` entries, keyed by node id; ``changed`` = last change time.
 
-    ``live`` caches ``(id as int, compact node info)`` of the entries that are not BAD, for answers; the
-    table resets it to None whenever an entry of the bucket is added, removed, fails or answers.
+    ``live`` caches the ids (as ints) and the compact node info of the entries that are not BAD, for
+    answers; the table resets it to None whenever an entry of the bucket is added, removed, fails or answers.
     """
 
     low: int
     high: int
     entries: dict[bytes, NodeEntry]
     changed: float
-    live: list[tuple[int, bytes]] | None = field(default=None, repr=False, compare=False)
+    live: tuple[list[int], list[bytes]] | None = field(default=None, repr=False, compare=False)
 
     def covers(self, value: int) -> bool:
         """True when ``value`` falls in the bucket's range."""
@@ -307,12 +311,13 @@ class RoutingTable:
         live = bucket.live
         if live is None:
             nodes = [e for e in bucket.entries.values() if e.failures < BAD_AFTER_FAILURES]
-            live = bucket.live = [(e.key, e.contact) for e in nodes]
-        if len(live) < n:
+            live = bucket.live = ([e.key for e in nodes], [e.contact for e in nodes])
+        if len(live[0]) < n:
             return [e.contact for e in self.closest(target, n, 0.0)]
         goal = int.from_bytes(target, "big")
-        ranked = sorted([(key ^ goal, contact) for key, contact in live])  # distances are distinct
-        return [contact for _, contact in ranked[:n]]
+        # (distance, contact) pairs made and ranked in C: distances are distinct, contacts never compared
+        ranked = sorted(zip(map(goal.__xor__, live[0]), live[1], strict=True))
+        return list(map(_second, ranked[:n]))
 
     def questionable_in(self, bucket: Bucket, now: float) -> list[NodeEntry]:
         """Questionable nodes of a bucket, least recently seen first (candidates to ping)."""
