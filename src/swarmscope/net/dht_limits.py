@@ -130,7 +130,7 @@ class TokenIssuer:
 
     def issue(self, host: str, info_hash: bytes) -> bytes:
         """The token to hand to ``host`` for ``info_hash``."""
-        return self._mac(self._current, host, info_hash)
+        return self._current.digest(_packed(host) + info_hash)[:TOKEN_LEN]  # _mac, inlined
 
     def verify(self, token: bytes, host: str, info_hash: bytes) -> bool:
         """True when ``token`` was issued to ``host`` for ``info_hash`` (current or previous secret)."""

@@ -12,6 +12,7 @@ id on the same endpoint replace their old entry (interop-quirks DHT-07).
 
 from __future__ import annotations
 
+import bisect
 import enum
 import heapq
 import operator
@@ -159,6 +160,7 @@ class RoutingTable:
         self._own = int.from_bytes(own_id, "big")
         self.k = k
         self.buckets: list[Bucket] = [Bucket(0, 1 << ID_BITS, {}, now)]
+        self._highs = [1 << ID_BITS]  # each bucket's ``high``, in order (for bisect)
         self._by_address: dict[tuple[str, int], bytes] = {}
         self._by_id: dict[bytes, NodeEntry] = {}  # every entry of every bucket, by node id
 
@@ -167,15 +169,8 @@ class RoutingTable:
 
     def bucket_for(self, node_id: bytes) -> Bucket:
         """The bucket whose range holds ``node_id``."""
-        value = int.from_bytes(node_id, "big")
-        lo, hi = 0, len(self.buckets) - 1
-        while lo < hi:  # buckets are sorted and contiguous
-            mid = (lo + hi) // 2
-            if value >= self.buckets[mid].high:
-                lo = mid + 1
-            else:
-                hi = mid
-        return self.buckets[lo]
+        # buckets are sorted and contiguous: the first whose high exceeds the value holds it
+        return self.buckets[bisect.bisect_right(self._highs, int.from_bytes(node_id, "big"))]
 
     def get(self, node_id: bytes) -> NodeEntry | None:
         """The entry for ``node_id``, if present."""
@@ -240,6 +235,7 @@ class RoutingTable:
             (low if int.from_bytes(node_id, "big") < mid else high).entries[node_id] = entry
         index = self.buckets.index(bucket)
         self.buckets[index : index + 1] = [low, high]
+        self._highs[index : index + 1] = [mid, bucket.high]
 
     def observe_query(self, node_id: bytes, now: float) -> None:
         """Record that a known node sent us a query (keeps it good); unknown nodes are not inserted.
