@@ -15,7 +15,6 @@ from __future__ import annotations
 import bisect
 import enum
 import heapq
-import operator
 from dataclasses import dataclass, field
 
 from swarmscope.wire.compact import encode_nodes_v4, encode_nodes_v6
@@ -84,9 +83,6 @@ class NodeEntry:
     def address(self) -> tuple[str, int]:
         """``(host, port)``."""
         return (self.host, self.port)
-
-
-_second = operator.itemgetter(1)
 
 
 def distance(a: bytes, b: bytes) -> int:
@@ -312,8 +308,11 @@ class RoutingTable:
             return [e.contact for e in self.closest(target, n, 0.0)]
         goal = int.from_bytes(target, "big")
         # (distance, contact) pairs made and ranked in C: distances are distinct, contacts never compared
-        ranked = sorted(zip(map(goal.__xor__, live[0]), live[1], strict=True))
-        return list(map(_second, ranked[:n]))
+        best = sorted(zip(map(goal.__xor__, live[0]), live[1], strict=True))[:n]
+        if not best:
+            return []
+        _, contacts = zip(*best, strict=True)  # the (distances, contacts) columns
+        return list(contacts)
 
     def questionable_in(self, bucket: Bucket, now: float) -> list[NodeEntry]:
         """Questionable nodes of a bucket, least recently seen first (candidates to ping)."""
