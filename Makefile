@@ -6,7 +6,7 @@ STAMP   := $(VENV)/.installed
 APT_PKGS := opentracker aria2 iproute2 util-linux chrony openssl poppler-utils libpango-1.0-0 libpangoft2-1.0-0 \
             fonts-dejavu-core postgresql chromium
 
-.PHONY: demo demo-serve test check sysdeps venv bench bench-probe bench-memory bench-swarms soak fuzz golden clean
+.PHONY: demo demo-serve test check sysdeps venv bench bench-probe bench-memory bench-swarms bench-dht soak fuzz golden clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -57,6 +57,10 @@ bench-memory: $(STAMP)
 # 1,000 swarms at once against the stub farm: re-probe lag and probes/s (bench/README.md "Swarms").
 bench-swarms: sysdeps $(STAMP)
 	nice -n 10 $(BIN)/python bench/swarms.py
+
+# KRPC queries parsed and answered per second per core, beside the UDP echo ceiling (bench/README.md "DHT").
+bench-dht: $(STAMP)
+	nice -n 10 $(BIN)/python bench/dht.py
 
 # The monitor against the stub farm for MINUTES, RSS and fds sampled every minute (bench/README.md "Soak").
 MINUTES ?= 30

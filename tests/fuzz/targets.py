@@ -34,6 +34,7 @@ from swarmscope.evidence.canonical import record_from_canonical
 from swarmscope.evidence.capture.decode import decode_capture
 from swarmscope.evidence.capture.format import MAGIC, VERSION
 from swarmscope.wire import bencode, extension, http_tracker, krpc, magnet, metainfo, mse, pex, udp_tracker
+from swarmscope.wire import krpc_query as kq
 from swarmscope.wire import mse_cipher as mc
 from swarmscope.wire import peer as pw
 from swarmscope.wire.metadata import MetadataAssembler
@@ -139,7 +140,20 @@ def _ut_metadata(data: bytes) -> None:
 
 
 def _krpc(data: bytes) -> None:
-    krpc.decode_message(data[1:], from_v6=bool(data[:1]) and data[0] & 1 == 1)
+    """The general decoder, and the node's fast path of plain queries checked against it: what the fast path
+    accepts, the general decoder must accept as the same query (else an AssertionError, a crash)."""
+    payload = data[1:]
+    quick = kq.parse_query(bencode.decode_canonical(payload), payload)
+    try:
+        message = krpc.decode_message(payload, from_v6=bool(data[:1]) and data[0] & 1 == 1)
+    except DecodeError:
+        assert quick is None, "the KRPC fast path accepted a datagram the decoder refuses"
+        raise
+    if quick is not None:
+        assert isinstance(message, krpc.Query) and message.quirks == ()
+        key = message.target if message.method == krpc.FIND_NODE else message.info_hash
+        seen = (message.transaction_id, message.method, message.node_id, key, message.want, message.read_only)
+        assert quick[:6] == seen, "the KRPC fast path read a query differently"
 
 
 def _udp_tracker(data: bytes) -> None:

@@ -3,15 +3,17 @@ every answer to any decodable query encodes and decodes again."""
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from swarmscope.errors import DecodeError
-from swarmscope.net.dht_answer import answer
+from swarmscope.net.dht_answer import answer, answer_bytes
 from swarmscope.net.dht_node import DhtNode
 from swarmscope.wire import krpc
-from swarmscope.wire.bencode import encode
+from swarmscope.wire.bencode import decode_canonical, encode
 from swarmscope.wire.krpc import KrpcError, Query, Response
+from swarmscope.wire.krpc_query import parse_query
 from swarmscope.wire.types import Endpoint
 
 IH = b"h" * 20
@@ -104,3 +106,57 @@ def test_every_answer_encodes_and_decodes(method: bytes, args: dict[bytes, objec
     reply = answer(node, query, SENDER, 0.0)
     decoded = krpc.decode_message(krpc.encode_message(reply))
     assert decoded.transaction_id == b"tt"
+
+
+def node_with_both_families(v6: bool) -> DhtNode:
+    """Contacts over IPv4 and IPv6 (BEP 32), one failing twice (BAD), and peers stored for IH."""
+    node = DhtNode(bind=("::1" if v6 else "127.0.0.1", 0), node_id=ME, random_bytes=lambda n: b"\x01" * n)
+    for i in range(40):
+        host = f"127.0.4.{i + 1}" if i % 3 else f"2001:db8::{i + 1}"
+        node.routing.observe_response(bytes([i * 6]) + b"\x07" * 19, (host, 6881 + i), 0.0)
+    node.routing.observe_failure(("127.0.4.2", 6882))
+    node.routing.observe_failure(("127.0.4.2", 6882))
+    node.store.add(IH, Endpoint("127.0.0.9", 7000), True, 0.0)
+    return node
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    v6=st.booleans(),
+    method=st.sampled_from([krpc.PING, krpc.FIND_NODE, krpc.GET_PEERS]),
+    key=st.sampled_from([IH, bytes(20), b"\xff" * 20]) | st.binary(min_size=20, max_size=20),
+    want=st.none() | st.lists(st.sampled_from([b"n4", b"n6", b"xx"]), max_size=3),
+    flags=st.dictionaries(st.sampled_from([b"scrape", b"noseed", b"seed"]), st.integers(0, 1), max_size=3),
+    ro=st.booleans(),
+    sender=st.sampled_from([SENDER, ("::ffff:127.0.0.8", 1), ("2001:db8::99", 2)]),
+)
+def test_property_answer_bytes_is_the_general_answer_encoded(
+    v6: bool, method: bytes, key: bytes, want: list[bytes] | None, flags: dict[bytes, int], ro: bool,
+    sender: tuple[str, int],
+) -> None:  # fmt: skip
+    node = node_with_both_families(v6)
+    args: dict[bytes, object] = {b"id": b"q" * 20, b"target": key, b"info_hash": key, **flags}
+    if want is not None:
+        args[b"want"] = want
+    top: dict[bytes, object] = {b"t": b"tt", b"y": b"q", b"q": method, b"a": args}
+    if ro:
+        top[b"ro"] = 1
+    datagram = encode(top)
+    quick = parse_query(decode_canonical(datagram), datagram)
+    assert quick is not None  # these are all plain queries
+    query = krpc.decode_message(datagram)
+    assert isinstance(query, Query)
+    assert answer_bytes(node, quick, sender, 5.0) == krpc.encode_message(answer(node, query, sender, 5.0))
+    assert answer_bytes(node, query, sender, 5.0) == krpc.encode_message(answer(node, query, sender, 5.0))
+
+
+def test_fast_answers_fall_back_for_stored_peers_and_refuse_what_answer_refuses() -> None:
+    node = node_with_both_families(False)
+    datagram = krpc.encode_message(Query(b"g", krpc.GET_PEERS, b"q" * 20, info_hash=IH, scrape=True))
+    quick = parse_query(decode_canonical(datagram), datagram)
+    assert quick is not None
+    reply = krpc.decode_message(answer_bytes(node, quick, SENDER, 0.0))
+    assert isinstance(reply, Response) and reply.values == (Endpoint("127.0.0.9", 7000),)
+    assert reply.bloom_seeds is not None and reply.token == node.tokens.issue(SENDER[0], IH)
+    with pytest.raises(DecodeError):  # not an IP literal: nothing to write back (as answer() refuses)
+        answer_bytes(node, quick._replace(method=krpc.PING, key=None), ("host.example", 1), 0.0)

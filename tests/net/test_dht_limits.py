@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hmac
+
 from swarmscope.net.dht_limits import TOKEN_LEN, TOKEN_ROTATE, AddressLimiter, TokenBucket, TokenIssuer
 from swarmscope.net.dht_store import PEER_LIFETIME, PeerStore
 from swarmscope.wire.dht_scrape import bloom_estimate
@@ -58,3 +60,13 @@ def test_peer_store_bounds_expiry_blooms_and_noseed() -> None:
     assert store.peers(IH) == [Endpoint("10.0.0.2", 2)]
     store.expire(PEER_LIFETIME + 11.0)
     assert store.infohashes() == [] and store.blooms(IH) is None
+
+
+def test_tokens_are_hmac_sha1_of_packed_ip_and_infohash_truncated() -> None:
+    """The precomputed key blocks give RFC 2104 HMAC-SHA1, for short, block-sized and long secrets."""
+    for secret in (b"", b"s", b"k" * 64, b"L" * 65, bytes(range(200))):
+        issuer = TokenIssuer(secret, now=0.0)
+        for host, packed in (("10.0.0.1", bytes([10, 0, 0, 1])), ("::1", bytes(15) + b"\x01")):
+            expected = hmac.digest(secret, packed + IH, "sha1")[:TOKEN_LEN]
+            assert issuer.issue(host, IH) == expected
+            assert issuer.verify(expected, host, IH)

@@ -139,3 +139,63 @@ def test_table_near_own_id_is_dense() -> None:
     assert len(table.buckets) > 5
     assert len(table) <= 8 * len(table.buckets)
     assert len(table.bucket_for(nid(0x80)).entries) == 8
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    own=st.binary(min_size=20, max_size=20),
+    ids=st.lists(st.binary(min_size=20, max_size=20), max_size=120),
+    failing=st.sets(st.integers(0, 119), max_size=40),
+    gone=st.sets(st.integers(0, 119), max_size=20),
+    target=st.binary(min_size=20, max_size=20),
+    n=st.integers(0, 20),
+)
+def test_properties_lookup_by_id_and_closest_without_bad_nodes(
+    own: bytes, ids: list[bytes], failing: set[int], gone: set[int], target: bytes, n: int
+) -> None:
+    table = RoutingTable(own, k=8)
+    for i, node_id in enumerate(ids):
+        table.observe_response(node_id, addr(i), 0.0)
+        table.closest_contacts(node_id, 8)  # fills the buckets' caches, which every change must reset
+    before = [e.contact for e in table.closest(target, n, 1.0)]
+    assert table.closest_contacts(target, n) == before
+    for i in sorted(failing):
+        table.observe_failure(addr(i))
+        table.observe_failure(addr(i))  # BAD after two failures in a row (BEP 5)
+    for i in sorted(gone):
+        if i < len(ids):
+            table.remove(ids[i])
+    assert all(table.get(e.node_id) is e for e in table.entries())  # the id index follows the buckets
+    assert all(table.get(node_id) is None for node_id in set(ids) - {e.node_id for e in table.entries()})
+    live = sorted((e for e in table.entries() if e.failures < 2), key=lambda e: distance(e.node_id, target))
+    assert [e.node_id for e in table.closest(target, n, 1.0)] == [e.node_id for e in live[:n]]
+    assert table.closest_contacts(target, n) == [e.contact for e in live[:n]]  # compact node info, BEP 5
+    for i in [i for i in sorted(failing) if i < len(ids)][:3]:  # a BAD node answering again is live again
+        table.observe_response(ids[i], addr(i), 2.0)
+    live = sorted((e for e in table.entries() if e.failures < 2), key=lambda e: distance(e.node_id, target))
+    assert table.closest_contacts(target, n) == [e.contact for e in live[:n]]
+
+
+def test_cached_contacts_follow_failures_removals_and_answers() -> None:
+    """The compact node info kept per bucket for answers changes with the bucket (BEP 5 "good" nodes)."""
+    table = RoutingTable(OWN, k=8)  # OWN is all zeros: ids with the top bit set share one bucket
+    far = [bytes([0x80 + i]) + bytes(19) for i in range(8)]
+    for i, node_id in enumerate(far):
+        table.observe_response(node_id, addr(i), 0.0)
+    target = far[0]
+
+    def ranked() -> list[bytes]:
+        return [c[:20] for c in table.closest_contacts(target, 4)]
+
+    assert ranked() == far[:4]
+    table.observe_failure(addr(1))
+    assert ranked() == far[:4]  # one failure: questionable, still answered with
+    table.observe_failure(addr(1))
+    assert ranked() == [far[0], far[2], far[3], far[4]]  # BAD after two failures in a row
+    table.remove(far[2])
+    assert ranked() == [far[0], far[3], far[4], far[5]]
+    table.observe_response(far[1], addr(1), 1.0)
+    assert ranked() == [far[0], far[1], far[3], far[4]]  # it answered again
+    assert table.closest_contacts(target, 4)[0] == far[0] + bytes(
+        [127, 0, 0, 1, 0x1A, 0xE1]
+    )  # 127.0.0.1:6881

@@ -10,8 +10,11 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import TYPE_CHECKING, Protocol
 
+from swarmscope.errors import DecodeError
 from swarmscope.wire import krpc
+from swarmscope.wire.compact import NODE_V4_LEN, NODE_V6_LEN, encode_peers_v4, encode_peers_v6
 from swarmscope.wire.krpc import KrpcError, Query, Response
+from swarmscope.wire.krpc_query import FastQuery, encode_answer
 from swarmscope.wire.types import Endpoint
 
 if TYPE_CHECKING:
@@ -19,6 +22,7 @@ if TYPE_CHECKING:
     from swarmscope.net.dht_store import PeerStore
     from swarmscope.wire.routing import RoutingTable
 
+VERSION = b"SW\x00\x01"  # BEP 5 "v": 2-byte client code + 2-byte version
 SAMPLE_INTERVAL = 300  # BEP 51 "interval", seconds
 MAX_SAMPLES = 20  # BEP 51: what fits in a packet next to nodes
 MAX_VALUES = 50  # keep replies under ~1200 bytes with BEP 33 filters
@@ -46,6 +50,56 @@ def _endpoint(host: str, port: int) -> Endpoint:
     return Endpoint.parse(host, port)
 
 
+@lru_cache(maxsize=16384)
+def _ip_field(host: str, port: int) -> bytes:
+    """BEP 42 ``ip`` of a requester: its normalised endpoint in compact form (6 or 18 bytes)."""
+    endpoint = _endpoint(host, port)
+    return encode_peers_v6([endpoint]) if endpoint.is_v6 else encode_peers_v4([endpoint])
+
+
+def answer_bytes(
+    node: AnsweringNode, query: Query | FastQuery, address: tuple[str, int], now: float
+) -> bytes:
+    """The encoded reply to one query: :func:`answer` then :func:`krpc.encode_message`, same bytes.
+
+    A :class:`FastQuery` is answered from the routing table's compact node info without building a
+    :class:`Response`, unless the reply needs more (stored ``values`` or BEP 33 filters for the
+    infohash): then its datagram goes through the general decoder and :func:`answer`.
+
+    Raises:
+        DecodeError: the requester's address cannot be written compactly (e.g. a scoped IPv6 literal).
+    """
+    if isinstance(query, FastQuery):
+        if query.method != krpc.GET_PEERS or not node.store.holds(query.key or b""):
+            return _fast_answer(node, query, address)
+        full = krpc.decode_message(query.raw, from_v6=node.v6)
+        if not isinstance(full, Query):
+            raise DecodeError("krpc: fast path and decoder disagree")  # never: parse_query is a subset
+        query = full
+    return krpc.encode_message(answer(node, query, address, now))
+
+
+def _fast_answer(node: AnsweringNode, query: FastQuery, address: tuple[str, int]) -> bytes:
+    """ping, find_node, or get_peers of an infohash with no stored peers (so no values, no filters)."""
+    ip = _ip_field(*address)
+    if query.key is None:  # ping
+        return encode_answer(query.transaction_id, node.node_id, ip, VERSION)
+    want = query.want or ((b"n6",) if node.v6 else (b"n4",))
+    contacts = node.routing.closest_contacts(query.key, node.k)
+    every = b"".join(contacts)
+    if len(every) == NODE_V4_LEN * len(contacts):  # one family: a node's socket gives it one
+        v4, v6 = every, b""
+    elif len(every) == NODE_V6_LEN * len(contacts):
+        v4, v6 = b"", every
+    else:
+        v4 = b"".join([c for c in contacts if len(c) == NODE_V4_LEN])
+        v6 = b"".join([c for c in contacts if len(c) == NODE_V6_LEN])
+    nodes = v4 if b"n4" in want else b""
+    nodes6 = v6 if b"n6" in want else b""
+    token = node.tokens.issue(address[0], query.key) if query.method == krpc.GET_PEERS else None
+    return encode_answer(query.transaction_id, node.node_id, ip, VERSION, nodes, nodes6, token)
+
+
 def _nodes(node: AnsweringNode, query: Query, target: bytes, now: float) -> dict[str, object]:
     """``nodes``/``nodes6`` of the closest good nodes, per ``want`` (BEP 32) or our socket family."""
     want = set(query.want) or ({b"n6"} if node.v6 else {b"n4"})
@@ -71,7 +125,7 @@ def answer(node: AnsweringNode, query: Query, address: tuple[str, int], now: flo
         A :class:`Response` (with BEP 42 ``ip``) or a :class:`KrpcError` (203 bad token, 204 unknown).
     """
     tid, host = query.transaction_id, address[0]
-    base = Response(tid, node.node_id, external_ip=_endpoint(host, address[1]), version=b"SW\x00\x01")
+    base = Response(tid, node.node_id, external_ip=_endpoint(host, address[1]), version=VERSION)
     if query.method == krpc.PING:
         return base
     if query.method == krpc.GET_PEERS and query.info_hash is not None:

@@ -7,6 +7,7 @@ interop-quirks DHT-08 (libtorrent keeps the previous secret; tokens are opaque b
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import hmac
 import ipaddress
 from collections import OrderedDict
@@ -15,6 +16,9 @@ from functools import lru_cache
 
 TOKEN_LEN = 8  # bytes of HMAC-SHA1 sent as our token
 TOKEN_ROTATE = 300.0  # seconds; BEP 5 suggests 5 minutes, tokens valid up to 10 minutes
+_SHA1_BLOCK = 64  # bytes; RFC 2104 "B" for SHA-1
+_IPAD = bytes(x ^ 0x36 for x in range(256))  # RFC 2104 inner pad, as a bytes.translate table
+_OPAD = bytes(x ^ 0x5C for x in range(256))  # RFC 2104 outer pad
 
 
 class TokenBucket:
@@ -30,7 +34,8 @@ class TokenBucket:
 
     def take(self, now: float) -> bool:
         """Spend one token if available."""
-        self._fill(now)
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)  # _fill, inlined
+        self.stamp = now
         if self.tokens >= 1.0:
             self.tokens -= 1.0
             return True
@@ -76,6 +81,30 @@ def _packed(host: str) -> bytes:
     return ipaddress.ip_address(host).packed
 
 
+class _Sha1Hmac:
+    """HMAC-SHA1 with one key, its padded key blocks hashed once (RFC 2104): same bytes as ``hmac.digest``.
+
+    ``hmac.digest`` sets the key up again on every call; a DHT node makes a token for every get_peers.
+    """
+
+    __slots__ = ("_inner", "_outer")
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) > _SHA1_BLOCK:
+            key = hashlib.sha1(key).digest()
+        key = key.ljust(_SHA1_BLOCK, b"\0")
+        self._inner = hashlib.sha1(key.translate(_IPAD))
+        self._outer = hashlib.sha1(key.translate(_OPAD))
+
+    def digest(self, message: bytes) -> bytes:
+        """HMAC-SHA1(key, message), 20 bytes."""
+        inner = self._inner.copy()
+        inner.update(message)
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.digest()
+
+
 class TokenIssuer:
     """Write tokens: HMAC-SHA1(secret, requester IP ‖ infohash), truncated, with a rotating secret.
 
@@ -85,23 +114,23 @@ class TokenIssuer:
     """
 
     def __init__(self, secret: bytes, now: float) -> None:
-        self._current, self._previous = secret, secret
+        self._current = self._previous = _Sha1Hmac(secret)
         self._rotated = now
 
     def rotate_if_due(self, new_secret: bytes, now: float) -> bool:
         """Replace the secret when :data:`TOKEN_ROTATE` has passed; the previous one stays valid."""
         if now - self._rotated < TOKEN_ROTATE:
             return False
-        self._previous, self._current, self._rotated = self._current, new_secret, now
+        self._previous, self._current, self._rotated = self._current, _Sha1Hmac(new_secret), now
         return True
 
     @staticmethod
-    def _mac(secret: bytes, host: str, info_hash: bytes) -> bytes:
-        return hmac.digest(secret, _packed(host) + info_hash, "sha1")[:TOKEN_LEN]
+    def _mac(secret: _Sha1Hmac, host: str, info_hash: bytes) -> bytes:
+        return secret.digest(_packed(host) + info_hash)[:TOKEN_LEN]
 
     def issue(self, host: str, info_hash: bytes) -> bytes:
         """The token to hand to ``host`` for ``info_hash``."""
-        return self._mac(self._current, host, info_hash)
+        return self._current.digest(_packed(host) + info_hash)[:TOKEN_LEN]  # _mac, inlined
 
     def verify(self, token: bytes, host: str, info_hash: bytes) -> bool:
         """True when ``token`` was issued to ``host`` for ``info_hash`` (current or previous secret)."""

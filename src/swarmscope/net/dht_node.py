@@ -1,10 +1,12 @@
 """Our Mainline DHT node: one UDP socket, iterative lookups, answers to other nodes, bounded loops.
 
-Pure parts live in wire/ (:mod:`krpc`, :mod:`routing`, :mod:`dht_lookup`); this module moves datagrams
-(lookups run through :mod:`swarmscope.net.dht_drive`, queries are answered by
-:mod:`swarmscope.net.dht_answer`), runs timers and enforces limits: a per-address limit on the queries we
-answer and a global budget of queries we send, so we are never a flood source. Peers found here are DHT
-listings (source ``dht``) and must still be probed: a listing is never evidence by itself.
+Pure parts live in wire/ (:mod:`krpc`, :mod:`krpc_query`, :mod:`routing`, :mod:`dht_lookup`); this module
+moves datagrams (read in batches by :mod:`swarmscope.net.dht_socket`; plain queries take the fast path of
+:mod:`krpc_query`, everything else the general decoder; lookups run through :mod:`swarmscope.net.dht_drive`,
+queries are answered by :mod:`swarmscope.net.dht_answer`), runs timers and enforces limits: a per-address
+limit on the queries we answer and a global budget of queries we send, so we are never a flood source.
+Peers found here are DHT listings (source ``dht``) and must still be probed: a listing is never evidence
+by itself.
 
 Sources: BEP 5 (KRPC, routing table, get_peers/announce_peer, tokens), BEP 32 (IPv6, ``want``),
 BEP 33 (scrape), BEP 42 (``ip`` in replies), BEP 43 (read-only), BEP 51 (sample_infohashes);
@@ -21,32 +23,22 @@ from dataclasses import replace
 
 from swarmscope.errors import DecodeError
 from swarmscope.net.clock import Clock
-from swarmscope.net.dht_answer import answer
+from swarmscope.net.dht_answer import VERSION, answer_bytes
 from swarmscope.net.dht_bootstrap import resolve_bootstrap
 from swarmscope.net.dht_drive import drive_lookup
 from swarmscope.net.dht_limits import AddressLimiter, TokenBucket, TokenIssuer
+from swarmscope.net.dht_socket import DatagramSocket
 from swarmscope.net.dht_store import PeerStore
-from swarmscope.wire import krpc
+from swarmscope.wire import bencode, krpc
 from swarmscope.wire.dht_lookup import Lookup as LookupState
 from swarmscope.wire.dht_lookup import LookupResult
 from swarmscope.wire.krpc import KrpcError, Query, Response
+from swarmscope.wire.krpc_query import FastQuery, parse_query
 from swarmscope.wire.routing import RoutingTable, random_id_in
 from swarmscope.wire.types import Endpoint
 
-VERSION = b"SW\x00\x01"  # BEP 5 "v": 2-byte client code + 2-byte version
 Address = tuple[str, int]
 __all__ = ["DhtNode"]
-
-
-class _Protocol(asyncio.DatagramProtocol):
-    def __init__(self, node: DhtNode) -> None:
-        self.node = node
-
-    def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
-        self.node._datagram(data, (str(addr[0]), int(addr[1])))
-
-    def error_received(self, exc: Exception) -> None:
-        self.node.stats["socket_errors"] += 1
 
 
 class DhtNode:
@@ -108,7 +100,7 @@ class DhtNode:
         self.tokens = TokenIssuer(token_secret or random_bytes(20), now)
         self._pending: dict[tuple[bytes, Address], asyncio.Future[Response | KrpcError]] = {}
         self._tid = int.from_bytes(random_bytes(2), "big")
-        self._transport: asyncio.DatagramTransport | None = None
+        self._transport: DatagramSocket | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._verifying: set[Address] = set()
         self.monitored: dict[bytes, float] = {}
@@ -126,19 +118,12 @@ class DhtNode:
     @property
     def address(self) -> Address:
         """The bound ``(host, port)`` (after :meth:`start`)."""
-        if self._transport is None:
-            return self.bind
-        host, port = self._transport.get_extra_info("sockname")[:2]
-        return (str(host), int(port))
+        return self.bind if self._transport is None else self._transport.address
 
     async def start(self) -> None:
         """Bind the socket, join through the bootstrap nodes and start the maintenance loop."""
-        loop = asyncio.get_running_loop()
         family = socket.AF_INET6 if self.v6 else socket.AF_INET
-        transport, _ = await loop.create_datagram_endpoint(
-            lambda: _Protocol(self), local_addr=self.bind, family=family
-        )
-        self._transport = transport
+        self._transport = await DatagramSocket.bind(self.bind, family, self._datagram, self._socket_error)
         self.bootstrap = await resolve_bootstrap(self.bootstrap, self.v6)
         await self.find_node(self.node_id)
         self._spawn(self._maintain())
@@ -153,6 +138,9 @@ class DhtNode:
         if self._transport is not None:
             self._transport.close()
             self._transport = None
+
+    def _socket_error(self, exc: OSError) -> None:
+        self.stats["socket_errors"] += 1  # a failed receive, or a datagram that could not be sent
 
     def _spawn(self, coro: Coroutine[object, object, None]) -> None:
         task = asyncio.ensure_future(coro)
@@ -340,6 +328,11 @@ class DhtNode:
 
     def _datagram(self, data: bytes, address: Address) -> None:
         self.stats["received"] += 1
+        if not self.read_only:  # the common case first: a plain query, read without objects
+            fast = parse_query(bencode.decode_canonical(data), data)
+            if fast is not None:
+                self._incoming_query(fast, address)
+                return
         try:
             message = krpc.decode_message(data, from_v6=self.v6)
         except DecodeError:
@@ -357,20 +350,21 @@ class DhtNode:
             self.stats["errors_received"] += 1
         future.set_result(message)
 
-    def _incoming_query(self, query: Query, address: Address) -> None:
-        now = self._clock()
+    def _incoming_query(self, query: Query | FastQuery, address: Address) -> None:
         if self.read_only:
             return  # BEP 43: read-only nodes answer no queries
+        now = self._clock()
         if not self._answer_limit.allow(address[0], now):
             self.stats["dropped_rate"] += 1
             return
         self.routing.observe_query(query.node_id, now)
         try:
-            reply = answer(self, query, address, now)
-        except DecodeError:  # e.g. a scoped IPv6 source address we cannot write back compactly
+            reply = answer_bytes(self, query, address, now)
+        except DecodeError:  # a source address that is no IP literal: nothing to write back
             self.stats["dropped_decode"] += 1
             return
-        self._send(reply, address)
+        if self._transport is not None:
+            self._transport.sendto(reply, address)
         self.stats["answered"] += 1
         if not query.read_only and self.routing.get(query.node_id) is None:  # DHT-07: never add ro nodes
             self._verify(address)

@@ -42,6 +42,10 @@ class PeerStore:
             entries.sort(key=lambda item: item[1][1])
         return [peer for peer, _ in entries[:limit]]
 
+    def holds(self, info_hash: bytes) -> bool:
+        """True when a peer is stored for ``info_hash`` (a get_peers answer then has values, BEP 5)."""
+        return bool(self._peers.get(info_hash))
+
     def blooms(self, info_hash: bytes) -> tuple[bytes, bytes] | None:
         """BEP 33 ``(BFsd, BFpe)`` for the stored peers, None when nothing is stored."""
         entries = self._peers.get(info_hash)

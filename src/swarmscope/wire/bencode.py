@@ -128,8 +128,14 @@ def _materialise(chunk: bytes) -> Any:
         return _build(chunk, 0)[0]
 
 
-def _fast(chunk: bytes) -> Any:
-    """bencode2 on the whole chunk when it cannot nest deeper than MAX_DEPTH; None when not usable."""
+def decode_canonical(chunk: bytes) -> Any:
+    """The value of ``chunk`` when it is exactly one canonical value (bencode2, the C decoder), else None.
+
+    None means "not decided here": malformed input, trailing bytes, unsorted or repeated keys (META-01),
+    more than :data:`MAX_DEPTH` list/dict openers anywhere in ``chunk``, or an integer beyond CPython's
+    digit limit. :func:`decode` and :func:`decode_prefix` return this same value whenever it is not None
+    (they try it first), so a caller may take this fast path and fall back to them on None.
+    """
     if chunk.count(b"l") + chunk.count(b"d") > MAX_DEPTH:
         return None
     try:
@@ -152,7 +158,7 @@ def decode(data: bytes) -> Any:
 
     Source: BEP 3 ("bencoding"); interop-quirks META-01, META-09.
     """
-    value = _fast(data)
+    value = decode_canonical(data)
     if value is not None:
         return value
     end = _scan(data, 0)
@@ -179,7 +185,7 @@ def decode_prefix(data: bytes, start: int = 0) -> tuple[Any, int]:
     if not 0 <= start < len(data):
         raise DecodeError("bencode: truncated input (no value at offset)", start)
     if data.endswith(b"e"):  # a message that is one dict/list: try bencode2 on all of it
-        value = _fast(data[start:] if start else data)
+        value = decode_canonical(data[start:] if start else data)
         if value is not None:
             return value, len(data)
     end = _scan(data, start)
@@ -204,7 +210,7 @@ def value_end(data: bytes, start: int = 0, expected: int | None = None) -> int:
         raise DecodeError("bencode: truncated input (no value at offset)", start)
     if expected is not None and start < expected <= len(data):
         chunk = data[start:expected]
-        if _fast(chunk) is not None and _LONG_INT.search(chunk) is None:
+        if decode_canonical(chunk) is not None and _LONG_INT.search(chunk) is None:
             return expected
     return _scan(data, start)
 

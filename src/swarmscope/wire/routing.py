@@ -12,10 +12,12 @@ id on the same endpoint replace their old entry (interop-quirks DHT-07).
 
 from __future__ import annotations
 
+import bisect
 import enum
 import heapq
 from dataclasses import dataclass, field
 
+from swarmscope.wire.compact import encode_nodes_v4, encode_nodes_v6
 from swarmscope.wire.types import Endpoint
 
 ID_BITS = 160  # BEP 5: node ids and infohashes are 160-bit
@@ -57,10 +59,25 @@ class NodeEntry:
     failures: int = 0
     key: int = field(init=False, repr=False, compare=False)
     endpoint: Endpoint = field(init=False, repr=False, compare=False)
+    _contact: bytes | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.key = int.from_bytes(self.node_id, "big")
         self.endpoint = Endpoint(self.host, self.port)
+
+    @property
+    def contact(self) -> bytes:
+        """Compact node info: node id + compact address, 26 bytes (IPv4) or 38 (IPv6), made once.
+
+        Raises:
+            ValueError: the node id is not 20 bytes or the host not an IP literal (our misuse).
+
+        Source: BEP 5 "Contact Encoding"; BEP 32 (IPv6).
+        """
+        if self._contact is None:
+            encode = encode_nodes_v6 if self.endpoint.is_v6 else encode_nodes_v4
+            self._contact = encode([(self.node_id, self.endpoint)])
+        return self._contact
 
     @property
     def address(self) -> tuple[str, int]:
@@ -92,12 +109,17 @@ def node_state(entry: NodeEntry, now: float) -> NodeState:
 
 @dataclass(slots=True)
 class Bucket:
-    """Ids in ``[low, high)``; at most ``k`` entries, keyed by node id; ``changed`` = last change time."""
+    """Ids in ``[low, high)``; at most ``k`` entries, keyed by node id; ``changed`` = last change time.
+
+    ``live`` caches the ids (as ints) and the compact node info of the entries that are not BAD, for
+    answers; the table resets it to None whenever an entry of the bucket is added, removed, fails or answers.
+    """
 
     low: int
     high: int
     entries: dict[bytes, NodeEntry]
     changed: float
+    live: tuple[list[int], list[bytes]] | None = field(default=None, repr=False, compare=False)
 
     def covers(self, value: int) -> bool:
         """True when ``value`` falls in the bucket's range."""
@@ -134,26 +156,21 @@ class RoutingTable:
         self._own = int.from_bytes(own_id, "big")
         self.k = k
         self.buckets: list[Bucket] = [Bucket(0, 1 << ID_BITS, {}, now)]
+        self._highs = [1 << ID_BITS]  # each bucket's ``high``, in order (for bisect)
         self._by_address: dict[tuple[str, int], bytes] = {}
+        self._by_id: dict[bytes, NodeEntry] = {}  # every entry of every bucket, by node id
 
     def __len__(self) -> int:
         return len(self._by_address)
 
     def bucket_for(self, node_id: bytes) -> Bucket:
         """The bucket whose range holds ``node_id``."""
-        value = int.from_bytes(node_id, "big")
-        lo, hi = 0, len(self.buckets) - 1
-        while lo < hi:  # buckets are sorted and contiguous
-            mid = (lo + hi) // 2
-            if value >= self.buckets[mid].high:
-                lo = mid + 1
-            else:
-                hi = mid
-        return self.buckets[lo]
+        # buckets are sorted and contiguous: the first whose high exceeds the value holds it
+        return self.buckets[bisect.bisect_right(self._highs, int.from_bytes(node_id, "big"))]
 
     def get(self, node_id: bytes) -> NodeEntry | None:
         """The entry for ``node_id``, if present."""
-        return self.bucket_for(node_id).entries.get(node_id)
+        return self._by_id.get(node_id)
 
     def observe_response(self, node_id: bytes, address: tuple[str, int], now: float) -> InsertOutcome:
         """Record that ``node_id`` at ``address`` answered one of our queries; insert it if it fits.
@@ -178,7 +195,8 @@ class RoutingTable:
             if entry.address != address:
                 return InsertOutcome.REJECTED  # keep the verified address; a second one may be spoofed
             entry.last_response, entry.failures = now, 0
-            self.bucket_for(node_id).changed = now
+            bucket = self.bucket_for(node_id)
+            bucket.changed, bucket.live = now, None
             return InsertOutcome.UPDATED
         outcome = self._insert(NodeEntry(node_id, address[0], address[1], now), now)
         return InsertOutcome.ID_CHANGED if changed and outcome is InsertOutcome.ADDED else outcome
@@ -201,8 +219,9 @@ class RoutingTable:
 
     def _put(self, bucket: Bucket, entry: NodeEntry, now: float) -> None:
         bucket.entries[entry.node_id] = entry
-        bucket.changed = now
+        bucket.changed, bucket.live = now, None
         self._by_address[entry.address] = entry.node_id
+        self._by_id[entry.node_id] = entry
 
     def _split(self, bucket: Bucket) -> None:
         mid = (bucket.low + bucket.high) // 2
@@ -212,6 +231,7 @@ class RoutingTable:
             (low if int.from_bytes(node_id, "big") < mid else high).entries[node_id] = entry
         index = self.buckets.index(bucket)
         self.buckets[index : index + 1] = [low, high]
+        self._highs[index : index + 1] = [mid, bucket.high]
 
     def observe_query(self, node_id: bytes, now: float) -> None:
         """Record that a known node sent us a query (keeps it good); unknown nodes are not inserted.
@@ -231,13 +251,17 @@ class RoutingTable:
         if entry is None:
             return None
         entry.failures += 1
+        self.bucket_for(node_id).live = None
         return NodeState.BAD if entry.failures >= BAD_AFTER_FAILURES else NodeState.QUESTIONABLE
 
     def remove(self, node_id: bytes) -> None:
         """Forget a node (no-op when absent)."""
-        entry = self.bucket_for(node_id).entries.pop(node_id, None)
+        bucket = self.bucket_for(node_id)
+        entry = bucket.entries.pop(node_id, None)
         if entry is not None:
+            bucket.live = None
             self._by_address.pop(entry.address, None)
+            del self._by_id[node_id]
 
     def closest(self, target: bytes, n: int = K, now: float | None = None) -> list[NodeEntry]:
         """The ``n`` known nodes closest to ``target`` by XOR distance, bad nodes excluded when ``now``.
@@ -253,7 +277,11 @@ class RoutingTable:
         goal = int.from_bytes(target, "big")
         limit = BAD_AFTER_FAILURES if now is not None else 1 << 30  # BAD depends on failures only
         # Buckets are disjoint aligned ranges, so their XOR-distance ranges are disjoint and ordered:
-        # visit buckets by their smallest distance and stop once n entries are collected.
+        # visit buckets by their smallest distance and stop once n entries are collected. The bucket
+        # holding the target comes first (every id in it is closer than any id outside it).
+        home = [e for e in self.bucket_for(target).entries.values() if e.failures < limit]
+        if len(home) >= n:
+            return heapq.nsmallest(n, home, key=lambda e: e.key ^ goal)
         order = sorted(self.buckets, key=lambda b: (b.low ^ goal) & ~(b.high - b.low - 1))
         found: list[NodeEntry] = []
         for bucket in order:
@@ -262,6 +290,29 @@ class RoutingTable:
             live = [e for e in bucket.entries.values() if e.failures < limit]
             found += heapq.nsmallest(n - len(found), live, key=lambda e: e.key ^ goal)
         return found
+
+    def closest_contacts(self, target: bytes, n: int = K) -> list[bytes]:
+        """Compact node info of the ``n`` closest nodes that are not BAD, closest first (for answers).
+
+        The same nodes in the same order as :meth:`closest` with a time (BAD depends on failures only);
+        served from the target's bucket's cached ``live`` list when that bucket holds ``n`` of them.
+
+        Source: BEP 5 "find_node" / "get_peers" (the K closest good nodes, compact node info).
+        """
+        bucket = self.bucket_for(target)
+        live = bucket.live
+        if live is None:
+            nodes = [e for e in bucket.entries.values() if e.failures < BAD_AFTER_FAILURES]
+            live = bucket.live = ([e.key for e in nodes], [e.contact for e in nodes])
+        if len(live[0]) < n:
+            return [e.contact for e in self.closest(target, n, 0.0)]
+        goal = int.from_bytes(target, "big")
+        # (distance, contact) pairs made and ranked in C: distances are distinct, contacts never compared
+        best = sorted(zip(map(goal.__xor__, live[0]), live[1], strict=True))[:n]
+        if not best:
+            return []
+        _, contacts = zip(*best, strict=True)  # the (distances, contacts) columns
+        return list(contacts)
 
     def questionable_in(self, bucket: Bucket, now: float) -> list[NodeEntry]:
         """Questionable nodes of a bucket, least recently seen first (candidates to ping)."""
