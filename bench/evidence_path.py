@@ -256,6 +256,7 @@ def check_database(db: Path) -> dict[str, Any]:
             " COUNT(*) FROM observation o JOIN capture c ON c.sha256 = o.capture_sha256"
             " WHERE o.ledger_index IS NOT NULL"
         ).fetchone()
+        (twice,) = con.execute("SELECT COUNT(*) - COUNT(DISTINCT record_hash) FROM ledger_entry").fetchone()
     return {
         "verify": "ok" if p.returncode == 0 and verdict.get("ok") else "failed",
         "verify_counts": verdict.get("counts"),
@@ -264,6 +265,7 @@ def check_database(db: Path) -> dict[str, Any]:
         "committed_peers": reached,
         "verified_peers": verified,
         "observation_rows": rows,  # committed observations with their capture (a peer probed twice: 2)
+        "chained_twice": twice,  # ledger entries whose record (SHA-256 of canonical bytes) came before
         "db_mib": round(db.stat().st_size / 2**20, 1),
     }
 
