@@ -198,7 +198,8 @@ def measure_monitor(cfg: dict[str, Any]) -> dict[str, Any]:
         out.get("user1", probe.user_s()),
     )
     elapsed = t1 - out.get("t0", t1)
-    w0, w1 = out.get("writer0", (0.0, 0.0)), out.get("writer1", (0.0, 0.0))
+    w0 = out.get("writer0", (0.0, 0.0))
+    w1 = out.get("writer1", w0)  # an aborted run never read it: its writer's CPU is not counted
     if "writer_killed" in out:  # the killed writer's CPU up to the kill, then its successor's
         w1 = tuple(a + b - c for a, b, c in zip(w1, out["writer_cpu_killed"], w0, strict=True))
     writer_user, writer_sys = w1[0] - w0[0], w1[1] - w0[1]
