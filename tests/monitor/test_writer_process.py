@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
 import os
 import signal
 from collections.abc import Callable
@@ -21,10 +22,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from swarmscope.errors import DecodeError
 from swarmscope.evidence.canonical import canonical_bytes
-from swarmscope.evidence.seal import SealedBatch, verify_seal
+from swarmscope.evidence.seal import SealedBatch, private_key_pem, verify_seal
 from swarmscope.monitor import writer_frames as frames
 from swarmscope.monitor.ledger_writer import LedgerWriter
-from swarmscope.monitor.writer_main import answer
+from swarmscope.monitor.writer_main import answer, read_frame, serve
 from swarmscope.monitor.writer_process import WriterProcess, WriterProcessError
 from swarmscope.net.clock import Clock
 from swarmscope.store.database import Store, open_store
@@ -81,6 +82,24 @@ def test_bytes_that_are_not_a_records_canonical_encoding_are_refused_and_nothing
         assert _stored(store) == []
         with pytest.raises(DecodeError):
             frames.read_request(encode({b"op": b"drop"}))
+    finally:
+        store.close()
+
+
+def test_a_frame_cut_short_is_the_end_of_input_and_is_never_committed(tmp_path: Path) -> None:
+    store, key, run_id = _store(tmp_path)
+    store.close()
+    body = frames.commit_request(run_id, [sighting()], {}, {}, [], 5, None)
+    hello = frames.hello(str(tmp_path / "w.db"), private_key_pem(key), "")
+    cut = frames.frame(hello) + frames.frame(body)[:-1]  # the monitor died while writing the frame
+    out = io.BytesIO()
+    assert serve(io.BytesIO(cut), out) == 0
+    replies = out.getvalue()
+    assert replies == frames.frame(frames.ok_reply()), "the hello answered, the cut frame not"
+    assert read_frame(io.BytesIO(frames.HEADER.pack(3) + b"ab")) is None
+    store = open_store(str(tmp_path / "w.db"), create=False)
+    try:
+        assert _stored(store) == []
     finally:
         store.close()
 
