@@ -94,15 +94,9 @@ def run_monitor_command(
     warn = _warn_once()
     writer = WriterProcess(db, key.key, store.witness, store, on_warning=warn) if writer_process else None
     monitor = Monitor(
-        loaded,
-        store,
-        config,
-        clock,
-        on_warning=warn,
-        software_commit=software_commit(),
-        on_committed=ack,
+        loaded, store, config, clock, on_warning=warn, software_commit=software_commit(), on_committed=ack,
         ledger=writer,
-    )
+    )  # fmt: skip
     started = time.monotonic()
     try:
         if writer is not None:
@@ -113,12 +107,18 @@ def run_monitor_command(
         _forget_refused_run(monitor, store, new_files, key)
         raise
     finally:
-        if writer is not None:
-            writer.close()  # after the monitor's last commit: the child answers it, then exits
-        store.close()
-        ack.close()
+        _close(writer, store, ack)
     _print_summary(console, monitor, db, time.monotonic() - started)
     return monitor
+
+
+def _close(writer: WriterProcess | None, store: Store, ack: CommitLog) -> None:
+    """The writer process first (after the monitor's last commit: it answers it, then exits), the store,
+    the commit log."""
+    if writer is not None:
+        writer.close()
+    store.close()
+    ack.close()
 
 
 def _print_summary(console: Console, monitor: Monitor, db: str, elapsed: float) -> None:
@@ -262,15 +262,10 @@ def monitor(
 ) -> None:
     """Monitor swarms: discover peers via trackers, probe and verify each, record evidence."""
     evidence = EvidenceOptions(
-        node_key=node_key,
-        references=reference or [],
-        ntp_servers=ntp_server or [],
-        ntp_interval=ntp_interval,
-        clock_threshold_ms=clock_threshold_ms,
-        clock_policy=clock_policy,
-        tsa_url=tsa_url,
-        proof_candidates=proof_candidates,
-    )
+        node_key=node_key, references=reference or [], ntp_servers=ntp_server or [],
+        ntp_interval=ntp_interval, clock_threshold_ms=clock_threshold_ms, clock_policy=clock_policy,
+        tsa_url=tsa_url, proof_candidates=proof_candidates,
+    )  # fmt: skip
     try:
         run_monitor_command(
             targets=targets,
