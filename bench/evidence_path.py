@@ -25,6 +25,7 @@ import farm
 import probe
 
 STALL_S = 60.0  # the monitor is aborted when no sealed batch was committed for this long
+WRITER_PID = ".writer-pid"  # beside the database: the writer process's PID (--writer-process)
 
 
 class CommitCounter(probe.CountingStore):
@@ -75,16 +76,20 @@ async def monitor(cfg: dict[str, Any], tally: Counter[str], out: dict[str, Any])
     from swarmscope.store.database import open_store
 
     target = load_target(json.loads(Path(cfg["farm_json"]).read_text())["torrent"])
-    store = open_store(cfg["db"], node_key=Ed25519PrivateKey.generate())
+    key = Ed25519PrivateKey.generate()
+    store = open_store(cfg["db"], node_key=key)
     done, stop = asyncio.Event(), asyncio.Event()
     out["writer_profiler"] = cProfile.Profile() if cfg.get("profile") else None
-    counting = CommitCounter(store, tally, cfg["M"], done, profiler=out["writer_profiler"])
+    ledger = await _writer_process(cfg, key, store, out) if cfg.get("writer_process") else None
+    counting = CommitCounter(ledger or store, tally, cfg["M"], done, profiler=out["writer_profiler"])
     policy = ProbePolicy(depth=Depth.VERIFIED)
     if cfg.get("claims_wait") is not None:
         policy = ProbePolicy(depth=Depth.VERIFIED, claims_wait=cfg["claims_wait"])
     peer_id = b"-SS0001-" + os.urandom(6).hex().encode()
     config = MonitorConfig(peer_id=peer_id, max_peers=cfg["K"], probe=policy)
-    mon = Monitor([target], counting, config, on_warning=lambda _m: None, leads_from_caller=True)
+    mon = Monitor(
+        [target], store, config, on_warning=lambda _m: None, leads_from_caller=True, ledger=counting
+    )
     runner = asyncio.create_task(mon.run(stop))
     try:
         for _ in range(1000):  # until the run row and the swarm row exist (bounded: 10 s)
@@ -96,16 +101,57 @@ async def monitor(cfg: dict[str, Any], tally: Counter[str], out: dict[str, Any])
             (farm.peer_address(i), farm.PORT, None) for i in range(cfg["M"])
         ]
         out["t0"], out["cpu0"], out["user0"] = time.monotonic(), probe.cpu_s(), probe.user_s()
+        out["writer0"] = writer_cpu(ledger)
         out["rss0"] = probe.vm_kb("VmRSS") or 0
+        if ledger is not None and cfg.get("kill_writer_after"):
+            asyncio.get_running_loop().call_later(cfg["kill_writer_after"], _kill_writer, ledger, out)
         mon.discovered(target.swarm, peers, Source.TRACKER, "hurtlocker")
         await done.wait()
         out["t1"], out["cpu1"], out["user1"] = time.monotonic(), probe.cpu_s(), probe.user_s()
+        out["writer1"] = writer_cpu(ledger)
         out["rss1"] = probe.vm_kb("VmRSS") or 0
         out["peers"], out["observations"] = len(counting.peers), counting.observations
     finally:
         stop.set()
         await asyncio.wait_for(runner, 120)
+        if ledger is not None:
+            out["writers_started"] = ledger.started
+            ledger.close()
         store.close()
+
+
+async def _writer_process(cfg: dict[str, Any], key: Any, store: Any, out: dict[str, Any]) -> Any:
+    """The node's evidence writer in its own process (``--writer-process``), started before the timed
+    phase; with ``writer_cpus`` it may run on every CPU (the monitor stays pinned to the client's)."""
+    from swarmscope.monitor.writer_process import WriterProcess
+
+    ledger = WriterProcess(cfg["db"], key, None, store)
+    await asyncio.to_thread(ledger.start)
+    Path(cfg["db"] + WRITER_PID).write_text(str(ledger.pid))  # killed() waits for it after a kill
+    if cfg.get("writer_cpus"):
+        os.sched_setaffinity(ledger.pid, set(range(os.cpu_count() or 1)))
+    return ledger
+
+
+def _kill_writer(ledger: Any, out: dict[str, Any]) -> None:
+    """SIGKILL the writer process by its PID mid-run (crash safety: a new one must take over)."""
+    if ledger.pid is not None:
+        out["writer_cpu_killed"] = writer_cpu(ledger)
+        os.kill(ledger.pid, 9)
+        out["writer_killed"] = ledger.pid
+
+
+def writer_cpu(ledger: Any) -> tuple[float, float]:
+    """(user, system) CPU seconds of the running writer process (0, 0 without one), from /proc."""
+    pid = None if ledger is None else ledger.pid
+    if pid is None:
+        return 0.0, 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0, 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
 
 
 def measure_monitor(cfg: dict[str, Any]) -> dict[str, Any]:
@@ -152,6 +198,11 @@ def measure_monitor(cfg: dict[str, Any]) -> dict[str, Any]:
         out.get("user1", probe.user_s()),
     )
     elapsed = t1 - out.get("t0", t1)
+    w0 = out.get("writer0", (0.0, 0.0))
+    w1 = out.get("writer1", w0)  # an aborted run never read it: its writer's CPU is not counted
+    if "writer_killed" in out:  # the killed writer's CPU up to the kill, then its successor's
+        w1 = tuple(a + b - c for a, b, c in zip(w1, out["writer_cpu_killed"], w0, strict=True))
+    writer_user, writer_sys = w1[0] - w0[0], w1[1] - w0[1]
     committed = out.get("peers", sum(tally[k] for k in probe.REACHED))
     res = {
         "observations": out.get("observations"),
@@ -160,8 +211,12 @@ def measure_monitor(cfg: dict[str, Any]) -> dict[str, Any]:
         "probes_per_s": round(committed / elapsed, 1) if elapsed > 0 else 0.0,
         "completed": committed,
         "elapsed_s": round(elapsed, 3),
-        "cpu_s": round(c1 - out.get("cpu0", c1), 3),
-        "cpu_user_s": round(u1 - out.get("user0", u1), 3),
+        "cpu_s": round(c1 - out.get("cpu0", c1) + writer_user + writer_sys, 3),
+        "cpu_user_s": round(u1 - out.get("user0", u1) + writer_user, 3),
+        "writer_process": bool(cfg.get("writer_process")),
+        "writer_cpu_s": round(writer_user + writer_sys, 3),
+        "writers_started": out.get("writers_started"),
+        "writer_killed": out.get("writer_killed"),
         "vmhwm_kb": probe.vm_kb("VmHWM"),
         "rss_growth_kb": out.get("rss1", 0) - out.get("rss0", 0),
         "outcomes": dict(sorted(tally.items())),
@@ -197,11 +252,12 @@ def check_database(db: Path) -> dict[str, Any]:
     except ValueError:
         verdict = {"ok": False, "problems": [p.stderr[-800:]]}
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as con:
-        reached, verified = con.execute(
-            "SELECT COUNT(DISTINCT o.ip), COUNT(DISTINCT CASE WHEN o.tier = 'verified' THEN o.ip END)"
-            " FROM observation o JOIN capture c ON c.sha256 = o.capture_sha256"
+        reached, verified, rows = con.execute(
+            "SELECT COUNT(DISTINCT o.ip), COUNT(DISTINCT CASE WHEN o.tier = 'verified' THEN o.ip END),"
+            " COUNT(*) FROM observation o JOIN capture c ON c.sha256 = o.capture_sha256"
             " WHERE o.ledger_index IS NOT NULL"
         ).fetchone()
+        (twice,) = con.execute("SELECT COUNT(*) - COUNT(DISTINCT record_hash) FROM ledger_entry").fetchone()
     return {
         "verify": "ok" if p.returncode == 0 and verdict.get("ok") else "failed",
         "verify_counts": verdict.get("counts"),
@@ -209,6 +265,8 @@ def check_database(db: Path) -> dict[str, Any]:
         "verify_s": round(time.monotonic() - t0, 1),
         "committed_peers": reached,
         "verified_peers": verified,
+        "observation_rows": rows,  # committed observations with their capture (a peer probed twice: 2)
+        "chained_twice": twice,  # ledger entries whose record (SHA-256 of canonical bytes) came before
         "db_mib": round(db.stat().st_size / 2**20, 1),
     }
 

@@ -5,6 +5,7 @@ One command (``make bench``; root for ``unshare -n``; see bench/README.md "Hurt 
     python bench/hurtlocker.py [--M 50000] [--K 100] [--runs 1] [--tools c,libtorrent,monitor]
                                [--loop uvloop|asyncio] [--farm seed|mix] [--lt-window 60]
                                [--profile] [--stages] [--kill-after S] [--keep-db]
+                               [--writer-process [--writer-cpus] [--kill-writer-after S]]
 
 builds the stub farm and the C ceiling (``bench/farm.py``), then per run, each tool in its own fresh private
 network namespace (loopback only) with a fresh farm pinned to CPU 1 and the client pinned to CPU 0:
@@ -42,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 import farm
-from evidence_path import check_database
+from evidence_path import WRITER_PID, check_database
 
 GOAL_SECONDS, GOAL_VS_C, GOAL_VS_LT = 6.0, 0.5, 7.0  # issue goals at M = 50,000 (README "Performance")
 TOOLS = ("c", "libtorrent", "monitor")
@@ -84,7 +85,8 @@ def one(cfg: dict[str, Any]) -> dict[str, Any]:
         if cfg["tool"] == "monitor" and cfg.get("malloc_top_pad"):
             env["MALLOC_TOP_PAD_"] = str(cfg["malloc_top_pad"])  # glibc reads it at process start
         if cfg["tool"] == "monitor" and cfg.get("kill_after"):
-            return {**killed(farm.pinned(cmd, client_cpu), env, cfg["kill_after"]), "farm": stats}
+            res = killed(farm.pinned(cmd, client_cpu), env, cfg["kill_after"])
+            return {**res, **writer_ended(Path(cfg["db"] + WRITER_PID)), "farm": stats}
         p = subprocess.run(
             farm.pinned(cmd, client_cpu), capture_output=True, text=True, timeout=NS_TIMEOUT - 60, env=env
         )
@@ -129,6 +131,21 @@ def killed(cmd: list[str], env: dict[str, str], after_s: float) -> dict[str, Any
     return {"killed_after_s": after_s, "returncode": proc.returncode, "completed": 0}
 
 
+def writer_ended(pid_file: Path, bound_s: float = 120.0) -> dict[str, Any]:
+    """After the monitor's kill: wait (bounded) until its writer process, if it had one, has ended by
+    itself (its input closed: it finishes the commit it is in and exits), so the database is checked at
+    rest."""
+    if not pid_file.is_file():
+        return {}
+    pid, t0 = int(pid_file.read_text()), time.monotonic()
+    while Path(f"/proc/{pid}").exists() and time.monotonic() - t0 < bound_s:
+        time.sleep(0.05)
+    return {
+        "writer_ended": not Path(f"/proc/{pid}").exists(),
+        "writer_end_s": round(time.monotonic() - t0, 2),
+    }
+
+
 # --- orchestration, table, last line ---------------------------------------------------------------------
 
 
@@ -156,6 +173,9 @@ def run_once(a: argparse.Namespace, meta: dict[str, Any], run: int) -> dict[str,
         "switch_interval": a.switch_interval,
         "malloc_top_pad": a.malloc_top_pad,
         "kill_after": a.kill_after,
+        "writer_process": a.writer_process,
+        "writer_cpus": a.writer_cpus,
+        "kill_writer_after": a.kill_writer_after,
     }
     results: dict[str, dict[str, Any]] = {}
     for tool in a.tools.split(","):
@@ -361,6 +381,23 @@ def main(argv: list[str]) -> None:
         default=None,
         help="SIGKILL the monitor this many seconds into its run, then verify what it committed "
         "(crash safety; no rate is measured)",
+    )
+    ap.add_argument(
+        "--writer-process",
+        action="store_true",
+        help="the evidence writer in its own process (monitor --writer-process); its CPU is counted",
+    )
+    ap.add_argument(
+        "--writer-cpus",
+        action="store_true",
+        help="with --writer-process: the writer may run on every CPU (the monitor stays on the client's)",
+    )
+    ap.add_argument(
+        "--kill-writer-after",
+        type=float,
+        default=None,
+        help="with --writer-process: SIGKILL the writer process this many seconds after the hand-over; a "
+        "new one must take over and every peer still be committed once",
     )
     ap.add_argument("--stages", action="store_true", help="time the evidence path's stages (bench/stages.py)")
     ap.add_argument("--keep-db", action="store_true", help="keep bench/.work/hurtlocker/runN-MM.db")

@@ -59,6 +59,11 @@ PACKAGE_IMPORTS = {  # top-level package -> what it may import beyond SHARED_IMP
 IMPORT_EXCEPTIONS = {  # (module path under src/swarmscope, imported module) -> why it may
     ("cli/monitor_settings.py", "uvloop"): "--loop picks uvloop's event loop factory; it opens no socket",
     ("cli/demo.py", "libtorrent"): "checks that libtorrent is installed before the demo starts testbed/",
+    ("monitor/writer_process.py", "subprocess"): (
+        "starts the node's evidence writer: this interpreter running swarmscope.monitor.writer_main (no "
+        "other program), frames of bytes over its stdin/stdout"
+    ),
+    ("monitor/writer_process.py", "threading"): "a lock: one request at a time on the writer's pipe",
 }
 DATABASE_OWNERS = {"store"}
 DATABASE_MEMBERS = {"engine", "exec_driver_sql", "raw_connection"}  # a Store's engine, a connection's raw SQL

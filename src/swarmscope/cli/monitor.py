@@ -30,6 +30,7 @@ from swarmscope.monitor.channels import check_channels_early, check_listen_port
 from swarmscope.monitor.crawler import Monitor
 from swarmscope.monitor.live_stats import LiveStats
 from swarmscope.monitor.targets import Target, load_target
+from swarmscope.monitor.writer_process import WriterProcess
 from swarmscope.net.clock import Clock
 from swarmscope.store.console.stats import write_monitor_sample
 from swarmscope.store.database import DEFAULT_DB, Store, open_store
@@ -56,6 +57,7 @@ def run_monitor_command(
     dht_read_only: bool = False,
     evidence: EvidenceOptions | None = None,
     commit_log_path: str | None = None,
+    writer_process: bool = False,
 ) -> Monitor:
     """Load the targets, run the monitor until ``duration`` passes or Ctrl-C, print a summary.
 
@@ -63,6 +65,8 @@ def run_monitor_command(
     it on by default, as a production monitor wants. ``listen_port`` 0 means no inbound listener.
     ``evidence``: node key, reference copies, NTP, RFC 3161, captures.
     ``commit_log_path``: append one line per sealed batch once committed (:mod:`swarmscope.cli.commit_log`).
+    ``writer_process``: the evidence writer runs in its own process
+    (:mod:`swarmscope.monitor.writer_process`).
 
     Raises:
         InputError: a target cannot be loaded, an option value is malformed (the message names it), or a
@@ -87,27 +91,34 @@ def run_monitor_command(
     _make_db_folder(db, ack)
     clock = Clock()
     key, store = _open_evidence_store(db, evidence, clock)
+    warn = _warn_once()
+    writer = WriterProcess(db, key.key, store.witness, store, on_warning=warn) if writer_process else None
     monitor = Monitor(
-        loaded,
-        store,
-        config,
-        clock,
-        on_warning=_warn_once(),
-        software_commit=software_commit(),
-        on_committed=ack,
-    )
+        loaded, store, config, clock, on_warning=warn, software_commit=software_commit(), on_committed=ack,
+        ledger=writer,
+    )  # fmt: skip
     started = time.monotonic()
     try:
+        if writer is not None:
+            writer.start()  # it opens the store now: a refusal is one line before anything is sealed
         with asyncio.Runner(loop_factory=loop_factory(loop)) as runner:
             runner.run(_run(monitor, store, live, console))
     except Exception:  # any start-up failure; a run that started keeps its files
         _forget_refused_run(monitor, store, new_files, key)
         raise
     finally:
-        store.close()
-        ack.close()
+        _close(writer, store, ack)
     _print_summary(console, monitor, db, time.monotonic() - started)
     return monitor
+
+
+def _close(writer: WriterProcess | None, store: Store, ack: CommitLog) -> None:
+    """The writer process first (after the monitor's last commit: it answers it, then exits), the store,
+    the commit log."""
+    if writer is not None:
+        writer.close()
+    store.close()
+    ack.close()
 
 
 def _print_summary(console: Console, monitor: Monitor, db: str, elapsed: float) -> None:
@@ -247,18 +258,14 @@ def monitor(
     tsa_url: opt.TsaUrl = None,
     proof_candidates: opt.ProofCandidates = 4,
     commit_log_path: opt.CommitLogPath = None,
+    writer_process: opt.WriterProcess = False,
 ) -> None:
     """Monitor swarms: discover peers via trackers, probe and verify each, record evidence."""
     evidence = EvidenceOptions(
-        node_key=node_key,
-        references=reference or [],
-        ntp_servers=ntp_server or [],
-        ntp_interval=ntp_interval,
-        clock_threshold_ms=clock_threshold_ms,
-        clock_policy=clock_policy,
-        tsa_url=tsa_url,
-        proof_candidates=proof_candidates,
-    )
+        node_key=node_key, references=reference or [], ntp_servers=ntp_server or [],
+        ntp_interval=ntp_interval, clock_threshold_ms=clock_threshold_ms, clock_policy=clock_policy,
+        tsa_url=tsa_url, proof_candidates=proof_candidates,
+    )  # fmt: skip
     try:
         run_monitor_command(
             targets=targets,
@@ -277,6 +284,7 @@ def monitor(
             dht_read_only=dht_read_only,
             evidence=evidence,
             commit_log_path=commit_log_path,
+            writer_process=writer_process,
         )
     except SwarmscopeError as exc:
         error_console().print(f"[red]error:[/] {escaped(exc)}")

@@ -55,6 +55,13 @@ ConnectTimeout = Annotated[
     float, number_option("--connect-timeout", num.CONNECT_SECONDS, "TCP connect timeout, seconds")
 ]
 Live = Annotated[bool, typer.Option("--live/--no-live", help="live table (default on a terminal)")]
+WriterProcess = Annotated[
+    bool,
+    typer.Option(
+        "--writer-process/--no-writer-process",
+        help="chain, seal and commit evidence in a second process (another core), not the probes' thread",
+    ),
+]
 NodeKey = Annotated[
     str | None,
     typer.Option(

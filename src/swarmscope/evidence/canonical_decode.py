@@ -9,6 +9,7 @@ exception. Source: BEP 3 ("bencoding").
 from __future__ import annotations
 
 import enum
+import functools
 from dataclasses import replace
 from typing import Any
 
@@ -98,11 +99,10 @@ def value_from_bencode(obj: Any, allowed: tuple[str, ...], where: str, version: 
     Source: BEP 3 ("bencoding"), the tagged-value format of swarmscope.evidence.canonical.
     """
     tag, rest = _untag(obj, where)
-    spec = next((a for a in allowed if a.split(":")[0].encode("ascii") == tag), None)
-    if spec is None:
+    found = _allowed_tags(allowed).get(tag)
+    if found is None:
         raise DecodeError(f"canonical: {where}: tag {tag[:8]!r} not allowed (expected {'/'.join(allowed)})")
-    kind, _, inner = spec.partition(":")
-    inner_allowed = tuple(inner.split("|"))
+    kind, inner, inner_allowed = found
     if kind == "l":
         items = _payload(rest, list, where)
         return tuple(
@@ -121,6 +121,17 @@ def value_from_bencode(obj: Any, allowed: tuple[str, ...], where: str, version: 
             raise DecodeError(f"canonical: {where}: expected a {inner} record")
         return record_of(KINDS[rest[0]], rest[1], where, version)
     return _scalar(tag, rest, where)
+
+
+@functools.cache
+def _allowed_tags(allowed: tuple[str, ...]) -> dict[bytes, tuple[str, str, tuple[str, ...]]]:
+    """tag -> (kind, inner spec, inner allowed tags) of a field's ``allowed`` notation, parsed once per
+    notation (the first spelling of a tag wins, as a linear search over ``allowed`` would find it)."""
+    parsed: dict[bytes, tuple[str, str, tuple[str, ...]]] = {}
+    for spec in allowed:
+        kind, _, inner = spec.partition(":")
+        parsed.setdefault(kind.encode("ascii"), (kind, inner, tuple(inner.split("|"))))
+    return parsed
 
 
 def record_of(spec: RecordSpec, raw_fields: Any, where: str, version: int) -> Any:

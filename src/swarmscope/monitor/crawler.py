@@ -30,7 +30,7 @@ from swarmscope.monitor.targets import Target
 from swarmscope.net.clock import Clock
 from swarmscope.net.listener import PeerListener
 from swarmscope.net.mse_conn import probe_with_encryption
-from swarmscope.store.ports import MonitorStore
+from swarmscope.store.ports import EvidenceLedger, MonitorStore
 from swarmscope.wire.mse_cipher import SkeyIndex
 from swarmscope.wire.types import Endpoint
 
@@ -47,6 +47,7 @@ class Monitor:
         leads_from_caller: the caller hands in peers itself (:meth:`discovered`, or peers told to dial
         the listener): run even when no tracker or DHT can name a peer (benchmarks, tests).
         on_committed: called with each sealed batch once its COMMIT returned (``LedgerWriter``).
+        ledger: where the evidence writer commits when not ``store`` (the node's writer process).
     """
 
     def __init__(
@@ -59,6 +60,7 @@ class Monitor:
         software_commit: str | None = None,
         leads_from_caller: bool = False,
         on_committed: Callable[[SealedBatch], None] = lambda _sealed: None,
+        ledger: EvidenceLedger | None = None,
     ) -> None:
         self.targets = {t.swarm: t for t in targets}
         self.store = store
@@ -74,7 +76,13 @@ class Monitor:
         self._dht: DhtDiscovery | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self.evidence = EvidenceSink(
-            store, config, self.clock, self.on_warning, software_commit, on_committed=on_committed
+            store,
+            config,
+            self.clock,
+            self.on_warning,
+            software_commit,
+            on_committed=on_committed,
+            ledger=ledger,
         )
         self._wake = asyncio.Event()
         self._stopping = False

@@ -33,7 +33,7 @@ from swarmscope.net.clock import Clock
 from swarmscope.net.ntp_clock import ClockWatch
 from swarmscope.net.stream_shell import DrivenRun, Tap
 from swarmscope.store.ledger.datasets import active_datasets
-from swarmscope.store.ports import RunLedger
+from swarmscope.store.ports import EvidenceLedger, RunLedger
 
 
 class EvidenceSink:
@@ -44,6 +44,8 @@ class EvidenceSink:
         clock: the evidence clock.
         on_warning: human-readable warnings. software_commit: sealed with the settings (or None).
         on_committed: called with each sealed batch once its COMMIT returned (see ``LedgerWriter``).
+        ledger: where the writer commits, when not ``store`` itself (the node's writer process,
+        :class:`~swarmscope.monitor.writer_process.WriterProcess`).
     """
 
     def __init__(
@@ -54,8 +56,10 @@ class EvidenceSink:
         on_warning: Callable[[str], None],
         software_commit: str | None = None,
         on_committed: Callable[[SealedBatch], None] = lambda _sealed: None,
+        ledger: EvidenceLedger | None = None,
     ) -> None:
         self.store, self.config, self.clock, self.on_warning = store, config, clock, on_warning
+        self.ledger: EvidenceLedger = store if ledger is None else ledger
         self.on_committed = on_committed
         self.on_fenced: Callable[[frozenset[str]], None] = lambda _swarms: None  # a fleet node sets it
         self.software_commit = software_commit
@@ -83,7 +87,7 @@ class EvidenceSink:
         run_id: int = await asyncio.to_thread(self.store.start_run, settings, __version__, started)
         self.run_id = run_id
         self.writer = LedgerWriter(
-            self.store,
+            self.ledger,
             run_id,
             self.clock,
             flush_interval=cfg.flush_interval,
