@@ -550,7 +550,7 @@ def test_letters_payment_dispute_escalation(world: World, tmp_path: Path) -> Non
     # the same code `letters expire` runs, fifteen days later (time travel, no mock): the 14-day deadline
     # of every sent letter has passed; the paid and the disputed cases are not touched
     later = int((datetime.now(UTC) + timedelta(days=15)).timestamp() * 1_000_000)
-    with open_store(db, node_key=None) as store:
+    with open_store(db, node_key=load_or_create_node_key(world.node_key), now_us=later) as store:
         expired = expire_letters(store, "counsel", later)
     assert silent_doe in expired and paid_doe not in expired and disputed_doe not in expired
     assert case_statuses(world.db)[silent_doe][0] == "no_response"

@@ -178,7 +178,7 @@ def matched_rows(
     return kept, problems
 
 
-def _approvals_differ(
+def approvals_differ(
     store: Store, case: CaseRow, letters: Sequence[letter_store.LetterRow], trust: EvidenceTrust | None
 ) -> list[str]:
     """The sent letters whose approval digest, re-derived from the letter rendered for ``case`` now
@@ -217,7 +217,7 @@ def litigation_problem(
     doe = case.doe
     letters = [row for row in letter_store.list_letters(store, case_id=case.id) if row.sent_us is not None]
     sent, problems = matched_rows(history, case, SENT, letters, sent_content)
-    problems += _approvals_differ(store, case, letters, trust)
+    problems += approvals_differ(store, case, letters, trust)
     payments, more = matched_rows(
         history, case, PAYMENT, letter_store.list_payments(store, case.id), payment_content
     )
