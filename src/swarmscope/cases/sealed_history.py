@@ -20,7 +20,9 @@ dispute, or set a case's status to ``escalated``. So each decision is sealed as 
 - ``escalated``: the workflow event (``escalate`` after no response, ``counsel_escalate`` after a dispute).
 - ``case_decision``: counsel's ``withdraw`` or ``close`` (:mod:`swarmscope.cases.case_state`);
   ``request_link``: the disclosure request naming the case, and ``request_status`` (subject
-  ``request:<id>``): each status of that request (:mod:`swarmscope.cases.request_state`).
+  ``request:<id>``): each status of that request (:mod:`swarmscope.cases.request_state`);
+  ``identified``: the disclosure a case's identity was imported from (:mod:`swarmscope.cases.
+  identity_seal`).
 
 The litigation list (:func:`litigation_problem`) derives a case's standing from the PROVEN events only: a
 proven escalation made after the deadline of the last proven sent letter (``escalations mark`` judges the
