@@ -13,13 +13,18 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from swarmscope.cases.case_actions import move_case
 from swarmscope.cases.case_proof import UnprovenCase
+from swarmscope.cases.case_state import status_problem
 from swarmscope.cases.letter_flow import expire_letters, remind_letters
 from swarmscope.cases.payments import record_payment
+from swarmscope.cases.workflow import CaseEvent
 from swarmscope.cli import register_commands
 from swarmscope.cli.app import app
+from swarmscope.store.ledger.proven import store_trust
 from swarmscope.store.legal import case_status
 from swarmscope.store.legal import letters as letter_store
+from swarmscope.store.legal.workflow_seals import workflow_history
 from swarmscope.testbed.smtp import SmtpServer
 from tests.cli.letter_world import DAY, HOUR, SETTINGS, T0, World, draft_approve, send, status
 from tests.tampering import tamper_file
@@ -121,3 +126,32 @@ def test_cli_remind_names_each_refused_case_and_fails_after_the_rest(
     (error,) = _errors(result.stderr)
     assert error.startswith(f"error: {repriced}: refused: terms altered"), result.stderr
     assert [status(world, d) for d in (honest, repriced)] == ["no_response", "sent"]
+
+
+def _status_problem(world: World, doe: str) -> str | None:
+    history = workflow_history(world.store, store_trust(world.store, None))
+    return status_problem(history, case_status.get_case(world.store, doe))
+
+
+def test_an_expiry_is_sealed_and_a_case_set_to_no_response_early_is_status_altered(
+    world: World, smtp: SmtpServer, tmp_path: Path
+) -> None:
+    """``letters expire`` seals the expiry; a case the writer sets to ``no_response`` before its deadline
+    has none: "status altered", and ``letters expire`` names it. A case expired before expiries were
+    sealed (moved without a seal) is sealed by the next ``letters expire`` once its proven deadline has
+    passed."""
+    honest, early, old = world.dois
+    first, _, _ = _sent(world, smtp, [honest, early, old], tmp_path)
+    tamper_file(world.db, f"UPDATE legal_case SET status = 'no_response' WHERE doe = '{early}'")
+    why = _status_problem(world, early)
+    assert why is not None and why.startswith(f"{early}: refused: status altered (it says 'no_response'")
+    refused: list[str] = []
+    assert expire_letters(world.store, "counsel", T0 + 2 * HOUR, refused) == [] and refused == [why]
+    late = first.deadline_us + 1
+    move_case(world.store, old, CaseEvent.EXPIRE, "counsel", "expired unsealed", late)
+    assert _status_problem(world, old) is not None
+    assert expire_letters(world.store, "counsel", late) == [honest, early, old]
+    history = workflow_history(world.store, store_trust(world.store, None))
+    assert [len(history.of(doe, "letter_expired")) for doe in world.dois] == [1, 1, 1]
+    assert [_status_problem(world, doe) for doe in world.dois] == [None, None, None]
+    assert expire_letters(world.store, "counsel", late + 1) == []

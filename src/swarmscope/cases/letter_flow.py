@@ -30,7 +30,7 @@ from functools import partial
 
 from swarmscope.cases.case_actions import move_case
 from swarmscope.cases.case_proof import UnprovenCase, require_proven
-from swarmscope.cases.case_state import require_status
+from swarmscope.cases.case_state import expiry_sealed, require_status, status_problem
 from swarmscope.cases.disclosure_check import require_disclosed
 from swarmscope.cases.document_policy import COURT_TESTED, DocumentPolicy
 from swarmscope.cases.hit_proofs import letter_facts
@@ -48,9 +48,11 @@ from swarmscope.cases.request_state import request_problem
 from swarmscope.cases.sealed_history import (
     APPROVED,
     DRAFTED,
+    EXPIRED,
     SENT,
     approval_content,
     draft_content,
+    expiry_content,
     require_sealed_draft,
     seal_step,
 )
@@ -270,36 +272,69 @@ class _Sent:
     proven: ProvenLetters
 
 
-def _after_sending(
-    store: Store, history: WorkflowHistory, refused: list[str] | None, status: CaseStatus | None = None
-) -> list[_Sent]:
-    """The cases (of ``status``; None: any) with a sent letter row or a sealed sending that a further
-    letter may follow, with their proven letters; each case whose rows contradict its sealed events is
-    added to ``refused`` (None: raised as :class:`UnprovenCase`)."""
+def _after_sending(store: Store, history: WorkflowHistory, refused: list[str] | None) -> list[_Sent]:
+    """The cases with a sent letter row or a sealed sending that a further letter may follow, with their
+    proven letters; each case whose rows contradict its sealed events is added to ``refused`` (None:
+    raised as :class:`UnprovenCase`)."""
     out = []
-    for case in case_status.list_cases(store, status=status):
-        sent = any(r.sent_us is not None for r in letter_store.list_letters(store, case_id=case.id))
-        if not sent and not history.of(case.doe, SENT):
-            continue
-        proven = proven_letters(store, history, case)
-        if isinstance(proven, str):
-            if refused is None:
-                raise UnprovenCase(proven)
-            refused.append(proven)
-        elif may_send_letter(case.status):
+    for case in case_status.list_cases(store):
+        proven = _proven_sent(store, history, case, refused)
+        if proven is not None and may_send_letter(case.status):
             out.append(_Sent(case, proven))
     return out
 
 
+def _proven_sent(
+    store: Store, history: WorkflowHistory, case: case_rows.CaseRow, refused: list[str] | None
+) -> ProvenLetters | None:
+    """``case``'s proven letters when it has a sent letter row or a sealed sending (else None); a refusal
+    is added to ``refused`` (None: raised as :class:`UnprovenCase`) and gives None."""
+    sent = any(r.sent_us is not None for r in letter_store.list_letters(store, case_id=case.id))
+    if not sent and not history.of(case.doe, SENT):
+        return None
+    proven = proven_letters(store, history, case)
+    if isinstance(proven, str):
+        _refuse(proven, refused)
+        return None
+    return proven
+
+
+def _refuse(why: str, refused: list[str] | None) -> None:
+    if refused is None:
+        raise UnprovenCase(why)
+    refused.append(why)
+
+
 def expire_letters(store: Store, actor: str, now_us: int, refused: list[str] | None = None) -> list[str]:
     """Move every ``sent`` case whose newest proven sent letter is past its deadline (UTC µs) to
-    ``no_response``, judged by the sealed history only (as :func:`remind_letters`; ``refused`` likewise)."""
+    ``no_response``, judged by the sealed history only (as :func:`remind_letters`; ``refused`` likewise),
+    and seal the expiry (``letter_expired``: the letter and its deadline). A ``no_response`` case with no
+    sealed expiry after its newest sealed sending (expired before expiries were sealed) gets its expiry
+    sealed when the sealed history proves it (that letter is past its deadline), else it is refused,
+    "status altered".
+
+    Raises:
+        UnprovenCase: a refused case and no ``refused`` list. StoreError: no signing key.
+    """
     history = workflow_history(store, store_trust(store, None))
     out = []
-    for case in _after_sending(store, history, refused, CaseStatus.SENT):
-        last = case.proven.last
-        if last is not None and last.deadline_us < now_us:
+    for case in case_status.list_cases(store):
+        unsealed = case.status == CaseStatus.NO_RESPONSE and not expiry_sealed(history, case.doe)
+        if case.status != CaseStatus.SENT and not unsealed:
+            continue
+        judged = replace(case, status=CaseStatus.SENT)  # a no_response case as the sending left it
+        proven = _proven_sent(store, history, judged, refused)
+        last = proven.last if proven is not None else None
+        if last is None:
+            continue
+        if last.deadline_us >= now_us:
+            if unsealed:
+                _refuse(status_problem(history, case) or f"{case.doe}: refused: status altered", refused)
+            continue
+        signer(store, "letters expire")  # the expiry is sealed: refused before anything is written
+        if not unsealed:
             note = f"deadline of {last.payment_reference} passed without payment or dispute"
-            move_case(store, case.row.id, CaseEvent.EXPIRE, actor, note, now_us)
-            out.append(case.row.doe)
+            move_case(store, case.id, CaseEvent.EXPIRE, actor, note, now_us)
+        seal_step(store, case, EXPIRED, expiry_content(last), now_us)
+        out.append(case.doe)
     return out

@@ -276,8 +276,8 @@ def expire_command(
 ) -> None:
     """Move sent cases past their deadline (no payment, no dispute) to no_response.
 
-    Judged by the sealed history only (as `letters remind`), proven under the node's key (--node-key,
-    default beside the database).
+    Judged by the sealed history only (as `letters remind`); each expiry is sealed with the node's key
+    (--node-key, default beside the database).
     """
     refused: list[str] = []
     try:
