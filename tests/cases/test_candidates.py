@@ -9,15 +9,18 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from swarmscope.cases.candidates import build_cases, evaluate_store, load_hits, recorded_policy
+from swarmscope.cases.case_state import status_problem
+from swarmscope.cases.request_state import seal_request_link
 from swarmscope.cases.thresholds import Candidate, ThresholdPolicy
 from swarmscope.cases.workflow import next_case_status
 from swarmscope.errors import InputError
 from swarmscope.evidence.records import Tier
 from swarmscope.evidence.seal import key_fingerprint, public_key_raw
 from swarmscope.store.database import Store, open_store
-from swarmscope.store.ledger.proven import EvidenceTrust
+from swarmscope.store.ledger.proven import EvidenceTrust, store_trust
 from swarmscope.store.legal import case_status
 from swarmscope.store.legal import cases as sc
+from swarmscope.store.legal.workflow_seals import workflow_history
 from tests.cases.evidence import IH, OTHER_IH, T0, attributed, fresh_store, hit, sample, seal
 
 POLICY = ThresholdPolicy()
@@ -356,3 +359,23 @@ def test_a_peer_seen_from_two_nodes_is_corroborated_and_min_vantages_needs_them(
         assert by_ip["127.0.0.3"].reasons_excluded == ("too_few_vantages: seen from 1 node(s), 2 required",)
         single, _ = evaluate_store(one, POLICY, trust=trust)  # the default: one vantage is enough
         assert all(v.is_candidate for v in single)
+
+
+def test_a_candidate_named_in_a_sealed_request_is_reported_not_withdrawn(store: Store) -> None:
+    """A candidate named in a disclosure request (its link sealed) that no longer passes is not withdrawn
+    by the build (which runs without the signing key): an unsealed withdrawal would read as "status
+    altered". It stays a candidate, reported for counsel, and its status agrees with its sealed history."""
+    isp = sc.add_isp(store, "Loopback Telecom", [64500], "abuse@isp.test", "1 ISP Way", "DE", T0)
+    seal(store, [attributed("127.0.0.2", 0, 64500), *(hit("127.0.0.2", m) for m in (0, 30, 70))])
+    linked(store)
+    (case,) = build_cases(store, POLICY, T0).created
+    rid = case_status.add_request(store, isp, None, T0, actor="counsel")
+    case_status.attach_cases(store, rid, [case.id])
+    seal_request_link(store, case, rid, T0 + 1)
+    report = build_cases(store, ThresholdPolicy(min_hits=4), T0 + 2)
+    assert report.withdrawn == []
+    ((later, reasons),) = report.failing_later
+    assert (later.doe, later.status) == (case.doe, "candidate") and reasons[0].startswith("too_few_hits")
+    assert reasons[-1].startswith("sealed_events: a sealed decision names this candidate")
+    history = workflow_history(store, store_trust(store, None))
+    assert status_problem(history, case_status.get_case(store, case.id)) is None

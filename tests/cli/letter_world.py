@@ -22,6 +22,7 @@ from swarmscope.cases import letters as L
 from swarmscope.cases.identities import Identity, IdentityKey, write_key_file
 from swarmscope.cases.letter_flow import approve_letter, draft_letters
 from swarmscope.cases.letter_send import Delivery, SentLetter, send_letter
+from swarmscope.cases.requests import record_disclosure
 from swarmscope.cases.thresholds import Candidate
 from swarmscope.cases.workflow import CaseEvent, next_case_status
 from swarmscope.evidence.records import Observation, Source, Tier
@@ -73,8 +74,10 @@ def _hits() -> list[Observation]:
     return out
 
 
-def build_world(tmp_path: Path) -> World:
-    """A store with three identified cases (see the module docstring)."""
+def build_world(tmp_path: Path, *, sealed_identities: bool = False) -> World:
+    """A store with three identified cases (see the module docstring); ``sealed_identities``: identified
+    as ``subscribers import`` does it, each identification sealed (:func:`swarmscope.cases.requests.
+    record_disclosure`), instead of by the store alone."""
     db = tmp_path / "evidence.db"
     store = open_store(str(db), node_key=node_key_for(db), now_us=T0)
     store.add_swarm(INFOHASH, INFOHASH, None, "example-film.mkv", 8, 262_144, 2_000_000, TORRENT, None, T0)
@@ -99,9 +102,14 @@ def build_world(tmp_path: Path) -> World:
         )
         rows.append(DisclosureRow(n, ip, first - HOUR, first + 4 * HOUR, IDENTITIES[ip]))
         dois.append(case.doe)
-    report = import_disclosure(
-        store, key, rows, source_sha256="00" * 32, actor="clerk", now_us=T0, rule=next_case_status
-    )
+    if sealed_identities:
+        report = record_disclosure(
+            store, key, rows, "00" * 32, isp=None, actor="clerk", partial=False, now_us=T0
+        )
+    else:
+        report = import_disclosure(
+            store, key, rows, source_sha256="00" * 32, actor="clerk", now_us=T0, rule=next_case_status
+        )
     assert len(report.imported) == 3, report.problems
     return World(db, store, key, key_file, dois)
 

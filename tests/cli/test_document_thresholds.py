@@ -100,7 +100,7 @@ def test_exhibits_and_notices_refuse_a_hand_inserted_case_unless_asked(tmp_path:
 
     sender = ("--complainant-entity", "Rights Ltd", "--complainant-email", "n@rights.test", "--db", db)
     result = RUNNER.invoke(app, ["notices", "--out", str(tmp_path / "n"), *sender])
-    assert result.exit_code == 0 and len(list((tmp_path / "n").glob("*.xml"))) == 1, result.output
+    assert result.exit_code == 1 and len(list((tmp_path / "n").glob("*.xml"))) == 1, result.output
     _refused(result, f"skipped {PLANTED}: {PLANTED}: refused")
     result = RUNNER.invoke(app, ["notices", "--out", str(tmp_path / "n2"), *sender, *LOOSE])
     assert result.exit_code == 0 and len(list((tmp_path / "n2").glob("*.xml"))) == 2, result.output

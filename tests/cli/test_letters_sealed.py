@@ -96,8 +96,9 @@ def test_an_erased_payment_or_dispute_cannot_escalate_a_case(
     world: World, smtp: SmtpServer, tmp_path: Path, erased: str
 ) -> None:
     """A case paid (or disputed) in full view of the ledger: its payment (dispute) row deleted and its
-    status set back to ``sent``, it expires; but ``escalations mark`` refuses it, and with its status
-    edited to ``escalated`` the litigation list leaves it out, naming the sealed row that is gone."""
+    status set back to ``sent``, ``letters expire`` refuses it; set to ``no_response`` by the writer,
+    ``escalations mark`` refuses it, and with its status edited to ``escalated`` the litigation list leaves
+    it out, naming the sealed row that is gone."""
     doe = world.dois[1]
     after = _sent_and_expired(world, smtp, [doe], tmp_path)
     if erased == "payment":
@@ -111,7 +112,10 @@ def test_an_erased_payment_or_dispute_cannot_escalate_a_case(
     tamper_file(
         world.db, f"DELETE FROM {erased}", f"UPDATE legal_case SET status = 'sent' WHERE doe = '{doe}'"
     )
-    assert expire_letters(world.store, "counsel", after) == [doe]
+    refused: list[str] = []  # `letters expire` judges the sealed history too: the writer sets it himself
+    assert expire_letters(world.store, "counsel", after, refused) == [] and len(refused) == 1
+    assert refused[0].startswith(f"{doe}: refused: {'terms' if erased == 'payment' else 'status'} altered")
+    tamper_file(world.db, f"UPDATE legal_case SET status = 'no_response' WHERE doe = '{doe}'")
     with pytest.raises(UnprovenCase, match=f"a sealed {erased} has no matching row"):
         escalate_case(world.store, doe, "counsel", after, None)
     tamper_file(world.db, f"UPDATE legal_case SET status = 'escalated' WHERE doe = '{doe}'")

@@ -16,6 +16,7 @@ from swarmscope.store.legal.notices import notice_rows
 from swarmscope.testbed.smtp import start_smtp
 from tests.cases.test_exhibits import build_world
 from tests.cases.test_notices import XSD
+from tests.tampering import tamper_file
 
 register_commands()
 
@@ -96,3 +97,31 @@ def test_cases_that_get_no_notice_at_all_make_the_command_fail(tmp_path: Path, x
     result = CliRunner().invoke(app, ["notices", "--out", str(out), "--db", str(world.db), "--xsd", str(xsd)])
     assert result.exit_code == 1, result.output
     assert "0 notice(s) written" in result.output and "skipped DOE-000001" in result.output
+
+
+def test_send_goes_on_past_a_status_altered_case_then_fails_naming_it(tmp_path: Path) -> None:
+    """Counsel withdraws DOE-000001 (sealed); the writer sets it back to ``candidate``. ``notices --send``
+    sends the other cases' notices, names the altered case in one line and exits 1."""
+    world = build_world(tmp_path / "e.db")
+    db = str(world.db)
+    withdraw = CliRunner().invoke(
+        app, ["cases", "event", "DOE-000001", "withdraw", "--actor", "c", "--db", db]
+    )
+    assert withdraw.exit_code == 0, withdraw.output
+    tamper_file(db, "UPDATE legal_case SET status = 'candidate', closed_us = NULL WHERE doe = 'DOE-000001'")
+    with start_smtp() as server:
+        result = CliRunner().invoke(
+            app,
+            ["notices", "--out", str(tmp_path / "o"), "--db", db, "--send", "--no-validate", "--smtp-host",
+             server.host, "--smtp-port", str(server.port), "--from", "notices@rights.test"],
+        )  # fmt: skip
+        assert len(server.messages) == 2, result.output
+    assert result.exit_code == 1, result.output
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and errors[0].startswith(
+        "error: skipped DOE-000001: DOE-000001: refused: status altered (it says 'candidate'"
+    ), result.stderr
+    assert sorted(notice for notice, sent in _rows(world.db) if sent is not None) == [
+        "SWS-DOE-000002",
+        "SWS-DOE-000003",
+    ]

@@ -15,6 +15,7 @@ from swarmscope.cli.app import app
 from swarmscope.store.database import open_store
 from swarmscope.store.legal import case_status
 from swarmscope.store.legal.subscribers import audit_rows, subscriber_rows
+from tests.cases.evidence import node_key_for
 from tests.store.factories import T0
 from tests.store.test_subscribers import ALICE_ROW, BOB_ROW, HOUR, NAMES, disclosure, make_case
 
@@ -25,9 +26,10 @@ RUNNER = CliRunner()
 
 @pytest.fixture
 def world(tmp_path: Path) -> tuple[Path, Path]:
-    """A database with two cases awaiting disclosure, and a key file made by ``keygen``."""
+    """A database with two cases awaiting disclosure (the node key beside it: ``import`` seals each
+    identification), and a key file made by ``keygen``."""
     db = tmp_path / "cases.db"
-    store = open_store(str(db))
+    store = open_store(str(db), node_key=node_key_for(db), now_us=T0)
     try:
         make_case(store, "DOE-000001", "127.0.0.2")
         make_case(store, "DOE-000002", "127.0.0.3")

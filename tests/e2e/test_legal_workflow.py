@@ -550,7 +550,7 @@ def test_letters_payment_dispute_escalation(world: World, tmp_path: Path) -> Non
     # the same code `letters expire` runs, fifteen days later (time travel, no mock): the 14-day deadline
     # of every sent letter has passed; the paid and the disputed cases are not touched
     later = int((datetime.now(UTC) + timedelta(days=15)).timestamp() * 1_000_000)
-    with open_store(db, node_key=None) as store:
+    with open_store(db, node_key=load_or_create_node_key(world.node_key), now_us=later) as store:
         expired = expire_letters(store, "counsel", later)
     assert silent_doe in expired and paid_doe not in expired and disputed_doe not in expired
     assert case_statuses(world.db)[silent_doe][0] == "no_response"
@@ -667,9 +667,9 @@ def test_tampered_rows_reach_no_case_exhibit_notice_letter_or_escalation(
     assert f"warning: left out {does[victim]}: refused" in out.stderr and "row altered" in out.stderr
     out = swarmscope("notices", "--out", str(tmp_path / "notices"), "--xsd", str(XSD),
                      "--complainant-entity", "Example Rights Ltd", "--complainant-email", "n@rights.test",
-                     "--db", db, *THRESHOLDS)  # fmt: skip
+                     "--db", db, *THRESHOLDS, ok=False)  # fmt: skip
     assert len(list((tmp_path / "notices").glob("*.xml"))) == len(world.honest) - 1
-    assert f"skipped {does[victim]}" in out.stdout
+    assert out.returncode == 1 and f"error: skipped {does[victim]}" in out.stderr
     notices_text = "".join(p.read_text(encoding="utf-8") for p in (tmp_path / "notices").glob("*.txt"))
     for ip in (leecher.ip, corrupt.ip, dead.ip, "127.0.1.250", victim):
         assert ip not in notices_text
@@ -738,9 +738,9 @@ def test_an_edited_case_isp_place_or_work_reaches_no_document(world: World, tmp_
         assert line in out.stderr.splitlines(), out.stderr
     out = swarmscope("notices", "--out", str(tmp_path / "notices"), "--xsd", str(XSD),
                      "--complainant-entity", "Example Rights Ltd", "--complainant-email", "n@rights.test",
-                     "--db", str(db), *THRESHOLDS)  # fmt: skip
+                     "--db", str(db), *THRESHOLDS, ok=False)  # fmt: skip
     assert len(list((tmp_path / "notices").glob("*.xml"))) == len(untouched)
-    assert all(f"skipped {doe}" in out.stdout for doe in named)
+    assert out.returncode == 1 and all(f"error: skipped {doe}" in out.stderr for doe in named)
     settings = tmp_path / "letters.toml"
     settings.write_text(LETTER_SETTINGS, encoding="utf-8")
     for doe, why in named.items():

@@ -37,7 +37,10 @@
   ``no longer passes:`` and names the reasons and the policy (choice: withdrawn, not merely warned, so
   that exhibits and notices — which take open cases — never carry it; a withdrawn case is never reopened,
   a later build does not revive it, counsel must look at it). Cases past ``candidate`` are never changed
-  by a build; those that would fail are reported (``BuildReport.failing_later``) for counsel.
+  by a build; those that would fail are reported (``BuildReport.failing_later``) for counsel. So is a
+  candidate that a sealed workflow event already names (a disclosure request's sealed link): a build
+  runs without the signing key, and such a case counts as withdrawn only on a sealed withdrawal
+  (:mod:`swarmscope.cases.case_state`); withdrawing it unsealed would leave it "status altered".
 """
 
 from __future__ import annotations
@@ -58,9 +61,14 @@ from swarmscope.store.ledger.proven_records import AttributionRow, proven_attrib
 from swarmscope.store.legal import case_rows, case_status
 from swarmscope.store.legal import cases as legal_cases
 from swarmscope.store.legal.case_rows import record_build
+from swarmscope.store.legal.workflow_seals import workflow_history
 
 POLICY_MARK = "; policy: "
 NO_LONGER_PASSES = "no longer passes: "
+SEALED_CANDIDATE = (
+    "sealed_events: a sealed decision names this candidate (a disclosure request), so only a sealed "
+    "withdrawal ends it: `cases event DOE withdraw` with the node key"
+)
 
 
 @dataclass(slots=True)
@@ -225,9 +233,10 @@ def build_cases(
             continue
         _upsert(store, report, verdict, work.id, attributions, by_key, now_us, actor)
     groups = {(v.ip, v.port, v.infohash): v for v in verdicts}
+    sealed = set(workflow_history(store, trusted).events)
     for case in before:
         if infohash is None or case.infohash == infohash.lower():
-            _recheck(store, report, case, groups, unusable, now_us, actor)
+            _recheck(store, report, case, (groups, unusable, sealed), now_us, actor)
     return report
 
 
@@ -311,18 +320,22 @@ def _recheck(
     store: Store,
     report: BuildReport,
     case: case_rows.CaseRow,
-    groups: dict[tuple[str, int, str], Candidate],
-    unusable: dict[tuple[str, int, str], str],
+    judged: tuple[dict[tuple[str, int, str], Candidate], dict[tuple[str, int, str], str], set[str]],
     now_us: int,
     actor: str,
 ) -> None:
-    """Withdraw a candidate case that no longer passes; report a later case that would not."""
+    """Withdraw a candidate case that no longer passes; report a later case that would not, and a
+    candidate with a sealed workflow event (``judged``: the build's groups, unusable torrents, and the DOE
+    numbers with a proven sealed event)."""
+    groups, unusable, sealed = judged
     if case.status in case_rows.CLOSING_CASE_STATUSES:
         return
     reasons = _failures(case, groups, unusable)
     if not reasons:
         return
-    if case.status != CaseStatus.CANDIDATE:
+    if case.status == CaseStatus.CANDIDATE and case.doe in sealed:
+        reasons += (SEALED_CANDIDATE,)
+    if case.status != CaseStatus.CANDIDATE or case.doe in sealed:
         report.failing_later.append((case, reasons))
         return
     note = f"{NO_LONGER_PASSES}{'; '.join(reasons)}{POLICY_MARK}{report.policy_note}"

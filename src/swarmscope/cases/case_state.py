@@ -14,11 +14,13 @@ outside them is refused by name, "status altered" (:func:`status_problem`), as `
 - a sealed ``close`` (``withdraw``) allows only ``closed`` (``withdrawn``); without one, neither, once
   any event of the case is sealed (its request link, approval, sending, payment, dispute, escalation);
 - in a case with any sealed event, ``paid`` and ``disputed`` need their sealed payment and dispute,
-  ``sent`` and ``no_response`` a sealed sending (``escalated`` needs a sealed escalation, which the
-  litigation list checks in its own words: :func:`swarmscope.cases.sealed_history.litigation_problem`);
-- after a sealed sending or payment the column cannot go back before sending (``candidate`` ..
-  ``approved``); after a sealed dispute only ``disputed``, ``escalated`` (counsel) or ``paid``; after a
-  sealed escalation only ``escalated`` or ``paid``.
+  ``sent`` a sealed sending, ``no_response`` a sealed expiry after the newest sealed sending
+  (``escalated`` needs a sealed escalation, which the litigation list checks in its own words:
+  :func:`swarmscope.cases.sealed_history.litigation_problem`);
+- after a sealed identification (:mod:`swarmscope.cases.identity_seal`) the column cannot go back to
+  ``candidate`` or ``requested``; after a sealed sending or payment it cannot go back before sending
+  (``candidate`` .. ``approved``); after a sealed dispute only ``disputed``, ``escalated`` (counsel) or
+  ``paid``; after a sealed escalation only ``escalated`` or ``paid``.
 
 Statuses before the first letter (``candidate`` .. ``approved``) are not sealed; the letter's sealed
 approval guards ``approved``. A case with sealed events, withdrawn or closed without a sealed decision
@@ -40,10 +42,12 @@ from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
 from swarmscope.cases.case_proof import UnprovenCase
+from swarmscope.cases.identity_seal import IDENTIFIED
 from swarmscope.cases.sealed_history import (
     CASE_DECISION,
     DISPUTE,
     ESCALATED,
+    EXPIRED,
     PAYMENT,
     SENT,
     bound,
@@ -86,12 +90,14 @@ def seal_case_decision(store: Store, case: CaseRow, event: str, now_us: int) -> 
 @dataclass(frozen=True, slots=True)
 class SealedState:
     """What the proven events of one case say: counsel's newest-ranking decision (``closed`` over
-    ``withdrawn``; None: none), whether a sending, payment, dispute, escalation is sealed, and whether a
-    sealed decision was made for another case identity (``foreign``), and whether any event of it is
-    sealed (``any``: a case from before sealed decisions has none)."""
+    ``withdrawn``; None: none), whether an identification, sending, payment, dispute, escalation is
+    sealed, whether a sealed decision was made for another case identity (``foreign``), and whether any
+    event of it is sealed (``any``: a case from before sealed decisions has none)."""
 
     decision: CaseStatus | None
+    identified: bool
     sent: bool
+    expired: bool
     paid: bool
     disputed: bool
     escalated: bool
@@ -99,8 +105,9 @@ class SealedState:
     any: bool
 
     def facts(self) -> str:
-        named = [("sent", self.sent), ("paid", self.paid), ("disputed", self.disputed),
-                 ("escalated", self.escalated), (str(self.decision), self.decision is not None)]  # fmt: skip
+        named = [("identified", self.identified), ("sent", self.sent), ("paid", self.paid),
+                 ("expired", self.expired), ("disputed", self.disputed), ("escalated", self.escalated),
+                 (str(self.decision), self.decision is not None)]  # fmt: skip
         return ", ".join(name for name, on in named if on) or "none"
 
 
@@ -111,10 +118,19 @@ def sealed_state(history: WorkflowHistory, case: CaseRow) -> SealedState:
     decided = [mine.get(p.event.sha256) for p in history.of(doe, CASE_DECISION)]
     decision = _S.CLOSED if _S.CLOSED in decided else _S.WITHDRAWN if _S.WITHDRAWN in decided else None
     return SealedState(
-        decision, bool(history.of(doe, SENT)), bool(history.of(doe, PAYMENT)),
-        bool(history.of(doe, DISPUTE)), bool(history.of(doe, ESCALATED)), None in decided,
-        bool(history.events.get(doe)),
+        decision, bool(history.of(doe, IDENTIFIED)), bool(history.of(doe, SENT)), expiry_sealed(history, doe),
+        bool(history.of(doe, PAYMENT)), bool(history.of(doe, DISPUTE)), bool(history.of(doe, ESCALATED)),
+        None in decided, bool(history.events.get(doe)),
     )  # fmt: skip
+
+
+def expiry_sealed(history: WorkflowHistory, doe: str) -> bool:
+    """A proven expiry of ``doe`` no later than its newest proven sending (a reminder sent after an expiry
+    makes the case ``sent`` again)."""
+    expiry, sending = history.latest(doe, EXPIRED), history.latest(doe, SENT)
+    if expiry is None:
+        return False
+    return sending is None or (expiry.event.at_us, expiry.index) >= (sending.event.at_us, sending.index)
 
 
 def allowed_statuses(state: SealedState) -> frozenset[CaseStatus]:
@@ -125,8 +141,10 @@ def allowed_statuses(state: SealedState) -> frozenset[CaseStatus]:
     if state.any:  # a case from before sealed decisions keeps its unsealed sending, payment, dispute
         needs = ((_S.PAID, state.paid), (_S.DISPUTED, state.disputed), (_S.SENT, state.sent))
         allowed -= {status for status, sealed in needs if not sealed}
-        if not state.sent:
+        if not state.expired:
             allowed.discard(_S.NO_RESPONSE)
+    if state.identified:
+        allowed -= {_S.CANDIDATE, _S.REQUESTED}
     if state.sent or state.paid:
         allowed -= BEFORE_SENDING
     if state.disputed:

@@ -14,8 +14,10 @@ case, naming it, the disclosure and the claim, unless
 - every counted hit is from the disclosed address (and port), and starts inside the disclosed window.
 
 An identity stored before identities were bound to the disclosure cannot be checked and is refused
-(:func:`swarmscope.store.legal.subscribers.unbound_message`). A case with no stored identity passes this
-check (nothing names anyone; a read of it fails in :func:`~swarmscope.store.legal.subscribers.read_identity`).
+(:func:`swarmscope.store.legal.subscribers.unbound_message`); one that is not the case's newest sealed
+identification is refused as "identity altered" (:mod:`swarmscope.cases.identity_seal`). A case with no
+stored identity and no sealed identification passes this check (nothing names anyone; a read of it fails
+in :func:`~swarmscope.store.legal.subscribers.read_identity`).
 
 Source: README "Identities" and "Only proven evidence": an identity names the account the ISP assigned
 the disclosed address (and port, behind carrier-grade NAT) to during the disclosed window, nothing else.
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 from swarmscope.cases.case_proof import CaseClaim, ProvenCaseHits, UnprovenCase
 from swarmscope.cases.identities import Identity, IdentityKey
+from swarmscope.cases.identity_seal import identity_problem
 from swarmscope.evidence.records import us_to_iso
 from swarmscope.store.database import Store
 from swarmscope.store.ledger.proven import EvidenceTrust, ProvenHit, store_trust
@@ -36,6 +39,7 @@ from swarmscope.store.legal.subscribers import (
     stored_identity,
     unbound_message,
 )
+from swarmscope.store.legal.workflow_seals import workflow_history
 
 
 class UndisclosedCase(UnprovenCase):
@@ -86,15 +90,18 @@ def require_disclosed(
             ``proof`` (the command's proven evidence, shared by its cases) is given.
 
     Raises:
-        UndisclosedCase: naming the case, the disclosure and the claim. StoreError: unknown case.
+        UndisclosedCase: naming the case, the disclosure and the claim; or "identity altered": the stored
+            identity is not the newest identification sealed for the case
+            (:func:`swarmscope.cases.identity_seal.identity_problem`). StoreError: unknown case.
         InputError: no trust and the store has no node key.
     """
-    row = stored_identity(store, case_status.get_case(store, case.doe).id)
-    if row is None:
-        return
+    stored = case_status.get_case(store, case.doe)
+    row = stored_identity(store, stored.id)
     if proof is None:
         proof = ProvenCaseHits(store, store_trust(store, trust), ips=frozenset({case.ip}))
-    problem = disclosure_problem(case, row, proof)
+    problem = identity_problem(workflow_history(store, proof.trust), stored, row)
+    if problem is None and row is not None:
+        problem = disclosure_problem(case, row, proof)
     if problem is not None:
         raise UndisclosedCase(problem)
 

@@ -9,7 +9,9 @@ SHA-256 of the previewed content, a case_event, and the approval, approved_by in
 ledger with the node's key) → ``send`` (:mod:`swarmscope.cases.letter_send`) → ``expire`` (sent past its
 deadline → no_response). ``remind`` drafts a reminder (kind "reminder", the outstanding amount, a new
 term, the contacts of the letter it follows; sealed like a draft) for a sent letter past its deadline; it
-needs its own approval. A dispute stops every further letter and voids unsent ones (approved or not;
+needs its own approval. ``remind`` and ``expire`` judge the deadline, the claim and the payments by the
+sealed history only (:func:`swarmscope.cases.letter_history.proven_letters`), never by the rows alone.
+A dispute stops every further letter and voids unsent ones (approved or not;
 :func:`swarmscope.cases.case_actions.record_dispute`).
 
 No letter is drafted, approved or sent for a case its proven evidence no longer carries
@@ -27,11 +29,12 @@ from dataclasses import dataclass, replace
 from functools import partial
 
 from swarmscope.cases.case_actions import move_case
-from swarmscope.cases.case_proof import require_proven
-from swarmscope.cases.case_state import require_status
+from swarmscope.cases.case_proof import UnprovenCase, require_proven
+from swarmscope.cases.case_state import expiry_sealed, require_status, status_problem
 from swarmscope.cases.disclosure_check import require_disclosed
 from swarmscope.cases.document_policy import COURT_TESTED, DocumentPolicy
 from swarmscope.cases.hit_proofs import letter_facts
+from swarmscope.cases.letter_history import ProvenLetters, proven_letters
 from swarmscope.cases.letter_settings import (
     LetterError,
     LetterSettings,
@@ -45,8 +48,11 @@ from swarmscope.cases.request_state import request_problem
 from swarmscope.cases.sealed_history import (
     APPROVED,
     DRAFTED,
+    EXPIRED,
+    SENT,
     approval_content,
     draft_content,
+    expiry_content,
     require_sealed_draft,
     seal_step,
 )
@@ -55,7 +61,7 @@ from swarmscope.store.database import Store
 from swarmscope.store.ledger.proven import EvidenceTrust, store_trust
 from swarmscope.store.legal import case_rows, case_status
 from swarmscope.store.legal import letters as letter_store
-from swarmscope.store.legal.workflow_seals import signer, workflow_history
+from swarmscope.store.legal.workflow_seals import WorkflowHistory, signer, workflow_history
 
 DAY_US = 86_400 * 1_000_000
 
@@ -217,56 +223,118 @@ def pending_approved(store: Store) -> list[str]:
 
 
 def remind_letters(
-    store: Store, settings: LetterSettings, actor: str, now_us: int
+    store: Store, settings: LetterSettings, actor: str, now_us: int, refused: list[str] | None = None
 ) -> list[letter_store.LetterRow]:
-    """Draft a reminder for every case whose newest letter was sent and is past its deadline, still open.
+    """Draft a reminder for every open case whose newest letter was sent and is past its deadline.
 
-    The amount is the first letter's amount less what was paid; the deadline ``reminder_days`` from sending.
+    Judged by the sealed history only (:func:`swarmscope.cases.letter_history.proven_letters`): the
+    deadline of the newest proven sent letter, the claim (the first proven sent letter's amount) less the
+    proven payments; a case settled, disputed or not past its deadline gets none. The reminder keeps the
+    contacts of the letter it follows (proven by its approval digest); its deadline is ``reminder_days``
+    from drafting (UTC µs).
+
+    Args:
+        refused: collects one line per case whose rows contradict its sealed events ("status altered",
+            "terms altered"), the other cases going on; None: the first such case raises.
+
+    Raises:
+        UnprovenCase: a refused case and no ``refused`` list. StoreError: no signing key.
     """
+    history = workflow_history(store, store_trust(store, None))
     out = []
-    for case in case_status.list_cases(store):
-        letter = latest_letter(store, case.id)
-        if (
-            letter is None
-            or letter.sent_us is None
-            or letter.deadline_us > now_us
-            or not may_send_letter(case.status)
-        ):
+    for case in _after_sending(store, history, refused):
+        proven, letter = case.proven, latest_letter(store, case.row.id)
+        last = proven.last
+        if letter is None or letter.sent_us is None or last is None or last.deadline_us > now_us:
             continue
-        claim = letter_store.list_letters(store, case_id=case.id)[0].amount_cents
-        paid = sum(
-            p.amount_cents
-            for p in letter_store.list_payments(store, case.id)
-            if p.currency == letter.currency
-        )
+        amount = proven.outstanding_cents()
+        if proven.disputed or amount == 0:
+            continue
         signer(store, "letters remind")  # each reminder's terms are sealed: refused before it is written
-        note = letter_store.CaseNote(actor, f"reminder drafted after deadline of {letter.payment_reference}")
-        amount = max(claim - paid, 0) or claim
-        try:  # the contacts of the letter it follows (they were approved)
-            base = frozen_settings(letter.settings_json)
-        except LetterError:
-            base = settings
+        note = letter_store.CaseNote(actor, f"reminder drafted after deadline of {last.payment_reference}")
         days = settings.reminder_days
-        frozen = replace(
-            base, amount_cents=amount, currency=letter.currency, deadline_days=days, reminder_days=days
-        )
-        row = letter_store.add_letter(
-            store, case.id, "reminder", amount, letter.currency,
-            now_us + settings.reminder_days * DAY_US, partial(payment_reference, case.id),
-            now_us, note, settings_json=settings_json(frozen),
+        frozen = replace(  # the contacts of the letter it follows (they were approved)
+            frozen_settings(last.settings_json), amount_cents=amount, currency=last.currency,
+            deadline_days=days, reminder_days=days,
         )  # fmt: skip
-        seal_step(store, case, DRAFTED, draft_content(row), now_us)
+        row = letter_store.add_letter(
+            store, case.row.id, "reminder", amount, last.currency, now_us + days * DAY_US,
+            partial(payment_reference, case.row.id), now_us, note, settings_json=settings_json(frozen),
+        )  # fmt: skip
+        seal_step(store, case.row, DRAFTED, draft_content(row), now_us)
         out.append(row)
     return out
 
 
-def expire_letters(store: Store, actor: str, now_us: int) -> list[str]:
-    """Move every ``sent`` case whose newest sent letter is past its deadline to ``no_response``."""
+@dataclass(frozen=True, slots=True)
+class _Sent:
+    row: case_rows.CaseRow
+    proven: ProvenLetters
+
+
+def _after_sending(store: Store, history: WorkflowHistory, refused: list[str] | None) -> list[_Sent]:
+    """The cases with a sent letter row or a sealed sending that a further letter may follow, with their
+    proven letters; each case whose rows contradict its sealed events is added to ``refused`` (None:
+    raised as :class:`UnprovenCase`)."""
     out = []
-    for case in case_status.list_cases(store, status=CaseStatus.SENT):
-        sent = [row for row in letter_store.list_letters(store, case_id=case.id) if row.sent_us is not None]
-        if sent and sent[-1].deadline_us < now_us:
-            note = f"deadline of {sent[-1].payment_reference} passed without payment or dispute"
+    for case in case_status.list_cases(store):
+        proven = _proven_sent(store, history, case, refused)
+        if proven is not None and may_send_letter(case.status):
+            out.append(_Sent(case, proven))
+    return out
+
+
+def _proven_sent(
+    store: Store, history: WorkflowHistory, case: case_rows.CaseRow, refused: list[str] | None
+) -> ProvenLetters | None:
+    """``case``'s proven letters when it has a sent letter row or a sealed sending (else None); a refusal
+    is added to ``refused`` (None: raised as :class:`UnprovenCase`) and gives None."""
+    sent = any(r.sent_us is not None for r in letter_store.list_letters(store, case_id=case.id))
+    if not sent and not history.of(case.doe, SENT):
+        return None
+    proven = proven_letters(store, history, case)
+    if isinstance(proven, str):
+        _refuse(proven, refused)
+        return None
+    return proven
+
+
+def _refuse(why: str, refused: list[str] | None) -> None:
+    if refused is None:
+        raise UnprovenCase(why)
+    refused.append(why)
+
+
+def expire_letters(store: Store, actor: str, now_us: int, refused: list[str] | None = None) -> list[str]:
+    """Move every ``sent`` case whose newest proven sent letter is past its deadline (UTC µs) to
+    ``no_response``, judged by the sealed history only (as :func:`remind_letters`; ``refused`` likewise),
+    and seal the expiry (``letter_expired``: the letter and its deadline). A ``no_response`` case with no
+    sealed expiry after its newest sealed sending (expired before expiries were sealed) gets its expiry
+    sealed when the sealed history proves it (that letter is past its deadline), else it is refused,
+    "status altered".
+
+    Raises:
+        UnprovenCase: a refused case and no ``refused`` list. StoreError: no signing key.
+    """
+    history = workflow_history(store, store_trust(store, None))
+    out = []
+    for case in case_status.list_cases(store):
+        unsealed = case.status == CaseStatus.NO_RESPONSE and not expiry_sealed(history, case.doe)
+        if case.status != CaseStatus.SENT and not unsealed:
+            continue
+        judged = replace(case, status=CaseStatus.SENT)  # a no_response case as the sending left it
+        proven = _proven_sent(store, history, judged, refused)
+        last = proven.last if proven is not None else None
+        if last is None:
+            continue
+        if last.deadline_us >= now_us:
+            if unsealed:
+                _refuse(status_problem(history, case) or f"{case.doe}: refused: status altered", refused)
+            continue
+        signer(store, "letters expire")  # the expiry is sealed: refused before anything is written
+        if not unsealed:
+            note = f"deadline of {last.payment_reference} passed without payment or dispute"
             move_case(store, case.id, CaseEvent.EXPIRE, actor, note, now_us)
-            out.append(case.doe)
+        seal_step(store, case, EXPIRED, expiry_content(last), now_us)
+        out.append(case.doe)
     return out

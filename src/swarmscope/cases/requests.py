@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from swarmscope.cases.case_actions import move_case
 from swarmscope.cases.directory import check_text
 from swarmscope.cases.identities import Identity, IdentityKey
+from swarmscope.cases.identity_seal import seal_identified
 from swarmscope.cases.request_state import seal_request_link, seal_request_status
 from swarmscope.cases.workflow import CaseEvent, RequestStatus, next_case_status, next_request_status
 from swarmscope.errors import InputError
@@ -126,11 +127,17 @@ def record_disclosure(
             (:func:`swarmscope.cases.identities.file_sha256`). isp: only match cases of this ISP (name or
             id). partial: import the matched rows even if others do not match.
 
+    Each case identified (or its identity re-bound) is sealed with the node's key
+    (:func:`swarmscope.cases.identity_seal.seal_identified`).
+
     Raises:
-        StoreError: unknown ISP, database.
+        StoreError: unknown ISP, database, no signing key (nothing written).
     """
     isp_id = None if isp is None else legal_cases.get_isp(store, isp).id
-    return subscriber_store.import_disclosure(
+    signer(store, "subscribers import")  # each identification is sealed: refused before anything is written
+    report = subscriber_store.import_disclosure(
         store, key, rows, source_sha256=source_sha256, actor=actor, now_us=now_us, rule=next_case_status,
         isp_id=isp_id, partial=partial,
     )  # fmt: skip
+    seal_identified(store, [doe for _line, doe in report.imported], now_us)
+    return report

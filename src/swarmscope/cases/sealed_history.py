@@ -20,7 +20,9 @@ dispute, or set a case's status to ``escalated``. So each decision is sealed as 
 - ``escalated``: the workflow event (``escalate`` after no response, ``counsel_escalate`` after a dispute).
 - ``case_decision``: counsel's ``withdraw`` or ``close`` (:mod:`swarmscope.cases.case_state`);
   ``request_link``: the disclosure request naming the case, and ``request_status`` (subject
-  ``request:<id>``): each status of that request (:mod:`swarmscope.cases.request_state`).
+  ``request:<id>``): each status of that request (:mod:`swarmscope.cases.request_state`);
+  ``identified``: the disclosure a case's identity was imported from (:mod:`swarmscope.cases.
+  identity_seal`); ``letter_expired``: the sent letter whose deadline passed (``letters expire``).
 
 The litigation list (:func:`litigation_problem`) derives a case's standing from the PROVEN events only: a
 proven escalation made after the deadline of the last proven sent letter (``escalations mark`` judges the
@@ -63,6 +65,8 @@ APPROVED, SENT, PAYMENT, DISPUTE, ESCALATED = (
 )
 # the letter's terms as drafted (sealed by `letters draft` and `letters remind`)
 DRAFTED = "letter_drafted"
+# a sent letter's deadline passed with no answer (sealed by `letters expire`): content :func:`expiry_content`
+EXPIRED = "letter_expired"
 
 # The case's state (:mod:`swarmscope.cases.case_state`, :mod:`swarmscope.cases.request_state`): counsel's
 # withdraw / close, the case's link to a disclosure request, and each status of that request.
@@ -114,6 +118,11 @@ def sent_content(letter: letter_store.LetterRow) -> dict[str, Any]:
         "sent_us": letter.sent_us, "deadline_us": letter.deadline_us, "amount_cents": letter.amount_cents,
         "currency": letter.currency,
     }  # fmt: skip
+
+
+def expiry_content(letter: letter_store.LetterRow) -> dict[str, Any]:
+    """What an expiry binds: the sent letter whose deadline (UTC µs) passed."""
+    return {"letter": letter.payment_reference, "deadline_us": letter.deadline_us}
 
 
 def payment_content(row: letter_store.PaymentRow) -> dict[str, Any]:
@@ -178,7 +187,7 @@ def matched_rows(
     return kept, problems
 
 
-def _approvals_differ(
+def approvals_differ(
     store: Store, case: CaseRow, letters: Sequence[letter_store.LetterRow], trust: EvidenceTrust | None
 ) -> list[str]:
     """The sent letters whose approval digest, re-derived from the letter rendered for ``case`` now
@@ -217,7 +226,7 @@ def litigation_problem(
     doe = case.doe
     letters = [row for row in letter_store.list_letters(store, case_id=case.id) if row.sent_us is not None]
     sent, problems = matched_rows(history, case, SENT, letters, sent_content)
-    problems += _approvals_differ(store, case, letters, trust)
+    problems += approvals_differ(store, case, letters, trust)
     payments, more = matched_rows(
         history, case, PAYMENT, letter_store.list_payments(store, case.id), payment_content
     )

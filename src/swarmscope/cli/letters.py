@@ -36,7 +36,7 @@ from swarmscope.cli.app import app
 from swarmscope.cli.document_gate import Gate, gated
 from swarmscope.cli.node_identity import SigningKeyOption, signing_store
 from swarmscope.cli.numeric import LETTER_DAYS, PORT, number_option
-from swarmscope.cli.options import ActorOption, DbOption, actor_name, fail, now_us, workflow_store
+from swarmscope.cli.options import ActorOption, DbOption, actor_name, fail, now_us
 from swarmscope.cli.text import clean
 from swarmscope.errors import InputError, SwarmscopeError
 from swarmscope.store.database import DEFAULT_DB
@@ -250,29 +250,52 @@ def remind_command(
     db: DbOption = DEFAULT_DB,
     node_key: SigningKeyOption = None,
 ) -> None:
-    """Draft reminders for sent letters past their deadline (each needs `letters approve`)."""
+    """Draft reminders for sent letters past their deadline (each needs `letters approve`).
+
+    Judged by the sealed history only: a case whose letter, payment or status rows contradict its sealed
+    events gets none: one error line naming it, exit status 1, the other cases go on.
+    """
+    refused: list[str] = []
     try:
         chosen = load_settings(settings, {"reminder_days": reminder_days}, amount=False, contacts=False)
         now = now_us()
         with signing_store(db, node_key, now) as store:
-            reminders = remind_letters(store, chosen, actor_name(actor), now)
+            reminders = remind_letters(store, chosen, actor_name(actor), now, refused)
             for row in reminders:
                 typer.echo(f"drafted reminder {grouped(row.payment_reference)} (case id {row.case_id})")
-            if not reminders:
+            if not reminders and not refused:
                 typer.echo("no reminder drafted: no sent letter is past its deadline")
     except SwarmscopeError as exc:
         raise fail(exc) from None
+    _refused(refused)
 
 
 @letters_app.command("expire")
-def expire_command(actor: ActorOption = None, db: DbOption = DEFAULT_DB) -> None:
-    """Move sent cases past their deadline (no payment, no dispute) to no_response."""
+def expire_command(
+    actor: ActorOption = None, db: DbOption = DEFAULT_DB, node_key: SigningKeyOption = None
+) -> None:
+    """Move sent cases past their deadline (no payment, no dispute) to no_response.
+
+    Judged by the sealed history only (as `letters remind`); each expiry is sealed with the node's key
+    (--node-key, default beside the database).
+    """
+    refused: list[str] = []
     try:
-        with workflow_store(db) as store:
-            expired = expire_letters(store, actor_name(actor), now_us())
+        now = now_us()
+        with signing_store(db, node_key, now) as store:
+            expired = expire_letters(store, actor_name(actor), now, refused)
             for doe in expired:
                 typer.echo(f"{doe}: no response by the deadline")
-            if not expired:
+            if not expired and not refused:
                 typer.echo("no case expired: no sent letter is past its deadline")
     except SwarmscopeError as exc:
         raise fail(exc) from None
+    _refused(refused)
+
+
+def _refused(refused: list[str]) -> None:
+    """One error line per refused case, then exit status 1 (none: return)."""
+    for why in refused:
+        typer.echo(f"error: {clean(why)}", err=True)
+    if refused:
+        raise typer.Exit(1)

@@ -8,7 +8,8 @@ run without ``--xsd`` unless ``--no-validate`` is given explicitly: nothing leav
 Complainant: ``--complainant-file FILE.toml`` (keys entity, email, contact, address, phone, url) or the
 ``--complainant-*`` options (which override the file's keys); otherwise each case's client (its contact
 must be an e-mail address). A case that cannot get a notice (no complainant e-mail, ISP without an abuse
-address) is listed as skipped.
+address) is skipped: one ``error: skipped DOE: why`` line each on standard error, after the other cases
+went on, and the exit status is 1.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from swarmscope.cli.app import app
 from swarmscope.cli.document_gate import Gate, gated
 from swarmscope.cli.numeric import number_option
 from swarmscope.cli.options import DbOption, fail
-from swarmscope.cli.text import escaped
+from swarmscope.cli.text import clean, escaped
 from swarmscope.errors import InputError, SwarmscopeError
 from swarmscope.net.clock import Clock
 from swarmscope.store.database import DEFAULT_DB, Store
@@ -124,8 +125,8 @@ def _deliver(store: Store, batch: NoticeBatch, smtp: SmtpSettings, clock: Clock 
 def _summary(console: Console, batch: NoticeBatch, deliveries: list[Delivery], *, validated: bool) -> None:
     state = "validated against the ACNS 1.2 schema" if validated else "NOT validated (no --xsd)"
     console.print(f"{len(batch.notices)} notice(s) written, {state}")
-    for doe, reason in batch.skipped:
-        console.print(f"skipped {escaped(doe)}: {escaped(reason)}")
+    for doe, reason in batch.skipped:  # one line each, never wrapped (stderr: the exit status is 1)
+        typer.echo(f"error: skipped {clean(doe)}: {clean(reason)}", err=True)
     for d in deliveries:
         if d.error is None:
             console.print(f"sent {escaped(d.notice_id)} to {escaped(d.to)} ({escaped(d.message_id)})")
@@ -169,9 +170,10 @@ def notices(
     """Write ACNS 2.0 notices per case (text above the XML) and, with --send, e-mail them to each ISP.
 
     A case whose evidence is not proven against the sealed ledger under the trusted node key (--node-key,
-    default beside the database; or --trust-key) gets no notice; it is listed as skipped, named. So is a
-    case that fails the thresholds given here (--min-hits, --min-span, --allow-flag, --clock-threshold-ms;
-    default: the court-tested ones; a case's build note may tighten them, never loosen them).
+    default beside the database; or --trust-key) gets no notice; it is named in one error line, the other
+    cases go on, and the exit status is 1. So is a case that fails the thresholds given here (--min-hits,
+    --min-span, --allow-flag, --clock-threshold-ms; default: the court-tested ones; a case's build note may
+    tighten them, never loosen them), or whose status its sealed history contradicts.
     """
     try:
         policy = gate.policy()
@@ -192,5 +194,5 @@ def notices(
         )  # fmt: skip
     except (SwarmscopeError, OSError) as exc:
         raise fail(exc) from None
-    if any(d.error is not None for d in deliveries) or (batch.skipped and not batch.notices):
-        raise typer.Exit(1)  # a failed delivery, or cases that got no notice at all
+    if any(d.error is not None for d in deliveries) or batch.skipped:
+        raise typer.Exit(1)  # a failed delivery, or a case that got no notice (the others went on)

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from swarmscope.cli import numeric as num
 from swarmscope.cli.app import app
-from swarmscope.cli.evidence_trust import NodeKeyOption, TrustKeyOption, workflow_trust
+from swarmscope.cli.evidence_trust import TrustKeyOption, workflow_trust
 from swarmscope.cli.node_identity import signing_key
 from swarmscope.cli.numeric import number_option
 from swarmscope.cli.options import DbOption, fail, now_us
@@ -29,6 +29,18 @@ from swarmscope.web.server import check_host, serve
 from swarmscope.web.settings import WebSettings
 
 FOLD_ENTRIES = 5_000  # ledger entries per fold transaction of --fold-only (about 0.2 s on SQLite)
+
+
+ServeNodeKeyOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--node-key",
+        help="The node's PRIVATE key file (default: beside the database): it proves the evidence and seals "
+        "the decisions taken in the browser. A public key PEM is refused; to serve without the private "
+        "key, give none and trust the node with --trust-key: cases, documents and letter previews are "
+        "shown, approvals, payments and disputes are refused.",
+    ),
+]
 
 
 @app.command("serve")
@@ -46,7 +58,7 @@ def serve_command(
         Path | None,
         typer.Option("--identity-key", help="Identity key file: counsel and admin then see identities."),
     ] = None,
-    node_key: NodeKeyOption = None,
+    node_key: ServeNodeKeyOption = None,
     trust_key: TrustKeyOption = None,
     fold_only: Annotated[
         bool,

@@ -30,6 +30,7 @@ from rich.table import Table
 from swarmscope.cases.identities import IdentityKey, file_sha256, parse_disclosure, write_key_file
 from swarmscope.cases.requests import record_disclosure
 from swarmscope.cli.app import app
+from swarmscope.cli.node_identity import SigningKeyOption, signing_store
 from swarmscope.cli.options import ActorOption, DbOption, actor_name, now_us
 from swarmscope.cli.text import escaped, plain
 from swarmscope.errors import SwarmscopeError
@@ -69,22 +70,29 @@ def keygen(out: Annotated[Path, typer.Option("--out", help="Key file to create (
 
 
 def run_import(
-    path: Path, *, db: str, key: IdentityKey, isp: str | None, actor: str, partial: bool, now_us: int
+    path: Path,
+    *,
+    db: str,
+    key: IdentityKey,
+    isp: str | None,
+    actor: str,
+    partial: bool,
+    now_us: int,
+    node_key: Path | None = None,
 ) -> subscriber_store.ImportReport:
-    """Parse, match and store one disclosure file (:func:`swarmscope.cases.requests.record_disclosure`).
+    """Parse, match and store one disclosure file (:func:`swarmscope.cases.requests.record_disclosure`),
+    each identification sealed with the node key (``node_key``; None: the key file beside the database).
 
     Raises:
-        DisclosureError: malformed rows (nothing imported). SwarmscopeError: unknown ISP, database.
+        DisclosureError: malformed rows (nothing imported). SwarmscopeError: unknown ISP, database, no
+            usable node key (nothing imported).
     """
     data = path.read_bytes()
     rows = parse_disclosure(data)
-    store = open_store(db, create=False)
-    try:
+    with signing_store(db, node_key, now_us) as store:
         return record_disclosure(
             store, key, rows, file_sha256(data), isp=isp, actor=actor, partial=partial, now_us=now_us
         )
-    finally:
-        store.close()
 
 
 @group.command("import")
@@ -103,8 +111,10 @@ def import_command(
         ),
     ] = False,
     db: DbOption = DEFAULT_DB,
+    node_key: SigningKeyOption = None,
 ) -> None:
-    """Import an ISP disclosure: match rows to cases by IP and time, store identities encrypted.
+    """Import an ISP disclosure: match rows to cases by IP and time, store identities encrypted; each
+    case identified is sealed with the node's key (--node-key, default beside the database).
 
     A row identifies a case only when its window covers EVERY hit of the case (first to last hit,
     inclusive), its port (if given) is the case's port, no other row names the same case (a conflict:
@@ -116,8 +126,9 @@ def import_command(
     try:
         key = IdentityKey.load(identity_key)
         report = run_import(
-            file, db=db, key=key, isp=isp, actor=actor_name(actor), partial=partial, now_us=now_us()
-        )
+            file, db=db, key=key, isp=isp, actor=actor_name(actor), partial=partial, now_us=now_us(),
+            node_key=node_key,
+        )  # fmt: skip
     except (SwarmscopeError, OSError) as exc:
         raise _fail(console, exc) from None
     for line, doe in report.imported:

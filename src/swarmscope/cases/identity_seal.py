@@ -1,0 +1,72 @@
+"""A case's identification, sealed: which disclosure tied a subscriber to the case's address.
+
+The ``subscriber`` row and the case's ``identified`` status are plain rows: someone who can write the
+database file and holds the identity key, but lacks the node's key, could store an identity nobody
+imported through ``subscribers import`` (its ciphertext is valid: the identity key made it), or delete a
+case's identity and set the case back to ``requested``. So ``subscribers import`` seals each case it
+identifies with the node's key (``identified``, subject the DOE number, bound to the case:
+:func:`swarmscope.cases.sealed_history.bound`), over :func:`identity_content`: what the ISP disclosed
+(IP address, port or None, window start and end in UTC µs), the SHA-256 of the disclosure file and the
+identity key's id. The newest proven identification of a case is the one its subscriber row must equal
+(:func:`identity_problem`, "identity altered" otherwise), and a case with one cannot say ``candidate``
+or ``requested`` again (:mod:`swarmscope.cases.case_state`).
+
+An identity imported before identifications were sealed has none and is judged by its row, as request
+links recorded before they were sealed are; nothing seals it afterwards.
+
+Source: README "Sealed workflow decisions" and "Identities".
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from swarmscope.cases.sealed_history import bound, seal_step
+from swarmscope.evidence.records import us_to_iso
+from swarmscope.store.database import Store
+from swarmscope.store.legal import case_status
+from swarmscope.store.legal.case_rows import CaseRow
+from swarmscope.store.legal.subscribers import SubscriberRow, stored_identity
+from swarmscope.store.legal.workflow_seals import WorkflowHistory, content_sha256
+
+IDENTIFIED = "identified"
+IDENTITY_ALTERED = "identity altered"
+
+
+def identity_content(row: SubscriberRow) -> dict[str, Any]:
+    """What an ``identified`` event binds: the disclosure (IP, port, window in UTC µs), the disclosure
+    file's SHA-256 and the identity key's id."""
+    return {"ip": row.ip, "port": row.port, "window_start_us": row.window_start_us,
+            "window_end_us": row.window_end_us, "source_sha256": row.source_sha256,
+            "key_id": row.key_id}  # fmt: skip
+
+
+def seal_identified(store: Store, dois: list[str], now_us: int) -> None:
+    """Seal the identification of each case in ``dois`` as its subscriber row stands now.
+
+    Raises:
+        StoreError: no signing key, unknown case.
+    """
+    for doe in dois:
+        case = case_status.get_case(store, doe)
+        row = stored_identity(store, case.id)
+        if row is not None:
+            seal_step(store, case, IDENTIFIED, identity_content(row), now_us)
+
+
+def identity_problem(history: WorkflowHistory, case: CaseRow, row: SubscriberRow | None) -> str | None:
+    """Why ``case``'s stored identity (``row``) is not its newest proven identification (None: it is, or
+    no identification of the case is sealed)."""
+    sealed = history.latest(case.doe, IDENTIFIED)
+    if sealed is None:
+        return None
+    why = f"{case.doe}: refused: {IDENTITY_ALTERED}"
+    when = us_to_iso(sealed.event.at_us)
+    if row is None:
+        return f"{why} (the identification sealed at {when} has no identity row)"
+    if sealed.event.sha256 != content_sha256(IDENTIFIED, bound(case, identity_content(row))):
+        return (
+            f"{why} (its identity row, imported {us_to_iso(row.imported_us)} from file sha256 "
+            f"{row.source_sha256[:16]}…, is not the identification sealed at {when})"
+        )
+    return None

@@ -1,0 +1,116 @@
+"""A case's identification rests on its SEALED import, not on the subscriber row: someone with write access
+to the database file and the identity key, but without the node key, replaces a case's identity by one of
+his own (a valid ciphertext: he holds the identity key) or sets an identified case back to ``requested``;
+no letter is drafted, previewed or sent on it, the case is named ("identity altered", "status altered"),
+and ``subscribers import`` without the node key imports nothing. SQLite (the letters world, identified
+through ``subscribers import``'s own action).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from swarmscope.cases.case_proof import UnprovenCase
+from swarmscope.cases.case_state import status_problem
+from swarmscope.cases.identities import Identity
+from swarmscope.cases.letter_flow import draft_letters, preview_letter
+from swarmscope.cases.workflow import next_case_status
+from swarmscope.cli import register_commands
+from swarmscope.cli.app import app
+from swarmscope.evidence.records import us_to_iso
+from swarmscope.store.database import open_store
+from swarmscope.store.ledger.proven import store_trust
+from swarmscope.store.legal import case_status
+from swarmscope.store.legal.disclosure_match import DisclosureRow
+from swarmscope.store.legal.subscribers import import_disclosure, subscriber_rows
+from swarmscope.store.legal.workflow_seals import workflow_history
+from tests.cli.letter_world import DAY, HOUR, SETTINGS, T0, World, build_world
+from tests.tampering import tamper_file
+
+register_commands()
+
+MALLORY = Identity("Mallory Sample", "9 Ninth Street\n10999 Berlin", "mallory@example.test")
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[World]:
+    built = build_world(tmp_path, sealed_identities=True)
+    try:
+        yield built
+    finally:
+        built.store.close()
+
+
+def test_an_identity_replaced_without_the_node_key_gets_no_letter(world: World) -> None:
+    """The writer deletes DOE-000001's identity, sets it back to ``requested`` and imports his own
+    disclosure through the store (identity key, no node key): the case is ``identified`` again with a
+    readable identity, but the identification sealed at import names the ISP's disclosure, not his: no
+    draft, no preview. The honest case beside it is drafted."""
+    forged, honest = world.dois[0], world.dois[2]
+    case = case_status.get_case(world.store, forged)
+    tamper_file(
+        world.db,
+        f"DELETE FROM subscriber WHERE case_id = {case.id}",
+        f"UPDATE legal_case SET status = 'requested' WHERE id = {case.id}",
+    )
+    row = DisclosureRow(1, case.ip, case.first_hit_us - 2 * HOUR, case.last_hit_us + HOUR, MALLORY)
+    with open_store(str(world.db), create=False) as writer:  # no node key
+        report = import_disclosure(writer, world.key, [row], source_sha256="ff" * 32, actor="mallory",
+                                   now_us=T0 + DAY, rule=next_case_status)  # fmt: skip
+    assert report.imported == ((1, forged),)
+    assert case_status.get_case(world.store, forged).status == "identified"
+    with pytest.raises(
+        UnprovenCase, match=f"{forged}: refused: identity altered \\(its identity row, imported"
+    ):
+        draft_letters(world.store, SETTINGS, [forged], "counsel", T0 + 2 * DAY)
+    assert draft_letters(world.store, SETTINGS, [honest], "counsel", T0 + 2 * DAY)
+    with pytest.raises(UnprovenCase, match="identity altered"):
+        preview_letter(world.store, forged)
+    assert case_status.get_case(world.store, forged).status == "identified"
+
+
+def test_an_identified_case_set_back_to_requested_is_status_altered(world: World) -> None:
+    """With its identity row deleted and its status set back to ``requested``, the sealed identification
+    names the case: "status altered"; its (deleted) identity: "identity altered"."""
+    doe = world.dois[1]
+    history = workflow_history(world.store, store_trust(world.store, None))
+    assert status_problem(history, case_status.get_case(world.store, doe)) is None
+    case_id = case_status.get_case(world.store, doe).id
+    tamper_file(world.db, f"DELETE FROM subscriber WHERE case_id = {case_id}",
+                f"UPDATE legal_case SET status = 'requested' WHERE id = {case_id}")  # fmt: skip
+    why = status_problem(history, case_status.get_case(world.store, doe))
+    assert why is not None and why.startswith(f"{doe}: refused: status altered (it says 'requested'")
+    tamper_file(world.db, f"UPDATE legal_case SET status = 'identified' WHERE id = {case_id}")
+    with pytest.raises(UnprovenCase, match=f"{doe}: refused: identity altered \\(the identification sealed"):
+        draft_letters(world.store, SETTINGS, [doe], "counsel", T0 + DAY)
+
+
+def test_subscribers_import_without_the_node_key_imports_nothing(world: World, tmp_path: Path) -> None:
+    """``subscribers import`` seals each identification: without a usable node key it refuses in one
+    line, exit status 1, and stores no identity."""
+    doe = world.dois[0]
+    case = case_status.get_case(world.store, doe)
+    tamper_file(world.db, f"DELETE FROM subscriber WHERE case_id = {case.id}",
+                f"UPDATE legal_case SET status = 'requested' WHERE id = {case.id}")  # fmt: skip
+    disclosure = tmp_path / "disclosure.csv"
+    start, end = case.first_hit_us - HOUR, case.last_hit_us + HOUR
+    disclosure.write_text(
+        "ip,start,end,name,postal_address,email\n"
+        f"{case.ip},{us_to_iso(start)},{us_to_iso(end)},Alex Sample,1 First Street,alex@example.test\n",
+        encoding="utf-8",
+    )
+    args = ["subscribers", "import", str(disclosure), "--identity-key", str(world.key_file), "--actor", "c",
+            "--db", str(world.db), "--node-key", str(tmp_path / "missing.pem")]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1 and len(result.output.strip().splitlines()) == 1, result.output
+    assert result.output.startswith("error: ") and "missing.pem" in result.output
+    assert case.id not in {r.case_id for r in subscriber_rows(world.store)}
+    result = CliRunner().invoke(app, args[:-2])  # the node key beside the database: imported and sealed
+    assert result.exit_code == 0 and f"identified {doe}" in result.output, result.output
+    history = workflow_history(world.store, store_trust(world.store, None))
+    assert len(history.of(doe, "identified")) == 2
+    assert status_problem(history, case_status.get_case(world.store, doe)) is None
