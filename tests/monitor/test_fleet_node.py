@@ -1,7 +1,10 @@
 """A fleet node in-process on the real PostgreSQL: leases up to its capacity, hands swarms off when
-rebalancing asks (stops monitoring them, then releases them), and releases everything on a clean stop.
+rebalancing asks (stops monitoring them, then releases them), and releases everything on a clean stop;
+with a DHT node it finds the peers of a leased swarm that names no tracker through the Mainline DHT, as
+``monitor`` does (a bootstrap node of ours on loopback, never the public routers).
 
-No peer is contacted: the swarms announce to a closed loopback port (the announcer warns and goes on).
+No peer is contacted in the first test: the swarms announce to a closed loopback port (the announcer
+warns and goes on).
 """
 
 from __future__ import annotations
@@ -19,11 +22,14 @@ from swarmscope.monitor.config import MonitorConfig
 from swarmscope.monitor.fleet_monitor import FleetMonitor
 from swarmscope.monitor.node import FleetNode, NodePlan
 from swarmscope.net.clock import Clock
+from swarmscope.net.dht_node import DhtNode
 from swarmscope.store.database import Store, alembic_config, open_store
 from swarmscope.store.fleet.fencing import FencedStore
 from swarmscope.store.fleet.handle import Fleet
 from swarmscope.store.fleet.registry import FleetSwarm, NodeStart
+from swarmscope.store.ledger.queries import load_observations
 from swarmscope.testbed.content import build_content
+from swarmscope.wire.types import Endpoint
 
 PG_URL = os.environ.get("SWARMSCOPE_TEST_PG_URL")
 pytestmark = pytest.mark.skipif(not PG_URL, reason="set SWARMSCOPE_TEST_PG_URL to test on PostgreSQL")
@@ -41,9 +47,11 @@ def store() -> Iterator[Store]:
         opened.close()
 
 
-def _node(store: Store, fleet: Fleet, events: list[str]) -> FleetNode:
+def _node(store: Store, fleet: Fleet, events: list[str], config: MonitorConfig | None = None) -> FleetNode:
     assert store.node is not None
-    config = MonitorConfig(peer_id=b"-SS0001-" + b"x" * 12, listen=False, dht=False, flush_interval=0.1)
+    config = config or MonitorConfig(
+        peer_id=b"-SS0001-" + b"x" * 12, listen=False, dht=False, flush_interval=0.1
+    )
     holder: list[FleetNode] = []
     fenced = FencedStore(store, lambda: holder[0].tokens())
     monitor = FleetMonitor(fenced, config, Clock(), events.append)
@@ -91,3 +99,44 @@ def test_lease_hand_off_and_release_on_stop(store: Store, tmp_path: Path) -> Non
     assert events[-1] == "stopped: 2 leases released"
     nodes = {n.name: n for n in fleet.status().nodes}
     assert nodes["a"].stopped and nodes["a"].leases == 0 and nodes["b"].leases == 2
+
+
+DHT_PEER = Endpoint("127.0.4.2", 9)  # named by the DHT only (the discard port: the probe fails, it is found)
+
+
+def test_a_leased_swarm_is_looked_up_in_the_dht_and_its_peers_probed(store: Store, tmp_path: Path) -> None:
+    fleet = Fleet(store)
+    content = build_content(tmp_path / "d", size=16384, piece_length=16384, seed=b"dht", announce=[])
+    fleet.add_swarm(FleetSwarm(content.infohash_hex, content.name, content.torrent_path.read_bytes(), None,
+                               None, 1))  # fmt: skip
+    wire = bytes.fromhex(content.infohash_hex)
+    events: list[str] = []
+
+    async def scenario() -> None:
+        bootstrap = DhtNode(bind=("127.0.4.1", 0), query_timeout=1.0)
+        await bootstrap.start()
+        bootstrap.store.add(wire, DHT_PEER, True, Clock.monotonic())
+        try:
+            config = MonitorConfig(
+                peer_id=b"-SS0001-" + b"d" * 12, bind_ip="127.0.4.3", listen=False, dht=True,
+                dht_bootstrap=[bootstrap.address], flush_interval=0.1,
+            )  # fmt: skip
+            node = _node(store, fleet, events, config)
+            stop = asyncio.Event()
+            running = asyncio.create_task(node.run(stop))
+            await _until(lambda: _probed(store), 30)  # the DHT named it, the node probed it and sealed that
+            assert wire in node.monitor.dht_swarms
+            assert fleet.remove_swarm(content.infohash_hex)  # the lease goes with it: so does the lookup
+            await _until(lambda: wire not in node.monitor.dht_swarms, 10)
+            stop.set()
+            await asyncio.wait_for(running, 30)
+        finally:
+            bootstrap.stop()
+
+    asyncio.run(scenario())
+    (probe,) = [o for o in load_observations(store) if (o.ip, o.port) == (DHT_PEER.host, DHT_PEER.port)]
+    assert probe.source == "dht" and probe.infohash == content.infohash_hex
+
+
+def _probed(store: Store) -> bool:
+    return any((o.ip, o.port) == (DHT_PEER.host, DHT_PEER.port) for o in load_observations(store))

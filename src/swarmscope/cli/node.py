@@ -2,7 +2,9 @@
 
 The node is the engine of ``swarmscope monitor`` (:class:`~swarmscope.monitor.fleet_monitor.FleetMonitor`)
 fed the swarms it leases from the fleet's PostgreSQL store (:class:`~swarmscope.monitor.node.FleetNode`),
-with its own Ed25519 key file (so its own hash chain) and every batch fenced by its lease tokens. Files
+with its own Ed25519 key file (so its own hash chain) and every batch fenced by its lease tokens. Like
+``monitor`` it runs a Mainline DHT node (``--dht``, the default; ``--dht-bootstrap`` as for ``monitor``)
+that looks up each swarm while it is leased; one that cannot start is one warning line. Files
 the fleet registered on another machine are found by name on this one: ``--dataset NAME=PATH`` gives
 this node's copy of a registered IP dataset, refused unless its SHA-256 is the registered one. One line
 per lease taken, lost or given back, per warning and per fleet duty it ran (timestamping, retention
@@ -159,6 +161,9 @@ def node(
         float, num.number_option("--lease-seconds", num.LEASE_SECONDS, "lease length (renewed every third)")
     ] = 30.0,
     max_peers: opt.MaxPeers = 200,
+    dht: opt.Dht = True,
+    dht_bootstrap: opt.DhtBootstrap = None,
+    dht_read_only: opt.DhtReadOnly = False,
     connect_timeout: opt.ConnectTimeout = 5.0,
     encryption: opt.Encryption = "allow",
     loop: opt.Loop = "auto",
@@ -177,8 +182,8 @@ def node(
                 dataset_paths = local_datasets(store, dataset)
         config = monitor_config(
             duration=None, max_peers=fit_open_files(max_peers, Console(stderr=True)), bind=bind,
-            listen_port=listen_port, connect_timeout=connect_timeout, dht=False, dht_bootstrap=None,
-            dht_read_only=False, pex=True, encryption=encryption,
+            listen_port=listen_port, connect_timeout=connect_timeout, dht=dht, dht_bootstrap=dht_bootstrap,
+            dht_read_only=dht_read_only, pex=True, encryption=encryption,
         )  # fmt: skip
         check_listen_port(config)
         config.dataset_paths = dataset_paths

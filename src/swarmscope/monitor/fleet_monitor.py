@@ -2,10 +2,12 @@
 while it runs (as the node's leases come and go).
 
 :class:`FleetMonitor` is :class:`~swarmscope.monitor.crawler.Monitor` plus :meth:`FleetMonitor.add_target`
-(record the swarm, start its tracker announces and, for a magnet, its BEP 9 metadata fetch) and
-:meth:`FleetMonitor.remove_target` (stop all of that, forget its peers, cancel its probes in flight: the
-lease is gone, so their observations could not be sealed anyway). Discovery of leased swarms is through
-trackers, inbound peers and PEX; the DHT node of a plain run looks up the swarms it started with only.
+(record the swarm, start its tracker announces, its Mainline DHT lookups when the node runs a DHT node,
+and, for a magnet, its BEP 9 metadata fetch) and :meth:`FleetMonitor.remove_target` (stop all of that,
+forget its peers, cancel its probes in flight: the lease is gone, so their observations could not be
+sealed anyway). Discovery of leased swarms is through trackers, the DHT (BEP 5: one node per fleet node,
+opened at start with no swarm, each leased swarm's ``get_peers`` loop added and removed with its lease),
+inbound peers and PEX: the channels of a laptop's ``monitor`` run.
 """
 
 from __future__ import annotations
@@ -58,6 +60,11 @@ class FleetMonitor(Monitor):
         """The swarms monitored now."""
         return list(self.targets)
 
+    @property
+    def dht_swarms(self) -> frozenset[bytes]:
+        """Wire infohashes our DHT node looks up now (empty without a DHT node)."""
+        return frozenset() if self._dht is None else self._dht.looked_up
+
     async def add_target(self, target: Target) -> None:
         """Start monitoring ``target`` (the run must have started: :attr:`started`)."""
         if target.swarm in self.targets or not self.started:
@@ -71,6 +78,8 @@ class FleetMonitor(Monitor):
             self._spawn(target.swarm, self._fetch_metadata(target))
         for url in target.trackers:
             self._spawn(target.swarm, self._announcer(target, url))
+        if self._dht is not None:
+            self._dht.add(target.wire_infohash)
 
     def remove_target(self, swarm: str) -> None:
         """Stop monitoring ``swarm`` at once: announces, metadata fetch and probes are cancelled."""
@@ -84,6 +93,8 @@ class FleetMonitor(Monitor):
             del self._runs[key]
             self.evidence.tapped.pop(key, None)
         self._by_wire.pop(target.wire_infohash, None)
+        if self._dht is not None:
+            self._dht.remove(target.wire_infohash)
         self._metadata_leads.pop(swarm, None)
         self._held.pop(swarm, None)
         self.stats.pop(swarm, None)
