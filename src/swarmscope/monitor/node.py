@@ -10,6 +10,11 @@ Stopping (SIGTERM/SIGINT, or ``stop``): the monitor stops first (probes in fligh
 pending committed while the leases are still held), then the leases are released and the stop recorded.
 A database that cannot be reached during a round is reported (one line) and the round is retried; leases
 then lapse on their own and fencing refuses what this node could no longer hold.
+
+Reference copies are node-local (README "Node-local paths"): a leased swarm that carries a work with
+reference content (linked by ``works link``, or named by ``fleet add --work``) gets block proofs from
+THIS node's copy of it (``references``: work id → path, checked against the work's stored SHA-256 when
+the node started); without one the node says so in one line and monitors the swarm without them.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from swarmscope.monitor.targets import Target, load_target, target_from_metainfo
 from swarmscope.store.fleet.handle import Fleet
 from swarmscope.store.fleet.leases import Lease
 from swarmscope.store.fleet.registry import FleetSwarm, NodeStart
+from swarmscope.store.legal.cases import swarm_reference_works
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +65,8 @@ class FleetNode:
         fleet: the fleet tables. monitor: the node's monitor (its store a ``FencedStore`` over
         :meth:`tokens`). plan: registration and lease length. on_event: one line per lease taken or lost.
         jobs: runs this node's worker of the fleet's exactly-once jobs until the event is set
-        (``store.fleet.jobs.FleetJobs.run``), or None.
+        (``store.fleet.jobs.FleetJobs.run``), or None. references: this node's copies of works' reference
+        content, work id → path (module docstring).
     """
 
     def __init__(
@@ -69,9 +76,10 @@ class FleetNode:
         plan: NodePlan,
         on_event: Callable[[str], None],
         jobs: Callable[[asyncio.Event], Awaitable[None]] | None = None,
+        references: Mapping[int, str] | None = None,
     ) -> None:
         self.fleet, self.monitor, self.plan, self.on_event = fleet, monitor, plan, on_event
-        self.jobs = jobs
+        self.jobs, self.references = jobs, dict(references or {})
         self.leases: dict[str, Lease] = {}
         self._tokens: Mapping[str, int] = {}  # replaced whole on change: read from the writer's thread
         self._failing = False
@@ -178,6 +186,41 @@ class FleetNode:
         self._publish()
         await self.monitor.add_target(target)
         self.on_event(f"leased {swarm.infohash} ({swarm.name}) token {lease.token}")
+        await self._load_references(swarm, target)
+
+    async def _load_references(self, swarm: FleetSwarm, target: Target) -> None:
+        """Block proofs of a newly leased swarm from this node's copy of each work it carries; one line
+        per work: what the copy gave, or why it gives nothing here (the swarm is monitored either way)."""
+        try:
+            works = await asyncio.to_thread(
+                swarm_reference_works, self.fleet.store, swarm.infohash, swarm.work
+            )
+        except SwarmscopeError as exc:
+            self.on_event(f"works of {swarm.infohash} not read, no reference copy used: {exc}")
+            return
+        for work in works:
+            label, path = f"work {work.id} ({work.title})", self.references.get(work.id)
+            if path is None:
+                self.on_event(
+                    f"no reference copy of {label} on this node: {swarm.infohash} is monitored without block"
+                    f" proofs from it (swarmscope node --reference {work.id}=PATH)"
+                )
+            elif target.meta is None:
+                self.on_event(f"reference copy of {label} not used for magnet {swarm.infohash} (no metainfo)")
+            else:
+                await self._load_reference(swarm.infohash, target, label, path)
+
+    async def _load_reference(self, infohash: str, target: Target, label: str, path: str) -> None:
+        assert target.meta is not None
+        try:
+            loaded = await self.monitor.evidence.load_reference(infohash, target.meta, path)
+        except SwarmscopeError as exc:
+            self.on_event(f"reference copy of {label} at {path} unusable for {infohash}: {exc}")
+            return
+        self.on_event(
+            f"reference copy of {label} at {path}: {len(loaded.kept)} pieces back block proofs of {infohash}"
+            f" ({loaded.verified} verified, {loaded.mismatched} mismatched, {loaded.missing} missing)"
+        )
 
     def _hand_off(self, lease: Lease) -> None:
         """Rebalancing asks the swarm back: stop monitoring it now; what is queued for it still commits
