@@ -10,12 +10,13 @@ warns and goes on).
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from alembic import command
+import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from swarmscope.monitor.config import MonitorConfig
@@ -23,13 +24,16 @@ from swarmscope.monitor.fleet_monitor import FleetMonitor
 from swarmscope.monitor.node import FleetNode, NodePlan
 from swarmscope.net.clock import Clock
 from swarmscope.net.dht_node import DhtNode
-from swarmscope.store.database import Store, alembic_config, open_store
+from swarmscope.store.database import Store, open_store
 from swarmscope.store.fleet.fencing import FencedStore
 from swarmscope.store.fleet.handle import Fleet
 from swarmscope.store.fleet.registry import FleetSwarm, NodeStart
 from swarmscope.store.ledger.queries import load_observations
+from swarmscope.store.legal import cases as case_rows
+from swarmscope.store.legal.schema import work
 from swarmscope.testbed.content import build_content
 from swarmscope.wire.types import Endpoint
+from tests.pg_server import drop_schema
 
 PG_URL = os.environ.get("SWARMSCOPE_TEST_PG_URL")
 pytestmark = pytest.mark.skipif(not PG_URL, reason="set SWARMSCOPE_TEST_PG_URL to test on PostgreSQL")
@@ -42,12 +46,17 @@ def store() -> Iterator[Store]:
     try:
         yield opened
     finally:
-        with opened.engine.begin() as conn:
-            command.downgrade(alembic_config(conn), "base")
         opened.close()
+        drop_schema(PG_URL)  # not a downgrade: a sealed workflow event (a work) pins revision 0008
 
 
-def _node(store: Store, fleet: Fleet, events: list[str], config: MonitorConfig | None = None) -> FleetNode:
+def _node(
+    store: Store,
+    fleet: Fleet,
+    events: list[str],
+    config: MonitorConfig | None = None,
+    references: dict[int, str] | None = None,
+) -> FleetNode:
     assert store.node is not None
     config = config or MonitorConfig(
         peer_id=b"-SS0001-" + b"x" * 12, listen=False, dht=False, flush_interval=0.1
@@ -56,7 +65,7 @@ def _node(store: Store, fleet: Fleet, events: list[str], config: MonitorConfig |
     fenced = FencedStore(store, lambda: holder[0].tokens())
     monitor = FleetMonitor(fenced, config, Clock(), events.append)
     plan = NodePlan(NodeStart("a", store.node.fingerprint, None, 0, 4), lease_seconds=1.5)
-    holder.append(FleetNode(fleet, monitor, plan, events.append))
+    holder.append(FleetNode(fleet, monitor, plan, events.append, references=references))
     return holder[0]
 
 
@@ -140,3 +149,48 @@ def test_a_leased_swarm_is_looked_up_in_the_dht_and_its_peers_probed(store: Stor
 
 def _probed(store: Store) -> bool:
     return any((o.ip, o.port) == (DHT_PEER.host, DHT_PEER.port) for o in load_observations(store))
+
+
+def test_reading_a_large_reference_copy_does_not_hold_up_the_lease_rounds(
+    store: Store, tmp_path: Path
+) -> None:
+    """A film's copy takes longer to hash than a lease lasts: the node keeps renewing meanwhile."""
+    lt = pytest.importorskip("libtorrent")
+    size, piece = 3 << 30, 4 << 20  # bytes: a 3 GiB single-file torrent (its piece hashes match nothing)
+    info = {
+        b"name": b"big.bin",
+        b"piece length": piece,
+        b"length": size,
+        b"pieces": b"\1" * 20 * (size // piece),
+    }
+    infohash = hashlib.sha1(lt.bencode(info)).hexdigest()
+    big = tmp_path / "big.bin"
+    with big.open("wb") as sparse:
+        sparse.truncate(size)  # zeros, read from no disk
+    film = case_rows.add_work(store, "Studio", "Big", None, None, 1)
+    with store.engine.begin() as conn:  # registered on another machine (hashing 3 GiB here is not the point)
+        conn.execute(sa.update(work).values(reference_path="/elsewhere/big.bin", reference_sha256="00" * 32))
+    fleet = Fleet(store)
+    fleet.add_swarm(FleetSwarm(infohash, "big.bin", lt.bencode({b"info": info}), None, "Big", 1))
+    events: list[str] = []
+    node = _node(store, fleet, events, references={film: str(big)})
+    ages: list[float] = []
+
+    async def scenario() -> None:
+        stop = asyncio.Event()
+        running = asyncio.create_task(node.run(stop))
+        await _until(lambda: any(e.startswith("leased ") for e in events), 20)
+        while not any(e.startswith("reference copy of work") for e in events):
+            assert len(ages) < 1500, events  # 300 s
+            ages.extend(n.heartbeat_age for n in (await asyncio.to_thread(fleet.status)).nodes)
+            await asyncio.sleep(0.2)
+        stop.set()
+        await asyncio.wait_for(running, 30)
+
+    asyncio.run(scenario())
+    assert (
+        f"reference copy of work {film} (Big) at {big}: 0 pieces back block proofs of {infohash}"
+        in " ".join(events)
+    )
+    assert len(ages) >= 5 and max(ages) < 1.5, ages  # renewed every 0.5 s all along, never past the lease
+    assert not any(e.startswith("dropped") for e in events), events

@@ -85,6 +85,7 @@ class FleetNode:
         self._failing = False
         self._handing: dict[str, Lease] = {}  # handed off: still renewed and fenced until released
         self._releasing: set[asyncio.Task[int]] = set()
+        self._loading: set[asyncio.Task[None]] = set()  # reference copies being read (not in the round)
         monitor.evidence.on_fenced = self._fenced
 
     @property
@@ -117,6 +118,8 @@ class FleetNode:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), self.plan.renew_every)
         finally:
+            for task in self._loading:
+                task.cancel()
             monitor_stop.set()
             await worker
             await monitor  # commits everything pending while the leases are still held
@@ -186,11 +189,14 @@ class FleetNode:
         self._publish()
         await self.monitor.add_target(target)
         self.on_event(f"leased {swarm.infohash} ({swarm.name}) token {lease.token}")
-        await self._load_references(swarm, target)
+        task = asyncio.create_task(self._load_references(swarm, target))
+        self._loading.add(task)
+        task.add_done_callback(self._loading.discard)
 
     async def _load_references(self, swarm: FleetSwarm, target: Target) -> None:
         """Block proofs of a newly leased swarm from this node's copy of each work it carries; one line
-        per work: what the copy gave, or why it gives nothing here (the swarm is monitored either way)."""
+        per work: what the copy gave, or why it gives nothing here (the swarm is monitored either way).
+        Runs beside the lease rounds: hashing a film's copy takes longer than a lease."""
         try:
             works = await asyncio.to_thread(
                 swarm_reference_works, self.fleet.store, swarm.infohash, swarm.work
