@@ -194,3 +194,50 @@ def test_reading_a_large_reference_copy_does_not_hold_up_the_lease_rounds(
     )
     assert len(ages) >= 5 and max(ages) < 1.5, ages  # renewed every 0.5 s all along, never past the lease
     assert not any(e.startswith("dropped") for e in events), events
+
+
+def test_a_magnets_reference_copy_is_read_once_its_metainfo_arrives(store: Store, tmp_path: Path) -> None:
+    """Leased before any peer serves its info dict; BEP 9 then gets it from the magnet's own x.pe peer (a
+    libtorrent seed on loopback started only now), and the node's copy is read against it."""
+    from tests.net.lt_seed import make_torrent, seed
+
+    torrent = make_torrent(tmp_path)
+    copy = tmp_path / "node" / "film.bin"
+    copy.parent.mkdir()
+    copy.write_bytes((tmp_path / "content.bin").read_bytes())
+    film = case_rows.add_work(store, "Studio", "Film", None, None, 1)
+    with store.engine.begin() as conn:  # registered on another machine: only its identity matters here
+        conn.execute(sa.update(work).values(reference_path="/elsewhere/film.bin", reference_sha256="00" * 32))
+    infohash = hashlib.sha1(lt_info(torrent)).hexdigest()
+    magnet = f"magnet:?xt=urn:btih:{infohash}&dn=film&x.pe=127.0.7.1:6881"
+    Fleet(store).add_swarm(FleetSwarm(infohash, "film", None, magnet, "Film", 1))
+    config = MonitorConfig(
+        peer_id=b"-SS0001-" + b"m" * 12, bind_ip="127.0.7.2", listen=False, dht=False, flush_interval=0.1,
+        metadata_timeout=2.0,
+    )  # fmt: skip
+    events: list[str] = []
+    node = _node(store, Fleet(store), events, config, references={film: str(copy)})
+    waits = f"reference copy of work {film} (Film) waits for magnet {infohash}'s metainfo (BEP 9)"
+
+    async def scenario() -> None:
+        stop = asyncio.Event()
+        running = asyncio.create_task(node.run(stop))
+        await _until(lambda: waits in events, 30)
+        serving = seed(torrent, tmp_path, "127.0.7.1", 6881)
+        await asyncio.to_thread(serving.__enter__)
+        try:
+            await _until(lambda: any("back block proofs" in e for e in events), 60)
+        finally:
+            stop.set()
+            await asyncio.wait_for(running, 30)
+            serving.__exit__(None, None, None)
+
+    asyncio.run(scenario())
+    loaded = f"reference copy of work {film} (Film) at {copy}: 12 pieces back block proofs of {infohash}"
+    assert any(e.startswith(loaded) for e in events), events
+
+
+def lt_info(torrent: Path) -> bytes:
+    """The bencoded info dict of ``torrent`` (its SHA-1 is the v1 infohash)."""
+    lt = pytest.importorskip("libtorrent")
+    return bytes(lt.bencode(lt.bdecode(torrent.read_bytes())[b"info"]))

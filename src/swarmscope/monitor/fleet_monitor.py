@@ -13,7 +13,7 @@ inbound peers and PEX: the channels of a laptop's ``monitor`` run.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from typing import Any
 
 from swarmscope.evidence.probe.run import ProbeRun
@@ -32,7 +32,7 @@ class FleetMonitor(Monitor):
     """A :class:`Monitor` that starts with no swarm and is given its swarms while it runs.
 
     Args: as :class:`Monitor`, without targets (its listener always runs: leads come from trackers, PEX
-    and inbound peers).
+    and inbound peers). :attr:`on_metadata` is awaited when a magnet's info dict arrives (BEP 9).
     """
 
     def __init__(
@@ -50,6 +50,7 @@ class FleetMonitor(Monitor):
         )  # fmt: skip
         self._swarm_tasks: dict[str, set[asyncio.Task[None]]] = {}
         self.fleet_addresses: set[str] = set()  # the fleet's nodes: never probed, never recorded as peers
+        self.on_metadata: Callable[[Target], Awaitable[None]] | None = None  # a magnet's metainfo arrived
 
     @property
     def started(self) -> bool:
@@ -104,6 +105,12 @@ class FleetMonitor(Monitor):
         and must not be sealed under a later lease of the same swarm); returns how many."""
         writer = self.evidence.writer
         return 0 if writer is None else writer.drop_swarms(frozenset({swarm}))
+
+    async def _fetch_metadata(self, t: Target) -> None:
+        """BEP 9 as in a plain run, then :attr:`on_metadata` (the node loads its reference copies)."""
+        await super()._fetch_metadata(t)
+        if t.meta is not None and t.swarm in self.targets and self.on_metadata is not None:
+            await self.on_metadata(t)
 
     def _spawn(self, swarm: str, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(work)

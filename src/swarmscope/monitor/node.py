@@ -14,7 +14,8 @@ then lapse on their own and fencing refuses what this node could no longer hold.
 Reference copies are node-local (README "Node-local paths"): a leased swarm that carries a work with
 reference content (linked by ``works link``, or named by ``fleet add --work``) gets block proofs from
 THIS node's copy of it (``references``: work id → path, checked against the work's stored SHA-256 when
-the node started); without one the node says so in one line and monitors the swarm without them.
+the node started), read beside the lease rounds and, for a magnet, once BEP 9 brought its metainfo;
+without one the node says so in one line and monitors the swarm without them.
 """
 
 from __future__ import annotations
@@ -86,7 +87,9 @@ class FleetNode:
         self._handing: dict[str, Lease] = {}  # handed off: still renewed and fenced until released
         self._releasing: set[asyncio.Task[int]] = set()
         self._loading: set[asyncio.Task[None]] = set()  # reference copies being read (not in the round)
+        self._magnets: dict[str, FleetSwarm] = {}  # leased magnets whose works wait for their metainfo
         monitor.evidence.on_fenced = self._fenced
+        monitor.on_metadata = self._metadata_known
 
     @property
     def name(self) -> str:
@@ -189,9 +192,18 @@ class FleetNode:
         self._publish()
         await self.monitor.add_target(target)
         self.on_event(f"leased {swarm.infohash} ({swarm.name}) token {lease.token}")
+        self._read_references(swarm, target)
+
+    def _read_references(self, swarm: FleetSwarm, target: Target) -> None:
         task = asyncio.create_task(self._load_references(swarm, target))
         self._loading.add(task)
         task.add_done_callback(self._loading.discard)
+
+    async def _metadata_known(self, target: Target) -> None:
+        """A leased magnet's info dict arrived (BEP 9): its works' reference copies can be checked now."""
+        swarm = self._magnets.pop(target.swarm, None)
+        if swarm is not None and target.swarm in self.leases:
+            self._read_references(swarm, target)
 
     async def _load_references(self, swarm: FleetSwarm, target: Target) -> None:
         """Block proofs of a newly leased swarm from this node's copy of each work it carries; one line
@@ -212,7 +224,10 @@ class FleetNode:
                     f" proofs from it (swarmscope node --reference {work.id}=PATH)"
                 )
             elif target.meta is None:
-                self.on_event(f"reference copy of {label} not used for magnet {swarm.infohash} (no metainfo)")
+                self._magnets[swarm.infohash] = swarm
+                self.on_event(
+                    f"reference copy of {label} waits for magnet {swarm.infohash}'s metainfo (BEP 9)"
+                )
             else:
                 await self._load_reference(swarm.infohash, target, label, path)
 
@@ -251,6 +266,7 @@ class FleetNode:
     def _drop(self, swarm: str, why: str) -> None:
         """Stop monitoring ``swarm`` now; its lease row, if still this node's, is deleted in the background
         (an expired lease nobody took yet: this node would otherwise block itself from taking it again)."""
+        self._magnets.pop(swarm, None)
         lease = self.leases.pop(swarm, None)
         if lease is not None:
             self._publish()
