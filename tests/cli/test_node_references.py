@@ -88,7 +88,7 @@ def test_a_node_names_its_own_copy_checked_against_the_stored_identity(tmp_path:
             assert str(caught.value).startswith("--reference ") and "\n" not in str(caught.value)
 
 
-def test_revision_0015_fills_the_identity_from_a_readable_copy(tmp_path: Path) -> None:
+def test_revision_0016_fills_the_identity_from_a_readable_copy(tmp_path: Path) -> None:
     content, _ = _film(tmp_path)
     registered = _copy(content, tmp_path / "registrar")
     mine = _copy(content, tmp_path / "node")
