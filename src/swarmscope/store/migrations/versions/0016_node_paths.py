@@ -1,7 +1,7 @@
 """A work's reference copy known by its content, not by one machine's path.
 
-Revision ID: 0015
-Revises: 0014
+Revision ID: 0016
+Revises: 0015
 Create Date: 2026-12-07
 
 Adds ``reference_sha256`` (hex SHA-256 of the reference copy, NULL: none, or not readable when this
