@@ -68,7 +68,7 @@ def _start_node(url: str, name: str, work: Path) -> Node:
     log = work / f"{name}.log"
     command = [
         *CLI, "node", "--db", url, "--name", name, "--bind", ip, "--listen-port", str(free_port(ip)),
-        "--capacity", "2", "--lease-seconds", str(LEASE), "--max-peers", "20",
+        "--capacity", "2", "--lease-seconds", str(LEASE), "--max-peers", "20", "--no-dht",
         "--node-key", str(work / f"{name}.pem"),
     ]  # fmt: skip
     with log.open("ab") as out:

@@ -1,29 +1,39 @@
 """A fleet node in-process on the real PostgreSQL: leases up to its capacity, hands swarms off when
-rebalancing asks (stops monitoring them, then releases them), and releases everything on a clean stop.
+rebalancing asks (stops monitoring them, then releases them), and releases everything on a clean stop;
+with a DHT node it finds the peers of a leased swarm that names no tracker through the Mainline DHT, as
+``monitor`` does (a bootstrap node of ours on loopback, never the public routers).
 
-No peer is contacted: the swarms announce to a closed loopback port (the announcer warns and goes on).
+No peer is contacted in the first test: the swarms announce to a closed loopback port (the announcer
+warns and goes on).
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from alembic import command
+import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from swarmscope.monitor.config import MonitorConfig
 from swarmscope.monitor.fleet_monitor import FleetMonitor
 from swarmscope.monitor.node import FleetNode, NodePlan
 from swarmscope.net.clock import Clock
-from swarmscope.store.database import Store, alembic_config, open_store
+from swarmscope.net.dht_node import DhtNode
+from swarmscope.store.database import Store, open_store
 from swarmscope.store.fleet.fencing import FencedStore
 from swarmscope.store.fleet.handle import Fleet
 from swarmscope.store.fleet.registry import FleetSwarm, NodeStart
+from swarmscope.store.ledger.queries import load_observations
+from swarmscope.store.legal import cases as case_rows
+from swarmscope.store.legal.schema import work
 from swarmscope.testbed.content import build_content
+from swarmscope.wire.types import Endpoint
+from tests.pg_server import drop_schema
 
 PG_URL = os.environ.get("SWARMSCOPE_TEST_PG_URL")
 pytestmark = pytest.mark.skipif(not PG_URL, reason="set SWARMSCOPE_TEST_PG_URL to test on PostgreSQL")
@@ -36,19 +46,26 @@ def store() -> Iterator[Store]:
     try:
         yield opened
     finally:
-        with opened.engine.begin() as conn:
-            command.downgrade(alembic_config(conn), "base")
         opened.close()
+        drop_schema(PG_URL)  # not a downgrade: a sealed workflow event (a work) pins revision 0008
 
 
-def _node(store: Store, fleet: Fleet, events: list[str]) -> FleetNode:
+def _node(
+    store: Store,
+    fleet: Fleet,
+    events: list[str],
+    config: MonitorConfig | None = None,
+    references: dict[int, str] | None = None,
+) -> FleetNode:
     assert store.node is not None
-    config = MonitorConfig(peer_id=b"-SS0001-" + b"x" * 12, listen=False, dht=False, flush_interval=0.1)
+    config = config or MonitorConfig(
+        peer_id=b"-SS0001-" + b"x" * 12, listen=False, dht=False, flush_interval=0.1
+    )
     holder: list[FleetNode] = []
     fenced = FencedStore(store, lambda: holder[0].tokens())
     monitor = FleetMonitor(fenced, config, Clock(), events.append)
     plan = NodePlan(NodeStart("a", store.node.fingerprint, None, 0, 4), lease_seconds=1.5)
-    holder.append(FleetNode(fleet, monitor, plan, events.append))
+    holder.append(FleetNode(fleet, monitor, plan, events.append, references=references))
     return holder[0]
 
 
@@ -91,3 +108,136 @@ def test_lease_hand_off_and_release_on_stop(store: Store, tmp_path: Path) -> Non
     assert events[-1] == "stopped: 2 leases released"
     nodes = {n.name: n for n in fleet.status().nodes}
     assert nodes["a"].stopped and nodes["a"].leases == 0 and nodes["b"].leases == 2
+
+
+DHT_PEER = Endpoint("127.0.4.2", 9)  # named by the DHT only (the discard port: the probe fails, it is found)
+
+
+def test_a_leased_swarm_is_looked_up_in_the_dht_and_its_peers_probed(store: Store, tmp_path: Path) -> None:
+    fleet = Fleet(store)
+    content = build_content(tmp_path / "d", size=16384, piece_length=16384, seed=b"dht", announce=[])
+    fleet.add_swarm(FleetSwarm(content.infohash_hex, content.name, content.torrent_path.read_bytes(), None,
+                               None, 1))  # fmt: skip
+    wire = bytes.fromhex(content.infohash_hex)
+    events: list[str] = []
+
+    async def scenario() -> None:
+        bootstrap = DhtNode(bind=("127.0.4.1", 0), query_timeout=1.0)
+        await bootstrap.start()
+        bootstrap.store.add(wire, DHT_PEER, True, Clock.monotonic())
+        try:
+            config = MonitorConfig(
+                peer_id=b"-SS0001-" + b"d" * 12, bind_ip="127.0.4.3", listen=False, dht=True,
+                dht_bootstrap=[bootstrap.address], flush_interval=0.1,
+            )  # fmt: skip
+            node = _node(store, fleet, events, config)
+            stop = asyncio.Event()
+            running = asyncio.create_task(node.run(stop))
+            await _until(lambda: _probed(store), 30)  # the DHT named it, the node probed it and sealed that
+            assert wire in node.monitor.dht_swarms
+            assert fleet.remove_swarm(content.infohash_hex)  # the lease goes with it: so does the lookup
+            await _until(lambda: wire not in node.monitor.dht_swarms, 10)
+            stop.set()
+            await asyncio.wait_for(running, 30)
+        finally:
+            bootstrap.stop()
+
+    asyncio.run(scenario())
+    (probe,) = [o for o in load_observations(store) if (o.ip, o.port) == (DHT_PEER.host, DHT_PEER.port)]
+    assert probe.source == "dht" and probe.infohash == content.infohash_hex
+
+
+def _probed(store: Store) -> bool:
+    return any((o.ip, o.port) == (DHT_PEER.host, DHT_PEER.port) for o in load_observations(store))
+
+
+def test_reading_a_large_reference_copy_does_not_hold_up_the_lease_rounds(
+    store: Store, tmp_path: Path
+) -> None:
+    """A film's copy takes longer to hash than a lease lasts: the node keeps renewing meanwhile."""
+    lt = pytest.importorskip("libtorrent")
+    size, piece = 3 << 30, 4 << 20  # bytes: a 3 GiB single-file torrent (its piece hashes match nothing)
+    info = {
+        b"name": b"big.bin",
+        b"piece length": piece,
+        b"length": size,
+        b"pieces": b"\1" * 20 * (size // piece),
+    }
+    infohash = hashlib.sha1(lt.bencode(info)).hexdigest()
+    big = tmp_path / "big.bin"
+    with big.open("wb") as sparse:
+        sparse.truncate(size)  # zeros, read from no disk
+    film = case_rows.add_work(store, "Studio", "Big", None, None, 1)
+    with store.engine.begin() as conn:  # registered on another machine (hashing 3 GiB here is not the point)
+        conn.execute(sa.update(work).values(reference_path="/elsewhere/big.bin", reference_sha256="00" * 32))
+    fleet = Fleet(store)
+    fleet.add_swarm(FleetSwarm(infohash, "big.bin", lt.bencode({b"info": info}), None, "Big", 1))
+    events: list[str] = []
+    node = _node(store, fleet, events, references={film: str(big)})
+    ages: list[float] = []
+
+    async def scenario() -> None:
+        stop = asyncio.Event()
+        running = asyncio.create_task(node.run(stop))
+        await _until(lambda: any(e.startswith("leased ") for e in events), 20)
+        while not any(e.startswith("reference copy of work") for e in events):
+            assert len(ages) < 1500, events  # 300 s
+            ages.extend(n.heartbeat_age for n in (await asyncio.to_thread(fleet.status)).nodes)
+            await asyncio.sleep(0.2)
+        stop.set()
+        await asyncio.wait_for(running, 30)
+
+    asyncio.run(scenario())
+    assert (
+        f"reference copy of work {film} (Big) at {big}: 0 pieces back block proofs of {infohash}"
+        in " ".join(events)
+    )
+    assert len(ages) >= 5 and max(ages) < 1.5, ages  # renewed every 0.5 s all along, never past the lease
+    assert not any(e.startswith("dropped") for e in events), events
+
+
+def test_a_magnets_reference_copy_is_read_once_its_metainfo_arrives(store: Store, tmp_path: Path) -> None:
+    """Leased before any peer serves its info dict; BEP 9 then gets it from the magnet's own x.pe peer (a
+    libtorrent seed on loopback started only now), and the node's copy is read against it."""
+    from tests.net.lt_seed import make_torrent, seed
+
+    torrent = make_torrent(tmp_path)
+    copy = tmp_path / "node" / "film.bin"
+    copy.parent.mkdir()
+    copy.write_bytes((tmp_path / "content.bin").read_bytes())
+    film = case_rows.add_work(store, "Studio", "Film", None, None, 1)
+    with store.engine.begin() as conn:  # registered on another machine: only its identity matters here
+        conn.execute(sa.update(work).values(reference_path="/elsewhere/film.bin", reference_sha256="00" * 32))
+    infohash = hashlib.sha1(lt_info(torrent)).hexdigest()
+    magnet = f"magnet:?xt=urn:btih:{infohash}&dn=film&x.pe=127.0.7.1:6881"
+    Fleet(store).add_swarm(FleetSwarm(infohash, "film", None, magnet, "Film", 1))
+    config = MonitorConfig(
+        peer_id=b"-SS0001-" + b"m" * 12, bind_ip="127.0.7.2", listen=False, dht=False, flush_interval=0.1,
+        metadata_timeout=2.0,
+    )  # fmt: skip
+    events: list[str] = []
+    node = _node(store, Fleet(store), events, config, references={film: str(copy)})
+    waits = f"reference copy of work {film} (Film) waits for magnet {infohash}'s metainfo (BEP 9)"
+
+    async def scenario() -> None:
+        stop = asyncio.Event()
+        running = asyncio.create_task(node.run(stop))
+        await _until(lambda: waits in events, 30)
+        serving = seed(torrent, tmp_path, "127.0.7.1", 6881)
+        await asyncio.to_thread(serving.__enter__)
+        try:
+            await _until(lambda: any("back block proofs" in e for e in events), 60)
+        finally:
+            stop.set()
+            await asyncio.wait_for(running, 30)
+            serving.__exit__(None, None, None)
+
+    asyncio.run(scenario())
+    loaded = f"reference copy of work {film} (Film) at {copy}: 12 pieces back block proofs of {infohash}"
+    assert any(e.startswith(loaded) for e in events), events
+
+
+def lt_info(torrent: Path) -> bytes:
+    """The bencoded info dict of ``torrent`` (its SHA-1 is the v1 infohash)."""
+    lt = pytest.importorskip("libtorrent")
+    return bytes(lt.bencode(lt.bdecode(torrent.read_bytes())[b"info"]))

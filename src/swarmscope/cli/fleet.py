@@ -53,7 +53,12 @@ def fleet_store(db: str, *, create: bool = False) -> Iterator[Fleet]:
 def add(
     targets: Annotated[list[str], typer.Argument(metavar="TORRENT_OR_MAGNET...", help=".torrent or magnet")],
     db: FleetDb,
-    work: Annotated[str | None, typer.Option("--work", help="The work these swarms carry.")] = None,
+    work: Annotated[
+        str | None,
+        typer.Option(
+            "--work", help="The work these swarms carry (a work's title: nodes use its reference copy)."
+        ),
+    ] = None,
     vantages: Annotated[
         int, number_option("--vantages", num.VANTAGES, "nodes (distinct source addresses) per swarm")
     ] = 2,

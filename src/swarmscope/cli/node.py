@@ -2,9 +2,12 @@
 
 The node is the engine of ``swarmscope monitor`` (:class:`~swarmscope.monitor.fleet_monitor.FleetMonitor`)
 fed the swarms it leases from the fleet's PostgreSQL store (:class:`~swarmscope.monitor.node.FleetNode`),
-with its own Ed25519 key file (so its own hash chain) and every batch fenced by its lease tokens. Files
+with its own Ed25519 key file (so its own hash chain) and every batch fenced by its lease tokens. Like
+``monitor`` it runs a Mainline DHT node (``--dht``, the default; ``--dht-bootstrap`` as for ``monitor``)
+that looks up each swarm while it is leased; one that cannot start is one warning line. Files
 the fleet registered on another machine are found by name on this one: ``--dataset NAME=PATH`` gives
-this node's copy of a registered IP dataset, refused unless its SHA-256 is the registered one. One line
+this node's copy of a registered IP dataset, refused unless its SHA-256 is the registered one, and
+``--reference WORK=PATH`` this node's copy of a work's reference content (:func:`local_references`). One line
 per lease taken, lost or given back, per warning and per fleet duty it ran (timestamping, retention
 purges: :mod:`swarmscope.cli.fleet_duties`); stopping commits everything and releases the leases.
 """
@@ -45,6 +48,9 @@ from swarmscope.store.fleet.jobs import FleetJobs
 from swarmscope.store.fleet.registry import NodeStart
 from swarmscope.store.ledger.datasets import active_datasets
 from swarmscope.store.ledger.node_key import KEY_FILE_SUFFIX, default_key_path
+from swarmscope.store.legal import cases as case_rows
+from swarmscope.store.legal.case_rows import WorkRow
+from swarmscope.store.legal.workflow_seals import reference_sha256
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
@@ -93,6 +99,53 @@ def local_datasets(store: Store, specs: Sequence[str]) -> dict[str, str]:
     return paths
 
 
+def local_references(store: Store, specs: Sequence[str]) -> dict[int, str]:
+    """``--reference WORK=PATH``: this node's copy of the reference content of WORK (its id or title, as
+    ``swarmscope works list`` shows), accepted only when its SHA-256 is the stored one.
+
+    Returns:
+        work id → PATH (absolute), for :class:`~swarmscope.monitor.node.FleetNode`.
+
+    Raises:
+        InputError: not WORK=PATH, no such work (or an ambiguous title), a work registered without
+            reference content or whose identity is not stored, PATH unreadable, or PATH's SHA-256 is not
+            the stored one (the node does not start: it would take another copy for the work's).
+    """
+    paths: dict[int, str] = {}
+    for spec in specs:
+        name, sep, path = spec.partition("=")
+        if not (sep and name and path):
+            raise InputError(f"--reference {spec!r}: WORK=PATH (a work's id or title, this node's copy)")
+        try:
+            work = case_rows.get_work(store, name)
+        except SwarmscopeError as exc:
+            raise InputError(f"--reference {spec}: {exc}") from None
+        paths[work.id] = _checked(spec, work, path)
+    return paths
+
+
+def _checked(spec: str, work: WorkRow, path: str) -> str:
+    """PATH, absolute, when its content is the work's registered reference copy."""
+    label = f"work {work.id} ({work.title})"
+    if work.reference_path is None:
+        raise InputError(f"--reference {spec}: {label} has no reference content (works add --reference)")
+    if work.reference_sha256 is None:
+        raise InputError(
+            f"--reference {spec}: the identity of {label}'s reference copy is not stored (its copy was not "
+            f"readable when the store was upgraded): run `swarmscope works seal {work.id}` where "
+            f"{work.reference_path} is"
+        )
+    digest = reference_sha256(path) if Path(path).exists() else "missing"
+    if digest in (None, "missing"):
+        raise InputError(f"--reference {spec}: cannot read {path}")
+    if digest != work.reference_sha256:
+        raise InputError(
+            f"--reference {spec}: sha256 {digest[:16]}… is not {label}'s reference copy "
+            f"({work.reference_sha256[:16]}…): refused"
+        )
+    return str(Path(path).resolve())
+
+
 def check_node(db: str, name: str, bind: str | None, connect_timeout: float) -> None:
     """Refuse a non-PostgreSQL store, a bad name or option before anything is created.
 
@@ -118,8 +171,11 @@ async def serve(node: FleetNode) -> None:
     await node.run(stop)
 
 
-def build_node(db: str, plan: NodePlan, config: MonitorConfig, key_path: str) -> FleetNode:
-    """Open the node's key and store, and put the fleet node together (nothing runs yet).
+def build_node(
+    db: str, plan: NodePlan, config: MonitorConfig, key_path: str, references: dict[int, str] | None = None
+) -> FleetNode:
+    """Open the node's key and store, and put the fleet node together (nothing runs yet); ``references``:
+    this node's copies of works' reference content (:func:`local_references`).
 
     Raises:
         SwarmscopeError: unusable key file, store or fleet (the message names it).
@@ -144,7 +200,8 @@ def build_node(db: str, plan: NodePlan, config: MonitorConfig, key_path: str) ->
         store, start.name, stalled_after=max(2 * lease, 10.0), live_within=lease, on_event=say,
         runners=duty_runners(store, clock, start.name),
     )  # fmt: skip
-    holder.append(FleetNode(fleet, monitor, NodePlan(start, plan.lease_seconds), say, jobs.run))
+    node_plan = NodePlan(start, plan.lease_seconds)
+    holder.append(FleetNode(fleet, monitor, node_plan, say, jobs.run, references))
     return holder[0]
 
 
@@ -159,6 +216,9 @@ def node(
         float, num.number_option("--lease-seconds", num.LEASE_SECONDS, "lease length (renewed every third)")
     ] = 30.0,
     max_peers: opt.MaxPeers = 200,
+    dht: opt.Dht = True,
+    dht_bootstrap: opt.DhtBootstrap = None,
+    dht_read_only: opt.DhtReadOnly = False,
     connect_timeout: opt.ConnectTimeout = 5.0,
     encryption: opt.Encryption = "allow",
     loop: opt.Loop = "auto",
@@ -167,23 +227,31 @@ def node(
         list[str] | None,
         typer.Option("--dataset", metavar="NAME=PATH", help="This node's copy of registered dataset NAME."),
     ] = None,
+    reference: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--reference", metavar="WORK=PATH", help="This node's copy of the reference content of WORK."
+        ),
+    ] = None,
 ) -> None:
     """Run one monitor node of a fleet: lease swarms, monitor them, renew, release on stop."""
     try:
         check_node(db, name, bind, connect_timeout)
         dataset_paths: dict[str, str] = {}
-        if dataset:  # checked before anything is written for this node
+        references: dict[int, str] = {}
+        if dataset or reference:  # checked before anything is written for this node
             with open_store(db, create=False) as store:
-                dataset_paths = local_datasets(store, dataset)
+                dataset_paths = local_datasets(store, dataset or [])
+                references = local_references(store, reference or [])
         config = monitor_config(
             duration=None, max_peers=fit_open_files(max_peers, Console(stderr=True)), bind=bind,
-            listen_port=listen_port, connect_timeout=connect_timeout, dht=False, dht_bootstrap=None,
-            dht_read_only=False, pex=True, encryption=encryption,
+            listen_port=listen_port, connect_timeout=connect_timeout, dht=dht, dht_bootstrap=dht_bootstrap,
+            dht_read_only=dht_read_only, pex=True, encryption=encryption,
         )  # fmt: skip
         check_listen_port(config)
         config.dataset_paths = dataset_paths
         plan = NodePlan(NodeStart(name, "", bind, listen_port, capacity), lease_seconds)
-        fleet_node = build_node(db, plan, config, node_key_path(db, name, node_key))
+        fleet_node = build_node(db, plan, config, node_key_path(db, name, node_key), references)
         with asyncio.Runner(loop_factory=loop_factory(loop)) as runner:
             runner.run(serve(fleet_node))
     except SwarmscopeError as exc:

@@ -77,7 +77,7 @@ class DhtDiscovery:
         self.lookups = 0
         self.errors = 0  # failed lookups (OSError, timeout) of the run
         self.last_error: str | None = None
-        self._tasks: list[asyncio.Task[None]] = []
+        self._tasks: dict[bytes, asyncio.Task[None]] = {}
 
     async def open(self) -> str | None:
         """Bind our node's UDP port and join the DHT through the bootstrap nodes; no lookup starts yet.
@@ -123,7 +123,24 @@ class DhtDiscovery:
 
     def start(self) -> None:
         """Start one lookup loop per infohash (after :meth:`open`)."""
-        self._tasks = [asyncio.create_task(self._loop(ih)) for ih in self.infohashes]
+        for infohash in self.infohashes:
+            self.add(infohash)
+
+    @property
+    def looked_up(self) -> frozenset[bytes]:
+        """The wire infohashes whose lookup loop runs now."""
+        return frozenset(self._tasks)
+
+    def add(self, infohash: bytes) -> None:
+        """Look up one more swarm (a fleet node's newly leased one), from now on; no-op when known."""
+        if infohash not in self._tasks:
+            self._tasks[infohash] = asyncio.create_task(self._loop(infohash))
+
+    def remove(self, infohash: bytes) -> None:
+        """Stop looking up ``infohash`` (a fleet node's lease is gone); a lookup in flight is cancelled."""
+        task = self._tasks.pop(infohash, None)
+        if task is not None:
+            task.cancel()
 
     async def _loop(self, infohash: bytes) -> None:
         retry = RETRY_FIRST
@@ -152,9 +169,10 @@ class DhtDiscovery:
 
     async def stop(self) -> None:
         """Cancel the lookup loops and close the node."""
-        for task in self._tasks:
+        tasks, self._tasks = list(self._tasks.values()), {}
+        for task in tasks:
             task.cancel()
-        for task in self._tasks:
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self.node.stop()

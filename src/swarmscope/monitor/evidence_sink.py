@@ -26,7 +26,7 @@ from swarmscope.evidence.seal import SealedBatch
 from swarmscope.monitor.config import MonitorConfig
 from swarmscope.monitor.ledger_writer import LedgerWriter
 from swarmscope.monitor.plan import PeerKey
-from swarmscope.monitor.proofs import ProofPieces
+from swarmscope.monitor.proofs import ProofPieces, ReferenceLoaded
 from swarmscope.monitor.targets import Target
 from swarmscope.net.capture_tap import CaptureTap, TappedRun
 from swarmscope.net.clock import Clock
@@ -34,6 +34,7 @@ from swarmscope.net.ntp_clock import ClockWatch
 from swarmscope.net.stream_shell import DrivenRun, Tap
 from swarmscope.store.ledger.datasets import active_datasets
 from swarmscope.store.ports import EvidenceLedger, RunLedger
+from swarmscope.wire.metainfo import Metainfo
 
 
 class EvidenceSink:
@@ -125,12 +126,21 @@ class EvidenceSink:
             if target is None or target.meta is None:
                 self.on_warning(f"reference {path}: no monitored torrent with metainfo for {swarm}")
                 continue
-            loaded = await asyncio.to_thread(self.proofs.load_reference, swarm, target.meta, Path(path))
+            loaded = await self.load_reference(swarm, target.meta, path)
             if loaded.mismatched or loaded.missing:
                 self.on_warning(
                     f"reference {path}: {loaded.mismatched} pieces do not match the torrent and "
                     f"{loaded.missing} are missing; only verified pieces back block proofs"
                 )
+
+    async def load_reference(self, swarm: str, meta: Metainfo, path: str) -> ReferenceLoaded:
+        """Check one reference copy of ``swarm``'s work piece by piece; its verified pieces (up to the
+        proof table's size) back block proofs and are stored with the next batch.
+
+        Raises:
+            InputError: nothing at ``path``, or a missing or short file (every one is named).
+        """
+        return await asyncio.to_thread(self.proofs.load_reference, swarm, meta, Path(path))
 
     async def stop(self, writer: asyncio.Task[None]) -> None:
         """Commit everything pending and wait for the writer to finish."""

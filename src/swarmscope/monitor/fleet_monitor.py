@@ -2,16 +2,18 @@
 while it runs (as the node's leases come and go).
 
 :class:`FleetMonitor` is :class:`~swarmscope.monitor.crawler.Monitor` plus :meth:`FleetMonitor.add_target`
-(record the swarm, start its tracker announces and, for a magnet, its BEP 9 metadata fetch) and
-:meth:`FleetMonitor.remove_target` (stop all of that, forget its peers, cancel its probes in flight: the
-lease is gone, so their observations could not be sealed anyway). Discovery of leased swarms is through
-trackers, inbound peers and PEX; the DHT node of a plain run looks up the swarms it started with only.
+(record the swarm, start its tracker announces, its Mainline DHT lookups when the node runs a DHT node,
+and, for a magnet, its BEP 9 metadata fetch) and :meth:`FleetMonitor.remove_target` (stop all of that,
+forget its peers, cancel its probes in flight: the lease is gone, so their observations could not be
+sealed anyway). Discovery of leased swarms is through trackers, the DHT (BEP 5: one node per fleet node,
+opened at start with no swarm, each leased swarm's ``get_peers`` loop added and removed with its lease),
+inbound peers and PEX: the channels of a laptop's ``monitor`` run.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from typing import Any
 
 from swarmscope.evidence.probe.run import ProbeRun
@@ -30,7 +32,7 @@ class FleetMonitor(Monitor):
     """A :class:`Monitor` that starts with no swarm and is given its swarms while it runs.
 
     Args: as :class:`Monitor`, without targets (its listener always runs: leads come from trackers, PEX
-    and inbound peers).
+    and inbound peers). :attr:`on_metadata` is awaited when a magnet's info dict arrives (BEP 9).
     """
 
     def __init__(
@@ -48,6 +50,7 @@ class FleetMonitor(Monitor):
         )  # fmt: skip
         self._swarm_tasks: dict[str, set[asyncio.Task[None]]] = {}
         self.fleet_addresses: set[str] = set()  # the fleet's nodes: never probed, never recorded as peers
+        self.on_metadata: Callable[[Target], Awaitable[None]] | None = None  # a magnet's metainfo arrived
 
     @property
     def started(self) -> bool:
@@ -57,6 +60,11 @@ class FleetMonitor(Monitor):
     def swarms(self) -> Iterable[str]:
         """The swarms monitored now."""
         return list(self.targets)
+
+    @property
+    def dht_swarms(self) -> frozenset[bytes]:
+        """Wire infohashes our DHT node looks up now (empty without a DHT node)."""
+        return frozenset() if self._dht is None else self._dht.looked_up
 
     async def add_target(self, target: Target) -> None:
         """Start monitoring ``target`` (the run must have started: :attr:`started`)."""
@@ -71,6 +79,8 @@ class FleetMonitor(Monitor):
             self._spawn(target.swarm, self._fetch_metadata(target))
         for url in target.trackers:
             self._spawn(target.swarm, self._announcer(target, url))
+        if self._dht is not None:
+            self._dht.add(target.wire_infohash)
 
     def remove_target(self, swarm: str) -> None:
         """Stop monitoring ``swarm`` at once: announces, metadata fetch and probes are cancelled."""
@@ -84,6 +94,8 @@ class FleetMonitor(Monitor):
             del self._runs[key]
             self.evidence.tapped.pop(key, None)
         self._by_wire.pop(target.wire_infohash, None)
+        if self._dht is not None:
+            self._dht.remove(target.wire_infohash)
         self._metadata_leads.pop(swarm, None)
         self._held.pop(swarm, None)
         self.stats.pop(swarm, None)
@@ -93,6 +105,12 @@ class FleetMonitor(Monitor):
         and must not be sealed under a later lease of the same swarm); returns how many."""
         writer = self.evidence.writer
         return 0 if writer is None else writer.drop_swarms(frozenset({swarm}))
+
+    async def _fetch_metadata(self, t: Target) -> None:
+        """BEP 9 as in a plain run, then :attr:`on_metadata` (the node loads its reference copies)."""
+        await super()._fetch_metadata(t)
+        if t.meta is not None and t.swarm in self.targets and self.on_metadata is not None:
+            await self.on_metadata(t)
 
     def _spawn(self, swarm: str, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(work)

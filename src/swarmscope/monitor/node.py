@@ -10,6 +10,12 @@ Stopping (SIGTERM/SIGINT, or ``stop``): the monitor stops first (probes in fligh
 pending committed while the leases are still held), then the leases are released and the stop recorded.
 A database that cannot be reached during a round is reported (one line) and the round is retried; leases
 then lapse on their own and fencing refuses what this node could no longer hold.
+
+Reference copies are node-local (README "Node-local paths"): a leased swarm that carries a work with
+reference content (linked by ``works link``, or named by ``fleet add --work``) gets block proofs from
+THIS node's copy of it (``references``: work id → path, checked against the work's stored SHA-256 when
+the node started), read beside the lease rounds and, for a magnet, once BEP 9 brought its metainfo;
+without one the node says so in one line and monitors the swarm without them.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from swarmscope.monitor.targets import Target, load_target, target_from_metainfo
 from swarmscope.store.fleet.handle import Fleet
 from swarmscope.store.fleet.leases import Lease
 from swarmscope.store.fleet.registry import FleetSwarm, NodeStart
+from swarmscope.store.legal.cases import swarm_reference_works
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +66,8 @@ class FleetNode:
         fleet: the fleet tables. monitor: the node's monitor (its store a ``FencedStore`` over
         :meth:`tokens`). plan: registration and lease length. on_event: one line per lease taken or lost.
         jobs: runs this node's worker of the fleet's exactly-once jobs until the event is set
-        (``store.fleet.jobs.FleetJobs.run``), or None.
+        (``store.fleet.jobs.FleetJobs.run``), or None. references: this node's copies of works' reference
+        content, work id → path (module docstring).
     """
 
     def __init__(
@@ -69,15 +77,19 @@ class FleetNode:
         plan: NodePlan,
         on_event: Callable[[str], None],
         jobs: Callable[[asyncio.Event], Awaitable[None]] | None = None,
+        references: Mapping[int, str] | None = None,
     ) -> None:
         self.fleet, self.monitor, self.plan, self.on_event = fleet, monitor, plan, on_event
-        self.jobs = jobs
+        self.jobs, self.references = jobs, dict(references or {})
         self.leases: dict[str, Lease] = {}
         self._tokens: Mapping[str, int] = {}  # replaced whole on change: read from the writer's thread
         self._failing = False
         self._handing: dict[str, Lease] = {}  # handed off: still renewed and fenced until released
         self._releasing: set[asyncio.Task[int]] = set()
+        self._loading: set[asyncio.Task[None]] = set()  # reference copies being read (not in the round)
+        self._magnets: dict[str, FleetSwarm] = {}  # leased magnets whose works wait for their metainfo
         monitor.evidence.on_fenced = self._fenced
+        monitor.on_metadata = self._metadata_known
 
     @property
     def name(self) -> str:
@@ -109,6 +121,8 @@ class FleetNode:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), self.plan.renew_every)
         finally:
+            for task in self._loading:
+                task.cancel()
             monitor_stop.set()
             await worker
             await monitor  # commits everything pending while the leases are still held
@@ -178,6 +192,56 @@ class FleetNode:
         self._publish()
         await self.monitor.add_target(target)
         self.on_event(f"leased {swarm.infohash} ({swarm.name}) token {lease.token}")
+        self._read_references(swarm, target)
+
+    def _read_references(self, swarm: FleetSwarm, target: Target) -> None:
+        task = asyncio.create_task(self._load_references(swarm, target))
+        self._loading.add(task)
+        task.add_done_callback(self._loading.discard)
+
+    async def _metadata_known(self, target: Target) -> None:
+        """A leased magnet's info dict arrived (BEP 9): its works' reference copies can be checked now."""
+        swarm = self._magnets.pop(target.swarm, None)
+        if swarm is not None and target.swarm in self.leases:
+            self._read_references(swarm, target)
+
+    async def _load_references(self, swarm: FleetSwarm, target: Target) -> None:
+        """Block proofs of a newly leased swarm from this node's copy of each work it carries; one line
+        per work: what the copy gave, or why it gives nothing here (the swarm is monitored either way).
+        Runs beside the lease rounds: hashing a film's copy takes longer than a lease."""
+        try:
+            works = await asyncio.to_thread(
+                swarm_reference_works, self.fleet.store, swarm.infohash, swarm.work
+            )
+        except SwarmscopeError as exc:
+            self.on_event(f"works of {swarm.infohash} not read, no reference copy used: {exc}")
+            return
+        for work in works:
+            label, path = f"work {work.id} ({work.title})", self.references.get(work.id)
+            if path is None:
+                self.on_event(
+                    f"no reference copy of {label} on this node: {swarm.infohash} is monitored without block"
+                    f" proofs from it (swarmscope node --reference {work.id}=PATH)"
+                )
+            elif target.meta is None:
+                self._magnets[swarm.infohash] = swarm
+                self.on_event(
+                    f"reference copy of {label} waits for magnet {swarm.infohash}'s metainfo (BEP 9)"
+                )
+            else:
+                await self._load_reference(swarm.infohash, target, label, path)
+
+    async def _load_reference(self, infohash: str, target: Target, label: str, path: str) -> None:
+        assert target.meta is not None
+        try:
+            loaded = await self.monitor.evidence.load_reference(infohash, target.meta, path)
+        except SwarmscopeError as exc:
+            self.on_event(f"reference copy of {label} at {path} unusable for {infohash}: {exc}")
+            return
+        self.on_event(
+            f"reference copy of {label} at {path}: {len(loaded.kept)} pieces back block proofs of {infohash}"
+            f" ({loaded.verified} verified, {loaded.mismatched} mismatched, {loaded.missing} missing)"
+        )
 
     def _hand_off(self, lease: Lease) -> None:
         """Rebalancing asks the swarm back: stop monitoring it now; what is queued for it still commits
@@ -202,6 +266,7 @@ class FleetNode:
     def _drop(self, swarm: str, why: str) -> None:
         """Stop monitoring ``swarm`` now; its lease row, if still this node's, is deleted in the background
         (an expired lease nobody took yet: this node would otherwise block itself from taking it again)."""
+        self._magnets.pop(swarm, None)
         lease = self.leases.pop(swarm, None)
         if lease is not None:
             self._publish()

@@ -31,6 +31,7 @@ def works_data(store: Store, user: WebUser) -> list[dict[str, Any]]:
     for work in scoping.works(store, cid):
         item = asdict(work)
         item.pop("reference_path")  # a path on the server: not the client's business
+        item.pop("reference_sha256")  # what fleet nodes check their copies against: the same
         item["torrents"] = links.get(work.id, [])
         item["cases"] = sum(1 for c in cases if c.work_id == work.id)
         out.append(item)

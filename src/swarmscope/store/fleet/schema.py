@@ -9,7 +9,8 @@ disagree about the time, the database is the one arbiter of who holds a lease.
   ``node_key``; no private key is ever stored), its source address, listen port, capacity in swarms, and
   its heartbeat (renewed with its leases).
 - ``fleet_swarm``: a registered swarm: infohash, the exact .torrent bytes or the magnet URI, the work it
-  carries (free text), how many vantage points (distinct nodes) should watch it.
+  carries (free text: when it is a work's title, nodes use their copy of that work's reference content),
+  how many vantage points (distinct nodes) should watch it.
 - ``fleet_lease``: a node's lease on a swarm. ``token`` comes from the sequence ``fleet_lease_token`` and
   grows on every take or takeover (a fencing token: Kleppmann, "How to do distributed locking", 2016).
   At most ``fleet_swarm.vantages`` leases per swarm and one per (swarm, node): refused by a trigger and
@@ -55,7 +56,7 @@ fleet_swarm = sa.Table(
     sa.Column("name", sa.Text, nullable=False),
     sa.Column("metainfo", sa.LargeBinary),  # the exact .torrent bytes
     sa.Column("magnet", sa.Text),  # or the magnet URI (BEP 9)
-    sa.Column("work", sa.Text),  # the work it carries (a name the operator chose)
+    sa.Column("work", sa.Text),  # the work it carries (free text; a work's title names its reference copy)
     sa.Column("vantages", sa.Integer, nullable=False),  # nodes wanted on it at once
     sa.Column("added_us", sa.BigInteger, nullable=False),
     sa.CheckConstraint("vantages >= 1", name="vantages_positive"),

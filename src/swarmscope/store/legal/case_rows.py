@@ -66,6 +66,7 @@ class WorkRow:
     registration: str | None
     reference_path: str | None
     added_us: int
+    reference_sha256: str | None = None  # the reference copy's identity (None: none registered)
     client: str = ""
 
 

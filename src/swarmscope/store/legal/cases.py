@@ -95,7 +95,8 @@ def add_work(
         if conn.execute(dup).first() is not None:
             raise CaseStoreError(f"work {title!r}: the client already has a work of that title")
         values: dict[str, Any] = {"client_id": client_id, "title": title, "registration": registration}
-        values |= {"reference_path": reference_path, "added_us": now_us}
+        identity = None if reference == "missing" else reference  # a path gone is no identity
+        values |= {"reference_path": reference_path, "reference_sha256": identity, "added_us": now_us}
         work_id = new_id(conn, sa.insert(work).values(values))
         name = conn.execute(sa.select(client_table.c.name).where(client_table.c.id == client_id)).scalar_one()
         content = work_content(str(name), title, registration, reference)
@@ -126,6 +127,20 @@ def get_work(store: Store, which: int | str) -> WorkRow:
             f"work {which!r}: " + ("not found" if not rows else "ambiguous title; give its id")
         )
     return WorkRow(**rows[0]._asdict())
+
+
+def swarm_reference_works(store: Store, infohash: str, work_name: str | None) -> list[WorkRow]:
+    """The works with a reference copy that a swarm carries, oldest first: linked to it (``works link``,
+    any verdict but ``fake``) or, for a fleet swarm, named by its ``fleet add --work`` title. A fleet node
+    loads its own copy of each (block proofs); nothing here is a proof that the swarm carries the work."""
+    linked = sa.select(work_torrent.c.work_id).where(
+        work_torrent.c.infohash == infohash.lower(), work_torrent.c.status != "fake"
+    )
+    carried = (
+        work.c.id.in_(linked) if work_name is None else work.c.id.in_(linked) | (work.c.title == work_name)
+    )
+    query = _WORKS.where(carried, work.c.reference_path.is_not(None)).order_by(work.c.id)
+    return [WorkRow(**r._asdict()) for r in _rows(store, query)]
 
 
 def link_torrent(store: Store, work_id: int, infohash: str, now_us: int) -> int:

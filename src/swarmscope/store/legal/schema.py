@@ -48,7 +48,9 @@ work = sa.Table(
     sa.Column("client_id", sa.Integer, sa.ForeignKey("client.id"), nullable=False),
     sa.Column("title", sa.Text, nullable=False),
     sa.Column("registration", sa.Text),  # copyright registration number
-    sa.Column("reference_path", sa.Text),  # reference content (a copy of the work), optional
+    sa.Column("reference_path", sa.Text),  # reference content (a copy of the work), optional: the registering
+    # machine's path; a fleet node names its own copy (``node --reference``), checked against:
+    sa.Column("reference_sha256", sa.Text),  # hex SHA-256 of that content (workflow_seals.reference_sha256)
     sa.Column("added_us", sa.BigInteger, nullable=False),
     sa.UniqueConstraint("client_id", "title"),
 )

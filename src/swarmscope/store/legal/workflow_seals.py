@@ -226,7 +226,8 @@ def seal_if_writer(
 def seal_current_entry(store: Store, kind: str, entry_id: int, now_us: int) -> WorkflowEvent:
     """Seal the directory entry ``isp``/``work`` ``entry_id`` AS STORED NOW (``isps seal``, ``works seal``:
     an operator confirms an entry added before entries were sealed, after checking it; a later seal of
-    the same subject supersedes older ones).
+    the same subject supersedes older ones). A work's reference copy, readable here, also becomes its
+    stored identity (``work.reference_sha256``, what fleet nodes check their own copies against).
 
     Raises:
         StoreError: no signing key; no such entry.
@@ -251,6 +252,8 @@ def seal_current_entry(store: Store, kind: str, entry_id: int, now_us: int) -> W
             if row is None:
                 raise StoreError(f"no work with id {entry_id}")
             reference = reference_sha256(row.reference_path)
+            if reference not in (None, "missing"):  # the identity a fleet node checks its copy against
+                conn.execute(sa.update(work).where(work.c.id == entry_id).values(reference_sha256=reference))
             step, content = WORK_ENTRY, work_content(row.client, row.title, row.registration, reference)
         event = WorkflowEvent(f"{kind}:{entry_id}", step, now_us, content_sha256(step, content))
         seal_event(conn, node, event)
