@@ -112,14 +112,25 @@ COPY_MIN_ROWS = 64  # below this, one pipelined executemany costs about what a C
 
 def _copy_rows(conn: sa.Connection, table: sa.Table, columns: list[str], rows: list[tuple[Any, ...]]) -> None:
     """``rows`` into ``table`` by ``COPY (columns) FROM STDIN`` on the connection's psycopg 3 driver
-    connection (text format; psycopg dumps each value by its Python type: bytes as bytea, None as NULL)."""
+    connection (text format; psycopg dumps each value by its Python type: bytes as bytea, None as NULL).
+
+    Raises:
+        sqlalchemy.exc.DBAPIError: the server refused the COPY (a trigger or constraint: the subclass
+            SQLAlchemy gives the driver's error, e.g. ``IntegrityError``), as ``exec_driver_sql`` would
+            raise it: the driver cursor bypasses SQLAlchemy, whose callers catch only its own errors.
+    """
     quoted = ", ".join(conn.dialect.identifier_preparer.quote(c) for c in columns)
     name = conn.dialect.identifier_preparer.format_table(table)
     driver = conn.connection.driver_connection
     assert driver is not None
-    with driver.cursor() as cursor, cursor.copy(f"COPY {name} ({quoted}) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row(row)
+    statement = f"COPY {name} ({quoted}) FROM STDIN"
+    dbapi = conn.dialect.loaded_dbapi
+    try:
+        with driver.cursor() as cursor, cursor.copy(statement) as copy:
+            for row in rows:
+                copy.write_row(row)
+    except dbapi.Error as exc:
+        raise sa.exc.DBAPIError.instance(statement, None, exc, dbapi.Error) from exc
 
 
 def insert_many(
