@@ -1,6 +1,6 @@
-"""PostgreSQL checks the references of evidence rows once per statement (migration 0015), and still refuses
-every row it refused before: an orphan (unknown run or swarm), a dangling ledger link, a fenced-out batch,
-and the removal of a parent that rows still name.
+"""PostgreSQL checks the references of evidence rows and ledger entries once per statement (migration 0015),
+and still refuses every row it refused before: an orphan (unknown run, swarm, node key or batch), a
+fenced-out batch, the removal of a parent that rows still name; and now also a dangling ledger link.
 
 On the real PostgreSQL (``SWARMSCOPE_TEST_PG_URL``, started by tests/conftest.py). Both writer paths are
 tried: a single-row INSERT and a ``COPY`` (``writer.COPY_MIN_ROWS`` rows or more); a refused statement
@@ -25,6 +25,8 @@ from swarmscope.store.fleet.fencing import FencedStore, FencingRefused
 from swarmscope.store.fleet.handle import Fleet
 from swarmscope.store.fleet.registry import FleetSwarm, NodeStart
 from swarmscope.store.ledger import writer
+from swarmscope.store.ledger.commit import register_node
+from swarmscope.store.ledger.schema import ledger_entry
 from swarmscope.store.ledger.schema import observation as observation_table
 from swarmscope.store.ledger.schema import sighting as sighting_table
 from tests.store.factories import SWARM_A, SWARM_B, T0, add_swarms, observation, sighting
@@ -135,14 +137,12 @@ def test_no_trigger_fires_per_inserted_row(pg_store: Store) -> None:
     trigger has bits ROW (1) and INSERT (4) in ``pg_trigger.tgtype``)."""
     query = (
         "SELECT tgrelid::regclass::text, tgname, (tgtype & 5) = 5 FROM pg_trigger "
-        "WHERE tgrelid IN ('observation'::regclass, 'sighting'::regclass) AND (tgtype & 4) = 4"
+        "WHERE tgrelid IN ('observation'::regclass, 'sighting'::regclass, 'ledger_entry'::regclass) "
+        "AND (tgtype & 4) = 4"
     )
     with pg_store.engine.connect() as conn:
         found = {tuple(r) for r in conn.execute(sa.text(query))}
-    per_statement = {
-        ("observation", "observation_rows_checked", False),
-        ("sighting", "sighting_rows_checked", False),
-    }
+    per_statement = {(t, f"{t}_rows_checked", False) for t in ("observation", "sighting", "ledger_entry")}
     assert found == per_statement
 
 
@@ -173,3 +173,44 @@ def test_a_refused_copy_batch_is_a_store_error_and_writes_nothing(pg_store: Stor
     assert _count(pg_store, "observation") == 0 and _count(pg_store, "ledger_entry") == 0
     pg_store.commit_evidence(run, records=batch, sealed_at_us=T0)  # the chain is not left locked or broken
     assert _count(pg_store, "observation") == len(batch)
+
+
+def _entry_rows(node: int, batch: int | None, n: int, first: int = 0) -> list[tuple[Any, ...]]:
+    """``ledger_entry`` rows (table column order, no id) of ``node``: not a valid chain, only references."""
+    return [
+        (node, first + i, "observation", bytes(32), bytes(32), bytes(32), b"x", batch, None, None)
+        for i in range(n)
+    ]
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_a_ledger_entry_of_an_unknown_node_or_batch_is_refused(pg_store: Store, size: int) -> None:
+    run = pg_store.start_run({}, "0.1.0", T0)
+    pg_store.commit_evidence(run, records=[observation()], sealed_at_us=T0)
+    assert pg_store.node is not None
+    node = pg_store.node.id
+    with pg_store.engine.connect() as conn:
+        batch = int(conn.execute(sa.text("SELECT max(id) FROM ledger_batch")).scalar_one())
+    for rows, message in (
+        (_entry_rows(node + 1, None, size, 1), f"names node key {node + 1}, which does not exist"),
+        (_entry_rows(node, batch + 1, size, 1), f"names ledger batch {batch + 1}, which does not exist"),
+    ):
+        with pytest.raises(sa.exc.IntegrityError, match=message), pg_store.engine.begin() as conn:
+            writer.insert_many(conn, ledger_entry, rows)
+    assert _count(pg_store, "ledger_entry") == 1
+    with pg_store.engine.begin() as conn:  # entries sealed later by recovery name no batch
+        writer.insert_many(conn, ledger_entry, _entry_rows(node, None, size, 1))
+    assert _count(pg_store, "ledger_entry") == 1 + size
+
+
+def test_a_node_key_named_by_ledger_entries_cannot_go(pg_store: Store) -> None:
+    with pg_store.engine.begin() as conn:  # a node with entries but no batch (its only references)
+        other = register_node(conn, Ed25519PrivateKey.generate(), T0).id
+        writer.insert_many(conn, ledger_entry, _entry_rows(other, None, 2))
+    named = f"node_key {other} is still named by ledger_entry rows"
+    with pytest.raises(sa.exc.IntegrityError, match=named), pg_store.engine.begin() as conn:
+        conn.execute(sa.text(f"DELETE FROM node_key WHERE id = {other}"))
+    with pg_store.engine.begin() as conn:
+        unused = register_node(conn, Ed25519PrivateKey.generate(), T0).id
+        conn.execute(sa.text(f"DELETE FROM node_key WHERE id = {unused}"))  # named by nothing: it may go
+    assert _count(pg_store, "node_key") == 2

@@ -61,9 +61,15 @@ APPEND_ONLY_TABLES: tuple[str, ...] = (
 # per COPY or INSERT, the same refusals; SQLite keeps them as foreign keys). Alembic's comparison of the
 # schema with a PostgreSQL database leaves these out (:func:`compared_on`).
 STATEMENT_CHECKED_FKS = frozenset(
-    f"fk_{table}_{column}_{parent}"
-    for table in ("observation", "sighting")
-    for column, parent in (("run_id", "monitor_run"), ("infohash", "swarm"))
+    [
+        *(
+            f"fk_{table}_{column}_{parent}"
+            for table in ("observation", "sighting")
+            for column, parent in (("run_id", "monitor_run"), ("infohash", "swarm"))
+        ),
+        "fk_ledger_entry_node_id_node_key",
+        "fk_ledger_entry_batch_id_ledger_batch",
+    ]
 )
 
 
