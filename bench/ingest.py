@@ -14,7 +14,7 @@ is created, then dropped with ``alembic downgrade base`` at the end: never point
 - ``insert``: the rows alone, pre-built with ``writer.observation_row`` and written by
   ``writer.insert_many`` (PostgreSQL: one ``COPY ... FROM STDIN`` per batch; SQLite: one ``executemany``),
   one transaction per batch: the database's share of the above. Each row carries a ledger link to one of
-  the ``seal`` phase's entries, so PostgreSQL's statement checks (migration 0015) check real links;
+  the ``seal`` phase's entries, so PostgreSQL's statement checks (migration 0017) check real links;
 - ``ceiling`` (PostgreSQL only): the same COPY of the same rows into an UNLOGGED copy of ``observation``
   without index, constraint or trigger (``CREATE UNLOGGED TABLE ... (LIKE observation INCLUDING
   DEFAULTS)``, dropped afterwards): what this server takes at most, so ``insert / ceiling`` says how much of

@@ -1,4 +1,4 @@
-"""PostgreSQL checks the references of evidence rows and ledger entries once per statement (migration 0015),
+"""PostgreSQL checks the references of evidence rows and ledger entries once per statement (migration 0017),
 and still refuses every row it refused before: an orphan (unknown run, swarm, node key or batch), a
 fenced-out batch, the removal of a parent that rows still name; and now also a dangling ledger link.
 
@@ -98,7 +98,7 @@ def test_a_ledger_link_to_no_entry_of_its_kind_is_refused(pg_store: Store, kind:
         with pytest.raises(sa.exc.IntegrityError, match=f"{kind} row names ledger entry"):
             _insert(pg_store, kind, [*_rows(kind, run, size - 1), *_rows(kind, run, 1, link)])
     assert _count(pg_store, kind) == before
-    _insert(pg_store, kind, _rows(kind, run, size))  # no link at all: an unsealed row, as before 0015
+    _insert(pg_store, kind, _rows(kind, run, size))  # no link at all: an unsealed row, as before 0017
     assert _count(pg_store, kind) == before + size
 
 

@@ -57,7 +57,7 @@ APPEND_ONLY_TABLES: tuple[str, ...] = (
     "workflow_event",  # trigger from migration 0008
 )
 
-# The foreign keys PostgreSQL enforces by statement-level triggers instead (migration 0015: one anti-join
+# The foreign keys PostgreSQL enforces by statement-level triggers instead (migration 0017: one anti-join
 # per COPY or INSERT, the same refusals; SQLite keeps them as foreign keys). Alembic's comparison of the
 # schema with a PostgreSQL database leaves these out (:func:`compared_on`).
 STATEMENT_CHECKED_FKS = frozenset(

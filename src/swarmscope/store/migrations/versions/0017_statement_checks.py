@@ -1,7 +1,7 @@
 """PostgreSQL: the references of evidence rows and ledger entries checked once per statement, not per row.
 
-Revision ID: 0015
-Revises: 0014
+Revision ID: 0017
+Revises: 0016
 Create Date: 2026-12-07
 
 On PostgreSQL six foreign keys are replaced by statement-level triggers that refuse the same rows:
@@ -39,8 +39,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0015"
-down_revision = "0014"
+revision = "0017"
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 
