@@ -25,6 +25,7 @@ from swarmscope.evidence.records import BlockProof, ClockSample, ExtensionInfo, 
 from swarmscope.store.database import Store, alembic_config, open_store
 from swarmscope.store.ledger import queries, seal_state, writer
 from swarmscope.store.ledger.entries import load_batches, load_blob, load_capture, load_ledger
+from swarmscope.store.ledger.schema import compared_on
 from swarmscope.store.ledger.schema import observation as observation_table
 from swarmscope.store.ledger.verify import verify_ledger
 from swarmscope.store.legal.schema import subscriber
@@ -100,7 +101,8 @@ def test_downgrade_upgrade_on_postgresql(pg_store: Store) -> None:
 
 def test_no_drift_from_schema_module_on_postgresql(pg_store: Store) -> None:
     with pg_store.engine.connect() as conn:
-        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        opts = {"compare_type": True, "include_object": compared_on("postgresql")}
+        context = MigrationContext.configure(conn, opts=opts)
         assert compare_metadata(context, metadata) == []
 
 

@@ -19,6 +19,9 @@ This module mirrors ``migrations/versions``; ``tests/store/test_migrations.py`` 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import sqlalchemy as sa
 
 from swarmscope.evidence.declarations import (
@@ -53,6 +56,34 @@ APPEND_ONLY_TABLES: tuple[str, ...] = (
     "redaction",
     "workflow_event",  # trigger from migration 0008
 )
+
+# The foreign keys PostgreSQL enforces by statement-level triggers instead (migration 0017: one anti-join
+# per COPY or INSERT, the same refusals; SQLite keeps them as foreign keys). Alembic's comparison of the
+# schema with a PostgreSQL database leaves these out (:func:`compared_on`).
+STATEMENT_CHECKED_FKS = frozenset(
+    [
+        *(
+            f"fk_{table}_{column}_{parent}"
+            for table in ("observation", "sighting")
+            for column, parent in (("run_id", "monitor_run"), ("infohash", "swarm"))
+        ),
+        "fk_ledger_entry_node_id_node_key",
+        "fk_ledger_entry_batch_id_ledger_batch",
+    ]
+)
+
+
+def compared_on(dialect: str) -> Callable[..., bool]:
+    """Alembic ``include_object`` for comparing this schema with a database of ``dialect``: everything,
+    except on PostgreSQL the foreign keys of :data:`STATEMENT_CHECKED_FKS` (triggers stand in for them)."""
+
+    def include(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
+        return not (
+            dialect == "postgresql" and type_ == "foreign_key_constraint" and name in STATEMENT_CHECKED_FKS
+        )
+
+    return include
+
 
 swarm = sa.Table(
     "swarm",

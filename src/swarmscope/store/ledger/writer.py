@@ -110,16 +110,57 @@ attribution_row = BUILDERS[Attribution]
 COPY_MIN_ROWS = 64  # below this, one pipelined executemany costs about what a COPY's round trips do
 
 
+# The psycopg 3 type each portable column type is sent as in a binary COPY. JSON columns hold their JSON
+# text already (the row builders serialise it): sent as ``text``, whose binary form (the UTF-8 bytes) is
+# what the server's ``json_recv`` reads.
+_BINARY_TYPES: dict[type[sa.types.TypeEngine[Any]], str] = {
+    sa.Integer: "int4",
+    sa.BigInteger: "int8",
+    sa.Text: "text",
+    sa.LargeBinary: "bytea",
+    sa.Float: "float8",
+    sa.Boolean: "bool",
+    sa.JSON: "text",
+}
+
+
+def _binary_types(table: sa.Table, columns: list[str]) -> list[str] | None:
+    """The binary COPY type of each of ``columns``, or None when one has a type not in the map."""
+    names = []
+    for column in columns:
+        kind = type(table.c[column].type)
+        if kind not in _BINARY_TYPES:
+            return None
+        names.append(_BINARY_TYPES[kind])
+    return names
+
+
 def _copy_rows(conn: sa.Connection, table: sa.Table, columns: list[str], rows: list[tuple[Any, ...]]) -> None:
     """``rows`` into ``table`` by ``COPY (columns) FROM STDIN`` on the connection's psycopg 3 driver
-    connection (text format; psycopg dumps each value by its Python type: bytes as bytea, None as NULL)."""
+    connection: binary format with each column's declared type (``Copy.set_types``; no hex text for bytea,
+    no number parsing on the server), text format for a table with a column type outside
+    :data:`_BINARY_TYPES` (psycopg dumps each value by its Python type: bytes as bytea, None as NULL).
+
+    Raises:
+        sqlalchemy.exc.DBAPIError: the server refused the COPY (a trigger or constraint: the subclass
+            SQLAlchemy gives the driver's error, e.g. ``IntegrityError``), as ``exec_driver_sql`` would
+            raise it: the driver cursor bypasses SQLAlchemy, whose callers catch only its own errors.
+    """
     quoted = ", ".join(conn.dialect.identifier_preparer.quote(c) for c in columns)
     name = conn.dialect.identifier_preparer.format_table(table)
     driver = conn.connection.driver_connection
     assert driver is not None
-    with driver.cursor() as cursor, cursor.copy(f"COPY {name} ({quoted}) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row(row)
+    types = _binary_types(table, columns)
+    statement = f"COPY {name} ({quoted}) FROM STDIN" + (" (FORMAT BINARY)" if types else "")
+    dbapi = conn.dialect.loaded_dbapi
+    try:
+        with driver.cursor() as cursor, cursor.copy(statement) as copy:
+            if types:
+                copy.set_types(types)
+            for row in rows:
+                copy.write_row(row)
+    except dbapi.Error as exc:
+        raise sa.exc.DBAPIError.instance(statement, None, exc, dbapi.Error) from exc
 
 
 def insert_many(

@@ -13,6 +13,7 @@ from logging.config import fileConfig
 import sqlalchemy as sa
 from alembic import context
 
+from swarmscope.store.ledger.schema import compared_on
 from swarmscope.store.metadata import metadata
 
 config = context.config
@@ -24,6 +25,7 @@ def _run(connection: sa.Connection) -> None:
         target_metadata=metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_object=compared_on(connection.dialect.name),
     )
     with context.begin_transaction():
         context.run_migrations()
