@@ -31,6 +31,7 @@ from swarmscope.web.deps import StoreDep, UserDep, require
 from swarmscope.web.evidence_trust import request_trust
 from swarmscope.web.monitoring import swarm_id
 from swarmscope.web.roles import Role
+from swarmscope.web.scope import visible_work_ids
 from swarmscope.web.templating import page
 
 router = APIRouter()
@@ -44,7 +45,8 @@ def _trail(
     """The trail and the peer's folded row; 404 when the swarm is not visible or nothing names the peer."""
     swarm = swarm_id(store, user, infohash)
     trust, kept = request_trust(request)
-    trail = peer_trail(store, trust, swarm, ip, port, kept=kept)
+    works = visible_work_ids(store, user)  # another client's case on a shared torrent stays unnamed
+    trail = peer_trail(store, trust, swarm, ip, port, kept=kept, work_ids=works)
     row = peer_row(store, swarm, ip, port)
     if row is None and not (trail.observations or trail.sightings or trail.not_evidence):
         raise HTTPException(404, "no such peer")

@@ -7,7 +7,11 @@ trusted key, ``unsealed``/``quarantined`` outside every sealed batch (:class:`Se
 rows are evidence; the others are listed apart (:attr:`PeerTrail.not_evidence`). A proven observation
 carries its sealed batch (seal time, recovered or not), its RFC 3161 time-stamp tokens and the clock
 verdict at its start (:func:`clock_verdicts`, as ``cases build`` judges a hit). The trail also names the
-address's latest sealed attribution and the cases that accuse it.
+address's latest sealed attribution and the cases that accuse it: only the cases of the works the caller
+names (``work_ids``, the reader's client scope), since one torrent may be linked to works of two rights
+holders (a compilation, a film and its soundtrack) and one client must not learn another's case. The
+attribution is the address's own (where it was, sealed), the same for every swarm and client: it names
+no case, letter or identity.
 
 Cost: one index read of the peer's rows, one covering-batch read per row and one chain check per batch
 that holds one of them (a batch of a live monitor holds 0.5 s of records; batches kept by earlier
@@ -136,11 +140,12 @@ def peer_trail(
     port: int,
     *,
     kept: ProvenBatches | None = None,
+    work_ids: set[int] | None = None,
 ) -> PeerTrail:
     """The evidence trail of (swarm ``infohash``, ``ip``, ``port``); empty lists when nothing names it.
 
     ``kept``: batches proven by earlier trails of this process (:class:`ProvenBatches`), for readers that
-    show one peer after another.
+    show one peer after another. ``work_ids``: list only the cases of these works (None: every case).
     """
     trail = PeerTrail(infohash, ip, port)
     with store.engine.connect() as conn, store.engine.connect() as ledger:
@@ -155,7 +160,7 @@ def peer_trail(
             item = TrailSighting(int(r.id), seen, state, reason)
             (trail.sightings if state == SEALED else trail.not_evidence).append(item)
         trail.attribution = _attribution(conn, ip)
-        trail.cases = _cases(conn, infohash, ip, port)
+        trail.cases = _cases(conn, infohash, ip, port, work_ids)
     return trail
 
 
@@ -190,9 +195,13 @@ def _attribution(conn: sa.Connection, ip: str) -> Attribution | None:
     return None
 
 
-def _cases(conn: sa.Connection, infohash: str, ip: str, port: int) -> list[CaseRef]:
+def _cases(
+    conn: sa.Connection, infohash: str, ip: str, port: int, work_ids: set[int] | None
+) -> list[CaseRef]:
     c = legal_case.c
     query = sa.select(c.id, c.doe, c.status).where(c.ip == ip, c.port == port, c.infohash == infohash)
+    if work_ids is not None:
+        query = query.where(c.work_id.in_(sorted(work_ids)))
     return [CaseRef(int(r.id), r.doe, r.status) for r in conn.execute(query.order_by(c.id))]
 
 
