@@ -2,8 +2,7 @@
 
 Every check runs before anything is written: a bad name, role, client or password stores nothing.
 Login throttling counts failed attempts in the store (so it holds across restarts and workers), per user
-name and per client address, in a sliding window (:mod:`swarmscope.web.settings`); OWASP's Authentication
-Cheat Sheet recommends both counters, since one address may try many names.
+name and, far more loosely, per client address, in a sliding window (:mod:`swarmscope.web.login_throttle`).
 """
 
 from __future__ import annotations
@@ -15,7 +14,7 @@ from swarmscope.errors import InputError
 from swarmscope.store.access import sessions as session_store
 from swarmscope.store.access import users as user_store
 from swarmscope.store.database import Store
-from swarmscope.web import settings as limits
+from swarmscope.web import login_throttle
 from swarmscope.web.passwords import (
     MIN_PASSWORD,
     check_password,
@@ -117,16 +116,6 @@ def new_token(store: Store, name: str, now_us: int) -> tuple[int, str]:
     return user_store.add_token(store, user.id, secret_sha256(token), now_us), token
 
 
-def _throttled(store: Store, name: str, address: str, now_us: int) -> str | None:
-    since = now_us - limits.THROTTLE_WINDOW_SECONDS * 1_000_000
-    minutes = limits.THROTTLE_WINDOW_SECONDS // 60
-    if session_store.failures_since(store, since, name=name) >= limits.MAX_FAILURES_PER_NAME:
-        return f"too many failed logins for this user name; try again in {minutes} minutes"
-    if session_store.failures_since(store, since, address=address) >= limits.MAX_FAILURES_PER_ADDRESS:
-        return f"too many failed logins from this address; try again in {minutes} minutes"
-    return None
-
-
 def log_in(
     store: Store, name: str, password: str, address: str, now_us: int, seconds: int
 ) -> tuple[str, str]:
@@ -136,7 +125,7 @@ def log_in(
         LoginRefused: throttled (nothing checked, nothing counted), or a wrong name or password, or (the
             console holding the node key) a user row whose seal does not hold (counted, said alike).
     """
-    refusal = _throttled(store, name, address, now_us)
+    refusal = login_throttle.refusal(store, name, address, now_us)
     if refusal is not None:
         raise LoginRefused(refusal)
     found = user_store.find_user(store, name)
