@@ -165,3 +165,16 @@ async def test_an_expired_session_is_refused(web: WebWorld) -> None:
     client = web.anonymous()
     client.cookies.set(SESSION_COOKIE, secret)
     assert (await client.get("/api/me")).status_code == 401
+
+
+async def test_a_live_poll_whose_session_ended_sends_the_browser_to_the_login_page(web: WebWorld) -> None:
+    client = web.client("viewer")
+    poll = {"hx-request": "true", "hx-current-url": "http://testserver/swarms?sort=peers"}
+    assert (await client.get("/swarms/live", headers=poll)).status_code == 200
+    user_store.disable_user(web.store, "viewer", NOW)  # or passwd, logout, expiry: the session row ends
+    ended = await client.get("/swarms/live", headers=poll)
+    assert ended.status_code == 401 and ended.headers["hx-redirect"] == "/login?next=/swarms%3Fsort%3Dpeers"
+    elsewhere = {"hx-request": "true", "hx-current-url": "https://evil.example/swarms"}
+    assert (await client.get("/swarms/live", headers=elsewhere)).headers["hx-redirect"] == "/login?next=/"
+    plain = await client.get("/swarms/live")  # not htmx: the API's 401, no redirect header
+    assert plain.status_code == 401 and "hx-redirect" not in plain.headers
