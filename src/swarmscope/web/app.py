@@ -5,8 +5,8 @@ unauthenticated page request goes to the login page; an API request gets 401 wit
 ``WWW-Authenticate: Bearer``. A live page's htmx poll (``HX-Request: true``) that finds its session ended
 (expired, logged out, password changed, user disabled) gets 401 with ``HX-Redirect: /login?next=<the
 page>``: htmx follows that header whatever the status (htmx docs, "Response Headers"), so a wall screen
-goes to the login page instead of freezing on its last numbers. Other errors are a small HTML page for pages and ``{"detail": ...}`` for
-``/api/``.
+goes to the login page instead of freezing on its last numbers. Other errors are a small HTML page for
+pages and ``{"detail": ...}`` for ``/api/``.
 """
 
 from __future__ import annotations
@@ -81,8 +81,8 @@ def _login_after(request: Request) -> str:
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if isinstance(exc, NotAuthenticated) and request.headers.get("hx-request") == "true":
-        headers = {"WWW-Authenticate": "Bearer", "HX-Redirect": _login_after(request)}
-        return JSONResponse({"detail": exc.detail}, 401, headers=headers)
+        ended = {"WWW-Authenticate": "Bearer", "HX-Redirect": _login_after(request)}
+        return JSONResponse({"detail": exc.detail}, 401, headers=ended)
     if isinstance(exc, NotAuthenticated) and not _wants_json(request):
         target = quote(request.url.path + (f"?{request.url.query}" if request.url.query else ""), safe="/")
         return RedirectResponse(f"/login?next={target}", status_code=303)
