@@ -178,3 +178,12 @@ async def test_a_live_poll_whose_session_ended_sends_the_browser_to_the_login_pa
     assert (await client.get("/swarms/live", headers=elsewhere)).headers["hx-redirect"] == "/login?next=/"
     plain = await client.get("/swarms/live")  # not htmx: the API's 401, no redirect header
     assert plain.status_code == 401 and "hx-redirect" not in plain.headers
+
+
+async def test_a_login_compares_names_as_the_console_does_and_throttles_them_together(web: WebWorld) -> None:
+    client = web.anonymous()
+    assert (await login(client, "Counsel", PASSWORD)).status_code == 303  # NFKC + case-folded
+    assert (await client.get("/api/me")).json()["name"] == "counsel"
+    for spelling in ("COUNSEL", "Counsel", "\uff43ounsel", "counsel", "cOunsel"):  # ｃ: full width
+        assert (await login(web.anonymous(), spelling, "wrong password, long")).status_code == 401
+    assert (await login(web.anonymous(), "counsel", PASSWORD)).status_code == 429

@@ -176,3 +176,15 @@ def test_serve_fold_only_folds_the_backlog_and_exits(web_db: Path, web_template:
     finally:
         store.close()
     assert invoke("serve", "--db", str(web_db), "--fold-only")[1].strip().startswith("folded 0 sealed")
+
+
+@pytest.mark.parametrize("name", ["Viewer", "VIEWER", "\uff56iewer", "\uff36IEWER"])  # ｖ, Ｖ: full width
+def test_users_add_refuses_a_name_equal_to_another_up_to_case_or_unicode_form(
+    web_db: Path, password_file: Path, name: str
+) -> None:
+    code, out = invoke("users", "add", name, "--role", "counsel", "--password-file", str(password_file),
+                       "--db", str(web_db))  # fmt: skip
+    assert code == 1 and len(out.strip().splitlines()) == 1, out
+    assert out.startswith(f"error: user name {name!r} is the existing user 'viewer' up to case")
+    with open_store(str(web_db), create=False) as store:
+        assert user_store.find_user(store, name) is None

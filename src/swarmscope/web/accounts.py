@@ -14,7 +14,7 @@ from swarmscope.errors import InputError
 from swarmscope.store.access import sessions as session_store
 from swarmscope.store.access import users as user_store
 from swarmscope.store.database import Store
-from swarmscope.web import login_throttle
+from swarmscope.web import login_throttle, user_names
 from swarmscope.web.passwords import (
     MIN_PASSWORD,
     check_password,
@@ -67,7 +67,7 @@ def add_user(
     store: Store, name: str, role: str, client: str | None, password: str | None, now_us: int
 ) -> WebUser:
     """Create a user (``password`` None: token-only). Raises InputError before writing on bad input."""
-    check_name(name)
+    name = user_names.check_new_name(store, check_name(name))
     parsed = Role.parse(role)
     client_id = None if client is None else user_store.client_id(store, client)
     digest = None if password is None else hash_password(check_password_text(password))
@@ -125,6 +125,7 @@ def log_in(
         LoginRefused: throttled (nothing checked, nothing counted), or a wrong name or password, or (the
             console holding the node key) a user row whose seal does not hold (counted, said alike).
     """
+    name = user_names.login_name(store, name)  # ``Counsel`` is ``counsel`` (:mod:`.user_names`)
     refusal = login_throttle.refusal(store, name, address, now_us)
     if refusal is not None:
         raise LoginRefused(refusal)

@@ -9,7 +9,8 @@ made-up names. Hence:
 
 - per user name: :data:`MAX_FAILURES_PER_NAME` failures in :data:`WINDOW_SECONDS` refuse that name, the
   right password included, until the oldest failure leaves the window. A name with no account counts
-  the same way and gets the same line (no user-name oracle).
+  the same way and gets the same line (no user-name oracle). Names are counted as a login compares
+  them (:func:`swarmscope.web.user_names.login_name`), so ``Counsel`` and ``counsel`` share one counter.
 - per address: :data:`MAX_FAILURES_PER_ADDRESS` failures in the window, five times a whole office's
   honest typos, only against one host spraying many names fast.
 
