@@ -188,3 +188,18 @@ def test_users_add_refuses_a_name_equal_to_another_up_to_case_or_unicode_form(
     assert out.startswith(f"error: user name {name!r} is the existing user 'viewer' up to case")
     with open_store(str(web_db), create=False) as store:
         assert user_store.find_user(store, name) is None
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["add", "zoe", "--role", "viewer", "--password-file", "PW"], ["passwd", "zoe", "--password-file", "PW"],
+     ["token", "zoe"], ["disable", "zoe"], ["tokens"], ["list"]],
+)  # fmt: skip
+def test_users_commands_refuse_a_database_that_does_not_exist(
+    tmp_path: Path, password_file: Path, args: list[str]
+) -> None:
+    (tmp_path / "typo").mkdir()
+    typo = tmp_path / "typo" / "evidnce.db"
+    code, out = invoke("users", *[str(password_file) if a == "PW" else a for a in args], "--db", str(typo))
+    assert (code, out.strip()) == (1, f"error: database not found: {typo}")
+    assert list((tmp_path / "typo").iterdir()) == []  # no database, no node key
