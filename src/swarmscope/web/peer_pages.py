@@ -3,7 +3,8 @@
 Each observation and sighting is proven as ``report`` proves it (:mod:`swarmscope.store.console.trail`):
 only rows proven under a trusted node key (:mod:`swarmscope.web.evidence_trust`) are shown as evidence,
 each with its interval (UTC µs), payload bytes, pieces, client, encryption, failure, its sealed batch,
-RFC 3161 time-stamp tokens and clock verdict, and its wire capture to download; every other row is listed
+RFC 3161 time-stamp tokens (each verified against its batch: the TSA's genTime, or why it fails; each
+downloadable as ``.tsr``) and clock verdict, and its wire capture to download; every other row is listed
 apart as not evidence with its state and reason. The address's latest sealed attribution and the cases
 that accuse it close the page. A capture is found only through a peer of a swarm the user may see; the
 download needs the analyst role (the bytes the peer sent us).
@@ -18,6 +19,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from swarmscope.evidence.records import Observation, Sighting
 from swarmscope.store.console.peers import PeerRow, peer_row
+from swarmscope.store.console.stamps import stamp_of_peer
 from swarmscope.store.console.trail import (
     PeerTrail,
     TrailObservation,
@@ -75,7 +77,11 @@ def _row(item: TrailObservation | TrailSighting) -> dict[str, Any]:
         return {**out, "kind": "sighting", **_sighting(item.record)}
     batch = None if item.batch is None else {
         "id": item.batch.id, "sealed_at_us": item.batch.sealed_at_us, "recovered": item.batch.recovered,
-        "timestamps": [{"tsa_url": u, "added_us": a} for u, a in item.batch.timestamps],
+        "timestamps": [
+            {"id": t.id, "tsa_url": t.tsa_url, "added_us": t.added_us, "verified": t.gen_time_us is not None,
+             "gen_time_us": t.gen_time_us, "problem": t.problem}
+            for t in item.batch.timestamps
+        ],
     }  # fmt: skip
     return {**out, "kind": "observation", **_observation(item.record), "batch": batch, "clock": item.clock,
             "capture_sha256": item.capture_sha256}  # fmt: skip
@@ -132,3 +138,16 @@ def capture_download(
     name = f"capture-{sha256.lower()[:16]}.bin"
     headers = {"Content-Disposition": f'attachment; filename="{name}"'}
     return Response(data, media_type="application/octet-stream", headers=headers)
+
+
+@router.get("/peers/{infohash}/{ip}/{port}/timestamps/{stamp_id}.tsr", dependencies=VIEWER)
+def timestamp_download(
+    infohash: str, ip: str, port: int, stamp_id: int, store: StoreDep, user: UserDep
+) -> Response:
+    """RFC 3161 time-stamp token ``stamp_id`` of a batch sealing one of this peer's observations, as
+    the TimeStampToken DER (``.tsr``; ``openssl ts -reply -in F -token_in -text`` prints it)."""
+    data = stamp_of_peer(store, swarm_id(store, user, infohash), ip, port, stamp_id)
+    if data is None:
+        raise HTTPException(404, "no such time-stamp token")
+    headers = {"Content-Disposition": f'attachment; filename="timestamp-{stamp_id}.tsr"'}
+    return Response(data, media_type="application/timestamp-reply", headers=headers)
