@@ -17,7 +17,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 
-from swarmscope.evidence.records import Observation, Sighting
+from swarmscope.evidence.records import Observation, Sighting, Tier
 from swarmscope.store.console.peers import PeerRow, peer_row
 from swarmscope.store.console.stamps import stamp_of_peer
 from swarmscope.store.console.trail import (
@@ -53,6 +53,16 @@ def _trail(
     if row is None and not (trail.observations or trail.sightings or trail.not_evidence):
         raise HTTPException(404, "no such peer")
     return trail, row
+
+
+def proven_tier(trail: PeerTrail) -> str | None:
+    """The best tier of the peer's proven evidence: the highest proven observation's, ``listed`` for
+    proven sightings only, None when nothing is proven. The folded summary (``peer_row``) counts every
+    sealed record without proving it, so an altered record may raise it: the page's header takes this."""
+    tiers = [o.record.tier for o in trail.observations]
+    if tiers:
+        return max(tiers).label
+    return Tier.LISTED.label if trail.sightings else None
 
 
 def _observation(o: Observation) -> dict[str, Any]:
@@ -91,12 +101,15 @@ def _row(item: TrailObservation | TrailSighting) -> dict[str, Any]:
 def api_peer(
     request: Request, infohash: str, ip: str, port: int, store: StoreDep, user: UserDep
 ) -> dict[str, Any]:
-    """A peer's evidence trail: ``evidence`` (proven observations and sightings), ``not_evidence`` (every
-    other row, with its state and reason), the latest sealed ``attribution`` and the ``cases``."""
+    """A peer's evidence trail: ``proven_tier`` (:func:`proven_tier`), ``summary`` (the live counts'
+    folded row: sealed records, not proven), ``evidence`` (proven observations and sightings),
+    ``not_evidence`` (every other row, with its state and reason), the latest sealed ``attribution`` and
+    the reader's client's ``cases``."""
     trail, row = _trail(request, store, user, infohash, ip, port)
     place = trail.attribution
     return {
         "infohash": trail.infohash, "ip": trail.ip, "port": trail.port,
+        "proven_tier": proven_tier(trail),
         "summary": None if row is None else {k: getattr(row, k) for k in row.__dataclass_fields__},
         "evidence": [_row(o) for o in trail.observations] + [_row(s) for s in trail.sightings],
         "not_evidence": [_row(r) for r in trail.not_evidence],
@@ -121,6 +134,7 @@ def peer_page(
         "peer.html.j2",
         trail=trail,
         peer=row,
+        proven_tier=proven_tier(trail),
         trusted=trusted,
         can_download=user.role >= Role.ANALYST,
     )
