@@ -6,7 +6,10 @@ a rights holder (:data:`DEMO_CLIENT`) whose work is the demo's content, linked t
 (:data:`DEMO_ADMIN`) with a generated password printed once; only its Argon2id hash is stored, and a
 second ``demo --serve`` on the same database gives that user a new one. The console then runs as
 ``swarmscope serve`` does, on 127.0.0.1 only (:mod:`swarmscope.web.server`), until Ctrl-C or SIGTERM; it
-reads the database and never opens a socket to a peer.
+reads the database and never opens a socket to a peer. Like ``serve`` beside the monitor's key, it holds
+the demo's node key (the file beside the database): the admin row is sealed with it, the console
+authenticates only accounts whose seal holds, seals the decisions taken in the browser and checks the
+chain-head witness beside the key.
 """
 
 from __future__ import annotations
@@ -20,10 +23,13 @@ from rich.markup import escape
 from swarmscope.cases.campaigns import link_work
 from swarmscope.cases.directory import add_work
 from swarmscope.cli.evidence_trust import workflow_trust
+from swarmscope.cli.node_identity import signing_key, signing_store
 from swarmscope.cli.options import now_us
 from swarmscope.errors import InputError
 from swarmscope.net.bind import Listener
-from swarmscope.store.database import Store, open_store
+from swarmscope.store.database import Store
+from swarmscope.store.ledger.head_witness import witness_path
+from swarmscope.store.ledger.node_key import default_key_path
 from swarmscope.store.legal import cases as case_rows
 from swarmscope.web import accounts
 from swarmscope.web.server import serve
@@ -70,14 +76,18 @@ def demo_console(run: FinishedDemo, sock: Listener, console: Console) -> None:
     """
     now = now_us()
     try:
-        with open_store(run.db, create=False) as store:
+        with signing_store(run.db, None, now) as store:  # the admin row sealed with the demo's node key
             _register_work(store, run, now)
             password = accounts.one_time_admin(store, DEMO_ADMIN, now)
         trusted = _trusted(run.db, now)
+        key = signing_key(run.db, None)[0]
     except BaseException:
         sock.close()
         raise
-    settings = WebSettings(run.db, CONSOLE_HOST, sock.getsockname()[1], trusted_keys=trusted)
+    settings = WebSettings(
+        run.db, CONSOLE_HOST, sock.getsockname()[1], trusted_keys=trusted, node_key=key,
+        witness=witness_path(default_key_path(run.db)),
+    )  # fmt: skip
 
     def announce(url: str) -> None:
         console.print(f"the web console is on {url} (Ctrl-C stops it)", soft_wrap=True)
