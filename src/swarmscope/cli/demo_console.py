@@ -7,7 +7,8 @@ a rights holder (:data:`DEMO_CLIENT`) whose work is the demo's content, linked t
 second ``demo --serve`` on the same database gives that user a new one. The console then runs as
 ``swarmscope serve`` does, on 127.0.0.1 only (:mod:`swarmscope.web.server`), until Ctrl-C or SIGTERM; it
 reads the database and never opens a socket to a peer. Like ``serve`` beside the monitor's key, it holds
-the demo's node key (the file beside the database): the admin row is sealed with it, the console
+the demo's node key (the file beside the database; without one, as ``serve`` without one, it seals and
+checks nothing): the admin row is sealed with it, the console
 authenticates only accounts whose seal holds, seals the decisions taken in the browser and checks the
 chain-head witness beside the key.
 """
@@ -27,7 +28,7 @@ from swarmscope.cli.node_identity import signing_key, signing_store
 from swarmscope.cli.options import now_us
 from swarmscope.errors import InputError
 from swarmscope.net.bind import Listener
-from swarmscope.store.database import Store
+from swarmscope.store.database import Store, open_store
 from swarmscope.store.ledger.head_witness import witness_path
 from swarmscope.store.ledger.node_key import default_key_path
 from swarmscope.store.legal import cases as case_rows
@@ -76,11 +77,13 @@ def demo_console(run: FinishedDemo, sock: Listener, console: Console) -> None:
     """
     now = now_us()
     try:
-        with signing_store(run.db, None, now) as store:  # the admin row sealed with the demo's node key
+        keyed = default_key_path(run.db).exists()  # the demo's monitor made it; else as ``serve``: no key
+        opened = signing_store(run.db, None, now) if keyed else open_store(run.db, create=False)
+        with opened as store:  # the admin row sealed with the demo's node key
             _register_work(store, run, now)
             password = accounts.one_time_admin(store, DEMO_ADMIN, now)
         trusted = _trusted(run.db, now)
-        key = signing_key(run.db, None)[0]
+        key = signing_key(run.db, None)[0] if keyed else None
     except BaseException:
         sock.close()
         raise
