@@ -144,9 +144,44 @@ def test_a_receipt_date_before_the_letter_or_in_the_future_is_refused(
     sent_world: tuple[World, letter_store.LetterRow], received: int
 ) -> None:
     world, letter = sent_world
-    with pytest.raises(InputError, match="--received"):
+    with pytest.raises(InputError, match=r"received: (before the letter was sent|more than a day in)"):
         record_payment(
             world.store, world.dois[0], 45_000, letter.payment_reference, currency=None,
             received_us=received, method=None, actor="clerk", now_us=T0 + 3 * DAY,
         )  # fmt: skip
     assert letter_store.list_payments(world.store, letter.case_id) == []
+
+
+@pytest.mark.parametrize(
+    "received", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00", "2999-01-01T00:00:00", "-5"]
+)
+@pytest.mark.parametrize("command", ["payments", "disputes"])
+def test_a_received_time_out_of_range_is_one_line_and_nothing_is_sealed(
+    sent_world: tuple[World, letter_store.LetterRow], received: str, command: str
+) -> None:
+    world, letter = sent_world
+    what = ["--amount", "450.00", "--reference", letter.payment_reference] if command == "payments" else [
+        "--summary", "not me"
+    ]  # fmt: skip
+    args = [command, "record", world.dois[0], *what, "--received", received, "--db", str(world.db)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1, result.output
+    errors = [line for line in result.output.splitlines() if not line.startswith("warning:")]
+    assert "Traceback" not in result.output and len(errors) == 1  # the world has no chain-head witness
+    assert errors[0].startswith("error: --received:") and "not between" in errors[0]
+    assert letter_store.list_payments(world.store, letter.case_id) == []
+    assert letter_store.list_disputes(world.store, letter.case_id) == []
+    assert case_status.get_case(world.store, world.dois[0]).status == "sent"
+
+
+def test_a_dispute_before_the_case_was_opened_is_refused(
+    sent_world: tuple[World, letter_store.LetterRow],
+) -> None:
+    world, letter = sent_world
+    case = case_status.get_case(world.store, world.dois[0])
+    for received in (case.created_us - 1, T0 + 5 * DAY):
+        with pytest.raises(InputError, match=r"received: (before the case was opened|more than a day in)"):
+            record_dispute(
+                world.store, world.dois[0], "x", received_us=received, actor="c", now_us=T0 + 3 * DAY
+            )
+    assert letter_store.list_disputes(world.store, letter.case_id) == []

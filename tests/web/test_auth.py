@@ -12,10 +12,10 @@ from swarmscope.store.access import users as user_store
 from swarmscope.store.access.schema import web_login_attempt, web_session
 from swarmscope.web import accounts
 from swarmscope.web.auth import LOGIN_COOKIE
-from swarmscope.web.deps import SESSION_COOKIE
+from swarmscope.web.deps import SESSION_COOKIE, now_us
+from swarmscope.web.login_throttle import MAX_FAILURES_PER_ADDRESS, MAX_FAILURES_PER_NAME
 from swarmscope.web.passwords import secret_sha256
 from swarmscope.web.security import CSP
-from swarmscope.web.settings import MAX_FAILURES_PER_ADDRESS, MAX_FAILURES_PER_NAME
 from tests.web.conftest import NOW, PASSWORD, WebWorld
 
 HTML = {"accept": "text/html"}
@@ -74,10 +74,27 @@ async def test_failed_logins_are_throttled_per_name_and_stored(web: WebWorld) ->
 
 async def test_failed_logins_are_throttled_per_address(web: WebWorld) -> None:
     client = web.anonymous()
-    for i in range(MAX_FAILURES_PER_ADDRESS):
-        await login(client, f"guess{i}", "wrong password, long")
+    for i in range(MAX_FAILURES_PER_ADDRESS - 1):  # stored as the login stores them (Argon2 is slow)
+        session_store.record_attempt(web.store, f"guess{i}", "127.0.0.1", False, now_us())
+    await login(client, "guess-last", "wrong password, long")
     answer = await login(client, "admin", PASSWORD)
     assert answer.status_code == 429 and "from this address" in answer.text
+
+
+async def test_wrong_logins_under_many_names_do_not_lock_the_others_out(web: WebWorld) -> None:
+    client = web.anonymous()  # every user comes from one address: loopback, or the TLS proxy
+    for i in range(20):
+        assert (await login(client, f"nobody-{i}", "wrong password, long")).status_code == 401
+    assert (await login(web.anonymous(), "counsel", PASSWORD)).status_code == 303
+    for _ in range(MAX_FAILURES_PER_NAME):  # a name with no account is throttled like one with an account
+        await login(client, "nobody-0", "wrong password, long")
+    ghost = await login(client, "nobody-0", "wrong password, long")
+    for _ in range(MAX_FAILURES_PER_NAME):
+        await login(client, "analyst", "wrong password, long")
+    real = await login(client, "analyst", PASSWORD)
+    assert ghost.status_code == real.status_code == 429
+    assert ghost.text.count("too many failed logins for this user name") == 1
+    assert real.text.count("too many failed logins for this user name") == 1
 
 
 async def test_a_post_without_the_csrf_token_is_refused(web: WebWorld) -> None:
@@ -148,3 +165,25 @@ async def test_an_expired_session_is_refused(web: WebWorld) -> None:
     client = web.anonymous()
     client.cookies.set(SESSION_COOKIE, secret)
     assert (await client.get("/api/me")).status_code == 401
+
+
+async def test_a_live_poll_whose_session_ended_sends_the_browser_to_the_login_page(web: WebWorld) -> None:
+    client = web.client("viewer")
+    poll = {"hx-request": "true", "hx-current-url": "http://testserver/swarms?sort=peers"}
+    assert (await client.get("/swarms/live", headers=poll)).status_code == 200
+    user_store.disable_user(web.store, "viewer", NOW)  # or passwd, logout, expiry: the session row ends
+    ended = await client.get("/swarms/live", headers=poll)
+    assert ended.status_code == 401 and ended.headers["hx-redirect"] == "/login?next=/swarms%3Fsort%3Dpeers"
+    elsewhere = {"hx-request": "true", "hx-current-url": "https://evil.example/swarms"}
+    assert (await client.get("/swarms/live", headers=elsewhere)).headers["hx-redirect"] == "/login?next=/"
+    plain = await client.get("/swarms/live")  # not htmx: the API's 401, no redirect header
+    assert plain.status_code == 401 and "hx-redirect" not in plain.headers
+
+
+async def test_a_login_compares_names_as_the_console_does_and_throttles_them_together(web: WebWorld) -> None:
+    client = web.anonymous()
+    assert (await login(client, "Counsel", PASSWORD)).status_code == 303  # NFKC + case-folded
+    assert (await client.get("/api/me")).json()["name"] == "counsel"
+    for spelling in ("COUNSEL", "Counsel", "\uff43ounsel", "counsel", "cOunsel"):  # ｃ: full width
+        assert (await login(web.anonymous(), spelling, "wrong password, long")).status_code == 401
+    assert (await login(web.anonymous(), "counsel", PASSWORD)).status_code == 429

@@ -21,6 +21,7 @@ import pytest
 
 from swarmscope.cases.directory import add_work
 from swarmscope.cases.letter_flow import draft_letters
+from swarmscope.store.access import users as user_store
 from swarmscope.store.legal import case_status
 from swarmscope.store.legal import letters as letter_store
 from swarmscope.web import accounts
@@ -112,6 +113,20 @@ def _hostile_names_stay_text(browser: object, url: str) -> None:
     context.close()
 
 
+def _an_ended_session_leaves_the_live_page(browser: object, world: World, url: str) -> None:
+    """A wall screen on the live page whose user is disabled goes to the login page by itself (its htmx
+    poll answered 401 with HX-Redirect) rather than freezing on its last numbers."""
+    context = browser.new_context()  # type: ignore[attr-defined]
+    page = context.new_page()
+    _log_in(page, url, "viewer")
+    page.goto(f"{url}/swarms")
+    page.wait_for_selector("#swarms-live")
+    user_store.disable_user(world.store, "viewer", T0)
+    page.wait_for_url(f"{url}/login?next=/swarms", timeout=15_000)  # polls every 2 s
+    assert page.locator("input[name=password]").count() == 1
+    context.close()
+
+
 def test_log_in_per_role_and_approve_a_letter(served: tuple[World, str]) -> None:
     world, url = served
     doe = world.dois[0]
@@ -143,6 +158,7 @@ def test_log_in_per_role_and_approve_a_letter(served: tuple[World, str]) -> None
             assert "approved" in page.inner_text("h1")
             page.screenshot(path=str(ARTIFACTS / "letter-approved.png"), full_page=True)
             context.close()
+            _an_ended_session_leaves_the_live_page(browser, world, url)
         finally:
             browser.close()
     case = case_status.get_case(world.store, doe)

@@ -5,28 +5,38 @@ The run with the real swarm is ``tests/testbed/test_demo.py``.
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from rich.console import Console
 from typer.testing import CliRunner
 
 import swarmscope.cli.demo as demo_cli
+import swarmscope.cli.demo_console as demo_console
 from swarmscope.cli import register_commands
 from swarmscope.cli.app import app
 from swarmscope.store.access import users as user_store
 from swarmscope.store.database import open_store
+from swarmscope.store.ledger.node_key import default_key_path, open_node_key
 from swarmscope.web import accounts
+from swarmscope.web.app import create_app
 from swarmscope.web.passwords import check_password
-from tests.web.conftest import NOW
+from swarmscope.web.settings import WebSettings
+from tests.web.conftest import NOW, asgi_client
 from tests.web.demo_console import free_port
+from tests.web.test_auth import login
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-m", "swarmscope.cli"]
@@ -110,3 +120,38 @@ def test_a_port_without_serve_is_refused_before_the_demo_runs(
         " (see 'swarmscope demo --help')"
     ]
     assert ran == [] and not (tmp_path / "demo.db").exists()
+
+
+async def test_the_demo_console_holds_the_demos_node_key_and_checks_account_seals(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    @dataclass
+    class Finished:
+        db: str
+        infohash: str = "ab" * 20
+        name: str = "demo-content.mkv"
+
+    db = str(tmp_path / "demo.db")
+    key = open_node_key(default_key_path(db))  # the demo's monitor made it beside the database
+    open_store(db).close()
+    served: list[WebSettings] = []
+
+    def fake_serve(settings: WebSettings, announce: Callable[[str], None], sock: object) -> None:
+        served.append(settings)
+        announce("http://127.0.0.1:1/")
+
+    monkeypatch.setattr(demo_console, "serve", fake_serve)
+    out = io.StringIO()
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        demo_console.demo_console(Finished(db), sock, Console(file=out, width=200))  # type: ignore[arg-type]
+    (settings,) = served
+    assert settings.node_key is not None
+    assert settings.node_key.private_bytes_raw() == key.key.private_bytes_raw()
+    assert settings.witness == Path(f"{default_key_path(db)}.head")
+    password = re.search(r"one-time password (\S+)", out.getvalue())
+    assert password is not None
+    with open_store(db, create=False) as store:
+        client = asgi_client(create_app(settings, store=store))
+        assert (await login(client, "demo-admin", password.group(1))).status_code == 303  # its seal holds
+        await client.aclose()

@@ -9,6 +9,7 @@ import pytest
 
 from swarmscope.web.app import create_app
 from swarmscope.web.settings import WebSettings
+from tests.tampering import tamper
 from tests.web.conftest import ACME, GLOBEX, NOW, WebWorld
 from tests.web.monitoring_world import (
     ACME_SWARM,
@@ -212,3 +213,18 @@ async def test_the_keys_serve_was_given_decide_what_is_evidence(
         trail = (await client.get(f"/api/peers/{ACME_SWARM}/127.0.0.2/6881")).json()
     assert trail["evidence"] == [] and [r["state"] for r in trail["not_evidence"]] == ["altered"]
     assert trail["not_evidence"][0]["reason"].endswith("is sealed by an untrusted key")
+
+
+async def test_the_peer_header_takes_its_tier_from_proven_evidence_only(
+    web: WebWorld, world: MonitoringWorld
+) -> None:
+    # the sealed record of 127.0.0.2 edited after its seal: altered, while the fold still counts it
+    tamper(web.store, ["observation"], "UPDATE observation SET bytes_received = 1 WHERE ip = '127.0.0.2'")
+    trail = (await web.client("viewer").get(f"/api/peers/{ACME_SWARM}/127.0.0.2/6881")).json()
+    assert trail["evidence"] == [] and [r["state"] for r in trail["not_evidence"]] == ["altered"]
+    assert trail["proven_tier"] is None and trail["summary"]["tier"] == "verified"  # the fold: sealed only
+    page = (await web.client("viewer").get(f"/peers/{ACME_SWARM}/127.0.0.2/6881", headers=HTML)).text
+    assert "Best proven tier: <strong>none proven</strong>" in page
+    assert "best tier</th><td>verified" not in page and "not proven" in page
+    fine = (await web.client("viewer").get(f"/api/peers/{GLOBEX_SWARM}/127.0.0.9/6881")).json()
+    assert fine["proven_tier"] == "verified" == fine["summary"]["tier"]

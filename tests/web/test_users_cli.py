@@ -180,3 +180,30 @@ def test_serve_fold_only_folds_the_backlog_and_exits(web_db: Path, web_template:
     finally:
         store.close()
     assert invoke("serve", "--db", str(web_db), "--fold-only")[1].strip().startswith("folded 0 sealed")
+
+
+@pytest.mark.parametrize("name", ["Viewer", "VIEWER", "\uff56iewer", "\uff36IEWER"])  # ｖ, Ｖ: full width
+def test_users_add_refuses_a_name_equal_to_another_up_to_case_or_unicode_form(
+    web_db: Path, password_file: Path, name: str
+) -> None:
+    code, out = invoke("users", "add", name, "--role", "counsel", "--password-file", str(password_file),
+                       "--db", str(web_db))  # fmt: skip
+    assert code == 1 and len(out.strip().splitlines()) == 1, out
+    assert out.startswith(f"error: user name {name!r} is the existing user 'viewer' up to case")
+    with open_store(str(web_db), create=False) as store:
+        assert user_store.find_user(store, name) is None
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["add", "zoe", "--role", "viewer", "--password-file", "PW"], ["passwd", "zoe", "--password-file", "PW"],
+     ["token", "zoe"], ["disable", "zoe"], ["tokens"], ["list"]],
+)  # fmt: skip
+def test_users_commands_refuse_a_database_that_does_not_exist(
+    tmp_path: Path, password_file: Path, args: list[str]
+) -> None:
+    (tmp_path / "typo").mkdir()
+    typo = tmp_path / "typo" / "evidnce.db"
+    code, out = invoke("users", *[str(password_file) if a == "PW" else a for a in args], "--db", str(typo))
+    assert (code, out.strip()) == (1, f"error: database not found: {typo}")
+    assert list((tmp_path / "typo").iterdir()) == []  # no database, no node key

@@ -172,7 +172,7 @@ async def test_dispute_and_payment_entry(console: Console, tmp_path: Path) -> No
     sent = send(console.world, paid, None, tmp_path / "out", T0 + 2)
     bad = await counsel.post(f"/api/cases/{paid}/payment", json={"amount": "nan", "reference": "x"},
                              headers={"x-csrf-token": csrf})  # fmt: skip
-    assert bad.status_code == 409 and "amount" in bad.json()["detail"]
+    assert bad.status_code == 400 and "amount" in bad.json()["detail"]  # bad input: 400 (409: workflow)
     body = {"amount": "450.00", "reference": sent.letter.payment_reference, "currency": "EUR"}
     done = await counsel.post(f"/api/cases/{paid}/payment", json=body, headers={"x-csrf-token": csrf})
     assert done.status_code == 200 and done.json()["case_status"] == "paid"

@@ -17,6 +17,7 @@ from swarmscope.cases.case_proof import UnprovenCase, require_proven
 from swarmscope.cases.case_state import DECISION_STATUS, require_status, seal_case_decision
 from swarmscope.cases.document_policy import COURT_TESTED, DocumentPolicy
 from swarmscope.cases.identities import has_control
+from swarmscope.cases.received import check_received
 from swarmscope.cases.sealed_history import DISPUTE, ESCALATED, dispute_content, litigation_problem, seal_step
 from swarmscope.cases.workflow import CaseEvent, next_case_status
 from swarmscope.errors import InputError
@@ -94,14 +95,17 @@ def record_dispute(
     Raises:
         InputError: empty summary, or one holding a control, bidi or line-separator character (it is
             printed on the case's documents and terminal lines; :func:`~swarmscope.cases.identities.
-            has_control`, line breaks allowed). WorkflowError: no letter was drafted (nothing to dispute)
-            or the case is closed, paid, escalated or already disputed. StoreError: unknown case.
+            has_control`, line breaks allowed), or ``received_us`` before the case was opened or more
+            than a day after ``now_us`` (:func:`~swarmscope.cases.received.check_received`).
+            WorkflowError: no letter was drafted (nothing to dispute) or the case is closed, paid,
+            escalated or already disputed. StoreError: unknown case.
     """
     if not summary.strip():
         raise InputError("--summary: say what the recipient disputes")
     if has_control(summary, line_breaks=True):
         raise InputError("--summary: contains a control, bidi or line-separator character")
     case = case_status.get_case(store, doe)
+    check_received(received_us, now_us, case.created_us, "the case was opened")
     next_case_status(case.status, CaseEvent.DISPUTE)  # refuse before writing anything
     signer(store, "recording a dispute")
     row = letter_store.add_dispute(store, case.id, received_us, summary, now_us)

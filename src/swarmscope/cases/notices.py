@@ -82,6 +82,9 @@ def load_complainant(path: Path) -> Complainant:
     return Complainant(**{k: str(v) for k, v in data.items()})
 
 
+COMPLAINANT_OPTIONS = "--complainant-entity/--complainant-email or --complainant-file"  # the CLI's words
+
+
 def complainant_for(doc: CaseDocument, override: Complainant | None) -> Complainant:
     """The complainant of a case: ``override`` when given, else the case's client (contact as e-mail).
 
@@ -93,8 +96,7 @@ def complainant_for(doc: CaseDocument, override: Complainant | None) -> Complain
     if doc.client_name and doc.client_contact and "@" in doc.client_contact:
         return Complainant(entity=doc.client_name, email=doc.client_contact.strip())
     raise NoticeError(
-        f"{doc.doe}: no complainant e-mail (the client has no e-mail contact); "
-        "give --complainant-entity/--complainant-email or --complainant-file"
+        f"{doc.doe}: no complainant e-mail (the client has no e-mail contact); give {COMPLAINANT_OPTIONS}"
     )
 
 

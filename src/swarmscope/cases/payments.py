@@ -21,16 +21,14 @@ from __future__ import annotations
 from swarmscope.cases.case_actions import move_case
 from swarmscope.cases.letter_settings import format_amount
 from swarmscope.cases.payment_reference import grouped, normalise_reference
+from swarmscope.cases.received import check_received
 from swarmscope.cases.sealed_history import PAYMENT, payment_content, seal_step
 from swarmscope.cases.workflow import CLOSING_STATUSES, CaseEvent, next_case_status
 from swarmscope.errors import InputError
-from swarmscope.evidence.records import us_to_iso
 from swarmscope.store.database import Store
 from swarmscope.store.legal import case_rows, case_status
 from swarmscope.store.legal import letters as letter_store
 from swarmscope.store.legal.workflow_seals import signer
-
-FUTURE_SLACK_US = 86_400 * 1_000_000  # a bank's value date may be a day ahead of our clock
 
 
 def _paid_letter(
@@ -40,7 +38,7 @@ def _paid_letter(
 
     Raises:
         InputError: a closed case, no sent letter with that reference, another currency, a receipt date
-            before the sending or more than :data:`FUTURE_SLACK_US` ahead of ``now_us``.
+            before the sending or more than a day ahead of ``now_us`` (:func:`check_received`).
     """
     if case.status in CLOSING_STATUSES:
         raise InputError(f"{case.doe} is already {case.status}; a further payment is handled by hand")
@@ -52,11 +50,7 @@ def _paid_letter(
         raise InputError(f"currency {currency!r} differs from the letter's {match[0].currency}")
     sent_us = match[0].sent_us
     assert sent_us is not None
-    if received_us < sent_us or received_us > now_us + FUTURE_SLACK_US:
-        raise InputError(
-            f"--received: {us_to_iso(received_us)} is before the letter was sent "
-            f"({us_to_iso(sent_us)}) or in the future"
-        )
+    check_received(received_us, now_us, sent_us, "the letter was sent")
     return match[0], letters
 
 

@@ -17,9 +17,10 @@ from typing import Annotated
 import typer
 
 from swarmscope.cases.case_actions import record_dispute
+from swarmscope.cases.received import parse_received
 from swarmscope.cli.app import app
 from swarmscope.cli.node_identity import SigningKeyOption, signing_store
-from swarmscope.cli.options import ActorOption, DbOption, actor_name, fail, parse_time
+from swarmscope.cli.options import ActorOption, DbOption, actor_name, fail
 from swarmscope.cli.text import clean
 from swarmscope.errors import SwarmscopeError
 from swarmscope.net.clock import Clock
@@ -45,7 +46,7 @@ def record_command(
         now = Clock().now_us()
         with signing_store(db, node_key, now) as store:
             record_dispute(
-                store, case, summary, received_us=parse_time(received, "--received") if received else now,
+                store, case, summary, received_us=parse_received(received, now, "--received"),
                 actor=actor_name(actor), now_us=now,
             )  # fmt: skip
         typer.echo(f"{clean(case)}: dispute recorded; unsent letters voided, no further letters")

@@ -14,9 +14,10 @@ import typer
 
 from swarmscope.cases.letter_settings import format_amount, parse_amount
 from swarmscope.cases.payments import record_payment
+from swarmscope.cases.received import parse_received as received_time
 from swarmscope.cli.app import app
 from swarmscope.cli.node_identity import SigningKeyOption, signing_store
-from swarmscope.cli.options import ActorOption, DbOption, actor_name, fail, parse_time
+from swarmscope.cli.options import ActorOption, DbOption, actor_name, fail
 from swarmscope.cli.text import clean
 from swarmscope.errors import SwarmscopeError
 from swarmscope.net.clock import Clock
@@ -26,13 +27,15 @@ payments_app = typer.Typer(help="Payments received for settlement letters.", no_
 app.add_typer(payments_app, name="payments")
 
 
-def parse_received(text: str) -> int:
-    """``--received``: ISO 8601 (UTC unless an offset is given) or UTC µs → UTC µs, exact to the µs.
+def parse_received(text: str | None, now_us: int | None = None) -> int:
+    """``--received``: ISO 8601 (UTC unless an offset is given) or UTC µs → UTC µs, exact to the µs;
+    empty → now. The console's parser (:func:`swarmscope.cases.received.parse_received`).
 
     Raises:
-        InputError: neither form (the message names ``--received``).
+        InputError: neither form, or out of range (the message names ``--received``).
     """
-    return parse_time(text, "--received")
+    now = Clock().now_us() if now_us is None else now_us
+    return received_time(text, now, "--received")
 
 
 @payments_app.command("record")
@@ -57,7 +60,7 @@ def record_command(
         with signing_store(db, node_key, now) as store:
             row, status = record_payment(
                 store, case, parse_amount(amount), reference, currency=currency,
-                received_us=parse_received(received) if received else now, method=method,
+                received_us=parse_received(received, now), method=method,
                 actor=actor_name(actor), now_us=now,
             )  # fmt: skip
         paid = format_amount(row.amount_cents, row.currency)

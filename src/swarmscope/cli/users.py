@@ -10,12 +10,14 @@ creation, last use (to the minute) and state; ``users token NAME --revoke ID`` r
 
 Exit status: 0 on success, 1 for bad input (unknown role, unknown client or user, short password...), with
 one line and nothing stored. ``add``, ``passwd``, ``token`` and ``disable`` seal each account change as an
-event in the node's chain (``--node-key``, default beside the database; it must exist, except that
-``add`` on a new database creates it), and an account counts only in the state its newest sealed event
+event in the node's chain (``--node-key``, default beside the database; it must exist), and an account counts only in the state its newest sealed event
 gives (:mod:`swarmscope.store.access.account_events`): ``passwd`` and ``token`` refuse a user whose row is
 not that state (altered, or an older state written back without the key) in one line, exit status 1,
 nothing sealed; ``disable`` and ``--revoke`` always act (they only take rights away). ``passwd`` seals a
 user that has no sealed state at all (made before accounts were sealed in the ledger) as it stands.
+Every ``users`` command needs an existing database (made by ``monitor`` or ``demo``), as ``serve``
+does: a mistyped ``--db`` is one line naming the path, not a new empty database and node key the console
+never reads.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from swarmscope.errors import InputError, SwarmscopeError
 from swarmscope.store.access import tokens as token_store
 from swarmscope.store.access import users as user_store
 from swarmscope.store.access.account_events import SealedAccounts
-from swarmscope.store.database import DEFAULT_DB, Store
+from swarmscope.store.database import DEFAULT_DB, Store, StoreError, database_url, sqlite_file
 from swarmscope.web import accounts
 from swarmscope.web.roles import Role
 
@@ -47,6 +49,14 @@ PasswordFile = Annotated[
     Path | None,
     typer.Option("--password-file", help="Read the password from this file's first line (default: prompt)."),
 ]
+
+
+def _require_database(db: str) -> None:
+    """Raise StoreError ("database not found: PATH") when ``db`` names an SQLite file that does not
+    exist (a server URL is left to the connection), before a node key is looked for or created."""
+    path = sqlite_file(database_url(db))
+    if path is not None and not Path(path).is_file():
+        raise StoreError(f"database not found: {path}")
 
 
 def _password(path: Path | None) -> str:
@@ -88,7 +98,8 @@ def add(
         raise fail(exc) from None
     try:
         now = now_us()
-        with signing_store(db, node_key, now, create=client is None) as store:
+        _require_database(db)
+        with signing_store(db, node_key, now) as store:
             user = accounts.add_user(store, name, role, client, password, now)
     except SwarmscopeError as exc:
         raise fail(exc) from None
@@ -107,6 +118,7 @@ def passwd(
     try:
         password = _password(password_file)
         now = now_us()
+        _require_database(db)
         with signing_store(db, node_key, now) as store:
             accounts.set_password(store, name, password, now)
     except SwarmscopeError as exc:
@@ -130,6 +142,7 @@ def token(
     """
     try:
         now = now_us()
+        _require_database(db)
         with signing_store(db, node_key, now) as store:
             if revoke is not None:
                 row = token_store.revoke_token(store, name, revoke, now)
@@ -171,6 +184,7 @@ def disable(
     """Disable a user: it cannot log in, and its sessions and tokens stop working at once."""
     try:
         now = now_us()
+        _require_database(db)
         with signing_store(db, node_key, now) as store:
             user_store.disable_user(store, name, now)
     except SwarmscopeError as exc:

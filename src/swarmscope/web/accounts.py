@@ -2,8 +2,8 @@
 
 Every check runs before anything is written: a bad name, role, client or password stores nothing.
 Login throttling counts failed attempts in the store (so it holds across restarts and workers), per user
-name and per client address, in a sliding window (:mod:`swarmscope.web.settings`); OWASP's Authentication
-Cheat Sheet recommends both counters, since one address may try many names.
+name and, far more loosely, per client address, in a sliding window (:mod:`swarmscope.web.login_throttle`);
+OWASP's Authentication Cheat Sheet recommends both counters, since one address may try many names.
 
 Every account change is sealed in the node's chain, and an account counts only in the state its newest
 sealed event gives (:mod:`swarmscope.store.access.account_events`): a login, a new token or a new password
@@ -21,7 +21,7 @@ from swarmscope.store.access import sessions as session_store
 from swarmscope.store.access import users as user_store
 from swarmscope.store.access.account_events import SealedAccounts
 from swarmscope.store.database import Store
-from swarmscope.web import settings as limits
+from swarmscope.web import login_throttle, user_names
 from swarmscope.web.passwords import (
     MIN_PASSWORD,
     check_password,
@@ -74,7 +74,7 @@ def add_user(
     store: Store, name: str, role: str, client: str | None, password: str | None, now_us: int
 ) -> WebUser:
     """Create a user (``password`` None: token-only). Raises InputError before writing on bad input."""
-    check_name(name)
+    name = user_names.check_new_name(store, check_name(name))
     parsed = Role.parse(role)
     client_id = None if client is None else user_store.client_id(store, client)
     digest = None if password is None else hash_password(check_password_text(password))
@@ -151,16 +151,6 @@ def new_token(store: Store, name: str, now_us: int) -> tuple[int, str]:
     return user_store.add_token(store, user.id, secret_sha256(token), now_us), token
 
 
-def _throttled(store: Store, name: str, address: str, now_us: int) -> str | None:
-    since = now_us - limits.THROTTLE_WINDOW_SECONDS * 1_000_000
-    minutes = limits.THROTTLE_WINDOW_SECONDS // 60
-    if session_store.failures_since(store, since, name=name) >= limits.MAX_FAILURES_PER_NAME:
-        return f"too many failed logins for this user name; try again in {minutes} minutes"
-    if session_store.failures_since(store, since, address=address) >= limits.MAX_FAILURES_PER_ADDRESS:
-        return f"too many failed logins from this address; try again in {minutes} minutes"
-    return None
-
-
 def log_in(
     store: Store,
     name: str,
@@ -183,7 +173,8 @@ def log_in(
             "this console holds no node key to seal a session with: log in to a console started with the "
             "node key, or use an API token"
         )
-    refusal = _throttled(store, name, address, now_us)
+    name = user_names.login_name(store, name)  # ``Counsel`` is ``counsel`` (:mod:`.user_names`)
+    refusal = login_throttle.refusal(store, name, address, now_us)
     if refusal is not None:
         raise LoginRefused(refusal)
     found = user_store.find_user(store, name)

@@ -2,15 +2,18 @@
 
 Each feature is a module with a module-level ``router``; :data:`ROUTERS` lists them (one line each). An
 unauthenticated page request goes to the login page; an API request gets 401 with
-``WWW-Authenticate: Bearer``. Other errors are a small HTML page for pages and ``{"detail": ...}`` for
-``/api/``.
+``WWW-Authenticate: Bearer``. A live page's htmx poll (``HX-Request: true``) that finds its session ended
+(expired, logged out, password changed, user disabled) gets 401 with ``HX-Redirect: /login?next=<the
+page>``: htmx follows that header whatever the status (htmx docs, "Response Headers"), so a wall screen
+goes to the login page instead of freezing on its last numbers. Other errors are a small HTML page for
+pages and ``{"detail": ...}`` for ``/api/``.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
@@ -68,8 +71,20 @@ def _wants_json(request: Request) -> bool:
     )
 
 
+def _login_after(request: Request) -> str:
+    """The login page, back to the page an htmx request came from (``HX-Current-URL``, this origin's
+    path only: :func:`swarmscope.web.auth.safe_next`)."""
+    current = urlsplit(request.headers.get("hx-current-url", ""))
+    same = current.netloc in ("", request.url.netloc)
+    target = auth.safe_next(current.path + (f"?{current.query}" if current.query else "")) if same else "/"
+    return f"/login?next={quote(target, safe='/')}"
+
+
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
+    if isinstance(exc, NotAuthenticated) and request.headers.get("hx-request") == "true":
+        ended = {"WWW-Authenticate": "Bearer", "HX-Redirect": _login_after(request)}
+        return JSONResponse({"detail": exc.detail}, 401, headers=ended)
     if isinstance(exc, NotAuthenticated) and not _wants_json(request):
         target = quote(request.url.path + (f"?{request.url.query}" if request.url.query else ""), safe="/")
         return RedirectResponse(f"/login?next={target}", status_code=303)

@@ -3,7 +3,10 @@
 :func:`swarmscope.cases.notices.prepare_notices`, with the CLI's gate (proven evidence under the trusted
 node keys, court-tested thresholds). Each click makes the documents again and records them as the CLI
 does (the exhibit's SHA-256 on the ISP's drafted disclosure request, the notice rows); the files come back
-as one ZIP with ``contents.txt`` naming every file, its SHA-256, and every case left out and why.
+as one ZIP with ``contents.txt`` naming every file and its SHA-256, and ``left-out.txt`` naming every case
+left out and why, in the browser's terms (the notices form takes the complainant's entity and e-mail
+that the CLI takes as ``--complainant-entity/--complainant-email``). The requests page says what each
+reason asks of the user.
 
 An exhibit lists every open case of an ISP, whatever rights holder it is for, so a user bound to one
 client gets 404 here like for any object outside its scope. Notices are not validated against the ACNS
@@ -22,8 +25,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, HTTPException
 from fastapi.responses import Response
 
+from swarmscope.cases.acns import Complainant
 from swarmscope.cases.exhibits import produce_exhibits
-from swarmscope.cases.notices import prepare_notices
+from swarmscope.cases.notices import COMPLAINANT_OPTIONS, prepare_notices
 from swarmscope.store.database import Store
 from swarmscope.web.accounts import WebUser
 from swarmscope.web.casework import refused_as_409, trust
@@ -33,6 +37,11 @@ from swarmscope.web.settings import WebSettings
 
 router = APIRouter()
 ANALYST_CHANGE = [Depends(require(Role.ANALYST)), Depends(csrf_protect)]
+NO_EXHIBIT = (
+    "no case to disclose: an exhibit lists the cases still candidate or requested (no subscriber yet); "
+    "every case here is past that"
+)
+NO_NOTICE = "no open case: a notice goes for each case not yet paid, disputed, withdrawn or closed"
 BOUND = "exhibits and notices cover every rights holder's cases: not available to a user bound to one client"
 
 
@@ -41,13 +50,22 @@ def _unbound(user: WebUser) -> None:
         raise HTTPException(404, BOUND)
 
 
-def _zip(name: str, files: list[Path], left_out: list[tuple[str, str]]) -> Response:
-    """The files (by base name) and ``contents.txt`` in one ZIP download."""
+def _browser_terms(why: str) -> str:
+    """A workflow's reason with the CLI's options replaced by what the console's form offers."""
+    return why.replace(COMPLAINANT_OPTIONS, "the complainant's entity and e-mail on the notices form")
+
+
+def _zip(name: str, files: list[Path], left_out: list[tuple[str, str]], nothing: str) -> Response:
+    """The files (by base name), ``contents.txt`` and ``left-out.txt`` in one ZIP download; ``nothing``
+    says why no case was even considered when no document was made and none was left out."""
     lines = [f"{hashlib.sha256(p.read_bytes()).hexdigest()}  {p.name}" for p in files] or ["no document made"]
-    lines += [f"left out {doe}: {why}" for doe, why in left_out]
+    reasons = [f"left out {doe}: {_browser_terms(why)}" for doe, why in left_out]
+    if not files and not reasons:
+        reasons = [nothing]
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr("contents.txt", "\n".join(lines) + "\n")
+        archive.writestr("contents.txt", "\n".join(lines + reasons) + "\n")
+        archive.writestr("left-out.txt", "\n".join(reasons or ["no case left out"]) + "\n")
         for path in files:
             archive.write(path, path.name)
     headers = {"Content-Disposition": f'attachment; filename="{name}"'}
@@ -63,17 +81,34 @@ def _exhibits(store: Store, user: WebUser, settings: WebSettings, isp: str, by_r
             now_us=now_us(), trust=trust(store, settings), refused=refused,
         )  # fmt: skip
         files = [p for w in written for p in (w.csv_path, w.pdf_path)]
-        return _zip("exhibits.zip", files, refused)
+        return _zip("exhibits.zip", files, refused, NO_EXHIBIT)
 
 
-def _notices(store: Store, user: WebUser, settings: WebSettings, isp: str) -> Response:
+def complainant(entity: str, email: str) -> Complainant | None:
+    """The notices form's complainant: both fields or neither (each case's client then).
+
+    Raises:
+        HTTPException: 400 for one field without the other, or an e-mail without ``@``.
+    """
+    entity, email = entity.strip(), email.strip()
+    if not entity and not email:
+        return None
+    if not entity or "@" not in email:
+        raise HTTPException(400, "complainant: give both the entity and an e-mail address, or neither")
+    return Complainant(entity=entity, email=email)
+
+
+def _notices(
+    store: Store, user: WebUser, settings: WebSettings, isp: str, named: Complainant | None
+) -> Response:
     _unbound(user)
     with tempfile.TemporaryDirectory(prefix="swarmscope-notices-") as tmp, refused_as_409():
         batch = prepare_notices(
-            store, Path(tmp), now_us=now_us(), isp_name=isp.strip() or None, trust=trust(store, settings)
-        )
+            store, Path(tmp), now_us=now_us(), isp_name=isp.strip() or None, complainant=named,
+            trust=trust(store, settings),
+        )  # fmt: skip
         files = [p for n in batch.notices for p in (n.xml_path, n.body_path)]
-        return _zip("notices.zip", files, batch.skipped)
+        return _zip("notices.zip", files, batch.skipped, NO_NOTICE)
 
 
 @router.post("/requests/exhibits.zip", dependencies=ANALYST_CHANGE)
@@ -87,7 +122,9 @@ def exhibits_zip(
 
 @router.post("/requests/notices.zip", dependencies=ANALYST_CHANGE)
 def notices_zip(
-    store: StoreDep, user: UserDep, settings: SettingsDep, isp: Annotated[str, Form()] = ""
-) -> Response:
-    """Make the ACNS notices of the open cases (XML + e-mail text) and download them as a ZIP (not sent)."""
-    return _notices(store, user, settings, isp)
+    store: StoreDep, user: UserDep, settings: SettingsDep, isp: Annotated[str, Form()] = "",
+    complainant_entity: Annotated[str, Form()] = "", complainant_email: Annotated[str, Form()] = "",
+) -> Response:  # fmt: skip
+    """Make the ACNS notices of the open cases (XML + e-mail text) and download them as a ZIP (not sent);
+    the complainant is each case's client (its e-mail contact) unless the form names one."""
+    return _notices(store, user, settings, isp, complainant(complainant_entity, complainant_email))

@@ -2,26 +2,30 @@
 :func:`swarmscope.cases.payments.record_payment`, the actions behind ``swarmscope disputes record`` and
 ``swarmscope payments record``, with their gates (a dispute stops and voids unsent letters; a payment must
 name the RF reference of a letter sent for the case). Counsel and admin only; times are ISO 8601 (UTC
-unless an offset is given) or empty for now; amounts are decimals with at most two places.
+unless an offset is given) or empty for now, range-checked as the CLI checks them
+(:mod:`swarmscope.cases.received`); amounts are decimals with at most two places. Bad input answers 400,
+a workflow refusal 409.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form
+from fastapi import APIRouter, Depends, Form, HTTPException
 from fastapi.responses import RedirectResponse
 from pydantic import BaseModel
 
 from swarmscope.cases.case_actions import record_dispute
 from swarmscope.cases.letter_settings import parse_amount
 from swarmscope.cases.payments import record_payment
-from swarmscope.errors import InputError
+from swarmscope.cases.received import parse_received
+from swarmscope.errors import InputError, SwarmscopeError
 from swarmscope.store.database import Store
 from swarmscope.web.accounts import WebUser
-from swarmscope.web.casework import case_for, refused_as_409
+from swarmscope.web.casework import case_for
 from swarmscope.web.deps import StoreDep, UserDep, csrf_protect, now_us, require
 from swarmscope.web.roles import Role
 
@@ -42,22 +46,21 @@ class Payment(BaseModel):
     method: str | None = None
 
 
-def parse_received(text: str | None, now: int) -> int:
-    """ISO 8601 → UTC µs (naive = UTC); empty → ``now``. Raises InputError (names the field)."""
-    if not text or not text.strip():
-        return now
+@contextmanager
+def refused() -> Iterator[None]:
+    """Bad input (an amount, a reference, a received time: :class:`InputError`) answers 400; a workflow
+    refusal (the case cannot be paid or disputed in its status) 409; each with its one-line message."""
     try:
-        moment = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise InputError(f"received: {text!r} is not an ISO 8601 time") from None
-    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-    delta = moment - datetime(1970, 1, 1, tzinfo=UTC)
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+        yield
+    except InputError as exc:
+        raise HTTPException(400, " ".join(str(exc).split())) from None
+    except SwarmscopeError as exc:
+        raise HTTPException(409, " ".join(str(exc).split())) from None
 
 
 def _dispute(store: Store, user: WebUser, doe: str, body: Dispute) -> dict[str, Any]:
     case, now = case_for(store, user, doe), now_us()
-    with refused_as_409():
+    with refused():
         received = parse_received(body.received, now)
         row = record_dispute(store, case.doe, body.summary, received_us=received, actor=user.name, now_us=now)
     return asdict(row)
@@ -65,7 +68,7 @@ def _dispute(store: Store, user: WebUser, doe: str, body: Dispute) -> dict[str, 
 
 def _payment(store: Store, user: WebUser, doe: str, body: Payment) -> dict[str, Any]:
     case, now = case_for(store, user, doe), now_us()
-    with refused_as_409():
+    with refused():
         row, status = record_payment(
             store, case.doe, parse_amount(body.amount), body.reference, currency=body.currency or None,
             received_us=parse_received(body.received, now), method=body.method or None, actor=user.name,
@@ -100,9 +103,9 @@ def dispute_form(
 def payment_form(
     doe: str, amount: Annotated[str, Form()], reference: Annotated[str, Form()], store: StoreDep,
     user: UserDep, currency: Annotated[str, Form()] = "", received: Annotated[str, Form()] = "",
+    method: Annotated[str, Form()] = "",
 ) -> RedirectResponse:  # fmt: skip
-    """The payment form; back to the case."""
-    _payment(
-        store, user, doe, Payment(amount=amount, reference=reference, currency=currency, received=received)
-    )
+    """The payment form (amount, reference, currency, received, method); back to the case."""
+    body = Payment(amount=amount, reference=reference, currency=currency, received=received, method=method)
+    _payment(store, user, doe, body)
     return RedirectResponse(f"/cases/{case_for(store, user, doe).doe}", status_code=303)

@@ -3,7 +3,8 @@
 Each observation and sighting is proven as ``report`` proves it (:mod:`swarmscope.store.console.trail`):
 only rows proven under a trusted node key (:mod:`swarmscope.web.evidence_trust`) are shown as evidence,
 each with its interval (UTC µs), payload bytes, pieces, client, encryption, failure, its sealed batch,
-RFC 3161 time-stamp tokens and clock verdict, and its wire capture to download; every other row is listed
+RFC 3161 time-stamp tokens (each verified against its batch: the TSA's genTime, or why it fails; each
+downloadable as ``.tsr``) and clock verdict, and its wire capture to download; every other row is listed
 apart as not evidence with its state and reason. The address's latest sealed attribution and the cases
 that accuse it close the page. A capture is found only through a peer of a swarm the user may see; the
 download needs the analyst role (the bytes the peer sent us).
@@ -16,8 +17,9 @@ from typing import Any
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 
-from swarmscope.evidence.records import Observation, Sighting
+from swarmscope.evidence.records import Observation, Sighting, Tier
 from swarmscope.store.console.peers import PeerRow, peer_row
+from swarmscope.store.console.stamps import stamp_of_peer
 from swarmscope.store.console.trail import (
     PeerTrail,
     TrailObservation,
@@ -31,6 +33,7 @@ from swarmscope.web.deps import StoreDep, UserDep, require
 from swarmscope.web.evidence_trust import request_trust
 from swarmscope.web.monitoring import swarm_id
 from swarmscope.web.roles import Role
+from swarmscope.web.scope import visible_work_ids
 from swarmscope.web.templating import page
 
 router = APIRouter()
@@ -44,11 +47,22 @@ def _trail(
     """The trail and the peer's folded row; 404 when the swarm is not visible or nothing names the peer."""
     swarm = swarm_id(store, user, infohash)
     trust, kept = request_trust(request)
-    trail = peer_trail(store, trust, swarm, ip, port, kept=kept)
+    works = visible_work_ids(store, user)  # another client's case on a shared torrent stays unnamed
+    trail = peer_trail(store, trust, swarm, ip, port, kept=kept, work_ids=works)
     row = peer_row(store, swarm, ip, port)
     if row is None and not (trail.observations or trail.sightings or trail.not_evidence):
         raise HTTPException(404, "no such peer")
     return trail, row
+
+
+def proven_tier(trail: PeerTrail) -> str | None:
+    """The best tier of the peer's proven evidence: the highest proven observation's, ``listed`` for
+    proven sightings only, None when nothing is proven. The folded summary (``peer_row``) counts every
+    sealed record without proving it, so an altered record may raise it: the page's header takes this."""
+    tiers = [o.record.tier for o in trail.observations]
+    if tiers:
+        return max(tiers).label
+    return Tier.LISTED.label if trail.sightings else None
 
 
 def _observation(o: Observation) -> dict[str, Any]:
@@ -73,7 +87,11 @@ def _row(item: TrailObservation | TrailSighting) -> dict[str, Any]:
         return {**out, "kind": "sighting", **_sighting(item.record)}
     batch = None if item.batch is None else {
         "id": item.batch.id, "sealed_at_us": item.batch.sealed_at_us, "recovered": item.batch.recovered,
-        "timestamps": [{"tsa_url": u, "added_us": a} for u, a in item.batch.timestamps],
+        "timestamps": [
+            {"id": t.id, "tsa_url": t.tsa_url, "added_us": t.added_us, "verified": t.gen_time_us is not None,
+             "gen_time_us": t.gen_time_us, "problem": t.problem}
+            for t in item.batch.timestamps
+        ],
     }  # fmt: skip
     return {**out, "kind": "observation", **_observation(item.record), "batch": batch, "clock": item.clock,
             "capture_sha256": item.capture_sha256}  # fmt: skip
@@ -83,12 +101,15 @@ def _row(item: TrailObservation | TrailSighting) -> dict[str, Any]:
 def api_peer(
     request: Request, infohash: str, ip: str, port: int, store: StoreDep, user: UserDep
 ) -> dict[str, Any]:
-    """A peer's evidence trail: ``evidence`` (proven observations and sightings), ``not_evidence`` (every
-    other row, with its state and reason), the latest sealed ``attribution`` and the ``cases``."""
+    """A peer's evidence trail: ``proven_tier`` (:func:`proven_tier`), ``summary`` (the live counts'
+    folded row: sealed records, not proven), ``evidence`` (proven observations and sightings),
+    ``not_evidence`` (every other row, with its state and reason), the latest sealed ``attribution`` and
+    the reader's client's ``cases``."""
     trail, row = _trail(request, store, user, infohash, ip, port)
     place = trail.attribution
     return {
         "infohash": trail.infohash, "ip": trail.ip, "port": trail.port,
+        "proven_tier": proven_tier(trail),
         "summary": None if row is None else {k: getattr(row, k) for k in row.__dataclass_fields__},
         "evidence": [_row(o) for o in trail.observations] + [_row(s) for s in trail.sightings],
         "not_evidence": [_row(r) for r in trail.not_evidence],
@@ -113,6 +134,7 @@ def peer_page(
         "peer.html.j2",
         trail=trail,
         peer=row,
+        proven_tier=proven_tier(trail),
         trusted=trusted,
         can_download=user.role >= Role.ANALYST,
     )
@@ -130,3 +152,16 @@ def capture_download(
     name = f"capture-{sha256.lower()[:16]}.bin"
     headers = {"Content-Disposition": f'attachment; filename="{name}"'}
     return Response(data, media_type="application/octet-stream", headers=headers)
+
+
+@router.get("/peers/{infohash}/{ip}/{port}/timestamps/{stamp_id}.tsr", dependencies=VIEWER)
+def timestamp_download(
+    infohash: str, ip: str, port: int, stamp_id: int, store: StoreDep, user: UserDep
+) -> Response:
+    """RFC 3161 time-stamp token ``stamp_id`` of a batch sealing one of this peer's observations, as
+    the TimeStampToken DER (``.tsr``; ``openssl ts -reply -in F -token_in -text`` prints it)."""
+    data = stamp_of_peer(store, swarm_id(store, user, infohash), ip, port, stamp_id)
+    if data is None:
+        raise HTTPException(404, "no such time-stamp token")
+    headers = {"Content-Disposition": f'attachment; filename="timestamp-{stamp_id}.tsr"'}
+    return Response(data, media_type="application/timestamp-reply", headers=headers)

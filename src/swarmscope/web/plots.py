@@ -4,6 +4,10 @@ Presentation attributes only (``stroke``, ``fill``, ``font-size``): no ``style``
 the console's CSP (``style-src 'self'``) has nothing to refuse. Two lines per UTC minute: peers observed
 (blue) and peers verified (green); the x axis is UTC time, the y axis peer addresses. Every text in it is
 a number or a time we format ourselves, escaped all the same.
+
+A minute with no row is a minute in which nothing of the swarm was observed (the read model has a row
+for every minute with at least one observation), not a minute of a size in between: the line breaks
+there (one ``polyline`` per run of consecutive minutes) instead of drawing a slope across the gap.
 """
 
 from __future__ import annotations
@@ -19,6 +23,20 @@ LEFT, RIGHT, TOP, BOTTOM = 56, 16, 16, 36  # margins, px
 
 def _hhmm(us: int) -> str:
     return datetime.fromtimestamp(us / 1_000_000, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+MINUTE_US = 60_000_000
+
+
+def runs(series: list[MinutePoint]) -> list[list[MinutePoint]]:
+    """``series`` (oldest first) cut wherever a minute has no row: runs of consecutive minutes."""
+    out: list[list[MinutePoint]] = []
+    for point in series:
+        if out and point.minute_us - out[-1][-1].minute_us <= MINUTE_US:
+            out[-1].append(point)
+        else:
+            out.append([point])
+    return out
 
 
 def _polyline(points: list[tuple[float, float]], colour: str) -> str:
@@ -51,8 +69,9 @@ def size_svg(series: list[MinutePoint], title: str = "peers per minute") -> str:
     def y(value: int) -> float:
         return TOP + inner_h - value / top * inner_h
 
-    parts.append(_polyline([(x(p.minute_us), y(p.peers)) for p in series], "#1f5fa8"))
-    parts.append(_polyline([(x(p.minute_us), y(p.verified_peers)) for p in series], "#1d7a35"))
+    for run in runs(series):
+        parts.append(_polyline([(x(p.minute_us), y(p.peers)) for p in run], "#1f5fa8"))
+        parts.append(_polyline([(x(p.minute_us), y(p.verified_peers)) for p in run], "#1d7a35"))
     labels = [
         (LEFT - 6, TOP + 10, "end", str(top)),
         (LEFT - 6, TOP + inner_h, "end", "0"),

@@ -8,9 +8,6 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 SESSION_SECONDS = 8 * 3600  # a working day; a session row expires after it whatever the activity
-THROTTLE_WINDOW_SECONDS = 15 * 60
-MAX_FAILURES_PER_NAME = 5  # failed logins per user name in the window before refusing that name
-MAX_FAILURES_PER_ADDRESS = 20  # per client address (guessing many names from one place)
 
 
 @dataclass(frozen=True)

@@ -5,9 +5,14 @@ proven equal to its sealed record under a trusted node key
 (:class:`swarmscope.store.ledger.row_proof.RowProof`), ``altered`` when it is not, ``unchecked`` with no
 trusted key, ``unsealed``/``quarantined`` outside every sealed batch (:class:`SealMap`). Only ``sealed``
 rows are evidence; the others are listed apart (:attr:`PeerTrail.not_evidence`). A proven observation
-carries its sealed batch (seal time, recovered or not), its RFC 3161 time-stamp tokens and the clock
+carries its sealed batch (seal time, recovered or not), its RFC 3161 time-stamp tokens (each verified
+against the batch, with the TSA's genTime: :mod:`.stamps`) and the clock
 verdict at its start (:func:`clock_verdicts`, as ``cases build`` judges a hit). The trail also names the
-address's latest sealed attribution and the cases that accuse it.
+address's latest sealed attribution and the cases that accuse it: only the cases of the works the caller
+names (``work_ids``, the reader's client scope), since one torrent may be linked to works of two rights
+holders (a compilation, a film and its soundtrack) and one client must not learn another's case. The
+attribution is the address's own (where it was, sealed), the same for every swarm and client: it names
+no case, letter or identity.
 
 Cost: one index read of the peer's rows, one covering-batch read per row and one chain check per batch
 that holds one of them (a batch of a live monitor holds 0.5 s of records; batches kept by earlier
@@ -25,12 +30,12 @@ import sqlalchemy as sa
 from swarmscope.evidence.records import Attribution, Observation, Sighting
 from swarmscope.evidence.summary import ALTERED, QUARANTINED, SEALED, UNCHECKED
 from swarmscope.store.console.row_state import RowSeals, clock_verdict, clock_windows
+from swarmscope.store.console.stamps import Stamp, batch_stamps
 from swarmscope.store.ledger.proven import EvidenceTrust
 from swarmscope.store.ledger.queries import attribution_from_row, observation_from_row, sighting_from_row
 from swarmscope.store.ledger.row_proof import ProvenBatches, RowProof
 from swarmscope.store.ledger.schema import (
     attribution,
-    batch_timestamp,
     capture,
     observation,
     sighting,
@@ -43,13 +48,13 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True, slots=True)
 class BatchInfo:
-    """The sealed batch of a row: id, seal time (UTC µs), sealed late by recovery, time-stamp tokens
-    as (authority URL, added UTC µs)."""
+    """The sealed batch of a row: id, seal time (UTC µs), sealed late by recovery, its RFC 3161
+    time-stamp tokens, each verified against the batch (:mod:`.stamps`)."""
 
     id: int
     sealed_at_us: int
     recovered: bool
-    timestamps: tuple[tuple[str, int], ...] = ()
+    timestamps: tuple[Stamp, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,15 +120,11 @@ def _state(seals: RowSeals, proof: RowProof | None, r: Any, reason: str | None) 
 
 
 def _batch_info(conn: sa.Connection, batch: Any, stamps: dict[int, BatchInfo]) -> BatchInfo:
-    """The batch (a :class:`RowSeals` batch row) with its RFC 3161 time-stamp tokens (cached by id)."""
+    """The batch (a :class:`RowSeals` batch row) with its verified time-stamp tokens (cached by id)."""
     if int(batch.id) not in stamps:
-        t = batch_timestamp.c
-        tokens = conn.execute(sa.select(t.tsa_url, t.added_us).where(t.batch_id == batch.id).order_by(t.id))
+        found = batch_stamps(conn, int(batch.id))
         stamps[int(batch.id)] = BatchInfo(
-            int(batch.id),
-            int(batch.sealed_at_us),
-            bool(batch.recovered),
-            tuple((u, int(a)) for u, a in tokens),
+            int(batch.id), int(batch.sealed_at_us), bool(batch.recovered), found
         )
     return stamps[int(batch.id)]
 
@@ -136,11 +137,12 @@ def peer_trail(
     port: int,
     *,
     kept: ProvenBatches | None = None,
+    work_ids: set[int] | None = None,
 ) -> PeerTrail:
     """The evidence trail of (swarm ``infohash``, ``ip``, ``port``); empty lists when nothing names it.
 
     ``kept``: batches proven by earlier trails of this process (:class:`ProvenBatches`), for readers that
-    show one peer after another.
+    show one peer after another. ``work_ids``: list only the cases of these works (None: every case).
     """
     trail = PeerTrail(infohash, ip, port)
     with store.engine.connect() as conn, store.engine.connect() as ledger:
@@ -155,7 +157,7 @@ def peer_trail(
             item = TrailSighting(int(r.id), seen, state, reason)
             (trail.sightings if state == SEALED else trail.not_evidence).append(item)
         trail.attribution = _attribution(conn, ip)
-        trail.cases = _cases(conn, infohash, ip, port)
+        trail.cases = _cases(conn, infohash, ip, port, work_ids)
     return trail
 
 
@@ -190,9 +192,13 @@ def _attribution(conn: sa.Connection, ip: str) -> Attribution | None:
     return None
 
 
-def _cases(conn: sa.Connection, infohash: str, ip: str, port: int) -> list[CaseRef]:
+def _cases(
+    conn: sa.Connection, infohash: str, ip: str, port: int, work_ids: set[int] | None
+) -> list[CaseRef]:
     c = legal_case.c
     query = sa.select(c.id, c.doe, c.status).where(c.ip == ip, c.port == port, c.infohash == infohash)
+    if work_ids is not None:
+        query = query.where(c.work_id.in_(sorted(work_ids)))
     return [CaseRef(int(r.id), r.doe, r.status) for r in conn.execute(query.order_by(c.id))]
 
 
