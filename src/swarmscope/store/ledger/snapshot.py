@@ -43,7 +43,8 @@ def read_snapshot(engine: Engine) -> Iterator[sa.Connection]:
 
 
 class _HasEngine(Protocol):
-    engine: Engine
+    @property
+    def engine(self) -> Engine: ...
 
 
 Source = _HasEngine | sa.Connection  # a store (each read its own transaction) or a snapshot's connection

@@ -55,10 +55,10 @@ from swarmscope.store.ledger.schema import (
     sighting,
     workflow_event,
 )
-from swarmscope.store.ledger.snapshot import read_snapshot
+from swarmscope.store.ledger.snapshot import Source, read_snapshot
 
 if TYPE_CHECKING:
-    from swarmscope.store.database import Store
+    pass
 
 MAX_PROBLEMS = 100
 _CHUNK = 10_000
@@ -257,19 +257,22 @@ def _purge_records(conn: sa.Connection, every: list[NodeKeyRow], checked: list[N
     return load_purge_records(conn, prover.sealed_entry, fingerprints)
 
 
-def verify_ledger(store: Store, node: str | None = None) -> LedgerVerdict:
+def verify_ledger(store: Source, node: str | None = None) -> LedgerVerdict:
     """Check the whole ledger of one node (fingerprint hex) or of every node (see module docstring), in one
     read snapshot (:mod:`swarmscope.store.ledger.snapshot`): a batch a live writer commits meanwhile is
     neither seen in part nor a problem; the verdict covers the chain up to ``heads``.
 
     Args:
-        store: an open store (read-only use). node: a fingerprint, or None for all nodes.
+        store: an open store (read-only use), or the connection of a snapshot the caller reads more in.
+        node: a fingerprint, or None for all nodes.
 
     Returns:
         A :class:`LedgerVerdict`; at most :data:`MAX_PROBLEMS` problems are listed.
 
     Source: README "Sealed ledger", "Crash safety" and "Export and verify".
     """
+    if isinstance(store, sa.Connection):
+        return _verify(store, node)
     with read_snapshot(store.engine) as conn:
         return _verify(conn, node)
 
