@@ -210,6 +210,10 @@ def ledger_json(verdict: LedgerVerdict) -> dict[str, Any]:
         "problems": [
             {"node": p.node, "index": p.index, "what": p.what, "detail": p.detail} for p in verdict.problems
         ],
+        "heads": [
+            {"node": h.node, "index": h.index, "batch": h.batch, "head_hash": h.head_hash.hex()}
+            for h in verdict.heads
+        ],
     }  # fmt: skip
 
 
@@ -219,6 +223,10 @@ def print_ledger_verdict(verdict: LedgerVerdict, console: Console) -> None:
         f"ledger: {verdict.nodes} node(s), {verdict.entries} entries, {verdict.batches} sealed batches,"
         f" {verdict.rows} rows"
     )
+    for head in verdict.heads:  # one read snapshot: batches committed after it are not covered
+        console.print(
+            f"checked to: node {head.node} index {head.index} batch {head.batch} head {head.head_hash.hex()}"
+        )
     for rule, count in verdict.redacted:
         console.print(f"redacted: {count} entries under {escaped(rule)}")
     for node, index, rule, at_us, count in verdict.purges:

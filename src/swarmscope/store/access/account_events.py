@@ -51,6 +51,7 @@ from swarmscope.store.ledger import commit as ledger
 from swarmscope.store.ledger.proven import LedgerProver
 from swarmscope.store.ledger.purge_records import PurgeRecords, load_purge_records
 from swarmscope.store.ledger.schema import ledger_batch, ledger_entry, node_key
+from swarmscope.store.ledger.snapshot import read_snapshot
 from swarmscope.store.legal.workflow_seals import content_sha256, signer
 
 if TYPE_CHECKING:
@@ -146,7 +147,7 @@ class SealedAccounts:
         Raises:
             StoreError: a trusted node's chain is damaged (class docstring); it is read again next time.
         """
-        with store.engine.connect() as conn:
+        with read_snapshot(store.engine) as conn:  # the heads and the entries read: one state
             heads = _heads(conn)
             if heads == self._cursor:
                 return self

@@ -40,6 +40,7 @@ from swarmscope.store.ledger.schema import (
     observation,
     sighting,
 )
+from swarmscope.store.ledger.snapshot import read_snapshot
 from swarmscope.store.legal.schema import legal_case
 
 if TYPE_CHECKING:
@@ -145,8 +146,8 @@ def peer_trail(
     show one peer after another. ``work_ids``: list only the cases of these works (None: every case).
     """
     trail = PeerTrail(infohash, ip, port)
-    with store.engine.connect() as conn, store.engine.connect() as ledger:
-        proof = None if trust is None else RowProof(ledger, trust, few_rows=True, kept=kept)
+    with read_snapshot(store.engine) as conn:  # the rows and the batches proving them: one state
+        proof = None if trust is None else RowProof(conn, trust, few_rows=True, kept=kept)
         _observations(conn, proof, trail)
         rows = _rows(conn, sighting, infohash, ip, port)
         seals = RowSeals(conn, "sighting", (int(r.id) for r in rows))

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from swarmscope.errors import InputError
 from swarmscope.store.ledger.schema import dataset
+from swarmscope.store.ledger.snapshot import Source, reading
 from swarmscope.store.ports import DatabaseHandle
 
 if TYPE_CHECKING:
@@ -98,12 +99,13 @@ def register_dataset(
     return found
 
 
-def list_datasets(store: DatabaseHandle, *, active_only: bool = False) -> list[DatasetRow]:
-    """Registered datasets in registration order (optionally only the active ones)."""
+def list_datasets(store: Source, *, active_only: bool = False) -> list[DatasetRow]:
+    """Registered datasets in registration order (optionally only the active ones); a store or a
+    snapshot (:mod:`swarmscope.store.ledger.snapshot`)."""
     query = sa.select(dataset).order_by(dataset.c.id)
     if active_only:
         query = query.where(dataset.c.active.is_(True))
-    with store.engine.connect() as conn:
+    with reading(store) as conn:
         return [_row(r) for r in conn.execute(query)]
 
 

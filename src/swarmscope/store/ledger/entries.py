@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -26,9 +26,7 @@ from swarmscope.store.ledger.schema import (
     node_key,
     reference_piece,
 )
-
-if TYPE_CHECKING:
-    from swarmscope.store.database import Store
+from swarmscope.store.ledger.snapshot import Source, reading
 
 _CHUNK = 10_000
 
@@ -72,14 +70,14 @@ class StoredBatch:
     tokens: tuple[TimestampRow, ...]
 
 
-def node_keys(store: Store) -> list[NodeKeyRow]:
-    """Every node key that ever signed in this store, oldest first."""
-    with store.engine.connect() as conn:
+def node_keys(store: Source) -> list[NodeKeyRow]:
+    """Every node key that ever signed in this store (or a snapshot of it), oldest first."""
+    with reading(store) as conn:
         rows = conn.execute(sa.select(node_key).order_by(node_key.c.id))
         return [NodeKeyRow(**r._asdict()) for r in rows]
 
 
-def sealing_nodes(store: Store) -> dict[str, int]:
+def sealing_nodes(store: Source) -> dict[str, int]:
     """Fingerprint → number of sealed batches, for every node key that sealed at least one batch here."""
     query = (
         sa.select(node_key.c.fingerprint, sa.func.count(ledger_batch.c.id))
@@ -87,7 +85,7 @@ def sealing_nodes(store: Store) -> dict[str, int]:
         .group_by(node_key.c.fingerprint)
         .order_by(node_key.c.fingerprint)
     )
-    with store.engine.connect() as conn:
+    with reading(store) as conn:
         return {str(fingerprint): int(count) for fingerprint, count in conn.execute(query)}
 
 
@@ -100,12 +98,13 @@ def _node_id(conn: sa.Connection, node: str | None) -> int | None:
 
 
 def load_ledger(
-    store: Store, *, node: str | None = None, first: int | None = None, last: int | None = None
+    store: Source, *, node: str | None = None, first: int | None = None, last: int | None = None
 ) -> Iterator[tuple[ChainEntry, str, bytes | None]]:
     """Stream chain entries in ledger order (by node, then index), read in chunks.
 
     Args:
-        store: an open store. node: a signer's fingerprint (hex), or None for every node.
+        store: an open store, or a snapshot's connection (:mod:`swarmscope.store.ledger.snapshot`).
+        node: a signer's fingerprint (hex), or None for every node.
         first, last: inclusive index range (None: unbounded).
 
     Yields:
@@ -113,7 +112,7 @@ def load_ledger(
         attribution; the bytes are None for an entry redacted by a retention purge (migration 0004).
     """
     e = ledger_entry
-    with store.engine.connect() as conn:
+    with reading(store) as conn:
         node_id = _node_id(conn, node)
         query = sa.select(
             e.c.node_id, e.c.idx, e.c.kind, e.c.record_hash, e.c.prev_hash, e.c.entry_hash, e.c.canonical
@@ -124,7 +123,7 @@ def load_ledger(
             query = query.where(e.c.idx >= first)
         if last is not None:
             query = query.where(e.c.idx <= last)
-        result = conn.execution_options(yield_per=_CHUNK).execute(query.order_by(e.c.node_id, e.c.idx))
+        result = conn.execute(query.order_by(e.c.node_id, e.c.idx).execution_options(yield_per=_CHUNK))
         for r in result:
             entry = ChainEntry(int(r.idx), _raw(r.record_hash), _raw(r.prev_hash), _raw(r.entry_hash))
             yield entry, r.kind, None if r.canonical is None else _raw(r.canonical)
@@ -155,14 +154,14 @@ def stored_batch(r: sa.Row[Any], fingerprint: str, tokens: tuple[TimestampRow, .
     )
 
 
-def load_batches(store: Store, node: str | None = None) -> list[StoredBatch]:
+def load_batches(store: Source, node: str | None = None) -> list[StoredBatch]:
     """Every sealed batch (optionally of one node), by node then chain position.
 
     Raises:
         DecodeError: a stored batch's bytes do not decode (tampering; :func:`recovery.verify_ledger`
             reports it without raising).
     """
-    with store.engine.connect() as conn:
+    with reading(store) as conn:
         node_id = _node_id(conn, node)
         fingerprints = {int(i): f for i, f in conn.execute(sa.select(node_key.c.id, node_key.c.fingerprint))}
         query = sa.select(ledger_batch).order_by(ledger_batch.c.node_id, ledger_batch.c.first_index)
@@ -175,28 +174,28 @@ def load_batches(store: Store, node: str | None = None) -> list[StoredBatch]:
         ]
 
 
-def _content(store: Store, table: sa.Table, sha256: bytes) -> bytes | None:
-    with store.engine.connect() as conn:
+def _content(store: Source, table: sa.Table, sha256: bytes) -> bytes | None:
+    with reading(store) as conn:
         value = conn.execute(sa.select(table.c.data).where(table.c.sha256 == sha256)).scalar()
         return None if value is None else bytes(value)
 
 
-def load_capture(store: Store, sha256: bytes) -> bytes | None:
+def load_capture(store: Source, sha256: bytes) -> bytes | None:
     """The encoded wire capture with this SHA-256 (32 raw bytes), or None when not stored."""
     return _content(store, capture, sha256)
 
 
-def load_blob(store: Store, sha256: bytes) -> bytes | None:
+def load_blob(store: Source, sha256: bytes) -> bytes | None:
     """The stored block/content with this SHA-256 (32 raw bytes), or None when not stored."""
     return _content(store, blob, sha256)
 
 
-def load_reference_pieces(store: Store, infohash: str) -> dict[int, bytes]:
+def load_reference_pieces(store: Source, infohash: str) -> dict[int, bytes]:
     """Reference pieces of a swarm (infohash hex), piece index → bytes."""
     query = (
         sa.select(reference_piece.c.piece, reference_piece.c.data)
         .where(reference_piece.c.infohash == infohash.lower())
         .order_by(reference_piece.c.piece)
     )
-    with store.engine.connect() as conn:
+    with reading(store) as conn:
         return {int(piece): bytes(data) for piece, data in conn.execute(query)}

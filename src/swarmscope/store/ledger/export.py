@@ -51,6 +51,7 @@ from swarmscope.store.database import Store, StoreError
 from swarmscope.store.ledger import entries as lq
 from swarmscope.store.ledger import queries, seal_state
 from swarmscope.store.ledger.datasets import list_datasets
+from swarmscope.store.ledger.snapshot import Source, read_snapshot
 from swarmscope.store.ledger.verify import verify_ledger
 
 
@@ -97,7 +98,7 @@ class ExportFilters:
         )
 
 
-def _node(store: Store, node: str | None) -> str:
+def _node(store: Source, node: str | None) -> str:
     keys = lq.node_keys(store)
     if node is not None:
         if not any(k.fingerprint == node.lower() for k in keys):
@@ -109,7 +110,7 @@ def _node(store: Store, node: str | None) -> str:
 
 
 def _select(
-    store: Store, node: str, filters: ExportFilters
+    store: Source, node: str, filters: ExportFilters
 ) -> tuple[dict[int, bytes], dict[int, Observation], ExportFilters, int]:
     """Selected chain index → canonical bytes, the selected observations decoded, the effective filters,
     and how many matching observations were left out as clock-flagged."""
@@ -165,7 +166,7 @@ def effective_filters(filters: ExportFilters, sealed: ClockPolicy) -> ExportFilt
     )
 
 
-def _batches(store: Store, node: str, indices: list[int]) -> list[lq.StoredBatch]:
+def _batches(store: Source, node: str, indices: list[int]) -> list[lq.StoredBatch]:
     """The stored batches holding any of ``indices`` (sorted), ascending."""
     batches = lq.load_batches(store, node)
     starts = [s.sealed.batch.first_index for s in batches]
@@ -178,7 +179,7 @@ def _batches(store: Store, node: str, indices: list[int]) -> list[lq.StoredBatch
     return [chosen[pos] for pos in sorted(chosen)]
 
 
-def _content(store: Store, observations: Mapping[int, Observation]) -> dict[str, Any]:
+def _content(store: Source, observations: Mapping[int, Observation]) -> dict[str, Any]:
     captures: dict[bytes, bytes] = {}
     blobs: dict[bytes, bytes] = {}
     pieces: dict[tuple[str, int], bytes] = {}
@@ -204,7 +205,7 @@ def _content(store: Store, observations: Mapping[int, Observation]) -> dict[str,
     return {"captures": captures, "blobs": blobs, "reference_pieces": pieces}
 
 
-def cited_datasets(store: Store, records: Mapping[int, bytes]) -> tuple[dict[str, Any], ...]:
+def cited_datasets(store: Source, records: Mapping[int, bytes]) -> tuple[dict[str, Any], ...]:
     """The ``attribution/datasets.json`` entries of every dataset the attribution records cite.
 
     Args:
@@ -265,7 +266,7 @@ def _outside_matches(row: seal_state.OutsideLedger, filters: ExportFilters) -> b
     return True
 
 
-def left_out(store: Store, filters: ExportFilters, flagged_out: int) -> tuple[tuple[int, str], ...]:
+def left_out(store: Source, filters: ExportFilters, flagged_out: int) -> tuple[tuple[int, str], ...]:
     """The records matching ``filters`` that the bundle cannot or must not hold, counted per reason.
 
     Rows without a ledger entry (never in a bundle: it is built from the sealed canonical bytes), per
@@ -288,7 +289,7 @@ def left_out(store: Store, filters: ExportFilters, flagged_out: int) -> tuple[tu
     return tuple(out)
 
 
-def check_ledger(store: Store, node: str) -> None:
+def check_ledger(store: Source, node: str) -> None:
     """Refuse to export from a ledger that does not verify in full (:func:`ledger.verify.verify_ledger`).
 
     Raises:
@@ -312,7 +313,8 @@ def collect_export(store: Store, filters: ExportFilters) -> ExportSelection:
 
     The node's whole ledger is verified first (every entry, seal and row; see
     :func:`swarmscope.store.ledger.verify.verify_ledger`); a ledger that does not verify is never
-    exported.
+    exported. The check and the selection read one snapshot (:mod:`swarmscope.store.ledger.snapshot`):
+    a batch a live writer commits meanwhile is neither exported unchecked nor seen in part.
 
     Args:
         store: an open store (no node key needed: this only reads). filters: the selection.
@@ -328,6 +330,12 @@ def collect_export(store: Store, filters: ExportFilters) -> ExportSelection:
 
     Source: README "Export and verify".
     """
+    with read_snapshot(store.engine) as snapshot:  # the check and the selection see one state
+        return _collect(snapshot, filters)
+
+
+def _collect(store: Source, filters: ExportFilters) -> ExportSelection:
+    """:func:`collect_export` inside its snapshot."""
     node = _node(store, filters.node)
     check_ledger(store, node)
     filters = dataclasses.replace(filters, node=node)

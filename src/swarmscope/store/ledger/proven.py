@@ -52,6 +52,7 @@ from swarmscope.store.ledger.entries import stored_batch
 from swarmscope.store.ledger.purge_records import PurgeRecords, bytes_missing_query, load_purge_records
 from swarmscope.store.ledger.queries import observation_from_row
 from swarmscope.store.ledger.schema import ledger_batch, ledger_entry, node_key, observation
+from swarmscope.store.ledger.snapshot import read_snapshot
 
 if TYPE_CHECKING:
     from swarmscope.store.database import Store
@@ -247,7 +248,7 @@ def _rows(conn: sa.Connection, infohash: str | None, ips: Iterable[str] | None) 
         query = query.where(observation.c.infohash == infohash.lower())
     if ips is not None:
         query = query.where(observation.c.ip.in_(sorted(set(ips))))
-    yield from conn.execution_options(yield_per=CHUNK).execute(query.order_by(observation.c.id))
+    yield from conn.execute(query.order_by(observation.c.id).execution_options(yield_per=CHUNK))
 
 
 def proven_observations(
@@ -270,9 +271,9 @@ def proven_observations(
     """
     hits: list[ProvenHit] = []
     refused: list[RefusedRow] = []
-    with store.engine.connect() as conn, store.engine.connect() as reader:
+    with read_snapshot(store.engine) as conn:  # the rows and the batches proving them: one state
         prover = _Prover(conn, frozenset(f.lower() for f in trusted), now_us)
-        for row in _rows(reader, infohash, ips):
+        for row in _rows(conn, infohash, ips):
             problem = prover.check(row)
             if problem is None:
                 record = prover.record  # the proven record itself: its fields are the sealed ones

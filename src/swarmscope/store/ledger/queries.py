@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from swarmscope.evidence.records import Attribution, ClockSample, Observation, RunStarted, Sighting
 from swarmscope.store.ledger.record_rows import READERS
 from swarmscope.store.ledger.schema import attribution, monitor_run, observation, sighting, swarm
+from swarmscope.store.ledger.snapshot import Source, reading
 from swarmscope.store.ledger.writer import SwarmInfo
 
 if TYPE_CHECKING:
@@ -80,9 +81,9 @@ def load_observations(
         return [observation_from_row(r) for r in conn.execute(query)]
 
 
-def swarm_rows(store: Store) -> list[SwarmInfo]:
-    """Every stored swarm (with its row ``id``), in the order they were added."""
-    with store.engine.connect() as conn:
+def swarm_rows(store: Source) -> list[SwarmInfo]:
+    """Every stored swarm (with its row ``id``), in the order they were added (a store or a snapshot)."""
+    with reading(store) as conn:
         rows = conn.execute(sa.select(swarm).order_by(swarm.c.id))
         return [SwarmInfo(**r._asdict()) for r in rows]
 

@@ -54,6 +54,7 @@ from swarmscope.store.ledger.schema import (
     run_started,
     sighting,
 )
+from swarmscope.store.ledger.snapshot import Source, reading
 
 if TYPE_CHECKING:
     from swarmscope.store.database import Store
@@ -272,13 +273,14 @@ _DECODERS: dict[str, Callable[[sa.Row[Any]], Observation | Sighting | Attributio
 }
 
 
-def rows_outside_ledger(store: Store) -> list[OutsideLedger]:
-    """Every evidence row with no ledger entry (``ledger_index`` NULL), by table then row id.
+def rows_outside_ledger(store: Source) -> list[OutsideLedger]:
+    """Every evidence row with no ledger entry (``ledger_index`` NULL), by table then row id (a store or
+    a snapshot, :mod:`swarmscope.store.ledger.snapshot`).
 
     Such rows can never be exported: a bundle is built from the ledger's canonical bytes.
     """
     out: list[OutsideLedger] = []
-    with store.engine.connect() as conn:
+    with reading(store) as conn:
         seals = seal_map(conn)
         for table in (observation, sighting, clock_sample, run_started, attribution):
             decode = _DECODERS.get(table.name)

@@ -55,9 +55,10 @@ from swarmscope.store.ledger.schema import (
     sighting,
     workflow_event,
 )
+from swarmscope.store.ledger.snapshot import Source, read_snapshot
 
 if TYPE_CHECKING:
-    from swarmscope.store.database import Store
+    pass
 
 MAX_PROBLEMS = 100
 _CHUNK = 10_000
@@ -95,6 +96,19 @@ class LedgerVerdict:
     redacted: tuple[tuple[str, int], ...] = ()  # (purge rule, entries purged under it)
     # the purge records covering them: (sealing node fingerprint, chain index, rule, purged_at_us, entries)
     purges: tuple[tuple[str, int, str, int, int], ...] = ()
+    heads: tuple[CheckedHead, ...] = ()  # per checked node that sealed: the head the snapshot ended on
+
+
+@dataclass(frozen=True, slots=True)
+class CheckedHead:
+    """The newest sealed batch of one node in the snapshot checked: node fingerprint, its last chain
+    index, its ``ledger_batch.id`` and head hash (32 bytes). A batch committed after the snapshot was
+    taken is not covered by the verdict."""
+
+    node: str
+    index: int
+    batch: int
+    head_hash: bytes
 
 
 _Item = tuple[ChainEntry, str, bytes | None]
@@ -111,11 +125,13 @@ def _chunks(items: Iterator[_Item]) -> Iterator[list[_Item]]:
         yield chunk
 
 
-def _check_chain(store: Store, node: NodeKeyRow, heads: dict[int, bytes], out: list[LedgerProblem]) -> int:
+def _check_chain(
+    conn: sa.Connection, node: NodeKeyRow, heads: dict[int, bytes], out: list[LedgerProblem]
+) -> int:
     """Verify the node's chain; compare entry hashes at batch ends with ``heads``. Returns entry count."""
     anchor: ChainEntry | None = None
     count = 0
-    for chunk in _chunks(load_ledger(store, node=node.fingerprint)):
+    for chunk in _chunks(load_ledger(conn, node=node.fingerprint)):
         entries = [e for e, _k, _c in chunk]
         verdict = verify_chain(entries, [c for _e, _k, c in chunk], anchor=anchor)
         if not verdict.ok:
@@ -130,16 +146,16 @@ def _check_chain(store: Store, node: NodeKeyRow, heads: dict[int, bytes], out: l
 
 
 def _check_batches(
-    store: Store, node: NodeKeyRow, out: list[LedgerProblem]
+    conn: sa.Connection, node: NodeKeyRow, out: list[LedgerProblem], last: list[CheckedHead]
 ) -> tuple[dict[int, bytes], int, int]:
-    """Check seals and tiling; returns (last index → head hash, number of batches, next expected index)."""
+    """Check seals and tiling; returns (last index → head hash, number of batches, next expected index).
+    The newest batch read is appended to ``last``."""
     heads: dict[int, bytes] = {}
     expected = 0
     query = (
         sa.select(ledger_batch).where(ledger_batch.c.node_id == node.id).order_by(ledger_batch.c.first_index)
     )
-    with store.engine.connect() as conn:
-        rows = conn.execute(query).all()
+    rows = conn.execute(query).all()
     for row in rows:
         try:
             sealed = stored_batch(row, node.fingerprint).sealed
@@ -158,66 +174,67 @@ def _check_batches(
             out.append(LedgerProblem(node.fingerprint, b.first_index, what, f"expected {expected}"))
         heads[b.last_index] = b.head_hash
         expected = max(expected, b.last_index + 1)
+    if rows:
+        newest = rows[-1]
+        last.append(CheckedHead(node.fingerprint, int(newest.last_index), int(newest.id), newest.head_hash))
     return heads, len(rows), expected
 
 
-def _check_rows(store: Store, node: NodeKeyRow, out: list[LedgerProblem]) -> int:
+def _check_rows(conn: sa.Connection, node: NodeKeyRow, out: list[LedgerProblem]) -> int:
     """Every row of this node rebuilds to its entry's canonical bytes; every entry has its row."""
     checked = 0
     e = ledger_entry
-    with store.engine.connect() as conn:
-        for table, rebuild in _ROW_RECORDS:
-            join = table.outerjoin(
-                e, sa.and_(e.c.node_id == table.c.ledger_node, e.c.idx == table.c.ledger_index)
+    for table, rebuild in _ROW_RECORDS:
+        join = table.outerjoin(
+            e, sa.and_(e.c.node_id == table.c.ledger_node, e.c.idx == table.c.ledger_index)
+        )
+        query = (
+            sa.select(table, e.c.canonical, e.c.kind).select_from(join).where(table.c.ledger_node == node.id)
+        )
+        for row in conn.execute(query.order_by(table.c.id).execution_options(yield_per=_CHUNK)):
+            checked += 1
+            if row.kind == table.name and row.canonical is None:
+                detail = f"{table.name} row {row.id}: its ledger entry was redacted but the row remains"
+                out.append(LedgerProblem(node.fingerprint, row.ledger_index, "row of a purged entry", detail))
+            elif row.canonical is None or row.kind != table.name:
+                detail = f"{table.name} row {row.id}: no {table.name} entry at its index"
+                out.append(LedgerProblem(node.fingerprint, row.ledger_index, "row without entry", detail))
+            elif canonical_bytes(rebuild(row)) != row.canonical:
+                detail = f"{table.name} row {row.id} differs from its sealed canonical bytes"
+                out.append(LedgerProblem(node.fingerprint, row.ledger_index, "row altered", detail))
+            if len(out) >= MAX_PROBLEMS:
+                return checked
+        entries = conn.execute(
+            sa.select(sa.func.count()).where(
+                e.c.node_id == node.id, e.c.kind == table.name, e.c.canonical.is_not(None)
             )
-            query = (
-                sa.select(table, e.c.canonical, e.c.kind)
-                .select_from(join)
-                .where(table.c.ledger_node == node.id)
-            )
-            for row in conn.execution_options(yield_per=_CHUNK).execute(query.order_by(table.c.id)):
-                checked += 1
-                if row.kind == table.name and row.canonical is None:
-                    detail = f"{table.name} row {row.id}: its ledger entry was redacted but the row remains"
-                    out.append(
-                        LedgerProblem(node.fingerprint, row.ledger_index, "row of a purged entry", detail)
-                    )
-                elif row.canonical is None or row.kind != table.name:
-                    detail = f"{table.name} row {row.id}: no {table.name} entry at its index"
-                    out.append(LedgerProblem(node.fingerprint, row.ledger_index, "row without entry", detail))
-                elif canonical_bytes(rebuild(row)) != row.canonical:
-                    detail = f"{table.name} row {row.id} differs from its sealed canonical bytes"
-                    out.append(LedgerProblem(node.fingerprint, row.ledger_index, "row altered", detail))
-                if len(out) >= MAX_PROBLEMS:
-                    return checked
-            entries = conn.execute(
-                sa.select(sa.func.count()).where(
-                    e.c.node_id == node.id, e.c.kind == table.name, e.c.canonical.is_not(None)
-                )
-            ).scalar_one()
-            rows = conn.execute(sa.select(sa.func.count()).where(table.c.ledger_node == node.id)).scalar_one()
-            if entries != rows:
-                detail = f"{entries} {table.name} entries, {rows} rows"
-                out.append(LedgerProblem(node.fingerprint, None, "entries without rows", detail))
+        ).scalar_one()
+        rows = conn.execute(sa.select(sa.func.count()).where(table.c.ledger_node == node.id)).scalar_one()
+        if entries != rows:
+            detail = f"{entries} {table.name} entries, {rows} rows"
+            out.append(LedgerProblem(node.fingerprint, None, "entries without rows", detail))
     return checked
 
 
 def _check_redactions(
-    store: Store, node: NodeKeyRow, purges: PurgeRecords, out: list[LedgerProblem], used: set[PurgeRecord]
+    conn: sa.Connection,
+    node: NodeKeyRow,
+    purges: PurgeRecords,
+    out: list[LedgerProblem],
+    used: set[PurgeRecord],
 ) -> dict[str, int]:
     """Entries without canonical bytes: purge rule → count; one no proven purge record covers is a problem
     (:mod:`swarmscope.store.ledger.purge_records`). The purge records used are added to ``used``."""
     counts: dict[str, int] = {}
     fingerprint = key_fingerprint(node.public_key)
-    with store.engine.connect() as conn:
-        for r in conn.execute(bytes_missing_query(node.id)):
-            detail = purges.problem(fingerprint, r, bytes(r.record_hash))
-            if detail is not None:
-                out.append(LedgerProblem(node.fingerprint, int(r.idx), "record bytes missing", detail))
-                continue
-            _named, purge = purges.covers[(fingerprint, int(r.idx))]
-            used.add(purge)
-            counts[purge.record.rule] = counts.get(purge.record.rule, 0) + 1
+    for r in conn.execute(bytes_missing_query(node.id)):
+        detail = purges.problem(fingerprint, r, bytes(r.record_hash))
+        if detail is not None:
+            out.append(LedgerProblem(node.fingerprint, int(r.idx), "record bytes missing", detail))
+            continue
+        _named, purge = purges.covers[(fingerprint, int(r.idx))]
+        used.add(purge)
+        counts[purge.record.rule] = counts.get(purge.record.rule, 0) + 1
     return counts
 
 
@@ -226,55 +243,60 @@ def _summary(purge: PurgeRecord) -> tuple[str, int, str, int, int]:
     return purge.node, purge.index, purge.record.rule, purge.record.purged_at_us, len(purge.record.entries)
 
 
-def _purge_records(store: Store, every: list[NodeKeyRow], checked: list[NodeKeyRow]) -> PurgeRecords:
+def _purge_records(conn: sa.Connection, every: list[NodeKeyRow], checked: list[NodeKeyRow]) -> PurgeRecords:
     """The purge records sealed by any node of the store (``every``; no trust anchor here: the verdict
     lists them); none are looked for (a scan of every entry's bytes) while no entry of the ``checked``
     nodes lacks its bytes."""
     fingerprints = {n.id: key_fingerprint(n.public_key) for n in every}
-    with store.engine.connect() as conn:
-        e = ledger_entry.c
-        wanted = [n.id for n in checked]
-        missing = sa.select(e.id).where(e.node_id.in_(wanted), e.canonical.is_(None)).limit(1)
-        if conn.execute(missing).first() is None:
-            return PurgeRecords()
-        prover = LedgerProver(conn, frozenset(fingerprints.values()), 0)
-        return load_purge_records(conn, prover.sealed_entry, fingerprints)
+    e = ledger_entry.c
+    wanted = [n.id for n in checked]
+    missing = sa.select(e.id).where(e.node_id.in_(wanted), e.canonical.is_(None)).limit(1)
+    if conn.execute(missing).first() is None:
+        return PurgeRecords()
+    prover = LedgerProver(conn, frozenset(fingerprints.values()), 0)
+    return load_purge_records(conn, prover.sealed_entry, fingerprints)
 
 
-def verify_ledger(store: Store, node: str | None = None) -> LedgerVerdict:
-    """Check the whole ledger of one node (fingerprint hex) or of every node (see module docstring).
+def verify_ledger(store: Source, node: str | None = None) -> LedgerVerdict:
+    """Check the whole ledger of one node (fingerprint hex) or of every node (see module docstring), in one
+    read snapshot (:mod:`swarmscope.store.ledger.snapshot`): a batch a live writer commits meanwhile is
+    neither seen in part nor a problem; the verdict covers the chain up to ``heads``.
 
     Args:
-        store: an open store (read-only use). node: a fingerprint, or None for all nodes.
+        store: an open store (read-only use), or the connection of a snapshot the caller reads more in.
+        node: a fingerprint, or None for all nodes.
 
     Returns:
         A :class:`LedgerVerdict`; at most :data:`MAX_PROBLEMS` problems are listed.
 
-    Source: README "Sealed ledger" and "Crash safety".
+    Source: README "Sealed ledger", "Crash safety" and "Export and verify".
     """
+    if isinstance(store, sa.Connection):
+        return _verify(store, node)
+    with read_snapshot(store.engine) as conn:
+        return _verify(conn, node)
+
+
+def _verify(conn: sa.Connection, node: str | None) -> LedgerVerdict:
+    """:func:`verify_ledger` inside its snapshot."""
     problems: list[LedgerProblem] = []
-    every = node_keys(store)
+    every = node_keys(conn)
     nodes = [n for n in every if node is None or n.fingerprint == node.lower()]
-    purges = _purge_records(store, every, nodes)
+    purges = _purge_records(conn, every, nodes)
     used: set[PurgeRecord] = set()
     entries = batches = rows = 0
     redacted: dict[str, int] = {}
+    last: list[CheckedHead] = []
     for n in nodes:
-        for rule, count_ in _check_redactions(store, n, purges, problems, used).items():
+        for rule, count_ in _check_redactions(conn, n, purges, problems, used).items():
             redacted[rule] = redacted.get(rule, 0) + count_
-        heads, count, sealed_to = _check_batches(store, n, problems)
-        chain_length = _check_chain(store, n, heads, problems)
+        heads, count, sealed_to = _check_batches(conn, n, problems, last)
+        chain_length = _check_chain(conn, n, heads, problems)
         if not problems and chain_length != sealed_to:
             what = "unsealed entries" if chain_length > sealed_to else "batches beyond the chain"
-            problems.append(
-                LedgerProblem(
-                    n.fingerprint,
-                    min(chain_length, sealed_to),
-                    what,
-                    f"{chain_length} entries, sealed to {sealed_to}",
-                )
-            )
-        rows += _check_rows(store, n, problems)
+            detail = f"{chain_length} entries, sealed to {sealed_to}"
+            problems.append(LedgerProblem(n.fingerprint, min(chain_length, sealed_to), what, detail))
+        rows += _check_rows(conn, n, problems)
         entries, batches = entries + chain_length, batches + count
     return LedgerVerdict(
         not problems,
@@ -285,4 +307,5 @@ def verify_ledger(store: Store, node: str | None = None) -> LedgerVerdict:
         tuple(problems[:MAX_PROBLEMS]),
         tuple(sorted(redacted.items())),
         tuple(sorted(_summary(p) for p in used)),
+        tuple(last),
     )
