@@ -10,14 +10,14 @@ creation, last use (to the minute) and state; ``users token NAME --revoke ID`` r
 
 Exit status: 0 on success, 1 for bad input (unknown role, unknown client or user, short password...), with
 one line and nothing stored. ``add``, ``passwd``, ``token`` and ``disable`` seal each account change as an
-event in the node's chain (``--node-key``, default beside the database; it must exist), and an account counts only in the state its newest sealed event
-gives (:mod:`swarmscope.store.access.account_events`): ``passwd`` and ``token`` refuse a user whose row is
-not that state (altered, or an older state written back without the key) in one line, exit status 1,
-nothing sealed; ``disable`` and ``--revoke`` always act (they only take rights away). ``passwd`` seals a
-user that has no sealed state at all (made before accounts were sealed in the ledger) as it stands.
-Every ``users`` command needs an existing database (made by ``monitor`` or ``demo``), as ``serve``
-does: a mistyped ``--db`` is one line naming the path, not a new empty database and node key the console
-never reads.
+event in the node's chain (``--node-key``, default beside the database; it must exist), and an account
+counts only in the state its newest sealed event gives (:mod:`swarmscope.store.access.account_events`):
+``passwd`` and ``token`` refuse a user whose row is not that state (altered, or an older state written back
+without the key) in one line, exit status 1, nothing sealed; ``disable`` and ``--revoke`` always act (they
+only take rights away). ``passwd`` seals a user that has no sealed state at all (made before accounts were
+sealed in the ledger) as it stands. Every ``users`` command needs an existing database (made by ``monitor``
+or ``demo``), as ``serve`` does: a mistyped ``--db`` is one line naming the path, not a new empty database
+and node key the console never reads.
 """
 
 from __future__ import annotations
