@@ -25,6 +25,7 @@ from swarmscope.store.access import users as user_store
 from swarmscope.store.legal import case_status
 from swarmscope.store.legal import letters as letter_store
 from swarmscope.web import accounts
+from tests.cases.evidence import node_key_for
 from tests.cli.letter_world import SETTINGS, T0, World, build_world
 from tests.web.conftest import PASSWORD
 
@@ -64,7 +65,8 @@ def served(tmp_path: Path) -> Iterator[tuple[World, str]]:
         _wait_for(url, server)
         from swarmscope.store.database import open_store
 
-        world.store = open_store(str(world.db), create=False)
+        # with the node key: the test disables a user, an account change sealed in the chain
+        world.store = open_store(str(world.db), create=False, node_key=node_key_for(world.db), now_us=T0)
         yield world, url
     finally:
         server.send_signal(signal.SIGTERM)
