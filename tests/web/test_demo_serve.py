@@ -151,7 +151,7 @@ async def test_the_demo_console_holds_the_demos_node_key_and_checks_account_seal
     assert settings.witness == Path(f"{default_key_path(db)}.head")
     password = re.search(r"one-time password (\S+)", out.getvalue())
     assert password is not None
-    with open_store(db, create=False) as store:
+    with open_store(db, create=False, node_key=key.key, now_us=NOW) as store:  # a console seals its sessions
         client = asgi_client(create_app(settings, store=store))
         assert (await login(client, "demo-admin", password.group(1))).status_code == 303  # its seal holds
         await client.aclose()
