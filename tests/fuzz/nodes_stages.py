@@ -16,7 +16,10 @@ on the valid two-node bundle (every node verified, its parsed ledger, chain and 
   replaces it → ``check_manifest_signature`` + ``check_nodes``;
 - ``nodes_hits``: hits.jsonl → ``check_hits`` (re-derived from the nodes' records, compared);
 - ``nodes_cross``: byte 0 picks a node's records/chain.bin or records/ledger.bin (sorted paths) →
-  that node's ``check_records`` (ledger) / ``check_chain``, then ``check_moved`` + ``check_hits``;
+  that node's ``scan_ledger`` (ledger) / ``check_chain``, then ``check_moved`` + ``check_hits``. The
+  node's records as the valid bundle decoded them stay in its context: ``check_hits`` looks the ledger's
+  records up there and decodes only bytes it does not hold (a record's decoding is pure, so this is what
+  the whole verification computes; ``check_records``' own decoding is ``bundle_ledger``'s stage);
 - ``nodes_signers``: byte 0 picks a node's records/batches.bin or manifest.json (sorted paths) → that
   node's ``check_batches`` / ``check_manifest``, then ``check_node_seals``.
 
@@ -46,7 +49,6 @@ from swarmscope.evidence.bundle.verify import (
     check_chain,
     check_manifest,
     check_manifest_signature,
-    check_records,
     run_checks,
     scan_ledger,
     verify_bundle,
@@ -164,9 +166,9 @@ def cross_stage(data: bytes) -> None:
     if picked is None:
         return
     node, path, files = picked
-    own = _own(node, files, records=path != b.LEDGER, chain=False, batches=False)
-    if path == b.LEDGER:
-        check_records(own)
+    own = _own(node, files, records=True, chain=False, batches=False)
+    if path == b.LEDGER:  # decoding and naming its records is bundle_ledger's stage
+        own.ledger = scan_ledger(own, files[node_prefix(node) + b.LEDGER])
     check_chain(own)
     verified = {**_verified()[1], node: own}
     check_moved(_top(files), verified)
