@@ -16,7 +16,7 @@ on the valid two-node bundle (every node verified, its parsed ledger, chain and 
   replaces it → ``check_manifest_signature`` + ``check_nodes``;
 - ``nodes_hits``: hits.jsonl → ``check_hits`` (re-derived from the nodes' records, compared);
 - ``nodes_cross``: byte 0 picks a node's records/chain.bin or records/ledger.bin (sorted paths) →
-  that node's ``scan_ledger`` (ledger) / ``check_chain``, then ``check_moved`` + ``check_hits``. The
+  that node's ``scan_ledger`` + ``check_hits`` (ledger) / ``check_chain``, then ``check_moved``. The
   node's records as the valid bundle decoded them stay in its context: ``check_hits`` looks the ledger's
   records up there and decodes only bytes it does not hold (a record's decoding is pure, so this is what
   the whole verification computes; ``check_records``' own decoding is ``bundle_ledger``'s stage);
@@ -167,12 +167,12 @@ def cross_stage(data: bytes) -> None:
         return
     node, path, files = picked
     own = _own(node, files, records=True, chain=False, batches=False)
+    verified = {**_verified()[1], node: own}
     if path == b.LEDGER:  # decoding and naming its records is bundle_ledger's stage
         own.ledger = scan_ledger(own, files[node_prefix(node) + b.LEDGER])
-    check_chain(own)
-    verified = {**_verified()[1], node: own}
+        check_hits(_top(files), verified)
+    check_chain(own)  # check_hits reads no chain: a replaced chain meets the others only
     check_moved(_top(files), verified)
-    check_hits(_top(files), verified)
 
 
 def signers_stage(data: bytes) -> None:
