@@ -2,7 +2,7 @@
 
 The ``bundle_nodes`` target (:mod:`tests.fuzz.targets`) runs the whole of
 :func:`~swarmscope.evidence.bundle.nodes_verify.verify_export` per input: every node's one-node bundle
-verified in full (captures replayed, views and methodology re-derived), ~80 inputs a CPU second under
+verified in full (captures replayed, views and methodology re-derived), 50-75 inputs a CPU second under
 atheris. The one-node stages are :mod:`tests.fuzz.bundle_stages`; the targets here run only the checks of
 the multi-node layer that read the replaced file, on a context where the stages before them already ran
 on the valid two-node bundle (every node verified, its parsed ledger, chain and batches kept):
