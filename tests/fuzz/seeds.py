@@ -19,8 +19,9 @@ from swarmscope.wire import bencode, extension, krpc, mse, pex
 from swarmscope.wire import mse_cipher as mc
 from swarmscope.wire import peer as pw
 from swarmscope.wire.types import Endpoint
-from tests.fuzz.bundle_stages import STAGE_NAMES, stage_seeds
-from tests.fuzz.targets import INFOHASH, PEER_ID, XA, XB, bundle_files, nodes_bundle_files
+from tests.fuzz.bundle_stages import STAGE_NAMES, bundle_files, stage_seeds
+from tests.fuzz.nodes_stages import NODES_STAGES, nodes_bundle_files, nodes_stage_seeds
+from tests.fuzz.targets import INFOHASH, PEER_ID, XA, XB
 
 VECTORS = Path(__file__).parent / "vectors"
 # ../shared beside the project, or $SWARMSCOPE_SHARED (as tests/conftest.py); absent: own encodings only
@@ -210,6 +211,7 @@ _SEEDS: dict[str, Callable[[], list[bytes]]] = {
     "bundle": _bundle,
     "bundle_nodes": _bundle_nodes,
     **{name: (lambda name=name: stage_seeds()[name]) for name in STAGE_NAMES},
+    **{name: (lambda name=name: nodes_stage_seeds()[name]) for name in NODES_STAGES},
     "disclosure_csv": _csv,
     "flag_list": lambda: [b"# hosting\n10.0.0.0/8\n192.0.2.7\n2001:db8::/32  # doc\n"],
     "mmdb": _mmdb,

@@ -42,6 +42,7 @@ from swarmscope.wire.peer_session import PeerSession
 from swarmscope.wire.rc4 import Rc4
 from tests.fuzz import bundle_stages as bs
 from tests.fuzz.bundle_stages import bundle_files
+from tests.fuzz.nodes_stages import NODES_STAGES, nodes_bundle_files
 
 MAX_SECONDS = 5.0  # wall time one input may take (hypothesis and replay; atheris uses -timeout)
 
@@ -230,15 +231,6 @@ def _bundle(data: bytes) -> None:
     verify_bundle({**files, paths[data[0] % len(paths)]: data[1:]})
 
 
-@cache
-def nodes_bundle_files() -> dict[str, bytes]:
-    """A valid bundle across two nodes (tests/evidence/test_bundle_nodes.py), path → bytes."""
-    from tests.evidence.test_bundle import make_world
-    from tests.evidence.test_bundle_nodes import bundle, contents
-
-    return bundle(contents(make_world(), "AB"))
-
-
 def _bundle_nodes(data: bytes) -> None:
     """As ``bundle``, on the bundle across two nodes (the top files and every node's files)."""
     if not data:
@@ -306,6 +298,7 @@ TARGETS: dict[str, Target] = {
         Target("bundle_chain", bs.chain_stage, ()),
         Target("bundle_batches", bs.batches_stage, ()),
         Target("bundle_record", record_from_canonical, WIRE),
+        *(Target(name, stage, ()) for name, stage in NODES_STAGES.items()),
         Target("disclosure_csv", parse_disclosure, (_disclosure_error(),)),
         Target("flag_list", _flag_list, (InputError,)),
         Target("mmdb", _mmdb, (InputError,)),

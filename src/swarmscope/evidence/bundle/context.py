@@ -82,7 +82,9 @@ class Context:
     manifest: dict[str, Any] = field(default_factory=dict)
     records: dict[int, Indexed] = field(default_factory=dict)
     canonical: dict[int, bytes] = field(default_factory=dict)
+    ledger: list[tuple[int, bytes]] = field(default_factory=list)  # (index, canonical) in file order
     entries: dict[int, ChainEntry] = field(default_factory=dict)
+    chain: list[ChainEntry] = field(default_factory=list)  # the entries of chain.bin in file order
     batches: list[SealedBatch] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)

@@ -26,7 +26,7 @@ Source: README "A fleet" (vantages; export across nodes) and "Export and verify"
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,7 +35,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from swarmscope.errors import DecodeError, InputError
 from swarmscope.evidence.bundle import layout as b
 from swarmscope.evidence.bundle.exhibits import iso
-from swarmscope.evidence.canonical import record_from_canonical
+from swarmscope.evidence.canonical import EvidenceRecord, record_from_canonical
 from swarmscope.evidence.records import Observation, Tier
 from swarmscope.evidence.seal import key_fingerprint, public_key_raw
 
@@ -57,14 +57,21 @@ class NodeHit:
     observation: Observation
 
 
-def node_hits(ledgers: Mapping[str, Iterable[tuple[int, bytes]]]) -> list[NodeHit]:
+def node_hits(
+    ledgers: Mapping[str, Iterable[tuple[int, bytes]]],
+    decode: Callable[[bytes], EvidenceRecord] = record_from_canonical,
+) -> list[NodeHit]:
     """The verified observations of every node's ``(chain index, canonical bytes)`` records; a record that
-    does not decode is skipped (the node's own verification names it)."""
+    does not decode is skipped (the node's own verification names it).
+
+    ``decode`` turns canonical bytes into the record or raises :class:`DecodeError`
+    (:func:`record_from_canonical`, or a verifier's lookup of the records it decoded already).
+    """
     out: list[NodeHit] = []
     for node, records in ledgers.items():
         for index, canonical in records:
             try:
-                record = record_from_canonical(canonical)
+                record = decode(canonical)
             except DecodeError:
                 continue
             if isinstance(record, Observation) and record.tier == Tier.VERIFIED:

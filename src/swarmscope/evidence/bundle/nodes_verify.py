@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 from swarmscope.errors import DecodeError
 from swarmscope.evidence.bundle import layout as b
@@ -35,9 +35,10 @@ from swarmscope.evidence.bundle.verify import (
     check_manifest,
     check_manifest_signature,
     expected_keys,
-    scan_ledger,
+    run_checks,
     verify_bundle,
 )
+from swarmscope.evidence.canonical import EvidenceRecord, record_from_canonical
 from swarmscope.evidence.seal import key_fingerprint, load_public_key
 
 _FINGERPRINT = re.compile(r"[0-9a-f]{64}")
@@ -90,14 +91,14 @@ def verify_export(
         return verify_bundle(files, expect_keys=expect_keys, tsa_roots=tsa_roots)
     ctx = Context(files, expected_keys(None, expect_keys), tuple(tsa_roots))
     checks = [check_manifest(ctx, b.VERSION_NODES), check_manifest_signature(ctx)]
-    nodes = _named_nodes(ctx)
-    checks.append(_check_nodes(ctx, nodes))
-    ledgers: dict[str, list[tuple[int, bytes]]] = {}
+    nodes = named_nodes(ctx)
+    checks.append(check_nodes(ctx, nodes))
+    verified: dict[str, Context] = {}  # node → its own verification's context (parsed files, records)
     notes: dict[str, list[str]] = {}  # a node's note → the nodes that have it
     for node in nodes:
-        checks += _verify_node(ctx, node, ledgers, notes)
-    checks.append(_check_moved(ctx, ledgers))
-    checks.append(_check_hits(ctx, ledgers))
+        checks += _verify_node(ctx, node, verified, notes)
+    checks.append(check_moved(ctx, verified))
+    checks.append(check_hits(ctx, verified))
     for note, who in notes.items():
         ctx.notes.append(
             f"every node: {note}" if len(who) == len(nodes) else f"node {', '.join(who)}: {note}"
@@ -109,7 +110,7 @@ def verify_export(
     return Verdict(tuple(checks), tuple(ctx.problems), tuple(ctx.notes), tuple(sorted(ctx.keys)))
 
 
-def _named_nodes(ctx: Context) -> list[str]:
+def named_nodes(ctx: Context) -> list[str]:
     """The distinct, well-formed fingerprints of the manifest's ``nodes`` (a problem for any other)."""
     named = ctx.manifest.get("nodes")
     if not isinstance(named, list) or len(named) < 2:
@@ -124,7 +125,7 @@ def _named_nodes(ctx: Context) -> list[str]:
     return out
 
 
-def _check_nodes(ctx: Context, nodes: list[str]) -> CheckResult:
+def check_nodes(ctx: Context, nodes: list[str]) -> CheckResult:
     """Every named node has its bundle and public key; every node directory is named."""
     present = {path[len(NODES) :].split("/", 1)[0] for path in ctx.files if path.startswith(NODES)}
     for stray in sorted(present - set(nodes)):
@@ -155,49 +156,50 @@ def _trusted_node_key(ctx: Context, node: str) -> None:
 
 
 def _verify_node(
-    ctx: Context, node: str, ledgers: dict[str, list[tuple[int, bytes]]], notes: dict[str, list[str]]
+    ctx: Context, node: str, verified: dict[str, Context], notes: dict[str, list[str]]
 ) -> list[CheckResult]:
-    """The node's own bundle, verified in full; its seals by its own key; its records kept for the rest."""
+    """The node's own bundle, verified in full (as :func:`verify_bundle` would); its seals by its own key.
+    Its context (parsed ledger, chain, batches, decoded records) is kept in ``verified`` for the
+    cross-node checks, so no node file is parsed or decoded twice."""
     prefix = node_prefix(node)
     files = NodeFiles(ctx.files, prefix)
     if b.MANIFEST not in files:
         return []
-    verdict = verify_bundle(files, expect_keys=ctx.expect_keys, tsa_roots=ctx.tsa_roots)
+    own = verified[node] = Context(files, ctx.expect_keys, ctx.tsa_roots)
     label = f"node {node[:16]}"
-    checks = [CheckResult(f"{label} {c.name}", c.ok, c.detail) for c in verdict.checks]
+    checks = [CheckResult(f"{label} {c.name}", c.ok, c.detail) for c in run_checks(own)]
     ctx.problems += [
-        Problem(f"{label} {p.check}", prefix + p.file, p.message, p.record) for p in verdict.problems
+        Problem(f"{label} {p.check}", prefix + p.file, p.message, p.record) for p in own.problems
     ]
-    for note in dict.fromkeys(verdict.notes):
-        if "--expect-key" not in note:
-            notes.setdefault(note, []).append(node[:16])
-    ctx.keys.update(verdict.signing_keys)
-    checks.append(_check_node_seals(ctx, node, files))
-    ledgers[node] = scan_ledger(Context(files, ()), files.get(b.LEDGER) or b"")
+    for note in dict.fromkeys(own.notes):
+        notes.setdefault(note, []).append(node[:16])
+    ctx.keys.update(own.keys)
+    checks.append(check_node_seals(ctx, node, own))
     return checks
 
 
-def _check_node_seals(ctx: Context, node: str, files: NodeFiles) -> CheckResult:
-    """Every batch of the node's slice is sealed by the node's key; its manifest by the exporting key."""
+def check_node_seals(ctx: Context, node: str, own: Context) -> CheckResult:
+    """Every batch of the node's slice (as its own verification parsed them: ``own.batches``) is sealed
+    by the node's key; its manifest by the exporting key."""
     check, prefix = f"node {node[:16]} signers", node_prefix(node)
-    batches = b.batches_prefix(files.get(b.BATCHES) or b"")
-    for position, sealed in enumerate(batches):
+    for position, sealed in enumerate(own.batches):
         signer = key_fingerprint(sealed.public_key_bytes)
         if signer != node:
             batch = sealed.batch
             where = f"batch #{position} (chain {batch.first_index}..{batch.last_index})"
             ctx.problem(check, prefix + b.BATCHES, f"{where} is sealed by key {signer}, not by node {node}")
-    manifest_signer = _signing_key(files)
+    manifest_signer = own.manifest.get("signing_key") if own.manifest else _signing_key(own.files)
     exporter = ctx.manifest.get("signing_key")
     if manifest_signer is not None and manifest_signer != exporter:
         message = f"signed by key {str(manifest_signer)[:64]}, not by the exporting key {str(exporter)[:64]}"
         ctx.problem(check, prefix + b.MANIFEST, message)
     n = count_problems(ctx, check)
-    return CheckResult(check, n == 0, f"{len(batches)} batches sealed by {node[:16]}, {n} by another key")
+    return CheckResult(check, n == 0, f"{len(own.batches)} batches sealed by {node[:16]}, {n} by another key")
 
 
 def _signing_key(files: Mapping[str, bytes]) -> object:
-    """The ``signing_key`` of a bundle's manifest; None when it is unreadable (its verification says so)."""
+    """The ``signing_key`` of a bundle's manifest its verification could not use (wrong format, version
+    or listing); None when it is unreadable (its verification says so)."""
     try:
         manifest = json.loads(files[b.MANIFEST].decode("utf-8"))
     except (ValueError, KeyError, RecursionError):
@@ -205,15 +207,11 @@ def _signing_key(files: Mapping[str, bytes]) -> object:
     return manifest.get("signing_key") if isinstance(manifest, dict) else None
 
 
-def _check_moved(ctx: Context, ledgers: Mapping[str, list[tuple[int, bytes]]]) -> CheckResult:
+def check_moved(ctx: Context, verified: Mapping[str, Context]) -> CheckResult:
     """A record of one node's slice whose bytes another node's chain holds was moved between chains."""
-    chains: dict[str, dict[bytes, int]] = {}
-    for node in ledgers:
-        data = ctx.get(node_prefix(node) + b.CHAIN) or b""
-        entries = b.chain_from_bytes(data[: len(data) // 104 * 104])
-        chains[node] = {entry.record_hash: entry.index for entry in entries}
-    for node, records in ledgers.items():
-        for index, canonical in records:
+    chains = {node: {entry.record_hash: entry.index for entry in own.chain} for node, own in verified.items()}
+    for node, own in verified.items():
+        for index, canonical in own.ledger:
             digest = hashlib.sha256(canonical).digest()
             if chains[node].get(digest) == index:
                 continue
@@ -228,9 +226,21 @@ def _check_moved(ctx: Context, ledgers: Mapping[str, list[tuple[int, bytes]]]) -
     return CheckResult("cross-node", n == 0, f"every record in its own node's chain; {n} moved")
 
 
-def _check_hits(ctx: Context, ledgers: Mapping[str, list[tuple[int, bytes]]]) -> CheckResult:
+def _decoder(verified: Mapping[str, Context]) -> Callable[[bytes], EvidenceRecord]:
+    """Canonical bytes → record: the nodes' verifications decoded each record once already (the same
+    bytes decode to the same record); bytes they did not keep are decoded here."""
+    known = {own.canonical[i]: item.record for own in verified.values() for i, item in own.records.items()}
+
+    def decode(canonical: bytes) -> EvidenceRecord:
+        record = known.get(canonical)
+        return record_from_canonical(canonical) if record is None else record
+
+    return decode
+
+
+def check_hits(ctx: Context, verified: Mapping[str, Context]) -> CheckResult:
     """``hits.jsonl`` is exactly the view re-derived from the nodes' records."""
-    hits = node_hits(ledgers)
+    hits = node_hits({node: own.ledger for node, own in verified.items()}, _decoder(verified))
     expected = hits_bytes(hits)
     if ctx.get(HITS) != expected:
         ctx.problem("hits", HITS, "differs from the hits re-derived from the nodes' records")

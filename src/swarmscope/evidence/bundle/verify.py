@@ -183,7 +183,7 @@ def check_records(ctx: Context) -> CheckResult:
     data = ctx.get(b.LEDGER)
     if data is None:
         ctx.problem("records", b.LEDGER, "missing")
-    pairs = scan_ledger(ctx, data or b"")
+    pairs = ctx.ledger = scan_ledger(ctx, data or b"")
     for index, canonical in pairs:
         ctx.canonical[index] = canonical
         try:
@@ -223,7 +223,7 @@ def check_chain(ctx: Context) -> CheckResult:
             ctx.problem(
                 "chain", b.CHAIN, f"index {entry.index} after {previous.index}: not ascending", entry.index
             )
-    ctx.entries = {entry.index: entry for entry in entries}
+    ctx.chain, ctx.entries = entries, {entry.index: entry for entry in entries}
     for entry in entries:
         _check_entry(ctx, entry)
     by_hash = {entry.record_hash: entry.index for entry in entries}
@@ -326,6 +326,18 @@ def verify_bundle(
         raise BundleUnusableError("not a swarmscope bundle: no manifest.json")
     expected = expected_keys(expect_key, expect_keys)
     ctx = Context(files, expected, tuple(tsa_roots))
+    checks = run_checks(ctx)
+    if not expected:
+        ctx.notes.append(
+            "no --expect-key: the signing key was taken from the bundle; compare its fingerprint"
+        )
+    return Verdict(tuple(checks), tuple(ctx.problems), tuple(ctx.notes), tuple(sorted(ctx.keys)))
+
+
+def run_checks(ctx: Context) -> list[CheckResult]:
+    """Every check of a one-node bundle on ``ctx`` (one fresh :class:`Context` per bundle), in order: its
+    problems, notes and keys are left in ``ctx``, as are the parsed ledger, chain and batches (a bundle
+    across nodes reads them again for its cross-node checks instead of re-parsing the files)."""
     checks = [
         check_manifest(ctx),
         check_manifest_signature(ctx),
@@ -334,9 +346,4 @@ def verify_bundle(
         check_batches(ctx),
     ]
     exhibit = exhibit_of(ctx)
-    checks += [check(ctx, exhibit) for check in PROOF_CHECKS]
-    if not expected:
-        ctx.notes.append(
-            "no --expect-key: the signing key was taken from the bundle; compare its fingerprint"
-        )
-    return Verdict(tuple(checks), tuple(ctx.problems), tuple(ctx.notes), tuple(sorted(ctx.keys)))
+    return checks + [check(ctx, exhibit) for check in PROOF_CHECKS]
