@@ -98,3 +98,20 @@ def test_a_bad_vantages_value_is_one_line(tmp_path: Path, content: TorrentConten
         "fleet", "add", str(content.torrent_path), "--db", "postgresql://x@/y", "--vantages", "0"
     )
     assert code == 1 and out.count("\n") == 1 and "--vantages" in out, out
+
+
+def test_status_flags_a_swarm_held_by_more_nodes_than_its_vantages() -> None:
+    from swarmscope.cli.fleet import status_lines
+    from swarmscope.store.fleet.status import FleetStatus, SwarmCoverage
+
+    state = FleetStatus(
+        0,
+        [],
+        [
+            SwarmCoverage("ab" * 20, "film", None, 1, ("n2", "n3")),
+            SwarmCoverage("cd" * 20, "b", None, 2, ("n2",)),
+        ],
+    )
+    lines = status_lines(state)
+    assert f"  {'ab' * 20} film 2/1 [n2,n3] OVER-COVERED" in lines
+    assert f"  {'cd' * 20} b 1/2 [n2] UNDER-COVERED" in lines
