@@ -107,7 +107,7 @@ class FleetNode:
             SwarmscopeError: the registration is refused (the name is bound to another key...), or the
                 monitor could not start.
         """
-        dropped = await asyncio.to_thread(self.fleet.start_node, self.plan.start)
+        dropped = await asyncio.to_thread(self.fleet.start_node, self.plan.start, self.plan.lease_seconds)
         if dropped:
             self.on_event(f"dropped {dropped} leases of this name's previous run (new tokens fence it)")
         monitor_stop = asyncio.Event()
