@@ -98,3 +98,37 @@ def test_a_bad_vantages_value_is_one_line(tmp_path: Path, content: TorrentConten
         "fleet", "add", str(content.torrent_path), "--db", "postgresql://x@/y", "--vantages", "0"
     )
     assert code == 1 and out.count("\n") == 1 and "--vantages" in out, out
+
+
+def test_status_flags_a_swarm_held_by_more_nodes_than_its_vantages() -> None:
+    from swarmscope.cli.fleet import status_lines
+    from swarmscope.store.fleet.status import FleetStatus, SwarmCoverage
+
+    state = FleetStatus(
+        0,
+        [],
+        [
+            SwarmCoverage("ab" * 20, "film", None, 1, ("n2", "n3")),
+            SwarmCoverage("cd" * 20, "b", None, 2, ("n2",)),
+        ],
+    )
+    lines = status_lines(state)
+    assert f"  {'ab' * 20} film 2/1 [n2,n3] OVER-COVERED" in lines
+    assert f"  {'cd' * 20} b 1/2 [n2] UNDER-COVERED" in lines
+
+
+@needs_pg
+def test_a_refused_node_start_is_one_line_and_leaves_no_new_key(pg: str, tmp_path: Path) -> None:
+    from swarmscope.store.fleet.handle import Fleet
+    from swarmscope.store.fleet.registry import NodeStart
+    from swarmscope.store.ledger.node_key import open_node_key
+
+    n1 = open_node_key(tmp_path / "n1.pem")
+    with open_store(pg, node_key=n1.key) as store:  # n1 runs at 127.0.3.1: its heartbeat is fresh
+        Fleet(store).start_node(NodeStart("n1", n1.fingerprint, "127.0.3.1", 0, 4))
+    node = ("node", "--db", pg, "--listen-port", "0", "--no-dht")
+    code, out = invoke(*node, "--name", "n1", "--bind", "127.0.3.13", "--node-key", str(tmp_path / "n1.pem"))
+    assert code == 1 and out.count("\n") == 1 and "node 'n1' is running already" in out, out
+    code, out = invoke(*node, "--name", "n4", "--bind", "127.0.3.2", "--node-key", str(tmp_path / "n4.pem"))
+    assert code == 1 and "shares the range 127.0.3.0/30 with node 'n1'" in out, out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["n1.pem"]  # n4's new key went with its refusal

@@ -56,6 +56,13 @@ def _register(fleet: Fleet, hashes: list[str], vantages: int = 2) -> None:
         fleet.add_swarm(FleetSwarm(infohash, infohash[:8], b"d4:infod", None, "film", vantages))
 
 
+def _crash(fleet: Fleet, name: str) -> None:
+    """Make node ``name`` look killed: its heartbeat a minute old (the process stopped renewing)."""
+    with fleet.store.engine.begin() as conn:
+        query = "UPDATE fleet_node SET heartbeat_us = heartbeat_us - 60000000 WHERE name = :n"
+        conn.execute(sa.text(query), {"n": name})
+
+
 def _lease_rows(store: Store) -> list[sa.Row[tuple[str, str, int]]]:
     with store.engine.connect() as conn:
         query = "SELECT infohash, node_name, token FROM fleet_lease ORDER BY infohash, node_name"
@@ -150,6 +157,7 @@ def test_nodes_of_one_ban_range_are_refused_at_registration(
         _start(fleet, stores[1], "b", second)
     assert {r.name for r in fleet.status().nodes} == {"a"}  # nothing of b stored
     _start(fleet, stores[1], "b", other_range)
+    _crash(fleet, "a")
     _start(fleet, stores[0], "a", first)  # a restart under its own name keeps its address
     fleet.stop_node("b", [])  # a cleanly stopped node frees its range...
     _start(fleet, stores[2], "c", neighbour)
@@ -208,8 +216,25 @@ def test_a_name_keeps_its_key_and_a_restart_drops_old_leases(stores: list[Store]
     with pytest.raises(FleetError, match="registered with key"):
         _start(fleet, stores[1], "a")
     assert stores[0].node is not None
+    _crash(fleet, "a")
     assert fleet.start_node(NodeStart("a", stores[0].node.fingerprint, None, 0, 4)) == 1
     assert _lease_rows(stores[0]) == []
+
+
+def test_a_second_process_under_a_live_nodes_name_is_refused(stores: list[Store]) -> None:
+    fleet = Fleet(stores[0])
+    _register(fleet, [SWARM_A])
+    _start(fleet, stores[0], "a", "127.0.3.1")
+    (held,) = fleet.take("a", 1, 30, "127.0.3.1")
+    with pytest.raises(FleetError, match="node 'a' is running already"):
+        _start(fleet, stores[0], "a", "127.0.3.13", capacity=10)  # same name and key, another address
+    assert [lease.token for lease in fleet.renew("a", [held.token], 30)] == [held.token]  # still a's
+    (node,) = fleet.status().nodes
+    assert (node.source_ip, node.capacity, node.stopped, node.leases) == ("127.0.3.1", 4, False, 1)
+    with pytest.raises(FleetError, match="shares the range"):  # a's /30 stays taken
+        _start(fleet, stores[1], "b", "127.0.3.2")
+    _crash(fleet, "a")  # killed: its heartbeat goes stale, and a restart rejoins
+    assert fleet.start_node(NodeStart("a", node.fingerprint, "127.0.3.1", 0, 4), live_within=30) == 1
 
 
 def test_the_fleet_refuses_sqlite(tmp_path: Path) -> None:

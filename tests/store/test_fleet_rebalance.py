@@ -71,3 +71,56 @@ def test_a_node_without_a_fresh_heartbeat_gets_no_share(fleet: Fleet) -> None:
     with fleet.store.engine.connect() as conn:
         shares = dict(conn.execute(sa.text("SELECT name, share FROM fleet_node")).all())
     assert shares == {"a": 3, "b": 3, "c": None}
+
+
+def _round(fleet: Fleet, tokens: dict[str, list[int]], capacity: int) -> None:
+    """One lease round of each node in ``tokens``, as :mod:`swarmscope.monitor.node` runs it: renew,
+    release what the rebalancing job asked back, take up to capacity."""
+    for name, held in tokens.items():
+        renewed = fleet.renew(name, held, 30)
+        back = [lease.token for lease in renewed if lease.handoff]
+        fleet.release(name, back)
+        held[:] = [lease.token for lease in renewed if not lease.handoff]
+        held += [lease.token for lease in fleet.take(name, capacity - len(held), 30, None)]
+
+
+def _coverage(fleet: Fleet) -> dict[str, tuple[str, ...]]:
+    return {swarm.infohash: swarm.holders for swarm in fleet.status().swarms}
+
+
+def test_over_share_nodes_hand_off_distinct_swarms_so_every_swarm_is_covered(fleet: Fleet) -> None:
+    # 4 swarms x 2 vantages on three nodes of capacity 4, started one after the other (c, then b, then a)
+    for infohash in SWARMS[4:]:
+        fleet.remove_swarm(infohash)
+    for infohash in SWARMS[:4]:
+        fleet.add_swarm(FleetSwarm(infohash, infohash[:6], None, None, None, 2))
+    with fleet.store.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE fleet_node SET capacity = 4"))
+    tokens: dict[str, list[int]] = {}
+    for name in ("c", "b", "a"):
+        tokens[name] = []
+        _round(fleet, tokens, 4)
+    assert sorted(len(t) for t in tokens.values()) == [0, 4, 4]  # b and c hold every swarm; a joins late
+    for _ in range(4):  # bounded: a few rebalancing rounds, each followed by every node's lease round
+        fleet.rebalance(live_within=30)
+        _round(fleet, tokens, 4)
+    coverage = _coverage(fleet)
+    assert all(len(holders) == 2 for holders in coverage.values()), coverage
+    assert sorted(_held(fleet).values()) == [2, 3, 3]
+
+
+def test_lowered_vantages_trim_the_surplus_holders(fleet: Fleet) -> None:
+    tokens: dict[str, list[int]] = {name: [] for name in ("a", "b", "c")}
+    for infohash in SWARMS:
+        fleet.add_swarm(FleetSwarm(infohash, infohash[:6], None, None, None, 2))
+    fleet.rebalance(live_within=30)
+    _round(fleet, tokens, 6)
+    assert all(len(holders) == 2 for holders in _coverage(fleet).values())
+    fleet.add_swarm(FleetSwarm(SWARMS[0], "lowered", None, None, None, 1))
+    assert [s.over_covered for s in fleet.status().swarms] == [True] + [False] * 5
+    handed = fleet.rebalance(live_within=30)
+    assert [infohash for _, infohash in handed] == [SWARMS[0]]
+    _round(fleet, tokens, 6)
+    coverage = _coverage(fleet)
+    assert len(coverage[SWARMS[0]]) == 1 and all(len(h) == 2 for h in list(coverage.values())[1:]), coverage
+    assert not any(s.over_covered for s in fleet.status().swarms)

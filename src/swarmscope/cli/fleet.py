@@ -112,7 +112,7 @@ def status_lines(state: FleetStatus) -> list[str]:
     under = [s for s in state.swarms if s.under_covered]
     lines.append(f"swarms: {len(state.swarms)}, under-covered: {len(under)}")
     for s in state.swarms:
-        mark = " UNDER-COVERED" if s.under_covered else ""
+        mark = " UNDER-COVERED" if s.under_covered else " OVER-COVERED" if s.over_covered else ""
         holders = ",".join(clean(h) for h in s.holders) or "-"
         lines.append(f"  {s.infohash} {clean(s.name)} {len(s.holders)}/{s.vantages} [{holders}]{mark}")
     return lines

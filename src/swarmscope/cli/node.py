@@ -47,6 +47,7 @@ from swarmscope.store.fleet.handle import NEEDS_POSTGRESQL, Fleet, is_postgresql
 from swarmscope.store.fleet.jobs import FleetJobs
 from swarmscope.store.fleet.registry import NodeStart
 from swarmscope.store.ledger.datasets import active_datasets
+from swarmscope.store.ledger.head_witness import witness_path
 from swarmscope.store.ledger.node_key import KEY_FILE_SUFFIX, default_key_path
 from swarmscope.store.legal import cases as case_rows
 from swarmscope.store.legal.case_rows import WorkRow
@@ -251,8 +252,30 @@ def node(
         check_listen_port(config)
         config.dataset_paths = dataset_paths
         plan = NodePlan(NodeStart(name, "", bind, listen_port, capacity), lease_seconds)
-        fleet_node = build_node(db, plan, config, node_key_path(db, name, node_key), references)
-        with asyncio.Runner(loop_factory=loop_factory(loop)) as runner:
-            runner.run(serve(fleet_node))
+        run_node(db, plan, config, node_key_path(db, name, node_key), references, loop)
     except SwarmscopeError as exc:
         raise fail(exc) from None
+
+
+def run_node(
+    db: str, plan: NodePlan, config: MonitorConfig, key_path: str, references: dict[int, str], loop: str
+) -> None:
+    """Build and serve the node; a start the fleet refuses leaves no key file (nor witness) it created.
+
+    A refused start (name running already, another key's name, a shared ban range...) must not leave a
+    new signing identity behind: an operator would publish or reuse a key that never sealed anything.
+
+    Raises:
+        SwarmscopeError: see :func:`build_node` and :meth:`FleetNode.run`.
+    """
+    new_files = [p for p in (Path(key_path), witness_path(key_path)) if not p.exists()]
+    fleet_node: FleetNode | None = None
+    try:
+        fleet_node = build_node(db, plan, config, key_path, references)
+        with asyncio.Runner(loop_factory=loop_factory(loop)) as runner:
+            runner.run(serve(fleet_node))
+    except SwarmscopeError:
+        if fleet_node is None or not fleet_node.registered:
+            for path in new_files:
+                path.unlink(missing_ok=True)
+        raise

@@ -82,6 +82,7 @@ class FleetNode:
         self.fleet, self.monitor, self.plan, self.on_event = fleet, monitor, plan, on_event
         self.jobs, self.references = jobs, dict(references or {})
         self.leases: dict[str, Lease] = {}
+        self.registered = False  # set once the fleet accepted this node's start
         self._tokens: Mapping[str, int] = {}  # replaced whole on change: read from the writer's thread
         self._failing = False
         self._handing: dict[str, Lease] = {}  # handed off: still renewed and fenced until released
@@ -107,7 +108,8 @@ class FleetNode:
             SwarmscopeError: the registration is refused (the name is bound to another key...), or the
                 monitor could not start.
         """
-        dropped = await asyncio.to_thread(self.fleet.start_node, self.plan.start)
+        dropped = await asyncio.to_thread(self.fleet.start_node, self.plan.start, self.plan.lease_seconds)
+        self.registered = True
         if dropped:
             self.on_event(f"dropped {dropped} leases of this name's previous run (new tokens fence it)")
         monitor_stop = asyncio.Event()

@@ -76,10 +76,13 @@ class Fleet:
         with self._tx() as conn:
             return fleet_status(conn)
 
-    def start_node(self, node: NodeStart) -> int:
-        """Register or restart ``node``; returns the leftover leases of its name it dropped."""
+    def start_node(self, node: NodeStart, live_within: float = 30.0) -> int:
+        """Register or restart ``node``; returns the leftover leases of its name it dropped.
+
+        ``live_within``: seconds (the node's lease length) within which a heartbeat of a node of that
+        name shows it running still (its start is then refused)."""
         with self._tx() as conn:
-            return registry.register_node(conn, node)
+            return registry.register_node(conn, node, live_within)
 
     def stop_node(self, name: str, tokens: Iterable[int]) -> int:
         """Release the leases with ``tokens`` and record a clean stop; returns how many were released."""

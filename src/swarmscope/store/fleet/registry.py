@@ -43,21 +43,31 @@ class FleetSwarm:
     vantages: int
 
 
-def register_node(conn: sa.Connection, node: NodeStart) -> int:
+def register_node(conn: sa.Connection, node: NodeStart, live_within: float) -> int:
     """Start (or restart) a node under its name; returns how many leftover leases of the name it dropped.
 
     A name stays bound to the key it was first registered with: a node's chain is its key's, and a second
     key under one name would make "which node saw this" ambiguous. A restart drops the leases of the
     previous process of that name (a process presumed dead may still be paused, not dead: new tokens
-    fence it). Its source address must sit outside the ban range of every other node not cleanly
-    stopped (see :func:`check_ban_range`).
+    fence it). A name whose node is live (not stopped, heartbeat within ``live_within`` seconds, database
+    time) is refused: a second process would take over the first one's leases while the first goes on
+    monitoring and signing with the same key. Its source address must sit outside the ban range of every
+    other node not cleanly stopped (see :func:`check_ban_range`).
+
+    Args:
+        live_within: seconds (the node's lease length) within which a heartbeat shows a live process.
 
     Raises:
-        FleetError: the name is registered with another key, or its address shares another node's range.
+        FleetError: the name is registered with another key or runs already, or its address shares
+            another node's range.
     """
     check_ban_range(conn, node.name, node.source_ip)
     row = conn.execute(
-        sa.text("SELECT fingerprint FROM fleet_node WHERE name = :name FOR UPDATE"), {"name": node.name}
+        sa.text(
+            "SELECT fingerprint, stopped_us IS NULL AND heartbeat_us > "
+            f"{NOW_US} - :live_us AS live FROM fleet_node WHERE name = :name FOR UPDATE"
+        ),
+        {"name": node.name, "live_us": round(live_within * 1_000_000)},
     ).first()
     values = {
         "name": node.name,
@@ -70,6 +80,11 @@ def register_node(conn: sa.Connection, node: NodeStart) -> int:
         raise FleetError(
             f"node {node.name!r} is registered with key {row.fingerprint[:16]}…, not this key "
             f"{node.fingerprint[:16]}…: give its own key file (--node-key) or another --name"
+        )
+    if row is not None and row.live:
+        raise FleetError(
+            f"node {node.name!r} is running already (heartbeat within the last {live_within:g} s): stop"
+            " it first, or wait until its heartbeat is older than the lease time"
         )
     if row is None:
         conn.execute(

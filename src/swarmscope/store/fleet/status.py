@@ -44,6 +44,11 @@ class SwarmCoverage:
         """Fewer live leases than vantages wanted."""
         return len(self.holders) < self.vantages
 
+    @property
+    def over_covered(self) -> bool:
+        """More live leases than vantages wanted (they were lowered; rebalancing hands off the surplus)."""
+        return len(self.holders) > self.vantages
+
 
 @dataclass(frozen=True, slots=True)
 class FleetStatus:
