@@ -56,7 +56,10 @@ def add(
     work: Annotated[
         str | None,
         typer.Option(
-            "--work", help="The work these swarms carry (a work's title: nodes use its reference copy)."
+            "--work",
+            help="The work these swarms carry (a work's title: nodes use its reference copy)."
+            " A label for the nodes only: cases need the swarm linked to the work"
+            " (works add, then works link).",
         ),
     ] = None,
     vantages: Annotated[
