@@ -131,4 +131,5 @@ def test_a_refused_node_start_is_one_line_and_leaves_no_new_key(pg: str, tmp_pat
     assert code == 1 and out.count("\n") == 1 and "node 'n1' is running already" in out, out
     code, out = invoke(*node, "--name", "n4", "--bind", "127.0.3.2", "--node-key", str(tmp_path / "n4.pem"))
     assert code == 1 and "shares the range 127.0.3.0/30 with node 'n1'" in out, out
+    assert out.count("\n") == 1 and "created node key" not in out, out  # its key is announced only if kept
     assert sorted(p.name for p in tmp_path.iterdir()) == ["n1.pem"]  # n4's new key went with its refusal

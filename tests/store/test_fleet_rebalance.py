@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from swarmscope.store.database import Store, alembic_config, open_store
 from swarmscope.store.fleet.handle import Fleet
+from swarmscope.store.fleet.leases import NOW_US
 from swarmscope.store.fleet.registry import FleetSwarm, NodeStart
 from tests.store.factories import T0
 
@@ -124,3 +125,15 @@ def test_lowered_vantages_trim_the_surplus_holders(fleet: Fleet) -> None:
     coverage = _coverage(fleet)
     assert len(coverage[SWARMS[0]]) == 1 and all(len(h) == 2 for h in list(coverage.values())[1:]), coverage
     assert not any(s.over_covered for s in fleet.status().swarms)
+
+
+def test_a_dead_nodes_swarms_are_taken_over_without_waiting_for_rebalancing(fleet: Fleet) -> None:
+    fleet.rebalance(live_within=30)  # three live nodes, six swarms of one vantage: a share of 2 each
+    held = {name: fleet.take(name, 6, 30, None) for name in ("a", "b", "c")}
+    assert {name: len(leases) for name, leases in held.items()} == {"a": 2, "b": 2, "c": 2}
+    with fleet.store.engine.begin() as conn:  # c was killed: its heartbeat and leases ran out
+        conn.execute(sa.text("UPDATE fleet_node SET heartbeat_us = heartbeat_us - 60000000 WHERE name = 'c'"))
+        conn.execute(sa.text(f"UPDATE fleet_lease SET expires_us = {NOW_US} - 1 WHERE node_name = 'c'"))
+    taken = {name: len(fleet.take(name, 6, 30, None)) for name in ("a", "b")}  # their next lease rounds
+    assert taken == {"a": 1, "b": 1}  # fair share among the two live nodes: 3 each, no rebalancing ran
+    assert all(len(swarm.holders) == 1 for swarm in fleet.status().swarms)

@@ -181,7 +181,8 @@ def build_node(
     Raises:
         SwarmscopeError: unusable key file, store or fleet (the message names it).
     """
-    key = open_signing_key(db, key_path, lambda line: say(line))
+    created: list[str] = []  # announced once the fleet accepted the start (a refused one removes the key)
+    key = open_signing_key(db, key_path, created.append)
     clock = Clock()
     store = open_store(db, node_key=key.key, now_us=clock.now_us())
     try:
@@ -202,7 +203,12 @@ def build_node(
         runners=duty_runners(store, clock, start.name),
     )  # fmt: skip
     node_plan = NodePlan(start, plan.lease_seconds)
-    holder.append(FleetNode(fleet, monitor, node_plan, say, jobs.run, references))
+
+    def announce() -> None:
+        for line in created:
+            say(line)
+
+    holder.append(FleetNode(fleet, monitor, node_plan, say, jobs.run, references, announce))
     return holder[0]
 
 

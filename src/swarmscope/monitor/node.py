@@ -1,10 +1,13 @@
 """One fleet node: lease swarms from the fleet, feed them to the monitor, renew, give them back on stop.
 
-The lease loop (every ``lease_seconds / 3``): renew this node's leases (which is also its heartbeat, in
-database time); a lease missing from the answer was taken over or its swarm removed, so the swarm is
-dropped at once; then take swarms up to ``capacity`` and hand each to the :class:`FleetMonitor`. The
-monitor's ledger writer seals through a :class:`~swarmscope.store.fleet.fencing.FencedStore` reading
-:meth:`FleetNode.tokens`; a batch refused by fencing drops the swarms it names here too.
+The lease loop (every ``lease_seconds / 3``, paced by deadlines: a round starts at the previous round's
+start plus the period, a slow round skips the ticks it overran instead of pushing every later round
+late, so a lease is renewed about every period whatever a round costs): renew this node's leases (which
+is also its heartbeat, in database time); a lease missing from the answer was taken over or its swarm
+removed, so the swarm is dropped at once; then take swarms up to ``capacity`` and hand each to the
+:class:`FleetMonitor`. The monitor's ledger writer seals through a
+:class:`~swarmscope.store.fleet.fencing.FencedStore` reading :meth:`FleetNode.tokens`; a batch refused
+by fencing drops the swarms it names here too.
 
 Stopping (SIGTERM/SIGINT, or ``stop``): the monitor stops first (probes in flight recorded, everything
 pending committed while the leases are still held), then the leases are released and the stop recorded.
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
@@ -47,6 +51,30 @@ class NodePlan:
         return self.lease_seconds / 3
 
 
+def next_tick(previous: float, now: float, period: float) -> float:
+    """The next round's deadline: ``previous + k * period`` for the least k >= 1 past ``now`` (seconds on
+    one monotonic clock); ticks a slow round overran are skipped, never run late back to back."""
+    return previous + (max(0, math.floor((now - previous) / period)) + 1) * period
+
+
+async def paced(
+    step: Callable[[], Awaitable[None]],
+    period: float,
+    going: Callable[[], bool],
+    clock: Callable[[], float],
+    wait: Callable[[float], Awaitable[None]],
+) -> None:
+    """Run ``step`` every ``period`` seconds while ``going()``: each start on a fixed grid from the first
+    (:func:`next_tick`), so the time a step takes does not add to the interval; ``wait(seconds)`` sleeps
+    (or returns early on a stop) and is never given a negative time."""
+    tick = clock()
+    while going():
+        await step()
+        tick = next_tick(tick, clock(), period)
+        if going():
+            await wait(max(0.0, tick - clock()))
+
+
 def fleet_target(swarm: FleetSwarm) -> Target:
     """The monitor's target of a registered swarm (its stored .torrent bytes, else its magnet).
 
@@ -67,7 +95,8 @@ class FleetNode:
         :meth:`tokens`). plan: registration and lease length. on_event: one line per lease taken or lost.
         jobs: runs this node's worker of the fleet's exactly-once jobs until the event is set
         (``store.fleet.jobs.FleetJobs.run``), or None. references: this node's copies of works' reference
-        content, work id → path (module docstring).
+        content, work id → path (module docstring). on_registered: called once the fleet accepted the
+        start (e.g. to announce a key file created for it: a refused start removes it unannounced).
     """
 
     def __init__(
@@ -78,9 +107,11 @@ class FleetNode:
         on_event: Callable[[str], None],
         jobs: Callable[[asyncio.Event], Awaitable[None]] | None = None,
         references: Mapping[int, str] | None = None,
+        on_registered: Callable[[], None] | None = None,
     ) -> None:
         self.fleet, self.monitor, self.plan, self.on_event = fleet, monitor, plan, on_event
         self.jobs, self.references = jobs, dict(references or {})
+        self.on_registered = on_registered
         self.leases: dict[str, Lease] = {}
         self.registered = False  # set once the fleet accepted this node's start
         self._tokens: Mapping[str, int] = {}  # replaced whole on change: read from the writer's thread
@@ -110,6 +141,8 @@ class FleetNode:
         """
         dropped = await asyncio.to_thread(self.fleet.start_node, self.plan.start, self.plan.lease_seconds)
         self.registered = True
+        if self.on_registered is not None:
+            self.on_registered()
         if dropped:
             self.on_event(f"dropped {dropped} leases of this name's previous run (new tokens fence it)")
         monitor_stop = asyncio.Event()
@@ -118,10 +151,11 @@ class FleetNode:
         try:
             while not monitor.done() and not self.monitor.started:
                 await asyncio.sleep(0.05)
-            while not stop.is_set() and not monitor.done():
-                await self._round()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), self.plan.renew_every)
+            clock = asyncio.get_running_loop().time
+            await paced(
+                self._round, self.plan.renew_every, lambda: not stop.is_set() and not monitor.done(),
+                clock, lambda seconds: _wait(stop, seconds),
+            )  # fmt: skip
         finally:
             for task in self._loading:
                 task.cancel()
@@ -282,3 +316,9 @@ class FleetNode:
     def _publish(self) -> None:
         held = {**self._handing, **self.leases}
         self._tokens = {swarm: lease.token for swarm, lease in held.items()}
+
+
+async def _wait(stop: asyncio.Event, seconds: float) -> None:
+    """Sleep ``seconds``, or less when ``stop`` is set."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)

@@ -108,7 +108,7 @@ def take_one(conn: sa.Connection, node: str, lease_seconds: float, source_ip: st
     on one stale snapshot.
     """
     params = {"me": node, "ip": source_ip}
-    if _at_share(conn, node):
+    if _at_share(conn, node, lease_seconds):
         return None
     for _ in range(8):  # a candidate whose expired lease was renewed meanwhile is passed over
         infohash = conn.execute(_CANDIDATES, params).scalar()
@@ -123,13 +123,26 @@ def take_one(conn: sa.Connection, node: str, lease_seconds: float, source_ip: st
     return None
 
 
-def _at_share(conn: sa.Connection, node: str) -> bool:
-    """True when ``node`` holds as many live leases as its share (set by rebalancing; else its capacity)."""
-    query = sa.text(
-        "SELECT (SELECT count(*) FROM fleet_lease l WHERE l.node_name = n.name AND l.expires_us > "
-        f"{NOW_US}) >= coalesce(n.share, n.capacity) FROM fleet_node n WHERE n.name = :me"
-    )
-    return bool(conn.execute(query, {"me": node}).scalar())
+_AT_SHARE = sa.text(f"""
+WITH live AS (SELECT greatest(count(*), 1) AS n FROM fleet_node
+               WHERE stopped_us IS NULL AND heartbeat_us > {NOW_US} - :live_us),
+     fair AS (SELECT ceil(coalesce(sum(least(s.vantages, live.n)), 0)::numeric / live.n) AS share
+                FROM fleet_swarm s, live GROUP BY live.n)
+SELECT (SELECT count(*) FROM fleet_lease l WHERE l.node_name = n.name AND l.expires_us > {NOW_US})
+       >= least(n.capacity, greatest(coalesce(n.share, n.capacity), coalesce((SELECT share FROM fair), 0)))
+  FROM fleet_node n WHERE n.name = :me
+""")
+
+
+def _at_share(conn: sa.Connection, node: str, lease_seconds: float) -> bool:
+    """True when ``node`` holds as many live leases as it may: its share (set by rebalancing; else its
+    capacity), raised at once to the fair share among the nodes live NOW (heartbeat within
+    ``lease_seconds``, database time) when a node died since the last rebalancing. So a dead node's
+    swarms are taken over at the survivors' first round after its leases expired (README "Failover": the
+    lease time plus one renewal round), not only after the next rebalancing job; a join lowers shares
+    through rebalancing alone (its handoffs)."""
+    params = {"me": node, "live_us": _us(lease_seconds)}
+    return bool(conn.execute(_AT_SHARE, params).scalar())
 
 
 def _lease_rows(conn: sa.Connection, infohash: str) -> int:
