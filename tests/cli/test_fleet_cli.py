@@ -117,6 +117,19 @@ def test_status_flags_a_swarm_held_by_more_nodes_than_its_vantages() -> None:
     assert f"  {'cd' * 20} b 1/2 [n2] UNDER-COVERED" in lines
 
 
+def test_status_shows_writer_lag_and_the_last_batch_apart() -> None:
+    from swarmscope.cli.fleet import status_lines
+    from swarmscope.store.fleet.status import FleetStatus, NodeStatus
+
+    nodes = [
+        NodeStatus("n2", "ab" * 32, "127.0.3.5", 4, 1.2, False, 4, 0.0, 97.0),
+        NodeStatus("n3", "cd" * 32, None, 4, 0.5, False, 0, None, None),
+    ]
+    lines = status_lines(FleetStatus(0, nodes, []))
+    assert lines[1].endswith("heartbeat 1.2s ago leases 4/4 writer lag 0.0s last batch 97.0s ago"), lines
+    assert lines[2].endswith("leases 0/4 writer lag - last batch -"), lines
+
+
 @needs_pg
 def test_a_refused_node_start_is_one_line_and_leaves_no_new_key(pg: str, tmp_path: Path) -> None:
     from swarmscope.store.fleet.handle import Fleet

@@ -99,6 +99,8 @@ def test_lease_hand_off_and_release_on_stop(store: Store, tmp_path: Path) -> Non
         assert len(fleet.take("b", 4, 30, None)) == 2  # b takes what a gave back
         await asyncio.sleep(1.0)
         assert len(node.monitor.targets) == 2  # a stays at its share
+        lag = {n.name: n.writer_lag for n in fleet.status().nodes}["a"]  # reported with its heartbeat
+        assert lag is not None and lag < 1.0, lag  # nothing waits long in its writer (flushed every 0.1 s)
         stop.set()
         await asyncio.wait_for(running, 30)
 

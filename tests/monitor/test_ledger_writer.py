@@ -165,3 +165,44 @@ def test_dropping_a_lost_swarm_discards_only_its_queued_records() -> None:
 
     writer = asyncio.run(run())
     assert (writer.pending, writer.fenced) == (1, 2)
+
+
+class RefusingStore:
+    """Refuses every commit while ``refuse`` (nothing lands); then commits nothing, successfully."""
+
+    def __init__(self) -> None:
+        self.refuse = True
+
+    def commit_evidence(self, *args: Any, **kw: Any) -> SealedBatch | None:
+        if self.refuse:
+            raise StoreError("write refused: database or disk is full")
+        return None
+
+    def committed_batch(self, *args: Any) -> SealedBatch | None:
+        return None
+
+
+def test_the_writer_lag_is_the_age_of_its_oldest_uncommitted_record() -> None:
+    now = [10.0]
+    store = RefusingStore()
+
+    async def run() -> list[float]:
+        ledger: Any = store
+        writer = LedgerWriter(ledger, 1, Clock(), flush_interval=0.01, monotonic=lambda: now[0])
+        seen = [writer.waiting_seconds()]  # idle: nothing pending, no lag however long ago it wrote
+        writer.add(observation(port=7000))
+        now[0] = 13.0
+        seen.append(writer.waiting_seconds())
+        await writer.flush()  # refused: the record stays queued with its age
+        now[0] = 20.0
+        writer.add(observation(port=7001))
+        seen.append(writer.waiting_seconds())  # the oldest record counts
+        store.refuse = False
+        await writer.flush()  # the failed commit did not land (asked first), then committed
+        seen.append(writer.waiting_seconds())
+        writer.add(observation(port=7002))
+        now[0] = 21.5
+        seen.append(writer.waiting_seconds())
+        return seen
+
+    assert asyncio.run(run()) == [0.0, 3.0, 10.0, 0.0, 1.5]

@@ -259,3 +259,20 @@ def test_a_fleet_node_cannot_write_around_its_leases(stores: list[Store]) -> Non
     other = stores[2].start_run({}, "0.1.0", T0)  # a key that is no fleet node: a plain monitor, unfenced
     stores[2].commit_evidence(other, records=[observation()], sealed_at_us=T0)
     assert _batches(stores[0]) == before + 2
+
+
+def test_status_shows_the_writer_lag_the_heartbeat_reported_and_the_last_batch_apart(
+    stores: list[Store],
+) -> None:
+    fleet = Fleet(stores[0])
+    _register(fleet, [SWARM_A], vantages=1)
+    _start(fleet, stores[0], "a")
+    held = {lease.infohash: lease.token for lease in fleet.take("a", 1, 30, None)}
+    run = stores[0].start_run({}, "0.1.0", T0)
+    FencedStore(stores[0], lambda: held).commit_evidence(run, records=[observation()], sealed_at_us=T0)
+    fleet.renew("a", list(held.values()), 30, 0.0)  # idle: nothing pending in its writer
+    node = fleet.status().nodes[0]
+    assert node.writer_lag == 0.0  # not "now minus its last batch": an idle writer does not lag
+    assert node.last_batch_age is not None and node.last_batch_age > 1000  # sealed at T0, days ago
+    fleet.renew("a", list(held.values()), 30, 2.5)  # its oldest uncommitted record waited 2.5 s
+    assert fleet.status().nodes[0].writer_lag == 2.5

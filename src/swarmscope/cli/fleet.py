@@ -96,7 +96,7 @@ def remove(
 
 @fleet_app.command("status")
 def status(db: FleetDb) -> None:
-    """Nodes (heartbeat, leases, writer lag), then swarms (holders; under-covered ones marked)."""
+    """Nodes (heartbeat, leases, writer lag, last batch), then swarms (holders; under-covered ones marked)."""
     with fleet_store(db) as fleet:
         for line in status_lines(fleet.status()) + duty_lines(fleet.duties()):
             typer.echo(line)
@@ -107,10 +107,11 @@ def status_lines(state: FleetStatus) -> list[str]:
     lines = [f"nodes: {len(state.nodes)}"]
     for n in state.nodes:
         lag = "-" if n.writer_lag is None else f"{n.writer_lag:.1f}s"
+        batch = "-" if n.last_batch_age is None else f"{n.last_batch_age:.1f}s ago"
         where = "stopped" if n.stopped else f"heartbeat {n.heartbeat_age:.1f}s ago"
         lines.append(
             f"  {clean(n.name)} {n.fingerprint[:16]} {n.source_ip or '-'} {where} leases {n.leases}/"
-            f"{n.capacity} writer lag {lag}"
+            f"{n.capacity} writer lag {lag} last batch {batch}"
         )
     under = [s for s in state.swarms if s.under_covered]
     lines.append(f"swarms: {len(state.swarms)}, under-covered: {len(under)}")

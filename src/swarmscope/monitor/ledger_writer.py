@@ -68,6 +68,7 @@ class LedgerWriter:
         tsa_url: RFC 3161 authority, or None. on_warning: messages. on_committed: called with each sealed
         batch after its transaction's COMMIT returned (the acknowledgement: its entries are durable).
         on_fenced: called with the swarms (infohash hex) whose records fencing refused (a fleet node).
+        monotonic: seconds on a monotonic clock, for the age of the queue (:meth:`waiting_seconds`).
     """
 
     def __init__(
@@ -83,6 +84,7 @@ class LedgerWriter:
         on_warning: Warn = lambda _msg: None,
         on_committed: Committed = lambda _sealed: None,
         on_fenced: Fenced = lambda _swarms: None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.store, self.run_id, self.clock = store, run_id, clock
         self.on_fenced = on_fenced
@@ -106,12 +108,17 @@ class LedgerWriter:
         self._failures = 0  # failed commits since the last one that succeeded
         self._failing_since = 0.0  # time.monotonic() of the first of them
         self._in_doubt: _Attempt | None = None  # the last failed commit (it may have landed all the same)
+        self._monotonic = monotonic
+        self._queued_since: float | None = None  # monotonic() of the oldest queued record's add
+        self._flushing_since: float | None = None  # ... of the oldest record of the commit under way
 
     # --- producers (event loop thread) -----------------------------------------------------------------
 
     def add(self, record: EvidenceRecord, capture: Capture | None = None) -> None:
         """Queue one record, with the wire capture it references (and the blobs the capture lifts out)."""
         self._records.append(record)
+        if self._queued_since is None:
+            self._queued_since = self._monotonic()
         if capture is not None:
             self._captures[capture.sha256] = capture.data
             self._blobs.update(capture.blobs)
@@ -135,6 +142,16 @@ class LedgerWriter:
     def pending(self) -> int:
         """Records queued and not yet committed."""
         return len(self._records)
+
+    def waiting_seconds(self) -> float:
+        """Seconds the oldest record not committed yet has waited since it was queued (queued, or in a
+        commit under way; 0.0 when nothing is pending): the writer's lag, whatever the commit pace."""
+        since = [t for t in (self._flushing_since, self._queued_since) if t is not None]
+        return max(0.0, self._monotonic() - min(since)) if since else 0.0
+
+    def _forget_age_if_empty(self) -> None:
+        if not self._records:
+            self._queued_since = None
 
     # --- the writer task ------------------------------------------------------------------------------
 
@@ -178,6 +195,21 @@ class LedgerWriter:
             return
         records, captures, blobs, pieces = self._records, self._captures, self._blobs, self._pieces
         self._records, self._captures, self._blobs, self._pieces = [], {}, {}, []
+        self._flushing_since, self._queued_since = self._queued_since, None
+        try:
+            await self._commit(records, captures, blobs, pieces)
+        finally:
+            self._flushing_since = None
+            self._forget_age_if_empty()
+
+    async def _commit(
+        self,
+        records: list[EvidenceRecord],
+        captures: dict[bytes, bytes],
+        blobs: dict[bytes, bytes],
+        pieces: list[tuple[str, int, bytes]],
+    ) -> None:
+        """One sealed commit of what :meth:`flush` took from the queue; put back on failure."""
         sealed_at_us = self.clock.now_us()
         began = time.perf_counter()
         try:
@@ -212,7 +244,9 @@ class LedgerWriter:
         blobs: dict[bytes, bytes],
         pieces: list[tuple[str, int, bytes]],
     ) -> None:
-        """Put a batch that was not committed back at the head of the queue."""
+        """Put a batch that was not committed back at the head of the queue (with its age)."""
+        ages = [t for t in (self._flushing_since, self._queued_since) if t is not None]
+        self._queued_since = min(ages) if ages else None
         self._records[:0], self._pieces[:0] = records, pieces
         self._captures.update(captures)
         self._blobs.update(blobs)
@@ -223,6 +257,7 @@ class LedgerWriter:
         kept = [r for r in self._records if not record_swarms([r]) & swarms]
         dropped = len(self._records) - len(kept)
         self._records = kept
+        self._forget_age_if_empty()
         self.fenced += dropped
         return dropped
 
@@ -252,6 +287,7 @@ class LedgerWriter:
         if sealed is not None:
             del self._records[: len(attempt.records)]
             del self._pieces[: attempt.pieces]
+            self._forget_age_if_empty()
             self._committed(sealed, len(attempt.records))
         return True
 

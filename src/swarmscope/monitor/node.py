@@ -3,7 +3,8 @@
 The lease loop (every ``lease_seconds / 3``, paced by deadlines: a round starts at the previous round's
 start plus the period, a slow round skips the ticks it overran instead of pushing every later round
 late, so a lease is renewed about every period whatever a round costs): renew this node's leases (which
-is also its heartbeat, in database time); a lease missing from the answer was taken over or its swarm
+is also its heartbeat, in database time, reporting its writer lag: how long its oldest evidence not yet
+committed has waited); a lease missing from the answer was taken over or its swarm
 removed, so the swarm is dropped at once; then take swarms up to ``capacity`` and hand each to the
 :class:`FleetMonitor`. The monitor's ledger writer seals through a
 :class:`~swarmscope.store.fleet.fencing.FencedStore` reading :meth:`FleetNode.tokens`; a batch refused
@@ -192,7 +193,9 @@ class FleetNode:
     async def _renew(self) -> None:
         await self._release_handed()
         tokens = [lease.token for lease in self.leases.values()]
-        renewed = await asyncio.to_thread(self.fleet.renew, self.name, tokens, self.plan.lease_seconds)
+        writer = self.monitor.evidence.writer
+        lag = 0.0 if writer is None else writer.waiting_seconds()
+        renewed = await asyncio.to_thread(self.fleet.renew, self.name, tokens, self.plan.lease_seconds, lag)
         kept = {lease.infohash for lease in renewed}
         for swarm in set(self.leases) - kept:
             self._drop(swarm, "lease lost (taken over, expired or the swarm was removed)")

@@ -103,10 +103,13 @@ class Fleet:
             taken.append(lease)
         return taken
 
-    def renew(self, name: str, tokens: Iterable[int], lease_seconds: float) -> list[Lease]:
-        """Renew the leases with ``tokens`` and the node's heartbeat; the missing ones are lost."""
+    def renew(
+        self, name: str, tokens: Iterable[int], lease_seconds: float, writer_lag: float | None = None
+    ) -> list[Lease]:
+        """Renew the leases with ``tokens`` and the node's heartbeat (with its writer lag, seconds, when
+        given); the missing ones are lost."""
         with self._tx() as conn:
-            return leases.renew_leases(conn, name, tokens, lease_seconds)
+            return leases.renew_leases(conn, name, tokens, lease_seconds, writer_lag)
 
     def release(self, name: str, tokens: Iterable[int]) -> int:
         """Give back the leases with ``tokens``."""

@@ -155,14 +155,26 @@ def _vantages(conn: sa.Connection, infohash: str) -> int:
     return int(conn.execute(query, {"infohash": infohash}).scalar_one())
 
 
-def renew_leases(conn: sa.Connection, node: str, tokens: Iterable[int], lease_seconds: float) -> list[Lease]:
+def renew_leases(
+    conn: sa.Connection,
+    node: str,
+    tokens: Iterable[int],
+    lease_seconds: float,
+    writer_lag: float | None = None,
+) -> list[Lease]:
     """Extend this node's leases that still carry ``tokens`` and beat its heartbeat (database time).
+
+    ``writer_lag``: seconds its oldest evidence not yet committed has waited (0: nothing pending), stored
+    beside the heartbeat as ``writer_lag_us`` (None: not reported).
 
     Returns:
         The leases renewed (``handoff`` set on those the rebalancing job asks back); a token missing from
         the answer was taken over or removed (the swarm is lost).
     """
-    conn.execute(sa.text(f"UPDATE fleet_node SET heartbeat_us = {NOW_US} WHERE name = :me"), {"me": node})
+    conn.execute(
+        sa.text(f"UPDATE fleet_node SET heartbeat_us = {NOW_US}, writer_lag_us = :lag WHERE name = :me"),
+        {"me": node, "lag": None if writer_lag is None else _us(writer_lag)},
+    )
     wanted = sorted(set(tokens))
     if not wanted:
         return []

@@ -7,7 +7,7 @@ disagree about the time, the database is the one arbiter of who holds a lease.
 
 - ``fleet_node``: one row per node name: the fingerprint of its Ed25519 key (the public key itself is in
   ``node_key``; no private key is ever stored), its source address, listen port, capacity in swarms, and
-  its heartbeat (renewed with its leases).
+  its heartbeat (renewed with its leases) and, reported with it, its writer lag (migration 0018).
 - ``fleet_swarm``: a registered swarm: infohash, the exact .torrent bytes or the magnet URI, the work it
   carries (free text: when it is a work's title, nodes use their copy of that work's reference content),
   how many vantage points (distinct nodes) should watch it.
@@ -46,6 +46,8 @@ fleet_node = sa.Table(
     sa.Column("heartbeat_us", sa.BigInteger, nullable=False),  # database time of its last renewal
     sa.Column("stopped_us", sa.BigInteger),  # database time of its last clean stop (None: running or died)
     sa.Column("share", sa.Integer),  # leases it should hold, set by the rebalancing job (None: its capacity)
+    # µs its oldest uncommitted evidence had waited at its last heartbeat (0: none; None: not reported)
+    sa.Column("writer_lag_us", sa.BigInteger),
 )
 
 fleet_swarm = sa.Table(

@@ -1,8 +1,10 @@
 """What ``swarmscope fleet status`` shows: nodes with their heartbeat, leases and writer lag; coverage.
 
-All ages are measured against the database clock (seconds). Writer lag is the database time minus the
-seal time of the node's newest sealed batch (its own clock, ``ledger_batch.sealed_at_us``): how long its
-evidence has not reached the store.
+All ages are measured against the database clock (seconds). Writer lag is what the node reported with
+its last heartbeat (``fleet_node.writer_lag_us``): how long its oldest evidence not yet committed had
+waited in its ledger writer (0: nothing pending, so an idle node is not lagging). The last batch's age
+is the database time minus the seal time of the node's newest sealed batch (its own clock,
+``ledger_batch.sealed_at_us``): when it last wrote, not whether it is behind.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from swarmscope.store.fleet.leases import db_now_us
 @dataclass(frozen=True, slots=True)
 class NodeStatus:
     """One node: name, key fingerprint, source IP, capacity, seconds since its heartbeat, stopped cleanly,
-    live leases, seconds since its newest sealed batch (None: no batch yet)."""
+    live leases, writer lag in seconds as its last heartbeat reported it (None: not reported), seconds since
+    its newest sealed batch (None: no batch yet)."""
 
     name: str
     fingerprint: str
@@ -27,6 +30,7 @@ class NodeStatus:
     stopped: bool
     leases: int
     writer_lag: float | None
+    last_batch_age: float | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +64,7 @@ class FleetStatus:
 
 
 _NODES = sa.text("""
-SELECT n.name, n.fingerprint, n.source_ip, n.capacity, n.heartbeat_us, n.stopped_us,
+SELECT n.name, n.fingerprint, n.source_ip, n.capacity, n.heartbeat_us, n.stopped_us, n.writer_lag_us,
        (SELECT count(*) FROM fleet_lease l WHERE l.node_name = n.name AND l.expires_us > :now) AS leases,
        (SELECT max(b.sealed_at_us) FROM ledger_batch b JOIN node_key k ON k.id = b.node_id
          WHERE k.fingerprint = n.fingerprint) AS last_batch
@@ -88,6 +92,7 @@ def fleet_status(conn: sa.Connection) -> FleetStatus:
             (now - int(r.heartbeat_us)) / 1e6,
             r.stopped_us is not None,
             int(r.leases),
+            None if r.writer_lag_us is None else int(r.writer_lag_us) / 1e6,
             None if r.last_batch is None else (now - int(r.last_batch)) / 1e6,
         )
         for r in conn.execute(_NODES, {"now": now})
