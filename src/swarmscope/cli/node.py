@@ -176,7 +176,8 @@ def build_node(
     db: str, plan: NodePlan, config: MonitorConfig, key_path: str, references: dict[int, str] | None = None
 ) -> FleetNode:
     """Open the node's key and store, and put the fleet node together (nothing runs yet); ``references``:
-    this node's copies of works' reference content (:func:`local_references`).
+    this node's copies of works' reference content (:func:`local_references`). A key file created here
+    is announced once the fleet accepted the start (:func:`run_node` removes it after a refusal).
 
     Raises:
         SwarmscopeError: unusable key file, store or fleet (the message names it).
