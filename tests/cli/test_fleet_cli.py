@@ -14,6 +14,7 @@ from swarmscope.cli import register_commands
 from swarmscope.cli.app import app
 from swarmscope.store.database import alembic_config, open_store
 from swarmscope.testbed.content import TorrentContent, build_content
+from tests.pg_server import drop_schema
 
 register_commands()  # as the swarmscope entry point does: every command, whatever ran before
 
@@ -146,3 +147,30 @@ def test_a_refused_node_start_is_one_line_and_leaves_no_new_key(pg: str, tmp_pat
     assert code == 1 and "shares the range 127.0.3.0/30 with node 'n1'" in out, out
     assert out.count("\n") == 1 and "created node key" not in out, out  # its key is announced only if kept
     assert sorted(p.name for p in tmp_path.iterdir()) == ["n1.pem"]  # n4's new key went with its refusal
+
+
+@needs_pg
+def test_an_accepted_node_start_announces_its_new_key_once_registered(
+    pg: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import asyncio
+
+    from swarmscope.cli.node import build_node
+    from swarmscope.monitor.config import MonitorConfig
+    from swarmscope.monitor.node import NodePlan
+    from swarmscope.store.fleet.registry import NodeStart
+
+    key = tmp_path / "n5.pem"
+    config = MonitorConfig(peer_id=b"-SS0001-" + b"x" * 12, listen=False, dht=False, flush_interval=0.1)
+    node = build_node(pg, NodePlan(NodeStart("n5", "", None, 0, 2), 3.0), config, str(key))
+    try:
+        assert "created node key" not in capsys.readouterr().out  # the fleet has not accepted it yet
+        stop = asyncio.Event()
+        stop.set()  # register, then stop at once
+        asyncio.run(node.run(stop))
+    finally:
+        node.fleet.store.close()
+        drop_schema(pg)  # its jobs worker applied procrastinate's schema: not undone by a downgrade
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith(f"created node key {key}, fingerprint "), lines
+    assert sum(line.startswith("created node key") for line in lines) == 1
