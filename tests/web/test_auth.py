@@ -13,7 +13,7 @@ from swarmscope.store.access.schema import web_login_attempt, web_session
 from swarmscope.web import accounts
 from swarmscope.web.auth import LOGIN_COOKIE
 from swarmscope.web.deps import SESSION_COOKIE, now_us
-from swarmscope.web.login_throttle import MAX_FAILURES_PER_ADDRESS, MAX_FAILURES_PER_NAME
+from swarmscope.web.login_throttle import DEVICE_COOKIE, MAX_FAILURES_PER_ADDRESS, MAX_FAILURES_PER_NAME
 from swarmscope.web.passwords import secret_sha256
 from swarmscope.web.security import CSP
 from tests.web.conftest import NOW, PASSWORD, WebWorld
@@ -79,6 +79,30 @@ async def test_failed_logins_are_throttled_per_address(web: WebWorld) -> None:
     await login(client, "guess-last", "wrong password, long")
     answer = await login(client, "admin", PASSWORD)
     assert answer.status_code == 429 and "from this address" in answer.text
+
+
+async def test_a_browser_that_logged_in_before_passes_the_address_limit_but_not_the_name_limit(
+    web: WebWorld,
+) -> None:
+    known = web.anonymous()  # counsel's own browser: one good login sets its device cookie
+    assert (await login(known, "counsel", PASSWORD)).status_code == 303
+    assert DEVICE_COOKIE in known.cookies
+    known.cookies.delete(SESSION_COOKIE)
+    for i in range(MAX_FAILURES_PER_ADDRESS - 1):  # a flood of made-up names from the shared address
+        session_store.record_attempt(web.store, f"made-up-{i}", "127.0.0.1", False, now_us())
+    assert (await login(web.anonymous(), "made-up-last", "wrong password, long")).status_code == 401
+    assert (await login(web.anonymous(), "counsel", PASSWORD)).status_code == 429  # an unknown browser
+    assert (await login(known, "counsel", PASSWORD)).status_code == 303  # counsel's browser still logs in
+    other = await login(known, "admin", PASSWORD)  # the cookie is counsel's, not the browser's for all names
+    assert other.status_code == 429 and "from this address" in other.text
+    forged = web.anonymous()
+    _name, expiry, signature = known.cookies[DEVICE_COOKIE].split(".")  # counsel's signature, admin's name
+    forged.cookies.set(DEVICE_COOKIE, f"YWRtaW4.{expiry}.{signature}", path="/login")
+    assert (await login(forged, "admin", PASSWORD)).status_code == 429
+    for _ in range(MAX_FAILURES_PER_NAME):
+        await login(known, "counsel", "wrong password, long")
+    throttled = await login(known, "counsel", PASSWORD)  # never exempt from the name counter
+    assert throttled.status_code == 429 and "for this user name" in throttled.text
 
 
 async def test_wrong_logins_under_many_names_do_not_lock_the_others_out(web: WebWorld) -> None:

@@ -159,9 +159,11 @@ def log_in(
     now_us: int,
     seconds: int,
     sealed: SealedAccounts | None = None,
+    device: str | None = None,
 ) -> tuple[str, str]:
     """Check a login and open a sealed session: returns (session secret for the cookie, CSRF token).
     ``sealed``: the sealed account view the console trusts (default: the store's own node key).
+    ``device``: the browser's device cookie, if any (:func:`.login_throttle.device_trusted`).
 
     Raises:
         LoginRefused: no node key to seal a session with (nothing checked), throttled (nothing checked,
@@ -174,7 +176,8 @@ def log_in(
             "node key, or use an API token"
         )
     name = user_names.login_name(store, name)  # ``Counsel`` is ``counsel`` (:mod:`.user_names`)
-    refusal = login_throttle.refusal(store, name, address, now_us)
+    trusted = login_throttle.device_trusted(store.node.public_key, device, name, now_us)
+    refusal = login_throttle.refusal(store, name, address, now_us, trusted)
     if refusal is not None:
         raise LoginRefused(refusal)
     found = user_store.find_user(store, name)

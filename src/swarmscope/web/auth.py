@@ -18,6 +18,8 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from swarmscope.store.access import sessions as session_store
+from swarmscope.store.database import Store
+from swarmscope.web import login_throttle, user_names
 from swarmscope.web.accounts import LoginRefused, log_in
 from swarmscope.web.deps import (
     SESSION_COOKIE,
@@ -75,7 +77,9 @@ def login(
     address = request.client.host if request.client else "unknown"
     try:
         sealed = request_accounts(request)
-        secret, _csrf = log_in(store, name, password, address, now_us(), settings.session_seconds, sealed)
+        device = request.cookies.get(login_throttle.DEVICE_COOKIE)
+        seconds = settings.session_seconds
+        secret, _csrf = log_in(store, name, password, address, now_us(), seconds, sealed, device)
     except LoginRefused as exc:
         status = 429 if str(exc).startswith("too many") else 401
         return _login_page(request, safe_next(next), str(exc), status)
@@ -85,7 +89,20 @@ def login(
         secure=settings.remote, path="/",
     )  # fmt: skip
     response.delete_cookie(LOGIN_COOKIE, path="/login")
+    _set_device_cookie(response, store, name, settings.remote)
     return response
+
+
+def _set_device_cookie(response: Response, store: Store, name: str, remote: bool) -> None:
+    """Mark this browser as known for ``name`` (OWASP device cookie, :mod:`.login_throttle`)."""
+    if store.node is None or store.node.private_key is None:
+        return
+    login_name = user_names.login_name(store, name)
+    cookie = login_throttle.device_cookie(store.node.private_key, login_name, now_us())
+    response.set_cookie(
+        login_throttle.DEVICE_COOKIE, cookie, max_age=login_throttle.DEVICE_SECONDS, httponly=True,
+        samesite="strict", secure=remote, path="/login",
+    )  # fmt: skip
 
 
 @router.post("/logout", dependencies=[Depends(require_role(Role.VIEWER)), Depends(csrf_protect)])
