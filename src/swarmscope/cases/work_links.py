@@ -33,6 +33,7 @@ Source: README "The legal workflow" (``works link``) and "Only proven evidence".
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from swarmscope.cases.campaigns import TorrentCheck, reference_check, stored_metainfo
@@ -143,6 +144,15 @@ def case_work(
     sealed) or ``two_rights_holders:``.
     """
     return (checks or TorrentChecks(store)).work(infohash, require_confirmed=require_confirmed)
+
+
+_RIGHTS_HOLDERS = re.compile(r"(two_rights_holders: torrent \S+ is linked to ).*?(: link it to one only)")
+
+
+def without_rights_holders(reason: str) -> str:
+    """``reason`` with every ``two_rights_holders:`` clause naming no work or rights holder: for a reader
+    bound to one client, who must not learn that another client or its works exist."""
+    return _RIGHTS_HOLDERS.sub(r"\1works of more than one rights holder\2", reason)
 
 
 def _derive(checks: TorrentChecks, infohash: str, require_confirmed: bool) -> WorkRow | str:

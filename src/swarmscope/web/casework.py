@@ -3,7 +3,8 @@
 The gate is the CLI's (``swarmscope letters preview/approve``): a case is proven against the sealed ledger
 under the node keys the server was started with (``serve --node-key/--trust-key``) and re-judged under the
 court-tested thresholds (:data:`swarmscope.cases.document_policy.COURT_TESTED`); the console offers no
-option to loosen them. A refused action answers 409 with the workflow's own one-line reason.
+option to loosen them. A refused action answers 409 with the workflow's own one-line reason; to a user
+bound to one client, a reason naming other rights holders' works says only that there are several.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from contextlib import contextmanager
 
 from fastapi import HTTPException
 
+from swarmscope.cases.work_links import without_rights_holders
 from swarmscope.errors import SwarmscopeError
 from swarmscope.store.database import Store, StoreError
 from swarmscope.store.ledger.head_witness import require_head
@@ -54,9 +56,14 @@ def trust(store: Store, settings: WebSettings) -> EvidenceTrust:
 
 
 @contextmanager
-def refused_as_409() -> Iterator[None]:
-    """Turn a workflow refusal (any :class:`SwarmscopeError`) into 409 with its one-line message."""
+def refused_as_409(user: WebUser | None = None) -> Iterator[None]:
+    """Turn a workflow refusal (any :class:`SwarmscopeError`) into 409 with its one-line message. For a
+    ``user`` bound to a client, the message names no other rights holder or its works
+    (:func:`~swarmscope.cases.work_links.without_rights_holders`): a client never learns of another."""
     try:
         yield
     except SwarmscopeError as exc:
-        raise HTTPException(409, " ".join(str(exc).split())) from None
+        line = " ".join(str(exc).split())
+        if user is not None and user.client_id is not None:
+            line = without_rights_holders(line)
+        raise HTTPException(409, line) from None

@@ -35,7 +35,7 @@ def _read(request: Request, store: Store, user: WebUser, doe: str) -> tuple[str,
     key: IdentityKey | None = request.app.state.identity_key
     if key is None:
         return case.doe, None
-    with refused_as_409():
+    with refused_as_409(user):
         return case.doe, subscriber_store.read_identity(store, key, case.doe, user.name, now_us())
 
 

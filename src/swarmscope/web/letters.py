@@ -41,13 +41,13 @@ class Approval(BaseModel):
 
 def _preview(store: Store, user: WebUser, settings: WebSettings, doe: str) -> Preview:
     case = case_for(store, user, doe)
-    with refused_as_409():
+    with refused_as_409(user):
         return preview_letter(store, case.doe, trust=trust(store, settings))
 
 
 def _approve(store: Store, user: WebUser, settings: WebSettings, doe: str, digest: str) -> dict[str, Any]:
     case = case_for(store, user, doe)
-    with refused_as_409():
+    with refused_as_409(user):
         row = approve_letter(store, case.doe, user.name, now_us(), digest, trust(store, settings))
     return asdict(row)
 
