@@ -33,6 +33,7 @@ async def test_the_zips_say_in_browser_terms_which_cases_were_left_out(console: 
     reasons = read(notices, "left-out.txt").splitlines()
     assert [r.split(":")[0] for r in reasons] == [f"left out {doe}" for doe in console.world.dois]
     assert all("no complainant e-mail" in r and "on the notices form" in r for r in reasons)
+    assert [r.count(doe) for r, doe in zip(reasons, console.world.dois, strict=True)] == [1, 1, 1]  # once
     assert "--complainant" not in read(notices, "contents.txt") + "\n".join(reasons)
     exhibits = await analyst.post("/requests/exhibits.zip", data={"csrf_token": csrf})
     assert read(exhibits, "left-out.txt").startswith("no case to disclose: an exhibit lists the cases still")
@@ -42,6 +43,9 @@ async def test_the_zips_say_in_browser_terms_which_cases_were_left_out(console: 
     assert read(made, "contents.txt").count(".xml") == 3
     half = await analyst.post("/requests/notices.zip", data={**named, "complainant_email": ""})
     assert half.status_code == 400 and "complainant" in half.json()["detail"]
+    bad = await analyst.post("/requests/notices.zip", data={**named, "complainant_email": "not an email"})
+    assert bad.status_code == 400
+    assert bad.json()["detail"] == "complainant: the e-mail address is not valid (name@domain)"
 
 
 async def test_the_requests_page_explains_the_reasons_and_takes_the_complainant(console: Console) -> None:

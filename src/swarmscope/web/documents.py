@@ -59,7 +59,7 @@ def _zip(name: str, files: list[Path], left_out: list[tuple[str, str]], nothing:
     """The files (by base name), ``contents.txt`` and ``left-out.txt`` in one ZIP download; ``nothing``
     says why no case was even considered when no document was made and none was left out."""
     lines = [f"{hashlib.sha256(p.read_bytes()).hexdigest()}  {p.name}" for p in files] or ["no document made"]
-    reasons = [f"left out {doe}: {_browser_terms(why)}" for doe, why in left_out]
+    reasons = [f"left out {doe}: {_browser_terms(why.removeprefix(f'{doe}: '))}" for doe, why in left_out]
     if not files and not reasons:
         reasons = [nothing]
     buffer = io.BytesIO()
@@ -88,13 +88,17 @@ def complainant(entity: str, email: str) -> Complainant | None:
     """The notices form's complainant: both fields or neither (each case's client then).
 
     Raises:
-        HTTPException: 400 for one field without the other, or an e-mail without ``@``.
+        HTTPException: 400 for one field without the other, or an e-mail that is not ``local@domain``
+            (both parts non-empty, no white space).
     """
     entity, email = entity.strip(), email.strip()
     if not entity and not email:
         return None
-    if not entity or "@" not in email:
+    if not entity or not email:
         raise HTTPException(400, "complainant: give both the entity and an e-mail address, or neither")
+    local, _, domain = email.rpartition("@")
+    if not local or not domain or any(c.isspace() for c in email):
+        raise HTTPException(400, "complainant: the e-mail address is not valid (name@domain)")
     return Complainant(entity=entity, email=email)
 
 
