@@ -1,5 +1,6 @@
 """The peer page's RFC 3161 time-stamp tokens: each verified against its batch, shown with the TSA's own
-time (genTime), an unverifiable one marked as such, each downloadable as ``.tsr`` through a visible peer."""
+time (genTime), an unverifiable one marked as such, each downloadable (CMS, ``.p7m``) through
+a visible peer."""
 
 from __future__ import annotations
 
@@ -44,10 +45,11 @@ async def test_tokens_are_verified_shown_with_their_gen_time_and_downloadable(
     assert good["verified"] and good["gen_time_us"] == stamped.info.gen_time_us and good["problem"] is None
     assert not forged["verified"] and forged["gen_time_us"] is None and forged["problem"]
     page = (await viewer.get(f"/peers/{PEER}", headers={"accept": "text/html"})).text
-    assert "unverifiable" in page and "(verified)" in page and f"/timestamps/{good['id']}.tsr" in page
-    download = await viewer.get(f"/peers/{PEER}/timestamps/{good['id']}.tsr")
+    assert "unverifiable" in page and "(verified)" in page and f"/timestamps/{good['id']}.p7m" in page
+    download = await viewer.get(f"/peers/{PEER}/timestamps/{good['id']}.p7m")
     assert download.status_code == 200 and download.content == stamped.token
-    assert ".tsr" in download.headers["content-disposition"]
+    assert 'filename="timestamp-token-' in download.headers["content-disposition"]  # a token, not a reply
+    assert download.headers["content-type"] == "application/pkcs7-mime"  # CMS ContentInfo (RFC 3161 2.4.2)
     other = PEER.replace("127.0.0.2", "127.0.0.5")  # a peer whose rows that batch does not seal
-    assert (await viewer.get(f"/peers/{other}/timestamps/{good['id']}.tsr")).status_code == 404
-    assert (await web.client("globex").get(f"/peers/{PEER}/timestamps/{good['id']}.tsr")).status_code == 404
+    assert (await viewer.get(f"/peers/{other}/timestamps/{good['id']}.p7m")).status_code == 404
+    assert (await web.client("globex").get(f"/peers/{PEER}/timestamps/{good['id']}.p7m")).status_code == 404

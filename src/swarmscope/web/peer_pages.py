@@ -4,8 +4,8 @@ Each observation and sighting is proven as ``report`` proves it (:mod:`swarmscop
 only rows proven under a trusted node key (:mod:`swarmscope.web.evidence_trust`) are shown as evidence,
 each with its interval (UTC µs), payload bytes, pieces, client, encryption, failure, its sealed batch,
 RFC 3161 time-stamp tokens (each verified against its batch: the TSA's genTime, or why it fails; each
-downloadable as ``.tsr``) and clock verdict, and its wire capture to download; every other row is listed
-apart as not evidence with its state and reason. The address's latest sealed attribution and the cases
+downloadable as ``.p7m``, CMS) and clock verdict, and its wire capture to download; every other row is
+listed apart as not evidence with its state and reason. The address's latest sealed attribution and the cases
 that accuse it close the page. A capture is found only through a peer of a swarm the user may see; the
 download needs the analyst role (the bytes the peer sent us).
 """
@@ -154,14 +154,18 @@ def capture_download(
     return Response(data, media_type="application/octet-stream", headers=headers)
 
 
-@router.get("/peers/{infohash}/{ip}/{port}/timestamps/{stamp_id}.tsr", dependencies=VIEWER)
+@router.get("/peers/{infohash}/{ip}/{port}/timestamps/{stamp_id}.p7m", dependencies=VIEWER)
 def timestamp_download(
     infohash: str, ip: str, port: int, stamp_id: int, store: StoreDep, user: UserDep
 ) -> Response:
-    """RFC 3161 time-stamp token ``stamp_id`` of a batch sealing one of this peer's observations, as
-    the TimeStampToken DER (``.tsr``; ``openssl ts -reply -in F -token_in -text`` prints it)."""
+    """RFC 3161 time-stamp token ``stamp_id`` of a batch sealing one of this peer's observations: the
+    stored TimeStampToken DER byte for byte. A TimeStampToken is a CMS ContentInfo holding SignedData
+    (RFC 3161 2.4.2), not a TimeStampResp, so it is served as CMS, ``application/pkcs7-mime`` (RFC 8551
+    3.2), named ``.p7m``; ``application/timestamp-reply`` (RFC 3161 3.4) would announce a TimeStampResp.
+    ``openssl ts -reply -in F -token_in -text`` or ``openssl cms -cmsout -print -inform DER -in F``
+    prints it."""
     data = stamp_of_peer(store, swarm_id(store, user, infohash), ip, port, stamp_id)
     if data is None:
         raise HTTPException(404, "no such time-stamp token")
-    headers = {"Content-Disposition": f'attachment; filename="timestamp-{stamp_id}.tsr"'}
-    return Response(data, media_type="application/timestamp-reply", headers=headers)
+    headers = {"Content-Disposition": f'attachment; filename="timestamp-token-{stamp_id}.p7m"'}
+    return Response(data, media_type="application/pkcs7-mime", headers=headers)

@@ -6,8 +6,8 @@ the ``.tsr`` files of an export bundle (:func:`swarmscope.evidence.timestamp.tok
 SHA-256 of the batch's signed bytes (``ledger_batch.batch_bytes``, RFC 3161 2.4.2 messageImprint),
 against the TSA certificate the token carries (the console is given no TSA root: trust in the TSA stays
 the reader's decision, as ``verify`` without ``--tsa-root`` says). A verified token shows the TSA's own
-time (genTime, UTC µs); one that fails shows why and no time. Either can be downloaded (``.tsr``, the
-token's DER) only through a peer whose observation its batch seals.
+time (genTime, UTC µs); one that fails shows why and no time. Either can be downloaded (``.p7m``, the
+token's DER, CMS) only through a peer whose observation its batch seals.
 """
 
 from __future__ import annotations
