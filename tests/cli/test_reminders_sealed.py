@@ -107,6 +107,26 @@ def test_a_repriced_letter_or_a_deleted_payment_prices_no_reminder(
     assert any(r.startswith(f"{paid}: refused: terms altered (the payment sealed at ") for r in refused)
 
 
+def test_a_copied_payment_row_is_not_counted_twice(world: World, smtp: SmtpServer, tmp_path: Path) -> None:
+    """Half the claim paid (sealed once); the writer copies the payment row: the copy matches the same
+    sealed payment as the original, so past the deadline the case is refused ("terms altered", the copy
+    named) instead of being taken as settled; with the copy gone its reminder asks the other half."""
+    (sent,) = _sent(world, smtp, [world.dois[2]], tmp_path)
+    half = sent.amount_cents // 2
+    record_payment(world.store, world.dois[2], half, sent.payment_reference, currency=sent.currency,
+                   received_us=T0 + DAY, method=None, actor="clerk", now_us=T0 + DAY)  # fmt: skip
+    columns = "case_id, amount_cents, currency, received_us, reference, method, recorded_us, note"
+    tamper_file(world.db, f"INSERT INTO payment ({columns}) SELECT {columns} FROM payment")
+    late, refused = sent.deadline_us + 1, []
+    assert remind_letters(world.store, SETTINGS, "counsel", late, refused) == []
+    (why,) = refused
+    assert why.startswith(f"{world.dois[2]}: refused: terms altered (payment ")
+    assert "repeats a sealed payment that another row already matches" in why
+    tamper_file(world.db, "DELETE FROM payment WHERE id = (SELECT max(id) FROM payment)")
+    (reminder,) = remind_letters(world.store, SETTINGS, "counsel", late)
+    assert reminder.amount_cents == sent.amount_cents - half
+
+
 def test_cli_remind_names_each_refused_case_and_fails_after_the_rest(
     world: World, smtp: SmtpServer, tmp_path: Path
 ) -> None:

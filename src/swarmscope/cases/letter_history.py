@@ -7,8 +7,9 @@ So ``letters remind`` and ``letters expire`` judge a case only by rows proven eq
 (:mod:`swarmscope.cases.sealed_history`): each sent letter's row must hash to a proven ``letter_sent``
 (reference, kind, approval digest, sending and deadline time in UTC µs, amount in cents, currency), and
 its rendered content to the approval digest that event names (payee, IBAN/BIC, contacts: the settings a
-reminder copies); each payment (dispute) row to a proven ``payment`` (``dispute``), and no proven event
-may lack its row. The values used afterwards (deadline, claim, what was paid) are then the sealed ones.
+reminder copies); each payment (dispute) row to a proven ``payment`` (``dispute``) one to one (two
+identical rows need two such events: a copied payment row is not counted twice), and no proven event may
+lack its row. The values used afterwards (deadline, claim, what was paid) are then the sealed ones.
 
 A case whose status column its sealed history does not allow is refused as "status altered"
 (:func:`swarmscope.cases.case_state.status_problem`); one whose rows differ from its sealed events as
@@ -19,6 +20,7 @@ Source: README "Sealed workflow decisions".
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -92,18 +94,26 @@ def _unmatched(
     name: Callable[[Any], str],
 ) -> list[str]:
     """Each row no proven ``step`` event of ``case`` seals (named by ``name``), and each proven ``step``
-    event no row matches (named by its seal time)."""
+    event no row matches (named by its seal time), matched one to one: n identical rows need n proven
+    events sealing their content, so a copied row (a payment counted twice) is one too many."""
     digests = [content_sha256(step, bound(case, content(row))) for row in rows]
-    out = [
-        f"{name(row)} matches no sealed {step}"
-        for row, digest in zip(rows, digests, strict=True)
-        if not history.has(case.doe, step, digest)
-    ]
-    out += [
-        f"the {step} sealed at {us_to_iso(p.event.at_us)} has no matching row (deleted or altered)"
-        for p in history.of(case.doe, step)
-        if p.event.sha256 not in digests
-    ]
+    left = Counter(p.event.sha256 for p in history.of(case.doe, step))
+    out = []
+    for row, digest in zip(rows, digests, strict=True):
+        if left[digest] > 0:
+            left[digest] -= 1
+        elif history.has(case.doe, step, digest):
+            out.append(f"{name(row)} repeats a sealed {step} that another row already matches")
+        else:
+            out.append(f"{name(row)} matches no sealed {step}")
+    rows_left = Counter(digests)
+    for p in history.of(case.doe, step):
+        if rows_left[p.event.sha256] > 0:
+            rows_left[p.event.sha256] -= 1
+        else:
+            out.append(
+                f"the {step} sealed at {us_to_iso(p.event.at_us)} has no matching row (deleted or altered)"
+            )
     return out
 
 
