@@ -12,7 +12,8 @@ identical rows need two such events: a copied payment row is not counted twice),
 lack its row. The values used afterwards (deadline, claim, what was paid) are then the sealed ones.
 
 A case whose status column its sealed history does not allow is refused as "status altered"
-(:func:`swarmscope.cases.case_state.status_problem`); one whose rows differ from its sealed events as
+(:func:`swarmscope.cases.case_state.status_problem`), and so is one that says ``paid`` while its proven
+payments leave part of the claim outstanding; one whose rows differ from its sealed events as
 "terms altered", naming each event or row (:func:`proven_letters`).
 
 Source: README "Sealed workflow decisions".
@@ -25,7 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from swarmscope.cases.case_state import status_problem
+from swarmscope.cases.case_state import ALTERED, status_problem
 from swarmscope.cases.letter_settings import format_amount
 from swarmscope.cases.sealed_history import (
     DISPUTE,
@@ -37,6 +38,7 @@ from swarmscope.cases.sealed_history import (
     payment_content,
     sent_content,
 )
+from swarmscope.cases.workflow import CaseStatus
 from swarmscope.evidence.records import us_to_iso
 from swarmscope.store.database import Store
 from swarmscope.store.ledger.proven import EvidenceTrust
@@ -140,4 +142,16 @@ def proven_letters(
     if problems:
         return f"{case.doe}: refused: {TERMS_ALTERED} ({'; '.join(problems)})"
     ordered = sorted(letters, key=lambda r: (r.sent_us or 0, r.id))
-    return ProvenLetters(ordered, payments, bool(disputes) or bool(history.of(case.doe, DISPUTE)))
+    proven = ProvenLetters(ordered, payments, bool(disputes) or bool(history.of(case.doe, DISPUTE)))
+    return _unsettled_paid(case, proven) or proven
+
+
+def _unsettled_paid(case: CaseRow, proven: ProvenLetters) -> str | None:
+    """The refusal of a case whose column says ``paid`` while its proven payments leave part of the claim
+    outstanding (``payments record`` moves a case to ``paid`` only once they settle it), or None."""
+    if case.status != CaseStatus.PAID or proven.last is None or proven.outstanding_cents() == 0:
+        return None
+    claim = proven.sent[0]
+    left = format_amount(proven.outstanding_cents(), claim.currency)
+    why = f"it says 'paid', but its sealed payments leave {left} of the claim of "
+    return f"{case.doe}: refused: {ALTERED} ({why}{format_amount(claim.amount_cents, claim.currency)} unpaid)"
