@@ -25,8 +25,8 @@ from swarmscope.evidence.records import us_to_iso
 from swarmscope.store.database import open_store
 from swarmscope.store.ledger.proven import store_trust
 from swarmscope.store.legal import case_status
-from swarmscope.store.legal.disclosure_match import DisclosureRow
-from swarmscope.store.legal.subscribers import import_disclosure, subscriber_rows
+from swarmscope.store.legal.disclosure_match import Disclosed, DisclosureRow
+from swarmscope.store.legal.subscribers import import_disclosure, stored_identity, subscriber_rows
 from swarmscope.store.legal.workflow_seals import workflow_history
 from tests.cli.letter_world import DAY, HOUR, SETTINGS, T0, World, build_world
 from tests.tampering import tamper_file
@@ -71,6 +71,25 @@ def test_an_identity_replaced_without_the_node_key_gets_no_letter(world: World) 
     with pytest.raises(UnprovenCase, match="identity altered"):
         preview_letter(world.store, forged)
     assert case_status.get_case(world.store, forged).status == "identified"
+
+
+def test_another_person_encrypted_for_the_same_disclosure_gets_no_letter(world: World) -> None:
+    """The writer holds the identity key: he encrypts another person for DOE-000001's very disclosure (the
+    associated data still matches, so it decrypts) and writes it over the stored ciphertext. The sealed
+    identification names the ciphertext it sealed: no draft, no preview; the honest case is drafted."""
+    swapped, honest = world.dois[0], world.dois[2]
+    case = case_status.get_case(world.store, swapped)
+    row = stored_identity(world.store, case.id)
+    assert row is not None and row.ip is not None
+    disclosed = Disclosed(row.ip, row.port, row.window_start_us, row.window_end_us)
+    forged = world.key.seal(MALLORY, case.id, disclosed)
+    assert world.key.open(forged, case.id, disclosed) == MALLORY
+    tamper_file(world.db, f"UPDATE subscriber SET ciphertext = X'{forged.hex()}' WHERE case_id = {case.id}")
+    with pytest.raises(UnprovenCase, match=f"{swapped}: refused: identity altered \\(its identity row"):
+        draft_letters(world.store, SETTINGS, [swapped], "counsel", T0 + DAY)
+    with pytest.raises(UnprovenCase, match="identity altered"):
+        preview_letter(world.store, swapped)
+    assert draft_letters(world.store, SETTINGS, [honest], "counsel", T0 + DAY)
 
 
 def test_an_identified_case_set_back_to_requested_is_status_altered(world: World) -> None:

@@ -17,6 +17,7 @@ from swarmscope.cases.case_actions import move_case
 from swarmscope.cases.case_proof import UnprovenCase
 from swarmscope.cases.case_state import status_problem
 from swarmscope.cases.letter_flow import expire_letters, remind_letters
+from swarmscope.cases.letter_settings import format_amount
 from swarmscope.cases.payments import record_payment
 from swarmscope.cases.workflow import CaseEvent
 from swarmscope.cli import register_commands
@@ -107,6 +108,26 @@ def test_a_repriced_letter_or_a_deleted_payment_prices_no_reminder(
     assert any(r.startswith(f"{paid}: refused: terms altered (the payment sealed at ") for r in refused)
 
 
+def test_a_copied_payment_row_is_not_counted_twice(world: World, smtp: SmtpServer, tmp_path: Path) -> None:
+    """Half the claim paid (sealed once); the writer copies the payment row: the copy matches the same
+    sealed payment as the original, so past the deadline the case is refused ("terms altered", the copy
+    named) instead of being taken as settled; with the copy gone its reminder asks the other half."""
+    (sent,) = _sent(world, smtp, [world.dois[2]], tmp_path)
+    half = sent.amount_cents // 2
+    record_payment(world.store, world.dois[2], half, sent.payment_reference, currency=sent.currency,
+                   received_us=T0 + DAY, method=None, actor="clerk", now_us=T0 + DAY)  # fmt: skip
+    columns = "case_id, amount_cents, currency, received_us, reference, method, recorded_us, note"
+    tamper_file(world.db, f"INSERT INTO payment ({columns}) SELECT {columns} FROM payment")
+    late, refused = sent.deadline_us + 1, []
+    assert remind_letters(world.store, SETTINGS, "counsel", late, refused) == []
+    (why,) = refused
+    assert why.startswith(f"{world.dois[2]}: refused: terms altered (payment ")
+    assert "repeats a sealed payment that another row already matches" in why
+    tamper_file(world.db, "DELETE FROM payment WHERE id = (SELECT max(id) FROM payment)")
+    (reminder,) = remind_letters(world.store, SETTINGS, "counsel", late)
+    assert reminder.amount_cents == sent.amount_cents - half
+
+
 def test_cli_remind_names_each_refused_case_and_fails_after_the_rest(
     world: World, smtp: SmtpServer, tmp_path: Path
 ) -> None:
@@ -126,6 +147,28 @@ def test_cli_remind_names_each_refused_case_and_fails_after_the_rest(
     (error,) = _errors(result.stderr)
     assert error.startswith(f"error: {repriced}: refused: terms altered"), result.stderr
     assert [status(world, d) for d in (honest, repriced)] == ["no_response", "sent"]
+
+
+def test_a_partly_paid_case_set_to_paid_is_status_altered(
+    world: World, smtp: SmtpServer, tmp_path: Path
+) -> None:
+    """Half the claim paid (sealed); the writer sets the status column to ``paid``: ``letters remind`` and
+    ``letters expire`` (system clock, past the deadline) name the case "status altered" with what is
+    still owed and exit 1, instead of skipping it as settled; the honest case beside it goes on."""
+    honest, partly = world.dois[0], world.dois[2]
+    _, sent = _sent(world, smtp, [honest, partly], tmp_path)
+    half = sent.amount_cents // 2
+    record_payment(world.store, partly, half, sent.payment_reference, currency=sent.currency,
+                   received_us=T0 + DAY, method=None, actor="clerk", now_us=T0 + DAY)  # fmt: skip
+    tamper_file(world.db, f"UPDATE legal_case SET status = 'paid' WHERE doe = '{partly}'")
+    for command, done in (("remind", "drafted reminder RF"), ("expire", f"{honest}: no response")):
+        result = CliRunner().invoke(app, ["letters", command, "--db", str(world.db)])
+        assert result.exit_code == 1 and result.stdout.count(done) == 1, result.output
+        (error,) = _errors(result.stderr)
+        owed = f"leave {format_amount(sent.amount_cents - half, 'EUR')} of the claim of "
+        assert error.startswith(f"error: {partly}: refused: status altered (it says 'paid'"), result.stderr
+        assert f"{owed}{format_amount(sent.amount_cents, 'EUR')} unpaid)" in error, result.stderr
+    assert status(world, partly) == "paid"
 
 
 def _status_problem(world: World, doe: str) -> str | None:

@@ -5,11 +5,14 @@ database file and holds the identity key, but lacks the node's key, could store 
 imported through ``subscribers import`` (its ciphertext is valid: the identity key made it), or delete a
 case's identity and set the case back to ``requested``. So ``subscribers import`` seals each case it
 identifies with the node's key (``identified``, subject the DOE number, bound to the case:
-:func:`swarmscope.cases.sealed_history.bound`), over :func:`identity_content`: what the ISP disclosed
-(IP address, port or None, window start and end in UTC µs), the SHA-256 of the disclosure file and the
-identity key's id. The newest proven identification of a case is the one its subscriber row must equal
-(:func:`identity_problem`, "identity altered" otherwise), and a case with one cannot say ``candidate``
-or ``requested`` again (:mod:`swarmscope.cases.case_state`).
+:func:`swarmscope.cases.sealed_history.bound`), over
+:func:`identity_content`: what the ISP disclosed (IP address, port or None, window start and end in UTC
+µs), the SHA-256 of the disclosure file, the identity key's id and the SHA-256 of the encrypted identity
+as stored (the ``ciphertext`` bytes): the associated data only binds the disclosure, so whoever holds the
+identity key could otherwise encrypt another person for the same disclosure and the letter would go to
+them. The newest proven identification of a case is the one its subscriber row must equal
+(:func:`identity_problem`, "identity altered" otherwise), and a case with one cannot say ``candidate`` or
+``requested`` again (:mod:`swarmscope.cases.case_state`).
 
 An identity imported before identifications were sealed has none and is judged by its row, as request
 links recorded before they were sealed are; nothing seals it afterwards.
@@ -19,6 +22,7 @@ Source: README "Sealed workflow decisions" and "Identities".
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from swarmscope.cases.sealed_history import bound, seal_step
@@ -35,10 +39,11 @@ IDENTITY_ALTERED = "identity altered"
 
 def identity_content(row: SubscriberRow) -> dict[str, Any]:
     """What an ``identified`` event binds: the disclosure (IP, port, window in UTC µs), the disclosure
-    file's SHA-256 and the identity key's id."""
+    file's SHA-256, the identity key's id and the SHA-256 (hex) of the stored ciphertext bytes."""
     return {"ip": row.ip, "port": row.port, "window_start_us": row.window_start_us,
             "window_end_us": row.window_end_us, "source_sha256": row.source_sha256,
-            "key_id": row.key_id}  # fmt: skip
+            "key_id": row.key_id,
+            "ciphertext_sha256": hashlib.sha256(row.ciphertext).hexdigest()}  # fmt: skip
 
 
 def seal_identified(store: Store, dois: list[str], now_us: int) -> None:

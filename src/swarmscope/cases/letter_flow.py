@@ -311,7 +311,7 @@ def expire_letters(store: Store, actor: str, now_us: int, refused: list[str] | N
     and seal the expiry (``letter_expired``: the letter and its deadline). A ``no_response`` case with no
     sealed expiry after its newest sealed sending (expired before expiries were sealed) gets its expiry
     sealed when the sealed history proves it (that letter is past its deadline), else it is refused,
-    "status altered".
+    "status altered"; so is a ``paid`` case whose proven payments do not settle the claim.
 
     Raises:
         UnprovenCase: a refused case and no ``refused`` list. StoreError: no signing key.
@@ -320,6 +320,8 @@ def expire_letters(store: Store, actor: str, now_us: int, refused: list[str] | N
     out = []
     for case in case_status.list_cases(store):
         unsealed = case.status == CaseStatus.NO_RESPONSE and not expiry_sealed(history, case.doe)
+        if case.status == CaseStatus.PAID:  # refused when its proven payments leave the claim unsettled
+            _proven_sent(store, history, case, refused)
         if case.status != CaseStatus.SENT and not unsealed:
             continue
         judged = replace(case, status=CaseStatus.SENT)  # a no_response case as the sending left it

@@ -7,11 +7,13 @@ So ``letters remind`` and ``letters expire`` judge a case only by rows proven eq
 (:mod:`swarmscope.cases.sealed_history`): each sent letter's row must hash to a proven ``letter_sent``
 (reference, kind, approval digest, sending and deadline time in UTC µs, amount in cents, currency), and
 its rendered content to the approval digest that event names (payee, IBAN/BIC, contacts: the settings a
-reminder copies); each payment (dispute) row to a proven ``payment`` (``dispute``), and no proven event
-may lack its row. The values used afterwards (deadline, claim, what was paid) are then the sealed ones.
+reminder copies); each payment (dispute) row to a proven ``payment`` (``dispute``) one to one (two
+identical rows need two such events: a copied payment row is not counted twice), and no proven event may
+lack its row. The values used afterwards (deadline, claim, what was paid) are then the sealed ones.
 
 A case whose status column its sealed history does not allow is refused as "status altered"
-(:func:`swarmscope.cases.case_state.status_problem`); one whose rows differ from its sealed events as
+(:func:`swarmscope.cases.case_state.status_problem`), and so is one that says ``paid`` while its proven
+payments leave part of the claim outstanding; one whose rows differ from its sealed events as
 "terms altered", naming each event or row (:func:`proven_letters`).
 
 Source: README "Sealed workflow decisions".
@@ -19,11 +21,12 @@ Source: README "Sealed workflow decisions".
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from swarmscope.cases.case_state import status_problem
+from swarmscope.cases.case_state import ALTERED, status_problem
 from swarmscope.cases.letter_settings import format_amount
 from swarmscope.cases.sealed_history import (
     DISPUTE,
@@ -35,6 +38,7 @@ from swarmscope.cases.sealed_history import (
     payment_content,
     sent_content,
 )
+from swarmscope.cases.workflow import CaseStatus
 from swarmscope.evidence.records import us_to_iso
 from swarmscope.store.database import Store
 from swarmscope.store.ledger.proven import EvidenceTrust
@@ -92,18 +96,26 @@ def _unmatched(
     name: Callable[[Any], str],
 ) -> list[str]:
     """Each row no proven ``step`` event of ``case`` seals (named by ``name``), and each proven ``step``
-    event no row matches (named by its seal time)."""
+    event no row matches (named by its seal time), matched one to one: n identical rows need n proven
+    events sealing their content, so a copied row (a payment counted twice) is one too many."""
     digests = [content_sha256(step, bound(case, content(row))) for row in rows]
-    out = [
-        f"{name(row)} matches no sealed {step}"
-        for row, digest in zip(rows, digests, strict=True)
-        if not history.has(case.doe, step, digest)
-    ]
-    out += [
-        f"the {step} sealed at {us_to_iso(p.event.at_us)} has no matching row (deleted or altered)"
-        for p in history.of(case.doe, step)
-        if p.event.sha256 not in digests
-    ]
+    left = Counter(p.event.sha256 for p in history.of(case.doe, step))
+    out = []
+    for row, digest in zip(rows, digests, strict=True):
+        if left[digest] > 0:
+            left[digest] -= 1
+        elif history.has(case.doe, step, digest):
+            out.append(f"{name(row)} repeats a sealed {step} that another row already matches")
+        else:
+            out.append(f"{name(row)} matches no sealed {step}")
+    rows_left = Counter(digests)
+    for p in history.of(case.doe, step):
+        if rows_left[p.event.sha256] > 0:
+            rows_left[p.event.sha256] -= 1
+        else:
+            out.append(
+                f"the {step} sealed at {us_to_iso(p.event.at_us)} has no matching row (deleted or altered)"
+            )
     return out
 
 
@@ -130,4 +142,16 @@ def proven_letters(
     if problems:
         return f"{case.doe}: refused: {TERMS_ALTERED} ({'; '.join(problems)})"
     ordered = sorted(letters, key=lambda r: (r.sent_us or 0, r.id))
-    return ProvenLetters(ordered, payments, bool(disputes) or bool(history.of(case.doe, DISPUTE)))
+    proven = ProvenLetters(ordered, payments, bool(disputes) or bool(history.of(case.doe, DISPUTE)))
+    return _unsettled_paid(case, proven) or proven
+
+
+def _unsettled_paid(case: CaseRow, proven: ProvenLetters) -> str | None:
+    """The refusal of a case whose column says ``paid`` while its proven payments leave part of the claim
+    outstanding (``payments record`` moves a case to ``paid`` only once they settle it), or None."""
+    if case.status != CaseStatus.PAID or proven.last is None or proven.outstanding_cents() == 0:
+        return None
+    claim = proven.sent[0]
+    left = format_amount(proven.outstanding_cents(), claim.currency)
+    why = f"it says 'paid', but its sealed payments leave {left} of the claim of "
+    return f"{case.doe}: refused: {ALTERED} ({why}{format_amount(claim.amount_cents, claim.currency)} unpaid)"
