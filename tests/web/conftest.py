@@ -162,3 +162,12 @@ def asgi_client(app: FastAPI, secret: str | None = None, csrf: str | None = None
     client = httpx.AsyncClient(transport=transport, base_url=BASE_URL, cookies=cookies)
     client.csrf = csrf  # type: ignore[attr-defined]
     return client
+
+
+@pytest.fixture
+async def console(tmp_path: Path) -> AsyncIterator[Any]:
+    """The letters world with a keyed console over it (:func:`tests.web.letter_console.open_console`)."""
+    from tests.web.letter_console import open_console
+
+    async for made in open_console(tmp_path):
+        yield made

@@ -13,9 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import sqlalchemy as sa
 from fastapi import FastAPI
 
 from swarmscope.cli.evidence_trust import workflow_trust
+from swarmscope.store.ledger.schema import ledger_entry
 from swarmscope.store.legal import cases as case_store
 from swarmscope.web.app import create_app
 from swarmscope.web.roles import Role
@@ -61,3 +63,9 @@ async def open_console(tmp_path: Path, *, identity_key: bool = True) -> AsyncIte
         for client in clients.values():
             await client.aclose()
         world.store.close()
+
+
+def ledger_entries(console: Console) -> int:
+    """How many ledger entries the console's store holds (a refused action seals none)."""
+    with console.world.store.engine.connect() as conn:
+        return int(conn.execute(sa.select(sa.func.count()).select_from(ledger_entry)).scalar_one())

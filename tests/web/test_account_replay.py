@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -39,22 +38,11 @@ from tests.cases.evidence import node_key_for
 from tests.cli.letter_world import SETTINGS, T0, build_world
 from tests.tampering import tamper_file
 from tests.web.conftest import BASE_URL, asgi_client, quick_user
-from tests.web.letter_console import Console, open_console
+from tests.web.letter_console import Console, ledger_entries
 
 PASSWORD = "correct horse battery staple"
 register_commands()
 runner = CliRunner()
-
-
-@pytest.fixture
-async def console(tmp_path: Path) -> AsyncIterator[Console]:
-    async for made in open_console(tmp_path):
-        yield made
-
-
-def _entries(console: Console) -> int:
-    with console.world.store.engine.connect() as conn:
-        return int(conn.execute(sa.select(sa.func.count()).select_from(ledger_entry)).scalar_one())
 
 
 def _copy(console: Console, table: str, where: str) -> dict[str, Any]:
@@ -112,11 +100,11 @@ async def test_a_disabled_counsels_old_rows_written_back_get_no_approval(console
         _write_back(console, "web_user", user)
         _write_back(console, "web_token", tokens)
         assert user_store.find_user(store, "counsel").disabled_us is None  # type: ignore[union-attr]
-        before = _entries(console)
+        before = ledger_entries(console)
         assert (await counsel.get(f"/api/cases/{doe}/letter")).status_code == 401
         approve = await counsel.post(f"/api/cases/{doe}/letter/approve", json={"digest": digest})
         assert approve.status_code == 401
-    assert _entries(console) == before  # nothing sealed for it
+    assert ledger_entries(console) == before  # nothing sealed for it
     assert (await console["example"].get(f"/api/cases/{doe}/letter")).status_code == 200  # honest counsel
 
 
@@ -143,9 +131,9 @@ async def test_a_pre_passwd_password_hash_written_back_does_not_log_in(console: 
     _write_back(console, "web_user", old)  # the old Argon2 hash again
     refused = await _login(console, "carol", PASSWORD)
     assert refused.status_code == 401 and "wrong user name or password" in refused.text
-    before = _entries(console)
+    before = ledger_entries(console)
     assert (await _login(console, "carol", "a brand new long password")).status_code == 401  # row != sealed
-    assert _entries(console) == before  # no session sealed
+    assert ledger_entries(console) == before  # no session sealed
 
 
 async def test_an_ended_session_written_back_is_refused(console: Console) -> None:
@@ -253,7 +241,7 @@ def test_users_commands_refuse_a_written_back_or_elevated_user(console: Console,
     tamper_file(console.world.db, "UPDATE web_user SET role = 'admin' WHERE name = 'viewer'")
     password = tmp_path / "pw"
     password.write_text("a long enough password\n")
-    before = _entries(console)
+    before = ledger_entries(console)
     for args in (
         ["users", "token", "counsel"],
         ["users", "passwd", "viewer", "--password-file", str(password)],
@@ -266,7 +254,7 @@ def test_users_commands_refuse_a_written_back_or_elevated_user(console: Console,
             "without the node key); nothing changed (users disable ends it)"
         )
         assert result.stdout == ""  # no token printed
-    assert _entries(console) == before
+    assert ledger_entries(console) == before
     listed = runner.invoke(app, ["users", "list", "--db", db]).stdout.splitlines()
     assert "counsel\tcounsel\t-\tactive (refused: not the state last sealed for it)" in listed
     assert "viewer\tadmin\t-\tactive (refused: not the state last sealed for it)" in listed
@@ -289,9 +277,9 @@ async def test_a_hidden_disabling_refuses_every_account(console: Console, blank:
         tamper_file(console.world.db, f"UPDATE ledger_entry SET canonical = {blank} WHERE idx > {head}")
         _write_back(console, "web_user", user)
         _write_back(console, "web_token", row)
-        before = _entries(console)
+        before = ledger_entries(console)
         refused = await counsel.get("/api/me")
         assert refused.status_code == 409, refused.text
         assert "no account is accepted: ledger index" in refused.json()["detail"]
         assert (await console["example"].get("/api/me")).status_code == 409  # every account: fail closed
-    assert _entries(console) == before
+    assert ledger_entries(console) == before

@@ -6,32 +6,15 @@ SQLite (the letters world, whose store holds the node key)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import httpx
-import pytest
-import sqlalchemy as sa
 
 from swarmscope.cases.letter_flow import draft_letters
 from swarmscope.store.access import users as user_store
-from swarmscope.store.ledger.schema import ledger_entry
 from swarmscope.web.passwords import new_secret, secret_sha256
 from tests.cli.letter_world import SETTINGS, T0
 from tests.tampering import tamper_file
 from tests.web.conftest import asgi_client
-from tests.web.letter_console import Console, open_console
-
-
-@pytest.fixture
-async def console(tmp_path: Path) -> AsyncIterator[Console]:
-    async for made in open_console(tmp_path):
-        yield made
-
-
-def _entries(console: Console) -> int:
-    with console.world.store.engine.connect() as conn:
-        return int(conn.execute(sa.select(sa.func.count()).select_from(ledger_entry)).scalar_one())
+from tests.web.letter_console import Console, ledger_entries
 
 
 async def _approve(client: httpx.AsyncClient, doe: str, digest: str) -> httpx.Response:
@@ -50,7 +33,7 @@ async def test_a_forged_counsel_with_a_forged_token_is_refused(console: Console)
         "INSERT INTO web_token (user_id, token_sha256, created_us) VALUES ((SELECT id FROM web_user WHERE "
         f"name = 'A. Counsel'), '{secret_sha256(token)}', {T0})",
     )
-    before = _entries(console)
+    before = ledger_entries(console)
     forged = httpx.AsyncClient(
         transport=httpx.ASGITransport(app=console.app, client=("127.0.0.1", 50000)),
         base_url="http://127.0.0.1", headers={"Authorization": f"Bearer {token}"},
@@ -58,7 +41,7 @@ async def test_a_forged_counsel_with_a_forged_token_is_refused(console: Console)
     async with forged:
         assert (await forged.get(f"/api/cases/{doe}/letter")).status_code == 401
         assert (await _approve(forged, doe, digest)).status_code == 401
-    assert _entries(console) == before  # nothing sealed
+    assert ledger_entries(console) == before  # nothing sealed
 
 
 async def test_a_token_row_moved_to_a_sealed_counsel_is_refused(console: Console) -> None:

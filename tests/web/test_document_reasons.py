@@ -5,19 +5,10 @@ from __future__ import annotations
 
 import io
 import zipfile
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import httpx
-import pytest
 
-from tests.web.letter_console import Console, open_console
-
-
-@pytest.fixture
-async def console(tmp_path: Path) -> AsyncIterator[Console]:
-    async for made in open_console(tmp_path):
-        yield made
+from tests.web.letter_console import Console
 
 
 def read(answer: httpx.Response, name: str) -> str:

@@ -3,29 +3,14 @@ payment form takes the API's ``method``."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
-
-from swarmscope.store.ledger.schema import ledger_entry
 from swarmscope.store.legal import case_status
 from swarmscope.store.legal import letters as letter_store
 from tests.cli.letter_world import T0, draft_approve, send
-from tests.web.letter_console import Console, open_console
+from tests.web.letter_console import Console, ledger_entries
 
 FAR = ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00", "2999-01-01T00:00:00", "1999-12-31T23:00Z"]
-
-
-@pytest.fixture
-async def console(tmp_path: Path) -> AsyncIterator[Console]:
-    async for made in open_console(tmp_path):
-        yield made
-
-
-def sealed(console: Console) -> int:
-    with console.world.store.engine.connect() as conn:
-        return len(conn.execute(ledger_entry.select()).all())
 
 
 async def test_received_times_out_of_range_are_400_and_nothing_is_sealed(
@@ -35,7 +20,7 @@ async def test_received_times_out_of_range_are_400_and_nothing_is_sealed(
     draft_approve(console.world, paid)
     sent = send(console.world, paid, None, tmp_path / "out", T0 + 2)
     draft_approve(console.world, disputed)
-    counsel, before = console["counsel"], sealed(console)
+    counsel, before = console["counsel"], ledger_entries(console)
     csrf = counsel.csrf  # type: ignore[attr-defined]
     for received in FAR:
         form = {
@@ -53,7 +38,7 @@ async def test_received_times_out_of_range_are_400_and_nothing_is_sealed(
             f"/cases/{disputed}/dispute", data={"summary": "x", "received": received, "csrf_token": csrf}
         )
         assert dispute.status_code == 400
-    assert sealed(console) == before
+    assert ledger_entries(console) == before
     assert case_status.get_case(console.world.store, disputed).status == "approved"
     assert letter_store.list_payments(console.world.store, sent.letter.case_id) == []
     bad = await counsel.post(f"/api/cases/{paid}/payment", json={"amount": "nan", "reference": "x"},

@@ -2,20 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
-
 from swarmscope.store.legal import cases as case_store
 from tests.cli.letter_world import INFOHASH, T0
-from tests.web.letter_console import OTHER, Console, open_console
-
-
-@pytest.fixture
-async def console(tmp_path: Path) -> AsyncIterator[Console]:
-    async for opened in open_console(tmp_path):
-        yield opened
+from tests.web.letter_console import OTHER, Console
 
 
 async def test_a_torrent_of_two_rights_holders_is_refused_without_naming_the_other_to_a_bound_user(

@@ -2,23 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
-
 from swarmscope.store.legal import cases as case_store
 from tests.cli.letter_world import INFOHASH, T0
-from tests.web.letter_console import OTHER, Console, open_console
+from tests.web.letter_console import OTHER, Console
 
 HTML = {"accept": "text/html"}
 PEER = f"{INFOHASH}/127.0.0.11/6882"  # the address of DOE-000001 (Example Rights Ltd)
-
-
-@pytest.fixture
-async def console(tmp_path: Path) -> AsyncIterator[Console]:
-    async for made in open_console(tmp_path):
-        yield made
 
 
 async def test_a_shared_torrent_does_not_show_another_clients_case(console: Console) -> None:

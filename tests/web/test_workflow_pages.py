@@ -6,10 +6,8 @@ import hashlib
 import io
 import re
 import zipfile
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
 import sqlalchemy as sa
 from typer.testing import CliRunner
 
@@ -27,12 +25,6 @@ from tests.web.letter_console import Console, open_console
 
 register_commands()
 HTML = {"accept": "text/html"}
-
-
-@pytest.fixture
-async def console(tmp_path: Path) -> AsyncIterator[Console]:
-    async for made in open_console(tmp_path):
-        yield made
 
 
 def reads(console: Console, doe: str) -> list[str]:
