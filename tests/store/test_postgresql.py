@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
-from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
@@ -35,7 +34,6 @@ from tests.store.factories import (
     SWARM_A,
     SWARM_B,
     T0,
-    add_swarms,
     check_two_writers_serialise,
     full_observation,
     observation,
@@ -51,19 +49,6 @@ pytestmark = pytest.mark.skipif(not PG_URL, reason="set SWARMSCOPE_TEST_PG_URL t
 @pytest.fixture
 def node_key() -> Ed25519PrivateKey:
     return Ed25519PrivateKey.generate()
-
-
-@pytest.fixture
-def pg_store(node_key: Ed25519PrivateKey) -> Iterator[Store]:
-    assert PG_URL is not None
-    store = open_store(PG_URL, node_key=node_key, now_us=T0)
-    try:
-        add_swarms(store)
-        yield store
-    finally:
-        with store.engine.begin() as conn:
-            command.downgrade(alembic_config(conn), "base")
-        store.close()
 
 
 def test_round_trip_on_postgresql(pg_store: Store) -> None:

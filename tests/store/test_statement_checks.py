@@ -12,15 +12,13 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from alembic import command
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from swarmscope.store.database import Store, StoreError, alembic_config, open_store
+from swarmscope.store.database import Store, StoreError
 from swarmscope.store.fleet.fencing import FencedStore, FencingRefused
 from swarmscope.store.fleet.handle import Fleet
 from swarmscope.store.fleet.registry import FleetSwarm, NodeStart
@@ -29,7 +27,7 @@ from swarmscope.store.ledger.commit import register_node
 from swarmscope.store.ledger.schema import ledger_entry
 from swarmscope.store.ledger.schema import observation as observation_table
 from swarmscope.store.ledger.schema import sighting as sighting_table
-from tests.store.factories import SWARM_A, SWARM_B, T0, add_swarms, observation, sighting
+from tests.store.factories import SWARM_A, SWARM_B, T0, observation, sighting
 
 PG_URL = os.environ.get("SWARMSCOPE_TEST_PG_URL")
 pytestmark = pytest.mark.skipif(not PG_URL, reason="set SWARMSCOPE_TEST_PG_URL to test on PostgreSQL")
@@ -37,19 +35,6 @@ UNKNOWN_SWARM = "cc" * 20
 TABLES = {"observation": (observation_table, writer.observation_row, observation),
           "sighting": (sighting_table, writer.sighting_row, sighting)}  # fmt: skip
 SIZES = [1, writer.COPY_MIN_ROWS + 36]  # an INSERT, a COPY
-
-
-@pytest.fixture
-def pg_store() -> Iterator[Store]:
-    assert PG_URL is not None
-    store = open_store(PG_URL, node_key=Ed25519PrivateKey.generate(), now_us=T0)
-    try:
-        add_swarms(store)
-        yield store
-    finally:
-        with store.engine.begin() as conn:
-            command.downgrade(alembic_config(conn), "base")
-        store.close()
 
 
 def _count(store: Store, table: str) -> int:
