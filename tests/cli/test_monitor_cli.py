@@ -26,6 +26,17 @@ def _write(path: Path, data: bytes) -> str:
     return str(path)
 
 
+def assert_cli_verifies(db: Path) -> None:
+    """``swarmscope verify --db DB`` in a subprocess exits 0 and says VERIFIED."""
+    verified = subprocess.run(
+        [sys.executable, "-m", "swarmscope.cli", "verify", "--db", str(db)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert verified.returncode == 0 and "VERIFIED" in verified.stdout, verified.stdout + verified.stderr
+
+
 def tiny_torrent(path: Path, announce: str) -> Path:
     data = b"x" * 40000
     pieces = b"".join(hashlib.sha1(data[i : i + 16384]).digest() for i in range(0, len(data), 16384))
@@ -86,13 +97,7 @@ def test_unreachable_tracker_is_a_warning_and_the_run_completes(tmp_path: Path, 
     assert json.loads(report.stdout) == []
     # the run's seals left the signed chain-head witness beside the key file, and the chain holds it
     assert (tmp_path / "e.db.node-key.pem.head").is_file()
-    verified = subprocess.run(
-        [sys.executable, "-m", "swarmscope.cli", "verify", "--db", str(db)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert verified.returncode == 0 and "VERIFIED" in verified.stdout, verified.stdout + verified.stderr
+    assert_cli_verifies(db)
 
 
 @pytest.mark.parametrize(

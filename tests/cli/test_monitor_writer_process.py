@@ -16,7 +16,7 @@ from swarmscope.store.database import open_store
 from swarmscope.store.ledger.entries import load_ledger
 from swarmscope.store.ledger.head_witness import read_witness
 from swarmscope.store.ledger.verify import verify_ledger
-from tests.cli.test_monitor_cli import tiny_torrent
+from tests.cli.test_monitor_cli import assert_cli_verifies, tiny_torrent
 
 
 def test_the_writer_process_seals_the_run_and_keeps_the_witness(tmp_path: Path, netns: bool) -> None:
@@ -42,10 +42,4 @@ def test_the_writer_process_seals_the_run_and_keeps_the_witness(tmp_path: Path, 
     found = read_witness(tmp_path / "e.db.node-key.pem.head")
     assert found is not None
     assert (found[0].last_index, found[0].head_hash) == (head.index, head.entry_hash)
-    verified = subprocess.run(
-        [sys.executable, "-m", "swarmscope.cli", "verify", "--db", str(db)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert verified.returncode == 0 and "VERIFIED" in verified.stdout, verified.stdout + verified.stderr
+    assert_cli_verifies(db)
