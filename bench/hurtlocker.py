@@ -176,6 +176,8 @@ def run_once(a: argparse.Namespace, meta: dict[str, Any], run: int) -> dict[str,
         "writer_process": a.writer_process,
         "writer_cpus": a.writer_cpus,
         "kill_writer_after": a.kill_writer_after,
+        "probe_processes": a.probe_processes,
+        "kill_probe_after": a.kill_probe_after,
     }
     results: dict[str, dict[str, Any]] = {}
     for tool in a.tools.split(","):
@@ -398,6 +400,20 @@ def main(argv: list[str]) -> None:
         default=None,
         help="with --writer-process: SIGKILL the writer process this many seconds after the hand-over; a "
         "new one must take over and every peer still be committed once",
+    )
+    ap.add_argument(
+        "--probe-processes",
+        type=int,
+        default=1,
+        help="monitor --probe-processes N: N processes probe (the coordinator pinned to the client's CPU, "
+        "the others on every CPU), one writer process; their CPU is counted",
+    )
+    ap.add_argument(
+        "--kill-probe-after",
+        type=float,
+        default=None,
+        help="with --probe-processes: SIGKILL probe process 1 this many seconds after the hand-over; what "
+        "was committed must verify (no rate is measured)",
     )
     ap.add_argument("--stages", action="store_true", help="time the evidence path's stages (bench/stages.py)")
     ap.add_argument("--keep-db", action="store_true", help="keep bench/.work/hurtlocker/runN-MM.db")

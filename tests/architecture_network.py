@@ -64,6 +64,14 @@ IMPORT_EXCEPTIONS = {  # (module path under src/swarmscope, imported module) -> 
         "other program), frames of bytes over its stdin/stdout"
     ),
     ("monitor/writer_process.py", "threading"): "a lock: one request at a time on the writer's pipe",
+    ("monitor/probe_processes.py", "subprocess"): (
+        "starts a node's probe processes: this interpreter running swarmscope.monitor.probe_main (no other "
+        "program), frames of bytes over their stdin/stdout"
+    ),
+    ("monitor/probe_processes.py", "threading"): "one thread per probe process relays its frames",
+    ("monitor/probe_frames.py", "threading"): "a lock: frames from several threads on one pipe",
+    ("monitor/probe_main.py", "threading"): "a reader thread: frames in while the event loop probes",
+    ("monitor/probe_main.py", "uvloop"): "a probe process runs on uvloop's loop when its coordinator does",
 }
 DATABASE_OWNERS = {"store"}
 DATABASE_MEMBERS = {"engine", "exec_driver_sql", "raw_connection"}  # a Store's engine, a connection's raw SQL

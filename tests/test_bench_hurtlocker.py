@@ -185,3 +185,55 @@ def test_a_monitor_killed_mid_run_beside_its_writer_process_leaves_a_database_th
     assert row["verified_peers"] == row["committed_peers"] < 50_000 and row["chained_twice"] == 0
     last = LAST_LINE.fullmatch(stdout.strip().splitlines()[-1])
     assert last is not None and last.group(5) == "ok"
+
+
+@pytest.mark.netns
+@pytest.mark.skipif(os.geteuid() != 0, reason="the benchmark needs root for unshare -n")
+@pytest.mark.skipif(not (REFS / "stubfarm.c").is_file(), reason=f"stub farm sources not found at {REFS}")
+@pytest.mark.skipif(
+    shutil.which("cc") is None or shutil.which("unshare") is None, reason="needs cc and unshare"
+)
+def test_two_probe_processes_commit_every_farm_peer_once_through_the_one_writer() -> None:
+    m = 3000
+    row, stdout = _monitor_row(["--M", str(m), "--probe-processes", "2"])
+    assert row["probe_processes"] == 2 and row["probe_processes_started"] == 1
+    assert row["probe_processes_cpu_s"] > 0, "the second probe process probed its shard"
+    assert row["writers_started"] == 1
+    assert row["verify"] == "ok" and row["verify_problems"] == 0
+    assert row["verified_peers"] == row["committed_peers"] == m
+    assert row["observation_rows"] == m and row["chained_twice"] == 0  # each peer committed once
+    assert row["verify_counts"]["entries"] == 2 * m + 1  # m sightings, m observations, one RunStarted
+    assert row["acked_batches"] > 0 and row["acked_missing"] == 0
+    last = LAST_LINE.fullmatch(stdout.strip().splitlines()[-1])
+    assert last is not None and last.group(3, 4, 5) == (str(m), str(m), "ok")
+
+
+@pytest.mark.netns
+@pytest.mark.skipif(os.geteuid() != 0, reason="the benchmark needs root for unshare -n")
+@pytest.mark.skipif(not (REFS / "stubfarm.c").is_file(), reason=f"stub farm sources not found at {REFS}")
+@pytest.mark.skipif(
+    shutil.which("cc") is None or shutil.which("unshare") is None, reason="needs cc and unshare"
+)
+def test_a_probe_process_killed_mid_run_is_replaced_and_nothing_acknowledged_is_lost() -> None:
+    m = 3000
+    row, _stdout = _monitor_row(["--M", str(m), "--probe-processes", "2", "--kill-probe-after", "2"])
+    assert row["probe_killed"] and row["probe_processes_started"] == 2
+    assert row["verify"] == "ok" and row["verify_problems"] == 0
+    assert row["verified_peers"] == row["committed_peers"] == m and row["chained_twice"] == 0
+    assert row["acked_batches"] > 0 and row["acked_missing"] == 0
+
+
+@pytest.mark.netns
+@pytest.mark.skipif(os.geteuid() != 0, reason="the benchmark needs root for unshare -n")
+@pytest.mark.skipif(not (REFS / "stubfarm.c").is_file(), reason=f"stub farm sources not found at {REFS}")
+@pytest.mark.skipif(
+    shutil.which("cc") is None or shutil.which("unshare") is None, reason="needs cc and unshare"
+)
+def test_the_writer_killed_beside_two_probe_processes_is_replaced_and_nothing_is_chained_twice() -> None:
+    m = 3000
+    args = ["--M", str(m), "--probe-processes", "2", "--writer-cpus", "--kill-writer-after", "1"]
+    row, _stdout = _monitor_row(args)
+    assert row["writer_killed"] and row["writers_started"] == 2
+    assert row["verify"] == "ok" and row["verify_problems"] == 0
+    assert row["verified_peers"] == row["committed_peers"] == m and row["chained_twice"] == 0
+    assert row["acked_batches"] > 0 and row["acked_missing"] == 0

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.live import Live
 
 from swarmscope.cli import monitor_options as opt
+from swarmscope.cli import numeric as num
 from swarmscope.cli.app import app
 from swarmscope.cli.commit_log import CommitLog
 from swarmscope.cli.evidence_options import EvidenceOptions
@@ -27,8 +28,10 @@ from swarmscope.cli.refused_run import NewFiles
 from swarmscope.cli.text import error_console, escaped
 from swarmscope.errors import InputError, SwarmscopeError
 from swarmscope.monitor.channels import check_channels_early, check_listen_port
+from swarmscope.monitor.config import MonitorConfig
 from swarmscope.monitor.crawler import Monitor
 from swarmscope.monitor.live_stats import LiveStats
+from swarmscope.monitor.probe_processes import ProbeProcesses
 from swarmscope.monitor.targets import Target, load_target
 from swarmscope.monitor.writer_process import WriterProcess
 from swarmscope.net.clock import Clock
@@ -58,6 +61,7 @@ def run_monitor_command(
     evidence: EvidenceOptions | None = None,
     commit_log_path: str | None = None,
     writer_process: bool = False,
+    probe_processes: int = 1,
 ) -> Monitor:
     """Load the targets, run the monitor until ``duration`` passes or Ctrl-C, print a summary.
 
@@ -65,16 +69,16 @@ def run_monitor_command(
     it on by default, as a production monitor wants. ``listen_port`` 0 means no inbound listener.
     ``evidence``: node key, reference copies, NTP, RFC 3161, captures.
     ``commit_log_path``: append one line per sealed batch once committed (:mod:`swarmscope.cli.commit_log`).
-    ``writer_process``: the evidence writer runs in its own process
-    (:mod:`swarmscope.monitor.writer_process`).
+    ``writer_process``: the evidence writer in its own process (:mod:`swarmscope.monitor.writer_process`);
+    ``probe_processes`` > 1 implies it: as many processes probe (:mod:`swarmscope.monitor.probe_processes`).
 
     Raises:
         InputError: a target cannot be loaded, an option value is malformed (the message names it), or a
             swarm has no discovery channel, or the listen port is taken (nothing is created then).
     """
-    if console is None:
-        console = _default_console()
+    console = _default_console() if console is None else console
     check_options(duration=duration, connect_timeout=connect_timeout, bind=bind)
+    writer_process = num.PROBE_PROCESSES.check("--probe-processes", probe_processes) > 1 or writer_process
     max_peers = fit_open_files(max_peers, error_console())
     loaded: list[Target] = [load_target(t) for t in targets]
     config = monitor_config(
@@ -95,7 +99,7 @@ def run_monitor_command(
     writer = WriterProcess(db, key.key, store.witness, store, on_warning=warn) if writer_process else None
     monitor = Monitor(
         loaded, store, config, clock, on_warning=warn, software_commit=software_commit(), on_committed=ack,
-        ledger=writer,
+        ledger=writer, router=_probe_processes(probe_processes, writer, db, targets, config, warn, ack),
     )  # fmt: skip
     started = time.monotonic()
     try:
@@ -110,6 +114,21 @@ def run_monitor_command(
         _close(writer, store, ack)
     _print_summary(console, monitor, db, time.monotonic() - started)
     return monitor
+
+
+def _probe_processes(
+    count: int,
+    writer: WriterProcess | None,
+    db: str,
+    targets: list[str],
+    config: MonitorConfig,
+    warn: Callable[[str], None],
+    ack: CommitLog,
+) -> ProbeProcesses | None:
+    """The other probe processes' router when ``--probe-processes`` is above 1 (it needs the writer)."""
+    if writer is None or count <= 1:
+        return None
+    return ProbeProcesses(count, writer, db, targets, config, warn, on_committed=ack)
 
 
 def _close(writer: WriterProcess | None, store: Store, ack: CommitLog) -> None:
@@ -259,6 +278,7 @@ def monitor(
     proof_candidates: opt.ProofCandidates = 4,
     commit_log_path: opt.CommitLogPath = None,
     writer_process: opt.WriterProcess = False,
+    probe_processes: opt.ProbeProcesses = 1,
 ) -> None:
     """Monitor swarms: discover peers via trackers, probe and verify each, record evidence."""
     evidence = EvidenceOptions(
@@ -285,6 +305,7 @@ def monitor(
             evidence=evidence,
             commit_log_path=commit_log_path,
             writer_process=writer_process,
+            probe_processes=probe_processes,
         )
     except SwarmscopeError as exc:
         error_console().print(f"[red]error:[/] {escaped(exc)}")

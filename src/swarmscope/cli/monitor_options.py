@@ -62,6 +62,15 @@ WriterProcess = Annotated[
         help="chain, seal and commit evidence in a second process (another core), not the probes' thread",
     ),
 ]
+ProbeProcesses = Annotated[
+    int,
+    number_option(
+        "--probe-processes",
+        num.PROBE_PROCESSES,
+        "processes that probe (each its own event loop and core, a shard of the peers by IP); above 1 "
+        "implies --writer-process",
+    ),
+]
 NodeKey = Annotated[
     str | None,
     typer.Option(

@@ -23,13 +23,18 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from swarmscope.errors import InputError
+from swarmscope.evidence.probe.run import ProbeRun
+from swarmscope.evidence.records import Observation
 from swarmscope.monitor.config import MonitorConfig
 from swarmscope.monitor.dht_discovery import DhtDiscovery, DhtUnusable
 from swarmscope.monitor.targets import Target
 from swarmscope.net.bind import IPV6_MISSING, check_udp_port, listen_socket
+from swarmscope.net.capture_tap import CaptureTap
+from swarmscope.net.clock import Clock
 from swarmscope.net.dht_bootstrap import any_resolves
 from swarmscope.net.listener import PeerListener
 from swarmscope.net.tracker_client import usable_tracker_url
+from swarmscope.wire.mse_cipher import SkeyIndex
 
 
 def check_listen_port(config: MonitorConfig) -> None:
@@ -77,6 +82,32 @@ async def open_listener(config: MonitorConfig, make: Callable[[str], PeerListene
                 continue  # a host without IPv6: listen on IPv4 only
             raise _port_refused(config.listen_port, host, exc) from None
     raise InputError(f"--listen-port {config.listen_port}: no address family to listen on")
+
+
+def peer_listener(
+    config: MonitorConfig,
+    clock: Clock,
+    host: str,
+    runs: tuple[Callable[[bytes, str, int], ProbeRun | None], Callable[[ProbeRun, Observation], None]],
+    by_wire: dict[bytes, str],
+    tap: CaptureTap | None,
+) -> PeerListener:
+    """The inbound listener on ``host``: ``runs`` makes a run for an accepted peer (wire infohash, ip,
+    port) and takes its finished observation; ``by_wire``: wire infohash → swarm, the SKEYs an MSE/PE
+    responder finds an encrypted peer's swarm by (``HASH('req2', SKEY)``)."""
+    modes = {"allow": "prefer", "prefer": "prefer", "require": "require", "disable": "disable"}
+    return PeerListener(
+        host=host,
+        port=config.listen_port,
+        clock=clock,
+        make_run=runs[0],
+        on_done=runs[1],
+        skeys=SkeyIndex(by_wire),
+        encryption=modes[config.encryption.value],
+        max_connections=config.max_peers,
+        handshake_timeout=config.probe.handshake_timeout,
+        tap=tap,
+    )
 
 
 async def open_dht(dht: DhtDiscovery, on_warning: Callable[[str], None]) -> bool:

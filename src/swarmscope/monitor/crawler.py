@@ -18,20 +18,20 @@ from swarmscope.evidence.probe.run import ProbeRun
 from swarmscope.evidence.records import Observation, Sighting, Source
 from swarmscope.evidence.seal import SealedBatch
 from swarmscope.monitor.announce import Trackers, announce_loop
-from swarmscope.monitor.channels import close_channels, open_channels
+from swarmscope.monitor.channels import close_channels, open_channels, peer_listener
 from swarmscope.monitor.config import MonitorConfig
 from swarmscope.monitor.dht_discovery import DhtDiscovery
 from swarmscope.monitor.evidence_sink import EvidenceSink
 from swarmscope.monitor.metadata import fetch_metadata
 from swarmscope.monitor.plan import PeerKey, ProbePlan, unusable_address
 from swarmscope.monitor.probe_runs import new_probe_run, our_extension_handshake, pex_leads
+from swarmscope.monitor.shards import LeadRouter
 from swarmscope.monitor.stats import SwarmStats
 from swarmscope.monitor.targets import Target
 from swarmscope.net.clock import Clock
 from swarmscope.net.listener import PeerListener
 from swarmscope.net.mse_conn import probe_with_encryption
 from swarmscope.store.ports import EvidenceLedger, MonitorStore
-from swarmscope.wire.mse_cipher import SkeyIndex
 from swarmscope.wire.types import Endpoint
 
 log = logging.getLogger("swarmscope.monitor")
@@ -48,6 +48,9 @@ class Monitor:
         the listener): run even when no tracker or DHT can name a peer (benchmarks, tests).
         on_committed: called with each sealed batch once its COMMIT returned (``LedgerWriter``).
         ledger: where the evidence writer commits when not ``store`` (the node's writer process).
+        router: the shards of a node with several probe processes (:mod:`swarmscope.monitor.shards`):
+        leads of other shards are handed on, not planned here. joined_run: this monitor is a probe process
+        of the run the coordinator started (no run, swarm row or discovery channel of its own).
     """
 
     def __init__(
@@ -61,6 +64,8 @@ class Monitor:
         leads_from_caller: bool = False,
         on_committed: Callable[[SealedBatch], None] = lambda _sealed: None,
         ledger: EvidenceLedger | None = None,
+        router: LeadRouter | None = None,
+        joined_run: int | None = None,
     ) -> None:
         self.targets = {t.swarm: t for t in targets}
         self.store = store
@@ -95,6 +100,7 @@ class Monitor:
             t.swarm: asyncio.Queue() for t in targets if t.meta is None
         }
         self._held: dict[str, list[tuple[PeerKey, str]]] = {}
+        self.router, self.joined_run = router, joined_run
 
     # --- lifecycle ------------------------------------------------------------------------------------
 
@@ -114,13 +120,15 @@ class Monitor:
             require=not self.leads_from_caller,
         )
         try:
-            writer, *background = await self.evidence.start()
+            writer, *background = await self.evidence.start(self.joined_run)
         except BaseException:
             await close_channels(self._listener, self._dht)
             raise
         self.run_id = self.evidence.run_id
-        for target in self.targets.values():
+        for target in self.targets.values() if self.joined_run is None else ():
             await asyncio.to_thread(self._add_swarm, target)
+        if self.router is not None:
+            await self.router.start(self)
         background.append(asyncio.create_task(self._scheduler()))
         await self.evidence.load_references(self.targets)
         announcers = [
@@ -160,10 +168,12 @@ class Monitor:
         self._runs.clear()
         if self._dht is not None:
             await self._dht.stop()
+        if self.router is not None:  # the other probe processes commit their last batches first
+            await self.router.stop()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self._trackers.stopped(self.targets.values()), 5.0)
         await self.evidence.stop(writer)  # commits what is pending, then returns
-        if self.run_id is not None:  # set by run() as soon as the run was recorded
+        if self.run_id is not None and self.joined_run is None:  # run() recorded it
             await asyncio.to_thread(self.store.end_run, self.run_id, self.clock.now_us())
         await self._trackers.aclose()
 
@@ -202,20 +212,8 @@ class Monitor:
             self._wake.set()
 
     def _make_listener(self, host: str) -> PeerListener:
-        cfg = self.config
-        modes = {"allow": "prefer", "prefer": "prefer", "require": "require", "disable": "disable"}
-        return PeerListener(
-            host=host,
-            port=cfg.listen_port,
-            clock=self.clock,
-            make_run=self._inbound_run,
-            on_done=self._inbound_done,
-            skeys=SkeyIndex(self._by_wire),
-            encryption=modes[cfg.encryption.value],
-            max_connections=cfg.max_peers,
-            handshake_timeout=cfg.probe.handshake_timeout,
-            tap=self.evidence.capture_tap,
-        )
+        runs = (self._inbound_run, self._inbound_done)
+        return peer_listener(self.config, self.clock, host, runs, self._by_wire, self.evidence.capture_tap)
 
     def _inbound_run(self, wire_infohash: bytes, ip: str, port: int) -> ProbeRun | None:
         swarm = self._by_wire.get(wire_infohash)
@@ -282,11 +280,15 @@ class Monitor:
         """Peers named by a discovery source: record sightings and plan probes (own address filtered)."""
         now = self.clock.now_us()
         stats = self.stats[swarm]
+        away: list[tuple[str, int]] = []  # leads of other probe processes' shards
         for ip, port, peer_id in peers:
             if (ip, port) in self._own or port == 0 or unusable_address(ip):
                 continue
             self.evidence.add(Sighting(swarm, ip, port, source.value, detail, now, peer_id))
             stats.sighted(ip, port, source.value)
+            if self.router is not None and swarm not in self._metadata_leads and not self.router.mine(ip):
+                away.append((ip, port))
+                continue
             key = (swarm, ip, port)
             self.sources.setdefault(key, source.value)
             leads = self._metadata_leads.get(swarm)
@@ -294,6 +296,19 @@ class Monitor:
                 leads.put_nowait((ip, port))
                 self._held.setdefault(swarm, []).append((key, source.value))
             elif self.plan.add(key, source.value, now):
+                self._wake.set()
+        if away and self.router is not None:
+            self.router.forward(swarm, away, source.value)
+
+    def planned(self, swarm: str, peers: Sequence[tuple[str, int]], source: str) -> None:
+        """Plan peers another probe process found for this one's shard (it recorded their sightings)."""
+        if swarm not in self.targets:
+            return
+        now = self.clock.now_us()
+        for ip, port in peers:
+            key = (swarm, ip, port)
+            self.sources.setdefault(key, source)
+            if self.plan.add(key, source, now):
                 self._wake.set()
 
     # --- probing --------------------------------------------------------------------------------------

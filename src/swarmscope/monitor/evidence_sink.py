@@ -80,12 +80,18 @@ class EvidenceSink:
             )
         self._clock_bad: set[str] = set()  # servers whose latest sample flags observations
 
-    async def start(self) -> list[asyncio.Task[Any]]:
-        """Start the run and its sealed configuration; returns the writer task (first) and the clock task."""
+    async def start(self, joined_run: int | None = None) -> list[asyncio.Task[Any]]:
+        """Start the run and its sealed configuration; returns the writer task (first) and the clock task.
+
+        ``joined_run``: a probe process's sink writes into the run the coordinator started and sealed
+        (its ``RunStarted`` record is the coordinator's; none is added here).
+        """
         cfg = self.config
         settings = cfg.as_settings()
         started = self.clock.now_us()
-        run_id: int = await asyncio.to_thread(self.store.start_run, settings, __version__, started)
+        run_id = joined_run
+        if run_id is None:
+            run_id = await asyncio.to_thread(self.store.start_run, settings, __version__, started)
         self.run_id = run_id
         self.writer = LedgerWriter(
             self.ledger,
@@ -100,7 +106,8 @@ class EvidenceSink:
             on_fenced=lambda swarms: self.on_fenced(swarms),
         )
         settings_json = json.dumps(settings, sort_keys=True, separators=(",", ":"))
-        self.add(RunStarted(run_id, started, __version__, self.software_commit, settings_json))
+        if joined_run is None:
+            self.add(RunStarted(run_id, started, __version__, self.software_commit, settings_json))
         await self._open_attributor()
         tasks: list[asyncio.Task[Any]] = [asyncio.create_task(self.writer.run())]
         if self.clock_watch is not None:

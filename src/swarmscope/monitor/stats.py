@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 from swarmscope.evidence.records import Observation, Tier
 from swarmscope.monitor.plan import source_bit, source_names
@@ -79,6 +80,40 @@ class SwarmStats:
         self.peers[key] = packed
         if obs.failed_pieces:
             self.failed_hash.add(key)
+
+    def snapshot(self) -> dict[str, Any]:
+        """What a probe process probed, JSON-able, for :meth:`merge` in the coordinator: ``peers`` as
+        ``[ip, port, packed without the client, client label or ""]``, byte and probe counters."""
+        peers = [
+            [ip, port, packed & _LOW_MASK, self._label(packed)] for (ip, port), packed in self.peers.items()
+        ]
+        return {
+            "peers": peers,
+            "failed": sorted(self.failed_hash),
+            "bytes_in": self.bytes_in,
+            "probes": self.probes,
+        }
+
+    def _label(self, packed: int) -> str:
+        index = packed >> _CLIENT_SHIFT
+        return self.clients[index - 1] if index else ""
+
+    def merge(self, snap: dict[str, Any]) -> None:
+        """Fold in another process's :meth:`snapshot` of this swarm: best tier, sources (OR), its
+        completion and client when it has one, counters added."""
+        for ip, port, low, label in snap["peers"]:
+            key = (ip, port)
+            packed = self.peers.get(key, Tier.LISTED.value) | low & _SOURCES_MASK
+            if low & _TIER_MASK > packed & _TIER_MASK:
+                packed = packed & ~_TIER_MASK | low & _TIER_MASK
+            if low & _COMPLETION_MASK:
+                packed = packed & ~_COMPLETION_MASK | low & _COMPLETION_MASK
+            if label:
+                packed = packed & _LOW_MASK | (self._intern(label) + 1) << _CLIENT_SHIFT
+            self.peers[key] = packed
+        self.failed_hash.update((ip, port) for ip, port in snap["failed"])
+        self.bytes_in += snap["bytes_in"]
+        self.probes += snap["probes"]
 
     def _intern(self, label: str) -> int:
         """The index of client ``label`` in :attr:`clients` (added once per swarm)."""

@@ -123,19 +123,31 @@ class WriterProcess:
             proc.wait()
         _close(proc.stdout)
 
+    def relay(self, body: bytes) -> bytes:
+        """Send a request body another process made (a probe process's commit or find,
+        :mod:`~swarmscope.monitor.writer_frames`) unopened; the writer's reply body, or an error reply
+        when the writer could not start or died during the request (the batch is then in doubt)."""
+        try:
+            return self._exchange(body)
+        except WriterProcessError as exc:
+            return frames.error_reply(str(exc))
+
     def _ask(self, body: bytes) -> SealedBatch | None:
-        with self._lock:
-            proc = self._ensure()
-            try:
-                reply = _exchange(proc, body)
-            except (OSError, ValueError, SwarmscopeError) as exc:
-                self._reap(proc)
-                message = f"evidence writer process ended ({exc}); a new one takes over"
-                raise WriterProcessError(message) from None
+        reply = self._exchange(body)
         try:
             return frames.read_reply(reply)
         except frames.WriterRefused as exc:
             raise WriterProcessError(str(exc)) from None
+
+    def _exchange(self, body: bytes) -> bytes:
+        with self._lock:
+            proc = self._ensure()
+            try:
+                return _exchange(proc, body)
+            except (OSError, ValueError, SwarmscopeError) as exc:
+                self._reap(proc)
+                message = f"evidence writer process ended ({exc}); a new one takes over"
+                raise WriterProcessError(message) from None
 
     def _ensure(self) -> subprocess.Popen[bytes]:
         if self._proc is not None and self._proc.poll() is None:

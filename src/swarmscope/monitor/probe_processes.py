@@ -1,0 +1,261 @@
+"""The coordinator's side of a node with several probe processes (``swarmscope monitor --probe-processes N``).
+
+The process the user started is the coordinator and shard 0 (:mod:`swarmscope.monitor.shards`): it owns
+discovery (tracker announces, the DHT node, BEP 9 metadata of magnets), the inbound listener, the run's
+start and end in the store, and the node's one evidence writer process
+(:class:`~swarmscope.monitor.writer_process.WriterProcess`). :class:`ProbeProcesses`, its lead router,
+starts N - 1 probe processes (:mod:`swarmscope.monitor.probe_main`, this interpreter and these sources,
+each its own event loop on its own core) and then:
+
+* hands each lead the coordinator's discovery found to the shard of its IP address (its sighting is
+  recorded by the coordinator, where it was found); PEX leads a probe process finds for another shard come
+  back here and are handed on the same way;
+* relays each probe process's writer requests, unopened bytes, to the one writer process, and its reply
+  back: every process's records go through one chain, each batch sealed once with the node key
+  (:mod:`swarmscope.monitor.writer_frames`); a sealed batch is acknowledged to the ``on_committed`` of the
+  coordinator (the commit log) as its own are;
+* at the end, stops them (each commits what is pending) and folds their counters into its own.
+
+Inbound connections are accepted by the coordinator whatever their address's shard (they are not planned
+probes; the coordinator records them like any other process records its observations).
+
+Crash safety is the writer process's and each ``LedgerWriter``'s: a probe process killed with ``kill -9``
+loses its probes in flight and the records not yet acknowledged, never a committed batch; a new one takes
+its shard (up to :data:`MAX_RESTARTS` times a run) and is handed the shard's leads again, so its peers are
+probed again (one warning line). A writer killed mid-commit fails the request it was in; the probe
+process keeps those records and asks (``find``) whether they landed before committing them again. A
+coordinator killed with ``kill -9`` closes every pipe: each probe process stops (its requests fail at
+once, what was not acknowledged is lost), the writer finishes the commit it is in and exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import swarmscope
+from swarmscope.errors import SwarmscopeError
+from swarmscope.evidence.seal import SealedBatch
+from swarmscope.monitor import probe_frames as pf
+from swarmscope.monitor import writer_frames as frames
+from swarmscope.monitor.config import MonitorConfig
+from swarmscope.monitor.shards import config_to_json, shard_of
+from swarmscope.monitor.writer_process import STOP_SECONDS, WriterProcess
+
+MAX_PROBE_PROCESSES = 64
+MAX_RESTARTS = 3  # replacements of one shard's probe process per run (a crash loop ends there)
+
+
+@dataclass(slots=True)
+class _Child:
+    """One probe process: its shard, process, frame pipe and the thread that serves it."""
+
+    shard: int
+    proc: subprocess.Popen[bytes]
+    pipe: pf.FramePipe
+    thread: threading.Thread | None = None
+    lost_leads: int = 0
+    done: threading.Event = field(default_factory=threading.Event)
+
+
+class ProbeProcesses:
+    """The coordinator's lead router and relay (module docstring).
+
+    Args:
+        count: probe processes in all, the coordinator included (2 .. :data:`MAX_PROBE_PROCESSES`).
+        writer: the node's writer process (the coordinator's own ledger too). db: the store (the probe
+        processes open it read-only, for datasets and RFC 3161 tokens). origins: the targets as the user gave
+        them. config: the run's settings. on_warning: one line per event. on_committed: each sealed
+        batch a probe process committed, once its COMMIT returned.
+    """
+
+    def __init__(
+        self,
+        count: int,
+        writer: WriterProcess,
+        db: str,
+        origins: list[str],
+        config: MonitorConfig,
+        on_warning: Callable[[str], None] = lambda _msg: None,
+        on_committed: Callable[[SealedBatch], None] = lambda _sealed: None,
+    ) -> None:
+        if not 2 <= count <= MAX_PROBE_PROCESSES:
+            raise ValueError(f"probe processes: {count} is not in 2..{MAX_PROBE_PROCESSES}")
+        self.count, self.writer, self.db, self.origins, self.config = count, writer, db, origins, config
+        self.on_warning, self.on_committed = on_warning, on_committed
+        self.children: dict[int, _Child] = {}
+        self.started = 0  # probe processes started (more than count - 1: one died and was replaced)
+        self.restarts: dict[int, int] = {}
+        self._leads: dict[int, list[tuple[str, str, int, str]]] = {}  # shard -> (swarm, ip, port, source)
+        self._hello: dict[str, Any] = {}
+        self._monitor: Any = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping = False
+
+    @property
+    def pids(self) -> list[int]:
+        """The probe processes' process ids (running or not)."""
+        return [child.proc.pid for child in self.children.values()]
+
+    def mine(self, ip: str) -> bool:
+        """Whether the coordinator (shard 0) probes ``ip``."""
+        return shard_of(ip, self.count) == 0
+
+    def forward(self, swarm: str, peers: list[tuple[str, int]], source: str) -> None:
+        """Hand each peer to its shard's process (shard 0: the coordinator's own plan)."""
+        shards: dict[int, list[tuple[str, int]]] = {}
+        for ip, port in peers:
+            shards.setdefault(shard_of(ip, self.count), []).append((ip, port))
+        for shard, group in shards.items():
+            if shard == 0:
+                self._monitor.planned(swarm, group, source)
+                continue
+            self._leads.setdefault(shard, []).extend((swarm, ip, port, source) for ip, port in group)
+            child = self.children.get(shard)
+            try:
+                if child is None or child.done.is_set():
+                    raise OSError("ended")
+                child.pipe.send(pf.LEADS, pf.leads(swarm, group, source))
+            except (OSError, ValueError):
+                if child is not None:
+                    child.lost_leads += len(group)
+
+    async def start(self, monitor: Any) -> None:
+        """Start the probe processes of ``monitor``'s run (recorded already: ``monitor.run_id``).
+
+        Raises:
+            SwarmscopeError: a probe process could not be started (the ones started are stopped).
+        """
+        self._monitor, self._loop = monitor, asyncio.get_running_loop()
+        uvloop = type(self._loop).__module__.split(".")[0] == "uvloop"
+        self._hello = hello = {
+            "db": self.db,
+            "run": monitor.run_id,
+            "shards": self.count,
+            "targets": self.origins,
+            "config": config_to_json(self.config).decode(),
+            "loop": "uvloop" if uvloop else "asyncio",
+        }
+        try:
+            for shard in range(1, self.count):
+                self.children[shard] = await asyncio.to_thread(self._spawn, hello | {"shard": shard})
+        except (OSError, ValueError) as exc:
+            await self.stop()
+            raise SwarmscopeError(f"probe process could not start: {exc}") from None
+
+    def _spawn(self, hello: dict[str, Any]) -> _Child:
+        proc = _popen()
+        assert proc.stdin is not None and proc.stdout is not None
+        child = _Child(int(hello["shard"]), proc, pf.FramePipe(proc.stdout, proc.stdin))
+        child.pipe.send(pf.HELLO, json.dumps(hello).encode())
+        child.thread = threading.Thread(target=self._serve, args=(child,), daemon=True)
+        child.thread.start()
+        self.started += 1
+        return child
+
+    def _serve(self, child: _Child) -> None:
+        """One probe process's frames until it ends: relay its writer requests, route its leads, take its
+        counters."""
+        while True:
+            try:
+                item = child.pipe.read()
+            except SwarmscopeError:
+                item = None
+            if item is None:
+                break
+            channel, body = item
+            if channel == pf.WRITER:
+                self._relay(child, body)
+            elif channel == pf.LEADS:
+                self._on_loop(self.forward, *pf.read_leads(body))
+            elif channel == pf.STATS:
+                self._on_loop(self._merge, pf.read_json(body))
+        child.pipe.close()  # its reader thread ends, then the process
+        status = child.proc.wait()
+        child.done.set()
+        if not self._stopping:
+            self._replace(child, status)
+        elif status != 0:
+            self._on_loop(self.on_warning, f"probe process {child.shard} ended with status {status}")
+
+    def _replace(self, child: _Child, status: int) -> None:
+        """A probe process died mid-run: what it committed stays; a new one takes its shard and is handed
+        every lead of the shard again (its probes in flight and unacknowledged records are lost, so those
+        peers are probed again)."""
+        shard, done = child.shard, self.restarts.get(child.shard, 0)
+        ended = f"probe process {shard} (pid {child.proc.pid}) ended with status {status}"
+        if done >= MAX_RESTARTS:
+            self._on_loop(self.on_warning, f"{ended}; replaced {done} times already, its shard is not probed")
+            return
+        self.restarts[shard] = done + 1
+        self._on_loop(self.on_warning, f"{ended}; its committed batches stay, a new one takes its shard")
+        try:
+            new = self.children[shard] = self._spawn(self._hello | {"shard": shard})
+            by_lead: dict[tuple[str, str], list[tuple[str, int]]] = {}
+            for swarm, ip, port, source in list(self._leads.get(shard, ())):
+                by_lead.setdefault((swarm, source), []).append((ip, port))
+            for (swarm, source), peers in by_lead.items():
+                new.pipe.send(pf.LEADS, pf.leads(swarm, peers, source))
+        except (OSError, ValueError) as exc:
+            self._on_loop(self.on_warning, f"probe process {shard} could not be replaced: {exc}")
+
+    def _relay(self, child: _Child, body: bytes) -> None:
+        reply = self.writer.relay(body)
+        with contextlib.suppress(frames.WriterRefused, SwarmscopeError):
+            sealed = frames.read_reply(reply)
+            if sealed is not None:
+                self._on_loop(self.on_committed, sealed)
+        with contextlib.suppress(OSError, ValueError):  # it died: what committed stays committed
+            child.pipe.send(pf.WRITER, reply)
+
+    def _merge(self, counters: dict[str, Any]) -> None:
+        for swarm, snap in counters.items():
+            stats = self._monitor.stats.get(swarm)
+            if stats is not None:
+                stats.merge(snap)
+
+    def _on_loop(self, fn: Callable[..., None], *args: Any) -> None:
+        assert self._loop is not None
+        with contextlib.suppress(RuntimeError):  # the loop is closed: the run is over
+            self._loop.call_soon_threadsafe(fn, *args)
+
+    async def stop(self) -> None:
+        """Stop every probe process (each commits what is pending, then exits) and take its counters."""
+        self._stopping = True
+        for child in self.children.values():
+            with contextlib.suppress(OSError, ValueError):
+                child.pipe.send(pf.STOP, b"")
+        await asyncio.to_thread(self._wait_all)
+        lost = sum(child.lost_leads for child in self.children.values())
+        if lost:
+            self.on_warning(f"{lost} leads were not handed to their probe process: it had ended")
+
+    def _wait_all(self) -> None:
+        for child in list(self.children.values()):
+            if not child.done.wait(STOP_SECONDS):
+                child.proc.kill()
+            if child.thread is not None:
+                child.thread.join(STOP_SECONDS)
+
+
+def _popen() -> subprocess.Popen[bytes]:
+    """A probe process: this interpreter running this package's probe_main, in its own session (Ctrl-C
+    reaches the coordinator, which stops it after its last commit)."""
+    src = str(Path(swarmscope.__file__).resolve().parent.parent)
+    path = os.pathsep.join(p for p in (src, os.environ.get("PYTHONPATH", "")) if p)
+    return subprocess.Popen(
+        [sys.executable, "-m", "swarmscope.monitor.probe_main"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": path},
+        start_new_session=True,
+    )
