@@ -21,11 +21,12 @@ probes; the coordinator records them like any other process records its observat
 
 Crash safety is the writer process's and each ``LedgerWriter``'s: a probe process killed with ``kill -9``
 loses its probes in flight and the records not yet acknowledged, never a committed batch; a new one takes
-its shard (up to :data:`MAX_RESTARTS` times a run) and is handed the shard's leads again, so its peers are
-probed again (one warning line). A writer killed mid-commit fails the request it was in; the probe
-process keeps those records and asks (``find``) whether they landed before committing them again. A
-coordinator killed with ``kill -9`` closes every pipe: each probe process stops (its requests fail at
-once, what was not acknowledged is lost), the writer finishes the commit it is in and exits.
+its shard (up to :data:`MAX_RESTARTS` times a run; then, or when none can start, the coordinator probes
+the shard itself) and is handed the shard's leads again, so its peers are probed again (one warning
+line). A writer killed mid-commit fails the request it was in; the probe process keeps those records and
+asks (``find``) whether they landed before committing them again. A coordinator killed with ``kill -9``
+closes every pipe: each probe process stops (its requests fail at once, what was not acknowledged is
+lost), the writer finishes the commit it is in and exits.
 """
 
 from __future__ import annotations
@@ -97,6 +98,7 @@ class ProbeProcesses:
         self.restarts: dict[int, int] = {}
         self._leads: dict[int, list[tuple[str, str, int, str]]] = {}  # shard -> (swarm, ip, port, source)
         self._hello: dict[str, Any] = {}
+        self.abandoned: set[int] = set()  # shards without a process: the coordinator probes them itself
         self._monitor: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping = False
@@ -116,7 +118,7 @@ class ProbeProcesses:
         for ip, port in peers:
             shards.setdefault(shard_of(ip, self.count), []).append((ip, port))
         for shard, group in shards.items():
-            if shard == 0:
+            if shard == 0 or shard in self.abandoned:
                 self._monitor.planned(swarm, group, source)
                 continue
             self._leads.setdefault(shard, []).extend((swarm, ip, port, source) for ip, port in group)
@@ -130,11 +132,8 @@ class ProbeProcesses:
                     child.lost_leads += len(group)
 
     async def start(self, monitor: Any) -> None:
-        """Start the probe processes of ``monitor``'s run (recorded already: ``monitor.run_id``).
-
-        Raises:
-            SwarmscopeError: a probe process could not be started (the ones started are stopped).
-        """
+        """Start the probe processes of ``monitor``'s run (recorded already: ``monitor.run_id``); a shard
+        whose process cannot start is probed by the coordinator (one warning line)."""
         self._monitor, self._loop = monitor, asyncio.get_running_loop()
         uvloop = type(self._loop).__module__.split(".")[0] == "uvloop"
         self._hello = hello = {
@@ -145,12 +144,21 @@ class ProbeProcesses:
             "config": config_to_json(self.config).decode(),
             "loop": "uvloop" if uvloop else "asyncio",
         }
-        try:
-            for shard in range(1, self.count):
+        for shard in range(1, self.count):
+            try:
                 self.children[shard] = await asyncio.to_thread(self._spawn, hello | {"shard": shard})
-        except (OSError, ValueError) as exc:
-            await self.stop()
-            raise SwarmscopeError(f"probe process could not start: {exc}") from None
+            except (OSError, ValueError) as exc:
+                self._abandon(shard, f"probe process {shard} could not start ({exc})")
+
+    def _abandon(self, shard: int, why: str) -> None:
+        """On the event loop: the coordinator takes ``shard`` over, with every lead handed to it so far."""
+        self.abandoned.add(shard)
+        self.on_warning(f"{why}; the coordinator probes its shard")
+        by_lead: dict[tuple[str, str], list[tuple[str, int]]] = {}
+        for swarm, ip, port, source in self._leads.pop(shard, []):
+            by_lead.setdefault((swarm, source), []).append((ip, port))
+        for (swarm, source), peers in by_lead.items():
+            self._monitor.planned(swarm, peers, source)
 
     def _spawn(self, hello: dict[str, Any]) -> _Child:
         proc = _popen()
@@ -194,7 +202,7 @@ class ProbeProcesses:
         shard, done = child.shard, self.restarts.get(child.shard, 0)
         ended = f"probe process {shard} (pid {child.proc.pid}) ended with status {status}"
         if done >= MAX_RESTARTS:
-            self._on_loop(self.on_warning, f"{ended}; replaced {done} times already, its shard is not probed")
+            self._on_loop(self._abandon, shard, f"{ended}, replaced {done} times already")
             return
         self.restarts[shard] = done + 1
         self._on_loop(self.on_warning, f"{ended}; its committed batches stay, a new one takes its shard")
@@ -206,7 +214,7 @@ class ProbeProcesses:
             for (swarm, source), peers in by_lead.items():
                 new.pipe.send(pf.LEADS, pf.leads(swarm, peers, source))
         except (OSError, ValueError) as exc:
-            self._on_loop(self.on_warning, f"probe process {shard} could not be replaced: {exc}")
+            self._on_loop(self._abandon, shard, f"probe process {shard} could not be replaced ({exc})")
 
     def _relay(self, child: _Child, body: bytes) -> None:
         reply = self.writer.relay(body)
