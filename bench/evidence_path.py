@@ -26,6 +26,7 @@ import probe
 
 STALL_S = 60.0  # the monitor is aborted when no sealed batch was committed for this long
 WRITER_PID = ".writer-pid"  # beside the database: the writer process's PID (--writer-process)
+PROBE_PIDS = ".probe-pids"  # beside the database: the other probe processes' PIDs (--probe-processes)
 ACKED = ".acked"  # beside the database: "last_index head_hash_hex" of every batch acknowledged to the monitor
 
 
@@ -121,6 +122,8 @@ async def monitor(cfg: dict[str, Any], tally: Counter[str], out: dict[str, Any])
         await asyncio.sleep(0.05)
         for pid in [] if router is None else router.pids:  # the coordinator stays on the client's CPU
             os.sched_setaffinity(pid, set(range(os.cpu_count() or 1)))
+        if router is not None:  # killed() waits for them after a kill
+            Path(cfg["db"] + PROBE_PIDS).write_text(" ".join(map(str, router.pids)))
         peers: list[tuple[str, int, bytes | None]] = [
             (farm.peer_address(i), farm.PORT, None) for i in range(cfg["M"])
         ]

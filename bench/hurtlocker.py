@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 import farm
-from evidence_path import WRITER_PID, check_database
+from evidence_path import PROBE_PIDS, WRITER_PID, check_database
 
 GOAL_SECONDS, GOAL_VS_C, GOAL_VS_LT = 6.0, 0.5, 7.0  # issue goals at M = 50,000 (README "Performance")
 TOOLS = ("c", "libtorrent", "monitor")
@@ -86,7 +86,8 @@ def one(cfg: dict[str, Any]) -> dict[str, Any]:
             env["MALLOC_TOP_PAD_"] = str(cfg["malloc_top_pad"])  # glibc reads it at process start
         if cfg["tool"] == "monitor" and cfg.get("kill_after"):
             res = killed(farm.pinned(cmd, client_cpu), env, cfg["kill_after"])
-            return {**res, **writer_ended(Path(cfg["db"] + WRITER_PID)), "farm": stats}
+            ended = writer_ended(Path(cfg["db"] + WRITER_PID)) | probes_ended(Path(cfg["db"] + PROBE_PIDS))
+            return {**res, **ended, "farm": stats}
         p = subprocess.run(
             farm.pinned(cmd, client_cpu), capture_output=True, text=True, timeout=NS_TIMEOUT - 60, env=env
         )
@@ -144,6 +145,17 @@ def writer_ended(pid_file: Path, bound_s: float = 120.0) -> dict[str, Any]:
         "writer_ended": not Path(f"/proc/{pid}").exists(),
         "writer_end_s": round(time.monotonic() - t0, 2),
     }
+
+
+def probes_ended(pid_file: Path, bound_s: float = 60.0) -> dict[str, Any]:
+    """After the coordinator's kill: whether its other probe processes ended by themselves (their input
+    closed: each stops, its requests failing at once), waited for (bounded)."""
+    if not pid_file.is_file():
+        return {}
+    pids, t0 = [int(p) for p in pid_file.read_text().split()], time.monotonic()
+    while any(Path(f"/proc/{pid}").exists() for pid in pids) and time.monotonic() - t0 < bound_s:
+        time.sleep(0.05)
+    return {"probes_ended": not any(Path(f"/proc/{pid}").exists() for pid in pids)}
 
 
 # --- orchestration, table, last line ---------------------------------------------------------------------
