@@ -17,9 +17,11 @@ are not touched. SQLite keeps accepting an unlinked row and reporting it ``unsea
 (``store/ledger/seal_state.py``): the single-laptop store has no fleet and no fencing to bypass.
 
 The same function also reads the transition table's distinct runs and swarms by hashing (``SELECT
-DISTINCT`` in a subquery) instead of ``array_agg(DISTINCT ...)``, which sorts every row's ``infohash``
-under the database's collation (EXPLAIN ANALYZE: the largest single part of the check, before the links'
-join).
+DISTINCT`` in a subquery, a HashAggregate) instead of ``array_agg(DISTINCT ...)``, which sorts every row's
+``infohash`` under the database's collation to find the one or few distinct values. Measured (EXPLAIN
+ANALYZE of a 5,000-row INSERT of observations, PostgreSQL 15, 2 loaded cores): the whole check took 43 ms
+(revision 0017) and 40 ms (this one) of a 225-245 ms statement: the same within noise; the links' join
+(an index probe and a heap read of ``kind`` per row) is most of it.
 
 A frozen snapshot (no import of the project); the downgrade restores revision 0017's function.
 """
