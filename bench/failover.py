@@ -41,6 +41,7 @@ import sqlalchemy as sa
 
 from swarmscope.netns import enter_private_netns, in_private_netns
 from swarmscope.store.database import open_store
+from swarmscope.store.scratch import drop_schema
 from swarmscope.testbed.content import build_content
 from swarmscope.testbed.process import free_port, stop_process
 
@@ -86,16 +87,6 @@ def _node(url: str, name: str, lease: float, work: Path) -> subprocess.Popen[byt
     return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
 
 
-def _drop(url: str) -> None:
-    engine = sa.create_engine(url)
-    try:
-        with engine.begin() as conn:
-            conn.exec_driver_sql("DROP SCHEMA public CASCADE")
-            conn.exec_driver_sql("CREATE SCHEMA public")
-    finally:
-        engine.dispose()
-
-
 def one_run(url: str, lease: float, work: Path) -> dict[str, float]:
     """One kill -9 and the time until the dead node's swarms are covered again (module docstring)."""
     torrents = [
@@ -133,7 +124,7 @@ def one_run(url: str, lease: float, work: Path) -> dict[str, float]:
         engine.dispose()
         for proc in nodes.values():
             stop_process(proc)  # type: ignore[arg-type]
-        _drop(url)
+        drop_schema(url)
 
 
 def main() -> None:

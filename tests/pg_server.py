@@ -24,6 +24,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from swarmscope.store.scratch import drop_schema as drop_schema  # the tests' reset, shared with bench/
+
 DATABASE = "swarmscope_test"
 _START_TIMEOUT_S = 60
 
@@ -128,16 +130,3 @@ def backend_url(backend: str, tmp_path: Path) -> str:
     if not url:
         pytest.skip("set SWARMSCOPE_TEST_PG_URL to test on PostgreSQL")
     return url
-
-
-def drop_schema(url: str) -> None:
-    """Empty the scratch PostgreSQL database after a test (DROP and re-create the public schema)."""
-    import sqlalchemy as sa
-
-    engine = sa.create_engine(url)
-    try:
-        with engine.begin() as conn:
-            conn.exec_driver_sql("DROP SCHEMA public CASCADE")
-            conn.exec_driver_sql("CREATE SCHEMA public")
-    finally:
-        engine.dispose()

@@ -1,6 +1,7 @@
 """Smoke run of the ingest benchmark (bench/ingest.py) at a small N, on SQLite and on the test PostgreSQL
 (``SWARMSCOPE_TEST_PG_URL``, started by tests/conftest.py): every phase's line and the verdict line, and
-the scratch schema (the ceiling table included) dropped afterwards. No speed is asserted (the goal is
+the scratch schema (the ceiling table included) dropped afterwards; the fleet phases with 2 concurrent writer
+processes. No speed is asserted (the goal is
 benchmarked, bench/README.md "Ingest")."""
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ def test_ingest_benchmark_runs_every_phase_and_drops_its_schema() -> None:
         "300",
         "--batch",
         "100",
+        "--writers",
+        "2",
         "--pg",
         PG_URL,
     ]
@@ -40,17 +43,18 @@ def test_ingest_benchmark_runs_every_phase_and_drops_its_schema() -> None:
     lines = p.stdout.strip().splitlines()
     assert lines[0].startswith("load average at start ")
     for line, backend, phase in zip(
-        lines[1:6],
-        ["sqlite", "sqlite", "postgresql", "postgresql", "postgresql"],
-        ["seal", "insert", "seal", "insert", "ceiling"],
+        lines[1:8],
+        ["sqlite", "sqlite", *["postgresql"] * 5],
+        ["seal", "insert", "seal", "insert", "ceiling", "seal x2", "insert x2"],
         strict=True,
     ):
         cpu, per = (r"-", r"-") if backend == "sqlite" else (r"[\d.]+", r"[\d,]+")
         assert re.fullmatch(LINE.format(backend=backend, phase=phase, cpu=cpu, per=per), line), line
     assert re.fullmatch(
-        r"verdict: PostgreSQL insert [\d,]+ rows/s, goal 100,000 rows/s (met|NOT met); "
-        r"ceiling \(unlogged, no index\) [\d,]+ rows/s, insert/ceiling [\d.]+",
-        lines[6],
+        r"verdict: PostgreSQL insert [\d,]+ rows/s \((2 concurrent writers|one writer), load [\d.]+\), "
+        r"goal 100,000 rows/s (met|NOT met); one writer [\d,]+ rows/s; "
+        r"ceiling \(one writer, unlogged, no index\) [\d,]+ rows/s",
+        lines[8],
     )
     engine = sa.create_engine(PG_URL)
     try:

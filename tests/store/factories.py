@@ -6,8 +6,11 @@ import dataclasses
 import threading
 from typing import TYPE_CHECKING, Any
 
+import sqlalchemy as sa
+
 from swarmscope.evidence.records import ExtensionInfo, Failure, Observation, Sighting, Source, Tier
 from swarmscope.store.database import open_store
+from swarmscope.store.ledger import writer
 from swarmscope.store.ledger.verify import verify_ledger
 
 if TYPE_CHECKING:
@@ -130,3 +133,15 @@ def commit_from_two_writers(
     for t in threads:
         t.join(timeout=120)
     return errors, threads
+
+
+def insert_unlinked(conn: sa.Connection, table: sa.Table, rows: list[tuple[Any, ...]]) -> None:
+    """Evidence rows with no ledger link: the ``unsealed`` state of a row written by an older version
+    (``store/ledger/seal_state.py``). SQLite stores such a row as any other; PostgreSQL refuses one since
+    schema revision 0019, so there it is written as it was before that revision, with this transaction's
+    statement checks off (``session_replication_role = replica``: no ordinary trigger fires; superuser)."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("SET LOCAL session_replication_role = replica")
+    writer.insert_many(conn, table, rows)
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("SET LOCAL session_replication_role = origin")

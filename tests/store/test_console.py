@@ -36,7 +36,7 @@ from swarmscope.store.ledger.row_proof import ProvenBatches
 from swarmscope.store.ledger.schema import observation as observation_table
 from swarmscope.store.ledger.seal_state import clock_verdicts, load_peer_records
 from tests.pg_server import drop_schema
-from tests.store.factories import SWARM_A, SWARM_B, T0, add_swarms, observation, sighting
+from tests.store.factories import SWARM_A, SWARM_B, T0, add_swarms, insert_unlinked, observation, sighting
 
 PG_URL = os.environ.get("SWARMSCOPE_TEST_PG_URL")
 S = 1_000_000  # one second in µs
@@ -120,7 +120,7 @@ def _world(store: Store, *, fold: bool = True) -> int:
     )
     with store.engine.begin() as conn:
         unsealed = observation("127.0.0.5", tier=Tier.VERIFIED, failure=None, verified_pieces=(0,))
-        writer.insert_many(conn, observation_table, [writer.observation_row(run, unsealed, (None, None))])
+        insert_unlinked(conn, observation_table, [writer.observation_row(run, unsealed, (None, None))])
     if fold:
         catch_up(store)
     return run

@@ -36,6 +36,7 @@ from tests.store.factories import (
     T0,
     check_two_writers_serialise,
     full_observation,
+    insert_unlinked,
     observation,
     sighting,
 )
@@ -143,8 +144,8 @@ def test_seal_states_on_postgresql(pg_store: Store, node_key: Ed25519PrivateKey)
     run = pg_store.start_run({}, "0.1.0", T0)
     pg_store.add_observations(run, [observation()], sealed_at_us=T0)
     _orphans(pg_store, run, 1)  # an entry past the last seal: port 9000
-    with pg_store.engine.begin() as conn:  # no ledger entry at all: port 7
-        writer.insert_many(
+    with pg_store.engine.begin() as conn:  # no ledger entry at all (a row of an older version): port 7
+        insert_unlinked(
             conn, observation_table, [writer.observation_row(run, observation(port=7), (None, None))]
         )
     states = {o.observation.port: o.state for o in seal_state.load_peer_records(pg_store)[1]}

@@ -1,6 +1,7 @@
 """PostgreSQL checks the references of evidence rows and ledger entries once per statement (migration 0017),
 and still refuses every row it refused before: an orphan (unknown run, swarm, node key or batch), a
-fenced-out batch, the removal of a parent that rows still name; and now also a dangling ledger link.
+fenced-out batch, the removal of a parent that rows still name; and now also a dangling ledger link, and
+(schema revision 0019) a row with no ledger link at all, which no lease would fence.
 
 On the real PostgreSQL (``SWARMSCOPE_TEST_PG_URL``, started by tests/conftest.py). Both writer paths are
 tried: a single-row INSERT and a ``COPY`` (``writer.COPY_MIN_ROWS`` rows or more); a refused statement
@@ -42,9 +43,18 @@ def _count(store: Store, table: str) -> int:
         return int(conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one())
 
 
-def _rows(kind: str, run: int, n: int, link: Any = (None, None), **fields: Any) -> list[tuple[Any, ...]]:
+def _rows(kind: str, run: int, n: int, link: Any, **fields: Any) -> list[tuple[Any, ...]]:
     _, build, record = TABLES[kind]
     return [build(run, record(port=1000 + i, **fields), link) for i in range(n)]
+
+
+def _entry(store: Store, kind: str) -> tuple[int, int]:
+    """A ledger link rows of ``kind`` may carry: entry 0 of a node of its own (not a valid chain, only the
+    reference the statement check looks for; the store's own chain is left alone)."""
+    with store.engine.begin() as conn:
+        node = register_node(conn, Ed25519PrivateKey.generate(), T0).id
+        writer.insert_many(conn, ledger_entry, _entry_rows(node, None, 1, kind=kind))
+    return (node, 0)
 
 
 def _insert(store: Store, kind: str, rows: list[tuple[Any, ...]]) -> None:
@@ -56,15 +66,19 @@ def _insert(store: Store, kind: str, rows: list[tuple[Any, ...]]) -> None:
 @pytest.mark.parametrize("kind", TABLES)
 def test_an_unknown_run_or_swarm_refuses_the_whole_statement(pg_store: Store, kind: str, size: int) -> None:
     run = pg_store.start_run({}, "0.1.0", T0)
-    good = _rows(kind, run, size - 1)
+    link = _entry(pg_store, kind)
+    good = _rows(kind, run, size - 1, link)
     for bad, message in (
-        (_rows(kind, run + 1, 1), f"names monitor run {run + 1}, which does not exist"),
-        (_rows(kind, run, 1, infohash=UNKNOWN_SWARM), f"names swarm {UNKNOWN_SWARM}, which does not exist"),
+        (_rows(kind, run + 1, 1, link), f"names monitor run {run + 1}, which does not exist"),
+        (
+            _rows(kind, run, 1, link, infohash=UNKNOWN_SWARM),
+            f"names swarm {UNKNOWN_SWARM}, which does not exist",
+        ),
     ):
         with pytest.raises(sa.exc.IntegrityError, match=message):
             _insert(pg_store, kind, [*good, *bad])  # the orphan last: the rows before it go too
     assert _count(pg_store, kind) == 0
-    _insert(pg_store, kind, _rows(kind, run, size))
+    _insert(pg_store, kind, _rows(kind, run, size, link))
     assert _count(pg_store, kind) == size
 
 
@@ -76,15 +90,30 @@ def test_a_ledger_link_to_no_entry_of_its_kind_is_refused(pg_store: Store, kind:
     assert pg_store.node is not None
     node = pg_store.node.id
     before = _count(pg_store, kind)
-    links = [(node, 1), (node + 1, 0), (node, None), (None, 0)]  # no such entry / half a link
+    good = _entry(pg_store, kind)  # the linked rows beside the bad one: of node good[0], the newest node
+    links = [(node, 1), (good[0] + 1, 0), (node, None), (None, 0)]  # no such entry / half a link
     if kind == "sighting":
         links.append((node, 0))  # entry 0 is an observation's
     for link in links:
         with pytest.raises(sa.exc.IntegrityError, match=f"{kind} row names ledger entry"):
-            _insert(pg_store, kind, [*_rows(kind, run, size - 1), *_rows(kind, run, 1, link)])
+            _insert(pg_store, kind, [*_rows(kind, run, size - 1, good), *_rows(kind, run, 1, link)])
     assert _count(pg_store, kind) == before
-    _insert(pg_store, kind, _rows(kind, run, size))  # no link at all: an unsealed row, as before 0017
+    _insert(pg_store, kind, _rows(kind, run, size, good))
     assert _count(pg_store, kind) == before + size
+
+
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("kind", TABLES)
+def test_a_row_with_no_ledger_link_is_refused(pg_store: Store, kind: str, size: int) -> None:
+    """A row with neither ``ledger_node`` nor ``ledger_index`` is in no sealed batch, so no lease fences it:
+    PostgreSQL refuses it (schema revision 0019), alone or among linked rows; SQLite still stores it as
+    ``unsealed`` (tests/cli/test_report_evidence.py)."""
+    run = pg_store.start_run({}, "0.1.0", T0)
+    good = _rows(kind, run, size - 1, _entry(pg_store, kind))
+    for rows in (_rows(kind, run, size, (None, None)), [*good, *_rows(kind, run, 1, (None, None))]):
+        with pytest.raises(sa.exc.IntegrityError, match=f"{kind} row of .* has no ledger link"):
+            _insert(pg_store, kind, rows)
+    assert _count(pg_store, kind) == 0
 
 
 @pytest.mark.parametrize(
@@ -99,7 +128,7 @@ def test_a_ledger_link_to_no_entry_of_its_kind_is_refused(pg_store: Store, kind:
 )
 def test_a_parent_named_by_evidence_rows_cannot_go(pg_store: Store, statement: str) -> None:
     run = pg_store.start_run({}, "0.1.0", T0)
-    _insert(pg_store, "sighting", _rows("sighting", run, 1))
+    _insert(pg_store, "sighting", _rows("sighting", run, 1, _entry(pg_store, "sighting")))
     with (
         pytest.raises(sa.exc.IntegrityError, match="is still named by sighting rows"),
         pg_store.engine.begin() as conn,
@@ -110,7 +139,11 @@ def test_a_parent_named_by_evidence_rows_cannot_go(pg_store: Store, statement: s
 
 def test_a_parent_no_row_names_can_go(pg_store: Store) -> None:
     run = pg_store.start_run({}, "0.1.0", T0)
-    _insert(pg_store, "observation", _rows("observation", run, 1, infohash=SWARM_B))
+    _insert(
+        pg_store,
+        "observation",
+        _rows("observation", run, 1, _entry(pg_store, "observation"), infohash=SWARM_B),
+    )
     with pg_store.engine.begin() as conn:
         conn.execute(sa.text(f"UPDATE swarm SET name = 'renamed' WHERE infohash = '{SWARM_B}'"))
         conn.execute(sa.text(f"DELETE FROM swarm WHERE infohash = '{SWARM_A}'"))
@@ -160,11 +193,12 @@ def test_a_refused_copy_batch_is_a_store_error_and_writes_nothing(pg_store: Stor
     assert _count(pg_store, "observation") == len(batch)
 
 
-def _entry_rows(node: int, batch: int | None, n: int, first: int = 0) -> list[tuple[Any, ...]]:
+def _entry_rows(
+    node: int, batch: int | None, n: int, first: int = 0, kind: str = "observation"
+) -> list[tuple[Any, ...]]:
     """``ledger_entry`` rows (table column order, no id) of ``node``: not a valid chain, only references."""
     return [
-        (node, first + i, "observation", bytes(32), bytes(32), bytes(32), b"x", batch, None, None)
-        for i in range(n)
+        (node, first + i, kind, bytes(32), bytes(32), bytes(32), b"x", batch, None, None) for i in range(n)
     ]
 
 

@@ -15,6 +15,7 @@ from swarmscope.store.ledger import writer
 from swarmscope.store.ledger.node_key import default_key_path, load_or_create_node_key
 from swarmscope.store.ledger.schema import observation as observation_table
 from swarmscope.store.legal.cases import link_torrent
+from tests.store.factories import insert_unlinked
 
 ACME_SWARM = "a1" * 20
 GLOBEX_SWARM = "b2" * 20
@@ -88,7 +89,7 @@ def fill(store: Store, acme_work: int, globex_work: int, t0: int, *, fold: bool 
     store.commit_evidence(run, records=records, captures={digest: CAPTURE}, sealed_at_us=t0 + 10 * S)
     with store.engine.begin() as conn:
         unsealed = probe(ACME_SWARM, "127.0.0.5", t0 + 4 * S, **verified)
-        writer.insert_many(conn, observation_table, [writer.observation_row(run, unsealed, (None, None))])
+        insert_unlinked(conn, observation_table, [writer.observation_row(run, unsealed, (None, None))])
     write_monitor_sample(store, MonitorSample(run, t0 + 5 * S, 40, 3, 2, 0.004, 0.01, 1, 2))
     write_monitor_sample(store, MonitorSample(run, t0 + 10 * S, 90, 0, 4, 0.006, 0.02, 1, 2))
     if fold:
