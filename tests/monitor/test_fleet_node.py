@@ -19,6 +19,7 @@ import pytest
 import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from swarmscope.evidence.records import ClockSample
 from swarmscope.monitor.config import MonitorConfig
 from swarmscope.monitor.fleet_monitor import FleetMonitor
 from swarmscope.monitor.node import FleetNode, NodePlan
@@ -27,6 +28,7 @@ from swarmscope.net.dht_node import DhtNode
 from swarmscope.store.database import Store, open_store
 from swarmscope.store.fleet.fencing import FencedStore
 from swarmscope.store.fleet.handle import Fleet
+from swarmscope.store.fleet.leases import NodeReplaced
 from swarmscope.store.fleet.registry import FleetSwarm, NodeStart
 from swarmscope.store.ledger.queries import load_observations
 from swarmscope.store.legal import cases as case_rows
@@ -62,7 +64,7 @@ def _node(
         peer_id=b"-SS0001-" + b"x" * 12, listen=False, dht=False, flush_interval=0.1
     )
     holder: list[FleetNode] = []
-    fenced = FencedStore(store, lambda: holder[0].tokens())
+    fenced = FencedStore(store, lambda: holder[0].tokens(), lambda: holder[0].identity())
     monitor = FleetMonitor(fenced, config, Clock(), events.append)
     plan = NodePlan(NodeStart("a", store.node.fingerprint, None, 0, 4), lease_seconds=1.5)
     holder.append(FleetNode(fleet, monitor, plan, events.append, references=references))
@@ -110,6 +112,46 @@ def test_lease_hand_off_and_release_on_stop(store: Store, tmp_path: Path) -> Non
     assert events[-1] == "stopped: 2 leases released"
     nodes = {n.name: n for n in fleet.status().nodes}
     assert nodes["a"].stopped and nodes["a"].leases == 0 and nodes["b"].leases == 2
+
+
+def test_a_replaced_node_stops_and_takes_and_writes_nothing(store: Store, tmp_path: Path) -> None:
+    fleet = Fleet(store)
+    for i in range(2):
+        content = build_content(tmp_path / str(i), size=16384, piece_length=16384, seed=bytes([i]),
+                                announce=["http://127.0.0.1:9/announce"])  # fmt: skip
+        fleet.add_swarm(FleetSwarm(content.infohash_hex, content.name, content.torrent_path.read_bytes(),
+                                   None, None, 1))  # fmt: skip
+    events: list[str] = []
+    node = _node(store, fleet, events)
+    assert store.node is not None
+    newer_start = NodeStart("a", store.node.fingerprint, None, 0, 4)
+
+    async def scenario() -> list[int]:
+        stop = asyncio.Event()
+        running = asyncio.create_task(node.run(stop))
+        await _until(lambda: len(node.monitor.targets) == 2, 20)
+        # the process is "paused" (live_within=0: its heartbeat counts as stale): a newer one starts
+        newer = fleet.register(newer_start, live_within=0)
+        assert newer.dropped == 2 and newer.incarnation == node.incarnation + 1  # type: ignore[operator]
+        taken = fleet.take("a", 4, 30, None, newer.incarnation)
+        with pytest.raises(NodeReplaced, match="replaced by a newer process under a"):
+            await asyncio.wait_for(running, 30)  # the old one resumes its rounds: refused, it stops
+        return sorted(lease.token for lease in taken)
+
+    tokens = asyncio.run(scenario())
+    assert node.monitor.targets == {} and node.tokens() == {}
+    with store.engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT node_name, token FROM fleet_lease ORDER BY token")).all()
+        batches = conn.execute(sa.text("SELECT count(*) FROM ledger_batch")).scalar_one()
+    assert [(r.node_name, r.token) for r in rows] == [("a", t) for t in tokens]  # the newer one's, untouched
+    (status,) = fleet.status().nodes
+    assert not status.stopped  # the old process did not record a stop of the newer one
+    run = store.start_run({}, "0.1.0")
+    late = FencedStore(store, dict, node.identity)
+    with pytest.raises(NodeReplaced):  # a late batch of the old process, even one with no swarm
+        late.commit_evidence(run, records=[ClockSample("127.0.0.1:123", 1, 5)], sealed_at_us=1)
+    with store.engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM ledger_batch")).scalar_one() == batches
 
 
 DHT_PEER = Endpoint("127.0.4.2", 9)  # named by the DHT only (the discard port: the probe fails, it is found)

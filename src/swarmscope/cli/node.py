@@ -196,7 +196,7 @@ def build_node(
         plan.start.name, key.fingerprint, config.bind_ip, config.listen_port, plan.start.capacity
     )
     holder: list[FleetNode] = []
-    fenced = FencedStore(store, lambda: holder[0].tokens())
+    fenced = FencedStore(store, lambda: holder[0].tokens(), lambda: holder[0].identity())
     monitor = FleetMonitor(fenced, config, clock, lambda msg: say(f"warning: {msg}"), software_commit())
     lease = plan.lease_seconds
     jobs = FleetJobs(

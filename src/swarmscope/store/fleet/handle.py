@@ -16,7 +16,7 @@ from swarmscope.store.database import Store, StoreError
 from swarmscope.store.fleet import duties, leases, rebalance, registry
 from swarmscope.store.fleet.duties import Duty
 from swarmscope.store.fleet.leases import Lease
-from swarmscope.store.fleet.registry import FleetError, FleetSwarm, NodeStart
+from swarmscope.store.fleet.registry import FleetError, FleetSwarm, NodeStart, Registration
 from swarmscope.store.fleet.status import FleetStatus, fleet_status
 
 NEEDS_POSTGRESQL = (
@@ -81,35 +81,58 @@ class Fleet:
 
         ``live_within``: seconds (the node's lease length) within which a heartbeat of a node of that
         name shows it running still (its start is then refused)."""
+        return self.register(node, live_within).dropped
+
+    def register(self, node: NodeStart, live_within: float = 30.0) -> Registration:
+        """Register or restart ``node`` (see :meth:`start_node`); with this process's incarnation."""
         with self._tx() as conn:
             return registry.register_node(conn, node, live_within)
 
-    def stop_node(self, name: str, tokens: Iterable[int]) -> int:
-        """Release the leases with ``tokens`` and record a clean stop; returns how many were released."""
+    def stop_node(self, name: str, tokens: Iterable[int], incarnation: int | None = None) -> int:
+        """Release the leases with ``tokens`` and record a clean stop; returns how many were released.
+        With ``incarnation``, the stop is recorded only while that start is the name's current one."""
         with self._tx() as conn:
             released = leases.release_leases(conn, name, tokens)
-            registry.mark_stopped(conn, name)
+            registry.mark_stopped(conn, name, incarnation)
             return released
 
-    def take(self, name: str, want: int, lease_seconds: float, source_ip: str | None) -> list[Lease]:
+    def take(
+        self,
+        name: str,
+        want: int,
+        lease_seconds: float,
+        source_ip: str | None,
+        incarnation: int | None = None,
+    ) -> list[Lease]:
         """Lease up to ``want`` more swarms, one transaction each (see :func:`leases.take_one`): a lease is
-        visible to the other takers as soon as it is taken."""
+        visible to the other takers as soon as it is taken.
+
+        Raises:
+            NodeReplaced: ``incarnation`` is no longer the name's current start."""
         taken: list[Lease] = []
         while len(taken) < want:
             with self._tx() as conn:
-                lease = leases.take_one(conn, name, lease_seconds, source_ip)
+                lease = leases.take_one(conn, name, lease_seconds, source_ip, incarnation)
             if lease is None:
                 break
             taken.append(lease)
         return taken
 
     def renew(
-        self, name: str, tokens: Iterable[int], lease_seconds: float, writer_lag: float | None = None
+        self,
+        name: str,
+        tokens: Iterable[int],
+        lease_seconds: float,
+        writer_lag: float | None = None,
+        incarnation: int | None = None,
     ) -> list[Lease]:
         """Renew the leases with ``tokens`` and the node's heartbeat (with its writer lag, seconds, when
-        given); the missing ones are lost."""
+        given); the missing ones are lost.
+
+        Raises:
+            NodeReplaced: ``incarnation`` is no longer the name's current start (nothing renewed)."""
         with self._tx() as conn:
-            return leases.renew_leases(conn, name, tokens, lease_seconds, writer_lag)
+            return leases.renew_leases(conn, name, tokens, lease_seconds, writer_lag, incarnation)
 
     def release(self, name: str, tokens: Iterable[int]) -> int:
         """Give back the leases with ``tokens``."""

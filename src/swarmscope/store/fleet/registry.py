@@ -43,8 +43,17 @@ class FleetSwarm:
     vantages: int
 
 
-def register_node(conn: sa.Connection, node: NodeStart, live_within: float) -> int:
-    """Start (or restart) a node under its name; returns how many leftover leases of the name it dropped.
+@dataclass(frozen=True, slots=True)
+class Registration:
+    """An accepted start: leftover leases of the name dropped, and this process's incarnation (the
+    name's start counter, which every later renewal, take and batch of this process must still carry)."""
+
+    dropped: int
+    incarnation: int
+
+
+def register_node(conn: sa.Connection, node: NodeStart, live_within: float) -> Registration:
+    """Start (or restart) a node under its name; returns the leftover leases dropped and its incarnation.
 
     A name stays bound to the key it was first registered with: a node's chain is its key's, and a second
     key under one name would make "which node saw this" ambiguous. A restart drops the leases of the
@@ -52,7 +61,8 @@ def register_node(conn: sa.Connection, node: NodeStart, live_within: float) -> i
     fence it). A name whose node is live (not stopped, heartbeat within ``live_within`` seconds, database
     time) is refused: a second process would take over the first one's leases while the first goes on
     monitoring and signing with the same key. Its source address must sit outside the ban range of every
-    other node not cleanly stopped (see :func:`check_ban_range`).
+    other node not cleanly stopped (see :func:`check_ban_range`). Each start increments the name's
+    ``incarnation``: a previous process that was paused, not dead, is refused from then on.
 
     Args:
         live_within: seconds (the node's lease length) within which a heartbeat shows a live process.
@@ -90,20 +100,21 @@ def register_node(conn: sa.Connection, node: NodeStart, live_within: float) -> i
         conn.execute(
             sa.text(
                 "INSERT INTO fleet_node (name, fingerprint, source_ip, listen_port, capacity, started_us,"
-                f" heartbeat_us) VALUES (:name, :fingerprint, :source_ip, :listen_port, :capacity, {NOW_US},"
-                f" {NOW_US})"
+                f" heartbeat_us, incarnation) VALUES (:name, :fingerprint, :source_ip, :listen_port,"
+                f" :capacity, {NOW_US}, {NOW_US}, 1)"
             ),
             values,
         )
-        return 0
-    conn.execute(
+        return Registration(0, 1)
+    incarnation = conn.execute(
         sa.text(
             "UPDATE fleet_node SET source_ip = :source_ip, listen_port = :listen_port, capacity = :capacity,"
-            f" started_us = {NOW_US}, heartbeat_us = {NOW_US}, stopped_us = NULL WHERE name = :name"
+            f" started_us = {NOW_US}, heartbeat_us = {NOW_US}, stopped_us = NULL,"
+            " incarnation = incarnation + 1 WHERE name = :name RETURNING incarnation"
         ),
         values,
-    )
-    return release_leases(conn, node.name)
+    ).scalar_one()
+    return Registration(release_leases(conn, node.name), int(incarnation))
 
 
 BAN_PREFIX = {4: 30, 6: 64}  # prefix length that peer-side ban tools block as one range, per IP version
@@ -153,9 +164,13 @@ def check_ban_range(conn: sa.Connection, name: str, source_ip: str | None) -> No
             )
 
 
-def mark_stopped(conn: sa.Connection, name: str) -> None:
-    """Record a clean stop of node ``name`` (database time)."""
-    conn.execute(sa.text(f"UPDATE fleet_node SET stopped_us = {NOW_US} WHERE name = :name"), {"name": name})
+def mark_stopped(conn: sa.Connection, name: str, incarnation: int | None = None) -> None:
+    """Record a clean stop of node ``name`` (database time); with ``incarnation``, only while that start
+    is still the name's current one (a replaced process never marks its successor stopped)."""
+    query = f"UPDATE fleet_node SET stopped_us = {NOW_US} WHERE name = :name"
+    if incarnation is not None:
+        query += " AND incarnation = :incarnation"
+    conn.execute(sa.text(query), {"name": name, "incarnation": incarnation})
 
 
 def add_swarm(conn: sa.Connection, swarm: FleetSwarm) -> bool:
