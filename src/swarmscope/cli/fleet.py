@@ -29,7 +29,7 @@ from swarmscope.net.tsa_client import require_tsa_url
 from swarmscope.store.fleet.duties import Duty
 from swarmscope.store.fleet.handle import NEEDS_POSTGRESQL, Fleet, is_postgresql
 from swarmscope.store.fleet.registry import FleetSwarm
-from swarmscope.store.fleet.status import FleetStatus
+from swarmscope.store.fleet.status import FleetStatus, NodeStatus
 
 fleet_app = typer.Typer(help="Swarms watched by a fleet of monitor nodes (PostgreSQL).", no_args_is_help=True)
 app.add_typer(fleet_app, name="fleet")
@@ -107,11 +107,10 @@ def status_lines(state: FleetStatus) -> list[str]:
     lines = [f"nodes: {len(state.nodes)}"]
     for n in state.nodes:
         lag = "-" if n.writer_lag is None else f"{n.writer_lag:.1f}s"
-        batch = "-" if n.last_batch_age is None else f"{n.last_batch_age:.1f}s ago"
         where = "stopped" if n.stopped else f"heartbeat {n.heartbeat_age:.1f}s ago"
         lines.append(
             f"  {clean(n.name)} {n.fingerprint[:16]} {n.source_ip or '-'} {where} leases {n.leases}/"
-            f"{n.capacity} writer lag {lag} last batch {batch}"
+            f"{n.capacity} writer lag {lag} last batch {_batch_age(n.last_batch_age)}{_clock(n)}"
         )
     under = [s for s in state.swarms if s.under_covered]
     lines.append(f"swarms: {len(state.swarms)}, under-covered: {len(under)}")
@@ -120,6 +119,22 @@ def status_lines(state: FleetStatus) -> list[str]:
         holders = ",".join(clean(h) for h in s.holders) or "-"
         lines.append(f"  {s.infohash} {clean(s.name)} {len(s.holders)}/{s.vantages} [{holders}]{mark}")
     return lines
+
+
+def _batch_age(age: float | None) -> str:
+    """The last batch's age; a seal time ahead of the database (a node clock ahead, not measured) says so."""
+    if age is None:
+        return "-"
+    return f"{age:.1f}s ago" if age >= 0 else f"sealed {-age:.1f}s ahead of database time (node clock ahead)"
+
+
+def _clock(node: NodeStatus) -> str:
+    """`` clock OFFSET`` (database minus node, seconds) and `` CLOCK OFF`` past the node's threshold."""
+    if node.clock_offset is None:
+        return ""
+    if not node.clock_off or node.clock_threshold is None:
+        return f" clock {node.clock_offset:+.3f}s"
+    return f" clock {node.clock_offset:+.3f}s CLOCK OFF (> {node.clock_threshold * 1000:g} ms: hits flagged)"
 
 
 Every = Annotated[int, number_option("--every", num.DUTY_SECONDS, "seconds between runs")]

@@ -10,6 +10,11 @@ removed, so the swarm is dropped at once; then take swarms up to ``capacity`` an
 :class:`~swarmscope.store.fleet.fencing.FencedStore` reading :meth:`FleetNode.tokens`; a batch refused
 by fencing drops the swarms it names here too.
 
+Each round also measures this node's clock against the database's (``Fleet.clock_sample``, as SNTP
+does): the sample is sealed with the node's evidence (a node off by more than its clock threshold has
+its hits flagged, the monitor's clock rule, so ``cases build`` does not count them) and the offset is
+reported with the heartbeat (``fleet status`` flags it).
+
 Each start under a name is an incarnation (the database counts them): every renewal, take and batch of
 this process carries its own, so when a newer process registered under the name (this one was paused,
 not dead) the round says "replaced by a newer process under NAME" and the node stops, taking, renewing,
@@ -39,7 +44,7 @@ from swarmscope.errors import SwarmscopeError
 from swarmscope.monitor.fleet_monitor import FleetMonitor
 from swarmscope.monitor.targets import Target, load_target, target_from_metainfo
 from swarmscope.store.fleet.handle import Fleet
-from swarmscope.store.fleet.leases import Lease, NodeReplaced
+from swarmscope.store.fleet.leases import ClockReport, Lease, NodeReplaced
 from swarmscope.store.fleet.registry import FleetSwarm, NodeStart
 from swarmscope.store.legal.cases import swarm_reference_works
 
@@ -211,6 +216,16 @@ class FleetNode:
             self.on_event("lease rounds succeed again")
         self._failing = False
 
+    async def _measure_clock(self) -> ClockReport | None:
+        """This node's clock against the database's, sealed as a clock sample (it flags this node's hits
+        by the monitor's clock rule when off by more than ``--clock-threshold-ms``) and reported with the
+        heartbeat for ``fleet status``."""
+        sample = await asyncio.to_thread(self.fleet.clock_sample, self.monitor.clock.now_us)
+        if self.monitor.evidence.writer is not None:
+            self.monitor.evidence.clock_sample(sample)
+        threshold_us = round(self.monitor.config.clock_threshold_ms * 1000)
+        return None if sample.offset_us is None else ClockReport(sample.offset_us, threshold_us)
+
     def _replaced(self, exc: NodeReplaced) -> None:
         """Another process runs under this name now: forget every lease (its tokens were dropped at that
         start), stop monitoring, discard what is queued; the lease loop ends and :meth:`run` raises."""
@@ -226,8 +241,9 @@ class FleetNode:
         tokens = [lease.token for lease in self.leases.values()]
         writer = self.monitor.evidence.writer
         lag = 0.0 if writer is None else writer.waiting_seconds()
+        clock = await self._measure_clock()
         renewed = await asyncio.to_thread(
-            self.fleet.renew, self.name, tokens, self.plan.lease_seconds, lag, self.incarnation
+            self.fleet.renew, self.name, tokens, self.plan.lease_seconds, lag, self.incarnation, clock
         )
         kept = {lease.infohash for lease in renewed}
         for swarm in set(self.leases) - kept:

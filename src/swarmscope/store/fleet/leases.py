@@ -62,6 +62,15 @@ class Lease:
     handoff: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class ClockReport:
+    """A node's clock as its lease round measured it: ``offset_us`` = database time minus the node's clock
+    (µs, RFC 4330 offset with the database as server), ``threshold_us`` = the node's clock threshold (µs)."""
+
+    offset_us: int
+    threshold_us: int
+
+
 def _us(seconds: float) -> int:
     return round(seconds * 1_000_000)
 
@@ -200,12 +209,14 @@ def renew_leases(
     lease_seconds: float,
     writer_lag: float | None = None,
     incarnation: int | None = None,
+    clock: ClockReport | None = None,
 ) -> list[Lease]:
     """Extend this node's leases that still carry ``tokens`` and beat its heartbeat (database time).
 
     ``writer_lag``: seconds its oldest evidence not yet committed has waited (0: nothing pending), stored
     beside the heartbeat as ``writer_lag_us`` (None: not reported). ``incarnation``: this process's start
-    (:func:`check_incarnation`; nothing is renewed for a replaced process).
+    (:func:`check_incarnation`; nothing is renewed for a replaced process). ``clock``: the node's clock
+    offset from the database and its threshold, stored beside the heartbeat (None: left as it was).
 
     Returns:
         The leases renewed (``handoff`` set on those the rebalancing job asks back); a token missing from
@@ -216,8 +227,17 @@ def renew_leases(
     """
     check_incarnation(conn, node, incarnation)
     conn.execute(
-        sa.text(f"UPDATE fleet_node SET heartbeat_us = {NOW_US}, writer_lag_us = :lag WHERE name = :me"),
-        {"me": node, "lag": None if writer_lag is None else _us(writer_lag)},
+        sa.text(
+            f"UPDATE fleet_node SET heartbeat_us = {NOW_US}, writer_lag_us = :lag,"
+            " clock_offset_us = coalesce(:offset, clock_offset_us),"
+            " clock_threshold_us = coalesce(:threshold, clock_threshold_us) WHERE name = :me"
+        ),
+        {
+            "me": node,
+            "lag": None if writer_lag is None else _us(writer_lag),
+            "offset": None if clock is None else clock.offset_us,
+            "threshold": None if clock is None else clock.threshold_us,
+        },
     )
     wanted = sorted(set(tokens))
     if not wanted:

@@ -51,6 +51,10 @@ fleet_node = sa.Table(
     # incremented by the database on each start under this name: the process holding the current value is
     # the node; an older one (paused, then resumed) is refused every renewal, take and batch (migration 0020)
     sa.Column("incarnation", sa.BigInteger, nullable=False, server_default=sa.text("0")),
+    # database time minus the node's clock, µs, measured at its last lease round (None: not reported), and
+    # the node's clock threshold, µs (migration 0020): ``fleet status`` flags |offset| above it
+    sa.Column("clock_offset_us", sa.BigInteger),
+    sa.Column("clock_threshold_us", sa.BigInteger),
 )
 
 fleet_swarm = sa.Table(
