@@ -131,6 +131,25 @@ def test_status_shows_writer_lag_and_the_last_batch_apart() -> None:
     assert lines[2].endswith("leases 0/4 writer lag - last batch -"), lines
 
 
+def test_status_flags_nodes_that_share_one_vantage_point() -> None:
+    from swarmscope.cli.fleet import status_lines
+    from swarmscope.store.fleet.status import FleetStatus, NodeStatus
+
+    def node(name: str, ip: str | None, stopped: bool = False) -> NodeStatus:
+        return NodeStatus(name, "ab" * 32, ip, 4, 1.0, stopped, 1, 0.0, None)
+
+    nodes = [
+        node("n1", "192.0.2.10"), node("n2", "192.0.2.77"), node("n3", "198.51.100.1"),
+        node("n6", None), node("n7", None), node("n8", "127.0.4.1"), node("n9", "127.0.4.5"),
+        node("old", "198.51.100.9", stopped=True),
+    ]  # fmt: skip
+    lines = status_lines(FleetStatus(0, nodes, []))
+    assert lines[1].endswith(" ONE VANTAGE (192.0.2.0/24) with n2: not corroborating each other"), lines
+    assert lines[2].endswith(" ONE VANTAGE (192.0.2.0/24) with n1: not corroborating each other"), lines
+    assert lines[4].endswith(" ONE VANTAGE (default route (no --bind)) with n7: not corroborating each other")
+    assert not any("VANTAGE" in lines[i] for i in (3, 6, 7, 8)), lines  # distinct; a stopped node
+
+
 @needs_pg
 def test_a_refused_node_start_is_one_line_and_leaves_no_new_key(pg: str, tmp_path: Path) -> None:
     from swarmscope.store.fleet.handle import Fleet

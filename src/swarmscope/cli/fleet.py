@@ -24,6 +24,7 @@ from swarmscope.cli.numeric import number_option
 from swarmscope.cli.options import command_store, fail
 from swarmscope.cli.text import clean
 from swarmscope.errors import InputError, SwarmscopeError
+from swarmscope.evidence.bundle.vantage import vantage_of_address
 from swarmscope.monitor.targets import load_target
 from swarmscope.net.tsa_client import require_tsa_url
 from swarmscope.store.fleet.duties import Duty
@@ -105,12 +106,14 @@ def status(db: FleetDb) -> None:
 def status_lines(state: FleetStatus) -> list[str]:
     """The printed status: one line per node, one per swarm (ages in seconds, database time)."""
     lines = [f"nodes: {len(state.nodes)}"]
+    shared = shared_vantages(state.nodes)
     for n in state.nodes:
         lag = "-" if n.writer_lag is None else f"{n.writer_lag:.1f}s"
         where = "stopped" if n.stopped else f"heartbeat {n.heartbeat_age:.1f}s ago"
         lines.append(
             f"  {clean(n.name)} {n.fingerprint[:16]} {n.source_ip or '-'} {where} leases {n.leases}/"
             f"{n.capacity} writer lag {lag} last batch {_batch_age(n.last_batch_age)}{_clock(n)}"
+            f"{shared.get(n.name, '')}"
         )
     under = [s for s in state.swarms if s.under_covered]
     lines.append(f"swarms: {len(state.swarms)}, under-covered: {len(under)}")
@@ -119,6 +122,22 @@ def status_lines(state: FleetStatus) -> list[str]:
         holders = ",".join(clean(h) for h in s.holders) or "-"
         lines.append(f"  {s.infohash} {clean(s.name)} {len(s.holders)}/{s.vantages} [{holders}]{mark}")
     return lines
+
+
+def shared_vantages(nodes: list[NodeStatus]) -> dict[str, str]:
+    """`` ONE VANTAGE with ...`` for each node not stopped whose vantage point (source network, or the
+    default route without --bind: :mod:`swarmscope.evidence.bundle.vantage`) another such node shares:
+    their hits corroborate nothing for each other."""
+    by_vantage: dict[str, list[str]] = {}
+    for n in nodes:
+        if not n.stopped:
+            by_vantage.setdefault(vantage_of_address(n.source_ip), []).append(n.name)
+    out: dict[str, str] = {}
+    for vantage, names in by_vantage.items():
+        for name in names if len(names) > 1 else []:
+            others = ",".join(clean(o) for o in names if o != name)
+            out[name] = f" ONE VANTAGE ({vantage}) with {others}: not corroborating each other"
+    return out
 
 
 def _batch_age(age: float | None) -> str:
