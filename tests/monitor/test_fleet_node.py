@@ -98,8 +98,10 @@ def test_lease_hand_off_and_release_on_stop(store: Store, tmp_path: Path) -> Non
         stop = asyncio.Event()
         running = asyncio.create_task(node.run(stop))
         await _until(lambda: len(node.monitor.targets) == 4, 20)
-        assert store.node is not None  # a second live node joins: the share becomes 2 each
-        fleet.start_node(NodeStart("b", store.node.fingerprint, None, 0, 4))
+        assert PG_URL is not None  # a second live node (its own key) joins: the share becomes 2 each
+        with open_store(PG_URL, node_key=Ed25519PrivateKey.generate()) as other:
+            assert other.node is not None
+            fleet.start_node(NodeStart("b", other.node.fingerprint, None, 0, 4))
         handed = fleet.rebalance(live_within=10)
         assert len(handed) == 2 and {name for name, _ in handed} == {"a"}
         await _until(lambda: len(node.monitor.targets) == 2, 10)  # stops monitoring them first

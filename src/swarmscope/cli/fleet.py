@@ -30,7 +30,7 @@ from swarmscope.net.tsa_client import require_tsa_url
 from swarmscope.store.fleet.duties import Duty
 from swarmscope.store.fleet.handle import NEEDS_POSTGRESQL, Fleet, is_postgresql
 from swarmscope.store.fleet.registry import FleetSwarm
-from swarmscope.store.fleet.status import FleetStatus, NodeStatus
+from swarmscope.store.fleet.status import DEAD_LEASES, FleetStatus, NodeStatus
 
 fleet_app = typer.Typer(help="Swarms watched by a fleet of monitor nodes (PostgreSQL).", no_args_is_help=True)
 app.add_typer(fleet_app, name="fleet")
@@ -95,6 +95,17 @@ def remove(
         raise fail(InputError(f"not registered: {', '.join(clean(h) for h in unknown)}"))
 
 
+@fleet_app.command("retire")
+def retire(
+    name: Annotated[str, typer.Argument(help="The node gone for good (its evidence stays).")],
+    db: FleetDb,
+) -> None:
+    """Remove a dead node (no live lease, silent for more than 3 lease periods): frees its range and key."""
+    with fleet_store(db) as fleet:
+        removed = fleet.retire_node(name)
+    typer.echo(f"retired node {clean(name)} ({removed} expired leases removed; its evidence stays)")
+
+
 @fleet_app.command("status")
 def status(db: FleetDb) -> None:
     """Nodes (heartbeat, leases, writer lag, last batch), then swarms (holders; under-covered ones marked)."""
@@ -110,6 +121,8 @@ def status_lines(state: FleetStatus) -> list[str]:
     for n in state.nodes:
         lag = "-" if n.writer_lag is None else f"{n.writer_lag:.1f}s"
         where = "stopped" if n.stopped else f"heartbeat {n.heartbeat_age:.1f}s ago"
+        if n.dead:
+            where += f" DEAD (silent > {DEAD_LEASES} lease periods: fleet retire {clean(n.name)})"
         lines.append(
             f"  {clean(n.name)} {n.fingerprint[:16]} {n.source_ip or '-'} {where} leases {n.leases}/"
             f"{n.capacity} writer lag {lag} last batch {_batch_age(n.last_batch_age)}{_clock(n)}"

@@ -99,6 +99,11 @@ class Fleet:
             registry.mark_stopped(conn, name, incarnation)
             return released
 
+    def retire_node(self, name: str) -> int:
+        """Remove a node gone for good (see :func:`registry.retire_node`); returns its leases removed."""
+        with self._tx() as conn:
+            return registry.retire_node(conn, name)
+
     def take(
         self,
         name: str,

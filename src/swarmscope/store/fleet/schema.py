@@ -55,6 +55,7 @@ fleet_node = sa.Table(
     # the node's clock threshold, µs (migration 0020): ``fleet status`` flags |offset| above it
     sa.Column("clock_offset_us", sa.BigInteger),
     sa.Column("clock_threshold_us", sa.BigInteger),
+    sa.Column("lease_us", sa.BigInteger),  # its lease length, µs (None: unknown); dead after DEAD_LEASES
 )
 
 fleet_swarm = sa.Table(

@@ -17,6 +17,9 @@ import sqlalchemy as sa
 
 from swarmscope.store.fleet.leases import db_now_us
 
+DEAD_LEASES = 3  # lease periods without a heartbeat after which a node not cleanly stopped is dead
+DEFAULT_LEASE_US = 30_000_000  # a node registered before its lease length was recorded (µs)
+
 
 @dataclass(frozen=True, slots=True)
 class NodeStatus:
@@ -36,6 +39,7 @@ class NodeStatus:
     last_batch_age: float | None
     clock_offset: float | None = None
     clock_threshold: float | None = None
+    dead: bool = False  # not cleanly stopped, no heartbeat for more than DEAD_LEASES lease periods
 
     @property
     def clock_off(self) -> bool:
@@ -78,6 +82,7 @@ class FleetStatus:
 _NODES = sa.text("""
 SELECT n.name, n.fingerprint, n.source_ip, n.capacity, n.heartbeat_us, n.stopped_us, n.writer_lag_us,
        n.clock_offset_us, n.clock_threshold_us,
+       n.stopped_us IS NULL AND n.heartbeat_us <= :now - :dead * coalesce(n.lease_us, :lease) AS dead,
        (SELECT count(*) FROM fleet_lease l WHERE l.node_name = n.name AND l.expires_us > :now) AS leases,
        (SELECT max(b.sealed_at_us) FROM ledger_batch b JOIN node_key k ON k.id = b.node_id
          WHERE k.fingerprint = n.fingerprint) AS last_batch
@@ -109,8 +114,9 @@ def fleet_status(conn: sa.Connection) -> FleetStatus:
             None if r.last_batch is None else (now - int(r.last_batch) - int(r.clock_offset_us or 0)) / 1e6,
             None if r.clock_offset_us is None else int(r.clock_offset_us) / 1e6,
             None if r.clock_threshold_us is None else int(r.clock_threshold_us) / 1e6,
+            bool(r.dead),
         )
-        for r in conn.execute(_NODES, {"now": now})
+        for r in conn.execute(_NODES, {"now": now, "dead": DEAD_LEASES, "lease": DEFAULT_LEASE_US})
     ]
     swarms = [
         SwarmCoverage(r.infohash, r.name, r.work, int(r.vantages), tuple(r.holders))
