@@ -148,6 +148,7 @@ def test_a_replaced_node_stops_and_takes_and_writes_nothing(store: Store, tmp_pa
 
     tokens = asyncio.run(scenario())
     assert node.monitor.targets == {} and node.tokens() == {}
+    assert not any("commit failed" in e or "NOT committed" in e for e in events), events  # nothing retried
     with store.engine.connect() as conn:
         rows = conn.execute(sa.text("SELECT node_name, token FROM fleet_lease ORDER BY token")).all()
         batches = conn.execute(sa.text("SELECT count(*) FROM ledger_batch")).scalar_one()

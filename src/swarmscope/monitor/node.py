@@ -235,6 +235,8 @@ class FleetNode:
             self.monitor.discard_queued(swarm)
         self.leases, self._handing = {}, {}
         self._publish()
+        if self.monitor.evidence.writer is not None:  # its clock samples too: nothing more is written
+            self.monitor.evidence.writer.discard_all()
 
     async def _renew(self) -> None:
         await self._release_handed()
