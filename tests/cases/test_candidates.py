@@ -346,8 +346,14 @@ def test_a_peer_seen_from_two_nodes_is_corroborated_and_min_vantages_needs_them(
         open_store(db, node_key=keys[0], now_us=T0) as one,
         open_store(db, node_key=keys[1], now_us=T0) as two,
     ):
-        seal(one, [hit("127.0.0.2", m) for m in (0, 30, 70)] + [hit("127.0.0.3", m) for m in (0, 30, 70)])
-        seal(two, [hit("127.0.0.2", m + 1) for m in (0, 30, 70)])  # only .2 seen from the second node
+        seal(  # two vantages: two distinct source addresses (sealed bind_ip; on loopback, one address each)
+            one,
+            [hit("127.0.0.2", m) for m in (0, 30, 70)] + [hit("127.0.0.3", m) for m in (0, 30, 70)],
+            settings={"clock_threshold_ms": 100.0, "bind_ip": "127.0.4.1"},
+        )
+        seal(  # only .2 seen from the second node
+            two, [hit("127.0.0.2", m + 1) for m in (0, 30, 70)], settings={"bind_ip": "127.0.4.5"}
+        )
         fingerprints = [key_fingerprint(public_key_raw(k)) for k in keys]
         trust = EvidenceTrust(frozenset(fingerprints), T0 + 10**13)
         strict = ThresholdPolicy(min_vantages=2)
@@ -359,6 +365,36 @@ def test_a_peer_seen_from_two_nodes_is_corroborated_and_min_vantages_needs_them(
         assert by_ip["127.0.0.3"].reasons_excluded == ("too_few_vantages: seen from 1 node(s), 2 required",)
         single, _ = evaluate_store(one, POLICY, trust=trust)  # the default: one vantage is enough
         assert all(v.is_candidate for v in single)
+
+
+@pytest.mark.parametrize(
+    ("bind_one", "bind_two"),
+    [
+        ("127.0.4.1", "127.0.4.1"),
+        (None, None),
+        ("192.0.2.10", "192.0.2.200"),
+        ("2001:db8:1:1::1", "2001:db8:1:2::1"),
+    ],
+)
+def test_two_nodes_on_one_source_address_or_network_are_one_vantage(
+    tmp_path: Path, bind_one: str | None, bind_two: str | None
+) -> None:
+    db = str(tmp_path / "fleet.db")
+    keys = [Ed25519PrivateKey.generate() for _ in range(2)]
+    with (
+        open_store(db, node_key=keys[0], now_us=T0) as one,
+        open_store(db, node_key=keys[1], now_us=T0) as two,
+    ):
+        for store, bind, shift in ((one, bind_one, 0), (two, bind_two, 1)):
+            settings = {"clock_threshold_ms": 100.0} | ({} if bind is None else {"bind_ip": bind})
+            seal(store, [hit("127.0.0.2", m + shift) for m in (0, 30, 70)], settings=settings)
+        trust = EvidenceTrust(frozenset(key_fingerprint(public_key_raw(k)) for k in keys), T0 + 10**13)
+        (verdict,) = evaluate_store(one, ThresholdPolicy(min_vantages=2), trust=trust)[0]
+        assert len(verdict.vantages) == 2 and len(verdict.networks) == 1 and not verdict.corroborated
+        assert verdict.reasons_excluded == (
+            "too_few_vantages: seen from 2 node(s) on 1 vantage point(s) (distinct source networks),"
+            " 2 required",
+        )
 
 
 def test_a_candidate_named_in_a_sealed_request_is_reported_not_withdrawn(store: Store) -> None:

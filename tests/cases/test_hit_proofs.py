@@ -4,6 +4,7 @@ count for a case."""
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from swarmscope.cases.hit_proofs import (
     proven_windows,
     torrent_pieces,
 )
-from swarmscope.evidence.records import BlockProof, Observation, Source, Tier
+from swarmscope.evidence.records import BlockProof, Observation, RunStarted, Source, Tier
 from swarmscope.evidence.seal import key_fingerprint, public_key_raw
 from swarmscope.store.database import Store, open_store
 from swarmscope.store.ledger.proven import EvidenceTrust, proven_observations
@@ -153,6 +154,36 @@ def test_a_letter_without_recorded_hits_says_so() -> None:
         assert "(no verified hit of this case was found in the evidence store)" in body
 
 
+def _seal_fleet_hits(stores: list[Store], binds: list[str]) -> None:
+    """One verified hit of 127.0.0.5 per node, an hour apart, each in a run sealed with its --bind."""
+    stores[0].add_swarm(IH, IH, None, "w", 8, 32768, 8 * 32768, None, None, T0)
+    for i, (store, bind) in enumerate(zip(stores, binds, strict=True)):
+        settings = {"bind_ip": bind}
+        run = store.start_run(settings, "0.1.0", T0)
+        started = RunStarted(run, T0, "0.1.0", None, json.dumps(settings))
+        start = T0 + i * HOUR
+        seen = Observation(
+            IH, "127.0.0.5", 6881, Source.TRACKER.value, start, start + 1, Tier.VERIFIED,
+            verified_pieces=(i,), bytes_received=32768,
+        )  # fmt: skip
+        store.commit_evidence(run, records=[started, seen], sealed_at_us=T0 + 4 * HOUR)
+
+
+def test_hit_lines_of_two_nodes_on_one_source_address_are_not_corroborated(tmp_path: Path) -> None:
+    keys = [Ed25519PrivateKey.generate() for _ in range(2)]
+    stores = [open_store(str(tmp_path / "fleet.db"), node_key=k, now_us=T0) for k in keys]
+    try:
+        _seal_fleet_hits(stores, ["127.0.4.1", "127.0.4.1"])
+        fingerprints = frozenset(key_fingerprint(public_key_raw(k)) for k in keys)
+        proof = ProvenCaseHits(stores[0], EvidenceTrust(fingerprints, T0 + 10 * HOUR))
+        lines = hit_lines(stores[0], proof, Claim("DOE-1", "127.0.0.5", IH, 6881, 2, T0, T0 + HOUR))
+    finally:
+        for store in stores:
+            store.close()
+    assert len(lines) == 2 and all("(seen from node " in line for line in lines), lines
+    assert not any("corroborated" in line for line in lines), lines  # one vantage point, two keys
+
+
 @dataclass(frozen=True)
 class Claim:
     """A case's claim (:class:`swarmscope.cases.case_proof.CaseClaim`)."""
@@ -171,15 +202,7 @@ def test_hit_lines_name_the_node_that_saw_each_hit_in_a_fleet(tmp_path: Path) ->
     keys = [Ed25519PrivateKey.generate() for _ in range(2)]
     stores = [open_store(db, node_key=k, now_us=T0) for k in keys]
     try:
-        stores[0].add_swarm(IH, IH, None, "w", 8, 32768, 8 * 32768, None, None, T0)
-        for i, store in enumerate(stores):
-            run = store.start_run({}, "0.1.0", T0)
-            start = T0 + i * HOUR
-            seen = Observation(
-                IH, "127.0.0.5", 6881, Source.TRACKER.value, start, start + 1, Tier.VERIFIED,
-                verified_pieces=(i,), bytes_received=32768,
-            )  # fmt: skip
-            store.commit_evidence(run, records=[seen], sealed_at_us=T0 + 4 * HOUR)
+        _seal_fleet_hits(stores, ["127.0.4.1", "127.0.4.5"])  # two source addresses: two vantages
         fingerprints = [key_fingerprint(public_key_raw(k)) for k in keys]
         claim = Claim("DOE-1", "127.0.0.5", IH, 6881, 2, T0, T0 + HOUR)
         fleet = ProvenCaseHits(stores[0], EvidenceTrust(frozenset(fingerprints), T0 + 10 * HOUR))

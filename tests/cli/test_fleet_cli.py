@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from alembic import command
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from typer.testing import CliRunner
 
 from swarmscope.cli import register_commands
@@ -131,6 +132,59 @@ def test_status_shows_writer_lag_and_the_last_batch_apart() -> None:
     assert lines[2].endswith("leases 0/4 writer lag - last batch -"), lines
 
 
+def test_status_labels_a_dead_node() -> None:
+    from swarmscope.cli.fleet import status_lines
+    from swarmscope.store.fleet.status import FleetStatus, NodeStatus
+
+    dead = NodeStatus("n10", "ab" * 32, "127.0.4.29", 4, 820.5, False, 0, 0.0, None, dead=True)
+    (line,) = status_lines(FleetStatus(0, [dead], []))[1:2]
+    assert "heartbeat 820.5s ago DEAD (silent > 3 lease periods: fleet retire n10)" in line, line
+
+
+@needs_pg
+def test_retiring_a_live_node_is_refused_in_one_line(pg: str) -> None:
+    from swarmscope.store.fleet.handle import Fleet
+    from swarmscope.store.fleet.registry import NodeStart
+
+    with open_store(pg, node_key=Ed25519PrivateKey.generate()) as store:
+        assert store.node is not None
+        Fleet(store).start_node(NodeStart("n1", store.node.fingerprint, "127.0.3.1", 0, 4))
+    code, out = invoke("fleet", "retire", "n1", "--db", pg)
+    assert code == 1 and out.count("\n") == 1 and "node 'n1' sent a heartbeat" in out, out
+    code, out = invoke("fleet", "retire", "n9", "--db", pg)
+    assert code == 1 and out.count("\n") == 1 and "no node named 'n9'" in out, out
+
+
+def test_an_ipv4_mapped_bind_is_refused_in_one_line() -> None:
+    for args in (
+        ("node", "--db", "postgresql://x@/y", "--name", "n5"),
+        ("monitor", "magnet:?xt=urn:btih:" + "ab" * 20),
+    ):
+        code, out = invoke(*args, "--bind", "::ffff:127.0.4.6")
+        assert code == 1 and out.count("\n") == 1, out
+        assert "--bind ::ffff:127.0.4.6: an IPv4-mapped IPv6 address; give the IPv4 address" in out, out
+        assert "(--bind 127.0.4.6)" in out, out
+
+
+def test_status_flags_nodes_that_share_one_vantage_point() -> None:
+    from swarmscope.cli.fleet import status_lines
+    from swarmscope.store.fleet.status import FleetStatus, NodeStatus
+
+    def node(name: str, ip: str | None, stopped: bool = False) -> NodeStatus:
+        return NodeStatus(name, "ab" * 32, ip, 4, 1.0, stopped, 1, 0.0, None)
+
+    nodes = [
+        node("n1", "192.0.2.10"), node("n2", "192.0.2.77"), node("n3", "198.51.100.1"),
+        node("n6", None), node("n7", None), node("n8", "127.0.4.1"), node("n9", "127.0.4.5"),
+        node("old", "198.51.100.9", stopped=True),
+    ]  # fmt: skip
+    lines = status_lines(FleetStatus(0, nodes, []))
+    assert lines[1].endswith(" ONE VANTAGE (192.0.2.0/24) with n2: not corroborating each other"), lines
+    assert lines[2].endswith(" ONE VANTAGE (192.0.2.0/24) with n1: not corroborating each other"), lines
+    assert lines[4].endswith(" ONE VANTAGE (default route (no --bind)) with n7: not corroborating each other")
+    assert not any("VANTAGE" in lines[i] for i in (3, 6, 7, 8)), lines  # distinct; a stopped node
+
+
 @needs_pg
 def test_a_refused_node_start_is_one_line_and_leaves_no_new_key(pg: str, tmp_path: Path) -> None:
     from swarmscope.store.fleet.handle import Fleet
@@ -146,6 +200,8 @@ def test_a_refused_node_start_is_one_line_and_leaves_no_new_key(pg: str, tmp_pat
     code, out = invoke(*node, "--name", "n4", "--bind", "127.0.3.2", "--node-key", str(tmp_path / "n4.pem"))
     assert code == 1 and "shares the range 127.0.3.0/30 with node 'n1'" in out, out
     assert out.count("\n") == 1 and "created node key" not in out, out  # its key is announced only if kept
+    code, out = invoke(*node, "--name", "n6", "--bind", "127.0.3.21", "--node-key", str(tmp_path / "n1.pem"))
+    assert code == 1 and out.count("\n") == 1 and "is registered already under node 'n1'" in out, out
     assert sorted(p.name for p in tmp_path.iterdir()) == ["n1.pem"]  # n4's new key went with its refusal
 
 

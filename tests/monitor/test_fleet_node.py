@@ -19,6 +19,10 @@ import pytest
 import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from swarmscope.cli.fleet import status_lines
+from swarmscope.evidence.bundle.clock_judgement import judge_clock
+from swarmscope.evidence.bundle.settings import RunIndex
+from swarmscope.evidence.records import ClockSample
 from swarmscope.monitor.config import MonitorConfig
 from swarmscope.monitor.fleet_monitor import FleetMonitor
 from swarmscope.monitor.node import FleetNode, NodePlan
@@ -27,7 +31,10 @@ from swarmscope.net.dht_node import DhtNode
 from swarmscope.store.database import Store, open_store
 from swarmscope.store.fleet.fencing import FencedStore
 from swarmscope.store.fleet.handle import Fleet
+from swarmscope.store.fleet.leases import NodeReplaced
 from swarmscope.store.fleet.registry import FleetSwarm, NodeStart
+from swarmscope.store.ledger.proven import store_trust
+from swarmscope.store.ledger.proven_records import proven_clock
 from swarmscope.store.ledger.queries import load_observations
 from swarmscope.store.legal import cases as case_rows
 from swarmscope.store.legal.schema import work
@@ -56,14 +63,15 @@ def _node(
     events: list[str],
     config: MonitorConfig | None = None,
     references: dict[int, str] | None = None,
+    clock: Clock | None = None,
 ) -> FleetNode:
     assert store.node is not None
     config = config or MonitorConfig(
         peer_id=b"-SS0001-" + b"x" * 12, listen=False, dht=False, flush_interval=0.1
     )
     holder: list[FleetNode] = []
-    fenced = FencedStore(store, lambda: holder[0].tokens())
-    monitor = FleetMonitor(fenced, config, Clock(), events.append)
+    fenced = FencedStore(store, lambda: holder[0].tokens(), lambda: holder[0].identity())
+    monitor = FleetMonitor(fenced, config, clock or Clock(), events.append)
     plan = NodePlan(NodeStart("a", store.node.fingerprint, None, 0, 4), lease_seconds=1.5)
     holder.append(FleetNode(fleet, monitor, plan, events.append, references=references))
     return holder[0]
@@ -90,8 +98,10 @@ def test_lease_hand_off_and_release_on_stop(store: Store, tmp_path: Path) -> Non
         stop = asyncio.Event()
         running = asyncio.create_task(node.run(stop))
         await _until(lambda: len(node.monitor.targets) == 4, 20)
-        assert store.node is not None  # a second live node joins: the share becomes 2 each
-        fleet.start_node(NodeStart("b", store.node.fingerprint, None, 0, 4))
+        assert PG_URL is not None  # a second live node (its own key) joins: the share becomes 2 each
+        with open_store(PG_URL, node_key=Ed25519PrivateKey.generate()) as other:
+            assert other.node is not None
+            fleet.start_node(NodeStart("b", other.node.fingerprint, None, 0, 4))
         handed = fleet.rebalance(live_within=10)
         assert len(handed) == 2 and {name for name, _ in handed} == {"a"}
         await _until(lambda: len(node.monitor.targets) == 2, 10)  # stops monitoring them first
@@ -110,6 +120,86 @@ def test_lease_hand_off_and_release_on_stop(store: Store, tmp_path: Path) -> Non
     assert events[-1] == "stopped: 2 leases released"
     nodes = {n.name: n for n in fleet.status().nodes}
     assert nodes["a"].stopped and nodes["a"].leases == 0 and nodes["b"].leases == 2
+
+
+def test_a_replaced_node_stops_and_takes_and_writes_nothing(store: Store, tmp_path: Path) -> None:
+    fleet = Fleet(store)
+    for i in range(2):
+        content = build_content(tmp_path / str(i), size=16384, piece_length=16384, seed=bytes([i]),
+                                announce=["http://127.0.0.1:9/announce"])  # fmt: skip
+        fleet.add_swarm(FleetSwarm(content.infohash_hex, content.name, content.torrent_path.read_bytes(),
+                                   None, None, 1))  # fmt: skip
+    events: list[str] = []
+    node = _node(store, fleet, events)
+    assert store.node is not None
+    newer_start = NodeStart("a", store.node.fingerprint, None, 0, 4)
+
+    async def scenario() -> list[int]:
+        stop = asyncio.Event()
+        running = asyncio.create_task(node.run(stop))
+        await _until(lambda: len(node.monitor.targets) == 2, 20)
+        # the process is "paused" (live_within=0: its heartbeat counts as stale): a newer one starts
+        newer = fleet.register(newer_start, live_within=0)
+        assert newer.dropped == 2 and newer.incarnation == node.incarnation + 1  # type: ignore[operator]
+        taken = fleet.take("a", 4, 30, None, newer.incarnation)
+        with pytest.raises(NodeReplaced, match="replaced by a newer process under a"):
+            await asyncio.wait_for(running, 30)  # the old one resumes its rounds: refused, it stops
+        return sorted(lease.token for lease in taken)
+
+    tokens = asyncio.run(scenario())
+    assert node.monitor.targets == {} and node.tokens() == {}
+    assert not any("commit failed" in e or "NOT committed" in e for e in events), events  # nothing retried
+    with store.engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT node_name, token FROM fleet_lease ORDER BY token")).all()
+        batches = conn.execute(sa.text("SELECT count(*) FROM ledger_batch")).scalar_one()
+    assert [(r.node_name, r.token) for r in rows] == [("a", t) for t in tokens]  # the newer one's, untouched
+    (status,) = fleet.status().nodes
+    assert not status.stopped  # the old process did not record a stop of the newer one
+    run = store.start_run({}, "0.1.0")
+    late = FencedStore(store, dict, node.identity)
+    with pytest.raises(NodeReplaced):  # a late batch of the old process, even one with no swarm
+        late.commit_evidence(run, records=[ClockSample("127.0.0.1:123", 1, 5)], sealed_at_us=1)
+    with store.engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM ledger_batch")).scalar_one() == batches
+
+
+HOURS_3_US = 3 * 3600 * 1_000_000
+
+
+def test_a_node_clock_hours_behind_the_database_is_sealed_flagged_and_shown(
+    store: Store, tmp_path: Path
+) -> None:
+    fleet = Fleet(store)
+    content = build_content(tmp_path / "c", size=16384, piece_length=16384, seed=b"c",
+                            announce=["http://127.0.0.1:9/announce"])  # fmt: skip
+    fleet.add_swarm(FleetSwarm(content.infohash_hex, content.name, content.torrent_path.read_bytes(),
+                               None, None, 1))  # fmt: skip
+    events: list[str] = []
+    behind = Clock(offset_us=-HOURS_3_US)
+    node = _node(store, fleet, events, clock=behind)
+
+    async def scenario() -> None:
+        stop = asyncio.Event()
+        running = asyncio.create_task(node.run(stop))
+        await _until(lambda: any(n.clock_offset is not None for n in fleet.status().nodes), 20)
+        await asyncio.sleep(1.0)  # a round or two: the samples are committed by the writer
+        stop.set()
+        await asyncio.wait_for(running, 30)
+
+    asyncio.run(scenario())
+    (status,) = fleet.status().nodes
+    assert status.clock_offset is not None and 10_799 < status.clock_offset < 10_801, status
+    assert status.clock_off and status.clock_threshold == 0.1
+    assert status.last_batch_age is not None and 0 <= status.last_batch_age < 60  # not "-10800 s ago"
+    line = status_lines(fleet.status())[1]
+    assert " clock +10800." in line and "CLOCK OFF (> 100 ms" in line, line
+    assert any("clock: time server fleet-database" in e and "exceeds 100 ms" in e for e in events), events
+    assert store.node is not None
+    (clock,) = proven_clock(store, store_trust(store, None), {store.node.id}).values()
+    samples = [sample for _index, sample in clock.samples]
+    assert samples and {s.server for s in samples} == {"fleet-database"}
+    judgement = judge_clock(RunIndex(clock.runs), samples)  # the rule cases build and export apply
+    assert judgement.flag_of(behind.now_us()) is not None  # a hit of this node now would be flagged
 
 
 DHT_PEER = Endpoint("127.0.4.2", 9)  # named by the DHT only (the discard port: the probe fails, it is found)

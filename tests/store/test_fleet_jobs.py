@@ -91,13 +91,68 @@ def test_a_job_left_doing_by_a_killed_worker_is_retried_and_done_once(store: Sto
     assert "left doing by a dead worker: retried" in (tmp_path / "w2.out").read_text()
 
 
+def _status(store: Store, job_id: int) -> str:
+    with store.engine.connect() as conn:
+        query = "SELECT status::text FROM procrastinate_jobs WHERE id = :id"
+        return str(conn.execute(sa.text(query), {"id": job_id}).scalar_one())
+
+
+def test_a_killed_job_whose_lock_has_a_waiting_job_is_finished_and_the_others_retried(
+    store: Store, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ensure_job_schema(store.engine)
+    jobs = fleet_jobs(str(PG_URL), tmp_path, "retrier")
+    hold = jobs.app.tasks["fleet.test_hold"]
+
+    async def defer() -> int:
+        async with jobs.app.open_async():
+            return await hold.configure(queueing_lock="hold").defer_async()
+
+    killed = asyncio.run(defer())
+    first = _worker("w1", tmp_path)
+    try:
+        _until("w1 starts the job", lambda: (tmp_path / "hold.log").exists(), 60)
+        os.kill(first.pid, signal.SIGKILL)
+        first.wait(10)
+    finally:
+        stop_process(first)  # type: ignore[arg-type]
+    waiting = asyncio.run(defer())  # the next period's job of the same lock waits (todo)
+    with store.engine.begin() as conn:  # a second job the dead worker left doing, of another lock
+        other = conn.execute(
+            sa.text(
+                "INSERT INTO procrastinate_jobs (queue_name, task_name, queueing_lock, args, status,"
+                " worker_id, attempts) SELECT 'default', 'fleet.test_hold', 'other', '{}', 'doing',"
+                " worker_id, 0 FROM procrastinate_jobs WHERE id = :id RETURNING id"
+            ),
+            {"id": killed},
+        ).scalar_one()
+    time.sleep(2.5)  # past stalled_after (2 s) since w1's last heartbeat
+
+    async def retry() -> int:
+        async with jobs.app.open_async():
+            return await jobs.retry_stalled()
+
+    assert asyncio.run(retry()) == 1
+    assert (_status(store, killed), _status(store, waiting), _status(store, other)) == (
+        "failed",
+        "todo",
+        "todo",
+    )
+    out = capsys.readouterr().out
+    assert f"job {killed} (fleet.test_hold) was left doing by a dead worker: finished as failed" in out, out
+    assert f"job {other} (fleet.test_hold) was left doing by a dead worker: retried" in out, out
+
+
 def test_sweeping_removes_expired_leases_only(store: Store) -> None:
     fleet = Fleet(store)
     assert store.node is not None
     for i, infohash in enumerate(("aa" * 20, "bb" * 20)):
         fleet.add_swarm(FleetSwarm(infohash, f"s{i}", b"d4:infod", None, None, 1))
     fleet.start_node(NodeStart("a", store.node.fingerprint, None, 0, 1))
-    fleet.start_node(NodeStart("b", store.node.fingerprint, None, 0, 1))
+    assert PG_URL is not None
+    with open_store(PG_URL, node_key=Ed25519PrivateKey.generate(), now_us=T0) as other:
+        assert other.node is not None  # b has its own key: one key is refused under two names
+        fleet.start_node(NodeStart("b", other.node.fingerprint, None, 0, 1))
     (short,) = fleet.take("a", 1, 0.2, None)
     (long,) = fleet.take("b", 1, 30, None)
     time.sleep(0.3)

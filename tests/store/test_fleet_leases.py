@@ -221,6 +221,45 @@ def test_a_name_keeps_its_key_and_a_restart_drops_old_leases(stores: list[Store]
     assert _lease_rows(stores[0]) == []
 
 
+def test_an_ipv4_mapped_address_is_in_its_ipv4_ban_range(stores: list[Store]) -> None:
+    fleet = Fleet(stores[0])
+    _start(fleet, stores[0], "a", "127.0.3.5")
+    with pytest.raises(FleetError, match=r"shares the range 127\.0\.3\.4/30 with node 'a'"):
+        _start(fleet, stores[1], "b", "::ffff:127.0.3.6")
+
+
+def test_a_dead_node_is_labelled_and_retired_which_frees_its_range(stores: list[Store]) -> None:
+    fleet = Fleet(stores[0])
+    _register(fleet, [SWARM_A])
+    _start(fleet, stores[0], "a", "127.0.3.29")  # lease length 30 s (start_node's default)
+    (held,) = fleet.take("a", 1, 30, "127.0.3.29")
+    with pytest.raises(FleetError, match="holds 1 live lease"):
+        fleet.retire_node("a")
+    fleet.release("a", [held.token])
+    with pytest.raises(FleetError, match="not dead"):
+        fleet.retire_node("a")
+    _crash(fleet, "a")  # silent 60 s: two lease periods, not yet dead
+    assert not fleet.status().nodes[0].dead
+    _crash(fleet, "a")  # 120 s: more than 3 lease periods
+    assert fleet.status().nodes[0].dead
+    with pytest.raises(FleetError, match="shares the range"):
+        _start(fleet, stores[1], "b", "127.0.3.30")
+    assert fleet.retire_node("a") == 0
+    with pytest.raises(FleetError, match="no node named 'a'"):
+        fleet.retire_node("a")
+    _start(fleet, stores[1], "b", "127.0.3.30")  # the range is free
+    assert [n.name for n in fleet.status().nodes] == ["b"]
+
+
+def test_one_key_is_refused_under_a_second_name(stores: list[Store]) -> None:
+    fleet = Fleet(stores[0])
+    _start(fleet, stores[0], "a", "127.0.3.1")
+    with pytest.raises(FleetError, match="is registered already under node 'a'"):
+        _start(fleet, stores[0], "b", "127.0.3.9")  # a's key, another name and address
+    assert [n.name for n in fleet.status().nodes] == ["a"]
+    _start(fleet, stores[1], "b", "127.0.3.9")  # its own key: accepted
+
+
 def test_a_second_process_under_a_live_nodes_name_is_refused(stores: list[Store]) -> None:
     fleet = Fleet(stores[0])
     _register(fleet, [SWARM_A])

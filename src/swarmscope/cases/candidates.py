@@ -105,7 +105,7 @@ def _load(
     proven = proven_observations(store, trust.fingerprints, trust.now_us, infohash=infohash)
     clock = workflow_clock(store, trust, proven.hits, clock_threshold_us)
     hits = [
-        Hit(o.ip, o.port, o.infohash, o.started_us, o.ended_us, clock.flagged(o), o.signer)
+        Hit(o.ip, o.port, o.infohash, o.started_us, o.ended_us, clock.flagged(o), o.signer, clock.vantage(o))
         for o in proven.hits
     ]
     return hits, clock.text(proven.hits), list(proven.refused)

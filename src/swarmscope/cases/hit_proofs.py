@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from swarmscope.cases.case_proof import CaseClaim, ProvenCaseHits
+from swarmscope.cases.run_clock import workflow_clock
 from swarmscope.errors import DecodeError
 from swarmscope.evidence.records import us_to_iso
 from swarmscope.store.ledger.proven import EvidenceTrust, ProvenHit, store_trust
@@ -177,12 +178,26 @@ def case_pieces(store: Store, infohash: str) -> TorrentPieces:
 def hit_lines(store: Store, proof: ProvenCaseHits, case: CaseClaim) -> list[str]:
     """One :func:`hit_line` per counted, proven hit of the case, oldest first; each names the node that
     saw it when the evidence is trusted under more than one node key (a fleet's vantage points), and
-    says the case is corroborated when its counted hits were seen from two or more nodes."""
+    says the case is corroborated when its counted hits were seen from two or more vantage points
+    (distinct source networks of the sealing runs, as ``cases build --min-vantages`` counts them: two
+    nodes on one address or network are one)."""
     pieces = case_pieces(store, case.infohash)
     name_node = len(proof.trust.fingerprints) > 1
     windows = case_windows(proof, case)
-    vantages = len({w.node for w in windows if w.node})
+    vantages = case_vantages(store, proof, case) if name_node else 1
     return [hit_line(w, pieces, name_node=name_node, vantages=vantages) for w in windows]
+
+
+def case_vantages(store: Store, proof: ProvenCaseHits, case: CaseClaim) -> int:
+    """Distinct vantage points (:meth:`swarmscope.cases.run_clock.WorkflowClock.vantage`) of the case's
+    counted, proven hits."""
+    counted = [
+        h
+        for h in proof.hits(case)
+        if h.port == case.port and case.first_hit_us <= h.started_us <= case.last_hit_us
+    ]
+    clock = workflow_clock(store, proof.trust, counted)
+    return len({clock.vantage(h) for h in counted})
 
 
 def letter_facts(store: Store, case_id: int, trust: EvidenceTrust | None = None) -> CaseFacts:

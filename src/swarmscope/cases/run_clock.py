@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from swarmscope.evidence.bundle.clock_judgement import ClockJudgement, judge_clock
 from swarmscope.evidence.bundle.settings import RunIndex
+from swarmscope.evidence.bundle.vantage import DEFAULT_ROUTE, vantage_of_run
 from swarmscope.evidence.records import RunStarted
 from swarmscope.store.database import Store
 from swarmscope.store.ledger.proven import EvidenceTrust, ProvenHit
@@ -44,6 +45,15 @@ class WorkflowClock:
         if node is None or self.clocks[node].incomplete is not None:
             return True
         return self.judgements[node].flag_of(hit.started_us) is not None
+
+    def vantage(self, hit: ProvenHit) -> str:
+        """The vantage (source network, :mod:`swarmscope.evidence.bundle.vantage`) of the proven run of
+        the hit's node that sealed it; unknown: the shared ``DEFAULT_ROUTE`` (never a vantage of its own)."""
+        node = self.nodes.get(hit.observation_id)
+        clock = self.clocks.get(node) if node is not None else None
+        if clock is None:
+            return DEFAULT_ROUTE
+        return vantage_of_run(RunIndex(clock.runs).run_at(hit.ledger_index))
 
     def text(self, hits: Iterable[ProvenHit]) -> str:
         """The clock part of a build's recorded policy: the threshold used, and what was never measured."""

@@ -15,10 +15,12 @@ otherwise it is excluded with every reason that applies:
   window only if the flagged one is purged from the evidence, never by ignoring it;
 - ``flagged:<flag>``: the address carries none of the attribution flags (``hosting``, ``vpn``, ``tor``)
   unless the user opted in to that flag (``allow_flags``);
-- ``too_few_vantages``: its hits were sealed by at least ``min_vantages`` distinct node keys (default 1,
-  the court-tested single-monitor evidence). A fleet watches a swarm from several nodes on distinct source
-  addresses; a group seen from two or more is *corroborated* (``Candidate.corroborated``): one node's
-  routing, clock or software fault cannot have made it alone.
+- ``too_few_vantages``: its hits were seen from at least ``min_vantages`` distinct vantage points
+  (default 1, the court-tested single-monitor evidence): source networks of the sealing runs (/24 IPv4,
+  /48 IPv6; the address itself on loopback; every run without ``--bind`` one shared vantage:
+  :mod:`swarmscope.evidence.bundle.vantage`), not node keys, since two nodes on one address or network
+  are banned and routed together. A group seen from two or more is *corroborated*
+  (``Candidate.corroborated``): one node's routing, clock or software fault cannot have made it alone.
 
 When the same (IP, infohash) also shows hits on other ports, every group of that IP says so
 (``other_ports`` and its ``notes``: "also seen on ports ..."), so counsel and exhibits see that the IP
@@ -123,7 +125,9 @@ class Hit:
         ip: normalised IP literal. port: 1..65535. infohash: swarm id hex.
         at_us, ended_us: the observation's start and end, UTC microseconds.
         clock_flagged: the start lies in a clock-flagged window (:mod:`swarmscope.evidence.clock_policy`).
-        node: hex fingerprint of the node key that sealed it (its vantage point; "" when unknown).
+        node: hex fingerprint of the node key that sealed it ("" when unknown).
+        vantage: the source network its run probed from (:mod:`swarmscope.evidence.bundle.vantage`;
+            "" when unknown: the node key stands for it).
     """
 
     ip: str
@@ -133,6 +137,12 @@ class Hit:
     ended_us: int
     clock_flagged: bool = False
     node: str = ""
+    vantage: str = ""
+
+    @property
+    def vantage_key(self) -> str:
+        """What corroboration counts: the vantage network, else the node key ("" when neither is known)."""
+        return self.vantage or self.node
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +158,7 @@ class Candidate:
         other_ports: other ports with verified hits from the same IP in the same swarm (ascending;
             possibly other subscribers behind carrier-grade NAT); never counted here.
         vantages: hex fingerprints of the node keys that sealed its hits (ascending, distinct).
+        networks: the distinct vantage points (source networks, :attr:`Hit.vantage_key`) of its hits.
     """
 
     ip: str
@@ -159,11 +170,12 @@ class Candidate:
     reasons_excluded: tuple[str, ...] = ()
     other_ports: tuple[int, ...] = ()
     vantages: tuple[str, ...] = ()
+    networks: tuple[str, ...] = ()
 
     @property
     def corroborated(self) -> bool:
-        """True when two or more nodes (distinct keys, so distinct source addresses) saw its hits."""
-        return len(self.vantages) >= 2
+        """True when two or more vantage points (distinct source networks, not merely keys) saw its hits."""
+        return len(self.networks) >= 2
 
     @property
     def notes(self) -> tuple[str, ...]:
@@ -204,9 +216,11 @@ def _reasons(group: list[Hit], policy: ThresholdPolicy, flags: frozenset[str]) -
     reasons.extend(
         f"flagged:{f}: address flagged {f} (not allowed)" for f in sorted(flags - policy.allow_flags)
     )
-    seen = len({h.node for h in group if h.node})  # a group has hits, so one vantage at least
+    seen = len({h.vantage_key for h in group if h.vantage_key})  # a group has hits: one vantage at least
     if policy.min_vantages > DEFAULT_MIN_VANTAGES and seen < policy.min_vantages:
-        reasons.append(f"too_few_vantages: seen from {seen} node(s), {policy.min_vantages} required")
+        nodes = len({h.node for h in group if h.node})
+        shared = "" if nodes <= seen else f" on {seen} vantage point(s) (distinct source networks)"
+        reasons.append(f"too_few_vantages: seen from {nodes} node(s){shared}, {policy.min_vantages} required")
     return tuple(reasons)
 
 
@@ -238,7 +252,12 @@ def evaluate(
         others = tuple(sorted(ports[(ip, infohash)] - {port}))
         first, last = group[0], group[-1]
         nodes = tuple(sorted({h.node for h in group if h.node}))
-        out.append(Candidate(ip, infohash, port, first.at_us, last.at_us, len(group), reasons, others, nodes))
+        networks = tuple(sorted({h.vantage_key for h in group if h.vantage_key}))
+        out.append(
+            Candidate(
+                ip, infohash, port, first.at_us, last.at_us, len(group), reasons, others, nodes, networks
+            )
+        )
     out.sort(key=lambda c: (c.infohash, c.first_hit_us, c.ip, c.port))
     return out
 

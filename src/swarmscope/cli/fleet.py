@@ -24,12 +24,13 @@ from swarmscope.cli.numeric import number_option
 from swarmscope.cli.options import command_store, fail
 from swarmscope.cli.text import clean
 from swarmscope.errors import InputError, SwarmscopeError
+from swarmscope.evidence.bundle.vantage import vantage_of_address
 from swarmscope.monitor.targets import load_target
 from swarmscope.net.tsa_client import require_tsa_url
 from swarmscope.store.fleet.duties import Duty
 from swarmscope.store.fleet.handle import NEEDS_POSTGRESQL, Fleet, is_postgresql
 from swarmscope.store.fleet.registry import FleetSwarm
-from swarmscope.store.fleet.status import FleetStatus
+from swarmscope.store.fleet.status import DEAD_LEASES, FleetStatus, NodeStatus
 
 fleet_app = typer.Typer(help="Swarms watched by a fleet of monitor nodes (PostgreSQL).", no_args_is_help=True)
 app.add_typer(fleet_app, name="fleet")
@@ -94,6 +95,17 @@ def remove(
         raise fail(InputError(f"not registered: {', '.join(clean(h) for h in unknown)}"))
 
 
+@fleet_app.command("retire")
+def retire(
+    name: Annotated[str, typer.Argument(help="The node gone for good (its evidence stays).")],
+    db: FleetDb,
+) -> None:
+    """Remove a dead node (no live lease, silent for more than 3 lease periods): frees its range and key."""
+    with fleet_store(db) as fleet:
+        removed = fleet.retire_node(name)
+    typer.echo(f"retired node {clean(name)} ({removed} expired leases removed; its evidence stays)")
+
+
 @fleet_app.command("status")
 def status(db: FleetDb) -> None:
     """Nodes (heartbeat, leases, writer lag, last batch), then swarms (holders; under-covered ones marked)."""
@@ -105,13 +117,16 @@ def status(db: FleetDb) -> None:
 def status_lines(state: FleetStatus) -> list[str]:
     """The printed status: one line per node, one per swarm (ages in seconds, database time)."""
     lines = [f"nodes: {len(state.nodes)}"]
+    shared = shared_vantages(state.nodes)
     for n in state.nodes:
         lag = "-" if n.writer_lag is None else f"{n.writer_lag:.1f}s"
-        batch = "-" if n.last_batch_age is None else f"{n.last_batch_age:.1f}s ago"
         where = "stopped" if n.stopped else f"heartbeat {n.heartbeat_age:.1f}s ago"
+        if n.dead:
+            where += f" DEAD (silent > {DEAD_LEASES} lease periods: fleet retire {clean(n.name)})"
         lines.append(
             f"  {clean(n.name)} {n.fingerprint[:16]} {n.source_ip or '-'} {where} leases {n.leases}/"
-            f"{n.capacity} writer lag {lag} last batch {batch}"
+            f"{n.capacity} writer lag {lag} last batch {_batch_age(n.last_batch_age)}{_clock(n)}"
+            f"{shared.get(n.name, '')}"
         )
     under = [s for s in state.swarms if s.under_covered]
     lines.append(f"swarms: {len(state.swarms)}, under-covered: {len(under)}")
@@ -120,6 +135,38 @@ def status_lines(state: FleetStatus) -> list[str]:
         holders = ",".join(clean(h) for h in s.holders) or "-"
         lines.append(f"  {s.infohash} {clean(s.name)} {len(s.holders)}/{s.vantages} [{holders}]{mark}")
     return lines
+
+
+def shared_vantages(nodes: list[NodeStatus]) -> dict[str, str]:
+    """`` ONE VANTAGE with ...`` for each node not stopped whose vantage point (source network, or the
+    default route without --bind: :mod:`swarmscope.evidence.bundle.vantage`) another such node shares:
+    their hits corroborate nothing for each other."""
+    by_vantage: dict[str, list[str]] = {}
+    for n in nodes:
+        if not n.stopped:
+            by_vantage.setdefault(vantage_of_address(n.source_ip), []).append(n.name)
+    out: dict[str, str] = {}
+    for vantage, names in by_vantage.items():
+        for name in names if len(names) > 1 else []:
+            others = ",".join(clean(o) for o in names if o != name)
+            out[name] = f" ONE VANTAGE ({vantage}) with {others}: not corroborating each other"
+    return out
+
+
+def _batch_age(age: float | None) -> str:
+    """The last batch's age; a seal time ahead of the database (a node clock ahead, not measured) says so."""
+    if age is None:
+        return "-"
+    return f"{age:.1f}s ago" if age >= 0 else f"sealed {-age:.1f}s ahead of database time (node clock ahead)"
+
+
+def _clock(node: NodeStatus) -> str:
+    """`` clock OFFSET`` (database minus node, seconds) and `` CLOCK OFF`` past the node's threshold."""
+    if node.clock_offset is None:
+        return ""
+    if not node.clock_off or node.clock_threshold is None:
+        return f" clock {node.clock_offset:+.3f}s"
+    return f" clock {node.clock_offset:+.3f}s CLOCK OFF (> {node.clock_threshold * 1000:g} ms: hits flagged)"
 
 
 Every = Annotated[int, number_option("--every", num.DUTY_SECONDS, "seconds between runs")]

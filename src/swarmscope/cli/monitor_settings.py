@@ -115,9 +115,15 @@ def check_options(*, duration: float | None, connect_timeout: float, bind: str |
     num.CONNECT_SECONDS.check("--connect-timeout", connect_timeout)
     if bind is not None:
         try:
-            ipaddress.ip_address(bind)
+            address = ipaddress.ip_address(bind)
         except ValueError:
             raise InputError(f"--bind {bind!r}: not an IP address of this machine") from None
+        mapped = address.ipv4_mapped if isinstance(address, ipaddress.IPv6Address) else None
+        if mapped is not None:  # RFC 4291 section 2.5.5.2: the IPv4 host, not an IPv6 source of its own
+            raise InputError(
+                f"--bind {bind}: an IPv4-mapped IPv6 address; give the IPv4 address itself (--bind {mapped}),"
+                " so probes leave from it and the fleet's address rules see it"
+            )
         try:
             check_local_address(bind)
         except OSError as exc:

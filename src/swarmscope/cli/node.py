@@ -7,7 +7,9 @@ with its own Ed25519 key file (so its own hash chain) and every batch fenced by 
 that looks up each swarm while it is leased; one that cannot start is one warning line. Files
 the fleet registered on another machine are found by name on this one: ``--dataset NAME=PATH`` gives
 this node's copy of a registered IP dataset, refused unless its SHA-256 is the registered one, and
-``--reference WORK=PATH`` this node's copy of a work's reference content (:func:`local_references`). One line
+``--reference WORK=PATH`` this node's copy of a work's reference content (:func:`local_references`).
+``--ntp-server``/``--ntp-interval``/``--clock-threshold-ms`` are ``monitor``'s; besides, every lease round
+measures the node's clock against the database's and seals that sample too. One line
 per lease taken, lost or given back, per warning and per fleet duty it ran (timestamping, retention
 purges: :mod:`swarmscope.cli.fleet_duties`); stopping commits everything and releases the leases.
 """
@@ -41,6 +43,7 @@ from swarmscope.monitor.config import MonitorConfig
 from swarmscope.monitor.fleet_monitor import FleetMonitor
 from swarmscope.monitor.node import FleetNode, NodePlan
 from swarmscope.net.clock import Clock
+from swarmscope.net.ntp_clock import parse_server
 from swarmscope.store.database import Store, open_store
 from swarmscope.store.fleet.fencing import FencedStore
 from swarmscope.store.fleet.handle import NEEDS_POSTGRESQL, Fleet, is_postgresql
@@ -162,6 +165,21 @@ def check_node(db: str, name: str, bind: str | None, connect_timeout: float) -> 
     check_options(duration=None, connect_timeout=connect_timeout, bind=bind)
 
 
+def clock_options(config: MonitorConfig, servers: list[str], interval: float, threshold_ms: float) -> None:
+    """``--ntp-server`` (measured every ``--ntp-interval`` seconds, as ``monitor`` does) and
+    ``--clock-threshold-ms`` (also the limit of the node's offset from the database clock, measured every
+    lease round) into ``config``.
+
+    Raises:
+        InputError: a malformed server or an out-of-range number, naming the option.
+    """
+    for server in servers:
+        parse_server(server)
+    num.NTP_INTERVAL_SECONDS.check("--ntp-interval", interval)
+    num.CLOCK_THRESHOLD_MS.check("--clock-threshold-ms", threshold_ms)
+    config.ntp_servers, config.ntp_interval, config.clock_threshold_ms = list(servers), interval, threshold_ms
+
+
 async def serve(node: FleetNode) -> None:
     """Run ``node`` until SIGTERM or SIGINT."""
     stop = asyncio.Event()
@@ -196,7 +214,7 @@ def build_node(
         plan.start.name, key.fingerprint, config.bind_ip, config.listen_port, plan.start.capacity
     )
     holder: list[FleetNode] = []
-    fenced = FencedStore(store, lambda: holder[0].tokens())
+    fenced = FencedStore(store, lambda: holder[0].tokens(), lambda: holder[0].identity())
     monitor = FleetMonitor(fenced, config, clock, lambda msg: say(f"warning: {msg}"), software_commit())
     lease = plan.lease_seconds
     jobs = FleetJobs(
@@ -231,6 +249,9 @@ def node(
     encryption: opt.Encryption = "allow",
     loop: opt.Loop = "auto",
     node_key: opt.NodeKey = None,
+    ntp_server: opt.NtpServer = None,
+    ntp_interval: opt.NtpInterval = 64.0,
+    clock_threshold_ms: opt.ClockThresholdMs = 100.0,
     dataset: Annotated[
         list[str] | None,
         typer.Option("--dataset", metavar="NAME=PATH", help="This node's copy of registered dataset NAME."),
@@ -258,6 +279,7 @@ def node(
         )  # fmt: skip
         check_listen_port(config)
         config.dataset_paths = dataset_paths
+        clock_options(config, ntp_server or [], ntp_interval, clock_threshold_ms)
         plan = NodePlan(NodeStart(name, "", bind, listen_port, capacity), lease_seconds)
         run_node(db, plan, config, node_key_path(db, name, node_key), references, loop)
     except SwarmscopeError as exc:

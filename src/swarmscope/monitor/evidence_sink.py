@@ -215,6 +215,11 @@ class EvidenceSink:
             self.proofs.learned(swarm, run.verified_data)
             run.verified_data.clear()
 
+    def clock_sample(self, sample: ClockSample) -> None:
+        """Seal a clock sample measured outside the NTP watch (a fleet node's, against the database clock),
+        as :meth:`_clock_sample` does an NTP one."""
+        self._clock_sample(sample)
+
     def _clock_sample(self, sample: ClockSample) -> None:
         """Seal the sample; one line when a server starts flagging observations, one when it recovers.
 
@@ -233,13 +238,13 @@ class EvidenceSink:
         if problem and sample.server not in self._clock_bad:
             self._clock_bad.add(sample.server)
             self.on_warning(
-                f"clock: NTP server {sample.server} at {at}: {problem}; observations from the last good "
+                f"clock: time server {sample.server} at {at}: {problem}; observations from the last good "
                 "sync on are flagged until it is back within the threshold"
             )
         elif not problem and sample.server in self._clock_bad:
             self._clock_bad.discard(sample.server)
             self.on_warning(
-                f"clock: NTP server {sample.server} at {at}: back within the threshold (offset "
+                f"clock: time server {sample.server} at {at}: back within the threshold (offset "
                 f"{(sample.offset_us or 0) / 1000:+.1f} ms)"
             )
 

@@ -261,6 +261,14 @@ class LedgerWriter:
         self.fenced += dropped
         return dropped
 
+    def discard_all(self) -> int:
+        """Drop everything queued (a fleet node replaced by a newer process under its name may write
+        nothing more); returns how many records. A commit already running is refused by the database."""
+        dropped = len(self._records)
+        self._records, self._captures, self._blobs, self._pieces = [], {}, {}, []
+        self._forget_age_if_empty()
+        return dropped
+
     def _fenced_out(self, exc: FencingRefused) -> None:
         """Drop the queued records of the swarms fencing refused; one line; tell ``on_fenced``."""
         dropped = self.drop_swarms(exc.swarms)

@@ -10,6 +10,16 @@ removed, so the swarm is dropped at once; then take swarms up to ``capacity`` an
 :class:`~swarmscope.store.fleet.fencing.FencedStore` reading :meth:`FleetNode.tokens`; a batch refused
 by fencing drops the swarms it names here too.
 
+Each round also measures this node's clock against the database's (``Fleet.clock_sample``, as SNTP
+does): the sample is sealed with the node's evidence (a node off by more than its clock threshold has
+its hits flagged, the monitor's clock rule, so ``cases build`` does not count them) and the offset is
+reported with the heartbeat (``fleet status`` flags it).
+
+Each start under a name is an incarnation (the database counts them): every renewal, take and batch of
+this process carries its own, so when a newer process registered under the name (this one was paused,
+not dead) the round says "replaced by a newer process under NAME" and the node stops, taking, renewing,
+releasing and writing nothing more (its batches are refused in their transaction).
+
 Stopping (SIGTERM/SIGINT, or ``stop``): the monitor stops first (probes in flight recorded, everything
 pending committed while the leases are still held), then the leases are released and the stop recorded.
 A database that cannot be reached during a round is reported (one line) and the round is retried; leases
@@ -34,7 +44,7 @@ from swarmscope.errors import SwarmscopeError
 from swarmscope.monitor.fleet_monitor import FleetMonitor
 from swarmscope.monitor.targets import Target, load_target, target_from_metainfo
 from swarmscope.store.fleet.handle import Fleet
-from swarmscope.store.fleet.leases import Lease
+from swarmscope.store.fleet.leases import ClockReport, Lease, NodeReplaced
 from swarmscope.store.fleet.registry import FleetSwarm, NodeStart
 from swarmscope.store.legal.cases import swarm_reference_works
 
@@ -115,6 +125,8 @@ class FleetNode:
         self.on_registered = on_registered
         self.leases: dict[str, Lease] = {}
         self.registered = False  # set once the fleet accepted this node's start
+        self.incarnation: int | None = None  # this process's start under the name (set at registration)
+        self.replaced: NodeReplaced | None = None  # a newer process registered under the name: we stop
         self._tokens: Mapping[str, int] = {}  # replaced whole on change: read from the writer's thread
         self._failing = False
         self._handing: dict[str, Lease] = {}  # handed off: still renewed and fenced until released
@@ -129,6 +141,10 @@ class FleetNode:
         """This node's name in the fleet."""
         return self.plan.start.name
 
+    def identity(self) -> tuple[str, int] | None:
+        """(name, incarnation) once registered, for the fenced store's check of every batch; else None."""
+        return None if self.incarnation is None else (self.name, self.incarnation)
+
     def tokens(self) -> Mapping[str, int]:
         """The current lease token of every swarm this node holds (infohash -> token)."""
         return self._tokens
@@ -139,8 +155,11 @@ class FleetNode:
         Raises:
             SwarmscopeError: the registration is refused (the name is bound to another key...), or the
                 monitor could not start.
+            NodeReplaced: a newer process registered under this name while this one ran (it stopped
+                without releasing or writing anything more).
         """
-        dropped = await asyncio.to_thread(self.fleet.start_node, self.plan.start, self.plan.lease_seconds)
+        registration = await asyncio.to_thread(self.fleet.register, self.plan.start, self.plan.lease_seconds)
+        dropped, self.incarnation = registration.dropped, registration.incarnation
         self.registered = True
         if self.on_registered is not None:
             self.on_registered()
@@ -154,7 +173,8 @@ class FleetNode:
                 await asyncio.sleep(0.05)
             clock = asyncio.get_running_loop().time
             await paced(
-                self._round, self.plan.renew_every, lambda: not stop.is_set() and not monitor.done(),
+                self._round, self.plan.renew_every,
+                lambda: not stop.is_set() and not monitor.done() and self.replaced is None,
                 clock, lambda seconds: _wait(stop, seconds),
             )  # fmt: skip
         finally:
@@ -163,9 +183,12 @@ class FleetNode:
             monitor_stop.set()
             await worker
             await monitor  # commits everything pending while the leases are still held
-            tokens = [lease.token for lease in (*self.leases.values(), *self._handing.values())]
-            released = await asyncio.to_thread(self.fleet.stop_node, self.name, tokens)
-            self.on_event(f"stopped: {released} leases released")
+            if self.replaced is None:
+                tokens = [lease.token for lease in (*self.leases.values(), *self._handing.values())]
+                released = await asyncio.to_thread(self.fleet.stop_node, self.name, tokens, self.incarnation)
+                self.on_event(f"stopped: {released} leases released")
+        if self.replaced is not None:
+            raise self.replaced
 
     async def _jobs(self, stop: asyncio.Event) -> None:
         """The fleet-jobs worker; its failure is one line (the node goes on monitoring without it)."""
@@ -181,6 +204,9 @@ class FleetNode:
         try:
             await self._renew()
             await self._take()
+        except NodeReplaced as exc:
+            self._replaced(exc)
+            return
         except SwarmscopeError as exc:
             if not self._failing:
                 self.on_event(f"lease round failed, retrying every {self.plan.renew_every:g} s: {exc}")
@@ -190,12 +216,37 @@ class FleetNode:
             self.on_event("lease rounds succeed again")
         self._failing = False
 
+    async def _measure_clock(self) -> ClockReport | None:
+        """This node's clock against the database's, sealed as a clock sample (it flags this node's hits
+        by the monitor's clock rule when off by more than ``--clock-threshold-ms``) and reported with the
+        heartbeat for ``fleet status``."""
+        sample = await asyncio.to_thread(self.fleet.clock_sample, self.monitor.clock.now_us)
+        if self.monitor.evidence.writer is not None:
+            self.monitor.evidence.clock_sample(sample)
+        threshold_us = round(self.monitor.config.clock_threshold_ms * 1000)
+        return None if sample.offset_us is None else ClockReport(sample.offset_us, threshold_us)
+
+    def _replaced(self, exc: NodeReplaced) -> None:
+        """Another process runs under this name now: forget every lease (its tokens were dropped at that
+        start), stop monitoring, discard what is queued; the lease loop ends and :meth:`run` raises."""
+        self.replaced = exc
+        for swarm in list(self.leases) + list(self._handing):
+            self.monitor.remove_target(swarm)
+            self.monitor.discard_queued(swarm)
+        self.leases, self._handing = {}, {}
+        self._publish()
+        if self.monitor.evidence.writer is not None:  # its clock samples too: nothing more is written
+            self.monitor.evidence.writer.discard_all()
+
     async def _renew(self) -> None:
         await self._release_handed()
         tokens = [lease.token for lease in self.leases.values()]
         writer = self.monitor.evidence.writer
         lag = 0.0 if writer is None else writer.waiting_seconds()
-        renewed = await asyncio.to_thread(self.fleet.renew, self.name, tokens, self.plan.lease_seconds, lag)
+        clock = await self._measure_clock()
+        renewed = await asyncio.to_thread(
+            self.fleet.renew, self.name, tokens, self.plan.lease_seconds, lag, self.incarnation, clock
+        )
         kept = {lease.infohash for lease in renewed}
         for swarm in set(self.leases) - kept:
             self._drop(swarm, "lease lost (taken over, expired or the swarm was removed)")
@@ -212,7 +263,7 @@ class FleetNode:
             return
         start = self.plan.start
         taken = await asyncio.to_thread(
-            self.fleet.take, self.name, want, self.plan.lease_seconds, start.source_ip
+            self.fleet.take, self.name, want, self.plan.lease_seconds, start.source_ip, self.incarnation
         )
         if not taken:
             return

@@ -26,7 +26,7 @@ from swarmscope.evidence.canonical import EvidenceRecord
 from swarmscope.evidence.records import Observation, Sighting
 from swarmscope.evidence.seal import SealedBatch
 from swarmscope.store.database import Store, StoreError
-from swarmscope.store.fleet.leases import NOW_US
+from swarmscope.store.fleet.leases import NOW_US, check_incarnation
 from swarmscope.store.fleet.schema import lease_fence
 from swarmscope.store.ledger import commit as ledger
 from swarmscope.store.ledger.head_witness import SEALED_HEAD, WitnessError, after_commit
@@ -77,11 +77,20 @@ class FencedStore:
     Args:
         store: the node's Store, opened with its key on PostgreSQL.
         tokens: called at each commit; the current lease tokens of this node (infohash -> token).
+        identity: called at each commit; (node name, this process's incarnation) once registered, else
+            None. Every batch, with or without swarms, is refused once another process started under the
+            name (``NodeReplaced``), in the batch's own transaction.
     """
 
-    def __init__(self, store: Store, tokens: Callable[[], Mapping[str, int]]) -> None:
+    def __init__(
+        self,
+        store: Store,
+        tokens: Callable[[], Mapping[str, int]],
+        identity: Callable[[], tuple[str, int] | None] = lambda: None,
+    ) -> None:
         self.store = store
         self.tokens = tokens
+        self.identity = identity
 
     @property
     def engine(self) -> Engine:
@@ -104,6 +113,7 @@ class FencedStore:
         Raises:
             FencingRefused: a swarm of ``records`` has no lease here, or the database refused its token
                 (nothing is written; ``swarms`` names the swarms lost).
+            NodeReplaced: another process started under this node's name (nothing is written).
             StoreError: as ``Store.commit_evidence``.
         """
         node = self.store.node
@@ -136,6 +146,8 @@ class FencedStore:
         with self.engine.connect() as conn:
             conn.info.pop(SEALED_HEAD, None)  # a pooled connection's rolled-back seal
             with conn.begin():
+                if (identity := self.identity()) is not None:
+                    check_incarnation(conn, *identity)
                 if not records:
                     ledger.store_content(conn, extra)
                     return None

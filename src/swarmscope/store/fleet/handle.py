@@ -7,17 +7,20 @@ fleet's leases, fencing triggers and job queue need it (SQLite serves one ``swar
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 
 import sqlalchemy as sa
 
+from swarmscope.evidence.records import ClockSample
 from swarmscope.store.database import Store, StoreError
 from swarmscope.store.fleet import duties, leases, rebalance, registry
 from swarmscope.store.fleet.duties import Duty
-from swarmscope.store.fleet.leases import Lease
-from swarmscope.store.fleet.registry import FleetError, FleetSwarm, NodeStart
+from swarmscope.store.fleet.leases import ClockReport, Lease
+from swarmscope.store.fleet.registry import FleetError, FleetSwarm, NodeStart, Registration
 from swarmscope.store.fleet.status import FleetStatus, fleet_status
+
+DATABASE_CLOCK = "fleet-database"  # the ``server`` of a clock sample measured against the database clock
 
 NEEDS_POSTGRESQL = (
     "the fleet needs PostgreSQL (--db postgresql+psycopg://...); an SQLite file serves one "
@@ -81,35 +84,77 @@ class Fleet:
 
         ``live_within``: seconds (the node's lease length) within which a heartbeat of a node of that
         name shows it running still (its start is then refused)."""
+        return self.register(node, live_within).dropped
+
+    def register(self, node: NodeStart, live_within: float = 30.0) -> Registration:
+        """Register or restart ``node`` (see :meth:`start_node`); with this process's incarnation."""
         with self._tx() as conn:
             return registry.register_node(conn, node, live_within)
 
-    def stop_node(self, name: str, tokens: Iterable[int]) -> int:
-        """Release the leases with ``tokens`` and record a clean stop; returns how many were released."""
+    def stop_node(self, name: str, tokens: Iterable[int], incarnation: int | None = None) -> int:
+        """Release the leases with ``tokens`` and record a clean stop; returns how many were released.
+        With ``incarnation``, the stop is recorded only while that start is the name's current one."""
         with self._tx() as conn:
             released = leases.release_leases(conn, name, tokens)
-            registry.mark_stopped(conn, name)
+            registry.mark_stopped(conn, name, incarnation)
             return released
 
-    def take(self, name: str, want: int, lease_seconds: float, source_ip: str | None) -> list[Lease]:
+    def retire_node(self, name: str) -> int:
+        """Remove a node gone for good (see :func:`registry.retire_node`); returns its leases removed."""
+        with self._tx() as conn:
+            return registry.retire_node(conn, name)
+
+    def take(
+        self,
+        name: str,
+        want: int,
+        lease_seconds: float,
+        source_ip: str | None,
+        incarnation: int | None = None,
+    ) -> list[Lease]:
         """Lease up to ``want`` more swarms, one transaction each (see :func:`leases.take_one`): a lease is
-        visible to the other takers as soon as it is taken."""
+        visible to the other takers as soon as it is taken.
+
+        Raises:
+            NodeReplaced: ``incarnation`` is no longer the name's current start."""
         taken: list[Lease] = []
         while len(taken) < want:
             with self._tx() as conn:
-                lease = leases.take_one(conn, name, lease_seconds, source_ip)
+                lease = leases.take_one(conn, name, lease_seconds, source_ip, incarnation)
             if lease is None:
                 break
             taken.append(lease)
         return taken
 
     def renew(
-        self, name: str, tokens: Iterable[int], lease_seconds: float, writer_lag: float | None = None
+        self,
+        name: str,
+        tokens: Iterable[int],
+        lease_seconds: float,
+        writer_lag: float | None = None,
+        incarnation: int | None = None,
+        clock: ClockReport | None = None,
     ) -> list[Lease]:
-        """Renew the leases with ``tokens`` and the node's heartbeat (with its writer lag, seconds, when
-        given); the missing ones are lost."""
+        """Renew the leases with ``tokens`` and the node's heartbeat (with its writer lag, seconds, and its
+        clock offset, when given); the missing ones are lost.
+
+        Raises:
+            NodeReplaced: ``incarnation`` is no longer the name's current start (nothing renewed)."""
         with self._tx() as conn:
-            return leases.renew_leases(conn, name, tokens, lease_seconds, writer_lag)
+            return leases.renew_leases(conn, name, tokens, lease_seconds, writer_lag, incarnation, clock)
+
+    def clock_sample(self, now_us: Callable[[], int]) -> ClockSample:
+        """Measure the node's clock ``now_us`` (UTC µs) against the database clock (``clock_timestamp()``),
+        as SNTP does against a server (RFC 4330 section 5, the database stamping once: offset = database
+        time minus the midpoint of the node's two readings around the query, delay = their difference).
+
+        Raises:
+            StoreError: the database cannot be reached."""
+        with self._tx() as conn:
+            t1 = now_us()
+            database = leases.db_now_us(conn)
+            t4 = now_us()
+        return ClockSample(DATABASE_CLOCK, t4, offset_us=database - (t1 + t4) // 2, delay_us=t4 - t1)
 
     def release(self, name: str, tokens: Iterable[int]) -> int:
         """Give back the leases with ``tokens``."""

@@ -9,12 +9,13 @@ by every worker but stored once per tick (procrastinate's ``procrastinate_period
 - ``fleet.rebalance`` (every ``sweep_every`` s): fair shares per live node and handoffs above them, so
   a node that joins gets swarms from the others (:mod:`swarmscope.store.fleet.rebalance`).
 - ``fleet.retry_stalled`` (every ``sweep_every`` s): jobs left in ``doing`` by a worker that died
-  (``kill -9``, power loss) are put back to ``todo``. procrastinate never does this by itself: such a
-  job stays ``doing`` forever (its maintainers' answer, and its howto "Retry stalled jobs", is this
-  periodic task); a worker is stalled when its heartbeat is older than ``stalled_after`` s (a pruned
-  worker row sets its jobs' ``worker_id`` to NULL, which still counts as stalled). The retrying task has
-  a ``queueing_lock`` but no ``lock``: with a ``lock``, a stalled run of the retrier itself blocks every
-  later one (reported on procrastinate's tracker).
+  (``kill -9``, power loss) are put back to ``todo``, each on its own; one whose ``queueing_lock``
+  already has a waiting job is finished as ``failed`` instead (one waiting job per lock). procrastinate
+  never does this by itself: such a job stays ``doing`` forever (its maintainers' answer, and its howto
+  "Retry stalled jobs", is this periodic task); a worker is stalled when its heartbeat is older than
+  ``stalled_after`` s (a pruned worker row sets its jobs' ``worker_id`` to NULL, which still counts as
+  stalled). The retrying task has a ``queueing_lock`` but no ``lock``: with a ``lock``, a stalled run of
+  the retrier itself blocks every later one (reported on procrastinate's tracker).
 
 - ``fleet.duties`` (every ``sweep_every`` s): the fleet's periodic duties configured in the store
   (RFC 3161 timestamping, retention purges: :mod:`swarmscope.store.fleet.duties`), each claimed by one
@@ -34,6 +35,8 @@ from collections.abc import Callable, Mapping
 
 import sqlalchemy as sa
 from procrastinate import App, PsycopgConnector
+from procrastinate.exceptions import UniqueViolation
+from procrastinate.jobs import Job, Status
 from procrastinate.schema import SchemaManager
 from sqlalchemy.engine import Engine
 
@@ -153,13 +156,39 @@ class FleetJobs:
         return done
 
     async def retry_stalled(self) -> int:
-        """Put the jobs of dead workers back to ``todo``; returns how many."""
+        """Put the jobs of dead workers back to ``todo``, each on its own (one that cannot be handled is one
+        line, the others go on); returns how many were put back.
+
+        A stalled job whose ``queueing_lock`` already has a job waiting (the next period's, deferred
+        meanwhile) cannot go back to ``todo``: procrastinate's unique index
+        ``procrastinate_jobs_queueing_lock_idx_v1`` allows one waiting job per lock. It is finished as
+        ``failed`` instead (the waiting job does its work), so it is not left ``doing`` for ever.
+        """
         manager = self.app.job_manager
         stalled = list(await manager.get_stalled_jobs(seconds_since_heartbeat=self.stalled_after))
+        retried = 0
         for job in stalled:
+            label = f"job {job.id} ({job.task_name}) was left doing by a dead worker"
+            try:
+                retried += await self._retry_one(job)
+            except Exception as exc:  # one job's failure must not keep the others stuck
+                self.on_event(f"{label}: not retried: {' '.join(str(exc).split()) or type(exc).__name__}")
+        return retried
+
+    async def _retry_one(self, job: Job) -> int:
+        """Retry one stalled job (1), or finish it as failed when a job of its queueing lock waits (0)."""
+        manager = self.app.job_manager
+        label = f"job {job.id} ({job.task_name}) was left doing by a dead worker"
+        try:
             await manager.retry_job(job)
-            self.on_event(f"job {job.id} ({job.task_name}) was left doing by a dead worker: retried")
-        return len(stalled)
+        except UniqueViolation as exc:
+            if "queueing_lock" not in (exc.constraint_name or ""):
+                raise
+            await manager.finish_job(job, Status.FAILED, delete_job=False)
+            self.on_event(f"{label}: finished as failed (job of lock {job.queueing_lock!r} already waiting)")
+            return 0
+        self.on_event(f"{label}: retried")
+        return 1
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run this node's worker until ``stop`` (its running job, if any, is cancelled then)."""

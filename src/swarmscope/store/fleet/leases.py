@@ -20,7 +20,35 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from swarmscope.store.database import StoreError
+
 NOW_US = "swarmscope_now_us()"  # database time, UTC µs (migration 0011)
+
+
+class NodeReplaced(StoreError):
+    """A newer process started under this node's name: this one must take, renew and write nothing more."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            f"replaced by a newer process under {name}: this process stopped, nothing more taken or written"
+        )
+        self.name = name
+
+
+def check_incarnation(conn: sa.Connection, node: str, incarnation: int | None) -> None:
+    """Refuse a process of ``node`` whose start (``incarnation``, from the registration) is no longer the
+    current one of the name; None: not checked (a caller outside a node process). The row is locked
+    ``FOR SHARE`` until the caller's transaction ends, so a restart waits for it or it sees the restart.
+
+    Raises:
+        NodeReplaced: another process registered under ``node`` since.
+    """
+    if incarnation is None:
+        return
+    query = sa.text("SELECT incarnation FROM fleet_node WHERE name = :me FOR SHARE")
+    current = conn.execute(query, {"me": node}).scalar()
+    if current != incarnation:
+        raise NodeReplaced(node)
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +60,15 @@ class Lease:
     token: int
     expires_us: int
     handoff: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ClockReport:
+    """A node's clock as its lease round measured it: ``offset_us`` = database time minus the node's clock
+    (µs, RFC 4330 offset with the database as server), ``threshold_us`` = the node's clock threshold (µs)."""
+
+    offset_us: int
+    threshold_us: int
 
 
 def _us(seconds: float) -> int:
@@ -100,13 +137,23 @@ def take_leases(
     return taken
 
 
-def take_one(conn: sa.Connection, node: str, lease_seconds: float, source_ip: str | None) -> Lease | None:
+def take_one(
+    conn: sa.Connection,
+    node: str,
+    lease_seconds: float,
+    source_ip: str | None,
+    incarnation: int | None = None,
+) -> Lease | None:
     """Lease the least covered swarm this node may take (see :func:`take_leases`), or None.
 
     One candidate per statement: under READ COMMITTED each statement sees the leases other takers
     committed since, so concurrent nodes spread over the least covered swarms instead of all ranking them
     on one stale snapshot.
+
+    Raises:
+        NodeReplaced: ``incarnation`` is no longer the name's current start (:func:`check_incarnation`).
     """
+    check_incarnation(conn, node, incarnation)
     params = {"me": node, "ip": source_ip}
     if _at_share(conn, node, lease_seconds):
         return None
@@ -161,19 +208,36 @@ def renew_leases(
     tokens: Iterable[int],
     lease_seconds: float,
     writer_lag: float | None = None,
+    incarnation: int | None = None,
+    clock: ClockReport | None = None,
 ) -> list[Lease]:
     """Extend this node's leases that still carry ``tokens`` and beat its heartbeat (database time).
 
     ``writer_lag``: seconds its oldest evidence not yet committed has waited (0: nothing pending), stored
-    beside the heartbeat as ``writer_lag_us`` (None: not reported).
+    beside the heartbeat as ``writer_lag_us`` (None: not reported). ``incarnation``: this process's start
+    (:func:`check_incarnation`; nothing is renewed for a replaced process). ``clock``: the node's clock
+    offset from the database and its threshold, stored beside the heartbeat (None: left as it was).
 
     Returns:
         The leases renewed (``handoff`` set on those the rebalancing job asks back); a token missing from
         the answer was taken over or removed (the swarm is lost).
+
+    Raises:
+        NodeReplaced: another process started under ``node`` since this one.
     """
+    check_incarnation(conn, node, incarnation)
     conn.execute(
-        sa.text(f"UPDATE fleet_node SET heartbeat_us = {NOW_US}, writer_lag_us = :lag WHERE name = :me"),
-        {"me": node, "lag": None if writer_lag is None else _us(writer_lag)},
+        sa.text(
+            f"UPDATE fleet_node SET heartbeat_us = {NOW_US}, writer_lag_us = :lag,"
+            " clock_offset_us = coalesce(:offset, clock_offset_us),"
+            " clock_threshold_us = coalesce(:threshold, clock_threshold_us) WHERE name = :me"
+        ),
+        {
+            "me": node,
+            "lag": None if writer_lag is None else _us(writer_lag),
+            "offset": None if clock is None else clock.offset_us,
+            "threshold": None if clock is None else clock.threshold_us,
+        },
     )
     wanted = sorted(set(tokens))
     if not wanted:

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from swarmscope.store.database import StoreError
 from swarmscope.store.fleet.leases import NOW_US, release_leases
+from swarmscope.store.fleet.status import DEAD_LEASES, DEFAULT_LEASE_US
 
 
 class FleetError(StoreError):
@@ -43,8 +44,17 @@ class FleetSwarm:
     vantages: int
 
 
-def register_node(conn: sa.Connection, node: NodeStart, live_within: float) -> int:
-    """Start (or restart) a node under its name; returns how many leftover leases of the name it dropped.
+@dataclass(frozen=True, slots=True)
+class Registration:
+    """An accepted start: leftover leases of the name dropped, and this process's incarnation (the
+    name's start counter, which every later renewal, take and batch of this process must still carry)."""
+
+    dropped: int
+    incarnation: int
+
+
+def register_node(conn: sa.Connection, node: NodeStart, live_within: float) -> Registration:
+    """Start (or restart) a node under its name; returns the leftover leases dropped and its incarnation.
 
     A name stays bound to the key it was first registered with: a node's chain is its key's, and a second
     key under one name would make "which node saw this" ambiguous. A restart drops the leases of the
@@ -52,14 +62,15 @@ def register_node(conn: sa.Connection, node: NodeStart, live_within: float) -> i
     fence it). A name whose node is live (not stopped, heartbeat within ``live_within`` seconds, database
     time) is refused: a second process would take over the first one's leases while the first goes on
     monitoring and signing with the same key. Its source address must sit outside the ban range of every
-    other node not cleanly stopped (see :func:`check_ban_range`).
+    other node not cleanly stopped (see :func:`check_ban_range`). Each start increments the name's
+    ``incarnation``: a previous process that was paused, not dead, is refused from then on.
 
     Args:
         live_within: seconds (the node's lease length) within which a heartbeat shows a live process.
 
     Raises:
-        FleetError: the name is registered with another key or runs already, or its address shares
-            another node's range.
+        FleetError: the name is registered with another key or runs already, its key is registered under
+            another name, or its address shares another node's range.
     """
     check_ban_range(conn, node.name, node.source_ip)
     row = conn.execute(
@@ -75,7 +86,9 @@ def register_node(conn: sa.Connection, node: NodeStart, live_within: float) -> i
         "source_ip": node.source_ip,
         "listen_port": node.listen_port,
         "capacity": node.capacity,
+        "lease_us": round(live_within * 1_000_000),
     }
+    check_key_unshared(conn, node)
     if row is not None and row.fingerprint != node.fingerprint:
         raise FleetError(
             f"node {node.name!r} is registered with key {row.fingerprint[:16]}…, not this key "
@@ -90,20 +103,39 @@ def register_node(conn: sa.Connection, node: NodeStart, live_within: float) -> i
         conn.execute(
             sa.text(
                 "INSERT INTO fleet_node (name, fingerprint, source_ip, listen_port, capacity, started_us,"
-                f" heartbeat_us) VALUES (:name, :fingerprint, :source_ip, :listen_port, :capacity, {NOW_US},"
-                f" {NOW_US})"
+                " heartbeat_us, incarnation, lease_us) VALUES (:name, :fingerprint, :source_ip,"
+                f" :listen_port, :capacity, {NOW_US}, {NOW_US}, 1, :lease_us)"
             ),
             values,
         )
-        return 0
-    conn.execute(
+        return Registration(0, 1)
+    incarnation = conn.execute(
         sa.text(
             "UPDATE fleet_node SET source_ip = :source_ip, listen_port = :listen_port, capacity = :capacity,"
-            f" started_us = {NOW_US}, heartbeat_us = {NOW_US}, stopped_us = NULL WHERE name = :name"
+            f" started_us = {NOW_US}, heartbeat_us = {NOW_US}, stopped_us = NULL, lease_us = :lease_us,"
+            " incarnation = incarnation + 1 WHERE name = :name RETURNING incarnation"
         ),
         values,
-    )
-    return release_leases(conn, node.name)
+    ).scalar_one()
+    return Registration(release_leases(conn, node.name), int(incarnation))
+
+
+def check_key_unshared(conn: sa.Connection, node: NodeStart) -> None:
+    """Refuse a key already registered under another name: one key is one chain and one vantage, so two
+    names on it would show two vantages (and two nodes' coverage) where there is one.
+
+    Raises:
+        FleetError: naming the other node.
+    """
+    other = conn.execute(
+        sa.text("SELECT name FROM fleet_node WHERE fingerprint = :fingerprint AND name <> :name LIMIT 1"),
+        {"fingerprint": node.fingerprint, "name": node.name},
+    ).scalar()
+    if other is not None:
+        raise FleetError(
+            f"node {node.name!r}: key {node.fingerprint[:16]}… is registered already under node {other!r}:"
+            " give each node its own key file (--node-key), or start it as that node"
+        )
 
 
 BAN_PREFIX = {4: 30, 6: 64}  # prefix length that peer-side ban tools block as one range, per IP version
@@ -114,9 +146,12 @@ def ban_range(source_ip: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
 
     Blocklist tools of BitTorrent clients (PeerGuardian-style ranges, qBittorrent's and Transmission's IP
     filters fed by them) ban whole ranges, so two vantages in one such range are banned together: they
-    corroborate nothing a single node would not. Raises ValueError for a malformed address.
+    corroborate nothing a single node would not. An IPv4-mapped IPv6 address is its IPv4 address's range.
+    Raises ValueError for a malformed address.
     """
     address = ipaddress.ip_address(source_ip)
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped  # RFC 4291 section 2.5.5.2: an IPv4 host, banned as one
     return ipaddress.ip_network(f"{address}/{BAN_PREFIX[address.version]}", strict=False)
 
 
@@ -145,7 +180,7 @@ def check_ban_range(conn: sa.Connection, name: str, source_ip: str | None) -> No
         {"name": name},
     ).all()
     for other in others:
-        if ipaddress.ip_address(other.source_ip) in mine:
+        if ban_range(other.source_ip).overlaps(mine):
             raise FleetError(
                 f"node {name!r} at {source_ip} shares the range {mine} with node {other.name!r} at"
                 f" {other.source_ip}: peer-side ban tools ban whole /30 (IPv4) and /64 (IPv6) ranges,"
@@ -153,9 +188,44 @@ def check_ban_range(conn: sa.Connection, name: str, source_ip: str | None) -> No
             )
 
 
-def mark_stopped(conn: sa.Connection, name: str) -> None:
-    """Record a clean stop of node ``name`` (database time)."""
-    conn.execute(sa.text(f"UPDATE fleet_node SET stopped_us = {NOW_US} WHERE name = :name"), {"name": name})
+def mark_stopped(conn: sa.Connection, name: str, incarnation: int | None = None) -> None:
+    """Record a clean stop of node ``name`` (database time); with ``incarnation``, only while that start
+    is still the name's current one (a replaced process never marks its successor stopped)."""
+    query = f"UPDATE fleet_node SET stopped_us = {NOW_US} WHERE name = :name"
+    if incarnation is not None:
+        query += " AND incarnation = :incarnation"
+    conn.execute(sa.text(query), {"name": name, "incarnation": incarnation})
+
+
+def retire_node(conn: sa.Connection, name: str) -> int:
+    """Remove node ``name`` that is gone for good (killed, its machine lost): its row and its expired
+    leases, so its address range and key are free; its sealed evidence stays. Returns the leases removed.
+
+    Raises:
+        FleetError: no such node, it holds live leases, or it is not dead (not cleanly stopped and a
+            heartbeat within ``DEAD_LEASES`` of its lease periods, database time).
+    """
+    row = conn.execute(
+        sa.text(
+            f"SELECT stopped_us IS NULL AND heartbeat_us > {NOW_US} - :dead * coalesce(lease_us, :lease)"
+            f" AS alive, ({NOW_US} - heartbeat_us) / 1e6 AS silent,"
+            f" (SELECT count(*) FROM fleet_lease l WHERE l.node_name = n.name AND l.expires_us > {NOW_US})"
+            " AS live FROM fleet_node n WHERE name = :name FOR UPDATE"
+        ),
+        {"name": name, "dead": DEAD_LEASES, "lease": DEFAULT_LEASE_US},
+    ).first()
+    if row is None:
+        raise FleetError(f"no node named {name!r} in the fleet")
+    if row.live:
+        raise FleetError(f"node {name!r} holds {row.live} live lease(s): stop it first (SIGTERM)")
+    if row.alive:
+        raise FleetError(
+            f"node {name!r} sent a heartbeat {float(row.silent):.1f} s ago: not dead (retire a node silent"
+            f" for more than {DEAD_LEASES} lease periods, or stop it cleanly)"
+        )
+    removed = release_leases(conn, name)
+    conn.execute(sa.text("DELETE FROM fleet_node WHERE name = :name"), {"name": name})
+    return removed
 
 
 def add_swarm(conn: sa.Connection, swarm: FleetSwarm) -> bool:

@@ -48,6 +48,14 @@ fleet_node = sa.Table(
     sa.Column("share", sa.Integer),  # leases it should hold, set by the rebalancing job (None: its capacity)
     # µs its oldest uncommitted evidence had waited at its last heartbeat (0: none; None: not reported)
     sa.Column("writer_lag_us", sa.BigInteger),
+    # incremented by the database on each start under this name: the process holding the current value is
+    # the node; an older one (paused, then resumed) is refused every renewal, take and batch (migration 0020)
+    sa.Column("incarnation", sa.BigInteger, nullable=False, server_default=sa.text("0")),
+    # database time minus the node's clock, µs, measured at its last lease round (None: not reported), and
+    # the node's clock threshold, µs (migration 0020): ``fleet status`` flags |offset| above it
+    sa.Column("clock_offset_us", sa.BigInteger),
+    sa.Column("clock_threshold_us", sa.BigInteger),
+    sa.Column("lease_us", sa.BigInteger),  # its lease length, µs (None: unknown); dead after DEAD_LEASES
 )
 
 fleet_swarm = sa.Table(

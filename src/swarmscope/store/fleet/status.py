@@ -4,7 +4,9 @@ All ages are measured against the database clock (seconds). Writer lag is what t
 its last heartbeat (``fleet_node.writer_lag_us``): how long its oldest evidence not yet committed had
 waited in its ledger writer (0: nothing pending, so an idle node is not lagging). The last batch's age
 is the database time minus the seal time of the node's newest sealed batch (its own clock,
-``ledger_batch.sealed_at_us``): when it last wrote, not whether it is behind.
+``ledger_batch.sealed_at_us``), corrected by the node's clock offset from the database when it reported
+one: when it last wrote, not whether it is behind. The clock offset (database time minus the node's
+clock, seconds) and threshold are what the node measured at its last lease round.
 """
 
 from __future__ import annotations
@@ -15,12 +17,16 @@ import sqlalchemy as sa
 
 from swarmscope.store.fleet.leases import db_now_us
 
+DEAD_LEASES = 3  # lease periods without a heartbeat after which a node not cleanly stopped is dead
+DEFAULT_LEASE_US = 30_000_000  # a node registered before its lease length was recorded (µs)
+
 
 @dataclass(frozen=True, slots=True)
 class NodeStatus:
     """One node: name, key fingerprint, source IP, capacity, seconds since its heartbeat, stopped cleanly,
     live leases, writer lag in seconds as its last heartbeat reported it (None: not reported), seconds since
-    its newest sealed batch (None: no batch yet)."""
+    its newest sealed batch (None: no batch yet), its clock offset from the database and its clock
+    threshold in seconds (None: not reported)."""
 
     name: str
     fingerprint: str
@@ -31,6 +37,16 @@ class NodeStatus:
     leases: int
     writer_lag: float | None
     last_batch_age: float | None
+    clock_offset: float | None = None
+    clock_threshold: float | None = None
+    dead: bool = False  # not cleanly stopped, no heartbeat for more than DEAD_LEASES lease periods
+
+    @property
+    def clock_off(self) -> bool:
+        """True when the reported offset exceeds the node's threshold (its hits are clock-flagged)."""
+        if self.clock_offset is None or self.clock_threshold is None:
+            return False
+        return abs(self.clock_offset) > self.clock_threshold
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +81,8 @@ class FleetStatus:
 
 _NODES = sa.text("""
 SELECT n.name, n.fingerprint, n.source_ip, n.capacity, n.heartbeat_us, n.stopped_us, n.writer_lag_us,
+       n.clock_offset_us, n.clock_threshold_us,
+       n.stopped_us IS NULL AND n.heartbeat_us <= :now - :dead * coalesce(n.lease_us, :lease) AS dead,
        (SELECT count(*) FROM fleet_lease l WHERE l.node_name = n.name AND l.expires_us > :now) AS leases,
        (SELECT max(b.sealed_at_us) FROM ledger_batch b JOIN node_key k ON k.id = b.node_id
          WHERE k.fingerprint = n.fingerprint) AS last_batch
@@ -93,9 +111,12 @@ def fleet_status(conn: sa.Connection) -> FleetStatus:
             r.stopped_us is not None,
             int(r.leases),
             None if r.writer_lag_us is None else int(r.writer_lag_us) / 1e6,
-            None if r.last_batch is None else (now - int(r.last_batch)) / 1e6,
+            None if r.last_batch is None else (now - int(r.last_batch) - int(r.clock_offset_us or 0)) / 1e6,
+            None if r.clock_offset_us is None else int(r.clock_offset_us) / 1e6,
+            None if r.clock_threshold_us is None else int(r.clock_threshold_us) / 1e6,
+            bool(r.dead),
         )
-        for r in conn.execute(_NODES, {"now": now})
+        for r in conn.execute(_NODES, {"now": now, "dead": DEAD_LEASES, "lease": DEFAULT_LEASE_US})
     ]
     swarms = [
         SwarmCoverage(r.infohash, r.name, r.work, int(r.vantages), tuple(r.holders))

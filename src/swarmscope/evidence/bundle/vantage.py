@@ -1,0 +1,59 @@
+"""A hit's vantage point: the source network its node probed from, read from the sealed run settings.
+
+Corroboration means independent vantage points, not independent keys: two nodes that probe from one
+address, or from one network, see the same peers the same way and are banned together. So a vantage is
+
+- the run's ``bind_ip`` (``RunStarted`` settings, sealed) reduced to its network: the /24 of an IPv4
+  address and the /48 of an IPv6 one (a typical end-site assignment, RFC 6177; an IPv4 /24 is the
+  smallest block commonly routed and leased to one site), an IPv4-mapped IPv6 address (RFC 4291
+  section 2.5.5.2) counting as its IPv4 address;
+- on loopback (127.0.0.0/8, ::1: tests and one-machine demonstrations) the address itself, since
+  there every address is one host anyway;
+- ``DEFAULT_ROUTE`` for a run without ``--bind`` (or an unreadable one): its source is whatever the
+  kernel picks, unknown to the evidence, so every such node counts as ONE vantage together.
+
+Pure: no I/O. Source: README "A fleet" (Vantages).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+from swarmscope.evidence.bundle.settings import settings_of
+from swarmscope.evidence.records import RunStarted
+
+DEFAULT_ROUTE = "default route (no --bind)"
+PREFIX = {4: 24, 6: 48}  # production vantage networks, per IP version
+
+
+def source_address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """``text`` as an IP address, an IPv4-mapped IPv6 address as its IPv4 address.
+
+    Raises:
+        ValueError: not an IP address.
+    """
+    address = ipaddress.ip_address(text)
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+def vantage_of_address(bind_ip: str | None) -> str:
+    """The vantage of a source address (module docstring): an address on loopback, else its network."""
+    if not bind_ip:
+        return DEFAULT_ROUTE
+    try:
+        address = source_address(bind_ip)
+    except ValueError:
+        return DEFAULT_ROUTE
+    if address.is_loopback:
+        return str(address)
+    return str(ipaddress.ip_network(f"{address}/{PREFIX[address.version]}", strict=False))
+
+
+def vantage_of_run(run: RunStarted | None) -> str:
+    """The vantage of the run that sealed a hit (its sealed ``bind_ip``); no run known: ``DEFAULT_ROUTE``."""
+    if run is None:
+        return DEFAULT_ROUTE
+    bind_ip = settings_of(run).get("bind_ip")
+    return vantage_of_address(bind_ip if isinstance(bind_ip, str) else None)
