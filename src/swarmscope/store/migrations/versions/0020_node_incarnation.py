@@ -1,7 +1,7 @@
 """A fleet node's incarnation (which process holds its name now) and its clock offset.
 
 Revision ID: 0020
-Revises: 0018
+Revises: 0019
 Create Date: 2026-12-07
 
 Adds ``incarnation`` to ``fleet_node``: a counter the database increments on every start under the
@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0020"
-down_revision = "0018"
+down_revision = "0019"
 branch_labels = None
 depends_on = None
 
