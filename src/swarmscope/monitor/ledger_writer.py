@@ -39,6 +39,7 @@ from swarmscope.evidence.seal import SealedBatch, batch_bytes
 from swarmscope.net.clock import Clock
 from swarmscope.net.tsa_client import request_token
 from swarmscope.store.fleet.fencing import FencingRefused, record_swarms
+from swarmscope.store.fleet.leases import NodeReplaced
 from swarmscope.store.ports import EvidenceLedger
 
 Warn = Callable[[str], None]
@@ -104,6 +105,7 @@ class LedgerWriter:
         self.commit_seconds_last = 0.0  # wall-clock duration of the last successful batch commit
         self.commit_seconds_total = 0.0  # ... of every successful batch commit of the run
         self.lost = 0  # records that could not be committed after stop (reported, never silent)
+        self.replaced: NodeReplaced | None = None  # a newer process under this fleet node's name: final
         self._stop_attempts = 0
         self._failures = 0  # failed commits since the last one that succeeded
         self._failing_since = 0.0  # time.monotonic() of the first of them
@@ -163,6 +165,8 @@ class LedgerWriter:
                     await self._flush_now.wait()
             self._flush_now.clear()
             await self.flush()
+            if self.replaced is not None:  # final: a newer process writes under this name now
+                break
             if self._stop.is_set() and not self._records and not self._pieces:
                 break
             if self._stop.is_set():
@@ -226,6 +230,11 @@ class LedgerWriter:
         except FencingRefused as exc:  # rolled back whole: drop the lost swarms' records, keep the rest
             self._requeue(records, captures, blobs, pieces)
             self._fenced_out(exc)
+            return
+        except NodeReplaced as exc:  # final, never retried: nothing more may be written under this name
+            self.replaced = exc
+            dropped = len(records) + self.discard_all()
+            self.on_warning(f"{exc}; {dropped} queued records discarded")
             return
         except Exception as exc:  # the database refused: keep everything, say so once, retry next round
             self._requeue(records, captures, blobs, pieces)
