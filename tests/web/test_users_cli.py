@@ -230,6 +230,14 @@ def test_users_add_refuses_a_name_that_mixes_scripts(
         assert user_store.find_user(store, name) is None
 
 
+def test_users_add_refuses_a_mixed_script_name_before_prompting_for_a_password(web_db: Path) -> None:
+    code, out = invoke("users", "add", "\u0430dmin", "--role", "admin", "--db", str(web_db))
+    assert (code, out) == (
+        1, "error: user name '\u0430dmin' mixes scripts (Cyrillic, Latin); write a name in one script "
+        "(Unicode TS #39 section 5.1)\n",
+    )  # no "Password:" prompt first  # fmt: skip
+
+
 @pytest.mark.parametrize(
     "name", ["\u0395\u03bb\u03ad\u03bd\u03b7", "\u5c71\u7530\u3055\u304f\u3089", "j.doe_2"]
 )

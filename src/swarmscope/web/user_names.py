@@ -39,11 +39,11 @@ def look_alike(first: str, second: str) -> bool:
     return any(a == b for a, b in zip(name_keys(first), name_keys(second), strict=True))
 
 
-def check_new_name(store: Store, name: str) -> str:
-    """``name`` in NFKC (as stored) when it is in one script and looks like no existing user's name.
+def check_scripts(name: str) -> str:
+    """``name`` in NFKC when it is written in one script (needs no store: checked before a prompt).
 
     Raises:
-        InputError: it mixes scripts (they are named) or looks like an existing user (named).
+        InputError: it mixes scripts (they are named).
     """
     written = unicodedata.normalize("NFKC", name)
     if scripts_mixed(written):
@@ -52,6 +52,16 @@ def check_new_name(store: Store, name: str) -> str:
             f"user name {name!r} mixes scripts ({mixed}); write a name in one script "
             "(Unicode TS #39 section 5.1)"
         )
+    return written
+
+
+def check_new_name(store: Store, name: str) -> str:
+    """``name`` in NFKC (as stored) when it is in one script and looks like no existing user's name.
+
+    Raises:
+        InputError: it mixes scripts (they are named) or looks like an existing user (named).
+    """
+    written = check_scripts(name)
     for user in user_store.list_users(store):
         if look_alike(user.name, name):
             raise InputError(
