@@ -10,7 +10,7 @@ to ``counsel``, a full-width ``ｃounsel`` next to ``counsel``, a Cyrillic ``аd
 - it mixes scripts (UTS #39 section 5.1: Latin with Cyrillic in one name), or
 - one of its keys equals an existing user's: the UTS #39 section 4 skeleton of its NFKC case-folded form,
   of its NFKC form as written (``I`` and ``l`` share a skeleton, ``i`` and ``l`` do not), or of that
-  skeleton case-folded (Greek ``ΑϹΜΕ`` is ``ACME``, so ``acme``).
+  skeleton case-folded (Cyrillic ``АСМЕ`` is ``ACME``, so ``acme``).
 
 A login compares the same keys, so ``Counsel`` or ``аdmin`` stands for the one existing user they look
 like (whose password it then needs) and every spelling shares one throttle counter; a typed name that
@@ -29,7 +29,7 @@ from swarmscope.web.confusables import scripts_mixed, scripts_of, skeleton
 
 def name_keys(name: str) -> tuple[str, str, str]:
     """The comparison keys of a user name: the skeletons of its NFKC form case-folded, as written, and
-    as written then case-folded (Greek capitals ``ΑϹΜΕ`` look like ``ACME``, which is ``acme``)."""
+    as written then case-folded (Cyrillic capitals ``АСМЕ`` look like ``ACME``, which is ``acme``)."""
     written = unicodedata.normalize("NFKC", name)
     return skeleton(written.casefold()), skeleton(written), skeleton(skeleton(written).casefold())
 
