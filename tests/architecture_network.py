@@ -52,6 +52,7 @@ PACKAGE_IMPORTS = {  # top-level package -> what it may import beyond SHARED_IMP
     "cli": {"typer.*", "click.*", "rich.*", "getpass", "resource"},
     "web": {"fastapi.*", "starlette.*", "uvicorn.*", "multipart.*", "python_multipart.*", "jinja2.*",
             "markupsafe.*", "argon2.*", "prometheus_client.*", "pydantic.*",
+            "confusable_homoglyphs.*",  # Unicode's confusables and scripts data (user names)
             "xml.sax.saxutils",  # the SVG plot's escape
             "threading"},  # a lock (matplotlib rc_context, one export at a time); the read models folder
     "research": {"matplotlib.*"},  # the export's plots (Agg backend: files only)

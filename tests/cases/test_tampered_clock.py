@@ -237,4 +237,4 @@ def test_an_edited_work_isp_or_region_does_not_follow_from_proven_inputs(
     directory = DirectoryProof(store, trust())
     assert link_problem(store, case_status.get_case(store, honest[HONEST]), proven, None, directory) is None
     why = link_problem(store, case_status.get_case(store, honest[LATER]), proven, None, directory)
-    assert why is not None and reason in why, why
+    assert why is not None and reason in str(why), why

@@ -204,6 +204,21 @@ async def test_a_live_poll_whose_session_ended_sends_the_browser_to_the_login_pa
     assert plain.status_code == 401 and "hx-redirect" not in plain.headers
 
 
+async def test_a_look_alike_name_logs_in_as_the_user_it_looks_like_and_shares_its_throttle(
+    web: WebWorld,
+) -> None:
+    acme_cyrillic = "\u0410\u0421\u041c\u0415"  # АСМЕ: UTS #39 skeleton of ACME, so of acme
+    client = web.anonymous()
+    assert (await login(client, acme_cyrillic, PASSWORD)).status_code == 303
+    assert (await client.get("/api/me")).json()["name"] == "acme"  # the account it looks like, not another
+    for spelling in ("\u0430cme", "acrne", "ACME", acme_cyrillic, "\u0430\u0441me"):
+        assert (await login(web.anonymous(), spelling, "wrong password, long")).status_code == 401
+    assert (await login(web.anonymous(), "acme", PASSWORD)).status_code == 429
+    with web.store.engine.connect() as conn:
+        names = set(conn.execute(sa.select(web_login_attempt.c.name)).scalars())
+    assert "acme" in names and not names & {acme_cyrillic, "acrne", "\u0430cme"}
+
+
 async def test_a_login_compares_names_as_the_console_does_and_throttles_them_together(web: WebWorld) -> None:
     client = web.anonymous()
     assert (await login(client, "Counsel", PASSWORD)).status_code == 303  # NFKC + case-folded

@@ -3,8 +3,10 @@ payment form takes the API's ``method``."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from swarmscope.cases.received import RECEIVED_RULE
 from swarmscope.store.legal import case_status
 from swarmscope.store.legal import letters as letter_store
 from tests.cli.letter_world import T0, draft_approve, send
@@ -60,3 +62,37 @@ async def test_the_payment_form_records_the_method(console: Console, tmp_path: P
     assert payment.method == "bank transfer"
     shown = await counsel.get(f"/cases/{doe}", headers={"accept": "text/html"})
     assert "by bank transfer" in shown.text
+
+
+def _kiritimati_today() -> str:
+    """Today's date at UTC+14, the furthest-ahead time zone (Pacific/Kiritimati)."""
+    return (datetime.now(UTC) + timedelta(hours=14)).date().isoformat()
+
+
+async def test_a_receipt_dated_after_today_in_every_time_zone_is_400_and_the_form_says_the_rule(
+    console: Console, tmp_path: Path
+) -> None:
+    paid, disputed = console.world.dois[0], console.world.dois[1]
+    draft_approve(console.world, paid)
+    sent = send(console.world, paid, None, tmp_path / "out", T0 + 2)
+    draft_approve(console.world, disputed)
+    counsel, before = console["counsel"], ledger_entries(console)
+    csrf = counsel.csrf  # type: ignore[attr-defined]
+    page = await counsel.get(f"/cases/{paid}", headers={"accept": "text/html"})
+    assert page.text.count(RECEIVED_RULE.replace("'", "&#39;")) == 2  # payment and dispute forms
+    today = _kiritimati_today()
+    tomorrow = (datetime.fromisoformat(today) + timedelta(days=1)).date().isoformat()
+    for received in (f"{tomorrow}T00:00:00+14:00", tomorrow):  # at most a day ahead of UTC: so far taken
+        form = {"amount": "10", "reference": sent.letter.payment_reference, "received": received,
+                "csrf_token": csrf}  # fmt: skip
+        answer = await counsel.post(f"/cases/{paid}/payment", data=form)
+        body = {"summary": "x", "received": received}
+        api = await counsel.post(f"/api/cases/{disputed}/dispute", json=body, headers={"x-csrf-token": csrf})
+        if _kiritimati_today() != today:  # midnight at UTC+14 passed meanwhile: tomorrow is today there
+            return
+        assert answer.status_code == 400 and "in the future in every time zone" in answer.text, received
+        assert api.status_code == 400 and api.json()["detail"].startswith(f"received: {received!r} is not")
+    assert ledger_entries(console) == before
+    assert letter_store.list_payments(console.world.store, sent.letter.case_id) == []
+    form = {"amount": "10", "reference": sent.letter.payment_reference, "received": today, "csrf_token": csrf}
+    assert (await counsel.post(f"/cases/{paid}/payment", data=form)).status_code == 303  # today somewhere

@@ -6,11 +6,14 @@ import re
 
 import httpx
 import pytest
+import sqlalchemy as sa
 
+from swarmscope.store.console.schema import console_batch
+from swarmscope.store.ledger.schema import ledger_batch
 from swarmscope.web.app import create_app
 from swarmscope.web.settings import WebSettings
 from tests.tampering import tamper
-from tests.web.conftest import ACME, GLOBEX, NOW, WebWorld
+from tests.web.conftest import ACME, GLOBEX, NOW, PASSWORD, WebWorld
 from tests.web.monitoring_world import (
     ACME_SWARM,
     CAPTURE,
@@ -141,13 +144,12 @@ async def test_live_fragments_show_rows_written_after_the_page_opened(
     assert "not yet shown" not in (await client.get("/swarms/live", headers=HTML)).text
     add_verified(web.path, world.run_id, "127.0.0.42", NOW + 70 * S)
     lagging = (await client.get("/swarms/live", headers=HTML)).text  # sealed, not folded yet
-    assert "1 sealed batch not yet shown" in lagging
+    assert "1 sealed evidence batch not yet shown" in lagging
     assert re.search(
         r'<td class="verified">1</td>', lagging[lagging.index(f'data-infohash="{ACME_SWARM}"') :]
     )
-    assert (
-        "1 sealed batch not yet shown" in (await client.get(f"/swarms/{ACME_SWARM}/live", headers=HTML)).text
-    )
+    swarm_live = (await client.get(f"/swarms/{ACME_SWARM}/live", headers=HTML)).text
+    assert "1 sealed evidence batch not yet shown" in swarm_live
     assert fold(web.path) == 1  # what serve's background folder does
     live = (await client.get("/swarms/live", headers=HTML)).text
     assert "not yet shown" not in live
@@ -155,6 +157,27 @@ async def test_live_fragments_show_rows_written_after_the_page_opened(
     assert re.search(r'<td class="verified">2</td>', row)
     peers = (await client.get(f"/swarms/{ACME_SWARM}/peers", headers=HTML)).text
     assert "127.0.0.42:6881" in peers
+
+
+async def test_a_login_seals_no_evidence_batch_the_live_pages_count(
+    web: WebWorld, world: MonitoringWorld
+) -> None:
+    client = web.anonymous()  # a login seals its session as an account event: a batch with no evidence
+    form = await client.get("/login")
+    token = re.search(r'name="login_token" value="([^"]+)"', form.text)
+    assert token is not None
+    data = {"name": "viewer", "password": PASSWORD, "login_token": token.group(1), "next": "/swarms"}
+    assert (await client.post("/login", data=data)).status_code == 303
+    with web.store.engine.connect() as conn:
+        sealed = conn.execute(sa.select(sa.func.count()).select_from(ledger_batch)).scalar_one()
+        folded = conn.execute(sa.select(sa.func.count()).select_from(console_batch)).scalar_one()
+    assert sealed > folded  # the login's batch is sealed and not folded
+    assert "not yet shown" not in (await client.get("/swarms/live", headers=HTML)).text
+    assert (await client.get(f"/api/swarms/{ACME_SWARM}")).json()["unfolded_batches"] == 0
+    assert "swarmscope_console_unfolded_batches 0.0" in (await web.client("admin").get("/metrics")).text
+    add_verified(web.path, world.run_id, "127.0.0.42", NOW + 70 * S)  # evidence: counted
+    assert "1 sealed evidence batch not yet shown" in (await client.get("/swarms/live", headers=HTML)).text
+    assert (await client.get(f"/api/swarms/{ACME_SWARM}")).json()["unfolded_batches"] == 1
 
 
 async def test_size_plot_is_an_svg_without_style_or_script(web: WebWorld, world: MonitoringWorld) -> None:

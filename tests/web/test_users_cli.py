@@ -195,6 +195,59 @@ def test_users_add_refuses_a_name_equal_to_another_up_to_case_or_unicode_form(
 
 
 @pytest.mark.parametrize(
+    ("name", "existing"),
+    [("\u0410\u0421\u041c\u0415", "acme"),  # АСМЕ: Cyrillic capitals only, the skeleton of ACME
+     ("adrnin", "admin"), ("gl0bex", "globex"), ("\uff41\uff44\uff4d\uff49\uff4e", "admin")],  # ａｄｍｉｎ
+)  # fmt: skip
+def test_users_add_refuses_a_look_alike_of_another_user_across_scripts(
+    web_db: Path, password_file: Path, name: str, existing: str
+) -> None:
+    code, out = invoke("users", "add", name, "--role", "admin", "--password-file", str(password_file),
+                       "--db", str(web_db))  # fmt: skip
+    assert code == 1 and len(out.strip().splitlines()) == 1, out
+    assert out.strip() == (
+        f"error: user name {name!r} is the existing user {existing!r} up to case, Unicode form or look-alike "
+        "characters (Unicode TS #39 skeleton); choose another name"
+    )
+    with open_store(str(web_db), create=False) as store:
+        assert user_store.find_user(store, name) is None
+
+
+@pytest.mark.parametrize(
+    ("name", "scripts"),
+    [("\u0430dmin", "Cyrillic, Latin"), ("ad\u043cin", "Latin, Cyrillic"), ("\u03bdiewer", "Greek, Latin")],
+)  # fmt: skip
+def test_users_add_refuses_a_name_that_mixes_scripts(
+    web_db: Path, password_file: Path, name: str, scripts: str
+) -> None:
+    code, out = invoke("users", "add", name, "--role", "admin", "--password-file", str(password_file),
+                       "--db", str(web_db))  # fmt: skip
+    assert (code, out.strip()) == (
+        1, f"error: user name {name!r} mixes scripts ({scripts}); write a name in one script "
+        "(Unicode TS #39 section 5.1)",
+    )  # fmt: skip
+    with open_store(str(web_db), create=False) as store:
+        assert user_store.find_user(store, name) is None
+
+
+def test_users_add_refuses_a_mixed_script_name_before_prompting_for_a_password(web_db: Path) -> None:
+    code, out = invoke("users", "add", "\u0430dmin", "--role", "admin", "--db", str(web_db))
+    assert (code, out) == (
+        1, "error: user name '\u0430dmin' mixes scripts (Cyrillic, Latin); write a name in one script "
+        "(Unicode TS #39 section 5.1)\n",
+    )  # no "Password:" prompt first  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "name", ["\u0395\u03bb\u03ad\u03bd\u03b7", "\u5c71\u7530\u3055\u304f\u3089", "j.doe_2"]
+)
+def test_users_add_takes_a_name_in_one_script(web_db: Path, password_file: Path, name: str) -> None:
+    code, out = invoke("users", "add", name, "--role", "viewer", "--password-file", str(password_file),
+                       "--db", str(web_db))  # fmt: skip
+    assert (code, out.strip()) == (0, f"user {name}: viewer")  # Ελένη; 山田さくら (Han with Hiragana)
+
+
+@pytest.mark.parametrize(
     "args",
     [["add", "zoe", "--role", "viewer", "--password-file", "PW"], ["passwd", "zoe", "--password-file", "PW"],
      ["token", "zoe"], ["disable", "zoe"], ["tokens"], ["list"]],

@@ -83,7 +83,10 @@ async def test_a_letter_approved_in_the_browser_is_the_state_of_one_approved_on_
     assert denied.status_code == 403
     wrong = await counsel.post(f"/api/cases/{web_doe}/letter/approve", json={"digest": "ab" * 32},
                                headers={"x-csrf-token": counsel.csrf})  # type: ignore[attr-defined]  # fmt: skip
-    assert wrong.status_code == 409 and "preview it again" in wrong.json()["detail"]
+    assert (wrong.status_code, wrong.json()["detail"]) == (
+        409, f"{web_doe}: the digest does not match the letter you were shown; reload the preview"
+    )  # not the right digest, which could be copied instead of reading the letter  # fmt: skip
+    assert digest.group(1) not in wrong.text
     done = await counsel.post(f"/cases/{web_doe}/letter/approve",
                               data={"digest": digest.group(1), "csrf_token": counsel.csrf})  # type: ignore[attr-defined]  # fmt: skip
     assert done.status_code == 303 and done.headers["location"].startswith(f"/cases/{web_doe}")

@@ -50,6 +50,7 @@ import dataclasses
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from swarmscope.cases.refusals import Refusal
 from swarmscope.cases.run_clock import workflow_clock
 from swarmscope.cases.thresholds import Candidate, Hit, ThresholdPolicy, evaluate
 from swarmscope.cases.work_links import TorrentChecks
@@ -227,9 +228,9 @@ def build_cases(
             report.excluded.append(verdict)
             continue
         work = checks.work(verdict.infohash, require_confirmed=require_confirmed)
-        if isinstance(work, str):
-            report.skipped.append((verdict, work))
-            unusable[(verdict.ip, verdict.port, verdict.infohash)] = work
+        if isinstance(work, Refusal):  # the build report is the operator's: every part as written
+            report.skipped.append((verdict, str(work)))
+            unusable[(verdict.ip, verdict.port, verdict.infohash)] = str(work)
             continue
         _upsert(store, report, verdict, work.id, attributions, by_key, now_us, actor)
     groups = {(v.ip, v.port, v.infohash): v for v in verdicts}

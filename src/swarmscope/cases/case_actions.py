@@ -95,8 +95,8 @@ def record_dispute(
     Raises:
         InputError: empty summary, or one holding a control, bidi or line-separator character (it is
             printed on the case's documents and terminal lines; :func:`~swarmscope.cases.identities.
-            has_control`, line breaks allowed), or ``received_us`` before the case was opened or more
-            than a day after ``now_us`` (:func:`~swarmscope.cases.received.check_received`).
+            has_control`, line breaks allowed), or ``received_us`` before the case was opened or after
+            today's date at UTC+14 (:func:`~swarmscope.cases.received.check_received`).
             WorkflowError: no letter was drafted (nothing to dispute) or the case is closed, paid,
             escalated or already disputed. StoreError: unknown case.
     """

@@ -28,7 +28,8 @@ from __future__ import annotations
 
 from swarmscope.cases.candidates import attribution_at
 from swarmscope.cases.directory_proof import DirectoryProof
-from swarmscope.cases.work_links import TorrentChecks, case_work
+from swarmscope.cases.refusals import Refusal
+from swarmscope.cases.work_links import TorrentChecks, about_work, case_work
 from swarmscope.store.database import Store
 from swarmscope.store.ledger.proven_records import AttributionRow, ProvenAttributions
 from swarmscope.store.legal import cases as case_rows
@@ -41,7 +42,7 @@ def link_problem(
     attributions: ProvenAttributions,
     checks: TorrentChecks | None,
     directory: DirectoryProof,
-) -> str | None:
+) -> Refusal | None:
     """Why ``row``'s work, ISP, region or city do not follow from the proven inputs (None: they do).
 
     The answer is one line: ``<column> <stored value> ...`` and the proven value, per differing column,
@@ -50,23 +51,28 @@ def link_problem(
     """
     work = _work_problem(store, row, checks, directory)
     reasons = [r for r in (work, *_place_problems(store, row, attributions, directory)) if r]
-    return "; ".join(reasons) or None
+    return Refusal.joined(reasons) if reasons else None
 
 
 def _work_problem(
     store: Store, row: CaseRow, checks: TorrentChecks | None, directory: DirectoryProof
-) -> str | None:
+) -> Refusal | None:
     """``work_id`` is not the work ``cases build`` derives for the case's torrent, or its entry is not the
-    sealed one."""
+    sealed one (the works it names are parts a front end renders for its reader)."""
     work = case_work(store, row.infohash, checks)
-    if isinstance(work, str):
-        return f"work_id {row.work_id}: its torrent {row.infohash} has no work ({work})"
+    if isinstance(work, Refusal):
+        return Refusal.of(f"work_id {row.work_id}: its torrent {row.infohash} has no work (", work, ")")
     if work.id == row.work_id:
-        return directory.work_problem(work)
-    return (
-        f"work_id {row.work_id} is not the work of its torrent {row.infohash} (work {work.id} of "
-        f"{work.client}: its earliest confirmed link, else its earliest plain one, as cases build derives it)"
+        why = directory.work_problem(work)
+        hidden = "its work's entry is not the sealed one"
+        return None if why is None else Refusal.of(about_work(work, why, hidden))
+    derived = about_work(
+        work,
+        f"work {work.id} of {work.client}: its earliest confirmed link, else its earliest plain one, as "
+        "cases build derives it",
+        "a work of another rights holder",
     )
+    return Refusal.of(f"work_id {row.work_id} is not the work of its torrent {row.infohash} (", derived, ")")
 
 
 def _place_problems(

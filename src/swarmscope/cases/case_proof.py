@@ -41,6 +41,7 @@ from swarmscope.cases.case_links import link_problem
 from swarmscope.cases.case_recheck import Rejudge
 from swarmscope.cases.directory_proof import DirectoryProof
 from swarmscope.cases.document_policy import DocumentPolicy
+from swarmscope.cases.refusals import Refusal
 from swarmscope.cases.work_links import TorrentChecks
 from swarmscope.errors import SwarmscopeError
 from swarmscope.store.database import Store
@@ -73,7 +74,15 @@ UNLINKED = "its ISP, place or work do not follow from the sealed attribution and
 
 
 class UnprovenCase(SwarmscopeError):
-    """A case whose claim the proven evidence no longer carries (the message names it and why)."""
+    """A case whose claim the proven evidence no longer carries (the message names it and why).
+
+    ``refusal``: the reason in parts (:mod:`swarmscope.cases.refusals`), for a front end to render for
+    its reader; the message is its whole text.
+    """
+
+    def __init__(self, why: str | Refusal) -> None:
+        self.refusal = why if isinstance(why, Refusal) else Refusal.of(why)
+        super().__init__(str(self.refusal))
 
 
 class ProvenCaseHits:
@@ -130,7 +139,7 @@ class CaseProof(ProvenCaseHits):
         self._checks = TorrentChecks(store, trust)
         self.directory = DirectoryProof(store, trust)
 
-    def problem(self, case: CaseClaim) -> str | None:
+    def problem(self, case: CaseClaim) -> str | Refusal | None:
         """Why ``case`` may not be carried by a document (None: its claim is proven)."""
         nearby = [
             r
@@ -159,7 +168,7 @@ class CaseProof(ProvenCaseHits):
             + (f"; refused rows of this address: {rows}" if rows else "")
         )
 
-    def _rejudged(self, case: CaseClaim, hits: list[ProvenHit]) -> str | None:
+    def _rejudged(self, case: CaseClaim, hits: list[ProvenHit]) -> str | Refusal | None:
         """Why the case's group (ALL proven hits of its address and port, in or out of its interval) no
         longer passes the thresholds this document applies (its own, tightened by the build note:
         :mod:`swarmscope.cases.document_policy`): ``cases build`` judges the whole group, and one
@@ -170,7 +179,7 @@ class CaseProof(ProvenCaseHits):
             return self._unlinked(case)
         return f"{case.doe}: refused: on the proven evidence it no longer passes its thresholds ({why})"
 
-    def _unlinked(self, case: CaseClaim) -> str | None:
+    def _unlinked(self, case: CaseClaim) -> Refusal | None:
         """Why the case row's work, ISP, region or city do not follow from the proven inputs (the row as
         stored now: documents state these columns; :func:`~swarmscope.cases.case_links.link_problem`)."""
         row = case if isinstance(case, CaseRow) else case_status.get_case(self.store, case.doe)
@@ -178,7 +187,7 @@ class CaseProof(ProvenCaseHits):
         why = link_problem(self.store, row, attributions, self._checks, self.directory)
         if why is None:
             return None
-        return f"{case.doe}: refused: {UNLINKED} ({why})"
+        return Refusal.of(f"{case.doe}: refused: {UNLINKED} (", why, ")", doe=case.doe)
 
     def require(self, case: CaseClaim) -> None:
         """Raise :class:`UnprovenCase` naming ``case`` when :meth:`problem` finds one."""
@@ -195,7 +204,7 @@ class CaseProof(ProvenCaseHits):
             if problem is None:
                 kept.append(case)
             else:
-                refused.append((case.doe, problem))
+                refused.append((case.doe, str(problem)))
         return kept, refused
 
 

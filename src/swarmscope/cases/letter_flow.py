@@ -166,7 +166,8 @@ def approve_letter(
     Raises:
         LetterError: no unsent letter; its terms as stored now are not the sealed draft's
             (:func:`~swarmscope.cases.sealed_history.require_sealed_draft`), with or without
-            ``expect_digest``; content differs from ``expect_digest``. WorkflowError: the case
+            ``expect_digest``; content differs from ``expect_digest`` (the message does not give the
+            right digest). WorkflowError: the case
             cannot take an approval (or a reminder cannot go out in its status). UnprovenCase: the
             case's proven evidence no longer carries it.
     """
@@ -175,7 +176,9 @@ def approve_letter(
     check_request_allows_letters(store, case, trust)
     require_sealed_draft(workflow_history(store, store_trust(store, trust)), case, letter)
     if expect_digest is not None and expect_digest.strip().lower() != digest:
-        raise LetterError(f"{case.doe}: the letter's digest is {digest}, not the one given; preview it again")
+        raise LetterError(  # never the right digest: it would be copied in place of reading the letter
+            f"{case.doe}: the digest does not match the letter you were shown; reload the preview"
+        )
     note = f"{letter.kind} letter {letter.payment_reference} approved (content sha256 {digest})"
     if letter.kind != "initial" and not may_send_letter(case.status):
         raise LetterError(f"{case.doe} is {case.status}: no further letter may go out")

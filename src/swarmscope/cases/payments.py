@@ -38,7 +38,7 @@ def _paid_letter(
 
     Raises:
         InputError: a closed case, no sent letter with that reference, another currency, a receipt date
-            before the sending or more than a day ahead of ``now_us`` (:func:`check_received`).
+            before the sending or after today's date at UTC+14 (:func:`check_received`).
     """
     if case.status in CLOSING_STATUSES:
         raise InputError(f"{case.doe} is already {case.status}; a further payment is handled by hand")

@@ -17,7 +17,7 @@ from typing import Annotated
 import typer
 
 from swarmscope.cases.case_actions import record_dispute
-from swarmscope.cases.received import parse_received
+from swarmscope.cases.received import RECEIVED_RULE, parse_received
 from swarmscope.cli.app import app
 from swarmscope.cli.node_identity import SigningKeyOption, signing_store
 from swarmscope.cli.options import ActorOption, DbOption, actor_name, fail
@@ -35,7 +35,10 @@ def record_command(
     case: Annotated[str, typer.Argument(help="The case (DOE number).")],
     summary: Annotated[str, typer.Option("--summary", help="What is disputed (no personal data).")],
     received: Annotated[
-        str | None, typer.Option("--received", help="When received (ISO 8601; default now).")
+        str | None, typer.Option(
+            "--received",
+            help=f"When received (ISO 8601, UTC unless an offset is given; default now). {RECEIVED_RULE}",
+        )
     ] = None,
     actor: ActorOption = None,
     db: DbOption = DEFAULT_DB,

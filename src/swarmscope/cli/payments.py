@@ -14,6 +14,7 @@ import typer
 
 from swarmscope.cases.letter_settings import format_amount, parse_amount
 from swarmscope.cases.payments import record_payment
+from swarmscope.cases.received import RECEIVED_RULE
 from swarmscope.cases.received import parse_received as received_time
 from swarmscope.cli.app import app
 from swarmscope.cli.node_identity import SigningKeyOption, signing_store
@@ -44,7 +45,10 @@ def record_command(
     amount: Annotated[str, typer.Option("--amount", help="Amount received, e.g. 450.00.")],
     reference: Annotated[str, typer.Option("--reference", help="The payment reference quoted (RF...).")],
     received: Annotated[
-        str | None, typer.Option("--received", help="When received (ISO 8601; default now).")
+        str | None, typer.Option(
+            "--received",
+            help=f"When received (ISO 8601, UTC unless an offset is given; default now). {RECEIVED_RULE}",
+        )
     ] = None,
     currency: Annotated[
         str | None, typer.Option("--currency", help="ISO 4217 (default: the letter's).")

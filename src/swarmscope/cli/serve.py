@@ -129,9 +129,22 @@ def _sealing_key(db: str, node_key: Path | None) -> Ed25519PrivateKey | None:
 
 
 def _announce(url: str, trusted: frozenset[str], sealing: bool) -> None:
-    """Print where the console listens (once the store is open and the port is ours)."""
+    """Print what the console refuses for want of a key, and why, then where it listens (once the store
+    is open and the port is ours). Without a trusted key no account is proven (each counts only in the
+    state its events sealed by a trusted node give), so neither logins nor API tokens work; without the
+    private key no session can be sealed, so logins fail while tokens of proven users work."""
     if not trusted:
-        typer.echo("note: no trusted node key: letter preview, approval and documents are refused", err=True)
+        typer.echo(
+            "note: no trusted node key: no account is accepted (each is proven by its events sealed with a "
+            "trusted node key), so logins and API tokens are refused; letter preview, approval and "
+            "documents are refused too",
+            err=True,
+        )
     if not sealing:
-        typer.echo("note: no node key to seal with: approvals, payments and disputes are refused", err=True)
+        tokens = "API tokens of proven users still work" if trusted else "pass --node-key"
+        typer.echo(
+            "note: no node key to seal with: logins are refused (each session is sealed in the node's "
+            f"chain as an account event; {tokens}), and so are approvals, payments and disputes",
+            err=True,
+        )
     typer.echo(f"swarmscope console on {url} (Ctrl-C stops it)", err=True)

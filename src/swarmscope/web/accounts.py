@@ -53,13 +53,15 @@ def web_user(row: user_store.UserRow) -> WebUser:
 
 
 def check_name(name: str) -> str:
-    """A user name: 1..64 characters, no control, bidi or zero-width character, no surrounding space.
+    """A user name: 1..64 characters, no control, bidi or zero-width character, no surrounding space,
+    in one script (:func:`.user_names.check_scripts`).
 
     Raises:
         InputError: otherwise.
     """
     if not name or name != name.strip() or len(name) > 64 or has_control(name):
         raise InputError(f"user name {name!r}: 1 to 64 visible characters, no surrounding space")
+    user_names.check_scripts(name)
     return name
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 
+from swarmscope.cases.received import RECEIVED_RULE
 from swarmscope.cases.workflow import CaseStatus
 from swarmscope.store.access import scoping
 from swarmscope.store.database import Store
@@ -90,4 +91,4 @@ def board_page(request: Request, store: StoreDep, user: UserDep) -> HTMLResponse
 def case_page(request: Request, doe: str, store: StoreDep, user: UserDep) -> HTMLResponse:
     """One case: history, letters, payments, disputes; forms for counsel."""
     data = case_data(store, user, doe)
-    return page(request, "case.html.j2", roles=Role, **data)
+    return page(request, "case.html.j2", roles=Role, received_rule=RECEIVED_RULE, **data)

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 
 from fastapi import HTTPException
 
-from swarmscope.cases.work_links import without_rights_holders
+from swarmscope.cases.case_proof import UnprovenCase
 from swarmscope.errors import SwarmscopeError
 from swarmscope.store.database import Store, StoreError
 from swarmscope.store.ledger.head_witness import require_head
@@ -57,13 +57,14 @@ def trust(store: Store, settings: WebSettings) -> EvidenceTrust:
 
 @contextmanager
 def refused_as_409(user: WebUser | None = None) -> Iterator[None]:
-    """Turn a workflow refusal (any :class:`SwarmscopeError`) into 409 with its one-line message. For a
-    ``user`` bound to a client, the message names no other rights holder or its works
-    (:func:`~swarmscope.cases.work_links.without_rights_holders`): a client never learns of another."""
+    """Turn a workflow refusal (any :class:`SwarmscopeError`) into 409 with its one-line message. A
+    refusal in parts (:class:`~swarmscope.cases.case_proof.UnprovenCase`'s
+    :class:`~swarmscope.cases.refusals.Refusal`) is rendered for ``user``: bound to a client, it reads
+    no other rights holder or its works, so a client never learns of another."""
     try:
         yield
+    except UnprovenCase as exc:
+        client = None if user is None else user.client_id
+        raise HTTPException(409, " ".join(exc.refusal.render(client).split())) from None
     except SwarmscopeError as exc:
-        line = " ".join(str(exc).split())
-        if user is not None and user.client_id is not None:
-            line = without_rights_holders(line)
-        raise HTTPException(409, line) from None
+        raise HTTPException(409, " ".join(str(exc).split())) from None

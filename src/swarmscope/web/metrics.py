@@ -16,8 +16,8 @@ probes), ``swarmscope_probes_per_second`` (run), ``swarmscope_writer_queue_recor
 ``swarmscope_batch_commit_seconds`` (run; counter), ``swarmscope_tracker_errors`` and
 ``swarmscope_dht_errors`` (run; counters), ``swarmscope_peers`` (infohash, tier),
 ``swarmscope_not_evidence_records`` (infohash), ``swarmscope_store_disk_bytes``,
-``swarmscope_console_unfolded_batches`` (sealed batches the console's read models do not count yet: the
-background folder's lag).
+``swarmscope_console_unfolded_batches`` (sealed evidence batches the console's read models do not count
+yet: the background folder's lag; a batch of account events, such as a login's, is not one).
 """
 
 from __future__ import annotations
@@ -100,7 +100,7 @@ class _Snapshot:
         )
         yield GaugeMetricFamily(
             "swarmscope_console_unfolded_batches",
-            "Sealed batches not folded into the console's read models yet",
+            "Sealed evidence batches not folded into the console's read models yet",
             value=self.unfolded,
         )
 

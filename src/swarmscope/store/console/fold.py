@@ -25,12 +25,13 @@ import sqlalchemy as sa
 
 from swarmscope.store.console.fold_rows import Fold
 from swarmscope.store.console.schema import console_batch
-from swarmscope.store.ledger.schema import ledger_batch
+from swarmscope.store.ledger.schema import ledger_batch, ledger_entry
 
 if TYPE_CHECKING:
     from swarmscope.store.database import Store
 
 BATCHES_PER_TRANSACTION = 200
+FOLDED_KINDS = ("observation", "sighting", "attribution")  # the ledger entry kinds the console counts
 _LOCK_KEY = 0x5357_434F  # PostgreSQL advisory lock key of the fold ("SWCO")
 
 
@@ -74,14 +75,28 @@ def fold_once(
 
 
 def unfolded_batches(store: Store) -> int:
-    """Sealed batches not folded yet (what the console's pages do not show yet): the ``ledger_batch`` rows
-    less the ``console_batch`` rows (every folded id is a batch's, and batches are never deleted), two
-    counts over integer keys, no ledger row read."""
+    """Sealed EVIDENCE batches not folded yet (what the console's pages do not show yet): batches holding
+    an entry of a kind the console counts (:data:`FOLDED_KINDS`). A batch of account or workflow events
+    only (a login seals its session) changes no number on the pages, so it is not counted, though the
+    folder marks it folded too. Two counts over integer keys first (``ledger_batch`` less
+    ``console_batch`` rows: every folded id is a batch's, batches are never deleted); only when they
+    differ are the unfolded batches' entry kinds read, by the ``(node_id, idx)`` index."""
     count = sa.func.count()
     with store.engine.connect() as conn:
         sealed = conn.execute(sa.select(count).select_from(ledger_batch)).scalar_one()
         folded = conn.execute(sa.select(count).select_from(console_batch)).scalar_one()
-    return max(0, int(sealed) - int(folded))
+        if int(sealed) <= int(folded):
+            return 0
+        return int(conn.execute(_unfolded_evidence()).scalar_one())
+
+
+def _unfolded_evidence() -> sa.Select[Any]:
+    b, e = ledger_batch.c, ledger_entry.c
+    folded = sa.select(console_batch.c.batch_id).where(console_batch.c.batch_id == b.id)
+    evidence = sa.select(e.id).where(
+        e.node_id == b.node_id, e.idx.between(b.first_index, b.last_index), e.kind.in_(FOLDED_KINDS)
+    )
+    return sa.select(sa.func.count()).select_from(ledger_batch).where(~sa.exists(folded), sa.exists(evidence))
 
 
 def _pending(conn: sa.Connection, limit: int) -> list[Any]:
