@@ -228,3 +228,27 @@ async def test_the_peer_header_takes_its_tier_from_proven_evidence_only(
     assert "best tier</th><td>verified" not in page and "not proven" in page
     fine = (await web.client("viewer").get(f"/api/peers/{GLOBEX_SWARM}/127.0.0.9/6881")).json()
     assert fine["proven_tier"] == "verified" == fine["summary"]["tier"]
+
+
+async def test_the_peer_trail_is_paged_newest_first_and_keeps_its_proven_tier(
+    web: WebWorld, world: MonitoringWorld
+) -> None:
+    """A peer re-probed many times: each page proves only its own rows; the header's tier stays proven."""
+    for i in range(7):
+        add_verified(web.path, world.run_id, "127.0.0.2", NOW + (10 + i) * S)
+    viewer = web.client("viewer")
+    base = f"/api/peers/{ACME_SWARM}/127.0.0.2/6881"
+    first = (await viewer.get(f"{base}?limit=3")).json()
+    starts = [r["started_us"] for r in first["evidence"] if r["kind"] == "observation"]
+    assert starts == [NOW + 16 * S, NOW + 15 * S, NOW + 14 * S] and first["proven_tier"] == "verified"
+    seen, cursor = list(starts), first["next_cursor"]
+    while cursor:
+        page = (await viewer.get(base, params={"limit": 3, "cursor": cursor})).json()
+        seen += [r["started_us"] for r in page["evidence"] if r["kind"] == "observation"]
+        assert page["proven_tier"] == "verified"
+        cursor = page["next_cursor"]
+    assert len(seen) == 8 and seen == sorted(seen, reverse=True)
+    html = (await viewer.get(f"/peers/{ACME_SWARM}/127.0.0.2/6881?limit=3", headers=HTML)).text
+    assert "Older records</a>" in html and html.count('<tr class="observation">') == 3
+    bad = await viewer.get(base, params={"cursor": "x"})
+    assert bad.status_code == 400 and "cursor" in bad.json()["detail"]
