@@ -207,9 +207,7 @@ async def test_the_keys_serve_was_given_decide_what_is_evidence(
     app = create_app(WebSettings(db=str(web.path), trusted_keys=frozenset({"ab" * 32})), store=web.store)
     transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
     headers = {"Authorization": f"Bearer {web.template.tokens['viewer']}"}
-    async with httpx.AsyncClient(
-        transport=transport, base_url="http://testserver", headers=headers
-    ) as client:
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1", headers=headers) as client:
         trail = (await client.get(f"/api/peers/{ACME_SWARM}/127.0.0.2/6881")).json()
     assert trail["evidence"] == [] and [r["state"] for r in trail["not_evidence"]] == ["altered"]
     assert trail["not_evidence"][0]["reason"].endswith("is sealed by an untrusted key")

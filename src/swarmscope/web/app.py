@@ -41,7 +41,7 @@ from swarmscope.web import (
 from swarmscope.web.deps import NotAuthenticated
 from swarmscope.web.evidence_trust import trusted_fingerprints
 from swarmscope.web.folding import BackgroundFolder
-from swarmscope.web.security import security_headers
+from swarmscope.web.security import LOOPBACK_NAMES, security_headers, trusted_hosts
 from swarmscope.web.settings import WebSettings
 from swarmscope.web.templating import STATIC_DIR, page
 
@@ -157,7 +157,9 @@ def create_app(settings: WebSettings, store: Store | None = None) -> FastAPI:
     )
     app.state.store, app.state.settings, app.state.identity_key = opened, settings, key
     app.state.sealed_accounts = account_view(opened, settings)
-    app.middleware("http")(security_headers)
+    hosts = LOOPBACK_NAMES | {settings.host} | settings.allowed_hosts
+    app.middleware("http")(trusted_hosts(hosts))
+    app.middleware("http")(security_headers)  # added last: outermost, so refusals carry the headers too
     app.add_exception_handler(HTTPException, _http_error)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     for router in ROUTERS:
