@@ -8,6 +8,9 @@
 - ``Cache-Control: no-store`` on everything but ``/static/``: pages and API answers may hold personal data
   (identities, addresses) and must not stay in a shared or browser cache.
 
+An unexpected error in a route is logged (with its traceback, for the operator) and answered here with a
+plain 500 carrying these headers too, instead of Starlette's bare 500 that also drops the connection.
+
 And a Host check against DNS rebinding (:func:`trusted_hosts`): a page on ``rebind.example`` whose name
 is re-pointed at 127.0.0.1 becomes same-origin with a loopback console in the operator's own browser and
 could read the login form and post logins; a request whose ``Host`` is not a name the console serves is
@@ -17,12 +20,14 @@ refused with 400 before any route runs (nothing read, no login counted). Starlet
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Iterable
 from urllib.parse import urlsplit
 
 from fastapi import Request, Response
 from fastapi.responses import PlainTextResponse
 
+LOG = logging.getLogger(__name__)
 HOST_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-.:")  # DNS names, IPv4 and IPv6
 LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
 Middleware = Callable[[Request, Callable[[Request], Awaitable[Response]]], Awaitable[Response]]
@@ -42,8 +47,12 @@ HEADERS = {
 
 
 async def security_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-    """HTTP middleware: add :data:`HEADERS` and the cache rule to every response."""
-    response = await call_next(request)
+    """HTTP middleware: add :data:`HEADERS` and the cache rule to every response, a 500 included."""
+    try:
+        response = await call_next(request)
+    except Exception:
+        LOG.exception("%s %s failed", request.method, request.url.path)
+        response = PlainTextResponse("internal error: the console's log has the details\n", 500)
     response.headers.update(HEADERS)
     static = request.url.path.startswith("/static/")
     response.headers["Cache-Control"] = "public, max-age=3600" if static else "no-store"
