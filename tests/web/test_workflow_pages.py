@@ -199,3 +199,44 @@ async def test_exhibits_and_notices_download_and_bound_users_get_404(console: Co
     refused = await bound.post("/requests/notices.zip", data={"csrf_token": bound.csrf})  # type: ignore[attr-defined]
     assert refused.status_code == 404
     assert (await analyst.post("/requests/notices.zip")).status_code == 403  # no CSRF token
+
+
+async def test_a_disputes_text_is_shown_to_counsel_only_and_each_view_is_audited(console: Console) -> None:
+    """What the recipient wrote names them and their circumstances: personal data, as an identity is."""
+    doe = console.world.dois[0]
+    draft_letters(console.world.store, SETTINGS, [doe], "counsel", T0)
+    counsel = console["counsel"]
+    text = "I am Alex Sample at 1 Main St; my tenant used the line"
+    answer = await counsel.post(f"/api/cases/{doe}/dispute", json={"summary": text},
+                                headers={"x-csrf-token": counsel.csrf})  # type: ignore[attr-defined]  # fmt: skip
+    assert answer.status_code == 200
+    before = reads(console, doe)
+    for name in ("viewer", "analyst"):
+        api = (await console[name].get(f"/api/cases/{doe}")).json()
+        assert [d["summary"] for d in api["disputes"]] == [None] and api["case"]["status"] == "disputed"
+        html = (await console[name].get(f"/cases/{doe}", headers=HTML)).text
+        assert "Alex Sample" not in html and "dispute received" in html
+    assert reads(console, doe) == before  # nothing shown, nothing audited
+    shown = (await counsel.get(f"/api/cases/{doe}")).json()
+    assert [d["summary"] for d in shown["disputes"]] == [text]
+    page = await console["example"].get(f"/cases/{doe}", headers=HTML)
+    assert "Alex Sample" in page.text and "audit log" in page.text
+    assert reads(console, doe) == [*before, "counsel:read_dispute", "example:read_dispute"]
+
+
+async def test_a_long_dispute_or_payment_method_is_refused_in_one_line(
+    console: Console, tmp_path: Path
+) -> None:
+    disputed, paid = console.world.dois[0], console.world.dois[1]
+    draft_letters(console.world.store, SETTINGS, [disputed], "counsel", T0)
+    counsel = console["counsel"]
+    csrf = {"x-csrf-token": counsel.csrf}  # type: ignore[attr-defined]
+    long = await counsel.post(f"/api/cases/{disputed}/dispute", json={"summary": "x" * 4001}, headers=csrf)
+    assert long.status_code == 400 and "at most 4000 characters" in long.json()["detail"]
+    assert case_status.get_case(console.world.store, disputed).status != "disputed"
+    draft_approve(console.world, paid)
+    sent = send(console.world, paid, None, tmp_path / "out", T0 + 2)
+    body = {"amount": "450.00", "reference": sent.letter.payment_reference, "method": "m" * 101}
+    refused = await counsel.post(f"/api/cases/{paid}/payment", json=body, headers=csrf)
+    assert refused.status_code == 400 and "--method: at most 100 characters" in refused.json()["detail"]
+    assert letter_store.list_payments(console.world.store, sent.letter.case_id) == []

@@ -17,12 +17,12 @@ from fastapi.responses import HTMLResponse
 from swarmscope.cases.workflow import CaseStatus
 from swarmscope.store.access import scoping
 from swarmscope.store.database import Store
-from swarmscope.store.legal import case_status
+from swarmscope.store.legal import case_rows, case_status
 from swarmscope.store.legal import letters as letter_store
-from swarmscope.store.legal.subscribers import stored_identity
+from swarmscope.store.legal.subscribers import audit_view, stored_identity
 from swarmscope.web.accounts import WebUser
 from swarmscope.web.casework import case_for
-from swarmscope.web.deps import StoreDep, UserDep, require
+from swarmscope.web.deps import StoreDep, UserDep, now_us, require
 from swarmscope.web.roles import Role
 from swarmscope.web.scope import client_filter
 from swarmscope.web.templating import page
@@ -55,15 +55,30 @@ def board_data(store: Store, user: WebUser) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
+def _disputes(store: Store, user: WebUser, case: case_rows.CaseRow) -> list[dict[str, Any]]:
+    """The case's disputes. Their text is what the subscriber wrote (personal data: names,
+    circumstances), so as for identities only counsel and admin read it, each view audited
+    (``read_dispute``, committed before it is shown); other roles see that a dispute was received, when,
+    and the case's status, with ``summary`` None."""
+    disputes = letter_store.list_disputes(store, case.id)
+    if user.role < Role.COUNSEL:
+        return [{**asdict(d), "summary": None} for d in disputes]
+    if disputes:
+        detail = f"{len(disputes)} dispute text(s) shown in the console"
+        audit_view(store, user.name, "read_dispute", case.doe, detail, now_us())
+    return [asdict(d) for d in disputes]
+
+
 def case_data(store: Store, user: WebUser, doe: str) -> dict[str, Any]:
-    """One case: its row, history, letters, payments, disputes, and whether an identity is stored."""
+    """One case: its row, history, letters, payments, disputes (:func:`_disputes`), and whether an
+    identity is stored."""
     case = case_for(store, user, doe)
     return {
         "case": asdict(case),
         "events": [asdict(e) for e in case_status.case_events(store, case.id)],
         "letters": [asdict(r) for r in letter_store.list_letters(store, case_id=case.id)],
         "payments": [asdict(p) for p in letter_store.list_payments(store, case.id)],
-        "disputes": [asdict(d) for d in letter_store.list_disputes(store, case.id)],
+        "disputes": _disputes(store, user, case),
         "identity_stored": stored_identity(store, case.id) is not None,
     }
 
