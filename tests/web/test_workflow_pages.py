@@ -240,3 +240,29 @@ async def test_a_long_dispute_or_payment_method_is_refused_in_one_line(
     refused = await counsel.post(f"/api/cases/{paid}/payment", json=body, headers=csrf)
     assert refused.status_code == 400 and "--method: at most 100 characters" in refused.json()["detail"]
     assert letter_store.list_payments(console.world.store, sent.letter.case_id) == []
+
+
+async def test_the_board_is_paged_per_column_with_counts_and_filters(console: Console) -> None:
+    """A campaign has tens of thousands of cases: a column shows its count and a page of its cases."""
+    viewer, dois = console["viewer"], console.world.dois
+    work = case_status.get_case(console.world.store, dois[0]).work_id
+    first = (await viewer.get("/api/cases", params={"limit": 1})).json()
+    disclosed = next(c for c in first if c["column"] == "disclosed")
+    assert disclosed["count"] == len(dois) > 1 and [c["doe"] for c in disclosed["cases"]] == dois[:1]
+    seen, cursor = [dois[0]], disclosed["next_cursor"]
+    while cursor:
+        (column,) = (
+            await viewer.get("/api/cases", params={"status": "disclosed", "limit": 1, "cursor": cursor})
+        ).json()
+        seen += [c["doe"] for c in column["cases"]]
+        cursor = column["next_cursor"]
+    assert seen == dois
+    (mine,) = (await viewer.get("/api/cases", params={"status": "disclosed", "work": work})).json()
+    assert mine["count"] == len(dois)
+    (none,) = (await viewer.get("/api/cases", params={"status": "disclosed", "work": work + 1000})).json()
+    assert none["count"] == 0 and none["cases"] == []
+    for bad in ({"status": "nope"}, {"limit": 0}, {"cursor": "x"}, {"work": 2**63}):
+        answer = await viewer.get("/api/cases", params=bad)
+        assert answer.status_code == 400 and "\n" not in answer.json()["detail"], bad
+    page = (await viewer.get("/cases", params={"limit": 1}, headers=HTML)).text
+    assert f"({len(dois)})" in page and 'class="more" href="/cases?status=disclosed' in page
