@@ -266,3 +266,21 @@ async def test_the_board_is_paged_per_column_with_counts_and_filters(console: Co
         assert answer.status_code == 400 and "\n" not in answer.json()["detail"], bad
     page = (await viewer.get("/cases", params={"limit": 1}, headers=HTML)).text
     assert f"({len(dois)})" in page and 'class="more" href="/cases?status=disclosed' in page
+
+
+async def test_the_letters_list_is_paged_newest_first_and_filtered(console: Console) -> None:
+    dois = console.world.dois
+    draft_letters(console.world.store, SETTINGS, dois, "counsel", T0)
+    viewer = console["viewer"]
+    first = (await viewer.get("/api/letters", params={"limit": 2})).json()
+    assert [r["doe"] for r in first] == dois[::-1][:2]
+    rest = (await viewer.get("/api/letters", params={"limit": 2, "before": first[-1]["id"]})).json()
+    assert [r["doe"] for r in first + rest] == dois[::-1]
+    work = case_status.get_case(console.world.store, dois[0]).work_id
+    assert len((await viewer.get("/api/letters", params={"work": work, "status": "drafted"})).json()) == len(
+        dois
+    )
+    assert (await viewer.get("/api/letters", params={"status": "paid"})).json() == []
+    assert (await viewer.get("/api/letters", params={"before": 2**63})).status_code == 400
+    page = (await viewer.get("/letters", params={"limit": 2}, headers=HTML)).text
+    assert f'href="/letters?limit=2&amp;before={first[-1]["id"]}"' in page

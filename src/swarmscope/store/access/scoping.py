@@ -98,14 +98,31 @@ def requests(store: Store, client_id: int | None) -> list[RequestRow]:
         return [RequestRow(**r._asdict()) for r in conn.execute(query)]
 
 
-def letters(store: Store, client_id: int | None) -> list[tuple[str, LetterRow]]:
-    """(DOE, letter) of the client's cases, newest first."""
+def letters(
+    store: Store,
+    client_id: int | None,
+    *,
+    before: int | None = None,
+    limit: int | None = None,
+    work_id: int | None = None,
+    status: str | None = None,
+) -> list[tuple[str, LetterRow]]:
+    """(DOE, letter) of the client's cases, newest first: at most ``limit`` letters with an id below
+    ``before`` (keyset pages), of the cases of ``work_id`` and in case status ``status`` when given."""
     query = (
         sa.select(letter, legal_case.c.doe)
         .join(legal_case, legal_case.c.id == letter.c.case_id)
         .where(case_clause(client_id))
         .order_by(letter.c.id.desc())
     )
+    if before is not None:
+        query = query.where(letter.c.id < before)
+    if work_id is not None:
+        query = query.where(legal_case.c.work_id == work_id)
+    if status is not None:
+        query = query.where(legal_case.c.status == status)
+    if limit is not None:
+        query = query.limit(limit)
     with store.engine.connect() as conn:
         rows = conn.execute(query).all()
     return [(r.doe, LetterRow(**{k: v for k, v in r._asdict().items() if k != "doe"})) for r in rows]
