@@ -284,3 +284,22 @@ async def test_the_letters_list_is_paged_newest_first_and_filtered(console: Cons
     assert (await viewer.get("/api/letters", params={"before": 2**63})).status_code == 400
     page = (await viewer.get("/letters", params={"limit": 2}, headers=HTML)).text
     assert f'href="/letters?limit=2&amp;before={first[-1]["id"]}"' in page
+
+
+async def test_requests_are_paged_and_works_count_cases_without_loading_them(console: Console) -> None:
+    viewer, dois = console["viewer"], console.world.dois
+    isp = case_status.get_case(console.world.store, dois[0]).isp_id
+    assert isp is not None
+    made = [case_status.add_request(console.world.store, isp, None, T0 + i) for i in range(3)]
+    every = (await viewer.get("/api/requests")).json()
+    assert [r["id"] for r in every][-3:] == made
+    first = (await viewer.get("/api/requests", params={"limit": 1})).json()
+    assert [r["id"] for r in first] == [every[0]["id"]] and first[0]["more_cases"] is False
+    rest = (await viewer.get("/api/requests", params={"after": first[0]["id"]})).json()
+    assert [r["id"] for r in first + rest] == [r["id"] for r in every]
+    assert (await viewer.get("/api/requests", params={"status": "quashed"})).json() == []
+    assert (await viewer.get("/api/requests", params={"after": 2**63})).status_code == 400
+    page = (await viewer.get("/requests", params={"limit": 1}, headers=HTML)).text
+    assert f'href="/requests?limit=1&amp;after={first[0]["id"]}"' in page
+    works = (await viewer.get("/api/works")).json()
+    assert sum(w["cases"] for w in works) == len(dois)

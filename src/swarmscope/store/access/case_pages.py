@@ -75,3 +75,11 @@ def case_page(
         rows = [CaseRow(**r._asdict()) for r in conn.execute(query.order_by(c.doe).limit(limit + 1))]
     more = len(rows) > limit
     return CasePage(rows[:limit], rows[limit - 1].doe if more else None)
+
+
+def cases_per_work(store: Store, client_id: int | None) -> dict[int, int]:
+    """How many cases of the scope each work has (one ``GROUP BY``, not the cases)."""
+    c = legal_case.c
+    query = sa.select(c.work_id, sa.func.count()).where(case_clause(client_id)).group_by(c.work_id)
+    with store.engine.connect() as conn:
+        return {int(work): int(n) for work, n in conn.execute(query) if work is not None}
