@@ -83,3 +83,27 @@ def cases_per_work(store: Store, client_id: int | None) -> dict[int, int]:
     query = sa.select(c.work_id, sa.func.count()).where(case_clause(client_id)).group_by(c.work_id)
     with store.engine.connect() as conn:
         return {int(work): int(n) for work, n in conn.execute(query) if work is not None}
+
+
+def first_pages(
+    store: Store, client_id: int | None, *, work_id: int | None = None, limit: int = 50
+) -> dict[str, CasePage]:
+    """The first page of every status at once (one scan, ``ROW_NUMBER()`` per status in DOE order),
+    keyed by status; a status without cases is absent.
+
+    Raises:
+        InputError: a limit outside 1..500.
+    """
+    if not 1 <= limit <= MAX_PAGE:
+        raise InputError(f"limit {limit}: must be 1..{MAX_PAGE}")
+    c = legal_case.c
+    rank = sa.func.row_number().over(partition_by=c.status, order_by=c.doe).label("rank")
+    ranked = sa.select(legal_case, rank).where(_where(client_id, work_id)).subquery()
+    query = sa.select(ranked).where(ranked.c.rank <= limit + 1).order_by(ranked.c.status, ranked.c.doe)
+    found: dict[str, list[CaseRow]] = {}
+    with store.engine.connect() as conn:
+        for r in conn.execute(query):
+            row = {k: v for k, v in r._asdict().items() if k != "rank"}
+            found.setdefault(str(r.status), []).append(CaseRow(**row))
+    return {s: CasePage(rows[:limit], rows[limit - 1].doe if len(rows) > limit else None)
+            for s, rows in found.items()}  # fmt: skip
