@@ -49,7 +49,7 @@ async def _timings(
     app.state.console_trust = (trusted, ProvenBatches(trusted))  # as serve trusts the node key file
     transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
     headers = {"Authorization": f"Bearer {token}"}
-    async with httpx.AsyncClient(transport=transport, base_url="http://bench", headers=headers) as client:
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1", headers=headers) as client:
         page = {"accept": "text/html"}
         calls: list[tuple[str, Callable[[int], Awaitable[httpx.Response]]]] = [
             (

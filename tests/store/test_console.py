@@ -236,7 +236,7 @@ def test_trail_proves_each_row_and_keeps_unproven_rows_apart(
     run = _world(store)
     store.add_timestamp_token(store_batches(store)[0], "http://127.0.0.1:8318/tsa", b"\x30\x00", T0 + 9 * S)
     trail = peer_trail(store, _trust(key), SWARM_A, "127.0.0.2", 6881)
-    assert [o.record.client for o in trail.observations] == ["Transmission", "qBittorrent"]
+    assert [o.record.client for o in trail.observations] == ["qBittorrent", "Transmission"]  # newest first
     assert {o.state for o in trail.observations} == {"sealed"} and trail.not_evidence == []
     assert [o.clock for o in trail.observations] == ["unmeasured", "unmeasured"]  # no NTP sample sealed
     assert all(o.batch is not None for o in trail.observations)
@@ -319,9 +319,9 @@ def test_kept_batches_prove_the_same_and_a_row_edited_later_is_still_altered(
     assert again.observations == [] and [r.state for r in again.not_evidence] == ["altered"]
     other = peer_trail(store, trust, SWARM_A, "127.0.0.2", 6881, kept=kept)
     assert [o.state for o in other.observations] == ["sealed", "sealed"]
-    tiny = ProvenBatches(frozenset(trust.fingerprints), max_entries=4)  # batches 2, 3 (observations), 1
-    peer_trail(store, trust, SWARM_A, "127.0.0.2", 6881, kept=tiny)
-    assert tiny.get(2) is None and tiny.get(3) is not None and tiny.get(1) is not None  # oldest dropped
+    tiny = ProvenBatches(frozenset(trust.fingerprints), max_entries=4)  # batches 3, 2 (observations, newest
+    peer_trail(store, trust, SWARM_A, "127.0.0.2", 6881, kept=tiny)  # first), then 1 (the sighting)
+    assert tiny.get(3) is None and tiny.get(2) is not None and tiny.get(1) is not None  # oldest kept dropped
 
 
 def test_swarm_totals_kept_by_the_fold_equal_a_count_over_its_peers(
@@ -385,3 +385,40 @@ def test_a_peer_counts_once_per_minute_when_its_observations_are_folded_out_of_t
         5: (1, 0, 2),
         7: (1, 1, 1),
     }
+
+
+def test_trail_pages_newest_first_and_proves_the_best_tier_beyond_the_page(
+    key_and_store: tuple[Ed25519PrivateKey, Store],
+) -> None:
+    """A peer re-probed for days has thousands of observations: a page proves only its own rows, and the
+    best proven tier comes from a verified probe that is on no page shown (the oldest one)."""
+    key, store = key_and_store
+    run = store.start_run({}, "0.1.0", T0)
+    probes = [observation("127.0.0.7", tier=Tier.VERIFIED, failure=None, verified_pieces=(0,),
+                          started_us=T0, ended_us=T0 + S)]  # fmt: skip
+    probes += [observation("127.0.0.7", tier=Tier.CONNECTED, failure=None, started_us=T0 + i * S,
+                           ended_us=T0 + i * S + 1) for i in range(2, 13)]  # fmt: skip
+    store.add_observations(run, probes, sealed_at_us=T0 + 20 * S)
+    trust = _trust(key)
+    first = peer_trail(store, trust, SWARM_A, "127.0.0.7", 6881, limit=5)
+    starts = [o.record.started_us for o in first.observations]
+    assert starts == [T0 + i * S for i in range(12, 7, -1)] and first.next_cursor is not None
+    assert first.proven_tier == "verified"  # proven though its row is not on this page
+    seen, cursor = list(starts), first.next_cursor
+    while cursor is not None:
+        page = peer_trail(store, trust, SWARM_A, "127.0.0.7", 6881, limit=5, cursor=cursor)
+        assert page.proven_tier == "verified" and len(page.observations) <= 5
+        seen += [o.record.started_us for o in page.observations]
+        cursor = page.next_cursor
+    assert seen == sorted(seen, reverse=True) and len(seen) == 12 and seen[-1] == T0
+    newest = "(SELECT MAX(id) FROM observation WHERE ip = '127.0.0.7')"
+    drop_triggers_and_edit(store, "UPDATE observation SET tier = 'verified', bytes_received = 5 WHERE ip = "
+                                  f"'127.0.0.7' AND (id = {newest} OR started_us = {T0})")  # fmt: skip
+    edited = peer_trail(store, trust, SWARM_A, "127.0.0.7", 6881, limit=5)
+    assert edited.proven_tier == "connected"  # both verified rows altered: neither raises the tier
+    assert peer_trail(store, None, SWARM_A, "127.0.0.7", 6881, limit=5).proven_tier is None
+    for bad in ("12", "a:b", "-1:0", f"{2**63}:0", "1:99999999999999999999999"):
+        with pytest.raises(InputError, match="cursor"):
+            peer_trail(store, trust, SWARM_A, "127.0.0.7", 6881, cursor=bad)
+    with pytest.raises(InputError, match="limit"):
+        peer_trail(store, trust, SWARM_A, "127.0.0.7", 6881, limit=0)

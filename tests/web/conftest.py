@@ -49,7 +49,7 @@ USERS: dict[str, tuple[Role, str | None]] = {
     "acme": (Role.VIEWER, ACME),
     "globex": (Role.COUNSEL, GLOBEX),
 }
-BASE_URL = "http://testserver"
+BASE_URL = "http://127.0.0.1"
 
 
 @dataclass

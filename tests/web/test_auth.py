@@ -193,7 +193,7 @@ async def test_an_expired_session_is_refused(web: WebWorld) -> None:
 
 async def test_a_live_poll_whose_session_ended_sends_the_browser_to_the_login_page(web: WebWorld) -> None:
     client = web.client("viewer")
-    poll = {"hx-request": "true", "hx-current-url": "http://testserver/swarms?sort=peers"}
+    poll = {"hx-request": "true", "hx-current-url": "http://127.0.0.1/swarms?sort=peers"}
     assert (await client.get("/swarms/live", headers=poll)).status_code == 200
     user_store.disable_user(web.store, "viewer", NOW)  # or passwd, logout, expiry: the session row ends
     ended = await client.get("/swarms/live", headers=poll)

@@ -230,9 +230,7 @@ async def test_the_keys_serve_was_given_decide_what_is_evidence(
     app = create_app(WebSettings(db=str(web.path), trusted_keys=frozenset({"ab" * 32})), store=web.store)
     transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
     headers = {"Authorization": f"Bearer {web.template.tokens['viewer']}"}
-    async with httpx.AsyncClient(
-        transport=transport, base_url="http://testserver", headers=headers
-    ) as client:
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1", headers=headers) as client:
         trail = (await client.get(f"/api/peers/{ACME_SWARM}/127.0.0.2/6881")).json()
     assert trail["evidence"] == [] and [r["state"] for r in trail["not_evidence"]] == ["altered"]
     assert trail["not_evidence"][0]["reason"].endswith("is sealed by an untrusted key")
@@ -251,3 +249,27 @@ async def test_the_peer_header_takes_its_tier_from_proven_evidence_only(
     assert "best tier</th><td>verified" not in page and "not proven" in page
     fine = (await web.client("viewer").get(f"/api/peers/{GLOBEX_SWARM}/127.0.0.9/6881")).json()
     assert fine["proven_tier"] == "verified" == fine["summary"]["tier"]
+
+
+async def test_the_peer_trail_is_paged_newest_first_and_keeps_its_proven_tier(
+    web: WebWorld, world: MonitoringWorld
+) -> None:
+    """A peer re-probed many times: each page proves only its own rows; the header's tier stays proven."""
+    for i in range(7):
+        add_verified(web.path, world.run_id, "127.0.0.2", NOW + (10 + i) * S)
+    viewer = web.client("viewer")
+    base = f"/api/peers/{ACME_SWARM}/127.0.0.2/6881"
+    first = (await viewer.get(f"{base}?limit=3")).json()
+    starts = [r["started_us"] for r in first["evidence"] if r["kind"] == "observation"]
+    assert starts == [NOW + 16 * S, NOW + 15 * S, NOW + 14 * S] and first["proven_tier"] == "verified"
+    seen, cursor = list(starts), first["next_cursor"]
+    while cursor:
+        page = (await viewer.get(base, params={"limit": 3, "cursor": cursor})).json()
+        seen += [r["started_us"] for r in page["evidence"] if r["kind"] == "observation"]
+        assert page["proven_tier"] == "verified"
+        cursor = page["next_cursor"]
+    assert len(seen) == 8 and seen == sorted(seen, reverse=True)
+    html = (await viewer.get(f"/peers/{ACME_SWARM}/127.0.0.2/6881?limit=3", headers=HTML)).text
+    assert "Older records</a>" in html and html.count('<tr class="observation">') == 3
+    bad = await viewer.get(base, params={"cursor": "x"})
+    assert bad.status_code == 400 and "cursor" in bad.json()["detail"]

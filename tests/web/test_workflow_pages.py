@@ -202,3 +202,107 @@ async def test_exhibits_and_notices_download_and_bound_users_get_404(console: Co
     refused = await bound.post("/requests/notices.zip", data={"csrf_token": bound.csrf})  # type: ignore[attr-defined]
     assert refused.status_code == 404
     assert (await analyst.post("/requests/notices.zip")).status_code == 403  # no CSRF token
+
+
+async def test_a_disputes_text_is_shown_to_counsel_only_and_each_view_is_audited(console: Console) -> None:
+    """What the recipient wrote names them and their circumstances: personal data, as an identity is."""
+    doe = console.world.dois[0]
+    draft_letters(console.world.store, SETTINGS, [doe], "counsel", T0)
+    counsel = console["counsel"]
+    text = "I am Alex Sample at 1 Main St; my tenant used the line"
+    answer = await counsel.post(f"/api/cases/{doe}/dispute", json={"summary": text},
+                                headers={"x-csrf-token": counsel.csrf})  # type: ignore[attr-defined]  # fmt: skip
+    assert answer.status_code == 200
+    before = reads(console, doe)
+    for name in ("viewer", "analyst"):
+        api = (await console[name].get(f"/api/cases/{doe}")).json()
+        assert [d["summary"] for d in api["disputes"]] == [None] and api["case"]["status"] == "disputed"
+        html = (await console[name].get(f"/cases/{doe}", headers=HTML)).text
+        assert "Alex Sample" not in html and "dispute received" in html
+    assert reads(console, doe) == before  # nothing shown, nothing audited
+    shown = (await counsel.get(f"/api/cases/{doe}")).json()
+    assert [d["summary"] for d in shown["disputes"]] == [text]
+    page = await console["example"].get(f"/cases/{doe}", headers=HTML)
+    assert "Alex Sample" in page.text and "audit log" in page.text
+    assert reads(console, doe) == [*before, "counsel:read_dispute", "example:read_dispute"]
+
+
+async def test_a_long_dispute_or_payment_method_is_refused_in_one_line(
+    console: Console, tmp_path: Path
+) -> None:
+    disputed, paid = console.world.dois[0], console.world.dois[1]
+    draft_letters(console.world.store, SETTINGS, [disputed], "counsel", T0)
+    counsel = console["counsel"]
+    csrf = {"x-csrf-token": counsel.csrf}  # type: ignore[attr-defined]
+    long = await counsel.post(f"/api/cases/{disputed}/dispute", json={"summary": "x" * 4001}, headers=csrf)
+    assert long.status_code == 400 and "at most 4000 characters" in long.json()["detail"]
+    assert case_status.get_case(console.world.store, disputed).status != "disputed"
+    draft_approve(console.world, paid)
+    sent = send(console.world, paid, None, tmp_path / "out", T0 + 2)
+    body = {"amount": "450.00", "reference": sent.letter.payment_reference, "method": "m" * 101}
+    refused = await counsel.post(f"/api/cases/{paid}/payment", json=body, headers=csrf)
+    assert refused.status_code == 400 and "--method: at most 100 characters" in refused.json()["detail"]
+    assert letter_store.list_payments(console.world.store, sent.letter.case_id) == []
+
+
+async def test_the_board_is_paged_per_column_with_counts_and_filters(console: Console) -> None:
+    """A campaign has tens of thousands of cases: a column shows its count and a page of its cases."""
+    viewer, dois = console["viewer"], console.world.dois
+    work = case_status.get_case(console.world.store, dois[0]).work_id
+    first = (await viewer.get("/api/cases", params={"limit": 1})).json()
+    disclosed = next(c for c in first if c["column"] == "disclosed")
+    assert disclosed["count"] == len(dois) > 1 and [c["doe"] for c in disclosed["cases"]] == dois[:1]
+    seen, cursor = [dois[0]], disclosed["next_cursor"]
+    while cursor:
+        (column,) = (
+            await viewer.get("/api/cases", params={"status": "disclosed", "limit": 1, "cursor": cursor})
+        ).json()
+        seen += [c["doe"] for c in column["cases"]]
+        cursor = column["next_cursor"]
+    assert seen == dois
+    (mine,) = (await viewer.get("/api/cases", params={"status": "disclosed", "work": work})).json()
+    assert mine["count"] == len(dois)
+    (none,) = (await viewer.get("/api/cases", params={"status": "disclosed", "work": work + 1000})).json()
+    assert none["count"] == 0 and none["cases"] == []
+    for bad in ({"status": "nope"}, {"limit": 0}, {"cursor": "x"}, {"work": 2**63}):
+        answer = await viewer.get("/api/cases", params=bad)
+        assert answer.status_code == 400 and "\n" not in answer.json()["detail"], bad
+    page = (await viewer.get("/cases", params={"limit": 1}, headers=HTML)).text
+    assert f"({len(dois)})" in page and 'class="more" href="/cases?status=disclosed' in page
+
+
+async def test_the_letters_list_is_paged_newest_first_and_filtered(console: Console) -> None:
+    dois = console.world.dois
+    draft_letters(console.world.store, SETTINGS, dois, "counsel", T0)
+    viewer = console["viewer"]
+    first = (await viewer.get("/api/letters", params={"limit": 2})).json()
+    assert [r["doe"] for r in first] == dois[::-1][:2]
+    rest = (await viewer.get("/api/letters", params={"limit": 2, "before": first[-1]["id"]})).json()
+    assert [r["doe"] for r in first + rest] == dois[::-1]
+    work = case_status.get_case(console.world.store, dois[0]).work_id
+    assert len((await viewer.get("/api/letters", params={"work": work, "status": "drafted"})).json()) == len(
+        dois
+    )
+    assert (await viewer.get("/api/letters", params={"status": "paid"})).json() == []
+    assert (await viewer.get("/api/letters", params={"before": 2**63})).status_code == 400
+    page = (await viewer.get("/letters", params={"limit": 2}, headers=HTML)).text
+    assert f'href="/letters?limit=2&amp;before={first[-1]["id"]}"' in page
+
+
+async def test_requests_are_paged_and_works_count_cases_without_loading_them(console: Console) -> None:
+    viewer, dois = console["viewer"], console.world.dois
+    isp = case_status.get_case(console.world.store, dois[0]).isp_id
+    assert isp is not None
+    made = [case_status.add_request(console.world.store, isp, None, T0 + i) for i in range(3)]
+    every = (await viewer.get("/api/requests")).json()
+    assert [r["id"] for r in every][-3:] == made
+    first = (await viewer.get("/api/requests", params={"limit": 1})).json()
+    assert [r["id"] for r in first] == [every[0]["id"]] and first[0]["more_cases"] is False
+    rest = (await viewer.get("/api/requests", params={"after": first[0]["id"]})).json()
+    assert [r["id"] for r in first + rest] == [r["id"] for r in every]
+    assert (await viewer.get("/api/requests", params={"status": "quashed"})).json() == []
+    assert (await viewer.get("/api/requests", params={"after": 2**63})).status_code == 400
+    page = (await viewer.get("/requests", params={"limit": 1}, headers=HTML)).text
+    assert f'href="/requests?limit=1&amp;after={first[0]["id"]}"' in page
+    works = (await viewer.get("/api/works")).json()
+    assert sum(w["cases"] for w in works) == len(dois)

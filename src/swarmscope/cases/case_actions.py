@@ -27,6 +27,7 @@ from swarmscope.store.legal import case_rows, case_status
 from swarmscope.store.legal import letters as letter_store
 from swarmscope.store.legal.workflow_seals import signer, workflow_history
 
+MAX_DISPUTE_CHARS = 4000  # a summary of what is disputed; the recipient's letter stays with counsel
 DECISIONS = frozenset({"withdraw", "close", "counsel_escalate"})
 """Counsel's decisions, recorded directly on a case (:func:`record_decision`)."""
 ROUTES = {
@@ -93,7 +94,8 @@ def record_dispute(
     may_send_letter`); only counsel's decision (``counsel_escalate``) or a payment moves it on.
 
     Raises:
-        InputError: empty summary, or one holding a control, bidi or line-separator character (it is
+        InputError: empty summary, one longer than :data:`MAX_DISPUTE_CHARS`, or one holding a control,
+            bidi or line-separator character (it is
             printed on the case's documents and terminal lines; :func:`~swarmscope.cases.identities.
             has_control`, line breaks allowed), or ``received_us`` before the case was opened or after
             today's date at UTC+14 (:func:`~swarmscope.cases.received.check_received`).
@@ -102,6 +104,8 @@ def record_dispute(
     """
     if not summary.strip():
         raise InputError("--summary: say what the recipient disputes")
+    if len(summary) > MAX_DISPUTE_CHARS:
+        raise InputError(f"--summary: at most {MAX_DISPUTE_CHARS} characters (a summary, not the letter)")
     if has_control(summary, line_breaks=True):
         raise InputError("--summary: contains a control, bidi or line-separator character")
     case = case_status.get_case(store, doe)

@@ -35,6 +35,7 @@ from swarmscope.cases.disclosure_check import require_disclosed
 from swarmscope.cases.document_policy import COURT_TESTED, DocumentPolicy
 from swarmscope.cases.hit_proofs import letter_facts
 from swarmscope.cases.letter_history import ProvenLetters, proven_letters
+from swarmscope.cases.letter_payee import require_payee
 from swarmscope.cases.letter_settings import (
     LetterError,
     LetterSettings,
@@ -86,6 +87,7 @@ def draft_letters(
 
     Raises:
         WorkflowError: a case whose status allows no draft (e.g. disputed). StoreError: unknown case.
+        LetterError: the payee is not the case's rights holder (:mod:`.letter_payee`).
         UnprovenCase: a case its proven evidence no longer carries (:func:`require_proven`), or whose
             stored identity was disclosed for something else (``UndisclosedCase``).
     """
@@ -97,6 +99,7 @@ def draft_letters(
         require_status(store, case, trust)
         require_disclosed(store, case, trust)
         check_request_allows_letters(store, case, trust)
+        require_payee(store, case, settings)
         amount = format_amount(settings.amount_cents, settings.currency)
         note = f"letter drafted: {amount}, {settings.deadline_days} days"
         move_case(store, case.id, CaseEvent.DRAFT, actor, note, now_us)
@@ -164,7 +167,8 @@ def approve_letter(
         policy: the thresholds the case is re-judged under (its build note only tightens them).
 
     Raises:
-        LetterError: no unsent letter; its terms as stored now are not the sealed draft's
+        LetterError: no unsent letter; its payee is not the case's rights holder
+            (:mod:`.letter_payee`); its terms as stored now are not the sealed draft's
             (:func:`~swarmscope.cases.sealed_history.require_sealed_draft`), with or without
             ``expect_digest``; content differs from ``expect_digest`` (the message does not give the
             right digest). WorkflowError: the case
@@ -174,6 +178,7 @@ def approve_letter(
     shown = preview_letter(store, doe, trust=trust, policy=policy)
     case, letter, digest = case_status.get_case(store, doe), shown.letter, shown.digest
     check_request_allows_letters(store, case, trust)
+    require_payee(store, case, frozen_settings(letter.settings_json))
     require_sealed_draft(workflow_history(store, store_trust(store, trust)), case, letter)
     if expect_digest is not None and expect_digest.strip().lower() != digest:
         raise LetterError(  # never the right digest: it would be copied in place of reading the letter

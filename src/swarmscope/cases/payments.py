@@ -30,6 +30,8 @@ from swarmscope.store.legal import case_rows, case_status
 from swarmscope.store.legal import letters as letter_store
 from swarmscope.store.legal.workflow_seals import signer
 
+MAX_METHOD_CHARS = 100  # how it was paid: "bank transfer", "card"
+
 
 def _paid_letter(
     store: Store, case: case_rows.CaseRow, ref: str, currency: str | None, received_us: int, now_us: int
@@ -69,9 +71,12 @@ def record_payment(
     """Record a payment against a case; returns the row and the case's status afterwards.
 
     Raises:
-        InputError: bad reference, a reference of no letter sent for this case, wrong currency, a closed
+        InputError: a ``method`` longer than :data:`MAX_METHOD_CHARS`, bad reference, a reference of no
+            letter sent for this case, wrong currency, a closed
             case. WorkflowError: the case cannot be paid in its status. StoreError: unknown case.
     """
+    if method is not None and len(method) > MAX_METHOD_CHARS:
+        raise InputError(f"--method: at most {MAX_METHOD_CHARS} characters (e.g. bank transfer)")
     ref = normalise_reference(reference)
     case = case_status.get_case(store, doe)
     letter, letters = _paid_letter(store, case, ref, currency, received_us, now_us)

@@ -25,6 +25,7 @@ from swarmscope.store.console.fold import catch_up
 from swarmscope.store.database import DEFAULT_DB, open_store
 from swarmscope.store.ledger.head_witness import witness_path
 from swarmscope.store.ledger.node_key import default_key_path
+from swarmscope.web.security import host_name
 from swarmscope.web.server import check_host, serve
 from swarmscope.web.settings import WebSettings
 
@@ -54,6 +55,14 @@ def serve_command(
         bool,
         typer.Option("--allow-remote", help="Allow a non-loopback --host (only behind a TLS proxy)."),
     ] = False,
+    allowed_host: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allowed-host",
+            help="A name requests may carry in Host besides 127.0.0.1, localhost, ::1 and --host "
+            "(a reverse proxy's public name; repeatable). Any other Host is refused (DNS rebinding).",
+        ),
+    ] = None,
     identity_key: Annotated[
         Path | None,
         typer.Option("--identity-key", help="Identity key file: counsel and admin then see identities."),
@@ -86,11 +95,34 @@ def serve_command(
         key = _sealing_key(db, node_key)
         witness = witness_path(node_key if node_key is not None else default_key_path(db))
         settings = WebSettings(
-            db, host, port, allow_remote, identity_key, trusted_keys=trusted, node_key=key, witness=witness
+            db,
+            host,
+            port,
+            allow_remote,
+            identity_key,
+            trusted_keys=trusted,
+            node_key=key,
+            witness=witness,
+            allowed_hosts=_allowed_hosts(allowed_host or []),
         )
         serve(settings, lambda url: _announce(url, trusted, key is not None))
     except SwarmscopeError as exc:
         raise fail(exc) from None
+
+
+def _allowed_hosts(names: list[str]) -> frozenset[str]:
+    """The ``--allowed-host`` names, lower case (an IPv6 address without brackets).
+
+    Raises:
+        InputError: a name with a port, path, space or nothing in it.
+    """
+    found = set()
+    for name in names:
+        bare = name.strip().lower().strip("[]")
+        if not bare or host_name(f"[{bare}]" if ":" in bare else bare) != bare:
+            raise InputError(f"--allowed-host {name!r}: give a host name or address, without port or path")
+        found.add(bare)
+    return frozenset(found)
 
 
 def _fold(db: str) -> None:

@@ -6,7 +6,9 @@ unauthenticated page request goes to the login page; an API request gets 401 wit
 (expired, logged out, password changed, user disabled) gets 401 with ``HX-Redirect: /login?next=<the
 page>``: htmx follows that header whatever the status (htmx docs, "Response Headers"), so a wall screen
 goes to the login page instead of freezing on its last numbers. Other errors are a small HTML page for
-pages and ``{"detail": ...}`` for ``/api/``.
+pages and ``{"detail": ...}`` for ``/api/``. A path or query parameter FastAPI cannot take (a port outside
+0..65535, a row id beyond a signed 64-bit integer, which SQLite and PostgreSQL cannot hold) is 400 with one
+line naming it, not FastAPI's 422 list.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from contextlib import asynccontextmanager
 from urllib.parse import quote, urlsplit
 
 from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
@@ -41,7 +44,7 @@ from swarmscope.web import (
 from swarmscope.web.deps import NotAuthenticated
 from swarmscope.web.evidence_trust import trusted_fingerprints
 from swarmscope.web.folding import BackgroundFolder
-from swarmscope.web.security import security_headers
+from swarmscope.web.security import LOOPBACK_NAMES, security_headers, trusted_hosts
 from swarmscope.web.settings import WebSettings
 from swarmscope.web.templating import STATIC_DIR, page
 
@@ -92,6 +95,14 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
         return JSONResponse({"detail": exc.detail}, exc.status_code, headers=headers)
     return page(request, "error.html.j2", exc.status_code, status=exc.status_code, detail=exc.detail)
+
+
+async def _bad_parameter(request: Request, exc: Exception) -> Response:
+    """A parameter that does not validate: 400, one line (``<name>: <why>``), as page or JSON."""
+    assert isinstance(exc, RequestValidationError)
+    first = exc.errors()[0] if exc.errors() else {}
+    name = str(first.get("loc", ("request",))[-1])
+    return await _http_error(request, HTTPException(400, f"{name}: {first.get('msg', 'not valid')}"))
 
 
 def _bind_witness(store: Store, settings: WebSettings) -> None:
@@ -157,8 +168,11 @@ def create_app(settings: WebSettings, store: Store | None = None) -> FastAPI:
     )
     app.state.store, app.state.settings, app.state.identity_key = opened, settings, key
     app.state.sealed_accounts = account_view(opened, settings)
-    app.middleware("http")(security_headers)
+    hosts = LOOPBACK_NAMES | {settings.host} | settings.allowed_hosts
+    app.middleware("http")(trusted_hosts(hosts))
+    app.middleware("http")(security_headers)  # added last: outermost, so refusals carry the headers too
     app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _bad_parameter)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     for router in ROUTERS:
         app.include_router(router)

@@ -4,26 +4,32 @@ Columns follow the workflow (:class:`swarmscope.cases.workflow.CaseStatus`) unde
 running a campaign use: ``identified`` is shown as *disclosed* (the ISP disclosed the account holder) and
 ``no_response`` as *expired* (the letter's deadline passed). A case page never shows personal data: the
 identity is a separate, audited page for counsel and admin (:mod:`swarmscope.web.identities`).
+
+The board scales to a campaign's tens of thousands of cases: each column shows its count and the first
+``limit`` cases (default 50) in DOE order, with a link to the column's next page (keyset ``cursor``: the
+last DOE shown; :mod:`swarmscope.store.access.case_pages`). Filters: ``status`` (one column's name) and
+``work`` (a work id), in the page's form and in ``/api/cases``.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict
-from typing import Any
+from dataclasses import asdict, dataclass
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 
 from swarmscope.cases.received import RECEIVED_RULE
 from swarmscope.cases.workflow import CaseStatus
-from swarmscope.store.access import scoping
+from swarmscope.errors import InputError
+from swarmscope.store.access import case_pages, scoping
 from swarmscope.store.database import Store
-from swarmscope.store.legal import case_status
+from swarmscope.store.legal import case_rows, case_status
 from swarmscope.store.legal import letters as letter_store
-from swarmscope.store.legal.subscribers import stored_identity
+from swarmscope.store.legal.subscribers import audit_view, stored_identity
 from swarmscope.web.accounts import WebUser
 from swarmscope.web.casework import case_for
-from swarmscope.web.deps import StoreDep, UserDep, require
+from swarmscope.web.deps import StoreDep, UserDep, now_us, require
 from swarmscope.web.roles import Role
 from swarmscope.web.scope import client_filter
 from swarmscope.web.templating import page
@@ -46,33 +52,101 @@ COLUMNS: list[tuple[str, tuple[CaseStatus, ...]]] = [
 ]
 
 
-def board_data(store: Store, user: WebUser) -> list[dict[str, Any]]:
-    """The board: one column per stage, each with its cases (no personal data)."""
-    cases = scoping.cases(store, client_filter(user))
-    return [
-        {"column": name, "statuses": [str(s) for s in statuses],
-         "cases": [asdict(c) for c in cases if c.status in statuses]}
-        for name, statuses in COLUMNS
-    ]  # fmt: skip
+@dataclass(frozen=True)
+class BoardQuery:
+    """The board's query parameters (all optional): a column, a work, the column's cursor, page size."""
+
+    status: str | None = None
+    work: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None
+    cursor: Annotated[str | None, Query(max_length=40)] = None
+    limit: Annotated[int, Query(ge=1, le=500)] = 50
+
+    def columns(self) -> list[tuple[str, tuple[CaseStatus, ...]]]:
+        """The columns shown: all, or the one ``status`` names (400 for an unknown name)."""
+        if not self.status:
+            return COLUMNS
+        chosen = [c for c in COLUMNS if c[0] == self.status]
+        if not chosen:
+            raise HTTPException(
+                400, f"status {self.status[:40]!r}: not one of {', '.join(c for c, _ in COLUMNS)}"
+            )
+        return chosen
+
+
+BoardDep = Annotated[BoardQuery, Depends()]
+
+
+def _column(
+    store: Store,
+    scope: int | None,
+    q: BoardQuery,
+    statuses: tuple[CaseStatus, ...],
+    first: dict[str, case_pages.CasePage] | None,
+) -> case_pages.CasePage:
+    """A column's page: from ``first`` (the board's first pages) when it holds one status's, else read."""
+    if first is not None and len(statuses) == 1:
+        return first.get(str(statuses[0]), case_pages.CasePage([], None))
+    return case_pages.case_page(
+        store, scope, statuses, work_id=q.work, cursor=q.cursor or None, limit=q.limit
+    )
+
+
+def board_data(store: Store, user: WebUser, q: BoardQuery) -> list[dict[str, Any]]:
+    """The board: per column its name, statuses, ``count`` (cases in the filters), one page of ``cases``
+    (no personal data) and ``next_cursor`` (pass back as ``cursor`` with ``status``)."""
+    scope = client_filter(user)
+    counts = case_pages.status_counts(store, scope, q.work)
+    try:  # the whole board: every column's first page in one query
+        first = (
+            None
+            if q.status or q.cursor
+            else case_pages.first_pages(store, scope, work_id=q.work, limit=q.limit)
+        )
+        out = []
+        for name, statuses in q.columns():
+            found = _column(store, scope, q, statuses, first)
+            count = sum(counts.get(str(s), 0) for s in statuses)
+            cases = [asdict(c) for c in found.cases]
+            out.append({"column": name, "statuses": [str(s) for s in statuses], "count": count,
+                        "cases": cases, "next_cursor": found.next_cursor})  # fmt: skip
+    except InputError as exc:
+        raise HTTPException(400, str(exc)) from None
+    return out
+
+
+def _disputes(store: Store, user: WebUser, case: case_rows.CaseRow) -> list[dict[str, Any]]:
+    """The case's disputes. Their text is what the subscriber wrote (personal data: names,
+    circumstances), so as for identities only counsel and admin read it, each view audited
+    (``read_dispute``, committed before it is shown); other roles see that a dispute was received, when,
+    and the case's status, with ``summary`` None."""
+    disputes = letter_store.list_disputes(store, case.id)
+    if user.role < Role.COUNSEL:
+        return [{**asdict(d), "summary": None} for d in disputes]
+    if disputes:
+        detail = f"{len(disputes)} dispute text(s) shown in the console"
+        audit_view(store, user.name, "read_dispute", case.doe, detail, now_us())
+    return [asdict(d) for d in disputes]
 
 
 def case_data(store: Store, user: WebUser, doe: str) -> dict[str, Any]:
-    """One case: its row, history, letters, payments, disputes, and whether an identity is stored."""
+    """One case: its row, history, letters, payments, disputes (:func:`_disputes`), and whether an
+    identity is stored."""
     case = case_for(store, user, doe)
     return {
         "case": asdict(case),
         "events": [asdict(e) for e in case_status.case_events(store, case.id)],
         "letters": [asdict(r) for r in letter_store.list_letters(store, case_id=case.id)],
         "payments": [asdict(p) for p in letter_store.list_payments(store, case.id)],
-        "disputes": [asdict(d) for d in letter_store.list_disputes(store, case.id)],
+        "disputes": _disputes(store, user, case),
         "identity_stored": stored_identity(store, case.id) is not None,
     }
 
 
 @router.get("/api/cases", dependencies=VIEWER)
-def api_board(store: StoreDep, user: UserDep) -> list[dict[str, Any]]:
-    """The case board: columns candidate … escalated, each with its cases, in the user's scope."""
-    return board_data(store, user)
+def api_board(q: BoardDep, store: StoreDep, user: UserDep) -> list[dict[str, Any]]:
+    """The case board: columns candidate … closed, each with its count and a page of its cases, in the
+    user's scope; ``status``, ``work``, ``cursor``, ``limit`` (module docstring)."""
+    return board_data(store, user, q)
 
 
 @router.get("/api/cases/{doe}", dependencies=VIEWER)
@@ -82,9 +156,11 @@ def api_case(doe: str, store: StoreDep, user: UserDep) -> dict[str, Any]:
 
 
 @router.get("/cases", response_class=HTMLResponse, dependencies=VIEWER)
-def board_page(request: Request, store: StoreDep, user: UserDep) -> HTMLResponse:
-    """The case pipeline as a board."""
-    return page(request, "board.html.j2", columns=board_data(store, user))
+def board_page(request: Request, q: BoardDep, store: StoreDep, user: UserDep) -> HTMLResponse:
+    """The case pipeline as a board, with its filters."""
+    works = scoping.works(store, client_filter(user))
+    return page(request, "board.html.j2", columns=board_data(store, user, q), q=q, works=works,
+                names=[c for c, _ in COLUMNS])  # fmt: skip
 
 
 @router.get("/cases/{doe}", response_class=HTMLResponse, dependencies=VIEWER)

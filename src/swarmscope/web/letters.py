@@ -9,16 +9,18 @@ command line by a person of the same name. Approving needs the counsel role; pre
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import BaseModel
 
 from swarmscope.cases.letter_flow import Preview, approve_letter, preview_letter
 from swarmscope.store.access import scoping
 from swarmscope.store.database import Store
+from swarmscope.store.legal import letters as letter_store
 from swarmscope.web.accounts import WebUser
 from swarmscope.web.casework import case_for, refused_as_409, trust
 from swarmscope.web.deps import SettingsDep, StoreDep, UserDep, csrf_protect, now_us, require
@@ -52,16 +54,40 @@ def _approve(store: Store, user: WebUser, settings: WebSettings, doe: str, diges
     return asdict(row)
 
 
+@dataclass(frozen=True)
+class LetterQuery:
+    """The letter list's query parameters: ``before`` (a letter id: the page after it, older), ``limit``,
+    and the filters ``work`` (work id) and ``status`` (the case's status)."""
+
+    before: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None
+    limit: Annotated[int, Query(ge=1, le=500)] = 50
+    work: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None
+    status: Annotated[str | None, Query(max_length=40)] = None
+
+    def rows(self, store: Store, user: WebUser) -> list[tuple[str, letter_store.LetterRow]]:
+        return scoping.letters(store, client_filter(user), before=self.before, limit=self.limit,
+                               work_id=self.work, status=self.status or None)  # fmt: skip
+
+
+LetterQueryDep = Annotated[LetterQuery, Depends()]
+
+
 @router.get("/api/letters", dependencies=VIEWER)
-def api_letters(store: StoreDep, user: UserDep) -> list[dict[str, Any]]:
-    """Letters of the user's cases, newest first: kind, amount, reference, approval, sending."""
-    return [{"doe": doe, **asdict(row)} for doe, row in scoping.letters(store, client_filter(user))]
+def api_letters(q: LetterQueryDep, store: StoreDep, user: UserDep) -> list[dict[str, Any]]:
+    """A page of the letters of the user's cases, newest first (``limit``, default 50; the next page:
+    ``before`` = the last letter's id), filtered by ``work`` and case ``status``: kind, amount,
+    reference, approval, sending."""
+    return [{"doe": doe, **asdict(row)} for doe, row in q.rows(store, user)]
 
 
 @router.get("/letters", response_class=HTMLResponse, dependencies=VIEWER)
-def letters_page(request: Request, store: StoreDep, user: UserDep) -> HTMLResponse:
-    """Every letter of the user's cases."""
-    return page(request, "letters.html.j2", letters=scoping.letters(store, client_filter(user)))
+def letters_page(request: Request, q: LetterQueryDep, store: StoreDep, user: UserDep) -> HTMLResponse:
+    """A page of the letters of the user's cases, newest first, with a link to older ones."""
+    rows = q.rows(store, user)
+    older = rows[-1][1].id if len(rows) == q.limit else None
+    kept = {"work": q.work, "status": q.status, "limit": q.limit, "before": older}
+    older_query = urlencode({k: v for k, v in kept.items() if v}) if older else None
+    return page(request, "letters.html.j2", letters=rows, older_query=older_query)
 
 
 @router.get("/api/cases/{doe}/letter", dependencies=ANALYST)

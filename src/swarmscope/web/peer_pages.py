@@ -1,6 +1,10 @@
-"""A peer's page: the whole evidence trail of one address of one swarm, and its wire captures.
+"""A peer's page: the evidence trail of one address of one swarm, a page at a time, and its wire captures.
 
-Each observation and sighting is proven as ``report`` proves it (:mod:`swarmscope.store.console.trail`):
+The trail is shown newest first, at most ``limit`` (default 50) observations and sightings a page, with a
+keyset ``cursor`` to the older ones: only the page shown is proven, so a peer watched for days (thousands
+of observations) costs what a new one does; the header's best proven tier is proven apart without
+proving the whole trail. Each observation and sighting is proven as ``report`` proves it
+(:mod:`swarmscope.store.console.trail`):
 only rows proven under a trusted node key (:mod:`swarmscope.web.evidence_trust`) are shown as evidence,
 each with its interval (UTC µs), payload bytes, pieces, client, encryption, failure, its sealed batch,
 RFC 3161 time-stamp tokens (each verified against its batch: the TSA's genTime, or why it fails; each
@@ -12,12 +16,13 @@ download needs the analyst role (the bytes the peer sent us).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from swarmscope.evidence.records import Observation, Sighting, Tier
+from swarmscope.errors import InputError
+from swarmscope.evidence.records import Observation, Sighting
 from swarmscope.store.console.peers import PeerRow, peer_row
 from swarmscope.store.console.stamps import stamp_of_peer
 from swarmscope.store.console.trail import (
@@ -41,28 +46,31 @@ VIEWER = [Depends(require(Role.VIEWER))]
 ANALYST = [Depends(require(Role.ANALYST))]
 
 
+PORT = Path(ge=0, le=65535)
+Port = Annotated[int, PORT]
+Cursor = Annotated[str | None, Query(max_length=80)]
+Limit = Annotated[int, Query(ge=1, le=500)]
+
+
 def _trail(
-    request: Request, store: Store, user: WebUser, infohash: str, ip: str, port: int
+    request: Request, store: Store, user: WebUser, where: tuple[str, str, int], cursor: str | None, limit: int
 ) -> tuple[PeerTrail, PeerRow | None]:
-    """The trail and the peer's folded row; 404 when the swarm is not visible or nothing names the peer."""
+    """A page of the trail and the peer's folded row; 404 when the swarm is not visible or nothing names
+    the peer, 400 on a malformed cursor."""
+    infohash, ip, port = where
     swarm = swarm_id(store, user, infohash)
     trust, kept = request_trust(request)
     works = visible_work_ids(store, user)  # another client's case on a shared torrent stays unnamed
-    trail = peer_trail(store, trust, swarm, ip, port, kept=kept, work_ids=works)
+    try:
+        trail = peer_trail(
+            store, trust, swarm, ip, port, kept=kept, work_ids=works, cursor=cursor or None, limit=limit
+        )
+    except InputError as exc:
+        raise HTTPException(400, str(exc)) from None
     row = peer_row(store, swarm, ip, port)
     if row is None and not (trail.observations or trail.sightings or trail.not_evidence):
         raise HTTPException(404, "no such peer")
     return trail, row
-
-
-def proven_tier(trail: PeerTrail) -> str | None:
-    """The best tier of the peer's proven evidence: the highest proven observation's, ``listed`` for
-    proven sightings only, None when nothing is proven. The folded summary (``peer_row``) counts every
-    sealed record without proving it, so an altered record may raise it: the page's header takes this."""
-    tiers = [o.record.tier for o in trail.observations]
-    if tiers:
-        return max(tiers).label
-    return Tier.LISTED.label if trail.sightings else None
 
 
 def _observation(o: Observation) -> dict[str, Any]:
@@ -99,17 +107,26 @@ def _row(item: TrailObservation | TrailSighting) -> dict[str, Any]:
 
 @router.get("/api/peers/{infohash}/{ip}/{port}", dependencies=VIEWER)
 def api_peer(
-    request: Request, infohash: str, ip: str, port: int, store: StoreDep, user: UserDep
+    request: Request,
+    infohash: str,
+    ip: str,
+    port: Port,
+    store: StoreDep,
+    user: UserDep,
+    cursor: Cursor = None,
+    limit: Limit = 50,
 ) -> dict[str, Any]:
-    """A peer's evidence trail: ``proven_tier`` (:func:`proven_tier`), ``summary`` (the live counts'
-    folded row: sealed records, not proven), ``evidence`` (proven observations and sightings),
-    ``not_evidence`` (every other row, with its state and reason), the latest sealed ``attribution`` and
-    the reader's client's ``cases``."""
-    trail, row = _trail(request, store, user, infohash, ip, port)
+    """A page of a peer's evidence trail, newest first: ``proven_tier`` (the best tier of the peer's
+    proven evidence, whatever the page; the folded summary counts sealed records without proving them,
+    so an altered record may raise it), ``summary`` (the live counts' folded row: sealed records, not
+    proven), ``evidence`` (proven observations and sightings of the page), ``not_evidence`` (the page's
+    other rows, with state and reason), ``next_cursor`` (pass back as ``cursor``; None on the last page),
+    the latest sealed ``attribution`` and the reader's client's ``cases``."""
+    trail, row = _trail(request, store, user, (infohash, ip, port), cursor, limit)
     place = trail.attribution
     return {
         "infohash": trail.infohash, "ip": trail.ip, "port": trail.port,
-        "proven_tier": proven_tier(trail),
+        "proven_tier": trail.proven_tier, "next_cursor": trail.next_cursor,
         "summary": None if row is None else {k: getattr(row, k) for k in row.__dataclass_fields__},
         "evidence": [_row(o) for o in trail.observations] + [_row(s) for s in trail.sightings],
         "not_evidence": [_row(r) for r in trail.not_evidence],
@@ -124,17 +141,25 @@ def api_peer(
 
 @router.get("/peers/{infohash}/{ip}/{port}", response_class=HTMLResponse, dependencies=VIEWER)
 def peer_page(
-    request: Request, infohash: str, ip: str, port: int, store: StoreDep, user: UserDep
+    request: Request,
+    infohash: str,
+    ip: str,
+    port: Port,
+    store: StoreDep,
+    user: UserDep,
+    cursor: Cursor = None,
+    limit: Limit = 50,
 ) -> HTMLResponse:
-    """A peer's evidence trail (module docstring)."""
-    trail, row = _trail(request, store, user, infohash, ip, port)
+    """A page of a peer's evidence trail (module docstring)."""
+    trail, row = _trail(request, store, user, (infohash, ip, port), cursor, limit)
     trusted = request_trust(request)[0] is not None
     return page(
         request,
         "peer.html.j2",
         trail=trail,
         peer=row,
-        proven_tier=proven_tier(trail),
+        proven_tier=trail.proven_tier,
+        first_page=cursor is None,
         trusted=trusted,
         can_download=user.role >= Role.ANALYST,
     )
@@ -142,7 +167,7 @@ def peer_page(
 
 @router.get("/peers/{infohash}/{ip}/{port}/captures/{sha256}", dependencies=ANALYST)
 def capture_download(
-    infohash: str, ip: str, port: int, sha256: str, store: StoreDep, user: UserDep
+    infohash: str, ip: str, port: Port, sha256: str, store: StoreDep, user: UserDep
 ) -> Response:
     """The wire capture ``sha256`` (hex) of one of this peer's probes, as a file (``swarmscope verify``
     replays it with an export bundle)."""
@@ -156,7 +181,12 @@ def capture_download(
 
 @router.get("/peers/{infohash}/{ip}/{port}/timestamps/{stamp_id}.p7m", dependencies=VIEWER)
 def timestamp_download(
-    infohash: str, ip: str, port: int, stamp_id: int, store: StoreDep, user: UserDep
+    infohash: str,
+    ip: str,
+    port: Port,
+    stamp_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
+    store: StoreDep,
+    user: UserDep,
 ) -> Response:
     """RFC 3161 time-stamp token ``stamp_id`` of a batch sealing one of this peer's observations: the
     stored TimeStampToken DER byte for byte. A TimeStampToken is a CMS ContentInfo holding SignedData

@@ -9,7 +9,9 @@ server was started with (``serve --node-key/--trust-key``); with none, an export
 
 An export is written to a private temporary directory of this server process (mode 0700) and kept for
 its requester only: another user's export id answers 404. At most :data:`KEEP` exports are kept per
-process (the oldest is deleted first); all of them go when the process ends.
+user (that user's oldest is deleted first, so one user's exports never evict another's); all of them go
+when the process ends. An export runs in the request, one at a time per process (matplotlib's settings
+are process-wide): the page says a big one is better made with ``swarmscope research export``.
 """
 
 from __future__ import annotations
@@ -65,7 +67,7 @@ class Run:
 
 
 class Runs:
-    """The exports of one app: a private directory and the newest :data:`KEEP` runs, by id."""
+    """The exports of one app: a private directory and each user's newest :data:`KEEP` runs, by id."""
 
     def __init__(self) -> None:
         self.root = Path(tempfile.mkdtemp(prefix="swarmscope-research-"))
@@ -75,9 +77,9 @@ class Runs:
     def add(self, owner: int, result: StudyResult) -> str:
         export_id = result.out.name
         self.runs[export_id] = Run(owner, result)
-        while len(self.runs) > KEEP:
-            _old, run = self.runs.popitem(last=False)
-            shutil.rmtree(run.result.out, ignore_errors=True)
+        mine = [key for key, run in self.runs.items() if run.owner == owner]
+        for old in mine[: max(0, len(mine) - KEEP)]:
+            shutil.rmtree(self.runs.pop(old).result.out, ignore_errors=True)
         return export_id
 
     def get(self, export_id: str, user: WebUser) -> Run:

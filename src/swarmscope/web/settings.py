@@ -23,7 +23,10 @@ class WebSettings:
     accusing action first checks that the database still holds the witnessed head, and every seal the
     console makes moves the witness on, as the CLI's writers do (README "Chain-head witness").
     ``fold``: fold new sealed batches into the console's read models in a background thread while the
-    app runs (:mod:`swarmscope.web.folding`); pages never fold, they show how many batches are left."""
+    app runs (:mod:`swarmscope.web.folding`); pages never fold, they show how many batches are left.
+    ``allowed_hosts``: the names a request's ``Host`` may carry besides 127.0.0.1, localhost, ::1 and
+    ``host`` (``serve --allowed-host``: a reverse proxy's public name); any other is refused (DNS
+    rebinding: :func:`swarmscope.web.security.trusted_hosts`)."""
 
     db: str
     host: str = "127.0.0.1"
@@ -35,3 +38,4 @@ class WebSettings:
     node_key: Ed25519PrivateKey | None = None
     witness: Path | None = None
     fold: bool = True
+    allowed_hosts: frozenset[str] = frozenset()

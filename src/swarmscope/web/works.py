@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 
-from swarmscope.store.access import scoping
+from swarmscope.store.access import case_pages, scoping
 from swarmscope.store.database import Store
 from swarmscope.web.accounts import WebUser
 from swarmscope.web.deps import StoreDep, UserDep, require
@@ -26,14 +26,14 @@ def works_data(store: Store, user: WebUser) -> list[dict[str, Any]]:
     links: dict[int, list[dict[str, Any]]] = {}
     for row in scoping.torrents(store, cid):
         links.setdefault(row.work_id, []).append(asdict(row))
-    cases = scoping.cases(store, cid)
+    cases = case_pages.cases_per_work(store, cid)
     out = []
     for work in scoping.works(store, cid):
         item = asdict(work)
         item.pop("reference_path")  # a path on the server: not the client's business
         item.pop("reference_sha256")  # what fleet nodes check their copies against: the same
         item["torrents"] = links.get(work.id, [])
-        item["cases"] = sum(1 for c in cases if c.work_id == work.id)
+        item["cases"] = cases.get(work.id, 0)
         out.append(item)
     return out
 

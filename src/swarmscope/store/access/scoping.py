@@ -79,18 +79,36 @@ def torrents(store: Store, client_id: int | None) -> list[WorkTorrentRow]:
         return [WorkTorrentRow(**r._asdict()) for r in conn.execute(query)]
 
 
-def cases(store: Store, client_id: int | None, *, request_id: int | None = None) -> list[CaseRow]:
-    """Cases in DOE order (optionally of one disclosure request)."""
+def cases(
+    store: Store, client_id: int | None, *, request_id: int | None = None, limit: int | None = None
+) -> list[CaseRow]:
+    """Cases in DOE order (optionally of one disclosure request; at most ``limit``)."""
     query = sa.select(legal_case).where(case_clause(client_id)).order_by(legal_case.c.doe)
     if request_id is not None:
         query = query.where(legal_case.c.request_id == request_id)
+    if limit is not None:
+        query = query.limit(limit)
     with store.engine.connect() as conn:
         return [CaseRow(**r._asdict()) for r in conn.execute(query)]
 
 
-def requests(store: Store, client_id: int | None) -> list[RequestRow]:
-    """Disclosure requests naming at least one of the client's cases, oldest first."""
+def requests(
+    store: Store,
+    client_id: int | None,
+    *,
+    after: int | None = None,
+    limit: int | None = None,
+    status: str | None = None,
+) -> list[RequestRow]:
+    """Disclosure requests naming at least one of the client's cases, oldest first: at most ``limit``
+    with an id above ``after`` (keyset pages), in ``status`` when given."""
     query = sa.select(disclosure_request).order_by(disclosure_request.c.id)
+    if after is not None:
+        query = query.where(disclosure_request.c.id > after)
+    if status is not None:
+        query = query.where(disclosure_request.c.status == status)
+    if limit is not None:
+        query = query.limit(limit)
     if client_id is not None:
         mine = sa.select(legal_case.c.request_id).where(case_clause(client_id))
         query = query.where(disclosure_request.c.id.in_(mine))
@@ -98,14 +116,31 @@ def requests(store: Store, client_id: int | None) -> list[RequestRow]:
         return [RequestRow(**r._asdict()) for r in conn.execute(query)]
 
 
-def letters(store: Store, client_id: int | None) -> list[tuple[str, LetterRow]]:
-    """(DOE, letter) of the client's cases, newest first."""
+def letters(
+    store: Store,
+    client_id: int | None,
+    *,
+    before: int | None = None,
+    limit: int | None = None,
+    work_id: int | None = None,
+    status: str | None = None,
+) -> list[tuple[str, LetterRow]]:
+    """(DOE, letter) of the client's cases, newest first: at most ``limit`` letters with an id below
+    ``before`` (keyset pages), of the cases of ``work_id`` and in case status ``status`` when given."""
     query = (
         sa.select(letter, legal_case.c.doe)
         .join(legal_case, legal_case.c.id == letter.c.case_id)
         .where(case_clause(client_id))
         .order_by(letter.c.id.desc())
     )
+    if before is not None:
+        query = query.where(letter.c.id < before)
+    if work_id is not None:
+        query = query.where(legal_case.c.work_id == work_id)
+    if status is not None:
+        query = query.where(legal_case.c.status == status)
+    if limit is not None:
+        query = query.limit(limit)
     with store.engine.connect() as conn:
         rows = conn.execute(query).all()
     return [(r.doe, LetterRow(**{k: v for k, v in r._asdict().items() if k != "doe"})) for r in rows]

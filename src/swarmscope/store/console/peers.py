@@ -88,11 +88,19 @@ def _check(f: PeerFilter, limit: int) -> None:
 
 
 def _cursor(text: str) -> tuple[int, int]:
+    """``"<sort value>:<row id>"``, each a signed 64-bit integer (the columns' range).
+
+    Raises:
+        InputError: anything else.
+    """
     value, sep, row_id = text.partition(":")
     try:
         if not sep:
             raise ValueError
-        return int(value), int(row_id)
+        pair = int(value), int(row_id)
+        if not all(-(2**63) <= v < 2**63 for v in pair):
+            raise ValueError
+        return pair
     except ValueError:
         raise InputError(f"cursor {text[:40]!r}: not a page cursor") from None
 

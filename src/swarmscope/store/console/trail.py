@@ -1,6 +1,9 @@
-"""The whole evidence trail of one peer address of a swarm, each row proven as ``report`` proves it.
+"""The evidence trail of one peer address of a swarm, a page at a time, each row proven as ``report``
+proves it.
 
-Every observation and sighting of (swarm, ip, port), oldest first, with its state: ``sealed`` only when
+The observations and sightings of (swarm, ip, port), newest first, one page of at most ``limit`` of each
+(keyset pagination: ``cursor`` ``"<observation id>:<sighting id>"`` names the rows before which the page
+starts; :attr:`PeerTrail.next_cursor` is the next page's), each with its state: ``sealed`` only when
 proven equal to its sealed record under a trusted node key
 (:class:`swarmscope.store.ledger.row_proof.RowProof`), ``altered`` when it is not, ``unchecked`` with no
 trusted key, ``unsealed``/``quarantined`` outside every sealed batch (:class:`SealMap`). Only ``sealed``
@@ -14,8 +17,12 @@ holders (a compilation, a film and its soundtrack) and one client must not learn
 attribution is the address's own (where it was, sealed), the same for every swarm and client: it names
 no case, letter or identity.
 
-Cost: one index read of the peer's rows, one covering-batch read per row and one chain check per batch
-that holds one of them (a batch of a live monitor holds 0.5 s of records; batches kept by earlier
+The trail's best proven tier (:attr:`PeerTrail.proven_tier`) does not prove the whole trail: it proves
+the peer's rows highest tier first, newest first, and stops at the first proven one (every row is proven
+only when none is, e.g. with no trusted key; a peer watched for days has thousands of rows).
+
+Cost: one index read of a page of the peer's rows, one covering-batch read per row and one chain check
+per batch that holds one of them (a batch of a live monitor holds 0.5 s of records; batches kept by earlier
 pages are not checked again), the sealed clock samples of the peer's runs; nothing read for the whole
 store (:mod:`.row_state`).
 """
@@ -27,7 +34,8 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from swarmscope.evidence.records import Attribution, Observation, Sighting
+from swarmscope.errors import InputError
+from swarmscope.evidence.records import Attribution, Observation, Sighting, Tier
 from swarmscope.evidence.summary import ALTERED, QUARANTINED, SEALED, UNCHECKED
 from swarmscope.store.console.row_state import RowSeals, clock_verdict, clock_windows
 from swarmscope.store.console.stamps import Stamp, batch_stamps
@@ -103,12 +111,47 @@ class PeerTrail:
     not_evidence: list[TrailObservation | TrailSighting] = field(default_factory=list)
     attribution: Attribution | None = None
     cases: list[CaseRef] = field(default_factory=list)
+    proven_tier: str | None = None
+    next_cursor: str | None = None
 
 
-def _rows(conn: sa.Connection, table: sa.Table, infohash: str, ip: str, port: int) -> list[Any]:
+MAX_PAGE = 500
+MAX_ROW_ID = 2**63 - 1  # a signed 64-bit row id (SQLite INTEGER, PostgreSQL BIGINT)
+
+
+def parse_cursor(text: str | None) -> tuple[int, int] | None:
+    """``"<observation id>:<sighting id>"`` (each 0..2^63-1) as a pair, None for no cursor.
+
+    Raises:
+        InputError: anything else (one line).
+    """
+    if text is None:
+        return None
+    first, sep, second = text.partition(":")
+    try:
+        pair = (int(first), int(second)) if sep and first.isdigit() and second.isdigit() else None
+    except ValueError:
+        pair = None
+    if pair is None or max(pair) > MAX_ROW_ID:
+        raise InputError(f"cursor {text[:40]!r}: not a trail page cursor")
+    return pair
+
+
+def _peer_rows(table: sa.Table, infohash: str, ip: str, port: int) -> sa.Select[Any]:
     c = table.c
-    query = sa.select(table).where(c.infohash == infohash, c.ip == ip, c.port == port).order_by(c.id)
-    return list(conn.execute(query))
+    return sa.select(table).where(c.infohash == infohash, c.ip == ip, c.port == port)
+
+
+def _rows(
+    conn: sa.Connection, table: sa.Table, trail: PeerTrail, before: int | None, limit: int
+) -> tuple[list[Any], bool]:
+    """At most ``limit`` rows of the peer before row id ``before`` (None: from the newest), newest first,
+    and whether older rows remain."""
+    query = _peer_rows(table, trail.infohash, trail.ip, trail.port)
+    if before is not None:
+        query = query.where(table.c.id < before)
+    rows = list(conn.execute(query.order_by(table.c.id.desc()).limit(limit + 1)))
+    return rows[:limit], len(rows) > limit
 
 
 def _state(seals: RowSeals, proof: RowProof | None, r: Any, reason: str | None) -> str:
@@ -139,32 +182,95 @@ def peer_trail(
     *,
     kept: ProvenBatches | None = None,
     work_ids: set[int] | None = None,
+    cursor: str | None = None,
+    limit: int = 50,
 ) -> PeerTrail:
-    """The evidence trail of (swarm ``infohash``, ``ip``, ``port``); empty lists when nothing names it.
+    """A page of the evidence trail of (swarm ``infohash``, ``ip``, ``port``); empty lists when nothing
+    names it (module docstring).
 
     ``kept``: batches proven by earlier trails of this process (:class:`ProvenBatches`), for readers that
     show one peer after another. ``work_ids``: list only the cases of these works (None: every case).
+    ``cursor``: a :attr:`PeerTrail.next_cursor`; ``limit``: rows of each kind on the page (1..500).
+
+    Raises:
+        InputError: a malformed cursor or a limit outside 1..500.
     """
+    if not 1 <= limit <= MAX_PAGE:
+        raise InputError(f"limit {limit}: must be 1..{MAX_PAGE}")
+    before = parse_cursor(cursor)
     trail = PeerTrail(infohash, ip, port)
     with read_snapshot(store.engine) as conn:  # the rows and the batches proving them: one state
         proof = None if trust is None else RowProof(conn, trust, few_rows=True, kept=kept)
-        _observations(conn, proof, trail)
-        rows = _rows(conn, sighting, infohash, ip, port)
-        seals = RowSeals(conn, "sighting", (int(r.id) for r in rows))
-        for r in rows:
-            seen, reason = proof.sighting(r) if proof is not None else (None, None)
-            seen = seen or sighting_from_row(r)
-            state = _state(seals, proof, r, reason)
-            item = TrailSighting(int(r.id), seen, state, reason)
-            (trail.sightings if state == SEALED else trail.not_evidence).append(item)
+        next_obs = _observations(conn, proof, trail, None if before is None else before[0], limit)
+        next_seen = _sightings(conn, proof, trail, None if before is None else before[1], limit)
+        if next_obs or next_seen:
+            trail.next_cursor = f"{next_obs}:{next_seen}"
+        trail.proven_tier = _proven_tier(conn, proof, trail)
         trail.attribution = _attribution(conn, ip)
         trail.cases = _cases(conn, infohash, ip, port, work_ids)
     return trail
 
 
-def _observations(conn: sa.Connection, proof: RowProof | None, trail: PeerTrail) -> None:
-    """Each observation of the peer, proven, with its batch and, when proven, its clock verdict."""
-    rows = _rows(conn, observation, trail.infohash, trail.ip, trail.port)
+def _sightings(
+    conn: sa.Connection, proof: RowProof | None, trail: PeerTrail, before: int | None, limit: int
+) -> int:
+    """A page of the peer's sightings, proven; the next page's bound (0: none left)."""
+    if before == 0:
+        return 0
+    rows, more = _rows(conn, sighting, trail, before, limit)
+    seals = RowSeals(conn, "sighting", (int(r.id) for r in rows))
+    for r in rows:
+        seen, reason = proof.sighting(r) if proof is not None else (None, None)
+        seen = seen or sighting_from_row(r)
+        state = _state(seals, proof, r, reason)
+        item = TrailSighting(int(r.id), seen, state, reason)
+        (trail.sightings if state == SEALED else trail.not_evidence).append(item)
+    return int(rows[-1].id) if more else 0
+
+
+def _proven(conn: sa.Connection, proof: RowProof, table: sa.Table, query: sa.Select[Any]) -> bool:
+    """Whether any row ``query`` yields (newest first, read 50 at a time) is proven sealed."""
+    check = proof.observation if table is observation else proof.sighting
+    before = None
+    while True:
+        page = query if before is None else query.where(table.c.id < before)
+        rows = list(conn.execute(page.order_by(table.c.id.desc()).limit(50)))
+        seals = RowSeals(conn, table.name, (int(r.id) for r in rows))
+        if any(_state(seals, proof, r, check(r)[1]) == SEALED for r in rows):
+            return True
+        if len(rows) < 50:
+            return False
+        before = int(rows[-1].id)
+
+
+def _proven_tier(conn: sa.Connection, proof: RowProof | None, trail: PeerTrail) -> str | None:
+    """The best tier of the peer's proven evidence, whatever page is shown: the highest tier with a
+    proven observation, ``listed`` for proven sightings only, None when nothing is proven. The rows of
+    the page already proven answer first; then each tier's rows, highest first, until one is proven."""
+    if proof is None:
+        return None
+    seen = [o.record.tier for o in trail.observations]
+    best = max(seen) if seen else None
+    for tier in sorted(Tier, reverse=True):
+        if best is not None and tier <= best:
+            return best.label
+        query = _peer_rows(observation, trail.infohash, trail.ip, trail.port)
+        if _proven(conn, proof, observation, query.where(observation.c.tier == tier.label)):
+            return tier.label
+    sightings = _peer_rows(sighting, trail.infohash, trail.ip, trail.port)
+    if trail.sightings or _proven(conn, proof, sighting, sightings):
+        return Tier.LISTED.label
+    return None
+
+
+def _observations(
+    conn: sa.Connection, proof: RowProof | None, trail: PeerTrail, before: int | None, limit: int
+) -> int:
+    """A page of the peer's observations, proven, with its batch and, when proven, its clock verdict;
+    the next page's bound (0: none left)."""
+    if before == 0:
+        return 0
+    rows, more = _rows(conn, observation, trail, before, limit)
     seals = RowSeals(conn, "observation", (int(r.id) for r in rows))
     windows = clock_windows(conn, {int(r.run_id) for r in rows})
     stamps: dict[int, BatchInfo] = {}
@@ -178,6 +284,7 @@ def _observations(conn: sa.Connection, proof: RowProof | None, trail: PeerTrail)
         capture_hex = None if r.capture_sha256 is None else bytes(r.capture_sha256).hex()
         item = TrailObservation(int(r.id), record, state, reason, batch, clock, capture_hex)
         (trail.observations if state == SEALED else trail.not_evidence).append(item)
+    return int(rows[-1].id) if more else 0
 
 
 def _attribution(conn: sa.Connection, ip: str) -> Attribution | None:

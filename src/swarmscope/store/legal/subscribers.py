@@ -290,6 +290,14 @@ def subscriber_rows(store: Store) -> list[SubscriberRow]:
     return _rows(store)
 
 
+def audit_view(store: Store, actor: str, action: str, doe: str, detail: str, now_us: int) -> None:
+    """Commit an ``audit_log`` row for a view of personal data other than the identity (a dispute's
+    text, written by the subscriber), before the caller shows it: ``action`` e.g. ``read_dispute``,
+    subject ``case:<doe>``."""
+    with store.engine.begin() as conn:
+        _audit(conn, now_us, actor, action, f"case:{doe}", detail)
+
+
 def audit_rows(store: Store, *, subject: str | None = None) -> list[AuditRow]:
     """The audit log in order (optionally of one subject such as ``case:DOE-000001``)."""
     query = sa.select(audit_log).order_by(audit_log.c.id)
