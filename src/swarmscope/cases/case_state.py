@@ -155,7 +155,11 @@ def allowed_statuses(state: SealedState) -> frozenset[CaseStatus]:
 
 
 def status_problem(history: WorkflowHistory, case: CaseRow) -> str | None:
-    """Why ``case``'s status column is not what its proven sealed events allow (None: it is)."""
+    """Why ``case``'s status column is not what its proven sealed events allow (None: it is); while the
+    trusted chains are not whole, "ledger incomplete" (:meth:`WorkflowHistory.refusal`) for every case."""
+    incomplete = history.refusal(case.doe)
+    if incomplete is not None:
+        return incomplete
     state = sealed_state(history, case)
     doe = case.doe
     if state.foreign:
@@ -201,6 +205,9 @@ def sending_problem(
     sending and this is the initial letter (a retry never sends it twice); sealed payments settle the
     claim (the first sent letter's amount, in its currency; integer cents)."""
     doe = case.doe
+    incomplete = history.refusal(doe)
+    if incomplete is not None:
+        return incomplete
     sent = [r for r in letter_store.list_letters(store, case_id=case.id) if r.sent_us is not None]
     _kept, problems = matched_rows(history, case, SENT, sent, sent_content)
     paid, more = matched_rows(

@@ -224,6 +224,9 @@ def litigation_problem(
     ``trust``: what the case's hits are proven under when its letters are rendered again (None: the
     store's own node key and the system clock)."""
     doe = case.doe
+    incomplete = history.refusal(doe)
+    if incomplete is not None:
+        return incomplete
     letters = [row for row in letter_store.list_letters(store, case_id=case.id) if row.sent_us is not None]
     sent, problems = matched_rows(history, case, SENT, letters, sent_content)
     problems += approvals_differ(store, case, letters, trust)
