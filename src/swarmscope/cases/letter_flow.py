@@ -54,6 +54,7 @@ from swarmscope.cases.sealed_history import (
     bound,
     draft_content,
     expiry_content,
+    recipient_sha256,
     require_sealed_draft,
     seal_step,
 )
@@ -147,7 +148,8 @@ def preview_letter(
     frozen = frozen_settings(letter.settings_json)
     facts = letter_facts(store, case.id, trust)
     text, html = render_preview(facts, letter, frozen)
-    return Preview(case.doe, letter, text, html, approval_digest(facts, letter, frozen))
+    digest = approval_digest(facts, letter, frozen, recipient_sha256(store, case))
+    return Preview(case.doe, letter, text, html, digest)
 
 
 def approve_letter(
