@@ -235,7 +235,7 @@ def test_users_passwd_seals_an_unsealed_row_only_as_the_admin_states_it(
         f"('helpdesk', 'admin', {bound}, NULL, {NOW})",
     )
     code, out = invoke("users", "list", "--db", str(web_db))
-    assert code == 0 and "no sealed state: refused until 'users passwd --adopt-role admin'" in out, out
+    assert code == 0 and "refused until 'users passwd --adopt-role ROLE' states it" in out, out
     before = _ledger_entries(web_db)
     passwd = ["users", "passwd", "helpdesk", "--password-file", str(password_file), "--db", str(web_db)]
     for extra in ([], wrong):

@@ -230,5 +230,5 @@ def _note(sealed: SealedAccounts | None, user: user_store.UserRow) -> str:
     if sealed is None or user_store.user_holds(sealed, user):
         return ""
     if not sealed.has_events("web_user", user.id):
-        return f" (no sealed state: refused until 'users passwd --adopt-role {clean(user.role)}' seals it)"
+        return " (no sealed state: refused until 'users passwd --adopt-role ROLE' states it and seals it)"
     return " (refused: not the state last sealed for it)"
