@@ -39,6 +39,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -212,31 +213,65 @@ def workflow_history(store: Store, trust: EvidenceTrust) -> WorkflowHistory:
     batches fail or leave indices uncovered, an entry whose bytes do not hash to its sealed record hash or
     do not decode, and one without bytes that no proven purge record covers (the export rule:
     :meth:`swarmscope.store.ledger.proven.LedgerProver.node_problem`) set ``incomplete``, naming them.
-    Entries after a node's last batch (being sealed) are not read yet. Cost: one pass over the ledger in
-    chunks of :data:`CHUNK` and one signature and chain check per batch, as ``verify --db``.
+    Entries after a node's last batch (being sealed) are not read yet.
+
+    Cost: one pass over the ledger in chunks of :data:`CHUNK` and one signature and chain check per batch,
+    as ``verify --db``; so the outcome is kept per engine and read again only when :func:`_ledger_state`
+    (the trusted keys, each node's head, the entry and batch counts and byte total) moves. Kept events stay
+    true (a sealed event is never undone; new ones move a head), so a change that leaves that state alike
+    (bytes overwritten at their length) cannot drop one from a kept view either.
     """
+    with read_snapshot(store.engine) as conn:
+        state = (frozenset(f.lower() for f in trust.fingerprints), _ledger_state(conn))
+        kept = _KEPT.get(store.engine)
+        if kept is not None and kept[0] == state:
+            return kept[1]
+        out = _read_history(conn, trust)
+    _KEPT[store.engine] = (state, out)
+    return out
+
+
+_KEPT: weakref.WeakKeyDictionary[Any, tuple[Any, WorkflowHistory]] = weakref.WeakKeyDictionary()
+
+
+def _ledger_state(conn: sa.Connection) -> tuple[Any, ...]:
+    """What moves when the ledger does: (node, last index, its entry hash) per node, the entry count, how
+    many have bytes and their total length, the batch count and highest batch id."""
+    e, b = ledger_entry.c, ledger_batch.c
+    heads = conn.execute(sa.select(e.node_id, sa.func.max(e.idx)).group_by(e.node_id)).all()
+    hashes = tuple(
+        (int(n), int(i), conn.execute(sa.select(e.entry_hash).where(e.node_id == n, e.idx == i)).scalar())
+        for n, i in sorted(heads)
+    )
+    entries = conn.execute(sa.select(sa.func.count(), sa.func.count(e.canonical), sa.func.sum(
+        sa.func.length(e.canonical)))).one()  # fmt: skip
+    batches = conn.execute(sa.select(sa.func.count(), sa.func.max(b.id))).one()
+    return hashes, tuple(entries), tuple(batches)
+
+
+def _read_history(conn: sa.Connection, trust: EvidenceTrust) -> WorkflowHistory:
+    """:func:`workflow_history` read from the ledger through ``conn`` (one read snapshot)."""
     e = ledger_entry.c
     is_event = typed(e.canonical, (WORKFLOW_EVENT.kind,)).label("is_event")
     query = sa.select(e.node_id, e.idx, e.canonical, is_event).order_by(e.node_id, e.idx)
     out = WorkflowHistory()
     problems: list[str] = []
-    with read_snapshot(store.engine) as conn:
-        prover = LedgerProver(conn, trust.fingerprints, trust.now_us)
-        nodes, ends = _trusted_nodes(conn, trust), _sealed_ends(conn)
-        for row in conn.execute(query.execution_options(yield_per=CHUNK)):
-            node, idx = int(row.node_id), int(row.idx)
-            sealed = prover.sealed_entry(node, idx)
-            if isinstance(sealed, str):
-                if node in nodes and idx <= ends.get(node, -1):
-                    problems.append(f"node {node}: ledger index {idx}: {sealed}")
-                continue
-            nodes.add(node)
-            found = _proven_event(row, sealed)
-            if isinstance(found, str):
-                problems.append(f"node {node}: ledger index {idx}: {found}")
-            elif found is not None:
-                out.events.setdefault(found.subject, []).append(ProvenEvent(found, idx, sealed[2]))
-        problems += [f"node {n}: {p}" for n in sorted(nodes) if (p := prover.node_problem(n)) is not None]
+    prover = LedgerProver(conn, trust.fingerprints, trust.now_us)
+    nodes, ends = _trusted_nodes(conn, trust), _sealed_ends(conn)
+    for row in conn.execute(query.execution_options(yield_per=CHUNK)):
+        node, idx = int(row.node_id), int(row.idx)
+        sealed = prover.sealed_entry(node, idx)
+        if isinstance(sealed, str):
+            if node in nodes and idx <= ends.get(node, -1):
+                problems.append(f"node {node}: ledger index {idx}: {sealed}")
+            continue
+        nodes.add(node)
+        found = _proven_event(row, sealed)
+        if isinstance(found, str):
+            problems.append(f"node {node}: ledger index {idx}: {found}")
+        elif found is not None:
+            out.events.setdefault(found.subject, []).append(ProvenEvent(found, idx, sealed[2]))
+    problems += [f"node {n}: {p}" for n in sorted(nodes) if (p := prover.node_problem(n)) is not None]
     if problems:
         more = f" and {len(problems) - 3} more" if len(problems) > 3 else ""
         out.incomplete = "; ".join(problems[:3]) + more
