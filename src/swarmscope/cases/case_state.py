@@ -9,7 +9,8 @@ bound`: DOE number, infohash, IP, port), beside the sealed sending, payment, dis
 (:mod:`swarmscope.cases.sealed_history`). From the events PROVEN under the trusted keys
 (:class:`SealedState`) follow the statuses the column may hold (:func:`allowed_statuses`); a column
 outside them is refused by name, "status altered" (:func:`status_problem`), as ``report`` says
-"altered" for rows:
+"altered" for rows (and every case, "ledger incomplete", while the trusted chains are not whole: a hidden
+event may be any case's; :meth:`swarmscope.store.legal.workflow_seals.WorkflowHistory.refusal`):
 
 - a sealed ``close`` (``withdraw``) allows only ``closed`` (``withdrawn``); without one, neither, once
   any event of the case is sealed (its request link, approval, sending, payment, dispute, escalation);
