@@ -102,15 +102,16 @@ def litigation_rows(
     cases = []
     for case in proven:
         stored = stored_identity(store, case.id)
-        why: str | None
-        if stored is None:  # named first: its sent letters' approvals bound an identity no longer stored
-            why = f"{case.doe}: refused: no disclosed identity is stored for it (a letter goes only to one)"
-        else:
-            why = (
-                litigation_problem(store, case, history, trusted.now_us, trust=trusted)
-                or status_problem(history, case)
-                or disclosure_problem(case, stored, proof)
+        why = litigation_problem(store, case, history, trusted.now_us, trust=trusted)
+        why = (
+            why
+            or status_problem(history, case)
+            or (
+                f"{case.doe}: refused: no disclosed identity is stored for it (a letter goes only to one)"
+                if stored is None
+                else disclosure_problem(case, stored, proof)
             )
+        )
         if why is None:
             cases.append(case)
         else:

@@ -206,8 +206,10 @@ def approvals_differ(
     ``approved_sha256`` (the column is never trusted: a letter moved from another case renders other
     facts and names another addressee). A letter sent under an approval recorded before approvals bound
     the addressee is judged by the digest of that time
-    (:func:`swarmscope.cases.letters.unbound_approval_digest`)."""
-    if not letters:
+    (:func:`swarmscope.cases.letters.unbound_approval_digest`). A case with no identity stored cannot be
+    judged so (whom its letters went to is gone) and is not: no letter leaves for it, and the litigation
+    list names it for that ("no disclosed identity is stored for it")."""
+    if not letters or stored_identity(store, case.id) is None:
         return []
     facts = letter_facts(store, case.id, trust)
     out = []
