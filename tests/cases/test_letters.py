@@ -3,6 +3,7 @@ the e-mail with its PDF; the wording states an association and never an accusati
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 import subprocess
@@ -252,19 +253,30 @@ def test_send_time_settings_may_not_change_contacts() -> None:
     ]
 
 
-def test_approval_digest_binds_content_but_not_the_addressee_or_dates() -> None:
-    digest = L.approval_digest(FACTS, LETTER, SETTINGS)
+RECIPIENT = hashlib.sha256(b"the case's encrypted identity as stored").hexdigest()
+
+
+def test_approval_digest_binds_content_and_the_stored_addressee_but_not_the_dates() -> None:
+    """The digest binds the rendered content and the addressee by the SHA-256 of the encrypted identity
+    stored for the case (another identity: another digest); the approval's older form (no addressee)
+    differs from it, so an approval recorded before approvals bound the addressee covers no letter."""
+    digest = L.approval_digest(FACTS, LETTER, SETTINGS, RECIPIENT)
     assert len(digest) == 64
-    assert L.approval_digest(replace(FACTS, status="sent"), replace(LETTER, sent_us=T0 + DAY), SETTINGS) == (
-        digest
+    assert (
+        L.approval_digest(
+            replace(FACTS, status="sent"), replace(LETTER, sent_us=T0 + DAY), SETTINGS, RECIPIENT
+        )
+        == digest
     )  # the sending time only fixes the printed dates
     changed = [replace(SETTINGS, **{name: getattr(SETTINGS, name) + "x"}) for name in LS.CONTACT_FIELDS]
     for settings in changed:
-        assert L.approval_digest(FACTS, LETTER, settings) != digest
+        assert L.approval_digest(FACTS, LETTER, settings, RECIPIENT) != digest
     for letter in (replace(LETTER, amount_cents=1), replace(LETTER, deadline_us=T0 + 7 * DAY),
                    replace(LETTER, kind="reminder")):  # fmt: skip
-        assert L.approval_digest(FACTS, letter, SETTINGS) != digest
-    assert L.approval_digest(replace(FACTS, hits=5), LETTER, SETTINGS) != digest
+        assert L.approval_digest(FACTS, letter, SETTINGS, RECIPIENT) != digest
+    assert L.approval_digest(replace(FACTS, hits=5), LETTER, SETTINGS, RECIPIENT) != digest
+    assert L.approval_digest(FACTS, LETTER, SETTINGS, hashlib.sha256(b"another").hexdigest()) != digest
+    assert L.unbound_approval_digest(FACTS, LETTER, SETTINGS) != digest
     text, html = L.render_preview(FACTS, LETTER, SETTINGS)
     assert "[addressee]" in text and "[28 days after sending]" in text and "[date of sending]" in html
     assert TO.name not in text and TO.name not in html

@@ -20,7 +20,8 @@ from swarmscope.cases import letter_settings as LS
 from swarmscope.cases import letters as L
 from swarmscope.cases.case_actions import record_dispute
 from swarmscope.cases.case_proof import UnprovenCase
-from swarmscope.cases.letter_flow import approve_letter, draft_letters, pending_approved
+from swarmscope.cases.identities import Identity
+from swarmscope.cases.letter_flow import approve_letter, draft_letters, pending_approved, preview_letter
 from swarmscope.cases.letter_send import Delivery, send_letter
 from swarmscope.cases.workflow import WorkflowError, next_request_status
 from swarmscope.cli import register_commands
@@ -28,8 +29,9 @@ from swarmscope.cli.app import app
 from swarmscope.net.smtp_client import MailError
 from swarmscope.store.legal import case_status
 from swarmscope.store.legal import letters as letter_store
-from swarmscope.store.legal.schema import legal_case, letter
-from swarmscope.store.legal.subscribers import audit_rows
+from swarmscope.store.legal.disclosure_match import Disclosed
+from swarmscope.store.legal.schema import legal_case, letter, subscriber
+from swarmscope.store.legal.subscribers import audit_rows, stored_identity
 from swarmscope.testbed.smtp import SmtpServer
 from tests.cli.letter_world import (
     HOUR,
@@ -127,6 +129,29 @@ def test_content_changed_after_approval_is_not_sent(world: World, smtp: SmtpServ
     with pytest.raises(refused, match=message):
         send(world, doe, smtp, None, T0 + HOUR)
     assert not smtp.messages and status(world, doe) == "approved" and reads(world, doe) == 0
+
+
+def test_an_identity_changed_after_approval_is_not_covered_by_it(world: World, smtp: SmtpServer) -> None:
+    """The approval binds the addressee (the SHA-256 of the encrypted identity stored for the case). The
+    identity of an approved case is replaced afterwards by another person encrypted for the very same
+    disclosure (whoever holds the identity key can; this world's identifications are not sealed, as in a
+    store from before they were): ``letters send`` refuses, "the approval does not cover this letter",
+    nothing decrypted or sent; its preview shows another digest, the one an approval of it would seal."""
+    doe = world.dois[0]
+    approved = draft_approve(world, doe)
+    case = case_status.get_case(world.store, doe)
+    row = stored_identity(world.store, case.id)
+    assert row is not None and row.ip is not None
+    disclosed = Disclosed(row.ip, row.port, row.window_start_us, row.window_end_us)
+    other = world.key.seal(
+        Identity("Mallory Sample", "9 Ninth Street", "mallory@example.test"), case.id, disclosed
+    )
+    with world.store._write() as conn:
+        conn.execute(sa.update(subscriber).where(subscriber.c.case_id == case.id).values(ciphertext=other))
+    with pytest.raises(LS.LetterError, match=f"{doe}: the approval does not cover this letter"):
+        send(world, doe, smtp, None, T0 + HOUR)
+    assert not smtp.messages and status(world, doe) == "approved" and reads(world, doe) == 0
+    assert preview_letter(world.store, doe).digest not in (None, approved.approved_sha256)
 
 
 @pytest.mark.parametrize("kind", ["file", "under-a-file"])

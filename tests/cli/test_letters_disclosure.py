@@ -26,8 +26,10 @@ from swarmscope.cases.hit_proofs import letter_facts
 from swarmscope.cases.letter_flow import approve_letter, draft_letters, expire_letters, preview_letter
 from swarmscope.cases.letter_settings import frozen_settings
 from swarmscope.cases.letters import approval_digest
+from swarmscope.cases.sealed_history import recipient_sha256
 from swarmscope.cli import register_commands
 from swarmscope.cli.app import app
+from swarmscope.store.legal import case_status
 from swarmscope.store.legal import letters as letter_store
 from swarmscope.store.legal.schema import legal_case, letter
 from swarmscope.store.legal.subscribers import audit_rows
@@ -100,7 +102,8 @@ def test_an_approved_letter_is_not_sent_after_the_swap_and_the_honest_one_is(
     draft_approve(world, doe)
     move_to_caseys_hits(world, doe)
     row = letter_store.list_letters(world.store, case_id=1)[-1]  # re-approve what the swap shows
-    digest = approval_digest(letter_facts(world.store, 1), row, frozen_settings(row.settings_json))
+    recipient = recipient_sha256(world.store, case_status.get_case(world.store, doe))
+    digest = approval_digest(letter_facts(world.store, 1), row, frozen_settings(row.settings_json), recipient)
     with world.store._write() as conn:
         conn.execute(sa.update(letter).where(letter.c.id == row.id).values(approved_sha256=digest))
     with pytest.raises(UndisclosedCase) as refused:

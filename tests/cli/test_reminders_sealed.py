@@ -198,3 +198,28 @@ def test_an_expiry_is_sealed_and_a_case_set_to_no_response_early_is_status_alter
     assert [len(history.of(doe, "letter_expired")) for doe in world.dois] == [1, 1, 1]
     assert [_status_problem(world, doe) for doe in world.dois] == [None, None, None]
     assert expire_letters(world.store, "counsel", late + 1) == []
+
+
+def test_an_unsealed_copy_of_the_sent_letter_is_named_not_skipped(
+    world: World, smtp: SmtpServer, tmp_path: Path
+) -> None:
+    """The writer copies a sent letter as an unsent approved one under a new reference: past the deadline
+    ``letters remind`` no longer takes it for a pending reminder and skips the case unnamed; it names the
+    case, "letter row not sealed", and exits 1 while the honest case gets its reminder."""
+    honest, copied = world.dois[0], world.dois[2]
+    _sent(world, smtp, [honest, copied], tmp_path)
+    columns = (
+        "case_id, kind, amount_cents, currency, deadline_us, settings_json, approved_sha256, approved_by, "
+        "approved_us, created_us"
+    )
+    tamper_file(
+        world.db,
+        f"INSERT INTO letter (payment_reference, {columns}) SELECT 'RF09000000299', {columns} FROM letter "
+        f"WHERE id = {_letter_id(world, copied)}",
+    )
+    result = CliRunner().invoke(app, ["letters", "remind", "--db", str(world.db)])
+    assert result.exit_code == 1 and result.stdout.count("drafted reminder RF") == 1, result.output
+    (error,) = _errors(result.stderr)
+    assert error.startswith(f"error: {copied}: refused: letter row not sealed (its newest letter RF09"), error
+    reminders = [r.case_id for r in letter_store.list_letters(world.store) if r.kind == "reminder"]
+    assert reminders == [case_status.get_case(world.store, honest).id]

@@ -103,11 +103,14 @@ def test_a_store_without_the_node_key_changes_no_account(store: Store, tmp_path:
 
 def test_an_account_without_any_sealed_state_is_sealed_only_by_passwd(store: Store) -> None:
     """A user made before accounts were sealed (here: inserted without the key) gets no token; ``users
-    passwd`` (the operator's decision) seals it as it stands, and then it does."""
+    passwd`` (the operator's decision, stating the role and client the row must hold) seals it as it
+    stands, and then it does; without that statement it names what the row claims and seals nothing."""
     tamper_file(store, f"INSERT INTO web_user (name, role, added_us) VALUES ('old', 'viewer', {T0})")
     with pytest.raises(InputError, match="has no sealed state"):
         accounts.new_token(store, "old", T0)
-    accounts.set_password(store, "old", "a long enough password", T0 + 1)
+    with pytest.raises(InputError, match=r"has no sealed state .* claims role viewer, no client"):
+        accounts.set_password(store, "old", "a long enough password", T0 + 1)
+    accounts.set_password(store, "old", "a long enough password", T0 + 1, accounts.Adoption("viewer", None))
     _token_id, token = accounts.new_token(store, "old", T0 + 2)
     assert user_store.user_by_token(store, secret_sha256(token)) is not None
 

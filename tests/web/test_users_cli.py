@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from swarmscope.store.database import open_store
 from swarmscope.store.ledger.node_key import default_key_path, open_node_key
 from swarmscope.store.ledger.schema import ledger_batch
 from swarmscope.web.passwords import check_password, secret_sha256
+from tests.tampering import tamper_file
 from tests.web.conftest import ACME, GLOBEX, NOW, PASSWORD, Template
 from tests.web.monitoring_world import build
 
@@ -260,3 +262,45 @@ def test_users_commands_refuse_a_database_that_does_not_exist(
     code, out = invoke("users", *[str(password_file) if a == "PW" else a for a in args], "--db", str(typo))
     assert (code, out.strip()) == (1, f"error: database not found: {typo}")
     assert list((tmp_path / "typo").iterdir()) == []  # no database, no node key
+
+
+def _ledger_entries(db: Path) -> int:
+    with sqlite3.connect(db) as raw:
+        return int(raw.execute("SELECT count(*) FROM ledger_entry").fetchone()[0])
+
+
+@pytest.mark.parametrize(("client", "claims", "wrong", "right"), [
+    (None, "role admin, no client", ["--adopt-role", "viewer"], ["--adopt-role", "admin"]),
+    (ACME, f"role admin, client '{ACME}'", ["--adopt-role", "admin"],
+     ["--adopt-role", "admin", "--adopt-client", ACME]),
+])  # fmt: skip
+def test_users_passwd_seals_an_unsealed_row_only_as_the_admin_states_it(
+    web_db: Path, password_file: Path, client: str | None, claims: str, wrong: list[str], right: list[str]
+) -> None:
+    """A user row inserted without the node key (role admin) has no sealed state: ``users list`` flags it;
+    ``users passwd`` refuses it naming the role and client the row claims, and so does an adoption that
+    states another role or client (exit 1, nothing sealed, the row unchanged); the one stating them
+    exactly seals it, and ``users list`` no longer flags it."""
+    bound = "NULL" if client is None else f"(SELECT id FROM client WHERE name = '{client}')"
+    tamper_file(
+        web_db,
+        f"INSERT INTO web_user (name, role, client_id, password_hash, added_us) VALUES "
+        f"('helpdesk', 'admin', {bound}, NULL, {NOW})",
+    )
+    code, out = invoke("users", "list", "--db", str(web_db))
+    assert code == 0 and "refused until 'users passwd --adopt-role ROLE' states it" in out, out
+    before = _ledger_entries(web_db)
+    passwd = ["users", "passwd", "helpdesk", "--password-file", str(password_file), "--db", str(web_db)]
+    for extra in ([], wrong):
+        code, out = invoke(*passwd, *extra)
+        assert code == 1 and out.startswith("error: user 'helpdesk' has no sealed state"), out
+        assert f"claims {claims}" in out and len(out.strip().splitlines()) == 1, out
+    assert _ledger_entries(web_db) == before
+    with open_store(str(web_db), create=False) as store:
+        assert user_store.get_user(store, "helpdesk").password_hash is None
+    code, out = invoke(*passwd, *right)
+    assert (code, out.strip()) == (0, "user helpdesk: password changed, sessions ended"), out
+    assert _ledger_entries(web_db) > before
+    code, out = invoke("users", "list", "--db", str(web_db))
+    (line,) = [row for row in out.splitlines() if row.startswith("helpdesk\t")]
+    assert line == f"helpdesk\tadmin\t{client or '-'}\tactive", out

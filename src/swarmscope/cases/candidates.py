@@ -234,7 +234,10 @@ def build_cases(
             continue
         _upsert(store, report, verdict, work.id, attributions, by_key, now_us, actor)
     groups = {(v.ip, v.port, v.infohash): v for v in verdicts}
-    sealed = set(workflow_history(store, trusted).events)
+    history = workflow_history(store, trusted)
+    sealed = {doe: SEALED_CANDIDATE for doe in history.events}
+    if history.incomplete is not None:  # a hidden event may name any candidate: none is withdrawn
+        sealed = {case.doe: history.refusal(case.doe) or SEALED_CANDIDATE for case in before}
     for case in before:
         if infohash is None or case.infohash == infohash.lower():
             _recheck(store, report, case, (groups, unusable, sealed), now_us, actor)
@@ -321,13 +324,14 @@ def _recheck(
     store: Store,
     report: BuildReport,
     case: case_rows.CaseRow,
-    judged: tuple[dict[tuple[str, int, str], Candidate], dict[tuple[str, int, str], str], set[str]],
+    judged: tuple[dict[tuple[str, int, str], Candidate], dict[tuple[str, int, str], str], dict[str, str]],
     now_us: int,
     actor: str,
 ) -> None:
     """Withdraw a candidate case that no longer passes; report a later case that would not, and a
     candidate with a sealed workflow event (``judged``: the build's groups, unusable torrents, and the DOE
-    numbers with a proven sealed event)."""
+    numbers with a proven sealed event, each with the reason it is kept: every DOE number while the
+    sealed history is incomplete)."""
     groups, unusable, sealed = judged
     if case.status in case_rows.CLOSING_CASE_STATUSES:
         return
@@ -335,7 +339,7 @@ def _recheck(
     if not reasons:
         return
     if case.status == CaseStatus.CANDIDATE and case.doe in sealed:
-        reasons += (SEALED_CANDIDATE,)
+        reasons += (sealed[case.doe],)
     if case.status != CaseStatus.CANDIDATE or case.doe in sealed:
         report.failing_later.append((case, reasons))
         return

@@ -9,7 +9,8 @@ bound`: DOE number, infohash, IP, port), beside the sealed sending, payment, dis
 (:mod:`swarmscope.cases.sealed_history`). From the events PROVEN under the trusted keys
 (:class:`SealedState`) follow the statuses the column may hold (:func:`allowed_statuses`); a column
 outside them is refused by name, "status altered" (:func:`status_problem`), as ``report`` says
-"altered" for rows:
+"altered" for rows (and every case, "ledger incomplete", while the trusted chains are not whole: a hidden
+event may be any case's; :meth:`swarmscope.store.legal.workflow_seals.WorkflowHistory.refusal`):
 
 - a sealed ``close`` (``withdraw``) allows only ``closed`` (``withdrawn``); without one, neither, once
   any event of the case is sealed (its request link, approval, sending, payment, dispute, escalation);
@@ -155,7 +156,11 @@ def allowed_statuses(state: SealedState) -> frozenset[CaseStatus]:
 
 
 def status_problem(history: WorkflowHistory, case: CaseRow) -> str | None:
-    """Why ``case``'s status column is not what its proven sealed events allow (None: it is)."""
+    """Why ``case``'s status column is not what its proven sealed events allow (None: it is); while the
+    trusted chains are not whole, "ledger incomplete" (:meth:`WorkflowHistory.refusal`) for every case."""
+    incomplete = history.refusal(case.doe)
+    if incomplete is not None:
+        return incomplete
     state = sealed_state(history, case)
     doe = case.doe
     if state.foreign:
@@ -201,6 +206,9 @@ def sending_problem(
     sending and this is the initial letter (a retry never sends it twice); sealed payments settle the
     claim (the first sent letter's amount, in its currency; integer cents)."""
     doe = case.doe
+    incomplete = history.refusal(doe)
+    if incomplete is not None:
+        return incomplete
     sent = [r for r in letter_store.list_letters(store, case_id=case.id) if r.sent_us is not None]
     _kept, problems = matched_rows(history, case, SENT, sent, sent_content)
     paid, more = matched_rows(

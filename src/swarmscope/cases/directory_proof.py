@@ -18,6 +18,7 @@ from swarmscope.store.ledger.proven import EvidenceTrust
 from swarmscope.store.legal.case_rows import IspRow, WorkRow
 from swarmscope.store.legal.workflow_seals import (
     ISP_ENTRY,
+    LEDGER_INCOMPLETE,
     WORK_ENTRY,
     WorkflowHistory,
     content_sha256,
@@ -46,6 +47,8 @@ class DirectoryProof:
         return self._history
 
     def _differs(self, subject: str, step: str, sha256: bytes) -> str | None:
+        if self.history.incomplete is not None:  # a hidden newer entry may differ from the row
+            return f"{LEDGER_INCOMPLETE} ({self.history.incomplete})"
         latest = self.history.latest(subject, step)
         if latest is None:
             return NOT_SEALED

@@ -61,7 +61,10 @@ def seal_identified(store: Store, dois: list[str], now_us: int) -> None:
 
 def identity_problem(history: WorkflowHistory, case: CaseRow, row: SubscriberRow | None) -> str | None:
     """Why ``case``'s stored identity (``row``) is not its newest proven identification (None: it is, or
-    no identification of the case is sealed)."""
+    no identification of the case is sealed; "ledger incomplete" while the trusted chains are not whole)."""
+    incomplete = history.refusal(case.doe)
+    if incomplete is not None:
+        return incomplete
     sealed = history.latest(case.doe, IDENTIFIED)
     if sealed is None:
         return None

@@ -52,8 +52,10 @@ from swarmscope.cases.sealed_history import (
     EXPIRED,
     SENT,
     approval_content,
+    bound,
     draft_content,
     expiry_content,
+    recipient_sha256,
     require_sealed_draft,
     seal_step,
 )
@@ -62,9 +64,10 @@ from swarmscope.store.database import Store
 from swarmscope.store.ledger.proven import EvidenceTrust, store_trust
 from swarmscope.store.legal import case_rows, case_status
 from swarmscope.store.legal import letters as letter_store
-from swarmscope.store.legal.workflow_seals import WorkflowHistory, signer, workflow_history
+from swarmscope.store.legal.workflow_seals import WorkflowHistory, content_sha256, signer, workflow_history
 
 DAY_US = 86_400 * 1_000_000
+LETTER_NOT_SEALED = "letter row not sealed"
 
 
 def latest_letter(store: Store, case_id: int) -> letter_store.LetterRow | None:
@@ -148,7 +151,8 @@ def preview_letter(
     frozen = frozen_settings(letter.settings_json)
     facts = letter_facts(store, case.id, trust)
     text, html = render_preview(facts, letter, frozen)
-    return Preview(case.doe, letter, text, html, approval_digest(facts, letter, frozen))
+    digest = approval_digest(facts, letter, frozen, recipient_sha256(store, case))
+    return Preview(case.doe, letter, text, html, digest)
 
 
 def approve_letter(
@@ -239,11 +243,13 @@ def remind_letters(
     deadline of the newest proven sent letter, the claim (the first proven sent letter's amount) less the
     proven payments; a case settled, disputed or not past its deadline gets none. The reminder keeps the
     contacts of the letter it follows (proven by its approval digest); its deadline is ``reminder_days``
-    from drafting (UTC µs).
+    from drafting (UTC µs). A case whose newest letter is unsent waits for it, unless no proven draft
+    seals that letter: "letter row not sealed".
 
     Args:
         refused: collects one line per case whose rows contradict its sealed events ("status altered",
-            "terms altered"), the other cases going on; None: the first such case raises.
+            "terms altered", "letter row not sealed", "ledger incomplete"), the other cases going on;
+            None: the first such case raises.
 
     Raises:
         UnprovenCase: a refused case and no ``refused`` list. StoreError: no signing key.
@@ -253,6 +259,10 @@ def remind_letters(
     for case in _after_sending(store, history, refused):
         proven, letter = case.proven, latest_letter(store, case.row.id)
         last = proven.last
+        unsealed = _unsealed_pending(history, case.row, letter)
+        if unsealed is not None:
+            _refuse(unsealed, refused)
+            continue
         if letter is None or letter.sent_us is None or last is None or last.deadline_us > now_us:
             continue
         amount = proven.outstanding_cents()
@@ -305,6 +315,24 @@ def _proven_sent(
         _refuse(proven, refused)
         return None
     return proven
+
+
+def _unsealed_pending(
+    history: WorkflowHistory, case: case_rows.CaseRow, letter: letter_store.LetterRow | None
+) -> str | None:
+    """Why the case's newest letter, unsent, is not one a proven draft seals (None: it is sent, or
+    sealed): a row inserted without the node key (a copy of the sent letter under a new reference) would
+    otherwise pass for a pending reminder and the case be skipped unnamed."""
+    if letter is None or letter.sent_us is not None:
+        return None
+    sealed = content_sha256(DRAFTED, bound(case, draft_content(letter)))
+    if history.has(case.doe, DRAFTED, sealed):
+        return None
+    return (
+        f"{case.doe}: refused: {LETTER_NOT_SEALED} (its newest letter {letter.payment_reference}, "
+        f"{letter.kind}, unsent, {format_amount(letter.amount_cents, letter.currency)}, is not a draft "
+        "sealed by a trusted node key: added or altered without the key)"
+    )
 
 
 def _refuse(why: str, refused: list[str] | None) -> None:

@@ -14,7 +14,9 @@ lack its row. The values used afterwards (deadline, claim, what was paid) are th
 A case whose status column its sealed history does not allow is refused as "status altered"
 (:func:`swarmscope.cases.case_state.status_problem`), and so is one that says ``paid`` while its proven
 payments leave part of the claim outstanding; one whose rows differ from its sealed events as
-"terms altered", naming each event or row (:func:`proven_letters`).
+"terms altered", naming each event or row (:func:`proven_letters`); every case, while an entry of the
+trusted chains is blanked, altered or relabelled (a sealed payment hidden), as "ledger incomplete", naming
+the entry (:meth:`swarmscope.store.legal.workflow_seals.WorkflowHistory.refusal`).
 
 Source: README "Sealed workflow decisions".
 """

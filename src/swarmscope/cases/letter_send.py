@@ -53,7 +53,13 @@ from swarmscope.cases.letters import (
     render_letter,
     write_private,
 )
-from swarmscope.cases.sealed_history import SENT, require_sealed_approval, seal_step, sent_content
+from swarmscope.cases.sealed_history import (
+    SENT,
+    recipient_sha256,
+    require_sealed_approval,
+    seal_step,
+    sent_content,
+)
 from swarmscope.cases.workflow import CaseEvent, may_send_letter, next_case_status
 from swarmscope.errors import SwarmscopeError
 from swarmscope.net.smtp_client import MailError, send_message
@@ -137,11 +143,12 @@ def _bound_content(
             "approved; nothing sent (to change them, draft and approve the letter again)"
         )
     facts = letter_facts(store, case.id, trust)
-    digest = approval_digest(facts, letter, frozen)
+    digest = approval_digest(facts, letter, frozen, recipient_sha256(store, case))
     if digest != letter.approved_sha256:
         raise LetterError(
-            f"{case.doe}: the letter's content differs from what was approved (sha256 {digest}); nothing "
-            "sent — draft it again, preview and approve"
+            f"{case.doe}: the approval does not cover this letter: its content or its addressee (the "
+            f"identity stored for the case) differs from what was approved (sha256 {digest}), or it was "
+            "approved before approvals bound the addressee; nothing sent — preview and approve it again"
         )
     return facts, frozen, digest
 

@@ -15,9 +15,12 @@ What an approval binds (README "Letters"): a letter's settings are frozen into i
 case facts with a placeholder addressee and placeholder dates ("[date of sending]", "[28 days after
 sending]") — exactly what will be sent except the addressee (decrypted only at sending) and the two dates
 (fixed by the sending time and the frozen term). :func:`approval_digest` is the SHA-256 of that preview (text
-and HTML, so the templates are bound too); ``letters approve`` records it and ``letters send`` recomputes it
-and refuses a letter whose content changed since approval (other settings, other case facts, other
-templates). Payment references: :mod:`swarmscope.cases.payment_reference` (ISO 11649).
+and HTML, so the templates are bound too) and of the addressee as stored: the SHA-256 of the case's
+encrypted identity (what its sealed identification binds too), so that the approval names whom the letter
+goes to without decrypting it; ``letters approve`` records it and ``letters send`` recomputes it and refuses
+a letter whose content or addressee changed since approval (other settings, other case facts, other
+templates, another identity stored for the case). Payment references:
+:mod:`swarmscope.cases.payment_reference` (ISO 11649).
 """
 
 from __future__ import annotations
@@ -200,15 +203,31 @@ def render_preview(facts: CaseFacts, letter: LetterRow, settings: LetterSettings
     return _documents(_context(facts, letter, PREVIEW_ADDRESSEE, settings, preview=True))
 
 
-def approval_digest(facts: CaseFacts, letter: LetterRow, settings: LetterSettings) -> str:
-    """Hex SHA-256 of what an approval binds: :func:`render_preview`'s text and HTML (see module docstring).
+def approval_digest(facts: CaseFacts, letter: LetterRow, settings: LetterSettings, recipient: str) -> str:
+    """Hex SHA-256 of what an approval binds: ``recipient`` (the hex SHA-256 of the case's encrypted
+    identity as stored, ``none`` without one: :func:`swarmscope.cases.sealed_history.recipient_sha256`) and
+    :func:`render_preview`'s text and HTML (see module docstring): ``b"swarmscope letter approval v2\\n"``,
+    the recipient, a newline, the text, a NUL, the HTML (UTF-8).
 
     Raises:
         LetterError: accusing wording.
     """
-    text, html = render_preview(facts, letter, settings)
-    blob = b"swarmscope letter approval v1\n" + text.encode() + b"\0" + html.encode()
-    return hashlib.sha256(blob).hexdigest()
+    head = b"swarmscope letter approval v2\n" + recipient.encode("ascii") + b"\n"
+    return _digest(head, *render_preview(facts, letter, settings))
+
+
+def unbound_approval_digest(facts: CaseFacts, letter: LetterRow, settings: LetterSettings) -> str:
+    """The digest approvals recorded before they bound the recipient (``v1``: the text and HTML only).
+    Only a letter SENT under such an approval is still judged by it; an unsent one needs a new approval.
+
+    Raises:
+        LetterError: accusing wording.
+    """
+    return _digest(b"swarmscope letter approval v1\n", *render_preview(facts, letter, settings))
+
+
+def _digest(head: bytes, text: str, html: str) -> str:
+    return hashlib.sha256(head + text.encode() + b"\0" + html.encode()).hexdigest()
 
 
 def build_message(

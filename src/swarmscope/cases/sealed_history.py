@@ -11,7 +11,8 @@ dispute, or set a case's status to ``escalated``. So each decision is sealed as 
   ``letters approve`` approves only a letter whose terms a proven draft seals
   (:func:`require_sealed_draft`): a letter re-priced in the database after counsel's preview is refused;
 - ``letter_approved``: the letter's payment reference and kind, who approved it (``approved_by``), and
-  the approval digest of its whole rendered content (amount, term, payee, IBAN/BIC, contacts:
+  the approval digest of its whole rendered content (amount, term, payee, IBAN/BIC, contacts) and of its
+  addressee (the SHA-256 of the case's encrypted identity as stored: :func:`recipient_sha256`;
   :func:`swarmscope.cases.letters.approval_digest`). ``letters send`` sends only a letter whose digest
   recomputed at sending a proven approval seals (:func:`require_sealed_approval`);
 - ``letter_sent``: reference, kind, approval digest, sending and deadline time (UTC µs), amount (cents)
@@ -43,12 +44,13 @@ from typing import Any
 
 from swarmscope.cases.hit_proofs import letter_facts
 from swarmscope.cases.letter_settings import LetterError, frozen_settings
-from swarmscope.cases.letters import approval_digest
+from swarmscope.cases.letters import approval_digest, unbound_approval_digest
 from swarmscope.evidence.records import us_to_iso
 from swarmscope.store.database import Store
 from swarmscope.store.ledger.proven import EvidenceTrust
 from swarmscope.store.legal import letters as letter_store
 from swarmscope.store.legal.case_rows import CaseRow
+from swarmscope.store.legal.subscribers import stored_identity
 from swarmscope.store.legal.workflow_seals import (
     ProvenEvent,
     WorkflowHistory,
@@ -187,23 +189,39 @@ def matched_rows(
     return kept, problems
 
 
+def recipient_sha256(store: Store, case: CaseRow) -> str:
+    """Hex SHA-256 of ``case``'s encrypted identity as stored (the ``ciphertext`` bytes, which its sealed
+    identification binds too), or ``none`` when none is stored (no letter can leave then, and an identity
+    stored afterwards is not the one approved): the addressee an approval binds
+    (:func:`swarmscope.cases.letters.approval_digest`)."""
+    row = stored_identity(store, case.id)
+    return "none" if row is None else hashlib.sha256(row.ciphertext).hexdigest()
+
+
 def approvals_differ(
     store: Store, case: CaseRow, letters: Sequence[letter_store.LetterRow], trust: EvidenceTrust | None
 ) -> list[str]:
-    """The sent letters whose approval digest, re-derived from the letter rendered for ``case`` now
-    (:func:`swarmscope.cases.letters.approval_digest`), is not their stored ``approved_sha256`` (the
-    column is never trusted: a letter moved from another case renders other facts)."""
-    if not letters:
+    """The sent letters whose approval digest, re-derived from the letter rendered for ``case`` now and
+    the identity stored for it (:func:`swarmscope.cases.letters.approval_digest`), is not their stored
+    ``approved_sha256`` (the column is never trusted: a letter moved from another case renders other
+    facts and names another addressee). A letter sent under an approval recorded before approvals bound
+    the addressee is judged by the digest of that time
+    (:func:`swarmscope.cases.letters.unbound_approval_digest`). A case with no identity stored cannot be
+    judged so (whom its letters went to is gone) and is not: no letter leaves for it, and the litigation
+    list names it for that ("no disclosed identity is stored for it")."""
+    if not letters or stored_identity(store, case.id) is None:
         return []
     facts = letter_facts(store, case.id, trust)
     out = []
     for row in letters:
         try:
-            digest = approval_digest(facts, row, frozen_settings(row.settings_json))
+            settings = frozen_settings(row.settings_json)
+            digests = {approval_digest(facts, row, settings, recipient_sha256(store, case)),
+                       unbound_approval_digest(facts, row, settings)}  # fmt: skip
         except LetterError as exc:
             out.append(f"letter {row.payment_reference} cannot be rendered for this case ({exc})")
             continue
-        if digest != row.approved_sha256:
+        if row.approved_sha256 not in digests:
             out.append(
                 f"letter {row.payment_reference} as rendered for this case now is not the one approved"
             )
@@ -224,6 +242,9 @@ def litigation_problem(
     ``trust``: what the case's hits are proven under when its letters are rendered again (None: the
     store's own node key and the system clock)."""
     doe = case.doe
+    incomplete = history.refusal(doe)
+    if incomplete is not None:
+        return incomplete
     letters = [row for row in letter_store.list_letters(store, case_id=case.id) if row.sent_us is not None]
     sent, problems = matched_rows(history, case, SENT, letters, sent_content)
     problems += approvals_differ(store, case, letters, trust)

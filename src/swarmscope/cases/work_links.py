@@ -85,6 +85,9 @@ class TorrentChecks:
         if self._history is None:
             self._history = workflow_history(self.store, store_trust(self.store, self._trust))
         subject = link_subject(link.work_id, link.infohash)
+        incomplete = self._history.refusal(subject)
+        if incomplete is not None:  # a hidden newer verdict (fake) may supersede the row's
+            return incomplete
         latest = self._history.latest(subject, WORK_LINK)
         content = link_content(
             link.work_id, link.infohash, link.status, link.checked_pieces, link.matched_pieces

@@ -15,9 +15,11 @@ counts only in the state its newest sealed event gives (:mod:`swarmscope.store.a
 ``passwd`` and ``token`` refuse a user whose row is not that state (altered, or an older state written back
 without the key) in one line, exit status 1, nothing sealed; ``disable`` and ``--revoke`` always act (they
 only take rights away). ``passwd`` seals a user that has no sealed state at all (made before accounts were
-sealed in the ledger) as it stands. Every ``users`` command needs an existing database (made by ``monitor``
-or ``demo``), as ``serve`` does: a mistyped ``--db`` is one line naming the path, not a new empty database
-and node key the console never reads.
+sealed in the ledger, or inserted without the key) as it stands only with ``--adopt-role`` (and
+``--adopt-client`` for a user bound to a rights holder) stating exactly the role and client its row holds;
+otherwise it names what the row claims and changes nothing. Every ``users`` command needs an existing
+database (made by ``monitor`` or ``demo``), as ``serve`` does: a mistyped ``--db`` is one line naming the
+path, not a new empty database and node key the console never reads.
 """
 
 from __future__ import annotations
@@ -111,16 +113,28 @@ def add(
 def passwd(
     name: Annotated[str, typer.Argument(help="User name.")],
     password_file: PasswordFile = None,
+    adopt_role: Annotated[
+        str | None,
+        typer.Option("--adopt-role", help="A user with no sealed state: the role its row must hold."),
+    ] = None,
+    adopt_client: Annotated[
+        str | None,
+        typer.Option("--adopt-client", help="With --adopt-role: the client its row must be bound to."),
+    ] = None,
     db: DbOption = DEFAULT_DB,
     node_key: SigningKeyOption = None,
 ) -> None:
-    """Set a user's password; its open sessions end."""
+    """Set a user's password; its open sessions end. A user with no sealed state is sealed only with
+    --adopt-role (and --adopt-client when bound) stating exactly what its row holds."""
     try:
+        if adopt_client is not None and adopt_role is None:
+            raise InputError("--adopt-client needs --adopt-role")
+        adopt = None if adopt_role is None else accounts.Adoption(adopt_role, adopt_client)
         password = _password(password_file)
         now = now_us()
         _require_database(db)
         with signing_store(db, node_key, now) as store:
-            accounts.set_password(store, name, password, now)
+            accounts.set_password(store, name, password, now, adopt)
     except SwarmscopeError as exc:
         raise fail(exc) from None
     typer.echo(f"user {clean(name)}: password changed, sessions ended")
@@ -216,5 +230,5 @@ def _note(sealed: SealedAccounts | None, user: user_store.UserRow) -> str:
     if sealed is None or user_store.user_holds(sealed, user):
         return ""
     if not sealed.has_events("web_user", user.id):
-        return " (no sealed state: refused until 'users passwd' seals it)"
+        return " (no sealed state: refused until 'users passwd --adopt-role ROLE' states it and seals it)"
     return " (refused: not the state last sealed for it)"

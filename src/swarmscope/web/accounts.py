@@ -83,20 +83,76 @@ def add_user(
     return web_user(user_store.add_user(store, name, parsed.label, client_id, digest, now_us))
 
 
-def set_password(store: Store, name: str, password: str, now_us: int) -> None:
+@dataclass(frozen=True, slots=True)
+class Adoption:
+    """What the admin states a user WITHOUT any sealed state must be before its row is sealed as it
+    stands: its role and rights holder (``client`` None: bound to none). A row inserted without the node
+    key claims whatever its writer chose (an admin), so it is never sealed on its own word."""
+
+    role: str
+    client: str | None
+
+
+def set_password(store: Store, name: str, password: str, now_us: int, adopt: Adoption | None = None) -> None:
     """Replace a user's password (its sessions end), sealed. A user without any sealed state (made before
-    accounts were sealed in the ledger) is sealed as it stands (role and client as stored).
+    accounts were sealed in the ledger, or inserted without the node key) is sealed as it stands only when
+    ``adopt`` states exactly the role and client its row holds.
 
     Raises:
-        InputError: unknown user, short password, or a user whose row differs from its newest sealed
-            state (nothing changed).
+        InputError: unknown user, short password, a user whose row differs from its newest sealed state,
+            a user without one and no ``adopt`` or another role or client than its row's (naming what the
+            row claims), or ``adopt`` for a user that has a sealed state (nothing changed).
     """
     user = user_store.get_user(store, name)
     check_password_text(password)
     sealed = SealedAccounts.of_store(store)
     if sealed.has_events("web_user", user.id):
         require_sealed(sealed, user)
+        if adopt is not None and not _states(adopt, user):
+            raise InputError(
+                f"user {user.name!r} is sealed with {claims(user)}, not as stated; nothing changed"
+            )
+    else:
+        require_adoption(user, adopt)
     user_store.set_password_hash(store, name, hash_password(password), now_us)
+
+
+def claims(user: user_store.UserRow) -> str:
+    """What a user row claims: ``role admin, no client`` / ``role viewer, client 'Studio'``."""
+    if user.client_id is None:
+        bound = "no client"
+    else:
+        bound = f"client {user.client!r}" if user.client else f"client id {user.client_id} (no such client)"
+    return f"role {user.role}, {bound}"
+
+
+def require_adoption(user: user_store.UserRow, adopt: Adoption | None) -> None:
+    """Refuse to seal ``user`` (no sealed state) unless ``adopt`` states exactly its role and client.
+
+    Raises:
+        InputError: naming what the row claims; an unknown role in ``adopt``.
+    """
+    if adopt is not None and _states(adopt, user):
+        return
+    what = f"user {user.name!r} has no sealed state (made before accounts were sealed, or inserted without"
+    if adopt is None:
+        raise InputError(
+            f"{what} the node key) and claims {claims(user)}: to seal it so, state both with --adopt-role "
+            "ROLE and --adopt-client NAME (none: unbound); nothing changed"
+        )
+    stated = "no client" if adopt.client is None else f"client {adopt.client!r}"
+    raise InputError(
+        f"{what} the node key): it claims {claims(user)}, not the role {adopt.role} and {stated} stated; "
+        "nothing changed"
+    )
+
+
+def _states(adopt: Adoption, user: user_store.UserRow) -> bool:
+    """Whether ``adopt`` states exactly ``user``'s stored role and client (an unknown role: InputError)."""
+    role = Role.parse(adopt.role).label
+    if adopt.client is None:
+        return role == user.role and user.client_id is None
+    return role == user.role and user.client_id is not None and user.client == adopt.client
 
 
 def require_sealed(sealed: SealedAccounts, user: user_store.UserRow) -> None:
@@ -107,7 +163,8 @@ def require_sealed(sealed: SealedAccounts, user: user_store.UserRow) -> None:
     if not sealed.has_events("web_user", user.id):
         raise InputError(
             f"user {user.name!r} has no sealed state (made before accounts were sealed in the ledger, or "
-            "inserted without the node key): check it with 'users list', then 'users passwd' seals it"
+            f"inserted without the node key) and claims {claims(user)}: check it with 'users list', then "
+            "'users passwd --adopt-role ROLE [--adopt-client NAME]' seals it"
         )
     raise InputError(
         f"user {user.name!r}: its row is not the state last sealed for it (altered or written back "
@@ -128,8 +185,8 @@ def one_time_admin(store: Store, name: str, now_us: int) -> str:
         add_user(store, name, Role.ADMIN.label, None, password, now_us)
     elif found.role != Role.ADMIN.label or found.disabled_us is not None:
         raise InputError(f"user {name!r} exists but is not an active admin; it is left unchanged")
-    else:
-        set_password(store, name, password, now_us)
+    else:  # the caller names the user as an unbound admin: that is the state it may adopt
+        set_password(store, name, password, now_us, Adoption(Role.ADMIN.label, None))
     return password
 
 

@@ -39,6 +39,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -49,11 +50,13 @@ from swarmscope.errors import DecodeError
 from swarmscope.evidence.canonical import decode_record
 from swarmscope.evidence.declarations import WORKFLOW_EVENT
 from swarmscope.evidence.records import WorkflowEvent
+from swarmscope.evidence.seal import key_fingerprint
 from swarmscope.store.database import StoreError
 from swarmscope.store.ledger import commit as ledger
 from swarmscope.store.ledger.proven import EvidenceTrust, LedgerProver
 from swarmscope.store.ledger.purge_records import typed
-from swarmscope.store.ledger.schema import ledger_entry
+from swarmscope.store.ledger.schema import ledger_batch, ledger_entry, node_key
+from swarmscope.store.ledger.snapshot import read_snapshot
 from swarmscope.store.legal.schema import client, isp, work
 
 if TYPE_CHECKING:
@@ -62,6 +65,8 @@ if TYPE_CHECKING:
 ISP_ENTRY, WORK_ENTRY = "isp_entry", "work_entry"
 WORK_LINK = "work_link"  # a work's link to a torrent and its piece check's verdict
 _PREFIX = b"swarmscope workflow v1\n"
+LEDGER_INCOMPLETE = "ledger incomplete"
+CHUNK = 10_000  # ledger entries read per fetch
 
 
 def content_sha256(step: str, content: Mapping[str, Any]) -> bytes:
@@ -167,9 +172,11 @@ class ProvenEvent:
 
 @dataclass(slots=True)
 class WorkflowHistory:
-    """The proven workflow events of a store, in chain order (per node), by subject."""
+    """The proven workflow events of a store, in chain order (per node), by subject; ``incomplete``: why
+    the trusted chains are not whole (None: they are), so that a sealed event may be hidden."""
 
     events: dict[str, list[ProvenEvent]] = field(default_factory=dict)
+    incomplete: str | None = None
 
     def of(self, subject: str, step: str) -> list[ProvenEvent]:
         """The proven events of ``subject`` and ``step``, oldest first."""
@@ -184,31 +191,122 @@ class WorkflowHistory:
         """A proven event of ``subject`` and ``step`` seals ``sha256``."""
         return any(p.event.sha256 == sha256 for p in self.of(subject, step))
 
+    def refusal(self, subject: str) -> str | None:
+        """The one-line refusal of every decision on ``subject`` while the history is incomplete (None:
+        it is whole): a blanked or altered entry can be any subject's event (a payment, a withdrawal)."""
+        if self.incomplete is None:
+            return None
+        return (
+            f"{subject}: refused: {LEDGER_INCOMPLETE} ({self.incomplete}; a sealed decision may be hidden "
+            "there, so none is judged until the chain is whole again: 'verify --db' shows it)"
+        )
+
 
 def workflow_history(store: Store, trust: EvidenceTrust) -> WorkflowHistory:
-    """Every workflow event sealed under a key in ``trust`` and proven (module docstring); others are
-    skipped (an event nobody trusted sealed proves nothing)."""
-    e = ledger_entry.c
-    query = sa.select(e.node_id, e.idx, e.canonical).where(
-        sa.or_(e.kind == WORKFLOW_EVENT.kind, typed(e.canonical, (WORKFLOW_EVENT.kind,)))
-    )
-    out = WorkflowHistory()
-    with store.engine.connect() as conn:
-        prover = LedgerProver(conn, trust.fingerprints, trust.now_us)
-        for row in conn.execute(query.order_by(e.node_id, e.idx)):
-            if row.canonical is None:
-                continue
-            data = bytes(row.canonical)
-            try:
-                event = decode_record(WORKFLOW_EVENT, data)
-            except DecodeError:
-                continue
-            sealed = prover.sealed_entry(int(row.node_id), int(row.idx))
-            if isinstance(sealed, str) or hashlib.sha256(data).digest() != sealed[1]:
-                continue
-            proven = ProvenEvent(event, int(row.idx), sealed[2])
-            out.events.setdefault(event.subject, []).append(proven)
+    """Every workflow event sealed under a key in ``trust`` and proven (module docstring); an event nobody
+    trusted sealed proves nothing and is skipped.
+
+    Every entry of a trusted node (its ``node_key`` row's key is trusted, or a trusted batch proves one of
+    its entries) is checked as it is read, not only the workflow events, since the ``kind`` column is not
+    chained: an event whose bytes were altered, blanked or relabelled would otherwise drop out unseen and
+    bring back the decisions before it (a sealed payment gone: a reminder for a paid case). A node whose
+    batches fail or leave indices uncovered, an entry whose bytes do not hash to its sealed record hash or
+    do not decode, and one without bytes that no proven purge record covers (the export rule:
+    :meth:`swarmscope.store.ledger.proven.LedgerProver.node_problem`) set ``incomplete``, naming them.
+    Entries after a node's last batch (being sealed) are not read yet.
+
+    Cost: one pass over the ledger in chunks of :data:`CHUNK` and one signature and chain check per batch,
+    as ``verify --db``; so the outcome is kept per engine and read again only when :func:`_ledger_state`
+    (the trusted keys, each node's head, the entry and batch counts and byte total) moves. Kept events stay
+    true (a sealed event is never undone; new ones move a head), so a change that leaves that state alike
+    (bytes overwritten at their length) cannot drop one from a kept view either.
+    """
+    with read_snapshot(store.engine) as conn:
+        state = (frozenset(f.lower() for f in trust.fingerprints), _ledger_state(conn))
+        kept = _KEPT.get(store.engine)
+        if kept is not None and kept[0] == state:
+            return kept[1]
+        out = _read_history(conn, trust)
+    _KEPT[store.engine] = (state, out)
     return out
+
+
+_KEPT: weakref.WeakKeyDictionary[Any, tuple[Any, WorkflowHistory]] = weakref.WeakKeyDictionary()
+
+
+def _ledger_state(conn: sa.Connection) -> tuple[Any, ...]:
+    """What moves when the ledger does: (node, last index, its entry hash) per node, the entry count, how
+    many have bytes and their total length, the batch count and highest batch id."""
+    e, b = ledger_entry.c, ledger_batch.c
+    heads = conn.execute(sa.select(e.node_id, sa.func.max(e.idx)).group_by(e.node_id)).all()
+    hashes = tuple(
+        (int(n), int(i), conn.execute(sa.select(e.entry_hash).where(e.node_id == n, e.idx == i)).scalar())
+        for n, i in sorted(heads)
+    )
+    entries = conn.execute(sa.select(sa.func.count(), sa.func.count(e.canonical), sa.func.sum(
+        sa.func.length(e.canonical)))).one()  # fmt: skip
+    batches = conn.execute(sa.select(sa.func.count(), sa.func.max(b.id))).one()
+    return hashes, tuple(entries), tuple(batches)
+
+
+def _read_history(conn: sa.Connection, trust: EvidenceTrust) -> WorkflowHistory:
+    """:func:`workflow_history` read from the ledger through ``conn`` (one read snapshot)."""
+    e = ledger_entry.c
+    is_event = typed(e.canonical, (WORKFLOW_EVENT.kind,)).label("is_event")
+    query = sa.select(e.node_id, e.idx, e.canonical, is_event).order_by(e.node_id, e.idx)
+    out = WorkflowHistory()
+    problems: list[str] = []
+    prover = LedgerProver(conn, trust.fingerprints, trust.now_us)
+    nodes, ends = _trusted_nodes(conn, trust), _sealed_ends(conn)
+    for row in conn.execute(query.execution_options(yield_per=CHUNK)):
+        node, idx = int(row.node_id), int(row.idx)
+        sealed = prover.sealed_entry(node, idx)
+        if isinstance(sealed, str):
+            if node in nodes and idx <= ends.get(node, -1):
+                problems.append(f"node {node}: ledger index {idx}: {sealed}")
+            continue
+        nodes.add(node)
+        found = _proven_event(row, sealed)
+        if isinstance(found, str):
+            problems.append(f"node {node}: ledger index {idx}: {found}")
+        elif found is not None:
+            out.events.setdefault(found.subject, []).append(ProvenEvent(found, idx, sealed[2]))
+    problems += [f"node {n}: {p}" for n in sorted(nodes) if (p := prover.node_problem(n)) is not None]
+    if problems:
+        more = f" and {len(problems) - 3} more" if len(problems) > 3 else ""
+        out.incomplete = "; ".join(problems[:3]) + more
+    return out
+
+
+def _proven_event(row: Any, sealed: tuple[str, bytes, int]) -> WorkflowEvent | str | None:
+    """The workflow event a proven entry seals (None: another record, or no bytes: the purge rule judges
+    those), or why its bytes are not the sealed record."""
+    if row.canonical is None:
+        return None
+    data = bytes(row.canonical)
+    if hashlib.sha256(data).digest() != sealed[1]:
+        return "its bytes differ from the sealed record hash"
+    if not row.is_event:
+        return None
+    try:
+        event: WorkflowEvent = decode_record(WORKFLOW_EVENT, data)
+    except DecodeError as exc:
+        return f"its workflow event does not decode ({exc})"
+    return event
+
+
+def _trusted_nodes(conn: sa.Connection, trust: EvidenceTrust) -> set[int]:
+    """``node_key.id`` of every registered key in ``trust`` (its fingerprint computed from the key)."""
+    rows = conn.execute(sa.select(node_key.c.id, node_key.c.public_key))
+    trusted = {f.lower() for f in trust.fingerprints}
+    return {int(i) for i, k in rows if k is not None and key_fingerprint(bytes(k)) in trusted}
+
+
+def _sealed_ends(conn: sa.Connection) -> dict[int, int]:
+    """node_key.id → the last chain index any stored batch of it claims to seal."""
+    b = ledger_batch.c
+    rows = conn.execute(sa.select(b.node_id, sa.func.max(b.last_index)).group_by(b.node_id))
+    return {int(n): int(last) for n, last in rows}
 
 
 def seal_if_writer(
