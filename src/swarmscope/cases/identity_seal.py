@@ -14,8 +14,11 @@ them. The newest proven identification of a case is the one its subscriber row m
 (:func:`identity_problem`, "identity altered" otherwise), and a case with one cannot say ``candidate`` or
 ``requested`` again (:mod:`swarmscope.cases.case_state`).
 
-An identity imported before identifications were sealed has none and is judged by its row, as request
-links recorded before they were sealed are; nothing seals it afterwards.
+A case whose stored identity has no proven identification at all is refused, "identity not sealed", as
+one sealed before the ciphertext's hash was sealed is ("identity altered"): its row may have been written
+by someone holding the identity key but not the node key (an invented person, a letter sent to them), so
+it is never judged by its row; importing the ISP's disclosure again (``subscribers import``) re-binds and
+seals it.
 
 Source: README "Sealed workflow decisions" and "Identities".
 """
@@ -35,6 +38,7 @@ from swarmscope.store.legal.workflow_seals import WorkflowHistory, content_sha25
 
 IDENTIFIED = "identified"
 IDENTITY_ALTERED = "identity altered"
+NOT_SEALED = "identity not sealed: re-import the disclosure with `subscribers import`"
 
 
 def identity_content(row: SubscriberRow) -> dict[str, Any]:
@@ -61,13 +65,14 @@ def seal_identified(store: Store, dois: list[str], now_us: int) -> None:
 
 def identity_problem(history: WorkflowHistory, case: CaseRow, row: SubscriberRow | None) -> str | None:
     """Why ``case``'s stored identity (``row``) is not its newest proven identification (None: it is, or
-    no identification of the case is sealed; "ledger incomplete" while the trusted chains are not whole)."""
+    the case has neither an identity nor a sealed identification; "identity not sealed" for an identity
+    no proven identification names; "ledger incomplete" while the trusted chains are not whole)."""
     incomplete = history.refusal(case.doe)
     if incomplete is not None:
         return incomplete
     sealed = history.latest(case.doe, IDENTIFIED)
     if sealed is None:
-        return None
+        return None if row is None else f"{case.doe}: refused: {NOT_SEALED}"
     why = f"{case.doe}: refused: {IDENTITY_ALTERED}"
     when = us_to_iso(sealed.event.at_us)
     if row is None:
