@@ -20,6 +20,7 @@ from swarmscope.cases.case_state import status_problem
 from swarmscope.cases.identities import Identity
 from swarmscope.cases.identity_seal import identity_problem
 from swarmscope.cases.letter_flow import draft_letters, preview_letter
+from swarmscope.cases.requests import record_disclosure
 from swarmscope.cases.workflow import next_case_status
 from swarmscope.cli import register_commands
 from swarmscope.cli.app import app
@@ -31,7 +32,7 @@ from swarmscope.store.legal import letters as letter_store
 from swarmscope.store.legal.disclosure_match import Disclosed, DisclosureRow
 from swarmscope.store.legal.subscribers import import_disclosure, stored_identity, subscriber_rows
 from swarmscope.store.legal.workflow_seals import workflow_history
-from tests.cli.letter_world import DAY, HOUR, SETTINGS, T0, World, build_world
+from tests.cli.letter_world import DAY, HOUR, IDENTITIES, SETTINGS, T0, World, build_world
 from tests.tampering import tamper_file
 
 register_commands()
@@ -143,7 +144,8 @@ def test_an_identity_stored_without_a_sealed_identification_gets_no_letter(tmp_p
     and moves it to ``identified`` through the store (no ``identified`` event is sealed; the store alone
     imports as he would). No draft, preview or approval follows; the case is named by its status and by
     its identity, each telling the operator to import the disclosure again; ``letters draft`` says so in
-    one line, exit status 1, and stores no letter."""
+    one line, exit status 1, and stores no letter. ``subscribers import`` of the ISP's disclosure then
+    re-binds and seals the identity, and the letter is drafted."""
     world = build_world(tmp_path, sealed_identities=False)
     try:
         doe = world.dois[2]
@@ -175,5 +177,14 @@ def test_an_identity_stored_without_a_sealed_identification_gets_no_letter(tmp_p
         assert result.exit_code == 1 and len(errors) == 1, result.output
         assert errors[0].startswith(f"error: {doe}: refused: status altered"), result.output
         assert letter_store.list_letters(world.store, case_id=case.id) == []
+        # importing the ISP's disclosure again (with the node key) re-binds and seals it: drafted then
+        first = T0 - 10 * DAY + 3 * HOUR
+        row = DisclosureRow(1, case.ip, first - HOUR, first + 4 * HOUR, IDENTITIES[case.ip])
+        report = record_disclosure(world.store, world.key, [row], "11" * 32, isp=None, actor="clerk",
+                                   partial=False, now_us=T0 + DAY)  # fmt: skip
+        assert report.imported == ((1, doe),), report.problems
+        history = workflow_history(world.store, store_trust(world.store, None))
+        assert status_problem(history, case_status.get_case(world.store, doe)) is None
+        assert draft_letters(world.store, SETTINGS, [doe], "counsel", T0 + 2 * DAY)
     finally:
         world.store.close()

@@ -31,10 +31,11 @@ from typing import Any
 from swarmscope.cases.sealed_history import bound, seal_step
 from swarmscope.evidence.records import us_to_iso
 from swarmscope.store.database import Store
+from swarmscope.store.ledger.proven import store_trust
 from swarmscope.store.legal import case_status
 from swarmscope.store.legal.case_rows import CaseRow
-from swarmscope.store.legal.subscribers import SubscriberRow, stored_identity
-from swarmscope.store.legal.workflow_seals import WorkflowHistory, content_sha256
+from swarmscope.store.legal.subscribers import SubscriberRow, stored_identity, subscriber_rows
+from swarmscope.store.legal.workflow_seals import WorkflowHistory, content_sha256, workflow_history
 
 IDENTIFIED = "identified"
 IDENTITY_ALTERED = "identity altered"
@@ -61,6 +62,19 @@ def seal_identified(store: Store, dois: list[str], now_us: int) -> None:
         row = stored_identity(store, case.id)
         if row is not None:
             seal_step(store, case, IDENTIFIED, identity_content(row), now_us)
+
+
+def unsealed_identities(store: Store) -> frozenset[int]:
+    """Ids of the cases whose stored identity no proven identification names (under the store's own node
+    key; none while the trusted chains are not whole): ``subscribers import`` re-binds and seals them
+    ("identity not sealed" until then)."""
+    history = workflow_history(store, store_trust(store, None))
+    does = {case.id: case.doe for case in case_status.list_cases(store)}
+    return frozenset(
+        row.case_id
+        for row in subscriber_rows(store)
+        if history.refusal(does[row.case_id]) is None and not history.of(does[row.case_id], IDENTIFIED)
+    )
 
 
 def identity_problem(history: WorkflowHistory, case: CaseRow, row: SubscriberRow | None) -> str | None:
