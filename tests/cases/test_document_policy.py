@@ -22,6 +22,7 @@ from swarmscope.cases.case_proof import UnprovenCase
 from swarmscope.cases.document_policy import COURT_TESTED, DocumentPolicy
 from swarmscope.cases.exhibits import produce_exhibits
 from swarmscope.cases.identities import IdentityKey
+from swarmscope.cases.identity_seal import seal_identified
 from swarmscope.cases.letter_flow import approve_letter, draft_letters, preview_letter
 from swarmscope.cases.letter_send import Delivery, send_letter
 from swarmscope.cases.letter_settings import load_settings
@@ -138,8 +139,23 @@ def test_notices_refuse_it_unless_asked(store: Store, tmp_path: Path) -> None:
     assert sorted(n.doc.doe for n in loose.notices) == [honest, PLANTED] and loose.skipped == []
 
 
+def identify_planted(store: Store) -> None:
+    """PLANTED identified as ``subscribers import`` leaves a case: an identity row disclosed for LONE over
+    its hit and the identification sealed with the node key (letters are drafted only for a proven
+    identification: its thresholds, not its identity, are what is refused here)."""
+    at = T0 + 10 * MIN
+    tamper(
+        store,
+        "INSERT INTO subscriber (case_id, window_start_us, window_end_us, ip, port, ciphertext, key_id, "
+        f"source_sha256, imported_us) SELECT id, {at - MIN}, {at + MIN}, '{LONE}', NULL, X'00', 'k', "
+        f"'{'00' * 32}', {NOW} FROM legal_case WHERE doe = '{PLANTED}'",
+    )
+    seal_identified(store, [PLANTED], NOW)
+
+
 def test_letters_refuse_it_unless_asked(store: Store) -> None:
     plant(store, "identified")
+    identify_planted(store)
     settings = load_settings(LETTER_TEMPLATES / "settings.example.toml", {})
     with pytest.raises(UnprovenCase) as caught:
         draft_letters(store, settings, [PLANTED], "counsel", NOW, trust(store))

@@ -74,10 +74,11 @@ def _hits() -> list[Observation]:
     return out
 
 
-def build_world(tmp_path: Path, *, sealed_identities: bool = False) -> World:
+def build_world(tmp_path: Path, *, sealed_identities: bool = True) -> World:
     """A store with three identified cases (see the module docstring); ``sealed_identities``: identified
     as ``subscribers import`` does it, each identification sealed (:func:`swarmscope.cases.requests.
-    record_disclosure`), instead of by the store alone."""
+    record_disclosure`; False: by the store alone, as someone without the node key would: every letter
+    gate refuses those cases)."""
     db = tmp_path / "evidence.db"
     store = open_store(str(db), node_key=node_key_for(db), now_us=T0)
     store.add_swarm(INFOHASH, INFOHASH, None, "example-film.mkv", 8, 262_144, 2_000_000, TORRENT, None, T0)

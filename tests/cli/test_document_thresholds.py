@@ -20,13 +20,15 @@ from typer.testing import CliRunner, Result
 
 from swarmscope.cases.candidates import build_cases
 from swarmscope.cases.identities import IdentityKey, write_key_file
+from swarmscope.cases.identity_seal import seal_identified
 from swarmscope.cases.letters import TEMPLATES as LETTER_TEMPLATES
 from swarmscope.cases.thresholds import ThresholdPolicy
 from swarmscope.cli import register_commands
 from swarmscope.cli.app import app
+from swarmscope.store.database import open_store
 from swarmscope.store.ledger.proven import EvidenceTrust
 from swarmscope.store.legal import cases as sc
-from tests.cases.evidence import IH, MIN, T0, attributed, fresh_store, hit, seal
+from tests.cases.evidence import IH, MIN, T0, attributed, fresh_store, hit, node_key_for, seal
 from tests.tampering import tamper_file
 
 register_commands()  # as the swarmscope entry point does: every command, whatever ran before
@@ -63,6 +65,22 @@ def _world(tmp_path: Path) -> str:
         f"'swarmscope', '{NOTE}' FROM legal_case WHERE doe = '{PLANTED}'",
     )
     return db
+
+
+def _identify_planted(db: str) -> None:
+    """PLANTED identified as ``subscribers import`` leaves a case: an identity row disclosed for LONE over
+    the planted hit, the status ``identified``, the identification sealed with the node key (letters are
+    drafted only for a proven identification: the thresholds, not the identity, are what is refused)."""
+    at = T0 + 10 * MIN
+    _sql(
+        db,
+        "INSERT INTO subscriber (case_id, window_start_us, window_end_us, ip, port, ciphertext, key_id, "
+        f"source_sha256, imported_us) SELECT id, {at - MIN}, {at + MIN}, '{LONE}', NULL, X'00', 'k', "
+        f"'{'00' * 32}', {at} FROM legal_case WHERE doe = '{PLANTED}'",
+        f"UPDATE legal_case SET status = 'identified' WHERE doe = '{PLANTED}'",
+    )
+    with open_store(db, node_key=node_key_for(db), now_us=at) as store:
+        seal_identified(store, [PLANTED], at)
 
 
 def _sql(db: str, *statements: str) -> None:
@@ -108,7 +126,7 @@ def test_exhibits_and_notices_refuse_a_hand_inserted_case_unless_asked(tmp_path:
 
 def test_letters_and_escalation_refuse_it_unless_asked(tmp_path: Path) -> None:
     db = _world(tmp_path)
-    _sql(db, f"UPDATE legal_case SET status = 'identified' WHERE doe = '{PLANTED}'")
+    _identify_planted(db)
     settings = str(LETTER_TEMPLATES / "settings.example.toml")
     draft = ("letters", "draft", "--case", PLANTED, "--settings", settings, "--actor", "c", "--db", db)
     result = RUNNER.invoke(app, list(draft))

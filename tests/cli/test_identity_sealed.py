@@ -14,10 +14,13 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from swarmscope.cases import letters as L
 from swarmscope.cases.case_proof import UnprovenCase
 from swarmscope.cases.case_state import status_problem
 from swarmscope.cases.identities import Identity
+from swarmscope.cases.identity_seal import identity_problem
 from swarmscope.cases.letter_flow import draft_letters, preview_letter
+from swarmscope.cases.requests import record_disclosure
 from swarmscope.cases.workflow import next_case_status
 from swarmscope.cli import register_commands
 from swarmscope.cli.app import app
@@ -25,10 +28,11 @@ from swarmscope.evidence.records import us_to_iso
 from swarmscope.store.database import open_store
 from swarmscope.store.ledger.proven import store_trust
 from swarmscope.store.legal import case_status
+from swarmscope.store.legal import letters as letter_store
 from swarmscope.store.legal.disclosure_match import Disclosed, DisclosureRow
 from swarmscope.store.legal.subscribers import import_disclosure, stored_identity, subscriber_rows
 from swarmscope.store.legal.workflow_seals import workflow_history
-from tests.cli.letter_world import DAY, HOUR, SETTINGS, T0, World, build_world
+from tests.cli.letter_world import DAY, HOUR, IDENTITIES, SETTINGS, T0, World, build_world
 from tests.tampering import tamper_file
 
 register_commands()
@@ -133,3 +137,54 @@ def test_subscribers_import_without_the_node_key_imports_nothing(world: World, t
     history = workflow_history(world.store, store_trust(world.store, None))
     assert len(history.of(doe, "identified")) == 2
     assert status_problem(history, case_status.get_case(world.store, doe)) is None
+
+
+def test_an_identity_stored_without_a_sealed_identification_gets_no_letter(tmp_path: Path) -> None:
+    """The writer holds the identity key but not the node key: he stores an encrypted identity for a case
+    and moves it to ``identified`` through the store (no ``identified`` event is sealed; the store alone
+    imports as he would). No draft, preview or approval follows; the case is named by its status and by
+    its identity, each telling the operator to import the disclosure again; ``letters draft`` says so in
+    one line, exit status 1, and stores no letter. ``subscribers import`` of the ISP's disclosure then
+    re-binds and seals the identity, and the letter is drafted."""
+    world = build_world(tmp_path, sealed_identities=False)
+    try:
+        doe = world.dois[2]
+        case = case_status.get_case(world.store, doe)
+        history = workflow_history(world.store, store_trust(world.store, None))
+        assert not history.of(doe, "identified")
+        why = status_problem(history, case)
+        assert why == (
+            f"{doe}: refused: status altered (it says 'identified', but no identification of it is sealed "
+            "by a trusted node key: re-import the disclosure with `subscribers import`)"
+        )
+        assert identity_problem(history, case, stored_identity(world.store, case.id)) == (
+            f"{doe}: refused: identity not sealed: re-import the disclosure with `subscribers import`"
+        )
+        with pytest.raises(UnprovenCase, match=f"{doe}: refused: status altered"):
+            draft_letters(world.store, SETTINGS, [doe], "counsel", T0 + DAY)
+        with pytest.raises(UnprovenCase, match=f"{doe}: refused: status altered"):
+            preview_letter(world.store, doe)
+        for status in ("drafted", "approved", "sent", "paid", "escalated"):
+            tamper_file(world.db, f"UPDATE legal_case SET status = '{status}' WHERE id = {case.id}")
+            why = status_problem(history, case_status.get_case(world.store, doe))
+            assert why is not None and f"it says {status!r}, but no identification" in why, why
+        tamper_file(world.db, f"UPDATE legal_case SET status = 'identified' WHERE id = {case.id}")
+        settings = str(L.TEMPLATES / "settings.example.toml")
+        args = ["letters", "draft", "--case", doe, "--settings", settings, "--actor", "c"]
+        args += ["--db", str(world.db)]
+        result = CliRunner().invoke(app, args)
+        errors = [line for line in result.output.splitlines() if line.startswith("error: ")]
+        assert result.exit_code == 1 and len(errors) == 1, result.output
+        assert errors[0].startswith(f"error: {doe}: refused: status altered"), result.output
+        assert letter_store.list_letters(world.store, case_id=case.id) == []
+        # importing the ISP's disclosure again (with the node key) re-binds and seals it: drafted then
+        first = T0 - 10 * DAY + 3 * HOUR
+        row = DisclosureRow(1, case.ip, first - HOUR, first + 4 * HOUR, IDENTITIES[case.ip])
+        report = record_disclosure(world.store, world.key, [row], "11" * 32, isp=None, actor="clerk",
+                                   partial=False, now_us=T0 + DAY)  # fmt: skip
+        assert report.imported == ((1, doe),), report.problems
+        history = workflow_history(world.store, store_trust(world.store, None))
+        assert status_problem(history, case_status.get_case(world.store, doe)) is None
+        assert draft_letters(world.store, SETTINGS, [doe], "counsel", T0 + 2 * DAY)
+    finally:
+        world.store.close()

@@ -21,6 +21,7 @@ from swarmscope.cases import letters as L
 from swarmscope.cases.case_actions import record_dispute
 from swarmscope.cases.case_proof import UnprovenCase
 from swarmscope.cases.identities import Identity
+from swarmscope.cases.identity_seal import seal_identified
 from swarmscope.cases.letter_flow import approve_letter, draft_letters, pending_approved, preview_letter
 from swarmscope.cases.letter_send import Delivery, send_letter
 from swarmscope.cases.workflow import WorkflowError, next_request_status
@@ -134,9 +135,9 @@ def test_content_changed_after_approval_is_not_sent(world: World, smtp: SmtpServ
 def test_an_identity_changed_after_approval_is_not_covered_by_it(world: World, smtp: SmtpServer) -> None:
     """The approval binds the addressee (the SHA-256 of the encrypted identity stored for the case). The
     identity of an approved case is replaced afterwards by another person encrypted for the very same
-    disclosure (whoever holds the identity key can; this world's identifications are not sealed, as in a
-    store from before they were): ``letters send`` refuses, "the approval does not cover this letter",
-    nothing decrypted or sent; its preview shows another digest, the one an approval of it would seal."""
+    disclosure and that identification sealed with the node key (as importing it again would): the
+    identity gate passes, ``letters send`` refuses, "the approval does not cover this letter", nothing
+    decrypted or sent; its preview shows another digest, the one an approval of it would seal."""
     doe = world.dois[0]
     approved = draft_approve(world, doe)
     case = case_status.get_case(world.store, doe)
@@ -148,6 +149,7 @@ def test_an_identity_changed_after_approval_is_not_covered_by_it(world: World, s
     )
     with world.store._write() as conn:
         conn.execute(sa.update(subscriber).where(subscriber.c.case_id == case.id).values(ciphertext=other))
+    seal_identified(world.store, [doe], T0 + 2)
     with pytest.raises(LS.LetterError, match=f"{doe}: the approval does not cover this letter"):
         send(world, doe, smtp, None, T0 + HOUR)
     assert not smtp.messages and status(world, doe) == "approved" and reads(world, doe) == 0

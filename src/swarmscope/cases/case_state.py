@@ -18,8 +18,10 @@ event may be any case's; :meth:`swarmscope.store.legal.workflow_seals.WorkflowHi
   ``sent`` a sealed sending, ``no_response`` a sealed expiry after the newest sealed sending
   (``escalated`` needs a sealed escalation, which the litigation list checks in its own words:
   :func:`swarmscope.cases.sealed_history.litigation_problem`);
-- after a sealed identification (:mod:`swarmscope.cases.identity_seal`) the column cannot go back to
-  ``candidate`` or ``requested``; after a sealed sending or payment it cannot go back before sending
+- without a proven identification (:mod:`swarmscope.cases.identity_seal`) the column cannot say
+  ``identified`` or any later open status (``drafted`` .. ``escalated``): an identity and status written
+  without the node key never reach a letter; after one it cannot go back to ``candidate`` or
+  ``requested``; after a sealed sending or payment it cannot go back before sending
   (``candidate`` .. ``approved``); after a sealed dispute only ``disputed``, ``escalated`` (counsel) or
   ``paid``; after a sealed escalation only ``escalated`` or ``paid``.
 
@@ -28,7 +30,8 @@ approval guards ``approved``. A case with sealed events, withdrawn or closed wit
 (by a store without the key, or before decisions were sealed), is refused: it is never laundered by
 sealing it afterwards, and it keeps its evidence (:func:`holds_evidence`). A case with NO sealed event (a
 candidate ``cases build`` withdrew, which runs without the signing key; a case from before revision
-0008) keeps the documented rule: its column is taken as it stands. The documents, letters and the
+0008) keeps the documented rule for ``candidate``, ``requested``, ``withdrawn`` and ``closed``: its
+column is taken as it stands. The documents, letters and the
 litigation list run :func:`split_altered`, :func:`require_status` or :func:`status_problem` beside the
 evidence gate (:mod:`swarmscope.cases.case_proof`). Letters also go out only while the sealed rows agree
 and no sealed dispute, payment in full or earlier sending stops them (:func:`sending_problem`).
@@ -70,6 +73,8 @@ _S = CaseStatus
 DECISION_STATUS = {"withdraw": _S.WITHDRAWN, "close": _S.CLOSED}
 """Counsel's sealed case decisions and the status each leaves the case in."""
 BEFORE_SENDING = frozenset({_S.CANDIDATE, _S.REQUESTED, _S.IDENTIFIED, _S.DRAFTED, _S.APPROVED})
+IDENTIFIED_ON = frozenset(set(CaseStatus) - {_S.CANDIDATE, _S.REQUESTED, _S.WITHDRAWN, _S.CLOSED})
+"""The statuses only a case with a proven identification may hold."""
 ALTERED = "status altered"
 
 
@@ -146,6 +151,8 @@ def allowed_statuses(state: SealedState) -> frozenset[CaseStatus]:
             allowed.discard(_S.NO_RESPONSE)
     if state.identified:
         allowed -= {_S.CANDIDATE, _S.REQUESTED}
+    else:
+        allowed -= IDENTIFIED_ON
     if state.sent or state.paid:
         allowed -= BEFORE_SENDING
     if state.disputed:
@@ -173,6 +180,11 @@ def status_problem(history: WorkflowHistory, case: CaseRow) -> str | None:
         why = (
             f"it says {case.status!r}, but no withdraw or close of it is sealed by a trusted node key "
             "(changed without the key, or decided before such decisions were sealed)"
+        )
+    elif case.status in IDENTIFIED_ON and not state.identified:
+        why = (
+            f"it says {case.status!r}, but no identification of it is sealed by a trusted node key: "
+            "re-import the disclosure with `subscribers import`"
         )
     else:
         may = ", ".join(sorted(allowed)) or "none"

@@ -99,9 +99,11 @@ def require_disclosed(
     row = stored_identity(store, stored.id)
     if proof is None:
         proof = ProvenCaseHits(store, store_trust(store, trust), ips=frozenset({case.ip}))
-    problem = identity_problem(workflow_history(store, proof.trust), stored, row)
-    if problem is None and row is not None:
-        problem = disclosure_problem(case, row, proof)
+    # the disclosure first: a case row moved to other hits also unbinds its sealed identification, and
+    # naming what was disclosed against what the case claims says why
+    problem = disclosure_problem(case, row, proof) if row is not None else None
+    if problem is None:
+        problem = identity_problem(workflow_history(store, proof.trust), stored, row)
     if problem is not None:
         raise UndisclosedCase(problem)
 

@@ -14,8 +14,11 @@ them. The newest proven identification of a case is the one its subscriber row m
 (:func:`identity_problem`, "identity altered" otherwise), and a case with one cannot say ``candidate`` or
 ``requested`` again (:mod:`swarmscope.cases.case_state`).
 
-An identity imported before identifications were sealed has none and is judged by its row, as request
-links recorded before they were sealed are; nothing seals it afterwards.
+A case whose stored identity has no proven identification at all is refused, "identity not sealed", as
+one sealed before the ciphertext's hash was sealed is ("identity altered"): its row may have been written
+by someone holding the identity key but not the node key (an invented person, a letter sent to them), so
+it is never judged by its row; importing the ISP's disclosure again (``subscribers import``) re-binds and
+seals it.
 
 Source: README "Sealed workflow decisions" and "Identities".
 """
@@ -28,13 +31,15 @@ from typing import Any
 from swarmscope.cases.sealed_history import bound, seal_step
 from swarmscope.evidence.records import us_to_iso
 from swarmscope.store.database import Store
+from swarmscope.store.ledger.proven import store_trust
 from swarmscope.store.legal import case_status
 from swarmscope.store.legal.case_rows import CaseRow
-from swarmscope.store.legal.subscribers import SubscriberRow, stored_identity
-from swarmscope.store.legal.workflow_seals import WorkflowHistory, content_sha256
+from swarmscope.store.legal.subscribers import SubscriberRow, stored_identity, subscriber_rows
+from swarmscope.store.legal.workflow_seals import WorkflowHistory, content_sha256, workflow_history
 
 IDENTIFIED = "identified"
 IDENTITY_ALTERED = "identity altered"
+NOT_SEALED = "identity not sealed: re-import the disclosure with `subscribers import`"
 
 
 def identity_content(row: SubscriberRow) -> dict[str, Any]:
@@ -59,15 +64,29 @@ def seal_identified(store: Store, dois: list[str], now_us: int) -> None:
             seal_step(store, case, IDENTIFIED, identity_content(row), now_us)
 
 
+def unsealed_identities(store: Store) -> frozenset[int]:
+    """Ids of the cases whose stored identity no proven identification names (under the store's own node
+    key; none while the trusted chains are not whole): ``subscribers import`` re-binds and seals them
+    ("identity not sealed" until then)."""
+    history = workflow_history(store, store_trust(store, None))
+    does = {case.id: case.doe for case in case_status.list_cases(store)}
+    return frozenset(
+        row.case_id
+        for row in subscriber_rows(store)
+        if history.refusal(does[row.case_id]) is None and not history.of(does[row.case_id], IDENTIFIED)
+    )
+
+
 def identity_problem(history: WorkflowHistory, case: CaseRow, row: SubscriberRow | None) -> str | None:
     """Why ``case``'s stored identity (``row``) is not its newest proven identification (None: it is, or
-    no identification of the case is sealed; "ledger incomplete" while the trusted chains are not whole)."""
+    the case has neither an identity nor a sealed identification; "identity not sealed" for an identity
+    no proven identification names; "ledger incomplete" while the trusted chains are not whole)."""
     incomplete = history.refusal(case.doe)
     if incomplete is not None:
         return incomplete
     sealed = history.latest(case.doe, IDENTIFIED)
     if sealed is None:
-        return None
+        return None if row is None else f"{case.doe}: refused: {NOT_SEALED}"
     why = f"{case.doe}: refused: {IDENTITY_ALTERED}"
     when = us_to_iso(sealed.event.at_us)
     if row is None:

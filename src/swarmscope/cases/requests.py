@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from swarmscope.cases.case_actions import move_case
 from swarmscope.cases.directory import check_text
 from swarmscope.cases.identities import Identity, IdentityKey
-from swarmscope.cases.identity_seal import seal_identified
+from swarmscope.cases.identity_seal import seal_identified, unsealed_identities
 from swarmscope.cases.request_state import seal_request_link, seal_request_status
 from swarmscope.cases.workflow import CaseEvent, RequestStatus, next_case_status, next_request_status
 from swarmscope.errors import InputError
@@ -128,7 +128,8 @@ def record_disclosure(
             id). partial: import the matched rows even if others do not match.
 
     Each case identified (or its identity re-bound) is sealed with the node's key
-    (:func:`swarmscope.cases.identity_seal.seal_identified`).
+    (:func:`swarmscope.cases.identity_seal.seal_identified`); a stored identity no proven identification
+    names (:func:`swarmscope.cases.identity_seal.unsealed_identities`) is re-bound like an unbound one.
 
     Raises:
         StoreError: unknown ISP, database, no signing key (nothing written).
@@ -137,7 +138,7 @@ def record_disclosure(
     signer(store, "subscribers import")  # each identification is sealed: refused before anything is written
     report = subscriber_store.import_disclosure(
         store, key, rows, source_sha256=source_sha256, actor=actor, now_us=now_us, rule=next_case_status,
-        isp_id=isp_id, partial=partial,
+        isp_id=isp_id, partial=partial, replaceable=unsealed_identities(store),
     )  # fmt: skip
     seal_identified(store, [doe for _line, doe in report.imported], now_us)
     return report

@@ -142,6 +142,7 @@ def import_disclosure(
     rule: CaseRule,
     isp_id: int | None = None,
     partial: bool = False,
+    replaceable: frozenset[int] = frozenset(),
 ) -> ImportReport:
     """Match disclosure rows to cases, store each identity encrypted, move each case to ``identified``.
 
@@ -154,6 +155,8 @@ def import_disclosure(
         rule: the case workflow (``swarmscope.cases.workflow.next_case_status``), applied to ``identify``.
         isp_id: only match cases of this ISP (the one that disclosed). partial: import the matched rows
             even when others have problems (default: any problem imports nothing).
+        replaceable: ids of cases whose stored identity the caller found unproven (no sealed
+            identification): re-bound like an unbound one.
 
     Returns:
         An :class:`ImportReport`; with problems and ``partial`` False, ``imported`` is empty.
@@ -164,7 +167,7 @@ def import_disclosure(
     """
     cases = case_status.list_cases(store, isp_id=isp_id)
     stored = subscriber_rows(store)
-    unbound = {r.case_id for r in stored if r.disclosed is None}
+    unbound = {r.case_id for r in stored if r.disclosed is None or r.case_id in replaceable}
     context = MatchContext(store, claims(rows, cases), {r.case_id for r in stored}, unbound)
     chosen: list[tuple[DisclosureRow[T], CaseRow, bool]] = []
     problems: list[tuple[int, str]] = []
