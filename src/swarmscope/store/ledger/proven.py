@@ -10,6 +10,9 @@ letter. So a verified-tier row is used only when every one of these holds:
    verifies over its stored signed bytes (:func:`swarmscope.evidence.seal.verify_seal`) and the key's
    fingerprint (hex SHA-256 of the raw 32-byte key) is one the caller trusts — never one merely because
    it sits in the ``node_key`` table, which the same writer could have filled;
+   and crash recovery did not seal it late (:func:`swarmscope.evidence.seal.late_seal` or the ``recovered``
+   column: such a batch only keeps the chain tiling; its records are "sealed late by recovery: not
+   evidence", :mod:`swarmscope.store.ledger.recovery`);
 3. the chain entries of that batch link from their first ``prev_hash`` to the signed head hash
    (:func:`swarmscope.evidence.chain.verify_chain` with ``head``), so every record hash in it is signed;
 4. the row, rebuilt into its record (:func:`swarmscope.store.ledger.queries.observation_from_row`), has
@@ -47,7 +50,7 @@ from swarmscope.errors import DecodeError, InputError
 from swarmscope.evidence.canonical import canonical_bytes
 from swarmscope.evidence.chain import ChainEntry, verify_chain
 from swarmscope.evidence.records import Observation, Tier, us_to_iso
-from swarmscope.evidence.seal import key_fingerprint, verify_seal
+from swarmscope.evidence.seal import NOT_EVIDENCE, key_fingerprint, late_seal, verify_seal
 from swarmscope.store.ledger.entries import stored_batch
 from swarmscope.store.ledger.purge_records import PurgeRecords, bytes_missing_query, load_purge_records
 from swarmscope.store.ledger.queries import observation_from_row
@@ -116,6 +119,7 @@ class _Batch:
     last: int = -1
     entries: dict[int, tuple[str, bytes]] = field(default_factory=dict)  # index → (kind, record hash)
     signer: str = ""  # hex fingerprint of the trusted key that sealed it
+    void: bool = False  # sealed late by recovery: it tiles the chain and proves none of its records
 
 
 class _Prover:
@@ -174,6 +178,9 @@ class _Prover:
             return _Batch(f"the chain of its batch {row.id} does not hold ({detail})")
         kinds = {en.index: (str(r.kind), en.record_hash) for en, r in zip(entries, found, strict=True)}
         signer = key_fingerprint(sealed.public_key_bytes)
+        if late_seal(b) is not None or bool(row.recovered):
+            problem = f"{NOT_EVIDENCE} (batch {row.id})"
+            return _Batch(problem, b.sealed_at_us, b.first_index, b.last_index, kinds, signer, void=True)
         return _Batch(None, b.sealed_at_us, b.first_index, b.last_index, kinds, signer)
 
     def _batch_for(self, node: int, index: int) -> _Batch | str:
@@ -344,7 +351,7 @@ class LedgerProver:
         expected = 0
         for row in rows:
             verdict = self._prover._verdict(row)
-            if verdict.problem is not None:
+            if verdict.problem is not None and not verdict.void:  # a void batch tiles, proving nothing
                 return verdict.problem
             if verdict.first > expected:
                 return f"ledger indices {expected}..{verdict.first - 1} are covered by no sealed batch"
