@@ -41,6 +41,9 @@ PUBLIC_KEY_SIZE = 32
 _CLOCK_TAGS = ("n", "d:n|o|i|f|b|s")
 LATE_SEAL = "sealed_late_by_recovery"  # clock key of a batch crash recovery sealed: it vouches for nothing
 NOT_EVIDENCE = "sealed late by recovery: not evidence"
+# A node seals its batches in chain order, so a batch sealed earlier than one before it means the evidence
+# clock was set back; 2 s: NTP slews and steps of a healthy host stay far below it (RFC 5905 steps at 128 ms)
+CLOCK_STEP_TOLERANCE_US = 2_000_000
 
 
 @dataclass(frozen=True, slots=True)

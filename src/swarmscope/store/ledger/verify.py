@@ -19,9 +19,10 @@ sealed purge record", "kind column altered"), purges made before purge records e
 
 A batch crash recovery sealed late (:func:`swarmscope.evidence.seal.late_seal`) tiles the chain and is
 checked as any other, but vouches for nothing: the verdict lists it (``late``: its entries are "sealed late
-by recovery: not evidence"). A batch sealed more than :data:`CLOCK_STEP_TOLERANCE_US` earlier than the batch
-before it in the node's chain proves the evidence clock was set back (batches of one node are sealed in
-chain order): the verdict lists the step (``clock_steps``) and the workflow refuses the hits sealed after it.
+by recovery: not evidence"). A batch sealed more than :data:`swarmscope.evidence.seal.CLOCK_STEP_TOLERANCE_US`
+(2 s) earlier than a batch before it in the node's chain proves the evidence clock was set back (a node
+seals in chain order): the verdict lists the step (``clock_steps``); the workflow refuses the hits in such
+batches (:mod:`swarmscope.store.ledger.proven`, rule 6).
 
 Source: README "Sealed ledger" and "Crash safety"; README "Retention" (purged entries).
 """
@@ -38,7 +39,7 @@ from swarmscope.errors import DecodeError
 from swarmscope.evidence.canonical import canonical_bytes
 from swarmscope.evidence.chain import ChainEntry, verify_chain
 from swarmscope.evidence.records import Redaction, WorkflowEvent
-from swarmscope.evidence.seal import key_fingerprint, late_seal, verify_seal
+from swarmscope.evidence.seal import CLOCK_STEP_TOLERANCE_US, key_fingerprint, late_seal, verify_seal
 from swarmscope.store.ledger import queries
 from swarmscope.store.ledger.commit import columns_match
 from swarmscope.store.ledger.entries import NodeKeyRow, load_ledger, node_keys, stored_batch
@@ -67,7 +68,6 @@ if TYPE_CHECKING:
     pass
 
 MAX_PROBLEMS = 100
-CLOCK_STEP_TOLERANCE_US = 2_000_000  # 2 s: NTP slews and steps of a healthy host stay far below it
 _CHUNK = 10_000
 _ROW_RECORDS: tuple[tuple[sa.Table, Callable[[Any], Any]], ...] = (
     (observation, queries.observation_from_row),
