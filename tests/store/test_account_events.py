@@ -21,10 +21,11 @@ from swarmscope.store.ledger.schema import ledger_entry
 from swarmscope.store.legal.purge import purge_ip_evidence
 from swarmscope.web import accounts
 from swarmscope.web.passwords import secret_sha256
-from tests.cases.evidence import T0, fresh_store, node_key_for
+from tests.cases.evidence import T0, fresh_store
+from tests.pg_server import backend_url
 from tests.store.test_ip_purge import KEY, POLICY, due, populate
 from tests.store.test_ip_purge import NOW as PURGE_NOW
-from tests.tampering import append_unsealed, tamper_file
+from tests.tampering import append_unsealed, backend_store, tamper, tamper_file
 
 
 @pytest.fixture
@@ -136,33 +137,37 @@ def test_a_blanked_account_event_refuses_every_account(store: Store) -> None:
         SealedAccounts.of_store(store)
 
 
-def test_an_account_laundered_through_crash_recovery_is_refused(store: Store, tmp_path: Path) -> None:
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_an_account_laundered_through_crash_recovery_is_refused(backend: str, tmp_path: Path) -> None:
     """A database writer inserts an admin and its token, appends their account events to the chain
     unsealed (hashes need no key), and waits for the next writer open: recovery seals them late, in a
     batch that vouches for nothing, so the token opens nothing and the user is not the state sealed."""
-    accounts.add_user(store, "ann", "analyst", None, None, T0)
-    token_hash = secret_sha256("forged token")
-    tamper_file(
-        store,
-        f"INSERT INTO web_user (name, role, added_us) VALUES ('Mallory', 'admin', {T0})",
-        "INSERT INTO web_token (user_id, token_sha256, created_us) VALUES "
-        f"((SELECT id FROM web_user WHERE name = 'Mallory'), '{token_hash}', {T0})",
-    )
-    mallory = user_store.get_user(store, "Mallory")
-    with store.engine.connect() as conn:
-        token = conn.execute(sa.text("SELECT * FROM web_token WHERE user_id = :u"), {"u": mallory.id}).one()
-    events = [
-        WorkflowEvent(subject(table, row["id"]), step, T0, row_sha256(table, row))
-        for table, row, step in (
-            ("web_user", asdict(mallory), "account_user"),
-            ("web_token", dict(token._mapping), "account_token"),
+    key = Ed25519PrivateKey.generate()
+    with backend_store(backend, tmp_path, key, T0) as store:
+        accounts.add_user(store, "ann", "analyst", None, None, T0)
+        token_hash = secret_sha256("forged token")
+        tamper(
+            store,
+            ("web_user", "web_token"),
+            f"INSERT INTO web_user (name, role, added_us) VALUES ('Mallory', 'admin', {T0})",
+            "INSERT INTO web_token (user_id, token_sha256, created_us) VALUES "
+            f"((SELECT id FROM web_user WHERE name = 'Mallory'), '{token_hash}', {T0})",
         )
-    ]
-    append_unsealed(store, 0, events)
-    db = str(tmp_path / "cases.db")
-    with open_store(db, node_key=node_key_for(db), now_us=T0 + 1) as again:
-        assert again.recovery is not None and again.recovery.recovered_batch is not None
-        view = SealedAccounts.of_store(again)
-        assert not user_store.user_holds(view, user_store.get_user(again, "Mallory"))
-        assert user_store.user_by_token(again, token_hash) is None
-        assert user_store.user_holds(view, user_store.get_user(again, "ann"))
+        mallory = user_store.get_user(store, "Mallory")
+        with store.engine.connect() as conn:
+            query = sa.text("SELECT id, user_id, token_sha256, revoked_us FROM web_token WHERE user_id = :u")
+            token = conn.execute(query, {"u": mallory.id}).one()
+        events = [
+            WorkflowEvent(subject(table, row["id"]), step, T0, row_sha256(table, row))
+            for table, row, step in (
+                ("web_user", asdict(mallory), "account_user"),
+                ("web_token", dict(token._mapping), "account_token"),
+            )
+        ]
+        append_unsealed(store, 0, events)
+        with open_store(backend_url(backend, tmp_path), node_key=key, now_us=T0 + 1) as again:
+            assert again.recovery is not None and again.recovery.recovered_batch is not None
+            view = SealedAccounts.of_store(again)
+            assert not user_store.user_holds(view, user_store.get_user(again, "Mallory"))
+            assert user_store.user_by_token(again, token_hash) is None
+            assert user_store.user_holds(view, user_store.get_user(again, "ann"))
