@@ -36,7 +36,8 @@ from swarmscope.errors import DecodeError
 from swarmscope.evidence.bundle.settings import run_clock_policy
 from swarmscope.evidence.clock_policy import flag_windows, flagged
 from swarmscope.evidence.records import Attribution, ClockSample, Observation, Sighting
-from swarmscope.evidence.summary import ALTERED, QUARANTINED, SEALED, UNCHECKED, UNSEALED, ClockVerdict
+from swarmscope.evidence.seal import NOT_EVIDENCE
+from swarmscope.evidence.summary import ALTERED, LATE, QUARANTINED, SEALED, UNCHECKED, UNSEALED, ClockVerdict
 from swarmscope.store.ledger.proven import EvidenceTrust
 from swarmscope.store.ledger.queries import (
     attribution_from_row,
@@ -164,6 +165,8 @@ def _proven_state(state: str, proof: RowProof | None, reason: str | None) -> str
         return state
     if proof is None:
         return UNCHECKED
+    if reason is not None and reason.startswith(NOT_EVIDENCE):
+        return LATE
     return SEALED if reason is None else ALTERED
 
 
