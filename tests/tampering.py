@@ -9,11 +9,16 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from swarmscope.evidence.canonical import canonical_bytes
+from swarmscope.evidence.chain import ChainEntry, append
 from swarmscope.evidence.seal import key_fingerprint, public_key_raw
 from swarmscope.store.database import Store, open_store
+from swarmscope.store.ledger import writer
 from swarmscope.store.ledger.proven import EvidenceTrust
+from swarmscope.store.ledger.schema import ledger_entry
 from tests.pg_server import backend_url, drop_schema
 
 
@@ -83,3 +88,28 @@ def truncate_last_payment(db: Store | str | Path, case_id: int) -> None:
         "DELETE FROM case_event WHERE id = (SELECT max(id) FROM case_event)",
         f"UPDATE legal_case SET status = 'sent' WHERE id = {int(case_id)}",
     )
+
+
+def append_unsealed(store: Store, run_id: int, records: Sequence[object]) -> tuple[int, int]:
+    """What someone who can write the database file but lacks the node key appends: chain entries of
+    invented ``records`` linked from the node's newest entry (hashes need no key) and their rows, with no
+    seal. Returns the (first, last) chain index written."""
+    assert store.node is not None
+    node = store.node
+    e = ledger_entry
+    with store.engine.begin() as conn:
+        newest = conn.execute(sa.select(e).where(e.c.node_id == node.id).order_by(e.c.idx.desc())).first()
+        prev = None
+        if newest is not None:
+            prev = ChainEntry(newest.idx, newest.record_hash, newest.prev_hash, newest.entry_hash)
+        rows: list[tuple[object, ...]] = []
+        links: list[tuple[int, int]] = []
+        for record in records:
+            prev = append(prev, canonical_bytes(record))
+            kind = writer.ROW_BUILDERS[type(record)][0].name  # the entry kind is its table's name
+            rows.append((node.id, prev.index, kind, prev.record_hash, prev.prev_hash, prev.entry_hash,
+                         canonical_bytes(record), None, None, None))  # fmt: skip
+            links.append((node.id, prev.index))
+        writer.insert_many(conn, ledger_entry, rows)
+        writer.insert_records(conn, run_id, list(records), links)
+    return links[0][1], links[-1][1]

@@ -11,19 +11,22 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from rich.console import Console
 from typer.testing import CliRunner
 
 from swarmscope.cli import register_commands
 from swarmscope.cli.app import app
 from swarmscope.cli.verify import run_verify
-from swarmscope.evidence.records import Observation, Sighting
+from swarmscope.evidence.records import Attribution, Observation, Sighting
 from swarmscope.evidence.seal import private_key_pem
 from swarmscope.store.database import open_store
+from swarmscope.store.ledger import export as ledger_export
 from swarmscope.store.ledger import writer
 from swarmscope.store.ledger.node_key import default_key_path
 from swarmscope.store.ledger.schema import observation, sighting
 from tests.cli.test_export import WORLD, populate, quiet
 from tests.evidence.test_bundle import SEED_IP, T0
+from tests.tampering import append_unsealed
 
 register_commands()
 
@@ -104,3 +107,45 @@ def test_clock_flagged_observations_are_counted(db: Path, tmp_path: Path) -> Non
         "left out: 1 observations that started in a clock flag window (default policy, 100 ms)"
         in left_out(err)
     )
+
+
+def _late_world(tmp_path: Path) -> Path:
+    """The world, plus an attribution of STRAY_IP a database writer appended unsealed (hashes need no key),
+    sealed late by the next writer open."""
+    path = tmp_path / "late.db"
+    key_file = Path(default_key_path(str(path)))
+    key_file.write_bytes(private_key_pem(KEY))
+    key_file.chmod(0o600)
+    populate(path, WORLD, KEY)
+    forged = Attribution(STRAY_IP, T0, 64500, "AS64500 org", None, "DE")
+    with open_store(str(path), node_key=KEY, now_us=T0 + 400_000_000) as store:
+        append_unsealed(store, 1, [forged])
+    open_store(str(path), node_key=KEY, now_us=T0 + 400_000_000).close()  # a writer: recovery seals late
+    return path
+
+
+def test_records_sealed_late_by_recovery_stay_out_of_the_bundle(tmp_path: Path) -> None:
+    code, _, err = export(_late_world(tmp_path), tmp_path / "bundle")
+    assert code == 0, err
+    assert left_out(err) == [
+        "left out: 1 records sealed late by recovery: not evidence (their batch's signed bytes say so)"
+    ]
+    bundle = b"".join(p.read_bytes() for p in (tmp_path / "bundle").rglob("*") if p.is_file())
+    assert STRAY_IP.encode() not in bundle
+    assert run_verify(tmp_path / "bundle", console=quiet()) == 0
+
+
+def test_a_bundle_disclosing_a_record_sealed_late_fails_verify(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As an export by a version that still took late seals for proof would write it."""
+    db = _late_world(tmp_path)
+    monkeypatch.setattr(ledger_export, "_late_spans", lambda _store, _node: [], raising=False)
+    code, _, err = export(db, tmp_path / "bundle")
+    assert code == 0, err
+    out = tmp_path / "verdict.txt"
+    with out.open("w") as f:
+        assert run_verify(tmp_path / "bundle", console=Console(file=f, width=300)) == 1
+    text = out.read_text()
+    assert "record sealed late by recovery: not evidence" in text
+    assert "entries sealed late by recovery: not evidence (hashes only)" in text

@@ -138,11 +138,11 @@ def test_entries_past_the_last_seal_are_unsealed_until_sealed_late(tmp_path: Pat
         (9000, "unsealed"),
         (9001, "unsealed"),
     }
-    open_store(str(db), node_key=key, now_us=T0 + 10 * S).close()  # recovery seals them late
+    open_store(str(db), node_key=key, now_us=T0 + 10 * S).close()  # recovery seals them late: not evidence
     assert {(r["port"], r["tier"], r["evidence"]) for r in rows(db)} == {
         (6881, "verified", "sealed"),
-        (9000, "connected", "sealed"),
-        (9001, "connected", "sealed"),
+        (9000, "late", "late"),
+        (9001, "late", "late"),
     }
 
 

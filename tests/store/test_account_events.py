@@ -4,6 +4,7 @@ and that it reads the chain again only when the chain moved."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -11,18 +12,20 @@ import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from swarmscope.errors import InputError
+from swarmscope.evidence.records import WorkflowEvent
 from swarmscope.evidence.seal import key_fingerprint, public_key_raw
 from swarmscope.store.access import users as user_store
-from swarmscope.store.access.account_events import SealedAccounts
+from swarmscope.store.access.account_events import SealedAccounts, row_sha256, subject
 from swarmscope.store.database import Store, StoreError, open_store
 from swarmscope.store.ledger.schema import ledger_entry
 from swarmscope.store.legal.purge import purge_ip_evidence
 from swarmscope.web import accounts
 from swarmscope.web.passwords import secret_sha256
 from tests.cases.evidence import T0, fresh_store
+from tests.pg_server import backend_url
 from tests.store.test_ip_purge import KEY, POLICY, due, populate
 from tests.store.test_ip_purge import NOW as PURGE_NOW
-from tests.tampering import tamper_file
+from tests.tampering import append_unsealed, backend_store, tamper, tamper_file
 
 
 @pytest.fixture
@@ -135,3 +138,39 @@ def test_a_blanked_account_event_refuses_every_account(store: Store) -> None:
     tamper_file(store, f"UPDATE ledger_entry SET canonical = NULL WHERE idx = {last}")
     with pytest.raises(StoreError, match=f"no account is accepted: ledger index {last} .*redacted without"):
         SealedAccounts.of_store(store)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_an_account_laundered_through_crash_recovery_is_refused(backend: str, tmp_path: Path) -> None:
+    """A database writer inserts an admin and its token, appends their account events to the chain
+    unsealed (hashes need no key), and waits for the next writer open: recovery seals them late, in a
+    batch that vouches for nothing, so the token opens nothing and the user is not the state sealed."""
+    key = Ed25519PrivateKey.generate()
+    with backend_store(backend, tmp_path, key, T0) as store:
+        accounts.add_user(store, "ann", "analyst", None, None, T0)
+        token_hash = secret_sha256("forged token")
+        tamper(
+            store,
+            ("web_user", "web_token"),
+            f"INSERT INTO web_user (name, role, added_us) VALUES ('Mallory', 'admin', {T0})",
+            "INSERT INTO web_token (user_id, token_sha256, created_us) VALUES "
+            f"((SELECT id FROM web_user WHERE name = 'Mallory'), '{token_hash}', {T0})",
+        )
+        mallory = user_store.get_user(store, "Mallory")
+        with store.engine.connect() as conn:
+            query = sa.text("SELECT id, user_id, token_sha256, revoked_us FROM web_token WHERE user_id = :u")
+            token = conn.execute(query, {"u": mallory.id}).one()
+        events = [
+            WorkflowEvent(subject(table, row["id"]), step, T0, row_sha256(table, row))
+            for table, row, step in (
+                ("web_user", asdict(mallory), "account_user"),
+                ("web_token", dict(token._mapping), "account_token"),
+            )
+        ]
+        append_unsealed(store, 0, events)
+        with open_store(backend_url(backend, tmp_path), node_key=key, now_us=T0 + 1) as again:
+            assert again.recovery is not None and again.recovery.recovered_batch is not None
+            view = SealedAccounts.of_store(again)
+            assert not user_store.user_holds(view, user_store.get_user(again, "Mallory"))
+            assert user_store.user_by_token(again, token_hash) is None
+            assert user_store.user_holds(view, user_store.get_user(again, "ann"))

@@ -17,12 +17,13 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from swarmscope.evidence.records import Observation, Source, Tier
-from swarmscope.evidence.seal import key_fingerprint, public_key_raw
-from swarmscope.store.database import Store
+from swarmscope.evidence.seal import NOT_EVIDENCE, key_fingerprint, public_key_raw
+from swarmscope.store.database import Store, open_store
 from swarmscope.store.ledger.proven import ProvenEvidence, proven_observations
 from swarmscope.store.ledger.schema import observation
+from swarmscope.store.ledger.verify import verify_ledger
 from tests import tampering
-from tests.tampering import backend_store
+from tests.tampering import append_unsealed, backend_store
 
 IH = "ab" * 20
 T0 = 1_796_000_000_000_000  # UTC µs
@@ -163,3 +164,23 @@ def test_a_row_whose_columns_no_longer_rebuild_is_refused_not_a_crash(store: Sto
     assert len(result.hits) == 2
     ((row),) = result.refused
     assert row.observation_id == 2 and row.reason.startswith("row altered")
+
+
+def test_records_sealed_late_by_recovery_are_not_evidence(store: Store) -> None:
+    # hashes need no key: a database writer appends entries and rows after the last seal; the next writer
+    # open seals them late (to keep the chain tiling) in a batch whose signed clock says so
+    run = store.start_run({}, "0.1.0", T0)
+    span = append_unsealed(store, run, [obs("127.0.1.8", m) for m in (1, 11, 21)])
+    url = str(store.engine.url.render_as_string(hide_password=False))
+    if store.engine.dialect.name == "sqlite":
+        url = str(store.engine.url.database)
+    with open_store(url, node_key=KEY, now_us=SEALED) as again:
+        assert again.recovery is not None and again.recovery.recovered_batch == span
+        result = proven(again)
+        assert len(result.hits) == 3 and {h.ip for h in result.hits} == {"127.0.1.1"}
+        assert {r.ip for r in result.refused} == {"127.0.1.8"} and len(result.refused) == 3
+        assert all(r.reason.startswith(NOT_EVIDENCE) for r in result.refused)
+        verdict = verify_ledger(again)
+        assert verdict.ok and [(b.first, b.last, b.entries) for b in verdict.late] == [(*span, 3)]
+        tamper(again, "UPDATE ledger_batch SET recovered = FALSE, recovered_detail = NULL")
+        assert {r.ip for r in proven(again).refused} == {"127.0.1.8"}  # the flag that counts is signed

@@ -187,7 +187,7 @@ def _not_evidence(totals: SwarmTotals) -> str:
         tail += (
             f"; NOT EVIDENCE (not counted above): {totals.unsealed} addresses with unsealed records, "
             f"{totals.quarantined} with records quarantined by recovery, {totals.altered} with rows "
-            "ALTERED since they were sealed"
+            "ALTERED since they were sealed or sealed late by recovery"
         )
     return tail
 

@@ -44,6 +44,7 @@ from swarmscope.evidence.bundle.context import Problem
 from swarmscope.evidence.bundle.nodes_verify import verify_export
 from swarmscope.evidence.bundle.verify import BundleUnusableError, Verdict, expected_keys
 from swarmscope.evidence.records import us_to_iso
+from swarmscope.evidence.seal import NOT_EVIDENCE
 from swarmscope.store.database import Store, StoreError, open_store
 from swarmscope.store.ledger.verify import LedgerProblem, LedgerVerdict, verify_ledger
 
@@ -214,6 +215,15 @@ def ledger_json(verdict: LedgerVerdict) -> dict[str, Any]:
             {"node": h.node, "index": h.index, "batch": h.batch, "head_hash": h.head_hash.hex()}
             for h in verdict.heads
         ],
+        "late_batches": [
+            {"node": b.node, "batch": b.batch, "first": b.first, "last": b.last, "note": NOT_EVIDENCE}
+            for b in verdict.late
+        ],
+        "clock_steps_back": [
+            {"node": c.node, "batch": c.batch, "first": c.first, "before_us": c.before_us,
+             "sealed_at_us": c.sealed_at_us}
+            for c in verdict.clock_steps
+        ],
     }  # fmt: skip
 
 
@@ -232,6 +242,16 @@ def print_ledger_verdict(verdict: LedgerVerdict, console: Console) -> None:
     for node, index, rule, at_us, count in verdict.purges:
         under = f"{count} entries under {escaped(rule)}, {us_to_iso(at_us)}"
         console.print(f"purge record: node {node} index {index}: {under}")
+    if verdict.late:
+        count = sum(b.entries for b in verdict.late)
+        spans = ", ".join(f"batch {b.batch} (index {b.first}..{b.last})" for b in verdict.late)
+        console.print(f"[yellow]late[/]: {count} records {NOT_EVIDENCE}: {spans}")
+    for c in verdict.clock_steps:
+        console.print(
+            f"[yellow]clock set back[/]: node {c.node} batch {c.batch} (index {c.first}) sealed "
+            f"{us_to_iso(c.sealed_at_us)}, before the batch ahead of it ({us_to_iso(c.before_us)}): "
+            "its hits and later ones are refused by cases build"
+        )
     for p in verdict.problems:
         where = "" if p.index is None else f" index {p.index}"
         console.print(f"[red]problem[/] node {p.node}{where}: {escaped(p.what)} ({escaped(p.detail)})")

@@ -39,6 +39,11 @@ VERSION = 1
 SIGNATURE_SIZE = 64
 PUBLIC_KEY_SIZE = 32
 _CLOCK_TAGS = ("n", "d:n|o|i|f|b|s")
+LATE_SEAL = "sealed_late_by_recovery"  # clock key of a batch crash recovery sealed: it vouches for nothing
+NOT_EVIDENCE = "sealed late by recovery: not evidence"
+# A node seals its batches in chain order, so a batch sealed earlier than one before it means the evidence
+# clock was set back; 2 s: NTP slews and steps of a healthy host stay far below it (RFC 5905 steps at 128 ms)
+CLOCK_STEP_TOLERANCE_US = 2_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +102,19 @@ def batch_bytes(batch: Batch) -> bytes:
             b"clock": clock,
         }
     )
+
+
+def late_seal(batch: Batch) -> str | None:
+    """Why ``batch`` vouches for nothing, when crash recovery sealed it (its signed ``clock`` holds
+    :data:`LATE_SEAL`: the flag is signed, so a database writer cannot clear it), else None.
+
+    Entries found after a node's last seal are exactly what someone who can write the database file (but
+    lacks the key) controls: their hashes need no key. Recovery seals them only to keep the chain tiling.
+
+    Source: README "Crash safety".
+    """
+    reason = None if batch.clock is None else batch.clock.get(LATE_SEAL)
+    return None if reason is None else str(reason)
 
 
 def _int_field(raw: dict[bytes, Any], key: bytes) -> int:

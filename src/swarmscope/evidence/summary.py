@@ -46,7 +46,8 @@ ClockVerdict = Literal["flagged", "unmeasured", "ok"]
 SEALED, UNSEALED, QUARANTINED = "sealed", "unsealed", "quarantined"  # ledger states of stored records
 ALTERED = "altered"  # sealed in the ledger, but the row no longer equals its sealed record
 UNCHECKED = "unchecked"  # sealed in the ledger; not proven (no trusted node key was given)
-EVIDENCE_ORDER = (SEALED, UNCHECKED, UNSEALED, QUARANTINED, ALTERED)  # evidence first
+LATE = "late"  # in a batch crash recovery sealed late: not evidence (README "Crash safety")
+EVIDENCE_ORDER = (SEALED, UNCHECKED, UNSEALED, QUARANTINED, LATE, ALTERED)  # evidence first
 JUDGED = (SEALED, UNCHECKED)  # states whose tier is shown, counted and clock-judged
 
 
@@ -316,7 +317,7 @@ def _swarm_totals(infohash: str, every: list[PeerSummary]) -> SwarmTotals:
         top_clients=tuple(top),
         unsealed=sum(1 for p in every if p.evidence == UNSEALED),
         quarantined=sum(1 for p in every if p.evidence == QUARANTINED),
-        altered=sum(1 for p in every if p.evidence == ALTERED),
+        altered=sum(1 for p in every if p.evidence in (ALTERED, LATE)),  # both: not evidence
         unchecked=sum(1 for p in peers if p.evidence == UNCHECKED),
         clock_flagged=sum(1 for p in peers if p.clock == "flagged"),
     )

@@ -33,7 +33,14 @@ from swarmscope.evidence.bundle.exhibits import ExhibitInput, Indexed
 from swarmscope.evidence.bundle.proofs import PROOF_CHECKS
 from swarmscope.evidence.canonical import record_from_canonical
 from swarmscope.evidence.chain import GENESIS, ChainEntry, link_hash
-from swarmscope.evidence.seal import SealedBatch, key_fingerprint, load_public_key, verify_seal
+from swarmscope.evidence.seal import (
+    NOT_EVIDENCE,
+    SealedBatch,
+    key_fingerprint,
+    late_seal,
+    load_public_key,
+    verify_seal,
+)
 from swarmscope.wire.bencode import value_end
 
 
@@ -252,6 +259,10 @@ def _check_batch(ctx: Context, position: int, sealed: SealedBatch, covered: set[
     head = ctx.entries.get(batch.last_index)
     if head is not None and head.entry_hash != batch.head_hash:
         ctx.problem("batch seals", b.CHAIN, f"{where}: last entry is not the signed head", batch.last_index)
+    if late_seal(batch) is not None:  # it only keeps the chain tiling: its records must not be disclosed
+        for index in (i for i in span if i in ctx.canonical):
+            ctx.problem("batch seals", b.LEDGER, f"{where}: record {NOT_EVIDENCE}", index)
+        ctx.notes.append(f"{where}: {len(span)} entries {NOT_EVIDENCE} (hashes only)")
 
 
 def _runs(indices: list[int]) -> list[tuple[int, int]]:

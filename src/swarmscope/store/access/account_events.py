@@ -25,6 +25,8 @@ A row is accepted only when it hashes to the newest event PROVEN for its subject
 (:class:`SealedAccounts`; proven as every workflow event: canonical bytes hashing to an entry a batch
 signed by a trusted key covers, its chain holding). The newest is the last in chain order of one node;
 between nodes, the later ``at_us``. A row without any event, an older state, or an altered one is refused.
+An event in a batch crash recovery sealed late (:mod:`swarmscope.store.ledger.recovery`: "sealed late by
+recovery: not evidence") is passed over: anyone who can write the database file can append one.
 Deleting the chain's tail (the disabling batch) to bring back an older state is what the chain-head
 witness detects: the console checks it whenever the sealed view changes.
 
@@ -45,7 +47,7 @@ from swarmscope.errors import DecodeError
 from swarmscope.evidence.canonical import decode_record
 from swarmscope.evidence.declarations import WORKFLOW_EVENT
 from swarmscope.evidence.records import WorkflowEvent
-from swarmscope.evidence.seal import key_fingerprint
+from swarmscope.evidence.seal import NOT_EVIDENCE, key_fingerprint
 from swarmscope.store.database import StoreError
 from swarmscope.store.ledger import commit as ledger
 from swarmscope.store.ledger.proven import LedgerProver
@@ -183,6 +185,9 @@ class SealedAccounts:
                 sealed = prover.sealed_entry(node, idx)
                 if isinstance(sealed, str) and idx > _sealed_to(conn, node):
                     return _cursor_at(conn, node, idx - 1)
+                if isinstance(sealed, str) and sealed.startswith(NOT_EVIDENCE):
+                    after = idx  # sealed late by crash recovery: an event no trusted seal vouches for
+                    continue
                 problem = (
                     sealed if isinstance(sealed, str) else self._bytes_problem(conn, signer, row, sealed)
                 )

@@ -36,7 +36,8 @@ import sqlalchemy as sa
 
 from swarmscope.errors import InputError
 from swarmscope.evidence.records import Attribution, Observation, Sighting, Tier
-from swarmscope.evidence.summary import ALTERED, QUARANTINED, SEALED, UNCHECKED
+from swarmscope.evidence.seal import NOT_EVIDENCE
+from swarmscope.evidence.summary import ALTERED, LATE, QUARANTINED, SEALED, UNCHECKED
 from swarmscope.store.console.row_state import RowSeals, clock_verdict, clock_windows
 from swarmscope.store.console.stamps import Stamp, batch_stamps
 from swarmscope.store.ledger.proven import EvidenceTrust
@@ -160,6 +161,8 @@ def _state(seals: RowSeals, proof: RowProof | None, r: Any, reason: str | None) 
         return state
     if proof is None:
         return UNCHECKED
+    if reason is not None and reason.startswith(NOT_EVIDENCE):
+        return LATE
     return SEALED if reason is None else ALTERED
 
 

@@ -24,7 +24,8 @@ it into files. Selection:
   block proofs, and the .torrent of every swarm named by a selected record.
 
 What matches the filters but is left out is counted per reason (:func:`left_out`): evidence rows without
-a ledger entry (quarantined by crash recovery, or not yet checked by it) and clock-flagged observations.
+a ledger entry (quarantined by crash recovery, or not yet checked by it), clock-flagged observations, and
+records of a batch crash recovery sealed late (:func:`swarmscope.evidence.seal.late_seal`: not evidence).
 
 Source: README "Export and verify"; README "The legal workflow" (attribution).
 """
@@ -47,6 +48,7 @@ from swarmscope.evidence.capture.decode import decode_capture
 from swarmscope.evidence.chain import ChainEntry
 from swarmscope.evidence.clock_policy import ClockPolicy
 from swarmscope.evidence.records import Attribution, ClockSample, Observation, RunStarted, Sighting
+from swarmscope.evidence.seal import NOT_EVIDENCE, late_seal
 from swarmscope.store.database import Store, StoreError
 from swarmscope.store.ledger import entries as lq
 from swarmscope.store.ledger import queries, seal_state
@@ -119,9 +121,10 @@ def _select(
     samples: list[ClockSample] = []
     runs: list[tuple[int, RunStarted]] = []
     attributions: list[tuple[int, bytes, Attribution]] = []
+    late = _late_spans(store, node)
     for entry, kind, canonical in lq.load_ledger(store, node=node):
-        if canonical is None:  # redacted by a retention purge: in a bundle only as its chain hashes
-            continue
+        if canonical is None or any(first <= entry.index <= last for first, last in late):
+            continue  # redacted by a purge, or sealed late by recovery: in a bundle only as chain hashes
         if kind == "attribution":
             record = record_from_canonical(canonical)
             assert isinstance(record, Attribution)
@@ -152,6 +155,19 @@ def _select(
         if (filters.selects_every_address() or a.ip in addresses) and filters.ip in (None, a.ip):
             selected[index] = canonical
     return selected, observations, filters, matched - len(observations)
+
+
+def _late_spans(store: Source, node: str) -> list[tuple[int, int]]:
+    """(first, last) chain indices of the node's batches crash recovery sealed late (not evidence)."""
+    batches = [s.sealed.batch for s in lq.load_batches(store, node)]
+    return [(b.first_index, b.last_index) for b in batches if late_seal(b) is not None]
+
+
+def _late_matches(store: Source, filters: ExportFilters) -> int:
+    """Records of late-sealed batches the filters would have selected (:func:`left_out`)."""
+    spans = _late_spans(store, str(filters.node))
+    found = (d for f, t in spans for _e, _k, d in lq.load_ledger(store, node=filters.node, first=f, last=t))
+    return sum(1 for d in found if d is not None and _outside_matches(record_from_canonical(d), filters))
 
 
 def effective_filters(filters: ExportFilters, sealed: ClockPolicy) -> ExportFilters:
@@ -257,12 +273,12 @@ class ExportSelection:
     left_out: tuple[tuple[int, str], ...] = ()
 
 
-def _outside_matches(row: seal_state.OutsideLedger, filters: ExportFilters) -> bool:
-    """Would the export have selected this row, had it been sealed? (clock samples, run records: always)"""
-    if isinstance(row.record, Observation | Sighting):
-        return filters.matches(row.record)
-    if isinstance(row.record, Attribution):
-        return filters.ip in (None, row.record.ip)
+def _outside_matches(record: object, filters: ExportFilters) -> bool:
+    """Would the export have selected this record, were it evidence? (clock samples, run records: always)"""
+    if isinstance(record, Observation | Sighting):
+        return filters.matches(record)
+    if isinstance(record, Attribution):
+        return filters.ip in (None, record.ip)
     return True
 
 
@@ -275,7 +291,7 @@ def left_out(store: Source, filters: ExportFilters, flagged_out: int) -> tuple[t
     """
     counts: dict[tuple[str, str | None], int] = {}
     for row in seal_state.rows_outside_ledger(store):
-        if _outside_matches(row, filters):
+        if _outside_matches(row.record, filters):
             counts[(row.table, row.quarantined)] = counts.get((row.table, row.quarantined), 0) + 1
     out = [
         (n, f"{table} rows quarantined by crash recovery ({reason})")
@@ -283,6 +299,9 @@ def left_out(store: Source, filters: ExportFilters, flagged_out: int) -> tuple[t
         else (n, f"{table} rows without a ledger entry, not yet checked by crash recovery (never sealed)")
         for (table, reason), n in sorted(counts.items(), key=lambda item: (item[0][0], item[0][1] or ""))
     ]
+    late = _late_matches(store, filters)
+    if late:
+        out.append((late, f"records {NOT_EVIDENCE} (their batch's signed bytes say so)"))
     if flagged_out:
         policy = f"{filters.clock_policy} policy, {(filters.clock_threshold_us or 0) / 1000:g} ms"
         out.append((flagged_out, f"observations that started in a clock flag window ({policy})"))

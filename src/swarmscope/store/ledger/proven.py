@@ -10,6 +10,9 @@ letter. So a verified-tier row is used only when every one of these holds:
    verifies over its stored signed bytes (:func:`swarmscope.evidence.seal.verify_seal`) and the key's
    fingerprint (hex SHA-256 of the raw 32-byte key) is one the caller trusts — never one merely because
    it sits in the ``node_key`` table, which the same writer could have filled;
+   and crash recovery did not seal it late (:func:`swarmscope.evidence.seal.late_seal` or the ``recovered``
+   column: such a batch only keeps the chain tiling; its records are "sealed late by recovery: not
+   evidence", :mod:`swarmscope.store.ledger.recovery`);
 3. the chain entries of that batch link from their first ``prev_hash`` to the signed head hash
    (:func:`swarmscope.evidence.chain.verify_chain` with ``head``), so every record hash in it is signed;
 4. the row, rebuilt into its record (:func:`swarmscope.store.ledger.queries.observation_from_row`), has
@@ -21,7 +24,9 @@ letter. So a verified-tier row is used only when every one of these holds:
    ``net.capture_tap.TappedRun``), so two honest observations never share one — a second one is a
    duplicate and counts once;
 6. its start and end (UTC µs) are not after its batch's signed ``sealed_at_us`` (an observation is sealed
-   after it ends, by the same evidence clock) and not after ``now_us`` of the caller's clock.
+   after it ends, by the same evidence clock) and not after ``now_us`` of the caller's clock; its batch is
+   not sealed over :data:`swarmscope.evidence.seal.CLOCK_STEP_TOLERANCE_US` before an EARLIER batch of the
+   node (signed times; a node seals in chain order: the clock was set back, its times are not trusted).
 
 Every other verified-tier row is REFUSED and named (:class:`RefusedRow`: observation id, ledger index,
 address, reason). Cost: one pass over the selected rows in chunks of :data:`CHUNK`, and one chain check
@@ -44,6 +49,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from swarmscope.errors import DecodeError, InputError
+from swarmscope.evidence import seal as seals
 from swarmscope.evidence.canonical import canonical_bytes
 from swarmscope.evidence.chain import ChainEntry, verify_chain
 from swarmscope.evidence.records import Observation, Tier, us_to_iso
@@ -116,6 +122,8 @@ class _Batch:
     last: int = -1
     entries: dict[int, tuple[str, bytes]] = field(default_factory=dict)  # index → (kind, record hash)
     signer: str = ""  # hex fingerprint of the trusted key that sealed it
+    void: bool = False  # sealed late by recovery: it tiles the chain and proves none of its records
+    ahead_us: int | None = None  # the latest signed seal time of the node's earlier batches (UTC µs)
 
 
 class _Prover:
@@ -125,6 +133,7 @@ class _Prover:
         self.conn, self.trusted, self.now_us = conn, trusted, now_us
         self.batches: dict[int, tuple[list[int], list[Any]]] = {}  # node id → (first indices, batch rows)
         self.verdicts: dict[int, _Batch] = {}  # ledger_batch.id → verdict
+        self.ahead: dict[int, int | None] = {}  # ledger_batch.id → latest seal time of earlier batches
         self.entries: dict[tuple[int, int], int] = {}  # (node, index) → first observation using it
         self.records: dict[bytes, int] = {}  # record hash → first observation
         self.captures: dict[bytes, int] = {}  # capture sha256 → first observation
@@ -136,6 +145,14 @@ class _Prover:
             query = sa.select(ledger_batch).where(ledger_batch.c.node_id == node)
             rows = list(self.conn.execute(query.order_by(ledger_batch.c.first_index)))
             self.batches[node] = ([int(r.first_index) for r in rows], rows)
+            ahead: int | None = None
+            for r in rows:  # signed seal times: a column a database writer edits moves nothing
+                self.ahead[r.id] = ahead
+                try:
+                    at = seals.batch_from_bytes(_raw(r.batch_bytes)).sealed_at_us
+                except DecodeError:
+                    continue
+                ahead = at if ahead is None else max(ahead, at)
         return self.batches[node]
 
     def _verdict(self, row: Any) -> _Batch:
@@ -173,8 +190,11 @@ class _Prover:
             detail = verdict.detail or "no entries"
             return _Batch(f"the chain of its batch {row.id} does not hold ({detail})")
         kinds = {en.index: (str(r.kind), en.record_hash) for en, r in zip(entries, found, strict=True)}
-        signer = key_fingerprint(sealed.public_key_bytes)
-        return _Batch(None, b.sealed_at_us, b.first_index, b.last_index, kinds, signer)
+        signer, ahead = key_fingerprint(sealed.public_key_bytes), self.ahead.get(row.id)
+        if seals.late_seal(b) is not None or bool(row.recovered):
+            problem = f"{seals.NOT_EVIDENCE} (batch {row.id})"
+            return _Batch(problem, b.sealed_at_us, b.first_index, b.last_index, kinds, signer, void=True)
+        return _Batch(None, b.sealed_at_us, b.first_index, b.last_index, kinds, signer, ahead_us=ahead)
 
     def _batch_for(self, node: int, index: int) -> _Batch | str:
         """The trusted batch holding ``index`` (any one that proves it), or why none does."""
@@ -219,6 +239,10 @@ class _Prover:
             return f"dated after its seal ({us_to_iso(batch.sealed_at_us)})"
         if max(row.started_us, row.ended_us) > self.now_us:
             return f"dated in the future (now {us_to_iso(self.now_us)})"
+        ahead = batch.ahead_us
+        if ahead is not None and batch.sealed_at_us < ahead - seals.CLOCK_STEP_TOLERANCE_US:
+            earlier = f"before a batch earlier in the chain ({us_to_iso(ahead)})"
+            return f"clock set back: its batch was sealed {us_to_iso(batch.sealed_at_us)}, {earlier}"
         return self._duplicate(row, node, index, record_hash)
 
     def _duplicate(self, row: Any, node: int, index: int, record_hash: bytes) -> tuple[str, bool] | None:
@@ -344,7 +368,7 @@ class LedgerProver:
         expected = 0
         for row in rows:
             verdict = self._prover._verdict(row)
-            if verdict.problem is not None:
+            if verdict.problem is not None and not verdict.void:  # a void batch tiles, proving nothing
                 return verdict.problem
             if verdict.first > expected:
                 return f"ledger indices {expected}..{verdict.first - 1} are covered by no sealed batch"

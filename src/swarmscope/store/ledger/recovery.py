@@ -13,11 +13,18 @@ rows written another way (before migration 0002, by an older version, or by hand
    :func:`swarmscope.store.ledger.verify.verify_ledger`, which the export runs). On any failure the
    ledger is damaged and nothing can honestly extend it, so recovery refuses (``StoreError`` naming the
    first bad chain index). No write happens.
-2. **Chain entries past the last seal** (a half-written batch: entries without their seal). Their
-   canonical bytes are in the entries themselves. If they chain correctly from the sealed head, they are
-   sealed now in a batch flagged ``recovered`` whose ``recovered_detail`` says what was found and when it
-   was sealed: the late seal is visible to anyone checking, the records are not silently kept as if
-   sealed on time, and not thrown away either. If they do not chain, recovery refuses as in 1.
+2. **Chain entries past the last seal.** This node's writer never leaves any (rows, entries and seal
+   commit in one transaction), so they were written another way: by an older version, by hand, or by
+   someone who can write the database file but lacks the node key. Their hashes need no key, so they
+   prove nothing, and the node key must not make them proof. If they chain correctly from the sealed
+   head, they are sealed now only to keep the chain tiling (the next batch starts after them), in a batch
+   flagged ``recovered`` (``recovered_detail`` says what was found and when) whose SIGNED ``clock`` holds
+   :data:`swarmscope.evidence.seal.LATE_SEAL`: a batch that vouches for nothing. Every prover
+   (:mod:`swarmscope.store.ledger.proven`, hence cases, exhibits, notices, letters, accounts and the
+   workflow history) refuses a record of such a batch as "sealed late by recovery: not evidence";
+   ``verify --db`` and the bundle verifier count them. A database writer cannot clear the flag (it is
+   signed); a batch flagged only by the column (sealed late by an older version) is refused too. If they
+   do not chain, recovery refuses as in 1.
 3. **Evidence rows without a ledger entry** (``ledger_index`` NULL), or pointing past this node's chain
    head: they are quarantined, i.e. listed in ``quarantined_row`` with the reason (rows are append-only,
    so they cannot be deleted); they are never sealed late, since no trustworthy canonical bytes for them
@@ -42,7 +49,7 @@ import sqlalchemy as sa
 
 from swarmscope.errors import DecodeError
 from swarmscope.evidence.chain import ChainEntry, ChainVerdict, verify_chain
-from swarmscope.evidence.seal import Batch, seal_batch, verify_seal
+from swarmscope.evidence.seal import LATE_SEAL, Batch, seal_batch, verify_seal
 from swarmscope.store.ledger import commit as ledger
 from swarmscope.store.ledger import writer
 from swarmscope.store.ledger.schema import (
@@ -168,7 +175,8 @@ def _check_sealed_chain(conn: sa.Connection, node: ledger.Node) -> tuple[ChainEn
 def _seal_orphans(
     conn: sa.Connection, node: ledger.Node, sealed_head: ChainEntry | None, now_us: int
 ) -> tuple[tuple[int, int], int, int] | None:
-    """Seal chain entries found after the last seal (if they chain); returns ((first, last), batch id, n)."""
+    """Seal chain entries found after the last seal (if they chain) in a batch that vouches for nothing
+    (module docstring, 2); returns ((first, last), batch id, n)."""
     first = 0 if sealed_head is None else sealed_head.index + 1
     entries, canonicals = _entries(conn, node, first)
     if not entries:
@@ -186,9 +194,11 @@ def _seal_orphans(
     span = (entries[0].index, entries[-1].index)
     detail = (
         f"recovered: {len(entries)} chain entries (index {span[0]}..{span[1]}) were found without a seal "
-        f"when the store was opened; their hashes and links verified; sealed late at {now_us} us UTC"
+        f"when the store was opened; their hashes and links verified; sealed late at {now_us} us UTC "
+        "to keep the chain tiling: not evidence"
     )
-    sealed = seal_batch(Batch(span[0], span[1], entries[-1].entry_hash, now_us, None), node.private_key)
+    clock = {LATE_SEAL: detail}
+    sealed = seal_batch(Batch(span[0], span[1], entries[-1].entry_hash, now_us, clock), node.private_key)
     return span, ledger.insert_batch(conn, node, sealed, detail), len(entries)
 
 
@@ -242,7 +252,10 @@ def recover(conn: sa.Connection, node: ledger.Node, now_us: int) -> RecoveryRepo
     if orphans is not None:
         span, batch_id, count = orphans
         checked += count
-        actions.append(f"sealed {count} unsealed entries {span[0]}..{span[1]} in recovered batch {batch_id}")
+        actions.append(
+            f"sealed {count} unsealed entries {span[0]}..{span[1]} in recovered batch {batch_id} "
+            "(sealed late by recovery: not evidence)"
+        )
     head_index = -1 if head is None else head.index
     quarantined = _quarantine(conn, node, head_index, now_us)
     actions.extend(f"quarantined {n} {table} rows without a ledger entry" for table, n in quarantined.items())

@@ -95,7 +95,15 @@ class ProvenBatches:
         kinds = tuple(sys.intern(kind) for _, (kind, _) in ordered)
         hashes = b"".join(digest for _, (_, digest) in ordered)
         entries = _Entries(verdict.first, kinds, hashes)
-        compact = _Batch(None, verdict.sealed_at_us, verdict.first, verdict.last, entries, verdict.signer)
+        compact = _Batch(
+            None,
+            verdict.sealed_at_us,
+            verdict.first,
+            verdict.last,
+            entries,
+            verdict.signer,
+            ahead_us=verdict.ahead_us,
+        )
         self._kept[batch_id] = (compact, len(kinds), node)
         bisect.insort(self._firsts.setdefault(node, []), (verdict.first, batch_id))
         self._size += len(kinds)

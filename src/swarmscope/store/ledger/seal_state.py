@@ -8,7 +8,8 @@ ledger holds it (:mod:`swarmscope.store.ledger.commit`). Each row is in exactly 
   never exported; the reason is recovery's.
 - ``sealed``: its ``(ledger_node, ledger_index)`` lies inside a sealed batch of that node
   (``ledger_batch.first_index..last_index``; a batch sealed late by recovery, flagged ``recovered``,
-  counts: its late seal is visible to anyone checking).
+  counts here, as a ledger state; its records are not evidence: the prover refuses them, so their rows
+  never reach a case, :mod:`swarmscope.store.ledger.recovery`).
 - ``unsealed``: anything else: no ledger entry and recovery has not looked at it yet (no writer opened
   the store since it was written: written before migration 0002, by an older version or by hand), or a
   ledger entry past the node's last seal (a half-written batch; the next writer seals it late).
@@ -35,7 +36,8 @@ from swarmscope.errors import DecodeError
 from swarmscope.evidence.bundle.settings import run_clock_policy
 from swarmscope.evidence.clock_policy import flag_windows, flagged
 from swarmscope.evidence.records import Attribution, ClockSample, Observation, Sighting
-from swarmscope.evidence.summary import ALTERED, QUARANTINED, SEALED, UNCHECKED, UNSEALED, ClockVerdict
+from swarmscope.evidence.seal import NOT_EVIDENCE
+from swarmscope.evidence.summary import ALTERED, LATE, QUARANTINED, SEALED, UNCHECKED, UNSEALED, ClockVerdict
 from swarmscope.store.ledger.proven import EvidenceTrust
 from swarmscope.store.ledger.queries import (
     attribution_from_row,
@@ -163,6 +165,8 @@ def _proven_state(state: str, proof: RowProof | None, reason: str | None) -> str
         return state
     if proof is None:
         return UNCHECKED
+    if reason is not None and reason.startswith(NOT_EVIDENCE):
+        return LATE
     return SEALED if reason is None else ALTERED
 
 

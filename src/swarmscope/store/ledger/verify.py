@@ -17,6 +17,13 @@ gone with it, and the verdict counts it per rule (``redacted``) and lists the pu
 entries of the checked nodes (``purges``). Any other entry without bytes is a problem ("redacted without a
 sealed purge record", "kind column altered"), purges made before purge records existed included.
 
+A batch crash recovery sealed late (:func:`swarmscope.evidence.seal.late_seal`) tiles the chain and is
+checked as any other, but vouches for nothing: the verdict lists it (``late``: its entries are "sealed late
+by recovery: not evidence"). A batch sealed more than :data:`swarmscope.evidence.seal.CLOCK_STEP_TOLERANCE_US`
+(2 s) earlier than a batch before it in the node's chain proves the evidence clock was set back (a node
+seals in chain order): the verdict lists the step (``clock_steps``); the workflow refuses the hits in such
+batches (:mod:`swarmscope.store.ledger.proven`, rule 6).
+
 Source: README "Sealed ledger" and "Crash safety"; README "Retention" (purged entries).
 """
 
@@ -32,7 +39,7 @@ from swarmscope.errors import DecodeError
 from swarmscope.evidence.canonical import canonical_bytes
 from swarmscope.evidence.chain import ChainEntry, verify_chain
 from swarmscope.evidence.records import Redaction, WorkflowEvent
-from swarmscope.evidence.seal import key_fingerprint, verify_seal
+from swarmscope.evidence.seal import CLOCK_STEP_TOLERANCE_US, key_fingerprint, late_seal, verify_seal
 from swarmscope.store.ledger import queries
 from swarmscope.store.ledger.commit import columns_match
 from swarmscope.store.ledger.entries import NodeKeyRow, load_ledger, node_keys, stored_batch
@@ -97,6 +104,34 @@ class LedgerVerdict:
     # the purge records covering them: (sealing node fingerprint, chain index, rule, purged_at_us, entries)
     purges: tuple[tuple[str, int, str, int, int], ...] = ()
     heads: tuple[CheckedHead, ...] = ()  # per checked node that sealed: the head the snapshot ended on
+    late: tuple[LateBatch, ...] = ()  # batches sealed late by crash recovery: their entries are not evidence
+    clock_steps: tuple[ClockStep, ...] = ()  # batches sealed earlier than the batch before them
+
+
+@dataclass(frozen=True, slots=True)
+class LateBatch:
+    """A batch crash recovery sealed late: node fingerprint, ``ledger_batch.id``, first and last index."""
+
+    node: str
+    batch: int
+    first: int
+    last: int
+
+    @property
+    def entries(self) -> int:
+        return self.last - self.first + 1
+
+
+@dataclass(frozen=True, slots=True)
+class ClockStep:
+    """A seal time that went back along a node's chain: node fingerprint, the batch sealed earlier than the
+    one before it (``ledger_batch.id``, its first chain index) and both seal times (UTC µs)."""
+
+    node: str
+    batch: int
+    first: int
+    before_us: int
+    sealed_at_us: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,13 +180,32 @@ def _check_chain(
     return count
 
 
+@dataclass(slots=True)
+class _Seen:
+    """What the batch pass collects besides problems: newest heads, late batches, clock steps back."""
+
+    last: list[CheckedHead]
+    late: list[LateBatch]
+    steps: list[ClockStep]
+    sealed_at_us: int | None = None  # the previous batch's seal time while walking one node's chain
+
+    def batch(self, node: str, row_id: int, b: Any) -> None:
+        if late_seal(b) is not None:
+            self.late.append(LateBatch(node, row_id, b.first_index, b.last_index))
+        before = self.sealed_at_us
+        if before is not None and b.sealed_at_us < before - CLOCK_STEP_TOLERANCE_US:
+            self.steps.append(ClockStep(node, row_id, b.first_index, before, b.sealed_at_us))
+        self.sealed_at_us = b.sealed_at_us if before is None else max(before, b.sealed_at_us)
+
+
 def _check_batches(
-    conn: sa.Connection, node: NodeKeyRow, out: list[LedgerProblem], last: list[CheckedHead]
+    conn: sa.Connection, node: NodeKeyRow, out: list[LedgerProblem], seen: _Seen
 ) -> tuple[dict[int, bytes], int, int]:
     """Check seals and tiling; returns (last index → head hash, number of batches, next expected index).
-    The newest batch read is appended to ``last``."""
+    The newest batch read is appended to ``seen.last``; late batches and clock steps back to ``seen``."""
     heads: dict[int, bytes] = {}
     expected = 0
+    seen.sealed_at_us = None
     query = (
         sa.select(ledger_batch).where(ledger_batch.c.node_id == node.id).order_by(ledger_batch.c.first_index)
     )
@@ -174,9 +228,10 @@ def _check_batches(
             out.append(LedgerProblem(node.fingerprint, b.first_index, what, f"expected {expected}"))
         heads[b.last_index] = b.head_hash
         expected = max(expected, b.last_index + 1)
+        seen.batch(node.fingerprint, int(row.id), b)
     if rows:
-        newest = rows[-1]
-        last.append(CheckedHead(node.fingerprint, int(newest.last_index), int(newest.id), newest.head_hash))
+        new = rows[-1]
+        seen.last.append(CheckedHead(node.fingerprint, int(new.last_index), int(new.id), new.head_hash))
     return heads, len(rows), expected
 
 
@@ -286,11 +341,11 @@ def _verify(conn: sa.Connection, node: str | None) -> LedgerVerdict:
     used: set[PurgeRecord] = set()
     entries = batches = rows = 0
     redacted: dict[str, int] = {}
-    last: list[CheckedHead] = []
+    seen = _Seen([], [], [])
     for n in nodes:
         for rule, count_ in _check_redactions(conn, n, purges, problems, used).items():
             redacted[rule] = redacted.get(rule, 0) + count_
-        heads, count, sealed_to = _check_batches(conn, n, problems, last)
+        heads, count, sealed_to = _check_batches(conn, n, problems, seen)
         chain_length = _check_chain(conn, n, heads, problems)
         if not problems and chain_length != sealed_to:
             what = "unsealed entries" if chain_length > sealed_to else "batches beyond the chain"
@@ -307,5 +362,7 @@ def _verify(conn: sa.Connection, node: str | None) -> LedgerVerdict:
         tuple(problems[:MAX_PROBLEMS]),
         tuple(sorted(redacted.items())),
         tuple(sorted(_summary(p) for p in used)),
-        tuple(last),
+        tuple(seen.last),
+        tuple(seen.late),
+        tuple(seen.steps),
     )

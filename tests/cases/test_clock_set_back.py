@@ -1,0 +1,94 @@
+"""A clock set back between runs: the ledger proves it (a batch sealed a day before the batch ahead of it
+in the chain; one node seals in chain order), so ``verify --db`` lists the step and ``cases build`` refuses
+the hits of the batches sealed after it, named, instead of building day-long cases from minutes of
+monitoring. A step within the 2 s tolerance is not a fault. ``verify --db`` also counts records crash
+recovery sealed late (not evidence)."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rich.console import Console
+
+from swarmscope.cases.candidates import build_cases
+from swarmscope.cases.thresholds import ThresholdPolicy
+from swarmscope.cli.verify import run_verify_ledger
+from swarmscope.evidence.records import RunStarted
+from swarmscope.evidence.seal import CLOCK_STEP_TOLERANCE_US, NOT_EVIDENCE
+from swarmscope.store.database import Store, open_store
+from swarmscope.store.ledger.verify import verify_ledger
+from swarmscope.store.legal import cases as sc
+from tests.cases.evidence import IH, MIN, T0, attributed, fresh_store, hit, node_key_for
+from tests.tampering import append_unsealed, node_trust
+
+DAY = 24 * 60 * MIN
+FIRST, SECOND = "127.0.0.2", "127.0.0.3"
+NOW = T0 + 2 * DAY
+POLICY = ThresholdPolicy()
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    yield from fresh_store(tmp_path)
+
+
+def _run(store: Store, records: list[Any], sealed_at_us: int) -> None:
+    """One monitor run holding ``records``, sealed at ``sealed_at_us`` by the evidence clock of the time."""
+    settings = {"clock_threshold_ms": 100.0}
+    run = store.start_run(settings, "0.1.0", sealed_at_us)
+    started = RunStarted(run, sealed_at_us - 80 * MIN, "0.1.0", None, json.dumps(settings, sort_keys=True))
+    store.commit_evidence(run, records=[started, *records], sealed_at_us=sealed_at_us)
+
+
+def _world(store: Store, back_us: int) -> None:
+    """Run 1 a day after T0; run 2 with the clock set back by ``back_us``: both peers seen in each run."""
+    store.add_swarm(IH, IH, None, "work.bin", 4, 16384, 65536, None, None, T0)
+    sc.link_torrent(store, sc.add_work(store, "Rights Ltd", "Film", None, None, T0), IH, T0)
+    sc.add_isp(store, "Loopnet", [64500], "abuse@loop.example", "1 Loop St", "DE", T0)
+    day1 = T0 + DAY
+    _run(store, [attributed(ip, 24 * 60 - 5, 64500) for ip in (FIRST, SECOND)], day1 - 4 * MIN)
+    _run(store, [hit(ip, 24 * 60 + m) for ip in (FIRST, SECOND) for m in (0, 30, 70)], day1 + 75 * MIN)
+    later = day1 + 76 * MIN - back_us  # the next run, minutes later by the wall, its clock set back
+    _run(store, [hit(ip, (later - T0) / MIN - 4 + m) for ip in (FIRST, SECOND) for m in (0, 1, 2)], later)
+
+
+def test_hits_sealed_after_the_clock_was_set_back_are_refused_and_named(store: Store) -> None:
+    _world(store, DAY)
+    verdict = verify_ledger(store)
+    (step,) = verdict.clock_steps
+    assert step.before_us - step.sealed_at_us == DAY - MIN
+    report = build_cases(store, POLICY, NOW, trust=node_trust(store, NOW))
+    spans = {c.ip: (c.hits, c.last_hit_us - c.first_hit_us) for c in report.created}
+    assert spans == {FIRST: (3, 70 * MIN), SECOND: (3, 70 * MIN)}
+    assert len(report.refused) == 6
+    assert all(r.reason.startswith("clock set back: its batch was sealed") for r in report.refused)
+
+
+def test_a_step_back_within_the_tolerance_is_no_fault(store: Store) -> None:
+    _world(store, MIN + CLOCK_STEP_TOLERANCE_US // 2)  # sealed 1 s before the batch ahead of it
+    assert verify_ledger(store).clock_steps == ()
+    report = build_cases(store, POLICY, NOW, trust=node_trust(store, NOW))
+    assert {c.ip: c.hits for c in report.created} == {FIRST: 6, SECOND: 6} and not report.refused
+
+
+def test_verify_db_states_the_step_back_and_the_records_sealed_late(store: Store, tmp_path: Path) -> None:
+    _world(store, DAY)
+    run = store.start_run({}, "0.1.0", NOW)
+    append_unsealed(store, run, [hit("127.0.0.9", 24 * 60 + m) for m in (0, 1)])
+    db = str(store.engine.url.database)
+    with open_store(db, node_key=node_key_for(db), now_us=NOW):
+        pass  # a writer open: recovery seals the two entries late
+    out = io.StringIO()
+    assert run_verify_ledger(db, console=Console(file=out, width=300)) == 0
+    text = out.getvalue()
+    assert "late: 2 records sealed late by recovery: not evidence: batch" in text
+    assert "clock set back: node" in text and "refused by cases build" in text
+    out = io.StringIO()
+    run_verify_ledger(db, as_json=True, console=Console(file=out, width=300))
+    doc = json.loads(out.getvalue())
+    assert len(doc["clock_steps_back"]) == 1 and doc["late_batches"][0]["note"] == NOT_EVIDENCE
