@@ -87,7 +87,7 @@ class TorrentChecks:
         subject = link_subject(link.work_id, link.infohash)
         incomplete = self._history.refusal(subject)
         if incomplete is not None:  # a hidden newer verdict (fake) may supersede the row's
-            return incomplete
+            return self.about(link.work_id, incomplete)
         latest = self._history.latest(subject, WORK_LINK)
         content = link_content(
             link.work_id, link.infohash, link.status, link.checked_pieces, link.matched_pieces

@@ -35,10 +35,11 @@ def record_command(
     case: Annotated[str, typer.Argument(help="The case (DOE number).")],
     summary: Annotated[str, typer.Option("--summary", help="What is disputed (no personal data).")],
     received: Annotated[
-        str | None, typer.Option(
+        str | None,
+        typer.Option(
             "--received",
             help=f"When received (ISO 8601, UTC unless an offset is given; default now). {RECEIVED_RULE}",
-        )
+        ),
     ] = None,
     actor: ActorOption = None,
     db: DbOption = DEFAULT_DB,

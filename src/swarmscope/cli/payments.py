@@ -45,10 +45,11 @@ def record_command(
     amount: Annotated[str, typer.Option("--amount", help="Amount received, e.g. 450.00.")],
     reference: Annotated[str, typer.Option("--reference", help="The payment reference quoted (RF...).")],
     received: Annotated[
-        str | None, typer.Option(
+        str | None,
+        typer.Option(
             "--received",
             help=f"When received (ISO 8601, UTC unless an offset is given; default now). {RECEIVED_RULE}",
-        )
+        ),
     ] = None,
     currency: Annotated[
         str | None, typer.Option("--currency", help="ISO 4217 (default: the letter's).")
