@@ -96,3 +96,23 @@ def test_a_payment_before_the_sealed_sending_is_refused(world: World) -> None:
                                  received_us=T0 + 2 * HOUR, method=None, actor="clerk",
                                  now_us=T0 + 2 * DAY)  # fmt: skip
     assert status == "sent" and us_to_iso(row.received_us) == us_to_iso(T0 + 2 * HOUR)
+
+
+def test_a_letter_sent_days_after_its_draft_takes_its_payment(world: World) -> None:
+    """Counsel drafts and approves on one day, the letter leaves two days later: sending moves the row's
+    deadline to the sending time plus the term, and the letter as re-rendered for the payment check (the
+    term counted from the sending) is still the one approved. Fails when the term is counted from the
+    drafting time (the re-rendered preview says 30 days where 28 were approved: "terms altered")."""
+    doe = world.dois[0]
+    server: SmtpServer = start_smtp("127.0.0.1")
+    try:
+        draft_approve(world, doe)
+        letter = send(world, doe, server, None, T0 + 2 * DAY).letter
+    finally:
+        server.stop()
+    assert letter.sent_us == T0 + 2 * DAY
+    row, status = record_payment(world.store, doe, letter.amount_cents, letter.payment_reference,
+                                 currency=None, received_us=T0 + 3 * DAY, method=None, actor="clerk",
+                                 now_us=T0 + 3 * DAY)  # fmt: skip
+    assert status == "paid" and row.amount_cents == letter.amount_cents
+    assert _payments(world) == 1

@@ -112,8 +112,12 @@ PREVIEW_ADDRESSEE = Addressee("[addressee]", "[postal address: decrypted only wh
 
 
 def term_days(letter: LetterRow) -> int:
-    """The letter's term in days (its deadline is the sending time plus this)."""
-    return round((letter.deadline_us - letter.created_us) / _DAY_US)
+    """The letter's term in days: its deadline is the sending time plus this. Before sending the row's
+    deadline is the drafting time plus the term; sending moves it to the sending time plus the term
+    (:func:`swarmscope.store.legal.letters.mark_sent`), so a sent letter's term counts from ``sent_us``,
+    and its preview re-renders as approved however long after drafting it was sent."""
+    start = letter.created_us if letter.sent_us is None else letter.sent_us
+    return round((letter.deadline_us - start) / _DAY_US)
 
 
 def _context(
