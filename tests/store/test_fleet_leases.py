@@ -23,6 +23,7 @@ from swarmscope.evidence.seal import key_fingerprint, public_key_raw
 from swarmscope.store.database import Store, StoreError, alembic_config, open_store
 from swarmscope.store.fleet.fencing import FencedStore, FencingRefused
 from swarmscope.store.fleet.handle import Fleet
+from swarmscope.store.fleet.leases import NodeReplaced
 from swarmscope.store.fleet.registry import FleetError, FleetSwarm, NodeStart
 from tests.store.factories import SWARM_A, SWARM_B, T0, add_swarms, observation, sighting
 
@@ -249,6 +250,24 @@ def test_a_dead_node_is_labelled_and_retired_which_frees_its_range(stores: list[
         fleet.retire_node("a")
     _start(fleet, stores[1], "b", "127.0.3.30")  # the range is free
     assert [n.name for n in fleet.status().nodes] == ["b"]
+
+
+def test_a_name_registered_again_after_retire_never_reuses_an_incarnation(stores: list[Store]) -> None:
+    """A paused process of a retired node holds the incarnation of its start; the name registered again
+    (``fleet retire`` deleted its row) must get another number, else the paused process passes every
+    incarnation check when it resumes. Fails when a new row starts counting at 1 again."""
+    fleet = Fleet(stores[0])
+    _register(fleet, [SWARM_A])
+    assert stores[0].node is not None
+    old = fleet.register(NodeStart("a", stores[0].node.fingerprint, "127.0.3.41", 0, 4), live_within=30)
+    _crash(fleet, "a")
+    _crash(fleet, "a")  # dead: more than 3 lease periods silent
+    assert fleet.retire_node("a") == 0
+    new = fleet.register(NodeStart("a", stores[0].node.fingerprint, "127.0.3.45", 0, 4), live_within=30)
+    assert new.incarnation != old.incarnation
+    with pytest.raises(NodeReplaced):
+        fleet.take("a", 1, 30, "127.0.3.41", old.incarnation)  # the paused old process resumes
+    assert len(fleet.take("a", 1, 30, "127.0.3.45", new.incarnation)) == 1
 
 
 def test_one_key_is_refused_under_a_second_name(stores: list[Store]) -> None:

@@ -63,7 +63,9 @@ def register_node(conn: sa.Connection, node: NodeStart, live_within: float) -> R
     time) is refused: a second process would take over the first one's leases while the first goes on
     monitoring and signing with the same key. Its source address must sit outside the ban range of every
     other node not cleanly stopped (see :func:`check_ban_range`). Each start increments the name's
-    ``incarnation``: a previous process that was paused, not dead, is refused from then on.
+    ``incarnation``: a previous process that was paused, not dead, is refused from then on. A name's first
+    incarnation is the database time in UTC µs, so a name registered again after ``fleet retire`` deleted
+    its row never gets back a number a paused process of the retired node still holds.
 
     Args:
         live_within: seconds (the node's lease length) within which a heartbeat shows a live process.
@@ -99,16 +101,16 @@ def register_node(conn: sa.Connection, node: NodeStart, live_within: float) -> R
             f"node {node.name!r} is running already (heartbeat within the last {live_within:g} s): stop"
             " it first, or wait until its heartbeat is older than the lease time"
         )
-    if row is None:
-        conn.execute(
+    if row is None:  # the first incarnation is the database time: never one a retired name held before
+        first = conn.execute(
             sa.text(
                 "INSERT INTO fleet_node (name, fingerprint, source_ip, listen_port, capacity, started_us,"
                 " heartbeat_us, incarnation, lease_us) VALUES (:name, :fingerprint, :source_ip,"
-                f" :listen_port, :capacity, {NOW_US}, {NOW_US}, 1, :lease_us)"
+                f" :listen_port, :capacity, {NOW_US}, {NOW_US}, {NOW_US}, :lease_us) RETURNING incarnation"
             ),
             values,
-        )
-        return Registration(0, 1)
+        ).scalar_one()
+        return Registration(0, int(first))
     incarnation = conn.execute(
         sa.text(
             "UPDATE fleet_node SET source_ip = :source_ip, listen_port = :listen_port, capacity = :capacity,"
