@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from swarmscope.evidence.records import ClockSample
 from swarmscope.evidence.seal import key_fingerprint, public_key_raw
 from swarmscope.store.database import Store, StoreError, alembic_config, open_store
+from swarmscope.store.fleet import registry
 from swarmscope.store.fleet.fencing import FencedStore, FencingRefused
 from swarmscope.store.fleet.handle import Fleet
 from swarmscope.store.fleet.leases import NodeReplaced
@@ -268,6 +269,33 @@ def test_a_name_registered_again_after_retire_never_reuses_an_incarnation(stores
     with pytest.raises(NodeReplaced):
         fleet.take("a", 1, 30, "127.0.3.41", old.incarnation)  # the paused old process resumes
     assert len(fleet.take("a", 1, 30, "127.0.3.45", new.incarnation)) == 1
+
+
+def test_two_starts_of_one_key_at_once_without_bind_register_one(stores: list[Store]) -> None:
+    """Two starts with one key under two names, neither with ``--bind``, overlapping in time: the second
+    must see the first's uncommitted row (registrations are serialised) and be refused. Fails when only
+    a start with ``--bind`` takes the registration lock: both names register on one key."""
+    fleet = Fleet(stores[0])
+    assert stores[0].node is not None
+    key = stores[0].node.fingerprint
+    outcome: list[str] = []
+
+    def second() -> None:
+        try:
+            fleet.register(NodeStart("b", key, None, 0, 4), live_within=30)
+            outcome.append("registered")
+        except FleetError as exc:
+            outcome.append(str(exc))
+
+    with fleet.store.engine.begin() as conn:  # the first start, its transaction still open
+        registry.register_node(conn, NodeStart("a", key, None, 0, 4), 30)
+        racer = threading.Thread(target=second)
+        racer.start()
+        time.sleep(1.0)  # the second start runs its checks now (or waits for the lock)
+    racer.join(30)
+    assert not racer.is_alive()
+    assert len(outcome) == 1 and "is registered already under node 'a'" in outcome[0], outcome
+    assert [n.name for n in fleet.status().nodes] == ["a"]
 
 
 def test_one_key_is_refused_under_a_second_name(stores: list[Store]) -> None:

@@ -74,6 +74,9 @@ def register_node(conn: sa.Connection, node: NodeStart, live_within: float) -> R
         FleetError: the name is registered with another key or runs already, its key is registered under
             another name, or its address shares another node's range.
     """
+    # one registration at a time, with or without --bind: the name, key and range checks below read
+    # rows another start may be inserting (PostgreSQL transaction advisory lock, re-entrant)
+    conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('fleet_node_ranges'))"))
     check_ban_range(conn, node.name, node.source_ip)
     row = conn.execute(
         sa.text(
