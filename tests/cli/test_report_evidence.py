@@ -21,6 +21,7 @@ from swarmscope.store.ledger import writer
 from swarmscope.store.ledger.node_key import default_key_path, load_or_create_node_key
 from swarmscope.store.ledger.schema import clock_sample, observation, sighting
 from tests.store.factories import SWARM_A, SWARM_B, T0, add_swarms
+from tests.store.factories import insert_unlinked as unlinked
 from tests.store.factories import observation as make_observation
 from tests.store.factories import sighting as make_sighting
 from tests.store.test_recovery import _orphans
@@ -50,12 +51,12 @@ def verified(ip: str, pieces: tuple[int, ...], at: int = 0, **kw: Any) -> Observ
 
 
 def insert_unlinked(store: Store, run: int, observations: list[Observation], sightings: list[Any]) -> None:
-    """Rows with no ledger entry, as a pre-ledger version or a hand edit leaves them (inserts are allowed)."""
+    """Rows with no ledger entry, as a pre-ledger version or a hand edit leaves them (SQLite takes them;
+    PostgreSQL refuses them since revision 0019, so there they are written as before it:
+    :func:`tests.store.factories.insert_unlinked`)."""
     with store.engine.begin() as conn:
-        writer.insert_many(
-            conn, observation, [writer.observation_row(run, o, (None, None)) for o in observations]
-        )
-        writer.insert_many(conn, sighting, [writer.sighting_row(run, s, (None, None)) for s in sightings])
+        unlinked(conn, observation, [writer.observation_row(run, o, (None, None)) for o in observations])
+        unlinked(conn, sighting, [writer.sighting_row(run, s, (None, None)) for s in sightings])
 
 
 @pytest.fixture
