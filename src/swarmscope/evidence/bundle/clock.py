@@ -17,6 +17,8 @@ Source: README "Honest clock" (threshold, commercial anchor) and "Export and ver
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+
 from swarmscope.evidence.bundle import layout as b
 from swarmscope.evidence.bundle.context import CheckResult, Context
 from swarmscope.evidence.bundle.exhibits import ExhibitInput
@@ -60,7 +62,7 @@ def _unmeasured_note(exhibit: ExhibitInput) -> str:
     return "clock unmeasured: no NTP server configured; timestamps are the monitor's system clock"
 
 
-def clock_steps(batches: list[SealedBatch]) -> list[tuple[SealedBatch, int]]:
+def clock_steps(batches: Iterable[SealedBatch]) -> list[tuple[SealedBatch, int]]:
     """Each batch sealed over the tolerance before the latest seal time (UTC µs) of the batches before it
     in chain order, with that time."""
     steps: list[tuple[SealedBatch, int]] = []
@@ -73,22 +75,32 @@ def clock_steps(batches: list[SealedBatch]) -> list[tuple[SealedBatch, int]]:
     return steps
 
 
+def clock_step_warnings(
+    batches: Sequence[SealedBatch], observations: Iterable[int]
+) -> list[tuple[str, list[int]]]:
+    """One warning per batch sealed after a clock step back (:func:`clock_steps`), with the chain indices
+    of the given observations it holds (their times are not trusted); shared by the verifier and export."""
+    indices = sorted(observations)
+    out: list[tuple[str, list[int]]] = []
+    for sealed, ahead in clock_steps(batches):
+        batch = sealed.batch
+        inside = [i for i in indices if batch.first_index <= i <= batch.last_index]
+        out.append((
+            f"clock set back: batch (chain {batch.first_index}..{batch.last_index}) sealed "
+            f"{us_to_iso(batch.sealed_at_us)}, before a batch earlier in the chain ({us_to_iso(ahead)}): "
+            f"the times of its {len(inside)} observation(s) are not trusted",
+            inside,
+        ))  # fmt: skip
+    return out
+
+
 def _stepped_observations(ctx: Context, exhibit: ExhibitInput) -> list[int]:
     """Chain indices of the disclosed observations in batches sealed after a clock step back (noted)."""
+    held = (item.index for item in exhibit.observations if isinstance(item.record, Observation))
     hit: list[int] = []
-    for sealed, ahead in clock_steps(ctx.batches):
-        batch = sealed.batch
-        inside = [
-            item.index
-            for item in exhibit.observations
-            if isinstance(item.record, Observation) and batch.first_index <= item.index <= batch.last_index
-        ]
+    for warning, inside in clock_step_warnings(ctx.batches, held):
+        ctx.notes.append(f"WARNING {warning}")
         hit += inside
-        ctx.notes.append(
-            f"WARNING clock set back: batch (chain {batch.first_index}..{batch.last_index}) sealed "
-            f"{us_to_iso(batch.sealed_at_us)}, before a batch earlier in the chain ({us_to_iso(ahead)}): "
-            f"the times of its {len(inside)} observation(s) are not trusted"
-        )
     return sorted(hit)
 
 
