@@ -17,10 +17,12 @@ from rich.console import Console
 
 from swarmscope.cases.candidates import build_cases
 from swarmscope.cases.thresholds import ThresholdPolicy
-from swarmscope.cli.verify import run_verify_ledger
+from swarmscope.cli.export import run_export
+from swarmscope.cli.verify import run_verify, run_verify_ledger
 from swarmscope.evidence.records import RunStarted
 from swarmscope.evidence.seal import CLOCK_STEP_TOLERANCE_US, NOT_EVIDENCE
 from swarmscope.store.database import Store, open_store
+from swarmscope.store.ledger.node_key import default_key_path
 from swarmscope.store.ledger.verify import verify_ledger
 from swarmscope.store.legal import cases as sc
 from tests.cases.evidence import IH, MIN, T0, attributed, fresh_store, hit, node_key_for
@@ -92,3 +94,21 @@ def test_verify_db_states_the_step_back_and_the_records_sealed_late(store: Store
     run_verify_ledger(db, as_json=True, console=Console(file=out, width=300))
     doc = json.loads(out.getvalue())
     assert len(doc["clock_steps_back"]) == 1 and doc["late_batches"][0]["note"] == NOT_EVIDENCE
+
+
+def test_export_warns_and_the_bundle_verifier_flags_the_step_back(store: Store, tmp_path: Path) -> None:
+    """The bundle of a clock set back must not read "every check holds" silently: export warns and the
+    verifier names the batch and marks the observations sealed after the step on its clock line."""
+    _world(store, DAY)
+    db = str(store.engine.url.database)
+    err = io.StringIO()
+    run_export(db=db, out=tmp_path / "bundle", key_path=default_key_path(db), now_us=NOW,
+               err_console=Console(file=err, width=300))  # fmt: skip
+    warned = [line for line in err.getvalue().splitlines() if line.startswith("warning: clock set back")]
+    assert len(warned) == 1 and "the times of its 6 observation(s) are not trusted" in warned[0]
+    out = io.StringIO()
+    run_verify(tmp_path / "bundle", console=Console(file=out, width=300))
+    text = out.getvalue()
+    assert text.count("note: WARNING clock set back: batch (chain") == 1
+    (clock,) = [line for line in text.splitlines() if " clock " in line and "samples" in line]
+    assert "CLOCK SET BACK: 6 observation(s) sealed after it" in clock

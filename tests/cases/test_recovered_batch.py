@@ -24,6 +24,7 @@ from swarmscope.store.database import Store, open_store
 from swarmscope.store.ledger.entries import load_batches
 from swarmscope.store.ledger.verify import verify_ledger
 from swarmscope.store.legal import cases as sc
+from swarmscope.store.legal.workflow_seals import workflow_history
 from tests.cases.evidence import IH, MIN, T0, attributed, fresh_store, hit, node_key_for, seal
 from tests.tampering import append_unsealed, node_trust, tamper_file
 
@@ -83,3 +84,32 @@ def test_clearing_the_recovered_column_does_not_make_the_tail_evidence(store: St
         assert [c.ip for c in report.created] == [HONEST]
         assert {r.ip for r in report.refused} == {FORGED}
         assert all(NOT_EVIDENCE in r.reason for r in report.refused)
+
+
+def test_a_late_batch_is_skipped_by_the_workflow_history_not_a_freeze(store: Store) -> None:
+    """One appended entry sealed late must not refuse every decision on every case for good."""
+    again = _launder(store)
+    with again:
+        trusted = node_trust(again, NOW)
+        report = build_cases(again, POLICY, NOW, trust=trusted)
+        history = workflow_history(again, trusted)
+        assert history.incomplete is None
+        assert history.refusal(report.created[0].doe) is None
+        first, last = again.recovery.recovered_batch  # type: ignore[union-attr]
+        assert [idx for _node, idx in history.late] == list(range(first, last + 1))
+
+
+def test_the_recovered_column_alone_refuses_no_honest_record(store: Store) -> None:
+    """Setting the unsigned column on an honest batch neither freezes the workflow nor refuses its hits."""
+    run = seal(store, [attributed(HONEST, -1, 64500), *(hit(HONEST, m) for m in (0, 30, 70))])
+    assert run is not None
+    sc.link_torrent(store, sc.add_work(store, "Rights Ltd", "Film", None, None, T0), IH, T0)
+    sc.add_isp(store, "Loopnet", [64500], "abuse@loop.example", "1 Loop St", "DE", T0)
+    trusted = node_trust(store, NOW)
+    tamper_file(store, "UPDATE ledger_batch SET recovered = 1, recovered_detail = 'forged'")
+    report = build_cases(store, POLICY, NOW, trust=trusted)
+    assert [c.ip for c in report.created] == [HONEST] and not report.refused
+    history = workflow_history(store, trusted)
+    assert history.incomplete is None and history.late == []
+    assert not verify_ledger(store).late
+    assert [b.batch for b in verify_ledger(store).column_only] == [b.id for b in load_batches(store)]

@@ -10,8 +10,9 @@ observations matched". The summary also counts the attribution records and the I
 database (unless trusted with ``--trust-key``: then ONE bundle across the nodes,
 :mod:`swarmscope.evidence.bundle.nodes`, signed by ``--node-key``), rows without a ledger entry (quarantined
 by crash recovery or not yet checked by it; :func:`swarmscope.store.ledger.export.left_out`), clock-flagged
-observations. The bundle is built in a temporary directory beside ``--out`` and renamed into place, so an
-interrupted export leaves no half-written bundle under the requested name.
+observations. A batch sealed after the evidence clock was set back gets a ``warning: clock set back`` line.
+The bundle is built in a temporary directory beside ``--out`` and renamed into place, so an interrupted
+export leaves no half-written bundle under the requested name.
 """
 
 from __future__ import annotations
@@ -37,8 +38,11 @@ from swarmscope.cli.numeric import CLOCK_THRESHOLD_MS, number_option
 from swarmscope.cli.options import parse_infohash, parse_time
 from swarmscope.cli.text import escaped
 from swarmscope.errors import DecodeError, InputError, SwarmscopeError
-from swarmscope.evidence.bundle.layout import build_bundle
+from swarmscope.evidence.bundle.clock import clock_step_warnings, clock_steps
+from swarmscope.evidence.bundle.layout import BundleContent, build_bundle
 from swarmscope.evidence.bundle.nodes import build_nodes_bundle, node_hits, vantages
+from swarmscope.evidence.canonical import record_from_canonical
+from swarmscope.evidence.records import Observation
 from swarmscope.evidence.seal import key_fingerprint, public_key_raw
 from swarmscope.net.clock import Clock
 from swarmscope.store.database import DEFAULT_DB, Store, open_store
@@ -201,7 +205,24 @@ def run_export(
         selection.left_out,
     )
     _report(result, content.filters, console, err_console)
+    _clock_set_back(err_console or console, content)
     return result
+
+
+def _clock_set_back(console: Console | None, content: BundleContent) -> None:
+    """One ``warning: clock set back`` line per batch of the bundle sealed after a step back of the
+    evidence clock (:func:`swarmscope.evidence.bundle.clock.clock_steps`), naming its observations."""
+    steps = [s.batch for s, _ahead in clock_steps(content.batches)]
+    if console is None or not steps:
+        return
+    held = [
+        i for i, data in content.records.items()
+        if any(b.first_index <= i <= b.last_index for b in steps)
+        and isinstance(record_from_canonical(data), Observation)
+    ]  # fmt: skip
+    for warning, inside in clock_step_warnings(content.batches, held):
+        chain = f" (chain {', '.join(map(str, inside))})" if inside else ""
+        console.print(f"warning: {warning}{chain}; 'verify' of the bundle flags them", soft_wrap=True)
 
 
 def _report(

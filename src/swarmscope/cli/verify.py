@@ -224,6 +224,9 @@ def ledger_json(verdict: LedgerVerdict) -> dict[str, Any]:
              "sealed_at_us": c.sealed_at_us}
             for c in verdict.clock_steps
         ],
+        "recovered_column_only": [
+            {"node": b.node, "batch": b.batch, "first": b.first, "last": b.last} for b in verdict.column_only
+        ],
     }  # fmt: skip
 
 
@@ -246,6 +249,12 @@ def print_ledger_verdict(verdict: LedgerVerdict, console: Console) -> None:
         count = sum(b.entries for b in verdict.late)
         spans = ", ".join(f"batch {b.batch} (index {b.first}..{b.last})" for b in verdict.late)
         console.print(f"[yellow]late[/]: {count} records {NOT_EVIDENCE}: {spans}")
+    for b in verdict.column_only:
+        console.print(
+            f"[yellow]recovered column[/]: node {b.node} batch {b.batch} (index {b.first}..{b.last}) is "
+            "flagged recovered by its unsigned column only; its signed bytes carry no late mark, so its "
+            "records are judged as sealed (an older version's late batch, or a column someone set)"
+        )
     for c in verdict.clock_steps:
         console.print(
             f"[yellow]clock set back[/]: node {c.node} batch {c.batch} (index {c.first}) sealed "

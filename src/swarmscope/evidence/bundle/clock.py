@@ -6,16 +6,25 @@ than the strictest threshold sealed in the settings of the runs whose observatio
 policy and the exclusion of flagged observations. With no clock sample, the verdict says the clock was
 unmeasured rather than reporting a silent "ok".
 
+A batch sealed more than :data:`swarmscope.evidence.seal.CLOCK_STEP_TOLERANCE_US` before an EARLIER batch
+of the chain (signed ``sealed_at_us`` of ``batches.bin``; a node seals in chain order) proves the evidence
+clock was set back, the rule ``verify --db`` and ``cases build`` apply
+(:mod:`swarmscope.store.ledger.proven`, rule 6): one note per such batch names it, and the check's
+summary names the observations it holds (chain indices), whose times are not trusted.
+
 Source: README "Honest clock" (threshold, commercial anchor) and "Export and verify" (precise verdict).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+
 from swarmscope.evidence.bundle import layout as b
 from swarmscope.evidence.bundle.context import CheckResult, Context
 from swarmscope.evidence.bundle.exhibits import ExhibitInput
 from swarmscope.evidence.bundle.settings import COMMERCIAL_ANCHOR
-from swarmscope.evidence.records import Observation
+from swarmscope.evidence.records import Observation, us_to_iso
+from swarmscope.evidence.seal import CLOCK_STEP_TOLERANCE_US, SealedBatch
 
 
 def _check_sealed_policy(ctx: Context, exhibit: ExhibitInput) -> None:
@@ -53,6 +62,48 @@ def _unmeasured_note(exhibit: ExhibitInput) -> str:
     return "clock unmeasured: no NTP server configured; timestamps are the monitor's system clock"
 
 
+def clock_steps(batches: Iterable[SealedBatch]) -> list[tuple[SealedBatch, int]]:
+    """Each batch sealed over the tolerance before the latest seal time (UTC µs) of the batches before it
+    in chain order, with that time."""
+    steps: list[tuple[SealedBatch, int]] = []
+    ahead: int | None = None
+    for sealed in sorted(batches, key=lambda s: s.batch.first_index):
+        at = sealed.batch.sealed_at_us
+        if ahead is not None and at < ahead - CLOCK_STEP_TOLERANCE_US:
+            steps.append((sealed, ahead))
+        ahead = at if ahead is None else max(ahead, at)
+    return steps
+
+
+def clock_step_warnings(
+    batches: Sequence[SealedBatch], observations: Iterable[int]
+) -> list[tuple[str, list[int]]]:
+    """One warning per batch sealed after a clock step back (:func:`clock_steps`), with the chain indices
+    of the given observations it holds (their times are not trusted); shared by the verifier and export."""
+    indices = sorted(observations)
+    out: list[tuple[str, list[int]]] = []
+    for sealed, ahead in clock_steps(batches):
+        batch = sealed.batch
+        inside = [i for i in indices if batch.first_index <= i <= batch.last_index]
+        out.append((
+            f"clock set back: batch (chain {batch.first_index}..{batch.last_index}) sealed "
+            f"{us_to_iso(batch.sealed_at_us)}, before a batch earlier in the chain ({us_to_iso(ahead)}): "
+            f"the times of its {len(inside)} observation(s) are not trusted",
+            inside,
+        ))  # fmt: skip
+    return out
+
+
+def _stepped_observations(ctx: Context, exhibit: ExhibitInput) -> list[int]:
+    """Chain indices of the disclosed observations in batches sealed after a clock step back (noted)."""
+    held = (item.index for item in exhibit.observations if isinstance(item.record, Observation))
+    hit: list[int] = []
+    for warning, inside in clock_step_warnings(ctx.batches, held):
+        ctx.notes.append(f"WARNING {warning}")
+        hit += inside
+    return sorted(hit)
+
+
 def check_clock(ctx: Context, exhibit: ExhibitInput) -> CheckResult:
     """Clock flags use a policy at least as strict as sealed; flagged ones left out when they must be."""
     _check_sealed_policy(ctx, exhibit)
@@ -70,12 +121,17 @@ def check_clock(ctx: Context, exhibit: ExhibitInput) -> CheckResult:
                 item.index,
             )
     ok = not any(p.check == "clock" for p in ctx.problems)
+    stepped = _stepped_observations(ctx, exhibit)
+    chain = ", ".join(map(str, stepped))
+    back = (
+        f"; CLOCK SET BACK: {len(stepped)} observation(s) sealed after it (chain {chain})" if stepped else ""
+    )
     policy = f"{exhibit.policy.name} policy, threshold {exhibit.policy.threshold_us} us"
     if not exhibit.clock_samples:
         ctx.notes.append(_unmeasured_note(exhibit))
-        return CheckResult("clock", ok, f"UNMEASURED: 0 samples ({policy}); nothing could be flagged")
+        return CheckResult("clock", ok, f"UNMEASURED: 0 samples ({policy}); nothing could be flagged{back}")
     detail = (
         f"{len(exhibit.clock_samples)} samples, {len(exhibit.windows)} flag windows, {len(flagged)} flagged"
-        f" ({policy})"
+        f" ({policy}){back}"
     )
     return CheckResult("clock", ok, detail)

@@ -10,9 +10,10 @@ letter. So a verified-tier row is used only when every one of these holds:
    verifies over its stored signed bytes (:func:`swarmscope.evidence.seal.verify_seal`) and the key's
    fingerprint (hex SHA-256 of the raw 32-byte key) is one the caller trusts — never one merely because
    it sits in the ``node_key`` table, which the same writer could have filled;
-   and crash recovery did not seal it late (:func:`swarmscope.evidence.seal.late_seal` or the ``recovered``
-   column: such a batch only keeps the chain tiling; its records are "sealed late by recovery: not
-   evidence", :mod:`swarmscope.store.ledger.recovery`);
+   and crash recovery did not seal it late (its SIGNED bytes carry the mark,
+   :func:`swarmscope.evidence.seal.late_seal`: such a batch only keeps the chain tiling; its records are
+   "sealed late by recovery: not evidence", :mod:`swarmscope.store.ledger.recovery`). The unsigned
+   ``recovered`` column is not read: anyone who can write the database file can set or clear it;
 3. the chain entries of that batch link from their first ``prev_hash`` to the signed head hash
    (:func:`swarmscope.evidence.chain.verify_chain` with ``head``), so every record hash in it is signed;
 4. the row, rebuilt into its record (:func:`swarmscope.store.ledger.queries.observation_from_row`), has
@@ -191,7 +192,7 @@ class _Prover:
             return _Batch(f"the chain of its batch {row.id} does not hold ({detail})")
         kinds = {en.index: (str(r.kind), en.record_hash) for en, r in zip(entries, found, strict=True)}
         signer, ahead = key_fingerprint(sealed.public_key_bytes), self.ahead.get(row.id)
-        if seals.late_seal(b) is not None or bool(row.recovered):
+        if seals.late_seal(b) is not None:  # the signed mark only: the column is anyone's
             problem = f"{seals.NOT_EVIDENCE} (batch {row.id})"
             return _Batch(problem, b.sealed_at_us, b.first_index, b.last_index, kinds, signer, void=True)
         return _Batch(None, b.sealed_at_us, b.first_index, b.last_index, kinds, signer, ahead_us=ahead)

@@ -23,8 +23,16 @@ rows written another way (before migration 0002, by an older version, or by hand
    (:mod:`swarmscope.store.ledger.proven`, hence cases, exhibits, notices, letters, accounts and the
    workflow history) refuses a record of such a batch as "sealed late by recovery: not evidence";
    ``verify --db`` and the bundle verifier count them. A database writer cannot clear the flag (it is
-   signed); a batch flagged only by the column (sealed late by an older version) is refused too. If they
-   do not chain, recovery refuses as in 1.
+   signed). The sealed workflow history and the accounts skip such records (listed as late) rather than
+   freezing: an honest event sits in a batch sealed normally, so skipping them hides none.
+   The unsigned ``recovered`` column alone decides nothing: it can be set on an honest batch (which must
+   not refuse or freeze honest records) and cleared on a late one, so it cannot tell the two apart either
+   way. A batch sealed late by an OLDER version (column set, no signed mark) is therefore judged by its
+   signed bytes, as a normal batch; ``verify --db`` lists it ("recovered column") for the operator to
+   check. The honest options were: honour the column (a writer freezes or voids any honest batch, and
+   clearing it launders the old late batch anyway) or ignore it (the old late batch counts, as it would
+   once the column is cleared); only the node key can tell them apart, and the old version did not sign
+   it. If they do not chain, recovery refuses as in 1.
 3. **Evidence rows without a ledger entry** (``ledger_index`` NULL), or pointing past this node's chain
    head: they are quarantined, i.e. listed in ``quarantined_row`` with the reason (rows are append-only,
    so they cannot be deleted); they are never sealed late, since no trustworthy canonical bytes for them

@@ -19,7 +19,10 @@ sealed purge record", "kind column altered"), purges made before purge records e
 
 A batch crash recovery sealed late (:func:`swarmscope.evidence.seal.late_seal`) tiles the chain and is
 checked as any other, but vouches for nothing: the verdict lists it (``late``: its entries are "sealed late
-by recovery: not evidence"). A batch sealed more than :data:`swarmscope.evidence.seal.CLOCK_STEP_TOLERANCE_US`
+by recovery: not evidence"). A batch whose unsigned ``recovered`` column is set while its signed bytes
+carry no late mark (an older version's late batch, or a column someone set) is listed apart
+(``column_only``): it is judged by its signed bytes, as a normal batch.
+A batch sealed more than :data:`swarmscope.evidence.seal.CLOCK_STEP_TOLERANCE_US`
 (2 s) earlier than a batch before it in the node's chain proves the evidence clock was set back (a node
 seals in chain order): the verdict lists the step (``clock_steps``); the workflow refuses the hits in such
 batches (:mod:`swarmscope.store.ledger.proven`, rule 6).
@@ -30,7 +33,7 @@ Source: README "Sealed ledger" and "Crash safety"; README "Retention" (purged en
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -106,6 +109,7 @@ class LedgerVerdict:
     heads: tuple[CheckedHead, ...] = ()  # per checked node that sealed: the head the snapshot ended on
     late: tuple[LateBatch, ...] = ()  # batches sealed late by crash recovery: their entries are not evidence
     clock_steps: tuple[ClockStep, ...] = ()  # batches sealed earlier than the batch before them
+    column_only: tuple[LateBatch, ...] = ()  # ``recovered`` column set, no signed late mark: judged as sealed
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,11 +191,14 @@ class _Seen:
     last: list[CheckedHead]
     late: list[LateBatch]
     steps: list[ClockStep]
+    column_only: list[LateBatch] = field(default_factory=list)
     sealed_at_us: int | None = None  # the previous batch's seal time while walking one node's chain
 
-    def batch(self, node: str, row_id: int, b: Any) -> None:
+    def batch(self, node: str, row_id: int, b: Any, column: bool) -> None:
         if late_seal(b) is not None:
             self.late.append(LateBatch(node, row_id, b.first_index, b.last_index))
+        elif column:
+            self.column_only.append(LateBatch(node, row_id, b.first_index, b.last_index))
         before = self.sealed_at_us
         if before is not None and b.sealed_at_us < before - CLOCK_STEP_TOLERANCE_US:
             self.steps.append(ClockStep(node, row_id, b.first_index, before, b.sealed_at_us))
@@ -228,7 +235,7 @@ def _check_batches(
             out.append(LedgerProblem(node.fingerprint, b.first_index, what, f"expected {expected}"))
         heads[b.last_index] = b.head_hash
         expected = max(expected, b.last_index + 1)
-        seen.batch(node.fingerprint, int(row.id), b)
+        seen.batch(node.fingerprint, int(row.id), b, bool(row.recovered))
     if rows:
         new = rows[-1]
         seen.last.append(CheckedHead(node.fingerprint, int(new.last_index), int(new.id), new.head_hash))
@@ -365,4 +372,5 @@ def _verify(conn: sa.Connection, node: str | None) -> LedgerVerdict:
         tuple(seen.last),
         tuple(seen.late),
         tuple(seen.steps),
+        tuple(seen.column_only),
     )

@@ -50,7 +50,7 @@ from swarmscope.errors import DecodeError
 from swarmscope.evidence.canonical import decode_record
 from swarmscope.evidence.declarations import WORKFLOW_EVENT
 from swarmscope.evidence.records import WorkflowEvent
-from swarmscope.evidence.seal import key_fingerprint
+from swarmscope.evidence.seal import NOT_EVIDENCE, key_fingerprint
 from swarmscope.store.database import StoreError
 from swarmscope.store.ledger import commit as ledger
 from swarmscope.store.ledger.proven import EvidenceTrust, LedgerProver
@@ -173,10 +173,12 @@ class ProvenEvent:
 @dataclass(slots=True)
 class WorkflowHistory:
     """The proven workflow events of a store, in chain order (per node), by subject; ``incomplete``: why
-    the trusted chains are not whole (None: they are), so that a sealed event may be hidden."""
+    the trusted chains are not whole (None: they are), so that a sealed event may be hidden; ``late``:
+    (node, ledger index) of the entries skipped as sealed late by crash recovery (not evidence)."""
 
     events: dict[str, list[ProvenEvent]] = field(default_factory=dict)
     incomplete: str | None = None
+    late: list[tuple[int, int]] = field(default_factory=list)
 
     def of(self, subject: str, step: str) -> list[ProvenEvent]:
         """The proven events of ``subject`` and ``step``, oldest first."""
@@ -213,6 +215,9 @@ def workflow_history(store: Store, trust: EvidenceTrust) -> WorkflowHistory:
     batches fail or leave indices uncovered, an entry whose bytes do not hash to its sealed record hash or
     do not decode, and one without bytes that no proven purge record covers (the export rule:
     :meth:`swarmscope.store.ledger.proven.LedgerProver.node_problem`) set ``incomplete``, naming them.
+    An entry of a batch whose SIGNED bytes carry the late mark (:func:`swarmscope.evidence.seal.late_seal`)
+    is skipped and listed in ``late``, as the account view does: no trusted seal vouches for it, and it
+    cannot hide an honest event, which sits in a batch sealed normally (``verify --db`` names such batches).
     Entries after a node's last batch (being sealed) are not read yet.
 
     Cost: one pass over the ledger in chunks of :data:`CHUNK` and one signature and chain check per batch,
@@ -261,6 +266,9 @@ def _read_history(conn: sa.Connection, trust: EvidenceTrust) -> WorkflowHistory:
     for row in conn.execute(query.execution_options(yield_per=CHUNK)):
         node, idx = int(row.node_id), int(row.idx)
         sealed = prover.sealed_entry(node, idx)
+        if isinstance(sealed, str) and sealed.startswith(NOT_EVIDENCE):
+            out.late.append((node, idx))  # sealed late by crash recovery: not evidence, nothing hidden
+            continue
         if isinstance(sealed, str):
             if node in nodes and idx <= ends.get(node, -1):
                 problems.append(f"node {node}: ledger index {idx}: {sealed}")
