@@ -47,7 +47,7 @@ def test_dispute_summary_with_control_character_refused(world: World, summary: s
     doe = world.dois[0]
     before = _history(world, doe)
     entries = _ledger_entries(world)
-    with pytest.raises(InputError, match=r"^--summary: contains a control"):
+    with pytest.raises(InputError, match=r"^dispute summary: contains a control"):
         record_dispute(world.store, doe, summary, received_us=T0, actor="clerk", now_us=T0 + 1)
     assert _history(world, doe) == before
     assert _ledger_entries(world) == entries  # nothing sealed

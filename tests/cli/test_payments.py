@@ -136,10 +136,10 @@ def test_cli_payment_and_dispute(sent_world: tuple[World, letter_store.LetterRow
     assert result.exit_code == 1 and "error:" in result.output
     long_method = [*record, "--method", "m" * 101, "--db", db]
     refused = runner.invoke(app, long_method)
-    assert refused.exit_code == 1 and "--method: at most 100 characters" in refused.output
+    assert refused.exit_code == 1 and "payment method: at most 100 characters" in refused.output
     long_summary = ["disputes", "record", world.dois[0], "--summary", "x" * 4001, "--db", db]
     refused = runner.invoke(app, long_summary)
-    assert refused.exit_code == 1 and "--summary: at most 4000 characters" in refused.output
+    assert refused.exit_code == 1 and "dispute summary: at most 4000 characters" in refused.output
     assert case_status.get_case(world.store, world.dois[0]).status != "disputed"
     result = runner.invoke(app, ["disputes", "record", world.dois[0], "--summary", "not me", "--db", db])
     assert result.exit_code == 0, result.output

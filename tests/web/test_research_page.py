@@ -143,6 +143,14 @@ async def test_a_bad_k_is_refused_on_the_form(research_web: WebWorld, k: str) ->
     assert (await export(client, k=1)).status_code == 400  # a parameter that does not validate: 400, one line
 
 
+async def test_an_unknown_field_is_refused_not_ignored(research_web: WebWorld) -> None:
+    """A misspelt ``infohashes`` (``swarms``) must not export every swarm the user may see."""
+    client = research_web.client("analyst")
+    answer = await export(client, k=3, swarms=["0" * 40])
+    assert answer.status_code == 400 and "swarms" in answer.text, answer.text
+    assert "id" not in answer.json()  # no export was made
+
+
 async def test_no_csrf_token_and_no_trusted_key_are_refused(
     web_template: Template, web_db: Path, research_web: WebWorld
 ) -> None:

@@ -103,11 +103,11 @@ def record_dispute(
             escalated or already disputed. StoreError: unknown case.
     """
     if not summary.strip():
-        raise InputError("--summary: say what the recipient disputes")
+        raise InputError("dispute summary: say what the recipient disputes")
     if len(summary) > MAX_DISPUTE_CHARS:
-        raise InputError(f"--summary: at most {MAX_DISPUTE_CHARS} characters (a summary, not the letter)")
+        raise InputError(f"dispute summary: at most {MAX_DISPUTE_CHARS} characters (a summary, not the letter)")
     if has_control(summary, line_breaks=True):
-        raise InputError("--summary: contains a control, bidi or line-separator character")
+        raise InputError("dispute summary: contains a control, bidi or line-separator character")
     case = case_status.get_case(store, doe)
     check_received(received_us, now_us, case.created_us, "the case was opened")
     next_case_status(case.status, CaseEvent.DISPUTE)  # refuse before writing anything

@@ -86,7 +86,7 @@ def record_payment(
             case. WorkflowError: the case cannot be paid in its status. StoreError: unknown case.
     """
     if method is not None and len(method) > MAX_METHOD_CHARS:
-        raise InputError(f"--method: at most {MAX_METHOD_CHARS} characters (e.g. bank transfer)")
+        raise InputError(f"payment method: at most {MAX_METHOD_CHARS} characters (e.g. bank transfer)")
     ref = normalise_reference(reference)
     case = case_status.get_case(store, doe)
     letter, proven = _paid_letter(store, case, ref, currency, received_us, now_us)

@@ -28,7 +28,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from swarmscope.errors import InputError
 from swarmscope.research.export import DEFAULT_K, StudyOptions, StudyResult, export_study
@@ -101,7 +101,10 @@ def runs_of(request: Request) -> Runs:
 
 class ExportRequest(BaseModel):
     """A research export: k (2..1,000,000), counting /24 and /48 networks, and the swarms (infohash hex;
-    none: every swarm the user may see)."""
+    none: every swarm the user may see). An unknown field is refused (400), never ignored: a misspelt
+    ``infohashes`` would otherwise export every swarm the user may see."""
+
+    model_config = ConfigDict(extra="forbid")
 
     k: int = Field(DEFAULT_K, ge=2, le=1_000_000)
     truncate: bool = False
