@@ -105,7 +105,7 @@ def record_dispute(
     if not summary.strip():
         raise InputError("dispute summary: say what the recipient disputes")
     if len(summary) > MAX_DISPUTE_CHARS:
-        raise InputError(f"dispute summary: at most {MAX_DISPUTE_CHARS} characters (a summary, not the letter)")
+        raise InputError(f"dispute summary: at most {MAX_DISPUTE_CHARS} characters (a summary)")
     if has_control(summary, line_breaks=True):
         raise InputError("dispute summary: contains a control, bidi or line-separator character")
     case = case_status.get_case(store, doe)
