@@ -28,3 +28,19 @@ def test_the_vantage_of_a_run_is_its_sealed_bind_address() -> None:
     assert vantage_of_run(run({"bind_ip": "192.0.2.9"})) == "192.0.2.0/24"
     assert vantage_of_run(run({"bind_ip": None})) == vantage_of_run(run({})) == DEFAULT_ROUTE
     assert vantage_of_run(None) == DEFAULT_ROUTE
+
+
+def test_a_peer_of_the_other_family_than_the_bind_address_is_seen_from_the_default_route() -> None:
+    """A node bound to ::1 reaches an IPv4 peer from the kernel's default IPv4 source (the bind applies
+    to its own family only), the same source as a node without --bind: one vantage, not two."""
+    assert vantage_of_address("::1", peer_ip="127.0.0.9") == DEFAULT_ROUTE
+    assert vantage_of_address("127.0.4.1", peer_ip="::1") == DEFAULT_ROUTE
+    assert vantage_of_address("::1", peer_ip="::2") == "::1"
+    assert vantage_of_address("::ffff:127.0.4.6", peer_ip="127.0.0.9") == "127.0.4.6"  # mapped: IPv4
+    assert vantage_of_address("192.0.2.9", peer_ip="198.51.100.7") == "192.0.2.0/24"
+
+    def run(settings: dict[str, object]) -> RunStarted:
+        return RunStarted(1, 0, "0.1.0", None, json.dumps(settings))
+
+    assert vantage_of_run(run({"bind_ip": "2001:db8:1::5"}), "203.0.113.4") == DEFAULT_ROUTE
+    assert vantage_of_run(run({"bind_ip": "2001:db8:1::5"}), "2001:db8:9::1") == "2001:db8:1::/48"

@@ -53,7 +53,7 @@ class WorkflowClock:
         clock = self.clocks.get(node) if node is not None else None
         if clock is None:
             return DEFAULT_ROUTE
-        return vantage_of_run(RunIndex(clock.runs).run_at(hit.ledger_index))
+        return vantage_of_run(RunIndex(clock.runs).run_at(hit.ledger_index), hit.ip)
 
     def text(self, hits: Iterable[ProvenHit]) -> str:
         """The clock part of a build's recorded policy: the threshold used, and what was never measured."""

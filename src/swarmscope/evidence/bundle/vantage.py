@@ -10,7 +10,9 @@ address, or from one network, see the same peers the same way and are banned tog
 - on loopback (127.0.0.0/8, ::1: tests and one-machine demonstrations) the address itself, since
   there every address is one host anyway;
 - ``DEFAULT_ROUTE`` for a run without ``--bind`` (or an unreadable one): its source is whatever the
-  kernel picks, unknown to the evidence, so every such node counts as ONE vantage together.
+  kernel picks, unknown to the evidence, so every such node counts as ONE vantage together; the same for
+  a peer of the other address family than the bind address (a node bound to an IPv6 address reaches an
+  IPv4 peer from the kernel's default IPv4 source: the bind applies to its own family only).
 
 Pure: no I/O. Source: README "A fleet" (Vantages).
 """
@@ -38,12 +40,16 @@ def source_address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
     return address
 
 
-def vantage_of_address(bind_ip: str | None) -> str:
-    """The vantage of a source address (module docstring): an address on loopback, else its network."""
+def vantage_of_address(bind_ip: str | None, peer_ip: str | None = None) -> str:
+    """The vantage of a source address (module docstring): an address on loopback, else its network;
+    ``peer_ip`` (the probed peer, when known) of another address family than ``bind_ip``:
+    ``DEFAULT_ROUTE``, since that peer was reached from the kernel's default source."""
     if not bind_ip:
         return DEFAULT_ROUTE
     try:
         address = source_address(bind_ip)
+        if peer_ip is not None and source_address(peer_ip).version != address.version:
+            return DEFAULT_ROUTE
     except ValueError:
         return DEFAULT_ROUTE
     if address.is_loopback:
@@ -51,9 +57,10 @@ def vantage_of_address(bind_ip: str | None) -> str:
     return str(ipaddress.ip_network(f"{address}/{PREFIX[address.version]}", strict=False))
 
 
-def vantage_of_run(run: RunStarted | None) -> str:
-    """The vantage of the run that sealed a hit (its sealed ``bind_ip``); no run known: ``DEFAULT_ROUTE``."""
+def vantage_of_run(run: RunStarted | None, peer_ip: str | None = None) -> str:
+    """The vantage of the run that sealed a hit of ``peer_ip`` (its sealed ``bind_ip``, see
+    :func:`vantage_of_address`); no run known: ``DEFAULT_ROUTE``."""
     if run is None:
         return DEFAULT_ROUTE
     bind_ip = settings_of(run).get("bind_ip")
-    return vantage_of_address(bind_ip if isinstance(bind_ip, str) else None)
+    return vantage_of_address(bind_ip if isinstance(bind_ip, str) else None, peer_ip)
