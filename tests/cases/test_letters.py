@@ -264,10 +264,13 @@ def test_approval_digest_binds_content_and_the_stored_addressee_but_not_the_date
     assert len(digest) == 64
     assert (
         L.approval_digest(
-            replace(FACTS, status="sent"), replace(LETTER, sent_us=T0 + DAY), SETTINGS, RECIPIENT
+            replace(FACTS, status="sent"),
+            replace(LETTER, sent_us=T0 + DAY, deadline_us=T0 + DAY + LETTER.deadline_us - LETTER.created_us),
+            SETTINGS,
+            RECIPIENT,
         )
         == digest
-    )  # the sending time only fixes the printed dates
+    )  # the sending time only fixes the printed dates (sending moves the deadline to sending + term)
     changed = [replace(SETTINGS, **{name: getattr(SETTINGS, name) + "x"}) for name in LS.CONTACT_FIELDS]
     for settings in changed:
         assert L.approval_digest(FACTS, LETTER, settings, RECIPIENT) != digest
