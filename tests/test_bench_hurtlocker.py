@@ -15,6 +15,7 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -24,6 +25,22 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("SWARMSCOPE_SHARED", ROOT.parent / "shared"))
 REFS = Path(os.environ.get("SWARMSCOPE_BENCH_REFS", SHARED / "bench"))
+
+
+def farm_test(test: Callable[..., None]) -> Callable[..., None]:
+    """The marks of a test that runs the stub farm: private network namespace, root, its C sources, cc."""
+    no_tools = shutil.which("cc") is None or shutil.which("unshare") is None
+    no_farm = not (REFS / "stubfarm.c").is_file()
+    for mark in (
+        pytest.mark.skipif(no_tools, reason="needs cc and unshare"),
+        pytest.mark.skipif(no_farm, reason=f"stub farm sources not found at {REFS}"),
+        pytest.mark.skipif(os.geteuid() != 0, reason="the benchmark needs root for unshare -n"),
+        pytest.mark.netns,
+    ):
+        test = mark(test)
+    return test
+
+
 M = 300
 LAST_LINE = re.compile(
     r"hurtlocker: vs_c=(\d+\.\d{3}|-) vs_libtorrent=(\d+\.\d{3}|-) committed=(\d+)/(\d+) "
@@ -99,12 +116,7 @@ def small_run() -> tuple[list[dict[str, Any]], str]:
     return rows, p.stdout
 
 
-@pytest.mark.netns
-@pytest.mark.skipif(os.geteuid() != 0, reason="the benchmark needs root for unshare -n")
-@pytest.mark.skipif(not (REFS / "stubfarm.c").is_file(), reason=f"stub farm sources not found at {REFS}")
-@pytest.mark.skipif(
-    shutil.which("cc") is None or shutil.which("unshare") is None, reason="needs cc and unshare"
-)
+@farm_test
 @pytest.mark.skipif(importlib.util.find_spec("libtorrent") is None, reason="lt_monitor.py needs libtorrent")
 def test_a_small_run_verifies_and_commits_every_peer(small_run: tuple[list[dict[str, Any]], str]) -> None:
     rows, stdout = small_run
@@ -120,12 +132,7 @@ def test_a_small_run_verifies_and_commits_every_peer(small_run: tuple[list[dict[
     assert last.group(3, 4, 5) == (str(M), str(M), "ok")
 
 
-@pytest.mark.netns
-@pytest.mark.skipif(os.geteuid() != 0, reason="the benchmark needs root for unshare -n")
-@pytest.mark.skipif(not (REFS / "stubfarm.c").is_file(), reason=f"stub farm sources not found at {REFS}")
-@pytest.mark.skipif(
-    shutil.which("cc") is None or shutil.which("unshare") is None, reason="needs cc and unshare"
-)
+@farm_test
 def test_a_monitor_killed_mid_run_leaves_a_database_that_verifies() -> None:
     # 50,000 peers cannot all be committed 5 s after the monitor's process started (the goal is 6 s)
     cmd = [sys.executable, str(ROOT / "bench" / "hurtlocker.py"), "--tools", "monitor", "--kill-after", "5"]
@@ -152,12 +159,7 @@ def _monitor_row(args: list[str]) -> tuple[dict[str, Any], str]:
     return row, p.stdout
 
 
-@pytest.mark.netns
-@pytest.mark.skipif(os.geteuid() != 0, reason="the benchmark needs root for unshare -n")
-@pytest.mark.skipif(not (REFS / "stubfarm.c").is_file(), reason=f"stub farm sources not found at {REFS}")
-@pytest.mark.skipif(
-    shutil.which("cc") is None or shutil.which("unshare") is None, reason="needs cc and unshare"
-)
+@farm_test
 def test_a_writer_process_killed_mid_run_is_replaced_and_every_peer_is_committed_once() -> None:
     m = 3000
     args = ["--M", str(m), "--writer-process", "--writer-cpus", "--kill-writer-after", "1"]
@@ -169,12 +171,7 @@ def test_a_writer_process_killed_mid_run_is_replaced_and_every_peer_is_committed
     assert last is not None and last.group(3, 4, 5) == (str(m), str(m), "ok")
 
 
-@pytest.mark.netns
-@pytest.mark.skipif(os.geteuid() != 0, reason="the benchmark needs root for unshare -n")
-@pytest.mark.skipif(not (REFS / "stubfarm.c").is_file(), reason=f"stub farm sources not found at {REFS}")
-@pytest.mark.skipif(
-    shutil.which("cc") is None or shutil.which("unshare") is None, reason="needs cc and unshare"
-)
+@farm_test
 def test_a_monitor_killed_mid_run_beside_its_writer_process_leaves_a_database_that_verifies() -> None:
     # 15 s: the 50,000 sightings' batch or the first observations' are being committed (30 s at the
     # quiet machine's 1,700 peers/s cannot commit all 50,000)
@@ -187,12 +184,7 @@ def test_a_monitor_killed_mid_run_beside_its_writer_process_leaves_a_database_th
     assert last is not None and last.group(5) == "ok"
 
 
-@pytest.mark.netns
-@pytest.mark.skipif(os.geteuid() != 0, reason="the benchmark needs root for unshare -n")
-@pytest.mark.skipif(not (REFS / "stubfarm.c").is_file(), reason=f"stub farm sources not found at {REFS}")
-@pytest.mark.skipif(
-    shutil.which("cc") is None or shutil.which("unshare") is None, reason="needs cc and unshare"
-)
+@farm_test
 def test_two_probe_processes_commit_every_farm_peer_once_through_the_one_writer() -> None:
     m = 3000
     row, stdout = _monitor_row(["--M", str(m), "--probe-processes", "2"])
@@ -208,12 +200,7 @@ def test_two_probe_processes_commit_every_farm_peer_once_through_the_one_writer(
     assert last is not None and last.group(3, 4, 5) == (str(m), str(m), "ok")
 
 
-@pytest.mark.netns
-@pytest.mark.skipif(os.geteuid() != 0, reason="the benchmark needs root for unshare -n")
-@pytest.mark.skipif(not (REFS / "stubfarm.c").is_file(), reason=f"stub farm sources not found at {REFS}")
-@pytest.mark.skipif(
-    shutil.which("cc") is None or shutil.which("unshare") is None, reason="needs cc and unshare"
-)
+@farm_test
 def test_a_probe_process_killed_mid_run_is_replaced_and_nothing_acknowledged_is_lost() -> None:
     m = 3000
     row, _stdout = _monitor_row(["--M", str(m), "--probe-processes", "2", "--kill-probe-after", "2"])
@@ -223,12 +210,7 @@ def test_a_probe_process_killed_mid_run_is_replaced_and_nothing_acknowledged_is_
     assert row["acked_batches"] > 0 and row["acked_missing"] == 0
 
 
-@pytest.mark.netns
-@pytest.mark.skipif(os.geteuid() != 0, reason="the benchmark needs root for unshare -n")
-@pytest.mark.skipif(not (REFS / "stubfarm.c").is_file(), reason=f"stub farm sources not found at {REFS}")
-@pytest.mark.skipif(
-    shutil.which("cc") is None or shutil.which("unshare") is None, reason="needs cc and unshare"
-)
+@farm_test
 def test_the_writer_killed_beside_two_probe_processes_is_replaced_and_nothing_is_chained_twice() -> None:
     m = 3000
     args = ["--M", str(m), "--probe-processes", "2", "--writer-cpus", "--kill-writer-after", "1"]
@@ -239,12 +221,7 @@ def test_the_writer_killed_beside_two_probe_processes_is_replaced_and_nothing_is
     assert row["acked_batches"] > 0 and row["acked_missing"] == 0
 
 
-@pytest.mark.netns
-@pytest.mark.skipif(os.geteuid() != 0, reason="the benchmark needs root for unshare -n")
-@pytest.mark.skipif(not (REFS / "stubfarm.c").is_file(), reason=f"stub farm sources not found at {REFS}")
-@pytest.mark.skipif(
-    shutil.which("cc") is None or shutil.which("unshare") is None, reason="needs cc and unshare"
-)
+@farm_test
 def test_a_coordinator_killed_mid_run_leaves_processes_that_end_and_a_database_that_verifies() -> None:
     # 45 s: the first batches are committed, far from all 50,000 (the loaded machine did ≈ 18,000)
     row, stdout = _monitor_row(["--probe-processes", "2", "--writer-cpus", "--kill-after", "45"])
