@@ -57,7 +57,11 @@ BUSY_WINDOW = (1.5, 8.0)  # seconds after start in which the busy round waits fo
 POLL = 0.002  # seconds between WAL checks in the busy round
 DEADLINE = 400.0  # a bound on the whole loop, not a speed (every wait below is also bounded on its own)
 RECOVERY = re.compile(r"ledger recovery: (.*)")
-SEALED_LATE = re.compile(r"sealed (\d+) unsealed entries (\d+)\.\.(\d+) in recovered batch (\d+)")
+# the late seal's records are never evidence (README "Crash safety"), and its line says so
+SEALED_LATE = re.compile(
+    r"sealed (\d+) unsealed entries (\d+)\.\.(\d+) in recovered batch (\d+)"
+    r"(?: \(sealed late by recovery: not evidence\))?"
+)
 
 # index → (entry_hash, record_hash, prev_hash, kind, canonical bytes)
 Entries = dict[int, tuple[bytes, bytes, bytes, str, bytes]]
