@@ -34,23 +34,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import subprocess
-import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import swarmscope
 from swarmscope.errors import SwarmscopeError
 from swarmscope.evidence.seal import SealedBatch
 from swarmscope.monitor import probe_frames as pf
 from swarmscope.monitor import writer_frames as frames
 from swarmscope.monitor.config import MonitorConfig
 from swarmscope.monitor.shards import config_to_json, shard_of
-from swarmscope.monitor.writer_process import STOP_SECONDS, WriterProcess
+from swarmscope.monitor.writer_process import STOP_SECONDS, WriterProcess, spawn_child
 
 MAX_PROBE_PROCESSES = 64
 MAX_RESTARTS = 3  # replacements of one shard's probe process per run (a crash loop ends there)
@@ -256,14 +252,6 @@ class ProbeProcesses:
 
 
 def _popen() -> subprocess.Popen[bytes]:
-    """A probe process: this interpreter running this package's probe_main, in its own session (Ctrl-C
-    reaches the coordinator, which stops it after its last commit)."""
-    src = str(Path(swarmscope.__file__).resolve().parent.parent)
-    path = os.pathsep.join(p for p in (src, os.environ.get("PYTHONPATH", "")) if p)
-    return subprocess.Popen(
-        [sys.executable, "-m", "swarmscope.monitor.probe_main"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        env={**os.environ, "PYTHONPATH": path},
-        start_new_session=True,
-    )
+    """A probe process: this package's probe_main (Ctrl-C reaches the coordinator, which stops it after
+    its last commit)."""
+    return spawn_child("swarmscope.monitor.probe_main")

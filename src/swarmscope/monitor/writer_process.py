@@ -184,12 +184,19 @@ class WriterProcess:
 
 
 def _spawn() -> subprocess.Popen[bytes]:
-    """The child: this interpreter running this package's writer_main, in its own session (a terminal's
-    Ctrl-C reaches only the monitor, which commits what is pending and then closes the pipe)."""
+    """The child: this package's writer_main (a terminal's Ctrl-C reaches only the monitor, which commits
+    what is pending and then closes the pipe)."""
+    return spawn_child("swarmscope.monitor.writer_main")
+
+
+def spawn_child(module: str) -> subprocess.Popen[bytes]:
+    """``module`` of this package run by this interpreter (``python -m``), this package's source first on
+    its path, stdin and stdout piped, in its own session: a terminal's Ctrl-C reaches only the parent,
+    which ends the child itself (the writer process, the probe processes)."""
     src = str(Path(swarmscope.__file__).resolve().parent.parent)
     path = os.pathsep.join(p for p in (src, os.environ.get("PYTHONPATH", "")) if p)
     return subprocess.Popen(
-        [sys.executable, "-m", "swarmscope.monitor.writer_main"],
+        [sys.executable, "-m", module],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         env={**os.environ, "PYTHONPATH": path},
