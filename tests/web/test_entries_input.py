@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from swarmscope.cases.received import RECEIVED_RULE
 from swarmscope.store.legal import case_status
@@ -15,15 +16,21 @@ from tests.web.letter_console import Console, ledger_entries
 FAR = ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00", "2999-01-01T00:00:00", "1999-12-31T23:00Z"]
 
 
-async def test_received_times_out_of_range_are_400_and_nothing_is_sealed(
-    console: Console, tmp_path: Path
-) -> None:
+def _paid_sent_disputed_drafted(console: Console, tmp_path: Path) -> tuple[str, str, Any, Any, int, str]:
+    """The first case's letter sent (to be paid), the second's approved (to be disputed); counsel's client,
+    the ledger's entry count before the entries, and counsel's CSRF token."""
     paid, disputed = console.world.dois[0], console.world.dois[1]
     draft_approve(console.world, paid)
     sent = send(console.world, paid, None, tmp_path / "out", T0 + 2)
     draft_approve(console.world, disputed)
-    counsel, before = console["counsel"], ledger_entries(console)
-    csrf = counsel.csrf  # type: ignore[attr-defined]
+    counsel = console["counsel"]
+    return paid, disputed, sent, counsel, ledger_entries(console), counsel.csrf  # type: ignore[attr-defined]
+
+
+async def test_received_times_out_of_range_are_400_and_nothing_is_sealed(
+    console: Console, tmp_path: Path
+) -> None:
+    paid, disputed, sent, counsel, before, csrf = _paid_sent_disputed_drafted(console, tmp_path)
     for received in FAR:
         form = {
             "amount": "10",
@@ -72,12 +79,7 @@ def _kiritimati_today() -> str:
 async def test_a_receipt_dated_after_today_in_every_time_zone_is_400_and_the_form_says_the_rule(
     console: Console, tmp_path: Path
 ) -> None:
-    paid, disputed = console.world.dois[0], console.world.dois[1]
-    draft_approve(console.world, paid)
-    sent = send(console.world, paid, None, tmp_path / "out", T0 + 2)
-    draft_approve(console.world, disputed)
-    counsel, before = console["counsel"], ledger_entries(console)
-    csrf = counsel.csrf  # type: ignore[attr-defined]
+    paid, disputed, sent, counsel, before, csrf = _paid_sent_disputed_drafted(console, tmp_path)
     page = await counsel.get(f"/cases/{paid}", headers={"accept": "text/html"})
     assert page.text.count(RECEIVED_RULE.replace("'", "&#39;")) == 2  # payment and dispute forms
     today = _kiritimati_today()
