@@ -4,7 +4,7 @@ One command (``make bench``; root for ``unshare -n``; see bench/README.md "Hurt 
 
     python bench/hurtlocker.py [--M 50000] [--K 100] [--runs 1] [--tools c,libtorrent,monitor]
                                [--loop uvloop|asyncio] [--farm seed|mix] [--lt-window 60]
-                               [--profile] [--stages] [--kill-after S] [--keep-db]
+                               [--profile] [--stages] [--kill-after S | --kill-at-peers N] [--keep-db]
                                [--writer-process [--writer-cpus] [--kill-writer-after S]]
 
 builds the stub farm and the C ceiling (``bench/farm.py``), then per run, each tool in its own fresh private
@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -43,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 import farm
+from crashkill import KILL_CAP_S, killed, probes_ended, writer_ended
 from evidence_path import PROBE_PIDS, WRITER_PID, check_database
 
 GOAL_SECONDS, GOAL_VS_C, GOAL_VS_LT = 6.0, 0.5, 7.0  # issue goals at M = 50,000 (README "Performance")
@@ -84,8 +84,10 @@ def one(cfg: dict[str, Any]) -> dict[str, Any]:
         env = dict(os.environ)
         if cfg["tool"] == "monitor" and cfg.get("malloc_top_pad"):
             env["MALLOC_TOP_PAD_"] = str(cfg["malloc_top_pad"])  # glibc reads it at process start
-        if cfg["tool"] == "monitor" and cfg.get("kill_after"):
-            res = killed(farm.pinned(cmd, client_cpu), env, cfg["kill_after"])
+        if cfg["tool"] == "monitor" and (cfg.get("kill_after") or cfg.get("kill_at_peers")):
+            res = killed(
+                farm.pinned(cmd, client_cpu), env, cfg.get("kill_after"), cfg.get("kill_at_peers"), cfg["db"]
+            )
             ended = writer_ended(Path(cfg["db"] + WRITER_PID)) | probes_ended(Path(cfg["db"] + PROBE_PIDS))
             return {**res, **ended, "farm": stats}
         p = subprocess.run(
@@ -117,47 +119,6 @@ def one(cfg: dict[str, Any]) -> dict[str, Any]:
     return {**res, "farm": stats}
 
 
-def killed(cmd: list[str], env: dict[str, str], after_s: float) -> dict[str, Any]:
-    """Start the monitor, SIGKILL it (by its PID) ``after_s`` seconds later: the crash-safety check.
-
-    Whatever batches it committed before must verify (README "Crash safety"); nothing else is measured.
-    """
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-    try:
-        proc.wait(timeout=after_s)
-        return {"error": f"the monitor ended (status {proc.returncode}) before the kill at {after_s:g} s"}
-    except subprocess.TimeoutExpired:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
-    return {"killed_after_s": after_s, "returncode": proc.returncode, "completed": 0}
-
-
-def writer_ended(pid_file: Path, bound_s: float = 120.0) -> dict[str, Any]:
-    """After the monitor's kill: wait (bounded) until its writer process, if it had one, has ended by
-    itself (its input closed: it finishes the commit it is in and exits), so the database is checked at
-    rest."""
-    if not pid_file.is_file():
-        return {}
-    pid, t0 = int(pid_file.read_text()), time.monotonic()
-    while Path(f"/proc/{pid}").exists() and time.monotonic() - t0 < bound_s:
-        time.sleep(0.05)
-    return {
-        "writer_ended": not Path(f"/proc/{pid}").exists(),
-        "writer_end_s": round(time.monotonic() - t0, 2),
-    }
-
-
-def probes_ended(pid_file: Path, bound_s: float = 60.0) -> dict[str, Any]:
-    """After the coordinator's kill: whether its other probe processes ended by themselves (their input
-    closed: each stops, its requests failing at once), waited for (bounded)."""
-    if not pid_file.is_file():
-        return {}
-    pids, t0 = [int(p) for p in pid_file.read_text().split()], time.monotonic()
-    while any(Path(f"/proc/{pid}").exists() for pid in pids) and time.monotonic() - t0 < bound_s:
-        time.sleep(0.05)
-    return {"probes_ended": not any(Path(f"/proc/{pid}").exists() for pid in pids)}
-
-
 # --- orchestration, table, last line ---------------------------------------------------------------------
 
 
@@ -185,6 +146,7 @@ def run_once(a: argparse.Namespace, meta: dict[str, Any], run: int) -> dict[str,
         "switch_interval": a.switch_interval,
         "malloc_top_pad": a.malloc_top_pad,
         "kill_after": a.kill_after,
+        "kill_at_peers": a.kill_at_peers,
         "writer_process": a.writer_process,
         "writer_cpus": a.writer_cpus,
         "kill_writer_after": a.kill_writer_after,
@@ -395,6 +357,13 @@ def main(argv: list[str]) -> None:
         default=None,
         help="SIGKILL the monitor this many seconds into its run, then verify what it committed "
         "(crash safety; no rate is measured)",
+    )
+    ap.add_argument(
+        "--kill-at-peers",
+        type=int,
+        default=None,
+        help="SIGKILL the monitor once this many observations are committed (polled; at most "
+        f"{KILL_CAP_S:g} s), then verify what it committed: a kill mid-run on any machine",
     )
     ap.add_argument(
         "--writer-process",
