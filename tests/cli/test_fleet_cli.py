@@ -132,6 +132,26 @@ def test_status_shows_writer_lag_and_the_last_batch_apart() -> None:
     assert lines[2].endswith("leases 0/4 writer lag - last batch -"), lines
 
 
+@pytest.mark.parametrize(
+    ("offset", "shown"),
+    [
+        (10_800.002, " clock 10800.002s behind database CLOCK OFF (> 100 ms: hits flagged)"),  # stepped back
+        (-0.25, " clock 0.250s ahead of database CLOCK OFF (> 100 ms: hits flagged)"),
+        (0.004, " clock 0.004s behind database"),
+        (0.0, " clock 0.000s off database"),
+    ],
+)
+def test_status_says_which_way_a_node_clock_is_off(offset: float, shown: str) -> None:
+    """The stored offset is database time minus node time (RFC 4330): positive when the node's clock is
+    behind (stepped back), so the line says "behind", never a bare "+" that reads as "node ahead"."""
+    from swarmscope.cli.fleet import status_lines
+    from swarmscope.store.fleet.status import FleetStatus, NodeStatus
+
+    node = NodeStatus("n1", "ab" * 32, "127.0.3.1", 4, 1.0, False, 1, 0.0, 2.0, offset, 0.1)
+    (line,) = status_lines(FleetStatus(0, [node], []))[1:2]
+    assert line.endswith("last batch 2.0s ago" + shown), line
+
+
 def test_status_labels_a_dead_node() -> None:
     from swarmscope.cli.fleet import status_lines
     from swarmscope.store.fleet.status import FleetStatus, NodeStatus

@@ -161,12 +161,19 @@ def _batch_age(age: float | None) -> str:
 
 
 def _clock(node: NodeStatus) -> str:
-    """`` clock OFFSET`` (database minus node, seconds) and `` CLOCK OFF`` past the node's threshold."""
-    if node.clock_offset is None:
+    """`` clock N.NNNs behind database`` (or ``ahead of``) and `` CLOCK OFF`` past the node's threshold.
+
+    The stored offset is database time minus node time (RFC 4330 section 5, the database as server):
+    positive when the node's clock is behind (stepped back), so it is shown as a direction, never as a
+    bare sign a reader takes for node minus database."""
+    offset = node.clock_offset
+    if offset is None:
         return ""
+    way = "behind" if offset > 0 else "ahead of" if offset < 0 else "off"
+    shown = f" clock {abs(offset):.3f}s {way} database"
     if not node.clock_off or node.clock_threshold is None:
-        return f" clock {node.clock_offset:+.3f}s"
-    return f" clock {node.clock_offset:+.3f}s CLOCK OFF (> {node.clock_threshold * 1000:g} ms: hits flagged)"
+        return shown
+    return f"{shown} CLOCK OFF (> {node.clock_threshold * 1000:g} ms: hits flagged)"
 
 
 Every = Annotated[int, number_option("--every", num.DUTY_SECONDS, "seconds between runs")]
