@@ -12,7 +12,8 @@ process is stopped by its PID; every wait is bounded.
    node seals nothing more for them (fencing), says so, drops them and goes on heartbeating.
 4. Every node stopped, ``export`` of every node's evidence (signed by n1's key, the others trusted with
    ``--trust-key``) is one bundle across nodes that ``verify`` checks per node under the three expected
-   keys, and it shows the seeds' hits corroborated (seen from two nodes).
+   keys, and it shows the seeds' hits corroborated: seen from two vantages, each hit's vantage being its
+   node's --bind address (loopback: the address itself), as ``cases build --min-vantages 2`` counts.
 """
 
 from __future__ import annotations
@@ -196,6 +197,12 @@ def _export_across_nodes(url: str, work: Path, sealed: set[str], hashes: list[st
     hits = [json.loads(line) for line in (out / "hits.jsonl").read_text().splitlines()]
     corroborated = {h["infohash"] for h in hits if h["corroborated"]}
     assert corroborated == set(hashes), corroborated  # each swarm's seeds seen from two vantages
+    bound = {keys[name]: ip for name, ip in NODE_IPS.items()}
+    for hit in hits:  # a vantage is the node's sealed --bind (loopback: the address); two of them corroborate
+        assert hit["vantage"] == bound[hit["node"]] and hit["vantage"] in hit["vantages"], hit
+        assert hit["corroborated"] == (len(hit["vantages"]) >= 2) and set(hit["vantages"]) <= set(
+            NODE_IPS.values()
+        )
     seen_from = {h["node"] for h in hits}
     assert len(seen_from) >= 2 and seen_from <= sealed, seen_from
 

@@ -1,9 +1,9 @@
-"""A bundle across nodes (format version 2): layout, verification per node, and hostile variants.
+"""A bundle across nodes (format version 3): layout, verification per node, and hostile variants.
 
-Every node's chain is the world of tests/evidence/test_bundle.py sealed by its own key: node A discloses
-every record, node B the first two batches (so its chain ends at index 7), node C (three-node cases)
-every record. Hostile variants are re-signed by the exporting key, so only the check they target can see
-them.
+Every node's chain is the world of tests/evidence/test_bundle.py sealed by its own key, its run record
+sealing the node's ``--bind`` (``BINDS``: three distinct /24s, three vantages): node A discloses every
+record, node B the first two batches (so its chain ends at index 7), node C (three-node cases) every
+record. Hostile variants are re-signed by the exporting key, so only the check they target can see them.
 """
 
 from __future__ import annotations
@@ -17,10 +17,22 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from swarmscope.evidence.bundle import layout as b
 from swarmscope.evidence.bundle.nodes import HITS, build_nodes_bundle, node_prefix
 from swarmscope.evidence.bundle.nodes_verify import verify_export
+from swarmscope.evidence.bundle.vantage import DEFAULT_ROUTE
 from swarmscope.evidence.bundle.verify import verify_bundle
 from swarmscope.evidence.canonical import canonical_bytes
+from swarmscope.evidence.records import RunStarted
 from swarmscope.evidence.seal import key_fingerprint, public_key_raw, seal_batch
-from tests.evidence.test_bundle import T0, World, build, content_of, make_world
+from tests.evidence.test_bundle import (
+    BLOCK_IP,
+    NTP,
+    SEED_IP,
+    T0,
+    World,
+    build,
+    content_of,
+    make_world,
+    seal_ledger,
+)
 
 KEYS = {
     name: Ed25519PrivateKey.from_private_bytes(bytes([n]) * 32) for name, n in (("A", 3), ("B", 5), ("C", 6))
@@ -28,6 +40,7 @@ KEYS = {
 FP = {name: key_fingerprint(public_key_raw(key)) for name, key in KEYS.items()}
 EXPORTER = KEYS["A"]
 KEEP = {"A": None, "B": set(range(8)), "C": None}
+BINDS: dict[str, str | None] = {"A": "100.64.1.10", "B": "100.64.2.10", "C": "100.64.3.10"}
 
 
 def sealed_by(world: World, name: str) -> World:
@@ -36,13 +49,24 @@ def sealed_by(world: World, name: str) -> World:
     return dataclasses.replace(world, batches=batches, key=KEYS[name])
 
 
+def bound(world: World, bind: str | None) -> World:
+    """The world with its run record sealing ``bind`` as the run's ``bind_ip`` (None: no --bind)."""
+    first = world.records[0]
+    assert isinstance(first, RunStarted)
+    settings = {"clock_servers": [NTP], "pieces_to_verify": 1} | ({} if bind is None else {"bind_ip": bind})
+    run = dataclasses.replace(first, settings_json=json.dumps(settings, sort_keys=True))
+    records = [run, *world.records[1:]]
+    entries, batches = seal_ledger(records)
+    return dataclasses.replace(world, records=records, entries=entries, batches=batches)
+
+
 @pytest.fixture(scope="module")
 def world() -> World:
     return make_world()
 
 
-def contents(world: World, names: str) -> dict[str, b.BundleContent]:
-    return {FP[n]: content_of(sealed_by(world, n), KEEP[n], node=FP[n]) for n in names}
+def contents(world: World, names: str, binds: dict[str, str | None] = BINDS) -> dict[str, b.BundleContent]:
+    return {FP[n]: content_of(sealed_by(bound(world, binds[n]), n), KEEP[n], node=FP[n]) for n in names}
 
 
 def bundle(content: dict[str, b.BundleContent]) -> dict[str, bytes]:
@@ -82,7 +106,7 @@ def messages(verdict: object) -> list[str]:
 def test_across_nodes_verifies_per_node_and_shows_corroboration(world: World, names: str) -> None:
     files = bundle(contents(world, names))
     manifest = manifest_of(files)
-    assert manifest["version"] == 2 and manifest["nodes"] == sorted(FP[n] for n in names)
+    assert manifest["version"] == 3 and manifest["nodes"] == sorted(FP[n] for n in names)
     assert manifest["signing_key"] == FP["A"]
     for n in names:  # each node's slice is a whole one-node bundle: its own seals, its own public key
         assert files[node_prefix(FP[n]) + b.MANIFEST] and files[b.key_path(FP[n])]
@@ -100,9 +124,14 @@ def test_across_nodes_verifies_per_node_and_shows_corroboration(world: World, na
     for hit in hits:
         by_ip.setdefault(hit["ip"], set()).add(hit["node"])
         assert hit["corroborated"] == (len(hit["vantages"]) >= 2)
+        network = next(f"{BINDS[n][:-3]}.0/24" for n in names if FP[n] == hit["node"])  # type: ignore[index]
+        assert hit["vantage"] == network and hit["nodes"] == sorted(FP[n] for n in names), hit
     assert by_ip == {ip: {FP[n] for n in names} for ip in ("192.0.2.10", "198.51.100.20")}
     detail = next(c.detail for c in verdict.checks if c.name == "hits")
     assert f"from {len(names)} nodes; 2 of 2 addresses corroborated" in detail, detail
+    for n in names:  # per node: its hits, how many corroborated, its vantage
+        line = next(c.detail for c in verdict.checks if c.name == f"node {FP[n][:16]} hits")
+        assert line == f"2 verified hits, 2 corroborated; vantage {BINDS[n][:-3]}.0/24", line  # type: ignore[index]
 
 
 def test_one_node_bundle_is_unchanged_and_verifies_through_the_dispatch(world: World) -> None:
@@ -181,3 +210,89 @@ def test_notes_shared_by_every_node_are_said_once_and_unused_expected_keys_are_n
     shared = [n for n in verdict.notes if n.startswith("every node: ")]
     assert shared and not any(n.startswith("node ") for n in verdict.notes), verdict.notes
     assert f"expected key {FP['C']} signs nothing in this bundle" in verdict.notes
+
+
+ONE_NETWORK = {"A": "100.64.1.10", "B": "100.64.1.99"}  # two nodes on one /24: one vantage
+
+
+@pytest.mark.parametrize(
+    ("bind_a", "bind_b", "vantages"),
+    [
+        ("100.64.1.10", "100.64.1.99", ["100.64.1.0/24"]),  # one /24
+        (None, None, [DEFAULT_ROUTE]),  # no --bind: whatever the kernel picks, one shared vantage
+        ("2001:db8:1:1::1", "2001:db8:1:2::1", [DEFAULT_ROUTE]),  # IPv6 binds, IPv4 peers: the default route
+        ("100.64.1.10", "100.64.2.10", ["100.64.1.0/24", "100.64.2.0/24"]),  # two /24s
+        ("127.0.3.1", "127.0.3.5", ["127.0.3.1", "127.0.3.5"]),  # loopback: the addresses themselves
+    ],
+)
+def test_corroboration_counts_vantages_not_node_keys(
+    world: World, bind_a: str | None, bind_b: str | None, vantages: list[str]
+) -> None:
+    """As ``cases build --min-vantages`` counts: two node keys on one source network are one vantage."""
+    files = bundle(contents(world, "AB", {"A": bind_a, "B": bind_b}))
+    verdict = verify_export(files, expect_keys=[FP["A"], FP["B"]])
+    assert verdict.ok, messages(verdict)
+    hits = [json.loads(line) for line in files[HITS].splitlines()]
+    assert {h["ip"] for h in hits} == {SEED_IP, BLOCK_IP} and len(hits) == 4
+    corroborated = len(vantages) >= 2
+    for hit in hits:
+        assert hit["nodes"] == sorted([FP["A"], FP["B"]]) and hit["vantages"] == vantages, hit
+        assert hit["corroborated"] is corroborated and hit["vantage"] in vantages, hit
+    detail = next(c.detail for c in verdict.checks if c.name == "hits")
+    assert f"from 2 nodes; {2 if corroborated else 0} of 2 addresses corroborated" in detail, detail
+
+
+@pytest.mark.parametrize("forge_vantages", [False, True])
+def test_hits_edited_to_claim_corroboration_are_refused(world: World, forge_vantages: bool) -> None:
+    """hits.jsonl is never trusted: two nodes on one /24 edited to claim corroboration (and, the second
+    time, a second vantage too) are refused in one line naming the address and what the records show."""
+    files = bundle(contents(world, "AB", ONE_NETWORK))
+    lines = [json.loads(line) for line in files[HITS].splitlines()]
+    for line in lines:
+        if line["ip"] == SEED_IP:
+            line["corroborated"] = True
+            if forge_vantages and line["node"] == FP["B"]:
+                line["vantage"] = "100.64.9.0/24"
+                line["vantages"] = ["100.64.1.0/24", "100.64.9.0/24"]
+    forged = "".join(json.dumps(line, sort_keys=True) + "\n" for line in lines).encode()
+    verdict = verify_export(resign({**files, HITS: forged}, manifest_of(files)))
+    assert messages(verdict) == [
+        "hits: hits.jsonl: differs from the hits re-derived from the nodes' records: it claims 1 address(es)"
+        f" corroborated that are not, first {SEED_IP} port 6881 in {world.infohash}: the nodes' records show"
+        " 1 vantage (100.64.1.0/24) from 2 node(s)"
+    ]
+
+
+def legacy(files: dict[str, bytes]) -> dict[str, bytes]:
+    """``files`` as format version 2 wrote them: hits.jsonl counting node keys as vantages, re-signed."""
+    lines = []
+    for line in (json.loads(raw) for raw in files[HITS].splitlines()):
+        nodes = line.pop("nodes")
+        del line["vantage"]
+        line.update(vantages=nodes, corroborated=len(nodes) >= 2)
+        lines.append(json.dumps(line, sort_keys=True, ensure_ascii=True) + "\n")
+    return resign_as({**files, HITS: "".join(lines).encode()}, 2)
+
+
+def test_a_version_2_bundle_verifies_as_before_and_says_it_counts_node_keys(world: World) -> None:
+    old = legacy(bundle(contents(world, "AB", ONE_NETWORK)))
+    assert all(json.loads(line)["corroborated"] for line in old[HITS].splitlines())  # by node keys
+    verdict = verify_export(old, expect_keys=[FP["A"], FP["B"]])
+    assert verdict.ok, messages(verdict)
+    assert (
+        "bundle format version 2 (written before vantages were derived): its hits.jsonl counts node keys as"
+        " vantages (2 addresses 'corroborated'); by the nodes' sealed --bind (as cases build --min-vantages"
+        " counts), 0 are"
+    ) in verdict.notes, verdict.notes
+    current = bundle(
+        contents(world, "AB", ONE_NETWORK)
+    )  # the version-3 hits.jsonl under a version-2 manifest
+    verdict = verify_export(resign_as(legacy(current) | {HITS: current[HITS]}, 2))
+    assert messages(verdict) == ["hits: hits.jsonl: differs from the hits re-derived from the nodes' records"]
+
+
+def resign_as(files: dict[str, bytes], version: int) -> dict[str, bytes]:
+    """``files`` with the manifest listing recomputed, its version set, signed by the exporting key."""
+    signed = resign(files, manifest_of(files))
+    raw = b.json_bytes(json.loads(signed[b.MANIFEST]) | {"version": version})
+    return {**signed, b.MANIFEST: raw, b.MANIFEST_SIG: EXPORTER.sign(raw)}

@@ -3,7 +3,7 @@ records/chain.bin and records/batches.bin parsed, by that node's own verificatio
 checks (signers, moved records, hits.jsonl) reuse them. Same verdicts as before (the hostile variants of
 tests/evidence/test_bundle_nodes.py).
 
-Layout: :mod:`swarmscope.evidence.bundle.nodes` (format version 2).
+Layout: :mod:`swarmscope.evidence.bundle.nodes` (format version 3).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Fuzz targets for the stages of verifying a bundle across nodes (format version 2), one file each.
+"""Fuzz targets for the stages of verifying a bundle across nodes (format version 3), one file each.
 
 The ``bundle_nodes`` target (:mod:`tests.fuzz.targets`) runs the whole of
 :func:`~swarmscope.evidence.bundle.nodes_verify.verify_export` per input: every node's one-node bundle
@@ -8,13 +8,14 @@ the multi-node layer that read the replaced file, on a context where the stages 
 on the valid two-node bundle (every node verified, its parsed ledger, chain and batches kept):
 
 - ``nodes_manifest``: the top manifest.json → ``manifest_version`` (which verifier), ``check_manifest``
-  (version 2) + ``check_manifest_signature`` + ``named_nodes`` + ``check_nodes`` + each node's
-  ``check_node_seals`` (its manifest signed by the exporting key the top manifest names); a manifest of
-  another version meets the one-node verifier's manifest checks (and the whole ``verify_bundle`` when it
-  is a readable version-1 manifest, whose filters and key the rest of it reads);
+  (version 3, or 2 as written before) + ``check_manifest_signature`` + ``named_nodes`` + ``check_nodes``
+  + each node's ``check_node_seals`` (its manifest signed by the exporting key the top manifest names);
+  a manifest of another version meets the one-node verifier's manifest checks (and the whole
+  ``verify_bundle`` when it is a readable version-1 manifest, whose filters and key the rest of it reads);
 - ``nodes_keys``: byte 0 picks manifest.sig or a node's keys/<fingerprint>.pem (sorted paths), the rest
   replaces it → ``check_manifest_signature`` + ``check_nodes``;
-- ``nodes_hits``: hits.jsonl → ``check_hits`` (re-derived from the nodes' records, compared);
+- ``nodes_hits``: hits.jsonl → ``check_hits`` (re-derived from the nodes' records, compared; a line
+  claiming corroboration the records do not show is named);
 - ``nodes_cross``: byte 0 picks a node's records/chain.bin or records/ledger.bin (sorted paths) →
   that node's ``scan_ledger`` + ``check_hits`` (ledger) / ``check_chain``, then ``check_moved``. The
   node's records as the valid bundle decoded them stay in its context: ``check_hits`` looks the ledger's
@@ -36,6 +37,7 @@ from swarmscope.evidence.bundle import layout as b
 from swarmscope.evidence.bundle.context import Context
 from swarmscope.evidence.bundle.nodes import HITS, NODES, node_prefix
 from swarmscope.evidence.bundle.nodes_verify import (
+    NODES_VERSIONS,
     NodeFiles,
     check_hits,
     check_moved,
@@ -123,7 +125,8 @@ def _picked(data: bytes, suffixes: tuple[str, ...]) -> tuple[str, str, dict[str,
 
 def manifest_stage(data: bytes) -> None:
     files = {**nodes_bundle_files(), b.MANIFEST: data}
-    if manifest_version(files) != b.VERSION_NODES:  # verify_export hands it to the one-node verifier
+    version = manifest_version(files)
+    if not isinstance(version, int) or version not in NODES_VERSIONS:  # verify_export: one-node verifier
         one = Context(files, ())
         check_manifest(one)
         check_manifest_signature(one)
@@ -131,7 +134,7 @@ def manifest_stage(data: bytes) -> None:
             verify_bundle(files)
         return
     top, own = Context(files, ()), _verified()[1]
-    check_manifest(top, b.VERSION_NODES)
+    check_manifest(top, version)
     check_manifest_signature(top)
     nodes = named_nodes(top)
     check_nodes(top, nodes)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from swarmscope.evidence.bundle.clock_judgement import ClockJudgement, judge_clock
 from swarmscope.evidence.bundle.settings import RunIndex
-from swarmscope.evidence.bundle.vantage import DEFAULT_ROUTE, vantage_of_run
+from swarmscope.evidence.bundle.vantage import DEFAULT_ROUTE, hit_vantage
 from swarmscope.evidence.records import RunStarted
 from swarmscope.store.database import Store
 from swarmscope.store.ledger.proven import EvidenceTrust, ProvenHit
@@ -53,7 +53,7 @@ class WorkflowClock:
         clock = self.clocks.get(node) if node is not None else None
         if clock is None:
             return DEFAULT_ROUTE
-        return vantage_of_run(RunIndex(clock.runs).run_at(hit.ledger_index), hit.ip)
+        return hit_vantage(RunIndex(clock.runs), hit.ledger_index, hit.ip)
 
     def text(self, hits: Iterable[ProvenHit]) -> str:
         """The clock part of a build's recorded policy: the threshold used, and what was never measured."""

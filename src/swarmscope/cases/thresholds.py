@@ -51,7 +51,8 @@ class ThresholdPolicy:
     Args:
         min_hits: verified hits needed (>= 1). min_span_us: first-to-last hit start, microseconds (>= 0).
         allow_flags: attribution flags that do NOT exclude (opt-in), e.g. ``frozenset({"hosting"})``.
-        min_vantages: distinct node keys whose sealed hits make the group (>= 1).
+        min_vantages: distinct vantage points (source networks of the sealing runs, not node keys) whose
+            hits make the group (>= 1).
 
     Raises:
         ValueError: min_hits < 1, min_span_us < 0 or min_vantages < 1.

@@ -40,7 +40,7 @@ from swarmscope.cli.text import escaped
 from swarmscope.errors import DecodeError, InputError, SwarmscopeError
 from swarmscope.evidence.bundle.clock import clock_step_warnings, clock_steps
 from swarmscope.evidence.bundle.layout import BundleContent, build_bundle
-from swarmscope.evidence.bundle.nodes import build_nodes_bundle, node_hits, vantages
+from swarmscope.evidence.bundle.nodes import build_nodes_bundle, node_hits, seen_by
 from swarmscope.evidence.canonical import record_from_canonical
 from swarmscope.evidence.records import Observation
 from swarmscope.evidence.seal import key_fingerprint, public_key_raw
@@ -67,7 +67,7 @@ class ExportResult:
     datasets: int = 0
     left_out: tuple[tuple[int, str], ...] = ()  # (records, why) per reason
     nodes: tuple[str, ...] = ()  # a bundle across nodes: every node's key fingerprint; else empty
-    corroborated: int = 0  # addresses (ip, port, infohash) with verified hits from >= 2 of ``nodes``
+    corroborated: int = 0  # addresses (ip, port, infohash) with verified hits from >= 2 vantages (networks)
 
 
 def parse_ip(text: str) -> str:
@@ -281,7 +281,7 @@ def _export_nodes(
         len({str(d.get("sha256")) for c in contents.values() for d in c.datasets}),
         tuple(skipped),
         tuple(nodes),
-        sum(1 for seen in vantages(node_hits(ledgers)).values() if len(seen) >= 2),
+        sum(1 for seen in seen_by(node_hits(ledgers)).values() if seen.corroborated),
     )
 
 
@@ -298,7 +298,7 @@ def _summary(console: Console, result: ExportResult, filters: Mapping[str, Any])
     if result.nodes:
         console.print(
             f"across {len(result.nodes)} nodes: {', '.join(result.nodes)}; {result.corroborated} addresses"
-            " corroborated (verified hits from >= 2 nodes; hits.jsonl)",
+            " corroborated (verified hits from >= 2 vantages: distinct source networks; hits.jsonl)",
             soft_wrap=True,
         )
     console.print(

@@ -131,7 +131,7 @@ LISTEN_PORT = Bounds(0, 65_535, "", integer=True)
 PORT = Bounds(1, 65_535, "", integer=True)
 PROOF_CANDIDATES = Bounds(0, 256, "block proofs", integer=True)
 MIN_HITS = Bounds(1, 1_000_000, "hits", integer=True)
-MIN_VANTAGES = Bounds(1, 1_000, "nodes", integer=True)  # --min-vantages: distinct node keys
+MIN_VANTAGES = Bounds(1, 1_000, "nodes", integer=True)  # --min-vantages: distinct vantages (networks)
 MIN_SPAN_SECONDS = Bounds(0, 10 * YEAR_S, "seconds")  # cases build --min-span, written 1h, 90m, 2d...
 LETTER_DAYS = Bounds(1, 3_650, "days", integer=True)
 RETENTION_DAYS = Bounds(1, 36_500, "days", integer=True)

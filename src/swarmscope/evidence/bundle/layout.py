@@ -32,8 +32,9 @@ Layout (format ``swarmscope-bundle``, version 1; every path relative to the bund
                                   an empty list and a note when none is selected
     methodology.md / .json        generated from the sealed RunStarted records (evidence.bundle.methodology)
 
-A bundle across several signing nodes (version 2) holds one such bundle per node under
-``nodes/<fingerprint>/`` (:mod:`swarmscope.evidence.bundle.nodes`); a one-node bundle is unchanged.
+A bundle across several signing nodes (version 3; 2 before its hits counted vantage points) holds one
+such bundle per node under ``nodes/<fingerprint>/`` (:mod:`swarmscope.evidence.bundle.nodes`); a
+one-node bundle is unchanged.
 
 This module builds the bytes of every file from records (:func:`build_bundle`) and holds the binary
 codecs; :mod:`swarmscope.evidence.bundle.verify` checks a bundle. Both are pure: the caller reads the
@@ -71,7 +72,8 @@ from swarmscope.evidence.seal import (
 
 FORMAT = "swarmscope-bundle"
 VERSION = 1
-VERSION_NODES = 2  # a bundle across nodes: one version-1 bundle per node under nodes/ (bundle.nodes)
+VERSION_NODES = 3  # a bundle across nodes: one version-1 bundle per node under nodes/ (bundle.nodes)
+VERSION_NODES_BY_KEY = 2  # the same written before: its hits.jsonl counted node keys as vantages
 MANIFEST = "manifest.json"
 MANIFEST_SIG = "manifest.sig"
 LEDGER = "records/ledger.bin"
@@ -328,7 +330,7 @@ def manifest_bytes(
         software_version: the exporting swarmscope version. filters: the export's selection.
         signing_key: fingerprint of the key that signs the manifest.
         nodes: None for a one-node bundle (version 1, this layout); else the fingerprints of the nodes
-            of a bundle across nodes (version 2, :mod:`swarmscope.evidence.bundle.nodes`).
+            of a bundle across nodes (version 3, :mod:`swarmscope.evidence.bundle.nodes`).
     """
     listing = [
         {"path": path, "size": len(data), "sha256": hashlib.sha256(data).hexdigest()}

@@ -1,24 +1,31 @@
 """Export bundle across nodes: the evidence of several signing nodes (a fleet's vantage points) in one
-bundle (format ``swarmscope-bundle``, version 2).
+bundle (format ``swarmscope-bundle``, version 3).
 
 Each node keeps its own hash chain (chain indices are per node), so a bundle across nodes holds one
 complete one-node bundle per node (:mod:`swarmscope.evidence.bundle.layout`, version 1: byte for byte
 what a one-node export of that node's selection writes when signed by the exporting node's key)::
 
-    manifest.json             format, version 2, created_us, software version, filters, signing_key (the
+    manifest.json             format, version 3, created_us, software version, filters, signing_key (the
                               exporting node), nodes (every node's key fingerprint, ascending), and the
                               path, size (bytes) and sha256 of every other file, the nodes' files included
     manifest.sig              64-byte Ed25519 signature (RFC 8032) by the exporting node's key
     keys/<fingerprint>.pem    the public key (RFC 8410 PEM) of every node and of the exporting node
-    nodes/<fingerprint>/      that node's chain slice, batches, records, captures, views and methodology
+    nodes/<fingerprint>/      that node's chain slice, batches, records (its sealed RunStarted records
+                              among them), captures, views and methodology
     hits.jsonl                one JSON object per verified observation of every node: the node that saw
-                              it (key fingerprint), its chain index there, infohash, ip, port, start, the
-                              nodes that saw verified hits of the same (ip, port, infohash) (``vantages``,
-                              ascending) and ``corroborated`` (two or more of them), as ``cases build
-                              --min-vantages`` counts vantage points (distinct node keys)
+                              it (key fingerprint) and its ``vantage`` (the source network of the run that
+                              sealed it, from that node's sealed RunStarted records:
+                              :func:`swarmscope.evidence.bundle.vantage.hit_vantage`, as ``cases build
+                              --min-vantages`` derives it), its chain index there, infohash, ip, port,
+                              start, the ``nodes`` and the distinct ``vantages`` whose verified hits of
+                              the same (ip, port, infohash) the bundle holds (ascending), and
+                              ``corroborated``: two or more vantages. Two nodes on one /24, or both
+                              without --bind, are one vantage: not corroborated.
 
-A bundle with one node is written as version 1 (unchanged), so every bundle written before verifies as
-it did. :mod:`swarmscope.evidence.bundle.nodes_verify` checks a version-2 bundle. Pure: bytes in, bytes out.
+Version 2 (written before vantages were derived) is the same but for ``hits.jsonl``: no ``vantage`` nor
+``nodes``, its ``vantages`` are node key fingerprints and ``corroborated`` means two or more node keys;
+:mod:`swarmscope.evidence.bundle.nodes_verify` still verifies it as it did, and notes that it counts node
+keys. A bundle with one node is written as version 1 (unchanged). Pure: bytes in, bytes out.
 
 Source: README "A fleet" (vantages; export across nodes) and "Export and verify".
 """
@@ -35,8 +42,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from swarmscope.errors import DecodeError, InputError
 from swarmscope.evidence.bundle import layout as b
 from swarmscope.evidence.bundle.exhibits import iso
+from swarmscope.evidence.bundle.settings import RunIndex
+from swarmscope.evidence.bundle.vantage import hit_vantage
 from swarmscope.evidence.canonical import EvidenceRecord, record_from_canonical
-from swarmscope.evidence.records import Observation, Tier
+from swarmscope.evidence.records import Observation, RunStarted, Tier
 from swarmscope.evidence.seal import key_fingerprint, public_key_raw
 
 HITS = "hits.jsonl"
@@ -48,44 +57,73 @@ def node_prefix(fingerprint: str) -> str:
     return f"{NODES}{fingerprint}/"
 
 
+Group = tuple[str, int, str]  # (ip, port, infohash): one peer address in one swarm, as cases group hits
+
+
 @dataclass(frozen=True, slots=True)
 class NodeHit:
-    """One verified observation and the node (key fingerprint, hex) whose chain holds it at ``index``."""
+    """One verified observation, the node (key fingerprint, hex) whose chain holds it at ``index``, and
+    its vantage (the sealing run's source network: :func:`swarmscope.evidence.bundle.vantage.hit_vantage`)."""
 
     node: str
     index: int
     observation: Observation
+    vantage: str
 
 
 def node_hits(
     ledgers: Mapping[str, Iterable[tuple[int, bytes]]],
     decode: Callable[[bytes], EvidenceRecord] = record_from_canonical,
 ) -> list[NodeHit]:
-    """The verified observations of every node's ``(chain index, canonical bytes)`` records; a record that
-    does not decode is skipped (the node's own verification names it).
+    """The verified observations of every node's ``(chain index, canonical bytes)`` records, each with its
+    vantage from that node's own RunStarted records among them; a record that does not decode is skipped
+    (the node's own verification names it).
 
     ``decode`` turns canonical bytes into the record or raises :class:`DecodeError`
     (:func:`record_from_canonical`, or a verifier's lookup of the records it decoded already).
     """
     out: list[NodeHit] = []
     for node, records in ledgers.items():
+        runs: list[tuple[int, RunStarted]] = []
+        verified: list[tuple[int, Observation]] = []
         for index, canonical in records:
             try:
                 record = decode(canonical)
             except DecodeError:
                 continue
-            if isinstance(record, Observation) and record.tier == Tier.VERIFIED:
-                out.append(NodeHit(node, index, record))
+            if isinstance(record, RunStarted):
+                runs.append((index, record))
+            elif isinstance(record, Observation) and record.tier == Tier.VERIFIED:
+                verified.append((index, record))
+        sealed = RunIndex(runs)
+        out += [NodeHit(node, index, o, hit_vantage(sealed, index, o.ip)) for index, o in verified]
     return out
 
 
-def vantages(hits: Iterable[NodeHit]) -> dict[tuple[str, int, str], tuple[str, ...]]:
-    """(ip, port, infohash) → the nodes with a verified hit of it (ascending, distinct)."""
-    seen: dict[tuple[str, int, str], set[str]] = {}
+@dataclass(frozen=True, slots=True)
+class Seen:
+    """Who saw one (ip, port, infohash): the nodes (key fingerprints) and the distinct vantages of their
+    verified hits, each ascending."""
+
+    nodes: tuple[str, ...]
+    vantages: tuple[str, ...]
+
+    @property
+    def corroborated(self) -> bool:
+        """Seen from two or more vantages (distinct source networks), as ``--min-vantages 2`` requires."""
+        return len(self.vantages) >= 2
+
+
+def seen_by(hits: Iterable[NodeHit]) -> dict[Group, Seen]:
+    """(ip, port, infohash) → the nodes and vantages with a verified hit of it."""
+    nodes: dict[Group, set[str]] = {}
+    points: dict[Group, set[str]] = {}
     for hit in hits:
         o = hit.observation
-        seen.setdefault((o.ip, o.port, o.infohash), set()).add(hit.node)
-    return {group: tuple(sorted(nodes)) for group, nodes in seen.items()}
+        group = (o.ip, o.port, o.infohash)
+        nodes.setdefault(group, set()).add(hit.node)
+        points.setdefault(group, set()).add(hit.vantage)
+    return {group: Seen(tuple(sorted(n)), tuple(sorted(points[group]))) for group, n in nodes.items()}
 
 
 def _hit_order(hit: NodeHit) -> tuple[str, str, int, int, str, int]:
@@ -93,13 +131,14 @@ def _hit_order(hit: NodeHit) -> tuple[str, str, int, int, str, int]:
     return (o.infohash, o.ip, o.port, o.started_us, hit.node, hit.index)
 
 
-def hits_bytes(hits: Sequence[NodeHit]) -> bytes:
-    """``hits.jsonl``: one line per hit, ordered by infohash, ip, port, start, node, chain index."""
-    groups = vantages(hits)
+def hits_bytes(hits: Sequence[NodeHit], version: int = b.VERSION_NODES) -> bytes:
+    """``hits.jsonl`` of a bundle of ``version`` (module docstring): one line per hit, ordered by
+    infohash, ip, port, start, node, chain index."""
+    groups = seen_by(hits)
     lines: list[bytes] = []
     for hit in sorted(hits, key=_hit_order):
         o = hit.observation
-        nodes = groups[(o.ip, o.port, o.infohash)]
+        seen = groups[(o.ip, o.port, o.infohash)]
         line: dict[str, Any] = {
             "node": hit.node,
             "chain_index": hit.index,
@@ -108,9 +147,12 @@ def hits_bytes(hits: Sequence[NodeHit]) -> bytes:
             "port": o.port,
             "started_us": o.started_us,
             "started": iso(o.started_us),
-            "vantages": list(nodes),
-            "corroborated": len(nodes) >= 2,
         }
+        if version == b.VERSION_NODES_BY_KEY:
+            line.update(vantages=list(seen.nodes), corroborated=len(seen.nodes) >= 2)
+        else:
+            line.update(vantage=hit.vantage, nodes=list(seen.nodes), vantages=list(seen.vantages))
+            line.update(corroborated=seen.corroborated)
         lines.append((json.dumps(line, sort_keys=True, ensure_ascii=True) + "\n").encode("ascii"))
     return b"".join(lines)
 

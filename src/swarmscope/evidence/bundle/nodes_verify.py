@@ -1,5 +1,5 @@
 """Verify any export bundle: one node's (version 1, :func:`swarmscope.evidence.bundle.verify.verify_bundle`)
-or one across nodes (version 2, layout in :mod:`swarmscope.evidence.bundle.nodes`).
+or one across nodes (version 3, or 2 as written before; layout in :mod:`swarmscope.evidence.bundle.nodes`).
 
 A bundle across nodes is checked as a whole and per node:
 
@@ -11,7 +11,12 @@ A bundle across nodes is checked as a whole and per node:
   node's chain, its seals, captures, proofs, views), its checks and problems prefixed with the node;
 - every batch of a node's slice is sealed by that node's key, and its manifest by the exporting key;
 - a record of one node's slice whose bytes are in another node's chain is named as moved;
-- ``hits.jsonl`` is re-derived from the nodes' records and compared byte for byte.
+- ``hits.jsonl`` is re-derived from the nodes' records and compared byte for byte: each hit's vantage
+  from its node's sealed RunStarted records (never from hits.jsonl), ``corroborated`` from two or more
+  distinct vantages; a line that claims corroboration the records do not show is named. Each node's
+  verified hits, and how many of them are corroborated, are one ``node <fingerprint> hits`` check line.
+  A version-2 bundle's hits.jsonl is re-derived as written then (node keys counted as vantages), and a
+  note says so, with how many of its addresses two or more vantages corroborate.
 
 With expected keys (``--expect-key``, repeatable) every node and the exporting key must be among them.
 
@@ -28,7 +33,17 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from swarmscope.errors import DecodeError
 from swarmscope.evidence.bundle import layout as b
 from swarmscope.evidence.bundle.context import CheckResult, Context, Problem, count_problems
-from swarmscope.evidence.bundle.nodes import HITS, NODES, hits_bytes, node_hits, node_prefix, vantages
+from swarmscope.evidence.bundle.nodes import (
+    HITS,
+    NODES,
+    Group,
+    NodeHit,
+    Seen,
+    hits_bytes,
+    node_hits,
+    node_prefix,
+    seen_by,
+)
 from swarmscope.evidence.bundle.verify import (
     BundleUnusableError,
     Verdict,
@@ -42,6 +57,7 @@ from swarmscope.evidence.canonical import EvidenceRecord, record_from_canonical
 from swarmscope.evidence.seal import key_fingerprint, load_public_key
 
 _FINGERPRINT = re.compile(r"[0-9a-f]{64}")
+NODES_VERSIONS = (b.VERSION_NODES, b.VERSION_NODES_BY_KEY)  # the manifest versions of bundles across nodes
 
 
 class NodeFiles(Mapping[str, bytes]):
@@ -87,10 +103,11 @@ def verify_export(
     """
     if b.MANIFEST not in files:
         raise BundleUnusableError("not a swarmscope bundle: no manifest.json")
-    if manifest_version(files) != b.VERSION_NODES:
+    version = manifest_version(files)
+    if not isinstance(version, int) or version not in NODES_VERSIONS:
         return verify_bundle(files, expect_keys=expect_keys, tsa_roots=tsa_roots)
     ctx = Context(files, expected_keys(None, expect_keys), tuple(tsa_roots))
-    checks = [check_manifest(ctx, b.VERSION_NODES), check_manifest_signature(ctx)]
+    checks = [check_manifest(ctx, version), check_manifest_signature(ctx)]
     nodes = named_nodes(ctx)
     checks.append(check_nodes(ctx, nodes))
     verified: dict[str, Context] = {}  # node → its own verification's context (parsed files, records)
@@ -98,7 +115,7 @@ def verify_export(
     for node in nodes:
         checks += _verify_node(ctx, node, verified, notes)
     checks.append(check_moved(ctx, verified))
-    checks.append(check_hits(ctx, verified))
+    checks += check_hits(ctx, verified)
     for note, who in notes.items():
         ctx.notes.append(
             f"every node: {note}" if len(who) == len(nodes) else f"node {', '.join(who)}: {note}"
@@ -238,16 +255,74 @@ def _decoder(verified: Mapping[str, Context]) -> Callable[[bytes], EvidenceRecor
     return decode
 
 
-def check_hits(ctx: Context, verified: Mapping[str, Context]) -> CheckResult:
-    """``hits.jsonl`` is exactly the view re-derived from the nodes' records."""
+def check_hits(ctx: Context, verified: Mapping[str, Context]) -> list[CheckResult]:
+    """``hits.jsonl`` is exactly the view re-derived from the nodes' records (its format by the manifest's
+    version), then one ``node <fingerprint> hits`` line per node: its verified hits, how many corroborated."""
     hits = node_hits({node: own.ledger for node, own in verified.items()}, _decoder(verified))
-    expected = hits_bytes(hits)
-    if ctx.get(HITS) != expected:
-        ctx.problem("hits", HITS, "differs from the hits re-derived from the nodes' records")
-    groups = vantages(hits)
-    corroborated = sum(1 for nodes in groups.values() if len(nodes) >= 2)
+    groups = seen_by(hits)
+    legacy = ctx.manifest.get("version") == b.VERSION_NODES_BY_KEY
+    expected = hits_bytes(hits, b.VERSION_NODES_BY_KEY if legacy else b.VERSION_NODES)
+    given = ctx.get(HITS)
+    if given != expected:
+        ctx.problem("hits", HITS, _hits_difference(given, groups, legacy))
+    corroborated = sum(1 for seen in groups.values() if seen.corroborated)
     detail = (
         f"{len(hits)} verified hits from {len({h.node for h in hits})} nodes; {corroborated} of "
-        f"{len(groups)} addresses corroborated (seen from >= 2 nodes)"
+        f"{len(groups)} addresses corroborated (seen from >= 2 vantages: distinct source networks)"
     )
-    return CheckResult("hits", count_problems(ctx, "hits") == 0, detail)
+    if legacy:
+        by_key = sum(1 for seen in groups.values() if len(seen.nodes) >= 2)
+        ctx.notes.append(
+            f"bundle format version {b.VERSION_NODES_BY_KEY} (written before vantages were derived): its "
+            f"hits.jsonl counts node keys as vantages ({by_key} addresses 'corroborated'); by the nodes' "
+            f"sealed --bind (as cases build --min-vantages counts), {corroborated} are"
+        )
+    results = [CheckResult("hits", count_problems(ctx, "hits") == 0, detail)]
+    return results + [_node_hits_line(node, hits, groups) for node in verified]
+
+
+def _node_hits_line(node: str, hits: Sequence[NodeHit], groups: Mapping[Group, Seen]) -> CheckResult:
+    """``node <fingerprint> hits``: the node's verified hits, how many corroborated, its vantages."""
+    own = [h for h in hits if h.node == node]
+    backed = sum(
+        1 for h in own if groups[(h.observation.ip, h.observation.port, h.observation.infohash)].corroborated
+    )
+    where = ", ".join(sorted({h.vantage for h in own})) or "-"
+    detail = f"{len(own)} verified hits, {backed} corroborated; vantage {where}"
+    return CheckResult(f"node {node[:16]} hits", True, detail)
+
+
+def _hits_difference(given: bytes | None, groups: Mapping[Group, Seen], legacy: bool) -> str:
+    """The problem with a ``hits.jsonl`` that is not the re-derived one; an address it calls corroborated
+    that the records do not corroborate is named (the first one, and how many)."""
+    message = "differs from the hits re-derived from the nodes' records"
+    claimed: set[Group] = set()
+    for raw in (given or b"").splitlines()[:1_000_000]:
+        try:
+            line = json.loads(raw)
+            if isinstance(line, dict) and line.get("corroborated") is True:
+                claimed.add((str(line["ip"]), int(line["port"]), str(line["infohash"])))
+        except (ValueError, KeyError, TypeError, RecursionError):
+            continue
+    false = sorted(g for g in claimed if not _corroborated(groups.get(g), legacy))
+    if not false:
+        return message
+    ip, port, infohash = false[0]
+    seen = groups.get(false[0])
+    points = (
+        "no verified hit"
+        if seen is None
+        else (
+            f"{len(seen.vantages)} vantage ({', '.join(seen.vantages)[:200]}) from {len(seen.nodes)} node(s)"
+        )
+    )
+    return (
+        f"{message}: it claims {len(false)} address(es) corroborated that are not, first "
+        f"{str(ip)[:64]} port {port} in {str(infohash)[:64]}: the nodes' records show {points}"
+    )
+
+
+def _corroborated(seen: Seen | None, legacy: bool) -> bool:
+    if seen is None:
+        return False
+    return len(seen.nodes) >= 2 if legacy else seen.corroborated

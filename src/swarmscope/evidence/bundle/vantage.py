@@ -14,6 +14,10 @@ address, or from one network, see the same peers the same way and are banned tog
   a peer of the other address family than the bind address (a node bound to an IPv6 address reaches an
   IPv4 peer from the kernel's default IPv4 source: the bind applies to its own family only).
 
+``cases build --min-vantages`` (:mod:`swarmscope.cases.run_clock`) and a bundle across nodes
+(:mod:`swarmscope.evidence.bundle.nodes`, and its verifier) both name a hit's vantage with
+:func:`hit_vantage`, from the node's sealed run records, so the two count corroboration alike.
+
 Pure: no I/O. Source: README "A fleet" (Vantages).
 """
 
@@ -21,7 +25,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from swarmscope.evidence.bundle.settings import settings_of
+from swarmscope.evidence.bundle.settings import RunIndex, settings_of
 from swarmscope.evidence.records import RunStarted
 
 DEFAULT_ROUTE = "default route (no --bind)"
@@ -64,3 +68,10 @@ def vantage_of_run(run: RunStarted | None, peer_ip: str | None = None) -> str:
         return DEFAULT_ROUTE
     bind_ip = settings_of(run).get("bind_ip")
     return vantage_of_address(bind_ip if isinstance(bind_ip, str) else None, peer_ip)
+
+
+def hit_vantage(runs: RunIndex, index: int, peer_ip: str) -> str:
+    """The vantage of a verified hit of ``peer_ip`` at chain ``index`` of one node, ``runs`` being that
+    node's sealed ``RunStarted`` records: the run it belongs to is the nearest one before it in the chain
+    (:class:`RunIndex`), and its sealed ``bind_ip`` names the vantage (:func:`vantage_of_run`)."""
+    return vantage_of_run(runs.run_at(index), peer_ip)
