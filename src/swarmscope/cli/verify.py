@@ -1,7 +1,8 @@
 """``swarmscope verify DIR``: check an export bundle with nothing but the bundle (no database, no network).
 
 A bundle across nodes (:mod:`swarmscope.evidence.bundle.nodes`) is checked per node, each node's
-checks printed under ``node <fingerprint prefix>``; ``--expect-key`` is repeatable (every node and the
+checks printed under ``node <fingerprint prefix>`` (its ``hits`` line: verified hits, how many
+corroborated by two or more vantages, its vantage); ``--expect-key`` is repeatable (every node and the
 exporting key must be among the expected keys).
 
 Exit status: 0 when every check holds, 1 when any does not, 2 when DIR is not a bundle at all or an
