@@ -296,3 +296,18 @@ def resign_as(files: dict[str, bytes], version: int) -> dict[str, bytes]:
     signed = resign(files, manifest_of(files))
     raw = b.json_bytes(json.loads(signed[b.MANIFEST]) | {"version": version})
     return {**signed, b.MANIFEST: raw, b.MANIFEST_SIG: EXPORTER.sign(raw)}
+
+
+def test_a_hostile_hits_line_is_one_problem_not_a_crash(world: World) -> None:
+    """Corroboration claims are read from hits.jsonl only to name them: a port JSON reads as infinity
+    (1e400), a deep nesting, bytes that are not UTF-8 are each the one usual problem."""
+    files = bundle(contents(world, "AB", ONE_NETWORK))
+    for bad in (
+        b'{"corroborated": true, "ip": "192.0.2.10", "port": 1e400, "infohash": "aa"}\n',
+        b"[" * 100_000 + b"\n",
+        b"\xff\xfe\n",
+    ):
+        verdict = verify_export(resign({**files, HITS: files[HITS] + bad}, manifest_of(files)))
+        assert messages(verdict) == [
+            "hits: hits.jsonl: differs from the hits re-derived from the nodes' records"
+        ]

@@ -302,7 +302,7 @@ def _hits_difference(given: bytes | None, groups: Mapping[Group, Seen], legacy: 
             line = json.loads(raw)
             if isinstance(line, dict) and line.get("corroborated") is True:
                 claimed.add((str(line["ip"]), int(line["port"]), str(line["infohash"])))
-        except (ValueError, KeyError, TypeError, RecursionError):
+        except (ValueError, KeyError, TypeError, OverflowError, RecursionError):
             continue
     false = sorted(g for g in claimed if not _corroborated(groups.get(g), legacy))
     if not false:
