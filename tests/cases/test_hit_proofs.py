@@ -215,5 +215,9 @@ def test_hit_lines_name_the_node_that_saw_each_hit_in_a_fleet(tmp_path: Path) ->
             store.close()
     assert len(lines) == 2 and len(single) == 1 and "seen from node" not in single[0]
     for line, fingerprint in zip(lines, fingerprints, strict=True):  # two nodes saw the case: corroborated
-        assert line.endswith(f"(seen from node {fingerprint[:16]}; corroborated: seen from 2 nodes)"), line
-    assert first == [lines[0].replace("; corroborated: seen from 2 nodes", "")]  # one node: not corroborated
+        assert line.endswith(
+            f"(seen from node {fingerprint[:16]}; corroborated: seen from 2 vantage points)"
+        ), line
+    assert first == [
+        lines[0].replace("; corroborated: seen from 2 vantage points", "")
+    ]  # one node: not corroborated

@@ -134,11 +134,12 @@ NODE_PREFIX = 16  # hex digits of a node key fingerprint named in a hit line (64
 def hit_line(window: HitWindow, pieces: TorrentPieces, *, name_node: bool = False, vantages: int = 1) -> str:
     """``<start, ISO 8601 UTC>: <hit_proof>``, and `` (seen from node <fingerprint prefix>)`` when
     ``name_node`` and the node that sealed it is known (a fleet: several vantage points); with
-    ``vantages`` >= 2 (distinct nodes that saw the case's counted hits) the parenthesis adds
-    ``; corroborated: seen from N nodes``, as ``cases build --min-vantages`` counts them."""
+    ``vantages`` >= 2 (distinct source networks of the runs that saw the case's counted hits) the
+    parenthesis adds ``; corroborated: seen from N vantage points``, as ``cases build --min-vantages``
+    counts them."""
     line = f"{us_to_iso(window.started_us)}: {hit_proof(window, pieces)}"
     if name_node and window.node:
-        also = f"; corroborated: seen from {vantages} nodes" if vantages >= 2 else ""
+        also = f"; corroborated: seen from {vantages} vantage points" if vantages >= 2 else ""
         line += f" (seen from node {window.node[:NODE_PREFIX]}{also})"
     return line
 
