@@ -188,3 +188,38 @@ def test_an_identity_stored_without_a_sealed_identification_gets_no_letter(tmp_p
         assert draft_letters(world.store, SETTINGS, [doe], "counsel", T0 + 2 * DAY)
     finally:
         world.store.close()
+
+
+def test_a_planted_identity_of_a_requested_case_is_identified_by_the_re_import(tmp_path: Path) -> None:
+    """The writer (identity key, no node key) stores an identity for a case that still awaits its
+    disclosure (``requested``) and leaves the status alone. ``subscribers import`` of the ISP's
+    disclosure re-binds and seals it AND moves the case on to ``identified``, as a first import does
+    (the status move is in the case's history): its status is then the one its sealed identification
+    allows and its letter is drafted."""
+    world = build_world(tmp_path, sealed_identities=False)
+    try:
+        doe = world.dois[2]
+        case = case_status.get_case(world.store, doe)
+        tamper_file(world.db, f"UPDATE legal_case SET status = 'requested' WHERE id = {case.id}")
+        history = workflow_history(world.store, store_trust(world.store, None))
+        assert status_problem(history, case_status.get_case(world.store, doe)) is None  # nothing sealed
+        disclosure = tmp_path / "disclosure.csv"
+        start, end = case.first_hit_us - HOUR, case.last_hit_us + HOUR
+        disclosure.write_text(
+            "ip,start,end,name,postal_address,email\n"
+            f"{case.ip},{us_to_iso(start)},{us_to_iso(end)},Casey Sample,3 Third Street,casey@example.test\n",
+            encoding="utf-8",
+        )
+        args = ["subscribers", "import", str(disclosure), "--identity-key", str(world.key_file),
+                "--actor", "clerk", "--db", str(world.db)]  # fmt: skip
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 0 and f"identified {doe}" in result.output, result.output
+        assert case_status.get_case(world.store, doe).status == "identified"
+        assert [e.note for e in case_status.case_events(world.store, doe)][-1].startswith("identify: ")
+        history = workflow_history(world.store, store_trust(world.store, None))
+        assert len(history.of(doe, "identified")) == 1
+        assert status_problem(history, case_status.get_case(world.store, doe)) is None
+        assert identity_problem(history, case, stored_identity(world.store, case.id)) is None
+        assert draft_letters(world.store, SETTINGS, [doe], "counsel", T0 + 2 * DAY)
+    finally:
+        world.store.close()
