@@ -25,7 +25,8 @@ carry no late mark (an older version's late batch, or a column someone set) is l
 A batch sealed more than :data:`swarmscope.evidence.seal.CLOCK_STEP_TOLERANCE_US`
 (2 s) earlier than a batch before it in the node's chain proves the evidence clock was set back (a node
 seals in chain order): the verdict lists the step (``clock_steps``); the workflow refuses the hits in such
-batches (:mod:`swarmscope.store.ledger.proven`, rule 6).
+batches (:mod:`swarmscope.store.ledger.proven`, rule 6). Only batches whose signature verifies count, in
+the order of their SIGNED first index (:mod:`swarmscope.store.ledger.seal_clock`).
 
 Source: README "Sealed ledger" and "Crash safety"; README "Retention" (purged entries).
 """
@@ -192,17 +193,24 @@ class _Seen:
     late: list[LateBatch]
     steps: list[ClockStep]
     column_only: list[LateBatch] = field(default_factory=list)
-    sealed_at_us: int | None = None  # the previous batch's seal time while walking one node's chain
+    signed: list[tuple[int, int, int]] = field(default_factory=list)  # one node's (first, sealed_at_us, id)
 
-    def batch(self, node: str, row_id: int, b: Any, column: bool) -> None:
+    def batch(self, node: str, row_id: int, b: Any, column: bool, signed: bool) -> None:
         if late_seal(b) is not None:
             self.late.append(LateBatch(node, row_id, b.first_index, b.last_index))
         elif column:
             self.column_only.append(LateBatch(node, row_id, b.first_index, b.last_index))
-        before = self.sealed_at_us
-        if before is not None and b.sealed_at_us < before - CLOCK_STEP_TOLERANCE_US:
-            self.steps.append(ClockStep(node, row_id, b.first_index, before, b.sealed_at_us))
-        self.sealed_at_us = b.sealed_at_us if before is None else max(before, b.sealed_at_us)
+        if signed:  # a seal time no key signed is no time of the node's clock
+            self.signed.append((b.first_index, b.sealed_at_us, row_id))
+
+    def node_done(self, node: str) -> None:
+        """The steps back among the node's signed batches, in SIGNED chain order (not the columns')."""
+        before: int | None = None
+        for first, at, row_id in sorted(self.signed):
+            if before is not None and at < before - CLOCK_STEP_TOLERANCE_US:
+                self.steps.append(ClockStep(node, row_id, first, before, at))
+            before = at if before is None else max(before, at)
+        self.signed = []
 
 
 def _check_batches(
@@ -212,7 +220,7 @@ def _check_batches(
     The newest batch read is appended to ``seen.last``; late batches and clock steps back to ``seen``."""
     heads: dict[int, bytes] = {}
     expected = 0
-    seen.sealed_at_us = None
+    seen.signed = []
     query = (
         sa.select(ledger_batch).where(ledger_batch.c.node_id == node.id).order_by(ledger_batch.c.first_index)
     )
@@ -228,14 +236,16 @@ def _check_batches(
         b = sealed.batch
         if not columns_match(sealed, row):
             out.append(LedgerProblem(node.fingerprint, b.first_index, "batch columns", f"batch {row.id}"))
-        if not verify_seal(sealed, node.public_key):
+        signed = verify_seal(sealed, node.public_key)
+        if not signed:
             out.append(LedgerProblem(node.fingerprint, b.first_index, "signature", f"batch {row.id}"))
         if b.first_index != expected:
             what = "gap between batches" if b.first_index > expected else "batches overlap"
             out.append(LedgerProblem(node.fingerprint, b.first_index, what, f"expected {expected}"))
         heads[b.last_index] = b.head_hash
         expected = max(expected, b.last_index + 1)
-        seen.batch(node.fingerprint, int(row.id), b, bool(row.recovered))
+        seen.batch(node.fingerprint, int(row.id), b, bool(row.recovered), signed)
+    seen.node_done(node.fingerprint)
     if rows:
         new = rows[-1]
         seen.last.append(CheckedHead(node.fingerprint, int(new.last_index), int(new.id), new.head_hash))
