@@ -28,7 +28,9 @@ letter. So a verified-tier row is used only when every one of these holds:
    after it ends, by the same evidence clock) and not after ``now_us`` of the caller's clock; its batch is
    not sealed over :data:`swarmscope.evidence.seal.CLOCK_STEP_TOLERANCE_US` before an EARLIER batch of the
    node (a node seals in chain order: the clock was set back, its times are not trusted; only batches
-   whose signature verifies count, in signed order: :mod:`swarmscope.store.ledger.seal_clock`).
+   whose signature verifies count, in signed order: :mod:`swarmscope.store.ledger.seal_clock`), nor while
+   the clock was behind that of a later batch of the same boot, as the boot clock sealed beside both
+   shows ("clock behind": it was corrected forward in between, :mod:`swarmscope.evidence.boot_clock`).
 
 Every other verified-tier row is REFUSED and named (:class:`RefusedRow`: observation id, ledger index,
 address, reason). Cost: one pass over the selected rows in chunks of :data:`CHUNK`, and one chain check
@@ -126,7 +128,7 @@ class _Batch:
     entries: dict[int, tuple[str, bytes]] = field(default_factory=dict)  # index → (kind, record hash)
     signer: str = ""  # hex fingerprint of the trusted key that sealed it
     void: bool = False  # sealed late by recovery: it tiles the chain and proves none of its records
-    clock_problem: str | None = None  # "clock set back: ..." (:mod:`swarmscope.store.ledger.seal_clock`)
+    clock_problem: str | None = None  # "clock set back/behind: ..." (store/ledger/seal_clock.py)
 
 
 class _Prover:
@@ -189,7 +191,7 @@ class _Prover:
         if seals.late_seal(b) is not None:  # the signed mark only: the column is anyone's
             problem = f"{seals.NOT_EVIDENCE} (batch {row.id})"
             return _Batch(problem, b.sealed_at_us, b.first_index, b.last_index, kinds, signer, void=True)
-        step = self.seal_clock.step_back(sealed)
+        step = self.seal_clock.step_back(sealed) or self.seal_clock.behind(sealed)
         return _Batch(None, b.sealed_at_us, b.first_index, b.last_index, kinds, signer, clock_problem=step)
 
     def _batch_for(self, node: int, index: int) -> _Batch | str:

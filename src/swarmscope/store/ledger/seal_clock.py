@@ -1,4 +1,5 @@
-"""The evidence clock as a node's SIGNED seal times show it: a step back between two of its batches.
+"""The evidence clock as a node's SIGNED seal times show it: a step back, or a clock behind and then
+corrected forward, between two of its batches.
 
 A node seals its batches in chain order, so a batch whose signed ``sealed_at_us`` (UTC µs) lies more than
 :data:`swarmscope.evidence.seal.CLOCK_STEP_TOLERANCE_US` (2 s) before that of a batch EARLIER in its chain
@@ -13,8 +14,14 @@ batch re-numbered or moved to another node's rows still proves the step it shows
 lazily, only for the earlier batches whose decoded time would make a step: an honest chain costs one
 decode per batch and no extra signature check.
 
+A batch sealed while the wall clock was BEHIND the clock of a later batch of the same boot, as the boot
+clock sealed beside both shows (:mod:`swarmscope.evidence.boot_clock`), is refused too ("clock behind");
+the later batch it is judged against must verify under the same key (a bogus row cannot make an honest
+batch look behind), and removing rows only removes what they prove.
+
 Limits: a batch row deleted outright takes its seal time with it (its entries are then covered by no
-batch and refused for that); the tolerance is the same 2 s as the bundle verifier's.
+batch and refused for that); the tolerance is the same 2 s as the bundle verifier's; the limits of the
+boot clock are :mod:`swarmscope.evidence.boot_clock`'s.
 
 Source: README "Only proven evidence" (clock set back); RFC 8032 (Ed25519).
 """
@@ -28,15 +35,64 @@ from typing import Any
 import sqlalchemy as sa
 
 from swarmscope.errors import DecodeError
+from swarmscope.evidence.boot_clock import behind_us
 from swarmscope.evidence.records import us_to_iso
 from swarmscope.evidence.seal import (
     CLOCK_STEP_TOLERANCE_US,
+    Batch,
     SealedBatch,
     batch_from_bytes,
     key_fingerprint,
     verify_seal,
 )
 from swarmscope.store.ledger.schema import ledger_batch
+
+
+@dataclass(frozen=True, slots=True)
+class ClockStep:
+    """A seal time that went back along a node's chain: node fingerprint, the batch sealed earlier than the
+    one before it (``ledger_batch.id``, its first chain index) and both seal times (UTC µs)."""
+
+    node: str
+    batch: int
+    first: int
+    before_us: int
+    sealed_at_us: int
+
+
+@dataclass(frozen=True, slots=True)
+class ClockBehind:
+    """A batch sealed while the wall clock was behind: node fingerprint, the batch (``ledger_batch.id``,
+    its first chain index, its seal time in UTC µs), how far behind (µs) and the later batch of the same
+    boot whose clock shows it (``ledger_batch.id``, seal time)."""
+
+    node: str
+    batch: int
+    first: int
+    sealed_at_us: int
+    behind_us: int
+    later_batch: int
+    later_sealed_at_us: int
+
+
+def chain_clock_faults(
+    node: str, signed: list[tuple[int, int, Batch]]
+) -> tuple[list[ClockStep], list[ClockBehind]]:
+    """The steps back and the batches sealed behind among one node's batches whose signatures verified,
+    given as (signed first index, ``ledger_batch.id``, batch) in any order; judged in signed order."""
+    ordered = sorted(signed, key=lambda item: (item[0], item[2].sealed_at_us))
+    steps, before = [], None
+    for first, row_id, b in ordered:
+        if before is not None and b.sealed_at_us < before - CLOCK_STEP_TOLERANCE_US:
+            steps.append(ClockStep(node, row_id, first, before, b.sealed_at_us))
+        before = b.sealed_at_us if before is None else max(before, b.sealed_at_us)
+    flagged = behind_us([b for _first, _id, b in ordered])
+    behind = [
+        ClockBehind(node, ordered[p][1], ordered[p][0], ordered[p][2].sealed_at_us, us, ordered[later][1],
+                    ordered[later][2].sealed_at_us)
+        for p, (us, later) in sorted(flagged.items())
+    ]  # fmt: skip
+    return steps, behind
 
 
 def raw_bytes(value: Any) -> bytes:
@@ -69,6 +125,7 @@ class SealClock:
     def __init__(self, conn: sa.Connection, trusted: frozenset[str]) -> None:
         self.conn, self.trusted = conn, trusted
         self._keys: dict[bytes, _KeySeals] | None = None
+        self._behind: dict[bytes, dict[Batch, tuple[int, Batch]]] = {}  # key → batch → (µs, later batch)
 
     def _load(self) -> dict[bytes, _KeySeals]:
         grouped: dict[bytes, list[_Seal]] = {}
@@ -123,3 +180,34 @@ class SealClock:
             return None
         earlier = f"before a batch earlier in the chain ({us_to_iso(ahead)})"
         return f"clock set back: its batch was sealed {us_to_iso(sealed.batch.sealed_at_us)}, {earlier}"
+
+    def _behind_of(self, key: bytes) -> dict[Batch, tuple[int, Batch]]:
+        """Batch → (µs behind, the later batch showing it) among ``key``'s batches (signed order); every
+        later batch named is signed: one that is not is left out and the rest judged again."""
+        if key not in self._behind:
+            found = self._keys.get(key) if self._keys is not None else None
+            seals = [] if found is None else list(found.seals)
+            while True:
+                flagged = behind_us([s.sealed.batch for s in seals])
+                unsigned = {flagged[p][1] for p in flagged if not self._signed(seals[flagged[p][1]])}
+                if not unsigned:
+                    break
+                seals = [s for i, s in enumerate(seals) if i not in unsigned]
+            batches = [s.sealed.batch for s in seals]
+            self._behind[key] = {batches[p]: (us, batches[later]) for p, (us, later) in flagged.items()}
+        return self._behind[key]
+
+    def behind(self, sealed: SealedBatch) -> str | None:
+        """``clock behind: ...`` when ``sealed`` (signature already verified by the caller) was sealed while
+        the wall clock was behind that of a later signed batch of its key and boot, else None."""
+        if self._keys is None:
+            self._keys = self._load()
+        found = self._behind_of(sealed.public_key_bytes).get(sealed.batch)
+        if found is None:
+            return None
+        us, later = found
+        return (
+            f"clock behind: its batch was sealed {us_to_iso(sealed.batch.sealed_at_us)}, "
+            f"{us / 1e6:.3f} s behind the node's clock at a later batch of the same boot (sealed "
+            f"{us_to_iso(later.sealed_at_us)}; the clock was corrected forward in between)"
+        )

@@ -25,8 +25,10 @@ carry no late mark (an older version's late batch, or a column someone set) is l
 A batch sealed more than :data:`swarmscope.evidence.seal.CLOCK_STEP_TOLERANCE_US`
 (2 s) earlier than a batch before it in the node's chain proves the evidence clock was set back (a node
 seals in chain order): the verdict lists the step (``clock_steps``); the workflow refuses the hits in such
-batches (:mod:`swarmscope.store.ledger.proven`, rule 6). Only batches whose signature verifies count, in
-the order of their SIGNED first index (:mod:`swarmscope.store.ledger.seal_clock`).
+batches (:mod:`swarmscope.store.ledger.proven`, rule 6). So is a batch sealed while the clock was behind
+that of a later batch of the same boot (``clock_behind``: the boot clock sealed beside both shows it,
+:mod:`swarmscope.evidence.boot_clock`). Only batches whose signature verifies count, in the order of their
+SIGNED first index (:mod:`swarmscope.store.ledger.seal_clock`).
 
 Source: README "Sealed ledger" and "Crash safety"; README "Retention" (purged entries).
 """
@@ -43,7 +45,7 @@ from swarmscope.errors import DecodeError
 from swarmscope.evidence.canonical import canonical_bytes
 from swarmscope.evidence.chain import ChainEntry, verify_chain
 from swarmscope.evidence.records import Redaction, WorkflowEvent
-from swarmscope.evidence.seal import CLOCK_STEP_TOLERANCE_US, key_fingerprint, late_seal, verify_seal
+from swarmscope.evidence.seal import key_fingerprint, late_seal, verify_seal
 from swarmscope.store.ledger import queries
 from swarmscope.store.ledger.commit import columns_match
 from swarmscope.store.ledger.entries import NodeKeyRow, load_ledger, node_keys, stored_batch
@@ -66,6 +68,7 @@ from swarmscope.store.ledger.schema import (
     sighting,
     workflow_event,
 )
+from swarmscope.store.ledger.seal_clock import ClockBehind, ClockStep, chain_clock_faults
 from swarmscope.store.ledger.snapshot import Source, read_snapshot
 
 if TYPE_CHECKING:
@@ -111,6 +114,7 @@ class LedgerVerdict:
     late: tuple[LateBatch, ...] = ()  # batches sealed late by crash recovery: their entries are not evidence
     clock_steps: tuple[ClockStep, ...] = ()  # batches sealed earlier than the batch before them
     column_only: tuple[LateBatch, ...] = ()  # ``recovered`` column set, no signed late mark: judged as sealed
+    clock_behind: tuple[ClockBehind, ...] = ()  # batches sealed while the clock was behind (boot clock)
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,18 +129,6 @@ class LateBatch:
     @property
     def entries(self) -> int:
         return self.last - self.first + 1
-
-
-@dataclass(frozen=True, slots=True)
-class ClockStep:
-    """A seal time that went back along a node's chain: node fingerprint, the batch sealed earlier than the
-    one before it (``ledger_batch.id``, its first chain index) and both seal times (UTC µs)."""
-
-    node: str
-    batch: int
-    first: int
-    before_us: int
-    sealed_at_us: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,7 +185,8 @@ class _Seen:
     late: list[LateBatch]
     steps: list[ClockStep]
     column_only: list[LateBatch] = field(default_factory=list)
-    signed: list[tuple[int, int, int]] = field(default_factory=list)  # one node's (first, sealed_at_us, id)
+    behind: list[ClockBehind] = field(default_factory=list)
+    signed: list[tuple[int, int, Any]] = field(default_factory=list)  # one node's (first, id, Batch)
 
     def batch(self, node: str, row_id: int, b: Any, column: bool, signed: bool) -> None:
         if late_seal(b) is not None:
@@ -201,15 +194,13 @@ class _Seen:
         elif column:
             self.column_only.append(LateBatch(node, row_id, b.first_index, b.last_index))
         if signed:  # a seal time no key signed is no time of the node's clock
-            self.signed.append((b.first_index, b.sealed_at_us, row_id))
+            self.signed.append((b.first_index, row_id, b))
 
     def node_done(self, node: str) -> None:
-        """The steps back among the node's signed batches, in SIGNED chain order (not the columns')."""
-        before: int | None = None
-        for first, at, row_id in sorted(self.signed):
-            if before is not None and at < before - CLOCK_STEP_TOLERANCE_US:
-                self.steps.append(ClockStep(node, row_id, first, before, at))
-            before = at if before is None else max(before, at)
+        """The clock faults among the node's signed batches, in SIGNED chain order (not the columns')."""
+        steps, behind = chain_clock_faults(node, self.signed)
+        self.steps += steps
+        self.behind += behind
         self.signed = []
 
 
@@ -383,4 +374,5 @@ def _verify(conn: sa.Connection, node: str | None) -> LedgerVerdict:
         tuple(seen.late),
         tuple(seen.steps),
         tuple(seen.column_only),
+        tuple(seen.behind),
     )
