@@ -3,7 +3,8 @@ batch's seal time shows it (:mod:`swarmscope.evidence.boot_clock`). The batch of
 behind the clock that sealed a later batch of the same boot is listed by ``verify --db`` ("clock
 behind") and ``cases build`` refuses its hits, named; the hits sealed after the correction are built.
 A quiet hour (wall and boot clock advance alike), a reboot (two boots are never compared) and a bogus
-unsigned batch row claiming a jump refuse nothing. The real writer seals the boot clock."""
+unsigned batch row claiming a jump refuse nothing. The real writer seals the boot clock. SQLite, and
+PostgreSQL with SWARMSCOPE_TEST_PG_URL."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from rich.console import Console
 
 from swarmscope.cases.candidates import build_cases
@@ -30,8 +32,8 @@ from swarmscope.store.ledger.entries import load_batches
 from swarmscope.store.ledger.proven import proven_observations
 from swarmscope.store.ledger.verify import verify_ledger
 from swarmscope.store.legal import cases as sc
-from tests.cases.evidence import IH, MIN, T0, attributed, fresh_store, hit
-from tests.tampering import node_trust, tamper_file
+from tests.cases.evidence import IH, MIN, T0, attributed, hit
+from tests.tampering import backend_store, node_trust, tamper
 
 DAY = 24 * 60 * MIN
 HOUR = 60 * MIN
@@ -42,9 +44,24 @@ BOOT = "5e1f6a7c-0d2b-4c39-9a51-3b7d2f8e9c10"
 BOOT0 = 40 * 3_600 * 10**6  # the boot clock (µs since boot) when the first batch was sealed
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    yield from fresh_store(tmp_path)
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    with backend_store(request.param, tmp_path, Ed25519PrivateKey.generate(), T0) as s:
+        yield s
+
+
+def _sql_bytes(store: Store, data: bytes) -> str:
+    """A bytes literal of the store's SQL dialect."""
+    if store.engine.dialect.name == "postgresql":
+        return f"decode('{data.hex()}', 'hex')"
+    return f"X'{data.hex()}'"
+
+
+def _db(store: Store) -> str:
+    """What ``--db`` names the store by: its SQLite file, or its PostgreSQL URL."""
+    if store.engine.dialect.name == "postgresql":
+        return store.engine.url.render_as_string(hide_password=False)
+    return str(store.engine.url.database)
 
 
 def _run(store: Store, records: list[Any], sealed_at_us: int, boot_us: int, boot: str = BOOT) -> None:
@@ -86,7 +103,7 @@ def test_hits_sealed_while_the_clock_was_behind_are_refused_and_listed(store: St
     assert {c.ip: (c.hits, c.first_hit_us) for c in report.created} == {
         ip: (3, third - 75 * MIN) for ip in (FIRST, SECOND)
     }
-    db = str(store.engine.url.database)
+    db = _db(store)
     out = io.StringIO()
     run_verify_ledger(db, console=Console(file=out, width=300))
     assert "clock behind: node" in out.getvalue() and "3600.000 s behind the clock of batch" in out.getvalue()
@@ -106,12 +123,14 @@ def test_what_is_no_clock_behind(store: Store, how: str) -> None:
     else:
         third = _world(store, behind_us=0)
         bogus = Batch(10**6, 10**6, b"\1" * 32, third + DAY, {BOOT_ID: BOOT, BOOT_US: BOOT0 + 3 * HOUR})
-        tamper_file(
+        blob = _sql_bytes(store, batch_bytes(bogus))
+        tamper(
             store,
+            ["ledger_batch"],
             "INSERT INTO ledger_batch (node_id, first_index, last_index, head_hash, sealed_at_us, "
             f"batch_bytes, signature, public_key, clock, recovered) SELECT node_id, {10**6}, {10**6}, "
-            f"X'{'01' * 32}', {third + DAY}, X'{batch_bytes(bogus).hex()}', X'{'00' * 64}', public_key, "
-            "NULL, 0 FROM ledger_batch LIMIT 1",
+            f"{_sql_bytes(store, bytes(32))}, {third + DAY}, {blob}, {_sql_bytes(store, bytes(64))}, "
+            "public_key, NULL, false FROM ledger_batch LIMIT 1",
         )
     assert verify_ledger(store).clock_behind == ()
     proven = proven_observations(store, node_trust(store, NOW).fingerprints, NOW)
