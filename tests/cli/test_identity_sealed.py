@@ -223,3 +223,29 @@ def test_a_planted_identity_of_a_requested_case_is_identified_by_the_re_import(t
         assert draft_letters(world.store, SETTINGS, [doe], "counsel", T0 + 2 * DAY)
     finally:
         world.store.close()
+
+
+@pytest.mark.parametrize("status", ["candidate", "withdrawn"])
+def test_a_planted_identity_of_a_case_awaiting_no_disclosure_is_not_re_bound(
+    tmp_path: Path, status: str
+) -> None:
+    """A planted identity of a case that awaits no disclosure (a ``candidate``, or one a build withdrew)
+    is refused by the re-import as a first import would refuse the case ("no case awaiting disclosure"):
+    no identification is sealed for it, so its status stays one its sealed history allows."""
+    world = build_world(tmp_path, sealed_identities=False)
+    try:
+        doe = world.dois[2]
+        case = case_status.get_case(world.store, doe)
+        tamper_file(world.db, f"UPDATE legal_case SET status = '{status}' WHERE id = {case.id}")
+        first = T0 - 10 * DAY + 3 * HOUR
+        row = DisclosureRow(1, case.ip, first - HOUR, first + 4 * HOUR, IDENTITIES[case.ip])
+        report = record_disclosure(world.store, world.key, [row], "11" * 32, isp=None, actor="clerk",
+                                   partial=False, now_us=T0 + DAY)  # fmt: skip
+        assert report.imported == () and report.problems == (
+            (1, f"no case awaiting disclosure ({doe} is {status})"),
+        ), report
+        history = workflow_history(world.store, store_trust(world.store, None))
+        assert not history.of(doe, "identified")
+        assert status_problem(history, case_status.get_case(world.store, doe)) is None
+    finally:
+        world.store.close()
