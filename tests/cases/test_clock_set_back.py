@@ -23,10 +23,11 @@ from swarmscope.evidence.records import RunStarted
 from swarmscope.evidence.seal import CLOCK_STEP_TOLERANCE_US, NOT_EVIDENCE
 from swarmscope.store.database import Store, open_store
 from swarmscope.store.ledger.node_key import default_key_path
+from swarmscope.store.ledger.proven import proven_observations
 from swarmscope.store.ledger.verify import verify_ledger
 from swarmscope.store.legal import cases as sc
 from tests.cases.evidence import IH, MIN, T0, attributed, fresh_store, hit, node_key_for
-from tests.tampering import append_unsealed, node_trust
+from tests.tampering import append_unsealed, node_trust, tamper_file
 
 DAY = 24 * 60 * MIN
 FIRST, SECOND = "127.0.0.2", "127.0.0.3"
@@ -112,3 +113,49 @@ def test_export_warns_and_the_bundle_verifier_flags_the_step_back(store: Store, 
     assert text.count("note: WARNING clock set back: batch (chain") == 1
     (clock,) = [line for line in text.splitlines() if " clock " in line and "samples" in line]
     assert "CLOCK SET BACK: 6 observation(s) sealed after it" in clock
+
+
+def _bogus_batch(store: Store, sealed_at_us: int) -> None:
+    """A ``ledger_batch`` row that decodes but that no key signed (its signature is zeros), first in the
+    chain order, sealed at ``sealed_at_us``: written with the triggers dropped, no node key."""
+    from swarmscope.evidence.seal import Batch, batch_bytes
+
+    raw = batch_bytes(Batch(0, 10**9, b"\1" * 32, sealed_at_us)).hex()
+    tamper_file(
+        store,
+        "INSERT INTO ledger_batch (node_id, first_index, last_index, head_hash, sealed_at_us, batch_bytes, "
+        f"signature, public_key, clock, recovered) SELECT node_id, 0, {10**9}, X'{'01' * 32}', "
+        f"{sealed_at_us}, X'{raw}', X'{'00' * 64}', public_key, NULL, 0 FROM ledger_batch LIMIT 1",
+    )
+
+
+def test_an_unsigned_batch_row_sets_no_clock_back(store: Store) -> None:
+    """A bogus batch row dated a week ahead, early in the chain order, is no earlier seal time: every honest
+    hit sealed after it is still proven (no "clock set back"), and ``verify --db`` lists no step back (it
+    names the row's bad signature; ``cases build`` builds nothing while the ledger is not whole, a rule of
+    its own)."""
+    _world(store, 0)
+    _bogus_batch(store, NOW + 7 * DAY)
+    assert verify_ledger(store).clock_steps == ()
+    proven = proven_observations(store, node_trust(store, NOW).fingerprints, NOW)
+    assert not proven.refused, proven.refused
+    assert sorted(h.ip for h in proven.hits) == [FIRST] * 6 + [SECOND] * 6
+
+
+def test_a_batch_row_moved_in_the_chain_order_hides_no_step_back(store: Store) -> None:
+    """The writer moves the batches sealed before the step to the end of the chain order (their unsigned
+    ``first_index``, ``last_index`` columns): their SIGNED indices still put them before the batch sealed
+    a day earlier, so that batch's hits are still refused as "clock set back", in ``cases build`` and in
+    ``verify --db``."""
+    _world(store, DAY)
+    ahead, later = T0 + DAY + 75 * MIN, T0 + 76 * MIN
+    tamper_file(
+        store,
+        f"UPDATE ledger_batch SET first_index = first_index + {10**9}, last_index = last_index + {10**9} "
+        f"WHERE sealed_at_us > {later}",
+    )
+    (step,) = verify_ledger(store).clock_steps
+    assert step.before_us == ahead
+    report = build_cases(store, POLICY, NOW, trust=node_trust(store, NOW))
+    set_back = [r for r in report.refused if r.reason.startswith("clock set back: its batch was sealed")]
+    assert len(set_back) == 6 and not report.created, report.refused

@@ -188,3 +188,64 @@ def test_an_identity_stored_without_a_sealed_identification_gets_no_letter(tmp_p
         assert draft_letters(world.store, SETTINGS, [doe], "counsel", T0 + 2 * DAY)
     finally:
         world.store.close()
+
+
+def test_a_planted_identity_of_a_requested_case_is_identified_by_the_re_import(tmp_path: Path) -> None:
+    """The writer (identity key, no node key) stores an identity for a case that still awaits its
+    disclosure (``requested``) and leaves the status alone. ``subscribers import`` of the ISP's
+    disclosure re-binds and seals it AND moves the case on to ``identified``, as a first import does
+    (the status move is in the case's history): its status is then the one its sealed identification
+    allows and its letter is drafted."""
+    world = build_world(tmp_path, sealed_identities=False)
+    try:
+        doe = world.dois[2]
+        case = case_status.get_case(world.store, doe)
+        tamper_file(world.db, f"UPDATE legal_case SET status = 'requested' WHERE id = {case.id}")
+        history = workflow_history(world.store, store_trust(world.store, None))
+        assert status_problem(history, case_status.get_case(world.store, doe)) is None  # nothing sealed
+        disclosure = tmp_path / "disclosure.csv"
+        start, end = case.first_hit_us - HOUR, case.last_hit_us + HOUR
+        disclosure.write_text(
+            "ip,start,end,name,postal_address,email\n"
+            f"{case.ip},{us_to_iso(start)},{us_to_iso(end)},Casey Sample,3 Third Street,casey@example.test\n",
+            encoding="utf-8",
+        )
+        args = ["subscribers", "import", str(disclosure), "--identity-key", str(world.key_file),
+                "--actor", "clerk", "--db", str(world.db)]  # fmt: skip
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 0 and f"identified {doe}" in result.output, result.output
+        assert case_status.get_case(world.store, doe).status == "identified"
+        assert [e.note for e in case_status.case_events(world.store, doe)][-1].startswith("identify: ")
+        history = workflow_history(world.store, store_trust(world.store, None))
+        assert len(history.of(doe, "identified")) == 1
+        assert status_problem(history, case_status.get_case(world.store, doe)) is None
+        assert identity_problem(history, case, stored_identity(world.store, case.id)) is None
+        assert draft_letters(world.store, SETTINGS, [doe], "counsel", T0 + 2 * DAY)
+    finally:
+        world.store.close()
+
+
+@pytest.mark.parametrize("status", ["candidate", "withdrawn"])
+def test_a_planted_identity_of_a_case_awaiting_no_disclosure_is_not_re_bound(
+    tmp_path: Path, status: str
+) -> None:
+    """A planted identity of a case that awaits no disclosure (a ``candidate``, or one a build withdrew)
+    is refused by the re-import as a first import would refuse the case ("no case awaiting disclosure"):
+    no identification is sealed for it, so its status stays one its sealed history allows."""
+    world = build_world(tmp_path, sealed_identities=False)
+    try:
+        doe = world.dois[2]
+        case = case_status.get_case(world.store, doe)
+        tamper_file(world.db, f"UPDATE legal_case SET status = '{status}' WHERE id = {case.id}")
+        first = T0 - 10 * DAY + 3 * HOUR
+        row = DisclosureRow(1, case.ip, first - HOUR, first + 4 * HOUR, IDENTITIES[case.ip])
+        report = record_disclosure(world.store, world.key, [row], "11" * 32, isp=None, actor="clerk",
+                                   partial=False, now_us=T0 + DAY)  # fmt: skip
+        assert report.imported == () and report.problems == (
+            (1, f"no case awaiting disclosure ({doe} is {status})"),
+        ), report
+        history = workflow_history(world.store, store_trust(world.store, None))
+        assert not history.of(doe, "identified")
+        assert status_problem(history, case_status.get_case(world.store, doe)) is None
+    finally:
+        world.store.close()

@@ -64,16 +64,24 @@ def seal_identified(store: Store, dois: list[str], now_us: int) -> None:
             seal_step(store, case, IDENTIFIED, identity_content(row), now_us)
 
 
+NO_DISCLOSURE_AWAITED = frozenset({"candidate", "withdrawn", "closed"})
+"""Statuses (``cases.workflow.CaseStatus`` values) of a case a first import never identifies: a stored
+identity of such a case is not re-bound either (the import names the case "no case awaiting disclosure")."""
+
+
 def unsealed_identities(store: Store) -> frozenset[int]:
     """Ids of the cases whose stored identity no proven identification names (under the store's own node
-    key; none while the trusted chains are not whole): ``subscribers import`` re-binds and seals them
-    ("identity not sealed" until then)."""
+    key; none while the trusted chains are not whole) and which await a disclosure (not in
+    :data:`NO_DISCLOSURE_AWAITED`): ``subscribers import`` re-binds and seals them ("identity not sealed"
+    until then), moving a ``requested`` one on to ``identified`` as a first import does."""
     history = workflow_history(store, store_trust(store, None))
-    does = {case.id: case.doe for case in case_status.list_cases(store)}
+    cases = {case.id: case for case in case_status.list_cases(store)}
     return frozenset(
         row.case_id
         for row in subscriber_rows(store)
-        if history.refusal(does[row.case_id]) is None and not history.of(does[row.case_id], IDENTIFIED)
+        if cases[row.case_id].status not in NO_DISCLOSURE_AWAITED
+        and history.refusal(cases[row.case_id].doe) is None
+        and not history.of(cases[row.case_id].doe, IDENTIFIED)
     )
 
 

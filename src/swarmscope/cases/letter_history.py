@@ -140,7 +140,7 @@ def proven_letters(
     problems += _unmatched(history, case, PAYMENT, payments, payment_content, _payment_terms)
     problems += _unmatched(history, case, DISPUTE, disputes, dispute_content, lambda d: f"dispute {d.id}")
     if not problems:
-        problems = approvals_differ(store, case, letters, trust)
+        problems = approvals_differ(store, case, letters, history, trust)
     if problems:
         return f"{case.doe}: refused: {TERMS_ALTERED} ({'; '.join(problems)})"
     ordered = sorted(letters, key=lambda r: (r.sent_us or 0, r.id))

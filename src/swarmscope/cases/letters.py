@@ -220,9 +220,16 @@ def approval_digest(facts: CaseFacts, letter: LetterRow, settings: LetterSetting
     return _digest(head, *render_preview(facts, letter, settings))
 
 
+ADDRESSEE_BOUND_SINCE_US = 1_796_616_033_000_000
+"""2026-12-07T04:00:33Z (UTC µs): from this release on, every approval binds the addressee (digest v2,
+:func:`approval_digest`); an approval sealed at or after it cannot have recorded a v1 digest."""
+
+
 def unbound_approval_digest(facts: CaseFacts, letter: LetterRow, settings: LetterSettings) -> str:
     """The digest approvals recorded before they bound the recipient (``v1``: the text and HTML only).
-    Only a letter SENT under such an approval is still judged by it; an unsent one needs a new approval.
+    Only a letter SENT under such an approval is still judged by it, and only while a proven approval
+    sealed before :data:`ADDRESSEE_BOUND_SINCE_US` seals that digest
+    (:func:`swarmscope.cases.sealed_history.approvals_differ`); an unsent one needs a new approval.
 
     Raises:
         LetterError: accusing wording.

@@ -44,7 +44,7 @@ from typing import Any
 
 from swarmscope.cases.hit_proofs import letter_facts
 from swarmscope.cases.letter_settings import LetterError, frozen_settings
-from swarmscope.cases.letters import approval_digest, unbound_approval_digest
+from swarmscope.cases.letters import ADDRESSEE_BOUND_SINCE_US, approval_digest, unbound_approval_digest
 from swarmscope.evidence.records import us_to_iso
 from swarmscope.store.database import Store
 from swarmscope.store.ledger.proven import EvidenceTrust
@@ -199,16 +199,22 @@ def recipient_sha256(store: Store, case: CaseRow) -> str:
 
 
 def approvals_differ(
-    store: Store, case: CaseRow, letters: Sequence[letter_store.LetterRow], trust: EvidenceTrust | None
+    store: Store,
+    case: CaseRow,
+    letters: Sequence[letter_store.LetterRow],
+    history: WorkflowHistory,
+    trust: EvidenceTrust | None,
 ) -> list[str]:
     """The sent letters whose approval digest, re-derived from the letter rendered for ``case`` now and
     the identity stored for it (:func:`swarmscope.cases.letters.approval_digest`), is not their stored
     ``approved_sha256`` (the column is never trusted: a letter moved from another case renders other
     facts and names another addressee). A letter sent under an approval recorded before approvals bound
     the addressee is judged by the digest of that time
-    (:func:`swarmscope.cases.letters.unbound_approval_digest`). A case with no identity stored cannot be
-    judged so (whom its letters went to is gone) and is not: no letter leaves for it, and the litigation
-    list names it for that ("no disclosed identity is stored for it")."""
+    (:func:`swarmscope.cases.letters.unbound_approval_digest`, v1), but only where such an approval was
+    produced: a proven approval in ``history`` seals that v1 digest for the letter and was sealed before
+    :data:`swarmscope.cases.letters.ADDRESSEE_BOUND_SINCE_US` (:func:`_v1_problem`). A case with no
+    identity stored cannot be judged so (whom its letters went to is gone) and is not: no letter leaves
+    for it, and the litigation list names it for that ("no disclosed identity is stored for it")."""
     if not letters or stored_identity(store, case.id) is None:
         return []
     facts = letter_facts(store, case.id, trust)
@@ -216,16 +222,37 @@ def approvals_differ(
     for row in letters:
         try:
             settings = frozen_settings(row.settings_json)
-            digests = {approval_digest(facts, row, settings, recipient_sha256(store, case)),
-                       unbound_approval_digest(facts, row, settings)}  # fmt: skip
+            v2 = approval_digest(facts, row, settings, recipient_sha256(store, case))
+            v1 = unbound_approval_digest(facts, row, settings)
         except LetterError as exc:
             out.append(f"letter {row.payment_reference} cannot be rendered for this case ({exc})")
             continue
-        if row.approved_sha256 not in digests:
+        if row.approved_sha256 == v1:
+            why = _v1_problem(history, case, row, v1)
+            out += [] if why is None else [why]
+        elif row.approved_sha256 != v2:
             out.append(
                 f"letter {row.payment_reference} as rendered for this case now is not the one approved"
             )
     return out
+
+
+def _v1_problem(history: WorkflowHistory, case: CaseRow, row: letter_store.LetterRow, v1: str) -> str | None:
+    """Why the v1 digest ``v1`` of sent letter ``row`` was not legitimately approved, or None: a proven
+    approval of ``case`` seals it (letter, kind, digest, approver) at a sealed time (UTC µs) before
+    :data:`swarmscope.cases.letters.ADDRESSEE_BOUND_SINCE_US`."""
+    sealed = content_sha256(APPROVED, bound(case, approval_content(row, v1, row.approved_by)))
+    times = [p.event.at_us for p in history.of(case.doe, APPROVED) if p.event.sha256 == sealed]
+    head = f"letter {row.payment_reference} was sent under a v1 approval digest ({v1[:16]}…, no addressee "
+    head += "bound)"
+    if not times:
+        return f"{head} that no proven approval seals"
+    if min(times) >= ADDRESSEE_BOUND_SINCE_US:
+        return (
+            f"{head}, but its approval was sealed at {us_to_iso(min(times))}, when approvals already bound "
+            f"the addressee (v2, since {us_to_iso(ADDRESSEE_BOUND_SINCE_US)})"
+        )
+    return None
 
 
 def litigation_problem(
@@ -247,7 +274,7 @@ def litigation_problem(
         return incomplete
     letters = [row for row in letter_store.list_letters(store, case_id=case.id) if row.sent_us is not None]
     sent, problems = matched_rows(history, case, SENT, letters, sent_content)
-    problems += approvals_differ(store, case, letters, trust)
+    problems += approvals_differ(store, case, letters, history, trust)
     payments, more = matched_rows(
         history, case, PAYMENT, letter_store.list_payments(store, case.id), payment_content
     )

@@ -225,6 +225,12 @@ def ledger_json(verdict: LedgerVerdict) -> dict[str, Any]:
              "sealed_at_us": c.sealed_at_us}
             for c in verdict.clock_steps
         ],
+        "clock_behind": [
+            {"node": c.node, "batch": c.batch, "first": c.first, "sealed_at_us": c.sealed_at_us,
+             "behind_us": c.behind_us, "later_batch": c.later_batch,
+             "later_sealed_at_us": c.later_sealed_at_us}
+            for c in verdict.clock_behind
+        ],
         "recovered_column_only": [
             {"node": b.node, "batch": b.batch, "first": b.first, "last": b.last} for b in verdict.column_only
         ],
@@ -261,6 +267,13 @@ def print_ledger_verdict(verdict: LedgerVerdict, console: Console) -> None:
             f"[yellow]clock set back[/]: node {c.node} batch {c.batch} (index {c.first}) sealed "
             f"{us_to_iso(c.sealed_at_us)}, before the batch ahead of it ({us_to_iso(c.before_us)}): "
             "its hits and later ones are refused by cases build"
+        )
+    for k in verdict.clock_behind:
+        console.print(
+            f"[yellow]clock behind[/]: node {k.node} batch {k.batch} (index {k.first}) sealed "
+            f"{us_to_iso(k.sealed_at_us)}, {k.behind_us / 1e6:.3f} s behind the clock of batch "
+            f"{k.later_batch} ({us_to_iso(k.later_sealed_at_us)}) later in the same boot (corrected "
+            "forward in between): its hits are refused by cases build"
         )
     for p in verdict.problems:
         where = "" if p.index is None else f" index {p.index}"

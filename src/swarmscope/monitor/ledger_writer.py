@@ -65,7 +65,8 @@ class LedgerWriter:
         run_id: the monitor run.
         clock: the evidence clock (``sealed_at_us``). flush_interval: seconds between commits.
         flush_rows: pending records that trigger an early commit. latest_clock: the latest NTP measurement
-        as a flat dict sealed with each batch (``net.ntp_clock.ClockWatch.latest``), or None.
+        as a flat dict sealed with each batch (``net.ntp_clock.ClockWatch.latest``), or None; the host's
+        boot clock (``Clock.boot_stamp``, :mod:`swarmscope.evidence.boot_clock`) is sealed beside it.
         tsa_url: RFC 3161 authority, or None. on_warning: messages. on_committed: called with each sealed
         batch after its transaction's COMMIT returned (the acknowledgement: its entries are durable).
         on_fenced: called with the swarms (infohash hex) whose records fencing refused (a fleet node).
@@ -215,6 +216,10 @@ class LedgerWriter:
     ) -> None:
         """One sealed commit of what :meth:`flush` took from the queue; put back on failure."""
         sealed_at_us = self.clock.now_us()
+        boot = self.clock.boot_stamp()  # right after the wall clock: a later step shows against it
+        clock = self.latest_clock()
+        if boot is not None:
+            clock = {**(clock or {}), **boot}
         began = time.perf_counter()
         try:
             sealed = await asyncio.to_thread(
@@ -225,7 +230,7 @@ class LedgerWriter:
                 blobs=blobs,
                 reference_pieces=pieces,
                 sealed_at_us=sealed_at_us,
-                clock=self.latest_clock(),
+                clock=clock,
             )
         except FencingRefused as exc:  # rolled back whole: drop the lost swarms' records, keep the rest
             self._requeue(records, captures, blobs, pieces)

@@ -27,7 +27,10 @@ letter. So a verified-tier row is used only when every one of these holds:
 6. its start and end (UTC µs) are not after its batch's signed ``sealed_at_us`` (an observation is sealed
    after it ends, by the same evidence clock) and not after ``now_us`` of the caller's clock; its batch is
    not sealed over :data:`swarmscope.evidence.seal.CLOCK_STEP_TOLERANCE_US` before an EARLIER batch of the
-   node (signed times; a node seals in chain order: the clock was set back, its times are not trusted).
+   node (a node seals in chain order: the clock was set back, its times are not trusted; only batches
+   whose signature verifies count, in signed order: :mod:`swarmscope.store.ledger.seal_clock`), nor while
+   the clock was behind that of a later batch of the same boot, as the boot clock sealed beside both
+   shows ("clock behind": it was corrected forward in between, :mod:`swarmscope.evidence.boot_clock`).
 
 Every other verified-tier row is REFUSED and named (:class:`RefusedRow`: observation id, ledger index,
 address, reason). Cost: one pass over the selected rows in chunks of :data:`CHUNK`, and one chain check
@@ -59,6 +62,7 @@ from swarmscope.store.ledger.entries import stored_batch
 from swarmscope.store.ledger.purge_records import PurgeRecords, bytes_missing_query, load_purge_records
 from swarmscope.store.ledger.queries import observation_from_row
 from swarmscope.store.ledger.schema import ledger_batch, ledger_entry, node_key, observation
+from swarmscope.store.ledger.seal_clock import SealClock
 from swarmscope.store.ledger.snapshot import read_snapshot
 
 if TYPE_CHECKING:
@@ -124,7 +128,7 @@ class _Batch:
     entries: dict[int, tuple[str, bytes]] = field(default_factory=dict)  # index → (kind, record hash)
     signer: str = ""  # hex fingerprint of the trusted key that sealed it
     void: bool = False  # sealed late by recovery: it tiles the chain and proves none of its records
-    ahead_us: int | None = None  # the latest signed seal time of the node's earlier batches (UTC µs)
+    clock_problem: str | None = None  # "clock set back/behind: ..." (store/ledger/seal_clock.py)
 
 
 class _Prover:
@@ -134,7 +138,7 @@ class _Prover:
         self.conn, self.trusted, self.now_us = conn, trusted, now_us
         self.batches: dict[int, tuple[list[int], list[Any]]] = {}  # node id → (first indices, batch rows)
         self.verdicts: dict[int, _Batch] = {}  # ledger_batch.id → verdict
-        self.ahead: dict[int, int | None] = {}  # ledger_batch.id → latest seal time of earlier batches
+        self.seal_clock = SealClock(conn, trusted)  # signed seal times of the trusted keys' batches
         self.entries: dict[tuple[int, int], int] = {}  # (node, index) → first observation using it
         self.records: dict[bytes, int] = {}  # record hash → first observation
         self.captures: dict[bytes, int] = {}  # capture sha256 → first observation
@@ -146,14 +150,6 @@ class _Prover:
             query = sa.select(ledger_batch).where(ledger_batch.c.node_id == node)
             rows = list(self.conn.execute(query.order_by(ledger_batch.c.first_index)))
             self.batches[node] = ([int(r.first_index) for r in rows], rows)
-            ahead: int | None = None
-            for r in rows:  # signed seal times: a column a database writer edits moves nothing
-                self.ahead[r.id] = ahead
-                try:
-                    at = seals.batch_from_bytes(_raw(r.batch_bytes)).sealed_at_us
-                except DecodeError:
-                    continue
-                ahead = at if ahead is None else max(ahead, at)
         return self.batches[node]
 
     def _verdict(self, row: Any) -> _Batch:
@@ -191,11 +187,12 @@ class _Prover:
             detail = verdict.detail or "no entries"
             return _Batch(f"the chain of its batch {row.id} does not hold ({detail})")
         kinds = {en.index: (str(r.kind), en.record_hash) for en, r in zip(entries, found, strict=True)}
-        signer, ahead = key_fingerprint(sealed.public_key_bytes), self.ahead.get(row.id)
+        signer = key_fingerprint(sealed.public_key_bytes)
         if seals.late_seal(b) is not None:  # the signed mark only: the column is anyone's
             problem = f"{seals.NOT_EVIDENCE} (batch {row.id})"
             return _Batch(problem, b.sealed_at_us, b.first_index, b.last_index, kinds, signer, void=True)
-        return _Batch(None, b.sealed_at_us, b.first_index, b.last_index, kinds, signer, ahead_us=ahead)
+        step = self.seal_clock.step_back(sealed) or self.seal_clock.behind(sealed)
+        return _Batch(None, b.sealed_at_us, b.first_index, b.last_index, kinds, signer, clock_problem=step)
 
     def _batch_for(self, node: int, index: int) -> _Batch | str:
         """The trusted batch holding ``index`` (any one that proves it), or why none does."""
@@ -240,10 +237,8 @@ class _Prover:
             return f"dated after its seal ({us_to_iso(batch.sealed_at_us)})"
         if max(row.started_us, row.ended_us) > self.now_us:
             return f"dated in the future (now {us_to_iso(self.now_us)})"
-        ahead = batch.ahead_us
-        if ahead is not None and batch.sealed_at_us < ahead - seals.CLOCK_STEP_TOLERANCE_US:
-            earlier = f"before a batch earlier in the chain ({us_to_iso(ahead)})"
-            return f"clock set back: its batch was sealed {us_to_iso(batch.sealed_at_us)}, {earlier}"
+        if batch.clock_problem is not None:
+            return batch.clock_problem
         return self._duplicate(row, node, index, record_hash)
 
     def _duplicate(self, row: Any, node: int, index: int, record_hash: bytes) -> tuple[str, bool] | None:

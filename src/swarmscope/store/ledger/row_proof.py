@@ -102,7 +102,7 @@ class ProvenBatches:
             verdict.last,
             entries,
             verdict.signer,
-            ahead_us=verdict.ahead_us,
+            clock_problem=verdict.clock_problem,
         )
         self._kept[batch_id] = (compact, len(kinds), node)
         bisect.insort(self._firsts.setdefault(node, []), (verdict.first, batch_id))

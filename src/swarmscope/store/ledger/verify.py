@@ -25,7 +25,10 @@ carry no late mark (an older version's late batch, or a column someone set) is l
 A batch sealed more than :data:`swarmscope.evidence.seal.CLOCK_STEP_TOLERANCE_US`
 (2 s) earlier than a batch before it in the node's chain proves the evidence clock was set back (a node
 seals in chain order): the verdict lists the step (``clock_steps``); the workflow refuses the hits in such
-batches (:mod:`swarmscope.store.ledger.proven`, rule 6).
+batches (:mod:`swarmscope.store.ledger.proven`, rule 6). So is a batch sealed while the clock was behind
+that of a later batch of the same boot (``clock_behind``: the boot clock sealed beside both shows it,
+:mod:`swarmscope.evidence.boot_clock`). Only batches whose signature verifies count, in the order of their
+SIGNED first index (:mod:`swarmscope.store.ledger.seal_clock`).
 
 Source: README "Sealed ledger" and "Crash safety"; README "Retention" (purged entries).
 """
@@ -42,7 +45,7 @@ from swarmscope.errors import DecodeError
 from swarmscope.evidence.canonical import canonical_bytes
 from swarmscope.evidence.chain import ChainEntry, verify_chain
 from swarmscope.evidence.records import Redaction, WorkflowEvent
-from swarmscope.evidence.seal import CLOCK_STEP_TOLERANCE_US, key_fingerprint, late_seal, verify_seal
+from swarmscope.evidence.seal import key_fingerprint, late_seal, verify_seal
 from swarmscope.store.ledger import queries
 from swarmscope.store.ledger.commit import columns_match
 from swarmscope.store.ledger.entries import NodeKeyRow, load_ledger, node_keys, stored_batch
@@ -65,6 +68,7 @@ from swarmscope.store.ledger.schema import (
     sighting,
     workflow_event,
 )
+from swarmscope.store.ledger.seal_clock import ClockBehind, ClockStep, chain_clock_faults
 from swarmscope.store.ledger.snapshot import Source, read_snapshot
 
 if TYPE_CHECKING:
@@ -110,6 +114,7 @@ class LedgerVerdict:
     late: tuple[LateBatch, ...] = ()  # batches sealed late by crash recovery: their entries are not evidence
     clock_steps: tuple[ClockStep, ...] = ()  # batches sealed earlier than the batch before them
     column_only: tuple[LateBatch, ...] = ()  # ``recovered`` column set, no signed late mark: judged as sealed
+    clock_behind: tuple[ClockBehind, ...] = ()  # batches sealed while the clock was behind (boot clock)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,18 +129,6 @@ class LateBatch:
     @property
     def entries(self) -> int:
         return self.last - self.first + 1
-
-
-@dataclass(frozen=True, slots=True)
-class ClockStep:
-    """A seal time that went back along a node's chain: node fingerprint, the batch sealed earlier than the
-    one before it (``ledger_batch.id``, its first chain index) and both seal times (UTC µs)."""
-
-    node: str
-    batch: int
-    first: int
-    before_us: int
-    sealed_at_us: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,17 +185,23 @@ class _Seen:
     late: list[LateBatch]
     steps: list[ClockStep]
     column_only: list[LateBatch] = field(default_factory=list)
-    sealed_at_us: int | None = None  # the previous batch's seal time while walking one node's chain
+    behind: list[ClockBehind] = field(default_factory=list)
+    signed: list[tuple[int, int, Any]] = field(default_factory=list)  # one node's (first, id, Batch)
 
-    def batch(self, node: str, row_id: int, b: Any, column: bool) -> None:
+    def batch(self, node: str, row_id: int, b: Any, column: bool, signed: bool) -> None:
         if late_seal(b) is not None:
             self.late.append(LateBatch(node, row_id, b.first_index, b.last_index))
         elif column:
             self.column_only.append(LateBatch(node, row_id, b.first_index, b.last_index))
-        before = self.sealed_at_us
-        if before is not None and b.sealed_at_us < before - CLOCK_STEP_TOLERANCE_US:
-            self.steps.append(ClockStep(node, row_id, b.first_index, before, b.sealed_at_us))
-        self.sealed_at_us = b.sealed_at_us if before is None else max(before, b.sealed_at_us)
+        if signed:  # a seal time no key signed is no time of the node's clock
+            self.signed.append((b.first_index, row_id, b))
+
+    def node_done(self, node: str) -> None:
+        """The clock faults among the node's signed batches, in SIGNED chain order (not the columns')."""
+        steps, behind = chain_clock_faults(node, self.signed)
+        self.steps += steps
+        self.behind += behind
+        self.signed = []
 
 
 def _check_batches(
@@ -212,7 +211,7 @@ def _check_batches(
     The newest batch read is appended to ``seen.last``; late batches and clock steps back to ``seen``."""
     heads: dict[int, bytes] = {}
     expected = 0
-    seen.sealed_at_us = None
+    seen.signed = []
     query = (
         sa.select(ledger_batch).where(ledger_batch.c.node_id == node.id).order_by(ledger_batch.c.first_index)
     )
@@ -228,14 +227,16 @@ def _check_batches(
         b = sealed.batch
         if not columns_match(sealed, row):
             out.append(LedgerProblem(node.fingerprint, b.first_index, "batch columns", f"batch {row.id}"))
-        if not verify_seal(sealed, node.public_key):
+        signed = verify_seal(sealed, node.public_key)
+        if not signed:
             out.append(LedgerProblem(node.fingerprint, b.first_index, "signature", f"batch {row.id}"))
         if b.first_index != expected:
             what = "gap between batches" if b.first_index > expected else "batches overlap"
             out.append(LedgerProblem(node.fingerprint, b.first_index, what, f"expected {expected}"))
         heads[b.last_index] = b.head_hash
         expected = max(expected, b.last_index + 1)
-        seen.batch(node.fingerprint, int(row.id), b, bool(row.recovered))
+        seen.batch(node.fingerprint, int(row.id), b, bool(row.recovered), signed)
+    seen.node_done(node.fingerprint)
     if rows:
         new = rows[-1]
         seen.last.append(CheckedHead(node.fingerprint, int(new.last_index), int(new.id), new.head_hash))
@@ -373,4 +374,5 @@ def _verify(conn: sa.Connection, node: str | None) -> LedgerVerdict:
         tuple(seen.late),
         tuple(seen.steps),
         tuple(seen.column_only),
+        tuple(seen.behind),
     )

@@ -31,6 +31,7 @@ import sqlalchemy as sa
 from swarmscope.store.database import StoreError
 from swarmscope.store.legal import case_status
 from swarmscope.store.legal.disclosure_match import (
+    IDENTIFIABLE,
     Disclosed,
     DisclosureRow,
     MatchContext,
@@ -146,8 +147,10 @@ def import_disclosure(
 ) -> ImportReport:
     """Match disclosure rows to cases, store each identity encrypted, move each case to ``identified``.
 
-    A row that identifies a case whose stored identity is unbound replaces it (bound to this row's
-    disclosure) and leaves the case's status as it is.
+    A row that identifies a case whose stored identity is unbound (or ``replaceable``) replaces it (bound
+    to this row's disclosure); the case's status moves on to ``identified`` as on a first import when it
+    still awaits the disclosure (``requested``: an identity planted beside an untouched status), and is
+    left as it is otherwise (an identity stored before the binding, of a case identified long ago).
 
     Args:
         store: open store. key: the identity cipher. rows: parsed disclosure rows.
@@ -187,7 +190,7 @@ def import_disclosure(
                 detail += ", re-bound to the disclosed address, port and window"
             _audit(conn, now_us, actor, "import", f"case:{case.doe}", detail)
     for row, case, rebind in chosen:
-        if not rebind:
+        if not rebind or case.status == IDENTIFIABLE:
             note = f"identity imported from disclosure {source_sha256[:16]} line {row.line}"
             case_status.set_case_status(store, case.id, "identify", actor, note, now_us, rule=rule)
     return ImportReport(
