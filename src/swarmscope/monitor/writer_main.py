@@ -56,6 +56,7 @@ def answer(store: Store, body: bytes) -> bytes:
             reference_pieces=req.pieces,
             sealed_at_us=req.sealed_at_us,
             clock=req.clock,
+            canonical=req.canonical,
         )
         return frames.sealed_reply(sealed)
     except (SwarmscopeError, ValueError, TypeError) as exc:  # nothing was committed: the monitor keeps it
