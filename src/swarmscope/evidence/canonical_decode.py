@@ -173,16 +173,16 @@ FastDecoder = Callable[[Any, int], Any]
 FieldStep = tuple[bytes, str, FastDecoder, type[enum.Enum] | None]
 # (the declaration, the keys its fields dict must have, one step per field, the ``before`` of later fields)
 RecordPlan = tuple[RecordSpec, frozenset[bytes], tuple[FieldStep, ...], dict[str, Any]]
-_RECORD_PLANS: dict[tuple[int, int], RecordPlan] = {}  # by (id of the declaration, version)
+_RECORD_PLANS: dict[tuple[str, int], RecordPlan] = {}  # by (type name, version); the declaration checked
 
 
 def fast_record_of(spec: RecordSpec, raw_fields: Any, version: int) -> Any:
     """The record :func:`checked_record_of` gives for ``raw_fields`` when every field is in a common shape
     (exact key set, each payload of its tag's type, text valid UTF-8, a float in shortest form), else MISS.
     One compiled plan per (declaration, version): no field path strings, no tag parsing per field."""
-    plan = _RECORD_PLANS.get((id(spec), version))
-    if plan is None or plan[0] is not spec:
-        plan = _RECORD_PLANS[(id(spec), version)] = _record_plan(spec, version)
+    plan = _RECORD_PLANS.get((spec.kind, version))
+    if plan is None or plan[0] is not spec:  # first use, or another declaration of the type (decode_record)
+        plan = _RECORD_PLANS[(spec.kind, version)] = _record_plan(spec, version)
     _, keys, steps, befores = plan
     if type(raw_fields) is not dict or raw_fields.keys() != keys:
         return MISS
