@@ -105,6 +105,8 @@ HOSTILE = [
     (b"port", b"l1:ie", "sighting.port: malformed payload"),
     (b"ip", b"l1:s2:\xff\xfee", "sighting.ip: text is not valid UTF-8"),
     (b"ip", b"l1:ne", "sighting.ip: tag b'n' not allowed"),
+    (b"ip", b"l1:b1:xe", "sighting.ip: tag b'b' not allowed"),  # bytes of the right type, wrong tag
+    (b"peer_id", b"l1:s1:xe", "sighting.peer_id: tag b's' not allowed"),
     (b"peer_id", b"l1:ni0ee", "sighting.peer_id: None carries a payload"),
     (b"peer_id", b"le", "sighting.peer_id: not a tagged value"),
     (b"peer_id", b"i5e", "sighting.peer_id: not a tagged value"),

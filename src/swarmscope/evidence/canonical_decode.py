@@ -211,15 +211,19 @@ def _record_plan(spec: RecordSpec, version: int) -> RecordPlan:
 def _fast(allowed: tuple[str, ...]) -> FastDecoder:
     """The compiled decoder of a field's ``allowed`` tags (notation of :func:`value_from_bencode`), built
     from the same tag table as the checked path, so the first spelling of a tag wins in both."""
+    tags = _allowed_tags(allowed)
+    plain = [kind for kind in tags if kind != b"n"]
+    if len(plain) == 1 and plain[0] in _PAYLOAD_TYPES:  # most fields: one of i/b/s, or None
+        return _fast_scalar(plain[0], b"n" in tags)
     pairs: dict[bytes, Callable[[Any, int], Any]] = {}
-    for tag, (kind, _inner, inner_allowed) in _allowed_tags(allowed).items():
+    for tag, (kind, _inner, inner_allowed) in tags.items():
         if kind in ("i", "b", "s", "o", "f"):
             pairs[tag] = _SCALARS[kind]
         elif kind in ("l", "d"):
             pairs[tag] = (_fast_list if kind == "l" else _fast_dict)(_fast(inner_allowed))
-    nested = _allowed_tags(allowed).get(b"r")
+    nested = tags.get(b"r")
     name = nested[1].encode("ascii") if nested else None
-    takes_none = b"n" in _allowed_tags(allowed)
+    takes_none = b"n" in tags
 
     def decode_value(obj: Any, version: int) -> Any:
         if type(obj) is not list:
@@ -236,6 +240,33 @@ def _fast(allowed: tuple[str, ...]) -> FastDecoder:
         return MISS
 
     return decode_value
+
+
+_PAYLOAD_TYPES: dict[bytes, type[Any]] = {b"i": int, b"b": bytes, b"s": bytes}
+
+
+def _fast_scalar(tag: bytes, takes_none: bool) -> FastDecoder:
+    """The compiled decoder of a field of one scalar tag (``i``, ``b`` or ``s``), None too when
+    ``takes_none``: one call per field, the payload checked inline."""
+    payload_type, text = _PAYLOAD_TYPES[tag], tag == b"s"
+
+    def decode_scalar(obj: Any, _version: int) -> Any:
+        if type(obj) is list:
+            size = len(obj)
+            if size == 2:
+                value = obj[1]
+                if obj[0] == tag and type(value) is payload_type:
+                    if not text:
+                        return value
+                    try:
+                        return value.decode("utf-8")
+                    except UnicodeDecodeError:
+                        return MISS
+            elif size == 1 and takes_none and obj[0] == b"n":
+                return None
+        return MISS
+
+    return decode_scalar
 
 
 def _fast_int(value: Any, _version: int) -> Any:
