@@ -65,6 +65,7 @@ IMPORT_EXCEPTIONS = {  # (module path under src/swarmscope, imported module) -> 
         "other program), frames of bytes over its stdin/stdout"
     ),
     ("monitor/writer_process.py", "threading"): "a lock: one request at a time on the writer's pipe",
+    ("monitor/writer_process.py", "gc"): "the monitor's processes collect cyclic garbage less often",
     ("monitor/probe_processes.py", "subprocess"): (
         "starts a node's probe processes: this interpreter running swarmscope.monitor.probe_main (no other "
         "program), frames of bytes over their stdin/stdout"

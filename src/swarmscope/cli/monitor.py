@@ -33,7 +33,7 @@ from swarmscope.monitor.crawler import Monitor
 from swarmscope.monitor.live_stats import LiveStats
 from swarmscope.monitor.probe_processes import ProbeProcesses
 from swarmscope.monitor.targets import Target, load_target
-from swarmscope.monitor.writer_process import WriterProcess
+from swarmscope.monitor.writer_process import WriterProcess, collecting_less
 from swarmscope.net.clock import Clock
 from swarmscope.store.console.stats import write_monitor_sample
 from swarmscope.store.database import DEFAULT_DB, Store, open_store
@@ -105,7 +105,7 @@ def run_monitor_command(
     try:
         if writer is not None:
             writer.start()  # it opens the store now: a refusal is one line before anything is sealed
-        with asyncio.Runner(loop_factory=loop_factory(loop)) as runner:
+        with collecting_less(), asyncio.Runner(loop_factory=loop_factory(loop)) as runner:
             runner.run(_run(monitor, store, live, console))
     except Exception:  # any start-up failure; a run that started keeps its files
         _forget_refused_run(monitor, store, new_files, key)

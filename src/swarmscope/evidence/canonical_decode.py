@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import functools
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -136,7 +137,16 @@ def _allowed_tags(allowed: tuple[str, ...]) -> dict[bytes, tuple[str, str, tuple
 
 def record_of(spec: RecordSpec, raw_fields: Any, where: str, version: int) -> Any:
     """Build a record of ``spec`` sealed under format ``version`` from its ``fields`` dict, checking every
-    field it carries against the declaration; a field added after ``version`` takes its ``before``."""
+    field it carries against the declaration; a field added after ``version`` takes its ``before``.
+
+    Fields in their common shapes take the compiled path (:func:`fast_record_of`); anything else, and
+    every refusal, goes through :func:`checked_record_of`, whose answer the compiled path only repeats."""
+    record = fast_record_of(spec, raw_fields, version)
+    return checked_record_of(spec, raw_fields, where, version) if record is MISS else record
+
+
+def checked_record_of(spec: RecordSpec, raw_fields: Any, where: str, version: int) -> Any:
+    """:func:`record_of` field by field and tag by tag, each refusal named by its field path."""
     if not isinstance(raw_fields, dict):
         raise DecodeError(f"canonical: {where}: fields is not a dict")
     carried = spec.fields_at(version)
@@ -150,6 +160,188 @@ def record_of(spec: RecordSpec, raw_fields: Any, where: str, version: int) -> An
         value = value_from_bencode(raw_fields[f.name.encode("ascii")], f.tags, f"{where}.{f.name}", version)
         values[f.name] = value if f.choices is None else _choice(f.choices, value, f"{where}.{f.name}")
     return spec.cls(**values)
+
+
+# --- the compiled path: the common shapes of a field, checked by one closure per declared tag set -----------
+
+# What a compiled decoder answers for a shape it does not take: the checked path then decides (and names
+# the refusal). It never answers MISS for input the checked path would decode to another value.
+MISS: Any = object()
+# (tagged value as bencode decoded it, format version) -> the value, or MISS.
+FastDecoder = Callable[[Any, int], Any]
+# (key bytes, attribute, its compiled decoder, its enum or None), per field a record of one version carries.
+FieldStep = tuple[bytes, str, FastDecoder, type[enum.Enum] | None]
+# (the declaration, the keys its fields dict must have, one step per field, the ``before`` of later fields)
+RecordPlan = tuple[RecordSpec, frozenset[bytes], tuple[FieldStep, ...], dict[str, Any]]
+_RECORD_PLANS: dict[tuple[str, int], RecordPlan] = {}  # by (type name, version); the declaration checked
+
+
+def fast_record_of(spec: RecordSpec, raw_fields: Any, version: int) -> Any:
+    """The record :func:`checked_record_of` gives for ``raw_fields`` when every field is in a common shape
+    (exact key set, each payload of its tag's type, text valid UTF-8, a float in shortest form), else MISS.
+    One compiled plan per (declaration, version): no field path strings, no tag parsing per field."""
+    plan = _RECORD_PLANS.get((spec.kind, version))
+    if plan is None or plan[0] is not spec:  # first use, or another declaration of the type (decode_record)
+        plan = _RECORD_PLANS[(spec.kind, version)] = _record_plan(spec, version)
+    _, keys, steps, befores = plan
+    if type(raw_fields) is not dict or raw_fields.keys() != keys:
+        return MISS
+    values = dict(befores)
+    for key, name, step, choices in steps:
+        value = step(raw_fields[key], version)
+        if value is MISS:
+            return MISS
+        if choices is not None:
+            try:
+                value = choices(value)
+            except ValueError:
+                return MISS
+        values[name] = value
+    return spec.cls(**values)
+
+
+def _record_plan(spec: RecordSpec, version: int) -> RecordPlan:
+    carried = spec.fields_at(version)
+    steps = tuple((f.name.encode("ascii"), f.name, _fast(f.tags), f.choices) for f in carried)
+    befores = {f.name: f.before for f in spec.fields if f.since > version}
+    return spec, frozenset(key for key, *_ in steps), steps, befores
+
+
+@functools.cache
+def _fast(allowed: tuple[str, ...]) -> FastDecoder:
+    """The compiled decoder of a field's ``allowed`` tags (notation of :func:`value_from_bencode`), built
+    from the same tag table as the checked path, so the first spelling of a tag wins in both."""
+    tags = _allowed_tags(allowed)
+    plain = [kind for kind in tags if kind != b"n"]
+    if len(plain) == 1 and plain[0] in _PAYLOAD_TYPES:  # most fields: one of i/b/s, or None
+        return _fast_scalar(plain[0], b"n" in tags)
+    pairs: dict[bytes, Callable[[Any, int], Any]] = {}
+    for tag, (kind, _inner, inner_allowed) in tags.items():
+        if kind in ("i", "b", "s", "o", "f"):
+            pairs[tag] = _SCALARS[kind]
+        elif kind in ("l", "d"):
+            pairs[tag] = (_fast_list if kind == "l" else _fast_dict)(_fast(inner_allowed))
+    nested = tags.get(b"r")
+    name = nested[1].encode("ascii") if nested else None
+    takes_none = b"n" in tags
+
+    def decode_value(obj: Any, version: int) -> Any:
+        if type(obj) is not list:
+            return MISS
+        size = len(obj)
+        if size == 2:
+            tag = obj[0]
+            step = pairs.get(tag) if type(tag) is bytes else None
+            return MISS if step is None else step(obj[1], version)
+        if size == 1:
+            return None if takes_none and obj[0] == b"n" else MISS
+        if size == 3 and name is not None and obj[0] == b"r" and obj[1] == name:
+            return fast_record_of(KINDS[name], obj[2], version)
+        return MISS
+
+    return decode_value
+
+
+_PAYLOAD_TYPES: dict[bytes, type[Any]] = {b"i": int, b"b": bytes, b"s": bytes}
+
+
+def _fast_scalar(tag: bytes, takes_none: bool) -> FastDecoder:
+    """The compiled decoder of a field of one scalar tag (``i``, ``b`` or ``s``), None too when
+    ``takes_none``: one call per field, the payload checked inline."""
+    payload_type, text = _PAYLOAD_TYPES[tag], tag == b"s"
+
+    def decode_scalar(obj: Any, _version: int) -> Any:
+        if type(obj) is list:
+            size = len(obj)
+            if size == 2:
+                value = obj[1]
+                if obj[0] == tag and type(value) is payload_type:
+                    if not text:
+                        return value
+                    try:
+                        return value.decode("utf-8")
+                    except UnicodeDecodeError:
+                        return MISS
+            elif size == 1 and takes_none and obj[0] == b"n":
+                return None
+        return MISS
+
+    return decode_scalar
+
+
+def _fast_int(value: Any, _version: int) -> Any:
+    return value if type(value) is int else MISS
+
+
+def _fast_bytes(value: Any, _version: int) -> Any:
+    return value if type(value) is bytes else MISS
+
+
+def _fast_text(value: Any, _version: int) -> Any:
+    if type(value) is not bytes:
+        return MISS
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        return MISS
+
+
+def _fast_bool(value: Any, _version: int) -> Any:
+    if type(value) is not int or value not in (0, 1):
+        return MISS
+    return value == 1
+
+
+def _fast_float(value: Any, _version: int) -> Any:
+    if type(value) is not bytes:
+        return MISS
+    try:
+        number = float(value.decode("ascii"))
+    except (UnicodeDecodeError, ValueError):
+        return MISS
+    return number if float_text(number) == value else MISS
+
+
+_SCALARS: dict[str, FastDecoder] = {
+    "i": _fast_int,
+    "b": _fast_bytes,
+    "s": _fast_text,
+    "o": _fast_bool,
+    "f": _fast_float,
+}
+
+
+def _fast_list(inner: FastDecoder) -> FastDecoder:
+    def decode_list(items: Any, version: int) -> Any:
+        if type(items) is not list:
+            return MISS
+        out = []
+        for item in items:
+            value = inner(item, version)
+            if value is MISS:
+                return MISS
+            out.append(value)
+        return tuple(out)
+
+    return decode_list
+
+
+def _fast_dict(inner: FastDecoder) -> FastDecoder:
+    def decode_dict(mapping: Any, version: int) -> Any:
+        if type(mapping) is not dict:
+            return MISS
+        out = {}
+        for key, item in mapping.items():
+            value = inner(item, version)
+            if value is MISS:
+                return MISS
+            try:
+                out[key.decode("utf-8")] = value
+            except UnicodeDecodeError:
+                return MISS
+        return out
+
+    return decode_dict
 
 
 def pinned_record_of(spec: RecordSpec, version: Any, raw_fields: Any, where: str) -> Any:

@@ -41,7 +41,7 @@ from swarmscope.monitor import writer_frames as frames
 from swarmscope.monitor.crawler import Monitor
 from swarmscope.monitor.shards import config_from_json, shard_of
 from swarmscope.monitor.targets import Target, load_target
-from swarmscope.monitor.writer_process import WriterProcessError
+from swarmscope.monitor.writer_process import WriterProcessError, collecting_less
 from swarmscope.store.database import Store, open_store
 
 READER_JOIN_SECONDS = 30.0  # how long the exit waits for the coordinator to close this process's input
@@ -226,7 +226,10 @@ def serve(pipe: pf.FramePipe) -> int:
         print(f"error: probe process: {exc}", file=sys.stderr, flush=True)
         return 1
     try:
-        with asyncio.Runner(loop_factory=_loop_factory(hello.get("loop") == "uvloop")) as runner:
+        with (
+            collecting_less(),
+            asyncio.Runner(loop_factory=_loop_factory(hello.get("loop") == "uvloop")) as runner,
+        ):
             reader = runner.run(run_shard(pipe, hello, store))
     finally:
         store.close()

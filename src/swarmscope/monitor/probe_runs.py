@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from swarmscope import __version__
+from swarmscope.evidence.probe.policy import ProbePolicy
 from swarmscope.evidence.probe.run import ProbeRun
 from swarmscope.evidence.records import BlockProof
 from swarmscope.monitor.config import MonitorConfig
@@ -57,7 +58,7 @@ def new_probe_run(
     ip, port = peer
     policy = config.probe
     if config.pex and first:  # collect PEX once per peer; later probes do not linger
-        policy = replace(policy, pex_wait=config.pex_wait)
+        policy = _lingering(policy, config.pex_wait)
     seed = zlib.crc32(f"{ip}:{port}".encode())
     return ProbeRun(
         swarm=target.swarm,
@@ -76,6 +77,21 @@ def new_probe_run(
         pex_id=PEX_ID if config.pex else 0,
         block_candidates=candidates(seed),
     )
+
+
+# (probe policy, pex_wait, that policy lingering for PEX): the last one made, reused while the run's
+# policy object and wait stay the same (one per run instead of one per peer's first probe).
+_LINGERING: list[tuple[ProbePolicy, float, ProbePolicy]] = []
+
+
+def _lingering(policy: ProbePolicy, pex_wait: float) -> ProbePolicy:
+    """``policy`` with ``pex_wait`` (a frozen value: the same object serves every first probe)."""
+    for known, wait, made in _LINGERING:
+        if known is policy and wait == pex_wait and type(wait) is type(pex_wait):
+            return made
+    made = replace(policy, pex_wait=pex_wait)
+    _LINGERING[:] = [(policy, pex_wait, made)]
+    return made
 
 
 def pex_leads(run: ProbeRun) -> list[tuple[str, int, None]]:

@@ -15,8 +15,9 @@ output (:mod:`swarmscope.monitor.writer_process`, :mod:`swarmscope.monitor.write
 
 Records travel as their canonical bytes (:mod:`swarmscope.evidence.canonical`), and the writer decodes each
 with the strict decoder (:func:`~swarmscope.evidence.canonical.record_from_canonical`, which re-encodes and
-compares) before it commits the decoded record: the rows, the chain entry and the seal all derive from that
-one record, so the monitor cannot make the writer seal bytes that do not describe the rows it stores.
+compares) before it commits the decoded record: the rows derive from that record, and the chain entry and
+the seal from the bytes it was proven to encode exactly (so the store need not encode them again), so the
+monitor cannot make the writer seal bytes that do not describe the rows it stores.
 Captures and blobs are checked against their SHA-256 key by the store itself (``ledger.commit``); the batch
 clock is a tagged value as in a sealed batch (:mod:`swarmscope.evidence.seal`).
 """
@@ -55,6 +56,7 @@ class CommitRequest:
     pieces: list[tuple[str, int, bytes]]
     sealed_at_us: int
     clock: dict[str, Any] | None
+    canonical: list[bytes]  # each record's bytes as sent: the strict decoder proved them its canonical bytes
 
 
 def frame(body: bytes) -> bytes:
@@ -123,20 +125,22 @@ def read_request(body: bytes) -> tuple[str, CommitRequest]:
     """
     raw = _dict(body, None)
     op = raw.get(b"op")
+    records, canonical = _records(raw)
     if op == b"find":
-        return "find", CommitRequest(0, _records(raw), {}, {}, [], _int(raw.get(b"sealed_at")), None)
+        return "find", CommitRequest(0, records, {}, {}, [], _int(raw.get(b"sealed_at")), None, canonical)
     if op != b"commit":
         raise DecodeError(f"writer frame: unknown request {str(op)[:40]}")
     pieces = [(_text(p[0]), _int(p[1]), _bytes(p[2])) for p in _triples(raw.get(b"pieces"))]
     clock = value_from_bencode(raw.get(b"clock"), CLOCK_TAGS, "writer frame clock")
     return "commit", CommitRequest(
         _int(raw.get(b"run")),
-        _records(raw),
+        records,
         _pairs(raw.get(b"captures")),
         _pairs(raw.get(b"blobs")),
         pieces,
         _int(raw.get(b"sealed_at")),
         clock,
+        canonical,
     )
 
 
@@ -179,11 +183,13 @@ def _dict(body: bytes, keys: set[bytes] | None) -> dict[bytes, Any]:
     return raw
 
 
-def _records(raw: dict[bytes, Any]) -> list[EvidenceRecord]:
+def _records(raw: dict[bytes, Any]) -> tuple[list[EvidenceRecord], list[bytes]]:
+    """The records of a request, each decoded strictly, and their bytes (proven canonical by that decode)."""
     items = raw.get(b"records")
     if not isinstance(items, list):
         raise DecodeError("writer frame: records is not a list")
-    return [record_from_canonical(_bytes(item)) for item in items]
+    canonical = [_bytes(item) for item in items]
+    return [record_from_canonical(item) for item in canonical], canonical
 
 
 def _pairs(value: Any) -> dict[bytes, bytes]:

@@ -23,6 +23,7 @@ from typing import BinaryIO
 from swarmscope.errors import SwarmscopeError
 from swarmscope.evidence.seal import load_private_key
 from swarmscope.monitor import writer_frames as frames
+from swarmscope.monitor.writer_process import collecting_less
 from swarmscope.net.clock import Clock
 from swarmscope.store.database import Store, open_store
 
@@ -56,6 +57,7 @@ def answer(store: Store, body: bytes) -> bytes:
             reference_pieces=req.pieces,
             sealed_at_us=req.sealed_at_us,
             clock=req.clock,
+            canonical=req.canonical,
         )
         return frames.sealed_reply(sealed)
     except (SwarmscopeError, ValueError, TypeError) as exc:  # nothing was committed: the monitor keeps it
@@ -86,8 +88,9 @@ def serve(inp: BinaryIO, out: BinaryIO) -> int:
         return 1
     try:
         write_frame(out, frames.ok_reply())
-        while (body := read_frame(inp)) is not None:
-            write_frame(out, answer(store, body))
+        with collecting_less():
+            while (body := read_frame(inp)) is not None:
+                write_frame(out, answer(store, body))
     except BrokenPipeError:  # the monitor is gone; what committed is committed
         return 0
     finally:

@@ -276,6 +276,7 @@ class Store:
         reference_pieces: Sequence[tuple[str, int, bytes]] = (),
         sealed_at_us: int,
         clock: dict[str, Any] | None = None,
+        canonical: Sequence[bytes] | None = None,
     ) -> SealedBatch | None:
         """Append, chain and seal evidence records with their content, in ONE transaction.
 
@@ -287,6 +288,9 @@ class Store:
             reference_pieces: (infohash hex, piece index, bytes) of reference content (stored once).
             sealed_at_us: UTC microseconds of the seal (the caller's honest clock).
             clock: the clock measurement behind ``sealed_at_us`` (see :class:`evidence.seal.Batch`).
+            canonical: each record's canonical bytes, when the caller decoded the records from them
+                with the strict decoder (``record_from_canonical``: decode, re-encode, compare), so they
+                are proven to be ``canonical_bytes`` of each record; None: encoded here.
 
         Returns:
             The :class:`SealedBatch` covering exactly these records, or None when ``records`` is empty
@@ -301,7 +305,7 @@ class Store:
         """
         if self.node is None or self.node.private_key is None:
             raise StoreError("evidence writes need the node's signing key (open_store(..., node_key=...))")
-        extra = ledger.Commit(captures or {}, blobs or {}, reference_pieces, sealed_at_us, clock)
+        extra = ledger.Commit(captures or {}, blobs or {}, reference_pieces, sealed_at_us, clock, canonical)
         with self._write(immediate=True) as conn:
             if not records:
                 ledger.store_content(conn, extra)

@@ -190,8 +190,26 @@ def lift_blocks(stream: bytes) -> tuple[list[Segment], dict[bytes, bytes]]:
     return segments, blobs
 
 
+# The dicts of the last few policies encoded, by identity: a monitor run hands every probe one of a few
+# policy objects, so each capture header reuses its policy's dict instead of walking its fields again.
+# By identity, never by equality: equal policies may differ in a field's type (1 vs 1.0, True vs 1),
+# which the recorded dict keeps apart.
+_POLICY_DICTS: list[tuple[ProbePolicy | MetadataPolicy, dict[bytes, Any]]] = []
+_POLICY_DICTS_KEPT = 8
+
+
 def _policy_dict(policy: ProbePolicy | MetadataPolicy) -> dict[bytes, Any]:
-    """Every field of a policy dataclass, generically (new fields are recorded without code changes)."""
+    """Every field of a policy dataclass, generically (new fields are recorded without code changes);
+    a fresh dict each call."""
+    for known, recorded in _POLICY_DICTS:
+        if known is policy:
+            return dict(recorded)
+    out = _policy_fields(policy)
+    _POLICY_DICTS[:] = [(policy, out), *_POLICY_DICTS[: _POLICY_DICTS_KEPT - 1]]
+    return dict(out)
+
+
+def _policy_fields(policy: ProbePolicy | MetadataPolicy) -> dict[bytes, Any]:
     out: dict[bytes, Any] = {}
     for f in dataclasses.fields(policy):
         value = getattr(policy, f.name)

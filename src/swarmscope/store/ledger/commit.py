@@ -249,6 +249,19 @@ class Commit:
     reference_pieces: Sequence[tuple[str, int, bytes]]
     sealed_at_us: int
     clock: dict[str, Any] | None
+    # Each record's canonical bytes when the caller holds them proven (the evidence writer process: the
+    # strict decoder re-encoded each record it decoded and compared, ``record_from_canonical``); None:
+    # encoded here. Chained, sealed and stored as given, so they must be exactly ``canonical_bytes(r)``.
+    canonical: Sequence[bytes] | None = None
+
+
+def _canonicals(records: Sequence[Any], given: Sequence[bytes] | None) -> Sequence[bytes]:
+    """The canonical bytes of ``records``: ``given`` (one per record), or encoded now."""
+    if given is None:
+        return [canonical_bytes(r) for r in records]
+    if len(given) != len(records):
+        raise LedgerStateError(f"{len(given)} canonical encodings for {len(records)} records")
+    return given
 
 
 def commit(
@@ -273,7 +286,7 @@ def commit(
     sealed_to = last_sealed_index(conn, node)
     if (head.index if head else None) != sealed_to:
         raise LedgerStateError(f"ledger entries after the last sealed index {sealed_to}: run recovery first")
-    canonicals = [canonical_bytes(r) for r in records]
+    canonicals = _canonicals(records, extra.canonical)
     entries = []
     prev = head
     for data in canonicals:
