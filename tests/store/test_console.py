@@ -70,7 +70,9 @@ def _world(store: Store, *, fold: bool = True) -> int:
     hash failure (DHT), .4 listed only (tracker sighting), .5 unsealed (not evidence). Swarm B: .6.
     Folded into the read models unless ``fold`` is False (reads never fold)."""
     run = store.start_run({}, "0.1.0", T0)
-    store.add_sightings(run, [sighting("127.0.0.4", seen_at_us=T0), sighting("127.0.0.2", seen_at_us=T0)])
+    store.add_sightings(
+        run, [sighting("127.0.0.4", seen_at_us=T0), sighting("127.0.0.2", seen_at_us=T0)], sealed_at_us=T0
+    )
     verified = {"tier": Tier.VERIFIED, "failure": None}
     store.add_observations(
         run,
