@@ -38,6 +38,7 @@ from tests.pg_server import drop_schema
 
 PG_URL = os.environ.get("SWARMSCOPE_TEST_PG_URL")
 pytestmark = pytest.mark.skipif(not PG_URL, reason="set SWARMSCOPE_TEST_PG_URL to test on PostgreSQL")
+LEASE = 12.0  # seconds: no round is late enough to lose it on a loaded machine (the takeover is forced)
 DISCARD = 9  # nothing listens there on loopback: every probe fails at connect, quickly
 
 
@@ -82,7 +83,7 @@ def test_every_peer_is_committed_once_and_a_probe_process_batch_after_a_takeover
     config = MonitorConfig(
         peer_id=b"-SS0001-" + b"p" * 12, bind_ip="127.0.4.3", listen=False, dht=False, flush_interval=0.1
     )
-    plan = NodePlan(NodeStart("a", "", "127.0.4.3", 0, 2), 3.0)
+    plan = NodePlan(NodeStart("a", "", "127.0.4.3", 0, 2), LEASE)
     node = build_node(pg, plan, config, str(tmp_path / "a.pem"), probe_processes=2)
     events: list[str] = []
     node.on_event = events.append
@@ -102,7 +103,8 @@ def test_every_peer_is_committed_once_and_a_probe_process_batch_after_a_takeover
             node.monitor.discovered(swarm, [(ip, DISCARD, None) for ip in first], Source.TRACKER, "test")
             await _until(lambda: len(_observed(other, swarm)) == len(first), 60, "every peer committed")
             assert shards.started == 1 and node.monitor.evidence.ledger is not None
-            _hold_lease_rounds(node, held)
+            entered = _hold_lease_rounds(node, held)
+            await _until(entered.is_set, 60, "the lease rounds held")
             _take_over(fleet, swarm)
             shards.forward(swarm, [(ip, DISCARD) for ip in late], Source.TRACKER.value)
             await _until(lambda: swarm not in node.leases, 60, "the node drops the swarm")
@@ -123,19 +125,22 @@ def test_every_peer_is_committed_once_and_a_probe_process_batch_after_a_takeover
         other.close()
 
 
-def _hold_lease_rounds(node: FleetNode, held: threading.Event) -> None:
-    """The node's next lease round blocks (as a paused node's would) until ``held`` is set."""
-    renew = node.fleet.renew
+def _hold_lease_rounds(node: FleetNode, held: threading.Event) -> threading.Event:
+    """The node's next lease round blocks (as a paused node's would) until ``held`` is set; the event
+    returned is set once a round waits there (no renewal is under way any more)."""
+    renew, entered = node.fleet.renew, threading.Event()
 
     def waiting(*args: Any, **kwargs: Any) -> Any:
+        entered.set()
         held.wait(120)
         return renew(*args, **kwargs)
 
     node.fleet.renew = waiting  # type: ignore[method-assign]
+    return entered
 
 
 def _take_over(fleet: Fleet, swarm: str) -> None:
     """Node a's lease of ``swarm`` runs out and node b takes it (a new token)."""
     with fleet.store.engine.begin() as conn:
         conn.execute(sa.text("UPDATE fleet_lease SET expires_us = 0 WHERE infohash = :h"), {"h": swarm})
-    assert [lease.infohash for lease in fleet.take("b", 1, 30, "127.0.5.1")] == [swarm]
+    assert [lease.infohash for lease in fleet.take("b", 1, LEASE, "127.0.5.1")] == [swarm]

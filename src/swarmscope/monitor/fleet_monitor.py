@@ -149,6 +149,8 @@ class FleetMonitor(Monitor):
     def discard_queued(self, swarm: str) -> int:
         """Drop the records of ``swarm`` not committed yet (its lease is lost: they could not be sealed,
         and must not be sealed under a later lease of the same swarm); returns how many."""
+        if self.shards is not None:  # the probe processes' queues too (not counted here)
+            self.shards.discard_queued(swarm)
         writer = self.evidence.writer
         return 0 if writer is None else writer.drop_swarms(frozenset({swarm}))
 

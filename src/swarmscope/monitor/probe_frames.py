@@ -18,7 +18,10 @@ A fleet node's probe processes (``swarmscope node --probe-processes N``; the hel
 no targets) are also told, coordinator → probe process, in the order the node's lease rounds decide:
 
 * ``A`` add a swarm: its exact metainfo bytes (a .torrent, or the info dict BEP 9 brought for a magnet).
-* ``D`` drop a swarm (its lease is lost or handed off): its infohash hex; its queued records are dropped.
+* ``D`` drop a swarm (its lease is lost or handed off): its infohash hex; its probes stop.
+* ``Q`` discard a swarm's queued records (its lease is lost: they could not be sealed, and must not be
+  sealed under a later lease of it; a swarm handed off keeps them, they commit under its lease until it
+  is released): its infohash hex.
 * ``K`` the lease state: JSON ``{tokens: {infohash hex: lease token}, node: name or null, incarnation:
   N or null, fleet: [the fleet nodes' addresses, never probed]}``; each commit request of the probe
   process carries the latest tokens as its ``fence`` (:mod:`~swarmscope.monitor.writer_frames`).
@@ -41,8 +44,8 @@ from swarmscope.monitor import writer_frames as frames
 from swarmscope.store.fleet.fencing import Fence
 
 HELLO, WRITER, LEADS, STATS, STOP = b"H", b"W", b"L", b"S", b"X"
-ADD, DROP, LEASES, REFERENCE = b"A", b"D", b"K", b"R"  # a fleet node's swarms, leases, reference copies
-CHANNELS = (HELLO, WRITER, LEADS, STATS, STOP, ADD, DROP, LEASES, REFERENCE)
+ADD, DROP, DISCARD, LEASES, REFERENCE = b"A", b"D", b"Q", b"K", b"R"  # a fleet node's swarms and leases
+CHANNELS = (HELLO, WRITER, LEADS, STATS, STOP, ADD, DROP, DISCARD, LEASES, REFERENCE)
 
 
 class FramePipe:

@@ -18,11 +18,11 @@ fail at once, and what was not acknowledged is reported lost on standard error).
 
 A fleet node's probe process (hello ``fleet: true``) runs a
 :class:`~swarmscope.monitor.fleet_monitor.FleetMonitor` with no swarm: the coordinator hands it each
-swarm the node leases (``A``), each it drops (``D``: its probes stop and its queued records are dropped),
-the node's lease tokens (``K``) and reference copies (``R``). Every commit request carries the latest
-tokens (:class:`PipeLedger`'s ``fence``), so the writer process seals it fenced and the database refuses
-the batch of a swarm whose lease the node no longer holds; the refusal comes back as on a one-process node
-(the ``LedgerWriter`` drops that swarm's records).
+swarm the node leases (``A``), each it drops (``D``: its probes stop; ``Q`` when its lease was lost: its
+queued records are dropped too), the node's lease tokens (``K``) and reference copies (``R``). Every
+commit request carries the latest tokens (:class:`PipeLedger`'s ``fence``), so the writer process seals
+it fenced and the database refuses the batch of a swarm whose lease the node no longer holds; the refusal
+comes back as on a one-process node (the ``LedgerWriter`` drops that swarm's records).
 
 Standard output carries only frames (anything printed goes to standard error); SIGINT is ignored (the
 coordinator stops its probe processes after Ctrl-C).
@@ -179,7 +179,9 @@ def read_frames(pipe: pf.FramePipe, ledger: PipeLedger, deliver: Callable[..., N
             deliver(FLEET_CHANNELS[channel], body)
 
 
-FLEET_CHANNELS = {pf.ADD: "add", pf.DROP: "drop", pf.LEASES: "leases", pf.REFERENCE: "reference"}
+FLEET_CHANNELS = {
+    pf.ADD: "add", pf.DROP: "drop", pf.DISCARD: "discard", pf.LEASES: "leases", pf.REFERENCE: "reference"
+}  # fmt: skip
 
 
 def shard_targets(origins: list[str]) -> list[Target]:
@@ -201,6 +203,8 @@ async def run_shard(pipe: pf.FramePipe, hello: dict[str, Any], store: Store) -> 
     monitor = _monitor(hello, store, config, ledger, ShardLink(pipe, shard, int(hello["shards"])))
     loop, stop = asyncio.get_running_loop(), asyncio.Event()
     fleet = FleetState(monitor, ledger) if isinstance(monitor, FleetMonitor) else None
+    if fleet is not None:  # a fleet node's commits are always fenced: no token yet, no swarm record sealed
+        ledger.fence = Fence()
 
     def on_loop(what: str | None, *args: Any) -> None:
         if what is None:
@@ -249,14 +253,14 @@ class FleetState:
         self._tasks: set[asyncio.Task[Any]] = set()
 
     def handle(self, what: str, body: bytes) -> None:
-        """Apply one ``A``/``D``/``K``/``R`` body (a malformed one is one warning line)."""
+        """Apply one ``A``/``D``/``Q``/``K``/``R`` body (a malformed one is one warning line)."""
         try:
             if what == "add":
                 self.monitor.add_shard_target(target_from_metainfo(body, "fleet swarm"))
             elif what == "drop":
-                swarm = body.decode("ascii")
-                self.monitor.remove_target(swarm)
-                self.monitor.discard_queued(swarm)
+                self.monitor.remove_target(body.decode("ascii"))
+            elif what == "discard":
+                self.monitor.discard_queued(body.decode("ascii"))
             elif what == "leases":
                 self.ledger.fence, self.monitor.fleet_addresses = pf.read_lease_state(body)
             elif what == "reference":

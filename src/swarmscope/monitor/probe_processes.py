@@ -175,8 +175,8 @@ class ProbeProcesses:
         self._broadcast(pf.ADD, target.meta.raw)
 
     def remove_target(self, swarm: str) -> None:
-        """A fleet node's swarm is dropped: every probe process stops probing it and drops its queued
-        records; its leads are forgotten (a replacement is not handed them)."""
+        """A fleet node's swarm is dropped: every probe process stops probing it (what it queued for it
+        stays, unless :meth:`discard_queued`); its leads are forgotten (a replacement is not handed them)."""
         if self._targets.pop(swarm, None) is None:
             return
         self._leads = {
@@ -184,6 +184,10 @@ class ProbeProcesses:
         }
         self._references = [(s, body) for s, body in self._references if s != swarm]
         self._broadcast(pf.DROP, swarm.encode("ascii"))
+
+    def discard_queued(self, swarm: str) -> None:
+        """A fleet node's swarm whose lease was lost: every probe process drops its queued records."""
+        self._broadcast(pf.DISCARD, swarm.encode("ascii"))
 
     def lease_state(self, fence: Fence, fleet: Iterable[str]) -> None:
         """The node's lease tokens now (each probe process fences its later commits by them) and the

@@ -100,7 +100,11 @@ class FleetShards(LeadRouter, Protocol):
         ...
 
     def remove_target(self, swarm: str) -> None:
-        """Stop probing ``swarm`` everywhere and drop its queued records (its lease is gone)."""
+        """Stop probing ``swarm`` everywhere (its lease is lost or handed off)."""
+        ...
+
+    def discard_queued(self, swarm: str) -> None:
+        """Drop the records of ``swarm`` every probe process queued (its lease is lost)."""
         ...
 
     def lease_state(self, fence: Fence, fleet: Iterable[str]) -> None:
