@@ -28,6 +28,7 @@ from swarmscope.monitor.config import MonitorConfig
 from swarmscope.monitor.node import FleetNode, NodePlan
 from swarmscope.monitor.probe_processes import ProbeProcesses
 from swarmscope.monitor.shards import shard_of
+from swarmscope.monitor.writer_process import WriterProcess
 from swarmscope.store.database import Store, open_store
 from swarmscope.store.fleet.handle import Fleet
 from swarmscope.store.fleet.registry import FleetSwarm, NodeStart
@@ -121,6 +122,9 @@ def test_every_peer_is_committed_once_and_a_probe_process_batch_after_a_takeover
         assert any(f"dropped {swarm}: fencing refused" in line for line in events), events
         assert verify_ledger(other).ok
     finally:
+        writer = node.monitor.evidence.ledger
+        assert isinstance(writer, WriterProcess)
+        writer.close()  # the writer process ends after its last answer (the CLI's run_node does this)
         node.fleet.store.close()
         other.close()
 
