@@ -9,7 +9,10 @@ the fleet registered on another machine are found by name on this one: ``--datas
 this node's copy of a registered IP dataset, refused unless its SHA-256 is the registered one, and
 ``--reference WORK=PATH`` this node's copy of a work's reference content (:func:`local_references`).
 ``--ntp-server``/``--ntp-interval``/``--clock-threshold-ms`` are ``monitor``'s; besides, every lease round
-measures the node's clock against the database's and seals that sample too. One line
+measures the node's clock against the database's and seals that sample too. ``--probe-processes N`` is
+``monitor``'s (N processes probe a shard of the peers each, by IP, feeding one evidence writer process;
+the node's process is the coordinator: leases, discovery, inbound peers): every batch of every process
+is fenced by the node's current lease tokens, handed to the probe processes as they change. One line
 per lease taken, lost or given back, per warning and per fleet duty it ran (timestamping, retention
 purges: :mod:`swarmscope.cli.fleet_duties`); stopping commits everything and releases the leases.
 """
@@ -20,11 +23,12 @@ import asyncio
 import contextlib
 import re
 import signal
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from rich.console import Console
 
 from swarmscope.attribution.datasets import file_sha256
@@ -42,6 +46,8 @@ from swarmscope.monitor.channels import check_listen_port
 from swarmscope.monitor.config import MonitorConfig
 from swarmscope.monitor.fleet_monitor import FleetMonitor
 from swarmscope.monitor.node import FleetNode, NodePlan
+from swarmscope.monitor.probe_processes import ProbeProcesses
+from swarmscope.monitor.writer_process import WriterProcess
 from swarmscope.net.clock import Clock
 from swarmscope.net.ntp_clock import parse_server
 from swarmscope.store.database import Store, open_store
@@ -191,11 +197,17 @@ async def serve(node: FleetNode) -> None:
 
 
 def build_node(
-    db: str, plan: NodePlan, config: MonitorConfig, key_path: str, references: dict[int, str] | None = None
+    db: str,
+    plan: NodePlan,
+    config: MonitorConfig,
+    key_path: str,
+    references: dict[int, str] | None = None,
+    probe_processes: int = 1,
 ) -> FleetNode:
     """Open the node's key and store, and put the fleet node together (nothing runs yet); ``references``:
     this node's copies of works' reference content (:func:`local_references`). A key file created here
     is announced once the fleet accepted the start (:func:`run_node` removes it after a refusal).
+    ``probe_processes`` above 1: that many processes probe, one writer process seals (:func:`_shards`).
 
     Raises:
         SwarmscopeError: unusable key file, store or fleet (the message names it).
@@ -215,7 +227,11 @@ def build_node(
     )
     holder: list[FleetNode] = []
     fenced = FencedStore(store, lambda: holder[0].tokens(), lambda: holder[0].identity())
-    monitor = FleetMonitor(fenced, config, clock, lambda msg: say(f"warning: {msg}"), software_commit())
+    warn = lambda msg: say(f"warning: {msg}")  # noqa: E731
+    writer, shards = _shards(probe_processes, db, key.key, store, config, lambda: holder[0])
+    monitor = FleetMonitor(
+        fenced, config, clock, warn, software_commit(), ledger=writer, shards=shards
+    )  # fmt: skip
     lease = plan.lease_seconds
     jobs = FleetJobs(
         store, start.name, stalled_after=max(2 * lease, 10.0), live_within=lease, on_event=say,
@@ -229,6 +245,33 @@ def build_node(
 
     holder.append(FleetNode(fleet, monitor, node_plan, say, jobs.run, references, announce))
     return holder[0]
+
+
+def _shards(
+    count: int,
+    db: str,
+    key: Ed25519PrivateKey,
+    store: Store,
+    config: MonitorConfig,
+    node: Callable[[], FleetNode],
+) -> tuple[WriterProcess | None, ProbeProcesses | None]:
+    """With ``--probe-processes`` above 1: the node's writer process (every commit fenced by the node's
+    lease tokens, read at the commit: :meth:`FleetNode.fence`) and its probe processes (each handed the
+    tokens as they change; a batch of theirs refused by fencing drops its swarms as the node's own do).
+
+    Raises:
+        SwarmscopeError: the writer process cannot start or open the store (one line, nothing sealed).
+    """
+    if count <= 1:
+        return None, None
+    warn = lambda msg: say(f"warning: {msg}")  # noqa: E731
+    writer = WriterProcess(db, key, store.witness, store, on_warning=warn, fence=lambda: node().fence())
+    writer.start()
+    shards = ProbeProcesses(
+        count, writer, db, [], config, warn, fleet=True,
+        on_fenced=lambda swarms: node().monitor.evidence.on_fenced(swarms),
+    )  # fmt: skip
+    return writer, shards
 
 
 @app.command()
@@ -262,10 +305,12 @@ def node(
             "--reference", metavar="WORK=PATH", help="This node's copy of the reference content of WORK."
         ),
     ] = None,
+    probe_processes: opt.ProbeProcesses = 1,
 ) -> None:
     """Run one monitor node of a fleet: lease swarms, monitor them, renew, release on stop."""
     try:
         check_node(db, name, bind, connect_timeout)
+        num.PROBE_PROCESSES.check("--probe-processes", probe_processes)
         dataset_paths: dict[str, str] = {}
         references: dict[int, str] = {}
         if dataset or reference:  # checked before anything is written for this node
@@ -281,13 +326,19 @@ def node(
         config.dataset_paths = dataset_paths
         clock_options(config, ntp_server or [], ntp_interval, clock_threshold_ms)
         plan = NodePlan(NodeStart(name, "", bind, listen_port, capacity), lease_seconds)
-        run_node(db, plan, config, node_key_path(db, name, node_key), references, loop)
+        run_node(db, plan, config, node_key_path(db, name, node_key), references, loop, probe_processes)
     except SwarmscopeError as exc:
         raise fail(exc) from None
 
 
 def run_node(
-    db: str, plan: NodePlan, config: MonitorConfig, key_path: str, references: dict[int, str], loop: str
+    db: str,
+    plan: NodePlan,
+    config: MonitorConfig,
+    key_path: str,
+    references: dict[int, str],
+    loop: str,
+    probe_processes: int = 1,
 ) -> None:
     """Build and serve the node; a start the fleet refuses leaves no key file (nor witness) it created.
 
@@ -300,7 +351,7 @@ def run_node(
     new_files = [p for p in (Path(key_path), witness_path(key_path)) if not p.exists()]
     fleet_node: FleetNode | None = None
     try:
-        fleet_node = build_node(db, plan, config, key_path, references)
+        fleet_node = build_node(db, plan, config, key_path, references, probe_processes)
         with asyncio.Runner(loop_factory=loop_factory(loop)) as runner:
             runner.run(serve(fleet_node))
     except SwarmscopeError:
@@ -308,3 +359,7 @@ def run_node(
             for path in new_files:
                 path.unlink(missing_ok=True)
         raise
+    finally:
+        writer = None if fleet_node is None else fleet_node.monitor.evidence.ledger
+        if isinstance(writer, WriterProcess):  # after the monitor's last commit: it answers it, then exits
+            writer.close()

@@ -8,6 +8,12 @@ forget its peers, cancel its probes in flight: the lease is gone, so their obser
 sealed anyway). Discovery of leased swarms is through trackers, the DHT (BEP 5: one node per fleet node,
 opened at start with no swarm, each leased swarm's ``get_peers`` loop added and removed with its lease),
 inbound peers and PEX: the channels of a laptop's ``monitor`` run.
+
+With several probe processes (``swarmscope node --probe-processes N``, :mod:`swarmscope.monitor.shards`)
+the node's monitor is the coordinator: ``shards`` is told each swarm added (once its metainfo is known),
+removed, each change of the node's lease tokens (:meth:`FleetMonitor.leases_changed`) and each reference
+copy loaded, and each probe process runs a ``FleetMonitor`` of its own in the coordinator's run
+(``joined_run``) that is given its swarms the same way.
 """
 
 from __future__ import annotations
@@ -22,10 +28,14 @@ from swarmscope.evidence.seal import SealedBatch
 from swarmscope.monitor.config import MonitorConfig
 from swarmscope.monitor.crawler import Monitor
 from swarmscope.monitor.plan import PeerKey
+from swarmscope.monitor.proofs import ReferenceLoaded
+from swarmscope.monitor.shards import FleetShards, LeadRouter
 from swarmscope.monitor.stats import SwarmStats
 from swarmscope.monitor.targets import Target
 from swarmscope.net.clock import Clock
-from swarmscope.store.ports import MonitorStore
+from swarmscope.store.fleet.fencing import Fence
+from swarmscope.store.ports import EvidenceLedger, MonitorStore
+from swarmscope.wire.metainfo import Metainfo
 
 
 class FleetMonitor(Monitor):
@@ -33,6 +43,7 @@ class FleetMonitor(Monitor):
 
     Args: as :class:`Monitor`, without targets (its listener always runs: leads come from trackers, PEX
     and inbound peers). :attr:`on_metadata` is awaited when a magnet's info dict arrives (BEP 9).
+    ``shards``: the coordinator's probe processes (also its lead router), or None.
     """
 
     def __init__(
@@ -43,11 +54,17 @@ class FleetMonitor(Monitor):
         on_warning: Callable[[str], None],
         software_commit: str | None = None,
         on_committed: Callable[[SealedBatch], None] = lambda _sealed: None,
+        *,
+        ledger: EvidenceLedger | None = None,
+        shards: FleetShards | None = None,
+        router: LeadRouter | None = None,
+        joined_run: int | None = None,
     ) -> None:
         super().__init__(
             [], store, config, clock, on_warning, software_commit, leads_from_caller=True,
-            on_committed=on_committed,
+            on_committed=on_committed, ledger=ledger, router=shards or router, joined_run=joined_run,
         )  # fmt: skip
+        self.shards = shards
         self._swarm_tasks: dict[str, set[asyncio.Task[None]]] = {}
         self.fleet_addresses: set[str] = set()  # the fleet's nodes: never probed, never recorded as peers
         self.on_metadata: Callable[[Target], Awaitable[None]] | None = None  # a magnet's metainfo arrived
@@ -70,10 +87,10 @@ class FleetMonitor(Monitor):
         """Start monitoring ``target`` (the run must have started: :attr:`started`)."""
         if target.swarm in self.targets or not self.started:
             return
-        self.targets[target.swarm] = target
-        self.stats[target.swarm] = SwarmStats(target.swarm, target.name)
-        self._by_wire[target.wire_infohash] = target.swarm
+        self._adopt(target)
         await asyncio.to_thread(self._add_swarm, target)
+        if self.shards is not None and target.meta is not None:
+            self.shards.add_target(target)
         if target.meta is None:
             self._metadata_leads[target.swarm] = asyncio.Queue()
             self._spawn(target.swarm, self._fetch_metadata(target))
@@ -81,6 +98,19 @@ class FleetMonitor(Monitor):
             self._spawn(target.swarm, self._announcer(target, url))
         if self._dht is not None:
             self._dht.add(target.wire_infohash)
+
+    def add_shard_target(self, target: Target) -> None:
+        """A probe process's swarm (``joined_run``), handed by the coordinator with its metainfo: probed
+        from now on (leads handed right after it are planned). No swarm row (the coordinator's), no
+        announce (the coordinator's), no DHT lookup (the coordinator's)."""
+        if self.joined_run is not None and not self._stopping and target.swarm not in self.targets:
+            target.trackers = []
+            self._adopt(target)
+
+    def _adopt(self, target: Target) -> None:
+        self.targets[target.swarm] = target
+        self.stats[target.swarm] = SwarmStats(target.swarm, target.name)
+        self._by_wire[target.wire_infohash] = target.swarm
 
     def remove_target(self, swarm: str) -> None:
         """Stop monitoring ``swarm`` at once: announces, metadata fetch and probes are cancelled."""
@@ -99,16 +129,36 @@ class FleetMonitor(Monitor):
         self._metadata_leads.pop(swarm, None)
         self._held.pop(swarm, None)
         self.stats.pop(swarm, None)
+        if self.shards is not None:
+            self.shards.remove_target(swarm)
+
+    def leases_changed(self, fence: Fence) -> None:
+        """The node's lease tokens changed (or its fleet's addresses): the probe processes fence every
+        later commit by them."""
+        if self.shards is not None:
+            self.shards.lease_state(fence, self.fleet_addresses)
+
+    async def load_reference(self, swarm: str, meta: Metainfo, path: str) -> ReferenceLoaded:
+        """This node's reference copy of a work ``swarm`` carries backs its block proofs, here and in every
+        probe process. Raises InputError: as ``EvidenceSink.load_reference``."""
+        loaded = await self.evidence.load_reference(swarm, meta, path)
+        if self.shards is not None:
+            self.shards.reference(swarm, path)
+        return loaded
 
     def discard_queued(self, swarm: str) -> int:
         """Drop the records of ``swarm`` not committed yet (its lease is lost: they could not be sealed,
         and must not be sealed under a later lease of the same swarm); returns how many."""
+        if self.shards is not None:  # the probe processes' queues too (not counted here)
+            self.shards.discard_queued(swarm)
         writer = self.evidence.writer
         return 0 if writer is None else writer.drop_swarms(frozenset({swarm}))
 
     async def _fetch_metadata(self, t: Target) -> None:
         """BEP 9 as in a plain run, then :attr:`on_metadata` (the node loads its reference copies)."""
         await super()._fetch_metadata(t)
+        if t.meta is not None and t.swarm in self.targets and self.shards is not None:
+            self.shards.add_target(t)
         if t.meta is not None and t.swarm in self.targets and self.on_metadata is not None:
             await self.on_metadata(t)
 

@@ -8,7 +8,9 @@ committed has waited); a lease missing from the answer was taken over or its swa
 removed, so the swarm is dropped at once; then take swarms up to ``capacity`` and hand each to the
 :class:`FleetMonitor`. The monitor's ledger writer seals through a
 :class:`~swarmscope.store.fleet.fencing.FencedStore` reading :meth:`FleetNode.tokens`; a batch refused
-by fencing drops the swarms it names here too.
+by fencing drops the swarms it names here too. With probe processes (``--probe-processes N``) the
+monitor hands them every change of the tokens (:meth:`FleetNode.fence`), and their refused batches drop
+the swarms here the same way.
 
 Each round also measures this node's clock against the database's (``Fleet.clock_sample``, as SNTP
 does): the sample is sealed with the node's evidence (a node off by more than its clock threshold has
@@ -43,6 +45,7 @@ from dataclasses import dataclass
 from swarmscope.errors import SwarmscopeError
 from swarmscope.monitor.fleet_monitor import FleetMonitor
 from swarmscope.monitor.targets import Target, load_target, target_from_metainfo
+from swarmscope.store.fleet.fencing import Fence
 from swarmscope.store.fleet.handle import Fleet
 from swarmscope.store.fleet.leases import ClockReport, Lease, NodeReplaced
 from swarmscope.store.fleet.registry import FleetSwarm, NodeStart
@@ -161,6 +164,7 @@ class FleetNode:
         registration = await asyncio.to_thread(self.fleet.register, self.plan.start, self.plan.lease_seconds)
         dropped, self.incarnation = registration.dropped, registration.incarnation
         self.registered = True
+        self._publish()  # the probe processes' fence names this incarnation from their first commit
         if self.on_registered is not None:
             self.on_registered()
         if dropped:
@@ -256,6 +260,7 @@ class FleetNode:
                 self._hand_off(lease)
         self._publish()
         self.monitor.fleet_addresses = await asyncio.to_thread(self.fleet.addresses)
+        self.monitor.leases_changed(self.fence())
 
     async def _take(self) -> None:
         want = self.plan.start.capacity - len(self.leases)
@@ -324,7 +329,7 @@ class FleetNode:
     async def _load_reference(self, infohash: str, target: Target, label: str, path: str) -> None:
         assert target.meta is not None
         try:
-            loaded = await self.monitor.evidence.load_reference(infohash, target.meta, path)
+            loaded = await self.monitor.load_reference(infohash, target.meta, path)
         except SwarmscopeError as exc:
             self.on_event(f"reference copy of {label} at {path} unusable for {infohash}: {exc}")
             return
@@ -370,6 +375,11 @@ class FleetNode:
     def _publish(self) -> None:
         held = {**self._handing, **self.leases}
         self._tokens = {swarm: lease.token for swarm, lease in held.items()}
+        self.monitor.leases_changed(self.fence())  # the probe processes' commits: fenced by these from now
+
+    def fence(self) -> Fence:
+        """What this node's batches are fenced by now: its lease tokens and (once registered) identity."""
+        return Fence(self._tokens, self.identity())
 
 
 async def _wait(stop: asyncio.Event, seconds: float) -> None:

@@ -14,6 +14,20 @@ that channel's body:
 * ``S`` stats, probe process → coordinator, once at its end: JSON ``{swarm: SwarmStats.snapshot()}``.
 * ``X`` stop, coordinator → probe process: commit what is pending, send the stats, exit.
 
+A fleet node's probe processes (``swarmscope node --probe-processes N``; the hello has ``fleet: true`` and
+no targets) are also told, coordinator → probe process, in the order the node's lease rounds decide:
+
+* ``A`` add a swarm: its exact metainfo bytes (a .torrent, or the info dict BEP 9 brought for a magnet).
+* ``D`` drop a swarm (its lease is lost or handed off): its infohash hex; its probes stop.
+* ``Q`` discard a swarm's queued records (its lease is lost: they could not be sealed, and must not be
+  sealed under a later lease of it; a swarm handed off keeps them, they commit under its lease until it
+  is released): its infohash hex.
+* ``K`` the lease state: JSON ``{tokens: {infohash hex: lease token}, node: name or null, incarnation:
+  N or null, fleet: [the fleet nodes' addresses, never probed]}``; each commit request of the probe
+  process carries the latest tokens as its ``fence`` (:mod:`~swarmscope.monitor.writer_frames`).
+* ``R`` a reference copy: JSON ``{swarm, path}``, this node's copy of a work the swarm carries (block
+  proofs, as the coordinator loads it).
+
 The end of a pipe is the end of the other process (closed, or killed): each side treats it as a stop.
 """
 
@@ -22,14 +36,16 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import IO, Any
 
 from swarmscope.errors import DecodeError
 from swarmscope.monitor import writer_frames as frames
+from swarmscope.store.fleet.fencing import Fence
 
 HELLO, WRITER, LEADS, STATS, STOP = b"H", b"W", b"L", b"S", b"X"
-CHANNELS = (HELLO, WRITER, LEADS, STATS, STOP)
+ADD, DROP, DISCARD, LEASES, REFERENCE = b"A", b"D", b"Q", b"K", b"R"  # a fleet node's swarms and leases
+CHANNELS = (HELLO, WRITER, LEADS, STATS, STOP, ADD, DROP, DISCARD, LEASES, REFERENCE)
 
 
 class FramePipe:
@@ -84,6 +100,38 @@ def read_leads(body: bytes) -> tuple[str, list[tuple[str, int]], str]:
         return str(raw["swarm"]), peers, str(raw["source"])
     except (KeyError, TypeError, ValueError) as exc:
         raise DecodeError(f"probe frame: leads: {exc}") from None
+
+
+def lease_state(fence: Fence, fleet: Iterable[str]) -> bytes:
+    """A ``K`` body: the node's lease tokens and identity, the fleet's addresses."""
+    node, incarnation = fence.identity if fence.identity is not None else (None, None)
+    raw = {"tokens": dict(fence.tokens), "node": node, "incarnation": incarnation, "fleet": sorted(fleet)}
+    return json.dumps(raw, sort_keys=True).encode()
+
+
+def read_lease_state(body: bytes) -> tuple[Fence, set[str]]:
+    """(the fence, the fleet's addresses) of a ``K`` body. Raises DecodeError: malformed."""
+    raw = _json(body)
+    try:
+        tokens = {str(swarm): int(token) for swarm, token in raw["tokens"].items()}
+        node, incarnation = raw["node"], raw["incarnation"]
+        identity = None if node is None else (str(node), int(incarnation))
+        return Fence(tokens, identity), {str(ip) for ip in raw["fleet"]}
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise DecodeError(f"probe frame: lease state: {exc}") from None
+
+
+def reference(swarm: str, path: str) -> bytes:
+    """An ``R`` body."""
+    return json.dumps({"swarm": swarm, "path": path}).encode()
+
+
+def read_reference(body: bytes) -> tuple[str, str]:
+    """(swarm, path) of an ``R`` body. Raises DecodeError: malformed."""
+    raw = _json(body)
+    if not isinstance(raw.get("swarm"), str) or not isinstance(raw.get("path"), str):
+        raise DecodeError("probe frame: reference is not {swarm, path}")
+    return raw["swarm"], raw["path"]
 
 
 def read_json(body: bytes) -> dict[str, Any]:

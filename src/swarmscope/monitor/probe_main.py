@@ -16,6 +16,14 @@ and the next round first asks (``find``) whether it landed. ``X`` or the end of 
 commits what is pending, sends its counters and exits (after ``kill -9`` of the coordinator the requests
 fail at once, and what was not acknowledged is reported lost on standard error).
 
+A fleet node's probe process (hello ``fleet: true``) runs a
+:class:`~swarmscope.monitor.fleet_monitor.FleetMonitor` with no swarm: the coordinator hands it each
+swarm the node leases (``A``), each it drops (``D``: its probes stop; ``Q`` when its lease was lost: its
+queued records are dropped too), the node's lease tokens (``K``) and reference copies (``R``). Every
+commit request carries the latest tokens (:class:`PipeLedger`'s ``fence``), so the writer process seals
+it fenced and the database refuses the batch of a swarm whose lease the node no longer holds; the refusal
+comes back as on a one-process node (the ``LedgerWriter`` drops that swarm's records).
+
 Standard output carries only frames (anything printed goes to standard error); SIGINT is ignored (the
 coordinator stops its probe processes after Ctrl-C).
 """
@@ -39,10 +47,13 @@ from swarmscope.evidence.seal import SealedBatch
 from swarmscope.monitor import probe_frames as pf
 from swarmscope.monitor import writer_frames as frames
 from swarmscope.monitor.crawler import Monitor
+from swarmscope.monitor.fleet_monitor import FleetMonitor
 from swarmscope.monitor.shards import config_from_json, shard_of
-from swarmscope.monitor.targets import Target, load_target
+from swarmscope.monitor.targets import Target, load_target, target_from_metainfo
 from swarmscope.monitor.writer_process import WriterProcessError, collecting_less
+from swarmscope.net.clock import Clock
 from swarmscope.store.database import Store, open_store
+from swarmscope.store.fleet.fencing import Fence
 
 READER_JOIN_SECONDS = 30.0  # how long the exit waits for the coordinator to close this process's input
 
@@ -52,11 +63,13 @@ class PipeLedger:
     relays it to the node's writer process; the reply comes back through :meth:`replied`.
 
     ``store``: this process's own connection (read-only for evidence), for RFC 3161 tokens, which extend no
-    chain.
+    chain. ``fence``: a fleet node's latest lease tokens (``K`` frames), sent with every commit; None for
+    a plain monitor.
     """
 
     def __init__(self, pipe: pf.FramePipe, store: Store) -> None:
         self.pipe, self.store = pipe, store
+        self.fence: Fence | None = None
         self._replies: collections.deque[bytes | None] = collections.deque()
         self._ready = threading.Condition()
         self._ask_lock = threading.Lock()  # one request in flight (the LedgerWriter's, in its worker thread)
@@ -81,8 +94,16 @@ class PipeLedger:
         sealed_at_us: int,
         clock: dict[str, Any] | None = None,
     ) -> SealedBatch | None:
-        """``Store.commit_evidence`` in the writer process. Raises WriterProcessError: refused, in doubt."""
-        body = frames.commit_request(run_id, records, captures, blobs, reference_pieces, sealed_at_us, clock)
+        """``Store.commit_evidence`` in the writer process, fenced by :attr:`fence` when set.
+
+        Raises:
+            WriterProcessError: refused, or in doubt. FencingRefused, NodeReplaced: a fleet node's batch
+                refused by fencing (nothing committed).
+        """
+        fence = self.fence  # read once: the tokens the request carries
+        body = frames.commit_request(
+            run_id, records, captures, blobs, reference_pieces, sealed_at_us, clock, fence
+        )
         return self._ask(body)
 
     def committed_batch(self, records: Sequence[EvidenceRecord], sealed_at_us: int) -> SealedBatch | None:
@@ -154,6 +175,13 @@ def read_frames(pipe: pf.FramePipe, ledger: PipeLedger, deliver: Callable[..., N
             deliver("leads", *pf.read_leads(body))
         elif channel == pf.STOP:
             deliver(None)
+        elif channel in FLEET_CHANNELS:
+            deliver(FLEET_CHANNELS[channel], body)
+
+
+FLEET_CHANNELS = {
+    pf.ADD: "add", pf.DROP: "drop", pf.DISCARD: "discard", pf.LEASES: "leases", pf.REFERENCE: "reference"
+}  # fmt: skip
 
 
 def shard_targets(origins: list[str]) -> list[Target]:
@@ -172,21 +200,18 @@ async def run_shard(pipe: pf.FramePipe, hello: dict[str, Any], store: Store) -> 
     config.listen, config.dht = False, False  # the coordinator owns discovery and inbound peers
     ledger = PipeLedger(pipe, store)
     shard = int(hello["shard"])
-    monitor = Monitor(
-        shard_targets(hello["targets"]),
-        store,
-        config,
-        on_warning=_warner(shard),
-        leads_from_caller=True,
-        ledger=ledger,
-        router=ShardLink(pipe, shard, int(hello["shards"])),
-        joined_run=int(hello["run"]),
-    )
+    monitor = _monitor(hello, store, config, ledger, ShardLink(pipe, shard, int(hello["shards"])))
     loop, stop = asyncio.get_running_loop(), asyncio.Event()
+    fleet = FleetState(monitor, ledger) if isinstance(monitor, FleetMonitor) else None
+    if fleet is not None:  # a fleet node's commits are always fenced: no token yet, no swarm record sealed
+        ledger.fence = Fence()
 
     def on_loop(what: str | None, *args: Any) -> None:
         if what is None:
             stop.set()
+        elif what != "leads":
+            if fleet is not None:
+                fleet.handle(what, args[0])
         elif args[0] in monitor.targets:
             monitor.planned(*args)
 
@@ -201,6 +226,61 @@ async def run_shard(pipe: pf.FramePipe, hello: dict[str, Any], store: Store) -> 
     with contextlib.suppress(OSError, ValueError):
         pipe.send(pf.STATS, json.dumps(counters).encode())
     return reader
+
+
+def _monitor(
+    hello: dict[str, Any], store: Store, config: Any, ledger: PipeLedger, link: ShardLink
+) -> Monitor:
+    """The probe process's monitor in the coordinator's run: a fleet node's starts with no swarm."""
+    shard, run = int(hello["shard"]), int(hello["run"])
+    if hello.get("fleet"):
+        return FleetMonitor(
+            store, config, Clock(), _warner(shard), ledger=ledger, router=link, joined_run=run
+        )
+    targets = shard_targets(hello["targets"])
+    return Monitor(
+        targets, store, config, on_warning=_warner(shard), leads_from_caller=True, ledger=ledger,
+        router=link, joined_run=run,
+    )  # fmt: skip
+
+
+class FleetState:
+    """A fleet node's probe process: the swarms, lease tokens and reference copies the coordinator hands
+    it (module docstring), applied on the event loop in the order they came."""
+
+    def __init__(self, monitor: FleetMonitor, ledger: PipeLedger) -> None:
+        self.monitor, self.ledger = monitor, ledger
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def handle(self, what: str, body: bytes) -> None:
+        """Apply one ``A``/``D``/``Q``/``K``/``R`` body (a malformed one is one warning line)."""
+        try:
+            if what == "add":
+                self.monitor.add_shard_target(target_from_metainfo(body, "fleet swarm"))
+            elif what == "drop":
+                self.monitor.remove_target(body.decode("ascii"))
+            elif what == "discard":
+                self.monitor.discard_queued(body.decode("ascii"))
+            elif what == "leases":
+                self.ledger.fence, self.monitor.fleet_addresses = pf.read_lease_state(body)
+            elif what == "reference":
+                self._spawn(self._reference(*pf.read_reference(body)))
+        except (SwarmscopeError, UnicodeDecodeError) as exc:
+            self.monitor.on_warning(f"coordinator frame {what} refused: {exc}")
+
+    async def _reference(self, swarm: str, path: str) -> None:
+        target = self.monitor.targets.get(swarm)
+        if target is None or target.meta is None:
+            return
+        try:
+            await self.monitor.evidence.load_reference(swarm, target.meta, path)
+        except SwarmscopeError as exc:
+            self.monitor.on_warning(f"reference copy {path} unusable for {swarm}: {exc}")
+
+    def _spawn(self, work: Any) -> None:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
 
 def _warner(shard: int) -> Callable[[str], None]:

@@ -27,6 +27,15 @@ line). A writer killed mid-commit fails the request it was in; the probe process
 asks (``find``) whether they landed before committing them again. A coordinator killed with ``kill -9``
 closes every pipe: each probe process stops (its requests fail at once, what was not acknowledged is
 lost), the writer finishes the commit it is in and exits.
+
+A fleet node (``fleet``: ``swarmscope node --probe-processes N``) starts its probe processes with no swarm
+and hands them, in the order its lease rounds decide (:mod:`swarmscope.monitor.probe_frames`), each
+swarm it leases (its metainfo), each swarm it drops, each change of its lease tokens and each reference
+copy it loads; a replacement process is handed all of the current ones before the shard's leads. Each
+probe process fences its own commits by the latest tokens it was handed: a batch it made for a swarm
+whose lease the node lost carries the old token, and the database refuses it
+(:mod:`swarmscope.store.fleet.fencing`); the relay tells ``on_fenced`` (the node drops the swarm, as
+when its own batch is refused).
 """
 
 from __future__ import annotations
@@ -36,7 +45,7 @@ import contextlib
 import json
 import subprocess
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,7 +55,9 @@ from swarmscope.monitor import probe_frames as pf
 from swarmscope.monitor import writer_frames as frames
 from swarmscope.monitor.config import MonitorConfig
 from swarmscope.monitor.shards import config_to_json, shard_of
+from swarmscope.monitor.targets import Target
 from swarmscope.monitor.writer_process import STOP_SECONDS, WriterProcess, spawn_child
+from swarmscope.store.fleet.fencing import Fence, FencingRefused
 
 MAX_PROBE_PROCESSES = 64
 MAX_RESTARTS = 3  # replacements of one shard's probe process per run (a crash loop ends there)
@@ -72,7 +83,8 @@ class ProbeProcesses:
         writer: the node's writer process (the coordinator's own ledger too). db: the store (the probe
         processes open it read-only, for datasets and RFC 3161 tokens). origins: the targets as the user gave
         them. config: the run's settings. on_warning: one line per event. on_committed: each sealed
-        batch a probe process committed, once its COMMIT returned.
+        batch a probe process committed, once its COMMIT returned. fleet: a fleet node's probe processes
+        (module docstring). on_fenced: the swarms whose lease fencing refused a probe process's batch.
     """
 
     def __init__(
@@ -84,6 +96,9 @@ class ProbeProcesses:
         config: MonitorConfig,
         on_warning: Callable[[str], None] = lambda _msg: None,
         on_committed: Callable[[SealedBatch], None] = lambda _sealed: None,
+        *,
+        fleet: bool = False,
+        on_fenced: Callable[[frozenset[str]], None] = lambda _swarms: None,
     ) -> None:
         if not 2 <= count <= MAX_PROBE_PROCESSES:
             raise ValueError(f"probe processes: {count} is not in 2..{MAX_PROBE_PROCESSES}")
@@ -98,6 +113,10 @@ class ProbeProcesses:
         self._monitor: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping = False
+        self.fleet, self.on_fenced = fleet, on_fenced
+        self._targets: dict[str, bytes] = {}  # a fleet node's swarms: infohash -> metainfo bytes
+        self._lease: bytes | None = None  # the latest ``K`` body
+        self._references: list[tuple[str, bytes]] = []  # (swarm, ``R`` body)
 
     @property
     def pids(self) -> list[int]:
@@ -139,12 +158,72 @@ class ProbeProcesses:
             "targets": self.origins,
             "config": config_to_json(self.config).decode(),
             "loop": "uvloop" if uvloop else "asyncio",
+            "fleet": self.fleet,
         }
         for shard in range(1, self.count):
             try:
-                self.children[shard] = await asyncio.to_thread(self._spawn, hello | {"shard": shard})
+                child = self.children[shard] = await asyncio.to_thread(self._spawn, hello | {"shard": shard})
             except (OSError, ValueError) as exc:
                 self._abandon(shard, f"probe process {shard} could not start ({exc})")
+            else:
+                self._replay(child)
+
+    def add_target(self, target: Target) -> None:
+        """A fleet node's swarm (its metainfo known): probed by every probe process from now on."""
+        assert target.meta is not None
+        self._targets[target.swarm] = target.meta.raw
+        self._broadcast(pf.ADD, target.meta.raw)
+
+    def remove_target(self, swarm: str) -> None:
+        """A fleet node's swarm is dropped: every probe process stops probing it (what it queued for it
+        stays, unless :meth:`discard_queued`); its leads are forgotten (a replacement is not handed them)."""
+        if self._targets.pop(swarm, None) is None:
+            return
+        self._leads = {
+            shard: [lead for lead in leads if lead[0] != swarm] for shard, leads in self._leads.items()
+        }
+        self._references = [(s, body) for s, body in self._references if s != swarm]
+        self._broadcast(pf.DROP, swarm.encode("ascii"))
+
+    def discard_queued(self, swarm: str) -> None:
+        """A fleet node's swarm whose lease was lost: every probe process drops its queued records."""
+        self._broadcast(pf.DISCARD, swarm.encode("ascii"))
+
+    def lease_state(self, fence: Fence, fleet: Iterable[str]) -> None:
+        """The node's lease tokens now (each probe process fences its later commits by them) and the
+        fleet's addresses."""
+        self._lease = pf.lease_state(fence, fleet)
+        self._broadcast(pf.LEASES, self._lease)
+
+    def reference(self, swarm: str, path: str) -> None:
+        """This node's reference copy of a work ``swarm`` carries: loaded by every probe process too."""
+        body = pf.reference(swarm, path)
+        self._references.append((swarm, body))
+        self._broadcast(pf.REFERENCE, body)
+
+    def _broadcast(self, channel: bytes, body: bytes) -> None:
+        """On the event loop: one frame to every running probe process (one that ended gets it again,
+        with the rest of the state, when it is replaced: :meth:`_replay`)."""
+        for child in list(self.children.values()):
+            if not child.done.is_set():
+                with contextlib.suppress(OSError, ValueError):
+                    child.pipe.send(channel, body)
+
+    def _replay(self, child: _Child) -> None:
+        """On the event loop: hand a new probe process the current lease state, swarms and reference
+        copies (a fleet node's), then every lead of its shard so far."""
+        state = [(pf.LEASES, self._lease)] if self._lease is not None else []
+        state += [(pf.ADD, raw) for raw in self._targets.values()]
+        state += [(pf.REFERENCE, body) for _swarm, body in self._references]
+        by_lead: dict[tuple[str, str], list[tuple[str, int]]] = {}
+        for swarm, ip, port, source in self._leads.get(child.shard, ()):
+            by_lead.setdefault((swarm, source), []).append((ip, port))
+        state += [(pf.LEADS, pf.leads(swarm, peers, source)) for (swarm, source), peers in by_lead.items()]
+        try:
+            for channel, body in state:
+                child.pipe.send(channel, body)
+        except (OSError, ValueError):  # it ended already: its reader thread replaces it
+            pass
 
     def _abandon(self, shard: int, why: str) -> None:
         """On the event loop: the coordinator takes ``shard`` over, with every lead handed to it so far."""
@@ -204,18 +283,18 @@ class ProbeProcesses:
         self._on_loop(self.on_warning, f"{ended}; its committed batches stay, a new one takes its shard")
         try:
             new = self.children[shard] = self._spawn(self._hello | {"shard": shard})
-            by_lead: dict[tuple[str, str], list[tuple[str, int]]] = {}
-            for swarm, ip, port, source in list(self._leads.get(shard, ())):
-                by_lead.setdefault((swarm, source), []).append((ip, port))
-            for (swarm, source), peers in by_lead.items():
-                new.pipe.send(pf.LEADS, pf.leads(swarm, peers, source))
+            self._on_loop(self._replay, new)
         except (OSError, ValueError) as exc:
             self._on_loop(self._abandon, shard, f"probe process {shard} could not be replaced ({exc})")
 
     def _relay(self, child: _Child, body: bytes) -> None:
         reply = self.writer.relay(body)
         with contextlib.suppress(frames.WriterRefused, SwarmscopeError):
-            sealed = frames.read_reply(reply)
+            try:
+                sealed = frames.read_reply(reply)
+            except FencingRefused as exc:  # the node drops these swarms, as for its own refused batch
+                self._on_loop(self.on_fenced, exc.swarms)
+                raise
             if sealed is not None:
                 self._on_loop(self.on_committed, sealed)
         with contextlib.suppress(OSError, ValueError):  # it died: what committed stays committed

@@ -18,13 +18,16 @@ from __future__ import annotations
 import dataclasses
 import json
 import zlib
+from collections.abc import Iterable
 from typing import Any, Protocol
 
 from swarmscope.errors import DecodeError
 from swarmscope.evidence.probe.policy import Depth, ProbePolicy
 from swarmscope.monitor.config import MonitorConfig
 from swarmscope.monitor.plan import PlanPolicy
+from swarmscope.monitor.targets import Target
 from swarmscope.net.mse_conn import EncryptionPolicy
+from swarmscope.store.fleet.fencing import Fence
 
 
 def shard_of(ip: str, shards: int) -> int:
@@ -84,4 +87,31 @@ class LeadRouter(Protocol):
 
     async def stop(self) -> None:
         """Stop the other processes this one drives, once their last evidence is committed."""
+        ...
+
+
+class FleetShards(LeadRouter, Protocol):
+    """The lead router of a fleet node's coordinator, which also hands its probe processes the swarms it
+    leases, their lease tokens and their reference copies as they change
+    (:class:`~swarmscope.monitor.probe_processes.ProbeProcesses`)."""
+
+    def add_target(self, target: Target) -> None:
+        """Probe ``target`` (its metainfo known) in every probe process."""
+        ...
+
+    def remove_target(self, swarm: str) -> None:
+        """Stop probing ``swarm`` everywhere (its lease is lost or handed off)."""
+        ...
+
+    def discard_queued(self, swarm: str) -> None:
+        """Drop the records of ``swarm`` every probe process queued (its lease is lost)."""
+        ...
+
+    def lease_state(self, fence: Fence, fleet: Iterable[str]) -> None:
+        """The node's current lease tokens (every later commit is fenced by them) and the fleet's
+        addresses (never probed)."""
+        ...
+
+    def reference(self, swarm: str, path: str) -> None:
+        """This node's reference copy at ``path`` backs block proofs of ``swarm`` in every probe process."""
         ...

@@ -9,9 +9,16 @@ output (:mod:`swarmscope.monitor.writer_process`, :mod:`swarmscope.monitor.write
 * commit: ``{op: "commit", run: N, records: [canonical bytes, ...], captures: [[sha256, bytes], ...],
   blobs: [[sha256, bytes], ...], pieces: [[infohash hex, index, bytes], ...], sealed_at: UTC µs,
   clock: tagged value}``, the arguments of ``Store.commit_evidence``; reply ``{ok: 1, sealed: the sealed
-  batch's stored form}`` (``evidence.seal.sealed_bytes``; ``""`` when no record was sealed).
+  batch's stored form}`` (``evidence.seal.sealed_bytes``; ``""`` when no record was sealed). A fleet
+  node's commit also carries ``fence: {tokens: [[infohash hex, lease token], ...], node: name,
+  incarnation: N}`` (``node`` and ``incarnation`` only once it registered): the writer seals it with the
+  fleet's fenced commit (``store.fleet.fencing.commit_fenced``), so the database refuses it when a token is
+  no longer current, whichever process of the node made the records.
 * find: ``{op: "find", records: [...], sealed_at: UTC µs}``, ``Store.committed_batch``; reply as commit.
-* any refusal: ``{error: one line}``.
+* any refusal: ``{error: one line}``; a refusal by fencing adds ``fenced: [infohash hex, ...]`` (the
+  swarms lost) and ``reason: the database's line``, one because another process registered under the
+  node's name adds ``replaced: name``: the sender raises ``FencingRefused`` or ``NodeReplaced`` as the
+  in-process fenced store does, and its ``LedgerWriter`` handles them the same way.
 
 Records travel as their canonical bytes (:mod:`swarmscope.evidence.canonical`), and the writer decodes each
 with the strict decoder (:func:`~swarmscope.evidence.canonical.record_from_canonical`, which re-encodes and
@@ -38,6 +45,8 @@ from swarmscope.evidence.canonical import (
 )
 from swarmscope.evidence.canonical_decode import value_from_bencode
 from swarmscope.evidence.seal import SealedBatch, sealed_bytes, sealed_from_bytes
+from swarmscope.store.fleet.fencing import Fence, FencingRefused
+from swarmscope.store.fleet.leases import NodeReplaced
 from swarmscope.wire.bencode import decode, encode
 
 HEADER = struct.Struct(">I")  # frame length in bytes, big-endian
@@ -57,6 +66,7 @@ class CommitRequest:
     sealed_at_us: int
     clock: dict[str, Any] | None
     canonical: list[bytes]  # each record's bytes as sent: the strict decoder proved them its canonical bytes
+    fence: Fence | None = None  # a fleet node's lease tokens: sealed with the fenced commit
 
 
 def frame(body: bytes) -> bytes:
@@ -91,24 +101,48 @@ def commit_request(
     pieces: Sequence[tuple[str, int, bytes]],
     sealed_at_us: int,
     clock: dict[str, Any] | None,
+    fence: Fence | None = None,
 ) -> bytes:
-    """The commit request for ``Store.commit_evidence`` with these arguments (records as canonical bytes).
+    """The commit request for ``Store.commit_evidence`` with these arguments (records as canonical bytes),
+    fenced by ``fence`` when given (a fleet node).
 
     Raises:
         TypeError, ValueError: a record :func:`canonical_bytes` refuses, a clock value that is not a scalar.
     """
-    return encode(
-        {
-            b"op": b"commit",
-            b"run": run_id,
-            b"records": [canonical_bytes(r) for r in records],
-            b"captures": [[k, v] for k, v in (captures or {}).items()],
-            b"blobs": [[k, v] for k, v in (blobs or {}).items()],
-            b"pieces": [[swarm.encode("ascii"), index, data] for swarm, index, data in pieces],
-            b"sealed_at": sealed_at_us,
-            b"clock": value_to_bencode(clock),
-        }
-    )
+    request = {
+        b"op": b"commit",
+        b"run": run_id,
+        b"records": [canonical_bytes(r) for r in records],
+        b"captures": [[k, v] for k, v in (captures or {}).items()],
+        b"blobs": [[k, v] for k, v in (blobs or {}).items()],
+        b"pieces": [[swarm.encode("ascii"), index, data] for swarm, index, data in pieces],
+        b"sealed_at": sealed_at_us,
+        b"clock": value_to_bencode(clock),
+    }
+    if fence is not None:
+        request[b"fence"] = _fence_value(fence)
+    return encode(request)
+
+
+def _fence_value(fence: Fence) -> dict[bytes, Any]:
+    value: dict[bytes, Any] = {b"tokens": [[s.encode("ascii"), t] for s, t in sorted(fence.tokens.items())]}
+    if fence.identity is not None:
+        value[b"node"], value[b"incarnation"] = fence.identity[0].encode(), fence.identity[1]
+    return value
+
+
+def _read_fence(value: Any) -> Fence | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not isinstance(value.get(b"tokens"), list):
+        raise DecodeError("writer frame: fence is not {tokens: [[infohash, token], ...]}")
+    pairs = value[b"tokens"]
+    if any(not isinstance(p, list) or len(p) != 2 for p in pairs):
+        raise DecodeError("writer frame: a fence token is not [infohash, token]")
+    tokens = {_text(swarm): _int(token) for swarm, token in pairs}
+    if b"node" not in value:
+        return Fence(tokens)
+    return Fence(tokens, (_text(value[b"node"]), _int(value.get(b"incarnation"))))
 
 
 def find_request(records: Sequence[EvidenceRecord], sealed_at_us: int) -> bytes:
@@ -141,6 +175,7 @@ def read_request(body: bytes) -> tuple[str, CommitRequest]:
         _int(raw.get(b"sealed_at")),
         clock,
         canonical,
+        _read_fence(raw.get(b"fence")),
     )
 
 
@@ -154,6 +189,18 @@ def error_reply(message: str) -> bytes:
     return encode({b"error": message.encode("utf-8", "replace")})
 
 
+def fenced_reply(refused: FencingRefused) -> bytes:
+    """The reply to a commit refused by fencing: its line, the swarms lost and the database's reason."""
+    swarms = [s.encode("ascii") for s in sorted(refused.swarms)]
+    reason = refused.reason.encode("utf-8", "replace")
+    return encode({b"error": str(refused).encode("utf-8", "replace"), b"fenced": swarms, b"reason": reason})
+
+
+def replaced_reply(replaced: NodeReplaced) -> bytes:
+    """The reply to a commit refused because a newer process registered under the node's name."""
+    return encode({b"error": str(replaced).encode("utf-8", "replace"), b"replaced": replaced.name.encode()})
+
+
 def ok_reply() -> bytes:
     """The reply to a hello once the store is open."""
     return encode({b"ok": 1})
@@ -163,9 +210,16 @@ def read_reply(body: bytes) -> SealedBatch | None:
     """The sealed batch of a reply (None: nothing sealed, or a hello's ``ok``).
 
     Raises:
-        WriterRefused: the writer refused the request (its line). DecodeError: a malformed reply.
+        FencingRefused: fencing refused the commit (the swarms lost). NodeReplaced: a newer process runs
+            under the node's name. WriterRefused: the writer refused the request otherwise (its line).
+        DecodeError: a malformed reply.
     """
     raw = _dict(body, None)
+    if b"fenced" in raw:
+        swarms = raw[b"fenced"] if isinstance(raw[b"fenced"], list) else []
+        raise FencingRefused(frozenset(_text(s) for s in swarms), _text(raw.get(b"reason", b"")))
+    if b"replaced" in raw:
+        raise NodeReplaced(_text(raw[b"replaced"]))
     if b"error" in raw:
         raise WriterRefused(_bytes(raw[b"error"]).decode("utf-8", "replace"))
     sealed = _bytes(raw.get(b"sealed", b""))

@@ -4,9 +4,11 @@ It reads frames (:mod:`swarmscope.monitor.writer_frames`) on standard input: fir
 node key, chain-head witness file), then commit and find requests, and answers each on standard output
 with the sealed batch or a one-line refusal. Each commit is ``Store.commit_evidence`` (rows, chain, Ed25519
 seal, COMMIT: one transaction, README "Crash safety"), run on the records it decoded strictly from their
-canonical bytes. It ends (status 0) at the end of its input: the monitor closed the pipe, or died (``kill
--9`` of the monitor: the writer finishes the commit it is in, if any, and exits; a frame cut short is
-dropped whole and never committed).
+canonical bytes; a fleet node's commit carries its lease tokens and is the fleet's fenced commit
+(``store.fleet.fencing.commit_fenced``: the lease fences in the same transaction, refused by the database
+when a token is no longer current; the refusal names the swarms lost). It ends (status 0) at the end of
+its input: the monitor closed the pipe, or died (``kill -9`` of the monitor: the writer finishes the
+commit it is in, if any, and exits; a frame cut short is dropped whole and never committed).
 
 Standard output carries only frames: anything else printed goes to standard error. SIGINT is ignored (the
 monitor is the one that stops on Ctrl-C, and it closes the pipe after its last commit).
@@ -26,6 +28,9 @@ from swarmscope.monitor import writer_frames as frames
 from swarmscope.monitor.writer_process import collecting_less
 from swarmscope.net.clock import Clock
 from swarmscope.store.database import Store, open_store
+from swarmscope.store.fleet.fencing import FencingRefused, commit_fenced
+from swarmscope.store.fleet.leases import NodeReplaced
+from swarmscope.store.ledger.commit import Commit
 
 
 def read_frame(stream: BinaryIO) -> bytes | None:
@@ -49,6 +54,9 @@ def answer(store: Store, body: bytes) -> bytes:
         op, req = frames.read_request(body)
         if op == "find":
             return frames.sealed_reply(store.committed_batch(req.records, req.sealed_at_us))
+        if req.fence is not None:  # a fleet node's batch: fenced by its lease tokens, in its transaction
+            extra = Commit(req.captures, req.blobs, req.pieces, req.sealed_at_us, req.clock, req.canonical)
+            return frames.sealed_reply(commit_fenced(store, req.run_id, req.records, extra, req.fence))
         sealed = store.commit_evidence(
             req.run_id,
             records=req.records,
@@ -60,6 +68,10 @@ def answer(store: Store, body: bytes) -> bytes:
             canonical=req.canonical,
         )
         return frames.sealed_reply(sealed)
+    except FencingRefused as exc:  # rolled back whole: the sender drops the lost swarms' records
+        return frames.fenced_reply(exc)
+    except NodeReplaced as exc:  # final: the sender writes nothing more
+        return frames.replaced_reply(exc)
     except (SwarmscopeError, ValueError, TypeError) as exc:  # nothing was committed: the monitor keeps it
         return frames.error_reply(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
 

@@ -14,6 +14,11 @@ flight fail like a store that refused; the ``LedgerWriter`` keeps the records an
 child, started on the next request) whether that batch committed after all, so nothing is chained twice
 or lost. A monitor killed with ``kill -9`` closes the pipe: the child finishes the commit it is in and exits.
 RFC 3161 tokens are written by the monitor's own store (they extend no chain).
+
+On a fleet node ``fence`` gives the node's current lease tokens at each commit (as the in-process
+``FencedStore`` reads them): they travel with the request and the child seals a fenced batch; a refusal by
+fencing or by a newer process under the node's name comes back as ``FencingRefused`` / ``NodeReplaced``
+(:mod:`swarmscope.monitor.writer_frames`), which the ``LedgerWriter`` handles as on a one-process node.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from swarmscope.errors import SwarmscopeError
 from swarmscope.evidence.canonical import EvidenceRecord
 from swarmscope.evidence.seal import SealedBatch, private_key_pem
 from swarmscope.monitor import writer_frames as frames
+from swarmscope.store.fleet.fencing import Fence
 from swarmscope.store.ports import EvidenceLedger
 
 STOP_SECONDS = 60.0  # how long close() waits for the child to finish its last commit before killing it
@@ -57,7 +63,8 @@ class WriterProcess:
         key (handed to the child over the pipe, never in a file or its arguments). witness: the chain-head
         witness file the child keeps up to date (``Store.witness``), or None. local: the monitor's own
         store, for RFC 3161 tokens. on_warning: one line when a child is found dead between requests (a
-        request it dies in fails, and the ``LedgerWriter`` says so).
+        request it dies in fails, and the ``LedgerWriter`` says so). fence: a fleet node's lease tokens,
+        read at each commit (None: an unfenced monitor).
     """
 
     def __init__(
@@ -67,9 +74,10 @@ class WriterProcess:
         witness: Path | None,
         local: EvidenceLedger,
         on_warning: Callable[[str], None] = lambda _msg: None,
+        fence: Callable[[], Fence] | None = None,
     ) -> None:
         self.db, self.key, self.witness, self.local = db, key, witness, local
-        self.on_warning = on_warning
+        self.on_warning, self.fence = on_warning, fence
         self._proc: subprocess.Popen[bytes] | None = None
         self._lock = threading.Lock()  # one request at a time (the LedgerWriter's thread, close())
         self.started = 0  # children started (more than 1: one died and was replaced)
@@ -103,8 +111,12 @@ class WriterProcess:
 
         Raises:
             WriterProcessError: the child refused (nothing committed) or died (the batch is in doubt).
+            FencingRefused, NodeReplaced: a fleet node's batch refused by fencing (nothing committed).
         """
-        body = frames.commit_request(run_id, records, captures, blobs, reference_pieces, sealed_at_us, clock)
+        fence = None if self.fence is None else self.fence()
+        body = frames.commit_request(
+            run_id, records, captures, blobs, reference_pieces, sealed_at_us, clock, fence
+        )
         return self._ask(body)
 
     def committed_batch(self, records: Sequence[EvidenceRecord], sealed_at_us: int) -> SealedBatch | None:

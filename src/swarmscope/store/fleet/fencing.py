@@ -10,6 +10,11 @@ taken over) that comes back cannot add evidence for a swarm another node now hol
 
 Records that belong to no swarm (RunStarted, ClockSample, Attribution) need no lease.
 
+A node whose commits run in its evidence writer process (``swarmscope node --probe-processes N``) sends
+the :class:`Fence` (its current lease tokens and incarnation, read when the request is made) with each
+commit request, and the writer process seals it with :func:`commit_fenced`: the same check, the same
+transaction, whichever process made the records.
+
 Source: fencing tokens, M. Kleppmann, "How to do distributed locking" (2016); PostgreSQL row locks
 (``FOR SHARE`` in the trigger, ``FOR UPDATE`` in a takeover) order a takeover and a batch in flight.
 """
@@ -17,6 +22,7 @@ Source: fencing tokens, M. Kleppmann, "How to do distributed locking" (2016); Po
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
@@ -39,7 +45,17 @@ class FencingRefused(StoreError):
 
     def __init__(self, swarms: frozenset[str], reason: str) -> None:
         super().__init__(f"fencing refused the batch for {len(swarms)} swarm(s): {reason}")
-        self.swarms = swarms
+        self.swarms, self.reason = swarms, reason
+
+
+@dataclass(frozen=True, slots=True)
+class Fence:
+    """What a fleet node's batch is fenced by: ``tokens`` (infohash hex -> lease token, every lease the
+    node holds when the batch is sent) and ``identity`` ((node name, incarnation), or None before the
+    node registered: then not checked)."""
+
+    tokens: Mapping[str, int] = field(default_factory=dict)
+    identity: tuple[str, int] | None = None
 
 
 def record_swarms(records: Sequence[EvidenceRecord]) -> set[str]:
@@ -69,6 +85,62 @@ def stale_swarms(engine: Engine, fences: Mapping[str, int]) -> frozenset[str]:
             {"tokens": sorted(fences.values())},
         ).scalars()
         return frozenset(fences) - set(live)
+
+
+def commit_fenced(
+    store: Store, run_id: int, records: Sequence[EvidenceRecord], extra: ledger.Commit, fence: Fence
+) -> SealedBatch | None:
+    """``Store.commit_evidence`` of ``records`` with ``extra`` (captures, blobs, pieces, seal time and
+    clock), plus one ``lease_fence`` row per swarm of the records with its token in ``fence``, in one
+    transaction (module docstring).
+
+    Raises:
+        FencingRefused: a swarm of ``records`` has no token in ``fence``, or the database refused its
+            token (nothing is written; ``swarms`` names the swarms lost).
+        NodeReplaced: another process started under the fence's node name (nothing is written).
+        StoreError: as ``Store.commit_evidence``.
+    """
+    node = store.node
+    if node is None or node.private_key is None:
+        raise StoreError("evidence writes need the node's signing key (open_store(..., node_key=...))")
+    needed = record_swarms(records)
+    if missing := needed - fence.tokens.keys():
+        raise FencingRefused(frozenset(missing), "this node holds no lease on them")
+    fences = {swarm: fence.tokens[swarm] for swarm in sorted(needed)}
+    try:
+        return _commit(store, node, run_id, records, extra, fences, fence.identity)
+    except sa.exc.DBAPIError as exc:
+        if _sqlstate(exc) != FENCING_SQLSTATE:
+            raise StoreError(f"write refused: {_reason(exc)}") from exc
+        lost = stale_swarms(store.engine, fences)
+        raise FencingRefused(lost or frozenset(fences), _reason(exc)) from exc
+    except (sa.exc.SQLAlchemyError, ledger.LedgerStateError, WitnessError) as exc:
+        raise StoreError(f"write refused: {_reason(exc)}") from exc
+
+
+def _commit(
+    store: Store,
+    node: ledger.Node,
+    run_id: int,
+    records: Sequence[EvidenceRecord],
+    extra: ledger.Commit,
+    fences: dict[str, int],
+    identity: tuple[str, int] | None,
+) -> SealedBatch | None:
+    with store.engine.connect() as conn:
+        conn.info.pop(SEALED_HEAD, None)  # a pooled connection's rolled-back seal
+        with conn.begin():
+            if identity is not None:
+                check_incarnation(conn, *identity)
+            if not records:
+                ledger.store_content(conn, extra)
+                return None
+            sealed, batch_id = ledger.commit(conn, node, run_id, records, extra)
+            if fences:
+                rows = [{"batch_id": batch_id, "infohash": s, "token": t} for s, t in fences.items()]
+                conn.execute(sa.insert(lease_fence), rows)
+        after_commit(conn, store.witness, node)  # the chain-head witness beside the key file
+        return sealed
 
 
 class FencedStore:
@@ -107,6 +179,7 @@ class FencedStore:
         reference_pieces: Sequence[tuple[str, int, bytes]] = (),
         sealed_at_us: int,
         clock: dict[str, Any] | None = None,
+        canonical: Sequence[bytes] | None = None,
     ) -> SealedBatch | None:
         """``Store.commit_evidence`` plus the batch's fences, in one transaction.
 
@@ -116,47 +189,8 @@ class FencedStore:
             NodeReplaced: another process started under this node's name (nothing is written).
             StoreError: as ``Store.commit_evidence``.
         """
-        node = self.store.node
-        if node is None or node.private_key is None:
-            raise StoreError("evidence writes need the node's signing key (open_store(..., node_key=...))")
-        held = dict(self.tokens())
-        needed = record_swarms(records)
-        if missing := needed - held.keys():
-            raise FencingRefused(frozenset(missing), "this node holds no lease on them")
-        fences = {swarm: held[swarm] for swarm in sorted(needed)}
-        extra = ledger.Commit(captures or {}, blobs or {}, reference_pieces, sealed_at_us, clock)
-        try:
-            return self._commit(node, run_id, records, extra, fences)
-        except sa.exc.DBAPIError as exc:
-            if _sqlstate(exc) != FENCING_SQLSTATE:
-                raise StoreError(f"write refused: {_reason(exc)}") from exc
-            lost = stale_swarms(self.engine, fences)
-            raise FencingRefused(lost or frozenset(fences), _reason(exc)) from exc
-        except (sa.exc.SQLAlchemyError, ledger.LedgerStateError, WitnessError) as exc:
-            raise StoreError(f"write refused: {_reason(exc)}") from exc
-
-    def _commit(
-        self,
-        node: ledger.Node,
-        run_id: int,
-        records: Sequence[EvidenceRecord],
-        extra: ledger.Commit,
-        fences: dict[str, int],
-    ) -> SealedBatch | None:
-        with self.engine.connect() as conn:
-            conn.info.pop(SEALED_HEAD, None)  # a pooled connection's rolled-back seal
-            with conn.begin():
-                if (identity := self.identity()) is not None:
-                    check_incarnation(conn, *identity)
-                if not records:
-                    ledger.store_content(conn, extra)
-                    return None
-                sealed, batch_id = ledger.commit(conn, node, run_id, records, extra)
-                if fences:
-                    rows = [{"batch_id": batch_id, "infohash": s, "token": t} for s, t in fences.items()]
-                    conn.execute(sa.insert(lease_fence), rows)
-            after_commit(conn, self.store.witness, node)  # the chain-head witness beside the key file
-            return sealed
+        extra = ledger.Commit(captures or {}, blobs or {}, reference_pieces, sealed_at_us, clock, canonical)
+        return commit_fenced(self.store, run_id, records, extra, Fence(dict(self.tokens()), self.identity()))
 
     def committed_batch(self, records: Sequence[EvidenceRecord], sealed_at_us: int) -> SealedBatch | None:
         """See ``Store.committed_batch``."""
