@@ -1,10 +1,10 @@
 """The evidence writer chains and seals the canonical bytes it decoded strictly, without encoding them again.
 
 ``record_from_canonical`` decodes each record of a commit frame, re-encodes it and compares: the bytes are
-then proven to be the record's canonical bytes, and the store chains those (``canonical=``). What must stay:
-the stored entries are exactly the frame's bytes and the rows exactly the decoded records, the ledger
-verifies, a frame whose bytes are not canonical is refused with nothing committed, and a count of bytes
-that does not match the records is refused by the store.
+then proven to be the record's canonical bytes, and the store chains those (``Store.commit_batch``,
+``Commit.canonical``). What must stay: the stored entries are exactly the frame's bytes and the rows
+exactly the decoded records, the ledger verifies, a frame whose bytes are not canonical is refused with
+nothing committed, and a count of bytes that does not match the records is refused by the store.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from swarmscope.monitor import writer_frames as frames
 from swarmscope.monitor.writer_main import answer
 from swarmscope.store.database import Store, StoreError, open_store
 from swarmscope.store.ledger import commit as ledger_commit
+from swarmscope.store.ledger.commit import Commit
 from swarmscope.store.ledger.entries import load_ledger
 from swarmscope.store.ledger.verify import verify_ledger
 from swarmscope.wire.bencode import decode, encode
@@ -80,8 +81,8 @@ def test_the_store_refuses_a_count_of_canonical_bytes_other_than_the_records(tmp
     try:
         record = sighting()
         with pytest.raises(StoreError, match="1 canonical encodings for 2 records"):
-            store.commit_evidence(
-                run_id, records=[record, record], sealed_at_us=5, canonical=[canonical_bytes(record)]
+            store.commit_batch(
+                run_id, [record, record], Commit({}, {}, (), 5, None, [canonical_bytes(record)])
             )
         assert list(load_ledger(store)) == []
     finally:

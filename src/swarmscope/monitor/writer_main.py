@@ -54,20 +54,10 @@ def answer(store: Store, body: bytes) -> bytes:
         op, req = frames.read_request(body)
         if op == "find":
             return frames.sealed_reply(store.committed_batch(req.records, req.sealed_at_us))
+        extra = Commit(req.captures, req.blobs, req.pieces, req.sealed_at_us, req.clock, req.canonical)
         if req.fence is not None:  # a fleet node's batch: fenced by its lease tokens, in its transaction
-            extra = Commit(req.captures, req.blobs, req.pieces, req.sealed_at_us, req.clock, req.canonical)
             return frames.sealed_reply(commit_fenced(store, req.run_id, req.records, extra, req.fence))
-        sealed = store.commit_evidence(
-            req.run_id,
-            records=req.records,
-            captures=req.captures,
-            blobs=req.blobs,
-            reference_pieces=req.pieces,
-            sealed_at_us=req.sealed_at_us,
-            clock=req.clock,
-            canonical=req.canonical,
-        )
-        return frames.sealed_reply(sealed)
+        return frames.sealed_reply(store.commit_batch(req.run_id, req.records, extra))
     except FencingRefused as exc:  # rolled back whole: the sender drops the lost swarms' records
         return frames.fenced_reply(exc)
     except NodeReplaced as exc:  # final: the sender writes nothing more

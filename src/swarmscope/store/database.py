@@ -107,17 +107,9 @@ def _reason(exc: sa.exc.SQLAlchemyError) -> str:
 
 
 def create_engine(url: URL) -> Engine:
-    """Build an engine; SQLite connections get the pragmas in the module docstring.
-
-    Other databases get ``pool_pre_ping``: a pooled connection is checked when taken, so after a server
-    restart the next write reconnects instead of failing on a connection the server already dropped.
-
-    Args:
-        url: the database URL (see :func:`database_url`).
-
-    Returns:
-        A new :class:`Engine` (the caller disposes of it).
-    """
+    """A new engine for ``url`` (:func:`database_url`; the caller disposes of it). SQLite connections get
+    the pragmas in the module docstring; other databases ``pool_pre_ping`` (a pooled connection is checked
+    when taken, so after a server restart the next write reconnects instead of failing)."""
     if url.get_backend_name() != "sqlite":
         return sa.create_engine(url, pool_pre_ping=True)
     engine = sa.create_engine(url, connect_args={"check_same_thread": False})
@@ -127,14 +119,8 @@ def create_engine(url: URL) -> Engine:
 
 
 def alembic_config(connection: sa.Connection) -> Config:
-    """Alembic configuration for the packaged migrations, bound to an open connection.
-
-    Args:
-        connection: the connection migrations run on (``env.py`` uses it instead of a URL).
-
-    Returns:
-        A :class:`alembic.config.Config` usable with ``alembic.command.upgrade/downgrade``.
-    """
+    """Alembic configuration (for ``alembic.command.upgrade/downgrade``) of the packaged migrations, bound
+    to ``connection``, the connection they run on (``env.py`` uses it instead of a URL)."""
     config = Config(str(_PACKAGE_DIR / "alembic.ini"))
     config.set_main_option("script_location", str(_PACKAGE_DIR / "migrations"))
     config.attributes["connection"] = connection
@@ -276,7 +262,6 @@ class Store:
         reference_pieces: Sequence[tuple[str, int, bytes]] = (),
         sealed_at_us: int,
         clock: dict[str, Any] | None = None,
-        canonical: Sequence[bytes] | None = None,
     ) -> SealedBatch | None:
         """Append, chain and seal evidence records with their content, in ONE transaction.
 
@@ -288,9 +273,6 @@ class Store:
             reference_pieces: (infohash hex, piece index, bytes) of reference content (stored once).
             sealed_at_us: UTC microseconds of the seal (the caller's honest clock).
             clock: the clock measurement behind ``sealed_at_us`` (see :class:`evidence.seal.Batch`).
-            canonical: each record's canonical bytes, when the caller decoded the records from them
-                with the strict decoder (``record_from_canonical``: decode, re-encode, compare), so they
-                are proven to be ``canonical_bytes`` of each record; None: encoded here.
 
         Returns:
             The :class:`SealedBatch` covering exactly these records, or None when ``records`` is empty
@@ -303,9 +285,17 @@ class Store:
 
         Source: README "Sealed ledger" and "Crash safety".
         """
+        extra = ledger.Commit(captures or {}, blobs or {}, reference_pieces, sealed_at_us, clock)
+        return self.commit_batch(run_id, records, extra)
+
+    def commit_batch(
+        self, run_id: int, records: Sequence[EvidenceRecord], extra: ledger.Commit
+    ) -> SealedBatch | None:
+        """:meth:`commit_evidence` with its content in ``extra``, whose ``canonical`` may carry each
+        record's canonical bytes when the caller proved them (the evidence writer process's strict
+        decoder: decode, re-encode, compare); raises as :meth:`commit_evidence`."""
         if self.node is None or self.node.private_key is None:
             raise StoreError("evidence writes need the node's signing key (open_store(..., node_key=...))")
-        extra = ledger.Commit(captures or {}, blobs or {}, reference_pieces, sealed_at_us, clock, canonical)
         with self._write(immediate=True) as conn:
             if not records:
                 ledger.store_content(conn, extra)

@@ -37,10 +37,8 @@ class EvidenceLedger(Protocol):
         reference_pieces: Sequence[tuple[str, int, bytes]] = (),
         sealed_at_us: int,
         clock: dict[str, Any] | None = None,
-        canonical: Sequence[bytes] | None = None,
     ) -> SealedBatch | None:
-        """Append, chain and seal ``records`` with their content in one transaction (UTC µs seal time);
-        ``canonical``: each record's canonical bytes when the caller's strict decode proved them."""
+        """Append, chain and seal ``records`` with their content in one transaction (UTC µs seal time)."""
         ...
 
     def committed_batch(self, records: Sequence[EvidenceRecord], sealed_at_us: int) -> SealedBatch | None:

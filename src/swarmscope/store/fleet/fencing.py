@@ -179,7 +179,6 @@ class FencedStore:
         reference_pieces: Sequence[tuple[str, int, bytes]] = (),
         sealed_at_us: int,
         clock: dict[str, Any] | None = None,
-        canonical: Sequence[bytes] | None = None,
     ) -> SealedBatch | None:
         """``Store.commit_evidence`` plus the batch's fences, in one transaction.
 
@@ -189,7 +188,7 @@ class FencedStore:
             NodeReplaced: another process started under this node's name (nothing is written).
             StoreError: as ``Store.commit_evidence``.
         """
-        extra = ledger.Commit(captures or {}, blobs or {}, reference_pieces, sealed_at_us, clock, canonical)
+        extra = ledger.Commit(captures or {}, blobs or {}, reference_pieces, sealed_at_us, clock)
         return commit_fenced(self.store, run_id, records, extra, Fence(dict(self.tokens()), self.identity()))
 
     def committed_batch(self, records: Sequence[EvidenceRecord], sealed_at_us: int) -> SealedBatch | None:
