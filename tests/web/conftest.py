@@ -22,12 +22,15 @@ from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import FastAPI
 
 from swarmscope.cases.directory import add_work
+from swarmscope.net.clock import Clock
 from swarmscope.store.access import sessions as session_store
 from swarmscope.store.access import users as user_store
+from swarmscope.store.access.schema import web_session
 from swarmscope.store.database import Store, open_store
 from swarmscope.store.ledger.head_witness import witness_path
 from swarmscope.store.ledger.node_key import default_key_path, open_node_key
@@ -95,6 +98,14 @@ class WebWorld:
         return self.template.works[client]
 
 
+def wake_sessions(store: Store) -> None:
+    """Mark every session of ``store`` used now, by the real clock the console reads: the fixtures open
+    them at :data:`NOW` (long before), and a session unused for ``serve --session-idle`` ends. Its last
+    use is not sealed, so nothing else changes."""
+    with store.engine.begin() as conn:
+        conn.execute(sa.update(web_session).values(last_seen_us=Clock().now_us()))
+
+
 def make_users(store: Store) -> None:
     """The users of :data:`USERS`, with :data:`PASSWORD`."""
     for name, (role, client) in USERS.items():
@@ -136,6 +147,7 @@ def web_db(web_template: Template, tmp_path: Path) -> Iterator[Path]:
 @pytest.fixture
 async def web(web_template: Template, web_db: Path) -> AsyncIterator[WebWorld]:
     store = open_store(str(web_db), create=False, node_key=web_template.key, now_us=NOW)
+    wake_sessions(store)
     app = create_app(WebSettings(db=str(web_db)), store=store)
     world = WebWorld(web_db, store, app, web_template)
     try:
@@ -152,6 +164,7 @@ def quick_user(store: Store, name: str, role: Role, client: str | None) -> tuple
     user = user_store.add_user(store, name, role.label, cid, None, NOW)
     secret, csrf = new_secret(), new_secret()
     session_store.open_session(store, user.id, secret_sha256(secret), csrf, "127.0.0.1", NOW, 2**62)
+    wake_sessions(store)
     return secret, csrf
 
 
