@@ -15,7 +15,9 @@ that sends the user's API token. ``web.anonymous()`` is logged in as nobody.
 from __future__ import annotations
 
 import shutil
+import sqlite3
 from collections.abc import AsyncIterator, Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -134,20 +136,22 @@ def web_template(tmp_path_factory: pytest.TempPathFactory) -> Template:
 
 @pytest.fixture
 def web_db(web_template: Template, tmp_path: Path) -> Iterator[Path]:
-    """A fresh copy of the template database and of its node key file (mode 0600 kept)."""
+    """A fresh copy of the template database and of its node key file (mode 0600 kept), its sessions
+    marked used now (:func:`wake_sessions`)."""
     path = tmp_path / "console.db"
     shutil.copyfile(web_template.path, path)
     for source, copy in ((web_template.path, path),):
         key, kept = default_key_path(str(source)), default_key_path(str(copy))
         shutil.copy2(key, kept)
         shutil.copy2(witness_path(key), witness_path(kept))
+    with closing(sqlite3.connect(path)) as conn, conn:  # the template's sessions, used just now
+        conn.execute("UPDATE web_session SET last_seen_us = ?", (Clock().now_us(),))
     yield path
 
 
 @pytest.fixture
 async def web(web_template: Template, web_db: Path) -> AsyncIterator[WebWorld]:
     store = open_store(str(web_db), create=False, node_key=web_template.key, now_us=NOW)
-    wake_sessions(store)
     app = create_app(WebSettings(db=str(web_db)), store=store)
     world = WebWorld(web_db, store, app, web_template)
     try:
