@@ -156,7 +156,8 @@ def identify_planted(store: Store) -> None:
 def test_letters_refuse_it_unless_asked(store: Store) -> None:
     plant(store, "identified")
     identify_planted(store)
-    settings = load_settings(LETTER_TEMPLATES / "settings.example.toml", {})
+    payee = {"payee": "Rights Ltd"}  # the planted case's rights holder
+    settings = load_settings(LETTER_TEMPLATES / "settings.example.toml", payee)
     with pytest.raises(UnprovenCase) as caught:
         draft_letters(store, settings, [PLANTED], "counsel", NOW, trust(store))
     refusal(str(caught.value))

@@ -127,8 +127,10 @@ def test_exhibits_and_notices_refuse_a_hand_inserted_case_unless_asked(tmp_path:
 def test_letters_and_escalation_refuse_it_unless_asked(tmp_path: Path) -> None:
     db = _world(tmp_path)
     _identify_planted(db)
-    settings = str(LETTER_TEMPLATES / "settings.example.toml")
-    draft = ("letters", "draft", "--case", PLANTED, "--settings", settings, "--actor", "c", "--db", db)
+    settings = tmp_path / "letters.toml"  # the example settings, paying the case's holder
+    example = (LETTER_TEMPLATES / "settings.example.toml").read_text()
+    settings.write_text(example.replace('payee = "Example Rights Ltd"', 'payee = "Rights Ltd"'))
+    draft = ("letters", "draft", "--case", PLANTED, "--settings", str(settings), "--actor", "c", "--db", db)
     result = RUNNER.invoke(app, list(draft))
     assert result.exit_code == 1 and "drafted letter" not in result.output, result.output
     _refused(result, f"error: {PLANTED}: refused")

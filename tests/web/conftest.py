@@ -15,19 +15,24 @@ that sends the user's API token. ``web.anonymous()`` is logged in as nobody.
 from __future__ import annotations
 
 import shutil
+import sqlite3
 from collections.abc import AsyncIterator, Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import FastAPI
 
 from swarmscope.cases.directory import add_work
+from swarmscope.net.clock import Clock
 from swarmscope.store.access import sessions as session_store
 from swarmscope.store.access import users as user_store
+from swarmscope.store.access.schema import web_session
 from swarmscope.store.database import Store, open_store
 from swarmscope.store.ledger.head_witness import witness_path
 from swarmscope.store.ledger.node_key import default_key_path, open_node_key
@@ -95,6 +100,14 @@ class WebWorld:
         return self.template.works[client]
 
 
+def wake_sessions(store: Store) -> None:
+    """Mark every session of ``store`` used now, by the real clock the console reads: the fixtures open
+    them at :data:`NOW` (long before), and a session unused for ``serve --session-idle`` ends. Its last
+    use is not sealed, so nothing else changes."""
+    with store.engine.begin() as conn:
+        conn.execute(sa.update(web_session).values(last_seen_us=Clock().now_us()))
+
+
 def make_users(store: Store) -> None:
     """The users of :data:`USERS`, with :data:`PASSWORD`."""
     for name, (role, client) in USERS.items():
@@ -123,13 +136,16 @@ def web_template(tmp_path_factory: pytest.TempPathFactory) -> Template:
 
 @pytest.fixture
 def web_db(web_template: Template, tmp_path: Path) -> Iterator[Path]:
-    """A fresh copy of the template database and of its node key file (mode 0600 kept)."""
+    """A fresh copy of the template database and of its node key file (mode 0600 kept), its sessions
+    marked used now (:func:`wake_sessions`)."""
     path = tmp_path / "console.db"
     shutil.copyfile(web_template.path, path)
     for source, copy in ((web_template.path, path),):
         key, kept = default_key_path(str(source)), default_key_path(str(copy))
         shutil.copy2(key, kept)
         shutil.copy2(witness_path(key), witness_path(kept))
+    with closing(sqlite3.connect(path)) as conn, conn:  # the template's sessions, used just now
+        conn.execute("UPDATE web_session SET last_seen_us = ?", (Clock().now_us(),))
     yield path
 
 
@@ -152,6 +168,7 @@ def quick_user(store: Store, name: str, role: Role, client: str | None) -> tuple
     user = user_store.add_user(store, name, role.label, cid, None, NOW)
     secret, csrf = new_secret(), new_secret()
     session_store.open_session(store, user.id, secret_sha256(secret), csrf, "127.0.0.1", NOW, 2**62)
+    wake_sessions(store)
     return secret, csrf
 
 

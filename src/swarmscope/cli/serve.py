@@ -3,7 +3,9 @@
 The console reads the store the monitor writes (SQLite by default, any SQLAlchemy URL such as
 ``postgresql+psycopg://...``); it never talks to peers. It listens on loopback unless ``--allow-remote``
 (see :mod:`swarmscope.web.server`). ``--identity-key`` lets counsel and admin see subscriber identities
-(each view audited); without it the pages say identities are not available.
+(each view audited); without it the pages say identities are not available. ``--session-idle`` is how
+long a login may go unused before it ends (minutes, finite, more than 0 and at most the session's
+absolute lifetime of 8 hours; default 30).
 """
 
 from __future__ import annotations
@@ -27,8 +29,9 @@ from swarmscope.store.ledger.head_witness import witness_path
 from swarmscope.store.ledger.node_key import default_key_path
 from swarmscope.web.security import host_name
 from swarmscope.web.server import check_host, serve
-from swarmscope.web.settings import WebSettings
+from swarmscope.web.settings import SESSION_IDLE_SECONDS, SESSION_SECONDS, WebSettings
 
+SESSION_IDLE_MINUTES = num.Bounds(0, SESSION_SECONDS / 60, "minutes", low_open=True)
 FOLD_ENTRIES = 5_000  # ledger entries per fold transaction of --fold-only (about 0.2 s on SQLite)
 
 
@@ -69,6 +72,14 @@ def serve_command(
     ] = None,
     node_key: ServeNodeKeyOption = None,
     trust_key: TrustKeyOption = None,
+    session_idle: Annotated[
+        float,
+        number_option(
+            "--session-idle",
+            SESSION_IDLE_MINUTES,
+            "Minutes a login may go unused before it ends (a live page's own refreshes are not use)",
+        ),
+    ] = SESSION_IDLE_SECONDS / 60,
     fold_only: Annotated[
         bool,
         typer.Option(
@@ -104,6 +115,7 @@ def serve_command(
             node_key=key,
             witness=witness,
             allowed_hosts=_allowed_hosts(allowed_host or []),
+            session_idle_seconds=session_idle * 60,
         )
         serve(settings, lambda url: _announce(url, trusted, key is not None))
     except SwarmscopeError as exc:

@@ -6,9 +6,12 @@ unauthenticated page request goes to the login page; an API request gets 401 wit
 (expired, logged out, password changed, user disabled) gets 401 with ``HX-Redirect: /login?next=<the
 page>``: htmx follows that header whatever the status (htmx docs, "Response Headers"), so a wall screen
 goes to the login page instead of freezing on its last numbers. Other errors are a small HTML page for
-pages and ``{"detail": ...}`` for ``/api/``. A path or query parameter FastAPI cannot take (a port outside
-0..65535, a row id beyond a signed 64-bit integer, which SQLite and PostgreSQL cannot hold) is 400 with one
-line naming it, not FastAPI's 422 list.
+pages and ``{"detail": ...}`` for ``/api/``, the routing's own included: a path no route serves (404) or a
+method a route does not take (405) raise Starlette's ``HTTPException``, not FastAPI's subclass, and are
+answered by the same handler, so a browser never gets a bare JSON error. A path or query parameter
+FastAPI cannot take (a port outside 0..65535, a row id beyond a signed 64-bit integer, which SQLite and
+PostgreSQL cannot hold) is 400 with one line naming it, not FastAPI's 422 list. A query parameter given
+twice is 422 with one line naming it (:mod:`swarmscope.web.query_params`), on every route.
 """
 
 from __future__ import annotations
@@ -17,10 +20,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from urllib.parse import quote, urlsplit
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as RoutingError
 
 from swarmscope.cases.identities import IdentityKey
 from swarmscope.store.access.account_events import SealedAccounts
@@ -44,6 +48,7 @@ from swarmscope.web import (
 from swarmscope.web.deps import NotAuthenticated
 from swarmscope.web.evidence_trust import trusted_fingerprints
 from swarmscope.web.folding import BackgroundFolder
+from swarmscope.web.query_params import single_values
 from swarmscope.web.security import LOOPBACK_NAMES, security_headers, trusted_hosts
 from swarmscope.web.settings import WebSettings
 from swarmscope.web.templating import STATIC_DIR, page
@@ -84,17 +89,21 @@ def _login_after(request: Request) -> str:
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HTTPException)
+    assert isinstance(exc, RoutingError)  # FastAPI's HTTPException is a subclass
     if isinstance(exc, NotAuthenticated) and request.headers.get("hx-request") == "true":
         ended = {"WWW-Authenticate": "Bearer", "HX-Redirect": _login_after(request)}
         return JSONResponse({"detail": exc.detail}, 401, headers=ended)
     if isinstance(exc, NotAuthenticated) and not _wants_json(request):
         target = quote(request.url.path + (f"?{request.url.query}" if request.url.query else ""), safe="/")
         return RedirectResponse(f"/login?next={target}", status_code=303)
+    headers = dict(exc.headers or {})  # a 405's Allow
     if _wants_json(request):
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+        if exc.status_code == 401:
+            headers["WWW-Authenticate"] = "Bearer"
         return JSONResponse({"detail": exc.detail}, exc.status_code, headers=headers)
-    return page(request, "error.html.j2", exc.status_code, status=exc.status_code, detail=exc.detail)
+    answer = page(request, "error.html.j2", exc.status_code, status=exc.status_code, detail=exc.detail)
+    answer.headers.update(headers)
+    return answer
 
 
 async def _bad_parameter(request: Request, exc: Exception) -> Response:
@@ -164,14 +173,15 @@ def create_app(settings: WebSettings, store: Store | None = None) -> FastAPI:
                 opened.close()
 
     app = FastAPI(
-        title="swarmscope console", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan
-    )
+        title="swarmscope console", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan,
+        dependencies=[Depends(single_values)],
+    )  # fmt: skip
     app.state.store, app.state.settings, app.state.identity_key = opened, settings, key
     app.state.sealed_accounts = account_view(opened, settings)
     hosts = LOOPBACK_NAMES | {settings.host} | settings.allowed_hosts
     app.middleware("http")(trusted_hosts(hosts))
     app.middleware("http")(security_headers)  # added last: outermost, so refusals carry the headers too
-    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(RoutingError, _http_error)  # FastAPI's HTTPException and the routing's
     app.add_exception_handler(RequestValidationError, _bad_parameter)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     for router in ROUTERS:

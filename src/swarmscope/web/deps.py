@@ -11,6 +11,13 @@ key, as found when ``swarmscope.web.app.create_app`` made the app). The sealed v
 read again only when the chain's head moved, after checking the chain-head witness beside the node key
 file (a deleted tail could otherwise bring back an older state).
 
+A session also ends once idle (``WebSettings.session_idle_seconds``, ``serve --session-idle``): each
+request it authenticates counts as use (recorded to the minute, :mod:`swarmscope.store.access.sessions`)
+except a live page's own polls, which carry :data:`POLL_HEADER` (``hx-headers`` on the polling element):
+a wall screen left on the live page is an unattended browser like any other (OWASP Session Management
+Cheat Sheet, "Automatic Session Expiration"). The header can only make a request count less, so a
+client sending it where it does not belong harms nobody but its own session.
+
 Every route declares its minimum role with ``dependencies=[Depends(require(Role.X))]``; the function
 :func:`require` returns carries that role as ``min_role``, which the route-role table test reads.
 """
@@ -39,6 +46,7 @@ from swarmscope.web.settings import WebSettings
 SESSION_COOKIE = "swarmscope_session"
 CSRF_HEADER = "x-csrf-token"  # htmx requests send it (static/app.js); forms send the field below
 CSRF_FIELD = "csrf_token"
+POLL_HEADER = "x-swarmscope-poll"  # sent by the live pages' timed htmx polls: not use of the session
 
 
 class NotAuthenticated(HTTPException):
@@ -119,12 +127,23 @@ def _bearer(store: Store, header: str, sealed: SealedAccounts) -> Auth:
     return Auth(web_user(found), None, None)
 
 
+def _session(request: Request, store: Store, secret: str, sealed: SealedAccounts) -> Auth:
+    """The session with cookie ``secret`` if live and not idle; its use is recorded unless a poll."""
+    now, idle_s = now_us(), get_settings(request).session_idle_seconds
+    found = session_store.find_session(store, secret_sha256(secret), now, sealed, round(idle_s * 1_000_000))
+    if found is None:
+        raise NotAuthenticated()
+    if request.headers.get(POLL_HEADER) != "1":
+        session_store.record_seen(store, found, now)
+    return Auth(web_user(found.user), found.csrf, secret)
+
+
 def authenticate(request: Request, store: Annotated[Store, Depends(get_store)]) -> Auth:
     """The request's :class:`Auth` (also kept on ``request.state.auth`` for the templates).
 
     Raises:
-        NotAuthenticated: no credential, an unknown/revoked/expired one, a disabled user, or a row that is
-            not the state last sealed for it.
+        NotAuthenticated: no credential, an unknown/revoked/expired one, an idle session, a disabled user,
+            or a row that is not the state last sealed for it.
     """
     header = request.headers.get("authorization")
     secret = request.cookies.get(SESSION_COOKIE)
@@ -134,10 +153,7 @@ def authenticate(request: Request, store: Annotated[Store, Depends(get_store)]) 
     if header is not None:
         auth = _bearer(store, header, sealed)
     else:
-        found = session_store.find_session(store, secret_sha256(secret or ""), now_us(), sealed)
-        if found is None:
-            raise NotAuthenticated()
-        auth = Auth(web_user(found.user), found.csrf, secret)
+        auth = _session(request, store, secret or "", sealed)
     request.state.auth = auth
     return auth
 

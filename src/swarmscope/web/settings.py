@@ -8,6 +8,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 SESSION_SECONDS = 8 * 3600  # a working day; a session row expires after it whatever the activity
+SESSION_IDLE_SECONDS = 30 * 60  # a session unused this long ends (OWASP Session Management, idle timeout)
 
 
 @dataclass(frozen=True)
@@ -26,7 +27,9 @@ class WebSettings:
     app runs (:mod:`swarmscope.web.folding`); pages never fold, they show how many batches are left.
     ``allowed_hosts``: the names a request's ``Host`` may carry besides 127.0.0.1, localhost, ::1 and
     ``host`` (``serve --allowed-host``: a reverse proxy's public name); any other is refused (DNS
-    rebinding: :func:`swarmscope.web.security.trusted_hosts`)."""
+    rebinding: :func:`swarmscope.web.security.trusted_hosts`). ``session_seconds``: a session's absolute
+    lifetime; ``session_idle_seconds``: how long it may go unused before it ends (``serve --session-idle``,
+    finite and positive; a live page's own polls are not use: :mod:`swarmscope.web.deps`)."""
 
     db: str
     host: str = "127.0.0.1"
@@ -34,6 +37,7 @@ class WebSettings:
     remote: bool = False
     identity_key: Path | None = None
     session_seconds: int = SESSION_SECONDS
+    session_idle_seconds: float = SESSION_IDLE_SECONDS
     trusted_keys: frozenset[str] = frozenset()
     node_key: Ed25519PrivateKey | None = None
     witness: Path | None = None

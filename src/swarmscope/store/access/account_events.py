@@ -17,8 +17,8 @@ covers it like every workflow decision (README "Sealed workflow decisions", "Cha
   revoked_us (a login, a logout, ``users passwd`` and ``users disable`` ending it).
 
 Sessions are covered because a session row grants what a token grants: an inserted or un-ended session
-of an honest counsel would act as that counsel. ``last_used_us`` and ``added_us``/``created_us`` only
-inform and are not sealed. The event's ``sha256`` is
+of an honest counsel would act as that counsel. ``last_used_us``, a session's ``last_seen_us`` (its idle
+clock) and ``added_us``/``created_us`` only inform and are not sealed. The event's ``sha256`` is
 :func:`swarmscope.store.legal.workflow_seals.content_sha256` of those fields (UTC µs integers, hex text).
 
 A row is accepted only when it hashes to the newest event PROVEN for its subject under a trusted key

@@ -2,9 +2,13 @@
 
 A campaign of one film over a month makes tens of thousands of cases, so the board never loads them
 all: :func:`status_counts` is one ``GROUP BY``, and :func:`case_page` reads at most ``limit`` cases of
-some statuses in DOE order after a keyset cursor (the last DOE of the page before; DOE numbers are
-unique and ordered, ``DOE-000001`` first). Both take the same filters: the reader's client
-(:func:`swarmscope.store.access.scoping.case_clause`) and optionally one work.
+some statuses in DOE order after a keyset cursor (the last DOE of the page before). Both take the same
+filters: the reader's client (:func:`swarmscope.store.access.scoping.case_clause`) and optionally one work.
+
+DOE order is numeric: DOE numbers are ``DOE-`` and at least six digits (``DOE-000001``; the millionth
+case is ``DOE-1000000``), so as text ``DOE-1000000`` would sort before ``DOE-999999``. A longer number is
+a larger one (no number has more leading zeros than the six-digit padding gives), so the order is (text
+length, text): :func:`doe_order`, and the keyset condition :func:`after_doe` follows it.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 
 from swarmscope.errors import InputError
-from swarmscope.store.access.scoping import case_clause
+from swarmscope.store.access.scoping import case_clause, doe_order
 from swarmscope.store.legal.case_rows import CaseRow
 from swarmscope.store.legal.schema import legal_case
 
@@ -32,6 +36,12 @@ class CasePage:
 
     cases: list[CaseRow]
     next_cursor: str | None
+
+
+def after_doe(cursor: str) -> sa.ColumnElement[bool]:
+    """Cases after the DOE number ``cursor`` in numeric DOE order."""
+    c, size = legal_case.c, len(cursor)
+    return sa.or_(sa.func.length(c.doe) > size, sa.and_(sa.func.length(c.doe) == size, c.doe > cursor))
 
 
 def _where(client_id: int | None, work_id: int | None) -> sa.ColumnElement[bool]:
@@ -56,7 +66,7 @@ def case_page(
     cursor: str | None = None,
     limit: int = 50,
 ) -> CasePage:
-    """Cases in ``statuses`` of the scope, in DOE order, after the DOE ``cursor``.
+    """Cases in ``statuses`` of the scope, in numeric DOE order, after the DOE ``cursor``.
 
     Raises:
         InputError: a limit outside 1..500 or a cursor that is not a DOE number.
@@ -67,12 +77,14 @@ def case_page(
         cursor.startswith("DOE-") and cursor[4:].isascii() and cursor[4:].isdigit()
     ):
         raise InputError(f"cursor {cursor[:40]!r}: not a case page cursor (a DOE number)")
+    if cursor is not None:  # leading zeros beyond the padding would break the (length, text) order
+        cursor = f"DOE-{int(cursor[4:]):06d}"
     c = legal_case.c
     query = sa.select(legal_case).where(_where(client_id, work_id), c.status.in_(sorted(statuses)))
     if cursor is not None:
-        query = query.where(c.doe > cursor)
+        query = query.where(after_doe(cursor))
     with store.engine.connect() as conn:
-        rows = [CaseRow(**r._asdict()) for r in conn.execute(query.order_by(c.doe).limit(limit + 1))]
+        rows = [CaseRow(**r._asdict()) for r in conn.execute(query.order_by(*doe_order()).limit(limit + 1))]
     more = len(rows) > limit
     return CasePage(rows[:limit], rows[limit - 1].doe if more else None)
 
@@ -88,7 +100,7 @@ def cases_per_work(store: Store, client_id: int | None) -> dict[int, int]:
 def first_pages(
     store: Store, client_id: int | None, *, work_id: int | None = None, limit: int = 50
 ) -> dict[str, CasePage]:
-    """The first page of every status at once (one scan, ``ROW_NUMBER()`` per status in DOE order),
+    """The first page of every status at once (one scan, ``ROW_NUMBER()`` per status in numeric DOE order),
     keyed by status; a status without cases is absent.
 
     Raises:
@@ -97,9 +109,9 @@ def first_pages(
     if not 1 <= limit <= MAX_PAGE:
         raise InputError(f"limit {limit}: must be 1..{MAX_PAGE}")
     c = legal_case.c
-    rank = sa.func.row_number().over(partition_by=c.status, order_by=c.doe).label("rank")
+    rank = sa.func.row_number().over(partition_by=c.status, order_by=doe_order()).label("rank")
     ranked = sa.select(legal_case, rank).where(_where(client_id, work_id)).subquery()
-    query = sa.select(ranked).where(ranked.c.rank <= limit + 1).order_by(ranked.c.status, ranked.c.doe)
+    query = sa.select(ranked).where(ranked.c.rank <= limit + 1).order_by(ranked.c.status, ranked.c.rank)
     found: dict[str, list[CaseRow]] = {}
     with store.engine.connect() as conn:
         for r in conn.execute(query):

@@ -59,6 +59,9 @@ web_session = sa.Table(
     sa.Column("created_us", sa.BigInteger, nullable=False),
     sa.Column("expires_us", sa.BigInteger, nullable=False),
     sa.Column("revoked_us", sa.BigInteger),
+    # the last request that used it, to the minute (store/access/sessions.py; migration 0021): a session
+    # idle longer than ``serve --session-idle`` ends; NULL (rows before 0021): idle since created_us
+    sa.Column("last_seen_us", sa.BigInteger),
 )
 
 web_login_attempt = sa.Table(

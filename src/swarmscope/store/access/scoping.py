@@ -79,11 +79,17 @@ def torrents(store: Store, client_id: int | None) -> list[WorkTorrentRow]:
         return [WorkTorrentRow(**r._asdict()) for r in conn.execute(query)]
 
 
+def doe_order() -> tuple[sa.ColumnElement[int], sa.ColumnElement[str]]:
+    """ORDER BY terms putting cases in numeric DOE order: ``DOE-`` and at least six digits, so a longer
+    number is a larger one, while as text ``DOE-1000000`` would sort before ``DOE-999999``."""
+    return sa.func.length(legal_case.c.doe), legal_case.c.doe
+
+
 def cases(
     store: Store, client_id: int | None, *, request_id: int | None = None, limit: int | None = None
 ) -> list[CaseRow]:
-    """Cases in DOE order (optionally of one disclosure request; at most ``limit``)."""
-    query = sa.select(legal_case).where(case_clause(client_id)).order_by(legal_case.c.doe)
+    """Cases in numeric DOE order (optionally of one disclosure request; at most ``limit``)."""
+    query = sa.select(legal_case).where(case_clause(client_id)).order_by(*doe_order())
     if request_id is not None:
         query = query.where(legal_case.c.request_id == request_id)
     if limit is not None:

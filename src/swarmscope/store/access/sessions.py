@@ -4,6 +4,13 @@ A session is a server-side row, so logging out, a new password or disabling the 
 (a signed cookie alone could not be revoked). The browser holds only the random secret whose SHA-256 is
 ``token_sha256``. Times are UTC microseconds. A session's start and end are sealed in the node's chain,
 and a session counts only in the state last sealed for it (:mod:`swarmscope.store.access.account_events`).
+
+A session ends at its absolute expiry (``expires_us``) and, before that, once idle: unused for longer
+than the console's idle time (OWASP Session Management Cheat Sheet, "Idle Timeout"). Its last use,
+``last_seen_us``, is written to the minute (:data:`SEEN_RESOLUTION_US`: a browser making many requests a
+second writes once a minute), so an idle session ends up to a minute early, never late. Like a token's
+last use it informs and is not sealed: someone who can write the database file could keep a session
+from going idle, never make one, nor stretch it past its sealed expiry.
 """
 
 from __future__ import annotations
@@ -20,15 +27,19 @@ from swarmscope.store.access.users import UserRow, user_by_id, user_holds
 if TYPE_CHECKING:
     from swarmscope.store.database import Store
 
+SEEN_RESOLUTION_US = 60_000_000  # a session's last use is recorded to the minute
+
 
 @dataclass(frozen=True, slots=True)
 class SessionRow:
-    """An open session: its user, CSRF token and expiry (UTC µs)."""
+    """An open session: its user, CSRF token, expiry and last use as recorded (UTC µs; the creation for a
+    row never used since revision 0021)."""
 
     id: int
     user: UserRow
     csrf: str
     expires_us: int
+    last_seen_us: int
 
 
 def open_session(
@@ -47,19 +58,27 @@ def open_session(
     """
     row = {
         "user_id": user_id, "token_sha256": token_sha256, "csrf": csrf, "address": address,
-        "created_us": now_us, "expires_us": expires_us,
+        "created_us": now_us, "expires_us": expires_us, "last_seen_us": now_us,
     }  # fmt: skip
     with store._write(immediate=True) as conn:
         conn.execute(sa.insert(web_session).values(row))
         seal_rows(conn, store, web_session, web_session.c.token_sha256 == token_sha256, now_us)
 
 
+def _last_seen() -> sa.ColumnElement[int]:
+    return sa.func.coalesce(web_session.c.last_seen_us, web_session.c.created_us)
+
+
 def find_session(
-    store: Store, token_sha256: str, now_us: int, sealed: SealedAccounts | None = None
+    store: Store,
+    token_sha256: str,
+    now_us: int,
+    sealed: SealedAccounts | None = None,
+    idle_us: int | None = None,
 ) -> SessionRow | None:
-    """The live session with this secret's SHA-256: not revoked, not expired, its user not disabled, and
-    the session's and its user's rows the states last sealed for them under ``sealed``'s keys (default:
-    the store's own node key)."""
+    """The live session with this secret's SHA-256: not revoked, not expired, not idle for ``idle_us``
+    or longer (None: no idle limit), its user not disabled, and the session's and its user's rows the
+    states last sealed for them under ``sealed``'s keys (default: the store's own node key)."""
     query = (
         sa.select(web_session)
         .join(web_user, web_user.c.id == web_session.c.user_id)
@@ -70,6 +89,8 @@ def find_session(
             web_user.c.disabled_us.is_(None),
         )
     )
+    if idle_us is not None:
+        query = query.where(_last_seen() > now_us - idle_us)
     with store.engine.connect() as conn:
         row = conn.execute(query).mappings().first()
     if row is None:
@@ -78,7 +99,17 @@ def find_session(
     user = user_by_id(store, row["user_id"])
     if user is None or not view.holds("web_session", row) or not user_holds(view, user):
         return None
-    return SessionRow(row["id"], user, row["csrf"], row["expires_us"])
+    seen = row["created_us"] if row["last_seen_us"] is None else row["last_seen_us"]
+    return SessionRow(row["id"], user, row["csrf"], row["expires_us"], seen)
+
+
+def record_seen(store: Store, session: SessionRow, now_us: int) -> None:
+    """Note that ``session`` was used at ``now_us``, unless its last use as read is less than
+    :data:`SEEN_RESOLUTION_US` ago (module docstring)."""
+    if now_us - session.last_seen_us < SEEN_RESOLUTION_US:
+        return
+    with store._write() as conn:
+        conn.execute(sa.update(web_session).where(web_session.c.id == session.id).values(last_seen_us=now_us))
 
 
 def revoke_session(store: Store, token_sha256: str, now_us: int) -> None:
