@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from swarmscope.cases.candidates import build_cases, evaluate_store, load_hits, recorded_policy
@@ -20,6 +21,7 @@ from swarmscope.store.database import Store, open_store
 from swarmscope.store.ledger.proven import EvidenceTrust, store_trust
 from swarmscope.store.legal import case_status
 from swarmscope.store.legal import cases as sc
+from swarmscope.store.legal.schema import legal_case
 from swarmscope.store.legal.workflow_seals import workflow_history
 from tests.cases.evidence import IH, OTHER_IH, T0, attributed, fresh_store, hit, sample, seal
 
@@ -415,3 +417,20 @@ def test_a_candidate_named_in_a_sealed_request_is_reported_not_withdrawn(store: 
     assert reasons[-1].startswith("sealed_events: a sealed decision names this candidate")
     history = workflow_history(store, store_trust(store, None))
     assert status_problem(history, case_status.get_case(store, case.id)) is None
+
+
+def test_the_case_after_doe_999999_is_doe_1000000_then_1000001(store: Store) -> None:
+    """DOE numbers are compared as numbers: a text maximum would pick DOE-999999 again after DOE-1000000
+    and the next case would collide with it."""
+    first = case_status.upsert_case(
+        store, Candidate("127.0.0.2", IH, 6881, T0, T0 + 1, 3), None, None, None, None, T0
+    )
+    with store.engine.begin() as conn:
+        conn.execute(sa.update(legal_case).where(legal_case.c.id == first.id).values(doe="DOE-999999"))
+    second = case_status.upsert_case(
+        store, Candidate("127.0.0.3", IH, 6881, T0, T0 + 1, 3), None, None, None, None, T0
+    )
+    third = case_status.upsert_case(
+        store, Candidate("127.0.0.4", IH, 6881, T0, T0 + 1, 3), None, None, None, None, T0
+    )
+    assert (second.doe, third.doe) == ("DOE-1000000", "DOE-1000001")

@@ -55,7 +55,10 @@ def get_case(store: Store, which: int | str) -> CaseRow:
 
 
 def _next_doe(conn: sa.Connection) -> str:
-    last = conn.execute(sa.select(sa.func.max(legal_case.c.doe))).scalar()
+    """The DOE number after the highest one, compared as numbers (by length, then text: ``DOE-1000000``
+    comes after ``DOE-999999``, which a text maximum would pick again)."""
+    doe = legal_case.c.doe
+    last = conn.execute(sa.select(doe).order_by(sa.func.length(doe).desc(), doe.desc()).limit(1)).scalar()
     number = int(last.removeprefix(DOE_PREFIX)) + 1 if last else 1
     return f"{DOE_PREFIX}{number:06d}"
 
