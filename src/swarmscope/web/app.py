@@ -7,8 +7,10 @@ unauthenticated page request goes to the login page; an API request gets 401 wit
 page>``: htmx follows that header whatever the status (htmx docs, "Response Headers"), so a wall screen
 goes to the login page instead of freezing on its last numbers. Other errors are a small HTML page for
 pages and ``{"detail": ...}`` for ``/api/``. A path or query parameter FastAPI cannot take (a port outside
-0..65535, a row id beyond a signed 64-bit integer, which SQLite and PostgreSQL cannot hold) is 400 with one
-line naming it, not FastAPI's 422 list.
+0..65535, a row id beyond ``store.metadata.MAX_ROW_ID``, the 32-bit range of the id columns on
+PostgreSQL) is 400 with one
+line naming it, not FastAPI's 422 list. A control character (NUL included) in a path, query or form value
+is 400 too, before any route (:mod:`swarmscope.web.input_guard`).
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from swarmscope.web import (
 from swarmscope.web.deps import NotAuthenticated
 from swarmscope.web.evidence_trust import trusted_fingerprints
 from swarmscope.web.folding import BackgroundFolder
+from swarmscope.web.input_guard import ControlCharacterGuard
 from swarmscope.web.security import LOOPBACK_NAMES, security_headers, trusted_hosts
 from swarmscope.web.settings import WebSettings
 from swarmscope.web.templating import STATIC_DIR, page
@@ -170,6 +173,7 @@ def create_app(settings: WebSettings, store: Store | None = None) -> FastAPI:
     app.state.sealed_accounts = account_view(opened, settings)
     hosts = LOOPBACK_NAMES | {settings.host} | settings.allowed_hosts
     app.middleware("http")(trusted_hosts(hosts))
+    app.add_middleware(ControlCharacterGuard, answer=_http_error)  # before any route: input_guard.py
     app.middleware("http")(security_headers)  # added last: outermost, so refusals carry the headers too
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _bad_parameter)
