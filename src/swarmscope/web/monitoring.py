@@ -92,9 +92,10 @@ class PeerQuery:
                           self.sort, self.order == "desc")  # fmt: skip
 
     def query(self, **change: Any) -> str:
-        """This query as a URL query string, with ``change`` applied (empty values left out)."""
+        """This query as a URL query string, with ``change`` applied (empty values left out; ``limit``
+        kept, so the next page and the refresh show as many rows as the reader asked for)."""
         values = {**dataclasses.asdict(self), **change}
-        return urlencode({k: v for k, v in values.items() if v not in (None, "") and k != "limit"})
+        return urlencode({k: v for k, v in values.items() if v not in (None, "")})
 
 
 PeerQueryDep = Annotated[PeerQuery, Depends()]
