@@ -111,9 +111,14 @@ def test_cli_case_beyond_int4_is_one_line(db: str, tmp_path: Path) -> None:
         ("/a", b"", b"note=a%00", "application/x-www-form-urlencoded; charset=utf-8", True),
         ("/a", b"", b'{"s": ["ok\\n", {"k\\u0007": 1}]}', "application/json", True),
         ("/a", b"", b'{"s": "tab\\tand\\r\\n"}', "application/json", False),
-        ("/a", b"", b'not json \x00', "application/json", False),  # the route refuses it (422)
-        ("/a", b"", b'--b\r\nContent-Disposition: form-data; name="x"\r\n\r\n\x00\r\n--b--\r\n',
-         "multipart/form-data; boundary=b", True),
+        ("/a", b"", b"not json \x00", "application/json", False),  # the route refuses it (422)
+        (
+            "/a",
+            b"",
+            b'--b\r\nContent-Disposition: form-data; name="x"\r\n\r\n\x00\r\n--b--\r\n',
+            "multipart/form-data; boundary=b",
+            True,
+        ),
     ],
 )
 def test_refusal_judges_path_query_and_body(
