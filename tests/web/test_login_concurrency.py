@@ -7,6 +7,7 @@ runs the checks in parallel threads, as uvicorn does."""
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import threading
 import time
@@ -15,13 +16,18 @@ from dataclasses import dataclass, field
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from swarmscope.store.access import sessions as session_store
+from swarmscope.store.database import open_store
 from swarmscope.web import accounts
+from swarmscope.web.app import create_app
 from swarmscope.web.deps import now_us
 from swarmscope.web.login_throttle import MAX_FAILURES_PER_ADDRESS, MAX_FAILURES_PER_NAME
 from swarmscope.web.passwords import MAX_VERIFYING, check_password
-from tests.web.conftest import PASSWORD, WebWorld
+from swarmscope.web.settings import WebSettings
+from tests.pg_server import drop_schema
+from tests.web.conftest import NOW, PASSWORD, WebWorld, asgi_client
 
 WRONG = "wrong password, long"
 
@@ -113,3 +119,28 @@ async def test_a_right_password_clears_its_counted_attempt(web: WebWorld, checks
         assert (await _login(web.anonymous(), "analyst", PASSWORD)).status_code == 303
     assert (await _login(web.anonymous(), "analyst", WRONG)).status_code == 401
     assert (await _login(web.anonymous(), "analyst", PASSWORD)).status_code == 429
+
+
+PG_URL = os.environ.get("SWARMSCOPE_TEST_PG_URL")
+KEY = Ed25519PrivateKey.generate()
+
+
+@pytest.mark.skipif(not PG_URL, reason="set SWARMSCOPE_TEST_PG_URL to test on PostgreSQL")
+async def test_concurrent_wrong_logins_on_postgresql_stop_at_the_name_limit(checks: Checks) -> None:
+    assert PG_URL is not None
+    store = open_store(PG_URL, node_key=KEY, now_us=NOW)
+    try:
+        accounts.add_user(store, "pgc", "counsel", None, PASSWORD, NOW)
+        app = create_app(WebSettings(db=PG_URL), store=store)
+        clients = [asgi_client(app) for _ in range(MAX_VERIFYING)]
+        try:
+            for _ in range(6):  # pairs at once; the advisory lock serialises their counts
+                await asyncio.gather(*(_login(c, "pgc", WRONG) for c in clients))
+            assert checks.total == MAX_FAILURES_PER_NAME
+            assert (await _login(clients[0], "pgc", PASSWORD)).status_code == 429
+        finally:
+            for client in clients:
+                await client.aclose()
+    finally:
+        store.close()
+        drop_schema(PG_URL)
