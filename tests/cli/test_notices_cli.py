@@ -125,3 +125,15 @@ def test_send_goes_on_past_a_status_altered_case_then_fails_naming_it(tmp_path: 
         "SWS-DOE-000002",
         "SWS-DOE-000003",
     ]
+
+
+def test_a_bidi_override_in_the_complainant_is_refused(tmp_path: Path) -> None:
+    world = build_world(tmp_path / "e.db")
+    out = tmp_path / "o"
+    result = CliRunner().invoke(
+        app,
+        ["notices", "--out", str(out), "--db", str(world.db), "--complainant-entity", "Acme\u202eproC",
+         "--complainant-email", "agent@agent.test"],
+    )  # fmt: skip
+    assert result.exit_code == 1 and "complainant entity: contains a control, bidi" in result.output
+    assert len(result.output.strip().splitlines()) == 1 and not (out.exists() and any(out.iterdir()))

@@ -44,3 +44,15 @@ async def test_the_requests_page_explains_the_reasons_and_takes_the_complainant(
     assert 'name="complainant_entity"' in page and 'name="complainant_email"' in page
     assert "left-out.txt" in page and "no complainant e-mail" in page
     assert "<title>Disclosure requests" in page and page.count('action="/requests/notices.zip"') == 1
+
+
+async def test_the_notices_form_refuses_a_bidi_override_in_the_complainant(console: Console) -> None:
+    analyst = console["analyst"]
+    csrf = analyst.csrf  # type: ignore[attr-defined]
+    for entity in ("Acme\u202eproC", "Agent\u200bLtd"):  # a right-to-left override, a zero-width space
+        named = {"csrf_token": csrf, "complainant_entity": entity, "complainant_email": "n@agent.test"}
+        refused = await analyst.post("/requests/notices.zip", data=named)
+        assert refused.status_code == 400, refused.text
+        detail = refused.json()["detail"]
+        assert detail.startswith("complainant entity: contains a control, bidi or zero-width character")
+        assert entity not in detail  # not echoed: it may not display truly

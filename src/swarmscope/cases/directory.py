@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from swarmscope.cases.acns import Complainant
 from swarmscope.cases.identities import has_control, valid_email
 from swarmscope.errors import InputError
 from swarmscope.store.database import Store
@@ -34,6 +35,22 @@ def check_text(option: str, text: str | None, *, line_breaks: bool = False) -> N
         raise InputError(
             f"{option}: contains a control, bidi or zero-width character or a line separator{allowed}"
         )
+
+
+def check_complainant(complainant: Complainant) -> None:
+    """Refuse an ACNS notice's complainant (``--complainant-*``, the notices form) holding a control, bidi
+    or zero-width character or a line separator (:func:`check_text`; its address may span lines): it is
+    printed in every notice's ``Complainant`` and e-mail text, where a U+202E override would make the
+    entity read differently from what is sent (Unicode TR #36, section 2.1).
+
+    Raises:
+        InputError: naming the field.
+    """
+    c = complainant
+    for option, text in (("entity", c.entity), ("email", c.email), ("contact", c.contact),
+                         ("phone", c.phone), ("url", c.url)):  # fmt: skip
+        check_text(f"complainant {option}", text)
+    check_text("complainant address", c.address, line_breaks=True)
 
 
 def check_isp(name: str, abuse_email: str, legal_address: str, country: str | None) -> None:

@@ -24,6 +24,7 @@ import typer
 from rich.console import Console
 
 from swarmscope.cases.acns import Complainant, load_schema
+from swarmscope.cases.directory import check_complainant
 from swarmscope.cases.document_policy import COURT_TESTED, DocumentPolicy
 from swarmscope.cases.notices import Delivery, NoticeBatch, load_complainant, prepare_notices, send_notices
 from swarmscope.cli import numeric as num
@@ -65,7 +66,9 @@ def complainant_from(file: Path | None, **options: str | None) -> Complainant | 
     merged = base | given
     if not merged.get("entity") or not merged.get("email"):
         raise InputError("complainant: --complainant-entity and --complainant-email are both required")
-    return Complainant(**merged)
+    named = Complainant(**merged)
+    check_complainant(named)
+    return named
 
 
 def run_notices(

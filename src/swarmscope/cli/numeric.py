@@ -21,6 +21,7 @@ from typing import Any
 import typer
 
 from swarmscope.errors import InputError
+from swarmscope.store.metadata import MAX_ROW_ID
 
 _INTEGER = re.compile(r"[+-]?[0-9]+")
 _REAL = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
@@ -137,7 +138,7 @@ LETTER_DAYS = Bounds(1, 3_650, "days", integer=True)
 RETENTION_DAYS = Bounds(1, 36_500, "days", integer=True)
 RETENTION_MONTHS = Bounds(1, 1_200, "months", integer=True)
 ASN = Bounds(1, 2**32 - 1, "", integer=True)  # RFC 6793: 4-octet AS numbers; 0 is reserved (RFC 7607)
-ROW_ID = Bounds(1, 2**63 - 1, "", integer=True)  # SQL BIGINT
+ROW_ID = Bounds(1, MAX_ROW_ID, "", integer=True)  # every back end's id column (store/metadata.py)
 STUDY_K = Bounds(2, 1_000_000, "distinct addresses", integer=True)  # research export: k of k-anonymity
 UTC_US = Bounds(0, 253_402_300_799_999_999, "UTC µs", integer=True)  # 1970 .. 9999-12-31T23:59:59.999999Z
 VANTAGES = Bounds(1, 64, "nodes", integer=True)  # fleet: distinct nodes watching one swarm

@@ -17,3 +17,14 @@ metadata = sa.MetaData(
         "pk": "pk_%(table_name)s",
     }
 )
+
+# The largest row id any id column holds on every back end: the id and foreign-key columns are
+# ``sa.Integer``, which is ``int4`` on PostgreSQL (-2^31 .. 2^31-1, PostgreSQL docs 8.1.1 "Integer Types");
+# SQLite's INTEGER holds 64 bits, so the smaller range is the one both hold. A larger id names no row:
+# callers answer "not found" or refuse it as input, never bind it (psycopg raises NumericValueOutOfRange).
+MAX_ROW_ID = 2**31 - 1
+
+
+def fits_row_id(value: int) -> bool:
+    """Whether ``value`` can be a row id (1 .. :data:`MAX_ROW_ID`)."""
+    return 1 <= value <= MAX_ROW_ID

@@ -24,17 +24,24 @@ from swarmscope.store.database import Store
 from swarmscope.web import login_throttle, user_names
 from swarmscope.web.passwords import (
     MIN_PASSWORD,
+    VerifierBusy,
     check_password,
     hash_password,
     new_password,
     new_secret,
     secret_sha256,
+    verifying_slot,
 )
 from swarmscope.web.roles import Role
 
 
 class LoginRefused(InputError):
-    """A login failed (wrong name or password: one message for both) or is throttled."""
+    """A login failed (wrong name or password: one message for both) or is throttled; ``retry_after``
+    (seconds, for a 429's ``Retry-After``, RFC 9110 10.2.3) when it was refused before any check."""
+
+    def __init__(self, message: str, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,6 +217,24 @@ def new_token(store: Store, name: str, now_us: int) -> tuple[int, str]:
     return user_store.add_token(store, user.id, secret_sha256(token), now_us), token
 
 
+def _checked_user(
+    store: Store, name: str, password: str, origin: tuple[str, int, bool], sealed: SealedAccounts | None
+) -> user_store.UserRow:
+    """The user ``name`` whose ``password`` is right, the attempt counted first (``origin``: address,
+    UTC µs, trusted device) and cleared on success (:func:`.login_throttle.begin`)."""
+    address, now_us, trusted = origin
+    attempt = login_throttle.begin(store, name, address, now_us, trusted)
+    if isinstance(attempt, str):
+        raise LoginRefused(attempt, retry_after=login_throttle.WINDOW_SECONDS)
+    found = user_store.find_user(store, name)
+    ok = check_password(found.password_hash if found else None, password)
+    view = SealedAccounts.of_store(store) if sealed is None else sealed
+    if found is None or not ok or found.disabled_us is not None or not user_store.user_holds(view, found):
+        raise LoginRefused("wrong user name or password")  # the attempt stays counted as a failure
+    session_store.settle_attempt(store, attempt)
+    return found
+
+
 def log_in(
     store: Store,
     name: str,
@@ -225,9 +250,9 @@ def log_in(
     ``device``: the browser's device cookie, if any (:func:`.login_throttle.device_trusted`).
 
     Raises:
-        LoginRefused: no node key to seal a session with (nothing checked), throttled (nothing checked,
-            nothing counted), or a wrong name or password, or a user row that is not the state last
-            sealed for it (counted, said alike).
+        LoginRefused: no node key to seal a session with (nothing checked), throttled or every
+            password-check slot busy (nothing checked, nothing counted; ``retry_after`` set), or a wrong
+            name or password, or a user row that is not the state last sealed for it (counted, said alike).
     """
     if store.node is None or store.node.private_key is None:
         raise LoginRefused(
@@ -236,16 +261,11 @@ def log_in(
         )
     name = user_names.login_name(store, name)  # ``Counsel`` is ``counsel`` (:mod:`.user_names`)
     trusted = login_throttle.device_trusted(store.node.public_key, device, name, now_us)
-    refusal = login_throttle.refusal(store, name, address, now_us, trusted)
-    if refusal is not None:
-        raise LoginRefused(refusal)
-    found = user_store.find_user(store, name)
-    ok = check_password(found.password_hash if found else None, password)
-    view = SealedAccounts.of_store(store) if sealed is None else sealed
-    if found is None or not ok or found.disabled_us is not None or not user_store.user_holds(view, found):
-        session_store.record_attempt(store, name, address, False, now_us)
-        raise LoginRefused("wrong user name or password")
-    session_store.record_attempt(store, name, address, True, now_us)
+    try:
+        with verifying_slot():
+            found = _checked_user(store, name, password, (address, now_us, trusted), sealed)
+    except VerifierBusy as exc:
+        raise LoginRefused(str(exc), retry_after=1) from None
     secret, csrf = new_secret(), new_secret()
     expires = now_us + seconds * 1_000_000
     session_store.open_session(store, found.id, secret_sha256(secret), csrf, address, now_us, expires)

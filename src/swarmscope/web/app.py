@@ -9,9 +9,11 @@ goes to the login page instead of freezing on its last numbers. Other errors are
 pages and ``{"detail": ...}`` for ``/api/``, the routing's own included: a path no route serves (404) or a
 method a route does not take (405) raise Starlette's ``HTTPException``, not FastAPI's subclass, and are
 answered by the same handler, so a browser never gets a bare JSON error. A path or query parameter
-FastAPI cannot take (a port outside 0..65535, a row id beyond a signed 64-bit integer, which SQLite and
-PostgreSQL cannot hold) is 400 with one line naming it, not FastAPI's 422 list. A query parameter given
-twice is 422 with one line naming it (:mod:`swarmscope.web.query_params`), on every route.
+FastAPI cannot take (a port outside 0..65535, a row id beyond ``store.metadata.MAX_ROW_ID``, the 32-bit
+range of the id columns on PostgreSQL) is 400 with one line naming it, not FastAPI's 422 list. A control
+character (NUL included) in a path, query or form value is 400 too, before any route
+(:mod:`swarmscope.web.input_guard`). A query parameter given twice is 422 with one line naming it
+(:mod:`swarmscope.web.query_params`), on every route.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ from swarmscope.web.deps import NotAuthenticated
 from swarmscope.web.evidence_trust import trusted_fingerprints
 from swarmscope.web.folding import BackgroundFolder
 from swarmscope.web.query_params import single_values
+from swarmscope.web.input_guard import ControlCharacterGuard
 from swarmscope.web.security import LOOPBACK_NAMES, security_headers, trusted_hosts
 from swarmscope.web.settings import WebSettings
 from swarmscope.web.templating import STATIC_DIR, page
@@ -180,6 +183,7 @@ def create_app(settings: WebSettings, store: Store | None = None) -> FastAPI:
     app.state.sealed_accounts = account_view(opened, settings)
     hosts = LOOPBACK_NAMES | {settings.host} | settings.allowed_hosts
     app.middleware("http")(trusted_hosts(hosts))
+    app.add_middleware(ControlCharacterGuard, answer=_http_error)  # before any route: input_guard.py
     app.middleware("http")(security_headers)  # added last: outermost, so refusals carry the headers too
     app.add_exception_handler(RoutingError, _http_error)  # FastAPI's HTTPException and the routing's
     app.add_exception_handler(RequestValidationError, _bad_parameter)

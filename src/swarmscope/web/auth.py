@@ -81,8 +81,10 @@ def login(
         seconds = settings.session_seconds
         secret, _csrf = log_in(store, name, password, address, now_us(), seconds, sealed, device)
     except LoginRefused as exc:
-        status = 429 if str(exc).startswith("too many") else 401
-        return _login_page(request, safe_next(next), str(exc), status)
+        refused = _login_page(request, safe_next(next), str(exc), 401 if exc.retry_after is None else 429)
+        if exc.retry_after is not None:
+            refused.headers["Retry-After"] = str(exc.retry_after)
+        return refused
     response = RedirectResponse(safe_next(next), status_code=303)
     response.set_cookie(
         SESSION_COOKIE, secret, max_age=settings.session_seconds, httponly=True, samesite="strict",

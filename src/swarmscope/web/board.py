@@ -27,6 +27,7 @@ from swarmscope.store.database import Store
 from swarmscope.store.legal import case_rows, case_status
 from swarmscope.store.legal import letters as letter_store
 from swarmscope.store.legal.subscribers import audit_view, stored_identity
+from swarmscope.store.metadata import MAX_ROW_ID
 from swarmscope.web.accounts import WebUser
 from swarmscope.web.casework import case_for
 from swarmscope.web.deps import StoreDep, UserDep, now_us, require
@@ -57,7 +58,7 @@ class BoardQuery:
     """The board's query parameters (all optional): a column, a work, the column's cursor, page size."""
 
     status: str | None = None
-    work: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None
+    work: Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)] = None
     cursor: Annotated[str | None, Query(max_length=40)] = None
     limit: Annotated[int, Query(ge=1, le=500)] = 50
 

@@ -20,12 +20,12 @@ from swarmscope.store.database import Store, StoreError
 from swarmscope.store.ledger.head_witness import require_head
 from swarmscope.store.ledger.proven import EvidenceTrust
 from swarmscope.store.legal import case_rows, case_status
+from swarmscope.store.metadata import MAX_ROW_ID
 from swarmscope.web.accounts import WebUser
 from swarmscope.web.deps import now_us
 from swarmscope.web.scope import check_case
 from swarmscope.web.settings import WebSettings
 
-MAX_ROW_ID = 2**63 - 1  # a signed 64-bit row id (SQLite INTEGER, PostgreSQL BIGINT)
 NO_TRUST = (
     "no trusted node key: start 'swarmscope serve' with --node-key (the monitor's key file) or --trust-key, "
     "as the CLI's accusing commands take them"
@@ -34,7 +34,8 @@ NO_TRUST = (
 
 def case_for(store: Store, user: WebUser, doe: str) -> case_rows.CaseRow:
     """The case ``doe`` (DOE number or row id) when it exists and is in the user's scope; 404 otherwise,
-    400 for a row id beyond a signed 64-bit integer (the column's range)."""
+    400 for a row id beyond :data:`~swarmscope.store.metadata.MAX_ROW_ID` (what every back end's id
+    column holds)."""
     if doe.isascii() and doe.isdigit() and int(doe) > MAX_ROW_ID:
         raise HTTPException(400, f"case {doe[:24]}: not a case number (too large)")
     try:

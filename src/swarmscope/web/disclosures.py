@@ -18,6 +18,7 @@ from swarmscope.store.access import scoping
 from swarmscope.store.database import Store
 from swarmscope.store.legal import case_status
 from swarmscope.store.legal import cases as case_store
+from swarmscope.store.metadata import MAX_ROW_ID
 from swarmscope.web.accounts import WebUser
 from swarmscope.web.deps import StoreDep, UserDep, require
 from swarmscope.web.roles import Role
@@ -35,7 +36,7 @@ CASES_SHOWN = 100
 class RequestQuery:
     """The request list's query parameters: ``after`` (a request id), ``limit``, ``status``."""
 
-    after: Annotated[int | None, Query(ge=0, le=2**63 - 1)] = None
+    after: Annotated[int | None, Query(ge=0, le=MAX_ROW_ID)] = None
     limit: Annotated[int, Query(ge=1, le=500)] = 50
     status: Annotated[str | None, Query(max_length=40)] = None
 

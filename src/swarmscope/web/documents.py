@@ -26,8 +26,10 @@ from fastapi import APIRouter, Depends, Form, HTTPException
 from fastapi.responses import Response
 
 from swarmscope.cases.acns import Complainant
+from swarmscope.cases.directory import check_complainant
 from swarmscope.cases.exhibits import produce_exhibits
 from swarmscope.cases.notices import COMPLAINANT_OPTIONS, prepare_notices
+from swarmscope.errors import InputError
 from swarmscope.store.database import Store
 from swarmscope.web.accounts import WebUser
 from swarmscope.web.casework import refused_as_409, trust
@@ -99,7 +101,12 @@ def complainant(entity: str, email: str) -> Complainant | None:
     local, _, domain = email.rpartition("@")
     if not local or not domain or any(c.isspace() for c in email):
         raise HTTPException(400, "complainant: the e-mail address is not valid (name@domain)")
-    return Complainant(entity=entity, email=email)
+    named = Complainant(entity=entity, email=email)
+    try:
+        check_complainant(named)  # no bidi override or zero-width character, as names (README "Names")
+    except InputError as exc:
+        raise HTTPException(400, str(exc)) from None
+    return named
 
 
 def _notices(

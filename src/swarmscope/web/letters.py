@@ -21,6 +21,7 @@ from swarmscope.cases.letter_flow import Preview, approve_letter, preview_letter
 from swarmscope.store.access import scoping
 from swarmscope.store.database import Store
 from swarmscope.store.legal import letters as letter_store
+from swarmscope.store.metadata import MAX_ROW_ID
 from swarmscope.web.accounts import WebUser
 from swarmscope.web.casework import case_for, refused_as_409, trust
 from swarmscope.web.deps import SettingsDep, StoreDep, UserDep, csrf_protect, now_us, require
@@ -59,9 +60,9 @@ class LetterQuery:
     """The letter list's query parameters: ``before`` (a letter id: the page after it, older), ``limit``,
     and the filters ``work`` (work id) and ``status`` (the case's status)."""
 
-    before: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None
+    before: Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)] = None
     limit: Annotated[int, Query(ge=1, le=500)] = 50
-    work: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None
+    work: Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)] = None
     status: Annotated[str | None, Query(max_length=40)] = None
 
     def rows(self, store: Store, user: WebUser) -> list[tuple[str, letter_store.LetterRow]]:

@@ -19,6 +19,12 @@ address counter alone would let anyone lock every user out with wrong logins und
   stops unknown browsers guessing, and users who logged in from their browser before still log in.
   A user on a new browser during such a flood waits for the window to end (the documented cost).
 
+Each attempt is counted as a failure BEFORE its password is checked, in one serialised transaction with
+the check of both counters (:func:`begin`), and cleared when it succeeds: concurrent attempts cannot all
+read the same count and all be checked. And at most :data:`swarmscope.web.passwords.MAX_VERIFYING`
+password checks run at once (Argon2id costs 64 MiB each; OWASP Password Storage Cheat Sheet): a login
+beyond them is answered 429 with ``Retry-After`` before anything is counted or checked.
+
 The cheat sheet's caveat holds for the name counter: anyone can lock a known name out for the window
 (documented in README; the window ends it without an administrator).
 """
@@ -74,15 +80,16 @@ def device_trusted(public_key: bytes, cookie: str | None, name: str, now_us: int
     return True
 
 
-def refusal(store: Store, name: str, address: str, now_us: int, trusted_device: bool = False) -> str | None:
-    """The one line refusing a login of ``name`` from ``address`` at ``now_us`` (UTC µs), or None.
-    ``trusted_device``: the browser showed a valid device cookie for ``name`` (no address limit)."""
+def begin(store: Store, name: str, address: str, now_us: int, trusted_device: bool = False) -> int | str:
+    """Count a login of ``name`` from ``address`` at ``now_us`` (UTC µs) before its password is checked:
+    its attempt row id (a failure until :func:`swarmscope.store.access.sessions.settle_attempt` marks it
+    a success), or the one line refusing it (nothing counted). ``trusted_device``: the browser showed a
+    valid device cookie for ``name`` (no address limit)."""
     since = now_us - WINDOW_SECONDS * 1_000_000
-    minutes = WINDOW_SECONDS // 60
-    if session_store.failures_since(store, since, name=name) >= MAX_FAILURES_PER_NAME:
-        return f"too many failed logins for this user name; try again in {minutes} minutes"
-    if trusted_device:
-        return None
-    if session_store.failures_since(store, since, address=address) >= MAX_FAILURES_PER_ADDRESS:
-        return f"too many failed logins from this address; try again in {minutes} minutes"
-    return None
+    per_address = None if trusted_device else MAX_FAILURES_PER_ADDRESS
+    limits = session_store.AttemptLimits(since, MAX_FAILURES_PER_NAME, per_address)
+    counted = session_store.begin_attempt(store, name, address, now_us, limits)
+    if isinstance(counted, int):
+        return counted
+    whom = "for this user name" if counted == "name" else "from this address"
+    return f"too many failed logins {whom}; try again in {WINDOW_SECONDS // 60} minutes"

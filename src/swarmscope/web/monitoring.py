@@ -2,6 +2,10 @@
 
 Pages refresh themselves by htmx polling of HTML fragments (``/swarms/live`` every 2 s, a swarm's numbers
 every 2 s and its first page of peers every 5 s): no full-page reload, no inline script (the CSP). Each
+polled fragment carries the digest of what it shows (its time left out,
+:func:`~swarmscope.web.templating.fragment_digest`): static/app.js swaps in only an answer that changed,
+holds the polls while focus or a selection is inside a table, and offers a "Pause live updates" toggle
+(WCAG 2.2.2 Pause, Stop, Hide; 2.4.3 Focus Order). Each
 page's data is JSON under ``/api/`` with the same dependencies. Everything comes from the store's read
 models (:mod:`swarmscope.store.console`): counts of SEALED rows, rows outside every sealed batch counted
 apart as not evidence. A user bound to a rights holder sees only the swarms linked to its works; any other
@@ -32,11 +36,12 @@ from swarmscope.web.deps import StoreDep, UserDep, require
 from swarmscope.web.plots import size_svg
 from swarmscope.web.roles import Role
 from swarmscope.web.scope import visible_infohashes
-from swarmscope.web.templating import page
+from swarmscope.web.templating import fragment_digest, page
 
 router = APIRouter()
 VIEWER = [Depends(require(Role.VIEWER))]
 SERIES_US = 24 * 3600 * 1_000_000  # the plot and the API: the day before the swarm's last sighting (UTC µs)
+SWARMS_LIVE, SWARM_LIVE, PEERS = "swarms_live.html.j2", "swarm_live.html.j2", "swarm_peers.html.j2"  # polled
 _HEX = re.compile(r"[0-9a-fA-F]{40}|[0-9a-fA-F]{64}")
 
 
@@ -92,9 +97,10 @@ class PeerQuery:
                           self.sort, self.order == "desc")  # fmt: skip
 
     def query(self, **change: Any) -> str:
-        """This query as a URL query string, with ``change`` applied (empty values left out)."""
+        """This query as a URL query string, with ``change`` applied (empty values left out; ``limit``
+        kept, so the next page and the refresh show as many rows as the reader asked for)."""
         values = {**dataclasses.asdict(self), **change}
-        return urlencode({k: v for k, v in values.items() if v not in (None, "") and k != "limit"})
+        return urlencode({k: v for k, v in values.items() if v not in (None, "")})
 
 
 PeerQueryDep = Annotated[PeerQuery, Depends()]
@@ -114,16 +120,25 @@ def api_swarms(store: StoreDep, user: UserDep) -> list[dict[str, Any]]:
     return [dataclasses.asdict(view) for view in _overview(store, user)]
 
 
+def _digested(user: WebUser, context: dict[str, Any], **fragments: str) -> dict[str, Any]:
+    """``context`` with the digest of each live fragment it shows (``fragments``: context name ->
+    template), :func:`swarmscope.web.templating.fragment_digest`."""
+    shown = {**context, "user": user}
+    return {**context, **{key: fragment_digest(name, shown) for key, name in fragments.items()}}
+
+
 @router.get("/swarms", response_class=HTMLResponse, dependencies=VIEWER)
 def swarms_page(request: Request, store: StoreDep, user: UserDep) -> HTMLResponse:
     """The live overview of every visible swarm."""
-    return page(request, "swarms.html.j2", **_live(store, swarms=_overview(store, user)))
+    context = _live(store, swarms=_overview(store, user))
+    return page(request, "swarms.html.j2", **_digested(user, context, digest=SWARMS_LIVE))
 
 
 @router.get("/swarms/live", response_class=HTMLResponse, dependencies=VIEWER)
 def swarms_live(request: Request, store: StoreDep, user: UserDep) -> HTMLResponse:
     """The overview's table alone (the fragment the page polls)."""
-    return page(request, "swarms_live.html.j2", **_live(store, swarms=_overview(store, user)))
+    context = _live(store, swarms=_overview(store, user))
+    return page(request, SWARMS_LIVE, **_digested(user, context, digest=SWARMS_LIVE))
 
 
 @router.get("/api/swarms/{infohash}", dependencies=VIEWER)
@@ -166,14 +181,18 @@ def swarm_page(
     request: Request, infohash: str, q: PeerQueryDep, store: StoreDep, user: UserDep
 ) -> HTMLResponse:
     """One swarm: its live numbers, its size over time and its peers (filter, sort, pages)."""
-    return page(request, "swarm.html.j2", **_swarm_context(store, user, infohash, q))
+    context = _swarm_context(store, user, infohash, q)
+    return page(
+        request, "swarm.html.j2", **_digested(user, context, digest_live=SWARM_LIVE, digest_peers=PEERS)
+    )
 
 
 @router.get("/swarms/{infohash}/live", response_class=HTMLResponse, dependencies=VIEWER)
 def swarm_live(request: Request, infohash: str, store: StoreDep, user: UserDep) -> HTMLResponse:
     """The swarm's numbers and plot alone (the fragment the page polls)."""
     swarm = swarm_id(store, user, infohash)
-    return page(request, "swarm_live.html.j2", **_live(store, swarm=_overview(store, user, swarm)[0]))
+    context = _live(store, swarm=_overview(store, user, swarm)[0])
+    return page(request, SWARM_LIVE, **_digested(user, context, digest=SWARM_LIVE))
 
 
 @router.get("/swarms/{infohash}/peers", response_class=HTMLResponse, dependencies=VIEWER)
@@ -181,7 +200,8 @@ def swarm_peers(
     request: Request, infohash: str, q: PeerQueryDep, store: StoreDep, user: UserDep
 ) -> HTMLResponse:
     """The swarm's peer table alone (the fragment the first page polls)."""
-    return page(request, "swarm_peers.html.j2", **_swarm_context(store, user, infohash, q))
+    context = _swarm_context(store, user, infohash, q)
+    return page(request, PEERS, **_digested(user, context, digest=PEERS))
 
 
 @router.get("/swarms/{infohash}/size.svg", dependencies=VIEWER)

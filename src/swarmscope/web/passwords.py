@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -17,6 +20,30 @@ _HASHER = PasswordHasher()
 # password (no user-name oracle by timing).
 _DUMMY = _HASHER.hash(secrets.token_urlsafe(16))
 MIN_PASSWORD = 12  # characters (NIST SP 800-63B asks for at least 8; we ask more of staff accounts)
+# Password checks running at once, at most: each Argon2id check takes argon2-cffi's memory_cost, 64 MiB, and
+# about a second of a core, so unbounded parallel logins could take gigabytes (OWASP Password Storage Cheat
+# Sheet: limit a memory-hard hash's concurrency). A login beyond them is refused at once, not queued.
+MAX_VERIFYING = 2
+_VERIFYING = threading.BoundedSemaphore(MAX_VERIFYING)
+
+
+class VerifierBusy(Exception):
+    """:data:`MAX_VERIFYING` password checks are running: try again in a moment."""
+
+
+@contextmanager
+def verifying_slot() -> Iterator[None]:
+    """Hold one of the :data:`MAX_VERIFYING` password-check slots for the block.
+
+    Raises:
+        VerifierBusy: every slot is taken (nothing waits).
+    """
+    if not _VERIFYING.acquire(blocking=False):
+        raise VerifierBusy("too many logins are being checked at once; try again in a second")
+    try:
+        yield
+    finally:
+        _VERIFYING.release()
 
 
 def hash_password(password: str) -> str:

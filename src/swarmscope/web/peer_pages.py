@@ -33,6 +33,7 @@ from swarmscope.store.console.trail import (
     peer_trail,
 )
 from swarmscope.store.database import Store
+from swarmscope.store.metadata import MAX_ROW_ID
 from swarmscope.web.accounts import WebUser
 from swarmscope.web.deps import StoreDep, UserDep, require
 from swarmscope.web.evidence_trust import request_trust
@@ -184,7 +185,7 @@ def timestamp_download(
     infohash: str,
     ip: str,
     port: Port,
-    stamp_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
+    stamp_id: Annotated[int, Path(ge=1, le=MAX_ROW_ID)],
     store: StoreDep,
     user: UserDep,
 ) -> Response:

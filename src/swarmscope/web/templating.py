@@ -7,6 +7,7 @@ hold no inline script or style (the CSP forbids both, :mod:`swarmscope.web.secur
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,15 @@ def _environment() -> Environment:
 
 
 templates = Jinja2Templates(env=_environment())
+
+
+def fragment_digest(name: str, context: dict[str, Any]) -> str:
+    """The digest of the live fragment ``templates/<name>`` over ``context`` (which holds every name
+    the fragment shows, ``user`` included), rendered without its time (``now_us``): 32 hex characters of
+    SHA-256. Two polls with equal digests show the same thing, so the page's script leaves the table
+    alone (static/app.js): no lost focus or selection when nothing changed."""
+    body = templates.env.get_template(name).render({**context, "now_us": None, "digest": ""})
+    return hashlib.sha256(body.encode()).hexdigest()[:32]
 
 
 def page(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:

@@ -16,7 +16,7 @@ from going idle, never make one, nor stretch it past its sealed expiry.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from swarmscope.store.database import Store
 
 SEEN_RESOLUTION_US = 60_000_000  # a session's last use is recorded to the minute
+ATTEMPT_LOCK = 0x5357_4C47  # pg_advisory_xact_lock key serialising login attempt counts ("SWLG")
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,10 +133,7 @@ def record_attempt(store: Store, name: str, address: str, ok: bool, now_us: int)
         conn.execute(sa.insert(web_login_attempt).values(row))
 
 
-def failures_since(
-    store: Store, since_us: int, *, name: str | None = None, address: str | None = None
-) -> int:
-    """Failed login attempts at or after ``since_us`` for a name or from an address."""
+def _failures(since_us: int, name: str | None, address: str | None) -> sa.Select[Any]:
     query = sa.select(sa.func.count()).where(
         web_login_attempt.c.at_us >= since_us, web_login_attempt.c.ok.is_(False)
     )
@@ -143,5 +141,53 @@ def failures_since(
         query = query.where(web_login_attempt.c.name == name)
     if address is not None:
         query = query.where(web_login_attempt.c.address == address)
+    return query
+
+
+def failures_since(
+    store: Store, since_us: int, *, name: str | None = None, address: str | None = None
+) -> int:
+    """Failed login attempts at or after ``since_us`` for a name or from an address."""
     with store.engine.connect() as conn:
-        return int(conn.execute(query).scalar() or 0)
+        return int(conn.execute(_failures(since_us, name, address)).scalar() or 0)
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptLimits:
+    """Failures allowed at or after ``since_us`` (UTC µs) per name and per address (None: no address
+    limit, a browser with a device cookie for the name)."""
+
+    since_us: int
+    per_name: int
+    per_address: int | None
+
+
+def begin_attempt(store: Store, name: str, address: str, now_us: int, limits: AttemptLimits) -> int | str:
+    """Count a login attempt BEFORE its password is checked: in one serialised transaction, refuse it
+    when the name or the address is at its limit (returns ``"name"`` or ``"address"``, nothing stored),
+    else store it as a failure and return its row id (:func:`settle_attempt` marks it a success).
+
+    Counting first means concurrent attempts cannot all read the same count and all be checked (a
+    check-then-record race). The transaction is serialised by SQLite's write lock (BEGIN IMMEDIATE) or a
+    PostgreSQL transaction-level advisory lock (:data:`ATTEMPT_LOCK`).
+    """
+    with store._write(immediate=True) as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": ATTEMPT_LOCK})
+        if conn.execute(_failures(limits.since_us, name, None)).scalar_one() >= limits.per_name:
+            return "name"
+        per_address = limits.per_address
+        if (
+            per_address is not None
+            and conn.execute(_failures(limits.since_us, None, address)).scalar_one() >= per_address
+        ):
+            return "address"
+        row = {"at_us": now_us, "name": name, "address": address, "ok": False}
+        inserted = conn.execute(sa.insert(web_login_attempt).values(row).returning(web_login_attempt.c.id))
+        return int(inserted.scalar_one())
+
+
+def settle_attempt(store: Store, attempt_id: int) -> None:
+    """Mark the attempt :func:`begin_attempt` counted as a success: it no longer counts as a failure."""
+    with store._write() as conn:
+        conn.execute(sa.update(web_login_attempt).where(web_login_attempt.c.id == attempt_id).values(ok=True))

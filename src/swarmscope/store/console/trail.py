@@ -51,6 +51,7 @@ from swarmscope.store.ledger.schema import (
 )
 from swarmscope.store.ledger.snapshot import read_snapshot
 from swarmscope.store.legal.schema import legal_case
+from swarmscope.store.metadata import MAX_ROW_ID
 
 if TYPE_CHECKING:
     from swarmscope.store.database import Store
@@ -117,11 +118,11 @@ class PeerTrail:
 
 
 MAX_PAGE = 500
-MAX_ROW_ID = 2**63 - 1  # a signed 64-bit row id (SQLite INTEGER, PostgreSQL BIGINT)
 
 
 def parse_cursor(text: str | None) -> tuple[int, int] | None:
-    """``"<observation id>:<sighting id>"`` (each 0..2^63-1) as a pair, None for no cursor.
+    """``"<observation id>:<sighting id>"`` (each 0 .. MAX_ROW_ID, the id columns' range on every back
+    end) as a pair, None for no cursor.
 
     Raises:
         InputError: anything else (one line).

@@ -28,6 +28,7 @@ from swarmscope.store.legal.case_rows import (
     new_id,
 )
 from swarmscope.store.legal.schema import case_event, disclosure_event, disclosure_request, isp, legal_case
+from swarmscope.store.metadata import fits_row_id
 
 if TYPE_CHECKING:
     from swarmscope.store.database import Store
@@ -37,7 +38,8 @@ DOE_PREFIX = "DOE-"
 
 def _case_where(which: int | str) -> sa.ColumnElement[bool]:
     if isinstance(which, int) or which.isdigit():
-        return legal_case.c.id == int(which)
+        number = int(which)
+        return legal_case.c.id == number if fits_row_id(number) else sa.false()
     return legal_case.c.doe == which.upper()
 
 

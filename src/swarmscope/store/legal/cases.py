@@ -41,6 +41,7 @@ from swarmscope.store.legal.workflow_seals import (
     seal_if_writer,
     work_content,
 )
+from swarmscope.store.metadata import fits_row_id
 
 if TYPE_CHECKING:
     from swarmscope.store.database import Store
@@ -119,7 +120,7 @@ def get_work(store: Store, which: int | str) -> WorkRow:
         CaseStoreError: no such work, or the title is ambiguous (several clients use it: give the id).
     """
     if isinstance(which, int) or which.isdigit():
-        rows = _rows(store, _WORKS.where(work.c.id == int(which)))
+        rows = _rows(store, _WORKS.where(work.c.id == int(which))) if fits_row_id(int(which)) else []
     else:
         rows = _rows(store, _WORKS.where(work.c.title == which).order_by(work.c.id))
     if len(rows) != 1:
@@ -261,7 +262,7 @@ def get_isp(store: Store, which: int | str) -> IspRow:
     """An ISP by id (int or digits) or exact name. Raises CaseStoreError when not found."""
     is_id = isinstance(which, int) or which.isdigit()
     query = sa.select(isp).where(isp.c.id == int(which) if is_id else isp.c.name == which)
-    rows = _rows(store, query)
+    rows = _rows(store, query) if not is_id or fits_row_id(int(which)) else []
     if not rows:
         raise CaseStoreError(f"isp {which!r}: not in the directory")
     return _isp(rows[0])
