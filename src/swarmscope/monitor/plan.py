@@ -11,7 +11,7 @@ Hostile peers (README "Resource bounds"):
   a hash failure, metadata that does not hash: :data:`SUSPECT`) is re-probed after ``reprobe_interval``
   doubled per such probe since its last verified one, up to ``max_suspect_backoff``; a verified probe
   resets it. Each such probe stores up to the probe's overhead cap (4 MiB, ``ProbePolicy``), so at most
-  11 probes in its first day and 4 a day after (120 s doubling to 6 h) bound what one peer stores.
+  10 probes in its first day and 4 a day after (240 s doubling to 6 h) bound what one peer stores.
 - PEX (BEP 11) names addresses of the naming peer's choice. A PEX-only lead that has not yet connected is
   *pending*: at most ``pex_pending_per_swarm`` per swarm and ``pex_per_source`` per naming peer (a
   naming peer's slot is freed only when its lead connects or another source names it, so a liar names at
@@ -60,7 +60,9 @@ class PlanPolicy:
     pex_max_failures: int = 3
 
 
-SUSPECT = frozenset({Failure.PROTOCOL_ERROR.value, Failure.HASH_MISMATCH.value, Failure.METADATA_MISMATCH.value})
+SUSPECT = frozenset(
+    {Failure.PROTOCOL_ERROR.value, Failure.HASH_MISMATCH.value, Failure.METADATA_MISMATCH.value}
+)
 
 
 SOURCE_NAMES = tuple(source.value for source in Source)  # bit i of a source mask names SOURCE_NAMES[i]
@@ -190,7 +192,7 @@ class ProbePlan:
         return False
 
     def _connected_delay(self, key: PeerKey, observation: Observation) -> float:
-        """Seconds to the next probe of a peer that answered: doubled per SUSPECT outcome (reset when verified)."""
+        """Seconds to the next probe of a peer that answered: doubled per SUSPECT outcome until verified."""
         if observation.tier >= Tier.VERIFIED:
             self._suspect.pop(key, None)
         elif observation.failure in SUSPECT:
@@ -213,7 +215,7 @@ class ProbePlan:
         return True
 
     def _settle_pex(self, key: PeerKey, *, keep_source_slot: bool) -> None:
-        """``key`` is no longer a pending PEX lead: free its swarm slot (and its source's, unless it failed)."""
+        """``key`` is no longer a pending PEX lead: free its swarm slot (and its source's unless failed)."""
         via = self._pex_pending.pop(key, None)
         if via is None:
             return
