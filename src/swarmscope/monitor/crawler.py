@@ -217,8 +217,8 @@ class Monitor:
 
     def _inbound_run(self, wire_infohash: bytes, ip: str, port: int) -> ProbeRun | None:
         swarm = self._by_wire.get(wire_infohash)
-        if swarm is None or self._stopping or self.run_id is None:  # None: the run is not sealed yet
-            return None
+        if swarm is None or self._stopping or self.run_id is None or self.evidence.backlog_full():
+            return None  # run_id None: the run is not sealed yet
         now = self.clock.now_us()
         return self._new_run((swarm, ip, port), now, source=Source.INBOUND.value, inbound=True)
 
@@ -322,7 +322,7 @@ class Monitor:
         cfg = self.config
         while not self._stopping:
             now = self.clock.now_us()
-            free = cfg.max_peers - len(self._runs)
+            free = 0 if self.evidence.backlog_full() else cfg.max_peers - len(self._runs)
             if free > 0:
                 for key in self.plan.due(now, free):
                     self._start_probe(key, now)
