@@ -16,11 +16,10 @@ queued in memory meanwhile. A failed commit rolled back as a whole, so nothing h
 it committed and only its answer was lost (PostgreSQL restarted just after COMMIT), so before retrying the
 writer asks the store whether that batch is there, and never chains the same records twice.
 
-The queue is bounded while the store refuses: :meth:`LedgerWriter.backlog_full` turns True when what waits
-(queued, or in the commit under way) reaches ``max_backlog_bytes`` (captures, payload blobs, reference
-pieces, and ``RECORD_BYTES`` per record) or ``max_backlog_records``, with one line; the monitor then starts
-no new probe (probes in flight finish and queue their evidence, discovery goes on). It turns False, with
-one line, when the backlog is below half of both bounds again. Nothing queued is dropped for it.
+The queue is bounded while the store refuses: :meth:`LedgerWriter.backlog_full` turns True (one line) when
+what waits, queued or in the commit under way, reaches ``max_backlog_bytes`` (captures, blobs, pieces and
+``RECORD_BYTES`` a record) or ``max_backlog_records``: the monitor then starts no new probe. It turns False
+(one line) below half of both. Nothing queued is dropped for it.
 
 On a fleet node the store fences each batch by the node's lease tokens
 (:mod:`swarmscope.store.fleet.fencing`). A batch refused by fencing was rolled back whole; the records of
@@ -109,6 +108,7 @@ class LedgerWriter:
         self._captures: dict[bytes, bytes] = {}
         self._blobs: dict[bytes, bytes] = {}
         self._pieces: list[tuple[str, int, bytes]] = []
+        self._bytes = 0  # bytes of the queued captures, blobs and pieces (backlog())
         self._flush_now = asyncio.Event()
         self._stop = asyncio.Event()
         self._stamping: set[asyncio.Task[None]] = set()
@@ -137,23 +137,29 @@ class LedgerWriter:
         if self._queued_since is None:
             self._queued_since = self._monotonic()
         if capture is not None:
-            self._captures[capture.sha256] = capture.data
-            self._blobs.update(capture.blobs)
+            self._hold({capture.sha256: capture.data}, capture.blobs)
         if len(self._records) >= self.flush_rows:
             self._flush_now.set()
 
     def add_capture(self, capture: Capture) -> None:
         """Queue a finished wire capture (it commits with or before the observation that names it)."""
-        self._captures[capture.sha256] = capture.data
-        self._blobs.update(capture.blobs)
+        self._hold({capture.sha256: capture.data}, capture.blobs)
 
     def add_blobs(self, blobs: dict[bytes, bytes]) -> None:
         """Queue payload blocks (SHA-256 → bytes) an observation names; they commit with it or before it."""
+        self._hold({}, blobs)
+
+    def _hold(self, captures: dict[bytes, bytes], blobs: dict[bytes, bytes]) -> None:
+        """Queue captures and blobs by SHA-256, counting the bytes of those not queued yet."""
+        self._bytes += sum(len(v) for k, v in captures.items() if k not in self._captures)
+        self._bytes += sum(len(v) for k, v in blobs.items() if k not in self._blobs)
+        self._captures.update(captures)
         self._blobs.update(blobs)
 
     def add_reference_piece(self, infohash: str, piece: int, data: bytes) -> None:
         """Queue a whole piece verified against the metainfo that backs block proofs."""
         self._pieces.append((infohash, piece, data))
+        self._bytes += len(data)
 
     @property
     def pending(self) -> int:
@@ -163,9 +169,7 @@ class LedgerWriter:
     def backlog(self) -> tuple[int, int]:
         """(records, bytes) waiting: queued, plus the commit under way (it is requeued if it fails)."""
         records, size = self._flushing
-        return records + len(self._records), size + _size(
-            self._records, self._captures, self._blobs, self._pieces
-        )
+        return records + len(self._records), size + self._bytes + RECORD_BYTES * len(self._records)
 
     def backlog_full(self) -> bool:
         """True from when the backlog reaches a bound until it drains below half of both (one line each)."""
@@ -238,9 +242,9 @@ class LedgerWriter:
         if not self._records and not self._pieces:
             return
         records, captures, blobs, pieces = self._records, self._captures, self._blobs, self._pieces
-        self._records, self._captures, self._blobs, self._pieces = [], {}, {}, []
+        self._flushing = (len(records), self._bytes + RECORD_BYTES * len(records))
+        self._records, self._captures, self._blobs, self._pieces, self._bytes = [], {}, {}, [], 0
         self._flushing_since, self._queued_since = self._queued_since, None
-        self._flushing = (len(records), _size(records, captures, blobs, pieces))
         try:
             await self._commit(records, captures, blobs, pieces)
         finally:
@@ -299,8 +303,8 @@ class LedgerWriter:
         self._queued_since = min(ages) if ages else None
         self._flushing = (0, 0)  # counted in the queue again
         self._records[:0], self._pieces[:0] = records, pieces
-        self._captures.update(captures)
-        self._blobs.update(blobs)
+        self._hold(captures, blobs)
+        self._bytes += sum(len(piece[2]) for piece in pieces)
 
     def drop_swarms(self, swarms: frozenset[str]) -> int:
         """Drop the queued records of ``swarms`` (their lease is lost); returns how many (counted in
@@ -316,7 +320,7 @@ class LedgerWriter:
         """Drop everything queued (a fleet node replaced by a newer process under its name may write
         nothing more); returns how many records. A commit already running is refused by the database."""
         dropped = len(self._records)
-        self._records, self._captures, self._blobs, self._pieces = [], {}, {}, []
+        self._records, self._captures, self._blobs, self._pieces, self._bytes = [], {}, {}, [], 0
         self._forget_age_if_empty()
         return dropped
 
@@ -345,6 +349,7 @@ class LedgerWriter:
         self._in_doubt = None
         if sealed is not None:
             del self._records[: len(attempt.records)]
+            self._bytes -= sum(len(piece[2]) for piece in self._pieces[: attempt.pieces])
             del self._pieces[: attempt.pieces]
             self._forget_age_if_empty()
             self._committed(sealed, len(attempt.records))
@@ -389,11 +394,3 @@ class LedgerWriter:
             )
         except Exception as exc:  # the authority is optional: report, go on
             self.on_warning(f"RFC 3161 time-stamp for batch {sealed.batch.last_index} failed: {exc}")
-
-
-def _size(
-    records: list[Any], captures: dict[bytes, bytes], blobs: dict[bytes, bytes], pieces: list[Any]
-) -> int:
-    """Bytes a queue holds: captures, blobs and piece data as stored, ``RECORD_BYTES`` per record."""
-    stored = sum(map(len, captures.values())) + sum(map(len, blobs.values()))
-    return stored + sum(len(piece[2]) for piece in pieces) + RECORD_BYTES * len(records)
