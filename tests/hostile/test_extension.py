@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 
 from swarmscope.evidence.records import Failure, Tier
+from swarmscope.monitor.plan import PlanPolicy
+from swarmscope.net.mse_conn import EncryptionPolicy
 from swarmscope.wire import bencode, extension, pex
 from swarmscope.wire import peer as pw
 from swarmscope.wire.metainfo import parse_metainfo
@@ -137,3 +139,39 @@ def test_ut_metadata_lying_about_its_size(honest: Honest, tmp_path: Path, lie: s
         "grows-mid-way": "protocol_error",
     }
     assert {o.ip for o in hostile_obs if o.failure == refused[lie]} == {h.ip for h in hostiles}, hostile_obs
+
+
+def test_pex_naming_fresh_peers_on_every_connection(honest: Honest, tmp_path: Path) -> None:
+    """Each connection's ut_pex names 10,000 addresses never named before (127.100+k.x.y, nothing listens),
+    and the monitor re-probes the peer every 0.5 s, so a per-message cap alone would plan 50 more each time.
+
+    Bounds: at most 50 addresses planned from that one peer for the whole run (``pex_per_source``), each
+    dialled at most 3 times (``pex_max_failures``); RSS +96 MiB, descriptors +64.
+    """
+    connections = 0
+
+    async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, h: Hostile) -> None:
+        nonlocal connections
+        k, connections = connections, connections + 1
+        named = [Endpoint(f"127.{100 + k}.{i // 250}.{1 + i % 250}", 7000) for i in range(10_000)]
+        ext = bencode.encode({b"m": {b"ut_pex": 7}, b"v": b"hostile"})
+        writer.write(
+            await handshake(reader, h)
+            + extended(0, ext)
+            + extended(OUR_PEX_ID, pex.encode_pex(added=named))
+            + have_none()
+        )
+        await drain(reader)
+
+    hostile = Hostile("127.0.22.3", script)
+    plan = PlanPolicy(reprobe_interval=0.5, retry_after_failure=0.2)
+    settings = config(6.0, pex=True, plan=plan, encryption=EncryptionPolicy.DISABLE)
+    out = run_monitor(tmp_path, honest.torrent, [hostile], settings=settings, duration=6.0)
+    hostile_obs = check(out, [hostile.ip], rss_mib=96, fds=64)
+    assert len(hostile_obs) >= 3, hostile_obs  # re-probed, each time naming 10,000 fresh addresses
+    named = [o for o in out.observations if int(o.ip.split(".")[1]) >= 100]
+    assert 0 < len({o.ip for o in named}) <= 50, len({o.ip for o in named})
+    dials = {}
+    for o in named:
+        dials[o.ip] = dials.get(o.ip, 0) + 1
+    assert max(dials.values()) <= 3, dials

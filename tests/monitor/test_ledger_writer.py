@@ -10,6 +10,7 @@ once per batch, only after its commit returned.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -206,3 +207,69 @@ def test_the_writer_lag_is_the_age_of_its_oldest_uncommitted_record() -> None:
         return seen
 
     assert asyncio.run(run()) == [0.0, 3.0, 10.0, 0.0, 1.5]
+
+
+class DownStore:
+    """A real store that refuses every commit while ``down`` is set (a full disk, a server away)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store, self.down = store, True
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+    def commit_evidence(self, *args: Any, **kw: Any) -> SealedBatch | None:
+        if self.down:
+            raise StoreError("write refused: database or disk is full")
+        return self.store.commit_evidence(*args, **kw)
+
+
+def test_the_backlog_is_bounded_while_the_store_refuses_and_nothing_is_lost(tmp_path: Path) -> None:
+    """Records and bytes waiting (queued or in a failing commit) reach a bound: ``backlog_full`` says so in
+    one line and stays True until the store takes them and the backlog is below half; all are committed."""
+    store = open_store(str(tmp_path / "writer.db"), node_key=Ed25519PrivateKey.generate())
+    run_id = store.start_run({}, "0.1.0", 1)
+    store.add_swarm(SWARM_A, SWARM_A, None, "a", 4, 16384, 65536, None, None, 1)
+    down = DownStore(store)
+    warnings: list[str] = []
+
+    async def run() -> list[bool]:
+        writer = LedgerWriter(down, run_id, Clock(), flush_interval=0.01, on_warning=warnings.append,
+                              max_backlog_records=20, max_backlog_bytes=1 << 20)  # fmt: skip
+        task = asyncio.create_task(writer.run())
+        full = []
+        for i in range(30):
+            writer.add(observation(port=7000 + i))
+            await asyncio.sleep(0.01)  # failing flush rounds in between: the failing batch still counts
+            full.append(writer.backlog_full())
+        assert writer.backlog()[0] == 30 and writer.committed == 0
+        down.down = False
+        for _ in range(500):
+            await asyncio.sleep(0.01)
+            if writer.committed == 30:
+                break
+        full.append(writer.backlog_full())
+        blocks = [bytes([i]) * 65_536 for i in range(16)]  # 1 MiB of payload blocks
+        writer.add_blobs({hashlib.sha256(b).digest(): b for b in blocks})
+        full.append(writer.backlog_full())
+        writer.add(observation(port=8000))  # the blobs commit with the record that names them
+        writer.stop()
+        await asyncio.wait_for(task, 10)
+        full.append(writer.backlog_full())
+        assert writer.committed == 31 and writer.lost == 0, warnings
+        return full
+
+    try:
+        full = asyncio.run(run())
+        assert full[:19] == [False] * 19 and full[19:30] == [True] * 11, full
+        assert full[30:] == [False, True, False], full
+        lines = [w for w in warnings if "backlog" in w]
+        assert len(lines) == 4, lines
+        assert (
+            lines[0].startswith("evidence backlog full (20 records, ") and "no new probe starts" in lines[0]
+        )
+        assert lines[1] == "evidence backlog down to 0 records, 0.0 MiB: probing resumes"
+        assert lines[2].startswith("evidence backlog full (0 records, 1.0 MiB not committed")
+        assert len(list(load_ledger(store))) == 31 and verify_ledger(store).ok
+    finally:
+        store.close()

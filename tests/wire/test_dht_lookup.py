@@ -157,3 +157,36 @@ def test_one_reply_names_at_most_100_peers() -> None:
     new = lookup.on_response(("10.0.0.1", 1), Response(b"t", b"x" * 20, values=values))
     assert new == list(values[:100])
     assert lookup.result().peers == values[:100]
+
+
+def test_one_node_per_ip_per_lookup() -> None:
+    """A reply naming 1,000 ports of one victim IP (ids closest to the target) costs the victim one query.
+
+    libtorrent's dht_restrict_search_ips keeps one node per IPv4 /24 in a traversal; we keep one per IPv4
+    address and one per IPv6 /64. The victim is also re-named by later replies: still one query.
+    """
+    target = bytes(20)
+    lookup = Lookup(target, [(None, ("10.0.0.1", 1)), (None, ("10.0.0.2", 2))], max_queries=256)
+    victim = tuple((bytes(19) + bytes([i % 256]), Endpoint("10.66.0.1", 1_000 + i)) for i in range(1_000))
+    victim6 = tuple(
+        (bytes(18) + i.to_bytes(2, "big"), Endpoint(f"2001:db8::{i + 1:x}", 7)) for i in range(50)
+    )
+    sent: list[tuple[str, int]] = []
+    for _ in range(300):
+        batch = lookup.next_queries()
+        if not batch:
+            break
+        sent += batch
+        for address in batch:
+            lookup.on_response(address, Response(b"t", bytes([9]) * 20, nodes=victim))
+    assert sum(host == "10.66.0.1" for host, _ in sent) == 1, sent
+    v6 = Lookup(target, [(None, ("10.0.0.1", 1))], use_v6=True)
+    v6.next_queries()
+    v6.on_response(("10.0.0.1", 1), Response(b"t", bytes([9]) * 20, nodes6=victim6))
+    assert [a for a in v6.next_queries() if a[0].startswith("2001:db8")] == [("2001:db8::1", 7)]
+
+
+def test_seeds_on_one_ip_are_all_kept() -> None:
+    """Routing-table and bootstrap seeds are exempt (libtorrent exempts its initial nodes)."""
+    lookup = Lookup(bytes(20), [(None, ("10.0.0.1", 1)), (None, ("10.0.0.1", 2))])
+    assert sorted(lookup.next_queries()) == [("10.0.0.1", 1), ("10.0.0.1", 2)]

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from swarmscope.cli.node_identity import check_key_path
-from swarmscope.cli.numeric import CLOCK_THRESHOLD_MS, NTP_INTERVAL_SECONDS, PROOF_CANDIDATES
+from swarmscope.cli.numeric import BACKLOG_MIB, CLOCK_THRESHOLD_MS, NTP_INTERVAL_SECONDS, PROOF_CANDIDATES
 from swarmscope.errors import InputError
 from swarmscope.evidence.clock_policy import ClockPolicy
 from swarmscope.monitor.config import MonitorConfig
@@ -34,6 +34,7 @@ class EvidenceOptions:
         tsa_url: RFC 3161 time-stamp authority for every sealed batch (None: no tokens).
         proof_candidates: block proofs offered to each probe (0: verify whole pieces only).
         capture: record every probe's wire bytes (on by default; off only for benchmarks).
+        max_backlog_mib: MiB of evidence waiting for a refusing store above which no new probe starts.
     """
 
     node_key: str | None = None
@@ -45,6 +46,7 @@ class EvidenceOptions:
     tsa_url: str | None = None
     proof_candidates: int = 4
     capture: bool = True
+    max_backlog_mib: float = 256.0
 
     def check(self) -> None:
         """Refuse values that would make the evidence silently weaker.
@@ -58,6 +60,7 @@ class EvidenceOptions:
         NTP_INTERVAL_SECONDS.check("--ntp-interval", self.ntp_interval)
         CLOCK_THRESHOLD_MS.check("--clock-threshold-ms", self.clock_threshold_ms)
         PROOF_CANDIDATES.check("--proof-candidates", self.proof_candidates)
+        BACKLOG_MIB.check("--max-backlog", self.max_backlog_mib)
         if self.clock_policy not in CLOCK_POLICIES:
             raise InputError(f"--clock-policy {self.clock_policy!r}: use {' or '.join(CLOCK_POLICIES)}")
         if self.tsa_url is not None and not self.tsa_url.startswith(("http://", "https://")):
@@ -89,3 +92,4 @@ class EvidenceOptions:
         config.tsa_url = self.tsa_url
         config.proof_candidates = self.proof_candidates
         config.capture = self.capture
+        config.max_backlog_bytes = int(self.max_backlog_mib * 1024 * 1024)

@@ -277,6 +277,7 @@ def monitor(
     tsa_url: opt.TsaUrl = None,
     proof_candidates: opt.ProofCandidates = 4,
     commit_log_path: opt.CommitLogPath = None,
+    max_backlog: opt.MaxBacklog = 256.0,
     writer_process: opt.WriterProcess = False,
     probe_processes: opt.ProbeProcesses = 1,
 ) -> None:
@@ -284,7 +285,7 @@ def monitor(
     evidence = EvidenceOptions(
         node_key=node_key, references=reference or [], ntp_servers=ntp_server or [],
         ntp_interval=ntp_interval, clock_threshold_ms=clock_threshold_ms, clock_policy=clock_policy,
-        tsa_url=tsa_url, proof_candidates=proof_candidates,
+        tsa_url=tsa_url, proof_candidates=proof_candidates, max_backlog_mib=max_backlog,
     )  # fmt: skip
     try:
         run_monitor_command(

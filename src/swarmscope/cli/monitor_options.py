@@ -118,6 +118,14 @@ ProofCandidates = Annotated[
         "16 KiB block proofs offered to each probe (0: whole pieces only)",
     ),
 ]
+MaxBacklog = Annotated[
+    float,
+    number_option(
+        "--max-backlog",
+        num.BACKLOG_MIB,
+        "MiB of evidence waiting for a refusing store (full disk, database down) before probing pauses",
+    ),
+]
 CommitLogPath = Annotated[
     str | None,
     typer.Option("--commit-log", help="append 'first last head fingerprint' per sealed batch once committed"),

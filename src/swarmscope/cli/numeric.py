@@ -130,6 +130,7 @@ MAX_PEERS = Bounds(1, 100_000, "probes", integer=True)
 PROBE_PROCESSES = Bounds(1, 64, "processes", integer=True)
 LISTEN_PORT = Bounds(0, 65_535, "", integer=True)
 PORT = Bounds(1, 65_535, "", integer=True)
+BACKLOG_MIB = Bounds(0.0625, 65_536, "MiB")  # --max-backlog: evidence waiting for the store
 PROOF_CANDIDATES = Bounds(0, 256, "block proofs", integer=True)
 MIN_HITS = Bounds(1, 1_000_000, "hits", integer=True)
 MIN_VANTAGES = Bounds(1, 1_000, "nodes", integer=True)  # --min-vantages: distinct vantages (networks)

@@ -42,6 +42,8 @@ class MonitorConfig:
         dataset_paths: registered dataset SHA-256 hex → this machine's copy of that file (a fleet node's
         ``--dataset NAME=PATH``, checked by SHA-256 at start); a dataset not named here is read at its
         registered path. Not sealed: an attribution cites the dataset's SHA-256, never a path.
+        max_backlog_bytes: bytes of evidence waiting for the store above which no new probe starts
+        (``LedgerWriter.backlog_full``). Not sealed: a resource bound, not methodology.
     """
 
     peer_id: bytes
@@ -77,6 +79,7 @@ class MonitorConfig:
     tsa_url: str | None = None
     capture: bool = True
     dataset_paths: dict[str, str] = field(default_factory=dict)
+    max_backlog_bytes: int = 256 * 1024 * 1024
 
     def as_settings(self) -> dict[str, Any]:
         """JSON-able settings stored with the run (methodology record)."""

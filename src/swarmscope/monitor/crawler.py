@@ -217,8 +217,8 @@ class Monitor:
 
     def _inbound_run(self, wire_infohash: bytes, ip: str, port: int) -> ProbeRun | None:
         swarm = self._by_wire.get(wire_infohash)
-        if swarm is None or self._stopping or self.run_id is None:  # None: the run is not sealed yet
-            return None
+        if swarm is None or self._stopping or self.run_id is None or self.evidence.backlog_full():
+            return None  # run_id None: the run is not sealed yet
         now = self.clock.now_us()
         return self._new_run((swarm, ip, port), now, source=Source.INBOUND.value, inbound=True)
 
@@ -290,13 +290,17 @@ class Monitor:
                 away.append((ip, port))
                 continue
             key = (swarm, ip, port)
-            self.sources.setdefault(key, source.value)
             leads = self._metadata_leads.get(swarm)
             if leads is not None:  # a magnet still without metadata: the peer is a lead for BEP 9 first
+                self.sources.setdefault(key, source.value)
                 leads.put_nowait((ip, port))
                 self._held.setdefault(swarm, []).append((key, source.value))
-            elif self.plan.add(key, source.value, now):
+                continue
+            via = detail if source is Source.PEX else ""  # PEX: the naming peer, for its quota
+            if self.plan.add(key, source.value, now, via):
                 self._wake.set()
+            if key in self.plan.peers:  # a PEX lead over its caps is not planned (plan.py)
+                self.sources.setdefault(key, source.value)
         if away and self.router is not None:
             self.router.forward(swarm, away, source.value)
 
@@ -307,9 +311,10 @@ class Monitor:
         now = self.clock.now_us()
         for ip, port in peers:
             key = (swarm, ip, port)
-            self.sources.setdefault(key, source)
             if self.plan.add(key, source, now):
                 self._wake.set()
+            if key in self.plan.peers:
+                self.sources.setdefault(key, source)
 
     # --- probing --------------------------------------------------------------------------------------
 
@@ -317,7 +322,7 @@ class Monitor:
         cfg = self.config
         while not self._stopping:
             now = self.clock.now_us()
-            free = cfg.max_peers - len(self._runs)
+            free = 0 if self.evidence.backlog_full() else cfg.max_peers - len(self._runs)
             if free > 0:
                 for key in self.plan.due(now, free):
                     self._start_probe(key, now)
@@ -378,7 +383,8 @@ class Monitor:
         for run in runs:
             self._collect_pex(key, run)
             self.evidence.learn(key[0], run)
-        self.plan.finished(key, observations[-1], self.clock.now_us())
+        if self.plan.finished(key, observations[-1], self.clock.now_us()):
+            self.sources.pop(key, None)  # a PEX lead dropped after failed dials
         self._wake.set()
 
     def _collect_pex(self, key: PeerKey, run: ProbeRun) -> None:

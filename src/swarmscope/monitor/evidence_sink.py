@@ -104,6 +104,7 @@ class EvidenceSink:
             on_warning=self.on_warning,
             on_committed=self.on_committed,
             on_fenced=lambda swarms: self.on_fenced(swarms),
+            max_backlog_bytes=cfg.max_backlog_bytes,
         )
         settings_json = json.dumps(settings, sort_keys=True, separators=(",", ":"))
         if joined_run is None:
@@ -156,6 +157,10 @@ class EvidenceSink:
         await writer
         if self.attributor is not None:
             self.attributor.close()
+
+    def backlog_full(self) -> bool:
+        """True while the writer's backlog is over its bound (``LedgerWriter.backlog_full``): no new probe."""
+        return self.writer is not None and self.writer.backlog_full()
 
     # --- per record / per probe ----------------------------------------------------------------------
 

@@ -16,6 +16,11 @@ queued in memory meanwhile. A failed commit rolled back as a whole, so nothing h
 it committed and only its answer was lost (PostgreSQL restarted just after COMMIT), so before retrying the
 writer asks the store whether that batch is there, and never chains the same records twice.
 
+The queue is bounded while the store refuses: :meth:`LedgerWriter.backlog_full` turns True (one line) when
+what waits, queued or in the commit under way, reaches ``max_backlog_bytes`` (captures, blobs, pieces and
+``RECORD_BYTES`` a record) or ``max_backlog_records``: the monitor then starts no new probe. It turns False
+(one line) below half of both. Nothing queued is dropped for it.
+
 On a fleet node the store fences each batch by the node's lease tokens
 (:mod:`swarmscope.store.fleet.fencing`). A batch refused by fencing was rolled back whole; the records of
 the swarms it names (whose leases this node lost) are dropped, counted in ``fenced`` and reported in one
@@ -46,6 +51,9 @@ Warn = Callable[[str], None]
 Committed = Callable[[SealedBatch], None]
 Fenced = Callable[[frozenset[str]], None]
 STOP_ATTEMPTS = 5  # commits tried after stop before the writer gives up and says how much was lost
+MAX_BACKLOG_BYTES = 256 * 1024 * 1024  # queued bytes (captures, blobs, pieces, records) that pause probing
+MAX_BACKLOG_RECORDS = 50_000  # queued records that pause probing (ten default early-commit batches)
+RECORD_BYTES = 1024  # what one queued record counts for (an observation row is ≈ 800 B)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +79,7 @@ class LedgerWriter:
         batch after its transaction's COMMIT returned (the acknowledgement: its entries are durable).
         on_fenced: called with the swarms (infohash hex) whose records fencing refused (a fleet node).
         monotonic: seconds on a monotonic clock, for the age of the queue (:meth:`waiting_seconds`).
+        max_backlog_bytes, max_backlog_records: the backlog bound (:meth:`backlog_full`).
     """
 
     def __init__(
@@ -87,6 +96,8 @@ class LedgerWriter:
         on_committed: Committed = lambda _sealed: None,
         on_fenced: Fenced = lambda _swarms: None,
         monotonic: Callable[[], float] = time.monotonic,
+        max_backlog_bytes: int = MAX_BACKLOG_BYTES,
+        max_backlog_records: int = MAX_BACKLOG_RECORDS,
     ) -> None:
         self.store, self.run_id, self.clock = store, run_id, clock
         self.on_fenced = on_fenced
@@ -98,6 +109,7 @@ class LedgerWriter:
         self._captures: dict[bytes, bytes] = {}
         self._blobs: dict[bytes, bytes] = {}
         self._pieces: list[tuple[str, int, bytes]] = []
+        self._bytes = 0  # bytes of the queued captures, blobs and pieces (backlog())
         self._flush_now = asyncio.Event()
         self._stop = asyncio.Event()
         self._stamping: set[asyncio.Task[None]] = set()
@@ -114,6 +126,9 @@ class LedgerWriter:
         self._monotonic = monotonic
         self._queued_since: float | None = None  # monotonic() of the oldest queued record's add
         self._flushing_since: float | None = None  # ... of the oldest record of the commit under way
+        self.max_backlog_bytes, self.max_backlog_records = max_backlog_bytes, max_backlog_records
+        self._flushing: tuple[int, int] = (0, 0)  # (records, bytes) of the commit under way
+        self._paused = False  # backlog_full() said True and the backlog has not drained to half since
 
     # --- producers (event loop thread) -----------------------------------------------------------------
 
@@ -123,28 +138,57 @@ class LedgerWriter:
         if self._queued_since is None:
             self._queued_since = self._monotonic()
         if capture is not None:
-            self._captures[capture.sha256] = capture.data
-            self._blobs.update(capture.blobs)
+            self._hold({capture.sha256: capture.data}, capture.blobs)
         if len(self._records) >= self.flush_rows:
             self._flush_now.set()
 
     def add_capture(self, capture: Capture) -> None:
         """Queue a finished wire capture (it commits with or before the observation that names it)."""
-        self._captures[capture.sha256] = capture.data
-        self._blobs.update(capture.blobs)
+        self._hold({capture.sha256: capture.data}, capture.blobs)
 
     def add_blobs(self, blobs: dict[bytes, bytes]) -> None:
         """Queue payload blocks (SHA-256 → bytes) an observation names; they commit with it or before it."""
+        self._hold({}, blobs)
+
+    def _hold(self, captures: dict[bytes, bytes], blobs: dict[bytes, bytes]) -> None:
+        """Queue captures and blobs by SHA-256, counting the bytes of those not queued yet."""
+        self._bytes += sum(len(v) for k, v in captures.items() if k not in self._captures)
+        self._bytes += sum(len(v) for k, v in blobs.items() if k not in self._blobs)
+        self._captures.update(captures)
         self._blobs.update(blobs)
 
     def add_reference_piece(self, infohash: str, piece: int, data: bytes) -> None:
         """Queue a whole piece verified against the metainfo that backs block proofs."""
         self._pieces.append((infohash, piece, data))
+        self._bytes += len(data)
 
     @property
     def pending(self) -> int:
         """Records queued and not yet committed."""
         return len(self._records)
+
+    def backlog(self) -> tuple[int, int]:
+        """(records, bytes) waiting: queued, plus the commit under way (it is requeued if it fails)."""
+        records, size = self._flushing
+        return records + len(self._records), size + self._bytes + RECORD_BYTES * len(self._records)
+
+    def backlog_full(self) -> bool:
+        """True from when the backlog reaches a bound until it drains below half of both (one line each)."""
+        records, size = self.backlog()
+        if not self._paused and (records >= self.max_backlog_records or size >= self.max_backlog_bytes):
+            self._paused = True
+            mib, bound = size / 2**20, self.max_backlog_bytes / 2**20
+            self.on_warning(
+                f"evidence backlog full ({records} records, {mib:.1f} MiB not committed; bounds "
+                f"{self.max_backlog_records} records, {bound:.0f} MiB): no new probe starts until the store "
+                "takes them"
+            )
+        elif self._paused and 2 * records < self.max_backlog_records and 2 * size < self.max_backlog_bytes:
+            self._paused = False
+            self.on_warning(
+                f"evidence backlog down to {records} records, {size / 2**20:.1f} MiB: probing resumes"
+            )
+        return self._paused
 
     def waiting_seconds(self) -> float:
         """Seconds the oldest record not committed yet has waited since it was queued (queued, or in a
@@ -199,12 +243,13 @@ class LedgerWriter:
         if not self._records and not self._pieces:
             return
         records, captures, blobs, pieces = self._records, self._captures, self._blobs, self._pieces
-        self._records, self._captures, self._blobs, self._pieces = [], {}, {}, []
+        self._flushing = (len(records), self._bytes + RECORD_BYTES * len(records))
+        self._records, self._captures, self._blobs, self._pieces, self._bytes = [], {}, {}, [], 0
         self._flushing_since, self._queued_since = self._queued_since, None
         try:
             await self._commit(records, captures, blobs, pieces)
         finally:
-            self._flushing_since = None
+            self._flushing_since, self._flushing = None, (0, 0)
             self._forget_age_if_empty()
 
     async def _commit(
@@ -261,9 +306,10 @@ class LedgerWriter:
         """Put a batch that was not committed back at the head of the queue (with its age)."""
         ages = [t for t in (self._flushing_since, self._queued_since) if t is not None]
         self._queued_since = min(ages) if ages else None
+        self._flushing = (0, 0)  # counted in the queue again
         self._records[:0], self._pieces[:0] = records, pieces
-        self._captures.update(captures)
-        self._blobs.update(blobs)
+        self._hold(captures, blobs)
+        self._bytes += sum(len(piece[2]) for piece in pieces)
 
     def drop_swarms(self, swarms: frozenset[str]) -> int:
         """Drop the queued records of ``swarms`` (their lease is lost); returns how many (counted in
@@ -279,7 +325,7 @@ class LedgerWriter:
         """Drop everything queued (a fleet node replaced by a newer process under its name may write
         nothing more); returns how many records. A commit already running is refused by the database."""
         dropped = len(self._records)
-        self._records, self._captures, self._blobs, self._pieces = [], {}, {}, []
+        self._records, self._captures, self._blobs, self._pieces, self._bytes = [], {}, {}, [], 0
         self._forget_age_if_empty()
         return dropped
 
@@ -308,6 +354,7 @@ class LedgerWriter:
         self._in_doubt = None
         if sealed is not None:
             del self._records[: len(attempt.records)]
+            self._bytes -= sum(len(piece[2]) for piece in self._pieces[: attempt.pieces])
             del self._pieces[: attempt.pieces]
             self._forget_age_if_empty()
             self._committed(sealed, len(attempt.records))

@@ -8,6 +8,11 @@ nodes are kept for a later ``announce_peer`` to the ``k`` closest (BEP 5 "get_pe
 Bounds: at most ``max_queries`` queries and ``max_candidates`` remembered candidates per lookup, and at most
 ``MAX_VALUES_PER_REPLY`` peers from one reply: a real node sends what fits a datagram under the path MTU
 (libtorrent at most 100), while one hostile 64 KiB reply could name 8,000 addresses for us to dial.
+One node per host per lookup: a node learnt from a reply is dropped when the lookup already holds one at
+the same IPv4 address (or the same IPv6 /64), so a reply naming 1,000 ports of one victim IP costs that
+victim one query, not ``max_queries``. libtorrent's ``dht_restrict_search_ips`` (on by default) keeps one
+per IPv4 /24; we keep one per address, as test farms on loopback put many honest nodes in one /24. Seeds
+(routing table, bootstrap) are exempt, as libtorrent exempts its initial nodes, but occupy their host.
 
 Sources: BEP 5 "Routing Table" / "get_peers"; BEP 32 (``nodes6``); BEP 33 (bloom filters); interop-quirks
 DHT-08 (tokens echoed exactly, bound to our IP), DHT-09 (a reply without nodes is an empty result).
@@ -16,6 +21,7 @@ DHT-08 (tokens echoed exactly, bound to our IP), DHT-09 (a reply without nodes i
 from __future__ import annotations
 
 import enum
+import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -71,6 +77,20 @@ class LookupResult:
     exhausted: bool = False
 
 
+def host_key(host: str) -> str:
+    """The host a DHT node counts as: the IPv4 address itself, or the /64 of an IPv6 address.
+
+    An unparseable host (a name in a bootstrap list) counts as itself.
+    """
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if ip.version == 6:
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
+
+
 class Lookup:
     """One iterative lookup towards ``target``.
 
@@ -106,20 +126,25 @@ class Lookup:
         self.use_v6 = use_v6
         self._exclude = set(exclude)
         self._candidates: dict[tuple[str, int], Candidate] = {}
+        self._hosts: set[str] = set()  # host_key of each candidate held (queried ones are never dropped)
         self._peers: dict[Endpoint, None] = {}
         self._bloom_seeds: list[bytes] = []
         self._bloom_peers: list[bytes] = []
         self.queries_sent = 0
         self.responses = 0
-        self._add(seeds)
+        self._add(seeds, seeds=True)
 
     def _distance(self, node_id: bytes | None) -> int:
         return UNKNOWN if node_id is None else int.from_bytes(node_id, "big") ^ self._goal
 
-    def _add(self, nodes: Iterable[tuple[bytes | None, tuple[str, int]]]) -> None:
+    def _add(self, nodes: Iterable[tuple[bytes | None, tuple[str, int]]], *, seeds: bool = False) -> None:
         for node_id, address in nodes:
             if address in self._candidates or address in self._exclude or address[1] == 0:
                 continue
+            host = host_key(address[0])
+            if host in self._hosts and not seeds:
+                continue  # one node per host per lookup (see the module docstring)
+            self._hosts.add(host)
             self._candidates[address] = Candidate(address, node_id, self._distance(node_id))
         if len(self._candidates) > self.max_candidates:
             fresh = sorted(
@@ -128,6 +153,7 @@ class Lookup:
             )
             for c in fresh[self.max_candidates - len(self._candidates) :]:
                 del self._candidates[c.address]
+                self._hosts.discard(host_key(c.address[0]))
 
     def _ranked(self) -> list[Candidate]:
         """Live candidates (not failed), closest first."""
