@@ -50,8 +50,8 @@ from swarmscope.web import (
 from swarmscope.web.deps import NotAuthenticated
 from swarmscope.web.evidence_trust import trusted_fingerprints
 from swarmscope.web.folding import BackgroundFolder
-from swarmscope.web.query_params import single_values
 from swarmscope.web.input_guard import ControlCharacterGuard
+from swarmscope.web.query_params import single_values
 from swarmscope.web.security import LOOPBACK_NAMES, security_headers, trusted_hosts
 from swarmscope.web.settings import WebSettings
 from swarmscope.web.templating import STATIC_DIR, page
