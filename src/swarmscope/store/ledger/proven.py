@@ -317,7 +317,7 @@ def proven_observations(
             refused.append(
                 RefusedRow(row.id, index, row.infohash, row.ip, row.port, row.started_us, reason, duplicate)
             )
-    return wire_ports(ProvenEvidence(tuple(hits), tuple(refused)))
+    return wire_ports(ProvenEvidence(tuple(hits), tuple(refused)), RefusedRow)
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,10 +15,9 @@ from the public source port and the time of the connection (RFC 6302 section 2, 
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING
+from typing import Any, TypeVar
 
-if TYPE_CHECKING:
-    from swarmscope.store.ledger.proven import ProvenEvidence
+E = TypeVar("E")  # store.ledger.proven.ProvenEvidence (not imported: that module calls this one)
 
 UNKNOWN_SOURCE_PORT = (
     "inbound record sealed before its TCP source port was kept (observation format version 1): its port "
@@ -26,24 +25,25 @@ UNKNOWN_SOURCE_PORT = (
 )
 
 
-def wire_ports(evidence: ProvenEvidence) -> ProvenEvidence:
-    """``evidence`` with each inbound hit's ``port`` set as the module docstring says (outbound hits, and
-    inbound ones whose claim an outbound hit of the same evidence checked, unchanged)."""
-    from swarmscope.store.ledger.proven import RefusedRow
-
-    checked = {(h.ip, h.port, h.infohash) for h in evidence.hits if h.claimed_port is None}
-    hits, refused = [], list(evidence.refused)
-    for h in evidence.hits:
+def wire_ports(evidence: E, refused_row: Any) -> E:
+    """``evidence`` (a ``ProvenEvidence``) with each inbound hit's ``port`` set as the module docstring
+    says (outbound hits, and inbound ones whose claim an outbound hit of the same evidence checked,
+    unchanged); ``refused_row``: the ``RefusedRow`` type an unknown source port is refused with."""
+    ev: Any = evidence
+    checked = {(h.ip, h.port, h.infohash) for h in ev.hits if h.claimed_port is None}
+    hits, refused = [], list(ev.refused)
+    for h in ev.hits:
         if h.claimed_port is None or (h.ip, h.claimed_port, h.infohash) in checked:
             hits.append(h)
         elif h.source_port is not None:
             hits.append(dataclasses.replace(h, port=h.source_port))
         else:
             refused.append(
-                RefusedRow(
+                refused_row(
                     h.observation_id, h.ledger_index, h.infohash, h.ip, h.port, h.started_us,
                     UNKNOWN_SOURCE_PORT,
                 )
             )  # fmt: skip
     refused.sort(key=lambda r: r.observation_id)
-    return dataclasses.replace(evidence, hits=tuple(hits), refused=tuple(refused))
+    out: E = dataclasses.replace(ev, hits=tuple(hits), refused=tuple(refused))
+    return out
