@@ -14,13 +14,15 @@ from pathlib import Path
 import pytest
 
 from swarmscope.cases.candidates import build_cases, load_hits
+from swarmscope.cases.hit_proofs import letter_facts
 from swarmscope.cases.thresholds import ThresholdPolicy
 from swarmscope.evidence.canonical import as_version
 from swarmscope.evidence.declarations import OBSERVATION
-from swarmscope.evidence.records import Observation, Source
+from swarmscope.evidence.records import Observation, Source, us_to_iso
 from swarmscope.store.database import Store
 from swarmscope.store.ledger.proven import proven_observations, store_trust
 from swarmscope.store.ledger.proven_ports import UNKNOWN_SOURCE_PORT
+from swarmscope.store.legal import case_status
 from swarmscope.store.legal import cases as sc
 from tests.cases.evidence import IH, T0, fresh_store, hit, seal
 
@@ -90,3 +92,26 @@ def test_an_old_inbound_record_without_its_source_port_is_refused_unless_checked
     evidence = proven_observations(store, store_trust(store, None).fingerprints, T0 + 10**13)
     assert [(h.ip, h.port) for h in evidence.hits] == [("127.0.0.8", CLAIMED)] * 2
     assert [(r.ip, r.reason) for r in evidence.refused] == [("127.0.0.7", UNKNOWN_SOURCE_PORT)] * 3
+
+
+def test_documents_say_which_port_was_observed_and_which_was_claimed(store: Store) -> None:
+    """Each hit line of an inbound case (notices, letters, exhibits and the disclosure request that carries
+    the exhibit) names the TCP source port the connection came from and its start time (RFC 6302), and
+    the BEP 10 port as a claim: unchecked, or verified by our own connection."""
+    seal(store, [inbound("127.0.0.5", m, 40001) for m in (0, 30, 70)])
+    seal(
+        store,
+        [hit("127.0.0.6", 0, port=CLAIMED), inbound("127.0.0.6", 30, 50001), inbound("127.0.0.6", 70, 50002)],
+    )
+    _build(store)
+    lines = {c.ip: letter_facts(store, c.id).hit_proofs for c in case_status.list_cases(store)}
+    unchecked = "(the peer connected to us from TCP source port 40001, claiming listen port 4444: unchecked)"
+    assert len(lines["127.0.0.5"]) == 3 and all(line.endswith(unchecked) for line in lines["127.0.0.5"])
+    assert lines["127.0.0.5"][0].startswith(us_to_iso(T0) + ": ")
+    ours, *theirs = lines["127.0.0.6"]
+    assert "connected to us" not in ours  # our own connection to 4444: the port named is the one we dialled
+    assert theirs[0].endswith(
+        "(the peer connected to us from TCP source port 50001, claiming listen port 4444: verified by our own"
+        " connection to it)"
+    )
+    assert all("; " not in line for line in (*lines["127.0.0.5"], *theirs))  # the exhibit's separator
