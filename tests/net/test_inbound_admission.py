@@ -20,6 +20,7 @@ from swarmscope.net.inbound_admission import (
     SealThrottle,
     Slot,
     evictable,
+    host_key,
 )
 from swarmscope.net.listener import PeerListener
 from swarmscope.wire import peer as pw
@@ -60,6 +61,13 @@ def test_the_throttle_seals_one_unverified_probe_per_ip_and_swarm_and_interval()
     assert throttle.allow("1.2.3.4", IH, verified=False, now=120.0)
     assert len(throttle._last) == 2  # bounded memory: the oldest pair is forgotten
     assert SealThrottle(0.0).allow("1.2.3.4", IH, verified=False, now=0.0)
+
+
+def test_an_ipv6_host_is_counted_by_its_64_prefix() -> None:
+    """One IPv6 subscriber gets a whole /64 (RFC 6177): every address in it is one host for the bounds."""
+    assert host_key("2001:db8:1:2::5") == host_key("2001:db8:1:2:ffff::1") == "2001:db8:1:2::/64"
+    assert host_key("2001:db8:1:3::5") != host_key("2001:db8:1:2::5")
+    assert host_key("127.0.0.1") == "127.0.0.1"
 
 
 async def _dial(port: int, source: str, data: bytes) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:

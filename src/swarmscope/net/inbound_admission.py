@@ -7,7 +7,8 @@ second as a duplicate) and drops a peer that does nothing (``handshake_timeout``
 ``inactivity_timeout``). A monitor must still tell apart the subscribers that share one public address
 behind carrier-grade NAT (RFC 6888), so it admits a few per IP, not one:
 
-- :data:`MAX_PER_IP` streams in flight from one IP, whether they named a swarm or not;
+- :data:`MAX_PER_IP` streams in flight from one IP, whether they named a swarm or not (an IPv6 peer: one
+  /64, the prefix one subscriber gets, RFC 6177, so it cannot step around the bound by address);
 - :data:`MAX_PER_IP_SWARM` probes in flight for one (IP, swarm);
 - a stream that named its swarm but sent no piece claim (bitfield, have_all/have_none, have) and no BEP 10
   handshake within :data:`IDLE_AFTER` seconds is *idle*: an honest peer sends its claims right after its
@@ -53,6 +54,15 @@ class Slot:
         if self.swarm is None:
             return now - self.accepted_at >= IDLE_AFTER
         return not self.claimed and now - self.named_at >= IDLE_AFTER
+
+
+def host_key(ip: str) -> str:
+    """The address the per-IP bounds and the seal throttle count by: an IPv4 address itself, an IPv6
+    address's /64 network (``2001:db8::/64``)."""
+    address = ipaddress.ip_address(ip)
+    if isinstance(address, ipaddress.IPv6Address):
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return ip
 
 
 def evictable(slots: Iterable[tuple[Slot, T]], now: float) -> T | None:

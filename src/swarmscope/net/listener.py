@@ -8,13 +8,10 @@ to the connection shell (:class:`~swarmscope.net.stream_shell.StreamShell`), whi
 an outgoing probe: its timers, close path and capture tap. This module only accepts and identifies the
 swarm. The run never sends piece data.
 
-Everything is bounded: connections in flight (``max_connections``), per IP and per (IP, swarm)
-(:mod:`swarmscope.net.inbound_admission`), the time from accept to a known swarm (``handshake_timeout``;
-when the listener, the IP or the (IP, swarm) is full, an *idle* stream gives way to the newcomer: no swarm
-named, or named but no piece claim and no BEP 10 handshake, :data:`STALL_AFTER` seconds on, so neither a
-silent flood nor one that names the swarm and then says nothing keeps honest peers out), the bytes
-buffered before that (:data:`MAX_PREFIX`); afterwards the run's own deadlines bound the connection. An
-inbound probe that verified nothing is reported (sealed) at most once per (IP, swarm) and interval.
+Everything is bounded: connections in flight (``max_connections``), per IP and per (IP, swarm), with idle
+streams giving way and the seal throttle (:mod:`swarmscope.net.inbound_admission`), the time from accept to
+a known swarm (``handshake_timeout``), the bytes buffered before that (:data:`MAX_PREFIX`); afterwards the
+run's own deadlines bound the connection.
 """
 
 from __future__ import annotations
@@ -39,6 +36,7 @@ from swarmscope.net.inbound_admission import (
     SealThrottle,
     Slot,
     evictable,
+    host_key,
     peer_address,
 )
 from swarmscope.net.mse_conn import random_pad, random_private_key
@@ -115,7 +113,7 @@ class PeerListener:
         self.stats = ListenerStats()
         self.tap = tap
         self.active: set[StreamShell] = set()  # accepted streams in flight (before and after hand-over)
-        self.by_ip: dict[str, set[StreamShell]] = {}  # the same streams by peer IP
+        self.by_ip: dict[str, set[StreamShell]] = {}  # the same streams by peer IP (host_key)
         self.throttle = SealThrottle(unverified_interval)
         self._server: asyncio.Server | None = None
 
@@ -176,9 +174,9 @@ class PeerListener:
         victim.close()
         return True
 
-    def forget(self, shell: StreamShell) -> None:  # the stream no longer holds a slot
+    def forget(self, shell: StreamShell) -> None:  # the stream no longer holds a slot (by IP: IPv6 /64)
         self.active.discard(shell)
-        ip = opener.ip if (opener := _opener(shell)) is not None else ""
+        ip = host_key(opener.ip) if (opener := _opener(shell)) is not None and opener.ip else ""
         if shell in (same_ip := self.by_ip.get(ip, set())):
             same_ip.discard(shell)
             if not same_ip:
@@ -256,7 +254,7 @@ class _Opening:
         lst, self.shell = self.listener, shell
         transport = cast(asyncio.Transport, shell.transport)
         self.ip, self.port = peer_address(transport.get_extra_info("peername"))
-        same_ip = lst.by_ip.get(self.ip, set())
+        same_ip = lst.by_ip.get(key := host_key(self.ip), set())
         if len(same_ip) >= MAX_PER_IP and not lst.make_room(same_ip):
             lst.stats.refused_per_ip += 1
             return False
@@ -266,7 +264,7 @@ class _Opening:
         lst.stats.accepted += 1
         self.accepted_at = shell.loop.time()
         lst.active.add(shell)
-        lst.by_ip.setdefault(self.ip, set()).add(shell)
+        lst.by_ip.setdefault(key, set()).add(shell)
         return True
 
     def feed(self, data: bytes) -> None:
@@ -295,7 +293,7 @@ class _Opening:
         inner = self.inner
         if inner is not None and shell.run is not None:
             verified = inner.tier is Tier.VERIFIED or bool(inner.download.verified_blocks)
-            if lst.throttle.allow(self.ip, self.swarm or b"", verified, shell.loop.time()):
+            if lst.throttle.allow(host_key(self.ip), self.swarm or b"", verified, shell.loop.time()):
                 lst.on_done(inner, shell.run.observation())
             else:
                 lst.stats.unsealed += 1
@@ -356,7 +354,9 @@ class _Opening:
         and holds the decrypted IA and after), so ``payload`` stays with it.
         """
         lst, shell = self.listener, cast(StreamShell, self.shell)
-        pair = {sh for sh in lst.by_ip.get(self.ip, ()) if (op := _opener(sh)) and op.swarm == infohash}
+        pair = {
+            sh for sh in lst.by_ip.get(host_key(self.ip), ()) if (op := _opener(sh)) and op.swarm == infohash
+        }
         if len(pair) >= MAX_PER_IP_SWARM and not lst.make_room(pair):
             self._refuse("refused_per_ip")
             return
