@@ -86,6 +86,8 @@ def test_json(db: str) -> None:
         "infohash": SWARM_A,
         "ip": "127.0.0.2",
         "port": 6881,
+        "port_seen": "dialled",  # our probe connected to it (not an inbound peer's claim)
+        "source_ports": [],
         "tier": "verified",
         "evidence": "sealed",
         "clock": "unmeasured",

@@ -14,13 +14,14 @@ import zlib
 
 import pytest
 
-from swarmscope.evidence.canonical import canonical_bytes
+from swarmscope.evidence.canonical import as_version, canonical_bytes
 from swarmscope.evidence.capture.decode import decode_capture
 from swarmscope.evidence.capture.format import MAGIC, VERSION
 from swarmscope.evidence.capture.recording import Capture, CaptureRecorder, capture_header, replay
+from swarmscope.evidence.declarations import OBSERVATION
 from swarmscope.evidence.probe.policy import ProbePolicy
 from swarmscope.evidence.probe.run import ProbeRun
-from swarmscope.evidence.records import Observation, Source
+from swarmscope.evidence.records import Observation, Source, claimed_port, observed_port
 from swarmscope.wire import bencode
 from swarmscope.wire import peer as pw
 from tests.evidence.fakepeer import IH, LT_ID, OUR_ID, Pieces, bitfield
@@ -98,3 +99,34 @@ def test_an_older_outgoing_capture_reads_without_the_rule() -> None:
     _, cap = _inbound(False, inbound=False)
     header = decode_capture(_without_rule_field(cap.data)).header
     assert not header.inbound and not header.record_listen_port  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("rule", [True, False])
+def test_an_inbound_record_keeps_the_observed_source_port_beside_the_claim(rule: bool) -> None:
+    """The BEP 10 ``p`` is the peer's claim; the TCP source port our socket saw is sealed beside it
+    (RFC 6302 section 2), and replay re-derives it from the capture header."""
+    obs, cap = _inbound(rule)
+    assert obs.source_port == SOURCE_PORT
+    assert observed_port(obs) == SOURCE_PORT
+    assert claimed_port(obs) == (LISTEN_PORT if rule else None)
+    assert decode_capture(cap.data).header.port == SOURCE_PORT  # type: ignore[union-attr]
+    again = replay(cap.data, PIECES, cap.blobs.get)
+    assert again.source_port == SOURCE_PORT and canonical_bytes(again) == canonical_bytes(obs)
+    assert b"11:source_portl1:ii50123ee" in canonical_bytes(obs)
+
+
+def test_an_outgoing_record_has_no_source_port_and_its_port_is_observed() -> None:
+    run_obs, _ = _inbound(True, inbound=False)
+    obs = dataclasses.replace(run_obs, source=Source.TRACKER.value)  # a port we dialled, from a tracker
+    assert obs.source_port is None and observed_port(obs) == SOURCE_PORT and claimed_port(obs) is None
+
+
+def test_an_inbound_record_sealed_before_the_source_port_still_replays_to_its_bytes() -> None:
+    """A version 1 record (sealed before ``source_port``) is compared in its version: replay of its
+    capture gives exactly its sealed bytes, and no port of it is presented as observed."""
+    obs, cap = _inbound(True)
+    sealed = as_version(OBSERVATION, obs, 1)
+    assert b"source_port" not in canonical_bytes(sealed) and sealed.source_port is None
+    again = as_version(OBSERVATION, replay(cap.data, PIECES, cap.blobs.get), sealed.version)
+    assert canonical_bytes(again) == canonical_bytes(sealed)
+    assert observed_port(sealed) is None and claimed_port(sealed) is None

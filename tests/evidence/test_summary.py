@@ -290,3 +290,18 @@ def test_records_not_sealed_are_summarised_apart_and_not_counted() -> None:
     )  # fmt: skip
     with pytest.raises(ValueError):
         summarize([], [verified((0,))], clock=[])
+
+
+def test_a_port_only_an_inbound_peer_claimed_is_never_shown_as_observed() -> None:
+    """An inbound peer's BEP 10 ``p`` is its claim; the report says so and names the source ports its
+    connections really came from (RFC 6302); a port our own probe connected to, or an inbound connection
+    came from, was observed on the wire."""
+    liar = [
+        verified((0,), at=k, source=Source.INBOUND.value, port=4444, source_port=40001 + k) for k in (0, 1)
+    ]
+    claimed = one([], liar)
+    assert (claimed.port, claimed.port_seen, claimed.source_ports) == (4444, "claimed", (40001, 40002))
+    came_from = one([], [verified((0,), source=Source.INBOUND.value, port=40001, source_port=40001)])
+    assert came_from.port_seen == "inbound"
+    assert one([], [*liar, verified((0,), port=4444)]).port_seen == "dialled"
+    assert one([sighting(port=4444)], []).port_seen == "listed"

@@ -11,16 +11,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
+import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from rich.console import Console
 
+from swarmscope.cli.export import run_export
+from swarmscope.cli.verify import run_verify
 from swarmscope.evidence.canonical import canonical_bytes
 from swarmscope.evidence.capture.decode import decode_capture
 from swarmscope.evidence.capture.recording import replay
 from swarmscope.evidence.probe.pieces import MetainfoPieces
 from swarmscope.evidence.records import Observation, Source
+from swarmscope.evidence.seal import private_key_pem
 from swarmscope.monitor.config import MonitorConfig
 from swarmscope.monitor.crawler import Monitor
 from swarmscope.monitor.metadata import metainfo_from_info
@@ -28,6 +34,7 @@ from swarmscope.monitor.targets import load_target
 from swarmscope.net.clock import Clock
 from swarmscope.store.database import open_store
 from swarmscope.store.ledger.entries import load_blob, load_capture
+from swarmscope.store.ledger.node_key import default_key_path
 from swarmscope.store.ledger.queries import load_observations
 from swarmscope.wire import extension
 from swarmscope.wire import peer as pw
@@ -39,9 +46,13 @@ PEER_ID = b"-SS0100-replayreplay"
 
 
 def _monitor(tmp_path: Path, target: str, body: Callable[[Monitor], Awaitable[None]], **cfg: object) -> Path:
-    """Run a monitor on ``target`` for 3 s while ``body`` plays the peers; returns the database path."""
+    """Run a monitor on ``target`` for 3 s while ``body`` plays the peers; returns the database path (its
+    node key in the file beside it, where ``export`` looks)."""
     db = tmp_path / "replay.db"
-    store = open_store(str(db), node_key=Ed25519PrivateKey.generate())
+    key = Ed25519PrivateKey.generate()
+    default_key_path(str(db)).write_bytes(private_key_pem(key))
+    default_key_path(str(db)).chmod(0o600)
+    store = open_store(str(db), node_key=key)
     config = MonitorConfig(peer_id=PEER_ID, duration=3.0, bind_ip="127.0.0.1", pex=False, **cfg)  # type: ignore[arg-type]
     monitor = Monitor([load_target(target)], store, config, Clock(), leads_from_caller=True)  # the test dials
 
@@ -89,8 +100,12 @@ def test_a_metadata_fetch_from_a_dht_peer_replays_with_its_source(tmp_path: Path
 
 
 def test_a_peer_that_dials_in_replays_under_its_listen_port(tmp_path: Path) -> None:
+    """... and with the TCP source port its connection came from (RFC 6302), which its capture header
+    holds too; a bundle exported with that record verifies (capture replay included), and its JSON view
+    names both ports."""
     torrent = tmp_path / "x.torrent"
     torrent.write_bytes(b"d4:info" + INFO + b"e")
+    came_from: list[int] = []
 
     async def body(monitor: Monitor) -> None:
         for _ in range(100):  # until the listener is up and the run is sealed (earlier dials are refused)
@@ -98,6 +113,7 @@ def test_a_peer_that_dials_in_replays_under_its_listen_port(tmp_path: Path) -> N
                 break
             await asyncio.sleep(0.05)
         reader, writer = await asyncio.open_connection("127.0.0.1", LISTEN, local_addr=("127.0.4.31", 0))
+        came_from.append(writer.get_extra_info("sockname")[1])
         writer.write(_dialler_opening())
         with contextlib.suppress(TimeoutError, ConnectionError):
             while await asyncio.wait_for(reader.read(65536), 5.0):
@@ -108,6 +124,12 @@ def test_a_peer_that_dials_in_replays_under_its_listen_port(tmp_path: Path) -> N
     ((obs, kind),) = _replayed(db)
     assert kind == "probe" and obs.source == Source.INBOUND.value
     assert obs.ip == "127.0.4.31" and obs.port == PEER_LISTEN, obs
+    assert obs.source_port == came_from[0] != PEER_LISTEN and obs.version is None  # the newest format
+    bundle = tmp_path / "bundle"
+    run_export(db=str(db), out=bundle, console=None)
+    assert run_verify(bundle, console=Console(file=io.StringIO())) == 0
+    (row,) = [json.loads(line) for line in (bundle / "records/observations.jsonl").read_text().splitlines()]
+    assert (row["port"], row["source_port"]) == (PEER_LISTEN, came_from[0])
 
 
 def _dialler_opening() -> bytes:

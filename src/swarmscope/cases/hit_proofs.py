@@ -137,11 +137,27 @@ def hit_line(window: HitWindow, pieces: TorrentPieces, *, name_node: bool = Fals
     ``vantages`` >= 2 (distinct source networks of the runs that saw the case's counted hits) the
     parenthesis adds ``; corroborated: seen from N vantage points``, as ``cases build --min-vantages``
     counts them."""
-    line = f"{us_to_iso(window.started_us)}: {hit_proof(window, pieces)}"
+    line = f"{us_to_iso(window.started_us)}: {hit_proof(window, pieces)}{port_note(window)}"
     if name_node and window.node:
         also = f"; corroborated: seen from {vantages} vantage points" if vantages >= 2 else ""
         line += f" (seen from node {window.node[:NODE_PREFIX]}{also})"
     return line
+
+
+def port_note(window: HitWindow) -> str:
+    """How the hit's port was observed, for a peer that connected to us (empty for our own connection, to
+    the port named): the TCP source port and time are what an ISP behind carrier-grade NAT matches (RFC
+    6302 section 2); a BEP 10 listen port the peer claimed is named as a claim, and as checked only when
+    our own connection to it verified it."""
+    if window.source_port is None:
+        return ""
+    note = f" (the peer connected to us from TCP source port {window.source_port}"
+    if window.claimed_port is not None and window.claimed_port != window.source_port:
+        checked = (
+            "verified by our own connection to it" if window.port == window.claimed_port else "unchecked"
+        )
+        note += f", claiming listen port {window.claimed_port}: {checked}"
+    return note + ")"
 
 
 def case_hits(windows: Sequence[HitWindow], port: int, first_us: int, last_us: int) -> list[HitWindow]:
@@ -161,6 +177,8 @@ def proven_windows(hits: Iterable[ProvenHit]) -> list[HitWindow]:
             h.verified_pieces,
             h.verified_blocks,
             h.signer,
+            h.source_port,
+            h.claimed_port,
         )
         for h in hits
     ]

@@ -53,6 +53,8 @@ COLUMNS = (
     "infohash",
     "ip",
     "port",
+    "port_seen",
+    "source_ports",
     "tier",
     "evidence",
     "clock",
@@ -89,6 +91,8 @@ def peer_record(p: PeerSummary) -> dict[str, Any]:
         "infohash": p.infohash,
         "ip": p.ip,
         "port": p.port,
+        "port_seen": p.port_seen,
+        "source_ports": list(p.source_ports),
         "tier": p.tier_label,
         "evidence": p.evidence,
         "clock": p.clock,
@@ -151,6 +155,8 @@ def _swarm_table(title: str, peers: list[PeerSummary], totals: SwarmTotals, wide
         table.add_column(name, no_wrap=name in ("address", "tier"), overflow="fold")
     for p in peers:
         address = f"[{p.ip}]:{p.port}" if ":" in p.ip else f"{p.ip}:{p.port}"
+        if p.port_seen == "claimed":  # the peer's BEP 10 p, never observed: say where it came from
+            address += f" (claimed; from port {','.join(map(str, p.source_ports)) or 'unrecorded'})"
         done = "" if p.completion is None else f"{p.completion:.0%}"
         row = [
             address,

@@ -53,6 +53,9 @@ _OBSERVATION_CSV = (
 _OBSERVATION_NOT_CSV = (
     "failure_detail", "remote_infohash", "reserved", "extension", "bitfield", "wire_bytes_in",
     "wire_bytes_out", "payload_bytes_sent", "quirks",
+    # version 2: the CSV's columns are those of every version (a bundle exported before verifies byte for
+    # byte), so an inbound probe's observed source port is in observations.json
+    "source_port",
 )  # fmt: skip
 
 OBSERVATION = RecordSpec(
@@ -99,6 +102,7 @@ OBSERVATION = RecordSpec(
         field("verified_blocks", ("l:r:block_proof",), "json", to_row=rc.json_blocks, from_row=rc.blocks_of),
         field("failed_blocks", ("l:r:block_proof",), "json", to_row=rc.json_blocks, from_row=rc.blocks_of),
         field("capture_sha256", BYT_N, "bytes"),
+        field("source_port", INT_N, "int", since=2, before=None),
     ),
     table="observation",
     csv=_OBSERVATION_CSV,

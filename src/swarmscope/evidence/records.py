@@ -283,7 +283,10 @@ class Observation:
     """The outcome of one probe of one peer address for one swarm (one row, never updated).
 
     Args:
-        infohash: hex swarm id. ip, port: the address we dialled (or that dialled us).
+        infohash: hex swarm id. ip: the peer's address. port: for an outbound probe the TCP port we
+            dialled (observed: the connection reached it); for an inbound one the peer's BEP 10 listen port
+            ``p`` when it sent one (a CLAIM nothing checked, kept so a re-probe can dial it), else its TCP
+            source port (see :func:`observed_port`).
         source: how we came to probe it (:class:`Source` value).
         started_us, ended_us: UTC microseconds of connect start and of disconnect.
         tier: highest :class:`Tier` reached in this probe.
@@ -304,6 +307,10 @@ class Observation:
         failed_blocks: blocks asked for as proof whose bytes did not match (the expected proof is kept).
         capture_sha256: SHA-256 of this probe's wire capture (:mod:`swarmscope.evidence.capture.recording`),
             or None when no capture was taken (README "Wire captures").
+        source_port: for an inbound probe, the TCP source port its connection came from as our socket saw
+            it (0..65535): with ``ip`` and ``started_us`` what an ISP behind carrier-grade NAT needs to name
+            a subscriber (RFC 6302 section 2, RFC 6888 REQ-12). None for an outbound probe (``port`` is
+            then the observed one) and in records sealed under format version 1, which did not keep it.
     """
 
     infohash: str
@@ -336,7 +343,25 @@ class Observation:
     verified_blocks: tuple[BlockProof, ...] = ()
     failed_blocks: tuple[BlockProof, ...] = ()
     capture_sha256: bytes | None = None
+    source_port: int | None = None
     version: int | None = field(default=None, kw_only=True)
+
+
+def observed_port(obs: Observation) -> int | None:
+    """The port of ``obs`` seen on the wire: the port we dialled (outbound) or the connection's TCP source
+    port (inbound); None for an inbound record sealed before ``source_port`` existed (format version 1),
+    whose ``port`` may be the peer's unchecked BEP 10 ``p`` claim."""
+    if obs.source_port is not None:
+        return obs.source_port
+    return None if obs.source == Source.INBOUND.value else obs.port
+
+
+def claimed_port(obs: Observation) -> int | None:
+    """The BEP 10 listen port an inbound peer claimed and ``port`` names, when it differs from the port
+    observed on the wire (None: ``port`` is the observed one, or the record cannot tell)."""
+    if obs.source_port is None or obs.port == obs.source_port:
+        return None
+    return obs.port
 
 
 def us_to_datetime(us: int) -> datetime:

@@ -36,7 +36,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal, TypeVar
 
-from swarmscope.evidence.records import Failure, Observation, Sighting, Tier
+from swarmscope.evidence.records import Failure, Observation, Sighting, Source, Tier
 
 TOP_CLIENTS = 5  # how many client names swarm_totals keeps
 
@@ -70,6 +70,8 @@ class PeerSummary:
             or None. encrypted: any MSE/PE connection. yourip: latest BEP 10 ``yourip`` reported.
         quirks: sorted union of protocol deviations seen (interop ids).
         evidence: ledger state of the records (module rules). clock: see the module rules.
+        port_seen: how ``port`` is known (:func:`port_seen`): ``dialled``, ``inbound``, ``claimed``,
+            ``listed``. source_ports: sorted TCP source ports of the inbound connections summarised here.
     """
 
     infohash: str
@@ -95,6 +97,8 @@ class PeerSummary:
     quirks: tuple[str, ...]
     evidence: str = SEALED
     clock: ClockVerdict | None = None
+    port_seen: str = "listed"
+    source_ports: tuple[int, ...] = ()
 
     @property
     def tier_label(self) -> str:
@@ -243,7 +247,22 @@ def _summarize_one(
         quirks=tuple(sorted({q for o in by_time for q in o.quirks})),
         evidence=evidence,
         clock=_clock(tier, probes, evidence),
+        port_seen=port_seen(key[2], by_time),
+        source_ports=tuple(sorted({o.source_port for o in by_time if o.source_port is not None})),
     )
+
+
+def port_seen(port: int, observations: Sequence[Observation]) -> str:
+    """How an address's ``port`` is known: ``dialled`` (a probe of ours connected to it), ``inbound`` (a
+    peer's connection to us came from it), ``claimed`` (only inbound peers' BEP 10 listen port ``p``
+    names it: nothing observed it on the wire, the peer may name any port), ``listed`` (only named by a
+    tracker, the DHT or PEX, never reached). Source: BEP 10 (``p`` is the peer's claim); RFC 6302."""
+    inbound = [o for o in observations if o.source == Source.INBOUND.value]
+    if any(o.source != Source.INBOUND.value and o.tier > Tier.LISTED for o in observations):
+        return "dialled"
+    if any(o.source_port == port for o in inbound):
+        return "inbound"
+    return "claimed" if inbound else "listed"
 
 
 def _address_order(summary: PeerSummary) -> tuple[str, int, int, int, bytes, str, int]:

@@ -107,6 +107,7 @@ def peer_listener(
         max_connections=config.max_peers,
         handshake_timeout=config.probe.handshake_timeout,
         tap=tap,
+        unverified_interval=config.plan.reprobe_interval,  # one sealed empty probe per (IP, swarm) in it
     )
 
 

@@ -8,11 +8,12 @@ them to the hash chain and seals the batch with the node's Ed25519 key, in one d
 nothing is dropped.
 
 After a batch is sealed, an optional RFC 3161 time-stamp authority is asked for a token over the batch
-bytes; a failing authority is reported and monitoring goes on. A store that keeps refusing (a full disk: SQLite ``SQLITE_FULL``; a PostgreSQL server restarting) gets one
-warning when commits start failing and one when they succeed again, not one per retry; the records stay
-queued in memory meanwhile. A failed commit rolled back as a whole, so nothing half-written is left; or
-it committed and only its answer was lost (PostgreSQL restarted just after COMMIT), so before retrying the
-writer asks the store whether that batch is there, and never chains the same records twice.
+bytes; a failing authority is reported and monitoring goes on. A store that keeps refusing (a full disk:
+SQLite ``SQLITE_FULL``; a PostgreSQL server restarting) gets one warning when commits start failing and
+one when they succeed again, not one per retry; the records stay queued in memory meanwhile. A failed
+commit rolled back as a whole, so nothing half-written is left; or it committed and only its answer was
+lost (PostgreSQL restarted just after COMMIT), so before retrying the writer asks the store whether that
+batch is there, and never chains the same records twice.
 
 The queue is bounded while the store refuses: :meth:`LedgerWriter.backlog_full` turns True (one line) when
 what waits, queued or in the commit under way, reaches ``max_backlog_bytes`` (captures, blobs, pieces and

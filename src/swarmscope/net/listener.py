@@ -8,10 +8,10 @@ to the connection shell (:class:`~swarmscope.net.stream_shell.StreamShell`), whi
 an outgoing probe: its timers, close path and capture tap. This module only accepts and identifies the
 swarm. The run never sends piece data.
 
-Everything is bounded: connections in flight (``max_connections``), the time from accept to a known swarm
-(``handshake_timeout``; when the listener is full, :data:`STALL_AFTER` for the oldest such stream, so a
-silent flood cannot keep honest peers out), the bytes buffered before that (:data:`MAX_PREFIX`); afterwards
-the run's own deadlines bound the connection.
+Everything is bounded: connections in flight (``max_connections``), per IP and per (IP, swarm), with idle
+streams giving way and the seal throttle (:mod:`swarmscope.net.inbound_admission`), the time from accept to
+a known swarm (``handshake_timeout``), the bytes buffered before that (:data:`MAX_PREFIX`); afterwards the
+run's own deadlines bound the connection.
 """
 
 from __future__ import annotations
@@ -19,17 +19,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
-import ipaddress
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Protocol, cast
 
 from swarmscope.errors import DecodeError
 from swarmscope.evidence.probe.encrypted import EncryptedInboundRun, ResponderSecrets
 from swarmscope.evidence.probe.run import ProbeRun
-from swarmscope.evidence.records import Observation
+from swarmscope.evidence.records import Observation, Tier
 from swarmscope.net.bind import listen_socket
 from swarmscope.net.clock import Clock
+from swarmscope.net.inbound_admission import (
+    IDLE_AFTER,
+    MAX_PER_IP,
+    MAX_PER_IP_SWARM,
+    ListenerStats,
+    SealThrottle,
+    Slot,
+    evictable,
+    host_key,
+    peer_address,
+)
 from swarmscope.net.mse_conn import random_pad, random_private_key
 from swarmscope.net.stream_shell import DrivenRun, StreamShell, Tap
 from swarmscope.wire.mse import IncomingKind, MseResponder, classify_incoming
@@ -41,10 +50,7 @@ INFOHASH_SLICE = slice(28, 48)  # BEP 3: where the infohash sits in the handshak
 # + IA (≤ 65535): no honest initiator sends more before the swarm is known.
 MAX_PREFIX = 96 + MAX_PAD + 20 + 20 + 14 + MAX_PAD + 2 + 0xFFFF
 STOP_TIMEOUT = 5.0  # seconds stop() waits for aborted connections to report
-# seconds after which a stream that has not named its swarm gives its slot to a newcomer when the listener
-# is full: an honest peer names it in its first bytes (plaintext) or after one MSE round trip, while a
-# silent flood would otherwise hold every slot for the whole handshake_timeout
-STALL_AFTER = 2.0
+STALL_AFTER = IDLE_AFTER  # seconds until an idle stream gives way (net.inbound_admission says why)
 _UNKNOWN_SKEY = "HASH('req2', SKEY)"  # how MseResponder names an infohash we do not serve
 
 
@@ -62,22 +68,6 @@ class PreludeTapped(DrivenRun, Protocol):
     def prelude(self, chunks: Sequence[tuple[int, int, bytes, int]], replies: bytes) -> None: ...
 
 
-@dataclass(slots=True)
-class ListenerStats:
-    """Counters of a :class:`PeerListener` (connections, not bytes)."""
-
-    accepted: int = 0  # TCP connections taken in (below max_connections)
-    unknown_infohash: int = 0  # closed: the swarm is not one we monitor
-    encrypted: int = 0  # RC4 established (MSE/PE)
-    refused_over_limit: int = 0  # closed at once: max_connections reached and no stalled stream to evict
-    evicted: int = 0  # closed to make room: full, and no swarm named STALL_AFTER seconds after accept
-    bad_handshake: int = 0  # closed: invalid MSE handshake or too many bytes before the swarm was known
-    refused_by_policy: int = 0  # closed: plaintext under "require", MSE under "disable" or without skeys
-    timed_out: int = 0  # closed: no complete handshake within handshake_timeout
-    closed_early: int = 0  # the peer closed before its swarm was known
-    runs: int = 0  # connections handed to a run (each ends in on_done exactly once)
-
-
 class PeerListener:
     """Accept inbound peer connections for the monitored swarms and probe each peer that dials us.
 
@@ -89,11 +79,13 @@ class PeerListener:
             (``encrypted`` and wire byte counts set for MSE connections).
         skeys: the monitored wire infohashes for MSE responders (None: encrypted connections are refused).
         encryption: "prefer" | "require" | "disable" (see :class:`Encryption`).
-        max_connections: connections in flight at once; more are closed at once and counted.
+        max_connections: connections in flight at once; more are closed at once and counted. Per IP and
+            per (IP, swarm): :data:`~swarmscope.net.inbound_admission.MAX_PER_IP`, ``MAX_PER_IP_SWARM``.
         handshake_timeout: seconds from accept until the swarm is known (plaintext or MSE handshake).
         tap: wraps each run before ``accepted`` (``net.capture_tap.CaptureTap``: wire capture). For MSE the
             run is first wrapped in ``EncryptedInboundRun`` so the capture holds the raw bytes from the
             first one. ``on_done`` still gets the plain ProbeRun, with the wrapper's observation.
+        unverified_interval: seconds; a run that verified nothing is reported once per (IP, swarm) in it.
 
     Source: BEP 3 (handshake; the initiator speaks first), Vuze wiki "Message Stream Encryption" (B waits
     for a plain handshake or Ya), README "Inbound connections".
@@ -112,6 +104,7 @@ class PeerListener:
         max_connections: int = 500,
         handshake_timeout: float = 10.0,
         tap: Callable[[DrivenRun], PreludeTapped] | None = None,
+        unverified_interval: float = 0.0,
     ) -> None:
         self.host, self.port, self.clock = host, port, clock
         self.make_run, self.on_done, self.skeys = make_run, on_done, skeys
@@ -120,6 +113,8 @@ class PeerListener:
         self.stats = ListenerStats()
         self.tap = tap
         self.active: set[StreamShell] = set()  # accepted streams in flight (before and after hand-over)
+        self.by_ip: dict[str, set[StreamShell]] = {}  # the same streams by peer IP (host_key)
+        self.throttle = SealThrottle(unverified_interval)
         self._server: asyncio.Server | None = None
 
     async def start(self) -> None:
@@ -160,26 +155,32 @@ class PeerListener:
                 async with asyncio.timeout(STOP_TIMEOUT):
                     await self._server.wait_closed()
 
-    def make_room(self) -> bool:
-        """Full: close the oldest stream whose swarm is still unknown STALL_AFTER s after its accept.
+    def make_room(self, among: set[StreamShell] | None = None) -> bool:
+        """Full: close the idle stream (:class:`~swarmscope.net.inbound_admission.Slot`) that gives way
+        first among ``among`` (None: every stream in flight): one that never named its swarm, else one
+        that named it and sent no claim, the oldest first.
 
         Returns True when a slot was freed (the stream is out of ``active`` at once).
         """
         now = asyncio.get_running_loop().time()
-        stalled = [
-            (opener.accepted_at, shell)
-            for shell in self.active
-            if shell.run is None
-            and isinstance(opener := shell.opener, _Opening)
-            and now - opener.accepted_at >= STALL_AFTER
-        ]
-        if not stalled:
+        pairs = [(op.slot(), sh) for sh in (self.active if among is None else among) if (op := _opener(sh))]
+        victim = evictable(pairs, now)
+        if victim is None:
             return False
-        _, oldest = min(stalled, key=lambda item: item[0])
-        self.active.discard(oldest)
+        self.forget(victim)
         self.stats.evicted += 1
-        oldest.close()
+        if victim.run is not None and not victim.run.done:  # recorded like any close, so replay agrees
+            victim.run.closed(self.clock.now_us(), f"evicted: no claim {STALL_AFTER:g} s after its handshake")
+        victim.close()
         return True
+
+    def forget(self, shell: StreamShell) -> None:  # the stream no longer holds a slot (by IP: IPv6 /64)
+        self.active.discard(shell)
+        ip = host_key(opener.ip) if (opener := _opener(shell)) is not None and opener.ip else ""
+        if shell in (same_ip := self.by_ip.get(ip, set())):
+            same_ip.discard(shell)
+            if not same_ip:
+                del self.by_ip[ip]
 
     def _shell(self) -> StreamShell:
         """A shell for a freshly accepted stream, opened by a new :class:`_Opening`."""
@@ -192,13 +193,9 @@ class PeerListener:
         return CRYPTO_RC4 if self.encryption is Encryption.REQUIRE else CRYPTO_METHODS
 
 
-def peer_address(peername: object) -> tuple[str, int]:
-    """(ip, port) of a socket peer name; IPv4-mapped IPv6 addresses (``::ffff:a.b.c.d``) become IPv4."""
-    host, port = cast(tuple[str, int], peername)[:2]
-    mapped = ipaddress.ip_address(host.split("%")[0])
-    if isinstance(mapped, ipaddress.IPv6Address) and mapped.ipv4_mapped is not None:
-        host = str(mapped.ipv4_mapped)
-    return host, int(port)
+def _opener(shell: StreamShell) -> _Opening | None:
+    opener = shell.opener
+    return opener if isinstance(opener, _Opening) else None
 
 
 class _Opening:
@@ -217,11 +214,13 @@ class _Opening:
         "listener",
         "mse",
         "mse_out",
+        "named_at",
         "port",
         "prefix",
         "prelude",
         "secrets",
         "shell",
+        "swarm",
         "wire_in",
         "wire_out",
     )
@@ -238,22 +237,34 @@ class _Opening:
         self.prelude: list[tuple[int, int, bytes, int]] | None = [] if listener.tap is not None else None
         self.mse_out = bytearray()  # with a tap: our MSE responder's replies
         self.wire_in = self.wire_out = 0
-        self.accepted_at = 0.0  # loop time (seconds) when the stream was admitted
+        self.accepted_at = self.named_at = 0.0  # loop times (seconds): admitted, swarm named
+        self.swarm: bytes | None = None  # the wire infohash once named
+
+    def slot(self) -> Slot:
+        """The stream as admission sees it: claimed once the run has the peer's claims or BEP 10 handshake."""
+        inner = self.inner
+        claimed = inner is not None and (inner.session.have is not None or inner.ext is not None)
+        return Slot(self.ip, self.accepted_at, self.swarm, self.named_at, claimed)
 
     # --- the shell's Opener interface ----------------------------------------------------------------
 
     def opened(self, shell: StreamShell) -> bool:
-        """Admit the stream unless ``max_connections`` are in flight and none has stalled (then it is closed
-        and counted)."""
+        """Admit the stream unless its IP has :data:`MAX_PER_IP` streams or ``max_connections`` are in
+        flight, and none of them is idle (then it is closed and counted)."""
         lst, self.shell = self.listener, shell
+        transport = cast(asyncio.Transport, shell.transport)
+        self.ip, self.port = peer_address(transport.get_extra_info("peername"))
+        same_ip = lst.by_ip.get(key := host_key(self.ip), set())
+        if len(same_ip) >= MAX_PER_IP and not lst.make_room(same_ip):
+            lst.stats.refused_per_ip += 1
+            return False
         if len(lst.active) >= lst.max_connections and not lst.make_room():
             lst.stats.refused_over_limit += 1
             return False
         lst.stats.accepted += 1
         self.accepted_at = shell.loop.time()
         lst.active.add(shell)
-        transport = cast(asyncio.Transport, shell.transport)
-        self.ip, self.port = peer_address(transport.get_extra_info("peername"))
+        lst.by_ip.setdefault(key, set()).add(shell)
         return True
 
     def feed(self, data: bytes) -> None:
@@ -275,11 +286,17 @@ class _Opening:
         self.listener.stats.timed_out += 1
 
     def ended(self, shell: StreamShell) -> None:
-        """The stream is gone: report its run once, or count a peer that left before its swarm was known."""
+        """The stream is gone: report its run once (unless it verified nothing and its (IP, swarm) had
+        such a run reported lately), or count a peer that left before its swarm was known."""
         lst = self.listener
-        lst.active.discard(shell)
-        if self.inner is not None and shell.run is not None:
-            lst.on_done(self.inner, shell.run.observation())
+        lst.forget(shell)
+        inner = self.inner
+        if inner is not None and shell.run is not None:
+            verified = inner.tier is Tier.VERIFIED or bool(inner.download.verified_blocks)
+            if lst.throttle.allow(host_key(self.ip), self.swarm or b"", verified, shell.loop.time()):
+                lst.on_done(inner, shell.run.observation())
+            else:
+                lst.stats.unsealed += 1
         elif not shell.detached:  # we did not close it ourselves (refused, timed out, stopping)
             lst.stats.closed_early += 1
 
@@ -337,11 +354,18 @@ class _Opening:
         and holds the decrypted IA and after), so ``payload`` stays with it.
         """
         lst, shell = self.listener, cast(StreamShell, self.shell)
+        pair = {
+            sh for sh in lst.by_ip.get(host_key(self.ip), ()) if (op := _opener(sh)) and op.swarm == infohash
+        }
+        if len(pair) >= MAX_PER_IP_SWARM and not lst.make_room(pair):
+            self._refuse("refused_per_ip")
+            return
         run = lst.make_run(infohash, self.ip, self.port)
         if run is None:
             self._refuse("unknown_infohash")
             return
-        self.inner, self.prefix = run, bytearray()
+        self.inner, self.prefix, self.swarm = run, bytearray(), infohash
+        self.named_at = shell.loop.time()
         lst.stats.runs += 1
         if self.mse is None or self.secrets is None:
             shell.hand_over(run, payload, self._tap())

@@ -83,6 +83,7 @@ def _observation(o: Observation) -> dict[str, Any]:
         "num_pieces": o.num_pieces, "pieces_have": o.pieces_have, "completion": o.completion,
         "verified_pieces": list(o.verified_pieces), "failed_pieces": list(o.failed_pieces),
         "verified_blocks": len(o.verified_blocks), "quirks": list(o.quirks),
+        "source_port": o.source_port,  # inbound: the TCP source port seen; the page's port may be a claim
     }  # fmt: skip
 
 

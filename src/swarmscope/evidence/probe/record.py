@@ -39,7 +39,8 @@ class FinishedProbe(Protocol):
 
 def recorded_port(run: FinishedProbe) -> int:
     """The port the record names: the peer's BEP 10 listen port ``p`` for an inbound run that asks for it
-    (BEP 10: the "local TCP listen port", the port a re-probe can dial), else the connection's port."""
+    (BEP 10: the "local TCP listen port", the port a re-probe can dial; a claim nothing checked, so the
+    record keeps the observed source port beside it), else the connection's port."""
     listen_port = run.ext.p if run.ext is not None else None
     if run.inbound and run.record_listen_port and listen_port:
         return listen_port
@@ -80,4 +81,6 @@ def observation_of(run: FinishedProbe) -> Observation:
         failed_blocks=tuple(run.download.failed_blocks),
         encrypted=False,
         quirks=tuple(s.quirks) + (ext.quirks if ext else ()),
+        # inbound: the connection's TCP source port as accepted (run.port; RFC 6302 section 2)
+        source_port=run.port if run.inbound else None,
     )

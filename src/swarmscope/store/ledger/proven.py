@@ -9,21 +9,19 @@ letter. So a verified-tier row is used only when every one of these holds:
 2. a batch of that node covering the index is sealed under a TRUSTED key: the batch's Ed25519 signature
    verifies over its stored signed bytes (:func:`swarmscope.evidence.seal.verify_seal`) and the key's
    fingerprint (hex SHA-256 of the raw 32-byte key) is one the caller trusts — never one merely because
-   it sits in the ``node_key`` table, which the same writer could have filled;
-   and crash recovery did not seal it late (its SIGNED bytes carry the mark,
-   :func:`swarmscope.evidence.seal.late_seal`: such a batch only keeps the chain tiling; its records are
-   "sealed late by recovery: not evidence", :mod:`swarmscope.store.ledger.recovery`). The unsigned
-   ``recovered`` column is not read: anyone who can write the database file can set or clear it;
+   it sits in the ``node_key`` table, which the same writer could have filled; and crash recovery did not
+   seal it late (its SIGNED bytes carry the mark, :func:`swarmscope.evidence.seal.late_seal`: such a batch
+   only keeps the chain tiling; its records are "sealed late by recovery: not evidence",
+   :mod:`swarmscope.store.ledger.recovery`). The unsigned ``recovered`` column is never read;
 3. the chain entries of that batch link from their first ``prev_hash`` to the signed head hash
    (:func:`swarmscope.evidence.chain.verify_chain` with ``head``), so every record hash in it is signed;
 4. the row, rebuilt into its record (:func:`swarmscope.store.ledger.queries.observation_from_row`), has
    canonical bytes (:func:`swarmscope.evidence.canonical.canonical_bytes`) whose SHA-256 is that entry's
    record hash, and the entry is of kind ``observation``;
 5. no earlier proven row used the same entry, the same sealed record (equal record hash) or the same
-   wire capture (``capture_sha256``): a capture is SHA-256 over bytes holding every event's UTC µs stamp
-   and each probe's own secrets (:mod:`swarmscope.evidence.capture.recording`; one capture per probe run,
-   ``net.capture_tap.TappedRun``), so two honest observations never share one — a second one is a
-   duplicate and counts once;
+   wire capture (``capture_sha256``): a capture hashes every event's UTC µs stamp and the probe's own
+   secrets (:mod:`swarmscope.evidence.capture.recording`; one capture per probe run), so two honest
+   observations never share one: a second one is a duplicate and counts once;
 6. its start and end (UTC µs) are not after its batch's signed ``sealed_at_us`` (an observation is sealed
    after it ends, by the same evidence clock) and not after ``now_us`` of the caller's clock; its batch is
    not sealed over :data:`swarmscope.evidence.seal.CLOCK_STEP_TOLERANCE_US` before an EARLIER batch of the
@@ -32,10 +30,8 @@ letter. So a verified-tier row is used only when every one of these holds:
    the clock was behind that of a later batch of the same boot, as the boot clock sealed beside both
    shows ("clock behind": it was corrected forward in between, :mod:`swarmscope.evidence.boot_clock`).
 
-Every other verified-tier row is REFUSED and named (:class:`RefusedRow`: observation id, ledger index,
-address, reason). Cost: one pass over the selected rows in chunks of :data:`CHUNK`, and one chain check
-per batch that holds one of them (the whole-ledger check is :func:`swarmscope.store.ledger.verify.
-verify_ledger`; export uses that).
+Every other verified-tier row is REFUSED and named (:class:`RefusedRow`). An inbound hit's port is the
+observed or checked one (:mod:`.proven_ports`). Cost: one pass in chunks, one chain check per batch.
 
 Source: the sealed ledger (SHA-256 chain, Ed25519 seals, RFC 8032); German courts' demand that a hit be
 reproducible evidence, not a database row.
@@ -56,9 +52,10 @@ from swarmscope.errors import DecodeError, InputError
 from swarmscope.evidence import seal as seals
 from swarmscope.evidence.canonical import canonical_bytes
 from swarmscope.evidence.chain import ChainEntry, verify_chain
-from swarmscope.evidence.records import Observation, Tier, us_to_iso
+from swarmscope.evidence.records import Observation, Source, Tier, us_to_iso
 from swarmscope.evidence.seal import key_fingerprint, verify_seal
 from swarmscope.store.ledger.entries import stored_batch
+from swarmscope.store.ledger.proven_ports import wire_ports
 from swarmscope.store.ledger.purge_records import PurgeRecords, bytes_missing_query, load_purge_records
 from swarmscope.store.ledger.queries import observation_from_row
 from swarmscope.store.ledger.schema import ledger_batch, ledger_entry, node_key, observation
@@ -79,7 +76,7 @@ class ProvenHit:
     run_id: int
     infohash: str
     ip: str
-    port: int
+    port: int  # the port it counts under: observed on the wire, or a claim we checked (proven_ports)
     started_us: int
     ended_us: int
     client: str | None
@@ -88,6 +85,8 @@ class ProvenHit:
     verified_pieces: tuple[int, ...] = ()  # piece indices whose hash matched the torrent
     verified_blocks: tuple[tuple[int, int, int], ...] = ()  # (piece, begin, length) of proven blocks, bytes
     signer: str = ""  # hex fingerprint of the node key whose batch proves it: the vantage that saw it
+    source_port: int | None = None  # inbound: the TCP source port observed
+    claimed_port: int | None = None  # inbound: the BEP 10 listen port it claimed (p)
 
 
 @dataclass(frozen=True, slots=True)
@@ -303,7 +302,8 @@ def proven_observations(
                     ProvenHit(
                         row.id, row.run_id, row.infohash, row.ip, row.port, row.started_us, row.ended_us,
                         row.client, row.client_version, int(row.ledger_index), tuple(record.verified_pieces),
-                        blocks, prover.signer,
+                        blocks, prover.signer, record.source_port,
+                        record.port if record.source == Source.INBOUND.value else None,
                     )
                 )  # fmt: skip
                 continue
@@ -312,7 +312,7 @@ def proven_observations(
             refused.append(
                 RefusedRow(row.id, index, row.infohash, row.ip, row.port, row.started_us, reason, duplicate)
             )
-    return ProvenEvidence(tuple(hits), tuple(refused))
+    return wire_ports(ProvenEvidence(tuple(hits), tuple(refused)), RefusedRow)
 
 
 @dataclass(frozen=True, slots=True)

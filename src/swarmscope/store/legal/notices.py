@@ -97,7 +97,9 @@ class HitWindow:
     what it proved: ``verified_pieces`` (piece indices whose hash matched the torrent) and
     ``verified_blocks`` (``(piece, begin, length)`` of 16 KiB blocks, offsets and lengths in bytes, whose
     SHA-256 matched a piece already checked against the torrent). ``node``: hex fingerprint of the node
-    key that sealed it, the vantage point that saw it ("" when not known).
+    key that sealed it, the vantage point that saw it ("" when not known). ``source_port``: set when the
+    peer connected to us, the TCP source port its connection came from; ``claimed_port``: the BEP 10
+    listen port it claimed then (``port`` is that claim only when our own probe verified it).
     """
 
     started_us: int
@@ -108,6 +110,8 @@ class HitWindow:
     verified_pieces: tuple[int, ...] = ()
     verified_blocks: tuple[tuple[int, int, int], ...] = ()
     node: str = ""
+    source_port: int | None = None
+    claimed_port: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

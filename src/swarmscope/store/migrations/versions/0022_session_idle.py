@@ -1,7 +1,7 @@
 """When each console session was last used, for the idle timeout.
 
-Revision ID: 0021
-Revises: 0020
+Revision ID: 0022
+Revises: 0021
 Create Date: 2026-12-07
 
 Adds ``web_session.last_seen_us`` (UTC µs; NULL for a row written before this revision, whose idle time
@@ -16,8 +16,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0021"
-down_revision = "0020"
+revision = "0022"
+down_revision = "0021"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,117 @@
+"""Inbound hits in cases: the port a case names is the one observed on the wire, or a claim we checked.
+
+An inbound peer's BEP 10 ``p`` is its claim (``Observation.port``); the TCP source port its connection
+came from is sealed beside it (``source_port``, observation format version 2). Behind carrier-grade NAT
+the port is what tells subscribers apart and an ISP matches the public source port and time (RFC 6302).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from swarmscope.cases.candidates import build_cases, load_hits
+from swarmscope.cases.hit_proofs import letter_facts
+from swarmscope.cases.thresholds import ThresholdPolicy
+from swarmscope.evidence.canonical import as_version
+from swarmscope.evidence.declarations import OBSERVATION
+from swarmscope.evidence.records import Observation, Source, us_to_iso
+from swarmscope.store.database import Store
+from swarmscope.store.ledger.proven import proven_observations, store_trust
+from swarmscope.store.ledger.proven_ports import UNKNOWN_SOURCE_PORT
+from swarmscope.store.legal import case_status
+from swarmscope.store.legal import cases as sc
+from tests.cases.evidence import IH, T0, fresh_store, hit, seal
+
+CLAIMED = 4444  # the liar's BEP 10 p: nothing of it listens there
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    yield from fresh_store(tmp_path)
+
+
+def inbound(ip: str, minute: float, source_port: int, claimed: int = CLAIMED) -> Observation:
+    """A verified inbound hit whose peer claimed ``claimed`` and came from ``source_port``."""
+    return dataclasses.replace(
+        hit(ip, minute, port=claimed), source=Source.INBOUND.value, source_port=source_port
+    )
+
+
+def _build(store: Store) -> tuple[list[tuple[str, int]], object]:
+    work = sc.add_work(store, "Rights Ltd", "Work", None, None, T0)
+    sc.link_torrent(store, work, IH, T0)
+    report = build_cases(store, ThresholdPolicy(), T0 + 10**12)
+    return sorted((c.ip, c.port) for c in report.created), report
+
+
+def test_an_unchecked_claim_never_names_the_case_port(store: Store) -> None:
+    """Three verified inbound hits claiming 4444 from source ports 40001..40003: no case under 4444;
+    each hit counts under its own observed source port (three groups of one hit: too few each)."""
+    seal(store, [inbound("127.0.0.5", m, 40001 + i) for i, m in enumerate((0, 30, 70))])
+    hits = load_hits(store)
+    assert sorted(h.port for h in hits) == [40001, 40002, 40003]
+    created, report = _build(store)
+    assert created == []
+    assert sorted(v.port for v in report.excluded) == [40001, 40002, 40003]  # type: ignore[attr-defined]
+
+
+def test_one_source_port_over_an_hour_makes_a_case_under_that_port(store: Store) -> None:
+    seal(store, [inbound("127.0.0.5", m, 40001) for m in (0, 30, 70)])
+    created, _ = _build(store)
+    assert created == [("127.0.0.5", 40001)]
+
+
+def test_a_claim_our_outbound_probe_verified_counts_under_the_claimed_port(store: Store) -> None:
+    """We dialled 127.0.0.6:4444 ourselves and verified it: inbound hits claiming 4444 count there."""
+    records = [
+        hit("127.0.0.6", 0, port=CLAIMED),
+        inbound("127.0.0.6", 30, 50001),
+        inbound("127.0.0.6", 70, 50002),
+    ]
+    seal(store, records)
+    hits = proven_observations(store, store_trust(store, None).fingerprints, T0 + 10**13).hits
+    assert [h.port for h in hits] == [CLAIMED] * 3
+    assert [(h.claimed_port, h.source_port) for h in hits] == [
+        (None, None),
+        (CLAIMED, 50001),
+        (CLAIMED, 50002),
+    ]
+    created, _ = _build(store)
+    assert created == [("127.0.0.6", CLAIMED)]
+
+
+def test_an_old_inbound_record_without_its_source_port_is_refused_unless_checked(store: Store) -> None:
+    """Records sealed under observation format version 1 cannot say which port was observed."""
+    old = [as_version(OBSERVATION, inbound("127.0.0.7", m, 40001), 1) for m in (0, 30, 70)]
+    checked_old = as_version(OBSERVATION, inbound("127.0.0.8", 30, 40002), 1)
+    seal(store, [*old, hit("127.0.0.8", 0, port=CLAIMED), checked_old])
+    evidence = proven_observations(store, store_trust(store, None).fingerprints, T0 + 10**13)
+    assert [(h.ip, h.port) for h in evidence.hits] == [("127.0.0.8", CLAIMED)] * 2
+    assert [(r.ip, r.reason) for r in evidence.refused] == [("127.0.0.7", UNKNOWN_SOURCE_PORT)] * 3
+
+
+def test_documents_say_which_port_was_observed_and_which_was_claimed(store: Store) -> None:
+    """Each hit line of an inbound case (notices, letters, exhibits and the disclosure request that carries
+    the exhibit) names the TCP source port the connection came from and its start time (RFC 6302), and
+    the BEP 10 port as a claim: unchecked, or verified by our own connection."""
+    seal(store, [inbound("127.0.0.5", m, 40001) for m in (0, 30, 70)])
+    seal(
+        store,
+        [hit("127.0.0.6", 0, port=CLAIMED), inbound("127.0.0.6", 30, 50001), inbound("127.0.0.6", 70, 50002)],
+    )
+    _build(store)
+    lines = {c.ip: letter_facts(store, c.id).hit_proofs for c in case_status.list_cases(store)}
+    unchecked = "(the peer connected to us from TCP source port 40001, claiming listen port 4444: unchecked)"
+    assert len(lines["127.0.0.5"]) == 3 and all(line.endswith(unchecked) for line in lines["127.0.0.5"])
+    assert lines["127.0.0.5"][0].startswith(us_to_iso(T0) + ": ")
+    ours, *theirs = lines["127.0.0.6"]
+    assert "connected to us" not in ours  # our own connection to 4444: the port named is the one we dialled
+    assert theirs[0].endswith(
+        "(the peer connected to us from TCP source port 50001, claiming listen port 4444: verified by our own"
+        " connection to it)"
+    )
+    assert all("; " not in line for line in (*lines["127.0.0.5"], *theirs))  # the exhibit's separator
