@@ -310,14 +310,15 @@ class LedgerWriter:
 
     def _committed(self, sealed: SealedBatch | None, count: int) -> None:
         """Count a committed batch, end an outage (one line), acknowledge it, ask for its time-stamp."""
-        if self._failures:
-            self.on_warning(
-                f"evidence commits succeed again after {self._failures} failed attempts over "
-                f"{time.monotonic() - self._failing_since:.1f} s; the kept records are committed"
-            )
-            self._failures = 0
         self.batches += 1
         self.committed += count
+        if self._failures:  # the run's total makes each outage's end a text of its own (shown once each)
+            self.on_warning(
+                f"evidence commits succeed again after {self._failures} failed attempts over "
+                f"{time.monotonic() - self._failing_since:.1f} s; the kept records are committed "
+                f"({self.committed} records committed in this run)"
+            )
+            self._failures = 0
         if sealed is not None:
             self.on_committed(sealed)
         if sealed is not None and self.tsa_url:
