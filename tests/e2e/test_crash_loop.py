@@ -14,6 +14,12 @@ announce and probes), every other round 0-0.7 s after a batch was acknowledged (
 The last run is not killed: it recovers, monitors, exits 0, and the checks run once more.
 PostgreSQL runs on a scratch server of this test's own (``tests/pg_server.py``).
 
+The multi-process modes the README recommends under load get the same loop over SQLite, fewer rounds
+(:data:`PROCESS_KILLS`): ``--writer-process`` and ``--probe-processes 2``. Only the parent is killed; its
+children (the writer, the other probe processes: own sessions, so the kill does not reach them) must end
+by themselves within :data:`ORPHAN_BOUND` seconds (their input closed: the writer finishes the commit it
+is in and exits; README "Crash safety"), and the checks run once they have.
+
 Reproduce a sequence with ``SWARMSCOPE_CRASH_SEED=<seed printed by the test>``.
 """
 
@@ -54,6 +60,8 @@ ACK_DELAY = (0.0, 0.7)  # seconds; the writer commits every 0.5 s
 KILLED_DURATION = 60.0  # --duration of runs that are killed long before it ends
 FINAL_DURATION = 5.0  # --duration of the last run, which must finish and exit 0
 DEADLINE = 600.0  # a bound on one backend's whole loop, not a speed (measured: 240 s exceeded at load 10)
+PROCESS_KILLS = 10  # rounds of the multi-process loops (each start spawns Python children: slower)
+ORPHAN_BOUND = 60.0  # seconds the killed parent's children may take to end by themselves
 
 
 def _seed() -> int:
@@ -62,21 +70,66 @@ def _seed() -> int:
     return seed
 
 
-def _kill_loop(swarm: Swarm, db: str, tmp_path: Path, migrated: Callable[[], bool]) -> None:
+def _descendants(pid: int) -> set[tuple[int, str]]:
+    """(PID, start time in clock ticks) of every live descendant of ``pid`` (/proc ``stat`` fields 4 and 22;
+    the start time tells a reused PID from the process)."""
+    parents: dict[int, tuple[int, str]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        parents[int(stat.parent.name)] = (int(fields[1]), fields[19])
+    found: set[tuple[int, str]] = set()
+    frontier = {pid}
+    while frontier:
+        children = {(p, start) for p, (ppid, start) in parents.items() if ppid in frontier}
+        frontier = {p for p, _ in children - found}
+        found |= children
+    return found
+
+
+def _alive(child: tuple[int, str]) -> bool:
+    """Still running (a zombie has ended: it waits only for its new parent to reap it)."""
+    try:
+        fields = Path(f"/proc/{child[0]}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return False
+    return fields[19] == child[1] and fields[0] != "Z"
+
+
+def _orphans_end(name: str, children: set[tuple[int, str]]) -> None:
+    """Wait (bounded) until the killed parent's children have ended by themselves; kill (by PID) and fail
+    when one has not."""
+    deadline = time.monotonic() + ORPHAN_BOUND
+    while any(_alive(c) for c in children) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    left = [c for c in children if _alive(c)]
+    for pid, _ in left:
+        os.kill(pid, signal.SIGKILL)
+    assert not left, f"{name}: children {left} still running {ORPHAN_BOUND} s after the parent's kill"
+
+
+def _kill_loop(
+    swarm: Swarm, db: str, tmp_path: Path, migrated: Callable[[], bool], extra: tuple[str, ...] = (),
+    kills: int = KILLS,
+) -> None:  # fmt: skip
     rng = random.Random(_seed())
     key, log, logs = tmp_path / "node.pem", tmp_path / "commits.log", tmp_path / "logs"
     logs.mkdir()
     began = time.monotonic()
     previous = -1
-    for i in range(KILLS + 1):
+    spawned = 0  # rounds whose parent had children when it was killed
+    for i in range(kills + 1):
         assert time.monotonic() - began < DEADLINE, f"crash loop over {DEADLINE} s after {i} kills"
-        final = i == KILLS
+        final = i == kills
         name, after_ack, delay = f"r{i:02}", rng.random() < AFTER_ACK, rng.uniform(*DELAY)
         if after_ack:
             delay = rng.uniform(*ACK_DELAY)
         acks = len(acknowledged(log))
-        proc = start(command(swarm.torrent_path, db, key, log, FINAL_DURATION if final else KILLED_DURATION),
-                     logs, name)  # fmt: skip
+        cmd = command(swarm.torrent_path, db, key, log, FINAL_DURATION if final else KILLED_DURATION)
+        proc = start([*cmd, *extra], logs, name)
+        children: set[tuple[int, str]] = set()
         try:
             if final:
                 proc.wait(timeout=FINAL_DURATION + 90)
@@ -86,8 +139,11 @@ def _kill_loop(swarm: Swarm, db: str, tmp_path: Path, migrated: Callable[[], boo
                 time.sleep(delay)
                 alive = proc.poll() is None
                 assert alive, f"{name}: exited by itself ({proc.returncode}): {stderr_of(logs, name)}"
+                children = _descendants(proc.pid)
         finally:
             stop(proc)
+            _orphans_end(name, children)
+        spawned += bool(children)
         stderr = stderr_of(logs, name)
         expected = 0 if final else -signal.SIGKILL
         assert proc.returncode == expected, f"{name}: exit {proc.returncode}\n{stderr}"
@@ -105,22 +161,23 @@ def _kill_loop(swarm: Swarm, db: str, tmp_path: Path, migrated: Callable[[], boo
     acks = acknowledged(log)
     assert acks, "no batch was ever acknowledged"
     assert previous > acks[0][1], "the database did not grow over the loop"
-    print(f"{KILLS} kills in {time.monotonic() - began:.1f} s; {previous} entries, {len(acks)} acknowledged")
+    assert not extra or spawned, f"{' '.join(extra)}: no killed parent had a child process"
+    print(f"{kills} kills in {time.monotonic() - began:.1f} s; {previous} entries, {len(acks)} acknowledged")
+
+
+def _sqlite_migrated(db: Path) -> bool:
+    if not db.exists():
+        return False
+    engine = sa.create_engine(f"sqlite:///{db}")
+    try:
+        return "ledger_batch" in sa.inspect(engine).get_table_names()
+    finally:
+        engine.dispose()
 
 
 def test_kill_loop_sqlite(crash_swarm: Swarm, tmp_path: Path) -> None:
     db = tmp_path / "evidence.db"
-
-    def migrated() -> bool:
-        if not db.exists():
-            return False
-        engine = sa.create_engine(f"sqlite:///{db}")
-        try:
-            return "ledger_batch" in sa.inspect(engine).get_table_names()
-        finally:
-            engine.dispose()
-
-    _kill_loop(crash_swarm, str(db), tmp_path, migrated)
+    _kill_loop(crash_swarm, str(db), tmp_path, lambda: _sqlite_migrated(db))
 
 
 def test_kill_loop_postgresql(
@@ -135,3 +192,9 @@ def test_kill_loop_postgresql(
         _kill_loop(crash_swarm, scratch_pg.url, tmp_path, migrated)
     finally:
         engine.dispose()
+
+
+@pytest.mark.parametrize("extra", [("--writer-process",), ("--probe-processes", "2")], ids=lambda e: e[0][2:])
+def test_kill_loop_sqlite_processes(crash_swarm: Swarm, tmp_path: Path, extra: tuple[str, ...]) -> None:
+    db = tmp_path / "evidence.db"
+    _kill_loop(crash_swarm, str(db), tmp_path, lambda: _sqlite_migrated(db), extra, PROCESS_KILLS)

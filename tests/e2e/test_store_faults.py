@@ -10,9 +10,10 @@ loopback inside the private network namespace, and the store fails while it writ
   commits succeed again once the test frees the space, and finish with exit status 0. When the disk stays
   full to the end of the run, the monitor must say how much evidence was not committed and exit 1.
 - **A PostgreSQL restart.** A scratch server of this module's own (``tests/pg_server.py``) is restarted
-  (``pg_ctl restart -m immediate``: a crash of the server, every session cut mid-transaction) three times
-  while the monitor commits. Each outage gets one line, the writer goes on once the server is back, and
-  the run exits 0.
+  (``pg_ctl restart -m immediate``: a crash of the server, every session cut mid-transaction) three times,
+  each while the writer is inside a commit: the test holds a lock on ``ledger_entry`` until the writer's
+  transaction (batch row written, entries waiting) shows in ``pg_stat_activity``, then restarts. Each
+  outage gets one line, the cut batch is committed by a retry, and the run exits 0.
 
 After each: every acknowledged batch is in the store, the ledger verifies (``verify_ledger``: nothing
 half-written), no record was stored twice by a retry, and a restart of the monitor has nothing to recover.
@@ -20,16 +21,18 @@ half-written), no record was stored twice by a retry, and a restart of the monit
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
-import random
 import shutil
 import signal
 import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import psycopg
 import pytest
 
 pytest.importorskip("libtorrent")
@@ -212,23 +215,61 @@ def test_full_disk_sqlite(crash_swarm: Swarm, tmp_path: Path) -> None:
         holder.wait(timeout=10)
 
 
+def _held_commit(pg: pg_server.ScratchPostgres, proc: subprocess.Popen[bytes]) -> tuple[Any, int]:
+    """Hold ``LOCK ledger_entry IN EXCLUSIVE MODE`` (reads go on, inserts wait) until a monitor backend waits
+    on it; returns (our connection, that backend's PID).
+
+    The commit (``store/ledger/commit.py`` ``commit``) locks the chain head and inserts the ``ledger_batch``
+    row before its ``ledger_entry`` rows, so the waiting backend is inside an open evidence transaction
+    with the batch's row already written and uncommitted: a restart now lands in the middle of a batch.
+    """
+    conn = psycopg.connect(dbname=pg_server.DATABASE, user="postgres", host=str(pg.directory))
+    conn.execute("LOCK TABLE ledger_entry IN EXCLUSIVE MODE")
+    ours = conn.execute("SELECT pg_backend_pid()").fetchone()[0]  # type: ignore[index]
+    waiting: list[int] = []
+
+    def writer_waits() -> bool:
+        rows = conn.execute("SELECT pid FROM pg_stat_activity WHERE %s = ANY(pg_blocking_pids(pid))", [ours])
+        waiting[:] = [row[0] for row in rows]
+        return bool(waiting)
+
+    wait_for("the writer's commit waiting on ledger_entry", writer_waits, 60, proc)
+    held = conn.execute(
+        "SELECT l.mode FROM pg_locks l JOIN pg_class c ON c.oid = l.relation"
+        " WHERE l.pid = %s AND c.relname = 'ledger_batch' AND l.granted",
+        [waiting[0]],
+    ).fetchall()
+    assert ("RowExclusiveLock",) in held, f"the waiting backend has not written its batch row: {held}"
+    return conn, waiting[0]
+
+
+def _stored_batches(pg: pg_server.ScratchPostgres) -> int:
+    with psycopg.connect(dbname=pg_server.DATABASE, user="postgres", host=str(pg.directory)) as conn:
+        return int(conn.execute("SELECT count(*) FROM ledger_batch").fetchone()[0])  # type: ignore[index]
+
+
 def test_postgresql_restart_mid_batch(
     crash_swarm: Swarm, scratch_pg: pg_server.ScratchPostgres, tmp_path: Path
 ) -> None:
-    rng = random.Random()
+    """Each restart lands while the writer is inside a commit: its transaction (batch row written, entries
+    waiting on a lock this test holds) is cut, the writer says so once, retries and goes on."""
     key, log, logs = tmp_path / "node.pem", tmp_path / "commits.log", tmp_path / "logs"
     logs.mkdir()
     # a long run stopped by SIGTERM once the restarts are done: a loaded machine's slow restarts must not
     # outlast the run (the monitor's clean stop commits what is pending, as at the end of --duration)
     proc = start(command(crash_swarm.torrent_path, scratch_pg.url, key, log, 300.0), logs, "restarts")
+    cut: list[int] = []  # batches acknowledged when each restart cut a commit
     try:
         for i in range(RESTARTS + 1):
             acks = len(acknowledged(log))
             wait_for(f"a batch before restart {i}", lambda n=acks: len(acknowledged(log)) > n, 60, proc)
             if i == RESTARTS:
                 break  # a batch committed after the last restart
-            time.sleep(rng.uniform(0.0, 0.5))  # the writer commits every 0.5 s
-            scratch_pg.restart("immediate")
+            conn, _writer = _held_commit(scratch_pg, proc)
+            cut.append(len(acknowledged(log)))
+            scratch_pg.restart("immediate")  # cuts the waiting transaction and our lock's session
+            with contextlib.suppress(psycopg.Error):
+                conn.close()
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=90)
     finally:
@@ -238,9 +279,13 @@ def test_postgresql_restart_mid_batch(
     _clear(stderr, "restarts")
     failed = sum(FAILED in line for line in stderr.splitlines())
     resumed = sum(RESUMED in line for line in stderr.splitlines())
-    assert failed == resumed and failed <= RESTARTS, stderr[-3000:]
+    # every restart cut an open commit: one failure line each, each followed by a successful retry
+    assert failed == resumed == RESTARTS, stderr[-3000:]
+    assert all(len(acknowledged(log)) > n for n in cut), "no batch was committed after a restart"
     ledger = check_acknowledged(scratch_pg.url, acknowledged(log), "restarts")
     assert ledger.ok, ledger.problems
+    # nothing half-written and nothing unacknowledged: every stored batch is an acknowledged one
+    assert _stored_batches(scratch_pg) == len(acknowledged(log))
     _no_duplicates(scratch_pg.url)
     again = start(command(crash_swarm.torrent_path, scratch_pg.url, key, log, 3.0), logs, "again")
     try:

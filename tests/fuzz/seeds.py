@@ -19,6 +19,7 @@ from swarmscope.wire import bencode, extension, krpc, mse, pex
 from swarmscope.wire import mse_cipher as mc
 from swarmscope.wire import peer as pw
 from swarmscope.wire.types import Endpoint
+from tests.fuzz import small_parsers
 from tests.fuzz.bundle_stages import STAGE_NAMES, bundle_files, stage_seeds
 from tests.fuzz.nodes_stages import NODES_STAGES, nodes_bundle_files, nodes_stage_seeds
 from tests.fuzz.targets import INFOHASH, PEER_ID, XA, XB
@@ -206,6 +207,10 @@ _SEEDS: dict[str, Callable[[], list[bytes]]] = {
     "mse_responder": lambda: _mse_pair()[:2],
     "mse_initiator": lambda: _mse_pair()[2:],
     "mse_step3": lambda: [b"\xff" + _mse_step3_plain() + pw.encode_message(pw.Simple(pw.UNCHOKE))],
+    **{
+        name: (lambda name=name: small_parsers.seeds()[name])
+        for name in ("client_id", "mse_classify", "ntp_reply", "dht_bloom")
+    },
     "capture": _captures,
     "capture_body": _capture_bodies,
     "bundle": _bundle,

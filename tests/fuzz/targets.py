@@ -41,6 +41,7 @@ from swarmscope.wire.metadata import MetadataAssembler
 from swarmscope.wire.peer_session import PeerSession
 from swarmscope.wire.rc4 import Rc4
 from tests.fuzz import bundle_stages as bs
+from tests.fuzz import small_parsers as sp
 from tests.fuzz.bundle_stages import bundle_files
 from tests.fuzz.nodes_stages import NODES_STAGES, nodes_bundle_files
 
@@ -289,6 +290,10 @@ TARGETS: dict[str, Target] = {
         Target("mse_responder", _mse_responder, WIRE),
         Target("mse_initiator", _mse_initiator, WIRE),
         Target("mse_step3", _mse_step3, WIRE),
+        Target("client_id", sp.client_id_target, ()),
+        Target("mse_classify", sp.mse_classify_target, ()),
+        Target("ntp_reply", sp.ntp_reply_target, ()),
+        Target("dht_bloom", sp.dht_bloom_target, ()),
         Target("capture", decode_capture, WIRE),
         Target("capture_body", _capture_body, WIRE),
         Target("bundle", _bundle, ()),

@@ -18,6 +18,7 @@ from swarmscope.evidence.probe.policy import ProbePolicy
 from swarmscope.evidence.records import Failure, Tier
 from swarmscope.monitor.plan import PlanPolicy
 from swarmscope.wire import peer as pw
+from tests.e2e.monitor_cli import report_rows
 from tests.hostile.conftest import Honest
 from tests.hostile.harness import (
     Hostile,
@@ -303,3 +304,37 @@ def test_peer_id_changes_between_probes(honest: Honest, tmp_path: Path) -> None:
     assert len(hostile_obs) >= 2, hostile_obs
     assert len({o.peer_id for o in hostile_obs}) == len(hostile_obs), [o.peer_id for o in hostile_obs]
     assert all(o.failure == Failure.HASH_MISMATCH.value for o in hostile_obs), hostile_obs
+
+
+def test_peer_id_changes_between_probes_serving_valid_data(honest: Honest, tmp_path: Path) -> None:
+    """One address answers each probe under a new peer id and serves the swarm's real pieces: attribution.
+
+    Every probe's peer id is recorded as that probe saw it, each probe is ``verified`` (the data is the
+    swarm's), and ``swarmscope report`` shows that the address changed its peer id (a quirk naming how
+    many), not only the latest id. Bounds: RSS +64 MiB, descriptors +16.
+    """
+
+    async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, h: Hostile) -> None:
+        peer_id = b"-XX0001-%012d" % h.connections
+        h.notes.setdefault("peer_ids", []).append(peer_id)
+        writer.write(await handshake(reader, h, peer_id=peer_id) + have_all() + unchoke())
+        while True:
+            for index, begin, length in await requests(reader):
+                data = piece_bytes(honest.content, index, honest.piece_len)[begin : begin + length]
+                writer.write(pw.encode_message(pw.Piece(index, begin, data)))
+
+    changing = Hostile("127.0.21.12", script)
+    settings = config(5.0, plan=PlanPolicy(reprobe_interval=0.5))
+    out = run_monitor(tmp_path, honest.torrent, [changing], settings=settings)
+    check(out, [], rss_mib=64, fds=16)
+    probes = out.of(changing.ip)
+    assert len(probes) >= 2, probes
+    assert {o.peer_id for o in probes} <= set(changing.notes["peer_ids"]), "a peer id nobody sent"
+    assert len({o.peer_id for o in probes}) == len(probes), [o.peer_id for o in probes]
+    assert all(o.tier is Tier.VERIFIED and o.failure is None for o in probes), [
+        (o.tier, o.failure, o.failure_detail) for o in probes
+    ]
+    (row,) = [r for r in report_rows(tmp_path / "hostile.db") if r["ip"] == changing.ip]
+    assert row["tier"] == "verified" and row["observations"] == len(probes), row
+    assert row["peer_id"] == max(probes, key=lambda o: o.ended_us).peer_id.hex(), row
+    assert f"peer id changed: {len(probes)} peer ids over {len(probes)} probes" in row["quirks"], row

@@ -108,6 +108,43 @@ def test_a_commit_that_landed_before_its_error_is_not_committed_twice(tmp_path: 
         store.close()
 
 
+class TwoOutagesStore(FailingStore):
+    """A real store whose 1st and 3rd commits raise: two outages of one failed attempt each."""
+
+    def commit_evidence(self, *args: Any, **kw: Any) -> SealedBatch | None:
+        self.calls += 1
+        if self.calls in (1, 3):
+            raise StoreError("write refused: server closed the connection unexpectedly")
+        return self.store.commit_evidence(*args, **kw)
+
+
+def test_each_outage_ends_in_a_line_of_its_own(tmp_path: Path) -> None:
+    """Two outages alike (one failed attempt, the same duration) end in two different lines: the monitor's
+    console prints a warning text once (cli/monitor.py ``_warn_once``), so an end worded like the last
+    one was never shown (a PostgreSQL restarted three times showed two ends)."""
+    store = open_store(str(tmp_path / "writer.db"), node_key=Ed25519PrivateKey.generate())
+    run_id = store.start_run({}, "0.1.0", 1)
+    store.add_swarm(SWARM_A, SWARM_A, None, "a", 4, 16384, 65536, None, None, 1)
+    warnings: list[str] = []
+
+    async def run() -> None:
+        writer = LedgerWriter(TwoOutagesStore(store, 0, False), run_id, Clock(), flush_interval=0.01,
+                              on_warning=warnings.append)  # fmt: skip
+        task = asyncio.create_task(writer.run())
+        for i in range(RECORDS):
+            writer.add(observation(port=7000 + i))
+            await asyncio.sleep(0.05)
+        writer.stop()
+        await asyncio.wait_for(task, 10)
+
+    try:
+        asyncio.run(run())
+        ends = [w for w in warnings if w.startswith("evidence commits succeed again")]
+        assert len(ends) == 2 and ends[0] != ends[1], warnings
+    finally:
+        store.close()
+
+
 class FencingStore:
     """A real store that refuses, once, every batch holding a record of ``lost`` (a lease taken over)."""
 

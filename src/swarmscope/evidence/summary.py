@@ -12,6 +12,8 @@ The rules, and why:
   order (the store returns rows in insertion order).
 - ``peer_id``: from the latest observation that has one (our own handshake); failing that, from the
   latest sighting that has one (a non-compact tracker reply, BEP 3) — the handshake is the stronger record.
+  When the observations name more than one peer id, ``quirks`` says so (``peer id changed: N peer ids over
+  M probes``): one address, several clients or restarts, which attribution must not hide.
 - ``encrypted``: True when any observation of the address used MSE/PE.
 - ``evidence``: the ledger state of the records summarised (:data:`EVIDENCE_ORDER`;
   :mod:`swarmscope.store.ledger.seal_state`): ``sealed`` (proven equal to its sealed record under a trusted
@@ -244,7 +246,7 @@ def _summarize_one(
         failure=failure,
         encrypted=any(o.encrypted for o in by_time),
         yourip=_last_known(o.extension.yourip if o.extension else None for o in by_time),
-        quirks=tuple(sorted({q for o in by_time for q in o.quirks})),
+        quirks=tuple(sorted({q for o in by_time for q in o.quirks} | _peer_id_changes(by_time))),
         evidence=evidence,
         clock=_clock(tier, probes, evidence),
         port_seen=port_seen(key[2], by_time),
@@ -263,6 +265,13 @@ def port_seen(port: int, observations: Sequence[Observation]) -> str:
     if any(o.source_port == port for o in inbound):
         return "inbound"
     return "claimed" if inbound else "listed"
+
+
+def _peer_id_changes(by_time: Sequence[Observation]) -> set[str]:
+    """A quirk when the address's handshakes named more than one peer id: a restarted client, or
+    another machine behind one NAT port; the report's ``peer_id`` is only the latest (BEP 3 handshake)."""
+    ids = {o.peer_id for o in by_time if o.peer_id is not None}
+    return {f"peer id changed: {len(ids)} peer ids over {len(by_time)} probes"} if len(ids) > 1 else set()
 
 
 def _address_order(summary: PeerSummary) -> tuple[str, int, int, int, bytes, str, int]:

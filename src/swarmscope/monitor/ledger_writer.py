@@ -1,11 +1,10 @@
 """The monitor's single evidence writer: every record, capture and proof, committed and sealed in batches.
 
 Records (observations, sightings, clock samples, the run's configuration) queue here as they happen; every
-``flush_interval`` seconds, or as soon as ``flush_rows`` are pending, one call to
-``Store.commit_evidence`` writes them with their wire captures, payload blobs and reference pieces, appends
-them to the hash chain and seals the batch with the node's Ed25519 key, in one database transaction
-(README "Sealed ledger", "Crash safety"). A batch that fails to commit stays queued and is retried;
-nothing is dropped.
+``flush_interval`` seconds, or as soon as ``flush_rows`` are pending, one call to ``Store.commit_evidence``
+writes them with their wire captures, payload blobs and reference pieces, appends them to the hash chain and
+seals the batch with the node's Ed25519 key, in one database transaction (README "Sealed ledger", "Crash
+safety"). A batch that fails to commit stays queued and is retried; nothing is dropped.
 
 After a batch is sealed, an optional RFC 3161 time-stamp authority is asked for a token over the batch
 bytes; a failing authority is reported and monitoring goes on. A store that keeps refusing (a full disk:
@@ -361,17 +360,18 @@ class LedgerWriter:
 
     def _committed(self, sealed: SealedBatch | None, count: int) -> None:
         """Count a committed batch, end an outage (one line), acknowledge it, ask for its time-stamp."""
-        if self._failures:
-            self.on_warning(
-                f"evidence commits succeed again after {self._failures} failed attempts over "
-                f"{time.monotonic() - self._failing_since:.1f} s; the kept records are committed"
-            )
-            self._failures = 0
         self.batches += 1
         self.committed += count
+        if self._failures:  # the run's total makes each outage's end a text of its own (shown once each)
+            self.on_warning(
+                f"evidence commits succeed again after {self._failures} failed attempts over "
+                f"{time.monotonic() - self._failing_since:.1f} s; the kept records are committed "
+                f"({self.committed} records committed in this run)"
+            )
+            self._failures = 0
         if sealed is not None:
             self.on_committed(sealed)
-        if sealed is not None and self.tsa_url:
+        if sealed is not None and self.tsa_url:  # the token is asked for off the commit path
             task = asyncio.create_task(self._timestamp(sealed))
             self._stamping.add(task)
             task.add_done_callback(self._stamping.discard)
