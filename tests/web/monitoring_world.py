@@ -74,9 +74,9 @@ def fill(store: Store, acme_work: int, globex_work: int, t0: int, *, fold: bool 
         store.add_swarm(swarm, swarm, None, name, 8, 16384, 8 * 16384, None, None, t0)
         link_torrent(store, work, swarm, t0)
     run = store.start_run({}, "0.1.0", t0)
-    store.add_sightings(
-        run, [Sighting(ACME_SWARM, "127.0.0.4", 6881, "tracker", "http://127.0.0.1:6969/announce", t0)]
-    )
+    listed = Sighting(ACME_SWARM, "127.0.0.4", 6881, "tracker", "http://127.0.0.1:6969/announce", t0)
+    store.add_sightings(run, [listed], sealed_at_us=t0)  # the world's clock: a real-time seal before the
+    # batches below would read, rightly, as a clock set back
     digest = hashlib.sha256(CAPTURE).digest()
     verified = {"tier": Tier.VERIFIED, "failure": None, "verified_pieces": (0,), "bytes_received": 16384}
     records = [

@@ -47,6 +47,20 @@ ServeNodeKeyOption = Annotated[
 ]
 
 
+SessionIdleOption = Annotated[
+    float,
+    number_option(
+        "--session-idle",
+        SESSION_IDLE_MINUTES,
+        "Minutes a login may go unused before it ends (a live page's own refreshes are not use)",
+    ),
+]
+FoldOnlyOption = Annotated[
+    bool,
+    typer.Option("--fold-only", help="Fold the sealed batches into the console's read models, then exit."),
+]
+
+
 @app.command("serve")
 def serve_command(
     db: DbOption = DEFAULT_DB,
@@ -72,20 +86,8 @@ def serve_command(
     ] = None,
     node_key: ServeNodeKeyOption = None,
     trust_key: TrustKeyOption = None,
-    session_idle: Annotated[
-        float,
-        number_option(
-            "--session-idle",
-            SESSION_IDLE_MINUTES,
-            "Minutes a login may go unused before it ends (a live page's own refreshes are not use)",
-        ),
-    ] = SESSION_IDLE_SECONDS / 60,
-    fold_only: Annotated[
-        bool,
-        typer.Option(
-            "--fold-only", help="Fold the sealed batches into the console's read models, then exit."
-        ),
-    ] = False,
+    session_idle: SessionIdleOption = SESSION_IDLE_SECONDS / 60,
+    fold_only: FoldOnlyOption = False,
 ) -> None:
     """Serve the web console until Ctrl-C.
 
