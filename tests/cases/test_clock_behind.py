@@ -164,3 +164,30 @@ def test_the_monitor_writer_seals_the_boot_clock(store: Store) -> None:
     newest = load_batches(store)[-1].sealed.batch
     reading = boot_reading(newest)
     assert reading is not None and reading[0] and reading[1] > 0, newest.clock
+
+
+def test_a_clock_set_ahead_then_corrected_back_refuses_the_hits_sealed_ahead_only(store: Store) -> None:
+    """Run 2 sealed by a clock 2.4 h ahead, run 3 after it was corrected back (its seal time before run
+    2's): the boot clock shows run 2 ahead of the boot's last clock, so run 2's hits are refused ("clock
+    ahead") and run 3's, sealed with the right clock, are built; no plain "clock set back" refuses them."""
+    ahead = 144 * MIN
+    store.add_swarm(IH, IH, None, "work.bin", 4, 16384, 65536, None, None, T0)
+    sc.link_torrent(store, sc.add_work(store, "Rights Ltd", "Film", None, None, T0), IH, T0)
+    sc.add_isp(store, "Loopnet", [64500], "abuse@loop.example", "1 Loop St", "DE", T0)
+    day1 = T0 + DAY
+    _run(store, [attributed(ip, 24 * 60 - 5, 64500) for ip in (FIRST, SECOND)], day1 - 4 * MIN, BOOT0)
+    wrong = [hit(ip, 24 * 60 + 144 + m) for ip in (FIRST, SECOND) for m in (0, 30, 70)]
+    _run(store, wrong, day1 + 75 * MIN + ahead, BOOT0 + 79 * MIN)
+    third = day1 + 75 * MIN + HOUR  # an hour later by both clocks, the wall clock corrected back
+    right = [hit(ip, (third - T0) / MIN - 75 + m) for ip in (FIRST, SECOND) for m in (0, 30, 70)]
+    _run(store, right, third, BOOT0 + 79 * MIN + HOUR)
+    verdict = verify_ledger(store)
+    assert verdict.clock_steps == ()
+    assert [(b.sealed_at_us, b.behind_us) for b in verdict.clock_behind] == [
+        (day1 + 75 * MIN + ahead, -ahead)
+    ]
+    report = build_cases(store, POLICY, NOW, trust=node_trust(store, NOW))
+    assert len(report.refused) == 6 and all(r.reason.startswith("clock ahead: ") for r in report.refused)
+    assert {c.ip: (c.hits, c.first_hit_us) for c in report.created} == {
+        ip: (3, third - 75 * MIN) for ip in (FIRST, SECOND)
+    }

@@ -269,11 +269,13 @@ def print_ledger_verdict(verdict: LedgerVerdict, console: Console) -> None:
             "its hits and later ones are refused by cases build"
         )
     for k in verdict.clock_behind:
+        way = "behind" if k.behind_us > 0 else "ahead"
         console.print(
-            f"[yellow]clock behind[/]: node {k.node} batch {k.batch} (index {k.first}) sealed "
-            f"{us_to_iso(k.sealed_at_us)}, {k.behind_us / 1e6:.3f} s behind the clock of batch "
-            f"{k.later_batch} ({us_to_iso(k.later_sealed_at_us)}) later in the same boot (corrected "
-            "forward in between): its hits are refused by cases build"
+            f"[yellow]clock {way}[/]: node {k.node} batch {k.batch} (index {k.first}) sealed "
+            f"{us_to_iso(k.sealed_at_us)}, {abs(k.behind_us) / 1e6:.3f} s {way} "
+            f"{'' if way == 'behind' else 'of '}the clock of batch {k.later_batch} "
+            f"({us_to_iso(k.later_sealed_at_us)}) later in the same boot (corrected in between): its hits "
+            "are refused by cases build"
         )
     for p in verdict.problems:
         where = "" if p.index is None else f" index {p.index}"

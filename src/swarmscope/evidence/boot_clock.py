@@ -8,19 +8,24 @@ stepped: ``settimeofday``, ``clock_settime``, an NTP daemon's step move the wall
 frequency slewing moves both alike. So, between two batches of one boot, the change of
 ``sealed_at_us - boot_us`` is exactly how far the wall clock was stepped between them.
 
-**Behind, then corrected forward.** A batch whose ``sealed_at_us - boot_us`` lies more than
-:data:`swarmscope.evidence.seal.CLOCK_STEP_TOLERANCE_US` (2 s) below that of a LATER batch of the same
-boot (chain order) was sealed while the wall clock was behind the clock that sealed the later one: its
-records carry times earlier than that clock would have given them, by :func:`behind_us`'s amount.
-Without the boot reading a forward jump cannot be told from time that really passed (a quiet swarm, a
-stopped monitor), so nothing is judged then.
+**Behind or ahead, then corrected.** Within one boot the LAST batch (chain order) with a reading is the
+reference. A batch whose ``sealed_at_us - boot_us`` lies more than
+:data:`swarmscope.evidence.seal.CLOCK_STEP_TOLERANCE_US` (2 s) below the reference's was sealed while
+the wall clock was behind (a clock corrected forward since); more than 2 s above it, while the clock was
+ahead (a clock set ahead, then corrected back): its records carry times off by :func:`behind_us`'s
+amount either way. Judging both directions against one reference keeps the batches sealed with the
+clock the host ended up with, and refuses exactly those sealed with another; a step back between two
+batches of one boot that both carry the reading is this rule's to judge, not the plain step-back rule's
+(which, knowing no boot clock, would refuse the corrected batches and keep the wrong ones). Without the
+boot reading a forward jump cannot be told from time that really passed (a quiet swarm, a stopped
+monitor), so nothing is judged then.
 
 Limits, stated plainly: batches sealed without the reading (before it was sealed, by a workflow command,
 by a test's clock, on a host without ``CLOCK_BOOTTIME``) are not judged; two boots are never compared (a
 clock corrected across a reboot leaves no trace here: only the sealed NTP samples can show it); a clock
 behind for a whole boot and never corrected inside it is not seen (only NTP can); which clock was right,
-before or after the step, is not proven either: the later one is taken as the reference, as the NTP
-daemon that corrects a clock forward normally is right.
+before or after the step, is not proven either: the last one is taken as the reference, as the NTP
+daemon that corrects a clock normally is right.
 
 Source: Linux clock_gettime(2) (CLOCK_BOOTTIME: monotonic, includes suspend, not affected by
 discontinuous jumps of the system time); README "Clock steps".
@@ -47,23 +52,28 @@ def boot_reading(batch: Batch) -> tuple[str, int] | None:
 
 
 def behind_us(batches: Sequence[Batch]) -> dict[int, tuple[int, int]]:
-    """Which of one node's batches (in chain order) were sealed while its wall clock was behind.
+    """Which of one node's batches (in chain order) were sealed while its wall clock was off the clock of
+    the last batch of the same boot (module docstring).
 
     Returns:
-        position in ``batches`` → (µs behind, position of the later batch of the same boot whose clock
-        shows it; the one furthest ahead), for each batch over the tolerance (module docstring).
+        position in ``batches`` → (µs behind that clock: positive behind, negative ahead; position of the
+        boot's last batch), for each batch over the tolerance either way.
     """
     out: dict[int, tuple[int, int]] = {}
-    ahead: dict[str, tuple[int, int]] = {}  # boot id → (max wall − boot of the later batches, its position)
+    last: dict[str, tuple[int, int]] = {}  # boot id → (wall − boot of its last batch, that batch's position)
     for position in range(len(batches) - 1, -1, -1):
         reading = boot_reading(batches[position])
         if reading is None:
             continue
         boot, at = reading
         skew = batches[position].sealed_at_us - at
-        later = ahead.get(boot)
-        if later is not None and later[0] - skew > CLOCK_STEP_TOLERANCE_US:
-            out[position] = (later[0] - skew, later[1])
-        if later is None or skew > later[0]:
-            ahead[boot] = (skew, position)
+        reference = last.setdefault(boot, (skew, position))
+        if abs(reference[0] - skew) > CLOCK_STEP_TOLERANCE_US:
+            out[position] = (reference[0] - skew, reference[1])
     return out
+
+
+def same_boot(a: Batch, b: Batch) -> bool:
+    """Whether both batches carry a boot reading of one boot: then :func:`behind_us` judges their clocks."""
+    ra, rb = boot_reading(a), boot_reading(b)
+    return ra is not None and rb is not None and ra[0] == rb[0]

@@ -14,8 +14,10 @@ batch re-numbered or moved to another node's rows still proves the step it shows
 lazily, only for the earlier batches whose decoded time would make a step: an honest chain costs one
 decode per batch and no extra signature check.
 
-A batch sealed while the wall clock was BEHIND the clock of a later batch of the same boot, as the boot
-clock sealed beside both shows (:mod:`swarmscope.evidence.boot_clock`), is refused too ("clock behind");
+A batch sealed while the wall clock was BEHIND or AHEAD of the clock of the last batch of the same boot,
+as the boot clock sealed beside both shows (:mod:`swarmscope.evidence.boot_clock`), is refused too
+("clock behind", "clock ahead"; a step back between two batches of one boot that both carry the boot
+reading is judged only so);
 the later batch it is judged against must verify under the same key (a bogus row cannot make an honest
 batch look behind), and removing rows only removes what they prove.
 
@@ -35,7 +37,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from swarmscope.errors import DecodeError
-from swarmscope.evidence.boot_clock import behind_us
+from swarmscope.evidence.boot_clock import behind_us, boot_reading, same_boot
 from swarmscope.evidence.records import us_to_iso
 from swarmscope.evidence.seal import (
     CLOCK_STEP_TOLERANCE_US,
@@ -81,11 +83,16 @@ def chain_clock_faults(
     """The steps back and the batches sealed behind among one node's batches whose signatures verified,
     given as (signed first index, ``ledger_batch.id``, batch) in any order; judged in signed order."""
     ordered = sorted(signed, key=lambda item: (item[0], item[2].sealed_at_us))
-    steps, before = [], None
+    steps: list[ClockStep] = []
+    latest: dict[str | None, int] = {}  # boot id (None: no reading) → latest seal time so far
     for first, row_id, b in ordered:
+        reading = boot_reading(b)
+        boot = None if reading is None else reading[0]
+        # a step within one boot whose batches both carry the reading is the boot clock's to judge
+        before = max((t for k, t in latest.items() if k is None or k != boot), default=None)
         if before is not None and b.sealed_at_us < before - CLOCK_STEP_TOLERANCE_US:
             steps.append(ClockStep(node, row_id, first, before, b.sealed_at_us))
-        before = b.sealed_at_us if before is None else max(before, b.sealed_at_us)
+        latest[boot] = max(latest.get(boot, b.sealed_at_us), b.sealed_at_us)
     flagged = behind_us([b for _first, _id, b in ordered])
     behind = [
         ClockBehind(node, ordered[p][1], ordered[p][0], ordered[p][2].sealed_at_us, us, ordered[later][1],
@@ -169,7 +176,11 @@ class SealClock:
         position = 0 if found is None else bisect.bisect_left(found.firsts, b.first_index)
         if found is None or position == 0 or found.running_max[position - 1] <= limit:
             return None  # the honest case: no decoded earlier time is ahead, nothing to verify
-        ahead = [s.at_us for s in found.seals[:position] if s.at_us > limit and self._signed(s)]
+        ahead = [
+            s.at_us
+            for s in found.seals[:position]
+            if s.at_us > limit and not same_boot(s.sealed.batch, b) and self._signed(s)
+        ]  # a step within one boot, both batches carrying the reading, is judged by the boot clock
         return max(ahead, default=None)
 
     def step_back(self, sealed: SealedBatch) -> str | None:
@@ -206,8 +217,9 @@ class SealClock:
         if found is None:
             return None
         us, later = found
+        way, at = ("behind", "behind") if us > 0 else ("ahead", "ahead of")
         return (
-            f"clock behind: its batch was sealed {us_to_iso(sealed.batch.sealed_at_us)}, "
-            f"{us / 1e6:.3f} s behind the node's clock at a later batch of the same boot (sealed "
-            f"{us_to_iso(later.sealed_at_us)}; the clock was corrected forward in between)"
+            f"clock {way}: its batch was sealed {us_to_iso(sealed.batch.sealed_at_us)}, "
+            f"{abs(us) / 1e6:.3f} s {at} the node's clock at the last batch of the same boot (sealed "
+            f"{us_to_iso(later.sealed_at_us)}; the clock was corrected in between)"
         )
