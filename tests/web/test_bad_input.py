@@ -13,14 +13,16 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from typer.testing import CliRunner
 
 from swarmscope.cases.directory import add_work
+from swarmscope.cases.payments import record_payment
 from swarmscope.cli import register_commands
 from swarmscope.cli.app import app as cli_app
+from swarmscope.errors import InputError
 from swarmscope.store.database import Store, open_store
 from swarmscope.store.legal import case_status
 from swarmscope.store.legal import cases as legal_cases
 from swarmscope.store.legal.case_rows import CaseStoreError
 from swarmscope.web.app import create_app
-from swarmscope.web.input_guard import refusal
+from swarmscope.web.input_guard import MAX_BODY_BYTES, refusal
 from swarmscope.web.roles import Role
 from swarmscope.web.settings import WebSettings
 from tests.pg_server import drop_schema
@@ -129,3 +131,47 @@ def test_refusal_judges_path_query_and_body(
     assert (reason is not None) == refused, reason
     if reason is not None:
         assert "control character U+" in reason and "\n" not in reason
+
+
+FORM = (b"content-type", b"application/x-www-form-urlencoded")
+MULTIPART = (b"content-type", b"multipart/form-data; boundary=b")
+
+
+@pytest.mark.parametrize(
+    ("headers", "body", "why"),
+    [
+        ([FORM, (b"content-type", b"application/json")], b"name=a%00", "more than one Content-Type"),
+        ([(b"content-type", b"application/json")], '{"name": "a\\u0000"}'.encode("utf-16"), "not UTF-8"),
+        (
+            [MULTIPART],
+            b'--b\r\nContent-Disposition: form-data; name="name"\r\nContent-Type: text/plain; charset=utf-7'
+            b"\r\n\r\na+AAA-\r\n--b--\r\n",
+            "only UTF-8",
+        ),
+        (
+            [MULTIPART],
+            b'--b\r\nContent-Disposition: form-data; name="_charset_"\r\n\r\nutf-7\r\n--b--\r\n',
+            "UTF-8",
+        ),
+        ([(b"content-type", b"application/x-www-form-urlencoded; charset=utf-16")], b"x=1", "only UTF-8"),
+    ],
+)
+def test_a_body_the_route_could_decode_otherwise_is_refused(
+    headers: list[tuple[bytes, bytes]], body: bytes, why: str
+) -> None:
+    """The guard must read a body as the route will: two Content-Type headers, a charset other than
+    UTF-8 (a UTF-7 part hides a NUL as ``+AAA-``) or a JSON body that is not UTF-8 are refused, not
+    guessed at (they let a NUL reach PostgreSQL: a 500 before login)."""
+    reason = refusal({"path": "/login", "query_string": b"", "headers": headers}, body)
+    assert reason is not None and why in reason and "\n" not in reason
+
+
+async def test_a_body_over_the_limit_is_413_and_a_control_character_in_a_payment_method_refused(
+    web: WebWorld,
+) -> None:
+    big = b"name=" + b"x" * MAX_BODY_BYTES
+    response = await web.anonymous().post("/login", content=big, headers={"content-type": FORM[1].decode()})
+    assert response.status_code == 413 and "request body over" in response.text
+    with pytest.raises(InputError, match="payment method: contains a control"):
+        record_payment(web.store, "DOE-000001", 100, "REF", currency=None, received_us=NOW, method="c\x1b[2J",
+                       actor="counsel", now_us=NOW)  # fmt: skip

@@ -91,7 +91,7 @@ async def test_a_session_never_seen_counts_idle_from_its_start(web: WebWorld) ->
     assert (await web.client("admin").get("/api/me")).status_code == 401
 
 
-@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "-5", "0", "481", "1e999", "ten"])
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "-5", "0", "1", "1.9", "481", "1e999", "ten"])
 def test_serve_refuses_a_bad_idle_time_in_one_line(value: str, web_db: Path) -> None:
     result = CliRunner().invoke(cli_app, ["serve", "--db", str(web_db), "--session-idle", value])
     assert result.exit_code == 1, result.output

@@ -23,6 +23,7 @@ microseconds.
 from __future__ import annotations
 
 from swarmscope.cases.case_actions import move_case
+from swarmscope.cases.identities import has_control
 from swarmscope.cases.letter_history import ProvenLetters, proven_letters
 from swarmscope.cases.letter_settings import format_amount
 from swarmscope.cases.payment_reference import grouped, normalise_reference
@@ -81,12 +82,17 @@ def record_payment(
     """Record a payment against a case; returns the row and the case's status afterwards.
 
     Raises:
-        InputError: a ``method`` longer than :data:`MAX_METHOD_CHARS`, bad reference, a reference of no
+        InputError: a ``method`` longer than :data:`MAX_METHOD_CHARS` or holding a control character
+            (:func:`swarmscope.cases.identities.has_control`), bad reference, a reference of no
             letter sent for this case, wrong currency, a closed
             case. WorkflowError: the case cannot be paid in its status. StoreError: unknown case.
     """
     if method is not None and len(method) > MAX_METHOD_CHARS:
         raise InputError(f"payment method: at most {MAX_METHOD_CHARS} characters (e.g. bank transfer)")
+    if method is not None and has_control(method):  # printed on the case page and sealed: the rule of names
+        raise InputError(
+            "payment method: contains a control, bidi or zero-width character or a line separator"
+        )
     ref = normalise_reference(reference)
     case = case_status.get_case(store, doe)
     letter, proven = _paid_letter(store, case, ref, currency, received_us, now_us)

@@ -31,7 +31,9 @@ from swarmscope.web.security import host_name
 from swarmscope.web.server import check_host, serve
 from swarmscope.web.settings import SESSION_IDLE_SECONDS, SESSION_SECONDS, WebSettings
 
-SESSION_IDLE_MINUTES = num.Bounds(0, SESSION_SECONDS / 60, "minutes", low_open=True)
+# at least twice the resolution a session's last use is recorded at (a minute: store.access.sessions), so a
+# session in use is never taken for idle
+SESSION_IDLE_MINUTES = num.Bounds(2, SESSION_SECONDS / 60, "minutes")
 FOLD_ENTRIES = 5_000  # ledger entries per fold transaction of --fold-only (about 0.2 s on SQLite)
 
 

@@ -12,13 +12,20 @@ refusal, before any handler runs: nothing is read, stored, sealed or counted by 
   are allowed (a textarea sends CR LF line breaks, RFC 7578 4.1 / HTML "constructing the form data set"),
   the others are not.
 
-The body is read whole here and handed on unchanged to the route (an ASGI middleware replaying the
-``http.request`` messages); the console takes no file uploads.
+The body is read here, up to :data:`MAX_BODY_BYTES` (the console takes no file uploads; a longer body is
+413 before it is read further), and handed on unchanged to the route (an ASGI middleware replaying the
+``http.request`` messages). The check must read the body as the route will, so a request whose decoding
+could differ is refused (400) rather than guessed at: more than one ``Content-Type`` header (the guard
+and the framework could each take another), a charset other than UTF-8 declared for a form or JSON body
+or for a multipart part (``charset=utf-7`` would hide ``+AAA-``, a NUL, from a UTF-8 reading; RFC 7578
+5.1.2 lets a part declare one, and a ``_charset_`` field names one for the whole form), and a JSON body
+that is not UTF-8 (RFC 8259 8.1: JSON exchanged between systems is UTF-8).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 from urllib.parse import unquote, unquote_plus
@@ -26,7 +33,11 @@ from urllib.parse import unquote, unquote_plus
 from fastapi import HTTPException, Request, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+MAX_BODY_BYTES = 1024 * 1024  # the largest form the console takes (a dispute's text) is far below
 ALWAYS = frozenset(chr(c) for c in (*range(0x20), 0x7F))  # C0 controls and DEL
+CHARSET = re.compile(rb"charset\s*=\s*\"?([^\s\";]+)", re.IGNORECASE)
+PART_TYPE = re.compile(rb"^content-type:[^\r\n]*", re.IGNORECASE | re.MULTILINE)  # a multipart part's header
+UTF8_NAMES = frozenset({b"utf-8", b"utf8", b"us-ascii"})
 IN_TEXT = ALWAYS - {"\t", "\n", "\r"}  # what a form or JSON text value may not hold either
 Answer = Callable[[Request, Exception], Awaitable[Response]]
 
@@ -64,11 +75,37 @@ def _body_text(content_type: str, body: bytes) -> Iterator[str]:
             return
 
 
+def _decoding_refusal(headers: list[tuple[bytes, bytes]], body: bytes) -> str | None:
+    """Why the route might decode this body otherwise than :func:`_body_text` (module docstring), or None."""
+    types = [v for k, v in headers if k.lower() == b"content-type"]
+    if len(types) > 1:
+        return "more than one Content-Type header"
+    kind = (types[0].split(b";")[0].strip().lower() if types else b"").decode("latin-1")
+    if kind not in FORM_KINDS and kind != "application/json" and not kind.endswith("+json"):
+        return None
+    part_types = PART_TYPE.findall(body) if kind == "multipart/form-data" else []
+    declared = [c for t in [types[0], *part_types] for c in CHARSET.findall(t)]
+    if any(c.strip().lower() not in UTF8_NAMES for c in declared) or b'name="_charset_"' in body:
+        return "charset: only UTF-8 is accepted"
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return "body: not UTF-8"
+    return None
+
+
+FORM_KINDS = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
+
+
 def refusal(scope: Scope, body: bytes) -> str | None:
     """The one-line reason to refuse a request (``scope`` as ASGI gives it, ``body`` its bytes), or None."""
+    raw_headers = list(scope.get("headers", []))
+    decoding = _decoding_refusal(raw_headers, body)
+    if decoding is not None:
+        return decoding
     query = unquote(scope.get("query_string", b"").decode("latin-1"), errors="replace")
     where = [("path", scope.get("path", ""), ALWAYS), ("query", query, ALWAYS)]
-    headers = {k.lower(): v for k, v in scope.get("headers", [])}
+    headers = {k.lower(): v for k, v in raw_headers}
     content_type = headers.get(b"content-type", b"").decode("latin-1")
     where.extend(("form value", text, IN_TEXT) for text in _body_text(content_type, body))
     for part, text, refused in where:
@@ -90,11 +127,18 @@ class ControlCharacterGuard:
             await self.app(scope, receive, send)
             return
         messages: list[Message] = []
-        while True:
+        size = 0
+        while size <= MAX_BODY_BYTES:
             message = await receive()
             messages.append(message)
+            size += len(message.get("body", b""))
             if message["type"] != "http.request" or not message.get("more_body", False):
                 break
+        if size > MAX_BODY_BYTES:
+            too_long = HTTPException(413, f"request body over {MAX_BODY_BYTES} bytes: the console takes none")
+            response = await self.answer(Request(scope), too_long)
+            await response(scope, receive, send)
+            return
         reason = refusal(scope, b"".join(m.get("body", b"") for m in messages if m["type"] == "http.request"))
         if reason is not None:
             response = await self.answer(Request(scope), HTTPException(400, reason))
