@@ -129,7 +129,7 @@ def test_status_shows_writer_lag_and_the_last_batch_apart() -> None:
     ]
     lines = status_lines(FleetStatus(0, nodes, []))
     assert lines[1].endswith("heartbeat 1.2s ago leases 4/4 writer lag 0.0s last batch 97.0s ago"), lines
-    assert lines[2].endswith("leases 0/4 writer lag - last batch -"), lines
+    assert lines[2].endswith("last batch - NO --bind: its hits corroborate no other node's"), lines
 
 
 @pytest.mark.parametrize(
@@ -250,3 +250,20 @@ def test_an_accepted_node_start_announces_its_new_key_once_registered(
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith(f"created node key {key}, fingerprint "), lines
     assert sum(line.startswith("created node key") for line in lines) == 1
+
+
+def test_a_wildcard_bind_is_refused_and_a_node_without_bind_beside_bound_ones_is_flagged() -> None:
+    """``--bind 0.0.0.0`` or ``::`` names no source (the kernel picks one, as without --bind), so it is
+    refused in one line; ``fleet status`` marks a lone node without --bind among bound ones: its default
+    route may be any address of the host, a bound node's included, so it corroborates nothing."""
+    from swarmscope.cli.fleet import status_lines
+    from swarmscope.store.fleet.status import FleetStatus, NodeStatus
+
+    for wildcard in ("0.0.0.0", "::"):
+        code, out = invoke("monitor", "magnet:?xt=urn:btih:" + "ab" * 20, "--bind", wildcard)
+        assert code == 1 and out.count("\n") == 1 and "a wildcard address names no source" in out, out
+    nodes = [NodeStatus("za", "ab" * 32, None, 4, 1.0, False, 1, 0.0, None),
+             NodeStatus("zb", "cd" * 32, "192.0.2.10", 4, 1.0, False, 1, 0.0, None)]  # fmt: skip
+    lines = status_lines(FleetStatus(0, nodes, []))
+    assert lines[1].endswith(" NO --bind: its hits corroborate no other node's"), lines
+    assert "--bind" not in lines[2], lines

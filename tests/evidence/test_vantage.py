@@ -44,3 +44,15 @@ def test_a_peer_of_the_other_family_than_the_bind_address_is_seen_from_the_defau
 
     assert vantage_of_run(run({"bind_ip": "2001:db8:1::5"}), "203.0.113.4") == DEFAULT_ROUTE
     assert vantage_of_run(run({"bind_ip": "2001:db8:1::5"}), "2001:db8:9::1") == "2001:db8:1::/48"
+
+
+def test_the_default_route_corroborates_nothing_and_a_wildcard_bind_is_the_default_route() -> None:
+    """A node without --bind (or bound to 0.0.0.0 / ::) probes from whatever source the kernel picks, a
+    bound node's address included: beside a named vantage it adds none; alone it is one."""
+    from swarmscope.evidence.bundle.vantage import DEFAULT_ROUTE, vantage_count, vantage_of_address
+
+    assert vantage_of_address("0.0.0.0") == vantage_of_address("::") == DEFAULT_ROUTE
+    assert vantage_count([DEFAULT_ROUTE, "127.0.0.1"]) == 1
+    assert vantage_count([DEFAULT_ROUTE, DEFAULT_ROUTE]) == 1
+    assert vantage_count(["192.0.2.0/24", "198.51.100.0/24", DEFAULT_ROUTE]) == 2
+    assert vantage_count([]) == 0

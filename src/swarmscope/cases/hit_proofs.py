@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 from swarmscope.cases.case_proof import CaseClaim, ProvenCaseHits
 from swarmscope.cases.run_clock import workflow_clock
 from swarmscope.errors import DecodeError
+from swarmscope.evidence.bundle.vantage import vantage_count
 from swarmscope.evidence.records import us_to_iso
 from swarmscope.store.ledger.proven import EvidenceTrust, ProvenHit, store_trust
 from swarmscope.store.legal.letters import CaseFacts, case_facts
@@ -216,7 +217,7 @@ def case_vantages(store: Store, proof: ProvenCaseHits, case: CaseClaim) -> int:
         if h.port == case.port and case.first_hit_us <= h.started_us <= case.last_hit_us
     ]
     clock = workflow_clock(store, proof.trust, counted)
-    return len({clock.vantage(h) for h in counted})
+    return vantage_count(clock.vantage(h) for h in counted)
 
 
 def letter_facts(store: Store, case_id: int, trust: EvidenceTrust | None = None) -> CaseFacts:

@@ -37,6 +37,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from swarmscope.evidence.bundle.vantage import vantage_count
+
 KNOWN_FLAGS: frozenset[str] = frozenset({"hosting", "vpn", "tor"})
 HOUR_US = 3600 * 10**6
 DEFAULT_MIN_HITS = 3
@@ -176,7 +178,7 @@ class Candidate:
     @property
     def corroborated(self) -> bool:
         """True when two or more vantage points (distinct source networks, not merely keys) saw its hits."""
-        return len(self.networks) >= 2
+        return vantage_count(self.networks) >= 2
 
     @property
     def notes(self) -> tuple[str, ...]:
@@ -217,7 +219,7 @@ def _reasons(group: list[Hit], policy: ThresholdPolicy, flags: frozenset[str]) -
     reasons.extend(
         f"flagged:{f}: address flagged {f} (not allowed)" for f in sorted(flags - policy.allow_flags)
     )
-    seen = len({h.vantage_key for h in group if h.vantage_key})  # a group has hits: one vantage at least
+    seen = vantage_count(h.vantage_key for h in group if h.vantage_key)  # a group has hits: one at least
     if policy.min_vantages > DEFAULT_MIN_VANTAGES and seen < policy.min_vantages:
         nodes = len({h.node for h in group if h.node})
         shared = "" if nodes <= seen else f" on {seen} vantage point(s) (distinct source networks)"

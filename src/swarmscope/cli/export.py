@@ -38,7 +38,7 @@ from swarmscope.cli.numeric import CLOCK_THRESHOLD_MS, number_option
 from swarmscope.cli.options import parse_infohash, parse_time
 from swarmscope.cli.text import escaped
 from swarmscope.errors import DecodeError, InputError, SwarmscopeError
-from swarmscope.evidence.bundle.clock import clock_step_warnings, clock_steps
+from swarmscope.evidence.bundle.clock import clock_off, clock_step_warnings, clock_steps
 from swarmscope.evidence.bundle.layout import BundleContent, build_bundle
 from swarmscope.evidence.bundle.nodes import build_nodes_bundle, node_hits, seen_by
 from swarmscope.evidence.canonical import record_from_canonical
@@ -213,6 +213,7 @@ def _clock_set_back(console: Console | None, content: BundleContent) -> None:
     """One ``warning: clock set back`` line per batch of the bundle sealed after a step back of the
     evidence clock (:func:`swarmscope.evidence.bundle.clock.clock_steps`), naming its observations."""
     steps = [s.batch for s, _ahead in clock_steps(content.batches)]
+    steps += [s.batch for s, _us, _last in clock_off(content.batches)]
     if console is None or not steps:
         return
     held = [

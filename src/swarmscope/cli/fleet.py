@@ -24,7 +24,7 @@ from swarmscope.cli.numeric import number_option
 from swarmscope.cli.options import command_store, fail
 from swarmscope.cli.text import clean
 from swarmscope.errors import InputError, SwarmscopeError
-from swarmscope.evidence.bundle.vantage import vantage_of_address
+from swarmscope.evidence.bundle.vantage import DEFAULT_ROUTE, vantage_of_address
 from swarmscope.monitor.targets import load_target
 from swarmscope.net.tsa_client import require_tsa_url
 from swarmscope.store.fleet.duties import Duty
@@ -140,7 +140,8 @@ def status_lines(state: FleetStatus) -> list[str]:
 def shared_vantages(nodes: list[NodeStatus]) -> dict[str, str]:
     """`` ONE VANTAGE with ...`` for each node not stopped whose vantage point (source network, or the
     default route without --bind: :mod:`swarmscope.evidence.bundle.vantage`) another such node shares:
-    their hits corroborate nothing for each other."""
+    their hits corroborate nothing for each other; nor does a node without --bind beside bound ones
+    (``DEFAULT_ROUTE`` corroborates nothing: :func:`swarmscope.evidence.bundle.vantage.vantage_count`)."""
     by_vantage: dict[str, list[str]] = {}
     for n in nodes:
         if not n.stopped:
@@ -150,6 +151,9 @@ def shared_vantages(nodes: list[NodeStatus]) -> dict[str, str]:
         for name in names if len(names) > 1 else []:
             others = ",".join(clean(o) for o in names if o != name)
             out[name] = f" ONE VANTAGE ({vantage}) with {others}: not corroborating each other"
+    alone = by_vantage.get(DEFAULT_ROUTE, [])
+    if len(alone) == 1 and len(by_vantage) > 1:  # its source may be any address, a bound node's included
+        out[alone[0]] = " NO --bind: its hits corroborate no other node's"
     return out
 
 

@@ -118,6 +118,11 @@ def check_options(*, duration: float | None, connect_timeout: float, bind: str |
             address = ipaddress.ip_address(bind)
         except ValueError:
             raise InputError(f"--bind {bind!r}: not an IP address of this machine") from None
+        if address.is_unspecified:  # probes would leave from whatever source the kernel picks
+            raise InputError(
+                f"--bind {bind}: a wildcard address names no source; give one address of this machine"
+                " (or leave --bind out)"
+            )
         mapped = address.ipv4_mapped if isinstance(address, ipaddress.IPv6Address) else None
         if mapped is not None:  # RFC 4291 section 2.5.5.2: the IPv4 host, not an IPv6 source of its own
             raise InputError(

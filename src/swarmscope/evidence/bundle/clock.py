@@ -9,8 +9,10 @@ unmeasured rather than reporting a silent "ok".
 A batch sealed more than :data:`swarmscope.evidence.seal.CLOCK_STEP_TOLERANCE_US` before an EARLIER batch
 of the chain (signed ``sealed_at_us`` of ``batches.bin``; a node seals in chain order) proves the evidence
 clock was set back, the rule ``verify --db`` and ``cases build`` apply
-(:mod:`swarmscope.store.ledger.proven`, rule 6): one note per such batch names it, and the check's
-summary names the observations it holds (chain indices), whose times are not trusted.
+(:mod:`swarmscope.store.ledger.proven`, rule 6); so does one sealed while the wall clock was behind or
+ahead of the clock of the last batch of the same boot in the bundle, as the boot clock sealed beside both
+shows (:mod:`swarmscope.evidence.boot_clock`). One note per such batch names it, and the check's summary
+names the observations it holds (chain indices), whose times are not trusted.
 
 Source: README "Honest clock" (threshold, commercial anchor) and "Export and verify" (precise verdict).
 """
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from swarmscope.evidence.boot_clock import behind_us, boot_reading
 from swarmscope.evidence.bundle import layout as b
 from swarmscope.evidence.bundle.context import CheckResult, Context
 from swarmscope.evidence.bundle.exhibits import ExhibitInput
@@ -64,31 +67,51 @@ def _unmeasured_note(exhibit: ExhibitInput) -> str:
 
 def clock_steps(batches: Iterable[SealedBatch]) -> list[tuple[SealedBatch, int]]:
     """Each batch sealed over the tolerance before the latest seal time (UTC µs) of the batches before it
-    in chain order, with that time."""
+    in chain order, with that time; a step between two batches of one boot that both carry the boot
+    reading is left to :func:`clock_off` (:mod:`swarmscope.evidence.boot_clock`), as ``verify --db`` does."""
     steps: list[tuple[SealedBatch, int]] = []
-    ahead: int | None = None
+    latest: dict[str | None, int] = {}  # boot id (None: no reading) → latest seal time so far
     for sealed in sorted(batches, key=lambda s: s.batch.first_index):
-        at = sealed.batch.sealed_at_us
+        at, reading = sealed.batch.sealed_at_us, boot_reading(sealed.batch)
+        boot = None if reading is None else reading[0]
+        ahead = max((t for k, t in latest.items() if k is None or k != boot), default=None)
         if ahead is not None and at < ahead - CLOCK_STEP_TOLERANCE_US:
             steps.append((sealed, ahead))
-        ahead = at if ahead is None else max(ahead, at)
+        latest[boot] = max(latest.get(boot, at), at)
     return steps
+
+
+def clock_off(batches: Iterable[SealedBatch]) -> list[tuple[SealedBatch, int, SealedBatch]]:
+    """Each batch sealed while the wall clock was off (µs behind; negative: ahead) the clock of the last
+    batch of the same boot in the bundle, with that batch (:func:`boot_clock.behind_us`)."""
+    ordered = sorted(batches, key=lambda s: s.batch.first_index)
+    off = behind_us([s.batch for s in ordered])
+    return [(ordered[p], us, ordered[ref]) for p, (us, ref) in sorted(off.items())]
 
 
 def clock_step_warnings(
     batches: Sequence[SealedBatch], observations: Iterable[int]
 ) -> list[tuple[str, list[int]]]:
-    """One warning per batch sealed after a clock step back (:func:`clock_steps`), with the chain indices
-    of the given observations it holds (their times are not trusted); shared by the verifier and export."""
+    """One warning per batch sealed after a clock step back (:func:`clock_steps`) or with the clock off
+    that of its boot's last batch (:func:`clock_off`), with the chain indices of the given observations it
+    holds (their times are not trusted); shared by the verifier and export."""
     indices = sorted(observations)
+    found = [
+        (s, f"before a batch earlier in the chain ({us_to_iso(ahead)})", "set back")
+        for s, ahead in clock_steps(batches)
+    ]
+    for s, us, ref in clock_off(batches):
+        way = "behind" if us > 0 else "ahead of"
+        found.append((s, f"{abs(us) / 1e6:.3f} s {way} the clock of the boot's last batch (sealed "
+                      f"{us_to_iso(ref.batch.sealed_at_us)})", "behind" if us > 0 else "ahead"))  # fmt: skip
     out: list[tuple[str, list[int]]] = []
-    for sealed, ahead in clock_steps(batches):
+    for sealed, why, what in sorted(found, key=lambda f: f[0].batch.first_index):
         batch = sealed.batch
         inside = [i for i in indices if batch.first_index <= i <= batch.last_index]
         out.append((
-            f"clock set back: batch (chain {batch.first_index}..{batch.last_index}) sealed "
-            f"{us_to_iso(batch.sealed_at_us)}, before a batch earlier in the chain ({us_to_iso(ahead)}): "
-            f"the times of its {len(inside)} observation(s) are not trusted",
+            f"clock {what}: batch (chain {batch.first_index}..{batch.last_index}) sealed "
+            f"{us_to_iso(batch.sealed_at_us)}, {why}: the times of its {len(inside)} observation(s) are not "
+            "trusted",
             inside,
         ))  # fmt: skip
     return out

@@ -43,7 +43,7 @@ from swarmscope.errors import DecodeError, InputError
 from swarmscope.evidence.bundle import layout as b
 from swarmscope.evidence.bundle.exhibits import iso
 from swarmscope.evidence.bundle.settings import RunIndex
-from swarmscope.evidence.bundle.vantage import hit_vantage
+from swarmscope.evidence.bundle.vantage import hit_vantage, vantage_count
 from swarmscope.evidence.canonical import EvidenceRecord, record_from_canonical
 from swarmscope.evidence.records import Observation, RunStarted, Tier
 from swarmscope.evidence.seal import key_fingerprint, public_key_raw
@@ -111,7 +111,7 @@ class Seen:
     @property
     def corroborated(self) -> bool:
         """Seen from two or more vantages (distinct source networks), as ``--min-vantages 2`` requires."""
-        return len(self.vantages) >= 2
+        return vantage_count(self.vantages) >= 2
 
 
 def seen_by(hits: Iterable[NodeHit]) -> dict[Group, Seen]:

@@ -9,10 +9,13 @@ address, or from one network, see the same peers the same way and are banned tog
   section 2.5.5.2) counting as its IPv4 address;
 - on loopback (127.0.0.0/8, ::1: tests and one-machine demonstrations) the address itself, since
   there every address is one host anyway;
-- ``DEFAULT_ROUTE`` for a run without ``--bind`` (or an unreadable one): its source is whatever the
-  kernel picks, unknown to the evidence, so every such node counts as ONE vantage together; the same for
-  a peer of the other address family than the bind address (a node bound to an IPv6 address reaches an
-  IPv4 peer from the kernel's default IPv4 source: the bind applies to its own family only).
+- ``DEFAULT_ROUTE`` for a run without ``--bind`` (or an unreadable one, or a wildcard ``0.0.0.0`` /
+  ``::``, which binds no source): its source is whatever the kernel picks, unknown to the evidence; the
+  same for a peer of the other address family than the bind address (a node bound to an IPv6 address
+  reaches an IPv4 peer from the kernel's default IPv4 source: the bind applies to its own family only).
+  Since that source may be any of the host's addresses, a bound one included, ``DEFAULT_ROUTE``
+  corroborates nothing: :func:`vantage_count` counts it only when no named vantage saw the peer (then as
+  one), so two vantages always mean two distinct named networks.
 
 ``cases build --min-vantages`` (:mod:`swarmscope.cases.run_clock`) and a bundle across nodes
 (:mod:`swarmscope.evidence.bundle.nodes`, and its verifier) both name a hit's vantage with
@@ -24,6 +27,7 @@ Pure: no I/O. Source: README "A fleet" (Vantages).
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Iterable
 
 from swarmscope.evidence.bundle.settings import RunIndex, settings_of
 from swarmscope.evidence.records import RunStarted
@@ -56,9 +60,19 @@ def vantage_of_address(bind_ip: str | None, peer_ip: str | None = None) -> str:
             return DEFAULT_ROUTE
     except ValueError:
         return DEFAULT_ROUTE
+    if address.is_unspecified:  # 0.0.0.0 or ::: the kernel picks the source, as without --bind
+        return DEFAULT_ROUTE
     if address.is_loopback:
         return str(address)
     return str(ipaddress.ip_network(f"{address}/{PREFIX[address.version]}", strict=False))
+
+
+def vantage_count(vantages: Iterable[str]) -> int:
+    """How many vantage points ``vantages`` (one hit's vantage each, repeats allowed) make: the distinct
+    named ones; ``DEFAULT_ROUTE`` counts (as one) only when there is no named one (module docstring)."""
+    distinct = set(vantages)
+    named = len(distinct - {DEFAULT_ROUTE})
+    return named if named else len(distinct)
 
 
 def vantage_of_run(run: RunStarted | None, peer_ip: str | None = None) -> str:
