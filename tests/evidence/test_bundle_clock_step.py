@@ -46,3 +46,21 @@ def test_a_bundle_sealed_in_order_has_no_clock_step_warning() -> None:
     verdict = verify_bundle(build(world), expect_key=key_fingerprint(public_key_raw(KEY)))
     assert verdict.ok and not [n for n in verdict.notes if "clock set back" in n]
     assert all("CLOCK SET BACK" not in c.detail for c in verdict.checks)
+
+
+def test_a_clock_set_ahead_then_back_within_one_boot_is_noted_as_ahead_not_as_a_step_back() -> None:
+    """Three batches of one boot: the middle one sealed with a wall clock 2.4 h ahead (its boot reading
+    shows it), the last after the correction. The bundle names the middle batch "clock ahead" and the
+    corrected one is no "clock set back", as ``verify --db`` and ``cases build`` judge it."""
+    from swarmscope.evidence.boot_clock import BOOT_ID, BOOT_US
+    from swarmscope.evidence.bundle.clock import clock_step_warnings
+
+    hour, boot = 3_600_000_000, "5e1f6a7c-0d2b-4c39-9a51-3b7d2f8e9c10"
+    t0, b0 = 1_796_000_000_000_000, 40 * 3_600_000_000
+    times = [(t0, b0), (t0 + hour + 2 * hour + hour // 2, b0 + hour), (t0 + 2 * hour, b0 + 2 * hour)]
+    batches = [
+        seal_batch(Batch(i * 10, i * 10 + 9, bytes(32), at, {BOOT_ID: boot, BOOT_US: up}), KEY)
+        for i, (at, up) in enumerate(times)
+    ]
+    warnings = [text for text, _inside in clock_step_warnings(batches, range(30))]
+    assert len(warnings) == 1 and warnings[0].startswith("clock ahead: batch (chain 10..19)"), warnings
