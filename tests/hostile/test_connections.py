@@ -145,7 +145,8 @@ def test_an_honest_peer_dials_in_during_a_silent_flood(honest: Honest, tmp_path:
     """2,000 connections that send 20 bytes and then nothing (from two source addresses: at most MAX_PER_IP
     = 8 slots each, a newcomer of one of them taking an idle stream's slot of the same address) for 6 s;
     2.5 s after they are up the honest seed dials us. It must get a slot and be verified as an inbound
-    peer, and streams that had not named their swarm STALL_AFTER = 2 s after accept were evicted.
+    peer, the flood held back (refused past its addresses' slots, or its streams that had not named their
+    swarm STALL_AFTER = 2 s after accept evicted for a newcomer of the same address).
 
     Bounds: RSS +64 MiB, descriptors +380 (as for the 10,000-connection flood).
     """
@@ -181,4 +182,7 @@ def test_an_honest_peer_dials_in_during_a_silent_flood(honest: Honest, tmp_path:
     check(out, [], rss_mib=64, fds=380)
     inbound = [o for o in out.of("127.0.20.1") if o.source == "inbound"]
     assert any(o.tier is Tier.VERIFIED for o in inbound), [(o.tier, o.failure) for o in inbound]
-    assert out.monitor._listener.stats.evicted >= 1  # type: ignore[union-attr]
+    stats = out.monitor._listener.stats  # type: ignore[union-attr]
+    # the flood was held back: refused past its address's slots, or its idle streams evicted for newcomers
+    # of the same address (which of the two depends on how fast the flood opens its streams)
+    assert stats.refused_per_ip + stats.evicted >= 1, stats
