@@ -92,13 +92,16 @@ def test_one_host_naming_the_swarm_then_silent_cannot_keep_an_honest_peer_out(
                 await asyncio.sleep(0.2)
                 continue
             opened[0] += 1
-            writer.write(
-                pw.Handshake(bytes(8), infohash[0], b"-XX0001-" + os.urandom(6).hex().encode()).encode()
-            )
-            with contextlib.suppress(ConnectionError):
-                while await reader.read(65536):
-                    pass
-            writer.close()
+            try:  # the flood's own sockets live in this process: closed when cancelled too, or they
+                # would count as descriptors the monitor leaked
+                writer.write(
+                    pw.Handshake(bytes(8), infohash[0], b"-XX0001-" + os.urandom(6).hex().encode()).encode()
+                )
+                with contextlib.suppress(ConnectionError):
+                    while await reader.read(65536):
+                        pass
+            finally:
+                writer.close()
 
     infohash: list[bytes] = []
 

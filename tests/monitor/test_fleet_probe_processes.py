@@ -98,8 +98,12 @@ def test_every_peer_is_committed_once_and_a_probe_process_batch_after_a_takeover
         stop = asyncio.Event()
         running = asyncio.create_task(node.run(stop))
         try:
+            # the swarm handed to the probe processes too (its A frame sent: ``add_target`` awaits the store
+            # first), so the leads below never reach a probe process that does not know the swarm yet
             await _until(
-                lambda: swarm in node.leases and shards.children, 60, "the lease and the probe process"
+                lambda: swarm in node.leases and shards.children and swarm in shards._targets,
+                60,
+                "the lease and the swarm in the probe process",
             )
             node.monitor.discovered(swarm, [(ip, DISCARD, None) for ip in first], Source.TRACKER, "test")
             await _until(lambda: len(_observed(other, swarm)) == len(first), 60, "every peer committed")
