@@ -73,6 +73,23 @@ def behind_us(batches: Sequence[Batch]) -> dict[int, tuple[int, int]]:
     return out
 
 
+def steps_back(batches: Sequence[Batch]) -> dict[int, int]:
+    """Which of one node's batches (in chain order) were sealed over the tolerance before the latest seal
+    time (UTC µs) of a batch before them: position → that time. A step between two batches of one boot
+    that both carry the reading is left to :func:`behind_us`, which knows which side the boot's last
+    clock was on (module docstring)."""
+    out: dict[int, int] = {}
+    latest: dict[str | None, int] = {}  # boot id (None: no reading) → latest seal time so far
+    for position, batch in enumerate(batches):
+        reading = boot_reading(batch)
+        boot = None if reading is None else reading[0]
+        before = max((t for k, t in latest.items() if k is None or k != boot), default=None)
+        if before is not None and batch.sealed_at_us < before - CLOCK_STEP_TOLERANCE_US:
+            out[position] = before
+        latest[boot] = max(latest.get(boot, batch.sealed_at_us), batch.sealed_at_us)
+    return out
+
+
 def same_boot(a: Batch, b: Batch) -> bool:
     """Whether both batches carry a boot reading of one boot: then :func:`behind_us` judges their clocks."""
     ra, rb = boot_reading(a), boot_reading(b)

@@ -21,13 +21,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from swarmscope.evidence.boot_clock import behind_us, boot_reading
+from swarmscope.evidence.boot_clock import behind_us, steps_back
 from swarmscope.evidence.bundle import layout as b
 from swarmscope.evidence.bundle.context import CheckResult, Context
 from swarmscope.evidence.bundle.exhibits import ExhibitInput
 from swarmscope.evidence.bundle.settings import COMMERCIAL_ANCHOR
 from swarmscope.evidence.records import Observation, us_to_iso
-from swarmscope.evidence.seal import CLOCK_STEP_TOLERANCE_US, SealedBatch
+from swarmscope.evidence.seal import SealedBatch
 
 
 def _check_sealed_policy(ctx: Context, exhibit: ExhibitInput) -> None:
@@ -69,16 +69,8 @@ def clock_steps(batches: Iterable[SealedBatch]) -> list[tuple[SealedBatch, int]]
     """Each batch sealed over the tolerance before the latest seal time (UTC µs) of the batches before it
     in chain order, with that time; a step between two batches of one boot that both carry the boot
     reading is left to :func:`clock_off` (:mod:`swarmscope.evidence.boot_clock`), as ``verify --db`` does."""
-    steps: list[tuple[SealedBatch, int]] = []
-    latest: dict[str | None, int] = {}  # boot id (None: no reading) → latest seal time so far
-    for sealed in sorted(batches, key=lambda s: s.batch.first_index):
-        at, reading = sealed.batch.sealed_at_us, boot_reading(sealed.batch)
-        boot = None if reading is None else reading[0]
-        ahead = max((t for k, t in latest.items() if k is None or k != boot), default=None)
-        if ahead is not None and at < ahead - CLOCK_STEP_TOLERANCE_US:
-            steps.append((sealed, ahead))
-        latest[boot] = max(latest.get(boot, at), at)
-    return steps
+    ordered = sorted(batches, key=lambda s: s.batch.first_index)
+    return [(ordered[p], before) for p, before in sorted(steps_back([s.batch for s in ordered]).items())]
 
 
 def clock_off(batches: Iterable[SealedBatch]) -> list[tuple[SealedBatch, int, SealedBatch]]:

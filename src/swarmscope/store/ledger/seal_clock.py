@@ -37,7 +37,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from swarmscope.errors import DecodeError
-from swarmscope.evidence.boot_clock import behind_us, boot_reading, same_boot
+from swarmscope.evidence.boot_clock import behind_us, same_boot, steps_back
 from swarmscope.evidence.records import us_to_iso
 from swarmscope.evidence.seal import (
     CLOCK_STEP_TOLERANCE_US,
@@ -83,17 +83,12 @@ def chain_clock_faults(
     """The steps back and the batches sealed behind among one node's batches whose signatures verified,
     given as (signed first index, ``ledger_batch.id``, batch) in any order; judged in signed order."""
     ordered = sorted(signed, key=lambda item: (item[0], item[2].sealed_at_us))
-    steps: list[ClockStep] = []
-    latest: dict[str | None, int] = {}  # boot id (None: no reading) → latest seal time so far
-    for first, row_id, b in ordered:
-        reading = boot_reading(b)
-        boot = None if reading is None else reading[0]
-        # a step within one boot whose batches both carry the reading is the boot clock's to judge
-        before = max((t for k, t in latest.items() if k is None or k != boot), default=None)
-        if before is not None and b.sealed_at_us < before - CLOCK_STEP_TOLERANCE_US:
-            steps.append(ClockStep(node, row_id, first, before, b.sealed_at_us))
-        latest[boot] = max(latest.get(boot, b.sealed_at_us), b.sealed_at_us)
-    flagged = behind_us([b for _first, _id, b in ordered])
+    batches = [b for _first, _id, b in ordered]
+    steps = [
+        ClockStep(node, ordered[p][1], ordered[p][0], before, ordered[p][2].sealed_at_us)
+        for p, before in sorted(steps_back(batches).items())
+    ]
+    flagged = behind_us(batches)
     behind = [
         ClockBehind(node, ordered[p][1], ordered[p][0], ordered[p][2].sealed_at_us, us, ordered[later][1],
                     ordered[later][2].sealed_at_us)
