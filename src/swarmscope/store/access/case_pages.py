@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 
 from swarmscope.errors import InputError
-from swarmscope.store.access.scoping import case_clause, doe_order
-from swarmscope.store.legal.case_rows import CaseRow
+from swarmscope.store.access.scoping import case_clause
+from swarmscope.store.legal.case_rows import CaseRow, doe_order
 from swarmscope.store.legal.schema import legal_case
 
 if TYPE_CHECKING:

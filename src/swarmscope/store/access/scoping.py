@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
-from swarmscope.store.legal.case_rows import CaseRow, RequestRow, WorkRow, WorkTorrentRow
+from swarmscope.store.legal.case_rows import CaseRow, RequestRow, WorkRow, WorkTorrentRow, doe_order
 from swarmscope.store.legal.letters import LetterRow
 from swarmscope.store.legal.schema import client, disclosure_request, legal_case, letter, work, work_torrent
 
@@ -77,12 +77,6 @@ def torrents(store: Store, client_id: int | None) -> list[WorkTorrentRow]:
         )
     with store.engine.connect() as conn:
         return [WorkTorrentRow(**r._asdict()) for r in conn.execute(query)]
-
-
-def doe_order() -> tuple[sa.ColumnElement[int], sa.ColumnElement[str]]:
-    """ORDER BY terms putting cases in numeric DOE order: ``DOE-`` and at least six digits, so a longer
-    number is a larger one, while as text ``DOE-1000000`` would sort before ``DOE-999999``."""
-    return sa.func.length(legal_case.c.doe), legal_case.c.doe
 
 
 def cases(

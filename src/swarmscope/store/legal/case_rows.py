@@ -201,3 +201,9 @@ def record_build(
         event = {"case_id": case_id, "status": INITIAL_CASE_STATUS, "at_us": now_us, "actor": actor}
         conn.execute(sa.insert(case_event).values(**event, note=note))
         return True
+
+
+def doe_order() -> tuple[sa.ColumnElement[int], sa.ColumnElement[str]]:
+    """ORDER BY terms putting cases in numeric DOE order: ``DOE-`` and at least six digits, so a longer
+    number is a larger one, while as text ``DOE-1000000`` would sort before ``DOE-999999``."""
+    return sa.func.length(legal_case.c.doe), legal_case.c.doe

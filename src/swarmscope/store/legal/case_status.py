@@ -57,10 +57,10 @@ def get_case(store: Store, which: int | str) -> CaseRow:
 
 
 def _next_doe(conn: sa.Connection) -> str:
-    """The DOE number after the highest one, compared as numbers (by length, then text: ``DOE-1000000``
-    comes after ``DOE-999999``, which a text maximum would pick again)."""
-    doe = legal_case.c.doe
-    last = conn.execute(sa.select(doe).order_by(sa.func.length(doe).desc(), doe.desc()).limit(1)).scalar()
+    """The DOE number after the highest one in numeric order (:func:`case_rows.doe_order`: a text maximum
+    would pick ``DOE-999999`` again after ``DOE-1000000``)."""
+    highest = [term.desc() for term in statuses.doe_order()]
+    last = conn.execute(sa.select(legal_case.c.doe).order_by(*highest).limit(1)).scalar()
     number = int(last.removeprefix(DOE_PREFIX)) + 1 if last else 1
     return f"{DOE_PREFIX}{number:06d}"
 
