@@ -14,6 +14,7 @@ that sends the user's API token. ``web.anonymous()`` is logged in as nobody.
 
 from __future__ import annotations
 
+import os
 import shutil
 import sqlite3
 from collections.abc import AsyncIterator, Iterator
@@ -42,8 +43,10 @@ from swarmscope.web.deps import SESSION_COOKIE
 from swarmscope.web.passwords import new_secret, secret_sha256
 from swarmscope.web.roles import Role
 from swarmscope.web.settings import WebSettings
+from tests.pg_server import drop_schema
 
 NOW = 1_765_000_000_000_000  # UTC µs (2025-12-06)
+PG_KEY = Ed25519PrivateKey.generate()  # the node key of the PostgreSQL console stores (the console holds it)
 PASSWORD = "correct horse battery staple"
 ACME, GLOBEX = "Acme Films", "Globex Music"
 USERS: dict[str, tuple[Role, str | None]] = {
@@ -188,3 +191,17 @@ async def console(tmp_path: Path) -> AsyncIterator[Any]:
 
     async for made in open_console(tmp_path):
         yield made
+
+
+@pytest.fixture
+def pg_store() -> Iterator[Store]:
+    """A writer store on the scratch PostgreSQL (``SWARMSCOPE_TEST_PG_URL``) at :data:`NOW`, sealing with
+    :data:`PG_KEY`; its schema dropped after (a sealed workflow event refuses a downgrade past 0008)."""
+    url = os.environ.get("SWARMSCOPE_TEST_PG_URL")  # read now: the root conftest sets it after this loads
+    assert url is not None, "a PostgreSQL console test skips without SWARMSCOPE_TEST_PG_URL"
+    store = open_store(url, node_key=PG_KEY, now_us=NOW)
+    try:
+        yield store
+    finally:
+        store.close()
+        drop_schema(url)

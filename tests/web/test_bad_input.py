@@ -5,7 +5,6 @@ case lookup answers "not found" in one line."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -33,17 +32,6 @@ from tests.web.monitoring_world import build, fill
 PG_URL = os.environ.get("SWARMSCOPE_TEST_PG_URL")
 ON_PG = pytest.mark.skipif(not PG_URL, reason="set SWARMSCOPE_TEST_PG_URL to test on PostgreSQL")
 KEY = Ed25519PrivateKey.generate()
-
-
-@pytest.fixture
-def pg_store() -> Iterator[Store]:
-    assert PG_URL is not None
-    store = open_store(PG_URL, node_key=KEY, now_us=NOW)
-    try:
-        yield store
-    finally:
-        store.close()
-        drop_schema(PG_URL)
 
 
 async def test_bad_input_is_one_line_400_on_sqlite(web: WebWorld) -> None:

@@ -5,34 +5,20 @@ tests/store/test_postgresql.py); the database is emptied afterwards."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from swarmscope.store.access import case_pages, scoping
 from swarmscope.store.access import sessions as session_store
 from swarmscope.store.access import users as user_store
-from swarmscope.store.database import Store, open_store
+from swarmscope.store.database import Store
 from swarmscope.store.legal.schema import legal_case
-from tests.pg_server import drop_schema
 from tests.web.conftest import NOW
 
 PG_URL = os.environ.get("SWARMSCOPE_TEST_PG_URL")
 pytestmark = pytest.mark.skipif(not PG_URL, reason="set SWARMSCOPE_TEST_PG_URL to test on PostgreSQL")
 MINUTE = 60_000_000
-
-
-@pytest.fixture
-def pg_store() -> Iterator[Store]:
-    assert PG_URL is not None
-    store = open_store(PG_URL, node_key=Ed25519PrivateKey.generate(), now_us=NOW)
-    try:
-        yield store
-    finally:
-        store.close()
-        drop_schema(PG_URL)
 
 
 def test_doe_order_and_idle_sessions_on_postgresql(pg_store: Store) -> None:

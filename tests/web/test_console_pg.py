@@ -7,36 +7,21 @@ tests/store/test_postgresql.py); the database is downgraded to empty afterwards.
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from swarmscope.cases.directory import add_work
 from swarmscope.store.access import tokens as token_store
-from swarmscope.store.database import Store, open_store
+from swarmscope.store.database import Store
 from swarmscope.web import accounts
 from swarmscope.web.app import create_app
 from swarmscope.web.deps import now_us
 from swarmscope.web.roles import Role
 from swarmscope.web.settings import WebSettings
-from tests.pg_server import drop_schema
 from tests.web.conftest import ACME, GLOBEX, NOW, PASSWORD, asgi_client, quick_user
 
 PG_URL = os.environ.get("SWARMSCOPE_TEST_PG_URL")
 pytestmark = pytest.mark.skipif(not PG_URL, reason="set SWARMSCOPE_TEST_PG_URL to test on PostgreSQL")
-KEY = Ed25519PrivateKey.generate()  # the node key the accounts are sealed with (the console holds it)
-
-
-@pytest.fixture
-async def pg_store() -> AsyncIterator[Store]:
-    assert PG_URL is not None
-    store = open_store(PG_URL, node_key=KEY, now_us=NOW)
-    try:
-        yield store
-    finally:
-        store.close()
-        drop_schema(PG_URL)  # a sealed workflow event refuses a downgrade past 0008
 
 
 async def test_console_on_postgresql(pg_store: Store) -> None:

@@ -7,37 +7,22 @@ afterwards.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from swarmscope.cases.directory import add_work
 from swarmscope.evidence.seal import key_fingerprint, public_key_raw
-from swarmscope.store.database import Store, open_store
+from swarmscope.store.database import Store
 from swarmscope.web import accounts
 from swarmscope.web.app import create_app
 from swarmscope.web.deps import now_us
 from swarmscope.web.roles import Role
 from swarmscope.web.settings import WebSettings
-from tests.pg_server import drop_schema
-from tests.web.conftest import ACME, GLOBEX, NOW, PASSWORD, asgi_client, quick_user
+from tests.web.conftest import ACME, GLOBEX, NOW, PASSWORD, PG_KEY, asgi_client, quick_user
 from tests.web.monitoring_world import ACME_SWARM, GLOBEX_SWARM, fill
 
 PG_URL = os.environ.get("SWARMSCOPE_TEST_PG_URL")
 pytestmark = pytest.mark.skipif(not PG_URL, reason="set SWARMSCOPE_TEST_PG_URL to test on PostgreSQL")
-KEY = Ed25519PrivateKey.generate()
-
-
-@pytest.fixture
-def pg_store() -> Iterator[Store]:
-    assert PG_URL is not None
-    store = open_store(PG_URL, node_key=KEY, now_us=NOW)
-    try:
-        yield store
-    finally:
-        store.close()
-        drop_schema(PG_URL)  # a sealed workflow event refuses a downgrade past 0008
 
 
 async def test_live_monitoring_on_postgresql(pg_store: Store) -> None:
@@ -45,7 +30,7 @@ async def test_live_monitoring_on_postgresql(pg_store: Store) -> None:
     fill(pg_store, works[ACME], works[GLOBEX], NOW)
     accounts.add_user(pg_store, "root", "admin", None, PASSWORD, NOW)
     secret, _csrf = accounts.log_in(pg_store, "root", PASSWORD, "127.0.0.1", now_us(), 3600)
-    trusted = frozenset({key_fingerprint(public_key_raw(KEY))})
+    trusted = frozenset({key_fingerprint(public_key_raw(PG_KEY))})
     app = create_app(WebSettings(db=str(PG_URL), trusted_keys=trusted), store=pg_store)
     root = asgi_client(app, secret)
     acme = asgi_client(app, *quick_user(pg_store, "acme", Role.VIEWER, ACME))
