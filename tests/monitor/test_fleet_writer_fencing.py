@@ -17,8 +17,6 @@ from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
-from alembic import command
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from swarmscope.errors import DecodeError
 from swarmscope.monitor import probe_frames as pf
@@ -26,14 +24,14 @@ from swarmscope.monitor import writer_frames as frames
 from swarmscope.monitor.ledger_writer import LedgerWriter
 from swarmscope.monitor.writer_process import WriterProcess
 from swarmscope.net.clock import Clock
-from swarmscope.store.database import Store, alembic_config, open_store
+from swarmscope.store.database import Store
 from swarmscope.store.fleet.fencing import Fence, FencingRefused
 from swarmscope.store.fleet.handle import Fleet
 from swarmscope.store.fleet.leases import NodeReplaced
 from swarmscope.store.fleet.registry import FleetSwarm, NodeStart
 from swarmscope.store.ledger.verify import verify_ledger
 from swarmscope.wire.bencode import decode, encode
-from tests.store.factories import SWARM_A, SWARM_B, T0, add_swarms, observation, sighting
+from tests.store.factories import SWARM_A, SWARM_B, T0, node_stores, observation, sighting
 
 PG_URL = os.environ.get("SWARMSCOPE_TEST_PG_URL")
 LEASE = 1.0  # seconds: long enough for the first commit through the writer process on a loaded machine
@@ -78,15 +76,19 @@ def test_the_lease_state_frame_gives_the_probe_process_the_nodes_fence_and_fleet
 def stores() -> Iterator[list[Store]]:
     """Two node stores (two keys) on one freshly migrated PostgreSQL database."""
     assert PG_URL is not None
-    opened = [open_store(PG_URL, node_key=Ed25519PrivateKey.generate(), now_us=T0) for _ in range(2)]
-    try:
-        add_swarms(opened[0])
+    with node_stores(PG_URL, 2) as opened:
         yield opened
-    finally:
-        with opened[0].engine.begin() as conn:
-            command.downgrade(alembic_config(conn), "base")
-        for store in opened:
-            store.close()
+
+
+def _fleet(stores: list[Store]) -> Fleet:
+    """Both swarms registered, nodes ``a`` and ``b`` (the two stores' keys) started."""
+    fleet = Fleet(stores[0])
+    for infohash in (SWARM_A, SWARM_B):
+        fleet.add_swarm(FleetSwarm(infohash, infohash[:8], b"d4:infod", None, "film", 1))
+    for store, name in zip(stores, "ab", strict=True):
+        assert store.node is not None
+        fleet.start_node(NodeStart(name, store.node.fingerprint, None, 0, 4))
+    return fleet
 
 
 def _batches(store: Store) -> int:
@@ -104,12 +106,7 @@ def _writer(store: Store, fence: list[Fence]) -> WriterProcess:
 def test_a_late_write_of_a_taken_over_swarm_is_refused_whole_by_the_writer_process(
     stores: list[Store],
 ) -> None:
-    fleet = Fleet(stores[0])
-    for infohash in (SWARM_A, SWARM_B):
-        fleet.add_swarm(FleetSwarm(infohash, infohash[:8], b"d4:infod", None, "film", 1))
-    for store, name in zip(stores, "ab", strict=True):
-        assert store.node is not None
-        fleet.start_node(NodeStart(name, store.node.fingerprint, None, 0, 4))
+    fleet = _fleet(stores)
     fence = [Fence({})]
     writer = _writer(stores[0], fence)
     writer.start()  # the child opens the store before the short lease starts
@@ -167,12 +164,7 @@ def test_the_ledger_writer_drops_the_lost_swarm_and_commits_the_rest_through_the
     stores: list[Store],
 ) -> None:
     """The probe side's ``LedgerWriter`` over the writer process: as over the in-process fenced store."""
-    fleet = Fleet(stores[0])
-    for infohash in (SWARM_A, SWARM_B):
-        fleet.add_swarm(FleetSwarm(infohash, infohash[:8], b"d4:infod", None, "film", 1))
-    for store, name in zip(stores, "ab", strict=True):
-        assert store.node is not None
-        fleet.start_node(NodeStart(name, store.node.fingerprint, None, 0, 4))
+    fleet = _fleet(stores)
     held = {lease.infohash: lease.token for lease in fleet.take("a", 2, 30, None)}
     fence = [Fence(held)]
     writer = _writer(stores[0], fence)

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
+from alembic import command
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from swarmscope.evidence.records import ExtensionInfo, Failure, Observation, Sighting, Source, Tier
-from swarmscope.store.database import open_store
+from swarmscope.store.database import alembic_config, open_store
 from swarmscope.store.ledger import writer
 from swarmscope.store.ledger.verify import verify_ledger
 
 if TYPE_CHECKING:
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
     from swarmscope.store.database import Store
 
 SWARM_A = "aa" * 20
@@ -96,6 +98,21 @@ def full_observation(**kw: Any) -> Observation:
 def add_swarms(store: Store) -> None:
     store.add_swarm(SWARM_A, SWARM_A, None, "alpha.iso", 12, 32768, 12 * 32768 - 5, b"d4:infod", None, T0)
     store.add_swarm(SWARM_B, None, SWARM_B, "beta.bin", 4, 16384, 65536, None, "magnet:?xt=x", T0)
+
+
+@contextmanager
+def node_stores(url: str, count: int) -> Iterator[list[Store]]:
+    """``count`` node stores (a fresh key each) on one freshly migrated PostgreSQL database at ``url``,
+    the first holding the two swarms of :func:`add_swarms`; the schema goes down to base after."""
+    opened = [open_store(url, node_key=Ed25519PrivateKey.generate(), now_us=T0) for _ in range(count)]
+    try:
+        add_swarms(opened[0])
+        yield opened
+    finally:
+        with opened[0].engine.begin() as conn:
+            command.downgrade(alembic_config(conn), "base")
+        for store in opened:
+            store.close()
 
 
 def check_two_writers_serialise(first: Store, url: str, node_key: Ed25519PrivateKey, run_id: int) -> None:

@@ -15,18 +15,17 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from alembic import command
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from swarmscope.evidence.records import ClockSample
 from swarmscope.evidence.seal import key_fingerprint, public_key_raw
-from swarmscope.store.database import Store, StoreError, alembic_config, open_store
+from swarmscope.store.database import Store, StoreError, open_store
 from swarmscope.store.fleet import registry
 from swarmscope.store.fleet.fencing import FencedStore, FencingRefused
 from swarmscope.store.fleet.handle import Fleet
 from swarmscope.store.fleet.leases import NodeReplaced
 from swarmscope.store.fleet.registry import FleetError, FleetSwarm, NodeStart
-from tests.store.factories import SWARM_A, SWARM_B, T0, add_swarms, observation, sighting
+from tests.store.factories import SWARM_A, SWARM_B, T0, node_stores, observation, sighting
 
 PG_URL = os.environ.get("SWARMSCOPE_TEST_PG_URL")
 pytestmark = pytest.mark.skipif(not PG_URL, reason="set SWARMSCOPE_TEST_PG_URL to test on PostgreSQL")
@@ -37,15 +36,8 @@ SWARMS = [f"{i:02x}" * 20 for i in range(1, 7)]
 def stores() -> Iterator[list[Store]]:
     """Three node stores (three keys) on one freshly migrated PostgreSQL database."""
     assert PG_URL is not None
-    opened = [open_store(PG_URL, node_key=Ed25519PrivateKey.generate(), now_us=T0) for _ in range(3)]
-    try:
-        add_swarms(opened[0])
+    with node_stores(PG_URL, 3) as opened:
         yield opened
-    finally:
-        with opened[0].engine.begin() as conn:
-            command.downgrade(alembic_config(conn), "base")
-        for store in opened:
-            store.close()
 
 
 def _start(fleet: Fleet, store: Store, name: str, ip: str | None = None, capacity: int = 4) -> None:
