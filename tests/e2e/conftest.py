@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -18,9 +19,9 @@ def crash_swarm(netns: bool, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         yield running
 
 
-@pytest.fixture(scope="module")
-def scratch_pg() -> Iterator[pg_server.ScratchPostgres]:
-    """A PostgreSQL server of the module's own: its store starts empty, and restarting it disturbs nobody."""
+@contextmanager
+def _own_pg() -> Iterator[pg_server.ScratchPostgres]:
+    """A PostgreSQL server of the caller's own (skips when PostgreSQL tests are off or absent)."""
     if os.environ.get("SWARMSCOPE_TEST_PG", "1") == "0":
         pytest.skip("SWARMSCOPE_TEST_PG=0: PostgreSQL tests are off")
     server = pg_server.start()
@@ -30,3 +31,17 @@ def scratch_pg() -> Iterator[pg_server.ScratchPostgres]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def scratch_pg() -> Iterator[pg_server.ScratchPostgres]:
+    """A PostgreSQL server of the module's own: its store starts empty, and restarting it disturbs nobody."""
+    with _own_pg() as server:
+        yield server
+
+
+@pytest.fixture
+def fleet_db() -> Iterator[str]:
+    """The URL of a fleet database on a PostgreSQL server of the test's own."""
+    with _own_pg() as server:
+        yield server.url

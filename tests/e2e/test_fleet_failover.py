@@ -43,7 +43,6 @@ from swarmscope.store.ledger.verify import verify_ledger
 from swarmscope.testbed.content import DEFAULT_PIECE_LENGTH, DEFAULT_SIZE
 from swarmscope.testbed.process import free_port, stop_process
 from swarmscope.testbed.swarm import Swarm, start_swarm
-from tests import pg_server
 from tests.e2e.monitor_cli import CLI
 
 pytestmark = [pytest.mark.netns, pytest.mark.realclients]
@@ -130,19 +129,6 @@ def swarms(netns: bool, tmp_path_factory: pytest.TempPathFactory) -> Iterator[li
     with one as first, two as second:
         assert first.infohash_hex != second.infohash_hex
         yield [first, second]
-
-
-@pytest.fixture
-def fleet_db() -> Iterator[str]:
-    if os.environ.get("SWARMSCOPE_TEST_PG", "1") == "0":
-        pytest.skip("SWARMSCOPE_TEST_PG=0: PostgreSQL tests are off")
-    server = pg_server.start()
-    if server is None:
-        pytest.skip("no PostgreSQL server binaries (Debian package postgresql)")
-    try:
-        yield server.url
-    finally:
-        server.stop()
 
 
 def test_failover_fencing_and_rejoin(swarms: list[Swarm], fleet_db: str, tmp_path: Path) -> None:

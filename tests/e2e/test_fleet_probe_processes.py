@@ -35,7 +35,6 @@ from swarmscope.store.fleet.handle import Fleet
 from swarmscope.store.ledger.verify import verify_ledger
 from swarmscope.testbed.process import free_port, stop_process
 from swarmscope.testbed.swarm import Swarm, start_swarm
-from tests import pg_server
 from tests.e2e.monitor_cli import CLI
 from tests.e2e.test_fleet_failover import (
     Node,
@@ -112,19 +111,6 @@ def _chained_twice(fleet: Fleet) -> int:
 def swarm(netns: bool, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Swarm]:
     with start_swarm(tmp_path_factory.mktemp("pp-swarm"), with_aria2=False) as running:
         yield running
-
-
-@pytest.fixture
-def fleet_db() -> Iterator[str]:
-    if os.environ.get("SWARMSCOPE_TEST_PG", "1") == "0":
-        pytest.skip("SWARMSCOPE_TEST_PG=0: PostgreSQL tests are off")
-    server = pg_server.start()
-    if server is None:
-        pytest.skip("no PostgreSQL server binaries (Debian package postgresql)")
-    try:
-        yield server.url
-    finally:
-        server.stop()
 
 
 def test_a_node_with_two_probe_processes_commits_once_recovers_and_is_fenced(

@@ -148,6 +148,27 @@ async def requests(reader: asyncio.StreamReader, count: int = 1) -> list[tuple[i
     return seen
 
 
+async def trickle_junk_blocks(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, h: Hostile) -> None:
+    """A valid handshake, have_all, unchoke, then one junk block (0x5a bytes) for a request every 0.9 s:
+    each block comes inside a 1 s ``piece_timeout``, none passes its piece hash."""
+    writer.write(await handshake(reader, h) + have_all() + unchoke())
+    asked: list[tuple[int, int, int]] = []
+
+    async def collect() -> None:
+        while True:
+            asked.extend(await requests(reader))
+
+    reading = asyncio.create_task(collect())
+    try:
+        while True:
+            await asyncio.sleep(0.9)
+            if asked:
+                index, begin, length = asked.pop(0)
+                writer.write(pw.encode_message(pw.Piece(index, begin, b"\x5a" * length)))
+    finally:
+        reading.cancel()
+
+
 async def drain(reader: asyncio.StreamReader) -> None:
     """Read and drop until the monitor hangs up."""
     while await reader.read(65536):

@@ -30,6 +30,7 @@ from tests.hostile.harness import (
     piece_bytes,
     requests,
     run_monitor,
+    trickle_junk_blocks,
     unchoke,
 )
 
@@ -109,31 +110,13 @@ def test_block_trickle_holds_no_probe_slot_for_long(honest: Honest, tmp_path: Pa
     Bounds: RSS +64 MiB, descriptors +16; the probe lasts at most download_timeout + 1 s.
     """
 
-    async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, h: Hostile) -> None:
-        writer.write(await handshake(reader, h) + have_all() + unchoke())
-        asked: list[tuple[int, int, int]] = []
-        reading = asyncio.create_task(_collect_requests(reader, asked))
-        try:
-            while True:
-                await asyncio.sleep(0.9)
-                if asked:
-                    index, begin, length = asked.pop(0)
-                    writer.write(pw.encode_message(pw.Piece(index, begin, b"\x5a" * length)))
-        finally:
-            reading.cancel()
-
-    hostile = Hostile("127.0.21.11", script)
+    hostile = Hostile("127.0.21.11", trickle_junk_blocks)
     policy = ProbePolicy(piece_timeout=1.0, download_timeout=1.5)
     out = run_monitor(tmp_path, honest.torrent, [hostile], settings=config(5.0, probe=policy))
     hostile_obs = check(out, [hostile.ip], rss_mib=64, fds=16)
     first = hostile_obs[0]
     assert first.failure == Failure.PIECE_TIMEOUT.value, first
     assert first.bytes_received <= 16384 and first.ended_us - first.started_us <= 2_500_000, first
-
-
-async def _collect_requests(reader: asyncio.StreamReader, asked: list[tuple[int, int, int]]) -> None:
-    while True:
-        asked.extend(await requests(reader))
 
 
 @pytest.mark.parametrize("extra", [1, 4096, -1], ids=["one-byte-long", "4-KiB-long", "one-byte-short"])

@@ -20,7 +20,6 @@ from swarmscope.evidence.probe.policy import ProbePolicy
 from swarmscope.evidence.records import Source, Tier
 from swarmscope.monitor.crawler import Monitor
 from swarmscope.net.clock import Clock
-from swarmscope.wire import peer as pw
 from tests.hostile.conftest import Honest
 from tests.hostile.harness import (
     HONEST,
@@ -29,11 +28,9 @@ from tests.hostile.harness import (
     check,
     config,
     handshake,
-    have_all,
     run_monitor,
-    unchoke,
+    trickle_junk_blocks,
 )
-from tests.hostile.test_peer_wire import _collect_requests
 
 pytest.importorskip("libtorrent")
 pytestmark = pytest.mark.realclients
@@ -66,21 +63,6 @@ async def _slowloris(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
         await asyncio.sleep(1.0)
 
 
-async def _trickle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, h: Hostile) -> None:
-    """A valid handshake, have_all, unchoke, then one junk block every 0.9 s (piece_timeout is 1 s)."""
-    writer.write(await handshake(reader, h) + have_all() + unchoke())
-    asked: list[tuple[int, int, int]] = []
-    reading = asyncio.create_task(_collect_requests(reader, asked))
-    try:
-        while True:
-            await asyncio.sleep(0.9)
-            if asked:
-                index, begin, length = asked.pop(0)
-                writer.write(pw.encode_message(pw.Piece(index, begin, b"\x5a" * length)))
-    finally:
-        reading.cancel()
-
-
 def test_the_honest_seed_is_verified_when_hostile_peers_hold_every_slot(
     honest: Honest, tmp_path: Path
 ) -> None:
@@ -88,7 +70,8 @@ def test_the_honest_seed_is_verified_when_hostile_peers_hold_every_slot(
     RSS +64 MiB, descriptors +32; no hostile peer verified."""
     held: dict[str, int] = {}
     hostiles = [
-        Hostile(f"127.0.29.{i + 1}", _holding(_slowloris if i % 2 else _trickle, held)) for i in range(SLOTS)
+        Hostile(f"127.0.29.{i + 1}", _holding(_slowloris if i % 2 else trickle_junk_blocks, held))
+        for i in range(SLOTS)
     ]
     named: dict[str, int] = {}
 
