@@ -8,9 +8,6 @@ with the node key as the code of that time did them."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
 from swarmscope.cases.case_actions import move_case
@@ -33,16 +30,7 @@ from swarmscope.store.ledger.proven import store_trust
 from swarmscope.store.legal import case_status
 from swarmscope.store.legal import letters as letter_store
 from swarmscope.store.legal.workflow_seals import workflow_history
-from tests.cli.letter_world import HOUR, SETTINGS, T0, World, build_world
-
-
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
-    built = build_world(tmp_path)
-    try:
-        yield built
-    finally:
-        built.store.close()
+from tests.cli.letter_world import HOUR, SETTINGS, T0, World
 
 
 def _sent_under_v1(world: World, doe: str, approved_us: int, sealed_digest: str = "v1") -> str:

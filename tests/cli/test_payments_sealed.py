@@ -10,9 +10,6 @@ nothing stored or sealed; and a payment dated before the sealed sending is refus
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from typer.testing import CliRunner
 
@@ -24,19 +21,10 @@ from swarmscope.evidence.records import us_to_iso
 from swarmscope.store.legal import case_status
 from swarmscope.store.legal import letters as letter_store
 from swarmscope.testbed.smtp import SmtpServer, start_smtp
-from tests.cli.letter_world import DAY, HOUR, T0, World, build_world, draft_approve, send
+from tests.cli.letter_world import DAY, HOUR, T0, World, draft_approve, send
 from tests.tampering import tamper_file
 
 register_commands()
-
-
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
-    built = build_world(tmp_path)
-    try:
-        yield built
-    finally:
-        built.store.close()
 
 
 def _payments(world: World) -> int:

@@ -9,9 +9,6 @@ swarm's page (numbers every 2 s, peers every 5 s).
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,8 +21,8 @@ from swarmscope.store.ledger.node_key import default_key_path, load_or_create_no
 from swarmscope.web import accounts
 from tests.web.conftest import ACME, GLOBEX, NOW, PASSWORD
 from tests.web.monitoring_world import ACME_SWARM, add_verified, build
-from tests.web.test_browser import CHROMIUM, _free_port, _wait_for
-from tests.web.test_live_browser import _stop
+from tests.web.test_browser import CHROMIUM
+from tests.web.test_live_browser import serving
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed")
@@ -43,17 +40,8 @@ def served(tmp_path: Path) -> Iterator[tuple[Path, int, str]]:
     finally:
         store.close()
     world = build(db, works[ACME], works[GLOBEX], NOW)
-    port = _free_port()
-    log = (tmp_path / "serve.log").open("wb")
-    command = [sys.executable, "-m", "swarmscope.cli", "serve", "--db", str(db), "--port", str(port)]
-    server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy())
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_for(url, server)
+    with serving(db, tmp_path / "serve.log") as url:
         yield db, world.run_id, url
-    finally:
-        _stop(server)
-        log.close()
 
 
 def _log_in(page: Any, url: str, target: str) -> None:

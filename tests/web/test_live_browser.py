@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,22 @@ def _stop(process: subprocess.Popen[Any]) -> None:
         process.wait()
 
 
+@contextmanager
+def serving(db: Path, log_path: Path) -> Iterator[str]:
+    """``swarmscope serve --db db`` on a free loopback port (output to ``log_path``); its URL, once it
+    answers; stopped by its PID afterwards."""
+    port = _free_port()
+    with log_path.open("wb") as log:
+        command = [sys.executable, "-m", "swarmscope.cli", "serve", "--db", str(db), "--port", str(port)]
+        server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy())
+        url = f"http://127.0.0.1:{port}"
+        try:
+            _wait_for(url, server)
+            yield url
+        finally:
+            _stop(server)
+
+
 @pytest.fixture
 def console(tmp_path: Path) -> Iterator[tuple[Path, str]]:
     """An empty store with a viewer, served by ``swarmscope serve`` on a free loopback port."""
@@ -62,17 +79,8 @@ def console(tmp_path: Path) -> Iterator[tuple[Path, str]]:
         accounts.add_user(store, "viewer", "viewer", None, PASSWORD, 1_765_000_000_000_000)
     finally:
         store.close()
-    port = _free_port()
-    log = (tmp_path / "serve.log").open("wb")
-    command = [sys.executable, "-m", "swarmscope.cli", "serve", "--db", str(db), "--port", str(port)]
-    server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy())
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_for(url, server)
+    with serving(db, tmp_path / "serve.log") as url:
         yield db, url
-    finally:
-        _stop(server)
-        log.close()
 
 
 def _peers_shown(page: Any) -> int:
