@@ -192,3 +192,55 @@ def test_the_ledger_writer_drops_the_lost_swarm_and_commits_the_rest_through_the
     with stores[0].engine.connect() as conn:
         stored = conn.execute(sa.text("SELECT infohash FROM observation")).scalars().all()
     assert stored == [SWARM_B]
+
+
+@needs_pg
+def test_a_stale_batch_of_a_swarm_this_node_leased_again_drops_nothing_and_commits_next_round(
+    stores: list[Store],
+) -> None:
+    """Tokens only grow: a batch fenced by the token of an earlier lease of a swarm that this node has since
+    leased again (a newer token) is refused by the database, but the swarm is not lost: the refusal names
+    no swarm, nothing is dropped, and the records commit under the current token at the next round."""
+    fleet = Fleet(stores[0])
+    fleet.add_swarm(FleetSwarm(SWARM_A, SWARM_A[:8], b"d4:infod", None, "film", 1))
+    assert stores[0].node is not None
+    identity = ("a", fleet.register(NodeStart("a", stores[0].node.fingerprint, None, 0, 4)).incarnation)
+    first = fleet.take("a", 1, 30, None, identity[1])[0].token
+    with fleet.store.engine.begin() as conn:  # the lease ran out; nobody else took it
+        conn.execute(sa.text("UPDATE fleet_lease SET expires_us = 0 WHERE infohash = :h"), {"h": SWARM_A})
+    fleet.release("a", [first])  # the node dropped the lost lease (monitor.node: _drop) and leases it again
+    again = fleet.take("a", 1, 30, None, identity[1])[0].token
+    assert again > first
+    fence = [Fence({SWARM_A: first}, identity)]  # a batch made before the node saw its new token
+    writer = _writer(stores[0], fence)
+    lost: list[frozenset[str]] = []
+    warnings: list[str] = []
+    try:
+        run = stores[0].start_run({}, "0.1.0", T0)
+        with pytest.raises(FencingRefused) as stale:
+            writer.commit_evidence(run, records=[observation()], sealed_at_us=T0)
+        assert stale.value.swarms == frozenset() and "held again" in str(stale.value)
+
+        async def scenario() -> LedgerWriter:
+            ledger = LedgerWriter(
+                writer, run, Clock(), flush_interval=0.05, on_fenced=lost.append, on_warning=warnings.append
+            )
+            task = asyncio.create_task(ledger.run())
+            ledger.add(observation(ip="127.0.0.7"))
+            await asyncio.sleep(0.3)  # refused once with the old token, then the node publishes the new one
+            fence[0] = Fence({SWARM_A: again}, identity)
+            await asyncio.sleep(0.5)
+            ledger.stop()
+            await task
+            return ledger
+
+        ledger = asyncio.run(scenario())
+    finally:
+        writer.close()
+    assert ledger.fenced == 0 and all(not swarms for swarms in lost)
+    assert any("retry under the current tokens" in line for line in warnings)
+    with stores[0].engine.connect() as conn:
+        stored = conn.execute(sa.text("SELECT ip FROM observation")).scalars().all()
+        fenced_by = conn.execute(sa.text("SELECT token FROM lease_fence")).scalars().all()
+    assert stored == ["127.0.0.7"] and fenced_by == [again]
+    assert verify_ledger(stores[0]).ok

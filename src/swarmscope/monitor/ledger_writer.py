@@ -330,8 +330,8 @@ class LedgerWriter:
     def _fenced_out(self, exc: FencingRefused) -> None:
         """Drop the queued records of the swarms fencing refused; one line; tell ``on_fenced``."""
         dropped = self.drop_swarms(exc.swarms)
-        names = ", ".join(sorted(exc.swarms))
-        self.on_warning(f"{exc}; {dropped} records of {names} dropped: this node no longer holds their lease")
+        lost = f"{dropped} records of {', '.join(sorted(exc.swarms))} dropped: their lease is no longer ours"
+        self.on_warning(f"{exc}; {lost if exc.swarms else 'its records retry under the current tokens'}")
         self.on_fenced(exc.swarms)
 
     async def _settle_in_doubt(self) -> bool:

@@ -41,7 +41,11 @@ FENCING_SQLSTATE = "SF001"  # raised by trigger lease_fence_current (migration 0
 
 
 class FencingRefused(StoreError):
-    """The batch was refused (nothing written) because this node no longer holds ``swarms``' leases."""
+    """The batch was refused (nothing written) because this node no longer holds ``swarms``' leases.
+
+    ``swarms`` is empty when every refused token belongs to a swarm this node has since leased again (a
+    newer token): nothing is lost, and the records commit under the current tokens at the next round.
+    """
 
     def __init__(self, swarms: frozenset[str], reason: str) -> None:
         super().__init__(f"fencing refused the batch for {len(swarms)} swarm(s): {reason}")
@@ -75,16 +79,29 @@ def _reason(exc: Exception) -> str:
     return " ".join(text.split())
 
 
-def stale_swarms(engine: Engine, fences: Mapping[str, int]) -> frozenset[str]:
-    """The swarms of ``fences`` (infohash -> token) whose token is not a live lease now (database time)."""
+def stale_swarms(engine: Engine, fences: Mapping[str, int], node: str | None = None) -> frozenset[str]:
+    """The swarms of ``fences`` (infohash -> token) lost to this node: their token is not a live lease now
+    (database time), and ``node`` (its name; None: not asked) holds no newer live lease on them.
+
+    A swarm that ``node`` took again after the batch was fenced (a newer token: tokens only grow) is not
+    lost: the refused batch was stale, and its records commit under the current token at the next round.
+    """
     if not fences:
         return frozenset()
     with engine.connect() as conn:
-        live = conn.execute(
-            sa.text(f"SELECT infohash FROM fleet_lease WHERE token = ANY(:tokens) AND expires_us > {NOW_US}"),
-            {"tokens": sorted(fences.values())},
-        ).scalars()
-        return frozenset(fences) - set(live)
+        live_now = f"expires_us > {NOW_US}"
+        query = f"SELECT infohash FROM fleet_lease WHERE token = ANY(:tokens) AND {live_now}"
+        live = set(conn.execute(sa.text(query), {"tokens": sorted(fences.values())}).scalars())
+        if node is not None:
+            newer = conn.execute(
+                sa.text(
+                    "SELECT infohash, token FROM fleet_lease"
+                    f" WHERE node_name = :node AND infohash = ANY(:swarms) AND {live_now}"
+                ),
+                {"node": node, "swarms": sorted(fences)},
+            )
+            live |= {swarm for swarm, token in newer if token > fences[swarm]}
+        return frozenset(fences) - live
 
 
 def commit_fenced(
@@ -112,7 +129,11 @@ def commit_fenced(
     except sa.exc.DBAPIError as exc:
         if _sqlstate(exc) != FENCING_SQLSTATE:
             raise StoreError(f"write refused: {_reason(exc)}") from exc
-        lost = stale_swarms(store.engine, fences)
+        node_name = fence.identity[0] if fence.identity is not None else None
+        lost = stale_swarms(store.engine, fences, node_name)
+        if not lost and node_name is not None and stale_swarms(store.engine, fences):
+            stale = f"{_reason(exc)} (a stale token of a swarm held again)"
+            raise FencingRefused(frozenset(), stale) from exc
         raise FencingRefused(lost or frozenset(fences), _reason(exc)) from exc
     except (sa.exc.SQLAlchemyError, ledger.LedgerStateError, WitnessError) as exc:
         raise StoreError(f"write refused: {_reason(exc)}") from exc
