@@ -1,13 +1,17 @@
-"""The coordinator's router when a probe process cannot run: its shard falls back to the coordinator.
+"""The coordinator's router: a shard whose probe process cannot run, and a swarm no probe process probes,
+fall back to the coordinator.
 
 A probe process that cannot be started (or was replaced too often) must not make its shard's peers
 vanish: the coordinator plans every lead already handed to that shard and every later one itself, with one
 warning line. ``_popen`` is made to fail the way a missing interpreter or an exhausted process table does.
+A magnet's metainfo that arrives after the probe processes started is not theirs (they load their swarms at
+start): the leads of that swarm found later stay with the coordinator, whatever their shard.
 """
 
 from __future__ import annotations
 
 import asyncio
+from types import SimpleNamespace
 from typing import Any, cast
 
 import pytest
@@ -27,9 +31,9 @@ class _Coordinator:
 
     def __init__(self) -> None:
         self.planned_peers: list[tuple[str, int, str]] = []
+        self.targets = {SWARM: SimpleNamespace(meta=object())}  # a .torrent: its metainfo known at start
 
     def planned(self, swarm: str, peers: list[tuple[str, int]], source: str) -> None:
-        assert swarm == SWARM
         self.planned_peers += [(ip, port, source) for ip, port in peers]
 
 
@@ -69,3 +73,37 @@ def test_a_probe_process_that_cannot_start_leaves_its_shard_to_the_coordinator(
     )
     assert len(warnings) == 1 and "probe process 1 could not start" in warnings[0]
     assert "the coordinator probes its shard" in warnings[0]
+
+
+class _Pipe:
+    """A probe process's frame pipe that keeps what it was sent (no process behind it)."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[bytes, bytes]] = []
+
+    def send(self, channel: bytes, body: bytes) -> None:
+        self.sent.append((channel, body))
+
+
+def test_the_leads_of_a_magnet_the_probe_processes_do_not_probe_stay_with_the_coordinator(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    router = pp.ProbeProcesses(
+        2, cast(WriterProcess, None), "unused.db", [], MonitorConfig(peer_id=b"-SS0001-000000000000")
+    )
+    pipe = _Pipe()
+    monkeypatch.setattr(router, "_spawn", lambda hello: pp._Child(1, cast(Any, None), cast(Any, pipe)))
+    coordinator = _Coordinator()
+    magnet = "cd" * 20
+    coordinator.targets[magnet] = SimpleNamespace(meta=None)  # its metainfo came after the processes started
+    theirs = _ips(1, 2)
+
+    async def run() -> None:
+        await router.start(coordinator)
+        router.forward(SWARM, [(theirs[0], 1)], "tracker")
+        router.forward(magnet, [(theirs[1], 2)], "tracker")
+
+    asyncio.run(run())
+    assert router.probed == {SWARM}
+    assert [channel for channel, _body in pipe.sent] == [pp.pf.LEADS]  # only the .torrent's lead
+    assert coordinator.planned_peers == [(theirs[1], 2, "tracker")]

@@ -117,6 +117,7 @@ class ProbeProcesses:
         self._targets: dict[str, bytes] = {}  # a fleet node's swarms: infohash -> metainfo bytes
         self._lease: bytes | None = None  # the latest ``K`` body
         self._references: list[tuple[str, bytes]] = []  # (swarm, ``R`` body)
+        self.probed: set[str] = set()  # the swarms the probe processes probe (infohash hex)
 
     @property
     def pids(self) -> list[int]:
@@ -128,12 +129,14 @@ class ProbeProcesses:
         return shard_of(ip, self.count) == 0
 
     def forward(self, swarm: str, peers: list[tuple[str, int]], source: str) -> None:
-        """Hand each peer to its shard's process (shard 0: the coordinator's own plan)."""
+        """Hand each peer to its shard's process (shard 0: the coordinator's own plan). A swarm the probe
+        processes do not probe (a magnet whose metainfo arrived after they started, in a plain run) stays
+        with the coordinator, whatever the shard."""
         shards: dict[int, list[tuple[str, int]]] = {}
         for ip, port in peers:
             shards.setdefault(shard_of(ip, self.count), []).append((ip, port))
         for shard, group in shards.items():
-            if shard == 0 or shard in self.abandoned:
+            if shard == 0 or shard in self.abandoned or swarm not in self.probed:
                 self._monitor.planned(swarm, group, source)
                 continue
             self._leads.setdefault(shard, []).extend((swarm, ip, port, source) for ip, port in group)
@@ -150,6 +153,7 @@ class ProbeProcesses:
         """Start the probe processes of ``monitor``'s run (recorded already: ``monitor.run_id``); a shard
         whose process cannot start is probed by the coordinator (one warning line)."""
         self._monitor, self._loop = monitor, asyncio.get_running_loop()
+        self.probed = {swarm for swarm, target in monitor.targets.items() if target.meta is not None}
         uvloop = type(self._loop).__module__.split(".")[0] == "uvloop"
         self._hello = hello = {
             "db": self.db,
@@ -172,11 +176,13 @@ class ProbeProcesses:
         """A fleet node's swarm (its metainfo known): probed by every probe process from now on."""
         assert target.meta is not None
         self._targets[target.swarm] = target.meta.raw
+        self.probed.add(target.swarm)
         self._broadcast(pf.ADD, target.meta.raw)
 
     def remove_target(self, swarm: str) -> None:
         """A fleet node's swarm is dropped: every probe process stops probing it (what it queued for it
         stays, unless :meth:`discard_queued`); its leads are forgotten (a replacement is not handed them)."""
+        self.probed.discard(swarm)
         if self._targets.pop(swarm, None) is None:
             return
         self._leads = {
