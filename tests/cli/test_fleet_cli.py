@@ -14,7 +14,9 @@ from typer.testing import CliRunner
 from swarmscope.cli import register_commands
 from swarmscope.cli.app import app
 from swarmscope.store.database import alembic_config, open_store
+from swarmscope.store.fleet.handle import Fleet
 from swarmscope.testbed.content import TorrentContent, build_content
+from swarmscope.wire.bencode import decode, encode
 from tests.pg_server import drop_schema
 
 register_commands()  # as the swarmscope entry point does: every command, whatever ran before
@@ -85,10 +87,26 @@ def test_add_status_remove(pg: str, content: TorrentContent) -> None:
     ]
     code, out = invoke("fleet", "add", magnet, "--db", pg, "--vantages", "1")
     assert (code, out.strip()) == (0, f"updated {'ab' * 20} film (1 vantages)")
+    tracked = magnet.replace("film", "film2") + "&tr=http://127.0.0.1:1/a"
+    code, out = invoke("fleet", "add", tracked, "--db", pg, "--vantages", "1")
+    assert (code, out.strip()) == (0, f"updated {'ab' * 20} film2 (1 vantages)")
+    fleet = Fleet(open_store(pg, create=False))
+    try:  # the magnet given again is the one the nodes read (its tracker)
+        (stored,) = fleet.swarms(["ab" * 20])
+        assert stored.magnet == tracked and stored.name == "film2"
+        retracked = _retracked(content, "http://127.0.0.1:2/announce")
+        code, out = invoke("fleet", "add", str(retracked), "--db", pg)
+        assert (code, out.strip()) == (0, f"updated {content.infohash_hex} {content.name} (2 vantages)")
+        (torrent,) = fleet.swarms([content.infohash_hex])
+        assert torrent.metainfo == retracked.read_bytes()  # same info dict, the new announce list
+        code, out = invoke("fleet", "add", f"magnet:?xt=urn:btih:{content.infohash_hex}", "--db", pg)
+        assert code == 0 and out.strip().endswith("(2 vantages; its stored .torrent's trackers stay in use)")
+    finally:
+        fleet.store.close()
     code, out = invoke("fleet", "status", "--db", pg)
     assert code == 0, out
     assert "nodes: 0" in out and "swarms: 2, under-covered: 2" in out
-    assert f"{'ab' * 20} film 0/1 [-] UNDER-COVERED" in out
+    assert f"{'ab' * 20} film2 0/1 [-] UNDER-COVERED" in out
     code, out = invoke("fleet", "remove", "ab" * 20, "cd" * 20, "--db", pg)
     assert code == 1 and f"removed {'ab' * 20}" in out and f"not registered: {'cd' * 20}" in out
     code, out = invoke("fleet", "status", "--db", pg)
@@ -267,3 +285,12 @@ def test_a_wildcard_bind_is_refused_and_a_node_without_bind_beside_bound_ones_is
     lines = status_lines(FleetStatus(0, nodes, []))
     assert lines[1].endswith(" NO --bind: its hits corroborate no other node's"), lines
     assert "--bind" not in lines[2], lines
+
+
+def _retracked(content: TorrentContent, announce: str) -> Path:
+    """The content's .torrent with another announce URL (the same info dict, so the same swarm)."""
+    meta = decode(content.torrent_path.read_bytes())
+    assert isinstance(meta, dict)
+    path = content.torrent_path.with_name("retracked.torrent")
+    path.write_bytes(encode(meta | {b"announce": announce.encode()}))
+    return path

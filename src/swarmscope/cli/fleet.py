@@ -29,7 +29,7 @@ from swarmscope.monitor.targets import load_target
 from swarmscope.net.tsa_client import require_tsa_url
 from swarmscope.store.fleet.duties import Duty
 from swarmscope.store.fleet.handle import NEEDS_POSTGRESQL, Fleet, is_postgresql
-from swarmscope.store.fleet.registry import FleetSwarm
+from swarmscope.store.fleet.registry import ADDED, TORRENT_KEPT, FleetSwarm
 from swarmscope.store.fleet.status import DEAD_LEASES, FleetStatus, NodeStatus
 
 fleet_app = typer.Typer(help="Swarms watched by a fleet of monitor nodes (PostgreSQL).", no_args_is_help=True)
@@ -67,7 +67,9 @@ def add(
         int, number_option("--vantages", num.VANTAGES, "nodes (distinct source addresses) per swarm")
     ] = 2,
 ) -> None:
-    """Register swarms for the fleet to watch (again: update their work and vantages)."""
+    """Register swarms for the fleet to watch. Again: update their work and vantages, and their source (a
+    .torrent given again replaces the stored one, e.g. to change its trackers; nodes read it when they
+    lease the swarm)."""
     try:  # every target is read before the store is touched: one bad one registers nothing
         loaded = [load_target(t) for t in targets]
     except InputError as exc:
@@ -76,8 +78,10 @@ def add(
         for t in loaded:
             raw = t.meta.raw if t.meta is not None else None
             swarm = FleetSwarm(t.swarm, t.name, raw, None if raw else t.origin, work, vantages)
-            new = fleet.add_swarm(swarm)
-            typer.echo(f"{'added' if new else 'updated'} {t.swarm} {clean(t.name)} ({vantages} vantages)")
+            done = fleet.add_swarm(swarm)
+            verb = "added" if done == ADDED else "updated"
+            note = "; its stored .torrent's trackers stay in use" if done == TORRENT_KEPT else ""
+            typer.echo(f"{verb} {t.swarm} {clean(t.name)} ({vantages} vantages{note})")
 
 
 @fleet_app.command("remove")

@@ -54,8 +54,9 @@ class Fleet:
             reason = " ".join(str(exc.orig if isinstance(exc, sa.exc.DBAPIError) else exc).split())
             raise StoreError(f"fleet: database refused: {reason}") from exc
 
-    def add_swarm(self, swarm: FleetSwarm) -> bool:
-        """Register ``swarm`` (or update its work and vantages); True when it is new."""
+    def add_swarm(self, swarm: FleetSwarm) -> str:
+        """Register or update ``swarm``; ``registry.ADDED``, ``UPDATED`` or ``TORRENT_KEPT`` (see
+        :func:`registry.add_swarm`)."""
         with self._tx() as conn:
             return registry.add_swarm(conn, swarm)
 

@@ -233,8 +233,21 @@ def retire_node(conn: sa.Connection, name: str) -> int:
     return removed
 
 
-def add_swarm(conn: sa.Connection, swarm: FleetSwarm) -> bool:
-    """Register a swarm, or update its work and vantages when it is registered; True when it is new."""
+ADDED, UPDATED, TORRENT_KEPT = "added", "updated", "torrent kept"
+
+
+def add_swarm(conn: sa.Connection, swarm: FleetSwarm) -> str:
+    """Register a swarm, or update a registered one: its work and vantages, and its source and name.
+
+    A .torrent given again replaces the stored one (the same info dict: the infohash is its hash; the
+    announce list may differ, which is how trackers are changed). A magnet given again replaces the stored
+    magnet; when the swarm also has stored .torrent bytes, those stay the nodes' source (their trackers).
+    Nodes read the source when they lease the swarm.
+
+    Returns:
+        :data:`ADDED` (new), :data:`UPDATED`, or :data:`TORRENT_KEPT` (a magnet given for a swarm whose
+        stored .torrent stays in use).
+    """
     values = {
         "infohash": swarm.infohash.lower(),
         "name": swarm.name,
@@ -243,15 +256,19 @@ def add_swarm(conn: sa.Connection, swarm: FleetSwarm) -> bool:
         "work": swarm.work,
         "vantages": swarm.vantages,
     }
+    if swarm.metainfo is not None:
+        source = "metainfo = :metainfo, name = :name"
+    else:  # the name follows the source in use
+        source = "magnet = :magnet, name = CASE WHEN metainfo IS NULL THEN :name ELSE name END"
     updated = conn.execute(
         sa.text(
-            "UPDATE fleet_swarm SET work = coalesce(:work, work), vantages = :vantages,"
-            " metainfo = coalesce(metainfo, :metainfo) WHERE infohash = :infohash"
+            f"UPDATE fleet_swarm SET work = coalesce(:work, work), vantages = :vantages, {source}"
+            " WHERE infohash = :infohash RETURNING metainfo IS NOT NULL"
         ),
         values,
-    ).rowcount
-    if updated:
-        return False
+    ).scalar()
+    if updated is not None:
+        return TORRENT_KEPT if updated and swarm.metainfo is None else UPDATED
     conn.execute(
         sa.text(
             "INSERT INTO fleet_swarm (infohash, name, metainfo, magnet, work, vantages, added_us)"
@@ -259,7 +276,7 @@ def add_swarm(conn: sa.Connection, swarm: FleetSwarm) -> bool:
         ),
         values,
     )
-    return True
+    return ADDED
 
 
 def remove_swarm(conn: sa.Connection, infohash: str) -> bool:
