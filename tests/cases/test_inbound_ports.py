@@ -21,7 +21,7 @@ from swarmscope.evidence.declarations import OBSERVATION
 from swarmscope.evidence.records import Observation, Source, us_to_iso
 from swarmscope.store.database import Store
 from swarmscope.store.ledger.proven import proven_observations, store_trust
-from swarmscope.store.ledger.proven_ports import UNKNOWN_SOURCE_PORT
+from swarmscope.store.ledger.proven_ports import CLAIM_CHECK_WINDOW_US, UNKNOWN_SOURCE_PORT
 from swarmscope.store.legal import case_status
 from swarmscope.store.legal import cases as sc
 from tests.cases.evidence import IH, T0, fresh_store, hit, seal
@@ -115,3 +115,26 @@ def test_documents_say_which_port_was_observed_and_which_was_claimed(store: Stor
         " connection to it)"
     )
     assert all("; " not in line for line in (*lines["127.0.0.5"], *theirs))  # the exhibit's separator
+
+
+def test_a_claim_counts_only_near_the_probe_that_checked_it(store: Store) -> None:
+    """A port mapping lives about two hours (RFC 6886 section 3.3): an inbound hit more than
+    ``CLAIM_CHECK_WINDOW_US`` from every outbound verification of its claimed ip:port counts under its
+    observed source port, whichever side of the check it falls on."""
+    window_min = CLAIM_CHECK_WINDOW_US / 60e6
+    records = [
+        inbound("127.0.0.9", 0, 50001),  # 180 min before the check: too early
+        hit("127.0.0.9", 180, port=CLAIMED),
+        inbound("127.0.0.9", 180 - window_min, 50002),  # exactly the window before: checked
+        inbound("127.0.0.9", 180 + window_min, 50003),  # exactly the window after: checked
+        inbound("127.0.0.9", 180 + window_min + 1, 50004),  # a minute later: not
+    ]
+    seal(store, records)
+    hits = proven_observations(store, store_trust(store, None).fingerprints, T0 + 10**13).hits
+    assert sorted((h.source_port or 0, h.port) for h in hits) == [
+        (0, CLAIMED),
+        (50001, 50001),
+        (50002, CLAIMED),
+        (50003, CLAIMED),
+        (50004, 50004),
+    ]
