@@ -234,7 +234,7 @@ def _run_scenario(fleet: Fleet, nodes: dict[str, Node], swarms: list[Swarm], url
         _wait(
             f"{taker} verifies {h} after failover",
             lambda h=h, t=taker: _verified_since(fleet, h, t, before_kill),
-            90,
+            150,  # as above: through one re-probe
         )
 
     nodes[victim] = _start_node(url, victim, work)  # restarted under its name, with its key
