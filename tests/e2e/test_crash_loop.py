@@ -14,8 +14,9 @@ announce and probes), every other round 0-0.7 s after a batch was acknowledged (
 The last run is not killed: it recovers, monitors, exits 0, and the checks run once more.
 PostgreSQL runs on a scratch server of this test's own (``tests/pg_server.py``).
 
-The multi-process modes the README recommends under load get the same loop over SQLite, fewer rounds
-(:data:`PROCESS_KILLS`): ``--writer-process`` and ``--probe-processes 2``. Only the parent is killed; its
+The multi-process modes the README recommends under load get the same loop, fewer rounds
+(:data:`PROCESS_KILLS`): ``--writer-process`` and ``--probe-processes 2`` over SQLite, and
+``--probe-processes 2`` over PostgreSQL. Only the parent is killed; its
 children (the writer, the other probe processes: own sessions, so the kill does not reach them) must end
 by themselves within :data:`ORPHAN_BOUND` seconds (their input closed: the writer finishes the commit it
 is in and exits; README "Crash safety"), and the checks run once they have.
@@ -198,3 +199,19 @@ def test_kill_loop_postgresql(
 def test_kill_loop_sqlite_processes(crash_swarm: Swarm, tmp_path: Path, extra: tuple[str, ...]) -> None:
     db = tmp_path / "evidence.db"
     _kill_loop(crash_swarm, str(db), tmp_path, lambda: _sqlite_migrated(db), extra, PROCESS_KILLS)
+
+
+def test_kill_loop_postgresql_probe_processes(
+    crash_swarm: Swarm, scratch_pg: pg_server.ScratchPostgres, tmp_path: Path
+) -> None:
+    """The two-probe-process node (coordinator, probe process, writer process) killed on PostgreSQL."""
+    engine = sa.create_engine(scratch_pg.url)
+    try:
+
+        def migrated() -> bool:
+            return "ledger_batch" in sa.inspect(engine).get_table_names()
+
+        extra = ("--probe-processes", "2")
+        _kill_loop(crash_swarm, scratch_pg.url, tmp_path, migrated, extra, PROCESS_KILLS)
+    finally:
+        engine.dispose()
