@@ -1,0 +1,37 @@
+"""``swarmscope verify`` on a bundle whose manifest.json is large, valid JSON of many small objects.
+
+The fuzz rule for bundle verification (tests/fuzz/README.md): a hostile bundle is refused within bounded
+time and memory, never a crash. ``cli/verify.py`` reads any regular file up to ``MAX_FILE`` (2 GiB) and
+the verifier parses manifest.json with ``json.loads`` before any check: 100 MB of ``[{},{},...]`` took
+2.8 GB of RSS (so under 1 GB of manifest, a few MB zipped, exhausts a 24 GiB machine), and under a 2 GB
+address-space limit ``verify`` died with a MemoryError traceback. A genuine manifest lists a few hundred
+bytes per bundle file.
+"""
+
+from __future__ import annotations
+
+import tracemalloc
+
+import pytest
+
+from swarmscope.evidence.bundle.nodes_verify import verify_export
+
+MANIFEST_BYTES = 8 * 1024 * 1024
+PEAK_BOUND = 64 * 1024 * 1024  # eight times the hostile file
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="manifest.json is parsed whole whatever its size: 8 MiB of empty objects cost ~230 MB",
+)
+def test_a_huge_manifest_of_tiny_objects_is_refused_in_bounded_memory() -> None:
+    count = MANIFEST_BYTES // 3
+    files = {"manifest.json": b"[" + b"{}," * (count - 1) + b"{}]"}
+    tracemalloc.start()
+    try:
+        verdict = verify_export(files)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert not verdict.ok
+    assert peak < PEAK_BOUND, f"peak {peak / 2**20:.0f} MiB for an {MANIFEST_BYTES / 2**20:.0f} MiB manifest"
