@@ -147,7 +147,8 @@ class Inflater:
             caller that stops past ``max_out`` never holds more than that (a gzip bomb inflates ~1000:1).
 
     Raises (from :meth:`feed`):
-        ContentEncodingError: an unknown coding, or bytes that are not of the coding.
+        ContentEncodingError: an unknown coding, bytes that are not of the coding, or bytes after the end of
+            the coded stream (zlib would keep them all in ``unused_data``, uncounted by ``max_out``).
     """
 
     def __init__(self, encoding: str, max_out: int) -> None:
@@ -169,6 +170,8 @@ class Inflater:
             return
         pending = raw
         while pending:
+            if self._zlib.eof:  # RFC 9110 section 8.4.1: the coding covers the whole body, nothing after it
+                raise ContentEncodingError(f"{len(pending)} bytes after the end of the {self._coding} stream")
             try:
                 out = self._zlib.decompress(pending, self._max_out + 1)
             except zlib.error as exc:
@@ -178,7 +181,7 @@ class Inflater:
                     continue
                 raise ContentEncodingError(str(exc)) from None
             self._started = True
-            pending = self._zlib.unconsumed_tail
+            pending = self._zlib.unconsumed_tail or self._zlib.unused_data
             if out:
                 yield out
 
