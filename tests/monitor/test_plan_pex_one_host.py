@@ -9,8 +9,6 @@ swarm's whole ``pex_pending_per_swarm`` (1,000): honest PEX leads of that swarm 
 
 from __future__ import annotations
 
-import pytest
-
 from swarmscope.evidence.records import Observation, Tier
 from swarmscope.monitor.plan import PlanPolicy, ProbePlan
 
@@ -18,10 +16,6 @@ SW = "ab" * 20
 HOST = "203.0.113.5"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the PEX quota is per naming ip:port: one host with 21 listening ports fills the swarm's 1,000",
-)
 def test_one_host_on_many_ports_names_at_most_its_quota_of_dead_leads() -> None:
     plan = ProbePlan(PlanPolicy())
     plan.add((SW, HOST, 6000), "tracker", 0)

@@ -13,9 +13,10 @@ Hostile peers (README "Resource bounds"):
   resets it. Each such probe stores up to the probe's overhead cap (4 MiB, ``ProbePolicy``), so at most
   10 probes in its first day and 4 a day after (240 s doubling to 6 h) bound what one peer stores.
 - PEX (BEP 11) names addresses of the naming peer's choice. A PEX-only lead that has not yet connected is
-  *pending*: at most ``pex_pending_per_swarm`` per swarm and ``pex_per_source`` per naming peer (a
-  naming peer's slot is freed only when its lead connects or another source names it, so a liar names at
-  most ``pex_per_source`` dead addresses for the whole run), and a pending lead is dropped after
+  *pending*: at most ``pex_pending_per_swarm`` per swarm and ``pex_per_source`` per naming host (its IP
+  address, an IPv6 /64: :func:`naming_host`; a naming host's slot is freed only when its lead connects or
+  another source names it, so a liar names at most ``pex_per_source`` dead addresses for the whole run,
+  whatever ports it listens on), and a pending lead is dropped after
   ``pex_max_failures`` failed dials, as libtorrent's peer list drops a peer whose ``failcount`` reaches
   ``max_failcount`` (3). Leads beyond a cap are not planned (their sighting is still recorded).
 """
@@ -204,14 +205,14 @@ class ProbePlan:
 
     def _admit_pex(self, key: PeerKey, via: str) -> bool:
         """Hold a slot for a new PEX lead named by ``via``; False when the swarm's or the source's is full."""
-        p, swarm = self.policy, key[0]
+        p, swarm, namer = self.policy, key[0], naming_host(via)
         if self._pex_swarm.get(swarm, 0) >= p.pex_pending_per_swarm:
             return False
-        if via and self._pex_source.get((swarm, via), 0) >= p.pex_per_source:
+        if namer and self._pex_source.get((swarm, namer), 0) >= p.pex_per_source:
             return False
-        self._pex_pending[key] = via
+        self._pex_pending[key] = namer
         self._pex_swarm[swarm] = self._pex_swarm.get(swarm, 0) + 1
-        self._pex_source[(swarm, via)] = self._pex_source.get((swarm, via), 0) + 1
+        self._pex_source[(swarm, namer)] = self._pex_source.get((swarm, namer), 0) + 1
         return True
 
     def _settle_pex(self, key: PeerKey, *, keep_source_slot: bool) -> None:
@@ -260,6 +261,21 @@ class ProbePlan:
     def in_flight(self) -> int:
         """Probes currently running."""
         return sum(self._per_ip.values())
+
+
+def naming_host(via: str) -> str:
+    """The host a PEX quota is kept for: ``via`` ("ip:port" of the naming peer) without its port, an IPv6
+    address as its /64 (one subscriber's usual allocation, RFC 6177). One host listening on many ports is
+    one naming peer: else each port it connects on would bring a new quota. "" stays "" (no namer)."""
+    if not via:
+        return ""
+    ip = via.rsplit(":", 1)[0].strip("[]")
+    if ":" not in ip:
+        return ip
+    try:
+        return str(ipaddress.IPv6Network(f"{ip}/64", strict=False))
+    except ValueError:
+        return ip
 
 
 def _decrement(counts: dict[K, int], key: K) -> None:
