@@ -36,11 +36,6 @@ def junk(total: int) -> bytes:
     return bytes(out)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="junk just under the overhead cap then a close or a stall is no SUSPECT outcome: no backoff, "
-    "so the stated per-peer storage bound does not hold",
-)
 @pytest.mark.parametrize("end", ["close", "stall"])
 def test_junk_under_the_cap_then_close_or_stall_is_re_probed_less_and_less_often(
     honest: Honest, tmp_path: Path, end: str

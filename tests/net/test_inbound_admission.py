@@ -8,11 +8,13 @@ says nothing must not keep a peer that sends its claims out, and one IP cannot t
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from pathlib import Path
 
 import pytest
 
 from swarmscope.evidence.probe.policy import ProbePolicy
+from swarmscope.evidence.records import HEAVY_OVERHEAD, Observation, Tier
 from swarmscope.net.inbound_admission import (
     IDLE_AFTER,
     MAX_PER_IP,
@@ -61,6 +63,26 @@ def test_the_throttle_seals_one_unverified_probe_per_ip_and_swarm_and_interval()
     assert throttle.allow("1.2.3.4", IH, verified=False, now=120.0)
     assert len(throttle._last) == 2  # bounded memory: the oldest pair is forgotten
     assert SealThrottle(0.0).allow("1.2.3.4", IH, verified=False, now=0.0)
+
+
+def test_heavy_unverified_probes_double_the_interval_until_a_verified_one() -> None:
+    """More than 1 MiB besides piece payload, nothing verified: the next unverified probe of that (IP,
+    swarm) is sealed after 2, 4, ... intervals (README "Resource bounds"); a verified probe ends it."""
+    heavy = Observation(
+        IH.hex(), "1.2.3.4", 1, "inbound", 0, 1, Tier.HAS_PIECES, wire_bytes_in=HEAVY_OVERHEAD + 1
+    )
+    light = dataclasses.replace(heavy, wire_bytes_in=HEAVY_OVERHEAD)
+    throttle = SealThrottle(100.0)
+    assert throttle.allow("1.2.3.4", IH, False, 0.0, heavy)
+    assert not throttle.allow("1.2.3.4", IH, False, 199.0, heavy)  # one heavy: 200 s
+    assert throttle.allow("1.2.3.4", IH, False, 200.0, heavy)
+    assert not throttle.allow("1.2.3.4", IH, False, 599.0, light)  # two heavy: 400 s
+    assert throttle.allow("1.2.3.4", IH, False, 600.0, light)  # a light one adds no strike
+    assert not throttle.allow("1.2.3.4", IH, False, 999.0, light)
+    assert throttle.allow("1.2.3.4", IH, True, 999.0)  # verified: sealed, and the backoff ends
+    assert throttle.allow("1.2.3.4", IH, False, 1000.0, heavy)  # the plain interval since 600 again
+    assert not throttle.allow("1.2.3.4", IH, False, 1199.0, light)  # one heavy: 200 s
+    assert throttle.allow("1.2.3.4", IH, False, 1200.0, light)
 
 
 def test_an_ipv6_host_is_counted_by_its_64_prefix() -> None:

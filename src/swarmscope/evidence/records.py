@@ -364,6 +364,18 @@ def claimed_port(obs: Observation) -> int | None:
     return obs.port
 
 
+HEAVY_OVERHEAD = (
+    1 << 20
+)  # bytes: more than an honest peer sends besides pieces (a 1M-piece bitfield: 128 KiB)
+
+
+def heavy_without_evidence(obs: Observation) -> bool:
+    """Whether a probe that verified nothing took more than :data:`HEAVY_OVERHEAD` bytes besides piece
+    payload (junk just under the probe's overhead cap): a peer's choice no honest client makes, backed off
+    like a protocol error so that what one peer makes us store stays bounded (README "Resource bounds")."""
+    return obs.tier is not Tier.VERIFIED and obs.wire_bytes_in - obs.bytes_received > HEAVY_OVERHEAD
+
+
 def us_to_datetime(us: int) -> datetime:
     """UTC microseconds since the epoch → aware ``datetime`` (UTC)."""
     return datetime.fromtimestamp(us / 1_000_000, tz=UTC).replace(microsecond=us % 1_000_000)

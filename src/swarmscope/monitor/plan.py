@@ -8,7 +8,8 @@ tiers, and why" and "Thresholds").
 Hostile peers (README "Resource bounds"):
 
 - A peer whose probes connect but end without evidence in a way no honest client causes (a protocol error,
-  a hash failure, metadata that does not hash: :data:`SUSPECT`) is re-probed after ``reprobe_interval``
+  a hash failure, metadata that does not hash: :data:`SUSPECT`; or more than 1 MiB of bytes besides piece
+  payload: ``records.heavy_without_evidence``) is re-probed after ``reprobe_interval``
   doubled per such probe since its last verified one, up to ``max_suspect_backoff``; a verified probe
   resets it. Each such probe stores up to the probe's overhead cap (4 MiB, ``ProbePolicy``), so at most
   10 probes in its first day and 4 a day after (240 s doubling to 6 h) bound what one peer stores.
@@ -28,7 +29,7 @@ import ipaddress
 from dataclasses import dataclass
 from typing import TypeVar
 
-from swarmscope.evidence.records import Failure, Observation, Source, Tier
+from swarmscope.evidence.records import Failure, Observation, Source, Tier, heavy_without_evidence
 
 PeerKey = tuple[str, str, int]  # (swarm hex, ip, port)
 K = TypeVar("K")
@@ -196,7 +197,7 @@ class ProbePlan:
         """Seconds to the next probe of a peer that answered: doubled per SUSPECT outcome until verified."""
         if observation.tier >= Tier.VERIFIED:
             self._suspect.pop(key, None)
-        elif observation.failure in SUSPECT:
+        elif observation.failure in SUSPECT or heavy_without_evidence(observation):
             self._suspect[key] = self._suspect.get(key, 0) + 1
         strikes = self._suspect.get(key, 0)
         if not strikes:

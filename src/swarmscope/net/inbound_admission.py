@@ -17,7 +17,10 @@ behind carrier-grade NAT (RFC 6888), so it admits a few per IP, not one:
 - an inbound probe that verified nothing is sealed at most once per (IP, swarm) per interval (the
   monitor's re-probe interval, 120 s by default, as an outbound peer is probed): a host that dials in
   again and again with junk gets one sealed record per interval, not one per connection; a probe that
-  verified a piece or a block is always sealed. :data:`MAX_REMEMBERED` bounds that memory.
+  verified a piece or a block is always sealed. A sealed probe that carried more than 1 MiB besides piece
+  payload (``records.heavy_without_evidence``) doubles that interval for its (IP, swarm), up to
+  :data:`MAX_HEAVY_INTERVAL`, as outbound re-probes back off (``monitor/plan.py``): what one host's junk
+  makes us store stays bounded. :data:`MAX_REMEMBERED` bounds that memory.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TypeVar, cast
+
+from swarmscope.evidence.records import Observation, heavy_without_evidence
 
 MAX_PER_IP = 8  # streams in flight from one IP (named or not)
 MAX_PER_IP_SWARM = 4  # probes in flight for one (IP, swarm)
@@ -91,23 +96,34 @@ class ListenerStats:
     unsealed: int = 0  # runs that verified nothing, not reported: their (IP, swarm) had one sealed lately
 
 
+MAX_HEAVY_INTERVAL = 21_600.0  # seconds: as ``PlanPolicy.max_suspect_backoff``
+
+
 class SealThrottle:
     """When an unverified inbound probe of one (IP, swarm) may be sealed (module docstring)."""
 
     def __init__(self, interval: float, remembered: int = MAX_REMEMBERED) -> None:
         self.interval, self.remembered = interval, remembered
-        self._last: OrderedDict[tuple[str, bytes], float] = OrderedDict()
+        self._last: OrderedDict[tuple[str, bytes], tuple[float, int]] = OrderedDict()  # (sealed at, heavy)
 
-    def allow(self, ip: str, swarm: bytes, verified: bool, now: float) -> bool:
+    def allow(
+        self, ip: str, swarm: bytes, verified: bool, now: float, observation: Observation | None = None
+    ) -> bool:
         """True when the probe is to be sealed: it verified something, or no unverified probe of
-        (``ip``, ``swarm``) was sealed in the last ``interval`` seconds (``now``: loop time, seconds)."""
-        if verified or self.interval <= 0:
-            return True
+        (``ip``, ``swarm``) was sealed in the last ``interval`` seconds, doubled per heavy one sealed since
+        the last verified probe (``now``: loop time, seconds; ``observation``: the probe's record, heavy
+        when ``records.heavy_without_evidence``)."""
+        heavy = observation is not None and heavy_without_evidence(observation)
         key = (ip, swarm)
-        last = self._last.get(key)
-        if last is not None and now - last < self.interval:
+        if verified or self.interval <= 0:
+            if key in self._last:  # a verified probe ends the backoff, not the interval
+                self._last[key] = (self._last[key][0], 0)
+            return True
+        last, strikes = self._last.get(key, (None, 0))
+        wait = min(MAX_HEAVY_INTERVAL, self.interval * 2.0 ** min(strikes, 32))
+        if last is not None and now - last < wait:
             return False
-        self._last[key] = now
+        self._last[key] = (now, strikes + heavy)
         self._last.move_to_end(key)
         while len(self._last) > self.remembered:
             self._last.popitem(last=False)

@@ -293,8 +293,9 @@ class _Opening:
         inner = self.inner
         if inner is not None and shell.run is not None:
             verified = inner.tier is Tier.VERIFIED or bool(inner.download.verified_blocks)
-            if lst.throttle.allow(host_key(self.ip), self.swarm or b"", verified, shell.loop.time()):
-                lst.on_done(inner, shell.run.observation())
+            obs = shell.run.observation()
+            if lst.throttle.allow(host_key(self.ip), self.swarm or b"", verified, shell.loop.time(), obs):
+                lst.on_done(inner, obs)
             else:
                 lst.stats.unsealed += 1
         elif not shell.detached:  # we did not close it ourselves (refused, timed out, stopping)
