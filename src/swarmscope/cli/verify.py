@@ -190,6 +190,13 @@ def run_verify(
     except BundleUnusableError as exc:
         _unusable(f"{bundle}: {exc}", as_json, console)
         return EXIT_UNUSABLE
+    except MemoryError:  # a hostile file past every bound the checks keep: refused, never a traceback
+        _unusable(
+            f"{bundle}: verification ran out of memory: a file is far larger than any bundle's",
+            as_json,
+            console,
+        )
+        return EXIT_UNUSABLE
     if as_json:
         console.file.write(json.dumps(verdict_json(verdict), indent=2, sort_keys=True) + "\n")
     else:

@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from swarmscope.errors import DecodeError
 from swarmscope.evidence.bundle import layout as b
 from swarmscope.evidence.bundle.context import CheckResult, Context, Problem, count_problems
+from swarmscope.evidence.bundle.manifest_json import parse_manifest
 from swarmscope.evidence.bundle.nodes import (
     HITS,
     NODES,
@@ -82,7 +83,7 @@ class NodeFiles(Mapping[str, bytes]):
 def manifest_version(files: Mapping[str, bytes]) -> object:
     """The ``version`` of ``manifest.json`` (None when it is unreadable: the verifier names that)."""
     try:
-        manifest = json.loads(files[b.MANIFEST].decode("utf-8"))
+        manifest = parse_manifest(files[b.MANIFEST])
     except (ValueError, KeyError, RecursionError):
         return None
     return manifest.get("version") if isinstance(manifest, dict) else None
@@ -218,7 +219,7 @@ def _signing_key(files: Mapping[str, bytes]) -> object:
     """The ``signing_key`` of a bundle's manifest its verification could not use (wrong format, version
     or listing); None when it is unreadable (its verification says so)."""
     try:
-        manifest = json.loads(files[b.MANIFEST].decode("utf-8"))
+        manifest = parse_manifest(files[b.MANIFEST])
     except (ValueError, KeyError, RecursionError):
         return None
     return manifest.get("signing_key") if isinstance(manifest, dict) else None

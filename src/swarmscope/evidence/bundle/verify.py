@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from swarmscope.evidence.bundle import layout as b
 from swarmscope.evidence.bundle.context import CheckResult, Context, Problem, count_problems
 from swarmscope.evidence.bundle.datasets import parse_datasets
 from swarmscope.evidence.bundle.exhibits import ExhibitInput, Indexed
+from swarmscope.evidence.bundle.manifest_json import parse_manifest
 from swarmscope.evidence.bundle.proofs import PROOF_CHECKS
 from swarmscope.evidence.canonical import record_from_canonical
 from swarmscope.evidence.chain import GENESIS, ChainEntry, link_hash
@@ -69,7 +69,7 @@ def check_manifest(ctx: Context, version: int = b.VERSION) -> CheckResult:
     raw = ctx.get(b.MANIFEST)
     assert raw is not None
     try:
-        manifest = json.loads(raw.decode("utf-8"))
+        manifest = parse_manifest(raw)
         if not isinstance(manifest, dict) or manifest.get("format") != b.FORMAT:
             raise ValueError("not a swarmscope-bundle manifest")
         if manifest.get("version") != version:
