@@ -107,3 +107,10 @@ def test_the_leads_of_a_magnet_the_probe_processes_do_not_probe_stay_with_the_co
     assert router.probed == {SWARM}
     assert [channel for channel, _body in pipe.sent] == [pp.pf.LEADS]  # only the .torrent's lead
     assert coordinator.planned_peers == [(theirs[1], 2, "tracker")]
+
+
+def test_the_backlog_bound_is_shared_by_the_processes_of_one_run() -> None:
+    """``--max-backlog`` bounds the run's memory: each of N processes (coordinator included) keeps 1/N."""
+    config = MonitorConfig(peer_id=b"-SS0001-000000000000", max_backlog_bytes=300 * 1024 * 1024)
+    router = pp.ProbeProcesses(3, cast(WriterProcess, None), "unused.db", [], config)
+    assert config.max_backlog_bytes == 100 * 1024 * 1024 and router.config is config

@@ -85,6 +85,9 @@ class ProbeProcesses:
         them. config: the run's settings. on_warning: one line per event. on_committed: each sealed
         batch a probe process committed, once its COMMIT returned. fleet: a fleet node's probe processes
         (module docstring). on_fenced: the swarms whose lease fencing refused a probe process's batch.
+
+    ``config.max_backlog_bytes`` is divided among the ``count`` processes (the coordinator's own share too:
+    build this router before the coordinator's monitor), so ``--max-backlog`` bounds the node's backlog.
     """
 
     def __init__(
@@ -102,6 +105,7 @@ class ProbeProcesses:
     ) -> None:
         if not 2 <= count <= MAX_PROBE_PROCESSES:
             raise ValueError(f"probe processes: {count} is not in 2..{MAX_PROBE_PROCESSES}")
+        config.max_backlog_bytes //= count  # one bound for the node: each process keeps its share of it
         self.count, self.writer, self.db, self.origins, self.config = count, writer, db, origins, config
         self.on_warning, self.on_committed = on_warning, on_committed
         self.children: dict[int, _Child] = {}
