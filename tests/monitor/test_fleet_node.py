@@ -28,7 +28,7 @@ from swarmscope.monitor.fleet_monitor import FleetMonitor
 from swarmscope.monitor.node import FleetNode, NodePlan
 from swarmscope.net.clock import Clock
 from swarmscope.net.dht_node import DhtNode
-from swarmscope.store.database import Store, open_store
+from swarmscope.store.database import Store, StoreError, open_store
 from swarmscope.store.fleet.fencing import FencedStore
 from swarmscope.store.fleet.handle import Fleet
 from swarmscope.store.fleet.leases import NodeReplaced
@@ -333,3 +333,40 @@ def lt_info(torrent: Path) -> bytes:
     """The bencoded info dict of ``torrent`` (its SHA-1 is the v1 infohash)."""
     lt = pytest.importorskip("libtorrent")
     return bytes(lt.bencode(lt.bdecode(torrent.read_bytes())[b"info"]))
+
+
+def test_a_node_cut_off_from_the_database_stops_watching_when_its_leases_expire(
+    store: Store, tmp_path: Path
+) -> None:
+    """Renewals fail (the database out of reach): once a lease length has passed since the last renewal
+    began, the node stops watching its swarms (others may hold them by now: no swarm is watched by more
+    nodes than asked) and discards what it queued; when renewals succeed again it leases anew."""
+    fleet = Fleet(store)
+    for i in range(2):
+        content = build_content(tmp_path / str(i), size=16384, piece_length=16384, seed=bytes([i]),
+                                announce=["http://127.0.0.1:9/announce"])  # fmt: skip
+        fleet.add_swarm(FleetSwarm(content.infohash_hex, content.name, content.torrent_path.read_bytes(),
+                                   None, None, 1))  # fmt: skip
+    events: list[str] = []
+    node = _node(store, fleet, events)
+    renew = fleet.renew
+
+    def unreachable(*_args: object) -> object:
+        raise StoreError("fleet: database refused: connection refused")
+
+    async def scenario() -> None:
+        stop = asyncio.Event()
+        running = asyncio.create_task(node.run(stop))
+        await _until(lambda: len(node.monitor.targets) == 2, 20)
+        fleet.renew = unreachable  # type: ignore[method-assign]
+        await _until(lambda: not node.monitor.targets, 10)
+        assert not node.leases and not node.tokens()
+        fleet.renew = renew  # type: ignore[method-assign]
+        await _until(lambda: len(node.monitor.targets) == 2, 20)  # leased again, under new tokens
+        stop.set()
+        await asyncio.wait_for(running, 30)
+
+    asyncio.run(scenario())
+    dropped = [e for e in events if "no lease renewal for a lease length" in e]
+    assert len(dropped) == 2 and any(e.startswith("lease round failed") for e in events)
+    assert sum(e.startswith("leased ") for e in events) == 4

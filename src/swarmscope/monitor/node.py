@@ -1,11 +1,10 @@
 """One fleet node: lease swarms from the fleet, feed them to the monitor, renew, give them back on stop.
 
 The lease loop (every ``lease_seconds / 3``, paced by deadlines: a round starts at the previous round's
-start plus the period, a slow round skips the ticks it overran instead of pushing every later round
-late, so a lease is renewed about every period whatever a round costs): renew this node's leases (which
-is also its heartbeat, in database time, reporting its writer lag: how long its oldest evidence not yet
-committed has waited); a lease missing from the answer was taken over or its swarm
-removed, so the swarm is dropped at once; then take swarms up to ``capacity`` and hand each to the
+start plus the period, a slow round skips the ticks it overran instead of pushing every later round late):
+renew this node's leases (also its heartbeat, in database time, reporting its writer lag: how long its
+oldest evidence not yet committed has waited); a lease missing from the answer was taken over or its swarm
+removed: the swarm is dropped at once; then take swarms up to ``capacity`` and hand each to the
 :class:`FleetMonitor`. The monitor's ledger writer seals through a
 :class:`~swarmscope.store.fleet.fencing.FencedStore` reading :meth:`FleetNode.tokens`; a batch refused
 by fencing drops the swarms it names here too. With probe processes (``--probe-processes N``) the
@@ -24,14 +23,13 @@ releasing and writing nothing more (its batches are refused in their transaction
 
 Stopping (SIGTERM/SIGINT, or ``stop``): the monitor stops first (probes in flight recorded, everything
 pending committed while the leases are still held), then the leases are released and the stop recorded.
-A database that cannot be reached during a round is reported (one line) and the round is retried; leases
-then lapse on their own and fencing refuses what this node could no longer hold.
+A database that cannot be reached during a round is reported (one line) and the round is retried; once a
+lease length has passed since the last renewal began, every lease has lapsed: the node stops watching its
+swarms (others may hold them: no swarm is watched by more nodes than asked) and releases the rows when the
+database answers again; fencing refuses whatever it could no longer hold meanwhile.
 
-Reference copies are node-local (README "Node-local paths"): a leased swarm that carries a work with
-reference content (linked by ``works link``, or named by ``fleet add --work``) gets block proofs from
-THIS node's copy of it (``references``: work id → path, checked against the work's stored SHA-256 when
-the node started), read beside the lease rounds and, for a magnet, once BEP 9 brought its metainfo;
-without one the node says so in one line and monitors the swarm without them.
+Reference copies are node-local: :mod:`swarmscope.monitor.node_references` reads them for each swarm
+leased.
 """
 
 from __future__ import annotations
@@ -44,12 +42,12 @@ from dataclasses import dataclass
 
 from swarmscope.errors import SwarmscopeError
 from swarmscope.monitor.fleet_monitor import FleetMonitor
+from swarmscope.monitor.node_references import NodeReferences
 from swarmscope.monitor.targets import Target, load_target, target_from_metainfo
 from swarmscope.store.fleet.fencing import Fence
 from swarmscope.store.fleet.handle import Fleet
 from swarmscope.store.fleet.leases import ClockReport, Lease, NodeReplaced
 from swarmscope.store.fleet.registry import FleetSwarm, NodeStart
-from swarmscope.store.legal.cases import swarm_reference_works
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,18 +122,17 @@ class FleetNode:
         on_registered: Callable[[], None] | None = None,
     ) -> None:
         self.fleet, self.monitor, self.plan, self.on_event = fleet, monitor, plan, on_event
-        self.jobs, self.references = jobs, dict(references or {})
-        self.on_registered = on_registered
+        self.jobs, self.on_registered = jobs, on_registered
+        self._references = NodeReferences(fleet, monitor, references or {}, on_event)
         self.leases: dict[str, Lease] = {}
         self.registered = False  # set once the fleet accepted this node's start
         self.incarnation: int | None = None  # this process's start under the name (set at registration)
         self.replaced: NodeReplaced | None = None  # a newer process registered under the name: we stop
         self._tokens: Mapping[str, int] = {}  # replaced whole on change: read from the writer's thread
-        self._failing = False
+        self._failing, self._renewed_at = False, 0.0  # the last renewal's start (loop time, seconds)
         self._handing: dict[str, Lease] = {}  # handed off: still renewed and fenced until released
+        self._expired: list[int] = []  # tokens of leases that expired unrenewed: released when reachable
         self._releasing: set[asyncio.Task[int]] = set()
-        self._loading: set[asyncio.Task[None]] = set()  # reference copies being read (not in the round)
-        self._magnets: dict[str, FleetSwarm] = {}  # leased magnets whose works wait for their metainfo
         monitor.evidence.on_fenced = self._fenced
         monitor.on_metadata = self._metadata_known
 
@@ -182,8 +179,7 @@ class FleetNode:
                 clock, lambda seconds: _wait(stop, seconds),
             )  # fmt: skip
         finally:
-            for task in self._loading:
-                task.cancel()
+            self._references.cancel()
             monitor_stop.set()
             await worker
             await monitor  # commits everything pending while the leases are still held
@@ -215,6 +211,8 @@ class FleetNode:
             if not self._failing:
                 self.on_event(f"lease round failed, retrying every {self.plan.renew_every:g} s: {exc}")
             self._failing = True
+            if asyncio.get_running_loop().time() - self._renewed_at > self.plan.lease_seconds:
+                self._forget_all("no lease renewal for a lease length: its lease has expired")
             return
         if self._failing:
             self.on_event("lease rounds succeed again")
@@ -234,15 +232,26 @@ class FleetNode:
         """Another process runs under this name now: forget every lease (its tokens were dropped at that
         start), stop monitoring, discard what is queued; the lease loop ends and :meth:`run` raises."""
         self.replaced = exc
-        for swarm in list(self.leases) + list(self._handing):
-            self.monitor.remove_target(swarm)
-            self.monitor.discard_queued(swarm)
-        self.leases, self._handing = {}, {}
-        self._publish()
+        self._forget_all(None)
         if self.monitor.evidence.writer is not None:  # its clock samples too: nothing more is written
             self.monitor.evidence.writer.discard_all()
 
+    def _forget_all(self, why: str | None) -> None:
+        """Stop watching every swarm and discard their queued records; ``why``: their leases expired
+        unrenewed (one line per swarm; released at the next round that reaches the database), or None:
+        a newer process dropped them (silent)."""
+        if why is not None:
+            self._expired += [lease.token for lease in (*self.leases.values(), *self._handing.values())]
+        for swarm in list(self.leases) + list(self._handing):
+            self.monitor.remove_target(swarm)
+            discarded = self.monitor.discard_queued(swarm)
+            if why is not None:
+                self.on_event(f"dropped {swarm}: {why}; {discarded} queued records discarded")
+        self.leases, self._handing = {}, {}
+        self._publish()
+
     async def _renew(self) -> None:
+        began = asyncio.get_running_loop().time()  # before the database granted anything: conservative
         await self._release_handed()
         tokens = [lease.token for lease in self.leases.values()]
         writer = self.monitor.evidence.writer
@@ -255,6 +264,7 @@ class FleetNode:
         for swarm in set(self.leases) - kept:
             self._drop(swarm, "lease lost (taken over, expired or the swarm was removed)")
         self.leases.update({lease.infohash: lease for lease in renewed})
+        self._renewed_at = began
         for lease in renewed:
             if lease.handoff:
                 self._hand_off(lease)
@@ -287,56 +297,11 @@ class FleetNode:
         self._publish()
         await self.monitor.add_target(target)
         self.on_event(f"leased {swarm.infohash} ({swarm.name}) token {lease.token}")
-        self._read_references(swarm, target)
-
-    def _read_references(self, swarm: FleetSwarm, target: Target) -> None:
-        task = asyncio.create_task(self._load_references(swarm, target))
-        self._loading.add(task)
-        task.add_done_callback(self._loading.discard)
+        self._references.read(swarm, target)
 
     async def _metadata_known(self, target: Target) -> None:
         """A leased magnet's info dict arrived (BEP 9): its works' reference copies can be checked now."""
-        swarm = self._magnets.pop(target.swarm, None)
-        if swarm is not None and target.swarm in self.leases:
-            self._read_references(swarm, target)
-
-    async def _load_references(self, swarm: FleetSwarm, target: Target) -> None:
-        """Block proofs of a newly leased swarm from this node's copy of each work it carries; one line
-        per work: what the copy gave, or why it gives nothing here (the swarm is monitored either way).
-        Runs beside the lease rounds: hashing a film's copy takes longer than a lease."""
-        try:
-            works = await asyncio.to_thread(
-                swarm_reference_works, self.fleet.store, swarm.infohash, swarm.work
-            )
-        except SwarmscopeError as exc:
-            self.on_event(f"works of {swarm.infohash} not read, no reference copy used: {exc}")
-            return
-        for work in works:
-            label, path = f"work {work.id} ({work.title})", self.references.get(work.id)
-            if path is None:
-                self.on_event(
-                    f"no reference copy of {label} on this node: {swarm.infohash} is monitored without block"
-                    f" proofs from it (swarmscope node --reference {work.id}=PATH)"
-                )
-            elif target.meta is None:
-                self._magnets[swarm.infohash] = swarm
-                self.on_event(
-                    f"reference copy of {label} waits for magnet {swarm.infohash}'s metainfo (BEP 9)"
-                )
-            else:
-                await self._load_reference(swarm.infohash, target, label, path)
-
-    async def _load_reference(self, infohash: str, target: Target, label: str, path: str) -> None:
-        assert target.meta is not None
-        try:
-            loaded = await self.monitor.load_reference(infohash, target.meta, path)
-        except SwarmscopeError as exc:
-            self.on_event(f"reference copy of {label} at {path} unusable for {infohash}: {exc}")
-            return
-        self.on_event(
-            f"reference copy of {label} at {path}: {len(loaded.kept)} pieces back block proofs of {infohash}"
-            f" ({loaded.verified} verified, {loaded.mismatched} mismatched, {loaded.missing} missing)"
-        )
+        self._references.metadata_known(target, target.swarm in self.leases)
 
     def _hand_off(self, lease: Lease) -> None:
         """Rebalancing asks the swarm back: stop monitoring it now; what is queued for it still commits
@@ -347,10 +312,11 @@ class FleetNode:
         self.on_event(f"handing {lease.infohash} off (rebalancing)")
 
     async def _release_handed(self) -> None:
-        if self._handing:
-            handed, self._handing = self._handing, {}
-            tokens = [lease.token for lease in handed.values()]
+        """Release the leases handed off and those that lapsed unrenewed (their rows would keep this node
+        from leasing the swarms again); on an error they stay for the next round."""
+        if tokens := [lease.token for lease in self._handing.values()] + self._expired:
             await asyncio.to_thread(self.fleet.release, self.name, tokens)
+            self._handing, self._expired = {}, []
             self._publish()
 
     def _fenced(self, swarms: frozenset[str]) -> None:
@@ -361,7 +327,7 @@ class FleetNode:
     def _drop(self, swarm: str, why: str) -> None:
         """Stop monitoring ``swarm`` now; its lease row, if still this node's, is deleted in the background
         (an expired lease nobody took yet: this node would otherwise block itself from taking it again)."""
-        self._magnets.pop(swarm, None)
+        self._references.forget(swarm)
         lease = self.leases.pop(swarm, None)
         if lease is not None:
             self._publish()
