@@ -112,6 +112,11 @@ async def test_a_writer_without_the_node_key_cannot_extend_a_token(web: WebWorld
         token = live if f"id = {live_id}" in statement else expired
         assert await answer(web, token) == (401, LOG_IN_FIRST), statement
     assert await answer(web, web.template.tokens["counsel"]) == (200, "")
+    code, out, _err = cli("users", "tokens", "counsel", "--db", str(web.path))
+    states = {int(line.split("\t")[0]): line.split("\t")[4] for line in out.splitlines()}
+    refused = " (refused: not the state last sealed for it)"
+    assert code == 0 and states[live_id] == "active" + refused and states[expired_id] == "active" + refused
+    assert not any(refused in state for i, state in states.items() if i not in (live_id, expired_id))
 
 
 async def test_a_token_issued_before_expiry_existed_expires_90_days_after_its_sealed_issue(

@@ -188,17 +188,20 @@ def tokens(
     db: DbOption = DEFAULT_DB,
 ) -> None:
     """List API tokens: id, user, created, last used (to the minute), active, expired or revoked, and when it
-    expires (never the token)."""
+    expires (never the token); a token whose row is not the state last sealed for it (checked with the
+    node key file beside the database) says so."""
     now = now_us()
     with command_store(db) as store:
         if name is not None:
             user_store.get_user(store, name)
         rows = token_store.list_tokens(store, name)
-        sealed = _sealed_accounts(store, db) if any(r.expires_us is None for r in rows) else None
+        sealed = _sealed_accounts(store, db) if rows else None
     for row in rows:
         ends, expires = _expiry(row, sealed)
         state = "active" if ends > now else "expired"
         state = state if row.revoked_us is None else f"revoked {iso(row.revoked_us)}"
+        if sealed is not None and not token_store.holds(sealed, row):
+            state += " (refused: not the state last sealed for it)"
         used = "never used" if row.last_used_us is None else f"last used {iso(row.last_used_us)}"
         typer.echo(f"{row.id}\t{clean(row.user)}\tcreated {iso(row.created_us)}\t{used}\t{state}\t{expires}")
     if not rows:

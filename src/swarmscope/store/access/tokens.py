@@ -16,13 +16,13 @@ could move (:func:`expiry_us`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
 from swarmscope.errors import InputError
-from swarmscope.store.access.account_events import seal_rows
+from swarmscope.store.access.account_events import SealedAccounts, seal_rows
 from swarmscope.store.access.schema import web_token, web_user
 
 if TYPE_CHECKING:
@@ -56,7 +56,8 @@ def expiry_us(expires_us: int | None, sealed_at_us: int) -> int:
 class TokenRow:
     """One API token: ``user`` its user's name; ``created_us``, ``last_used_us`` (None: never used, else
     to :data:`USE_RESOLUTION_US`), ``revoked_us`` (None: not revoked) and ``expires_us`` (None: issued
-    before schema revision 0023, see :func:`expiry_us`) in UTC µs."""
+    before schema revision 0023, see :func:`expiry_us`) in UTC µs; ``user_id`` and ``token_sha256`` (hex
+    SHA-256 of the secret) complete the sealed fields, for :func:`holds`."""
 
     id: int
     user: str
@@ -64,12 +65,20 @@ class TokenRow:
     last_used_us: int | None
     revoked_us: int | None
     expires_us: int | None
+    user_id: int
+    token_sha256: str
+
+
+def holds(sealed: SealedAccounts, row: TokenRow) -> bool:
+    """Whether token ``row``, as read, is the state last sealed for it under ``sealed``'s keys (an expiry
+    moved or blanked without the node key is not)."""
+    return sealed.holds("web_token", asdict(row))
 
 
 def _select() -> sa.Select[Any]:
     return sa.select(
         web_token.c.id, web_user.c.name, web_token.c.created_us, web_token.c.last_used_us,
-        web_token.c.revoked_us, web_token.c.expires_us,
+        web_token.c.revoked_us, web_token.c.expires_us, web_token.c.user_id, web_token.c.token_sha256,
     ).join(web_user, web_user.c.id == web_token.c.user_id)  # fmt: skip
 
 
