@@ -44,7 +44,7 @@ async def _timings(
 ) -> dict[str, float]:
     if user_store.find_user(store, ADMIN) is None:
         accounts.add_user(store, ADMIN, "admin", None, None, NOW_US)  # token only
-    token = accounts.issue_token(store, ADMIN, NOW_US)
+    token = accounts.issue_token(store, ADMIN, NOW_US, NOW_US + 3_650 * 86_400_000_000)
     app = create_app(WebSettings(db=db), store=store)
     app.state.console_trust = (trusted, ProvenBatches(trusted))  # as serve trusts the node key file
     transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))

@@ -69,7 +69,9 @@ def test_the_view_reads_again_only_when_the_chain_moved(store: Store) -> None:
     assert moved == [1]
     view.refresh(store, lambda: moved.append(2))
     assert moved == [1]  # nothing sealed since: not read again
-    token_id = user_store.add_token(store, user_store.get_user(store, "ann").id, secret_sha256("t"), T0)
+    token_id = user_store.add_token(
+        store, user_store.get_user(store, "ann").id, secret_sha256("t"), T0, T0 + 1
+    )
     assert not view.has_events("web_token", token_id)
     view.refresh(store, lambda: moved.append(3))
     assert moved == [1, 3] and view.has_events("web_token", token_id)
@@ -115,7 +117,7 @@ def test_an_account_without_any_sealed_state_is_sealed_only_by_passwd(store: Sto
         accounts.set_password(store, "old", "a long enough password", T0 + 1)
     accounts.set_password(store, "old", "a long enough password", T0 + 1, accounts.Adoption("viewer", None))
     _token_id, token = accounts.new_token(store, "old", T0 + 2)
-    assert user_store.user_by_token(store, secret_sha256(token)) is not None
+    assert user_store.user_by_token(store, secret_sha256(token), T0 + 3) is not None
 
 
 def test_a_retention_purge_leaves_the_accounts_accepted(tmp_path: Path) -> None:
@@ -172,5 +174,5 @@ def test_an_account_laundered_through_crash_recovery_is_refused(backend: str, tm
             assert again.recovery is not None and again.recovery.recovered_batch is not None
             view = SealedAccounts.of_store(again)
             assert not user_store.user_holds(view, user_store.get_user(again, "Mallory"))
-            assert user_store.user_by_token(again, token_hash) is None
+            assert user_store.user_by_token(again, token_hash, T0 + 1) is None
             assert user_store.user_holds(view, user_store.get_user(again, "ann"))

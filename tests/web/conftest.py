@@ -34,6 +34,7 @@ from swarmscope.net.clock import Clock
 from swarmscope.store.access import sessions as session_store
 from swarmscope.store.access import users as user_store
 from swarmscope.store.access.schema import web_session
+from swarmscope.store.access.tokens import DAY_US
 from swarmscope.store.database import Store, open_store
 from swarmscope.store.ledger.head_witness import witness_path
 from swarmscope.store.ledger.node_key import default_key_path, open_node_key
@@ -130,7 +131,7 @@ def web_template(tmp_path_factory: pytest.TempPathFactory) -> Template:
             name: accounts.log_in(store, name, PASSWORD, "127.0.0.1", NOW, 10 * 365 * 86_400)
             for name in USERS
         }
-        tokens = {name: accounts.issue_token(store, name, NOW) for name in USERS}
+        tokens = {name: accounts.issue_token(store, name, NOW, NOW + 3_650 * DAY_US) for name in USERS}
         user_store.list_users(store)
     finally:
         store.close()

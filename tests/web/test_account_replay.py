@@ -40,6 +40,8 @@ from tests.tampering import tamper_file
 from tests.web.conftest import BASE_URL, asgi_client, quick_user
 from tests.web.letter_console import Console, ledger_entries
 
+LATER = T0 + 3_650 * token_store.DAY_US  # the tokens' expiry: the console checks it by the system clock
+
 PASSWORD = "correct horse battery staple"
 register_commands()
 runner = CliRunner()
@@ -89,7 +91,7 @@ async def test_a_disabled_counsels_old_rows_written_back_get_no_approval(console
     rows are written back (disabled_us and revoked_us NULL); the token must not preview or approve."""
     store, doe = console.world.store, console.world.dois[0]
     draft_letters(store, SETTINGS, [doe], "counsel", T0)
-    _token_id, token = accounts.new_token(store, "counsel", T0)
+    _token_id, token = accounts.new_token(store, "counsel", T0, LATER)
     async with _bearer(console, token) as counsel:
         letter = await counsel.get(f"/api/cases/{doe}/letter")
         assert letter.status_code == 200, letter.text
@@ -110,14 +112,14 @@ async def test_a_disabled_counsels_old_rows_written_back_get_no_approval(console
 
 async def test_a_revoked_token_written_back_is_refused(console: Console) -> None:
     store = console.world.store
-    token_id, token = accounts.new_token(store, "analyst", T0)
-    _other_id, other = accounts.new_token(store, "analyst", T0)
+    token_id, token = accounts.new_token(store, "analyst", T0, LATER)
+    _other_id, other = accounts.new_token(store, "analyst", T0, LATER)
     async with _bearer(console, token) as old, _bearer(console, other) as kept:
         assert (await old.get("/api/me")).status_code == 200
         row = _copy(console, "web_token", f"id = {token_id}")
         token_store.revoke_token(store, "analyst", token_id, T0 + 1)
         _write_back(console, "web_token", row)
-        assert user_store.user_by_token(store, secret_sha256(token)) is None
+        assert user_store.user_by_token(store, secret_sha256(token), T0 + 2) is None
         assert (await old.get("/api/me")).status_code == 401
         assert (await kept.get("/api/me")).status_code == 200  # the user's other token goes on
 
@@ -153,7 +155,7 @@ async def test_an_ended_session_written_back_is_refused(console: Console) -> Non
 async def test_a_role_elevated_by_row_edit_is_refused_on_token_and_session(console: Console) -> None:
     store, doe = console.world.store, console.world.dois[0]
     draft_letters(store, SETTINGS, [doe], "counsel", T0)
-    _token_id, token = accounts.new_token(store, "viewer", T0)
+    _token_id, token = accounts.new_token(store, "viewer", T0, LATER)
     tamper_file(console.world.db, "UPDATE web_user SET role = 'admin' WHERE name = 'viewer'")
     async with _bearer(console, token) as raised:
         assert (await raised.get(f"/api/cases/{doe}/letter")).status_code == 401
@@ -171,7 +173,7 @@ async def test_a_deleted_tail_that_would_bring_back_an_older_state_is_refused(tm
     )
     web_app = create_app(settings, store=world.store)
     quick_user(world.store, "counsel", Role.COUNSEL, None)
-    _token_id, token = accounts.new_token(world.store, "counsel", T0)
+    _token_id, token = accounts.new_token(world.store, "counsel", T0, LATER)
     console = Console(world, web_app, {})
     try:
         async with _bearer(console, token) as counsel:
@@ -202,8 +204,8 @@ async def test_a_console_without_the_node_key_checks_the_sealed_accounts(console
     """Started with the trusted key's fingerprint but not the key: a sealed token works, a written-back
     one does not, an inserted one does not, and a login is refused (no session could be sealed)."""
     store = console.world.store
-    token_id, token = accounts.new_token(store, "analyst", T0)
-    _kept_id, kept = accounts.new_token(store, "viewer", T0)
+    token_id, token = accounts.new_token(store, "analyst", T0, LATER)
+    _kept_id, kept = accounts.new_token(store, "viewer", T0, LATER)
     row = _copy(console, "web_token", f"id = {token_id}")
     token_store.revoke_token(store, "analyst", token_id, T0 + 1)
     _write_back(console, "web_token", row)
@@ -268,7 +270,7 @@ async def test_a_hidden_disabling_refuses_every_account(console: Console, blank:
     hashes stand) and the old rows written back: the event cannot drop out unseen, so no account is
     accepted until the chain is whole again (409), and nothing is sealed."""
     store = console.world.store
-    _token_id, token = accounts.new_token(store, "counsel", T0)
+    _token_id, token = accounts.new_token(store, "counsel", T0, LATER)
     async with _bearer(console, token) as counsel:
         assert (await counsel.get("/api/me")).status_code == 200  # the console has read the chain so far
         head = _head(console)

@@ -53,7 +53,7 @@ async def test_a_token_row_moved_to_a_sealed_counsel_is_refused(console: Console
         f"INSERT INTO web_token (user_id, token_sha256, created_us) VALUES ({counsel.id}, "
         f"'{secret_sha256(token)}', {T0})",
     )
-    assert user_store.user_by_token(console.world.store, secret_sha256(token)) is None
+    assert user_store.user_by_token(console.world.store, secret_sha256(token), T0) is None
 
 
 async def test_a_forged_session_for_an_honest_counsel_is_refused(console: Console) -> None:

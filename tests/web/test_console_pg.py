@@ -50,7 +50,9 @@ async def test_console_on_postgresql(pg_store: Store) -> None:
 
 async def test_revoking_one_api_token_on_postgresql(pg_store: Store) -> None:
     quick_user(pg_store, "bot", Role.ANALYST, None)
-    (first_id, first), (_second_id, second) = (accounts.new_token(pg_store, "bot", NOW) for _ in range(2))
+    (first_id, first), (_second_id, second) = (
+        accounts.new_token(pg_store, "bot", now_us()) for _ in range(2)
+    )
     app = create_app(WebSettings(db=str(PG_URL)), store=pg_store)
     client = asgi_client(app)
     try:

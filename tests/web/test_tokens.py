@@ -37,7 +37,8 @@ def new_token(world: WebWorld, name: str) -> tuple[int, str]:
     """A token made by ``users token NAME``: (its id, from standard error; the secret, standard output)."""
     code, out, err = cli("users", "token", name, "--db", str(world.path))
     assert code == 0 and len(out.splitlines()) == 1, (out, err)
-    found = re.fullmatch(rf"token (\d+) of {name} \(revoke: users token NAME --revoke \1\)\n", err)
+    line = rf"token (\d+) of {name}, expires 20[-0-9T:.]+Z \(revoke: users token NAME --revoke \1\)\n"
+    found = re.fullmatch(line, err)
     assert found is not None, err
     return int(found.group(1)), out.strip()
 
@@ -87,7 +88,7 @@ async def test_users_tokens_lists_ids_last_use_and_state_never_the_secret(web: W
     lines = {int(line.split("\t")[0]): line.split("\t")[1:] for line in out.splitlines()}
     assert set(lines) == {row.id for row in token_store.list_tokens(web.store, "counsel")}
     assert lines[used_id][0] == "counsel" and lines[used_id][2].startswith("last used 20")
-    assert lines[used_id][3] == "active"
+    assert lines[used_id][3] == "active" and lines[used_id][4].startswith("expires 20")
     assert lines[unused_id][2] == "never used" and lines[unused_id][3].startswith("revoked 20")
     assert used not in out and unused not in out
     code, out, err = cli("users", "tokens", "nobody", "--db", str(web.path))
@@ -103,7 +104,7 @@ def test_last_use_is_recorded_to_the_minute(web: WebWorld) -> None:
         return row.last_used_us
 
     assert last_use() is None
-    assert user_store.user_by_token(web.store, digest) is not None  # no time given: nothing recorded
+    assert user_store.user_by_token(web.store, digest, NOW, record=False) is not None  # not recorded
     assert last_use() is None
     user_store.user_by_token(web.store, digest, NOW)
     user_store.user_by_token(web.store, digest, NOW + 59_999_999)  # within the minute: not written

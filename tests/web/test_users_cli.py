@@ -59,13 +59,13 @@ def test_users_add_with_client_and_token_and_disable(
     assert result.exit_code == 0 and len(token.strip()) >= 43 and "\n" not in token.strip()
     key = web_template.key  # a store with the node key checks tokens against the sealed accounts
     with open_store(db, create=False, node_key=key, now_us=NOW) as store:
-        assert user_store.user_by_token(store, secret_sha256(token.strip())) is not None
+        assert user_store.user_by_token(store, secret_sha256(token.strip()), NOW, record=False) is not None
     assert invoke("users", "disable", "carol", "--db", db)[0] == 0
     with open_store(db, create=False, node_key=key, now_us=NOW) as store:
         user = user_store.get_user(store, "carol")
         assert user.disabled_us is not None and user.client == ACME
         assert user.password_hash is not None and user.password_hash.startswith("$argon2id$")
-        assert user_store.user_by_token(store, secret_sha256(token.strip())) is None
+        assert user_store.user_by_token(store, secret_sha256(token.strip()), NOW, record=False) is None
 
 
 def test_users_add_prompts_twice_for_the_password(web_db: Path) -> None:

@@ -21,6 +21,7 @@ from typing import Any
 import typer
 
 from swarmscope.errors import InputError
+from swarmscope.store.access.tokens import MAX_DAYS as TOKEN_MAX_DAYS
 from swarmscope.store.metadata import MAX_ROW_ID
 
 _INTEGER = re.compile(r"[+-]?[0-9]+")
@@ -136,6 +137,7 @@ MIN_HITS = Bounds(1, 1_000_000, "hits", integer=True)
 MIN_VANTAGES = Bounds(1, 1_000, "nodes", integer=True)  # --min-vantages: distinct vantages (networks)
 MIN_SPAN_SECONDS = Bounds(0, 10 * YEAR_S, "seconds")  # cases build --min-span, written 1h, 90m, 2d...
 LETTER_DAYS = Bounds(1, 3_650, "days", integer=True)
+TOKEN_DAYS = Bounds(1, TOKEN_MAX_DAYS, "days", integer=True)  # users token --expires-days
 RETENTION_DAYS = Bounds(1, 36_500, "days", integer=True)
 RETENTION_MONTHS = Bounds(1, 1_200, "months", integer=True)
 ASN = Bounds(1, 2**32 - 1, "", integer=True)  # RFC 6793: 4-octet AS numbers; 0 is reserved (RFC 7607)

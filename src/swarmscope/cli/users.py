@@ -4,8 +4,9 @@ Roles: viewer < analyst < counsel < admin (:mod:`swarmscope.web.roles`). ``--cli
 rights holder (it then sees only that client's works, swarms, cases and letters). Passwords are read from
 ``--password-file`` (its first line) or prompted for twice, never taken on the command line (it would land
 in the shell history and the process list); they are stored as Argon2id hashes. ``users token`` prints a
-new API token once; only its SHA-256 is stored. ``users tokens [NAME]`` lists tokens by id with their
-creation, last use (to the minute) and state; ``users token NAME --revoke ID`` revokes one at once
+new API token once; only its SHA-256 is stored; it expires after ``--expires-days`` (1 to 365, default 90),
+sealed with it. ``users tokens [NAME]`` lists tokens by id with their creation, last use (to the minute),
+state (active, expired, revoked) and expiry; ``users token NAME --revoke ID`` revokes one at once
 (the user's other tokens and sessions go on; ``users disable`` revokes them all).
 
 Exit status: 0 on success, 1 for bad input (unknown role, unknown client or user, short password...), with
@@ -40,6 +41,7 @@ from swarmscope.errors import InputError, SwarmscopeError
 from swarmscope.store.access import tokens as token_store
 from swarmscope.store.access import users as user_store
 from swarmscope.store.access.account_events import SealedAccounts
+from swarmscope.store.access.tokens import DAY_US, DEFAULT_DAYS
 from swarmscope.store.database import DEFAULT_DB, Store, StoreError, database_url, sqlite_file
 from swarmscope.web import accounts
 from swarmscope.web.roles import Role
@@ -146,29 +148,38 @@ def token(
     revoke: Annotated[
         int | None, number_option("--revoke", num.ROW_ID, "Revoke this token of the user instead (its id).")
     ] = None,
+    expires_days: Annotated[
+        int | None,
+        number_option("--expires-days", num.TOKEN_DAYS, f"Days until it expires (default {DEFAULT_DAYS})."),
+    ] = None,
     db: DbOption = DEFAULT_DB,
     node_key: SigningKeyOption = None,
 ) -> None:
     """Print a new API token for scripts (shown once; send it as 'Authorization: Bearer TOKEN').
 
-    Only the token goes to standard output (TOKEN=$(swarmscope users token bot) keeps it); its id goes to
-    standard error. With --revoke ID that token stops working at once; the user's others go on.
+    Only the token goes to standard output (TOKEN=$(swarmscope users token bot) keeps it); its id and
+    expiry go to standard error. It expires after --expires-days (sealed with it: only a new token
+    extends it). With --revoke ID that token stops working at once; the user's others go on.
     """
     try:
+        if revoke is not None and expires_days is not None:
+            raise InputError("--expires-days is for a new token, not with --revoke")
         now = now_us()
+        expires = now + (DEFAULT_DAYS if expires_days is None else expires_days) * DAY_US
         _require_database(db)
         with signing_store(db, node_key, now) as store:
             if revoke is not None:
                 row = token_store.revoke_token(store, name, revoke, now)
             else:
-                token_id, secret = accounts.new_token(store, name, now)
+                token_id, secret = accounts.new_token(store, name, now, expires)
     except SwarmscopeError as exc:
         raise fail(exc) from None
     if revoke is not None:
         typer.echo(f"token {row.id} of {clean(row.user)}: revoked {iso(row.revoked_us)}")
         return
     typer.echo(secret)
-    typer.echo(f"token {token_id} of {clean(name)} (revoke: users token NAME --revoke {token_id})", err=True)
+    revoke_hint = f"revoke: users token NAME --revoke {token_id}"
+    typer.echo(f"token {token_id} of {clean(name)}, expires {iso(expires)} ({revoke_hint})", err=True)
 
 
 @users_app.command("tokens")
@@ -176,17 +187,34 @@ def tokens(
     name: Annotated[str | None, typer.Argument(help="Only this user's tokens.")] = None,
     db: DbOption = DEFAULT_DB,
 ) -> None:
-    """List API tokens: id, user, created, last used (to the minute), active or revoked (never the token)."""
+    """List API tokens: id, user, created, last used (to the minute), active, expired or revoked, and when it
+    expires (never the token); a token whose row is not the state last sealed for it (checked with the
+    node key file beside the database) says so."""
+    now = now_us()
     with command_store(db) as store:
         if name is not None:
             user_store.get_user(store, name)
         rows = token_store.list_tokens(store, name)
+        sealed = _sealed_accounts(store, db) if rows else None
     for row in rows:
-        state = "active" if row.revoked_us is None else f"revoked {iso(row.revoked_us)}"
+        ends, expires = _expiry(row, sealed)
+        state = "active" if ends > now else "expired"
+        state = state if row.revoked_us is None else f"revoked {iso(row.revoked_us)}"
+        if sealed is not None and not token_store.holds(sealed, row):
+            state += " (refused: not the state last sealed for it)"
         used = "never used" if row.last_used_us is None else f"last used {iso(row.last_used_us)}"
-        typer.echo(f"{row.id}\t{clean(row.user)}\tcreated {iso(row.created_us)}\t{used}\t{state}")
+        typer.echo(f"{row.id}\t{clean(row.user)}\tcreated {iso(row.created_us)}\t{used}\t{state}\t{expires}")
     if not rows:
         typer.echo("no API tokens")
+
+
+def _expiry(row: token_store.TokenRow, sealed: SealedAccounts | None) -> tuple[int, str]:
+    """(UTC µs, listing text) of when ``row`` expires; a token issued before expiry existed counts from its
+    newest sealed event (from its creation when nothing proves one: the console refuses it anyway)."""
+    at = None if sealed is None else sealed.sealed_at("web_token", row.id)
+    ends = token_store.expiry_us(row.expires_us, row.created_us if at is None else at)
+    note = "" if row.expires_us is not None else " (issued before tokens expired)"
+    return ends, f"expires {iso(ends)}{note}"
 
 
 @users_app.command("disable")

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from swarmscope.cases.identities import has_control
 from swarmscope.errors import InputError
 from swarmscope.store.access import sessions as session_store
+from swarmscope.store.access import tokens as token_store
 from swarmscope.store.access import users as user_store
 from swarmscope.store.access.account_events import SealedAccounts
 from swarmscope.store.database import Store
@@ -197,16 +198,20 @@ def one_time_admin(store: Store, name: str, now_us: int) -> str:
     return password
 
 
-def issue_token(store: Store, name: str, now_us: int) -> str:
-    """A new API token for an active user, returned once (the store keeps its SHA-256)."""
-    return new_token(store, name, now_us)[1]
+def issue_token(store: Store, name: str, now_us: int, expires_us: int | None = None) -> str:
+    """A new API token for an active user, returned once (the store keeps its SHA-256); see
+    :func:`new_token` for ``expires_us``."""
+    return new_token(store, name, now_us, expires_us)[1]
 
 
-def new_token(store: Store, name: str, now_us: int) -> tuple[int, str]:
-    """A new API token for an active user: (its id, to list or revoke it; the secret, shown once).
+def new_token(store: Store, name: str, now_us: int, expires_us: int | None = None) -> tuple[int, str]:
+    """A new API token for an active user: (its id, to list or revoke it; the secret, shown once). It
+    expires at ``expires_us`` (UTC µs; None: :data:`.tokens.DEFAULT_DAYS` days after ``now_us``), sealed
+    with it (:mod:`swarmscope.store.access.tokens`).
 
     Raises:
-        InputError: no such user, the user is disabled, or its row is not the state last sealed for it.
+        InputError: no such user, the user is disabled, or its row is not the state last sealed for it;
+            ``expires_us`` not after ``now_us``.
         StoreError: no node key to seal the token with.
     """
     user = user_store.get_user(store, name)
@@ -214,7 +219,9 @@ def new_token(store: Store, name: str, now_us: int) -> tuple[int, str]:
         raise InputError(f"user {name!r} is disabled")
     require_sealed(SealedAccounts.of_store(store), user)
     token = new_secret()
-    return user_store.add_token(store, user.id, secret_sha256(token), now_us), token
+    if expires_us is None:
+        expires_us = now_us + token_store.DEFAULT_DAYS * token_store.DAY_US
+    return user_store.add_token(store, user.id, secret_sha256(token), now_us, expires_us), token
 
 
 def _checked_user(

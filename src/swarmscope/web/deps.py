@@ -11,6 +11,10 @@ key, as found when ``swarmscope.web.app.create_app`` made the app). The sealed v
 read again only when the chain's head moved, after checking the chain-head witness beside the node key
 file (a deleted tail could otherwise bring back an older state).
 
+An API token also ends at its sealed expiry (:mod:`swarmscope.store.access.tokens`): it answers 401 as a
+revoked one does, but its detail names the expiry, so the script's owner knows to ask for a new token. Only
+a token that would otherwise be accepted says so; an unknown, revoked or tampered one gets the plain 401.
+
 A session also ends once idle (``WebSettings.session_idle_seconds``, ``serve --session-idle``): each
 request it authenticates counts as use (recorded to the minute, :mod:`swarmscope.store.access.sessions`)
 except a live page's own polls, which carry :data:`POLL_HEADER` (``hx-headers`` on the polling element):
@@ -34,6 +38,7 @@ from fastapi import Depends, HTTPException, Request
 
 from swarmscope.net.clock import Clock
 from swarmscope.store.access import sessions as session_store
+from swarmscope.store.access import tokens as token_store
 from swarmscope.store.access import users as user_store
 from swarmscope.store.access.account_events import SealedAccounts
 from swarmscope.store.database import Store, StoreError
@@ -42,6 +47,7 @@ from swarmscope.web.accounts import WebUser, web_user
 from swarmscope.web.passwords import secret_sha256
 from swarmscope.web.roles import Role
 from swarmscope.web.settings import WebSettings
+from swarmscope.web.templating import utc
 
 SESSION_COOKIE = "swarmscope_session"
 CSRF_HEADER = "x-csrf-token"  # htmx requests send it (static/app.js); forms send the field below
@@ -49,11 +55,14 @@ CSRF_FIELD = "csrf_token"
 POLL_HEADER = "x-swarmscope-poll"  # sent by the live pages' timed htmx polls: not use of the session
 
 
+LOG_IN_FIRST = "log in first (session cookie or 'Authorization: Bearer TOKEN')"
+
+
 class NotAuthenticated(HTTPException):
     """No valid session or token: API callers get 401, page requests are sent to the login page."""
 
-    def __init__(self) -> None:
-        super().__init__(401, "log in first (session cookie or 'Authorization: Bearer TOKEN')")
+    def __init__(self, detail: str = LOG_IN_FIRST) -> None:
+        super().__init__(401, detail)
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +130,13 @@ def _bearer(store: Store, header: str, sealed: SealedAccounts) -> Auth:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise NotAuthenticated()
-    found = user_store.user_by_token(store, secret_sha256(token.strip()), now_us(), sealed)
+    try:
+        found = user_store.user_by_token(store, secret_sha256(token.strip()), now_us(), sealed)
+    except token_store.TokenExpired as exc:
+        raise NotAuthenticated(
+            f"this API token expired at {utc(exc.expires_us)}; an admin issues a new one with "
+            "'swarmscope users token NAME'"
+        ) from None
     if found is None:
         raise NotAuthenticated()
     return Auth(web_user(found), None, None)

@@ -8,7 +8,8 @@ is live while its newest sample is at most :data:`LIVE_US` old.
 Who may read it: an ANALYST or higher who is bound to no rights holder (the numbers cover every client's
 swarms); a client's user gets 404, as for any object outside its scope. Prometheus scrapes with an API
 token (``swarmscope users add prometheus --role analyst``, then ``swarmscope users token prometheus``;
-``authorization: {credentials_file: ...}`` in the scrape config).
+``authorization: {credentials_file: ...}`` in the scrape config); the token expires (at most 365 days,
+``users token --expires-days``), so the scrape answers 401 once it has and needs a new one.
 
 Metric names (labels; counters get Prometheus's ``_total``): ``swarmscope_probes`` (run; counter, finished
 probes), ``swarmscope_probes_per_second`` (run), ``swarmscope_writer_queue_records`` (run),

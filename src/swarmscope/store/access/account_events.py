@@ -11,8 +11,8 @@ covers it like every workflow decision (README "Sealed workflow decisions", "Cha
 
 - subject ``account:user:<id>``, step ``account_user``: id, name, role, client_id, password_hash,
   disabled_us (``users add``, ``passwd``, ``disable``);
-- subject ``account:token:<id>``, step ``account_token``: id, user_id, token_sha256, revoked_us (``users
-  token``, its ``--revoke``, ``users disable``);
+- subject ``account:token:<id>``, step ``account_token``: id, user_id, token_sha256, revoked_us, and
+  expires_us when the row holds one (``users token``, its ``--revoke``, ``users disable``);
 - subject ``account:session:<id>``, step ``account_session``: id, user_id, token_sha256, csrf, expires_us,
   revoked_us (a login, a logout, ``users passwd`` and ``users disable`` ending it).
 
@@ -20,6 +20,11 @@ Sessions are covered because a session row grants what a token grants: an insert
 of an honest counsel would act as that counsel. ``last_used_us``, a session's ``last_seen_us`` (its idle
 clock) and ``added_us``/``created_us`` only inform and are not sealed. The event's ``sha256`` is
 :func:`swarmscope.store.legal.workflow_seals.content_sha256` of those fields (UTC µs integers, hex text).
+
+A field added to a step after events of it were sealed (:data:`_LATER`: a token's ``expires_us``, schema
+revision 0023) enters the content only when the row holds a value: an event sealed before it was added
+hashes the older field set, and still proves a row whose new column is NULL; a row sealed with a value
+hashes it, so changing the value, or blanking it to pass for an older row, breaks the match.
 
 A row is accepted only when it hashes to the newest event PROVEN for its subject under a trusted key
 (:class:`SealedAccounts`; proven as every workflow event: canonical bytes hashing to an entry a batch
@@ -62,11 +67,13 @@ if TYPE_CHECKING:
 # table name -> (subject kind, step, sealed fields)
 _SPECS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "web_user": ("user", "account_user", ("id", "name", "role", "client_id", "password_hash", "disabled_us")),
-    "web_token": ("token", "account_token", ("id", "user_id", "token_sha256", "revoked_us")),
+    "web_token": ("token", "account_token", ("id", "user_id", "token_sha256", "revoked_us", "expires_us")),
     "web_session": (
         "session", "account_session", ("id", "user_id", "token_sha256", "csrf", "expires_us", "revoked_us"),
     ),
 }  # fmt: skip
+# table name -> sealed fields added after its first events: in the content only when not NULL (docstring)
+_LATER: dict[str, frozenset[str]] = {"web_token": frozenset({"expires_us"})}
 _SUBJECT_PREFIX = "account:"
 CHUNK = 10_000  # ledger entries read and checked per query
 
@@ -79,7 +86,10 @@ def subject(table: str, row_id: int) -> str:
 def row_sha256(table: str, row: Mapping[Any, Any]) -> bytes:
     """The SHA-256 an event of ``table``'s row seals: its sealed fields as they stand (module docstring)."""
     _kind, step, fields = _SPECS[table]
-    return content_sha256(step, {name: row[name] for name in fields})
+    later = _LATER.get(table, frozenset())
+    content = {f: row[f] for f in fields if f not in later}
+    content.update({f: row.get(f) for f in later if row.get(f) is not None})  # absent: as NULL
+    return content_sha256(step, content)
 
 
 def seal_rows(
@@ -221,6 +231,11 @@ class SealedAccounts:
     def has_events(self, table: str, row_id: int) -> bool:
         """Whether any proven event names row ``row_id`` of ``table``."""
         return subject(table, row_id) in self._newest
+
+    def sealed_at(self, table: str, row_id: int) -> int | None:
+        """UTC µs of the newest proven event of row ``row_id`` of ``table`` (signed with it); None: none."""
+        found = self._newest.get(subject(table, row_id))
+        return None if found is None else found.at_us
 
     def holds(self, table: str, row: Mapping[Any, Any]) -> bool:
         """Whether ``row`` of ``table`` is exactly the state its newest proven event seals."""

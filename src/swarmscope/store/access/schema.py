@@ -46,6 +46,9 @@ web_token = sa.Table(
     sa.Column("created_us", sa.BigInteger, nullable=False),
     sa.Column("revoked_us", sa.BigInteger),
     sa.Column("last_used_us", sa.BigInteger),  # to the minute (store/access/tokens.py); NULL: never used
+    # when it stops working, sealed with the token's account event (migration 0023, store/access/tokens.py);
+    # NULL: issued before revision 0023, it expires a fixed time after its sealed issue
+    sa.Column("expires_us", sa.BigInteger),
 )
 
 web_session = sa.Table(

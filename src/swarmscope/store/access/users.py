@@ -163,14 +163,19 @@ def _revoke_sessions(conn: sa.Connection, user_id: int, now_us: int) -> list[int
     return ids
 
 
-def add_token(store: Store, user_id: int, token_sha256: str, now_us: int) -> int:
-    """Store an API token's SHA-256 (hex) for a user, sealed; returns the token's id (to list or revoke it).
+def add_token(store: Store, user_id: int, token_sha256: str, now_us: int, expires_us: int) -> int:
+    """Store an API token's SHA-256 (hex) for a user, expiring at ``expires_us`` (UTC µs), both sealed;
+    returns the token's id (to list or revoke it).
 
     Raises:
-        StoreError: no node key to seal with (nothing stored).
+        InputError: ``expires_us`` is not after ``now_us``. StoreError: no node key to seal with (nothing
+            stored).
     """
+    if expires_us <= now_us:
+        raise InputError("an API token must expire after it is issued")
     with store._write(immediate=True) as conn:
         row = {"user_id": user_id, "token_sha256": token_sha256, "created_us": now_us}
+        row["expires_us"] = expires_us
         key = conn.execute(sa.insert(web_token).values(row)).inserted_primary_key
         assert key is not None  # an INSERT of one row always has its primary key
         seal_rows(conn, store, web_token, web_token.c.id == int(key[0]), now_us)
@@ -178,12 +183,22 @@ def add_token(store: Store, user_id: int, token_sha256: str, now_us: int) -> int
 
 
 def user_by_token(
-    store: Store, token_sha256: str, now_us: int | None = None, sealed: SealedAccounts | None = None
+    store: Store,
+    token_sha256: str,
+    now_us: int,
+    sealed: SealedAccounts | None = None,
+    *,
+    record: bool = True,
 ) -> UserRow | None:
     """The active user holding the unrevoked API token with this SHA-256 (hex), or None; the token's row
     and its user's row must be the states last sealed for them under ``sealed``'s keys (default: the
-    store's own node key). With ``now_us`` (UTC µs) the token's use is recorded
-    (:func:`swarmscope.store.access.tokens.record_use`)."""
+    store's own node key). With ``record`` the token's use at ``now_us`` (UTC µs) is recorded
+    (:func:`swarmscope.store.access.tokens.record_use`).
+
+    Raises:
+        TokenExpired: the token would be accepted but its expiry (:func:`.tokens.expiry_us`) is at or
+            before ``now_us`` (its use is not recorded).
+    """
     query = (
         _select()
         .add_columns(*(c.label(f"token_{c.name}") for c in web_token.c))
@@ -202,7 +217,12 @@ def user_by_token(
     token = {k.removeprefix("token_"): v for k, v in row._mapping.items() if k.startswith("token_")}
     if not (view.holds("web_token", token) and user_holds(view, _user(row))):
         return None
-    if now_us is not None:
+    sealed_at = view.sealed_at("web_token", row.token_id)
+    assert sealed_at is not None  # holds() found its newest event
+    ends = tokens.expiry_us(row.token_expires_us, sealed_at)
+    if ends <= now_us:
+        raise tokens.TokenExpired(ends)
+    if record:
         tokens.record_use(store, row.token_id, row.token_last_used_us, now_us)
     return _user(row)
 
