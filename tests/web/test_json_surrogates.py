@@ -2,9 +2,8 @@
 
 JSON may escape a lone UTF-16 surrogate (``"\\ud800"``; RFC 8259 section 8.2 calls such strings
 unpredictable), and Python's ``json`` decodes it to a ``str`` that no UTF-8 database driver can encode:
-SQLite's and psycopg's both raise ``UnicodeEncodeError``. The control-character guard
-(``web/input_guard.py``) reads every JSON string but refuses only C0 controls and DEL; the dispute and
-payment texts check bidi and zero-width characters, not surrogates.
+SQLite's and psycopg's both raise ``UnicodeEncodeError``. The guard that reads every JSON string before
+any route (``web/input_guard.py``) refuses one, naming the field.
 """
 
 from __future__ import annotations
@@ -14,11 +13,11 @@ from pathlib import Path
 import pytest
 
 from swarmscope.store.legal import case_status
+from swarmscope.web.input_guard import refusal
 from tests.cli.letter_world import T0, draft_approve, send
 from tests.web.letter_console import Console, ledger_entries
 
 
-@pytest.mark.xfail(strict=True, reason="a lone surrogate in a dispute summary or payment method is a 500")
 async def test_a_lone_surrogate_in_a_json_text_is_400(console: Console, tmp_path: Path) -> None:
     paid, disputed = console.world.dois[0], console.world.dois[1]
     draft_approve(console.world, paid)
@@ -36,3 +35,25 @@ async def test_a_lone_surrogate_in_a_json_text_is_400(console: Console, tmp_path
     assert ledger_entries(console) == before
     assert case_status.get_case(console.world.store, disputed).status == "sent"
     assert [a.status_code for a in answers] == [400, 400], [a.text for a in answers]
+
+
+@pytest.mark.parametrize(
+    ("body", "named"),
+    [
+        (b'{"summary": "x\\ud800y"}', "summary: lone surrogate U+D800"),
+        (b'{"a": [{"method": "\\udfff"}]}', "a.0.method: lone surrogate U+DFFF"),
+        (b'{"\\ud83d": 1}', "key of body: lone surrogate U+D83D"),
+        (b'{"note": "tab\\u0001"}', "note: control character U+0001"),
+    ],
+)
+def test_the_refusal_names_the_json_field(body: bytes, named: str) -> None:
+    headers = [(b"content-type", b"application/json")]
+    reason = refusal({"path": "/api/x", "query_string": b"", "headers": headers}, body)
+    assert reason is not None and reason.startswith(named) and "\n" not in reason
+
+
+def test_a_surrogate_pair_is_one_character_and_passes() -> None:
+    """``"\\ud83d\\ude00"`` is a valid pair (RFC 8259 section 7): json joins it into U+1F600."""
+    headers = [(b"content-type", b"application/json")]
+    body = b'{"summary": "ok \\ud83d\\ude00"}'
+    assert refusal({"path": "/api/x", "query_string": b"", "headers": headers}, body) is None
