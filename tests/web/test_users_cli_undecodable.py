@@ -1,16 +1,14 @@
 """An argument that is not valid UTF-8 is one line and exit status 1, never a traceback.
 
 Python decodes ``argv`` with ``surrogateescape`` (PEP 383), so ``--client $'Acme\\xff'`` reaches the
-command as ``'Acme\\udcff'``. The user name is refused in one line (its script check), but ``--client`` is
-looked up in the store as it is: SQLite's driver cannot encode the surrogate and ``users add`` ends in
-``UnicodeEncodeError`` with a traceback.
+command as ``'Acme\\udcff'``, which SQLite's driver cannot encode (``UnicodeEncodeError``). The root
+command group (``cli/app.py``) refuses any such argument for every command, before it runs.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from typer.testing import CliRunner
 
 from swarmscope.cli import register_commands
@@ -21,7 +19,6 @@ from tests.web.conftest import PASSWORD
 register_commands()
 
 
-@pytest.mark.xfail(strict=True, reason="users add --client with undecodable bytes ends in UnicodeEncodeError")
 def test_an_undecodable_client_is_one_line(web_db: Path, tmp_path: Path) -> None:
     open_node_key(default_key_path(str(web_db)))
     password = tmp_path / "pw"
@@ -31,3 +28,13 @@ def test_an_undecodable_client_is_one_line(web_db: Path, tmp_path: Path) -> None
     assert result.exit_code == 1
     assert isinstance(result.exception, SystemExit), repr(result.exception)
     assert result.output.startswith("error: ") and result.output.count("\n") == 1
+
+
+def test_an_undecodable_argument_is_refused_before_any_command(tmp_path: Path) -> None:
+    """One check for every command: the database is not even opened, the byte is shown as ``\\xff``."""
+    db = tmp_path / "never.db"
+    result = CliRunner().invoke(app, ["cases", "list", "--db", str(db), "--status", "x\udcff"])
+    assert (result.exit_code, result.output) == (1, "error: argument 6 (x\\xff): not UTF-8 text\n")
+    assert not db.exists()
+    other = CliRunner().invoke(app, ["users", "passwd", "a\ud800", "--db", str(db)])
+    assert (other.exit_code, other.output) == (1, "error: argument 3 (a\\ud800): not UTF-8 text\n")
