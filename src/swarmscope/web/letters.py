@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from swarmscope.cases.letter_flow import Preview, approve_letter, preview_letter
 from swarmscope.store.access import scoping
@@ -37,8 +37,10 @@ COUNSEL_CHANGE = [Depends(require(Role.COUNSEL)), Depends(csrf_protect)]
 
 
 class Approval(BaseModel):
-    """The digest (hex SHA-256) of the preview the approver read."""
+    """The digest (hex SHA-256) of the preview the approver read; an unknown field is refused (400 naming
+    it: pydantic ``extra="forbid"``), so a misspelt one is never taken as an approval of nothing else."""
 
+    model_config = ConfigDict(extra="forbid")
     digest: str
 
 
