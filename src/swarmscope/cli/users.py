@@ -8,7 +8,8 @@ new API token once; only its SHA-256 is stored. ``users tokens [NAME]`` lists to
 creation, last use (to the minute) and state; ``users token NAME --revoke ID`` revokes one at once
 (the user's other tokens and sessions go on; ``users disable`` revokes them all).
 
-Exit status: 0 on success, 1 for bad input (unknown role, unknown client or user, short password...), with
+Exit status: 0 on success, 1 for bad input (unknown role, unknown client or user, a password too short or
+one the login form can never send: over 1024 characters, a control character...), with
 one line and nothing stored. ``add``, ``passwd``, ``token`` and ``disable`` seal each account change as an
 event in the node's chain (``--node-key``, default beside the database; it must exist), and an account
 counts only in the state its newest sealed event gives (:mod:`swarmscope.store.access.account_events`):
