@@ -74,7 +74,10 @@ def test_fixed_labels_release_zero_and_k_or_more() -> None:
         ("libtorrent 2.0.11", "libtorrent 2.0.11"),  # a version, not an address
         ("libtorrent 2.0.11.0", "libtorrent [address]"),  # four parts could be one: safety first
         ("x::1", "x[address]"),  # ::1 is one
-        ("peer [2001:db8::7]:51413", "peer [[address]]:51413"),
+        ("peer [2001:db8::7]:51413", "peer [address]"),  # the brackets and port go with it
+        ("cam 10.1.2.3:554", "cam [address]"),
+        ("cafe10.1.2.3", "cafe[address]"),
+        ("mapped ::ffff:10.1.2.3.", "mapped [address]."),
         ("=HYPERLINK(1)", "'=HYPERLINK(1)"),
         ("bad\x1b[31mred\x00", "bad[31mred"),
     ],

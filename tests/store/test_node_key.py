@@ -122,3 +122,16 @@ def test_export_public_key_writes_pem(tmp_path: Path) -> None:
     key = load_or_create_node_key(tmp_path / "k.pem")
     out = export_public_key(key, tmp_path / "node.pub.pem")
     assert public_key_raw(key) == load_public_key(out.read_bytes()).public_bytes_raw()
+
+
+def test_a_public_key_is_named_as_one_before_its_permissions(tmp_path: Path) -> None:
+    """A public key PEM (RFC 8410) given where the private key is needed: the fix is another file, not
+    "chmod 600", so its type is judged first (a public key is fine world-readable)."""
+    key = load_or_create_node_key(tmp_path / "node-key.pem")
+    public = export_public_key(key, tmp_path / "pub.pem")
+    public.chmod(0o644)
+    with pytest.raises(
+        StoreError, match=r"pub\.pem: a public key; this needs the node's private key"
+    ) as info:
+        load_or_create_node_key(public)
+    assert "chmod" not in str(info.value)

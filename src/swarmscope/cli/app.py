@@ -5,6 +5,11 @@ Usage errors (an unknown command or option, a missing argument, a bad option val
 every other bad input (:func:`swarmscope.cli.options.fail`); Typer's default is a Rich box and status 2.
 A command group given no command prints its help and exits 0. Help texts are plain text
 (``rich_markup_mode=None``): a ``[letters]`` in a help string is shown as written, not taken as markup.
+
+Every argument must be UTF-8 text. Python decodes ``argv`` with ``surrogateescape`` (PEP 383), so a byte
+that is not UTF-8 (``--client $'Acme\\xff'``) reaches a command as a lone surrogate (U+DC80..U+DCFF) that
+no UTF-8 encoder, and so no store, takes; one check here refuses it for every command, in one line, before
+any command runs (a file path too: the store and the audit trail record paths as text).
 """
 
 from __future__ import annotations
@@ -29,6 +34,23 @@ def usage_line(exc: ClickException) -> str:
     return f"error: {text}{where}"
 
 
+def _shown(arg: str) -> str:
+    """An argument with its undecodable bytes written as ``\\xff`` (other lone surrogates as ``\\ud800``)."""
+    try:
+        return arg.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:
+        return arg.encode("ascii", "backslashreplace").decode("ascii")
+
+
+def _undecodable(args: Sequence[str]) -> str | None:
+    """Why an argument is not text (a lone surrogate: an undecodable byte, PEP 383), or None."""
+    for number, arg in enumerate(args, 1):
+        lone = next((ch for ch in arg if "\ud800" <= ch <= "\udfff"), None)
+        if lone is not None:
+            return f"argument {number} ({clean(_shown(arg))[:60]}): not UTF-8 text"
+    return None
+
+
 class OneLineErrorGroup(TyperGroup):
     """The root command group: usage errors become one line and exit status 1 (see the module docstring)."""
 
@@ -43,6 +65,10 @@ class OneLineErrorGroup(TyperGroup):
     ) -> Any:
         """Run the command line; in ``standalone_mode`` exit with its status (never Typer's status 2)."""
         run = super().main
+        undecodable = _undecodable(sys.argv[1:] if args is None else args)
+        if undecodable is not None:
+            typer.echo(f"error: {undecodable}", err=True)
+            sys.exit(1)
         if not standalone_mode:
             return run(args, prog_name, complete_var, False, windows_expand_args, **extra)
         try:

@@ -9,7 +9,8 @@ sealed with it. ``users tokens [NAME]`` lists tokens by id with their creation, 
 state (active, expired, revoked) and expiry; ``users token NAME --revoke ID`` revokes one at once
 (the user's other tokens and sessions go on; ``users disable`` revokes them all).
 
-Exit status: 0 on success, 1 for bad input (unknown role, unknown client or user, short password...), with
+Exit status: 0 on success, 1 for bad input (unknown role, unknown client or user, a password too short or
+one the login form can never send: over 1024 characters, a control character...), with
 one line and nothing stored. ``add``, ``passwd``, ``token`` and ``disable`` seal each account change as an
 event in the node's chain (``--node-key``, default beside the database; it must exist), and an account
 counts only in the state its newest sealed event gives (:mod:`swarmscope.store.access.account_events`):

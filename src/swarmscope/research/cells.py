@@ -32,7 +32,17 @@ from dataclasses import dataclass, field
 
 SUPPRESSED = "(suppressed)"
 TOTAL = "(all)"
-_TOKEN = re.compile(r"[0-9A-Fa-f:.]{2,}(?:%[0-9A-Za-z]+)?")
+_HEX = "[0-9A-Fa-f]"
+_QUAD = r"(?:[0-9]{1,3}\.){3}[0-9]{1,3}"
+_PORT = r"(?::[0-9]{1,5}(?![0-9]))?"  # RFC 3986 section 3.2.3, after an address
+_ZONE = r"(?:%[0-9A-Za-z._~-]+)?"  # RFC 6874
+_V6_BODY = rf"(?:{_HEX}{{0,4}}:){{2,7}}(?:{_QUAD}|{_HEX}{{1,4}})?{_ZONE}"
+_PATTERNS = (  # in order: the widest forms first, the leak scan's own two last (tests/research/scan.py)
+    re.compile(rf"\[(?P<ip>{_V6_BODY})\]{_PORT}"),  # [v6]:port, RFC 3986 section 3.2.2
+    re.compile(rf"(?<![0-9A-Fa-f:])(?P<ip>{_V6_BODY})(?![0-9A-Fa-f:])"),  # bare v6, v4-mapped tail
+    re.compile(rf"(?<![0-9.])(?P<ip>{_QUAD})(?![0-9.]){_PORT}"),  # v4, any embedding, port
+    re.compile(rf"(?<![0-9A-Za-z:])(?P<ip>{_HEX}{{0,4}}(?::{_HEX}{{0,4}}){{2,7}})(?![0-9A-Za-z:])"),
+)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
@@ -138,20 +148,35 @@ def _row(group: tuple[str, ...], label: str, units: Units, total: int) -> Row:
 
 def scrub(text: str) -> str:
     """Free text from peers, trackers or datasets made safe for a research table: control characters
-    dropped, anything that parses as an IP address replaced by ``[address]`` (a client string or a torrent
-    name may carry one), and a leading ``= + - @`` quoted with ``'`` so no spreadsheet runs it as a
-    formula (OWASP "CSV injection")."""
+    dropped, every IP address replaced by ``[address]`` (a client string or a torrent name may carry one),
+    and a leading ``= + - @`` quoted with ``'`` so no spreadsheet runs it as a formula (OWASP "CSV
+    injection").
+
+    An address is found wherever it is embedded (lookaround patterns, :data:`_PATTERNS`): run on from
+    letters (``cafe10.1.2.3``), with its port (``10.1.2.3:554``, ``[2001:db8::1]:6881``: RFC 3986 section
+    3.2.2, the brackets and the port go with it), IPv4-mapped (``::ffff:10.1.2.3``) or with a zone
+    (``fe80::1%eth0``, RFC 6874). The passes repeat until none replaces anything (each replacement removes
+    at least one digit or colon, so at most ``len(text) + 1`` rounds); the last two are the export leak
+    scan's own patterns, so nothing that scan would flag as an address survives.
+
+    A four-part dotted version (``libtorrent 2.0.11.0``) is a valid IPv4 address (RFC 791 dotted quad)
+    and cannot be told from one, so it is replaced too: safety first; two- and three-part versions stay.
+    """
     text = _CONTROL.sub("", text)
-    text = _TOKEN.sub(lambda m: "[address]" if _is_address(m.group(0)) else m.group(0), text)
+    for _ in range(len(text) + 1):
+        before = text
+        for pattern in _PATTERNS:
+            text = pattern.sub(_replace, text)
+        if text == before:
+            break
     return "'" + text if text[:1] in ("=", "+", "-", "@") else text
 
 
-def _is_address(token: str) -> bool:
-    candidates = {token, token.strip(".:")}
-    for candidate in candidates:
-        try:
-            ipaddress.ip_address(candidate)
-        except ValueError:
-            continue
-        return True
-    return False
+def _replace(match: re.Match[str]) -> str:
+    """``[address]`` for a match whose ``ip`` group parses as an IP address (Python ``ipaddress``, zone
+    included), else the match unchanged."""
+    try:
+        ipaddress.ip_address(match.group("ip"))
+    except ValueError:
+        return match.group(0)
+    return "[address]"

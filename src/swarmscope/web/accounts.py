@@ -13,6 +13,7 @@ refused. Source: README "Web console".
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 
 from swarmscope.cases.identities import has_control
@@ -24,6 +25,7 @@ from swarmscope.store.access.account_events import SealedAccounts
 from swarmscope.store.database import Store
 from swarmscope.web import login_throttle, user_names
 from swarmscope.web.passwords import (
+    MAX_PASSWORD,
     MIN_PASSWORD,
     VerifierBusy,
     check_password,
@@ -74,9 +76,19 @@ def check_name(name: str) -> str:
 
 
 def check_password_text(password: str) -> str:
-    """Raises InputError for a password shorter than :data:`MIN_PASSWORD` characters."""
+    """``password`` if the login form can ever accept it, else InputError (one line, the password never
+    shown): fewer than :data:`MIN_PASSWORD` or more than :data:`MAX_PASSWORD` characters; a control
+    character (Unicode Cc: C0, DEL, C1; the console refuses C0 and DEL in a form before any route, and a
+    browser strips line breaks from a password field, HTML "value sanitization algorithm"); a lone
+    surrogate (Cs: an undecodable byte of a file or terminal, PEP 383; no UTF-8 form can carry one)."""
     if len(password) < MIN_PASSWORD:
         raise InputError(f"password: at least {MIN_PASSWORD} characters")
+    if len(password) > MAX_PASSWORD:
+        raise InputError(f"password: at most {MAX_PASSWORD} characters (the login form takes no more)")
+    for ch in password:
+        if unicodedata.category(ch) in ("Cc", "Cs"):
+            kind = "control character" if unicodedata.category(ch) == "Cc" else "undecodable byte (not UTF-8)"
+            raise InputError(f"password: a {kind} U+{ord(ch):04X}; the login form can never accept it")
     return password
 
 

@@ -2,8 +2,9 @@
 | quashed), each with its history and the cases it names (in the user's scope).
 
 Paged for a campaign's scale: 50 requests a page (``limit`` 1..500; the next page: ``after`` = the last
-request's id), filtered by ``status``; each request lists its first :data:`CASES_SHOWN` cases in DOE order
-and says whether it names more (``more_cases``; the case board filters the rest)."""
+request's id), filtered by ``status`` (a request status; another value is 400 naming them); each request
+lists its first :data:`CASES_SHOWN` cases in DOE order and says whether it names more (``more_cases``;
+the case board filters the rest)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 
+from swarmscope.cases.workflow import RequestStatus
 from swarmscope.store.access import scoping
 from swarmscope.store.database import Store
 from swarmscope.store.legal import case_status
@@ -21,6 +23,7 @@ from swarmscope.store.legal import cases as case_store
 from swarmscope.store.metadata import MAX_ROW_ID
 from swarmscope.web.accounts import WebUser
 from swarmscope.web.deps import StoreDep, UserDep, require
+from swarmscope.web.query_params import one_of
 from swarmscope.web.roles import Role
 from swarmscope.web.scope import client_filter
 from swarmscope.web.templating import page
@@ -39,6 +42,9 @@ class RequestQuery:
     after: Annotated[int | None, Query(ge=0, le=MAX_ROW_ID)] = None
     limit: Annotated[int, Query(ge=1, le=500)] = 50
     status: Annotated[str | None, Query(max_length=40)] = None
+
+    def __post_init__(self) -> None:
+        one_of("status", self.status, RequestStatus)
 
 
 RequestQueryDep = Annotated[RequestQuery, Depends()]

@@ -16,7 +16,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, HTTPException
 from fastapi.responses import RedirectResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from swarmscope.cases.case_actions import record_dispute
 from swarmscope.cases.letter_settings import parse_amount
@@ -34,11 +34,18 @@ COUNSEL_CHANGE = [Depends(require(Role.COUNSEL)), Depends(csrf_protect)]
 
 
 class Dispute(BaseModel):
+    """A JSON dispute. An unknown field is refused (400 naming it): a misspelt ``recieved`` would
+    otherwise be dropped and the entry sealed with the request's time (pydantic ``extra="forbid"``)."""
+
+    model_config = ConfigDict(extra="forbid")
     summary: str
     received: str | None = None
 
 
 class Payment(BaseModel):
+    """A JSON payment; an unknown field is refused (400 naming it), as in :class:`Dispute`."""
+
+    model_config = ConfigDict(extra="forbid")
     amount: str
     reference: str
     currency: str | None = None

@@ -11,6 +11,10 @@ refusal, before any handler runs: nothing is read, stored, sealed or counted by 
   all the console takes) and a JSON body (every string, keys included): tab, line feed and carriage return
   are allowed (a textarea sends CR LF line breaks, RFC 7578 4.1 / HTML "constructing the form data set"),
   the others are not.
+- no text at all may hold a lone surrogate (U+D800..U+DFFF, Unicode category Cs): JSON can escape one
+  (``"\\ud800"``; RFC 8259 section 8.2 calls such strings unpredictable), Python's ``json`` decodes it to
+  a ``str`` no UTF-8 encoder takes, and the store's drivers raise ``UnicodeEncodeError``. A JSON value is
+  named by its key path (``summary``), so the one line says which field to fix.
 
 The body is read here, up to :data:`MAX_BODY_BYTES` (the console takes no file uploads; a longer body is
 413 before it is read further), and handed on unchanged to the route (an ASGI middleware replaying the
@@ -37,6 +41,7 @@ MAX_BODY_BYTES = 1024 * 1024  # the largest form the console takes (a dispute's 
 ALWAYS = frozenset(chr(c) for c in (*range(0x20), 0x7F))  # C0 controls and DEL
 CHARSET = re.compile(rb"charset\s*=\s*\"?([^\s\";]+)", re.IGNORECASE)
 PART_TYPE = re.compile(rb"^content-type:[^\r\n]*", re.IGNORECASE | re.MULTILINE)  # a multipart part's header
+SURROGATE = re.compile("[\ud800-\udfff]")  # Unicode category Cs: no UTF-8 encoder (or database) takes one
 UTF8_NAMES = frozenset({b"utf-8", b"utf8", b"us-ascii"})
 IN_TEXT = ALWAYS - {"\t", "\n", "\r"}  # what a form or JSON text value may not hold either
 Answer = Callable[[Request, Exception], Awaitable[Response]]
@@ -46,31 +51,34 @@ def _first(text: str, refused: frozenset[str]) -> str | None:
     return next((ch for ch in text if ch in refused), None)
 
 
-def _strings(value: Any) -> Iterator[str]:
-    """Every string of a decoded JSON document, object keys included."""
+def _json_fields(value: Any, name: str = "") -> Iterator[tuple[str, str]]:
+    """Every string of a decoded JSON document as ``(field, text)``: a value under its dotted key path
+    (``summary``, ``items.0``), an object key as ``key of <path>``, named before anything under it (so a
+    key is checked before it is shown in another field's name)."""
+    where = name or "body"
     if isinstance(value, str):
-        yield value
+        yield where, value
     elif isinstance(value, dict):
         for key, item in value.items():
-            yield key
-            yield from _strings(item)
+            yield f"key of {where}", key
+            yield from _json_fields(item, f"{name}.{key}" if name else str(key))
     elif isinstance(value, list):
-        for item in value:
-            yield from _strings(item)
+        for index, item in enumerate(value):
+            yield from _json_fields(item, f"{name}.{index}" if name else str(index))
 
 
-def _body_text(content_type: str, body: bytes) -> Iterator[str]:
-    """The text values of a form or JSON body, as the route will decode them; nothing for other bodies
-    (or a JSON body that does not parse: the route refuses it)."""
+def _body_text(content_type: str, body: bytes) -> Iterator[tuple[str, str]]:
+    """The text values of a form or JSON body as ``(field, text)``, decoded as the route will; nothing for
+    other bodies (or a JSON body that does not parse: the route refuses it)."""
     kind = content_type.split(";")[0].strip().lower()
     text = body.decode("utf-8", "replace")
     if kind == "application/x-www-form-urlencoded":
-        yield unquote_plus(text, errors="replace")
+        yield "form value", unquote_plus(text, errors="replace")
     elif kind == "multipart/form-data":
-        yield text
+        yield "form value", text
     elif kind == "application/json" or kind.endswith("+json"):
         try:
-            yield from _strings(json.loads(text))
+            yield from _json_fields(json.loads(text))
         except ValueError:
             return
 
@@ -107,11 +115,14 @@ def refusal(scope: Scope, body: bytes) -> str | None:
     where = [("path", scope.get("path", ""), ALWAYS), ("query", query, ALWAYS)]
     headers = {k.lower(): v for k, v in raw_headers}
     content_type = headers.get(b"content-type", b"").decode("latin-1")
-    where.extend(("form value", text, IN_TEXT) for text in _body_text(content_type, body))
+    where.extend((field, text, IN_TEXT) for field, text in _body_text(content_type, body))
     for part, text, refused in where:
         found = _first(text, refused)
         if found is not None:
-            return f"{part}: control character U+{ord(found):04X} not allowed"
+            return f"{part[:60]}: control character U+{ord(found):04X} not allowed"
+        lone = SURROGATE.search(text)
+        if lone is not None:
+            return f"{part[:60]}: lone surrogate U+{ord(lone.group()):04X} not allowed (not Unicode text)"
     return None
 
 

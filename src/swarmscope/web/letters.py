@@ -15,9 +15,10 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from swarmscope.cases.letter_flow import Preview, approve_letter, preview_letter
+from swarmscope.cases.workflow import CaseStatus
 from swarmscope.store.access import scoping
 from swarmscope.store.database import Store
 from swarmscope.store.legal import letters as letter_store
@@ -25,6 +26,7 @@ from swarmscope.store.metadata import MAX_ROW_ID
 from swarmscope.web.accounts import WebUser
 from swarmscope.web.casework import case_for, refused_as_409, trust
 from swarmscope.web.deps import SettingsDep, StoreDep, UserDep, csrf_protect, now_us, require
+from swarmscope.web.query_params import one_of
 from swarmscope.web.roles import Role
 from swarmscope.web.scope import client_filter
 from swarmscope.web.settings import WebSettings
@@ -37,8 +39,10 @@ COUNSEL_CHANGE = [Depends(require(Role.COUNSEL)), Depends(csrf_protect)]
 
 
 class Approval(BaseModel):
-    """The digest (hex SHA-256) of the preview the approver read."""
+    """The digest (hex SHA-256) of the preview the approver read; an unknown field is refused (400 naming
+    it: pydantic ``extra="forbid"``), so a misspelt one is never taken as an approval of nothing else."""
 
+    model_config = ConfigDict(extra="forbid")
     digest: str
 
 
@@ -58,12 +62,16 @@ def _approve(store: Store, user: WebUser, settings: WebSettings, doe: str, diges
 @dataclass(frozen=True)
 class LetterQuery:
     """The letter list's query parameters: ``before`` (a letter id: the page after it, older), ``limit``,
-    and the filters ``work`` (work id) and ``status`` (the case's status)."""
+    and the filters ``work`` (work id) and ``status`` (the case's status; another value is 400 naming
+    them)."""
 
     before: Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)] = None
     limit: Annotated[int, Query(ge=1, le=500)] = 50
     work: Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)] = None
     status: Annotated[str | None, Query(max_length=40)] = None
+
+    def __post_init__(self) -> None:
+        one_of("status", self.status, CaseStatus)
 
     def rows(self, store: Store, user: WebUser) -> list[tuple[str, letter_store.LetterRow]]:
         return scoping.letters(store, client_filter(user), before=self.before, limit=self.limit,

@@ -20,6 +20,8 @@ _HASHER = PasswordHasher()
 # password (no user-name oracle by timing).
 _DUMMY = _HASHER.hash(secrets.token_urlsafe(16))
 MIN_PASSWORD = 12  # characters (NIST SP 800-63B asks for at least 8; we ask more of staff accounts)
+MAX_PASSWORD = 1024  # characters (NIST SP 800-63B: allow at least 64); percent-encoded (at most 12 bytes a
+# character) it stays far inside the login form's body bound (web/input_guard.MAX_BODY_BYTES, 1 MiB)
 # Password checks running at once, at most: each Argon2id check takes argon2-cffi's memory_cost, 64 MiB, and
 # about a second of a core, so unbounded parallel logins could take gigabytes (OWASP Password Storage Cheat
 # Sheet: limit a memory-hard hash's concurrency). A login beyond them is refused at once, not queued.

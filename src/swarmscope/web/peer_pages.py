@@ -16,13 +16,14 @@ download needs the analyst role (the bytes the peer sent us).
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from swarmscope.errors import InputError
-from swarmscope.evidence.records import Observation, Sighting
+from swarmscope.evidence.records import BlockProof, Observation, Sighting
 from swarmscope.store.console.peers import PeerRow, peer_row
 from swarmscope.store.console.stamps import stamp_of_peer
 from swarmscope.store.console.trail import (
@@ -82,9 +83,16 @@ def _observation(o: Observation) -> dict[str, Any]:
         "encrypted": o.encrypted, "bytes_received": o.bytes_received, "wire_bytes_in": o.wire_bytes_in,
         "num_pieces": o.num_pieces, "pieces_have": o.pieces_have, "completion": o.completion,
         "verified_pieces": list(o.verified_pieces), "failed_pieces": list(o.failed_pieces),
-        "verified_blocks": len(o.verified_blocks), "quirks": list(o.quirks),
+        "verified_blocks": len(o.verified_blocks), "failed_blocks": len(o.failed_blocks),
+        "failed_blocks_by_piece": _by_piece(o.failed_blocks), "quirks": list(o.quirks),
         "source_port": o.source_port,  # inbound: the TCP source port seen; the page's port may be a claim
     }  # fmt: skip
+
+
+def _by_piece(proofs: tuple[BlockProof, ...]) -> list[dict[str, int]]:
+    """Block proofs counted by piece, in piece order: ``[{"piece": 21, "blocks": 2}, ...]`` (BEP 52 blocks
+    of a v2/hybrid peer that failed their hash: the pieces they came from)."""
+    return [{"piece": piece, "blocks": n} for piece, n in sorted(Counter(p.piece for p in proofs).items())]
 
 
 def _sighting(s: Sighting) -> dict[str, Any]:

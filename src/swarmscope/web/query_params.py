@@ -7,11 +7,16 @@ FastAPI binds a scalar query parameter to the last of its repeated values (Starl
 route runs: 422 with one line naming it (``status: given 2 times; give it once``), an HTML error page
 for a browser and ``{"detail": ...}`` for ``/api/`` (:mod:`swarmscope.web.app`). A route that one day
 takes a repeated parameter must say so here (``LIST_PARAMETERS``).
+
+A filter whose values form a closed set (a case or request status) is checked against it
+(:func:`one_of`): an unknown value is 400 naming the allowed ones, not an empty list that reads as
+"nothing in that state".
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 
 from fastapi import HTTPException, Request
 
@@ -30,3 +35,14 @@ def single_values(request: Request) -> None:
         if times > 1 and key not in LIST_PARAMETERS:
             name = key if len(key) <= SHOWN and key.isprintable() else repr(key[:SHOWN])
             raise HTTPException(422, f"{name}: given {times} times; give it once")
+
+
+def one_of(name: str, value: str | None, allowed: Iterable[str]) -> None:
+    """Refuse (400) a filter ``value`` not in ``allowed``; None or ``""`` is no filter and passes.
+
+    Raises:
+        HTTPException: 400, ``<name> '<value>': not one of <allowed, in order>`` (as the case board).
+    """
+    choices = list(allowed)
+    if value and value not in choices:
+        raise HTTPException(400, f"{name} {value[:SHOWN]!r}: not one of {', '.join(choices)}")

@@ -118,21 +118,27 @@ def _create(path: Path, make_dir: bool) -> tuple[Ed25519PrivateKey, bool]:
 
 
 def _load(path: Path) -> Ed25519PrivateKey:
-    """Read and check an existing key file."""
+    """Read and check an existing key file: a regular file of at most 64 KiB, a private key (a public key
+    PEM, RFC 8410 SubjectPublicKeyInfo, is named as one before its permissions are judged: a public key
+    may be world-readable, and "chmod 600" would be the wrong fix), not readable by group/other."""
     try:
         info = path.stat()
         if not stat.S_ISREG(info.st_mode):
             raise StoreError(f"node key {path}: not a regular file")
-        if info.st_mode & 0o077:
-            raise StoreError(
-                f"node key {path}: permissions {stat.S_IMODE(info.st_mode):04o} let others read it; "
-                "make it 0600 (chmod 600) after checking nobody copied it"
-            )
         if info.st_size > _MAX_KEY_FILE:
             raise StoreError(f"node key {path}: {info.st_size} bytes is too large for a key file")
         pem = path.read_bytes()
     except OSError as exc:
         raise StoreError(f"node key {path}: cannot read: {exc.strerror or exc}") from exc
+    if b"-----BEGIN PUBLIC KEY-----" in pem and b"PRIVATE KEY-----" not in pem:
+        raise StoreError(
+            f"node key {path}: a public key; this needs the node's private key file (the one that seals)"
+        )
+    if info.st_mode & 0o077:
+        raise StoreError(
+            f"node key {path}: permissions {stat.S_IMODE(info.st_mode):04o} let others read it; "
+            "make it 0600 (chmod 600) after checking nobody copied it"
+        )
     try:
         return load_private_key(pem)
     except DecodeError as exc:
