@@ -31,7 +31,6 @@ def store() -> Iterator[Store]:
         yield opened[0]
 
 
-@pytest.mark.xfail(strict=True, reason="liveness is judged by the newcomer's --lease-seconds, not the node's")
 def test_a_short_lease_start_does_not_replace_a_live_node(store: Store) -> None:
     assert store.node is not None
     fleet = Fleet(store)
@@ -40,3 +39,14 @@ def test_a_short_lease_start_does_not_replace_a_live_node(store: Store) -> None:
     time.sleep(1.5)  # well within its 30 s lease
     with pytest.raises(FleetError, match="node 'a' is running already"):
         fleet.start_node(start, live_within=1)  # same name and key, --lease-seconds 1
+
+
+def test_a_node_past_its_own_lease_is_replaced_by_a_short_lease_start(store: Store) -> None:
+    assert store.node is not None
+    fleet = Fleet(store)
+    start = NodeStart("a", store.node.fingerprint, "127.0.3.1", 0, 4)
+    fleet.start_node(start, live_within=1.5)  # a 1.5 s lease, then no renewal: presumed dead after it
+    with pytest.raises(FleetError, match=r"heartbeat within the last 1.5 s, its lease time"):
+        fleet.start_node(start, live_within=1)  # judged by the node's longer lease
+    time.sleep(2.0)
+    assert fleet.register(start, live_within=1).incarnation > 0  # its lease is over: restart accepted
