@@ -61,7 +61,8 @@ def register_node(conn: sa.Connection, node: NodeStart, live_within: float) -> R
     previous process of that name (a process presumed dead may still be paused, not dead: new tokens
     fence it). A name whose node is live (not stopped, heartbeat within its own stored lease length
     ``lease_us`` or ``live_within`` seconds, whichever is longer, database time) is refused, so a start
-    with a shorter ``--lease-seconds`` cannot replace a healthy node that renews on a longer lease: a second process would take over the first one's leases while the first goes on
+    with a shorter ``--lease-seconds`` cannot replace a healthy node that renews on a longer lease: a second
+    process would take over the first one's leases while the first goes on
     monitoring and signing with the same key. Its source address must sit outside the ban range of every
     other node not cleanly stopped (see :func:`check_ban_range`). Each start increments the name's
     ``incarnation``: a previous process that was paused, not dead, is refused from then on. A name's first
