@@ -9,11 +9,12 @@ process is stopped by its PID; every wait is bounded.
    (plus one renewal round), its committed evidence is all still there and its chain verifies; peers go on
    being verified from the new holders; restarted under the same name (with ``--probe-processes 2``) it
    rejoins and rebalancing hands it swarms back.
-3. ``SIGSTOP`` of the rejoined node's coordinator right after it leased swarms (its probe process goes on
-   probing them and queues a batch under the old tokens), past its lease, then ``SIGCONT``: the others
-   take its swarms over, its late batch is refused by fencing (its log says so; the database holds no
-   batch under its old tokens after the takeover), it drops them and goes on heartbeating. A pause that
-   found nothing queued is tried again, at most :data:`PAUSES` times.
+3. ``SIGSTOP`` of the rejoined node's coordinator right after it leased swarms (its probes of them are
+   under way: records queued in the coordinator, and its probe process goes on probing and sends its
+   batch, under the old tokens, to the paused relay), past its lease, then ``SIGCONT``: the others take
+   its swarms over, its late batch is refused by fencing (its log says so; the database holds no batch
+   under its old tokens after the takeover), it drops them and goes on heartbeating. A pause that found
+   nothing queued is tried again, at most :data:`PAUSES` times.
 4. Every node stopped, ``export`` of every node's evidence (signed by n1's key, the others trusted with
    ``--trust-key``) is one bundle across nodes that ``verify`` checks per node under the three expected
    keys, and it shows the seeds' hits corroborated: seen from two vantages, each hit's vantage being its
@@ -280,9 +281,10 @@ def _fresh(fleet: Fleet, name: str) -> bool:
 def _pause_past_lease(fleet: Fleet, node: Node, since: int) -> None:
     """Pause ``node`` right after it leased swarms, past its lease, until its late batch is refused.
 
-    ``SIGSTOP`` stops the coordinator only: its probe process goes on probing the swarms it was just
-    handed and sends its batch, fenced by the tokens it holds, to the paused relay. After ``SIGCONT`` the
-    relay hands it to the writer process and the database refuses it (the others hold those swarms now).
+    ``SIGSTOP`` stops the coordinator only, with records of the swarms it just leased queued; its probe
+    process goes on probing them and sends its batch, fenced by the tokens it holds, to the paused relay.
+    After ``SIGCONT`` either batch may reach the database before the lease round notices the loss, and
+    the database refuses it (the others hold those swarms now).
     A pause that found no batch queued (its probes were over) is tried again after rebalancing hands the
     node swarms anew, at most :data:`PAUSES` times. Every pause: no batch after the takeover carries an
     old token, the node drops every swarm it lost and goes on.
