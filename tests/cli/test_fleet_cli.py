@@ -84,6 +84,8 @@ def test_add_status_remove(pg: str, content: TorrentContent) -> None:
     assert out.splitlines() == [
         f"added {content.infohash_hex} {content.name} (3 vantages)",
         f"added {'ab' * 20} film (3 vantages)",
+        "warning: --work 'Film' names no work (yet): the swarms are registered; nodes use its reference copy"
+        " once a work of that exact title is added (swarmscope works add)",
     ]
     code, out = invoke("fleet", "add", magnet, "--db", pg, "--vantages", "1")
     assert (code, out.strip()) == (0, f"updated {'ab' * 20} film (1 vantages)")

@@ -138,7 +138,10 @@ def test_a_replaced_node_stops_and_takes_and_writes_nothing(store: Store, tmp_pa
         stop = asyncio.Event()
         running = asyncio.create_task(node.run(stop))
         await _until(lambda: len(node.monitor.targets) == 2, 20)
-        # the process is "paused" (live_within=0: its heartbeat counts as stale): a newer one starts
+        # the process is "paused" (its stored lease length and live_within 0: its heartbeat counts as
+        # stale; liveness is judged by the longer of the two): a newer one starts
+        with store.engine.begin() as conn:
+            conn.execute(sa.text("UPDATE fleet_node SET lease_us = 0 WHERE name = 'a'"))
         newer = fleet.register(newer_start, live_within=0)
         assert newer.dropped == 2 and newer.incarnation == node.incarnation + 1  # type: ignore[operator]
         taken = fleet.take("a", 4, 30, None, newer.incarnation)

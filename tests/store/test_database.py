@@ -110,3 +110,16 @@ def test_wal_reader_sees_last_commit_while_writer_holds_a_transaction(db_path: P
                 reader.close()
     finally:
         writer.close()
+
+
+def test_a_failed_open_never_prints_the_url_password(tmp_path: Path) -> None:
+    url = f"postgresql://alice:s3cret-pw@/swarm?host={tmp_path}/no-such-socket-dir"  # nothing listens there
+    with pytest.raises(StoreError, match="cannot open database") as raised:
+        open_store(url, create=False)
+    assert "s3cret-pw" not in str(raised.value) and "alice:***@" in str(raised.value), raised.value
+
+
+def test_a_malformed_url_is_shown_without_its_password() -> None:
+    with pytest.raises(StoreError, match="not a database URL") as raised:
+        database_url("postgresql://alice:s3cret-pw@host:notaport/swarm")
+    assert "s3cret-pw" not in str(raised.value) and "alice:***@" in str(raised.value), raised.value

@@ -91,3 +91,11 @@ def test_the_page_runs_as_written_and_does_what_it_says(store: Store) -> None:
         assert "evidence partition public.sighting_p_2026_11 may not be dropped" in dropped
         count = conn.execute(sa.text("SELECT count(*) FROM sighting_p")).scalar_one()
         assert count == 3
+
+
+def test_the_page_names_the_migrations_that_ship() -> None:
+    """The intro's migration range ends at the newest migration, and none of them partitions a table."""
+    versions = PAGE.parents[1] / "src" / "swarmscope" / "store" / "migrations" / "versions"
+    migrations = sorted(versions.glob("[0-9][0-9][0-9][0-9]_*.py"))
+    assert f"0001 to {migrations[-1].name[:4]};" in " ".join(PAGE.read_text().split())
+    assert not [m.name for m in migrations if "PARTITION" in m.read_text().upper()]

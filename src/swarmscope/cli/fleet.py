@@ -22,7 +22,7 @@ from swarmscope.cli import numeric as num
 from swarmscope.cli.app import app
 from swarmscope.cli.numeric import number_option
 from swarmscope.cli.options import command_store, fail
-from swarmscope.cli.text import clean
+from swarmscope.cli.text import one_line
 from swarmscope.errors import InputError, SwarmscopeError
 from swarmscope.evidence.bundle.vantage import DEFAULT_ROUTE, vantage_of_address
 from swarmscope.monitor.targets import load_target
@@ -31,6 +31,7 @@ from swarmscope.store.fleet.duties import Duty
 from swarmscope.store.fleet.handle import NEEDS_POSTGRESQL, Fleet, is_postgresql
 from swarmscope.store.fleet.registry import ADDED, TORRENT_KEPT, FleetSwarm
 from swarmscope.store.fleet.status import DEAD_LEASES, FleetStatus, NodeStatus
+from swarmscope.store.legal.cases import work_rows
 
 fleet_app = typer.Typer(help="Swarms watched by a fleet of monitor nodes (PostgreSQL).", no_args_is_help=True)
 app.add_typer(fleet_app, name="fleet")
@@ -81,7 +82,13 @@ def add(
             done = fleet.add_swarm(swarm)
             verb = "added" if done == ADDED else "updated"
             note = "; its stored .torrent's trackers stay in use" if done == TORRENT_KEPT else ""
-            typer.echo(f"{verb} {t.swarm} {clean(t.name)} ({vantages} vantages{note})")
+            typer.echo(f"{verb} {t.swarm} {one_line(t.name)} ({vantages} vantages{note})")
+        if work is not None and not any(w.title == work for w in work_rows(fleet.store)):
+            typer.echo(
+                f"warning: --work {one_line(work)!r} names no work (yet): the swarms are registered; nodes"
+                " use its reference copy once a work of that exact title is added (swarmscope works add)",
+                err=True,
+            )
 
 
 @fleet_app.command("remove")
@@ -96,7 +103,7 @@ def remove(
             if h not in unknown:
                 typer.echo(f"removed {h.lower()}")
     if unknown:
-        raise fail(InputError(f"not registered: {', '.join(clean(h) for h in unknown)}"))
+        raise fail(InputError(f"not registered: {', '.join(one_line(h) for h in unknown)}"))
 
 
 @fleet_app.command("retire")
@@ -107,7 +114,7 @@ def retire(
     """Remove a dead node (no live lease, silent for more than 3 lease periods): frees its range and key."""
     with fleet_store(db) as fleet:
         removed = fleet.retire_node(name)
-    typer.echo(f"retired node {clean(name)} ({removed} expired leases removed; its evidence stays)")
+    typer.echo(f"retired node {one_line(name)} ({removed} expired leases removed; its evidence stays)")
 
 
 @fleet_app.command("status")
@@ -126,9 +133,9 @@ def status_lines(state: FleetStatus) -> list[str]:
         lag = "-" if n.writer_lag is None else f"{n.writer_lag:.1f}s"
         where = "stopped" if n.stopped else f"heartbeat {n.heartbeat_age:.1f}s ago"
         if n.dead:
-            where += f" DEAD (silent > {DEAD_LEASES} lease periods: fleet retire {clean(n.name)})"
+            where += f" DEAD (silent > {DEAD_LEASES} lease periods: fleet retire {one_line(n.name)})"
         lines.append(
-            f"  {clean(n.name)} {n.fingerprint[:16]} {n.source_ip or '-'} {where} leases {n.leases}/"
+            f"  {one_line(n.name)} {n.fingerprint[:16]} {n.source_ip or '-'} {where} leases {n.leases}/"
             f"{n.capacity} writer lag {lag} last batch {_batch_age(n.last_batch_age)}{_clock(n)}"
             f"{shared.get(n.name, '')}"
         )
@@ -136,8 +143,8 @@ def status_lines(state: FleetStatus) -> list[str]:
     lines.append(f"swarms: {len(state.swarms)}, under-covered: {len(under)}")
     for s in state.swarms:
         mark = " UNDER-COVERED" if s.under_covered else " OVER-COVERED" if s.over_covered else ""
-        holders = ",".join(clean(h) for h in s.holders) or "-"
-        lines.append(f"  {s.infohash} {clean(s.name)} {len(s.holders)}/{s.vantages} [{holders}]{mark}")
+        holders = ",".join(one_line(h) for h in s.holders) or "-"
+        lines.append(f"  {s.infohash} {one_line(s.name)} {len(s.holders)}/{s.vantages} [{holders}]{mark}")
     return lines
 
 
@@ -153,7 +160,7 @@ def shared_vantages(nodes: list[NodeStatus]) -> dict[str, str]:
     out: dict[str, str] = {}
     for vantage, names in by_vantage.items():
         for name in names if len(names) > 1 else []:
-            others = ",".join(clean(o) for o in names if o != name)
+            others = ",".join(one_line(o) for o in names if o != name)
             out[name] = f" ONE VANTAGE ({vantage}) with {others}: not corroborating each other"
     alone = by_vantage.get(DEFAULT_ROUTE, [])
     if len(alone) == 1 and len(by_vantage) > 1:  # its source may be any address, a bound node's included
@@ -243,8 +250,8 @@ def duty_lines(duties: list[Duty]) -> list[str]:
         if d.started_us is None:
             last = "never ran"
         else:
-            state = "running" if d.finished_us is None else clean(d.outcome or "")
-            last = f"last {utc(d.started_us)} on {clean(d.node_name or '-')}: {state}"
+            state = "running" if d.finished_us is None else one_line(d.outcome or "")
+            last = f"last {utc(d.started_us)} on {one_line(d.node_name or '-')}: {state}"
         lines.append(f"  {d.name} every {d.every_s}s, {last}")
     return lines
 

@@ -40,7 +40,7 @@ from swarmscope.cli.monitor_settings import check_options, fit_open_files, loop_
 from swarmscope.cli.node_identity import bind_witness, open_signing_key
 from swarmscope.cli.options import fail
 from swarmscope.cli.provenance import software_commit
-from swarmscope.cli.text import clean
+from swarmscope.cli.text import one_line
 from swarmscope.errors import InputError, SwarmscopeError
 from swarmscope.monitor.channels import check_listen_port
 from swarmscope.monitor.config import MonitorConfig
@@ -66,8 +66,9 @@ NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
 def say(line: str) -> None:
-    """One line on stdout, flushed (a node's log is read while it runs)."""
-    typer.echo(clean(line))
+    """One line on stdout, flushed (a node's log is read while it runs); a name in it (a magnet's ``dn``)
+    cannot break it into two (:func:`~swarmscope.cli.text.one_line`)."""
+    typer.echo(one_line(line))
 
 
 def node_key_path(db: str, name: str, explicit: str | None) -> str:

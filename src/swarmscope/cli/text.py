@@ -24,6 +24,16 @@ def clean(text: object) -> str:
     return _CONTROL.sub("\ufffd", str(text))
 
 
+_LINE_BREAK = re.compile(r"[\n\u2028\u2029]")  # the line breaks clean() keeps (CR, VT, FF, NEL are C0/C1)
+
+
+def one_line(text: object) -> str:
+    """:func:`clean` text that stays on one line: newlines and Unicode line and paragraph separators
+    (U+2028, U+2029) replaced by U+FFFD too, so a name (a magnet's ``dn`` may carry ``%0a``) cannot
+    forge a line of a line-per-item listing or log."""
+    return _LINE_BREAK.sub("\ufffd", clean(text))
+
+
 def plain(text: object) -> Text:
     """A Rich ``Text`` that is never parsed as markup (for table cells and titles)."""
     return Text(clean(text))

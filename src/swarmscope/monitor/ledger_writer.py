@@ -98,27 +98,23 @@ class LedgerWriter:
         max_backlog_records: int = MAX_BACKLOG_RECORDS,
     ) -> None:
         self.store, self.run_id, self.clock = store, run_id, clock
-        self.on_fenced = on_fenced
         self.fenced = 0  # records dropped because fencing refused their swarm (its lease was lost)
         self.flush_interval, self.flush_rows = flush_interval, flush_rows
         self.latest_clock, self.tsa_url, self.on_warning = latest_clock, tsa_url, on_warning
-        self.on_committed = on_committed
+        self.on_committed, self.on_fenced = on_committed, on_fenced
         self._records: list[EvidenceRecord] = []
         self._captures: dict[bytes, bytes] = {}
         self._blobs: dict[bytes, bytes] = {}
         self._pieces: list[tuple[str, int, bytes]] = []
         self._bytes = 0  # bytes of the queued captures, blobs and pieces (backlog())
-        self._flush_now = asyncio.Event()
-        self._stop = asyncio.Event()
+        self._flush_now, self._stop = asyncio.Event(), asyncio.Event()
         self._stamping: set[asyncio.Task[None]] = set()
-        self.batches = 0
-        self.committed = 0
+        self.batches = self.committed = 0
         self.commit_seconds_last = 0.0  # wall-clock duration of the last successful batch commit
         self.commit_seconds_total = 0.0  # ... of every successful batch commit of the run
         self.lost = 0  # records that could not be committed after stop (reported, never silent)
         self.replaced: NodeReplaced | None = None  # a newer process under this fleet node's name: final
-        self._stop_attempts = 0
-        self._failures = 0  # failed commits since the last one that succeeded
+        self._stop_attempts = self._failures = 0  # _failures: failed commits since the last success
         self._failing_since = 0.0  # time.monotonic() of the first of them
         self._in_doubt: _Attempt | None = None  # the last failed commit (it may have landed all the same)
         self._monotonic = monotonic
@@ -127,6 +123,7 @@ class LedgerWriter:
         self.max_backlog_bytes, self.max_backlog_records = max_backlog_bytes, max_backlog_records
         self._flushing: tuple[int, int] = (0, 0)  # (records, bytes) of the commit under way
         self._paused = False  # backlog_full() said True and the backlog has not drained to half since
+        self._committing: set[str] = set()  # the swarms of the commit under way (pending_swarms())
 
     # --- producers (event loop thread) -----------------------------------------------------------------
 
@@ -188,6 +185,10 @@ class LedgerWriter:
             )
         return self._paused
 
+    def pending_swarms(self) -> set[str]:
+        """The swarms (infohash hex) whose records are queued or in the commit under way."""
+        return record_swarms(self._records) | self._committing
+
     def waiting_seconds(self) -> float:
         """Seconds the oldest record not committed yet has waited since it was queued (queued, or in a
         commit under way; 0.0 when nothing is pending): the writer's lag, whatever the commit pace."""
@@ -242,12 +243,13 @@ class LedgerWriter:
             return
         records, captures, blobs, pieces = self._records, self._captures, self._blobs, self._pieces
         self._flushing = (len(records), self._bytes + RECORD_BYTES * len(records))
+        self._committing = record_swarms(records)
         self._records, self._captures, self._blobs, self._pieces, self._bytes = [], {}, {}, [], 0
         self._flushing_since, self._queued_since = self._queued_since, None
         try:
             await self._commit(records, captures, blobs, pieces)
         finally:
-            self._flushing_since, self._flushing = None, (0, 0)
+            self._flushing_since, self._flushing, self._committing = None, (0, 0), set()
             self._forget_age_if_empty()
 
     async def _commit(
@@ -313,8 +315,7 @@ class LedgerWriter:
         """Drop the queued records of ``swarms`` (their lease is lost); returns how many (counted in
         ``fenced``). A commit already running is not touched: the database fences it."""
         kept = [r for r in self._records if not record_swarms([r]) & swarms]
-        dropped = len(self._records) - len(kept)
-        self._records = kept
+        dropped, self._records = len(self._records) - len(kept), kept
         self._forget_age_if_empty()
         self.fenced += dropped
         return dropped
@@ -360,8 +361,7 @@ class LedgerWriter:
 
     def _committed(self, sealed: SealedBatch | None, count: int) -> None:
         """Count a committed batch, end an outage (one line), acknowledge it, ask for its time-stamp."""
-        self.batches += 1
-        self.committed += count
+        self.batches, self.committed = self.batches + 1, self.committed + count
         if self._failures:  # the run's total makes each outage's end a text of its own (shown once each)
             self.on_warning(
                 f"evidence commits succeed again after {self._failures} failed attempts over "

@@ -253,7 +253,7 @@ class FleetNode:
     async def _renew(self) -> None:
         began = asyncio.get_running_loop().time()  # before the database granted anything: conservative
         await self._release_handed()
-        tokens = [lease.token for lease in self.leases.values()]
+        tokens = [lease.token for lease in (*self.leases.values(), *self._handing.values())]
         writer = self.monitor.evidence.writer
         lag = 0.0 if writer is None else writer.waiting_seconds()
         clock = await self._measure_clock()
@@ -263,11 +263,13 @@ class FleetNode:
         kept = {lease.infohash for lease in renewed}
         for swarm in set(self.leases) - kept:
             self._drop(swarm, "lease lost (taken over, expired or the swarm was removed)")
-        self.leases.update({lease.infohash: lease for lease in renewed})
+        self._handing = {lease.infohash: lease for lease in renewed if lease.infohash in self._handing}
         self._renewed_at = began
         for lease in renewed:
-            if lease.handoff:
-                self._hand_off(lease)
+            if lease.infohash not in self._handing:
+                self.leases[lease.infohash] = lease
+                if lease.handoff:
+                    self._hand_off(lease)
         self._publish()
         self.monitor.fleet_addresses = await asyncio.to_thread(self.fleet.addresses)
         self.monitor.leases_changed(self.fence())
@@ -305,19 +307,28 @@ class FleetNode:
 
     def _hand_off(self, lease: Lease) -> None:
         """Rebalancing asks the swarm back: stop monitoring it now; what is queued for it still commits
-        under the lease, which is released at the next round."""
+        under the lease, which is released at the first round that finds none of it pending
+        (:meth:`_release_handed`)."""
         del self.leases[lease.infohash]
         self._handing[lease.infohash] = lease
         self.monitor.remove_target(lease.infohash)
         self.on_event(f"handing {lease.infohash} off (rebalancing)")
 
     async def _release_handed(self) -> None:
-        """Release the leases handed off and those that lapsed unrenewed (their rows would keep this node
-        from leasing the swarms again); on an error they stay for the next round."""
-        if tokens := [lease.token for lease in self._handing.values()] + self._expired:
-            await asyncio.to_thread(self.fleet.release, self.name, tokens)
-            self._handing, self._expired = {}, []
-            self._publish()
+        """Release the swarms handed off whose evidence is all committed, and the leases that lapsed
+        unrenewed (their rows would keep this node from leasing the swarms again). One handed off with
+        records still queued in the writer, or in the commit under way (a loaded store), keeps its lease,
+        renewed with the others, until a later round: released first, its batch would be refused by
+        fencing and lost. On an error the tokens stay for the next round."""
+        writer = self.monitor.evidence.writer
+        pending = set() if writer is None else writer.pending_swarms()
+        done = [lease for swarm, lease in self._handing.items() if swarm not in pending]
+        if done or self._expired:
+            self._handing = {swarm: lease for swarm, lease in self._handing.items() if swarm in pending}
+            self._expired += [lease.token for lease in done]
+            self._publish()  # a later batch is fenced without them
+            await asyncio.to_thread(self.fleet.release, self.name, self._expired)
+            self._expired = []
 
     def _fenced(self, swarms: frozenset[str]) -> None:
         """The writer's batch was refused by fencing: these swarms are no longer ours."""

@@ -19,6 +19,7 @@ Any other SQLAlchemy URL (``postgresql+psycopg://...``) is passed through unchan
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -72,8 +73,9 @@ def database_url(url_or_path: str) -> URL:
         return URL.create("sqlite", database=url_or_path)
     try:
         return make_url(url_or_path)
-    except sa.exc.ArgumentError as exc:
-        raise StoreError(f"not a database URL: {url_or_path!r}") from exc
+    except (sa.exc.ArgumentError, ValueError) as exc:  # ValueError: a port that is not a number
+        shown = re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url_or_path)  # never the password
+        raise StoreError(f"not a database URL: {shown!r}") from exc
 
 
 def sqlite_file(url: URL) -> str | None:
@@ -168,13 +170,14 @@ def open_store(
     if path is not None and not create and not os.path.isfile(path):
         raise StoreError(f"database not found: {path}")
     engine = create_engine(url)
+    shown = path or url.render_as_string(hide_password=True)  # a URL's password is never printed
     try:
-        _check_existing(engine, path or url.render_as_string(hide_password=True), create)
+        _check_existing(engine, shown, create)
         with engine.begin() as connection:
             command.upgrade(alembic_config(connection), "head")
     except sa.exc.SQLAlchemyError as exc:
         engine.dispose()
-        raise StoreError(f"cannot open database {path or url_or_path}: {_reason(exc)}") from exc
+        raise StoreError(f"cannot open database {shown}: {_reason(exc)}") from exc
     except BaseException:
         engine.dispose()
         raise

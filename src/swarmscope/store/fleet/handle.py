@@ -83,8 +83,9 @@ class Fleet:
     def start_node(self, node: NodeStart, live_within: float = 30.0) -> int:
         """Register or restart ``node``; returns the leftover leases of its name it dropped.
 
-        ``live_within``: seconds (the node's lease length) within which a heartbeat of a node of that
-        name shows it running still (its start is then refused)."""
+        ``live_within``: seconds, this start's lease length; a heartbeat of a node of that name within
+        it, or within that node's own stored lease length if longer, shows it running still (its start
+        is then refused)."""
         return self.register(node, live_within).dropped
 
     def register(self, node: NodeStart, live_within: float = 30.0) -> Registration:

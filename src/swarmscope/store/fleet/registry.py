@@ -59,8 +59,10 @@ def register_node(conn: sa.Connection, node: NodeStart, live_within: float) -> R
     A name stays bound to the key it was first registered with: a node's chain is its key's, and a second
     key under one name would make "which node saw this" ambiguous. A restart drops the leases of the
     previous process of that name (a process presumed dead may still be paused, not dead: new tokens
-    fence it). A name whose node is live (not stopped, heartbeat within ``live_within`` seconds, database
-    time) is refused: a second process would take over the first one's leases while the first goes on
+    fence it). A name whose node is live (not stopped, heartbeat within its own stored lease length
+    ``lease_us`` or ``live_within`` seconds, whichever is longer, database time) is refused, so a start
+    with a shorter ``--lease-seconds`` cannot replace a healthy node that renews on a longer lease: a second
+    process would take over the first one's leases while the first goes on
     monitoring and signing with the same key. Its source address must sit outside the ban range of every
     other node not cleanly stopped (see :func:`check_ban_range`). Each start increments the name's
     ``incarnation``: a previous process that was paused, not dead, is refused from then on. A name's first
@@ -68,7 +70,8 @@ def register_node(conn: sa.Connection, node: NodeStart, live_within: float) -> R
     its row never gets back a number a paused process of the retired node still holds.
 
     Args:
-        live_within: seconds (the node's lease length) within which a heartbeat shows a live process.
+        live_within: seconds, the newcomer's lease length (stored as ``lease_us``); a heartbeat within it,
+            or within the running node's stored lease length if longer, shows a live process.
 
     Raises:
         FleetError: the name is registered with another key or runs already, its key is registered under
@@ -78,10 +81,12 @@ def register_node(conn: sa.Connection, node: NodeStart, live_within: float) -> R
     # rows another start may be inserting (PostgreSQL transaction advisory lock, re-entrant)
     conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('fleet_node_ranges'))"))
     check_ban_range(conn, node.name, node.source_ip)
-    row = conn.execute(
+    row = conn.execute(  # judged by the running node's own lease length too (the longer of the two)
         sa.text(
             "SELECT fingerprint, stopped_us IS NULL AND heartbeat_us > "
-            f"{NOW_US} - :live_us AS live FROM fleet_node WHERE name = :name FOR UPDATE"
+            f"{NOW_US} - greatest(coalesce(lease_us, 0), :live_us) AS live,"
+            " greatest(coalesce(lease_us, 0), :live_us) / 1e6 AS live_s"
+            " FROM fleet_node WHERE name = :name FOR UPDATE"
         ),
         {"name": node.name, "live_us": round(live_within * 1_000_000)},
     ).first()
@@ -101,8 +106,8 @@ def register_node(conn: sa.Connection, node: NodeStart, live_within: float) -> R
         )
     if row is not None and row.live:
         raise FleetError(
-            f"node {node.name!r} is running already (heartbeat within the last {live_within:g} s): stop"
-            " it first, or wait until its heartbeat is older than the lease time"
+            f"node {node.name!r} is running already (heartbeat within the last {float(row.live_s):g} s, its"
+            " lease time): stop it first, or wait until its heartbeat is older than its lease time"
         )
     if row is None:  # the first incarnation is the database time: never one a retired name held before
         first = conn.execute(
