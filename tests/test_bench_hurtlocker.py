@@ -134,17 +134,13 @@ def test_a_small_run_verifies_and_commits_every_peer(small_run: tuple[list[dict[
 
 @farm_test
 def test_a_monitor_killed_mid_run_leaves_a_database_that_verifies() -> None:
-    # 50,000 peers cannot all be committed 5 s after the monitor's process started (the goal is 6 s)
-    cmd = [sys.executable, str(ROOT / "bench" / "hurtlocker.py"), "--tools", "monitor", "--kill-after", "5"]
-    env = {**os.environ, "SWARMSCOPE_BENCH_REFS": str(REFS)}
-    p = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
-    assert p.returncode == 0, p.stderr[-3000:]
-    row = next(json.loads(line) for line in p.stdout.splitlines() if line.startswith("{"))
-    assert "error" not in row, row
-    assert row["killed_after_s"] == 5 and row["returncode"] == -9
+    # killed once 10,000 observations are committed: mid-run however fast or loaded the machine is (a fixed
+    # 5 s let a loaded machine kill the monitor before it had created its database)
+    row, stdout = _monitor_row(["--kill-at-peers", "10000"])
+    assert row["killed_at_peers"] >= 10_000 and row["returncode"] == -9
     assert row["verify"] == "ok" and row["verify_problems"] == 0
     assert row["verified_peers"] == row["committed_peers"] < 50_000
-    last = LAST_LINE.fullmatch(p.stdout.strip().splitlines()[-1])
+    last = LAST_LINE.fullmatch(stdout.strip().splitlines()[-1])
     assert last is not None and last.group(5) == "ok"
 
 
