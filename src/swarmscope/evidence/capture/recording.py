@@ -25,7 +25,8 @@ from swarmscope.evidence.capture.format import (
     MetadataHeader,
     MseSecrets,
     Segment,
-    encode_capture,
+    encode_rows,
+    event_row,
     lift_blocks,
 )
 from swarmscope.evidence.probe.encrypted import EncryptedInboundRun, EncryptedProbeRun
@@ -63,11 +64,12 @@ class CaptureRecorder:
         header: every input of the run (see :func:`capture_header`).
     """
 
-    __slots__ = ("_events", "_received", "capture", "header")
+    __slots__ = ("_received", "_rows", "_sent", "capture", "header")
 
     def __init__(self, header: CaptureHeader | MetadataHeader) -> None:
         self.header = header
-        self._events: list[CaptureEvent] = []
+        self._rows: list[list[Any]] = []  # each event in its encoded form (format.event_row)
+        self._sent: list[bytes] = []
         self._received: list[bytes] = []
         self.capture: Capture | None = None
 
@@ -100,7 +102,9 @@ class CaptureRecorder:
             if not data:
                 return  # the driver never passes empty chunks; nothing to replay
             self._received.append(data)
-        self._events.append(CaptureEvent(k, utc_us, mono_us, data, sent, detail, failure))
+        self._rows.append(event_row(k, utc_us, mono_us, len(data), len(sent), detail, failure))
+        if sent:
+            self._sent.append(sent)
 
     def finish(self) -> Capture:
         """Encode the capture (idempotent): plaintext blocks are lifted into ``blobs``, MSE kept verbatim."""
@@ -111,7 +115,7 @@ class CaptureRecorder:
                 segments, blobs = lift_blocks(stream)
             else:
                 segments, blobs = ([stream] if stream else []), {}
-            data = encode_capture(self.header, self._events, segments)
+            data = encode_rows(self.header, self._rows, b"".join(self._sent), segments)
             self.capture = Capture(data, hashlib.sha256(data).digest(), blobs)
         return self.capture
 
@@ -338,7 +342,12 @@ def captured_observation(run: Any, capture_sha256: bytes) -> Observation:
     The one place a record gets its ``capture_sha256``, for the live tap and for replay alike: the hash
     covers the capture's final events, so the run cannot know it while it emits the record.
 
+    A plain :class:`ProbeRun` (the common case: every plaintext probe) builds its record with the hash at
+    once; any other run's record is copied with it (``dataclasses.replace``): the same record either way.
+
     Source: README "Wire captures".
     """
+    if type(run) is ProbeRun:
+        return run.observation(capture_sha256)
     obs: Observation = run.observation()
     return replace(obs, capture_sha256=capture_sha256)

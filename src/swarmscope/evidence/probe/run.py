@@ -355,6 +355,7 @@ class ProbeRun:
 
     # --- result -----------------------------------------------------------------------------------------
 
-    def observation(self) -> Observation:
-        """The record of this probe (call once :attr:`done`), built by :func:`observation_of`."""
-        return observation_of(self)
+    def observation(self, capture_sha256: bytes | None = None) -> Observation:
+        """The record of this probe (call once :attr:`done`), built by :func:`observation_of`;
+        ``capture_sha256``: the SHA-256 of this probe's capture, when one was taken."""
+        return observation_of(self, capture_sha256)
