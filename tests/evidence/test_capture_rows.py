@@ -12,6 +12,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 
+import pytest
+
 from swarmscope.evidence.canonical import canonical_bytes
 from swarmscope.evidence.capture.format import (
     CaptureEvent,
@@ -20,7 +22,13 @@ from swarmscope.evidence.capture.format import (
     encode_capture,
     lift_blocks,
 )
-from swarmscope.evidence.capture.recording import CaptureRecorder, capture_header, captured_observation
+from swarmscope.evidence.capture.recording import (
+    CaptureRecorder,
+    capture_header,
+    captured_observation,
+    verified_blocks,
+)
+from swarmscope.evidence.probe.block_table import BlockTable
 from swarmscope.evidence.probe.policy import ProbePolicy
 from swarmscope.evidence.records import BlockProof
 from tests.evidence.fakepeer import FakePeer, Pieces, bitfield, converse, ext_handshake, make_run
@@ -89,3 +97,43 @@ def test_the_observation_gets_its_capture_hash_in_one_construction() -> None:
     copied = dataclasses.replace(run.observation(), capture_sha256=digest)
     assert once == copied and canonical_bytes(once) == canonical_bytes(copied)
     assert once.capture_sha256 == digest and rec.capture is None
+
+
+def test_known_blocks_lift_under_the_same_digests_and_only_when_equal() -> None:
+    other = bytes(reversed(BLOCK))  # same length, other bytes: must be hashed, never take a known digest
+    stream = HANDSHAKE + PIECE_MSG + PIECE_MSG[:13] + other + b"\x00\x00\x00\x00"
+    plain = lift_blocks(stream)
+    wrong_length = (hashlib.sha256(b"x").digest(), BLOCK[:-1])
+    assert lift_blocks(stream, [(hashlib.sha256(BLOCK).digest(), BLOCK)]) == plain
+    assert lift_blocks(stream, [wrong_length]) == plain
+    assert set(plain[1]) == {hashlib.sha256(BLOCK).digest(), hashlib.sha256(other).digest()}
+
+
+@pytest.mark.parametrize("corrupt", [False, True])
+def test_a_block_probe_captures_the_same_bytes_with_its_verified_blocks(corrupt: bool) -> None:
+    pieces = Pieces(10)
+    table = BlockTable()
+    for i in range(10):
+        table.add_piece(i, pieces.data[i])
+    run = make_run(pieces, seed=2, block_candidates=table.candidates(seed=11, count=3))
+    recorders = [CaptureRecorder(capture_header(run)), CaptureRecorder(capture_header(run))]
+    now = 2_000_000
+    out = run.connected(now)
+    for rec in recorders:
+        rec.event(EventKind.CONNECTED, now, 1, sent=out)
+    peer = FakePeer(pieces, opening=bitfield(10, set(range(10))), corrupt=corrupt)
+    to_peer, to_probe = out, peer.handshake()
+    for _ in range(50):  # as fakepeer.converse, each chunk recorded twice
+        to_probe += peer.feed(to_peer)
+        if run.done or not to_probe:
+            break
+        now += 1000
+        to_peer = run.received(to_probe, now)
+        for rec in recorders:
+            rec.event(EventKind.RECEIVED, now, 2, to_probe, sent=to_peer)
+        to_probe = b""
+    known = verified_blocks(run)
+    assert bool(known) is not corrupt and run.done
+    assert all(hashlib.sha256(block).digest() == digest for digest, block in known)
+    with_known, hashed = recorders[0].finish(known), recorders[1].finish()
+    assert with_known == hashed and with_known.blobs  # data, SHA-256 and blobs alike

@@ -50,6 +50,7 @@ import enum
 import hashlib
 import struct
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -158,13 +159,18 @@ class CaptureDoc:
     sent_lengths: tuple[int, ...]
 
 
-def lift_blocks(stream: bytes) -> tuple[list[Segment], dict[bytes, bytes]]:
+def lift_blocks(
+    stream: bytes, known: Sequence[tuple[bytes, bytes]] = ()
+) -> tuple[list[Segment], dict[bytes, bytes]]:
     """Split a plaintext received stream into literal segments and lifted ``piece`` payloads.
 
     Lossless for any input: the framing is only followed while it parses; the rest stays literal.
 
     Args:
         stream: every byte received, starting with the peer's 68-byte handshake (BEP 3).
+        known: ``(sha256, block)`` pairs whose digest the caller computed from exactly those bytes (the
+            probe's verified blocks): a payload equal to one of them (compared byte for byte) is keyed by
+            that digest instead of being hashed again. The result is the same with or without them.
 
     Returns:
         (segments, blobs): segments as in the capture's ``i``; blobs sha256 → payload bytes.
@@ -179,7 +185,7 @@ def lift_blocks(stream: bytes) -> tuple[list[Segment], dict[bytes, bytes]]:
         if n >= 9 + MIN_LIFT and stream[pos + 4] == PIECE_ID:
             start = pos + 13
             block = stream[start : pos + 4 + n]
-            digest = hashlib.sha256(block).digest()
+            digest = _known_digest(block, known) or hashlib.sha256(block).digest()
             blobs[digest] = block
             segments.append(stream[lit:start])
             segments.append((digest, len(block)))
@@ -188,6 +194,14 @@ def lift_blocks(stream: bytes) -> tuple[list[Segment], dict[bytes, bytes]]:
     if lit < end or not segments:
         segments.append(stream[lit:])
     return segments, blobs
+
+
+def _known_digest(block: bytes, known: Sequence[tuple[bytes, bytes]]) -> bytes | None:
+    """The digest of a known block equal to ``block`` (byte for byte), else None."""
+    for digest, data in known:
+        if data == block:
+            return digest
+    return None
 
 
 # The dicts of the last few policies encoded, by identity: a monitor run hands every probe one of a few

@@ -12,7 +12,7 @@ stored observation).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, cast
 
@@ -36,7 +36,15 @@ from swarmscope.evidence.probe.run import ProbeRun
 from swarmscope.evidence.records import Failure, Observation
 from swarmscope.wire import extension
 
-__all__ = ["Capture", "CaptureRecorder", "ReplayError", "build_run", "capture_header", "replay"]
+__all__ = [
+    "Capture",
+    "CaptureRecorder",
+    "ReplayError",
+    "build_run",
+    "capture_header",
+    "replay",
+    "verified_blocks",
+]
 
 
 class ReplayError(SwarmscopeError):
@@ -106,13 +114,19 @@ class CaptureRecorder:
         if sent:
             self._sent.append(sent)
 
-    def finish(self) -> Capture:
-        """Encode the capture (idempotent): plaintext blocks are lifted into ``blobs``, MSE kept verbatim."""
+    def finish(self, known: Sequence[tuple[bytes, bytes]] = ()) -> Capture:
+        """Encode the capture (idempotent): plaintext blocks are lifted into ``blobs``, MSE kept verbatim.
+
+        Args:
+            known: ``(sha256, block)`` pairs hashed already (the run's verified blocks), which
+                :func:`~swarmscope.evidence.capture.format.lift_blocks` need not hash again; the same
+                capture with or without them.
+        """
         if self.capture is None:
             stream = b"".join(self._received)
             segments: list[Segment]
             if self.header.mse is None and getattr(self.header, "mse_responder", None) is None and stream:
-                segments, blobs = lift_blocks(stream)
+                segments, blobs = lift_blocks(stream, known)
             else:
                 segments, blobs = ([stream] if stream else []), {}
             data = encode_rows(self.header, self._rows, b"".join(self._sent), segments)
@@ -334,6 +348,15 @@ def replay(
             raise ReplayError(f"capture: event {i} ({event.kind.name.lower()}): our output differs")
         pos += n_out
     return captured_observation(run, hashlib.sha256(capture_data).digest())
+
+
+def verified_blocks(run: object) -> list[tuple[bytes, bytes]]:
+    """``(sha256, block)`` of the blocks a plain :class:`ProbeRun` verified against their proofs (the
+    digest is the SHA-256 it computed of those bytes, ``PieceDownload._judge_block``), for
+    :meth:`CaptureRecorder.finish`; empty for any other run (an MSE capture lifts nothing)."""
+    if type(run) is not ProbeRun:
+        return []
+    return [(proof.sha256, block) for proof, block in run.verified_block_data]
 
 
 def captured_observation(run: Any, capture_sha256: bytes) -> Observation:
