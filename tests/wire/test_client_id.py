@@ -287,3 +287,5 @@ def test_identify_reads_only_the_peer_ids_first_bytes(
     assert client_id._from_peer_id(peer_id) == client_id._from_peer_id(peer_id[: client_id.PEER_ID_READ])
     whole = client_id._identified.__wrapped__(peer_id or None, v)
     assert identify(peer_id, v) == whole == identify(bytearray(peer_id), v)
+    if isinstance(v, bytes):
+        assert identify(peer_id, bytearray(v)) == whole == identify(peer_id, memoryview(v))

@@ -341,6 +341,8 @@ def identify(peer_id: bytes | None, v: bytes | str | None = None) -> ClientInfo:
 
     Source: BEP 20 (peer id conventions), BEP 10 (``v``), interop PW-10.
     """
+    if v is not None and not isinstance(v, bytes | str):
+        v = bytes(v)  # a bytearray or memoryview: hashable for the kept answers, the same bytes
     return _identified(bytes(peer_id[:PEER_ID_READ]) if peer_id else None, v)
 
 
