@@ -251,6 +251,7 @@ def measure_monitor(cfg: dict[str, Any]) -> dict[str, Any]:
     import cProfile
 
     import swarmscope.monitor.crawler  # noqa: F401 - imports outside the timed phase
+    from swarmscope.monitor.writer_process import collecting_less
 
     totals = None
     if cfg.get("stages"):
@@ -272,7 +273,9 @@ def measure_monitor(cfg: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     profiler = cProfile.Profile() if cfg.get("profile") else None
     aborted = False
-    with runner:
+    # the cyclic collector as `swarmscope monitor` tunes it around its run (cli/monitor.py): without it the
+    # coordinator's full collections walk every tracked peer's objects again and again (docs/performance.md)
+    with collecting_less(), runner:
         try:
             if profiler is not None:
                 profiler.enable()

@@ -29,7 +29,7 @@ LOOP_STAGES: dict[str, tuple[str, str]] = {
         "CaptureRecorder.finish",
     ),
     "capture: lift_blocks (SHA-256 of each block)": ("swarmscope.evidence.capture.recording", "lift_blocks"),
-    "capture: encode_capture (bencode + zlib)": ("swarmscope.evidence.capture.recording", "encode_capture"),
+    "capture: encode_rows (bencode + zlib)": ("swarmscope.evidence.capture.recording", "encode_rows"),
     "capture: zlib.compress (any caller)": ("zlib", "compress"),
     "capture: capture_header (per probe)": ("swarmscope.net.capture_tap", "capture_header"),
     "probe: ProbeRun.__init__": ("swarmscope.evidence.probe.run", "ProbeRun.__init__"),

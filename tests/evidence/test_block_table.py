@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from swarmscope.errors import ProtocolStateError
+from swarmscope.evidence.probe import block_table
 from swarmscope.evidence.probe.block_table import DIGEST_LEN, BlockTable, block_hashes
 from swarmscope.evidence.records import BlockProof
 from swarmscope.wire.types import BLOCK_SIZE
@@ -119,3 +120,28 @@ def test_proofs_tile_each_piece_exactly(sizes: dict[int, int], seed: int) -> Non
         assert c == BlockProof(
             c.piece, c.begin, c.length, hashlib.sha256(data[c.begin : c.begin + c.length]).digest()
         )
+
+
+def _spread_as_hashed(seed: int, piece_index: int, blocks: int) -> int:
+    """The spread as first written: SHA-256 of ``seed:piece``, first 8 bytes modulo the block count."""
+    return int.from_bytes(hashlib.sha256(f"{seed}:{piece_index}".encode()).digest()[:8], "big") % blocks
+
+
+def test_candidates_made_once_are_the_proofs_the_spread_names() -> None:
+    """Kept proofs (at most PROOFS_KEPT, one-block pieces not hashed) change no candidate: every seed gets
+    exactly the proofs the hashed spread picks, before and after the kept set starts afresh."""
+    table = BlockTable()
+    sizes = {i: (BLOCK_SIZE if i % 2 else 3 * BLOCK_SIZE + 7) for i in range(0, 80, 2)}
+    for index, size in sizes.items():
+        table.add_piece(index, piece(index, size))
+    order = sorted(sizes)
+    for seed in itertools.chain(range(300), [2**40 + 3, 987654321]):
+        got = table.candidates(seed, 4)
+        start, n = seed % len(order), len(order)
+        want = []
+        for k in range(4):
+            index = order[(start + (k * n) // 4) % n]
+            block = _spread_as_hashed(seed, index, -(-sizes[index] // BLOCK_SIZE))
+            want.append(table.piece_blocks(index)[block])
+        assert got == tuple(want)
+    assert len(table._proofs) <= block_table.PROOFS_KEPT

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from swarmscope.wire import bencode
+from swarmscope.wire import bencode, client_id
 from swarmscope.wire.client_id import ClientInfo, identify, repair_text
 from swarmscope.wire.extension import HANDSHAKE_EXT_ID, decode_handshake, encode_handshake
 from tests.wire.test_extension import Frames
@@ -264,3 +264,28 @@ def _handshake_with(address: tuple[str, int], infohash: bytes) -> tuple[bytes, b
         peer_id = frames.read(68, deadline)[48:]
         frames.send_extended(HANDSHAKE_EXT_ID, encode_handshake({"ut_metadata": 3}))
         return peer_id, frames.extended(HANDSHAKE_EXT_ID, deadline)
+
+
+_PREFIXES = [
+    *(b"-LT2110-", b"A2-1-36-0-", b"exbc", b"FUTB", b"xUTB", b"TIX0137", b"M7-2-3--", b"Q1-10-0-"),
+    *(b"T03I---", b"S58B---", b"-TR300Z-", b"-DE211s-", b"-UT355B-", b"-BC0150-", b"-WW0105-"),
+    *(b"-CD0302-", b"-zz0000-", b""),
+]
+_VS = [b"libtorrent/2.1.1.0", "Transmission 3.00"]
+
+
+@given(
+    st.sampled_from(_PREFIXES),
+    st.binary(max_size=16),
+    st.one_of(st.none(), st.binary(max_size=24), st.sampled_from(_VS)),
+)
+def test_identify_reads_only_the_peer_ids_first_bytes(
+    prefix: bytes, tail: bytes, v: bytes | str | None
+) -> None:
+    """The kept answers (by the first PEER_ID_READ bytes and ``v``) are what the whole id gives."""
+    peer_id = (prefix + tail)[:20]
+    assert client_id._from_peer_id(peer_id) == client_id._from_peer_id(peer_id[: client_id.PEER_ID_READ])
+    whole = client_id._identified.__wrapped__(peer_id or None, v)
+    assert identify(peer_id, v) == whole == identify(bytearray(peer_id), v)
+    if isinstance(v, bytes):
+        assert identify(peer_id, bytearray(v)) == whole == identify(peer_id, memoryview(v))

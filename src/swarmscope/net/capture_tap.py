@@ -21,6 +21,7 @@ from swarmscope.evidence.capture.recording import (
     CaptureRecorder,
     capture_header,
     captured_observation,
+    verified_blocks,
 )
 from swarmscope.evidence.records import Failure, Observation
 from swarmscope.net.clock import Clock
@@ -114,8 +115,9 @@ class TappedRun:
 
     @property
     def capture(self) -> Capture:
-        """The finished capture (finishing it on first access; later calls are refused by the recorder)."""
-        return self.recorder.finish()
+        """The finished capture (finishing it on first access; later calls are refused by the recorder);
+        the blocks the run verified are lifted under the digests it computed, not hashed again."""
+        return self.recorder.finish(verified_blocks(self.run))
 
     def observation(self) -> Observation:
         """The inner observation with ``capture_sha256``."""

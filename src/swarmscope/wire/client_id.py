@@ -10,6 +10,7 @@ Sources: BEP 20 "Peer ID Conventions" (Azureus style ``-XXnnnn-``, Shad0w style 
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -45,6 +46,7 @@ class ClientInfo:
 
 
 UNKNOWN = ClientInfo(None, None, STYLE_UNKNOWN)
+PEER_ID_READ = 12  # bytes of a peer id the parsers below read at most ("A2-" reads raw[3:12])
 
 
 def _charint(ch: int) -> int | None:
@@ -339,7 +341,17 @@ def identify(peer_id: bytes | None, v: bytes | str | None = None) -> ClientInfo:
 
     Source: BEP 20 (peer id conventions), BEP 10 (``v``), interop PW-10.
     """
-    from_id = _from_peer_id(bytes(peer_id)) if peer_id else UNKNOWN
+    if v is not None and not isinstance(v, bytes | str):
+        v = bytes(v)  # a bytearray or memoryview: hashable for the kept answers, the same bytes
+    return _identified(bytes(peer_id[:PEER_ID_READ]) if peer_id else None, v)
+
+
+@functools.lru_cache(maxsize=1024)
+def _identified(prefix: bytes | None, v: bytes | str | None) -> ClientInfo:
+    """:func:`identify` of a peer id's first :data:`PEER_ID_READ` bytes, which is all that the peer-id
+    parsers read (every length test they make has the same answer for the prefix), kept for the
+    last 1,024 (prefix, ``v``) pairs: peers of one client share both, and a ClientInfo is immutable."""
+    from_id = _from_peer_id(prefix) if prefix else UNKNOWN
     from_v = _from_v(v) if v is not None else None
     if from_v is None:
         return from_id

@@ -50,6 +50,7 @@ import enum
 import hashlib
 import struct
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -158,13 +159,18 @@ class CaptureDoc:
     sent_lengths: tuple[int, ...]
 
 
-def lift_blocks(stream: bytes) -> tuple[list[Segment], dict[bytes, bytes]]:
+def lift_blocks(
+    stream: bytes, known: Sequence[tuple[bytes, bytes]] = ()
+) -> tuple[list[Segment], dict[bytes, bytes]]:
     """Split a plaintext received stream into literal segments and lifted ``piece`` payloads.
 
     Lossless for any input: the framing is only followed while it parses; the rest stays literal.
 
     Args:
         stream: every byte received, starting with the peer's 68-byte handshake (BEP 3).
+        known: ``(sha256, block)`` pairs whose digest the caller computed from exactly those bytes (the
+            probe's verified blocks): a payload equal to one of them (compared byte for byte) is keyed by
+            that digest instead of being hashed again. The result is the same with or without them.
 
     Returns:
         (segments, blobs): segments as in the capture's ``i``; blobs sha256 → payload bytes.
@@ -179,7 +185,7 @@ def lift_blocks(stream: bytes) -> tuple[list[Segment], dict[bytes, bytes]]:
         if n >= 9 + MIN_LIFT and stream[pos + 4] == PIECE_ID:
             start = pos + 13
             block = stream[start : pos + 4 + n]
-            digest = hashlib.sha256(block).digest()
+            digest = _known_digest(block, known) or hashlib.sha256(block).digest()
             blobs[digest] = block
             segments.append(stream[lit:start])
             segments.append((digest, len(block)))
@@ -188,6 +194,14 @@ def lift_blocks(stream: bytes) -> tuple[list[Segment], dict[bytes, bytes]]:
     if lit < end or not segments:
         segments.append(stream[lit:])
     return segments, blobs
+
+
+def _known_digest(block: bytes, known: Sequence[tuple[bytes, bytes]]) -> bytes | None:
+    """The digest of a known block equal to ``block`` (byte for byte), else None."""
+    for digest, data in known:
+        if data == block:
+            return digest
+    return None
 
 
 # The dicts of the last few policies encoded, by identity: a monitor run hands every probe one of a few
@@ -257,29 +271,57 @@ def _header_dict(h: CaptureHeader | MetadataHeader) -> dict[bytes, Any]:
     return d
 
 
-def _event_list(e: CaptureEvent) -> list[Any]:
-    head: list[Any] = [e.kind.value, e.utc_us, e.mono_us]
-    k = e.kind
-    if k in (EventKind.CONNECTED, EventKind.ACCEPTED, EventKind.TIMER, EventKind.PAYLOAD):
-        return [*head, len(e.sent)]
-    if k is EventKind.RECEIVED:
-        return [*head, len(e.data), len(e.sent)]
-    if k is EventKind.CLOSED:
-        return [*head, e.detail or ""]
-    if k is EventKind.CONNECT_FAILED:
-        return [*head, e.failure or "", e.detail or ""]
-    return head
+_SENT_ONLY = frozenset((EventKind.CONNECTED, EventKind.ACCEPTED, EventKind.TIMER, EventKind.PAYLOAD))
+
+
+def event_row(
+    kind: EventKind,
+    utc_us: int,
+    mono_us: int,
+    data_len: int = 0,
+    sent_len: int = 0,
+    detail: str | None = None,
+    failure: str | None = None,
+) -> list[Any]:
+    """One event as the capture's ``e`` list holds it (format above): ``[code, utc_us, mono_us, ...]``.
+
+    Args:
+        kind: the driver call. utc_us / mono_us: its UTC and monotonic µs. data_len / sent_len: bytes
+            received / returned (byte counts, never the bytes). detail / failure: CLOSED and
+            CONNECT_FAILED arguments (None recorded as "").
+    """
+    if kind in _SENT_ONLY:
+        return [kind.value, utc_us, mono_us, sent_len]
+    if kind is EventKind.RECEIVED:
+        return [kind.value, utc_us, mono_us, data_len, sent_len]
+    if kind is EventKind.CLOSED:
+        return [kind.value, utc_us, mono_us, detail or ""]
+    if kind is EventKind.CONNECT_FAILED:
+        return [kind.value, utc_us, mono_us, failure or "", detail or ""]
+    return [kind.value, utc_us, mono_us]
 
 
 def encode_capture(
     header: CaptureHeader | MetadataHeader, events: list[CaptureEvent], received: list[Segment]
 ) -> bytes:
     """Encode a capture (format above). ``received`` segments must join to the events' received bytes."""
+    rows = [
+        event_row(e.kind, e.utc_us, e.mono_us, len(e.data), len(e.sent), e.detail, e.failure) for e in events
+    ]
+    return encode_rows(header, rows, b"".join(e.sent for e in events), received)
+
+
+def encode_rows(
+    header: CaptureHeader | MetadataHeader, rows: list[list[Any]], sent: bytes, received: list[Segment]
+) -> bytes:
+    """Encode a capture from its events already in their ``e`` form (:func:`event_row`), every byte the
+    run returned (``sent``, in order) and the received segments: the bytes :func:`encode_capture` gives
+    for the same events. Raises TypeError for a value bencode cannot hold."""
     body = {
         b"h": _header_dict(header),
-        b"e": [_event_list(e) for e in events],
+        b"e": rows,
         b"i": [s if isinstance(s, bytes) else [s[0], s[1]] for s in received],
-        b"o": b"".join(e.sent for e in events),
+        b"o": sent,
     }
     out = MAGIC + bytes([VERSION]) + zlib.compress(bencode.encode(body), 9)
     return out + zlib.crc32(out).to_bytes(4, "big")

@@ -12,7 +12,7 @@ stored observation).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, cast
 
@@ -25,7 +25,8 @@ from swarmscope.evidence.capture.format import (
     MetadataHeader,
     MseSecrets,
     Segment,
-    encode_capture,
+    encode_rows,
+    event_row,
     lift_blocks,
 )
 from swarmscope.evidence.probe.encrypted import EncryptedInboundRun, EncryptedProbeRun
@@ -35,7 +36,15 @@ from swarmscope.evidence.probe.run import ProbeRun
 from swarmscope.evidence.records import Failure, Observation
 from swarmscope.wire import extension
 
-__all__ = ["Capture", "CaptureRecorder", "ReplayError", "build_run", "capture_header", "replay"]
+__all__ = [
+    "Capture",
+    "CaptureRecorder",
+    "ReplayError",
+    "build_run",
+    "capture_header",
+    "replay",
+    "verified_blocks",
+]
 
 
 class ReplayError(SwarmscopeError):
@@ -63,11 +72,12 @@ class CaptureRecorder:
         header: every input of the run (see :func:`capture_header`).
     """
 
-    __slots__ = ("_events", "_received", "capture", "header")
+    __slots__ = ("_received", "_rows", "_sent", "capture", "header")
 
     def __init__(self, header: CaptureHeader | MetadataHeader) -> None:
         self.header = header
-        self._events: list[CaptureEvent] = []
+        self._rows: list[list[Any]] = []  # each event in its encoded form (format.event_row)
+        self._sent: list[bytes] = []
         self._received: list[bytes] = []
         self.capture: Capture | None = None
 
@@ -100,18 +110,26 @@ class CaptureRecorder:
             if not data:
                 return  # the driver never passes empty chunks; nothing to replay
             self._received.append(data)
-        self._events.append(CaptureEvent(k, utc_us, mono_us, data, sent, detail, failure))
+        self._rows.append(event_row(k, utc_us, mono_us, len(data), len(sent), detail, failure))
+        if sent:
+            self._sent.append(sent)
 
-    def finish(self) -> Capture:
-        """Encode the capture (idempotent): plaintext blocks are lifted into ``blobs``, MSE kept verbatim."""
+    def finish(self, known: Sequence[tuple[bytes, bytes]] = ()) -> Capture:
+        """Encode the capture (idempotent): plaintext blocks are lifted into ``blobs``, MSE kept verbatim.
+
+        Args:
+            known: ``(sha256, block)`` pairs hashed already (the run's verified blocks), which
+                :func:`~swarmscope.evidence.capture.format.lift_blocks` need not hash again; the same
+                capture with or without them.
+        """
         if self.capture is None:
             stream = b"".join(self._received)
             segments: list[Segment]
             if self.header.mse is None and getattr(self.header, "mse_responder", None) is None and stream:
-                segments, blobs = lift_blocks(stream)
+                segments, blobs = lift_blocks(stream, known)
             else:
                 segments, blobs = ([stream] if stream else []), {}
-            data = encode_capture(self.header, self._events, segments)
+            data = encode_rows(self.header, self._rows, b"".join(self._sent), segments)
             self.capture = Capture(data, hashlib.sha256(data).digest(), blobs)
         return self.capture
 
@@ -332,13 +350,27 @@ def replay(
     return captured_observation(run, hashlib.sha256(capture_data).digest())
 
 
+def verified_blocks(run: object) -> list[tuple[bytes, bytes]]:
+    """``(sha256, block)`` of the blocks a plain :class:`ProbeRun` verified against their proofs (the
+    digest is the SHA-256 it computed of those bytes, ``PieceDownload._judge_block``), for
+    :meth:`CaptureRecorder.finish`; empty for any other run (an MSE capture lifts nothing)."""
+    if type(run) is not ProbeRun:
+        return []
+    return [(proof.sha256, block) for proof, block in run.verified_block_data]
+
+
 def captured_observation(run: Any, capture_sha256: bytes) -> Observation:
     """The run's finished Observation, linked to the SHA-256 of its own capture.
 
     The one place a record gets its ``capture_sha256``, for the live tap and for replay alike: the hash
     covers the capture's final events, so the run cannot know it while it emits the record.
 
+    A plain :class:`ProbeRun` (the common case: every plaintext probe) builds its record with the hash at
+    once; any other run's record is copied with it (``dataclasses.replace``): the same record either way.
+
     Source: README "Wire captures".
     """
+    if type(run) is ProbeRun:
+        return run.observation(capture_sha256)
     obs: Observation = run.observation()
     return replace(obs, capture_sha256=capture_sha256)

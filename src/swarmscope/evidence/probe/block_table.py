@@ -23,6 +23,7 @@ from swarmscope.evidence.records import BlockProof
 from swarmscope.wire.types import BLOCK_SIZE
 
 DIGEST_LEN = 32  # SHA-256
+PROOFS_KEPT = 64  # BlockProof values a table keeps made (≈ 150 B each); then it starts afresh
 
 
 def block_hashes(data: bytes) -> bytes:
@@ -43,7 +44,10 @@ def block_hashes(data: bytes) -> bytes:
 
 
 def _spread(seed: int, piece: int, blocks: int) -> int:
-    """Deterministic block number in ``0..blocks-1`` for ``piece`` under ``seed`` (no randomness used)."""
+    """Deterministic block number in ``0..blocks-1`` for ``piece`` under ``seed`` (no randomness used);
+    a one-block piece has only block 0, which is what the hash modulo 1 gives, so it is not hashed."""
+    if blocks == 1:
+        return 0
     mixed = hashlib.sha256(f"{seed}:{piece}".encode()).digest()
     return int.from_bytes(mixed[:8], "big") % blocks
 
@@ -54,12 +58,16 @@ class BlockTable:
     Args: none; fill it with :meth:`add_piece`.
     """
 
-    __slots__ = ("_hashes", "_order", "_sizes")
+    __slots__ = ("_hashes", "_order", "_proofs", "_sizes")
 
     def __init__(self) -> None:
         self._hashes: dict[int, bytes] = {}  # piece → concatenated 32-byte block digests
         self._sizes: dict[int, int] = {}  # piece → piece size, bytes (gives the last block's length)
         self._order: list[int] | None = []  # sorted piece indexes, rebuilt lazily after additions
+        # (piece, block number) -> its BlockProof, made once: a piece's digests never change once added
+        # (add_piece refuses other bytes), and the probes of a swarm of one-block pieces (or of few seeds)
+        # are offered the same proofs again; at most PROOFS_KEPT, so a table of large pieces stays small
+        self._proofs: dict[tuple[int, int], BlockProof] = {}
 
     def add_piece(self, index: int, data: bytes) -> tuple[BlockProof, ...]:
         """Record the block hashes of piece ``index``; the caller guarantees ``data`` passed its hash check.
@@ -114,10 +122,17 @@ class BlockTable:
         count = min(count, n)
         start = seed % n
         out = []
+        proofs = self._proofs
         for k in range(count):
             piece = order[(start + (k * n) // count) % n]
-            digests, size = self._hashes[piece], self._sizes[piece]
-            out.append(self._proof(piece, size, digests, _spread(seed, piece, len(digests) // DIGEST_LEN)))
+            digests = self._hashes[piece]
+            block = _spread(seed, piece, len(digests) // DIGEST_LEN)
+            proof = proofs.get((piece, block))
+            if proof is None:
+                if len(proofs) >= PROOFS_KEPT:
+                    proofs.clear()
+                proof = proofs[piece, block] = self._proof(piece, self._sizes[piece], digests, block)
+            out.append(proof)
         return tuple(out)
 
     def pieces(self) -> Iterator[int]:

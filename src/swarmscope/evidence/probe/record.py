@@ -47,8 +47,10 @@ def recorded_port(run: FinishedProbe) -> int:
     return run.port
 
 
-def observation_of(run: FinishedProbe) -> Observation:
-    """The record of a finished probe: its inputs, the peer's handshakes and claims, what verified."""
+def observation_of(run: FinishedProbe, capture_sha256: bytes | None = None) -> Observation:
+    """The record of a finished probe: its inputs, the peer's handshakes and claims, what verified;
+    ``capture_sha256``: the SHA-256 of the probe's own capture when one was taken (README "Wire
+    captures"), set in the one construction instead of a copy of the record."""
     s = run.session
     remote = s.remote
     ext = run.ext
@@ -83,4 +85,5 @@ def observation_of(run: FinishedProbe) -> Observation:
         quirks=tuple(s.quirks) + (ext.quirks if ext else ()),
         # inbound: the connection's TCP source port as accepted (run.port; RFC 6302 section 2)
         source_port=run.port if run.inbound else None,
+        capture_sha256=capture_sha256,
     )

@@ -30,6 +30,7 @@ _US = 1_000_000
 __all__ = ["ProbeRun"]
 
 _DEFAULT_POLICY = ProbePolicy()
+_RESERVED = reserved_bytes()  # BEP 10 extension + BEP 6 fast, the same 8 bytes for every probe
 
 
 class _Phase(enum.Enum):
@@ -93,7 +94,7 @@ class ProbeRun:
         self.pieces, self.policy, self.piece_seed = pieces, policy, piece_seed
         self.started_us = started_us
         self.ended_us = started_us
-        self.session = ps.PeerSession(wire_infohash, peer_id, pieces.num_pieces, reserved=reserved_bytes())
+        self.session = ps.PeerSession(wire_infohash, peer_id, pieces.num_pieces, reserved=_RESERVED)
         self._ext_out = extension_handshake
         self.phase = _Phase.CONNECTING
         self.tier = Tier.LISTED
@@ -355,6 +356,7 @@ class ProbeRun:
 
     # --- result -----------------------------------------------------------------------------------------
 
-    def observation(self) -> Observation:
-        """The record of this probe (call once :attr:`done`), built by :func:`observation_of`."""
-        return observation_of(self)
+    def observation(self, capture_sha256: bytes | None = None) -> Observation:
+        """The record of this probe (call once :attr:`done`), built by :func:`observation_of`;
+        ``capture_sha256``: the SHA-256 of this probe's capture, when one was taken."""
+        return observation_of(self, capture_sha256)
