@@ -83,7 +83,7 @@ def build(
     except InputError as exc:
         raise fail(exc) from None
     with command_store(db) as store:
-        echo_witness_notes(store, db, node_key)  # a tail the chain-head witness shows gone is refused
+        echo_witness_notes(store, db, node_key, unchecked=False)  # a tail the witness shows gone: refused
         for warning in policy_warnings(policy):
             typer.echo(f"warning: {warning}", err=True)
         now = now_us()

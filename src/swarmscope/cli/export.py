@@ -177,7 +177,7 @@ def run_export(
     created = now_us if now_us is not None else Clock().now_us()
     store = open_store(db, create=False)
     try:
-        echo_witness_notes(store, db, key_path)  # refuses a tail the witness (or its absence) shows gone
+        echo_witness_notes(store, db, key_path, unchecked=False)  # a tail the witness shows gone: refused
         nodes = _nodes(store, fingerprint, trust_keys) if trust_keys else [filters.node or fingerprint]
         if len(nodes) > 1:
             result = _export_nodes(store, filters, nodes, key, created, out)

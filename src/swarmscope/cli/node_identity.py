@@ -150,7 +150,7 @@ def bind_witness(store: Store, key_path: Path, warn: Callable[[str], None]) -> N
 
 
 def check_witness(
-    store: Store, db: str, explicit: Path | None, *, fingerprint: str | None = None
+    store: Store, db: str, explicit: Path | None, *, fingerprint: str | None = None, unchecked: bool = True
 ) -> list[str]:
     """Refuse (reader commands that accuse, ``export``, ``verify --db``, and writers before they seal) a
     database that lacks the head witnessed beside the node key file: ``explicit`` (``--node-key``, which
@@ -162,7 +162,8 @@ def check_witness(
         The lines the caller prints as notes: one per sealed witness reset
         (:func:`swarmscope.store.ledger.witness_reset.reset_notes`), and, with no witness in a chain that
         never marked one, ``tail not checked: no chain-head witness at PATH`` (without a witness a
-        truncated tail leaves a chain that verifies, so that is never silent).
+        truncated tail leaves a chain that verifies, so that is never silent; ``unchecked`` False: left
+        out, for the commands that never said it, ``export`` and ``cases build``).
 
     Raises:
         StoreError: naming the witness and what the chain lacks, or what to do when it is missing.
@@ -179,19 +180,19 @@ def check_witness(
     except WitnessError as exc:
         raise StoreError(str(exc)) from None
     notes = reset_notes(store)
-    if not found and lq.sealing_nodes(store):
+    if unchecked and not found and lq.sealing_nodes(store):
         notes.append(f"tail not checked: no chain-head witness at {' or '.join(str(p) for p in paths)}")
     return notes
 
 
-def echo_witness_notes(store: Store, db: str, explicit: Path | None) -> None:
+def echo_witness_notes(store: Store, db: str, explicit: Path | None, *, unchecked: bool = True) -> None:
     """:func:`check_witness` for a reader (``export``, ``cases build``, the accusing commands), its notes
     printed on stderr, one ``note:`` line each.
 
     Raises:
         StoreError: see :func:`check_witness`.
     """
-    for note in check_witness(store, db, explicit):
+    for note in check_witness(store, db, explicit, unchecked=unchecked):
         _say(f"note: {clean(note)}")
 
 
