@@ -14,7 +14,7 @@ def register_commands() -> None:
     from swarmscope.cli import inspect, monitor, report, demo, export, verify, timestamp  # noqa: F401
     from swarmscope.cli import subscribers, purge, datasets, exhibits, notices, letters  # noqa: F401
     from swarmscope.cli import payments, disputes, escalations, works, isps, cases, research  # noqa: F401
-    from swarmscope.cli import serve, users, fleet, node  # noqa: F401
+    from swarmscope.cli import serve, users, fleet, node, witness  # noqa: F401
     # isort: on
 
 

@@ -16,7 +16,7 @@ from swarmscope.cases.case_actions import DECISIONS, decision_refusal, record_de
 from swarmscope.cases.thresholds import DEFAULT_MIN_HITS, DEFAULT_MIN_VANTAGES, policy_warnings
 from swarmscope.cli.app import app
 from swarmscope.cli.evidence_trust import NodeKeyOption, TrustKeyOption, workflow_trust
-from swarmscope.cli.node_identity import SigningKeyOption, signing_store
+from swarmscope.cli.node_identity import SigningKeyOption, echo_witness_notes, signing_store
 from swarmscope.cli.options import ActorOption, DbOption, actor_name, command_store, fail, now_us
 from swarmscope.cli.policy_options import (
     DEFAULT_MIN_SPAN,
@@ -83,6 +83,7 @@ def build(
     except InputError as exc:
         raise fail(exc) from None
     with command_store(db) as store:
+        echo_witness_notes(store, db, node_key, unchecked=False)  # a tail the witness shows gone: refused
         for warning in policy_warnings(policy):
             typer.echo(f"warning: {warning}", err=True)
         now = now_us()

@@ -24,7 +24,7 @@ from swarmscope.cases import thresholds as policy_thresholds
 from swarmscope.cases.document_policy import DocumentPolicy
 from swarmscope.cli import policy_options as thresholds
 from swarmscope.cli.evidence_trust import NodeKeyOption, TrustKeyOption, workflow_trust
-from swarmscope.cli.node_identity import check_witness, signing_store
+from swarmscope.cli.node_identity import echo_witness_notes, signing_store
 from swarmscope.cli.options import workflow_store
 from swarmscope.cli.text import clean
 from swarmscope.store.database import Store
@@ -71,16 +71,15 @@ class Gate:
 
         Raises:
             StoreError: no such database; it lacks the chain head witnessed beside the node key file
-                (:func:`swarmscope.cli.node_identity.check_witness`; no witness there: one ``note:`` line
-                on stderr says the tail was not checked).
+                (:func:`swarmscope.cli.node_identity.check_witness`), or has none there while its chain
+                says one was kept; no witness in an older chain, or a sealed witness reset: one ``note:``
+                line each on stderr).
             InputError: see :meth:`trust`; no usable signing key.
         """
         if not sign:  # a reader: the chain must still hold the head witnessed beside the node key
             with workflow_store(db) as store:
                 trust = self.trust(db, now_us)
-                note = check_witness(store, db, self.node_key)
-                if note is not None:
-                    typer.echo(f"note: {clean(note)}", err=True)
+                echo_witness_notes(store, db, self.node_key)
                 yield store, trust
             return
         trust = self.trust(db, now_us)

@@ -11,8 +11,8 @@ database (unless trusted with ``--trust-key``: then ONE bundle across the nodes,
 :mod:`swarmscope.evidence.bundle.nodes`, signed by ``--node-key``), rows without a ledger entry (quarantined
 by crash recovery or not yet checked by it; :func:`swarmscope.store.ledger.export.left_out`), clock-flagged
 observations. A batch sealed after the evidence clock was set back gets a ``warning: clock set back`` line.
-The bundle is built in a temporary directory beside ``--out`` and renamed into place, so an interrupted
-export leaves no half-written bundle under the requested name.
+The bundle is built beside ``--out`` and renamed into place (an interrupted export leaves no half-written
+bundle). The chain-head witness is checked first, as by the accusing commands (README "Sealed ledger").
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ import os
 import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -33,7 +32,7 @@ from rich.console import Console
 from swarmscope import __version__
 from swarmscope.cli.app import app
 from swarmscope.cli.evidence_trust import fingerprint_option
-from swarmscope.cli.node_identity import load_node_key
+from swarmscope.cli.node_identity import echo_witness_notes, load_node_key
 from swarmscope.cli.numeric import CLOCK_THRESHOLD_MS, number_option
 from swarmscope.cli.options import parse_infohash, parse_time
 from swarmscope.cli.text import escaped
@@ -52,7 +51,7 @@ from swarmscope.store.ledger.node_key import default_key_path
 from swarmscope.wire.types import Endpoint
 
 
-@dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class ExportResult:
     """What an export wrote: the bundle directory, its file count and bytes, and the records selected."""
 
@@ -178,6 +177,7 @@ def run_export(
     created = now_us if now_us is not None else Clock().now_us()
     store = open_store(db, create=False)
     try:
+        echo_witness_notes(store, db, key_path, unchecked=False)  # a tail the witness shows gone: refused
         nodes = _nodes(store, fingerprint, trust_keys) if trust_keys else [filters.node or fingerprint]
         if len(nodes) > 1:
             result = _export_nodes(store, filters, nodes, key, created, out)

@@ -25,17 +25,19 @@ from typing import Annotated
 import typer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from swarmscope.cli.text import clean
 from swarmscope.errors import DecodeError, InputError
 from swarmscope.evidence.seal import key_fingerprint, public_key_raw
 from swarmscope.store.database import Store, StoreError, database_url, open_store, sqlite_file
 from swarmscope.store.ledger import entries as lq
-from swarmscope.store.ledger.head_witness import WitnessError, require_head, witness_path
+from swarmscope.store.ledger.head_witness import WitnessError, require_head, require_kept, witness_path
 from swarmscope.store.ledger.node_key import (
     NodeKeyFile,
     default_key_path,
     load_or_create_node_key,
     open_node_key,
 )
+from swarmscope.store.ledger.witness_reset import reset_notes
 
 SigningKeyOption = Annotated[
     Path | None,
@@ -128,13 +130,16 @@ def attach_signing_key(store: Store, key: Ed25519PrivateKey, path: Path, now_us:
 def bind_witness(store: Store, key_path: Path, warn: Callable[[str], None]) -> None:
     """Check a writer's database against the chain-head witness beside its key file
     (:mod:`swarmscope.store.ledger.head_witness`) and keep the witness up to date from each seal on; warn
-    (one line) when there is none yet for an existing chain (the next seal creates it).
+    (one line) when there is none yet for a chain sealed before witnesses were marked in its batches (the
+    next seal creates it).
 
     Raises:
-        StoreError: the database lacks the witnessed head (truncated or rewritten tail), or the witness is
-            unreadable or its signature does not hold.
+        StoreError: the database lacks the witnessed head (truncated or rewritten tail), the witness is
+            unreadable or its signature does not hold, or there is no witness while the node's chain says
+            one was kept (never re-created silently: ``swarmscope witness reset`` seals that it was lost).
     """
-    check_witness(store, "", key_path)
+    fingerprint = None if store.node is None else store.node.fingerprint
+    check_witness(store, "", key_path, fingerprint=fingerprint)
     store.witness = witness_path(key_path)
     sealed = store.node is not None and store.node.fingerprint in lq.sealing_nodes(store)
     if sealed and not store.witness.exists():
@@ -144,31 +149,51 @@ def bind_witness(store: Store, key_path: Path, warn: Callable[[str], None]) -> N
         )
 
 
-def check_witness(store: Store, db: str, explicit: Path | None) -> str | None:
-    """Refuse (reader commands that accuse, ``verify --db``) a database that lacks the head witnessed beside
-    the node key file: ``explicit`` (``--node-key``, which may name a public-key file) and the default key
-    path beside ``db``, each witness found there checked.
+def check_witness(
+    store: Store, db: str, explicit: Path | None, *, fingerprint: str | None = None, unchecked: bool = True
+) -> list[str]:
+    """Refuse (reader commands that accuse, ``export``, ``verify --db``, and writers before they seal) a
+    database that lacks the head witnessed beside the node key file: ``explicit`` (``--node-key``, which
+    may name a public-key file) and the default key path beside ``db``, each witness found there checked;
+    with none found, a chain (of ``fingerprint``'s node, else of any node) whose batches say a witness
+    was kept is refused as a truncated one.
 
     Returns:
-        None when a witness was checked or the chain seals nothing; otherwise the one line the caller says
-        (``tail not checked: no chain-head witness at PATH``): without a witness a truncated tail (the
-        newest entries, their batch and rows deleted) leaves a chain that verifies, so that is never silent.
+        The lines the caller prints as notes: one per sealed witness reset
+        (:func:`swarmscope.store.ledger.witness_reset.reset_notes`), and, with no witness in a chain that
+        never marked one, ``tail not checked: no chain-head witness at PATH`` (without a witness a
+        truncated tail leaves a chain that verifies, so that is never silent; ``unchecked`` False: left
+        out, for the commands that never said it, ``export`` and ``cases build``).
 
     Raises:
-        StoreError: naming the witness and what the chain lacks.
+        StoreError: naming the witness and what the chain lacks, or what to do when it is missing.
     """
     paths = [witness_path(explicit if explicit is not None else default_key_path(db))]
     if db and explicit is not None and witness_path(default_key_path(db)) != paths[0]:
         paths.append(witness_path(default_key_path(db)))
     found = [path for path in paths if path.exists()]
-    for path in found:
-        try:
+    try:
+        for path in found:
             require_head(store, path)
-        except WitnessError as exc:
-            raise StoreError(str(exc)) from None
-    if found or not lq.sealing_nodes(store):
-        return None
-    return f"tail not checked: no chain-head witness at {' or '.join(str(p) for p in paths)}"
+        if not found:
+            require_kept(store, paths, fingerprint)
+    except WitnessError as exc:
+        raise StoreError(str(exc)) from None
+    notes = reset_notes(store)
+    if unchecked and not found and lq.sealing_nodes(store):
+        notes.append(f"tail not checked: no chain-head witness at {' or '.join(str(p) for p in paths)}")
+    return notes
+
+
+def echo_witness_notes(store: Store, db: str, explicit: Path | None, *, unchecked: bool = True) -> None:
+    """:func:`check_witness` for a reader (``export``, ``cases build``, the accusing commands), its notes
+    printed on stderr, one ``note:`` line each.
+
+    Raises:
+        StoreError: see :func:`check_witness`.
+    """
+    for note in check_witness(store, db, explicit, unchecked=unchecked):
+        _say(f"note: {clean(note)}")
 
 
 def signing_key(db: str, explicit: Path | None, *, create: bool = False) -> tuple[Ed25519PrivateKey, Path]:

@@ -303,29 +303,30 @@ def run_verify_ledger(db: str, *, as_json: bool = False, console: Console | None
         return EXIT_UNUSABLE
     try:
         verdict = verify_ledger(store)
-        verdict, note = _witnessed(store, db, verdict)
+        verdict, notes = _witnessed(store, db, verdict)
     finally:
         store.close()
     if as_json:
-        body = ledger_json(verdict) | {"notes": [] if note is None else [note]}
+        body = ledger_json(verdict) | {"notes": notes}
         console.file.write(json.dumps(body, indent=2, sort_keys=True) + "\n")
     else:
-        if note is not None:
+        for note in notes:
             console.print(f"note: {escaped(note)}")
         print_ledger_verdict(verdict, console)
     return EXIT_OK if verdict.ok else EXIT_FAILED
 
 
-def _witnessed(store: Store, db: str, verdict: LedgerVerdict) -> tuple[LedgerVerdict, str | None]:
+def _witnessed(store: Store, db: str, verdict: LedgerVerdict) -> tuple[LedgerVerdict, list[str]]:
     """``verdict`` with a problem when the chain lacks the head witnessed beside the node key file (the
-    default beside ``db``), and the note to print when no witness is there (the tail was not checked).
+    default beside ``db``) or has no witness there while its batches say one was kept, and the notes to
+    print (no witness for an older chain: the tail was not checked; each sealed witness reset).
     Source: README "Sealed ledger"."""
     try:
-        note = check_witness(store, db, None)
+        notes = check_witness(store, db, None)
     except StoreError as exc:
         problem = LedgerProblem("-", None, "chain-head witness", str(exc))
-        return replace(verdict, ok=False, problems=(*verdict.problems, problem)), None
-    return verdict, note
+        return replace(verdict, ok=False, problems=(*verdict.problems, problem)), []
+    return verdict, notes
 
 
 def _unusable(message: str, as_json: bool, console: Console, what: str = "not a bundle") -> None:

@@ -41,6 +41,9 @@ PUBLIC_KEY_SIZE = 32
 _CLOCK_TAGS = ("n", "d:n|o|i|f|b|s")
 LATE_SEAL = "sealed_late_by_recovery"  # clock key of a batch crash recovery sealed: it vouches for nothing
 NOT_EVIDENCE = "sealed late by recovery: not evidence"
+# clock key of a batch sealed by a writer that keeps the chain-head witness beside its key file (signed: a
+# database writer without the key cannot clear it; README "Sealed ledger", chain-head witness)
+WITNESS_KEPT = "head_witness"
 # A node seals its batches in chain order, so a batch sealed earlier than one before it means the evidence
 # clock was set back; 2 s: NTP slews and steps of a healthy host stay far below it (RFC 5905 steps at 128 ms)
 CLOCK_STEP_TOLERANCE_US = 2_000_000
@@ -115,6 +118,14 @@ def late_seal(batch: Batch) -> str | None:
     """
     reason = None if batch.clock is None else batch.clock.get(LATE_SEAL)
     return None if reason is None else str(reason)
+
+
+def witness_kept(batch: Batch) -> bool:
+    """True when ``batch``'s signed clock says its writer kept a chain-head witness (:data:`WITNESS_KEPT`).
+
+    Source: README "Sealed ledger" (chain-head witness).
+    """
+    return batch.clock is not None and batch.clock.get(WITNESS_KEPT) is True
 
 
 def _int_field(raw: dict[bytes, Any], key: bytes) -> int:

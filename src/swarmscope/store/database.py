@@ -214,6 +214,7 @@ class Store:
         try:
             with self.engine.connect() as conn:
                 conn.info.pop(head_witness.SEALED_HEAD, None)  # a pooled connection's rolled-back seal
+                head_witness.keep(conn, self.witness)
                 if immediate:
                     conn.execution_options(swarmscope_immediate=True)
                 with conn.begin():

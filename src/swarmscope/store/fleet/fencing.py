@@ -35,7 +35,7 @@ from swarmscope.store.database import Store, StoreError
 from swarmscope.store.fleet.leases import NOW_US, check_incarnation
 from swarmscope.store.fleet.schema import lease_fence
 from swarmscope.store.ledger import commit as ledger
-from swarmscope.store.ledger.head_witness import SEALED_HEAD, WitnessError, after_commit
+from swarmscope.store.ledger.head_witness import SEALED_HEAD, WitnessError, after_commit, keep
 
 FENCING_SQLSTATE = "SF001"  # raised by trigger lease_fence_current (migration 0011)
 
@@ -150,6 +150,7 @@ def _commit(
 ) -> SealedBatch | None:
     with store.engine.connect() as conn:
         conn.info.pop(SEALED_HEAD, None)  # a pooled connection's rolled-back seal
+        keep(conn, store.witness)  # its batches say whether a witness is kept
         with conn.begin():
             if identity is not None:
                 check_incarnation(conn, *identity)

@@ -278,7 +278,8 @@ def commit(
             form refuses. SQLAlchemy errors: the database refused a row (the caller rolls back).
 
     The new head is noted on ``conn`` for the chain-head witness, written once the caller's transaction
-    has committed (:func:`swarmscope.store.ledger.head_witness.after_commit`).
+    has committed (:func:`swarmscope.store.ledger.head_witness.after_commit`); a writer that keeps one
+    says so in the batch's signed clock (:func:`swarmscope.store.ledger.head_witness.marked_clock`).
     """
     if node.private_key is None:
         raise LedgerStateError("evidence writes need the node's signing key")
@@ -293,7 +294,8 @@ def commit(
         prev = append(prev, data)
         entries.append(prev)
     first, last = entries[0], entries[-1]
-    batch = Batch(first.index, last.index, last.entry_hash, extra.sealed_at_us, extra.clock)
+    clock = head_witness.marked_clock(conn, extra.clock)
+    batch = Batch(first.index, last.index, last.entry_hash, extra.sealed_at_us, clock)
     sealed = seal_batch(batch, node.private_key)
     batch_id = insert_batch(conn, node, sealed, None)
     entry_rows = [

@@ -17,6 +17,15 @@ it before sealing (:meth:`swarmscope.store.database.Store.bind_witness`), and th
 and ``verify --db`` check it when the witness is at hand. A database sealed before witnesses existed has
 none: the next seal creates it (the caller warns once that the tail was not checked).
 
+A deleted witness must not hide a truncated tail, so a writer that keeps a witness says so in what it
+seals: each batch it seals carries ``head_witness: true`` in its signed clock
+(:data:`swarmscope.evidence.seal.WITNESS_KEPT`; :func:`marked_clock`, set per transaction by
+:func:`keep`). A database whose chain holds such a batch and no witness beside the key is refused as a
+truncated one (:func:`require_kept`, :func:`require_head`); only a sealed reset
+(:mod:`swarmscope.store.ledger.witness_reset`) creates a new witness then. Batches sealed before the
+marker existed carry none and keep the older rule (no witness yet: the next seal creates it). Limit: a
+tail truncated back to before the first marked batch looks like such an older database.
+
 Source: README "Sealed ledger" (chain-head witness); RFC 8032 (Ed25519).
 """
 
@@ -34,14 +43,19 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from swarmscope.errors import SwarmscopeError
-from swarmscope.evidence.seal import key_fingerprint, public_key_raw
-from swarmscope.store.ledger.schema import ledger_entry, node_key
+from swarmscope.evidence.canonical import value_to_bencode
+from swarmscope.evidence.seal import WITNESS_KEPT, key_fingerprint, public_key_raw
+from swarmscope.store.ledger.schema import ledger_batch, ledger_entry, node_key
+from swarmscope.wire.bencode import encode
 
 if TYPE_CHECKING:
     from swarmscope.store.ports import DatabaseHandle
 
 SUFFIX = ".head"
 SEALED_HEAD = "swarmscope_sealed_head"  # connection.info key: (fingerprint, last index, head hash)
+KEEPS = "swarmscope_keeps_witness"  # connection.info key: this transaction's writer keeps a witness
+# the signed batch bytes of a marked batch hold this (bencoded clock item, BEP 3; evidence.seal layout)
+_MARK = f"{len(WITNESS_KEPT)}:{WITNESS_KEPT}".encode() + encode(value_to_bencode(True))
 _PREFIX = b"swarmscope head witness v1\n"
 _MAX_BYTES = 4096
 
@@ -167,15 +181,77 @@ def witness_problem(conn: sa.Connection, path: Path) -> str | None:
     return None
 
 
+def keep(conn: sa.Connection, path: Path | None) -> None:
+    """Note on ``conn`` whether the transaction about to run keeps the witness ``path`` (None: it does
+    not), so that each batch it seals says so (:func:`marked_clock`)."""
+    conn.info[KEEPS] = path is not None
+
+
+def marked_clock(conn: sa.Connection, clock: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The batch clock to seal: ``clock`` with ``head_witness: true`` when the writer keeps a witness
+    (:func:`keep`), else ``clock`` unchanged (module docstring)."""
+    if not conn.info.get(KEEPS):
+        return clock
+    return {**(clock or {}), WITNESS_KEPT: True}
+
+
+def holds(conn: sa.Connection, column: Any, needle: bytes) -> Any:
+    """SQL: the byte string ``column`` contains ``needle`` (SQLite ``instr``, PostgreSQL ``position``)."""
+    literal = sa.literal(needle, sa.LargeBinary)
+    if conn.dialect.name == "postgresql":
+        return sa.func.pg_catalog.position(column, literal) > 0  # position(bytea string, bytea substring)
+    return sa.func.instr(column, literal) > 0
+
+
+def kept_heads(conn: sa.Connection, fingerprint: str | None = None) -> dict[str, int]:
+    """Node fingerprint → the last chain index of its newest batch whose signed bytes say a witness was
+    kept, for every node (or only ``fingerprint``) with one; empty: no chain says so."""
+    b, k = ledger_batch.c, node_key.c
+    query = (
+        sa.select(k.fingerprint, sa.func.max(b.last_index))
+        .join(node_key, k.id == b.node_id)
+        .where(holds(conn, b.batch_bytes, _MARK))
+        .group_by(k.fingerprint)
+    )
+    if fingerprint is not None:
+        query = query.where(k.fingerprint == fingerprint)
+    return {str(fp): int(last) for fp, last in conn.execute(query).all()}
+
+
+def require_kept(store: DatabaseHandle, paths: list[Path], fingerprint: str | None = None) -> None:
+    """Refuse a database whose chain (of ``fingerprint``'s node, or of any node) says a witness was kept
+    when none of ``paths`` holds one: a deleted witness cannot be told from a truncated tail.
+
+    Raises:
+        WitnessError: one line naming the witness path(s) and the two ways forward.
+    """
+    with store.engine.connect() as conn:
+        heads = kept_heads(conn, fingerprint)
+    if not heads:
+        return
+    fp, last = max(heads.items(), key=lambda item: item[1])
+    where = " or ".join(str(p) for p in paths)
+    raise WitnessError(
+        f"database refused: its chain says a chain-head witness was kept (node {fp[:16]}…, sealed to index"
+        f" {last}) but there is none at {where}: a deleted witness cannot be told from a truncated tail;"
+        " restore the witness file kept with the node key, or seal that it was lost with `swarmscope"
+        " witness reset --db DB --node-key KEY`"
+    )
+
+
 def require_head(store: DatabaseHandle, path: Path) -> None:
     """Refuse a ``store`` (a :class:`~swarmscope.store.database.Store`) whose database lacks the head
-    witnessed at ``path`` (nothing to check without a witness): every command or console action that
-    accuses, and every writer before it seals. Takes the store, not its engine: outside ``store/`` no
-    module reaches the database's connections.
+    witnessed at ``path``, or has no witness there while its chain says one was kept
+    (:func:`require_kept`): every command or console action that accuses, and every writer before it
+    seals. Takes the store, not its engine: outside ``store/`` no module reaches the database's
+    connections.
 
     Raises:
         WitnessError: naming the witness and what the chain lacks, or why the witness is unusable.
     """
+    if not path.exists():
+        require_kept(store, [path])
+        return
     with store.engine.connect() as conn:
         problem = witness_problem(conn, path)
     if problem is not None:
