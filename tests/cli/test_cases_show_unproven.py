@@ -1,0 +1,50 @@
+"""``cases show`` and ``cases list`` (and the console's case page and board, which read the same rows) show a
+case row as stored: a case planted by someone who can write the database file but lacks the node key, for
+an address that never served a byte, reads like any other candidate ("verified hits: 3"). Every document
+refuses it; the views that counsel decides from must not present it as evidence either: they name it as
+not proven (README "Only proven evidence"). SQLite, the world of tests/cases/test_tampered_evidence.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from swarmscope.cases.candidates import build_cases
+from swarmscope.cli import register_commands
+from swarmscope.cli.app import app
+from swarmscope.store.database import Store
+from tests.cases.evidence import fresh_store
+from tests.cases.test_tampered_evidence import HONEST_4, INVENTED, NOW, POLICY, populate, tamper
+
+register_commands()
+PLANTED = "DOE-000099"
+SAID = ("not proven", "unproven", "refused", "not evidence")
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    yield from fresh_store(tmp_path)
+
+
+@pytest.mark.xfail(strict=True, reason="cases show/list print a planted case row as a verified candidate")
+def test_a_case_row_planted_without_the_key_is_not_shown_as_evidence(store: Store) -> None:
+    trusted = populate(store)
+    created = {c.ip: c.doe for c in build_cases(store, POLICY, NOW, trust=trusted).created}
+    tamper(
+        store,
+        "INSERT INTO legal_case (doe, ip, port, infohash, work_id, isp_id, first_hit_us, last_hit_us, hits,"
+        " region, city, status, created_us, status_us) SELECT"
+        f" '{PLANTED}', '{INVENTED}', port, infohash, work_id, isp_id, first_hit_us, last_hit_us, hits,"
+        f" region, city, status, created_us, status_us FROM legal_case WHERE doe = '{created[HONEST_4]}'",
+    )
+    db = str(store.engine.url.database)
+    shown = CliRunner().invoke(app, ["cases", "show", PLANTED, "--db", db])
+    assert INVENTED in shown.stdout, shown.output
+    assert any(word in shown.output.lower() for word in SAID), shown.output
+    listed = CliRunner().invoke(app, ["cases", "list", "--db", db])
+    (line,) = [line for line in listed.output.splitlines() if PLANTED in line]
+    assert any(word in line.lower() for word in SAID), line
