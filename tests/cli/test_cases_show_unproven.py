@@ -72,3 +72,16 @@ def test_an_honest_case_is_proven_and_an_edited_first_hit_is_named(store: Store,
     assert listed.exit_code == 0 and listed.output.count("UNPROVEN: no trusted node key") == len(created)
     given = CliRunner().invoke(app, ["cases", "list", "--db", db, "--node-key", str(tmp_path / "none.pem")])
     assert given.exit_code == 1 and given.output.startswith("error: no node key at"), given.output
+
+
+def test_a_first_hit_moved_onto_a_later_hit_names_first_hit_us(store: Store) -> None:
+    """``first_hit_us`` moved onto the case's second hit: still a proven hit's time, but the interval now
+    leaves the first one out, and the refusal says so before the count that follows from it."""
+    trusted = populate(store)
+    created = {c.ip: c.doe for c in build_cases(store, POLICY, NOW, trust=trusted).created}
+    edited = created[HONEST_4]
+    tamper(store, f"UPDATE legal_case SET first_hit_us = first_hit_us + 1800000000 WHERE doe = '{edited}'")
+    shown = CliRunner().invoke(app, ["cases", "show", edited, "--db", str(store.engine.url.database)])
+    (proof,) = [line for line in shown.output.splitlines() if line.startswith("proof:")]
+    assert "UNPROVEN: its first_hit_us " in proof and "leaves out proven hit(s) from" in proof, proof
+    assert proof.index("first_hit_us") < proof.index("3 verified hit(s)") and "last_hit_us" not in proof

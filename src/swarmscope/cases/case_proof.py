@@ -220,19 +220,26 @@ class CaseProof(ProvenCaseHits):
 def _recount(case: CaseClaim, on_port: list[int], times: list[int]) -> str:
     """What the proven hits contradict, naming the case's field: ``on_port`` are the start times (UTC µs) of
     the proven hits on its port, ``times`` those inside its interval (oldest first). A stated first or last
-    hit time no proven hit on its port started at is named (an edited ``first_hit_us``/``last_hit_us``),
-    then a count that differs from ``hits``."""
-    proven = set(on_port)
-    ends = (("first_hit_us", "first", case.first_hit_us, 0), ("last_hit_us", "last", case.last_hit_us, -1))
-    wrong = [
-        f"its {name} {us_to_iso(stated)} is not the time of a proven hit from {case.ip}:{case.port}"
-        + (f" (the {which} in its interval is {us_to_iso(times[at])})" if times else "")
-        for name, which, stated, at in ends
-        if proven and (stated not in proven or (len(times) == case.hits and times and stated != times[at]))
-    ]
+    hit time no proven hit on its port started at is named, and so is one that leaves proven hits out of
+    a short interval (an edited ``first_hit_us``/``last_hit_us``); then a count that differs from ``hits``."""
+    where = f"{case.ip}:{case.port}"
+    short = len(times) < case.hits
+    wrong = []
+    for name, stated, at, outside in (
+        ("first_hit_us", case.first_hit_us, 0, [t for t in on_port if t < case.first_hit_us]),
+        ("last_hit_us", case.last_hit_us, -1, [t for t in on_port if t > case.last_hit_us]),
+    ):
+        if on_port and stated not in on_port:
+            inside = f" (the {name[:-7]} in its interval is {us_to_iso(times[at])})" if times else ""
+            wrong.append(
+                f"its {name} {us_to_iso(stated)} is not the time of a proven hit from {where}{inside}"
+            )
+        elif short and outside:
+            nearest = us_to_iso(outside[-1] if at == 0 else outside[0])
+            wrong.append(f"its {name} {us_to_iso(stated)} leaves out proven hit(s) from {where} ({nearest})")
     if len(times) != case.hits:
         wrong.append(
-            f"the proven evidence shows {len(times)} verified hit(s) from {case.ip}:{case.port} in its "
+            f"the proven evidence shows {len(times)} verified hit(s) from {where} in its "
             f"interval, not the {case.hits} the case states"
         )
     return "; ".join(wrong)
