@@ -7,6 +7,7 @@ must not say VERIFIED with nothing listed.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -44,10 +45,6 @@ def db(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="export exits 0 with a bundle that verify refuses (duplicate capture); verify --db says VERIFIED",
-)
 def test_export_of_a_sealed_duplicate_capture_never_writes_a_bundle_that_fails_verify(
     db: Path, tmp_path: Path
 ) -> None:
@@ -59,3 +56,22 @@ def test_export_of_a_sealed_duplicate_capture_never_writes_a_bundle_that_fails_v
         assert result.exit_code == 1 and "duplicate" in result.stderr, result.stderr
     checked = CliRunner().invoke(app, ["verify", "--db", str(db)])
     assert "duplicate" in checked.stdout + checked.stderr, checked.stdout
+
+
+def test_export_leaves_the_later_copy_out_and_verify_db_lists_it(db: Path, tmp_path: Path) -> None:
+    """The later copy is the duplicate (the first in chain order is the hit, as ``cases build`` counts it):
+    export leaves it out with one ``left out:`` line naming its chain index, the bundle verifies, and
+    ``verify --db`` (text and JSON) lists it while the ledger itself still holds."""
+    out = tmp_path / "bundle"
+    result = CliRunner().invoke(app, ["export", "--db", str(db), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    (line,) = [line for line in result.stderr.splitlines() if "duplicate" in line]
+    assert line.startswith("left out: 1 observations carrying the capture of an earlier one"), line
+    assert run_verify(out, console=quiet()) == 0
+    checked = CliRunner().invoke(app, ["verify", "--db", str(db)])
+    (listed,) = [line for line in checked.stdout.splitlines() if line.startswith("duplicate:")]
+    assert "carries the capture of index" in listed and "export leaves it out" in listed
+    assert checked.exit_code == 0 and "VERIFIED: the ledger holds" in checked.stdout
+    as_json = json.loads(CliRunner().invoke(app, ["verify", "--db", str(db), "--json"]).stdout)
+    ((found),) = as_json["duplicate_captures"]
+    assert f"(of {found['first']})" in line and f"index {found['index']}" in listed

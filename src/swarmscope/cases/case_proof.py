@@ -44,6 +44,7 @@ from swarmscope.cases.document_policy import DocumentPolicy
 from swarmscope.cases.refusals import Refusal
 from swarmscope.cases.work_links import TorrentChecks
 from swarmscope.errors import SwarmscopeError
+from swarmscope.evidence.records import us_to_iso
 from swarmscope.store.database import Store
 from swarmscope.store.ledger.proven import (
     EvidenceTrust,
@@ -120,6 +121,36 @@ class ProvenCaseHits:
         ends = (chosen[0].started_us, chosen[-1].started_us) if chosen else None
         return chosen if len(chosen) == case.hits and ends == (case.first_hit_us, case.last_hit_us) else None
 
+    def ledger_problem(self, case: CaseClaim) -> str | None:
+        """Why the ledger does not carry the case's hits (None: it does): a refused verified-tier row of its
+        address and port inside its interval, or proven hits on its port inside ``[first_hit_us,
+        last_hit_us]`` that are not exactly ``hits`` from its first to its last hit (the module docstring's
+        first two rules; no threshold or link is judged here: :class:`CaseProof` adds those)."""
+        nearby = [
+            r
+            for r in self.evidence(case.infohash).refused
+            if r.ip == case.ip and not r.duplicate and case.first_hit_us <= r.started_us <= case.last_hit_us
+        ]
+        rows = "; ".join(r.describe() for r in nearby)
+        if any(r.port == case.port for r in nearby):
+            return f"{case.doe}: refused: rows behind it fail the ledger check ({rows})"
+        if self.counted(case) is not None:
+            return None
+        inside = [h for h in self.hits(case) if case.first_hit_us <= h.started_us <= case.last_hit_us]
+        times = [h.started_us for h in inside if h.port == case.port]
+        ports = sorted({h.port for h in inside if h.port != case.port})
+        on_port = [h.started_us for h in self.hits(case) if h.port == case.port]
+        return (
+            f"{case.doe}: refused: {_recount(case, on_port, times)} (its rows changed since it was built)"
+            + (
+                f"; the address's proven hits in it are on port(s) {', '.join(map(str, ports))}: a case's "
+                "port must be the port of its proven hits"
+                if ports
+                else ""
+            )
+            + (f"; refused rows of this address: {rows}" if rows else "")
+        )
+
 
 class CaseProof(ProvenCaseHits):
     """The document gate: proven evidence per swarm, and the document command's threshold policy."""
@@ -141,32 +172,10 @@ class CaseProof(ProvenCaseHits):
 
     def problem(self, case: CaseClaim) -> str | Refusal | None:
         """Why ``case`` may not be carried by a document (None: its claim is proven)."""
-        nearby = [
-            r
-            for r in self.evidence(case.infohash).refused
-            if r.ip == case.ip and not r.duplicate and case.first_hit_us <= r.started_us <= case.last_hit_us
-        ]
-        rows = "; ".join(r.describe() for r in nearby)
-        if any(r.port == case.port for r in nearby):
-            return f"{case.doe}: refused: rows behind it fail the ledger check ({rows})"
-        every = self.hits(case)
-        if self.counted(case) is not None:
-            return self._rejudged(case, [h for h in every if h.port == case.port])
-        inside = [h for h in every if case.first_hit_us <= h.started_us <= case.last_hit_us]
-        times = [h.started_us for h in inside if h.port == case.port]
-        ports = sorted({h.port for h in inside if h.port != case.port})
-        return (
-            f"{case.doe}: refused: the proven evidence shows {len(times)} verified hit(s) from "
-            f"{case.ip}:{case.port} in its interval, not the {case.hits} the case states (its rows changed "
-            "since it was built)"
-            + (
-                f"; the address's proven hits in it are on port(s) {', '.join(map(str, ports))}: a case's "
-                "port must be the port of its proven hits"
-                if ports
-                else ""
-            )
-            + (f"; refused rows of this address: {rows}" if rows else "")
-        )
+        why = self.ledger_problem(case)
+        if why is not None:
+            return why
+        return self._rejudged(case, [h for h in self.hits(case) if h.port == case.port])
 
     def _rejudged(self, case: CaseClaim, hits: list[ProvenHit]) -> str | Refusal | None:
         """Why the case's group (ALL proven hits of its address and port, in or out of its interval) no
@@ -206,6 +215,34 @@ class CaseProof(ProvenCaseHits):
             else:
                 refused.append((case.doe, str(problem)))
         return kept, refused
+
+
+def _recount(case: CaseClaim, on_port: list[int], times: list[int]) -> str:
+    """What the proven hits contradict, naming the case's field: ``on_port`` are the start times (UTC µs) of
+    the proven hits on its port, ``times`` those inside its interval (oldest first). A stated first or last
+    hit time no proven hit on its port started at is named, and so is one that leaves proven hits out of
+    a short interval (an edited ``first_hit_us``/``last_hit_us``); then a count that differs from ``hits``."""
+    where = f"{case.ip}:{case.port}"
+    short = len(times) < case.hits
+    wrong = []
+    for name, stated, at, outside in (
+        ("first_hit_us", case.first_hit_us, 0, [t for t in on_port if t < case.first_hit_us]),
+        ("last_hit_us", case.last_hit_us, -1, [t for t in on_port if t > case.last_hit_us]),
+    ):
+        if on_port and stated not in on_port:
+            inside = f" (the {name[:-7]} in its interval is {us_to_iso(times[at])})" if times else ""
+            wrong.append(
+                f"its {name} {us_to_iso(stated)} is not the time of a proven hit from {where}{inside}"
+            )
+        elif short and outside:
+            nearest = us_to_iso(outside[-1] if at == 0 else outside[0])
+            wrong.append(f"its {name} {us_to_iso(stated)} leaves out proven hit(s) from {where} ({nearest})")
+    if len(times) != case.hits:
+        wrong.append(
+            f"the proven evidence shows {len(times)} verified hit(s) from {where} in its "
+            f"interval, not the {case.hits} the case states"
+        )
+    return "; ".join(wrong)
 
 
 def require_proven(

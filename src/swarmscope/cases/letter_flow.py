@@ -59,11 +59,12 @@ from swarmscope.cases.sealed_history import (
     require_sealed_draft,
     seal_step,
 )
-from swarmscope.cases.workflow import CaseEvent, CaseStatus, may_send_letter
+from swarmscope.cases.workflow import CaseEvent, CaseStatus, may_send_letter, next_case_status
 from swarmscope.store.database import Store
 from swarmscope.store.ledger.proven import EvidenceTrust, store_trust
 from swarmscope.store.legal import case_rows, case_status
 from swarmscope.store.legal import letters as letter_store
+from swarmscope.store.legal.case_status import StatusMove
 from swarmscope.store.legal.workflow_seals import WorkflowHistory, content_sha256, signer, workflow_history
 
 DAY_US = 86_400 * 1_000_000
@@ -91,9 +92,12 @@ def draft_letters(
     Raises:
         WorkflowError: a case whose status allows no draft (e.g. disputed). StoreError: unknown case.
         LetterError: the payee is not the case's rights holder (:mod:`.letter_payee`).
+        InputError: a setting out of bounds (:meth:`~swarmscope.cases.letter_settings.LetterSettings.
+            checked`; nothing written).
         UnprovenCase: a case its proven evidence no longer carries (:func:`require_proven`), or whose
             stored identity was disclosed for something else (``UndisclosedCase``).
     """
+    settings.checked(amount=False, contacts=False)  # the term's bounds, whoever built the settings
     out = []
     for doe in dois:
         case = case_status.get_case(store, doe)
@@ -105,11 +109,11 @@ def draft_letters(
         require_payee(store, case, settings)
         amount = format_amount(settings.amount_cents, settings.currency)
         note = f"letter drafted: {amount}, {settings.deadline_days} days"
-        move_case(store, case.id, CaseEvent.DRAFT, actor, note, now_us)
-        row = letter_store.add_letter(
+        row = letter_store.add_letter(  # the case moves to drafted in the letter's own transaction
             store, case.id, "initial", settings.amount_cents, settings.currency,
-            now_us + settings.deadline_days * DAY_US, partial(payment_reference, case.id),
-            now_us, settings_json=settings_json(settings),
+            now_us + settings.deadline_days * DAY_US, partial(payment_reference, case.id), now_us,
+            settings_json=settings_json(settings),
+            move=StatusMove(CaseEvent.DRAFT, actor, note, next_case_status),
         )  # fmt: skip
         seal_step(store, case, DRAFTED, draft_content(row), now_us)
         out.append(row)

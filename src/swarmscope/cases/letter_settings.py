@@ -13,17 +13,20 @@ from __future__ import annotations
 import json
 import re
 import tomllib
-import unicodedata
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, replace
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from swarmscope.cases.identities import valid_email
+from swarmscope.cases.identities import has_control, valid_email
 from swarmscope.errors import InputError, SwarmscopeError
 
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
+MAX_LETTER_DAYS = 3_650
+"""The longest term a letter or reminder may give, days (ten years): ``--deadline-days`` and a settings
+file's ``deadline_days``/``reminder_days`` alike (a deadline must be a date a calendar and the store hold)."""
+ADDRESS_FIELDS: tuple[str, ...] = ("sender_address", "dispute_address")  # postal: line breaks allowed
 CONTACT_FIELDS: tuple[str, ...] = (
     "sender_name", "sender_email", "sender_address", "payee", "iban", "bic", "dispute_email",
     "dispute_address",
@@ -70,8 +73,10 @@ class LetterSettings:
     dispute_address: str = ""
 
     def checked(self, *, amount: bool = True, contacts: bool = True) -> LetterSettings:
-        """These settings, validated: days ≥ 1, ISO 4217 currency; with ``amount`` a positive amount;
-        with ``contacts`` a sender name and a dispute contact (rendering).
+        """These settings, validated: days 1..:data:`MAX_LETTER_DAYS`, ISO 4217 currency, no control or
+        bidi character in a text field (:func:`~swarmscope.cases.identities.has_control`; a line break only
+        in the postal addresses); with ``amount`` a positive amount; with ``contacts`` a sender name and a
+        dispute contact (rendering).
 
         Raises:
             InputError: naming the first bad setting.
@@ -80,8 +85,11 @@ class LetterSettings:
             raise InputError("amount: must be positive (e.g. 450.00)")
         if not _CURRENCY.match(self.currency):
             raise InputError(f"currency: {self.currency!r} is not an ISO 4217 code (e.g. EUR)")
-        if self.deadline_days < 1 or self.reminder_days < 1:
-            raise InputError("deadline_days / reminder_days: must be at least 1")
+        for name in ("deadline_days", "reminder_days"):
+            days = getattr(self, name)
+            if not 1 <= days <= MAX_LETTER_DAYS:
+                shown = str(days) if len(str(days)) <= 20 else f"{str(days)[:20]}..."
+                raise InputError(f"{name}: {shown} is out of range (1..{MAX_LETTER_DAYS} days)")
         if contacts and not (self.dispute_email or self.dispute_address):
             raise InputError("dispute_email or dispute_address: a letter must say where to dispute")
         if contacts and not self.sender_name:
@@ -90,10 +98,10 @@ class LetterSettings:
             value = getattr(self, name, None)
             if value and not valid_email(value):
                 raise InputError(f"{name}: not a single valid e-mail address (local@domain)")
-        for name in ("sender_name", "payee", "iban", "bic"):
+        for name in ("sender_name", "payee", "iban", "bic", *ADDRESS_FIELDS):
             value = getattr(self, name, None)
-            if value and any(unicodedata.category(ch)[0] == "C" for ch in value):
-                raise InputError(f"{name}: contains control characters")
+            if value and has_control(value, line_breaks=name in ADDRESS_FIELDS):
+                raise InputError(f"{name}: contains a control, bidi or format character")
         return self
 
 

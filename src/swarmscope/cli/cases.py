@@ -6,6 +6,7 @@ Nothing here prints a subscriber's identity: cases are named by DOE number, IP a
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -13,9 +14,10 @@ import typer
 from swarmscope.cases import workflow
 from swarmscope.cases.candidates import BuildReport, build_cases, recorded_policy
 from swarmscope.cases.case_actions import DECISIONS, decision_refusal, record_decision
+from swarmscope.cases.case_views import unproven_cases
 from swarmscope.cases.thresholds import DEFAULT_MIN_HITS, DEFAULT_MIN_VANTAGES, policy_warnings
 from swarmscope.cli.app import app
-from swarmscope.cli.evidence_trust import NodeKeyOption, TrustKeyOption, workflow_trust
+from swarmscope.cli.evidence_trust import NodeKeyOption, TrustKeyOption, view_trust, workflow_trust
 from swarmscope.cli.node_identity import SigningKeyOption, echo_witness_notes, signing_store
 from swarmscope.cli.options import ActorOption, DbOption, actor_name, command_store, fail, now_us
 from swarmscope.cli.policy_options import (
@@ -31,6 +33,7 @@ from swarmscope.cli.policy_options import (
 from swarmscope.cli.text import clean, iso
 from swarmscope.errors import InputError, SwarmscopeError
 from swarmscope.store.database import DEFAULT_DB, Store
+from swarmscope.store.ledger.proven import EvidenceTrust
 from swarmscope.store.legal import case_rows, case_status
 from swarmscope.store.legal import cases as legal_cases
 
@@ -40,12 +43,22 @@ cases_app = typer.Typer(
 app.add_typer(cases_app, name="cases")
 
 
-def _echo_case(case: case_rows.CaseRow, isp_names: dict[int, str]) -> None:
+def _echo_case(case: case_rows.CaseRow, isp_names: dict[int, str], unproven: str | None) -> None:
+    """One case's line; ``unproven``: why the ledger does not carry it (None: it does)."""
     isp = isp_names.get(case.isp_id, "-") if case.isp_id is not None else "-"
     typer.echo(
         f"{case.doe}  {case.status:<12} {clean(case.ip)}:{case.port}  {case.infohash}  hits={case.hits}  "
         f"{iso(case.first_hit_us)} .. {iso(case.last_hit_us)}  isp={clean(isp)}"
+        + (f"  UNPROVEN: {clean(unproven)}" if unproven is not None else "")
     )
+
+
+def _view_trust(db: str, node_key: Path | None, trust_key: list[str] | None) -> EvidenceTrust | None:
+    """The keys ``list``/``show`` prove cases against (:func:`view_trust`); a bad key: one line, exit 1."""
+    try:
+        return view_trust(db, node_key, trust_key, now_us())
+    except InputError as exc:
+        raise fail(exc) from None
 
 
 @cases_app.command("build")
@@ -106,7 +119,7 @@ def _echo_report(store: Store, report: BuildReport, verbose: bool) -> None:
         typer.echo(f"warning: refused {clean(row.describe())}", err=True)
     names = {i.id: i.name for i in legal_cases.list_isps(store)}
     for case in report.created:
-        _echo_case(case, names)
+        _echo_case(case, names, None)  # built from proven evidence just now
     for case in report.refreshed:
         if case.status == "withdrawn":
             typer.echo(f"{case.doe}: passes again but stays withdrawn (a withdrawn case is never reopened)")
@@ -136,27 +149,41 @@ def list_(
     db: DbOption = DEFAULT_DB,
     status: Annotated[str | None, typer.Option("--status", help="Only cases in this status.")] = None,
     isp: Annotated[str | None, typer.Option("--isp", help="Only cases of this ISP (name or id).")] = None,
+    node_key: NodeKeyOption = None,
+    trust_key: TrustKeyOption = None,
 ) -> None:
-    """One line per case: DOE number, status, address, infohash, verified hits, first and last hit, ISP."""
+    """One line per case: DOE number, status, address, infohash, verified hits, first and last hit, ISP.
+
+    A case whose hits the sealed ledger does not carry (a row planted or edited without the node key, or
+    no trusted key to prove it against) ends with ``UNPROVEN: <why>``.
+    """
+    trust = _view_trust(db, node_key, trust_key)
     with command_store(db) as store:
         if status is not None:
             workflow.case_status(status)
         isp_id = legal_cases.get_isp(store, isp).id if isp is not None else None
         rows = case_status.list_cases(store, isp_id=isp_id, status=status)
         names = {i.id: i.name for i in legal_cases.list_isps(store)}
+        unproven = unproven_cases(store, trust, rows)
         for case in rows:
-            _echo_case(case, names)
+            _echo_case(case, names, unproven.get(case.doe))
         if not rows:
             typer.echo("no cases")
 
 
 @cases_app.command("show")
 def show(
-    doe: Annotated[str, typer.Argument(help="DOE number or case id.")], db: DbOption = DEFAULT_DB
+    doe: Annotated[str, typer.Argument(help="DOE number or case id.")],
+    db: DbOption = DEFAULT_DB,
+    node_key: NodeKeyOption = None,
+    trust_key: TrustKeyOption = None,
 ) -> None:
-    """A case's evidence summary and history (never the subscriber's identity)."""
+    """A case's evidence summary and history (never the subscriber's identity); ``proof:`` says whether the
+    sealed ledger carries its hits (``UNPROVEN: <why>`` when it does not)."""
+    trust = _view_trust(db, node_key, trust_key)
     with command_store(db) as store:
         case = case_status.get_case(store, doe)
+        unproven = unproven_cases(store, trust, [case]).get(case.doe)
         work = legal_cases.get_work(store, case.work_id) if case.work_id is not None else None
         isp = legal_cases.get_isp(store, case.isp_id) if case.isp_id is not None else None
         events = case_status.case_events(store, case.id)
@@ -168,6 +195,7 @@ def show(
             ("infohash", case.infohash),
             ("work", f"{work.title} ({work.client})" if work else "-"),
             ("verified hits", f"{case.hits}, {iso(case.first_hit_us)} .. {iso(case.last_hit_us)}"),
+            ("proof", "proven by the sealed ledger" if unproven is None else f"UNPROVEN: {unproven}"),
             ("ISP", isp.name if isp else "- (no attribution or no directory entry for its ASN)"),
             ("region/city", f"{case.region or '-'} / {case.city or '-'} (advisory)"),
             ("request", str(case.request_id) if case.request_id is not None else "-"),

@@ -94,3 +94,18 @@ def workflow_trust(
             )
         fingerprints.add(_file_fingerprint(path))
     return EvidenceTrust(frozenset(fingerprints), now_us)
+
+
+def view_trust(
+    db: str, node_key: Path | None, trust_keys: list[str] | None, now_us: int
+) -> EvidenceTrust | None:
+    """The keys a view (``cases list``/``show``) proves cases against: as :func:`workflow_trust`, except that
+    with no option given and no key file beside the database it is None (the view then marks every case
+    as not proven instead of refusing to list them).
+
+    Raises:
+        InputError: as :func:`workflow_trust`, for a key or fingerprint given on the command line.
+    """
+    if node_key is None and not trust_keys and not default_key_path(db).exists():
+        return None
+    return workflow_trust(db, node_key, trust_keys, now_us)

@@ -20,6 +20,7 @@ from typing import Any
 
 import typer
 
+from swarmscope.cases.letter_settings import MAX_LETTER_DAYS
 from swarmscope.errors import InputError
 from swarmscope.store.access.tokens import MAX_DAYS as TOKEN_MAX_DAYS
 from swarmscope.store.metadata import MAX_ROW_ID
@@ -136,7 +137,7 @@ PROOF_CANDIDATES = Bounds(0, 256, "block proofs", integer=True)
 MIN_HITS = Bounds(1, 1_000_000, "hits", integer=True)
 MIN_VANTAGES = Bounds(1, 1_000, "nodes", integer=True)  # --min-vantages: distinct vantages (networks)
 MIN_SPAN_SECONDS = Bounds(0, 10 * YEAR_S, "seconds")  # cases build --min-span, written 1h, 90m, 2d...
-LETTER_DAYS = Bounds(1, 3_650, "days", integer=True)
+LETTER_DAYS = Bounds(1, MAX_LETTER_DAYS, "days", integer=True)  # as a settings file's deadline_days
 TOKEN_DAYS = Bounds(1, TOKEN_MAX_DAYS, "days", integer=True)  # users token --expires-days
 RETENTION_DAYS = Bounds(1, 36_500, "days", integer=True)
 RETENTION_MONTHS = Bounds(1, 1_200, "months", integer=True)

@@ -241,6 +241,9 @@ def ledger_json(verdict: LedgerVerdict) -> dict[str, Any]:
         "recovered_column_only": [
             {"node": b.node, "batch": b.batch, "first": b.first, "last": b.last} for b in verdict.column_only
         ],
+        "duplicate_captures": [
+            {"node": node, "index": index, "first": first} for node, index, first in verdict.duplicates
+        ],
     }  # fmt: skip
 
 
@@ -283,6 +286,11 @@ def print_ledger_verdict(verdict: LedgerVerdict, console: Console) -> None:
             f"{'' if way == 'behind' else 'of '}the clock of batch {k.later_batch} "
             f"({us_to_iso(k.later_sealed_at_us)}) later in the same boot (corrected in between): its hits "
             "are refused by cases build"
+        )
+    for node, index, first in verdict.duplicates:
+        console.print(
+            f"[yellow]duplicate[/]: node {node} index {index} carries the capture of index {first}: one hit "
+            "sealed twice, counted once by cases build; export leaves it out"
         )
     for p in verdict.problems:
         where = "" if p.index is None else f" index {p.index}"

@@ -19,11 +19,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 
+from swarmscope.cases.case_views import unproven_cases
 from swarmscope.cases.received import RECEIVED_RULE
 from swarmscope.cases.workflow import CaseStatus
 from swarmscope.errors import InputError
 from swarmscope.store.access import case_pages, scoping
 from swarmscope.store.database import Store
+from swarmscope.store.ledger.proven import EvidenceTrust
 from swarmscope.store.legal import case_rows, case_status
 from swarmscope.store.legal import letters as letter_store
 from swarmscope.store.legal.subscribers import audit_view, stored_identity
@@ -31,6 +33,7 @@ from swarmscope.store.metadata import MAX_ROW_ID
 from swarmscope.web.accounts import WebUser
 from swarmscope.web.casework import case_for
 from swarmscope.web.deps import StoreDep, UserDep, now_us, require
+from swarmscope.web.evidence_trust import request_trust
 from swarmscope.web.roles import Role
 from swarmscope.web.scope import client_filter
 from swarmscope.web.templating import page
@@ -92,9 +95,20 @@ def _column(
     )
 
 
-def board_data(store: Store, user: WebUser, q: BoardQuery) -> list[dict[str, Any]]:
+def _shown(case: case_rows.CaseRow, unproven: dict[str, str]) -> dict[str, Any]:
+    """A case row for a view, with ``proven`` (the sealed ledger carries its hits) and ``unproven`` (why
+    not, None when proven): :mod:`swarmscope.cases.case_views`."""
+    why = unproven.get(case.doe)
+    return {**asdict(case), "proven": why is None, "unproven": why}
+
+
+def board_data(
+    store: Store, user: WebUser, q: BoardQuery, trust: EvidenceTrust | None
+) -> list[dict[str, Any]]:
     """The board: per column its name, statuses, ``count`` (cases in the filters), one page of ``cases``
-    (no personal data) and ``next_cursor`` (pass back as ``cursor`` with ``status``)."""
+    (no personal data; each with ``proven``/``unproven``, proven once for the whole board against
+    ``trust``, None: no trusted key, none proven) and ``next_cursor`` (pass back as ``cursor`` with
+    ``status``)."""
     scope = client_filter(user)
     counts = case_pages.status_counts(store, scope, q.work)
     try:  # the whole board: every column's first page in one query
@@ -103,15 +117,18 @@ def board_data(store: Store, user: WebUser, q: BoardQuery) -> list[dict[str, Any
             if q.status or q.cursor
             else case_pages.first_pages(store, scope, work_id=q.work, limit=q.limit)
         )
-        out = []
-        for name, statuses in q.columns():
-            found = _column(store, scope, q, statuses, first)
-            count = sum(counts.get(str(s), 0) for s in statuses)
-            cases = [asdict(c) for c in found.cases]
-            out.append({"column": name, "statuses": [str(s) for s in statuses], "count": count,
-                        "cases": cases, "next_cursor": found.next_cursor})  # fmt: skip
+        pages = [
+            (name, statuses, _column(store, scope, q, statuses, first)) for name, statuses in q.columns()
+        ]
     except InputError as exc:
         raise HTTPException(400, str(exc)) from None
+    unproven = unproven_cases(store, trust, [c for _, _, found in pages for c in found.cases])
+    out = []
+    for name, statuses, found in pages:
+        count = sum(counts.get(str(s), 0) for s in statuses)
+        cases = [_shown(c, unproven) for c in found.cases]
+        out.append({"column": name, "statuses": [str(s) for s in statuses], "count": count,
+                    "cases": cases, "next_cursor": found.next_cursor})  # fmt: skip
     return out
 
 
@@ -129,12 +146,12 @@ def _disputes(store: Store, user: WebUser, case: case_rows.CaseRow) -> list[dict
     return [asdict(d) for d in disputes]
 
 
-def case_data(store: Store, user: WebUser, doe: str) -> dict[str, Any]:
-    """One case: its row, history, letters, payments, disputes (:func:`_disputes`), and whether an
-    identity is stored."""
+def case_data(store: Store, user: WebUser, doe: str, trust: EvidenceTrust | None) -> dict[str, Any]:
+    """One case: its row (with ``proven``/``unproven`` against ``trust``: :func:`_shown`), history,
+    letters, payments, disputes (:func:`_disputes`), and whether an identity is stored."""
     case = case_for(store, user, doe)
     return {
-        "case": asdict(case),
+        "case": _shown(case, unproven_cases(store, trust, [case])),
         "events": [asdict(e) for e in case_status.case_events(store, case.id)],
         "letters": [asdict(r) for r in letter_store.list_letters(store, case_id=case.id)],
         "payments": [asdict(p) for p in letter_store.list_payments(store, case.id)],
@@ -144,28 +161,29 @@ def case_data(store: Store, user: WebUser, doe: str) -> dict[str, Any]:
 
 
 @router.get("/api/cases", dependencies=VIEWER)
-def api_board(q: BoardDep, store: StoreDep, user: UserDep) -> list[dict[str, Any]]:
+def api_board(request: Request, q: BoardDep, store: StoreDep, user: UserDep) -> list[dict[str, Any]]:
     """The case board: columns candidate … closed, each with its count and a page of its cases, in the
     user's scope; ``status``, ``work``, ``cursor``, ``limit`` (module docstring)."""
-    return board_data(store, user, q)
+    return board_data(store, user, q, request_trust(request)[0])
 
 
 @router.get("/api/cases/{doe}", dependencies=VIEWER)
-def api_case(doe: str, store: StoreDep, user: UserDep) -> dict[str, Any]:
+def api_case(request: Request, doe: str, store: StoreDep, user: UserDep) -> dict[str, Any]:
     """One case with its history, letters, payments and disputes (404 outside the user's scope)."""
-    return case_data(store, user, doe)
+    return case_data(store, user, doe, request_trust(request)[0])
 
 
 @router.get("/cases", response_class=HTMLResponse, dependencies=VIEWER)
 def board_page(request: Request, q: BoardDep, store: StoreDep, user: UserDep) -> HTMLResponse:
     """The case pipeline as a board, with its filters."""
     works = scoping.works(store, client_filter(user))
-    return page(request, "board.html.j2", columns=board_data(store, user, q), q=q, works=works,
+    columns = board_data(store, user, q, request_trust(request)[0])
+    return page(request, "board.html.j2", columns=columns, q=q, works=works,
                 names=[c for c, _ in COLUMNS])  # fmt: skip
 
 
 @router.get("/cases/{doe}", response_class=HTMLResponse, dependencies=VIEWER)
 def case_page(request: Request, doe: str, store: StoreDep, user: UserDep) -> HTMLResponse:
     """One case: history, letters, payments, disputes; forms for counsel."""
-    data = case_data(store, user, doe)
+    data = case_data(store, user, doe, request_trust(request)[0])
     return page(request, "case.html.j2", roles=Role, received_rule=RECEIVED_RULE, **data)

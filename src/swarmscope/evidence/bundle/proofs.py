@@ -28,6 +28,7 @@ from swarmscope.evidence.bundle.methodology import VERSION, VERSIONS, methodolog
 from swarmscope.evidence.canonical import as_version, canonical_bytes
 from swarmscope.evidence.capture.recording import replay
 from swarmscope.evidence.declarations import OBSERVATION
+from swarmscope.evidence.duplicates import CaptureIndex
 from swarmscope.evidence.probe.pieces import MetainfoPieces
 from swarmscope.evidence.records import BlockProof, Observation
 from swarmscope.evidence.seal import SealedBatch, batch_bytes
@@ -124,22 +125,17 @@ def check_captures(ctx: Context, exhibit: ExhibitInput) -> CheckResult:
 
     An observation without a capture is a problem unless the sealed settings of its run say
     ``"capture": false``; then it is counted (and noted) as not re-derivable, and does not fail the bundle.
-    Two observations carrying one capture are a problem: a capture is the SHA-256 of one probe's bytes,
-    with every event's UTC µs stamp and the probe's own secrets
-    (:mod:`swarmscope.evidence.capture.recording`), so
-    an honest run never records two observations of one capture; a second one is a duplicate that would
-    count one hit twice.
+    Two observations carrying one capture are a problem: the later one is a duplicate that would count
+    one hit twice (:mod:`swarmscope.evidence.duplicates`, the rule ``export`` and ``verify --db`` share).
     """
     runs = exhibit.run_index()
     replayed = disabled = 0
-    first_of: dict[bytes, int] = {}
+    seen = CaptureIndex()
     for item, o in _observations(exhibit):
-        if o.capture_sha256 is not None and o.capture_sha256 in first_of:
-            first = first_of[o.capture_sha256]
+        first = seen.add(item.index, o)
+        if first is not None and o.capture_sha256 is not None:
             message = f"duplicate: the observation at chain index {first} carries the same capture"
             ctx.problem("capture replay", b.capture_path(o.capture_sha256), message, item.index)
-        elif o.capture_sha256 is not None:
-            first_of[o.capture_sha256] = item.index
         if o.capture_sha256 is not None:
             replayed += _replay_one(ctx, item, o, _pieces(ctx, o.infohash))
         elif (runs.settings_at(item.index) or {}).get("capture") is False:

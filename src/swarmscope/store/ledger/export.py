@@ -23,9 +23,9 @@ it into files. Selection:
 - the captures of selected observations, the blobs they reference, the reference pieces backing their
   block proofs, and the .torrent of every swarm named by a selected record.
 
-What matches the filters but is left out is counted per reason (:func:`left_out`): evidence rows without
-a ledger entry (quarantined by crash recovery, or not yet checked by it), clock-flagged observations, and
-records of a batch crash recovery sealed late (:func:`swarmscope.evidence.seal.late_seal`: not evidence).
+What matches the filters but is left out is counted per reason (:func:`left_out`): rows without a ledger
+entry (quarantined by crash recovery, or not yet checked by it), clock-flagged observations, records of a
+late-sealed batch (:func:`~swarmscope.evidence.seal.late_seal`: not evidence), duplicate captures.
 
 Source: README "Export and verify"; README "The legal workflow" (attribution).
 """
@@ -47,6 +47,7 @@ from swarmscope.evidence.canonical import record_from_canonical
 from swarmscope.evidence.capture.decode import decode_capture
 from swarmscope.evidence.chain import ChainEntry
 from swarmscope.evidence.clock_policy import ClockPolicy
+from swarmscope.evidence.duplicates import drop_duplicate_captures
 from swarmscope.evidence.records import Attribution, ClockSample, Observation, RunStarted, Sighting
 from swarmscope.evidence.seal import NOT_EVIDENCE, late_seal
 from swarmscope.store.database import Store, StoreError
@@ -359,6 +360,7 @@ def _collect(store: Source, filters: ExportFilters) -> ExportSelection:
     check_ledger(store, node)
     filters = dataclasses.replace(filters, node=node)
     selected, observations, filters, flagged_out = _select(store, node, filters)
+    duplicates = drop_duplicate_captures(selected, observations)  # one hit sealed twice: the later copies
     batches = _batches(store, node, sorted(selected))
     entries: list[ChainEntry] = []
     for stored in batches:
@@ -389,7 +391,7 @@ def _collect(store: Source, filters: ExportFilters) -> ExportSelection:
     attributions = sum(
         1 for data in selected.values() if isinstance(record_from_canonical(data), Attribution)
     )
-    skipped = left_out(store, filters, flagged_out)
+    skipped = left_out(store, filters, flagged_out) + duplicates
     return ExportSelection(bundle, len(observations), others, attributions, skipped)
 
 

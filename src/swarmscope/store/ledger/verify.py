@@ -29,6 +29,8 @@ batches (:mod:`swarmscope.store.ledger.proven`, rule 6). So is a batch sealed wh
 that of a later batch of the same boot (``clock_behind``: the boot clock sealed beside both shows it,
 :mod:`swarmscope.evidence.boot_clock`). Only batches whose signature verifies count, in the order of their
 SIGNED first index (:mod:`swarmscope.store.ledger.seal_clock`).
+An observation carrying the capture of an earlier one of its node is listed (``duplicates``: one hit sealed
+twice, counted once, left out of exports: :mod:`swarmscope.evidence.duplicates`); the ledger still holds.
 
 Source: README "Sealed ledger" and "Crash safety"; README "Retention" (purged entries).
 """
@@ -44,6 +46,7 @@ import sqlalchemy as sa
 from swarmscope.errors import DecodeError
 from swarmscope.evidence.canonical import canonical_bytes
 from swarmscope.evidence.chain import ChainEntry, verify_chain
+from swarmscope.evidence.duplicates import CaptureIndex
 from swarmscope.evidence.records import Redaction, WorkflowEvent
 from swarmscope.evidence.seal import key_fingerprint, late_seal, verify_seal
 from swarmscope.store.ledger import queries
@@ -115,6 +118,7 @@ class LedgerVerdict:
     clock_steps: tuple[ClockStep, ...] = ()  # batches sealed earlier than the batch before them
     column_only: tuple[LateBatch, ...] = ()  # ``recovered`` column set, no signed late mark: judged as sealed
     clock_behind: tuple[ClockBehind, ...] = ()  # batches sealed while the clock was behind (boot clock)
+    duplicates: tuple[tuple[str, int, int], ...] = ()  # (node, chain index, index of its capture's first)
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,11 +162,16 @@ def _chunks(items: Iterator[_Item]) -> Iterator[list[_Item]]:
 
 
 def _check_chain(
-    conn: sa.Connection, node: NodeKeyRow, heads: dict[int, bytes], out: list[LedgerProblem]
+    conn: sa.Connection,
+    node: NodeKeyRow,
+    heads: dict[int, bytes],
+    out: list[LedgerProblem],
+    duplicates: list[tuple[str, int, int]],
 ) -> int:
-    """Verify the node's chain; compare entry hashes at batch ends with ``heads``. Returns entry count."""
+    """Verify the node's chain; compare entry hashes at batch ends with ``heads``; collect the node's
+    duplicate captures (node, index, first index) into ``duplicates``. Returns entry count."""
     anchor: ChainEntry | None = None
-    count = 0
+    count, captures = 0, CaptureIndex()
     for chunk in _chunks(load_ledger(conn, node=node.fingerprint)):
         entries = [e for e, _k, _c in chunk]
         verdict = verify_chain(entries, [c for _e, _k, c in chunk], anchor=anchor)
@@ -170,9 +179,12 @@ def _check_chain(
             index = entries[verdict.position or 0].index
             out.append(LedgerProblem(node.fingerprint, index, f"chain: {verdict.problem}", verdict.detail))
             return count + (verdict.position or 0)
-        for entry in entries:
+        for entry, kind, data in chunk:
             if entry.index in heads and heads.pop(entry.index) != entry.entry_hash:
                 out.append(LedgerProblem(node.fingerprint, entry.index, "batch head", "head_hash differs"))
+            first = captures.add_entry(entry.index, kind, data)
+            if first is not None:
+                duplicates.append((node.fingerprint, entry.index, first))
         anchor, count = entries[-1], count + len(entries)
     return count
 
@@ -350,11 +362,12 @@ def _verify(conn: sa.Connection, node: str | None) -> LedgerVerdict:
     entries = batches = rows = 0
     redacted: dict[str, int] = {}
     seen = _Seen([], [], [])
+    duplicates: list[tuple[str, int, int]] = []
     for n in nodes:
         for rule, count_ in _check_redactions(conn, n, purges, problems, used).items():
             redacted[rule] = redacted.get(rule, 0) + count_
         heads, count, sealed_to = _check_batches(conn, n, problems, seen)
-        chain_length = _check_chain(conn, n, heads, problems)
+        chain_length = _check_chain(conn, n, heads, problems, duplicates)
         if not problems and chain_length != sealed_to:
             what = "unsealed entries" if chain_length > sealed_to else "batches beyond the chain"
             detail = f"{chain_length} entries, sealed to {sealed_to}"
@@ -375,4 +388,5 @@ def _verify(conn: sa.Connection, node: str | None) -> LedgerVerdict:
         tuple(seen.steps),
         tuple(seen.column_only),
         tuple(seen.behind),
+        tuple(duplicates),
     )

@@ -11,6 +11,7 @@ Source: README "Thresholds", "Cases" and "Letters"; the ISP request statuses of 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -137,6 +138,38 @@ def _actor(actor: str) -> str:
     return actor
 
 
+@dataclass(frozen=True, slots=True)
+class StatusMove:
+    """A workflow event to apply to a case inside another write's transaction (:func:`apply_move`): the
+    event (a :class:`swarmscope.cases.workflow.CaseEvent` value), who recorded it, a note, and the rule
+    (``swarmscope.cases.workflow.next_case_status``)."""
+
+    event: str
+    actor: str
+    note: str | None
+    rule: CaseRule
+
+
+def apply_move(conn: sa.Connection, case_id: int | str, move: StatusMove, now_us: int) -> CaseRow:
+    """Apply ``move`` to the case in the caller's open write transaction (``conn``): the new status and a
+    ``case_event``; the caller's rollback undoes both.
+
+    Raises:
+        WorkflowError: the rule refuses the move. CaseStoreError: unknown case, empty actor.
+    """
+    actor = _actor(move.actor)
+    case = _case(conn, case_id)
+    status = str(move.rule(case.status, move.event, actor))
+    values: dict[str, Any] = {"status": status, "status_us": now_us}
+    if status in statuses.CLOSING_CASE_STATUSES and case.closed_us is None:
+        values["closed_us"] = now_us
+    conn.execute(sa.update(legal_case).where(legal_case.c.id == case.id).values(values))
+    text = f"{move.event}: {move.note}" if move.note else str(move.event)
+    row = {"case_id": case.id, "status": status, "at_us": now_us, "actor": actor, "note": text}
+    conn.execute(sa.insert(case_event).values(row))
+    return _case(conn, case.id)
+
+
 def set_case_status(
     store: Store, case_id: int | str, event: str, actor: str, note: str | None, now_us: int, *, rule: CaseRule
 ) -> CaseRow:
@@ -151,18 +184,9 @@ def set_case_status(
         WorkflowError: the rule refuses the move (nothing is written).
         CaseStoreError: unknown case, empty actor.
     """
-    actor = _actor(actor)
+    _actor(actor)
     with store._write(immediate=True) as conn:
-        case = _case(conn, case_id)
-        status = str(rule(case.status, event, actor))
-        values: dict[str, Any] = {"status": status, "status_us": now_us}
-        if status in statuses.CLOSING_CASE_STATUSES and case.closed_us is None:
-            values["closed_us"] = now_us
-        conn.execute(sa.update(legal_case).where(legal_case.c.id == case.id).values(values))
-        text = f"{event}: {note}" if note else str(event)
-        row = {"case_id": case.id, "status": status, "at_us": now_us, "actor": actor, "note": text}
-        conn.execute(sa.insert(case_event).values(row))
-        return _case(conn, case.id)
+        return apply_move(conn, case_id, StatusMove(event, actor, note, rule), now_us)
 
 
 def _events(store: Store, table: sa.Table, column: sa.Column[Any], subject: int) -> list[EventRow]:

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 
 from swarmscope.store.database import StoreError
 from swarmscope.store.ledger.schema import swarm
+from swarmscope.store.legal.case_status import StatusMove, apply_move
 from swarmscope.store.legal.notices import sealed_torrent
 from swarmscope.store.legal.schema import case_event, client, dispute, isp, legal_case, letter, payment, work
 
@@ -169,8 +170,11 @@ def add_letter(
     note: CaseNote | None = None,
     *,
     settings_json: str | None = None,
+    move: StatusMove | None = None,
 ) -> LetterRow:
     """Insert a drafted (unapproved, unsent) letter; every older unsent letter of the case is voided.
+    ``move``: the case's status move (e.g. ``draft``), applied first in the SAME transaction, so a failed
+    insert leaves the case as it was (:func:`swarmscope.store.legal.case_status.apply_move`).
 
     Args:
         kind: "initial" | "reminder". deadline_us: the draft's deadline; the term (deadline − created) is
@@ -183,7 +187,9 @@ def add_letter(
     """
     if kind not in ("initial", "reminder"):
         raise StoreError(f"letter kind must be 'initial' or 'reminder', not {kind!r}")
-    with store._write() as conn:
+    with store._write(immediate=move is not None) as conn:
+        if move is not None:
+            apply_move(conn, case_id, move, now_us)
         count = conn.execute(sa.select(sa.func.count()).where(letter.c.case_id == case_id)).scalar_one()
         values = {
             "case_id": case_id, "kind": kind, "amount_cents": amount_cents, "currency": currency,

@@ -1,0 +1,49 @@
+"""Whether the views counsel decides from may present a case row as evidence: ``cases list``/``show``, the
+console's board and case page.
+
+A ``legal_case`` row is an unsealed row: whoever can write the database file can plant one for an address
+that never served a byte, or edit its hits or interval. The documents refuse such a case through the case
+proof (:class:`swarmscope.cases.case_proof.CaseProof`); the views mark it instead, with the same ledger
+check (:meth:`swarmscope.cases.case_proof.ProvenCaseHits.ledger_problem`: the case's hits are exactly the
+proven verified hits of its address and port inside its interval, and no refused row lies there). The
+threshold re-judgement and the work/ISP links stay with the documents, which judge them under their own
+command's policy.
+
+Cost: one :class:`~swarmscope.cases.case_proof.ProvenCaseHits` per request, so each swarm's proven rows
+are read and checked once for all the cases shown (as ``exhibits`` does), restricted to the shown cases'
+addresses when they are few.
+
+Source: README "Only proven evidence" (nothing that can accuse rests on a row the ledger does not prove).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from swarmscope.cases.case_proof import CaseClaim, ProvenCaseHits
+from swarmscope.store.database import Store
+from swarmscope.store.ledger.proven import EvidenceTrust
+
+NO_TRUST = "no trusted node key to prove it against (pass --node-key or --trust-key)"
+FEW_ADDRESSES = 256  # up to this many addresses, read only their rows; else every row of each swarm
+
+
+def _reason(doe: str, text: str) -> str:
+    """The refusal without its ``<DOE>: refused:`` lead (the view already names the case)."""
+    lead = f"{doe}: refused: "
+    return text[len(lead) :] if text.startswith(lead) else text
+
+
+def unproven_cases(store: Store, trust: EvidenceTrust | None, cases: Sequence[CaseClaim]) -> dict[str, str]:
+    """Why each case the ledger does not carry is not proven: ``{DOE number: reason}`` (proven cases are
+    absent). ``trust`` None (no trusted node key): every case, with :data:`NO_TRUST`."""
+    if trust is None:
+        return {case.doe: NO_TRUST for case in cases}
+    ips = {case.ip for case in cases}
+    proof = ProvenCaseHits(store, trust, ips=frozenset(ips) if len(ips) <= FEW_ADDRESSES else None)
+    out: dict[str, str] = {}
+    for case in cases:
+        why = proof.ledger_problem(case)
+        if why is not None:
+            out[case.doe] = _reason(case.doe, why)
+    return out
