@@ -221,3 +221,19 @@ def test_hit_lines_name_the_node_that_saw_each_hit_in_a_fleet(tmp_path: Path) ->
     assert first == [
         lines[0].replace("; corroborated: seen from 2 vantage points", "")
     ]  # one node: not corroborated
+
+
+def test_hit_lines_of_one_node_key_from_two_binds_are_not_corroborated(tmp_path: Path) -> None:
+    """One node key's runs bound at two addresses: two vantages, one node; exhibits count as cases build."""
+    keys = [Ed25519PrivateKey.generate() for _ in range(2)]
+    stores = [open_store(str(tmp_path / "fleet.db"), node_key=k, now_us=T0) for k in keys]
+    try:
+        _seal_fleet_hits([stores[0], stores[0]], ["127.0.4.1", "127.0.4.5"])  # both hits: node 0's key
+        fingerprints = frozenset(key_fingerprint(public_key_raw(k)) for k in keys)
+        proof = ProvenCaseHits(stores[0], EvidenceTrust(fingerprints, T0 + 10 * HOUR))
+        lines = hit_lines(stores[0], proof, Claim("DOE-1", "127.0.0.5", IH, 6881, 2, T0, T0 + HOUR))
+    finally:
+        for store in stores:
+            store.close()
+    assert len(lines) == 2 and all("(seen from node " in line for line in lines), lines
+    assert not any("corroborated" in line for line in lines), lines  # two vantage points, one key

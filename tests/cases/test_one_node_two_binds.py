@@ -8,15 +8,12 @@ address) counts as two vantage points: ``--min-vantages 2`` admits it and exhibi
 
 from __future__ import annotations
 
-import pytest
-
 from swarmscope.cases.thresholds import Hit, ThresholdPolicy, evaluate
 
 HOUR_US = 3_600_000_000
 NODE = "ab" * 32  # one node key
 
 
-@pytest.mark.xfail(strict=True, reason="corroboration counts source networks, even of one node key")
 def test_one_node_key_from_two_networks_is_not_corroborated() -> None:
     hits = [
         Hit("203.0.113.7", 51413, "cd" * 20, n * HOUR_US, n * HOUR_US + 1, node=NODE, vantage=vantage)

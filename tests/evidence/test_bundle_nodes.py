@@ -1,4 +1,4 @@
-"""A bundle across nodes (format version 3): layout, verification per node, and hostile variants.
+"""A bundle across nodes (format version 4): layout, verification per node, and hostile variants.
 
 Every node's chain is the world of tests/evidence/test_bundle.py sealed by its own key, its run record
 sealing the node's ``--bind`` (``BINDS``: three distinct /24s, three vantages): node A discloses every
@@ -15,7 +15,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from swarmscope.evidence.bundle import layout as b
-from swarmscope.evidence.bundle.nodes import HITS, build_nodes_bundle, node_prefix
+from swarmscope.evidence.bundle.nodes import HITS, Seen, build_nodes_bundle, node_prefix
 from swarmscope.evidence.bundle.nodes_verify import verify_export
 from swarmscope.evidence.bundle.vantage import DEFAULT_ROUTE
 from swarmscope.evidence.bundle.verify import verify_bundle
@@ -40,7 +40,7 @@ KEYS = {
 FP = {name: key_fingerprint(public_key_raw(key)) for name, key in KEYS.items()}
 EXPORTER = KEYS["A"]
 KEEP = {"A": None, "B": set(range(8)), "C": None}
-BINDS: dict[str, str | None] = {"A": "100.64.1.10", "B": "100.64.2.10", "C": "100.64.3.10"}
+BINDS: dict[str, str | None] = {"A": "198.18.1.10", "B": "198.18.2.10", "C": "198.18.3.10"}
 
 
 def sealed_by(world: World, name: str) -> World:
@@ -106,7 +106,7 @@ def messages(verdict: object) -> list[str]:
 def test_across_nodes_verifies_per_node_and_shows_corroboration(world: World, names: str) -> None:
     files = bundle(contents(world, names))
     manifest = manifest_of(files)
-    assert manifest["version"] == 3 and manifest["nodes"] == sorted(FP[n] for n in names)
+    assert manifest["version"] == 4 and manifest["nodes"] == sorted(FP[n] for n in names)
     assert manifest["signing_key"] == FP["A"]
     for n in names:  # each node's slice is a whole one-node bundle: its own seals, its own public key
         assert files[node_prefix(FP[n]) + b.MANIFEST] and files[b.key_path(FP[n])]
@@ -212,16 +212,16 @@ def test_notes_shared_by_every_node_are_said_once_and_unused_expected_keys_are_n
     assert f"expected key {FP['C']} signs nothing in this bundle" in verdict.notes
 
 
-ONE_NETWORK = {"A": "100.64.1.10", "B": "100.64.1.99"}  # two nodes on one /24: one vantage
+ONE_NETWORK = {"A": "198.18.1.10", "B": "198.18.1.99"}  # two nodes on one /24: one vantage
 
 
 @pytest.mark.parametrize(
     ("bind_a", "bind_b", "vantages"),
     [
-        ("100.64.1.10", "100.64.1.99", ["100.64.1.0/24"]),  # one /24
+        ("198.18.1.10", "198.18.1.99", ["198.18.1.0/24"]),  # one /24
         (None, None, [DEFAULT_ROUTE]),  # no --bind: whatever the kernel picks, one shared vantage
         ("2001:db8:1:1::1", "2001:db8:1:2::1", [DEFAULT_ROUTE]),  # IPv6 binds, IPv4 peers: the default route
-        ("100.64.1.10", "100.64.2.10", ["100.64.1.0/24", "100.64.2.0/24"]),  # two /24s
+        ("198.18.1.10", "198.18.2.10", ["198.18.1.0/24", "198.18.2.0/24"]),  # two /24s
         ("127.0.3.1", "127.0.3.5", ["127.0.3.1", "127.0.3.5"]),  # loopback: the addresses themselves
     ],
 )
@@ -252,14 +252,14 @@ def test_hits_edited_to_claim_corroboration_are_refused(world: World, forge_vant
         if line["ip"] == SEED_IP:
             line["corroborated"] = True
             if forge_vantages and line["node"] == FP["B"]:
-                line["vantage"] = "100.64.9.0/24"
-                line["vantages"] = ["100.64.1.0/24", "100.64.9.0/24"]
+                line["vantage"] = "198.18.9.0/24"
+                line["vantages"] = ["198.18.1.0/24", "198.18.9.0/24"]
     forged = "".join(json.dumps(line, sort_keys=True) + "\n" for line in lines).encode()
     verdict = verify_export(resign({**files, HITS: forged}, manifest_of(files)))
     assert messages(verdict) == [
         "hits: hits.jsonl: differs from the hits re-derived from the nodes' records: it claims 1 address(es)"
         f" corroborated that are not, first {SEED_IP} port 6881 in {world.infohash}: the nodes' records show"
-        " 1 vantage (100.64.1.0/24) from 2 node(s)"
+        " 1 vantage (198.18.1.0/24) from 2 node(s)"
     ]
 
 
@@ -280,13 +280,13 @@ def test_a_version_2_bundle_verifies_as_before_and_says_it_counts_node_keys(worl
     verdict = verify_export(old, expect_keys=[FP["A"], FP["B"]])
     assert verdict.ok, messages(verdict)
     assert (
-        "bundle format version 2 (written before vantages were derived): its hits.jsonl counts node keys as"
-        " vantages (2 addresses 'corroborated'); by the nodes' sealed --bind (as cases build --min-vantages"
-        " counts), 0 are"
+        "bundle format version 2 (written before today's vantage rules): its hits.jsonl counts node keys as"
+        " vantages (2 addresses 'corroborated'); by two or more node keys from two or more vantages (as"
+        " cases build --min-vantages counts), 0 are"
     ) in verdict.notes, verdict.notes
     current = bundle(
         contents(world, "AB", ONE_NETWORK)
-    )  # the version-3 hits.jsonl under a version-2 manifest
+    )  # the version-4 hits.jsonl under a version-2 manifest
     verdict = verify_export(resign_as(legacy(current) | {HITS: current[HITS]}, 2))
     assert messages(verdict) == ["hits: hits.jsonl: differs from the hits re-derived from the nodes' records"]
 
@@ -311,3 +311,52 @@ def test_a_hostile_hits_line_is_one_problem_not_a_crash(world: World) -> None:
         assert messages(verdict) == [
             "hits: hits.jsonl: differs from the hits re-derived from the nodes' records"
         ]
+
+
+BEHIND_NAT = {"A": "100.64.1.10", "B": "100.64.2.10"}  # RFC 6598: two private /24s, one gateway maybe
+
+
+def by_bind(files: dict[str, bytes], binds: dict[str, str]) -> dict[str, bytes]:
+    """``files`` as format version 3 wrote them: each vantage the sealed --bind's /24 (a private one
+    too), ``corroborated`` by two or more vantages alone; re-signed."""
+    nets = {FP[n]: f"{ip.rsplit('.', 1)[0]}.0/24" for n, ip in binds.items()}
+    lines = [json.loads(raw) for raw in files[HITS].splitlines()]
+    for line in lines:
+        line["vantage"] = nets[line["node"]]
+        line["vantages"] = sorted({nets[n] for n in line["nodes"]})
+        line["corroborated"] = len(line["vantages"]) >= 2
+    text = "".join(json.dumps(line, sort_keys=True, ensure_ascii=True) + "\n" for line in lines)
+    return resign_as({**files, HITS: text.encode()}, 3)
+
+
+def test_private_binds_behind_nat_corroborate_nothing_in_a_version_4_bundle(world: World) -> None:
+    files = bundle(contents(world, "AB", BEHIND_NAT))  # type: ignore[arg-type]
+    verdict = verify_export(files, expect_keys=[FP["A"], FP["B"]])
+    assert verdict.ok, messages(verdict)
+    for hit in (json.loads(line) for line in files[HITS].splitlines()):
+        assert hit["vantages"] == [DEFAULT_ROUTE] and hit["corroborated"] is False, hit
+
+
+def test_a_version_3_bundle_verifies_as_written_and_says_what_today_counts(world: World) -> None:
+    """A bundle written before the NAT rule (private --bind /24s counted as vantages) still verifies,
+    re-derived by its own rule, and a note gives today's count beside its own."""
+    old = by_bind(bundle(contents(world, "AB", BEHIND_NAT)), BEHIND_NAT)  # type: ignore[arg-type]
+    assert all(json.loads(line)["corroborated"] for line in old[HITS].splitlines())
+    verdict = verify_export(old, expect_keys=[FP["A"], FP["B"]])
+    assert verdict.ok, messages(verdict)
+    assert (
+        "bundle format version 3 (written before today's vantage rules): its hits.jsonl counts the sealed"
+        " --bind networks (private ones too) and not node keys (2 addresses 'corroborated'); by two or more"
+        " node keys from two or more vantages (as cases build --min-vantages counts), 0 are"
+    ) in verdict.notes, verdict.notes
+    current = bundle(contents(world, "AB", BEHIND_NAT))  # type: ignore[arg-type]
+    verdict = verify_export(resign_as({**old, HITS: current[HITS]}, 3))  # today's view, version 3
+    problems = messages(verdict)
+    assert problems[0].startswith("hits: hits.jsonl: differs from the hits re-derived"), problems
+
+
+def test_one_node_key_seen_from_two_networks_is_not_corroborated() -> None:
+    """Two /24s but one node key: one clock and software (``vantage.corroborated``)."""
+    assert not Seen((FP["A"],), ("192.0.2.0/24", "198.51.100.0/24")).corroborated
+    assert Seen((FP["A"], FP["B"]), ("192.0.2.0/24", "198.51.100.0/24")).corroborated
+    assert Seen((FP["A"],), ("192.0.2.0/24", "198.51.100.0/24")).corroborated_in(3)  # as version 3 wrote it

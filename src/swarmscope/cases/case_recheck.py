@@ -81,8 +81,10 @@ class Rejudge:
             clock = workflow_clock(self.store, self.trust, hits, applied.clock_threshold_us, self.clocks)
         except InputError as exc:
             return f"the clock threshold does not apply ({exc})"
+        flagged, vantage = clock.flagged, clock.vantage  # the vantage as cases build counts it
         judged = [
-            Hit(h.ip, port, h.infohash, h.started_us, h.ended_us, clock.flagged(h), h.signer) for h in hits
+            Hit(h.ip, port, h.infohash, h.started_us, h.ended_us, flagged(h), h.signer, vantage(h))
+            for h in hits
         ]
         attributions = self.attributions_of(hits[0].ip)
         verdicts = evaluate(judged, applied.thresholds, flags_by_ip(judged, attributions.by_ip))

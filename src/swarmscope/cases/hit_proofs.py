@@ -210,14 +210,16 @@ def hit_lines(store: Store, proof: ProvenCaseHits, case: CaseClaim) -> list[str]
 
 def case_vantages(store: Store, proof: ProvenCaseHits, case: CaseClaim) -> int:
     """Distinct vantage points (:meth:`swarmscope.cases.run_clock.WorkflowClock.vantage`) of the case's
-    counted, proven hits."""
+    counted, proven hits, at most as many as the distinct node keys that sealed them (one node key's runs
+    from two networks share its clock and software: :func:`swarmscope.evidence.bundle.vantage.corroborated`,
+    as ``cases build --min-vantages`` counts)."""
     counted = [
         h
         for h in proof.hits(case)
         if h.port == case.port and case.first_hit_us <= h.started_us <= case.last_hit_us
     ]
     clock = workflow_clock(store, proof.trust, counted)
-    return vantage_count(clock.vantage(h) for h in counted)
+    return min(vantage_count(clock.vantage(h) for h in counted), len({h.signer for h in counted}))
 
 
 def letter_facts(store: Store, case_id: int, trust: EvidenceTrust | None = None) -> CaseFacts:

@@ -18,9 +18,12 @@ otherwise it is excluded with every reason that applies:
 - ``too_few_vantages``: its hits were seen from at least ``min_vantages`` distinct vantage points
   (default 1, the court-tested single-monitor evidence): source networks of the sealing runs (/24 IPv4,
   /48 IPv6; the address itself on loopback; every run without ``--bind`` one shared vantage:
-  :mod:`swarmscope.evidence.bundle.vantage`), not node keys, since two nodes on one address or network
-  are banned and routed together. A group seen from two or more is *corroborated*
-  (``Candidate.corroborated``): one node's routing, clock or software fault cannot have made it alone.
+  :mod:`swarmscope.evidence.bundle.vantage`), since two nodes on one address or network are banned and
+  routed together, and by at least as many distinct node keys, since one node's own runs from two
+  networks share its clock and software: the count is the smaller of the two. A group seen by two or more
+  node keys from two or more vantages is *corroborated* (``Candidate.corroborated``,
+  :func:`swarmscope.evidence.bundle.vantage.corroborated`): one node's routing, clock or software fault
+  cannot have made it alone.
 
 When the same (IP, infohash) also shows hits on other ports, every group of that IP says so
 (``other_ports`` and its ``notes``: "also seen on ports ..."), so counsel and exhibits see that the IP
@@ -37,7 +40,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from swarmscope.evidence.bundle.vantage import vantage_count
+from swarmscope.evidence.bundle.vantage import corroborated, vantage_count
 
 KNOWN_FLAGS: frozenset[str] = frozenset({"hosting", "vpn", "tor"})
 HOUR_US = 3600 * 10**6
@@ -53,8 +56,8 @@ class ThresholdPolicy:
     Args:
         min_hits: verified hits needed (>= 1). min_span_us: first-to-last hit start, microseconds (>= 0).
         allow_flags: attribution flags that do NOT exclude (opt-in), e.g. ``frozenset({"hosting"})``.
-        min_vantages: distinct vantage points (source networks of the sealing runs, not node keys) whose
-            hits make the group (>= 1).
+        min_vantages: distinct vantage points (source networks of the sealing runs) AND distinct node
+            keys whose hits make the group (>= 1).
 
     Raises:
         ValueError: min_hits < 1, min_span_us < 0 or min_vantages < 1.
@@ -177,8 +180,9 @@ class Candidate:
 
     @property
     def corroborated(self) -> bool:
-        """True when two or more vantage points (distinct source networks, not merely keys) saw its hits."""
-        return vantage_count(self.networks) >= 2
+        """True when two or more node keys from two or more vantage points (distinct source networks)
+        saw its hits (:func:`swarmscope.evidence.bundle.vantage.corroborated`)."""
+        return corroborated(self.vantages, self.networks)
 
     @property
     def notes(self) -> tuple[str, ...]:
@@ -219,10 +223,15 @@ def _reasons(group: list[Hit], policy: ThresholdPolicy, flags: frozenset[str]) -
     reasons.extend(
         f"flagged:{f}: address flagged {f} (not allowed)" for f in sorted(flags - policy.allow_flags)
     )
-    seen = vantage_count(h.vantage_key for h in group if h.vantage_key)  # a group has hits: one at least
-    if policy.min_vantages > DEFAULT_MIN_VANTAGES and seen < policy.min_vantages:
-        nodes = len({h.node for h in group if h.node})
-        shared = "" if nodes <= seen else f" on {seen} vantage point(s) (distinct source networks)"
+    networks = vantage_count(h.vantage_key for h in group if h.vantage_key)  # one at least
+    nodes = len({h.node for h in group if h.node})
+    if policy.min_vantages > DEFAULT_MIN_VANTAGES and min(networks, nodes) < policy.min_vantages:
+        if nodes < networks:
+            shared = f" from {networks} source networks (one node key's runs share its clock and software)"
+        elif nodes > networks:
+            shared = f" on {networks} vantage point(s) (distinct source networks)"
+        else:
+            shared = ""
         reasons.append(f"too_few_vantages: seen from {nodes} node(s){shared}, {policy.min_vantages} required")
     return tuple(reasons)
 

@@ -143,6 +143,7 @@ def status_lines(state: FleetStatus) -> list[str]:
     lines.append(f"swarms: {len(state.swarms)}, under-covered: {len(under)}")
     for s in state.swarms:
         mark = " UNDER-COVERED" if s.under_covered else " OVER-COVERED" if s.over_covered else ""
+        mark += f": {s.shared_vantage}" if s.under_covered and s.shared_vantage else ""
         holders = ",".join(one_line(h) for h in s.holders) or "-"
         lines.append(f"  {s.infohash} {one_line(s.name)} {len(s.holders)}/{s.vantages} [{holders}]{mark}")
     return lines
@@ -150,7 +151,8 @@ def status_lines(state: FleetStatus) -> list[str]:
 
 def shared_vantages(nodes: list[NodeStatus]) -> dict[str, str]:
     """`` ONE VANTAGE with ...`` for each node not stopped whose vantage point (source network, or the
-    default route without --bind: :mod:`swarmscope.evidence.bundle.vantage`) another such node shares:
+    default route without --bind: :mod:`swarmscope.evidence.bundle.vantage`) another such node shares,
+    `` BEHIND NAT`` for one bound to a private or shared address without --public-ip:
     their hits corroborate nothing for each other; nor does a node without --bind beside bound ones
     (``DEFAULT_ROUTE`` corroborates nothing: :func:`swarmscope.evidence.bundle.vantage.vantage_count`)."""
     by_vantage: dict[str, list[str]] = {}
@@ -165,6 +167,9 @@ def shared_vantages(nodes: list[NodeStatus]) -> dict[str, str]:
     alone = by_vantage.get(DEFAULT_ROUTE, [])
     if len(alone) == 1 and len(by_vantage) > 1:  # its source may be any address, a bound node's included
         out[alone[0]] = " NO --bind: its hits corroborate no other node's"
+    for n in nodes:  # RFC 1918/6598: the peers see the NAT gateway, not this network
+        if not n.stopped and n.source_ip and vantage_of_address(n.source_ip) == DEFAULT_ROUTE:
+            out[n.name] = " BEHIND NAT (no --public-ip): no vantage, its hits corroborate no other node's"
     return out
 
 

@@ -62,6 +62,7 @@ def run_monitor_command(
     commit_log_path: str | None = None,
     writer_process: bool = False,
     probe_processes: int = 1,
+    public_ip: str | None = None,
 ) -> Monitor:
     """Load the targets, run the monitor until ``duration`` passes or Ctrl-C, print a summary.
 
@@ -77,14 +78,14 @@ def run_monitor_command(
             swarm has no discovery channel, or the listen port is taken (nothing is created then).
     """
     console = _default_console() if console is None else console
-    check_options(duration=duration, connect_timeout=connect_timeout, bind=bind)
+    check_options(duration=duration, connect_timeout=connect_timeout, bind=bind, public_ip=public_ip)
     writer_process = num.PROBE_PROCESSES.check("--probe-processes", probe_processes) > 1 or writer_process
     max_peers = fit_open_files(max_peers, error_console())
     loaded: list[Target] = [load_target(t) for t in targets]
     config = monitor_config(
         duration=duration, max_peers=max_peers, bind=bind, listen_port=listen_port,
         connect_timeout=connect_timeout, dht=dht, dht_bootstrap=dht_bootstrap, dht_read_only=dht_read_only,
-        pex=pex, encryption=encryption,
+        pex=pex, encryption=encryption, public_ip=public_ip,
     )  # fmt: skip
     evidence = evidence or EvidenceOptions()
     evidence.apply(config, loaded)
@@ -93,8 +94,7 @@ def run_monitor_command(
     ack = CommitLog.open(commit_log_path)  # refused here, before anything is created
     new_files = NewFiles.before_opening(db)
     _make_db_folder(db, ack)
-    clock = Clock()
-    key, store = _open_evidence_store(db, evidence, clock)
+    key, store = _open_evidence_store(db, evidence, clock := Clock())
     warn = _warn_once()
     writer = WriterProcess(db, key.key, store.witness, store, on_warning=warn) if writer_process else None
     monitor = Monitor(
@@ -259,6 +259,7 @@ def monitor(
     duration: opt.Duration = None,
     max_peers: opt.MaxPeers = 200,
     bind: opt.Bind = None,
+    public_ip: opt.PublicIp = None,
     listen_port: opt.ListenPort = 6881,
     dht: opt.Dht = True,
     dht_bootstrap: opt.DhtBootstrap = None,
@@ -289,25 +290,12 @@ def monitor(
     )  # fmt: skip
     try:
         run_monitor_command(
-            targets=targets,
-            db=db,
-            duration=duration,
-            max_peers=max_peers,
-            bind=bind,
-            live=live,
-            listen_port=listen_port,
-            connect_timeout=connect_timeout,
-            dht=dht,
-            dht_bootstrap=dht_bootstrap,
-            pex=pex,
-            encryption=encryption,
-            loop=loop,
-            dht_read_only=dht_read_only,
-            evidence=evidence,
-            commit_log_path=commit_log_path,
-            writer_process=writer_process,
+            targets=targets, db=db, duration=duration, max_peers=max_peers, bind=bind, public_ip=public_ip,
+            live=live, listen_port=listen_port, connect_timeout=connect_timeout, dht=dht, loop=loop,
+            dht_bootstrap=dht_bootstrap, pex=pex, encryption=encryption, dht_read_only=dht_read_only,
+            evidence=evidence, commit_log_path=commit_log_path, writer_process=writer_process,
             probe_processes=probe_processes,
-        )
+        )  # fmt: skip
     except SwarmscopeError as exc:
         error_console().print(f"[red]error:[/] {escaped(exc)}")
         raise typer.Exit(1) from None

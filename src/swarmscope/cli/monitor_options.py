@@ -23,6 +23,13 @@ Duration = Annotated[
 ]
 MaxPeers = Annotated[int, number_option("--max-peers", num.MAX_PEERS, "probes in flight at once")]
 Bind = Annotated[str | None, typer.Option("--bind", help="source IP for our connections and announces")]
+PublicIp = Annotated[
+    str | None,
+    typer.Option(
+        "--public-ip",
+        help="the public address peers see (behind NAT): the vantage and ban range, sealed with the run",
+    ),
+]
 ListenPort = Annotated[
     int,
     number_option(

@@ -19,6 +19,7 @@ from rich.console import Console
 from swarmscope import __version__
 from swarmscope.cli import numeric as num
 from swarmscope.errors import InputError
+from swarmscope.evidence.bundle.vantage import behind_nat
 from swarmscope.monitor.config import MonitorConfig
 from swarmscope.net.bind import check_local_address
 from swarmscope.net.mse_conn import EncryptionPolicy
@@ -47,6 +48,7 @@ def monitor_config(
     dht_read_only: bool,
     pex: bool,
     encryption: str,
+    public_ip: str | None = None,
 ) -> MonitorConfig:
     """The run's settings from the command's options, with a fresh peer id (BEP 20).
 
@@ -58,6 +60,7 @@ def monitor_config(
         duration=duration,
         max_peers=max_peers,
         bind_ip=bind,
+        public_ip=public_ip,
         listen_port=listen_port,
         listen=listen_port > 0,
         connect_timeout=connect_timeout,
@@ -104,7 +107,9 @@ def loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
     return uvloop.new_event_loop
 
 
-def check_options(*, duration: float | None, connect_timeout: float, bind: str | None) -> None:
+def check_options(
+    *, duration: float | None, connect_timeout: float, bind: str | None, public_ip: str | None = None
+) -> None:
     """Refuse option values that would make a run silently useless.
 
     Raises:
@@ -114,27 +119,65 @@ def check_options(*, duration: float | None, connect_timeout: float, bind: str |
         num.RUN_SECONDS.check("--duration", duration)
     num.CONNECT_SECONDS.check("--connect-timeout", connect_timeout)
     if bind is not None:
-        try:
-            address = ipaddress.ip_address(bind)
-        except ValueError:
-            raise InputError(f"--bind {bind!r}: not an IP address of this machine") from None
-        if address.is_unspecified:  # probes would leave from whatever source the kernel picks
-            raise InputError(
-                f"--bind {bind}: a wildcard address names no source; give one address of this machine"
-                " (or leave --bind out)"
-            )
-        mapped = address.ipv4_mapped if isinstance(address, ipaddress.IPv6Address) else None
-        if mapped is not None:  # RFC 4291 section 2.5.5.2: the IPv4 host, not an IPv6 source of its own
-            raise InputError(
-                f"--bind {bind}: an IPv4-mapped IPv6 address; give the IPv4 address itself (--bind {mapped}),"
-                " so probes leave from it and the fleet's address rules see it"
-            )
-        try:
-            check_local_address(bind)
-        except OSError as exc:
-            raise InputError(
-                f"--bind {bind}: not an address of this machine ({exc.strerror or exc})"
-            ) from None
+        check_bind(bind)
+    if public_ip is not None:
+        check_public_ip(public_ip, bind)
+
+
+def check_public_ip(public_ip: str, bind: str | None) -> None:
+    """Refuse a ``--public-ip`` that names no address a peer can see: it must be a global unicast address
+    (not private or shared behind NAT, RFC 1918/6598/4193, nor link-local, loopback, multicast, reserved
+    or unspecified; the documentation prefixes of RFC 5737/3849 are accepted, for tests and examples), not
+    IPv4-mapped, and of ``bind``'s address family (the bind applies to its own family only).
+
+    Raises:
+        InputError: one line naming the option and the problem.
+    """
+    try:
+        address = ipaddress.ip_address(public_ip)
+    except ValueError:
+        raise InputError(f"--public-ip {public_ip!r}: not an IP address") from None
+    mapped = isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None
+    special = address.is_unspecified or address.is_loopback or address.is_multicast or address.is_link_local
+    if special or mapped or address.is_reserved or behind_nat(address):
+        raise InputError(
+            f"--public-ip {public_ip}: not a global unicast address; give the public address the peers see"
+        )
+    if bind is not None and ipaddress.ip_address(bind).version != address.version:
+        raise InputError(f"--public-ip {public_ip}: not of the address family of --bind {bind}")
+
+
+BROADCAST = ipaddress.IPv4Address("255.255.255.255")  # RFC 919 limited broadcast
+
+
+def check_bind(bind: str) -> None:
+    """Refuse a ``--bind`` that names no single source address of this machine (one line each): not an
+    IP address, a wildcard, multicast (224.0.0.0/4, ff00::/8) or broadcast, IPv4-mapped, or not local.
+
+    Raises:
+        InputError: naming the option and the problem.
+    """
+    try:
+        address = ipaddress.ip_address(bind)
+    except ValueError:
+        raise InputError(f"--bind {bind!r}: not an IP address of this machine") from None
+    if address.is_multicast or address == BROADCAST:  # RFC 5771, RFC 4291 section 2.7, RFC 919
+        raise InputError(f"--bind {bind}: a multicast or broadcast address is no source; give one address")
+    if address.is_unspecified:  # probes would leave from whatever source the kernel picks
+        raise InputError(
+            f"--bind {bind}: a wildcard address names no source; give one address of this machine"
+            " (or leave --bind out)"
+        )
+    mapped = address.ipv4_mapped if isinstance(address, ipaddress.IPv6Address) else None
+    if mapped is not None:  # RFC 4291 section 2.5.5.2: the IPv4 host, not an IPv6 source of its own
+        raise InputError(
+            f"--bind {bind}: an IPv4-mapped IPv6 address; give the IPv4 address itself (--bind {mapped}),"
+            " so probes leave from it and the fleet's address rules see it"
+        )
+    try:
+        check_local_address(bind)
+    except OSError as exc:
+        raise InputError(f"--bind {bind}: not an address of this machine ({exc.strerror or exc})") from None
 
 
 def fit_open_files(max_peers: int, console: Console) -> int:

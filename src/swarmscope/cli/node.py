@@ -157,7 +157,9 @@ def _checked(spec: str, work: WorkRow, path: str) -> str:
     return str(Path(path).resolve())
 
 
-def check_node(db: str, name: str, bind: str | None, connect_timeout: float) -> None:
+def check_node(
+    db: str, name: str, bind: str | None, connect_timeout: float, public_ip: str | None = None
+) -> None:
     """Refuse a non-PostgreSQL store, a bad name or option before anything is created.
 
     Raises:
@@ -169,7 +171,7 @@ def check_node(db: str, name: str, bind: str | None, connect_timeout: float) -> 
         raise InputError(
             f"--name {name!r}: 1 to 64 letters, digits, '.', '_' or '-' (a letter or digit first)"
         )
-    check_options(duration=None, connect_timeout=connect_timeout, bind=bind)
+    check_options(duration=None, connect_timeout=connect_timeout, bind=bind, public_ip=public_ip)
 
 
 def clock_options(config: MonitorConfig, servers: list[str], interval: float, threshold_ms: float) -> None:
@@ -223,9 +225,10 @@ def build_node(
         store.close()
         raise
     fleet = Fleet(store)
-    start = NodeStart(
-        plan.start.name, key.fingerprint, config.bind_ip, config.listen_port, plan.start.capacity
-    )
+    start = NodeStart(  # the fleet's vantage and ban range: the public address peers see, when declared
+        plan.start.name, key.fingerprint, config.public_ip or config.bind_ip, config.listen_port,
+        plan.start.capacity,
+    )  # fmt: skip
     holder: list[FleetNode] = []
     fenced = FencedStore(store, lambda: holder[0].tokens(), lambda: holder[0].identity())
     warn = lambda msg: say(f"warning: {msg}")  # noqa: E731
@@ -280,6 +283,7 @@ def node(
     db: Annotated[str, typer.Option("--db", help="The fleet's PostgreSQL store (SQLAlchemy URL).")],
     name: Annotated[str, typer.Option("--name", help="This node's name in the fleet (bound to its key).")],
     bind: opt.Bind = None,
+    public_ip: opt.PublicIp = None,
     listen_port: opt.ListenPort = 6881,
     capacity: Annotated[int, num.number_option("--capacity", num.CAPACITY, "swarms leased at once")] = 10,
     lease_seconds: Annotated[
@@ -310,7 +314,7 @@ def node(
 ) -> None:
     """Run one monitor node of a fleet: lease swarms, monitor them, renew, release on stop."""
     try:
-        check_node(db, name, bind, connect_timeout)
+        check_node(db, name, bind, connect_timeout, public_ip)
         num.PROBE_PROCESSES.check("--probe-processes", probe_processes)
         dataset_paths: dict[str, str] = {}
         references: dict[int, str] = {}
@@ -321,12 +325,12 @@ def node(
         config = monitor_config(
             duration=None, max_peers=fit_open_files(max_peers, Console(stderr=True)), bind=bind,
             listen_port=listen_port, connect_timeout=connect_timeout, dht=dht, dht_bootstrap=dht_bootstrap,
-            dht_read_only=dht_read_only, pex=True, encryption=encryption,
+            dht_read_only=dht_read_only, pex=True, encryption=encryption, public_ip=public_ip,
         )  # fmt: skip
         check_listen_port(config)
         config.dataset_paths = dataset_paths
         clock_options(config, ntp_server or [], ntp_interval, clock_threshold_ms)
-        plan = NodePlan(NodeStart(name, "", bind, listen_port, capacity), lease_seconds)
+        plan = NodePlan(NodeStart(name, "", public_ip or bind, listen_port, capacity), lease_seconds)
         run_node(db, plan, config, node_key_path(db, name, node_key), references, loop, probe_processes)
     except SwarmscopeError as exc:
         raise fail(exc) from None

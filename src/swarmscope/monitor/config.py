@@ -20,7 +20,9 @@ class MonitorConfig:
     Args:
         peer_id: our 20-byte peer id. duration: run length (None: until stopped).
         max_peers: probes in flight at once (global bound). bind_ip: source address of every connection
-        and announce. listen_port: the port we announce (BEP 3 ``port``). connect_timeout: TCP connect.
+        and announce. public_ip: the address the peers see (``--public-ip``, a node behind NAT; None: not
+        declared), sealed only when declared (:mod:`swarmscope.evidence.bundle.vantage`).
+        listen_port: the port we announce (BEP 3 ``port``). connect_timeout: TCP connect.
         announce_floor / announce_ceiling: clamp of the tracker's interval (interop TRK-07).
         numwant: peers asked of each tracker. flush_interval: how often the writer commits (seconds);
         flush_rows: pending observations that trigger an early commit.
@@ -50,6 +52,7 @@ class MonitorConfig:
     duration: float | None = None
     max_peers: int = 200
     bind_ip: str | None = None
+    public_ip: str | None = None
     listen_port: int = 6881
     connect_timeout: float = 5.0
     tracker_timeout: float = 10.0
@@ -82,8 +85,9 @@ class MonitorConfig:
     max_backlog_bytes: int = 256 * 1024 * 1024
 
     def as_settings(self) -> dict[str, Any]:
-        """JSON-able settings stored with the run (methodology record)."""
-        return {
+        """JSON-able settings stored with the run (methodology record); ``public_ip`` follows ``bind_ip``
+        only when declared, so the settings of a run without it are the ones sealed before it existed."""
+        settings: dict[str, Any] = {
             "peer_id": self.peer_id.hex(),
             "duration": self.duration,
             "max_peers": self.max_peers,
@@ -109,3 +113,6 @@ class MonitorConfig:
             "tsa_url": self.tsa_url,
             "capture": self.capture,
         }
+        if self.public_ip is not None:
+            settings["public_ip"] = self.public_ip
+        return settings

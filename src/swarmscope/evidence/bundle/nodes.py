@@ -1,11 +1,11 @@
 """Export bundle across nodes: the evidence of several signing nodes (a fleet's vantage points) in one
-bundle (format ``swarmscope-bundle``, version 3).
+bundle (format ``swarmscope-bundle``, version 4).
 
 Each node keeps its own hash chain (chain indices are per node), so a bundle across nodes holds one
 complete one-node bundle per node (:mod:`swarmscope.evidence.bundle.layout`, version 1: byte for byte
 what a one-node export of that node's selection writes when signed by the exporting node's key)::
 
-    manifest.json             format, version 3, created_us, software version, filters, signing_key (the
+    manifest.json             format, version 4, created_us, software version, filters, signing_key (the
                               exporting node), nodes (every node's key fingerprint, ascending), and the
                               path, size (bytes) and sha256 of every other file, the nodes' files included
     manifest.sig              64-byte Ed25519 signature (RFC 8032) by the exporting node's key
@@ -19,9 +19,14 @@ what a one-node export of that node's selection writes when signed by the export
                               --min-vantages`` derives it), its chain index there, infohash, ip, port,
                               start, the ``nodes`` and the distinct ``vantages`` whose verified hits of
                               the same (ip, port, infohash) the bundle holds (ascending), and
-                              ``corroborated``: two or more vantages. Two nodes on one /24, or both
-                              without --bind, are one vantage: not corroborated.
+                              ``corroborated``: two or more node keys from two or more vantages
+                              (:func:`swarmscope.evidence.bundle.vantage.corroborated`). Two nodes on
+                              one /24, behind one NAT, or both without --bind, are one vantage; one
+                              node key from two /24s is one node: not corroborated.
 
+Version 3 (written before the NAT and node-key rules) is the same but for ``hits.jsonl``: a ``vantage``
+is the sealed ``--bind`` network alone (a private one counted too, ``--public-ip`` unknown) and
+``corroborated`` means two or more vantages, whatever the node keys; the verifier re-derives it so.
 Version 2 (written before vantages were derived) is the same but for ``hits.jsonl``: no ``vantage`` nor
 ``nodes``, its ``vantages`` are node key fingerprints and ``corroborated`` means two or more node keys;
 :mod:`swarmscope.evidence.bundle.nodes_verify` still verifies it as it did, and notes that it counts node
@@ -43,7 +48,7 @@ from swarmscope.errors import DecodeError, InputError
 from swarmscope.evidence.bundle import layout as b
 from swarmscope.evidence.bundle.exhibits import iso
 from swarmscope.evidence.bundle.settings import RunIndex
-from swarmscope.evidence.bundle.vantage import hit_vantage, vantage_count
+from swarmscope.evidence.bundle.vantage import corroborated, hit_vantage, vantage_count
 from swarmscope.evidence.canonical import EvidenceRecord, record_from_canonical
 from swarmscope.evidence.records import Observation, RunStarted, Tier
 from swarmscope.evidence.seal import key_fingerprint, public_key_raw
@@ -74,10 +79,13 @@ class NodeHit:
 def node_hits(
     ledgers: Mapping[str, Iterable[tuple[int, bytes]]],
     decode: Callable[[bytes], EvidenceRecord] = record_from_canonical,
+    *,
+    by_bind: bool = False,
 ) -> list[NodeHit]:
     """The verified observations of every node's ``(chain index, canonical bytes)`` records, each with its
     vantage from that node's own RunStarted records among them; a record that does not decode is skipped
-    (the node's own verification names it).
+    (the node's own verification names it). ``by_bind``: vantages as version 3 derived them (module
+    docstring).
 
     ``decode`` turns canonical bytes into the record or raises :class:`DecodeError`
     (:func:`record_from_canonical`, or a verifier's lookup of the records it decoded already).
@@ -96,7 +104,8 @@ def node_hits(
             elif isinstance(record, Observation) and record.tier == Tier.VERIFIED:
                 verified.append((index, record))
         sealed = RunIndex(runs)
-        out += [NodeHit(node, index, o, hit_vantage(sealed, index, o.ip)) for index, o in verified]
+        for index, o in verified:
+            out.append(NodeHit(node, index, o, hit_vantage(sealed, index, o.ip, by_bind=by_bind)))
     return out
 
 
@@ -110,8 +119,17 @@ class Seen:
 
     @property
     def corroborated(self) -> bool:
-        """Seen from two or more vantages (distinct source networks), as ``--min-vantages 2`` requires."""
-        return vantage_count(self.vantages) >= 2
+        """Seen by two or more node keys from two or more vantages (distinct source networks), as
+        ``--min-vantages 2`` requires (:func:`swarmscope.evidence.bundle.vantage.corroborated`)."""
+        return corroborated(self.nodes, self.vantages)
+
+    def corroborated_in(self, version: int) -> bool:
+        """``corroborated`` as a bundle of ``version`` wrote it: node keys (2), vantages alone (3)."""
+        if version == b.VERSION_NODES_BY_KEY:
+            return len(self.nodes) >= 2
+        if version == b.VERSION_NODES_BY_NETWORK:
+            return vantage_count(self.vantages) >= 2
+        return self.corroborated
 
 
 def seen_by(hits: Iterable[NodeHit]) -> dict[Group, Seen]:
@@ -149,10 +167,10 @@ def hits_bytes(hits: Sequence[NodeHit], version: int = b.VERSION_NODES) -> bytes
             "started": iso(o.started_us),
         }
         if version == b.VERSION_NODES_BY_KEY:
-            line.update(vantages=list(seen.nodes), corroborated=len(seen.nodes) >= 2)
+            line.update(vantages=list(seen.nodes))
         else:
             line.update(vantage=hit.vantage, nodes=list(seen.nodes), vantages=list(seen.vantages))
-            line.update(corroborated=seen.corroborated)
+        line.update(corroborated=seen.corroborated_in(version))
         lines.append((json.dumps(line, sort_keys=True, ensure_ascii=True) + "\n").encode("ascii"))
     return b"".join(lines)
 

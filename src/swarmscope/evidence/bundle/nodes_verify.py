@@ -1,5 +1,6 @@
 """Verify any export bundle: one node's (version 1, :func:`swarmscope.evidence.bundle.verify.verify_bundle`)
-or one across nodes (version 3, or 2 as written before; layout in :mod:`swarmscope.evidence.bundle.nodes`).
+or one across nodes (version 4, or 3 or 2 as written before; layout in
+:mod:`swarmscope.evidence.bundle.nodes`).
 
 A bundle across nodes is checked as a whole and per node:
 
@@ -13,10 +14,11 @@ A bundle across nodes is checked as a whole and per node:
 - a record of one node's slice whose bytes are in another node's chain is named as moved;
 - ``hits.jsonl`` is re-derived from the nodes' records and compared byte for byte: each hit's vantage
   from its node's sealed RunStarted records (never from hits.jsonl), ``corroborated`` from two or more
-  distinct vantages; a line that claims corroboration the records do not show is named. Each node's
-  verified hits, and how many of them are corroborated, are one ``node <fingerprint> hits`` check line.
-  A version-2 bundle's hits.jsonl is re-derived as written then (node keys counted as vantages), and a
-  note says so, with how many of its addresses two or more vantages corroborate.
+  node keys and two or more distinct vantages; a line that claims corroboration the records do not show
+  is named. Each node's verified hits, and how many of them are corroborated, are one ``node
+  <fingerprint> hits`` check line. A version-2 bundle's hits.jsonl is re-derived as written then (node
+  keys counted as vantages), a version-3 one too (vantages by the sealed --bind alone, node keys not
+  counted), and a note says so, with how many of its addresses today's rule corroborates.
 
 With expected keys (``--expect-key``, repeatable) every node and the exporting key must be among them.
 
@@ -58,7 +60,8 @@ from swarmscope.evidence.canonical import EvidenceRecord, record_from_canonical
 from swarmscope.evidence.seal import key_fingerprint, load_public_key
 
 _FINGERPRINT = re.compile(r"[0-9a-f]{64}")
-NODES_VERSIONS = (b.VERSION_NODES, b.VERSION_NODES_BY_KEY)  # the manifest versions of bundles across nodes
+# the manifest versions of bundles across nodes
+NODES_VERSIONS = (b.VERSION_NODES, b.VERSION_NODES_BY_NETWORK, b.VERSION_NODES_BY_KEY)
 
 
 class NodeFiles(Mapping[str, bytes]):
@@ -259,27 +262,40 @@ def _decoder(verified: Mapping[str, Context]) -> Callable[[bytes], EvidenceRecor
 def check_hits(ctx: Context, verified: Mapping[str, Context]) -> list[CheckResult]:
     """``hits.jsonl`` is exactly the view re-derived from the nodes' records (its format by the manifest's
     version), then one ``node <fingerprint> hits`` line per node: its verified hits, how many corroborated."""
-    hits = node_hits({node: own.ledger for node, own in verified.items()}, _decoder(verified))
-    groups = seen_by(hits)
-    legacy = ctx.manifest.get("version") == b.VERSION_NODES_BY_KEY
-    expected = hits_bytes(hits, b.VERSION_NODES_BY_KEY if legacy else b.VERSION_NODES)
+    ledgers = {node: own.ledger for node, own in verified.items()}
+    version = ctx.manifest.get("version")
+    version = version if version in NODES_VERSIONS else b.VERSION_NODES
+    written = node_hits(ledgers, _decoder(verified), by_bind=version == b.VERSION_NODES_BY_NETWORK)
     given = ctx.get(HITS)
-    if given != expected:
-        ctx.problem("hits", HITS, _hits_difference(given, groups, legacy))
+    if given != hits_bytes(written, version):
+        ctx.problem("hits", HITS, _hits_difference(given, seen_by(written), version))
+    hits = written if version == b.VERSION_NODES else node_hits(ledgers, _decoder(verified))
+    groups = seen_by(hits)
     corroborated = sum(1 for seen in groups.values() if seen.corroborated)
     detail = (
         f"{len(hits)} verified hits from {len({h.node for h in hits})} nodes; {corroborated} of "
-        f"{len(groups)} addresses corroborated (seen from >= 2 vantages: distinct source networks)"
+        f"{len(groups)} addresses corroborated (seen by >= 2 node keys from >= 2 vantages: distinct source"
+        " networks)"
     )
-    if legacy:
-        by_key = sum(1 for seen in groups.values() if len(seen.nodes) >= 2)
-        ctx.notes.append(
-            f"bundle format version {b.VERSION_NODES_BY_KEY} (written before vantages were derived): its "
-            f"hits.jsonl counts node keys as vantages ({by_key} addresses 'corroborated'); by the nodes' "
-            f"sealed --bind (as cases build --min-vantages counts), {corroborated} are"
-        )
+    if version != b.VERSION_NODES:
+        ctx.notes.append(_legacy_note(version, seen_by(written), corroborated))
     results = [CheckResult("hits", count_problems(ctx, "hits") == 0, detail)]
     return results + [_node_hits_line(node, hits, groups) for node in verified]
+
+
+def _legacy_note(version: int, written: Mapping[Group, Seen], corroborated: int) -> str:
+    """What a bundle of an earlier format ``version`` calls corroborated, beside today's count."""
+    claimed = sum(1 for seen in written.values() if seen.corroborated_in(version))
+    how = (
+        "counts node keys as vantages"
+        if version == b.VERSION_NODES_BY_KEY
+        else "counts the sealed --bind networks (private ones too) and not node keys"
+    )
+    return (
+        f"bundle format version {version} (written before today's vantage rules): its hits.jsonl {how}"
+        f" ({claimed} addresses 'corroborated'); by two or more node keys from two or more vantages (as"
+        f" cases build --min-vantages counts), {corroborated} are"
+    )
 
 
 def _node_hits_line(node: str, hits: Sequence[NodeHit], groups: Mapping[Group, Seen]) -> CheckResult:
@@ -293,7 +309,7 @@ def _node_hits_line(node: str, hits: Sequence[NodeHit], groups: Mapping[Group, S
     return CheckResult(f"node {node[:16]} hits", True, detail)
 
 
-def _hits_difference(given: bytes | None, groups: Mapping[Group, Seen], legacy: bool) -> str:
+def _hits_difference(given: bytes | None, groups: Mapping[Group, Seen], version: int) -> str:
     """The problem with a ``hits.jsonl`` that is not the re-derived one; an address it calls corroborated
     that the records do not corroborate is named (the first one, and how many)."""
     message = "differs from the hits re-derived from the nodes' records"
@@ -305,7 +321,7 @@ def _hits_difference(given: bytes | None, groups: Mapping[Group, Seen], legacy: 
                 claimed.add((str(line["ip"]), int(line["port"]), str(line["infohash"])))
         except (ValueError, KeyError, TypeError, OverflowError, RecursionError):
             continue
-    false = sorted(g for g in claimed if not _corroborated(groups.get(g), legacy))
+    false = sorted(g for g in claimed if not _corroborated(groups.get(g), version))
     if not false:
         return message
     ip, port, infohash = false[0]
@@ -323,7 +339,5 @@ def _hits_difference(given: bytes | None, groups: Mapping[Group, Seen], legacy: 
     )
 
 
-def _corroborated(seen: Seen | None, legacy: bool) -> bool:
-    if seen is None:
-        return False
-    return len(seen.nodes) >= 2 if legacy else seen.corroborated
+def _corroborated(seen: Seen | None, version: int) -> bool:
+    return seen is not None and seen.corroborated_in(version)

@@ -4,6 +4,9 @@ A node holds a swarm while its ``fleet_lease`` row is live (``expires_us`` after
 Taking draws a new fencing token from ``fleet_lease_token`` (a takeover of an expired lease too), so a
 token names one tenure; the batch fences of :mod:`swarmscope.store.fleet.fencing` refuse any other.
 
+Vantages: a node prefers the swarms it adds a distinct vantage (source network) to, and leaves a swarm
+whose holders share its vantage to a live node of another one (:func:`take_leases`).
+
 Concurrency (PostgreSQL, READ COMMITTED): takers pick candidate swarms with ``SELECT ... FOR UPDATE OF
 fleet_swarm SKIP LOCKED``, so two nodes never wait on, nor double-take, the same swarm in one round; the
 ``fleet_lease_vantages`` trigger (migration 0011) refuses a lease past the swarm's wanted vantages whatever
@@ -20,6 +23,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from swarmscope.evidence.bundle.vantage import NAT_RANGES
 from swarmscope.store.database import StoreError
 
 NOW_US = "swarmscope_now_us()"  # database time, UTC µs (migration 0011)
@@ -80,15 +84,48 @@ def db_now_us(conn: sa.Connection) -> int:
     return int(conn.execute(sa.text(f"SELECT {NOW_US}")).scalar_one())
 
 
-_CANDIDATES = sa.text(f"""
-SELECT s.infohash FROM fleet_swarm s
+def vantage_sql(column: str) -> str:
+    """SQL of the vantage of a source address ``column`` (text), as
+    :func:`swarmscope.evidence.bundle.vantage.vantage_of_address` names it: the address itself on
+    loopback, NULL (no vantage named) for none or one behind NAT (``NAT_RANGES``), else its /24 (IPv4) or
+    /48 (IPv6) network as text."""
+    ip = f"({column})::inet"
+    nat = ", ".join(f"'{net}'" for net in NAT_RANGES)
+    return (
+        f"(CASE WHEN {column} IS NULL THEN NULL WHEN {ip} <<= '127.0.0.0/8' OR {ip} = '::1' THEN host({ip})"
+        f" WHEN {ip} <<= ANY(ARRAY[{nat}]::inet[]) THEN NULL"
+        f" ELSE network(set_masklen({ip}, CASE family({ip}) WHEN 4 THEN 24 ELSE 48 END))::text END)"
+    )
+
+
+# each node's vantage once; the live leases with their holder's vantage; the live nodes with room (below
+# their share, else their capacity) that name a vantage other than this node's
+_VANTAGE_CTES = f"""
+WITH me AS (SELECT {vantage_sql("CAST(:ip AS text)")} AS v),
+     nodes AS (SELECT n.*, {vantage_sql("n.source_ip")} AS v FROM fleet_node n),
+     held AS (SELECT l.infohash, l.node_name, nodes.v
+                FROM fleet_lease l JOIN nodes ON nodes.name = l.node_name WHERE l.expires_us > {NOW_US}),
+     helpers AS (SELECT o.v FROM nodes o, me
+                  WHERE o.name <> :me AND o.stopped_us IS NULL AND o.heartbeat_us > {NOW_US} - :live_us
+                    AND o.v IS NOT NULL AND o.v IS DISTINCT FROM me.v
+                    AND (SELECT count(*) FROM held h WHERE h.node_name = o.name)
+                        < least(o.capacity, coalesce(o.share, o.capacity)))"""
+# redundant: this node adds no vantage to the swarm's live holders (its named vantage is theirs already;
+# a node that names none adds one only to a swarm nobody holds)
+_REDUNDANT = """(CASE WHEN me.v IS NULL THEN EXISTS (SELECT 1 FROM held h WHERE h.infohash = s.infohash)
+      ELSE EXISTS (SELECT 1 FROM held h WHERE h.infohash = s.infohash AND h.v = me.v) END)"""
+# a helper whose vantage the swarm's holders lack: it, not this node, fills the slot
+_HELPED = """EXISTS (SELECT 1 FROM helpers o
+                WHERE NOT EXISTS (SELECT 1 FROM held h WHERE h.infohash = s.infohash AND h.v = o.v))"""
+
+_CANDIDATES = sa.text(f"""{_VANTAGE_CTES}
+SELECT s.infohash FROM fleet_swarm s, me
  WHERE NOT EXISTS (SELECT 1 FROM fleet_lease l WHERE l.infohash = s.infohash AND l.node_name = :me)
-   AND (SELECT count(*) FROM fleet_lease l
-         WHERE l.infohash = s.infohash AND l.expires_us > {NOW_US}) < s.vantages
-   AND NOT EXISTS (SELECT 1 FROM fleet_lease l JOIN fleet_node n ON n.name = l.node_name
-                    WHERE l.infohash = s.infohash AND l.expires_us > {NOW_US} AND n.source_ip = :ip)
- ORDER BY (SELECT count(*) FROM fleet_lease l
-            WHERE l.infohash = s.infohash AND l.expires_us > {NOW_US}), s.added_us, s.infohash
+   AND (SELECT count(*) FROM held h WHERE h.infohash = s.infohash) < s.vantages
+   AND NOT EXISTS (SELECT 1 FROM held h JOIN fleet_node n ON n.name = h.node_name
+                    WHERE h.infohash = s.infohash AND n.source_ip = :ip)
+   AND NOT ({_REDUNDANT} AND {_HELPED})
+ ORDER BY {_REDUNDANT}, (SELECT count(*) FROM held h WHERE h.infohash = s.infohash), s.added_us, s.infohash
  LIMIT 1
  FOR UPDATE OF s SKIP LOCKED
 """)
@@ -116,7 +153,13 @@ def take_leases(
 
     Nothing is taken while the node holds its share (``fleet_node.share``, else its capacity). A swarm
     qualifies while it has fewer live leases than its wanted vantages and no live lease of a node
-    with the same source address (vantages must differ). An expired lease of another node is taken over
+    with the same source address. Vantages must differ (README "A fleet", Vantages): a swarm to which
+    this node adds no vantage (:func:`vantage_sql`: a live holder is of its /24 already, or, for a node
+    that names none, without --bind or behind NAT, the swarm has any live holder) is left to another
+    live node with room (below its share, else its capacity) whose named vantage the holders lack; with
+    no such node it is taken after every swarm this node does add a vantage to (a second watcher, not a
+    corroborating one: ``fleet status`` says so). Unbound nodes never count as distinct from each other.
+    An expired lease of another node is taken over
     (its row gets this node and a new token: the old holder's writes are fenced from now on); otherwise a
     new lease row is inserted. An expired lease locked by its old holder's batch in flight is waited for
     (the batch's fence holds it ``FOR SHARE`` until it commits or fails).
@@ -154,7 +197,7 @@ def take_one(
         NodeReplaced: ``incarnation`` is no longer the name's current start (:func:`check_incarnation`).
     """
     check_incarnation(conn, node, incarnation)
-    params = {"me": node, "ip": source_ip}
+    params = {"me": node, "ip": source_ip, "live_us": _us(lease_seconds)}
     if _at_share(conn, node, lease_seconds):
         return None
     for _ in range(8):  # a candidate whose expired lease was renewed meanwhile is passed over

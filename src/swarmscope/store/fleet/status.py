@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from swarmscope.evidence.bundle.vantage import vantage_count, vantage_of_address
 from swarmscope.store.fleet.leases import db_now_us
 
 DEAD_LEASES = 3  # lease periods without a heartbeat after which a node not cleanly stopped is dead
@@ -51,18 +52,38 @@ class NodeStatus:
 
 @dataclass(frozen=True, slots=True)
 class SwarmCoverage:
-    """One registered swarm: infohash, name, work, vantages wanted, node names holding a live lease."""
+    """One registered swarm: infohash, name, work, vantages wanted, node names holding a live lease, and
+    each holder's vantage (:func:`swarmscope.evidence.bundle.vantage.vantage_of_address` of its stored
+    source address, in ``holders`` order; empty: not known, each holder counted as one)."""
 
     infohash: str
     name: str
     work: str | None
     vantages: int
     holders: tuple[str, ...]
+    holder_vantages: tuple[str, ...] = ()
+
+    @property
+    def distinct_vantages(self) -> int:
+        """The distinct vantage points of its live holders (:func:`vantage_count`: two nodes of one /24,
+        or two without a named vantage, are one)."""
+        if not self.holder_vantages:
+            return len(self.holders)
+        return vantage_count(self.holder_vantages)
 
     @property
     def under_covered(self) -> bool:
-        """Fewer live leases than vantages wanted."""
-        return len(self.holders) < self.vantages
+        """Fewer distinct vantages among its live holders than vantages wanted (README "A fleet")."""
+        return self.distinct_vantages < self.vantages
+
+    @property
+    def shared_vantage(self) -> str:
+        """Why holders enough in number do not cover it: ``"2 holders on 1 vantage (192.0.2.0/24)"``;
+        "" when its holders are as many vantages or fewer than wanted anyway."""
+        if self.distinct_vantages >= len(self.holders) or len(self.holders) < self.vantages:
+            return ""
+        points = ", ".join(sorted(set(self.holder_vantages)))
+        return f"{len(self.holders)} holders on {self.distinct_vantages} vantage(s) ({points})"
 
     @property
     def over_covered(self) -> bool:
@@ -92,8 +113,11 @@ SELECT n.name, n.fingerprint, n.source_ip, n.capacity, n.heartbeat_us, n.stopped
 _SWARMS = sa.text("""
 SELECT s.infohash, s.name, s.work, s.vantages,
        coalesce(array_agg(l.node_name ORDER BY l.node_name)
-                FILTER (WHERE l.expires_us > :now), '{}') AS holders
+                FILTER (WHERE l.expires_us > :now), '{}') AS holders,
+       coalesce(array_agg(n.source_ip ORDER BY l.node_name)
+                FILTER (WHERE l.expires_us > :now), '{}') AS holder_ips
   FROM fleet_swarm s LEFT JOIN fleet_lease l ON l.infohash = s.infohash
+  LEFT JOIN fleet_node n ON n.name = l.node_name
  GROUP BY s.infohash ORDER BY s.added_us, s.infohash
 """)
 
@@ -119,7 +143,14 @@ def fleet_status(conn: sa.Connection) -> FleetStatus:
         for r in conn.execute(_NODES, {"now": now, "dead": DEAD_LEASES, "lease": DEFAULT_LEASE_US})
     ]
     swarms = [
-        SwarmCoverage(r.infohash, r.name, r.work, int(r.vantages), tuple(r.holders))
+        SwarmCoverage(
+            r.infohash,
+            r.name,
+            r.work,
+            int(r.vantages),
+            tuple(r.holders),
+            tuple(vantage_of_address(ip) for ip in r.holder_ips),
+        )
         for r in conn.execute(_SWARMS, {"now": now})
     ]
     return FleetStatus(now, nodes, swarms)
