@@ -268,7 +268,7 @@ def legacy(files: dict[str, bytes]) -> dict[str, bytes]:
     lines = []
     for line in (json.loads(raw) for raw in files[HITS].splitlines()):
         nodes = line.pop("nodes")
-        del line["vantage"]
+        del line["vantage"], line["counted_port"], line["port_seen"]  # version 4's
         line.update(vantages=nodes, corroborated=len(nodes) >= 2)
         lines.append(json.dumps(line, sort_keys=True, ensure_ascii=True) + "\n")
     return resign_as({**files, HITS: "".join(lines).encode()}, 2)
@@ -322,6 +322,7 @@ def by_bind(files: dict[str, bytes], binds: dict[str, str]) -> dict[str, bytes]:
     nets = {FP[n]: f"{ip.rsplit('.', 1)[0]}.0/24" for n, ip in binds.items()}
     lines = [json.loads(raw) for raw in files[HITS].splitlines()]
     for line in lines:
+        del line["counted_port"], line["port_seen"]  # version 4's
         line["vantage"] = nets[line["node"]]
         line["vantages"] = sorted({nets[n] for n in line["nodes"]})
         line["corroborated"] = len(line["vantages"]) >= 2

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from swarmscope.evidence.bundle.nodes import NodeHit, hits_bytes
 from swarmscope.evidence.records import Observation, Source, Tier
 
@@ -30,11 +28,6 @@ def inbound(source_port: int, start: int) -> Observation:
     )  # fmt: skip
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hits.jsonl groups inbound hits by their claimed BEP 10 port, so two unchecked "
-    "claims seen at two vantages are 'corroborated' where cases count two addresses, one vantage each",
-)
 def test_two_unchecked_inbound_claims_at_two_vantages_are_not_corroborated() -> None:
     hits = [
         NodeHit("aa" * 32, 3, inbound(50001, T0), "100.64.1.0/24"),
@@ -43,3 +36,25 @@ def test_two_unchecked_inbound_claims_at_two_vantages_are_not_corroborated() -> 
     lines = [json.loads(line) for line in hits_bytes(hits).splitlines()]
     assert len(lines) == 2
     assert not any(line["corroborated"] for line in lines), lines
+    assert [(line["counted_port"], line["port_seen"]) for line in lines] == [
+        (50001, "tcp source port"),
+        (50002, "tcp source port"),
+    ]
+
+
+def test_a_claim_our_outbound_probe_checked_counts_and_corroborates_under_it() -> None:
+    """Node A dialled 100.70.0.9:6881 and verified it; B's inbound hit claiming 6881 an hour later counts
+    under 6881 (checked within two hours): one address seen by two keys from two vantages."""
+    outbound = Observation(
+        infohash=IH, ip="100.70.0.9", port=6881, source=Source.TRACKER.value, started_us=T0,
+        ended_us=T0 + 1_000_000, tier=Tier.VERIFIED, num_pieces=4, verified_pieces=(0,),
+    )  # fmt: skip
+    hits = [
+        NodeHit("aa" * 32, 3, outbound, "198.51.100.0/24"),
+        NodeHit("bb" * 32, 5, inbound(50002, T0 + 3_600_000_000), "203.0.113.0/24"),
+    ]
+    lines = [json.loads(line) for line in hits_bytes(hits).splitlines()]
+    assert [(line["counted_port"], line["port_seen"], line["corroborated"]) for line in lines] == [
+        (6881, "dialled", True),
+        (6881, "claimed listen port, checked by our own connection", True),
+    ]

@@ -22,9 +22,14 @@ what a one-node export of that node's selection writes when signed by the export
                               ``corroborated``: two or more node keys from two or more vantages
                               (:func:`swarmscope.evidence.bundle.vantage.corroborated`). Two nodes on
                               one /24, behind one NAT, or both without --bind, are one vantage; one
-                              node key from two /24s is one node: not corroborated.
+                              node key from two /24s is one node: not corroborated. Hits are counted by
+                              ``counted_port`` (:mod:`swarmscope.evidence.hit_port`, as cases count them:
+                              an inbound peer's claimed listen port only when our own outbound probe
+                              checked it within two hours, else its TCP source port; null: neither) and
+                              ``port_seen`` says which; ``port`` is the record's.
 
-Version 3 (written before the NAT and node-key rules) is the same but for ``hits.jsonl``: a ``vantage``
+Version 3 (written before the NAT and node-key rules) is the same but for ``hits.jsonl``: hits counted
+by the record's ``port`` (no ``counted_port``, ``port_seen``), a ``vantage``
 is the sealed ``--bind`` network alone (a private one counted too, ``--public-ip`` unknown) and
 ``corroborated`` means two or more vantages, whatever the node keys; the verifier re-derives it so.
 Version 2 (written before vantages were derived) is the same but for ``hits.jsonl``: no ``vantage`` nor
@@ -37,6 +42,7 @@ Source: README "A fleet" (vantages; export across nodes) and "Export and verify"
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -50,7 +56,8 @@ from swarmscope.evidence.bundle.exhibits import iso
 from swarmscope.evidence.bundle.settings import RunIndex
 from swarmscope.evidence.bundle.vantage import corroborated, hit_vantage, vantage_count
 from swarmscope.evidence.canonical import EvidenceRecord, record_from_canonical
-from swarmscope.evidence.records import Observation, RunStarted, Tier
+from swarmscope.evidence.hit_port import claim_checks, counted_port
+from swarmscope.evidence.records import Observation, RunStarted, Source, Tier
 from swarmscope.evidence.seal import key_fingerprint, public_key_raw
 
 HITS = "hits.jsonl"
@@ -62,7 +69,7 @@ def node_prefix(fingerprint: str) -> str:
     return f"{NODES}{fingerprint}/"
 
 
-Group = tuple[str, int, str]  # (ip, port, infohash): one peer address in one swarm, as cases group hits
+Group = tuple[str, int | str, str]  # (ip, port, infohash): one peer address in one swarm, as cases count hits
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +81,15 @@ class NodeHit:
     index: int
     observation: Observation
     vantage: str
+    port: int | None = None  # the port it counts under (swarmscope.evidence.hit_port); None: no port it can
+
+    def group(self, version: int = b.VERSION_NODES) -> Group:
+        """The (ip, port, infohash) it is counted in: by its counted port (version 4), its record's port
+        (earlier versions); a hit with no countable port is a group of its own, corroborating nothing."""
+        o = self.observation
+        if version != b.VERSION_NODES:
+            return (o.ip, o.port, o.infohash)
+        return (o.ip, f"?{self.node}:{self.index}" if self.port is None else self.port, o.infohash)
 
 
 def node_hits(
@@ -106,6 +122,24 @@ def node_hits(
         sealed = RunIndex(runs)
         for index, o in verified:
             out.append(NodeHit(node, index, o, hit_vantage(sealed, index, o.ip, by_bind=by_bind)))
+    return counted_ports(out)
+
+
+def counted_ports(hits: Iterable[NodeHit]) -> list[NodeHit]:
+    """``hits`` with the port each counts under: an inbound one's claimed port only when an outbound hit
+    of the bundle checked it within the window, else its TCP source port (``evidence.hit_port``)."""
+    hits = list(hits)
+    inbound = Source.INBOUND.value
+    checks = claim_checks(
+        (o.ip, o.port, o.infohash, o.started_us) for o in (h.observation for h in hits) if o.source != inbound
+    )
+    out = []
+    for h in hits:
+        o = h.observation
+        port = counted_port(
+            o.source == inbound, o.ip, o.port, o.source_port, o.infohash, o.started_us, checks
+        )
+        out.append(dataclasses.replace(h, port=port))
     return out
 
 
@@ -132,13 +166,12 @@ class Seen:
         return self.corroborated
 
 
-def seen_by(hits: Iterable[NodeHit]) -> dict[Group, Seen]:
-    """(ip, port, infohash) → the nodes and vantages with a verified hit of it."""
+def seen_by(hits: Iterable[NodeHit], version: int = b.VERSION_NODES) -> dict[Group, Seen]:
+    """(ip, port, infohash) → the nodes and vantages with a verified hit of it (:meth:`NodeHit.group`)."""
     nodes: dict[Group, set[str]] = {}
     points: dict[Group, set[str]] = {}
-    for hit in hits:
-        o = hit.observation
-        group = (o.ip, o.port, o.infohash)
+    for hit in counted_ports(hits):
+        group = hit.group(version)
         nodes.setdefault(group, set()).add(hit.node)
         points.setdefault(group, set()).add(hit.vantage)
     return {group: Seen(tuple(sorted(n)), tuple(sorted(points[group]))) for group, n in nodes.items()}
@@ -152,11 +185,11 @@ def _hit_order(hit: NodeHit) -> tuple[str, str, int, int, str, int]:
 def hits_bytes(hits: Sequence[NodeHit], version: int = b.VERSION_NODES) -> bytes:
     """``hits.jsonl`` of a bundle of ``version`` (module docstring): one line per hit, ordered by
     infohash, ip, port, start, node, chain index."""
-    groups = seen_by(hits)
+    groups = seen_by(hits, version)
     lines: list[bytes] = []
-    for hit in sorted(hits, key=_hit_order):
+    for hit in sorted(counted_ports(hits), key=_hit_order):
         o = hit.observation
-        seen = groups[(o.ip, o.port, o.infohash)]
+        seen = groups[hit.group(version)]
         line: dict[str, Any] = {
             "node": hit.node,
             "chain_index": hit.index,
@@ -166,6 +199,8 @@ def hits_bytes(hits: Sequence[NodeHit], version: int = b.VERSION_NODES) -> bytes
             "started_us": o.started_us,
             "started": iso(o.started_us),
         }
+        if version == b.VERSION_NODES:
+            line.update(counted_port=hit.port, port_seen=_port_seen(hit))
         if version == b.VERSION_NODES_BY_KEY:
             line.update(vantages=list(seen.nodes))
         else:
@@ -173,6 +208,21 @@ def hits_bytes(hits: Sequence[NodeHit], version: int = b.VERSION_NODES) -> bytes
         line.update(corroborated=seen.corroborated_in(version))
         lines.append((json.dumps(line, sort_keys=True, ensure_ascii=True) + "\n").encode("ascii"))
     return b"".join(lines)
+
+
+def _port_seen(hit: NodeHit) -> str:
+    """How ``counted_port`` was seen: dialled by us, the inbound connection's TCP source port, a claimed
+    listen port our own probe checked, or none (an inbound record sealed without its source port)."""
+    o = hit.observation
+    if o.source != Source.INBOUND.value:
+        return "dialled"
+    if hit.port is None:
+        return "none: claimed listen port unchecked, no source port sealed"
+    return (
+        "claimed listen port, checked by our own connection"
+        if hit.port == o.port and hit.port != o.source_port
+        else "tcp source port"
+    )
 
 
 def _keys(public_keys: Mapping[str, bytes], private_key: Ed25519PrivateKey) -> dict[str, bytes]:

@@ -31,6 +31,7 @@ import hashlib
 import json
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
 
 from swarmscope.errors import DecodeError
 from swarmscope.evidence.bundle import layout as b
@@ -268,7 +269,7 @@ def check_hits(ctx: Context, verified: Mapping[str, Context]) -> list[CheckResul
     written = node_hits(ledgers, _decoder(verified), by_bind=version == b.VERSION_NODES_BY_NETWORK)
     given = ctx.get(HITS)
     if given != hits_bytes(written, version):
-        ctx.problem("hits", HITS, _hits_difference(given, seen_by(written), version))
+        ctx.problem("hits", HITS, _hits_difference(given, seen_by(written, version), version))
     hits = written if version == b.VERSION_NODES else node_hits(ledgers, _decoder(verified))
     groups = seen_by(hits)
     corroborated = sum(1 for seen in groups.values() if seen.corroborated)
@@ -278,7 +279,7 @@ def check_hits(ctx: Context, verified: Mapping[str, Context]) -> list[CheckResul
         " networks)"
     )
     if version != b.VERSION_NODES:
-        ctx.notes.append(_legacy_note(version, seen_by(written), corroborated))
+        ctx.notes.append(_legacy_note(version, seen_by(written, version), corroborated))
     results = [CheckResult("hits", count_problems(ctx, "hits") == 0, detail)]
     return results + [_node_hits_line(node, hits, groups) for node in verified]
 
@@ -301,9 +302,7 @@ def _legacy_note(version: int, written: Mapping[Group, Seen], corroborated: int)
 def _node_hits_line(node: str, hits: Sequence[NodeHit], groups: Mapping[Group, Seen]) -> CheckResult:
     """``node <fingerprint> hits``: the node's verified hits, how many corroborated, its vantages."""
     own = [h for h in hits if h.node == node]
-    backed = sum(
-        1 for h in own if groups[(h.observation.ip, h.observation.port, h.observation.infohash)].corroborated
-    )
+    backed = sum(1 for h in own if groups[h.group()].corroborated)
     where = ", ".join(sorted({h.vantage for h in own})) or "-"
     detail = f"{len(own)} verified hits, {backed} corroborated; vantage {where}"
     return CheckResult(f"node {node[:16]} hits", True, detail)
@@ -318,10 +317,10 @@ def _hits_difference(given: bytes | None, groups: Mapping[Group, Seen], version:
         try:
             line = json.loads(raw)
             if isinstance(line, dict) and line.get("corroborated") is True:
-                claimed.add((str(line["ip"]), int(line["port"]), str(line["infohash"])))
+                claimed.add((str(line["ip"]), _line_port(line, version), str(line["infohash"])))
         except (ValueError, KeyError, TypeError, OverflowError, RecursionError):
             continue
-    false = sorted(g for g in claimed if not _corroborated(groups.get(g), version))
+    false = sorted((g for g in claimed if not _corroborated(groups.get(g), version)), key=str)
     if not false:
         return message
     ip, port, infohash = false[0]
@@ -337,6 +336,15 @@ def _hits_difference(given: bytes | None, groups: Mapping[Group, Seen], version:
         f"{message}: it claims {len(false)} address(es) corroborated that are not, first "
         f"{str(ip)[:64]} port {port} in {str(infohash)[:64]}: the nodes' records show {points}"
     )
+
+
+def _line_port(line: dict[str, Any], version: int) -> int | str:
+    """The port a ``hits.jsonl`` line is counted under (``NodeHit.group``): version 4's ``counted_port``
+    (a line without one: a group of its own), earlier versions' ``port``."""
+    if version != b.VERSION_NODES:
+        return int(line["port"])
+    counted = line.get("counted_port")
+    return f"?{line['node']}:{line['chain_index']}" if counted is None else int(counted)
 
 
 def _corroborated(seen: Seen | None, version: int) -> bool:

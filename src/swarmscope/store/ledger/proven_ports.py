@@ -1,30 +1,21 @@
-"""Which port a proven hit counts under: the one observed on the wire, or a claim our own probe checked.
+"""Which port a proven hit counts under (the rule: :mod:`swarmscope.evidence.hit_port`), for ``cases build``.
 
-An outbound hit's port is the one we dialled and reached: observed. An inbound peer dialled us; its record
-keeps the TCP source port its connection came from (``Observation.source_port``) and, in ``port``, the
-BEP 10 listen port ``p`` it claimed (a claim nothing checks: a peer, hostile or NATed, may name any port).
-Behind carrier-grade NAT the port is what tells subscribers apart, and an ISP can name a subscriber only
-from the public source port and the time of the connection (RFC 6302 section 2, RFC 6888 REQ-12), so:
-
-- an inbound hit counts under its claimed port only when an outbound probe of ours verified that same
-  ip:port in that swarm within :data:`CLAIM_CHECK_WINDOW_US` of it, before or after (the claim was
-  checked while the mapping could still be the same one); otherwise under its observed source port. The
-  window is a port mapping's recommended lifetime, 7,200 s (NAT-PMP, RFC 6886 section 3.3): an address
-  whose listen port we reached in the morning may be another subscriber's, forwarding the same port
-  number, by night;
-- an inbound record sealed before the source port was kept (observation format version 1) cannot say
-  which port was observed: it is refused (named, never counted) unless its port was checked that way.
+An inbound hit counts under its claimed BEP 10 listen port only when an outbound probe of ours verified
+that ip:port in the swarm within two hours of it, else under its observed TCP source port; an inbound
+record sealed before the source port was kept (observation format version 1) and not checked that way
+is refused, named, never counted.
 """
 
 from __future__ import annotations
 
-import bisect
 import dataclasses
 from typing import Any, TypeVar
 
-E = TypeVar("E")  # store.ledger.proven.ProvenEvidence (not imported: that module calls this one)
+from swarmscope.evidence.hit_port import CLAIM_CHECK_WINDOW_US, claim_checks, counted_port
 
-CLAIM_CHECK_WINDOW_US = 7_200_000_000  # µs: RFC 6886 section 3.3's recommended port mapping lifetime
+E = TypeVar("E")  # store.ledger.proven.ProvenEvidence (not imported: that module calls this one)
+__all__ = ["CLAIM_CHECK_WINDOW_US", "UNKNOWN_SOURCE_PORT", "wire_ports"]
+
 UNKNOWN_SOURCE_PORT = (
     "inbound record sealed before its TCP source port was kept (observation format version 1): its port "
     "may be the peer's unchecked BEP 10 claim, and no outbound probe of ours verified that port"
@@ -37,19 +28,13 @@ def wire_ports(evidence: E, refused_row: Any) -> E:
     the window, unchanged); ``refused_row``: the ``RefusedRow`` type an unknown source port is refused
     with."""
     ev: Any = evidence
-    checked: dict[tuple[str, int, str], list[int]] = {}  # ip:port in a swarm -> outbound hits' starts (µs)
-    for h in ev.hits:
-        if h.claimed_port is None:
-            checked.setdefault((h.ip, h.port, h.infohash), []).append(h.started_us)
-    for starts in checked.values():
-        starts.sort()
+    checks = claim_checks((h.ip, h.port, h.infohash, h.started_us) for h in ev.hits if h.claimed_port is None)
     hits, refused = [], list(ev.refused)
     for h in ev.hits:
-        claim = None if h.claimed_port is None else checked.get((h.ip, h.claimed_port, h.infohash))
-        if h.claimed_port is None or _checked_near(claim, h.started_us):
-            hits.append(h)
-        elif h.source_port is not None:
-            hits.append(dataclasses.replace(h, port=h.source_port))
+        inbound = h.claimed_port is not None
+        port = counted_port(inbound, h.ip, h.port, h.source_port, h.infohash, h.started_us, checks)
+        if port is not None:
+            hits.append(h if port == h.port else dataclasses.replace(h, port=port))
         else:
             refused.append(
                 refused_row(
@@ -60,11 +45,3 @@ def wire_ports(evidence: E, refused_row: Any) -> E:
     refused.sort(key=lambda r: r.observation_id)
     out: E = dataclasses.replace(ev, hits=tuple(hits), refused=tuple(refused))
     return out
-
-
-def _checked_near(starts: list[int] | None, at_us: int) -> bool:
-    """Whether one of ``starts`` (sorted, UTC µs) is within :data:`CLAIM_CHECK_WINDOW_US` of ``at_us``."""
-    if not starts:
-        return False
-    i = bisect.bisect_left(starts, at_us - CLAIM_CHECK_WINDOW_US)
-    return i < len(starts) and starts[i] <= at_us + CLAIM_CHECK_WINDOW_US
