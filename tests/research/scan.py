@@ -17,7 +17,7 @@ from pathlib import Path
 from swarmscope.research.cells import SUPPRESSED, TOTAL
 from swarmscope.research.pseudonym import Pseudonymiser, unit_of
 
-_V4 = re.compile(r"(?<![0-9.])(?:[0-9]{1,3}\.){3}[0-9]{1,3}(?![0-9.])")
+_V4 = re.compile(r"(?<![0-9])(?<![0-9]\.)(?:[0-9]{1,3}\.){3}[0-9]{1,3}(?![0-9])(?!\.[0-9])")
 _V6 = re.compile(r"(?<![0-9A-Za-z:])[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?![0-9A-Za-z:])")
 FIXED_LABEL_TABLES = {"hour_of_day"}
 

@@ -15,7 +15,6 @@ from swarmscope.research.cells import scrub
 from swarmscope.research.writer import swarms_csv
 
 
-@pytest.mark.xfail(strict=True, reason="scrub keeps an IPv4 address with a full stop before or after it")
 @pytest.mark.parametrize(
     ("text", "address"),
     [
@@ -28,7 +27,6 @@ def test_an_address_beside_a_full_stop_is_scrubbed(text: str, address: str) -> N
     assert address not in scrub(text)
 
 
-@pytest.mark.xfail(strict=True, reason="scrub keeps an IPv4 address with a full stop after it")
 def test_a_torrent_name_ending_in_an_address_and_a_stop_is_scrubbed_in_swarms_csv() -> None:
     out = swarms_csv({"ab" * 20: "backup of 198.51.100.23."})
     assert "198.51.100.23" not in out

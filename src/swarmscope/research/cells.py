@@ -40,7 +40,9 @@ _V6_BODY = rf"(?:{_HEX}{{0,4}}:){{2,7}}(?:{_QUAD}|{_HEX}{{1,4}})?{_ZONE}"
 _PATTERNS = (  # in order: the widest forms first, the leak scan's own two last (tests/research/scan.py)
     re.compile(rf"\[(?P<ip>{_V6_BODY})\]{_PORT}"),  # [v6]:port, RFC 3986 section 3.2.2
     re.compile(rf"(?<![0-9A-Fa-f:])(?P<ip>{_V6_BODY})(?![0-9A-Fa-f:])"),  # bare v6, v4-mapped tail
-    re.compile(rf"(?<![0-9.])(?P<ip>{_QUAD})(?![0-9.]){_PORT}"),  # v4, any embedding, port
+    re.compile(
+        rf"(?<![0-9])(?<![0-9]\.)(?P<ip>{_QUAD})(?![0-9])(?!\.[0-9]){_PORT}"
+    ),  # v4, any embedding, port
     re.compile(rf"(?<![0-9A-Za-z:])(?P<ip>{_HEX}{{0,4}}(?::{_HEX}{{0,4}}){{2,7}})(?![0-9A-Za-z:])"),
 )
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
