@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from swarmscope.evidence.records import BlockProof, Tier
@@ -30,7 +29,6 @@ def _proof(piece: int, begin: int) -> BlockProof:
     return BlockProof(piece, begin, 16_384, hashlib.sha256(f"{piece}:{begin}".encode()).digest())
 
 
-@pytest.mark.xfail(strict=True, reason="the fold counts failed pieces, not failed blocks")
 def test_a_failed_block_of_a_verified_v2_peer_counts_as_a_hash_failure(tmp_path: Path) -> None:
     store = open_store(str(tmp_path / "console.db"), node_key=Ed25519PrivateKey.generate(), now_us=T0)
     try:

@@ -78,7 +78,7 @@ class SwarmStats:
             label = f"{obs.client} {obs.client_version or ''}".strip()
             packed = packed & _LOW_MASK | (self._intern(label) + 1) << _CLIENT_SHIFT
         self.peers[key] = packed
-        if obs.failed_pieces:
+        if obs.failed_pieces or obs.failed_blocks:  # a failed block of a peer that verified counts too
             self.failed_hash.add(key)
 
     def snapshot(self) -> dict[str, Any]:

@@ -120,7 +120,7 @@ _o, _s, _a, _p, _m, _pl = (
 )
 _OBSERVATION_COLUMNS = (_o.started_us, _o.infohash, _o.ip, _o.port, _o.source, _o.tier, _o.failure,
                         sa.cast(_o.failed_pieces, sa.Text), _o.client, _o.client_version, _o.bytes_received,
-                        _o.encrypted)  # fmt: skip
+                        _o.encrypted, sa.cast(_o.failed_blocks, sa.Text))  # fmt: skip
 _OBSERVATIONS = _Raw(_range_query(observation, *_OBSERVATION_COLUMNS))
 _SIGHTINGS = _Raw(_range_query(sighting, _s.seen_at_us, _s.infohash, _s.ip, _s.port, _s.source))
 _PLACES = _Raw(_range_query(attribution, _a.ip, _a.observed_at_us, _a.country, _a.isp, _a.asn))
@@ -241,12 +241,13 @@ class Fold:
 
     def _observed(self, event: tuple[Any, ...]) -> None:
         at_us, infohash, ip, port, source, tier_label, failure, failed_pieces, client, version, got, enc = (
-            event
+            event[:12]
         )
         at_us, key, got = int(at_us), (infohash, ip, int(port)), int(got or 0)
         values = self._peer(key, at_us)
         tier = _TIERS[tier_label]
-        failed = int(failure == _HASH_MISMATCH or _any_piece(failed_pieces))
+        # a v2/hybrid peer may fail a block and still verify (failure cleared): a hash failure all the same
+        failed = int(failure == _HASH_MISMATCH or _any_piece(failed_pieces) or _any_piece(event[12]))
         if tier > values["tier"]:
             values["tier"] = tier
         values["sources"] |= SOURCE_BITS.get(source, _OTHER)
@@ -341,7 +342,8 @@ class Fold:
 
 
 def _any_piece(json_text: str | None) -> bool:
-    """Whether a ``failed_pieces`` JSON list (read as text: no JSON decoding per row) names a piece."""
+    """Whether a ``failed_pieces`` / ``failed_blocks`` JSON list (read as text: no JSON decoding per row)
+    names one."""
     return json_text is not None and json_text.replace(" ", "") not in ("", "[]", "null")
 
 
