@@ -20,7 +20,7 @@ from swarmscope.store.access import users as user_store
 from swarmscope.store.database import open_store
 from swarmscope.store.ledger.node_key import default_key_path, open_node_key
 from swarmscope.web.accounts import check_password_text
-from swarmscope.web.passwords import MAX_PASSWORD
+from swarmscope.web.passwords import MAX_PASSWORD, check_password
 from tests.web.conftest import PASSWORD
 
 register_commands()
@@ -66,3 +66,23 @@ def test_a_lone_surrogate_is_refused_and_the_bounds_pass() -> None:
         check_password_text(PASSWORD + "\udcff")
     for fine in ("x" * MAX_PASSWORD, PASSWORD + " é 密码 🙂"):
         assert check_password_text(fine) == fine
+
+
+def test_a_password_file_with_a_bom_or_a_line_separator_keeps_the_password_whole(
+    web_db: Path, tmp_path: Path
+) -> None:
+    """A byte order mark (Windows editors) is not part of the password; the first line ends at LF (or
+    CR LF) only, so U+2028 is not a silent cut: the stored hash is of the whole line."""
+    open_node_key(default_key_path(str(web_db)))
+    for name, raw, password in [
+        ("bomuser", b"\xef\xbb\xbf" + PASSWORD.encode() + b"\r\n", PASSWORD),
+        ("lsepuser", (PASSWORD + "\u2028tail\n").encode(), PASSWORD + "\u2028tail"),
+    ]:
+        file = tmp_path / name
+        file.write_bytes(raw)
+        args = ["users", "add", name, "--role", "viewer", "--password-file", str(file), "--db", str(web_db)]
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 0, result.output
+        with open_store(str(web_db), create=False) as store:
+            found = user_store.find_user(store, name)
+        assert found is not None and check_password(found.password_hash, password)

@@ -75,11 +75,13 @@ def _password(path: Path | None) -> str:
         if typer.prompt("Repeat the password", hide_input=True) != first:
             raise InputError("the two passwords differ")
         return accounts.check_password_text(first)
-    try:
-        text = path.read_text(encoding="utf-8")
+    try:  # utf-8-sig: a byte order mark (Windows editors write one) is not part of the password
+        text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"--password-file {path}: cannot read it ({type(exc).__name__})") from None
-    return accounts.check_password_text(text.splitlines()[0] if text else "")
+    # the first line ends at LF (CR LF too); other line separators (U+2028, U+0085...) stay in the
+    # password, where check_password_text refuses them, rather than silently cutting it short
+    return accounts.check_password_text(text.split("\n", 1)[0].removesuffix("\r"))
 
 
 @users_app.command("add")
