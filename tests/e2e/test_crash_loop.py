@@ -181,16 +181,26 @@ def test_kill_loop_sqlite(crash_swarm: Swarm, tmp_path: Path) -> None:
     _kill_loop(crash_swarm, str(db), tmp_path, lambda: _sqlite_migrated(db))
 
 
+@pytest.mark.parametrize(
+    ("extra", "kills"),
+    [((), KILLS), (("--probe-processes", "2"), PROCESS_KILLS)],
+    ids=["one", "probe-processes"],
+)
 def test_kill_loop_postgresql(
-    crash_swarm: Swarm, scratch_pg: pg_server.ScratchPostgres, tmp_path: Path
+    crash_swarm: Swarm,
+    scratch_pg: pg_server.ScratchPostgres,
+    tmp_path: Path,
+    extra: tuple[str, ...],
+    kills: int,
 ) -> None:
+    """One process, and the two-probe-process node (coordinator, probe process, writer process)."""
     engine = sa.create_engine(scratch_pg.url)
     try:
 
         def migrated() -> bool:
             return "ledger_batch" in sa.inspect(engine).get_table_names()
 
-        _kill_loop(crash_swarm, scratch_pg.url, tmp_path, migrated)
+        _kill_loop(crash_swarm, scratch_pg.url, tmp_path, migrated, extra, kills)
     finally:
         engine.dispose()
 
@@ -199,19 +209,3 @@ def test_kill_loop_postgresql(
 def test_kill_loop_sqlite_processes(crash_swarm: Swarm, tmp_path: Path, extra: tuple[str, ...]) -> None:
     db = tmp_path / "evidence.db"
     _kill_loop(crash_swarm, str(db), tmp_path, lambda: _sqlite_migrated(db), extra, PROCESS_KILLS)
-
-
-def test_kill_loop_postgresql_probe_processes(
-    crash_swarm: Swarm, scratch_pg: pg_server.ScratchPostgres, tmp_path: Path
-) -> None:
-    """The two-probe-process node (coordinator, probe process, writer process) killed on PostgreSQL."""
-    engine = sa.create_engine(scratch_pg.url)
-    try:
-
-        def migrated() -> bool:
-            return "ledger_batch" in sa.inspect(engine).get_table_names()
-
-        extra = ("--probe-processes", "2")
-        _kill_loop(crash_swarm, scratch_pg.url, tmp_path, migrated, extra, PROCESS_KILLS)
-    finally:
-        engine.dispose()

@@ -77,6 +77,17 @@ def _node(
     return holder[0]
 
 
+def _fleet_of(store: Store, tmp_path: Path, count: int) -> Fleet:
+    """The fleet of ``store`` with ``count`` one-piece swarms registered, announcing to a closed port."""
+    fleet = Fleet(store)
+    for i in range(count):
+        content = build_content(tmp_path / str(i), size=16384, piece_length=16384, seed=bytes([i]),
+                                announce=["http://127.0.0.1:9/announce"])  # fmt: skip
+        raw = content.torrent_path.read_bytes()
+        fleet.add_swarm(FleetSwarm(content.infohash_hex, content.name, raw, None, None, 1))
+    return fleet
+
+
 async def _until(check: object, timeout: float) -> None:
     deadline = asyncio.get_running_loop().time() + timeout
     while not check():  # type: ignore[operator]
@@ -85,12 +96,7 @@ async def _until(check: object, timeout: float) -> None:
 
 
 def test_lease_hand_off_and_release_on_stop(store: Store, tmp_path: Path) -> None:
-    fleet = Fleet(store)
-    for i in range(4):
-        content = build_content(tmp_path / str(i), size=16384, piece_length=16384, seed=bytes([i]),
-                                announce=["http://127.0.0.1:9/announce"])  # fmt: skip
-        raw = content.torrent_path.read_bytes()
-        fleet.add_swarm(FleetSwarm(content.infohash_hex, content.name, raw, None, None, 1))
+    fleet = _fleet_of(store, tmp_path, 4)
     events: list[str] = []
     node = _node(store, fleet, events)
 
@@ -123,12 +129,7 @@ def test_lease_hand_off_and_release_on_stop(store: Store, tmp_path: Path) -> Non
 
 
 def test_a_replaced_node_stops_and_takes_and_writes_nothing(store: Store, tmp_path: Path) -> None:
-    fleet = Fleet(store)
-    for i in range(2):
-        content = build_content(tmp_path / str(i), size=16384, piece_length=16384, seed=bytes([i]),
-                                announce=["http://127.0.0.1:9/announce"])  # fmt: skip
-        fleet.add_swarm(FleetSwarm(content.infohash_hex, content.name, content.torrent_path.read_bytes(),
-                                   None, None, 1))  # fmt: skip
+    fleet = _fleet_of(store, tmp_path, 2)
     events: list[str] = []
     node = _node(store, fleet, events)
     assert store.node is not None
@@ -344,12 +345,7 @@ def test_a_node_cut_off_from_the_database_stops_watching_when_its_leases_expire(
     """Renewals fail (the database out of reach): once a lease length has passed since the last renewal
     began, the node stops watching its swarms (others may hold them by now: no swarm is watched by more
     nodes than asked) and discards what it queued; when renewals succeed again it leases anew."""
-    fleet = Fleet(store)
-    for i in range(2):
-        content = build_content(tmp_path / str(i), size=16384, piece_length=16384, seed=bytes([i]),
-                                announce=["http://127.0.0.1:9/announce"])  # fmt: skip
-        fleet.add_swarm(FleetSwarm(content.infohash_hex, content.name, content.torrent_path.read_bytes(),
-                                   None, None, 1))  # fmt: skip
+    fleet = _fleet_of(store, tmp_path, 2)
     events: list[str] = []
     node = _node(store, fleet, events)
     renew = fleet.renew
