@@ -18,10 +18,11 @@ from swarmscope.cases.hit_proofs import letter_facts
 from swarmscope.cases.thresholds import ThresholdPolicy
 from swarmscope.evidence.canonical import as_version
 from swarmscope.evidence.declarations import OBSERVATION
+from swarmscope.evidence.hit_port import CLAIM_CHECK_WINDOW_US
 from swarmscope.evidence.records import Observation, Source, us_to_iso
 from swarmscope.store.database import Store
 from swarmscope.store.ledger.proven import proven_observations, store_trust
-from swarmscope.store.ledger.proven_ports import CLAIM_CHECK_WINDOW_US, UNKNOWN_SOURCE_PORT
+from swarmscope.store.ledger.proven_ports import UNKNOWN_SOURCE_PORT
 from swarmscope.store.legal import case_status
 from swarmscope.store.legal import cases as sc
 from tests.cases.evidence import IH, T0, fresh_store, hit, seal

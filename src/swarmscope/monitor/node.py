@@ -297,7 +297,11 @@ class FleetNode:
             return
         self.leases[swarm.infohash] = lease
         self._publish()
-        await self.monitor.add_target(target)
+        try:
+            await self.monitor.add_target(target)
+        except SwarmscopeError as exc:  # held but never watched otherwise: give it back, the round goes on
+            self._drop(swarm.infohash, f"could not start monitoring it ({exc})")
+            return
         self.on_event(f"leased {swarm.infohash} ({swarm.name}) token {lease.token}")
         self._references.read(swarm, target)
 

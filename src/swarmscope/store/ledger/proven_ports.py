@@ -11,10 +11,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, TypeVar
 
-from swarmscope.evidence.hit_port import CLAIM_CHECK_WINDOW_US, claim_checks, counted_port
+from swarmscope.evidence.hit_port import claim_checks, counted_port
 
 E = TypeVar("E")  # store.ledger.proven.ProvenEvidence (not imported: that module calls this one)
-__all__ = ["CLAIM_CHECK_WINDOW_US", "UNKNOWN_SOURCE_PORT", "wire_ports"]
 
 UNKNOWN_SOURCE_PORT = (
     "inbound record sealed before its TCP source port was kept (observation format version 1): its port "

@@ -58,7 +58,8 @@ def add_swarm(conn: sa.Connection, info: SwarmInfo) -> int:
     """Insert the swarm unless its infohash is known; returns the swarm row id.
 
     A swarm first added from a magnet (no metainfo) gets its metainfo fields filled in when it is added
-    again with metainfo; otherwise an existing row is left as it is.
+    again with metainfo; otherwise an existing row is left as it is. Two nodes of a fleet that lease one
+    swarm at once both add it: the one whose insert meets the other's row (unique infohash) takes that row.
     """
     values = {
         "infohash": info.infohash.lower(),
@@ -72,11 +73,16 @@ def add_swarm(conn: sa.Connection, info: SwarmInfo) -> int:
         "magnet": info.magnet,
         "added_us": info.added_us,
     }
-    existing = conn.execute(
-        sa.select(swarm.c.id, swarm.c.metainfo).where(swarm.c.infohash == values["infohash"])
-    ).first()
+    known = sa.select(swarm.c.id, swarm.c.metainfo).where(swarm.c.infohash == values["infohash"])
+    existing = conn.execute(known).first()
     if existing is None:
-        return _new_id(conn.execute(sa.insert(swarm).values(values)))
+        try:
+            with conn.begin_nested():  # a savepoint: another writer (a fleet node) may insert it meanwhile
+                return _new_id(conn.execute(sa.insert(swarm).values(values)))
+        except sa.exc.IntegrityError:
+            existing = conn.execute(known).first()
+            if existing is None:
+                raise
     if existing.metainfo is None and info.metainfo is not None:
         fill = {k: v for k, v in values.items() if k not in ("infohash", "added_us", "magnet")}
         conn.execute(sa.update(swarm).where(swarm.c.id == existing.id).values(fill))
