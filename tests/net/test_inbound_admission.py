@@ -22,11 +22,11 @@ from swarmscope.net.inbound_admission import (
     SealThrottle,
     Slot,
     evictable,
-    host_key,
 )
 from swarmscope.net.listener import PeerListener
 from swarmscope.wire import peer as pw
 from swarmscope.wire.metainfo import parse_metainfo
+from swarmscope.wire.types import host_key
 from tests.net.lt_seed import make_torrent
 from tests.net.test_listener import PEER_ID, Harness, serve
 

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from swarmscope.evidence.records import Failure, Observation, Source, Tier, heavy_without_evidence
+from swarmscope.wire.types import host_key
 
 PeerKey = tuple[str, str, int]  # (swarm hex, ip, port)
 K = TypeVar("K")
@@ -265,18 +266,10 @@ class ProbePlan:
 
 
 def naming_host(via: str) -> str:
-    """The host a PEX quota is kept for: ``via`` ("ip:port" of the naming peer) without its port, an IPv6
-    address as its /64 (one subscriber's usual allocation, RFC 6177). One host listening on many ports is
-    one naming peer: else each port it connects on would bring a new quota. "" stays "" (no namer)."""
-    if not via:
-        return ""
-    ip = via.rsplit(":", 1)[0].strip("[]")
-    if ":" not in ip:
-        return ip
-    try:
-        return str(ipaddress.IPv6Network(f"{ip}/64", strict=False))
-    except ValueError:
-        return ip
+    """The host a PEX quota is kept for: ``via`` ("ip:port" of the naming peer) without its port, as
+    ``wire.types.host_key`` counts it (an IPv6 address by its /64). One host listening on many ports is one
+    naming peer: else each port it connects on would bring a new quota. "" stays "" (no namer)."""
+    return host_key(via.rsplit(":", 1)[0].strip("[]")) if via else ""
 
 
 def _decrement(counts: dict[K, int], key: K) -> None:

@@ -61,15 +61,6 @@ class Slot:
         return not self.claimed and now - self.named_at >= IDLE_AFTER
 
 
-def host_key(ip: str) -> str:
-    """The address the per-IP bounds and the seal throttle count by: an IPv4 address itself, an IPv6
-    address's /64 network (``2001:db8::/64``)."""
-    address = ipaddress.ip_address(ip)
-    if isinstance(address, ipaddress.IPv6Address):
-        return str(ipaddress.ip_network(f"{address}/64", strict=False))
-    return ip
-
-
 def evictable(slots: Iterable[tuple[Slot, T]], now: float) -> T | None:
     """The stream to close for a newcomer among ``(slot, stream)`` pairs: an idle one, those that never
     named a swarm first, then the oldest; None when none is idle."""

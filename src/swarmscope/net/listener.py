@@ -36,13 +36,13 @@ from swarmscope.net.inbound_admission import (
     SealThrottle,
     Slot,
     evictable,
-    host_key,
     peer_address,
 )
 from swarmscope.net.mse_conn import random_pad, random_private_key
 from swarmscope.net.stream_shell import DrivenRun, StreamShell, Tap
 from swarmscope.wire.mse import IncomingKind, MseResponder, classify_incoming
 from swarmscope.wire.mse_cipher import CRYPTO_METHODS, CRYPTO_RC4, MAX_PAD, SkeyIndex
+from swarmscope.wire.types import host_key
 
 HANDSHAKE_LEN = 68  # BEP 3: 1 + 19 + 8 reserved + 20 infohash + 20 peer id
 INFOHASH_SLICE = slice(28, 48)  # BEP 3: where the infohash sits in the handshake

@@ -21,13 +21,12 @@ DHT-08 (tokens echoed exactly, bound to our IP), DHT-09 (a reply without nodes i
 from __future__ import annotations
 
 import enum
-import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from swarmscope.wire.dht_scrape import bloom_estimate, bloom_union
 from swarmscope.wire.krpc import Response
-from swarmscope.wire.types import Endpoint
+from swarmscope.wire.types import Endpoint, host_key
 
 ALPHA = 3  # BEP 5 leaves α open; Kademlia uses 3
 K = 8  # BEP 5: bucket size, also the number of closest nodes to announce to
@@ -75,20 +74,6 @@ class LookupResult:
     seeds_estimate: float | None = None
     peers_estimate: float | None = None
     exhausted: bool = False
-
-
-def host_key(host: str) -> str:
-    """The host a DHT node counts as: the IPv4 address itself, or the /64 of an IPv6 address.
-
-    An unparseable host (a name in a bootstrap list) counts as itself.
-    """
-    try:
-        ip = ipaddress.ip_address(host)
-    except ValueError:
-        return host
-    if ip.version == 6:
-        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
-    return str(ip)
 
 
 class Lookup:

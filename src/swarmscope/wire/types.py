@@ -125,3 +125,18 @@ class Endpoint:
 
     def __str__(self) -> str:
         return f"[{self.host}]:{self.port}" if self.is_v6 else f"{self.host}:{self.port}"
+
+
+def host_key(host: str) -> str:
+    """The host an address counts as wherever one host must count once (a DHT lookup's nodes, the
+    listener's per-IP bounds and seal throttle, a PEX naming peer's quota): the IPv4 address itself, or
+    the /64 of an IPv6 address (the prefix one subscriber gets, RFC 6177). An unparseable host (a name in a
+    bootstrap list) counts as itself.
+    """
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if ip.version == 6:
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
