@@ -41,15 +41,7 @@ def test_a_withdrawal_truncated_with_its_witness_deleted_drafts_no_letter(world:
     assert withdrawn.exit_code == 0, withdrawn.output
     witness = witness_path(default_key_path(db))
     assert witness.exists()
-    case = case_status.get_case(world.store, doe)
-    tamper_file(
-        world.db,
-        "DELETE FROM ledger_batch WHERE last_index = (SELECT max(idx) FROM ledger_entry)",
-        "DELETE FROM ledger_entry WHERE idx = (SELECT max(idx) FROM ledger_entry)",
-        "DELETE FROM workflow_event WHERE id = (SELECT max(id) FROM workflow_event)",
-        "DELETE FROM case_event WHERE id = (SELECT max(id) FROM case_event)",
-        f"UPDATE legal_case SET status = 'identified', closed_us = NULL WHERE id = {case.id}",
-    )
+    _truncate_newest(world, case_status.get_case(world.store, doe).id)
     witness.unlink()
     settings = str(L.TEMPLATES / "settings.example.toml")
     drafted = runner.invoke(app, ["letters", "draft", "--case", doe, "--settings", settings, "--db", db])
