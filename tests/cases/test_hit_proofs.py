@@ -169,17 +169,23 @@ def _seal_fleet_hits(stores: list[Store], binds: list[str]) -> None:
         store.commit_evidence(run, records=[started, seen], sealed_at_us=T0 + 4 * HOUR)
 
 
-def test_hit_lines_of_two_nodes_on_one_source_address_are_not_corroborated(tmp_path: Path) -> None:
+def _fleet_lines(tmp_path: Path, sealers: list[int], binds: list[str]) -> list[str]:
+    """The hit lines of 127.0.0.5 when node ``sealers[i]`` (of two keys, both trusted) sealed hit ``i``
+    in a run bound at ``binds[i]``."""
     keys = [Ed25519PrivateKey.generate() for _ in range(2)]
     stores = [open_store(str(tmp_path / "fleet.db"), node_key=k, now_us=T0) for k in keys]
     try:
-        _seal_fleet_hits(stores, ["127.0.4.1", "127.0.4.1"])
+        _seal_fleet_hits([stores[i] for i in sealers], binds)
         fingerprints = frozenset(key_fingerprint(public_key_raw(k)) for k in keys)
         proof = ProvenCaseHits(stores[0], EvidenceTrust(fingerprints, T0 + 10 * HOUR))
-        lines = hit_lines(stores[0], proof, Claim("DOE-1", "127.0.0.5", IH, 6881, 2, T0, T0 + HOUR))
+        return hit_lines(stores[0], proof, Claim("DOE-1", "127.0.0.5", IH, 6881, 2, T0, T0 + HOUR))
     finally:
         for store in stores:
             store.close()
+
+
+def test_hit_lines_of_two_nodes_on_one_source_address_are_not_corroborated(tmp_path: Path) -> None:
+    lines = _fleet_lines(tmp_path, [0, 1], ["127.0.4.1", "127.0.4.1"])
     assert len(lines) == 2 and all("(seen from node " in line for line in lines), lines
     assert not any("corroborated" in line for line in lines), lines  # one vantage point, two keys
 
@@ -225,15 +231,6 @@ def test_hit_lines_name_the_node_that_saw_each_hit_in_a_fleet(tmp_path: Path) ->
 
 def test_hit_lines_of_one_node_key_from_two_binds_are_not_corroborated(tmp_path: Path) -> None:
     """One node key's runs bound at two addresses: two vantages, one node; exhibits count as cases build."""
-    keys = [Ed25519PrivateKey.generate() for _ in range(2)]
-    stores = [open_store(str(tmp_path / "fleet.db"), node_key=k, now_us=T0) for k in keys]
-    try:
-        _seal_fleet_hits([stores[0], stores[0]], ["127.0.4.1", "127.0.4.5"])  # both hits: node 0's key
-        fingerprints = frozenset(key_fingerprint(public_key_raw(k)) for k in keys)
-        proof = ProvenCaseHits(stores[0], EvidenceTrust(fingerprints, T0 + 10 * HOUR))
-        lines = hit_lines(stores[0], proof, Claim("DOE-1", "127.0.0.5", IH, 6881, 2, T0, T0 + HOUR))
-    finally:
-        for store in stores:
-            store.close()
+    lines = _fleet_lines(tmp_path, [0, 0], ["127.0.4.1", "127.0.4.5"])  # both hits: node 0's key
     assert len(lines) == 2 and all("(seen from node " in line for line in lines), lines
     assert not any("corroborated" in line for line in lines), lines  # two vantage points, one key
