@@ -42,6 +42,7 @@ from swarmscope.cases.letter_flow import expire_letters
 from swarmscope.cli.policy_options import document_policy
 from swarmscope.evidence.records import Tier
 from swarmscope.store.database import open_store
+from swarmscope.store.ledger.head_witness import witness_path
 from swarmscope.store.ledger.node_key import load_or_create_node_key
 from swarmscope.store.ledger.queries import load_attributions, load_observations
 from swarmscope.testbed.mmdb import build_test_datasets
@@ -209,7 +210,8 @@ def world(netns: bool, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Wor
 
 
 def _snapshot(db: Path, key: Path, where: Path) -> Path:
-    """A consistent copy of the SQLite evidence (backup API) with its node key beside it (mode kept)."""
+    """A consistent copy of the SQLite evidence (backup API) with its node key and the key's chain-head
+    witness beside it (modes kept): the workflow refuses a chain that says a witness was kept when none is."""
     where.mkdir()
     copy = where / db.name
     with sqlite3.connect(db) as source, sqlite3.connect(copy) as target:
@@ -217,6 +219,9 @@ def _snapshot(db: Path, key: Path, where: Path) -> Path:
     source.close()
     target.close()
     shutil.copy2(key, where / key.name)
+    witness = witness_path(key)
+    if witness.exists():
+        shutil.copy2(witness, witness_path(where / key.name))
     return copy
 
 
