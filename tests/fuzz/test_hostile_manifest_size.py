@@ -10,8 +10,13 @@ bytes per bundle file.
 
 from __future__ import annotations
 
+import io
 import tracemalloc
+from pathlib import Path
 
+from rich.console import Console
+
+from swarmscope.cli.verify import EXIT_UNUSABLE, MAX_FILE, run_verify
 from swarmscope.evidence.bundle.nodes_verify import verify_export
 
 MANIFEST_BYTES = 8 * 1024 * 1024
@@ -29,3 +34,16 @@ def test_a_huge_manifest_of_tiny_objects_is_refused_in_bounded_memory() -> None:
         tracemalloc.stop()
     assert not verdict.ok
     assert peak < PEAK_BOUND, f"peak {peak / 2**20:.0f} MiB for an {MANIFEST_BYTES / 2**20:.0f} MiB manifest"
+
+
+def test_a_manifest_over_the_file_bound_is_named_not_read_as_missing(tmp_path: Path) -> None:
+    """A sparse manifest.json one byte over ``MAX_FILE``: refused by name and size, exit 2, nothing read."""
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    with (bundle / "manifest.json").open("wb") as sparse:
+        sparse.truncate(MAX_FILE + 1)  # sparse: no disk blocks written
+    out = io.StringIO()
+    status = run_verify(bundle, console=Console(file=out, width=400))
+    assert status == EXIT_UNUSABLE
+    assert f"manifest.json: {MAX_FILE + 1} bytes, over the {MAX_FILE}" in out.getvalue()
+    assert "no manifest.json" not in out.getvalue()

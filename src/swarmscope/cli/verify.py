@@ -184,6 +184,11 @@ def run_verify(
     if not bundle.is_dir():
         _unusable(f"{bundle}: not a directory", as_json, console)
         return EXIT_UNUSABLE
+    manifest = bundle / "manifest.json"
+    if manifest.is_file() and not manifest.is_symlink() and manifest.stat().st_size > MAX_FILE:
+        size = manifest.stat().st_size
+        _unusable(f"{manifest}: {size} bytes, over the {MAX_FILE} a bundle file may have", as_json, console)
+        return EXIT_UNUSABLE
     try:
         expected = expected_keys(expect_key, expect_keys)
         verdict = verify_export(DirectoryBundle(bundle), expect_keys=expected, tsa_roots=tsa_roots)
