@@ -311,11 +311,13 @@ def node(
         ),
     ] = None,
     probe_processes: opt.ProbeProcesses = 1,
+    max_backlog: opt.MaxBacklog = 256.0,
 ) -> None:
     """Run one monitor node of a fleet: lease swarms, monitor them, renew, release on stop."""
     try:
         check_node(db, name, bind, connect_timeout, public_ip)
         num.PROBE_PROCESSES.check("--probe-processes", probe_processes)
+        num.BACKLOG_MIB.check("--max-backlog", max_backlog)
         dataset_paths: dict[str, str] = {}
         references: dict[int, str] = {}
         if dataset or reference:  # checked before anything is written for this node
@@ -329,6 +331,7 @@ def node(
         )  # fmt: skip
         check_listen_port(config)
         config.dataset_paths = dataset_paths
+        config.max_backlog_bytes = int(max_backlog * 1024 * 1024)  # shared among the probe processes
         clock_options(config, ntp_server or [], ntp_interval, clock_threshold_ms)
         plan = NodePlan(NodeStart(name, "", public_ip or bind, listen_port, capacity), lease_seconds)
         run_node(db, plan, config, node_key_path(db, name, node_key), references, loop, probe_processes)
