@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -40,12 +41,10 @@ _V6_BODY = rf"(?:{_HEX}{{0,4}}:){{2,7}}(?:{_QUAD}|{_HEX}{{1,4}})?{_ZONE}"
 _PATTERNS = (  # in order: the widest forms first, the leak scan's own two last (tests/research/scan.py)
     re.compile(rf"\[(?P<ip>{_V6_BODY})\]{_PORT}"),  # [v6]:port, RFC 3986 section 3.2.2
     re.compile(rf"(?<![0-9A-Fa-f:])(?P<ip>{_V6_BODY})(?![0-9A-Fa-f:])"),  # bare v6, v4-mapped tail
-    re.compile(
-        rf"(?<![0-9])(?<![0-9]\.)(?P<ip>{_QUAD})(?![0-9])(?!\.[0-9]){_PORT}"
-    ),  # v4, any embedding, port
+    re.compile(rf"(?<![0-9])(?P<run>[0-9]+(?:\.[0-9]+){{3,}})(?![0-9]){_PORT}"),  # dotted runs, port
     re.compile(rf"(?<![0-9A-Za-z:])(?P<ip>{_HEX}{{0,4}}(?::{_HEX}{{0,4}}){{2,7}})(?![0-9A-Za-z:])"),
 )
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_HIDDEN = frozenset(("Cc", "Cf"))  # control and format characters (zero-width, bidi): Unicode 15, 4.5
 
 
 @dataclass(slots=True)
@@ -163,8 +162,13 @@ def scrub(text: str) -> str:
 
     A four-part dotted version (``libtorrent 2.0.11.0``) is a valid IPv4 address (RFC 791 dotted quad)
     and cannot be told from one, so it is replaced too: safety first; two- and three-part versions stay.
+    Likewise a longer dotted run is replaced whole when any four consecutive parts of it read as an
+    address (``2024.10.1.2.3``, ``Film.192.168.1.10.mkv``), zero-padded parts included (``010.001.002.003``:
+    ``inet_aton`` reads them, as octal). The text is first NFKC-normalised (full-width ``１０．１．２．３``
+    reads as ASCII: Unicode UAX #15) and stripped of control and format characters (a zero-width space
+    inside an address hides it from a pattern but not from a reader).
     """
-    text = _CONTROL.sub("", text)
+    text = "".join(c for c in unicodedata.normalize("NFKC", text) if unicodedata.category(c) not in _HIDDEN)
     for _ in range(len(text) + 1):
         before = text
         for pattern in _PATTERNS:
@@ -176,9 +180,19 @@ def scrub(text: str) -> str:
 
 def _replace(match: re.Match[str]) -> str:
     """``[address]`` for a match whose ``ip`` group parses as an IP address (Python ``ipaddress``, zone
-    included), else the match unchanged."""
+    included), or whose dotted ``run`` has four consecutive parts of 0..255 each; else the match unchanged."""
+    if "run" in match.groupdict():
+        parts = [_octet(p.lstrip("0")) for p in match.group("run").split(".")]
+        quads = any(all(parts[i : i + 4]) for i in range(len(parts) - 3))
+        return "[address]" if quads else match.group(0)
     try:
         ipaddress.ip_address(match.group("ip"))
     except ValueError:
         return match.group(0)
     return "[address]"
+
+
+def _octet(digits: str) -> bool:
+    """True for decimal digits (leading zeros stripped) of 0..255; never parses a long run (Python limits
+    ``int()`` of a string to 4,300 digits)."""
+    return len(digits) <= 3 and int(digits or "0") <= 255
