@@ -1,10 +1,10 @@
 """An IPv4 address next to a full stop must not leave a research export either.
 
 :func:`swarmscope.research.cells.scrub` replaces every IP address in free text by ``[address]``; its
-IPv4 pattern (and the leak scan's, ``tests/research/scan.py``, so the property tests cannot see it)
-refuses a match with a ``.`` on either side, to keep five-part versions whole. A sentence ending in an
-address (``seen at 10.1.2.3.``) and a dotted torrent name (``Film.192.168.1.10.mkv``) are ordinary
-spellings, and the address in them leaves whole.
+IPv4 pattern once refused a match with a ``.`` on either side (as the leak scan's, ``tests/research/scan.py``,
+still does, so the property tests cannot see it). A sentence ending in an address (``seen at 10.1.2.3.``),
+a dotted torrent name (``Film.192.168.1.10.mkv``), a year before a quad, zero-padded, full-width or
+zero-width-split spellings are ordinary, and the address in them must not leave whole.
 """
 
 from __future__ import annotations
