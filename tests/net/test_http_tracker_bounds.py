@@ -94,3 +94,15 @@ def test_the_inflater_yields_pieces_of_at_most_the_bound() -> None:
     assert sum(sizes) == 8 * MIB and max(sizes) <= 1001
     with pytest.raises(ContentEncodingError):
         list(Inflater("gzip", 1000).feed(b"not gzip at all"))
+
+
+async def test_a_gzip_reply_cut_before_its_trailer_is_a_fault() -> None:
+    """The client checks the coded stream ended with the body (``Inflater.finish``): a cut gzip reply."""
+    cut = Reply(zlib.compress(OK, wbits=31)[:-8], headers={"Content-Encoding": "gzip"})
+    with scripted_tracker({"/announce": [cut]}) as tracker:
+        client = HttpTrackerClient(bind_ip="127.0.0.1", timeout=10.0)
+        try:
+            reply = await client.get(tracker.base + "/announce")
+        finally:
+            await client.aclose()
+    assert isinstance(reply, TrackerFault) and "cut short" in reply.error, reply

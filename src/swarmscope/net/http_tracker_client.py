@@ -122,6 +122,7 @@ class HttpTrackerClient:
                         body += part
                         if len(body) > self._max_body:
                             return TrackerFault(f"body larger than {self._max_body} bytes")
+                inflater.finish()
                 return HttpReply(response.status_code, bytes(body), str(response.url))
         except ContentEncodingError as exc:
             return TrackerFault(f"bad content encoding: {exc}")
@@ -131,6 +132,10 @@ class HttpTrackerClient:
             return TrackerFault(f"bad URL: {exc}")
         except OSError as exc:
             return TrackerFault(f"socket error: {exc.strerror or exc}")
+
+
+GZIP_MAGIC = b"\x1f\x8b"  # RFC 1952 section 2.3.1: ID1, ID2
+MAX_GZIP_MEMBERS = 64  # members of one body; a tracker sends one
 
 
 class ContentEncodingError(Exception):
@@ -146,9 +151,14 @@ class Inflater:
         max_out: output bound in bytes; :meth:`feed` yields pieces of at most ``max_out + 1`` bytes, so a
             caller that stops past ``max_out`` never holds more than that (a gzip bomb inflates ~1000:1).
 
-    Raises (from :meth:`feed`):
-        ContentEncodingError: an unknown coding, bytes that are not of the coding, or bytes after the end of
-            the coded stream (zlib would keep them all in ``unused_data``, uncounted by ``max_out``).
+    A gzip body may hold several members one after another (RFC 1952 section 2.2; ``gunzip`` reads them all),
+    up to :data:`MAX_GZIP_MEMBERS`; each member's CRC-32 and length are checked by zlib, so a body cut
+    before a member's trailer is refused by :meth:`finish`.
+
+    Raises (from :meth:`feed` and :meth:`finish`):
+        ContentEncodingError: an unknown coding, bytes that are not of the coding, bytes after the end of
+            the coded stream (zlib would keep them all in ``unused_data``, uncounted by ``max_out``), or a
+            stream that ends before its end (:meth:`finish`).
     """
 
     def __init__(self, encoding: str, max_out: int) -> None:
@@ -158,20 +168,25 @@ class Inflater:
         if len(codings) > 1 or (codings and codings[0] not in ("gzip", "x-gzip", "deflate")):
             raise ContentEncodingError(f"unsupported Content-Encoding {encoding!r}")
         self._coding = codings[0] if codings else ""
+        self._gzip = self._coding in ("gzip", "x-gzip")
         self._max_out = max_out
-        wbits = zlib.MAX_WBITS | 16 if self._coding in ("gzip", "x-gzip") else zlib.MAX_WBITS
+        wbits = zlib.MAX_WBITS | 16 if self._gzip else zlib.MAX_WBITS
         self._zlib = zlib.decompressobj(wbits) if self._coding else None
         self._started = False
+        self._members = 1
+        self._carry = b""  # the first byte of a next gzip member's magic, split across reads
 
     def feed(self, raw: bytes) -> Iterator[bytes]:
         """Decoded bytes of the next raw piece, in pieces of at most ``max_out + 1`` bytes."""
         if self._zlib is None:
             yield raw
             return
-        pending = raw
+        pending, self._carry = self._carry + raw, b""
         while pending:
-            if self._zlib.eof:  # RFC 9110 section 8.4.1: the coding covers the whole body, nothing after it
-                raise ContentEncodingError(f"{len(pending)} bytes after the end of the {self._coding} stream")
+            # RFC 9110 section 8.4.1: the coding covers the whole body, nothing after it but another member
+            if self._zlib.eof and not self._next_member(pending):
+                self._carry = pending  # one byte: the magic's second byte comes with the next read
+                return
             try:
                 out = self._zlib.decompress(pending, self._max_out + 1)
             except zlib.error as exc:
@@ -184,6 +199,33 @@ class Inflater:
             pending = self._zlib.unconsumed_tail or self._zlib.unused_data
             if out:
                 yield out
+
+    def _next_member(self, pending: bytes) -> bool:
+        """After a member ended: True once a next gzip member starts at ``pending`` (a new decompressor
+        takes it), False for a lone first magic byte (wait for more).
+
+        Raises:
+            ContentEncodingError: anything else after the end (not gzip, or past the member bound).
+        """
+        magic = pending[:2]
+        if self._gzip and magic == GZIP_MAGIC[: len(magic)] and self._members < MAX_GZIP_MEMBERS:
+            if len(magic) < len(GZIP_MAGIC):
+                return False
+            self._zlib = zlib.decompressobj(zlib.MAX_WBITS | 16)
+            self._members += 1
+            return True
+        raise ContentEncodingError(f"{len(pending)} bytes after the end of the {self._coding} stream")
+
+    def finish(self) -> None:
+        """The body ended: its coded stream must have ended too (a gzip member's CRC-32 and length trailer
+        read, RFC 1952 section 2.2; a zlib stream's Adler-32, RFC 1950). An empty body passes (it says
+        nothing; the reply's parser judges it).
+
+        Raises:
+            ContentEncodingError: the body stopped inside the coded stream.
+        """
+        if self._zlib is not None and self._started and (not self._zlib.eof or self._carry):
+            raise ContentEncodingError(f"the {self._coding} stream is cut short: the body ended inside it")
 
 
 def _status_fault(reply: HttpReply) -> TrackerFault:
