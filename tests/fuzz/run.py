@@ -124,6 +124,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=0, help="stop a target after this many inputs (0: none)")
     parser.add_argument("--workdir", type=Path, default=Path(".fuzz"), help="corpus, crashers, logs")
     args = parser.parse_args(argv)
+    if args.seconds < 1 or args.runs < 0:
+        bad = f"--seconds {args.seconds}" if args.seconds < 1 else f"--runs {args.runs}"
+        print(f"fuzz: {bad}: --seconds must be at least 1, --runs at least 0 (0: no limit)", file=sys.stderr)
+        return 1
     workdir = args.workdir.resolve()
     unknown = sorted(set(args.targets) - set(TARGETS))
     if unknown:

@@ -114,3 +114,15 @@ def test_mse_targets_segment_the_handshake_not_the_stream(name: str, monkeypatch
     check(TARGETS[name], b"\x00" + seed[1:] + bytes(60_000))
     assert received and set(received) == {1}, "the handshake is fed byte by byte"
     assert len(calls) == 2 and calls[-1] >= 60_000, f"stream decrypts: {calls[:5]}"
+
+
+@pytest.mark.parametrize("args", [["--seconds", "-5"], ["--seconds", "0"], ["--runs", "-1"]])
+def test_the_fuzz_runner_refuses_a_count_that_would_run_nothing(
+    args: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``make fuzz`` with a negative time or count runs 0 inputs: one line and exit 1, not a clean table."""
+    from tests.fuzz.run import main
+
+    assert main(["bencode", *args]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"fuzz: {args[0]} {args[1]}:") and err.count("\n") == 1
