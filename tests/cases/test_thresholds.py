@@ -14,6 +14,7 @@ from swarmscope.cases.thresholds import (
     evaluate,
     policy_warnings,
 )
+from swarmscope.evidence.bundle.vantage import corroborated, independent_pairs
 
 IH = "aa" * 20
 MIN = 60 * 10**6
@@ -225,3 +226,37 @@ def test_min_vantages_counts_distinct_nodes_and_is_recorded() -> None:
     assert ThresholdPolicy().describe() == "min_hits=3, min_span=60.0 min, allow_flags=none"
     with pytest.raises(ValueError, match="min_vantages"):
         ThresholdPolicy(min_vantages=0)
+
+
+def test_three_vantages_need_three_pairwise_independent_hits() -> None:
+    """One node on three networks beside two more nodes on one network of theirs: three node keys and three
+    vantages, but at most two hits differ pairwise in both (A on X, Y, Z; B and C on X)."""
+    seen = [
+        ("a", "198.51.100.0/24"),
+        ("a", "203.0.113.0/24"),
+        ("a", "192.0.2.0/24"),
+        ("b", "198.51.100.0/24"),
+    ]
+    seen.append(("c", "198.51.100.0/24"))
+    hits = [
+        Hit("127.0.0.2", 6881, "aa" * 20, T0 + m * 1_800_000_000, T0, node=n, vantage=v)
+        for m, (n, v) in enumerate(seen)
+    ]
+    (alone,) = evaluate(hits, ThresholdPolicy(min_vantages=3), {})
+    assert alone.reasons_excluded == (
+        "too_few_vantages: seen from 3 node(s) on 3 vantage point(s), but only 2 of them pairwise distinct"
+        " in both node and vantage, 3 required",
+    )
+    assert evaluate(hits, ThresholdPolicy(min_vantages=2), {})[0].is_candidate
+    moved = [
+        *hits,
+        Hit("127.0.0.2", 6881, "aa" * 20, T0 + 9 * 1_800_000_000, T0, node="c", vantage="10.9.0.0/24"),
+    ]
+    assert evaluate(moved, ThresholdPolicy(min_vantages=3), {})[0].is_candidate  # a-Y, b-X, c-new
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from("abc"), st.sampled_from("XYZ")), max_size=8))
+def test_two_independent_pairs_is_the_corroboration_rule(pairs: list[tuple[str, str]]) -> None:
+    """For two named vantages the matching agrees with :func:`corroborated` (two keys AND two vantages)."""
+    assert (independent_pairs(pairs) >= 2) == corroborated([n for n, _ in pairs], [v for _, v in pairs])

@@ -40,7 +40,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from swarmscope.evidence.bundle.vantage import corroborated, vantage_count
+from swarmscope.evidence.bundle.vantage import corroborated, independent_pairs, vantage_count
 
 KNOWN_FLAGS: frozenset[str] = frozenset({"hosting", "vpn", "tor"})
 HOUR_US = 3600 * 10**6
@@ -223,17 +223,33 @@ def _reasons(group: list[Hit], policy: ThresholdPolicy, flags: frozenset[str]) -
     reasons.extend(
         f"flagged:{f}: address flagged {f} (not allowed)" for f in sorted(flags - policy.allow_flags)
     )
+    reasons.extend(_vantage_reasons(group, policy.min_vantages))
+    return tuple(reasons)
+
+
+def _vantage_reasons(group: list[Hit], required: int) -> list[str]:
+    """``too_few_vantages`` when fewer than ``required`` node keys or vantages saw the group, or, for three
+    or more, fewer than ``required`` hits are pairwise independent, each of another node key and another
+    vantage (:func:`~swarmscope.evidence.bundle.vantage.independent_pairs`)."""
+    if required <= DEFAULT_MIN_VANTAGES:
+        return []
     networks = vantage_count(h.vantage_key for h in group if h.vantage_key)  # one at least
     nodes = len({h.node for h in group if h.node})
-    if policy.min_vantages > DEFAULT_MIN_VANTAGES and min(networks, nodes) < policy.min_vantages:
+    pairs = independent_pairs((h.node, h.vantage_key) for h in group)
+    if min(networks, nodes) < required:
         if nodes < networks:
             shared = f" from {networks} source networks (one node key's runs share its clock and software)"
         elif nodes > networks:
             shared = f" on {networks} vantage point(s) (distinct source networks)"
         else:
             shared = ""
-        reasons.append(f"too_few_vantages: seen from {nodes} node(s){shared}, {policy.min_vantages} required")
-    return tuple(reasons)
+        return [f"too_few_vantages: seen from {nodes} node(s){shared}, {required} required"]
+    if pairs < required and required > 2:  # two: corroborated()'s rule (two keys AND two vantages)
+        return [
+            f"too_few_vantages: seen from {nodes} node(s) on {networks} vantage point(s), but only {pairs}"
+            f" of them pairwise distinct in both node and vantage, {required} required"
+        ]
+    return []
 
 
 def evaluate(

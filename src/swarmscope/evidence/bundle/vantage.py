@@ -117,6 +117,35 @@ def corroborated(nodes: Iterable[str], vantages: Iterable[str]) -> bool:
     return len(set(nodes) - {""}) >= 2 and vantage_count(vantages) >= 2
 
 
+def independent_pairs(pairs: Iterable[tuple[str, str]]) -> int:
+    """How many hits of ``pairs`` (node key fingerprint, vantage; one per hit, "" unknown) are pairwise
+    independent: the size of a largest set of (node, vantage) pairs with no node and no vantage twice (a
+    maximum bipartite matching, Kuhn's augmenting paths; a group has a handful of nodes). Vantages count as
+    :func:`vantage_count` counts them (``DEFAULT_ROUTE`` only when no named one); unknown nodes not at all.
+    For two named vantages it agrees with :func:`corroborated` (König), which stays the rule for two (a
+    node that ran without ``--bind`` counts there as a node key, its vantage unknown); for three or more
+    it is stricter than counting nodes and vantages apart: one node on three networks beside two nodes on
+    one network is two independent observers, not three."""
+    known = {(node, vantage) for node, vantage in pairs if node and vantage}
+    named = {v for _, v in known} - {DEFAULT_ROUTE}
+    edges: dict[str, list[str]] = {}
+    for node, vantage in sorted(known):
+        if not named or vantage != DEFAULT_ROUTE:
+            edges.setdefault(node, []).append(vantage)
+    holder: dict[str, str] = {}  # vantage -> the node matched to it
+
+    def augment(node: str, seen: set[str]) -> bool:
+        for vantage in edges[node]:
+            if vantage not in seen:
+                seen.add(vantage)
+                if vantage not in holder or augment(holder[vantage], seen):
+                    holder[vantage] = node
+                    return True
+        return False
+
+    return sum(1 for node in edges if augment(node, set()))
+
+
 def vantage_of_run(run: RunStarted | None, peer_ip: str | None = None, *, by_bind: bool = False) -> str:
     """The vantage of the run that sealed a hit of ``peer_ip`` (its sealed ``bind_ip`` and, when the node
     declared one, ``public_ip``: see :func:`vantage_of_address`, also for ``by_bind``); no run known:
