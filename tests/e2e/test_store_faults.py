@@ -215,6 +215,9 @@ def test_full_disk_sqlite(crash_swarm: Swarm, tmp_path: Path) -> None:
         holder.wait(timeout=10)
 
 
+COMMIT_WAIT = 150.0  # seconds: one re-probe interval (120 s, monitor/plan.py) and slack for a loaded machine
+
+
 def _held_commit(pg: pg_server.ScratchPostgres, proc: subprocess.Popen[bytes]) -> tuple[Any, int]:
     """Hold ``LOCK ledger_entry IN EXCLUSIVE MODE`` (reads go on, inserts wait) until a monitor backend waits
     on it; returns (our connection, that backend's PID).
@@ -233,7 +236,8 @@ def _held_commit(pg: pg_server.ScratchPostgres, proc: subprocess.Popen[bytes]) -
         waiting[:] = [row[0] for row in rows]
         return bool(waiting)
 
-    wait_for("the writer's commit waiting on ledger_entry", writer_waits, 60, proc)
+    # the next commit may be the next re-probe of the testbed's few peers (monitor/plan.py, every 120 s)
+    wait_for("the writer's commit waiting on ledger_entry", writer_waits, COMMIT_WAIT, proc)
     held = conn.execute(
         "SELECT l.mode FROM pg_locks l JOIN pg_class c ON c.oid = l.relation"
         " WHERE l.pid = %s AND c.relname = 'ledger_batch' AND l.granted",
@@ -257,12 +261,14 @@ def test_postgresql_restart_mid_batch(
     logs.mkdir()
     # a long run stopped by SIGTERM once the restarts are done: a loaded machine's slow restarts must not
     # outlast the run (the monitor's clean stop commits what is pending, as at the end of --duration)
-    proc = start(command(crash_swarm.torrent_path, scratch_pg.url, key, log, 300.0), logs, "restarts")
+    proc = start(command(crash_swarm.torrent_path, scratch_pg.url, key, log, 900.0), logs, "restarts")
     cut: list[int] = []  # batches acknowledged when each restart cut a commit
     try:
         for i in range(RESTARTS + 1):
             acks = len(acknowledged(log))
-            wait_for(f"a batch before restart {i}", lambda n=acks: len(acknowledged(log)) > n, 60, proc)
+            wait_for(
+                f"a batch before restart {i}", lambda n=acks: len(acknowledged(log)) > n, COMMIT_WAIT, proc
+            )
             if i == RESTARTS:
                 break  # a batch committed after the last restart
             conn, _writer = _held_commit(scratch_pg, proc)
