@@ -84,6 +84,8 @@ def one(cfg: dict[str, Any]) -> dict[str, Any]:
         env = dict(os.environ)
         if cfg["tool"] == "monitor" and cfg.get("malloc_top_pad"):
             env["MALLOC_TOP_PAD_"] = str(cfg["malloc_top_pad"])  # glibc reads it at process start
+        if cfg["tool"] == "monitor" and cfg.get("deflate_ab"):
+            env |= deflate_ab_env(env, cfg["deflate_ab"])
         if cfg["tool"] == "monitor" and (cfg.get("kill_after") or cfg.get("kill_at_peers")):
             res = killed(
                 farm.pinned(cmd, client_cpu), env, cfg.get("kill_after"), cfg.get("kill_at_peers"), cfg["db"]
@@ -122,6 +124,37 @@ def one(cfg: dict[str, Any]) -> dict[str, Any]:
 # --- orchestration, table, last line ---------------------------------------------------------------------
 
 
+def deflate_ab_env(env: dict[str, str], out_dir: str) -> dict[str, str]:
+    """The monitor's environment for ``--deflate-ab``: bench/deflate_ab first on ``PYTHONPATH`` (its
+    ``sitecustomize`` runs in every process the monitor starts), its reports written to ``out_dir``."""
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    for old in Path(out_dir).glob("deflate-ab-*.json"):
+        old.unlink()
+    path = os.pathsep.join(p for p in (str(HERE / "deflate_ab"), env.get("PYTHONPATH", "")) if p)
+    return {"PYTHONPATH": path, "SWARMSCOPE_DEFLATE_AB": out_dir}
+
+
+def deflate_ab_reports(out_dir: Path) -> list[dict[str, Any]]:
+    """Every monitor process's ``--deflate-ab`` report (bench/deflate_ab), the process that compressed the
+    most captures first."""
+    reports = [json.loads(p.read_text()) for p in sorted(out_dir.glob("deflate-ab-*.json"))]
+    return sorted(reports, key=lambda r: -int(r["captures"]))
+
+
+def deflate_ab_lines(res: dict[str, Any]) -> list[str]:
+    """One line per monitor process of its ``--deflate-ab`` report: µs of thread CPU per capture by variant
+    (when it went first), compressed ÷ body size."""
+    return [
+        f"deflate-ab (a process, {r['captures']:,} captures): "
+        + ", ".join(
+            f"{name} {v['cpu_us']} µs (first {v['first_cpu_us']}) ×{v['out_over_in']}"
+            for name, v in r.items()
+            if name != "captures"
+        )
+        for r in res.get("deflate_ab") or []
+    ]
+
+
 def run_once(a: argparse.Namespace, meta: dict[str, Any], run: int) -> dict[str, dict[str, Any]]:
     """One run: every tool in its own namespace, then the monitor's database checked. tool -> result."""
     DB_DIR.mkdir(parents=True, exist_ok=True)
@@ -152,6 +185,7 @@ def run_once(a: argparse.Namespace, meta: dict[str, Any], run: int) -> dict[str,
         "kill_writer_after": a.kill_writer_after,
         "probe_processes": a.probe_processes,
         "kill_probe_after": a.kill_probe_after,
+        "deflate_ab": str(farm.WORK / f"deflate-ab-run{run}") if a.deflate_ab else None,
     }
     results: dict[str, dict[str, Any]] = {}
     for tool in a.tools.split(","):
@@ -170,6 +204,8 @@ def run_once(a: argparse.Namespace, meta: dict[str, Any], run: int) -> dict[str,
             res |= {"verify": "failed", "verify_problems": 1, "verify_note": f"no database at {db}"}
         elif tool == "monitor":
             res |= check_database(db)
+            if base["deflate_ab"]:
+                res["deflate_ab"] = deflate_ab_reports(Path(base["deflate_ab"]))
             if not a.keep_db:
                 for path in DB_DIR.glob(db.name + "*"):
                     path.unlink()
@@ -397,6 +433,12 @@ def main(argv: list[str]) -> None:
         "was committed must verify (no rate is measured)",
     )
     ap.add_argument("--stages", action="store_true", help="time the evidence path's stages (bench/stages.py)")
+    ap.add_argument(
+        "--deflate-ab",
+        action="store_true",
+        help="every capture compressed by every variant of bench/deflate_ab (thread CPU per capture in "
+        "each monitor process; the captures keep the format's bytes)",
+    )
     ap.add_argument("--keep-db", action="store_true", help="keep bench/.work/hurtlocker/runN-MM.db")
     a = ap.parse_args(argv)
     if os.geteuid() != 0:
@@ -414,6 +456,8 @@ def main(argv: list[str]) -> None:
     print()
     for run, res in enumerate(results, 1):
         print(run_table(res, run))
+        for line in deflate_ab_lines(res.get("monitor", {})):
+            print(line)
         print(last_line([sums[run - 1]]).replace("hurtlocker:", f"run {run}:"))
         print()
     for line in goals(sums, results):

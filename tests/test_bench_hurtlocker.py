@@ -15,6 +15,7 @@ import re
 import shutil
 import subprocess
 import sys
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -227,3 +228,33 @@ def test_a_coordinator_killed_mid_run_leaves_processes_that_end_and_a_database_t
     assert row["verified_peers"] == row["committed_peers"] < 50_000 and row["chained_twice"] == 0
     last = LAST_LINE.fullmatch(stdout.strip().splitlines()[-1])
     assert last is not None and last.group(5) == "ok"
+
+
+def test_the_deflate_trial_keeps_the_formats_bytes_and_times_every_variant() -> None:
+    """bench/deflate_ab: the capture gets ``zlib.compress(body, 9)``'s bytes whatever the variants do; each
+    variant runs once per capture and goes first once per round."""
+    path = ROOT / "bench" / "deflate_ab" / "sitecustomize.py"
+    spec = importlib.util.spec_from_file_location("deflate_ab_site", path)
+    assert spec is not None and spec.loader is not None
+    site = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(site)
+    trial = site.Trial()
+    bodies = [os.urandom(n) + bytes(n) + b"d1:ei0ee" * n for n in range(0, 3000, 250)]
+    assert [trial.compress(b) for b in bodies] == [zlib.compress(b, 9) for b in bodies]
+    report = trial.report()
+    assert report["captures"] == len(bodies)
+    assert set(report) == {"captures", "zlib9", "kept9", "zlib1", "w11m1", "fixed9", "stored"}
+    assert report["kept9"]["out_over_in"] == report["zlib9"]["out_over_in"]
+    assert report["stored"]["out_over_in"] > 1 > report["zlib9"]["out_over_in"]
+
+
+@farm_test
+def test_the_deflate_trial_runs_in_every_monitor_process_and_leaves_the_captures_as_they_were() -> None:
+    """``--deflate-ab``: a report per process that compressed captures (coordinator and probe process), every
+    capture counted once, and the database (whose captures' SHA-256 are sealed) verifies."""
+    m = 600
+    row, stdout = _monitor_row(["--M", str(m), "--probe-processes", "2", "--deflate-ab"])
+    reports = row["deflate_ab"]
+    assert len(reports) == 2 and sum(r["captures"] for r in reports) == m
+    assert row["verify"] == "ok" and row["verified_peers"] == row["committed_peers"] == m
+    assert stdout.count("deflate-ab (a process, ") == 2
