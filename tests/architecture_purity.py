@@ -50,6 +50,7 @@ PURE_ALLOWED = {  # module (and every name under it) -> why a pure module may us
     "re": "parsing text", "textwrap": "wrapping the documented canonical layout",
     "struct": "BEP 3/15 fixed-width fields",
     "ipaddress": "peer addresses",
+    "unicodedata": "NFKC and character categories of free text (research scrub: UAX #15)",
     **dict.fromkeys(  # the codecs only: base64.main reads files and stdin
         [f"base64.{kind}{way}" for kind in ("b16", "b32", "b64", "urlsafe_b64", "standard_b64")
          for way in ("encode", "decode")], "magnet base32 infohashes (BEP 9)"),
