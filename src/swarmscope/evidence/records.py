@@ -249,6 +249,9 @@ class Redaction:
     version: int | None = field(default=None, kw_only=True)
 
 
+WITNESS_RESET_STEP = "witness_reset"  # a lost chain-head witness re-created (store/ledger/witness_reset)
+
+
 @dataclass(frozen=True, slots=True)
 class WorkflowEvent:
     """A decision of the legal workflow, sealed in the ledger by the node that took it (README "Sealed

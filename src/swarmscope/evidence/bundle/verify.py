@@ -33,6 +33,7 @@ from swarmscope.evidence.bundle.manifest_json import parse_manifest
 from swarmscope.evidence.bundle.proofs import PROOF_CHECKS
 from swarmscope.evidence.canonical import record_from_canonical
 from swarmscope.evidence.chain import GENESIS, ChainEntry, link_hash
+from swarmscope.evidence.records import WITNESS_RESET_STEP, WorkflowEvent, us_to_iso
 from swarmscope.evidence.seal import (
     NOT_EVIDENCE,
     SealedBatch,
@@ -200,6 +201,12 @@ def check_records(ctx: Context) -> CheckResult:
             ctx.problem("records", b.LEDGER, f"record does not decode: {exc}", index)
             continue
         ctx.records[index] = Indexed(index, record, hashlib.sha256(canonical).digest())
+        if isinstance(record, WorkflowEvent) and record.step == WITNESS_RESET_STEP:
+            ctx.notes.append(
+                f"chain-head witness re-created at chain head {record.subject.removeprefix('witness:')}"
+                f" ({us_to_iso(record.at_us)}, sealed reset at index {index}): the node lost its witness, so"
+                " the tail of its chain before the reset cannot be proven complete"
+            )
     ok = count_problems(ctx, "records") == 0
     return CheckResult("records", ok, f"{len(ctx.records)} of {len(pairs)} records decode")
 

@@ -56,6 +56,7 @@ from swarmscope.store.ledger import queries, seal_state
 from swarmscope.store.ledger.datasets import list_datasets
 from swarmscope.store.ledger.snapshot import Source, read_snapshot
 from swarmscope.store.ledger.verify import verify_ledger
+from swarmscope.store.ledger.witness_reset import reset_records
 
 
 @dataclass(frozen=True, slots=True)
@@ -361,6 +362,7 @@ def _collect(store: Source, filters: ExportFilters) -> ExportSelection:
     filters = dataclasses.replace(filters, node=node)
     selected, observations, filters, flagged_out = _select(store, node, filters)
     duplicates = drop_duplicate_captures(selected, observations)  # one hit sealed twice: the later copies
+    selected.update(reset_records(store, node))  # a bundle says its chain's witness was re-created
     batches = _batches(store, node, sorted(selected))
     entries: list[ChainEntry] = []
     for stored in batches:
@@ -368,11 +370,8 @@ def _collect(store: Source, filters: ExportFilters) -> ExportSelection:
         entries += [entry for entry, _kind, _data in lq.load_ledger(store, node=node, first=first, last=last)]
     swarms = {o.infohash for o in observations.values()}
     metainfo = {row.infohash: row.metainfo for row in queries.swarm_rows(store) if row.infohash in swarms}
-    tokens = {
-        (s.sealed.batch.first_index, s.sealed.batch.last_index): s.tokens[0].token
-        for s in batches
-        if s.tokens
-    }
+    spans = {(s.sealed.batch.first_index, s.sealed.batch.last_index): s for s in batches}
+    tokens = {span: s.tokens[0].token for span, s in spans.items() if s.tokens}
     try:
         content = _content(store, observations)
     except DecodeError as exc:

@@ -27,16 +27,17 @@ import sqlalchemy as sa
 from swarmscope.errors import DecodeError
 from swarmscope.evidence.canonical import decode_record
 from swarmscope.evidence.declarations import WORKFLOW_EVENT
-from swarmscope.evidence.records import WorkflowEvent, us_to_iso
+from swarmscope.evidence.records import WITNESS_RESET_STEP, WorkflowEvent, us_to_iso
 from swarmscope.store.ledger import commit as ledger
 from swarmscope.store.ledger.head_witness import WitnessError, holds, witness_path
 from swarmscope.store.ledger.purge_records import typed
 from swarmscope.store.ledger.schema import ledger_entry, node_key
+from swarmscope.store.ledger.snapshot import Source, reading
 
 if TYPE_CHECKING:
     from swarmscope.store.database import Store
 
-RESET_STEP = "witness_reset"
+RESET_STEP = WITNESS_RESET_STEP
 _PREFIX = b"swarmscope witness reset v1\n"
 _STEP_BYTES = f"{len(RESET_STEP)}:{RESET_STEP}".encode()  # the step as the canonical bytes hold it
 
@@ -98,9 +99,27 @@ def reset_witness(store: Store, key_path: Path, now_us: int) -> WitnessReset:
 def reset_notes(store: Store) -> list[str]:
     """One note per sealed witness reset in the store's chains, in chain order (:meth:`WitnessReset.note`);
     the events are found by the bytes their entries seal (the ``kind`` column is not chained)."""
+    return [reset.note() for reset in _resets(store)]
+
+
+def reset_records(source: Source, fingerprint: str) -> dict[int, bytes]:
+    """The canonical bytes of node ``fingerprint``'s sealed witness resets by chain index: an export
+    carries them, so a bundle says (``swarmscope verify`` notes) that the tail before each reset could not
+    be proven complete."""
+    return {
+        reset.index: canonical for reset, canonical in _resets_with_bytes(source) if reset.node == fingerprint
+    }
+
+
+def _resets(source: Source) -> list[WitnessReset]:
+    return [reset for reset, _canonical in _resets_with_bytes(source)]
+
+
+def _resets_with_bytes(source: Source) -> list[tuple[WitnessReset, bytes]]:
+    """Every sealed reset (its canonical bytes beside it), by node fingerprint and chain index."""
     e, k = ledger_entry.c, node_key.c
-    notes = []
-    with store.engine.connect() as conn:
+    out = []
+    with reading(source) as conn:
         query = (
             sa.select(k.fingerprint, e.idx, e.canonical)
             .join(node_key, k.id == e.node_id)
@@ -115,7 +134,7 @@ def reset_notes(store: Store) -> list[str]:
             continue  # altered bytes: verify --db names the entry
         if isinstance(event, WorkflowEvent) and event.step == RESET_STEP:
             head = event.subject.removeprefix("witness:")
-            reset = WitnessReset(str(fingerprint), int(head) if head.isdigit() else -1, int(idx), event.at_us,
-                                 Path())  # fmt: skip
-            notes.append(reset.note())
-    return notes
+            at = int(head) if head.isascii() and head.isdigit() and len(head) < 20 else -1
+            reset = WitnessReset(str(fingerprint), at, int(idx), event.at_us, Path())
+            out.append((reset, bytes(canonical)))
+    return out
