@@ -35,6 +35,7 @@ from swarmscope.monitor.probe_processes import ProbeProcesses
 from swarmscope.monitor.writer_process import WriterProcess
 from swarmscope.store.database import Store, open_store
 from swarmscope.store.fleet.handle import Fleet
+from swarmscope.store.fleet.leases import Lease
 from swarmscope.store.fleet.registry import FleetSwarm, NodeStart
 from swarmscope.store.ledger.verify import verify_ledger
 from swarmscope.testbed.content import build_content
@@ -104,12 +105,15 @@ def _ask_back(fleet: Fleet, swarm: str) -> int:
 
 
 def _setup(pg: str, tmp_path: Path) -> tuple[Store, str, FleetNode, list[str]]:
-    """A registered swarm, another store to read with, node a with two probe processes (not running)."""
+    """A registered swarm, node b's store (also to read with), node a with two probe processes (not
+    running)."""
     content = build_content(tmp_path / "d", size=16384, piece_length=16384, seed=b"ho", announce=[])
     other = open_store(pg, node_key=Ed25519PrivateKey.generate())
     Fleet(other).add_swarm(
         FleetSwarm(content.infohash_hex, content.name, content.torrent_path.read_bytes(), None, None, 1)
     )
+    assert other.node is not None
+    Fleet(other).start_node(NodeStart("b", other.node.fingerprint, "127.0.5.1", 0, 4))
     config = MonitorConfig(
         peer_id=b"-SS0001-" + b"h" * 12, bind_ip="127.0.4.3", listen=False, dht=False, flush_interval=0.1
     )
@@ -130,6 +134,7 @@ async def _handed_off_with_records_queued(node: FleetNode, swarm: str, relay: _R
     node.monitor.discovered(swarm, [(ip, DISCARD, None) for ip in OURS + THEIRS], Source.TRACKER, "test")
     await _until(lambda: relay.refused >= {(ip, DISCARD) for ip in THEIRS}, 60, "the probe process's records")
     await _until(lambda: set(_observed(other, swarm)) == {(ip, DISCARD) for ip in OURS}, 60, "ours committed")
+    node.fleet.take = lambda *_args, **_kw: []  # type: ignore[method-assign]  # a is at its share now
     token = _ask_back(node.fleet, swarm)
     await _until(lambda: swarm in node._handing, 30, "the hand-off")
     seen = rounds.count
@@ -139,6 +144,11 @@ async def _handed_off_with_records_queued(node: FleetNode, swarm: str, relay: _R
     assert writer is not None and swarm not in writer.pending_swarms()  # ... with nothing of it left here
     assert swarm in shards.pending_swarms()  # ... because the probe process has records of it
     return token
+
+
+def _b_takes(other: Store) -> list[Lease]:
+    """Node b takes what is free (the swarm a handed off)."""
+    return Fleet(other).take("b", 1, LEASE, "127.0.5.1")
 
 
 def _close(node: FleetNode, other: Store) -> None:
@@ -165,7 +175,9 @@ def test_a_handed_off_lease_waits_for_the_probe_process_records_then_is_released
             relay.go.set()  # the store takes the probe process's commits again
             everyone = {(ip, DISCARD) for ip in OURS + THEIRS}
             await _until(lambda: set(_observed(other, swarm)) == everyone, 60, "every record committed")
-            await _until(lambda: _token(node.fleet, swarm) != token, 30, "the handed-off lease released")
+            await _until(lambda: _token(node.fleet, swarm) is None, 30, "the handed-off lease released")
+            assert [lease.infohash for lease in _b_takes(other)] == [swarm]  # b gets it
+            assert token not in node.tokens().values()  # a's later batches are fenced without it
         finally:
             relay.go.set()
             stop.set()
@@ -200,8 +212,8 @@ def test_a_probe_process_that_dies_does_not_keep_a_handed_off_lease(pg: str, tmp
             os.kill(dying.proc.pid, signal.SIGKILL)  # its records, never acknowledged, die with it
             await _until(dying.done.is_set, 30, "the probe process ended")
             assert swarm not in shards.pending_swarms()
-            await _until(lambda: _token(node.fleet, swarm) != token, 30, "the handed-off lease released")
-            assert swarm not in node._handing
+            await _until(lambda: _token(node.fleet, swarm) is None, 30, "the handed-off lease released")
+            assert swarm not in node._handing and token not in node.tokens().values()
         finally:
             relay.go.set()
             stop.set()
