@@ -118,4 +118,4 @@ def test_the_probe_process_gives_up_waiting_after_its_bound_with_one_warning(
 
     asyncio.run(scenario())
     assert pipe.sent == [(pf.DRAINED, pf.drop(SWARM, 1))]
-    assert len(warnings) == 1 and SWARM in warnings[0] and "refused by fencing" in warnings[0]
+    assert len(warnings) == 1 and SWARM in warnings[0] and "may be released" in warnings[0]

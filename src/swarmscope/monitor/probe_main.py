@@ -279,8 +279,9 @@ class FleetState:
     async def _drained(self, swarm: str, body: bytes) -> None:
         """Answer the drop ``body`` of ``swarm`` with ``F`` once this process's ledger writer has none of
         its records queued or in a commit under way (``LedgerWriter.pending_swarms``), or after
-        :data:`DRAIN_SECONDS` (one warning line: a later batch of them is refused by fencing once the lease
-        is released). A process that stops sends nothing more (its stop commits what is pending)."""
+        :data:`DRAIN_SECONDS` (one warning line: once the node released the lease, a later batch of them
+        is refused by fencing). A process that stops sends nothing more (its stop commits what is
+        pending, then the node releases every lease)."""
         for _ in range(math.ceil(DRAIN_SECONDS / DRAIN_POLL_SECONDS)):
             writer = self.monitor.evidence.writer
             if self.monitor.stopping or writer is None or swarm not in writer.pending_swarms():
@@ -288,8 +289,8 @@ class FleetState:
             await asyncio.sleep(DRAIN_POLL_SECONDS)
         else:
             self.monitor.on_warning(
-                f"records of {swarm} still not committed {DRAIN_SECONDS:g} s after it was handed off: its "
-                "lease is given up, they are refused by fencing"
+                f"records of {swarm} still not committed {DRAIN_SECONDS:g} s after it was dropped: its lease "
+                "may be released now (a later batch of them is refused by fencing once another node holds it)"
             )
         if not self.monitor.stopping:
             with contextlib.suppress(OSError, ValueError):
