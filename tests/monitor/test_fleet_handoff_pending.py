@@ -86,7 +86,7 @@ def test_a_handed_off_swarm_keeps_its_lease_renewed_while_its_evidence_is_pendin
     writer = SimpleNamespace(pending_swarms=lambda: set(pending), waiting_seconds=lambda: 0.0)
     monitor = SimpleNamespace(
         evidence=SimpleNamespace(writer=writer, on_fenced=None), on_metadata=None, fleet_addresses=set(),
-        leases_changed=lambda _fence: None, clock=Clock(),
+        leases_changed=lambda _fence: None, clock=Clock(), pending_swarms=writer.pending_swarms,
     )  # fmt: skip
     node = FleetNode(fleet, monitor, NodePlan(NodeStart("a", store.node.fingerprint, None, 0, 4), 1.5),
                      print)  # type: ignore[arg-type]  # fmt: skip

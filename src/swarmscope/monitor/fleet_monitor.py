@@ -74,6 +74,20 @@ class FleetMonitor(Monitor):
         """True once the run is recorded (swarms may be added from then on)."""
         return self.run_id is not None and not self._stopping
 
+    @property
+    def stopping(self) -> bool:
+        """True once the run is stopping (what is pending is being committed, no new work starts)."""
+        return self._stopping
+
+    def pending_swarms(self) -> set[str]:
+        """The swarms (infohash hex) whose records may not be committed yet: queued or in the commit under
+        way in this process's writer (``LedgerWriter.pending_swarms``), or dropped and not yet answered
+        drained by a running probe process (``ProbeProcesses.pending_swarms``). A handed-off swarm keeps
+        its lease while it is here."""
+        writer = self.evidence.writer
+        pending = set() if writer is None else writer.pending_swarms()
+        return pending if self.shards is None else pending | self.shards.pending_swarms()
+
     def swarms(self) -> Iterable[str]:
         """The swarms monitored now."""
         return list(self.targets)

@@ -310,9 +310,9 @@ class FleetNode:
         self._references.metadata_known(target, target.swarm in self.leases)
 
     def _hand_off(self, lease: Lease) -> None:
-        """Rebalancing asks the swarm back: stop monitoring it now; what is queued for it still commits
-        under the lease, which is released at the first round that finds none of it pending
-        (:meth:`_release_handed`)."""
+        """Rebalancing asks the swarm back: stop monitoring it now; what is queued for it (here and in
+        each probe process) still commits under the lease, which is released at the first round that finds
+        none of it pending (:meth:`_release_handed`)."""
         del self.leases[lease.infohash]
         self._handing[lease.infohash] = lease
         self.monitor.remove_target(lease.infohash)
@@ -321,11 +321,12 @@ class FleetNode:
     async def _release_handed(self) -> None:
         """Release the swarms handed off whose evidence is all committed, and the leases that lapsed
         unrenewed (their rows would keep this node from leasing the swarms again). One handed off with
-        records still queued in the writer, or in the commit under way (a loaded store), keeps its lease,
-        renewed with the others, until a later round: released first, its batch would be refused by
-        fencing and lost. On an error the tokens stay for the next round."""
-        writer = self.monitor.evidence.writer
-        pending = set() if writer is None else writer.pending_swarms()
+        records still queued in the writer, or in the commit under way (a loaded store), or not yet
+        answered drained by a running probe process (``--probe-processes``), keeps its lease, renewed
+        with the others, until a later round (``FleetMonitor.pending_swarms``): released first, its batch
+        would be refused by fencing and lost. A lost lease does not wait (:meth:`_drop`). On an error the
+        tokens stay for the next round."""
+        pending = self.monitor.pending_swarms()
         done = [lease for swarm, lease in self._handing.items() if swarm not in pending]
         if done or self._expired:
             self._handing = {swarm: lease for swarm, lease in self._handing.items() if swarm in pending}

@@ -18,7 +18,9 @@ A fleet node's probe processes (``swarmscope node --probe-processes N``; the hel
 no targets) are also told, coordinator → probe process, in the order the node's lease rounds decide:
 
 * ``A`` add a swarm: its exact metainfo bytes (a .torrent, or the info dict BEP 9 brought for a magnet).
-* ``D`` drop a swarm (its lease is lost or handed off): its infohash hex; its probes stop.
+* ``D`` drop a swarm (its lease is lost or handed off): its infohash hex, a space and the drop's number
+  (decimal: the coordinator counts the drops it sends); its probes stop. The probe process answers it
+  with ``F`` (below).
 * ``Q`` discard a swarm's queued records (its lease is lost: they could not be sealed, and must not be
   sealed under a later lease of it; a swarm handed off keeps them, they commit under its lease until it
   is released): its infohash hex.
@@ -27,6 +29,14 @@ no targets) are also told, coordinator → probe process, in the order the node'
   process carries the latest tokens as its ``fence`` (:mod:`~swarmscope.monitor.writer_frames`).
 * ``R`` a reference copy: JSON ``{swarm, path}``, this node's copy of a work the swarm carries (block
   proofs, as the coordinator loads it).
+
+and tell the coordinator, probe process → coordinator:
+
+* ``F`` a dropped swarm is drained: the body of the ``D`` it answers, sent once none of that swarm's
+  records is queued or in a commit under way in the probe process's ledger writer (or once it gave up
+  waiting: ``probe_main.DRAIN_SECONDS``). The node keeps a handed-off swarm's lease until every running
+  probe process drained it (a batch committed after the release would be refused by fencing); a process
+  that stops sends nothing more, and one that ended is not waited for.
 
 The end of a pipe is the end of the other process (closed, or killed): each side treats it as a stop.
 """
@@ -45,7 +55,8 @@ from swarmscope.store.fleet.fencing import Fence
 
 HELLO, WRITER, LEADS, STATS, STOP = b"H", b"W", b"L", b"S", b"X"
 ADD, DROP, DISCARD, LEASES, REFERENCE = b"A", b"D", b"Q", b"K", b"R"  # a fleet node's swarms and leases
-CHANNELS = (HELLO, WRITER, LEADS, STATS, STOP, ADD, DROP, DISCARD, LEASES, REFERENCE)
+DRAINED = b"F"  # a fleet node's probe process: a dropped swarm has nothing left to commit
+CHANNELS = (HELLO, WRITER, LEADS, STATS, STOP, ADD, DROP, DISCARD, LEASES, REFERENCE, DRAINED)
 
 
 class FramePipe:
@@ -119,6 +130,19 @@ def read_lease_state(body: bytes) -> tuple[Fence, set[str]]:
         return Fence(tokens, identity), {str(ip) for ip in raw["fleet"]}
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise DecodeError(f"probe frame: lease state: {exc}") from None
+
+
+def drop(swarm: str, number: int) -> bytes:
+    """A ``D`` body (an ``F`` body echoes it): ``swarm`` (infohash hex) and the drop's number."""
+    return f"{swarm} {number}".encode("ascii")
+
+
+def read_drop(body: bytes) -> tuple[str, int]:
+    """(swarm, number) of a ``D`` or ``F`` body. Raises DecodeError: malformed."""
+    parts = body.split(b" ")
+    if len(parts) != 2 or not parts[0].isalnum() or not parts[1].isdigit() or len(parts[1]) > 20:
+        raise DecodeError("probe frame: drop is not 'INFOHASH NUMBER'")
+    return parts[0].decode("ascii"), int(parts[1])
 
 
 def reference(swarm: str, path: str) -> bytes:

@@ -19,7 +19,10 @@ fail at once, and what was not acknowledged is reported lost on standard error).
 A fleet node's probe process (hello ``fleet: true``) runs a
 :class:`~swarmscope.monitor.fleet_monitor.FleetMonitor` with no swarm: the coordinator hands it each
 swarm the node leases (``A``), each it drops (``D``: its probes stop; ``Q`` when its lease was lost: its
-queued records are dropped too), the node's lease tokens (``K``) and reference copies (``R``). Every
+queued records are dropped too), the node's lease tokens (``K``) and reference copies (``R``). It answers
+each drop with ``F`` once its ledger writer has none of that swarm's records queued or in a commit under
+way (polled on its event loop every :data:`DRAIN_POLL_SECONDS`, at most :data:`DRAIN_SECONDS`): the node
+releases a handed-off swarm's lease only then, as it waits for its own writer. Every
 commit request carries the latest tokens (:class:`PipeLedger`'s ``fence``), so the writer process seals
 it fenced and the database refuses the batch of a swarm whose lease the node no longer holds; the refusal
 comes back as on a one-process node (the ``LedgerWriter`` drops that swarm's records).
@@ -34,6 +37,7 @@ import asyncio
 import collections
 import contextlib
 import json
+import math
 import os
 import signal
 import sys
@@ -56,6 +60,8 @@ from swarmscope.store.database import Store, open_store
 from swarmscope.store.fleet.fencing import Fence
 
 READER_JOIN_SECONDS = 30.0  # how long the exit waits for the coordinator to close this process's input
+DRAIN_POLL_SECONDS = 0.2  # how often a dropped swarm's pending records are looked at (``F``)
+DRAIN_SECONDS = 600.0  # then ``F`` is sent all the same (one warning): a lease is not held forever
 
 
 class PipeLedger:
@@ -258,7 +264,9 @@ class FleetState:
             if what == "add":
                 self.monitor.add_shard_target(target_from_metainfo(body, "fleet swarm"))
             elif what == "drop":
-                self.monitor.remove_target(body.decode("ascii"))
+                swarm, _number = pf.read_drop(body)
+                self.monitor.remove_target(swarm)
+                self._spawn(self._drained(swarm, body))
             elif what == "discard":
                 self.monitor.discard_queued(body.decode("ascii"))
             elif what == "leases":
@@ -267,6 +275,26 @@ class FleetState:
                 self._spawn(self._reference(*pf.read_reference(body)))
         except (SwarmscopeError, UnicodeDecodeError) as exc:
             self.monitor.on_warning(f"coordinator frame {what} refused: {exc}")
+
+    async def _drained(self, swarm: str, body: bytes) -> None:
+        """Answer the drop ``body`` of ``swarm`` with ``F`` once this process's ledger writer has none of
+        its records queued or in a commit under way (``LedgerWriter.pending_swarms``), or after
+        :data:`DRAIN_SECONDS` (one warning line: once the node released the lease, a later batch of them
+        is refused by fencing). A process that stops sends nothing more (its stop commits what is
+        pending, then the node releases every lease)."""
+        for _ in range(math.ceil(DRAIN_SECONDS / DRAIN_POLL_SECONDS)):
+            writer = self.monitor.evidence.writer
+            if self.monitor.stopping or writer is None or swarm not in writer.pending_swarms():
+                break
+            await asyncio.sleep(DRAIN_POLL_SECONDS)
+        else:
+            self.monitor.on_warning(
+                f"records of {swarm} still not committed {DRAIN_SECONDS:g} s after it was dropped: its lease "
+                "may be released now (a later batch of them is refused by fencing once another node holds it)"
+            )
+        if not self.monitor.stopping:
+            with contextlib.suppress(OSError, ValueError):
+                self.ledger.pipe.send(pf.DRAINED, body)
 
     async def _reference(self, swarm: str, path: str) -> None:
         target = self.monitor.targets.get(swarm)

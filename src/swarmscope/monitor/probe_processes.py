@@ -35,7 +35,9 @@ copy it loads; a replacement process is handed all of the current ones before th
 probe process fences its own commits by the latest tokens it was handed: a batch it made for a swarm
 whose lease the node lost carries the old token, and the database refuses it
 (:mod:`swarmscope.store.fleet.fencing`); the relay tells ``on_fenced`` (the node drops the swarm, as
-when its own batch is refused).
+when its own batch is refused). A swarm handed off (dropped, its queued records kept) counts in
+:meth:`ProbeProcesses.pending_swarms` until every probe process it was dropped in and that still runs
+answered that it has nothing of it left to commit (``F``); the node keeps its lease until then.
 """
 
 from __future__ import annotations
@@ -73,6 +75,7 @@ class _Child:
     thread: threading.Thread | None = None
     lost_leads: int = 0
     done: threading.Event = field(default_factory=threading.Event)
+    draining: dict[str, int] = field(default_factory=dict)  # swarm -> its last drop not answered (``F``)
 
 
 class ProbeProcesses:
@@ -122,6 +125,7 @@ class ProbeProcesses:
         self._lease: bytes | None = None  # the latest ``K`` body
         self._references: list[tuple[str, bytes]] = []  # (swarm, ``R`` body)
         self.probed: set[str] = set()  # the swarms the probe processes probe (infohash hex)
+        self._drops = 0  # ``D`` frames numbered (an ``F`` answers one of them)
 
     @property
     def pids(self) -> list[int]:
@@ -185,7 +189,8 @@ class ProbeProcesses:
 
     def remove_target(self, swarm: str) -> None:
         """A fleet node's swarm is dropped: every probe process stops probing it (what it queued for it
-        stays, unless :meth:`discard_queued`); its leads are forgotten (a replacement is not handed them)."""
+        stays, unless :meth:`discard_queued`, and the swarm is in :meth:`pending_swarms` until each running
+        process answers it drained it); its leads are forgotten (a replacement is not handed them)."""
         self.probed.discard(swarm)
         if self._targets.pop(swarm, None) is None:
             return
@@ -193,11 +198,37 @@ class ProbeProcesses:
             shard: [lead for lead in leads if lead[0] != swarm] for shard, leads in self._leads.items()
         }
         self._references = [(s, body) for s, body in self._references if s != swarm]
-        self._broadcast(pf.DROP, swarm.encode("ascii"))
+        self._drops += 1
+        for child in self.children.values():
+            if not child.done.is_set():
+                child.draining[swarm] = self._drops
+        self._broadcast(pf.DROP, pf.drop(swarm, self._drops))
 
     def discard_queued(self, swarm: str) -> None:
-        """A fleet node's swarm whose lease was lost: every probe process drops its queued records."""
+        """A fleet node's swarm whose lease was lost: every probe process drops its queued records (so
+        nothing of it is waited for: :meth:`pending_swarms`)."""
+        for child in self.children.values():
+            child.draining.pop(swarm, None)
         self._broadcast(pf.DISCARD, swarm.encode("ascii"))
+
+    def pending_swarms(self) -> set[str]:
+        """On the event loop: the swarms dropped (:meth:`remove_target`) that a running probe process has
+        not answered yet with ``F``: its records of them may still be queued or in a commit under way. A
+        process that ended (died, replaced, its shard abandoned) is not waited for: what it had not
+        committed is lost with it (module docstring)."""
+        pending: set[str] = set()
+        for child in self.children.values():
+            if not child.done.is_set():
+                pending |= child.draining.keys()
+        return pending
+
+    def _drained(self, child: _Child, body: bytes) -> None:
+        """On the event loop: ``child`` answered a drop (``F``); an answer to an earlier drop of the swarm
+        than its last, or a malformed one, is ignored."""
+        with contextlib.suppress(SwarmscopeError):
+            swarm, number = pf.read_drop(body)
+            if child.draining.get(swarm) == number:
+                del child.draining[swarm]
 
     def lease_state(self, fence: Fence, fleet: Iterable[str]) -> None:
         """The node's lease tokens now (each probe process fences its later commits by them) and the
@@ -272,6 +303,8 @@ class ProbeProcesses:
                 self._on_loop(self.forward, *pf.read_leads(body))
             elif channel == pf.STATS:
                 self._on_loop(self._merge, pf.read_json(body))
+            elif channel == pf.DRAINED:
+                self._on_loop(self._drained, child, body)
         child.pipe.close()  # its reader thread ends, then the process
         status = child.proc.wait()
         child.done.set()

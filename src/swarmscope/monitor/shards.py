@@ -107,6 +107,11 @@ class FleetShards(LeadRouter, Protocol):
         """Drop the records of ``swarm`` every probe process queued (its lease is lost)."""
         ...
 
+    def pending_swarms(self) -> set[str]:
+        """The swarms removed that a running probe process may still have records of, queued or in a
+        commit under way (a handed-off swarm keeps its lease meanwhile)."""
+        ...
+
     def lease_state(self, fence: Fence, fleet: Iterable[str]) -> None:
         """The node's current lease tokens (every later commit is fenced by them) and the fleet's
         addresses (never probed)."""
