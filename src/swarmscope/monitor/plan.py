@@ -9,9 +9,10 @@ Hostile peers (README "Resource bounds"):
 
 - A peer whose probes connect but end without evidence in a way no honest client causes (a protocol error,
   a hash failure, metadata that does not hash: :data:`SUSPECT`; or more than 1 MiB of bytes besides piece
-  payload: ``records.heavy_without_evidence``) is re-probed after ``reprobe_interval``
-  doubled per such probe since its last verified one, up to ``max_suspect_backoff``; a verified probe
-  resets it. Each such probe stores up to the probe's overhead cap (4 MiB, ``ProbePolicy``), so at most
+  payload: ``records.heavy_overhead``, verified or not) is re-probed after ``reprobe_interval``
+  doubled per such probe since its last verified one, up to ``max_suspect_backoff``; a verified probe that
+  was not heavy resets it (a heavy one never does: one genuine block must not carry its junk past the
+  bound). Each such probe stores up to the probe's overhead cap (4 MiB, ``ProbePolicy``), so at most
   10 probes in its first day and 4 a day after (240 s doubling to 6 h) bound what one peer stores.
 - PEX (BEP 11) names addresses of the naming peer's choice. A PEX-only lead that has not yet connected is
   *pending*: at most ``pex_pending_per_swarm`` per swarm and ``pex_per_source`` per naming host (its IP
@@ -31,7 +32,7 @@ import ipaddress
 from dataclasses import dataclass
 from typing import TypeVar
 
-from swarmscope.evidence.records import Failure, Observation, Source, Tier, heavy_without_evidence
+from swarmscope.evidence.records import Failure, Observation, Source, Tier, heavy_overhead
 from swarmscope.wire.types import host_key
 
 PeerKey = tuple[str, str, int]  # (swarm hex, ip, port)
@@ -206,11 +207,14 @@ class ProbePlan:
         return False
 
     def _connected_delay(self, key: PeerKey, observation: Observation) -> float:
-        """Seconds to the next probe of a peer that answered: doubled per SUSPECT outcome until verified."""
-        if observation.tier >= Tier.VERIFIED:
-            self._suspect.pop(key, None)
-        elif observation.failure in SUSPECT or heavy_without_evidence(observation):
+        """Seconds to the next probe of a peer that answered: doubled per SUSPECT or heavy outcome until a
+        light probe is verified (module docstring)."""
+        if heavy_overhead(observation) or (
+            observation.tier < Tier.VERIFIED and observation.failure in SUSPECT
+        ):  # heavy: a verified block does not lift the backoff (``records.heavy_overhead``)
             self._suspect[key] = self._suspect.get(key, 0) + 1
+        elif observation.tier >= Tier.VERIFIED:
+            self._suspect.pop(key, None)
         strikes = self._suspect.get(key, 0)
         if not strikes:
             return self.policy.reprobe_interval
