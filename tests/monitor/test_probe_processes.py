@@ -31,10 +31,12 @@ class _Coordinator:
 
     def __init__(self) -> None:
         self.planned_peers: list[tuple[str, int, str]] = []
+        self.namers: list[str] = []  # the PEX peer that named each lead planned ("" for other sources)
         self.targets = {SWARM: SimpleNamespace(meta=object())}  # a .torrent: its metainfo known at start
 
-    def planned(self, swarm: str, peers: list[tuple[str, int]], source: str) -> None:
+    def planned(self, swarm: str, peers: list[tuple[str, int]], source: str, via: str = "") -> None:
         self.planned_peers += [(ip, port, source) for ip, port in peers]
+        self.namers += [via] * len(peers)
 
 
 def _ips(shard: int, n: int) -> list[str]:
@@ -114,3 +116,35 @@ def test_the_backlog_bound_is_shared_by_the_processes_of_one_run() -> None:
     config = MonitorConfig(peer_id=b"-SS0001-000000000000", max_backlog_bytes=300 * 1024 * 1024)
     router = pp.ProbeProcesses(3, cast(WriterProcess, None), "unused.db", [], config)
     assert config.max_backlog_bytes == 100 * 1024 * 1024 and router.config is config
+
+
+def test_a_pex_lead_keeps_its_naming_peer_through_the_frames_a_replacement_and_the_coordinator(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The naming host's PEX quota holds in every probe process (``monitor/plan.py``): the ``L`` frame to
+    the lead's shard names the PEX peer, a replacement process is handed it again, and so is the
+    coordinator when it takes the shard over."""
+    router = pp.ProbeProcesses(
+        2, cast(WriterProcess, None), "unused.db", [], MonitorConfig(peer_id=b"-SS0001-000000000000")
+    )
+    pipe = _Pipe()
+    monkeypatch.setattr(router, "_spawn", lambda hello: pp._Child(1, cast(Any, None), cast(Any, pipe)))
+    coordinator = _Coordinator()
+    mine, theirs = _ips(0, 1), _ips(1, 2)
+    namer = "203.0.113.5:6881"
+
+    async def run() -> None:
+        await router.start(coordinator)
+        router.forward(SWARM, [(theirs[0], 1), (mine[0], 2)], "pex", namer)
+        router.forward(SWARM, [(theirs[1], 3)], "tracker")
+        router._replay(router.children[1])
+        router._abandon(1, "probe process 1 ended")
+
+    asyncio.run(run())
+    sent = [pp.pf.read_leads(body) for channel, body in pipe.sent if channel == pp.pf.LEADS]
+    first = [(SWARM, [(theirs[0], 1)], "pex", namer), (SWARM, [(theirs[1], 3)], "tracker", "")]
+    assert sent == first + first  # the replacement is handed each lead again, with its namer
+    assert router.shards == 2
+    assert list(zip(coordinator.planned_peers, coordinator.namers, strict=True)) == [
+        ((mine[0], 2, "pex"), namer), ((theirs[0], 1, "pex"), namer), ((theirs[1], 3, "tracker"), ""),
+    ]  # fmt: skip

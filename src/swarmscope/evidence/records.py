@@ -372,11 +372,14 @@ HEAVY_OVERHEAD = (
 )  # bytes: more than an honest peer sends besides pieces (a 1M-piece bitfield: 128 KiB)
 
 
-def heavy_without_evidence(obs: Observation) -> bool:
-    """Whether a probe that verified nothing took more than :data:`HEAVY_OVERHEAD` bytes besides piece
-    payload (junk just under the probe's overhead cap): a peer's choice no honest client makes, backed off
-    like a protocol error so that what one peer makes us store stays bounded (README "Resource bounds")."""
-    return obs.tier is not Tier.VERIFIED and obs.wire_bytes_in - obs.bytes_received > HEAVY_OVERHEAD
+def heavy_overhead(obs: Observation) -> bool:
+    """Whether a probe took more than :data:`HEAVY_OVERHEAD` bytes besides piece payload
+    (``wire_bytes_in - bytes_received``; junk just under the probe's overhead cap), whether or not it
+    verified a block: a peer's choice no honest client makes (an honest probe's overhead is its handshakes,
+    one bitfield, a few ``have``/PEX messages: kilobytes), backed off like a protocol error so that what one
+    peer makes us store stays bounded (README "Resource bounds"). A verified block does not make it light:
+    else one genuine block per connection would carry the junk of every probe into the ledger."""
+    return obs.wire_bytes_in - obs.bytes_received > HEAVY_OVERHEAD
 
 
 def us_to_datetime(us: int) -> datetime:

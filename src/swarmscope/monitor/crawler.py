@@ -72,7 +72,7 @@ class Monitor:
         self.config = config
         self.clock = clock or Clock()
         self.on_warning = on_warning or (lambda msg: log.warning("%s", msg))
-        self.plan = ProbePlan(config.plan)
+        self.plan = ProbePlan(config.plan, router.shards if router is not None else 1)
         self.stats = {t.swarm: SwarmStats(t.swarm, t.name) for t in targets}
         self.sources: dict[PeerKey, str] = {}
         self.run_id: int | None = None
@@ -281,6 +281,7 @@ class Monitor:
         now = self.clock.now_us()
         stats = self.stats[swarm]
         away: list[tuple[str, int]] = []  # leads of other probe processes' shards
+        via = detail if source is Source.PEX else ""  # PEX: the naming peer, for its quota (plan.py)
         for ip, port, peer_id in peers:
             if (ip, port) in self._own or port == 0 or unusable_address(ip):
                 continue
@@ -296,22 +297,23 @@ class Monitor:
                 leads.put_nowait((ip, port))
                 self._held.setdefault(swarm, []).append((key, source.value))
                 continue
-            via = detail if source is Source.PEX else ""  # PEX: the naming peer, for its quota
             if self.plan.add(key, source.value, now, via):
                 self._wake.set()
             if key in self.plan.peers:  # a PEX lead over its caps is not planned (plan.py)
                 self.sources.setdefault(key, source.value)
         if away and self.router is not None:
-            self.router.forward(swarm, away, source.value)
+            self.router.forward(swarm, away, source.value, via)
 
-    def planned(self, swarm: str, peers: Sequence[tuple[str, int]], source: str) -> None:
-        """Plan peers another probe process found for this one's shard (it recorded their sightings)."""
+    def planned(self, swarm: str, peers: Sequence[tuple[str, int]], source: str, via: str = "") -> None:
+        """Plan peers another probe process found for this one's shard (it recorded their sightings);
+        ``via``: the PEX peer that named them (``"ip:port"``, ``""`` for other sources), whose host's
+        quota is this process's share (``ProbePlan.pex_quota``)."""
         if swarm not in self.targets:
             return
         now = self.clock.now_us()
         for ip, port in peers:
             key = (swarm, ip, port)
-            if self.plan.add(key, source, now):
+            if self.plan.add(key, source, now, via):
                 self._wake.set()
             if key in self.plan.peers:
                 self.sources.setdefault(key, source)

@@ -9,15 +9,18 @@ Hostile peers (README "Resource bounds"):
 
 - A peer whose probes connect but end without evidence in a way no honest client causes (a protocol error,
   a hash failure, metadata that does not hash: :data:`SUSPECT`; or more than 1 MiB of bytes besides piece
-  payload: ``records.heavy_without_evidence``) is re-probed after ``reprobe_interval``
-  doubled per such probe since its last verified one, up to ``max_suspect_backoff``; a verified probe
-  resets it. Each such probe stores up to the probe's overhead cap (4 MiB, ``ProbePolicy``), so at most
+  payload: ``records.heavy_overhead``, verified or not) is re-probed after ``reprobe_interval``
+  doubled per such probe since its last verified one, up to ``max_suspect_backoff``; a verified probe that
+  was not heavy resets it (a heavy one never does: one genuine block must not carry its junk past the
+  bound). Each such probe stores up to the probe's overhead cap (4 MiB, ``ProbePolicy``), so at most
   10 probes in its first day and 4 a day after (240 s doubling to 6 h) bound what one peer stores.
 - PEX (BEP 11) names addresses of the naming peer's choice. A PEX-only lead that has not yet connected is
   *pending*: at most ``pex_pending_per_swarm`` per swarm and ``pex_per_source`` per naming host (its IP
   address, an IPv6 /64: :func:`naming_host`; a naming host's slot is freed only when its lead connects or
   another source names it, so a liar names at most ``pex_per_source`` dead addresses for the whole run,
-  whatever ports it listens on), and a pending lead is dropped after
+  whatever ports it listens on; with N probe processes each holds ``ceil(pex_per_source / N)`` of a naming
+  host's leads of its shard, so the host holds at most ``N * ceil(pex_per_source / N)`` <=
+  ``pex_per_source + N - 1`` in the node), and a pending lead is dropped after
   ``pex_max_failures`` failed dials, as libtorrent's peer list drops a peer whose ``failcount`` reaches
   ``max_failcount`` (3). Leads beyond a cap are not planned (their sighting is still recorded).
 """
@@ -29,7 +32,7 @@ import ipaddress
 from dataclasses import dataclass
 from typing import TypeVar
 
-from swarmscope.evidence.records import Failure, Observation, Source, Tier, heavy_without_evidence
+from swarmscope.evidence.records import Failure, Observation, Source, Tier, heavy_overhead
 from swarmscope.wire.types import host_key
 
 PeerKey = tuple[str, str, int]  # (swarm hex, ip, port)
@@ -113,10 +116,19 @@ class PeerState:
 
 
 class ProbePlan:
-    """Schedule of probes over all monitored swarms."""
+    """Schedule of probes over all monitored swarms.
 
-    def __init__(self, policy: PlanPolicy | None = None) -> None:
+    ``shards``: the node's probe processes (``--probe-processes``, ``monitor/shards.py``), each with a plan
+    of its own shard of the peers: a naming host's PEX quota is shared among them, ``pex_quota`` =
+    ``ceil(pex_per_source / shards)`` here (leads are sharded by a hash of their address, so an honest
+    host's leads spread evenly). Raises ValueError: ``shards`` below 1.
+    """
+
+    def __init__(self, policy: PlanPolicy | None = None, shards: int = 1) -> None:
+        if shards < 1:
+            raise ValueError(f"probe plan: {shards} shards")
         self.policy = policy or PlanPolicy()
+        self.pex_quota = -(-self.policy.pex_per_source // shards)
         self.peers: dict[PeerKey, PeerState] = {}
         self._heap: list[tuple[int, PeerKey]] = []
         self._per_ip: dict[str, int] = {}
@@ -128,8 +140,8 @@ class ProbePlan:
     def add(self, key: PeerKey, source: str, now_us: int, via: str = "") -> bool:
         """A discovery source named ``key``. Returns True when the peer is new to the plan.
 
-        ``via``: for PEX, the naming peer (``"ip:port"``; ``""`` when unknown, as for leads another probe
-        process forwards: only the swarm's cap applies). A PEX lead beyond a cap is refused (False).
+        ``via``: for PEX, the naming peer (``"ip:port"``, also for leads another probe process forwards;
+        ``""`` when unknown: only the swarm's cap applies). A PEX lead beyond a cap is refused (False).
         """
         state = self.peers.get(key)
         if state is not None:
@@ -195,11 +207,14 @@ class ProbePlan:
         return False
 
     def _connected_delay(self, key: PeerKey, observation: Observation) -> float:
-        """Seconds to the next probe of a peer that answered: doubled per SUSPECT outcome until verified."""
-        if observation.tier >= Tier.VERIFIED:
-            self._suspect.pop(key, None)
-        elif observation.failure in SUSPECT or heavy_without_evidence(observation):
+        """Seconds to the next probe of a peer that answered: doubled per SUSPECT or heavy outcome until a
+        light probe is verified (module docstring)."""
+        if heavy_overhead(observation) or (
+            observation.tier < Tier.VERIFIED and observation.failure in SUSPECT
+        ):  # heavy: a verified block does not lift the backoff (``records.heavy_overhead``)
             self._suspect[key] = self._suspect.get(key, 0) + 1
+        elif observation.tier >= Tier.VERIFIED:
+            self._suspect.pop(key, None)
         strikes = self._suspect.get(key, 0)
         if not strikes:
             return self.policy.reprobe_interval
@@ -210,7 +225,7 @@ class ProbePlan:
         p, swarm, namer = self.policy, key[0], naming_host(via)
         if self._pex_swarm.get(swarm, 0) >= p.pex_pending_per_swarm:
             return False
-        if namer and self._pex_source.get((swarm, namer), 0) >= p.pex_per_source:
+        if namer and self._pex_source.get((swarm, namer), 0) >= self.pex_quota:
             return False
         self._pex_pending[key] = namer
         self._pex_swarm[swarm] = self._pex_swarm.get(swarm, 0) + 1

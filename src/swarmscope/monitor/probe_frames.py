@@ -9,8 +9,10 @@ that channel's body:
   :mod:`~swarmscope.monitor.writer_frames` defines it (commit or find, records as canonical bytes); the
   coordinator relays it unopened to the node's one writer process and sends the writer's reply back as a
   ``W`` frame. One request at a time per probe process.
-* ``L`` leads, both ways: JSON ``{swarm, peers: [[ip, port], ...], source}``: peers of the receiver's shard
-  to plan (the sighting was recorded where the lead was found).
+* ``L`` leads, both ways: JSON ``{swarm, peers: [[ip, port], ...], source, via}``: peers of the receiver's
+  shard to plan (the sighting was recorded where the lead was found); ``via`` is the PEX peer that named
+  them (``"ip:port"``, ``""`` for other sources): its host's PEX quota holds in every probe process
+  (``monitor/plan.py``), so a frame carries the leads of one naming peer.
 * ``S`` stats, probe process → coordinator, once at its end: JSON ``{swarm: SwarmStats.snapshot()}``.
 * ``X`` stop, coordinator → probe process: commit what is pending, send the stats, exit.
 
@@ -97,18 +99,18 @@ class FramePipe:
             self.out.close()
 
 
-def leads(swarm: str, peers: Sequence[tuple[str, int]], source: str) -> bytes:
-    """An ``L`` body."""
-    raw = {"swarm": swarm, "peers": [[ip, port] for ip, port in peers], "source": source}
+def leads(swarm: str, peers: Sequence[tuple[str, int]], source: str, via: str = "") -> bytes:
+    """An ``L`` body (``via``: the naming PEX peer, ``"ip:port"``, or ``""``)."""
+    raw = {"swarm": swarm, "peers": [[ip, port] for ip, port in peers], "source": source, "via": via}
     return json.dumps(raw).encode()
 
 
-def read_leads(body: bytes) -> tuple[str, list[tuple[str, int]], str]:
-    """(swarm, [(ip, port)], source) of an ``L`` body. Raises DecodeError: malformed."""
+def read_leads(body: bytes) -> tuple[str, list[tuple[str, int]], str, str]:
+    """(swarm, [(ip, port)], source, via) of an ``L`` body. Raises DecodeError: malformed."""
     raw = _json(body)
     try:
         peers = [(str(ip), int(port)) for ip, port in raw["peers"]]
-        return str(raw["swarm"]), peers, str(raw["source"])
+        return str(raw["swarm"]), peers, str(raw["source"]), str(raw["via"])
     except (KeyError, TypeError, ValueError) as exc:
         raise DecodeError(f"probe frame: leads: {exc}") from None
 

@@ -150,10 +150,11 @@ class ShardLink:
         """Whether this shard probes ``ip``."""
         return shard_of(ip, self.shards) == self.shard
 
-    def forward(self, swarm: str, peers: list[tuple[str, int]], source: str) -> None:
-        """Hand other shards' peers to the coordinator (dropped when it is gone: the run is ending)."""
+    def forward(self, swarm: str, peers: list[tuple[str, int]], source: str, via: str = "") -> None:
+        """Hand other shards' peers, named by ``via`` (PEX: ``"ip:port"``, else ``""``), to the
+        coordinator (dropped when it is gone: the run is ending)."""
         with contextlib.suppress(OSError, ValueError):
-            self.pipe.send(pf.LEADS, pf.leads(swarm, peers, source))
+            self.pipe.send(pf.LEADS, pf.leads(swarm, peers, source, via))
 
     async def start(self, monitor: Any) -> None:
         """Nothing to start: the coordinator started this process."""

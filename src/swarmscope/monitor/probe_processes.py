@@ -63,6 +63,7 @@ from swarmscope.store.fleet.fencing import Fence, FencingRefused
 
 MAX_PROBE_PROCESSES = 64
 MAX_RESTARTS = 3  # replacements of one shard's probe process per run (a crash loop ends there)
+Lead = tuple[str, str, int, str, str]  # (swarm, ip, port, source, via: the PEX peer that named it or "")
 
 
 @dataclass(slots=True)
@@ -114,7 +115,7 @@ class ProbeProcesses:
         self.children: dict[int, _Child] = {}
         self.started = 0  # probe processes started (more than count - 1: one died and was replaced)
         self.restarts: dict[int, int] = {}
-        self._leads: dict[int, list[tuple[str, str, int, str]]] = {}  # shard -> (swarm, ip, port, source)
+        self._leads: dict[int, list[Lead]] = {}  # shard -> the leads handed to it
         self._hello: dict[str, Any] = {}
         self.abandoned: set[int] = set()  # shards without a process: the coordinator probes them itself
         self._monitor: Any = None
@@ -132,27 +133,33 @@ class ProbeProcesses:
         """The probe processes' process ids (running or not)."""
         return [child.proc.pid for child in self.children.values()]
 
+    @property
+    def shards(self) -> int:
+        """The node's probe processes, the coordinator included."""
+        return self.count
+
     def mine(self, ip: str) -> bool:
         """Whether the coordinator (shard 0) probes ``ip``."""
         return shard_of(ip, self.count) == 0
 
-    def forward(self, swarm: str, peers: list[tuple[str, int]], source: str) -> None:
-        """Hand each peer to its shard's process (shard 0: the coordinator's own plan). A swarm the probe
-        processes do not probe (a magnet whose metainfo arrived after they started, in a plain run) stays
-        with the coordinator, whatever the shard."""
+    def forward(self, swarm: str, peers: list[tuple[str, int]], source: str, via: str = "") -> None:
+        """Hand each peer to its shard's process (shard 0: the coordinator's own plan), with ``via``, the
+        PEX peer that named them (``"ip:port"`` or ``""``: its quota holds in each process). A swarm the
+        probe processes do not probe (a magnet whose metainfo arrived after they started, in a plain run)
+        stays with the coordinator, whatever the shard."""
         shards: dict[int, list[tuple[str, int]]] = {}
         for ip, port in peers:
             shards.setdefault(shard_of(ip, self.count), []).append((ip, port))
         for shard, group in shards.items():
             if shard == 0 or shard in self.abandoned or swarm not in self.probed:
-                self._monitor.planned(swarm, group, source)
+                self._monitor.planned(swarm, group, source, via)
                 continue
-            self._leads.setdefault(shard, []).extend((swarm, ip, port, source) for ip, port in group)
+            self._leads.setdefault(shard, []).extend((swarm, ip, port, source, via) for ip, port in group)
             child = self.children.get(shard)
             try:
                 if child is None or child.done.is_set():
                     raise OSError("ended")
-                child.pipe.send(pf.LEADS, pf.leads(swarm, group, source))
+                child.pipe.send(pf.LEADS, pf.leads(swarm, group, source, via))
             except (OSError, ValueError):
                 if child is not None:
                     child.lost_leads += len(group)
@@ -256,10 +263,8 @@ class ProbeProcesses:
         state = [(pf.LEASES, self._lease)] if self._lease is not None else []
         state += [(pf.ADD, raw) for raw in self._targets.values()]
         state += [(pf.REFERENCE, body) for _swarm, body in self._references]
-        by_lead: dict[tuple[str, str], list[tuple[str, int]]] = {}
-        for swarm, ip, port, source in self._leads.get(child.shard, ()):
-            by_lead.setdefault((swarm, source), []).append((ip, port))
-        state += [(pf.LEADS, pf.leads(swarm, peers, source)) for (swarm, source), peers in by_lead.items()]
+        groups = _by_namer(self._leads.get(child.shard, [])).items()
+        state += [(pf.LEADS, pf.leads(swarm, peers, source, via)) for (swarm, source, via), peers in groups]
         try:
             for channel, body in state:
                 child.pipe.send(channel, body)
@@ -270,11 +275,8 @@ class ProbeProcesses:
         """On the event loop: the coordinator takes ``shard`` over, with every lead handed to it so far."""
         self.abandoned.add(shard)
         self.on_warning(f"{why}; the coordinator probes its shard")
-        by_lead: dict[tuple[str, str], list[tuple[str, int]]] = {}
-        for swarm, ip, port, source in self._leads.pop(shard, []):
-            by_lead.setdefault((swarm, source), []).append((ip, port))
-        for (swarm, source), peers in by_lead.items():
-            self._monitor.planned(swarm, peers, source)
+        for (swarm, source, via), peers in _by_namer(self._leads.pop(shard, [])).items():
+            self._monitor.planned(swarm, peers, source, via)
 
     def _spawn(self, hello: dict[str, Any]) -> _Child:
         proc = _popen()
@@ -377,3 +379,12 @@ def _popen() -> subprocess.Popen[bytes]:
     """A probe process: this package's probe_main (Ctrl-C reaches the coordinator, which stops it after
     its last commit)."""
     return spawn_child("swarmscope.monitor.probe_main")
+
+
+def _by_namer(leads: list[Lead]) -> dict[tuple[str, str, str], list[tuple[str, int]]]:
+    """``leads`` grouped by (swarm, source, naming peer), each group's (ip, port) in order: one ``L`` frame
+    (or one ``planned`` call) each, so each naming host's quota holds (``monitor/plan.py``)."""
+    groups: dict[tuple[str, str, str], list[tuple[str, int]]] = {}
+    for swarm, ip, port, source, via in leads:
+        groups.setdefault((swarm, source, via), []).append((ip, port))
+    return groups

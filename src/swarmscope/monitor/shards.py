@@ -73,12 +73,18 @@ def config_from_json(data: bytes) -> MonitorConfig:
 class LeadRouter(Protocol):
     """How a monitor that is one of several probe processes splits its leads (module docstring)."""
 
+    @property
+    def shards(self) -> int:
+        """The node's probe processes, this one included (each plans its share of a PEX quota)."""
+        ...
+
     def mine(self, ip: str) -> bool:
         """Whether this process probes the peers at ``ip``."""
         ...
 
-    def forward(self, swarm: str, peers: list[tuple[str, int]], source: str) -> None:
-        """Hand peers of other shards on (their sightings are recorded already)."""
+    def forward(self, swarm: str, peers: list[tuple[str, int]], source: str, via: str = "") -> None:
+        """Hand peers of other shards on (their sightings are recorded already; ``via``: the PEX peer that
+        named them, ``"ip:port"``, or ``""``)."""
         ...
 
     async def start(self, monitor: Any) -> None:

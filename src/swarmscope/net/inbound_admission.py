@@ -17,10 +17,15 @@ behind carrier-grade NAT (RFC 6888), so it admits a few per IP, not one:
 - an inbound probe that verified nothing is sealed at most once per (IP, swarm) per interval (the
   monitor's re-probe interval, 120 s by default, as an outbound peer is probed): a host that dials in
   again and again with junk gets one sealed record per interval, not one per connection; a probe that
-  verified a piece or a block is always sealed. A sealed probe that carried more than 1 MiB besides piece
-  payload (``records.heavy_without_evidence``) doubles that interval for its (IP, swarm), up to
-  :data:`MAX_HEAVY_INTERVAL`, as outbound re-probes back off (``monitor/plan.py``): what one host's junk
-  makes us store stays bounded. :data:`MAX_REMEMBERED` bounds that memory.
+  verified a piece or a block and carried at most 1 MiB besides piece payload is always sealed (an honest
+  peer's evidence is never dropped: its overhead is kilobytes). A *heavy* probe (more than 1 MiB besides
+  piece payload, ``records.heavy_overhead``), verified or not, is sealed only when the interval passed
+  since its (IP, swarm)'s last sealed throttled probe, and doubles that interval, up to
+  :data:`MAX_HEAVY_INTERVAL`, as outbound re-probes back off (``monitor/plan.py``); only a light verified
+  probe ends the doubling. So a host that serves one genuine block per connection beside ~4 MiB of junk
+  has at most 10 heavy probes of one (IP, swarm) sealed in its first day and 4 a day after (240 s
+  doubling to 6 h), not one per connection: what one host's junk makes us store stays bounded.
+  :data:`MAX_REMEMBERED` bounds that memory.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TypeVar, cast
 
-from swarmscope.evidence.records import Observation, heavy_without_evidence
+from swarmscope.evidence.records import Observation, heavy_overhead
 
 MAX_PER_IP = 8  # streams in flight from one IP (named or not)
 MAX_PER_IP_SWARM = 4  # probes in flight for one (IP, swarm)
@@ -84,14 +89,20 @@ class ListenerStats:
     timed_out: int = 0  # closed: no complete handshake within handshake_timeout
     closed_early: int = 0  # the peer closed before its swarm was known
     runs: int = 0  # connections handed to a run (each ends in on_done exactly once, unless unsealed)
-    unsealed: int = 0  # runs that verified nothing, not reported: their (IP, swarm) had one sealed lately
+    unsealed: int = 0  # runs not reported (unverified or heavy): their (IP, swarm) had one sealed lately
+    unsealed_heavy: int = 0  # of those: runs that verified a block beside > 1 MiB of junk (SealThrottle)
+
+    def held_back(self, verified: bool) -> None:
+        """One run :class:`SealThrottle` did not let be sealed (``verified``: it verified a block, heavy)."""
+        self.unsealed += 1
+        self.unsealed_heavy += verified
 
 
 MAX_HEAVY_INTERVAL = 21_600.0  # seconds: as ``PlanPolicy.max_suspect_backoff``
 
 
 class SealThrottle:
-    """When an unverified inbound probe of one (IP, swarm) may be sealed (module docstring)."""
+    """When an unverified or heavy inbound probe of one (IP, swarm) may be sealed (module docstring)."""
 
     def __init__(self, interval: float, remembered: int = MAX_REMEMBERED) -> None:
         self.interval, self.remembered = interval, remembered
@@ -100,14 +111,16 @@ class SealThrottle:
     def allow(
         self, ip: str, swarm: bytes, verified: bool, now: float, observation: Observation | None = None
     ) -> bool:
-        """True when the probe is to be sealed: it verified something, or no unverified probe of
-        (``ip``, ``swarm``) was sealed in the last ``interval`` seconds, doubled per heavy one sealed since
-        the last verified probe (``now``: loop time, seconds; ``observation``: the probe's record, heavy
-        when ``records.heavy_without_evidence``)."""
-        heavy = observation is not None and heavy_without_evidence(observation)
+        """True when the probe is to be sealed: it verified something and is not heavy, or no unverified
+        or heavy probe of (``ip``, ``swarm``) was sealed in the last ``interval`` seconds, doubled per heavy
+        one sealed since the last light verified probe (``now``: loop time, seconds; ``observation``: the
+        probe's record, heavy when ``records.heavy_overhead``, verified or not)."""
+        heavy = observation is not None and heavy_overhead(observation)
         key = (ip, swarm)
-        if verified or self.interval <= 0:
-            if key in self._last:  # a verified probe ends the backoff, not the interval
+        if self.interval <= 0:
+            return True
+        if verified and not heavy:
+            if key in self._last:  # a light verified probe ends the backoff, not the interval
                 self._last[key] = (self._last[key][0], 0)
             return True
         last, strikes = self._last.get(key, (None, 0))

@@ -286,8 +286,8 @@ class _Opening:
         self.listener.stats.timed_out += 1
 
     def ended(self, shell: StreamShell) -> None:
-        """The stream is gone: report its run once (unless it verified nothing and its (IP, swarm) had
-        such a run reported lately), or count a peer that left before its swarm was known."""
+        """The stream is gone: report its run once (unless ``SealThrottle`` holds it back: unverified or
+        heavy, and its (IP, swarm) had such a run reported lately), or count a peer that left early."""
         lst = self.listener
         lst.forget(shell)
         inner = self.inner
@@ -297,7 +297,7 @@ class _Opening:
             if lst.throttle.allow(host_key(self.ip), self.swarm or b"", verified, shell.loop.time(), obs):
                 lst.on_done(inner, obs)
             else:
-                lst.stats.unsealed += 1
+                lst.stats.held_back(verified)
         elif not shell.detached:  # we did not close it ourselves (refused, timed out, stopping)
             lst.stats.closed_early += 1
 

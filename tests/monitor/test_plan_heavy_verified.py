@@ -1,0 +1,56 @@
+"""Outbound: a re-probed peer that serves one genuine block beside ~4 MiB of junk is backed off all the same.
+
+README "Resource bounds": a probe with more than 1 MiB besides piece payload (``records.heavy_overhead``)
+doubles the re-probe delay up to ``max_suspect_backoff``, whether or not it verified a block: else one
+genuine block per re-probe would reset the backoff and the peer would make us store ~4 MiB every 120 s.
+Only a light verified probe ends the doubling.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from swarmscope.evidence.records import HEAVY_OVERHEAD, Observation, Tier
+from swarmscope.monitor.plan import ProbePlan
+
+S = 1_000_000
+SW = "ab" * 20
+KEY = (SW, "127.0.0.7", 6881)
+BLOCK = 16_384
+HEAVY = Observation(
+    SW, "127.0.0.7", 6881, "tracker", 0, 1, Tier.VERIFIED, bytes_received=BLOCK,
+    wire_bytes_in=BLOCK + 4 * 1024 * 1024 - 1,
+)  # fmt: skip
+LIGHT = dataclasses.replace(HEAVY, wire_bytes_in=BLOCK + HEAVY_OVERHEAD)
+
+
+def _waits(plan: ProbePlan, outcomes: list[Observation], now: int = 0) -> list[int]:
+    """Seconds from each probe of KEY (due at ``now`` first) to the next, one outcome each."""
+    waits = []
+    for outcome in outcomes:
+        assert KEY in plan.due(now, 100)
+        plan.finished(KEY, outcome, now)
+        due = plan.peers[KEY].due_us
+        waits.append((due - now) // S)
+        now = due
+    return waits
+
+
+def test_heavy_verified_probes_double_the_reprobe_delay_until_a_light_verified_one() -> None:
+    plan = ProbePlan()
+    plan.add(KEY, "tracker", 0)
+    waits = _waits(plan, [HEAVY] * 12 + [LIGHT, HEAVY])
+    assert waits[:4] == [240, 480, 960, 1920]
+    assert max(waits) == 21_600  # capped at 6 h (PlanPolicy.max_suspect_backoff)
+    assert waits[-2:] == [120, 240]  # a light verified probe resets it; the next heavy one strikes again
+
+
+def test_what_a_heavy_verified_peer_gets_probed_in_a_day_is_bounded() -> None:
+    """The README's bound: at most 10 probes in the first day, 4 a day after (was one per 120 s: 720)."""
+    plan = ProbePlan()
+    plan.add(KEY, "tracker", 0)
+    times = [0]
+    for wait in _waits(plan, [HEAVY] * 30):
+        times.append(times[-1] + wait)
+    assert sum(t < 86_400 for t in times) <= 10
+    assert sum(86_400 <= t < 2 * 86_400 for t in times) <= 4
