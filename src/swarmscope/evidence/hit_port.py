@@ -20,6 +20,8 @@ client keeps one peer id per torrent across its connections (the BEP 3 handshake
 it once per torrent, Transmission too and renews it only after ``peer-id-ttl-hours``, 6 h by default, on
 public torrents), so the same client matches; a client that changed its id in between counts
 under its source port, which is still what a CGNAT log maps to it. A hit without a peer id checks nothing.
+A peer id is no secret (any peer that connects to B is sent it): a hostile neighbour that copies B's peer
+id as well as its port still passes; the case documents name every inbound hit's source port beside it.
 
 ``by_address`` is the rule export bundle format version 4 used (a claim checked by ip:port alone); the
 bundle verifier re-derives such a bundle by it (:mod:`swarmscope.evidence.bundle.nodes`).
