@@ -3,6 +3,8 @@
 An inbound peer's BEP 10 ``p`` is its claim (``Observation.port``); the TCP source port its connection
 came from is sealed beside it (``source_port``, observation format version 2). Behind carrier-grade NAT
 the port is what tells subscribers apart and an ISP matches the public source port and time (RFC 6302).
+A claim is checked only by our own probe of that ip:port that saw the same peer id (BEP 3: one client
+keeps one peer id per torrent), never by a neighbour's behind the same address.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from swarmscope.store.legal import cases as sc
 from tests.cases.evidence import IH, T0, fresh_store, hit, seal
 
 CLAIMED = 4444  # the liar's BEP 10 p: nothing of it listens there
+PEER = b"-LT2110-subscriber01"  # the peer id of the client our probe reached at ip:CLAIMED
+NEIGHBOUR = b"-TR3000-neighbour001"  # another subscriber behind the same carrier-grade NAT address
 
 
 @pytest.fixture
@@ -35,11 +39,18 @@ def store(tmp_path: Path) -> Iterator[Store]:
     yield from fresh_store(tmp_path)
 
 
-def inbound(ip: str, minute: float, source_port: int, claimed: int = CLAIMED) -> Observation:
-    """A verified inbound hit whose peer claimed ``claimed`` and came from ``source_port``."""
+def inbound(
+    ip: str, minute: float, source_port: int, claimed: int = CLAIMED, peer_id: bytes = PEER
+) -> Observation:
+    """A verified inbound hit whose peer (``peer_id``) claimed ``claimed`` and came from ``source_port``."""
     return dataclasses.replace(
-        hit(ip, minute, port=claimed), source=Source.INBOUND.value, source_port=source_port
+        hit(ip, minute, port=claimed), source=Source.INBOUND.value, source_port=source_port, peer_id=peer_id
     )
+
+
+def dialled(ip: str, minute: float, port: int = CLAIMED, peer_id: bytes = PEER) -> Observation:
+    """A verified outbound hit of ours at ip:``port`` whose handshake named ``peer_id``."""
+    return dataclasses.replace(hit(ip, minute, port=port), peer_id=peer_id)
 
 
 def _build(store: Store) -> tuple[list[tuple[str, int]], object]:
@@ -69,7 +80,7 @@ def test_one_source_port_over_an_hour_makes_a_case_under_that_port(store: Store)
 def test_a_claim_our_outbound_probe_verified_counts_under_the_claimed_port(store: Store) -> None:
     """We dialled 127.0.0.6:4444 ourselves and verified it: inbound hits claiming 4444 count there."""
     records = [
-        hit("127.0.0.6", 0, port=CLAIMED),
+        dialled("127.0.0.6", 0),
         inbound("127.0.0.6", 30, 50001),
         inbound("127.0.0.6", 70, 50002),
     ]
@@ -89,7 +100,7 @@ def test_an_old_inbound_record_without_its_source_port_is_refused_unless_checked
     """Records sealed under observation format version 1 cannot say which port was observed."""
     old = [as_version(OBSERVATION, inbound("127.0.0.7", m, 40001), 1) for m in (0, 30, 70)]
     checked_old = as_version(OBSERVATION, inbound("127.0.0.8", 30, 40002), 1)
-    seal(store, [*old, hit("127.0.0.8", 0, port=CLAIMED), checked_old])
+    seal(store, [*old, dialled("127.0.0.8", 0), checked_old])
     evidence = proven_observations(store, store_trust(store, None).fingerprints, T0 + 10**13)
     assert [(h.ip, h.port) for h in evidence.hits] == [("127.0.0.8", CLAIMED)] * 2
     assert [(r.ip, r.reason) for r in evidence.refused] == [("127.0.0.7", UNKNOWN_SOURCE_PORT)] * 3
@@ -102,7 +113,7 @@ def test_documents_say_which_port_was_observed_and_which_was_claimed(store: Stor
     seal(store, [inbound("127.0.0.5", m, 40001) for m in (0, 30, 70)])
     seal(
         store,
-        [hit("127.0.0.6", 0, port=CLAIMED), inbound("127.0.0.6", 30, 50001), inbound("127.0.0.6", 70, 50002)],
+        [dialled("127.0.0.6", 0), inbound("127.0.0.6", 30, 50001), inbound("127.0.0.6", 70, 50002)],
     )
     _build(store)
     lines = {c.ip: letter_facts(store, c.id).hit_proofs for c in case_status.list_cases(store)}
@@ -125,7 +136,7 @@ def test_a_claim_counts_only_near_the_probe_that_checked_it(store: Store) -> Non
     window_min = CLAIM_CHECK_WINDOW_US / 60e6
     records = [
         inbound("127.0.0.9", 0, 50001),  # 180 min before the check: too early
-        hit("127.0.0.9", 180, port=CLAIMED),
+        dialled("127.0.0.9", 180),
         inbound("127.0.0.9", 180 - window_min, 50002),  # exactly the window before: checked
         inbound("127.0.0.9", 180 + window_min, 50003),  # exactly the window after: checked
         inbound("127.0.0.9", 180 + window_min + 1, 50004),  # a minute later: not
@@ -139,3 +150,31 @@ def test_a_claim_counts_only_near_the_probe_that_checked_it(store: Store) -> Non
         (50003, CLAIMED),
         (50004, 50004),
     ]
+
+
+def test_a_cgnat_neighbours_claim_stays_out_of_the_checked_subscribers_case(store: Store) -> None:
+    """We verified subscriber B at 127.0.0.6:4444 three times over 70 minutes; a neighbour behind the
+    same address dialled us from source port 40001 between them, claiming 4444 under its own peer id. B's
+    case holds B's three hits only; the neighbour's three count under 40001, a case of their own (the
+    port a CGNAT log maps to the neighbour at that time: RFC 6302 section 2)."""
+    seal(store, [dialled("127.0.0.6", m) for m in (0, 30, 70)])
+    seal(store, [inbound("127.0.0.6", m, 40001, peer_id=NEIGHBOUR) for m in (10, 40, 80)])
+    created, _ = _build(store)
+    assert created == [("127.0.0.6", CLAIMED), ("127.0.0.6", 40001)]
+    hits = proven_observations(store, store_trust(store, None).fingerprints, T0 + 10**13).hits
+    assert sorted((h.port, h.peer_id) for h in hits) == [(CLAIMED, PEER)] * 3 + [(40001, NEIGHBOUR)] * 3
+    by_port = {c.port: letter_facts(store, c.id).hit_proofs for c in case_status.list_cases(store)}
+    assert len(by_port[CLAIMED]) == 3 and not any("connected to us" in line for line in by_port[CLAIMED])
+    assert len(by_port[40001]) == 3 and all(
+        line.endswith("(the peer connected to us from TCP source port 40001, claiming listen port 4444:"
+                      " unchecked)")
+        for line in by_port[40001]
+    )  # fmt: skip
+
+
+def test_a_claim_checked_by_a_probe_without_a_peer_id_counts_under_the_source_port(store: Store) -> None:
+    """An outbound hit whose record names no peer id cannot say which client it reached: it checks no
+    claim (the inbound hit counts under its source port, as unchecked)."""
+    seal(store, [hit("127.0.0.6", 0, port=CLAIMED), inbound("127.0.0.6", 30, 50001)])
+    hits = proven_observations(store, store_trust(store, None).fingerprints, T0 + 10**13).hits
+    assert [(h.port, h.source_port) for h in hits] == [(CLAIMED, None), (50001, 50001)]

@@ -90,7 +90,7 @@ def test_export_across_nodes_verifies_per_node(
     for other in FPS[nodes:]:
         assert f"left out: evidence signed by node {other} (add --trust-key {other}" in err.getvalue()
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["version"] == 4 and manifest["nodes"] == sorted(FPS[:nodes])
+    assert manifest["version"] == 5 and manifest["nodes"] == sorted(FPS[:nodes])
     for fp in FPS[:nodes]:
         assert (out / "nodes" / fp / "records/chain.bin").is_file() and (out / f"keys/{fp}.pem").is_file()
     shown = io.StringIO()

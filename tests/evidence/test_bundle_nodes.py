@@ -1,4 +1,4 @@
-"""A bundle across nodes (format version 4): layout, verification per node, and hostile variants.
+"""A bundle across nodes (format version 5): layout, verification per node, and hostile variants.
 
 Every node's chain is the world of tests/evidence/test_bundle.py sealed by its own key, its run record
 sealing the node's ``--bind`` (``BINDS``: three distinct /24s, three vantages): node A discloses every
@@ -106,7 +106,7 @@ def messages(verdict: object) -> list[str]:
 def test_across_nodes_verifies_per_node_and_shows_corroboration(world: World, names: str) -> None:
     files = bundle(contents(world, names))
     manifest = manifest_of(files)
-    assert manifest["version"] == 4 and manifest["nodes"] == sorted(FP[n] for n in names)
+    assert manifest["version"] == 5 and manifest["nodes"] == sorted(FP[n] for n in names)
     assert manifest["signing_key"] == FP["A"]
     for n in names:  # each node's slice is a whole one-node bundle: its own seals, its own public key
         assert files[node_prefix(FP[n]) + b.MANIFEST] and files[b.key_path(FP[n])]

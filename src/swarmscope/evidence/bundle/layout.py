@@ -72,7 +72,8 @@ from swarmscope.evidence.seal import (
 
 FORMAT = "swarmscope-bundle"
 VERSION = 1
-VERSION_NODES = 4  # a bundle across nodes: one version-1 bundle per node under nodes/ (bundle.nodes)
+VERSION_NODES = 5  # a bundle across nodes: one version-1 bundle per node under nodes/ (bundle.nodes)
+VERSION_NODES_BY_ADDRESS = 4  # the same written before: an inbound claim checked by ip:port, any peer id
 VERSION_NODES_BY_NETWORK = 3  # the same written before: vantages by --bind alone, not node keys too
 VERSION_NODES_BY_KEY = 2  # the same written before: its hits.jsonl counted node keys as vantages
 MANIFEST = "manifest.json"

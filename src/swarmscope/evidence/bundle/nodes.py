@@ -1,11 +1,11 @@
 """Export bundle across nodes: the evidence of several signing nodes (a fleet's vantage points) in one
-bundle (format ``swarmscope-bundle``, version 4).
+bundle (format ``swarmscope-bundle``, version 5).
 
 Each node keeps its own hash chain (chain indices are per node), so a bundle across nodes holds one
 complete one-node bundle per node (:mod:`swarmscope.evidence.bundle.layout`, version 1: byte for byte
 what a one-node export of that node's selection writes when signed by the exporting node's key)::
 
-    manifest.json             format, version 4, created_us, software version, filters, signing_key (the
+    manifest.json             format, version 5, created_us, software version, filters, signing_key (the
                               exporting node), nodes (every node's key fingerprint, ascending), and the
                               path, size (bytes) and sha256 of every other file, the nodes' files included
     manifest.sig              64-byte Ed25519 signature (RFC 8032) by the exporting node's key
@@ -25,8 +25,15 @@ what a one-node export of that node's selection writes when signed by the export
                               node key from two /24s is one node: not corroborated. Hits are counted by
                               ``counted_port`` (:mod:`swarmscope.evidence.hit_port`, as cases count them:
                               an inbound peer's claimed listen port only when our own outbound probe
-                              checked it within two hours, else its TCP source port; null: neither) and
-                              ``port_seen`` says which; ``port`` is the record's.
+                              checked it within two hours and its handshake named the same peer id,
+                              else its TCP source port; null: neither) and ``port_seen`` says which;
+                              ``port`` is the record's.
+
+Version 4 (written before the peer-id rule) is the same but for ``hits.jsonl``: an inbound claim counted
+when an outbound probe checked that ip:port within two hours whatever peer id answered it (a neighbour
+behind one carrier-grade NAT address counted under another subscriber's port), and its ``port_seen``
+says "claimed listen port, checked by our own connection"; the verifier re-derives it so, and notes how
+many hits today's rule counts under another port.
 
 Version 3 (written before the NAT and node-key rules) is the same but for ``hits.jsonl``: hits counted
 by the record's ``port`` (no ``counted_port``, ``port_seen``), a ``vantage``
@@ -84,10 +91,10 @@ class NodeHit:
     port: int | None = None  # the port it counts under (swarmscope.evidence.hit_port); None: no port it can
 
     def group(self, version: int = b.VERSION_NODES) -> Group:
-        """The (ip, port, infohash) it is counted in: by its counted port (version 4), its record's port
-        (earlier versions); a hit with no countable port is a group of its own, corroborating nothing."""
+        """The (ip, port, infohash) it is counted in: by its counted port (versions 5 and 4), its record's
+        port (earlier versions); a hit with no countable port is a group of its own, corroborating nothing."""
         o = self.observation
-        if version != b.VERSION_NODES:
+        if version in (b.VERSION_NODES_BY_NETWORK, b.VERSION_NODES_BY_KEY):
             return (o.ip, o.port, o.infohash)
         return (o.ip, f"?{self.node}:{self.index}" if self.port is None else self.port, o.infohash)
 
@@ -96,11 +103,12 @@ def node_hits(
     ledgers: Mapping[str, Iterable[tuple[int, bytes]]],
     decode: Callable[[bytes], EvidenceRecord] = record_from_canonical,
     *,
-    by_bind: bool = False,
+    version: int = b.VERSION_NODES,
 ) -> list[NodeHit]:
     """The verified observations of every node's ``(chain index, canonical bytes)`` records, each with its
     vantage from that node's own RunStarted records among them; a record that does not decode is skipped
-    (the node's own verification names it). ``by_bind``: vantages as version 3 derived them (module
+    (the node's own verification names it). ``version``: the bundle format whose rules derive them
+    (vantages by --bind alone in version 3, claims checked by address alone in version 4: module
     docstring).
 
     ``decode`` turns canonical bytes into the record or raises :class:`DecodeError`
@@ -120,25 +128,30 @@ def node_hits(
             elif isinstance(record, Observation) and record.tier == Tier.VERIFIED:
                 verified.append((index, record))
         sealed = RunIndex(runs)
+        by_bind = version == b.VERSION_NODES_BY_NETWORK
         for index, o in verified:
             out.append(NodeHit(node, index, o, hit_vantage(sealed, index, o.ip, by_bind=by_bind)))
-    return counted_ports(out)
+    return counted_ports(out, version)
 
 
-def counted_ports(hits: Iterable[NodeHit]) -> list[NodeHit]:
+def counted_ports(hits: Iterable[NodeHit], version: int = b.VERSION_NODES) -> list[NodeHit]:
     """``hits`` with the port each counts under: an inbound one's claimed port only when an outbound hit
-    of the bundle checked it within the window, else its TCP source port (``evidence.hit_port``)."""
+    of the bundle with the same peer id checked it within the window (any peer id in ``version`` 4), else
+    its TCP source port (``evidence.hit_port``)."""
     hits = list(hits)
     inbound = Source.INBOUND.value
+    by_address = version == b.VERSION_NODES_BY_ADDRESS
+    outbound = (o for o in (h.observation for h in hits) if o.source != inbound)
     checks = claim_checks(
-        (o.ip, o.port, o.infohash, o.started_us) for o in (h.observation for h in hits) if o.source != inbound
+        ((o.ip, o.port, o.infohash, o.started_us, o.peer_id) for o in outbound), by_address=by_address
     )
     out = []
     for h in hits:
         o = h.observation
         port = counted_port(
-            o.source == inbound, o.ip, o.port, o.source_port, o.infohash, o.started_us, checks
-        )
+            o.source == inbound, o.ip, o.port, o.source_port, o.infohash, o.started_us, checks, o.peer_id,
+            by_address=by_address,
+        )  # fmt: skip
         out.append(dataclasses.replace(h, port=port))
     return out
 
@@ -170,7 +183,7 @@ def seen_by(hits: Iterable[NodeHit], version: int = b.VERSION_NODES) -> dict[Gro
     """(ip, port, infohash) → the nodes and vantages with a verified hit of it (:meth:`NodeHit.group`)."""
     nodes: dict[Group, set[str]] = {}
     points: dict[Group, set[str]] = {}
-    for hit in counted_ports(hits):
+    for hit in counted_ports(hits, version):
         group = hit.group(version)
         nodes.setdefault(group, set()).add(hit.node)
         points.setdefault(group, set()).add(hit.vantage)
@@ -187,7 +200,7 @@ def hits_bytes(hits: Sequence[NodeHit], version: int = b.VERSION_NODES) -> bytes
     infohash, ip, port, start, node, chain index."""
     groups = seen_by(hits, version)
     lines: list[bytes] = []
-    for hit in sorted(counted_ports(hits), key=_hit_order):
+    for hit in sorted(counted_ports(hits, version), key=_hit_order):
         o = hit.observation
         seen = groups[hit.group(version)]
         line: dict[str, Any] = {
@@ -199,8 +212,8 @@ def hits_bytes(hits: Sequence[NodeHit], version: int = b.VERSION_NODES) -> bytes
             "started_us": o.started_us,
             "started": iso(o.started_us),
         }
-        if version == b.VERSION_NODES:
-            line.update(counted_port=hit.port, port_seen=_port_seen(hit))
+        if version in (b.VERSION_NODES, b.VERSION_NODES_BY_ADDRESS):
+            line.update(counted_port=hit.port, port_seen=_port_seen(hit, version))
         if version == b.VERSION_NODES_BY_KEY:
             line.update(vantages=list(seen.nodes))
         else:
@@ -210,19 +223,20 @@ def hits_bytes(hits: Sequence[NodeHit], version: int = b.VERSION_NODES) -> bytes
     return b"".join(lines)
 
 
-def _port_seen(hit: NodeHit) -> str:
+def _port_seen(hit: NodeHit, version: int = b.VERSION_NODES) -> str:
     """How ``counted_port`` was seen: dialled by us, the inbound connection's TCP source port, a claimed
-    listen port our own probe checked, or none (an inbound record sealed without its source port)."""
+    listen port our own probe checked (one of the same peer id since version 5), or none (an inbound record
+    sealed without its source port)."""
     o = hit.observation
     if o.source != Source.INBOUND.value:
         return "dialled"
     if hit.port is None:
         return "none: claimed listen port unchecked, no source port sealed"
-    return (
-        "claimed listen port, checked by our own connection"
-        if hit.port == o.port and hit.port != o.source_port
-        else "tcp source port"
-    )
+    if hit.port != o.port or hit.port == o.source_port:
+        return "tcp source port"
+    if version == b.VERSION_NODES_BY_ADDRESS:
+        return "claimed listen port, checked by our own connection"
+    return "claimed listen port, checked by our own connection to the same peer id"
 
 
 def _keys(public_keys: Mapping[str, bytes], private_key: Ed25519PrivateKey) -> dict[str, bytes]:

@@ -1,5 +1,5 @@
 """Verify any export bundle: one node's (version 1, :func:`swarmscope.evidence.bundle.verify.verify_bundle`)
-or one across nodes (version 4, or 3 or 2 as written before; layout in
+or one across nodes (version 5, or 4, 3 or 2 as written before; layout in
 :mod:`swarmscope.evidence.bundle.nodes`).
 
 A bundle across nodes is checked as a whole and per node:
@@ -18,7 +18,9 @@ A bundle across nodes is checked as a whole and per node:
   is named. Each node's verified hits, and how many of them are corroborated, are one ``node
   <fingerprint> hits`` check line. A version-2 bundle's hits.jsonl is re-derived as written then (node
   keys counted as vantages), a version-3 one too (vantages by the sealed --bind alone, node keys not
-  counted), and a note says so, with how many of its addresses today's rule corroborates.
+  counted), and a note says so, with how many of its addresses today's rule corroborates; a version-4
+  one's too (an inbound claimed port counted when our probe checked that ip:port, whatever peer id
+  answered), its note with how many hits today's rule (the same peer id) counts under another port.
 
 With expected keys (``--expect-key``, repeatable) every node and the exporting key must be among them.
 
@@ -62,7 +64,12 @@ from swarmscope.evidence.seal import key_fingerprint, load_public_key
 
 _FINGERPRINT = re.compile(r"[0-9a-f]{64}")
 # the manifest versions of bundles across nodes
-NODES_VERSIONS = (b.VERSION_NODES, b.VERSION_NODES_BY_NETWORK, b.VERSION_NODES_BY_KEY)
+NODES_VERSIONS = (
+    b.VERSION_NODES,
+    b.VERSION_NODES_BY_ADDRESS,
+    b.VERSION_NODES_BY_NETWORK,
+    b.VERSION_NODES_BY_KEY,
+)
 
 
 class NodeFiles(Mapping[str, bytes]):
@@ -266,7 +273,7 @@ def check_hits(ctx: Context, verified: Mapping[str, Context]) -> list[CheckResul
     ledgers = {node: own.ledger for node, own in verified.items()}
     version = ctx.manifest.get("version")
     version = version if version in NODES_VERSIONS else b.VERSION_NODES
-    written = node_hits(ledgers, _decoder(verified), by_bind=version == b.VERSION_NODES_BY_NETWORK)
+    written = node_hits(ledgers, _decoder(verified), version=version)
     given = ctx.get(HITS)
     if given != hits_bytes(written, version):
         ctx.problem("hits", HITS, _hits_difference(given, seen_by(written, version), version))
@@ -278,7 +285,9 @@ def check_hits(ctx: Context, verified: Mapping[str, Context]) -> list[CheckResul
         f"{len(groups)} addresses corroborated (seen by >= 2 node keys from >= 2 vantages: distinct source"
         " networks)"
     )
-    if version != b.VERSION_NODES:
+    if version == b.VERSION_NODES_BY_ADDRESS:
+        ctx.notes.append(_claims_note(written, hits, corroborated))
+    elif version != b.VERSION_NODES:
         ctx.notes.append(_legacy_note(version, seen_by(written, version), corroborated))
     results = [CheckResult("hits", count_problems(ctx, "hits") == 0, detail)]
     return results + [_node_hits_line(node, hits, groups) for node in verified]
@@ -296,6 +305,18 @@ def _legacy_note(version: int, written: Mapping[Group, Seen], corroborated: int)
         f"bundle format version {version} (written before today's vantage rules): its hits.jsonl {how}"
         f" ({claimed} addresses 'corroborated'); by two or more node keys from two or more vantages (as"
         f" cases build --min-vantages counts), {corroborated} are"
+    )
+
+
+def _claims_note(written: Sequence[NodeHit], today: Sequence[NodeHit], corroborated: int) -> str:
+    """What a version-4 bundle counted under a claimed port whatever peer id answered our probe, beside
+    today's rule (``written`` and ``today``: the same hits in the same order, by either rule)."""
+    moved = sum(1 for old, new in zip(written, today, strict=True) if old.port != new.port)
+    return (
+        "bundle format version 4 (written before the peer-id rule): its hits.jsonl counts an inbound peer"
+        " under its claimed listen port when our own probe checked that ip:port, whatever peer id answered"
+        f" it; by today's rule (the same peer id) {moved} hit(s) count under their TCP source port instead,"
+        f" and {corroborated} addresses are corroborated"
     )
 
 
@@ -339,9 +360,9 @@ def _hits_difference(given: bytes | None, groups: Mapping[Group, Seen], version:
 
 
 def _line_port(line: dict[str, Any], version: int) -> int | str:
-    """The port a ``hits.jsonl`` line is counted under (``NodeHit.group``): version 4's ``counted_port``
-    (a line without one: a group of its own), earlier versions' ``port``."""
-    if version != b.VERSION_NODES:
+    """The port a ``hits.jsonl`` line is counted under (``NodeHit.group``): versions 5 and 4's
+    ``counted_port`` (a line without one: a group of its own), earlier versions' ``port``."""
+    if version in (b.VERSION_NODES_BY_NETWORK, b.VERSION_NODES_BY_KEY):
         return int(line["port"])
     counted = line.get("counted_port")
     return f"?{line['node']}:{line['chain_index']}" if counted is None else int(counted)

@@ -87,6 +87,7 @@ class ProvenHit:
     signer: str = ""  # hex fingerprint of the node key whose batch proves it: the vantage that saw it
     source_port: int | None = None  # inbound: the TCP source port observed
     claimed_port: int | None = None  # inbound: the BEP 10 listen port it claimed (p)
+    peer_id: bytes | None = None  # the handshake's 20-byte peer id (BEP 3): whose claim a probe checked
 
 
 @dataclass(frozen=True, slots=True)
@@ -303,7 +304,7 @@ def proven_observations(
                         row.id, row.run_id, row.infohash, row.ip, row.port, row.started_us, row.ended_us,
                         row.client, row.client_version, int(row.ledger_index), tuple(record.verified_pieces),
                         blocks, prover.signer, record.source_port,
-                        record.port if record.source == Source.INBOUND.value else None,
+                        record.port if record.source == Source.INBOUND.value else None, record.peer_id,
                     )
                 )  # fmt: skip
                 continue

@@ -1,9 +1,10 @@
 """Which port a proven hit counts under (the rule: :mod:`swarmscope.evidence.hit_port`), for ``cases build``.
 
 An inbound hit counts under its claimed BEP 10 listen port only when an outbound probe of ours verified
-that ip:port in the swarm within two hours of it, else under its observed TCP source port; an inbound
-record sealed before the source port was kept (observation format version 1) and not checked that way
-is refused, named, never counted.
+that ip:port in the swarm within two hours of it and its handshake named the same peer id (the same
+client, not a neighbour behind one carrier-grade NAT address), else under its observed TCP source port;
+an inbound record sealed before the source port was kept (observation format version 1) and not checked
+that way is refused, named, never counted.
 """
 
 from __future__ import annotations
@@ -23,15 +24,16 @@ UNKNOWN_SOURCE_PORT = (
 
 def wire_ports(evidence: E, refused_row: Any) -> E:
     """``evidence`` (a ``ProvenEvidence``) with each inbound hit's ``port`` set as the module docstring
-    says (outbound hits, and inbound ones whose claim an outbound hit of the same evidence checked within
-    the window, unchanged); ``refused_row``: the ``RefusedRow`` type an unknown source port is refused
-    with."""
+    says (outbound hits, and inbound ones whose claim an outbound hit of the same evidence and the same
+    peer id checked within the window, unchanged); ``refused_row``: the ``RefusedRow`` type an unknown
+    source port is refused with."""
     ev: Any = evidence
-    checks = claim_checks((h.ip, h.port, h.infohash, h.started_us) for h in ev.hits if h.claimed_port is None)
+    outbound = (h for h in ev.hits if h.claimed_port is None)
+    checks = claim_checks((h.ip, h.port, h.infohash, h.started_us, h.peer_id) for h in outbound)
     hits, refused = [], list(ev.refused)
     for h in ev.hits:
         inbound = h.claimed_port is not None
-        port = counted_port(inbound, h.ip, h.port, h.source_port, h.infohash, h.started_us, checks)
+        port = counted_port(inbound, h.ip, h.port, h.source_port, h.infohash, h.started_us, checks, h.peer_id)
         if port is not None:
             hits.append(h if port == h.port else dataclasses.replace(h, port=port))
         else:
