@@ -7,6 +7,7 @@ bundle file must be accepted; a hostile one is refused before anything is built.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import tracemalloc
@@ -19,6 +20,7 @@ from hypothesis import strategies as st
 from swarmscope.evidence.bundle import layout as b
 from swarmscope.evidence.bundle.json_bound import (
     COST_FACTOR,
+    COST_SLACK,
     DATASETS,
     MANIFEST,
     METHODOLOGY,
@@ -85,6 +87,20 @@ HOSTILE_SHAPES = {
 def test_the_cost_bounds_the_parse_of_hostile_shapes(shape: str) -> None:
     raw = HOSTILE_SHAPES[shape]
     assert _peak(raw) <= parse_cost(raw), shape
+
+
+@pytest.mark.parametrize("shape", sorted(HOSTILE_SHAPES))
+def test_a_bounded_parse_stays_within_the_stated_bound(shape: str) -> None:
+    """``loads_bounded`` allocates at most COST_FACTOR times the size plus COST_SLACK, or refuses."""
+    raw = HOSTILE_SHAPES[shape]
+    tracemalloc.start()
+    try:
+        with contextlib.suppress(JsonBoundError, RecursionError):
+            loads_bounded(raw, MANIFEST)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak <= COST_FACTOR * len(raw) + COST_SLACK, shape
 
 
 @pytest.mark.parametrize(
