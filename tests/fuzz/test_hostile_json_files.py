@@ -16,6 +16,8 @@ import tracemalloc
 
 import pytest
 
+from swarmscope.evidence.bundle.context import Context
+from swarmscope.evidence.bundle.proofs import _methodology_version
 from swarmscope.evidence.bundle.verify import verify_bundle
 from tests.fuzz.bundle_stages import bundle_files
 
@@ -37,3 +39,17 @@ def test_a_huge_json_file_of_tiny_objects_is_refused_in_bounded_memory(path: str
     refused = [p.message for p in verdict.problems if p.file == path and "(not a bundle file)" in p.message]
     assert len(refused) == 1 and "\n" not in refused[0], verdict.problems
     assert peak < PEAK_BOUND, f"{path}: peak {peak / 2**20:.0f} MiB for an 8 MiB file"
+
+
+def test_a_methodology_in_the_bundle_spelling_is_not_parsed() -> None:
+    """Its version is its last line (``layout.json_bytes`` sorts the keys): read whatever the size, so a
+    genuine statement over the 16 MiB bound still verifies, and nothing is built."""
+    raw = b"[" * (17 << 20) + b'\n  "version": 2\n}\n'
+    ctx = Context({"methodology.json": raw}, ())
+    tracemalloc.start()
+    try:
+        assert _methodology_version(ctx) == (2, None)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20
