@@ -47,3 +47,21 @@ def test_a_manifest_over_the_file_bound_is_named_not_read_as_missing(tmp_path: P
     assert status == EXIT_UNUSABLE
     assert f"manifest.json: {MAX_FILE + 1} bytes, over the {MAX_FILE}" in out.getvalue()
     assert "no manifest.json" not in out.getvalue()
+
+
+def test_a_huge_manifest_of_short_distinct_keys_is_refused_in_bounded_memory() -> None:
+    """``{"000000":0,"000001":0,...}``: one separator per 11 bytes passed the density check
+    ``manifest_json.parse_manifest`` had (1 per 8), and each entry costs a str, a dict slot and an entry
+    of the decoder's key memo: about 15 times the file's bytes (a 256 MiB manifest: about 4 GB). The
+    cost bound of ``evidence/bundle/json_bound.py`` weighs each ``:`` and ``"``, and refuses it."""
+    count = MANIFEST_BYTES // 11
+    body = b",".join(b'"%06x":0' % i for i in range(count))
+    files = {"manifest.json": b"{" + body + b"}"}
+    tracemalloc.start()
+    try:
+        verdict = verify_export(files)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert not verdict.ok
+    assert peak < PEAK_BOUND, f"peak {peak / 2**20:.0f} MiB for an {MANIFEST_BYTES / 2**20:.0f} MiB manifest"

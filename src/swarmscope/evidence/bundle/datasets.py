@@ -25,6 +25,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from swarmscope.evidence.bundle.exhibits import ExhibitInput, iso
+from swarmscope.evidence.bundle.json_bound import DATASETS, loads_bounded
 from swarmscope.evidence.records import Attribution
 
 DATASET_KEYS = ("active", "build", "build_us", "database_type", "kind", "name", "sha256", "size")
@@ -100,10 +101,12 @@ def parse_datasets(data: bytes | None) -> tuple[list[dict[str, Any]], list[str]]
     """The usable entries of ``attribution/datasets.json`` and a message per defect (never raises).
 
     Entries that are malformed, duplicated (same sha256) or out of sha256 order are reported; the
-    well-formed ones are still returned so each record's citations can be checked.
+    well-formed ones are still returned so each record's citations can be checked. A file over the JSON
+    bound of :mod:`~swarmscope.evidence.bundle.json_bound` (4 MiB, or too costly to parse) is not parsed:
+    one defect names its size.
     """
     try:
-        doc = json.loads((data or b"").decode("utf-8"))
+        doc = loads_bounded(data or b"", DATASETS)
         entries = doc["datasets"]
         if not isinstance(entries, list):
             raise TypeError("datasets is not a list")

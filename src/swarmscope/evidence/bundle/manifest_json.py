@@ -1,12 +1,14 @@
 """Parse a bundle's ``manifest.json`` in memory bounded by its size, once per verification.
 
-A hostile bundle may carry a manifest of millions of tiny JSON values (``[{},{},...]``): ``json.loads``
-builds one Python object per value, about 20 times the bytes it reads (100 MB of ``{},`` took 2.8 GB),
-and the verifier used to parse it up to three times. A genuine manifest lists one file per entry, each
-``{"path": ..., "sha256": <64 hex>, "size": N}`` of about 100 bytes or more, so it holds far fewer than
-one value opener or separator per :data:`BYTES_PER_VALUE` bytes; a manifest denser than that, or larger
-than :data:`MAX_MANIFEST`, is refused before it is parsed (memory then stays within a small multiple of
-its size). The last parse is kept, keyed by the bytes object itself, so the checks that read the same
+A hostile bundle may carry a manifest of millions of tiny JSON values (``[{},{},...]``, or short distinct
+keys ``{"0000000":0,...}``): ``json.loads`` builds one Python object per value, 15 to 25 times the bytes
+it reads, and the verifier used to parse it up to three times. The manifest is held to the bound every
+JSON file verify reads is held to (:mod:`swarmscope.evidence.bundle.json_bound`): at most
+:data:`MAX_MANIFEST` bytes, and refused before it is parsed when the parse could cost more than
+``COST_FACTOR`` times its size. A genuine manifest lists one file in about 180 bytes (``{"path": ...,
+"sha256": <64 hex>, "size": N}``, indented; 250 in a bundle across nodes) and a bundle of N observations
+lists 2 to 3 files per observation, so the 64 MiB cap holds about 370,000 files, some 150,000
+observations. The last parse is kept, keyed by the bytes object itself, so the checks that read the same
 manifest share one parse.
 
 Source: the fuzz rule for bundle verification (tests/fuzz/README.md): a hostile bundle is refused within
@@ -15,11 +17,11 @@ bounded time and memory, never a crash.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-MAX_MANIFEST = 1 << 28  # bytes (256 MiB: a listing of about two million files)
-BYTES_PER_VALUE = 8  # bytes per JSON value opener or separator, at least, in any genuine manifest
+from swarmscope.evidence.bundle.json_bound import MANIFEST, loads_bounded
+
+MAX_MANIFEST = MANIFEST.max_bytes  # bytes (64 MiB)
 
 _last: tuple[bytes, Any] | None = None
 
@@ -28,19 +30,13 @@ def parse_manifest(raw: bytes) -> Any:
     """The JSON value of ``raw`` (UTF-8), parsed once per bytes object.
 
     Raises:
-        ValueError: larger than :data:`MAX_MANIFEST`, denser in values than a bundle listing, not UTF-8 or
-            not JSON (one line each).
+        ValueError: larger than :data:`MAX_MANIFEST`, costlier to parse than the bound of
+            :mod:`~swarmscope.evidence.bundle.json_bound` allows (``JsonBoundError``), not UTF-8 or not
+            JSON (one line each).
     """
     global _last
     if _last is not None and _last[0] is raw:
         return _last[1]
-    if len(raw) > MAX_MANIFEST:
-        raise ValueError(f"manifest.json of {len(raw)} bytes: over {MAX_MANIFEST} bytes")
-    values = raw.count(b"{") + raw.count(b"[") + raw.count(b",")
-    if values * BYTES_PER_VALUE > len(raw) + 4096:
-        raise ValueError(
-            f"manifest.json holds {values} JSON values in {len(raw)} bytes: not a bundle listing"
-        )
-    parsed = json.loads(raw.decode("utf-8"))
+    parsed = loads_bounded(raw, MANIFEST)
     _last = (raw, parsed)
     return parsed

@@ -22,6 +22,7 @@ from typing import Any
 
 from swarmscope.evidence.bundle.datasets import attribution_markdown, attribution_section
 from swarmscope.evidence.bundle.exhibits import ExhibitInput, iso, jsonable, window_json
+from swarmscope.evidence.bundle.json_bound import RUN_SETTINGS, loads_text_bounded
 from swarmscope.evidence.clock_policy import clock_status
 from swarmscope.evidence.records import ClockSample, Observation, RunStarted, Tier
 
@@ -84,9 +85,11 @@ OMISSIONS_V3 = (
 
 
 def _settings(run: RunStarted) -> Any:
+    """The run's sealed settings as JSON, or its text when not JSON or over the JSON bound
+    (:mod:`~swarmscope.evidence.bundle.json_bound`): export and verify both write it so."""
     try:
-        return json.loads(run.settings_json)
-    except ValueError:
+        return loads_text_bounded(run.settings_json, RUN_SETTINGS)
+    except (ValueError, RecursionError):
         return run.settings_json
 
 

@@ -30,7 +30,7 @@ Source: README "A fleet" and "Export and verify".
 from __future__ import annotations
 
 import hashlib
-import json
+import itertools
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
@@ -38,6 +38,7 @@ from typing import Any
 from swarmscope.errors import DecodeError
 from swarmscope.evidence.bundle import layout as b
 from swarmscope.evidence.bundle.context import CheckResult, Context, Problem, count_problems
+from swarmscope.evidence.bundle.json_bound import HITS_LINE, loads_bounded
 from swarmscope.evidence.bundle.manifest_json import parse_manifest
 from swarmscope.evidence.bundle.nodes import (
     HITS,
@@ -329,18 +330,37 @@ def _node_hits_line(node: str, hits: Sequence[NodeHit], groups: Mapping[Group, S
     return CheckResult(f"node {node[:16]} hits", True, detail)
 
 
-def _hits_difference(given: bytes | None, groups: Mapping[Group, Seen], version: int) -> str:
-    """The problem with a ``hits.jsonl`` that is not the re-derived one; an address it calls corroborated
-    that the records do not corroborate is named (the first one, and how many)."""
-    message = "differs from the hits re-derived from the nodes' records"
+MAX_HIT_LINES = 1_000_000  # lines of a differing hits.jsonl read for false corroboration claims
+_LINE = re.compile(rb"[^\r\n]+")  # a line of hits.jsonl (bytes.splitlines's separators)
+
+
+def _claimed(given: bytes, version: int) -> set[Group]:
+    """The groups the first :data:`MAX_HIT_LINES` lines of a ``hits.jsonl`` call corroborated.
+
+    Lines are taken one at a time (never a list of them all); each is parsed under the JSON bound of
+    :mod:`~swarmscope.evidence.bundle.json_bound` (64 KiB a line, or too costly to parse: skipped, as an
+    unreadable line is), and only when it holds ``true``. The set holds one tuple per claiming line of at
+    least 50 bytes, so it stays within a few times the file's size.
+    """
     claimed: set[Group] = set()
-    for raw in (given or b"").splitlines()[:1_000_000]:
+    for match in itertools.islice(_LINE.finditer(given), MAX_HIT_LINES):
+        start, end = match.span()
+        if end - start > HITS_LINE.max_bytes or given.find(b"true", start, end) < 0:
+            continue  # not copied out: over the bound, or no claim of corroboration
         try:
-            line = json.loads(raw)
+            line = loads_bounded(match[0], HITS_LINE)
             if isinstance(line, dict) and line.get("corroborated") is True:
                 claimed.add((str(line["ip"]), _line_port(line, version), str(line["infohash"])))
         except (ValueError, KeyError, TypeError, OverflowError, RecursionError):
             continue
+    return claimed
+
+
+def _hits_difference(given: bytes | None, groups: Mapping[Group, Seen], version: int) -> str:
+    """The problem with a ``hits.jsonl`` that is not the re-derived one; an address it calls corroborated
+    that the records do not corroborate is named (the first one, and how many)."""
+    message = "differs from the hits re-derived from the nodes' records"
+    claimed = _claimed(given or b"", version)
     false = sorted((g for g in claimed if not _corroborated(groups.get(g), version)), key=str)
     if not false:
         return message

@@ -12,7 +12,6 @@ hashes); "Wire captures" (capture replay); "Blocks proving distribution" (block 
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Callable
 from dataclasses import fields
@@ -24,6 +23,7 @@ from swarmscope.evidence.bundle.attribution import check_attribution
 from swarmscope.evidence.bundle.clock import check_clock
 from swarmscope.evidence.bundle.context import CheckResult, Context, count_problems
 from swarmscope.evidence.bundle.exhibits import ExhibitInput, Indexed, exhibit_segments, iso
+from swarmscope.evidence.bundle.json_bound import METHODOLOGY, JsonBoundError, loads_bounded
 from swarmscope.evidence.bundle.methodology import VERSION, VERSIONS, methodology_files
 from swarmscope.evidence.canonical import as_version, canonical_bytes
 from swarmscope.evidence.capture.recording import replay
@@ -311,20 +311,37 @@ def check_views(ctx: Context, exhibit: ExhibitInput) -> CheckResult:
     )
 
 
-def _methodology_version(ctx: Context) -> int:
-    """The statement version the bundle's methodology.json claims (a known one; else the current)."""
+_VERSION_TAIL = re.compile(rb'\n  "version": ([0-9]{1,6})\n}\n\Z')  # json_bytes's last line of a statement
+
+
+def _methodology_version(ctx: Context) -> tuple[int, str | None]:
+    """The statement version the bundle's methodology.json claims (a known one; else the current), and
+    why it was not read when it had to be parsed and is over the JSON bound.
+
+    A methodology.json in the bundle's JSON spelling (``layout.json_bytes``: sorted keys, so ``version``
+    is the last line before the closing brace) is read from its last 64 bytes, whatever its size; any
+    other text is parsed under the bound of :mod:`~swarmscope.evidence.bundle.json_bound` (16 MiB, or
+    too costly to parse: then it is compared with the current version's statement).
+    """
+    raw = ctx.get(methodology.METHODOLOGY_JSON) or b"{}"
+    tail = _VERSION_TAIL.search(raw[-64:])
     try:
-        version = json.loads((ctx.get(methodology.METHODOLOGY_JSON) or b"{}").decode("utf-8")).get("version")
+        version = int(tail[1]) if tail else loads_bounded(raw, METHODOLOGY).get("version")
+    except JsonBoundError as exc:
+        return VERSION, str(exc)
     except (ValueError, AttributeError, RecursionError):
-        return VERSION
-    return version if version in VERSIONS and isinstance(version, int) else VERSION
+        return VERSION, None
+    return (version if version in VERSIONS and isinstance(version, int) else VERSION), None
 
 
 def check_methodology(ctx: Context, exhibit: ExhibitInput) -> CheckResult:
     """methodology.md/.json equal their regeneration from the sealed run records and the filters."""
     fingerprint = str(ctx.manifest.get("signing_key", ""))
-    for path, data in sorted(methodology_files(exhibit, fingerprint, _methodology_version(ctx)).items()):
-        if ctx.get(path) != data:
+    version, refused = _methodology_version(ctx)
+    for path, data in sorted(methodology_files(exhibit, fingerprint, version).items()):
+        if path == methodology.METHODOLOGY_JSON and refused is not None:
+            ctx.problem("methodology", path, f"not read: {refused}")
+        elif ctx.get(path) != data:
             ctx.problem(
                 "methodology", path, "differs from the statement generated from the sealed run records"
             )

@@ -21,25 +21,37 @@ sealed run settings).
 
 from __future__ import annotations
 
-import json
 from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from swarmscope.evidence.bundle.json_bound import RUN_SETTINGS, loads_text_bounded
 from swarmscope.evidence.clock_policy import ClockPolicy
 from swarmscope.evidence.records import RunStarted
 
+_last: tuple[str, dict[str, Any]] | None = None
 COMMERCIAL_ANCHOR = "commercial-anchor"
 DEFAULT_THRESHOLD_US = ClockPolicy.default().threshold_us
 
 
 def settings_of(run: RunStarted) -> dict[str, Any]:
-    """The run's sealed settings as a dict ({} when ``settings_json`` is not a JSON object)."""
+    """The run's sealed settings as a dict ({} when ``settings_json`` is not a JSON object, or is over
+    the JSON bound of :mod:`~swarmscope.evidence.bundle.json_bound`: 4 MiB, or too costly to parse).
+
+    The last text parsed is kept (keyed by the str object itself): every observation and hit of a run
+    asks for the same run's settings.
+    """
+    global _last
+    text = run.settings_json
+    if _last is not None and _last[0] is text:
+        return _last[1]
     try:
-        value = json.loads(run.settings_json)
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
+        value = loads_text_bounded(text, RUN_SETTINGS)
+    except (ValueError, RecursionError):
+        value = {}
+    parsed = value if isinstance(value, dict) else {}
+    _last = (text, parsed)
+    return parsed
 
 
 def _threshold_us(settings: dict[str, Any]) -> int:
