@@ -15,8 +15,6 @@ from __future__ import annotations
 import dataclasses
 import json
 
-import pytest
-
 from swarmscope.evidence.bundle.nodes import NodeHit, hits_bytes
 from swarmscope.evidence.records import Observation, Source, Tier
 from tests.evidence.test_bundle_nodes_claimed_port import IH, T0, inbound
@@ -25,12 +23,6 @@ CLIENT_X = b"-qB4650-" + b"x" * 12
 CLIENT_Y = b"-TR4060-" + b"y" * 12
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="evidence/hit_port.counted_port counts an inbound claim under a port an outbound probe verified "
-    "within two hours even when the two handshakes name different clients (peer ids): another "
-    "subscriber's hit is counted at X's endpoint and corroborates it",
-)
 def test_a_claim_checked_only_against_another_client_does_not_count_under_the_claimed_port() -> None:
     outbound = Observation(
         infohash=IH, ip="100.70.0.9", port=6881, source=Source.TRACKER.value, started_us=T0,
