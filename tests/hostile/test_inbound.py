@@ -38,12 +38,12 @@ def test_an_inbound_peer_cannot_choose_the_port_its_evidence_names(honest: Hones
     async def liar(monitor: Monitor) -> None:
         target = monitor.targets[next(iter(monitor.targets))]
         assert target.pieces is not None
-        for _ in range(2):
+        for n in range(2):  # two clients behind one address (one hit per peer id and interval is sealed)
             reader, writer = await asyncio.open_connection("127.0.0.1", LISTEN, local_addr=("127.0.44.1", 0))
             sources.append(writer.get_extra_info("sockname")[1])
             ext = bencode.encode({b"m": {}, b"p": CLAIMED, b"v": b"Liar 1.0"})
             writer.write(
-                pw.Handshake(pw.reserved_bytes(), target.wire_infohash, b"-XX0001-liarliarliar").encode()
+                pw.Handshake(pw.reserved_bytes(), target.wire_infohash, b"-XX0001-liarliarlia%d" % n).encode()
                 + pw.encode_message(pw.Extended(0, ext))
                 + pw.encode_message(pw.Simple(pw.HAVE_ALL))
                 + pw.encode_message(pw.Simple(pw.UNCHOKE))

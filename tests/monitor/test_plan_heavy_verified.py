@@ -36,13 +36,24 @@ def _waits(plan: ProbePlan, outcomes: list[Observation], now: int = 0) -> list[i
     return waits
 
 
-def test_heavy_verified_probes_double_the_reprobe_delay_until_a_light_verified_one() -> None:
+def test_heavy_verified_probes_double_the_reprobe_delay_and_light_ones_do_not_end_it() -> None:
     plan = ProbePlan()
     plan.add(KEY, "tracker", 0)
-    waits = _waits(plan, [HEAVY] * 12 + [LIGHT, HEAVY])
-    assert waits[:4] == [240, 480, 960, 1920]
-    assert max(waits) == 21_600  # capped at 6 h (PlanPolicy.max_suspect_backoff)
-    assert waits[-2:] == [120, 240]  # a light verified probe resets it; the next heavy one strikes again
+    waits = _waits(plan, [HEAVY] * 3 + [LIGHT, HEAVY])
+    assert waits == [240, 480, 960, 960, 1920]  # a light verified probe neither strikes nor forgives
+
+
+def test_alternating_genuine_blocks_and_junk_does_not_escape_the_doubling() -> None:
+    """Light and heavy verified probes in turn: the heavy ones' doubling goes on (capped at 6 h), so a day
+    holds a bounded number of probes, as for heavy ones alone (was: one heavy per 240 s, for good)."""
+    plan = ProbePlan()
+    plan.add(KEY, "tracker", 0)
+    waits = _waits(plan, [HEAVY, LIGHT] * 15)
+    assert max(waits) == 21_600
+    times = [0]
+    for wait in waits:
+        times.append(times[-1] + wait)
+    assert sum(t < 86_400 for t in times) <= 20
 
 
 def test_what_a_heavy_verified_peer_gets_probed_in_a_day_is_bounded() -> None:

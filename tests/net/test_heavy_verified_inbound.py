@@ -31,9 +31,11 @@ def test_heavy_verified_inbound_probes_of_one_host_are_not_all_sealed() -> None:
     assert sealed <= 10, f"{sealed} heavy probes of one (IP, swarm) sealed in 10 minutes"
 
 
-def test_light_verified_probes_are_always_sealed_and_heavy_ones_double_the_interval() -> None:
-    """An honest peer's verified probe (at most 1 MiB besides piece payload) is never dropped, even right
-    after heavy ones; a heavy verified probe counts as a heavy unverified one does (240 s, 480 s, ...)."""
+def test_light_verified_probes_are_sealed_once_per_interval_and_do_not_undo_the_doubling() -> None:
+    """A light verified probe (at most 1 MiB besides piece payload) is sealed once per interval of its
+    (IP, swarm), as outbound re-probes take a hit: a seeder dialling in every second with genuine blocks
+    and junk just under the bound gets 720 a day, not 86,400. A heavy verified probe counts as a heavy
+    unverified one does (240 s, 480 s, ...), and light ones in between do not end that doubling."""
     throttle = SealThrottle(120.0)
     heavy = Observation(
         "00" * 20, IP, 6881, "inbound", 0, 1, Tier.VERIFIED, bytes_received=16_384,
@@ -41,11 +43,45 @@ def test_light_verified_probes_are_always_sealed_and_heavy_ones_double_the_inter
     )  # fmt: skip
     light = dataclasses.replace(heavy, wire_bytes_in=16_384 + HEAVY_OVERHEAD)
     assert throttle.allow(IP, SWARM, True, 0.0, heavy)
-    assert all(throttle.allow(IP, SWARM, True, float(t), light) for t in range(1, 100))
-    assert not throttle.allow(IP, SWARM, True, 100.0, heavy)  # within the interval of the last sealed one
-    assert throttle.allow(IP, SWARM, True, 120.0, heavy)  # the light ones ended the doubling
-    assert not throttle.allow(IP, SWARM, True, 359.0, heavy)  # one heavy since: 240 s
-    assert not throttle.allow(IP, SWARM, False, 359.0)  # nor an unverified one
-    assert throttle.allow(IP, SWARM, True, 360.0, heavy)
-    assert not throttle.allow(IP, SWARM, True, 839.0, heavy)  # two: 480 s
-    assert throttle.allow(IP, SWARM, True, 840.0, light)
+    assert throttle.allow(IP, SWARM, True, 1.0, light)  # the first light one: its own timer
+    assert not any(throttle.allow(IP, SWARM, True, float(t), light) for t in range(2, 121))
+    assert throttle.allow(IP, SWARM, True, 121.0, light)
+    others = [dataclasses.replace(light, peer_id=bytes([i]) * 20) for i in range(1, 5)]
+    sealed = [throttle.allow(IP, SWARM, True, 122.0 + i, other) for i, other in enumerate(others)]
+    assert sealed == [True, True, True, False]  # clients behind one address: 4 per interval in all
+    assert not throttle.allow(IP, SWARM, True, 200.0, heavy)  # one heavy sealed: 240 s
+    assert not throttle.allow(IP, SWARM, False, 239.0)  # nor an unverified one
+    assert throttle.allow(IP, SWARM, True, 240.0, heavy)
+    assert throttle.allow(IP, SWARM, True, 241.0, light)  # light ones never end the doubling:
+    assert not throttle.allow(IP, SWARM, True, 719.0, heavy)  # two heavy: 480 s
+    assert throttle.allow(IP, SWARM, True, 720.0, heavy)
+
+
+def test_a_day_of_alternating_blocks_and_junk_stores_a_bounded_amount() -> None:
+    """One connection a second for a day, light and heavy verified probes alternating: at most one light
+    probe per 120 s and the heavy ones' doubling (10 the first day)."""
+    throttle = SealThrottle(120.0)
+    heavy = Observation(
+        "00" * 20, IP, 6881, "inbound", 0, 1, Tier.VERIFIED, bytes_received=16_384,
+        wire_bytes_in=16_384 + 4 * MIB - 1,
+    )  # fmt: skip
+    light = dataclasses.replace(heavy, wire_bytes_in=16_384 + HEAVY_OVERHEAD)
+    sealed = [
+        (t % 2, throttle.allow(IP, SWARM, True, float(t), heavy if t % 2 else light)) for t in range(86_400)
+    ]
+    assert sum(ok for kind, ok in sealed if kind == 0) <= 720
+    assert sum(ok for kind, ok in sealed if kind == 1) <= 10
+
+
+def test_a_day_of_light_probes_under_new_peer_ids_stores_at_most_four_per_interval() -> None:
+    """A new peer id per connection does not lift the bound: 4 per interval of one (IP, swarm)."""
+    throttle = SealThrottle(120.0)
+    light = Observation(
+        "00" * 20, IP, 6881, "inbound", 0, 1, Tier.VERIFIED, bytes_received=16_384,
+        wire_bytes_in=16_384 + HEAVY_OVERHEAD,
+    )  # fmt: skip
+    sealed = sum(
+        throttle.allow(IP, SWARM, True, float(t), dataclasses.replace(light, peer_id=t.to_bytes(20)))
+        for t in range(86_400)
+    )
+    assert sealed <= 4 * 720

@@ -65,9 +65,10 @@ def test_the_throttle_seals_one_unverified_probe_per_ip_and_swarm_and_interval()
     assert SealThrottle(0.0).allow("1.2.3.4", IH, verified=False, now=0.0)
 
 
-def test_heavy_unverified_probes_double_the_interval_until_a_verified_one() -> None:
+def test_heavy_unverified_probes_double_the_interval_and_a_verified_one_does_not_end_it() -> None:
     """More than 1 MiB besides piece payload, nothing verified: the next unverified probe of that (IP,
-    swarm) is sealed after 2, 4, ... intervals (README "Resource bounds"); a verified probe ends it."""
+    swarm) is sealed after 2, 4, ... intervals (README "Resource bounds"); a verified one is sealed on its
+    own timer and does not end the doubling."""
     heavy = Observation(
         IH.hex(), "1.2.3.4", 1, "inbound", 0, 1, Tier.HAS_PIECES, wire_bytes_in=HEAVY_OVERHEAD + 1
     )
@@ -79,10 +80,12 @@ def test_heavy_unverified_probes_double_the_interval_until_a_verified_one() -> N
     assert not throttle.allow("1.2.3.4", IH, False, 599.0, light)  # two heavy: 400 s
     assert throttle.allow("1.2.3.4", IH, False, 600.0, light)  # a light one adds no strike
     assert not throttle.allow("1.2.3.4", IH, False, 999.0, light)
-    assert throttle.allow("1.2.3.4", IH, True, 999.0)  # verified: sealed, and the backoff ends
-    assert throttle.allow("1.2.3.4", IH, False, 1000.0, heavy)  # the plain interval since 600 again
-    assert not throttle.allow("1.2.3.4", IH, False, 1199.0, light)  # one heavy: 200 s
-    assert throttle.allow("1.2.3.4", IH, False, 1200.0, light)
+    assert throttle.allow("1.2.3.4", IH, True, 999.0)  # verified: sealed on its own timer
+    assert not throttle.allow("1.2.3.4", IH, True, 1050.0)  # once per interval
+    assert not throttle.allow("1.2.3.4", IH, False, 999.5, light)  # still two heavy: 400 s since 600
+    assert throttle.allow("1.2.3.4", IH, False, 1000.0, heavy)
+    assert not throttle.allow("1.2.3.4", IH, False, 1799.0, light)  # three heavy: 800 s
+    assert throttle.allow("1.2.3.4", IH, False, 1800.0, light)
 
 
 def test_an_ipv6_host_is_counted_by_its_64_prefix() -> None:

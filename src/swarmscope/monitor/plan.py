@@ -10,10 +10,11 @@ Hostile peers (README "Resource bounds"):
 - A peer whose probes connect but end without evidence in a way no honest client causes (a protocol error,
   a hash failure, metadata that does not hash: :data:`SUSPECT`; or more than 1 MiB of bytes besides piece
   payload: ``records.heavy_overhead``, verified or not) is re-probed after ``reprobe_interval``
-  doubled per such probe since its last verified one, up to ``max_suspect_backoff``; a verified probe that
-  was not heavy resets it (a heavy one never does: one genuine block must not carry its junk past the
-  bound). Each such probe stores up to the probe's overhead cap (4 MiB, ``ProbePolicy``), so at most
-  10 probes in its first day and 4 a day after (240 s doubling to 6 h) bound what one peer stores.
+  doubled per such probe, up to ``max_suspect_backoff``; a light verified probe resets the doubling of the
+  protocol errors, never that of heavy probes (one genuine block must not carry its junk past the bound,
+  nor genuine blocks alternating with junk). Each such probe stores up to the probe's overhead cap
+  (4 MiB, ``ProbePolicy``), so at most 10 probes in its first day and 4 a day after (240 s doubling to
+  6 h) bound what one peer stores.
 - PEX (BEP 11) names addresses of the naming peer's choice. A PEX-only lead that has not yet connected is
   *pending*: at most ``pex_pending_per_swarm`` per swarm and ``pex_per_source`` per naming host (its IP
   address, an IPv6 /64: :func:`naming_host`; a naming host's slot is freed only when its lead connects or
@@ -133,6 +134,9 @@ class ProbePlan:
         self._heap: list[tuple[int, PeerKey]] = []
         self._per_ip: dict[str, int] = {}
         self._suspect: dict[PeerKey, int] = {}  # SUSPECT outcomes since the last verified probe
+        self._heavy: dict[
+            PeerKey, int
+        ] = {}  # heavy probes, for good (a hostile peer's; honest ones have none)
         self._pex_pending: dict[PeerKey, str] = {}  # pending PEX lead -> the peer that named it
         self._pex_swarm: dict[str, int] = {}  # pending PEX leads per swarm
         self._pex_source: dict[tuple[str, str], int] = {}  # (swarm, naming peer) -> slots held
@@ -207,15 +211,16 @@ class ProbePlan:
         return False
 
     def _connected_delay(self, key: PeerKey, observation: Observation) -> float:
-        """Seconds to the next probe of a peer that answered: doubled per SUSPECT or heavy outcome until a
-        light probe is verified (module docstring)."""
-        if heavy_overhead(observation) or (
-            observation.tier < Tier.VERIFIED and observation.failure in SUSPECT
-        ):  # heavy: a verified block does not lift the backoff (``records.heavy_overhead``)
+        """Seconds to the next probe of a peer that answered: doubled per SUSPECT outcome until a light
+        probe is verified, and per heavy one for good (a verified block does not lift it, so alternating
+        junk and genuine blocks does not escape it: ``records.heavy_overhead``; module docstring)."""
+        if heavy_overhead(observation):
+            self._heavy[key] = self._heavy.get(key, 0) + 1
+        elif observation.tier < Tier.VERIFIED and observation.failure in SUSPECT:
             self._suspect[key] = self._suspect.get(key, 0) + 1
         elif observation.tier >= Tier.VERIFIED:
             self._suspect.pop(key, None)
-        strikes = self._suspect.get(key, 0)
+        strikes = self._suspect.get(key, 0) + self._heavy.get(key, 0)
         if not strikes:
             return self.policy.reprobe_interval
         return min(self.policy.max_suspect_backoff, self.policy.reprobe_interval * 2.0 ** min(strikes, 64))
@@ -256,6 +261,7 @@ class ProbePlan:
             if self.peers.pop(key).in_flight:
                 self._release_ip(key[1])
             self._suspect.pop(key, None)
+            self._heavy.pop(key, None)
             self._pex_pending.pop(key, None)
         self._pex_swarm.pop(swarm, None)
         for source in [s for s in self._pex_source if s[0] == swarm]:

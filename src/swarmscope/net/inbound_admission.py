@@ -14,17 +14,19 @@ behind carrier-grade NAT (RFC 6888), so it admits a few per IP, not one:
   handshake within :data:`IDLE_AFTER` seconds is *idle*: an honest peer sends its claims right after its
   handshake (BEP 3, BEP 6, BEP 10), so an idle stream gives its slot to a newcomer when the listener, the
   IP or the (IP, swarm) is full (the run's own ``claims_wait`` ends it anyway when nobody waits);
-- an inbound probe that verified nothing is sealed at most once per (IP, swarm) per interval (the
-  monitor's re-probe interval, 120 s by default, as an outbound peer is probed): a host that dials in
-  again and again with junk gets one sealed record per interval, not one per connection; a probe that
-  verified a piece or a block and carried at most 1 MiB besides piece payload is always sealed (an honest
-  peer's evidence is never dropped: its overhead is kilobytes). A *heavy* probe (more than 1 MiB besides
-  piece payload, ``records.heavy_overhead``), verified or not, is sealed only when the interval passed
-  since its (IP, swarm)'s last sealed throttled probe, and doubles that interval, up to
-  :data:`MAX_HEAVY_INTERVAL`, as outbound re-probes back off (``monitor/plan.py``); only a light verified
-  probe ends the doubling. So a host that serves one genuine block per connection beside ~4 MiB of junk
-  has at most 10 heavy probes of one (IP, swarm) sealed in its first day and 4 a day after (240 s
-  doubling to 6 h), not one per connection: what one host's junk makes us store stays bounded.
+- an inbound probe that verified nothing is sealed at most once per (IP, swarm) per interval (the monitor's
+  re-probe interval, 120 s by default, as an outbound peer is probed): a host that dials in again and again
+  with junk gets one sealed record per interval, not one per connection; a probe that verified a piece or a
+  block and carried at most 1 MiB besides piece payload is sealed once per interval per peer id, and at most
+  :data:`MAX_PER_IP_SWARM` per interval of one (IP, swarm) (an honest peer's evidence is kept at the pace
+  outbound probes take it, one hit per interval, and so is that of each client behind one address; its
+  overhead is kilobytes). A *heavy* probe (more than 1 MiB besides piece payload,
+  ``records.heavy_overhead``), verified or not, is sealed only when the interval passed since its (IP,
+  swarm)'s last sealed throttled probe, and doubles that interval, up to :data:`MAX_HEAVY_INTERVAL`, as
+  outbound re-probes back off (``monitor/plan.py``); a verified probe never undoes the doubling. So what one
+  (IP, swarm) makes us store per day is at most 4 light probes per interval (2,880 a day at 120 s, each
+  under 1 MiB of overhead besides its pieces) and 10 heavy probes the first day, 4 a day after (240 s
+  doubling to 6 h), whatever it alternates.
   :data:`MAX_REMEMBERED` bounds that memory.
 """
 
@@ -90,44 +92,57 @@ class ListenerStats:
     closed_early: int = 0  # the peer closed before its swarm was known
     runs: int = 0  # connections handed to a run (each ends in on_done exactly once, unless unsealed)
     unsealed: int = 0  # runs not reported (unverified or heavy): their (IP, swarm) had one sealed lately
-    unsealed_heavy: int = 0  # of those: runs that verified a block beside > 1 MiB of junk (SealThrottle)
+    unsealed_verified: int = 0  # of those: runs that verified a block (SealThrottle: heavy, or too soon)
 
     def held_back(self, verified: bool) -> None:
-        """One run :class:`SealThrottle` did not let be sealed (``verified``: it verified a block, heavy)."""
+        """One run :class:`SealThrottle` did not let be sealed (``verified``: it verified a block)."""
         self.unsealed += 1
-        self.unsealed_heavy += verified
+        self.unsealed_verified += verified
 
 
 MAX_HEAVY_INTERVAL = 21_600.0  # seconds: as ``PlanPolicy.max_suspect_backoff``
 
 
 class SealThrottle:
-    """When an unverified or heavy inbound probe of one (IP, swarm) may be sealed (module docstring)."""
+    """When an inbound probe of one (IP, swarm) may be sealed (module docstring)."""
 
     def __init__(self, interval: float, remembered: int = MAX_REMEMBERED) -> None:
         self.interval, self.remembered = interval, remembered
-        self._last: OrderedDict[tuple[str, bytes], tuple[float, int]] = OrderedDict()  # (sealed at, heavy)
+        # (IP, swarm) -> (light verified probes sealed in the last interval: (time, peer id), last throttled
+        # probe sealed, heavy strikes)
+        self._last: OrderedDict[tuple[str, bytes], tuple[tuple[tuple[float, bytes], ...], float | None, int]]
+        self._last = OrderedDict()
 
     def allow(
         self, ip: str, swarm: bytes, verified: bool, now: float, observation: Observation | None = None
     ) -> bool:
-        """True when the probe is to be sealed: it verified something and is not heavy, or no unverified
-        or heavy probe of (``ip``, ``swarm``) was sealed in the last ``interval`` seconds, doubled per heavy
-        one sealed since the last light verified probe (``now``: loop time, seconds; ``observation``: the
-        probe's record, heavy when ``records.heavy_overhead``, verified or not)."""
-        heavy = observation is not None and heavy_overhead(observation)
-        key = (ip, swarm)
+        """True when the probe is to be sealed (``now``: loop time, seconds; ``observation``: the probe's
+        record, heavy when ``records.heavy_overhead``, verified or not):
+
+        - a light verified probe: when its peer id had none sealed in the last ``interval`` seconds (one hit
+          per re-probe interval, as an outbound peer gives) and fewer than :data:`MAX_PER_IP_SWARM` of the
+          (``ip``, ``swarm``) were (clients behind one address, a CGNAT's, keep their own hits);
+        - an unverified or heavy probe: when no such probe of it was sealed in the last ``interval``
+          seconds, doubled per heavy one sealed (up to :data:`MAX_HEAVY_INTERVAL`); a verified probe does
+          not undo the doubling, so alternating junk and genuine blocks does not escape it.
+        """
         if self.interval <= 0:
             return True
+        heavy = observation is not None and heavy_overhead(observation)
+        key = (ip, swarm)
+        recent, throttled_at, strikes = self._last.get(key, ((), None, 0))
+        recent = tuple(seal for seal in recent if now - seal[0] < self.interval)
         if verified and not heavy:
-            if key in self._last:  # a light verified probe ends the backoff, not the interval
-                self._last[key] = (self._last[key][0], 0)
-            return True
-        last, strikes = self._last.get(key, (None, 0))
-        wait = min(MAX_HEAVY_INTERVAL, self.interval * 2.0 ** min(strikes, 32))
-        if last is not None and now - last < wait:
-            return False
-        self._last[key] = (now, strikes + heavy)
+            peer = (observation.peer_id if observation is not None else None) or b""
+            if len(recent) >= MAX_PER_IP_SWARM or any(seen == peer for _at, seen in recent):
+                return False
+            recent += ((now, peer),)
+        else:
+            wait = min(MAX_HEAVY_INTERVAL, self.interval * 2.0 ** min(strikes, 32))
+            if throttled_at is not None and now - throttled_at < wait:
+                return False
+            throttled_at, strikes = now, strikes + heavy
+        self._last[key] = (recent, throttled_at, strikes)
         self._last.move_to_end(key)
         while len(self._last) > self.remembered:
             self._last.popitem(last=False)
