@@ -261,6 +261,7 @@ def test_an_accepted_node_start_announces_its_new_key_once_registered(
     node = build_node(pg, NodePlan(NodeStart("n5", "", None, 0, 2), 3.0), config, str(key))
     try:
         assert "created node key" not in capsys.readouterr().out  # the fleet has not accepted it yet
+        assert node.fleet.timeout == 1.0  # its lease statements and lock waits: one renewal period (3 s / 3)
         stop = asyncio.Event()
         stop.set()  # register, then stop at once
         asyncio.run(node.run(stop))
