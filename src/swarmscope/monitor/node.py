@@ -364,10 +364,13 @@ class FleetNode:
             await asyncio.to_thread(self.fleet.release, self.name, self._expired)
             self._expired = []
 
-    def _fenced(self, swarms: frozenset[str]) -> None:
-        """The writer's batch was refused by fencing: these swarms are no longer ours."""
-        for swarm in swarms:
-            self._drop(swarm, "fencing refused this node's batch: another node holds it now")
+    def _fenced(self, refused: Mapping[str, int | None]) -> None:
+        """A batch was refused by fencing: these swarms (-> the token the batch named, None: none) are no
+        longer ours, unless this node holds another token now (leased again after the refusal was
+        judged: the lease and its queued records are the new tenure's, kept)."""
+        for swarm, token in refused.items():
+            if (held := self.leases.get(swarm)) is None or held.token == token:
+                self._drop(swarm, "fencing refused this node's batch: another node holds it now")
 
     def _drop(self, swarm: str, why: str) -> None:
         """Stop monitoring ``swarm`` now; its lease row, if still this node's, is deleted in the background

@@ -45,11 +45,18 @@ class FencingRefused(StoreError):
 
     ``swarms`` is empty when every refused token belongs to a swarm this node has since leased again (a
     newer token): nothing is lost, and the records commit under the current tokens at the next round.
+    ``tokens``: the token the batch was fenced by for each of ``swarms`` (missing: it named none).
     """
 
-    def __init__(self, swarms: frozenset[str], reason: str) -> None:
+    def __init__(self, swarms: frozenset[str], reason: str, tokens: Mapping[str, int] | None = None) -> None:
         super().__init__(f"fencing refused the batch for {len(swarms)} swarm(s): {reason}")
         self.swarms, self.reason = swarms, reason
+        self.tokens = {swarm: token for swarm, token in (tokens or {}).items() if swarm in swarms}
+
+    def refused(self) -> dict[str, int | None]:
+        """Each swarm lost with the token the refused batch named for it (None: none); a node drops its
+        lease of the swarm only while it holds that token (a newer one was taken after the refusal)."""
+        return {swarm: self.tokens.get(swarm) for swarm in self.swarms}
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +141,7 @@ def commit_fenced(
         if not lost and node_name is not None and stale_swarms(store.engine, fences):
             stale = f"{_reason(exc)} (a stale token of a swarm held again)"
             raise FencingRefused(frozenset(), stale) from exc
-        raise FencingRefused(lost or frozenset(fences), _reason(exc)) from exc
+        raise FencingRefused(lost or frozenset(fences), _reason(exc), fences) from exc
     except (sa.exc.SQLAlchemyError, ledger.LedgerStateError, WitnessError) as exc:
         raise StoreError(f"write refused: {_reason(exc)}") from exc
 
