@@ -60,11 +60,11 @@ class Fleet:
             reason = " ".join(str(exc.orig if isinstance(exc, sa.exc.DBAPIError) else exc).split())
             raise StoreError(f"fleet: database refused: {reason}") from exc
 
-    def add_swarm(self, swarm: FleetSwarm) -> str:
+    def add_swarm(self, swarm: FleetSwarm, keep_vantages: bool = False) -> str:
         """Register or update ``swarm``; ``registry.ADDED``, ``UPDATED`` or ``TORRENT_KEPT`` (see
-        :func:`registry.add_swarm`)."""
+        :func:`registry.add_swarm`; ``keep_vantages``: a registered swarm keeps its stored vantages)."""
         with self._tx() as conn:
-            return registry.add_swarm(conn, swarm)
+            return registry.add_swarm(conn, swarm, keep_vantages)
 
     def remove_swarm(self, infohash: str) -> bool:
         """Unregister a swarm (its leases end; its evidence stays); True when it was registered."""
