@@ -69,7 +69,7 @@ def test_a_renewal_waiting_on_a_row_lock_fails_within_the_timeout(stores: list[S
     with stores[1].engine.connect() as blocker, blocker.begin():  # another session holds the node's row
         blocker.execute(sa.text("SELECT 1 FROM fleet_node WHERE name = 'a' FOR UPDATE"))
         began = time.monotonic()
-        with pytest.raises(StoreError, match="(statement|lock) timeout"):
+        with pytest.raises(StoreError, match=r"(statement|lock) timeout"):
             fleet.renew("a", [], 30, 0.0, incarnation)
         assert time.monotonic() - began < 5.0  # not until the lock is given up
     assert fleet.renew("a", [], 30, 0.0, incarnation) == []  # the lock gone: it renews
