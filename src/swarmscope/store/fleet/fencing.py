@@ -58,6 +58,17 @@ class FencingRefused(StoreError):
         lease of the swarm only while it holds that token (a newer one was taken after the refusal)."""
         return {swarm: self.tokens.get(swarm) for swarm in self.swarms}
 
+    def judged_against(self, held: Mapping[str, int]) -> FencingRefused:
+        """This refusal without the swarms the node holds another token of now (``held``: its tokens read
+        after the refusal): leased again after the refusal was judged, their queued records are the new
+        lease's and commit under it at the next round, as for a stale token (README "A fleet", Fencing)."""
+        newer = {s for s in self.swarms if held.get(s) is not None and held.get(s) != self.tokens.get(s)}
+        if not newer:
+            return self
+        stale = newer == self.swarms  # nothing lost: worded as the database's stale-token refusal
+        reason = f"{self.reason} (a stale token of a swarm held again)" if stale else self.reason
+        return FencingRefused(self.swarms - newer, reason, self.tokens)
+
 
 @dataclass(frozen=True, slots=True)
 class Fence:
@@ -218,7 +229,13 @@ class FencedStore:
             StoreError: as ``Store.commit_evidence``.
         """
         extra = ledger.Commit(captures or {}, blobs or {}, reference_pieces, sealed_at_us, clock)
-        return commit_fenced(self.store, run_id, records, extra, Fence(dict(self.tokens()), self.identity()))
+        fence = Fence(dict(self.tokens()), self.identity())
+        try:
+            return commit_fenced(self.store, run_id, records, extra, fence)
+        except FencingRefused as exc:  # judged against the tokens now: leased again meanwhile?
+            if (judged := exc.judged_against(self.tokens())) is exc:
+                raise
+            raise judged from exc
 
     def committed_batch(self, records: Sequence[EvidenceRecord], sealed_at_us: int) -> SealedBatch | None:
         """See ``Store.committed_batch``."""
