@@ -97,12 +97,15 @@ def test_add_status_remove(pg: str, content: TorrentContent) -> None:
         (stored,) = fleet.swarms(["ab" * 20])
         assert stored.magnet == tracked and stored.name == "film2"
         retracked = _retracked(content, "http://127.0.0.1:2/announce")
-        code, out = invoke("fleet", "add", str(retracked), "--db", pg)
-        assert (code, out.strip()) == (0, f"updated {content.infohash_hex} {content.name} (2 vantages)")
+        code, out = invoke("fleet", "add", str(retracked), "--db", pg)  # no --vantages: its 3 are kept
+        assert (code, out.strip()) == (0, f"updated {content.infohash_hex} {content.name} (3 vantages)")
         (torrent,) = fleet.swarms([content.infohash_hex])
         assert torrent.metainfo == retracked.read_bytes()  # same info dict, the new announce list
         code, out = invoke("fleet", "add", f"magnet:?xt=urn:btih:{content.infohash_hex}", "--db", pg)
-        assert code == 0 and out.strip().endswith("(2 vantages; its stored .torrent's trackers stay in use)")
+        assert code == 0 and out.strip().endswith("(3 vantages; its stored .torrent's trackers stay in use)")
+        code, out = invoke("fleet", "add", f"magnet:?xt=urn:btih:{'cd' * 20}", "--db", pg)  # new: the default
+        assert (code, out.strip()) == (0, f"added {'cd' * 20} {'cd' * 20} (2 vantages)"), out
+        assert fleet.remove_swarm("cd" * 20)
     finally:
         fleet.store.close()
     code, out = invoke("fleet", "status", "--db", pg)
@@ -261,6 +264,7 @@ def test_an_accepted_node_start_announces_its_new_key_once_registered(
     node = build_node(pg, NodePlan(NodeStart("n5", "", None, 0, 2), 3.0), config, str(key))
     try:
         assert "created node key" not in capsys.readouterr().out  # the fleet has not accepted it yet
+        assert node.fleet.timeout == 1.0  # its lease statements and lock waits: one renewal period (3 s / 3)
         stop = asyncio.Event()
         stop.set()  # register, then stop at once
         asyncio.run(node.run(stop))

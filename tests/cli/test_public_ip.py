@@ -33,6 +33,19 @@ def test_a_public_ip_that_no_peer_sees_is_refused_in_one_line(public_ip: str) ->
     assert "\n" not in str(caught.value)
 
 
+def test_a_public_ip_without_bind_is_refused_in_one_line() -> None:
+    """Without --bind the kernel picks the source address per route: a declared public address would name
+    a /24 vantage that no probe is known to come from (README "A fleet", Vantages)."""
+    with pytest.raises(InputError, match=r"^--public-ip 198\.51\.100\.7: needs --bind ") as caught:
+        _check(None, "198.51.100.7")
+    assert "\n" not in str(caught.value)
+    register_commands()
+    argv = ["node", "--db", "postgresql://nobody@/none", "--name", "n1", "--public-ip", "198.51.100.7"]
+    result = CliRunner().invoke(app, argv)
+    assert result.exit_code == 1 and result.output.count("\n") == 1, result.output
+    assert "needs --bind" in result.output, result.output
+
+
 def test_a_public_ip_of_another_family_than_the_bind_is_refused() -> None:
     with pytest.raises(InputError, match=r"not of the address family of --bind 127\.0\.0\.1"):
         _check("127.0.0.1", "2001:db8::1")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 import pytest
 import sqlalchemy as sa
@@ -25,7 +25,7 @@ from swarmscope.monitor.ledger_writer import LedgerWriter
 from swarmscope.monitor.writer_process import WriterProcess
 from swarmscope.net.clock import Clock
 from swarmscope.store.database import Store
-from swarmscope.store.fleet.fencing import Fence, FencingRefused
+from swarmscope.store.fleet.fencing import Fence, FencedStore, FencingRefused
 from swarmscope.store.fleet.handle import Fleet
 from swarmscope.store.fleet.leases import NodeReplaced
 from swarmscope.store.fleet.registry import FleetSwarm, NodeStart
@@ -46,11 +46,12 @@ def test_a_commit_request_carries_the_fence_and_a_refusal_comes_back_as_the_fenc
     _op, unfenced = frames.read_request(frames.commit_request(1, [observation()], None, None, [], T0, None))
     assert unfenced.fence is None  # a plain monitor's request is unchanged
     refused = FencingRefused(
-        frozenset({SWARM_A}), f"lease token 7 of swarm {SWARM_A} is not held by this node"
+        frozenset({SWARM_A}), f"lease token 7 of swarm {SWARM_A} is not held by this node", fence.tokens
     )
     with pytest.raises(FencingRefused) as back:
         frames.read_reply(frames.fenced_reply(refused))
     assert back.value.swarms == {SWARM_A} and str(back.value) == str(refused)
+    assert back.value.refused() == {SWARM_A: 7}  # the token refused travels: the node compares it
     with pytest.raises(NodeReplaced) as replaced:
         frames.read_reply(frames.replaced_reply(NodeReplaced("n1")))
     assert replaced.value.name == "n1"
@@ -168,7 +169,7 @@ def test_the_ledger_writer_drops_the_lost_swarm_and_commits_the_rest_through_the
     held = {lease.infohash: lease.token for lease in fleet.take("a", 2, 30, None)}
     fence = [Fence(held)]
     writer = _writer(stores[0], fence)
-    lost: list[frozenset[str]] = []
+    lost: list[Mapping[str, int | None]] = []
     try:
         run = stores[0].start_run({}, "0.1.0", T0)
         with fleet.store.engine.begin() as conn:  # b takes SWARM_A over (a's lease ran out meanwhile)
@@ -188,7 +189,7 @@ def test_the_ledger_writer_drops_the_lost_swarm_and_commits_the_rest_through_the
         ledger = asyncio.run(scenario())
     finally:
         writer.close()
-    assert lost == [frozenset({SWARM_A})] and ledger.fenced == 1
+    assert lost == [{SWARM_A: held[SWARM_A]}] and ledger.fenced == 1  # with the token its batch named
     with stores[0].engine.connect() as conn:
         stored = conn.execute(sa.text("SELECT infohash FROM observation")).scalars().all()
     assert stored == [SWARM_B]
@@ -213,7 +214,7 @@ def test_a_stale_batch_of_a_swarm_this_node_leased_again_drops_nothing_and_commi
     assert again > first
     fence = [Fence({SWARM_A: first}, identity)]  # a batch made before the node saw its new token
     writer = _writer(stores[0], fence)
-    lost: list[frozenset[str]] = []
+    lost: list[Mapping[str, int | None]] = []
     warnings: list[str] = []
     try:
         run = stores[0].start_run({}, "0.1.0", T0)
@@ -244,3 +245,28 @@ def test_a_stale_batch_of_a_swarm_this_node_leased_again_drops_nothing_and_commi
         fenced_by = conn.execute(sa.text("SELECT token FROM lease_fence")).scalars().all()
     assert stored == ["127.0.0.7"] and fenced_by == [again]
     assert verify_ledger(stores[0]).ok
+
+
+def test_a_refusal_judged_against_the_tokens_held_now_spares_the_swarms_leased_again() -> None:
+    refused = FencingRefused(frozenset({SWARM_A, SWARM_B}), "lease token 7 expired", {SWARM_A: 7, SWARM_B: 8})
+    judged = refused.judged_against({SWARM_A: 12, SWARM_B: 8})  # A leased again since: a newer token
+    assert judged.swarms == {SWARM_B} and judged.refused() == {SWARM_B: 8}
+    assert refused.judged_against({SWARM_B: 8}) is refused  # A dropped meanwhile, not leased again: lost
+    stale = refused.judged_against({SWARM_A: 12, SWARM_B: 13})
+    assert stale.swarms == frozenset() and "held again" in str(stale)  # nothing lost: retried next round
+
+
+@needs_pg
+def test_the_fenced_store_judges_a_refusal_against_the_tokens_read_after_it(stores: list[Store]) -> None:
+    """The node leased the swarm again while its batch under the old token was refused: the refusal is
+    stale, the records stay queued for the new lease (the node keeps it: ``FleetNode._fenced``)."""
+    fleet = _fleet(stores)
+    (lease,) = fleet.take("a", 1, LEASE, None)
+    time.sleep(LEASE + 0.1)
+    assert [taken.infohash for taken in fleet.take("b", 1, 30, None)] == [lease.infohash]  # taken over
+    reads = iter([{lease.infohash: lease.token}, {lease.infohash: lease.token + 100}])  # fence, then now
+    fenced = FencedStore(stores[0], lambda: next(reads))
+    run = stores[0].start_run({}, "0.1.0", T0)
+    with pytest.raises(FencingRefused) as refused:
+        fenced.commit_evidence(run, records=[observation(infohash=lease.infohash)], sealed_at_us=T0)
+    assert refused.value.swarms == frozenset() and "held again" in str(refused.value)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -168,7 +169,7 @@ def test_records_of_a_fenced_swarm_are_dropped_and_the_rest_is_committed(tmp_pat
         store.add_swarm(swarm, swarm, None, "a", 4, 16384, 65536, None, None, 1)
     fencing = FencingStore(store, SWARM_C)
     warnings: list[str] = []
-    told: list[frozenset[str]] = []
+    told: list[Mapping[str, int | None]] = []
 
     async def run() -> LedgerWriter:
         writer = LedgerWriter(
@@ -185,7 +186,7 @@ def test_records_of_a_fenced_swarm_are_dropped_and_the_rest_is_committed(tmp_pat
     try:
         writer = asyncio.run(run())
         assert (writer.committed, writer.fenced, writer.lost, fencing.refused) == (1, 2, 0, 1)
-        assert told == [frozenset({SWARM_C})]
+        assert told == [{SWARM_C: None}]  # the refusal named no token (this fake store's)
         assert len(warnings) == 1 and "2 records of " + SWARM_C + " dropped" in warnings[0]
         assert [kind for _e, kind, _c in load_ledger(store)] == ["observation"]
     finally:

@@ -65,8 +65,13 @@ def add(
         ),
     ] = None,
     vantages: Annotated[
-        int, number_option("--vantages", num.VANTAGES, "nodes (distinct source addresses) per swarm")
-    ] = 2,
+        int | None,
+        number_option(
+            "--vantages",
+            num.VANTAGES,
+            "nodes (distinct source addresses) per swarm; default 2, a registered swarm keeps its own",
+        ),
+    ] = None,
 ) -> None:
     """Register swarms for the fleet to watch. Again: update their work and vantages, and their source (a
     .torrent given again replaces the stored one, e.g. to change its trackers; nodes read it when they
@@ -78,11 +83,12 @@ def add(
     with fleet_store(db, create=True) as fleet:
         for t in loaded:
             raw = t.meta.raw if t.meta is not None else None
-            swarm = FleetSwarm(t.swarm, t.name, raw, None if raw else t.origin, work, vantages)
-            done = fleet.add_swarm(swarm)
+            swarm = FleetSwarm(t.swarm, t.name, raw, None if raw else t.origin, work, vantages or 2)
+            done = fleet.add_swarm(swarm, keep_vantages=vantages is None)
             verb = "added" if done == ADDED else "updated"
             note = "; its stored .torrent's trackers stay in use" if done == TORRENT_KEPT else ""
-            typer.echo(f"{verb} {t.swarm} {one_line(t.name)} ({vantages} vantages{note})")
+            (stored,) = fleet.swarms([t.swarm])  # its vantages as stored (kept without --vantages)
+            typer.echo(f"{verb} {t.swarm} {one_line(t.name)} ({stored.vantages} vantages{note})")
         if work is not None and not any(w.title == work for w in work_rows(fleet.store)):
             typer.echo(
                 f"warning: --work {one_line(work)!r} names no work (yet): the swarms are registered; nodes"

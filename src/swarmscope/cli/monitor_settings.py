@@ -128,7 +128,9 @@ def check_public_ip(public_ip: str, bind: str | None) -> None:
     """Refuse a ``--public-ip`` that names no address a peer can see: it must be a global unicast address
     (not private or shared behind NAT, RFC 1918/6598/4193, nor link-local, loopback, multicast, reserved
     or unspecified; the documentation prefixes of RFC 5737/3849 are accepted, for tests and examples), not
-    IPv4-mapped, and of ``bind``'s address family (the bind applies to its own family only).
+    IPv4-mapped, given with a ``bind`` (without one the kernel picks the source address per route, so the
+    declared address would name a vantage no probe is known to come from) and of its address family (the
+    bind applies to its own family only).
 
     Raises:
         InputError: one line naming the option and the problem.
@@ -143,7 +145,12 @@ def check_public_ip(public_ip: str, bind: str | None) -> None:
         raise InputError(
             f"--public-ip {public_ip}: not a global unicast address; give the public address the peers see"
         )
-    if bind is not None and ipaddress.ip_address(bind).version != address.version:
+    if bind is None:
+        raise InputError(
+            f"--public-ip {public_ip}: needs --bind (the local address that NAT maps to it); without it the"
+            " kernel picks each probe's source, so no vantage can be named"
+        )
+    if ipaddress.ip_address(bind).version != address.version:
         raise InputError(f"--public-ip {public_ip}: not of the address family of --bind {bind}")
 
 

@@ -224,7 +224,7 @@ def build_node(
     except BaseException:
         store.close()
         raise
-    fleet = Fleet(store)
+    fleet = Fleet(store, timeout=plan.renew_every)  # a lease statement or lock wait: one renewal period
     start = NodeStart(  # the fleet's vantage and ban range: the public address peers see, when declared
         plan.start.name, key.fingerprint, config.public_ip or config.bind_ip, config.listen_port,
         plan.start.capacity,

@@ -24,7 +24,7 @@ from swarmscope.evidence.probe.run import ProbeRun
 from swarmscope.evidence.records import BlockProof, ClockSample, Observation, RunStarted, us_to_iso
 from swarmscope.evidence.seal import SealedBatch
 from swarmscope.monitor.config import MonitorConfig
-from swarmscope.monitor.ledger_writer import LedgerWriter
+from swarmscope.monitor.ledger_writer import Fenced, LedgerWriter
 from swarmscope.monitor.plan import PeerKey
 from swarmscope.monitor.proofs import ProofPieces, ReferenceLoaded
 from swarmscope.monitor.targets import Target
@@ -62,7 +62,7 @@ class EvidenceSink:
         self.store, self.config, self.clock, self.on_warning = store, config, clock, on_warning
         self.ledger: EvidenceLedger = store if ledger is None else ledger
         self.on_committed = on_committed
-        self.on_fenced: Callable[[frozenset[str]], None] = lambda _swarms: None  # a fleet node sets it
+        self.on_fenced: Fenced = lambda _swarms: None  # a fleet node sets it
         self.software_commit = software_commit
         self.run_id: int | None = None
         self.writer: LedgerWriter | None = None  # created by start() (it needs the run id)

@@ -32,7 +32,7 @@ import contextlib
 import hashlib
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,7 +47,7 @@ from swarmscope.store.ports import EvidenceLedger
 
 Warn = Callable[[str], None]
 Committed = Callable[[SealedBatch], None]
-Fenced = Callable[[frozenset[str]], None]
+Fenced = Callable[[Mapping[str, int | None]], None]  # swarm lost -> the token refused (None: none)
 STOP_ATTEMPTS = 5  # commits tried after stop before the writer gives up and says how much was lost
 MAX_BACKLOG_BYTES = 256 * 1024 * 1024  # queued bytes (captures, blobs, pieces, records) that pause probing
 MAX_BACKLOG_RECORDS = 50_000  # queued records that pause probing (ten default early-commit batches)
@@ -333,7 +333,7 @@ class LedgerWriter:
         dropped = self.drop_swarms(exc.swarms)
         lost = f"{dropped} records of {', '.join(sorted(exc.swarms))} dropped: their lease is no longer ours"
         self.on_warning(f"{exc}; {lost if exc.swarms else 'its records retry under the current tokens'}")
-        self.on_fenced(exc.swarms)
+        self.on_fenced(exc.refused())
 
     async def _settle_in_doubt(self) -> bool:
         """Ask whether the last failed commit landed; False while the store cannot answer.

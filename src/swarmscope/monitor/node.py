@@ -26,7 +26,10 @@ pending committed while the leases are still held), then the leases are released
 A database that cannot be reached during a round is reported (one line) and the round is retried; once a
 lease length has passed since the last renewal began, every lease has lapsed: the node stops watching its
 swarms (others may hold them: no swarm is watched by more nodes than asked) and releases the rows when the
-database answers again; fencing refuses whatever it could no longer hold meanwhile.
+database answers again; fencing refuses whatever it could no longer hold meanwhile. A round that neither
+answers nor fails (a row lock, a network partition) is watched apart (:meth:`FleetNode._watch`); the
+fleet's statement, lock and TCP timeouts (``store.pg_timeouts``) bound how long it blocks. A monitor that
+raises (could not start: its listen port taken meanwhile) still has the stop recorded.
 
 Reference copies are node-local: :mod:`swarmscope.monitor.node_references` reads them for each swarm
 leased.
@@ -35,14 +38,13 @@ leased.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import math
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 from swarmscope.errors import SwarmscopeError
 from swarmscope.monitor.fleet_monitor import FleetMonitor
 from swarmscope.monitor.node_references import NodeReferences
+from swarmscope.monitor.pacing import paced, wait_or_stop, watch
 from swarmscope.monitor.targets import Target, load_target, target_from_metainfo
 from swarmscope.store.fleet.fencing import Fence
 from swarmscope.store.fleet.handle import Fleet
@@ -61,30 +63,6 @@ class NodePlan:
     def renew_every(self) -> float:
         """Seconds between lease rounds: three renewals fit in one lease."""
         return self.lease_seconds / 3
-
-
-def next_tick(previous: float, now: float, period: float) -> float:
-    """The next round's deadline: ``previous + k * period`` for the least k >= 1 past ``now`` (seconds on
-    one monotonic clock); ticks a slow round overran are skipped, never run late back to back."""
-    return previous + (max(0, math.floor((now - previous) / period)) + 1) * period
-
-
-async def paced(
-    step: Callable[[], Awaitable[None]],
-    period: float,
-    going: Callable[[], bool],
-    clock: Callable[[], float],
-    wait: Callable[[float], Awaitable[None]],
-) -> None:
-    """Run ``step`` every ``period`` seconds while ``going()``: each start on a fixed grid from the first
-    (:func:`next_tick`), so the time a step takes does not add to the interval; ``wait(seconds)`` sleeps
-    (or returns early on a stop) and is never given a negative time."""
-    tick = clock()
-    while going():
-        await step()
-        tick = next_tick(tick, clock(), period)
-        if going():
-            await wait(max(0.0, tick - clock()))
 
 
 def fleet_target(swarm: FleetSwarm) -> Target:
@@ -130,6 +108,8 @@ class FleetNode:
         self.replaced: NodeReplaced | None = None  # a newer process registered under the name: we stop
         self._tokens: Mapping[str, int] = {}  # replaced whole on change: read from the writer's thread
         self._failing, self._renewed_at = False, 0.0  # the last renewal's start (loop time, seconds)
+        self._round_began: float | None = None  # the round in flight's start (loop time), or None
+        self._lapses = 0  # times every lease lapsed unrenewed: a renewal begun before the last is stale
         self._handing: dict[str, Lease] = {}  # handed off: still renewed and fenced until released
         self._expired: list[int] = []  # tokens of leases that expired unrenewed: released when reachable
         self._releasing: set[asyncio.Task[int]] = set()
@@ -169,26 +149,47 @@ class FleetNode:
         monitor_stop = asyncio.Event()
         monitor = asyncio.create_task(self.monitor.run(monitor_stop))
         worker = asyncio.create_task(self._jobs(monitor_stop))
+        going = lambda: not stop.is_set() and not monitor.done() and self.replaced is None  # noqa: E731
+        idle = self.plan.renew_every
+        watchdog = asyncio.create_task(watch(self._lapse_due, self._lapsed, going, stop, idle))
         try:
             while not monitor.done() and not self.monitor.started:
                 await asyncio.sleep(0.05)
-            clock = asyncio.get_running_loop().time
-            await paced(
-                self._round, self.plan.renew_every,
-                lambda: not stop.is_set() and not monitor.done() and self.replaced is None,
-                clock, lambda seconds: _wait(stop, seconds),
-            )  # fmt: skip
+            clock, wait = asyncio.get_running_loop().time, lambda seconds: wait_or_stop(stop, seconds)
+            await paced(self._round, self.plan.renew_every, going, clock, wait)
         finally:
+            watchdog.cancel()
             self._references.cancel()
             monitor_stop.set()
-            await worker
-            await monitor  # commits everything pending while the leases are still held
-            if self.replaced is None:
-                tokens = [lease.token for lease in (*self.leases.values(), *self._handing.values())]
-                released = await asyncio.to_thread(self.fleet.stop_node, self.name, tokens, self.incarnation)
-                self.on_event(f"stopped: {released} leases released")
+            try:
+                await worker
+                await monitor  # commits everything pending while the leases are still held
+            except BaseException:  # the monitor failed (could not start...): the stop is recorded still
+                await self._record_stop(failing=True)
+                raise
+            await self._record_stop(failing=False)
         if self.replaced is not None:
             raise self.replaced
+
+    async def _record_stop(self, failing: bool) -> None:
+        """Release every lease row of this process (those lapsed unrenewed too), record the stop (unless
+        replaced). ``failing``: the monitor raised, so a database error is one line, not raised over it.
+
+        Raises:
+            SwarmscopeError: the stop could not be recorded (not ``failing``)."""
+        if self.replaced is not None:
+            return
+        held = [lease.token for lease in (*self.leases.values(), *self._handing.values())]
+        try:
+            released = await asyncio.to_thread(
+                self.fleet.stop_node, self.name, held + self._expired, self.incarnation
+            )
+        except SwarmscopeError as exc:
+            if not failing:
+                raise
+            self.on_event(f"stop not recorded (its leases lapse unrenewed): {exc}")
+            return
+        self.on_event(f"stopped: {released} leases released")
 
     async def _jobs(self, stop: asyncio.Event) -> None:
         """The fleet-jobs worker; its failure is one line (the node goes on monitoring without it)."""
@@ -201,9 +202,10 @@ class FleetNode:
 
     async def _round(self) -> None:
         """Renew, drop what was lost, take up to capacity; a database error is one line, then retried."""
+        self._round_began = asyncio.get_running_loop().time()
         try:
-            await self._renew()
-            await self._take()
+            if await self._renew():
+                await self._take()
         except NodeReplaced as exc:
             self._replaced(exc)
             return
@@ -214,9 +216,30 @@ class FleetNode:
             if asyncio.get_running_loop().time() - self._renewed_at > self.plan.lease_seconds:
                 self._forget_all("no lease renewal for a lease length: its lease has expired")
             return
+        finally:
+            self._round_began = None
         if self._failing:
             self.on_event("lease rounds succeed again")
         self._failing = False
+
+    def _lapse_due(self) -> float | None:
+        """When (loop time) every lease lapses for the watchdog (:meth:`_lapsed`), or None (no round in
+        flight, or no lease held): a lease length after the last renewal began (the database's expiry is
+        later: that renewal committed after it began), and not before the round in flight has had a
+        renewal period to answer (a process resumed after a pause past its lease hears its round first)."""
+        if self._round_began is None or not (self.leases or self._handing):
+            return None
+        return max(self._renewed_at + self.plan.lease_seconds, self._round_began + self.plan.renew_every)
+
+    def _lapsed(self) -> None:
+        """The round in flight is past :meth:`_lapse_due` (it waits on a row lock, or on a connection
+        across a partition: libpq waits for the kernel, TCP retransmits for minutes): every lease has
+        lapsed, so the node stops watching every swarm (others may lease them: README "A fleet", no swarm
+        watched by more nodes than asked) while the round's thread stays blocked; what that round answers
+        later is ignored (:meth:`_renew`)."""
+        blocked = asyncio.get_running_loop().time() - (self._round_began or 0.0)
+        self.on_event(f"lease round blocked on the database for {blocked:.1f} s: every lease lapsed")
+        self._forget_all("no lease renewal for a lease length (the database does not answer)")
 
     async def _measure_clock(self) -> ClockReport | None:
         """This node's clock against the database's, sealed as a clock sample (it flags this node's hits
@@ -242,6 +265,7 @@ class FleetNode:
         a newer process dropped them (silent)."""
         if why is not None:
             self._expired += [lease.token for lease in (*self.leases.values(), *self._handing.values())]
+            self._lapses += 1
         for swarm in list(self.leases) + list(self._handing):
             self.monitor.remove_target(swarm)
             discarded = self.monitor.discard_queued(swarm)
@@ -250,16 +274,21 @@ class FleetNode:
         self.leases, self._handing = {}, {}
         self._publish()
 
-    async def _renew(self) -> None:
+    async def _renew(self) -> bool:
+        """Renew (see the module docstring); False when every lease lapsed while the renewal was in flight
+        (:meth:`_watch`): its answer is stale, nothing more is taken this round."""
         began = asyncio.get_running_loop().time()  # before the database granted anything: conservative
         await self._release_handed()
         tokens = [lease.token for lease in (*self.leases.values(), *self._handing.values())]
+        lapses = self._lapses
         writer = self.monitor.evidence.writer
         lag = 0.0 if writer is None else writer.waiting_seconds()
         clock = await self._measure_clock()
         renewed = await asyncio.to_thread(
             self.fleet.renew, self.name, tokens, self.plan.lease_seconds, lag, self.incarnation, clock
         )
+        if self._lapses != lapses:  # forgotten meanwhile: their rows are released at the next round
+            return False
         kept = {lease.infohash for lease in renewed}
         for swarm in set(self.leases) - kept:
             self._drop(swarm, "lease lost (taken over, expired or the swarm was removed)")
@@ -273,6 +302,7 @@ class FleetNode:
         self._publish()
         self.monitor.fleet_addresses = await asyncio.to_thread(self.fleet.addresses)
         self.monitor.leases_changed(self.fence())
+        return True
 
     async def _take(self) -> None:
         want = self.plan.start.capacity - len(self.leases)
@@ -335,10 +365,13 @@ class FleetNode:
             await asyncio.to_thread(self.fleet.release, self.name, self._expired)
             self._expired = []
 
-    def _fenced(self, swarms: frozenset[str]) -> None:
-        """The writer's batch was refused by fencing: these swarms are no longer ours."""
-        for swarm in swarms:
-            self._drop(swarm, "fencing refused this node's batch: another node holds it now")
+    def _fenced(self, refused: Mapping[str, int | None]) -> None:
+        """A batch was refused by fencing: these swarms (-> the token the batch named, None: none) are no
+        longer ours, unless this node holds another token now (leased again after the refusal was
+        judged: the lease and its queued records are the new tenure's, kept)."""
+        for swarm, token in refused.items():
+            if (held := self.leases.get(swarm)) is None or held.token == token:
+                self._drop(swarm, "fencing refused this node's batch: another node holds it now")
 
     def _drop(self, swarm: str, why: str) -> None:
         """Stop monitoring ``swarm`` now; its lease row, if still this node's, is deleted in the background
@@ -362,9 +395,3 @@ class FleetNode:
     def fence(self) -> Fence:
         """What this node's batches are fenced by now: its lease tokens and (once registered) identity."""
         return Fence(self._tokens, self.identity())
-
-
-async def _wait(stop: asyncio.Event, seconds: float) -> None:
-    """Sleep ``seconds``, or less when ``stop`` is set."""
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), seconds)

@@ -47,7 +47,7 @@ import contextlib
 import json
 import subprocess
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -105,7 +105,7 @@ class ProbeProcesses:
         on_committed: Callable[[SealedBatch], None] = lambda _sealed: None,
         *,
         fleet: bool = False,
-        on_fenced: Callable[[frozenset[str]], None] = lambda _swarms: None,
+        on_fenced: Callable[[Mapping[str, int | None]], None] = lambda _swarms: None,
     ) -> None:
         if not 2 <= count <= MAX_PROBE_PROCESSES:
             raise ValueError(f"probe processes: {count} is not in 2..{MAX_PROBE_PROCESSES}")
@@ -338,7 +338,7 @@ class ProbeProcesses:
             try:
                 sealed = frames.read_reply(reply)
             except FencingRefused as exc:  # the node drops these swarms, as for its own refused batch
-                self._on_loop(self.on_fenced, exc.swarms)
+                self._on_loop(self.on_fenced, exc.refused())
                 raise
             if sealed is not None:
                 self._on_loop(self.on_committed, sealed)

@@ -190,10 +190,13 @@ def error_reply(message: str) -> bytes:
 
 
 def fenced_reply(refused: FencingRefused) -> bytes:
-    """The reply to a commit refused by fencing: its line, the swarms lost and the database's reason."""
+    """The reply to a commit refused by fencing: its line, the swarms lost, the tokens the batch named
+    for them and the database's reason."""
     swarms = [s.encode("ascii") for s in sorted(refused.swarms)]
     reason = refused.reason.encode("utf-8", "replace")
-    return encode({b"error": str(refused).encode("utf-8", "replace"), b"fenced": swarms, b"reason": reason})
+    tokens = {swarm.encode("ascii"): token for swarm, token in refused.tokens.items()}
+    error = str(refused).encode("utf-8", "replace")
+    return encode({b"error": error, b"fenced": swarms, b"reason": reason, b"tokens": tokens})
 
 
 def replaced_reply(replaced: NodeReplaced) -> bytes:
@@ -217,7 +220,9 @@ def read_reply(body: bytes) -> SealedBatch | None:
     raw = _dict(body, None)
     if b"fenced" in raw:
         swarms = raw[b"fenced"] if isinstance(raw[b"fenced"], list) else []
-        raise FencingRefused(frozenset(_text(s) for s in swarms), _text(raw.get(b"reason", b"")))
+        named = raw.get(b"tokens", {})
+        tokens = {_text(s): _int(t) for s, t in named.items()} if isinstance(named, dict) else {}
+        raise FencingRefused(frozenset(_text(s) for s in swarms), _text(raw.get(b"reason", b"")), tokens)
     if b"replaced" in raw:
         raise NodeReplaced(_text(raw[b"replaced"]))
     if b"error" in raw:

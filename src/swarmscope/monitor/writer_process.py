@@ -40,7 +40,7 @@ from swarmscope.errors import SwarmscopeError
 from swarmscope.evidence.canonical import EvidenceRecord
 from swarmscope.evidence.seal import SealedBatch, private_key_pem
 from swarmscope.monitor import writer_frames as frames
-from swarmscope.store.fleet.fencing import Fence
+from swarmscope.store.fleet.fencing import Fence, FencingRefused
 from swarmscope.store.ports import EvidenceLedger
 
 STOP_SECONDS = 60.0  # how long close() waits for the child to finish its last commit before killing it
@@ -117,7 +117,12 @@ class WriterProcess:
         body = frames.commit_request(
             run_id, records, captures, blobs, reference_pieces, sealed_at_us, clock, fence
         )
-        return self._ask(body)
+        try:
+            return self._ask(body)
+        except FencingRefused as exc:  # judged against the node's tokens now (leased again meanwhile?)
+            if self.fence is None or (judged := exc.judged_against(self.fence().tokens)) is exc:
+                raise
+            raise judged from exc
 
     def committed_batch(self, records: Sequence[EvidenceRecord], sealed_at_us: int) -> SealedBatch | None:
         """``Store.committed_batch`` in the child (a new one when the last died). Raises as commit."""

@@ -14,7 +14,7 @@ SQLite (the embedded default) is opened with:
   evidence commit can start with ``BEGIN IMMEDIATE`` (take the write lock before reading the chain head;
   two writers serialise instead of both extending the same head). See :mod:`swarmscope.store.ledger.commit`.
 
-Any other SQLAlchemy URL (``postgresql+psycopg://...``) is passed through unchanged (portable types only)."""
+Any other SQLAlchemy URL (``postgresql+psycopg://...``) is passed through (portable types only)."""
 
 from __future__ import annotations
 
@@ -45,6 +45,7 @@ from swarmscope.store.ledger.recovery import RecoveryReport, recover
 from swarmscope.store.ledger.schema import APPEND_ONLY_TABLES as LEDGER_APPEND_ONLY
 from swarmscope.store.ledger.schema import batch_timestamp
 from swarmscope.store.legal.schema import CASE_APPEND_ONLY_TABLES  # also registers the workflow's tables
+from swarmscope.store.pg_timeouts import connect_args
 
 APPEND_ONLY_TABLES = LEDGER_APPEND_ONLY + CASE_APPEND_ONLY_TABLES  # UPDATE/DELETE refused by triggers
 
@@ -111,9 +112,10 @@ def _reason(exc: sa.exc.SQLAlchemyError) -> str:
 def create_engine(url: URL) -> Engine:
     """A new engine for ``url`` (:func:`database_url`; the caller disposes of it). SQLite connections get
     the pragmas in the module docstring; other databases ``pool_pre_ping`` (a pooled connection is checked
-    when taken, so after a server restart the next write reconnects instead of failing)."""
+    when taken, so after a server restart the next write reconnects instead of failing); PostgreSQL's get
+    libpq connection and TCP timeouts unless the URL names them (:mod:`swarmscope.store.pg_timeouts`)."""
     if url.get_backend_name() != "sqlite":
-        return sa.create_engine(url, pool_pre_ping=True)
+        return sa.create_engine(url, pool_pre_ping=True, connect_args=connect_args(url))
     engine = sa.create_engine(url, connect_args={"check_same_thread": False})
     sa.event.listen(engine, "connect", _set_sqlite_pragmas)
     sa.event.listen(engine, "begin", _sqlite_begin)

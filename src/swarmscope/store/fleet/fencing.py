@@ -45,11 +45,29 @@ class FencingRefused(StoreError):
 
     ``swarms`` is empty when every refused token belongs to a swarm this node has since leased again (a
     newer token): nothing is lost, and the records commit under the current tokens at the next round.
+    ``tokens``: the token the batch was fenced by for each of ``swarms`` (missing: it named none).
     """
 
-    def __init__(self, swarms: frozenset[str], reason: str) -> None:
+    def __init__(self, swarms: frozenset[str], reason: str, tokens: Mapping[str, int] | None = None) -> None:
         super().__init__(f"fencing refused the batch for {len(swarms)} swarm(s): {reason}")
         self.swarms, self.reason = swarms, reason
+        self.tokens = {swarm: token for swarm, token in (tokens or {}).items() if swarm in swarms}
+
+    def refused(self) -> dict[str, int | None]:
+        """Each swarm lost with the token the refused batch named for it (None: none); a node drops its
+        lease of the swarm only while it holds that token (a newer one was taken after the refusal)."""
+        return {swarm: self.tokens.get(swarm) for swarm in self.swarms}
+
+    def judged_against(self, held: Mapping[str, int]) -> FencingRefused:
+        """This refusal without the swarms the node holds another token of now (``held``: its tokens read
+        after the refusal): leased again after the refusal was judged, their queued records are the new
+        lease's and commit under it at the next round, as for a stale token (README "A fleet", Fencing)."""
+        newer = {s for s in self.swarms if held.get(s) is not None and held.get(s) != self.tokens.get(s)}
+        if not newer:
+            return self
+        stale = newer == self.swarms  # nothing lost: worded as the database's stale-token refusal
+        reason = f"{self.reason} (a stale token of a swarm held again)" if stale else self.reason
+        return FencingRefused(self.swarms - newer, reason, self.tokens)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +152,7 @@ def commit_fenced(
         if not lost and node_name is not None and stale_swarms(store.engine, fences):
             stale = f"{_reason(exc)} (a stale token of a swarm held again)"
             raise FencingRefused(frozenset(), stale) from exc
-        raise FencingRefused(lost or frozenset(fences), _reason(exc)) from exc
+        raise FencingRefused(lost or frozenset(fences), _reason(exc), fences) from exc
     except (sa.exc.SQLAlchemyError, ledger.LedgerStateError, WitnessError) as exc:
         raise StoreError(f"write refused: {_reason(exc)}") from exc
 
@@ -211,7 +229,13 @@ class FencedStore:
             StoreError: as ``Store.commit_evidence``.
         """
         extra = ledger.Commit(captures or {}, blobs or {}, reference_pieces, sealed_at_us, clock)
-        return commit_fenced(self.store, run_id, records, extra, Fence(dict(self.tokens()), self.identity()))
+        fence = Fence(dict(self.tokens()), self.identity())
+        try:
+            return commit_fenced(self.store, run_id, records, extra, fence)
+        except FencingRefused as exc:  # judged against the tokens now: leased again meanwhile?
+            if (judged := exc.judged_against(self.tokens())) is exc:
+                raise
+            raise judged from exc
 
     def committed_batch(self, records: Sequence[EvidenceRecord], sealed_at_us: int) -> SealedBatch | None:
         """See ``Store.committed_batch``."""

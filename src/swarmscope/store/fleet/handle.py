@@ -2,7 +2,9 @@
 
 Each method is one transaction (committed on return); a database error becomes one
 :class:`~swarmscope.store.database.StoreError` line. Opening refuses any database but PostgreSQL: the
-fleet's leases, fencing triggers and job queue need it (SQLite serves one ``swarmscope monitor``).
+fleet's leases, fencing triggers and job queue need it (SQLite serves one ``swarmscope monitor``). A node's
+fleet limits each of its lease transactions (every one but its registration) to ``timeout`` seconds, its
+statements and its waits for locks (:func:`~swarmscope.store.pg_timeouts.limit_transaction`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from swarmscope.store.fleet.duties import Duty
 from swarmscope.store.fleet.leases import ClockReport, Lease
 from swarmscope.store.fleet.registry import FleetError, FleetSwarm, NodeStart, Registration
 from swarmscope.store.fleet.status import FleetStatus, fleet_status
+from swarmscope.store.pg_timeouts import limit_transaction
 
 DATABASE_CLOCK = "fleet-database"  # the ``server`` of a clock sample measured against the database clock
 
@@ -34,31 +37,34 @@ def is_postgresql(url_or_path: str) -> bool:
 
 
 class Fleet:
-    """The fleet tables of an open store.
+    """The fleet tables of an open store. ``timeout``: seconds each statement or lock wait of a lease
+    transaction may take (a node's renewal period: ``pg_timeouts``), or None (no limit: the commands).
 
     Raises:
         FleetError: the store is not on PostgreSQL.
     """
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, timeout: float | None = None) -> None:
         if store.engine.dialect.name != "postgresql":
             raise FleetError(NEEDS_POSTGRESQL)
-        self.store = store
+        self.store, self.timeout = store, timeout
 
     @contextmanager
-    def _tx(self) -> Iterator[sa.Connection]:
+    def _tx(self, limited: bool = True) -> Iterator[sa.Connection]:
         try:
             with self.store.engine.begin() as conn:
+                if limited and self.timeout is not None:
+                    limit_transaction(conn, self.timeout)
                 yield conn
         except sa.exc.SQLAlchemyError as exc:
             reason = " ".join(str(exc.orig if isinstance(exc, sa.exc.DBAPIError) else exc).split())
             raise StoreError(f"fleet: database refused: {reason}") from exc
 
-    def add_swarm(self, swarm: FleetSwarm) -> str:
+    def add_swarm(self, swarm: FleetSwarm, keep_vantages: bool = False) -> str:
         """Register or update ``swarm``; ``registry.ADDED``, ``UPDATED`` or ``TORRENT_KEPT`` (see
-        :func:`registry.add_swarm`)."""
+        :func:`registry.add_swarm`; ``keep_vantages``: a registered swarm keeps its stored vantages)."""
         with self._tx() as conn:
-            return registry.add_swarm(conn, swarm)
+            return registry.add_swarm(conn, swarm, keep_vantages)
 
     def remove_swarm(self, infohash: str) -> bool:
         """Unregister a swarm (its leases end; its evidence stays); True when it was registered."""
@@ -89,8 +95,9 @@ class Fleet:
         return self.register(node, live_within).dropped
 
     def register(self, node: NodeStart, live_within: float = 30.0) -> Registration:
-        """Register or restart ``node`` (see :meth:`start_node`); with this process's incarnation."""
-        with self._tx() as conn:
+        """Register or restart ``node`` (see :meth:`start_node`); with this process's incarnation (no
+        ``timeout``: it waits for the other registrations under way, one at a time)."""
+        with self._tx(limited=False) as conn:
             return registry.register_node(conn, node, live_within)
 
     def stop_node(self, name: str, tokens: Iterable[int], incarnation: int | None = None) -> int:
@@ -115,14 +122,23 @@ class Fleet:
         incarnation: int | None = None,
     ) -> list[Lease]:
         """Lease up to ``want`` more swarms, one transaction each (see :func:`leases.take_one`): a lease is
-        visible to the other takers as soon as it is taken.
+        visible to the other takers as soon as it is taken. A database error after some were taken ends
+        the take with those (they are committed: lost to the caller, they would sit unwatched for a lease).
 
         Raises:
-            NodeReplaced: ``incarnation`` is no longer the name's current start."""
+            NodeReplaced: ``incarnation`` is no longer the name's current start.
+            StoreError: the database refused the first take (a lock waited past ``timeout``...)."""
         taken: list[Lease] = []
         while len(taken) < want:
-            with self._tx() as conn:
-                lease = leases.take_one(conn, name, lease_seconds, source_ip, incarnation)
+            try:
+                with self._tx() as conn:
+                    lease = leases.take_one(conn, name, lease_seconds, source_ip, incarnation)
+            except leases.NodeReplaced:
+                raise
+            except StoreError:
+                if not taken:
+                    raise
+                break
             if lease is None:
                 break
             taken.append(lease)

@@ -44,6 +44,7 @@ from swarmscope.store.fleet import duties as duty_rows
 from swarmscope.store.fleet.duties import Duty
 from swarmscope.store.fleet.leases import sweep_expired
 from swarmscope.store.fleet.rebalance import rebalance
+from swarmscope.store.pg_timeouts import with_connect_defaults
 from swarmscope.store.ports import DatabaseHandle
 
 DutyRunner = Callable[[Duty], str]  # runs one claimed duty (blocking); returns its one-line outcome
@@ -51,8 +52,10 @@ SCHEMA_LOCK = 0x5357_4D51  # pg_advisory_xact_lock key of the schema check ("SWM
 
 
 def libpq_url(engine: Engine) -> str:
-    """The libpq connection URI of a SQLAlchemy PostgreSQL engine (driver name dropped)."""
-    return engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    """The libpq connection URI of a SQLAlchemy PostgreSQL engine (driver name dropped), with the engine's
+    libpq timeouts (:func:`~swarmscope.store.pg_timeouts.connect_args`)."""
+    url = with_connect_defaults(engine.url).set(drivername="postgresql")
+    return url.render_as_string(hide_password=False)
 
 
 def ensure_job_schema(engine: Engine) -> bool:

@@ -241,8 +241,11 @@ def retire_node(conn: sa.Connection, name: str) -> int:
 ADDED, UPDATED, TORRENT_KEPT = "added", "updated", "torrent kept"
 
 
-def add_swarm(conn: sa.Connection, swarm: FleetSwarm) -> str:
+def add_swarm(conn: sa.Connection, swarm: FleetSwarm, keep_vantages: bool = False) -> str:
     """Register a swarm, or update a registered one: its work and vantages, and its source and name.
+
+    A registered swarm keeps its stored work when ``swarm.work`` is None, and its stored vantages when
+    ``keep_vantages`` (``fleet add`` without ``--vantages``: an update of its source must not reset them).
 
     A .torrent given again replaces the stored one (the same info dict: the infohash is its hash; the
     announce list may differ, which is how trackers are changed). A magnet given again replaces the stored
@@ -260,6 +263,7 @@ def add_swarm(conn: sa.Connection, swarm: FleetSwarm) -> str:
         "magnet": swarm.magnet,
         "work": swarm.work,
         "vantages": swarm.vantages,
+        "keep": keep_vantages,
     }
     if swarm.metainfo is not None:
         source = "metainfo = :metainfo, name = :name"
@@ -267,7 +271,8 @@ def add_swarm(conn: sa.Connection, swarm: FleetSwarm) -> str:
         source = "magnet = :magnet, name = CASE WHEN metainfo IS NULL THEN :name ELSE name END"
     updated = conn.execute(
         sa.text(
-            f"UPDATE fleet_swarm SET work = coalesce(:work, work), vantages = :vantages, {source}"
+            "UPDATE fleet_swarm SET work = coalesce(:work, work),"
+            f" vantages = CASE WHEN :keep THEN vantages ELSE :vantages END, {source}"
             " WHERE infohash = :infohash RETURNING metainfo IS NOT NULL"
         ),
         values,
