@@ -6,7 +6,6 @@ letters world."""
 
 from __future__ import annotations
 
-import pytest
 from typer.testing import CliRunner
 
 from swarmscope.cli import register_commands
@@ -17,9 +16,6 @@ from tests.tampering import tamper_file
 register_commands()
 
 
-@pytest.mark.xfail(
-    strict=True, reason="the case views do not check a case's status against its sealed events"
-)
 def test_a_withdrawn_case_edited_back_to_identified_is_marked(world: World) -> None:
     doe, db, runner = world.dois[0], str(world.db), CliRunner()
     done = runner.invoke(app, ["cases", "event", doe, "withdraw", "--actor", "counsel", "--db", db])
