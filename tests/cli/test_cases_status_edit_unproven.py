@@ -1,8 +1,7 @@
-"""Scratch (rev11a9): ``cases list`` and ``cases show`` present a case whose status row was edited without
-the node key (a withdrawn case put back to ``identified``) as ``identified``, and ``show`` says "proof:
-proven by the sealed ledger", while every document refuses it ("status altered"). The views counsel decides
-from should mark it as not proven, as they mark edited hits (README "Only proven evidence"). SQLite, the
-letters world."""
+"""``cases list`` and ``cases show`` once presented a case whose status row was edited without the node
+key (a withdrawn case put back to ``identified``) as proven ("proof: proven by the sealed ledger"), while
+every document refuses it ("status altered"). The views counsel decides from mark it UNPROVEN with that
+reason, as they mark edited hits (README "Only proven evidence"). SQLite, the letters world."""
 
 from __future__ import annotations
 

@@ -1,8 +1,9 @@
-"""Scratch (rev11a9): a chain-head witness file whose ``last_index`` is JSON ``Infinity`` (written by anyone
-who can write the directory beside the database; no key needed), or a huge index signed by a key of the
-writer's own that they registered in the database, makes ``verify --db``, ``cases build`` and every writer
-end in a traceback (OverflowError) instead of one line naming the witness and exit status 1 (README
-"Sealed ledger", chain-head witness: "a witness ... unusable" is refused in one line)."""
+"""A chain-head witness file whose ``last_index`` is JSON ``Infinity`` (written by anyone who can write the
+directory beside the database; no key needed), or a huge index signed by a key of the writer's own that
+they registered in the database, once ended ``verify --db``, ``cases build`` and every writer in a
+traceback (OverflowError); each is one line naming the witness and exit status 1. A corrupt witness says
+what to do (move it aside, then ``witness reset``), and the reset then works (README "Sealed ledger",
+chain-head witness). SQLite, the letters world."""
 
 from __future__ import annotations
 
@@ -51,3 +52,21 @@ def test_a_huge_signed_witness_index_is_one_line(world: World) -> None:
     witness.unlink(missing_ok=True)
     write_witness(witness, mine, 2**70, b"\1" * 32)
     _one_line_refusal(world)
+
+
+def test_a_corrupt_witness_says_what_to_do_and_reset_follows(world: World) -> None:
+    db, runner = str(world.db), CliRunner()
+    done = runner.invoke(app, ["cases", "event", world.dois[1], "withdraw", "--actor", "counsel", "--db", db])
+    assert done.exit_code == 0, done.output
+    witness = witness_path(default_key_path(db))
+    witness.write_bytes(b"\x00not a witness")
+    verified = runner.invoke(app, ["verify", "--db", db])
+    assert verified.exit_code == 1 and "malformed" in verified.output, verified.output
+    assert "move it aside" in verified.output and "witness reset" in verified.output
+    refused = runner.invoke(app, ["witness", "reset", "--db", db])
+    assert refused.exit_code == 1 and "move it aside" in refused.output, refused.output
+    witness.rename(witness.with_name(witness.name + ".corrupt"))
+    reset = runner.invoke(app, ["witness", "reset", "--db", db])
+    assert reset.exit_code == 0, reset.output
+    after = runner.invoke(app, ["verify", "--db", db])
+    assert after.exit_code == 0 and "re-created at chain head" in after.output, after.output
