@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
-from swarmscope.store.ledger.schema import ledger_entry, node_key
+from swarmscope.store.ledger.schema import ledger_batch, ledger_entry, node_key
 
 if TYPE_CHECKING:
     from swarmscope.store.ports import DatabaseHandle
@@ -64,3 +64,20 @@ def anchor_problem(store: DatabaseHandle, expected: ExpectedHead) -> str | None:
 def anchor_problems(store: DatabaseHandle, expected: Sequence[ExpectedHead]) -> list[str]:
     """:func:`anchor_problem` for each recorded head, in order; empty when the database reaches them all."""
     return [why for head in expected if (why := anchor_problem(store, head)) is not None]
+
+
+def node_head(store: DatabaseHandle, fingerprint: str) -> ExpectedHead | None:
+    """The head of ``fingerprint``'s chain as its newest sealed batch ends it (last index, head hash:
+    what ``verify --db`` prints as ``checked to:``), for the sealing command to print for counsel to
+    record; None when that node sealed nothing."""
+    b, k = ledger_batch.c, node_key.c
+    query = (
+        sa.select(b.last_index, b.head_hash)
+        .join(node_key, k.id == b.node_id)
+        .where(k.fingerprint == fingerprint)
+        .order_by(b.last_index.desc())
+        .limit(1)
+    )
+    with store.engine.connect() as conn:
+        row = conn.execute(query).first()
+    return None if row is None else ExpectedHead(int(row.last_index), bytes(row.head_hash))
