@@ -19,7 +19,7 @@ from tests.architecture_rules import SRC, ImportRef, Module, _by_line, load
 SHARED_CLI = {  # cli/ modules every command may import: they register no command
     "app", "options", "numeric", "text", "evidence_trust", "node_identity", "evidence_options",
     "provenance", "monitor_view", "commit_log", "refused_run", "monitor_options", "monitor_settings",
-    "policy_options", "document_gate", "fleet_duties",
+    "policy_options", "document_gate", "fleet_duties", "verify_ledger",
 }  # fmt: skip
 APP_ATTRIBUTES = {"command", "callback", "add_typer"}  # what a command module may do with the shared app
 # Typer's registry and the click group behind it: a command that reads them reaches every other command

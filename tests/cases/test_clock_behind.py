@@ -21,7 +21,7 @@ from rich.console import Console
 
 from swarmscope.cases.candidates import build_cases
 from swarmscope.cases.thresholds import ThresholdPolicy
-from swarmscope.cli.verify import run_verify_ledger
+from swarmscope.cli.verify_ledger import run_verify_ledger
 from swarmscope.evidence.boot_clock import BOOT_ID, BOOT_US, boot_reading
 from swarmscope.evidence.records import RunStarted
 from swarmscope.evidence.seal import Batch, batch_bytes

@@ -18,7 +18,8 @@ from rich.console import Console
 from swarmscope.cases.candidates import build_cases
 from swarmscope.cases.thresholds import ThresholdPolicy
 from swarmscope.cli.export import run_export
-from swarmscope.cli.verify import run_verify, run_verify_ledger
+from swarmscope.cli.verify import run_verify
+from swarmscope.cli.verify_ledger import run_verify_ledger
 from swarmscope.evidence.records import RunStarted
 from swarmscope.evidence.seal import CLOCK_STEP_TOLERANCE_US, NOT_EVIDENCE
 from swarmscope.store.database import Store, open_store

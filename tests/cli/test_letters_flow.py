@@ -176,3 +176,8 @@ def test_cli_draft_approve_send(world: World, smtp: SmtpServer, tmp_path: Path) 
     assert len(smtp.messages) == 1 and "300.00 EUR" in plain_body(smtp.messages[0])
     assert [status(world, d) for d in world.dois] == ["sent", "sent", "drafted"]
     assert sorted(p.name.split("-initial")[0] for p in (tmp_path / "out").iterdir()) == world.dois[:2]
+    # the head after the sendings, for counsel to record outside the database (README "Sealed ledger")
+    (head,) = [line for line in result.stdout.splitlines() if line.startswith("chain head: node ")]
+    anchor = head.split("--expect-head ")[1].rstrip(")")
+    checked = runner.invoke(app, ["verify", "--db", db, "--expect-head", anchor])
+    assert checked.exit_code == 0 and "VERIFIED" in checked.output, checked.output

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from swarmscope.cli.verify import run_verify_ledger
+from swarmscope.cli.verify_ledger import run_verify_ledger
 from swarmscope.evidence.seal import key_fingerprint
 from swarmscope.store.database import open_store
 from swarmscope.store.ledger.node_key import load_or_create_node_key

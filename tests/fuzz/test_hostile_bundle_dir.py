@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from swarmscope.cli.verify import EXIT_FAILED, EXIT_UNUSABLE, run_verify
+from swarmscope.cli.verify import run_verify
+from swarmscope.cli.verify_ledger import EXIT_FAILED, EXIT_UNUSABLE
 from tests.fuzz.targets import bundle_files
 
 

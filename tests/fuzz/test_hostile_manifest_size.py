@@ -16,7 +16,8 @@ from pathlib import Path
 
 from rich.console import Console
 
-from swarmscope.cli.verify import EXIT_UNUSABLE, MAX_FILE, run_verify
+from swarmscope.cli.verify import MAX_FILE, run_verify
+from swarmscope.cli.verify_ledger import EXIT_UNUSABLE
 from swarmscope.evidence.bundle.nodes_verify import verify_export
 
 MANIFEST_BYTES = 8 * 1024 * 1024

@@ -1,7 +1,9 @@
 """A writer that keeps the chain-head witness says so in each batch it seals (signed clock
 ``head_witness: true``); a chain that says so and has no witness beside the key is refused as a truncated
 one, until a sealed reset writes a new witness and leaves a note. A chain sealed without the marker keeps
-the older rule. SQLite; PostgreSQL (the scratch server of the test session)."""
+the older rule. A witness must be the key file's (the node key file, or its public key, sits beside it
+as ``node-key.pem``): one of another key, or with no key file, is refused as foreign. SQLite; PostgreSQL
+(the scratch server of the test session)."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from swarmscope.evidence.seal import key_fingerprint, public_key_raw, witness_kept
+from swarmscope.evidence.seal import key_fingerprint, public_key_pem, public_key_raw, witness_kept
 from swarmscope.store.database import Store
 from swarmscope.store.ledger.commit import sealed_batch
 from swarmscope.store.ledger.head_witness import (
@@ -21,6 +23,7 @@ from swarmscope.store.ledger.head_witness import (
     read_witness,
     require_head,
     witness_path,
+    write_witness,
 )
 from swarmscope.store.ledger.schema import ledger_batch
 from swarmscope.store.ledger.witness_reset import reset_notes, reset_witness
@@ -34,6 +37,7 @@ T0 = 1_796_000_000_000_000
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    (tmp_path / "node-key.pem").write_bytes(public_key_pem(KEY))  # the key file the witness sits beside
     with backend_store(request.param, tmp_path, KEY, T0) as s:
         yield s
 
@@ -94,3 +98,25 @@ def test_a_sealed_reset_writes_a_new_witness_and_leaves_a_note(store: Store, tmp
     assert "the tail before it cannot be proven complete" in notes[0]
     seal_decision(store, "DOE-000001", "payment", {"amount_cents": 1}, T0 + 3)
     assert reset_notes(store) == notes  # every later check carries it
+
+
+def test_a_witness_of_another_key_than_the_key_file_is_refused_as_foreign(
+    store: Store, tmp_path: Path
+) -> None:
+    store.witness = tmp_path / "node-key.pem.head"
+    seal_decision(store, "DOE-000001", "escalated", {"event": "escalate"}, T0)
+    found = read_witness(store.witness)
+    assert found is not None
+    require_head(store, store.witness)
+    other = Ed25519PrivateKey.generate()
+    store.witness.unlink()
+    write_witness(store.witness, other, found[0].last_index, found[0].head_hash)
+    with pytest.raises(WitnessError) as refused:
+        require_head(store, store.witness)
+    message = str(refused.value)
+    assert "\n" not in message and "is foreign" in message and KEY_FINGERPRINT in message
+    assert key_fingerprint(public_key_raw(other)) in message
+    assert f"its chain says a witness was kept (sealed to index {found[0].last_index})" in message
+    (tmp_path / "node-key.pem").unlink()
+    with pytest.raises(WitnessError, match="has no readable key file"):
+        require_head(store, store.witness)

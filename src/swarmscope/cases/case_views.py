@@ -7,7 +7,10 @@ proof (:class:`swarmscope.cases.case_proof.CaseProof`); the views mark it instea
 check (:meth:`swarmscope.cases.case_proof.ProvenCaseHits.ledger_problem`: the case's hits are exactly the
 proven verified hits of its address and port inside its interval, and no refused row lies there). The
 threshold re-judgement and the work/ISP links stay with the documents, which judge them under their own
-command's policy.
+command's policy. The case's status column is an unsealed row too: one edited without the key (a
+withdrawn case put back to ``identified``) is marked with the check every document runs
+(:func:`swarmscope.cases.case_state.status_problem`: "status altered", or "ledger incomplete" while a
+trusted chain is not whole).
 
 Cost: one :class:`~swarmscope.cases.case_proof.ProvenCaseHits` per request, so each swarm's proven rows
 are read and checked once for all the cases shown (as ``exhibits`` does), restricted to the shown cases'
@@ -20,9 +23,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from swarmscope.cases.case_proof import CaseClaim, ProvenCaseHits
+from swarmscope.cases.case_proof import ProvenCaseHits
+from swarmscope.cases.case_state import status_problem
 from swarmscope.store.database import Store
 from swarmscope.store.ledger.proven import EvidenceTrust
+from swarmscope.store.legal.case_rows import CaseRow
+from swarmscope.store.legal.workflow_seals import workflow_history
 
 NO_TRUST = "no trusted node key to prove it against (pass --node-key or --trust-key)"
 FEW_ADDRESSES = 256  # up to this many addresses, read only their rows; else every row of each swarm
@@ -34,16 +40,21 @@ def _reason(doe: str, text: str) -> str:
     return text[len(lead) :] if text.startswith(lead) else text
 
 
-def unproven_cases(store: Store, trust: EvidenceTrust | None, cases: Sequence[CaseClaim]) -> dict[str, str]:
+def unproven_cases(store: Store, trust: EvidenceTrust | None, cases: Sequence[CaseRow]) -> dict[str, str]:
     """Why each case the ledger does not carry is not proven: ``{DOE number: reason}`` (proven cases are
-    absent). ``trust`` None (no trusted node key): every case, with :data:`NO_TRUST`."""
+    absent): its hits (:meth:`ProvenCaseHits.ledger_problem`), else its status against its sealed
+    decisions (:func:`status_problem`). ``trust`` None (no trusted node key): every case, with
+    :data:`NO_TRUST`."""
     if trust is None:
         return {case.doe: NO_TRUST for case in cases}
+    if not cases:
+        return {}
     ips = {case.ip for case in cases}
     proof = ProvenCaseHits(store, trust, ips=frozenset(ips) if len(ips) <= FEW_ADDRESSES else None)
+    history = workflow_history(store, trust)
     out: dict[str, str] = {}
     for case in cases:
-        why = proof.ledger_problem(case)
+        why = proof.ledger_problem(case) or status_problem(history, case)
         if why is not None:
             out[case.doe] = _reason(case.doe, why)
     return out

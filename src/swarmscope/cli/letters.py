@@ -39,7 +39,8 @@ from swarmscope.cli.numeric import LETTER_DAYS, PORT, number_option
 from swarmscope.cli.options import ActorOption, DbOption, actor_name, fail, now_us
 from swarmscope.cli.text import clean
 from swarmscope.errors import InputError, SwarmscopeError
-from swarmscope.store.database import DEFAULT_DB
+from swarmscope.store.database import DEFAULT_DB, Store
+from swarmscope.store.ledger.head_anchor import node_head
 from swarmscope.store.legal import case_status
 
 letters_app = typer.Typer(
@@ -234,10 +235,24 @@ def send_command(
                     continue
                 where = f"e-mailed {sent.message_id}" if sent.message_id else f"PDF {sent.pdf_path} for post"
                 typer.echo(f"{sent.doe}: {sent.letter.kind} letter sent ({clean(where)})")
+            if len(todo) > failed:
+                _echo_chain_head(store)
     except SwarmscopeError as exc:
         raise fail(exc) from None
     if failed:
         raise typer.Exit(1)
+
+
+def _echo_chain_head(store: Store) -> None:
+    """One ``chain head:`` line: the sealing node's head after the sendings were sealed, for counsel to
+    record outside the database (the case file) and check later with ``verify --db --expect-head``
+    (README "Sealed ledger": the witness's limit, outside anchor)."""
+    head = None if store.node is None else node_head(store, store.node.fingerprint)
+    if head is not None and store.node is not None:
+        typer.echo(
+            f"chain head: node {store.node.fingerprint} index {head.index} head {head.entry_hash.hex()}"
+            f" (record it outside the database; check it with verify --db --expect-head {head.text()})"
+        )
 
 
 @letters_app.command("remind")

@@ -5,6 +5,9 @@ batches without one, and ``swarmscope verify`` reports them when the run's seale
 authority. This command fills the gap afterwards: each token proves the batch existed no later than the
 token's time (a late token is weaker, never false). Without ``--tsa-url`` it uses the authority sealed in
 the latest run's settings; with none at all it stops with a clear error (RFC 3161; README "Sealed ledger").
+A token vouches for a chain, so, as every command that reads the chain to act on it, a database whose
+chain lacks the head witnessed beside the node key file (or says a witness was kept and none is there)
+is refused in one line before any authority is asked (README "Sealed ledger", chain-head witness).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import json
 import typer
 
 from swarmscope.cli.app import app
+from swarmscope.cli.node_identity import check_witness
 from swarmscope.cli.numeric import TSA_TIMEOUT_SECONDS, number_option
 from swarmscope.cli.text import error_console, escaped
 from swarmscope.errors import SwarmscopeError
@@ -42,9 +46,12 @@ def run_timestamp(db: str, tsa_url: str | None, *, timeout: float = 10.0) -> Tim
 
     Raises:
         TimestampNotConfiguredError: no ``tsa_url`` given and none in the sealed settings.
-        StoreError: the database cannot be opened or refuses the token rows.
+        StoreError: the database cannot be opened or refuses the token rows; its chain lacks the head
+            witnessed beside the default key path, or has no witness there while it says one was kept
+            (:func:`swarmscope.cli.node_identity.check_witness`).
     """
     with open_store(db, create=False) as store:
+        check_witness(store, db, None, unchecked=False)
         return stamp_unstamped(store, tsa_url or sealed_tsa_url(store), Clock(), timeout=timeout)
 
 

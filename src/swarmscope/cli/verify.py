@@ -13,11 +13,12 @@ settings name an RFC 3161 authority must have a token on every batch; an unmeasu
 text taken from the bundle (paths, addresses, messages quoting it) is shown through
 :mod:`swarmscope.cli.text`, so a hostile bundle cannot inject Rich markup or terminal control sequences.
 
-``swarmscope verify --db PATH`` checks a database's sealed ledger instead, as ``export`` does before it
-writes anything (:func:`swarmscope.store.ledger.verify.verify_ledger`): every node's batches, chain and
-rows, and every redacted entry against the sealed purge record that must cover it; it prints the
-redactions per rule, the purge records and every problem with its chain index (exit 0 or 1; 2 when
-PATH is not a swarmscope database).
+``swarmscope verify --db PATH`` checks a database's sealed ledger instead
+(:mod:`swarmscope.cli.verify_ledger`: every node's batches, chain and rows, every redacted entry against
+its sealed purge record, the chain-head witness, and each ``--expect-head INDEX:HASH`` recorded outside
+the database); it prints the redactions per rule, the purge records and every problem with its chain
+index (exit 0 or 1; 2 when PATH is not a swarmscope database or an ``--expect-head`` is not
+``INDEX:HASH``).
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ import os
 import stat
 import sys
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -38,18 +38,20 @@ from rich.console import Console
 
 from swarmscope.cli.app import app
 from swarmscope.cli.evidence_trust import fingerprint_option
-from swarmscope.cli.node_identity import check_witness
 from swarmscope.cli.text import escaped
+from swarmscope.cli.verify_ledger import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_UNUSABLE,
+    expected_head,
+    run_verify_ledger,
+    unusable,
+)
 from swarmscope.errors import InputError
 from swarmscope.evidence.bundle.context import Problem
 from swarmscope.evidence.bundle.nodes_verify import verify_export
 from swarmscope.evidence.bundle.verify import BundleUnusableError, Verdict, expected_keys
-from swarmscope.evidence.records import us_to_iso
-from swarmscope.evidence.seal import NOT_EVIDENCE
-from swarmscope.store.database import Store, StoreError, open_store
-from swarmscope.store.ledger.verify import LedgerProblem, LedgerVerdict, verify_ledger
 
-EXIT_OK, EXIT_FAILED, EXIT_UNUSABLE = 0, 1, 2
 MAX_FILE = 1 << 31  # bytes; a bundle file larger than this is refused (reads as missing)
 
 
@@ -182,21 +184,21 @@ def run_verify(
     """
     console = console or Console(highlight=False)
     if not bundle.is_dir():
-        _unusable(f"{bundle}: not a directory", as_json, console)
+        unusable(f"{bundle}: not a directory", as_json, console)
         return EXIT_UNUSABLE
     manifest = bundle / "manifest.json"
     if manifest.is_file() and not manifest.is_symlink() and manifest.stat().st_size > MAX_FILE:
         size = manifest.stat().st_size
-        _unusable(f"{manifest}: {size} bytes, over the {MAX_FILE} a bundle file may have", as_json, console)
+        unusable(f"{manifest}: {size} bytes, over the {MAX_FILE} a bundle file may have", as_json, console)
         return EXIT_UNUSABLE
     try:
         expected = expected_keys(expect_key, expect_keys)
         verdict = verify_export(DirectoryBundle(bundle), expect_keys=expected, tsa_roots=tsa_roots)
     except BundleUnusableError as exc:
-        _unusable(f"{bundle}: {exc}", as_json, console)
+        unusable(f"{bundle}: {exc}", as_json, console)
         return EXIT_UNUSABLE
     except MemoryError:  # a hostile file past every bound the checks keep: refused, never a traceback
-        _unusable(
+        unusable(
             f"{bundle}: verification ran out of memory: a file is far larger than any bundle's",
             as_json,
             console,
@@ -207,147 +209,6 @@ def run_verify(
     else:
         print_verdict(verdict, console)
     return EXIT_OK if verdict.ok else EXIT_FAILED
-
-
-def ledger_json(verdict: LedgerVerdict) -> dict[str, Any]:
-    """The machine-readable verdict of ``verify --db``."""
-    return {
-        "ok": verdict.ok,
-        "exit_status": EXIT_OK if verdict.ok else EXIT_FAILED,
-        "counts": {"nodes": verdict.nodes, "entries": verdict.entries, "batches": verdict.batches,
-                   "rows": verdict.rows},
-        "redacted": [{"rule": rule, "entries": n} for rule, n in verdict.redacted],
-        "purge_records": [
-            {"node": node, "index": index, "rule": rule, "purged_at_us": at, "entries": n}
-            for node, index, rule, at, n in verdict.purges
-        ],
-        "problems": [
-            {"node": p.node, "index": p.index, "what": p.what, "detail": p.detail} for p in verdict.problems
-        ],
-        "heads": [
-            {"node": h.node, "index": h.index, "batch": h.batch, "head_hash": h.head_hash.hex()}
-            for h in verdict.heads
-        ],
-        "late_batches": [
-            {"node": b.node, "batch": b.batch, "first": b.first, "last": b.last, "note": NOT_EVIDENCE}
-            for b in verdict.late
-        ],
-        "clock_steps_back": [
-            {"node": c.node, "batch": c.batch, "first": c.first, "before_us": c.before_us,
-             "sealed_at_us": c.sealed_at_us}
-            for c in verdict.clock_steps
-        ],
-        "clock_behind": [
-            {"node": c.node, "batch": c.batch, "first": c.first, "sealed_at_us": c.sealed_at_us,
-             "behind_us": c.behind_us, "later_batch": c.later_batch,
-             "later_sealed_at_us": c.later_sealed_at_us}
-            for c in verdict.clock_behind
-        ],
-        "recovered_column_only": [
-            {"node": b.node, "batch": b.batch, "first": b.first, "last": b.last} for b in verdict.column_only
-        ],
-        "duplicate_captures": [
-            {"node": node, "index": index, "first": first} for node, index, first in verdict.duplicates
-        ],
-    }  # fmt: skip
-
-
-def print_ledger_verdict(verdict: LedgerVerdict, console: Console) -> None:
-    """The counts, the redactions per rule and their purge records, every problem, then the verdict."""
-    console.print(
-        f"ledger: {verdict.nodes} node(s), {verdict.entries} entries, {verdict.batches} sealed batches,"
-        f" {verdict.rows} rows"
-    )
-    for head in verdict.heads:  # one read snapshot: batches committed after it are not covered
-        console.print(
-            f"checked to: node {head.node} index {head.index} batch {head.batch} head {head.head_hash.hex()}"
-        )
-    for rule, count in verdict.redacted:
-        console.print(f"redacted: {count} entries under {escaped(rule)}")
-    for node, index, rule, at_us, count in verdict.purges:
-        under = f"{count} entries under {escaped(rule)}, {us_to_iso(at_us)}"
-        console.print(f"purge record: node {node} index {index}: {under}")
-    if verdict.late:
-        count = sum(b.entries for b in verdict.late)
-        spans = ", ".join(f"batch {b.batch} (index {b.first}..{b.last})" for b in verdict.late)
-        console.print(f"[yellow]late[/]: {count} records {NOT_EVIDENCE}: {spans}")
-    for b in verdict.column_only:
-        console.print(
-            f"[yellow]recovered column[/]: node {b.node} batch {b.batch} (index {b.first}..{b.last}) is "
-            "flagged recovered by its unsigned column only; its signed bytes carry no late mark, so its "
-            "records are judged as sealed (an older version's late batch, or a column someone set)"
-        )
-    for c in verdict.clock_steps:
-        console.print(
-            f"[yellow]clock set back[/]: node {c.node} batch {c.batch} (index {c.first}) sealed "
-            f"{us_to_iso(c.sealed_at_us)}, before the batch ahead of it ({us_to_iso(c.before_us)}): "
-            "its hits and later ones are refused by cases build"
-        )
-    for k in verdict.clock_behind:
-        way = "behind" if k.behind_us > 0 else "ahead"
-        console.print(
-            f"[yellow]clock {way}[/]: node {k.node} batch {k.batch} (index {k.first}) sealed "
-            f"{us_to_iso(k.sealed_at_us)}, {abs(k.behind_us) / 1e6:.3f} s {way} "
-            f"{'' if way == 'behind' else 'of '}the clock of batch {k.later_batch} "
-            f"({us_to_iso(k.later_sealed_at_us)}) later in the same boot (corrected in between): its hits "
-            "are refused by cases build"
-        )
-    for node, index, first in verdict.duplicates:
-        console.print(
-            f"[yellow]duplicate[/]: node {node} index {index} carries the capture of index {first}: one hit "
-            "sealed twice, counted once by cases build; export leaves it out"
-        )
-    for p in verdict.problems:
-        where = "" if p.index is None else f" index {p.index}"
-        console.print(f"[red]problem[/] node {p.node}{where}: {escaped(p.what)} ({escaped(p.detail)})")
-    if verdict.ok:
-        console.print("[bold green]VERIFIED[/]: the ledger holds")
-    else:
-        console.print(f"[bold red]NOT VERIFIED[/]: {len(verdict.problems)} problem(s)")
-
-
-def run_verify_ledger(db: str, *, as_json: bool = False, console: Console | None = None) -> int:
-    """Verify the sealed ledger of the database ``db`` and print the verdict; returns 0, 1 or 2."""
-    console = console or Console(highlight=False, soft_wrap=True)
-    try:
-        store = open_store(db, create=False)
-    except StoreError as exc:
-        _unusable(str(exc), as_json, console, what="not a database")
-        return EXIT_UNUSABLE
-    try:
-        verdict = verify_ledger(store)
-        verdict, notes = _witnessed(store, db, verdict)
-    finally:
-        store.close()
-    if as_json:
-        body = ledger_json(verdict) | {"notes": notes}
-        console.file.write(json.dumps(body, indent=2, sort_keys=True) + "\n")
-    else:
-        for note in notes:
-            console.print(f"note: {escaped(note)}")
-        print_ledger_verdict(verdict, console)
-    return EXIT_OK if verdict.ok else EXIT_FAILED
-
-
-def _witnessed(store: Store, db: str, verdict: LedgerVerdict) -> tuple[LedgerVerdict, list[str]]:
-    """``verdict`` with a problem when the chain lacks the head witnessed beside the node key file (the
-    default beside ``db``) or has no witness there while its batches say one was kept, and the notes to
-    print (no witness for an older chain: the tail was not checked; each sealed witness reset).
-    Source: README "Sealed ledger"."""
-    try:
-        notes = check_witness(store, db, None)
-    except StoreError as exc:
-        problem = LedgerProblem("-", None, "chain-head witness", str(exc))
-        return replace(verdict, ok=False, problems=(*verdict.problems, problem)), []
-    return verdict, notes
-
-
-def _unusable(message: str, as_json: bool, console: Console, what: str = "not a bundle") -> None:
-    if as_json:
-        body = {"ok": False, "exit_status": EXIT_UNUSABLE, "error": message}
-        console.file.write(json.dumps(body, indent=2, sort_keys=True) + "\n")
-    else:
-        console.print(f"[bold red]{what}[/]: {escaped(message)}")
 
 
 @app.command()
@@ -371,15 +232,30 @@ def verify(
     db: Annotated[
         str | None, typer.Option("--db", metavar="PATH", help="Check this database's sealed ledger instead.")
     ] = None,
+    expect_head: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--expect-head",
+            metavar="INDEX:HASH",
+            help="With --db: a chain head recorded outside the database (a `checked to:` line's index and"
+            " head) that the chain must still hold; repeatable, one per node.",
+        ),
+    ] = None,
 ) -> None:
     """Check an export bundle with nothing but the bundle (or, with --db, a database's sealed ledger);
     exit 0 only when everything holds."""
-    if (bundle is None) == (db is None):
-        typer.echo("error: give a bundle directory DIR or --db PATH (one of them)", err=True)
+    if (bundle is None) == (db is None) or (expect_head and db is None):
+        typer.echo("error: give a bundle directory DIR or --db PATH (one of them; --expect-head needs --db)",
+                   err=True)  # fmt: skip
         raise typer.Exit(EXIT_UNUSABLE)
     if db is not None:
+        try:
+            heads = [expected_head(text) for text in expect_head or []]
+        except InputError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(EXIT_UNUSABLE) from None
         console = Console(file=sys.stdout, highlight=False, soft_wrap=True)
-        raise typer.Exit(run_verify_ledger(db, as_json=as_json, console=console))
+        raise typer.Exit(run_verify_ledger(db, as_json=as_json, console=console, expect_heads=heads))
     assert bundle is not None
     try:
         expected = [fingerprint_option(text, "--expect-key") for text in expect_key or []]

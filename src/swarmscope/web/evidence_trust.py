@@ -15,40 +15,21 @@ row is still rebuilt and hashed on every view).
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from fastapi import Request
 
-from swarmscope.errors import DecodeError
-from swarmscope.evidence.seal import key_fingerprint, load_private_key, load_public_key, public_key_raw
 from swarmscope.net.clock import Clock
+from swarmscope.store.ledger.head_witness import key_file_fingerprint
 from swarmscope.store.ledger.node_key import default_key_path
 from swarmscope.store.ledger.proven import EvidenceTrust
 from swarmscope.store.ledger.row_proof import ProvenBatches
 from swarmscope.web.settings import WebSettings
-
-_MAX_KEY_FILE = 64 * 1024
-
-
-def _file_fingerprint(path: Path) -> str | None:
-    """Fingerprint of the key in ``path`` (public key PEM or the node's private key file), None if none."""
-    try:
-        head = path.read_bytes()[:_MAX_KEY_FILE] if path.is_file() else b""
-    except OSError:
-        return None
-    try:
-        if b"PUBLIC KEY" in head:
-            return key_fingerprint(load_public_key(head).public_bytes_raw())
-        return key_fingerprint(public_key_raw(load_private_key(head))) if head else None
-    except DecodeError:
-        return None
 
 
 def trusted_fingerprints(settings: WebSettings) -> frozenset[str]:
     """The fingerprints the console trusts (module docstring); empty when there are none."""
     if settings.trusted_keys:
         return frozenset(f.lower() for f in settings.trusted_keys)
-    found = _file_fingerprint(default_key_path(settings.db))
+    found = key_file_fingerprint(default_key_path(settings.db))
     return frozenset() if found is None else frozenset({found})
 
 

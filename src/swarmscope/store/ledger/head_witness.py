@@ -4,15 +4,18 @@ The ledger proves every entry up to the newest batch that survives: deleting the
 batch and their rows (a payment, a dispute) leaves a shorter chain whose seals all verify. A database
 cannot prove its own tail, so after every batch a node seals (monitor runs, workflow decisions, purges,
 fleet nodes: :func:`swarmscope.store.ledger.commit.commit` notes the new head on the connection, the store
-writes it once the transaction has committed) the node keeps a witness where the database's writer has no
-reach without the key: ``<key file>.head``, beside the key file. It holds the node's key fingerprint, the
+writes it once the transaction has committed) the node keeps a witness beside the key file,
+``<key file>.head``. It holds the node's key fingerprint, the
 last chain index and that entry's hash, signed with the node's Ed25519 key (RFC 8032) over
 ``b"swarmscope head witness v1\\n"`` and the UTF-8 JSON of those three (keys sorted, no whitespace, hash
 as hex). It is replaced atomically (temporary file, fsync, rename, directory fsync) and never moved back:
 a seal whose index is not past the witnessed one (two processes racing) leaves it as it is.
 
 A database "holds the witnessed head" when its chain for that node has the entry at the witnessed index
-with the witnessed hash (:func:`witness_problem`); a truncated or rewritten tail does not. Writers check
+with the witnessed hash (:func:`witness_problem`); a truncated or rewritten tail does not. The witness
+must be the key file's: one whose fingerprint is not that of the key beside it (private or public PEM)
+is refused as foreign (:func:`foreign_problem`), and a witness index must fit a chain index
+(:func:`read_witness`). Writers check
 it before sealing (:meth:`swarmscope.store.database.Store.bind_witness`), and the commands that accuse
 and ``verify --db`` check it when the witness is at hand. A database sealed before witnesses existed has
 none: the next seal creates it (the caller warns once that the tail was not checked).
@@ -26,6 +29,14 @@ truncated one (:func:`require_kept`, :func:`require_head`); only a sealed reset
 marker existed carry none and keep the older rule (no witness yet: the next seal creates it). Limit: a
 tail truncated back to before the first marked batch looks like such an older database.
 
+Limit: the witness defends the tail only against a writer of the database who cannot write the key
+file's directory. Whoever can write there can put back an OLDER copy of the node's own witness after
+truncating the tail, and nothing kept beside the database tells that from an honest state. The default
+SQLite layout keeps the key (and so the witness) beside the database, in one directory: keep them apart
+(``--node-key`` in a directory the database's writer cannot write), and record the head ``verify --db``
+prints outside the database (``verify --db --expect-head INDEX:HASH``:
+:mod:`swarmscope.store.ledger.head_anchor`).
+
 Source: README "Sealed ledger" (chain-head witness); RFC 8032 (Ed25519).
 """
 
@@ -33,6 +44,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,9 +54,15 @@ import sqlalchemy as sa
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from swarmscope.errors import SwarmscopeError
+from swarmscope.errors import DecodeError, SwarmscopeError
 from swarmscope.evidence.canonical import value_to_bencode
-from swarmscope.evidence.seal import WITNESS_KEPT, key_fingerprint, public_key_raw
+from swarmscope.evidence.seal import (
+    WITNESS_KEPT,
+    key_fingerprint,
+    load_private_key,
+    load_public_key,
+    public_key_raw,
+)
 from swarmscope.store.ledger.schema import ledger_batch, ledger_entry, node_key
 from swarmscope.wire.bencode import encode
 
@@ -58,6 +76,13 @@ KEEPS = "swarmscope_keeps_witness"  # connection.info key: this transaction's wr
 _MARK = f"{len(WITNESS_KEPT)}:{WITNESS_KEPT}".encode() + encode(value_to_bencode(True))
 _PREFIX = b"swarmscope head witness v1\n"
 _MAX_BYTES = 4096
+_MAX_KEY_FILE = 64 * 1024  # as node_key reads a key file
+MAX_INDEX = 2**63 - 1  # a chain index fits a signed 64-bit column (SQLite INTEGER, PostgreSQL BIGINT)
+_FINGERPRINT = re.compile(r"[0-9a-f]{64}")  # hex SHA-256 of the raw public key (evidence.seal)
+_SET_ASIDE = (
+    "move it aside (keep it as proof); if the node's own witness is lost, seal that with `swarmscope"
+    " witness reset --db DB --node-key KEY`"
+)
 
 
 class WitnessError(SwarmscopeError):
@@ -85,10 +110,12 @@ def witness_path(key_path: Path | str) -> Path:
 
 def read_witness(path: Path) -> tuple[HeadWitness, bytes] | None:
     """The witness at ``path`` and its signature (None: no file); the signature is not checked here
-    (:func:`check_signature`).
+    (:func:`check_signature`). The fingerprint must be 64 lower-case hex digits and ``last_index`` a JSON
+    integer in 0..:data:`MAX_INDEX` (a chain index the database can hold: JSON ``Infinity`` or ``2**70``
+    would overflow the query).
 
     Raises:
-        WitnessError: unreadable or malformed.
+        WitnessError: unreadable or malformed (one line naming the file and what to do).
     """
     try:
         if not path.exists():
@@ -98,11 +125,31 @@ def read_witness(path: Path) -> tuple[HeadWitness, bytes] | None:
         raise WitnessError(f"chain-head witness {path}: cannot read: {exc.strerror or exc}") from None
     try:
         doc = json.loads(data)
-        head = bytes.fromhex(doc["head_hash"])
-        witness = HeadWitness(str(doc["fingerprint"]), int(doc["last_index"]), head)
-        return witness, bytes.fromhex(doc["signature"])
+        head, index, fingerprint = bytes.fromhex(doc["head_hash"]), doc["last_index"], doc["fingerprint"]
+        if type(index) is not int or not 0 <= index <= MAX_INDEX:
+            raise ValueError(f"last_index is not a chain index 0..{MAX_INDEX}")
+        if not isinstance(fingerprint, str) or not _FINGERPRINT.fullmatch(fingerprint):
+            raise ValueError("fingerprint is not 64 hex digits")
+        return HeadWitness(fingerprint, index, head), bytes.fromhex(doc["signature"])
     except (ValueError, KeyError, TypeError) as exc:
-        raise WitnessError(f"chain-head witness {path}: malformed ({exc})") from None
+        why = " ".join(str(exc).split())[:120]
+        raise WitnessError(f"chain-head witness {path}: malformed ({why}): {_SET_ASIDE}") from None
+
+
+def key_file_fingerprint(path: Path) -> str | None:
+    """The fingerprint (hex SHA-256 of the raw public key) of the key in ``path``: the node's private key
+    PEM (PKCS#8, RFC 8410) or a public key PEM (SubjectPublicKeyInfo); None when there is no such file,
+    it cannot be read or it holds neither (its first 64 KiB are read; nothing is signed with it)."""
+    try:
+        head = path.read_bytes()[:_MAX_KEY_FILE] if path.is_file() else b""
+    except OSError:
+        return None
+    try:
+        if b"PUBLIC KEY" in head:
+            return key_fingerprint(load_public_key(head).public_bytes_raw())
+        return key_fingerprint(public_key_raw(load_private_key(head))) if head else None
+    except DecodeError:
+        return None
 
 
 def check_signature(path: Path, witness: HeadWitness, signature: bytes, public_key: bytes) -> None:
@@ -239,19 +286,55 @@ def require_kept(store: DatabaseHandle, paths: list[Path], fingerprint: str | No
     )
 
 
+def foreign_problem(store: DatabaseHandle, path: Path, witness: HeadWitness) -> str | None:
+    """Why the witness at ``path`` cannot vouch for the node whose key file it sits beside (None: it can):
+    its fingerprint must be that of the key file ``path`` names without ``.head`` (private or public
+    PEM). Someone who can write that directory could otherwise register a key of their own in the
+    database, seal with it and sign a witness for that chain, while the node's own tail is truncated.
+    Then the node is judged as having no witness (:func:`require_kept`): the line says whether its chain
+    says one was kept.
+    """
+    key = Path(str(path).removesuffix(SUFFIX))
+    owner = key_file_fingerprint(key)
+    if owner == witness.fingerprint:
+        return None
+    if owner is None:
+        return (
+            f"chain-head witness {path} (node {witness.fingerprint}) has no readable key file {key} to"
+            f" tie it to: refused; put the node's key file (or its public key) there, or {_SET_ASIDE}"
+        )
+    with store.engine.connect() as conn:
+        kept = kept_heads(conn, owner).get(owner)
+    judged = (
+        "its chain never said a witness was kept (with none, its tail is not checked)"
+        if kept is None
+        else f"its chain says a witness was kept (sealed to index {kept}), so without it the database is"
+        " refused as a truncated one"
+    )
+    return (
+        f"chain-head witness {path} is foreign: signed for node {witness.fingerprint}, but the key file"
+        f" {key} is node {owner}: refused; judged as no witness for node {owner[:16]}…, {judged}:"
+        f" restore the node's own witness, or {_SET_ASIDE}"
+    )
+
+
 def require_head(store: DatabaseHandle, path: Path) -> None:
     """Refuse a ``store`` (a :class:`~swarmscope.store.database.Store`) whose database lacks the head
-    witnessed at ``path``, or has no witness there while its chain says one was kept
-    (:func:`require_kept`): every command or console action that accuses, and every writer before it
-    seals. Takes the store, not its engine: outside ``store/`` no module reaches the database's
-    connections.
+    witnessed at ``path``, whose witness there is not the key file's (:func:`foreign_problem`), or has
+    no witness there while its chain says one was kept (:func:`require_kept`): every command or console
+    action that accuses, and every writer before it seals. Takes the store, not its engine: outside
+    ``store/`` no module reaches the database's connections.
 
     Raises:
         WitnessError: naming the witness and what the chain lacks, or why the witness is unusable.
     """
-    if not path.exists():
+    found = read_witness(path)
+    if found is None:
         require_kept(store, [path])
         return
+    foreign = foreign_problem(store, path, found[0])
+    if foreign is not None:
+        raise WitnessError(f"database refused: {foreign}")
     with store.engine.connect() as conn:
         problem = witness_problem(conn, path)
     if problem is not None:

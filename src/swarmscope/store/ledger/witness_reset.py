@@ -83,7 +83,8 @@ def reset_witness(store: Store, key_path: Path, now_us: int) -> WitnessReset:
     if path.exists():
         raise WitnessError(
             f"chain-head witness {path} exists: nothing to reset (a witness that the database does not"
-            " match means its tail was truncated or rewritten: keep it as proof)"
+            " match means its tail was truncated or rewritten: keep it as proof; one that is corrupt or"
+            " foreign: move it aside, keep it, then reset)"
         )
     store.witness = path
     with store._write(immediate=True) as conn:

@@ -1,0 +1,214 @@
+"""``swarmscope verify --db PATH``: the verdict on a database's sealed ledger, its chain-head witness and
+the heads recorded outside it.
+
+As ``export`` does before it writes anything (:func:`swarmscope.store.ledger.verify.verify_ledger`): every
+node's batches, chain and rows, and every redacted entry against the sealed purge record that must cover
+it; the chain-head witness beside the default key path (:func:`swarmscope.cli.node_identity.check_witness`);
+and each ``--expect-head INDEX:HASH`` (:mod:`swarmscope.store.ledger.head_anchor`: a head counsel wrote
+down elsewhere, which an older copy of the witness put back beside a truncated database cannot undo).
+Exit status 0 when everything holds, 1 when anything does not, 2 when PATH is not a swarmscope database
+or an ``--expect-head`` is not ``INDEX:HASH``.
+
+Source: README "Sealed ledger" (chain-head witness; outside anchor).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+from rich.console import Console
+
+from swarmscope.cli.node_identity import check_witness
+from swarmscope.cli.text import escaped
+from swarmscope.errors import InputError
+from swarmscope.evidence.records import us_to_iso
+from swarmscope.evidence.seal import NOT_EVIDENCE
+from swarmscope.store.database import Store, StoreError, open_store
+from swarmscope.store.ledger.head_anchor import ExpectedHead, anchor_problem
+from swarmscope.store.ledger.head_witness import MAX_INDEX
+from swarmscope.store.ledger.verify import LedgerProblem, LedgerVerdict, verify_ledger
+
+EXIT_OK, EXIT_FAILED, EXIT_UNUSABLE = 0, 1, 2
+_HASH = re.compile(r"[0-9a-f]{64}")
+
+
+def ledger_json(verdict: LedgerVerdict) -> dict[str, Any]:
+    """The machine-readable verdict of ``verify --db``."""
+    return {
+        "ok": verdict.ok,
+        "exit_status": EXIT_OK if verdict.ok else EXIT_FAILED,
+        "counts": {"nodes": verdict.nodes, "entries": verdict.entries, "batches": verdict.batches,
+                   "rows": verdict.rows},
+        "redacted": [{"rule": rule, "entries": n} for rule, n in verdict.redacted],
+        "purge_records": [
+            {"node": node, "index": index, "rule": rule, "purged_at_us": at, "entries": n}
+            for node, index, rule, at, n in verdict.purges
+        ],
+        "problems": [
+            {"node": p.node, "index": p.index, "what": p.what, "detail": p.detail} for p in verdict.problems
+        ],
+        "heads": [
+            {"node": h.node, "index": h.index, "batch": h.batch, "head_hash": h.head_hash.hex()}
+            for h in verdict.heads
+        ],
+        "late_batches": [
+            {"node": b.node, "batch": b.batch, "first": b.first, "last": b.last, "note": NOT_EVIDENCE}
+            for b in verdict.late
+        ],
+        "clock_steps_back": [
+            {"node": c.node, "batch": c.batch, "first": c.first, "before_us": c.before_us,
+             "sealed_at_us": c.sealed_at_us}
+            for c in verdict.clock_steps
+        ],
+        "clock_behind": [
+            {"node": c.node, "batch": c.batch, "first": c.first, "sealed_at_us": c.sealed_at_us,
+             "behind_us": c.behind_us, "later_batch": c.later_batch,
+             "later_sealed_at_us": c.later_sealed_at_us}
+            for c in verdict.clock_behind
+        ],
+        "recovered_column_only": [
+            {"node": b.node, "batch": b.batch, "first": b.first, "last": b.last} for b in verdict.column_only
+        ],
+        "duplicate_captures": [
+            {"node": node, "index": index, "first": first} for node, index, first in verdict.duplicates
+        ],
+    }  # fmt: skip
+
+
+def print_ledger_verdict(verdict: LedgerVerdict, console: Console) -> None:
+    """The counts, the redactions per rule and their purge records, every problem, then the verdict."""
+    console.print(
+        f"ledger: {verdict.nodes} node(s), {verdict.entries} entries, {verdict.batches} sealed batches,"
+        f" {verdict.rows} rows"
+    )
+    for head in verdict.heads:  # one read snapshot: batches committed after it are not covered
+        console.print(
+            f"checked to: node {head.node} index {head.index} batch {head.batch} head {head.head_hash.hex()}"
+        )
+    for rule, count in verdict.redacted:
+        console.print(f"redacted: {count} entries under {escaped(rule)}")
+    for node, index, rule, at_us, count in verdict.purges:
+        under = f"{count} entries under {escaped(rule)}, {us_to_iso(at_us)}"
+        console.print(f"purge record: node {node} index {index}: {under}")
+    if verdict.late:
+        count = sum(b.entries for b in verdict.late)
+        spans = ", ".join(f"batch {b.batch} (index {b.first}..{b.last})" for b in verdict.late)
+        console.print(f"[yellow]late[/]: {count} records {NOT_EVIDENCE}: {spans}")
+    for b in verdict.column_only:
+        console.print(
+            f"[yellow]recovered column[/]: node {b.node} batch {b.batch} (index {b.first}..{b.last}) is "
+            "flagged recovered by its unsigned column only; its signed bytes carry no late mark, so its "
+            "records are judged as sealed (an older version's late batch, or a column someone set)"
+        )
+    for c in verdict.clock_steps:
+        console.print(
+            f"[yellow]clock set back[/]: node {c.node} batch {c.batch} (index {c.first}) sealed "
+            f"{us_to_iso(c.sealed_at_us)}, before the batch ahead of it ({us_to_iso(c.before_us)}): "
+            "its hits and later ones are refused by cases build"
+        )
+    for k in verdict.clock_behind:
+        way = "behind" if k.behind_us > 0 else "ahead"
+        console.print(
+            f"[yellow]clock {way}[/]: node {k.node} batch {k.batch} (index {k.first}) sealed "
+            f"{us_to_iso(k.sealed_at_us)}, {abs(k.behind_us) / 1e6:.3f} s {way} "
+            f"{'' if way == 'behind' else 'of '}the clock of batch {k.later_batch} "
+            f"({us_to_iso(k.later_sealed_at_us)}) later in the same boot (corrected in between): its hits "
+            "are refused by cases build"
+        )
+    for node, index, first in verdict.duplicates:
+        console.print(
+            f"[yellow]duplicate[/]: node {node} index {index} carries the capture of index {first}: one hit "
+            "sealed twice, counted once by cases build; export leaves it out"
+        )
+    for p in verdict.problems:
+        where = "" if p.index is None else f" index {p.index}"
+        console.print(f"[red]problem[/] node {p.node}{where}: {escaped(p.what)} ({escaped(p.detail)})")
+    if verdict.ok:
+        console.print("[bold green]VERIFIED[/]: the ledger holds")
+    else:
+        console.print(f"[bold red]NOT VERIFIED[/]: {len(verdict.problems)} problem(s)")
+
+
+def run_verify_ledger(
+    db: str,
+    *,
+    as_json: bool = False,
+    console: Console | None = None,
+    expect_heads: Sequence[ExpectedHead] = (),
+) -> int:
+    """Verify the sealed ledger of the database ``db`` and print the verdict; returns 0, 1 or 2. Each
+    head in ``expect_heads`` (recorded outside the database) must be in the chain, else a problem
+    (:func:`_anchored`)."""
+    console = console or Console(highlight=False, soft_wrap=True)
+    try:
+        store = open_store(db, create=False)
+    except StoreError as exc:
+        unusable(str(exc), as_json, console, what="not a database")
+        return EXIT_UNUSABLE
+    try:
+        verdict = verify_ledger(store)
+        verdict, notes = _witnessed(store, db, verdict)
+        verdict = _anchored(store, verdict, expect_heads)
+    finally:
+        store.close()
+    if as_json:
+        body = ledger_json(verdict) | {"notes": notes}
+        console.file.write(json.dumps(body, indent=2, sort_keys=True) + "\n")
+    else:
+        for note in notes:
+            console.print(f"note: {escaped(note)}")
+        print_ledger_verdict(verdict, console)
+    return EXIT_OK if verdict.ok else EXIT_FAILED
+
+
+def _witnessed(store: Store, db: str, verdict: LedgerVerdict) -> tuple[LedgerVerdict, list[str]]:
+    """``verdict`` with a problem when the chain lacks the head witnessed beside the node key file (the
+    default beside ``db``) or has no witness there while its batches say one was kept, and the notes to
+    print (no witness for an older chain: the tail was not checked; each sealed witness reset).
+    Source: README "Sealed ledger"."""
+    try:
+        notes = check_witness(store, db, None)
+    except StoreError as exc:
+        problem = LedgerProblem("-", None, "chain-head witness", str(exc))
+        return replace(verdict, ok=False, problems=(*verdict.problems, problem)), []
+    return verdict, notes
+
+
+def _anchored(store: Store, verdict: LedgerVerdict, expect_heads: Sequence[ExpectedHead]) -> LedgerVerdict:
+    """``verdict`` with one ``recorded head`` problem per head recorded outside the database that its
+    chain does not hold (:func:`swarmscope.store.ledger.head_anchor.anchor_problem`). Source: README
+    "Sealed ledger" (outside anchor)."""
+    found = [LedgerProblem("-", h.index, "recorded head", why) for h in expect_heads
+             if (why := anchor_problem(store, h)) is not None]  # fmt: skip
+    if not found:
+        return verdict
+    return replace(verdict, ok=False, problems=(*verdict.problems, *found))
+
+
+def expected_head(text: str) -> ExpectedHead:
+    """One ``--expect-head INDEX:HASH``: a chain index (0..2**63-1) and the 64 hex digits of its entry
+    hash, as the ``checked to:`` lines of ``verify --db`` print them.
+
+    Raises:
+        InputError: anything else, naming the option and the first 80 characters given.
+    """
+    index, _, digest = text.strip().partition(":")
+    if index.isascii() and index.isdigit() and _HASH.fullmatch(digest.lower()) and int(index) <= MAX_INDEX:
+        return ExpectedHead(int(index), bytes.fromhex(digest))
+    raise InputError(
+        f"--expect-head {text[:80]!r}: give INDEX:HASH (a chain index and its 64-hex-digit head hash, as"
+        " `verify --db` prints them in its `checked to:` lines)"
+    )
+
+
+def unusable(message: str, as_json: bool, console: Console, what: str = "not a bundle") -> None:
+    """The one line (or JSON body) of exit status 2: the bundle or database cannot be checked at all."""
+    if as_json:
+        body = {"ok": False, "exit_status": EXIT_UNUSABLE, "error": message}
+        console.file.write(json.dumps(body, indent=2, sort_keys=True) + "\n")
+    else:
+        console.print(f"[bold red]{what}[/]: {escaped(message)}")
