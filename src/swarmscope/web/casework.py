@@ -56,7 +56,7 @@ def trust(store: Store, settings: WebSettings) -> EvidenceTrust:
     if not settings.trusted_keys:
         raise HTTPException(409, NO_TRUST)
     if settings.witness is not None:
-        require_head(store, settings.witness)
+        require_head(store, settings.witness, frozenset(f.lower() for f in settings.trusted_keys))
     return EvidenceTrust(settings.trusted_keys, now_us())
 
 

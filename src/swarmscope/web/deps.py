@@ -104,13 +104,13 @@ def request_accounts(request: Request) -> SealedAccounts:
     view: SealedAccounts = state.sealed_accounts  # made by create_app (swarmscope.web.app)
     witness = state.settings.witness
     try:
-        if witness is None:
+        if witness is None or not view.trusted:  # no trusted key: no account is proven, nothing to guard
             return view.refresh(store)
-        seen = _file_state(witness)
+        seen, trusted = _file_state(witness), view.trusted
         if seen != getattr(state, "account_witness", None):
-            require_head(store, witness)
+            require_head(store, witness, trusted)
             state.account_witness = seen
-        return view.refresh(store, lambda: require_head(store, witness))
+        return view.refresh(store, lambda: require_head(store, witness, trusted))
     except WitnessError as exc:
         raise HTTPException(409, f"no account is accepted: {exc}") from None
     except StoreError as exc:  # a trusted chain that is damaged (account_events.SealedAccounts)

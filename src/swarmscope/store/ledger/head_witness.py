@@ -286,17 +286,20 @@ def require_kept(store: DatabaseHandle, paths: list[Path], fingerprint: str | No
     )
 
 
-def foreign_problem(store: DatabaseHandle, path: Path, witness: HeadWitness) -> str | None:
+def foreign_problem(
+    store: DatabaseHandle, path: Path, witness: HeadWitness, trusted: frozenset[str] = frozenset()
+) -> str | None:
     """Why the witness at ``path`` cannot vouch for the node whose key file it sits beside (None: it can):
     its fingerprint must be that of the key file ``path`` names without ``.head`` (private or public
-    PEM). Someone who can write that directory could otherwise register a key of their own in the
-    database, seal with it and sign a witness for that chain, while the node's own tail is truncated.
-    Then the node is judged as having no witness (:func:`require_kept`): the line says whether its chain
-    says one was kept.
+    PEM), or, with no key file there, one of the ``trusted`` fingerprints the caller was given
+    (``--trust-key``: a console run without the private key). Someone who can write that directory could
+    otherwise register a key of their own in the database, seal with it and sign a witness for that
+    chain, while the node's own tail is truncated. Then the node is judged as having no witness
+    (:func:`require_kept`): the line says whether its chain says one was kept.
     """
     key = Path(str(path).removesuffix(SUFFIX))
     owner = key_file_fingerprint(key)
-    if owner == witness.fingerprint:
+    if owner == witness.fingerprint or (owner is None and witness.fingerprint in trusted):
         return None
     if owner is None:
         return (
@@ -318,12 +321,14 @@ def foreign_problem(store: DatabaseHandle, path: Path, witness: HeadWitness) -> 
     )
 
 
-def require_head(store: DatabaseHandle, path: Path) -> None:
+def require_head(store: DatabaseHandle, path: Path, trusted: frozenset[str] = frozenset()) -> None:
     """Refuse a ``store`` (a :class:`~swarmscope.store.database.Store`) whose database lacks the head
     witnessed at ``path``, whose witness there is not the key file's (:func:`foreign_problem`), or has
     no witness there while its chain says one was kept (:func:`require_kept`): every command or console
     action that accuses, and every writer before it seals. Takes the store, not its engine: outside
     ``store/`` no module reaches the database's connections.
+
+    ``trusted``: fingerprints (hex) a witness with no key file beside it may be signed for.
 
     Raises:
         WitnessError: naming the witness and what the chain lacks, or why the witness is unusable.
@@ -332,7 +337,7 @@ def require_head(store: DatabaseHandle, path: Path) -> None:
     if found is None:
         require_kept(store, [path])
         return
-    foreign = foreign_problem(store, path, found[0])
+    foreign = foreign_problem(store, path, found[0], trusted)
     if foreign is not None:
         raise WitnessError(f"database refused: {foreign}")
     with store.engine.connect() as conn:
