@@ -100,7 +100,8 @@ def start_opentracker(
         tracker.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
     try:
         wait_tcp_listening(ip, port, timeout, tracker.proc)
-        _wait_whitelist_loaded(tracker, next(iter(hashes)), timeout)
+        for infohash_hex in hashes:  # every one: a loaded machine saw the first accepted, a later refused
+            _wait_whitelist_loaded(tracker, infohash_hex, timeout)
     except RuntimeError as exc:
         tracker.stop()
         raise TrackerUnavailableError(f"opentracker did not start: {exc}") from exc
