@@ -120,3 +120,23 @@ def test_a_witness_of_another_key_than_the_key_file_is_refused_as_foreign(
     (tmp_path / "node-key.pem").unlink()
     with pytest.raises(WitnessError, match="has no readable key file"):
         require_head(store, store.witness)
+
+
+def test_without_a_key_file_a_witness_is_tied_to_the_trusted_fingerprints(
+    store: Store, tmp_path: Path
+) -> None:
+    """A console run without the private key (``serve --trust-key``): the node's own witness is accepted
+    under its trusted fingerprint; one signed by another key is refused, trusted or not."""
+    store.witness = tmp_path / "node-key.pem.head"
+    seal_decision(store, "DOE-000001", "escalated", {"event": "escalate"}, T0)
+    found = read_witness(store.witness)
+    assert found is not None
+    (tmp_path / "node-key.pem").unlink()
+    require_head(store, store.witness, frozenset({KEY_FINGERPRINT}))
+    with pytest.raises(WitnessError, match="has no readable key file"):
+        require_head(store, store.witness, frozenset({"ab" * 32}))
+    other = Ed25519PrivateKey.generate()
+    store.witness.unlink()
+    write_witness(store.witness, other, found[0].last_index, found[0].head_hash)
+    with pytest.raises(WitnessError, match="has no readable key file"):
+        require_head(store, store.witness, frozenset({KEY_FINGERPRINT}))
