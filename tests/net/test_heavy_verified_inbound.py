@@ -19,14 +19,22 @@ from swarmscope.net.inbound_admission import SealThrottle
 MIB = 1024 * 1024
 SWARM = bytes(20)
 IP = "203.0.113.9"
+HEAVY = Observation(  # one genuine block beside ~4 MiB of junk
+    "00" * 20,
+    IP,
+    6881,
+    "inbound",
+    0,
+    1,
+    Tier.VERIFIED,
+    bytes_received=16_384,
+    wire_bytes_in=16_384 + 4 * MIB - 1,
+)
 
 
 def test_heavy_verified_inbound_probes_of_one_host_are_not_all_sealed() -> None:
     throttle = SealThrottle(120.0)
-    heavy = Observation(
-        "00" * 20, IP, 6881, "inbound", 0, 1, Tier.VERIFIED, bytes_received=16_384,
-        wire_bytes_in=16_384 + 4 * MIB - 1,
-    )  # fmt: skip
+    heavy = HEAVY
     sealed = sum(throttle.allow(IP, SWARM, True, float(t), heavy) for t in range(600))  # one a second
     assert sealed <= 10, f"{sealed} heavy probes of one (IP, swarm) sealed in 10 minutes"
 
@@ -37,10 +45,7 @@ def test_light_verified_probes_are_sealed_once_per_interval_and_do_not_undo_the_
     and junk just under the bound gets 720 a day, not 86,400. A heavy verified probe counts as a heavy
     unverified one does (240 s, 480 s, ...), and light ones in between do not end that doubling."""
     throttle = SealThrottle(120.0)
-    heavy = Observation(
-        "00" * 20, IP, 6881, "inbound", 0, 1, Tier.VERIFIED, bytes_received=16_384,
-        wire_bytes_in=16_384 + 4 * MIB - 1,
-    )  # fmt: skip
+    heavy = HEAVY
     light = dataclasses.replace(heavy, wire_bytes_in=16_384 + HEAVY_OVERHEAD)
     assert throttle.allow(IP, SWARM, True, 0.0, heavy)
     assert throttle.allow(IP, SWARM, True, 1.0, light)  # the first light one: its own timer
@@ -61,10 +66,7 @@ def test_a_day_of_alternating_blocks_and_junk_stores_a_bounded_amount() -> None:
     """One connection a second for a day, light and heavy verified probes alternating: at most one light
     probe per 120 s and the heavy ones' doubling (10 the first day)."""
     throttle = SealThrottle(120.0)
-    heavy = Observation(
-        "00" * 20, IP, 6881, "inbound", 0, 1, Tier.VERIFIED, bytes_received=16_384,
-        wire_bytes_in=16_384 + 4 * MIB - 1,
-    )  # fmt: skip
+    heavy = HEAVY
     light = dataclasses.replace(heavy, wire_bytes_in=16_384 + HEAVY_OVERHEAD)
     sealed = [
         (t % 2, throttle.allow(IP, SWARM, True, float(t), heavy if t % 2 else light)) for t in range(86_400)
@@ -76,10 +78,7 @@ def test_a_day_of_alternating_blocks_and_junk_stores_a_bounded_amount() -> None:
 def test_a_day_of_light_probes_under_new_peer_ids_stores_at_most_four_per_interval() -> None:
     """A new peer id per connection does not lift the bound: 4 per interval of one (IP, swarm)."""
     throttle = SealThrottle(120.0)
-    light = Observation(
-        "00" * 20, IP, 6881, "inbound", 0, 1, Tier.VERIFIED, bytes_received=16_384,
-        wire_bytes_in=16_384 + HEAVY_OVERHEAD,
-    )  # fmt: skip
+    light = dataclasses.replace(HEAVY, wire_bytes_in=16_384 + HEAVY_OVERHEAD)
     sealed = sum(
         throttle.allow(IP, SWARM, True, float(t), dataclasses.replace(light, peer_id=t.to_bytes(20)))
         for t in range(86_400)
