@@ -22,7 +22,7 @@ from swarmscope.monitor.channels import close_channels, open_channels, peer_list
 from swarmscope.monitor.config import MonitorConfig
 from swarmscope.monitor.dht_discovery import DhtDiscovery
 from swarmscope.monitor.evidence_sink import EvidenceSink
-from swarmscope.monitor.metadata import fetch_metadata
+from swarmscope.monitor.metadata import fetch_metadata, lead_queue
 from swarmscope.monitor.plan import PeerKey, ProbePlan, unusable_address
 from swarmscope.monitor.probe_runs import new_probe_run, our_extension_handshake, pex_leads
 from swarmscope.monitor.shards import LeadRouter
@@ -96,9 +96,7 @@ class Monitor:
         self._own = {(config.bind_ip or "127.0.0.1", config.listen_port)}
         self._by_wire: dict[bytes, str] = {t.wire_infohash: t.swarm for t in targets}
         self._listener: PeerListener | None = None
-        self._metadata_leads: dict[str, asyncio.Queue[tuple[str, int]]] = {
-            t.swarm: asyncio.Queue() for t in targets if t.meta is None
-        }
+        self._metadata_leads = {t.swarm: lead_queue() for t in targets if t.meta is None}
         self._held: dict[str, list[tuple[PeerKey, str]]] = {}
         self.router, self.joined_run = router, joined_run
 
@@ -293,9 +291,11 @@ class Monitor:
             key = (swarm, ip, port)
             leads = self._metadata_leads.get(swarm)
             if leads is not None:  # a magnet still without metadata: the peer is a lead for BEP 9 first
+                if key not in self.sources:  # held once: a tracker repeats its list at every announce
+                    self._held.setdefault(swarm, []).append((key, source.value))
                 self.sources.setdefault(key, source.value)
-                leads.put_nowait((ip, port))
-                self._held.setdefault(swarm, []).append((key, source.value))
+                with contextlib.suppress(asyncio.QueueFull):  # full (lead_queue): offered again later
+                    leads.put_nowait((ip, port))
                 continue
             if self.plan.add(key, source.value, now, via):
                 self._wake.set()

@@ -27,6 +27,7 @@ from swarmscope.evidence.records import Observation, Source
 from swarmscope.evidence.seal import SealedBatch
 from swarmscope.monitor.config import MonitorConfig
 from swarmscope.monitor.crawler import Monitor
+from swarmscope.monitor.metadata import lead_queue
 from swarmscope.monitor.plan import PeerKey
 from swarmscope.monitor.proofs import ReferenceLoaded
 from swarmscope.monitor.shards import FleetShards, LeadRouter
@@ -106,7 +107,7 @@ class FleetMonitor(Monitor):
         if self.shards is not None and target.meta is not None:
             self.shards.add_target(target)
         if target.meta is None:
-            self._metadata_leads[target.swarm] = asyncio.Queue()
+            self._metadata_leads[target.swarm] = lead_queue()
             self._spawn(target.swarm, self._fetch_metadata(target))
         for url in target.trackers:
             self._spawn(target.swarm, self._announcer(target, url))

@@ -35,6 +35,13 @@ DEFAULT_POLICY = MetadataPolicy()
 MAX_CANDIDATES = 500  # peers tried for one magnet before giving up (bounds the loop in count)
 
 
+def lead_queue() -> asyncio.Queue[tuple[str, int]]:
+    """A magnet's leads waiting for a metadata fetch, (ip, port) each: at most :data:`MAX_CANDIDATES`
+    (a tracker repeats its list at every announce; a lead that finds the queue full is offered again by
+    the next announce)."""
+    return asyncio.Queue(MAX_CANDIDATES)
+
+
 @dataclass(frozen=True)
 class MetadataOutcome:
     """The result of fetching a magnet's metadata.
