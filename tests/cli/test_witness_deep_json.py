@@ -17,7 +17,6 @@ from swarmscope.store.ledger.node_key import default_key_path, load_or_create_no
 from tests.cli.test_anchor_other_node import _seal
 
 
-@pytest.mark.xfail(strict=True, reason="read_witness lets json's RecursionError through")
 @pytest.mark.parametrize("command", [["verify"], ["cases", "build"]])
 def test_a_deeply_nested_witness_is_refused_in_one_line(tmp_path: Path, command: list[str]) -> None:
     db = str(tmp_path / "e.db")

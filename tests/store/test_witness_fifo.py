@@ -9,12 +9,9 @@ import os
 import threading
 from pathlib import Path
 
-import pytest
-
 from swarmscope.store.ledger.head_witness import WitnessError, read_witness
 
 
-@pytest.mark.xfail(strict=True, reason="read_witness opens a FIFO and blocks")
 def test_a_fifo_witness_is_refused_without_blocking(tmp_path: Path) -> None:
     fifo = tmp_path / "e.db.node-key.pem.head"
     os.mkfifo(fifo)

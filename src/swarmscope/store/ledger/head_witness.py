@@ -45,6 +45,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,9 +121,11 @@ def read_witness(path: Path) -> tuple[HeadWitness, bytes] | None:
     try:
         if not path.exists():
             return None
-        data = path.read_bytes()[: _MAX_BYTES + 1]
+        data = _read_regular(path)
     except OSError as exc:
         raise WitnessError(f"chain-head witness {path}: cannot read: {exc.strerror or exc}") from None
+    if data is None:  # a FIFO would block every reader; a device could be endless
+        raise WitnessError(f"chain-head witness {path}: not a regular file: {_SET_ASIDE}")
     try:
         doc = json.loads(data)
         head, index, fingerprint = bytes.fromhex(doc["head_hash"]), doc["last_index"], doc["fingerprint"]
@@ -131,9 +134,23 @@ def read_witness(path: Path) -> tuple[HeadWitness, bytes] | None:
         if not isinstance(fingerprint, str) or not _FINGERPRINT.fullmatch(fingerprint):
             raise ValueError("fingerprint is not 64 hex digits")
         return HeadWitness(fingerprint, index, head), bytes.fromhex(doc["signature"])
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:  # RecursionError: deep nesting
         why = " ".join(str(exc).split())[:120]
         raise WitnessError(f"chain-head witness {path}: malformed ({why}): {_SET_ASIDE}") from None
+
+
+def _read_regular(path: Path) -> bytes | None:
+    """At most ``_MAX_BYTES + 1`` bytes of ``path`` when it is a regular file (opened without blocking,
+    then checked, so a FIFO swapped in meanwhile does not hang the reader); None for anything else.
+
+    Raises:
+        OSError: it cannot be opened or read.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as file:
+        if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
+            return None
+        return file.read(_MAX_BYTES + 1)
 
 
 def key_file_fingerprint(path: Path) -> str | None:
