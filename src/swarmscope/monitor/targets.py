@@ -81,9 +81,12 @@ def load_target(text: str) -> Target:
         size = path.stat().st_size
         if size > MAX_TORRENT_BYTES:
             raise InputError(f"{text}: {size} bytes is too large for a .torrent file")
-        data = path.read_bytes()
+        with path.open("rb") as file:  # a FIFO or a device has no size: read at most the bound
+            data = file.read(MAX_TORRENT_BYTES + 1)
     except OSError as exc:
         raise InputError(f"{text}: cannot read: {exc.strerror or exc}") from exc
+    if len(data) > MAX_TORRENT_BYTES:
+        raise InputError(f"{text}: more than {MAX_TORRENT_BYTES} bytes is too large for a .torrent file")
     return target_from_metainfo(data, text)
 
 
