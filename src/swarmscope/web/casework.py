@@ -23,6 +23,7 @@ from swarmscope.store.legal import case_rows, case_status
 from swarmscope.store.metadata import MAX_ROW_ID
 from swarmscope.web.accounts import WebUser
 from swarmscope.web.deps import now_us
+from swarmscope.web.evidence_trust import trusted_fingerprints
 from swarmscope.web.scope import check_case
 from swarmscope.web.settings import WebSettings
 
@@ -56,7 +57,7 @@ def trust(store: Store, settings: WebSettings) -> EvidenceTrust:
     if not settings.trusted_keys:
         raise HTTPException(409, NO_TRUST)
     if settings.witness is not None:
-        require_head(store, settings.witness, frozenset(f.lower() for f in settings.trusted_keys))
+        require_head(store, settings.witness, trusted_fingerprints(settings))
     return EvidenceTrust(settings.trusted_keys, now_us())
 
 
