@@ -121,7 +121,7 @@ def read_witness(path: Path) -> tuple[HeadWitness, bytes] | None:
     try:
         if not path.exists():
             return None
-        data = _read_regular(path)
+        data = _read_regular(path, _MAX_BYTES)
     except OSError as exc:
         raise WitnessError(f"chain-head witness {path}: cannot read: {exc.strerror or exc}") from None
     if data is None:  # a FIFO would block every reader; a device could be endless
@@ -139,9 +139,9 @@ def read_witness(path: Path) -> tuple[HeadWitness, bytes] | None:
         raise WitnessError(f"chain-head witness {path}: malformed ({why}): {_SET_ASIDE}") from None
 
 
-def _read_regular(path: Path) -> bytes | None:
-    """At most ``_MAX_BYTES + 1`` bytes of ``path`` when it is a regular file (opened without blocking,
-    then checked, so a FIFO swapped in meanwhile does not hang the reader); None for anything else.
+def _read_regular(path: Path, limit: int) -> bytes | None:
+    """At most ``limit + 1`` bytes of ``path`` when it is a regular file (opened without blocking, then
+    checked, so a FIFO swapped in meanwhile does not hang the reader); None for anything else.
 
     Raises:
         OSError: it cannot be opened or read.
@@ -150,7 +150,7 @@ def _read_regular(path: Path) -> bytes | None:
     with os.fdopen(fd, "rb") as file:
         if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
             return None
-        return file.read(_MAX_BYTES + 1)
+        return file.read(limit + 1)
 
 
 def key_file_fingerprint(path: Path) -> str | None:
@@ -158,7 +158,7 @@ def key_file_fingerprint(path: Path) -> str | None:
     PEM (PKCS#8, RFC 8410) or a public key PEM (SubjectPublicKeyInfo); None when there is no such file,
     it cannot be read or it holds neither (its first 64 KiB are read; nothing is signed with it)."""
     try:
-        head = path.read_bytes()[:_MAX_KEY_FILE] if path.is_file() else b""
+        head = (_read_regular(path, _MAX_KEY_FILE) or b"")[:_MAX_KEY_FILE] if path.exists() else b""
     except OSError:
         return None
     try:
