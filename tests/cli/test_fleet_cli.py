@@ -88,10 +88,10 @@ def test_add_status_remove(pg: str, content: TorrentContent) -> None:
         " once a work of that exact title is added (swarmscope works add)",
     ]
     code, out = invoke("fleet", "add", magnet, "--db", pg, "--vantages", "1")
-    assert (code, out.strip()) == (0, f"updated {'ab' * 20} film (1 vantages)")
+    assert (code, out.strip()) == (0, f"updated {'ab' * 20} film (1 vantage)")
     tracked = magnet.replace("film", "film2") + "&tr=http://127.0.0.1:1/a"
     code, out = invoke("fleet", "add", tracked, "--db", pg, "--vantages", "1")
-    assert (code, out.strip()) == (0, f"updated {'ab' * 20} film2 (1 vantages)")
+    assert (code, out.strip()) == (0, f"updated {'ab' * 20} film2 (1 vantage)")
     fleet = Fleet(open_store(pg, create=False))
     try:  # the magnet given again is the one the nodes read (its tracker)
         (stored,) = fleet.swarms(["ab" * 20])
@@ -242,6 +242,7 @@ def test_a_refused_node_start_is_one_line_and_leaves_no_new_key(pg: str, tmp_pat
     assert code == 1 and out.count("\n") == 1 and "node 'n1' is running already" in out, out
     code, out = invoke(*node, "--name", "n4", "--bind", "127.0.3.2", "--node-key", str(tmp_path / "n4.pem"))
     assert code == 1 and "shares the range 127.0.3.0/30 with node 'n1'" in out, out
+    assert "(--public-ip when the node gives one, else --bind)" in out, out
     assert out.count("\n") == 1 and "created node key" not in out, out  # its key is announced only if kept
     code, out = invoke(*node, "--name", "n6", "--bind", "127.0.3.21", "--node-key", str(tmp_path / "n1.pem"))
     assert code == 1 and out.count("\n") == 1 and "is registered already under node 'n1'" in out, out

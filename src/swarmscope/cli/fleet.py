@@ -88,7 +88,8 @@ def add(
             verb = "added" if done == ADDED else "updated"
             note = "; its stored .torrent's trackers stay in use" if done == TORRENT_KEPT else ""
             (stored,) = fleet.swarms([t.swarm])  # its vantages as stored (kept without --vantages)
-            typer.echo(f"{verb} {t.swarm} {one_line(t.name)} ({stored.vantages} vantages{note})")
+            points = f"{stored.vantages} vantage{'' if stored.vantages == 1 else 's'}"
+            typer.echo(f"{verb} {t.swarm} {one_line(t.name)} ({points}{note})")
         if work is not None and not any(w.title == work for w in work_rows(fleet.store)):
             typer.echo(
                 f"warning: --work {one_line(work)!r} names no work (yet): the swarms are registered; nodes"

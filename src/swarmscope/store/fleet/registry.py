@@ -194,7 +194,7 @@ def check_ban_range(conn: sa.Connection, name: str, source_ip: str | None) -> No
             raise FleetError(
                 f"node {name!r} at {source_ip} shares the range {mine} with node {other.name!r} at"
                 f" {other.source_ip}: peer-side ban tools ban whole /30 (IPv4) and /64 (IPv6) ranges,"
-                " so give it an address outside that range (--bind)"
+                " so give it an address outside that range (--public-ip when the node gives one, else --bind)"
             )
 
 
