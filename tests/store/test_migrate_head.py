@@ -18,8 +18,8 @@ from alembic import command
 from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
 
-from swarmscope.store.database import alembic_config, create_engine, database_url, open_store
-from swarmscope.store.migrate import HEAD_REVISION
+from swarmscope.store.database import create_engine, database_url, open_store
+from swarmscope.store.migrate import HEAD_REVISION, alembic_config
 
 SRC = str(Path(__file__).resolve().parents[2] / "src")
 

@@ -43,7 +43,6 @@ from swarmscope.store.ledger.recovery import RecoveryReport, recover
 from swarmscope.store.ledger.schema import APPEND_ONLY_TABLES as LEDGER_APPEND_ONLY
 from swarmscope.store.ledger.schema import batch_timestamp
 from swarmscope.store.legal.schema import CASE_APPEND_ONLY_TABLES  # also registers the workflow's tables
-from swarmscope.store.migrate import alembic_config as alembic_config  # re-exported (tests, tools)
 from swarmscope.store.migrate import migrate_to_head
 from swarmscope.store.pg_timeouts import connect_args
 
