@@ -57,9 +57,10 @@ from alembic import command
 from bench.records import T0, observations
 
 from swarmscope.evidence.records import Observation
-from swarmscope.store.database import Store, alembic_config, open_store
+from swarmscope.store.database import Store, open_store
 from swarmscope.store.ledger.schema import observation
 from swarmscope.store.ledger.writer import insert_many, observation_row
+from swarmscope.store.migrate import alembic_config
 
 GOAL_ROWS_PER_S = 100_000
 INFOHASH = "ab" * 20  # the swarm of bench.records.observations

@@ -13,8 +13,9 @@ from typer.testing import CliRunner
 
 from swarmscope.cli import register_commands
 from swarmscope.cli.app import app
-from swarmscope.store.database import alembic_config, open_store
+from swarmscope.store.database import open_store
 from swarmscope.store.fleet.handle import Fleet
+from swarmscope.store.migrate import alembic_config
 from swarmscope.testbed.content import TorrentContent, build_content
 from swarmscope.wire.bencode import decode, encode
 from tests.pg_server import drop_schema

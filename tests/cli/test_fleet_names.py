@@ -20,9 +20,10 @@ from swarmscope.cli.app import app
 from swarmscope.cli.fleet import status_lines
 from swarmscope.cli.node import say
 from swarmscope.cli.text import one_line
-from swarmscope.store.database import alembic_config, open_store
+from swarmscope.store.database import open_store
 from swarmscope.store.fleet.status import FleetStatus, SwarmCoverage
 from swarmscope.store.legal.cases import add_work
+from swarmscope.store.migrate import alembic_config
 
 register_commands()
 

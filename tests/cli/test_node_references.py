@@ -28,11 +28,12 @@ from swarmscope.cli import register_commands
 from swarmscope.cli.app import app
 from swarmscope.cli.node import local_references
 from swarmscope.errors import InputError
-from swarmscope.store.database import Store, alembic_config, open_store
+from swarmscope.store.database import Store, open_store
 from swarmscope.store.fleet.handle import Fleet
 from swarmscope.store.fleet.registry import FleetSwarm
 from swarmscope.store.legal import cases as case_rows
 from swarmscope.store.legal.schema import work
+from swarmscope.store.migrate import alembic_config
 from swarmscope.testbed.content import TorrentContent, build_content
 from swarmscope.testbed.process import stop_process
 from tests.pg_server import drop_schema

@@ -11,8 +11,9 @@ import pytest
 from alembic import command
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from swarmscope.store.database import Store, alembic_config, open_store
+from swarmscope.store.database import Store, open_store
 from swarmscope.store.ledger.node_key import default_key_path, load_or_create_node_key
+from swarmscope.store.migrate import alembic_config
 from tests.store.factories import T0, add_swarms
 
 

@@ -13,9 +13,10 @@ from alembic import command
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from swarmscope.evidence.records import ExtensionInfo, Failure, Observation, Sighting, Source, Tier
-from swarmscope.store.database import alembic_config, open_store
+from swarmscope.store.database import open_store
 from swarmscope.store.ledger import writer
 from swarmscope.store.ledger.verify import verify_ledger
+from swarmscope.store.migrate import alembic_config
 
 if TYPE_CHECKING:
     from swarmscope.store.database import Store

@@ -11,10 +11,11 @@ import sqlalchemy as sa
 from alembic import command
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from swarmscope.store.database import Store, alembic_config, open_store
+from swarmscope.store.database import Store, open_store
 from swarmscope.store.fleet.handle import Fleet
 from swarmscope.store.fleet.leases import NOW_US
 from swarmscope.store.fleet.registry import FleetSwarm, NodeStart
+from swarmscope.store.migrate import alembic_config
 from tests.store.factories import T0
 
 PG_URL = os.environ.get("SWARMSCOPE_TEST_PG_URL")

@@ -10,14 +10,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from swarmscope.store.database import (
-    APPEND_ONLY_TABLES,
-    alembic_config,
-    create_engine,
-    database_url,
-    open_store,
-)
+from swarmscope.store.database import APPEND_ONLY_TABLES, create_engine, database_url, open_store
 from swarmscope.store.metadata import metadata
+from swarmscope.store.migrate import alembic_config
 
 EXPECTED_TABLES = {
     "alembic_version",

@@ -14,7 +14,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from swarmscope.store.access import tokens as token_store
 from swarmscope.store.access import users as user_store
-from swarmscope.store.database import Store, alembic_config
+from swarmscope.store.database import Store
+from swarmscope.store.migrate import alembic_config
 from swarmscope.web import accounts
 from swarmscope.web.passwords import secret_sha256
 from tests.cases.evidence import T0

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from swarmscope.cases.identities import IdentityError
 from swarmscope.evidence.canonical import canonical_bytes
 from swarmscope.evidence.records import BlockProof, ClockSample, ExtensionInfo, RunStarted
-from swarmscope.store.database import Store, alembic_config, open_store
+from swarmscope.store.database import Store, open_store
 from swarmscope.store.ledger import queries, seal_state, writer
 from swarmscope.store.ledger.entries import load_batches, load_blob, load_capture, load_ledger
 from swarmscope.store.ledger.schema import compared_on
@@ -30,6 +30,7 @@ from swarmscope.store.ledger.verify import verify_ledger
 from swarmscope.store.legal.schema import subscriber
 from swarmscope.store.legal.subscribers import UnboundIdentity, read_identity, subscriber_rows
 from swarmscope.store.metadata import metadata
+from swarmscope.store.migrate import alembic_config
 from tests.store.factories import (
     SWARM_A,
     SWARM_B,

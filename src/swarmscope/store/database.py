@@ -27,8 +27,6 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.engine import URL, Engine, make_url
 
@@ -45,13 +43,13 @@ from swarmscope.store.ledger.recovery import RecoveryReport, recover
 from swarmscope.store.ledger.schema import APPEND_ONLY_TABLES as LEDGER_APPEND_ONLY
 from swarmscope.store.ledger.schema import batch_timestamp
 from swarmscope.store.legal.schema import CASE_APPEND_ONLY_TABLES  # also registers the workflow's tables
+from swarmscope.store.migrate import migrate_to_head
 from swarmscope.store.pg_timeouts import connect_args
 
 APPEND_ONLY_TABLES = LEDGER_APPEND_ONLY + CASE_APPEND_ONLY_TABLES  # UPDATE/DELETE refused by triggers
 
 DEFAULT_DB = "swarmscope.db"  # shared by `swarmscope monitor` and `swarmscope report`
 BUSY_TIMEOUT_MS = 10_000
-_PACKAGE_DIR = Path(__file__).resolve().parent
 
 
 class StoreError(SwarmscopeError):
@@ -122,22 +120,15 @@ def create_engine(url: URL) -> Engine:
     return engine
 
 
-def alembic_config(connection: sa.Connection) -> Config:
-    """Alembic configuration (for ``alembic.command.upgrade/downgrade``) of the packaged migrations, bound
-    to ``connection``, the connection they run on (``env.py`` uses it instead of a URL)."""
-    config = Config(str(_PACKAGE_DIR / "alembic.ini"))
-    config.set_main_option("script_location", str(_PACKAGE_DIR / "migrations"))
-    config.attributes["connection"] = connection
-    return config
-
-
-def _check_existing(engine: Engine, where: str, create: bool) -> None:
-    """Refuse a database with other tables (never migrate into it), or an empty one unless creating."""
+def _check_existing(engine: Engine, where: str, create: bool) -> set[str]:
+    """The database's table names; refuse a database with other tables (never migrate into it), or an
+    empty one unless creating."""
     tables = set(sa.inspect(engine).get_table_names())
     if tables and "alembic_version" not in tables:
         raise StoreError(f"{where} is not a swarmscope database (it has other tables)")
     if not tables and not create:
         raise StoreError(f"{where} is not a swarmscope database (it is empty)")
+    return tables
 
 
 def open_store(
@@ -174,9 +165,9 @@ def open_store(
     engine = create_engine(url)
     shown = path or url.render_as_string(hide_password=True)  # a URL's password is never printed
     try:
-        _check_existing(engine, shown, create)
+        tables = _check_existing(engine, shown, create)
         with engine.begin() as connection:
-            command.upgrade(alembic_config(connection), "head")
+            migrate_to_head(connection, tables)
     except sa.exc.SQLAlchemyError as exc:
         engine.dispose()
         raise StoreError(f"cannot open database {shown}: {_reason(exc)}") from exc
