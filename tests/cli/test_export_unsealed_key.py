@@ -31,7 +31,6 @@ TRUSTED = Ed25519PrivateKey.from_private_bytes(bytes([22]) * 32)  # a second nod
 IDLE = Ed25519PrivateKey.from_private_bytes(bytes([23]) * 32)  # registered, sealed nothing
 
 
-@pytest.mark.xfail(strict=True, reason="export lists every registered node key as a signer left out")
 @pytest.mark.parametrize("across", [False, True], ids=["one-node", "across-nodes"])
 def test_a_registered_key_that_sealed_nothing_is_not_named_as_a_signer_left_out(
     tmp_path: Path, across: bool

@@ -103,7 +103,7 @@ def _default_key(db: str) -> Path:
         return path
     store = open_store(db, create=False)
     try:
-        signers = [k.fingerprint for k in lq.node_keys(store)]
+        signers = list(lq.sealing_nodes(store))  # a key registered but never sealing signed nothing
     finally:
         store.close()
     named = ", ".join(signers) if signers else "no signer yet"
@@ -277,7 +277,7 @@ def _export_nodes(
         sum(len(c.records) for c in contents.values()),
         key_fingerprint(public_key_raw(key)),
         sum(s.observations for s in selections.values()),
-        tuple(k.fingerprint for k in lq.node_keys(store) if k.fingerprint not in selections),
+        tuple(fp for fp in lq.sealing_nodes(store) if fp not in selections),
         sum(s.attributions for s in selections.values()),
         len({str(d.get("sha256")) for c in contents.values() for d in c.datasets}),
         tuple(skipped),

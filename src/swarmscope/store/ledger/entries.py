@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from swarmscope.evidence.chain import ChainEntry
 from swarmscope.evidence.seal import SealedBatch
+from swarmscope.store.database import StoreError
 from swarmscope.store.ledger import commit as ledger
 from swarmscope.store.ledger.schema import (
     batch_timestamp,
@@ -87,6 +88,25 @@ def sealing_nodes(store: Source) -> dict[str, int]:
     )
     with reading(store) as conn:
         return {str(fingerprint): int(count) for fingerprint, count in conn.execute(query)}
+
+
+def export_signer(store: Source, node: str | None) -> str:
+    """The fingerprint of the node whose evidence one export carries: ``node`` (lower-cased), else the one
+    node key that sealed batches here (a key registered that never sealed, e.g. a node whose start the
+    fleet refused, signed nothing), else the one key registered.
+
+    Raises:
+        StoreError: ``node`` is not a key of this store, or none was given and not exactly one key sealed.
+    """
+    keys = [k.fingerprint for k in node_keys(store)]
+    if node is not None:
+        if node.lower() not in keys:
+            raise StoreError(f"no signing node {node} in this store")
+        return node.lower()
+    sealed = list(sealing_nodes(store)) or keys
+    if len(sealed) != 1:
+        raise StoreError(f"this store has {len(sealed)} signing nodes; choose one with --node")
+    return sealed[0]
 
 
 def _node_id(conn: sa.Connection, node: str | None) -> int | None:

@@ -102,17 +102,6 @@ class ExportFilters:
         )
 
 
-def _node(store: Source, node: str | None) -> str:
-    keys = lq.node_keys(store)
-    if node is not None:
-        if not any(k.fingerprint == node.lower() for k in keys):
-            raise StoreError(f"no signing node {node} in this store")
-        return node.lower()
-    if len(keys) != 1:
-        raise StoreError(f"this store has {len(keys)} signing nodes; choose one with --node")
-    return keys[0].fingerprint
-
-
 def _select(
     store: Source, node: str, filters: ExportFilters
 ) -> tuple[dict[int, bytes], dict[int, Observation], ExportFilters, int]:
@@ -357,7 +346,7 @@ def collect_export(store: Store, filters: ExportFilters) -> ExportSelection:
 
 def _collect(store: Source, filters: ExportFilters) -> ExportSelection:
     """:func:`collect_export` inside its snapshot."""
-    node = _node(store, filters.node)
+    node = lq.export_signer(store, filters.node)
     check_ledger(store, node)
     filters = dataclasses.replace(filters, node=node)
     selected, observations, filters, flagged_out = _select(store, node, filters)
@@ -386,7 +375,7 @@ def _collect(store: Source, filters: ExportFilters) -> ExportSelection:
         datasets=cited_datasets(store, selected),
         **content,
     )
-    others = tuple(sorted(k.fingerprint for k in lq.node_keys(store) if k.fingerprint != node))
+    others = tuple(fp for fp in lq.sealing_nodes(store) if fp != node)  # a key that sealed nothing: none
     attributions = sum(
         1 for data in selected.values() if isinstance(record_from_canonical(data), Attribution)
     )
