@@ -39,3 +39,34 @@ def test_a_fifo_larger_than_the_cap_is_refused_as_too_large(tmp_path: Path) -> N
         load_target(str(fifo))
     feeder.join(30)
     assert "\n" not in str(caught.value)
+
+
+def test_a_fifo_nobody_writes_to_is_refused_in_one_line_not_waited_on_forever(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A plain open(2) of a FIFO waits for a writer with no end (``fleet add f.fifo`` hung)."""
+    import swarmscope.monitor.targets as targets
+
+    monkeypatch.setattr(targets, "PIPE_WAIT_SECONDS", 1)
+    fifo = tmp_path / "silent.torrent"
+    os.mkfifo(fifo)
+    with pytest.raises(InputError, match="a pipe with nothing written to it within 1 s") as caught:
+        load_target(str(fifo))
+    assert "\n" not in str(caught.value)
+
+
+def test_a_fifo_whose_writer_comes_late_is_still_read(tmp_path: Path) -> None:
+    """The writer opens the FIFO after the load began (the race a shell's ``<(cat f.torrent)`` never has,
+    a named FIFO may): its bytes are read; the refusal is the parser's, not the pipe's."""
+    fifo = tmp_path / "late.torrent"
+    os.mkfifo(fifo)
+
+    def late() -> None:
+        threading.Event().wait(0.5)
+        _feed(fifo, 10)
+
+    feeder = threading.Thread(target=late, daemon=True)
+    feeder.start()
+    with pytest.raises(InputError, match="invalid torrent"):
+        load_target(str(fifo))
+    feeder.join(30)
