@@ -8,8 +8,6 @@ drops peers whose ``failcount`` reaches ``max_failcount``. Here a tracker names 
 
 from __future__ import annotations
 
-import pytest
-
 from swarmscope.evidence.records import Failure, Observation, Tier
 from swarmscope.monitor.plan import ProbePlan
 
@@ -21,7 +19,6 @@ def _address(n: int) -> str:
     return f"10.{n >> 16 & 255}.{n >> 8 & 255}.{n & 255}"
 
 
-@pytest.mark.xfail(strict=True, reason="rev12a14: tracker/DHT leads that never answer stay planned for good")
 def test_dead_tracker_leads_do_not_grow_the_plan_without_bound() -> None:
     """120 announces of 200 fresh dead addresses, every due probe failing to connect: the plan holds
     a bounded number of peers (24,000 before, each re-dialled every 30 min for the whole run)."""
