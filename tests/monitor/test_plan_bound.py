@@ -119,3 +119,25 @@ def test_pex_leads_dropped_after_failed_dials_cool_down_too() -> None:
     assert not plan.add(key, "pex", gone_at + S, "10.8.8.8:6881")  # another namer: still cooling
     assert not plan.add(key, "tracker", gone_at + S)
     assert plan.add(key, "tracker", gone_at + 3_600 * S)
+
+
+def test_a_monitor_forgets_the_source_of_each_lead_its_plan_drops() -> None:
+    """``Monitor.sources`` (each planned peer's first source) leaves with the peer: a flood of fresh
+    tracker leads keeps it at the plan's bound."""
+    from swarmscope.evidence.records import Source
+    from swarmscope.monitor.config import MonitorConfig
+    from swarmscope.monitor.crawler import Monitor
+    from swarmscope.monitor.targets import target_from_metainfo
+    from swarmscope.wire.bencode import encode
+
+    info = {b"name": b"bound", b"piece length": 16384, b"length": 16384, b"pieces": bytes(20)}
+    target = target_from_metainfo(encode({b"info": info}), "bound")
+    config = MonitorConfig(peer_id=b"-SS0001-000000000000", plan=PlanPolicy(max_peers_per_swarm=100))
+    store: object = None  # never touched: run() is not called
+    monitor = Monitor([target], store, config, leads_from_caller=True)  # type: ignore[arg-type]
+    monitor.evidence.add = lambda _record: None  # type: ignore[method-assign]
+    for announce in range(50):
+        peers = [(f"10.{announce}.0.{i + 1}", 6881, None) for i in range(200)]
+        monitor.discovered(target.swarm, peers, Source.TRACKER, "http://127.0.0.1:1/announce")
+    assert len(monitor.plan.peers) == 100 and set(monitor.sources) == set(monitor.plan.peers)
+    assert monitor.plan.forget(target.swarm) == 100 and monitor.sources == {}
