@@ -81,6 +81,7 @@ async def monitor(cfg: dict[str, Any], tally: Counter[str], out: dict[str, Any])
     from swarmscope.evidence.records import Source
     from swarmscope.monitor.config import MonitorConfig
     from swarmscope.monitor.crawler import Monitor
+    from swarmscope.monitor.plan import PlanPolicy
     from swarmscope.monitor.targets import load_target
     from swarmscope.store.database import open_store
 
@@ -99,7 +100,10 @@ async def monitor(cfg: dict[str, Any], tally: Counter[str], out: dict[str, Any])
     if cfg.get("claims_wait") is not None:
         policy = ProbePolicy(depth=Depth.VERIFIED, claims_wait=cfg["claims_wait"])
     peer_id = b"-SS0001-" + os.urandom(6).hex().encode()
-    config = MonitorConfig(peer_id=peer_id, max_peers=cfg["K"], probe=policy)
+    # the M peers of the one swarm are handed over at once, none verified yet: the plan's bound of peers
+    # not verified per swarm (PlanPolicy.max_peers_per_swarm, README "Resource bounds") must hold them all
+    plan = PlanPolicy(max_peers_per_swarm=max(PlanPolicy().max_peers_per_swarm, cfg["M"]))
+    config = MonitorConfig(peer_id=peer_id, max_peers=cfg["K"], probe=policy, plan=plan)
     router = None
     if shards > 1:
         from swarmscope.monitor.probe_processes import ProbeProcesses

@@ -87,12 +87,15 @@ def targets(swarms: int) -> list[Any]:
     return out
 
 
-def build_monitor(swarms: int) -> Any:
-    """A monitor over ``swarms`` targets, its writer replaced by :class:`PendingRows` (no store)."""
+def build_monitor(swarms: int, per_swarm: int) -> Any:
+    """A monitor over ``swarms`` targets, its writer replaced by :class:`PendingRows` (no store); its plan
+    holds ``per_swarm`` peers not verified per swarm at least (they are all discovered before any probe)."""
     from swarmscope.monitor.config import MonitorConfig
     from swarmscope.monitor.crawler import Monitor
+    from swarmscope.monitor.plan import PlanPolicy
 
-    config = MonitorConfig(peer_id=b"-SS0001-" + os.urandom(6).hex().encode())
+    plan = PlanPolicy(max_peers_per_swarm=max(PlanPolicy().max_peers_per_swarm, per_swarm))
+    config = MonitorConfig(peer_id=b"-SS0001-" + os.urandom(6).hex().encode(), plan=plan)
     store: Any = None  # never touched: run() is not called
     mon = Monitor(targets(swarms), store, config, on_warning=lambda _m: None, leads_from_caller=True)
     mon.evidence.writer = PendingRows(config.flush_rows)  # type: ignore[assignment]
@@ -169,7 +172,7 @@ def rss_bytes() -> int:
 
 def phase_rss(swarms: int, peers: int) -> dict[str, Any]:
     """RSS growth from an empty monitor (targets built, imports done) to N tracked peers."""
-    mon = build_monitor(swarms)
+    mon = build_monitor(swarms, peers // swarms)
     gc.collect()
     rss0 = rss_bytes()
     t0 = time.monotonic()
@@ -190,7 +193,7 @@ def phase_rss(swarms: int, peers: int) -> dict[str, Any]:
 
 def phase_breakdown(swarms: int, peers: int, top: int) -> dict[str, Any]:
     """``tracemalloc`` bytes per peer by allocating line (traced: slower, and smaller N)."""
-    mon = build_monitor(swarms)
+    mon = build_monitor(swarms, peers // swarms)
     gc.collect()
     tracemalloc.start()
     before = tracemalloc.take_snapshot()

@@ -153,6 +153,7 @@ async def monitor(
     from swarmscope.evidence.records import Source
     from swarmscope.monitor.config import MonitorConfig
     from swarmscope.monitor.crawler import Monitor
+    from swarmscope.monitor.plan import PlanPolicy
     from swarmscope.store.database import open_store
 
     parts = _engine_parts(cfg, meta)
@@ -160,7 +161,10 @@ async def monitor(
     store = open_store(os.path.join(tmp, "bench.db"), node_key=Ed25519PrivateKey.generate())
     done, stop = asyncio.Event(), asyncio.Event()
     counting = CountingStore(store, tally, cfg["M"], done)
-    config = MonitorConfig(peer_id=parts["peer_id"], max_peers=cfg["K"], probe=parts["policy"])
+    # the M peers of the one swarm are handed over at once, none verified yet: the plan's bound of peers
+    # not verified per swarm (PlanPolicy.max_peers_per_swarm, README "Resource bounds") must hold them all
+    plan = PlanPolicy(max_peers_per_swarm=max(PlanPolicy().max_peers_per_swarm, cfg["M"]))
+    config = MonitorConfig(peer_id=parts["peer_id"], max_peers=cfg["K"], probe=parts["policy"], plan=plan)
     mon = Monitor([parts["target"]], counting, config, on_warning=lambda _msg: None, leads_from_caller=True)
     runner = asyncio.create_task(mon.run(stop))
     try:

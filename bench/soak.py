@@ -130,7 +130,11 @@ async def soak_monitor(cfg: dict[str, Any]) -> None:
         peer_id=parts["peer_id"],
         max_peers=cfg["K"],
         probe=parts["policy"],
-        plan=PlanPolicy(reprobe_interval=cfg["reprobe"], retry_after_failure=cfg["reprobe"]),
+        plan=PlanPolicy(
+            reprobe_interval=cfg["reprobe"],
+            retry_after_failure=cfg["reprobe"],
+            max_peers_per_swarm=max(PlanPolicy().max_peers_per_swarm, cfg["M"]),  # all of them in one swarm
+        ),
     )
     warnings: Counter[str] = Counter()
     stop = asyncio.Event()

@@ -131,7 +131,10 @@ async def monitor(cfg: dict[str, Any], out: dict[str, Any]) -> None:
         peer_id=b"-SS0001-" + os.urandom(6).hex().encode(),
         max_peers=cfg["K"],
         probe=ProbePolicy(depth=Depth.VERIFIED),
-        plan=PlanPolicy(reprobe_interval=cfg["reprobe"]),
+        plan=PlanPolicy(
+            reprobe_interval=cfg["reprobe"],
+            max_peers_per_swarm=max(PlanPolicy().max_peers_per_swarm, cfg["peers"]),  # handed over at once
+        ),
     )
     mon = lag_monitor(Monitor)(targets, counting, config, on_warning=lambda _m: None, leads_from_caller=True)
     stop = asyncio.Event()

@@ -7,7 +7,7 @@ import gc
 import tracemalloc
 
 from swarmscope.evidence.records import Observation, Tier
-from swarmscope.monitor.plan import ProbePlan
+from swarmscope.monitor.plan import PlanPolicy, ProbePlan
 from swarmscope.monitor.stats import SwarmStats
 
 SW = "cd" * 20
@@ -31,7 +31,7 @@ def _obs(
 def test_plan_and_live_stats_keep_under_half_a_kib_per_peer() -> None:
     """Plan entry, heap entry and live counters of a peer named by two sources and probed once: the
     bytes allocated per peer, keys and addresses excluded (they are the caller's)."""
-    plan, stats = ProbePlan(), SwarmStats(SW, "x")
+    plan, stats = ProbePlan(PlanPolicy(max_peers_per_swarm=N)), SwarmStats(SW, "x")  # all N in one swarm
     keys = [(SW, f"10.{i >> 16}.{i >> 8 & 255}.{i & 255}", 6881) for i in range(N)]
     outcomes = [
         _obs(ip, port, Tier.VERIFIED, (i % 3) / 2, "Transmission", f"3.0{i % 4}")

@@ -40,7 +40,8 @@ def test_limit_and_per_ip_politeness() -> None:
 
 
 def test_reprobe_after_interval_and_backoff_after_failures() -> None:
-    policy = PlanPolicy(reprobe_interval=100, retry_after_failure=10, max_backoff=35)
+    # max_failcount 0: the dead lead is kept (by default it leaves after 3 failed dials, tested below)
+    policy = PlanPolicy(reprobe_interval=100, retry_after_failure=10, max_backoff=35, max_failcount=0)
     plan = ProbePlan(policy)
     ok, bad = (SW, "127.0.0.2", 6881), (SW, "127.0.0.3", 6881)
     plan.add(ok, "tracker", 0)

@@ -24,6 +24,7 @@ from swarmscope.monitor.dht_discovery import DhtDiscovery
 from swarmscope.monitor.evidence_sink import EvidenceSink
 from swarmscope.monitor.metadata import fetch_metadata, lead_queue
 from swarmscope.monitor.plan import PeerKey, ProbePlan, unusable_address
+from swarmscope.monitor.plan_bound import hold
 from swarmscope.monitor.probe_runs import new_probe_run, our_extension_handshake, pex_leads
 from swarmscope.monitor.shards import LeadRouter
 from swarmscope.monitor.stats import SwarmStats
@@ -72,9 +73,11 @@ class Monitor:
         self.config = config
         self.clock = clock or Clock()
         self.on_warning = on_warning or (lambda msg: log.warning("%s", msg))
-        self.plan = ProbePlan(config.plan, router.shards if router is not None else 1)
+        self.sources: dict[PeerKey, str] = {}  # each planned peer's first source (it leaves with the peer)
+        self.plan = ProbePlan(
+            config.plan, router.shards if router is not None else 1, lambda key: self.sources.pop(key, None)
+        )
         self.stats = {t.swarm: SwarmStats(t.swarm, t.name) for t in targets}
-        self.sources: dict[PeerKey, str] = {}
         self.run_id: int | None = None
         self.leads_from_caller = leads_from_caller
         self._runs: dict[PeerKey, ProbeRun | None] = {}  # probes in flight (None: between attempts)
@@ -97,7 +100,7 @@ class Monitor:
         self._by_wire: dict[bytes, str] = {t.wire_infohash: t.swarm for t in targets}
         self._listener: PeerListener | None = None
         self._metadata_leads = {t.swarm: lead_queue() for t in targets if t.meta is None}
-        self._held: dict[str, list[tuple[PeerKey, str]]] = {}
+        self._held: dict[str, dict[PeerKey, str]] = {}  # a magnet's leads and their first source
         self.router, self.joined_run = router, joined_run
 
     # --- lifecycle ------------------------------------------------------------------------------------
@@ -194,7 +197,7 @@ class Monitor:
                 timeout=self.config.metadata_timeout,
                 encryption=self.config.encryption,
                 tap=self.evidence.capture_tap,
-                source_of=lambda peer: self.sources.get((t.swarm, *peer), Source.MANUAL.value),
+                source_of=lambda peer: self._held.get(t.swarm, {}).get((t.swarm, *peer), Source.MANUAL.value),
             )
             for obs in outcome.observations:
                 self._record((t.swarm, obs.ip, obs.port), obs)
@@ -205,8 +208,8 @@ class Monitor:
             await asyncio.to_thread(self._add_swarm, t)
             del self._metadata_leads[t.swarm]
             now = self.clock.now_us()
-            for key, source in self._held.pop(t.swarm, []):
-                self.plan.add(key, source, now)
+            for key, source in self._held.pop(t.swarm, {}).items():
+                self._plan(key, source, now)
             self._wake.set()
 
     def _make_listener(self, host: str) -> PeerListener:
@@ -291,16 +294,11 @@ class Monitor:
             key = (swarm, ip, port)
             leads = self._metadata_leads.get(swarm)
             if leads is not None:  # a magnet still without metadata: the peer is a lead for BEP 9 first
-                if key not in self.sources:  # held once: a tracker repeats its list at every announce
-                    self._held.setdefault(swarm, []).append((key, source.value))
-                self.sources.setdefault(key, source.value)
+                hold(self._held, key, source.value, self.config.plan.max_peers_per_swarm)
                 with contextlib.suppress(asyncio.QueueFull):  # full (lead_queue): offered again later
                     leads.put_nowait((ip, port))
                 continue
-            if self.plan.add(key, source.value, now, via):
-                self._wake.set()
-            if key in self.plan.peers:  # a PEX lead over its caps is not planned (plan.py)
-                self.sources.setdefault(key, source.value)
+            self._plan(key, source.value, now, via)
         if away and self.router is not None:
             self.router.forward(swarm, away, source.value, via)
 
@@ -312,11 +310,14 @@ class Monitor:
             return
         now = self.clock.now_us()
         for ip, port in peers:
-            key = (swarm, ip, port)
-            if self.plan.add(key, source, now, via):
-                self._wake.set()
-            if key in self.plan.peers:
-                self.sources.setdefault(key, source)
+            self._plan((swarm, ip, port), source, now, via)
+
+    def _plan(self, key: PeerKey, source: str, now: int, via: str = "") -> None:
+        """Plan a probe of ``key`` (not for a PEX lead over its caps, nor a lead cooling down: plan.py)."""
+        if self.plan.add(key, source, now, via):
+            self._wake.set()
+        if key in self.plan.peers:
+            self.sources.setdefault(key, source)
 
     # --- probing --------------------------------------------------------------------------------------
 
@@ -385,8 +386,7 @@ class Monitor:
         for run in runs:
             self._collect_pex(key, run)
             self.evidence.learn(key[0], run)
-        if self.plan.finished(key, observations[-1], self.clock.now_us()):
-            self.sources.pop(key, None)  # a PEX lead dropped after failed dials
+        self.plan.finished(key, observations[-1], self.clock.now_us())  # its source leaves with it
         self._wake.set()
 
     def _collect_pex(self, key: PeerKey, run: ProbeRun) -> None:

@@ -24,16 +24,23 @@ Hostile peers (README "Resource bounds"):
   ``pex_per_source + N - 1`` in the node), and a pending lead is dropped after
   ``pex_max_failures`` failed dials, as libtorrent's peer list drops a peer whose ``failcount`` reaches
   ``max_failcount`` (3). Leads beyond a cap are not planned (their sighting is still recorded).
+- Trackers and DHT nodes name addresses of their choice too: at most ``max_peers_per_swarm`` peers not
+  verified per swarm (libtorrent's ``max_peerlist_size``; a new lead evicts the oldest never reached, then
+  the oldest never verified, never a verified peer or one in flight), and a lead that never answered is
+  dropped after ``max_failcount`` failed dials and refused for ``failed_lead_cooldown`` after
+  (:mod:`swarmscope.monitor.plan_bound`).
 """
 
 from __future__ import annotations
 
 import heapq
 import ipaddress
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
 from swarmscope.evidence.records import Failure, Observation, Source, Tier, heavy_overhead
+from swarmscope.monitor.plan_bound import PeerBound
 from swarmscope.wire.types import host_key
 
 PeerKey = tuple[str, str, int]  # (swarm hex, ip, port)
@@ -54,6 +61,10 @@ class PlanPolicy:
         pex_pending_per_swarm: PEX-only leads not yet connected, per swarm.
         pex_per_source: PEX-only leads not yet connected that one naming peer may hold.
         pex_max_failures: failed dials after which a pending PEX lead is dropped from the plan.
+        max_peers_per_swarm: peers not verified a swarm's plan holds (libtorrent ``max_peerlist_size``).
+        max_failcount: failed dials in a row, none ever answered, after which any other lead is dropped
+            (libtorrent ``max_failcount``; 0 = never).
+        failed_lead_cooldown: seconds a dropped lead is refused when named again.
     """
 
     reprobe_interval: float = 120.0
@@ -65,6 +76,9 @@ class PlanPolicy:
     pex_pending_per_swarm: int = 1_000
     pex_per_source: int = 50
     pex_max_failures: int = 3
+    max_peers_per_swarm: int = 3_000
+    max_failcount: int = 3
+    failed_lead_cooldown: float = 3_600.0
 
 
 SUSPECT = frozenset(
@@ -122,13 +136,22 @@ class ProbePlan:
     ``shards``: the node's probe processes (``--probe-processes``, ``monitor/shards.py``), each with a plan
     of its own shard of the peers: a naming host's PEX quota is shared among them, ``pex_quota`` =
     ``ceil(pex_per_source / shards)`` here (leads are sharded by a hash of their address, so an honest
-    host's leads spread evenly). Raises ValueError: ``shards`` below 1.
+    host's leads spread evenly). ``on_drop``: called with each peer that leaves the plan (evicted for a
+    new lead, dropped after failed dials, its swarm forgotten). Raises ValueError: ``shards`` below 1, or
+    ``max_peers_per_swarm`` below 1.
     """
 
-    def __init__(self, policy: PlanPolicy | None = None, shards: int = 1) -> None:
+    def __init__(
+        self,
+        policy: PlanPolicy | None = None,
+        shards: int = 1,
+        on_drop: Callable[[PeerKey], object] = lambda _key: None,
+    ) -> None:
         if shards < 1:
             raise ValueError(f"probe plan: {shards} shards")
         self.policy = policy or PlanPolicy()
+        self.on_drop = on_drop
+        self._bound = PeerBound(self.policy.max_peers_per_swarm, int(self.policy.failed_lead_cooldown * _US))
         self.pex_quota = -(-self.policy.pex_per_source // shards)
         self.peers: dict[PeerKey, PeerState] = {}
         self._heap: list[tuple[int, PeerKey]] = []
@@ -145,7 +168,9 @@ class ProbePlan:
         """A discovery source named ``key``. Returns True when the peer is new to the plan.
 
         ``via``: for PEX, the naming peer (``"ip:port"``, also for leads another probe process forwards;
-        ``""`` when unknown: only the swarm's cap applies). A PEX lead beyond a cap is refused (False).
+        ``""`` when unknown: only the swarm's cap applies). A PEX lead beyond a cap is refused (False), so
+        is a lead cooling down after its failed dials, and a lead whose swarm is full of peers not verified
+        with every one in flight; else a full swarm evicts one (:mod:`~swarmscope.monitor.plan_bound`).
         """
         state = self.peers.get(key)
         if state is not None:
@@ -153,12 +178,55 @@ class ProbePlan:
             if source != "pex":
                 self._settle_pex(key, keep_source_slot=False)
             return False
+        if self._bound.cooling(key, now_us):
+            return False
         if source == "pex" and not self._admit_pex(key, via):
+            return False
+        if not self._make_room(key[0]):
+            self._settle_pex(key, keep_source_slot=False)
             return False
         state = PeerState(source_bit(source), due_us=now_us)
         self.peers[key] = state
+        self._bound.added(key)
         heapq.heappush(self._heap, (now_us, key))
         return True
+
+    def _make_room(self, swarm: str) -> bool:
+        """Evict a peer of ``swarm`` when it holds ``max_peers_per_swarm`` not verified; False when every
+        one of them is in flight."""
+        if not self._bound.full(swarm):
+            return True
+        victim = self._bound.victim(swarm, lambda key: self.peers[key].in_flight)
+        if victim is None:
+            return False
+        self._drop(victim)
+        return True
+
+    def _drop(self, key: PeerKey, failed_at_us: int | None = None) -> None:
+        """``key`` (not in flight) leaves the plan: evicted, or (``failed_at_us``) after its failed dials,
+        then refused for the cool-down. A PEX lead's source slot stays spent (module docstring)."""
+        del self.peers[key]
+        self._suspect.pop(key, None)
+        self._heavy.pop(key, None)
+        self._settle_pex(key, keep_source_slot=True)
+        if failed_at_us is None:
+            self._bound.removed(key)
+        else:
+            self._bound.failed_out(key, failed_at_us)
+        self.on_drop(key)
+        if len(self._heap) > 2 * len(self.peers) + 1024:
+            self._compact()
+
+    def _compact(self) -> None:
+        """Drop the heap's stale entries (peers evicted, dropped or forgotten), so that a flood of leads
+        cannot grow the heap past twice the plan (+ 1,024)."""
+        peers = self.peers
+        self._heap = [
+            (due_us, key)
+            for due_us, key in self._heap
+            if (state := peers.get(key)) is not None and state.due_us == due_us and not state.in_flight
+        ]
+        heapq.heapify(self._heap)
 
     def due(self, now_us: int, limit: int) -> list[PeerKey]:
         """Up to ``limit`` peers whose probe is due now, marked in flight (politeness applied)."""
@@ -184,7 +252,8 @@ class ProbePlan:
         """Record a probe's outcome and schedule the next one (nothing for a forgotten swarm's peer).
 
         Returns:
-            True when the peer left the plan (a pending PEX lead that failed ``pex_max_failures`` dials).
+            True when the peer left the plan: a lead no dial ever reached failed ``max_failcount`` dials
+            (a pending PEX lead: ``pex_max_failures``); it is refused for ``failed_lead_cooldown`` after.
         """
         state = self.peers.get(key)
         if state is None:
@@ -196,12 +265,13 @@ class ProbePlan:
         if observation.tier >= Tier.CONNECTED or observation.failure == Failure.INFOHASH_MISMATCH.value:
             state.failures = 0
             self._settle_pex(key, keep_source_slot=False)
+            self._bound.reached(key, verified=observation.tier >= Tier.VERIFIED)
             delay = self._connected_delay(key, observation)
         else:
             state.failures += 1
-            if key in self._pex_pending and state.failures >= p.pex_max_failures:
-                self._settle_pex(key, keep_source_slot=True)
-                del self.peers[key]
+            limit = p.pex_max_failures if key in self._pex_pending else p.max_failcount
+            if limit and state.failures >= limit and self._bound.never_reached(key):
+                self._drop(key, now_us)
                 return True
             if p.max_attempts_unreachable and state.failures >= p.max_attempts_unreachable:
                 return False
@@ -263,9 +333,12 @@ class ProbePlan:
             self._suspect.pop(key, None)
             self._heavy.pop(key, None)
             self._pex_pending.pop(key, None)
+            self.on_drop(key)
         self._pex_swarm.pop(swarm, None)
         for source in [s for s in self._pex_source if s[0] == swarm]:
             del self._pex_source[source]
+        self._bound.forget(swarm)
+        self._compact()
         return len(keys)
 
     def _release_ip(self, ip: str) -> None:

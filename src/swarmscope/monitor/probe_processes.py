@@ -23,10 +23,11 @@ Crash safety is the writer process's and each ``LedgerWriter``'s: a probe proces
 loses its probes in flight and the records not yet acknowledged, never a committed batch; a new one takes
 its shard (up to :data:`MAX_RESTARTS` times a run; then, or when none can start, the coordinator probes
 the shard itself) and is handed the shard's leads again, so its peers are probed again (one warning
-line). A writer killed mid-commit fails the request it was in; the probe process keeps those records and
-asks (``find``) whether they landed before committing them again. A coordinator killed with ``kill -9``
-closes every pipe: each probe process stops (its requests fail at once, what was not acknowledged is
-lost), the writer finishes the commit it is in and exits.
+line): each lead once, at most ``PlanPolicy.max_peers_per_swarm`` per swarm, the newest
+(:mod:`swarmscope.monitor.lead_copy`). A writer killed mid-commit fails the request it was in; the probe
+process keeps those records and asks (``find``) whether they landed before committing them again. A
+coordinator killed with ``kill -9`` closes every pipe: each probe process stops (its requests fail at
+once, what was not acknowledged is lost), the writer finishes the commit it is in and exits.
 
 A fleet node (``fleet``: ``swarmscope node --probe-processes N``) starts its probe processes with no swarm
 and hands them, in the order its lease rounds decide (:mod:`swarmscope.monitor.probe_frames`), each
@@ -56,6 +57,7 @@ from swarmscope.evidence.seal import SealedBatch
 from swarmscope.monitor import probe_frames as pf
 from swarmscope.monitor import writer_frames as frames
 from swarmscope.monitor.config import MonitorConfig
+from swarmscope.monitor.lead_copy import LeadCopy
 from swarmscope.monitor.shards import config_to_json, shard_of
 from swarmscope.monitor.targets import Target
 from swarmscope.monitor.writer_process import STOP_SECONDS, WriterProcess, spawn_child
@@ -63,7 +65,6 @@ from swarmscope.store.fleet.fencing import Fence, FencingRefused
 
 MAX_PROBE_PROCESSES = 64
 MAX_RESTARTS = 3  # replacements of one shard's probe process per run (a crash loop ends there)
-Lead = tuple[str, str, int, str, str]  # (swarm, ip, port, source, via: the PEX peer that named it or "")
 
 
 @dataclass(slots=True)
@@ -115,7 +116,7 @@ class ProbeProcesses:
         self.children: dict[int, _Child] = {}
         self.started = 0  # probe processes started (more than count - 1: one died and was replaced)
         self.restarts: dict[int, int] = {}
-        self._leads: dict[int, list[Lead]] = {}  # shard -> the leads handed to it
+        self._leads: dict[int, LeadCopy] = {}  # shard -> the leads handed to it (each once, bounded)
         self._hello: dict[str, Any] = {}
         self.abandoned: set[int] = set()  # shards without a process: the coordinator probes them itself
         self._monitor: Any = None
@@ -154,7 +155,7 @@ class ProbeProcesses:
             if shard == 0 or shard in self.abandoned or swarm not in self.probed:
                 self._monitor.planned(swarm, group, source, via)
                 continue
-            self._leads.setdefault(shard, []).extend((swarm, ip, port, source, via) for ip, port in group)
+            self._copy(shard).add(swarm, group, source, via)
             child = self.children.get(shard)
             try:
                 if child is None or child.done.is_set():
@@ -163,6 +164,12 @@ class ProbeProcesses:
             except (OSError, ValueError):
                 if child is not None:
                     child.lost_leads += len(group)
+
+    def _copy(self, shard: int) -> LeadCopy:
+        """The leads handed to ``shard`` so far (:mod:`~swarmscope.monitor.lead_copy`)."""
+        if shard not in self._leads:
+            self._leads[shard] = LeadCopy(self.config.plan.max_peers_per_swarm)
+        return self._leads[shard]
 
     async def start(self, monitor: Any) -> None:
         """Start the probe processes of ``monitor``'s run (recorded already: ``monitor.run_id``); a shard
@@ -201,9 +208,8 @@ class ProbeProcesses:
         self.probed.discard(swarm)
         if self._targets.pop(swarm, None) is None:
             return
-        self._leads = {
-            shard: [lead for lead in leads if lead[0] != swarm] for shard, leads in self._leads.items()
-        }
+        for leads in self._leads.values():
+            leads.drop(swarm)
         self._references = [(s, body) for s, body in self._references if s != swarm]
         self._drops += 1
         for child in self.children.values():
@@ -263,7 +269,7 @@ class ProbeProcesses:
         state = [(pf.LEASES, self._lease)] if self._lease is not None else []
         state += [(pf.ADD, raw) for raw in self._targets.values()]
         state += [(pf.REFERENCE, body) for _swarm, body in self._references]
-        groups = _by_namer(self._leads.get(child.shard, [])).items()
+        groups = self._copy(child.shard).groups().items()
         state += [(pf.LEADS, pf.leads(swarm, peers, source, via)) for (swarm, source, via), peers in groups]
         try:
             for channel, body in state:
@@ -275,7 +281,7 @@ class ProbeProcesses:
         """On the event loop: the coordinator takes ``shard`` over, with every lead handed to it so far."""
         self.abandoned.add(shard)
         self.on_warning(f"{why}; the coordinator probes its shard")
-        for (swarm, source, via), peers in _by_namer(self._leads.pop(shard, [])).items():
+        for (swarm, source, via), peers in self._leads.pop(shard, LeadCopy(1)).groups().items():
             self._monitor.planned(swarm, peers, source, via)
 
     def _spawn(self, hello: dict[str, Any]) -> _Child:
@@ -379,12 +385,3 @@ def _popen() -> subprocess.Popen[bytes]:
     """A probe process: this package's probe_main (Ctrl-C reaches the coordinator, which stops it after
     its last commit)."""
     return spawn_child("swarmscope.monitor.probe_main")
-
-
-def _by_namer(leads: list[Lead]) -> dict[tuple[str, str, str], list[tuple[str, int]]]:
-    """``leads`` grouped by (swarm, source, naming peer), each group's (ip, port) in order: one ``L`` frame
-    (or one ``planned`` call) each, so each naming host's quota holds (``monitor/plan.py``)."""
-    groups: dict[tuple[str, str, str], list[tuple[str, int]]] = {}
-    for swarm, ip, port, source, via in leads:
-        groups.setdefault((swarm, source, via), []).append((ip, port))
-    return groups
