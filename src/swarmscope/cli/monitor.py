@@ -245,7 +245,8 @@ async def _run_monitor(monitor: Monitor, live: bool, console: Console) -> None:
                     c = s.counts()
                     sources = " ".join(f"{src} {n}" for src, n in sorted(s.by_source().items()))
                     console.print(
-                        f"[{now:6.1f}s] {escaped(s.name)}: listed {c['listed']} connected {c['connected']} "
+                        f"[{now:6.1f}s] {escaped(s.name)}: listed {c['listed']}{'+' if s.over_bound else ''} "
+                        f"connected {c['connected']} "
                         f"has_pieces {c['has_pieces']} verified {c['verified']} bytes {s.bytes_in} "
                         f"sources: {sources or '-'}"
                     )

@@ -43,7 +43,7 @@ def live_table(monitor: Monitor, elapsed: float) -> Table:
         clients = ", ".join(f"{name} ×{n}" for name, n in s.top_clients())
         table.add_row(
             f"{escaped(s.name[:28])}\n[dim]{s.swarm[:16]}…[/dim]",
-            str(c["listed"]),
+            f"{c['listed']}{'+' if s.over_bound else ''}",  # "+": never-reached addresses past the bound
             str(c["connected"]),
             str(c["has_pieces"]),
             f"[bold green]{c['verified']}[/]",

@@ -9,6 +9,13 @@ peer, ``bench/memory.py``). Bits of the packed int, low to high:
 - 10-20: completion in ‰ plus one (0: unknown; ``floor(completion × 1000)``, so only a complete peer
   reads 1000 ‰);
 - 21-: client label index plus one (0: none) into the swarm's interned client labels.
+
+Bound: at most :data:`MAX_UNREACHED` addresses per swarm that never got past ``LISTED`` (named by a tracker,
+the DHT or PEX, or dialled without an answer) are kept; a tracker or DHT node naming fresh addresses forever
+would otherwise grow the live view by ≈ 130 bytes each (≈ 75 MB a day for 200 fresh addresses per 30 s
+announce). Past it, a new never-reached address is counted in ``over_bound`` (sightings, not addresses) and
+not kept; an address that got further (connected, pieces, verified) is always kept: how many there are is
+bounded by the probe plan (:mod:`swarmscope.monitor.plan_bound`), and a verified one is evidence.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ _SOURCES_SHIFT, _SOURCES_MASK = 2, 0xFF << 2
 _COMPLETION_SHIFT, _COMPLETION_MASK = 10, 0x7FF << 10
 _CLIENT_SHIFT = 21
 _LOW_MASK = (1 << _CLIENT_SHIFT) - 1
+MAX_UNREACHED = 100_000  # per swarm: never-reached addresses the live view keeps (module docstring)
 
 
 def _tier(packed: int) -> Tier:
@@ -55,18 +63,32 @@ class SwarmStats:
     tracker_errors: int = 0
     last_tracker_error: str | None = None
     dht_estimate: tuple[float | None, float | None] | None = None  # BEP 33 (seeds, peers)
+    over_bound: int = 0  # sightings of never-reached addresses not kept (module docstring)
+    unreached: int = 0  # kept addresses still at LISTED
     _client_index: dict[str, int] = field(default_factory=dict)
+
+    def _keep(self, key: tuple[str, int], old: int | None, packed: int) -> None:
+        """Store ``packed`` for ``key`` (``old``: its value before, None when new) under the bound."""
+        listed = packed & _TIER_MASK == Tier.LISTED.value
+        if old is None and listed and self.unreached >= MAX_UNREACHED:
+            self.over_bound += 1
+            return
+        self.unreached += listed - (old is not None and old & _TIER_MASK == Tier.LISTED.value)
+        self.peers[key] = packed
 
     def sighted(self, ip: str, port: int, source: str = "tracker") -> None:
         """A discovery source named the address."""
         key = (ip, port)
-        packed = self.peers.get(key, Tier.LISTED.value)
-        self.peers[key] = packed | source_bit(source) << _SOURCES_SHIFT
+        old = self.peers.get(key)
+        self._keep(
+            key, old, (Tier.LISTED.value if old is None else old) | source_bit(source) << _SOURCES_SHIFT
+        )
 
     def observed(self, obs: Observation) -> None:
         """Fold one probe result in."""
         key = (obs.ip, obs.port)
-        packed = self.peers.get(key, Tier.LISTED.value) | source_bit(obs.source) << _SOURCES_SHIFT
+        old = self.peers.get(key)
+        packed = (Tier.LISTED.value if old is None else old) | source_bit(obs.source) << _SOURCES_SHIFT
         self.probes += 1
         self.bytes_in += obs.bytes_received
         if obs.tier > packed & _TIER_MASK:
@@ -77,7 +99,7 @@ class SwarmStats:
         if obs.client:
             label = f"{obs.client} {obs.client_version or ''}".strip()
             packed = packed & _LOW_MASK | (self._intern(label) + 1) << _CLIENT_SHIFT
-        self.peers[key] = packed
+        self._keep(key, old, packed)
         if obs.failed_pieces or obs.failed_blocks:  # a failed block of a peer that verified counts too
             self.failed_hash.add(key)
 
@@ -92,6 +114,7 @@ class SwarmStats:
             "failed": sorted(self.failed_hash),
             "bytes_in": self.bytes_in,
             "probes": self.probes,
+            "over_bound": self.over_bound,
         }
 
     def _label(self, packed: int) -> str:
@@ -103,14 +126,16 @@ class SwarmStats:
         completion and client when it has one, counters added."""
         for ip, port, low, label in snap["peers"]:
             key = (ip, port)
-            packed = self.peers.get(key, Tier.LISTED.value) | low & _SOURCES_MASK
+            old = self.peers.get(key)
+            packed = (Tier.LISTED.value if old is None else old) | low & _SOURCES_MASK
             if low & _TIER_MASK > packed & _TIER_MASK:
                 packed = packed & ~_TIER_MASK | low & _TIER_MASK
             if low & _COMPLETION_MASK:
                 packed = packed & ~_COMPLETION_MASK | low & _COMPLETION_MASK
             if label:
                 packed = packed & _LOW_MASK | (self._intern(label) + 1) << _CLIENT_SHIFT
-            self.peers[key] = packed
+            self._keep(key, old, packed)
+        self.over_bound += snap.get("over_bound", 0)
         self.failed_hash.update((ip, port) for ip, port in snap["failed"])
         self.bytes_in += snap["bytes_in"]
         self.probes += snap["probes"]
