@@ -9,6 +9,7 @@ node would be met by the copy. The node is found by the fingerprint of its store
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -78,7 +79,10 @@ def _victim(tmp_path: Path) -> tuple[str, CliRunner, str]:
     v = runner.invoke(app, ["verify", "--db", db])
     assert v.exit_code == 0, v.output
     line = next(x for x in v.output.splitlines() if x.startswith("checked to:")).split()
-    return db, runner, line[line.index("--expect-head") + 1].rstrip(")")
+    anchor = line[line.index("--expect-head") + 1].rstrip(")")
+    body = json.loads(runner.invoke(app, ["verify", "--db", db, "--json"]).output)
+    assert [h["anchor"] for h in body["heads"]] == [anchor]
+    return db, runner, anchor
 
 
 def test_a_fingerprint_column_edited_to_the_victims_does_not_meet_the_anchor(tmp_path: Path) -> None:

@@ -56,7 +56,8 @@ def ledger_json(verdict: LedgerVerdict) -> dict[str, Any]:
             {"node": p.node, "index": p.index, "what": p.what, "detail": p.detail} for p in verdict.problems
         ],
         "heads": [
-            {"node": h.node, "index": h.index, "batch": h.batch, "head_hash": h.head_hash.hex()}
+            {"node": h.node, "index": h.index, "batch": h.batch, "head_hash": h.head_hash.hex(),
+             "anchor": ExpectedHead(h.node, h.index, h.head_hash).text()}
             for h in verdict.heads
         ],
         "late_batches": [
