@@ -4,7 +4,7 @@ chain-head witness, (a) puts back an older copy of it, or (b) swaps in a witness
 own whose node and chain they add to the database. (b) is refused: a witness must be the key file's
 (README "Sealed ledger", chain-head witness). (a) cannot be told from an honest state by anything kept
 beside the database (README, the witness's limit): the head counsel recorded outside it
-(``verify --db --expect-head INDEX:HASH``) catches it. SQLite, the letters world."""
+(``verify --db --expect-head FINGERPRINT:INDEX:HASH``) catches it. SQLite, the letters world."""
 
 from __future__ import annotations
 
@@ -42,12 +42,13 @@ def _draft(runner: CliRunner, db: str, doe: str):  # type: ignore[no-untyped-def
 
 
 def _recorded_head(runner: CliRunner, db: str) -> str:
-    """``INDEX:HASH`` of the one node's ``checked to:`` line of ``verify --db`` (what counsel writes down)."""
+    """``FINGERPRINT:INDEX:HASH`` of the one node's ``checked to:`` line of ``verify --db`` (what counsel
+    writes down)."""
     verified = runner.invoke(app, ["verify", "--db", db])
     assert verified.exit_code == 0, verified.output
     (line,) = [line for line in verified.output.splitlines() if line.startswith("checked to:")]
     words = line.split()
-    return f"{words[words.index('index') + 1]}:{words[words.index('head') + 1]}"
+    return words[words.index("--expect-head") + 1].rstrip(")")
 
 
 def test_an_older_witness_copy_is_caught_by_the_head_recorded_outside(world: World, tmp_path: Path) -> None:
@@ -74,15 +75,16 @@ def test_the_recorded_head_holds_on_an_honest_chain_that_grew(world: World) -> N
     _withdraw(runner, db, world.dois[1])
     recorded = _recorded_head(runner, db)
     _withdraw(runner, db, world.dois[0])
-    index, digest = recorded.split(":")
+    node, index, digest = recorded.split(":")
     held = runner.invoke(app, ["verify", "--db", db, "--expect-head", recorded])
     assert held.exit_code == 0, held.output
-    other = f"{index}:{'0' * 64}"
+    other = f"{node}:{index}:{'0' * 64}"
     rewritten = runner.invoke(app, ["verify", "--db", db, "--expect-head", other])
     assert rewritten.exit_code == 1 and "is not the recorded head" in rewritten.output, rewritten.output
-    beyond = runner.invoke(app, ["verify", "--db", db, "--expect-head", f"{int(index) + 10**6}:{digest}"])
-    assert beyond.exit_code == 1 and "no chain reaches index" in beyond.output, beyond.output
-    for bad in ("12", f"x:{digest}", f"{2**63}:{digest}", f"1:{digest[:-1]}"):
+    far = int(index) + 10**6
+    beyond = runner.invoke(app, ["verify", "--db", db, "--expect-head", f"{node}:{far}:{digest}"])
+    assert beyond.exit_code == 1 and f"does not reach index {far}" in beyond.output, beyond.output
+    for bad in ("12", f"x:{digest}", f"{node}:{2**63}:{digest}", f"{node}:1:{digest[:-1]}", f"1:{digest}"):
         refused = runner.invoke(app, ["verify", "--db", db, "--expect-head", bad])
         assert refused.exit_code == 2 and "--expect-head" in refused.output, (bad, refused.output)
         assert len(refused.output.strip().splitlines()) == 1, refused.output

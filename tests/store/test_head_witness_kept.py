@@ -21,11 +21,11 @@ from swarmscope.store.ledger.head_witness import (
     WitnessError,
     kept_heads,
     read_witness,
-    require_head,
     witness_path,
     write_witness,
 )
 from swarmscope.store.ledger.schema import ledger_batch
+from swarmscope.store.ledger.witness_cover import require_head
 from swarmscope.store.ledger.witness_reset import reset_notes, reset_witness
 from swarmscope.store.legal.workflow_seals import seal_decision
 from tests.tampering import backend_store

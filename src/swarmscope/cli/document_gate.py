@@ -71,15 +71,15 @@ class Gate:
 
         Raises:
             StoreError: no such database; it lacks the chain head witnessed beside the node key file
-                (:func:`swarmscope.cli.node_identity.check_witness`), or has none there while its chain
-                says one was kept; no witness in an older chain, or a sealed witness reset: one ``note:``
-                line each on stderr).
+                (:func:`swarmscope.cli.node_identity.check_witness`), or a trusted node (a reader's) whose
+                chain says a witness was kept has not had its own checked; no witness in an older chain,
+                or a sealed witness reset: one ``note:`` line each on stderr).
             InputError: see :meth:`trust`; no usable signing key.
         """
         if not sign:  # a reader: the chain must still hold the head witnessed beside the node key
             with workflow_store(db) as store:
                 trust = self.trust(db, now_us)
-                echo_witness_notes(store, db, self.node_key)
+                echo_witness_notes(store, db, self.node_key, trusted=trust.fingerprints)
                 yield store, trust
             return
         trust = self.trust(db, now_us)

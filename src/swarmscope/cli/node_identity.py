@@ -17,7 +17,7 @@ The default key location (beside an SQLite file, else ``$XDG_DATA_HOME/swarmscop
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
@@ -30,13 +30,14 @@ from swarmscope.errors import DecodeError, InputError
 from swarmscope.evidence.seal import key_fingerprint, public_key_raw
 from swarmscope.store.database import Store, StoreError, database_url, open_store, sqlite_file
 from swarmscope.store.ledger import entries as lq
-from swarmscope.store.ledger.head_witness import WitnessError, require_head, require_kept, witness_path
+from swarmscope.store.ledger.head_witness import WitnessError, key_file_fingerprint, witness_path
 from swarmscope.store.ledger.node_key import (
     NodeKeyFile,
     default_key_path,
     load_or_create_node_key,
     open_node_key,
 )
+from swarmscope.store.ledger.witness_cover import require_head, require_kept
 from swarmscope.store.ledger.witness_reset import reset_notes
 
 SigningKeyOption = Annotated[
@@ -150,13 +151,24 @@ def bind_witness(store: Store, key_path: Path, warn: Callable[[str], None]) -> N
 
 
 def check_witness(
-    store: Store, db: str, explicit: Path | None, *, fingerprint: str | None = None, unchecked: bool = True
+    store: Store,
+    db: str,
+    explicit: Path | Sequence[Path] | None,
+    *,
+    fingerprint: str | None = None,
+    unchecked: bool = True,
+    every: bool = False,
+    trusted: Collection[str] = (),
 ) -> list[str]:
     """Refuse (reader commands that accuse, ``export``, ``verify --db``, and writers before they seal) a
-    database that lacks the head witnessed beside the node key file: ``explicit`` (``--node-key``, which
-    may name a public-key file) and the default key path beside ``db``, each witness found there checked;
-    with none found, a chain (of ``fingerprint``'s node, else of any node) whose batches say a witness
-    was kept is refused as a truncated one.
+    database that lacks the head witnessed beside a node key file: ``explicit`` (``--node-key``, which
+    may name a public-key file; several for ``verify --db``) and the default key path beside ``db``,
+    each witness found there checked; and one in which a node whose batches say a witness was kept has
+    not had its own checked (a witness found for another node never stands in for it:
+    :mod:`swarmscope.store.ledger.witness_cover`). Which nodes must have theirs: ``every`` node
+    (``verify --db``), else ``fingerprint``'s (a writer), else the node of the key file given (of the
+    default one without ``explicit``) and each ``trusted`` one (a reader's ``--trust-key``), else, with
+    none of them, every node.
 
     Returns:
         The lines the caller prints as notes: one per sealed witness reset
@@ -166,33 +178,54 @@ def check_witness(
         out, for the commands that never said it, ``export`` and ``cases build``).
 
     Raises:
-        StoreError: naming the witness and what the chain lacks, or what to do when it is missing.
+        StoreError: naming the witness and what the chain lacks, or the node left without its own
+            witness and the ``--node-key`` to pass.
     """
-    paths = [witness_path(explicit if explicit is not None else default_key_path(db))]
-    if db and explicit is not None and witness_path(default_key_path(db)) != paths[0]:
-        paths.append(witness_path(default_key_path(db)))
+    given = _given(explicit)
+    keys = list(dict.fromkeys(given + ([default_key_path(db)] if db or not given else [])))
+    paths = [witness_path(key) for key in keys]
     found = [path for path in paths if path.exists()]
     try:
-        for path in found:
-            require_head(store, path)
-        if not found:
-            require_kept(store, paths, fingerprint)
+        covered = {fp for path in found if (fp := require_head(store, path)) is not None}
+        required = None if every else _own_nodes(given or keys, fingerprint, trusted)
+        require_kept(store, paths, required, covered)
     except WitnessError as exc:
         raise StoreError(str(exc)) from None
     notes = reset_notes(store)
-    if unchecked and not found and lq.sealing_nodes(store):
+    unwitnessed = sorted(set(lq.sealing_nodes(store)) - covered)
+    if unchecked and not found and unwitnessed:
         notes.append(f"tail not checked: no chain-head witness at {' or '.join(str(p) for p in paths)}")
+    elif unchecked and every:
+        notes += [f"tail not checked: node {fp} has no chain-head witness here" for fp in unwitnessed]
     return notes
 
 
-def echo_witness_notes(store: Store, db: str, explicit: Path | None, *, unchecked: bool = True) -> None:
+def _given(explicit: Path | Sequence[Path] | None) -> list[Path]:
+    """The key files given with ``--node-key`` (none, one or several)."""
+    return [] if explicit is None else [explicit] if isinstance(explicit, Path) else list(explicit)
+
+
+def _own_nodes(keys: list[Path], fingerprint: str | None, trusted: Collection[str]) -> set[str] | None:
+    """The nodes whose own witness must be checked: ``fingerprint``'s, else those of the key files
+    ``keys`` (private or public PEM) and the ``trusted`` fingerprints; None (every node) when there are
+    none."""
+    if fingerprint is not None:
+        return {fingerprint}
+    owners = {fp for key in keys if (fp := key_file_fingerprint(key)) is not None}
+    return (owners | set(trusted)) or None
+
+
+def echo_witness_notes(
+    store: Store, db: str, explicit: Path | None, *, unchecked: bool = True, trusted: Collection[str] = ()
+) -> None:
     """:func:`check_witness` for a reader (``export``, ``cases build``, the accusing commands), its notes
-    printed on stderr, one ``note:`` line each.
+    printed on stderr, one ``note:`` line each; each ``trusted`` node (the evidence it proves against)
+    must have its own witness checked when its chain says one was kept.
 
     Raises:
         StoreError: see :func:`check_witness`.
     """
-    for note in check_witness(store, db, explicit, unchecked=unchecked):
+    for note in check_witness(store, db, explicit, unchecked=unchecked, trusted=trusted):
         _say(f"note: {clean(note)}")
 
 

@@ -15,10 +15,11 @@ text taken from the bundle (paths, addresses, messages quoting it) is shown thro
 
 ``swarmscope verify --db PATH`` checks a database's sealed ledger instead
 (:mod:`swarmscope.cli.verify_ledger`: every node's batches, chain and rows, every redacted entry against
-its sealed purge record, the chain-head witness, and each ``--expect-head INDEX:HASH`` recorded outside
-the database); it prints the redactions per rule, the purge records and every problem with its chain
-index (exit 0 or 1; 2 when PATH is not a swarmscope database or an ``--expect-head`` is not
-``INDEX:HASH``).
+its sealed purge record, every node's own chain-head witness (``--node-key``: key files kept apart from
+the database), and each ``--expect-head FINGERPRINT:INDEX:HASH`` recorded outside the database); it
+prints the redactions per rule, the purge records and every problem with its chain index (exit 0 or 1; 2
+when PATH is not a swarmscope database, an ``--expect-head`` is not ``FINGERPRINT:INDEX:HASH`` or a
+``--node-key`` is not a readable key file).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from swarmscope.cli.verify_ledger import (
     EXIT_FAILED,
     EXIT_OK,
     EXIT_UNUSABLE,
+    apart_key,
     expected_head,
     run_verify_ledger,
     unusable,
@@ -236,26 +238,29 @@ def verify(
         list[str] | None,
         typer.Option(
             "--expect-head",
-            metavar="INDEX:HASH",
-            help="With --db: a chain head recorded outside the database (a `checked to:` line's index and"
-            " head) that the chain must still hold; repeatable, one per node.",
+            metavar="FINGERPRINT:INDEX:HASH",
+            help="With --db: a chain head recorded outside the database (as a `checked to:` line prints"
+            " it) that the node's chain must still hold; repeatable, one per node.",
+        ),
+    ] = None,
+    node_key: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--node-key",
+            metavar="KEY",
+            help="With --db: a node's key file (or its public key) kept apart from the database; its"
+            " chain-head witness KEY.head is checked too; repeatable, one per node.",
         ),
     ] = None,
 ) -> None:
     """Check an export bundle with nothing but the bundle (or, with --db, a database's sealed ledger);
     exit 0 only when everything holds."""
-    if (bundle is None) == (db is None) or (expect_head and db is None):
-        typer.echo("error: give a bundle directory DIR or --db PATH (one of them; --expect-head needs --db)",
-                   err=True)  # fmt: skip
+    if (bundle is None) == (db is None) or ((expect_head or node_key) and db is None):
+        typer.echo("error: give a bundle directory DIR or --db PATH (one of them; --expect-head and"
+                   " --node-key need --db)", err=True)  # fmt: skip
         raise typer.Exit(EXIT_UNUSABLE)
     if db is not None:
-        try:
-            heads = [expected_head(text) for text in expect_head or []]
-        except InputError as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(EXIT_UNUSABLE) from None
-        console = Console(file=sys.stdout, highlight=False, soft_wrap=True)
-        raise typer.Exit(run_verify_ledger(db, as_json=as_json, console=console, expect_heads=heads))
+        raise typer.Exit(_verify_db(db, expect_head or [], node_key or [], as_json))
     assert bundle is not None
     try:
         expected = [fingerprint_option(text, "--expect-key") for text in expect_key or []]
@@ -266,3 +271,16 @@ def verify(
     console = Console(file=sys.stdout, highlight=False)
     status = run_verify(bundle, expect_keys=expected, tsa_roots=roots, as_json=as_json, console=console)
     raise typer.Exit(status)
+
+
+def _verify_db(db: str, expect_head: list[str], node_key: list[Path], as_json: bool) -> int:
+    """``verify --db``: the options checked (one line and exit status 2 when one is unusable), then
+    :func:`~swarmscope.cli.verify_ledger.run_verify_ledger`; returns its exit status."""
+    try:
+        heads = [expected_head(text) for text in expect_head]
+        keys = [apart_key(path) for path in node_key]
+    except InputError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        return EXIT_UNUSABLE
+    console = Console(file=sys.stdout, highlight=False, soft_wrap=True)
+    return run_verify_ledger(db, as_json=as_json, console=console, expect_heads=heads, node_keys=keys)

@@ -17,8 +17,8 @@ from fastapi import HTTPException
 from swarmscope.cases.case_proof import UnprovenCase
 from swarmscope.errors import SwarmscopeError
 from swarmscope.store.database import Store, StoreError
-from swarmscope.store.ledger.head_witness import require_head
 from swarmscope.store.ledger.proven import EvidenceTrust
+from swarmscope.store.ledger.witness_cover import require_head
 from swarmscope.store.legal import case_rows, case_status
 from swarmscope.store.metadata import MAX_ROW_ID
 from swarmscope.web.accounts import WebUser
@@ -57,7 +57,8 @@ def trust(store: Store, settings: WebSettings) -> EvidenceTrust:
     if not settings.trusted_keys:
         raise HTTPException(409, NO_TRUST)
     if settings.witness is not None:
-        require_head(store, settings.witness, trusted_fingerprints(settings))
+        trusted = trusted_fingerprints(settings)
+        require_head(store, settings.witness, trusted, trusted)  # a trusted node's own witness
     return EvidenceTrust(settings.trusted_keys, now_us())
 
 

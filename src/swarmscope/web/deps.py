@@ -42,7 +42,8 @@ from swarmscope.store.access import tokens as token_store
 from swarmscope.store.access import users as user_store
 from swarmscope.store.access.account_events import SealedAccounts
 from swarmscope.store.database import Store, StoreError
-from swarmscope.store.ledger.head_witness import WitnessError, require_head
+from swarmscope.store.ledger.head_witness import WitnessError
+from swarmscope.store.ledger.witness_cover import require_head
 from swarmscope.web.accounts import WebUser, web_user
 from swarmscope.web.passwords import secret_sha256
 from swarmscope.web.roles import Role
@@ -107,10 +108,14 @@ def request_accounts(request: Request) -> SealedAccounts:
         if witness is None or not view.trusted:  # no trusted key: no account is proven, nothing to guard
             return view.refresh(store)
         seen, trusted = _file_state(witness), view.trusted
+
+        def guard() -> None:  # the witness must be a trusted node's own (store.ledger.witness_cover)
+            require_head(store, witness, trusted, trusted)
+
         if seen != getattr(state, "account_witness", None):
-            require_head(store, witness, trusted)
+            guard()
             state.account_witness = seen
-        return view.refresh(store, lambda: require_head(store, witness, trusted))
+        return view.refresh(store, guard)
     except WitnessError as exc:
         raise HTTPException(409, f"no account is accepted: {exc}") from None
     except StoreError as exc:  # a trusted chain that is damaged (account_events.SealedAccounts)

@@ -14,17 +14,18 @@ a seal whose index is not past the witnessed one (two processes racing) leaves i
 A database "holds the witnessed head" when its chain for that node has the entry at the witnessed index
 with the witnessed hash (:func:`witness_problem`); a truncated or rewritten tail does not. The witness
 must be the key file's: one whose fingerprint is not that of the key beside it (private or public PEM)
-is refused as foreign (:func:`foreign_problem`), and a witness index must fit a chain index
-(:func:`read_witness`). Writers check
-it before sealing (:meth:`swarmscope.store.database.Store.bind_witness`), and the commands that accuse
-and ``verify --db`` check it when the witness is at hand. A database sealed before witnesses existed has
+is refused as foreign (:func:`swarmscope.store.ledger.witness_cover.foreign_problem`), and a witness
+index must fit a chain index (:func:`read_witness`). Writers check it before sealing
+(:meth:`swarmscope.store.database.Store.bind_witness`), and the commands that accuse and ``verify --db``
+check it when the witness is at hand. A database sealed before witnesses existed has
 none: the next seal creates it (the caller warns once that the tail was not checked).
 
 A deleted witness must not hide a truncated tail, so a writer that keeps a witness says so in what it
 seals: each batch it seals carries ``head_witness: true`` in its signed clock
 (:data:`swarmscope.evidence.seal.WITNESS_KEPT`; :func:`marked_clock`, set per transaction by
 :func:`keep`). A database whose chain holds such a batch and no witness beside the key is refused as a
-truncated one (:func:`require_kept`, :func:`require_head`); only a sealed reset
+truncated one (:mod:`swarmscope.store.ledger.witness_cover`: each such node must have its own witness
+checked; one found for another node never stands in for it); only a sealed reset
 (:mod:`swarmscope.store.ledger.witness_reset`) creates a new witness then. Batches sealed before the
 marker existed carry none and keep the older rule (no witness yet: the next seal creates it). Limit: a
 tail truncated back to before the first marked batch looks like such an older database.
@@ -34,7 +35,7 @@ file's directory. Whoever can write there can put back an OLDER copy of the node
 truncating the tail, and nothing kept beside the database tells that from an honest state. The default
 SQLite layout keeps the key (and so the witness) beside the database, in one directory: keep them apart
 (``--node-key`` in a directory the database's writer cannot write), and record the head ``verify --db``
-prints outside the database (``verify --db --expect-head INDEX:HASH``:
+prints outside the database (``verify --db --expect-head FINGERPRINT:INDEX:HASH``:
 :mod:`swarmscope.store.ledger.head_anchor`).
 
 Source: README "Sealed ledger" (chain-head witness); RFC 8032 (Ed25519).
@@ -49,7 +50,7 @@ import stat
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sqlalchemy as sa
 from cryptography.exceptions import InvalidSignature
@@ -67,9 +68,6 @@ from swarmscope.evidence.seal import (
 from swarmscope.store.ledger.schema import ledger_batch, ledger_entry, node_key
 from swarmscope.wire.bencode import encode
 
-if TYPE_CHECKING:
-    from swarmscope.store.ports import DatabaseHandle
-
 SUFFIX = ".head"
 SEALED_HEAD = "swarmscope_sealed_head"  # connection.info key: (fingerprint, last index, head hash)
 KEEPS = "swarmscope_keeps_witness"  # connection.info key: this transaction's writer keeps a witness
@@ -80,7 +78,7 @@ _MAX_BYTES = 4096
 _MAX_KEY_FILE = 64 * 1024  # as node_key reads a key file
 MAX_INDEX = 2**63 - 1  # a chain index fits a signed 64-bit column (SQLite INTEGER, PostgreSQL BIGINT)
 _FINGERPRINT = re.compile(r"[0-9a-f]{64}")  # hex SHA-256 of the raw public key (evidence.seal)
-_SET_ASIDE = (
+SET_ASIDE = (
     "move it aside (keep it as proof); if the node's own witness is lost, seal that with `swarmscope"
     " witness reset --db DB --node-key KEY`"
 )
@@ -125,7 +123,7 @@ def read_witness(path: Path) -> tuple[HeadWitness, bytes] | None:
     except OSError as exc:
         raise WitnessError(f"chain-head witness {path}: cannot read: {exc.strerror or exc}") from None
     if data is None:  # a FIFO would block every reader; a device could be endless
-        raise WitnessError(f"chain-head witness {path}: not a regular file: {_SET_ASIDE}")
+        raise WitnessError(f"chain-head witness {path}: not a regular file: {SET_ASIDE}")
     try:
         doc = json.loads(data)
         head, index, fingerprint = bytes.fromhex(doc["head_hash"]), doc["last_index"], doc["fingerprint"]
@@ -136,7 +134,7 @@ def read_witness(path: Path) -> tuple[HeadWitness, bytes] | None:
         return HeadWitness(fingerprint, index, head), bytes.fromhex(doc["signature"])
     except (ValueError, KeyError, TypeError, RecursionError) as exc:  # RecursionError: deep nesting
         why = " ".join(str(exc).split())[:120]
-        raise WitnessError(f"chain-head witness {path}: malformed ({why}): {_SET_ASIDE}") from None
+        raise WitnessError(f"chain-head witness {path}: malformed ({why}): {SET_ASIDE}") from None
 
 
 def _read_regular(path: Path, limit: int) -> bytes | None:
@@ -269,98 +267,21 @@ def holds(conn: sa.Connection, column: Any, needle: bytes) -> Any:
 
 def kept_heads(conn: sa.Connection, fingerprint: str | None = None) -> dict[str, int]:
     """Node fingerprint → the last chain index of its newest batch whose signed bytes say a witness was
-    kept, for every node (or only ``fingerprint``) with one; empty: no chain says so."""
+    kept, for every node (or only ``fingerprint``) with one; empty: no chain says so. The fingerprint is
+    derived from the node's stored public key (evidence.seal), never read from its ``fingerprint``
+    column, which an edit could point at another node."""
     b, k = ledger_batch.c, node_key.c
     query = (
-        sa.select(k.fingerprint, sa.func.max(b.last_index))
+        sa.select(k.public_key, sa.func.max(b.last_index))
         .join(node_key, k.id == b.node_id)
         .where(holds(conn, b.batch_bytes, _MARK))
-        .group_by(k.fingerprint)
+        .group_by(k.id, k.public_key)
     )
-    if fingerprint is not None:
-        query = query.where(k.fingerprint == fingerprint)
-    return {str(fp): int(last) for fp, last in conn.execute(query).all()}
-
-
-def require_kept(store: DatabaseHandle, paths: list[Path], fingerprint: str | None = None) -> None:
-    """Refuse a database whose chain (of ``fingerprint``'s node, or of any node) says a witness was kept
-    when none of ``paths`` holds one: a deleted witness cannot be told from a truncated tail.
-
-    Raises:
-        WitnessError: one line naming the witness path(s) and the two ways forward.
-    """
-    with store.engine.connect() as conn:
-        heads = kept_heads(conn, fingerprint)
-    if not heads:
-        return
-    fp, last = max(heads.items(), key=lambda item: item[1])
-    where = " or ".join(str(p) for p in paths)
-    raise WitnessError(
-        f"database refused: its chain says a chain-head witness was kept (node {fp[:16]}…, sealed to index"
-        f" {last}) but there is none at {where}: a deleted witness cannot be told from a truncated tail;"
-        " restore the witness file kept with the node key, or seal that it was lost with `swarmscope"
-        " witness reset --db DB --node-key KEY`"
-    )
-
-
-def foreign_problem(
-    store: DatabaseHandle, path: Path, witness: HeadWitness, trusted: frozenset[str] = frozenset()
-) -> str | None:
-    """Why the witness at ``path`` cannot vouch for the node whose key file it sits beside (None: it can):
-    its fingerprint must be that of the key file ``path`` names without ``.head`` (private or public
-    PEM), or, with no key file there, one of the ``trusted`` fingerprints the caller was given
-    (``--trust-key``: a console run without the private key). Someone who can write that directory could
-    otherwise register a key of their own in the database, seal with it and sign a witness for that
-    chain, while the node's own tail is truncated. Then the node is judged as having no witness
-    (:func:`require_kept`): the line says whether its chain says one was kept.
-    """
-    key = Path(str(path).removesuffix(SUFFIX))
-    owner = key_file_fingerprint(key)
-    if owner == witness.fingerprint or (owner is None and witness.fingerprint in trusted):
-        return None
-    if owner is None:
-        return (
-            f"chain-head witness {path} (node {witness.fingerprint}) has no readable key file {key} to"
-            f" tie it to: refused; put the node's key file (or its public key) there, or {_SET_ASIDE}"
-        )
-    with store.engine.connect() as conn:
-        kept = kept_heads(conn, owner).get(owner)
-    judged = (
-        "its chain never said a witness was kept (with none, its tail is not checked)"
-        if kept is None
-        else f"its chain says a witness was kept (sealed to index {kept}), so without it the database is"
-        " refused as a truncated one"
-    )
-    return (
-        f"chain-head witness {path} is foreign: signed for node {witness.fingerprint}, but the key file"
-        f" {key} is node {owner}: refused; judged as no witness for node {owner[:16]}…, {judged}:"
-        f" restore the node's own witness, or {_SET_ASIDE}"
-    )
-
-
-def require_head(store: DatabaseHandle, path: Path, trusted: frozenset[str] = frozenset()) -> None:
-    """Refuse a ``store`` (a :class:`~swarmscope.store.database.Store`) whose database lacks the head
-    witnessed at ``path``, whose witness there is not the key file's (:func:`foreign_problem`), or has
-    no witness there while its chain says one was kept (:func:`require_kept`): every command or console
-    action that accuses, and every writer before it seals. Takes the store, not its engine: outside
-    ``store/`` no module reaches the database's connections.
-
-    ``trusted``: fingerprints (hex) a witness with no key file beside it may be signed for.
-
-    Raises:
-        WitnessError: naming the witness and what the chain lacks, or why the witness is unusable.
-    """
-    found = read_witness(path)
-    if found is None:
-        require_kept(store, [path])
-        return
-    foreign = foreign_problem(store, path, found[0], trusted)
-    if foreign is not None:
-        raise WitnessError(f"database refused: {foreign}")
-    with store.engine.connect() as conn:
-        problem = witness_problem(conn, path)
-    if problem is not None:
-        raise WitnessError(f"database refused: {problem} (chain-head witness {path})")
+    found: dict[str, int] = {}
+    for public_key, last in conn.execute(query).all():
+        fp = key_fingerprint(bytes(public_key))
+        found[fp] = max(found.get(fp, -1), int(last))
+    return found if fingerprint is None else {fp: n for fp, n in found.items() if fp == fingerprint}
 
 
 def after_commit(conn: sa.Connection, path: Path | None, node: Any) -> None:
