@@ -42,3 +42,22 @@ def test_a_chain_whose_kept_witness_is_gone_is_not_stamped(tmp_path: Path) -> No
     assert result.exit_code == 1, result.output
     assert "chain-head witness was kept" in result.output and str(witness) in result.output
     assert "stamped" not in result.output
+
+
+def test_with_the_key_kept_apart_its_witness_is_checked_there(tmp_path: Path) -> None:
+    """The key (and its witness) moved away from the database, as README "Sealed ledger" recommends:
+    ``--node-key`` names it; without it the witness is looked for beside the database and missed."""
+    import shutil
+
+    db = _witnessed_store(tmp_path)
+    apart = tmp_path / "keys"
+    apart.mkdir()
+    key = apart / "node.pem"
+    shutil.move(default_key_path(db), key)
+    shutil.move(witness_path(default_key_path(db)), witness_path(key))
+    args = ["timestamp", "--db", db, "--tsa-url", NOWHERE, "--timeout", "1"]
+    missed = CliRunner().invoke(app, args)
+    assert missed.exit_code == 1 and "--node-key" in missed.output, missed.output
+    checked = CliRunner().invoke(app, [*args, "--node-key", str(key)])
+    assert "witness" not in checked.output, checked.output  # past the witness: the authority is asked
+    assert "127.0.0.1:9" in checked.output, checked.output

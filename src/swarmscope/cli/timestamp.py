@@ -13,10 +13,12 @@ is refused in one line before any authority is asked (README "Sealed ledger", ch
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import typer
 
 from swarmscope.cli.app import app
+from swarmscope.cli.evidence_trust import NodeKeyOption
 from swarmscope.cli.node_identity import check_witness
 from swarmscope.cli.numeric import TSA_TIMEOUT_SECONDS, number_option
 from swarmscope.cli.text import error_console, escaped
@@ -41,17 +43,22 @@ def sealed_tsa_url(store: Store) -> str | None:
     return url
 
 
-def run_timestamp(db: str, tsa_url: str | None, *, timeout: float = 10.0) -> TimestampOutcome:
-    """Stamp every sealed batch without a token; returns what was done.
+def run_timestamp(
+    db: str, tsa_url: str | None, *, timeout: float = 10.0, node_key: Path | None = None
+) -> TimestampOutcome:
+    """Stamp every sealed batch without a token; returns what was done. ``node_key``: the node's key file
+    (or public key) when it is kept apart from the database, whose witness is checked (default: beside
+    ``db``).
 
     Raises:
         TimestampNotConfiguredError: no ``tsa_url`` given and none in the sealed settings.
         StoreError: the database cannot be opened or refuses the token rows; its chain lacks the head
-            witnessed beside the default key path, or has no witness there while it says one was kept
+            witnessed beside ``node_key`` (or the default key path), or has no witness there while it says one
+            was kept
             (:func:`swarmscope.cli.node_identity.check_witness`).
     """
     with open_store(db, create=False) as store:
-        check_witness(store, db, None, unchecked=False)
+        check_witness(store, db, node_key, unchecked=False)
         return stamp_unstamped(store, tsa_url or sealed_tsa_url(store), Clock(), timeout=timeout)
 
 
@@ -64,10 +71,11 @@ def timestamp(
     timeout: float = number_option(
         "--timeout", TSA_TIMEOUT_SECONDS, "seconds per token request", default=10.0
     ),
+    node_key: NodeKeyOption = None,
 ) -> None:
     """Get RFC 3161 tokens for sealed batches that have none (e.g. the authority was down)."""
     try:
-        outcome = run_timestamp(db, tsa_url, timeout=timeout)
+        outcome = run_timestamp(db, tsa_url, timeout=timeout, node_key=node_key)
     except SwarmscopeError as exc:
         error_console().print(f"[red]error:[/] {escaped(exc)}")
         raise typer.Exit(1) from None
