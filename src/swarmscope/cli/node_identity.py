@@ -17,6 +17,7 @@ The default key location (beside an SQLite file, else ``$XDG_DATA_HOME/swarmscop
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -181,13 +182,14 @@ def check_witness(
         StoreError: naming the witness and what the chain lacks, or the node left without its own
             witness and the ``--node-key`` to pass.
     """
-    given = _given(explicit)
-    keys = list(dict.fromkeys(given + ([default_key_path(db)] if db or not given else [])))
+    given, others = _given(explicit), witness_keys()
+    own = given + ([default_key_path(db)] if db or not given else [])
+    keys = list(dict.fromkeys(own + others))
     paths = [witness_path(key) for key in keys]
     found = [path for path in paths if path.exists()]
     try:
         covered = {fp for path in found if (fp := require_head(store, path)) is not None}
-        required = None if every else _own_nodes(given or keys, fingerprint, trusted)
+        required = None if every else _own_nodes((given or own) + others, fingerprint, trusted)
         require_kept(store, paths, required, covered)
     except WitnessError as exc:
         raise StoreError(str(exc)) from None
@@ -198,6 +200,18 @@ def check_witness(
     elif unchecked and every:
         notes += [f"tail not checked: node {fp} has no chain-head witness here" for fp in unwitnessed]
     return notes
+
+
+WITNESS_KEYS_ENV = "SWARMSCOPE_WITNESS_KEYS"
+
+
+def witness_keys() -> list[Path]:
+    """Other nodes' key files (public PEM will do) whose chain-head witness copies sit beside them
+    (``<key file>.head``), from :data:`WITNESS_KEYS_ENV` (paths separated by ``os.pathsep``): a reader
+    that trusts a fleet's nodes checks each one's own witness (README "Sealed ledger"), and each node
+    keeps its witness on its own machine, so the reader is given copies. Empty when unset."""
+    text = os.environ.get(WITNESS_KEYS_ENV, "")
+    return [Path(part) for part in text.split(os.pathsep) if part.strip()]
 
 
 def _given(explicit: Path | Sequence[Path] | None) -> list[Path]:

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from swarmscope.cli import numeric as num
 from swarmscope.cli.app import app
 from swarmscope.cli.evidence_trust import TrustKeyOption, workflow_trust
-from swarmscope.cli.node_identity import signing_key
+from swarmscope.cli.node_identity import signing_key, witness_keys
 from swarmscope.cli.numeric import number_option
 from swarmscope.cli.options import DbOption, fail, now_us
 from swarmscope.errors import InputError, SwarmscopeError
@@ -118,6 +118,7 @@ def serve_command(
             trusted_keys=trusted,
             node_key=key,
             witness=witness,
+            other_witnesses=tuple(witness_path(k) for k in witness_keys()),
             allowed_hosts=_allowed_hosts(allowed_host or []),
             session_idle_seconds=session_idle * 60,
         )

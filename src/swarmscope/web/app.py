@@ -32,7 +32,7 @@ from swarmscope.cases.identities import IdentityKey
 from swarmscope.store.access.account_events import SealedAccounts
 from swarmscope.store.database import Store, StoreError, open_store
 from swarmscope.store.ledger.head_witness import WitnessError
-from swarmscope.store.ledger.witness_cover import require_head
+from swarmscope.store.ledger.witness_cover import require_heads
 from swarmscope.web import (
     auth,
     board,
@@ -131,7 +131,7 @@ def _bind_witness(store: Store, settings: WebSettings) -> None:
     if not trusted and settings.node_key is None:
         return  # nothing is proven without a trusted key (the notes say so): the witness guards nothing
     try:
-        require_head(store, settings.witness, trusted, trusted or None)  # each trusted node's own
+        require_heads(store, (settings.witness, *settings.other_witnesses), trusted, trusted or None)
     except WitnessError as exc:
         raise StoreError(str(exc)) from None
     if settings.node_key is not None:

@@ -18,7 +18,7 @@ from swarmscope.cases.case_proof import UnprovenCase
 from swarmscope.errors import SwarmscopeError
 from swarmscope.store.database import Store, StoreError
 from swarmscope.store.ledger.proven import EvidenceTrust
-from swarmscope.store.ledger.witness_cover import require_head
+from swarmscope.store.ledger.witness_cover import require_heads
 from swarmscope.store.legal import case_rows, case_status
 from swarmscope.store.metadata import MAX_ROW_ID
 from swarmscope.web.accounts import WebUser
@@ -58,7 +58,7 @@ def trust(store: Store, settings: WebSettings) -> EvidenceTrust:
         raise HTTPException(409, NO_TRUST)
     if settings.witness is not None:
         trusted = trusted_fingerprints(settings)
-        require_head(store, settings.witness, trusted, trusted)  # a trusted node's own witness
+        require_heads(store, (settings.witness, *settings.other_witnesses), trusted, trusted)  # each its own
     return EvidenceTrust(settings.trusted_keys, now_us())
 
 

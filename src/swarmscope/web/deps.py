@@ -43,7 +43,7 @@ from swarmscope.store.access import users as user_store
 from swarmscope.store.access.account_events import SealedAccounts
 from swarmscope.store.database import Store, StoreError
 from swarmscope.store.ledger.head_witness import WitnessError
-from swarmscope.store.ledger.witness_cover import require_head
+from swarmscope.store.ledger.witness_cover import require_heads
 from swarmscope.web.accounts import WebUser, web_user
 from swarmscope.web.passwords import secret_sha256
 from swarmscope.web.roles import Role
@@ -110,7 +110,7 @@ def request_accounts(request: Request) -> SealedAccounts:
         seen, trusted = _file_state(witness), view.trusted
 
         def guard() -> None:  # the witness must be a trusted node's own (store.ledger.witness_cover)
-            require_head(store, witness, trusted, trusted)
+            require_heads(store, (witness, *state.settings.other_witnesses), trusted, trusted)
 
         if seen != getattr(state, "account_witness", None):
             guard()

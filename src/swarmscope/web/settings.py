@@ -23,6 +23,9 @@ class WebSettings:
     ``witness``: the chain-head witness file beside the node key file (``<key file>.head``): every
     accusing action first checks that the database still holds the witnessed head, and every seal the
     console makes moves the witness on, as the CLI's writers do (README "Chain-head witness").
+    ``other_witnesses``: copies of other nodes' witnesses (beside copies of their key files, public PEM
+    will do: ``SWARMSCOPE_WITNESS_KEYS``), for a console that trusts a fleet's nodes: each trusted node's
+    own witness is checked (:func:`swarmscope.store.ledger.witness_cover.require_heads`).
     ``fold``: fold new sealed batches into the console's read models in a background thread while the
     app runs (:mod:`swarmscope.web.folding`); pages never fold, they show how many batches are left.
     ``allowed_hosts``: the names a request's ``Host`` may carry besides 127.0.0.1, localhost, ::1 and
@@ -41,5 +44,6 @@ class WebSettings:
     trusted_keys: frozenset[str] = frozenset()
     node_key: Ed25519PrivateKey | None = None
     witness: Path | None = None
+    other_witnesses: tuple[Path, ...] = ()
     fold: bool = True
     allowed_hosts: frozenset[str] = frozenset()

@@ -54,7 +54,8 @@ def missing_line(fingerprint: str, last: int, looked: Sequence[Path]) -> str:
     return (
         f"node {fingerprint}: its chain says a chain-head witness was kept (sealed to index {last}) but"
         f" there is none at {where} for that node: a deleted witness cannot be told from a truncated tail;"
-        " pass --node-key with that node's key file (its witness `<key file>.head` sits beside it), restore"
+        " pass --node-key with that node's key file (its witness `<key file>.head` sits beside it; another"
+        " node's: a copy of its public key file and witness, named in SWARMSCOPE_WITNESS_KEYS), restore"
         " the witness file kept with the node key, or seal that it was lost with `swarmscope witness reset"
         " --db DB --node-key KEY`"
     )
@@ -153,3 +154,26 @@ def require_head(
     if required is not None:
         require_kept(store, [path], required, {found[0].fingerprint})
     return found[0].fingerprint
+
+
+def require_heads(
+    store: DatabaseHandle,
+    paths: Sequence[Path],
+    trusted: frozenset[str] = frozenset(),
+    required: Collection[str] | None = None,
+) -> set[str]:
+    """:func:`require_head` over several witness paths (a console's own, beside its key file, and copies
+    of other nodes' witnesses beside their public key files: a fleet's nodes each keep theirs on their
+    own machine), each witness found checked, then every node in ``required`` must be among those whose
+    witness was found; ``required`` None: with some witness found, no further node; with none, every node.
+
+    Returns:
+        The fingerprints of the nodes whose witness was checked.
+
+    Raises:
+        WitnessError: as :func:`require_head` for the first path it refuses, or :func:`require_kept`.
+    """
+    covered = {fp for path in paths if (fp := require_head(store, path, trusted, frozenset())) is not None}
+    if required is not None or not covered:
+        require_kept(store, paths, required, covered)
+    return covered
