@@ -216,7 +216,10 @@ def decode_canonical(chunk: bytes, max_values: int = UNBOUNDED) -> Any:
     count). :func:`decode` and :func:`decode_prefix` return this same value whenever it is not None
     (they try it first), so a caller may take this fast path and fall back to them on None.
     """
-    if chunk.count(b"l") + chunk.count(b"d") > MAX_DEPTH or not _within(chunk, max_values):
+    if chunk.count(b"l") + chunk.count(b"d") > MAX_DEPTH:
+        return None
+    n = len(chunk)  # the small case inline: this is the DHT's hot path
+    if (n > ALWAYS_WITHIN or n > 2 * max_values) and not _within(chunk, max_values):
         return None
     try:
         return bdecode(chunk)
