@@ -9,7 +9,7 @@ deviation it tolerated is named in ``quirks`` so the evidence keeps it.
 A reply of more than :data:`MAX_VALUES` bencode values is refused before its objects are built: a
 compact reply (BEP 23, what we ask for) holds about 10 whatever its peers, a dict-model one (BEP 3) 7 a
 peer, and we ask for ``numwant`` 200; the decode of a reply at the bound, or of one refused past it at
-the 4 MiB body bound, takes at most about 30 ms of the event loop.
+the 4 MiB body bound, takes 30 to 70 ms of the event loop (a loaded 2-core machine).
 
 Sources: BEP 3 "Trackers", BEP 23 (compact), BEP 7 (``peers6``), BEP 24 (``external ip``), BEP 48 (scrape).
 """
