@@ -39,8 +39,9 @@ def have_none() -> bytes:
         b"d1:m" + b"l" * 200_000 + b"e" * 200_000 + b"e",  # nested 200,000 deep
         b"d1:v" + b"1000000:" + b"v" * 1_000_000 + b"e",  # a 1 MB client name
         b"d1:md" + b"".join(b"7:x%06d" % i + b"i1e" for i in range(60_000)) + b"ee",  # 60,000 extensions
+        b"d1:ml" + b"le" * 500_000 + b"ee",  # 500,000 empty lists in 1 MiB: 32 MiB once decoded
     ],
-    ids=["deep-nesting", "huge-string", "huge-dict"],
+    ids=["deep-nesting", "huge-string", "huge-dict", "wide-lists"],
 )
 def test_extension_handshake_bencode_bomb(honest: Honest, tmp_path: Path, bomb: bytes) -> None:
     """An extension handshake that is a bencode bomb (under the 1 MiB message cap), then have_none: the

@@ -8,6 +8,7 @@ tests/hostile/README.md.
 from __future__ import annotations
 
 import asyncio
+import gzip
 import socket
 import struct
 from collections.abc import Callable, Iterator
@@ -87,6 +88,30 @@ def test_a_tracker_returning_50000_peers(honest: Honest, tmp_path: Path) -> None
     from_tracker = [s for s in out.sightings if s.source == "tracker"]
     assert 0 < len(from_tracker) <= 200, len(from_tracker)
     assert asked
+
+
+def test_a_tracker_reply_inflating_to_millions_of_values(honest: Honest, tmp_path: Path) -> None:
+    """A 4 KB gzip body inflating to 4 MiB of empty lists under ``peers`` (2,097,120 values; it blocked
+    the event loop ~7 s and took ~200 MiB at every announce): refused past the reply's 20,000-value cap
+    in one line, a tracker error, and the honest seed given by hand is monitored as before.
+
+    Bounds: RSS +64 MiB, descriptors +16.
+    """
+    body = gzip.compress(b"d8:intervali1800e5:peersl" + b"le" * ((2 << 20) - 32) + b"ee", 9)  # < 4 MiB
+
+    def reply(handler: BaseHTTPRequestHandler) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Encoding", "gzip")
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
+
+    with tracker(reply) as (url, asked):
+        out = run_monitor(tmp_path, with_tracker(honest, tmp_path, url), duration=4.0)
+    check(out, [], rss_mib=64, fds=16)
+    (stats,) = out.monitor.stats.values()
+    assert stats.tracker_errors >= 1 and "more than 20000 values" in (stats.last_tracker_error or ""), stats
+    assert "\n" not in (stats.last_tracker_error or "") and asked
 
 
 def test_a_tracker_redirecting_forever(honest: Honest, tmp_path: Path) -> None:

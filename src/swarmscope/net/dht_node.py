@@ -328,13 +328,14 @@ class DhtNode:
 
     def _datagram(self, data: bytes, address: Address) -> None:
         self.stats["received"] += 1
+        top = bencode.decode_canonical(data, krpc.MAX_VALUES)  # decoded once, within KRPC's value cap
         if not self.read_only:  # the common case first: a plain query, read without objects
-            fast = parse_query(bencode.decode_canonical(data), data)
+            fast = parse_query(top, data)
             if fast is not None:
                 self._incoming_query(fast, address)
                 return
         try:
-            message = krpc.decode_message(data, from_v6=self.v6)
+            message = krpc.decode_message(data, from_v6=self.v6, top=top)
         except DecodeError:
             self.stats["dropped_decode"] += 1  # DHT-04: drop silently, never amplify
             return

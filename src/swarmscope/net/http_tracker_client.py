@@ -172,7 +172,8 @@ class Inflater:
         self._max_out = max_out
         wbits = zlib.MAX_WBITS | 16 if self._gzip else zlib.MAX_WBITS
         self._zlib = zlib.decompressobj(wbits) if self._coding else None
-        self._started = False
+        self._started = False  # True once zlib read the 2-byte header (RFC 1950 section 2.2) or fell back
+        self._head = b""  # the bytes zlib took before that, replayed into the raw-deflate fallback
         self._members = 1
         self._carry = b""  # the first byte of a next gzip member's magic, split across reads
 
@@ -192,10 +193,12 @@ class Inflater:
             except zlib.error as exc:
                 if self._coding == "deflate" and not self._started:  # a raw deflate stream, no zlib header
                     self._zlib = zlib.decompressobj(-zlib.MAX_WBITS)
-                    self._started = True
+                    self._started, pending, self._head = True, self._head + pending, b""
                     continue
                 raise ContentEncodingError(str(exc)) from None
-            self._started = True
+            if not self._started:  # a 1-byte first read cannot fail the header check yet
+                self._head += pending
+                self._started, self._head = len(self._head) >= 2, self._head[:1]
             pending = self._zlib.unconsumed_tail or self._zlib.unused_data
             if out:
                 yield out
@@ -224,7 +227,8 @@ class Inflater:
         Raises:
             ContentEncodingError: the body stopped inside the coded stream.
         """
-        if self._zlib is not None and self._started and (not self._zlib.eof or self._carry):
+        begun = self._started or bool(self._head)  # one byte read: a stream begun, cut short
+        if self._zlib is not None and begun and (not self._zlib.eof or self._carry):
             raise ContentEncodingError(f"the {self._coding} stream is cut short: the body ended inside it")
 
 

@@ -1,8 +1,15 @@
 """BEP 10 extension-protocol handshake and BEP 9 ``ut_metadata`` messages (payload codecs, pure).
 
 The payloads here are what follows the peer-wire header ``<len><id=20><ext id>``; framing lives in
-``wire.peer``. Parsing is liberal where real peers deviate (unknown keys kept, wrong-typed known keys
+``wire.peer``. Parsing is liberal where real peers deviate (unknown keys ignored, wrong-typed known keys
 ignored and listed as quirks) and strict where the bytes are not bencode at all.
+
+Bound: a payload of more than :data:`MAX_VALUES` bencode values is refused before its objects are built
+(DecodeError naming the bound). A genuine handshake holds 20 to 60 (libtorrent 2.1.1's: 23; ``m`` can
+name at most 255 extensions, 511 values), a ``ut_metadata`` head 3 to 4, a ``ut_pex`` message up to 9:
+at the bound a payload of 1 MiB (the message length cap) is weighed by ``bytes.count`` and refused in
+under 2 ms; the handshake's decoded dict is not kept (only the fields below), so a 1 MiB handshake
+costs nothing after it is read.
 
 Sources: BEP 10 "Extension Protocol" (handshake dict), BEP 9 "Extension for Peers to Send Metadata
 Files" (ut_metadata), interop PW-08, PW-10, PW-12.
@@ -22,6 +29,7 @@ HANDSHAKE_EXT_ID = 0  # BEP 10: extended message id of the extension handshake
 MAX_EXT_ID = 255  # BEP 10: extended message ids are one byte
 METADATA_PIECE_LEN = 16 * 1024  # BEP 9: metadata is sent in 16 KiB pieces (the last may be shorter)
 METADATA_REQUEST = 0  # BEP 9 msg_type
+MAX_VALUES = 1000  # bencode values in one extension payload (handshake, ut_metadata head, ut_pex)
 METADATA_DATA = 1  # BEP 9 msg_type
 METADATA_REJECT = 2  # BEP 9 msg_type
 
@@ -37,7 +45,6 @@ class ExtensionHandshake:
             ``client_id.repair_text``). p: the peer's TCP listen port. reqq: its request queue length.
         yourip: the address the peer sees us as, a normalised IP literal (from 4 or 16 raw bytes).
         metadata_size: size of the bencoded info dict in bytes (BEP 9), or None.
-        raw: every key of the dict as decoded (bytes keys, bencode values), known or not.
         quirks: human-readable notes on ignored or odd fields, in field order.
     """
 
@@ -48,7 +55,6 @@ class ExtensionHandshake:
     reqq: int | None = None
     yourip: str | None = None
     metadata_size: int | None = None
-    raw: dict[bytes, Any] = field(default_factory=dict)
     quirks: tuple[str, ...] = ()
 
 
@@ -122,7 +128,7 @@ def encode_handshake(
 
 
 def _decode_dict(payload: bytes, what: str) -> dict[bytes, Any]:
-    value = bencode.decode(bytes(payload))
+    value = bencode.decode(bytes(payload), MAX_VALUES)
     if not isinstance(value, dict):
         raise DecodeError(f"{what}: payload is a {type(value).__name__}, expected a dict")
     return value
@@ -183,11 +189,11 @@ def decode_handshake(payload: bytes) -> ExtensionHandshake:
         payload: the bencoded dict, exactly (trailing bytes are an error).
 
     Returns:
-        :class:`ExtensionHandshake`; unknown keys stay in ``raw``; known keys with a wrong type or
+        :class:`ExtensionHandshake`; unknown keys are ignored; known keys with a wrong type or
         range are dropped and described in ``quirks``; ``v`` is kept as raw bytes (PW-10).
 
     Raises:
-        DecodeError: not bencode, trailing bytes, or not a dict.
+        DecodeError: not bencode, trailing bytes, not a dict, or more than :data:`MAX_VALUES` values.
 
     Source: BEP 10 "handshake message"; BEP 9 "metadata_size"; interop PW-08, PW-10, PW-12.
     """
@@ -208,7 +214,6 @@ def decode_handshake(payload: bytes) -> ExtensionHandshake:
         reqq=_int_field(raw, b"reqq", 1, 1 << 31, quirks),
         yourip=_yourip_field(raw, quirks),
         metadata_size=_int_field(raw, b"metadata_size", 1, 1 << 40, quirks),
-        raw=raw,
         quirks=tuple(quirks),
     )
 
@@ -300,13 +305,14 @@ def decode_metadata_message(payload: bytes) -> MetadataMessage:
         its queue is full); unknown msg_types are returned with a quirk (BEP 9: ignore them).
 
     Raises:
-        DecodeError: not a bencoded dict; msg_type or piece missing or not a non-negative integer;
+        DecodeError: not a bencoded dict, or more than :data:`MAX_VALUES` values; msg_type or piece
+            missing or not a non-negative integer;
             for data: total_size missing, the piece outside total_size, or the data length wrong.
 
     Source: BEP 9 "extension message"; interop PW-12.
     """
     payload = bytes(payload)
-    head, end = bencode.decode_prefix(payload)
+    head, end = bencode.decode_prefix(payload, 0, MAX_VALUES)
     if not isinstance(head, dict):
         raise DecodeError(f"ut_metadata: payload is a {type(head).__name__}, expected a dict", 0)
     msg_type = _required_int(head, b"msg_type", end)

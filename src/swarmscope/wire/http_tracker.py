@@ -6,6 +6,11 @@ their HTTP encoding.
 Liberal in what it parses (interop TRK-01/03/06/07), strict in what it sends (TRK-09/11), and every
 deviation it tolerated is named in ``quirks`` so the evidence keeps it.
 
+A reply of more than :data:`MAX_VALUES` bencode values is refused before its objects are built: a
+compact reply (BEP 23, what we ask for) holds about 10 whatever its peers, a dict-model one (BEP 3) 7 a
+peer, and we ask for ``numwant`` 200; the decode of a reply at the bound, or of one refused past it at
+the 4 MiB body bound, takes 30 to 70 ms of the event loop (a loaded 2-core machine).
+
 Sources: BEP 3 "Trackers", BEP 23 (compact), BEP 7 (``peers6``), BEP 24 (``external ip``), BEP 48 (scrape).
 """
 
@@ -30,6 +35,7 @@ from swarmscope.wire.tracker import (
 from swarmscope.wire.types import Endpoint
 
 BODY_PREVIEW = 64  # bytes of an undecodable body kept in the error (TRK-05)
+MAX_VALUES = 20_000  # bencode values in one reply: ~2,850 dict-model peers, 14 times numwant 200
 
 
 def build_announce_url(announce_url: str, req: AnnounceRequest) -> str:
@@ -121,7 +127,7 @@ def build_scrape_url(scrape: str, infohashes: Sequence[bytes]) -> str:
 def _decode_body(body: bytes, what: str) -> tuple[dict[bytes, Any], list[str]]:
     """Decode the first bencoded value of a body; trailing bytes become a quirk (TRK-03, TRK-05)."""
     try:
-        value, end = decode_prefix(body)
+        value, end = decode_prefix(body, 0, MAX_VALUES)
     except DecodeError as exc:
         raise DecodeError(
             f"{what}: not bencoded: {body[:BODY_PREVIEW]!r} ({exc.reason})", exc.offset

@@ -4,8 +4,8 @@ Decoding is liberal where real nodes deviate (interop-quirks DHT-01/03/04/07/08/
 wrong value would mislead us: a node id must be 20 bytes, ``y`` must be one of ``q``/``r``/``e`` and a
 transaction id must be present. One UDP datagram holds one message; bytes after the top-level dict are
 ignored, as libtorrent's ``bdecode`` stops at the end of the first value. Deviations that were tolerated
-are listed in ``quirks`` so a recorder can keep them.
-
+are listed in ``quirks`` so a recorder can keep them. More than :data:`MAX_VALUES` values are refused
+(libtorrent's ``dht_tracker.cpp``: ``bdecode(..., 10, 500)``; a genuine datagram holds 10 to 110).
 Transaction ids and tokens are opaque bytes passed in by the caller (this module draws no randomness).
 
 Sources: BEP 5 "KRPC Protocol" and "DHT Queries"; BEP 32 (``nodes6``, ``want``); BEP 33 (``scrape``,
@@ -44,6 +44,7 @@ SAMPLE_INFOHASHES = b"sample_infohashes"  # BEP 51
 METHODS = frozenset({PING, FIND_NODE, GET_PEERS, ANNOUNCE_PEER, SAMPLE_INFOHASHES})
 ERROR_GENERIC, ERROR_SERVER, ERROR_PROTOCOL, ERROR_METHOD = 201, 202, 203, 204  # BEP 5 "Errors"
 BLOOM_LEN = 256  # BEP 33: BFsd / BFpe are 256 bytes
+MAX_VALUES = 500  # bencode values in one datagram (libtorrent's DHT token_limit)
 
 Node = tuple[bytes, Endpoint]
 
@@ -286,23 +287,24 @@ def _decode_error(top: dict[bytes, Any], tid: bytes, quirks: list[str]) -> KrpcE
     raise DecodeError("krpc: 'e' is not a [code, message] list")
 
 
-def decode_message(data: bytes, *, from_v6: bool = False) -> Message:
+def decode_message(data: bytes, *, from_v6: bool = False, top: Any = None) -> Message:
     """Decode one KRPC datagram.
 
     Args:
         data: the UDP payload.
         from_v6: the datagram came over IPv6 (decides a single ``values`` string, DHT-01).
+        top: ``data`` as ``bencode.decode_canonical(data, MAX_VALUES)`` decoded it, when it did: not again.
 
     Returns:
         A :class:`Query`, :class:`Response` or :class:`KrpcError`; tolerated deviations in ``quirks``.
 
     Raises:
-        DecodeError: not a bencoded dict; ``y`` missing or not ``q``/``r``/``e`` (DHT-04); ``t`` missing
-            (DHT-04); a node id, target or info_hash not 20 bytes (DHT-09); a field of the wrong type.
+        DecodeError: not a bencoded dict or over :data:`MAX_VALUES` values; ``y`` not ``q``/``r``/``e``, or
+            ``t`` missing (DHT-04); a node id, target or info_hash not 20 bytes (DHT-09); a wrong type.
 
     Source: BEP 5 "KRPC Protocol"; interop-quirks DHT-01, DHT-03, DHT-04, DHT-07, DHT-08, DHT-09.
     """
-    top, end = bencode.decode_prefix(data)
+    top, end = (top, len(data)) if top is not None else bencode.decode_prefix(data, 0, MAX_VALUES)
     if not isinstance(top, dict):
         raise DecodeError("krpc: message is not a dictionary", 0)
     quirks = [f"{len(data) - end} trailing bytes ignored"] if end != len(data) else []

@@ -36,6 +36,7 @@ from swarmscope.wire.types import BLOCK_SIZE, InfoHash, SwarmIds
 __all__ = ["Metainfo", "parse_metainfo"]
 
 MAX_PIECES = 0x200000  # libtorrent load_torrent_limits.max_pieces (META-07)
+MAX_VALUES = 2_000_000  # bencode values in a torrent: libtorrent bdecode's default token_limit
 MAX_PIECE_LENGTH = (2**15 - 1) * BLOCK_SIZE  # libtorrent file_storage::max_piece_size (536,854,528)
 _FALSE_STRINGS = {b"", b"0", b"false", b"f", b"no", b"n"}
 
@@ -233,11 +234,13 @@ def parse_metainfo(data: bytes) -> Metainfo:
         The :class:`Metainfo`.
 
     Raises:
-        DecodeError: malformed bencoding or an invalid field; the message names the field.
+        DecodeError: malformed bencoding, more than :data:`MAX_VALUES` values or over the decoder's cost
+            bound (16 times the file + 1 MiB, ``wire.bencode``), or an invalid field; the message names
+            the field.
 
     Source: BEP 3, BEP 52; libtorrent ``torrent_info.cpp`` semantics; interop-quirks META-01..09.
     """
-    top, _ = decode_prefix(data)
+    top, _ = decode_prefix(data, 0, MAX_VALUES)
     if not isinstance(top, dict):
         raise DecodeError("torrent: not a dictionary")
     info = top.get(b"info")

@@ -17,6 +17,7 @@ from typing import Any
 from swarmscope.errors import DecodeError
 from swarmscope.wire import bencode
 from swarmscope.wire.compact import decode_peers_v4, decode_peers_v6, encode_peers_v4, encode_peers_v6
+from swarmscope.wire.extension import MAX_VALUES
 from swarmscope.wire.types import Endpoint
 
 FLAG_ENCRYPTION = 0x01  # BEP 11: prefers encryption
@@ -109,12 +110,13 @@ def decode_pex(payload: bytes) -> PexMessage:
         Reserved flag bits are cleared. Unknown keys are ignored. Each tolerated deviation is a quirk.
 
     Raises:
-        DecodeError: not bencode, trailing bytes, not a dict, an address list that is not a string,
+        DecodeError: not bencode, trailing bytes, not a dict, more than ``extension.MAX_VALUES`` values
+            (the bound of every extension payload), an address list that is not a string,
             or a list whose length is not a multiple of its stride (6 for IPv4, 18 for IPv6).
 
     Source: BEP 11 "Protocol Extension"; interop PW-13.
     """
-    raw = bencode.decode(bytes(payload))
+    raw = bencode.decode(bytes(payload), MAX_VALUES)
     if not isinstance(raw, dict):
         raise DecodeError(f"ut_pex: payload is a {type(raw).__name__}, expected a dict")
     added, added6, dropped, dropped6 = (_peer_list(raw, key, v6) for key, v6 in _LISTS)
