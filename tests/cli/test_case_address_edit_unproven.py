@@ -37,3 +37,4 @@ def test_a_case_given_another_address_is_unproven_and_gets_no_notice(world: Worl
     shown = runner.invoke(app, ["cases", "show", a, "--db", db])
     assert not (out / f"SWS-{a}.xml").exists(), (out / f"SWS-{a}.txt").read_text()[:400]
     assert "proven by the sealed ledger" not in shown.output, shown.output
+    assert "UNPROVEN: case identity altered (its row names " in shown.output, shown.output
