@@ -29,8 +29,8 @@ from swarmscope.store.legal import case_status
 from swarmscope.store.legal import cases as case_rows
 from swarmscope.store.legal.workflow_seals import (
     CASE_BUILT,
+    seal_batch,
     seal_current_entry,
-    seal_events,
     workflow_history,
 )
 
@@ -148,6 +148,4 @@ def seal_case_builds(store: Store, at_us: int) -> None:
         for c in case_status.list_cases(store)
         if history.latest(c.doe, CASE_BUILT) is None
     ]
-    assert store.node is not None
-    with store._write(immediate=True) as conn:
-        seal_events(conn, store.node, events)
+    seal_batch(store, "sealing case builds", events)

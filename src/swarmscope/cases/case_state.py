@@ -48,9 +48,7 @@ from typing import Protocol, TypeVar
 from swarmscope.cases.case_proof import UnprovenCase
 from swarmscope.cases.identity_seal import IDENTIFIED
 from swarmscope.cases.sealed_history import (
-    CASE_DECISION,
     DISPUTE,
-    ESCALATED,
     EXPIRED,
     PAYMENT,
     SENT,
@@ -69,6 +67,8 @@ from swarmscope.store.legal import letters as letter_store
 from swarmscope.store.legal.case_rows import CaseRow
 from swarmscope.store.legal.workflow_seals import (
     CASE_BUILT,
+    CASE_DECISION,
+    ESCALATED,
     WorkflowHistory,
     content_sha256,
     workflow_history,

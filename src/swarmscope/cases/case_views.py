@@ -35,7 +35,7 @@ from swarmscope.store.database import Store
 from swarmscope.store.ledger.proven import EvidenceTrust
 from swarmscope.store.legal import case_status
 from swarmscope.store.legal.case_rows import CaseRow
-from swarmscope.store.legal.workflow_seals import CASE_BUILT, seal_events, signer, workflow_history
+from swarmscope.store.legal.workflow_seals import CASE_BUILT, seal_batch, signer, workflow_history
 
 NO_TRUST = "no trusted node key to prove it against (pass --node-key or --trust-key)"
 FEW_ADDRESSES = 256  # up to this many addresses, read only their rows; else every row of each swarm
@@ -110,8 +110,6 @@ def reseal_unbound(store: Store, trust: EvidenceTrust, now_us: int) -> list[str]
         proof = ProvenCaseHits(store, trust, ips=frozenset(c.ip for c in chosen))
         chosen = [c for c in chosen if proof.ledger_problem(c) is None]
     if chosen:
-        with store._write(immediate=True) as conn:
-            seal_events(
-                conn, node, [WorkflowEvent(c.doe, CASE_BUILT, now_us, built_sha256(c)) for c in chosen]
-            )
+        events = [WorkflowEvent(c.doe, CASE_BUILT, now_us, built_sha256(c)) for c in chosen]
+        seal_batch(store, "sealing case builds", events)
     return [c.doe for c in chosen]

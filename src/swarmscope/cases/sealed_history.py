@@ -51,9 +51,8 @@ from swarmscope.store.ledger.proven import EvidenceTrust
 from swarmscope.store.legal import letters as letter_store
 from swarmscope.store.legal.case_rows import CaseRow
 from swarmscope.store.legal.subscribers import stored_identity
-from swarmscope.store.legal.workflow_seals import CASE_DECISION as CASE_DECISION
-from swarmscope.store.legal.workflow_seals import ESCALATED as ESCALATED
 from swarmscope.store.legal.workflow_seals import (
+    ESCALATED,
     ProvenEvent,
     WorkflowHistory,
     content_sha256,

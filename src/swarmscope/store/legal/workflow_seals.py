@@ -338,6 +338,17 @@ def seal_events(conn: sa.Connection, node: ledger.Node, events: Sequence[Workflo
         ledger.commit(conn, node, 0, list(events), ledger.Commit({}, {}, (), events[-1].at_us, None))
 
 
+def seal_batch(store: Store, what: str, events: Sequence[WorkflowEvent]) -> None:
+    """Seal ``events`` in one batch in a transaction of their own (:func:`signer` first, naming ``what``).
+
+    Raises:
+        StoreError: no signing key (nothing written); the database refused the write.
+    """
+    node = signer(store, what)
+    with store._write(immediate=True) as conn:
+        seal_events(conn, node, events)
+
+
 def seal_if_writer(
     conn: sa.Connection, store: Store, subject: str, step: str, content: Mapping[str, Any], now_us: int
 ) -> bool:
