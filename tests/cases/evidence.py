@@ -12,11 +12,27 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from swarmscope.cases.campaigns import link_work, reference_check
-from swarmscope.evidence.records import Attribution, ClockSample, Observation, RunStarted, Source, Tier
+from swarmscope.cases.case_binding import built_sha256
+from swarmscope.evidence.records import (
+    Attribution,
+    ClockSample,
+    Observation,
+    RunStarted,
+    Source,
+    Tier,
+    WorkflowEvent,
+)
 from swarmscope.store.database import Store, open_store
 from swarmscope.store.ledger.node_key import default_key_path, load_or_create_node_key
+from swarmscope.store.ledger.proven import store_trust
+from swarmscope.store.legal import case_status
 from swarmscope.store.legal import cases as case_rows
-from swarmscope.store.legal.workflow_seals import seal_current_entry
+from swarmscope.store.legal.workflow_seals import (
+    CASE_BUILT,
+    seal_batch,
+    seal_current_entry,
+    workflow_history,
+)
 
 IH = "aa" * 20
 OTHER_IH = "cc" * 20
@@ -59,15 +75,17 @@ def seal(
     *,
     settings: dict[str, Any] | None = None,
     swarms: Sequence[str] = (IH,),
+    sealed_at_us: int = T0 + 10**12,
 ) -> int:
     """One monitor run holding ``records``, sealed in one batch after its RunStarted record (as the monitor
-    seals its settings first); returns the run id."""
+    seals its settings first) at ``sealed_at_us`` (after a sealed workflow event: no earlier than it, or
+    the batch proves a clock set back); returns the run id."""
     for infohash in swarms:
         store.add_swarm(infohash, infohash, None, "work.bin", 4, 16384, 65536, None, None, T0)
     chosen = settings if settings is not None else {"clock_threshold_ms": 100.0}
     run = store.start_run(chosen, "0.1.0", T0)
     started = RunStarted(run, T0, "0.1.0", None, json.dumps(chosen, sort_keys=True))
-    store.commit_evidence(run, records=[started, *records], sealed_at_us=T0 + 10**12)
+    store.commit_evidence(run, records=[started, *records], sealed_at_us=sealed_at_us)
     return run
 
 
@@ -118,3 +136,16 @@ def seal_directory(store: Store, at_us: int) -> None:
         seal_current_entry(store, "isp", isp.id, at_us)
     for work in case_rows.work_rows(store):
         seal_current_entry(store, "work", work.id, at_us)
+    seal_case_builds(store, at_us)
+
+
+def seal_case_builds(store: Store, at_us: int) -> None:
+    """Seal a ``case_built`` event for every case row as stored now that has none (as ``cases build`` seals
+    the cases it creates, :mod:`swarmscope.cases.case_binding`): worlds that insert case rows with SQL."""
+    history = workflow_history(store, store_trust(store, None))
+    events = [
+        WorkflowEvent(c.doe, CASE_BUILT, at_us, built_sha256(c))
+        for c in case_status.list_cases(store)
+        if history.latest(c.doe, CASE_BUILT) is None
+    ]
+    seal_batch(store, "sealing case builds", events)

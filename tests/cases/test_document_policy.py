@@ -34,7 +34,7 @@ from swarmscope.store.database import Store
 from swarmscope.store.ledger.proven import EvidenceTrust
 from swarmscope.store.legal import case_status
 from swarmscope.store.legal import cases as sc
-from tests.cases.evidence import IH, MIN, T0, attributed, fresh_store, hit, sample, seal
+from tests.cases.evidence import IH, MIN, T0, attributed, fresh_store, hit, sample, seal, seal_case_builds
 from tests.tampering import node_trust, tamper_file
 
 HONEST, LONE = "127.0.0.2", "127.0.0.9"
@@ -89,6 +89,7 @@ def plant(store: Store, status: str) -> str:
         f"{NOW}, {NOW} FROM legal_case WHERE doe = '{honest.doe}'",
     )
     note(store, PLANTED, ThresholdPolicy(min_hits=1, min_span_us=0))
+    seal_case_builds(store, NOW)  # sealed as a build with those thresholds would have sealed it
     return honest.doe
 
 

@@ -195,7 +195,13 @@ def test_a_case_whose_attribution_row_was_altered_after_build_is_refused(
 def test_a_narrowed_case_is_judged_on_every_proven_hit_of_its_address(store: Store, tmp_path: Path) -> None:
     """A case row narrowed to one unflagged hit (weak note) still sees the clock-flagged hit outside it."""
     honest = {c.ip: c.doe for c in build_cases(store, POLICY, NOW, trust=trust()).created}
-    seal(store, [sample(990, 3), sample(999, 500), hit(LATER, 1000), sample(1010, 500)], swarms=())
+    # sealed after the build, which sealed the cases at NOW
+    seal(
+        store,
+        [sample(990, 3), sample(999, 500), hit(LATER, 1000), sample(1010, 500)],
+        swarms=(),
+        sealed_at_us=NOW,
+    )
     tamper(
         store,
         f"UPDATE legal_case SET hits = 1, last_hit_us = first_hit_us WHERE doe = '{honest[LATER]}'",

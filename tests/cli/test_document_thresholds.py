@@ -28,7 +28,17 @@ from swarmscope.cli.app import app
 from swarmscope.store.database import open_store
 from swarmscope.store.ledger.proven import EvidenceTrust
 from swarmscope.store.legal import cases as sc
-from tests.cases.evidence import IH, MIN, T0, attributed, fresh_store, hit, node_key_for, seal
+from tests.cases.evidence import (
+    IH,
+    MIN,
+    T0,
+    attributed,
+    fresh_store,
+    hit,
+    node_key_for,
+    seal,
+    seal_case_builds,
+)
 from tests.tampering import tamper_file
 
 register_commands()  # as the swarmscope entry point does: every command, whatever ran before
@@ -64,6 +74,8 @@ def _world(tmp_path: Path) -> str:
         "INSERT INTO case_event (case_id, status, at_us, actor, note) SELECT id, status, status_us, "
         f"'swarmscope', '{NOTE}' FROM legal_case WHERE doe = '{PLANTED}'",
     )
+    with open_store(db, node_key=node_key_for(db), now_us=T0 + 2 * 10**12) as store:
+        seal_case_builds(store, T0 + 2 * 10**12)  # as a build with its loose thresholds would have sealed it
     return db
 
 

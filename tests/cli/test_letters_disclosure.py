@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 
 from swarmscope.cases import letters as L
 from swarmscope.cases.case_actions import escalate_case
-from swarmscope.cases.disclosure_check import UndisclosedCase
+from swarmscope.cases.case_proof import UnprovenCase
 from swarmscope.cases.hit_proofs import letter_facts
 from swarmscope.cases.letter_flow import approve_letter, draft_letters, expire_letters, preview_letter
 from swarmscope.cases.letter_settings import frozen_settings
@@ -59,8 +59,10 @@ def move_to_caseys_hits(world: World, doe: str) -> None:
 
 
 def assert_names_the_swap(message: str) -> None:
-    assert message.startswith("DOE-000001: refused: its identity was disclosed for 127.0.0.11 port any")
-    assert f"the case claims {CASEY} port 6884" in message and "\n" not in message
+    """The row is no longer the identity sealed when DOE-000001 was built (swarmscope.cases.case_binding),
+    which the evidence gate checks before the disclosure check (which refuses it too)."""
+    assert message.startswith(f"DOE-000001: refused: case identity altered (its row names {CASEY}:6884 from ")
+    assert "but sealed events of DOE-000001 name " in message and "\n" not in message
 
 
 def reads(world: World, doe: str) -> list[str]:
@@ -89,7 +91,7 @@ def test_a_drafted_letter_is_neither_previewed_nor_approved_after_the_swap(world
         lambda: preview_letter(world.store, doe),
         lambda: approve_letter(world.store, doe, "alice", T0 + 1),
     ):
-        with pytest.raises(UndisclosedCase) as refused:
+        with pytest.raises(UnprovenCase) as refused:
             step()
         assert_names_the_swap(str(refused.value))
     assert status(world, doe) == "drafted"
@@ -106,7 +108,7 @@ def test_an_approved_letter_is_not_sent_after_the_swap_and_the_honest_one_is(
     digest = approval_digest(letter_facts(world.store, 1), row, frozen_settings(row.settings_json), recipient)
     with world.store._write() as conn:
         conn.execute(sa.update(letter).where(letter.c.id == row.id).values(approved_sha256=digest))
-    with pytest.raises(UndisclosedCase) as refused:
+    with pytest.raises(UnprovenCase) as refused:
         send(world, doe, smtp, None, T0 + HOUR)
     assert_names_the_swap(str(refused.value))
     assert smtp.messages == [] and status(world, doe) == "approved" and reads(world, doe) == []
@@ -134,8 +136,7 @@ def test_the_litigation_list_leaves_the_swapped_case_out(
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
     assert [(r["doe"], r["ip"], r["name"]) for r in rows] == [(honest, CASEY, "Casey Sample")]
     (line,) = [x for x in result.stderr.splitlines() if x.startswith("error:")]
-    # its sealed decisions bind the address they were made for (127.0.0.11): the case is refused on its
-    # sealed history before the disclosure check (which the letter commands above still show)
-    assert line.startswith(f"error: left out {doe}: refused: its workflow rows differ from the sealed")
-    assert f"a sealed escalation of {doe} was decided for another case identity" in line
+    # its sealed build and decisions bind the address they were made for (127.0.0.11): the case is refused
+    # as not the identity built for its DOE number, before its sealed history or the disclosure are judged
+    assert line.startswith(f"error: left out {doe}: refused: case identity altered (its row names {CASEY}")
     assert reads(world, doe) == ["read"] and reads(world, honest) == ["read", "read"]  # letter(s), list

@@ -62,7 +62,7 @@ from swarmscope.store.ledger.proven_records import AttributionRow, proven_attrib
 from swarmscope.store.legal import case_rows, case_status
 from swarmscope.store.legal import cases as legal_cases
 from swarmscope.store.legal.case_rows import record_build
-from swarmscope.store.legal.workflow_seals import workflow_history
+from swarmscope.store.legal.workflow_seals import CASE_BUILT, workflow_history
 
 POLICY_MARK = "; policy: "
 NO_LONGER_PASSES = "no longer passes: "
@@ -223,6 +223,7 @@ def build_cases(
     by_key = {(c.ip, c.infohash, c.first_hit_us): c for c in before}
     checks = TorrentChecks(store, trusted)
     unusable: dict[tuple[str, int, str], str] = {}
+    plans: list[tuple[Candidate, case_status.CasePlan]] = []
     for verdict in verdicts:
         if not verdict.is_candidate:
             report.excluded.append(verdict)
@@ -232,10 +233,17 @@ def build_cases(
             report.skipped.append((verdict, str(work)))
             unusable[(verdict.ip, verdict.port, verdict.infohash)] = str(work)
             continue
-        _upsert(store, report, verdict, work.id, attributions, by_key, now_us, actor)
+        plans.append((verdict, _plan(store, verdict, work.id, attributions)))
+    rows = case_status.upsert_cases(store, [plan for _v, plan in plans], now_us)  # one batch of seals
+    for (verdict, _p), row in zip(plans, rows, strict=True):
+        _record(store, report, verdict, row, by_key, now_us, actor)
     groups = {(v.ip, v.port, v.infohash): v for v in verdicts}
     history = workflow_history(store, trusted)
-    sealed = {doe: SEALED_CANDIDATE for doe in history.events}
+    sealed = {  # its sealed build decides nothing: a candidate with no other sealed event is withdrawn
+        doe: SEALED_CANDIDATE
+        for doe, found in history.events.items()
+        if any(p.event.step != CASE_BUILT for p in found)
+    }
     if history.incomplete is not None:  # a hidden event may name any candidate: none is withdrawn
         sealed = {case.doe: history.refusal(case.doe) or SEALED_CANDIDATE for case in before}
     for case in before:
@@ -244,30 +252,36 @@ def build_cases(
     return report
 
 
-def _upsert(
+def _plan(
+    store: Store, verdict: Candidate, work: int, attributions: dict[str, list[AttributionRow]]
+) -> case_status.CasePlan:
+    """The case row a passing group gets: its work, and the ISP and place of the attribution at its first
+    hit."""
+    at_first = attribution_at(attributions.get(verdict.ip, []), verdict.first_hit_us)
+    isp = legal_cases.isp_for_asn(store, at_first.asn) if at_first and at_first.asn is not None else None
+    region, city = (at_first.region, at_first.city) if at_first else (None, None)
+    return case_status.CasePlan(verdict, work, isp.id if isp else None, region, city)
+
+
+def _record(
     store: Store,
     report: BuildReport,
     verdict: Candidate,
-    work: int,
-    attributions: dict[str, list[AttributionRow]],
+    row: case_rows.CaseRow,
     by_key: dict[tuple[str, str, int], case_rows.CaseRow],
     now_us: int,
     actor: str,
 ) -> None:
-    """Create or refresh the case of a passing group and record the build on it."""
+    """Record the build on the case ``row`` a passing group was given (created or refreshed), or name the
+    case on another port that holds its key (left as it is by :func:`case_status.upsert_cases`)."""
     key = (verdict.ip, verdict.infohash, verdict.first_hit_us)
-    clash = by_key.get(key)
-    if clash is not None and clash.port != verdict.port:
+    if row.port != verdict.port:
         report.skipped.append((verdict, (
-            f"same_first_hit: case {clash.doe} has the same IP, infohash and first hit on port "
-            f"{clash.port}; cases are keyed without the port, so this address and port get no case"
+            f"same_first_hit: case {row.doe} has the same IP, infohash and first hit on port "
+            f"{row.port}; cases are keyed without the port, so this address and port get no case"
         )))  # fmt: skip
         return
-    at_first = attribution_at(attributions.get(verdict.ip, []), verdict.first_hit_us)
-    isp = legal_cases.isp_for_asn(store, at_first.asn) if at_first and at_first.asn is not None else None
-    region, city = (at_first.region, at_first.city) if at_first else (None, None)
-    row = case_status.upsert_case(store, verdict, work, isp.id if isp else None, region, city, now_us)
-    new = clash is None
+    new = key not in by_key
     span = (verdict.last_hit_us - verdict.first_hit_us) / 60_000_000
     note = (
         f"build: {'passed the thresholds' if new else 'still passes'}: {verdict.hits} verified hit(s) "

@@ -18,14 +18,14 @@ from swarmscope.cases.case_state import DECISION_STATUS, require_status, seal_ca
 from swarmscope.cases.document_policy import COURT_TESTED, DocumentPolicy
 from swarmscope.cases.identities import has_control
 from swarmscope.cases.received import check_received
-from swarmscope.cases.sealed_history import DISPUTE, ESCALATED, dispute_content, litigation_problem, seal_step
+from swarmscope.cases.sealed_history import DISPUTE, dispute_content, litigation_problem, seal_step
 from swarmscope.cases.workflow import CaseEvent, next_case_status
 from swarmscope.errors import InputError
 from swarmscope.store.database import Store
 from swarmscope.store.ledger.proven import EvidenceTrust, store_trust
 from swarmscope.store.legal import case_rows, case_status
 from swarmscope.store.legal import letters as letter_store
-from swarmscope.store.legal.workflow_seals import signer, workflow_history
+from swarmscope.store.legal.workflow_seals import ESCALATED, signer, workflow_history
 
 MAX_DISPUTE_CHARS = 4000  # a summary of what is disputed; the recipient's letter stays with counsel
 DECISIONS = frozenset({"withdraw", "close", "counsel_escalate"})

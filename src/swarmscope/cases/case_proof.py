@@ -26,7 +26,10 @@ proven_observations`) and refuses the case, naming it and why, when:
 - its ``work_id``, ``isp_id``, ``region`` or ``city`` (plain columns a document states) differ from what
   the work/torrent links and the proven attribution at its first hit give
   (:func:`swarmscope.cases.case_links.link_problem`: the refusal names the column and both values), or
-  the ISP or work entry it names is not the one the node sealed (``isps add``/``works add``).
+  the ISP or work entry it names is not the one the node sealed (``isps add``/``works add``);
+- its row is not the identity (DOE number, infohash, address, port, first hit) sealed when ``cases build``
+  made it, or a sealed decision of its DOE number is bound to another identity, or no build of it is
+  sealed (:mod:`swarmscope.cases.case_binding`): its hits may be proven, but they are another case's.
 
 Source: the sealed ledger (:mod:`swarmscope.store.ledger.proven`); a notice or letter may state only
 what the evidence carries.
@@ -37,6 +40,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol, TypeVar
 
+from swarmscope.cases.case_binding import binding_problem
 from swarmscope.cases.case_links import link_problem
 from swarmscope.cases.case_recheck import Rejudge
 from swarmscope.cases.directory_proof import DirectoryProof
@@ -185,7 +189,7 @@ class CaseProof(ProvenCaseHits):
         narrowed to skip a flagged hit is still refused."""
         why = self._rejudge.problem(case.doe, case.port, hits)
         if why is None:
-            return self._unlinked(case)
+            return self._unlinked(case) or self._unbound(case)
         return f"{case.doe}: refused: on the proven evidence it no longer passes its thresholds ({why})"
 
     def _unlinked(self, case: CaseClaim) -> Refusal | None:
@@ -197,6 +201,12 @@ class CaseProof(ProvenCaseHits):
         if why is None:
             return None
         return Refusal.of(f"{case.doe}: refused: {UNLINKED} (", why, ")", doe=case.doe)
+
+    def _unbound(self, case: CaseClaim) -> str | None:
+        """Why the case's row is not the identity sealed when its DOE number was built, or a sealed event of
+        that DOE number is bound to another (:func:`swarmscope.cases.case_binding.binding_problem`)."""
+        history = self.directory.history
+        return history.refusal(case.doe) or binding_problem(history, case)
 
     def require(self, case: CaseClaim) -> None:
         """Raise :class:`UnprovenCase` naming ``case`` when :meth:`problem` finds one."""

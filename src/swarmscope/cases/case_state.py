@@ -48,9 +48,7 @@ from typing import Protocol, TypeVar
 from swarmscope.cases.case_proof import UnprovenCase
 from swarmscope.cases.identity_seal import IDENTIFIED
 from swarmscope.cases.sealed_history import (
-    CASE_DECISION,
     DISPUTE,
-    ESCALATED,
     EXPIRED,
     PAYMENT,
     SENT,
@@ -67,7 +65,14 @@ from swarmscope.store.ledger.proven import EvidenceTrust, store_trust
 from swarmscope.store.legal import case_status
 from swarmscope.store.legal import letters as letter_store
 from swarmscope.store.legal.case_rows import CaseRow
-from swarmscope.store.legal.workflow_seals import WorkflowHistory, content_sha256, workflow_history
+from swarmscope.store.legal.workflow_seals import (
+    CASE_BUILT,
+    CASE_DECISION,
+    ESCALATED,
+    WorkflowHistory,
+    content_sha256,
+    workflow_history,
+)
 
 _S = CaseStatus
 DECISION_STATUS = {"withdraw": _S.WITHDRAWN, "close": _S.CLOSED}
@@ -98,7 +103,8 @@ class SealedState:
     """What the proven events of one case say: counsel's newest-ranking decision (``closed`` over
     ``withdrawn``; None: none), whether an identification, sending, payment, dispute, escalation is
     sealed, whether a sealed decision was made for another case identity (``foreign``), and whether any
-    event of it is sealed (``any``: a case from before sealed decisions has none)."""
+    event of it is sealed besides its build (``any``: a case from before sealed decisions has none; the
+    ``case_built`` record decides nothing, :mod:`swarmscope.cases.case_binding`)."""
 
     decision: CaseStatus | None
     identified: bool
@@ -126,7 +132,7 @@ def sealed_state(history: WorkflowHistory, case: CaseRow) -> SealedState:
     return SealedState(
         decision, bool(history.of(doe, IDENTIFIED)), bool(history.of(doe, SENT)), expiry_sealed(history, doe),
         bool(history.of(doe, PAYMENT)), bool(history.of(doe, DISPUTE)), bool(history.of(doe, ESCALATED)),
-        None in decided, bool(history.events.get(doe)),
+        None in decided, any(p.event.step != CASE_BUILT for p in history.events.get(doe, ())),
     )  # fmt: skip
 
 
@@ -164,7 +170,9 @@ def allowed_statuses(state: SealedState) -> frozenset[CaseStatus]:
 
 def status_problem(history: WorkflowHistory, case: CaseRow) -> str | None:
     """Why ``case``'s status column is not what its proven sealed events allow (None: it is); while the
-    trusted chains are not whole, "ledger incomplete" (:meth:`WorkflowHistory.refusal`) for every case."""
+    trusted chains are not whole, "ledger incomplete" (:meth:`WorkflowHistory.refusal`) for every case.
+    Whether the row is the identity its DOE number was built for is judged beside it
+    (:func:`swarmscope.cases.case_binding.binding_problem`)."""
     incomplete = history.refusal(case.doe)
     if incomplete is not None:
         return incomplete

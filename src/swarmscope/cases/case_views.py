@@ -7,7 +7,10 @@ proof (:class:`swarmscope.cases.case_proof.CaseProof`); the views mark it instea
 check (:meth:`swarmscope.cases.case_proof.ProvenCaseHits.ledger_problem`: the case's hits are exactly the
 proven verified hits of its address and port inside its interval, and no refused row lies there). The
 threshold re-judgement and the work/ISP links stay with the documents, which judge them under their own
-command's policy. The case's status column is an unsealed row too: one edited without the key (a
+command's policy. A row that is not the identity sealed at its build (an address moved between cases, DOE
+numbers swapped, or a case built before builds were sealed) is marked, naming the sealed address when a case
+row or a proven hit of the swarm carries it (:func:`swarmscope.cases.case_binding.binding_problem`). The
+case's status column is an unsealed row too: one edited without the key (a
 withdrawn case put back to ``identified``) is marked with the check every document runs
 (:func:`swarmscope.cases.case_state.status_problem`: "status altered", or "ledger incomplete" while a
 trusted chain is not whole).
@@ -21,14 +24,18 @@ Source: README "Only proven evidence" (nothing that can accuse rests on a row th
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from typing import NamedTuple
 
+from swarmscope.cases.case_binding import REBOUND, CaseIdentity, binding_problem, built_sha256, foreign_events
 from swarmscope.cases.case_proof import ProvenCaseHits
 from swarmscope.cases.case_state import status_problem
+from swarmscope.evidence.records import WorkflowEvent
 from swarmscope.store.database import Store
 from swarmscope.store.ledger.proven import EvidenceTrust
+from swarmscope.store.legal import case_status
 from swarmscope.store.legal.case_rows import CaseRow
-from swarmscope.store.legal.workflow_seals import workflow_history
+from swarmscope.store.legal.workflow_seals import CASE_BUILT, seal_batch, signer, workflow_history
 
 NO_TRUST = "no trusted node key to prove it against (pass --node-key or --trust-key)"
 FEW_ADDRESSES = 256  # up to this many addresses, read only their rows; else every row of each swarm
@@ -54,7 +61,55 @@ def unproven_cases(store: Store, trust: EvidenceTrust | None, cases: Sequence[Ca
     history = workflow_history(store, trust)
     out: dict[str, str] = {}
     for case in cases:
-        why = proof.ledger_problem(case) or status_problem(history, case)
+        why = proof.ledger_problem(case) or status_problem(history, case) or binding_problem(history, case)
+        if why is not None and REBOUND in why:  # name the sealed address (rare: read what may carry it)
+            why = binding_problem(history, case, _known(store, trust, case.infohash)) or why
         if why is not None:
             out[case.doe] = _reason(case.doe, why)
     return out
+
+
+def _known(store: Store, trust: EvidenceTrust, infohash: str) -> Iterator[CaseIdentity]:
+    """The identities a rebound case's sealed build may name: every case row, then each proven hit of the
+    swarm as a first hit (one read of the swarm's proven rows, only for a refused case)."""
+    yield from case_status.list_cases(store)
+    for hit in ProvenCaseHits(store, trust).evidence(infohash).hits:
+        yield _Known("", infohash, hit.ip, hit.port, hit.started_us)
+
+
+class _Known(NamedTuple):
+    doe: str
+    infohash: str
+    ip: str
+    port: int
+    first_hit_us: int
+
+
+def reseal_unbound(store: Store, trust: EvidenceTrust, now_us: int) -> list[str]:
+    """Seal ``case_built`` (one batch, UTC µs ``now_us``) for each case row that has NO proven
+    ``case_built`` under ``trust``, no proven withdraw/close or escalation bound to another identity, and
+    whose hits the ledger proves now (:meth:`ProvenCaseHits.ledger_problem`); returns their DOE numbers.
+    Nothing while the history is incomplete, nor when the store's key is not in ``trust`` (its seal would
+    prove nothing). Source: :mod:`swarmscope.cases.case_binding` (cases built before builds were sealed).
+
+    Raises:
+        StoreError: the store holds no signing key (nothing written).
+    """
+    node = signer(store, "sealing case builds")
+    if node.fingerprint.lower() not in {f.lower() for f in trust.fingerprints}:
+        return []
+    history = workflow_history(store, trust)
+    chosen = [
+        c
+        for c in case_status.list_cases(store)
+        if history.refusal(c.doe) is None
+        and history.latest(c.doe, CASE_BUILT) is None
+        and not foreign_events(history, c)
+    ]
+    if chosen:
+        proof = ProvenCaseHits(store, trust, ips=frozenset(c.ip for c in chosen))
+        chosen = [c for c in chosen if proof.ledger_problem(c) is None]
+    if chosen:
+        events = [WorkflowEvent(c.doe, CASE_BUILT, now_us, built_sha256(c)) for c in chosen]
+        seal_batch(store, "sealing case builds", events)
+    return [c.doe for c in chosen]

@@ -52,19 +52,14 @@ from swarmscope.store.legal import letters as letter_store
 from swarmscope.store.legal.case_rows import CaseRow
 from swarmscope.store.legal.subscribers import stored_identity
 from swarmscope.store.legal.workflow_seals import (
+    ESCALATED,
     ProvenEvent,
     WorkflowHistory,
     content_sha256,
     seal_decision,
 )
 
-APPROVED, SENT, PAYMENT, DISPUTE, ESCALATED = (
-    "letter_approved",
-    "letter_sent",
-    "payment",
-    "dispute",
-    "escalated",
-)
+APPROVED, SENT, PAYMENT, DISPUTE = ("letter_approved", "letter_sent", "payment", "dispute")
 # the letter's terms as drafted (sealed by `letters draft` and `letters remind`)
 DRAFTED = "letter_drafted"
 # a sent letter's deadline passed with no answer (sealed by `letters expire`): content :func:`expiry_content`
@@ -72,7 +67,8 @@ EXPIRED = "letter_expired"
 
 # The case's state (:mod:`swarmscope.cases.case_state`, :mod:`swarmscope.cases.request_state`): counsel's
 # withdraw / close, the case's link to a disclosure request, and each status of that request.
-CASE_DECISION, REQUEST_LINK, REQUEST_STATUS = "case_decision", "request_link", "request_status"
+# (CASE_DECISION, ESCALATED: defined with the sealing, :mod:`swarmscope.store.legal.workflow_seals`)
+REQUEST_LINK, REQUEST_STATUS = "request_link", "request_status"
 
 
 def _escalation(case: CaseRow, event: str) -> bytes:

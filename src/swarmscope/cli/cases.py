@@ -14,11 +14,17 @@ import typer
 from swarmscope.cases import workflow
 from swarmscope.cases.candidates import BuildReport, build_cases, recorded_policy
 from swarmscope.cases.case_actions import DECISIONS, decision_refusal, record_decision
-from swarmscope.cases.case_views import unproven_cases
+from swarmscope.cases.case_views import reseal_unbound, unproven_cases
 from swarmscope.cases.thresholds import DEFAULT_MIN_HITS, DEFAULT_MIN_VANTAGES, policy_warnings
 from swarmscope.cli.app import app
 from swarmscope.cli.evidence_trust import NodeKeyOption, TrustKeyOption, view_trust, workflow_trust
-from swarmscope.cli.node_identity import SigningKeyOption, echo_witness_notes, signing_store
+from swarmscope.cli.node_identity import (
+    SigningKeyOption,
+    attach_signing_key,
+    echo_witness_notes,
+    signing_key,
+    signing_store,
+)
 from swarmscope.cli.options import ActorOption, DbOption, actor_name, command_store, fail, now_us
 from swarmscope.cli.policy_options import (
     DEFAULT_MIN_SPAN,
@@ -101,11 +107,41 @@ def build(
             typer.echo(f"warning: {warning}", err=True)
         now = now_us()
         trust = workflow_trust(db, node_key, trust_key, now)
+        unsigned = _attach_key(store, db, node_key, now)
         report = build_cases(
             store, policy, now, infohash=infohash, clock_threshold_us=threshold,
             require_confirmed=require_confirmed, actor=who, trust=trust,
         )  # fmt: skip
         _echo_report(store, report, verbose)
+        _seal_builds(store, trust, now, unsigned, report)
+
+
+def _attach_key(store: Store, db: str, node_key: Path | None, now: int) -> str | None:
+    """Make ``store`` a writer for the node's private key (``--node-key`` or the default beside the
+    database), so the cases built are sealed (:mod:`swarmscope.cases.case_binding`); why not, when
+    there is none (a public key or a fingerprint only): the build then runs as a reader."""
+    try:
+        key, path = signing_key(db, node_key)
+        attach_signing_key(store, key, path, now, quiet=True)
+    except InputError as exc:
+        return str(exc)
+    return None
+
+
+def _seal_builds(
+    store: Store, trust: EvidenceTrust, now: int, unsigned: str | None, report: BuildReport
+) -> None:
+    """Seal the build of cases without one (built before builds were sealed, or without the key) whose
+    hits are still proven (:func:`reseal_unbound`), or warn, without the key, that new cases are unsealed."""
+    if unsigned is None:
+        for doe in reseal_unbound(store, trust, now):
+            typer.echo(f"{doe}: its build is sealed now (it had no sealed case_built record)")
+    elif report.created:
+        typer.echo(
+            f"warning: {len(report.created)} new case(s) are not sealed, no document will carry them until "
+            f"`cases build` runs with the node's private key ({clean(unsigned)})",
+            err=True,
+        )
 
 
 def _echo_report(store: Store, report: BuildReport, verbose: bool) -> None:

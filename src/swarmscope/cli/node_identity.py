@@ -110,10 +110,13 @@ def other_signers(store: Store, fingerprint: str) -> list[str]:
     return [] if fingerprint in sealed else sorted(sealed)
 
 
-def attach_signing_key(store: Store, key: Ed25519PrivateKey, path: Path, now_us: int) -> None:
+def attach_signing_key(
+    store: Store, key: Ed25519PrivateKey, path: Path, now_us: int, *, quiet: bool = False
+) -> None:
     """Make ``store`` a writer for ``key`` (read from ``path``: it seals a purge record or a workflow
     decision), refusing a key that sealed nothing in a store other keys sealed (that would start a second
-    signing identity).
+    signing identity). ``quiet``: no warning that there is no witness yet (the caller already reported the
+    witness, :func:`echo_witness_notes`).
 
     Raises:
         InputError: naming the key, its fingerprint and the keys that sealed the store.
@@ -126,7 +129,7 @@ def attach_signing_key(store: Store, key: Ed25519PrivateKey, path: Path, now_us:
             f"{', '.join(others)} sealed: pass the key file that sealed it with --node-key"
         )
     store.attach_node_key(key, now_us)
-    bind_witness(store, path, lambda line: _say(f"warning: {line}"))
+    bind_witness(store, path, (lambda _line: None) if quiet else (lambda line: _say(f"warning: {line}")))
 
 
 def bind_witness(store: Store, key_path: Path, warn: Callable[[str], None]) -> None:

@@ -10,12 +10,13 @@ Source: README "Thresholds", "Cases" and "Letters"; the ISP request statuses of 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from swarmscope.evidence.records import WorkflowEvent
 from swarmscope.store.legal import case_rows as statuses
 from swarmscope.store.legal.case_rows import (
     CandidateLike,
@@ -29,6 +30,7 @@ from swarmscope.store.legal.case_rows import (
     new_id,
 )
 from swarmscope.store.legal.schema import case_event, disclosure_event, disclosure_request, isp, legal_case
+from swarmscope.store.legal.workflow_seals import CASE_BUILT, built_content, content_sha256, seal_events
 from swarmscope.store.metadata import fits_row_id
 
 if TYPE_CHECKING:
@@ -66,6 +68,18 @@ def _next_doe(conn: sa.Connection) -> str:
     return f"{DOE_PREFIX}{number:06d}"
 
 
+@dataclass(frozen=True, slots=True)
+class CasePlan:
+    """One candidate to create or refresh a case for: the work and ISP ids when known, and the advisory
+    region and city at its first hit."""
+
+    candidate: CandidateLike
+    work_id: int | None
+    isp_id: int | None
+    region: str | None
+    city: str | None
+
+
 def upsert_case(
     store: Store,
     candidate: CandidateLike,
@@ -75,46 +89,77 @@ def upsert_case(
     city: str | None,
     now_us: int,
 ) -> CaseRow:
-    """Create the case of a candidate, or refresh the existing one; returns the row.
+    """:func:`upsert_cases` of one candidate (``now_us``: UTC µs); returns its row."""
+    return upsert_cases(store, [CasePlan(candidate, work_id, isp_id, region, city)], now_us)[0]
+
+
+def upsert_cases(store: Store, plans: Sequence[CasePlan], now_us: int) -> list[CaseRow]:
+    """Create the case of each candidate, or refresh the existing one, in ONE transaction; returns the
+    rows in the order of ``plans``.
 
     The key is (IP, infohash, first hit): the same evidence finds the same case and DOE number. A new
     case gets the next DOE number, status ``candidate`` and a ``case_event`` by ``swarmscope``. An
     existing case still at ``candidate`` takes the newer last hit and hit count and fills a missing
-    work/ISP/region/city; once requested or later it is left as it is (what an ISP was shown stays).
+    work/ISP/region/city; once requested or later it is left as it is (what an ISP was shown stays). A
+    key held by a case on ANOTHER port is left as it is and that case returned (the caller names it).
+    A store holding the node's key seals, in the same transaction and one ledger batch, a ``case_built``
+    event per new case (:func:`swarmscope.store.legal.workflow_seals.built_content`); a reader store seals
+    none, and the documents refuse such a case (:mod:`swarmscope.cases.case_binding`).
 
     Args:
-        candidate: a :class:`swarmscope.cases.thresholds.Candidate` (or anything with its fields).
-        work_id, isp_id: the work and ISP, when known. region, city: advisory geolocation at the first hit.
-        now_us: UTC microseconds.
+        plans: each a candidate (a :class:`swarmscope.cases.thresholds.Candidate` or anything with its
+            fields), its work and ISP ids and advisory place. now_us: UTC microseconds.
     """
+    with store._write(immediate=True) as conn:
+        done = [_upsert_in(conn, plan, now_us) for plan in plans]
+        node = store.node
+        if node is not None and node.private_key is not None:
+            events = [
+                WorkflowEvent(row.doe, CASE_BUILT, now_us, content_sha256(CASE_BUILT, built_content(
+                    row.doe, row.infohash, row.ip, row.port, row.first_hit_us)))
+                for row, new in done
+                if new
+            ]  # fmt: skip
+            seal_events(conn, node, events)
+        return [row for row, _new in done]
+
+
+def _upsert_in(conn: sa.Connection, plan: CasePlan, now_us: int) -> tuple[CaseRow, bool]:
+    """(the row, created) of one plan of :func:`upsert_cases` inside its transaction ``conn``."""
+    candidate = plan.candidate
     infohash = candidate.infohash.lower()
     key = (legal_case.c.ip == candidate.ip) & (legal_case.c.infohash == infohash)
     key &= legal_case.c.first_hit_us == candidate.first_hit_us
-    with store._write(immediate=True) as conn:
-        row = conn.execute(sa.select(legal_case).where(key)).first()
-        if row is None:
-            values: dict[str, Any] = {"doe": _next_doe(conn), "ip": candidate.ip, "port": candidate.port}
-            values |= {"infohash": infohash, "work_id": work_id, "isp_id": isp_id, "region": region}
-            values |= {"city": city, "first_hit_us": candidate.first_hit_us, "hits": candidate.hits}
-            values |= {"last_hit_us": candidate.last_hit_us, "status": statuses.INITIAL_CASE_STATUS}
-            values |= {"created_us": now_us, "status_us": now_us}
-            case_id = new_id(conn, sa.insert(legal_case).values(values))
-            event = {
-                "case_id": case_id,
-                "status": statuses.INITIAL_CASE_STATUS,
-                "at_us": now_us,
-                "actor": statuses.SYSTEM_ACTOR,
-            }
-            conn.execute(sa.insert(case_event).values(**event, note="passed the thresholds"))
-            return _case(conn, case_id)
-        if row.status == statuses.INITIAL_CASE_STATUS:
-            fresh = {"last_hit_us": max(row.last_hit_us, candidate.last_hit_us)}
-            fresh["hits"] = max(row.hits, candidate.hits)
-            for name, value in (("work_id", work_id), ("isp_id", isp_id), ("region", region), ("city", city)):
-                if getattr(row, name) is None and value is not None:
-                    fresh[name] = value
-            conn.execute(sa.update(legal_case).where(legal_case.c.id == row.id).values(fresh))
-        return _case(conn, row.id)
+    row = conn.execute(sa.select(legal_case).where(key)).first()
+    if row is None:
+        values: dict[str, Any] = {"doe": _next_doe(conn), "ip": candidate.ip, "port": candidate.port}
+        values |= {"infohash": infohash, "work_id": plan.work_id, "isp_id": plan.isp_id}
+        values |= {
+            "region": plan.region,
+            "city": plan.city,
+            "first_hit_us": candidate.first_hit_us,
+            "hits": candidate.hits,
+        }
+        values |= {"last_hit_us": candidate.last_hit_us, "status": statuses.INITIAL_CASE_STATUS}
+        values |= {"created_us": now_us, "status_us": now_us}
+        case_id = new_id(conn, sa.insert(legal_case).values(values))
+        event = {
+            "case_id": case_id,
+            "status": statuses.INITIAL_CASE_STATUS,
+            "at_us": now_us,
+            "actor": statuses.SYSTEM_ACTOR,
+        }
+        conn.execute(sa.insert(case_event).values(**event, note="passed the thresholds"))
+        return _case(conn, case_id), True
+    if row.status == statuses.INITIAL_CASE_STATUS and row.port == candidate.port:
+        fresh = {"last_hit_us": max(row.last_hit_us, candidate.last_hit_us)}
+        fresh["hits"] = max(row.hits, candidate.hits)
+        for name in ("work_id", "isp_id", "region", "city"):
+            value = getattr(plan, name)
+            if getattr(row, name) is None and value is not None:
+                fresh[name] = value
+        conn.execute(sa.update(legal_case).where(legal_case.c.id == row.id).values(fresh))
+    return _case(conn, row.id), False
 
 
 def list_cases(

@@ -26,7 +26,9 @@ Sealed so that a work's torrent links and a letter's terms need the node key too
   (``linked`` / ``confirmed`` / ``fake``), pieces compared and matched (:func:`link_content`); sealed
   when ``works link`` records a link and each time it records a check; the newest one is the link's
   verdict (:mod:`swarmscope.cases.work_links`);
-- ``letter_drafted`` (subject the DOE number): :mod:`swarmscope.cases.sealed_history`.
+- ``letter_drafted`` (subject the DOE number): :mod:`swarmscope.cases.sealed_history`;
+- ``case_built`` (subject the DOE number): the identity a case was built for (:func:`built_content`),
+  sealed with the row that creates it (:mod:`swarmscope.cases.case_binding` checks rows against it).
 
 Console accounts are sealed the same way (steps ``account_user``, ``account_token``, ``account_session``,
 subject ``account:<kind>:<row id>``): :mod:`swarmscope.store.access.account_events`.
@@ -64,6 +66,9 @@ if TYPE_CHECKING:
 
 ISP_ENTRY, WORK_ENTRY = "isp_entry", "work_entry"
 WORK_LINK = "work_link"  # a work's link to a torrent and its piece check's verdict
+CASE_BUILT = "case_built"  # the identity a case was built for (subject its DOE number)
+# counsel's withdraw / close and an escalation of a case (:mod:`swarmscope.cases.sealed_history`)
+CASE_DECISION, ESCALATED = "case_decision", "escalated"
 _PREFIX = b"swarmscope workflow v1\n"
 LEDGER_INCOMPLETE = "ledger incomplete"
 CHUNK = 10_000  # ledger entries read per fetch
@@ -86,6 +91,15 @@ def isp_content(
 def work_content(client: str, title: str, registration: str | None, reference: str | None) -> dict[str, Any]:
     """What a ``work_entry`` event binds; ``reference``: :func:`reference_sha256` of its reference copy."""
     return {"client": client, "title": title, "registration": registration, "reference_sha256": reference}
+
+
+def built_content(doe: str, infohash: str, ip: str, port: int, first_hit_us: int) -> dict[str, Any]:
+    """What a ``case_built`` event binds: what never changes in a case row after ``cases build`` made it
+    (a re-run refreshes only its hits and last hit, and fills a missing work, ISP or place): the DOE
+    number, infohash (lower-case hex), IP, port (the identity every decision of the case is bound to,
+    :func:`swarmscope.cases.sealed_history.bound`, same shape) and first hit (UTC µs)."""
+    case = {"doe": doe, "infohash": infohash.lower(), "ip": ip, "port": port}
+    return {"case": case, "first_hit_us": first_hit_us}
 
 
 def link_subject(work_id: int, infohash: str) -> str:
@@ -315,6 +329,24 @@ def _sealed_ends(conn: sa.Connection) -> dict[int, int]:
     b = ledger_batch.c
     rows = conn.execute(sa.select(b.node_id, sa.func.max(b.last_index)).group_by(b.node_id))
     return {int(n): int(last) for n, last in rows}
+
+
+def seal_events(conn: sa.Connection, node: ledger.Node, events: Sequence[WorkflowEvent]) -> None:
+    """Seal ``events`` (any number, none: nothing) in ONE batch of ``node``'s chain inside the caller's
+    write transaction (one signature for thousands of ``case_built`` events)."""
+    if events:
+        ledger.commit(conn, node, 0, list(events), ledger.Commit({}, {}, (), events[-1].at_us, None))
+
+
+def seal_batch(store: Store, what: str, events: Sequence[WorkflowEvent]) -> None:
+    """Seal ``events`` in one batch in a transaction of their own (:func:`signer` first, naming ``what``).
+
+    Raises:
+        StoreError: no signing key (nothing written); the database refused the write.
+    """
+    node = signer(store, what)
+    with store._write(immediate=True) as conn:
+        seal_events(conn, node, events)
 
 
 def seal_if_writer(
