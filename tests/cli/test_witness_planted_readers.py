@@ -82,3 +82,12 @@ def test_the_console_trusting_the_node_refuses_to_start(tmp_path: Path) -> None:
     with pytest.raises(StoreError) as refused:
         create_app(settings)
     _names(str(refused.value), node)
+
+
+def test_cases_build_trusting_the_node_by_fingerprint_is_refused(tmp_path: Path) -> None:
+    """``--trust-key`` without ``--node-key``: the planted key beside the database is not the node trusted,
+    so its witness does not stand in for the trusted node's own."""
+    db, _public, node = _planted(tmp_path)
+    built = CliRunner().invoke(app, ["cases", "build", "--db", db, "--trust-key", node])
+    assert built.exit_code == 1, built.output
+    _names(" ".join(built.output.split()), node)

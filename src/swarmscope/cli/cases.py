@@ -102,11 +102,12 @@ def build(
     except InputError as exc:
         raise fail(exc) from None
     with command_store(db) as store:
-        echo_witness_notes(store, db, node_key, unchecked=False)  # a tail the witness shows gone: refused
-        for warning in policy_warnings(policy):
-            typer.echo(f"warning: {warning}", err=True)
         now = now_us()
         trust = workflow_trust(db, node_key, trust_key, now)
+        # a tail the witness shows gone is refused: each trusted node's own witness (witness_cover)
+        echo_witness_notes(store, db, node_key, unchecked=False, trusted=trust.fingerprints)
+        for warning in policy_warnings(policy):
+            typer.echo(f"warning: {warning}", err=True)
         unsigned = _attach_key(store, db, node_key, now)
         report = build_cases(
             store, policy, now, infohash=infohash, clock_threshold_us=threshold,
