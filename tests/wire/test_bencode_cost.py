@@ -102,9 +102,7 @@ def test_the_cap_on_values_is_exact_and_named() -> None:
 def _krpc_reply(values: int) -> bytes:
     """A get_peers reply holding exactly ``values`` values (each peer one 6-byte string)."""
     peers = max(values - 11, 0)  # the top dict and its 3 keys, r and its 2 keys, id, values, t, y: 11
-    return bencode.encode(
-        {b"r": {b"id": b"n" * 20, b"values": [bytes(6)] * peers}, b"t": b"aa", b"y": b"r"}
-    )
+    return bencode.encode({b"r": {b"id": b"n" * 20, b"values": [bytes(6)] * peers}, b"t": b"aa", b"y": b"r"})
 
 
 def test_krpc_datagrams_are_capped_at_500_values_like_libtorrent() -> None:
@@ -158,8 +156,10 @@ def test_tracker_replies_are_capped_at_20000_values() -> None:
 
 def _v2_torrent(files: int) -> bytes:
     """A v2 torrent of ``files`` files of 1,000 bytes each (one piece each: no piece layers needed)."""
-    tree = {b"f%06d" % i: {b"": {b"length": 1000, b"pieces root": hashlib.sha256(b"%d" % i).digest()}}
-            for i in range(files)}
+    tree = {
+        b"f%06d" % i: {b"": {b"length": 1000, b"pieces root": hashlib.sha256(b"%d" % i).digest()}}
+        for i in range(files)
+    }
     info = {b"file tree": tree, b"meta version": 2, b"name": b"big", b"piece length": 16384}
     return bencode.encode({b"info": info, b"piece layers": {}})
 

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import select
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from swarmscope.errors import DecodeError, InputError
 from swarmscope.evidence.probe.pieces import MetainfoPieces
+from swarmscope.net.local_file import read_bounded
 from swarmscope.wire.magnet import Magnet, parse_magnet
 from swarmscope.wire.metainfo import Metainfo, parse_metainfo
 
@@ -81,38 +79,12 @@ def load_target(text: str) -> Target:
     if "://" in text:
         raise InputError(f"{text[:60]}: unknown scheme (give a .torrent path or a magnet: URI)")
     try:
-        data = _read_bounded(Path(text), text)
+        data = read_bounded(Path(text), MAX_TORRENT_BYTES, PIPE_WAIT_SECONDS, text)
     except OSError as exc:
         raise InputError(f"{text}: cannot read: {exc.strerror or exc}") from exc
     if len(data) > MAX_TORRENT_BYTES:
         raise InputError(f"{text}: more than {MAX_TORRENT_BYTES} bytes is too large for a .torrent file")
     return target_from_metainfo(data, text)
-
-
-def _read_bounded(path: Path, text: str) -> bytes:
-    """At most ``MAX_TORRENT_BYTES + 1`` bytes of ``path``. A FIFO or a device reports no size, so it is read
-    up to the bound; a FIFO is opened non-blocking (a plain open waits for a writer forever) and given
-    :data:`PIPE_WAIT_SECONDS` for its first byte (Linux poll(2) on a FIFO with no writer yet: no POLLHUP
-    until a writer came), then read as usual (a pipe such as ``<(cat f.torrent)`` works).
-
-    Raises:
-        InputError: a regular file over the bound, or a pipe silent for :data:`PIPE_WAIT_SECONDS`.
-        OSError: unreadable.
-    """
-    info = path.stat()
-    if stat.S_ISREG(info.st_mode):
-        if info.st_size > MAX_TORRENT_BYTES:
-            raise InputError(f"{text}: {info.st_size} bytes is too large for a .torrent file")
-        with path.open("rb") as file:
-            return file.read(MAX_TORRENT_BYTES + 1)
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    with os.fdopen(fd, "rb") as file:
-        poller = select.poll()
-        poller.register(fd, select.POLLIN)
-        if stat.S_ISFIFO(info.st_mode) and not poller.poll(PIPE_WAIT_SECONDS * 1000):
-            raise InputError(f"{text}: a pipe with nothing written to it within {PIPE_WAIT_SECONDS} s")
-        os.set_blocking(fd, True)
-        return file.read(MAX_TORRENT_BYTES + 1)
 
 
 def target_from_metainfo(data: bytes, origin: str) -> Target:
