@@ -182,6 +182,11 @@ class Inflater:
             yield raw
             return
         pending, self._carry = self._carry + raw, b""
+        if self._coding == "deflate" and not self._started and pending:
+            if len(pending) < 2:
+                self._carry = pending  # the zlib header's FLG byte comes with the next read
+                return
+            self._choose_deflate(pending)
         while pending:
             # RFC 9110 section 8.4.1: the coding covers the whole body, nothing after it but another member
             if self._zlib.eof and not self._next_member(pending):
@@ -190,15 +195,23 @@ class Inflater:
             try:
                 out = self._zlib.decompress(pending, self._max_out + 1)
             except zlib.error as exc:
-                if self._coding == "deflate" and not self._started:  # a raw deflate stream, no zlib header
-                    self._zlib = zlib.decompressobj(-zlib.MAX_WBITS)
-                    self._started = True
-                    continue
                 raise ContentEncodingError(str(exc)) from None
             self._started = True
             pending = self._zlib.unconsumed_tail or self._zlib.unused_data
             if out:
                 yield out
+
+    def _choose_deflate(self, pending: bytes) -> None:
+        """``deflate`` is zlib-wrapped when the body's first 2 bytes are an RFC 1950 header (CMF, FLG: method
+        8, window at most 32 KiB, FCHECK, no preset dictionary), else raw RFC 1951 deflate as some servers
+        send it (RFC 9110 section 8.4.1.2). Decided on those 2 bytes alone, so how the body is cut into
+        reads does not change it (deciding on the first read's zlib error refused a raw body whose first
+        read was 1 byte)."""
+        cmf, flg = pending[0], pending[1]
+        wrapped = cmf & 0x0F == 8 and cmf >> 4 <= 7 and (cmf << 8 | flg) % 31 == 0 and not flg & 0x20
+        if not wrapped:
+            self._zlib = zlib.decompressobj(-zlib.MAX_WBITS)
+        self._started = True
 
     def _next_member(self, pending: bytes) -> bool:
         """After a member ended: True once a next gzip member starts at ``pending`` (a new decompressor
@@ -224,7 +237,7 @@ class Inflater:
         Raises:
             ContentEncodingError: the body stopped inside the coded stream.
         """
-        if self._zlib is not None and self._started and (not self._zlib.eof or self._carry):
+        if self._zlib is not None and ((self._started and not self._zlib.eof) or self._carry):
             raise ContentEncodingError(f"the {self._coding} stream is cut short: the body ended inside it")
 
 
