@@ -209,7 +209,7 @@ _SEEDS: dict[str, Callable[[], list[bytes]]] = {
     "mse_step3": lambda: [b"\xff" + _mse_step3_plain() + pw.encode_message(pw.Simple(pw.UNCHOKE))],
     **{
         name: (lambda name=name: small_parsers.seeds()[name])
-        for name in ("client_id", "mse_classify", "ntp_reply", "dht_bloom")
+        for name in ("client_id", "mse_classify", "ntp_reply", "dht_bloom", "http_body")
     },
     "capture": _captures,
     "capture_body": _capture_bodies,

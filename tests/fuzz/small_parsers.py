@@ -17,12 +17,24 @@ Each reads bytes a remote party chooses and is documented never to raise, so eve
   to the BEP 33 ``BFsd``/``BFpe`` of get_peers replies (``wire/dht_lookup.py``): the input cut into
   256-byte filters (a shorter tail is a filter of another size, which the union skips); the union holds
   every filter's bits and each estimate is finite, in [0, 2048·ln 2048 / 2]. Source: BEP 33.
+- ``http_body``: ``net/http_tracker_client.py`` ``Inflater`` on an HTTP tracker reply's body, fed as
+  ``HttpTrackerClient.get`` feeds it (stop once past the bound, then ``finish``). Byte 0 bits 0-1: the
+  ``Content-Encoding`` (0 ``gzip``, 1 ``deflate``, 2 ``deflate`` with raw-deflate seeds, 3 ``identity``);
+  bits 2-7: the network reads, of 1-63 bytes each (63: the body in one read); the rest: the body. The
+  body decodes to at most :data:`HTTP_MAX_OUT` bytes (pieces of at most the bound + 1) or is refused with
+  ``ContentEncodingError``; the outcome does not depend on the reads (the same in one read); an accepted
+  body is what the standard library decodes (``gzip.decompress``, ``zlib.decompress``).
+  Source: RFC 9110 section 8.4.1, RFC 1950, RFC 1951, RFC 1952 section 2.2.
 """
 
 from __future__ import annotations
 
+import gzip
 import math
+import zlib
+from collections.abc import Iterable
 
+from swarmscope.net.http_tracker_client import ContentEncodingError, Inflater
 from swarmscope.net.ntp_clock import PACKET_SIZE, _request, reply_sample
 from swarmscope.wire import client_id, mse
 from swarmscope.wire.dht_scrape import BLOOM_BITS, BLOOM_BYTES, bloom_estimate, bloom_insert, bloom_union
@@ -90,6 +102,73 @@ def _estimate(bloom: bytes) -> float:
     return value
 
 
+HTTP_CODINGS = ("gzip", "deflate", "deflate", "identity")  # byte 0 bits 0-1
+HTTP_MAX_OUT = 16384  # bytes: the target's body bound (the client's is 4 MiB; the same code)
+OVER = "over the bound"
+
+
+def http_body_target(data: bytes) -> None:
+    if not data:
+        return
+    coding, read = HTTP_CODINGS[data[0] & 3], (data[0] >> 2) + 1
+    body = data[1:]
+    whole = _inflate(coding, [body])
+    if read < 64:
+        parts = _inflate(coding, (body[i : i + read] for i in range(0, len(body), read)))
+        assert parts == whole, f"{read}-byte reads: {_outcome(parts)}; one read: {_outcome(whole)}"
+    if isinstance(whole, bytes):
+        assert whole == _reference(coding, body), "accepted, but not what the standard library decodes"
+
+
+def _inflate(coding: str, reads: Iterable[bytes]) -> bytes | str | None:
+    """The body as ``HttpTrackerClient.get`` reads it: its bytes, :data:`OVER`, or None (refused)."""
+    inflater = Inflater(coding, HTTP_MAX_OUT)
+    out = bytearray()
+    try:
+        for raw in reads:
+            for piece in inflater.feed(raw):
+                assert len(piece) <= HTTP_MAX_OUT + 1, f"a piece of {len(piece)} bytes"
+                out += piece
+                if len(out) > HTTP_MAX_OUT:
+                    return OVER
+        inflater.finish()
+    except ContentEncodingError:
+        return None
+    return bytes(out)
+
+
+def _outcome(result: bytes | str | None) -> str:
+    return "refused" if result is None else result if isinstance(result, str) else f"{len(result)} bytes"
+
+
+def _reference(coding: str, body: bytes) -> bytes:
+    """The standard library's decoding of a body the inflater accepted (raw deflate: no RFC 1950 header)."""
+    if coding == "identity" or not body:
+        return body
+    if coding == "gzip":
+        return gzip.decompress(body)
+    try:
+        return zlib.decompress(body)
+    except zlib.error:
+        return zlib.decompress(body, -zlib.MAX_WBITS)
+
+
+def _http_bodies() -> list[bytes]:
+    """gzip of 1 and 2 members, zlib, raw deflate, a cut gzip, identity; in one read and in small reads."""
+    reply = b"d8:intervali1800e5:peers12:" + bytes(range(12)) + b"e"
+    raw = zlib.compressobj(6, zlib.DEFLATED, -zlib.MAX_WBITS)
+    one = gzip.compress(reply, mtime=0)
+    return [
+        bytes([0xFC]) + one,
+        bytes([0x0C]) + one + gzip.compress(b"e" * 300, mtime=0),
+        bytes([0xFD]) + zlib.compress(reply),
+        bytes([0x01]) + zlib.compress(reply),
+        bytes([0xFE]) + raw.compress(reply) + raw.flush(),
+        bytes([0x00]) + one[:-3],
+        bytes([0xFF]) + reply,
+    ]
+
+
 def _ntp_reply(stratum: int, ref_id: bytes, transmit: bytes) -> bytes:
     """A server-mode (4) NTPv4 reply header: stratum, reference id, T2 = T3 = ``transmit`` (8 bytes)."""
     request = _request(T1_US)
@@ -98,7 +177,7 @@ def _ntp_reply(stratum: int, ref_id: bytes, transmit: bytes) -> bytes:
 
 def seeds() -> dict[str, list[bytes]]:
     """Valid inputs of each target: real clients' peer ids and ``v``, both handshakes' first bytes, SNTP
-    replies (good, kiss-o'-death, short), BEP 33 filters (empty, one peer, full)."""
+    replies (good, kiss-o'-death, short), BEP 33 filters (empty, one peer, full), HTTP bodies."""
     good = _request(T1_US + 1_000)[40:48]
     one = bytearray(BLOOM_BYTES)
     bloom_insert(one, "10.0.0.1")
@@ -120,4 +199,5 @@ def seeds() -> dict[str, list[bytes]]:
             (900).to_bytes(4, "big") + _ntp_reply(2, b"\x7f\x00\x00\x01", good)[: PACKET_SIZE - 1],
         ],
         "dht_bloom": [bytes(BLOOM_BYTES), bytes(one) + bytes(one), b"\xff" * BLOOM_BYTES + b"\x01"],
+        "http_body": _http_bodies(),
     }

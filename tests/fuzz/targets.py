@@ -294,6 +294,7 @@ TARGETS: dict[str, Target] = {
         Target("mse_classify", sp.mse_classify_target, ()),
         Target("ntp_reply", sp.ntp_reply_target, ()),
         Target("dht_bloom", sp.dht_bloom_target, ()),
+        Target("http_body", sp.http_body_target, ()),
         Target("capture", decode_capture, WIRE),
         Target("capture_body", _capture_body, WIRE),
         Target("bundle", _bundle, ()),

@@ -75,3 +75,20 @@ def test_gzip_members_are_bounded() -> None:
 def test_a_second_member_after_deflate_is_refused() -> None:
     with pytest.raises(ContentEncodingError, match="after the end"):
         _decode(Inflater("deflate", MAX_BODY), [zlib.compress(OK) + zlib.compress(OK, wbits=31)])
+
+
+@pytest.mark.parametrize("wbits", [15, -15])
+@pytest.mark.parametrize("read", [1, 2, 3, 1000])
+def test_deflate_decodes_the_same_whatever_the_reads(wbits: int, read: int) -> None:
+    """RFC 9110 section 8.4.1.2: ``deflate`` zlib-wrapped (RFC 1950) or raw (RFC 1951), told apart by the
+    first 2 bytes however the body is cut into reads (a raw body whose first read was 1 byte was refused)."""
+    body = zlib.compress(OK, wbits=wbits)
+    pieces = [body[i : i + read] for i in range(0, len(body), read)]
+    assert _decode(Inflater("deflate", MAX_BODY), pieces) == OK
+
+
+def test_a_deflate_body_of_one_byte_is_refused_at_the_end() -> None:
+    inflater = Inflater("deflate", MAX_BODY)
+    assert b"".join(inflater.feed(b"\x78")) == b""
+    with pytest.raises(ContentEncodingError, match="cut short"):
+        inflater.finish()
