@@ -11,7 +11,6 @@ import re
 import sqlite3
 from pathlib import Path
 
-import pytest
 from typer.testing import CliRunner
 
 from swarmscope.cli import register_commands
@@ -44,7 +43,6 @@ def _clone_row(db: Path, source: str, new: str) -> None:
     raw.close()
 
 
-@pytest.mark.xfail(strict=True, reason="rev12b9: cases build re-seals an invented clone of a withdrawn case")
 def test_a_clone_of_a_withdrawn_case_is_not_resealed_and_gets_no_notice(world: World, tmp_path: Path) -> None:
     a, db, runner = world.dois[0], str(world.db), CliRunner()
     withdrawn = runner.invoke(app, ["cases", "event", a, "withdraw", "--db", db, "--note", "shared NAT"])
@@ -59,3 +57,15 @@ def test_a_clone_of_a_withdrawn_case_is_not_resealed_and_gets_no_notice(world: W
     assert (out / f"SWS-{world.dois[1]}.xml").exists()  # the honest cases still get theirs
     assert not (out / "SWS-DOE-000009.xml").exists(), built.output
     assert "proven by the sealed ledger" not in shown.output, shown.output
+    assert "DOE-000009" in built.output and "cases reseal" in built.output, built.output  # named, not sealed
+    resealed = runner.invoke(app, ["cases", "reseal", "DOE-000009", "--db", db])
+    assert resealed.exit_code == 1, resealed.output
+    assert (
+        f"refused: {a} has the same address, port and swarm over an overlapping interval" in resealed.output
+    )
+    assert (
+        "proven by the sealed ledger"
+        not in runner.invoke(app, ["cases", "show", "DOE-000009", "--db", db]).output
+    )
+    honest = runner.invoke(app, ["cases", "reseal", world.dois[1], "--db", db])
+    assert honest.exit_code == 1 and "its build is sealed already" in honest.output, honest.output

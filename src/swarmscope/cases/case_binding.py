@@ -21,10 +21,12 @@ case (:func:`binding_problem`) when:
   carries it, the sealed one);
 - no proven ``case_built`` of it exists ("case not sealed at build"): a case built before builds were
   sealed, or by a store without the node key. Such a row may have been edited without the key since, so
-  it is never judged by its row alone. ``cases build`` run with the node key seals it
-  (:func:`swarmscope.cases.case_views.reseal_unbound`), but only for a row with NO sealed event bound to
-  another identity whose hits the ledger still proves (an edited row of a case with sealed decisions
-  stays refused).
+  it is never judged by its row alone. ``cases reseal DOE...`` run with the node key seals the cases
+  counsel checked and named, never every such row (a row planted without the key looks the same:
+  :func:`swarmscope.cases.case_views.reseal_unbound`), and only a row with NO sealed event bound to
+  another identity, whose hits the ledger still proves, and that no other case row shares (same address,
+  port and swarm over an overlapping interval: a copy under a new DOE number); an edited row of a case
+  with sealed decisions stays refused.
 
 Limits: an identification, letter, payment or dispute event is bound to the case's identity too
 (:func:`swarmscope.cases.sealed_history.bound`), but its content needs its own rows to recompute, so those
@@ -52,7 +54,7 @@ from swarmscope.store.legal.workflow_seals import (
 
 UNBOUND = "case not sealed at build"
 REBOUND = "case identity altered"
-RESEAL_HINT = "run `cases build` with the node key to seal it, if its hits are still proven"
+RESEAL_HINT = "check it, then `cases reseal DOE` with the node key seals its build, if its hits are still proven"
 _DECISIONS = ((CASE_DECISION, ("withdraw", "close")), (ESCALATED, ("escalate", "counsel_escalate")))
 
 

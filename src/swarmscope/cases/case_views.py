@@ -35,7 +35,13 @@ from swarmscope.store.database import Store
 from swarmscope.store.ledger.proven import EvidenceTrust
 from swarmscope.store.legal import case_status
 from swarmscope.store.legal.case_rows import CaseRow
-from swarmscope.store.legal.workflow_seals import CASE_BUILT, seal_batch, signer, workflow_history
+from swarmscope.store.legal.workflow_seals import (
+    CASE_BUILT,
+    WorkflowHistory,
+    seal_batch,
+    signer,
+    workflow_history,
+)
 
 NO_TRUST = "no trusted node key to prove it against (pass --node-key or --trust-key)"
 FEW_ADDRESSES = 256  # up to this many addresses, read only their rows; else every row of each swarm
@@ -85,31 +91,71 @@ class _Known(NamedTuple):
     first_hit_us: int
 
 
-def reseal_unbound(store: Store, trust: EvidenceTrust, now_us: int) -> list[str]:
-    """Seal ``case_built`` (one batch, UTC µs ``now_us``) for each case row that has NO proven
-    ``case_built`` under ``trust``, no proven withdraw/close or escalation bound to another identity, and
-    whose hits the ledger proves now (:meth:`ProvenCaseHits.ledger_problem`); returns their DOE numbers.
-    Nothing while the history is incomplete, nor when the store's key is not in ``trust`` (its seal would
-    prove nothing). Source: :mod:`swarmscope.cases.case_binding` (cases built before builds were sealed).
+def reseal_unbound(
+    store: Store, trust: EvidenceTrust, now_us: int, does: Sequence[str]
+) -> dict[str, str | None]:
+    """Seal ``case_built`` (one batch, UTC µs ``now_us``) for each case of ``does`` (DOE numbers counsel
+    checked and named: never every row, since a row planted without the key looks just like a case built
+    before builds were sealed) that has NO proven ``case_built`` under ``trust``, no proven withdraw/close or
+    escalation bound to another identity, whose hits the ledger proves now
+    (:meth:`ProvenCaseHits.ledger_problem`), and whose address, port and swarm no other case row shares
+    over an overlapping interval (a row copied under a new DOE number, e.g. of a withdrawn case, is never
+    sealed). Returns ``{DOE: None (sealed) or why not}``. Nothing is sealed while the history is incomplete,
+    nor when the store's key is not in ``trust`` (its seal would prove nothing). Source:
+    :mod:`swarmscope.cases.case_binding` (cases built before builds were sealed).
 
     Raises:
         StoreError: the store holds no signing key (nothing written).
     """
     node = signer(store, "sealing case builds")
     if node.fingerprint.lower() not in {f.lower() for f in trust.fingerprints}:
-        return []
-    history = workflow_history(store, trust)
-    chosen = [
-        c
-        for c in case_status.list_cases(store)
-        if history.refusal(c.doe) is None
-        and history.latest(c.doe, CASE_BUILT) is None
-        and not foreign_events(history, c)
-    ]
+        return {
+            doe: "the signing key is not among the trusted keys: its seal would prove nothing" for doe in does
+        }
+    history, rows = workflow_history(store, trust), case_status.list_cases(store)
+    by_doe = {c.doe: c for c in rows}
+    out: dict[str, str | None] = {doe: _reseal_refusal(history, rows, by_doe.get(doe), doe) for doe in does}
+    chosen = [by_doe[doe] for doe, why in out.items() if why is None]
     if chosen:
         proof = ProvenCaseHits(store, trust, ips=frozenset(c.ip for c in chosen))
-        chosen = [c for c in chosen if proof.ledger_problem(c) is None]
-    if chosen:
-        events = [WorkflowEvent(c.doe, CASE_BUILT, now_us, built_sha256(c)) for c in chosen]
+        for case in chosen:
+            out[case.doe] = proof.ledger_problem(case)
+    sealed = [by_doe[doe] for doe, why in out.items() if why is None]
+    if sealed:
+        events = [WorkflowEvent(c.doe, CASE_BUILT, now_us, built_sha256(c)) for c in sealed]
         seal_batch(store, "sealing case builds", events)
-    return [c.doe for c in chosen]
+    return out
+
+
+def _reseal_refusal(
+    history: WorkflowHistory, rows: Sequence[CaseRow], case: CaseRow | None, doe: str
+) -> str | None:
+    """Why ``case`` (DOE ``doe``) may not have its build sealed now, before its hits are checked."""
+    if case is None:
+        return "no such case"
+    if (why := history.refusal(doe)) is not None:
+        return why
+    if history.latest(doe, CASE_BUILT) is not None:
+        return "its build is sealed already"
+    if foreign_events(history, case):
+        return "sealed events of its DOE number are bound to another identity"
+    twin = next(
+        (
+            o.doe
+            for o in rows
+            if o.doe != doe
+            and (o.infohash, o.ip, o.port) == (case.infohash, case.ip, case.port)
+            and o.first_hit_us <= case.last_hit_us
+            and case.first_hit_us <= o.last_hit_us
+        ),
+        None,
+    )
+    return (
+        None if twin is None else f"{twin} has the same address, port and swarm over an overlapping interval"
+    )
+
+
+def unbound_cases(store: Store, trust: EvidenceTrust) -> list[str]:
+    """The DOE numbers of the cases with no proven ``case_built`` under ``trust`` (oldest first)."""
+    history = workflow_history(store, trust)
+    return [c.doe for c in case_status.list_cases(store) if history.latest(c.doe, CASE_BUILT) is None]

@@ -14,7 +14,7 @@ import typer
 from swarmscope.cases import workflow
 from swarmscope.cases.candidates import BuildReport, build_cases, recorded_policy
 from swarmscope.cases.case_actions import DECISIONS, decision_refusal, record_decision
-from swarmscope.cases.case_views import reseal_unbound, unproven_cases
+from swarmscope.cases.case_views import reseal_unbound, unbound_cases, unproven_cases
 from swarmscope.cases.thresholds import DEFAULT_MIN_HITS, DEFAULT_MIN_VANTAGES, policy_warnings
 from swarmscope.cli.app import app
 from swarmscope.cli.evidence_trust import NodeKeyOption, TrustKeyOption, view_trust, workflow_trust
@@ -132,15 +132,21 @@ def _attach_key(store: Store, db: str, node_key: Path | None, now: int) -> str |
 def _seal_builds(
     store: Store, trust: EvidenceTrust, now: int, unsigned: str | None, report: BuildReport
 ) -> None:
-    """Seal the build of cases without one (built before builds were sealed, or without the key) whose
-    hits are still proven (:func:`reseal_unbound`), or warn, without the key, that new cases are unsealed."""
-    if unsigned is None:
-        for doe in reseal_unbound(store, trust, now):
-            typer.echo(f"{doe}: its build is sealed now (it had no sealed case_built record)")
-    elif report.created:
+    """Name the cases without a sealed build (built before builds were sealed, or without the key): they
+    stay UNPROVEN until counsel checked each and runs `cases reseal` (never sealed here: a row planted
+    without the key looks just like one); without the key, warn that the new cases are unsealed."""
+    if unsigned is not None and report.created:
         typer.echo(
             f"warning: {len(report.created)} new case(s) are not sealed, no document will carry them until "
             f"`cases build` runs with the node's private key ({clean(unsigned)})",
+            err=True,
+        )
+    unbound = [doe for doe in unbound_cases(store, trust) if doe not in {c.doe for c in report.created}]
+    if unbound:
+        shown = ", ".join(unbound[:10]) + (f" and {len(unbound) - 10} more" if len(unbound) > 10 else "")
+        typer.echo(
+            f"note: {len(unbound)} case(s) have no sealed build and stay UNPROVEN ({shown}): check each, then"
+            " `swarmscope cases reseal DOE...` seals its build",
             err=True,
         )
 
@@ -246,6 +252,36 @@ def show(
             typer.echo(
                 f"  {iso(event.at_us)}  {event.status:<12} by {clean(event.actor)}  {clean(event.note or '')}"
             )
+
+
+@cases_app.command("reseal")
+def reseal(
+    does: Annotated[
+        list[str], typer.Argument(metavar="DOE...", help="The cases to seal, each checked first.")
+    ],
+    db: DbOption = DEFAULT_DB,
+    node_key: SigningKeyOption = None,
+    trust_key: TrustKeyOption = None,
+) -> None:
+    """Seal the build of cases that have none (built before builds were sealed, or without the node key),
+    once counsel checked each: only a case whose hits the ledger proves, with no sealed decision bound to
+    another identity, and that no other case row shares (same address, port and swarm, overlapping
+    interval: a row copied under a new DOE number is refused). One line per case; exit 1 when any is
+    refused."""
+    try:
+        now = now_us()
+        trust = workflow_trust(db, node_key, trust_key, now)
+        with signing_store(db, node_key, now) as store:
+            echo_witness_notes(store, db, node_key, unchecked=False, trusted=trust.fingerprints)
+            results = reseal_unbound(store, trust, now, list(dict.fromkeys(does)))
+    except SwarmscopeError as exc:
+        raise fail(exc) from None
+    for doe, why in results.items():
+        typer.echo(
+            f"{clean(doe)}: " + ("its build is sealed now" if why is None else f"refused: {clean(why)}")
+        )
+    if any(why is not None for why in results.values()):
+        raise typer.Exit(1)
 
 
 @cases_app.command("event")
