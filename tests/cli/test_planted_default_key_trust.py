@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from swarmscope.evidence.records import Observation, Source, Tier
 from swarmscope.store.database import open_store
 from swarmscope.store.ledger.head_witness import witness_path, write_witness
@@ -40,9 +38,6 @@ def _forge(db: str) -> None:
     write_witness(witness_path(planted), mine, batch.last_index, batch.head_hash)
 
 
-@pytest.mark.xfail(
-    strict=True, reason="rev12b9: cases build trusts a key planted beside the database silently"
-)
 def test_cases_build_on_a_planted_default_key_names_the_node_left_out(tmp_path: Path) -> None:
     db, runner = _sealed_apart(tmp_path)
     honest = runner.invoke(app, ["cases", "build", "--db", db])

@@ -38,7 +38,7 @@ from swarmscope.store.ledger.node_key import (
     load_or_create_node_key,
     open_node_key,
 )
-from swarmscope.store.ledger.witness_cover import require_head, require_kept
+from swarmscope.store.ledger.witness_cover import missing_own, require_head, require_kept
 from swarmscope.store.ledger.witness_reset import reset_notes
 
 SigningKeyOption = Annotated[
@@ -196,9 +196,11 @@ def check_witness(
         require_kept(store, paths, required, covered)
     except WitnessError as exc:
         raise StoreError(str(exc)) from None
+    if trusted and not given and fingerprint is None and not every:
+        _refuse_untrusted_kept(store, keys[0], set(trusted) | covered)
     notes = reset_notes(store)
     unwitnessed = sorted(set(lq.sealing_nodes(store)) - covered)
-    if unchecked and not found and unwitnessed:
+    if unchecked and not found and (unwitnessed or not covered):  # an emptied database is not silent either
         notes.append(f"tail not checked: no chain-head witness at {' or '.join(str(p) for p in paths)}")
     elif unchecked and every:
         notes += [f"tail not checked: node {fp} has no chain-head witness here" for fp in unwitnessed]
@@ -215,6 +217,24 @@ def witness_keys() -> list[Path]:
     keeps its witness on its own machine, so the reader is given copies. Empty when unset."""
     text = os.environ.get(WITNESS_KEYS_ENV, "")
     return [Path(part) for part in text.split(os.pathsep) if part.strip()]
+
+
+def _refuse_untrusted_kept(store: Store, default: Path, trusted: set[str]) -> None:
+    """A reader that took its trust from the key file beside the database (no ``--node-key``): refuse when
+    another node, whose chain says a witness was kept, is not trusted. With the node's key kept apart,
+    someone who can write the database's directory could otherwise plant a key there, seal forged hits
+    with it and become the trust root of the next reader run without ``--node-key``.
+
+    Raises:
+        StoreError: naming the untrusted node and the options that settle it.
+    """
+    others = missing_own(store, trusted)
+    if others:
+        raise StoreError(
+            f"database refused: node {others[0][0]}'s chain says a chain-head witness was kept, but it is"
+            f" neither the node of the key file beside the database ({default}) nor trusted: say whose"
+            " evidence to use with --node-key KEY (the key file that sealed it) or --trust-key FINGERPRINT"
+        )
 
 
 def _given(explicit: Path | Sequence[Path] | None) -> list[Path]:
