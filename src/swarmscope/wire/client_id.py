@@ -23,6 +23,7 @@ STYLE_V_FIELD = "v-field"  # peer id not recognised; name/version from the BEP 1
 STYLE_UNKNOWN = "unknown"
 
 V_TEXT_MAX = 200  # characters kept by repair_text; a 'v' is a short client name (PW-10)
+V_KEPT_MAX = 256  # bytes: a longer 'v' is identified each time, never kept (1,024 keys: <= 256 KiB)
 _SHADOW_DIGITS = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz.-"  # BEP 20
 
 
@@ -343,14 +344,19 @@ def identify(peer_id: bytes | None, v: bytes | str | None = None) -> ClientInfo:
     """
     if v is not None and not isinstance(v, bytes | str):
         v = bytes(v)  # a bytearray or memoryview: hashable for the kept answers, the same bytes
-    return _identified(bytes(peer_id[:PEER_ID_READ]) if peer_id else None, v)
+    prefix = bytes(peer_id[:PEER_ID_READ]) if peer_id else None
+    if v is not None and len(v) > V_KEPT_MAX:  # never a key of the kept answers: it would be kept whole
+        return _identified.__wrapped__(prefix, v)
+    return _identified(prefix, v)
 
 
 @functools.lru_cache(maxsize=1024)
 def _identified(prefix: bytes | None, v: bytes | str | None) -> ClientInfo:
     """:func:`identify` of a peer id's first :data:`PEER_ID_READ` bytes, which is all that the peer-id
     parsers read (every length test they make has the same answer for the prefix), kept for the
-    last 1,024 (prefix, ``v``) pairs: peers of one client share both, and a ClientInfo is immutable."""
+    last 1,024 (prefix, ``v``) pairs: peers of one client share both, and a ClientInfo is immutable. A ``v``
+    over :data:`V_KEPT_MAX` bytes is never kept (:func:`identify`): a hostile peer's 1 MiB ``v`` would keep
+    1 MiB for the run, 1,024 of them 1 GiB."""
     from_id = _from_peer_id(prefix) if prefix else UNKNOWN
     from_v = _from_v(v) if v is not None else None
     if from_v is None:
