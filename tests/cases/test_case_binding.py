@@ -67,7 +67,7 @@ def test_a_case_built_without_a_sealed_build_is_unproven_until_resealed(store: S
         reader.close()
     lines, refused, notices = documents(store, tmp_path)
     assert lines == notices == [] and sorted(dict(refused)) == sorted(does.values())
-    assert all("case not sealed at build" in why and "`cases reseal DOE`" in why for _d, why in refused), refused
+    assert all("case not sealed at build" in w and "`cases reseal DOE`" in w for _d, w in refused), refused
     tamper(store, f"UPDATE legal_case SET hits = 2 WHERE doe = '{does[PORT_EDIT]}'")  # its hits unproven
     resealed = reseal_unbound(store, trust(), NOW, sorted(does.values()))
     assert resealed[does[HONEST]] is None and "changed since it was built" in str(resealed[does[PORT_EDIT]])
@@ -85,4 +85,5 @@ def test_a_build_run_again_keeps_its_cases_proven(store: Store, tmp_path: Path) 
     lines, refused, notices = documents(store, tmp_path)
     assert sorted(lines) == sorted(notices) == sorted(does.values()) and refused == []
     assert unproven_cases(store, trust(), case_status.list_cases(store)) == {}
-    assert set(reseal_unbound(store, trust(), NOW, sorted(does.values())).values()) == {"its build is sealed already"}
+    again_sealed = reseal_unbound(store, trust(), NOW, sorted(does.values()))
+    assert set(again_sealed.values()) == {"its build is sealed already"}

@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import tracemalloc
 
-import pytest
 from bencode2 import bdecode, bencode
 
-from swarmscope.errors import DecodeError
 from swarmscope.wire import bencode as wire_bencode
 from swarmscope.wire.metainfo import parse_metainfo
 
@@ -41,11 +39,6 @@ def test_the_dense_torrent_decodes_within_the_stated_bound() -> None:
     assert peak <= wire_bencode.COST_FACTOR * len(raw) + wire_bencode.COST_SLACK
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=DecodeError,
-    reason="rev12b14: the cost weights refuse a genuine torrent of many empty files",
-)
 def test_a_genuine_torrent_of_many_empty_files_is_read() -> None:
     meta = parse_metainfo(_dense_v1())
     assert len(meta.files) == FILES

@@ -54,7 +54,7 @@ from swarmscope.store.legal.workflow_seals import (
 
 UNBOUND = "case not sealed at build"
 REBOUND = "case identity altered"
-RESEAL_HINT = "check it, then `cases reseal DOE` with the node key seals its build, if its hits are still proven"
+RESEAL_HINT = "check it, then `cases reseal DOE` with the node key seals its build (if its hits are proven)"
 _DECISIONS = ((CASE_DECISION, ("withdraw", "close")), (ESCALATED, ("escalate", "counsel_escalate")))
 
 

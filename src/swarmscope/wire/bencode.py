@@ -92,8 +92,8 @@ def _over(cost: int, budget: int, values: int, max_values: int, pos: int) -> Dec
     if values > max_values:
         return DecodeError(f"bencode: more than {max_values} values (this message's bound)", pos)
     return DecodeError(
-        f"bencode: decoding would allocate over {budget} bytes ({COST_FACTOR} times the input"
-        f" + {COST_SLACK >> 20} MiB)",
+        f"bencode: decoding would allocate over {budget} bytes (the bound for an input this size: a multiple"
+        f" of it + {COST_SLACK >> 20} MiB)",
         pos,
     )
 
@@ -155,7 +155,7 @@ def _scan(data: bytes, pos: int, budget: int = UNBOUNDED, max_values: int = UNBO
             stack[-1] += 1
 
 
-def _within(chunk: bytes, max_values: int) -> bool:
+def _within(chunk: bytes, max_values: int, factor: int = COST_FACTOR) -> bool:
     """True when byte counts alone show ``chunk`` within :func:`_budget` and ``max_values`` (an
     over-estimate: every ``:`` weighed as a string that is a dict key, every ``i`` as a large integer)."""
     n = len(chunk)
@@ -164,12 +164,12 @@ def _within(chunk: bytes, max_values: int) -> bool:
     count = chunk.count
     lists, dicts, colons, ints = count(b"l"), count(b"d"), count(b":"), count(b"i")
     cost = lists * COST_LIST + dicts * COST_DICT + colons * (COST_STRING + COST_KEY) + ints * COST_INT
-    return lists + dicts + colons + ints <= max_values and cost + 2 * n <= _budget(n)
+    return lists + dicts + colons + ints <= max_values and cost + 2 * n <= _budget(n, factor)
 
 
-def _budget(size: int) -> int:
-    """Bytes a decode of ``size`` input bytes may allocate: ``COST_FACTOR * size + COST_SLACK``."""
-    return COST_FACTOR * size + COST_SLACK
+def _budget(size: int, factor: int = COST_FACTOR) -> int:
+    """Bytes a decode of ``size`` input bytes may allocate: ``factor * size + COST_SLACK``."""
+    return factor * size + COST_SLACK
 
 
 def _build(data: bytes, pos: int) -> tuple[Any, int]:
@@ -206,7 +206,7 @@ def _materialise(chunk: bytes) -> Any:
         return _build(chunk, 0)[0]
 
 
-def decode_canonical(chunk: bytes, max_values: int = UNBOUNDED) -> Any:
+def decode_canonical(chunk: bytes, max_values: int = UNBOUNDED, factor: int = COST_FACTOR) -> Any:
     """The value of ``chunk`` when it is exactly one canonical value (bencode2, the C decoder), else None.
 
     None means "not decided here": malformed input, trailing bytes, unsorted or repeated keys (META-01),
@@ -219,7 +219,7 @@ def decode_canonical(chunk: bytes, max_values: int = UNBOUNDED) -> Any:
     if chunk.count(b"l") + chunk.count(b"d") > MAX_DEPTH:
         return None
     n = len(chunk)  # the small case inline: this is the DHT's hot path
-    if (n > ALWAYS_WITHIN or n > 2 * max_values) and not _within(chunk, max_values):
+    if (n > ALWAYS_WITHIN or n > 2 * max_values) and not _within(chunk, max_values, factor):
         return None
     try:
         return bdecode(chunk)
@@ -252,13 +252,17 @@ def decode(data: bytes, max_values: int = UNBOUNDED) -> Any:
     return _materialise(data)
 
 
-def decode_prefix(data: bytes, start: int = 0, max_values: int = UNBOUNDED) -> tuple[Any, int]:
+def decode_prefix(
+    data: bytes, start: int = 0, max_values: int = UNBOUNDED, factor: int = COST_FACTOR
+) -> tuple[Any, int]:
     """Decode the first complete value starting at ``start`` and ignore what follows.
 
     Args:
         data: bytes holding a bencoded value at ``start``, possibly followed by anything.
         start: byte offset of the value.
         max_values: the caller's cap on the number of values (libtorrent's ``token_limit``).
+        factor: the cost bound's multiple of the input (default :data:`COST_FACTOR`; a torrent's is
+            :data:`swarmscope.wire.metainfo.COST_FACTOR`).
 
     Returns:
         ``(value, end)`` where ``end`` is the offset just after the value.
@@ -272,10 +276,10 @@ def decode_prefix(data: bytes, start: int = 0, max_values: int = UNBOUNDED) -> t
     if not 0 <= start < len(data):
         raise DecodeError("bencode: truncated input (no value at offset)", start)
     if data.endswith(b"e"):  # a message that is one dict/list: try bencode2 on all of it
-        value = decode_canonical(data[start:] if start else data, max_values)
+        value = decode_canonical(data[start:] if start else data, max_values, factor)
         if value is not None:
             return value, len(data)
-    end = _scan(data, start, _budget(len(data) - start), max_values)
+    end = _scan(data, start, _budget(len(data) - start, factor), max_values)
     return _materialise(data[start:end]), end
 
 
