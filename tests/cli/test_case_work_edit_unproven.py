@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from typer.testing import CliRunner
 
 from swarmscope.cli import register_commands
@@ -19,7 +18,6 @@ from tests.tampering import tamper_file
 register_commands()
 
 
-@pytest.mark.xfail(strict=True, reason="rev12b9: case views do not judge the case's work/ISP/place links")
 def test_a_case_moved_to_another_clients_work_is_not_shown_as_proven(world: World, tmp_path: Path) -> None:
     b, db, runner = world.dois[1], str(world.db), CliRunner()
     added = runner.invoke(

@@ -5,9 +5,11 @@ A ``legal_case`` row is an unsealed row: whoever can write the database file can
 that never served a byte, or edit its hits or interval. The documents refuse such a case through the case
 proof (:class:`swarmscope.cases.case_proof.CaseProof`); the views mark it instead, with the same ledger
 check (:meth:`swarmscope.cases.case_proof.ProvenCaseHits.ledger_problem`: the case's hits are exactly the
-proven verified hits of its address and port inside its interval, and no refused row lies there). The
-threshold re-judgement and the work/ISP links stay with the documents, which judge them under their own
-command's policy. A row that is not the identity sealed at its build (an address moved between cases, DOE
+proven verified hits of its address and port inside its interval, and no refused row lies there). A row
+whose work, ISP, region or city do not follow from the proven attribution and the checked work links
+(:func:`swarmscope.cases.case_links.link_problem`, as the documents judge it) is marked too, naming no
+work or ISP (a row moved to another client's work must not show that client the first one's). The
+threshold re-judgement stays with the documents, which judge it under their own command's policy. A row that is not the identity sealed at its build (an address moved between cases, DOE
 numbers swapped, or a case built before builds were sealed) is marked, naming the sealed address when a case
 row or a proven hit of the swarm carries it (:func:`swarmscope.cases.case_binding.binding_problem`). The
 case's status column is an unsealed row too: one edited without the key (a
@@ -28,11 +30,15 @@ from collections.abc import Iterator, Sequence
 from typing import NamedTuple
 
 from swarmscope.cases.case_binding import REBOUND, CaseIdentity, binding_problem, built_sha256, foreign_events
-from swarmscope.cases.case_proof import ProvenCaseHits
+from swarmscope.cases.case_links import link_problem
+from swarmscope.cases.case_proof import UNLINKED, ProvenCaseHits
 from swarmscope.cases.case_state import status_problem
+from swarmscope.cases.directory_proof import DirectoryProof
+from swarmscope.cases.work_links import TorrentChecks
 from swarmscope.evidence.records import WorkflowEvent
 from swarmscope.store.database import Store
 from swarmscope.store.ledger.proven import EvidenceTrust
+from swarmscope.store.ledger.proven_records import ProvenAttributions, proven_attributions
 from swarmscope.store.legal import case_status
 from swarmscope.store.legal.case_rows import CaseRow
 from swarmscope.store.legal.workflow_seals import (
@@ -65,14 +71,33 @@ def unproven_cases(store: Store, trust: EvidenceTrust | None, cases: Sequence[Ca
     ips = {case.ip for case in cases}
     proof = ProvenCaseHits(store, trust, ips=frozenset(ips) if len(ips) <= FEW_ADDRESSES else None)
     history = workflow_history(store, trust)
+    links = _Links(store, trust, ips)
     out: dict[str, str] = {}
     for case in cases:
         why = proof.ledger_problem(case) or status_problem(history, case) or binding_problem(history, case)
         if why is not None and REBOUND in why:  # name the sealed address (rare: read what may carry it)
             why = binding_problem(history, case, _known(store, trust, case.infohash)) or why
+        if why is None and links.problem(case):
+            why = UNLINKED  # no work, ISP or place named: the row may now carry another client's
         if why is not None:
             out[case.doe] = _reason(case.doe, why)
     return out
+
+
+class _Links:
+    """The work/ISP/place check of the documents (:func:`swarmscope.cases.case_links.link_problem`) for a
+    view: the proven attributions of the shown addresses read once, each torrent's work link checked once."""
+
+    def __init__(self, store: Store, trust: EvidenceTrust, ips: set[str]) -> None:
+        self.store, self.trust, self.ips = store, trust, ips
+        self.checks, self.directory = TorrentChecks(store, trust), DirectoryProof(store, trust)
+        self._attributions: ProvenAttributions | None = None
+
+    def problem(self, case: CaseRow) -> bool:
+        """True when the case row's work, ISP, region or city do not follow from the proven inputs."""
+        if self._attributions is None:
+            self._attributions = proven_attributions(self.store, self.trust, self.ips)
+        return link_problem(self.store, case, self._attributions, self.checks, self.directory) is not None
 
 
 def _known(store: Store, trust: EvidenceTrust, infohash: str) -> Iterator[CaseIdentity]:
