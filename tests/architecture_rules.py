@@ -51,6 +51,7 @@ LAYERS = {
     "research": 4,
     "web": 5,
     "cli": 6,
+    "__main__": 7,  # python -m swarmscope: the cli entry point, nothing else
 }
 ENVIRONMENT = {  # every spelling of the process environment (os re-exports posix/nt; ~ is $HOME)
     "os.environ", "os.environb", "os.getenv", "os.getenvb", "posix.environ", "nt.environ",

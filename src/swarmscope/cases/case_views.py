@@ -9,7 +9,8 @@ proven verified hits of its address and port inside its interval, and no refused
 whose work, ISP, region or city do not follow from the proven attribution and the checked work links
 (:func:`swarmscope.cases.case_links.link_problem`, as the documents judge it) is marked too, naming no
 work or ISP (a row moved to another client's work must not show that client the first one's). The
-threshold re-judgement stays with the documents, which judge it under their own command's policy. A row that is not the identity sealed at its build (an address moved between cases, DOE
+threshold re-judgement stays with the documents, which judge it under their own command's policy. A row
+that is not the identity sealed at its build (an address moved between cases, DOE
 numbers swapped, or a case built before builds were sealed) is marked, naming the sealed address when a case
 row or a proven hit of the swarm carries it (:func:`swarmscope.cases.case_binding.binding_problem`). The
 case's status column is an unsealed row too: one edited without the key (a
