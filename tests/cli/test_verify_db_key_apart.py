@@ -52,6 +52,24 @@ def _refused_for(output: str, fingerprint: str) -> None:
     assert f"node {fingerprint}:" in line and "pass --node-key with that node's key file" in line, line
 
 
+def plant_and_truncate(db: str) -> Path:
+    """What someone who can write the database's directory (not the key's) does: register and seal with a
+    key of their own planted beside the database, sign its witness, and truncate node 1's tail; returns
+    the planted key file."""
+    planted = default_key_path(db)
+    mine = load_or_create_node_key(planted)
+    batch = _seal(db, mine, 7)
+    write_witness(witness_path(planted), mine, batch.last_index, batch.head_hash)
+    tamper_file(
+        Path(db),
+        "DELETE FROM ledger_batch WHERE node_id = 1 AND last_index = 2",
+        "DELETE FROM ledger_entry WHERE node_id = 1 AND idx = 2",
+        "DELETE FROM workflow_event WHERE ledger_node = 1 AND ledger_index = 2",
+        "DELETE FROM work WHERE id = 3",
+    )
+    return planted
+
+
 def test_an_honest_database_with_its_key_apart_verifies(tmp_path: Path) -> None:
     db, runner = _sealed_apart(tmp_path)
     verified = runner.invoke(app, ["verify", "--db", db, "--node-key", str(_key(tmp_path))])
@@ -82,17 +100,7 @@ def test_a_key_of_another_node_does_not_stand_in(tmp_path: Path) -> None:
 
 def test_a_planted_key_beside_the_database_does_not_hide_a_truncated_tail(tmp_path: Path) -> None:
     db, runner = _sealed_apart(tmp_path)
-    planted = default_key_path(db)
-    mine = load_or_create_node_key(planted)
-    batch = _seal(db, mine, 7)
-    write_witness(witness_path(planted), mine, batch.last_index, batch.head_hash)
-    tamper_file(
-        Path(db),
-        "DELETE FROM ledger_batch WHERE node_id = 1 AND last_index = 2",
-        "DELETE FROM ledger_entry WHERE node_id = 1 AND idx = 2",
-        "DELETE FROM workflow_event WHERE ledger_node = 1 AND ledger_index = 2",
-        "DELETE FROM work WHERE id = 3",
-    )
+    planted = plant_and_truncate(db)
     verified = runner.invoke(app, ["verify", "--db", db])
     assert verified.exit_code == 1 and "NOT VERIFIED" in verified.output, verified.output
     _refused_for(verified.output, _node(tmp_path))

@@ -18,12 +18,12 @@ from swarmscope.cli.app import app
 from swarmscope.cli.document_gate import Gate
 from swarmscope.evidence.seal import public_key_pem
 from swarmscope.store.database import StoreError
-from swarmscope.store.ledger.head_witness import key_file_fingerprint, witness_path, write_witness
+from swarmscope.store.ledger.head_witness import key_file_fingerprint, witness_path
 from swarmscope.store.ledger.node_key import default_key_path, load_or_create_node_key
 from swarmscope.web.app import create_app
 from swarmscope.web.settings import WebSettings
-from tests.cli.test_anchor_other_node import T0, _seal
-from tests.tampering import tamper_file
+from tests.cli.test_anchor_other_node import T0
+from tests.cli.test_verify_db_key_apart import plant_and_truncate
 
 register_commands()
 
@@ -42,17 +42,7 @@ def _planted(tmp_path: Path) -> tuple[str, Path, str]:
     public.write_bytes(public_key_pem(load_or_create_node_key(key)))
     node = key_file_fingerprint(public)
     assert node is not None
-    planted = default_key_path(db)
-    mine = load_or_create_node_key(planted)
-    batch = _seal(db, mine, 7)
-    write_witness(witness_path(planted), mine, batch.last_index, batch.head_hash)
-    tamper_file(
-        Path(db),
-        "DELETE FROM ledger_batch WHERE node_id = 1 AND last_index = 2",
-        "DELETE FROM ledger_entry WHERE node_id = 1 AND idx = 2",
-        "DELETE FROM workflow_event WHERE ledger_node = 1 AND ledger_index = 2",
-        "DELETE FROM work WHERE id = 3",
-    )
+    plant_and_truncate(db)
     return db, public, node
 
 
