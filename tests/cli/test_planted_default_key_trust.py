@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from swarmscope.evidence.records import Observation, Source, Tier
 from swarmscope.store.database import open_store
 from swarmscope.store.ledger.head_witness import witness_path, write_witness
@@ -47,3 +49,20 @@ def test_cases_build_on_a_planted_default_key_names_the_node_left_out(tmp_path: 
     assert linked.exit_code == 0, linked.output
     built = runner.invoke(app, ["cases", "build", "--db", db])
     assert built.exit_code == 1 or _node(tmp_path) in built.output, built.output
+
+
+def test_serve_on_a_planted_default_key_is_refused_before_it_serves(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``serve --db DB`` without ``--node-key``: the console would trust the planted key alone."""
+    import swarmscope.cli.serve as serve_cli
+
+    db, runner = _sealed_apart(tmp_path)
+    _forge(db)
+    served: list[object] = []
+    monkeypatch.setattr(serve_cli, "serve", lambda settings, announce: served.append(settings))
+    refused = runner.invoke(app, ["serve", "--db", db])
+    assert refused.exit_code == 1 and _node(tmp_path) in " ".join(refused.output.split()), refused.output
+    assert served == []
+    trusted = runner.invoke(app, ["serve", "--db", db, "--trust-key", _node(tmp_path)])
+    assert trusted.exit_code == 0 and len(served) == 1, trusted.output  # the node named: no refusal

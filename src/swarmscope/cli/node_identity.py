@@ -197,7 +197,7 @@ def check_witness(
     except WitnessError as exc:
         raise StoreError(str(exc)) from None
     if trusted and not given and fingerprint is None and not every:
-        _refuse_untrusted_kept(store, keys[0], set(trusted) | covered)
+        refuse_untrusted_kept(store, keys[0], set(trusted) | covered)
     notes = reset_notes(store)
     unwitnessed = sorted(set(lq.sealing_nodes(store)) - covered)
     if unchecked and not found and (unwitnessed or not covered):  # an emptied database is not silent either
@@ -219,7 +219,7 @@ def witness_keys() -> list[Path]:
     return [Path(part) for part in text.split(os.pathsep) if part.strip()]
 
 
-def _refuse_untrusted_kept(store: Store, default: Path, trusted: set[str]) -> None:
+def refuse_untrusted_kept(store: Store, default: Path, trusted: set[str]) -> None:
     """A reader that took its trust from the key file beside the database (no ``--node-key``): refuse when
     another node, whose chain says a witness was kept, is not trusted. With the node's key kept apart,
     someone who can write the database's directory could otherwise plant a key there, seal forged hits

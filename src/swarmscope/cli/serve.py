@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from swarmscope.cli import numeric as num
 from swarmscope.cli.app import app
 from swarmscope.cli.evidence_trust import TrustKeyOption, workflow_trust
-from swarmscope.cli.node_identity import signing_key, witness_keys
+from swarmscope.cli.node_identity import refuse_untrusted_kept, signing_key, witness_keys
 from swarmscope.cli.numeric import number_option
 from swarmscope.cli.options import DbOption, fail, now_us
 from swarmscope.errors import InputError, SwarmscopeError
@@ -107,6 +107,9 @@ def serve_command(
             return
         check_host(host, allow_remote)
         trusted = _trusted(db, node_key, trust_key)
+        if trusted and node_key is None and not trust_key:  # trust taken from the key beside the database
+            with open_store(db, create=False) as store:
+                refuse_untrusted_kept(store, default_key_path(db), set(trusted))
         key = _sealing_key(db, node_key)
         witness = witness_path(node_key if node_key is not None else default_key_path(db))
         settings = WebSettings(
