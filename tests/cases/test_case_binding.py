@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from swarmscope.cases.candidates import build_cases
 from swarmscope.cases.case_views import reseal_unbound, unproven_cases
 from swarmscope.cases.thresholds import ThresholdPolicy
@@ -87,3 +89,20 @@ def test_a_build_run_again_keeps_its_cases_proven(store: Store, tmp_path: Path) 
     assert unproven_cases(store, trust(), case_status.list_cases(store)) == {}
     again_sealed = reseal_unbound(store, trust(), NOW, sorted(does.values()))
     assert set(again_sealed.values()) == {"its build is sealed already"}
+
+
+def test_a_build_racing_another_says_still_passes_for_the_case_the_other_made(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two builds at once (PostgreSQL): the second read the case list before the first committed, so the
+    case it upserts exists by then. Its report and the case's history say "still passes", not a second
+    "passed the thresholds" (the created flag comes from the upsert's own transaction)."""
+    does = built(store)
+    real = case_status.list_cases
+    monkeypatch.setattr(case_status, "list_cases", lambda s, **kw: [] if not kw else real(s, **kw))
+    again = build_cases(store, ThresholdPolicy(), NOW, trust=trust())
+    monkeypatch.undo()
+    assert again.created == [] and {c.doe for c in again.refreshed} == set(does.values())
+    for doe in does.values():
+        notes = [e.note or "" for e in case_status.case_events(store, case_status.get_case(store, doe).id)]
+        assert sum(n.startswith("build: passed the thresholds") for n in notes) == 1, notes

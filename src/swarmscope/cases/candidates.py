@@ -234,9 +234,9 @@ def build_cases(
             unusable[(verdict.ip, verdict.port, verdict.infohash)] = str(work)
             continue
         plans.append((verdict, _plan(store, verdict, work.id, attributions)))
-    rows = case_status.upsert_cases(store, [plan for _v, plan in plans], now_us)  # one batch of seals
-    for (verdict, _p), row in zip(plans, rows, strict=True):
-        _record(store, report, verdict, row, by_key, now_us, actor)
+    rows = case_status.upsert_cases_new(store, [plan for _v, plan in plans], now_us)  # one batch of seals
+    for (verdict, _p), (row, new) in zip(plans, rows, strict=True):
+        _record(store, report, verdict, (row, new), by_key, now_us, actor)
     groups = {(v.ip, v.port, v.infohash): v for v in verdicts}
     history = workflow_history(store, trusted)
     sealed = {  # its sealed build decides nothing: a candidate with no other sealed event is withdrawn
@@ -267,13 +267,15 @@ def _record(
     store: Store,
     report: BuildReport,
     verdict: Candidate,
-    row: case_rows.CaseRow,
+    given: tuple[case_rows.CaseRow, bool],
     by_key: dict[tuple[str, str, int], case_rows.CaseRow],
     now_us: int,
     actor: str,
 ) -> None:
-    """Record the build on the case ``row`` a passing group was given (created or refreshed), or name the
-    case on another port that holds its key (left as it is by :func:`case_status.upsert_cases`)."""
+    """Record the build on the case a passing group was given (``given``: its row and whether the upsert
+    created it, so two builds at once do not both say "passed the thresholds"), or name the case on another
+    port that holds its key (left as it is by :func:`case_status.upsert_cases_new`)."""
+    row, created = given
     key = (verdict.ip, verdict.infohash, verdict.first_hit_us)
     if row.port != verdict.port:
         report.skipped.append((verdict, (
@@ -281,7 +283,7 @@ def _record(
             f"{row.port}; cases are keyed without the port, so this address and port get no case"
         )))  # fmt: skip
         return
-    new = key not in by_key
+    new = created and key not in by_key
     span = (verdict.last_hit_us - verdict.first_hit_us) / 60_000_000
     note = (
         f"build: {'passed the thresholds' if new else 'still passes'}: {verdict.hits} verified hit(s) "

@@ -94,8 +94,14 @@ def upsert_case(
 
 
 def upsert_cases(store: Store, plans: Sequence[CasePlan], now_us: int) -> list[CaseRow]:
+    """:func:`upsert_cases_new` without the flags."""
+    return [row for row, _new in upsert_cases_new(store, plans, now_us)]
+
+
+def upsert_cases_new(store: Store, plans: Sequence[CasePlan], now_us: int) -> list[tuple[CaseRow, bool]]:
     """Create the case of each candidate, or refresh the existing one, in ONE transaction; returns the
-    rows in the order of ``plans``.
+    rows in the order of ``plans``, each with whether THIS transaction created it (two builds at once on
+    PostgreSQL: the second finds the first's case, and says so).
 
     The key is (IP, infohash, first hit): the same evidence finds the same case and DOE number. A new
     case gets the next DOE number, status ``candidate`` and a ``case_event`` by ``swarmscope``. An
@@ -121,7 +127,7 @@ def upsert_cases(store: Store, plans: Sequence[CasePlan], now_us: int) -> list[C
                 if new
             ]  # fmt: skip
             seal_events(conn, node, events)
-        return [row for row, _new in done]
+        return done
 
 
 def _upsert_in(conn: sa.Connection, plan: CasePlan, now_us: int) -> tuple[CaseRow, bool]:
