@@ -13,15 +13,21 @@ from swarmscope.monitor.metadata import MAX_CANDIDATES, lead_queue
 from swarmscope.monitor.plan import PlanPolicy
 
 
-def test_a_magnet_phase_holds_each_repeated_lead_once() -> None:
+def _magnet_phase(swarm: str, policy: PlanPolicy | None = None) -> Any:
+    """A monitor with only what :meth:`Monitor.discovered` reads while a magnet waits for its metadata."""
     monitor: Any = object.__new__(Monitor)
-    swarm = "ab" * 20
     monitor.clock = SimpleNamespace(now_us=lambda: 1_000_000)
     monitor.stats = {swarm: SimpleNamespace(sighted=lambda *_a: None)}
     monitor.evidence = SimpleNamespace(add=lambda _s: None)
     monitor._own, monitor.router, monitor.sources, monitor._held = set(), None, {}, {}
-    monitor.config = MonitorConfig(peer_id=b"-SS0001-000000000000")
+    monitor.config = MonitorConfig(peer_id=b"-SS0001-000000000000", plan=policy or PlanPolicy())
     monitor._metadata_leads = {swarm: lead_queue()}  # as the monitor makes it
+    return monitor
+
+
+def test_a_magnet_phase_holds_each_repeated_lead_once() -> None:
+    swarm = "ab" * 20
+    monitor = _magnet_phase(swarm)
     peers = [(f"10.0.0.{i + 1}", 6881, None) for i in range(200)]  # one reply, cut to numwant (200)
     for _announce in range(120):  # an hour of re-announces at the 30 s floor, the same 200 peers
         Monitor.discovered(monitor, swarm, peers, Source.TRACKER, "http://127.0.0.1:1/announce")
@@ -33,14 +39,8 @@ def test_a_magnet_phase_holds_each_repeated_lead_once() -> None:
 def test_a_magnet_phase_holds_at_most_the_plans_bound_of_fresh_leads_the_newest() -> None:
     """A tracker naming 200 fresh addresses at every announce for an hour (24,000) while the metadata is
     fetched: at most ``max_peers_per_swarm`` are held (the plan they go to holds no more), the newest."""
-    monitor: Any = object.__new__(Monitor)
     swarm = "ab" * 20
-    monitor.clock = SimpleNamespace(now_us=lambda: 1_000_000)
-    monitor.stats = {swarm: SimpleNamespace(sighted=lambda *_a: None)}
-    monitor.evidence = SimpleNamespace(add=lambda _s: None)
-    monitor._own, monitor.router, monitor.sources, monitor._held = set(), None, {}, {}
-    monitor.config = MonitorConfig(peer_id=b"-SS0001-000000000000", plan=PlanPolicy(max_peers_per_swarm=500))
-    monitor._metadata_leads = {swarm: lead_queue()}
+    monitor = _magnet_phase(swarm, PlanPolicy(max_peers_per_swarm=500))
     for announce in range(120):
         peers = [(f"10.{announce}.{i // 250}.{i % 250 + 1}", 6881, None) for i in range(200)]
         Monitor.discovered(monitor, swarm, peers, Source.TRACKER, "http://127.0.0.1:1/announce")
