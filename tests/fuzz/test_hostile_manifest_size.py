@@ -64,3 +64,19 @@ def test_a_huge_manifest_of_short_distinct_keys_is_refused_in_bounded_memory() -
     body = b",".join(b'"%06x":0' % i for i in range(count))
     files = {"manifest.json": b"{" + body + b"}"}
     assert_refused_within_bound(files)
+
+
+def test_another_file_over_the_file_bound_is_named_not_only_missing(tmp_path: Path) -> None:
+    """A sparse ledger file one byte over ``MAX_FILE``: it reads as missing to the checks (a problem), and
+    a note says why, by name and size."""
+    bundle = tmp_path / "bundle"
+    (bundle / "records").mkdir(parents=True)
+    (bundle / "manifest.json").write_text('{"version": 1, "files": {}}')
+    with (bundle / "records" / "ledger.bin").open("wb") as sparse:
+        sparse.truncate(MAX_FILE + 1)
+    out = io.StringIO()
+    status = run_verify(bundle, console=Console(file=out, width=400))
+    assert status != 0
+    assert f"note: records/ledger.bin: {MAX_FILE + 1} bytes, over the {MAX_FILE}" in out.getvalue(), (
+        out.getvalue()
+    )

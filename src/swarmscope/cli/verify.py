@@ -24,11 +24,13 @@ when PATH is not a swarmscope database, an ``--expect-head`` is not ``FINGERPRIN
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import stat
 import sys
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -105,6 +107,21 @@ class DirectoryBundle(Mapping[str, bytes]):
             return path.read_bytes()
         except OSError:
             raise KeyError(key) from None
+
+
+def _oversized(bundle: Path) -> list[str]:
+    """One note per regular file of ``bundle`` over :data:`MAX_FILE` (read as missing: its check names it
+    "missing"), so the reader learns why."""
+    notes = []
+    for rel in DirectoryBundle(bundle):
+        path = bundle / rel
+        with contextlib.suppress(OSError):
+            info = path.lstat()
+            if stat.S_ISREG(info.st_mode) and info.st_size > MAX_FILE:
+                notes.append(
+                    f"{rel}: {info.st_size} bytes, over the {MAX_FILE} a bundle file may have: not read"
+                )
+    return notes
 
 
 def verdict_json(verdict: Verdict) -> dict[str, Any]:
@@ -206,6 +223,7 @@ def run_verify(
             console,
         )
         return EXIT_UNUSABLE
+    verdict = replace(verdict, notes=(*verdict.notes, *_oversized(bundle)))
     if as_json:
         console.file.write(json.dumps(verdict_json(verdict), indent=2, sort_keys=True) + "\n")
     else:
