@@ -234,7 +234,7 @@ def build_cases(
             unusable[(verdict.ip, verdict.port, verdict.infohash)] = str(work)
             continue
         plans.append((verdict, _plan(store, verdict, work.id, attributions)))
-    rows = case_status.upsert_cases_new(store, [plan for _v, plan in plans], now_us)  # one batch of seals
+    rows = case_status.upsert_cases(store, [plan for _v, plan in plans], now_us)  # one batch of seals
     for (verdict, _p), (row, new) in zip(plans, rows, strict=True):
         _record(store, report, verdict, (row, new), by_key, now_us, actor)
     groups = {(v.ip, v.port, v.infohash): v for v in verdicts}
@@ -274,7 +274,7 @@ def _record(
 ) -> None:
     """Record the build on the case a passing group was given (``given``: its row and whether the upsert
     created it, so two builds at once do not both say "passed the thresholds"), or name the case on another
-    port that holds its key (left as it is by :func:`case_status.upsert_cases_new`)."""
+    port that holds its key (left as it is by :func:`case_status.upsert_cases`)."""
     row, created = given
     key = (verdict.ip, verdict.infohash, verdict.first_hit_us)
     if row.port != verdict.port:
@@ -283,7 +283,7 @@ def _record(
             f"{row.port}; cases are keyed without the port, so this address and port get no case"
         )))  # fmt: skip
         return
-    new = created and key not in by_key
+    new = created  # from the upsert's own transaction, not the case list read before it
     span = (verdict.last_hit_us - verdict.first_hit_us) / 60_000_000
     note = (
         f"build: {'passed the thresholds' if new else 'still passes'}: {verdict.hits} verified hit(s) "

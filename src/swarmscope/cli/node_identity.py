@@ -200,7 +200,7 @@ def check_witness(
         refuse_untrusted_kept(store, keys[0], set(trusted) | covered)
     notes = reset_notes(store)
     unwitnessed = sorted(set(lq.sealing_nodes(store)) - covered)
-    if unchecked and not found and (unwitnessed or not covered):  # an emptied database is not silent either
+    if unchecked and not found:  # with no witness the tail is never silently passed (an emptied database too)
         notes.append(f"tail not checked: no chain-head witness at {' or '.join(str(p) for p in paths)}")
     elif unchecked and every:
         notes += [f"tail not checked: node {fp} has no chain-head witness here" for fp in unwitnessed]

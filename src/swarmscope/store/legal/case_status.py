@@ -90,15 +90,10 @@ def upsert_case(
     now_us: int,
 ) -> CaseRow:
     """:func:`upsert_cases` of one candidate (``now_us``: UTC µs); returns its row."""
-    return upsert_cases(store, [CasePlan(candidate, work_id, isp_id, region, city)], now_us)[0]
+    return upsert_cases(store, [CasePlan(candidate, work_id, isp_id, region, city)], now_us)[0][0]
 
 
-def upsert_cases(store: Store, plans: Sequence[CasePlan], now_us: int) -> list[CaseRow]:
-    """:func:`upsert_cases_new` without the flags."""
-    return [row for row, _new in upsert_cases_new(store, plans, now_us)]
-
-
-def upsert_cases_new(store: Store, plans: Sequence[CasePlan], now_us: int) -> list[tuple[CaseRow, bool]]:
+def upsert_cases(store: Store, plans: Sequence[CasePlan], now_us: int) -> list[tuple[CaseRow, bool]]:
     """Create the case of each candidate, or refresh the existing one, in ONE transaction; returns the
     rows in the order of ``plans``, each with whether THIS transaction created it (two builds at once on
     PostgreSQL: the second finds the first's case, and says so).
