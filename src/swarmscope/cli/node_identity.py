@@ -38,7 +38,7 @@ from swarmscope.store.ledger.node_key import (
     load_or_create_node_key,
     open_node_key,
 )
-from swarmscope.store.ledger.witness_cover import missing_own, require_head, require_kept
+from swarmscope.store.ledger.witness_cover import missing_own, require_heads
 from swarmscope.store.ledger.witness_reset import reset_notes
 
 SigningKeyOption = Annotated[
@@ -191,9 +191,8 @@ def check_witness(
     paths = [witness_path(key) for key in keys]
     found = [path for path in paths if path.exists()]
     try:
-        covered = {fp for path in found if (fp := require_head(store, path)) is not None}
         required = None if every else _own_nodes((given or own) + others, fingerprint, trusted)
-        require_kept(store, paths, required, covered)
+        covered = require_heads(store, paths, frozenset(), required)
     except WitnessError as exc:
         raise StoreError(str(exc)) from None
     if trusted and not given and fingerprint is None and not every:

@@ -164,8 +164,8 @@ def require_heads(
 ) -> set[str]:
     """:func:`require_head` over several witness paths (a console's own, beside its key file, and copies
     of other nodes' witnesses beside their public key files: a fleet's nodes each keep theirs on their
-    own machine), each witness found checked, then every node in ``required`` must be among those whose
-    witness was found; ``required`` None: with some witness found, no further node; with none, every node.
+    own machine), each witness found checked, then every node in ``required`` (None: every node) whose chain
+    says a witness was kept must be among those whose witness was found (:func:`require_kept`).
 
     Returns:
         The fingerprints of the nodes whose witness was checked.
@@ -174,6 +174,5 @@ def require_heads(
         WitnessError: as :func:`require_head` for the first path it refuses, or :func:`require_kept`.
     """
     covered = {fp for path in paths if (fp := require_head(store, path, trusted, frozenset())) is not None}
-    if required is not None or not covered:
-        require_kept(store, paths, required, covered)
+    require_kept(store, paths, required, covered)
     return covered
