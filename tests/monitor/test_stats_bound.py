@@ -3,6 +3,8 @@ DHT node naming fresh addresses at every announce must not grow them without end
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from swarmscope.evidence.records import Failure, Observation, Tier
@@ -62,3 +64,20 @@ def test_a_probe_process_snapshot_merges_under_the_same_bound() -> None:
     coordinator.merge(worker.snapshot())
     assert coordinator.unreached == 100 and coordinator.counts()["verified"] == 1
     assert coordinator.over_bound == 20 + 50  # the worker's own 20, and 50 of its kept ones not kept here
+
+
+def test_client_labels_are_bounded_per_swarm(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A peer claiming another BEP 10 ``v`` on every probe adds at most MAX_CLIENT_LABELS labels; past it
+    every new label reads OTHER_CLIENTS, known labels keep their own, and a merged snapshot obeys the same."""
+    monkeypatch.setattr(stats_module, "MAX_CLIENT_LABELS", 8)
+    stats = SwarmStats(SW, "film")
+    for n in range(50):
+        obs = _obs("10.2.0.1", Tier.VERIFIED)
+        stats.observed(replace(obs, client="Evil", client_version=f"1.{n}"))
+    assert len(stats.clients) == 9 and stats.clients[-1] == stats_module.OTHER_CLIENTS
+    assert stats.top_clients(1) == [(stats_module.OTHER_CLIENTS, 1)]
+    stats.observed(replace(_obs("10.2.0.2", Tier.VERIFIED), client="Evil", client_version="1.3"))
+    assert ("Evil 1.3", 1) in stats.top_clients(3) and len(stats.clients) == 9
+    other = SwarmStats(SW, "film")
+    other.merge({**stats.snapshot(), "peers": [[f"10.3.0.{n}", 1, 3, f"X {n}"] for n in range(20)]})
+    assert len(other.clients) == 9 and other.top_clients(1) == [(stats_module.OTHER_CLIENTS, 12)]

@@ -16,6 +16,11 @@ would otherwise grow the live view by ≈ 130 bytes each (≈ 75 MB a day for 20
 announce). Past it, a new never-reached address is counted in ``over_bound`` (sightings, not addresses) and
 not kept; an address that got further (connected, pieces, verified) is always kept: how many there are is
 bounded by the probe plan (:mod:`swarmscope.monitor.plan_bound`), and a verified one is evidence.
+
+Client labels: at most :data:`MAX_CLIENT_LABELS` distinct labels per swarm are interned (each at most
+≈ 210 characters: :func:`swarmscope.wire.client_id.identify` cuts a name); a peer that claims another
+BEP 10 ``v`` on every probe would otherwise add one label each time, for the run. Past it, a new label
+reads :data:`OTHER_CLIENTS` here; the sealed record keeps what the peer claimed.
 """
 
 from __future__ import annotations
@@ -33,6 +38,8 @@ _COMPLETION_SHIFT, _COMPLETION_MASK = 10, 0x7FF << 10
 _CLIENT_SHIFT = 21
 _LOW_MASK = (1 << _CLIENT_SHIFT) - 1
 MAX_UNREACHED = 100_000  # per swarm: never-reached addresses the live view keeps (module docstring)
+MAX_CLIENT_LABELS = 512  # per swarm: distinct client labels interned (≤ ≈ 200 KiB; module docstring)
+OTHER_CLIENTS = "(other clients)"  # the label of every client past MAX_CLIENT_LABELS
 
 
 def _tier(packed: int) -> Tier:
@@ -141,8 +148,11 @@ class SwarmStats:
         self.probes += snap["probes"]
 
     def _intern(self, label: str) -> int:
-        """The index of client ``label`` in :attr:`clients` (added once per swarm)."""
+        """The index of client ``label`` in :attr:`clients` (added once per swarm; past
+        :data:`MAX_CLIENT_LABELS` labels, the index of :data:`OTHER_CLIENTS`)."""
         index = self._client_index.get(label)
+        if index is None and len(self.clients) >= MAX_CLIENT_LABELS:
+            label, index = OTHER_CLIENTS, self._client_index.get(OTHER_CLIENTS)
         if index is None:
             index = self._client_index[label] = len(self.clients)
             self.clients.append(label)
