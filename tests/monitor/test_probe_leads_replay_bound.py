@@ -9,10 +9,12 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any, cast
 
+from swarmscope.evidence.records import Observation, Tier
 from swarmscope.monitor import probe_frames as pf
 from swarmscope.monitor import probe_processes as pp
 from swarmscope.monitor.config import MonitorConfig
 from swarmscope.monitor.plan import PlanPolicy
+from swarmscope.monitor.stats import SwarmStats
 from swarmscope.monitor.writer_process import WriterProcess
 
 SWARM = "ab" * 20
@@ -24,7 +26,7 @@ def test_a_tracker_repeating_its_list_does_not_grow_the_replay_copy() -> None:
     router = pp.ProbeProcesses(
         2, cast(WriterProcess, None), "unused.db", [], MonitorConfig(peer_id=b"-SS0001-000000000000")
     )
-    router._monitor = SimpleNamespace(planned=lambda *_args: None)
+    router._monitor = SimpleNamespace(planned=lambda *_args: None, stats={})
     router.probed.add(SWARM)
     peers = [(f"10.0.{i // 250}.{i % 250 + 1}", 6881) for i in range(200)]
     for _announce in range(1000):
@@ -36,7 +38,7 @@ def test_a_tracker_repeating_its_list_does_not_grow_the_replay_copy() -> None:
 def _router(cap: int) -> pp.ProbeProcesses:
     config = MonitorConfig(peer_id=b"-SS0001-000000000000", plan=PlanPolicy(max_peers_per_swarm=cap))
     router = pp.ProbeProcesses(2, cast(WriterProcess, None), "unused.db", [], config)
-    router._monitor = SimpleNamespace(planned=lambda *_args: None)
+    router._monitor = SimpleNamespace(planned=lambda *_args: None, stats={})
     router.probed.add(SWARM)
     return router
 
@@ -87,3 +89,33 @@ def test_fresh_leads_keep_the_newest_up_to_the_plans_bound() -> None:
     assert {(ip, port) for _s, ip, port, _src, _via in leads} >= {
         p for p in last if pp.shard_of(p[0], 2) == 1
     }
+
+
+def test_verified_peers_outlive_a_flood_of_leads_in_the_replay() -> None:
+    """Peers verified after PEX, the DHT or an inbound connection named them, then a tracker naming 200
+    fresh addresses per announce pushes them out of the copy: a replacement (and the coordinator taking an
+    abandoned shard over) is still handed them, from the live counters, each once, under a source that is
+    not PEX when another named it."""
+    router = _router(300)
+    stats = SwarmStats(SWARM, "film")
+    router._monitor.stats[SWARM] = stats
+    found = {"pex": ("10.200.0.1", 7001), "dht": ("10.200.0.2", 7002), "inbound": ("10.200.0.3", 7003)}
+    assert all(pp.shard_of(ip, 2) == 1 for ip, _port in found.values())  # all three in shard 1
+    for source, (ip, port) in found.items():
+        router.forward(SWARM, [(ip, port)], source, "10.9.9.9:6881" if source == "pex" else "")
+        stats.observed(Observation(SWARM, ip, port, source, 0, 1, Tier.VERIFIED, None))
+    stats.sighted("10.200.0.1", 7001, "dht")  # the PEX peer was named by the DHT later
+    for announce in range(20):
+        router.forward(SWARM, [(f"10.{announce}.0.{i + 1}", 6881) for i in range(200)], "tracker")
+    ours = found
+    assert not any(router._leads[1].holds(SWARM, peer) for peer in ours.values())
+    leads = _replayed(router, 1)
+    for source, (ip, port) in ours.items():
+        assert [lead for lead in leads if lead[1:3] == (ip, port)] == [
+            (SWARM, ip, port, "dht" if source == "pex" else source, "")
+        ]
+    taken: list[tuple[str, list[tuple[str, int]], str, str]] = []
+    router._monitor.planned = lambda *args: taken.append(args)
+    router._abandon(1, "gone")
+    for ip, port in ours.values():
+        assert sum((ip, port) in peers for _s, peers, _src, _via in taken) == 1

@@ -25,7 +25,7 @@ SWARM = "ab" * 20
 
 
 class _Coordinator:
-    """What the router needs of the coordinator's Monitor: the run id and ``planned``."""
+    """What the router needs of the coordinator's Monitor: the run id, ``planned`` and the live counters."""
 
     run_id = 1
 
@@ -33,6 +33,7 @@ class _Coordinator:
         self.planned_peers: list[tuple[str, int, str]] = []
         self.namers: list[str] = []  # the PEX peer that named each lead planned ("" for other sources)
         self.targets = {SWARM: SimpleNamespace(meta=object())}  # a .torrent: its metainfo known at start
+        self.stats: dict[str, object] = {}  # no verified peer counted yet
 
     def planned(self, swarm: str, peers: list[tuple[str, int]], source: str, via: str = "") -> None:
         self.planned_peers += [(ip, port, source) for ip, port in peers]

@@ -8,8 +8,9 @@ addresses every time (README "Resource bounds"). So the copy holds each (swarm, 
 source that named it (a tracker's or the DHT's over PEX, as the plan stops counting a lead against its PEX
 quotas once another source names it: ``monitor/plan.py``), and at most ``cap`` per swarm: the shard's plan
 holds at most ``PlanPolicy.max_peers_per_swarm`` peers not verified per swarm, so the newest that many are
-kept (a lead named again becomes the newest; a verified peer older than them is named again by the next
-announce that lists it).
+kept (a lead named again becomes the newest). A verified peer older than them is not lost with them: the
+coordinator's live counters keep every verified address (``monitor/stats.py``), and a replacement process is
+handed those of its shard too (``ProbeProcesses._handed``).
 """
 
 from __future__ import annotations
@@ -46,6 +47,10 @@ class LeadCopy:
             leads[peer] = old if old is not None and source == "pex" and old[0] != "pex" else tag
             if len(leads) > self.cap:
                 del leads[next(iter(leads))]
+
+    def holds(self, swarm: str, peer: tuple[str, int]) -> bool:
+        """Whether ``peer`` of ``swarm`` is among the leads kept."""
+        return peer in self._swarms.get(swarm, ())
 
     def drop(self, swarm: str) -> None:
         """Forget the leads of ``swarm`` (no longer probed)."""

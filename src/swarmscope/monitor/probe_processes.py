@@ -269,7 +269,7 @@ class ProbeProcesses:
         state = [(pf.LEASES, self._lease)] if self._lease is not None else []
         state += [(pf.ADD, raw) for raw in self._targets.values()]
         state += [(pf.REFERENCE, body) for _swarm, body in self._references]
-        groups = self._copy(child.shard).groups().items()
+        groups = self._handed(child.shard, self._copy(child.shard)).items()
         state += [(pf.LEADS, pf.leads(swarm, peers, source, via)) for (swarm, source, via), peers in groups]
         try:
             for channel, body in state:
@@ -281,8 +281,19 @@ class ProbeProcesses:
         """On the event loop: the coordinator takes ``shard`` over, with every lead handed to it so far."""
         self.abandoned.add(shard)
         self.on_warning(f"{why}; the coordinator probes its shard")
-        for (swarm, source, via), peers in self._leads.pop(shard, LeadCopy(1)).groups().items():
+        for (swarm, source, via), peers in self._handed(shard, self._leads.pop(shard, LeadCopy(1))).items():
             self._monitor.planned(swarm, peers, source, via)
+
+    def _handed(self, shard: int, copy: LeadCopy) -> dict[tuple[str, str, str], list[tuple[str, int]]]:
+        """The leads to hand whoever takes ``shard`` over: ``copy``'s, and every verified peer of the shard
+        the live counters know that ``copy`` no longer holds (a flood of leads pushed it out)."""
+        groups = copy.groups()
+        for swarm in self.probed:
+            stats = self._monitor.stats.get(swarm)
+            for ip, port, source in stats.verified_leads() if stats is not None else ():
+                if shard_of(ip, self.count) == shard and not copy.holds(swarm, (ip, port)):
+                    groups.setdefault((swarm, source, ""), []).append((ip, port))
+        return groups
 
     def _spawn(self, hello: dict[str, Any]) -> _Child:
         proc = _popen()

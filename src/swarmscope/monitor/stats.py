@@ -158,6 +158,17 @@ class SwarmStats:
             self.clients.append(label)
         return index
 
+    def verified_leads(self) -> list[tuple[str, int, str]]:
+        """Every verified peer address as ``(ip, port, source)``: the first source that named it other
+        than PEX (``"pex"`` when only PEX did), to plan again (``ProbeProcesses`` hands them to a probe
+        process that replaces one: its lead copy keeps only the newest leads)."""
+        out = []
+        for (ip, port), packed in self.peers.items():
+            if packed & _TIER_MASK == Tier.VERIFIED.value:
+                names = source_names((packed & _SOURCES_MASK) >> _SOURCES_SHIFT)
+                out.append((ip, port, next((n for n in sorted(names) if n != "pex"), "pex")))
+        return out
+
     @property
     def best(self) -> dict[tuple[str, int], Tier]:
         """The best tier reached per peer address (a fresh dict)."""
