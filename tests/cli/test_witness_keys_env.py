@@ -102,3 +102,25 @@ def test_a_truncated_tail_of_the_other_node_is_refused_by_its_witness_copy(
                            other_witnesses=(witness_path(copy2),))  # fmt: skip
     with pytest.raises(StoreError, match=str(witness_path(copy2))):
         create_app(settings)
+
+
+def test_a_mistyped_path_in_the_environment_is_one_line_and_exit_1(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A path in SWARMSCOPE_WITNESS_KEYS that is no key file is refused by every reader, naming it: left
+    silent, the node the user meant to check would go unchecked (or be refused for a reason not named)."""
+    db, key1, _fp1, copy2, fp2 = _two_nodes(tmp_path)
+    (tmp_path / "garbage.pub").write_text("not a key\n")
+    for bad, why in (
+        (tmp_path / "n2.pub.typo", "no such file"),
+        (tmp_path / "garbage.pub", "not an Ed25519"),
+    ):
+        monkeypatch.setenv(WITNESS_KEYS_ENV, os.pathsep.join([str(copy2), str(bad)]))
+        for args in (
+            ["export", "--db", db, "--out", str(tmp_path / "b"), "--node-key", str(key1), "--trust-key", fp2],
+            ["verify", "--db", db, "--node-key", str(key1)],
+        ):
+            done = CliRunner().invoke(app, args)
+            assert done.exit_code == 1, done.output
+            assert f"{WITNESS_KEYS_ENV}: {bad}: {why}" in done.output and "Traceback" not in done.output
+            assert not (tmp_path / "b").exists()

@@ -213,9 +213,19 @@ def witness_keys() -> list[Path]:
     """Other nodes' key files (public PEM will do) whose chain-head witness copies sit beside them
     (``<key file>.head``), from :data:`WITNESS_KEYS_ENV` (paths separated by ``os.pathsep``): a reader
     that trusts a fleet's nodes checks each one's own witness (README "Sealed ledger"), and each node
-    keeps its witness on its own machine, so the reader is given copies. Empty when unset."""
+    keeps its witness on its own machine, so the reader is given copies. Empty when unset.
+
+    Raises:
+        StoreError: a path named there is not a key file (missing, unreadable, or holding no Ed25519 key):
+            a mistyped path would otherwise leave that node's witness unchecked without a word.
+    """
     text = os.environ.get(WITNESS_KEYS_ENV, "")
-    return [Path(part) for part in text.split(os.pathsep) if part.strip()]
+    paths = [Path(part) for part in text.split(os.pathsep) if part.strip()]
+    for path in paths:
+        if key_file_fingerprint(path) is None:
+            state = "no such file" if not path.exists() else "not an Ed25519 key file (private or public PEM)"
+            raise StoreError(f"{WITNESS_KEYS_ENV}: {path}: {state}")
+    return paths
 
 
 def refuse_untrusted_kept(store: Store, default: Path, trusted: set[str]) -> None:
