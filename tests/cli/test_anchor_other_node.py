@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sqlite3
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -19,6 +20,7 @@ from typer.testing import CliRunner
 import swarmscope.cli.verify  # noqa: F401
 from swarmscope.cli.app import app
 from swarmscope.evidence.records import WorkflowEvent
+from swarmscope.evidence.seal import key_fingerprint
 from swarmscope.store.database import open_store
 from swarmscope.store.ledger import commit as ledger
 from swarmscope.store.ledger.head_witness import witness_path, write_witness
@@ -106,6 +108,10 @@ def test_a_fingerprint_column_edited_to_the_victims_does_not_meet_the_anchor(tmp
     (line,) = [x for x in anchored.output.splitlines() if "recorded head" in x]
     assert f"the chain of node {victim} does not reach index 2" in line, line
     assert "fingerprint column" in anchored.output, anchored.output
+    checked = [x.split()[3] for x in anchored.output.splitlines() if x.startswith("checked to:")]
+    with sqlite3.connect(db) as conn:  # each "checked to:" node is named by its key, never by the column
+        own = {key_fingerprint(bytes(pk)) for (pk,) in conn.execute("SELECT public_key FROM node_key")}
+    assert checked and set(checked) <= own and "0" * 64 not in own, checked
 
 
 def test_an_unknown_or_ambiguous_node_is_refused_in_one_line(tmp_path: Path) -> None:

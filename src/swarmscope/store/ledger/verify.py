@@ -137,7 +137,8 @@ class LateBatch:
 
 @dataclass(frozen=True, slots=True)
 class CheckedHead:
-    """The newest sealed batch of one node in the snapshot checked: node fingerprint, its last chain
+    """The newest sealed batch of one node in the snapshot checked: node fingerprint (derived from its stored
+    public key, as an anchor names it: :mod:`swarmscope.store.ledger.head_anchor`), its last chain
     index, its ``ledger_batch.id`` and head hash (32 bytes). A batch committed after the snapshot was
     taken is not covered by the verdict."""
 
@@ -251,7 +252,8 @@ def _check_batches(
     seen.node_done(node.fingerprint)
     if rows:
         new = rows[-1]
-        seen.last.append(CheckedHead(node.fingerprint, int(new.last_index), int(new.id), new.head_hash))
+        own = key_fingerprint(bytes(node.public_key))  # never the fingerprint column: an edit could rename
+        seen.last.append(CheckedHead(own, int(new.last_index), int(new.id), new.head_hash))
     return heads, len(rows), expected
 
 
