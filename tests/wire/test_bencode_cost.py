@@ -172,9 +172,12 @@ def test_a_large_v2_file_tree_parses_and_a_hostile_metainfo_is_refused_in_bounde
     peak, outcome = _peak(lambda raw: bencode.decode_prefix(raw, 0, METAINFO_VALUES), data)
     assert outcome == "ok" and peak <= 16 * len(data) + (1 << 20), peak
     assert sum(not f.is_pad for f in parse_metainfo(data).files) == 20_000  # and a pad file after each
-    hostile = b"d4:infol" + b"le" * (1 << 20) + b"ee"  # 2 MiB
+    hostile = b"d4:infol" + b"de" * (1 << 20) + b"ee"  # 2 MiB of empty dicts: weighed 116 times its bytes
     peak, outcome = _peak(parse_metainfo, hostile)
     assert "would allocate over" in outcome and peak < 64 << 10
+    many = b"d4:infol" + b"le" * 2_000_001 + b"ee"  # under the torrent's 64 times, over its value cap
+    peak, outcome = _peak(parse_metainfo, many)
+    assert "values" in outcome and peak < 64 << 10, outcome
     assert METAINFO_VALUES == 2_000_000  # libtorrent bdecode's token_limit
 
 

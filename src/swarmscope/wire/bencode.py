@@ -344,15 +344,18 @@ def value_span(data: bytes, *key_path: bytes, start: int = 0) -> tuple[int, int]
     return begin, end
 
 
-def has_unsorted_keys(data: bytes, start: int = 0) -> bool:
+def has_unsorted_keys(data: bytes, start: int = 0, factor: int = COST_FACTOR) -> bool:
     """Tell whether the value at ``start`` holds a dict with unsorted or duplicate keys (a soft error).
+
+    ``factor``: the caller's cost bound (:func:`_budget`; a torrent's info dict is weighed at the
+    torrent's, ``wire.metainfo.COST_FACTOR``).
 
     Raises:
         DecodeError: the bytes are malformed, or over the cost bound (module docstring).
 
     Source: BEP 3 (keys must be sorted); libtorrent rejects this only inside v2 info dicts (BEP 52).
     """
-    end = _scan(data, start, _budget(len(data) - start))
+    end = _scan(data, start, _budget(len(data) - start, factor))
     try:
         bdecode(data[start:end])
     except BencodeDecodeError:  # _scan validated everything else bencode2 checks
