@@ -15,6 +15,7 @@ import tracemalloc
 
 from swarmscope.evidence.probe.peer_identity import identity_fields
 from swarmscope.wire import bencode, extension
+from swarmscope.wire.client_id import V_TEXT_MAX, repair_text
 
 V_BYTES = 500_000
 PROBES = 200
@@ -36,3 +37,11 @@ def test_long_distinct_client_names_are_not_kept_whole() -> None:
     finally:
         tracemalloc.stop()
     assert held <= 16 << 20, f"{held >> 20} MiB kept after {PROBES} probes of {V_BYTES} bytes of v each"
+
+
+def test_a_huge_v_is_rendered_from_its_head_only() -> None:
+    """A 1 MiB ``v`` of GBK-looking pairs (or of lone high bytes) renders as its first 200 characters and
+    "…", read from its first 804 bytes: rendering the whole cost ~140 ms of the event loop per probe."""
+    for body in (b"\x81\x80" * (1 << 19), b"\xc3" * (1 << 20), b"Evil/1.0 " + b"A" * (1 << 20)):
+        text = repair_text(body)
+        assert text == repair_text(body[:804]) and text.endswith("…") and len(text) == V_TEXT_MAX + 1
