@@ -27,6 +27,7 @@ from swarmscope.net.dht_answer import VERSION, answer_bytes
 from swarmscope.net.dht_bootstrap import resolve_bootstrap
 from swarmscope.net.dht_drive import drive_lookup
 from swarmscope.net.dht_limits import AddressLimiter, TokenBucket, TokenIssuer
+from swarmscope.net.dht_maintain import maintain
 from swarmscope.net.dht_socket import DatagramSocket
 from swarmscope.net.dht_store import PeerStore
 from swarmscope.wire import bencode, krpc
@@ -34,7 +35,7 @@ from swarmscope.wire.dht_lookup import Lookup as LookupState
 from swarmscope.wire.dht_lookup import LookupResult
 from swarmscope.wire.krpc import KrpcError, Query, Response
 from swarmscope.wire.krpc_query import FastQuery, parse_query
-from swarmscope.wire.routing import RoutingTable, random_id_in
+from swarmscope.wire.routing import RoutingTable
 from swarmscope.wire.types import Endpoint
 
 Address = tuple[str, int]
@@ -116,6 +117,11 @@ class DhtNode:
         return ":" in self.bind[0]
 
     @property
+    def running(self) -> bool:
+        """True from :meth:`start` until :meth:`stop` (the socket is open)."""
+        return self._transport is not None
+
+    @property
     def address(self) -> Address:
         """The bound ``(host, port)`` (after :meth:`start`)."""
         return self.bind if self._transport is None else self._transport.address
@@ -126,7 +132,7 @@ class DhtNode:
         self._transport = await DatagramSocket.bind(self.bind, family, self._datagram, self._socket_error)
         self.bootstrap = await resolve_bootstrap(self.bootstrap, self.v6)
         await self.find_node(self.node_id)
-        self._spawn(self._maintain())
+        self._spawn(maintain(self))
 
     def stop(self) -> None:
         """Cancel every task and close the socket (idempotent)."""
@@ -305,24 +311,6 @@ class DhtNode:
     def unmonitor(self, info_hash: bytes) -> None:
         """Stop periodic lookups of ``info_hash``."""
         self.monitored.pop(info_hash, None)
-
-    async def _maintain(self) -> None:
-        """Periodic work: token rotation, re-lookups, bucket refresh, re-bootstrap (one step a second)."""
-        while self._transport is not None:
-            await asyncio.sleep(1.0)
-            now = self._clock()
-            self.tokens.rotate_if_due(self._random(20), now)
-            self.store.expire(now)
-            due = [ih for ih, last in self.monitored.items() if now - last >= self.relookup_interval]
-            for info_hash in due[:4]:
-                self.monitored[info_hash] = now
-                async for peers in self.get_peers(info_hash):
-                    self._discovered(info_hash, peers)
-            if not len(self.routing) and self.bootstrap:
-                await self.find_node(self.node_id)
-            for bucket in self.routing.stale_buckets(now)[:2]:
-                bucket.changed = now
-                await self.find_node(random_id_in(bucket, self._random(20)))
 
     # ---- incoming datagrams -----------------------------------------------------------------------
 
