@@ -65,9 +65,9 @@ class DhtNode:
         answer_bytes_per_second, answer_burst_bytes: node-wide budget on the bytes incoming traffic makes
             us send (answers, error replies, verification pings; never our own lookups), because source
             addresses can be forged past any per-IP memory. Default 8,000 B/s, burst 24,000 B:
-            libtorrent's ``dht_upload_rate_limit`` and 3 s of burst, what most of the DHT already runs,
-            ~25 get_peers answers or ~90 pings a second, above the few a second a node gets; ValueError
-            unless finite and > 0.
+            libtorrent's ``dht_upload_rate_limit`` and 3 s of burst, what most of the DHT already runs;
+            ~25 get_peers answers or ~90 pings a second (16 nodes at one get_peers a second each are
+            answered in full); ValueError unless finite and > 0.
         relookup_interval: seconds between lookups of each monitored infohash.
         token_secret: initial write-token secret; random when None.
         clock: monotonic seconds; random_bytes: randomness source (tests may pass deterministic ones).
