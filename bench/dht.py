@@ -76,7 +76,10 @@ def filled_node() -> DhtNode:
     The contacts answered just now (no bucket is due for a refresh lookup) and the node may send one
     query a second: they are addresses nobody serves, and the node's own lookups are not what is measured.
     """
-    node = DhtNode(bind=("127.0.0.1", 0), answer_rate=1e9, answer_burst=1e9, queries_per_second=1.0)
+    node = DhtNode(
+        bind=("127.0.0.1", 0), answer_rate=1e9, answer_burst=1e9, queries_per_second=1.0,
+        answer_bytes_per_second=1e12, answer_burst_bytes=1e12,
+    )  # fmt: skip
     now = Clock.monotonic()
     for i in range(300):
         node.routing.observe_response(os.urandom(20), (f"127.0.{i // 250}.{i % 250 + 1}", 6881), now)

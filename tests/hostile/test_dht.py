@@ -140,10 +140,12 @@ def _run_with_node(
 def test_query_flood_from_many_sources(honest: Honest, tmp_path: Path) -> None:
     """A separate process floods our DHT node with 60,000 get_peers queries from 200 source addresses
     (300 each, as fast as the kernel takes them). Our node answers each source at most its per-address
-    burst (50) plus 20 a second, and never sends more bytes than the flood brought (no amplification).
+    burst (50) plus 20 a second, all sources together at most its node-wide answer budget (burst 24,000
+    bytes + 8,000 a second, libtorrent's ``dht_upload_rate_limit``), and never sends more bytes than the
+    flood brought (no amplification).
 
     Bounds: RSS +64 MiB, descriptors +80; answers per source <= 50 + 20 a second of flood; answer bytes
-    <= query bytes.
+    <= 24,000 + 8,000 a second of flood + one datagram, and <= query bytes.
     """
     flood: dict[str, int] = {}
     node = HostileNode(lambda q: krpc.Response(q.transaction_id, os.urandom(20)))
@@ -167,3 +169,4 @@ def test_query_flood_from_many_sources(honest: Honest, tmp_path: Path) -> None:
     assert flood["sent"] >= 30_000 and flood["answers"] > 0, flood
     assert flood["max_per_source"] <= 50 + 20 * (flood["seconds"] + 1), flood
     assert flood["answer_bytes"] <= flood["sent_bytes"], flood
+    assert flood["answer_bytes"] <= 24_000 + 8_000 * (flood["seconds"] + 1) + 1_500, flood

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import hmac
 
-from swarmscope.net.dht_limits import TOKEN_LEN, TOKEN_ROTATE, AddressLimiter, TokenBucket, TokenIssuer
+from swarmscope.net.dht_limits import (
+    TOKEN_LEN,
+    TOKEN_ROTATE,
+    AddressLimiter,
+    AnswerGate,
+    ByteBudget,
+    TokenBucket,
+    TokenIssuer,
+)
 from swarmscope.net.dht_store import PEER_LIFETIME, PeerStore
 from swarmscope.wire.dht_scrape import bloom_estimate
 from swarmscope.wire.types import Endpoint
@@ -18,6 +26,28 @@ def test_token_bucket_burst_then_rate() -> None:
     assert bucket.wait_time(0.0) == 0.5
     assert bucket.take(0.5) and not bucket.take(0.5)
     assert bucket.take(100.0) and bucket.tokens <= 3.0
+
+
+def test_byte_budget_sends_while_above_zero_then_waits_for_the_refill() -> None:
+    budget = ByteBudget(rate=1_000.0, burst=2_500.0, now=0.0)
+    sent = 0
+    while budget.ready(0.0):  # libtorrent has_quota: the last datagram may overdraw the bucket
+        budget.spend(1_000)
+        sent += 1
+    assert sent == 3 and budget.tokens == -500.0
+    assert not budget.ready(0.4) and budget.ready(0.6)
+    assert budget.ready(100.0) and budget.tokens == 2_500.0  # never more than the burst
+
+
+def test_answer_gate_counts_each_refusal() -> None:
+    stats = {"dropped_rate": 0, "dropped_budget": 0, "verify_over_budget": 0}
+    gate = AnswerGate(rate=1.0, burst=2.0, bytes_per_second=100.0, burst_bytes=300.0, now=0.0, stats=stats)
+    assert gate.admit("10.0.0.1", 0.0) and gate.admit("10.0.0.1", 0.0)
+    assert not gate.admit("10.0.0.1", 0.0) and stats["dropped_rate"] == 1  # its own limit first
+    gate.budget.spend(300)
+    assert not gate.admit("10.0.0.2", 0.0) and stats["dropped_budget"] == 1
+    assert not gate.verify(60, 0.0) and stats["verify_over_budget"] == 1
+    assert gate.verify(60, 1.0) and gate.budget.tokens == 40.0
 
 
 def test_address_limiter_is_per_ip_and_bounded() -> None:

@@ -1,7 +1,9 @@
-"""Rate limits and write tokens of our DHT node: per-address limits, a global query budget, HMAC tokens.
+"""Rate limits and write tokens of our DHT node: per-address limits, global budgets, HMAC tokens.
 
 Sources: BEP 5 "announce_peer" (tokens bound to the requester's IP, valid for a while after rotation);
-interop-quirks DHT-08 (libtorrent keeps the previous secret; tokens are opaque bytes).
+interop-quirks DHT-08 (libtorrent keeps the previous secret; tokens are opaque bytes); libtorrent
+``settings_pack::dht_upload_rate_limit`` and ``dht_tracker::has_quota`` (a node-wide byte budget on what
+the DHT sends, 8,000 bytes/s with 3 s of burst).
 """
 
 from __future__ import annotations
@@ -10,12 +12,15 @@ import asyncio
 import hashlib
 import hmac
 import ipaddress
+import math
 from collections import OrderedDict
 from collections.abc import Callable
 from functools import lru_cache
 
 TOKEN_LEN = 8  # bytes of HMAC-SHA1 sent as our token
 TOKEN_ROTATE = 300.0  # seconds; BEP 5 suggests 5 minutes, tokens valid up to 10 minutes
+ANSWER_BYTES_PER_SECOND = 8_000.0  # libtorrent's dht_upload_rate_limit default (why: DhtNode)
+ANSWER_BURST_BYTES = 24_000.0  # 3 s of it, as libtorrent's has_quota allows
 _SHA1_BLOCK = 64  # bytes; RFC 2104 "B" for SHA-1
 _IPAD = bytes(x ^ 0x36 for x in range(256))  # RFC 2104 inner pad, as a bytes.translate table
 _OPAD = bytes(x ^ 0x5C for x in range(256))  # RFC 2104 outer pad
@@ -73,6 +78,88 @@ class AddressLimiter:
         else:
             self._buckets.move_to_end(host)
         return bucket.take(now)
+
+
+class ByteBudget:
+    """A node-wide budget of bytes per second (token bucket) on what we send because others sent to us.
+
+    As libtorrent's ``dht_tracker::has_quota``: an answer is built and sent only while the bucket holds
+    more than 0 bytes, and its whole size is then spent (the bucket may go below 0, so nothing more goes
+    out until the refill covers it). Checking before the answer is built keeps a flood cheap to refuse.
+    Bytes sent in any ``t`` seconds: at most ``burst + rate * t`` plus one datagram, whatever the number
+    of (forged) source addresses.
+
+    Args:
+        rate: bytes per second; finite, > 0.
+        burst: bytes the bucket holds (it starts full); finite, > 0.
+        now: seconds on the node's clock (monotonic).
+
+    Raises:
+        ValueError: a rate or burst that is not finite or not > 0 (one line).
+    """
+
+    __slots__ = ("burst", "rate", "stamp", "tokens")
+
+    def __init__(self, rate: float, burst: float, now: float) -> None:
+        for name, value in (("bytes per second", rate), ("burst bytes", burst)):
+            if not (math.isfinite(value) and value > 0):
+                raise ValueError(f"DHT answer budget: {name} must be finite and > 0, not {value!r}")
+        self.rate, self.burst = float(rate), float(burst)
+        self.tokens, self.stamp = self.burst, now
+
+    def ready(self, now: float) -> bool:
+        """Refill up to ``now``; True when the bucket holds more than 0 bytes."""
+        if now > self.stamp:
+            self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+            self.stamp = now
+        return self.tokens > 0
+
+    def spend(self, size: int) -> None:
+        """Spend ``size`` bytes just sent (after :meth:`ready` said yes); the bucket may go below 0."""
+        self.tokens -= size
+
+
+class AnswerGate:
+    """What our node may send because of incoming traffic: the source's own limit, then the byte budget.
+
+    Counts its refusals in ``stats``: ``dropped_rate`` (the source address is over its own limit),
+    ``dropped_budget`` (an answer or error reply the node-wide budget had no room for) and
+    ``verify_over_budget`` (a verification ping an incoming query would have triggered).
+
+    Args:
+        rate, burst: per-IP limit of queries answered (per second, burst; :class:`AddressLimiter`).
+        bytes_per_second, burst_bytes: node-wide budget of answers, error replies and verification pings
+            (:class:`ByteBudget`; ValueError unless finite and > 0).
+        now: seconds on the node's clock. stats: the node's counters (updated in place).
+    """
+
+    __slots__ = ("budget", "per_address", "stats")
+
+    def __init__(
+        self, rate: float, burst: float, bytes_per_second: float, burst_bytes: float, now: float,
+        stats: dict[str, int],
+    ) -> None:  # fmt: skip
+        self.per_address = AddressLimiter(rate, burst)
+        self.budget = ByteBudget(bytes_per_second, burst_bytes, now)
+        self.stats = stats
+
+    def admit(self, host: str, now: float) -> bool:
+        """True when a query from ``host`` may be answered now (then :meth:`ByteBudget.spend` its reply)."""
+        if not self.per_address.allow(host, now):
+            self.stats["dropped_rate"] += 1
+            return False
+        if not self.budget.ready(now):
+            self.stats["dropped_budget"] += 1
+            return False
+        return True
+
+    def verify(self, size: int, now: float) -> bool:
+        """Spend ``size`` bytes of a verification ping when the budget has room; counted when not."""
+        if self.budget.ready(now):
+            self.budget.spend(size)
+            return True
+        self.stats["verify_over_budget"] += 1
+        return False
 
 
 @lru_cache(maxsize=65536)

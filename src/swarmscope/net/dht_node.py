@@ -4,7 +4,9 @@ Pure parts live in wire/ (:mod:`krpc`, :mod:`krpc_query`, :mod:`routing`, :mod:`
 moves datagrams (read in batches by :mod:`swarmscope.net.dht_socket`; plain queries take the fast path of
 :mod:`krpc_query`, everything else the general decoder; lookups run through :mod:`swarmscope.net.dht_drive`,
 queries are answered by :mod:`swarmscope.net.dht_answer`), runs timers and enforces limits: a per-address
-limit on the queries we answer and a global budget of queries we send, so we are never a flood source.
+limit on the queries we answer, a node-wide byte budget on all that incoming traffic makes us send
+(answers, error replies, verification pings) and a global budget of queries we send, so we are never a
+flood source nor a reflector.
 Peers found here are DHT listings (source ``dht``) and must still be probed: a listing is never evidence
 by itself.
 
@@ -26,7 +28,10 @@ from swarmscope.net.clock import Clock
 from swarmscope.net.dht_answer import VERSION, answer_bytes
 from swarmscope.net.dht_bootstrap import resolve_bootstrap
 from swarmscope.net.dht_drive import drive_lookup
-from swarmscope.net.dht_limits import AddressLimiter, TokenBucket, TokenIssuer
+from swarmscope.net.dht_limits import ANSWER_BURST_BYTES as ANSWER_BURST
+from swarmscope.net.dht_limits import ANSWER_BYTES_PER_SECOND as ANSWER_RATE
+from swarmscope.net.dht_limits import AnswerGate, TokenBucket, TokenIssuer
+from swarmscope.net.dht_maintain import maintain
 from swarmscope.net.dht_socket import DatagramSocket
 from swarmscope.net.dht_store import PeerStore
 from swarmscope.wire import bencode, krpc
@@ -34,7 +39,7 @@ from swarmscope.wire.dht_lookup import Lookup as LookupState
 from swarmscope.wire.dht_lookup import LookupResult
 from swarmscope.wire.krpc import KrpcError, Query, Response
 from swarmscope.wire.krpc_query import FastQuery, parse_query
-from swarmscope.wire.routing import RoutingTable, random_id_in
+from swarmscope.wire.routing import RoutingTable
 from swarmscope.wire.types import Endpoint
 
 Address = tuple[str, int]
@@ -57,6 +62,12 @@ class DhtNode:
         max_queries_per_lookup: query budget of one lookup.
         queries_per_second: global budget of queries we send (token bucket rate; burst = 2 s of it).
         answer_rate, answer_burst: per-IP limit on queries we answer (per second, burst).
+        answer_bytes_per_second, answer_burst_bytes: node-wide budget on the bytes incoming traffic makes
+            us send (answers, error replies, verification pings; never our own lookups), because source
+            addresses can be forged past any per-IP memory. Default 8,000 B/s, burst 24,000 B:
+            libtorrent's ``dht_upload_rate_limit`` and 3 s of burst, what most of the DHT already runs;
+            ~25 get_peers answers or ~90 pings a second (16 nodes at one get_peers a second each are
+            answered in full); ValueError unless finite and > 0.
         relookup_interval: seconds between lookups of each monitored infohash.
         token_secret: initial write-token secret; random when None.
         clock: monotonic seconds; random_bytes: randomness source (tests may pass deterministic ones).
@@ -80,6 +91,8 @@ class DhtNode:
         queries_per_second: float = 200.0,
         answer_rate: float = 20.0,
         answer_burst: float = 50.0,
+        answer_bytes_per_second: float = ANSWER_RATE,
+        answer_burst_bytes: float = ANSWER_BURST,
         relookup_interval: float = 300.0,
         token_secret: bytes | None = None,
         clock: Callable[[], float] = Clock.monotonic,
@@ -96,7 +109,6 @@ class DhtNode:
         self.routing = RoutingTable(self.node_id, k, now)
         self.store = PeerStore()
         self._budget = TokenBucket(queries_per_second, max(1.0, 2 * queries_per_second), now)
-        self._answer_limit = AddressLimiter(answer_rate, answer_burst)
         self.tokens = TokenIssuer(token_secret or random_bytes(20), now)
         self._pending: dict[tuple[bytes, Address], asyncio.Future[Response | KrpcError]] = {}
         self._tid = int.from_bytes(random_bytes(2), "big")
@@ -107,13 +119,23 @@ class DhtNode:
         self.results: dict[bytes, LookupResult] = {}
         self.stats = dict.fromkeys(
             ("received", "dropped_decode", "dropped_rate", "answered", "sent_queries", "timeouts",
-             "errors_received", "socket_errors", "announces_stored", "budget_exhausted"), 0
+             "errors_received", "socket_errors", "announces_stored", "budget_exhausted", "dropped_budget",
+             "verify_over_budget"), 0
         )  # fmt: skip
+        self._gate = AnswerGate(
+            answer_rate, answer_burst, answer_bytes_per_second, answer_burst_bytes, now, self.stats
+        )
+        self._ping_size = len(krpc.encode_message(self._ping_query(b"\0\0")))  # tids are 2 bytes
 
     @property
     def v6(self) -> bool:
         """True when bound to an IPv6 address (BEP 32: then we follow ``nodes6``)."""
         return ":" in self.bind[0]
+
+    @property
+    def running(self) -> bool:
+        """True from :meth:`start` until :meth:`stop` (the socket is open)."""
+        return self._transport is not None
 
     @property
     def address(self) -> Address:
@@ -126,7 +148,7 @@ class DhtNode:
         self._transport = await DatagramSocket.bind(self.bind, family, self._datagram, self._socket_error)
         self.bootstrap = await resolve_bootstrap(self.bootstrap, self.v6)
         await self.find_node(self.node_id)
-        self._spawn(self._maintain())
+        self._spawn(maintain(self))
 
     def stop(self) -> None:
         """Cancel every task and close the socket (idempotent)."""
@@ -283,9 +305,12 @@ class DhtNode:
         )
         return sum(isinstance(reply, Response) for reply in replies)
 
+    def _ping_query(self, tid: bytes) -> Query:
+        return Query(tid, krpc.PING, self.node_id, read_only=self.read_only, version=VERSION)
+
     async def ping(self, address: Address) -> bytes | None:
         """Ping a node; returns its node id, or None when it did not answer."""
-        reply = await self.query(address, Query(b"", krpc.PING, self.node_id))
+        reply = await self.query(address, self._ping_query(b""))
         return reply.node_id if isinstance(reply, Response) else None
 
     async def sample_infohashes(self, address: Address, target: bytes) -> Response | None:
@@ -305,24 +330,6 @@ class DhtNode:
     def unmonitor(self, info_hash: bytes) -> None:
         """Stop periodic lookups of ``info_hash``."""
         self.monitored.pop(info_hash, None)
-
-    async def _maintain(self) -> None:
-        """Periodic work: token rotation, re-lookups, bucket refresh, re-bootstrap (one step a second)."""
-        while self._transport is not None:
-            await asyncio.sleep(1.0)
-            now = self._clock()
-            self.tokens.rotate_if_due(self._random(20), now)
-            self.store.expire(now)
-            due = [ih for ih, last in self.monitored.items() if now - last >= self.relookup_interval]
-            for info_hash in due[:4]:
-                self.monitored[info_hash] = now
-                async for peers in self.get_peers(info_hash):
-                    self._discovered(info_hash, peers)
-            if not len(self.routing) and self.bootstrap:
-                await self.find_node(self.node_id)
-            for bucket in self.routing.stale_buckets(now)[:2]:
-                bucket.changed = now
-                await self.find_node(random_id_in(bucket, self._random(20)))
 
     # ---- incoming datagrams -----------------------------------------------------------------------
 
@@ -355,8 +362,7 @@ class DhtNode:
         if self.read_only:
             return  # BEP 43: read-only nodes answer no queries
         now = self._clock()
-        if not self._answer_limit.allow(address[0], now):
-            self.stats["dropped_rate"] += 1
+        if not self._gate.admit(address[0], now):  # its source's limit, then the node-wide byte budget
             return
         self.routing.observe_query(query.node_id, now)
         try:
@@ -366,13 +372,17 @@ class DhtNode:
             return
         if self._transport is not None:
             self._transport.sendto(reply, address)
+        self._gate.budget.spend(len(reply))
         self.stats["answered"] += 1
         if not query.read_only and self.routing.get(query.node_id) is None:  # DHT-07: never add ro nodes
-            self._verify(address)
+            self._verify(address, now)
 
-    def _verify(self, address: Address) -> None:
-        """Ping a node that queried us so a reply can enter it into the routing table (bounded)."""
+    def _verify(self, address: Address, now: float) -> None:
+        """Ping a node that queried us so a reply can enter it into the routing table (bounded: 16 at
+        once, and its bytes come out of the answer budget, as the query that triggered it)."""
         if len(self._verifying) >= 16 or address in self._verifying:
+            return
+        if not self._gate.verify(self._ping_size, now):
             return
         self._verifying.add(address)
 
