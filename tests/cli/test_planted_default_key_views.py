@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from swarmscope.cases.candidates import build_cases
 from swarmscope.cases.thresholds import ThresholdPolicy
 from swarmscope.evidence.seal import key_fingerprint, public_key_raw
@@ -38,7 +36,6 @@ def _forged_case(db: str) -> None:
         ]
 
 
-@pytest.mark.xfail(strict=True, reason="rev13a9: cases show/list trust a key planted beside the database")
 def test_cases_show_on_a_planted_default_key_does_not_say_proven(tmp_path: Path) -> None:
     db, runner = _sealed_apart(tmp_path)
     _forge(db)
@@ -49,3 +46,19 @@ def test_cases_show_on_a_planted_default_key_does_not_say_proven(tmp_path: Path)
     assert "proven by the sealed ledger" not in shown.output, shown.output
     listed = runner.invoke(app, ["cases", "list", "--db", db])
     assert listed.exit_code == 1 or "UNPROVEN" in listed.output, listed.output
+    assert "holds evidence here but is neither" in shown.output + listed.output
+
+
+def test_report_and_research_export_on_a_planted_default_key(tmp_path: Path) -> None:
+    """``report`` shows the rows unchecked with a note naming the honest node; ``research export`` (a
+    dataset of proven evidence) is refused in one line and writes nothing."""
+    db, runner = _sealed_apart(tmp_path)
+    _forge(db)
+    _forged_case(db)
+    report = runner.invoke(app, ["report", "--db", db])
+    assert report.exit_code == 0 and _node(tmp_path) in report.output, report.output
+    assert "sealed rows are shown unchecked" in report.output and "127.0.0.66" in report.output
+    out = tmp_path / "study"
+    research = runner.invoke(app, ["research", "export", "--out", str(out), "--db", db])
+    assert research.exit_code == 1 and _node(tmp_path) in research.output, research.output
+    assert not out.exists()

@@ -14,8 +14,6 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-import pytest
-
 from tests.cli.test_planted_default_key_trust import _forge
 from tests.cli.test_planted_key_witness_copies import _forged_case
 from tests.cli.test_verify_db_key_apart import _node, _sealed_apart, app
@@ -33,7 +31,6 @@ def _unmark(db: str) -> None:
     raw.close()
 
 
-@pytest.mark.xfail(strict=True, reason="rev13a9: the witness-kept mark of an untrusted node is not signed")
 def test_an_unsigned_mark_edit_does_not_let_a_planted_key_be_trusted(tmp_path: Path) -> None:
     db, runner = _sealed_apart(tmp_path)
     _forge(db)

@@ -56,7 +56,6 @@ def _copy_public(key: Path, copies: Path) -> Path:
     return copies / "node.pub"
 
 
-@pytest.mark.xfail(strict=True, reason="rev13a9: a witness copy in SWARMSCOPE_WITNESS_KEYS counts as trust")
 def test_a_witness_copy_does_not_let_a_planted_key_be_trusted(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

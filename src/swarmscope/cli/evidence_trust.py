@@ -21,9 +21,10 @@ from typing import Annotated
 
 import typer
 
-from swarmscope.cli.node_identity import load_node_key
+from swarmscope.cli.node_identity import load_node_key, refuse_untrusted_kept
 from swarmscope.errors import DecodeError, InputError
 from swarmscope.evidence.seal import key_fingerprint, load_public_key, public_key_raw
+from swarmscope.store.database import StoreError, open_store
 from swarmscope.store.ledger.node_key import default_key_path
 from swarmscope.store.ledger.proven import EvidenceTrust
 
@@ -108,4 +109,28 @@ def view_trust(
     """
     if node_key is None and not trust_keys and not default_key_path(db).exists():
         return None
-    return workflow_trust(db, node_key, trust_keys, now_us)
+    trust = workflow_trust(db, node_key, trust_keys, now_us)
+    if node_key is None and not trust_keys:
+        try:
+            refuse_default_trust(db, trust)
+        except StoreError as exc:  # shown, never proven: the views list what the documents would refuse
+            typer.echo(f"note: {exc}; every case is shown unproven", err=True)
+            return None
+    return trust
+
+
+def refuse_default_trust(db: str, trust: EvidenceTrust) -> None:
+    """Refuse a trust taken from the key file beside the database (no ``--node-key``/``--trust-key``) when
+    another node holds evidence in it (:func:`swarmscope.cli.node_identity.refuse_untrusted_kept`): with
+    the node's key kept apart, that file may be a key planted by someone who can write the directory.
+    A database that cannot be opened is left to the command (it says why).
+
+    Raises:
+        StoreError: naming the node and the options that settle it.
+    """
+    try:
+        store = open_store(db, create=False)
+    except StoreError:
+        return
+    with store:
+        refuse_untrusted_kept(store, default_key_path(db), set(trust.fingerprints))

@@ -38,7 +38,7 @@ from swarmscope.store.ledger.node_key import (
     load_or_create_node_key,
     open_node_key,
 )
-from swarmscope.store.ledger.witness_cover import missing_own, require_heads
+from swarmscope.store.ledger.witness_cover import require_heads, untrusted_sealers
 from swarmscope.store.ledger.witness_reset import reset_notes
 
 SigningKeyOption = Annotated[
@@ -196,7 +196,7 @@ def check_witness(
     except WitnessError as exc:
         raise StoreError(str(exc)) from None
     if trusted and not given and fingerprint is None and not every:
-        refuse_untrusted_kept(store, keys[0], set(trusted) | covered)
+        refuse_untrusted_kept(store, keys[0], set(trusted))  # a witness checked is not trust
     notes = reset_notes(store)
     unwitnessed = sorted(set(lq.sealing_nodes(store)) - covered)
     if unchecked and not found:  # with no witness the tail is never silently passed (an emptied database too)
@@ -230,19 +230,21 @@ def witness_keys() -> list[Path]:
 
 def refuse_untrusted_kept(store: Store, default: Path, trusted: set[str]) -> None:
     """A reader that took its trust from the key file beside the database (no ``--node-key``): refuse when
-    another node, whose chain says a witness was kept, is not trusted. With the node's key kept apart,
+    another node holds entries or batches here and is not trusted
+    (:func:`~swarmscope.store.ledger.witness_cover.untrusted_sealers`). With the node's key kept apart,
     someone who can write the database's directory could otherwise plant a key there, seal forged hits
-    with it and become the trust root of the next reader run without ``--node-key``.
+    with it and become the trust root of the next reader run without ``--node-key``. A witness checked
+    (a copy named in ``SWARMSCOPE_WITNESS_KEYS``) is never trust.
 
     Raises:
         StoreError: naming the untrusted node and the options that settle it.
     """
-    others = missing_own(store, trusted)
+    others = untrusted_sealers(store, trusted)
     if others:
         raise StoreError(
-            f"database refused: node {others[0][0]}'s chain says a chain-head witness was kept, but it is"
-            f" neither the node of the key file beside the database ({default}) nor trusted: say whose"
-            " evidence to use with --node-key KEY (the key file that sealed it) or --trust-key FINGERPRINT"
+            f"database refused: node {others[0]} holds evidence here but is neither the node of the key"
+            f" file beside the database ({default}) nor trusted: say whose evidence to use with --node-key"
+            " KEY (the key file that sealed it) or --trust-key FINGERPRINT"
         )
 
 

@@ -30,7 +30,7 @@ from rich.console import Console
 from rich.table import Table
 
 from swarmscope.cli.app import app
-from swarmscope.cli.evidence_trust import NodeKeyOption, TrustKeyOption, workflow_trust
+from swarmscope.cli.evidence_trust import NodeKeyOption, TrustKeyOption, refuse_default_trust, workflow_trust
 from swarmscope.cli.options import parse_infohash
 from swarmscope.cli.text import plain
 from swarmscope.errors import InputError, SwarmscopeError
@@ -44,7 +44,7 @@ from swarmscope.evidence.summary import (
     summarize,
     swarm_totals,
 )
-from swarmscope.store.database import DEFAULT_DB, open_store
+from swarmscope.store.database import DEFAULT_DB, StoreError, open_store
 from swarmscope.store.ledger import queries, seal_state
 from swarmscope.store.ledger.node_key import default_key_path
 from swarmscope.store.ledger.proven import EvidenceTrust
@@ -219,14 +219,23 @@ def report_trust(
 ) -> EvidenceTrust | None:
     """The keys ``report`` proves sealed rows against, as the workflow commands take them
     (:func:`swarmscope.cli.evidence_trust.workflow_trust`); None when no key is given and none sits at the
-    default key path (then sealed rows are ``unchecked``). "Now" is the system clock (UTC µs).
+    default key path, or when that key is not the only node with evidence here (a note on stderr:
+    :func:`~swarmscope.cli.evidence_trust.refuse_default_trust`); then sealed rows are ``unchecked``.
+    "Now" is the system clock (UTC µs).
 
     Raises:
         InputError: a key given but missing, unreadable or malformed.
     """
     if node_key is None and not trust_keys and not default_key_path(db).is_file():
         return None
-    return workflow_trust(db, node_key, trust_keys, time.time_ns() // 1000)
+    trust = workflow_trust(db, node_key, trust_keys, time.time_ns() // 1000)
+    if node_key is None and not trust_keys:
+        try:
+            refuse_default_trust(db, trust)
+        except StoreError as exc:  # its rows shown unchecked, never proven by a key that may be planted
+            print(f"note: {exc}; sealed rows are shown unchecked", file=sys.stderr)
+            return None
+    return trust
 
 
 @dataclass(frozen=True, slots=True)

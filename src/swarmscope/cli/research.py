@@ -17,7 +17,7 @@ from typing import Annotated
 import typer
 
 from swarmscope.cli.app import app
-from swarmscope.cli.evidence_trust import NodeKeyOption, TrustKeyOption, workflow_trust
+from swarmscope.cli.evidence_trust import NodeKeyOption, TrustKeyOption, refuse_default_trust, workflow_trust
 from swarmscope.cli.numeric import STUDY_K, number_option
 from swarmscope.cli.options import DbOption, command_store, fail, now_us, parse_infohash
 from swarmscope.cli.text import clean
@@ -75,6 +75,8 @@ def export(
             swarms = None if wanted is None else frozenset(_stored(store, h) for h in wanted)
             options = StudyOptions(k=k, truncate=truncate, key=study_key, swarms=swarms)
             trust = workflow_trust(db, node_key, trust_key, now_us())
+            if node_key is None and not trust_key:
+                refuse_default_trust(db, trust)
             result = export_study(store, trust, options, out, trust.now_us)
         except (SwarmscopeError, OSError) as exc:
             raise fail(exc) from None

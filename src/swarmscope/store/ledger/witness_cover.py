@@ -19,6 +19,9 @@ from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import sqlalchemy as sa
+
+from swarmscope.evidence.seal import key_fingerprint
 from swarmscope.store.ledger.head_witness import (
     SET_ASIDE,
     SUFFIX,
@@ -29,6 +32,7 @@ from swarmscope.store.ledger.head_witness import (
     read_witness,
     witness_problem,
 )
+from swarmscope.store.ledger.schema import ledger_batch, ledger_entry, node_key
 
 if TYPE_CHECKING:
     from swarmscope.store.ports import DatabaseHandle
@@ -176,3 +180,22 @@ def require_heads(
     covered = {fp for path in paths if (fp := require_head(store, path, trusted, frozenset())) is not None}
     require_kept(store, paths, required, covered)
     return covered
+
+
+def untrusted_sealers(store: DatabaseHandle, trusted: Collection[str]) -> list[str]:
+    """The nodes (fingerprint derived from the stored public key, sorted) that hold ledger entries or
+    batches here and are not ``trusted``, whether their seals hold or not, and any fingerprint two node key
+    rows share (a row's key edited to another's). A reader that takes its trust from the key file beside
+    the database (no ``--node-key``) refuses such a store: with the node's key kept apart, someone who
+    can write the database's directory could plant a key there, seal forged hits with it, and blur or
+    delete what says the honest node kept a witness (that mark is not read under a signature); the
+    honest node's entries stay, and name it. An attacker who also deletes every entry of the honest node
+    has replaced the database: no stored fact tells that apart (README "Sealed ledger")."""
+    used = sa.union(sa.select(ledger_entry.c.node_id), sa.select(ledger_batch.c.node_id)).subquery()
+    query = sa.select(node_key.c.id, node_key.c.public_key, node_key.c.id.in_(sa.select(used.c.node_id)))
+    with store.engine.connect() as conn:
+        rows = [(key_fingerprint(bytes(pk)), bool(has)) for _id, pk, has in conn.execute(query)]
+    seen: dict[str, int] = {}
+    for fp, _has in rows:
+        seen[fp] = seen.get(fp, 0) + 1
+    return sorted({fp for fp, has in rows if (has and fp not in trusted) or seen[fp] > 1})
