@@ -74,3 +74,19 @@ def test_a_failed_seal_leaves_the_witness_and_it_never_moves_back(store: Store, 
     assert store.witness is not None
     assert not write_witness(store.witness, KEY, index - 1, b"\1" * 32)
     assert _index(store) == index and _problem(store) is None
+
+
+def test_the_witnessed_node_is_found_by_its_stored_key_not_the_fingerprint_column(store: Store) -> None:
+    """An edited ``fingerprint`` column neither hides the witnessed chain ("no chain of the witnessed
+    node" was said of a chain that is there) nor lets another row stand in for it; two rows holding the
+    node's key are named as such."""
+    seal_decision(store, "DOE-000001", "escalated", {"event": "escalate"}, T0)
+    tamper(store, ["node_key"], f"UPDATE node_key SET fingerprint = '{'0' * 64}'")
+    assert _problem(store) is None  # the chain is found by its key and holds the witnessed head
+    tamper(
+        store,
+        ["node_key"],
+        "INSERT INTO node_key (fingerprint, public_key, public_key_pem, created_us)"
+        f" SELECT '{KEY_FINGERPRINT}', public_key, public_key_pem, created_us FROM node_key",
+    )
+    assert "2 node key rows hold the witnessed node's key" in (_problem(store) or "")

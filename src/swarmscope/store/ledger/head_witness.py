@@ -227,10 +227,16 @@ def witness_problem(conn: sa.Connection, path: Path) -> str | None:
         return None
     witness, signature = found
     k = node_key.c
-    node = conn.execute(sa.select(k.id, k.public_key).where(k.fingerprint == witness.fingerprint)).first()
+    rows = conn.execute(sa.select(k.id, k.public_key)).all()  # by the stored key, never the column
+    named = [row for row in rows if key_fingerprint(bytes(row.public_key)) == witness.fingerprint]
     where = f"node {witness.fingerprint[:16]}…, index {witness.last_index}"
-    if node is None:
-        return f"the database has no chain of the witnessed node ({where})"
+    if len(named) != 1:
+        return (
+            f"the database has no chain of the witnessed node ({where})"
+            if not named
+            else f"{len(named)} node key rows hold the witnessed node's key ({where})"
+        )
+    node = named[0]
     check_signature(path, witness, signature, bytes(node.public_key))
     e = ledger_entry.c
     found = conn.execute(
