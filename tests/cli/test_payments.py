@@ -194,3 +194,17 @@ def test_a_dispute_before_the_case_was_opened_is_refused(
                 world.store, world.dois[0], "x", received_us=received, actor="c", now_us=T0 + 3 * DAY
             )
     assert letter_store.list_disputes(world.store, letter.case_id) == []
+
+
+@pytest.mark.parametrize("amount", ["nan", "inf", "-1", "1e400"])
+def test_a_bad_amount_is_the_only_line_and_nothing_is_opened(
+    sent_world: tuple[World, letter_store.LetterRow], amount: str
+) -> None:
+    """The amount is checked before the store opens: one line, no warning about the store before it."""
+    world, letter = sent_world
+    args = ["payments", "record", world.dois[0], "--amount", amount, "--reference", letter.payment_reference,
+            "--db", str(world.db)]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1 and len(result.output.splitlines()) == 1, result.output
+    assert result.output.startswith("error:") and "Traceback" not in result.output
+    assert letter_store.list_payments(world.store, letter.case_id) == []

@@ -62,10 +62,11 @@ def record_command(
     """Record a payment; the case is paid once the claim is met (partial payments are kept and noted)."""
     try:
         now = Clock().now_us()
+        cents, received_us = parse_amount(amount), parse_received(received, now)  # before the store opens
         with signing_store(db, node_key, now) as store:
             row, status = record_payment(
-                store, case, parse_amount(amount), reference, currency=currency,
-                received_us=parse_received(received, now), method=method,
+                store, case, cents, reference, currency=currency,
+                received_us=received_us, method=method,
                 actor=actor_name(actor), now_us=now,
             )  # fmt: skip
         paid = format_amount(row.amount_cents, row.currency)
