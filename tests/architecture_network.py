@@ -66,6 +66,7 @@ IMPORT_EXCEPTIONS = {  # (module path under src/swarmscope, imported module) -> 
     ),
     ("monitor/writer_process.py", "threading"): "a lock: one request at a time on the writer's pipe",
     ("monitor/writer_process.py", "gc"): "the monitor's processes collect cyclic garbage less often",
+    ("monitor/child_main.py", "gc"): "a child of the monitor starts with the cyclic collector off",
     ("monitor/probe_processes.py", "subprocess"): (
         "starts a node's probe processes: this interpreter running swarmscope.monitor.probe_main (no other "
         "program), frames of bytes over their stdin/stdout"

@@ -26,3 +26,18 @@ def test_thresholds_and_frozen_start_up_objects_hold_inside_and_are_undone_after
         assert gone() is None
     assert gc.get_threshold() == before
     assert gc.get_freeze_count() == frozen
+
+
+def test_a_child_started_with_the_collector_off_runs_with_it_on_and_is_left_as_it_was() -> None:
+    """child_main starts the writer and the probe processes with the collector off; collecting_less turns
+    it on for the run and back off at its end (the state it found)."""
+    gc.disable()
+    try:
+        with collecting_less():
+            assert gc.isenabled()
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+    with collecting_less():
+        assert gc.isenabled()
+    assert gc.isenabled()

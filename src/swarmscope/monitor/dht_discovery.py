@@ -14,10 +14,13 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from swarmscope.net.dht_node import DhtNode
 from swarmscope.wire.dht_lookup import LookupResult
 from swarmscope.wire.types import Endpoint
+
+if TYPE_CHECKING:
+    from swarmscope.net.dht_node import DhtNode
 
 log = logging.getLogger("swarmscope.monitor.dht")
 Address = tuple[str, int]
@@ -68,7 +71,9 @@ class DhtDiscovery:
         interval: float = 300.0,
         read_only: bool = False,
     ) -> None:
-        self.node = DhtNode(bind=bind, bootstrap=bootstrap, read_only=read_only)
+        from swarmscope.net.dht_node import DhtNode  # here: a probe process of the monitor runs no DHT node
+
+        self.node: DhtNode = DhtNode(bind=bind, bootstrap=bootstrap, read_only=read_only)
         self.infohashes = infohashes
         self.on_peers = on_peers
         self.on_estimate = on_estimate

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from swarmscope import __version__
 from swarmscope.errors import DecodeError
@@ -22,12 +22,14 @@ from swarmscope.evidence.probe.metadata_fetch import MetadataFetch, MetadataPoli
 from swarmscope.evidence.probe.run import ProbeRun
 from swarmscope.evidence.records import Observation, Source
 from swarmscope.net.clock import Clock
-from swarmscope.net.dht_node import DhtNode
 from swarmscope.net.mse_conn import EncryptionPolicy, probe_with_encryption
 from swarmscope.net.tracker_client import TrackerClient
 from swarmscope.wire import bencode
 from swarmscope.wire.magnet import Magnet
 from swarmscope.wire.metainfo import Metainfo, parse_metainfo
+
+if TYPE_CHECKING:
+    from swarmscope.net.dht_node import DhtNode  # annotations only: the caller made the node
 
 Candidate = tuple[str, int]
 Tap = Callable[[Any], Any]  # net.capture_tap.CaptureTap: wraps a run, returns the recording wrapper

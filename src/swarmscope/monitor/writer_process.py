@@ -213,13 +213,14 @@ def _spawn() -> subprocess.Popen[bytes]:
 
 
 def spawn_child(module: str) -> subprocess.Popen[bytes]:
-    """``module`` of this package run by this interpreter (``python -m``), this package's source first on
+    """``module`` of this package run by this interpreter (``python -m``, through
+    :mod:`swarmscope.monitor.child_main`: the collector off during start-up), this package's source first on
     its path, stdin and stdout piped, in its own session: a terminal's Ctrl-C reaches only the parent,
     which ends the child itself (the writer process, the probe processes)."""
     src = str(Path(swarmscope.__file__).resolve().parent.parent)
     path = os.pathsep.join(p for p in (src, os.environ.get("PYTHONPATH", "")) if p)
     return subprocess.Popen(
-        [sys.executable, "-m", module],
+        [sys.executable, "-m", "swarmscope.monitor.child_main", module],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         env={**os.environ, "PYTHONPATH": path},
@@ -232,15 +233,20 @@ def collecting_less() -> Iterator[None]:
     """Tune the cyclic garbage collector while a process of the monitor runs (the coordinator, a probe
     process, the writer): what start-up loaded (modules, the store, the targets) moves to the permanent
     generation (``gc.freeze``: not traversed by collections), and collections run at
-    :data:`GC_THRESHOLDS`; both are undone on exit (the monitor command also runs inside other processes:
-    tests, the demo). Reference counting frees every object as before; only garbage in reference cycles
-    waits longer (at most the first threshold's worth of allocations). Evidence is unchanged."""
-    before = gc.get_threshold()
+    :data:`GC_THRESHOLDS`, the collector on (a child starts with it off:
+    :mod:`swarmscope.monitor.child_main`); all three are undone on exit (the monitor command also runs inside
+    other processes: tests, the demo). Reference counting frees every object as before; only garbage in
+    reference cycles waits longer (at most the first threshold's worth of allocations). Evidence is
+    unchanged."""
+    before, enabled = gc.get_threshold(), gc.isenabled()
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
+    gc.enable()
     try:
         yield
     finally:
+        if not enabled:
+            gc.disable()
         gc.set_threshold(*before)
         gc.unfreeze()
 

@@ -6,6 +6,10 @@ section 8.4.1) is inflated here from the raw bytes, never more than the cap plus
 (``zlib`` ``max_length``), so the cap holds for the decoded size: 500 KB of gzip that inflate to 512 MiB of
 zeros cost the cap, not 64 MiB per network read.
 
+``httpx`` is imported, and the pooled ``AsyncClient`` (with its TLS context: the CA bundle is read then) made,
+at the first request: a process that never announces over HTTP (a probe process of the monitor, a UDP-only
+run) pays neither (about 0.1 s of CPU at start-up; docs/performance.md "Step 7").
+
 Sources: BEP 3 "Trackers", BEP 48 (scrape); interop TRK-05 (HTML body), TRK-06 (failure reason with 200).
 """
 
@@ -15,8 +19,7 @@ import socket
 import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-
-import httpx
+from typing import TYPE_CHECKING
 
 from swarmscope.errors import DecodeError
 from swarmscope.wire.http_tracker import (
@@ -31,6 +34,9 @@ from swarmscope.wire.tracker import AnnounceRequest, AnnounceResponse, ScrapeRes
 MAX_BODY = 4 * 1024 * 1024  # bytes; a tracker reply is a few KiB, anything larger is not a tracker
 MAX_REDIRECTS = 5
 USER_AGENT = "swarmscope/0.1"
+
+if TYPE_CHECKING:
+    import httpx
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,21 +60,31 @@ class HttpTrackerClient:
     def __init__(
         self, *, bind_ip: str | None = None, timeout: float = 30.0, max_body: int = MAX_BODY
     ) -> None:
-        transport = httpx.AsyncHTTPTransport(local_address=bind_ip, retries=0)
+        self._bind_ip = bind_ip
         self._timeout = timeout
         self._max_body = max_body
-        self._client = httpx.AsyncClient(
-            transport=transport,
-            follow_redirects=True,
-            max_redirects=MAX_REDIRECTS,
-            timeout=httpx.Timeout(timeout),
-            trust_env=False,
-            headers={"User-Agent": USER_AGENT, "Accept-Encoding": "gzip"},
-        )
+        self._client: httpx.AsyncClient | None = None  # made by the first request (module docstring)
+
+    def _pool(self) -> httpx.AsyncClient:
+        """The pooled client, made on first use: retries off, redirects bounded, no proxies from the
+        environment, ``bind_ip`` as every connection's source address."""
+        if self._client is None:
+            import httpx
+
+            self._client = httpx.AsyncClient(
+                transport=httpx.AsyncHTTPTransport(local_address=self._bind_ip, retries=0),
+                follow_redirects=True,
+                max_redirects=MAX_REDIRECTS,
+                timeout=httpx.Timeout(self._timeout),
+                trust_env=False,
+                headers={"User-Agent": USER_AGENT, "Accept-Encoding": "gzip"},
+            )
+        return self._client
 
     async def aclose(self) -> None:
-        """Close pooled connections."""
-        await self._client.aclose()
+        """Close pooled connections (none when no request was made)."""
+        if self._client is not None:
+            await self._client.aclose()
 
     async def announce(self, url: str, req: AnnounceRequest) -> AnnounceResponse | TrackerFault:
         """Announce to an HTTP tracker.
@@ -113,8 +129,11 @@ class HttpTrackerClient:
 
     async def get(self, url: str) -> HttpReply | TrackerFault:
         """GET a URL, following redirects, reading at most ``max_body`` bytes of the decoded body."""
+        client = self._pool()
+        import httpx  # loaded by _pool: a dictionary look-up
+
         try:
-            async with self._client.stream("GET", url) as response:
+            async with client.stream("GET", url) as response:
                 inflater = Inflater(response.headers.get("content-encoding", ""), self._max_body)
                 body = bytearray()
                 async for raw in response.aiter_raw():
@@ -263,6 +282,8 @@ def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
 
 def _describe(exc: httpx.HTTPError, timeout: float) -> str:
     """A precise text for an httpx failure (connection refused, timeouts, redirects, encodings)."""
+    import httpx  # ``exc`` is one of its errors: the module is loaded
+
     if isinstance(exc, httpx.ConnectError):
         if _caused_by(exc, ConnectionRefusedError) or "refused" in str(exc).lower():
             return "connection refused"

@@ -16,8 +16,6 @@ from dataclasses import dataclass
 from typing import TypeVar
 from urllib.parse import urlsplit
 
-import httpx
-
 from swarmscope.errors import DecodeError
 from swarmscope.net.http_tracker_client import HttpTrackerClient
 from swarmscope.net.udp_tracker_client import BASE_TIMEOUT, MAX_TRIES, UdpTrackerClient
@@ -185,9 +183,21 @@ class TrackerClient:
                 return await call
         except TimeoutError:
             return TrackerFault(f"timeout after {limit:g} s")
-        except (OSError, httpx.HTTPError, DecodeError) as exc:  # belt and braces: clients return faults
+        except (OSError, DecodeError) as exc:  # belt and braces: clients return faults
+            return TrackerFault(f"{type(exc).__name__}: {exc}")
+        except Exception as exc:
+            if not _http_error(exc):
+                raise
             return TrackerFault(f"{type(exc).__name__}: {exc}")
 
     async def aclose(self) -> None:
         """Release the HTTP connection pool (UDP sockets live only for one call)."""
         await self._http.aclose()
+
+
+def _http_error(exc: Exception) -> bool:
+    """True for an ``httpx.HTTPError`` (belt and braces, as above). Only the HTTP client raises one, and it
+    imported ``httpx`` first (``net.http_tracker_client``: imported at the first HTTP request)."""
+    import httpx
+
+    return isinstance(exc, httpx.HTTPError)

@@ -21,8 +21,6 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import httpx
-
 from swarmscope.errors import DecodeError, InputError
 from swarmscope.evidence.timestamp.certificate import TimestampError
 from swarmscope.evidence.timestamp.token import TokenInfo, parse_response, timestamp_request, verify_token
@@ -130,6 +128,8 @@ async def stamp_sealed_batch(
 
 
 async def _post(url: str, query: bytes, timeout: float) -> bytes:
+    import httpx  # at the first request: the monitor's processes load this module whether or not a TSA is set
+
     headers = {"Content-Type": QUERY_TYPE, "Accept": REPLY_TYPE, "User-Agent": USER_AGENT}
     try:
         async with (
