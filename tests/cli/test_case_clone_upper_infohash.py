@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from typer.testing import CliRunner
 
 from swarmscope.cli import register_commands
@@ -22,7 +21,6 @@ from tests.tampering import tamper_file
 register_commands()
 
 
-@pytest.mark.xfail(strict=True, reason="rev13a9: the reseal twin check compares infohash columns as stored")
 def test_an_upper_cased_clone_of_a_withdrawn_case_is_not_resealed(world: World, tmp_path: Path) -> None:
     a, db, runner = world.dois[0], str(world.db), CliRunner()
     withdrawn = runner.invoke(app, ["cases", "event", a, "withdraw", "--db", db, "--note", "shared NAT"])

@@ -11,7 +11,6 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-import pytest
 from typer.testing import CliRunner
 
 from swarmscope.cli import register_commands
@@ -37,7 +36,6 @@ def _delete_case(db: Path, doe: str) -> None:
     raw.close()
 
 
-@pytest.mark.xfail(strict=True, reason="rev13a9: a deleted withdrawn case is rebuilt, sealed and noticed")
 def test_a_deleted_withdrawn_case_is_not_rebuilt_into_a_notice(world: World, tmp_path: Path) -> None:
     a, db, runner = world.dois[0], str(world.db), CliRunner()
     withdrawn = runner.invoke(app, ["cases", "event", a, "withdraw", "--db", db, "--note", "shared NAT"])

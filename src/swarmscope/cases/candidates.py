@@ -41,6 +41,9 @@
   candidate that a sealed workflow event already names (a disclosure request's sealed link): a build
   runs without the signing key, and such a case counts as withdrawn only on a sealed withdrawal
   (:mod:`swarmscope.cases.case_state`); withdrawing it unsealed would leave it "status altered".
+- **Deleted or altered rows**: a candidate whose identity a proven ``case_built`` of some DOE number seals,
+  while no case row holds its key, is not built again, and a DOE number with proven events but no row is
+  named (``BuildReport.tampered``; :mod:`swarmscope.store.legal.case_create`).
 """
 
 from __future__ import annotations
@@ -59,7 +62,7 @@ from swarmscope.evidence.records import us_to_iso
 from swarmscope.store.database import Store
 from swarmscope.store.ledger.proven import EvidenceTrust, RefusedRow, proven_observations, store_trust
 from swarmscope.store.ledger.proven_records import AttributionRow, proven_attributions
-from swarmscope.store.legal import case_rows, case_status
+from swarmscope.store.legal import case_create, case_rows, case_status
 from swarmscope.store.legal import cases as legal_cases
 from swarmscope.store.legal.case_rows import record_build
 from swarmscope.store.legal.workflow_seals import CASE_BUILT, workflow_history
@@ -87,6 +90,9 @@ class BuildReport:
         notes: DOE number → the candidate's notes (e.g. "also seen on ports ..."), for created and
             refreshed cases that have any.
         refused: verified-tier rows not proven against the trusted ledger (never counted), named.
+        tampered: one line per DOE number that proven sealed events name but no case row carries, and
+            per candidate a proven ``case_built`` of another DOE number already seals (row deleted or
+            altered without the node key: :mod:`swarmscope.store.legal.case_create`); none is built.
     """
 
     created: list[case_rows.CaseRow] = field(default_factory=list)
@@ -98,6 +104,7 @@ class BuildReport:
     policy_note: str = ""
     notes: dict[str, tuple[str, ...]] = field(default_factory=dict)
     refused: list[RefusedRow] = field(default_factory=list)
+    tampered: list[str] = field(default_factory=list)
 
 
 def _load(
@@ -223,7 +230,7 @@ def build_cases(
     by_key = {(c.ip, c.infohash, c.first_hit_us): c for c in before}
     checks = TorrentChecks(store, trusted)
     unusable: dict[tuple[str, int, str], str] = {}
-    plans: list[tuple[Candidate, case_status.CasePlan]] = []
+    plans: list[tuple[Candidate, case_create.CasePlan]] = []
     for verdict in verdicts:
         if not verdict.is_candidate:
             report.excluded.append(verdict)
@@ -234,11 +241,16 @@ def build_cases(
             unusable[(verdict.ip, verdict.port, verdict.infohash)] = str(work)
             continue
         plans.append((verdict, _plan(store, verdict, work.id, attributions)))
-    rows = case_status.upsert_cases(store, [plan for _v, plan in plans], now_us)  # one batch of seals
-    for (verdict, _p), (row, new) in zip(plans, rows, strict=True):
-        _record(store, report, verdict, (row, new), by_key, now_us, actor)
+    history = workflow_history(store, trusted)  # proven only: an unsigned ledger row counts for nothing
+    builds = case_create.SealedBuilds.of(history)
+    report.tampered += builds.missing(c.doe for c in before)
+    rows = case_status.upsert_cases(store, [plan for _v, plan in plans], now_us, builds)  # one batch of seals
+    for (verdict, _p), made in zip(plans, rows, strict=True):
+        if isinstance(made, str):
+            report.tampered.append(made)
+        else:
+            _record(store, report, verdict, made, by_key, now_us, actor)
     groups = {(v.ip, v.port, v.infohash): v for v in verdicts}
-    history = workflow_history(store, trusted)
     sealed = {  # its sealed build decides nothing: a candidate with no other sealed event is withdrawn
         doe: SEALED_CANDIDATE
         for doe, found in history.events.items()
@@ -254,13 +266,13 @@ def build_cases(
 
 def _plan(
     store: Store, verdict: Candidate, work: int, attributions: dict[str, list[AttributionRow]]
-) -> case_status.CasePlan:
+) -> case_create.CasePlan:
     """The case row a passing group gets: its work, and the ISP and place of the attribution at its first
     hit."""
     at_first = attribution_at(attributions.get(verdict.ip, []), verdict.first_hit_us)
     isp = legal_cases.isp_for_asn(store, at_first.asn) if at_first and at_first.asn is not None else None
     region, city = (at_first.region, at_first.city) if at_first else (None, None)
-    return case_status.CasePlan(verdict, work, isp.id if isp else None, region, city)
+    return case_create.CasePlan(verdict, work, isp.id if isp else None, region, city)
 
 
 def _record(

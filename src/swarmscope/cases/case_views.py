@@ -27,7 +27,7 @@ Source: README "Only proven evidence" (nothing that can accuse rests on a row th
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import NamedTuple
 
 from swarmscope.cases.case_binding import REBOUND, CaseIdentity, binding_problem, built_sha256, foreign_events
@@ -41,6 +41,7 @@ from swarmscope.store.database import Store
 from swarmscope.store.ledger.proven import EvidenceTrust
 from swarmscope.store.ledger.proven_records import ProvenAttributions, proven_attributions
 from swarmscope.store.legal import case_status
+from swarmscope.store.legal.case_create import SealedBuilds, canonical_ip
 from swarmscope.store.legal.case_rows import CaseRow
 from swarmscope.store.legal.workflow_seals import (
     CASE_BUILT,
@@ -124,11 +125,14 @@ def reseal_unbound(
     checked and named: never every row, since a row planted without the key looks just like a case built
     before builds were sealed) that has NO proven ``case_built`` under ``trust``, no proven withdraw/close or
     escalation bound to another identity, whose hits the ledger proves now
-    (:meth:`ProvenCaseHits.ledger_problem`), and whose address, port and swarm no other case row shares
-    over an overlapping interval (a row copied under a new DOE number, e.g. of a withdrawn case, is never
-    sealed). Returns ``{DOE: None (sealed) or why not}``. Nothing is sealed while the history is incomplete,
-    nor when the store's key is not in ``trust`` (its seal would prove nothing). Source:
-    :mod:`swarmscope.cases.case_binding` (cases built before builds were sealed).
+    (:meth:`ProvenCaseHits.ledger_problem`), whose address, port and swarm no other case row shares
+    over an overlapping interval (compared normalised: an upper-cased infohash or a v4-mapped IP is the
+    same), and that no proven ``case_built`` of another DOE number names with any proven hit of its port
+    as first hit (a row copied under a new DOE number, e.g. of a withdrawn case, its original row deleted
+    or not, is never sealed; cost one SHA-256 per such hit and sealed DOE number). Returns ``{DOE: None
+    (sealed) or why not}``. Nothing is sealed while the history is incomplete, nor when the store's key is
+    not in ``trust`` (its seal would prove nothing). Source: :mod:`swarmscope.cases.case_binding` (cases
+    built before builds were sealed).
 
     Raises:
         StoreError: the store holds no signing key (nothing written).
@@ -144,8 +148,10 @@ def reseal_unbound(
     chosen = [by_doe[doe] for doe, why in out.items() if why is None]
     if chosen:
         proof = ProvenCaseHits(store, trust, ips=frozenset(c.ip for c in chosen))
-        for case in chosen:
-            out[case.doe] = proof.ledger_problem(case)
+        builds = SealedBuilds.of(history)
+        for case in chosen:  # any proven hit of its port may be the first hit a twin's build sealed
+            firsts = sorted({h.started_us for h in proof.hits(case) if h.port == case.port})
+            out[case.doe] = proof.ledger_problem(case) or _sealed_twin(builds, case, firsts)
     sealed = [by_doe[doe] for doe, why in out.items() if why is None]
     if sealed:
         events = [WorkflowEvent(c.doe, CASE_BUILT, now_us, built_sha256(c)) for c in sealed]
@@ -156,7 +162,9 @@ def reseal_unbound(
 def _reseal_refusal(
     history: WorkflowHistory, rows: Sequence[CaseRow], case: CaseRow | None, doe: str
 ) -> str | None:
-    """Why ``case`` (DOE ``doe``) may not have its build sealed now, before its hits are checked."""
+    """Why ``case`` (DOE ``doe``) may not have its build sealed now, before its hits are checked: a twin
+    row compares normalised (lower-case infohash, :func:`canonical_ip`), and a proven ``case_built`` of
+    another DOE number sealing its identity is a twin too (its row may have been deleted)."""
     if case is None:
         return "no such case"
     if (why := history.refusal(doe)) is not None:
@@ -165,20 +173,36 @@ def _reseal_refusal(
         return "its build is sealed already"
     if foreign_events(history, case):
         return "sealed events of its DOE number are bound to another identity"
+    here = _place(case)
     twin = next(
         (
             o.doe
             for o in rows
             if o.doe != doe
-            and (o.infohash, o.ip, o.port) == (case.infohash, case.ip, case.port)
+            and _place(o) == here
             and o.first_hit_us <= case.last_hit_us
             and case.first_hit_us <= o.last_hit_us
         ),
         None,
     )
-    return (
-        None if twin is None else f"{twin} has the same address, port and swarm over an overlapping interval"
-    )
+    if twin is not None:
+        return f"{twin} has the same address, port and swarm over an overlapping interval"
+    return _sealed_twin(SealedBuilds.of(history), case, (case.first_hit_us,))
+
+
+def _place(case: CaseIdentity) -> tuple[str, str, int]:
+    """(infohash lower-case hex, canonical IP, port): what two rows of one address and swarm share."""
+    return case.infohash.lower(), canonical_ip(case.ip), case.port
+
+
+def _sealed_twin(builds: SealedBuilds, case: CaseRow, firsts: Iterable[int]) -> str | None:
+    """Why ``case`` is refused when a proven ``case_built`` of another DOE number seals its address, port
+    and swarm with a first hit among ``firsts`` (UTC µs), or None."""
+    for first in firsts:
+        owner = builds.claimant(case.infohash, case.ip, case.port, first, other_than=case.doe)
+        if owner is not None:
+            return f"the sealed build of {owner} names the same address, port and swarm (first hit {first})"
+    return None
 
 
 def unbound_cases(store: Store, trust: EvidenceTrust) -> list[str]:

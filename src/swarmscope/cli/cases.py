@@ -94,6 +94,11 @@ def build(
     The policy used is recorded in each case's history. Cases still at `candidate` that no longer pass
     under the policy given now are withdrawn (recorded event "no longer passes: ..."), so no exhibit or
     notice carries them; later cases are only reported.
+
+    A case row deleted or altered without the node key (a DOE number the sealed ledger proves with no row,
+    a candidate another DOE number's sealed build already names) is named on stderr and nothing is built
+    for it; the rest of the build is done, and the command exits 1 (the database file was changed
+    without the key, as `verify --db` would say: a scheduled build must not look routine).
     """
     try:  # every option is checked before the store is opened
         policy = threshold_policy(min_hits, min_span, allow_flag, min_vantages)
@@ -115,6 +120,10 @@ def build(
         )  # fmt: skip
         _echo_report(store, report, verbose)
         _seal_builds(store, trust, now, unsigned, report)
+    for line in report.tampered:
+        typer.echo(f"error: {clean(line)}", err=True)
+    if report.tampered:
+        raise typer.Exit(1)
 
 
 def _attach_key(store: Store, db: str, node_key: Path | None, now: int) -> str | None:

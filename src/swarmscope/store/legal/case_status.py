@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 from swarmscope.evidence.records import WorkflowEvent
 from swarmscope.store.legal import case_rows as statuses
+from swarmscope.store.legal.case_create import CasePlan, SealedBuilds, read_case, upsert_in
 from swarmscope.store.legal.case_rows import (
     CandidateLike,
     CaseRow,
@@ -31,53 +32,15 @@ from swarmscope.store.legal.case_rows import (
 )
 from swarmscope.store.legal.schema import case_event, disclosure_event, disclosure_request, isp, legal_case
 from swarmscope.store.legal.workflow_seals import CASE_BUILT, built_content, content_sha256, seal_events
-from swarmscope.store.metadata import fits_row_id
 
 if TYPE_CHECKING:
     from swarmscope.store.database import Store
-
-DOE_PREFIX = "DOE-"
-
-
-def _case_where(which: int | str) -> sa.ColumnElement[bool]:
-    if isinstance(which, int) or which.isdigit():
-        number = int(which)
-        return legal_case.c.id == number if fits_row_id(number) else sa.false()
-    return legal_case.c.doe == which.upper()
-
-
-def _case(conn: sa.Connection, which: int | str) -> CaseRow:
-    row = conn.execute(sa.select(legal_case).where(_case_where(which))).first()
-    if row is None:
-        raise CaseStoreError(f"case {which!r}: not found")
-    return CaseRow(**row._asdict())
 
 
 def get_case(store: Store, which: int | str) -> CaseRow:
     """A case by row id (int or digits) or DOE number (``DOE-000001``). Raises CaseStoreError if absent."""
     with store.engine.connect() as conn:
-        return _case(conn, which)
-
-
-def _next_doe(conn: sa.Connection) -> str:
-    """The DOE number after the highest one in numeric order (:func:`case_rows.doe_order`: a text maximum
-    would pick ``DOE-999999`` again after ``DOE-1000000``)."""
-    highest = [term.desc() for term in statuses.doe_order()]
-    last = conn.execute(sa.select(legal_case.c.doe).order_by(*highest).limit(1)).scalar()
-    number = int(last.removeprefix(DOE_PREFIX)) + 1 if last else 1
-    return f"{DOE_PREFIX}{number:06d}"
-
-
-@dataclass(frozen=True, slots=True)
-class CasePlan:
-    """One candidate to create or refresh a case for: the work and ISP ids when known, and the advisory
-    region and city at its first hit."""
-
-    candidate: CandidateLike
-    work_id: int | None
-    isp_id: int | None
-    region: str | None
-    city: str | None
+        return read_case(conn, which)
 
 
 def upsert_case(
@@ -88,15 +51,30 @@ def upsert_case(
     region: str | None,
     city: str | None,
     now_us: int,
+    sealed: SealedBuilds | None = None,
 ) -> CaseRow:
-    """:func:`upsert_cases` of one candidate (``now_us``: UTC µs); returns its row."""
-    return upsert_cases(store, [CasePlan(candidate, work_id, isp_id, region, city)], now_us)[0][0]
+    """:func:`upsert_cases` of one candidate (``now_us``: UTC µs; ``sealed``: as there); returns its row.
+
+    Raises:
+        CaseStoreError: ``sealed`` refuses the candidate (its refusal line).
+    """
+    done = upsert_cases(store, [CasePlan(candidate, work_id, isp_id, region, city)], now_us, sealed)[0]
+    if isinstance(done, str):
+        raise CaseStoreError(done)
+    return done[0]
 
 
-def upsert_cases(store: Store, plans: Sequence[CasePlan], now_us: int) -> list[tuple[CaseRow, bool]]:
+def upsert_cases(
+    store: Store, plans: Sequence[CasePlan], now_us: int, sealed: SealedBuilds | None = None
+) -> list[tuple[CaseRow, bool] | str]:
     """Create the case of each candidate, or refresh the existing one, in ONE transaction; returns the
     rows in the order of ``plans``, each with whether THIS transaction created it (two builds at once on
-    PostgreSQL: the second finds the first's case, and says so).
+    PostgreSQL: the second finds the first's case, and says so), or the line refusing it.
+
+    ``sealed``: the proven ``case_built`` events (:class:`swarmscope.store.legal.case_create.SealedBuilds`;
+    None: no ledger check, for callers that create from rows they just proved themselves): a candidate whose
+    identity one of them seals while no row holds its key is refused, not created again, and new DOE
+    numbers come after every DOE number they name (:mod:`swarmscope.store.legal.case_create`).
 
     The key is (IP, infohash, first hit): the same evidence finds the same case and DOE number. A new
     case gets the next DOE number, status ``candidate`` and a ``case_event`` by ``swarmscope``. An
@@ -112,55 +90,17 @@ def upsert_cases(store: Store, plans: Sequence[CasePlan], now_us: int) -> list[t
             fields), its work and ISP ids and advisory place. now_us: UTC microseconds.
     """
     with store._write(immediate=True) as conn:
-        done = [_upsert_in(conn, plan, now_us) for plan in plans]
+        done = [upsert_in(conn, plan, now_us, sealed) for plan in plans]
+        created = [made[0] for made in done if not isinstance(made, str) and made[1]]
         node = store.node
         if node is not None and node.private_key is not None:
             events = [
                 WorkflowEvent(row.doe, CASE_BUILT, now_us, content_sha256(CASE_BUILT, built_content(
                     row.doe, row.infohash, row.ip, row.port, row.first_hit_us)))
-                for row, new in done
-                if new
+                for row in created
             ]  # fmt: skip
             seal_events(conn, node, events)
         return done
-
-
-def _upsert_in(conn: sa.Connection, plan: CasePlan, now_us: int) -> tuple[CaseRow, bool]:
-    """(the row, created) of one plan of :func:`upsert_cases` inside its transaction ``conn``."""
-    candidate = plan.candidate
-    infohash = candidate.infohash.lower()
-    key = (legal_case.c.ip == candidate.ip) & (legal_case.c.infohash == infohash)
-    key &= legal_case.c.first_hit_us == candidate.first_hit_us
-    row = conn.execute(sa.select(legal_case).where(key)).first()
-    if row is None:
-        values: dict[str, Any] = {"doe": _next_doe(conn), "ip": candidate.ip, "port": candidate.port}
-        values |= {"infohash": infohash, "work_id": plan.work_id, "isp_id": plan.isp_id}
-        values |= {
-            "region": plan.region,
-            "city": plan.city,
-            "first_hit_us": candidate.first_hit_us,
-            "hits": candidate.hits,
-        }
-        values |= {"last_hit_us": candidate.last_hit_us, "status": statuses.INITIAL_CASE_STATUS}
-        values |= {"created_us": now_us, "status_us": now_us}
-        case_id = new_id(conn, sa.insert(legal_case).values(values))
-        event = {
-            "case_id": case_id,
-            "status": statuses.INITIAL_CASE_STATUS,
-            "at_us": now_us,
-            "actor": statuses.SYSTEM_ACTOR,
-        }
-        conn.execute(sa.insert(case_event).values(**event, note="passed the thresholds"))
-        return _case(conn, case_id), True
-    if row.status == statuses.INITIAL_CASE_STATUS and row.port == candidate.port:
-        fresh = {"last_hit_us": max(row.last_hit_us, candidate.last_hit_us)}
-        fresh["hits"] = max(row.hits, candidate.hits)
-        for name in ("work_id", "isp_id", "region", "city"):
-            value = getattr(plan, name)
-            if getattr(row, name) is None and value is not None:
-                fresh[name] = value
-        conn.execute(sa.update(legal_case).where(legal_case.c.id == row.id).values(fresh))
-    return _case(conn, row.id), False
 
 
 def list_cases(
@@ -204,7 +144,7 @@ def apply_move(conn: sa.Connection, case_id: int | str, move: StatusMove, now_us
         WorkflowError: the rule refuses the move. CaseStoreError: unknown case, empty actor.
     """
     actor = _actor(move.actor)
-    case = _case(conn, case_id)
+    case = read_case(conn, case_id)
     status = str(move.rule(case.status, move.event, actor))
     values: dict[str, Any] = {"status": status, "status_us": now_us}
     if status in statuses.CLOSING_CASE_STATUSES and case.closed_us is None:
@@ -213,7 +153,7 @@ def apply_move(conn: sa.Connection, case_id: int | str, move: StatusMove, now_us
     text = f"{move.event}: {move.note}" if move.note else str(move.event)
     row = {"case_id": case.id, "status": status, "at_us": now_us, "actor": actor, "note": text}
     conn.execute(sa.insert(case_event).values(row))
-    return _case(conn, case.id)
+    return read_case(conn, case.id)
 
 
 def set_case_status(
@@ -292,7 +232,7 @@ def attach_cases(store: Store, request_id: int, case_ids: Iterable[int]) -> None
     with store._write() as conn:
         request = _request(conn, request_id)
         for case_id in case_ids:
-            case = _case(conn, case_id)
+            case = read_case(conn, case_id)
             if case.isp_id != request.isp_id:
                 raise CaseStoreError(f"case {case.doe}: its ISP is not the ISP of request {request_id}")
             conn.execute(
