@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from typer.testing import CliRunner
 
 from swarmscope.cli import register_commands
@@ -27,7 +26,6 @@ register_commands()
 FIRST = "(SELECT MIN(started_us) FROM observation WHERE ip = '127.0.0.11')"
 
 
-@pytest.mark.xfail(strict=True, reason="rev13b9: an edited first-hit observation reopens a withdrawn case")
 def test_a_withdrawn_case_whose_first_hit_row_was_edited_is_not_built_again(
     world: World, tmp_path: Path
 ) -> None:
@@ -39,9 +37,6 @@ def test_a_withdrawn_case_whose_first_hit_row_was_edited_is_not_built_again(
     assert _accused(world, tmp_path, "127.0.0.11") == []
 
 
-@pytest.mark.xfail(
-    strict=True, reason="rev13b9: a deleted first-hit row and case row reopen a withdrawn case"
-)
 def test_a_withdrawn_case_deleted_with_its_first_hit_row_is_not_built_again(
     world: World, tmp_path: Path
 ) -> None:

@@ -244,6 +244,9 @@ def build_cases(
     history = workflow_history(store, trusted)  # proven only: an unsigned ledger row counts for nothing
     builds = case_create.SealedBuilds.of(history)
     report.tampered += builds.missing(c.doe for c in before)
+    if report.tampered:  # which candidate a deleted row was is unknowable: none is created meanwhile
+        hold = "case rows deleted or altered without the node key (named above): no new case until resolved"
+        builds = dataclasses.replace(builds, hold=hold)
     rows = case_status.upsert_cases(store, [plan for _v, plan in plans], now_us, builds)  # one batch of seals
     for (verdict, _p), made in zip(plans, rows, strict=True):
         if isinstance(made, str):

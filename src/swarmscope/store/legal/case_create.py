@@ -14,7 +14,13 @@ row inserted into the ledger tables proves nothing):
 - a DOE number that proven events name but no row carries is named as tampering
   (:meth:`SealedBuilds.missing`);
 - a new DOE number comes after every DOE number a proven event names, not only after the rows' (DOE numbers
-  are never reused: :mod:`swarmscope.cases.case_binding` relies on it).
+  are never reused: :mod:`swarmscope.cases.case_binding` relies on it);
+- a candidate whose address, port and swarm a case row already holds from an EARLIER first hit is not
+  created: that first hit is no longer proven (its observation row edited or deleted without the key, so
+  the candidate's first hit moved to the next); from a later first hit (an earlier hit sealed since, by
+  another node) the existing case is the candidate's;
+- while the build has named any tampering (:attr:`SealedBuilds.hold`), no new case is created at all: a
+  deleted case row and its first hit deleted with it leave a candidate no sealed identity matches.
 
 Identities compare normalised: infohash as lower-case hex, IP as :func:`canonical_ip` (RFC 5952 text, an
 IPv4-mapped IPv6 address as its IPv4 host, RFC 4291 section 2.5.5.2). Limit: a ``case_built`` seals a
@@ -67,6 +73,7 @@ class SealedBuilds:
 
     built: Mapping[str, frozenset[bytes]]
     known: frozenset[str]
+    hold: str = ""  # why no new case may be created in this build ("": none held)
 
     @classmethod
     def of(cls, history: WorkflowHistory) -> SealedBuilds:
@@ -163,6 +170,17 @@ def upsert_in(
                 f"{owner} names this address, port, swarm and first hit, but no case row holds them: "
                 "deleted or altered without the node key; not built again)"
             )
+        twin = _same_address(conn, infohash, candidate.ip, candidate.port)
+        if twin is not None and twin.first_hit_us < candidate.first_hit_us:
+            return (
+                f"{candidate.ip}:{candidate.port} {infohash}: refused: {ROW_MISSING} ({twin.doe}, "
+                f"{twin.status}, holds this address, port and swarm from an earlier first hit that is no "
+                "longer proven: its observation edited or deleted without the node key; not built again)"
+            )
+        if twin is not None:  # an earlier hit sealed since (another node's): the case is the same
+            return read_case(conn, twin.id), False
+        if sealed is not None and sealed.hold:
+            return f"{candidate.ip}:{candidate.port} {infohash}: not built: {sealed.hold}"
         return _insert(conn, plan, infohash, now_us, sealed), True
     if row.status == statuses.INITIAL_CASE_STATUS and row.port == candidate.port:
         fresh = {"last_hit_us": max(row.last_hit_us, candidate.last_hit_us)}
@@ -173,6 +191,18 @@ def upsert_in(
                 fresh[name] = value
         conn.execute(sa.update(legal_case).where(legal_case.c.id == row.id).values(fresh))
     return read_case(conn, row.id), False
+
+
+def _same_address(conn: sa.Connection, infohash: str, ip: str, port: int) -> CaseRow | None:
+    """The case row (earliest first hit) holding ``infohash``, ``ip`` and ``port`` compared normalised
+    (lower-case infohash, :func:`canonical_ip`), whatever its first hit; None when none does."""
+    query = sa.select(legal_case).where(sa.func.lower(legal_case.c.infohash) == infohash)
+    query = query.where(legal_case.c.port == port).order_by(legal_case.c.first_hit_us)
+    wanted = canonical_ip(ip)
+    for row in conn.execute(query):
+        if canonical_ip(row.ip) == wanted:
+            return CaseRow(**row._asdict())
+    return None
 
 
 def _insert(
