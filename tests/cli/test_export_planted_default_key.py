@@ -11,13 +11,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from tests.cli.test_planted_default_key_trust import _forge
 from tests.cli.test_verify_db_key_apart import _node, _sealed_apart, app
 
 
-@pytest.mark.xfail(strict=True, reason="rev13b9: export trusts a planted default key (README says refused)")
 def test_export_on_a_planted_default_key_is_refused(tmp_path: Path) -> None:
     db, runner = _sealed_apart(tmp_path)
     _forge(db)

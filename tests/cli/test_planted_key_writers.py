@@ -21,7 +21,6 @@ from tests.cli.test_planted_key_witness_copies import _forged_case
 from tests.cli.test_verify_db_key_apart import _node, _sealed_apart, app
 
 
-@pytest.mark.xfail(strict=True, reason="rev13b9: sealing accusing commands trust a planted default key")
 @pytest.mark.parametrize(
     "command",
     [

@@ -19,7 +19,6 @@ from tests.cli.test_planted_default_key_trust import _forge
 from tests.cli.test_verify_db_key_apart import _key, _node, _sealed_apart, app
 
 
-@pytest.mark.xfail(strict=True, reason="rev13b9: an explicit --trust-key is refused when another node sealed")
 def test_an_explicit_trust_key_is_not_refused_for_another_nodes_entries(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -110,7 +110,10 @@ def build(
         now = now_us()
         trust = workflow_trust(db, node_key, trust_key, now)
         # a tail the witness shows gone is refused: each trusted node's own witness (witness_cover)
-        echo_witness_notes(store, db, node_key, unchecked=False, trusted=trust.fingerprints)
+        default = node_key is None and not trust_key
+        echo_witness_notes(
+            store, db, node_key, unchecked=False, trusted=trust.fingerprints, default_trust=default
+        )
         for warning in policy_warnings(policy):
             typer.echo(f"warning: {warning}", err=True)
         unsigned = _attach_key(store, db, node_key, now)
@@ -281,7 +284,10 @@ def reseal(
         now = now_us()
         trust = workflow_trust(db, node_key, trust_key, now)
         with signing_store(db, node_key, now) as store:
-            echo_witness_notes(store, db, node_key, unchecked=False, trusted=trust.fingerprints)
+            default = node_key is None and not trust_key
+            echo_witness_notes(
+                store, db, node_key, unchecked=False, trusted=trust.fingerprints, default_trust=default
+            )
             results = reseal_unbound(store, trust, now, list(dict.fromkeys(does)))
     except SwarmscopeError as exc:
         raise fail(exc) from None

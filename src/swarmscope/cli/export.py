@@ -11,9 +11,8 @@ database (unless trusted with ``--trust-key``: then ONE bundle across the nodes,
 :mod:`swarmscope.evidence.bundle.nodes`, signed by ``--node-key``), rows without a ledger entry (quarantined
 by crash recovery or not yet checked by it; :func:`swarmscope.store.ledger.export.left_out`), clock-flagged
 observations. A batch sealed after the evidence clock was set back gets a ``warning: clock set back`` line.
-The bundle is built beside ``--out`` and renamed into place (an interrupted export leaves no half-written
-bundle). The chain-head witness is checked first, as by the accusing commands (README "Sealed ledger").
-"""
+The bundle is built beside ``--out``, then renamed. The witness and a key beside the database are checked
+first, as by the accusing commands (README "Sealed ledger")."""
 
 from __future__ import annotations
 
@@ -177,7 +176,8 @@ def run_export(
     created = now_us if now_us is not None else Clock().now_us()
     store = open_store(db, create=False)
     try:
-        echo_witness_notes(store, db, key_path, unchecked=False)  # a tail the witness shows gone: refused
+        trusted, default = {fingerprint, *(trust_keys or ())}, key_path is None  # a tail gone, a planted key
+        echo_witness_notes(store, db, key_path, unchecked=False, trusted=trusted, default_trust=default)
         nodes = _nodes(store, fingerprint, trust_keys) if trust_keys else [filters.node or fingerprint]
         if len(nodes) > 1:
             result = _export_nodes(store, filters, nodes, key, created, out)

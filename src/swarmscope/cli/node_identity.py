@@ -163,6 +163,7 @@ def check_witness(
     unchecked: bool = True,
     every: bool = False,
     trusted: Collection[str] = (),
+    default_trust: bool = False,
 ) -> list[str]:
     """Refuse (reader commands that accuse, ``export``, ``verify --db``, and writers before they seal) a
     database that lacks the head witnessed beside a node key file: ``explicit`` (``--node-key``, which
@@ -195,7 +196,7 @@ def check_witness(
         covered = require_heads(store, paths, frozenset(), required)
     except WitnessError as exc:
         raise StoreError(str(exc)) from None
-    if trusted and not given and fingerprint is None and not every:
+    if default_trust and not given and fingerprint is None and not every:
         refuse_untrusted_kept(store, keys[0], set(trusted))  # a witness checked is not trust
     notes = reset_notes(store)
     unwitnessed = sorted(set(lq.sealing_nodes(store)) - covered)
@@ -264,16 +265,27 @@ def _own_nodes(keys: list[Path], fingerprint: str | None, trusted: Collection[st
 
 
 def echo_witness_notes(
-    store: Store, db: str, explicit: Path | None, *, unchecked: bool = True, trusted: Collection[str] = ()
+    store: Store,
+    db: str,
+    explicit: Path | None,
+    *,
+    unchecked: bool = True,
+    trusted: Collection[str] = (),
+    default_trust: bool = False,
 ) -> None:
     """:func:`check_witness` for a reader (``export``, ``cases build``, the accusing commands), its notes
     printed on stderr, one ``note:`` line each; each ``trusted`` node (the evidence it proves against)
-    must have its own witness checked when its chain says one was kept.
+    must have its own witness checked when its chain says one was kept. ``default_trust``: the trust was
+    taken from the key file beside the database (neither ``--node-key`` nor ``--trust-key`` given), so
+    another node holding evidence here refuses the store (:func:`refuse_untrusted_kept`).
 
     Raises:
         StoreError: see :func:`check_witness`.
     """
-    for note in check_witness(store, db, explicit, unchecked=unchecked, trusted=trusted):
+    notes = check_witness(
+        store, db, explicit, unchecked=unchecked, trusted=trusted, default_trust=default_trust
+    )
+    for note in notes:
         _say(f"note: {clean(note)}")
 
 
