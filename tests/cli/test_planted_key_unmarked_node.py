@@ -17,6 +17,7 @@ from pathlib import Path
 from tests.cli.test_planted_default_key_trust import _forge
 from tests.cli.test_planted_key_witness_copies import _forged_case
 from tests.cli.test_verify_db_key_apart import _node, _sealed_apart, app
+from tests.tampering import tamper_file
 
 
 def _unmark(db: str) -> None:
@@ -42,3 +43,22 @@ def test_an_unsigned_mark_edit_does_not_let_a_planted_key_be_trusted(tmp_path: P
     runner.invoke(app, ["notices", "--db", db, "--out", str(out), *args])
     assert not (out / "SWS-DOE-000001.xml").exists(), built.output
     assert built.exit_code == 1 and _node(tmp_path) in built.output, built.output
+
+
+def test_the_honest_nodes_entries_moved_to_no_key_row_are_still_named(tmp_path: Path) -> None:
+    """The honest node's entries and batches filed under a node id no key row holds: the reader trusting
+    the planted key beside the database is refused all the same, naming that id; no notice is written."""
+    db, runner = _sealed_apart(tmp_path)
+    _forge(db)
+    _forged_case(db)
+    tamper_file(
+        Path(db),
+        "UPDATE ledger_entry SET node_id = 999 WHERE node_id = 1",
+        "UPDATE ledger_batch SET node_id = 999 WHERE node_id = 1",
+    )
+    built = runner.invoke(app, ["cases", "build", "--db", db])
+    assert built.exit_code == 1 and "id 999 (entries under no node key row)" in built.output, built.output
+    out = tmp_path / "n"
+    args = ["notices", "--db", db, "--out", str(out), "--complainant-entity", "F"]
+    notices = runner.invoke(app, [*args, "--complainant-email", "a@example.org"])
+    assert notices.exit_code == 1 and not list(out.glob("*")), notices.output

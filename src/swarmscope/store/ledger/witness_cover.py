@@ -185,7 +185,8 @@ def require_heads(
 def untrusted_sealers(store: DatabaseHandle, trusted: Collection[str]) -> list[str]:
     """The nodes (fingerprint derived from the stored public key, sorted) that hold ledger entries or
     batches here and are not ``trusted``, whether their seals hold or not, and any fingerprint two node key
-    rows share (a row's key edited to another's). A reader that takes its trust from the key file beside
+    rows share (a row's key edited to another's), and entries or batches under no node key row (``id N``:
+    moved off the honest node's row). A reader that takes its trust from the key file beside
     the database (no ``--node-key``) refuses such a store: with the node's key kept apart, someone who
     can write the database's directory could plant a key there, seal forged hits with it, and blur or
     delete what says the honest node kept a witness (that mark is not read under a signature); the
@@ -195,7 +196,9 @@ def untrusted_sealers(store: DatabaseHandle, trusted: Collection[str]) -> list[s
     query = sa.select(node_key.c.id, node_key.c.public_key, node_key.c.id.in_(sa.select(used.c.node_id)))
     with store.engine.connect() as conn:
         rows = [(key_fingerprint(bytes(pk)), bool(has)) for _id, pk, has in conn.execute(query)]
+        keyless = sa.select(used.c.node_id).where(used.c.node_id.not_in(sa.select(node_key.c.id)))
+        orphans = [f"id {n} (entries under no node key row)" for n in conn.execute(keyless).scalars()]
     seen: dict[str, int] = {}
     for fp, _has in rows:
         seen[fp] = seen.get(fp, 0) + 1
-    return sorted({fp for fp, has in rows if (has and fp not in trusted) or seen[fp] > 1})
+    return sorted({fp for fp, has in rows if (has and fp not in trusted) or seen[fp] > 1}) + orphans
