@@ -643,8 +643,12 @@ def test_tampered_rows_reach_no_case_exhibit_notice_letter_or_escalation(
         _copy_rows(first_honest, first_honest, shift_us=day),  # hits dated a day in the future
     )
     _seal_under_a_foreign_key(world.attack_db, "127.0.1.250", 6881, world.swarm.infohash_hex)
+    plain = swarmscope("cases", "build", "--db", db, ok=False)  # trust from the key beside it: maybe planted
+    assert plain.returncode == 1 and "holds evidence here but is neither" in plain.stderr, plain.stderr
+    assert case_statuses(world.attack_db) == {}
+    key = ["--node-key", f"{db}.node-key.pem"]  # the honest node's key, named: its trust is the reader's word
 
-    build = swarmscope("cases", "build", "--db", db, "--min-hits", "3", "--min-span", "10s", "-v")
+    build = swarmscope("cases", "build", "--db", db, "--min-hits", "3", "--min-span", "10s", "-v", *key)
     cases = case_statuses(world.attack_db)
     assert {ip for _, ip in cases.values()} == set(world.honest), build.stdout + build.stderr
     refused = re.findall(
@@ -666,14 +670,14 @@ def test_tampered_rows_reach_no_case_exhibit_notice_letter_or_escalation(
     _tamper(world.attack_db, f"UPDATE observation SET ended_us = ended_us + 1 WHERE ip = '{victim}'"
                              f" AND started_us = {world.hits[victim][0]} AND tier = 'verified'")  # fmt: skip
     out = swarmscope("exhibits", "--out", str(tmp_path / "exhibits"), "--actor", "counsel", "--db", db,
-                     *THRESHOLDS)  # fmt: skip
+                     *THRESHOLDS, *key)  # fmt: skip
     (csv_path,) = sorted((tmp_path / "exhibits").glob("*.csv"))
     lines = list(csv.reader(io.StringIO(csv_path.read_text(encoding="utf-8"), newline="")))[1:]
     assert {line[1] for line in lines} == set(world.honest) - {victim}
     assert f"warning: left out {does[victim]}: refused" in out.stderr and "row altered" in out.stderr
     out = swarmscope("notices", "--out", str(tmp_path / "notices"), "--xsd", str(XSD),
                      "--complainant-entity", "Example Rights Ltd", "--complainant-email", "n@rights.test",
-                     "--db", db, *THRESHOLDS, ok=False)  # fmt: skip
+                     "--db", db, *THRESHOLDS, *key, ok=False)  # fmt: skip
     assert len(list((tmp_path / "notices").glob("*.xml"))) == len(world.honest) - 1
     assert out.returncode == 1 and f"error: skipped {does[victim]}" in out.stderr
     notices_text = "".join(p.read_text(encoding="utf-8") for p in (tmp_path / "notices").glob("*.txt"))
@@ -687,7 +691,7 @@ def test_tampered_rows_reach_no_case_exhibit_notice_letter_or_escalation(
         ("letters", "approve", does[victim], "--actor", "counsel"),
         ("escalations", "mark", does[victim], "--actor", "counsel"),
     ):
-        refused_run = swarmscope(*command, "--db", db, *THRESHOLDS, ok=False)
+        refused_run = swarmscope(*command, "--db", db, *THRESHOLDS, *key, ok=False)
         assert refused_run.returncode == 1, (command, refused_run.stdout, refused_run.stderr)
         assert f"{does[victim]}: refused" in refused_run.stderr and "Traceback" not in refused_run.stderr, (
             command
