@@ -243,7 +243,7 @@ def build_cases(
         plans.append((verdict, _plan(store, verdict, work.id, attributions)))
     history = workflow_history(store, trusted)  # proven only: an unsigned ledger row counts for nothing
     builds = case_create.SealedBuilds.of(history)
-    report.tampered += builds.missing(c.doe for c in before)
+    report.tampered += builds.missing(c.doe for c in before) + builds.altered(before)
     if report.tampered:  # which candidate a deleted row was is unknowable: none is created meanwhile
         hold = "case rows deleted or altered without the node key (named above): no new case until resolved"
         builds = dataclasses.replace(builds, hold=hold)

@@ -103,6 +103,22 @@ class SealedBuilds:
                 return doe
         return None
 
+    def altered(self, rows: Iterable[CaseRow]) -> list[str]:
+        """One refusal line per row whose DOE number has a proven ``case_built`` that does not seal the
+        row's own identity (its address, port, swarm or first hit edited without the node key)."""
+        out = []
+        for row in rows:
+            shas = self.built.get(row.doe)
+            ips = {row.ip, canonical_ip(row.ip)}
+            args = (row.doe, row.infohash.lower(), row.port, row.first_hit_us)
+            mine = {content_sha256(CASE_BUILT, built_content(args[0], args[1], a, *args[2:])) for a in ips}
+            if shas and mine.isdisjoint(shas):
+                out.append(
+                    f"{row.doe}: refused: {ROW_MISSING} (the row is not the address, port, swarm and first "
+                    "hit its sealed build names: edited without the node key)"
+                )
+        return out
+
     def missing(self, rows: Iterable[str]) -> list[str]:
         """One refusal line per DOE number that proven events name but none of ``rows`` (DOE numbers)."""
         present = set(rows)
