@@ -11,8 +11,7 @@ database (unless trusted with ``--trust-key``: then ONE bundle across the nodes,
 :mod:`swarmscope.evidence.bundle.nodes`, signed by ``--node-key``), rows without a ledger entry (quarantined
 by crash recovery or not yet checked by it; :func:`swarmscope.store.ledger.export.left_out`), clock-flagged
 observations. A batch sealed after the evidence clock was set back gets a ``warning: clock set back`` line.
-The bundle is built beside ``--out``, then renamed. The witness and a key beside the database are checked
-first, as by the accusing commands (README "Sealed ledger")."""
+Built beside ``--out``, then renamed; the witness and a key beside the database checked first (README)."""
 
 from __future__ import annotations
 
@@ -31,7 +30,7 @@ from rich.console import Console
 from swarmscope import __version__
 from swarmscope.cli.app import app
 from swarmscope.cli.evidence_trust import fingerprint_option
-from swarmscope.cli.node_identity import echo_witness_notes, load_node_key
+from swarmscope.cli.node_identity import echo_witness_notes, load_node_key, refuse_untrusted_kept
 from swarmscope.cli.numeric import CLOCK_THRESHOLD_MS, number_option
 from swarmscope.cli.options import parse_infohash, parse_time
 from swarmscope.cli.text import escaped
@@ -176,8 +175,9 @@ def run_export(
     created = now_us if now_us is not None else Clock().now_us()
     store = open_store(db, create=False)
     try:
-        trusted, default = {fingerprint, *(trust_keys or ())}, key_path is None  # a tail gone, a planted key
-        echo_witness_notes(store, db, key_path, unchecked=False, trusted=trusted, default_trust=default)
+        if key_path is None:  # the key beside the database may be planted: another node's evidence refuses
+            refuse_untrusted_kept(store, _default_key(db), {fingerprint, *(trust_keys or ())})
+        echo_witness_notes(store, db, key_path, unchecked=False)  # a tail the witness shows gone: refused
         nodes = _nodes(store, fingerprint, trust_keys) if trust_keys else [filters.node or fingerprint]
         if len(nodes) > 1:
             result = _export_nodes(store, filters, nodes, key, created, out)
