@@ -17,7 +17,13 @@ from swarmscope.cases.case_actions import DECISIONS, decision_refusal, record_de
 from swarmscope.cases.case_views import reseal_unbound, unbound_cases, unproven_cases
 from swarmscope.cases.thresholds import DEFAULT_MIN_HITS, DEFAULT_MIN_VANTAGES, policy_warnings
 from swarmscope.cli.app import app
-from swarmscope.cli.evidence_trust import NodeKeyOption, TrustKeyOption, view_trust, workflow_trust
+from swarmscope.cli.evidence_trust import (
+    NodeKeyOption,
+    TrustKeyOption,
+    refuse_default_trust,
+    view_trust,
+    workflow_trust,
+)
 from swarmscope.cli.node_identity import (
     SigningKeyOption,
     attach_signing_key,
@@ -110,10 +116,8 @@ def build(
         now = now_us()
         trust = workflow_trust(db, node_key, trust_key, now)
         # a tail the witness shows gone is refused: each trusted node's own witness (witness_cover)
-        default = node_key is None and not trust_key
-        echo_witness_notes(
-            store, db, node_key, unchecked=False, trusted=trust.fingerprints, default_trust=default
-        )
+        echo_witness_notes(store, db, node_key, unchecked=False, trusted=trust.fingerprints)
+        refuse_default_trust(db, trust, node_key, trust_key, store)
         for warning in policy_warnings(policy):
             typer.echo(f"warning: {warning}", err=True)
         unsigned = _attach_key(store, db, node_key, now)
@@ -284,10 +288,8 @@ def reseal(
         now = now_us()
         trust = workflow_trust(db, node_key, trust_key, now)
         with signing_store(db, node_key, now) as store:
-            default = node_key is None and not trust_key
-            echo_witness_notes(
-                store, db, node_key, unchecked=False, trusted=trust.fingerprints, default_trust=default
-            )
+            echo_witness_notes(store, db, node_key, unchecked=False, trusted=trust.fingerprints)
+            refuse_default_trust(db, trust, node_key, trust_key, store)
             results = reseal_unbound(store, trust, now, list(dict.fromkeys(does)))
     except SwarmscopeError as exc:
         raise fail(exc) from None

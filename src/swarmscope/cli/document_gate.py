@@ -23,12 +23,11 @@ import typer
 from swarmscope.cases import thresholds as policy_thresholds
 from swarmscope.cases.document_policy import DocumentPolicy
 from swarmscope.cli import policy_options as thresholds
-from swarmscope.cli.evidence_trust import NodeKeyOption, TrustKeyOption, workflow_trust
-from swarmscope.cli.node_identity import echo_witness_notes, refuse_untrusted_kept, signing_store
+from swarmscope.cli.evidence_trust import NodeKeyOption, TrustKeyOption, refuse_default_trust, workflow_trust
+from swarmscope.cli.node_identity import echo_witness_notes, signing_store
 from swarmscope.cli.options import workflow_store
 from swarmscope.cli.text import clean
 from swarmscope.store.database import Store
-from swarmscope.store.ledger.node_key import default_key_path
 from swarmscope.store.ledger.proven import EvidenceTrust
 
 _OPTIONS = (  # (name, annotation, default), in --help order
@@ -80,22 +79,14 @@ class Gate:
         if not sign:  # a reader: the chain must still hold the head witnessed beside the node key
             with workflow_store(db) as store:
                 trust = self.trust(db, now_us)
-                echo_witness_notes(
-                    store, db, self.node_key, trusted=trust.fingerprints, default_trust=self.default_trust
-                )
+                echo_witness_notes(store, db, self.node_key, trusted=trust.fingerprints)
+                refuse_default_trust(db, trust, self.node_key, self.trust_key, store)
                 yield store, trust
             return
         trust = self.trust(db, now_us)
         with signing_store(db, self.node_key, now_us) as store:
-            if self.default_trust:  # the key beside the database seals and is trusted: maybe planted
-                refuse_untrusted_kept(store, default_key_path(db), set(trust.fingerprints))
+            refuse_default_trust(db, trust, self.node_key, self.trust_key, store)
             yield store, trust
-
-    @property
-    def default_trust(self) -> bool:
-        """Whether the trust is the key file beside the database (neither ``--node-key`` nor
-        ``--trust-key`` given): then another node holding evidence refuses the store."""
-        return self.node_key is None and not self.trust_key
 
 
 R = TypeVar("R")

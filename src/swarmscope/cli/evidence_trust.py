@@ -16,6 +16,7 @@ Nothing is ever created here. No key at all is one line and exit status 1.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated
 
@@ -24,7 +25,7 @@ import typer
 from swarmscope.cli.node_identity import load_node_key, refuse_untrusted_kept
 from swarmscope.errors import DecodeError, InputError
 from swarmscope.evidence.seal import key_fingerprint, load_public_key, public_key_raw
-from swarmscope.store.database import StoreError, open_store
+from swarmscope.store.database import Store, StoreError, open_store
 from swarmscope.store.ledger.node_key import default_key_path
 from swarmscope.store.ledger.proven import EvidenceTrust
 
@@ -110,27 +111,39 @@ def view_trust(
     if node_key is None and not trust_keys and not default_key_path(db).exists():
         return None
     trust = workflow_trust(db, node_key, trust_keys, now_us)
-    if node_key is None and not trust_keys:
-        try:
-            refuse_default_trust(db, trust)
-        except StoreError as exc:  # shown, never proven: the views list what the documents would refuse
-            typer.echo(f"note: {exc}; every case is shown unproven", err=True)
-            return None
+    try:
+        refuse_default_trust(db, trust, node_key, trust_keys)
+    except StoreError as exc:  # shown, never proven: the views list what the documents would refuse
+        typer.echo(f"note: {exc}; every case is shown unproven", err=True)
+        return None
     return trust
 
 
-def refuse_default_trust(db: str, trust: EvidenceTrust) -> None:
-    """Refuse a trust taken from the key file beside the database (no ``--node-key``/``--trust-key``) when
-    another node holds evidence in it (:func:`swarmscope.cli.node_identity.refuse_untrusted_kept`): with
-    the node's key kept apart, that file may be a key planted by someone who can write the directory.
-    A database that cannot be opened is left to the command (it says why).
+def refuse_default_trust(
+    db: str,
+    trust: EvidenceTrust,
+    node_key: Path | None,
+    trust_keys: Sequence[str] | None,
+    store: Store | None = None,
+) -> None:
+    """Refuse ``trust`` when it was taken from the key file beside the database (neither ``node_key`` nor
+    ``trust_keys`` given) and another node holds evidence in it
+    (:func:`swarmscope.cli.node_identity.refuse_untrusted_kept`): with the node's key kept apart, that
+    file may be a key planted by someone who can write the directory. Nothing to do when a key or a
+    fingerprint was named. ``store``: the command's open store (else ``db`` is opened; one that cannot
+    be is left to the command, which says why).
 
     Raises:
         StoreError: naming the node and the options that settle it.
     """
+    if node_key is not None or trust_keys:
+        return
+    if store is not None:
+        refuse_untrusted_kept(store, default_key_path(db), set(trust.fingerprints))
+        return
     try:
-        store = open_store(db, create=False)
+        opened = open_store(db, create=False)
     except StoreError:
         return
-    with store:
-        refuse_untrusted_kept(store, default_key_path(db), set(trust.fingerprints))
+    with opened:
+        refuse_untrusted_kept(opened, default_key_path(db), set(trust.fingerprints))

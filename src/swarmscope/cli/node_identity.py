@@ -163,7 +163,6 @@ def check_witness(
     unchecked: bool = True,
     every: bool = False,
     trusted: Collection[str] = (),
-    default_trust: bool = False,
 ) -> list[str]:
     """Refuse (reader commands that accuse, ``export``, ``verify --db``, and writers before they seal) a
     database that lacks the head witnessed beside a node key file: ``explicit`` (``--node-key``, which
@@ -196,8 +195,6 @@ def check_witness(
         covered = require_heads(store, paths, frozenset(), required)
     except WitnessError as exc:
         raise StoreError(str(exc)) from None
-    if default_trust and not given and fingerprint is None and not every:
-        refuse_untrusted_kept(store, keys[0], set(trusted))  # a witness checked is not trust
     notes = reset_notes(store)
     unwitnessed = sorted(set(lq.sealing_nodes(store)) - covered)
     if unchecked and not found:  # with no witness the tail is never silently passed (an emptied database too)
@@ -265,27 +262,16 @@ def _own_nodes(keys: list[Path], fingerprint: str | None, trusted: Collection[st
 
 
 def echo_witness_notes(
-    store: Store,
-    db: str,
-    explicit: Path | None,
-    *,
-    unchecked: bool = True,
-    trusted: Collection[str] = (),
-    default_trust: bool = False,
+    store: Store, db: str, explicit: Path | None, *, unchecked: bool = True, trusted: Collection[str] = ()
 ) -> None:
     """:func:`check_witness` for a reader (``export``, ``cases build``, the accusing commands), its notes
     printed on stderr, one ``note:`` line each; each ``trusted`` node (the evidence it proves against)
-    must have its own witness checked when its chain says one was kept. ``default_trust``: the trust was
-    taken from the key file beside the database (neither ``--node-key`` nor ``--trust-key`` given), so
-    another node holding evidence here refuses the store (:func:`refuse_untrusted_kept`).
+    must have its own witness checked when its chain says one was kept.
 
     Raises:
         StoreError: see :func:`check_witness`.
     """
-    notes = check_witness(
-        store, db, explicit, unchecked=unchecked, trusted=trusted, default_trust=default_trust
-    )
-    for note in notes:
+    for note in check_witness(store, db, explicit, unchecked=unchecked, trusted=trusted):
         _say(f"note: {clean(note)}")
 
 

@@ -229,12 +229,11 @@ def report_trust(
     if node_key is None and not trust_keys and not default_key_path(db).is_file():
         return None
     trust = workflow_trust(db, node_key, trust_keys, time.time_ns() // 1000)
-    if node_key is None and not trust_keys:
-        try:
-            refuse_default_trust(db, trust)
-        except StoreError as exc:  # its rows shown unchecked, never proven by a key that may be planted
-            print(f"note: {exc}; sealed rows are shown unchecked", file=sys.stderr)
-            return None
+    try:
+        refuse_default_trust(db, trust, node_key, trust_keys)
+    except StoreError as exc:  # its rows shown unchecked, never proven by a key that may be planted
+        print(f"note: {exc}; sealed rows are shown unchecked", file=sys.stderr)
+        return None
     return trust
 
 

@@ -75,8 +75,7 @@ def export(
             swarms = None if wanted is None else frozenset(_stored(store, h) for h in wanted)
             options = StudyOptions(k=k, truncate=truncate, key=study_key, swarms=swarms)
             trust = workflow_trust(db, node_key, trust_key, now_us())
-            if node_key is None and not trust_key:
-                refuse_default_trust(db, trust)
+            refuse_default_trust(db, trust, node_key, trust_key, store)
             result = export_study(store, trust, options, out, trust.now_us)
         except (SwarmscopeError, OSError) as exc:
             raise fail(exc) from None
