@@ -92,14 +92,9 @@ class SealedBuilds:
     ) -> str | None:
         """The first DOE number (numeric order) but ``other_than`` whose proven ``case_built`` seals this
         identity, normalised (module docstring), or None."""
-        ips = {ip, canonical_ip(ip)}
         for doe in sorted(self.built, key=lambda d: doe_number(d) or 0):
-            if doe == other_than:
-                continue
-            shas = {
-                content_sha256(CASE_BUILT, built_content(doe, infohash, a, port, first_hit_us)) for a in ips
-            }
-            if not shas.isdisjoint(self.built[doe]):
+            mine = _sealed(doe, infohash, ip, port, first_hit_us)
+            if doe != other_than and not mine.isdisjoint(self.built[doe]):
                 return doe
         return None
 
@@ -109,9 +104,7 @@ class SealedBuilds:
         out = []
         for row in rows:
             shas = self.built.get(row.doe)
-            ips = {row.ip, canonical_ip(row.ip)}
-            args = (row.doe, row.infohash.lower(), row.port, row.first_hit_us)
-            mine = {content_sha256(CASE_BUILT, built_content(args[0], args[1], a, *args[2:])) for a in ips}
+            mine = _sealed(row.doe, row.infohash.lower(), row.ip, row.port, row.first_hit_us)
             if shas and mine.isdisjoint(shas):
                 out.append(
                     f"{row.doe}: refused: {ROW_MISSING} (the row is not the address, port, swarm and first "
@@ -127,6 +120,13 @@ class SealedBuilds:
             "carries it: deleted without the node key; no case is built again for the identity it sealed)"
             for doe in sorted(self.known - present, key=lambda d: doe_number(d) or 0)
         ]
+
+
+def _sealed(doe: str, infohash: str, ip: str, port: int, first_hit_us: int) -> set[bytes]:
+    """The ``case_built`` SHA-256s that would seal this identity under ``doe``: the IP as given and as
+    :func:`canonical_ip` writes it."""
+    ips = {ip, canonical_ip(ip)}
+    return {content_sha256(CASE_BUILT, built_content(doe, infohash, a, port, first_hit_us)) for a in ips}
 
 
 def _case_where(which: int | str) -> sa.ColumnElement[bool]:
